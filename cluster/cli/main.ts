@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// The `portcullis` command: dev, serve, check-config, explain, bench (and the
+// internal `worker` entry used by the node:cluster supervisor). Exit code 2 on bad
+// usage or bad config, with a readable message.
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { formatProblems, loadConfigFile, type Config } from '../../node/config/index.js';
+import { createLogger, type Logger } from '../../node/log.js';
+import { ProxyInstance } from '../../node/instance.js';
+import { Supervisor, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
+
+const USAGE: Record<string, string> = {
+  main: `portcullis — OAuth 2.0 access proxy for microservices
+
+Usage: portcullis <command> [options]
+
+Commands:
+  dev                              embedded demo: authorization server + echo upstream + proxy
+  serve --config FILE [--workers N|auto]
+                                   run the proxy
+  check-config FILE                validate a config file, list every error with its path
+  explain --config FILE METHOD PATH [--token T] [--host H]
+                                   which route matches, each rule and why allowed/denied
+  bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
+
+Run "portcullis <command> --help" for a command's options.`,
+  serve: `Usage: portcullis serve --config FILE [--workers N|auto]
+
+  --config FILE     YAML config (see deploy/portcullis.example.yaml)
+  --workers N|auto  worker processes sharing the port (default: server.workers; auto = cores)
+
+Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.`,
+  'check-config': `Usage: portcullis check-config FILE
+
+Validates FILE completely; prints "ok" or every error with its path. Exit 0 when valid, 2 otherwise.`,
+  dev: `Usage: portcullis dev [--port N]
+
+Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,
+then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-C stops all.`,
+  explain: `Usage: portcullis explain --config FILE METHOD PATH [--token T] [--host H]
+
+Prints the matched route, each rule and why the request would be allowed or denied.
+With --token the token is checked against the issuers' live JWKS/introspection.`,
+  bench: `Usage: portcullis bench [SCENARIO...] [--quick]
+
+Runs the autocannon scenarios (default: all) and writes bench/results/*.json.`,
+};
+
+class UsageError extends Error {}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`portcullis: ${message}\n`);
+  process.exit(code);
+}
+
+function loadOrExit(file: string | undefined, cmd: string): Config {
+  if (file === undefined) throw new UsageError(`${cmd}: --config FILE is required\n\n${USAGE[cmd] ?? ''}`);
+  const r = loadConfigFile(file);
+  if (!r.ok) fail(`invalid config ${file}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  return r.config;
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  if (values.help) { process.stdout.write(USAGE.serve + '\n'); return; }
+  const config = loadOrExit(values.config, 'serve');
+  let workers = config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
+  if (values.workers !== undefined) {
+    if (values.workers === 'auto') workers = availableParallelism();
+    else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workers = Number(values.workers);
+    else throw new UsageError(`--workers: expected a number ≥ 1 or "auto", got "${values.workers}"`);
+  }
+  const logger = createLogger({ level: config.log.level, format: config.log.format });
+  if (workers > 1) {
+    const sup = new Supervisor(config, values.config!, workers, logger);
+    try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); }
+    return;
+  }
+  await runSingle(config, values.config!, logger, true);
+}
+
+/** Run one instance in this process (single-process mode or a cluster worker). */
+async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean): Promise<ProxyInstance> {
+  let inst: ProxyInstance;
+  try {
+    inst = await ProxyInstance.start({ config, configPath, logger, admin });
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (process.send !== undefined) process.send({ type: 'worker.boot_failed', message } satisfies WorkerMessage);
+    logger.fatal({ err: message }, 'start failed');
+    logger.flush();
+    setTimeout(() => process.exit(1), 50);
+    throw err;
+  }
+  const stop = (): void => {
+    void inst.shutdown().then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
+  };
+  if (admin) {
+    logger.info({ port: inst.port, adminPort: inst.adminPort }, 'listening');
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => { inst.reloadFromFile(); });
+  }
+  return inst;
+}
+
+async function worker(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' } }, strict: true });
+  const r = loadConfigFile(values.config!);
+  if (!r.ok) { process.send?.({ type: 'worker.boot_failed', message: formatProblems(r.errors) } satisfies WorkerMessage); process.exit(2); }
+  const port = Number(values.port);
+  const config = { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config;
+  const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
+  const inst = await runSingle(config, values.config!, logger, false);
+  const { AggregatorRegistry } = await import('prom-client');
+  AggregatorRegistry.setRegistries([inst.metrics.registry]);
+  // The primary coordinates shutdown; a terminal Ctrl-C reaches us too, ignore it.
+  process.on('SIGINT', () => {});
+  const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+  process.on('message', (m: PrimaryMessage) => {
+    if (m?.type === 'worker.shutdown') stop();
+    else if (m?.type === 'config.reload') {
+      const res = inst.reloadFromFile();
+      process.send?.({ type: 'worker.reloaded', ok: res.ok, ...(res.ok ? {} : { errors: res.errors }) } satisfies WorkerMessage);
+    }
+  });
+  process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
+}
+
+function checkConfig(argv: string[]): void {
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
+  if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
+  const r = loadConfigFile(positionals[0]!);
+  if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers)\n`);
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  try {
+    switch (cmd) {
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(USAGE.main + '\n');
+        if (cmd === undefined) process.exitCode = 2;
+        return;
+      case 'serve': return await serve(rest);
+      case 'worker': return await worker(rest);
+      case 'check-config': return checkConfig(rest);
+      case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
+      case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }
+      case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
+      default:
+        throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) fail(err.message);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      fail(`${(err as Error).message}\n\n${USAGE[cmd ?? 'main'] ?? USAGE.main}`);
+    }
+    fail(`${(err as Error).message ?? String(err)}`, 1);
+  }
+}
+
+export { UsageError };
+void main();

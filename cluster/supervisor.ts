@@ -1,0 +1,162 @@
+// The node:cluster primary for `serve --workers N`: forks N workers that all listen on
+// the same port (uWS binds with SO_REUSEPORT), restarts crashed workers with capped
+// backoff (never a worker that failed at boot), forwards SIGTERM/SIGHUP, hosts the
+// admin listener and aggregates /metrics over every worker.
+import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:net';
+import { AggregatorRegistry } from 'prom-client';
+import { AdminServer } from '../node/admin/admin-server.js';
+import { loadConfigFile, type Config } from '../node/config/index.js';
+import type { Logger } from '../node/log.js';
+
+/** Messages between primary and workers (plain data over IPC). */
+export type WorkerMessage =
+  | { type: 'worker.ready'; port: number }
+  | { type: 'worker.boot_failed'; message: string }
+  | { type: 'worker.reloaded'; ok: boolean; errors?: unknown };
+export type PrimaryMessage = { type: 'config.reload' } | { type: 'worker.shutdown' };
+
+interface Slot {
+  index: number;
+  worker: Worker | null;
+  ready: boolean;
+  restarts: number;
+  startedAt: number;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+/** Find a free TCP port on host (used when the config says port 0 and workers must share one). */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class Supervisor {
+  private readonly slots: Slot[] = [];
+  private admin: AdminServer | null = null;
+  private stopping = false;
+  private port = 0;
+  private readonly aggregator = new AggregatorRegistry();
+  private bootFailed = 0;
+
+  constructor(private config: Config, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    this.port = cfg.server.listen.port === 0 ? await freePort(cfg.server.listen.host) : cfg.server.listen.port;
+    cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port)], silent: false });
+    for (let i = 0; i < this.workers; i++) {
+      this.slots.push({ index: i, worker: null, ready: false, restarts: 0, startedAt: 0 });
+      this.fork(this.slots[i]!);
+    }
+    this.admin = new AdminServer({
+      host: cfg.admin.listen.host,
+      port: cfg.admin.listen.port,
+      token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
+      logger: this.logger,
+      readiness: () => {
+        const ready = this.slots.filter((s) => s.ready).length;
+        return { ready: ready === this.slots.length && !this.stopping, detail: { workers: this.slots.length, workers_ready: ready, draining: this.stopping } };
+      },
+      metrics: () => this.aggregator.clusterMetrics(),
+      routes: {
+        'POST /reload': async () => this.reload(),
+      },
+    });
+    await this.admin.listen();
+    await this.waitReady();
+    this.logger.info({ port: this.port, adminPort: this.admin.port, workers: this.workers }, 'listening');
+    process.on('SIGTERM', () => void this.stop(0));
+    process.on('SIGINT', () => void this.stop(0));
+    process.on('SIGHUP', () => void this.reload());
+  }
+
+  private waitReady(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = setInterval(() => {
+        if (this.slots.every((s) => s.ready)) { clearInterval(check); resolve(); }
+        if (this.bootFailed > 0 && this.slots.every((s) => s.ready || s.worker === null)) {
+          clearInterval(check);
+          reject(new Error('a worker failed at boot; not restarting it'));
+        }
+      }, 20);
+    });
+  }
+
+  private fork(slot: Slot): void {
+    const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index) });
+    slot.worker = w;
+    slot.ready = false;
+    slot.startedAt = Date.now();
+    w.on('message', (m: WorkerMessage) => {
+      if (m === null || typeof m !== 'object') return;
+      if (m.type === 'worker.ready') { slot.ready = true; }
+      else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
+    });
+    w.on('exit', (code, signal) => {
+      const wasReady = slot.ready;
+      slot.ready = false;
+      slot.worker = null;
+      if (this.stopping) return;
+      if (!wasReady) {
+        // piscina's rule: a child that fails at boot is not restarted (it would loop).
+        this.bootFailed++;
+        this.logger.error({ worker: slot.index, code, signal }, 'worker exited before it was ready; not restarting');
+        if (this.slots.every((s) => s.worker === null)) void this.stop(1);
+        return;
+      }
+      if (Date.now() - slot.startedAt > 30_000) slot.restarts = 0;
+      const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** slot.restarts);
+      slot.restarts++;
+      this.logger.warn({ worker: slot.index, code, signal, restart_in_ms: delay }, 'worker died; restarting');
+      setTimeout(() => { if (!this.stopping) this.fork(slot); }, delay).unref();
+    });
+  }
+
+  /** Validate the file here first, then ask every worker to switch. */
+  async reload(): Promise<{ status: number; body: unknown }> {
+    const r = loadConfigFile(this.configPath);
+    if (!r.ok) {
+      this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config');
+      return { status: 422, body: { reloaded: false, errors: r.errors } };
+    }
+    this.config = r.config;
+    const results = await Promise.all(this.slots.map((s) => new Promise<boolean>((resolve) => {
+      const w = s.worker;
+      if (w === null) { resolve(false); return; }
+      const onMsg = (m: WorkerMessage): void => {
+        if (m?.type === 'worker.reloaded') { w.off('message', onMsg); resolve(m.ok); }
+      };
+      w.on('message', onMsg);
+      w.send({ type: 'config.reload' } satisfies PrimaryMessage);
+      setTimeout(() => { w.off('message', onMsg); resolve(false); }, 5_000).unref();
+    })));
+    const ok = results.every(Boolean);
+    return { status: ok ? 200 : 500, body: { reloaded: ok, workers: results.length, workers_ok: results.filter(Boolean).length } };
+  }
+
+  async stop(code: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.info('shutting down: draining workers');
+    const drain = this.config.server.timeouts.drain_ms + 2_000;
+    await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
+      const w = s.worker;
+      if (w === null || w.isDead()) { resolve(); return; }
+      w.once('exit', () => resolve());
+      w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
+      setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
+    })));
+    await this.admin?.close();
+    this.logger.flush();
+    setTimeout(() => process.exit(code), 50);
+  }
+}

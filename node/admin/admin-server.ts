@@ -1,0 +1,120 @@
+// The admin listener (own port, loopback by default): health, readiness, metrics,
+// reload and the other operator endpoints. Everything but /healthz and /readyz needs
+// the admin bearer token; without a configured token those endpoints refuse (closed).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../log.js';
+
+/** One admin route handler: returns status and a JSON-able body (or text for metrics). */
+export type AdminHandler = (req: IncomingMessage, body: string) => Promise<{ status: number; body: unknown; contentType?: string }>;
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  /** The admin bearer token value (already read from the environment); undefined = protected endpoints refuse. */
+  token: string | undefined;
+  logger: Logger;
+  readiness: () => { ready: boolean; detail: Record<string, unknown> };
+  metrics: () => Promise<string>;
+  /** Extra protected routes, keyed "METHOD /path". */
+  routes: Record<string, AdminHandler>;
+}
+
+const MAX_ADMIN_BODY = 1024 * 1024;
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+export class AdminServer {
+  private server: Server;
+  port = 0;
+  private readonly tokenDigest: Buffer | null;
+
+  constructor(private readonly opts: AdminOptions) {
+    this.tokenDigest = opts.token !== undefined && opts.token !== '' ? digest(opts.token) : null;
+    this.server = createServer((req, res) => { void this.handle(req, res); });
+    this.server.keepAliveTimeout = 5_000;
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        this.port = typeof a === 'object' && a !== null ? a.port : 0;
+        resolve(this.port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    if (this.tokenDigest === null) return false;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
+    if (m === null) return false;
+    return timingSafeEqual(digest(m[1]!), this.tokenDigest);
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+    const text = typeof body === 'string' && contentType !== 'application/json' ? body : JSON.stringify(body);
+    res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path === '/healthz') return this.send(res, 200, { status: 'ok' });
+      if (path === '/readyz') {
+        const r = this.opts.readiness();
+        return this.send(res, r.ready ? 200 : 503, { ready: r.ready, ...r.detail });
+      }
+      const key = `${req.method} ${path}`;
+      const known = path === '/metrics' || key in this.opts.routes || Object.keys(this.opts.routes).some((k) => k.endsWith(` ${path}`));
+      if (!known) return this.send(res, 404, { error: 'not_found', message: `no admin endpoint ${path}` });
+      if (!this.authorized(req)) {
+        res.setHeader('www-authenticate', 'Bearer realm="portcullis-admin"');
+        return this.send(res, 401, {
+          error: 'invalid_token', code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED',
+          message: this.tokenDigest === null ? 'admin token not configured (set admin.token_env and that variable)' : 'admin bearer token required',
+        });
+      }
+      if (path === '/metrics' && req.method === 'GET') {
+        return this.send(res, 200, await this.opts.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
+      }
+      const handler = this.opts.routes[key];
+      if (handler === undefined) return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
+      const body = await readBody(req);
+      if (body === null) return this.send(res, 413, { error: 'invalid_request', message: 'admin request body too large' });
+      const r = await handler(req, body);
+      return this.send(res, r.status, r.body, r.contentType);
+    } catch (err) {
+      this.opts.logger.error({ err }, 'admin request failed');
+      if (!res.headersSent) this.send(res, 500, { error: 'server_error', message: 'internal error' });
+      else res.destroy();
+    }
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_ADMIN_BODY) { resolve(null); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

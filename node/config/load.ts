@@ -1,0 +1,183 @@
+// Loads portcullis.yaml: parse, validate against the schema, check cross-references,
+// report every error at once with its path, then deep-freeze. Used at start and on reload.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+/** One problem in a config file: `routes[2].upstream: unknown upstream "ordrs" (known: orders)`. */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: ConfigProblem[] };
+
+/** Keys that were renamed or removed: old dotted key → replacement text. */
+const REMOVED: Record<string, string> = {
+  'server.port': 'server.listen.port',
+  'server.host': 'server.listen.host',
+  'admin.token': 'admin.token_env (secrets are read from the environment)',
+  'issuers.*.introspection.client_secret': 'issuers.*.introspection.client_secret_env',
+  'cluster.nats.password': 'cluster.nats.password_env',
+  'cluster.nats.token': 'cluster.nats.token_env',
+};
+
+export function formatPath(path: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? p : `.${p}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function genericPath(path: ReadonlyArray<string | number>): string {
+  // issuers.<name>.x → issuers.*.x so REMOVED can name the replacement
+  return path.map((p, i) => (i === 1 && (path[0] === 'issuers' || path[0] === 'upstreams') ? '*' : p)).join('.');
+}
+
+function describeIssue(issue: ZodIssue): ConfigProblem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => {
+      const full = [...issue.path, k];
+      const replacement = REMOVED[genericPath(full)];
+      return {
+        path: formatPath(full),
+        message: replacement !== undefined ? `removed key; use ${replacement}` : 'unknown key (check the spelling; unknown keys are refused)',
+      };
+    });
+  }
+  if (issue.code === 'invalid_type') {
+    const msg = issue.received === 'undefined' ? `required (expected ${issue.expected})` : `expected ${issue.expected}, got ${issue.received}`;
+    return [{ path: formatPath(issue.path), message: msg }];
+  }
+  if (issue.code === 'invalid_union') {
+    // Report the branch that got furthest rather than "Invalid input".
+    const inner = issue.unionErrors.flatMap((e) => e.issues);
+    const deepest = inner.filter((i) => i.code !== 'invalid_type' && i.code !== 'invalid_literal');
+    if (deepest.length > 0) return deepest.flatMap(describeIssue);
+    return [{ path: formatPath(issue.path), message: 'none of the accepted forms matches (see deploy/portcullis.example.yaml)' }];
+  }
+  return [{ path: formatPath(issue.path), message: issue.message }];
+}
+
+function crossCheck(cfg: Config): ConfigProblem[] {
+  const errors: ConfigProblem[] = [];
+  const upstreams = Object.keys(cfg.upstreams);
+  const issuers = Object.keys(cfg.issuers);
+  const names = new Set<string>();
+  cfg.routes.forEach((r, i) => {
+    if (names.has(r.name)) errors.push({ path: `routes[${i}].name`, message: `duplicate route name "${r.name}"` });
+    names.add(r.name);
+    if (!(r.upstream in cfg.upstreams)) {
+      errors.push({ path: `routes[${i}].upstream`, message: `unknown upstream "${r.upstream}" (known: ${upstreams.join(', ') || 'none'})` });
+    }
+    if (r.auth === undefined) {
+      errors.push({ path: `routes[${i}].auth`, message: 'required: "none" or an auth block (routes are denied by default, say so explicitly)' });
+    } else if (r.auth !== 'none') {
+      if (issuers.length === 0) errors.push({ path: `routes[${i}].auth`, message: 'route requires a token but no issuers are configured' });
+      r.auth.issuers?.forEach((name, j) => {
+        if (!(name in cfg.issuers)) errors.push({ path: `routes[${i}].auth.issuers[${j}]`, message: `unknown issuer "${name}" (known: ${issuers.join(', ') || 'none'})` });
+      });
+      r.auth.claims.forEach((c, j) => {
+        const ops = ['equals', 'one_of', 'contains', 'exists', 'equals_param'].filter((k) => (c as Record<string, unknown>)[k] !== undefined);
+        if (ops.length !== 1) errors.push({ path: `routes[${i}].auth.claims[${j}]`, message: `exactly one of equals, one_of, contains, exists, equals_param (got ${ops.length === 0 ? 'none' : ops.join(', ')})` });
+        if (c.equals_param !== undefined && !r.match.path.split('/').includes(`:${c.equals_param}`)) {
+          errors.push({ path: `routes[${i}].auth.claims[${j}].equals_param`, message: `path "${r.match.path}" has no parameter :${c.equals_param}` });
+        }
+      });
+    }
+    const pathProblem = checkPattern(r.match.path);
+    if (pathProblem !== undefined) errors.push({ path: `routes[${i}].match.path`, message: pathProblem });
+    if (r.strip_prefix !== undefined && !r.match.path.startsWith(r.strip_prefix)) {
+      errors.push({ path: `routes[${i}].strip_prefix`, message: `"${r.strip_prefix}" is not a prefix of the route path "${r.match.path}"` });
+    }
+  });
+  for (const [name, iss] of Object.entries(cfg.issuers)) {
+    if (iss.jwks.min_refresh_s > iss.jwks.max_refresh_s) errors.push({ path: `issuers.${name}.jwks.min_refresh_s`, message: 'must not exceed max_refresh_s' });
+    if (iss.discovery === false && iss.jwks_uri === undefined) errors.push({ path: `issuers.${name}.jwks_uri`, message: 'required when discovery is false' });
+  }
+  if (cfg.server.listen.port !== 0 && cfg.server.listen.port === cfg.admin.listen.port) {
+    errors.push({ path: 'admin.listen.port', message: `must differ from server.listen.port (${cfg.server.listen.port})` });
+  }
+  return errors;
+}
+
+/** Returns a reason when a route path pattern is not one we can match unambiguously. */
+export function checkPattern(pattern: string): string | undefined {
+  const segs = pattern.split('/').slice(1);
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s === '*' && i !== segs.length - 1) return 'a * wildcard is only allowed as the last segment (/api/*)';
+    if (s.includes('*') && s !== '*') return 'a * wildcard must be a whole segment (/api/*)';
+    if (s === '.' || s === '..') return 'dot segments are not allowed in patterns';
+    if (s.startsWith(':') && !/^:[A-Za-z_][A-Za-z0-9_]*$/.test(s)) return `bad parameter name "${s}"`;
+    if (s === '' && i !== segs.length - 1) return 'empty segment (//) in pattern';
+    if (/[?#%\\]/.test(s)) return 'patterns match decoded paths: no ?, #, % or \\';
+  }
+  const params = segs.filter((s) => s.startsWith(':'));
+  if (new Set(params).size !== params.length) return 'duplicate parameter name';
+  return undefined;
+}
+
+/** Shape a raw (schema-invalid) document enough for crossCheck to read safely. */
+function lenient(raw: unknown): Config {
+  const o = (v: unknown): Record<string, any> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, any> : {});
+  const r = o(raw);
+  const routes = (Array.isArray(r.routes) ? r.routes : []).map((x: unknown) => {
+    const rt = o(x);
+    const auth = rt.auth === 'none' || rt.auth === undefined ? rt.auth : { ...o(rt.auth), claims: Array.isArray(o(rt.auth).claims) ? o(rt.auth).claims.map(o) : [], issuers: Array.isArray(o(rt.auth).issuers) ? o(rt.auth).issuers : undefined };
+    return { name: String(rt.name ?? ''), upstream: String(rt.upstream ?? ''), match: { path: typeof o(rt.match).path === 'string' ? o(rt.match).path : '/' }, auth, strip_prefix: typeof rt.strip_prefix === 'string' ? rt.strip_prefix : undefined };
+  });
+  const issuers: Record<string, any> = {};
+  for (const [k, v] of Object.entries(o(r.issuers))) issuers[k] = { jwks: { min_refresh_s: 0, max_refresh_s: 1 }, discovery: true, ...o(v) };
+  return { routes, upstreams: o(r.upstreams), issuers, server: { listen: { port: 0 } }, admin: { listen: { port: -1 } } } as unknown as Config;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Validate an already-parsed document. */
+export function validateConfig(raw: unknown): ConfigResult {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    // Report reference errors too, so one run lists everything that is wrong.
+    const schemaErrors = parsed.error.issues.flatMap(describeIssue);
+    const seen = new Set(schemaErrors.map((e) => e.path));
+    const extra = crossCheck(lenient(raw)).filter((e) => !seen.has(e.path) && ![...seen].some((p) => e.path.startsWith(p + '.')));
+    return { ok: false, errors: [...schemaErrors, ...extra] };
+  }
+  const errors = crossCheck(parsed.data);
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, config: deepFreeze(parsed.data) };
+}
+
+/** Parse YAML text; YAML syntax errors are reported with line numbers. */
+export function parseConfigText(text: string): ConfigResult {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
+  }
+  return validateConfig(doc.toJS());
+}
+
+/** Read and validate a config file. Never throws. */
+export function loadConfigFile(file: string): ConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }] };
+  }
+  return parseConfigText(text);
+}
+
+export function formatProblems(errors: readonly ConfigProblem[]): string {
+  return errors.map((e) => `  ${e.path}: ${e.message}`).join('\n');
+}

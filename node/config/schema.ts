@@ -1,0 +1,197 @@
+// The one schema of portcullis.yaml: every field with its default and unit.
+// Unknown keys are errors everywhere (a typo must not silently disable a rule).
+// Cross-references (route → upstream, route → issuer) are checked in validate.ts.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const ms = (def: number) => z.number().int().min(0).default(def);
+/** Name of an environment variable holding a secret; secrets are never inline. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+
+const listen = (host: string, p: number) =>
+  z.strictObject({ host: z.string().min(1).default(host), port: port.default(p) }).default({ host, port: p });
+
+export const serverSchema = z.strictObject({
+  listen: listen('0.0.0.0', 8080),
+  tls: z.strictObject({
+    cert_file: z.string().min(1),
+    key_file: z.string().min(1),
+    passphrase_env: envName.optional(),
+  }).optional(),
+  limits: z.strictObject({
+    max_body_bytes: z.number().int().min(0).default(10 * 1024 * 1024), // 10 MiB
+    max_header_bytes: z.number().int().min(1024).default(16 * 1024), // 16 KiB, all header lines together
+    max_url_bytes: z.number().int().min(64).default(8 * 1024), // 8 KiB
+  }).default({}),
+  timeouts: z.strictObject({
+    request_ms: ms(30_000), // 30 s to receive the whole request body → 408
+    drain_ms: ms(10_000), // 10 s for in-flight requests at shutdown
+  }).default({}),
+  /** Worker processes: a number, or "auto" = available parallelism. */
+  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
+  /** Trust X-Forwarded-* from clients: append to them instead of replacing them. */
+  trust_forwarded: z.boolean().default(false),
+}).default({});
+
+export const adminSchema = z.strictObject({
+  listen: listen('127.0.0.1', 9901),
+  /** Env var holding the admin bearer token; without it only /healthz and /readyz answer. */
+  token_env: envName.optional(),
+}).default({});
+
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL');
+
+export const upstreamSchema = z.strictObject({
+  targets: z.array(httpUrl).min(1),
+  timeouts: z.strictObject({
+    connect_ms: ms(2_000), // 2 s
+    response_ms: ms(15_000), // 15 s until response headers → 504
+    idle_body_ms: ms(30_000), // 30 s without a body byte → connection dropped
+  }).default({}),
+  pool: z.strictObject({
+    connections: z.number().int().min(1).default(256), // per target
+    keep_alive_ms: ms(4_000), // 4 s idle upstream keep-alive
+  }).default({}),
+  /** Host header sent upstream: "preserve" (client's), "target" (target's host:port), or a literal. */
+  host: z.string().min(1).default('target'),
+  /** Prefix added in front of the (possibly stripped) path. */
+  path_prefix: z.string().regex(/^\/.*[^/]$|^$/, 'a path starting with / and not ending with /').default(''),
+  eject: z.strictObject({
+    consecutive_failures: z.number().int().min(1).default(3),
+    duration_ms: ms(10_000), // 10 s out of rotation
+  }).default({}),
+});
+
+const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
+export const JWT_ALGORITHMS = ALGS;
+
+export const issuerSchema = z.strictObject({
+  issuer: z.string().min(1),
+  /** Discovery document URL base; default: the issuer itself. Ignored when jwks_uri is set. */
+  discovery: z.union([z.boolean(), httpUrl]).default(true),
+  jwks_uri: httpUrl.optional(),
+  audiences: z.array(z.string().min(1)).min(1),
+  algorithms: z.array(z.enum(ALGS, { message: `one of ${ALGS.join(', ')} (never none or HS*)` })).min(1).default(['RS256', 'ES256']),
+  clock_skew_s: z.number().int().min(0).max(600).default(60), // seconds
+  max_token_lifetime_s: z.number().int().min(1).optional(), // seconds; exp − iat above it → 401
+  require_typ: z.enum(['at+jwt']).optional(),
+  jwks: z.strictObject({
+    min_refresh_s: z.number().int().min(1).default(60), // lower bound on Cache-Control max-age
+    max_refresh_s: z.number().int().min(1).default(3600), // upper bound / default refresh
+    unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per issuer per cool-down
+    timeout_ms: ms(5_000),
+  }).default({}),
+  introspection: z.strictObject({
+    endpoint: httpUrl.optional(), // default: from discovery
+    client_id: z.string().min(1),
+    client_secret_env: envName,
+    auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
+    negative_ttl_s: z.number().int().min(0).default(5), // active:false results
+    timeout_ms: ms(3_000),
+  }).optional(),
+});
+
+const claimPredicate = z.strictObject({
+  claim: z.string().min(1), // dotted path, e.g. realm_access.roles
+  equals: z.union([z.string(), z.number(), z.boolean()]).optional(),
+  one_of: z.array(z.union([z.string(), z.number()])).min(1).optional(),
+  contains: z.union([z.string(), z.number()]).optional(),
+  exists: z.boolean().optional(),
+  /** Compare with a path parameter: `param: tenant` for /tenants/:tenant/*. */
+  equals_param: z.string().min(1).optional(),
+});
+
+export const routeAuthSchema = z.strictObject({
+  required: z.literal(true).default(true),
+  issuers: z.array(z.string().min(1)).optional(), // default: all configured issuers
+  scopes: z.strictObject({
+    all: z.array(z.string().min(1)).optional(),
+    any: z.array(z.string().min(1)).optional(),
+  }).optional(),
+  claims: z.array(claimPredicate).default([]),
+  roles: z.strictObject({
+    claim: z.string().min(1).default('roles'),
+    all: z.array(z.string().min(1)).optional(),
+    any: z.array(z.string().min(1)).optional(),
+  }).optional(),
+  token_sources: z.strictObject({
+    header: z.string().min(1).optional(), // extra header carrying the bare token
+    cookie: z.string().min(1).optional(),
+    query: z.boolean().default(false), // ?access_token= (RFC 6750 §2.3), off by default
+  }).default({}),
+});
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
+  match: z.strictObject({
+    path: z.string().startsWith('/', 'a path starting with /'),
+    methods: z.array(z.string().regex(/^[A-Za-z]+$/)).min(1).optional(),
+    host: z.string().min(1).optional(), // exact or *.example.com
+  }),
+  upstream: z.string().min(1),
+  /** "none" must be explicit; a route without auth is denied. */
+  auth: z.union([z.literal('none'), routeAuthSchema]).optional(),
+  strip_prefix: z.string().startsWith('/').optional(),
+  timeout_ms: z.number().int().min(1).optional(), // overrides upstream response_ms
+  forward: z.strictObject({
+    authorization: z.enum(['keep', 'strip']).default('keep'),
+    identity_headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().min(1)).optional(),
+  }).default({}),
+});
+
+export const logSchema = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  format: z.enum(['json', 'pretty']).default('json'),
+  access: z.boolean().default(true), // one line per request
+}).default({});
+
+export const clusterSchema = z.strictObject({
+  nats: z.strictObject({
+    servers: z.array(z.string().min(1)).min(1),
+    user: z.string().optional(),
+    password_env: envName.optional(),
+    token_env: envName.optional(),
+    creds_file: z.string().optional(),
+    tls: z.boolean().default(false),
+  }).optional(),
+  subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('portcullis'),
+  fail_closed_after_ms: z.number().int().min(0).optional(),
+}).default({});
+
+export const identitySchema = z.strictObject({
+  /** Headers a client may never send; always stripped. Prefix match on "x-auth-". */
+  strip_prefixes: z.array(z.string().min(1)).default(['x-auth-']),
+  /** Default claim→header mapping for routes that do not set identity_headers. */
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().min(1)).default({
+    'X-Auth-Subject': 'sub',
+    'X-Auth-Scopes': 'scope',
+    'X-Auth-Client-Id': 'client_id',
+    'X-Auth-Issuer': 'iss',
+  }),
+}).default({});
+
+export const configSchema = z.strictObject({
+  version: z.literal(1).default(1),
+  server: serverSchema,
+  admin: adminSchema,
+  issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema).default({}),
+  identity: identitySchema,
+  upstreams: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), upstreamSchema),
+  routes: z.array(routeSchema).min(1),
+  cluster: clusterSchema,
+  log: logSchema,
+  verifier: z.strictObject({
+    pool_size: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
+    cache_entries: z.number().int().min(0).default(100_000),
+    cache_bytes: z.number().int().min(0).default(64 * 1024 * 1024), // 64 MiB
+  }).default({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ServerConfig = Config['server'];
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type RouteAuthConfig = z.infer<typeof routeAuthSchema>;
+export type IssuerConfig = z.infer<typeof issuerSchema>;
+export type ClaimPredicate = z.infer<typeof claimPredicate>;

@@ -1,0 +1,60 @@
+// The one registry of Portcullis error codes: stable code, HTTP status, source and
+// retryability. Callers branch on `code`; failures cross workers and the bus as
+// plain `{ code, message }`. An error becomes an HTTP response only in http/respond.ts.
+
+/** Where a failure came from: the client, an upstream/authorization server, or us. */
+export type ErrorSource = 'downstream' | 'upstream' | 'internal';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+  /** RFC 6750 / OAuth error string used in the JSON body and the challenge. */
+  readonly oauth: string;
+  /** One line for the README table. */
+  readonly doc: string;
+}
+
+/** Every error Portcullis can answer with. Adding a code requires a `doc` line. */
+export const ERRORS = {
+  PORTCULLIS_ERR_REQUEST_MALFORMED: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request line, headers or path could not be parsed unambiguously' },
+  PORTCULLIS_ERR_PATH_AMBIGUOUS: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'path contains encoded slashes, NUL, backslashes or escapes above the root' },
+  PORTCULLIS_ERR_BODY_TOO_LARGE: { status: 413, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request body exceeds server.limits.max_body_bytes' },
+  PORTCULLIS_ERR_URL_TOO_LONG: { status: 414, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request target exceeds server.limits.max_url_bytes' },
+  PORTCULLIS_ERR_HEADERS_TOO_LARGE: { status: 431, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request headers exceed server.limits.max_header_bytes' },
+  PORTCULLIS_ERR_REQUEST_TIMEOUT: { status: 408, source: 'downstream', retryable: true, oauth: 'invalid_request', doc: 'request body not received within server.timeouts.request_ms' },
+  PORTCULLIS_ERR_ROUTE_NOT_FOUND: { status: 404, source: 'downstream', retryable: false, oauth: 'not_found', doc: 'no route matches host, method and path' },
+  PORTCULLIS_ERR_AUTH_MISSING: { status: 401, source: 'downstream', retryable: false, oauth: '', doc: 'route requires a token and none was sent (challenge carries no error code)' },
+  PORTCULLIS_ERR_AUTH_INVALID_TOKEN: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'token malformed, badly signed, expired, revoked or inactive' },
+  PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a credential in a place the route does not allow' },
+  PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE: { status: 403, source: 'downstream', retryable: false, oauth: 'insufficient_scope', doc: 'token valid but lacks the scopes the route needs' },
+  PORTCULLIS_ERR_AUTH_FORBIDDEN: { status: 403, source: 'downstream', retryable: false, oauth: 'access_denied', doc: 'token valid but a claim, role or issuer rule of the route refused it' },
+  PORTCULLIS_ERR_AUTH_UNAVAILABLE: { status: 503, source: 'upstream', retryable: true, oauth: 'temporarily_unavailable', doc: 'keys not loaded yet, or the authorization server failed; never a 200' },
+  PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE: { status: 502, source: 'upstream', retryable: true, oauth: 'bad_gateway', doc: 'upstream refused or reset the connection, or every target is ejected' },
+  PORTCULLIS_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', retryable: true, oauth: 'gateway_timeout', doc: 'upstream did not answer within the upstream timeout' },
+  PORTCULLIS_ERR_SHUTTING_DOWN: { status: 503, source: 'internal', retryable: true, oauth: 'temporarily_unavailable', doc: 'instance is draining for shutdown' },
+  PORTCULLIS_ERR_INTERNAL: { status: 500, source: 'internal', retryable: false, oauth: 'server_error', doc: 'a bug: logged with its stack, never with a token' },
+  PORTCULLIS_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'admin API call without the admin bearer token' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A failure as plain data: safe to structured-clone across a worker or the bus. */
+export interface ProxyError {
+  readonly code: ErrorCode;
+  /** Human readable, never contains a token or secret. */
+  readonly message: string;
+  /** RFC 6750 `scope` attribute for insufficient_scope. */
+  readonly scope?: string;
+  /** Seconds, for 503/429. */
+  readonly retryAfter?: number;
+}
+
+/** Build a plain error record. */
+export function proxyError(code: ErrorCode, message: string, extra?: { scope?: string; retryAfter?: number }): ProxyError {
+  return extra === undefined ? { code, message } : { code, message, ...extra };
+}
+
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERRORS[code];
+}

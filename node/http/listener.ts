@@ -1,0 +1,279 @@
+// The client-facing uWS listener: reads the request synchronously, applies limits
+// and path normalisation, routes, runs the pipeline stages and hands the request to
+// an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { proxyError, type ProxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RequestMetrics } from '../metrics.js';
+import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
+import { hostWithoutPort } from '../routing/route-table.js';
+import { Exchange, type ExchangeHost } from './exchange.js';
+import { normalizePath } from './path-normalize.js';
+import { writeError } from './respond.js';
+import type { Snapshot } from './snapshot.js';
+
+/** Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names. */
+const HOP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  tls?: { cert_file: string; key_file: string; passphrase?: string };
+  logger: Logger;
+  metrics: RequestMetrics;
+  accessLog: boolean;
+}
+
+export class Listener implements ExchangeHost {
+  private app: TemplatedApp;
+  private socket: us_listen_socket | null = null;
+  private readonly bodies = new Set<Exchange>();
+  private readonly active = new Set<Exchange>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private draining = false;
+  private drainResolve: (() => void) | null = null;
+  snapshot: Snapshot;
+  port = 0;
+  readonly tls: boolean;
+
+  constructor(snapshot: Snapshot, private readonly opts: ListenerOptions) {
+    this.snapshot = snapshot;
+    this.tls = opts.tls !== undefined;
+    this.app = opts.tls !== undefined
+      ? uWS.SSLApp({ cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}) })
+      : uWS.App();
+    this.app.any('/*', (res, req) => this.handle(res, req));
+  }
+
+  /** Bind; resolves with the bound port. Rejects when the port cannot be bound. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.opts.host, this.opts.port, (s) => {
+        if (s === false) { reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}`)); return; }
+        this.socket = s;
+        this.port = uWS.us_socket_local_port(s);
+        // One coarse timer for every request body deadline (no per-request setTimeout).
+        this.sweeper = setInterval(() => this.sweep(), 250);
+        this.sweeper.unref();
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stop accepting; resolve when in-flight requests finished or after `drainMs`. */
+  async drain(drainMs: number): Promise<void> {
+    this.draining = true;
+    if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
+    if (this.active.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.drainResolve = resolve;
+        setTimeout(resolve, drainMs).unref();
+      });
+    }
+    for (const ex of this.active) if (!ex.done && !ex.aborted) ex.res.close();
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    (this.app as unknown as { close?: () => void }).close?.();
+  }
+
+  get inflight(): number {
+    return this.active.size;
+  }
+
+  // ---- ExchangeHost ----------------------------------------------------------
+
+  finished(ex: Exchange): void {
+    this.active.delete(ex);
+    const m = this.opts.metrics;
+    m.inflight = this.active.size;
+    const ms = performance.now() - ex.start;
+    m.observe(ex.ctx.route.name, ex.status, ms / 1000, ex.bytesIn, ex.bytesOut);
+    if (this.opts.accessLog) {
+      this.opts.logger.info({
+        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status,
+        ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
+        bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
+        ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
+        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: ex.ctx.principal.fingerprint } : {}),
+      }, 'request');
+    }
+    if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
+  }
+
+  upstreamError(upstream: string, kind: string): void {
+    this.opts.metrics.upstreamError(upstream, kind);
+  }
+
+  bodyStarted(ex: Exchange): void { this.bodies.add(ex); }
+  bodyEnded(ex: Exchange): void { this.bodies.delete(ex); }
+
+  private sweep(): void {
+    if (this.bodies.size === 0) return;
+    const now = performance.now();
+    for (const ex of this.bodies) {
+      if (ex.bodyDeadline < now) {
+        this.bodies.delete(ex);
+        ex.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+      }
+    }
+  }
+
+  // ---- the request handler ---------------------------------------------------
+
+  private handle(res: HttpResponse, req: HttpRequest): void {
+    try {
+      this.handleUnsafe(res, req);
+    } catch (err) {
+      this.opts.logger.error({ err }, 'request handler failed');
+      try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true)); } catch { /* already answered or aborted */ }
+    }
+  }
+
+  private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
+    const status = writeError(res, err, this.snapshot.realm, true, head);
+    this.opts.metrics.observe(route, status, 0, 0, 0);
+  }
+
+  private handleUnsafe(res: HttpResponse, req: HttpRequest): void {
+    const start = performance.now();
+    const snap = this.snapshot;
+    const limits = snap.config.server.limits;
+    const method = req.getCaseSensitiveMethod().toUpperCase();
+    const head = method === 'HEAD';
+    const rawPath = req.getUrl();
+    const query = req.getQuery() ?? '';
+
+    // Headers: one flat array, size counted as sent ("name: value\r\n").
+    const headers: string[] = [];
+    let headerBytes = 0;
+    req.forEach((k, v) => { headers.push(k, v); headerBytes += k.length + v.length + 4; });
+
+    if (this.draining) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
+    if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
+    if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
+
+    let hostHeader: string | null = null;
+    let contentLength = -1;
+    let chunked = false;
+    let connectionNames: string | null = null;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      if (k === 'host') {
+        if (hostHeader !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'more than one Host header'), '(none)', head);
+        hostHeader = headers[i + 1]!;
+      } else if (k === 'content-length') {
+        const v = headers[i + 1]!;
+        if (!/^\d{1,15}$/.test(v) || (contentLength !== -1 && contentLength !== Number(v))) {
+          return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Content-Length'), '(none)', head);
+        }
+        contentLength = Number(v);
+      } else if (k === 'transfer-encoding') {
+        if (headers[i + 1]!.toLowerCase().trim() !== 'chunked') return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding'), '(none)', head);
+        chunked = true;
+      } else if (k === 'connection') {
+        connectionNames = connectionNames === null ? headers[i + 1]! : `${connectionNames},${headers[i + 1]!}`;
+      }
+    }
+    if (chunked && contentLength !== -1) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'both Content-Length and Transfer-Encoding'), '(none)', head);
+    if (contentLength > limits.max_body_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`), '(none)', head);
+
+    const path = normalizePath(rawPath);
+    if (path === null) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path is ambiguous or invalid after normalisation'), '(none)', head);
+    const host = hostHeader === null ? '' : hostWithoutPort(hostHeader);
+    const match = snap.table.match(method, host, path);
+    if (match === null) return this.reject(res, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`), '(none)', head);
+
+    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ctx: RequestContext = {
+      method, path, query, host, headers, remoteAddress,
+      route: match.route, params: match.params, token: null, tokenSource: null, principal: null, denyReason: null,
+    };
+    const ex = new Exchange(res, this, snap, ctx, start, limits.max_body_bytes);
+    res.onAborted(() => ex.onAborted());
+    this.active.add(ex);
+    this.opts.metrics.inflight = this.active.size;
+    if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms);
+
+    // Pipeline: extract → authenticate → authorize → mutate → forward.
+    const auth = snap.auth;
+    if (match.route.policy !== null) {
+      if (!auth.ready()) {
+        ctx.denyReason = 'not_ready';
+        return ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 }));
+      }
+      const x = auth.extract(ctx);
+      if (x.kind === 'deny') return this.deny(ex, x);
+      const a = auth.authenticate(ctx);
+      if (a instanceof Promise) {
+        a.then((r) => this.afterAuthenticate(ex, r, connectionNames), (err) => {
+          this.opts.logger.error({ err }, 'authenticate failed');
+          ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }));
+        });
+        return;
+      }
+      return this.afterAuthenticate(ex, a, connectionNames);
+    }
+    this.send(ex, connectionNames);
+  }
+
+  private deny(ex: Exchange, r: StageResult & { kind: 'deny' }): void {
+    ex.ctx.denyReason = r.reason;
+    ex.sendError(r.error);
+  }
+
+  private afterAuthenticate(ex: Exchange, r: StageResult, connectionNames: string | null): void {
+    if (ex.done || ex.aborted) return;
+    if (r.kind === 'deny') return this.deny(ex, r);
+    const z = ex.snap.auth.authorize(ex.ctx);
+    if (z.kind === 'deny') return this.deny(ex, z);
+    this.send(ex, connectionNames);
+  }
+
+  /** Build the upstream header list and dispatch. */
+  private send(ex: Exchange, connectionNames: string | null): void {
+    const ctx = ex.ctx;
+    const snap = ex.snap;
+    const route = ctx.route.config;
+    const up = snap.upstreams.get(route.upstream)!;
+    const auth = snap.auth;
+    const stripAuth = ctx.route.policy !== null && auth.stripsAuthorization(ctx);
+    const named = connectionNames === null ? null : new Set(connectionNames.toLowerCase().split(',').map((s) => s.trim()));
+    const h = ctx.headers;
+    const out: string[] = [];
+    let xff: string | null = null;
+    let xfProto: string | null = null;
+    let xfHost: string | null = null;
+    for (let i = 0; i < h.length; i += 2) {
+      const k = h[i]!;
+      if (HOP_REQUEST.has(k)) {
+        if (k === 'x-forwarded-for') xff = xff === null ? h[i + 1]! : `${xff}, ${h[i + 1]!}`;
+        else if (k === 'x-forwarded-proto') xfProto = h[i + 1]!;
+        else if (k === 'x-forwarded-host') xfHost = h[i + 1]!;
+        continue;
+      }
+      if (named !== null && named.has(k)) continue;
+      if (auth.isIdentityHeader(k)) continue;
+      if (stripAuth && k === 'authorization') continue;
+      out.push(k, h[i + 1]!);
+    }
+    // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
+    // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
+    const trust = snap.config.server.trust_forwarded;
+    out.push('x-forwarded-for', xff !== null && trust ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+    out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : this.tls ? 'https' : 'http');
+    const clientHost = headerValue(h, 'host') ?? '';
+    if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
+    const hostMode = up.config.host;
+    const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
+    out.push('host', hostMode === 'preserve' ? (clientHost || up.targets[0]!.hostPort) : hostMode === 'target' ? '' : hostMode);
+    if (ctx.route.policy !== null) auth.mutate(ctx, out);
+
+    let p = ctx.path;
+    const strip = route.strip_prefix;
+    if (strip !== undefined && p.startsWith(strip)) p = p.slice(strip.length) || '/';
+    if (p[0] !== '/') p = '/' + p;
+    const prefix = up.config.path_prefix;
+    if (prefix !== '') p = p === '/' ? prefix : prefix + p;
+    if (ctx.query !== '') p = `${p}?${ctx.query}`;
+    ex.forward(up, p, out, hostIdx);
+  }
+}

@@ -1,0 +1,81 @@
+// Path normalisation before routing, so a route cannot be bypassed by spelling:
+// percent-decoding of unreserved characters, dot-segment removal, `//` collapse.
+// Anything that cannot be made unambiguous is refused (→ 400).
+
+/** Result: the normalised path, or null when the path is ambiguous or invalid. */
+export type NormalizeResult = string | null;
+
+const HEX = '0123456789ABCDEF';
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+function isUnreserved(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
+}
+
+/** Characters allowed literally in a path (RFC 3986 pchar + '/'), excluding '%'. */
+function isPathChar(c: number): boolean {
+  return isUnreserved(c) || c === 47 /* / */ || c === 33 || c === 36 || (c >= 38 && c <= 44) || c === 59 || c === 61 || c === 58 || c === 64;
+}
+
+/**
+ * Normalise a request path (without query). Returns null (→ 400) for: not starting
+ * with '/', control bytes, backslashes, encoded '/', '\\', NUL or '%' ambiguity
+ * (`%2F`, `%5C`, `%00`, `%25`), invalid escapes, non-path characters, and `..` above
+ * the root. Unreserved escapes (`%2e`, `%41`) are decoded; other escapes are kept,
+ * upper-cased, so `/a%3Bb` and `/a%3bb` match the same route.
+ * Fast path: a path made only of safe characters with no `.`-segments or `//` is
+ * returned as-is without allocation.
+ */
+export function normalizePath(raw: string): NormalizeResult {
+  const n = raw.length;
+  if (n === 0 || raw.charCodeAt(0) !== 47) return null;
+  let simple = true;
+  for (let i = 0; i < n; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 37 /* % */) { simple = false; continue; }
+    if (!isPathChar(c)) return null;
+    if (c === 47 && i + 1 < n) {
+      const d = raw.charCodeAt(i + 1);
+      if (d === 47 || d === 46) simple = false;
+    }
+  }
+  if (simple) return raw;
+
+  // Slow path: decode, then remove dot segments on the decoded segments.
+  let decoded = '';
+  for (let i = 0; i < n; i++) {
+    const c = raw.charCodeAt(i);
+    if (c !== 37) { decoded += raw[i]; continue; }
+    if (i + 2 >= n) return null;
+    const h = hexVal(raw.charCodeAt(i + 1));
+    const l = hexVal(raw.charCodeAt(i + 2));
+    if (h < 0 || l < 0) return null;
+    const v = h * 16 + l;
+    // Encoded separators, escapes of '%' and control bytes are ambiguous between hops.
+    if (v === 0x2f || v === 0x5c || v === 0x25 || v < 0x20 || v === 0x7f) return null;
+    if (isUnreserved(v)) decoded += String.fromCharCode(v);
+    else decoded += '%' + HEX[h] + HEX[l];
+    i += 2;
+  }
+  const segs = decoded.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < segs.length; i++) {
+    const s = segs[i]!;
+    if (s === '' && i !== segs.length - 1) continue; // collapse '//'
+    if (s === '.') { if (i === segs.length - 1) out.push(''); continue; }
+    if (s === '..') {
+      if (out.length === 0) return null; // escapes the root
+      out.pop();
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
+    out.push(s);
+  }
+  return '/' + out.join('/');
+}

@@ -1,0 +1,69 @@
+// The one place where an error becomes an HTTP response: status line, RFC 6750
+// challenge, Retry-After and a JSON body carrying the same code. Callers must hold
+// the uWS cork (or be inside the request handler's synchronous part).
+import { STATUS_CODES } from 'node:http';
+import type { HttpResponse } from 'uWebSockets.js';
+import { ERRORS, type ProxyError } from '../errors.js';
+
+const STATUS_LINES: string[] = [];
+/** "404 Not Found" for a status code, cached. */
+export function statusLine(code: number): string {
+  let s = STATUS_LINES[code];
+  if (s === undefined) {
+    s = `${code} ${STATUS_CODES[code] ?? 'Unknown'}`;
+    STATUS_LINES[code] = s;
+  }
+  return s;
+}
+
+function quote(s: string): string {
+  // RFC 6750 §3: attribute values are quoted-strings of %x20-21 / %x23-5B / %x5D-7E
+  return s.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
+}
+
+/** WWW-Authenticate value for an auth error, or null when none applies. */
+export function challenge(err: ProxyError, realm: string): string | null {
+  const base = `Bearer realm="${quote(realm)}"`;
+  switch (err.code) {
+    case 'PORTCULLIS_ERR_AUTH_MISSING':
+      return base;
+    case 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN':
+      return `${base}, error="invalid_token", error_description="${quote(err.message)}"`;
+    case 'PORTCULLIS_ERR_AUTH_INVALID_REQUEST':
+      return `${base}, error="invalid_request", error_description="${quote(err.message)}"`;
+    case 'PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE':
+      return `${base}, error="insufficient_scope", error_description="${quote(err.message)}"${err.scope !== undefined ? `, scope="${quote(err.scope)}"` : ''}`;
+    default:
+      return null;
+  }
+}
+
+/** JSON body of an error response. */
+export function errorBody(err: ProxyError): string {
+  const spec = ERRORS[err.code];
+  const o: Record<string, unknown> = { error: spec.oauth === '' ? 'unauthorized' : spec.oauth, code: err.code, message: err.message };
+  if (err.scope !== undefined) o.scope = err.scope;
+  return JSON.stringify(o);
+}
+
+/**
+ * Write a complete error response. `closeConnection` when the request body was
+ * not consumed (the connection cannot be reused). Returns the status written.
+ */
+export function writeError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head = false): number {
+  const spec = ERRORS[err.code];
+  res.writeStatus(statusLine(spec.status));
+  const ch = challenge(err, realm);
+  if (ch !== null) res.writeHeader('www-authenticate', ch);
+  if (err.retryAfter !== undefined) res.writeHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
+  res.writeHeader('content-type', 'application/json');
+  res.writeHeader('cache-control', 'no-store');
+  const body = errorBody(err);
+  if (head) {
+    res.writeHeader('content-length', String(Buffer.byteLength(body)));
+    res.endWithoutBody(undefined, closeConnection);
+  } else {
+    res.end(body, closeConnection);
+  }
+  return spec.status;
+}

@@ -1,0 +1,171 @@
+// One proxy instance (one process): builds snapshots from config, owns the listener,
+// the auth layer, the metrics and (when not a cluster worker) the admin listener.
+// Reload builds a complete new snapshot first and swaps it atomically.
+import { readFileSync } from 'node:fs';
+import { AdminServer, type AdminHandler } from './admin/admin-server.js';
+import { createAuthLayer, type AuthLayer } from './auth/auth-layer.js';
+import { loadConfigFile, type Config, type ConfigProblem } from './config/index.js';
+import { Listener } from './http/listener.js';
+import type { Snapshot } from './http/snapshot.js';
+import type { Logger } from './log.js';
+import { RequestMetrics } from './metrics.js';
+import type { CompiledRoute } from './pipeline/context.js';
+import { RouteTable } from './routing/route-table.js';
+import { UpstreamPool } from './upstream/upstream-pool.js';
+
+export interface InstanceOptions {
+  config: Config;
+  configPath?: string;
+  logger: Logger;
+  /** Run the admin listener in this process (false for node:cluster workers). */
+  admin: boolean;
+  /** Extra admin routes (cluster layer). */
+  adminRoutes?: Record<string, AdminHandler>;
+}
+
+export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
+
+export class ProxyInstance {
+  readonly metrics = new RequestMetrics();
+  readonly logger: Logger;
+  private listener: Listener | null = null;
+  private admin: AdminServer | null = null;
+  private auth: AuthLayer;
+  private snapshot: Snapshot;
+  private version = 1;
+  private closing = false;
+  private readonly configPath: string | undefined;
+
+  private constructor(private readonly opts: InstanceOptions) {
+    this.logger = opts.logger;
+    this.configPath = opts.configPath;
+    this.auth = createAuthLayer(opts.config, opts.logger);
+    this.snapshot = this.build(opts.config, new Map());
+    this.metrics.addSource(() => this.componentStats());
+  }
+
+  /** Start listeners; resolves once the proxy port (and admin port) are bound. */
+  static async start(opts: InstanceOptions): Promise<ProxyInstance> {
+    const inst = new ProxyInstance(opts);
+    const cfg = opts.config;
+    let passphrase: string | undefined;
+    if (cfg.server.tls?.passphrase_env !== undefined) passphrase = process.env[cfg.server.tls.passphrase_env];
+    if (cfg.server.tls !== undefined) {
+      // Fail with a clear message before uWS (which only says "cannot listen").
+      readFileSync(cfg.server.tls.cert_file);
+      readFileSync(cfg.server.tls.key_file);
+    }
+    inst.listener = new Listener(inst.snapshot, {
+      host: cfg.server.listen.host,
+      port: cfg.server.listen.port,
+      ...(cfg.server.tls !== undefined ? { tls: { cert_file: cfg.server.tls.cert_file, key_file: cfg.server.tls.key_file, ...(passphrase !== undefined ? { passphrase } : {}) } } : {}),
+      logger: opts.logger,
+      metrics: inst.metrics,
+      accessLog: cfg.log.access,
+    });
+    await inst.listener.listen();
+    if (opts.admin) {
+      inst.admin = new AdminServer({
+        host: cfg.admin.listen.host,
+        port: cfg.admin.listen.port,
+        token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
+        logger: opts.logger,
+        readiness: () => inst.readiness(),
+        metrics: () => inst.metrics.text(),
+        routes: { ...inst.adminRoutes(), ...(opts.adminRoutes ?? {}) },
+      });
+      await inst.admin.listen();
+    }
+    return inst;
+  }
+
+  get port(): number { return this.listener?.port ?? 0; }
+  get adminPort(): number { return this.admin?.port ?? 0; }
+  get config(): Config { return this.snapshot.config; }
+
+  /** Ready = listener bound, keys loaded, not draining. */
+  readiness(): { ready: boolean; detail: Record<string, unknown> } {
+    const authReady = this.snapshot.auth.ready();
+    const ready = this.listener !== null && authReady && !this.closing;
+    return { ready, detail: { listener: this.listener !== null, keys_loaded: authReady, draining: this.closing, config_version: this.version } };
+  }
+
+  whenAuthReady(timeoutMs: number): Promise<boolean> {
+    return this.auth.whenReady(timeoutMs);
+  }
+
+  private componentStats(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, up] of this.snapshot.upstreams) {
+      const c = up.connections();
+      out[`upstream.${name}_connections`] = c.connected;
+      out[`upstream.${name}_pending`] = c.pending;
+      out[`upstream.${name}_ejections`] = up.stats.ejections;
+    }
+    for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
+    return out;
+  }
+
+  private adminRoutes(): Record<string, AdminHandler> {
+    return {
+      'POST /reload': async () => {
+        const r = this.reloadFromFile();
+        return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } };
+      },
+      'GET /cache/stats': async () => ({ status: 200, body: this.auth.stats() }),
+    };
+  }
+
+  /** Compile a snapshot; reuses upstream pools whose config did not change. */
+  private build(config: Config, previous: ReadonlyMap<string, UpstreamPool>): Snapshot {
+    const upstreams = new Map<string, UpstreamPool>();
+    for (const [name, uc] of Object.entries(config.upstreams)) {
+      const old = previous.get(name);
+      upstreams.set(name, old !== undefined && JSON.stringify(old.config) === JSON.stringify(uc) ? old : new UpstreamPool(name, uc));
+    }
+    const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: this.auth.compilePolicy(r) }));
+    return { version: this.version, config, table: new RouteTable(routes), upstreams, auth: this.auth.stages, realm: 'portcullis' };
+  }
+
+  /** Re-read the config file and swap atomically; on error the running config stays. */
+  reloadFromFile(): ReloadResult {
+    if (this.configPath === undefined) return { ok: false, errors: [{ path: '(config)', message: 'no config file to reload (dev mode uses an embedded config)' }] };
+    const r = loadConfigFile(this.configPath);
+    if (!r.ok) {
+      this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config');
+      return r;
+    }
+    return this.reload(r.config);
+  }
+
+  reload(config: Config): ReloadResult {
+    const old = this.snapshot;
+    const listenChanged = JSON.stringify(old.config.server.listen) !== JSON.stringify(config.server.listen) || JSON.stringify(old.config.admin) !== JSON.stringify(config.admin);
+    try {
+      this.auth.reconfigure(config);
+      this.version++;
+      const next = this.build(config, old.upstreams);
+      this.snapshot = next;
+      if (this.listener !== null) this.listener.snapshot = next;
+      // Pools no longer referenced close once their in-flight requests finish.
+      for (const [name, up] of old.upstreams) if (next.upstreams.get(name) !== up) void up.close();
+    } catch (err) {
+      this.logger.error({ err }, 'reload failed; keeping the running config');
+      return { ok: false, errors: [{ path: '(reload)', message: String((err as Error).message ?? err) }] };
+    }
+    if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
+    this.logger.info({ version: this.version }, 'config reloaded');
+    return { ok: true, version: this.version };
+  }
+
+  /** Graceful stop: refuse new connections, drain in-flight requests, close pools. */
+  async shutdown(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const drainMs = this.snapshot.config.server.timeouts.drain_ms;
+    await this.listener?.drain(drainMs);
+    await this.admin?.close();
+    await this.auth.close();
+    await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
+  }
+}

@@ -1,0 +1,119 @@
+// Request metrics kept in plain counters on the hot path (no label lookups, no
+// allocation per request) and exposed as Prometheus text through prom-client
+// collectors at scrape time. Components register extra gauges via addSource().
+import { Registry, Counter, Gauge, Histogram } from 'prom-client';
+
+/** Latency bucket bounds in seconds (Prometheus convention). */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+class RouteStats {
+  readonly byStatus = new Map<number, number>();
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+}
+
+/** Per-process request metrics; one instance per proxy process. */
+export class RequestMetrics {
+  readonly registry = new Registry();
+  private readonly routes = new Map<string, RouteStats>();
+  readonly upstreamErrors = new Map<string, number>(); // "upstream\0kind" → count
+  inflight = 0;
+  private readonly sources: Array<() => Record<string, number>> = [];
+
+  constructor() {
+    const self = this;
+    new Counter({
+      name: 'portcullis_requests_total', help: 'Requests by route and status', labelNames: ['route', 'status'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [route, s] of self.routes) for (const [status, n] of s.byStatus) this.inc({ route, status: String(status) }, n);
+      },
+    });
+    new Histogram({
+      name: 'portcullis_request_duration_seconds', help: 'Total time from request to last response byte', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [route, s] of self.routes) {
+          // prom-client has no bulk setter: replay bucket counts through zero-cost observations
+          const h = this as unknown as { hashMap: Record<string, { bucketValues: Record<number, number>; sum: number; count: number; labels: Record<string, string> }> };
+          this.observe({ route }, 0); // creates the entry
+          const entry = Object.values(h.hashMap).find((e) => e.labels.route === route)!;
+          LATENCY_BUCKETS.forEach((b, i) => { entry.bucketValues[b] = s.buckets[i]!; });
+          entry.sum = s.sum;
+          entry.count = s.count;
+        }
+      },
+    });
+    new Counter({
+      name: 'portcullis_request_bytes_total', help: 'Body bytes by route and direction', labelNames: ['route', 'direction'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [route, s] of self.routes) { this.inc({ route, direction: 'in' }, s.bytesIn); this.inc({ route, direction: 'out' }, s.bytesOut); }
+      },
+    });
+    new Counter({
+      name: 'portcullis_upstream_errors_total', help: 'Upstream failures by upstream and kind (refused, reset, timeout, ...)', labelNames: ['upstream', 'kind'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [k, n] of self.upstreamErrors) { const [upstream, kind] = k.split('\0'); this.inc({ upstream: upstream!, kind: kind! }, n); }
+      },
+    });
+    new Gauge({
+      name: 'portcullis_inflight_requests', help: 'Requests being processed', registers: [this.registry],
+      collect() { this.set(self.inflight); },
+    });
+    new Gauge({
+      name: 'portcullis_component_value', help: 'Component counters and gauges (verifier, cache, jwks, introspection, upstream pools)', labelNames: ['component', 'name'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const src of self.sources) {
+          const values = src();
+          for (const [k, v] of Object.entries(values)) {
+            const dot = k.indexOf('.');
+            this.set({ component: dot > 0 ? k.slice(0, dot) : 'proxy', name: dot > 0 ? k.slice(dot + 1) : k }, v);
+          }
+        }
+      },
+    });
+  }
+
+  private route(name: string): RouteStats {
+    let s = this.routes.get(name);
+    if (s === undefined) { s = new RouteStats(); this.routes.set(name, s); }
+    return s;
+  }
+
+  /** Record one finished request. `seconds` total duration. */
+  observe(route: string, status: number, seconds: number, bytesIn: number, bytesOut: number): void {
+    const s = this.route(route);
+    s.byStatus.set(status, (s.byStatus.get(status) ?? 0) + 1);
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    s.buckets[i]!++; // non-cumulative, as prom-client stores them
+    s.sum += seconds;
+    s.count++;
+    s.bytesIn += bytesIn;
+    s.bytesOut += bytesOut;
+  }
+
+  upstreamError(upstream: string, kind: string): void {
+    const k = `${upstream}\0${kind}`;
+    this.upstreamErrors.set(k, (this.upstreamErrors.get(k) ?? 0) + 1);
+  }
+
+  /** Register a function returning `{ "component.name": value }` read at scrape time. */
+  addSource(fn: () => Record<string, number>): void {
+    this.sources.push(fn);
+  }
+
+  clearSources(): void {
+    this.sources.length = 0;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

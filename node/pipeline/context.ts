@@ -1,0 +1,69 @@
+// The per-request context passed through every pipeline stage (created once per
+// request, pingora's CTX) and the discriminated result every stage returns.
+import type { ProxyError } from '../errors.js';
+import type { RouteConfig } from '../config/index.js';
+
+/** Who the token says the caller is; produced by authenticate, read by authorize and mutate. */
+export interface Principal {
+  /** Name of the configured issuer (key in `issuers:`), not the `iss` URL. */
+  readonly issuer: string;
+  readonly kind: 'jwt' | 'opaque';
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** Parsed `scope` (space separated) or `scp` (array) claim. */
+  readonly scopes: readonly string[];
+  /** Expiry, seconds since epoch. */
+  readonly exp: number;
+  /** First 8 bytes of SHA-256(token), hex: the only token trace allowed in logs. */
+  readonly fingerprint: string;
+}
+
+/** A route compiled at config load; `policy` is attached by the auth layer (null = auth: none). */
+export interface CompiledRoute {
+  readonly index: number;
+  readonly name: string;
+  readonly config: RouteConfig;
+  /** Opaque to the data plane: compiled by pipeline/authorize.ts. */
+  readonly policy: unknown;
+}
+
+export interface RequestContext {
+  /** Upper-case method as sent. */
+  readonly method: string;
+  /** Normalised, percent-decoded path used for matching and forwarding. */
+  readonly path: string;
+  /** Raw query string without '?', '' when absent. */
+  readonly query: string;
+  /** Host header as sent (lower-cased). */
+  readonly host: string;
+  /** Request headers as received: flat [name, value, name, value…], names lower-cased. */
+  readonly headers: string[];
+  readonly remoteAddress: string;
+  route: CompiledRoute;
+  /** Path parameters of the matched route (/orders/:id → { id }), null when none. */
+  params: Record<string, string> | null;
+  /** The credential found by extract, null when none was sent. */
+  token: string | null;
+  /** How the token was presented (for WWW-Authenticate scheme decisions). */
+  tokenSource: 'header' | 'cookie' | 'query' | 'custom-header' | null;
+  principal: Principal | null;
+  /** Stable reason code of a denial, for logs and metrics. */
+  denyReason: string | null;
+}
+
+export type StageResult = { readonly kind: 'continue' } | { readonly kind: 'deny'; readonly error: ProxyError; readonly reason: string };
+
+/** Shared, allocation-free continue result. */
+export const CONTINUE: StageResult = Object.freeze({ kind: 'continue' });
+
+/** Find a header value (first occurrence); names are lower-case. */
+export function headerValue(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}
+
+/** Count occurrences of a header. */
+export function headerCount(headers: readonly string[], name: string): number {
+  let n = 0;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) n++;
+  return n;
+}

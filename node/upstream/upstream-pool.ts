@@ -1,0 +1,101 @@
+// One upstream: an undici Pool per target, round-robin selection and passive
+// ejection of targets after consecutive connect failures (Envoy's outlier detection,
+// simplified). When every target is ejected we still try them (panic mode).
+import { Pool } from 'undici';
+import type { UpstreamConfig } from '../config/index.js';
+
+export interface Target {
+  readonly origin: string;
+  readonly hostPort: string;
+  readonly pool: Pool;
+  consecutiveFailures: number;
+  ejectedUntil: number;
+}
+
+/** Counters per upstream, read by metrics at scrape time. */
+export interface UpstreamStats {
+  ejections: number;
+}
+
+export class UpstreamPool {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  readonly targets: readonly Target[];
+  readonly stats: UpstreamStats = { ejections: 0 };
+  private next = 0;
+
+  constructor(name: string, config: UpstreamConfig) {
+    this.name = name;
+    this.config = config;
+    this.targets = config.targets.map((t) => {
+      const u = new URL(t);
+      const origin = `${u.protocol}//${u.host}`;
+      return {
+        origin,
+        hostPort: u.host,
+        consecutiveFailures: 0,
+        ejectedUntil: 0,
+        pool: new Pool(origin, {
+          connections: config.pool.connections,
+          keepAliveTimeout: config.pool.keep_alive_ms,
+          keepAliveMaxTimeout: Math.max(config.pool.keep_alive_ms, 1000),
+          connect: { timeout: config.timeouts.connect_ms },
+          headersTimeout: config.timeouts.response_ms,
+          bodyTimeout: config.timeouts.idle_body_ms,
+          pipelining: 1,
+        }),
+      };
+    });
+  }
+
+  /** Next target in round-robin order, skipping ejected ones (unless all are). `avoid` skips one target (retry). */
+  pick(now: number, avoid: Target | null): Target {
+    const ts = this.targets;
+    const n = ts.length;
+    for (let i = 0; i < n; i++) {
+      const t = ts[(this.next + i) % n]!;
+      if (t === avoid && n > 1) continue;
+      if (t.ejectedUntil <= now) {
+        this.next = (this.next + i + 1) % n;
+        return t;
+      }
+    }
+    // Panic mode: everything is ejected; keep probing round-robin.
+    const t = ts[this.next % n]!;
+    this.next = (this.next + 1) % n;
+    return t === avoid && n > 1 ? ts[this.next % n]! : t;
+  }
+
+  /** Record a connect-level failure; ejects the target after the configured run. */
+  connectFailed(t: Target, now: number): void {
+    t.consecutiveFailures++;
+    if (t.consecutiveFailures >= this.config.eject.consecutive_failures && t.ejectedUntil <= now) {
+      t.ejectedUntil = now + this.config.eject.duration_ms;
+      this.stats.ejections++;
+    }
+  }
+
+  succeeded(t: Target): void {
+    if (t.consecutiveFailures !== 0) t.consecutiveFailures = 0;
+  }
+
+  /** Open connections to this upstream (for /metrics). */
+  connections(): { connected: number; pending: number; running: number } {
+    let connected = 0, pending = 0, running = 0;
+    for (const t of this.targets) {
+      const s = t.pool.stats;
+      connected += s.connected;
+      pending += s.pending;
+      running += s.running;
+    }
+    return { connected, pending, running };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.targets.map((t) => t.pool.close().catch(() => t.pool.destroy())));
+  }
+
+  destroy(): void {
+    for (const t of this.targets) void t.pool.destroy().catch(() => {});
+  }
+}

@@ -1,0 +1,109 @@
+// Starts the proxy exactly as a user does (node dist/cluster/cli/main.js …) with a
+// config written to a temp file, waits for its "listening" line and collects output.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(ROOT, 'dist', 'cluster', 'cli', 'main.js');
+
+export interface ProxyProcess {
+  proc: ChildProcess;
+  port: number;
+  adminPort: number;
+  url: string;
+  adminUrl: string;
+  configPath: string;
+  /** Everything printed so far (stdout + stderr). */
+  output(): string;
+  /** JSON log lines parsed from stdout. */
+  logs(): Array<Record<string, unknown>>;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+function ensureBuilt(): void {
+  if (!existsSync(CLI)) throw new Error(`compiled CLI missing at ${CLI}: run "npm run build" (npm test does it)`);
+}
+
+/** Write a config object (or raw YAML text) to a temp file. */
+export function writeConfig(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, typeof config === 'string' ? config : stringify(config));
+  return file;
+}
+
+/** Run the CLI to completion (for check-config, bad usage, explain…). */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  ensureBuilt();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`portcullis ${args.join(' ')} did not exit in ${timeoutMs} ms\n${stdout}\n${stderr}`)); }, timeoutMs);
+    p.on('exit', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** Start `portcullis serve --config <tmp>` (plus extra args) and wait until it listens. */
+export async function startProxy(config: unknown, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; configPath?: string } = {}): Promise<ProxyProcess> {
+  ensureBuilt();
+  const configPath = opts.configPath ?? writeConfig(config);
+  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath, ...(opts.args ?? [])], {
+    env: { ...process.env, ...(opts.env ?? {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let stdout = '';
+  proc.stdout!.on('data', (d) => { out += d; stdout += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const logs = (): Array<Record<string, unknown>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
+  const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timeout = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`proxy did not report listening within ${opts.timeoutMs ?? 15_000} ms:\n${out}`)); }, opts.timeoutMs ?? 15_000);
+    const check = (): void => {
+      const l = logs().find((x) => x.msg === 'listening');
+      if (l !== undefined) { clearTimeout(timeout); proc.stdout!.off('data', check); resolve(l); }
+    };
+    proc.stdout!.on('data', check);
+    proc.on('exit', (code) => { clearTimeout(timeout); reject(new Error(`proxy exited with ${code} before listening:\n${out}`)); });
+  });
+  const port = Number(listening.port);
+  const adminPort = Number(listening.adminPort);
+  return {
+    proc, port, adminPort, configPath, exited,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    output: () => out,
+    logs,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+/** A minimal valid config around one upstream URL; `extra` is merged at the top level. */
+export function baseConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    upstreams: { app: { targets: [upstreamUrl] } },
+    routes: [{ name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none' }],
+    log: { level: 'info', access: true },
+    ...extra,
+  };
+}
+
+export const ADMIN_TOKEN = 'test-admin-token';
+export const ADMIN_ENV = { PORTCULLIS_TEST_ADMIN_TOKEN: ADMIN_TOKEN };
