@@ -4,8 +4,7 @@
 // guard. uWS rules: write only inside cork() and only while not aborted.
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { Dispatcher } from 'undici';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { H1Control, H1Handler } from '../upstream/h1-client.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -14,9 +13,6 @@ import type { Snapshot } from './snapshot.js';
 
 /** Hop-by-hop response headers never copied to the client (plus those Connection names). */
 const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'date', 'proxy-authenticate']);
-
-/** Errors that prove the request never reached the upstream (safe to retry elsewhere). */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
 
 /** Callbacks into the listener (metrics, logs, lifecycle) so the exchange stays I/O only. */
 export interface ExchangeHost {
@@ -39,7 +35,7 @@ class BodyStream extends Readable {
   }
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements H1Handler {
   readonly res: HttpResponse;
   readonly host: ExchangeHost;
   readonly snap: Snapshot;
@@ -70,17 +66,21 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private outHeaders: string[] | null = null;
   private hostIdx = -1;
   private attempt = 0;
-  private controller: Dispatcher.DispatchController | null = null;
+  private controller: H1Control | null = null;
   private headersWritten = false;
   private respStatus = 0;
   private respStatusMessage = '';
-  private respHeaders: IncomingHttpHeaders | null = null;
+  private respHeaders: string[] | null = null;
   private totalSize = -1; // content-length of the response, -1 = chunked
   private pending: Buffer | null = null;
   private pendingOffset = 0;
   private writableRegistered = false;
   private upstreamEnded = false;
+  private pendingChunk: Buffer | null = null;
   private readonly onWritableBound = (offset: number): boolean => this.onWritable(offset);
+  private readonly writeChunkBound = (): void => this.writeChunk();
+  /** Request body length for the upstream: -1 unknown (chunked), 0 none. */
+  contentLength = 0;
 
   constructor(res: HttpResponse, host: ExchangeHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
     this.res = res;
@@ -96,13 +96,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onAborted(): void {
     this.aborted = true;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort(new Error('client aborted'));
+    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
     if (this.body !== null && !this.body.destroyed) this.body.destroy();
     this.finish(499);
   }
 
   /** Start collecting the request body; must be called synchronously in the uWS handler. */
-  expectBody(deadline: number): void {
+  expectBody(deadline: number, contentLength: number): void {
+    this.contentLength = contentLength;
     this.body = new BodyStream(this);
     this.bodyComplete = false;
     this.bodyDeadline = deadline;
@@ -144,7 +145,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
   failRequestBody(err: ProxyError, kind: string): void {
     this.errorKind = kind;
-    if (this.controller !== null && !this.controller.aborted) this.controller.abort(new Error(kind));
+    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
     if (this.body !== null && !this.body.destroyed) this.body.destroy();
     if (this.headersWritten || this.respStatus !== 0) {
       this.closeConnection(this.status || 502);
@@ -195,86 +196,87 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.target = t;
     if (this.hostIdx >= 0) this.outHeaders![this.hostIdx] = t.hostPort;
     this.upstreamStart = performance.now();
-    const timeout = this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms;
-    t.pool.dispatch({
+    const attempt = this.attempt;
+    const c = t.pool.request({
+      method: this.ctx.method,
       path: this.path,
-      method: this.ctx.method as Dispatcher.HttpMethod,
-      headers: this.outHeaders,
+      headers: this.outHeaders!,
       body: this.body,
-      headersTimeout: timeout,
-      bodyTimeout: up.config.timeouts.idle_body_ms,
-      // Never let undici replay a request on its own: we decide retries.
-      idempotent: false,
-      blocking: false,
+      contentLength: this.contentLength,
+      headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
     }, this);
+    // The pool may fail synchronously and we may have retried already: keep the newest control.
+    if (this.attempt === attempt && !this.done) this.controller = c;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.aborted || this.done) controller.abort(new Error('client gone'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    if (statusCode < 200) return; // 1xx informational: not relayed
-    if (this.aborted || this.done) { controller.abort(new Error('client gone')); return; }
+  onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void {
+    if (this.aborted || this.done) { this.controller?.abort(); return; }
     this.upstream!.succeeded(this.target!);
     this.upstreamMs = performance.now() - this.upstreamStart;
-    this.respStatus = statusCode;
-    this.status = statusCode;
-    this.respStatusMessage = statusMessage ?? '';
+    this.respStatus = status;
+    this.status = status;
+    this.respStatusMessage = statusText;
     this.respHeaders = headers;
-    const cl = headers['content-length'];
-    const noBody = this.head || statusCode === 204 || statusCode === 304;
-    this.totalSize = noBody ? 0 : typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
+    const noBody = this.head || status === 204 || status === 304;
+    this.totalSize = noBody ? 0 : contentLength;
+    if (this.totalSize === 0) {
+      // Nothing to stream: answer now in one corked write.
+      this.res.cork(() => this.endResponse());
+    }
   }
 
   private writeHead(): void {
     this.headersWritten = true;
     const res = this.res;
+    const status = this.respStatus;
     const msg = this.respStatusMessage;
-    res.writeStatus(msg !== '' && /^[\x20-\x7e\t]*$/.test(msg) ? `${this.respStatus} ${msg}` : statusLine(this.respStatus));
+    res.writeStatus(msg === '' ? statusLine(status) : `${status} ${msg}`);
     const h = this.respHeaders!;
-    const connection = h.connection;
-    let named: Set<string> | null = null;
-    if (connection !== undefined) {
-      named = new Set(String(connection).toLowerCase().split(',').map((s) => s.trim()));
+    let named: string[] | null = null;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === 'connection') (named ??= []).push(...h[i + 1]!.toLowerCase().split(',').map((x) => x.trim()));
     }
-    for (const name in h) {
-      if (HOP_RESPONSE.has(name) || (named !== null && named.has(name))) continue;
-      const v = h[name];
-      if (v === undefined) continue;
-      if (Array.isArray(v)) for (let i = 0; i < v.length; i++) res.writeHeader(name, v[i]!);
-      else res.writeHeader(name, v);
-    }
-    if (this.head || this.respStatus === 204 || this.respStatus === 304) {
-      const cl = h['content-length'];
-      if ((this.head || this.respStatus === 304) && typeof cl === 'string' && /^\d+$/.test(cl)) res.writeHeader('content-length', cl);
-    }
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.aborted || this.done) return;
-    if (this.totalSize === 0) return; // HEAD/204/304: nothing to relay
-    this.bytesOut += chunk.length;
-    this.res.cork(() => {
-      if (!this.headersWritten) this.writeHead();
-      if (this.totalSize > 0) {
-        const lastOffset = this.res.getWriteOffset();
-        const [ok, done] = this.res.tryEnd(chunk, this.totalSize);
-        if (done) { this.finish(this.respStatus); return; }
-        if (!ok) {
-          this.pending = chunk;
-          this.pendingOffset = lastOffset;
-          this.waitWritable(controller);
-        }
-      } else if (!this.res.write(chunk)) {
-        this.waitWritable(controller);
+    let cl: string | null = null;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i]!;
+      if (HOP_RESPONSE.has(name)) {
+        if (name === 'content-length') cl = h[i + 1]!;
+        continue;
       }
-    });
+      if (named !== null && named.includes(name)) continue;
+      res.writeHeader(name, h[i + 1]!);
+    }
+    // HEAD and 304 keep the representation's length; 204 never has one.
+    if ((this.head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
   }
 
-  private waitWritable(controller: Dispatcher.DispatchController): void {
-    controller.pause();
+  onResponseData(chunk: Buffer): void {
+    if (this.aborted || this.done || this.totalSize === 0) return;
+    this.bytesOut += chunk.length;
+    this.pendingChunk = chunk;
+    this.res.cork(this.writeChunkBound);
+  }
+
+  private writeChunk(): void {
+    const chunk = this.pendingChunk!;
+    this.pendingChunk = null;
+    if (!this.headersWritten) this.writeHead();
+    if (this.totalSize > 0) {
+      const lastOffset = this.res.getWriteOffset();
+      const [ok, done] = this.res.tryEnd(chunk, this.totalSize);
+      if (done) { this.finish(this.respStatus); return; }
+      if (!ok) {
+        this.pending = chunk;
+        this.pendingOffset = lastOffset;
+        this.waitWritable();
+      }
+    } else if (!this.res.write(chunk)) {
+      this.waitWritable();
+    }
+  }
+
+  private waitWritable(): void {
+    this.controller?.pause();
     if (!this.writableRegistered) {
       this.writableRegistered = true;
       this.res.onWritable(this.onWritableBound);
@@ -306,7 +308,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res;
     if (!this.headersWritten) this.writeHead();
     if (this.totalSize === 0) {
-      res.endWithoutBody(undefined, !this.bodyComplete);
+      // HEAD/204/304 carry no body: bare endWithoutBody() (Content-Length, if any, was
+      // written as a header). This uWS build writes "Content-Length: 2^63" for
+      // endWithoutBody(undefined, …) and treats endWithoutBody(n > 0) as unfinished.
+      // Other statuses with an empty body get "Content-Length: 0" from end().
+      if (this.head || this.respStatus === 204 || this.respStatus === 304) res.endWithoutBody();
+      else res.end(undefined, !this.bodyComplete);
     } else if (this.totalSize > 0) {
       // Fewer bytes than Content-Length: the client must see a truncated response.
       res.close();
@@ -316,21 +323,21 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finish(this.respStatus);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error & { code: string; requestSent: boolean }): void {
     if (this.done) return;
     if (this.aborted) { this.finish(499); return; }
-    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const code = err.code;
     const up = this.upstream!;
     if (this.respStatus !== 0) {
       // Mid-body failure: headers may already be out; cut the client connection.
-      this.host.upstreamError(up.name, code === 'UND_ERR_BODY_TIMEOUT' ? 'body_timeout' : 'reset_mid_body');
+      this.host.upstreamError(up.name, code === 'H1_BODY_TIMEOUT' ? 'body_timeout' : code === 'H1_PROTOCOL' ? 'protocol' : 'reset_mid_body');
       this.closeConnection(this.respStatus);
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
-    if (CONNECT_ERRORS.has(code)) {
+    if (!err.requestSent) {
       up.connectFailed(this.target!, Date.now());
-      this.host.upstreamError(up.name, 'connect');
+      this.host.upstreamError(up.name, code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect');
       // One retry on another target, idempotent methods without a body only: the
       // connection failed before anything was sent.
       if (this.attempt === 0 && this.body === null && isIdempotent(this.ctx.method) && up.targets.length > 1) {
@@ -342,13 +349,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the connection`));
       return;
     }
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    if (code === 'H1_HEADERS_TIMEOUT') {
       this.host.upstreamError(up.name, 'timeout');
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not answer in time`));
       return;
     }
-    this.host.upstreamError(up.name, code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' ? 'reset' : 'other');
-    this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" closed the connection`));
+    this.host.upstreamError(up.name, code === 'H1_PROTOCOL' ? 'protocol' : 'reset');
+    this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`));
   }
 }
 

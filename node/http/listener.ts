@@ -12,8 +12,18 @@ import { normalizePath } from './path-normalize.js';
 import { writeError } from './respond.js';
 import type { Snapshot } from './snapshot.js';
 
-/** Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names. */
-const HOP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+/**
+ * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names.
+ * `expect` too: uWS already answered "100 Continue" to the client, and undici refuses the header (→ 502).
+ */
+const HOP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+
+let collected: string[] = [];
+let collectedBytes = 0;
+function collect(k: string, v: string): void {
+  collected.push(k, v);
+  collectedBytes += k.length + v.length + 4;
+}
 
 export interface ListenerOptions {
   host: string;
@@ -142,10 +152,13 @@ export class Listener implements ExchangeHost {
     const rawPath = req.getUrl();
     const query = req.getQuery() ?? '';
 
-    // Headers: one flat array, size counted as sent ("name: value\r\n").
+    // Headers: one flat array, size counted as sent ("name: value\r\n"); the
+    // module-level collector avoids a closure per request.
     const headers: string[] = [];
-    let headerBytes = 0;
-    req.forEach((k, v) => { headers.push(k, v); headerBytes += k.length + v.length + 4; });
+    collected = headers;
+    collectedBytes = 0;
+    req.forEach(collect);
+    const headerBytes = collectedBytes;
 
     if (this.draining) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
     if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
@@ -191,7 +204,7 @@ export class Listener implements ExchangeHost {
     res.onAborted(() => ex.onAborted());
     this.active.add(ex);
     this.opts.metrics.inflight = this.active.size;
-    if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms);
+    if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
 
     // Pipeline: extract → authenticate → authorize → mutate → forward.
     const auth = snap.auth;
@@ -258,7 +271,7 @@ export class Listener implements ExchangeHost {
     // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
     // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
     const trust = snap.config.server.trust_forwarded;
-    out.push('x-forwarded-for', xff !== null && trust ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+    out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
     out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : this.tls ? 'https' : 'http');
     const clientHost = headerValue(h, 'host') ?? '';
     if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);

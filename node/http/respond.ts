@@ -60,8 +60,11 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
   res.writeHeader('cache-control', 'no-store');
   const body = errorBody(err);
   if (head) {
+    // Bare endWithoutBody(): this uWS build writes "Content-Length: 2^63" for
+    // endWithoutBody(undefined, close) and aborts the process on endWithoutBody(n > 0)
+    // inside the handler. The connection stays open; uWS discards any unread body.
     res.writeHeader('content-length', String(Buffer.byteLength(body)));
-    res.endWithoutBody(undefined, closeConnection);
+    res.endWithoutBody();
   } else {
     res.end(body, closeConnection);
   }

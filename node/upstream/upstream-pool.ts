@@ -1,13 +1,13 @@
-// One upstream: an undici Pool per target, round-robin selection and passive
+// One upstream: an H1Pool (our HTTP/1.1 client, see h1-client.ts) per target, round-robin selection and passive
 // ejection of targets after consecutive connect failures (Envoy's outlier detection,
 // simplified). When every target is ejected we still try them (panic mode).
-import { Pool } from 'undici';
+import { H1Pool } from './h1-client.js';
 import type { UpstreamConfig } from '../config/index.js';
 
 export interface Target {
   readonly origin: string;
   readonly hostPort: string;
-  readonly pool: Pool;
+  readonly pool: H1Pool;
   consecutiveFailures: number;
   ejectedUntil: number;
 }
@@ -35,14 +35,12 @@ export class UpstreamPool {
         hostPort: u.host,
         consecutiveFailures: 0,
         ejectedUntil: 0,
-        pool: new Pool(origin, {
+        pool: new H1Pool(origin, {
           connections: config.pool.connections,
-          keepAliveTimeout: config.pool.keep_alive_ms,
-          keepAliveMaxTimeout: Math.max(config.pool.keep_alive_ms, 1000),
-          connect: { timeout: config.timeouts.connect_ms },
-          headersTimeout: config.timeouts.response_ms,
-          bodyTimeout: config.timeouts.idle_body_ms,
-          pipelining: 1,
+          keepAliveMs: config.pool.keep_alive_ms,
+          connectTimeoutMs: config.timeouts.connect_ms,
+          headersTimeoutMs: config.timeouts.response_ms,
+          bodyTimeoutMs: config.timeouts.idle_body_ms,
         }),
       };
     });
@@ -83,7 +81,7 @@ export class UpstreamPool {
   connections(): { connected: number; pending: number; running: number } {
     let connected = 0, pending = 0, running = 0;
     for (const t of this.targets) {
-      const s = t.pool.stats;
+      const s = t.pool.stats();
       connected += s.connected;
       pending += s.pending;
       running += s.running;
@@ -96,6 +94,6 @@ export class UpstreamPool {
   }
 
   destroy(): void {
-    for (const t of this.targets) void t.pool.destroy().catch(() => {});
+    for (const t of this.targets) t.pool.destroy();
   }
 }

@@ -1,0 +1,72 @@
+// Small node:http upstreams for integration tests where the echo upstream is not
+// enough: a scriptable one that records what reached it, a port nobody listens on,
+// and a reader of a process's resident memory.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+
+/** What one request looked like when it reached the upstream. */
+export interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  rawHeaders: string[];
+  bodyBytes: number;
+  /** The upstream saw 'close' on the request before the response finished. */
+  aborted: boolean;
+  complete: boolean;
+}
+
+export interface ScriptedUpstream {
+  url: string;
+  port: number;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+/** A node:http upstream whose handler the test writes; every request is recorded in `seen`. */
+export async function startScriptedUpstream(handler: (req: IncomingMessage, res: ServerResponse, seen: Seen) => void): Promise<ScriptedUpstream> {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req, res) => {
+    const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: 0, aborted: false, complete: false };
+    seen.push(s);
+    req.on('data', (c: Buffer) => { s.bodyBytes += c.length; });
+    req.on('end', () => { s.complete = true; });
+    res.on('close', () => { if (!res.writableFinished) s.aborted = true; });
+    handler(req, res, s);
+  });
+  server.keepAliveTimeout = 30_000;
+  server.headersTimeout = 35_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`, port, seen,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  };
+}
+
+/** A loopback port that was free a moment ago and has nobody listening (connect → ECONNREFUSED). */
+export async function deadPort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Resident set size of a process in bytes (Linux /proc). */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Poll `fn` every 20 ms until it returns true or `ms` pass; returns the last result. */
+export async function eventually(fn: () => boolean | Promise<boolean>, ms = 3_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
