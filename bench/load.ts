@@ -1,0 +1,186 @@
+// Load generation. Closed loop (max throughput): autocannon with fixed, recorded flags.
+// Fixed offered load (added latency): an open-loop paced generator by default, because
+// autocannon's `overallRate` is a per-connection per-second quota fired back-to-back
+// (measured here: 2000 rps arrive as ~5x bursts in the first third of every second) and its
+// coordinated-omission correction assumes a 1 ms interval; `engine: 'autocannon'` keeps it available.
+// Latencies go into a microsecond histogram (autocannon's own has 1 ms resolution).
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { cpuSeconds, watchForeignCpu } from './processes.js';
+import type { LoadResult } from './stats.js';
+
+/** Closed-loop flags; recorded in every result file. */
+export interface LoadFlags {
+  connections: number;
+  /** Always 1: one request in flight per connection, as browsers and service clients behave. */
+  pipelining: 1;
+  /** Measured window, seconds. */
+  durationS: number;
+  /** Unmeasured run before it (same connections), seconds. */
+  warmupS: number;
+  /** Per-request timeout, seconds. */
+  timeoutS: number;
+  path: string;
+  headers?: Record<string, string>;
+}
+
+export const DEFAULT_LOAD_FLAGS: LoadFlags = { connections: 50, pipelining: 1, durationS: 5, warmupS: 1, timeoutS: 10, path: '/' };
+
+export type RateEngine = 'paced' | 'autocannon';
+
+/** Fixed-offered-load flags; recorded in every result file. */
+export interface FixedRateFlags {
+  /** Offered load, requests per second, spread evenly (paced) or as per-second quotas (autocannon). */
+  rate: number;
+  /** Connections available to the generator (upper bound on concurrency). */
+  connections: number;
+  durationS: number;
+  warmupS: number;
+  timeoutS: number;
+  path: string;
+  headers?: Record<string, string>;
+  engine: RateEngine;
+}
+
+export const DEFAULT_FIXED_RATE_FLAGS: FixedRateFlags = { rate: 2000, connections: 50, durationS: 5, warmupS: 1, timeoutS: 10, path: '/', engine: 'paced' };
+
+export interface FixedRateResult extends LoadResult {
+  offeredRps: number;
+  engine: RateEngine;
+  /** Paced engine only: latency from the actual send (p50/p99, ms); p50/p99 above count from the scheduled send. */
+  service?: { p50: number; p99: number };
+}
+
+export interface SampleOptions {
+  /** Process whose CPU time per response is recorded (the proxy under test). */
+  cpuPid?: number;
+  /** The bench's own child processes; CPU used by anything else is recorded as `foreignCores`. */
+  ownPids?: readonly number[];
+}
+
+function histogram(): RecordableHistogram {
+  return createHistogram({ lowest: 1, highest: 120_000_000, figures: 3 });
+}
+
+function recordMs(h: RecordableHistogram, ms: number): void {
+  h.record(Math.max(1, Math.round(ms * 1000)));
+}
+
+function pct(h: RecordableHistogram, p: number): number {
+  return h.count === 0 ? Number.NaN : h.percentile(p) / 1000;
+}
+
+function cpuPerReq(pid: number | undefined, before: number | undefined, responses: number): number | undefined {
+  if (pid === undefined || before === undefined || responses === 0) return undefined;
+  const after = cpuSeconds(pid);
+  return after === undefined ? undefined : ((after - before) * 1e6) / responses;
+}
+
+async function autocannonOnce(url: string, f: { connections: number; durationS: number; timeoutS: number; path: string; headers?: Record<string, string> | undefined; overallRate?: number }, opts: SampleOptions): Promise<LoadResult> {
+  const h = histogram();
+  const target = new URL(f.path, url).href;
+  const inst = autocannon({
+    url: target, connections: f.connections, pipelining: 1, duration: f.durationS, timeout: f.timeoutS,
+    ...(f.headers !== undefined ? { headers: f.headers } : {}),
+    ...(f.overallRate !== undefined ? { overallRate: f.overallRate } : {}),
+  });
+  inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+    if (status >= 200 && status < 300) recordMs(h, ms);
+  });
+  const cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
+  const foreign = opts.ownPids !== undefined ? watchForeignCpu(opts.ownPids) : undefined;
+  const r = await inst;
+  const foreignCores = foreign?.();
+  const ok = r['2xx'];
+  const durationS = r.duration > 0 ? r.duration : f.durationS;
+  const out: LoadResult = { rps: ok / durationS, p50: pct(h, 50), p99: pct(h, 99), p999: pct(h, 99.9), errors: r.errors, non2xx: r.non2xx, requests: ok, durationS };
+  const cpu = cpuPerReq(opts.cpuPid, cpu0, ok);
+  if (cpu !== undefined) out.cpuUsPerReq = cpu;
+  if (foreignCores !== undefined) out.foreignCores = foreignCores;
+  return out;
+}
+
+/** Closed loop: warm up, then measure with autocannon. Rejects only if autocannon itself fails. */
+export async function runLoad(url: string, flags: LoadFlags = DEFAULT_LOAD_FLAGS, opts: SampleOptions = {}): Promise<LoadResult> {
+  if (flags.warmupS > 0) await autocannonOnce(url, { ...flags, durationS: flags.warmupS }, {});
+  return autocannonOnce(url, flags, opts);
+}
+
+interface PacedOutcome { ok: number; non2xx: number; errors: number; elapsedS: number; total: RecordableHistogram; service: RecordableHistogram }
+
+/**
+ * Open loop (wrk2-style): request i is due at start + i/rate whatever happened before; latency
+ * counts from that scheduled instant, so a stall is charged to every request it delayed.
+ * Dispatch spins on setImmediate for sub-millisecond pacing: it keeps the loader's CPU busy,
+ * which is why the loader gets a core of its own (see cpuPlan).
+ */
+function pacedOnce(pool: Pool, f: FixedRateFlags): Promise<PacedOutcome> {
+  const total = Math.max(1, Math.round(f.rate * f.durationS));
+  const intervalMs = 1000 / f.rate;
+  const out: PacedOutcome = { ok: 0, non2xx: 0, errors: 0, elapsedS: 0, total: histogram(), service: histogram() };
+  let sent = 0;
+  let settled = 0;
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const settle = (): void => {
+      if (++settled === total) {
+        out.elapsedS = (performance.now() - start) / 1000;
+        resolve(out);
+      }
+    };
+    const fire = (due: number): void => {
+      const sentAt = performance.now();
+      pool.request({ path: f.path, method: 'GET', ...(f.headers !== undefined ? { headers: f.headers } : {}) }, (err, data) => {
+        if (err !== null) { out.errors++; settle(); return; }
+        data.body.dump().then(() => {
+          const end = performance.now();
+          if (data.statusCode >= 200 && data.statusCode < 300) {
+            out.ok++;
+            recordMs(out.total, end - due);
+            recordMs(out.service, end - sentAt);
+          } else out.non2xx++;
+          settle();
+        }, () => { out.errors++; settle(); });
+      });
+    };
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
+      while (sent < due) fire(start + sent++ * intervalMs);
+      if (sent < total) setImmediate(tick);
+    };
+    tick();
+  });
+}
+
+/** Fixed offered load: warm up at the same rate, then measure. Achieved `rps` below the offered rate means the target (or loader) saturated. */
+export async function runFixedRate(url: string, flags: FixedRateFlags = DEFAULT_FIXED_RATE_FLAGS, opts: SampleOptions = {}): Promise<FixedRateResult> {
+  if (flags.engine === 'autocannon') {
+    const ac = { ...flags, connections: Math.min(flags.connections, flags.rate), overallRate: flags.rate };
+    if (flags.warmupS > 0) await autocannonOnce(url, { ...ac, durationS: flags.warmupS }, {});
+    return { ...(await autocannonOnce(url, ac, opts)), offeredRps: flags.rate, engine: 'autocannon' };
+  }
+  // One pool for warmup and measurement: the measured window starts on open, warm connections.
+  const pool = new Pool(new URL(url).origin, { connections: flags.connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: flags.timeoutS * 1000, bodyTimeout: flags.timeoutS * 1000 });
+  let r: PacedOutcome;
+  let cpu0: number | undefined;
+  let foreignCores: number | undefined;
+  try {
+    if (flags.warmupS > 0) await pacedOnce(pool, { ...flags, durationS: flags.warmupS });
+    cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
+    const foreign = opts.ownPids !== undefined ? watchForeignCpu(opts.ownPids) : undefined;
+    r = await pacedOnce(pool, flags);
+    foreignCores = foreign?.();
+  } finally {
+    await pool.close().catch(() => {});
+  }
+  const out: FixedRateResult = {
+    rps: r.ok / r.elapsedS, p50: pct(r.total, 50), p99: pct(r.total, 99), p999: pct(r.total, 99.9),
+    errors: r.errors, non2xx: r.non2xx, requests: r.ok, durationS: r.elapsedS,
+    offeredRps: flags.rate, engine: 'paced', service: { p50: pct(r.service, 50), p99: pct(r.service, 99) },
+  };
+  const cpu = cpuPerReq(opts.cpuPid, cpu0, r.ok);
+  if (cpu !== undefined) out.cpuUsPerReq = cpu;
+  if (foreignCores !== undefined) out.foreignCores = foreignCores;
+  return out;
+}

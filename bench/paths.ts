@@ -1,0 +1,36 @@
+// Where things are, whether the bench runs compiled (dist/bench/*.js) or as TypeScript
+// source (vitest): the repository root, the compiled tree, the CLI and the results folder.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const RUNNING_SOURCE = import.meta.url.endsWith('.ts');
+
+/** The nearest ancestor of this file holding package.json; the working directory if none does. */
+export function repoRoot(): string {
+  for (let dir = HERE; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return process.cwd();
+  }
+}
+
+/** The compiled tree the bench's child processes run from (dist/, or wherever tsc put this file). */
+export function compiledRoot(): string {
+  return RUNNING_SOURCE ? join(repoRoot(), 'dist') : dirname(HERE);
+}
+
+/** `portcullis` CLI entry (dist/cluster/cli/main.js). */
+export function cliPath(): string {
+  return join(compiledRoot(), 'cluster', 'cli', 'main.js');
+}
+
+/** Compiled cheap upstream (dist/bench/cheap-upstream.js). */
+export function cheapUpstreamPath(): string {
+  return join(compiledRoot(), 'bench', 'cheap-upstream.js');
+}
+
+/** bench/results under the repository root (JSON per run). */
+export function resultsDir(): string {
+  return join(repoRoot(), 'bench', 'results');
+}
