@@ -1,0 +1,111 @@
+// Turns a fetched JWKS document into an immutable key-set snapshot: public
+// signature keys only (no `oct`, no `use` other than sig, private members
+// stripped), each checked by node:crypto, with a process-unique version.
+import { createHash, createPublicKey } from 'node:crypto';
+import type { JWK } from 'jose';
+import { keyFitsAlg } from './token-rules.js';
+import type { KeyEntry } from './types.js';
+
+/** Immutable view of one issuer's keys, read synchronously on the request path. */
+export interface KeySetSnapshot {
+  /** Unique in the process (across issuers and reloads), so a worker cache keyed by it never aliases. */
+  readonly version: number;
+  readonly keys: readonly KeyEntry[];
+  readonly byKid: ReadonlyMap<string, KeyEntry>;
+  /** Ids of every key: a cached token stays valid only while its key is still published. */
+  readonly ids: ReadonlySet<string>;
+  /** Canonical form of the keys: a refresh with the same digest keeps the version. */
+  readonly digest: string;
+}
+
+let nextVersion = 1;
+
+const ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA']);
+const MIN_RSA_BYTES = 256; // 2048-bit modulus (RFC 8725 §3.5 via RFC 7518 §3.3)
+const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK built by `publicPart`. */
+export function thumbprint(jwk: Readonly<JWK>): string {
+  const req = jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
+    : jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  return createHash('sha256').update(JSON.stringify(req)).digest('base64url');
+}
+
+/** The public members of a usable signature key, or a reason to drop it. */
+function publicPart(k: Record<string, unknown>): JWK | string {
+  if (k.use !== undefined && k.use !== 'sig') return 'use is not sig';
+  if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return 'key_ops lacks verify';
+  if (k.kid !== undefined && !isStr(k.kid)) return 'kid is not a string';
+  let jwk: JWK;
+  switch (k.kty) {
+    case 'RSA':
+      if (!isStr(k.n) || !isStr(k.e)) return 'RSA key without n/e';
+      if (Buffer.from(k.n, 'base64url').length < MIN_RSA_BYTES) return 'RSA modulus below 2048 bits';
+      jwk = { kty: 'RSA', n: k.n, e: k.e };
+      break;
+    case 'EC':
+      if (k.crv !== 'P-256' && k.crv !== 'P-384') return 'unsupported EC curve';
+      if (!isStr(k.x) || !isStr(k.y)) return 'EC key without x/y';
+      jwk = { kty: 'EC', crv: k.crv, x: k.x, y: k.y };
+      break;
+    case 'OKP':
+      if (k.crv !== 'Ed25519') return 'unsupported OKP curve';
+      if (!isStr(k.x)) return 'OKP key without x';
+      jwk = { kty: 'OKP', crv: k.crv, x: k.x };
+      break;
+    case 'oct': return 'symmetric key';
+    default: return 'unsupported kty';
+  }
+  if (k.alg !== undefined) {
+    if (typeof k.alg !== 'string' || !ALGS.has(k.alg) || !keyFitsAlg({ ...jwk, alg: k.alg }, k.alg)) return 'alg unsupported or inconsistent with the key';
+    jwk.alg = k.alg;
+  }
+  if (k.kid !== undefined) jwk.kid = k.kid as string;
+  try {
+    createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+  } catch {
+    return 'key material invalid';
+  }
+  return jwk;
+}
+
+export type SanitizeResult =
+  | { readonly ok: true; readonly keys: KeyEntry[]; readonly dropped: string[] }
+  | { readonly ok: false; readonly message: string };
+
+/** Validate a JWKS document; `dropped` lists why keys were skipped (for logs, no key material). */
+export function sanitizeJwks(doc: unknown): SanitizeResult {
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) {
+    return { ok: false, message: 'JWKS document has no keys array' };
+  }
+  const keys: KeyEntry[] = [];
+  const dropped: string[] = [];
+  const seen = new Set<string>();
+  for (const raw of (doc as { keys: unknown[] }).keys) {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { dropped.push('not an object'); continue; }
+    const jwk = publicPart(raw as Record<string, unknown>);
+    if (typeof jwk === 'string') { dropped.push(jwk); continue; }
+    const id = jwk.kid ?? '~' + thumbprint(jwk);
+    if (seen.has(id)) { dropped.push('duplicate kid'); continue; }
+    seen.add(id);
+    keys.push(Object.freeze({ id, jwk: Object.freeze(jwk) }));
+  }
+  if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped)` };
+  return { ok: true, keys, dropped };
+}
+
+/** Build the snapshot for `keys`; reuses `prev`'s version when the keys did not change. */
+export function makeSnapshot(keys: readonly KeyEntry[], prev: KeySetSnapshot | null): KeySetSnapshot {
+  const digest = JSON.stringify(keys.map((k) => k.jwk));
+  if (prev !== null && prev.digest === digest) return prev;
+  const byKid = new Map<string, KeyEntry>();
+  for (const k of keys) if (k.jwk.kid !== undefined) byKid.set(k.jwk.kid, k);
+  return Object.freeze({
+    version: nextVersion++,
+    keys: Object.freeze([...keys]),
+    byKid,
+    ids: new Set(keys.map((k) => k.id)),
+    digest,
+  });
+}

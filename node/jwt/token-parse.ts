@@ -1,0 +1,61 @@
+// Structural parsing of a compact JWS (RFC 7515 §7.1): exactly three segments,
+// strict base64url, header and payload JSON objects. Never throws; shared by the
+// main thread (issuer selection, kid lookup) and the verifier worker.
+
+/** Tokens longer than this (characters = bytes, tokens are ASCII) are refused before parsing. */
+export const MAX_TOKEN_BYTES = 16 * 1024; // 16 KiB
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+export interface ParsedToken {
+  readonly ok: true;
+  readonly header: Record<string, unknown>;
+  readonly payload: Record<string, unknown>;
+  /** Signature segment, '' when absent (an `alg: none` token). */
+  readonly signature: string;
+}
+
+export interface ParseFailure {
+  readonly ok: false;
+  readonly code: 'oversized' | 'malformed';
+  readonly message: string;
+}
+
+/** Strict base64url: alphabet only, no padding, no impossible length; null when invalid. */
+export function decodeB64url(s: string): Buffer | null {
+  if (s.length % 4 === 1 || !B64URL.test(s)) return null;
+  return Buffer.from(s, 'base64url');
+}
+
+function jsonObject(seg: string): Record<string, unknown> | null {
+  if (seg.length === 0) return null;
+  const bytes = decodeB64url(seg);
+  if (bytes === null) return null;
+  let v: unknown;
+  try {
+    // fatal decoding: invalid UTF-8 is malformed, not silently replaced
+    v = JSON.parse(UTF8.decode(bytes));
+  } catch {
+    return null;
+  }
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+const fail = (code: ParseFailure['code'], message: string): ParseFailure => ({ ok: false, code, message });
+
+/** Parse a compact JWS without verifying anything but its shape. */
+export function parseCompact(token: unknown): ParsedToken | ParseFailure {
+  if (typeof token !== 'string') return fail('malformed', 'token is not a string');
+  if (token.length > MAX_TOKEN_BYTES) return fail('oversized', 'token exceeds 16 KiB');
+  const d1 = token.indexOf('.');
+  const d2 = d1 < 0 ? -1 : token.indexOf('.', d1 + 1);
+  if (d2 < 0 || token.indexOf('.', d2 + 1) >= 0) return fail('malformed', 'token is not a compact JWS (three segments)');
+  const header = jsonObject(token.slice(0, d1));
+  if (header === null) return fail('malformed', 'token header is not base64url JSON object');
+  const payload = jsonObject(token.slice(d1 + 1, d2));
+  if (payload === null) return fail('malformed', 'token payload is not base64url JSON object');
+  const signature = token.slice(d2 + 1);
+  if (decodeB64url(signature) === null) return fail('malformed', 'token signature is not base64url');
+  return { ok: true, header, payload, signature };
+}

@@ -1,0 +1,192 @@
+// The piscina pool that runs verify.worker.js off the event loop. Tokens wait here
+// while every worker slot is busy and travel as one batch per free slot, so batches
+// grow with load and piscina's own queue stays empty. A token whose worker crashed
+// is retried once alone, then answered pool_failure (503); past maxInFlight tokens
+// it answers pool_overloaded at once. Never rejects.
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
+
+export type PoolResult = VerifyResult | { readonly ok: false; readonly code: 'pool_failure' | 'pool_overloaded'; readonly message: string };
+
+export interface VerifierPoolOptions {
+  /** Worker threads; 'auto' = os.availableParallelism(). */
+  size: number | 'auto';
+  /** Signature engine in the workers; default 'node'. */
+  engine?: VerifyEngine;
+  /** Worker module (file URL or path); default: the compiled verify.worker.js next to this file. */
+  filename?: string;
+  /** Tokens in the pool (gathering, queued or running) before pool_overloaded; default 1024 per thread. */
+  maxInFlight?: number;
+  /** Batches one worker holds at once; default 1 (a crash then loses exactly one batch). */
+  concurrentTasksPerWorker?: number;
+  /** Largest batch, tokens; default 32. 1 disables batching. */
+  maxBatch?: number;
+}
+
+interface Pending {
+  readonly task: VerifyTask;
+  readonly resolve: (r: PoolResult) => void;
+  readonly t0: number;
+  retried: boolean;
+}
+
+const OVERLOADED: PoolResult = Object.freeze({ ok: false, code: 'pool_overloaded', message: 'verifier queue is full' });
+const FAILED: PoolResult = Object.freeze({ ok: false, code: 'pool_failure', message: 'verifier worker failed' });
+const LOST: PoolResult = Object.freeze({ ok: false, code: 'internal', message: 'verifier returned no result' });
+
+/**
+ * The worker's compiled JS. Running from TypeScript sources (vitest), `import.meta.url` ends
+ * in `.ts` and a plain worker thread cannot load TS: use the dist/ twin (build first).
+ */
+export function defaultWorkerFilename(): string {
+  const here = import.meta.url;
+  return (here.endsWith('.ts')
+    ? new URL('../../dist/node/jwt/verify.worker.js', here)
+    : new URL('./verify.worker.js', here)).href;
+}
+
+/**
+ * piscina loads the worker with require() first. In Node 20, require() of an ES module whose
+ * thread is terminated mid-load (close(), or the replacement of a crashed worker) can abort the
+ * whole process (V8 "IsGraphAsync must be used on an instantiated module"). Workers therefore
+ * run with require(esm) off, so piscina falls back to import() at once.
+ */
+const WORKER_EXEC_ARGV: readonly string[] = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
+  ? [...process.execArgv, '--no-experimental-require-module']
+  : process.execArgv;
+
+export function resolvePoolSize(size: number | 'auto'): number {
+  return size === 'auto' ? Math.max(1, availableParallelism()) : Math.max(1, Math.floor(size));
+}
+
+export class VerifierPool {
+  readonly size: number;
+  readonly engine: VerifyEngine;
+  readonly #pool: Piscina<VerifyBatch, VerifyResult[]>;
+  readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  /** Batches a worker may hold × workers. */
+  readonly #slots: number;
+  #busy = 0;
+  #inFlight = 0;
+  #pending: Pending[] = [];
+  /** Tokens of a crashed batch, each sent alone. */
+  #retry: Pending[] = [];
+  #scheduled = false;
+  #tasks = 0;
+  #batches = 0;
+  #taskMsSum = 0;
+  #failovers = 0;
+  #failures = 0;
+  #overloaded = 0;
+  #closed = false;
+
+  constructor(opts: VerifierPoolOptions) {
+    this.size = resolvePoolSize(opts.size);
+    this.engine = opts.engine ?? 'node';
+    this.#maxBatch = Math.max(1, opts.maxBatch ?? 32);
+    this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1024 * this.size);
+    const perWorker = Math.max(1, opts.concurrentTasksPerWorker ?? 1);
+    this.#slots = perWorker * this.size;
+    this.#pool = new Piscina<VerifyBatch, VerifyResult[]>({
+      filename: opts.filename ?? defaultWorkerFilename(),
+      minThreads: this.size,
+      maxThreads: this.size,
+      // workers hold imported keys: never retire them for idleness
+      idleTimeout: 2 ** 31 - 1,
+      // bounded by #maxInFlight in tokens; piscina's own queue counts batches
+      concurrentTasksPerWorker: perWorker,
+      execArgv: [...WORKER_EXEC_ARGV],
+    });
+    // a crashed worker also emits 'error' on the pool; the batch promise carries it to #send
+    this.#pool.on('error', () => {});
+  }
+
+  /** Verify on a worker; at most one failover after a worker crash. */
+  run(task: VerifyTask): Promise<PoolResult> {
+    if (this.#closed) return Promise.resolve(FAILED);
+    if (this.#inFlight >= this.#maxInFlight) {
+      this.#overloaded++;
+      return Promise.resolve(OVERLOADED);
+    }
+    this.#inFlight++;
+    this.#tasks++;
+    return new Promise((resolve) => {
+      this.#pending.push({ task, resolve, t0: performance.now(), retried: false });
+      if (!this.#scheduled && this.#busy < this.#slots) {
+        // gather what this event-loop turn submits; runs right after the poll phase
+        this.#scheduled = true;
+        setImmediate(this.#flush);
+      }
+    });
+  }
+
+  /** Fill free worker slots: retries first (alone), then the waiting tokens spread over the free slots. */
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    while (this.#busy < this.#slots && this.#retry.length > 0) this.#send([this.#retry.shift()!]);
+    const free = this.#slots - this.#busy;
+    if (free <= 0 || this.#pending.length === 0) return;
+    const chunk = Math.min(this.#maxBatch, Math.ceil(this.#pending.length / free));
+    for (let n = 0; n < free && this.#pending.length > 0; n++) {
+      this.#send(this.#pending.length <= chunk ? this.#pending.splice(0) : this.#pending.splice(0, chunk));
+    }
+  };
+
+  #send(items: Pending[]): void {
+    this.#busy++;
+    this.#batches++;
+    this.#pool.run({ engine: this.engine, tasks: items.map((p) => p.task) }).then(
+      (results) => {
+        this.#busy--;
+        for (let i = 0; i < items.length; i++) this.#done(items[i]!, results[i] ?? LOST);
+        this.#flush();
+      },
+      () => {
+        this.#busy--;
+        for (const p of items) {
+          if (p.retried || this.#closed) { this.#failures++; this.#done(p, FAILED); continue; }
+          // alone, so a token that kills its worker cannot take its batch-mates down twice
+          p.retried = true;
+          this.#failovers++;
+          this.#retry.push(p);
+        }
+        if (!this.#closed) this.#flush();
+      },
+    );
+  }
+
+  #done(p: Pending, r: PoolResult): void {
+    this.#inFlight--;
+    this.#taskMsSum += performance.now() - p.t0;
+    p.resolve(r);
+  }
+
+  /** Counters: queue depth (tokens gathering + batches waiting), tokens in flight, tokens and batches run, summed wall time per token. */
+  stats(): Record<string, number> {
+    return {
+      pool_size: this.size,
+      pool_queue: this.#pending.length + this.#retry.length,
+      pool_in_flight: this.#inFlight,
+      pool_tasks: this.#tasks,
+      pool_batches: this.#batches,
+      pool_task_ms_sum: Math.round(this.#taskMsSum * 1000) / 1000,
+      pool_failovers: this.#failovers,
+      pool_failures: this.#failures,
+      pool_overloaded: this.#overloaded,
+      pool_utilization: this.#pool.utilization,
+    };
+  }
+
+  /** Stop the workers; tokens still gathering are answered pool_failure. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const left = [...this.#retry, ...this.#pending];
+    this.#pending = [];
+    this.#retry = [];
+    for (const p of left) this.#done(p, FAILED);
+    await this.#pool.close({ force: true }).catch(() => this.#pool.destroy());
+  }
+}

@@ -1,0 +1,142 @@
+// Piscina worker entry: verifies a batch of tokens (structure, header, key,
+// signature, claims) from plain data and answers plain data; never throws across
+// the boundary. Keys arrive once per (issuer, version): a task for a version this
+// worker lacks is answered `need_keys` and the main thread resubmits it with `install`.
+import type { KeyObject } from 'node:crypto';
+import { compactVerify, importJWK } from 'jose';
+import { importNodeKey, verifyNodeSignature } from './node-signature.js';
+import { decodeB64url, parseCompact } from './token-parse.js';
+import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
+import type { InvalidCode, IssuerBundle, IssuerPolicy, KeyEntry, VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
+
+type JoseKey = Awaited<ReturnType<typeof importJWK>>;
+
+interface IssuerState {
+  readonly version: number;
+  readonly policy: IssuerPolicy;
+  readonly keys: readonly KeyEntry[];
+  readonly byKid: ReadonlyMap<string, KeyEntry>;
+  /** node engine: KeyObject per key id (alg-agnostic). */
+  readonly nodeKeys: Map<string, KeyObject>;
+  /** jose engine: CryptoKey per `${id}\0${alg}`; a promise so concurrent tasks import once. */
+  readonly joseKeys: Map<string, Promise<JoseKey>>;
+}
+
+/** Latest bundle per issuer name; versions are process-unique so stale entries never alias. */
+const issuers = new Map<string, IssuerState>();
+
+/** jose error codes → our stable codes (the one mapping table). */
+const JOSE_CODES: Readonly<Record<string, InvalidCode>> = {
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'bad_signature',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'alg_not_allowed',
+  ERR_JWS_INVALID: 'malformed',
+  ERR_JOSE_NOT_SUPPORTED: 'alg_not_allowed',
+};
+
+const NEED_KEYS: VerifyResult = Object.freeze({ ok: false, code: 'need_keys', message: 'worker lacks this key set version' });
+const BAD_SIGNATURE: VerifyResult = Object.freeze({ ok: false, code: 'bad_signature', message: 'token signature invalid' });
+const KEY_UNUSABLE: VerifyResult = Object.freeze({ ok: false, code: 'alg_not_allowed', message: 'key cannot be used with the token alg' });
+const INTERNAL: VerifyResult = Object.freeze({ ok: false, code: 'internal', message: 'verifier error' });
+
+function install(name: string, b: IssuerBundle): IssuerState {
+  const prev = issuers.get(name);
+  if (prev?.version === b.version) return prev;
+  const byKid = new Map<string, KeyEntry>();
+  const nodeKeys = new Map<string, KeyObject>();
+  const joseKeys = new Map<string, Promise<JoseKey>>();
+  const prevById = new Map(prev?.keys.map((k) => [k.id, k]));
+  for (const k of b.keys) {
+    if (k.jwk.kid !== undefined) byKid.set(k.jwk.kid, k);
+    // carry imported keys over a rotation when the key material is unchanged
+    const old = prevById.get(k.id);
+    if (prev === undefined || old === undefined || JSON.stringify(old.jwk) !== JSON.stringify(k.jwk)) continue;
+    const nk = prev.nodeKeys.get(k.id);
+    if (nk !== undefined) nodeKeys.set(k.id, nk);
+    for (const [slot, key] of prev.joseKeys) if (slot.startsWith(k.id + '\0')) joseKeys.set(slot, key);
+  }
+  const state: IssuerState = { version: b.version, policy: b.policy, keys: b.keys, byKid, nodeKeys, joseKeys };
+  issuers.set(name, state);
+  return state;
+}
+
+function joseKey(state: IssuerState, entry: KeyEntry, alg: string): Promise<JoseKey> {
+  const slot = `${entry.id}\0${alg}`;
+  let p = state.joseKeys.get(slot);
+  if (p === undefined) {
+    p = importJWK({ ...entry.jwk }, alg);
+    p.catch(() => state.joseKeys.delete(slot));
+    state.joseKeys.set(slot, p);
+  }
+  return p;
+}
+
+function nodeKey(state: IssuerState, entry: KeyEntry): KeyObject | null {
+  let k = state.nodeKeys.get(entry.id);
+  if (k === undefined) {
+    try { k = importNodeKey(entry.jwk); } catch { return null; }
+    state.nodeKeys.set(entry.id, k);
+  }
+  return k;
+}
+
+async function joseSignature(state: IssuerState, entry: KeyEntry, alg: string, token: string): Promise<VerifyResult | null> {
+  let key: JoseKey;
+  try {
+    key = await joseKey(state, entry, alg);
+  } catch {
+    return KEY_UNUSABLE;
+  }
+  try {
+    await compactVerify(token, key, { algorithms: [alg] });
+    return null;
+  } catch (err) {
+    const code = JOSE_CODES[(err as { code?: string })?.code ?? ''] ?? 'bad_signature';
+    return code === 'bad_signature' ? BAD_SIGNATURE : { ok: false, code, message: 'token rejected by JWS verification' };
+  }
+}
+
+/** Verify one token; synchronous with the node engine, a Promise with jose. */
+export function verifyTask(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
+  const state = task.install !== undefined ? install(task.issuer, task.install) : issuers.get(task.issuer);
+  if (state === undefined || state.version !== task.version) return NEED_KEYS;
+  const parsed = parseCompact(task.token);
+  if (!parsed.ok) return parsed;
+  const { header, payload } = parsed;
+  const bad = checkHeader(header, state.policy);
+  if (bad !== null) return bad;
+  const alg = header.alg as string;
+  const found = resolveKey(state.byKid, state.keys, header.kid, alg);
+  if (found.kind === 'unknown_kid') return { ok: false, code: 'unknown_kid', message: 'token kid is not in the key set' };
+  if (found.kind === 'fail') return found.failure;
+  if (parsed.signature.length === 0) return { ok: false, code: 'malformed', message: 'token has no signature' };
+  const finish = (): VerifyResult => checkClaims(payload, state.policy, task.now)
+    ?? { ok: true, claims: payload, kid: typeof header.kid === 'string' ? header.kid : null, keyId: found.entry.id };
+  if (engine === 'jose') return joseSignature(state, found.entry, alg, task.token).then((r) => r ?? finish());
+  const key = nodeKey(state, found.entry);
+  if (key === null) return KEY_UNUSABLE;
+  const sig = decodeB64url(parsed.signature)!;
+  if (!verifyNodeSignature(alg, key, task.token.slice(0, task.token.lastIndexOf('.')), sig)) return BAD_SIGNATURE;
+  return finish();
+}
+
+function guarded(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
+  try {
+    const r = verifyTask(task, engine);
+    return r instanceof Promise ? r.catch(() => INTERNAL) : r;
+  } catch {
+    return INTERNAL;
+  }
+}
+
+/** Worker entry point: one result per task, in order. */
+export default function verifyBatch(batch: VerifyBatch): VerifyResult[] | Promise<VerifyResult[]> {
+  const out: (VerifyResult | Promise<VerifyResult>)[] = [];
+  if (!Array.isArray(batch?.tasks)) return out as VerifyResult[];
+  let pending = false;
+  for (const t of batch.tasks) {
+    const r = guarded(t, batch.engine);
+    if (r instanceof Promise) pending = true;
+    out.push(r);
+  }
+  return pending ? Promise.all(out) : (out as VerifyResult[]);
+}

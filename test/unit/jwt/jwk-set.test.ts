@@ -1,0 +1,75 @@
+// JWKS sanitising: only public signature keys survive, private members are stripped,
+// weak or broken keys are dropped, and an unchanged set keeps its version.
+import { describe, it, expect } from 'vitest';
+import { generateKeyPairSync } from 'node:crypto';
+import { makeSnapshot, sanitizeJwks, thumbprint } from '../../../node/jwt/index.js';
+import { fixtureKeys, makeKey } from '../../fixtures/keys.js';
+
+const k = fixtureKeys();
+
+describe('sanitizeJwks', () => {
+  it('keeps every fixture key with its kid', () => {
+    const r = sanitizeJwks({ keys: Object.values(k).map((x) => x.jwk) });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.keys.map((e) => e.id).sort()).toEqual(Object.values(k).map((x) => x.kid).sort());
+  });
+
+  it('drops symmetric keys, encryption keys and keys without verify in key_ops', () => {
+    const r = sanitizeJwks({ keys: [
+      { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' },
+      { ...k.RS256.jwk, kid: 'enc', use: 'enc' },
+      { ...k.ES256.jwk, kid: 'ops', key_ops: ['encrypt'] },
+      k.EdDSA.jwk,
+    ] });
+    expect(r.ok && r.keys.map((e) => e.id)).toEqual([k.EdDSA.kid]);
+    expect(r.ok && r.dropped).toEqual(['symmetric key', 'use is not sig', 'key_ops lacks verify']);
+  });
+
+  it('strips private members from a key published by mistake', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const priv = { ...privateKey.export({ format: 'jwk' }), kid: 'leaky' };
+    const r = sanitizeJwks({ keys: [priv] });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(Object.keys(r.keys[0]!.jwk).sort()).toEqual(['crv', 'kid', 'kty', 'x', 'y']);
+  });
+
+  it('drops RSA keys under 2048 bits, unsupported curves, invalid points and inconsistent alg', () => {
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const p521 = generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey.export({ format: 'jwk' });
+    const badPoint = { ...k.ES256.jwk, kid: 'bad', x: k.ES384.jwk.x };
+    const r = sanitizeJwks({ keys: [{ ...small, kid: 'small' }, { ...p521, kid: 'p521' }, badPoint, { ...k.ES256.jwk, kid: 'wrongalg', alg: 'RS256' }, 'junk', null, k.RS256.jwk] });
+    expect(r.ok && r.keys.map((e) => e.id)).toEqual([k.RS256.kid]);
+    expect(r.ok && r.dropped).toEqual([
+      'RSA modulus below 2048 bits', 'unsupported EC curve', 'key material invalid', 'alg unsupported or inconsistent with the key', 'not an object', 'not an object',
+    ]);
+    expect(sanitizeJwks({ keys: [{ ...small, kid: 'small' }] }).ok).toBe(false);
+  });
+
+  it('refuses a document without keys and keeps the first of duplicate kids', () => {
+    expect(sanitizeJwks({}).ok).toBe(false);
+    expect(sanitizeJwks({ keys: {} }).ok).toBe(false);
+    const dup = makeKey('ES256', k.ES256.kid);
+    const r = sanitizeJwks({ keys: [k.ES256.jwk, dup.jwk] });
+    expect(r.ok && r.keys.length).toBe(1);
+    expect(r.ok && r.keys[0]!.jwk.x).toBe(k.ES256.jwk.x);
+  });
+
+  it('gives kid-less keys an RFC 7638 thumbprint id', () => {
+    const r = sanitizeJwks({ keys: [{ ...k.EdDSA.jwk, kid: undefined }] });
+    expect(r.ok && r.keys[0]!.id).toBe('~' + thumbprint(k.EdDSA.jwk));
+  });
+});
+
+describe('makeSnapshot', () => {
+  it('keeps the version for an identical set and bumps it on change', () => {
+    const a = sanitizeJwks({ keys: [k.RS256.jwk] });
+    const b = sanitizeJwks({ keys: [k.RS256.jwk, k.ES256.jwk] });
+    if (!a.ok || !b.ok) throw new Error('fixture');
+    const s1 = makeSnapshot(a.keys, null);
+    expect(makeSnapshot(a.keys, s1)).toBe(s1);
+    const s2 = makeSnapshot(b.keys, s1);
+    expect(s2.version).toBeGreaterThan(s1.version);
+    expect(s2.byKid.has(k.ES256.kid)).toBe(true);
+    expect(Object.isFrozen(s2)).toBe(true);
+  });
+});

@@ -1,0 +1,101 @@
+// The compact-JWS parser and the worker's verify function on hostile input: exact
+// segment counts, strict base64url, JSON objects only, the 16 KiB limit, and a
+// property test that random strings never throw and never verify.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { MAX_TOKEN_BYTES, parseCompact, verifyTask, type VerifyTask } from '../../../node/jwt/index.js';
+import { b64url } from '../../fixtures/tokens.js';
+
+const H = b64url({ alg: 'RS256', kid: 'k' });
+const P = b64url({ iss: 'x', exp: 1 });
+
+describe('parseCompact', () => {
+  it('accepts header.payload.signature with JSON objects', () => {
+    const r = parseCompact(`${H}.${P}.c2ln`);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.header).toEqual({ alg: 'RS256', kid: 'k' });
+      expect(r.payload).toEqual({ iss: 'x', exp: 1 });
+      expect(r.signature).toBe('c2ln');
+    }
+  });
+
+  it.each([
+    ['two segments', `${H}.${P}`],
+    ['four segments', `${H}.${P}.c2ln.c2ln`],
+    ['five segments (JWE)', `${H}.${P}.a.b.c`],
+    ['empty', ''],
+    ['dots only', '..'],
+    ['empty header', `.${P}.c2ln`],
+    ['empty payload', `${H}..c2ln`],
+    ['padding in header', `${H}=.${P}.c2ln`],
+    ['standard base64 alphabet', `${b64url('{"alg":"RS256","x":"??>"}').replace(/_/g, '/').replace(/-/g, '+')}.${P}.c2ln`],
+    ['space inside', `${H} .${P}.c2ln`],
+    ['header is an array', `${b64url([1, 2])}.${P}.c2ln`],
+    ['header is a string', `${b64url('"RS256"')}.${P}.c2ln`],
+    ['header is null', `${b64url('null')}.${P}.c2ln`],
+    ['payload is not JSON', `${H}.${b64url('not json')}.c2ln`],
+    ['payload is a number', `${H}.${b64url('42')}.c2ln`],
+    ['invalid UTF-8 in payload', `${H}.${Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url')}.c2ln`],
+    ['signature with illegal chars', `${H}.${P}.c2l*`],
+  ])('refuses %s as malformed', (_name, token) => {
+    const r = parseCompact(token);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.code).toBe('malformed');
+  });
+
+  it('refuses a header segment of impossible length (4n+1)', () => {
+    const bad = 'A'.repeat(5);
+    expect(parseCompact(`${bad}.${P}.c2ln`).ok).toBe(false);
+  });
+
+  it('refuses tokens over 16 KiB before parsing', () => {
+    const big = `${H}.${b64url({ pad: 'x'.repeat(MAX_TOKEN_BYTES) })}.c2ln`;
+    const r = parseCompact(big);
+    expect(r).toMatchObject({ ok: false, code: 'oversized' });
+  });
+
+  it('refuses non-strings', () => {
+    expect(parseCompact(undefined).ok).toBe(false);
+    expect(parseCompact(42).ok).toBe(false);
+  });
+});
+
+describe('property: hostile strings', () => {
+  const segment = fc.oneof(
+    fc.string(),
+    fc.base64String().map((s) => s.replace(/=+$/, '')),
+    fc.json().map((j) => b64url(j)),
+    fc.dictionary(fc.string(), fc.jsonValue()).map((o) => b64url(o)),
+    fc.constantFrom(H, P, '', 'e30', 'bnVsbA'),
+  );
+  const token = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.array(segment, { minLength: 0, maxLength: 6 }).map((a) => a.join('.')),
+  );
+
+  it('parseCompact never throws and anything it accepts has object header and payload', () => {
+    fc.assert(fc.property(token, (t) => {
+      const r = parseCompact(t);
+      if (r.ok) {
+        expect(typeof r.header).toBe('object');
+        expect(Array.isArray(r.payload)).toBe(false);
+      } else {
+        expect(['malformed', 'oversized']).toContain(r.code);
+      }
+    }), { numRuns: 2000 });
+  });
+
+  it.each(['node', 'jose'] as const)('the worker entry (%s engine) never throws and never accepts', async (engine) => {
+    const install = {
+      version: 1,
+      policy: { issuer: 'x', audiences: ['a'], algorithms: ['RS256', 'ES256'], clockSkewS: 60, maxLifetimeS: null, requireTyp: false },
+      keys: [],
+    };
+    await fc.assert(fc.asyncProperty(token, async (t) => {
+      const task: VerifyTask = { token: t, issuer: 'prop', version: 1, now: Date.now() / 1000, install };
+      const r = await verifyTask(task, engine);
+      expect(r.ok).toBe(false);
+    }), { numRuns: 1000 });
+  });
+});

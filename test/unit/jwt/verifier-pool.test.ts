@@ -1,0 +1,92 @@
+// The piscina pool on its own: batching of one event-loop turn, the in-flight bound
+// (pool_overloaded instead of an unbounded queue), crash failover, and close().
+import { describe, it, expect, afterEach } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VerifierPool, sanitizeJwks, type IssuerBundle, type VerifyTask } from '../../../node/jwt/index.js';
+import { FIXTURE_ALGS, fixtureKeys } from '../../fixtures/keys.js';
+import { TEST_AUDIENCE, TEST_ISSUER, makeToken, nowS } from '../../fixtures/tokens.js';
+
+const k = fixtureKeys();
+const set = sanitizeJwks({ keys: Object.values(k).map((x) => x.jwk) });
+if (!set.ok) throw new Error('fixture JWKS invalid');
+const bundle: IssuerBundle = {
+  version: 2_000_000,
+  policy: { issuer: TEST_ISSUER, audiences: [TEST_AUDIENCE], algorithms: [...FIXTURE_ALGS], clockSkewS: 60, maxLifetimeS: null, requireTyp: false },
+  keys: set.keys,
+};
+const task = (token: string): VerifyTask => ({ token, issuer: 'pool-test', version: bundle.version, now: nowS(), install: bundle });
+const CRASH_WORKER = new URL('./crash.worker.mjs', import.meta.url).href;
+const pools: VerifierPool[] = [];
+afterEach(async () => { await Promise.all(pools.splice(0).map((p) => p.close())); });
+const pool = (o: ConstructorParameters<typeof VerifierPool>[0]): VerifierPool => { const p = new VerifierPool(o); pools.push(p); return p; };
+
+describe('VerifierPool', () => {
+  it('sends what one event-loop turn submits as a few batches', async () => {
+    const p = pool({ size: 2, maxBatch: 32 });
+    const tokens = Array.from({ length: 100 }, () => makeToken(k.ES256));
+    const r = await Promise.all(tokens.map((t) => p.run(task(t))));
+    expect(r.every((x) => x.ok)).toBe(true);
+    const st = p.stats();
+    expect(st.pool_tasks).toBe(100);
+    expect(st.pool_batches).toBeLessThanOrEqual(8);
+    expect(st.pool_task_ms_sum).toBeGreaterThan(0);
+    expect(st.pool_in_flight).toBe(0);
+  });
+
+  it('answers pool_overloaded past maxInFlight instead of queueing without bound', async () => {
+    const p = pool({ size: 1, maxInFlight: 10 });
+    const r = await Promise.all(Array.from({ length: 25 }, () => p.run(task(makeToken(k.RS256)))));
+    expect(r.filter((x) => x.ok).length).toBe(10);
+    expect(r.filter((x) => !x.ok && x.code === 'pool_overloaded').length).toBe(15);
+    expect(p.stats().pool_overloaded).toBe(15);
+    expect((await p.run(task(makeToken(k.RS256)))).ok).toBe(true);
+  });
+
+  it('retries the tasks of a crashed batch once, alone, so a poison token fails only itself', async () => {
+    const p = pool({ size: 1, filename: CRASH_WORKER });
+    const poison = makeToken(k.RS256, { claims: { crash: 'always' } });
+    const good = Array.from({ length: 5 }, () => makeToken(k.EdDSA));
+    const [bad, ...rest] = await Promise.all([poison, ...good].map((t) => p.run(task(t))));
+    expect(bad).toMatchObject({ ok: false, code: 'pool_failure' });
+    expect(rest.map((x) => (x.ok ? "ok" : x.code))).toEqual(good.map(() => "ok"));
+    expect(p.stats()).toMatchObject({ pool_failovers: 6, pool_failures: 1 });
+  });
+
+  it('fails over a one-off crash transparently', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-pool-'));
+    const p = pool({ size: 2, filename: CRASH_WORKER });
+    const r = await p.run(task(makeToken(k.PS256, { claims: { crash_marker: join(dir, 'm') } })));
+    expect(r.ok).toBe(true);
+    expect(p.stats().pool_failovers).toBe(1);
+  });
+
+  // Regression: with require(esm) on, terminating a worker that piscina is still loading (close()
+  // right after a crash replacement) aborted the whole process in Node 20 (V8 IsGraphAsync FATAL).
+  it('starts workers with require(esm) off so piscina loads them through import()', async () => {
+    const p = pool({ size: 1, filename: new URL('./execargv.worker.mjs', import.meta.url).href });
+    const r = await p.run(task('a.b.c'));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(JSON.parse(r.message)).toContain('--no-experimental-require-module');
+  });
+
+  it('survives closing while crashed workers are being replaced', async () => {
+    const poison = makeToken(k.RS256, { claims: { crash: 'always' } });
+    for (let i = 0; i < 10; i++) {
+      const p = new VerifierPool({ size: 2, filename: CRASH_WORKER });
+      const runs = [p.run(task(poison)), p.run(task(makeToken(k.ES256)))];
+      await new Promise((r) => setTimeout(r, (i * 7) % 60));
+      await p.close();
+      for (const r of await Promise.all(runs)) expect(r.ok === true || r.code === 'pool_failure').toBe(true);
+    }
+  });
+
+  it('answers pool_failure after close', async () => {
+    const p = pool({ size: 1 });
+    const pending = p.run(task(makeToken(k.ES384)));
+    await p.close();
+    expect((await pending).ok).toBe(false);
+    expect(await p.run(task(makeToken(k.ES384)))).toMatchObject({ ok: false, code: 'pool_failure' });
+  });
+});
