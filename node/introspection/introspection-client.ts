@@ -1,0 +1,302 @@
+// RFC 7662 token introspection for one issuer: single-flight per token, a bounded
+// cache of outcomes (never past `exp`), and fail-closed errors: an authorization-server
+// failure is a 503, never cached. The wire side lives in introspection-caller.ts.
+import { hash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { IssuerConfig } from '../config/index.js';
+import { proxyError } from '../errors.js';
+import type { Principal } from '../pipeline/context.js';
+import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
+import { IntrospectionCache } from './introspection-cache.js';
+import { IntrospectionCaller, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
+
+/** An introspection answer as plain data: what the cluster shares (keyed by SHA-256 hex of the token). */
+export interface IntrospectionResult {
+  readonly active: boolean;
+  /** The response members except `active`; null when inactive. */
+  readonly claims: Readonly<Record<string, unknown>> | null;
+  /** Epoch ms after which the result must not be used (bounded by `exp` and the cache TTL). */
+  readonly expiresAt: number;
+}
+
+export interface IntrospectionStats {
+  /** Authorization-server calls answered `active: true`. */
+  calls_ok: number;
+  /** Calls that failed: non-200, bad JSON, timeout, connection error. */
+  calls_failed: number;
+  /** Calls answered `active: false`. */
+  calls_inactive: number;
+  /** Lookups that joined a call already in flight for the same token. */
+  singleflight_waits: number;
+  cache_hits: number;
+  cache_misses: number;
+  cache_entries: number;
+  cache_evictions: number;
+  latency_ms_sum: number;
+  latency_count: number;
+}
+
+export interface IntrospectionClientOptions {
+  /** Config name of the issuer (key in `issuers:`); becomes `Principal.issuer`. */
+  name: string;
+  /** The issuer's config; its `introspection` section is required. */
+  issuer: IssuerConfig;
+  /** Endpoint found by discovery; `introspection.endpoint` in the config wins. Null: set later with setEndpoint. */
+  endpoint?: string | null;
+  /** Where `client_secret_env` is read; default process.env (read once, here). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Cache bound, entries (LRU); default 100 000, 0 disables the cache. */
+  maxEntries?: number;
+  /** Retry-After sent with 503s when the authorization server fails, seconds; default 5. */
+  retryAfterS?: number;
+  /** Largest introspection response read, bytes; default 256 KiB (larger → failure). */
+  maxResponseBytes?: number;
+  /** undici dispatcher; default a keep-alive Agent owned (and closed) by this client. */
+  dispatcher?: Dispatcher;
+  logger?: Logger;
+  /** Clock, epoch ms; default Date.now (tests move time with it). */
+  now?: () => number;
+  /** Called after every answered call (active or not), e.g. to broadcast `cache.filled`. Never for failures. */
+  onResult?: (tokenHash: string, result: IntrospectionResult) => void;
+  /**
+   * Wraps the call to the authorization server, e.g. to ask the cluster owner of `tokenHash`
+   * first (owner-based single-flight); it may resolve with another member's result or run `call`.
+   * A rejection counts as an authorization-server failure (503). Default: `call()`.
+   */
+  coordinate?: (tokenHash: string, call: () => Promise<IntrospectionResult>) => Promise<IntrospectionResult>;
+}
+
+const DEFAULT_MAX_ENTRIES = 100_000;
+const DEFAULT_RETRY_AFTER_S = 5;
+const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024; // 256 KiB
+/** Longer tokens are refused without asking the authorization server. */
+const MAX_TOKEN_CHARS = 16 * 1024; // 16 KiB
+const HASH_HEX = /^[0-9a-f]{64}$/;
+
+class CallFailure extends Error {
+  constructor(readonly reason: CallFailReason, message: string) { super(message); }
+}
+
+interface Flight {
+  promise: Promise<VerifyOutcome>;
+  /** evict() ran while the call was in flight: its answer must not be cached (revocation race). */
+  evicted: boolean;
+}
+
+function fail(code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: string, reason: string, retryAfter?: number): VerifyFail {
+  const error = Object.freeze(retryAfter === undefined ? proxyError(code, message) : proxyError(code, message, { retryAfter }));
+  return Object.freeze({ ok: false as const, error, reason });
+}
+
+function scopesOf(claims: Readonly<Record<string, unknown>>): readonly string[] {
+  const split = (s: string): string[] => s.split(' ').filter((x) => x.length > 0);
+  if (typeof claims.scope === 'string') return Object.freeze(split(claims.scope));
+  const scp = claims.scp;
+  if (Array.isArray(scp)) return Object.freeze(scp.filter((x): x is string => typeof x === 'string'));
+  if (typeof scp === 'string') return Object.freeze(split(scp));
+  return Object.freeze([]);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
+/**
+ * Introspection client of one issuer. `lookup` answers from the cache synchronously, else
+ * makes (or joins) one call per token. Failures of the authorization server become
+ * PORTCULLIS_ERR_AUTH_UNAVAILABLE with Retry-After and are never cached.
+ */
+export class IntrospectionClient {
+  readonly name: string;
+  readonly #cfg: IntrospectionConfig;
+  readonly #audiences: readonly string[];
+  readonly #skewMs: number;
+  readonly #caller: IntrospectionCaller;
+  readonly #cache: IntrospectionCache<VerifyOutcome>;
+  readonly #inflight = new Map<string, Flight>();
+  readonly #log: Logger | null;
+  readonly #now: () => number;
+  readonly #onResult: IntrospectionClientOptions['onResult'];
+  readonly #coordinate: IntrospectionClientOptions['coordinate'];
+  readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
+    calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0,
+    cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
+  };
+  #closed = false;
+  // preallocated, frozen outcomes: a refusal allocates nothing
+  readonly #inactive = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token inactive', 'inactive');
+  readonly #expired = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired', 'expired');
+  readonly #wrongAudience = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token audience not accepted', 'wrong_audience');
+  readonly #malformed = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
+  readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
+
+  /** Throws when the issuer has no introspection section or the secret's variable is unset. */
+  constructor(opts: IntrospectionClientOptions) {
+    const cfg = opts.issuer.introspection;
+    if (cfg === undefined) throw new Error(`issuers.${opts.name}.introspection: not configured`);
+    const secret = (opts.env ?? process.env)[cfg.client_secret_env];
+    if (secret === undefined || secret === '') {
+      throw new Error(`issuers.${opts.name}.introspection.client_secret_env: environment variable ${cfg.client_secret_env} is not set`);
+    }
+    this.name = opts.name;
+    this.#cfg = cfg;
+    this.#audiences = opts.issuer.audiences;
+    this.#skewMs = opts.issuer.clock_skew_s * 1000;
+    this.#caller = new IntrospectionCaller({
+      name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
+      maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    });
+    this.#cache = new IntrospectionCache(opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    this.#log = opts.logger?.child({ component: 'introspection', issuer: opts.name }) ?? null;
+    this.#now = opts.now ?? Date.now;
+    this.#onResult = opts.onResult;
+    this.#coordinate = opts.coordinate;
+    const retryAfter = opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S;
+    const down = (reason: string, message: string): VerifyFail => fail('PORTCULLIS_ERR_AUTH_UNAVAILABLE', message, reason, retryAfter);
+    this.#unavailable = {
+      introspection_timeout: down('introspection_timeout', 'authorization server timed out'),
+      introspection_http_error: down('introspection_http_error', 'authorization server failed'),
+      introspection_bad_response: down('introspection_bad_response', 'authorization server answered badly'),
+      introspection_network_error: down('introspection_network_error', 'authorization server unreachable'),
+      introspection_no_endpoint: down('introspection_no_endpoint', 'introspection endpoint not known yet'),
+      introspection_closed: down('introspection_closed', 'introspection client closed'),
+      introspection_failed: down('introspection_failed', 'token introspection failed'),
+    };
+  }
+
+  /** The endpoint in use, or null until discovery supplied one. */
+  get endpoint(): string | null { return this.#caller.endpoint; }
+
+  /** Supply (or replace) the endpoint found by discovery; the config's endpoint always wins. */
+  setEndpoint(url: string): void {
+    this.#caller.setEndpoint(url);
+  }
+
+  /** An endpoint is known and the client is open. */
+  ready(): boolean {
+    return this.#caller.endpoint !== null && !this.#closed;
+  }
+
+  /**
+   * Judge an opaque token. Cache hit → synchronous; otherwise one authorization-server call per
+   * token however many lookups wait for it. The Promise never rejects.
+   */
+  lookup(token: string): VerifyOutcome | Promise<VerifyOutcome> {
+    if (this.#closed) return this.#unavailable.introspection_closed;
+    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return this.#malformed;
+    const key = hash('sha256', token, 'hex');
+    const hit = this.#cache.get(key, this.#now());
+    if (hit !== undefined) { this.#stats.cache_hits++; return hit; }
+    this.#stats.cache_misses++;
+    const joined = this.#inflight.get(key);
+    if (joined !== undefined) { this.#stats.singleflight_waits++; return joined.promise; }
+    const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false };
+    flight.promise = this.#resolve(token, key, flight);
+    this.#inflight.set(key, flight);
+    return flight.promise;
+  }
+
+  /** Drop a token's cached outcome (revocation); an answer still in flight will not be cached. */
+  evict(tokenHash: string): boolean {
+    const f = this.#inflight.get(tokenHash);
+    if (f !== undefined) f.evicted = true;
+    return this.#cache.delete(tokenHash);
+  }
+
+  /** Install a result learnt elsewhere (another cluster member); does not call onResult. */
+  prime(tokenHash: string, result: IntrospectionResult): boolean {
+    if (this.#closed || !HASH_HEX.test(tokenHash)) return false;
+    const now = this.#now();
+    return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now);
+  }
+
+  stats(): IntrospectionStats {
+    return { ...this.#stats, cache_entries: this.#cache.size, cache_evictions: this.#cache.evictions };
+  }
+
+  /** Abort calls in flight (their lookups answer 503), drop the cache, close the owned Agent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.clear();
+    await this.#caller.close();
+  }
+
+  async #resolve(token: string, key: string, flight: Flight): Promise<VerifyOutcome> {
+    try {
+      const call = (): Promise<IntrospectionResult> => this.#call(token, key);
+      const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
+      const now = this.#now();
+      const outcome = this.#judge(result, key, now);
+      if (!flight.evicted && !this.#closed) {
+        this.#cache.set(key, outcome, result.expiresAt, now);
+        if (this.#onResult !== undefined) {
+          try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
+        }
+      }
+      return outcome;
+    } catch (err) {
+      if (this.#closed) return this.#unavailable.introspection_closed;
+      if (err instanceof CallFailure) return this.#unavailable[err.reason];
+      this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'introspection coordination failed');
+      return this.#unavailable.introspection_failed;
+    } finally {
+      this.#inflight.delete(key);
+    }
+  }
+
+  /** One authorization-server call, counted and timed; rejects with CallFailure. */
+  async #call(token: string, key: string): Promise<IntrospectionResult> {
+    const started = performance.now();
+    const answer = await this.#caller.call(token);
+    this.#stats.latency_ms_sum += performance.now() - started;
+    this.#stats.latency_count++;
+    if (!answer.ok) {
+      this.#stats.calls_failed++;
+      if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
+      throw new CallFailure(answer.reason, answer.detail);
+    }
+    const now = this.#now();
+    if (!answer.response.active) {
+      this.#stats.calls_inactive++;
+      return { active: false, claims: null, expiresAt: now + this.#cfg.negative_ttl_s * 1000 };
+    }
+    this.#stats.calls_ok++;
+    const { active: _active, ...claims } = answer.response;
+    let expiresAt = now + this.#cfg.cache_ttl_s * 1000;
+    if (typeof claims.exp === 'number' && Number.isFinite(claims.exp)) expiresAt = Math.min(expiresAt, claims.exp * 1000);
+    return { active: true, claims: deepFreeze(claims), expiresAt };
+  }
+
+  /** Outcome of an answer: inactive, expired, foreign audience, or a principal. */
+  #judge(result: IntrospectionResult, key: string, now: number): VerifyOutcome {
+    if (!result.active || result.claims === null) return this.#inactive;
+    // results from a coordinator or prime() are frozen here, like our own answers
+    const claims = deepFreeze(result.claims);
+    const exp = typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : null;
+    if (exp !== null && exp * 1000 + this.#skewMs <= now) return this.#expired;
+    // RFC 7662 `aud` is optional; when the server names audiences, one must be ours (as for JWTs)
+    const aud = claims.aud;
+    if (aud !== undefined && aud !== null) {
+      const list = Array.isArray(aud) ? aud : [aud];
+      if (!list.some((a) => typeof a === 'string' && this.#audiences.includes(a))) return this.#wrongAudience;
+    }
+    const principal: Principal = Object.freeze({
+      issuer: this.name,
+      kind: 'opaque' as const,
+      claims,
+      scopes: scopesOf(claims),
+      // no `exp` in the answer: the principal is trusted until the cached answer expires
+      exp: exp ?? Math.floor(result.expiresAt / 1000),
+      fingerprint: key.slice(0, 16),
+    });
+    const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
+    return ok;
+  }
+}

@@ -1,0 +1,174 @@
+// Extract stage: finds the one bearer credential of a request (RFC 6750 §2) in the
+// Authorization header, the route's extra header or cookie, or — only where the route
+// allows it — the access_token query parameter. Never throws; allocates only on success.
+import { proxyError } from '../errors.js';
+import type { RouteAuthConfig } from '../config/index.js';
+import { CONTINUE, type RequestContext, type StageResult } from './context.js';
+
+/** Where a route accepts a token besides `Authorization: Bearer`. */
+export interface CompiledSources {
+  /** Lower-cased name of a header carrying the bare token, or null. */
+  readonly header: string | null;
+  /** Cookie name (case-sensitive, RFC 6265), or null. */
+  readonly cookie: string | null;
+  /** Accept `?access_token=` (RFC 6750 §2.3). */
+  readonly query: boolean;
+}
+
+/** Only `Authorization: Bearer`; query tokens refused. */
+export const BEARER_ONLY: CompiledSources = Object.freeze({ header: null, cookie: null, query: false });
+
+/** Compile a route's `auth.token_sources` once, at config load. */
+export function compileSources(cfg: RouteAuthConfig['token_sources'] | undefined): CompiledSources {
+  if (cfg === undefined) return BEARER_ONLY;
+  const header = cfg.header !== undefined ? cfg.header.toLowerCase() : null;
+  const cookie = cfg.cookie ?? null;
+  const query = cfg.query === true;
+  if (header === null && cookie === null && !query) return BEARER_ONLY;
+  return Object.freeze({ header, cookie, query });
+}
+
+const deny = (message: string, reason: string): StageResult =>
+  Object.freeze({ kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_REQUEST', message)), reason });
+
+const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
+const MALFORMED_AUTHORIZATION = deny('malformed Bearer credentials in Authorization header', 'malformed_authorization');
+const MALFORMED_HEADER = deny('malformed token in the token header', 'malformed_token_header');
+const MALFORMED_COOKIE = deny('malformed token in the token cookie', 'malformed_token_cookie');
+const MALFORMED_QUERY = deny('malformed access_token query parameter', 'malformed_token_query');
+const QUERY_REFUSED = deny('access_token in the query is not allowed on this route', 'query_token_refused');
+
+/** RFC 6750 §2.1 b64token. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Sentinels of parseAuthorization. */
+const NOT_BEARER = 0;
+const MALFORMED = 1;
+
+function isOws(c: number): boolean { return c === 0x20 || c === 0x09; }
+
+/** Value without leading/trailing spaces and tabs (RFC 9110 §5.5 OWS). */
+function trimOws(v: string): string {
+  let a = 0;
+  let b = v.length;
+  while (a < b && isOws(v.charCodeAt(a))) a++;
+  while (b > a && isOws(v.charCodeAt(b - 1))) b--;
+  return a === 0 && b === v.length ? v : v.slice(a, b);
+}
+
+/**
+ * `Bearer <b64token>` → the token; another scheme (Basic, Digest…) → NOT_BEARER; scheme
+ * Bearer (any case) with anything but 1*SP and exactly one b64token after it → MALFORMED.
+ */
+function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MALFORMED {
+  const v = trimOws(raw);
+  let end = 0;
+  while (end < v.length && !isOws(v.charCodeAt(end))) end++;
+  if (end !== 6 || (v.charCodeAt(0) | 0x20) !== 0x62 || v.slice(0, 6).toLowerCase() !== 'bearer') return NOT_BEARER;
+  let i = 6;
+  while (i < v.length && v.charCodeAt(i) === 0x20) i++;
+  if (i === 6 || i === v.length) return MALFORMED; // "Bearer", "Bearer\t…"
+  const token = v.slice(i);
+  return B64TOKEN.test(token) ? token : MALFORMED;
+}
+
+/** Value of cookie `name` in one Cookie header: undefined absent, null when present twice. */
+function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
+  if (prev === null) return null;
+  let found = prev;
+  let start = 0;
+  while (start <= header.length) {
+    let semi = header.indexOf(';', start);
+    if (semi === -1) semi = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < semi && trimOws(header.slice(start, eq)) === name) {
+      let value = trimOws(header.slice(eq + 1, semi));
+      if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
+      if (value !== '') {
+        if (found !== undefined) return null;
+        found = value;
+      }
+    }
+    start = semi + 1;
+  }
+  return found;
+}
+
+function formDecode(s: string): string | null {
+  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s;
+  try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return null; }
+}
+
+/** `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3). */
+function queryTokens(query: string): string[] | null {
+  // fast path: a key that decodes to access_token contains it literally or a percent escape
+  if (query.indexOf('access_token') === -1 && query.indexOf('%') === -1) return null;
+  let out: string[] | null = null;
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    const key = formDecode(eq === -1 ? part : part.slice(0, eq));
+    if (key !== 'access_token') continue;
+    (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
+  }
+  return out;
+}
+
+/**
+ * Find the request's credential and set `ctx.token` / `ctx.tokenSource` (null when none:
+ * authenticate then answers 401 without an error code). Choices, per RFC 6750:
+ * - a non-Bearer Authorization scheme (Basic…) is not a bearer credential: ignored here;
+ * - `Bearer` with a missing, repeated or non-b64token value is a malformed *request*
+ *   (§3.1 invalid_request, 400), not a malformed token: no token could be read from it;
+ * - two Authorization headers, or a token in more than one place → 400 invalid_request;
+ * - `access_token` in the query → 400 unless the route sets `token_sources.query: true`.
+ */
+export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_ONLY): StageResult {
+  let token: string | null = null;
+  let source: RequestContext['tokenSource'] = null;
+  let authorizations = 0;
+  let custom = 0;
+  let cookie: string | undefined | null;
+  const h = ctx.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    if (name === 'authorization') {
+      if (++authorizations > 1) return MULTIPLE;
+      const r = parseAuthorization(h[i + 1]!);
+      if (r === MALFORMED) return MALFORMED_AUTHORIZATION;
+      if (r === NOT_BEARER) continue;
+      if (token !== null) return MULTIPLE;
+      token = r;
+      source = 'header';
+    } else if (name === sources.header) {
+      const v = trimOws(h[i + 1]!);
+      if (v === '') continue;
+      if (++custom > 1 || token !== null) return MULTIPLE;
+      if (!B64TOKEN.test(v)) return MALFORMED_HEADER;
+      token = v;
+      source = 'custom-header';
+    } else if (name === 'cookie' && sources.cookie !== null) {
+      cookie = cookieValue(h[i + 1]!, sources.cookie, cookie);
+      if (cookie === null) return MULTIPLE;
+    }
+  }
+  if (cookie !== undefined && cookie !== null) {
+    if (token !== null) return MULTIPLE;
+    if (!B64TOKEN.test(cookie)) return MALFORMED_COOKIE;
+    token = cookie;
+    source = 'cookie';
+  }
+  if (ctx.query !== '') {
+    const q = queryTokens(ctx.query);
+    if (q !== null) {
+      if (!sources.query) return QUERY_REFUSED;
+      if (q.length > 1 || token !== null) return MULTIPLE;
+      const v = formDecode(q[0]!);
+      if (v === null || !B64TOKEN.test(v)) return MALFORMED_QUERY;
+      token = v;
+      source = 'query';
+    }
+  }
+  ctx.token = token;
+  ctx.tokenSource = source;
+  return CONTINUE;
+}

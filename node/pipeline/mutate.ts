@@ -1,0 +1,135 @@
+// Mutate stage: what the upstream learns about the caller. Client-sent identity headers
+// are always removed (isIdentityHeader, used by the forwarder while copying headers);
+// configured claims are added as headers; the inbound token is dropped on request.
+import { identitySchema, type Config, type RouteConfig } from '../config/index.js';
+import type { RequestContext } from './context.js';
+import { compileClaimPath, resolveClaim, type ClaimPath } from './claim-path.js';
+
+export type IdentityConfig = Config['identity'];
+
+/** Largest identity header value forwarded, bytes; longer values are omitted, not truncated. */
+export const MAX_IDENTITY_VALUE_BYTES = 4 * 1024; // 4 KiB
+
+interface IdentityHeader {
+  /** Lower-case header name. */
+  readonly name: string;
+  readonly path: ClaimPath;
+}
+
+export interface CompiledMutation {
+  /** `forward.authorization: strip`: the forwarder drops the inbound Authorization header. */
+  readonly stripAuthorization: boolean;
+  /** The route's custom token header (lower-case), removed by mutate when stripping; else null. */
+  readonly stripTokenHeader: string | null;
+  readonly headers: readonly IdentityHeader[];
+}
+
+/** The schema's identity defaults (strip `x-auth-`, the four X-Auth-* headers). */
+export const DEFAULT_IDENTITY: IdentityConfig = Object.freeze(identitySchema.parse(undefined));
+
+/**
+ * Compile a route's forward rules: `forward.identity_headers` if set, else `identity.headers`.
+ * Header names are lower-cased; a name repeated in another case keeps its first claim.
+ */
+export function compileMutation(route: RouteConfig, identity: IdentityConfig = DEFAULT_IDENTITY): CompiledMutation {
+  const mapping = route.forward?.identity_headers ?? identity.headers;
+  const seen = new Set<string>();
+  const headers: IdentityHeader[] = [];
+  for (const [name, claim] of Object.entries(mapping)) {
+    const lower = name.toLowerCase();
+    if (seen.has(lower)) continue;
+    seen.add(lower);
+    headers.push(Object.freeze({ name: lower, path: compileClaimPath(claim) }));
+  }
+  const strip = route.forward?.authorization === 'strip';
+  const auth = route.auth;
+  const tokenHeader = strip && auth !== undefined && auth !== 'none' ? auth.token_sources?.header?.toLowerCase() ?? null : null;
+  return Object.freeze({ stripAuthorization: strip, stripTokenHeader: tokenHeader, headers: Object.freeze(headers) });
+}
+
+/** Anything but HTAB and printable ASCII: the common case passes with one scan. */
+const UNUSUAL = /[^\x09\x20-\x7e]/;
+/** Forbidden in a header value: CTLs except HTAB (CR, LF and NUL included). */
+const BAD_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * A claim as a header value, or null when it must not be forwarded: strings, numbers and
+ * booleans as text; arrays as their scalar elements joined with spaces; objects skipped.
+ * Values with control characters or over 4 KiB are omitted. Non-ASCII text becomes its
+ * UTF-8 bytes in a latin1 string, which the upstream client writes byte for byte (a code
+ * point above U+00FF could otherwise be truncated to a CR or LF on the wire).
+ */
+export function identityHeaderValue(claim: unknown): string | null {
+  let v: string;
+  if (typeof claim === 'string') v = claim;
+  else if (typeof claim === 'number') { if (!Number.isFinite(claim)) return null; v = String(claim); }
+  else if (typeof claim === 'boolean') v = claim ? 'true' : 'false';
+  else if (Array.isArray(claim)) {
+    const parts: string[] = [];
+    for (const x of claim) if (typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x))) parts.push(String(x));
+    v = parts.join(' ');
+  } else return null;
+  if (v === '') return null;
+  if (UNUSUAL.test(v)) {
+    if (BAD_CHARS.test(v)) return null;
+    v = Buffer.from(v, 'utf8').toString('latin1'); // non-ASCII remains
+  }
+  return v.length > MAX_IDENTITY_VALUE_BYTES ? null : v;
+}
+
+/**
+ * Append identity headers for the upstream to `out` (flat [name, value…], names lower-case,
+ * client copies already removed by isIdentityHeader) and drop the custom token header when
+ * the route strips credentials. `m` defaults to the mutation compiled into the route's policy.
+ */
+export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation | null = mutationOf(ctx)): void {
+  if (m === null) return;
+  if (m.stripTokenHeader !== null) {
+    for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === m.stripTokenHeader) out.splice(i, 2);
+  }
+  const p = ctx.principal;
+  if (p === null) return;
+  for (const h of m.headers) {
+    let claim = resolveClaim(p.claims, h.path);
+    // `scp`-style tokens carry no `scope` claim: forward the parsed scopes instead
+    if (claim === undefined && h.path.text === 'scope' && p.scopes.length > 0) claim = p.scopes;
+    const value = identityHeaderValue(claim);
+    if (value !== null) out.push(h.name, value);
+  }
+}
+
+function mutationOf(ctx: RequestContext): CompiledMutation | null {
+  const policy = ctx.route.policy as { mutation?: CompiledMutation } | null;
+  return policy?.mutation ?? null;
+}
+
+/** True when the route drops the inbound Authorization header before forwarding. */
+export function stripsAuthorization(ctx: RequestContext): boolean {
+  return mutationOf(ctx)?.stripAuthorization === true;
+}
+
+/** Default filter: names starting with `x-auth-`. Prefer compileIdentityFilter for a config. */
+export function isIdentityHeader(lowerName: string): boolean {
+  return lowerName.startsWith('x-auth-');
+}
+
+/**
+ * The forwarder's filter for client-sent headers, for every route (auth: none included):
+ * names starting with a strip prefix, and every header name any route (or the identity
+ * defaults) maps a claim to — otherwise a client could send `X-User` itself on a route that
+ * maps `sub` to `X-User` and the upstream would see two values.
+ */
+export function compileIdentityFilter(identity: IdentityConfig = DEFAULT_IDENTITY, routes: readonly RouteConfig[] = []): (lowerName: string) => boolean {
+  const prefixes = identity.strip_prefixes.map((p) => p.toLowerCase());
+  const names = new Set(Object.keys(identity.headers).map((n) => n.toLowerCase()));
+  for (const r of routes) for (const n of Object.keys(r.forward?.identity_headers ?? {})) names.add(n.toLowerCase());
+  for (const n of [...names]) if (prefixes.some((p) => n.startsWith(p))) names.delete(n);
+  if (prefixes.length === 1 && names.size === 0) {
+    const only = prefixes[0]!;
+    return (lowerName) => lowerName.startsWith(only);
+  }
+  return (lowerName) => {
+    for (let i = 0; i < prefixes.length; i++) if (lowerName.startsWith(prefixes[i]!)) return true;
+    return names.size !== 0 && names.has(lowerName);
+  };
+}

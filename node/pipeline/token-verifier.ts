@@ -1,0 +1,18 @@
+// The contract between authenticate and whatever judges a token (the JWT verifier,
+// an introspection client): a plain outcome, synchronous when the answer is cached.
+import type { ProxyError } from '../errors.js';
+import type { Principal } from './context.js';
+
+export interface VerifyOk { readonly ok: true; readonly principal: Principal }
+/** `reason` is a stable code for logs and metrics; `error` is what the client is told. */
+export interface VerifyFail { readonly ok: false; readonly error: ProxyError; readonly reason: string }
+export type VerifyOutcome = VerifyOk | VerifyFail;
+
+/** node/jwt's JwtVerifier satisfies this structurally; tests pass fakes. */
+export interface TokenVerifier {
+  /**
+   * Judge `token`. `allowedIssuers` are config names (null = any configured issuer).
+   * Returns synchronously on a cache hit; the Promise never rejects.
+   */
+  verify(token: string, allowedIssuers: readonly string[] | null): VerifyOutcome | Promise<VerifyOutcome>;
+}

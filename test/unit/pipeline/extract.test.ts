@@ -1,0 +1,166 @@
+// Extract stage: where a bearer token may come from (RFC 6750 §2), what is refused
+// (two credentials, query tokens by default, malformed Bearer), and that no header
+// string makes it throw.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { extract, compileSources, BEARER_ONLY, type CompiledSources } from '../../../node/pipeline/extract.js';
+import { CONTINUE, type StageResult } from '../../../node/pipeline/context.js';
+import { compiled, ctxFor, route } from './pipeline-helpers.js';
+
+const R = compiled(route({}));
+const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
+
+function run(headers: string[], query = '', sources: CompiledSources = BEARER_ONLY): { r: StageResult; token: string | null; source: string | null } {
+  const ctx = ctxFor(R, { headers, query });
+  const r = extract(ctx, sources);
+  return { r, token: ctx.token, source: ctx.tokenSource };
+}
+const reasonOf = (r: StageResult): string => (r.kind === 'deny' ? r.reason : 'continue');
+const codeOf = (r: StageResult): string => (r.kind === 'deny' ? r.error.code : 'continue');
+
+describe('extract: Authorization header', () => {
+  it('reads the token of a Bearer credential whatever the scheme case', () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+      const { r, token, source } = run(['authorization', `${scheme} ${JWT}`]);
+      expect(r).toBe(CONTINUE);
+      expect(token).toBe(JWT);
+      expect(source).toBe('header');
+    }
+  });
+
+  it('accepts several spaces after the scheme and surrounding whitespace, and b64token padding', () => {
+    expect(run(['authorization', `Bearer   abc+/~._-Z==`]).token).toBe('abc+/~._-Z==');
+    expect(run(['authorization', ` \tBearer tok \t`]).token).toBe('tok');
+  });
+
+  it('refuses a Bearer credential that is not exactly one b64token with 400 invalid_request', () => {
+    for (const v of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer a,b', 'Bearer\ttok', 'Bearer tok"', 'Bearer =abc', 'Bearer a=b', 'bearer tök']) {
+      const { r, token } = run(['authorization', v]);
+      expect(reasonOf(r), v).toBe('malformed_authorization');
+      expect(codeOf(r)).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
+      expect(token).toBeNull();
+    }
+  });
+
+  it('treats another scheme (Basic, Digest, Bearerx) as no bearer credential', () => {
+    for (const v of ['Basic dXNlcjpwYXNz', 'Digest username="a"', 'Bearerx tok', 'DPoP tok', '']) {
+      const { r, token, source } = run(['authorization', v]);
+      expect(r, v).toBe(CONTINUE);
+      expect(token).toBeNull();
+      expect(source).toBeNull();
+    }
+  });
+
+  it('refuses two Authorization headers, even when one is Basic', () => {
+    expect(reasonOf(run(['authorization', 'Bearer a', 'authorization', 'Bearer a']).r)).toBe('multiple_credentials');
+    expect(reasonOf(run(['authorization', 'Basic eA==', 'authorization', 'Bearer a']).r)).toBe('multiple_credentials');
+  });
+
+  it('finds no credential in a request without one', () => {
+    const { r, token } = run(['host', 'example.com', 'accept', '*/*'], 'a=1&b=2');
+    expect(r).toBe(CONTINUE);
+    expect(token).toBeNull();
+  });
+});
+
+describe('extract: query parameter', () => {
+  it('refuses access_token in the query unless the route allows it', () => {
+    const { r, token } = run([], 'x=1&access_token=abc');
+    expect(codeOf(r)).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
+    expect(reasonOf(r)).toBe('query_token_refused');
+    expect(token).toBeNull();
+    // a percent-encoded key is the same parameter
+    expect(reasonOf(run([], 'access%5Ftoken=abc').r)).toBe('query_token_refused');
+    expect(reasonOf(run([], 'access_token').r)).toBe('query_token_refused');
+  });
+
+  it('reads a form-encoded access_token where the route allows it', () => {
+    const sources = compileSources({ query: true });
+    const { r, token, source } = run([], 'x=1&access_token=ab%2Bc%2F', sources);
+    expect(r).toBe(CONTINUE);
+    expect(token).toBe('ab+c/');
+    expect(source).toBe('query');
+    // "+" is a space in form encoding: not a b64token
+    expect(reasonOf(run([], 'access_token=a+b', sources).r)).toBe('malformed_token_query');
+    expect(reasonOf(run([], 'access_token=%zz', sources).r)).toBe('malformed_token_query');
+    expect(reasonOf(run([], 'access_token=', sources).r)).toBe('malformed_token_query');
+  });
+
+  it('refuses header plus query and a repeated query parameter', () => {
+    const sources = compileSources({ query: true });
+    expect(reasonOf(run(['authorization', 'Bearer a'], 'access_token=b', sources).r)).toBe('multiple_credentials');
+    expect(reasonOf(run([], 'access_token=a&access_token=b', sources).r)).toBe('multiple_credentials');
+    // a similarly named parameter is not the token
+    expect(run([], 'my_access_token=a', sources).token).toBeNull();
+  });
+});
+
+describe('extract: custom header and cookie', () => {
+  const both = compileSources({ header: 'X-Access-Token', cookie: 'at', query: false });
+
+  it('reads a bare token from the configured header (name case-insensitive)', () => {
+    const { r, token, source } = run(['x-access-token', ' tok123 '], '', both);
+    expect(r).toBe(CONTINUE);
+    expect(token).toBe('tok123');
+    expect(source).toBe('custom-header');
+    expect(reasonOf(run(['x-access-token', 'a b'], '', both).r)).toBe('malformed_token_header');
+    expect(reasonOf(run(['x-access-token', 'a', 'x-access-token', 'a'], '', both).r)).toBe('multiple_credentials');
+  });
+
+  it('reads the configured cookie, plain or quoted, among others', () => {
+    expect(run(['cookie', 'theme=dark; at=tok.en; lang=en'], '', both).token).toBe('tok.en');
+    expect(run(['cookie', 'at="q-tok"'], '', both).token).toBe('q-tok');
+    expect(run(['cookie', 'x=1', 'cookie', 'at=tok'], '', both).source).toBe('cookie');
+    // a cookie of another name that merely ends with "at" is not it
+    expect(run(['cookie', 'flat=tok'], '', both).token).toBeNull();
+    expect(run(['cookie', 'at='], '', both).token).toBeNull();
+  });
+
+  it('refuses two credentials: header + cookie, header + custom header, two cookies', () => {
+    expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', 'at=b'], '', both).r)).toBe('multiple_credentials');
+    expect(reasonOf(run(['cookie', 'at=b', 'authorization', 'Bearer a'], '', both).r)).toBe('multiple_credentials');
+    expect(reasonOf(run(['authorization', 'Bearer a', 'x-access-token', 'b'], '', both).r)).toBe('multiple_credentials');
+    expect(reasonOf(run(['x-access-token', 'b', 'authorization', 'Bearer a'], '', both).r)).toBe('multiple_credentials');
+    expect(reasonOf(run(['cookie', 'at=a; at=b'], '', both).r)).toBe('multiple_credentials');
+    expect(reasonOf(run(['cookie', 'at=a', 'cookie', 'at=b'], '', both).r)).toBe('multiple_credentials');
+  });
+
+  it('ignores cookie and header sources the route does not configure', () => {
+    const { token } = run(['cookie', 'at=tok', 'x-access-token', 'tok'], '');
+    expect(token).toBeNull();
+  });
+
+  it('uses the cookie next to a Basic Authorization header', () => {
+    expect(run(['authorization', 'Basic eA==', 'cookie', 'at=tok'], '', both).token).toBe('tok');
+  });
+});
+
+describe('extract: properties', () => {
+  const sources = compileSources({ header: 'x-tok', cookie: 'at', query: true });
+  const headerName = fc.constantFrom('authorization', 'cookie', 'x-tok', 'host', 'x-other');
+  const headerValue = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('Bearer ', 'bearer a', 'Basic x', 'at=1; at=2'));
+
+  it('never throws on arbitrary headers and queries; a continue leaves a b64token or nothing', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(headerName, headerValue), { maxLength: 6 }), fc.string(), (pairs, query) => {
+      for (const s of [BEARER_ONLY, sources]) {
+        const ctx = ctxFor(R, { headers: pairs.flat(), query });
+        const r = extract(ctx, s);
+        if (r.kind === 'continue') {
+          if (ctx.token !== null) expect(ctx.token).toMatch(/^[A-Za-z0-9\-._~+/]+=*$/);
+        } else {
+          expect(r.error.code).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
+          expect(ctx.token).toBeNull();
+        }
+      }
+    }), { numRuns: 2000 });
+  });
+
+  it('finds exactly the token of any well-formed Bearer header', () => {
+    const b64token = fc.tuple(fc.stringMatching(/^[A-Za-z0-9\-._~+/]{1,40}$/), fc.stringMatching(/^={0,2}$/)).map(([a, b]) => a + b);
+    fc.assert(fc.property(b64token, fc.integer({ min: 1, max: 3 }), fc.constantFrom('Bearer', 'bearer', 'BEARER'), (tok, spaces, scheme) => {
+      const ctx = ctxFor(R, { headers: ['authorization', `${scheme}${' '.repeat(spaces)}${tok}`] });
+      expect(extract(ctx)).toBe(CONTINUE);
+      expect(ctx.token).toBe(tok);
+    }));
+  });
+});

@@ -1,0 +1,110 @@
+// Mutate stage: claims forwarded as headers (defaults or per route), values made safe
+// for the wire, client-sent identity headers recognised for stripping on every route,
+// and the inbound credential dropped when the route says so.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import {
+  compileIdentityFilter, compileMutation, identityHeaderValue, isIdentityHeader, mutate, stripsAuthorization, DEFAULT_IDENTITY,
+} from '../../../node/pipeline/mutate.js';
+import { identitySchema } from '../../../node/config/index.js';
+import type { Principal } from '../../../node/pipeline/context.js';
+import { compiled, ctxFor, principal, route } from './pipeline-helpers.js';
+
+function run(auth: unknown, p: Principal | null, extra: Record<string, unknown> = {}, out: string[] = []): string[] {
+  const ctx = ctxFor(compiled(route(auth, extra)), { principal: p });
+  mutate(ctx, out);
+  return out;
+}
+
+describe('mutate: identity headers', () => {
+  it('adds the default X-Auth-* headers from the principal', () => {
+    const out = run({}, principal({ sub: 'alice', scope: 'a b', client_id: 'web', iss: 'https://as' }));
+    expect(out).toEqual(['x-auth-subject', 'alice', 'x-auth-scopes', 'a b', 'x-auth-client-id', 'web', 'x-auth-issuer', 'https://as']);
+  });
+
+  it('uses the route mapping instead of the defaults, with dotted paths', () => {
+    const out = run({}, principal({ sub: 'bob', realm_access: { roles: ['r1', 'r2'] }, tier: 3, admin: false }), {
+      forward: { identity_headers: { 'X-User': 'sub', 'X-Roles': 'realm_access.roles', 'X-Tier': 'tier', 'X-Admin': 'admin' } },
+    });
+    expect(out).toEqual(['x-user', 'bob', 'x-roles', 'r1 r2', 'x-tier', '3', 'x-admin', 'false']);
+  });
+
+  it('forwards parsed scopes when the token carries scp instead of scope', () => {
+    const p: Principal = { ...principal({ sub: 'c', scp: ['x', 'y'] }), scopes: ['x', 'y'] };
+    expect(run({}, p)).toEqual(['x-auth-subject', 'c', 'x-auth-scopes', 'x y']);
+  });
+
+  it('skips objects, null, missing claims and non-scalar array elements', () => {
+    const out = run({}, principal({ sub: { id: 1 }, scope: null, client_id: ['a', { x: 1 }, ['b'], 2] }));
+    expect(out).toEqual(['x-auth-client-id', 'a 2']);
+  });
+
+  it('adds nothing without a principal', () => {
+    expect(run({}, null)).toEqual([]);
+  });
+});
+
+describe('identityHeaderValue', () => {
+  it('omits values with CR, LF, NUL or other control characters, and values over 4 KiB', () => {
+    for (const v of ['a\r\nX-Admin: 1', 'a\nb', 'a\0b', 'a\x7fb', 'a\x1bb']) expect(identityHeaderValue(v)).toBeNull();
+    expect(identityHeaderValue('tab\tok')).toBe('tab\tok');
+    expect(identityHeaderValue('x'.repeat(4096))).toHaveLength(4096);
+    expect(identityHeaderValue('x'.repeat(4097))).toBeNull();
+    expect(identityHeaderValue(['a\r', 'b'])).toBeNull();
+  });
+
+  it('writes non-ASCII text as its UTF-8 bytes, so no code point can become CR or LF on the wire', () => {
+    const v = identityHeaderValue('José \u010a')!;
+    const wire = Buffer.from(v, 'latin1');
+    expect(wire.toString('utf8')).toBe('José \u010a');
+    expect(wire.includes(0x0a)).toBe(false);
+  });
+
+  it('never yields a value with a forbidden byte (property)', () => {
+    fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.array(fc.string({ unit: 'grapheme' }))), (claim) => {
+      const v = identityHeaderValue(claim);
+      if (v === null) return;
+      const wire = Buffer.from(v, 'latin1');
+      expect(Buffer.from(wire.toString('latin1'), 'latin1').equals(wire)).toBe(true);
+      for (const b of wire) expect(b === 0x09 || (b >= 0x20 && b !== 0x7f)).toBe(true);
+      expect(wire.length).toBeLessThanOrEqual(4096);
+    }));
+  });
+});
+
+describe('mutate: credentials', () => {
+  it('reports forward.authorization: strip and removes the custom token header', () => {
+    const r = compiled(route({ token_sources: { header: 'X-Token' } }, { forward: { authorization: 'strip' } }));
+    const ctx = ctxFor(r, { principal: principal({ sub: 'a' }) });
+    expect(stripsAuthorization(ctx)).toBe(true);
+    const out = ['x-token', 'secret', 'accept', '*/*'];
+    mutate(ctx, out);
+    expect(out.slice(0, 2)).toEqual(['accept', '*/*']);
+    expect(out).not.toContain('secret');
+  });
+
+  it('keeps Authorization by default', () => {
+    const r = compiled(route({}));
+    expect(stripsAuthorization(ctxFor(r))).toBe(false);
+    expect(compileMutation(route({ token_sources: { header: 'X-Token' } })).stripTokenHeader).toBeNull();
+  });
+});
+
+describe('identity header filter', () => {
+  it('strips names with a configured prefix, case-insensitively configured', () => {
+    expect(isIdentityHeader('x-auth-subject')).toBe(true);
+    expect(isIdentityHeader('x-authorization')).toBe(false);
+    const f = compileIdentityFilter(identitySchema.parse({ strip_prefixes: ['X-Auth-', 'x-user-'] }));
+    expect(f('x-auth-roles')).toBe(true);
+    expect(f('x-user-id')).toBe(true);
+    expect(f('x-request-id')).toBe(false);
+  });
+
+  it('also strips every header name a route maps a claim to, on every route', () => {
+    const routes = [route({}, { forward: { identity_headers: { 'X-User': 'sub' } } }), route('none')];
+    const f = compileIdentityFilter(DEFAULT_IDENTITY, routes);
+    expect(f('x-user')).toBe(true);
+    expect(f('x-auth-anything')).toBe(true);
+    expect(f('authorization')).toBe(false);
+  });
+});
