@@ -1,0 +1,177 @@
+// `portcullis revoke`: publish a revocation on NATS (JetStream, waits for the ack) when
+// the config has `cluster.nats`, else POST it to the admin API. Tokens are hashed here:
+// a raw token never leaves this process.
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { connect } from 'nats';
+import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
+import { Codec, subjects, type RevocationAdded, type RevocationKind } from '../protocol/index.js';
+import { buildRevocation, clusterSettings, parseTime, revocationJson, STREAM_AGE_MARGIN_S, wallNow } from '../revocation/index.js';
+import { natsConnectionOptions, RevocationStream } from '../transport/index.js';
+
+/** Bad command line: the CLI prints the message and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Help text for `portcullis revoke --help`. */
+export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID)
+                         [--config FILE] [--admin URL --admin-token-env NAME]
+                         [--issuer ISS] [--exp TIME] [--reason TEXT]
+
+  --jti ID             revoke the token with this jti
+  --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin)
+  --sub S              revoke the subject's tokens issued before --before (default now)
+  --client ID          revoke the client's tokens issued before --before (default now)
+  --kid KID            revoke every token signed with this key
+  --issuer ISS         only tokens whose iss is ISS (not with --token)
+  --exp TIME           when the revoked token(s) expire, if known (the entry is dropped then)
+  --reason TEXT        recorded with the revocation
+  --config FILE        with cluster.nats: publish on NATS; otherwise use its admin listener
+  --admin URL          admin API base URL (overrides the config's admin listener)
+  --admin-token-env NAME  environment variable holding the admin bearer token
+
+TIME is ISO 8601 with a zone (2024-05-01T12:00:00Z), a date (UTC midnight), epoch seconds, or "now".`;
+
+const KIND_FLAGS = { jti: 'jti', token: 'token', sub: 'sub', client: 'client_id', kid: 'kid' } as const satisfies Record<string, RevocationKind>;
+type KindFlag = keyof typeof KIND_FLAGS;
+
+/** Run `portcullis revoke`. Throws UsageError (exit 2) for bad usage, Error (exit 1) when the revocation could not be delivered. */
+export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' },
+        before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
+        config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError(`revoke: ${(err as Error).message}\n\n${usage}`);
+  }
+  if (values.help === true) { process.stdout.write(usage + '\n'); return; }
+
+  const given = (Object.keys(KIND_FLAGS) as KindFlag[]).filter((f) => values[f] !== undefined);
+  if (given.length === 0) throw new UsageError(`revoke: nothing to revoke: give one of --jti, --token, --sub, --client, --kid\n\n${usage}`);
+  if (given.length > 1) throw new UsageError(`revoke: give exactly one of --jti, --token, --sub, --client, --kid (got ${given.map((g) => `--${g}`).join(' and ')})`);
+  const flag = given[0]!;
+  const kind: RevocationKind = KIND_FLAGS[flag];
+  let value = String(values[flag]);
+  if (value === '') throw new UsageError(`revoke: --${flag} needs a non-empty value`);
+  if (values.before !== undefined && kind !== 'sub' && kind !== 'client_id') throw new UsageError('revoke: --before only applies to --sub and --client');
+  if (values.issuer !== undefined && kind === 'token') throw new UsageError('revoke: --issuer does not apply to --token (the hash identifies the token)');
+
+  const now = Date.now();
+  const before = values.before === undefined ? undefined : timeOrUsage('--before', String(values.before), now);
+  let exp = values.exp === undefined ? undefined : timeOrUsage('--exp', String(values.exp), now);
+  if (kind === 'token') {
+    const raw = value === '-' ? (await readStdin()).trim() : value;
+    if (raw === '') throw new UsageError('revoke: --token: empty token');
+    exp ??= jwtExp(raw);
+    value = createHash('sha256').update(raw).digest('hex');
+  }
+  const request: Record<string, unknown> = { kind, value };
+  if (values.issuer !== undefined) request.issuer = values.issuer;
+  if (before !== undefined) request.before = before;
+  if (exp !== undefined) request.exp = exp;
+  if (values.reason !== undefined) request.reason = values.reason;
+
+  const adminUrl = values.admin === undefined ? undefined : String(values.admin);
+  const tokenEnv = values['admin-token-env'] === undefined ? undefined : String(values['admin-token-env']);
+  if (values.config === undefined && adminUrl === undefined) throw new UsageError(`revoke: give --config FILE (NATS or its admin listener) or --admin URL\n\n${usage}`);
+  let config: Config | undefined;
+  if (values.config !== undefined) {
+    const r = loadConfigFile(String(values.config));
+    if (!r.ok) throw new UsageError(`revoke: invalid config ${String(values.config)}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+    config = r.config;
+  }
+  const settings = clusterSettings(config?.cluster);
+  if (adminUrl === undefined && settings.nats !== null) {
+    await publishOnNats(request, settings);
+    return;
+  }
+  const base = adminUrl ?? `http://${loopbackFor(config!.admin.listen.host)}:${config!.admin.listen.port}`;
+  const envName = tokenEnv ?? config?.admin.token_env;
+  if (envName === undefined) throw new UsageError('revoke: the admin API needs a bearer token: give --admin-token-env NAME (or set admin.token_env in the config)');
+  const bearer = process.env[envName];
+  if (bearer === undefined || bearer === '') throw new UsageError(`revoke: environment variable ${envName} (admin token) is not set`);
+  await postToAdmin(base, bearer, request);
+}
+
+function timeOrUsage(flag: string, text: string, now: number): number {
+  const t = parseTime(text, now);
+  if (!t.ok) throw new UsageError(`revoke: ${flag}: ${t.message}`);
+  return t.seconds;
+}
+
+/** The `exp` of a JWT-shaped token, read without verification (only to bound the entry's life); undefined otherwise. */
+function jwtExp(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' && Number.isFinite(payload.exp) && payload.exp * 1000 > Date.now() ? Math.floor(payload.exp) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function loopbackFor(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function publishOnNats(request: Record<string, unknown>, settings: ReturnType<typeof clusterSettings>): Promise<void> {
+  const origin = `cli-${hostname().replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 48)}`;
+  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin });
+  if (!built.ok) throw new UsageError(`revoke: ${built.errors.join('; ')}`);
+  let opts;
+  try {
+    opts = natsConnectionOptions(settings.nats!, `portcullis revoke ${origin}`);
+  } catch (err) {
+    throw new UsageError(`revoke: ${(err as Error).message}`);
+  }
+  const nc = await connect({ ...opts, timeout: 5_000, maxReconnectAttempts: 3 }).catch((err: Error) => {
+    throw new Error(`cannot reach NATS (${settings.nats!.servers.join(', ')}): ${err.message}`);
+  });
+  try {
+    const subj = subjects(settings.prefix);
+    const stream = new RevocationStream(nc, { subjects: subj, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas });
+    await stream.ensure();
+    const r = built.record;
+    const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
+    const ack = await stream.publish(subj.revocation(r.kind), new Codec().encode(msg), r.id, 5_000);
+    process.stdout.write(`revoked ${r.kind} ${r.value} (id ${r.id}, stream ${stream.name} seq ${ack.seq}${ack.duplicate ? ', duplicate' : ''})\n`);
+  } finally {
+    await nc.close();
+  }
+}
+
+async function postToAdmin(base: string, bearer: string, request: Record<string, unknown>): Promise<void> {
+  const url = `${base.replace(/\/+$/, '')}/revocations`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new Error(`cannot reach the admin API at ${url}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  let body: { revocation?: ReturnType<typeof revocationJson>; message?: string; persisted?: boolean | null } = {};
+  try { body = JSON.parse(text) as typeof body; } catch { /* reported below */ }
+  if (res.status === 400) throw new UsageError(`revoke: refused by the admin API: ${body.message ?? text}`);
+  if (res.status !== 201 || body.revocation === undefined) throw new Error(`admin API answered ${res.status}: ${body.message ?? text.slice(0, 200)}`);
+  const r = body.revocation;
+  process.stdout.write(`revoked ${String(r.kind)} ${String(r.value)} (id ${String(r.id)}${body.persisted === false ? ', not yet persisted: the proxy retries' : ''})\n`);
+}

@@ -1,0 +1,161 @@
+// Cluster membership: this member's heartbeat on `<p>.members` every interval and the
+// live view of every member heard from; a member expires after 3 missed heartbeats or
+// at once when it says `member.left`.
+import { hostname } from 'node:os';
+import type { MessageBus } from '../protocol/message-bus.js';
+import type { BusMessage, MemberRole } from '../protocol/messages.js';
+
+/** What the view knows about one member. */
+export interface MemberInfo {
+  readonly id: string;
+  readonly role: MemberRole;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: number;
+  /** Epoch ms of the last heartbeat heard. */
+  readonly lastSeen: number;
+  readonly intervalMs: number;
+}
+
+/** Construction options; `now` is injectable for tests. */
+export interface MembershipOptions {
+  readonly bus: MessageBus;
+  readonly id: string;
+  readonly role: MemberRole;
+  /** Heartbeat period, ms (default 1000). */
+  readonly intervalMs?: number;
+  /** Heartbeats a member may miss before it is dropped (default 3). */
+  readonly missed?: number;
+  readonly now?: () => number;
+}
+
+/** Roles that serve requests (and so may own introspection keys). */
+const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);
+
+/** Heartbeats and the live member view. */
+export class Membership {
+  readonly id: string;
+  readonly role: MemberRole;
+  private readonly intervalMs: number;
+  private readonly missed: number;
+  private readonly now: () => number;
+  private readonly view = new Map<string, MemberInfo>();
+  private readonly startedAt: number;
+  private readonly listeners = new Set<(ids: readonly string[]) => void>();
+  private sorted: readonly string[] = [];
+  private nextExpiry = Infinity;
+  private seq = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private joined = 0;
+  private expired = 0;
+
+  constructor(private readonly opts: MembershipOptions) {
+    this.id = opts.id;
+    this.role = opts.role;
+    this.intervalMs = opts.intervalMs ?? 1_000;
+    this.missed = opts.missed ?? 3;
+    this.now = opts.now ?? Date.now;
+    this.startedAt = this.now();
+    this.recompute();
+  }
+
+  /** Subscribe, send the first heartbeat now and then every interval. */
+  start(): void {
+    if (this.timer !== null) return;
+    this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m) => this.receive(m));
+    this.beat();
+    this.timer = setInterval(() => { this.beat(); this.expire(); }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Sorted ids of the live members that serve requests (workers and single instances),
+   * this one included when it serves. The shared introspection cache hashes over it.
+   */
+  members(): readonly string[] {
+    if (this.now() >= this.nextExpiry) this.expire();
+    return this.sorted;
+  }
+
+  /** Every live member with details, primaries included. */
+  all(): MemberInfo[] {
+    if (this.now() >= this.nextExpiry) this.expire();
+    return [...this.view.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Called with the new `members()` whenever it changes. Returns the unsubscribe function. */
+  onChange(listener: (ids: readonly string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  stats(): Record<string, number> {
+    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired };
+  }
+
+  /** Say goodbye (others drop us at once) and stop. */
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.unsubscribe !== null) {
+      this.opts.bus.publish(this.opts.bus.subjects.members, { type: 'member.left', v: 1, id: this.id });
+      this.unsubscribe();
+      this.unsubscribe = null;
+    }
+    this.listeners.clear();
+  }
+
+  /** Apply one message from `<p>.members` (exposed for tests). */
+  receive(m: BusMessage): void {
+    switch (m.type) {
+      case 'member.heartbeat': {
+        if (m.id === this.id) return;
+        const known = this.view.has(m.id);
+        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs });
+        if (!known) { this.joined++; this.recompute(); }
+        else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
+        return;
+      }
+      case 'member.left':
+        if (this.view.delete(m.id)) this.recompute();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private beat(): void {
+    this.opts.bus.publish(this.opts.bus.subjects.members, {
+      type: 'member.heartbeat', v: 1, id: this.id, role: this.role, host: hostname(), pid: process.pid,
+      startedAt: this.startedAt, seq: ++this.seq, intervalMs: this.intervalMs,
+    });
+  }
+
+  private deadline(m: MemberInfo): number {
+    return m.lastSeen + this.missed * m.intervalMs;
+  }
+
+  private expire(): void {
+    const now = this.now();
+    let changed = false;
+    for (const [id, m] of this.view) {
+      if (this.deadline(m) <= now) { this.view.delete(id); this.expired++; changed = true; }
+    }
+    if (changed) this.recompute();
+    else this.nextExpiry = Math.min(...[...this.view.values()].map((m) => this.deadline(m)), Infinity);
+  }
+
+  private recompute(): void {
+    const ids = [...this.view.values()].filter((m) => SERVING.has(m.role)).map((m) => m.id);
+    if (SERVING.has(this.role)) ids.push(this.id);
+    ids.sort();
+    this.nextExpiry = Math.min(...[...this.view.values()].map((m) => this.deadline(m)), Infinity);
+    const same = ids.length === this.sorted.length && ids.every((x, i) => x === this.sorted[i]);
+    if (same) return;
+    this.sorted = Object.freeze(ids);
+    for (const l of this.listeners) {
+      try { l(this.sorted); } catch { /* a listener must not stop membership */ }
+    }
+  }
+}

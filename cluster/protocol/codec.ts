@@ -1,0 +1,91 @@
+// msgpackr codec for bus messages: fixed shared record structures (one per message
+// spec, append-only), strict decode that validates shape and version. A bad message
+// is dropped and counted; decode never throws.
+import { Packr } from 'msgpackr';
+import { MESSAGE_SPECS, type BusMessage } from './messages.js';
+import { isPlainObject, type MessageSpec } from './message-spec.js';
+
+/** Why an incoming message was dropped. */
+export type DropReason = 'malformed' | 'unknown_type' | 'unknown_version' | 'too_large';
+
+/** Default largest accepted message: 1 MiB (NATS' default max_payload). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Counters of one codec (one per cluster member). */
+export interface CodecStats {
+  encoded: number;
+  decoded: number;
+  dropped_malformed: number;
+  dropped_unknown_type: number;
+  dropped_unknown_version: number;
+  dropped_too_large: number;
+}
+
+/** Encode/decode bus messages. One instance per member; it holds the drop counters. */
+export class Codec {
+  private readonly packr: Packr;
+  private readonly specs = new Map<string, Map<number, MessageSpec<BusMessage>>>();
+  private readonly counters: CodecStats = { encoded: 0, decoded: 0, dropped_malformed: 0, dropped_unknown_type: 0, dropped_unknown_version: 0, dropped_too_large: 0 };
+  /** Called for every dropped message (for a rate-limited log line); never gets the bytes. */
+  onDrop: ((reason: DropReason, type: string | null) => void) | null = null;
+
+  constructor(private readonly maxBytes = MAX_MESSAGE_BYTES) {
+    for (const s of MESSAGE_SPECS) {
+      let byV = this.specs.get(s.type);
+      if (byV === undefined) { byV = new Map(); this.specs.set(s.type, byV); }
+      byV.set(s.v, s);
+    }
+    const structures = MESSAGE_SPECS.map((s) => [...s.fields]);
+    // maxSharedStructures = exactly our list: msgpackr then writes any other shape inline
+    // instead of growing the shared table, so members never disagree on structure ids.
+    this.packr = new Packr({ structures, maxSharedStructures: structures.length, useRecords: true, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
+  }
+
+  /** Encode a message in its spec's field order (missing optional fields become null). Throws only on a programming error (unknown type). */
+  encode(msg: BusMessage): Uint8Array {
+    const spec = this.specs.get(msg.type)?.get(msg.v);
+    if (spec === undefined) throw new Error(`no codec spec for ${msg.type} v${msg.v}`);
+    const o: Record<string, unknown> = {};
+    const m = msg as unknown as Record<string, unknown>;
+    for (const f of spec.fields) o[f] = m[f] ?? null;
+    this.counters.encoded++;
+    return this.packr.pack(o);
+  }
+
+  /** Decode and validate; null (counted by reason) for anything malformed, too large, of unknown type or version. */
+  decode(bytes: Uint8Array): BusMessage | null {
+    if (bytes.byteLength > this.maxBytes) return this.drop('too_large', null);
+    let o: unknown;
+    try {
+      o = this.packr.unpack(bytes);
+    } catch {
+      return this.drop('malformed', null);
+    }
+    if (!isPlainObject(o) || typeof o.type !== 'string') return this.drop('malformed', null);
+    const byV = this.specs.get(o.type);
+    if (byV === undefined) return this.drop('unknown_type', o.type.slice(0, 64));
+    if (typeof o.v !== 'number' || !Number.isSafeInteger(o.v)) return this.drop('malformed', o.type);
+    const spec = byV.get(o.v);
+    if (spec === undefined) return this.drop('unknown_version', o.type);
+    let msg: BusMessage | null;
+    try {
+      msg = spec.parse(o);
+    } catch {
+      msg = null;
+    }
+    if (msg === null) return this.drop('malformed', o.type);
+    this.counters.decoded++;
+    return msg;
+  }
+
+  /** A copy of the counters. */
+  stats(): CodecStats {
+    return { ...this.counters };
+  }
+
+  private drop(reason: DropReason, type: string | null): null {
+    this.counters[`dropped_${reason}`]++;
+    try { this.onDrop?.(reason, type); } catch { /* a listener must not break decoding */ }
+    return null;
+  }
+}

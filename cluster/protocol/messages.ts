@@ -1,0 +1,177 @@
+// The versioned bus messages: plain data, discriminated on `type` (`area.verb`), each
+// with a schema version `v` and a fixed field list (the msgpackr record structure).
+// Parsers rebuild each message from checked fields; anything else is rejected.
+import { REVOCATION_KINDS, type RevocationKind } from './subjects.js';
+import { CACHE_SPECS, type CacheMessage } from './cache-messages.js';
+import { isInt, isNum, isStr, isStrOrNull, isNumOrNull, type MessageSpec } from './message-spec.js';
+
+/** A revocation as it travels and as the store keeps it (times: `before`/`expiresAt` epoch s, `createdAt` epoch ms). */
+export interface RevocationRecord {
+  /** Random id chosen at the source; applying is idempotent on it, JetStream dedupes on it. */
+  readonly id: string;
+  readonly kind: RevocationKind;
+  /** jti, SHA-256 hex of the token, sub, client_id or kid. */
+  readonly value: string;
+  /** Only tokens whose `iss` equals this; null = any issuer. Always null for kind `token`. */
+  readonly issuer: string | null;
+  /** `sub`/`client_id` only: tokens with `iat` < before are revoked. Epoch seconds. */
+  readonly before: number | null;
+  /** When the last token this can match has expired: epoch seconds. */
+  readonly expiresAt: number;
+  readonly reason: string | null;
+  /** Epoch milliseconds at the source. */
+  readonly createdAt: number;
+  /** Member id that created it (or `cli:<host>` for the revoke command). */
+  readonly origin: string;
+}
+
+/** `revocation.added`: one new revocation, published on `<p>.revocations.<kind>`. */
+export interface RevocationAdded extends RevocationRecord {
+  readonly type: 'revocation.added';
+  readonly v: 1;
+  /** Epoch milliseconds (fractional) when it was put on the bus: propagation delay is measured from here. */
+  readonly publishedAt: number;
+}
+
+/**
+ * `revocation.sync`: an IPC worker asks the hub for the revocations it holds, one page
+ * at a time, ordered by (createdAt, id) after the given cursor (null = from the start).
+ */
+export interface RevocationSync {
+  readonly type: 'revocation.sync';
+  readonly v: 1;
+  readonly member: string;
+  readonly afterCreatedAt: number | null;
+  readonly afterId: string | null;
+}
+
+/** `revocation.snapshot`: one page of the hub's answer to `revocation.sync`; `more` = ask again after the last entry. */
+export interface RevocationSnapshot {
+  readonly type: 'revocation.snapshot';
+  readonly v: 1;
+  readonly entries: readonly RevocationRecord[];
+  readonly more: boolean;
+}
+
+/** What a member does: workers and single instances serve requests, a primary only supervises. */
+export type MemberRole = 'single' | 'worker' | 'primary' | 'cli';
+const ROLES: readonly MemberRole[] = ['single', 'worker', 'primary', 'cli'];
+
+/** `member.heartbeat`: sent every `intervalMs` on `<p>.members`. */
+export interface MemberHeartbeat {
+  readonly type: 'member.heartbeat';
+  readonly v: 1;
+  readonly id: string;
+  readonly role: MemberRole;
+  readonly host: string;
+  readonly pid: number;
+  /** Epoch ms when the member started. */
+  readonly startedAt: number;
+  readonly seq: number;
+  readonly intervalMs: number;
+}
+
+/** `member.left`: a member closes cleanly; others drop it at once instead of after 3 missed beats. */
+export interface MemberLeft {
+  readonly type: 'member.left';
+  readonly v: 1;
+  readonly id: string;
+}
+
+/** `policy.updated`: a member loaded a new config version (others may reload). */
+export interface PolicyUpdated {
+  readonly type: 'policy.updated';
+  readonly v: 1;
+  /** Content hash of the config. */
+  readonly version: string;
+  readonly origin: string;
+  /** Epoch ms. */
+  readonly loadedAt: number;
+}
+
+/** Every message that can cross the bus. */
+export type BusMessage = RevocationAdded | RevocationSync | RevocationSnapshot | MemberHeartbeat | MemberLeft | PolicyUpdated | CacheMessage;
+/** The `type` discriminator of any bus message. */
+export type BusMessageType = BusMessage['type'];
+
+const MAX_ID = 128;
+const MAX_VALUE = 1024;
+const MAX_REASON = 512;
+const KINDS: ReadonlySet<string> = new Set(REVOCATION_KINDS);
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Check the fields shared by `revocation.added` and snapshot entries; null when any is wrong. */
+export function parseRevocationRecord(o: Record<string, unknown>): RevocationRecord | null {
+  const { id, kind, value, issuer, before, expiresAt, reason, createdAt, origin } = o;
+  if (!isStr(id, MAX_ID) || id === '' || typeof kind !== 'string' || !KINDS.has(kind)) return null;
+  if (!isStr(value, MAX_VALUE) || value === '' || !isStrOrNull(issuer, MAX_VALUE) || !isNumOrNull(before)) return null;
+  if (!isNum(expiresAt) || !isStrOrNull(reason, MAX_REASON) || !isNum(createdAt) || !isStr(origin, MAX_ID)) return null;
+  // Control characters never occur in a jti/sub/kid/iss; `\n` separates issuer and value in store keys.
+  if (CONTROL.test(value) || (issuer !== null && CONTROL.test(issuer))) return null;
+  const k = kind as RevocationKind;
+  if ((before !== null) !== (k === 'sub' || k === 'client_id')) return null;
+  if (k === 'token' && (issuer !== null || !/^[0-9a-f]{64}$/.test(value))) return null;
+  return { id, kind: k, value, issuer, before, expiresAt, reason, createdAt, origin };
+}
+
+const RECORD_FIELDS = ['id', 'kind', 'value', 'issuer', 'before', 'expiresAt', 'reason', 'createdAt', 'origin'] as const;
+
+const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
+  {
+    type: 'revocation.added', v: 1,
+    fields: ['type', 'v', ...RECORD_FIELDS, 'publishedAt'],
+    parse: (o) => {
+      const r = parseRevocationRecord(o);
+      if (r === null || !isNum(o.publishedAt)) return null;
+      return { type: 'revocation.added', v: 1, ...r, publishedAt: o.publishedAt };
+    },
+  },
+  {
+    type: 'revocation.sync', v: 1,
+    fields: ['type', 'v', 'member', 'afterCreatedAt', 'afterId'],
+    parse: (o) => (isStr(o.member, MAX_ID) && isNumOrNull(o.afterCreatedAt) && isStrOrNull(o.afterId, MAX_ID) && (o.afterCreatedAt === null) === (o.afterId === null)
+      ? { type: 'revocation.sync', v: 1, member: o.member, afterCreatedAt: o.afterCreatedAt, afterId: o.afterId } : null),
+  },
+  {
+    type: 'revocation.snapshot', v: 1,
+    fields: ['type', 'v', 'entries', 'more'],
+    parse: (o) => {
+      if (!Array.isArray(o.entries) || typeof o.more !== 'boolean') return null;
+      const entries: RevocationRecord[] = [];
+      for (const e of o.entries as unknown[]) {
+        if (e === null || typeof e !== 'object' || Array.isArray(e)) return null;
+        const r = parseRevocationRecord(e as Record<string, unknown>);
+        if (r === null) return null;
+        entries.push(r);
+      }
+      return { type: 'revocation.snapshot', v: 1, entries, more: o.more };
+    },
+  },
+  {
+    type: 'member.heartbeat', v: 1,
+    fields: ['type', 'v', 'id', 'role', 'host', 'pid', 'startedAt', 'seq', 'intervalMs'],
+    parse: (o) => {
+      const { id, role, host, pid, startedAt, seq, intervalMs } = o;
+      if (!isStr(id, MAX_ID) || id === '' || !ROLES.includes(role as MemberRole) || !isStr(host, 255)) return null;
+      if (!isInt(pid) || !isNum(startedAt) || !isInt(seq) || !isInt(intervalMs) || intervalMs <= 0) return null;
+      return { type: 'member.heartbeat', v: 1, id, role: role as MemberRole, host, pid, startedAt, seq, intervalMs };
+    },
+  },
+  {
+    type: 'member.left', v: 1,
+    fields: ['type', 'v', 'id'],
+    parse: (o) => (isStr(o.id, MAX_ID) && o.id !== '' ? { type: 'member.left', v: 1, id: o.id } : null),
+  },
+  {
+    type: 'policy.updated', v: 1,
+    fields: ['type', 'v', 'version', 'origin', 'loadedAt'],
+    parse: (o) => (isStr(o.version, 256) && isStr(o.origin, MAX_ID) && isNum(o.loadedAt)
+      ? { type: 'policy.updated', v: 1, version: o.version, origin: o.origin, loadedAt: o.loadedAt } : null),
+  },
+];
+
+/**
+ * Every (type, v) the codec understands. The order defines the shared msgpackr
+ * structures: APPEND ONLY — reordering breaks decoding between members of different builds.
+ */
+export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>)];

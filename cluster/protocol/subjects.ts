@@ -1,0 +1,68 @@
+// Bus subject names and the JetStream stream name, all derived from the configured
+// prefix (`cluster.subject_prefix`, default `portcullis`). One place, so no module
+// spells a subject by hand.
+
+/** The revocation kinds; each is also the last token of its subject. */
+export const REVOCATION_KINDS = ['jti', 'token', 'sub', 'client_id', 'kid'] as const;
+/** `jti` | `token` | `sub` | `client_id` | `kid`. */
+export type RevocationKind = (typeof REVOCATION_KINDS)[number];
+
+/** Every subject a Portcullis member uses, for one prefix. */
+export interface Subjects {
+  readonly prefix: string;
+  /** `<p>.revocations.<kind>`: persisted in the revocation stream. */
+  revocation(kind: RevocationKind): string;
+  /** `<p>.revocations.>`: the stream's subject filter and the live subscription. */
+  readonly revocationsAll: string;
+  /** `<p>.rpc.revocations.sync`: request/reply, the IPC hub answers with its whole store (outside the stream's subjects). */
+  readonly revocationSync: string;
+  /** `<p>.cache.introspection`: introspection fills and evictions (keys are SHA-256 of the token). */
+  readonly cacheIntrospection: string;
+  /** `<p>.policy`: a new config version was loaded somewhere. */
+  readonly policy: string;
+  /** `<p>.members`: heartbeats and departures. */
+  readonly members: string;
+  /** `<p>.rpc.introspection.<memberId>`: request/reply to the owner of a token key (single-flight). */
+  introspectionOwner(memberId: string): string;
+  /** JetStream stream holding revocations: `<P>_REVOCATIONS` (prefix upper-cased, dots → `_`). */
+  readonly revocationStream: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Build the subject set for `prefix`. Throws on a prefix that is not dot-separated `[A-Za-z0-9_-]+` tokens (the config schema already enforces this). */
+export function subjects(prefix = 'portcullis'): Subjects {
+  if (!prefix.split('.').every((t) => TOKEN.test(t))) throw new Error(`invalid subject prefix "${prefix}"`);
+  const p = prefix;
+  return Object.freeze({
+    prefix: p,
+    revocation: (kind: RevocationKind) => `${p}.revocations.${kind}`,
+    revocationsAll: `${p}.revocations.>`,
+    revocationSync: `${p}.rpc.revocations.sync`,
+    cacheIntrospection: `${p}.cache.introspection`,
+    policy: `${p}.policy`,
+    members: `${p}.members`,
+    introspectionOwner: (memberId: string) => {
+      if (!TOKEN.test(memberId)) throw new Error(`member id "${memberId}" is not a valid subject token`);
+      return `${p}.rpc.introspection.${memberId}`;
+    },
+    revocationStream: `${p.replace(/\./g, '_').toUpperCase()}_REVOCATIONS`,
+  });
+}
+
+/**
+ * NATS subject matching: `*` matches one token, `>` one or more trailing tokens.
+ * Used by the in-process and IPC transports (NATS matches server-side).
+ */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  if (pattern === subject) return true;
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    const t = p[i]!;
+    if (t === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (t !== '*' && t !== s[i]) return false;
+  }
+  return p.length === s.length;
+}

@@ -1,0 +1,46 @@
+// Admin API handlers: `POST /revocations` (JSON `{ kind, value, before?, exp?, issuer?,
+// reason? }` → 201 with the entry, 400 naming every bad field) and `GET /revocations`
+// (live entries, optional `?kind=` and `?limit=`).
+import type { AdminHandler } from '../../node/admin/admin-server.js';
+import type { RevocationRecord } from '../protocol/messages.js';
+import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
+import type { RevocationActor } from './revocation-actor.js';
+import type { RevocationStore } from './revocation-store.js';
+
+/** The JSON shape of one entry in admin answers (times: epoch seconds, `created_at` ISO 8601). */
+export function revocationJson(r: RevocationRecord): Record<string, unknown> {
+  return {
+    id: r.id, kind: r.kind, value: r.value, issuer: r.issuer, before: r.before,
+    expires_at: r.expiresAt, reason: r.reason, created_at: new Date(r.createdAt).toISOString(), origin: r.origin,
+  };
+}
+
+const bad = (message: string, errors?: readonly string[]): { status: number; body: unknown } =>
+  ({ status: 400, body: { error: 'invalid_request', message, ...(errors === undefined ? {} : { errors }) } });
+
+/** Both routes, keyed as the AdminServer expects. */
+export function revocationAdminRoutes(actor: RevocationActor, store: RevocationStore): Record<string, AdminHandler> {
+  return {
+    'POST /revocations': async (_req, body) => {
+      let input: unknown;
+      try {
+        input = JSON.parse(body);
+      } catch (err) {
+        return bad(`body: not valid JSON (${(err as Error).message})`);
+      }
+      const out = await actor.add(input);
+      if (!out.ok) return bad(out.errors.join('; '), out.errors);
+      return { status: 201, body: { revocation: revocationJson(out.record), persisted: out.persisted, stream_seq: out.streamSeq } };
+    },
+    'GET /revocations': async (req) => {
+      const q = new URL(req.url ?? '/', 'http://admin').searchParams;
+      const kind = q.get('kind');
+      if (kind !== null && !(REVOCATION_KINDS as readonly string[]).includes(kind)) return bad(`kind: expected one of ${REVOCATION_KINDS.join(', ')}`);
+      const limitText = q.get('limit');
+      const limit = limitText === null ? 1_000 : Number(limitText);
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > 100_000) return bad('limit: expected an integer from 1 to 100000');
+      const all = store.list(kind === null ? undefined : (kind as RevocationKind));
+      return { status: 200, body: { total: all.length, count: Math.min(limit, all.length), entries: all.slice(-limit).map(revocationJson) } };
+    },
+  };
+}

@@ -1,0 +1,110 @@
+// Durable publishing of revocations under NATS: publish to the stream and wait for its
+// ack; on failure publish on core NATS at once (connected members still get it) and
+// keep it in an outbox retried every second until the stream has it.
+import type { Logger } from '../../node/log.js';
+import type { MessageBus } from '../protocol/message-bus.js';
+import type { RevocationAdded } from '../protocol/messages.js';
+import type { RevocationStream } from '../transport/revocation-stream.js';
+
+/** How the first publish attempt ended. */
+export interface PublishOutcome {
+  readonly persisted: boolean;
+  readonly seq: number | null;
+}
+
+type OutboxMessage =
+  | { readonly type: 'publish.acked'; readonly id: string; readonly seq: number }
+  | { readonly type: 'publish.failed'; readonly id: string; readonly error: string };
+
+/** Pending revocations not yet acknowledged by the stream. */
+export class RevocationOutbox {
+  private readonly pending = new Map<string, RevocationAdded>();
+  private readonly inflight = new Set<string>();
+  private readonly waiters = new Map<string, (o: PublishOutcome) => void>();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  persisted = 0;
+  failed = 0;
+
+  constructor(
+    private readonly bus: MessageBus,
+    /** The stream when connected, else null. */
+    private readonly stream: () => RevocationStream | null,
+    private readonly timeoutMs: number,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** Publish; resolves after the first attempt (ack, or failure with the live fallback done). */
+  publish(msg: RevocationAdded): Promise<PublishOutcome> {
+    const outcome = new Promise<PublishOutcome>((resolve) => this.waiters.set(msg.id, resolve));
+    this.pending.set(msg.id, msg);
+    this.attempt(msg);
+    return outcome;
+  }
+
+  /** Retry everything pending now (after a reconnect). */
+  flush(): void {
+    for (const msg of this.pending.values()) this.attempt(msg);
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    for (const w of this.waiters.values()) w({ persisted: false, seq: null });
+    this.waiters.clear();
+  }
+
+  private receive(m: OutboxMessage): void {
+    if (this.closed) return;
+    this.inflight.delete(m.id);
+    switch (m.type) {
+      case 'publish.acked':
+        if (this.pending.delete(m.id)) this.persisted++;
+        this.settle(m.id, { persisted: true, seq: m.seq });
+        return;
+      case 'publish.failed': {
+        this.failed++;
+        const msg = this.pending.get(m.id);
+        if (msg !== undefined && this.waiters.has(m.id)) {
+          // First failure: members still connected get it live now; the stream gets it later.
+          this.bus.publish(this.bus.subjects.revocation(msg.kind), msg);
+          this.logger?.warn({ revocation: m.id, err: m.error }, 'revocation not persisted yet; published live, retrying the stream');
+          this.settle(m.id, { persisted: false, seq: null });
+        }
+        this.schedule();
+        return;
+      }
+      default: { const never: never = m; return never; }
+    }
+  }
+
+  private settle(id: string, o: PublishOutcome): void {
+    this.waiters.get(id)?.(o);
+    this.waiters.delete(id);
+  }
+
+  private attempt(msg: RevocationAdded): void {
+    if (this.inflight.has(msg.id) || this.closed) return;
+    const s = this.bus.transport.isConnected() ? this.stream() : null;
+    if (s === null) { queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: 'NATS not connected' })); return; }
+    this.inflight.add(msg.id);
+    s.publish(this.bus.subjects.revocation(msg.kind), this.bus.codec.encode(msg), msg.id, this.timeoutMs).then(
+      (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq }),
+      (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
+    );
+  }
+
+  private schedule(): void {
+    if (this.timer !== null || this.pending.size === 0 || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.bus.transport.isConnected()) this.flush();
+      else this.schedule();
+    }, 1_000);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,106 @@
+// Validation of a revocation request (admin `POST /revocations` body, the revoke CLI)
+// into a complete record: every problem reported with the field it concerns, expiry
+// derived from `exp`, `before` and the maximum token lifetime.
+import { randomUUID } from 'node:crypto';
+import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
+import type { RevocationRecord } from '../protocol/messages.js';
+import { parseTime } from './revocation-time.js';
+
+/** What a caller may send. Times are epoch seconds, ISO 8601 or `now`. */
+export interface RevocationRequest {
+  readonly kind: RevocationKind;
+  readonly value: string;
+  /** Only tokens with this `iss` claim (not for kind `token`). */
+  readonly issuer?: string | null;
+  /** `sub`/`client_id`: revoke tokens issued before this time (default: now). */
+  readonly before?: number | string;
+  /** When the revoked token(s) expire, if known: the entry is dropped after it. */
+  readonly exp?: number | string;
+  readonly reason?: string;
+}
+
+/** Clock, limits and identity for building a record. */
+export interface BuildContext {
+  readonly nowMs: number;
+  /** Maximum token lifetime, seconds: how long an entry lives when `exp` is unknown. */
+  readonly maxLifetimeS: number;
+  /** Member (or `cli:<host>`) creating it. */
+  readonly origin: string;
+  readonly id?: string;
+}
+
+/** A complete record, or every problem found. */
+export type BuildResult = { readonly ok: true; readonly record: RevocationRecord } | { readonly ok: false; readonly errors: readonly string[] };
+
+/** Clock skew allowed between hosts for `before`, seconds. */
+export const SKEW_S = 60;
+const FIELDS = ['kind', 'value', 'issuer', 'before', 'exp', 'reason'] as const;
+const KINDS: ReadonlySet<string> = new Set(REVOCATION_KINDS);
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Check `input` completely (all problems at once) and build the record to publish. */
+export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { ok: false, errors: ['body: expected a JSON object { kind, value, before?, exp?, issuer?, reason? }'] };
+  const o = input as Record<string, unknown>;
+  const errors: string[] = [];
+  for (const k of Object.keys(o)) if (!(FIELDS as readonly string[]).includes(k)) errors.push(`${k}: unknown field (expected ${FIELDS.join(', ')})`);
+  const nowS = Math.floor(ctx.nowMs / 1000);
+  const kind = typeof o.kind === 'string' && KINDS.has(o.kind) ? (o.kind as RevocationKind) : null;
+  if (kind === null) errors.push(`kind: expected one of ${REVOCATION_KINDS.join(', ')}${o.kind === undefined ? '' : `, got ${JSON.stringify(o.kind)}`}`);
+
+  let value = typeof o.value === 'string' ? o.value : null;
+  if (value === null || value === '') errors.push('value: expected a non-empty string');
+  else if (value.length > 1024) errors.push('value: longer than 1024 characters');
+  else if (CONTROL.test(value)) errors.push('value: contains control characters');
+  else if (kind === 'token') {
+    if (!HEX64.test(value)) errors.push('value: for kind "token", the SHA-256 of the token as 64 hex characters (raw tokens are not accepted; `portcullis revoke --token` hashes locally)');
+    else value = value.toLowerCase();
+  }
+
+  let issuer: string | null = null;
+  if (o.issuer !== undefined && o.issuer !== null) {
+    if (typeof o.issuer !== 'string' || o.issuer === '' || o.issuer.length > 1024 || CONTROL.test(o.issuer)) errors.push('issuer: expected a non-empty string (the token\'s iss)');
+    else if (kind === 'token') errors.push('issuer: not used with kind "token" (the hash identifies the token)');
+    else issuer = o.issuer;
+  }
+
+  let before: number | null = null;
+  const takesBefore = kind === 'sub' || kind === 'client_id';
+  if (o.before !== undefined && o.before !== null) {
+    if (kind !== null && !takesBefore) errors.push(`before: only for kinds sub and client_id, not "${kind}"`);
+    else if (typeof o.before !== 'string' && typeof o.before !== 'number') errors.push('before: expected epoch seconds, ISO 8601 or "now"');
+    else {
+      const t = parseTime(o.before, ctx.nowMs);
+      if (!t.ok) errors.push(`before: ${t.message}`);
+      else if (t.seconds > nowS + SKEW_S) errors.push('before: in the future; a revocation covers tokens already issued');
+      else before = t.seconds;
+    }
+  } else if (takesBefore) {
+    before = nowS;
+  }
+
+  const cap = nowS + ctx.maxLifetimeS + SKEW_S;
+  let expiresAt = takesBefore && before !== null ? Math.min(before + ctx.maxLifetimeS, cap) : nowS + ctx.maxLifetimeS;
+  if (o.exp !== undefined && o.exp !== null) {
+    if (typeof o.exp !== 'string' && typeof o.exp !== 'number') errors.push('exp: expected epoch seconds or ISO 8601');
+    else {
+      const t = parseTime(o.exp, ctx.nowMs);
+      if (!t.ok) errors.push(`exp: ${t.message}`);
+      else if (t.seconds <= nowS) errors.push('exp: in the past; an expired token is refused anyway, nothing to revoke');
+      else expiresAt = Math.min(t.seconds, cap);
+    }
+  }
+
+  let reason: string | null = null;
+  if (o.reason !== undefined && o.reason !== null) {
+    if (typeof o.reason !== 'string' || o.reason.length > 512) errors.push('reason: expected a string of at most 512 characters');
+    else reason = o.reason;
+  }
+
+  if (errors.length > 0 || kind === null || value === null) return { ok: false, errors };
+  return {
+    ok: true,
+    record: { id: ctx.id ?? randomUUID(), kind, value, issuer, before, expiresAt, reason, createdAt: ctx.nowMs, origin: ctx.origin },
+  };
+}

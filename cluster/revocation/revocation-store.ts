@@ -1,0 +1,173 @@
+// The revocation set of one process: O(1) lookups by jti, token hash, sub/client_id
+// with a not-before cut, and kid; idempotent apply keyed by revocation id; a coarse
+// sweeper drops entries once every token they can match has expired.
+import type { RevocationRecord } from '../protocol/messages.js';
+import type { RevocationKind } from '../protocol/subjects.js';
+
+/** What the pipeline knows about a token; all but `tokenHash` optional. */
+export interface TokenFacts {
+  readonly jti?: string | undefined;
+  /** SHA-256 hex (lower case) of the raw token. */
+  readonly tokenHash: string;
+  readonly sub?: string | undefined;
+  readonly clientId?: string | undefined;
+  /** Issued-at, epoch seconds. Unknown iat with a sub/client_id revocation counts as revoked (fail closed). */
+  readonly iat?: number | undefined;
+  readonly kid?: string | undefined;
+  /** The token's `iss` claim, for issuer-scoped revocations. */
+  readonly iss?: string | undefined;
+}
+
+/** `applied`: new; `duplicate`: id already known; `expired`: nothing left to match, not stored. */
+export type ApplyResult = 'applied' | 'duplicate' | 'expired';
+
+/** A not-before cut for one sub or client_id: the latest `before` wins, the longest expiry is kept. */
+interface Cut {
+  rec: RevocationRecord;
+  before: number;
+  expiresAt: number;
+}
+
+/** Separator between issuer and value in scoped keys (cannot occur in an `iss` URL). */
+const SEP = '\n';
+
+/** The revocation set. Read synchronously on the hot path; written only by the revocation actor. */
+export class RevocationStore {
+  private readonly byId = new Map<string, RevocationRecord>();
+  private readonly exact: Record<'jti' | 'token' | 'kid', Map<string, RevocationRecord>> = { jti: new Map(), token: new Map(), kid: new Map() };
+  private readonly cuts: Record<'sub' | 'client_id', Map<string, Cut>> = { sub: new Map(), client_id: new Map() };
+  private readonly listeners = new Set<(r: RevocationRecord) => void>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private swept = 0;
+
+  /** `now`: epoch ms clock (tests inject one). */
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Add a revocation. Idempotent on `id`; an already-expired one is not stored. Listeners run for `applied` only. */
+  apply(r: RevocationRecord): ApplyResult {
+    if (this.byId.has(r.id)) return 'duplicate';
+    if (r.expiresAt * 1000 <= this.now()) return 'expired';
+    this.byId.set(r.id, r);
+    const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;
+    if (r.kind === 'sub' || r.kind === 'client_id') {
+      const m = this.cuts[r.kind];
+      const c = m.get(key);
+      const before = r.before ?? Math.floor(r.createdAt / 1000);
+      if (c === undefined) m.set(key, { rec: r, before, expiresAt: r.expiresAt });
+      else {
+        if (before > c.before) { c.before = before; c.rec = r; }
+        c.expiresAt = Math.max(c.expiresAt, r.expiresAt);
+      }
+    } else {
+      const m = this.exact[r.kind];
+      const prev = m.get(key);
+      if (prev === undefined || prev.expiresAt < r.expiresAt) m.set(key, r);
+    }
+    for (const l of this.listeners) {
+      try { l(r); } catch { /* an evicting cache must not undo a revocation */ }
+    }
+    return 'applied';
+  }
+
+  /** True when this revocation id was applied (and not yet swept). */
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** O(1): is this token revoked by any entry? */
+  isRevoked(t: TokenFacts): boolean {
+    return this.byId.size !== 0 && this.match(t) !== undefined;
+  }
+
+  /** The entry that revokes this token (for the denial log), or undefined. */
+  match(t: TokenFacts): RevocationRecord | undefined {
+    if (this.byId.size === 0) return undefined;
+    const hit = this.exact.token.get(t.tokenHash);
+    if (hit !== undefined) return hit;
+    return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat);
+  }
+
+  /** Live entries, oldest first. */
+  list(kind?: RevocationKind): RevocationRecord[] {
+    const nowS = this.now() / 1000;
+    const out: RevocationRecord[] = [];
+    for (const r of this.byId.values()) if (r.expiresAt > nowS && (kind === undefined || r.kind === kind)) out.push(r);
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Up to `limit` live entries ordered by (createdAt, id) strictly after `after` (null = from the start): stable paging for the IPC sync. */
+  page(after: { readonly createdAt: number; readonly id: string } | null, limit: number): { entries: RevocationRecord[]; more: boolean } {
+    const all = this.list().sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const from = after === null ? all : all.filter((r) => r.createdAt > after.createdAt || (r.createdAt === after.createdAt && r.id > after.id));
+    return { entries: from.slice(0, limit), more: from.length > limit };
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Called after each newly applied revocation (evict caches here). Returns the unsubscribe function. */
+  onRevoked(listener: (r: RevocationRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  /** Drop every entry whose `expiresAt` has passed; returns how many went. */
+  sweep(): number {
+    const nowS = this.now() / 1000;
+    let n = 0;
+    for (const [id, r] of this.byId) {
+      if (r.expiresAt > nowS) continue;
+      this.byId.delete(id);
+      n++;
+      const key = r.issuer === null ? r.value : r.issuer + SEP + r.value;
+      if (r.kind === 'sub' || r.kind === 'client_id') {
+        const c = this.cuts[r.kind].get(key);
+        if (c !== undefined && c.expiresAt <= nowS) this.cuts[r.kind].delete(key);
+      } else if (this.exact[r.kind].get(key) === r) {
+        this.exact[r.kind].delete(key);
+      }
+    }
+    this.swept += n;
+    return n;
+  }
+
+  /** Sweep every `intervalMs` (default 60 s) on an unref'd timer. */
+  startSweeper(intervalMs = 60_000): void {
+    if (this.sweeper !== null) return;
+    this.sweeper = setInterval(() => this.sweep(), intervalMs);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+
+  /** Entry counts per kind and the sweep total. */
+  stats(): Record<string, number> {
+    const by: Record<string, number> = { jti: 0, token: 0, sub: 0, client_id: 0, kid: 0 };
+    for (const r of this.byId.values()) by[r.kind]!++;
+    const out: Record<string, number> = { revocations_entries: this.byId.size, revocations_swept_total: this.swept };
+    for (const [k, v] of Object.entries(by)) out[`revocations_entries_${k}`] = v;
+    return out;
+  }
+
+  private exactHit(kind: 'jti' | 'kid', value: string | undefined, iss: string | undefined): RevocationRecord | undefined {
+    if (value === undefined) return undefined;
+    const m = this.exact[kind];
+    if (m.size === 0) return undefined;
+    return m.get(value) ?? (iss === undefined ? undefined : m.get(iss + SEP + value));
+  }
+
+  private cutHit(kind: 'sub' | 'client_id', value: string | undefined, iss: string | undefined, iat: number | undefined): RevocationRecord | undefined {
+    if (value === undefined) return undefined;
+    const m = this.cuts[kind];
+    if (m.size === 0) return undefined;
+    const c = m.get(value);
+    if (c !== undefined && (iat === undefined || iat < c.before)) return c.rec;
+    if (iss === undefined) return undefined;
+    const s = m.get(iss + SEP + value);
+    return s !== undefined && (iat === undefined || iat < s.before) ? s.rec : undefined;
+  }
+}

@@ -1,0 +1,212 @@
+// Follows the JetStream revocation stream for the revocation actor: on every (re)connect
+// it reads the leader's last sequence, replays from the last applied one with an
+// ordered consumer, and reports when it has reached that sequence. A watchdog recreates a
+// consumer that stalls (placed on a dead server, or on a replica that is behind) and
+// reads the gap from the stream leader.
+import type { Logger } from '../../node/log.js';
+import type { Codec } from '../protocol/codec.js';
+import type { BusMessage, RevocationAdded } from '../protocol/messages.js';
+import type { RevocationStream, StreamPosition } from '../transport/revocation-stream.js';
+
+/** What the follower reports to the actor (synchronously, from its own mailbox). */
+export interface FollowerEvents {
+  /** One stream message, in sequence order, each sequence once (null: not a valid revocation). */
+  record(msg: RevocationAdded | null, seq: number): void;
+  /** Every message up to the leader's last sequence (as of the connect or a later check) has been delivered. */
+  complete(): void;
+}
+
+type FollowerMessage =
+  | { readonly type: 'stream.positioned'; readonly gen: number; readonly position: StreamPosition }
+  | { readonly type: 'stream.failed'; readonly gen: number; readonly error: string }
+  | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly msg: RevocationAdded | null }
+  | { readonly type: 'stream.consuming'; readonly consumer: number; readonly handle: { stop(): void } }
+  | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number };
+
+/** While catching up: check progress against the stream this often, ms. */
+const CATCH_UP_CHECK_MS = 500;
+/** While live: check the consumer is not behind the stream this often, ms. */
+const LIVE_CHECK_MS = 3_000;
+/** Largest gap read message by message from the leader; beyond it only the consumer is recreated. */
+const MAX_GAP_FILL = 5_000;
+
+/** The stream side of the revocation actor (NATS mode only). */
+export class StreamFollower {
+  /** Stream sequence of the last message delivered to `record`. */
+  lastSeq = 0;
+  /** The leader's last sequence this catch-up must reach. */
+  targetSeq = 0;
+  restarts = 0;
+  private gen = 0;
+  private active = false;
+  private catchingUp = false;
+  private consumer: { stop(): void } | null = null;
+  private consumerId = 0;
+  private failures = 0;
+  private checking = false;
+  private lastCheck = 0;
+  private lagTicks = 0;
+  private filling = false;
+  private retry: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly stream: () => RevocationStream | null,
+    private readonly codec: Codec,
+    private readonly events: FollowerEvents,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** Connected: find the leader's position and replay from `lastSeq + 1`; `complete` fires when reached. */
+  follow(): void {
+    this.gen++;
+    this.active = true;
+    this.catchingUp = true;
+    this.stopConsumer();
+    this.position(this.gen);
+  }
+
+  /** Disconnected or closing: drop the consumer and ignore whatever is in flight. */
+  stop(): void {
+    this.gen++;
+    this.active = false;
+    this.stopConsumer();
+    if (this.retry !== null) clearTimeout(this.retry);
+    this.retry = null;
+  }
+
+  /** Messages still to replay in the current catch-up. */
+  lag(): number {
+    return this.catchingUp ? Math.max(0, this.targetSeq - this.lastSeq) : 0;
+  }
+
+  /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
+  tick(): void {
+    const s = this.stream();
+    if (!this.active || this.checking || s === null) return;
+    const now = Date.now();
+    if (now - this.lastCheck < (this.catchingUp ? CATCH_UP_CHECK_MS : LIVE_CHECK_MS)) return;
+    this.lastCheck = now;
+    this.checking = true;
+    const gen = this.gen;
+    const seqBefore = this.lastSeq;
+    s.position().then(
+      (position) => this.receive({ type: 'stream.checked', gen, position, seqBefore }),
+      () => this.receive({ type: 'stream.checked', gen, position: null, seqBefore }),
+    );
+  }
+
+  private receive(m: FollowerMessage): void {
+    switch (m.type) {
+      case 'stream.positioned':
+        if (m.gen !== this.gen) return;
+        this.failures = 0;
+        this.targetSeq = m.position.lastSeq;
+        this.startConsumer();
+        if (m.position.messages === 0 || this.lastSeq >= this.targetSeq) this.done();
+        return;
+      case 'stream.failed': {
+        if (m.gen !== this.gen) return;
+        this.failures++;
+        if (this.failures === 1 || this.failures % 20 === 0) this.logger?.warn({ err: m.error, attempts: this.failures }, 'revocation stream unavailable; retrying');
+        const wait = Math.min(2_000, 100 * 2 ** Math.min(this.failures, 5));
+        this.retry = setTimeout(() => { this.retry = null; if (m.gen === this.gen) this.position(m.gen); }, wait);
+        return;
+      }
+      case 'stream.message':
+        if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
+        this.lastSeq = m.seq;
+        this.events.record(m.msg, m.seq);
+        // Only the leader's last sequence says we are complete: a consumer's own `pending`
+        // can come from a replica that is itself behind.
+        if (this.catchingUp && m.seq >= this.targetSeq) this.done();
+        return;
+      case 'stream.consuming':
+        if (m.consumer !== this.consumerId) { m.handle.stop(); return; }
+        this.consumer = m.handle;
+        return;
+      case 'stream.checked': {
+        this.checking = false;
+        if (m.gen !== this.gen || m.position === null) return;
+        const p = m.position;
+        if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
+          this.lagTicks = 0;
+          if (this.catchingUp) this.done();
+          return;
+        }
+        if (this.catchingUp) this.targetSeq = Math.max(this.targetSeq, p.lastSeq);
+        this.lagTicks = this.lastSeq === m.seqBefore ? this.lagTicks + 1 : 0;
+        if (this.lagTicks < (this.catchingUp ? 1 : 2)) return;
+        this.lagTicks = 0;
+        this.restarts++;
+        this.logger?.warn({ seq: this.lastSeq, stream_seq: p.lastSeq }, 'revocation consumer stalled; reading the gap from the stream leader and recreating it');
+        if (p.lastSeq - this.lastSeq <= MAX_GAP_FILL) this.fillGap(this.lastSeq + 1, p.lastSeq);
+        else this.startConsumer();
+        return;
+      }
+      default: { const never: never = m; return never; }
+    }
+  }
+
+  private done(): void {
+    if (!this.catchingUp) return;
+    this.catchingUp = false;
+    this.events.complete();
+  }
+
+  private position(gen: number): void {
+    const s = this.stream();
+    if (s === null) { this.receive({ type: 'stream.failed', gen, error: 'no connection' }); return; }
+    s.ensure().then(
+      (position) => this.receive({ type: 'stream.positioned', gen, position }),
+      (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
+    );
+  }
+
+  /** Replace the consumer with a new one starting after the last delivered sequence. */
+  private startConsumer(): void {
+    this.stopConsumer();
+    const s = this.stream();
+    if (s === null) return;
+    const id = this.consumerId;
+    const gen = this.gen;
+    this.lastCheck = Date.now();
+    s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, msg: this.decode(sm.data) })).then(
+      (handle) => this.receive({ type: 'stream.consuming', consumer: id, handle }),
+      (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
+    );
+  }
+
+  /** Stop the current consumer; anything it still delivers is ignored. */
+  private stopConsumer(): void {
+    this.consumerId++;
+    try { this.consumer?.stop(); } catch { /* already stopped */ }
+    this.consumer = null;
+  }
+
+  /** Read sequences from..to from the stream leader, then start a fresh consumer after them. */
+  private fillGap(from: number, to: number): void {
+    const s = this.stream();
+    if (s === null || this.filling) return;
+    this.filling = true;
+    this.stopConsumer();
+    const id = this.consumerId;
+    void (async () => {
+      try {
+        for (let seq = from; seq <= to && id === this.consumerId; seq++) {
+          const sm = await s.get(seq);
+          this.receive({ type: 'stream.message', consumer: id, seq, msg: sm === null ? null : this.decode(sm.data) });
+        }
+      } catch (err) {
+        this.logger?.warn({ err: (err as Error).message }, 'reading the revocation stream gap failed; will retry');
+      } finally {
+        this.filling = false;
+        if (id === this.consumerId && this.active) this.startConsumer();
+      }
+    })();
+  }
+
+  private decode(data: Uint8Array): RevocationAdded | null {
+    const m: BusMessage | null = this.codec.decode(data);
+    return m?.type === 'revocation.added' ? m : null;
+  }
+}

@@ -1,0 +1,55 @@
+// NATS connection settings from the `cluster.nats` config section: servers, user +
+// password (from env), token (from env), creds file, TLS. Secrets are read from the
+// environment here and never logged.
+import { readFileSync } from 'node:fs';
+import { credsAuthenticator, type ConnectionOptions, type TlsOptions } from 'nats';
+
+/** The `cluster.nats` section as this module reads it (a superset of the schema, so new optional fields work untouched). */
+export interface NatsConfig {
+  readonly servers: readonly string[];
+  readonly user?: string | undefined;
+  readonly password_env?: string | undefined;
+  readonly token_env?: string | undefined;
+  readonly creds_file?: string | undefined;
+  /** true = TLS with the system CAs; an object adds CA / client certificate files. */
+  readonly tls?: boolean | { readonly ca_file?: string; readonly cert_file?: string; readonly key_file?: string } | undefined;
+}
+
+/**
+ * Build nats.js connection options. Throws an Error naming the config path when a
+ * referenced environment variable is unset or the creds file cannot be read.
+ */
+export function natsConnectionOptions(cfg: NatsConfig, name: string, env: NodeJS.ProcessEnv = process.env): ConnectionOptions {
+  const opts: ConnectionOptions = { servers: [...cfg.servers], name };
+  if (cfg.user !== undefined) {
+    opts.user = cfg.user;
+    if (cfg.password_env !== undefined) opts.pass = requireEnv(env, cfg.password_env, 'cluster.nats.password_env');
+  } else if (cfg.password_env !== undefined) {
+    throw new Error('cluster.nats.password_env: set cluster.nats.user too');
+  }
+  if (cfg.token_env !== undefined) opts.token = requireEnv(env, cfg.token_env, 'cluster.nats.token_env');
+  if (cfg.creds_file !== undefined) {
+    let creds: Uint8Array;
+    try {
+      creds = readFileSync(cfg.creds_file);
+    } catch (err) {
+      throw new Error(`cluster.nats.creds_file: cannot read ${cfg.creds_file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    opts.authenticator = credsAuthenticator(creds);
+  }
+  if (cfg.tls === true) opts.tls = {};
+  else if (typeof cfg.tls === 'object') {
+    const t: TlsOptions = {};
+    if (cfg.tls.ca_file !== undefined) t.caFile = cfg.tls.ca_file;
+    if (cfg.tls.cert_file !== undefined) t.certFile = cfg.tls.cert_file;
+    if (cfg.tls.key_file !== undefined) t.keyFile = cfg.tls.key_file;
+    opts.tls = t;
+  }
+  return opts;
+}
+
+function requireEnv(env: NodeJS.ProcessEnv, name: string, path: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') throw new Error(`${path}: environment variable ${name} is not set`);
+  return v;
+}

@@ -1,0 +1,210 @@
+// NATS transport: connects in the background (retrying with capped backoff until the
+// first connection, then nats.js reconnects forever with the same backoff), keeps
+// subscriptions across reconnects and reports connected/disconnected.
+import { connect, Events, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
+import type { Logger } from '../../node/log.js';
+import { LocalDispatcher } from './local-dispatcher.js';
+import { busError, type IncomingHandler, type Transport, type TransportStatus } from './transport.js';
+
+/** How to reach NATS and how hard to retry. */
+export interface NatsTransportOptions {
+  /** From natsConnectionOptions(); reconnect settings here are overridden. */
+  readonly connection: ConnectionOptions;
+  readonly logger?: Logger | undefined;
+  /** Shortest and longest wait between connection attempts, ms (defaults 100 and 2000). */
+  readonly reconnectMinMs?: number;
+  readonly reconnectMaxMs?: number;
+}
+
+interface Wanted {
+  readonly subject: string;
+  readonly handler: IncomingHandler;
+  sub: Subscription | null;
+}
+
+/**
+ * The NATS transport. `start()` returns at once; `connection()` is null until the
+ * first connection. A publish before that is dropped and counted (the revocation actor
+ * keeps its own outbox); after it, nats.js buffers while reconnecting.
+ */
+export class NatsTransport implements Transport {
+  readonly kind = 'nats' as const;
+  private nc: NatsConnection | null = null;
+  private connected = false;
+  private closed = false;
+  private readonly wanted = new Set<Wanted>();
+  private readonly status = new LocalDispatcher();
+  private readonly connectionListeners = new Set<(nc: NatsConnection) => void>();
+  private disconnectedAt = Date.now();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private counters = { bus_published: 0, bus_received: 0, bus_dropped_disconnected: 0, bus_reconnects: 0, bus_connect_failures: 0, bus_handler_errors: 0 };
+  private readonly minMs: number;
+  private readonly maxMs: number;
+
+  constructor(private readonly opts: NatsTransportOptions) {
+    this.minMs = opts.reconnectMinMs ?? 100;
+    this.maxMs = opts.reconnectMaxMs ?? 2_000;
+  }
+
+  /** Begin connecting (idempotent). Never rejects: failures are retried until `close()`. */
+  start(): void {
+    if (this.nc !== null || this.retryTimer !== null || this.closed) return;
+    void this.attempt();
+  }
+
+  /** The live connection (null before the first connect): the JetStream helper uses it. */
+  connection(): NatsConnection | null {
+    return this.nc;
+  }
+
+  /** Called once with the connection after the first successful connect (at once if already connected). */
+  onConnection(listener: (nc: NatsConnection) => void): () => void {
+    this.connectionListeners.add(listener);
+    if (this.nc !== null) listener(this.nc);
+    return () => { this.connectionListeners.delete(listener); };
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    if (this.closed) return;
+    if (this.nc === null) { this.counters.bus_dropped_disconnected++; return; }
+    this.counters.bus_published++;
+    try {
+      this.nc.publish(subject, data);
+    } catch {
+      this.counters.bus_dropped_disconnected++;
+    }
+  }
+
+  subscribe(subject: string, handler: IncomingHandler): () => void {
+    const w: Wanted = { subject, handler, sub: null };
+    this.wanted.add(w);
+    if (this.nc !== null) this.attach(this.nc, w);
+    return () => {
+      this.wanted.delete(w);
+      w.sub?.unsubscribe();
+      w.sub = null;
+    };
+  }
+
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.closed) throw busError('BUS_CLOSED', 'transport closed');
+    if (this.nc === null || !this.connected) throw busError('BUS_DISCONNECTED', 'not connected to NATS');
+    try {
+      const m = await this.nc.request(subject, data, { timeout: timeoutMs });
+      return m.data;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '503') throw busError('BUS_NO_RESPONDERS', `no responders on ${subject}`);
+      if (code === 'TIMEOUT') throw busError('BUS_TIMEOUT', `no answer on ${subject} within ${timeoutMs} ms`);
+      throw busError('BUS_DISCONNECTED', `request on ${subject} failed: ${(err as Error).message}`);
+    }
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Milliseconds since the connection was lost (0 while connected; counts from construction before the first connect). */
+  disconnectedForMs(): number {
+    return this.connected ? 0 : Date.now() - this.disconnectedAt;
+  }
+
+  onStatus(listener: (s: TransportStatus) => void): () => void {
+    return this.status.onStatus(listener);
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters, bus_connected: this.connected ? 1 : 0 };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const nc = this.nc;
+    this.nc = null;
+    this.setConnected(false);
+    this.status.clear();
+    if (nc !== null && !nc.isClosed()) {
+      // drain() flushes pending publishes; a dead connection cannot drain, so bound it.
+      await Promise.race([nc.drain().catch(() => nc.close()), new Promise((r) => setTimeout(r, 1_000).unref())]);
+      if (!nc.isClosed()) await nc.close().catch(() => {});
+    }
+  }
+
+  private backoff(): number {
+    const elapsed = Date.now() - this.disconnectedAt;
+    return Math.min(this.maxMs, Math.max(this.minMs, elapsed / 2)) + Math.floor(Math.random() * this.minMs);
+  }
+
+  private async attempt(): Promise<void> {
+    this.retryTimer = null;
+    if (this.closed) return;
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        ...this.opts.connection,
+        // Our own first-connect loop instead of waitOnFirstConnect: it can be stopped by close().
+        waitOnFirstConnect: false,
+        maxReconnectAttempts: -1,
+        reconnectDelayHandler: () => this.backoff(),
+        timeout: 2_000,
+        pingInterval: 5_000,
+        maxPingOut: 2,
+      });
+    } catch (err) {
+      this.counters.bus_connect_failures++;
+      if (this.counters.bus_connect_failures === 1) this.opts.logger?.warn({ err: (err as Error).message }, 'NATS unreachable; serving on local state and retrying');
+      if (!this.closed) this.retryTimer = setTimeout(() => void this.attempt(), this.backoff());
+      return;
+    }
+    if (this.closed) { await nc.close().catch(() => {}); return; }
+    this.nc = nc;
+    for (const w of this.wanted) this.attach(nc, w);
+    this.opts.logger?.info({ server: nc.getServer() }, 'connected to NATS');
+    this.setConnected(true);
+    for (const l of this.connectionListeners) {
+      try { l(nc); } catch (err) { this.opts.logger?.error({ err }, 'NATS connection listener failed'); }
+    }
+    void this.watch(nc);
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (this.closed) return;
+      if (s.type === Events.Disconnect) {
+        this.opts.logger?.warn({ server: String(s.data) }, 'NATS connection lost; reconnecting');
+        this.setConnected(false);
+      } else if (s.type === Events.Reconnect) {
+        this.counters.bus_reconnects++;
+        this.opts.logger?.info({ server: String(s.data) }, 'NATS reconnected');
+        this.setConnected(true);
+      }
+    }
+    // The iterator ends when the connection is closed for good.
+    if (!this.closed) this.setConnected(false);
+  }
+
+  private attach(nc: NatsConnection, w: Wanted): void {
+    w.sub = nc.subscribe(w.subject, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        this.counters.bus_received++;
+        const isRequest = typeof msg.reply === 'string' && msg.reply !== '';
+        try {
+          w.handler({ subject: msg.subject, data: msg.data, isRequest, respond: (d) => { if (isRequest) msg.respond(d); } });
+        } catch {
+          this.counters.bus_handler_errors++;
+        }
+      },
+    });
+  }
+
+  private setConnected(c: boolean): void {
+    if (c === this.connected) return;
+    this.connected = c;
+    if (!c) this.disconnectedAt = Date.now();
+    this.status.emitStatus(c ? 'connected' : 'disconnected');
+  }
+}

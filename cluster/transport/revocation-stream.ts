@@ -1,0 +1,144 @@
+// JetStream helper for the revocation stream `<P>_REVOCATIONS` (subjects
+// `<p>.revocations.>`, max age = maximum token lifetime): create or update it, publish
+// with an ack (deduplicated on the revocation id), replay from a sequence with an
+// ordered consumer.
+import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type StreamConfig } from 'nats';
+import type { Logger } from '../../node/log.js';
+import type { Subjects } from '../protocol/subjects.js';
+
+/** Stream settings; the name and subject come from the prefix. */
+export interface RevocationStreamOptions {
+  readonly subjects: Subjects;
+  /** Stream max age, ms: the maximum token lifetime plus a margin. */
+  readonly maxAgeMs: number;
+  /** Replicas; `auto` = 3 when the server is clustered, falling back to 1 when the cluster cannot place 3. */
+  readonly replicas?: number | 'auto';
+  readonly logger?: Logger | undefined;
+  /** JetStream API timeout, ms (default 2000). */
+  readonly apiTimeoutMs?: number;
+}
+
+/** Where the stream stands: `lastSeq` 0 when nothing was ever stored. */
+export interface StreamPosition {
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly messages: number;
+}
+
+/** One stored revocation as the consumer hands it over. */
+export interface StreamMessage {
+  readonly seq: number;
+  readonly data: Uint8Array;
+  /** Messages still behind this one in the stream when it was delivered. */
+  readonly pending: number;
+}
+
+/** Deduplication window: a re-published revocation id within it is stored once. */
+const DUPLICATE_WINDOW_MS = 2 * 60_000;
+
+/** Operations on the revocation stream over one NATS connection (reconnects are handled by nats.js). */
+export class RevocationStream {
+  readonly name: string;
+  private jsm: JetStreamManager | null = null;
+  private readonly js: JetStreamClient;
+
+  constructor(private readonly nc: NatsConnection, private readonly opts: RevocationStreamOptions) {
+    this.name = opts.subjects.revocationStream;
+    this.js = nc.jetstream({ timeout: opts.apiTimeoutMs ?? 2_000 });
+  }
+
+  /** Create the stream or bring its subjects and max age up to date. Rejects when JetStream is unavailable. */
+  async ensure(): Promise<StreamPosition> {
+    const jsm = await this.manager();
+    const want: Partial<StreamConfig> = {
+      name: this.name,
+      subjects: [this.opts.subjects.revocationsAll],
+      max_age: nanos(this.opts.maxAgeMs),
+      duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)),
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+    };
+    let info;
+    try {
+      info = await jsm.streams.info(this.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      info = await this.create(jsm, want);
+    }
+    const c = info.config;
+    if (c.max_age !== want.max_age || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll || c.duplicate_window !== want.duplicate_window) {
+      this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
+      info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window! });
+    }
+    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
+  }
+
+  /** Current first/last sequence. */
+  async position(): Promise<StreamPosition> {
+    const info = await (await this.manager()).streams.info(this.name);
+    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
+  }
+
+  /** Publish and wait for the stream's ack; `msgId` makes a retry idempotent. */
+  async publish(subject: string, data: Uint8Array, msgId: string, timeoutMs = 2_000): Promise<{ seq: number; duplicate: boolean }> {
+    const ack = await this.js.publish(subject, data, { msgID: msgId, timeout: timeoutMs });
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  /**
+   * Read one message from the stream leader (not a replica); null when that sequence
+   * no longer exists (aged out). Used to fill a gap a stalled consumer leaves.
+   */
+  async get(seq: number): Promise<StreamMessage | null> {
+    try {
+      const m = await (await this.manager()).streams.getMessage(this.name, { seq });
+      return { seq: m.seq, data: m.data, pending: 0 };
+    } catch (err) {
+      if (/no message found|not found/i.test((err as Error).message ?? '') || (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10037) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Deliver every stored message from `fromSeq` (1 = the beginning) in order, then keep
+   * delivering new ones until `stop()`. The ordered consumer recreates itself on gaps.
+   */
+  async consume(fromSeq: number, onMessage: (m: StreamMessage) => void): Promise<{ stop(): void }> {
+    // Always a start sequence: nats.js 2.29 sends opt_start_seq with deliver_policy=all too,
+    // which nats-server 2.9 refuses, and the ordered consumer then retries for ever.
+    const consumer = await this.js.consumers.get(this.name, { opt_start_seq: Math.max(1, fromSeq) });
+    const msgs: ConsumerMessages = await consumer.consume({
+      max_messages: 512,
+      callback: (m) => onMessage({ seq: m.seq, data: m.data, pending: m.info.pending }),
+    });
+    return { stop: () => { msgs.stop(); } };
+  }
+
+  private async manager(): Promise<JetStreamManager> {
+    this.jsm ??= await this.nc.jetstreamManager({ timeout: this.opts.apiTimeoutMs ?? 2_000 });
+    return this.jsm;
+  }
+
+  private async create(jsm: JetStreamManager, want: Partial<StreamConfig>): Promise<Awaited<ReturnType<JetStreamManager['streams']['info']>>> {
+    const clustered = typeof this.nc.info?.cluster === 'string' && this.nc.info.cluster !== '';
+    const replicas = this.opts.replicas === undefined || this.opts.replicas === 'auto' ? (clustered ? 3 : 1) : this.opts.replicas;
+    try {
+      return await jsm.streams.add({ ...want, num_replicas: replicas });
+    } catch (err) {
+      const msg = (err as Error).message ?? '';
+      // Another member created it first.
+      if (/already in use|already exists/i.test(msg)) return jsm.streams.info(this.name);
+      if (replicas > 1 && this.opts.replicas !== replicas && /insufficient|replicas|resources|peers/i.test(msg)) {
+        this.opts.logger?.warn({ stream: this.name, err: msg }, 'cannot place 3 stream replicas; using 1');
+        return jsm.streams.add({ ...want, num_replicas: 1 });
+      }
+      throw err;
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: string | number; message?: string; api_error?: { err_code?: number } };
+  return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
+}

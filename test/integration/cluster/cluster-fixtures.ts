@@ -1,0 +1,41 @@
+// Shared pieces of the cluster integration suites: a silent logger, in-process
+// ClusterNodes on a NATS URL list, and waiting for a condition.
+import { pino } from 'pino';
+import { ClusterNode, type ClusterRole } from '../../../cluster/index.js';
+import type { ConnectionOptions } from 'nats';
+
+export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A fresh subject prefix per suite so suites never see each other's streams. */
+export function prefix(tag: string): string {
+  return `pt${tag}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Start an in-process member on NATS. */
+export function natsNode(servers: readonly string[], subjectPrefix: string, extra: Record<string, unknown> = {}, natsOptions: Partial<ConnectionOptions> = {}, role: ClusterRole = 'single'): Promise<ClusterNode> {
+  return ClusterNode.start({
+    config: { cluster: { nats: { servers: [...servers] }, subject_prefix: subjectPrefix, ...extra } },
+    logger: silent,
+    role,
+    natsOptions,
+    heartbeatMs: 200,
+  });
+}
+
+/** Poll `cond` on every turn of the event loop until true or `timeoutMs`; resolves with the elapsed ms. */
+export async function until(cond: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+  return performance.now() - t0;
+}
+
+/** p-quantile of a sample, ms. */
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}

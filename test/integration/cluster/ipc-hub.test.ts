@@ -1,0 +1,83 @@
+// node:cluster without NATS: a real primary (the IPC hub) and forked workers share
+// revocations through the hub, with the same protocol bytes as over NATS; a worker
+// forked later syncs every revocation from the hub before it is ready.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
+
+describe('IPC hub (node:cluster primary) without NATS', () => {
+  let child: ChildProcess;
+  let output = '';
+  let rid = 0;
+  const waiting = new Map<number, (v: unknown) => void>();
+  const send = <T>(m: Record<string, unknown>): Promise<T> => new Promise((resolve) => {
+    const id = ++rid;
+    waiting.set(id, resolve as (v: unknown) => void);
+    child.send({ ...m, rid: id });
+  });
+
+  beforeAll(async () => {
+    child = fork(here('./fixtures/ipc-cluster.ts'), [], { execArgv: ['--import', here('./fixtures/ts-register.mjs')], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { reply: number; value: unknown }) => {
+        if (m.reply === 0) resolve();
+        else { waiting.get(m.reply)?.(m.value); waiting.delete(m.reply); }
+      });
+      child.once('exit', (code) => reject(new Error(`ipc cluster exited ${code}: ${output}`)));
+    });
+  }, 30_000);
+  afterAll(async () => {
+    if (child?.exitCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
+      await gone;
+    }
+  });
+
+  const check = (jti: string): Promise<{ hub: boolean; workers: boolean[] }> => send({ cmd: 'check', jti });
+
+  it('a revocation at worker 0 reaches the hub and worker 1', async () => {
+    expect(await check('ipc-1')).toEqual({ hub: false, workers: [false, false] });
+    const out = await send<{ ok: boolean; persisted: boolean | null }>({ cmd: 'revoke', worker: 0, req: { kind: 'jti', value: 'ipc-1' } });
+    expect(out).toMatchObject({ ok: true, persisted: null });
+    const t0 = Date.now();
+    let seen = await check('ipc-1');
+    while (!(seen.hub && seen.workers.every(Boolean)) && Date.now() - t0 < 2_000) seen = await check('ipc-1');
+    expect(seen).toEqual({ hub: true, workers: [true, true] });
+    const stats = await send<Record<string, number>>({ cmd: 'stats', worker: 1 });
+    expect(stats.revocations_applied_jti).toBe(1);
+    expect(stats.revocation_propagation_ms_count).toBe(1);
+    expect(stats.revocation_propagation_ms_max).toBeLessThan(100);
+  });
+
+  it('bad input is refused with the field named', async () => {
+    const out = await send<{ ok: boolean; errors: string[] }>({ cmd: 'revoke', worker: 1, req: { kind: 'sub', value: 'x', before: 'soon' } });
+    expect(out.ok).toBe(false);
+    expect(out.errors.join(' ')).toContain('before:');
+  });
+
+  it('workers see each other as members; the primary is not a serving member', async () => {
+    const t0 = Date.now();
+    let members = await send<string[]>({ cmd: 'members', worker: 0 });
+    while (members.length < 2 && Date.now() - t0 < 2_000) members = await send<string[]>({ cmd: 'members', worker: 0 });
+    expect(members).toHaveLength(2);
+    expect([...members].sort()).toEqual(members);
+  });
+
+  it('a worker forked later syncs every revocation from the hub before it is ready', async () => {
+    await send({ cmd: 'revoke', worker: 1, req: { kind: 'jti', value: 'ipc-2' } });
+    await new Promise((r) => setTimeout(r, 50));
+    const index = await send<number>({ cmd: 'fork' });
+    expect(index).toBe(2);
+    const stats = await send<Record<string, number | boolean>>({ cmd: 'stats', worker: 2 });
+    expect(stats.caughtUp).toBe(false); // not caught up before its sync...
+    expect(stats.entries).toBe(2); // ...and holding both once ready
+    expect(stats.degraded).toBe(false);
+    expect((await check('ipc-2')).workers).toEqual([true, true, true]);
+  });
+});

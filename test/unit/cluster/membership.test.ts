@@ -1,0 +1,80 @@
+// Membership over the in-process transport (fake timers): members hear each other's
+// heartbeats, expire after 3 missed beats, leave at once on member.left; members() is
+// sorted and lists only serving members.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Codec, MessageBus, subjects } from '../../../cluster/protocol/index.js';
+import { LocalTransport } from '../../../cluster/transport/index.js';
+import { Membership, newMemberId } from '../../../cluster/membership/index.js';
+
+/** Advance fake time and let the loop-back deliveries (microtasks) run. */
+async function tick(ms: number): Promise<void> {
+  vi.advanceTimersByTime(ms);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+describe('Membership', () => {
+  let bus: MessageBus;
+  const made: Membership[] = [];
+  const member = (id: string, role: 'worker' | 'primary' = 'worker'): Membership => {
+    const m = new Membership({ bus, id, role, intervalMs: 1_000 });
+    made.push(m);
+    return m;
+  };
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    bus = new MessageBus(new LocalTransport(), new Codec(), subjects('t'));
+  });
+  afterEach(() => {
+    for (const m of made.splice(0)) m.close();
+    vi.useRealTimers();
+  });
+
+  it('makes subject-safe unique ids', () => {
+    expect(newMemberId('web.example.com', 12)).toMatch(/^web_example_com-12-[0-9a-f]{6}$/);
+    expect(newMemberId('h', 1)).not.toBe(newMemberId('h', 1));
+  });
+
+  it('sees the others, sorted, without the primary; a silent member expires after 3 missed heartbeats', async () => {
+    const b = member('b-worker');
+    const a = member('a-worker');
+    const p = member('p-primary', 'primary');
+    const changes: Array<readonly string[]> = [];
+    a.onChange((ids) => changes.push(ids));
+    for (const m of [a, b, p]) m.start();
+    await tick(1_000);
+    expect(a.members()).toEqual(['a-worker', 'b-worker']);
+    expect(p.members()).toEqual(['a-worker', 'b-worker']);
+    expect(a.all().map((m) => m.id)).toEqual(['b-worker', 'p-primary']);
+    expect(changes).toEqual([['a-worker', 'b-worker']]);
+
+    // c beats once, then falls silent (crash: no member.left).
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'c-worker', role: 'single', host: 'h', pid: 1, startedAt: 0, seq: 1, intervalMs: 1_000 });
+    expect(a.members()).toEqual(['a-worker', 'b-worker', 'c-worker']);
+    await tick(2_900);
+    expect(a.members()).toContain('c-worker');
+    await tick(200);
+    expect(a.members()).toEqual(['a-worker', 'b-worker']);
+    expect(a.stats()).toMatchObject({ members_live: 2, members_expired_total: 1 });
+  });
+
+  it('a member that closes says so and is dropped at once', async () => {
+    const a = member('a');
+    const b = member('b');
+    a.start();
+    b.start();
+    await tick(1_000);
+    expect(a.members()).toEqual(['a', 'b']);
+    b.close();
+    await tick(0);
+    expect(a.members()).toEqual(['a']);
+  });
+
+  it('heartbeats keep a member alive indefinitely', async () => {
+    const a = member('a');
+    const z = member('z');
+    a.start();
+    z.start();
+    await tick(30_000);
+    expect(a.members()).toEqual(['a', 'z']);
+  });
+});

@@ -1,0 +1,67 @@
+// Validation of revocation requests (admin body / CLI): every problem named by field,
+// and the entry's expiry derived from exp, before and the maximum token lifetime.
+import { describe, expect, it } from 'vitest';
+import { buildRevocation, SKEW_S } from '../../../cluster/revocation/index.js';
+
+const NOW_MS = 1_714_564_800_000;
+const NOW = NOW_MS / 1000;
+const ctx = { nowMs: NOW_MS, maxLifetimeS: 3600, origin: 'm1', id: 'fixed' };
+
+describe('buildRevocation', () => {
+  it('builds a jti revocation living the maximum token lifetime', () => {
+    expect(buildRevocation({ kind: 'jti', value: 'abc', reason: 'oops' }, ctx)).toEqual({
+      ok: true,
+      record: { id: 'fixed', kind: 'jti', value: 'abc', issuer: null, before: null, expiresAt: NOW + 3600, reason: 'oops', createdAt: NOW_MS, origin: 'm1' },
+    });
+  });
+
+  it('uses exp when known, capped at the maximum lifetime', () => {
+    const r1 = buildRevocation({ kind: 'jti', value: 'a', exp: NOW + 60 }, ctx);
+    expect(r1.ok && r1.record.expiresAt).toBe(NOW + 60);
+    const r2 = buildRevocation({ kind: 'kid', value: 'k', exp: '2030-01-01' }, ctx);
+    expect(r2.ok && r2.record.expiresAt).toBe(NOW + 3600 + SKEW_S);
+  });
+
+  it('sub/client_id: before defaults to now; the entry lives until tokens issued before it have expired', () => {
+    const r = buildRevocation({ kind: 'sub', value: 'alice' }, ctx);
+    expect(r.ok && r.record).toMatchObject({ before: NOW, expiresAt: NOW + 3600 });
+    const old = buildRevocation({ kind: 'client_id', value: 'svc', before: NOW - 600 }, ctx);
+    expect(old.ok && old.record).toMatchObject({ before: NOW - 600, expiresAt: NOW + 3000 });
+  });
+
+  it('lower-cases a token hash and refuses a raw token', () => {
+    const r = buildRevocation({ kind: 'token', value: 'AB'.repeat(32) }, ctx);
+    expect(r.ok && r.record.value).toBe('ab'.repeat(32));
+    const raw = buildRevocation({ kind: 'token', value: 'eyJhbGciOi.x.y' }, ctx);
+    expect(raw.ok).toBe(false);
+    if (!raw.ok) expect(raw.errors[0]).toMatch(/^value: .*SHA-256/);
+  });
+
+  it('reports every problem at once, each with its field', () => {
+    const r = buildRevocation({ kind: 'email', value: '', before: 'later', exp: 5, reason: 7, extra: true }, ctx);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^extra: unknown field/),
+      expect.stringMatching(/^kind: expected one of jti, token, sub, client_id, kid, got "email"/),
+      expect.stringMatching(/^value: expected a non-empty string/),
+      expect.stringMatching(/^before: "later" is not a time/),
+      expect.stringMatching(/^exp: in the past/),
+      expect.stringMatching(/^reason: /),
+    ]));
+  });
+
+  it.each([
+    [{ kind: 'jti', value: 'a', before: 'now' }, 'before: only for kinds sub and client_id'],
+    [{ kind: 'sub', value: 'a', before: NOW + 3600 }, 'before: in the future'],
+    [{ kind: 'token', value: 'ab'.repeat(32), issuer: 'https://x' }, 'issuer: not used with kind "token"'],
+    [{ kind: 'jti', value: 'a\nb' }, 'value: contains control characters'],
+    [{ value: 'a' }, 'kind: expected one of'],
+    [null, 'body: expected a JSON object'],
+    [[1], 'body: expected a JSON object'],
+  ])('refuses %j', (input, message) => {
+    const r = buildRevocation(input, ctx);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.join('\n')).toContain(message);
+  });
+});

@@ -1,0 +1,140 @@
+// RevocationStore semantics per kind (jti with optional issuer, token hash, sub and
+// client_id with a not-before cut, kid), idempotent apply, expiry and the sweeper.
+import { describe, expect, it } from 'vitest';
+import type { RevocationRecord } from '../../../cluster/protocol/index.js';
+import { RevocationStore, type TokenFacts } from '../../../cluster/revocation/index.js';
+
+const T0 = 1_700_000_000; // epoch s
+const HASH = 'c0ffee'.padEnd(64, '0');
+let n = 0;
+function rec(p: Partial<RevocationRecord> & Pick<RevocationRecord, 'kind' | 'value'>): RevocationRecord {
+  return { id: `r${++n}`, issuer: null, before: null, expiresAt: T0 + 3600, reason: null, createdAt: T0 * 1000, origin: 'test', ...p };
+}
+const tok = (f: Partial<TokenFacts>): TokenFacts => ({ tokenHash: 'f'.repeat(64), ...f });
+
+describe('RevocationStore', () => {
+  const clock = { now: T0 * 1000 };
+  const fresh = (): RevocationStore => { clock.now = T0 * 1000; return new RevocationStore(() => clock.now); };
+
+  it('is empty and cheap: nothing is revoked', () => {
+    const s = fresh();
+    expect(s.isRevoked(tok({ jti: 'a', sub: 'b', clientId: 'c', kid: 'd', iat: T0 }))).toBe(false);
+  });
+
+  it('jti: any issuer, or scoped to one issuer', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'jti', value: 'j1' }));
+    s.apply(rec({ kind: 'jti', value: 'j2', issuer: 'https://a.example' }));
+    expect(s.isRevoked(tok({ jti: 'j1' }))).toBe(true);
+    expect(s.isRevoked(tok({ jti: 'j1', iss: 'https://z.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ jti: 'j2', iss: 'https://a.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ jti: 'j2', iss: 'https://b.example' }))).toBe(false);
+    expect(s.isRevoked(tok({ jti: 'j2' }))).toBe(false);
+    expect(s.isRevoked(tok({ jti: 'j3' }))).toBe(false);
+  });
+
+  it('token: by SHA-256 hex, whatever else the token says', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'token', value: HASH }));
+    expect(s.isRevoked({ tokenHash: HASH })).toBe(true);
+    expect(s.isRevoked({ tokenHash: HASH, jti: 'other', sub: 'x', iat: T0 + 99 })).toBe(true);
+    expect(s.isRevoked({ tokenHash: 'a'.repeat(64) })).toBe(false);
+  });
+
+  it('sub: tokens issued strictly before the cut; unknown iat counts as revoked (fail closed)', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'sub', value: 'alice', before: T0 }));
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 1 }))).toBe(true);
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 }))).toBe(false);
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 + 60 }))).toBe(false);
+    expect(s.isRevoked(tok({ sub: 'alice' }))).toBe(true);
+    expect(s.isRevoked(tok({ sub: 'bob', iat: T0 - 1 }))).toBe(false);
+  });
+
+  it('sub cuts merge: the latest before wins and the longest expiry is kept', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'sub', value: 'alice', before: T0 - 100, expiresAt: T0 + 7200 }));
+    s.apply(rec({ kind: 'sub', value: 'alice', before: T0, expiresAt: T0 + 3600 }));
+    s.apply(rec({ kind: 'sub', value: 'alice', before: T0 - 500, expiresAt: T0 + 60 }));
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 50 }))).toBe(true);
+    clock.now = (T0 + 3601) * 1000;
+    s.sweep();
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 50 }))).toBe(true); // the 7200 s entry keeps the cut alive
+    clock.now = (T0 + 7201) * 1000;
+    s.sweep();
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 50 }))).toBe(false);
+    expect(s.size).toBe(0);
+  });
+
+  it('client_id with issuer scope', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'client_id', value: 'svc', before: T0, issuer: 'https://a.example' }));
+    expect(s.isRevoked(tok({ clientId: 'svc', iat: T0 - 1, iss: 'https://a.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ clientId: 'svc', iat: T0 - 1, iss: 'https://b.example' }))).toBe(false);
+    expect(s.isRevoked(tok({ clientId: 'svc', iat: T0 + 1, iss: 'https://a.example' }))).toBe(false);
+  });
+
+  it('kid: every token signed with the key', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'kid', value: 'k1' }));
+    expect(s.isRevoked(tok({ kid: 'k1', iat: T0 + 5 }))).toBe(true);
+    expect(s.isRevoked(tok({ kid: 'k2' }))).toBe(false);
+    expect(s.match(tok({ kid: 'k1' }))?.kind).toBe('kid');
+  });
+
+  it('applies idempotently by id and tells listeners once', () => {
+    const s = fresh();
+    const seen: string[] = [];
+    s.onRevoked((r) => seen.push(r.id));
+    const r = rec({ kind: 'jti', value: 'dup' });
+    expect(s.apply(r)).toBe('applied');
+    expect(s.apply(r)).toBe('duplicate');
+    expect(s.apply({ ...r })).toBe('duplicate');
+    expect(seen).toEqual([r.id]);
+    expect(s.has(r.id)).toBe(true);
+  });
+
+  it('keeps a revocation for a token it has never seen, and drops it once expired', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'jti', value: 'unknown-yet', expiresAt: T0 + 10 }));
+    expect(s.isRevoked(tok({ jti: 'unknown-yet' }))).toBe(true);
+    expect(s.list()).toHaveLength(1);
+    clock.now = (T0 + 11) * 1000;
+    expect(s.list()).toHaveLength(0); // not listed once expired
+    expect(s.sweep()).toBe(1);
+    expect(s.isRevoked(tok({ jti: 'unknown-yet' }))).toBe(false);
+    expect(s.stats().revocations_swept_total).toBe(1);
+  });
+
+  it('refuses an already-expired revocation', () => {
+    const s = fresh();
+    expect(s.apply(rec({ kind: 'jti', value: 'old', expiresAt: T0 - 1 }))).toBe('expired');
+    expect(s.size).toBe(0);
+  });
+
+  it('a longer-lived duplicate key survives the sweep of the shorter one', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 100 }));
+    s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 10 }));
+    clock.now = (T0 + 50) * 1000;
+    expect(s.sweep()).toBe(1);
+    expect(s.isRevoked(tok({ jti: 'k' }))).toBe(true);
+  });
+
+  it('pages in (createdAt, id) order from a cursor', () => {
+    const s = fresh();
+    for (let i = 0; i < 5; i++) s.apply(rec({ kind: 'jti', value: `p${i}`, createdAt: T0 * 1000 + i, id: `p${i}` }));
+    const first = s.page(null, 2);
+    expect(first.entries.map((e) => e.id)).toEqual(['p0', 'p1']);
+    expect(first.more).toBe(true);
+    const last = s.page({ createdAt: T0 * 1000 + 3, id: 'p3' }, 2);
+    expect(last).toEqual({ entries: [expect.objectContaining({ id: 'p4' })], more: false });
+  });
+
+  it('counts entries per kind', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'kid', value: 'a' }));
+    s.apply(rec({ kind: 'sub', value: 'a', before: T0 }));
+    expect(s.stats()).toMatchObject({ revocations_entries: 2, revocations_entries_kid: 1, revocations_entries_sub: 1, revocations_entries_jti: 0 });
+  });
+});
