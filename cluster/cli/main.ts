@@ -63,13 +63,15 @@ function loadOrExit(file: string | undefined, cmd: string): Config {
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
   if (values.help) { process.stdout.write(USAGE.serve + '\n'); return; }
-  const config = loadOrExit(values.config, 'serve');
-  let workers = config.server.workers === 'auto' ? availableParallelism() : config.server.workers;
+  // Bad usage is reported before the config file is read.
+  let workersFlag: number | undefined;
   if (values.workers !== undefined) {
-    if (values.workers === 'auto') workers = availableParallelism();
-    else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workers = Number(values.workers);
+    if (values.workers === 'auto') workersFlag = availableParallelism();
+    else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workersFlag = Number(values.workers);
     else throw new UsageError(`--workers: expected a number ≥ 1 or "auto", got "${values.workers}"`);
   }
+  const config = loadOrExit(values.config, 'serve');
+  const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   if (workers > 1) {
     const sup = new Supervisor(config, values.config!, workers, logger);
@@ -114,6 +116,10 @@ async function worker(argv: string[]): Promise<void> {
   const inst = await runSingle(config, values.config!, logger, false);
   const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
+  // prom-client installs the worker-side listener that answers the primary's
+  // metrics requests only in the AggregatorRegistry constructor; without it the
+  // primary's /metrics times out after 5 s.
+  new AggregatorRegistry();
   // The primary coordinates shutdown; a terminal Ctrl-C reaches us too, ignore it.
   process.on('SIGINT', () => {});
   const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };

@@ -29,7 +29,7 @@ export const serverSchema = z.strictObject({
   }).default({}),
   /** Worker processes: a number, or "auto" = available parallelism. */
   workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
-  /** Trust X-Forwarded-* from clients: append to them instead of replacing them. */
+  /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For is always appended to). */
   trust_forwarded: z.boolean().default(false),
 }).default({});
 
@@ -39,7 +39,10 @@ export const adminSchema = z.strictObject({
   token_env: envName.optional(),
 }).default({});
 
-const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL');
+/** One check, one message (z.string().url() plus a refine reported two errors for one bad URL). */
+const httpUrl = z.string().refine((u) => {
+  try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
+}, 'an http:// or https:// URL');
 
 export const upstreamSchema = z.strictObject({
   targets: z.array(httpUrl).min(1),

@@ -1,0 +1,161 @@
+// The admin listener (health, readiness, bearer-protected Prometheus metrics), the
+// access log (one JSON line per request, never credentials) and graceful shutdown.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { request } from 'undici';
+import { connect } from 'node:net';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { eventually } from '../../helpers/upstreams.js';
+
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  proxy = await startProxy(baseConfig(echo.url, {
+    routes: [
+      { name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none' },
+      { name: 'orders', match: { path: '/orders/:id' }, upstream: 'app', auth: 'none' },
+    ],
+  }), { env: ADMIN_ENV });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await echo?.close();
+});
+
+async function admin(path: string, token?: string): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  const r = await request(`${proxy.adminUrl}${path}`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
+  return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
+}
+
+describe('admin endpoints', () => {
+  it('/healthz and /readyz answer without a token', async () => {
+    const h = await admin('/healthz');
+    expect(h.status).toBe(200);
+    expect(JSON.parse(h.text)).toEqual({ status: 'ok' });
+    const r = await admin('/readyz');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toMatchObject({ ready: true, draining: false });
+  });
+
+  it('/metrics needs the admin bearer token', async () => {
+    const none = await admin('/metrics');
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer realm=/);
+    expect(JSON.parse(none.text)).toMatchObject({ code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED' });
+    expect((await admin('/metrics', 'wrong-token')).status).toBe(401);
+    expect((await admin('/metrics', `${ADMIN_TOKEN}x`)).status).toBe(401);
+    const ok = await admin('/metrics', ADMIN_TOKEN);
+    expect(ok.status).toBe(200);
+    expect(ok.headers['content-type']).toMatch(/^text\/plain/);
+  });
+
+  it('unknown admin paths are 404', async () => {
+    expect((await admin('/nope', ADMIN_TOKEN)).status).toBe(404);
+  });
+
+  it('metrics count requests by route and status, with a latency histogram and upstream errors', async () => {
+    for (let i = 0; i < 3; i++) await request(`${proxy.url}/orders/${i}`).then((r) => r.body.text());
+    await request(`${proxy.url}/status/503`).then((r) => r.body.text());
+    for (let i = 0; i < 2; i++) await rawRequest(proxy.port, requestText('GET', '/a%2Fb'));
+    await request(`${proxy.url}/reset`).then((r) => r.body.text());
+    const m = (await admin('/metrics', ADMIN_TOKEN)).text;
+    expect(m).toContain('portcullis_requests_total{route="orders",status="200"} 3');
+    expect(m).toContain('portcullis_requests_total{route="all",status="503"} 1');
+    expect(m).toContain('portcullis_requests_total{route="(none)",status="400"} 2');
+    expect(m).toContain('portcullis_requests_total{route="all",status="502"} 1');
+    expect(m).toContain('portcullis_request_duration_seconds_count{route="orders"} 3');
+    expect(m).toMatch(/portcullis_request_duration_seconds_bucket\{le="\+Inf",route="orders"\} 3/);
+    expect(m).toContain('portcullis_upstream_errors_total{upstream="app",kind="reset"} 1');
+    expect(m).toMatch(/^portcullis_inflight_requests 0$/m);
+    expect(m).toMatch(/portcullis_component_value\{component="upstream",name="app_connections"\} \d+/);
+  });
+});
+
+describe('reload', () => {
+  it('POST /reload swaps routes atomically; a bad file keeps the running config (422 with the errors)', async () => {
+    const other = await startEchoUpstream({ name: 'other' });
+    const cfg = baseConfig(echo.url);
+    const file = writeConfig(cfg);
+    const p = await startProxy(null, { env: ADMIN_ENV, configPath: file });
+    const who = async (): Promise<string> => (await request(`${p.url}/who`).then((r) => r.body.json()) as { upstream: string }).upstream;
+    const reload = async (): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const r = await request(`${p.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      return { status: r.statusCode, body: await r.body.json() as Record<string, unknown> };
+    };
+    try {
+      expect(await who()).toBe('echo');
+      writeFileSync(file, stringify({ ...cfg, upstreams: { app: { targets: [other.url] } } }));
+      expect(await reload()).toMatchObject({ status: 200, body: { reloaded: true } });
+      expect(await who()).toBe('other');
+      writeFileSync(file, stringify({ ...cfg, routes: [{ name: 'x', match: { path: '/*' }, upstream: 'nope', auth: 'none' }] }));
+      const bad = await reload();
+      expect(bad.status).toBe(422);
+      expect(JSON.stringify(bad.body.errors)).toContain('unknown upstream \\"nope\\"');
+      expect(await who()).toBe('other');
+      expect((await request(`${p.adminUrl}/reload`, { method: 'POST' })).statusCode).toBe(401);
+    } finally {
+      await p.stop();
+      await other.close();
+    }
+  });
+});
+
+describe('access log', () => {
+  it('one JSON line per request with route, status, timing and bytes; never credentials', async () => {
+    const marker = `/orders/log-${Date.now()}`;
+    const r = await request(`${proxy.url}${marker}?q=1`, {
+      method: 'POST', body: 'twelve bytes',
+      headers: { authorization: 'Bearer super-secret-token-value', cookie: 'session=super-secret-cookie' },
+    });
+    const body = await r.body.text();
+    expect(r.statusCode).toBe(200);
+    let line: Record<string, unknown> | undefined;
+    expect(await eventually(() => (line = proxy.logs().find((l) => l.msg === 'request' && l.path === marker)) !== undefined, 3_000)).toBe(true);
+    expect(line).toMatchObject({ route: 'orders', method: 'POST', status: 200, bytes_in: 12, bytes_out: Buffer.byteLength(body), client: '127.0.0.1' });
+    expect(typeof line!.ms).toBe('number');
+    expect(typeof line!.upstream_ms).toBe('number');
+    expect(proxy.logs().filter((l) => l.msg === 'request' && l.path === marker)).toHaveLength(1);
+    expect(proxy.output()).not.toContain('super-secret');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('SIGTERM lets an in-flight request finish, refuses new connections, exits 0', async () => {
+    const p = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV });
+    const inflight = request(`${p.url}/slow/1000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+    await eventually(() => echo.lastRequest?.url === '/slow/1000', 2_000);
+    await new Promise((r) => setTimeout(r, 100));
+    p.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    // The listen socket is closed while draining.
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = connect(p.port, '127.0.0.1');
+      s.on('connect', () => { s.destroy(); resolve(false); });
+      s.on('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
+    const res = await inflight;
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ url: '/slow/1000' });
+    expect(await p.exited).toBe(0);
+  });
+
+  it('a request that outlives drain_ms is cut and the process still exits 0', async () => {
+    const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { drain_ms: 300 } } }), { env: ADMIN_ENV });
+    const sock = connect(p.port, '127.0.0.1');
+    const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => {}); });
+    sock.write(requestText('GET', '/hang'));
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    p.proc.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    await closed;
+  });
+});

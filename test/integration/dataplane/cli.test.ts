@@ -1,0 +1,107 @@
+// The `portcullis` command as a user runs it: check-config on good and bad files
+// (exit 2, every error with its path), bad usage (exit 2 with usage), --help, and
+// serve refusing a bad config or a busy port with a readable message.
+import { describe, it, expect, afterAll } from 'vitest';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:net';
+import { runCli, writeConfig, ROOT, ADMIN_ENV, baseConfig } from '../../helpers/proxy-process.js';
+
+const servers: Server[] = [];
+afterAll(async () => { await Promise.all(servers.map((s) => new Promise((r) => s.close(r)))); });
+
+const BAD = `
+server:
+  listen: { port: 8080 }
+  listne: 1
+  port: 9000
+admin:
+  token: inline-secret
+upstreams:
+  orders: { targets: ["http://127.0.0.1:3001"] }
+  users: { targets: ["not a url"] }
+routes:
+  - { name: a, match: { path: /a }, upstream: orders, auth: none }
+  - { name: b, match: { path: /b/*/c }, upstream: users, auth: none }
+  - { name: c, match: { path: /c }, upstream: ordrs, auth: none }
+  - { name: d, match: { path: /d }, upstream: orders }
+`;
+
+describe('check-config', () => {
+  it('a valid file: exit 0 and a summary', async () => {
+    const r = await runCli(['check-config', join(ROOT, 'deploy', 'portcullis.example.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ok: .*portcullis\.example\.yaml \(\d+ routes, \d+ upstreams, \d+ issuers\)/);
+  });
+
+  it('an invalid file: exit 2 and every error with its path', async () => {
+    const file = writeConfig(BAD);
+    const r = await runCli(['check-config', file]);
+    expect(r.code).toBe(2);
+    const expected = [
+      'server.listne: unknown key',
+      'server.port: removed key; use server.listen.port',
+      'admin.token: removed key; use admin.token_env',
+      'upstreams.users.targets[0]: ',
+      'routes[1].match.path: a * wildcard is only allowed as the last segment',
+      'routes[2].upstream: unknown upstream "ordrs" (known: orders, users)',
+      'routes[3].auth: required',
+    ];
+    for (const e of expected) expect(r.stderr).toContain(e);
+    expect(r.stderr).toContain(`invalid config ${file}: ${expected.length} error(s)`);
+    expect(r.stderr).not.toContain('inline-secret');
+  });
+
+  it('a YAML syntax error: exit 2 with the line', async () => {
+    const r = await runCli(['check-config', writeConfig('routes: [\n  - a: b\n  c\n')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/line \d+: /);
+  });
+
+  it('a missing file: exit 2 naming it', async () => {
+    const r = await runCli(['check-config', '/nonexistent/portcullis.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('/nonexistent/portcullis.yaml: cannot read: ENOENT');
+  });
+});
+
+describe('usage', () => {
+  it.each([
+    [['frobnicate'], 'unknown command "frobnicate"'],
+    [['serve', '--bogus'], "Unknown option '--bogus'"],
+    [['serve'], '--config FILE is required'],
+    [['serve', '--config', 'x.yaml', '--workers', 'many'], '--workers: expected a number'],
+    [['serve', '--config', 'x.yaml', '--workers', '0'], '--workers: expected a number'],
+    [['check-config'], 'expected exactly one FILE'],
+    [['check-config', 'a.yaml', 'b.yaml'], 'expected exactly one FILE'],
+    [['check-config', '--strict', 'a.yaml'], "Unknown option '--strict'"],
+    [[], 'Usage: portcullis <command>'],
+  ])('%j → exit 2: %s', async (args, message) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr + r.stdout).toContain(message);
+  });
+
+  it.each([[['--help']], [['serve', '--help']], [['check-config', '--help']]])('%j → exit 0 with usage', async (args) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: portcullis/);
+  });
+});
+
+describe('serve refuses to start', () => {
+  it('with an invalid config: exit 2, errors listed', async () => {
+    const r = await runCli(['serve', '--config', writeConfig(BAD)], ADMIN_ENV);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('routes[2].upstream: unknown upstream "ordrs"');
+  });
+
+  it('when the port is taken: non-zero exit with a message naming the address', async () => {
+    const s = createServer();
+    servers.push(s);
+    const port = await new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port)));
+    const cfg = baseConfig('http://127.0.0.1:1', { server: { listen: { host: '127.0.0.1', port } } });
+    const r = await runCli(['serve', '--config', writeConfig(cfg)], ADMIN_ENV);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain(`127.0.0.1:${port}`);
+  });
+});

@@ -1,0 +1,205 @@
+// Dead, resetting and slow upstreams through a real proxy: 502/504 with JSON bodies,
+// truncated responses stay visibly truncated, client aborts and timeouts cancel the
+// upstream request, one retry on another target for idempotent requests only, and
+// passive ejection takes a dead target out of rotation.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { request } from 'undici';
+import { connect } from 'node:net';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { startScriptedUpstream, deadPort, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+
+let echo: EchoUpstream;
+let chunky: ScriptedUpstream;
+let resetter: ScriptedUpstream;
+let proxy: ProxyProcess;
+let dead: string;
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  dead = `http://127.0.0.1:${await deadPort()}`;
+  // Chunked response that dies after two chunks.
+  chunky = await startScriptedUpstream((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first-chunk;');
+    setTimeout(() => { res.write('second-chunk;'); setTimeout(() => req.socket.destroy(), 50); }, 50);
+  });
+  // Accepts the request, then drops the connection without answering.
+  resetter = await startScriptedUpstream((req) => { req.socket.destroy(); });
+  proxy = await startProxy(baseConfig(echo.url, {
+    upstreams: {
+      app: { targets: [echo.url], timeouts: { response_ms: 5_000 } },
+      dead: { targets: [dead], timeouts: { connect_ms: 500 } },
+      // Retry: connect failures never eject here, so every other pick hits the dead target.
+      retry: { targets: [dead, echo.url], eject: { consecutive_failures: 1000 } },
+      noretry: { targets: [dead, echo.url], eject: { consecutive_failures: 1000 } },
+      ejecting: { targets: [dead, echo.url], eject: { consecutive_failures: 2, duration_ms: 60_000 } },
+      chunky: { targets: [chunky.url] },
+      sentthenreset: { targets: [resetter.url, echo.url], eject: { consecutive_failures: 1000 } },
+    },
+    routes: [
+      { name: 'app', match: { path: '/*' }, upstream: 'app', auth: 'none' },
+      { name: 'fast-timeout', match: { path: '/timeout/*' }, upstream: 'app', auth: 'none', timeout_ms: 300, strip_prefix: '/timeout' },
+      { name: 'dead', match: { path: '/dead/*' }, upstream: 'dead', auth: 'none' },
+      { name: 'retry', match: { path: '/retry/*' }, upstream: 'retry', auth: 'none' },
+      { name: 'noretry', match: { path: '/noretry/*' }, upstream: 'noretry', auth: 'none' },
+      { name: 'ejecting', match: { path: '/ejecting/*' }, upstream: 'ejecting', auth: 'none' },
+      { name: 'chunky', match: { path: '/chunky' }, upstream: 'chunky', auth: 'none' },
+      { name: 'sentthenreset', match: { path: '/sentthenreset/*' }, upstream: 'sentthenreset', auth: 'none' },
+    ],
+  }), { env: ADMIN_ENV });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([echo?.close(), chunky?.close(), resetter?.close()]);
+});
+
+async function metrics(): Promise<string> {
+  const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect(r.statusCode).toBe(200);
+  return r.body.text();
+}
+
+function metric(text: string, name: string, labels: Record<string, string>): number {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const l = line.slice(name.length + 1, line.indexOf('}'));
+    if (want.every((w) => l.split(',').includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+async function status(method: string, path: string): Promise<{ status: number; body: Record<string, unknown> | null }> {
+  const r = await request(`${proxy.url}${path}`, { method, ...(method === 'POST' ? { body: 'payload' } : {}) });
+  const text = await r.body.text();
+  let body: Record<string, unknown> | null = null;
+  try { body = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
+  return { status: r.statusCode, body };
+}
+
+describe('dead and resetting upstreams', () => {
+  it('connection refused → 502 with a JSON body, also once its only target is ejected', async () => {
+    for (let i = 0; i < 5; i++) {
+      const r = await status('GET', '/dead/x');
+      expect(r.status).toBe(502);
+      expect(r.body).toMatchObject({ error: 'bad_gateway', code: 'PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE' });
+    }
+  });
+
+  it('upstream closes the connection before answering → 502 with a JSON body', async () => {
+    const r = await status('GET', '/reset');
+    expect(r.status).toBe(502);
+    expect(r.body).toMatchObject({ code: 'PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE' });
+  });
+
+  it('upstream reset mid-body (content-length): the client sees a truncated response and a closed connection', async () => {
+    const r = await rawRequest(proxy.port, requestText('GET', '/reset-mid'), { waitClose: true, timeoutMs: 5_000 });
+    expect(r.status).toBe(200);
+    expect(Number(r.headers['content-length'])).toBe(4 * 64 * 1024);
+    expect(r.body.length).toBeLessThan(4 * 64 * 1024);
+    expect(r.closed).toBe(true);
+  });
+
+  it('upstream reset mid-body (chunked): no terminating chunk, the connection is closed', async () => {
+    const r = await rawRequest(proxy.port, requestText('GET', '/chunky'), { waitClose: true, timeoutMs: 5_000 });
+    expect(r.status).toBe(200);
+    expect(r.raw).toContain('first-chunk;');
+    expect(r.raw).not.toMatch(/\r\n0\r\n\r\n$/);
+    expect(r.closed).toBe(true);
+  });
+
+  it('the proxy keeps serving after all of that', async () => {
+    expect((await status('GET', '/fine')).status).toBe(200);
+    expect(proxy.proc.exitCode).toBeNull();
+  });
+});
+
+describe('slow upstreams and aborts', () => {
+  it('no response headers within the route timeout → 504 JSON, and the upstream request is cancelled', async () => {
+    const abortedBefore = echo.aborted;
+    const t0 = Date.now();
+    const r = await status('GET', '/timeout/slow/3000');
+    const ms = Date.now() - t0;
+    expect(r.status).toBe(504);
+    expect(r.body).toMatchObject({ error: 'gateway_timeout', code: 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' });
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(2_000);
+    expect(await eventually(() => echo.aborted > abortedBefore, 3_000)).toBe(true);
+  });
+
+  it('a client abort while waiting reaches the upstream (it sees its request closed)', async () => {
+    const before = echo.requests;
+    const abortedBefore = echo.aborted;
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write(requestText('GET', '/hang'));
+    expect(await eventually(() => echo.requests > before, 2_000)).toBe(true);
+    sock.destroy();
+    expect(await eventually(() => echo.aborted > abortedBefore, 2_000)).toBe(true);
+  });
+
+  it('a client abort mid-upload reaches the upstream', async () => {
+    const before = echo.requests;
+    const abortedBefore = echo.aborted;
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write(requestText('POST', '/sink', [['Content-Length', String(10 * 1024 * 1024)]]));
+    sock.write(Buffer.alloc(256 * 1024, 'u'));
+    expect(await eventually(() => echo.requests > before, 2_000)).toBe(true);
+    sock.destroy();
+    expect(await eventually(() => echo.aborted > abortedBefore, 2_000)).toBe(true);
+  });
+
+  it('a client abort mid-download reaches the upstream', async () => {
+    const abortedBefore = echo.aborted;
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      sock.on('data', (d: Buffer) => { got += d.length; if (got > 1024 * 1024) { sock.destroy(); resolve(); } });
+      sock.write(requestText('GET', '/bytes/1073741824'));
+    });
+    expect(await eventually(() => echo.aborted > abortedBefore, 3_000)).toBe(true);
+  });
+});
+
+describe('retries and ejection', () => {
+  it('GET: a refused target is retried once on the other target — the client never sees a 502', async () => {
+    const before = metric(await metrics(), 'portcullis_upstream_errors_total', { upstream: 'retry', kind: 'connect' });
+    for (let i = 0; i < 10; i++) {
+      const r = await status('GET', `/retry/${i}`);
+      expect(r.status, `request ${i}`).toBe(200);
+    }
+    const after = metric(await metrics(), 'portcullis_upstream_errors_total', { upstream: 'retry', kind: 'connect' });
+    expect(after - before).toBeGreaterThanOrEqual(4); // the dead target really was tried
+  });
+
+  it('POST is never retried: every pick of the dead target is a 502', async () => {
+    const results: number[] = [];
+    for (let i = 0; i < 10; i++) results.push((await status('POST', `/noretry/${i}`)).status);
+    expect(results.filter((s) => s === 502).length).toBe(5); // strict round-robin over two targets
+    expect(results.filter((s) => s === 200).length).toBe(5);
+  });
+
+  it('GET is not retried once the request was sent (the upstream reset after reading it)', async () => {
+    const before = resetter.seen.length;
+    const results: number[] = [];
+    for (let i = 0; i < 10; i++) results.push((await status('GET', `/sentthenreset/${i}`)).status);
+    expect(results.filter((s) => s === 502).length).toBe(5);
+    expect(resetter.seen.length - before).toBe(5);
+  });
+
+  it('passive ejection: after 2 connect failures the dead target is skipped', async () => {
+    const results: number[] = [];
+    for (let i = 0; i < 12; i++) results.push((await status('POST', `/ejecting/${i}`)).status);
+    expect(results.filter((s) => s === 502).length).toBe(2);
+    expect(results.slice(4).every((s) => s === 200)).toBe(true);
+    const m = await metrics();
+    expect(metric(m, 'portcullis_component_value', { component: 'upstream', name: 'ejecting_ejections' })).toBe(1);
+    expect(metric(m, 'portcullis_upstream_errors_total', { upstream: 'ejecting', kind: 'connect' })).toBe(2);
+  });
+});

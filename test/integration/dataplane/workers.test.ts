@@ -1,0 +1,120 @@
+// `serve --workers 2`: a node:cluster primary whose workers share one port, admin
+// /metrics aggregated over the workers, a killed worker restarted while requests
+// keep working, SIGTERM drains everything, and a worker that fails at boot is not
+// restarted in a loop.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
+
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+
+function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+/** One request on a fresh connection (so SO_REUSEPORT can spread them over workers). */
+async function once(path: string): Promise<number> {
+  const r = await request(`${proxy.url}${path}`, { headers: { connection: 'close' } });
+  await r.body.text();
+  return r.statusCode;
+}
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await echo?.close();
+});
+
+describe('serve --workers 2', () => {
+  it('forks two workers that both serve the one port', async () => {
+    expect(workerPids(proxy.proc.pid!)).toHaveLength(2);
+    const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => once(`/spread/${i}`)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    let pids = new Set<unknown>();
+    await eventually(() => {
+      pids = new Set(proxy.logs().filter((l) => l.msg === 'request' && String(l.path).startsWith('/spread/')).map((l) => l.pid));
+      return proxy.logs().filter((l) => l.msg === 'request' && String(l.path).startsWith('/spread/')).length === 40;
+    }, 3_000);
+    expect(pids.size).toBe(2);
+    for (const pid of pids) expect(workerPids(proxy.proc.pid!)).toContain(pid);
+  });
+
+  it('admin /readyz reports both workers and /metrics aggregates them', async () => {
+    const ready = await request(`${proxy.adminUrl}/readyz`);
+    expect(ready.statusCode).toBe(200);
+    expect(await ready.body.json()).toMatchObject({ ready: true, workers: 2, workers_ready: 2 });
+    const m = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(m.statusCode).toBe(200);
+    const text = await m.body.text();
+    // 40 requests spread over two processes, summed by the primary.
+    expect(text).toContain('portcullis_requests_total{route="all",status="200"} 40');
+    expect((await request(`${proxy.adminUrl}/metrics`)).statusCode).toBe(401);
+  });
+
+  it('a killed worker is restarted and requests keep working', async () => {
+    const primary = proxy.proc.pid!;
+    const [victim, survivor] = workerPids(primary);
+    process.kill(victim!, 'SIGKILL');
+    // Requests on fresh connections during the restart all succeed (the kernel stops
+    // routing to the dead listener).
+    const during: number[] = [];
+    const restarted = eventually(() => {
+      const now = workerPids(primary);
+      return now.length === 2 && !now.includes(victim!) && now.includes(survivor!);
+    }, 10_000);
+    for (let i = 0; i < 20; i++) during.push(await once(`/during/${i}`));
+    expect(await restarted).toBe(true);
+    expect(during.every((s) => s === 200)).toBe(true);
+    expect(proxy.output()).toContain('worker died; restarting');
+    // The new worker serves too.
+    expect(await eventually(async () => (await request(`${proxy.adminUrl}/readyz`).then((r) => r.body.json()) as { workers_ready: number }).workers_ready === 2, 5_000)).toBe(true);
+    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => once(`/after/${i}`)));
+    expect(after.every((s) => s === 200)).toBe(true);
+  });
+
+  it('SIGTERM drains and stops every worker, exit 0', async () => {
+    const primary = proxy.proc.pid!;
+    const pids = workerPids(primary);
+    const inflight = request(`${proxy.url}/slow/500`).then(async (r) => { await r.body.text(); return r.statusCode; });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await proxy.stop()).toBe(0);
+    expect(await inflight).toBe(200);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
+
+describe('a worker failing at boot', () => {
+  it('is not restarted in a loop: the primary exits non-zero with the reason', async () => {
+    const cfg = baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: '/nonexistent/cert.pem', key_file: '/nonexistent/key.pem' } } });
+    const t0 = Date.now();
+    const r = await runCli(['serve', '--config', writeConfig(cfg), '--workers', '2'], ADMIN_ENV, 20_000);
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const out = r.stdout + r.stderr;
+    expect(out).toContain('/nonexistent/cert.pem');
+    // Each of the two workers fails once; none is forked again.
+    expect(out.match(/"msg":"worker failed at boot"/g)?.length ?? 0).toBeLessThanOrEqual(2);
+    expect(out.match(/"msg":"start failed"/g)?.length ?? 0).toBeLessThanOrEqual(3); // two workers + the primary
+    expect(out).not.toContain('worker died; restarting');
+  });
+
+  it('single process: the same mistake exits non-zero with the reason', async () => {
+    const cfg = baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: '/nonexistent/cert.pem', key_file: '/nonexistent/key.pem' } } });
+    const r = await runCli(['serve', '--config', writeConfig(cfg)], ADMIN_ENV);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain('/nonexistent/cert.pem');
+  });
+});

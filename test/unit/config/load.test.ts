@@ -1,0 +1,184 @@
+// Config loading: every error at once, each with its path and what was expected;
+// unknown keys refused, removed keys name their replacement, YAML syntax errors
+// carry a line; a valid config comes back deep-frozen with defaults filled in.
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { configSchema, loadConfigFile, parseConfigText, validateConfig, formatProblems, type ConfigResult } from '../../../node/config/index.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+function base(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    upstreams: { orders: { targets: ['http://127.0.0.1:3001'] }, users: { targets: ['http://127.0.0.1:3002'] } },
+    routes: [
+      { name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: 'none' },
+      { name: 'users', match: { path: '/users/:id' }, upstream: 'users', auth: 'none' },
+      { name: 'typo', match: { path: '/o/*' }, upstream: 'ordrs', auth: 'none' },
+    ],
+    ...extra,
+  };
+}
+
+function errors(r: ConfigResult): string[] {
+  expect(r.ok).toBe(false);
+  return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`);
+}
+
+describe('config: cross references', () => {
+  it('names the unknown upstream, its path and the known ones', () => {
+    expect(errors(validateConfig(base()))).toEqual(['routes[2].upstream: unknown upstream "ordrs" (known: orders, users)']);
+  });
+
+  it('route without auth is refused: "none" must be explicit', () => {
+    const cfg = base();
+    (cfg.routes as Array<Record<string, unknown>>).splice(2, 1);
+    delete (cfg.routes as Array<Record<string, unknown>>)[1]!.auth;
+    expect(errors(validateConfig(cfg))).toEqual([expect.stringMatching(/^routes\[1\]\.auth: required: "none" or an auth block/)]);
+  });
+
+  it('duplicate route names, unknown issuers, bad patterns and strip_prefix are all reported', () => {
+    const cfg = {
+      issuers: { kc: { issuer: 'https://kc', audiences: ['api'] } },
+      upstreams: { u: { targets: ['http://127.0.0.1:1'] } },
+      routes: [
+        { name: 'a', match: { path: '/a/*/b' }, upstream: 'u', auth: 'none' },
+        { name: 'a', match: { path: '/x/:id' }, upstream: 'u', auth: { issuers: ['kc', 'kk'], claims: [{ claim: 'tenant', equals_param: 'tenant' }] } },
+        { name: 'c', match: { path: '/c/*' }, upstream: 'u', auth: 'none', strip_prefix: '/d' },
+      ],
+    };
+    const e = errors(validateConfig(cfg));
+    expect(e).toContain('routes[0].match.path: a * wildcard is only allowed as the last segment (/api/*)');
+    expect(e).toContain('routes[1].name: duplicate route name "a"');
+    expect(e).toContain('routes[1].auth.issuers[1]: unknown issuer "kk" (known: kc)');
+    expect(e).toContain('routes[1].auth.claims[0].equals_param: path "/x/:id" has no parameter :tenant');
+    expect(e).toContain('routes[2].strip_prefix: "/d" is not a prefix of the route path "/c/*"');
+    expect(e).toHaveLength(5);
+  });
+
+  it('a route requiring a token without any issuer is refused', () => {
+    const cfg = base();
+    (cfg.routes as Array<Record<string, unknown>>)[2] = { name: 'p', match: { path: '/p' }, upstream: 'orders', auth: { scopes: { all: ['x'] } } };
+    expect(errors(validateConfig(cfg))).toEqual(['routes[2].auth: route requires a token but no issuers are configured']);
+  });
+});
+
+describe('config: schema errors', () => {
+  it('unknown keys are errors, at any depth, with their path', () => {
+    const cfg = base({ server: { listne: { port: 1 } }, log: { levle: 'debug' } });
+    (cfg.upstreams as Record<string, Record<string, unknown>>).orders!.timeouts = { conect_ms: 100 };
+    const e = errors(validateConfig(cfg));
+    expect(e).toContain('server.listne: unknown key (check the spelling; unknown keys are refused)');
+    expect(e).toContain('log.levle: unknown key (check the spelling; unknown keys are refused)');
+    expect(e).toContain('upstreams.orders.timeouts.conect_ms: unknown key (check the spelling; unknown keys are refused)');
+  });
+
+  it('removed keys name their replacement; inline secrets are refused', () => {
+    const cfg = base({
+      server: { port: 8080, host: '0.0.0.0' },
+      admin: { token: 'inline-secret' },
+      issuers: { kc: { issuer: 'https://kc', audiences: ['api'], introspection: { client_id: 'p', client_secret: 'inline', client_secret_env: 'S' } } },
+    });
+    const e = errors(validateConfig(cfg));
+    expect(e).toContain('server.port: removed key; use server.listen.port');
+    expect(e).toContain('server.host: removed key; use server.listen.host');
+    expect(e).toContain('admin.token: removed key; use admin.token_env (secrets are read from the environment)');
+    expect(e).toContain('issuers.kc.introspection.client_secret: removed key; use issuers.*.introspection.client_secret_env');
+    // and the cross-reference error from the same file, in the same run
+    expect(e).toContain('routes[2].upstream: unknown upstream "ordrs" (known: orders, users)');
+    expect(e.join('\n')).not.toContain('inline-secret');
+  });
+
+  it('wrong types and ranges say what was expected', () => {
+    const cfg = base({ server: { workers: 0, limits: { max_body_bytes: 'big' } } });
+    (cfg.routes as Array<Record<string, unknown>>)[0]!.timeout_ms = 'fast';
+    (cfg.upstreams as Record<string, Record<string, unknown>>).users!.targets = ['ftp://127.0.0.1'];
+    const e = errors(validateConfig(cfg));
+    expect(e).toContain('server.limits.max_body_bytes: expected number, got string');
+    expect(e).toContain('routes[0].timeout_ms: expected number, got string');
+    expect(e).toContain('upstreams.users.targets[0]: an http:// or https:// URL');
+    // one bad value, one message
+    expect(e.filter((x) => x.startsWith('upstreams.users.targets[0]'))).toHaveLength(1);
+    const notUrl = errors(validateConfig(base({ upstreams: { orders: { targets: ['not a url'] }, users: { targets: ['http://ok:1'] } } })));
+    expect(notUrl.filter((x) => x.startsWith('upstreams.orders.targets[0]'))).toEqual(['upstreams.orders.targets[0]: an http:// or https:// URL']);
+    expect(e.some((x) => x.startsWith('server.workers: '))).toBe(true);
+  });
+
+  it('missing required sections are named', () => {
+    expect(errors(validateConfig({}))).toEqual(['upstreams: required (expected object)', 'routes: required (expected array)']);
+    expect(errors(parseConfigText(''))).toEqual(['upstreams: required (expected object)', 'routes: required (expected array)']);
+  });
+
+  it('environment variable names are checked', () => {
+    const e = errors(validateConfig(base({ admin: { token_env: 'not a name' } })));
+    expect(e).toContain('admin.token_env: an environment variable name');
+  });
+});
+
+describe('config: YAML and files', () => {
+  it('YAML syntax errors carry the line', () => {
+    const e = errors(parseConfigText('server:\n  listen: [\n'));
+    expect(e).toHaveLength(1);
+    expect(e[0]).toMatch(/^line \d+: /);
+  });
+
+  it('duplicate keys are refused (the second would silently win)', () => {
+    const e = errors(parseConfigText('upstreams: {}\nroutes: []\nupstreams: {}\n'));
+    expect(e[0]).toMatch(/^line 3: Map keys must be unique/);
+  });
+
+  it('a missing file is one error naming the file', () => {
+    const r = loadConfigFile('/nonexistent/portcullis.yaml');
+    expect(errors(r)).toEqual(['/nonexistent/portcullis.yaml: cannot read: ENOENT']);
+  });
+
+  it('a valid file loads deep-frozen, with defaults and units filled in', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-cfg-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, 'upstreams:\n  app: { targets: ["http://127.0.0.1:1"] }\nroutes:\n  - { name: all, match: { path: "/*" }, upstream: app, auth: none }\n');
+    const r = loadConfigFile(file);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.server.limits.max_body_bytes).toBe(10 * 1024 * 1024);
+    expect(r.config.server.timeouts.request_ms).toBe(30_000);
+    expect(r.config.upstreams.app!.eject.consecutive_failures).toBe(3);
+    expect(Object.isFrozen(r.config)).toBe(true);
+    expect(Object.isFrozen(r.config.routes[0]!.match)).toBe(true);
+    expect(() => { (r.config.server.limits as { max_body_bytes: number }).max_body_bytes = 1; }).toThrow(TypeError);
+  });
+
+  it('formatProblems prints one indented line per problem', () => {
+    expect(formatProblems([{ path: 'a.b', message: 'x' }, { path: 'c', message: 'y' }])).toBe('  a.b: x\n  c: y');
+  });
+});
+
+/** Every key the schema accepts, by name (unwrapping defaults, optionals, unions, arrays, records). */
+function schemaKeys(t: z.ZodTypeAny, out = new Set<string>()): Set<string> {
+  if (t instanceof z.ZodDefault) return schemaKeys(t._def.innerType, out);
+  if (t instanceof z.ZodOptional) return schemaKeys(t.unwrap(), out);
+  if (t instanceof z.ZodEffects) return schemaKeys(t.innerType(), out);
+  if (t instanceof z.ZodArray) return schemaKeys(t.element, out);
+  if (t instanceof z.ZodRecord) return schemaKeys(t.valueSchema, out);
+  if (t instanceof z.ZodUnion) { for (const o of t.options as z.ZodTypeAny[]) schemaKeys(o, out); return out; }
+  if (t instanceof z.ZodObject) {
+    for (const [k, v] of Object.entries(t.shape as Record<string, z.ZodTypeAny>)) { out.add(k); schemaKeys(v, out); }
+  }
+  return out;
+}
+
+describe('deploy/portcullis.example.yaml', () => {
+  const text = readFileSync(join(ROOT, 'deploy', 'portcullis.example.yaml'), 'utf8');
+
+  it('is a valid config', () => {
+    const r = parseConfigText(text);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+
+  it('documents every field of the schema (commented or not)', () => {
+    const missing = [...schemaKeys(configSchema)].filter((k) => !new RegExp(`(^|[\\s{,#])${k}:`, 'm').test(text));
+    expect(missing).toEqual([]);
+  });
+});

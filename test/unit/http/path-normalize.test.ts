@@ -1,0 +1,125 @@
+// Path normalisation before routing: spelling tricks collapse to one path or are
+// refused (null → 400), so a route cannot be bypassed. Examples plus properties.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { posix } from 'node:path';
+import { normalizePath } from '../../../node/http/path-normalize.js';
+
+describe('normalizePath: examples', () => {
+  it.each([
+    ['/', '/'],
+    ['/orders/42', '/orders/42'],
+    ['/a/../b', '/b'],
+    ['/a/./b', '/a/b'],
+    ['/a//b', '/a/b'],
+    ['//a', '/a'],
+    ['/a/b/', '/a/b/'],
+    ['/a/b/..', '/a/'],
+    ['/a/b/.', '/a/b/'],
+    ['/a/%2e%2e/b', '/b'],
+    ['/a/%2E%2e/b', '/b'],
+    ['/a/.%2e/b', '/b'],
+    ['/%61dmin', '/admin'], // unreserved escapes are decoded
+    ['/a%3bb', '/a%3Bb'], // reserved escapes are kept, upper-cased
+    ['/a%3Bb', '/a%3Bb'],
+    ['/api/v1;x=1', '/api/v1;x=1'],
+    ['/~user/a-b_c.d', '/~user/a-b_c.d'],
+  ])('%s → %s', (raw, want) => {
+    expect(normalizePath(raw)).toBe(want);
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['a/b', 'no leading slash'],
+    ['/..', 'above the root'],
+    ['/a/../..', 'above the root after a segment'],
+    ['/%2e%2e/etc/passwd', 'encoded dots above the root'],
+    ['/a%2Fb', 'encoded slash'],
+    ['/a%2fb', 'encoded slash, lower case'],
+    ['/a%5Cb', 'encoded backslash'],
+    ['/a\\b', 'backslash'],
+    ['/a\\..\\b', 'backslash traversal'],
+    ['/a%00b', 'encoded NUL'],
+    ['/a\u0000b', 'raw NUL'],
+    ['/a%0ab', 'encoded control byte'],
+    ['/a%7Fb', 'encoded DEL'],
+    ['/a%252e%252e', 'double encoding (%25)'],
+    ['/a%2', 'truncated escape'],
+    ['/a%zz', 'invalid escape'],
+    ['/a b', 'space'],
+    ['/a#b', 'fragment'],
+    ['/é', 'non-ASCII'],
+  ])('%j is refused (%s)', (raw) => {
+    expect(normalizePath(raw)).toBeNull();
+  });
+});
+
+// Segments made of characters that matter to normalisation.
+const segChar = fc.constantFrom('a', 'b', 'Z', '0', '.', '-', '_', '~', ';', '=', '%2e', '%2E', '%41', '%3b', '%2f', '%5c', '%00', '%25', '\\', '/');
+const segment = fc.oneof(
+  fc.constantFrom('', '.', '..', '%2e%2e', '.%2e', 'api', 'admin', 'orders'),
+  fc.array(segChar, { minLength: 1, maxLength: 6 }).map((a) => a.join('')),
+);
+const rawPath = fc.array(segment, { minLength: 1, maxLength: 8 }).map((segs) => '/' + segs.join('/'));
+const unreserved = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~';
+const cleanSeg = fc.string({ unit: fc.constantFrom(...unreserved.split('')), minLength: 1, maxLength: 6 }).filter((s) => s !== '.' && s !== '..');
+
+describe('normalizePath: properties', () => {
+  it('result is null or a canonical absolute path: no //, no dot segments, no encoded separators', () => {
+    fc.assert(fc.property(rawPath, (raw) => {
+      const p = normalizePath(raw);
+      if (p === null) return;
+      expect(p.startsWith('/')).toBe(true);
+      expect(p).not.toMatch(/\/\//);
+      expect(p.split('/')).not.toContain('..');
+      expect(p.split('/')).not.toContain('.');
+      expect(p).not.toMatch(/%(2[fF]|5[cC]|00|25)/);
+      expect(p).not.toContain('\\');
+    }), { numRuns: 2000 });
+  });
+
+  it('is idempotent', () => {
+    fc.assert(fc.property(rawPath, (raw) => {
+      const p = normalizePath(raw);
+      if (p !== null) expect(normalizePath(p)).toBe(p);
+    }), { numRuns: 2000 });
+  });
+
+  it('any path with an encoded slash, backslash, NUL or %25 is refused', () => {
+    const bad = fc.constantFrom('%2f', '%2F', '%5c', '%5C', '%00', '%25', '\\', '\u0000');
+    fc.assert(fc.property(rawPath, bad, fc.nat(), (raw, b, at) => {
+      const i = 1 + (at % raw.length);
+      expect(normalizePath(raw.slice(0, i) + b + raw.slice(i))).toBeNull();
+    }), { numRuns: 1000 });
+  });
+
+  it('agrees with POSIX dot-segment resolution on clean segments, and refuses escapes above the root', () => {
+    const seg = fc.oneof({ weight: 3, arbitrary: cleanSeg }, { weight: 1, arbitrary: fc.constantFrom('.', '..', '') });
+    fc.assert(fc.property(fc.array(seg, { minLength: 1, maxLength: 8 }), (segs) => {
+      const raw = '/' + segs.join('/');
+      // A ".." with nothing left to remove escapes the root → refused.
+      let depth = 0, escapes = false;
+      for (const s of segs) {
+        if (s === '..') { if (depth === 0) escapes = true; else depth--; } else if (s !== '.' && s !== '') depth++;
+      }
+      const p = normalizePath(raw);
+      if (escapes) { expect(p).toBeNull(); return; }
+      // RFC 3986 §5.2.4 keeps a trailing slash after a final dot segment ("/a/b/.." → "/a/");
+      // posix.normalize drops it, so add it back.
+      let want = posix.normalize(raw);
+      const last = segs[segs.length - 1];
+      if ((last === '.' || last === '..') && !want.endsWith('/')) want += '/';
+      expect(p).toBe(want);
+    }), { numRuns: 3000 });
+  });
+
+  it('percent-encoding an unreserved character does not change the result', () => {
+    fc.assert(fc.property(fc.array(cleanSeg, { minLength: 1, maxLength: 5 }), fc.nat(), (segs, at) => {
+      const raw = '/' + segs.join('/');
+      const positions = [...raw].map((c, i) => (c === '/' ? -1 : i)).filter((i) => i >= 0);
+      const i = positions[at % positions.length]!;
+      const enc = raw.slice(0, i) + '%' + raw.charCodeAt(i).toString(16).padStart(2, '0') + raw.slice(i + 1);
+      expect(normalizePath(enc)).toBe(normalizePath(raw));
+    }), { numRuns: 2000 });
+  });
+});

@@ -1,0 +1,140 @@
+// Route matching: host, method and path pattern; "most specific wins" independent of
+// config order (ties keep config order); parameters extracted. Examples plus properties.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { RouteTable, hostWithoutPort } from '../../../node/routing/route-table.js';
+import type { CompiledRoute } from '../../../node/pipeline/context.js';
+import type { RouteConfig } from '../../../node/config/index.js';
+
+interface Spec { name: string; path: string; methods?: string[]; host?: string }
+
+function table(specs: Spec[]): RouteTable {
+  const routes: CompiledRoute[] = specs.map((s, index) => ({
+    index,
+    name: s.name,
+    policy: null,
+    config: {
+      name: s.name,
+      match: { path: s.path, ...(s.methods ? { methods: s.methods } : {}), ...(s.host ? { host: s.host } : {}) },
+      upstream: 'app', auth: 'none', forward: { authorization: 'keep' },
+    } as RouteConfig,
+  }));
+  return new RouteTable(routes);
+}
+
+const name = (t: RouteTable, method: string, path: string, host = 'example.com'): string | null => t.match(method, host, path)?.route.name ?? null;
+
+const SPECS: Spec[] = [
+  { name: 'catch-all', path: '/*' },
+  { name: 'api-prefix', path: '/api/*' },
+  { name: 'orders-prefix', path: '/api/orders/*' },
+  { name: 'order-by-id', path: '/api/orders/:id' },
+  { name: 'order-export', path: '/api/orders/export' },
+  { name: 'order-post', path: '/api/orders/:id', methods: ['POST'] },
+  { name: 'order-items', path: '/api/orders/:id/items/:item' },
+  { name: 'health', path: '/health' },
+  { name: 'admin-host', path: '/api/*', host: 'admin.example.com' },
+  { name: 'tenant-host', path: '/api/*', host: '*.tenants.example.com' },
+  { name: 'root', path: '/' },
+];
+
+describe('RouteTable: specificity', () => {
+  const t = table(SPECS);
+
+  it.each([
+    ['GET', '/health', 'health'],
+    ['GET', '/healthz', 'catch-all'],
+    ['GET', '/health/x', 'catch-all'],
+    ['GET', '/', 'root'],
+    ['GET', '/anything', 'catch-all'],
+    ['GET', '/api', 'api-prefix'], // /api/* also matches /api
+    ['GET', '/api/', 'api-prefix'],
+    ['GET', '/apix', 'catch-all'], // a prefix is whole segments
+    ['GET', '/api/users', 'api-prefix'],
+    ['GET', '/api/orders/export', 'order-export'], // literal beats :param
+    ['GET', '/api/orders/42', 'order-by-id'], // :param beats *
+    ['HEAD', '/api/orders/42', 'order-by-id'],
+    ['POST', '/api/orders/42', 'order-post'], // a method list beats any method
+    ['DELETE', '/api/orders/42', 'order-by-id'],
+    ['GET', '/api/orders', 'orders-prefix'], // deeper literal prefix beats shallower one
+    ['GET', '/api/orders/42/x', 'orders-prefix'],
+    ['GET', '/api/orders/42/items/7', 'order-items'],
+    ['GET', '/api/orders//items/7', 'orders-prefix'], // an empty :param never matches
+  ])('%s %s → %s', (method, path, want) => {
+    expect(name(t, method, path)).toBe(want);
+  });
+
+  it('extracts parameters', () => {
+    expect(t.match('GET', 'example.com', '/api/orders/42/items/7')?.params).toEqual({ id: '42', item: '7' });
+    expect(t.match('GET', 'example.com', '/api/orders/export')?.params).toBeNull();
+  });
+
+  it('host: exact host beats *.wildcard beats any host, and a wildcard needs a subdomain', () => {
+    expect(name(t, 'GET', '/api/orders/42', 'admin.example.com')).toBe('admin-host');
+    expect(name(t, 'GET', '/api/orders/42', 'acme.tenants.example.com')).toBe('tenant-host');
+    expect(name(t, 'GET', '/api/orders/42', 'tenants.example.com')).toBe('order-by-id');
+    expect(name(t, 'GET', '/api/orders/42', 'xtenants.example.com')).toBe('order-by-id');
+    expect(name(t, 'GET', '/health', 'admin.example.com')).toBe('health'); // host routes only cover /api/*
+  });
+
+  it('no route → null', () => {
+    const t2 = table([{ name: 'only', path: '/only', methods: ['GET'] }]);
+    expect(t2.match('GET', '', '/other')).toBeNull();
+    expect(t2.match('POST', '', '/only')).toBeNull();
+    expect(t2.match('HEAD', '', '/only')?.route.name).toBe('only'); // GET implies HEAD
+  });
+
+  it('ties keep config order', () => {
+    const t2 = table([{ name: 'first', path: '/x/:a' }, { name: 'second', path: '/x/:b' }]);
+    expect(name(t2, 'GET', '/x/1')).toBe('first');
+    const t3 = table([{ name: 'second', path: '/x/:b' }, { name: 'first', path: '/x/:a' }]);
+    expect(name(t3, 'GET', '/x/1')).toBe('second');
+  });
+});
+
+describe('RouteTable: properties', () => {
+  it('the winner does not depend on config order (no exact ties among SPECS)', () => {
+    const probes: Array<[string, string, string]> = [
+      ['GET', '/health', 'example.com'], ['GET', '/api/orders/export', 'example.com'], ['POST', '/api/orders/1', 'example.com'],
+      ['GET', '/api/orders/1', 'example.com'], ['GET', '/api/orders', 'example.com'], ['GET', '/api/orders/1/items/2', 'example.com'],
+      ['GET', '/api/x', 'admin.example.com'], ['GET', '/api/x', 'a.tenants.example.com'], ['GET', '/zzz', 'example.com'], ['GET', '/', 'example.com'],
+    ];
+    const reference = table(SPECS);
+    const want = probes.map(([m, p, h]) => name(reference, m, p, h));
+    fc.assert(fc.property(fc.shuffledSubarray(SPECS, { minLength: SPECS.length, maxLength: SPECS.length }), (shuffled) => {
+      const t = table(shuffled);
+      expect(probes.map(([m, p, h]) => name(t, m, p, h))).toEqual(want);
+    }), { numRuns: 300 });
+  });
+
+  const lit = fc.string({ unit: fc.constantFrom('a', 'b', 'c', '1', '-', '.'), minLength: 1, maxLength: 4 }).filter((s) => s !== '.' && s !== '..');
+
+  it('a literal pattern matches exactly its own path, and a prefix matches every extension of it', () => {
+    fc.assert(fc.property(fc.array(lit, { minLength: 1, maxLength: 5 }), fc.array(lit, { maxLength: 3 }), (segs, rest) => {
+      const path = '/' + segs.join('/');
+      const t = table([{ name: 'exact', path }, { name: 'prefix', path: `${path}/*` }, { name: 'root', path: '/*' }]);
+      expect(name(t, 'GET', path)).toBe('exact');
+      expect(name(t, 'GET', `${path}/${rest.join('/')}`)).toBe('prefix');
+      expect(name(t, 'GET', `${path}x`)).toBe('root');
+    }), { numRuns: 500 });
+  });
+
+  it('a :param pattern captures whatever non-empty segment is there', () => {
+    fc.assert(fc.property(lit, lit, (a, v) => {
+      const t = table([{ name: 'p', path: `/${a}/:v/end` }]);
+      const m = t.match('GET', '', `/${a}/${v}/end`);
+      expect(m?.params).toEqual({ v });
+      expect(t.match('GET', '', `/${a}/${v}/end/more`)).toBeNull();
+    }), { numRuns: 300 });
+  });
+});
+
+describe('hostWithoutPort', () => {
+  it.each([
+    ['Example.COM:8080', 'example.com'],
+    ['example.com', 'example.com'],
+    ['[::1]:443', '[::1]'],
+    ['[::1]', '[::1]'],
+    ['127.0.0.1:80', '127.0.0.1'],
+  ])('%s → %s', (h, want) => expect(hostWithoutPort(h)).toBe(want));
+});
