@@ -8,18 +8,23 @@ import { AggregatorRegistry } from 'prom-client';
 import { AdminServer } from '../node/admin/admin-server.js';
 import { loadConfigFile, type Config } from '../node/config/index.js';
 import type { Logger } from '../node/log.js';
+import { ClusterNode } from './index.js';
 
 /** Messages between primary and workers (plain data over IPC). */
 export type WorkerMessage =
   | { type: 'worker.ready'; port: number }
   | { type: 'worker.boot_failed'; message: string }
-  | { type: 'worker.reloaded'; ok: boolean; errors?: unknown };
+  | { type: 'worker.reloaded'; ok: boolean; errors?: unknown }
+  /** Sent every second: the worker's own /readyz verdict (keys loaded, revocations replayed). */
+  | { type: 'worker.status'; ready: boolean };
 export type PrimaryMessage = { type: 'config.reload' } | { type: 'worker.shutdown' };
 
 interface Slot {
   index: number;
   worker: Worker | null;
   ready: boolean;
+  /** Last worker.status verdict. */
+  judging: boolean;
   restarts: number;
   startedAt: number;
 }
@@ -46,15 +51,19 @@ export class Supervisor {
   private port = 0;
   private readonly aggregator = new AggregatorRegistry();
   private bootFailed = 0;
+  private node: ClusterNode | null = null;
 
   constructor(private config: Config, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
 
   async start(): Promise<void> {
     const cfg = this.config;
     this.port = cfg.server.listen.port === 0 ? await freePort(cfg.server.listen.host) : cfg.server.listen.port;
+    // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
+    this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary' });
+    const node = this.node;
     cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port)], silent: false });
     for (let i = 0; i < this.workers; i++) {
-      this.slots.push({ index: i, worker: null, ready: false, restarts: 0, startedAt: 0 });
+      this.slots.push({ index: i, worker: null, ready: false, judging: false, restarts: 0, startedAt: 0 });
       this.fork(this.slots[i]!);
     }
     this.admin = new AdminServer({
@@ -63,17 +72,23 @@ export class Supervisor {
       token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
       logger: this.logger,
       readiness: () => {
-        const ready = this.slots.filter((s) => s.ready).length;
-        return { ready: ready === this.slots.length && !this.stopping, detail: { workers: this.slots.length, workers_ready: ready, draining: this.stopping } };
+        const ready = this.slots.filter((s) => s.ready && s.judging).length;
+        const c = node.readiness();
+        return {
+          ready: ready === this.slots.length && !this.stopping && c.ready,
+          detail: { workers: this.slots.length, workers_ready: ready, draining: this.stopping, ...c.detail },
+        };
       },
       metrics: () => this.aggregator.clusterMetrics(),
       routes: {
+        ...node.adminRoutes(),
         'POST /reload': async () => this.reload(),
       },
     });
     await this.admin.listen();
     await this.waitReady();
-    this.logger.info({ port: this.port, adminPort: this.admin.port, workers: this.workers }, 'listening');
+    // printed at any log level: scripts and tests read the ports from it
+    process.stdout.write(`${JSON.stringify({ msg: 'listening', port: this.port, adminPort: this.admin.port, workers: this.workers })}\n`);
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
     process.on('SIGHUP', () => void this.reload());
@@ -95,10 +110,12 @@ export class Supervisor {
     const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index) });
     slot.worker = w;
     slot.ready = false;
+    slot.judging = false;
     slot.startedAt = Date.now();
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'worker.ready') { slot.ready = true; }
+      else if (m.type === 'worker.status') { slot.judging = m.ready; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
     });
     w.on('exit', (code, signal) => {
@@ -156,6 +173,7 @@ export class Supervisor {
       setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
     })));
     await this.admin?.close();
+    await this.node?.close();
     this.logger.flush();
     setTimeout(() => process.exit(code), 50);
   }

@@ -3,7 +3,8 @@
 // Reload builds a complete new snapshot first and swaps it atomically.
 import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
-import { createAuthLayer, type AuthLayer } from './auth/auth-layer.js';
+import { createAuthLayer, type AuthLayer, type IntrospectionSharing, type TokenState } from './auth/auth-layer.js';
+import { explainRequest } from './auth/explain-request.js';
 import { loadConfigFile, type Config, type ConfigProblem } from './config/index.js';
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './http/snapshot.js';
@@ -21,6 +22,12 @@ export interface InstanceOptions {
   admin: boolean;
   /** Extra admin routes (cluster layer). */
   adminRoutes?: Record<string, AdminHandler>;
+  /** Revocation set and request gate from the cluster member; none = no revocation checks. */
+  tokenState?: TokenState | null;
+  /** Cluster-wide introspection sharing; none = per-process single-flight only. */
+  sharing?: IntrospectionSharing | null;
+  /** Cluster part of /readyz and its metrics. */
+  cluster?: { readiness(): { ready: boolean; detail: Record<string, unknown> }; stats(): Record<string, number> } | null;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
@@ -39,7 +46,7 @@ export class ProxyInstance {
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
     this.configPath = opts.configPath;
-    this.auth = createAuthLayer(opts.config, opts.logger);
+    this.auth = createAuthLayer(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null });
     this.snapshot = this.build(opts.config, new Map());
     this.metrics.addSource(() => this.componentStats());
   }
@@ -83,11 +90,18 @@ export class ProxyInstance {
   get adminPort(): number { return this.admin?.port ?? 0; }
   get config(): Config { return this.snapshot.config; }
 
-  /** Ready = listener bound, keys loaded, not draining. */
+  /** Ready = listener bound, keys loaded (introspection endpoints known), revocations replayed, not draining. */
   readiness(): { ready: boolean; detail: Record<string, unknown> } {
     const authReady = this.snapshot.auth.ready();
-    const ready = this.listener !== null && authReady && !this.closing;
-    return { ready, detail: { listener: this.listener !== null, keys_loaded: authReady, draining: this.closing, config_version: this.version } };
+    const cluster = this.opts.cluster?.readiness() ?? null;
+    const ready = this.listener !== null && authReady && !this.closing && (cluster === null || cluster.ready);
+    return {
+      ready,
+      detail: {
+        listener: this.listener !== null, keys_loaded: authReady, issuers: this.auth.readiness(),
+        draining: this.closing, config_version: this.version, ...(cluster?.detail ?? {}),
+      },
+    };
   }
 
   whenAuthReady(timeoutMs: number): Promise<boolean> {
@@ -103,6 +117,8 @@ export class ProxyInstance {
       out[`upstream.${name}_ejections`] = up.stats.ejections;
     }
     for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
+    const c = this.opts.cluster;
+    if (c != null) for (const [k, v] of Object.entries(c.stats())) out[`cluster.${k}`] = v;
     return out;
   }
 
@@ -113,6 +129,18 @@ export class ProxyInstance {
         return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } };
       },
       'GET /cache/stats': async () => ({ status: 200, body: this.auth.stats() }),
+      'POST /explain': async (_req, body) => {
+        let q: { method?: unknown; path?: unknown; host?: unknown; token?: unknown };
+        try { q = JSON.parse(body) as typeof q; } catch { return { status: 400, body: { error: 'invalid_request', message: 'body must be JSON {method, path, host?, token?}' } }; }
+        if (typeof q?.method !== 'string' || typeof q.path !== 'string' || !q.path.startsWith('/')) {
+          return { status: 400, body: { error: 'invalid_request', message: 'method (string) and path (starting with /) are required' } };
+        }
+        const answer = await explainRequest(this.snapshot.config, this.auth, {
+          method: q.method, path: q.path,
+          ...(typeof q.host === 'string' ? { host: q.host } : {}), ...(typeof q.token === 'string' ? { token: q.token } : {}),
+        });
+        return { status: 200, body: answer };
+      },
     };
   }
 

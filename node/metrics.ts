@@ -21,6 +21,8 @@ export class RequestMetrics {
   private readonly routes = new Map<string, RouteStats>();
   readonly upstreamErrors = new Map<string, number>(); // "upstream\0kind" → count
   inflight = 0;
+  /** "allowed" or the stable deny reason → count. */
+  readonly decisions = new Map<string, number>();
   private readonly sources: Array<() => Record<string, number>> = [];
 
   constructor() {
@@ -61,6 +63,13 @@ export class RequestMetrics {
         for (const [k, n] of self.upstreamErrors) { const [upstream, kind] = k.split('\0'); this.inc({ upstream: upstream!, kind: kind! }, n); }
       },
     });
+    new Counter({
+      name: 'portcullis_auth_decisions_total', help: 'Token decisions on routes with auth: allowed, or denied by stable reason code', labelNames: ['decision', 'reason'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of self.decisions) this.inc(reason === 'allowed' ? { decision: 'allowed', reason: '' } : { decision: 'denied', reason }, n);
+      },
+    });
     new Gauge({
       name: 'portcullis_inflight_requests', help: 'Requests being processed', registers: [this.registry],
       collect() { this.set(self.inflight); },
@@ -97,6 +106,12 @@ export class RequestMetrics {
     s.count++;
     s.bytesIn += bytesIn;
     s.bytesOut += bytesOut;
+  }
+
+  /** Count a token decision: `reason` null = allowed. */
+  decision(reason: string | null): void {
+    const k = reason ?? 'allowed';
+    this.decisions.set(k, (this.decisions.get(k) ?? 0) + 1);
   }
 
   upstreamError(upstream: string, kind: string): void {

@@ -9,6 +9,7 @@ import { validateConfig, formatProblems } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
 import { freePort } from '../supervisor.js';
+import { startMember } from '../member-wiring.js';
 
 async function pickPort(wanted: number): Promise<number> {
   // Prefer the documented port so the printed curl lines stay the same; fall back when busy.
@@ -56,7 +57,9 @@ export async function dev(argv: string[], usage: string): Promise<void> {
   const v = validateConfig(raw);
   if (!v.ok) throw new Error(`embedded dev config invalid (a bug):\n${formatProblems(v.errors)}`);
   const logger = createLogger({ level: 'info', format: 'pretty' });
-  const inst = await ProxyInstance.start({ config: v.config, logger, admin: true });
+  // a local cluster member: the revocation set and POST/GET /revocations on the admin port
+  const member = await startMember(v.config, logger, 'single');
+  const inst = await ProxyInstance.start({ config: v.config, logger, admin: true, ...member.instance });
   await inst.whenAuthReady(10_000);
 
   const reader = await as.issueJwt({ sub: 'alice', scope: 'orders:read', tenant: 'acme' });
@@ -75,13 +78,17 @@ export async function dev(argv: string[], usage: string): Promise<void> {
     `  curl -i ${u}/public/hello                                          # 200, no token needed`,
     `  curl -i ${u}/orders/42 -H "Authorization: Bearer $TOKEN"            # 200, identity headers reach the upstream`,
     `  curl -i ${u}/orders/42                                              # 401, WWW-Authenticate: Bearer realm="portcullis"`,
-    `  curl -i ${u}/orders/42 -H "Authorization: Bearer $TOKEN.x"          # 401 invalid_token`,
+    `  curl -i ${u}/orders/42 -H "Authorization: Bearer \${TOKEN}x"         # 401 invalid_token (signature)`,
     `  curl -i -X POST ${u}/orders/42 -H "Authorization: Bearer $TOKEN"    # 403 insufficient_scope, scope="orders:write"`,
     `  curl -i -X POST ${u}/orders/42 -H "Authorization: Bearer $OPAQUE"   # 200 via RFC 7662 introspection`,
     `  curl -i ${u}/tenants/acme/x -H "Authorization: Bearer $TOKEN"       # 200 (claim tenant = :tenant)`,
     `  curl -i ${u}/tenants/other/x -H "Authorization: Bearer $TOKEN"      # 403 claim mismatch`,
     `  curl -s ${a}/metrics -H "Authorization: Bearer ${adminToken}" | grep portcullis_requests`,
     `  curl -s -X POST ${as.url}/token -u demo-client:demo-secret -d grant_type=client_credentials -d scope=orders:read   # a new token`,
+    '',
+    'Revoke every token of alice issued until now, then try her token again:',
+    `  curl -s -X POST ${a}/revocations -H "Authorization: Bearer ${adminToken}" -H 'content-type: application/json' -d '{"kind":"sub","value":"alice"}'`,
+    `  curl -i ${u}/orders/42 -H "Authorization: Bearer $TOKEN"            # 401 invalid_token: revoked`,
     '',
     'Ctrl-C stops everything.',
     '',
@@ -94,6 +101,7 @@ export async function dev(argv: string[], usage: string): Promise<void> {
     stopping = true;
     void (async () => {
       await inst.shutdown();
+      await member.node.close();
       await Promise.all([as.close(), echo.close()]);
       logger.flush();
       setTimeout(() => process.exit(0), 50);

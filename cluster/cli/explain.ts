@@ -1,8 +1,38 @@
-// `portcullis explain`: which route matches a request, each rule, and why it would be allowed or denied.
+// `portcullis explain`: which route matches a request, each rule, and why it would be
+// allowed or denied. With --token the token is judged against the issuers' live JWKS or
+// introspection endpoint, exactly as the proxy would. Exit 0 allowed, 1 denied, 2 usage.
 import { parseArgs } from 'node:util';
+import { createAuthLayer } from '../../node/auth/auth-layer.js';
+import { explainRequest, formatExplain } from '../../node/auth/explain-request.js';
+import { formatProblems, loadConfigFile } from '../../node/config/index.js';
+import { createLogger } from '../../node/log.js';
+
+class UsageError extends Error { override name = 'UsageError'; }
 
 export async function explain(argv: string[], usage: string): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean' } }, allowPositionals: true, strict: false });
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, strict: true,
+    options: { config: { type: 'string' }, token: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
   if (values.help) { process.stdout.write(usage + '\n'); return; }
-  throw new Error('explain: not available yet');
+  if (values.config === undefined) throw new UsageError(`explain: --config FILE is required\n\n${usage}`);
+  if (positionals.length !== 2) throw new UsageError(`explain: expected METHOD PATH\n\n${usage}`);
+  const [method, path] = positionals as [string, string];
+  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`explain: METHOD must be letters, got "${method}"`);
+  if (!path.startsWith('/')) throw new UsageError(`explain: PATH must start with /, got "${path}"`);
+  const r = loadConfigFile(values.config);
+  if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  const logger = createLogger({ level: 'error', format: 'json' });
+  // a small pool: one token to judge
+  const auth = createAuthLayer({ ...r.config, verifier: { ...r.config.verifier, pool_size: 1 } }, logger);
+  try {
+    if (values.token !== undefined && !(await auth.whenReady(10_000))) {
+      process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');
+    }
+    const answer = await explainRequest(r.config, auth, { method, path, ...(values.host !== undefined ? { host: values.host } : {}), ...(values.token !== undefined ? { token: values.token } : {}) });
+    process.stdout.write((values.json ? JSON.stringify(answer, null, 2) : formatExplain(answer, method, path)) + '\n');
+    process.exitCode = answer.allowed ? 0 : 1;
+  } finally {
+    await auth.close();
+  }
 }

@@ -6,8 +6,11 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, type Config } from '../../node/config/index.js';
 import { createLogger, type Logger } from '../../node/log.js';
+import { watchConfig } from '../../node/config/config-watch.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { Supervisor, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
+import { startMember } from '../member-wiring.js';
+import type { ClusterRole } from '../index.js';
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -21,13 +24,16 @@ Commands:
   check-config FILE                validate a config file, list every error with its path
   explain --config FILE METHOD PATH [--token T] [--host H]
                                    which route matches, each rule and why allowed/denied
+  revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) --config FILE
+                                   revoke tokens on every instance (NATS, else the admin API)
   bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
 
 Run "portcullis <command> --help" for a command's options.`,
-  serve: `Usage: portcullis serve --config FILE [--workers N|auto]
+  serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
 
   --config FILE     YAML config (see deploy/portcullis.example.yaml)
   --workers N|auto  worker processes sharing the port (default: server.workers; auto = cores)
+  --watch           reload when FILE changes (same as SIGHUP or admin POST /reload)
 
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.`,
   'check-config': `Usage: portcullis check-config FILE
@@ -61,7 +67,7 @@ function loadOrExit(file: string | undefined, cmd: string): Config {
 }
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
   if (values.help) { process.stdout.write(USAGE.serve + '\n'); return; }
   // Bad usage is reported before the config file is read.
   let workersFlag: number | undefined;
@@ -75,18 +81,23 @@ async function serve(argv: string[]): Promise<void> {
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   if (workers > 1) {
     const sup = new Supervisor(config, values.config!, workers, logger);
-    try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); }
+    try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
+    if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
   }
-  await runSingle(config, values.config!, logger, true);
+  const inst = await runSingle(config, values.config!, logger, true, 'single');
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); inst.reloadFromFile(); });
 }
 
 /** Run one instance in this process (single-process mode or a cluster worker). */
-async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean): Promise<ProxyInstance> {
+async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole): Promise<ProxyInstance> {
   let inst: ProxyInstance;
+  let member: Awaited<ReturnType<typeof startMember>> | null = null;
   try {
-    inst = await ProxyInstance.start({ config, configPath, logger, admin });
+    member = await startMember(config, logger, role);
+    inst = await ProxyInstance.start({ config, configPath, logger, admin, ...member.instance });
   } catch (err) {
+    void member?.node.close();
     const message = (err as Error).message ?? String(err);
     if (process.send !== undefined) process.send({ type: 'worker.boot_failed', message } satisfies WorkerMessage);
     logger.fatal({ err: message }, 'start failed');
@@ -94,11 +105,13 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
     setTimeout(() => process.exit(1), 50);
     throw err;
   }
+  const node = member.node;
   const stop = (): void => {
-    void inst.shutdown().then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
+    void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {
-    logger.info({ port: inst.port, adminPort: inst.adminPort }, 'listening');
+    // printed at any log level: scripts and tests read the ports from it
+    process.stdout.write(`${JSON.stringify({ msg: 'listening', port: inst.port, adminPort: inst.adminPort })}\n`);
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => { inst.reloadFromFile(); });
@@ -113,7 +126,7 @@ async function worker(argv: string[]): Promise<void> {
   const port = Number(values.port);
   const config = { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config;
   const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
-  const inst = await runSingle(config, values.config!, logger, false);
+  const inst = await runSingle(config, values.config!, logger, false, 'worker');
   const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
   // prom-client installs the worker-side listener that answers the primary's
@@ -133,6 +146,10 @@ async function worker(argv: string[]): Promise<void> {
     }
   });
   process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
+  const status = (): void => { if (process.connected) process.send?.({ type: 'worker.status', ready: inst.readiness().ready } satisfies WorkerMessage); };
+  status();
+  setInterval(status, 500).unref();
+  void inst.whenAuthReady(60_000).then(status);
 }
 
 function checkConfig(argv: string[]): void {
@@ -160,12 +177,13 @@ async function main(): Promise<void> {
       case 'check-config': return checkConfig(rest);
       case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
       case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }
+      case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
       default:
         throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
     }
   } catch (err) {
-    if (err instanceof UsageError) fail(err.message);
+    if (err instanceof UsageError || (err as Error)?.name === 'UsageError') fail((err as Error).message);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       fail(`${(err as Error).message}\n\n${USAGE[cmd ?? 'main'] ?? USAGE.main}`);

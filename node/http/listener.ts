@@ -1,6 +1,7 @@
 // The client-facing uWS listener: reads the request synchronously, applies limits
 // and path normalisation, routes, runs the pipeline stages and hands the request to
 // an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
+import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -103,7 +104,8 @@ export class Listener implements ExchangeHost {
         ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
         bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
         ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
-        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: ex.ctx.principal.fingerprint } : {}),
+        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: ex.ctx.principal.fingerprint }
+          : ex.ctx.token !== null ? { token: hash('sha256', ex.ctx.token, 'hex').slice(0, 16) } : {}),
       }, 'request');
     }
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
@@ -211,6 +213,7 @@ export class Listener implements ExchangeHost {
     if (match.route.policy !== null) {
       if (!auth.ready()) {
         ctx.denyReason = 'not_ready';
+        this.opts.metrics.decision('not_ready');
         return ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 }));
       }
       const x = auth.extract(ctx);
@@ -230,6 +233,7 @@ export class Listener implements ExchangeHost {
 
   private deny(ex: Exchange, r: StageResult & { kind: 'deny' }): void {
     ex.ctx.denyReason = r.reason;
+    this.opts.metrics.decision(r.reason);
     ex.sendError(r.error);
   }
 
@@ -238,6 +242,7 @@ export class Listener implements ExchangeHost {
     if (r.kind === 'deny') return this.deny(ex, r);
     const z = ex.snap.auth.authorize(ex.ctx);
     if (z.kind === 'deny') return this.deny(ex, z);
+    this.opts.metrics.decision(null);
     this.send(ex, connectionNames);
   }
 

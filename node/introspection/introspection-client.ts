@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
-import type { Principal } from '../pipeline/context.js';
+import { tokenFacts, type Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache } from './introspection-cache.js';
 import { IntrospectionCaller, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
@@ -114,6 +114,7 @@ function deepFreeze<T>(v: T): T {
  */
 export class IntrospectionClient {
   readonly name: string;
+  readonly #issuerUrl: string;
   readonly #cfg: IntrospectionConfig;
   readonly #audiences: readonly string[];
   readonly #skewMs: number;
@@ -145,6 +146,7 @@ export class IntrospectionClient {
       throw new Error(`issuers.${opts.name}.introspection.client_secret_env: environment variable ${cfg.client_secret_env} is not set`);
     }
     this.name = opts.name;
+    this.#issuerUrl = opts.issuer.issuer;
     this.#cfg = cfg;
     this.#audiences = opts.issuer.audiences;
     this.#skewMs = opts.issuer.clock_skew_s * 1000;
@@ -295,6 +297,7 @@ export class IntrospectionClient {
       // no `exp` in the answer: the principal is trusted until the cached answer expires
       exp: exp ?? Math.floor(result.expiresAt / 1000),
       fingerprint: key.slice(0, 16),
+      facts: tokenFacts(key, claims, null, this.#issuerUrl),
     });
     const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
     return ok;

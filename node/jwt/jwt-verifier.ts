@@ -4,7 +4,7 @@
 import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
-import type { Principal } from '../pipeline/context.js';
+import { tokenFacts, type Principal } from '../pipeline/context.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
 import type { KeySetSnapshot } from './jwk-set.js';
 import { TokenCache } from './token-cache.js';
@@ -106,6 +106,21 @@ export class JwtVerifier {
     return true;
   }
 
+  /** True when issuer `name` has a key set (false for unknown names). */
+  issuerReady(name: string): boolean {
+    return this.#actors.get(name)?.snapshot != null;
+  }
+
+  /** Drop a token from the cache (revocation); `tokenHash` is SHA-256 hex. */
+  evict(tokenHash: string): boolean {
+    return this.#cache.delete(Buffer.from(tokenHash, 'hex').toString('base64'));
+  }
+
+  /** Drop every cached token (a key revoked by kid, a subject cut). */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
   /** Resolves true once ready, false after `timeoutMs`; never rejects. */
   whenReady(timeoutMs: number): Promise<boolean> {
     if (this.ready()) return Promise.resolve(true);
@@ -200,6 +215,7 @@ export class JwtVerifier {
       scopes: scopesOf(claims),
       exp,
       fingerprint: Buffer.from(digest, 'base64').toString('hex', 0, 8),
+      facts: tokenFacts(Buffer.from(digest, 'base64').toString('hex'), claims, r.kid, actor.config.issuer),
     });
     const outcome: VerifyOk = Object.freeze({ ok: true as const, principal });
     this.#verified++;

@@ -1,0 +1,33 @@
+// Connects one proxy instance to its cluster member: the revocation set and request
+// gate become the auth layer's TokenState, the member's readiness and metrics join the
+// instance's, and its admin routes (revocations) join the admin API.
+import type { Config } from '../node/config/index.js';
+import type { InstanceOptions } from '../node/instance.js';
+import type { Logger } from '../node/log.js';
+import { ClusterNode, type ClusterRole } from './index.js';
+
+export interface MemberWiring {
+  readonly node: ClusterNode;
+  /** Spread into ProxyInstance.start options. */
+  readonly instance: Pick<InstanceOptions, 'tokenState' | 'sharing' | 'cluster' | 'adminRoutes'>;
+}
+
+/** Start the cluster member for this process; rejects only on a config problem (e.g. unset password variable). */
+export async function startMember(config: Config, logger: Logger, role: ClusterRole): Promise<MemberWiring> {
+  const node = await ClusterNode.start({ config, logger, role });
+  const store = node.revocations;
+  return {
+    node,
+    instance: {
+      tokenState: {
+        gate: () => node.gate(),
+        isRevoked: (facts) => store.isRevoked(facts),
+        onRevoked: (listener) => store.onRevoked(listener),
+      },
+      sharing: null,
+      cluster: { readiness: () => node.readiness(), stats: () => node.stats() },
+      // workers have no admin listener; single processes serve revocations themselves
+      adminRoutes: role === 'worker' ? {} : node.adminRoutes(),
+    },
+  };
+}

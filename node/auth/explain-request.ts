@@ -1,0 +1,84 @@
+// `portcullis explain` and admin POST /explain: which route a request matches, each rule
+// of its policy and the verdict. With a token, the token is judged by a real auth layer
+// (live JWKS / introspection), so the answer is what the proxy would do.
+import type { Config } from '../config/index.js';
+import { normalizePath } from '../http/path-normalize.js';
+import type { Logger } from '../log.js';
+import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
+import { RouteTable } from '../routing/route-table.js';
+import type { AuthLayer } from './auth-layer.js';
+
+export interface ExplainAnswer {
+  readonly allowed: boolean;
+  readonly status: number;
+  readonly route: string | null;
+  readonly upstream: string | null;
+  readonly params: Record<string, string> | null;
+  /** How the token fared (null when none was given or the route needs none). */
+  readonly token: { readonly ok: boolean; readonly reason: string | null; readonly issuer: string | null; readonly fingerprint: string | null } | null;
+  readonly rules: readonly ExplainedRule[];
+  readonly summary: string;
+}
+
+/**
+ * Explain `method path` (optionally on `host`, with `token`) against `config`. `auth` judges the
+ * token and compiles policies; it must be ready (keys loaded) for a token verdict.
+ */
+export async function explainRequest(config: Config, auth: AuthLayer, req: { method: string; path: string; host?: string; token?: string }): Promise<ExplainAnswer> {
+  const method = req.method.toUpperCase();
+  const q = req.path.indexOf('?');
+  const rawPath = q === -1 ? req.path : req.path.slice(0, q);
+  const path = normalizePath(rawPath);
+  const none = (status: number, summary: string): ExplainAnswer => ({ allowed: false, status, route: null, upstream: null, params: null, token: null, rules: [], summary });
+  if (path === null) return none(400, `path ${JSON.stringify(rawPath)} is invalid or ambiguous: 400 before routing`);
+  const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(r) }));
+  const table = new RouteTable(routes);
+  const host = (req.host ?? '').toLowerCase();
+  const m = table.match(method, host, path);
+  if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
+  const policy = m.route.policy as CompiledPolicy | null;
+  const base = { route: m.route.name, upstream: m.route.config.upstream, params: m.params };
+  if (policy === null) return { ...base, allowed: true, status: 200, token: null, rules: explainPolicy(null, null, m.params), summary: `route ${m.route.name}: auth none, forwarded to ${m.route.config.upstream}` };
+
+  const ctx: RequestContext = {
+    method, path, query: q === -1 ? '' : req.path.slice(q + 1), host, remoteAddress: '127.0.0.1',
+    headers: req.token !== undefined ? ['authorization', `Bearer ${req.token}`] : [],
+    route: m.route, params: m.params, token: null, tokenSource: null, principal: null, denyReason: null,
+  };
+  let token: ExplainAnswer['token'] = null;
+  let status = 200;
+  let reason: string | null = null;
+  const x = auth.stages.extract(ctx);
+  if (x.kind === 'deny') { status = x.error.code === 'PORTCULLIS_ERR_AUTH_INVALID_REQUEST' ? 400 : 401; reason = x.reason; }
+  else {
+    const a = await auth.stages.authenticate(ctx);
+    if (a.kind === 'deny') {
+      status = a.error.code === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' ? 503 : 401;
+      reason = a.reason;
+    }
+    if (req.token !== undefined) token = { ok: a.kind === 'continue', reason: a.kind === 'deny' ? a.reason : null, issuer: ctx.principal?.issuer ?? null, fingerprint: ctx.principal?.fingerprint ?? null };
+    if (a.kind === 'continue') {
+      const z = auth.stages.authorize(ctx);
+      if (z.kind === 'deny') { status = 403; reason = z.reason; }
+    }
+  }
+  const rules = explainPolicy(policy, ctx.principal, m.params);
+  const allowed = status === 200;
+  const summary = allowed
+    ? `route ${m.route.name}: allowed, forwarded to ${m.route.config.upstream}`
+    : `route ${m.route.name}: denied with ${status} (${reason ?? 'denied'})`;
+  return { ...base, allowed, status, token, rules, summary };
+}
+
+/** Human-readable lines for the CLI. */
+export function formatExplain(a: ExplainAnswer, method: string, path: string): string {
+  const lines = [`${method.toUpperCase()} ${path}`];
+  if (a.route === null) { lines.push(`  ${a.summary}`); return lines.join('\n'); }
+  lines.push(`  route     ${a.route} → upstream ${a.upstream}${a.params !== null ? `  params ${JSON.stringify(a.params)}` : ''}`);
+  if (a.token !== null) lines.push(`  token     ${a.token.ok ? `valid (${a.token.issuer}, fingerprint ${a.token.fingerprint})` : `refused: ${a.token.reason}`}`);
+  for (const r of a.rules) lines.push(`  ${r.ok ? 'pass' : 'FAIL'}      ${r.rule} — ${r.why}`);
+  lines.push(`  verdict   ${a.allowed ? 'ALLOWED' : 'DENIED'} (${a.status}): ${a.summary}`);
+  return lines.join('\n');
+}
+
+export type { Logger };
