@@ -156,10 +156,24 @@ export const clusterSchema = z.strictObject({
     password_env: envName.optional(),
     token_env: envName.optional(),
     creds_file: z.string().optional(),
-    tls: z.boolean().default(false),
+    /** true = TLS with the system CAs; or CA / client certificate files. */
+    tls: z.union([z.boolean(), z.strictObject({ ca_file: z.string().min(1).optional(), cert_file: z.string().min(1).optional(), key_file: z.string().min(1).optional() })]).default(false),
   }).optional(),
   subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('portcullis'),
+  /** Bus lost longer than this → requests on auth routes get 503; unset = keep serving on local state. */
   fail_closed_after_ms: z.number().int().min(0).optional(),
+  /** Member id on the bus; default hostname-pid-random. */
+  member_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  /** How long start waits for the bus before serving degraded, ms. */
+  start_timeout_ms: z.number().int().min(0).default(2_000), // 2 s
+  revocation: z.strictObject({
+    /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age). */
+    max_token_lifetime_s: z.number().int().min(60).default(86_400), // 24 h
+    /** JetStream stream replicas; auto = min(3, servers in the NATS cluster). */
+    replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
+    /** Longest a replay or catch-up may block requests before serving degraded, ms. */
+    catch_up_timeout_ms: z.number().int().min(0).default(10_000), // 10 s
+  }).default({}),
 }).default({});
 
 export const identitySchema = z.strictObject({
