@@ -1,9 +1,10 @@
 // Public surface of cluster/: ClusterNode wires one member — transport (NATS, node:cluster
-// IPC or in-process), protocol, membership and revocations — and exposes the store the
-// hot path reads, the admin routes, readiness and metrics.
+// IPC or in-process), protocol, membership, revocations and the shared introspection
+// cache — and exposes the store the hot path reads, the admin routes, readiness and metrics.
 import type { ConnectionOptions } from 'nats';
 import type { AdminHandler } from '../node/admin/admin-server.js';
 import type { Logger } from '../node/log.js';
+import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, newMemberId } from './membership/index.js';
 import { Codec, MessageBus, subjects } from './protocol/index.js';
 import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
@@ -13,6 +14,7 @@ export * from './protocol/index.js';
 export * from './transport/index.js';
 export * from './membership/index.js';
 export * from './revocation/index.js';
+export * from './cache-sync/index.js';
 
 /** single = one process; worker = a node:cluster worker; primary = the node:cluster supervisor (IPC hub). */
 export type ClusterRole = 'single' | 'worker' | 'primary';
@@ -28,6 +30,8 @@ export interface ClusterStartOptions {
   readonly natsOptions?: Partial<ConnectionOptions>;
   /** Heartbeat period, ms (default 1000). */
   readonly heartbeatMs?: number;
+  /** Shared introspection cache tuning (lease and owner-request timeouts). */
+  readonly introspection?: Pick<IntrospectionSyncOptions, 'leaseMs' | 'requestTimeoutMs' | 'suspectMs' | 'maxLeases' | 'maxResults'>;
 }
 
 /** Why requests must wait (see `gate`). */
@@ -41,6 +45,11 @@ export class ClusterNode {
   readonly membership: Membership;
   /** Typed bus for other actors (introspection cache sync, policy). */
   readonly bus: MessageBus;
+  /**
+   * The cluster-wide introspection cache: per issuer, pass `coordinator(name)` and
+   * `publisher(name)` as the IntrospectionClient's `coordinate`/`onResult`, then `attach(name, client)`.
+   */
+  readonly introspection: IntrospectionSync;
   private closed = false;
   private dropsLogged = 0;
 
@@ -53,6 +62,7 @@ export class ClusterNode {
     codec: Codec,
     private readonly logger: Logger,
     heartbeatMs: number,
+    introspection: ClusterStartOptions['introspection'],
   ) {
     this.bus = new MessageBus(transport, codec, subjects(settings.prefix));
     codec.onDrop = (reason, type) => {
@@ -74,6 +84,7 @@ export class ClusterNode {
       catchUpTimeoutMs: settings.catchUpTimeoutMs,
     });
     this.membership = new Membership({ bus: this.bus, id: memberId, role, intervalMs: heartbeatMs });
+    this.introspection = new IntrospectionSync({ ...introspection, bus: this.bus, membership: this.membership, memberId, logger });
   }
 
   /**
@@ -102,8 +113,11 @@ export class ClusterNode {
       transport = new LocalTransport();
       mode = 'local';
     }
-    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000);
+    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, opts.introspection);
     node.revocationActor.start();
+    // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
+    // A primary serves no requests and owns no keys.
+    if (opts.role !== 'primary') node.introspection.start();
     node.membership.start();
     logger.info({ mode, role: opts.role, prefix: settings.prefix }, 'cluster member started');
     return node;
@@ -173,6 +187,7 @@ export class ClusterNode {
       bus_messages_dropped_too_large_total: codec.dropped_too_large,
       ...this.membership.stats(),
       ...this.revocationActor.stats(),
+      ...this.introspection.stats(),
     };
   }
 
@@ -180,6 +195,8 @@ export class ClusterNode {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // First: lookups waiting on a peer call the server themselves instead of hanging on a closed bus.
+    this.introspection.close();
     this.membership.close();
     await this.revocationActor.close();
     await this.transport.close();

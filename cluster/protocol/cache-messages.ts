@@ -50,8 +50,26 @@ export interface IntrospectionLeased {
   readonly waitMs: number;
 }
 
+/**
+ * `introspection.released`: the lease `member` held on this key ends without a result
+ * (its call failed, its answer was evicted mid-flight, or it left the cluster). Broadcast
+ * on `<p>.cache.introspection`: the owner frees the lease, waiting members ask again —
+ * or, when `failed`, call the authorization server themselves instead of queueing behind it.
+ */
+export interface IntrospectionReleased {
+  readonly type: 'introspection.released';
+  readonly v: 1;
+  readonly key: string;
+  readonly issuer: string;
+  /** The lease holder. */
+  readonly member: string;
+  /** The holder's call to the authorization server failed. */
+  readonly failed: boolean;
+  readonly origin: string;
+}
+
 /** Every cache-sync message. */
-export type CacheMessage = CacheFilled | CacheEvicted | IntrospectionLease | IntrospectionLeased;
+export type CacheMessage = CacheFilled | CacheEvicted | IntrospectionLease | IntrospectionLeased | IntrospectionReleased;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const isKey = (x: unknown): x is string => typeof x === 'string' && HEX64.test(x);
@@ -86,5 +104,11 @@ export const CACHE_SPECS: ReadonlyArray<MessageSpec<CacheMessage>> = [
       if (status === 'cached' && (active === null || expiresAt === null)) return null;
       return { type: 'introspection.leased', v: 1, key, status, active, claims, expiresAt, waitMs };
     },
+  },
+  {
+    type: 'introspection.released', v: 1,
+    fields: ['type', 'v', 'key', 'issuer', 'member', 'failed', 'origin'],
+    parse: (o) => (isKey(o.key) && isStr(o.issuer, 256) && isStr(o.member, 128) && typeof o.failed === 'boolean' && isStr(o.origin, 128)
+      ? { type: 'introspection.released', v: 1, key: o.key, issuer: o.issuer, member: o.member, failed: o.failed, origin: o.origin } : null),
   },
 ];

@@ -6,7 +6,7 @@ export {
   type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberLeft, type MemberRole, type PolicyUpdated,
   type RevocationAdded, type RevocationRecord, type RevocationSnapshot, type RevocationSync,
 } from './messages.js';
-export type { CacheEvicted, CacheFilled, CacheMessage, IntrospectionLease, IntrospectionLeased } from './cache-messages.js';
+export type { CacheEvicted, CacheFilled, CacheMessage, IntrospectionLease, IntrospectionLeased, IntrospectionReleased } from './cache-messages.js';
 export type { MessageSpec } from './message-spec.js';
 export { Codec, MAX_MESSAGE_BYTES, type CodecStats, type DropReason } from './codec.js';
 export { MessageBus, type MessageHandler } from './message-bus.js';

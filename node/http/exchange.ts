@@ -335,7 +335,8 @@ export class Exchange implements H1Handler {
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
-    if (!err.requestSent) {
+    if (!err.requestSent && !code.startsWith('H1_')) {
+      // a connection-level failure (refused, unreachable, connect timeout, TLS): the target is at fault
       up.connectFailed(this.target!, Date.now());
       this.host.upstreamError(up.name, code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect');
       // One retry on another target, idempotent methods without a body only: the
@@ -347,6 +348,12 @@ export class Exchange implements H1Handler {
         return;
       }
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the connection`));
+      return;
+    }
+    if (code === 'H1_REQUEST_BODY' || code === 'H1_CLOSED' || code === 'H1_HANDLER') {
+      // our side failed (client body cut or mismatched, pool closing on reload, a bug): not the target's fault
+      this.host.upstreamError(up.name, code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'pool_closed' : 'internal');
+      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${up.name}" failed`));
       return;
     }
     if (code === 'H1_HEADERS_TIMEOUT') {

@@ -17,7 +17,7 @@ import type { Snapshot } from './snapshot.js';
  * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names.
  * `expect` too: uWS already answered "100 Continue" to the client, and undici refuses the header (→ 502).
  */
-const HOP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+const HOP_REQUEST = new Set(['content-length', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 
 let collected: string[] = [];
 let collectedBytes = 0;

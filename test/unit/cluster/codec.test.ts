@@ -24,6 +24,7 @@ const samples: BusMessage[] = [
   { type: 'cache.evicted', v: 1, key: HASH, origin: 'm' },
   { type: 'introspection.lease', v: 1, key: HASH, issuer: 'main', member: 'm' },
   { type: 'introspection.leased', v: 1, key: HASH, status: 'cached', active: false, claims: null, expiresAt: 5, waitMs: 0 },
+  { type: 'introspection.released', v: 1, key: HASH, issuer: 'main', member: 'm', failed: true, origin: 'o' },
 ];
 
 describe('Codec', () => {
