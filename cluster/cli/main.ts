@@ -26,6 +26,7 @@ Commands:
                                    which route matches, each rule and why allowed/denied
   revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) --config FILE
                                    revoke tokens on every instance (NATS, else the admin API)
+  cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
   bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
 
 Run "portcullis <command> --help" for a command's options.`,
@@ -47,6 +48,11 @@ then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-
 
 Prints the matched route, each rule and why the request would be allowed or denied.
 With --token the token is checked against the issuers' live JWKS/introspection.`,
+  'cluster-demo': `Usage: portcullis cluster-demo [--exit]
+
+Starts a local nats-server (JetStream), the demo authorization server, an echo upstream and
+three proxy instances; shows a token allowed at all three, revoked at instance 1 and refused
+at instances 2 and 3 with the delay. --exit stops after the demonstration (exit 0 when it held).`,
   bench: `Usage: portcullis bench [SCENARIO...] [--quick]
 
 Runs the autocannon scenarios (default: all) and writes bench/results/*.json.`,
@@ -177,6 +183,7 @@ async function main(): Promise<void> {
       case 'check-config': return checkConfig(rest);
       case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
       case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }
+      case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
       default:

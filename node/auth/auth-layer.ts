@@ -84,6 +84,8 @@ function discoverIntrospection(name: string, cfg: IssuerConfig, client: Introspe
   const agent = new Agent({ connections: 1 });
   let timer: NodeJS.Timeout | null = null;
   let delay = DISCOVERY_FIRST_MS;
+  let closed = false;
+  const closeAgent = (): void => { if (!closed) { closed = true; agent.close().catch(() => {}); } };
   const attempt = async (): Promise<void> => {
     const errors: string[] = [];
     for (const url of discoveryUrls(cfg.issuer, cfg.discovery === false ? true : cfg.discovery)) {
@@ -95,7 +97,7 @@ function discoverIntrospection(name: string, cfg: IssuerConfig, client: Introspe
       if (typeof doc.introspection_endpoint !== 'string' || !/^https?:\/\//i.test(doc.introspection_endpoint)) { errors.push(`${url}: no introspection_endpoint`); continue; }
       client.setEndpoint(doc.introspection_endpoint);
       logger.info({ issuer: name }, 'introspection endpoint discovered');
-      void agent.close();
+      closeAgent();
       return;
     }
     logger.warn({ issuer: name, errors, retry_ms: delay }, 'introspection endpoint discovery failed');
@@ -104,7 +106,7 @@ function discoverIntrospection(name: string, cfg: IssuerConfig, client: Introspe
     delay = Math.min(delay * 2, DISCOVERY_MAX_MS);
   };
   void attempt();
-  return () => { abort.abort(); if (timer !== null) clearTimeout(timer); void agent.close(); };
+  return () => { abort.abort(); if (timer !== null) clearTimeout(timer); closeAgent(); };
 }
 
 /** Create the auth layer for `config`; starts JWKS and discovery fetches at once. */
@@ -172,12 +174,11 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
   };
 
   const ready = (): boolean => {
-    for (const [name, cfg] of Object.entries(current.issuers)) {
+    for (const name of Object.keys(current.issuers)) {
       const intro = slots.get(name);
       if (intro !== undefined && !intro.client.ready()) return false;
       // an introspection-only issuer needs no JWKS; any other needs its keys
       if (intro === undefined && !jwt.issuerReady(name)) return false;
-      void cfg;
     }
     return true;
   };

@@ -1,0 +1,131 @@
+// `portcullis cluster-demo` (npm run cluster): a local nats-server with JetStream, the
+// demo authorization server, an echo upstream and three proxy instances on three ports.
+// Shows one token allowed everywhere, a revocation at instance 1, and the token refused
+// at instances 2 and 3 with the measured delay. Stays up for curl until Ctrl-C
+// (`--exit` stops after the demonstration).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatProblems, validateConfig } from '../../node/config/index.js';
+import { startAuthServer } from '../../node/dev/auth-server.js';
+import { startEchoUpstream } from '../../node/dev/echo-upstream.js';
+import { ProxyInstance } from '../../node/instance.js';
+import { createLogger } from '../../node/log.js';
+import { startMember, type MemberWiring } from '../member-wiring.js';
+import { freePort } from '../supervisor.js';
+
+const NATS_CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
+
+function natsBinary(): string {
+  for (const c of NATS_CANDIDATES) if (c !== undefined && c !== '' && existsSync(c)) return c;
+  throw new Error('nats-server not found: install it with `apt-get install -y nats-server` (or set NATS_SERVER_BIN)');
+}
+
+function waitPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(); });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`nats-server did not listen on ${port} within ${timeoutMs} ms`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+async function status(url: string, token: string): Promise<number> {
+  const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  await r.arrayBuffer();
+  return r.status;
+}
+
+export async function clusterDemo(argv: string[], usage: string): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
+  if (values.help) { process.stdout.write(usage + '\n'); return; }
+  const bin = natsBinary();
+  const store = mkdtempSync(join(tmpdir(), 'portcullis-demo-nats-'));
+  const natsPort = await freePort('127.0.0.1');
+  const nats: ChildProcess = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
+  const cleanup: Array<() => Promise<unknown> | void> = [() => { nats.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); }];
+  const stopAll = async (): Promise<void> => { for (const f of cleanup.reverse()) await f(); };
+  try {
+    await waitPort(natsPort, 10_000);
+    const as = await startAuthServer();
+    cleanup.push(() => as.close());
+    const echo = await startEchoUpstream({ name: 'echo' });
+    cleanup.push(() => echo.close());
+    const adminToken = randomBytes(12).toString('base64url');
+    process.env.PORTCULLIS_DEMO_ADMIN_TOKEN = adminToken;
+    process.env.PORTCULLIS_DEV_INTROSPECTION_SECRET = 'portcullis-secret';
+    const logger = createLogger({ level: 'warn', format: 'pretty' });
+    const instances: Array<{ inst: ProxyInstance; member: MemberWiring }> = [];
+    for (let i = 1; i <= 3; i++) {
+      const v = validateConfig({
+        server: { listen: { host: '127.0.0.1', port: 0 } },
+        admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_DEMO_ADMIN_TOKEN' },
+        issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], algorithms: ['RS256', 'ES256'], introspection: { client_id: 'portcullis', client_secret_env: 'PORTCULLIS_DEV_INTROSPECTION_SECRET' } } },
+        upstreams: { echo: { targets: [echo.url] } },
+        routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'echo', auth: { scopes: { all: ['orders:read'] } } }],
+        cluster: { nats: { servers: [`nats://127.0.0.1:${natsPort}`] }, member_id: `proxy-${i}` },
+        log: { level: 'warn', format: 'pretty', access: false },
+        verifier: { pool_size: 1 },
+      });
+      if (!v.ok) throw new Error(`embedded demo config invalid (a bug):\n${formatProblems(v.errors)}`);
+      const member = await startMember(v.config, logger.child({ instance: i }), 'single');
+      const inst = await ProxyInstance.start({ config: v.config, logger: logger.child({ instance: i }), admin: true, ...member.instance });
+      cleanup.push(async () => { await inst.shutdown(); await member.node.close(); });
+      instances.push({ inst, member });
+    }
+    await Promise.all(instances.map(async ({ inst, member }) => { await member.node.ready(); await inst.whenAuthReady(10_000); }));
+
+    const token = await as.issueJwt({ sub: 'carol', scope: 'orders:read' });
+    const urls = instances.map(({ inst }) => `http://127.0.0.1:${inst.port}/orders/1`);
+    const out: string[] = ['', `Portcullis cluster demo — nats-server 127.0.0.1:${natsPort}, authorization server ${as.url}`, ''];
+    instances.forEach(({ inst }, i) => out.push(`  instance ${i + 1}: proxy http://127.0.0.1:${inst.port}  admin http://127.0.0.1:${inst.adminPort}`));
+    out.push('', `  export TOKEN=${token}`, '');
+    const before = await Promise.all(urls.map((u) => status(u, token)));
+    out.push(`Before: the token at instances 1, 2, 3 → ${before.join(', ')}`);
+    const jti = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti as string;
+    const t0 = performance.now();
+    const r = await fetch(`http://127.0.0.1:${instances[0]!.inst.adminPort}/revocations`, {
+      method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'jti', value: jti, reason: 'demo' }),
+    });
+    await r.arrayBuffer();
+    out.push(`Revoked jti ${jti} at instance 1 (admin API answered ${r.status}).`);
+    const refusedAfter: string[] = [];
+    for (let i = 1; i < 3; i++) {
+      let s = 0;
+      const deadline = performance.now() + 5_000;
+      while ((s = await status(urls[i]!, token)) === 200 && performance.now() < deadline) await new Promise((res) => setTimeout(res, 1));
+      refusedAfter.push(s === 401 ? `instance ${i + 1} refused it (401) ${(performance.now() - t0).toFixed(1)} ms after the revocation was sent` : `instance ${i + 1} still answered ${s} after 5 s`);
+    }
+    out.push(...refusedAfter.map((l) => `  ${l}`));
+    const after = await Promise.all(urls.map((u) => status(u, token)));
+    out.push(`After: the token at instances 1, 2, 3 → ${after.join(', ')}`, '');
+    if (!values.exit) {
+      out.push('Try it yourself (a fresh token, then revoke it by subject at instance 2):');
+      out.push(`  export TOKEN2=${await as.issueJwt({ sub: 'dave', scope: 'orders:read' })}`);
+      out.push(`  curl -i ${urls[2]} -H "Authorization: Bearer $TOKEN2"`);
+      out.push(`  curl -s -X POST http://127.0.0.1:${instances[1]!.inst.adminPort}/revocations -H "Authorization: Bearer ${adminToken}" -H 'content-type: application/json' -d '{"kind":"sub","value":"dave"}'`);
+      out.push(`  curl -i ${urls[2]} -H "Authorization: Bearer $TOKEN2"     # 401 revoked`, '', 'Ctrl-C stops everything.', '');
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
+    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; return; }
+    let stopping = false;
+    const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => process.exit(0)); };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
