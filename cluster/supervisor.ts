@@ -15,9 +15,12 @@ export type WorkerMessage =
   | { type: 'worker.ready'; port: number }
   | { type: 'worker.boot_failed'; message: string }
   | { type: 'worker.reloaded'; ok: boolean; errors?: unknown }
-  /** Sent every second: the worker's own /readyz verdict (keys loaded, revocations replayed). */
-  | { type: 'worker.status'; ready: boolean };
+  /** Sent every 500 ms: the worker's own /readyz verdict (keys loaded, revocations replayed) and per-issuer readiness. */
+  | { type: 'worker.status'; ready: boolean; issuers?: IssuerReadiness };
 export type PrimaryMessage = { type: 'config.reload' } | { type: 'worker.shutdown' };
+
+/** Per-issuer readiness as /readyz reports it (node/auth/auth-layer.ts readiness()). */
+export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
 
 interface Slot {
   index: number;
@@ -25,6 +28,8 @@ interface Slot {
   ready: boolean;
   /** Last worker.status verdict. */
   judging: boolean;
+  /** Last per-issuer readiness the worker reported. */
+  issuers: IssuerReadiness | null;
   restarts: number;
   startedAt: number;
 }
@@ -63,7 +68,7 @@ export class Supervisor {
     const node = this.node;
     cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port)], silent: false });
     for (let i = 0; i < this.workers; i++) {
-      this.slots.push({ index: i, worker: null, ready: false, judging: false, restarts: 0, startedAt: 0 });
+      this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, restarts: 0, startedAt: 0 });
       this.fork(this.slots[i]!);
     }
     this.admin = new AdminServer({
@@ -74,9 +79,12 @@ export class Supervisor {
       readiness: () => {
         const ready = this.slots.filter((s) => s.ready && s.judging).length;
         const c = node.readiness();
+        const issuers = this.issuerReadiness();
+        // as in one process: an issuer with introspection needs its endpoint, any other its keys
+        const keysLoaded = Object.values(issuers).every((i) => (i.introspection !== null ? i.introspection : i.keys));
         return {
           ready: ready === this.slots.length && !this.stopping && c.ready,
-          detail: { workers: this.slots.length, workers_ready: ready, draining: this.stopping, ...c.detail },
+          detail: { workers: this.slots.length, workers_ready: ready, keys_loaded: keysLoaded, issuers, draining: this.stopping, ...c.detail },
         };
       },
       metrics: () => this.aggregator.clusterMetrics(),
@@ -111,11 +119,12 @@ export class Supervisor {
     slot.worker = w;
     slot.ready = false;
     slot.judging = false;
+    slot.issuers = null;
     slot.startedAt = Date.now();
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'worker.ready') { slot.ready = true; }
-      else if (m.type === 'worker.status') { slot.judging = m.ready; }
+      else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
     });
     w.on('exit', (code, signal) => {
@@ -136,6 +145,25 @@ export class Supervisor {
       this.logger.warn({ worker: slot.index, code, signal, restart_in_ms: delay }, 'worker died; restarting');
       setTimeout(() => { if (!this.stopping) this.fork(slot); }, delay).unref();
     });
+  }
+
+  /** Per issuer: ready only when every worker has reported it ready (a worker not heard from yet counts as not ready). */
+  private issuerReadiness(): IssuerReadiness {
+    const out: IssuerReadiness = {};
+    const names = new Set(Object.keys(this.config.issuers));
+    for (const s of this.slots) for (const n of Object.keys(s.issuers ?? {})) names.add(n);
+    for (const name of names) {
+      let keys = true;
+      let introspection: boolean | null = null;
+      for (const s of this.slots) {
+        const r = s.issuers?.[name];
+        if (r === undefined) { keys = false; continue; }
+        keys &&= r.keys;
+        if (r.introspection !== null) introspection = (introspection ?? true) && r.introspection;
+      }
+      out[name] = { keys, introspection };
+    }
+    return out;
   }
 
   /** Validate the file here first, then ask every worker to switch. */

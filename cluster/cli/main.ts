@@ -8,7 +8,7 @@ import { formatProblems, loadConfigFile, type Config } from '../../node/config/i
 import { createLogger, type Logger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
 import { ProxyInstance } from '../../node/instance.js';
-import { Supervisor, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
+import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
 import { startMember } from '../member-wiring.js';
 import type { ClusterRole } from '../index.js';
 
@@ -24,7 +24,7 @@ Commands:
   check-config FILE                validate a config file, list every error with its path
   explain --config FILE METHOD PATH [--token T] [--host H]
                                    which route matches, each rule and why allowed/denied
-  revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) --config FILE
+  revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) (--config FILE | --admin URL)
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
   bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
@@ -152,7 +152,11 @@ async function worker(argv: string[]): Promise<void> {
     }
   });
   process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
-  const status = (): void => { if (process.connected) process.send?.({ type: 'worker.status', ready: inst.readiness().ready } satisfies WorkerMessage); };
+  const status = (): void => {
+    if (!process.connected) return;
+    const r = inst.readiness();
+    process.send?.({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
+  };
   status();
   setInterval(status, 500).unref();
   void inst.whenAuthReady(60_000).then(status);

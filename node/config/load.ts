@@ -53,7 +53,11 @@ function describeIssue(issue: ZodIssue): ConfigProblem[] {
     return [{ path: formatPath(issue.path), message: msg }];
   }
   if (issue.code === 'invalid_union') {
-    // Report the branch that got furthest rather than "Invalid input".
+    // Report the branch that got furthest rather than "Invalid input": a branch with a
+    // complaint inside the value (auth.scopes.all not a list) is the one the author meant.
+    const depth = issue.path.length;
+    const deeper = issue.unionErrors.filter((e) => e.issues.some((i) => i.path.length > depth));
+    if (deeper.length > 0) return deeper.flatMap((e) => e.issues).flatMap(describeIssue);
     const inner = issue.unionErrors.flatMap((e) => e.issues);
     const deepest = inner.filter((i) => i.code !== 'invalid_type' && i.code !== 'invalid_literal');
     if (deepest.length > 0) return deepest.flatMap(describeIssue);

@@ -4,9 +4,10 @@
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { proxyError, type ProxyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
+import { forwardedQuery } from '../pipeline/index.js';
 import { hostWithoutPort } from '../routing/route-table.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { normalizePath } from './path-normalize.js';
@@ -104,8 +105,8 @@ export class Listener implements ExchangeHost {
         ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
         bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
         ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
-        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: ex.ctx.principal.fingerprint }
-          : ex.ctx.token !== null ? { token: hash('sha256', ex.ctx.token, 'hex').slice(0, 16) } : {}),
+        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: new Fingerprint(ex.ctx.principal.fingerprint) }
+          : ex.ctx.token !== null ? { token: new Fingerprint(hash('sha256', ex.ctx.token, 'hex').slice(0, 16)) } : {}),
       }, 'request');
     }
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
@@ -273,6 +274,9 @@ export class Listener implements ExchangeHost {
       if (stripAuth && k === 'authorization') continue;
       out.push(k, h[i + 1]!);
     }
+    // Before host and X-Forwarded-*: mutate may remove entries (a stripped token header or
+    // cookie), which would shift hostIdx onto another header's value.
+    if (ctx.route.policy !== null) auth.mutate(ctx, out);
     // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
     // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
     const trust = snap.config.server.trust_forwarded;
@@ -283,7 +287,6 @@ export class Listener implements ExchangeHost {
     const hostMode = up.config.host;
     const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
     out.push('host', hostMode === 'preserve' ? (clientHost || up.targets[0]!.hostPort) : hostMode === 'target' ? '' : hostMode);
-    if (ctx.route.policy !== null) auth.mutate(ctx, out);
 
     let p = ctx.path;
     const strip = route.strip_prefix;
@@ -291,7 +294,9 @@ export class Listener implements ExchangeHost {
     if (p[0] !== '/') p = '/' + p;
     const prefix = up.config.path_prefix;
     if (prefix !== '') p = p === '/' ? prefix : prefix + p;
-    if (ctx.query !== '') p = `${p}?${ctx.query}`;
+    // a stripped credential leaves the query too, not only the Authorization header
+    const query = stripAuth ? forwardedQuery(ctx) : ctx.query;
+    if (query !== '') p = `${p}?${query}`;
     ex.forward(up, p, out, hostIdx);
   }
 }

@@ -10,7 +10,7 @@ export {
 } from './authorize.js';
 export { explainPolicy, type ExplainedRule } from './explain-policy.js';
 export {
-  mutate, compileMutation, compileIdentityFilter, isIdentityHeader, stripsAuthorization, identityHeaderValue,
+  mutate, compileMutation, compileIdentityFilter, isIdentityHeader, stripsAuthorization, forwardedQuery, identityHeaderValue,
   DEFAULT_IDENTITY, MAX_IDENTITY_VALUE_BYTES, type CompiledMutation, type IdentityConfig,
 } from './mutate.js';
 export { compileClaimPath, resolveClaim, containsWord, claimHas, type ClaimPath } from './claim-path.js';

@@ -21,6 +21,8 @@ export interface CompiledMutation {
   readonly stripAuthorization: boolean;
   /** The route's custom token header (lower-case), removed by mutate when stripping; else null. */
   readonly stripTokenHeader: string | null;
+  /** The route's token cookie, removed from Cookie by mutate when stripping and the token came from it; else null. */
+  readonly stripTokenCookie: string | null;
   readonly headers: readonly IdentityHeader[];
 }
 
@@ -44,7 +46,8 @@ export function compileMutation(route: RouteConfig, identity: IdentityConfig = D
   const strip = route.forward?.authorization === 'strip';
   const auth = route.auth;
   const tokenHeader = strip && auth !== undefined && auth !== 'none' ? auth.token_sources?.header?.toLowerCase() ?? null : null;
-  return Object.freeze({ stripAuthorization: strip, stripTokenHeader: tokenHeader, headers: Object.freeze(headers) });
+  const tokenCookie = strip && auth !== undefined && auth !== 'none' ? auth.token_sources?.cookie ?? null : null;
+  return Object.freeze({ stripAuthorization: strip, stripTokenHeader: tokenHeader, stripTokenCookie: tokenCookie, headers: Object.freeze(headers) });
 }
 
 /** Anything but HTAB and printable ASCII: the common case passes with one scan. */
@@ -87,6 +90,13 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
   if (m.stripTokenHeader !== null) {
     for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === m.stripTokenHeader) out.splice(i, 2);
   }
+  if (m.stripTokenCookie !== null && ctx.tokenSource === 'cookie') {
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      if (out[i] !== 'cookie') continue;
+      const kept = withoutCookie(out[i + 1]!, m.stripTokenCookie);
+      if (kept === '') out.splice(i, 2); else out[i + 1] = kept;
+    }
+  }
   const p = ctx.principal;
   if (p === null) return;
   for (const h of m.headers) {
@@ -96,6 +106,30 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
     const value = identityHeaderValue(claim);
     if (value !== null) out.push(h.name, value);
   }
+}
+
+/** A Cookie header value without the pairs named `name` (RFC 6265 §4.2.1: `; `-separated). */
+function withoutCookie(header: string, name: string): string {
+  return header.split(';').filter((pair) => {
+    const eq = pair.indexOf('=');
+    return (eq === -1 ? pair : pair.slice(0, eq)).trim() !== name;
+  }).map((p) => p.trim()).filter((p) => p !== '').join('; ');
+}
+
+/**
+ * The query string forwarded upstream: without `access_token` parameters when the route strips
+ * credentials and the token came from the query (RFC 6750 §2.3), else unchanged.
+ */
+export function forwardedQuery(ctx: RequestContext): string {
+  const q = ctx.query;
+  if (q === '' || ctx.tokenSource !== 'query' || mutationOf(ctx)?.stripAuthorization !== true) return q;
+  return q.split('&').filter((part) => {
+    const eq = part.indexOf('=');
+    const key = eq === -1 ? part : part.slice(0, eq);
+    let decoded = key;
+    try { decoded = decodeURIComponent(key.replace(/\+/g, ' ')); } catch { /* keep the raw key */ }
+    return decoded !== 'access_token';
+  }).join('&');
 }
 
 function mutationOf(ctx: RequestContext): CompiledMutation | null {

@@ -1,0 +1,169 @@
+// `portcullis explain` (the CLI, with tokens judged against a live authorization server),
+// admin POST /explain (same verdict as JSON), and /readyz reporting per-issuer readiness
+// that turns 200 once the keys are loaded.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { admin, call, issuerFor, waitReady } from './policy-fixtures.js';
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let file: string;
+let proxy: ProxyProcess;
+let reader: string; // scope orders:read, tenant acme
+
+const ROUTES = [
+  { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
+  { name: 'api-host', match: { path: '/*', host: 'api.example.com' }, upstream: 'app', auth: 'none' },
+  { name: 'orders-read', match: { path: '/orders/*', methods: ['GET'] }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
+  { name: 'orders-write', match: { path: '/orders/*', methods: ['POST', 'PUT', 'DELETE'] }, upstream: 'app', auth: { scopes: { all: ['orders:write'] } } },
+  { name: 'tenant', match: { path: '/tenants/:tenant/*' }, upstream: 'app', auth: { claims: [{ claim: 'tenant', equals_param: 'tenant' }] } },
+];
+
+beforeAll(async () => {
+  [as, echo] = await Promise.all([startAuthServer({ issuerPath: '/realms/explain' }), startEchoUpstream()]);
+  file = writeConfig(baseConfig(echo.url, { issuers: { demo: issuerFor(as) }, routes: ROUTES, verifier: { pool_size: 1 } }));
+  proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file });
+  reader = await as.issueJwt({ sub: 'alice', scope: 'orders:read', tenant: 'acme' });
+  await waitReady(proxy);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([as?.close(), echo?.close()]);
+});
+
+const explain = (...args: string[]): ReturnType<typeof runCli> => runCli(['explain', '--config', file, ...args]);
+
+describe('portcullis explain', () => {
+  it('prints the route, each rule with pass/FAIL and the verdict; exit 0 allowed, 1 denied', async () => {
+    const [noToken, allowed, wrongScope, otherTenant] = await Promise.all([
+      explain('GET', '/orders/42'),
+      explain('GET', '/orders/42', '--token', reader),
+      explain('POST', '/orders/42', '--token', reader),
+      explain('get', '/tenants/other/x', '--token', reader),
+    ]);
+
+    expect(noToken.code, noToken.stderr).toBe(1);
+    expect(noToken.stdout).toMatch(/route\s+orders-read/);
+    expect(noToken.stdout).toMatch(/FAIL\s+token/);
+    expect(noToken.stdout).toMatch(/verdict\s+DENIED \(401\)/);
+
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/route\s+orders-read → upstream app/);
+    expect(allowed.stdout).toMatch(/token\s+valid \(demo, fingerprint [0-9a-f]+\)/);
+    expect(allowed.stdout).toMatch(/pass\s+scopes\.all \[orders:read\]/);
+    expect(allowed.stdout).not.toContain('FAIL');
+    expect(allowed.stdout).toMatch(/verdict\s+ALLOWED \(200\)/);
+
+    // a valid token, the scope rule failing: 403
+    expect(wrongScope.code, wrongScope.stderr).toBe(1);
+    expect(wrongScope.stdout).toMatch(/route\s+orders-write/);
+    expect(wrongScope.stdout).toMatch(/token\s+valid \(demo/);
+    expect(wrongScope.stdout).toMatch(/pass\s+token/);
+    expect(wrongScope.stdout).toMatch(/FAIL\s+scopes\.all \[orders:write\] — missing: orders:write/);
+    expect(wrongScope.stdout).toMatch(/verdict\s+DENIED \(403\)/);
+
+    expect(otherTenant.code, otherTenant.stderr).toBe(1);
+    expect(otherTenant.stdout).toMatch(/params \{"tenant":"other"\}/);
+    expect(otherTenant.stdout).toMatch(/FAIL\s+claim tenant equals path parameter :tenant — claim is "acme" \(:tenant = "other"\)/);
+    expect(otherTenant.stdout).toMatch(/verdict\s+DENIED \(403\)/);
+  });
+
+  it('says so when no route matches (exit 1)', async () => {
+    const none = await explain('GET', '/nowhere');
+    expect(none.code).toBe(1);
+    expect(none.stdout).toMatch(/no route matches GET \/nowhere: 404/);
+    expect(none.stdout).not.toContain('ALLOWED');
+  });
+
+  it('exit 2 on bad usage: no --config, a bad method, an invalid config', async () => {
+    const bad = writeConfig({ upstreams: {}, routes: [] });
+    const [noConfig, badMethod, invalid] = await Promise.all([
+      runCli(['explain', 'GET', '/orders/1']),
+      explain('G3T', '/orders/1'),
+      runCli(['explain', '--config', bad, 'GET', '/x']),
+    ]);
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toContain('--config FILE is required');
+    expect(badMethod.code).toBe(2);
+    expect(badMethod.stderr).toContain('METHOD must be letters');
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('routes');
+    for (const r of [noConfig, badMethod, invalid]) expect(r.stdout).not.toContain('verdict');
+  });
+
+  it('admin POST /explain returns the same verdict as JSON as the CLI', async () => {
+    const [cli, http] = await Promise.all([
+      explain('POST', '/orders/42', '--token', reader, '--json'),
+      admin(proxy, 'POST', '/explain', { method: 'POST', path: '/orders/42', token: reader }),
+    ]);
+    expect(cli.code).toBe(1);
+    expect(http.status).toBe(200);
+    const fromCli = JSON.parse(cli.stdout) as Record<string, unknown>;
+    expect(http.json).toMatchObject({ allowed: false, status: 403, route: 'orders-write', upstream: 'app', token: { ok: true, issuer: 'demo' } });
+    expect(http.json).toEqual(fromCli);
+    expect((http.json!.rules as { rule: string; ok: boolean }[]).find((r) => r.rule.startsWith('scopes.all'))).toMatchObject({ ok: false });
+
+    const ok = await admin(proxy, 'POST', '/explain', { method: 'GET', path: '/tenants/acme/x', token: reader });
+    expect(ok.json).toMatchObject({ allowed: true, status: 200, route: 'tenant', params: { tenant: 'acme' } });
+    const nowhere = await admin(proxy, 'POST', '/explain', { method: 'GET', path: '/nowhere' });
+    expect(nowhere.json).toMatchObject({ allowed: false, status: 404, route: null });
+    const open = await admin(proxy, 'POST', '/explain', { method: 'GET', path: '/public/x' });
+    expect(open.json).toMatchObject({ allowed: true, status: 200, route: 'public', token: null, rules: [{ rule: 'auth: none', ok: true }] });
+    const expired = await as.issueJwt({ scope: 'orders:read' }, { ttlSeconds: -600 });
+    const refused = await admin(proxy, 'POST', '/explain', { method: 'GET', path: '/orders/1', token: expired });
+    expect(refused.json).toMatchObject({ allowed: false, status: 401, token: { ok: false }, rules: [{ rule: 'token', ok: false }] });
+
+    // a Host header carries a port and any case: explain reads it as the listener does
+    const served = await call(`${proxy.url}/nowhere`, { headers: { host: 'API.example.com:8443' } });
+    expect(served.status).toBe(200);
+    const byHost = await admin(proxy, 'POST', '/explain', { method: 'GET', path: '/nowhere', host: 'API.example.com:8443' });
+    expect(byHost.json).toMatchObject({ allowed: true, status: 200, route: 'api-host' });
+  });
+
+  it('admin POST /explain needs the admin token and a well-formed body', async () => {
+    expect((await call(`${proxy.adminUrl}/explain`, { method: 'POST', body: '{}' })).status).toBe(401);
+    expect((await admin(proxy, 'POST', '/explain', { path: '/x' })).status).toBe(400);
+    expect((await admin(proxy, 'POST', '/explain', { method: 'GET', path: 'x' })).status).toBe(400);
+    const notJson = await call(`${proxy.adminUrl}/explain`, { method: 'POST', body: 'nope', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(notJson.status).toBe(400);
+  });
+});
+
+describe('/readyz', () => {
+  it('reports each issuer and turns 200 once its keys are loaded; until then auth routes answer 503', async () => {
+    const slow = await startAuthServer({ issuerPath: '/realms/late' });
+    slow.setJwks('down');
+    const p = await startProxy(baseConfig(echo.url, {
+      issuers: { early: issuerFor(as), late: issuerFor(slow) },
+      routes: [
+        { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
+        { name: 'late', match: { path: '/late/*' }, upstream: 'app', auth: { issuers: ['late'] } },
+      ],
+      verifier: { pool_size: 1 },
+    }), { env: ADMIN_ENV });
+    try {
+      // early's keys load at once; late's JWKS answers 503
+      expect(await eventually(async () => (await call(`${p.adminUrl}/readyz`)).json?.issuers?.early?.keys === true, 5_000)).toBe(true);
+      const notYet = await call(`${p.adminUrl}/readyz`);
+      expect(notYet.status).toBe(503);
+      expect(notYet.json).toMatchObject({ ready: false, keys_loaded: false, issuers: { early: { keys: true, introspection: null }, late: { keys: false, introspection: null } } });
+      const refused = await call(`${p.url}/late/x`, { token: await slow.issueJwt({}) });
+      expect(refused.status).toBe(503);
+      expect(refused.json).toMatchObject({ error: 'temporarily_unavailable' });
+      expect(refused.headers['retry-after']).toBeDefined();
+      expect((await call(`${p.url}/public/x`)).status).toBe(200);
+
+      slow.setJwks('normal');
+      const ready = await waitReady(p, 8_000);
+      expect(ready).toMatchObject({ ready: true, keys_loaded: true, issuers: { early: { keys: true }, late: { keys: true } } });
+      expect((await call(`${p.url}/late/x`, { token: await slow.issueJwt({}) })).status).toBe(200);
+    } finally {
+      await p.stop();
+      await slow.close();
+    }
+  });
+});
