@@ -17,7 +17,7 @@ export class UsageError extends Error {
 
 /** Help text for `portcullis revoke --help`. */
 export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID)
-                         [--config FILE] [--admin URL --admin-token-env NAME]
+                         (--config FILE | --admin URL [--admin-token-env NAME])
                          [--issuer ISS] [--exp TIME] [--reason TEXT]
 
   --jti ID             revoke the token with this jti
@@ -31,8 +31,12 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
   --config FILE        with cluster.nats: publish on NATS; otherwise use its admin listener
   --admin URL          admin API base URL (overrides the config's admin listener)
   --admin-token-env NAME  environment variable holding the admin bearer token
+                       (default: the config's admin.token_env, else PORTCULLIS_ADMIN_TOKEN)
 
 TIME is ISO 8601 with a zone (2024-05-01T12:00:00Z), a date (UTC midnight), epoch seconds, or "now".`;
+
+/** Admin token variable when neither --admin-token-env nor the config's admin.token_env names one (as in the README and deploy/). */
+export const DEFAULT_ADMIN_TOKEN_ENV = 'PORTCULLIS_ADMIN_TOKEN';
 
 const KIND_FLAGS = { jti: 'jti', token: 'token', sub: 'sub', client: 'client_id', kid: 'kid' } as const satisfies Record<string, RevocationKind>;
 type KindFlag = keyof typeof KIND_FLAGS;
@@ -96,10 +100,12 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
     return;
   }
   const base = adminUrl ?? `http://${loopbackFor(config!.admin.listen.host)}:${config!.admin.listen.port}`;
-  const envName = tokenEnv ?? config?.admin.token_env;
-  if (envName === undefined) throw new UsageError('revoke: the admin API needs a bearer token: give --admin-token-env NAME (or set admin.token_env in the config)');
+  const envName = tokenEnv ?? config?.admin.token_env ?? DEFAULT_ADMIN_TOKEN_ENV;
   const bearer = process.env[envName];
-  if (bearer === undefined || bearer === '') throw new UsageError(`revoke: environment variable ${envName} (admin token) is not set`);
+  if (bearer === undefined || bearer === '') {
+    const hint = tokenEnv === undefined && config?.admin.token_env === undefined ? ': export it, or name another variable with --admin-token-env NAME' : '';
+    throw new UsageError(`revoke: environment variable ${envName} (admin token) is not set${hint}`);
+  }
   await postToAdmin(base, bearer, request);
 }
 
@@ -149,7 +155,9 @@ async function publishOnNats(request: Record<string, unknown>, settings: ReturnT
   try {
     const subj = subjects(settings.prefix);
     const stream = new RevocationStream(nc, { subjects: subj, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas });
-    await stream.ensure();
+    // Create it if no member has yet, but never shrink the running members' retention (max age) from
+    // a config that may differ from theirs: that would drop live revocations from the stream.
+    await stream.ensure({ update: false });
     const r = built.record;
     const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
     const ack = await stream.publish(subj.revocation(r.kind), new Codec().encode(msg), r.id, 5_000);

@@ -47,8 +47,11 @@ export class RevocationStream {
     this.js = nc.jetstream({ timeout: opts.apiTimeoutMs ?? 2_000 });
   }
 
-  /** Create the stream or bring its subjects and max age up to date. Rejects when JetStream is unavailable. */
-  async ensure(): Promise<StreamPosition> {
+  /**
+   * Create the stream or bring its subjects and max age up to date. Rejects when JetStream is unavailable.
+   * `update: false` (the revoke CLI) only creates a missing stream: a publisher never changes the retention the members set.
+   */
+  async ensure(opts: { readonly update?: boolean } = {}): Promise<StreamPosition> {
     const jsm = await this.manager();
     const want: Partial<StreamConfig> = {
       name: this.name,
@@ -67,7 +70,7 @@ export class RevocationStream {
       info = await this.create(jsm, want);
     }
     const c = info.config;
-    if (c.max_age !== want.max_age || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll || c.duplicate_window !== want.duplicate_window) {
+    if (opts.update !== false && (c.max_age !== want.max_age || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll || c.duplicate_window !== want.duplicate_window)) {
       this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
       info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window! });
     }
