@@ -24,7 +24,7 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         isRevoked: (facts) => store.isRevoked(facts),
         onRevoked: (listener) => store.onRevoked(listener),
       },
-      sharing: null,
+      sharing: node.introspection,
       cluster: { readiness: () => node.readiness(), stats: () => node.stats() },
       // workers have no admin listener; single processes serve revocations themselves
       adminRoutes: role === 'worker' ? {} : node.adminRoutes(),

@@ -1,0 +1,7 @@
+// Public surface of cluster/cache-sync: the shared introspection cache (owner-based
+// single-flight over the bus, fills and evictions broadcast) and its rendezvous hash.
+export {
+  IntrospectionSync, type CoordinateHook, type IntrospectionSyncOptions, type ResultHook, type SharedCacheClient,
+} from './introspection-sync-actor.js';
+export { rendezvousOwner, rendezvousScore } from './rendezvous.js';
+export { LeaseTable, leaseId, type LeaseAnswer, type LeaseTableOptions } from './lease-table.js';

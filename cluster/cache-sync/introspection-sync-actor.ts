@@ -1,0 +1,399 @@
+// The cluster-wide introspection cache: owner-based single-flight across members and
+// result broadcast, so the authorization server sees one RFC 7662 call per distinct
+// token per TTL however many members miss on it at once. Keys are SHA-256 hex.
+//
+// Why this shape: the owner cannot make the call for others (raw tokens never travel),
+// so it hands out a lease instead — the asker calls, then broadcasts `cache.filled`,
+// which ends the lease and answers everyone waiting. The owner of a key is chosen by
+// rendezvous hashing over the live serving members (owner-view.ts): no election, no extra
+// state, it works unchanged over NATS and node:cluster IPC (the hub relays worker→worker
+// requests), and a departure moves only the departed member's keys. Members never fail
+// a request because of the bus: an owner that cannot answer is skipped (a busy one that
+// still beats is asked again, so load alone does not split ownership), a dead holder's
+// lease is dropped when it leaves, and past MAX_ROUNDS the member calls the server itself.
+import type { IntrospectionResult } from '../../node/introspection/index.js';
+import type { Logger } from '../../node/log.js';
+import type { Membership } from '../membership/membership.js';
+import type { CacheFilled, IntrospectionLeased } from '../protocol/cache-messages.js';
+import type { MessageBus } from '../protocol/message-bus.js';
+import type { BusMessage } from '../protocol/messages.js';
+import type { Incoming } from '../transport/transport.js';
+import { FillWaits } from './fill-waits.js';
+import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
+import { OwnerView } from './owner-view.js';
+
+/** What a member's per-issuer introspection client offers the sync (IntrospectionClient fits). */
+export interface SharedCacheClient {
+  prime(tokenHash: string, result: IntrospectionResult): boolean;
+  evict(tokenHash: string): boolean;
+}
+
+/** The `coordinate` hook of IntrospectionClient. */
+export type CoordinateHook = (tokenHash: string, call: () => Promise<IntrospectionResult>) => Promise<IntrospectionResult>;
+/** The `onResult` hook of IntrospectionClient. */
+export type ResultHook = (tokenHash: string, result: IntrospectionResult) => void;
+
+export interface IntrospectionSyncOptions {
+  readonly bus: MessageBus;
+  readonly membership: Membership;
+  readonly memberId: string;
+  readonly logger: Logger;
+  /** How long a granted lease stands without a result, ms (default 10 000; keep it above every issuer's introspection timeout_ms). */
+  readonly leaseMs?: number;
+  /** How long to wait for the owner's answer, ms (default 1 000); then it is asked again if it still beats, else skipped for `suspectMs`. */
+  readonly requestTimeoutMs?: number;
+  /** How long an unanswering owner is skipped, ms (default 5 000). */
+  readonly suspectMs?: number;
+  /** How long a member that stopped beating without a goodbye keeps its keys and leases, ms (default 500). */
+  readonly departureGraceMs?: number;
+  /** Bounds, entries: leases held as owner (default 100 000) and results kept for late askers (default 50 000). */
+  readonly maxLeases?: number;
+  readonly maxResults?: number;
+  readonly now?: () => number;
+}
+
+/** Extra wait past the lease's remaining time before asking again, ms. */
+const WAIT_MARGIN_MS = 100;
+/** Owner round trips per lookup before the member calls the server itself. */
+const MAX_ROUNDS = 5;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** How the coordinator's result must be treated by the `onResult` hook that follows. */
+interface Mark { readonly kind: 'remote' | 'granted'; readonly issuer: string; readonly key: string }
+
+/** One member's side of the shared introspection cache. */
+export class IntrospectionSync {
+  readonly memberId: string;
+  private readonly bus: MessageBus;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly leaseMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly view: OwnerView;
+  private readonly clients = new Map<string, SharedCacheClient>();
+  private readonly leases: LeaseTable;
+  private readonly waits: FillWaits;
+  private readonly marks = new Map<string, Mark>();
+  private markFlush: NodeJS.Immediate | null = null;
+  private readonly unsubscribes: Array<() => void> = [];
+  private sweeper: NodeJS.Timeout | null = null;
+  private started = false;
+  private closed = false;
+  private readonly c = {
+    fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0,
+    calls: 0, remote_hits: 0, lease_waits: 0, released_sent: 0, owner_slow: 0, owner_failovers: 0, holder_failovers: 0, fallback_calls: 0,
+  };
+
+  constructor(opts: IntrospectionSyncOptions) {
+    this.memberId = opts.memberId;
+    this.bus = opts.bus;
+    this.log = opts.logger.child({ component: 'introspection-sync' });
+    this.now = opts.now ?? Date.now;
+    this.leaseMs = opts.leaseMs ?? 10_000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 1_000;
+    this.view = new OwnerView({
+      membership: opts.membership, bus: opts.bus, self: opts.memberId, now: this.now,
+      graceMs: opts.departureGraceMs ?? 500, suspectMs: opts.suspectMs ?? 5_000, onDeparted: (ids) => this.departed(ids),
+    });
+    this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, now: this.now });
+    this.waits = new FillWaits(this.now);
+  }
+
+  /** Subscribe to fills/evictions and to this member's owner subject. Call before membership starts beating. */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    const s = this.bus.subjects;
+    this.view.start();
+    this.unsubscribes.push(
+      this.bus.subscribe(s.cacheIntrospection, (m) => this.receive(m)),
+      this.bus.subscribe(s.introspectionOwner(this.memberId), (m, incoming) => this.answer(m, incoming)),
+    );
+    this.sweeper = setInterval(() => { this.leases.sweep(); this.view.prune(); }, Math.min(5_000, Math.max(250, this.leaseMs / 2)));
+    this.sweeper.unref();
+  }
+
+  /** Register the client of `issuer`: fills and evictions from peers reach its cache. Returns the detach function. */
+  attach(issuer: string, client: SharedCacheClient): () => void {
+    this.clients.set(issuer, client);
+    return () => { if (this.clients.get(issuer) === client) this.clients.delete(issuer); };
+  }
+
+  /** The `coordinate` hook for the client of `issuer`. Never rejects because of the bus; rejects only as `call` does. */
+  coordinator(issuer: string): CoordinateHook {
+    return (key, call) => this.coordinate(issuer, key, call);
+  }
+
+  /** The `onResult` hook for the client of `issuer`: broadcasts `cache.filled` for results this member fetched. */
+  publisher(issuer: string): ResultHook {
+    return (key, result) => this.publish(issuer, key, result);
+  }
+
+  /** Drop `tokenHash` from this member's caches now and from every other member's (revocation). */
+  evictEverywhere(tokenHash: string): void {
+    if (!HEX64.test(tokenHash)) return;
+    this.applyEvict(tokenHash);
+    if (!this.started || this.closed) return;
+    this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.evicted', v: 1, key: tokenHash, origin: this.memberId });
+    this.c.evictions_sent++;
+  }
+
+  /** Flat counters and gauges for /metrics. */
+  stats(): Record<string, number> {
+    const l = this.leases.counters;
+    const c = this.c;
+    return {
+      cluster_cache_fills_sent_total: c.fills_sent,
+      cluster_cache_fills_received_total: c.fills_received,
+      cluster_cache_fills_ignored_total: c.fills_ignored,
+      cluster_cache_evictions_sent_total: c.evictions_sent,
+      cluster_cache_evictions_received_total: c.evictions_received,
+      cluster_introspection_lease_granted_total: l.granted,
+      cluster_introspection_lease_pending_total: l.pending,
+      cluster_introspection_lease_cached_total: l.cached,
+      cluster_introspection_lease_expired_total: l.expired,
+      cluster_introspection_lease_unrecorded_total: l.unrecorded,
+      cluster_introspection_leases_active: this.leases.size,
+      cluster_introspection_results_kept: this.leases.kept,
+      cluster_introspection_calls_total: c.calls,
+      cluster_introspection_remote_hits_total: c.remote_hits,
+      cluster_introspection_lease_waits_total: c.lease_waits,
+      cluster_introspection_lease_released_total: c.released_sent,
+      cluster_introspection_owner_slow_total: c.owner_slow,
+      cluster_introspection_owner_failovers_total: c.owner_failovers,
+      cluster_introspection_holder_failovers_total: c.holder_failovers,
+      cluster_introspection_fallback_calls_total: c.fallback_calls,
+      cluster_introspection_owners_suspected: this.view.suspected,
+    };
+  }
+
+  /** Unsubscribe; lookups waiting on a peer call the server themselves. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.view.close();
+    for (const u of this.unsubscribes.splice(0)) {
+      try { u(); } catch { /* the transport may be gone already */ }
+    }
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    if (this.markFlush !== null) clearImmediate(this.markFlush);
+    this.markFlush = null;
+    this.marks.clear();
+    this.waits.wakeAll();
+    this.leases.clear();
+    this.clients.clear();
+  }
+
+  /** Owner of `key`: rendezvous over the live serving members minus unanswering ones; self when none is left. */
+  ownerOf(key: string): string {
+    return this.view.ownerOf(key);
+  }
+
+  private async coordinate(issuer: string, key: string, call: () => Promise<IntrospectionResult>): Promise<IntrospectionResult> {
+    if (!this.started || this.closed || !HEX64.test(key) || !this.bus.transport.isConnected()) return this.fallback(call);
+    const id = leaseId(issuer, key);
+    const w = this.waits.watch(id);
+    try {
+      for (let round = 0; round < MAX_ROUNDS && !this.closed && this.bus.transport.isConnected(); round++) {
+        if (w.result !== null) return this.remoteHit(id, issuer, key, w.result);
+        if (w.failed) break; // the holder's call failed: ask the server ourselves rather than queue behind it
+        const owner = this.ownerOf(key);
+        w.owner = owner;
+        const seen = w.released;
+        let a: LeaseAnswer;
+        if (owner === this.memberId) a = this.leases.acquire(id, owner);
+        else {
+          const asked = await this.ask(owner, issuer, key);
+          if (asked === 'slow') {
+            // Busy, not gone (it still beats): ask it again rather than call beside it.
+            if (this.view.heardFrom(owner)) { this.c.owner_slow++; continue; }
+            this.suspect(owner);
+            continue;
+          }
+          if (asked === null) { this.suspect(owner); continue; }
+          a = asked;
+        }
+        switch (a.status) {
+          case 'cached': return this.remoteHit(id, issuer, key, a.result);
+          case 'granted': return await this.callServer(id, issuer, key, call);
+          case 'pending':
+            this.c.lease_waits++;
+            // A fill, a release or the owner's departure may have overtaken its answer (the bus
+            // delivers them in one batch, before this continuation runs): then do not wait.
+            if (!this.view.isCandidate(owner)) { this.c.owner_failovers++; break; }
+            if (w.result === null && w.released === seen) await this.waits.wait(w, a.waitMs + WAIT_MARGIN_MS);
+            break;
+          default: { const never: never = a; return never; }
+        }
+      }
+      if (w.result !== null) return this.remoteHit(id, issuer, key, w.result);
+    } finally {
+      this.waits.unwatch(w);
+    }
+    return this.fallback(call);
+  }
+
+  /** Ask `owner` for a lease: its answer, `slow` on a timeout, null when it cannot answer (no responders, bus down). */
+  private async ask(owner: string, issuer: string, key: string): Promise<LeaseAnswer | 'slow' | null> {
+    let reply: BusMessage;
+    try {
+      reply = await this.bus.request(this.bus.subjects.introspectionOwner(owner), { type: 'introspection.lease', v: 1, key, issuer, member: this.memberId }, this.requestTimeoutMs);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      this.log.debug({ owner, code, fingerprint: key.slice(0, 16) }, 'introspection owner did not answer');
+      return code === 'BUS_TIMEOUT' ? 'slow' : null;
+    }
+    if (reply.type !== 'introspection.leased' || reply.key !== key) return null;
+    switch (reply.status) {
+      case 'granted': return { status: 'granted' };
+      case 'pending': return { status: 'pending', waitMs: reply.waitMs };
+      case 'cached':
+        // An expired result is never used: ask again (the owner drops it on read).
+        if (reply.active === null || reply.expiresAt === null || reply.expiresAt <= this.now()) return { status: 'pending', waitMs: 0 };
+        return { status: 'cached', result: { active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt } };
+      default: { const never: never = reply.status; return never; }
+    }
+  }
+
+  /** Holding the lease: call the server; on failure tell waiters at once. */
+  private async callServer(id: string, issuer: string, key: string, call: () => Promise<IntrospectionResult>): Promise<IntrospectionResult> {
+    this.c.calls++;
+    let result: IntrospectionResult;
+    try {
+      result = await call();
+    } catch (err) {
+      this.release(issuer, key, this.memberId, true);
+      throw err;
+    }
+    this.mark({ kind: 'granted', issuer, key }, id);
+    return result;
+  }
+
+  private remoteHit(id: string, issuer: string, key: string, result: IntrospectionResult): IntrospectionResult {
+    this.c.remote_hits++;
+    this.mark({ kind: 'remote', issuer, key }, id);
+    return result;
+  }
+
+  private fallback(call: () => Promise<IntrospectionResult>): Promise<IntrospectionResult> {
+    this.c.fallback_calls++;
+    return call();
+  }
+
+  /**
+   * The client calls `onResult` synchronously after the coordinator's promise settles, so by
+   * the next macrotask every mark is consumed — except when it skipped the hook (the token was
+   * evicted mid-flight): a granted lease is then released so waiters do not sit out the lease.
+   */
+  private mark(m: Mark, id: string): void {
+    this.marks.set(id, m);
+    this.markFlush ??= setImmediate(() => {
+      this.markFlush = null;
+      for (const x of this.marks.values()) if (x.kind === 'granted') this.release(x.issuer, x.key, this.memberId, false);
+      this.marks.clear();
+    });
+  }
+
+  private publish(issuer: string, key: string, result: IntrospectionResult): void {
+    const id = leaseId(issuer, key);
+    const m = this.marks.get(id);
+    if (m !== undefined) {
+      this.marks.delete(id);
+      if (m.kind === 'remote') return; // learnt from a peer: everyone has it already
+    }
+    if (!this.started || this.closed || !HEX64.test(key) || result.expiresAt <= this.now()) return;
+    const msg: CacheFilled = {
+      type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
+    };
+    this.applyFill(msg);
+    this.bus.publish(this.bus.subjects.cacheIntrospection, msg);
+    this.c.fills_sent++;
+  }
+
+  private release(issuer: string, key: string, holder: string, failed: boolean): void {
+    const id = leaseId(issuer, key);
+    this.leases.release(id, holder);
+    this.waits.released(id, failed);
+    if (!this.started || this.closed) return;
+    this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'introspection.released', v: 1, key, issuer, member: holder, failed, origin: this.memberId });
+    this.c.released_sent++;
+  }
+
+  private receive(m: BusMessage): void {
+    if (this.closed) return;
+    switch (m.type) {
+      case 'cache.filled':
+        if (m.origin !== this.memberId) this.applyFill(m); // our own were applied when sent
+        return;
+      case 'cache.evicted':
+        if (m.origin === this.memberId) return;
+        this.c.evictions_received++;
+        this.applyEvict(m.key);
+        return;
+      case 'introspection.released': {
+        if (m.origin === this.memberId) return;
+        const id = leaseId(m.issuer, m.key);
+        this.leases.release(id, m.member);
+        this.waits.released(id, m.failed);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Owner side: answer a lease request. */
+  private answer(m: BusMessage, incoming: Incoming): void {
+    if (this.closed || m.type !== 'introspection.lease' || !incoming.isRequest) return;
+    const a = this.leases.acquire(leaseId(m.issuer, m.key), m.member);
+    const base = { type: 'introspection.leased', v: 1, key: m.key } as const;
+    let reply: IntrospectionLeased;
+    switch (a.status) {
+      case 'granted': reply = { ...base, status: 'granted', active: null, claims: null, expiresAt: null, waitMs: 0 }; break;
+      case 'pending': reply = { ...base, status: 'pending', active: null, claims: null, expiresAt: null, waitMs: a.waitMs }; break;
+      case 'cached': reply = { ...base, status: 'cached', active: a.result.active, claims: a.result.claims, expiresAt: a.result.expiresAt, waitMs: 0 }; break;
+      default: { const never: never = a; return never; }
+    }
+    this.bus.respond(incoming, reply);
+  }
+
+  private applyFill(msg: CacheFilled): void {
+    if (msg.expiresAt <= this.now()) { this.c.fills_ignored++; return; }
+    const id = leaseId(msg.issuer, msg.key);
+    const result: IntrospectionResult = { active: msg.active, claims: msg.claims, expiresAt: msg.expiresAt };
+    this.leases.complete(id, msg.issuer, result, this.leases.leased(id) || this.ownerOf(msg.key) === this.memberId);
+    if (msg.origin !== this.memberId) {
+      this.c.fills_received++;
+      const client = this.clients.get(msg.issuer);
+      if (client !== undefined) {
+        try { client.prime(msg.key, result); } catch (err) { this.log.error({ err }, 'introspection cache prime failed'); }
+      }
+    }
+    this.waits.filled(id, result);
+  }
+
+  private applyEvict(key: string): void {
+    for (const client of this.clients.values()) {
+      try { client.evict(key); } catch (err) { this.log.error({ err }, 'introspection cache evict failed'); }
+    }
+    this.leases.evict(key);
+  }
+
+  private departed(departed: ReadonlySet<string>): void {
+    if (this.closed) return;
+    // Leases held by a departed member will never be filled: free them and tell waiters everywhere.
+    for (const { id, holder } of this.leases.dropHolders(departed)) {
+      this.c.holder_failovers++;
+      const nl = id.indexOf('\n');
+      this.release(id.slice(0, nl), id.slice(nl + 1), holder, false);
+    }
+    this.c.owner_failovers += this.waits.ownersGone(departed);
+  }
+
+  private suspect(owner: string): void {
+    if (owner === this.memberId) return;
+    this.view.suspect(owner);
+    this.c.owner_failovers++;
+  }
+}

@@ -1,0 +1,123 @@
+// The owner's side of single-flight: for the token keys this member owns, who holds the
+// lease to call the authorization server, until when, and the results already learnt
+// (so a late asker gets them without a call). Synchronous, bounded, expiry on read.
+import type { IntrospectionResult } from '../../node/introspection/index.js';
+
+/** The owner's answer to "may I introspect this token?". */
+export type LeaseAnswer =
+  | { readonly status: 'granted' }
+  | { readonly status: 'pending'; readonly waitMs: number }
+  | { readonly status: 'cached'; readonly result: IntrospectionResult };
+
+interface Lease {
+  readonly holder: string;
+  readonly until: number;
+}
+
+/** Construction options (all bounds are entry counts; times are ms). */
+export interface LeaseTableOptions {
+  readonly leaseMs: number;
+  readonly maxLeases: number;
+  readonly maxResults: number;
+  readonly now: () => number;
+}
+
+/** Lease id: issuer and key, so one token string under two issuers never shares a lease. */
+export function leaseId(issuer: string, key: string): string {
+  return `${issuer}\n${key}`;
+}
+
+/** Leases and kept results, keyed by `leaseId`. */
+export class LeaseTable {
+  private readonly leases = new Map<string, Lease>();
+  private readonly results = new Map<string, IntrospectionResult>();
+  private readonly issuers = new Set<string>();
+  readonly counters = { granted: 0, pending: 0, cached: 0, expired: 0, unrecorded: 0 };
+
+  constructor(private readonly opts: LeaseTableOptions) {}
+
+  get size(): number { return this.leases.size; }
+  get kept(): number { return this.results.size; }
+
+  /**
+   * Answer `member`: a live result → cached; a live lease of another member → pending
+   * (with the time it still runs); else the lease is `member`'s (asking again renews it).
+   */
+  acquire(id: string, member: string): LeaseAnswer {
+    const now = this.opts.now();
+    const r = this.results.get(id);
+    if (r !== undefined) {
+      if (r.expiresAt > now) { this.counters.cached++; return { status: 'cached', result: r }; }
+      this.results.delete(id);
+    }
+    const l = this.leases.get(id);
+    if (l !== undefined && l.until > now && l.holder !== member) {
+      this.counters.pending++;
+      return { status: 'pending', waitMs: Math.max(0, Math.ceil(l.until - now)) };
+    }
+    if (l !== undefined && l.until <= now) this.counters.expired++;
+    this.leases.delete(id);
+    // Full: grant without recording (single-flight degrades to one call per asker, never a refusal).
+    if (this.leases.size >= this.opts.maxLeases) this.sweep();
+    if (this.leases.size < this.opts.maxLeases) this.leases.set(id, { holder: member, until: now + this.opts.leaseMs });
+    else this.counters.unrecorded++;
+    this.counters.granted++;
+    return { status: 'granted' };
+  }
+
+  /** Is a live lease held on `id`? */
+  leased(id: string): boolean {
+    const l = this.leases.get(id);
+    return l !== undefined && l.until > this.opts.now();
+  }
+
+  /** A result arrived: the lease ends; the result is kept for late askers when `keep`. */
+  complete(id: string, issuer: string, result: IntrospectionResult, keep: boolean): void {
+    this.leases.delete(id);
+    if (!keep || result.expiresAt <= this.opts.now()) return;
+    this.results.delete(id);
+    if (this.results.size >= this.opts.maxResults) {
+      // oldest first (insertion order); expired ones go with them
+      const oldest = this.results.keys().next().value as string;
+      this.results.delete(oldest);
+    }
+    this.results.set(id, result);
+    this.issuers.add(issuer);
+  }
+
+  /** End `member`'s lease on `id` (no result); false when someone else holds it or none. */
+  release(id: string, member: string): boolean {
+    const l = this.leases.get(id);
+    if (l === undefined || l.holder !== member) return false;
+    this.leases.delete(id);
+    return true;
+  }
+
+  /** Drop every lease held by a departed member; returns them. */
+  dropHolders(departed: ReadonlySet<string>): Array<{ readonly id: string; readonly holder: string }> {
+    const out: Array<{ id: string; holder: string }> = [];
+    if (departed.size === 0) return out;
+    for (const [id, l] of this.leases) if (departed.has(l.holder)) { this.leases.delete(id); out.push({ id, holder: l.holder }); }
+    return out;
+  }
+
+  /** Forget the kept result of `key` under every issuer (revocation). */
+  evict(key: string): void {
+    for (const issuer of this.issuers) this.results.delete(leaseId(issuer, key));
+  }
+
+  /** Remove expired leases and results; returns how many leases expired. */
+  sweep(): number {
+    const now = this.opts.now();
+    let n = 0;
+    for (const [id, l] of this.leases) if (l.until <= now) { this.leases.delete(id); n++; }
+    for (const [id, r] of this.results) if (r.expiresAt <= now) this.results.delete(id);
+    this.counters.expired += n;
+    return n;
+  }
+
+  clear(): void {
+    this.leases.clear();
+    this.results.clear();
+  }
+}

@@ -1,0 +1,98 @@
+// The shared introspection cache under node:cluster without NATS: three workers behind
+// the IPC hub (which relays the worker→worker lease requests and the broadcasts), one
+// counting authorization server in this process. One call per token across workers;
+// then every worker answers from memory; a crashed owner (SIGKILL, no goodbye) fails no
+// lookup waiting on it and costs at most one extra call.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { until } from './cluster-fixtures.js';
+
+const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
+
+describe('shared introspection cache over the node:cluster IPC hub', () => {
+  let as: AuthServer;
+  let child: ChildProcess;
+  let output = '';
+  let rid = 0;
+  const waiting = new Map<number, (v: unknown) => void>();
+  const send = <T>(m: Record<string, unknown>): Promise<T> => new Promise((resolve) => {
+    const id = ++rid;
+    waiting.set(id, resolve as (v: unknown) => void);
+    child.send({ ...m, rid: id });
+  });
+
+  beforeAll(async () => {
+    as = await startAuthServer();
+    child = fork(here('./fixtures/ipc-introspection.ts'), [], {
+      execArgv: ['--import', here('./fixtures/ts-register.mjs')],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, AS_ENDPOINT: as.introspectionEndpoint, AS_ISSUER: as.issuer, AS_SECRET: 'portcullis-secret' },
+    });
+    child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
+    child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
+    await new Promise<void>((resolve, reject) => {
+      child.on('message', (m: { reply: number; value: unknown }) => {
+        if (m.reply === 0) resolve();
+        else { waiting.get(m.reply)?.(m.value); waiting.delete(m.reply); }
+      });
+      child.once('exit', (code) => reject(new Error(`ipc cluster exited ${code}: ${output}`)));
+    });
+    const t0 = Date.now();
+    let members = await send<string[][]>({ cmd: 'members' });
+    while (!members.every((m) => m.length === 3) && Date.now() - t0 < 5_000) members = await send<string[][]>({ cmd: 'members' });
+    expect(members.every((m) => m.length === 3)).toBe(true);
+  }, 60_000);
+  afterAll(async () => {
+    if (child?.exitCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
+      await gone;
+    }
+    await as?.close();
+  });
+
+  it('20 tokens looked up concurrently 3× on each of 3 workers: the server sees 20 calls; then every worker answers from memory', async () => {
+    const tokens = Array.from({ length: 20 }, (_, i) => as.issueOpaque({ sub: `ipc-${i}` }, 600));
+    as.setIntrospection('slow', 30);
+    as.resetCounters();
+    const ok = await send<number[]>({ cmd: 'lookup', workers: [0, 1, 2], tokens, reps: 3 });
+    as.setIntrospection('normal');
+    expect(ok).toEqual([60, 60, 60]);
+    expect(as.counters.introspection).toBe(20);
+    const t0 = Date.now();
+    let sync = await send<number[]>({ cmd: 'sync', tokens });
+    while (!sync.every((n) => n === 20) && Date.now() - t0 < 2_000) sync = await send<number[]>({ cmd: 'sync', tokens });
+    expect(sync).toEqual([20, 20, 20]);
+    expect(as.counters.introspection).toBe(20);
+  });
+
+  it('the owner worker crashes while its call is slow: lookups waiting on it elsewhere succeed, at most one extra call', async () => {
+    const ids = await send<string[]>({ cmd: 'ids' });
+    const token = as.issueOpaque({ sub: 'ipc-crash' }, 600);
+    const ownerId = await send<string>({ cmd: 'owner', worker: 0, token });
+    const o = ids.indexOf(ownerId);
+    expect(o).toBeGreaterThanOrEqual(0);
+    const others = [0, 1, 2].filter((i) => i !== o);
+    const pendingBefore = (await send<Record<string, number>>({ cmd: 'stats', worker: o })).cluster_introspection_lease_pending_total!;
+    as.setIntrospection('slow', 500);
+    as.resetCounters();
+    void send({ cmd: 'lookup', workers: [o], tokens: [token], reps: 1 }); // never answered: the worker dies
+    await until(() => as.counters.introspection === 1, 2_000, 'the owner to call');
+    const elsewhere = send<number[]>({ cmd: 'lookup', workers: others, tokens: [token], reps: 2 });
+    const t0 = Date.now();
+    let pendingNow = pendingBefore;
+    while (pendingNow < pendingBefore + 2 && Date.now() - t0 < 2_000) {
+      pendingNow = (await send<Record<string, number>>({ cmd: 'stats', worker: o })).cluster_introspection_lease_pending_total!;
+    }
+    expect(pendingNow).toBe(pendingBefore + 2);
+    await send({ cmd: 'kill', worker: o });
+    expect(await elsewhere).toEqual([2, 2]);
+    // heartbeat expiry (3 × 300 ms) + departure grace (500 ms) + one slow call, not the 10 s lease
+    expect(Date.now() - t0).toBeLessThan(4_000);
+    expect(as.counters.introspection).toBe(2);
+    as.setIntrospection('normal');
+  });
+});

@@ -1,0 +1,117 @@
+// The cluster-wide introspection cache on a real nats-server: three members, each with a
+// real IntrospectionClient against one counting authorization server (node:http, port 0).
+// Under concurrent lookups everywhere the server sees one call per token; afterwards
+// every member answers from memory; an eviction reaches every member; and killing the
+// owner while its call is slow fails no lookup and costs at most one extra call.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { ClusterNode } from '../../../cluster/index.js';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { issuerSchema } from '../../../node/config/index.js';
+import { IntrospectionClient } from '../../../node/introspection/index.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { prefix, silent, until } from './cluster-fixtures.js';
+
+const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
+const ISSUER = 'demo';
+
+describe('shared introspection cache over NATS', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  const P = prefix('i');
+  const nodes: ClusterNode[] = [];
+  const clients: IntrospectionClient[] = [];
+
+  beforeAll(async () => {
+    [nats, as] = await Promise.all([startNatsServer(), startAuthServer()]);
+    const issuer = issuerSchema.parse({
+      issuer: as.issuer, audiences: ['portcullis-demo'],
+      introspection: { endpoint: as.introspectionEndpoint, client_id: 'portcullis', client_secret_env: 'AS_SECRET' },
+    });
+    for (let i = 0; i < 3; i++) {
+      // Production-like heartbeats: a stalled test process must not look like a departure.
+      const node = await ClusterNode.start({ config: { cluster: { nats: { servers: [nats.url] }, subject_prefix: P } }, logger: silent, role: 'single', heartbeatMs: 500 });
+      const sync = node.introspection;
+      const client = new IntrospectionClient({
+        name: ISSUER, issuer, env: { AS_SECRET: 'portcullis-secret' }, logger: silent,
+        coordinate: sync.coordinator(ISSUER), onResult: sync.publisher(ISSUER),
+      });
+      sync.attach(ISSUER, client);
+      nodes.push(node);
+      clients.push(client);
+    }
+    await Promise.all(nodes.map((n) => n.ready()));
+    await until(() => nodes.every((n) => n.membership.members().length === 3), 5_000, 'every member to see the other two');
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await Promise.all(nodes.map((n) => n.close()));
+    await as?.close();
+    await nats?.stop();
+  });
+
+  const tokens: string[] = [];
+
+  it('50 tokens looked up concurrently 3× on each of 3 members: the server sees 50 calls; then every member answers from memory', async () => {
+    for (let i = 0; i < 50; i++) tokens.push(as.issueOpaque({ sub: `user-${i}`, scope: 'orders:read' }, 600));
+    as.setIntrospection('slow', 30); // keep calls in flight while the other members ask
+    as.resetCounters();
+    const lookups = clients.flatMap((c) => [0, 1, 2].flatMap(() => tokens.map((t) => c.lookup(t))));
+    const outcomes = await Promise.all(lookups);
+    as.setIntrospection('normal');
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    expect(as.counters.introspection).toBe(50);
+    await until(() => clients.every((c) => c.stats().cache_entries === 50), 2_000, 'every cache to hold all 50');
+    for (const c of clients) {
+      tokens.forEach((t, i) => {
+        const o = c.lookup(t);
+        expect(o).not.toBeInstanceOf(Promise);
+        expect(o).toMatchObject({ ok: true, principal: { claims: { sub: `user-${i}` } } });
+      });
+    }
+    const sum = (name: string): number => nodes.reduce((s, n) => s + (n.stats()[name] ?? 0), 0);
+    expect(sum('cluster_introspection_calls_total')).toBe(50);
+    expect(sum('cluster_cache_fills_sent_total')).toBe(50);
+    expect(sum('cluster_cache_fills_received_total')).toBe(100);
+    expect(sum('cluster_introspection_fallback_calls_total')).toBe(0);
+    expect(as.counters.introspection).toBe(50);
+  });
+
+  it('evictEverywhere drops a token from every member; the next lookups cost one call in all', async () => {
+    const token = tokens[7]!;
+    nodes[1]!.introspection.evictEverywhere(sha256hex(token));
+    await until(() => clients.every((c) => c.stats().cache_entries === 49), 2_000, 'every member to drop it');
+    as.resetCounters();
+    const again = clients.map((c) => c.lookup(token));
+    expect(again.every((o) => o instanceof Promise)).toBe(true);
+    expect((await Promise.all(again)).every((o) => o.ok)).toBe(true);
+    expect(as.counters.introspection).toBe(1);
+  });
+
+  it('the owner is closed while its call is slow: the lookups waiting on it elsewhere succeed, at most one extra call', async () => {
+    const token = as.issueOpaque({ sub: 'failover' }, 600);
+    const key = sha256hex(token);
+    const ownerId = nodes[0]!.introspection.ownerOf(key);
+    await until(() => nodes.every((n) => n.membership.members().length === 3 && n.introspection.ownerOf(key) === ownerId), 3_000, 'every member to agree on the owner');
+    const o = nodes.findIndex((n) => n.memberId === ownerId);
+    const others = [0, 1, 2].filter((i) => i !== o);
+    as.setIntrospection('slow', 700);
+    as.resetCounters();
+    const pendingBefore = nodes[o]!.stats().cluster_introspection_lease_pending_total!;
+
+    const atOwner = clients[o]!.lookup(token); // the owner leases to itself and calls
+    await until(() => as.counters.introspection === 1, 2_000, 'the owner to call');
+    const t0 = Date.now();
+    const elsewhere = others.map((i) => clients[i]!.lookup(token));
+    await until(() => nodes[o]!.stats().cluster_introspection_lease_pending_total === pendingBefore + 2, 2_000, 'both others to wait on the owner');
+    await nodes[o]!.close();
+
+    const outcomes = await Promise.all(elsewhere);
+    expect(outcomes.every((x) => x.ok)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(2_500); // well inside the 10 s lease: handed over on member.left
+    expect(as.counters.introspection).toBe(2);
+    expect((await atOwner).ok).toBe(true); // its own call still completes
+    as.setIntrospection('normal');
+    expect(others.reduce((s, i) => s + nodes[i]!.stats().cluster_introspection_owner_failovers_total!, 0)).toBe(2);
+  });
+});
