@@ -29,6 +29,8 @@ export const ERRORS = {
   PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a credential in a place the route does not allow' },
   PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE: { status: 403, source: 'downstream', retryable: false, oauth: 'insufficient_scope', doc: 'token valid but lacks the scopes the route needs' },
   PORTCULLIS_ERR_AUTH_FORBIDDEN: { status: 403, source: 'downstream', retryable: false, oauth: 'access_denied', doc: 'token valid but a claim, role or issuer rule of the route refused it' },
+  PORTCULLIS_ERR_DPOP_INVALID_PROOF: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_dpop_proof', doc: 'DPoP proof missing, malformed, for another method or URI, stale, badly signed, not matching the token, or replayed (RFC 9449)' },
+  PORTCULLIS_ERR_DPOP_NONCE_REQUIRED: { status: 401, source: 'downstream', retryable: false, oauth: 'use_dpop_nonce', doc: 'route requires a server nonce in the DPoP proof; the DPoP-Nonce header carries the current one' },
   PORTCULLIS_ERR_AUTH_UNAVAILABLE: { status: 503, source: 'upstream', retryable: true, oauth: 'temporarily_unavailable', doc: 'keys not loaded yet, or the authorization server failed; never a 200' },
   PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE: { status: 502, source: 'upstream', retryable: true, oauth: 'bad_gateway', doc: 'upstream refused or reset the connection, or every target is ejected' },
   PORTCULLIS_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', retryable: true, oauth: 'gateway_timeout', doc: 'upstream did not answer within the upstream timeout' },
@@ -48,6 +50,11 @@ export interface ProxyError {
   readonly scope?: string;
   /** Seconds, for 503/429. */
   readonly retryAfter?: number;
+  /**
+   * DPoP challenge (RFC 9449 §7.1): WWW-Authenticate uses the DPoP scheme with `algs`, and
+   * `nonce` (when set) goes out as the DPoP-Nonce header.
+   */
+  readonly dpop?: { readonly algs: string; readonly nonce?: string };
 }
 
 /** Build a plain error record. */

@@ -7,6 +7,7 @@ export {
   type RevocationAdded, type RevocationRecord, type RevocationSnapshot, type RevocationSync,
 } from './messages.js';
 export type { CacheEvicted, CacheFilled, CacheMessage, IntrospectionLease, IntrospectionLeased, IntrospectionReleased } from './cache-messages.js';
+export type { DpopClaim, DpopClaimed, DpopMessage, DpopSeen } from './dpop-messages.js';
 export type { MessageSpec } from './message-spec.js';
 export { Codec, MAX_MESSAGE_BYTES, type CodecStats, type DropReason } from './codec.js';
 export { MessageBus, type MessageHandler } from './message-bus.js';

@@ -3,6 +3,7 @@
 // Parsers rebuild each message from checked fields; anything else is rejected.
 import { REVOCATION_KINDS, type RevocationKind } from './subjects.js';
 import { CACHE_SPECS, type CacheMessage } from './cache-messages.js';
+import { DPOP_SPECS, type DpopMessage } from './dpop-messages.js';
 import { isInt, isNum, isStr, isStrOrNull, isNumOrNull, type MessageSpec } from './message-spec.js';
 
 /** A revocation as it travels and as the store keeps it (times: `before`/`expiresAt` epoch s, `createdAt` epoch ms). */
@@ -90,7 +91,7 @@ export interface PolicyUpdated {
 }
 
 /** Every message that can cross the bus. */
-export type BusMessage = RevocationAdded | RevocationSync | RevocationSnapshot | MemberHeartbeat | MemberLeft | PolicyUpdated | CacheMessage;
+export type BusMessage = RevocationAdded | RevocationSync | RevocationSnapshot | MemberHeartbeat | MemberLeft | PolicyUpdated | CacheMessage | DpopMessage;
 /** The `type` discriminator of any bus message. */
 export type BusMessageType = BusMessage['type'];
 
@@ -174,4 +175,6 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
  * Every (type, v) the codec understands. The order defines the shared msgpackr
  * structures: APPEND ONLY — reordering breaks decoding between members of different builds.
  */
-export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>)];
+export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
+  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>),
+];

@@ -24,6 +24,10 @@ export interface Subjects {
   readonly members: string;
   /** `<p>.rpc.introspection.<memberId>`: request/reply to the owner of a token key (single-flight). */
   introspectionOwner(memberId: string): string;
+  /** `<p>.rpc.dpop.<memberId>`: request/reply to the owner of a DPoP proof key (replay check). */
+  dpopOwner(memberId: string): string;
+  /** `<p>.dpop.seen`: a DPoP proof key the owner recorded (every member records it too). */
+  readonly dpopSeen: string;
   /** JetStream stream holding revocations: `<P>_REVOCATIONS` (prefix upper-cased, dots → `_`). */
   readonly revocationStream: string;
 }
@@ -46,6 +50,11 @@ export function subjects(prefix = 'portcullis'): Subjects {
       if (!TOKEN.test(memberId)) throw new Error(`member id "${memberId}" is not a valid subject token`);
       return `${p}.rpc.introspection.${memberId}`;
     },
+    dpopOwner: (memberId: string) => {
+      if (!TOKEN.test(memberId)) throw new Error(`member id "${memberId}" is not a valid subject token`);
+      return `${p}.rpc.dpop.${memberId}`;
+    },
+    dpopSeen: `${p}.dpop.seen`,
     revocationStream: `${p.replace(/\./g, '_').toUpperCase()}_REVOCATIONS`,
   });
 }

@@ -21,9 +21,21 @@ function quote(s: string): string {
   return s.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
 }
 
-/** WWW-Authenticate value for an auth error, or null when none applies. */
+/**
+ * WWW-Authenticate value for an auth error, or null when none applies. Errors carrying `dpop`
+ * (requests of DPoP-bound tokens or DPoP routes) and DPoP proof errors use the DPoP scheme
+ * with `algs` (RFC 9449 §7.1); all others the Bearer scheme (RFC 6750 §3).
+ */
 export function challenge(err: ProxyError, realm: string): string | null {
-  const base = `Bearer realm="${quote(realm)}"`;
+  const dpop = err.dpop;
+  if (dpop === undefined && err.code !== 'PORTCULLIS_ERR_DPOP_INVALID_PROOF' && err.code !== 'PORTCULLIS_ERR_DPOP_NONCE_REQUIRED') {
+    return challengeParams(err, `Bearer realm="${quote(realm)}"`);
+  }
+  const c = challengeParams(err, `DPoP realm="${quote(realm)}"`);
+  return c === null || dpop === undefined || dpop.algs === '' ? c : `${c}, algs="${quote(dpop.algs)}"`;
+}
+
+function challengeParams(err: ProxyError, base: string): string | null {
   switch (err.code) {
     case 'PORTCULLIS_ERR_AUTH_MISSING':
       return base;
@@ -33,6 +45,10 @@ export function challenge(err: ProxyError, realm: string): string | null {
       return `${base}, error="invalid_request", error_description="${quote(err.message)}"`;
     case 'PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE':
       return `${base}, error="insufficient_scope", error_description="${quote(err.message)}"${err.scope !== undefined ? `, scope="${quote(err.scope)}"` : ''}`;
+    case 'PORTCULLIS_ERR_DPOP_INVALID_PROOF':
+      return `${base}, error="invalid_dpop_proof", error_description="${quote(err.message)}"`;
+    case 'PORTCULLIS_ERR_DPOP_NONCE_REQUIRED':
+      return `${base}, error="use_dpop_nonce", error_description="${quote(err.message)}"`;
     default:
       return null;
   }
@@ -56,6 +72,7 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
   const ch = challenge(err, realm);
   if (ch !== null) res.writeHeader('www-authenticate', ch);
   if (err.retryAfter !== undefined) res.writeHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
+  if (err.dpop?.nonce !== undefined) res.writeHeader('dpop-nonce', err.dpop.nonce);
   res.writeHeader('content-type', 'application/json');
   res.writeHeader('cache-control', 'no-store');
   const body = errorBody(err);

@@ -6,6 +6,7 @@ import type { ClaimPredicate, RouteConfig } from '../config/index.js';
 import { CONTINUE, type Principal, type RequestContext, type StageResult } from './context.js';
 import { claimHas, compileClaimPath, resolveClaim, type ClaimPath } from './claim-path.js';
 import { compileSources, type CompiledSources } from './extract.js';
+import { compileDpopPolicy, type DpopPolicy } from '../dpop/index.js';
 import { compileMutation, DEFAULT_IDENTITY, type CompiledMutation, type IdentityConfig } from './mutate.js';
 
 /** One test of a claim predicate (a predicate with several operators needs all of them). */
@@ -39,6 +40,8 @@ export interface CompiledPolicy {
   readonly roles: CompiledRoles | null;
   /** Where extract looks for the token on this route. */
   readonly sources: CompiledSources;
+  /** DPoP (RFC 9449) on this route: required or not, iat window, nonces (node/dpop). */
+  readonly dpop: DpopPolicy;
   /** What mutate forwards on this route. */
   readonly mutation: CompiledMutation;
   /** The route has no `auth` at all (config validation forbids it): deny everything. */
@@ -96,6 +99,7 @@ export function compilePolicy(route: RouteConfig, identity: IdentityConfig = DEF
     claims: Object.freeze(claims),
     roles,
     sources: compileSources(auth?.token_sources),
+    dpop: compileDpopPolicy(auth?.dpop),
     mutation: compileMutation(route, identity),
     denyAll: auth === undefined,
     denyScope: deny('PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE', 'token lacks the scope this route requires', 'insufficient_scope', scopeText),

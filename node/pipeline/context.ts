@@ -79,6 +79,8 @@ export interface RequestContext {
   token: string | null;
   /** How the token was presented (for WWW-Authenticate scheme decisions). */
   tokenSource: 'header' | 'cookie' | 'query' | 'custom-header' | null;
+  /** Authorization scheme of a header token: 'dpop' for `Authorization: DPoP` (RFC 9449), else 'bearer'. Set by extract. */
+  tokenScheme?: 'bearer' | 'dpop';
   principal: Principal | null;
   /** Stable reason code of a denial, for logs and metrics. */
   denyReason: string | null;

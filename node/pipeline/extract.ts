@@ -33,6 +33,7 @@ const deny = (message: string, reason: string): StageResult =>
 
 const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
 const MALFORMED_AUTHORIZATION = deny('malformed Bearer credentials in Authorization header', 'malformed_authorization');
+const MALFORMED_DPOP = deny('malformed DPoP credentials in Authorization header', 'malformed_authorization_dpop');
 const MALFORMED_HEADER = deny('malformed token in the token header', 'malformed_token_header');
 const MALFORMED_COOKIE = deny('malformed token in the token cookie', 'malformed_token_cookie');
 const MALFORMED_QUERY = deny('malformed access_token query parameter', 'malformed_token_query');
@@ -56,18 +57,24 @@ function trimOws(v: string): string {
   return a === 0 && b === v.length ? v : v.slice(a, b);
 }
 
+/** Scheme of the last value parseAuthorization recognised (a module slot: no allocation per call). */
+let parsedScheme: 'bearer' | 'dpop' = 'bearer';
+
 /**
- * `Bearer <b64token>` → the token; another scheme (Basic, Digest…) → NOT_BEARER; scheme
- * Bearer (any case) with anything but 1*SP and exactly one b64token after it → MALFORMED.
+ * `Bearer <b64token>` or `DPoP <b64token>` (RFC 9449 §7.1) → the token, its scheme in
+ * parsedScheme; another scheme (Basic, Digest…) → NOT_BEARER; scheme Bearer/DPoP (any case)
+ * with anything but 1*SP and exactly one b64token after it → MALFORMED.
  */
 function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MALFORMED {
   const v = trimOws(raw);
   let end = 0;
   while (end < v.length && !isOws(v.charCodeAt(end))) end++;
-  if (end !== 6 || (v.charCodeAt(0) | 0x20) !== 0x62 || v.slice(0, 6).toLowerCase() !== 'bearer') return NOT_BEARER;
-  let i = 6;
+  if (end === 6 && (v.charCodeAt(0) | 0x20) === 0x62 && v.slice(0, 6).toLowerCase() === 'bearer') parsedScheme = 'bearer';
+  else if (end === 4 && (v.charCodeAt(0) | 0x20) === 0x64 && v.slice(0, 4).toLowerCase() === 'dpop') parsedScheme = 'dpop';
+  else return NOT_BEARER;
+  let i = end;
   while (i < v.length && v.charCodeAt(i) === 0x20) i++;
-  if (i === 6 || i === v.length) return MALFORMED; // "Bearer", "Bearer\t…"
+  if (i === end || i === v.length) return MALFORMED; // "Bearer", "Bearer\t…"
   const token = v.slice(i);
   return B64TOKEN.test(token) ? token : MALFORMED;
 }
@@ -117,6 +124,7 @@ function queryTokens(query: string): string[] | null {
  * Find the request's credential and set `ctx.token` / `ctx.tokenSource` (null when none:
  * authenticate then answers 401 without an error code). Choices, per RFC 6750:
  * - a non-Bearer Authorization scheme (Basic…) is not a bearer credential: ignored here;
+ *   `DPoP` (RFC 9449) is read like Bearer, with ctx.tokenScheme = 'dpop' (the proof is checked later);
  * - `Bearer` with a missing, repeated or non-b64token value is a malformed *request*
  *   (§3.1 invalid_request, 400), not a malformed token: no token could be read from it;
  * - two Authorization headers, or a token in more than one place → 400 invalid_request;
@@ -125,6 +133,7 @@ function queryTokens(query: string): string[] | null {
 export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_ONLY): StageResult {
   let token: string | null = null;
   let source: RequestContext['tokenSource'] = null;
+  let scheme: 'bearer' | 'dpop' = 'bearer';
   let authorizations = 0;
   let custom = 0;
   let cookie: string | undefined | null;
@@ -134,10 +143,11 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
     if (name === 'authorization') {
       if (++authorizations > 1) return MULTIPLE;
       const r = parseAuthorization(h[i + 1]!);
-      if (r === MALFORMED) return MALFORMED_AUTHORIZATION;
+      if (r === MALFORMED) return parsedScheme === 'dpop' ? MALFORMED_DPOP : MALFORMED_AUTHORIZATION;
       if (r === NOT_BEARER) continue;
       if (token !== null) return MULTIPLE;
       token = r;
+      scheme = parsedScheme;
       source = 'header';
     } else if (name === sources.header) {
       const v = trimOws(h[i + 1]!);
@@ -170,5 +180,6 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   }
   ctx.token = token;
   ctx.tokenSource = source;
+  ctx.tokenScheme = scheme;
   return CONTINUE;
 }

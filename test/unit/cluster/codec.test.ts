@@ -25,6 +25,9 @@ const samples: BusMessage[] = [
   { type: 'introspection.lease', v: 1, key: HASH, issuer: 'main', member: 'm' },
   { type: 'introspection.leased', v: 1, key: HASH, status: 'cached', active: false, claims: null, expiresAt: 5, waitMs: 0 },
   { type: 'introspection.released', v: 1, key: HASH, issuer: 'main', member: 'm', failed: true, origin: 'o' },
+  { type: 'dpop.claim', v: 1, key: 'A'.repeat(43), expiresAt: 1_700_000_060, member: 'm' },
+  { type: 'dpop.claimed', v: 1, key: 'A'.repeat(43), verdict: 'replayed' },
+  { type: 'dpop.seen', v: 1, key: 'A'.repeat(43), expiresAt: 1_700_000_060, origin: 'm' },
 ];
 
 describe('Codec', () => {

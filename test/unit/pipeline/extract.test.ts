@@ -43,7 +43,8 @@ describe('extract: Authorization header', () => {
   });
 
   it('treats another scheme (Basic, Digest, Bearerx) as no bearer credential', () => {
-    for (const v of ['Basic dXNlcjpwYXNz', 'Digest username="a"', 'Bearerx tok', 'DPoP tok', '']) {
+    // `DPoP tok` is a credential since DPoP support (RFC 9449): test/unit/dpop/dpop-stage.test.ts
+    for (const v of ['Basic dXNlcjpwYXNz', 'Digest username="a"', 'Bearerx tok', 'DPoPx tok', '']) {
       const { r, token, source } = run(['authorization', v]);
       expect(r, v).toBe(CONTINUE);
       expect(token).toBeNull();

@@ -1,0 +1,261 @@
+// The DPoP step of the auth layer (RFC 9449), run after authenticate produced a principal:
+// decides whether the request needs a proof (token bound by cnf.jkt, `Authorization: DPoP`,
+// or a route with `auth.dpop.required`), verifies it, checks the nonce and the replay cache,
+// and gives every denial of a DPoP request the DPoP challenge (scheme, algs, DPoP-Nonce).
+import { createHash, hash } from 'node:crypto';
+import type { Config } from '../config/index.js';
+import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { CONTINUE, type RequestContext, type StageResult } from '../pipeline/context.js';
+import { DEFAULT_DPOP_POLICY, type DpopPolicy } from './dpop-policy.js';
+import { clientOrigin } from './htu.js';
+import { MIN_NONCE_SECRET_BYTES, NonceSource } from './nonce.js';
+import { ProofKeyCache } from './proof-key.js';
+import { verifyProof, type ProofReason } from './proof-verifier.js';
+import { ReplayCache, type ReplayVerdict } from './replay-cache.js';
+import { ReplayGuard, type ReplaySharing } from './replay-guard.js';
+
+export interface DpopStageOptions {
+  readonly config: Config;
+  /** Cluster-wide replay sharing; null = this instance's cache only. */
+  readonly sharing?: ReplaySharing | null;
+  /** Environment for `dpop.nonce.secret_env`; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly logger: Logger;
+  /** Clock, epoch ms (tests). */
+  readonly now?: () => number;
+}
+
+/** Reasons decided here rather than by the proof verifier. */
+type StageReason = 'dpop_missing' | 'dpop_multiple' | 'dpop_replayed' | 'dpop_replay_floor' | 'dpop_unbound_token' | 'dpop_required' | 'dpop_bound_token_as_bearer';
+
+const STAGE_DENIALS: Readonly<Record<StageReason, readonly [ErrorCode, string]>> = {
+  dpop_missing: ['PORTCULLIS_ERR_DPOP_INVALID_PROOF', 'DPoP proof missing'],
+  dpop_multiple: ['PORTCULLIS_ERR_DPOP_INVALID_PROOF', 'more than one DPoP header'],
+  dpop_replayed: ['PORTCULLIS_ERR_DPOP_INVALID_PROOF', 'DPoP proof already used (jti replayed)'],
+  dpop_replay_floor: ['PORTCULLIS_ERR_DPOP_INVALID_PROOF', 'DPoP proof too old for the replay cache: send a fresh proof'],
+  dpop_unbound_token: ['PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token is not DPoP-bound (no cnf.jkt) but was sent with the DPoP scheme'],
+  dpop_required: ['PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'this route requires a DPoP-bound token and a DPoP proof'],
+  dpop_bound_token_as_bearer: ['PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'DPoP-bound token must be sent with the DPoP scheme and a DPoP proof'],
+};
+
+/**
+ * The token's cnf.jkt: undefined when the token is not DPoP-bound; '' (matches no key) when
+ * cnf.jkt is present but not a string, so a malformed binding fails closed.
+ */
+export function boundJkt(claims: Readonly<Record<string, unknown>>): string | undefined {
+  const cnf = claims.cnf;
+  if (cnf === null || typeof cnf !== 'object') return undefined;
+  const jkt = (cnf as Record<string, unknown>).jkt;
+  if (jkt === undefined) return undefined;
+  return typeof jkt === 'string' ? jkt : '';
+}
+
+interface Settings {
+  readonly algorithms: ReadonlySet<string>;
+  /** `algs` of the challenge: the allowlist, space separated. */
+  readonly algs: string;
+  readonly maxProofBytes: number;
+  readonly tls: boolean;
+  readonly trustForwarded: boolean;
+  readonly nonceKey: string;
+}
+
+/** Counters of the stage (the replay cache and guard keep theirs). */
+interface Counters {
+  proofs_checked: number;
+  proofs_accepted: number;
+  proofs_refused: number;
+  nonce_challenges: number;
+  bound_as_bearer: number;
+}
+
+/** One per auth layer; reconfigured on reload. */
+export class DpopStage {
+  private settings!: Settings;
+  private denials = new Map<string, StageResult>();
+  private wrapped = new WeakMap<StageResult, StageResult>();
+  private nonceDenial: { readonly nonce: string; readonly result: StageResult } | null = null;
+  private nonces!: NonceSource;
+  private readonly keys = new ProofKeyCache();
+  private readonly cache: ReplayCache;
+  private readonly guard: ReplayGuard;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly counters: Counters = { proofs_checked: 0, proofs_accepted: 0, proofs_refused: 0, nonce_challenges: 0, bound_as_bearer: 0 };
+
+  constructor(private readonly opts: DpopStageOptions) {
+    this.now = opts.now ?? Date.now;
+    this.env = opts.env ?? process.env;
+    const d = opts.config.dpop;
+    this.cache = new ReplayCache(d.replay.max_entries);
+    this.configure(opts.config);
+    this.guard = new ReplayGuard(this.cache, opts.sharing?.attach(this.cache) ?? null, d.replay.owner_timeout_ms);
+    this.sweeper = setInterval(() => this.cache.sweep(Math.floor(this.now() / 1000)), 1_000);
+    this.sweeper.unref();
+  }
+
+  /** Apply a new config (reload). Throws, changing nothing, when the nonce secret variable is unset. */
+  reconfigure(config: Config): void {
+    this.configure(config);
+    this.cache.resize(config.dpop.replay.max_entries);
+    this.guard.setTimeout(config.dpop.replay.owner_timeout_ms);
+  }
+
+  private configure(config: Config): void {
+    const d = config.dpop;
+    let secret: Buffer | null = null;
+    if (d.nonce.secret_env !== undefined) {
+      const v = this.env[d.nonce.secret_env];
+      if (v === undefined || v === '') throw new Error(`dpop.nonce.secret_env: environment variable ${d.nonce.secret_env} is not set`);
+      secret = Buffer.from(v, 'utf8');
+      if (secret.length < MIN_NONCE_SECRET_BYTES) throw new Error(`dpop.nonce.secret_env: ${d.nonce.secret_env} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes`);
+    }
+    const nonceKey = `${d.nonce.lifetime_s}:${secret === null ? 'random' : createHash('sha256').update(secret).digest('hex')}`;
+    const nonces = this.settings?.nonceKey === nonceKey ? this.nonces
+      : secret === null ? NonceSource.random(d.nonce.lifetime_s) : new NonceSource(secret, d.nonce.lifetime_s);
+    if (secret === null && config.routes.some((r) => typeof r.auth === 'object' && r.auth.dpop.nonce)
+      && (config.cluster.nats !== undefined || config.server.workers !== 1)) {
+      this.opts.logger.warn('DPoP nonces without dpop.nonce.secret_env: each process issues its own, so a nonce from one is refused by the others');
+    }
+    this.nonces = nonces;
+    this.settings = Object.freeze({
+      algorithms: new Set<string>(d.algorithms),
+      algs: d.algorithms.join(' '),
+      maxProofBytes: d.max_proof_bytes,
+      tls: config.server.tls !== undefined,
+      trustForwarded: config.server.trust_forwarded,
+      nonceKey,
+    });
+    this.denials = new Map();
+    this.wrapped = new WeakMap();
+    this.nonceDenial = null;
+  }
+
+  /**
+   * After authenticate: CONTINUE when the request needs no proof or its proof holds; else the
+   * denial (401 invalid_dpop_proof / use_dpop_nonce / invalid_token). A Promise only when the
+   * replay check asks the key's owner over the bus. Never rejects.
+   */
+  check(ctx: RequestContext): StageResult | Promise<StageResult> {
+    const principal = ctx.principal;
+    if (principal === null) return CONTINUE;
+    const policy = policyOf(ctx);
+    const jkt = boundJkt(principal.claims);
+    const dpopScheme = ctx.tokenScheme === 'dpop';
+    if (jkt === undefined) {
+      if (dpopScheme) return this.deny('dpop_unbound_token');
+      return policy.required ? this.deny('dpop_required') : CONTINUE;
+    }
+    if (!dpopScheme) {
+      this.counters.bound_as_bearer++;
+      return this.deny('dpop_bound_token_as_bearer');
+    }
+    return this.verify(ctx, jkt, policy);
+  }
+
+  private verify(ctx: RequestContext, jkt: string, policy: DpopPolicy): StageResult | Promise<StageResult> {
+    this.counters.proofs_checked++;
+    const h = ctx.headers;
+    let proof: string | null = null;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] !== 'dpop') continue;
+      if (proof !== null) return this.refuse('dpop_multiple');
+      proof = h[i + 1]!;
+    }
+    if (proof === null) return this.refuse('dpop_missing');
+    const st = this.settings;
+    const nowS = Math.floor(this.now() / 1000);
+    const r = verifyProof({
+      proof: proof.trim(), method: ctx.method, origin: clientOrigin(h, st.tls, st.trustForwarded), path: ctx.path,
+      ath: hash('sha256', ctx.token ?? '', 'base64url'), jkt,
+    }, { algorithms: st.algorithms, maxProofBytes: st.maxProofBytes, iatWindowS: policy.iatWindowS, nowS }, this.keys);
+    if (!r.ok) return this.refuse(r.reason, r.message);
+    if (policy.nonce && !this.nonces.accepts(r.nonce, nowS)) {
+      this.counters.nonce_challenges++;
+      return this.useNonce(nowS);
+    }
+    // jti is unique per key (RFC 9449 §11.1): key the cache by both, hashed to a fixed size.
+    const key = createHash('sha256').update(jkt).update('\n').update(r.jti).digest('base64url');
+    const v = this.guard.check(key, Math.max(0, Math.ceil(r.iat)) + policy.iatWindowS, nowS);
+    return typeof v === 'string' ? this.afterReplay(v) : v.then((x) => this.afterReplay(x));
+  }
+
+  private afterReplay(v: ReplayVerdict): StageResult {
+    if (v === 'fresh') {
+      this.counters.proofs_accepted++;
+      return CONTINUE;
+    }
+    return this.refuse(v === 'replayed' ? 'dpop_replayed' : 'dpop_replay_floor');
+  }
+
+  /**
+   * Give a denial of a DPoP request the DPoP challenge (`WWW-Authenticate: DPoP …, algs=…`):
+   * requests on routes requiring DPoP, sent with the DPoP scheme, or carrying a bound token.
+   * Others pass unchanged. Cached per denial object, so refusals rarely allocate.
+   */
+  challenge(ctx: RequestContext, r: StageResult): StageResult {
+    if (r.kind !== 'deny' || r.error.dpop !== undefined) return r;
+    if (ctx.tokenScheme !== 'dpop' && !policyOf(ctx).required && (ctx.principal === null || boundJkt(ctx.principal.claims) === undefined)) return r;
+    let w = this.wrapped.get(r);
+    if (w === undefined) {
+      w = Object.freeze({ kind: 'deny' as const, error: Object.freeze({ ...r.error, dpop: Object.freeze({ algs: this.settings.algs }) }), reason: r.reason });
+      if (Object.isFrozen(r)) this.wrapped.set(r, w);
+    }
+    return w;
+  }
+
+  /** Flat counters for /metrics and /cache/stats (the auth layer prefixes `dpop.`). */
+  stats(): Record<string, number> {
+    const c = this.cache.stats();
+    const g = this.guard.stats();
+    const sync: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.guard.peerStats())) sync[`replay_sync_${k}`] = v;
+    return {
+      ...this.counters,
+      replay_entries: c.entries, replays_refused: c.replayed, replay_too_old: c.too_old, replay_evicted_live: c.evicted_live,
+      replay_owner_asked: g.owner_asked, replay_owner_refused: g.owner_refused, replay_fallback_local: g.fallback_local,
+      key_cache_entries: this.keys.size, key_imports: this.keys.imports, ...sync,
+    };
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    this.guard.detach();
+  }
+
+  private refuse(reason: ProofReason | StageReason, message?: string): StageResult {
+    this.counters.proofs_refused++;
+    return this.deny(reason, message);
+  }
+
+  private deny(reason: ProofReason | StageReason, message?: string): StageResult {
+    let d = this.denials.get(reason);
+    if (d === undefined) {
+      const [code, text] = (STAGE_DENIALS as Record<string, readonly [ErrorCode, string]>)[reason] ?? ['PORTCULLIS_ERR_DPOP_INVALID_PROOF', message ?? 'invalid DPoP proof'];
+      d = this.freezeDeny(proxyError(code, text), reason);
+      this.denials.set(reason, d);
+    }
+    return d;
+  }
+
+  private useNonce(nowS: number): StageResult {
+    const nonce = this.nonces.current(nowS);
+    if (this.nonceDenial?.nonce !== nonce) {
+      this.nonceDenial = { nonce, result: this.freezeDeny(proxyError('PORTCULLIS_ERR_DPOP_NONCE_REQUIRED', 'resource server requires a nonce in the DPoP proof'), 'dpop_nonce', nonce) };
+    }
+    return this.nonceDenial.result;
+  }
+
+  private freezeDeny(err: ProxyError, reason: string, nonce?: string): StageResult {
+    const dpop = Object.freeze(nonce === undefined ? { algs: this.settings.algs } : { algs: this.settings.algs, nonce });
+    return Object.freeze({ kind: 'deny' as const, error: Object.freeze({ ...err, dpop }), reason });
+  }
+}
+
+/** The route's DPoP policy (compiled into its auth policy); defaults for routes without one. */
+function policyOf(ctx: RequestContext): DpopPolicy {
+  const p = ctx.route.policy as { readonly dpop?: DpopPolicy } | null;
+  return p?.dpop ?? DEFAULT_DPOP_POLICY;
+}

@@ -1,0 +1,117 @@
+// The bus side of the DPoP replay check (ReplaySharing): each proof key has one owner,
+// chosen by rendezvous hashing over the live serving members, that checks-and-sets it for
+// the whole cluster (`dpop.claim` → `dpop.claimed`), then announces it (`dpop.seen`) so
+// every member holds it locally and a replay stays refused when ownership moves (a member
+// joins or leaves). The cluster wiring builds it; only bus types are imported from cluster/.
+import type { BusMessage, MessageBus } from '../../cluster/protocol/index.js';
+import type { Logger } from '../log.js';
+import type { ReplayCache, ReplayVerdict } from './replay-cache.js';
+import type { ReplayPeers, ReplaySharing } from './replay-guard.js';
+
+export interface DpopReplaySyncOptions {
+  readonly bus: MessageBus;
+  /** This member's id (a valid subject token). */
+  readonly self: string;
+  /** Sorted ids of the live serving members, this one included (Membership.members). */
+  readonly members: () => readonly string[];
+  /** Owner of a key among members (cluster/cache-sync's rendezvousOwner). */
+  readonly pickOwner: (key: string, members: readonly string[]) => string | null;
+  readonly logger: Logger;
+  /** How long an owner that did not answer is skipped, ms (default 5 000). */
+  readonly suspectMs?: number;
+  readonly now?: () => number;
+}
+
+/** Counters for metrics. */
+export interface DpopReplaySyncStats {
+  claims_served: number;
+  claims_refused: number;
+  seen_received: number;
+  seen_sent: number;
+  suspects: number;
+}
+
+/** Cluster-wide replay check over the bus: one per cluster member. */
+export class DpopReplaySync implements ReplaySharing {
+  private readonly counters: DpopReplaySyncStats = { claims_served: 0, claims_refused: 0, seen_received: 0, seen_sent: 0, suspects: 0 };
+  private readonly suspects = new Map<string, number>();
+  private readonly suspectMs: number;
+  private readonly now: () => number;
+  private failuresLogged = 0;
+
+  constructor(private readonly opts: DpopReplaySyncOptions) {
+    this.suspectMs = opts.suspectMs ?? 5_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  attach(cache: ReplayCache): ReplayPeers {
+    const { bus, self } = this.opts;
+    const nowS = (): number => Math.floor(this.now() / 1000);
+    const announce = (key: string, exp: number): void => {
+      this.counters.seen_sent++;
+      try {
+        bus.publish(bus.subjects.dpopSeen, { type: 'dpop.seen', v: 1, key, expiresAt: exp, origin: self });
+      } catch { /* transport closing: the claim itself stands */ }
+    };
+    const unsubscribes = [
+      bus.subscribe(bus.subjects.dpopOwner(self), (m, incoming) => {
+        if (m.type !== 'dpop.claim') return;
+        const verdict = cache.claim(m.key, m.expiresAt, nowS());
+        this.counters.claims_served++;
+        if (verdict !== 'fresh') this.counters.claims_refused++;
+        bus.respond(incoming, { type: 'dpop.claimed', v: 1, key: m.key, verdict });
+        if (verdict === 'fresh') announce(m.key, m.expiresAt);
+      }),
+      bus.subscribe(bus.subjects.dpopSeen, (m) => {
+        if (m.type !== 'dpop.seen' || m.origin === self) return;
+        this.counters.seen_received++;
+        cache.claim(m.key, m.expiresAt, nowS());
+      }),
+    ];
+    return {
+      self,
+      ownerOf: (key) => this.ownerOf(key),
+      ask: async (owner, key, exp, timeoutMs): Promise<ReplayVerdict> => {
+        let reply: BusMessage;
+        try {
+          reply = await bus.request(bus.subjects.dpopOwner(owner), { type: 'dpop.claim', v: 1, key, expiresAt: exp, member: self }, timeoutMs);
+        } catch (err) {
+          this.failuresLogged++;
+          if (this.failuresLogged === 1 || this.failuresLogged % 1000 === 0) {
+            this.opts.logger.warn({ owner, code: (err as { code?: string }).code, failures: this.failuresLogged }, 'DPoP replay owner did not answer: judged on the local cache');
+          }
+          throw err;
+        }
+        if (reply.type !== 'dpop.claimed' || reply.key !== key) throw new Error('unexpected answer to dpop.claim');
+        return reply.verdict;
+      },
+      announce,
+      suspect: (owner) => {
+        if (owner === self) return;
+        this.counters.suspects++;
+        this.suspects.set(owner, this.now() + this.suspectMs);
+      },
+      stats: () => ({ ...this.counters }),
+      detach: () => {
+        for (const u of unsubscribes.splice(0)) {
+          try { u(); } catch { /* the transport may be gone already */ }
+        }
+      },
+    };
+  }
+
+  stats(): DpopReplaySyncStats {
+    return { ...this.counters };
+  }
+
+  private ownerOf(key: string): string {
+    let members = this.opts.members();
+    if (this.suspects.size > 0) {
+      const now = this.now();
+      for (const [m, until] of this.suspects) if (until <= now) this.suspects.delete(m);
+      if (this.suspects.size > 0) members = members.filter((m) => !this.suspects.has(m));
+    }
+    // Not yet in our own view (first heartbeat pending) or alone: we decide.
+    return this.opts.pickOwner(key, members) ?? this.opts.self;
+  }
+}

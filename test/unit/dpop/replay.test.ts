@@ -1,0 +1,176 @@
+// The DPoP replay check: the bounded local cache (check-and-set, expiry, the eviction floor
+// that keeps a full cache from re-opening a replay), the guard's owner consultation with its
+// local fallback, and two members sharing keys over a real MessageBus (in-process transport).
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { Codec, LocalTransport, MessageBus, rendezvousOwner, subjects, type Transport } from '../../../cluster/index.js';
+import { DpopReplaySync, ReplayCache, ReplayGuard, type ReplayPeers } from '../../../node/dpop/index.js';
+
+const key = (i: number): string => `k${String(i).padStart(42, '0')}`; // 43 chars like a SHA-256 base64url
+const silent = pino({ level: 'silent' });
+
+describe('ReplayCache', () => {
+  it('accepts a key once while it lives, again after it expired', () => {
+    const c = new ReplayCache(100);
+    expect(c.claim(key(1), 160, 100)).toBe('fresh');
+    expect(c.claim(key(1), 160, 150)).toBe('replayed');
+    expect(c.claim(key(1), 160, 160)).toBe('replayed');
+    expect(c.claim(key(1), 230, 161)).toBe('fresh'); // past its expiry: the proof's iat would refuse it anyway
+    expect(c.stats()).toMatchObject({ replayed: 2 });
+  });
+
+  it('sweeps expired entries from the front', () => {
+    const c = new ReplayCache(100);
+    for (let i = 0; i < 10; i++) c.claim(key(i), 100 + i, 50);
+    c.sweep(105);
+    expect(c.size).toBe(5);
+    expect(c.has(key(4), 105)).toBe(false);
+    expect(c.has(key(5), 105)).toBe(true);
+  });
+
+  it('stays bounded; evicting a live entry raises the floor so the evicted proof stays refused', () => {
+    const c = new ReplayCache(1000);
+    for (let i = 0; i < 1000; i++) expect(c.claim(key(i), 200 + Math.floor(i / 100), 100)).toBe('fresh');
+    // full of live entries: the next claim pushes out key(0) (exp 200)
+    expect(c.claim(key(5000), 260, 100)).toBe('fresh');
+    expect(c.size).toBe(1000);
+    expect(c.stats().evicted_live).toBe(1);
+    // replaying key(0) — same proof, same iat, same route → same exp — is refused by the floor
+    expect(c.claim(key(0), 200, 100)).toBe('too_old');
+    // a newer proof passes
+    expect(c.claim(key(6000), 261, 100)).toBe('fresh');
+    expect(c.stats()).toMatchObject({ too_old: 1, evicted_live: 2 });
+  });
+
+  it('evicts expired entries without raising the floor', () => {
+    const c = new ReplayCache(1000);
+    for (let i = 0; i < 1000; i++) c.claim(key(i), 150, 100);
+    expect(c.claim(key(5000), 300, 200)).toBe('fresh'); // swept, not evicted
+    expect(c.claim(key(6000), 100, 90)).toBe('fresh');
+    expect(c.stats().evicted_live).toBe(0);
+  });
+});
+
+function fakePeers(over: Partial<ReplayPeers> = {}): ReplayPeers & { announced: string[]; suspected: string[] } {
+  const announced: string[] = [];
+  const suspected: string[] = [];
+  return {
+    self: 'me', ownerOf: () => 'other', ask: async () => 'fresh', announce: (k) => { announced.push(k); },
+    suspect: (o) => { suspected.push(o); }, detach: () => {}, announced, suspected, ...over,
+  };
+}
+
+describe('ReplayGuard', () => {
+  it('decides locally without peers, synchronously', () => {
+    const g = new ReplayGuard(new ReplayCache(100), null, 100);
+    expect(g.check(key(1), 200, 100)).toBe('fresh');
+    expect(g.check(key(1), 200, 100)).toBe('replayed');
+  });
+
+  it('refuses a local replay without asking the owner', async () => {
+    let asked = 0;
+    const g = new ReplayGuard(new ReplayCache(100), fakePeers({ ask: async () => { asked++; return 'fresh'; } }), 100);
+    expect(await g.check(key(1), 200, 100)).toBe('fresh');
+    expect(g.check(key(1), 200, 100)).toBe('replayed');
+    expect(asked).toBe(1);
+  });
+
+  it("follows the owner's verdict", async () => {
+    const g = new ReplayGuard(new ReplayCache(100), fakePeers({ ask: async () => 'replayed' }), 100);
+    expect(await g.check(key(1), 200, 100)).toBe('replayed');
+    expect(g.stats()).toMatchObject({ owner_asked: 1, owner_refused: 1 });
+  });
+
+  it('announces when it owns the key itself', () => {
+    const peers = fakePeers({ ownerOf: () => 'me' });
+    const g = new ReplayGuard(new ReplayCache(100), peers, 100);
+    expect(g.check(key(1), 200, 100)).toBe('fresh');
+    expect(peers.announced).toEqual([key(1)]);
+  });
+
+  it('falls back to the local cache when the owner cannot be asked, counts it and suspects the owner', async () => {
+    const peers = fakePeers({ ask: async () => { throw Object.assign(new Error('timeout'), { code: 'BUS_TIMEOUT' }); } });
+    const g = new ReplayGuard(new ReplayCache(100), peers, 100);
+    expect(await g.check(key(1), 200, 100)).toBe('fresh');
+    expect(g.check(key(1), 200, 100)).toBe('replayed'); // still refused here
+    expect(g.stats().fallback_local).toBe(1);
+    expect(peers.suspected).toEqual(['other']);
+  });
+});
+
+describe('DpopReplaySync over a MessageBus', () => {
+  function member(transport: Transport, self: string, members: () => readonly string[]): { cache: ReplayCache; guard: ReplayGuard; sync: DpopReplaySync; bus: MessageBus } {
+    const bus = new MessageBus(transport, new Codec(), subjects('t'));
+    const sync = new DpopReplaySync({ bus, self, members, pickOwner: rendezvousOwner, logger: silent });
+    const cache = new ReplayCache(1000);
+    return { cache, guard: new ReplayGuard(cache, sync.attach(cache), 500), sync, bus };
+  }
+  const now = (): number => Math.floor(Date.now() / 1000);
+
+  it('a proof claimed at one member is refused at the other, whoever owns it', async () => {
+    const t = new LocalTransport();
+    const ids = ['a', 'b'];
+    const a = member(t, 'a', () => ids);
+    const b = member(t, 'b', () => ids);
+    const owners = { a: 0, b: 0 };
+    for (let i = 0; i < 40; i++) {
+      const k = key(i);
+      owners[rendezvousOwner(k, ids) as 'a' | 'b']++;
+      expect(await a.guard.check(k, now() + 60, now())).toBe('fresh');
+      expect(await b.guard.check(k, now() + 60, now())).toBe('replayed');
+    }
+    expect(owners.a).toBeGreaterThan(0);
+    expect(owners.b).toBeGreaterThan(0);
+    expect(b.sync.stats().claims_served + a.sync.stats().claims_served).toBeGreaterThan(0);
+    await t.close();
+  });
+
+  it('two members racing on the same proof: exactly one wins (the owner serialises)', async () => {
+    const t = new LocalTransport();
+    const ids = ['a', 'b'];
+    const a = member(t, 'a', () => ids);
+    const b = member(t, 'b', () => ids);
+    for (let i = 100; i < 140; i++) {
+      const k = key(i);
+      const [x, y] = await Promise.all([a.guard.check(k, now() + 60, now()), b.guard.check(k, now() + 60, now())]);
+      expect([x, y].filter((v) => v === 'fresh')).toHaveLength(1);
+    }
+    await t.close();
+  });
+
+  it("announces fresh claims so a member that becomes owner later still refuses the replay", async () => {
+    const t = new LocalTransport();
+    let ids = ['a', 'b'];
+    const a = member(t, 'a', () => ids);
+    const b = member(t, 'b', () => ids);
+    const k = [...Array(200).keys()].map(key).find((x) => rendezvousOwner(x, ['a', 'b', 'c']) === 'c')!;
+    expect(await a.guard.check(k, now() + 60, now())).toBe('fresh');
+    await new Promise((r) => setImmediate(r));
+    ids = ['a', 'b', 'c'];
+    const c = member(t, 'c', () => ids);
+    // c joined after the claim and owns the key now: it never saw it, b's local copy (from the announcement) refuses it
+    expect(await b.guard.check(k, now() + 60, now())).toBe('replayed');
+    expect(c.cache.has(k, now())).toBe(false);
+    await t.close();
+  });
+
+  it('an owner that does not answer: local decision, owner skipped for a while', async () => {
+    const t = new LocalTransport();
+    const a = member(t, 'a', () => ['a', 'ghost']);
+    const k = [...Array(200).keys()].map(key).find((x) => rendezvousOwner(x, ['a', 'ghost']) === 'ghost')!;
+    expect(await a.guard.check(k, now() + 60, now())).toBe('fresh'); // no responder: local
+    expect(a.guard.stats().fallback_local).toBe(1);
+    expect(a.guard.check(k, now() + 60, now())).toBe('replayed');
+    expect(a.sync.stats().suspects).toBe(1);
+    await t.close();
+  });
+
+  it('drops malformed claims instead of answering them', async () => {
+    const t = new LocalTransport();
+    const a = member(t, 'a', () => ['a']);
+    const plain = new MessageBus(t, new Codec(), subjects('t'));
+    await expect(plain.request(plain.subjects.dpopOwner('a'), { type: 'dpop.claim', v: 1, key: 'short', expiresAt: 1, member: 'x' }, 200)).rejects.toThrow();
+    expect(a.sync.stats().claims_served).toBe(0);
+    await t.close();
+  });
+});
