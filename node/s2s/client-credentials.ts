@@ -1,0 +1,128 @@
+// Egress: a client-credentials token (RFC 6749 §4.4) per (issuer, client, audience, scope
+// set), attached to calls to upstreams that have `client_credentials`. Served from memory
+// until `refresh_before_s` before exp, then refreshed in the background while the current
+// token is still served; one call at a time (single-flight). No valid token → 503, never an
+// unauthenticated call.
+import type { Dispatcher } from 'undici';
+import type { ClientCredentialsConfig, Config } from '../config/index.js';
+import { proxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Deny, OutboundResult } from './grant-cache.js';
+import { formBody, requestToken, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
+
+/** Tokens without expires_in are reused this long, s. */
+export const DEFAULT_CC_TTL_S = 60;
+/** A failed background refresh is retried after 1 s, doubling to 30 s, while the old token is still good. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+const UNAVAILABLE: Deny = Object.freeze({
+  kind: 'deny' as const, reason: 'client_credentials_failed',
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain a client-credentials token for the upstream', { retryAfter: 1 })),
+});
+
+/** When to refresh and when to stop using a token obtained at `nowMs` for `lifetimeS` (pure). */
+export function ccSchedule(nowMs: number, lifetimeS: number, refreshBeforeS: number): { refreshAt: number; useUntil: number } {
+  // stop using it a little before exp (in-flight time to the upstream); refresh well before that
+  const useUntil = nowMs + (lifetimeS - Math.min(5, lifetimeS / 10)) * 1000;
+  const ahead = Math.min(refreshBeforeS, lifetimeS / 2);
+  return { refreshAt: nowMs + (lifetimeS - ahead) * 1000, useUntil };
+}
+
+/** The issuer URL and discovery setting behind a `client_credentials.issuer` (a name under issuers: or a URL). */
+export function ccIssuer(cfg: Config, cc: ClientCredentialsConfig): { issuer: string; discovery: boolean | string } {
+  const named = cfg.issuers[cc.issuer];
+  return named !== undefined ? { issuer: named.issuer, discovery: named.discovery } : { issuer: cc.issuer, discovery: true };
+}
+
+/** The source's identity: equal keys share one cached token. */
+export function ccKey(cfg: Config, cc: ClientCredentialsConfig, audience: string): string {
+  const iss = ccIssuer(cfg, cc);
+  return JSON.stringify([iss.issuer, iss.discovery, cc.token_endpoint ?? null, cc.client_id, cc.client_secret_env, cc.auth_method, audience, [...new Set(cc.scopes)].sort(), cc.refresh_before_s, cc.timeout_ms]);
+}
+
+export class ClientCredentialsSource {
+  readonly key: string;
+  readonly #cc: ClientCredentialsConfig;
+  readonly #issuer: { issuer: string; discovery: boolean | string };
+  readonly #audience: string;
+  readonly #client: OAuthClient;
+  readonly #form: string;
+  readonly #endpoints: EndpointDirectory;
+  readonly #dispatcher: Dispatcher;
+  readonly #log: Logger;
+  #value: string | null = null;
+  #refreshAt = 0;
+  #useUntil = 0;
+  #pending: Promise<OutboundResult> | null = null;
+  #retryMs = RETRY_FIRST_MS;
+  #stats = { calls_ok: 0, calls_failed: 0, cache_hits: 0, cache_misses: 0, singleflight_waits: 0, refreshes_ahead: 0 };
+
+  /** Throws when the client secret's environment variable is unset. */
+  constructor(key: string, cfg: Config, cc: ClientCredentialsConfig, audience: string, env: Readonly<Record<string, string | undefined>>, endpoints: EndpointDirectory, dispatcher: Dispatcher, logger: Logger, where: string) {
+    const secret = env[cc.client_secret_env];
+    if (secret === undefined || secret === '') throw new Error(`${where}.client_secret_env: environment variable ${cc.client_secret_env} is not set`);
+    this.key = key;
+    this.#cc = cc;
+    this.#issuer = ccIssuer(cfg, cc);
+    this.#audience = audience;
+    this.#client = { clientId: cc.client_id, secret, authMethod: cc.auth_method, timeoutMs: cc.timeout_ms };
+    const scopes = [...new Set(cc.scopes)];
+    const pairs: Array<[string, string]> = [['grant_type', 'client_credentials'], ['audience', audience]];
+    if (scopes.length > 0) pairs.push(['scope', scopes.join(' ')]);
+    this.#form = formBody(pairs);
+    this.#endpoints = endpoints;
+    this.#dispatcher = dispatcher;
+    this.#log = logger;
+  }
+
+  /** `Bearer <token>`: synchronous while cached (a refresh may start behind it), else the call in flight. */
+  authorization(): OutboundResult | Promise<OutboundResult> {
+    const now = Date.now();
+    const v = this.#value;
+    if (v !== null && now < this.#useUntil) {
+      this.#stats.cache_hits++;
+      if (now >= this.#refreshAt && this.#pending === null) {
+        this.#stats.refreshes_ahead++;
+        this.#start();
+      }
+      return v;
+    }
+    if (this.#pending !== null) { this.#stats.singleflight_waits++; return this.#pending; }
+    this.#stats.cache_misses++;
+    return this.#start();
+  }
+
+  #start(): Promise<OutboundResult> {
+    const p = this.#fetch().then((r) => { this.#pending = null; return r; });
+    this.#pending = p;
+    return p;
+  }
+
+  async #fetch(): Promise<OutboundResult> {
+    let endpoint = this.#cc.token_endpoint ?? null;
+    if (endpoint === null) endpoint = await this.#endpoints.resolve(this.#issuer.issuer, this.#issuer.discovery, this.#cc.timeout_ms);
+    const t0 = Date.now();
+    const a = endpoint === null ? null : await requestToken(endpoint, this.#form, this.#client, this.#dispatcher);
+    if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer') {
+      this.#stats.calls_failed++;
+      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : `token_type ${a.tokenType.slice(0, 20)} is not Bearer`;
+      this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
+      // keep serving a still-valid token; try again after a backoff
+      this.#refreshAt = Date.now() + this.#retryMs;
+      this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+      return this.#value !== null && Date.now() < this.#useUntil ? this.#value : UNAVAILABLE;
+    }
+    this.#stats.calls_ok++;
+    this.#retryMs = RETRY_FIRST_MS;
+    const s = ccSchedule(t0, a.expiresIn ?? DEFAULT_CC_TTL_S, this.#cc.refresh_before_s);
+    this.#value = `Bearer ${a.accessToken}`;
+    this.#refreshAt = s.refreshAt;
+    this.#useUntil = s.useUntil;
+    return this.#value;
+  }
+
+  stats(): Readonly<Record<string, number>> {
+    return this.#stats;
+  }
+}

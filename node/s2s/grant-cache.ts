@@ -1,0 +1,115 @@
+// Outbound tokens bound to an inbound token: per (SHA-256 of the inbound token, audience)
+// the Authorization value to send upstream, reused until shortly before it expires,
+// fetched once for concurrent requests (single-flight), dropped when the inbound token is
+// revoked. Bounded by inbound tokens; the oldest is evicted first.
+import type { StageResult } from '../pipeline/context.js';
+
+export type Deny = StageResult & { readonly kind: 'deny' };
+/** What an outbound step yields: the Authorization header value, or a refusal. */
+export type OutboundResult = string | Deny;
+
+/** What a load produces: a value usable until `useUntil` (epoch ms), or a refusal (never cached). */
+export type Grant = { readonly ok: true; readonly authorization: string; readonly useUntil: number } | { readonly ok: false; readonly deny: Deny };
+
+interface Slot {
+  value: string | null;
+  useUntil: number;
+  pending: Promise<OutboundResult> | null;
+  /** The inbound token was revoked while this slot was loading. */
+  revoked: boolean;
+}
+
+export class TokenBoundCache {
+  readonly #byToken = new Map<string, Map<string, Slot>>();
+  readonly #max: number;
+  readonly #revoked: Deny;
+  readonly #now: () => number;
+  #hits = 0;
+  #misses = 0;
+  #waits = 0;
+  #evictions = 0;
+  #revocations = 0;
+
+  /** `maxTokens` inbound tokens kept (0 = no caching, single-flight still applies); `revoked` answers a load overtaken by a revocation. */
+  constructor(maxTokens: number, revoked: Deny, now: () => number = Date.now) {
+    this.#max = maxTokens;
+    this.#revoked = revoked;
+    this.#now = now;
+  }
+
+  /**
+   * The cached value (synchronous, allocation-free: pass a `load` created once, not a closure
+   * per call), the load in flight, or a new `load(arg, audience)`, which must never reject.
+   */
+  get<A>(tokenHash: string, audience: string, arg: A, load: (arg: A, audience: string) => Promise<Grant>): OutboundResult | Promise<OutboundResult> {
+    let inner = this.#byToken.get(tokenHash);
+    let slot = inner?.get(audience);
+    if (slot !== undefined) {
+      if (slot.value !== null && slot.useUntil > this.#now()) { this.#hits++; return slot.value; }
+      if (slot.pending !== null) { this.#waits++; return slot.pending; }
+    }
+    this.#misses++;
+    if (inner === undefined) {
+      inner = new Map();
+      this.#byToken.set(tokenHash, inner);
+      this.#bound();
+    }
+    if (slot === undefined) {
+      slot = { value: null, useUntil: 0, pending: null, revoked: false };
+      inner.set(audience, slot);
+    }
+    const s = slot;
+    const owner = inner;
+    s.pending = load(arg, audience).then((g) => {
+      s.pending = null;
+      if (s.revoked) return this.#revoked;
+      if (!g.ok) {
+        if (s.value === null || s.useUntil <= this.#now()) this.#remove(tokenHash, audience, owner, s);
+        return g.deny;
+      }
+      s.value = g.authorization;
+      s.useUntil = g.useUntil;
+      if (this.#max === 0 || g.useUntil <= this.#now()) this.#remove(tokenHash, audience, owner, s);
+      return g.authorization;
+    });
+    return s.pending;
+  }
+
+  /** Forget every value bound to this inbound token; loads in flight answer `revoked`. True if any was held. */
+  revoke(tokenHash: string): boolean {
+    const inner = this.#byToken.get(tokenHash);
+    if (inner === undefined) return false;
+    this.#byToken.delete(tokenHash);
+    for (const s of inner.values()) s.revoked = true;
+    this.#revocations++;
+    return true;
+  }
+
+  get size(): number { return this.#byToken.size; }
+
+  stats(): Record<string, number> {
+    return {
+      cache_hits: this.#hits, cache_misses: this.#misses, singleflight_waits: this.#waits,
+      cache_tokens: this.#byToken.size, cache_evictions: this.#evictions, revocation_evictions: this.#revocations,
+    };
+  }
+
+  clear(): void {
+    this.#byToken.clear();
+  }
+
+  #remove(tokenHash: string, audience: string, owner: Map<string, Slot>, s: Slot): void {
+    if (owner.get(audience) !== s) return;
+    owner.delete(audience);
+    if (owner.size === 0 && this.#byToken.get(tokenHash) === owner) this.#byToken.delete(tokenHash);
+  }
+
+  #bound(): void {
+    // Map iteration is insertion order: the first key is the oldest inbound token
+    while (this.#byToken.size > Math.max(1, this.#max)) {
+      const oldest = this.#byToken.keys().next().value as string;
+      this.#byToken.delete(oldest);
+      this.#evictions++;
+    }
+  }
+}

@@ -1,0 +1,107 @@
+// `forward.token: internal`: replaces the inbound token with a short-lived RFC 9068 JWT
+// the proxy signs (iss = internal_tokens.issuer, aud = the upstream's audience, exp ≤
+// min(inbound exp, now + max_ttl_s)), cached per (inbound token, audience).
+import { randomUUID } from 'node:crypto';
+import type { InternalTokensConfig } from '../config/index.js';
+import { proxyError } from '../errors.js';
+import type { Principal } from '../pipeline/context.js';
+import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
+import { signingInput } from './jws-sign.js';
+import type { KeyRing } from './key-ring.js';
+import type { TokenSigner } from './token-signer.js';
+
+const SIGN_FAILED: Deny = Object.freeze({
+  kind: 'deny' as const, reason: 'internal_token_failed',
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not sign the internal token', { retryAfter: 1 })),
+});
+export const REVOKED_MEANWHILE: Deny = Object.freeze({
+  kind: 'deny' as const, reason: 'revoked',
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the token has been revoked')),
+});
+
+/** Reuse a minted token until this close to its exp: min(30 s, a quarter of its lifetime). */
+export function reuseMarginS(lifetimeS: number): number {
+  return Math.min(30, Math.floor(lifetimeS / 4));
+}
+
+/** The payload of the internal token for `p` (pure; times in epoch seconds). */
+export function internalClaims(p: Principal, audience: string, cfg: Pick<InternalTokensConfig, 'issuer' | 'max_ttl_s' | 'claims'>, nowS: number, jti: string): Record<string, unknown> {
+  const c = p.claims;
+  const sub = typeof c.sub === 'string' ? c.sub : undefined;
+  const clientId = typeof c.client_id === 'string' ? c.client_id : typeof c.azp === 'string' ? c.azp : undefined;
+  const scope = typeof c.scope === 'string' ? c.scope : p.scopes.length > 0 ? p.scopes.join(' ') : undefined;
+  const out: Record<string, unknown> = {
+    iss: cfg.issuer,
+    // RFC 9068 requires sub: a client's own token (no sub) is about the client
+    sub: sub ?? clientId,
+    aud: audience,
+    exp: Math.min(p.exp, nowS + cfg.max_ttl_s),
+    iat: nowS,
+    jti,
+  };
+  if (clientId !== undefined) out.client_id = clientId;
+  if (scope !== undefined) out.scope = scope;
+  for (const name of cfg.claims) if (c[name] !== undefined) out[name] = c[name];
+  if (out.sub === undefined) delete out.sub;
+  return out;
+}
+
+export class InternalMinter {
+  #cfg: InternalTokensConfig;
+  readonly #ring: KeyRing;
+  #signer: TokenSigner;
+  readonly #cache: TokenBoundCache;
+  #minted = 0;
+  #failed = 0;
+
+  constructor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner) {
+    this.#cfg = cfg;
+    this.#ring = ring;
+    this.#signer = signer;
+    this.#cache = new TokenBoundCache(cfg.cache_entries, REVOKED_MEANWHILE);
+  }
+
+  /** Settings for tokens minted from now on (a reload); cached tokens stay valid. */
+  configure(cfg: InternalTokensConfig): void {
+    this.#cfg = cfg;
+  }
+
+  /** Sign with `signer` from now on (a reload switched signing mode). */
+  setSigner(signer: TokenSigner): void {
+    this.#signer = signer;
+  }
+
+  /** `Bearer <internal token>` for principal `p` and `audience`: cached (sync) or being minted (Promise). */
+  authorization(p: Principal, audience: string): OutboundResult | Promise<OutboundResult> {
+    return this.#cache.get(p.facts.tokenHash, audience, p, this.#load);
+  }
+
+  /** The inbound token was revoked: its minted tokens leave the cache. */
+  revoke(tokenHash: string): boolean {
+    return this.#cache.revoke(tokenHash);
+  }
+
+  readonly #load = (p: Principal, audience: string): Promise<Grant> => this.#mint(p, audience);
+
+  async #mint(p: Principal, audience: string): Promise<Grant> {
+    const nowMs = Date.now();
+    const nowS = Math.floor(nowMs / 1000);
+    const key = this.#ring.signer(nowMs);
+    const payload = internalClaims(p, audience, this.#cfg, nowS, randomUUID());
+    const input = signingInput({ alg: key.alg, typ: 'at+jwt', kid: key.kid }, payload);
+    let sig: string | null;
+    try {
+      sig = await this.#signer.sign(key, input);
+    } catch {
+      sig = null;
+    }
+    if (sig === null) { this.#failed++; return { ok: false, deny: SIGN_FAILED }; }
+    this.#minted++;
+    const exp = payload.exp as number;
+    return { ok: true, authorization: `Bearer ${input}.${sig}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
+  }
+
+  stats(): Record<string, number> {
+    return { minted: this.#minted, mint_failures: this.#failed, ...this.#cache.stats() };
+  }
+}

@@ -1,0 +1,199 @@
+// The proxy's own signing keys for internal tokens: loaded from a file (created when
+// missing) or generated at start, rotated by publishing the next key before it signs,
+// and kept in the JWKS until every token the old key signed has expired.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+export type InternalAlg = 'ES256' | 'EdDSA';
+
+/** A public key as published in the JWKS. */
+export interface PublicJwk {
+  readonly kty: string;
+  readonly crv: string;
+  readonly x: string;
+  readonly y?: string;
+  readonly kid: string;
+  readonly alg: InternalAlg;
+  readonly use: 'sig';
+}
+
+export interface RingKey {
+  /** RFC 7638 thumbprint: the same key has the same kid in every process. */
+  readonly kid: string;
+  readonly alg: InternalAlg;
+  readonly privateKey: KeyObject;
+  /** PKCS#8 PEM, what the signing worker imports (once per kid). */
+  readonly pkcs8: string;
+  readonly jwk: PublicJwk;
+  /** Epoch ms from which it signs (publication is immediate). */
+  readonly signFrom: number;
+  /** Epoch ms after which it leaves the JWKS; Infinity while it signs or may sign. */
+  retireAt: number;
+}
+
+/** Extra time an old key stays published past the last possible exp of its tokens, ms. */
+const RETIRE_SLACK_MS = 5_000;
+const generateAsync = promisify(generateKeyPair);
+
+/** RFC 7638 JWK thumbprint (SHA-256, base64url) of an EC P-256 or OKP Ed25519 public key. */
+export function jwkThumbprint(jwk: { kty: string; crv: string; x: string; y?: string }): string {
+  // required members only, in lexicographic order, no whitespace
+  const canonical = jwk.kty === 'EC'
+    ? `{"crv":"${jwk.crv}","kty":"EC","x":"${jwk.x}","y":"${jwk.y}"}`
+    : `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}"}`;
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+/** Throws unless `key` is a private key usable with `alg` (P-256 for ES256, Ed25519 for EdDSA). */
+export function checkKeyType(key: KeyObject, alg: InternalAlg, where: string): void {
+  if (key.type !== 'private') throw new Error(`${where}: not a private key`);
+  const ok = alg === 'ES256'
+    ? key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+    : key.asymmetricKeyType === 'ed25519';
+  if (!ok) throw new Error(`${where}: a ${key.asymmetricKeyType ?? 'unknown'} key cannot sign ${alg} (needs ${alg === 'ES256' ? 'EC P-256' : 'Ed25519'})`);
+}
+
+/** Build the ring entry for a private key. */
+export function ringKey(privateKey: KeyObject, alg: InternalAlg, signFrom: number): RingKey {
+  const pub = createPublicKey(privateKey).export({ format: 'jwk' }) as { kty: string; crv: string; x: string; y?: string };
+  const kid = jwkThumbprint(pub);
+  const jwk: PublicJwk = pub.kty === 'EC'
+    ? { kty: 'EC', crv: pub.crv, x: pub.x, y: pub.y!, kid, alg, use: 'sig' }
+    : { kty: pub.kty, crv: pub.crv, x: pub.x, kid, alg, use: 'sig' };
+  const pkcs8 = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  return { kid, alg, privateKey, pkcs8, jwk, signFrom, retireAt: Infinity };
+}
+
+export function generateKeySync(alg: InternalAlg): KeyObject {
+  return alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey : generateKeyPairSync('ed25519').privateKey;
+}
+
+export async function generateKeyAsync(alg: InternalAlg): Promise<KeyObject> {
+  const pair = alg === 'ES256' ? await generateAsync('ec', { namedCurve: 'P-256' }) : await generateAsync('ed25519');
+  return pair.privateKey;
+}
+
+/** Parse PEM (PKCS#8 or SEC1) or a private JWK (JSON) text. */
+export function parsePrivateKey(text: string, where: string): KeyObject {
+  try {
+    const t = text.trim();
+    return t.startsWith('{') ? createPrivateKey({ key: JSON.parse(t) as Record<string, unknown> as never, format: 'jwk' }) : createPrivateKey(t);
+  } catch (err) {
+    throw new Error(`${where}: not a PEM or JWK private key (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Read the signing key from `file`; when the file does not exist, generate a key and write it
+ * (PKCS#8 PEM, mode 0600, exclusive create: concurrent workers end up with the one key written first).
+ */
+export function loadOrCreateKeyFile(file: string, alg: InternalAlg): { key: KeyObject; created: boolean } {
+  const where = `internal_tokens.key_file ${file}`;
+  let text: string;
+  let created = false;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${where}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    const pem = generateKeySync(alg).export({ format: 'pem', type: 'pkcs8' }) as string;
+    try {
+      writeFileSync(file, pem, { flag: 'wx', mode: 0o600 });
+      created = true;
+    } catch (werr) {
+      if ((werr as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${where}: cannot create (${(werr as NodeJS.ErrnoException).code ?? String(werr)})`);
+    }
+    text = readFileSync(file, 'utf8'); // what won the race
+  }
+  const key = parsePrivateKey(text, where);
+  checkKeyType(key, alg, where);
+  return { key, created };
+}
+
+export interface KeyRingOptions {
+  alg: InternalAlg;
+  /** Longest minted-token lifetime, s: how long a key stays published after it stops signing. */
+  maxTtlS: number;
+  /** A new key is published this long before it signs, s. */
+  publishAheadS: number;
+  now?: () => number;
+}
+
+/**
+ * Ordered keys (oldest first). The signing key is the newest one whose `signFrom` has
+ * passed; the JWKS lists every key not yet retired, including the next one.
+ */
+export class KeyRing {
+  #keys: RingKey[] = [];
+  #alg: InternalAlg;
+  #maxTtlMs: number;
+  #publishAheadMs: number;
+  readonly #now: () => number;
+  #jwksBody = '{"keys":[]}';
+  /** Epoch ms when the published set changes next (a retirement). */
+  #jwksValidUntil = Infinity;
+  #rotations = 0;
+
+  constructor(opts: KeyRingOptions) {
+    this.#alg = opts.alg;
+    this.#maxTtlMs = opts.maxTtlS * 1000;
+    this.#publishAheadMs = opts.publishAheadS * 1000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  get alg(): InternalAlg { return this.#alg; }
+  get rotations(): number { return this.#rotations; }
+  get publishAheadS(): number { return this.#publishAheadMs / 1000; }
+
+  /** New lifetimes for keys installed from now on (a reload). */
+  setTimes(maxTtlS: number, publishAheadS: number): void {
+    this.#maxTtlMs = maxTtlS * 1000;
+    this.#publishAheadMs = publishAheadS * 1000;
+  }
+
+  /**
+   * Add `key`. The first key signs at once; any later one is published now and signs after
+   * publish_ahead_s, when every current signer starts its retirement countdown. Same kid = no-op.
+   */
+  install(key: KeyObject, alg: InternalAlg): RingKey {
+    const now = this.#now();
+    const existing = this.#keys.find((k) => k.kid === ringKey(key, alg, 0).kid);
+    if (existing !== undefined) return existing;
+    const first = this.#keys.length === 0;
+    const entry = ringKey(key, alg, first ? now : now + this.#publishAheadMs);
+    for (const k of this.#keys) if (k.retireAt === Infinity) k.retireAt = entry.signFrom + this.#maxTtlMs + RETIRE_SLACK_MS;
+    this.#keys.push(entry);
+    this.#alg = alg;
+    if (!first) this.#rotations++;
+    this.#rebuild(now);
+    return entry;
+  }
+
+  /** The key that signs now (newest with signFrom ≤ now). Throws when the ring is empty. */
+  signer(now = this.#now()): RingKey {
+    for (let i = this.#keys.length - 1; i >= 0; i--) {
+      const k = this.#keys[i]!;
+      if (k.signFrom <= now) return k;
+    }
+    if (this.#keys.length === 0) throw new Error('key ring is empty');
+    return this.#keys[0]!;
+  }
+
+  /** `{"keys":[…]}` of every key not yet retired (the next key included). */
+  jwks(now = this.#now()): string {
+    if (now >= this.#jwksValidUntil) this.#rebuild(now);
+    return this.#jwksBody;
+  }
+
+  /** Keys currently published. */
+  published(now = this.#now()): readonly RingKey[] {
+    if (now >= this.#jwksValidUntil) this.#rebuild(now);
+    return this.#keys;
+  }
+
+  #rebuild(now: number): void {
+    this.#keys = this.#keys.filter((k) => k.retireAt > now);
+    this.#jwksBody = JSON.stringify({ keys: this.#keys.map((k) => k.jwk) });
+    this.#jwksValidUntil = Math.min(...this.#keys.map((k) => k.retireAt));
+  }
+}

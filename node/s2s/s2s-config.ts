@@ -1,0 +1,91 @@
+// Cross-checks of the service-to-service settings (internal tokens, token exchange,
+// client credentials) that the schema alone cannot express; called by config/load.ts
+// so one run reports every problem with its path.
+import type { ClientCredentialsConfig, Config } from '../config/schema.js';
+
+interface Problem { readonly path: string; readonly message: string }
+
+/** Claims a minted token sets itself; `internal_tokens.claims` may not name them. */
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'typ']);
+
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/** The client-credentials block that applies to a route: its own, else its upstream's; null = none. */
+export function routeClientCredentials(cfg: Config, routeIndex: number): ClientCredentialsConfig | null {
+  const r = cfg.routes[routeIndex];
+  if (r === undefined) return null;
+  return r.client_credentials ?? cfg.upstreams[r.upstream]?.client_credentials ?? null;
+}
+
+function checkClientCredentials(cfg: Config, cc: ClientCredentialsConfig, path: string, out: Problem[]): void {
+  if (typeof cc?.issuer !== 'string' || isUrl(cc.issuer)) return; // a wrong type is the schema's report
+  const iss = cfg.issuers[cc.issuer];
+  if (iss === undefined) {
+    out.push({ path: `${path}.issuer`, message: `unknown issuer "${cc.issuer}" (a name under issuers: or an http(s) issuer URL; known: ${Object.keys(cfg.issuers).join(', ') || 'none'})` });
+  } else if (iss.discovery === false && cc.token_endpoint === undefined) {
+    out.push({ path: `${path}.token_endpoint`, message: `required: issuer "${cc.issuer}" has discovery: false` });
+  }
+}
+
+/** Every s2s problem of an already schema-valid (or leniently shaped) config. */
+export function checkS2sConfig(cfg: Config): Problem[] {
+  const out: Problem[] = [];
+  const it = cfg.internal_tokens;
+  if (it !== undefined) {
+    if (it.rotate_after_s !== undefined && it.key_file !== undefined) {
+      out.push({ path: 'internal_tokens.rotate_after_s', message: 'only for generated keys: a key_file rotates by replacing the file and reloading' });
+    }
+    if (it.rotate_after_s !== undefined && it.rotate_after_s <= it.publish_ahead_s) {
+      out.push({ path: 'internal_tokens.rotate_after_s', message: `must exceed publish_ahead_s (${it.publish_ahead_s}): a key is published that long before it signs` });
+    }
+    if (it.jwks_uri === undefined && typeof it.issuer === 'string' && !isUrl(it.issuer)) {
+      out.push({ path: 'internal_tokens.jwks_uri', message: 'required when issuer is not an http(s) URL (the discovery document names an absolute jwks_uri)' });
+    }
+    (it.claims ?? []).forEach((c, j) => {
+      if (RESERVED_CLAIMS.has(c)) out.push({ path: `internal_tokens.claims[${j}]`, message: `"${c}" is set by the proxy itself` });
+    });
+  }
+  for (const [name, up] of Object.entries(cfg.upstreams ?? {})) {
+    if (up?.client_credentials !== undefined) checkClientCredentials(cfg, up.client_credentials, `upstreams.${name}.client_credentials`, out);
+  }
+  (cfg.routes ?? []).forEach((r, i) => {
+    const at = `routes[${i}]`;
+    const mode = r.forward?.token ?? 'keep';
+    if (r.client_credentials !== undefined) checkClientCredentials(cfg, r.client_credentials, `${at}.client_credentials`, out);
+    const cc = r.client_credentials ?? cfg.upstreams?.[r.upstream]?.client_credentials;
+    if (mode !== 'keep' && cc !== undefined) {
+      out.push({ path: `${at}.forward.token`, message: `"${mode}" conflicts with the client-credentials token of ${r.client_credentials !== undefined ? 'this route' : `upstream "${r.upstream}"`} (one Authorization header)` });
+    }
+    if (r.forward?.caller_authorization !== undefined && cc === undefined) {
+      out.push({ path: `${at}.forward.caller_authorization`, message: 'only for egress routes (a client_credentials block on the route or its upstream)' });
+    }
+    if (mode === 'keep') return;
+    if (r.auth === 'none' || r.auth === undefined) {
+      out.push({ path: `${at}.forward.token`, message: `"${mode}" needs an inbound token: the route must have an auth block` });
+      return;
+    }
+    if (mode === 'internal' && it === undefined) {
+      out.push({ path: `${at}.forward.token`, message: '"internal" requires the top-level internal_tokens section' });
+    }
+    if (mode === 'exchange') {
+      for (const name of r.auth.issuers ?? Object.keys(cfg.issuers ?? {})) {
+        const iss = cfg.issuers?.[name];
+        if (iss === undefined) continue; // reported by the route's issuer check
+        if (iss.token_exchange === undefined) out.push({ path: `${at}.forward.token`, message: `"exchange" requires issuers.${name}.token_exchange (the route accepts tokens of ${name})` });
+        else if (iss.discovery === false && iss.token_exchange.token_endpoint === undefined) out.push({ path: `issuers.${name}.token_exchange.token_endpoint`, message: 'required when discovery is false' });
+      }
+    }
+  });
+  return out;
+}
+
+/**
+ * Extend the forwarder's identity-header filter with every `forward.caller_authorization` name:
+ * a client can never send that header itself, on any route (as with identity headers).
+ */
+export function withCallerHeaders(filter: (lowerName: string) => boolean, routes: readonly Config['routes'][number][]): (lowerName: string) => boolean {
+  const names = new Set<string>();
+  for (const r of routes) if (r.forward?.caller_authorization !== undefined) names.add(r.forward.caller_authorization.toLowerCase());
+  if (names.size === 0) return filter;
+  return (lowerName) => filter(lowerName) || names.has(lowerName);
+}

@@ -1,0 +1,117 @@
+// `forward.token: exchange` (RFC 8693): the inbound token becomes the subject_token of a
+// token-exchange request at the issuer that verified it, for the upstream's audience. The
+// answer is cached per (inbound token, audience) within its lifetime and the inbound
+// token's, fetched once for concurrent requests. Failure → 503; the original token is never sent instead.
+import type { Dispatcher } from 'undici';
+import type { IssuerConfig } from '../config/index.js';
+import { proxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
+import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
+import { formBody, requestToken, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
+
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+/** Exchanged tokens without expires_in are reused at most this long (and never past the inbound exp), s. */
+export const DEFAULT_EXCHANGED_TTL_S = 300;
+
+type ExchangeConfig = NonNullable<IssuerConfig['token_exchange']>;
+
+const deny = (reason: string, code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' | 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_FORBIDDEN', message: string): Deny =>
+  Object.freeze({ kind: 'deny' as const, reason, error: Object.freeze(proxyError(code, message, code === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' ? { retryAfter: 1 } : undefined)) });
+
+const UNAVAILABLE = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token exchange at the authorization server failed');
+const SUBJECT_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the authorization server refused to exchange the token');
+const TARGET_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_FORBIDDEN', 'the authorization server refused a token for this upstream');
+const NO_TOKEN = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'no inbound token to exchange');
+
+/** An OAuth error answer → what the client gets (pure). Outages and our own misconfiguration → 503. */
+export function exchangeDenial(a: TokenAnswer & { ok: false }): Deny {
+  if (a.failure !== 'refused') return UNAVAILABLE;
+  if (a.oauthError === 'invalid_grant') return SUBJECT_REFUSED;
+  if (a.oauthError === 'invalid_target' || a.oauthError === 'invalid_scope' || a.oauthError === 'unauthorized_client' || a.oauthError === 'access_denied') return TARGET_REFUSED;
+  return UNAVAILABLE; // invalid_client, invalid_request, unsupported_grant_type: ours to fix
+}
+
+/** Token exchange for the tokens of one issuer. */
+export class TokenExchanger {
+  readonly #name: string;
+  readonly #issuer: IssuerConfig;
+  readonly #cfg: ExchangeConfig;
+  readonly #client: OAuthClient;
+  readonly #endpoints: EndpointDirectory;
+  readonly #dispatcher: Dispatcher;
+  readonly #cache: TokenBoundCache;
+  readonly #log: Logger;
+  #ok = 0;
+  #failed = 0;
+  #refused = 0;
+
+  /** Throws when the client secret's environment variable is unset. */
+  constructor(name: string, issuer: IssuerConfig, env: Readonly<Record<string, string | undefined>>, endpoints: EndpointDirectory, dispatcher: Dispatcher, logger: Logger) {
+    const cfg = issuer.token_exchange!;
+    const secret = env[cfg.client_secret_env];
+    if (secret === undefined || secret === '') throw new Error(`issuers.${name}.token_exchange.client_secret_env: environment variable ${cfg.client_secret_env} is not set`);
+    this.#name = name;
+    this.#issuer = issuer;
+    this.#cfg = cfg;
+    this.#client = { clientId: cfg.client_id, secret, authMethod: cfg.auth_method, timeoutMs: cfg.timeout_ms };
+    this.#endpoints = endpoints;
+    this.#dispatcher = dispatcher;
+    this.#cache = new TokenBoundCache(cfg.cache_entries, REVOKED_MEANWHILE);
+    this.#log = logger;
+  }
+
+  /** Same issuer settings: a reload may keep this exchanger (and its cache). */
+  sameAs(issuer: IssuerConfig): boolean {
+    return JSON.stringify(issuer) === JSON.stringify(this.#issuer);
+  }
+
+  /** `Bearer <exchanged token>` for the request's token and `audience`. */
+  authorization(ctx: RequestContext, audience: string): OutboundResult | Promise<OutboundResult> {
+    const p = ctx.principal;
+    if (p === null || ctx.token === null) return NO_TOKEN;
+    return this.#cache.get(p.facts.tokenHash, audience, ctx, this.#load);
+  }
+
+  revoke(tokenHash: string): boolean {
+    return this.#cache.revoke(tokenHash);
+  }
+
+  readonly #load = (ctx: RequestContext, audience: string): Promise<Grant> => this.#exchange(ctx.token!, ctx.principal!.exp, audience);
+
+  async #exchange(subjectToken: string, subjectExp: number, audience: string): Promise<Grant> {
+    let endpoint = this.#cfg.token_endpoint ?? null;
+    if (endpoint === null) endpoint = await this.#endpoints.resolve(this.#issuer.issuer, this.#issuer.discovery, this.#cfg.timeout_ms);
+    if (endpoint === null) {
+      this.#failed++;
+      this.#log.warn({ issuer: this.#name, reason: 'exchange_failed', detail: 'no token_endpoint in the discovery document' }, 'token exchange failed');
+      return { ok: false, deny: UNAVAILABLE };
+    }
+    const form = formBody([
+      ['grant_type', GRANT_TOKEN_EXCHANGE], ['subject_token', subjectToken], ['subject_token_type', TOKEN_TYPE_ACCESS],
+      ['requested_token_type', TOKEN_TYPE_ACCESS], ['audience', audience],
+    ]);
+    const a = await requestToken(endpoint, form, this.#client, this.#dispatcher);
+    if (!a.ok) {
+      const d = exchangeDenial(a);
+      if (d === UNAVAILABLE) this.#failed++; else this.#refused++;
+      this.#log.warn({ issuer: this.#name, audience, reason: d.reason, detail: a.detail }, 'token exchange failed');
+      return { ok: false, deny: d };
+    }
+    if (a.tokenType.toLowerCase() !== 'bearer') {
+      this.#failed++;
+      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: `token_type ${a.tokenType.slice(0, 20)} is not Bearer` }, 'token exchange failed');
+      return { ok: false, deny: UNAVAILABLE };
+    }
+    this.#ok++;
+    const nowS = Date.now() / 1000;
+    const exp = Math.min(subjectExp, nowS + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S));
+    return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
+  }
+
+  stats(): Record<string, number> {
+    return { calls_ok: this.#ok, calls_failed: this.#failed, calls_refused: this.#refused, ...this.#cache.stats() };
+  }
+}

@@ -1,0 +1,76 @@
+// The internal-token key ring: RFC 7638 kids (checked against jose), the key file (created
+// 0600 when missing, reused, refused when it cannot sign the alg), and rotation on a fake
+// clock: the next key is published before it signs, the old one stays until its tokens expire.
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { calculateJwkThumbprint } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { KeyRing, generateKeySync, jwkThumbprint, loadOrCreateKeyFile, ringKey } from '../../../node/s2s/key-ring.js';
+
+const dir = (): string => mkdtempSync(join(tmpdir(), 'portcullis-keyring-'));
+const kids = (ring: KeyRing, now: number): string[] => (JSON.parse(ring.jwks(now)) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+
+describe('kid', () => {
+  it.each(['ES256', 'EdDSA'] as const)('is the RFC 7638 thumbprint jose computes (%s)', async (alg) => {
+    const k = ringKey(generateKeySync(alg), alg, 0);
+    expect(k.kid).toBe(await calculateJwkThumbprint(k.jwk));
+    expect(jwkThumbprint(k.jwk)).toBe(k.kid);
+    expect(k.jwk).toMatchObject({ alg, use: 'sig', kty: alg === 'ES256' ? 'EC' : 'OKP', crv: alg === 'ES256' ? 'P-256' : 'Ed25519' });
+    expect(JSON.stringify(k.jwk)).not.toMatch(/"d"/); // never the private part
+  });
+});
+
+describe('key file', () => {
+  it('is created (PKCS#8, mode 0600) when missing and read back unchanged afterwards', () => {
+    const file = join(dir(), 'internal.pem');
+    const a = loadOrCreateKeyFile(file, 'ES256');
+    expect(a.created).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toContain('BEGIN PRIVATE KEY');
+    const b = loadOrCreateKeyFile(file, 'ES256');
+    expect(b.created).toBe(false);
+    expect(ringKey(b.key, 'ES256', 0).kid).toBe(ringKey(a.key, 'ES256', 0).kid);
+  });
+
+  it('accepts a private JWK and refuses a key of the wrong type or no key at all', () => {
+    const d = dir();
+    const jwkFile = join(d, 'k.jwk');
+    writeFileSync(jwkFile, JSON.stringify(generateKeySync('EdDSA').export({ format: 'jwk' })));
+    expect(loadOrCreateKeyFile(jwkFile, 'EdDSA').created).toBe(false);
+    expect(() => loadOrCreateKeyFile(jwkFile, 'ES256')).toThrow(/cannot sign ES256/);
+    const junk = join(d, 'junk.pem');
+    writeFileSync(junk, 'not a key');
+    expect(() => loadOrCreateKeyFile(junk, 'ES256')).toThrow(/not a PEM or JWK private key/);
+  });
+});
+
+describe('rotation', () => {
+  it('publishes the next key before it signs and retires the old one after max_ttl_s', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 300, publishAheadS: 60, now: () => now });
+    const first = ring.install(generateKeySync('ES256'), 'ES256');
+    expect(ring.signer().kid).toBe(first.kid);
+    expect(kids(ring, now)).toEqual([first.kid]);
+
+    now += 10_000;
+    const next = ring.install(generateKeySync('ES256'), 'ES256');
+    expect(kids(ring, now)).toEqual([first.kid, next.kid]); // published at once…
+    expect(ring.signer(now).kid).toBe(first.kid); // …but the old key still signs
+    expect(ring.signer(now + 59_999).kid).toBe(first.kid);
+    expect(ring.signer(now + 60_000).kid).toBe(next.kid);
+    // the old key signed until now+60 s; its last tokens expire 300 s later (+5 s slack)
+    expect(kids(ring, now + 60_000 + 300_000)).toEqual([first.kid, next.kid]);
+    expect(kids(ring, now + 60_000 + 305_000)).toEqual([next.kid]);
+    expect(ring.rotations).toBe(1);
+  });
+
+  it('installing the same key again changes nothing', () => {
+    const ring = new KeyRing({ alg: 'EdDSA', maxTtlS: 60, publishAheadS: 5 });
+    const key = generateKeySync('EdDSA');
+    const a = ring.install(key, 'EdDSA');
+    expect(ring.install(key, 'EdDSA')).toBe(a);
+    expect(ring.rotations).toBe(0);
+    expect(ring.published()).toHaveLength(1);
+  });
+});
