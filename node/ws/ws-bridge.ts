@@ -1,0 +1,356 @@
+// One proxied WebSocket: the upstream handshake (ws client) while the client's upgrade
+// waits, then message relay both ways with bounded buffers, close-code mapping between
+// the hops, and the policy close (1008) when the token is revoked or expires.
+import { randomFillSync } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket as ClientSocket } from 'uWebSockets.js';
+import WebSocket from 'ws';
+import { proxyError, type ProxyError } from '../errors.js';
+import type { Exchange } from '../http/exchange.js';
+import type { Principal } from '../pipeline/context.js';
+import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
+import type { EndReason, LiveConnection } from './live-registry.js';
+import { CLOSE, NO_STATUS, clampReason, sendableCloseCode } from './ws-protocol.js';
+
+/** What the client's upgrade request left for the handshake (recorded by WsProxy.accept). */
+export interface UpgradeRequest {
+  readonly context: unknown; // us_socket_context_t, opaque
+  readonly key: string;
+  /** Offered subprotocols, bearer entry removed. */
+  readonly protocols: readonly string[];
+}
+
+/** uWS user data of a proxied socket. */
+export interface SocketData { bridge: WsBridge }
+
+/** What a bridge needs from its owner (WsProxy): settings, bookkeeping, counters and logs. */
+export interface BridgeHost {
+  readonly maxMessageBytes: number;
+  readonly maxBufferedBytes: number;
+  /** The token is judged right before upgrading: null = go ahead. */
+  judge(p: Principal): EndReason | null;
+  /** Returns the reason when the token must be ended already. */
+  track(b: WsBridge): EndReason | null;
+  handshakeDone(b: WsBridge): void;
+  closed(b: WsBridge, side: 'client' | 'upstream' | 'proxy', code: number, why: string): void;
+  readonly counters: BridgeCounters;
+}
+
+export interface BridgeCounters {
+  messages_from_client: number;
+  messages_to_client: number;
+  bytes_from_client: number;
+  bytes_to_client: number;
+  upstream_pauses: number;
+  closed_backpressure: number;
+}
+
+// ws masks client frames with a random key and copies the payload while masking, in send()
+// itself — except when the key happens to be all zeros (1 in 2^32), when it keeps a reference
+// to the payload. uWS neuters a message's ArrayBuffer when the message handler returns, so the
+// key is never zero here: send() never keeps the (uncopied) uWS buffer.
+const MASK_POOL = Buffer.alloc(8 * 1024);
+let maskAt = MASK_POOL.length;
+function generateMask(mask: Buffer): void {
+  if (maskAt + 4 > MASK_POOL.length) { randomFillSync(MASK_POOL); maskAt = 0; }
+  mask[0] = MASK_POOL[maskAt++]!;
+  mask[1] = MASK_POOL[maskAt++]!;
+  mask[2] = MASK_POOL[maskAt++]!;
+  mask[3] = MASK_POOL[maskAt++]!;
+  if ((mask[0] | mask[1] | mask[2] | mask[3]) === 0) mask[0] = 1;
+}
+
+/** Request headers the ws client writes itself (or that belong to the client's hop only). */
+const OWN_HEADERS = new Set(['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']);
+
+/** Close reason texts (the client sees them; no token, no internals). */
+const END_TEXT: Record<EndReason, string> = { revoked: 'token revoked', expired: 'token expired', unverifiable: 'revocation state unavailable' };
+
+type State = 'connecting' | 'upgraded' | 'open' | 'closed';
+
+export class WsBridge implements LiveConnection {
+  readonly facts: Principal['facts'];
+  readonly exp: number;
+  readonly principal: Principal | null;
+  /** performance.now() deadline for the upstream handshake. */
+  readonly deadline: number;
+  readonly opened = performance.now();
+  state: State = 'connecting';
+  private upstream: WebSocket | null = null;
+  private client: ClientSocket<SocketData> | null = null;
+  /** Upstream messages that arrived before the client socket opened (the upstream is paused meanwhile). */
+  private early: Array<[Buffer, boolean]> | null = null;
+  private upstreamPaused = false;
+  private upstreamError: string | null = null;
+  private target: Target | null = null;
+  /** Who started the close: the client's close handler also runs for closes we start with end(). */
+  private initiator: 'client' | 'upstream' | 'proxy' = 'client';
+  messagesIn = 0;
+  messagesOut = 0;
+
+  constructor(
+    readonly ex: Exchange,
+    private readonly host: BridgeHost,
+    private readonly req: UpgradeRequest,
+    timeoutMs: number,
+  ) {
+    this.principal = ex.ctx.principal;
+    this.facts = this.principal?.facts ?? { tokenHash: '' };
+    this.exp = this.principal?.exp ?? Number.POSITIVE_INFINITY;
+    this.deadline = performance.now() + timeoutMs;
+  }
+
+  // ---- handshake ---------------------------------------------------------------
+
+  /** Open the upstream WebSocket; `headers` is the flat list Listener.send built for the upstream. */
+  connect(up: UpstreamPool, path: string, headers: readonly string[], hostIdx: number): void {
+    const t = up.pick(Date.now(), null);
+    this.target = t;
+    const out: Record<string, string | string[]> = {};
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      if (OWN_HEADERS.has(k)) continue;
+      const v = i + 1 === hostIdx ? t.hostPort : headers[i + 1]!;
+      const prev = out[k];
+      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    const url = (t.origin.startsWith('https:') ? 'wss:' : 'ws:') + t.origin.slice(t.origin.indexOf('//')) + path;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url, [...this.req.protocols], {
+        headers: out,
+        perMessageDeflate: false,
+        maxPayload: this.host.maxMessageBytes,
+        followRedirects: false,
+        generateMask,
+      });
+    } catch (err) {
+      // a header value node:http refuses (uWS accepted it): the client's request is at fault
+      this.fail(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'request headers cannot be forwarded'), null, String((err as Error).message));
+      return;
+    }
+    this.upstream = ws;
+    ws.on('open', () => this.onUpstreamOpen(up));
+    ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+      res.resume();
+      this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" answered ${res.statusCode ?? 0} to the WebSocket upgrade`), 'ws_refused', null);
+    });
+    ws.on('error', (err: Error & { code?: string }) => this.onUpstreamError(up, err));
+    ws.on('close', (code: number, reason: Buffer) => this.onUpstreamClose(code, reason));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.fromUpstream(data, isBinary));
+  }
+
+  /** Deadline passed or the client went away while the upstream handshake runs (the shared tick checks). */
+  sweep(now: number): boolean {
+    if (this.state !== 'connecting') return true;
+    if (this.ex.aborted || this.ex.done) {
+      this.fail(null, null, 'client left during the upstream handshake');
+      return true;
+    }
+    if (now > this.deadline) {
+      const up = this.ex.upstream;
+      this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream${up !== null ? ` "${up.name}"` : ''} did not complete the WebSocket handshake in time`), 'ws_timeout', null);
+      return true;
+    }
+    return false;
+  }
+
+  /** Abort the handshake: answer the client (when `err`), drop the upstream. Safe to call twice. */
+  fail(err: ProxyError | null, metric: string | null, detail: string | null): void {
+    if (this.state !== 'connecting') return;
+    this.state = 'closed';
+    this.host.handshakeDone(this);
+    const ws = this.upstream;
+    if (ws !== null && ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    const up = this.ex.upstream;
+    if (metric !== null && up !== null) this.ex.host.upstreamError(up.name, metric);
+    if (err !== null) {
+      if (detail !== null) this.ex.errorKind = detail;
+      this.ex.sendError(err, true);
+    } else if (!this.ex.done) {
+      this.ex.finish(499);
+    }
+  }
+
+  private onUpstreamError(up: UpstreamPool, err: Error & { code?: string }): void {
+    if (this.state === 'connecting') {
+      const code = err.code ?? '';
+      if (/^E[A-Z]+$/.test(code)) {
+        // connection-level (refused, reset, unreachable): the target is at fault
+        if (code !== 'ECONNRESET' && this.target !== null) up.connectFailed(this.target, Date.now());
+        this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the WebSocket connection`), 'ws_connect', null);
+      } else {
+        // handshake answered but invalid (subprotocol not offered, bad accept key…)
+        this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" sent an invalid WebSocket handshake`), 'ws_handshake', null);
+      }
+      return;
+    }
+    this.upstreamError = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'upstream message exceeds max_message_bytes' : 'upstream connection failed';
+  }
+
+  private onUpstreamOpen(up: UpstreamPool): void {
+    const ws = this.upstream!;
+    if (this.state !== 'connecting') { ws.terminate(); return; }
+    const ex = this.ex;
+    if (ex.aborted || ex.done) { this.fail(null, null, null); return; }
+    up.succeeded(this.target!);
+    if (this.principal !== null) {
+      // revoked or expired while the upstream answered: refuse instead of upgrading
+      const why = this.host.judge(this.principal);
+      if (why !== null) {
+        ws.close(CLOSE.POLICY, END_TEXT[why]);
+        this.upstream = null;
+        ex.ctx.denyReason = why;
+        this.fail(why === 'unverifiable'
+          ? proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })
+          : proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', why === 'revoked' ? 'the token has been revoked' : 'token expired'), null, null);
+        return;
+      }
+    }
+    // hold upstream messages until the client socket is open
+    this.early = [];
+    ws.pause();
+    this.upstreamPaused = true;
+    this.state = 'upgraded';
+    this.host.handshakeDone(this);
+    ex.upstreamMs = performance.now() - this.opened;
+    const data: SocketData = { bridge: this };
+    ex.res.cork(() => {
+      ex.res.upgrade(data, this.req.key, ws.protocol, '', this.req.context as never);
+    });
+    ex.finish(101);
+  }
+
+  // ---- open: relay ------------------------------------------------------------
+
+  /** uWS open handler. */
+  attach(client: ClientSocket<SocketData>): void {
+    if (this.state !== 'upgraded') { client.end(CLOSE.BAD_GATEWAY, 'upstream connection lost'); return; }
+    this.client = client;
+    this.state = 'open';
+    if (this.principal !== null) {
+      const why = this.host.track(this);
+      if (why !== null) { this.end(why); return; }
+    }
+    const early = this.early!;
+    this.early = null;
+    for (const [d, b] of early) this.fromUpstream(d, b);
+    if (this.state === 'open' && this.upstreamPaused && client.getBufferedAmount() <= this.host.maxBufferedBytes) {
+      this.upstreamPaused = false;
+      this.upstream?.resume();
+    }
+  }
+
+  /** uWS message handler: `ab` is valid only during this call (send() copies it synchronously, see generateMask). */
+  fromClient(ab: ArrayBuffer, isBinary: boolean): void {
+    const ws = this.upstream;
+    if (this.state !== 'open' || ws === null || ws.readyState !== WebSocket.OPEN) return;
+    // uWS cannot stop reading a WebSocket: bound what we queue towards a slow upstream instead
+    if (ws.bufferedAmount > this.host.maxBufferedBytes) {
+      this.host.counters.closed_backpressure++;
+      this.closeBoth(CLOSE.TRY_AGAIN_LATER, 'upstream is not reading fast enough');
+      return;
+    }
+    this.messagesIn++;
+    this.host.counters.messages_from_client++;
+    this.host.counters.bytes_from_client += ab.byteLength;
+    ws.send(Buffer.from(ab), { binary: isBinary });
+  }
+
+  private fromUpstream(data: Buffer, isBinary: boolean): void {
+    if (this.state === 'upgraded') { this.early?.push([data, isBinary]); return; }
+    const c = this.client;
+    if (this.state !== 'open' || c === null) return;
+    this.messagesOut++;
+    this.host.counters.messages_to_client++;
+    this.host.counters.bytes_to_client += data.length;
+    // 0 = queued (backpressure), 1 = sent, 2 = dropped above maxBackpressure (never reached while pausing works)
+    const r = c.send(data, isBinary) as unknown as number;
+    if (r === 2) {
+      this.host.counters.closed_backpressure++;
+      this.closeBoth(CLOSE.TRY_AGAIN_LATER, 'client is not reading fast enough');
+      return;
+    }
+    if (!this.upstreamPaused && c.getBufferedAmount() > this.host.maxBufferedBytes) {
+      this.upstreamPaused = true;
+      this.host.counters.upstream_pauses++;
+      this.upstream?.pause();
+    }
+  }
+
+  /** uWS drain handler: resume the upstream once the client's queue is down to half the limit. */
+  drained(): void {
+    const c = this.client;
+    if (this.state !== 'open' || c === null || !this.upstreamPaused) return;
+    if (c.getBufferedAmount() <= this.host.maxBufferedBytes / 2) {
+      this.upstreamPaused = false;
+      this.upstream?.resume();
+    }
+  }
+
+  /** uWS close handler (also runs for our own end()): pass the close on to the upstream. */
+  clientClosed(code: number, reason: ArrayBuffer): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.client = null;
+    this.early = null;
+    const ws = this.upstream;
+    const text = clampReason(Buffer.from(reason).toString('utf8'));
+    if (ws !== null && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
+      if (ws.isPaused) ws.resume(); // the close handshake needs the upstream's close frame
+      if (code === NO_STATUS) ws.close();
+      else if (sendableCloseCode(code)) ws.close(code, text);
+      else ws.close(CLOSE.GOING_AWAY, 'client connection lost');
+    }
+    this.host.closed(this, this.initiator, code, text);
+  }
+
+  private onUpstreamClose(code: number, reason: Buffer): void {
+    if (this.state === 'connecting') {
+      // ws emits close after error/unexpected-response; a close alone means the handshake never completed
+      this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', 'upstream closed the connection during the WebSocket handshake'), 'ws_handshake', null);
+      return;
+    }
+    if (this.state === 'upgraded') {
+      // closed before the client socket opened: attach() will find it gone
+      this.state = 'closed';
+      this.host.closed(this, 'upstream', code, 'closed before the client socket opened');
+      return;
+    }
+    if (this.state !== 'open') return;
+    const c = this.client!;
+    const text = clampReason(reason.toString('utf8'));
+    this.upstream = null;
+    this.initiator = 'upstream';
+    // end() runs our close handler synchronously; upstream is already gone
+    if (this.upstreamError !== null) c.end(CLOSE.BAD_GATEWAY, this.upstreamError);
+    else if (code === NO_STATUS) c.end();
+    else if (sendableCloseCode(code)) c.end(code, text);
+    else c.end(CLOSE.BAD_GATEWAY, 'upstream connection lost'); // 1006 abnormal closure, 1015 TLS
+  }
+
+  // ---- ending -------------------------------------------------------------------
+
+  /** The registry's verdict: the token was revoked or expired (1008), or revocations cannot be received (1013). */
+  end(reason: EndReason): void {
+    this.ex.ctx.denyReason = reason;
+    this.closeBoth(reason === 'unverifiable' ? CLOSE.TRY_AGAIN_LATER : CLOSE.POLICY, END_TEXT[reason]);
+  }
+
+  /** Proxy-initiated close of both hops with one code and reason. */
+  closeBoth(code: number, reason: string): void {
+    if (this.state === 'connecting') { this.fail(proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), null, null); return; }
+    if (this.state === 'closed') return;
+    const c = this.client;
+    if (c !== null) {
+      this.initiator = 'proxy';
+      c.end(code, reason); // → clientClosed(code, reason) → upstream.close(code, reason)
+      return;
+    }
+    this.state = 'closed';
+    this.early = null;
+    const ws = this.upstream;
+    if (ws !== null && ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+    this.host.closed(this, 'proxy', code, reason);
+  }
+}

@@ -1,0 +1,231 @@
+// The listener's WebSocket side: the uWS behaviour for upgrade requests, the bearer
+// subprotocol translation, the bridges between a client socket and its upstream
+// socket, and the live-connection registry that ends WebSockets and streamed responses
+// when their token is revoked anywhere in the cluster or expires.
+import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from 'uWebSockets.js';
+import type { TokenState } from '../auth/auth-layer.js';
+import type { ServerConfig } from '../config/index.js';
+import { proxyError } from '../errors.js';
+import type { Exchange } from '../http/exchange.js';
+import { Fingerprint, type Logger } from '../log.js';
+import type { Principal, StageResult } from '../pipeline/context.js';
+import type { UpstreamPool } from '../upstream/upstream-pool.js';
+import { LiveRegistry, type EndReason, type LiveJudge } from './live-registry.js';
+import { WsBridge, type BridgeCounters, type BridgeHost, type SocketData, type UpgradeRequest } from './ws-bridge.js';
+import { CLOSE, parseOfferedProtocols } from './ws-protocol.js';
+
+export interface WsProxyOptions {
+  settings: ServerConfig['websocket'];
+  tokenState: TokenState | null;
+  logger: Logger;
+}
+
+/** A streamed response the registry may end: what Exchange offers (see Exchange.endStream). */
+interface StreamingExchange {
+  readonly ctx: Exchange['ctx'];
+  readonly status: number;
+  readonly done: boolean;
+  readonly aborted: boolean;
+  endStream(reason: string): boolean;
+}
+
+const deny = (message: string, reason: string): StageResult =>
+  Object.freeze({ kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_REQUEST', message)), reason });
+const PROTOCOL_TOKEN_REFUSED = deny('a token in Sec-WebSocket-Protocol is not allowed on this route', 'protocol_token_refused');
+const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
+const UPGRADE_WITH_BODY: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
+});
+const BEARER_AUTHORIZATION = /^[ \t]*bearer(?:[ \t]|$)/i;
+
+/** The WebSocket side of one listener. */
+export class WsProxy implements BridgeHost {
+  readonly registry: LiveRegistry;
+  readonly maxMessageBytes: number;
+  readonly maxBufferedBytes: number;
+  readonly counters: BridgeCounters & {
+    upgrades: number; closed_by_client: number; closed_by_upstream: number; closed_by_proxy: number;
+    streams_ended_revoked: number; streams_ended_expired: number; streams_ended_unverifiable: number;
+  } = {
+    messages_from_client: 0, messages_to_client: 0, bytes_from_client: 0, bytes_to_client: 0, upstream_pauses: 0, closed_backpressure: 0,
+    upgrades: 0, closed_by_client: 0, closed_by_upstream: 0, closed_by_proxy: 0,
+    streams_ended_revoked: 0, streams_ended_expired: 0, streams_ended_unverifiable: 0,
+  };
+  private readonly pending = new WeakMap<Exchange, UpgradeRequest>();
+  private readonly handshakes = new Set<WsBridge>();
+  private readonly live = new Set<WsBridge>();
+  private readonly logger: Logger;
+  private readonly settings: ServerConfig['websocket'];
+
+  constructor(opts: WsProxyOptions) {
+    this.settings = opts.settings;
+    this.maxMessageBytes = opts.settings.max_message_bytes;
+    this.maxBufferedBytes = opts.settings.max_buffered_bytes;
+    this.logger = opts.logger.child({ component: 'websocket' });
+    this.registry = new LiveRegistry(opts.tokenState);
+    this.registry.onTick(() => this.sweepHandshakes());
+    this.registry.start();
+  }
+
+  /**
+   * The uWS behaviour for `app.ws('/*', …)`. Every upgrade request goes to `handle` (the
+   * listener's request handler) with its socket context; routes without `websocket: true`
+   * answer it as a plain request.
+   */
+  behavior(handle: (res: HttpResponse, req: HttpRequest, context: unknown) => void): WebSocketBehavior<SocketData> {
+    const s = this.settings;
+    return {
+      compression: uWS.DISABLED,
+      maxPayloadLength: s.max_message_bytes,
+      idleTimeout: s.idle_timeout_s,
+      sendPingsAutomatically: true,
+      // a hard cap above the pause threshold: one message beyond it, plus what one upstream read may still hold
+      maxBackpressure: s.max_buffered_bytes + s.max_message_bytes + 256 * 1024,
+      upgrade: (res, req, context) => handle(res, req, context),
+      open: (ws) => ws.getUserData().bridge.attach(ws),
+      message: (ws, message, isBinary) => ws.getUserData().bridge.fromClient(message, isBinary),
+      drain: (ws) => ws.getUserData().bridge.drained(),
+      close: (ws, code, message) => ws.getUserData().bridge.clientClosed(code, message),
+    };
+  }
+
+  /**
+   * Synchronously in the request handler, for an upgrade request on a `websocket: true` route:
+   * record what the handshake needs and turn a bearer subprotocol into `Authorization: Bearer`
+   * for the token stages. Returns a denial (400) or null.
+   */
+  accept(ex: Exchange, context: unknown): StageResult | null {
+    if (ex.body !== null) return UPGRADE_WITH_BODY;
+    const h = ex.ctx.headers;
+    let key = '';
+    let offered: string | null = null;
+    let bearerHeader = false;
+    for (let i = 0; i < h.length; i += 2) {
+      const k = h[i];
+      if (k === 'sec-websocket-key') key = h[i + 1]!;
+      else if (k === 'sec-websocket-protocol') offered = offered === null ? h[i + 1]! : `${offered},${h[i + 1]!}`;
+      else if (k === 'authorization' && BEARER_AUTHORIZATION.test(h[i + 1]!)) bearerHeader = true;
+    }
+    let protocols: readonly string[] = [];
+    if (offered !== null) {
+      const p = parseOfferedProtocols(offered);
+      if (!p.ok) return deny(p.message, p.reason);
+      protocols = p.protocols;
+      if (p.token !== null) {
+        const auth = ex.ctx.route.config.auth;
+        if (auth === undefined || auth === 'none' || !auth.token_sources.websocket_protocol) return PROTOCOL_TOKEN_REFUSED;
+        if (bearerHeader) return MULTIPLE;
+        // extract reads it like any Authorization header; forward.authorization decides whether the upstream sees it
+        h.push('authorization', `Bearer ${p.token}`);
+      }
+    }
+    this.pending.set(ex, { context, key, protocols });
+    return null;
+  }
+
+  /**
+   * From Listener.send once the request is authorized: connect to the upstream WebSocket and
+   * upgrade the client when it answers. False when `ex` is not an accepted upgrade.
+   */
+  forward(ex: Exchange, up: UpstreamPool, path: string, headers: string[], hostIdx: number): boolean {
+    const req = this.pending.get(ex);
+    if (req === undefined) return false;
+    this.pending.delete(ex);
+    ex.upstream = up;
+    const b = new WsBridge(ex, this, req, ex.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms);
+    this.handshakes.add(b);
+    b.connect(up, path, headers, hostIdx);
+    return true;
+  }
+
+  /** End streamed responses of `active` (the listener's in-flight exchanges) on revocation and expiry. */
+  watchStreams(active: ReadonlySet<StreamingExchange>): void {
+    this.registry.addScanner((judge: LiveJudge) => {
+      for (const ex of active) {
+        // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
+        const p = ex.ctx.principal;
+        if (p === null || ex.status === 0 || ex.done || ex.aborted) continue;
+        const why = judge(p.facts, p.exp);
+        if (why !== null && ex.endStream(`stream_${why}`)) {
+          this.counters[`streams_ended_${why}`]++;
+          this.logger.info({ route: ex.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
+        }
+      }
+    });
+  }
+
+  /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503. */
+  closeAll(): void {
+    for (const b of [...this.handshakes]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
+    for (const b of [...this.live]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
+  }
+
+  stop(): void {
+    this.registry.stop();
+  }
+
+  /** Flat counters for /metrics (component `websocket`). */
+  stats(): Record<string, number> {
+    const r = this.registry.stats();
+    const c = this.counters;
+    return {
+      'websocket.connections': this.live.size,
+      'websocket.handshakes_pending': this.handshakes.size,
+      'websocket.upgrades_total': c.upgrades,
+      'websocket.messages_from_client_total': c.messages_from_client,
+      'websocket.messages_to_client_total': c.messages_to_client,
+      'websocket.bytes_from_client_total': c.bytes_from_client,
+      'websocket.bytes_to_client_total': c.bytes_to_client,
+      'websocket.upstream_pauses_total': c.upstream_pauses,
+      'websocket.closed_by_client_total': c.closed_by_client,
+      'websocket.closed_by_upstream_total': c.closed_by_upstream,
+      'websocket.closed_by_proxy_total': c.closed_by_proxy,
+      'websocket.closed_backpressure_total': c.closed_backpressure,
+      // the registry counts WebSockets and streamed responses together; streams_* are the responses alone
+      'websocket.ended_revoked_total': r.ended_revoked,
+      'websocket.ended_expired_total': r.ended_expired,
+      'websocket.ended_unverifiable_total': r.ended_unverifiable,
+      'websocket.streams_ended_revoked_total': c.streams_ended_revoked,
+      'websocket.streams_ended_expired_total': c.streams_ended_expired,
+      'websocket.streams_ended_unverifiable_total': c.streams_ended_unverifiable,
+    };
+  }
+
+  // ---- BridgeHost ----------------------------------------------------------------
+
+  judge(p: Principal): EndReason | null {
+    return this.registry.judge(p.facts, p.exp);
+  }
+
+  track(b: WsBridge): EndReason | null {
+    return this.registry.add(b);
+  }
+
+  handshakeDone(b: WsBridge): void {
+    this.handshakes.delete(b);
+    if (b.state === 'upgraded') {
+      this.counters.upgrades++;
+      this.live.add(b);
+    }
+  }
+
+  closed(b: WsBridge, side: 'client' | 'upstream' | 'proxy', code: number, why: string): void {
+    if (!this.live.delete(b)) return;
+    this.registry.remove(b);
+    const p = b.principal;
+    if (side === 'proxy') this.counters.closed_by_proxy++;
+    else if (side === 'client') this.counters.closed_by_client++;
+    else this.counters.closed_by_upstream++;
+    this.logger.info({
+      route: b.ex.ctx.route.name, closed_by: side, code, reason: why, ms: Math.round(performance.now() - b.opened),
+      messages_in: b.messagesIn, messages_out: b.messagesOut,
+      ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}),
+    }, 'websocket closed');
+  }
+
+  private sweepHandshakes(): void {
+    if (this.handshakes.size === 0) return;
+    const now = performance.now();
+    for (const b of [...this.handshakes]) b.sweep(now);
+  }
+}

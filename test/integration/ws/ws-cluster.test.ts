@@ -1,0 +1,84 @@
+// Cross-instance: two `portcullis serve` processes on one real nats-server. A WebSocket held
+// at A (and an SSE stream at A) is closed with 1008 when the token is revoked at B's admin
+// API — the revocation travels over NATS. The delay from B's POST to the close frame at the
+// client is measured and printed.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, bearer, jtiOf, open, sleep, sseEvents, stream, waitReady, wsUrl } from './ws-fixtures.js';
+
+describe('a revocation at instance B closes a WebSocket held at instance A', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let up: WsEchoUpstream;
+  let echo: EchoUpstream;
+  let A: ProxyProcess;
+  let B: ProxyProcess;
+  const delays: number[] = [];
+
+  beforeAll(async () => {
+    [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
+    const config = {
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
+      routes: [
+        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
+        { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
+      ],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptws${Math.random().toString(36).slice(2, 8)}` },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    };
+    [A, B] = await Promise.all([startProxy(config, { env: ADMIN_ENV }), startProxy(config, { env: ADMIN_ENV })]);
+    await Promise.all([waitReady(A), waitReady(B)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), up?.close(), echo?.close()]);
+    const sorted = [...delays].sort((a, b) => a - b);
+    // eslint-disable-next-line no-console
+    console.log(`revocation at B (POST /revocations) → 1008 close frame at the client of A: ${delays.map((d) => d.toFixed(1)).join(', ')} ms (median ${sorted[sorted.length >> 1]?.toFixed(1)} ms, max ${sorted[sorted.length - 1]?.toFixed(1)} ms)`);
+  });
+
+  it('closes with 1008 "token revoked" within the revocation target, every time', async () => {
+    for (let i = 0; i < 8; i++) {
+      const tok = await as.issueJwt({ sub: `user-${i}` });
+      const bystander = await as.issueJwt({ sub: `user-${i}` });
+      const c = await open(wsUrl(A, `/chat/${i}`), [], bearer(tok));
+      const d = await open(wsUrl(A, `/chat/${i}b`), [], bearer(bystander));
+      expect((await c.roundTrip(`m${i}`)).data.toString()).toBe(`m${i}`);
+      const t0 = performance.now();
+      const posted = await admin(B, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) });
+      expect(posted.status).toBe(201);
+      const closed = await c.waitClosed(5_000);
+      expect(closed).toMatchObject({ code: 1008, reason: 'token revoked' });
+      delays.push(closed.at - t0);
+      expect((await d.roundTrip('alive')).data.toString()).toBe('alive');
+      d.ws.close();
+      await d.waitClosed();
+    }
+    // loopback target is milliseconds; the bound here is generous for a loaded 2-core machine
+    expect(Math.max(...delays)).toBeLessThan(2_000);
+  });
+
+  it('an SSE stream at A is cut when the token is revoked at B', async () => {
+    const tok = await as.issueJwt({ sub: 'sse-user' });
+    const s = await stream(`${A.url}/events/sse`, bearer(tok));
+    expect(s.status).toBe(200);
+    await sleep(250);
+    expect(sseEvents(s)).toBeGreaterThanOrEqual(1);
+    const t0 = performance.now();
+    expect((await admin(B, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
+    const ended = await Promise.race([s.ended, sleep(5_000).then(() => null)]);
+    expect(ended).not.toBeNull();
+    expect(ended!.complete).toBe(false);
+    // eslint-disable-next-line no-console
+    console.log(`revocation at B → SSE stream at A cut after ${(ended!.at - t0).toFixed(1)} ms`);
+  });
+});

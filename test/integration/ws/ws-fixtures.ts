@@ -1,0 +1,157 @@
+// Shared pieces of the WebSocket suites: a client wrapper around `ws` that records messages
+// and the close (code, reason, time), the handshake outcome (101 or the HTTP refusal), SSE
+// reading over node:http, and admin/readiness calls against a proxy process.
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request } from 'undici';
+import WebSocket from 'ws';
+import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface Received { data: Buffer; binary: boolean }
+export interface Closed { code: number; reason: string; at: number }
+
+/** An open client socket with its received messages and close. */
+export class Client {
+  readonly messages: Received[] = [];
+  closedWith: Closed | null = null;
+  readonly closed: Promise<Closed>;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      this.messages.push({ data, binary });
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        this.closedWith = { code, reason: reason.toString(), at: performance.now() };
+        for (const w of this.waiters.splice(0)) w();
+        resolve(this.closedWith);
+      });
+    });
+    ws.on('error', () => { /* the close carries it */ });
+  }
+
+  get protocol(): string { return this.ws.protocol; }
+
+  /** Wait until `n` messages have arrived in total; rejects on close or after `ms`. */
+  async waitFor(n: number, ms = 10_000): Promise<Received[]> {
+    const end = Date.now() + ms;
+    while (this.messages.length < n) {
+      if (this.closedWith !== null) throw new Error(`closed (${this.closedWith.code} ${this.closedWith.reason}) after ${this.messages.length} of ${n} messages`);
+      const left = end - Date.now();
+      if (left <= 0) throw new Error(`only ${this.messages.length} of ${n} messages within ${ms} ms`);
+      await new Promise<void>((resolve) => { const t = setTimeout(resolve, left); this.waiters.push(() => { clearTimeout(t); resolve(); }); });
+    }
+    return this.messages.slice(0, n);
+  }
+
+  /** Send and wait for the echo (the next message). */
+  async roundTrip(data: string | Buffer, ms = 10_000): Promise<Received> {
+    const n = this.messages.length + 1;
+    this.ws.send(data, { binary: typeof data !== 'string' });
+    return (await this.waitFor(n, ms))[n - 1]!;
+  }
+
+  /** Wait for the close; rejects after `ms`. */
+  async waitClosed(ms = 10_000): Promise<Closed> {
+    return Promise.race([this.closed, sleep(ms).then(() => { throw new Error(`socket still open after ${ms} ms`); })]);
+  }
+}
+
+export type Handshake =
+  | { kind: 'open'; client: Client }
+  | { kind: 'refused'; status: number; headers: IncomingHttpHeaders; body: string }
+  | { kind: 'error'; message: string };
+
+/** Try to open `url`; resolves with the open client, the HTTP refusal, or the error. */
+export function handshake(url: string, protocols: string[] = [], headers: Record<string, string> = {}, opts: WebSocket.ClientOptions = {}): Promise<Handshake> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, ...opts });
+    let done = false;
+    const client = new Client(ws);
+    ws.once('open', () => { done = true; resolve({ kind: 'open', client }); });
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => { done = true; resolve({ kind: 'refused', status: res.statusCode ?? 0, headers: res.headers, body }); req.destroy(); });
+    });
+    ws.once('error', (e) => { if (!done) { done = true; resolve({ kind: 'error', message: e.message }); } });
+  });
+}
+
+/** Open or fail the test with what happened instead. */
+export async function open(url: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<Client> {
+  const h = await handshake(url, protocols, headers);
+  if (h.kind !== 'open') throw new Error(`expected 101 at ${url}, got ${JSON.stringify(h).slice(0, 500)}`);
+  return h.client;
+}
+
+export const wsUrl = (p: ProxyProcess, path: string): string => `ws://127.0.0.1:${p.port}${path}`;
+export const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
+
+/** A streamed HTTP response being read: events so far, and how it ended. */
+export interface Stream {
+  status: number;
+  text(): string;
+  /** Resolves when the response ends: complete = the last chunk arrived (false: cut). */
+  ended: Promise<{ complete: boolean; at: number }>;
+  destroy(): void;
+}
+
+/** GET `url` and read the body as it streams (SSE). */
+export function stream(url: string, headers: Record<string, string>): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      const ended = new Promise<{ complete: boolean; at: number }>((done) => {
+        res.on('error', () => { /* close follows */ });
+        res.on('close', () => done({ complete: res.complete, at: performance.now() }));
+      });
+      resolve({ status: res.statusCode ?? 0, text: () => body, ended, destroy: () => req.destroy() });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Count SSE events (`data:` lines) seen so far. */
+export const sseEvents = (s: Stream): number => s.text().split('\n').filter((l) => l.startsWith('data:')).length;
+
+export async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const r = await request(`${p.adminUrl}${path}`, {
+    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await r.body.text();
+  let parsed: unknown = text;
+  try { parsed = JSON.parse(text); } catch { /* metrics text */ }
+  return { status: r.statusCode, body: parsed };
+}
+
+export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  let last = '';
+  while (Date.now() < end) {
+    const r = await request(`${p.adminUrl}/readyz`);
+    last = await r.body.text();
+    if (r.statusCode === 200) return;
+    await sleep(25);
+  }
+  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
+}
+
+/** A websocket metric from /metrics (component "websocket"), NaN when absent. */
+export async function wsMetric(p: ProxyProcess, name: string): Promise<number> {
+  const m = await admin(p, 'GET', '/metrics');
+  const line = String(m.body).split('\n').find((l) => l.startsWith('portcullis_component_value{') && l.includes('component="websocket"') && l.includes(`name="${name}"`));
+  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** The `jti` claim of a JWT (no verification). */
+export const jtiOf = (jwt: string): string => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).jti as string;
+export const expOf = (jwt: string): number => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).exp as number;

@@ -1,0 +1,124 @@
+// Live connections end with their token, on one proxy process: a revocation at the admin API
+// closes the WebSockets of that token with 1008 "token revoked" (and only those), a short-lived
+// token's socket closes with 1008 "token expired" at its exp, and an SSE response streaming
+// through the proxy is cut (the client sees the stream end without its last chunk).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, bearer, expOf, handshake, jtiOf, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+
+describe('WebSockets and streamed responses end when their token is revoked or expires', () => {
+  let as: AuthServer;
+  let up: WsEchoUpstream;
+  let echo: EchoUpstream;
+  let proxy: ProxyProcess;
+  const measured: string[] = [];
+
+  beforeAll(async () => {
+    [as, up, echo] = await Promise.all([startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
+    proxy = await startProxy({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], clock_skew_s: 0 } },
+      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
+      routes: [
+        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
+        { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
+      ],
+      log: { level: 'info', access: true },
+      verifier: { pool_size: 1 },
+    }, { env: ADMIN_ENV });
+    await waitReady(proxy);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([as?.close(), up?.close(), echo?.close()]);
+    // eslint-disable-next-line no-console
+    console.log(`live-connection close delays (one proxy, local revocation store): ${measured.join('; ')}`);
+  });
+
+  it('revoking a jti closes that token\'s sockets with 1008 "token revoked"; other tokens stay connected', async () => {
+    const tok = await as.issueJwt({ sub: 'alice' });
+    const other = await as.issueJwt({ sub: 'alice' });
+    const [a1, a2, b] = await Promise.all([open(wsUrl(proxy, '/chat/1'), [], bearer(tok)), open(wsUrl(proxy, '/chat/2'), [], bearer(tok)), open(wsUrl(proxy, '/chat/3'), [], bearer(other))]);
+    for (const c of [a1, a2, b]) expect((await c.roundTrip('hi')).data.toString()).toBe('hi');
+    const t0 = performance.now();
+    const posted = await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok), reason: 'test' });
+    expect(posted.status).toBe(201);
+    const [c1, c2] = await Promise.all([a1.waitClosed(3_000), a2.waitClosed(3_000)]);
+    for (const c of [c1, c2]) expect(c).toMatchObject({ code: 1008, reason: 'token revoked' });
+    measured.push(`jti revocation → 1008 ${(Math.max(c1.at, c2.at) - t0).toFixed(1)} ms`);
+    // the other token's socket still relays
+    expect((await b.roundTrip('still here')).data.toString()).toBe('still here');
+    await sleep(100);
+    expect(up.closes.filter((c) => c.url === '/chat/1' || c.url === '/chat/2').map((c) => c.code)).toEqual([1008, 1008]);
+    // and the revoked token cannot reconnect
+    const again = await handshake(wsUrl(proxy, '/chat/4'), [], bearer(tok));
+    expect(again.kind === 'refused' && again.status).toBe(401);
+    b.ws.close();
+    await b.waitClosed();
+  });
+
+  it('revoking a subject closes every socket of that subject issued before the cut', async () => {
+    const [t1, t2, t3] = await Promise.all([as.issueJwt({ sub: 'bob' }), as.issueJwt({ sub: 'bob' }), as.issueJwt({ sub: 'carol' })]);
+    const [s1, s2, s3] = await Promise.all([t1, t2, t3].map((t) => open(wsUrl(proxy, '/chat/sub'), [], bearer(t))));
+    await sleep(1100); // the cut is "iat < before" in whole seconds
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'bob' })).status).toBe(201);
+    for (const c of [s1!, s2!]) expect(await c.waitClosed(3_000)).toMatchObject({ code: 1008, reason: 'token revoked' });
+    expect((await s3!.roundTrip('carol ok')).data.toString()).toBe('carol ok');
+    s3!.ws.close();
+  });
+
+  it('a short-lived token\'s socket closes with 1008 "token expired" at its exp', async () => {
+    const tok = await as.issueJwt({ sub: 'dave' }, { ttlSeconds: 3 });
+    const exp = expOf(tok);
+    const c = await open(wsUrl(proxy, '/chat/exp'), [], bearer(tok));
+    expect((await c.roundTrip('before exp')).data.toString()).toBe('before exp');
+    const closed = await c.waitClosed(8_000);
+    const lateMs = Date.now() - exp * 1000;
+    expect(closed).toMatchObject({ code: 1008, reason: 'token expired' });
+    // closed on the 250 ms tick after exp; generous bounds for a loaded machine
+    expect(lateMs).toBeGreaterThan(-50);
+    expect(lateMs).toBeLessThan(2_000);
+    measured.push(`expiry → 1008 ${lateMs} ms after exp`);
+    expect(await wsMetric(proxy, 'ended_expired_total')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an SSE response streaming through the proxy is cut when its token is revoked; another token\'s stream goes on', async () => {
+    const tok = await as.issueJwt({ sub: 'erin' });
+    const other = await as.issueJwt({ sub: 'erin' });
+    const s = await stream(`${proxy.url}/events/sse`, bearer(tok));
+    const keep = await stream(`${proxy.url}/events/sse`, bearer(other));
+    expect(s.status).toBe(200);
+    await sleep(350);
+    expect(sseEvents(s)).toBeGreaterThanOrEqual(2);
+    const t0 = performance.now();
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
+    const ended = await Promise.race([s.ended, sleep(3_000).then(() => null)]);
+    expect(ended, 'the revoked stream is still open 3 s after the revocation').not.toBeNull();
+    expect(ended!.complete).toBe(false); // cut, not a clean end the client could take for "done"
+    measured.push(`jti revocation → SSE cut ${(ended!.at - t0).toFixed(1)} ms`);
+    const n = sseEvents(keep);
+    await sleep(350);
+    expect(sseEvents(keep)).toBeGreaterThan(n);
+    keep.destroy();
+    const log = proxy.logs().find((l) => l.msg === 'request' && l.path === '/events/sse' && l.deny === 'stream_revoked');
+    expect(log).toMatchObject({ status: 200 });
+  });
+
+  it('an SSE response ends at its token\'s exp', async () => {
+    const tok = await as.issueJwt({ sub: 'frank' }, { ttlSeconds: 2 });
+    const s = await stream(`${proxy.url}/events/sse`, bearer(tok));
+    expect(s.status).toBe(200);
+    const ended = await Promise.race([s.ended, sleep(6_000).then(() => null)]);
+    expect(ended).not.toBeNull();
+    expect(ended!.complete).toBe(false);
+    const lateMs = Date.now() - expOf(tok) * 1000;
+    expect(lateMs).toBeGreaterThan(-50);
+    expect(lateMs).toBeLessThan(2_000);
+    expect(await wsMetric(proxy, 'streams_ended_expired_total')).toBe(1);
+  });
+});
