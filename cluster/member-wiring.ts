@@ -2,14 +2,15 @@
 // gate become the auth layer's TokenState, the member's readiness and metrics join the
 // instance's, and its admin routes (revocations) join the admin API.
 import type { Config } from '../node/config/index.js';
+import { DpopReplaySync } from '../node/dpop/index.js';
 import type { InstanceOptions } from '../node/instance.js';
 import type { Logger } from '../node/log.js';
-import { ClusterNode, type ClusterRole } from './index.js';
+import { ClusterNode, rendezvousOwner, type ClusterRole } from './index.js';
 
 export interface MemberWiring {
   readonly node: ClusterNode;
   /** Spread into ProxyInstance.start options. */
-  readonly instance: Pick<InstanceOptions, 'tokenState' | 'sharing' | 'cluster' | 'adminRoutes'>;
+  readonly instance: Pick<InstanceOptions, 'tokenState' | 'sharing' | 'dpopReplay' | 'cluster' | 'adminRoutes'>;
 }
 
 /** Start the cluster member for this process; rejects only on a config problem (e.g. unset password variable). */
@@ -25,6 +26,10 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         onRevoked: (listener) => store.onRevoked(listener),
       },
       sharing: node.introspection,
+      // DPoP proof jtis: checked-and-set by each key's owner, announced to all (node/dpop/replay-sync.ts)
+      dpopReplay: new DpopReplaySync({
+        bus: node.bus, self: node.memberId, members: () => node.membership.members(), pickOwner: rendezvousOwner, logger: logger.child({ component: 'dpop' }),
+      }),
       cluster: { readiness: () => node.readiness(), stats: () => node.stats() },
       // workers have no admin listener; single processes serve revocations themselves
       adminRoutes: role === 'worker' ? {} : node.adminRoutes(),

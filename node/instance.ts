@@ -6,12 +6,14 @@ import { AdminServer, type AdminHandler } from './admin/admin-server.js';
 import { createAuthLayer, type AuthLayer, type IntrospectionSharing, type TokenState } from './auth/auth-layer.js';
 import { explainRequest } from './auth/explain-request.js';
 import { loadConfigFile, type Config, type ConfigProblem } from './config/index.js';
+import type { ReplaySharing } from './dpop/index.js';
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './http/snapshot.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics.js';
 import type { CompiledRoute } from './pipeline/context.js';
 import { RouteTable } from './routing/route-table.js';
+import { S2sLayer } from './s2s/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
 export interface InstanceOptions {
@@ -26,6 +28,8 @@ export interface InstanceOptions {
   tokenState?: TokenState | null;
   /** Cluster-wide introspection sharing; none = per-process single-flight only. */
   sharing?: IntrospectionSharing | null;
+  /** Cluster-wide DPoP proof replay check; none = per-process cache only. */
+  dpopReplay?: ReplaySharing | null;
   /** Cluster part of /readyz and its metrics. */
   cluster?: { readiness(): { ready: boolean; detail: Record<string, unknown> }; stats(): Record<string, number> } | null;
 }
@@ -38,6 +42,8 @@ export class ProxyInstance {
   private listener: Listener | null = null;
   private admin: AdminServer | null = null;
   private auth: AuthLayer;
+  /** Internal tokens, token exchange, egress client credentials (node/s2s). */
+  private s2s: S2sLayer;
   private snapshot: Snapshot;
   private version = 1;
   private closing = false;
@@ -46,7 +52,8 @@ export class ProxyInstance {
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
     this.configPath = opts.configPath;
-    this.auth = createAuthLayer(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null });
+    this.auth = createAuthLayer(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null });
+    this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null });
     this.snapshot = this.build(opts.config, new Map());
     this.metrics.addSource(() => this.componentStats());
   }
@@ -69,6 +76,7 @@ export class ProxyInstance {
       logger: opts.logger,
       metrics: inst.metrics,
       accessLog: cfg.log.access,
+      tokenState: opts.tokenState ?? null,
     });
     await inst.listener.listen();
     if (opts.admin) {
@@ -117,6 +125,7 @@ export class ProxyInstance {
       out[`upstream.${name}_ejections`] = up.stats.ejections;
     }
     for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
+    Object.assign(out, this.s2s.stats());
     const c = this.opts.cluster;
     if (c != null) for (const [k, v] of Object.entries(c.stats())) out[`cluster.${k}`] = v;
     return out;
@@ -128,7 +137,7 @@ export class ProxyInstance {
         const r = this.reloadFromFile();
         return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } };
       },
-      'GET /cache/stats': async () => ({ status: 200, body: this.auth.stats() }),
+      'GET /cache/stats': async () => ({ status: 200, body: { ...this.auth.stats(), ...this.s2s.stats() } }),
       'POST /explain': async (_req, body) => {
         let q: { method?: unknown; path?: unknown; host?: unknown; token?: unknown };
         try { q = JSON.parse(body) as typeof q; } catch { return { status: 400, body: { error: 'invalid_request', message: 'body must be JSON {method, path, host?, token?}' } }; }
@@ -151,8 +160,14 @@ export class ProxyInstance {
       const old = previous.get(name);
       upstreams.set(name, old !== undefined && JSON.stringify(old.config) === JSON.stringify(uc) ? old : new UpstreamPool(name, uc));
     }
-    const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: this.auth.compilePolicy(r) }));
-    return { version: this.version, config, table: new RouteTable(routes), upstreams, auth: this.auth.stages, realm: 'portcullis' };
+    const outbound = this.s2s.compileRoutes(config);
+    // a route with an outbound token step never forwards the inbound credential (header, cookie or query)
+    const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });
+    const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: this.auth.compilePolicy(policyRoute(r, index)) }));
+    return {
+      version: this.version, config, table: new RouteTable(routes), upstreams, auth: this.auth.stages, realm: 'portcullis',
+      outbound, wellKnown: this.s2s.wellKnown(),
+    };
   }
 
   /** Re-read the config file and swap atomically; on error the running config stays. */
@@ -170,6 +185,7 @@ export class ProxyInstance {
     const old = this.snapshot;
     const listenChanged = JSON.stringify(old.config.server.listen) !== JSON.stringify(config.server.listen) || JSON.stringify(old.config.admin) !== JSON.stringify(config.admin);
     try {
+      this.s2s.reconfigure(config);
       this.auth.reconfigure(config);
       this.version++;
       const next = this.build(config, old.upstreams);
@@ -194,6 +210,7 @@ export class ProxyInstance {
     await this.listener?.drain(drainMs);
     await this.admin?.close();
     await this.auth.close();
+    await this.s2s.close();
     await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
   }
 }

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startAuthServer } from '../../node/dev/auth-server.js';
 import { startEchoUpstream } from '../../node/dev/echo-upstream.js';
+import { startWsEchoUpstream } from '../../node/ws/ws-echo-upstream.js';
 import { validateConfig, formatProblems } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
@@ -29,6 +30,7 @@ export async function dev(argv: string[], usage: string): Promise<void> {
 
   const as = await startAuthServer();
   const echo = await startEchoUpstream({ name: 'echo' });
+  const wsEcho = await startWsEchoUpstream({ name: 'ws-echo' });
   const adminToken = randomBytes(12).toString('base64url');
   process.env.PORTCULLIS_DEV_ADMIN_TOKEN = adminToken;
   process.env.PORTCULLIS_DEV_INTROSPECTION_SECRET = 'portcullis-secret';
@@ -44,12 +46,13 @@ export async function dev(argv: string[], usage: string): Promise<void> {
         introspection: { client_id: 'portcullis', client_secret_env: 'PORTCULLIS_DEV_INTROSPECTION_SECRET' },
       },
     },
-    upstreams: { echo: { targets: [echo.url] } },
+    upstreams: { echo: { targets: [echo.url] }, 'ws-echo': { targets: [wsEcho.url] } },
     routes: [
       { name: 'public', match: { path: '/public/*' }, upstream: 'echo', auth: 'none' },
       { name: 'orders-read', match: { path: '/orders/*', methods: ['GET'] }, upstream: 'echo', auth: { scopes: { all: ['orders:read'] } } },
       { name: 'orders-write', match: { path: '/orders/*', methods: ['POST', 'PUT', 'DELETE'] }, upstream: 'echo', auth: { scopes: { all: ['orders:write'] } } },
       { name: 'tenant', match: { path: '/tenants/:tenant/*' }, upstream: 'echo', auth: { claims: [{ claim: 'tenant', equals_param: 'tenant' }] } },
+      { name: 'chat', match: { path: '/ws/*' }, upstream: 'ws-echo', websocket: true, auth: { scopes: { all: ['orders:read'] }, token_sources: { websocket_protocol: true } } },
     ],
     log: { level: 'info', format: 'pretty', access: true },
     verifier: { pool_size: 2 },
@@ -86,7 +89,11 @@ export async function dev(argv: string[], usage: string): Promise<void> {
     `  curl -s ${a}/metrics -H "Authorization: Bearer ${adminToken}" | grep portcullis_requests`,
     `  curl -s -X POST ${as.url}/token -u demo-client:demo-secret -d grant_type=client_credentials -d scope=orders:read   # a new token`,
     '',
-    'Revoke every token of alice issued until now, then try her token again:',
+    'A WebSocket (echo upstream, token in Authorization or in the bearer subprotocol; open one, then revoke below):',
+    `  npx wscat -c ws://127.0.0.1:${inst.port}/ws/chat -H "Authorization: Bearer $TOKEN"`,
+    `  node -e "const w=new (require('ws'))('ws://127.0.0.1:${inst.port}/ws/chat',['base64url.bearer.authorization.k8s.io.'+Buffer.from(process.env.TOKEN).toString('base64url'),'chat']);w.on('open',()=>w.send('hello'));w.on('message',m=>console.log('got',String(m)));w.on('close',(c,r)=>console.log('closed',c,String(r)))"`,
+    '',
+    'Revoke every token of alice issued until now (her open WebSocket closes with 1008 "token revoked"), then try her token again:',
     `  curl -s -X POST ${a}/revocations -H "Authorization: Bearer ${adminToken}" -H 'content-type: application/json' -d '{"kind":"sub","value":"alice"}'`,
     `  curl -i ${u}/orders/42 -H "Authorization: Bearer $TOKEN"            # 401 invalid_token: revoked`,
     '',
@@ -102,7 +109,7 @@ export async function dev(argv: string[], usage: string): Promise<void> {
     void (async () => {
       await inst.shutdown();
       await member.node.close();
-      await Promise.all([as.close(), echo.close()]);
+      await Promise.all([as.close(), echo.close(), wsEcho.close()]);
       logger.flush();
       setTimeout(() => process.exit(0), 50);
     })();

@@ -4,7 +4,9 @@
 // place so warm keys and caches survive unchanged issuers.
 import { Agent } from 'undici';
 import type { Config, IssuerConfig, RouteConfig } from '../config/index.js';
+import { DpopStage, type ReplaySharing } from '../dpop/index.js';
 import { proxyError } from '../errors.js';
+import { withCallerHeaders } from '../s2s/s2s-config.js';
 import type { AuthStages } from '../http/snapshot.js';
 import { IntrospectionClient, type IntrospectionResult } from '../introspection/index.js';
 import { JwtVerifier } from '../jwt/index.js';
@@ -37,6 +39,8 @@ export interface IntrospectionSharing {
 export interface AuthLayerOptions {
   tokenState?: TokenState | null;
   sharing?: IntrospectionSharing | null;
+  /** Cluster-wide DPoP proof replay check (node/dpop DpopReplaySync); none = this process's cache only. */
+  dpopReplay?: ReplaySharing | null;
   /** Environment for `*_env` secrets; default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -116,6 +120,8 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
   const tokenState = opts.tokenState ?? null;
   const sharing = opts.sharing ?? null;
   let current = config;
+  // first: it throws on an unset dpop.nonce.secret_env before anything starts
+  const dpop = new DpopStage({ config, sharing: opts.dpopReplay ?? null, env, logger: log });
   const jwt = new JwtVerifier({
     issuers: config.issuers,
     poolSize: config.verifier.pool_size,
@@ -159,7 +165,7 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
 
   // authenticate is rebuilt when the set of introspection clients changes
   let authenticate = createAuthenticator({ jwt, introspection: introspectorsOf(slots) });
-  let identityFilter = compileIdentityFilter(config.identity, config.routes);
+  let identityFilter = withCallerHeaders(compileIdentityFilter(config.identity, config.routes), config.routes);
 
   // a revoked token leaves every local cache at once (other kinds are refused by the per-request check)
   const unsubscribe = tokenState?.onRevoked((r) => {
@@ -173,6 +179,13 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     return tokenState.isRevoked(ctx.principal.facts) ? REVOKED : r;
   };
 
+  /** Revocation, then the DPoP proof (RFC 9449), both after verification; any denial of a DPoP request gets the DPoP challenge. */
+  const afterAuthenticate = (ctx: RequestContext, r: StageResult): StageResult | Promise<StageResult> => {
+    const x = revocationCheck(ctx, r);
+    if (x.kind !== 'continue') return dpop.challenge(ctx, x);
+    return dpop.check(ctx);
+  };
+
   const ready = (): boolean => {
     for (const name of Object.keys(current.issuers)) {
       const intro = slots.get(name);
@@ -184,7 +197,7 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
   };
 
   const stages: AuthStages = {
-    extract: (ctx) => extract(ctx, (ctx.route.policy as CompiledPolicy).sources),
+    extract: (ctx) => dpop.challenge(ctx, extract(ctx, (ctx.route.policy as CompiledPolicy).sources)),
     authenticate: (ctx) => {
       if (tokenState !== null) {
         const g = tokenState.gate();
@@ -192,9 +205,9 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
       }
       const r = authenticate(ctx);
       // checked after verification completes: a revocation that lands meanwhile still counts
-      return r instanceof Promise ? r.then((x) => revocationCheck(ctx, x)) : revocationCheck(ctx, r);
+      return r instanceof Promise ? r.then((x) => afterAuthenticate(ctx, x)) : afterAuthenticate(ctx, r);
     },
-    authorize,
+    authorize: (ctx) => dpop.challenge(ctx, authorize(ctx)),
     mutate: (ctx, out) => mutate(ctx, out),
     stripsAuthorization,
     isIdentityHeader: (k) => identityFilter(k),
@@ -205,11 +218,12 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     stages,
     compilePolicy: (route) => compilePolicy(route, current.identity),
     reconfigure(next: Config): void {
+      dpop.reconfigure(next); // first: throws (nothing changed) on an unset nonce secret variable
       jwt.reconfigure(next.issuers);
       current = next;
       syncIntrospection(next.issuers);
       authenticate = createAuthenticator({ jwt, introspection: introspectorsOf(slots) });
-      identityFilter = compileIdentityFilter(next.identity, next.routes);
+      identityFilter = withCallerHeaders(compileIdentityFilter(next.identity, next.routes), next.routes);
     },
     stats(): Record<string, number> {
       const out: Record<string, number> = {};
@@ -220,6 +234,7 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
         for (const k of Object.keys(intro) as (keyof typeof intro)[]) intro[k] += st[k];
       }
       for (const [k, v] of Object.entries(intro)) out[`introspection.${k}`] = v;
+      for (const [k, v] of Object.entries(dpop.stats())) out[`dpop.${k}`] = v;
       return out;
     },
     readiness() {
@@ -244,6 +259,7 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     },
     async close(): Promise<void> {
       unsubscribe();
+      dpop.close();
       for (const s of slots.values()) retire(s);
       slots = new Map();
       await jwt.close();

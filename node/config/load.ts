@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
+import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { configSchema, type Config } from './schema.js';
 
 /** One problem in a config file: `routes[2].upstream: unknown upstream "ordrs" (known: orders)`. */
@@ -105,6 +106,7 @@ function crossCheck(cfg: Config): ConfigProblem[] {
   if (cfg.server.listen.port !== 0 && cfg.server.listen.port === cfg.admin.listen.port) {
     errors.push({ path: 'admin.listen.port', message: `must differ from server.listen.port (${cfg.server.listen.port})` });
   }
+  errors.push(...checkS2sConfig(cfg));
   return errors;
 }
 

@@ -31,6 +31,14 @@ export const serverSchema = z.strictObject({
   workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
   /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For is always appended to). */
   trust_forwarded: z.boolean().default(false),
+  /** Proxied WebSockets (routes with `websocket: true`, node/ws). Read at start: a reload does not change them. */
+  websocket: z.strictObject({
+    max_message_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB per message, either direction
+    /** Bytes queued towards one side before backpressure: the upstream is paused (→ client) or the socket closed 1013 (→ upstream). */
+    max_buffered_bytes: z.number().int().min(16 * 1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB
+    /** No frame from the client (pings answered included) for this long → closed; 0 = never; uWS accepts 0 or 8–960. */
+    idle_timeout_s: z.number().int().refine((n) => n === 0 || (n >= 8 && n <= 960), '0, or 8 to 960 seconds').default(120),
+  }).default({}),
 }).default({});
 
 export const adminSchema = z.strictObject({
@@ -43,6 +51,23 @@ export const adminSchema = z.strictObject({
 const httpUrl = z.string().refine((u) => {
   try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
 }, 'an http:// or https:// URL');
+
+/**
+ * The OAuth client an upstream (egress) or route uses to get client-credentials tokens (node/s2s).
+ * `issuer` names an entry of `issuers:` or is an issuer URL; its token endpoint comes from discovery
+ * unless `token_endpoint` is set.
+ */
+export const clientCredentialsSchema = z.strictObject({
+  issuer: z.string().min(1),
+  token_endpoint: httpUrl.optional(), // default: discovery of the issuer
+  client_id: z.string().min(1),
+  client_secret_env: envName,
+  auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token (RFC 6749 §3.3)')).default([]),
+  audience: z.string().min(1).optional(), // default: the upstream's audience (its name)
+  refresh_before_s: z.number().int().min(0).default(60), // fetch a new token this long before exp, s
+  timeout_ms: ms(3_000), // 3 s per token endpoint call → 503
+});
 
 export const upstreamSchema = z.strictObject({
   targets: z.array(httpUrl).min(1),
@@ -63,6 +88,10 @@ export const upstreamSchema = z.strictObject({
     consecutive_failures: z.number().int().min(1).default(3),
     duration_ms: ms(10_000), // 10 s out of rotation
   }).default({}),
+  /** `aud` of internal and exchanged tokens sent to this upstream; default: the upstream's name. */
+  audience: z.string().min(1).optional(),
+  /** Egress: attach a client-credentials token to every request to this upstream (node/s2s). */
+  client_credentials: clientCredentialsSchema.optional(),
 });
 
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
@@ -93,6 +122,15 @@ export const issuerSchema = z.strictObject({
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
     timeout_ms: ms(3_000),
   }).optional(),
+  /** RFC 8693 token exchange at this issuer for routes with `forward.token: exchange` (node/s2s). */
+  token_exchange: z.strictObject({
+    token_endpoint: httpUrl.optional(), // default: from discovery
+    client_id: z.string().min(1),
+    client_secret_env: envName,
+    auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    timeout_ms: ms(3_000), // 3 s per call → 503
+    cache_entries: z.number().int().min(0).default(10_000), // exchanged tokens kept, per issuer
+  }).optional(),
 });
 
 const claimPredicate = z.strictObject({
@@ -118,10 +156,18 @@ export const routeAuthSchema = z.strictObject({
     all: z.array(z.string().min(1)).optional(),
     any: z.array(z.string().min(1)).optional(),
   }).optional(),
+  /** DPoP (RFC 9449). DPoP-bound tokens (cnf.jkt) need a valid proof on every route; these settings apply to this route's proofs. */
+  dpop: z.strictObject({
+    required: z.boolean().default(false), // true: only DPoP-bound tokens sent as `Authorization: DPoP` with a valid proof
+    iat_window_s: z.number().int().min(1).max(600).default(60), // proof iat within ± this of now, seconds
+    nonce: z.boolean().default(false), // require a server nonce in the proof (401 use_dpop_nonce + DPoP-Nonce otherwise)
+  }).default({}),
   token_sources: z.strictObject({
     header: z.string().min(1).optional(), // extra header carrying the bare token
     cookie: z.string().min(1).optional(),
     query: z.boolean().default(false), // ?access_token= (RFC 6750 §2.3), off by default
+    /** WebSocket routes: accept the token as subprotocol `base64url.bearer.authorization.k8s.io.<base64url token>`. */
+    websocket_protocol: z.boolean().default(false),
   }).default({}),
 });
 
@@ -137,10 +183,37 @@ export const routeSchema = z.strictObject({
   auth: z.union([z.literal('none'), routeAuthSchema]).optional(),
   strip_prefix: z.string().startsWith('/').optional(),
   timeout_ms: z.number().int().min(1).optional(), // overrides upstream response_ms
+  /** Proxy WebSocket upgrades on this route (closed 1008 when the token is revoked or expires); false: upgrades are forwarded as plain requests. */
+  websocket: z.boolean().default(false),
   forward: z.strictObject({
     authorization: z.enum(['keep', 'strip']).default('keep'),
     identity_headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().min(1)).optional(),
+    /** keep: the inbound token as sent; internal: a token minted by the proxy; exchange: RFC 8693 at the issuer. */
+    token: z.enum(['keep', 'internal', 'exchange']).default('keep'),
+    /** Egress: send the caller's own Authorization upstream in this header (default: dropped). */
+    caller_authorization: z.string().regex(/^[A-Za-z0-9-]+$/).optional(),
   }).default({}),
+  /** Egress: a client-credentials token for this route (overrides the upstream's). */
+  client_credentials: clientCredentialsSchema.optional(),
+});
+
+/** The proxy's own token issuer for `forward.token: internal` (node/s2s). */
+export const internalTokensSchema = z.strictObject({
+  issuer: z.string().min(1), // `iss` of minted tokens and of the discovery document
+  jwks_uri: httpUrl.optional(), // default: <issuer>/.well-known/jwks.json
+  alg: z.enum(['ES256', 'EdDSA']).default('ES256'),
+  /** PEM (PKCS#8/SEC1) or private JWK; created (0600) when missing. Unset: generated in memory at start. */
+  key_file: z.string().min(1).optional(),
+  max_ttl_s: z.number().int().min(1).max(86_400).default(300), // 5 min upper bound on exp − iat
+  /** Generated keys only: a new key every this many seconds; unset = no automatic rotation. */
+  rotate_after_s: z.number().int().min(1).optional(),
+  /** A new key is published this long before it signs (and the JWKS max-age), s. */
+  publish_ahead_s: z.number().int().min(0).default(60),
+  /** Inbound claims copied into minted tokens besides sub, scope and client_id. */
+  claims: z.array(z.string().min(1)).default([]),
+  cache_entries: z.number().int().min(0).default(10_000), // inbound tokens with cached minted tokens
+  /** Where signing runs: one worker thread (default, batched) or inline on the event loop. */
+  signing: z.enum(['worker', 'inline']).default('worker'),
 });
 
 export const logSchema = z.strictObject({
@@ -176,6 +249,24 @@ export const clusterSchema = z.strictObject({
   }).default({}),
 }).default({});
 
+/** DPoP proof checks shared by every route (the route's `auth.dpop` has the per-route part). */
+export const dpopSchema = z.strictObject({
+  /** Proof signature algorithms accepted (asymmetric only), also sent as `algs` in the DPoP challenge. */
+  algorithms: z.array(z.enum(ALGS, { message: `one of ${ALGS.join(', ')} (never none or HS*)` })).min(1).default(['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256']),
+  max_proof_bytes: z.number().int().min(512).max(16 * 1024).default(8 * 1024), // the DPoP header, bytes; larger → 401
+  replay: z.strictObject({
+    /** Proof jtis remembered per process; at the bound the oldest leaves and older proofs are refused. ~150 B each. */
+    max_entries: z.number().int().min(1_000).default(250_000),
+    /** Wait for the jti's owner member this long, ms; past it the local cache decides (counted). */
+    owner_timeout_ms: z.number().int().min(1).default(200),
+  }).default({}),
+  nonce: z.strictObject({
+    /** Env var with the nonce HMAC secret (≥ 32 bytes), the same on every instance; unset: random per process. */
+    secret_env: envName.optional(),
+    lifetime_s: z.number().int().min(1).max(3_600).default(300), // a nonce is accepted for 1–2 lifetimes, seconds
+  }).default({}),
+}).default({});
+
 export const identitySchema = z.strictObject({
   /** Headers a client may never send; always stripped. Prefix match on "x-auth-". */
   strip_prefixes: z.array(z.string().min(1)).default(['x-auth-']),
@@ -194,8 +285,10 @@ export const configSchema = z.strictObject({
   admin: adminSchema,
   issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema).default({}),
   identity: identitySchema,
+  dpop: dpopSchema,
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), upstreamSchema),
   routes: z.array(routeSchema).min(1),
+  internal_tokens: internalTokensSchema.optional(),
   cluster: clusterSchema,
   log: logSchema,
   verifier: z.strictObject({
@@ -212,3 +305,5 @@ export type RouteConfig = z.infer<typeof routeSchema>;
 export type RouteAuthConfig = z.infer<typeof routeAuthSchema>;
 export type IssuerConfig = z.infer<typeof issuerSchema>;
 export type ClaimPredicate = z.infer<typeof claimPredicate>;
+export type ClientCredentialsConfig = z.infer<typeof clientCredentialsSchema>;
+export type InternalTokensConfig = z.infer<typeof internalTokensSchema>;

@@ -52,6 +52,12 @@ export interface AuthServer {
   rotateKeys(opts?: { dropOld?: boolean }): Promise<void>;
   setJwks(mode: EndpointMode, slowMs?: number): void;
   setIntrospection(mode: EndpointMode, slowMs?: number): void;
+  /** Failure mode of the token endpoint (after client authentication is read, before a token is issued). */
+  setToken(mode: EndpointMode, slowMs?: number): void;
+  /** Lifetime of tokens the token endpoint issues from now on, s (default tokenTtlSeconds). */
+  setTokenTtl(seconds: number): void;
+  /** Every token endpoint request answered 200, oldest first (live array; no secrets, no tokens). */
+  readonly tokenRequests: Array<{ grant_type: string; client_id: string; audience: string | null; scope: string | null; at: number }>;
   /** Requests received per endpoint (live object, also counts requests answered 503). */
   readonly counters: { jwks: number; introspection: number; token: number; discovery: number };
   resetCounters(): void;
@@ -188,7 +194,9 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   let localJwks = createLocalJWKSet({ keys: [] });
   const opaque = new Map<string, OpaqueEntry>();
   const timers = new Set<NodeJS.Timeout>();
-  const modes = { jwks: { mode: 'normal' as EndpointMode, slowMs: 0 }, introspection: { mode: 'normal' as EndpointMode, slowMs: 0 } };
+  const modes = { jwks: { mode: 'normal' as EndpointMode, slowMs: 0 }, introspection: { mode: 'normal' as EndpointMode, slowMs: 0 }, token: { mode: 'normal' as EndpointMode, slowMs: 0 } };
+  let issuedTtl = tokenTtl;
+  const tokenRequests: AuthServer['tokenRequests'] = [];
   const counters = { jwks: 0, introspection: 0, token: 0, discovery: 0 };
 
   async function addKeys(dropOld: boolean): Promise<void> {
@@ -323,9 +331,11 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
     } else {
       throw new HttpError(400, 'unsupported_grant_type', `grant_type ${grant} is not supported`);
     }
-    const accessToken = await issueJwt(claims);
+    if (!(await gate(modes.token, res))) return;
+    const accessToken = await issueJwt(claims, { ttlSeconds: issuedTtl });
+    tokenRequests.push({ grant_type: grant, client_id: clientId, audience: params.getAll('audience').join(' ') || null, scope: params.get('scope'), at: Date.now() });
     sendJson(res, 200, withoutUndefined({
-      access_token: accessToken, issued_token_type: issuedType, token_type: 'Bearer', expires_in: tokenTtl,
+      access_token: accessToken, issued_token_type: issuedType, token_type: 'Bearer', expires_in: issuedTtl,
       scope: claims.scope,
     }), { pragma: 'no-cache' });
   }
@@ -413,6 +423,9 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
     rotateKeys: (o) => addKeys(o?.dropOld === true),
     setJwks: (mode, slowMs = 2000) => { modes.jwks = { mode, slowMs }; },
     setIntrospection: (mode, slowMs = 2000) => { modes.introspection = { mode, slowMs }; },
+    setToken: (mode, slowMs = 2000) => { modes.token = { mode, slowMs }; },
+    setTokenTtl: (seconds) => { issuedTtl = seconds; },
+    tokenRequests,
     counters,
     resetCounters: () => { counters.jwks = counters.introspection = counters.token = counters.discovery = 0; },
     close: () => new Promise<void>((resolve) => {

@@ -170,6 +170,19 @@ export class Exchange implements H1Handler {
     this.finish(status);
   }
 
+  /**
+   * End a response whose body is still streaming (SSE…) because its token was revoked or
+   * expired (node/ws): the client connection is closed, so the client sees the stream end
+   * without a last chunk. `reason` goes to the access log. False when no response is streaming.
+   */
+  endStream(reason: string): boolean {
+    if (this.done || this.aborted || this.status === 0) return false;
+    this.ctx.denyReason = reason;
+    this.errorKind = reason;
+    this.closeConnection(this.status);
+    return true;
+  }
+
   finish(status: number): void {
     if (this.done) return;
     this.done = true;

@@ -12,7 +12,10 @@ import { hostWithoutPort } from '../routing/route-table.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { normalizePath } from './path-normalize.js';
 import { writeError } from './respond.js';
-import type { Snapshot } from './snapshot.js';
+import type { OutboundResult, Snapshot } from './snapshot.js';
+import { writeWellKnown } from '../s2s/index.js';
+import type { TokenState } from '../auth/auth-layer.js';
+import { WsProxy } from '../ws/index.js';
 
 /**
  * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names.
@@ -34,6 +37,8 @@ export interface ListenerOptions {
   logger: Logger;
   metrics: RequestMetrics;
   accessLog: boolean;
+  /** Revocations for closing WebSockets and streamed responses (node/ws); null = expiry only. */
+  tokenState?: TokenState | null;
 }
 
 export class Listener implements ExchangeHost {
@@ -47,6 +52,8 @@ export class Listener implements ExchangeHost {
   snapshot: Snapshot;
   port = 0;
   readonly tls: boolean;
+  /** Proxied WebSockets and the live-connection registry (node/ws). */
+  readonly ws: WsProxy;
 
   constructor(snapshot: Snapshot, private readonly opts: ListenerOptions) {
     this.snapshot = snapshot;
@@ -54,6 +61,11 @@ export class Listener implements ExchangeHost {
     this.app = opts.tls !== undefined
       ? uWS.SSLApp({ cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}) })
       : uWS.App();
+    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger });
+    this.ws.watchStreams(this.active);
+    opts.metrics.addSource(() => this.ws.stats());
+    // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
+    this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
     this.app.any('/*', (res, req) => this.handle(res, req));
   }
 
@@ -76,6 +88,7 @@ export class Listener implements ExchangeHost {
   async drain(drainMs: number): Promise<void> {
     this.draining = true;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
+    this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
     if (this.active.size > 0) {
       await new Promise<void>((resolve) => {
         this.drainResolve = resolve;
@@ -84,6 +97,7 @@ export class Listener implements ExchangeHost {
     }
     for (const ex of this.active) if (!ex.done && !ex.aborted) ex.res.close();
     if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.ws.stop();
     (this.app as unknown as { close?: () => void }).close?.();
   }
 
@@ -132,9 +146,9 @@ export class Listener implements ExchangeHost {
 
   // ---- the request handler ---------------------------------------------------
 
-  private handle(res: HttpResponse, req: HttpRequest): void {
+  private handle(res: HttpResponse, req: HttpRequest, wsContext?: unknown): void {
     try {
-      this.handleUnsafe(res, req);
+      this.handleUnsafe(res, req, wsContext);
     } catch (err) {
       this.opts.logger.error({ err }, 'request handler failed');
       try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true)); } catch { /* already answered or aborted */ }
@@ -146,7 +160,8 @@ export class Listener implements ExchangeHost {
     this.opts.metrics.observe(route, status, 0, 0, 0);
   }
 
-  private handleUnsafe(res: HttpResponse, req: HttpRequest): void {
+  /** `wsContext`: set for WebSocket upgrade requests (uWS socket context for res.upgrade). */
+  private handleUnsafe(res: HttpResponse, req: HttpRequest, wsContext?: unknown): void {
     const start = performance.now();
     const snap = this.snapshot;
     const limits = snap.config.server.limits;
@@ -195,19 +210,32 @@ export class Listener implements ExchangeHost {
     const path = normalizePath(rawPath);
     if (path === null) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path is ambiguous or invalid after normalisation'), '(none)', head);
     const host = hostHeader === null ? '' : hostWithoutPort(hostHeader);
+    // the proxy's own JWKS and discovery document (internal tokens), before any route
+    if (snap.wellKnown !== null && (method === 'GET' || head) && path.startsWith('/.well-known/')) {
+      const doc = snap.wellKnown(path);
+      if (doc !== null) {
+        this.opts.metrics.observe('(well-known)', writeWellKnown(res, doc, head), (performance.now() - start) / 1000, 0, doc.body.length);
+        return;
+      }
+    }
     const match = snap.table.match(method, host, path);
     if (match === null) return this.reject(res, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`), '(none)', head);
 
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress,
-      route: match.route, params: match.params, token: null, tokenSource: null, principal: null, denyReason: null,
+      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null,
     };
     const ex = new Exchange(res, this, snap, ctx, start, limits.max_body_bytes);
     res.onAborted(() => ex.onAborted());
     this.active.add(ex);
     this.opts.metrics.inflight = this.active.size;
     if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
+    if (wsContext !== undefined && match.route.config.websocket) {
+      // a WebSocket upgrade on a websocket route (a bearer subprotocol becomes Authorization here)
+      const d = this.ws.accept(ex, wsContext);
+      if (d !== null && d.kind === 'deny') return this.deny(ex, d);
+    }
 
     // Pipeline: extract → authenticate → authorize → mutate → forward.
     const auth = snap.auth;
@@ -229,7 +257,7 @@ export class Listener implements ExchangeHost {
       }
       return this.afterAuthenticate(ex, a, connectionNames);
     }
-    this.send(ex, connectionNames);
+    this.outbound(ex, connectionNames);
   }
 
   private deny(ex: Exchange, r: StageResult & { kind: 'deny' }): void {
@@ -244,11 +272,39 @@ export class Listener implements ExchangeHost {
     const z = ex.snap.auth.authorize(ex.ctx);
     if (z.kind === 'deny') return this.deny(ex, z);
     this.opts.metrics.decision(null);
-    this.send(ex, connectionNames);
+    this.outbound(ex, connectionNames);
   }
 
-  /** Build the upstream header list and dispatch. */
-  private send(ex: Exchange, connectionNames: string | null): void {
+  /**
+   * The route's outbound token step (node/s2s: internal token, token exchange, client
+   * credentials), between authorize and send; routes without one go straight to send.
+   * A failure answers the client (503, or 401/403 when the token server refused) and nothing is forwarded.
+   */
+  private outbound(ex: Exchange, connectionNames: string | null): void {
+    const step = ex.snap.outbound[ex.ctx.route.index];
+    if (step == null) return this.send(ex, connectionNames, null, null);
+    const r = step.authorization(ex.ctx);
+    if (!(r instanceof Promise)) return this.afterOutbound(ex, connectionNames, r, step.callerHeader);
+    r.then((x) => this.afterOutbound(ex, connectionNames, x, step.callerHeader), (err) => {
+      this.opts.logger.error({ err: String(err) }, 'outbound token step failed');
+      ex.ctx.denyReason = 'outbound_token_failed';
+      ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }));
+    });
+  }
+
+  private afterOutbound(ex: Exchange, connectionNames: string | null, r: OutboundResult, callerHeader: string | null): void {
+    if (ex.done || ex.aborted) return;
+    if (typeof r === 'string') return this.send(ex, connectionNames, r, callerHeader);
+    // not a token decision (the inbound token passed): reason for the access log only
+    ex.ctx.denyReason = r.reason;
+    ex.sendError(r.error);
+  }
+
+  /**
+   * Build the upstream header list and dispatch. `authz` replaces the client's Authorization
+   * (an outbound token); `callerHeader` then carries the client's own value, else it is dropped.
+   */
+  private send(ex: Exchange, connectionNames: string | null, authz: string | null, callerHeader: string | null): void {
     const ctx = ex.ctx;
     const snap = ex.snap;
     const route = ctx.route.config;
@@ -261,6 +317,7 @@ export class Listener implements ExchangeHost {
     let xff: string | null = null;
     let xfProto: string | null = null;
     let xfHost: string | null = null;
+    let callerAuth: string | null = null;
     for (let i = 0; i < h.length; i += 2) {
       const k = h[i]!;
       if (HOP_REQUEST.has(k)) {
@@ -271,8 +328,16 @@ export class Listener implements ExchangeHost {
       }
       if (named !== null && named.has(k)) continue;
       if (auth.isIdentityHeader(k)) continue;
-      if (stripAuth && k === 'authorization') continue;
+      if (k === 'authorization' && (stripAuth || authz !== null)) {
+        if (callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
+        continue;
+      }
+      if (k === callerHeader) continue; // a client cannot pose as the caller
       out.push(k, h[i + 1]!);
+    }
+    if (authz !== null) {
+      out.push('authorization', authz);
+      if (callerAuth !== null) out.push(callerHeader!, callerAuth);
     }
     // Before host and X-Forwarded-*: mutate may remove entries (a stripped token header or
     // cookie), which would shift hostIdx onto another header's value.
@@ -297,6 +362,7 @@ export class Listener implements ExchangeHost {
     // a stripped credential leaves the query too, not only the Authorization header
     const query = stripAuth ? forwardedQuery(ctx) : ctx.query;
     if (query !== '') p = `${p}?${query}`;
+    if (route.websocket && this.ws.forward(ex, up, p, out, hostIdx)) return;
     ex.forward(up, p, out, hostIdx);
   }
 }

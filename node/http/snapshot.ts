@@ -22,6 +22,26 @@ export interface AuthStages {
   ready(): boolean;
 }
 
+/** What an outbound token step yields: the Authorization value sent upstream, or a refusal. */
+export type OutboundResult = string | (StageResult & { readonly kind: 'deny' });
+
+/**
+ * A route's outbound token step (node/s2s: internal token, token exchange, client credentials),
+ * run between authorize and forward. The client's Authorization never reaches the upstream.
+ */
+export interface OutboundStep {
+  /** Synchronous when cached; the Promise never rejects. */
+  authorization(ctx: RequestContext): OutboundResult | Promise<OutboundResult>;
+  /** Lower-case header carrying the caller's own Authorization upstream (egress), or null: dropped. */
+  readonly callerHeader: string | null;
+}
+
+/** A document the proxy answers itself for GET/HEAD before routing (its JWKS, its discovery document). */
+export interface WellKnownDoc {
+  readonly body: string;
+  readonly cacheControl: string;
+}
+
 export interface Snapshot {
   readonly version: number;
   readonly config: Config;
@@ -29,4 +49,8 @@ export interface Snapshot {
   readonly upstreams: ReadonlyMap<string, UpstreamPool>;
   readonly auth: AuthStages;
   readonly realm: string;
+  /** Per route index: its outbound token step, null for routes without one (no cost for them). */
+  readonly outbound: ReadonlyArray<OutboundStep | null>;
+  /** `/.well-known/…` documents served before routing; null when the proxy publishes none. */
+  readonly wellKnown: ((path: string) => WellKnownDoc | null) | null;
 }

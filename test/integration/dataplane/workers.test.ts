@@ -67,16 +67,19 @@ describe('serve --workers 2', () => {
     const primary = proxy.proc.pid!;
     const [victim, survivor] = workerPids(primary);
     process.kill(victim!, 'SIGKILL');
-    // Requests on fresh connections during the restart all succeed (the kernel stops
-    // routing to the dead listener).
+    // Requests on fresh connections during the restart succeed: the kernel stops routing
+    // new connections to the dead listener. Only a connection already queued in the dead
+    // socket's accept backlog at the moment of the kill is reset (SO_REUSEPORT keeps one
+    // backlog per socket) — with one request at a time that is at most the first one.
     const during: number[] = [];
     const restarted = eventually(() => {
       const now = workerPids(primary);
       return now.length === 2 && !now.includes(victim!) && now.includes(survivor!);
     }, 10_000);
-    for (let i = 0; i < 20; i++) during.push(await once(`/during/${i}`));
+    for (let i = 0; i < 20; i++) during.push(await once(`/during/${i}`).catch(() => 0));
     expect(await restarted).toBe(true);
-    expect(during.every((s) => s === 200)).toBe(true);
+    expect(during.slice(1).every((s) => s === 200), `statuses during the restart: ${during.join(',')}`).toBe(true);
+    expect([0, 200]).toContain(during[0]);
     expect(proxy.output()).toContain('worker died; restarting');
     // The new worker serves too.
     expect(await eventually(async () => (await request(`${proxy.adminUrl}/readyz`).then((r) => r.body.json()) as { workers_ready: number }).workers_ready === 2, 5_000)).toBe(true);
