@@ -14,6 +14,10 @@ declare module 'autocannon' {
       method?: string;
       headers?: Record<string, string>;
       body?: string | Buffer;
+      /** Total requests, spread over the connections; when set, `duration` is ignored and the run waits for every response. */
+      amount?: number;
+      /** Request templates each connection cycles through; `setupRequest` runs right before each send. */
+      requests?: Array<{ method?: string; path?: string; headers?: Record<string, string>; setupRequest?: (req: RequestData) => RequestData }>;
       /** Requests per second over all connections (each connection gets an equal per-second quota). */
       overallRate?: number;
       connectionRate?: number;
@@ -22,6 +26,7 @@ declare module 'autocannon' {
       workers?: number;
       title?: string;
     }
+    interface RequestData { method: string; path: string; headers: Record<string, string>; [key: string]: unknown }
     interface Histogram {
       average: number; mean: number; stddev: number; min: number; max: number; total: number;
       p50: number; p90: number; p97_5: number; p99: number; p99_9: number;

@@ -32,3 +32,25 @@ export function cpuPlan(cores: number): CpuPlan {
   if (cores === 2) return { loader: [0], upstream: [1], proxy: [1], note: 'loader CPU 0 · upstream + proxy share CPU 1 (workers 1 / nbthread 1)' };
   return { loader: [0], upstream: [0], proxy: [0], note: 'single core: loader, upstream and proxy share CPU 0' };
 }
+
+/**
+ * The split for scenarios that measure scaling over cores (jwt-cold: verifier pool_size 1 vs N):
+ * the proxy may use several CPUs, and `proxy.length` is the thread count to compare against.
+ *
+ * ≥ 4 cores: loader CPU 0, upstream CPU 1, proxy CPUs 2…cores-1 (alone).
+ * 2–3 cores: loader CPU 0, upstream on the last CPU, the proxy may run on every CPU — on the
+ * 2-core reference machine its threads share CPU 0 with the loader and CPU 1 with the upstream,
+ * so a second verifier thread can only use what those two leave free (the loader is measured to
+ * need most of CPU 0 at these rates). 1 core: everything on CPU 0.
+ */
+export function cpuPlanSpread(cores: number): CpuPlan {
+  if (cores >= 4) {
+    const proxy = Array.from({ length: cores - 2 }, (_, i) => i + 2);
+    return { loader: [0], upstream: [1], proxy, note: `loader CPU 0 · upstream CPU 1 · proxy CPUs ${proxy[0]}–${proxy[proxy.length - 1]} (threads = ${proxy.length})` };
+  }
+  if (cores >= 2) {
+    const all = Array.from({ length: cores }, (_, i) => i);
+    return { loader: [0], upstream: [cores - 1], proxy: all, note: `loader CPU 0 · upstream CPU ${cores - 1} · proxy may use CPUs 0–${cores - 1}, shared with both (threads = ${cores})` };
+  }
+  return { loader: [0], upstream: [0], proxy: [0], note: 'single core: loader, upstream and proxy share CPU 0' };
+}

@@ -25,6 +25,13 @@ export interface JwtCheckOptions {
   checkExp?: boolean;
   /** Realm of the WWW-Authenticate challenge on 401 (default "portcullis-bench"). */
   realm?: string;
+  /** Require this scope among the space-separated `scope` claim, else 403 insufficient_scope (as a route's `scopes.all: [s]`). */
+  scope?: string;
+  /**
+   * Identity forwarding as Portcullis does it: delete client-sent headers starting with
+   * `stripPrefix`, then set each header to the named (top-level) claim of the verified token.
+   */
+  identity?: { stripPrefix: string; headers: Readonly<Record<string, string>> };
 }
 
 export interface HaproxyConfigOptions {
@@ -67,6 +74,22 @@ export function haproxyJwtRules(j: JwtCheckOptions): string[] {
   }
   if (j.issuer !== undefined) lines.push(`${deny} unless { var(txn.bearer),jwt_payload_query('$.iss') -m str ${quoted('issuer', j.issuer)} }`);
   if (j.audience !== undefined) lines.push(`${deny} unless { var(txn.bearer),jwt_payload_query('$.aud') -m str ${quoted('audience', j.audience)} }`);
+  if (j.scope !== undefined) {
+    if (!/^[A-Za-z0-9:_.-]+$/.test(j.scope)) throw new Error(`haproxy jwt: scope must be [A-Za-z0-9:_.-]: ${j.scope}`);
+    // a whole space-separated word of the claim, not a substring ('orders:read' ≠ 'orders:reader')
+    const word = j.scope.replace(/\./g, '[.]');
+    lines.push(`http-request deny deny_status 403 hdr WWW-Authenticate 'Bearer realm="${realm}", error="insufficient_scope", scope="${j.scope}"' unless { var(txn.bearer),jwt_payload_query('$.scope') -m reg '(^| )${word}( |$)' }`);
+  }
+  if (j.identity !== undefined) {
+    const { stripPrefix, headers } = j.identity;
+    if (!/^[A-Za-z0-9-]+$/.test(stripPrefix)) throw new Error(`haproxy jwt: strip prefix must be [A-Za-z0-9-]: ${stripPrefix}`);
+    lines.push(`http-request del-header ${stripPrefix} -m beg`);
+    for (const [name, claim] of Object.entries(headers)) {
+      if (!/^[A-Za-z0-9-]+$/.test(name)) throw new Error(`haproxy jwt: header name must be [A-Za-z0-9-]: ${name}`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(claim)) throw new Error(`haproxy jwt: claim must be a top-level name: ${claim}`);
+      lines.push(`http-request set-header ${name} %[var(txn.bearer),jwt_payload_query('$.${claim}')]`);
+    }
+  }
   return lines;
 }
 

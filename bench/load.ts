@@ -27,6 +27,36 @@ export interface LoadFlags {
 
 export const DEFAULT_LOAD_FLAGS: LoadFlags = { connections: 50, pipelining: 1, durationS: 5, warmupS: 1, timeoutS: 10, path: '/' };
 
+/**
+ * A header whose value changes per request (distinct tokens): the n-th request sent over the
+ * rotation's lifetime carries `values[floor(n / repeat) % values.length]`. `sent` keeps counting
+ * across runs, so every run continues with values the previous one did not use (until it wraps).
+ * autocannon calls the setup right before each write (one call per request actually sent).
+ */
+export interface HeaderRotation {
+  /** Header name, e.g. `authorization`. */
+  readonly header: string;
+  readonly values: readonly string[];
+  /** Consecutive requests sharing one value (they go out on different connections at once); default 1. */
+  readonly repeat: number;
+  /** Requests set up so far. */
+  sent: number;
+}
+
+/** A rotation over `values` (prefixed, e.g. `Bearer `), starting at the first. */
+export function headerRotation(header: string, values: readonly string[], opts: { prefix?: string; repeat?: number } = {}): HeaderRotation {
+  if (values.length === 0) throw new Error('header rotation needs at least one value');
+  const repeat = opts.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`rotation repeat must be an integer ≥ 1, got ${repeat}`);
+  const prefix = opts.prefix ?? '';
+  return { header, values: prefix === '' ? values : values.map((v) => prefix + v), repeat, sent: 0 };
+}
+
+/** Pure: the value request number `n` (0-based, over the rotation's lifetime) carries. */
+export function rotationValue(r: Pick<HeaderRotation, 'values' | 'repeat'>, n: number): string {
+  return r.values[Math.floor(n / r.repeat) % r.values.length]!;
+}
+
 export type RateEngine = 'paced' | 'autocannon';
 
 /** Fixed-offered-load flags; recorded in every result file. */
@@ -77,13 +107,26 @@ function cpuPerReq(pid: number | undefined, before: number | undefined, response
   return after === undefined ? undefined : ((after - before) * 1e6) / responses;
 }
 
-async function autocannonOnce(url: string, f: { connections: number; durationS: number; timeoutS: number; path: string; headers?: Record<string, string> | undefined; overallRate?: number }, opts: SampleOptions): Promise<LoadResult> {
+interface OnceFlags { connections: number; durationS: number; timeoutS: number; path: string; headers?: Record<string, string> | undefined; overallRate?: number; amount?: number }
+
+async function autocannonOnce(url: string, f: OnceFlags, opts: SampleOptions, rotation?: HeaderRotation): Promise<LoadResult> {
   const h = histogram();
   const target = new URL(f.path, url).href;
+  const rot = rotation;
   const inst = autocannon({
     url: target, connections: f.connections, pipelining: 1, duration: f.durationS, timeout: f.timeoutS,
     ...(f.headers !== undefined ? { headers: f.headers } : {}),
     ...(f.overallRate !== undefined ? { overallRate: f.overallRate } : {}),
+    ...(f.amount !== undefined ? { amount: f.amount } : {}),
+    ...(rot !== undefined ? {
+      requests: [{
+        method: 'GET', path: f.path,
+        setupRequest: (req: autocannon.RequestData) => {
+          req.headers[rot.header] = rotationValue(rot, rot.sent++);
+          return req;
+        },
+      }],
+    } : {}),
   });
   inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) recordMs(h, ms);
@@ -101,10 +144,23 @@ async function autocannonOnce(url: string, f: { connections: number; durationS: 
   return out;
 }
 
-/** Closed loop: warm up, then measure with autocannon. Rejects only if autocannon itself fails. */
-export async function runLoad(url: string, flags: LoadFlags = DEFAULT_LOAD_FLAGS, opts: SampleOptions = {}): Promise<LoadResult> {
-  if (flags.warmupS > 0) await autocannonOnce(url, { ...flags, durationS: flags.warmupS }, {});
-  return autocannonOnce(url, flags, opts);
+/**
+ * Closed loop: warm up, then measure with autocannon. With a rotation, each request carries the
+ * rotation's next header value (warmup included). Rejects only if autocannon itself fails.
+ */
+export async function runLoad(url: string, flags: LoadFlags = DEFAULT_LOAD_FLAGS, opts: SampleOptions = {}, rotation?: HeaderRotation): Promise<LoadResult> {
+  if (flags.warmupS > 0) await autocannonOnce(url, { ...flags, durationS: flags.warmupS }, {}, rotation);
+  return autocannonOnce(url, flags, opts, rotation);
+}
+
+/**
+ * Closed loop for exactly `amount` requests (no warmup): autocannon spreads them over the
+ * connections and resolves once every response is in, so a rotation's `sent` afterwards is exact.
+ * `rps` is responses over the elapsed time.
+ */
+export async function runAmount(url: string, flags: Omit<LoadFlags, 'durationS' | 'warmupS'> & { amount: number }, opts: SampleOptions = {}, rotation?: HeaderRotation): Promise<LoadResult> {
+  if (!Number.isInteger(flags.amount) || flags.amount < flags.connections) throw new Error(`amount must be an integer ≥ connections (${flags.connections}), got ${flags.amount}`);
+  return autocannonOnce(url, { ...flags, durationS: 0 }, opts, rotation);
 }
 
 interface PacedOutcome { ok: number; non2xx: number; errors: number; elapsedS: number; total: RecordableHistogram; service: RecordableHistogram }

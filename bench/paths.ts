@@ -34,3 +34,8 @@ export function cheapUpstreamPath(): string {
 export function resultsDir(): string {
   return join(repoRoot(), 'bench', 'results');
 }
+
+/** Compiled authorization-server child for the token scenarios (dist/bench/auth-server-process.js). */
+export function authServerProcessPath(): string {
+  return join(compiledRoot(), 'bench', 'auth-server-process.js');
+}

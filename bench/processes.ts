@@ -223,6 +223,17 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** Pin every thread of a running process to `cpus` (taskset -a -pc); false when taskset is missing or refuses. */
+export function pinPid(pid: number, cpus: readonly number[]): boolean {
+  if (!hasTaskset() || cpus.length === 0) return false;
+  try {
+    execFileSync(TASKSET, ['-a', '-pc', cpus.join(','), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Pin this process to `cpus`; returns a function restoring the previous affinity (no-op without taskset). */
 export function pinSelf(cpus: readonly number[]): () => void {
   if (!hasTaskset() || cpus.length === 0) return () => {};

@@ -13,6 +13,8 @@ export interface BenchOptions {
   rounds?: number;
   /** Measured seconds per run; default 5 (quick 2), or env PORTCULLIS_BENCH_DURATION_S. */
   durationS?: number;
+  /** Signing algorithm of the JWT scenarios; default env PORTCULLIS_BENCH_JWT_ALG, else RS256. */
+  jwtAlg?: 'RS256' | 'ES256';
   /** Where JSON goes: default bench/results for full runs, <tmp>/portcullis-bench-results for quick ones (not accepted numbers). */
   resultsDir?: string;
 }
@@ -41,13 +43,20 @@ function positiveInt(name: string, v: string | number | undefined): number | und
   return n;
 }
 
-/** Rounds and duration: explicit option, else environment, else the default (3 × 5 s; quick 1 × 2 s). */
+function jwtAlg(v: string | undefined): ScenarioOptions['jwtAlg'] {
+  if (v === undefined || v === '') return 'RS256';
+  if (v === 'RS256' || v === 'ES256') return v;
+  throw new Error(`PORTCULLIS_BENCH_JWT_ALG must be RS256 or ES256, got ${JSON.stringify(v)}`);
+}
+
+/** Rounds and duration: explicit option, else environment, else the default (3 × 5 s; quick 1 × 2 s). JWT alg: option, env, RS256. */
 export function scenarioOptions(opts: BenchOptions, env: NodeJS.ProcessEnv = process.env): ScenarioOptions {
   const quick = opts.quick === true;
   return {
     quick,
     rounds: positiveInt('rounds', opts.rounds) ?? positiveInt('PORTCULLIS_BENCH_ROUNDS', env.PORTCULLIS_BENCH_ROUNDS) ?? (quick ? 1 : 3),
     durationS: positiveInt('durationS', opts.durationS) ?? positiveInt('PORTCULLIS_BENCH_DURATION_S', env.PORTCULLIS_BENCH_DURATION_S) ?? (quick ? 2 : 5),
+    jwtAlg: opts.jwtAlg ?? jwtAlg(env.PORTCULLIS_BENCH_JWT_ALG),
   };
 }
 

@@ -1,7 +1,14 @@
 // The scenario registry: name → what it measures and how to run it. `portcullis bench [NAME…]`
 // runs the named ones (all when none is named) through bench/run.ts.
 import type { CpuPlan } from './cpu-plan.js';
+import { introspection } from './introspection.bench.js';
+import { internalToken } from './internal-token.bench.js';
+import { introspectionCluster } from './introspection-cluster.bench.js';
+import { jwtCold } from './jwt-cold.bench.js';
+import { jwtWarm } from './jwt-warm.bench.js';
 import { passthrough } from './passthrough.bench.js';
+import { revocationPropagation } from './revocation-propagation.bench.js';
+import { websocketRelay } from './websocket-relay.bench.js';
 
 export interface ScenarioOptions {
   /** Smoke-test run: shorter warmups; results are not accepted numbers. */
@@ -10,6 +17,8 @@ export interface ScenarioOptions {
   rounds: number;
   /** Measured seconds per run: 5, quick 2. */
   durationS: number;
+  /** Signing algorithm of the JWT scenarios: RS256 (default) or ES256 (env PORTCULLIS_BENCH_JWT_ALG). */
+  jwtAlg: 'RS256' | 'ES256';
 }
 
 /** What a scenario hands back; run.ts adds the machine and writes it as JSON. */
@@ -41,5 +50,33 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   passthrough: {
     description: 'no auth: direct upstream vs Portcullis vs HAProxy 2.6 — throughput, ratios, added latency at 2000 rps',
     run: passthrough,
+  },
+  'jwt-warm': {
+    description: 'one valid JWT repeated (RS256; PORTCULLIS_BENCH_JWT_ALG=ES256): Portcullis cache hits vs HAProxy jwt_verify per request vs direct — throughput, ratios, added latency at 2000 rps',
+    run: jwtWarm,
+  },
+  'jwt-cold': {
+    description: '20 000 distinct JWTs in rotation (every request verifies): verifier pool_size 1 vs cores vs HAProxy jwt_verify; plus one verification inline vs on the pool (no HTTP)',
+    run: jwtCold,
+  },
+  introspection: {
+    description: 'opaque tokens (RFC 7662): warm cache hits vs a warm JWT on the same instance; cold passes of fresh tokens ×4 concurrent requests — AS calls per token (must be 1) and throughput',
+    run: introspection,
+  },
+  'internal-token': {
+    description: 'forward.token internal: cached mint vs keep (one token) and first mint on the worker vs inline vs keep (distinct tokens) — throughput, CPU per request, mints per request',
+    run: internalToken,
+  },
+  'revocation-propagation': {
+    description: '3 members on NATS under background load: POST /revocations at one → first 401 at every member (external prober) and the members\' publish → applied histogram — p50/p99/max (target p99 ≤ 5 ms)',
+    run: revocationPropagation,
+  },
+  'introspection-cluster': {
+    description: '3 members on NATS, 2000 fresh opaque tokens requested at all three at once: AS introspection calls per distinct token (target 1.00) and throughput vs one standalone instance with the same requests, cold and warm',
+    run: introspectionCluster,
+  },
+  'websocket-relay': {
+    description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',
+    run: websocketRelay,
   },
 };

@@ -49,6 +49,16 @@ log: { level: ${logLevel}, access: false }
 `;
 }
 
+/**
+ * Node flags that make Portcullis write V8 CPU profiles (main thread and pool workers) into
+ * $PORTCULLIS_BENCH_CPU_PROF_DIR when it exits; none when unset. Summarise them with
+ * `node dist/bench/profile-top.js FILE.cpuprofile`. Profiling slows the proxy: not for accepted numbers.
+ */
+export function cpuProfArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dir = env.PORTCULLIS_BENCH_CPU_PROF_DIR;
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
 /** Thrown when Portcullis cannot be started; scenarios report it as a skipped target. */
 export class PortcullisUnavailable extends Error {}
 
@@ -66,7 +76,7 @@ export async function startPortcullis(configYaml: string, cpus?: readonly number
   let started;
   try {
     started = await startProcess({
-      name: 'portcullis', command: process.execPath, args: [cli, 'serve', '--config', configPath],
+      name: 'portcullis', command: process.execPath, args: [...cpuProfArgs(), cli, 'serve', '--config', configPath],
       ready: jsonLine<{ port: number; adminPort: number }>((o) => o.msg === 'listening' && typeof o.port === 'number'),
       timeoutMs: 20_000,
       ...(cpus !== undefined ? { cpus } : {}),

@@ -229,9 +229,9 @@ describe('run options', () => {
   });
 
   it('rounds and duration: option over environment over default; quick is 1 × 2 s', () => {
-    expect(scenarioOptions({}, {})).toEqual({ quick: false, rounds: 3, durationS: 5 });
-    expect(scenarioOptions({ quick: true }, {})).toEqual({ quick: true, rounds: 1, durationS: 2 });
-    expect(scenarioOptions({}, { PORTCULLIS_BENCH_ROUNDS: '5', PORTCULLIS_BENCH_DURATION_S: '10' })).toEqual({ quick: false, rounds: 5, durationS: 10 });
+    expect(scenarioOptions({}, {})).toEqual({ quick: false, rounds: 3, durationS: 5, jwtAlg: 'RS256' });
+    expect(scenarioOptions({ quick: true }, {})).toEqual({ quick: true, rounds: 1, durationS: 2, jwtAlg: 'RS256' });
+    expect(scenarioOptions({}, { PORTCULLIS_BENCH_ROUNDS: '5', PORTCULLIS_BENCH_DURATION_S: '10' })).toEqual({ quick: false, rounds: 5, durationS: 10, jwtAlg: 'RS256' });
     expect(scenarioOptions({ rounds: 2 }, { PORTCULLIS_BENCH_ROUNDS: '5' }).rounds).toBe(2);
     expect(() => scenarioOptions({}, { PORTCULLIS_BENCH_ROUNDS: 'three' })).toThrow(/PORTCULLIS_BENCH_ROUNDS must be an integer/);
   });

@@ -1,0 +1,159 @@
+// What the cluster scenarios start and ask: N Portcullis members (`serve --config`, one process
+// each) on one nats-server with a token config (JWT and optionally introspection), their
+// readiness and membership, revocations through the admin API, and the cluster metrics.
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Client } from 'undici';
+import { startPortcullis, type RunningTarget } from './targets.js';
+import { ADMIN_TOKEN_ENV, BENCH_AUDIENCE, BENCH_SCOPE, INTROSPECTION_SECRET_ENV } from './token-targets.js';
+
+/** A started member: its proxy and admin ports. */
+export type Member = RunningTarget & { adminPort: number; id: string };
+
+export interface MemberConfigOptions {
+  upstreamPort: number;
+  issuer: string;
+  algorithms: readonly string[];
+  /** Add the issuer's RFC 7662 introspection (opaque tokens), endpoint from discovery. */
+  introspection?: boolean;
+  /** Omit for a standalone instance (no cluster section). */
+  cluster?: { natsUrl: string; prefix: string; memberId: string };
+  /** Introspection positive-result TTL, s (config default 60). */
+  introspectionTtlS?: number;
+  /**
+   * Add route `/probe/*` requiring a scope no bench token has: a valid token gets 403 there
+   * without an upstream hop, a revoked one 401 (the revocation check runs before authorization),
+   * so a prober sees the refusal at the cost of the proxy alone.
+   */
+  probeRoute?: boolean;
+}
+
+/** The scope `/probe/*` requires (no bench token carries it). */
+export const PROBE_SCOPE = 'bench:probe';
+
+/**
+ * One member's config: one issuer, one route `/*` requiring scope orders:read (optionally
+ * `/probe/*` before it), one worker
+ * process, verifier pool of 1, access log off; with `cluster`, NATS + JetStream revocations
+ * under a per-run subject prefix (runs never see each other's stream).
+ */
+export function memberConfigYaml(o: MemberConfigOptions): string {
+  const intro = o.introspection === true
+    ? `\n    introspection: { client_id: portcullis, client_secret_env: ${INTROSPECTION_SECRET_ENV}${o.introspectionTtlS !== undefined ? `, cache_ttl_s: ${o.introspectionTtlS}` : ''} }`
+    : '';
+  const cluster = o.cluster === undefined ? '' : `cluster:
+  nats: { servers: ["${o.cluster.natsUrl}"] }
+  subject_prefix: ${o.cluster.prefix}
+  member_id: ${o.cluster.memberId}
+`;
+  return `server:
+  listen: { host: 127.0.0.1, port: 0 }
+  workers: 1
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+  token_env: ${ADMIN_TOKEN_ENV}
+issuers:
+  bench:
+    issuer: ${JSON.stringify(o.issuer)}
+    audiences: [${BENCH_AUDIENCE}]
+    algorithms: [${o.algorithms.join(', ')}]${intro}
+upstreams:
+  app:
+    targets: ["http://127.0.0.1:${o.upstreamPort}"]
+routes:${o.probeRoute === true ? `
+  - name: probe
+    match: { path: "/probe/*" }
+    upstream: app
+    auth: { scopes: { all: [${PROBE_SCOPE}] } }` : ''}
+  - name: api
+    match: { path: "/*" }
+    upstream: app
+    auth: { scopes: { all: [${BENCH_SCOPE}] } }
+verifier: { pool_size: 1, cache_entries: 200000 }
+${cluster}log: { level: info, access: false }
+`;
+}
+
+/** A subject prefix unique to this run. */
+export function runPrefix(): string {
+  return `bench${randomBytes(4).toString('hex')}`;
+}
+
+/** Start members `ids` in parallel (each its own `serve` process, unpinned unless `cpus`). */
+export async function startMembers(ids: readonly string[], config: (id: string) => string, env: Record<string, string>, cpus?: readonly number[]): Promise<Member[]> {
+  const settled = await Promise.allSettled(ids.map(async (id) => ({ ...(await startPortcullis(config(id), cpus, env)), id })));
+  const ok = settled.filter((s): s is PromiseFulfilledResult<Member> => s.status === 'fulfilled').map((s) => s.value);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all(ok.map((m) => m.stop().catch(() => {})));
+    throw failed.reason;
+  }
+  return ok;
+}
+
+/** GET /readyz until 200 (keys loaded, revocations replayed); throws with the last body. */
+export async function waitReady(m: Member, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${m.adminPort}/readyz`);
+      last = await r.text();
+      if (r.status === 200) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > until) throw new Error(`member ${m.id} not ready within ${timeoutMs} ms: ${last.slice(0, 400)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Pure: `portcullis_component_value{component="<component>",name="…"} v` lines of a /metrics text as name → value. */
+export function componentValues(metrics: string, component: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const re = /^portcullis_component_value\{([^}]*)\}\s+(\S+)$/gm;
+  for (let m = re.exec(metrics); m !== null; m = re.exec(metrics)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (labels.component === component && labels.name !== undefined) out[labels.name] = Number(m[2]);
+  }
+  return out;
+}
+
+/** The member's `cluster` component values from admin /metrics. */
+export async function clusterMetrics(m: Member, adminToken: string): Promise<Record<string, number>> {
+  const r = await fetch(`http://127.0.0.1:${m.adminPort}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } });
+  if (!r.ok) throw new Error(`member ${m.id} /metrics: ${r.status}`);
+  return componentValues(await r.text(), 'cluster');
+}
+
+/** Wait until every member sees `n` serving members (heartbeats heard), so ownership is settled before a measurement. */
+export async function waitMembership(members: readonly Member[], adminToken: string, n: number, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const live = await Promise.all(members.map(async (m) => (await clusterMetrics(m, adminToken)).members_live ?? 0));
+    if (live.every((x) => x === n)) return;
+    if (Date.now() > until) throw new Error(`members see ${live.join(', ')} live members, expected ${n} each, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * `POST /revocations` over `admin` (an undici Client on the member's admin port, connected
+ * beforehand: fetch() costs a millisecond of its own before anything is written). Resolves
+ * with the status and when the answer's headers arrived (performance.now()).
+ */
+export async function revokeAt(admin: Client, adminToken: string, body: Record<string, unknown>): Promise<{ status: number; answeredAt: number; persisted: boolean | null }> {
+  const r = await admin.request({
+    path: '/revocations', method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const answeredAt = performance.now();
+  const j = (await r.body.json().catch(() => ({}))) as { persisted?: boolean | null };
+  return { status: r.statusCode, answeredAt, persisted: j.persisted ?? null };
+}
+
+/** Pure: the `jti` claim of a JWT (no verification). */
+export function jtiOf(jwt: string): string {
+  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { jti?: unknown };
+  if (typeof payload.jti !== 'string') throw new Error('token has no jti');
+  return payload.jti;
+}

@@ -1,0 +1,206 @@
+// Scenario `jwt-cold`: distinct tokens, so every request needs a signature check. 20 000 tokens
+// are minted up front and sent in rotation; Portcullis' cache is sized below the rotation
+// (1024 entries), so a token has always left it before it comes round again (measured: the
+// verifications-per-request column). Compares verifier.pool_size 1 vs N (the proxy's CPUs),
+// HAProxy jwt_verify (matched and minimal checks) and direct; then, without HTTP, one
+// verification inline vs on the pool (verify-micro.ts), to show where the pool pays off.
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { cpuPlanSpread } from './cpu-plan.js';
+import { startHaproxy } from './haproxy.js';
+import { DEFAULT_LOAD_FLAGS, headerRotation, type HeaderRotation, type LoadFlags } from './load.js';
+import { hasTaskset, pinPid, pinSelf } from './processes.js';
+import { cell, markdownTable } from './results.js';
+import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
+import type { LoadSummary } from './stats.js';
+import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
+import {
+  BENCH_AUDIENCE, adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed,
+  startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, tokenCounters, waitUntilServing, type BenchJwtAlg, type TokenCounters,
+} from './token-targets.js';
+import { microTable, poolVerdict, verifyMicro, type MicroResult } from './verify-micro.js';
+
+/** Tokens in rotation (quick: 5000) and the cache bound that keeps each one cold when it comes round again. */
+export const COLD_TOKENS = 20_000;
+export const COLD_TOKENS_QUICK = 5_000;
+export const COLD_CACHE_ENTRIES = 1024;
+
+/** Row name of the Portcullis instance with `n` verifier threads. */
+export const poolTarget = (n: number): string => `portcullis-pool-${n}`;
+
+/** Pure: the pool sizes compared — 1 and the proxy's CPU count (just 1 on a single-CPU split). */
+export function coldPoolSizes(proxyCpus: number): number[] {
+  return proxyCpus > 1 ? [1, proxyCpus] : [1];
+}
+
+export interface ColdCounters extends TokenCounters {
+  /** Signature verifications per request that reached authentication (1.0 = every request cold). */
+  verificationsPerRequest: number | null;
+}
+
+export interface JwtColdSummary {
+  throughput: Record<string, LoadSummary>;
+  ratios: RatioRow[];
+  portcullis: Record<string, ColdCounters>;
+  micro: MicroResult | null;
+}
+
+/** Pure: counters with verifications per authenticated request (cache lookups = hits + misses). */
+export function coldCounters(c: TokenCounters): ColdCounters {
+  const lookups = c.cacheHits + c.cacheMisses;
+  return { ...c, verificationsPerRequest: lookups > 0 ? c.verifyOk / lookups : null };
+}
+
+/** Pure: summaries and the ratios that matter here (pool scaling, Portcullis vs HAProxy). */
+export function summariseJwtCold(closed: RoundResults, sizes: readonly number[], counters: Record<string, TokenCounters>, micro: MicroResult | null): JwtColdSummary {
+  const lo = poolTarget(sizes[0]!);
+  const hi = poolTarget(sizes[sizes.length - 1]!);
+  const row = (a: string, b: string, label = `${a} / ${b}`): RatioRow => [label, rpsRatio(closed, a, b), ratioBasis(closed, a, b)];
+  const ratios: RatioRow[] = [];
+  if (hi !== lo) ratios.push(row(hi, lo, `${hi} / ${lo} (pool scaling)`));
+  ratios.push(row(hi, 'haproxy'));
+  if (hi !== lo) ratios.push(row(lo, 'haproxy'));
+  ratios.push(row(hi, 'haproxy-min'), row(hi, 'direct'), row('haproxy', 'direct'));
+  return {
+    throughput: foldRounds(closed),
+    ratios,
+    portcullis: Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, coldCounters(v)])),
+    micro,
+  };
+}
+
+/** Pure: the printed tables. */
+export function jwtColdTables(s: JwtColdSummary, names: readonly string[], skipped: Record<string, string>, load: LoadFlags, tokens: number, alg: BenchJwtAlg, cpuNote: string, warnings: readonly string[] = []): string {
+  const counters = markdownTable(
+    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'mean batch to a worker'],
+    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1)]),
+    [false, true, true, true, true, true],
+  );
+  return [
+    `**Throughput with distinct tokens** — ${tokens} ${alg} tokens sent in rotation (each request the next token; each target continues its own rotation across rounds), Portcullis cache ${COLD_CACHE_ENTRIES} entries (< rotation: every request verifies); closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds. CPU split: ${cpuNote}. CPU µs/req counts every thread of the process (Portcullis: main + pool workers).`,
+    '', throughputTable(names, s.throughput, skipped), '',
+    ratioTable(s.ratios), '',
+    '**Portcullis under load** (all rounds, warmups included):', '', counters,
+    ...(s.micro === null ? [] : [
+      '',
+      `**One verification inline vs on the pool** — in-process, no HTTP: the verifier worker's code (node:crypto) on the event loop vs the product's VerifierPool, ${s.micro.tokens} distinct ${s.micro.alg} tokens, ${s.micro.inFlight} in flight; the bench process may use every CPU.`,
+      '', microTable(s.micro), '', poolVerdict(s.micro),
+    ]),
+    '', '**What each side checks** (every proxy was probed with bad tokens before the load, as in jwt-warm):', '',
+    checksTable(alg, `every request on the pool (worker: parse, header, kid, node:crypto verify, claims), then cached (${COLD_CACHE_ENTRIES} entries)`),
+    ...warnings.map((w) => `\n> **Warning:** ${w}`),
+  ].join('\n');
+}
+
+const say = (s: string): void => { process.stdout.write(s + '\n'); };
+
+/** Run the scenario; every process it starts is stopped on the way out. */
+export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
+  const cores = availableParallelism();
+  const plan = cpuPlanSpread(cores);
+  const alg = opts.jwtAlg;
+  const sizes = coldPoolSizes(plan.proxy.length);
+  const nTokens = opts.quick ? COLD_TOKENS_QUICK : COLD_TOKENS;
+  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
+  const skipped: Record<string, string> = {};
+  const peers: Record<string, string> = {};
+  const stops: Array<() => Promise<void> | void> = [];
+  let restoreAffinity = (): void => {};
+  try {
+    const as = await startAuthServerProcess();
+    stops.push(() => as.stop());
+    const t0 = performance.now();
+    const tokens = await as.mint({ kind: 'jwt', alg, count: nTokens });
+    const mintS = (performance.now() - t0) / 1000;
+    say(`  minted ${tokens.length} ${alg} tokens in ${mintS.toFixed(1)} s`);
+    const probes = await jwtRefusalProbes(as, alg, tokens[0]!);
+    pinPid(as.process.pid, plan.loader);
+    restoreAffinity = pinSelf(plan.loader);
+    // one rotation per target over the same tokens: a target's next run continues where its last
+    // one stopped, so a token comes back to a Portcullis only after 20 000 of its own requests
+    // (a rotation shared by all targets would sometimes restart a run inside its 1024 cached tokens)
+    // tokens[0] answers the readiness probes (and so sits in the cache): it stays out of the rotation
+    const rotation = (): HeaderRotation => headerRotation('authorization', tokens.slice(1), { prefix: 'Bearer ' });
+    const first = { authorization: `Bearer ${tokens[0]}` };
+
+    const upstream = await startUpstreamProcess(plan.upstream);
+    stops.push(() => upstream.stop());
+    const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, rotation: rotation() }];
+    const admins: Record<string, { port: number; token: string }> = {};
+    for (const n of sizes) {
+      const name = poolTarget(n);
+      const { env, adminToken } = tokenConfigEnv();
+      try {
+        const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: n, cacheEntries: COLD_CACHE_ENTRIES }), plan.proxy, env);
+        stops.push(() => pc.stop());
+        live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation() });
+        admins[name] = { port: pc.adminPort, token: adminToken };
+      } catch (err) {
+        if (!(err instanceof PortcullisUnavailable)) throw err;
+        skipped[name] = err.message;
+        say(`skip ${name}: ${err.message}`);
+      }
+    }
+    const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
+    stops.push(() => pem.cleanup());
+    for (const [name, full] of [['haproxy', true], ['haproxy-min', false]] as const) {
+      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, jwt: haproxyJwtChecks(pem.path, alg, as.issuer, full) });
+      if (hp.skipped) { skipped[name] = hp.reason; continue; }
+      stops.push(() => hp.stop());
+      peers.haproxy = hp.version;
+      live.push({ name, url: hp.url, pid: hp.process.pid, rotation: rotation() });
+    }
+    for (const t of live) {
+      await waitUntilServing(t.name, t.url + load.path, first);
+      if (t.name === 'direct') continue;
+      const missed = await refusalsMissed(t.url + load.path, probes, new Set(t.name === 'haproxy-min' ? ['missing scope'] : []));
+      if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
+    }
+
+    const ownPids = [...new Set([...live.map((t) => t.pid), as.process.pid])];
+    const before: Record<string, TokenCounters> = {};
+    for (const [name, a] of Object.entries(admins)) before[name] = tokenCounters(await adminStats(a.port, a.token));
+    const gate = quietGate(opts.quick ? 5 : 60);
+    const closed = await closedLoopRounds(live, load, opts.rounds, ownPids, gate);
+    const counters: Record<string, TokenCounters> = {};
+    for (const [name, a] of Object.entries(admins)) counters[name] = counterDelta(before[name]!, tokenCounters(await adminStats(a.port, a.token)));
+
+    // the micro bench runs with the load stopped and this process free to use every CPU
+    restoreAffinity();
+    restoreAffinity = () => {};
+    say('  inline vs pool microbenchmark…');
+    const micro = await verifyMicro({ tokens: tokens.slice(0, opts.quick ? 2000 : 10_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg, sizes: [...new Set([1, cores])] });
+
+    const summary = summariseJwtCold(closed, sizes, counters, micro);
+    const names = ['direct', ...sizes.map(poolTarget), 'haproxy', 'haproxy-min'];
+    const warnings = [
+      ...sideBySideWarnings(summary.throughput),
+      ...Object.entries(summary.portcullis).filter(([, c]) => c.verificationsPerRequest !== null && c.verificationsPerRequest < 0.99)
+        .map(([t, c]) => `${t}: only ${c.verificationsPerRequest!.toFixed(3)} verifications per request: part of its load was cache hits, not cold`),
+      ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
+    ];
+    return {
+      scenario: 'jwt-cold',
+      quick: opts.quick,
+      flags: {
+        alg, tokens: nTokens, mintSeconds: Math.round(mintS * 10) / 10, rotation: 'each request the next token; one rotation per target, continued across its rounds',
+        throughput: { ...load, headers: { authorization: `Bearer <${nTokens} distinct ${alg} tokens in rotation>` } },
+        rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS,
+        portcullis: { workers: 1, 'verifier.pool_size': sizes, 'verifier.cache_entries': COLD_CACHE_ENTRIES },
+        haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
+        micro: { tokens: micro.tokens, inFlight: micro.inFlight, sizes: micro.pools.map((p) => p.size) },
+      },
+      cpuPlan: plan,
+      peers,
+      skipped,
+      rounds: { throughput: closed },
+      summary,
+      warnings,
+      table: jwtColdTables(summary, names, skipped, load, nTokens, alg, plan.note, warnings),
+    };
+  } finally {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+    restoreAffinity();
+  }
+}

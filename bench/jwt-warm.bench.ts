@@ -1,0 +1,155 @@
+// Scenario `jwt-warm`: one valid token (RS256, or ES256 with PORTCULLIS_BENCH_JWT_ALG=ES256)
+// repeated. Portcullis answers from its verified-token cache after the first request; HAProxy
+// runs jwt_verify on every request (it has no cache). Same split, rounds and tables as
+// passthrough: throughput (closed loop) and latency added at a fixed offered load.
+// Targets: direct upstream, Portcullis, HAProxy with the same checks as the Portcullis route
+// (`haproxy`), and HAProxy with signature + exp/iss/aud only (`haproxy-min`, throughput only).
+import { availableParallelism } from 'node:os';
+import { cpuPlan } from './cpu-plan.js';
+import { startHaproxy } from './haproxy.js';
+import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
+import { hasTaskset, pinPid, pinSelf } from './processes.js';
+import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import {
+  addedLatency, closedLoopRounds, fixedRateRounds, fixedRateTable, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio,
+  sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults,
+} from './side-by-side.js';
+import type { LoadSummary } from './stats.js';
+import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
+import {
+  adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile,
+  tokenConfigEnv, tokenConfigYaml, tokenCounters, waitUntilServing, type BenchJwtAlg, type RefusalProbe, type TokenCounters,
+} from './token-targets.js';
+
+export const WARM_TARGETS = ['direct', 'portcullis', 'haproxy', 'haproxy-min'] as const;
+/** haproxy-min is left out of the fixed-rate phase to keep the run under 3 minutes. */
+export const WARM_FIXED_TARGETS = ['direct', 'portcullis', 'haproxy'] as const;
+
+export interface JwtWarmSummary {
+  throughput: Record<string, LoadSummary>;
+  fixedRate: Record<string, LoadSummary>;
+  /** [label, value, rounds used]: quiet rounds only when there is one (see rpsRatio). */
+  ratios: RatioRow[];
+  added: Record<'portcullis' | 'haproxy', { p50: number | null; p99: number | null }>;
+  portcullis: TokenCounters | null;
+}
+
+/** Pure: fold rounds into summaries, paired ratios and added latency. */
+export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, counters: TokenCounters | null): JwtWarmSummary {
+  return {
+    throughput: foldRounds(closed),
+    fixedRate: foldRounds(fixed),
+    ratios: ([['portcullis', 'haproxy'], ['portcullis', 'haproxy-min'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const)
+      .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
+    added: { portcullis: addedLatency(fixed, 'portcullis', 'direct'), haproxy: addedLatency(fixed, 'haproxy', 'direct') },
+    portcullis: counters,
+  };
+}
+
+/** Pure: the printed tables (also what goes into bench/RESULTS.md). */
+export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = []): string {
+  const c = s.portcullis;
+  const cacheLine = c === null ? '' : `Portcullis under load (all rounds, warmups included): ${c.verifyOk} signature verification${c.verifyOk === 1 ? '' : 's'}, ${c.cacheHits} cache hits, ${c.cacheMisses} misses.`;
+  return [
+    `**Throughput** — one ${alg} token repeated; closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds; CPU µs/req is the hop's process (direct: the upstream itself).`,
+    '', throughputTable(WARM_TARGETS, s.throughput, skipped), '',
+    ratioTable(s.ratios),
+    '',
+    `**Added latency at a fixed offered load** — ${rate.rate} rps, ${rate.engine} engine (latency from each request's scheduled send), ${rate.durationS} s (+${rate.warmupS} s warmup) per round; added = median over rounds of (target − direct).`,
+    '', fixedRateTable(WARM_FIXED_TARGETS, s.fixedRate, s.added, 'direct', skipped), '',
+    '**What each side checks** (before the load, every target was probed with a tampered signature, an expired token, a wrong aud, a wrong iss — all 401 — and a token without the scope: 403, except haproxy-min, which does not check scope):',
+    '', checksTable(alg, 'verified once on the pool, then cached until exp (max 10 min)'),
+    ...(cacheLine === '' ? [] : ['', cacheLine]),
+    ...warnings.map((w) => `\n> **Warning:** ${w}`),
+  ].join('\n');
+}
+
+const say = (s: string): void => { process.stdout.write(s + '\n'); };
+
+/** Run the scenario; every process it starts is stopped on the way out. */
+export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
+  const plan = cpuPlan(availableParallelism());
+  const alg = opts.jwtAlg;
+  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
+  const rate: FixedRateFlags = { ...DEFAULT_FIXED_RATE_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2 };
+  const skipped: Record<string, string> = {};
+  const peers: Record<string, string> = {};
+  const stops: Array<() => Promise<void> | void> = [];
+  let restoreAffinity = (): void => {};
+  try {
+    const as = await startAuthServerProcess();
+    stops.push(() => as.stop());
+    const [token] = await as.mint({ kind: 'jwt', alg, count: 1 });
+    const probes: RefusalProbe[] = await jwtRefusalProbes(as, alg, token!);
+    // the AS only serves discovery and JWKS at start; it idles on the loader's CPU
+    pinPid(as.process.pid, plan.loader);
+    restoreAffinity = pinSelf(plan.loader);
+    const auth = { authorization: `Bearer ${token}` };
+
+    const upstream = await startUpstreamProcess(plan.upstream);
+    stops.push(() => upstream.stop());
+    const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, headers: auth }];
+
+    let pc: Awaited<ReturnType<typeof startPortcullis>> | null = null;
+    const { env, adminToken } = tokenConfigEnv();
+    try {
+      pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000 }), plan.proxy, env);
+      stops.push(() => pc!.stop());
+      live.push({ name: 'portcullis', url: pc.url, pid: pc.process.pid, headers: auth });
+    } catch (err) {
+      if (!(err instanceof PortcullisUnavailable)) throw err;
+      skipped.portcullis = err.message;
+      say(`skip portcullis: ${err.message}`);
+    }
+
+    const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
+    stops.push(() => pem.cleanup());
+    for (const [name, full] of [['haproxy', true], ['haproxy-min', false]] as const) {
+      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, jwt: haproxyJwtChecks(pem.path, alg, as.issuer, full) });
+      if (hp.skipped) { skipped[name] = hp.reason; continue; }
+      stops.push(() => hp.stop());
+      peers.haproxy = hp.version;
+      live.push({ name, url: hp.url, pid: hp.process.pid, headers: auth });
+    }
+
+    // a proxy that let a bad token through would be benchmarked doing less than it claims
+    for (const t of live) {
+      await waitUntilServing(t.name, t.url + load.path, auth);
+      if (t.name === 'direct') continue;
+      const missed = await refusalsMissed(t.url + load.path, probes, new Set(t.name === 'haproxy-min' ? ['missing scope'] : []));
+      if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
+    }
+
+    const ownPids = [...new Set([...live.map((t) => t.pid), as.process.pid])];
+    const before = pc !== null ? tokenCounters(await adminStats(pc.adminPort, adminToken)) : null;
+    const gate = quietGate(opts.quick ? 5 : 60);
+    const closed = await closedLoopRounds(live, load, opts.rounds, ownPids, gate);
+    const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name)), rate, opts.rounds, ownPids, gate);
+    const counters = pc !== null && before !== null ? counterDelta(before, tokenCounters(await adminStats(pc.adminPort, adminToken))) : null;
+    const summary = summariseJwtWarm(closed, fixed, counters);
+    const warnings = [
+      ...sideBySideWarnings(summary.throughput, summary.fixedRate, rate.rate),
+      ...(counters !== null && counters.verifyOk > 0 ? [`Portcullis verified ${counters.verifyOk} times under load: the warm path was not all cache hits`] : []),
+      ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
+    ];
+    return {
+      scenario: 'jwt-warm',
+      quick: opts.quick,
+      flags: {
+        alg, throughput: { ...load, headers: redactHeaders(auth, `one ${alg} token`) }, fixedRate: { ...rate, headers: redactHeaders(auth, `one ${alg} token`) },
+        rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, portcullis: { workers: 1, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000 },
+        haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
+      },
+      cpuPlan: plan,
+      peers,
+      skipped,
+      rounds: { throughput: closed, fixedRate: fixed },
+      summary,
+      warnings,
+      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings),
+    };
+  } finally {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+    restoreAffinity();
+  }
+}

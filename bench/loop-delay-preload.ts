@@ -1,0 +1,40 @@
+// Preloaded into the proxies of the cluster scenarios (NODE_OPTIONS=--import …): samples the
+// process's event-loop delay (perf_hooks.monitorEventLoopDelay, 10 ms resolution so the probe
+// itself does not keep an idle loop awake) and its GC pauses (PerformanceObserver 'gc'), resets
+// both on SIGUSR2 (start of the measured window) and writes one `{"loopDelay":…}` line to stderr
+// when the process exits. The histogram holds whole timer intervals, so the resolution is
+// subtracted: the values are how late the loop was.
+import { writeSync } from 'node:fs';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+
+/** The line written at exit; milliseconds. */
+export interface LoopDelayLine {
+  loopDelay: {
+    p50: number; p99: number; p999: number; max: number; mean: number; count: number;
+    /** GC pauses in the window: how many, their sum and the longest, ms. */
+    gc: { count: number; totalMs: number; maxMs: number };
+  };
+}
+
+/** Pure: the last `{"loopDelay":…}` line of a process's output, or null. */
+export function parseLoopDelay(output: string): LoopDelayLine['loopDelay'] | null {
+  const line = output.split('\n').reverse().find((l) => l.startsWith('{"loopDelay"'));
+  return line === undefined ? null : (JSON.parse(line) as LoopDelayLine).loopDelay;
+}
+
+const PRELOADED = process.env.PORTCULLIS_BENCH_LOOP_DELAY_PRELOAD === '1';
+if (PRELOADED) {
+  const RESOLUTION_MS = 10;
+  const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+  h.enable();
+  const gc = { count: 0, totalMs: 0, maxMs: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) { gc.count++; gc.totalMs += e.duration; gc.maxMs = Math.max(gc.maxMs, e.duration); }
+  }).observe({ entryTypes: ['gc'] });
+  process.on('SIGUSR2', () => { h.reset(); gc.count = 0; gc.totalMs = 0; gc.maxMs = 0; });
+  process.on('exit', () => {
+    const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e3) / 1e3 - RESOLUTION_MS);
+    const line: LoopDelayLine = { loopDelay: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), count: h.count, gc: { count: gc.count, totalMs: Math.round(gc.totalMs * 1e3) / 1e3, maxMs: Math.round(gc.maxMs * 1e3) / 1e3 } } };
+    try { writeSync(2, JSON.stringify(line) + '\n'); } catch { /* stderr gone */ }
+  });
+}
