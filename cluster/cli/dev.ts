@@ -52,8 +52,11 @@ export async function dev(argv: string[], usage: string): Promise<void> {
       { name: 'orders-read', match: { path: '/orders/*', methods: ['GET'] }, upstream: 'echo', auth: { scopes: { all: ['orders:read'] } } },
       { name: 'orders-write', match: { path: '/orders/*', methods: ['POST', 'PUT', 'DELETE'] }, upstream: 'echo', auth: { scopes: { all: ['orders:write'] } } },
       { name: 'tenant', match: { path: '/tenants/:tenant/*' }, upstream: 'echo', auth: { claims: [{ claim: 'tenant', equals_param: 'tenant' }] } },
+      { name: 'internal', match: { path: '/internal/*' }, upstream: 'echo', auth: { scopes: { all: ['orders:read'] } }, forward: { token: 'internal' } },
       { name: 'chat', match: { path: '/ws/*' }, upstream: 'ws-echo', websocket: true, auth: { scopes: { all: ['orders:read'] }, token_sources: { websocket_protocol: true } } },
     ],
+    // the proxy as an issuer: /internal/* replaces the caller's token with one the proxy signs
+    internal_tokens: { issuer: `http://127.0.0.1:${port}`, max_ttl_s: 300 },
     log: { level: 'info', format: 'pretty', access: true },
     verifier: { pool_size: 2 },
   };
@@ -88,6 +91,10 @@ export async function dev(argv: string[], usage: string): Promise<void> {
     `  curl -i ${u}/tenants/other/x -H "Authorization: Bearer $TOKEN"      # 403 claim mismatch`,
     `  curl -s ${a}/metrics -H "Authorization: Bearer ${adminToken}" | grep portcullis_requests`,
     `  curl -s -X POST ${as.url}/token -u demo-client:demo-secret -d grant_type=client_credentials -d scope=orders:read   # a new token`,
+    '',
+    'Service to service: the upstream gets a short-lived token signed by the proxy instead of yours (aud = upstream name):',
+    `  curl -s ${u}/internal/x -H "Authorization: Bearer $TOKEN"          # see "authorization" in the echoed headers`,
+    `  curl -s ${u}/.well-known/jwks.json                                  # the keys upstreams verify it with`,
     '',
     'A WebSocket (echo upstream, token in Authorization or in the bearer subprotocol; open one, then revoke below):',
     `  npx wscat -c ws://127.0.0.1:${inst.port}/ws/chat -H "Authorization: Bearer $TOKEN"`,

@@ -1,0 +1,59 @@
+// `npm start` = `portcullis dev`: every curl line it prints is run as printed (bash, with the
+// printed TOKEN/OPAQUE exported), and the status each line promises in its comment is checked.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../helpers/nats.js';
+import { CLI } from '../../helpers/proxy-process.js';
+
+let proc: ChildProcess;
+let out = '';
+
+function bash(cmd: string, env: Record<string, string>): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-c', cmd], { env: { ...process.env, ...env }, timeout: 10_000 }, (_err, stdout) => resolve(stdout));
+  });
+}
+
+beforeAll(async () => {
+  const port = await freePort();
+  proc = spawn(process.execPath, [CLI, 'dev', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('Ctrl-C stops everything.')) {
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`dev mode did not print its lines:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}, 40_000);
+
+afterAll(async () => {
+  if (proc.exitCode === null) {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGINT');
+    await exited;
+  }
+});
+
+describe('dev mode (npm start)', () => {
+  it('prints working curl lines: each answers the status its comment promises, in order', async () => {
+    const env = {
+      TOKEN: /export TOKEN=(\S+)/.exec(out)?.[1] ?? '',
+      OPAQUE: /export OPAQUE=(\S+)/.exec(out)?.[1] ?? '',
+    };
+    expect(env.TOKEN).toMatch(/^ey/);
+    expect(env.OPAQUE.length).toBeGreaterThan(20);
+    const lines = out.split('\n').filter((l) => /^\s+curl /.test(l));
+    expect(lines.filter((l) => /#\s*\d{3}/.test(l)).length).toBeGreaterThanOrEqual(9);
+    const seen: string[] = [];
+    for (const line of lines) {
+      const want = /#\s*(\d{3})/.exec(line)?.[1];
+      const cmd = line.replace(/\s+#.*$/, '').trim();
+      if (want === undefined) { await bash(cmd, env); continue; } // e.g. the revocation itself
+      const code = await bash(cmd.replace(/^curl -i /, 'curl -s -o /dev/null -w "%{http_code}" '), env);
+      seen.push(`${code} (want ${want}): ${line.trim().slice(0, 90)}`);
+    }
+    for (const s of seen) expect(s.slice(0, 3), seen.join('\n')).toBe(s.slice(10, 13));
+    // the revocation line must have run before the last check: it is printed between them
+    expect(out).toMatch(/"kind":"sub","value":"alice"/);
+  }, 60_000);
+});
