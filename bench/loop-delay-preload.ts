@@ -1,9 +1,10 @@
 // Preloaded into the proxies of the cluster scenarios (NODE_OPTIONS=--import …): samples the
 // process's event-loop delay (perf_hooks.monitorEventLoopDelay, 10 ms resolution so the probe
-// itself does not keep an idle loop awake) and its GC pauses (PerformanceObserver 'gc'), resets
-// both on SIGUSR2 (start of the measured window) and writes one `{"loopDelay":…}` line to stderr
-// when the process exits. The histogram holds whole timer intervals, so the resolution is
-// subtracted: the values are how late the loop was.
+// itself does not keep an idle loop awake) and its GC pauses (PerformanceObserver 'gc'). Every
+// SIGUSR2 writes one `{"loopDelay":…}` line to stderr for the time since the previous one (or
+// since start) and starts over: the bench signals at the start and at the end of its window and
+// reads the last line, so neither start-up nor shutdown is counted. The histogram holds whole
+// timer intervals, so the resolution is subtracted: the values are how late the loop was.
 import { writeSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
@@ -31,10 +32,11 @@ if (PRELOADED) {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) { gc.count++; gc.totalMs += e.duration; gc.maxMs = Math.max(gc.maxMs, e.duration); }
   }).observe({ entryTypes: ['gc'] });
-  process.on('SIGUSR2', () => { h.reset(); gc.count = 0; gc.totalMs = 0; gc.maxMs = 0; });
-  process.on('exit', () => {
+  process.on('SIGUSR2', () => {
     const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e3) / 1e3 - RESOLUTION_MS);
     const line: LoopDelayLine = { loopDelay: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), count: h.count, gc: { count: gc.count, totalMs: Math.round(gc.totalMs * 1e3) / 1e3, maxMs: Math.round(gc.maxMs * 1e3) / 1e3 } } };
     try { writeSync(2, JSON.stringify(line) + '\n'); } catch { /* stderr gone */ }
+    h.reset();
+    gc.count = 0; gc.totalMs = 0; gc.maxMs = 0;
   });
 }

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { Client } from 'undici';
 import { Codec, subjects } from '../cluster/protocol/index.js';
-import { PROBE_SCOPE, clusterMetrics, jtiOf, memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady } from './cluster-targets.js';
+import { PROBE_SCOPE, clusterMetrics, jtiOf, memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
 import type { CpuPlan } from './cpu-plan.js';
 import { parseLoopDelay } from './loop-delay-preload.js';
 import { natsServerBin, startNatsProcess } from './nats-process.js';
@@ -197,7 +197,7 @@ export function propagationTables(s: PropagationSummary, f: PropagationFlags, wa
     '', prober, '', stages, '',
     '**Members\' own histogram** — `revocation_propagation_ms` (publish timestamp at the origin, before the JetStream publish → applied to the store at the receiver; origins do not record their own). Fractions over this run\'s samples; p50/p99/max over the member\'s recent-sample ring.',
     '', proxies, '',
-    '**Background load, event-loop delay and GC** (member process, whole measured window; loop delay = how late a 10 ms timer fired; latency of the load from each request\'s send)',
+    '**Background load, event-loop delay and GC** (member process, the measured window only; loop delay = how late a 10 ms timer fired; latency of the load from each request\'s send)',
     '', load,
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
   ].join('\n');
@@ -260,6 +260,19 @@ function probe(c: Client, token: string, giveUpAt: () => number, intervalMs: num
   return { started, done };
 }
 
+/** Signal the end of the loop-delay window and read each member's line for it (null when it did not come within 2 s). */
+async function endLoopDelayWindow(members: readonly Member[]): Promise<PropagationSummary['loopDelay']> {
+  const lines = (m: Member): number => m.process.output().split('\n').filter((l) => l.startsWith('{"loopDelay"')).length;
+  const want = members.map((m) => lines(m) + 1);
+  for (const m of members) m.process.proc.kill('SIGUSR2');
+  const until = performance.now() + 2_000;
+  while (members.some((m, i) => lines(m) < want[i]!) && performance.now() < until) await sleep(20);
+  return members.map((m, i) => {
+    const d = lines(m) >= want[i]! ? parseLoopDelay(m.process.output()) : null;
+    return d === null ? null : { member: m.id, ...d };
+  });
+}
+
 /** Run the scenario: start nats-server, AS, upstream, three members and the background load; revoke N tokens; stop everything. */
 export async function revocationPropagation(opts: ScenarioOptions): Promise<ScenarioReport> {
   const f: PropagationFlags = {
@@ -290,7 +303,6 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
     const members = await startMembers(MEMBER_IDS, (id) => memberConfigYaml({
       upstreamPort: upstream.port, issuer: as.issuer, algorithms: [f.alg], probeRoute: true, cluster: { natsUrl: nats.url, prefix, memberId: id },
     }), memberEnv);
-    // Stopped explicitly after the measurement (their exit line carries the loop delay); here too in case of failure.
     for (const m of members) stops.push(() => m.stop());
     await Promise.all(members.map((m) => waitReady(m)));
     await waitMembership(members, adminToken, members.length);
@@ -329,7 +341,7 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
 
     const ownPids = [nats.process.pid, as.process.pid, upstream.process.pid, loader.pid, ...members.map((m) => m.process.pid)];
     const before = await Promise.all(members.map((m) => clusterMetrics(m, adminToken)));
-    for (const m of members) m.process.proc.kill('SIGUSR2'); // loop-delay window starts now
+    for (const m of members) m.process.proc.kill('SIGUSR2'); // loop-delay window starts now (the line it prints covers the warmup)
     const foreign = watchForeignCpu(ownPids);
     const samples: PropagationSample[] = [];
     const unexpected: number[] = [];
@@ -364,11 +376,10 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
       await sleep(f.gapMs + Math.random() * f.gapJitterMs);
     }
     const foreignCores = foreign() ?? null;
+    const loopDelay = await endLoopDelayWindow(members);
     const after = await Promise.all(members.map((m) => clusterMetrics(m, adminToken)));
     await stopLoader();
     const load = parsePacedLoadReport(loader.output());
-    await Promise.all(members.map((m) => m.process.stop().catch(() => {})));
-    const loopDelay = members.map((m) => { const d = parseLoopDelay(m.process.output()); return d === null ? null : { member: m.id, ...d }; });
 
     const proxies = members.map((m, i) => proxyHistogram(m.id, before[i]!, after[i]!));
     const summary: PropagationSummary = { prober: summariseProber(samples), proberRtt: quantiles(proberRtts), breakdown: breakdown(samples), proxies, proxiesMerged: mergeHistograms(proxies), load, loopDelay, foreignCores };
@@ -376,7 +387,7 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
     if (foreignCores !== null && foreignCores > 0.1) warnings.push(`other processes used ${foreignCores.toFixed(2)} cores during the measurement: the machine was shared, tails are disturbed`);
     if (summary.prober.notRefused > 0) warnings.push(`${summary.prober.notRefused} member(s) still accepted a revoked token ${GIVE_UP_MS} ms after the POST`);
     if (summary.prober.acceptedAfterRefusal > 0) warnings.push(`${summary.prober.acceptedAfterRefusal} request(s) with a revoked token were accepted after the member had refused it`);
-    if (unexpected.length > 0) warnings.push(`probers got ${unexpected.length} answers other than 200/401 (${[...new Set(unexpected)].join(', ')})`);
+    if (unexpected.length > 0) warnings.push(`probers got ${unexpected.length} answers other than 403/401 revoked (${[...new Set(unexpected)].join(', ')})`);
     if (load !== null) for (const [i, t] of load.targets.entries()) {
       if (t.non2xx + t.errors > 0) warnings.push(`background load at ${MEMBER_IDS[i]}: ${t.non2xx} non-2xx, ${t.errors} errors`);
       if (t.ok / load.elapsedS < f.ratePerMember * 0.95) warnings.push(`background load at ${MEMBER_IDS[i]} reached ${(t.ok / load.elapsedS).toFixed(0)} of ${f.ratePerMember} rps`);

@@ -1,6 +1,7 @@
 // Cluster membership: this member's heartbeat on `<p>.members` every interval and the
 // live view of every member heard from; a member expires after 3 missed heartbeats or
-// at once when it says `member.left`.
+// at once when it says `member.left`. A round whose timer fired late (this process was
+// stalled) expires nobody: the peers' heartbeats are still unread in the socket.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberRole } from '../protocol/messages.js';
@@ -49,6 +50,13 @@ export class Membership {
   private unsubscribe: (() => void) | null = null;
   private joined = 0;
   private expired = 0;
+  /** When the heartbeat timer last fired (or was started), epoch ms. */
+  private lastRound = 0;
+  /** No expiry before this instant, epoch ms: set after a late round. */
+  private holdUntil = 0;
+  private roundsSkipped = 0;
+  /** Late rounds in a row; past `missed` of them expiry runs anyway (a loop late every round still drops dead peers). */
+  private lateInARow = 0;
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -65,7 +73,8 @@ export class Membership {
     if (this.timer !== null) return;
     this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m) => this.receive(m));
     this.beat();
-    this.timer = setInterval(() => { this.beat(); this.expire(); }, this.intervalMs);
+    this.lastRound = this.now();
+    this.timer = setInterval(() => this.round(), this.intervalMs);
     this.timer.unref();
   }
 
@@ -74,13 +83,13 @@ export class Membership {
    * this one included when it serves. The shared introspection cache hashes over it.
    */
   members(): readonly string[] {
-    if (this.now() >= this.nextExpiry) this.expire();
+    this.expireDue();
     return this.sorted;
   }
 
   /** Every live member with details, primaries included. */
   all(): MemberInfo[] {
-    if (this.now() >= this.nextExpiry) this.expire();
+    this.expireDue();
     return [...this.view.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -91,7 +100,7 @@ export class Membership {
   }
 
   stats(): Record<string, number> {
-    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired };
+    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped };
   }
 
   /** Say goodbye (others drop us at once) and stop. */
@@ -136,8 +145,40 @@ export class Membership {
     return m.lastSeen + this.missed * m.intervalMs;
   }
 
+  /**
+   * One timer round: heartbeat, then expiry — unless the timer fired more than half an
+   * interval late. Then this process was stalled (GC, a blocked loop, a stopped VM) and the
+   * peers' heartbeats of that time sit unread in the socket: expiring now would drop every
+   * peer at once. Expiry waits half an interval (the next I/O phase reads them right after
+   * this timer phase); the next on-time round expires as usual, and so does the round after
+   * `missed` late ones in a row (the backlog has been read by then).
+   */
+  private round(): void {
+    const now = this.now();
+    const late = now - this.lastRound - this.intervalMs;
+    this.lastRound = now;
+    this.beat();
+    if (late > this.intervalMs / 2 && this.lateInARow < this.missed) {
+      this.lateInARow++;
+      this.roundsSkipped++;
+      this.holdUntil = now + this.intervalMs / 2;
+      return;
+    }
+    this.lateInARow = 0;
+    this.expire();
+  }
+
+  /** Lazy expiry for readers between rounds; not while held, nor while our own timer is overdue (we are the stalled one). */
+  private expireDue(): void {
+    const now = this.now();
+    if (now < this.nextExpiry || now < this.holdUntil) return;
+    if (this.timer !== null && now - this.lastRound > this.intervalMs * 1.5) return;
+    this.expire();
+  }
+
   private expire(): void {
     const now = this.now();
+    if (now < this.holdUntil) return;
     let changed = false;
     for (const [id, m] of this.view) {
       if (this.deadline(m) <= now) { this.view.delete(id); this.expired++; changed = true; }

@@ -1,6 +1,6 @@
 // Membership over the in-process transport (fake timers): members hear each other's
 // heartbeats, expire after 3 missed beats, leave at once on member.left; members() is
-// sorted and lists only serving members.
+// sorted and lists only serving members; a stalled process does not expire its peers.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Codec, MessageBus, subjects } from '../../../cluster/protocol/index.js';
 import { LocalTransport } from '../../../cluster/transport/index.js';
@@ -67,6 +67,46 @@ describe('Membership', () => {
     b.close();
     await tick(0);
     expect(a.members()).toEqual(['a']);
+  });
+
+  it('a stalled process does not expire its peers when its timer finally fires (regression)', async () => {
+    const a = member('a');
+    a.start();
+    const beat = (): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: 1, intervalMs: 1_000 });
+    beat();
+    await tick(1_000);
+    expect(a.members()).toEqual(['a', 'p']);
+
+    // a's loop is blocked for 10 s: no timer fires, p's heartbeats pile up unread in the socket.
+    vi.setSystemTime(Date.now() + 10_000);
+    expect(a.members()).toEqual(['a', 'p']); // a reader before the overdue timer: no lazy expiry either
+    await tick(1_000); // the late round: heartbeat out, no expiry
+    expect(a.members()).toEqual(['a', 'p']);
+    beat(); // the next I/O phase reads p's queued heartbeats
+    await tick(1_000); // an on-time round: p is fresh
+    expect(a.members()).toEqual(['a', 'p']);
+    expect(a.stats()).toMatchObject({ members_expired_total: 0, members_expiry_rounds_skipped_total: 1 });
+
+    // p really falls silent: it still expires after 3 missed heartbeats.
+    await tick(3_100);
+    expect(a.members()).toEqual(['a']);
+    expect(a.stats()).toMatchObject({ members_expired_total: 1 });
+  });
+
+  it('a process late on every round still drops a dead peer after 3 skipped rounds', async () => {
+    const a = member('a');
+    a.start();
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: 1, intervalMs: 1_000 });
+    await tick(1_000);
+    for (let i = 0; i < 3; i++) {
+      vi.setSystemTime(Date.now() + 2_000); // every round fires 2 s late; p never beats again
+      await tick(1_000);
+      expect(a.members()).toEqual(['a', 'p']);
+    }
+    vi.setSystemTime(Date.now() + 2_000);
+    await tick(1_000);
+    expect(a.members()).toEqual(['a']);
+    expect(a.stats()).toMatchObject({ members_expired_total: 1, members_expiry_rounds_skipped_total: 3 });
   });
 
   it('heartbeats keep a member alive indefinitely', async () => {
