@@ -88,9 +88,14 @@ describe('proxies on a three-node NATS cluster', () => {
 
   it('the stream leader\'s node dies under load; a revocation made afterwards on a survivor reaches every proxy and none is lost', async () => {
     // the worst node to lose: the one leading the R3 revocation stream (and its proxy's only configured server)
-    const leader = await streamLeader();
+    // the R3 stream may still be electing its first leader just after the proxies became ready
+    let leader = '';
+    await waitFor('the revocation stream to have a leader', async () => {
+      leader = await streamLeader().catch(() => '');
+      return nats.servers.some((s) => s.name === leader);
+    }, 15_000);
     const victim = nats.servers.findIndex((s) => s.name === leader);
-    expect(victim).toBeGreaterThanOrEqual(0);
+    expect(victim, `stream leader "${leader}" is one of the servers`).toBeGreaterThanOrEqual(0);
     const orphan = proxies[victim]!; // its only configured server is the one that dies
     const revoker = proxies[(victim + 1) % 3]!;
     const before = await as.issueJwt({ sub: 'before-kill' });
