@@ -190,7 +190,8 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     for (const name of Object.keys(current.issuers)) {
       const intro = slots.get(name);
       if (intro !== undefined && !intro.client.ready()) return false;
-      // an introspection-only issuer needs no JWKS; any other needs its keys
+      // an issuer with introspection is ready once its endpoint is known (its JWTs are
+      // introspected until its keys load: authenticate); any other needs its keys
       if (intro === undefined && !jwt.issuerReady(name)) return false;
     }
     return true;

@@ -111,6 +111,14 @@ export class JwtVerifier {
     return this.#actors.get(name)?.snapshot != null;
   }
 
+  /** Config name of the issuer `token` claims when that issuer has no key set yet; null otherwise (see TokenVerifier). */
+  keylessIssuer(token: string, allowed: readonly string[] | null): string | null {
+    const parsed = parseCompact(token);
+    if (!parsed.ok) return null;
+    const actor = this.#selectIssuer(parsed.payload, allowed);
+    return actor !== null && actor.snapshot === null ? actor.name : null;
+  }
+
   /** Drop a token from the cache (revocation); `tokenHash` is SHA-256 hex. */
   evict(tokenHash: string): boolean {
     return this.#cache.delete(Buffer.from(tokenHash, 'hex').toString('base64'));

@@ -1,6 +1,7 @@
 // Authenticate stage: turns ctx.token into ctx.principal. JWS-shaped tokens go to the
 // JWT verifier, anything else to the introspection client of the first allowed issuer
-// that has one. Synchronous whenever the verifier answers synchronously (cache hits).
+// that has one; a JWS token of an issuer with introspection but no keys yet is introspected.
+// Synchronous whenever the verifier answers synchronously (cache hits).
 import { proxyError } from '../errors.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import type { CompiledPolicy } from './authorize.js';
@@ -66,6 +67,7 @@ function apply(ctx: RequestContext, outcome: VerifyOutcome): StageResult {
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
   const jwt = deps.jwt;
   const introspectors = Object.entries(deps.introspection);
+  const byName = new Map(introspectors);
   // the introspector a policy uses, decided once per compiled policy
   const chosen = new WeakMap<CompiledPolicy, TokenIntrospector | null>();
   const introspectorFor = (policy: CompiledPolicy): TokenIntrospector | null => {
@@ -88,7 +90,17 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     const token = ctx.token;
     if (token === null) return NO_TOKEN;
     try {
-      if (jwt !== null && looksLikeJws(token)) return settle(ctx, jwt.verify(token, policy.issuers));
+      if (jwt !== null && looksLikeJws(token)) {
+        const r = jwt.verify(token, policy.issuers);
+        // An issuer with introspection whose keys are not loaded yet (or never published):
+        // its authorization server judges the JWT instead of a 503.
+        if (!(r instanceof Promise) && !r.ok && r.reason === 'keys_unavailable' && byName.size > 0) {
+          const name = jwt.keylessIssuer?.(token, policy.issuers) ?? null;
+          const client = name === null ? undefined : byName.get(name);
+          if (client !== undefined) return settle(ctx, client.lookup(token));
+        }
+        return settle(ctx, r);
+      }
       const client = introspectorFor(policy);
       if (client === null) return OPAQUE_NOT_SUPPORTED;
       return settle(ctx, client.lookup(token));

@@ -15,4 +15,10 @@ export interface TokenVerifier {
    * Returns synchronously on a cache hit; the Promise never rejects.
    */
   verify(token: string, allowedIssuers: readonly string[] | null): VerifyOutcome | Promise<VerifyOutcome>;
+  /**
+   * Config name of the issuer a JWS token claims (by `iss`, among `allowedIssuers`) when that
+   * issuer has no signing keys yet; null otherwise. Lets authenticate introspect such a token
+   * at its issuer instead of answering 503 (the authorization server is authoritative).
+   */
+  keylessIssuer?(token: string, allowedIssuers: readonly string[] | null): string | null;
 }

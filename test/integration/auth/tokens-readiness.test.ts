@@ -1,13 +1,14 @@
 // Keys unreachable at start: the listener is up but /readyz says 503 and auth routes
 // answer 503 temporarily_unavailable with Retry-After (nothing forwarded); once the
 // JWKS answers, the same process becomes ready and serves. A JWKS failing later keeps
-// the last good keys.
+// the last good keys. An issuer with introspection is ready without its keys: its JWTs
+// are introspected until the keys load, then verified locally.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
-import { asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, notForwarded } from './tokens-helpers.js';
+import { SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, introspection, notForwarded, waitReady } from './tokens-helpers.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -63,4 +64,45 @@ describe('JWKS unreachable at start', () => {
       as.setJwks('normal');
     }
   });
+});
+
+describe('JWKS unreachable at start, issuer with introspection', () => {
+  let as2: AuthServer;
+  let proxy2: ProxyProcess;
+
+  beforeAll(async () => {
+    as2 = await startAuthServer();
+    as2.setJwks('down');
+    proxy2 = await startProxy(baseConfig(echo.url, {
+      issuers: { demo: asIssuer(as2, { jwks: { timeout_ms: 500 }, introspection: introspection() }) },
+      routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
+      verifier: { pool_size: 1 },
+    }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
+  });
+
+  afterAll(async () => {
+    await proxy2?.stop();
+    await as2?.close();
+  });
+
+  it('is ready and serves JWTs through introspection (forged ones refused); once the keys load they are verified locally', async () => {
+    await waitReady(proxy2);
+    const ready = await call(`${proxy2.adminUrl}/readyz`);
+    expect(ready.json).toMatchObject({ ready: true, issuers: { demo: { keys: false, introspection: true } } });
+
+    const calls0 = as2.counters.introspection;
+    const token = await as2.issueJwt({ sub: 'carol' });
+    expect(echoed(await call(`${proxy2.url}/orders/1`, { headers: bearer(token) })).headers['x-auth-subject']).toBe('carol');
+    expect(as2.counters.introspection).toBe(calls0 + 1);
+    // the authorization server judges the signature: a forged payload is inactive there
+    const [h, , sig] = token.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ iss: as2.issuer, sub: 'mallory', aud: 'portcullis-demo', scope: 'orders:read', exp: Math.floor(Date.now() / 1000) + 300 })).toString('base64url')}.${sig}`;
+    expectBearerError(await notForwarded(() => echo.requests, () => call(`${proxy2.url}/orders/1`, { headers: bearer(forged) })), 401, 'invalid_token');
+
+    as2.setJwks('normal');
+    expect(await eventually(async () => (await call(`${proxy2.adminUrl}/readyz`)).json?.issuers?.demo?.keys === true, 8_000)).toBe(true);
+    const calls1 = as2.counters.introspection;
+    expect(echoed(await call(`${proxy2.url}/orders/1`, { headers: bearer(await as2.issueJwt({ sub: 'dave' })) })).headers['x-auth-subject']).toBe('dave');
+    expect(as2.counters.introspection, 'a JWT is verified locally once the keys are loaded').toBe(calls1);
+  }, 15_000);
 });
