@@ -318,6 +318,8 @@ export class Listener implements ExchangeHost {
     let xfProto: string | null = null;
     let xfHost: string | null = null;
     let callerAuth: string | null = null;
+    // a DPoP proof belongs to the Authorization it came with: it goes when that goes
+    const dropAuth = stripAuth || authz !== null;
     for (let i = 0; i < h.length; i += 2) {
       const k = h[i]!;
       if (HOP_REQUEST.has(k)) {
@@ -328,8 +330,8 @@ export class Listener implements ExchangeHost {
       }
       if (named !== null && named.has(k)) continue;
       if (auth.isIdentityHeader(k)) continue;
-      if (k === 'authorization' && (stripAuth || authz !== null)) {
-        if (callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
+      if (dropAuth && (k === 'authorization' || k === 'dpop')) {
+        if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
         continue;
       }
       if (k === callerHeader) continue; // a client cannot pose as the caller

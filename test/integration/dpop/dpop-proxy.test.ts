@@ -23,6 +23,7 @@ function proxyConfig(as: AuthServer, upstream: string, nats: string): Record<str
       { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
       { name: 'nonce', match: { path: '/nonce/*' }, upstream: 'app', auth: { dpop: { nonce: true } } },
       { name: 'dpop-only', match: { path: '/strict/*' }, upstream: 'app', auth: { dpop: { required: true } } },
+      { name: 'stripped', match: { path: '/stripped/*' }, upstream: 'app', auth: {}, forward: { authorization: 'strip' } },
     ],
     // generous: the machine is shared; a timeout would turn the strict check into a local one
     dpop: { replay: { owner_timeout_ms: 3_000 }, nonce: { secret_env: 'PT_DPOP_NONCE_SECRET' } },
@@ -96,6 +97,15 @@ describe('DPoP through two proxies on one nats-server', () => {
     const seen = answer.body as { headers: Record<string, string> };
     expect(seen.headers.authorization).toBe(`DPoP ${token}`);
     expect(typeof seen.headers.dpop).toBe('string');
+  });
+
+  it('a route that strips the Authorization header strips the proof with it', async () => {
+    const { answer } = await dpopCall(a, key, token, '/stripped/orders');
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const seen = answer.body as { headers: Record<string, string> };
+    expect(seen.headers.authorization).toBeUndefined();
+    expect(seen.headers.dpop).toBeUndefined();
+    expect(seen.headers['x-auth-subject']).toBe('alice');
   });
 
   it('refuses the same proof again at the same instance and at the other instance', async () => {
