@@ -197,6 +197,8 @@ export class ProxyInstance {
       this.logger.error({ err }, 'reload failed; keeping the running config');
       return { ok: false, errors: [{ path: '(reload)', message: String((err as Error).message ?? err) }] };
     }
+    // open WebSockets the new policy no longer allows are closed (1008)
+    try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
     this.logger.info({ version: this.version }, 'config reloaded');
     return { ok: true, version: this.version };

@@ -126,6 +126,23 @@ export class Listener implements ExchangeHost {
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
   }
 
+  /**
+   * After a reload: every proxied WebSocket is judged again by the new config — the route
+   * its request matches now and that route's policy for the principal it was authorized
+   * with; those no longer allowed are closed 1008. The token is not verified again (its
+   * revocation and expiry already end it). Returns how many were closed.
+   */
+  reauthorizeLive(): number {
+    const snap = this.snapshot;
+    return this.ws.reauthorize((ctx) => {
+      const m = snap.table.match(ctx.method, ctx.host, ctx.path);
+      if (m === null || !m.route.config.websocket) return false;
+      if (m.route.policy === null) return true;
+      if (ctx.principal === null) return false;
+      return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
+    });
+  }
+
   upstreamError(upstream: string, kind: string): void {
     this.opts.metrics.upstreamError(upstream, kind);
   }

@@ -46,10 +46,12 @@ export class WsProxy implements BridgeHost {
   readonly counters: BridgeCounters & {
     upgrades: number; closed_by_client: number; closed_by_upstream: number; closed_by_proxy: number;
     streams_ended_revoked: number; streams_ended_expired: number; streams_ended_unverifiable: number;
+    ended_policy_changed: number;
   } = {
     messages_from_client: 0, messages_to_client: 0, bytes_from_client: 0, bytes_to_client: 0, upstream_pauses: 0, closed_backpressure: 0,
     upgrades: 0, closed_by_client: 0, closed_by_upstream: 0, closed_by_proxy: 0,
     streams_ended_revoked: 0, streams_ended_expired: 0, streams_ended_unverifiable: 0,
+    ended_policy_changed: 0,
   };
   private readonly pending = new WeakMap<Exchange, UpgradeRequest>();
   private readonly handshakes = new Set<WsBridge>();
@@ -154,6 +156,25 @@ export class WsProxy implements BridgeHost {
     });
   }
 
+  /**
+   * After a reload: close with 1008 every proxied WebSocket whose request `allowed` (the new
+   * config's verdict) now refuses. Returns how many were closed.
+   */
+  reauthorize(allowed: (ctx: Exchange['ctx']) => boolean): number {
+    let n = 0;
+    for (const b of [...this.live]) {
+      let ok: boolean;
+      try { ok = allowed(b.ex.ctx); } catch { ok = false; } // unsure → closed
+      if (ok) continue;
+      n++;
+      this.counters.ended_policy_changed++;
+      b.ex.ctx.denyReason = 'policy_changed';
+      b.closeBoth(CLOSE.POLICY, 'access changed by configuration');
+    }
+    if (n > 0) this.logger.info({ closed: n }, 'websockets closed: the reloaded config no longer allows them');
+    return n;
+  }
+
   /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503. */
   closeAll(): void {
     for (const b of [...this.handshakes]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
@@ -185,6 +206,7 @@ export class WsProxy implements BridgeHost {
       'websocket.ended_revoked_total': r.ended_revoked,
       'websocket.ended_expired_total': r.ended_expired,
       'websocket.ended_unverifiable_total': r.ended_unverifiable,
+      'websocket.ended_policy_changed_total': c.ended_policy_changed,
       'websocket.streams_ended_revoked_total': c.streams_ended_revoked,
       'websocket.streams_ended_expired_total': c.streams_ended_expired,
       'websocket.streams_ended_unverifiable_total': c.streams_ended_unverifiable,
