@@ -87,7 +87,12 @@ export class S2sLayer {
       const old = this.#exchangers.get(name);
       exchangers.set(name, old !== undefined && old.sameAs(iss) ? old : new TokenExchanger(name, iss, this.#env, this.#endpoints, this.#dispatcher, this.#log));
     }
-    this.#issuing = this.#applyIssuing(config.internal_tokens);
+    const issuing = this.#applyIssuing(config.internal_tokens);
+    if (issuing !== null && issuing !== this.#issuing && config.internal_tokens?.key_file === undefined && config.cluster?.nats !== undefined) {
+      // allowed (one instance on a bus is a cluster of one), but with several each publishes only its own key
+      this.#log.warn('internal_tokens: signing key generated in memory while clustered: every instance publishes only its own key, so an upstream must fetch the JWKS from the instance that signed; give every instance the same internal_tokens.key_file');
+    }
+    this.#issuing = issuing;
     this.#exchangers = exchangers;
   }
 
