@@ -52,7 +52,24 @@ export function htuMatches(htu: string, origin: string | null, path: string): bo
   }
   if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username !== '' || u.password !== '') return false;
   if (u.origin !== origin) return false;
+  // The path as written, normalised the way the listener normalised the request line; then
+  // the URL parser's reading (dot segments resolved before empty ones: "/;//.." is "/;/"
+  // there, "/" for the listener) — a client may have built its htu either way.
+  const raw = rawPath(htu);
+  if (raw !== '' && normalizePath(raw) === path) return true;
   return normalizePath(u.pathname) === path;
+}
+
+/** The path of an absolute URI as written (from the first "/" after the authority to "?" or "#"); '' when it has none. */
+function rawPath(uri: string): string {
+  const sep = uri.indexOf('://');
+  if (sep === -1) return '';
+  let i = sep + 3;
+  while (i < uri.length && uri[i] !== '/' && uri[i] !== '?' && uri[i] !== '#') i++;
+  if (i === uri.length || uri[i] !== '/') return '';
+  let end = i;
+  while (end < uri.length && uri[end] !== '?' && uri[end] !== '#') end++;
+  return uri.slice(i, end);
 }
 
 /** Last value of header `name` in a flat [name, value…] list, first comma-separated element, trimmed. */

@@ -39,6 +39,12 @@ describe('htuMatches', () => {
     expect(htuMatches('https://api.example', o, '/')).toBe(true);
     expect(htuMatches('https://api.example/a%2Fb', o, '/a/b')).toBe(false);
     expect(htuMatches('https://api.example/' + 'a'.repeat(5000), o, '/' + 'a'.repeat(5000))).toBe(false);
+    // found by the property below (seed 55099354): the listener reads "/;//.." as "/", the URL parser as "/;/"
+    expect(htuMatches('https://api.example/;//..', o, '/')).toBe(true);
+    expect(htuMatches('https://api.example/;//..?x=1#f', o, '/')).toBe(true);
+    expect(htuMatches('https://api.example/;//..', o, '/;/')).toBe(true);
+    expect(htuMatches('https://api.example?/a', o, '/a')).toBe(false);
+    expect(htuMatches('https://api.example#/a', o, '/a')).toBe(false);
   });
 
   it('property: the htu a client builds from the raw path it sends matches the listener\'s path', () => {
