@@ -39,3 +39,8 @@ export function resultsDir(): string {
 export function authServerProcessPath(): string {
   return join(compiledRoot(), 'bench', 'auth-server-process.js');
 }
+
+/** Compiled cache-memory child (dist/bench/cache-memory-child.js). */
+export function cacheMemoryChildPath(): string {
+  return join(compiledRoot(), 'bench', 'cache-memory-child.js');
+}

@@ -1,6 +1,7 @@
 // The scenario registry: name → what it measures and how to run it. `portcullis bench [NAME…]`
 // runs the named ones (all when none is named) through bench/run.ts.
 import type { CpuPlan } from './cpu-plan.js';
+import { cacheMemory } from './cache-memory.bench.js';
 import { introspection } from './introspection.bench.js';
 import { internalToken } from './internal-token.bench.js';
 import { introspectionCluster } from './introspection-cluster.bench.js';
@@ -74,6 +75,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'introspection-cluster': {
     description: '3 members on NATS, 2000 fresh opaque tokens requested at all three at once: AS introspection calls per distinct token (target 1.00) and throughput vs one standalone instance with the same requests, cold and warm',
     run: introspectionCluster,
+  },
+  'cache-memory': {
+    description: 'verified-token cache memory: 1,000,000 distinct EdDSA tokens through the JwtVerifier into the cache, then 500,000 more through eviction — heap per token, heap for 1M (target ≤ 1 GiB), RSS, growth under churn',
+    run: cacheMemory,
   },
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',

@@ -1,0 +1,88 @@
+// Scenario `cache-memory`: DESIGN §6's memory target — ≥ 1,000,000 cached tokens in ≤ 1 GiB
+// per process, no growth — measured on the verifier's own path (JWKS over HTTP, piscina
+// pool, verified-token cache) in a child process (cache-memory-child.ts): N distinct EdDSA
+// tokens fill the cache, N/2 more churn it through eviction. Heap after a forced GC is
+// what the cache costs; RSS is what the process costs.
+import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import type { CacheMemoryResult } from './cache-memory-child.js';
+import { cacheMemoryChildPath } from './paths.js';
+import { cell, markdownTable } from './results.js';
+import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+export interface CacheMemorySummary {
+  tokens: number;
+  /** Heap of the cache per token, bytes (full − before). */
+  heapPerToken: number;
+  /** The cache's own estimate per token (what verifier.cache_bytes bounds), bytes. */
+  estimatePerToken: number;
+  /** Heap for 1,000,000 tokens at the measured rate, bytes (the measurement itself when N = 1,000,000). */
+  heapPerMillion: number;
+  /** Process RSS when full, bytes. */
+  rssFull: number;
+  /** Heap change from full to after the churn (N/2 more tokens through a full cache), bytes. */
+  churnHeapGrowth: number;
+  churnRssGrowth: number;
+  fillTokensPerS: number;
+  /** heapPerMillion ≤ 1 GiB. */
+  meetsTarget: boolean;
+}
+
+/** Pure: the figures a reader wants from one child run. */
+export function summariseCacheMemory(r: CacheMemoryResult): CacheMemorySummary {
+  const heap = r.full.heapUsed + r.full.external - (r.before.heapUsed + r.before.external);
+  const heapPerToken = heap / r.tokens;
+  const heapPerMillion = heapPerToken * 1_000_000;
+  return {
+    tokens: r.tokens,
+    heapPerToken,
+    estimatePerToken: r.cacheBytesEstimate / Math.max(1, r.cacheEntriesFull),
+    heapPerMillion,
+    rssFull: r.full.rss,
+    churnHeapGrowth: r.afterChurn.heapUsed + r.afterChurn.external - (r.full.heapUsed + r.full.external),
+    churnRssGrowth: r.afterChurn.rss - r.full.rss,
+    fillTokensPerS: r.fillTokensPerS,
+    meetsTarget: heapPerMillion <= GiB,
+  };
+}
+
+/** Pure: the markdown for RESULTS.md. */
+export function cacheMemoryTable(s: CacheMemorySummary, r: CacheMemoryResult): string {
+  const table = markdownTable(
+    ['tokens cached', 'heap B/token', 'estimate B/token', 'heap for 1M tokens', 'RSS full', 'after churn of N/2: heap', 'RSS', 'fill tokens/s'],
+    [[
+      String(r.cacheEntriesFull), cell(s.heapPerToken, 0), cell(s.estimatePerToken, 0), `${cell(s.heapPerMillion / MiB, 0)} MiB`,
+      `${cell(s.rssFull / MiB, 0)} MiB`, `${s.churnHeapGrowth >= 0 ? '+' : ''}${cell(s.churnHeapGrowth / MiB, 1)} MiB`,
+      `${s.churnRssGrowth >= 0 ? '+' : ''}${cell(s.churnRssGrowth / MiB, 1)} MiB`, cell(s.fillTokensPerS, 0),
+    ]],
+    [true, true, true, true, true, true, true, true],
+  );
+  const verdict = `Target (DESIGN §6: ≥ 1,000,000 cached tokens in ≤ 1 GiB per process): ${s.meetsTarget ? 'met' : 'NOT met'} — ${cell(s.heapPerMillion / MiB, 0)} MiB of heap for 1,000,000 tokens${r.tokens === 1_000_000 ? ' (measured)' : ` (from ${r.tokens} measured)`}; set \`verifier.cache_entries\` and \`verifier.cache_bytes\` (≈ ${cell(s.estimatePerToken, 0)} B per token by the cache's estimate) to allow that many.`;
+  return `**Verified-token cache memory** — ${r.tokens} distinct EdDSA tokens (9 claims, 312-char payload) verified through the product's JwtVerifier (pool ${r.poolSize}), then ${r.churnTokens} more through the full cache; heap = heapUsed + external after forced GC.\n\n${table}\n\n${verdict}`;
+}
+
+function runChild(tokens: number, pool: number): Promise<CacheMemoryResult> {
+  const script = cacheMemoryChildPath();
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, '--tokens', String(tokens), '--pool', String(pool)], { maxBuffer: 1 << 20, timeout: 30 * 60_000 }, (err, stdout, stderr) => {
+      if (err !== null) { reject(new Error(`cache-memory child failed: ${err.message}\n${stderr}`)); return; }
+      try { resolve(JSON.parse(stdout.trim().split('\n').pop()!) as CacheMemoryResult); } catch (e) { reject(new Error(`cache-memory child printed no result: ${(e as Error).message}\n${stdout}\n${stderr}`)); }
+    });
+  });
+}
+
+export async function cacheMemory(opts: ScenarioOptions): Promise<ScenarioReport> {
+  const tokens = opts.quick ? 50_000 : Number(process.env.PORTCULLIS_BENCH_CACHE_TOKENS ?? 1_000_000);
+  const pool = availableParallelism();
+  const r = await runChild(tokens, pool);
+  const summary = summariseCacheMemory(r);
+  const warnings = r.cacheEntriesFull !== r.tokens ? [`the cache held ${r.cacheEntriesFull} of ${r.tokens} tokens`] : [];
+  return {
+    scenario: 'cache-memory', quick: opts.quick, flags: { tokens, churn: r.churnTokens, pool, alg: 'EdDSA' },
+    cpuPlan: { loader: [], upstream: [], proxy: [], note: 'no pinning: one process (verifier and its pool), no HTTP load' },
+    peers: {}, skipped: {}, rounds: [r], summary, warnings, table: cacheMemoryTable(summary, r),
+  };
+}
