@@ -51,6 +51,27 @@ export function boundJkt(claims: Readonly<Record<string, unknown>>): string | un
   return typeof jkt === 'string' ? jkt : '';
 }
 
+/**
+ * A `cnf` (RFC 7800) the proxy cannot enforce: any confirmation member other than `jkt`
+ * (`x5t#S256` — RFC 8705 mutual-TLS binding — `jwk`, `jwe`, `kid`, `jku`), or a `cnf` that
+ * is not an object. Such a token is refused: accepting it would drop its sender constraint.
+ * Returns the first such member (or 'cnf' when malformed), null when none.
+ */
+export function unenforceableBinding(claims: Readonly<Record<string, unknown>>): string | null {
+  const cnf = claims.cnf;
+  if (cnf === undefined) return null;
+  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return 'cnf';
+  for (const k in cnf) if (k !== 'jkt' && Object.hasOwn(cnf, k)) return k;
+  return null;
+}
+
+/** Bearer-scheme refusal of a token bound by a method the proxy cannot check. */
+const UNENFORCEABLE_BINDING: StageResult = Object.freeze({
+  kind: 'deny' as const,
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token is bound by a confirmation method this proxy cannot check (cnf other than jkt, e.g. x5t#S256 for mutual TLS)')),
+  reason: 'cnf_unenforceable',
+});
+
 interface Settings {
   readonly algorithms: ReadonlySet<string>;
   /** `algs` of the challenge: the allowlist, space separated. */
@@ -142,6 +163,7 @@ export class DpopStage {
     const principal = ctx.principal;
     if (principal === null) return CONTINUE;
     const policy = policyOf(ctx);
+    if (principal.claims.cnf !== undefined && unenforceableBinding(principal.claims) !== null) return UNENFORCEABLE_BINDING;
     const jkt = boundJkt(principal.claims);
     const dpopScheme = ctx.tokenScheme === 'dpop';
     if (jkt === undefined) {

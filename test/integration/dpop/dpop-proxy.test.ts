@@ -99,6 +99,15 @@ describe('DPoP through two proxies on one nats-server', () => {
     expect(typeof seen.headers.dpop).toBe('string');
   });
 
+  it('refuses a token bound to a client certificate (cnf.x5t#S256): it cannot check mutual TLS, so it does not drop the binding', async () => {
+    const mtlsBound = await as.issueJwt({ cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' } });
+    const before = echo.requests;
+    const r = await send(a, '/api/orders', { authorization: `Bearer ${mtlsBound}` });
+    expect(r.status).toBe(401);
+    expect(r.challenge).toMatch(/^Bearer realm="portcullis", error="invalid_token", error_description="token is bound by a confirmation method/);
+    expect(echo.requests).toBe(before);
+  });
+
   it('a route that strips the Authorization header strips the proof with it', async () => {
     const { answer } = await dpopCall(a, key, token, '/stripped/orders');
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);

@@ -87,8 +87,22 @@ describe('DpopStage', () => {
   it('refuses an unbound token sent with the DPoP scheme; lets an unbound Bearer token through', () => {
     const stage = new DpopStage({ config: config(), logger: silent });
     expect(denial(sync(stage.check(request({}, ['authorization', `DPoP ${TOKEN}`], { sub: 'a' }))))).toMatchObject({ reason: 'dpop_unbound_token', code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' });
-    expect(denial(sync(stage.check(request({}, ['authorization', `DPoP ${TOKEN}`], { sub: 'a', cnf: { 'x5t#S256': 'abc' } })))).reason).toBe('dpop_unbound_token');
     expect(sync(stage.check(request({}, ['authorization', `Bearer ${TOKEN}`], { sub: 'a' })))).toBe(CONTINUE);
+    stage.close();
+  });
+
+  it('refuses tokens bound by a method it cannot check (mTLS x5t#S256, jwk, …) or with a malformed cnf, whatever the scheme', async () => {
+    const stage = new DpopStage({ config: config(), logger: silent });
+    const p = await proof(key, { htu: HTU, token: TOKEN });
+    for (const cnf of [{ 'x5t#S256': 'abc' }, { jwk: { kty: 'EC' } }, { kid: 'k' }, { jkt: key.jkt, 'x5t#S256': 'abc' }, 'abc', null, ['jkt']]) {
+      for (const headers of [['authorization', `Bearer ${TOKEN}`], ['authorization', `DPoP ${TOKEN}`, 'dpop', p]]) {
+        const d = denial(sync(stage.check(request({}, headers, { sub: 'a', cnf }))));
+        expect(d, JSON.stringify(cnf)).toMatchObject({ reason: 'cnf_unenforceable', code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' });
+        expect(d.challenge).toMatch(/^Bearer realm="portcullis", error="invalid_token"/);
+      }
+    }
+    // an empty cnf binds nothing
+    expect(sync(stage.check(request({}, ['authorization', `Bearer ${TOKEN}`], { sub: 'a', cnf: {} })))).toBe(CONTINUE);
     stage.close();
   });
 
