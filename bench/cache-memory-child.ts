@@ -1,8 +1,8 @@
 // The memory half of DESIGN §6 ("≥ 1,000,000 cached tokens in ≤ 1 GiB per process; no
 // growth"), measured on the product's own path: a JwtVerifier (JWKS fetched over HTTP,
 // piscina pool, the verified-token cache) verifies N distinct EdDSA tokens with realistic
-// claims, then N/2 more so the full cache churns through eviction. Memory is read after a
-// forced GC: before, when full, and after the churn. Run by cache-memory.bench.ts in its
+// claims, then three passes of N/2 more so the full cache churns through eviction. Memory is
+// read after a forced GC: before, when full, and after each churn pass. Run by cache-memory.bench.ts in its
 // own process (`node dist/bench/cache-memory-child.js --tokens N`), which
 // prints one JSON line; tokens are made and dropped in batches, so only the cache holds them.
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
@@ -17,6 +17,8 @@ import { JwtVerifier } from '../node/jwt/index.js';
 export interface MemorySample {
   /** V8 heap in use after a full GC, bytes. */
   heapUsed: number;
+  /** V8 heap reserved (committed), bytes. */
+  heapTotal: number;
   /** Off-heap memory owned by JS objects (Buffers, ArrayBuffers), bytes. */
   external: number;
   rss: number;
@@ -28,11 +30,14 @@ export interface CacheMemoryResult {
   poolSize: number;
   cacheEntriesFull: number;
   cacheEntriesAfterChurn: number;
+  /** Distinct tokens per churn pass (N/2). */
+  churnPassTokens: number;
   /** The cache's own size estimate (what `verifier.cache_bytes` bounds). */
   cacheBytesEstimate: number;
   before: MemorySample;
   full: MemorySample;
-  afterChurn: MemorySample;
+  /** After each churn pass. */
+  churn: MemorySample[];
   /** Verifications per second while filling (pool at `poolSize`, 256 in flight). */
   fillTokensPerS: number;
 }
@@ -47,7 +52,7 @@ const gc = runInNewContext('gc') as () => void;
 function sample(): MemorySample {
   for (let i = 0; i < 3; i++) gc();
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, external: m.external, rss: m.rss };
+  return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss };
 }
 
 /** A token shaped like what an authorization server issues for a service call. */
@@ -62,7 +67,8 @@ function token(key: KeyObject, kid: string, now: number, i: number): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { tokens: { type: 'string', default: '1000000' }, pool: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({ options: { tokens: { type: 'string', default: '1000000' }, pool: { type: 'string', default: '2' }, passes: { type: 'string', default: '3' } } });
+  const CHURN_PASSES = Number(values.passes);
   const n = Number(values.tokens);
   const poolSize = Number(values.pool);
   if (!Number.isInteger(n) || n < 1000) throw new Error(`--tokens: expected an integer ≥ 1000, got ${values.tokens}`);
@@ -100,13 +106,17 @@ async function main(): Promise<void> {
   const fillTokensPerS = await run(0, n);
   const full = sample();
   const statsFull = verifier.stats();
-  await run(n, n + Math.floor(n / 2));
-  const afterChurn = sample();
+  const pass = Math.floor(n / 2);
+  const churn: MemorySample[] = [];
+  for (let p = 0; p < CHURN_PASSES; p++) {
+    await run(n + p * pass, n + (p + 1) * pass);
+    churn.push(sample());
+  }
   const statsChurn = verifier.stats();
   const result: CacheMemoryResult = {
-    tokens: n, churnTokens: Math.floor(n / 2), poolSize,
+    tokens: n, churnTokens: pass * CHURN_PASSES, churnPassTokens: pass, poolSize,
     cacheEntriesFull: statsFull.cache_entries!, cacheEntriesAfterChurn: statsChurn.cache_entries!,
-    cacheBytesEstimate: statsFull.cache_bytes!, before, full, afterChurn, fillTokensPerS,
+    cacheBytesEstimate: statsFull.cache_bytes!, before, full, churn, fillTokensPerS,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   await verifier.close();

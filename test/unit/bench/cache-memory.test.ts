@@ -4,11 +4,11 @@ import type { CacheMemoryResult } from '../../../bench/cache-memory-child.js';
 
 const MiB = 2 ** 20;
 const result = (tokens: number, perToken: number, churnGrowth = 0): CacheMemoryResult => ({
-  tokens, churnTokens: tokens / 2, poolSize: 2, cacheEntriesFull: tokens, cacheEntriesAfterChurn: tokens,
+  tokens, churnTokens: 1.5 * tokens, churnPassTokens: tokens / 2, poolSize: 2, cacheEntriesFull: tokens, cacheEntriesAfterChurn: tokens,
   cacheBytesEstimate: tokens * 700,
   before: { heapUsed: 10 * MiB, external: 4 * MiB, rss: 100 * MiB },
   full: { heapUsed: 10 * MiB + tokens * perToken, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 },
-  afterChurn: { heapUsed: 10 * MiB + tokens * perToken + churnGrowth, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 },
+  churn: [1, 2, 3].map((p) => ({ heapUsed: 10 * MiB + tokens * perToken + (churnGrowth * p) / 3, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 })),
   fillTokensPerS: 9000,
 });
 
@@ -27,6 +27,7 @@ describe('cache-memory summary', () => {
   it('reports growth under churn and says when the figure is measured rather than projected', () => {
     const s = summariseCacheMemory(result(1_000_000, 700, 3 * MiB));
     expect(s.churnHeapGrowth).toBe(3 * MiB);
+    expect(s.lateHeapGrowth).toBe(2 * MiB);
     const table = cacheMemoryTable(s, result(1_000_000, 700, 3 * MiB));
     expect(table).toContain('(measured)');
     expect(table).toContain('+3.0 MiB');
