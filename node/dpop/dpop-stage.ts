@@ -89,6 +89,7 @@ interface Counters {
   proofs_refused: number;
   nonce_challenges: number;
   bound_as_bearer: number;
+  nonces_refreshed: number;
 }
 
 /** One per auth layer; reconfigured on reload. */
@@ -104,7 +105,7 @@ export class DpopStage {
   private readonly sweeper: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly env: Readonly<Record<string, string | undefined>>;
-  private readonly counters: Counters = { proofs_checked: 0, proofs_accepted: 0, proofs_refused: 0, nonce_challenges: 0, bound_as_bearer: 0 };
+  private readonly counters: Counters = { proofs_checked: 0, proofs_accepted: 0, proofs_refused: 0, nonce_challenges: 0, bound_as_bearer: 0, nonces_refreshed: 0 };
 
   constructor(private readonly opts: DpopStageOptions) {
     this.now = opts.now ?? Date.now;
@@ -194,9 +195,17 @@ export class DpopStage {
       ath: hash('sha256', ctx.token ?? '', 'base64url'), jkt,
     }, { algorithms: st.algorithms, maxProofBytes: st.maxProofBytes, iatWindowS: policy.iatWindowS, nowS }, this.keys);
     if (!r.ok) return this.refuse(r.reason, r.message);
-    if (policy.nonce && !this.nonces.accepts(r.nonce, nowS)) {
-      this.counters.nonce_challenges++;
-      return this.useNonce(nowS);
+    if (policy.nonce) {
+      if (!this.nonces.accepts(r.nonce, nowS)) {
+        this.counters.nonce_challenges++;
+        return this.useNonce(nowS);
+      }
+      // the previous bucket's nonce still passes; hand out the current one with the response
+      // (RFC 9449 §8.2) so the client switches before it expires, without a 401 round trip
+      if (!this.nonces.isCurrent(r.nonce, nowS)) {
+        ctx.responseHeaders = ['dpop-nonce', this.nonces.current(nowS)];
+        this.counters.nonces_refreshed++;
+      }
     }
     // jti is unique per key (RFC 9449 §11.1): key the cache by both, hashed to a fixed size.
     const key = createHash('sha256').update(jkt).update('\n').update(r.jti).digest('base64url');

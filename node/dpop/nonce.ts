@@ -38,6 +38,12 @@ export class NonceSource {
     return nonce === this.currentNonce || nonce === this.previousNonce;
   }
 
+  /** True for exactly the current bucket's nonce (an accepted previous one is about to expire). */
+  isCurrent(nonce: unknown, nowS: number): boolean {
+    this.roll(nowS);
+    return nonce === this.currentNonce;
+  }
+
   private roll(nowS: number): void {
     const b = Math.floor(nowS / this.lifetimeS);
     if (b === this.bucket) return;

@@ -261,6 +261,8 @@ export class Exchange implements H1Handler {
     }
     // HEAD and 304 keep the representation's length; 204 never has one.
     if ((this.head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
+    const extra = this.ctx.responseHeaders;
+    if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
   }
 
   onResponseData(chunk: Buffer): void {

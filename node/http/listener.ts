@@ -241,7 +241,7 @@ export class Listener implements ExchangeHost {
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress,
-      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null,
+      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     };
     const ex = new Exchange(res, this, snap, ctx, start, limits.max_body_bytes);
     res.onAborted(() => ex.onAborted());

@@ -84,6 +84,8 @@ export interface RequestContext {
   principal: Principal | null;
   /** Stable reason code of a denial, for logs and metrics. */
   denyReason: string | null;
+  /** Headers a stage adds to the forwarded response (flat [name, value…]), e.g. a fresh DPoP-Nonce; null/absent = none. */
+  responseHeaders?: string[] | null;
 }
 
 export type StageResult = { readonly kind: 'continue' } | { readonly kind: 'deny'; readonly error: ProxyError; readonly reason: string };

@@ -9,6 +9,7 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { NonceSource } from '../../../node/dpop/nonce.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 
 const ENV = { ...ADMIN_ENV, PT_DPOP_NONCE_SECRET: 'integration-test-nonce-secret-0123456789' };
@@ -182,6 +183,19 @@ describe('DPoP through two proxies on one nats-server', () => {
     const wrong = (await dpopCall(a, key, token, '/nonce/x', { nonce: 'stale' })).answer;
     expect(wrong.status).toBe(401);
     expect(wrong.nonce).toBe(first.nonce);
+  });
+
+  it('nonce route: a proof with the previous nonce passes and the 200 carries the current one in DPoP-Nonce', async () => {
+    const nowS = Math.floor(Date.now() / 1000);
+    const nonces = new NonceSource(Buffer.from(ENV.PT_DPOP_NONCE_SECRET), 300);
+    const previous = nonces.current(nowS - 300);
+    const r = (await dpopCall(b, key, token, '/nonce/aging', { nonce: previous })).answer;
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.nonce).toBe(nonces.current(nowS));
+    // with the current nonce there is nothing new to hand out
+    const again = (await dpopCall(b, key, token, '/nonce/aging', { nonce: r.nonce! })).answer;
+    expect(again.status).toBe(200);
+    expect(again.nonce).toBeUndefined();
   });
 
   it('DPoP-only route: an unbound Bearer token and a missing token get the DPoP challenge; a bound token with a proof passes', async () => {

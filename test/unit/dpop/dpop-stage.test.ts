@@ -156,6 +156,34 @@ describe('DpopStage', () => {
     other.close();
   });
 
+  it('a proof with the previous bucket\'s nonce passes and the response carries the current nonce; the current one adds nothing', async () => {
+    let nowMs = 1_800_000_000_000;
+    const stage = new DpopStage({ config: config({ dpop: { nonce: { secret_env: 'DPOP_TEST_SECRET', lifetime_s: 300 } } }), env: { DPOP_TEST_SECRET: 's'.repeat(40) }, logger: silent, now: () => nowMs });
+    const auth = { dpop: { nonce: true } };
+    const call = async (nonce?: string): Promise<{ ctx: RequestContext; r: StageResult }> => {
+      const p = await proof(key, { htu: HTU, token: TOKEN, iat: Math.floor(nowMs / 1000), ...(nonce !== undefined ? { nonce } : {}) });
+      const ctx = request(auth, ['authorization', `DPoP ${TOKEN}`, 'dpop', p], bound());
+      return { ctx, r: sync(stage.check(ctx)) };
+    };
+    const old = denial((await call()).r).nonce!;
+    const fresh = await call(old);
+    expect(fresh.r).toBe(CONTINUE);
+    expect(fresh.ctx.responseHeaders ?? null).toBeNull(); // current bucket: nothing to hand out
+    nowMs += 300_000; // next bucket: `old` is now the previous one, still accepted
+    const aging = await call(old);
+    expect(aging.r).toBe(CONTINUE);
+    expect(aging.ctx.responseHeaders?.[0]).toBe('dpop-nonce');
+    const next = aging.ctx.responseHeaders![1]!;
+    expect(next).not.toBe(old);
+    const switched = await call(next);
+    expect(switched.r).toBe(CONTINUE);
+    expect(switched.ctx.responseHeaders ?? null).toBeNull();
+    expect(stage.stats().nonces_refreshed).toBe(1);
+    nowMs += 300_000; // two buckets on: `old` is refused with a new nonce
+    expect(denial((await call(old)).r).reason).toBe('dpop_nonce');
+    stage.close();
+  });
+
   it('uses the route\'s iat window and the configured algorithm allowlist', async () => {
     const stage = new DpopStage({ config: config({ dpop: { algorithms: ['EdDSA'] } }), logger: silent });
     const old = await proof(key, { htu: HTU, token: TOKEN, iat: Math.floor(Date.now() / 1000) - 120 });
