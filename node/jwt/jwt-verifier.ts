@@ -34,10 +34,8 @@ export interface JwtVerifierOptions {
   maxBatch?: number;
 }
 
-interface CacheValue {
-  readonly outcome: VerifyOk;
-  readonly issuer: string;
-  /** Id of the key that verified it: the entry dies with the key's withdrawal from the JWKS. */
+/** A cached verification: the outcome handed to callers, plus the id of the key that verified it (the entry dies with the key's withdrawal from the JWKS). One object per entry. */
+interface CachedOutcome extends VerifyOk {
   readonly keyId: string;
 }
 
@@ -47,12 +45,12 @@ interface InFlight {
 }
 
 /**
- * Cache entry size estimate: fixed part (slot arrays, Map entry, digest key, principal, facts
- * with the token hash, outcome) plus the payload's base64url length for the claims object.
- * Measured by `portcullis bench cache-memory` on EdDSA tokens with a 312-char payload and
- * shared claim strings (intern.ts): ~700 B of heap per entry, estimated 712 B.
+ * Cache entry size estimate: fixed part (slot arrays, Map entry, the hex digest that is both
+ * key and facts.tokenHash, principal, facts, outcome) plus the payload's base64url length for
+ * the claims object. Measured by `portcullis bench cache-memory` on EdDSA tokens with a
+ * 312-char payload and shared claim strings (intern.ts): ~600 B of heap per entry, estimated 612 B.
  */
-const ENTRY_OVERHEAD_BYTES = 400;
+const ENTRY_OVERHEAD_BYTES = 300;
 const DEFAULT_CACHE_MAX_TTL_S = 600; // 10 min
 
 function audienceMatches(aud: unknown, audiences: readonly string[]): boolean {
@@ -63,7 +61,7 @@ function audienceMatches(aud: unknown, audiences: readonly string[]): boolean {
 export class JwtVerifier {
   readonly #log: Logger;
   readonly #pool: VerifierPool;
-  readonly #cache: TokenCache<CacheValue>;
+  readonly #cache: TokenCache<CachedOutcome>;
   readonly #cacheMaxTtlMs: number;
   readonly #inflight = new Map<string, InFlight>();
   readonly #failed = new Map<FailCode, number>();
@@ -116,7 +114,7 @@ export class JwtVerifier {
 
   /** Drop a token from the cache (revocation); `tokenHash` is SHA-256 hex. */
   evict(tokenHash: string): boolean {
-    return this.#cache.delete(Buffer.from(tokenHash, 'hex').toString('base64'));
+    return this.#cache.delete(tokenHash.toLowerCase());
   }
 
   /** Drop every cached token (a key revoked by kid, a subject cut). */
@@ -143,11 +141,13 @@ export class JwtVerifier {
     if (token.length > MAX_TOKEN_BYTES) return this.#fail('oversized');
     if (this.#closed) return this.#fail('pool_failure');
     const nowMs = Date.now();
-    const digest = hash('sha256', token, 'base64');
+    // hex: the same string is the cache key and the cached principal's facts.tokenHash
+    const digest = hash('sha256', token, 'hex');
     const hit = this.#cache.get(digest, nowMs);
     if (hit !== undefined) {
-      if (allowedIssuers === null || allowedIssuers.includes(hit.issuer)) {
-        if (this.#actors.get(hit.issuer)?.snapshot?.ids.has(hit.keyId) === true) return hit.outcome;
+      const issuer = hit.principal.issuer;
+      if (allowedIssuers === null || allowedIssuers.includes(issuer)) {
+        if (this.#actors.get(issuer)?.snapshot?.ids.has(hit.keyId) === true) return hit;
         this.#cache.delete(digest); // key withdrawn or issuer removed: judge it again
       }
     }
@@ -167,7 +167,7 @@ export class JwtVerifier {
   }
 
   #bug(err: unknown, digest: string): VerifyOutcome {
-    this.#log.error({ err, fingerprint: Buffer.from(digest, 'base64').toString('hex', 0, 8) }, 'jwt verification bug');
+    this.#log.error({ err, fingerprint: digest.slice(0, 16) }, 'jwt verification bug');
     return this.#fail('internal');
   }
 
@@ -217,16 +217,16 @@ export class JwtVerifier {
       claims,
       scopes: this.#intern.scopes(claims),
       exp,
-      fingerprint: Buffer.from(digest, 'base64').toString('hex', 0, 8),
-      facts: tokenFacts(Buffer.from(digest, 'base64').toString('hex'), claims, r.kid == null ? r.kid : this.#intern.string(r.kid), actor.config.issuer),
+      fingerprint: digest.slice(0, 16),
+      facts: tokenFacts(digest, claims, r.kid == null ? r.kid : this.#intern.string(r.kid), actor.config.issuer),
     });
-    const outcome: VerifyOk = Object.freeze({ ok: true as const, principal });
+    const outcome: CachedOutcome = Object.freeze({ ok: true as const, principal, keyId: this.#intern.string(r.keyId) });
     this.#verified++;
     const now = Date.now();
     // expire at exp exactly (no skew inside the cache), and never later than the max TTL
     const expiresAt = Math.min(exp * 1000, now + this.#cacheMaxTtlMs);
     const payloadBytes = token.indexOf('.', token.indexOf('.') + 1) - token.indexOf('.');
-    this.#cache.set(digest, { outcome, issuer: actor.name, keyId: this.#intern.string(r.keyId) }, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes, now);
+    this.#cache.set(digest, outcome, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes, now);
     return outcome;
   }
 
