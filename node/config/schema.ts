@@ -294,7 +294,7 @@ export const configSchema = z.strictObject({
   verifier: z.strictObject({
     pool_size: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
     cache_entries: z.number().int().min(0).default(100_000),
-    cache_bytes: z.number().int().min(0).default(80 * 1024 * 1024), // 80 MiB: room for cache_entries at ~713 B each
+    cache_bytes: z.number().int().min(0).default(80 * 1024 * 1024), // 80 MiB: room for cache_entries at ~613 B each (more for larger tokens)
   }).default({}),
 });
 
