@@ -9,6 +9,7 @@ import { jwtCold } from './jwt-cold.bench.js';
 import { jwtWarm } from './jwt-warm.bench.js';
 import { passthrough } from './passthrough.bench.js';
 import { revocationPropagation } from './revocation-propagation.bench.js';
+import { soak } from './soak.bench.js';
 import { websocketRelay } from './websocket-relay.bench.js';
 
 export interface ScenarioOptions {
@@ -79,6 +80,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'cache-memory': {
     description: 'verified-token cache memory: 1,000,000 distinct EdDSA tokens through the JwtVerifier into the cache, then 500,000 more through eviction — heap per token, heap for 1M (target ≤ 1 GiB), RSS, growth under churn',
     run: cacheMemory,
+  },
+  soak: {
+    description: 'one proxy process for 10 minutes (PORTCULLIS_BENCH_SOAK_S) under closed-loop load, every request a cache miss over 30 000 rotating JWTs (cache 10 000): RSS sampled every 10 s, slope after a 1-minute warmup (target: no growth)',
+    run: soak,
   },
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',
