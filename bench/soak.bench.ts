@@ -2,8 +2,9 @@
 // user starts it (`serve`, workers 1), under closed-loop load for the whole time. Every request
 // carries the next of N distinct JWTs in rotation while the verified-token cache holds fewer
 // than N, so the cold path runs all the time: JWT verification on the pool, cache inserts and
-// CLOCK evictions, the upstream hop. The proxy's RSS (from /proc) and cache size are sampled
-// after each 10 s slice; the first minute (JIT, pool, cache filling) is warmup.
+// CLOCK evictions, the upstream hop. The proxy's RSS (from /proc), its lowest V8 heapUsed in
+// the slice (admin /metrics, polled each second) and its cache size are sampled per 10 s slice;
+// the first minute (JIT, pool, cache filling) is warmup. Judged on the second half's slopes.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { cpuPlan } from './cpu-plan.js';
@@ -21,6 +22,8 @@ export interface SoakSample {
   /** Seconds since the load started (end of the slice). */
   t: number;
   rss: number;
+  /** Lowest V8 heapUsed seen in the slice (polled each second from /metrics): the live heap plus old garbage, without the young-generation sawtooth. */
+  heapMin: number;
   requests: number;
   non2xx: number;
   errors: number;
@@ -40,9 +43,15 @@ export interface SoakSummary {
   rssMax: number;
   /** Least-squares slope of RSS over the samples after the warmup, bytes per minute. */
   slopePerMin: number;
+  /** The same over the second half of the run: ~0 once memory has levelled off. */
+  lateSlopePerMin: number;
+  /** Slope of the per-slice heap minimum over the second half, bytes per minute. */
+  lateHeapSlopePerMin: number;
+  heapAfterWarmup: number;
+  heapEnd: number;
   /** rssEnd − rssAfterWarmup, bytes. */
   growth: number;
-  /** Flat: the fitted slope, projected over 10 minutes, is under 5 % of the RSS and under 32 MiB. */
+  /** Flat: over the second half, the RSS and heap slopes projected over 10 minutes are each under 5 % of the RSS and under 32 MiB. */
   flat: boolean;
 }
 
@@ -66,30 +75,46 @@ export function summariseSoak(samples: readonly SoakSample[], warmupS: number): 
   const base = [...samples].reverse().find((s) => s.t <= warmupS) ?? samples[0]!;
   const window = measured.length >= 2 ? measured : samples;
   const perS = slope(window.map((s) => s.t), window.map((s) => s.rss));
-  // judged on the rate, projected over ten minutes, so a short run does not pass by being short
-  const tenMin = perS * 600;
+  // judged on the rate in the second half (levelled off or not), projected over ten minutes,
+  // so a short run does not pass by being short
+  const late = samples.filter((s) => s.t >= Math.max(warmupS, last.t / 2));
+  const lateWin = late.length >= 2 ? late : window;
+  const lateRss = slope(lateWin.map((s) => s.t), lateWin.map((s) => s.rss));
+  const lateHeap = slope(lateWin.map((s) => s.t), lateWin.map((s) => s.heapMin));
+  const limit = Math.min(0.05 * base.rss, 32 * MiB);
   const requests = samples.reduce((a, s) => a + s.requests, 0);
   return {
     durationS: last.t, warmupS, requests, rps: requests / Math.max(1, last.t),
     non2xx: samples.reduce((a, s) => a + s.non2xx, 0), errors: samples.reduce((a, s) => a + s.errors, 0),
     rssAfterWarmup: base.rss, rssEnd: last.rss, rssMax: Math.max(...samples.map((s) => s.rss)),
-    slopePerMin: perS * 60, growth: last.rss - base.rss,
-    flat: tenMin < 0.05 * base.rss && tenMin < 32 * MiB,
+    slopePerMin: perS * 60, lateSlopePerMin: lateRss * 60, lateHeapSlopePerMin: lateHeap * 60,
+    heapAfterWarmup: base.heapMin, heapEnd: last.heapMin, growth: last.rss - base.rss,
+    flat: lateRss * 600 < limit && lateHeap * 600 < limit,
   };
 }
 
 /** Pure: the markdown for RESULTS.md. */
 export function soakTable(s: SoakSummary, samples: readonly SoakSample[], tokens: number, cacheEntries: number): string {
   const mib = (b: number): string => cell(b / MiB, 1);
+  const perMin = (b: number): string => `${b >= 0 ? '+' : ''}${mib(b)} MiB/min`;
   const head = markdownTable(
-    ['duration', 'requests', 'rps', 'non-2xx', 'errors', 'RSS after warmup', 'RSS end', 'RSS max', 'RSS slope after warmup', 'verdict'],
+    ['duration', 'requests', 'rps', 'non-2xx', 'errors', 'RSS after warmup → end (max)', 'RSS slope after warmup', 'RSS slope, 2nd half', 'heap min after warmup → end', 'heap slope, 2nd half', 'verdict'],
     [[`${Math.round(s.durationS)} s (warmup ${s.warmupS} s)`, String(s.requests), cell(s.rps, 0), String(s.non2xx), String(s.errors),
-      `${mib(s.rssAfterWarmup)} MiB`, `${mib(s.rssEnd)} MiB`, `${mib(s.rssMax)} MiB`, `${s.slopePerMin >= 0 ? '+' : ''}${mib(s.slopePerMin)} MiB/min`, s.flat ? 'flat' : 'GROWS']],
-    [false, true, true, true, true, true, true, true, true, false],
+      `${mib(s.rssAfterWarmup)} → ${mib(s.rssEnd)} (${mib(s.rssMax)}) MiB`, perMin(s.slopePerMin), perMin(s.lateSlopePerMin),
+      `${mib(s.heapAfterWarmup)} → ${mib(s.heapEnd)} MiB`, perMin(s.lateHeapSlopePerMin), s.flat ? 'flat' : 'GROWS']],
+    [false, true, true, true, true, true, true, true, true, true, false],
   );
   const every = Math.max(1, Math.round(samples.length / 12));
-  const trace = samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map((x) => `${Math.round(x.t)} s ${mib(x.rss)}`).join(' · ');
-  return `**Soak** — one Portcullis process (workers 1, verifier pool 1) under closed-loop load (50 connections), every request the next of ${tokens} distinct JWTs with a cache of ${cacheEntries}: each request verifies on the pool, inserts and evicts.\n\n${head}\n\nRSS (MiB) over time: ${trace}`;
+  const trace = samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map((x) => `${Math.round(x.t)} s ${mib(x.rss)}/${mib(x.heapMin)}`).join(' · ');
+  return `**Soak** — one Portcullis process (workers 1, verifier pool 1) under closed-loop load (50 connections), every request the next of ${tokens} distinct JWTs with a cache of ${cacheEntries}: each request verifies on the pool, inserts and evicts.\n\n${head}\n\nRSS / heap minimum (MiB) over time: ${trace}`;
+}
+
+/** `process.heap_used_bytes` from the admin /metrics (node/instance.ts), NaN when absent. */
+async function heapUsed(adminPort: number, adminToken: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } });
+  const text = await res.text();
+  const line = text.split('\n').find((l) => l.startsWith('portcullis_component_value{') && l.includes('component="process"') && l.includes('name="heap_used_bytes"'));
+  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 function rssOf(pid: number): number {
@@ -125,16 +150,26 @@ export async function soak(opts: ScenarioOptions): Promise<ScenarioReport> {
     const samples: SoakSample[] = [];
     const t0 = performance.now();
     while ((performance.now() - t0) / 1000 < durationS) {
+      let heapMin = Number.POSITIVE_INFINITY;
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          heapMin = Math.min(heapMin, await heapUsed(pc.adminPort, adminToken).catch(() => Number.POSITIVE_INFINITY));
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+      })();
       const r = await runLoad(pc.url, flags, {}, rotation);
+      polling = false;
+      await poller;
       const st = await adminStats(pc.adminPort, adminToken);
-      const sample: SoakSample = { t: (performance.now() - t0) / 1000, rss: rssOf(pc.process.pid), requests: r.requests + r.non2xx, non2xx: r.non2xx, errors: r.errors, cacheEntries: st['jwt.cache_entries'] ?? -1 };
+      const sample: SoakSample = { t: (performance.now() - t0) / 1000, rss: rssOf(pc.process.pid), heapMin, requests: r.requests + r.non2xx, non2xx: r.non2xx, errors: r.errors, cacheEntries: st['jwt.cache_entries'] ?? -1 };
       samples.push(sample);
-      say(`  ${sample.t.toFixed(0).padStart(4)} s  RSS ${(sample.rss / MiB).toFixed(1)} MiB  ${(r.requests / SLICE_S).toFixed(0)} rps  non-2xx ${r.non2xx}  errors ${r.errors}  cache ${sample.cacheEntries}`);
+      say(`  ${sample.t.toFixed(0).padStart(4)} s  RSS ${(sample.rss / MiB).toFixed(1)} MiB  heap min ${(heapMin / MiB).toFixed(1)} MiB  ${(r.requests / SLICE_S).toFixed(0)} rps  non-2xx ${r.non2xx}  errors ${r.errors}  cache ${sample.cacheEntries}`);
     }
     const summary = summariseSoak(samples, warmupS);
     const warnings: string[] = [];
     if (summary.non2xx > 0 || summary.errors > 0) warnings.push(`${summary.non2xx} non-2xx and ${summary.errors} errors: every token was valid`);
-    if (!summary.flat) warnings.push(`RSS grew ${(summary.slopePerMin / MiB).toFixed(1)} MiB/min after the warmup`);
+    if (!summary.flat) warnings.push(`memory still grows in the second half: RSS ${(summary.lateSlopePerMin / MiB).toFixed(1)} MiB/min, heap ${(summary.lateHeapSlopePerMin / MiB).toFixed(1)} MiB/min`);
     return {
       scenario: 'soak', quick: opts.quick, flags: { durationS, warmupS, sliceS: SLICE_S, tokens: nTokens, cacheEntries, alg: opts.jwtAlg, connections: flags.connections },
       cpuPlan: plan, peers: {}, skipped: {}, rounds: samples, summary, warnings, table: soakTable(summary, samples, nTokens, cacheEntries),

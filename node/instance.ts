@@ -128,6 +128,12 @@ export class ProxyInstance {
     Object.assign(out, this.s2s.stats());
     const c = this.opts.cluster;
     if (c != null) for (const [k, v] of Object.entries(c.stats())) out[`cluster.${k}`] = v;
+    // memory at scrape time (summed over workers by the primary): to see a cache fill or a leak
+    const m = process.memoryUsage();
+    out['process.rss_bytes'] = m.rss;
+    out['process.heap_used_bytes'] = m.heapUsed;
+    out['process.heap_total_bytes'] = m.heapTotal;
+    out['process.external_bytes'] = m.external;
     return out;
   }
 

@@ -73,6 +73,11 @@ describe('admin endpoints', () => {
     expect(m).toMatch(/portcullis_request_duration_seconds_bucket\{le="\+Inf",route="orders"\} 3/);
     expect(m).toContain('portcullis_upstream_errors_total{upstream="app",kind="reset"} 1');
     expect(m).toMatch(/^portcullis_inflight_requests 0$/m);
+    // the process's own memory, read at scrape time
+    for (const name of ['rss_bytes', 'heap_used_bytes', 'heap_total_bytes', 'external_bytes']) {
+      const line = m.split('\n').find((l) => l.startsWith(`portcullis_component_value{component="process",name="${name}"}`));
+      expect(Number(line?.split(' ').pop()), name).toBeGreaterThan(name === 'external_bytes' ? 0 : 1024 * 1024);
+    }
     expect(m).toMatch(/portcullis_component_value\{component="upstream",name="app_connections"\} \d+/);
   });
 });
