@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'undici';
 import { startPortcullis, type RunningTarget } from './targets.js';
-import { ADMIN_TOKEN_ENV, BENCH_AUDIENCE, BENCH_SCOPE, INTROSPECTION_SECRET_ENV } from './token-targets.js';
+import { BENCH_SCOPE, INTROSPECTION_SECRET_ENV, benchConfigHead } from './token-targets.js';
 
 /** A started member: its proxy and admin ports. */
 export type Member = RunningTarget & { adminPort: number; id: string };
@@ -46,20 +46,7 @@ export function memberConfigYaml(o: MemberConfigOptions): string {
   subject_prefix: ${o.cluster.prefix}
   member_id: ${o.cluster.memberId}
 `;
-  return `server:
-  listen: { host: 127.0.0.1, port: 0 }
-  workers: 1
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-  token_env: ${ADMIN_TOKEN_ENV}
-issuers:
-  bench:
-    issuer: ${JSON.stringify(o.issuer)}
-    audiences: [${BENCH_AUDIENCE}]
-    algorithms: [${o.algorithms.join(', ')}]${intro}
-upstreams:
-  app:
-    targets: ["http://127.0.0.1:${o.upstreamPort}"]
+  return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro)}
 routes:${o.probeRoute === true ? `
   - name: probe
     match: { path: "/probe/*" }

@@ -14,7 +14,7 @@ import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
 import { closedLoopRounds, foldRounds, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget } from './side-by-side.js';
 import type { LoadResult, LoadSummary } from './stats.js';
 import { startPortcullis, startUpstreamProcess } from './targets.js';
-import { ADMIN_TOKEN_ENV, BENCH_AUDIENCE, BENCH_SCOPE, adminStats, startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
+import { BENCH_SCOPE, adminStats, benchConfigHead, startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
 
 /** Distinct inbound tokens for the cold targets (quick: 5000); caches hold 1024, so every request is cold. */
 export const MINT_TOKENS = 20_000;
@@ -41,20 +41,7 @@ export function mintConfigYaml(o: { upstreamPort: number; issuer: string; alg: s
   const internal = o.t.token === 'internal'
     ? `internal_tokens: { issuer: "https://portcullis.bench", alg: ES256, max_ttl_s: 300, cache_entries: ${MINT_CACHE_ENTRIES}, signing: ${o.t.signing} }\n`
     : '';
-  return `server:
-  listen: { host: 127.0.0.1, port: 0 }
-  workers: 1
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-  token_env: ${ADMIN_TOKEN_ENV}
-issuers:
-  bench:
-    issuer: ${JSON.stringify(o.issuer)}
-    audiences: [${BENCH_AUDIENCE}]
-    algorithms: [${o.alg}]
-upstreams:
-  app:
-    targets: ["http://127.0.0.1:${o.upstreamPort}"]
+  return `${benchConfigHead(o.issuer, [o.alg], o.upstreamPort)}
 routes:
   - name: api
     match: { path: "/*" }

@@ -107,13 +107,11 @@ export interface TokenConfigOptions {
 }
 
 /**
- * The token config: one issuer (discovery → JWKS), one route `/*` requiring scope orders:read
- * (default identity headers forwarded, client copies stripped), one worker process, access log off.
+ * What every token scenario's config starts with: one worker, admin with the bench token, the
+ * issuer `bench` (`issuerExtra` appended to its block, e.g. an introspection line), upstream
+ * `app`. Ends after the upstream; callers add `routes:` and the rest.
  */
-export function tokenConfigYaml(o: TokenConfigOptions): string {
-  const intro = o.introspection === true
-    ? `\n    introspection: { client_id: ${INTROSPECTION_CLIENT.id}, client_secret_env: ${INTROSPECTION_SECRET_ENV} }`
-    : '';
+export function benchConfigHead(issuer: string, algorithms: readonly string[], upstreamPort: number, issuerExtra = ''): string {
   return `server:
   listen: { host: 127.0.0.1, port: 0 }
   workers: 1
@@ -122,12 +120,23 @@ admin:
   token_env: ${ADMIN_TOKEN_ENV}
 issuers:
   bench:
-    issuer: ${JSON.stringify(o.issuer)}
+    issuer: ${JSON.stringify(issuer)}
     audiences: [${BENCH_AUDIENCE}]
-    algorithms: [${o.algorithms.join(', ')}]${intro}
+    algorithms: [${algorithms.join(', ')}]${issuerExtra}
 upstreams:
   app:
-    targets: ["http://127.0.0.1:${o.upstreamPort}"]
+    targets: ["http://127.0.0.1:${upstreamPort}"]`;
+}
+
+/**
+ * The token config: one issuer (discovery → JWKS), one route `/*` requiring scope orders:read
+ * (default identity headers forwarded, client copies stripped), one worker process, access log off.
+ */
+export function tokenConfigYaml(o: TokenConfigOptions): string {
+  const intro = o.introspection === true
+    ? `\n    introspection: { client_id: ${INTROSPECTION_CLIENT.id}, client_secret_env: ${INTROSPECTION_SECRET_ENV} }`
+    : '';
+  return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro)}
 routes:
   - name: api
     match: { path: "/*" }
