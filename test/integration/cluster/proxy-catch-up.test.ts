@@ -10,9 +10,10 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { revoked, waitFor } from './proxy-fixtures.js';
+import { sleep } from './cluster-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>, level = 'warn'): Record<string, unknown> {
   return {
@@ -39,19 +40,10 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), sent, done: Date.now() };
 }
 
-const revoked = (a: Answer): boolean => a.status === 401 && /error="invalid_token"/.test(a.challenge) && /revoked/.test(a.challenge);
 
 async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
   const r = await request(`${p.adminUrl}/readyz`);
   return { status: r.statusCode, body: await r.body.json() };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** A TCP relay the test can cut (every socket destroyed, new ones refused) and restore. */

@@ -9,10 +9,9 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const jtiOf = (t: string): string => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).jti as string;
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -37,23 +36,6 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), retryAfter: String(r.headers['retry-after'] ?? ''), body: await r.body.text() };
 }
 
-const revoked = (a: Answer): boolean => a.status === 401 && /error="invalid_token"/.test(a.challenge) && /revoked/.test(a.challenge);
-
-async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: r.statusCode, body: await r.body.json() };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, ms: number): Promise<number> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-  return Date.now() - t0;
-}
 
 describe('a proxy process without its NATS', () => {
   let as: AuthServer;

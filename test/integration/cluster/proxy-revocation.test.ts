@@ -11,6 +11,7 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -41,14 +42,6 @@ async function call(p: ProxyProcess, token: string, path = '/api/x'): Promise<An
   const r = await request(`${p.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
   await r.body.dump();
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') };
-}
-
-async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: r.statusCode, body: await r.body.json() };
 }
 
 async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {

@@ -8,11 +8,11 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { jtiOf, revoked } from './proxy-fixtures.js';
+import { sleep } from './cluster-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const TOKEN_ENV = ['--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN'];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const jtiOf = (t: string): string => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()).jti as string;
 
 interface Answer { status: number; challenge: string; path: string }
 
@@ -29,8 +29,7 @@ describe('serve --workers 2 without NATS', () => {
     await r.body.dump();
     return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), path };
   }
-  const revoked = (a: Answer): boolean => a.status === 401 && /error="invalid_token"/.test(a.challenge) && /revoked/.test(a.challenge);
-
+  
   /** Access-log lines (status, worker pid) of these request paths, once all are logged. */
   async function logged(paths: readonly string[]): Promise<Array<{ path: string; status: number; pid: number }>> {
     const want = new Set(paths);
