@@ -26,11 +26,12 @@ describe('the first WebSockets of a fresh proxy process', () => {
   const config = (): Record<string, unknown> => baseConfig(up.url, {
     routes: [{ name: 'ws', match: { path: '/ws/*' }, upstream: 'app', auth: 'none', websocket: true }],
     log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 }, // no tokens here: one worker keeps each start-up short
   });
 
   /** One process: its first sockets, opened right after it listens, each used for two round trips. */
   async function oneProcess(i: number): Promise<string[]> {
-    const proxy = await startProxy(config());
+    const proxy = await startProxy(config(), { timeoutMs: 60_000 }); // start-up is slow on a loaded machine
     const problems: string[] = [];
     try {
       const clients = await Promise.all(Array.from({ length: SOCKETS_PER_PROCESS }, (_, k) => open(wsUrl(proxy, `/ws/p${i}s${k}`))));
@@ -61,10 +62,10 @@ describe('the first WebSockets of a fresh proxy process', () => {
       problems.push(...r.flat());
     }
     expect(problems).toEqual([]);
-  }, 300_000); // ~30 s on an idle 2-core machine; process start-up dominates under load
+  }, 600_000); // ~30–40 s on an idle 2-core machine; process start-up (×40) dominates under load
 
   it('a client connection lost without a close frame right after its 101 is counted', async () => {
-    const proxy = await startProxy(config(), { env: ADMIN_ENV });
+    const proxy = await startProxy(config(), { env: ADMIN_ENV, timeoutMs: 60_000 });
     try {
       const c = await open(wsUrl(proxy, '/ws/lost'));
       // a TCP reset, no close frame: uWS reports 1006 to the proxy
