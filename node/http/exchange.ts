@@ -14,6 +14,13 @@ import type { Snapshot } from './snapshot.js';
 /** Hop-by-hop response headers never copied to the client (plus those Connection names). */
 const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'date', 'proxy-authenticate']);
 
+/**
+ * How often a body still arriving re-arms uWS's own request-body timer (see keepBodyAlive), ms.
+ * The pinned build's timer is 10 s counted in 4 s ticks, so it never fires sooner than 8 s after
+ * it was armed: re-arming every 4 s (checked by the listener's 250 ms sweep) leaves ≥ 3.75 s of slack.
+ */
+export const UWS_BODY_REARM_MS = 4_000;
+
 /** Callbacks into the listener (metrics, logs, lifecycle) so the exchange stays I/O only. */
 export interface ExchangeHost {
   finished(ex: Exchange): void;
@@ -56,6 +63,8 @@ export class Exchange implements H1Handler {
   body: BodyStream | null = null;
   bodyComplete = true;
   bodyDeadline = 0;
+  /** performance.now() when uWS last armed its own body timer: the request start, each resume(). */
+  private uwsTimerAt = 0;
   private clientPaused = false;
   private readonly maxBody: number;
 
@@ -107,6 +116,7 @@ export class Exchange implements H1Handler {
     this.body = new BodyStream(this);
     this.bodyComplete = false;
     this.bodyDeadline = deadline;
+    this.uwsTimerAt = this.start; // uWS arms it when the handler returns
     this.host.bodyStarted(this);
     this.res.onData((ab, isLast) => this.onBodyChunk(ab, isLast));
   }
@@ -138,8 +148,25 @@ export class Exchange implements H1Handler {
   resumeClient(): void {
     if (this.clientPaused && !this.aborted && !this.done) {
       this.clientPaused = false;
-      this.res.resume();
+      this.res.resume(); // also re-arms uWS's body timer (pause() had disabled it)
+      this.uwsTimerAt = performance.now();
     }
+  }
+
+  /**
+   * Keep uWS from cutting a slow request body before request_ms: the pinned build closes a
+   * connection whose body arrives slower than 16 KiB/s 8–12 s after its headers, with no answer
+   * and whatever request_ms says. pause() + resume() re-arm its 10 s timer (there is no other
+   * handle on it), so the listener's sweeper calls this for every body still arriving and
+   * request_ms (→ 408) stays what ends a slow upload. Not while the client is paused for
+   * backpressure (uWS's timer is off then) or once a response was started. True when re-armed.
+   */
+  keepBodyAlive(now: number): boolean {
+    if (now - this.uwsTimerAt < UWS_BODY_REARM_MS || this.clientPaused || this.done || this.aborted || this.respStatus !== 0) return false;
+    this.uwsTimerAt = now;
+    this.res.pause();
+    this.res.resume();
+    return true;
   }
 
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */

@@ -46,6 +46,8 @@ export class Listener implements ExchangeHost {
   private socket: us_listen_socket | null = null;
   private readonly bodies = new Set<Exchange>();
   private readonly active = new Set<Exchange>();
+  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Exchange.keepBodyAlive). */
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0 };
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
   private drainResolve: (() => void) | null = null;
@@ -64,6 +66,10 @@ export class Listener implements ExchangeHost {
     this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger });
     this.ws.watchStreams(this.active);
     opts.metrics.addSource(() => this.ws.stats());
+    opts.metrics.addSource(() => ({
+      'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
+      'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
+    }));
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
     this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
     this.app.any('/*', (res, req) => this.handle(res, req));
@@ -156,7 +162,10 @@ export class Listener implements ExchangeHost {
     for (const ex of this.bodies) {
       if (ex.bodyDeadline < now) {
         this.bodies.delete(ex);
+        this.bodyCounters.request_timeouts++;
         ex.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+      } else if (ex.keepBodyAlive(now)) {
+        this.bodyCounters.uws_body_timer_rearms++;
       }
     }
   }

@@ -75,6 +75,8 @@ export class WsBridge implements LiveConnection {
   /** performance.now() deadline for the upstream handshake. */
   readonly deadline: number;
   readonly opened = performance.now();
+  /** performance.now() of the 101 (0 before). */
+  upgradedAt = 0;
   state: State = 'connecting';
   private upstream: WebSocket | null = null;
   private client: ClientSocket<SocketData> | null = null;
@@ -215,9 +217,12 @@ export class WsBridge implements LiveConnection {
     this.host.handshakeDone(this);
     ex.upstreamMs = performance.now() - this.opened;
     const data: SocketData = { bridge: this };
-    ex.res.cork(() => {
-      ex.res.upgrade(data, this.req.key, ws.protocol, '', this.req.context as never);
-    });
+    // Not inside res.cork(): after an async step the pinned uWS build (20.30) may take the
+    // just-upgraded socket for the old HTTP response in cork()'s epilogue and close it a few ms
+    // after the 101, with no close frame (uNetworking/uWebSockets #1928, fixed upstream by #1929;
+    // the author's workaround, #1583, is to upgrade without cork). upgrade() writes the 101 itself.
+    ex.res.upgrade(data, this.req.key, ws.protocol, '', this.req.context as never);
+    this.upgradedAt = performance.now();
     ex.finish(101);
   }
 

@@ -12,7 +12,14 @@ import type { Principal, StageResult } from '../pipeline/context.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import { LiveRegistry, type EndReason, type LiveJudge } from './live-registry.js';
 import { WsBridge, type BridgeCounters, type BridgeHost, type SocketData, type UpgradeRequest } from './ws-bridge.js';
-import { CLOSE, parseOfferedProtocols } from './ws-protocol.js';
+import { ABNORMAL, CLOSE, parseOfferedProtocols } from './ws-protocol.js';
+
+/**
+ * A client connection lost without a close frame (1006) this soon after its 101 is counted in
+ * `closed_abnormal_early_total`, ms: the pinned uWS build's cork-after-upgrade bug dropped sockets
+ * 4–13 ms after the 101 (see WsBridge.onUpstreamOpen); a non-zero count means something like it is back.
+ */
+export const ABNORMAL_EARLY_MS = 1_000;
 
 export interface WsProxyOptions {
   settings: ServerConfig['websocket'];
@@ -46,12 +53,12 @@ export class WsProxy implements BridgeHost {
   readonly counters: BridgeCounters & {
     upgrades: number; closed_by_client: number; closed_by_upstream: number; closed_by_proxy: number;
     streams_ended_revoked: number; streams_ended_expired: number; streams_ended_unverifiable: number;
-    ended_policy_changed: number;
+    ended_policy_changed: number; closed_abnormal: number; closed_abnormal_early: number;
   } = {
     messages_from_client: 0, messages_to_client: 0, bytes_from_client: 0, bytes_to_client: 0, upstream_pauses: 0, closed_backpressure: 0,
     upgrades: 0, closed_by_client: 0, closed_by_upstream: 0, closed_by_proxy: 0,
     streams_ended_revoked: 0, streams_ended_expired: 0, streams_ended_unverifiable: 0,
-    ended_policy_changed: 0,
+    ended_policy_changed: 0, closed_abnormal: 0, closed_abnormal_early: 0,
   };
   private readonly pending = new WeakMap<Exchange, UpgradeRequest>();
   private readonly handshakes = new Set<WsBridge>();
@@ -202,6 +209,9 @@ export class WsProxy implements BridgeHost {
       'websocket.closed_by_upstream_total': c.closed_by_upstream,
       'websocket.closed_by_proxy_total': c.closed_by_proxy,
       'websocket.closed_backpressure_total': c.closed_backpressure,
+      // client connections lost without a close frame (1006), and those within ABNORMAL_EARLY_MS of the 101
+      'websocket.closed_abnormal_total': c.closed_abnormal,
+      'websocket.closed_abnormal_early_total': c.closed_abnormal_early,
       // the registry counts WebSockets and streamed responses together; streams_* are the responses alone
       'websocket.ended_revoked_total': r.ended_revoked,
       'websocket.ended_expired_total': r.ended_expired,
@@ -236,8 +246,13 @@ export class WsProxy implements BridgeHost {
     this.registry.remove(b);
     const p = b.principal;
     if (side === 'proxy') this.counters.closed_by_proxy++;
-    else if (side === 'client') this.counters.closed_by_client++;
-    else this.counters.closed_by_upstream++;
+    else if (side === 'client') {
+      this.counters.closed_by_client++;
+      if (code === ABNORMAL) {
+        this.counters.closed_abnormal++;
+        if (b.upgradedAt > 0 && performance.now() - b.upgradedAt < ABNORMAL_EARLY_MS) this.counters.closed_abnormal_early++;
+      }
+    } else this.counters.closed_by_upstream++;
     this.logger.info({
       route: b.ex.ctx.route.name, closed_by: side, code, reason: why, ms: Math.round(performance.now() - b.opened),
       messages_in: b.messagesIn, messages_out: b.messagesOut,

@@ -1,0 +1,85 @@
+// Regression for the pinned uWebSockets.js build dropping one of the first WebSockets of a
+// fresh process a few ms after the 101 (no close frame, the client sees 1006): res.upgrade()
+// inside res.cork() after an async step (uNetworking/uWebSockets #1928, fixed upstream in
+// #1929 after the 20.30 build). Many short-lived proxy processes, first sockets right after start.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { ADMIN_ENV, baseConfig, startProxy } from '../../helpers/proxy-process.js';
+import { open, sleep, wsMetric, wsUrl } from './ws-fixtures.js';
+
+/** Fresh processes, started two at a time; before the fix ~5 % of processes lost a socket. */
+const PROCESSES = 40;
+const SOCKETS_PER_PROCESS = 3;
+
+describe('the first WebSockets of a fresh proxy process', () => {
+  let up: WsEchoUpstream;
+
+  beforeAll(async () => {
+    up = await startWsEchoUpstream();
+  });
+
+  afterAll(async () => {
+    await up?.close();
+  });
+
+  const config = (): Record<string, unknown> => baseConfig(up.url, {
+    routes: [{ name: 'ws', match: { path: '/ws/*' }, upstream: 'app', auth: 'none', websocket: true }],
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 }, // no tokens here: one worker keeps each start-up short
+  });
+
+  /** One process: its first sockets, opened right after it listens, each used for two round trips. */
+  async function oneProcess(i: number): Promise<string[]> {
+    const proxy = await startProxy(config(), { timeoutMs: 60_000 }); // start-up is slow on a loaded machine
+    const problems: string[] = [];
+    try {
+      const clients = await Promise.all(Array.from({ length: SOCKETS_PER_PROCESS }, (_, k) => open(wsUrl(proxy, `/ws/p${i}s${k}`))));
+      await Promise.all(clients.map(async (c, k) => {
+        try {
+          const first = await c.roundTrip(`first ${i}/${k}`);
+          // the drop came 4–13 ms after the 101: use the socket again past that window
+          await sleep(30);
+          const second = await c.roundTrip(`second ${i}/${k}`);
+          if (first.data.toString() !== `first ${i}/${k}` || second.data.toString() !== `second ${i}/${k}`) problems.push(`process ${i} socket ${k}: wrong echo`);
+          c.ws.close(1000, 'done');
+          const closed = await c.waitClosed();
+          if (closed.code !== 1000) problems.push(`process ${i} socket ${k}: closed ${closed.code} instead of 1000`);
+        } catch (err) {
+          problems.push(`process ${i} socket ${k}: ${(err as Error).message}`);
+        }
+      }));
+    } finally {
+      await proxy.stop();
+    }
+    return problems;
+  }
+
+  it(`no socket is dropped after its 101 (${PROCESSES} processes × ${SOCKETS_PER_PROCESS} first sockets)`, async () => {
+    const problems: string[] = [];
+    for (let i = 0; i < PROCESSES; i += 2) {
+      const r = await Promise.all([oneProcess(i), oneProcess(i + 1)]);
+      problems.push(...r.flat());
+    }
+    expect(problems).toEqual([]);
+  }, 600_000); // ~30–40 s on an idle 2-core machine; process start-up (×40) dominates under load
+
+  it('a client connection lost without a close frame right after its 101 is counted', async () => {
+    const proxy = await startProxy(config(), { env: ADMIN_ENV, timeoutMs: 60_000 });
+    try {
+      const c = await open(wsUrl(proxy, '/ws/lost'));
+      // a TCP reset, no close frame: uWS reports 1006 to the proxy
+      (c.ws as unknown as { _socket: ReturnType<typeof connect> })._socket.resetAndDestroy();
+      const clean = await open(wsUrl(proxy, '/ws/clean'));
+      clean.ws.close(1000);
+      await clean.waitClosed();
+      let early = Number.NaN;
+      for (let n = 0; n < 100 && !(early >= 1); n++) { early = await wsMetric(proxy, 'closed_abnormal_early_total'); if (!(early >= 1)) await sleep(20); }
+      expect(early).toBe(1);
+      expect(await wsMetric(proxy, 'closed_abnormal_total')).toBe(1);
+      expect(await wsMetric(proxy, 'closed_by_client_total')).toBe(2);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
