@@ -21,7 +21,7 @@ Commands:
   dev                              embedded demo: authorization server + echo upstream + proxy
   serve --config FILE [--workers N|auto]
                                    run the proxy
-  check-config FILE                validate a config file, list every error with its path
+  check-config [--no-env] FILE     validate a config file and its environment, list every error with its path
   explain --config FILE METHOD PATH [--token T] [--host H]
                                    which route matches, each rule and why allowed/denied
   revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) (--config FILE | --admin URL)
@@ -37,9 +37,13 @@ Run "portcullis <command> --help" for a command's options.`,
   --watch           reload when FILE changes (same as SIGHUP or admin POST /reload)
 
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.`,
-  'check-config': `Usage: portcullis check-config FILE
+  'check-config': `Usage: portcullis check-config [--no-env] FILE
 
-Validates FILE completely; prints "ok" or every error with its path. Exit 0 when valid, 2 otherwise.`,
+Validates FILE completely, including the environment it names: every *_env variable must be
+set and non-empty, as serve requires. Prints "ok" or every error with its path.
+Exit 0 when valid, 2 otherwise.
+
+  --no-env   skip the environment check (pipelines that validate without the secrets)`,
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,
@@ -65,9 +69,10 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
+/** Read and validate FILE and the environment it names; exit 2 listing every problem. */
 function loadOrExit(file: string | undefined, cmd: string): Config {
   if (file === undefined) throw new UsageError(`${cmd}: --config FILE is required\n\n${USAGE[cmd] ?? ''}`);
-  const r = loadConfigFile(file);
+  const r = loadConfigFile(file, { env: process.env });
   if (!r.ok) fail(`invalid config ${file}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   return r.config;
 }
@@ -163,12 +168,13 @@ async function worker(argv: string[]): Promise<void> {
 }
 
 function checkConfig(argv: string[]): void {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
-  const r = loadConfigFile(positionals[0]!);
+  const noEnv = values['no-env'] === true;
+  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
-  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers)\n`);
+  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }
 
 async function main(): Promise<void> {
