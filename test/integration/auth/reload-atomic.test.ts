@@ -1,0 +1,186 @@
+// A reload is all or nothing (issue 9.1), against real processes: a refused reload — an
+// unset `*_env` secret of any component, or a key file only the prepare step can read —
+// changes nothing a client or an operator can see (token verdicts, the lifetime of minted
+// internal tokens, /readyz, config_version); a committed reload that adds an issuer whose
+// keys cannot load leaves every other route and /readyz at 200.
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { ADMIN_ENV, baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { deadPort, eventually } from '../../helpers/upstreams.js';
+import { admin, call, waitReady } from './policy-fixtures.js';
+
+const INTERNAL_ISS = 'https://portcullis.test';
+const REFUSED_LOG = /keeping the running config/;
+
+let as: AuthServer;
+let echo: EchoUpstream;
+/** An issuer URL nobody answers at: its discovery and JWKS fetches fail. */
+let deadIssuer: string;
+/** An Ed25519 private key file: unusable for internal_tokens alg ES256 (only the prepare step reads it). */
+let wrongKeyFile: string;
+
+beforeAll(async () => {
+  [as, echo] = await Promise.all([startAuthServer({ issuerPath: '/realms/strict' }), startEchoUpstream()]);
+  deadIssuer = `http://127.0.0.1:${await deadPort()}/realms/second`;
+  wrongKeyFile = writeConfig('').replace(/portcullis\.yaml$/, 'ed25519.pem');
+  writeFileSync(wrongKeyFile, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+});
+
+afterAll(async () => {
+  await Promise.all([as?.close(), echo?.close()]);
+});
+
+/** The running config of issue 9.1: issuer demo accepts only ES256 tokens for `strict-api`; internal tokens live 120 s. */
+function running(keyFile?: string): Record<string, unknown> {
+  return baseConfig(echo.url, {
+    issuers: { demo: { issuer: as.issuer, audiences: ['strict-api'], algorithms: ['ES256'] } },
+    routes: [
+      { name: 'r', match: { path: '/r/*' }, upstream: 'app', auth: {} },
+      { name: 'minted', match: { path: '/m/*' }, upstream: 'app', auth: {}, forward: { token: 'internal' } },
+      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
+    ],
+    internal_tokens: { issuer: INTERNAL_ISS, max_ttl_s: 120, signing: 'inline', ...(keyFile !== undefined ? { key_file: keyFile } : {}) },
+    verifier: { pool_size: 1 },
+  });
+}
+
+/**
+ * The reload candidate of issue 9.1: demo widened to RS256 + `portcullis-demo`, internal tokens
+ * shortened to 30 s, plus `extra` (the part that must make the whole reload fail).
+ */
+function candidate(extra: { issuers?: Record<string, unknown>; upstreams?: Record<string, unknown>; routes?: unknown[]; dpop?: unknown; keyFile?: string } = {}): Record<string, unknown> {
+  const base = running();
+  return {
+    ...base,
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], algorithms: ['RS256', 'ES256'] }, ...(extra.issuers ?? {}) },
+    upstreams: { ...(base.upstreams as object), ...(extra.upstreams ?? {}) },
+    routes: [...(base.routes as unknown[]), ...(extra.routes ?? [])],
+    internal_tokens: { issuer: INTERNAL_ISS, max_ttl_s: 30, signing: 'inline', ...(extra.keyFile !== undefined ? { key_file: extra.keyFile } : {}) },
+    ...(extra.dpop !== undefined ? { dpop: extra.dpop } : {}),
+  };
+}
+
+/** A second issuer whose keys cannot load and whose introspection secret variable is unset. */
+const SECOND_UNSET_SECRET = { second: { issuer: '', audiences: ['second-api'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_INTROSPECTION' } } };
+const secondUnsetSecret = (): Record<string, unknown> => ({ second: { ...SECOND_UNSET_SECRET.second, issuer: deadIssuer } });
+
+let seq = 0;
+/** RS256, aud portcullis-demo: refused by the running config (401), accepted by the candidate. */
+const widenedToken = (): Promise<string> => as.issueJwt({ aud: 'portcullis-demo', sub: `rs-${seq++}` }, { alg: 'RS256' });
+/** ES256, aud strict-api: accepted by the running config. */
+const strictToken = (): Promise<string> => as.issueJwt({ aud: 'strict-api', sub: `es-${seq++}` }, { alg: 'ES256' });
+
+/** exp − iat of the internal token minted for a fresh inbound token (fresh: nothing cached). */
+async function mintedLifetime(p: ProxyProcess): Promise<number> {
+  const r = await call(`${p.url}/m/x`, { token: await strictToken(), fresh: true });
+  expect(r.status, r.text).toBe(200);
+  const auth = String(r.json?.headers.authorization);
+  const claims = JSON.parse(Buffer.from(auth.slice('Bearer '.length).split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number };
+  return claims.exp - claims.iat;
+}
+
+const readyz = async (p: ProxyProcess): Promise<{ status: number; json: Record<string, any> | null }> => {
+  const r = await call(`${p.adminUrl}/readyz`);
+  return { status: r.status, json: r.json };
+};
+const refusals = (p: ProxyProcess): number => p.logs().filter((l) => REFUSED_LOG.test(String(l.msg)) && l.level === 50).length;
+
+describe('single process: a refused reload changes nothing', () => {
+  let proxy: ProxyProcess;
+  let file: string;
+  const status = async (path: string, token?: string): Promise<number> => (await call(`${proxy.url}${path}`, token === undefined ? {} : { token })).status;
+  const rewrite = (cfg: unknown): void => writeFileSync(file, stringify(cfg));
+
+  /** What every refused reload must leave exactly as it was. */
+  async function unchanged(): Promise<void> {
+    expect(await status('/r/x', await widenedToken())).toBe(401);
+    expect(await status('/r/x', await strictToken())).toBe(200);
+    expect(await mintedLifetime(proxy)).toBe(120);
+    const r = await readyz(proxy);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json).toMatchObject({ ready: true, config_version: 1 });
+  }
+
+  beforeAll(async () => {
+    file = writeConfig(running());
+    proxy = await startProxy(null, { env: { ...ADMIN_ENV, PT_RELOAD_SHORT_DPOP: 'too-short' }, configPath: file });
+    await waitReady(proxy);
+    await unchanged();
+  });
+  afterAll(async () => { await proxy?.stop(); });
+
+  it('issue 9.1: RS256/portcullis-demo plus a second issuer with an unset introspection secret → 422, the RS256 token stays 401, version stays 1', async () => {
+    rewrite(candidate({ issuers: secondUnsetSecret() }));
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status).toBe(422);
+    expect(r.json?.reloaded).toBe(false);
+    await unchanged();
+    expect(r.json?.errors).toContainEqual({ path: 'issuers.second.introspection.client_secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_INTROSPECTION') });
+    expect(await eventually(() => refusals(proxy) === 1, 2_000)).toBe(true);
+
+    // the same through SIGHUP
+    proxy.proc.kill('SIGHUP');
+    expect(await eventually(() => refusals(proxy) === 2, 3_000)).toBe(true);
+    await unchanged();
+  });
+
+  it('an unset client_credentials.client_secret_env refuses the reload: nothing of it applies', async () => {
+    rewrite(candidate({
+      upstreams: { billing: { targets: [echo.url], client_credentials: { issuer: 'demo', client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_CC' } } },
+      routes: [{ name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: 'none' }],
+    }));
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status).toBe(422);
+    await unchanged();
+    expect(await status('/billing/x')).toBe(404); // the new route did not arrive either
+    expect(r.json?.errors).toContainEqual({ path: 'upstreams.billing.client_credentials.client_secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_CC') });
+  });
+
+  it('an unset or too short dpop.nonce.secret_env refuses the reload: the internal-token max_ttl_s change does not apply', async () => {
+    rewrite(candidate({ dpop: { nonce: { secret_env: 'PT_RELOAD_UNSET_DPOP' } } }));
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status).toBe(422);
+    await unchanged();
+    expect(r.json?.errors).toContainEqual({ path: 'dpop.nonce.secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_DPOP') });
+
+    rewrite(candidate({ dpop: { nonce: { secret_env: 'PT_RELOAD_SHORT_DPOP' } } }));
+    const short = await admin(proxy, 'POST', '/reload');
+    expect(short.status).toBe(422);
+    await unchanged();
+    expect(short.json?.errors).toContainEqual({ path: 'dpop.nonce.secret_env', message: expect.stringContaining('at least 32 bytes') });
+  });
+
+  it('a key file the new config cannot use (found only when the new config is built) refuses the whole reload, with its path', async () => {
+    rewrite(candidate({ keyFile: wrongKeyFile }));
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status).toBe(422);
+    expect(r.json?.reloaded).toBe(false);
+    await unchanged();
+    expect(r.json?.errors).toContainEqual({ path: 'internal_tokens.key_file', message: expect.stringContaining('cannot sign ES256') });
+  });
+
+  it('a committed reload adding an issuer whose keys cannot load: its route answers 503, the others and /readyz stay 200; the version counts committed reloads only', async () => {
+    const cfg = running();
+    rewrite({
+      ...cfg,
+      issuers: { ...(cfg.issuers as object), second: { issuer: deadIssuer, audiences: ['second-api'], jwks: { timeout_ms: 500 } } },
+      routes: [...(cfg.routes as unknown[]), { name: 's', match: { path: '/s/*' }, upstream: 'app', auth: { issuers: ['second'] } }],
+    });
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ reloaded: true, version: 2 }); // 5 refused reloads before did not count
+    expect(await status('/r/x', await strictToken())).toBe(200);
+    expect(await status('/public/x')).toBe(200);
+    const forSecond = await as.issueJwt({ iss: deadIssuer, aud: 'second-api' }, { alg: 'ES256' });
+    const s = await call(`${proxy.url}/s/x`, { token: forSecond });
+    expect(s.status).toBe(503);
+    expect(s.headers['retry-after']).toBeDefined();
+    const ready = await readyz(proxy);
+    expect(ready.status, JSON.stringify(ready.json)).toBe(200);
+    expect(ready.json).toMatchObject({ ready: true, config_version: 2, issuers_waiting: ['second'], issuers: { demo: { keys: true }, second: { keys: false } } });
+  });
+});
