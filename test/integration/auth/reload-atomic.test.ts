@@ -2,7 +2,9 @@
 // unset `*_env` secret of any component, or a key file only the prepare step can read —
 // changes nothing a client or an operator can see (token verdicts, the lifetime of minted
 // internal tokens, /readyz, config_version); a committed reload that adds an issuer whose
-// keys cannot load leaves every other route and /readyz at 200.
+// keys cannot load leaves every other route and /readyz at 200. Single process and
+// `--workers 2`, where every worker applies the new config or none does.
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { deadPort, eventually } from '../../helpers/upstreams.js';
-import { admin, call, waitReady } from './policy-fixtures.js';
+import { admin, call, until, waitReady } from './policy-fixtures.js';
 
 const INTERNAL_ISS = 'https://portcullis.test';
 const REFUSED_LOG = /keeping the running config/;
@@ -182,5 +184,108 @@ describe('single process: a refused reload changes nothing', () => {
     const ready = await readyz(proxy);
     expect(ready.status, JSON.stringify(ready.json)).toBe(200);
     expect(ready.json).toMatchObject({ ready: true, config_version: 2, issuers_waiting: ['second'], issuers: { demo: { keys: true }, second: { keys: false } } });
+  });
+});
+
+/** Worker pids of a `--workers` primary. */
+function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  } catch {
+    return [];
+  }
+}
+
+describe('serve --workers 2: every worker applies the new config, or none does', () => {
+  let proxy: ProxyProcess;
+  let file: string;
+  /** Workers sign internal tokens with one key file (created by the first worker). */
+  let keyFile: string;
+  const rewrite = (cfg: Record<string, unknown>): void => {
+    const it = cfg.internal_tokens as Record<string, unknown>;
+    writeFileSync(file, stringify({ ...cfg, internal_tokens: { key_file: keyFile, ...it } }));
+  };
+  /** `n` requests on fresh connections (SO_REUSEPORT spreads them): statuses and the pids that answered. */
+  const spread = async (tag: string, token: () => Promise<string>, n = 16): Promise<{ statuses: number[]; pids: Set<unknown> }> => {
+    const answers = await Promise.all(Array.from({ length: n }, async (_, i) => (await call(`${proxy.url}/r/${tag}/${i}`, { token: await token(), fresh: true })).status));
+    const lines = (): Record<string, unknown>[] => proxy.logs().filter((l) => l.msg === 'request' && String(l.path).startsWith(`/r/${tag}/`));
+    await eventually(() => lines().length === n, 3_000);
+    return { statuses: [...new Set(answers)], pids: new Set(lines().map((l) => l.pid)) };
+  };
+  /** Every worker still judges with the running config. */
+  async function unchanged(tag: string): Promise<void> {
+    const widened = await spread(`${tag}-rs`, widenedToken);
+    expect(widened.statuses).toEqual([401]);
+    expect(widened.pids.size).toBe(2);
+    const strict = await spread(`${tag}-es`, strictToken);
+    expect(strict.statuses).toEqual([200]);
+    expect(strict.pids.size).toBe(2);
+  }
+
+  beforeAll(async () => {
+    file = writeConfig('');
+    keyFile = file.replace(/portcullis\.yaml$/, 'internal.pem');
+    rewrite(running());
+    proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file, args: ['--workers', '2'], timeoutMs: 20_000 });
+    await waitReady(proxy, 15_000);
+  });
+  afterAll(async () => { await proxy?.stop(); });
+
+  it('an unset secret variable: 422 from the primary, no worker switches', async () => {
+    await unchanged('start');
+    expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
+    rewrite(candidate({ issuers: secondUnsetSecret() }));
+    const r = await admin(proxy, 'POST', '/reload');
+    await unchanged('env');
+    expect(r.status).toBe(422);
+    expect(r.json?.reloaded).toBe(false);
+    expect(r.json?.errors).toContainEqual({ path: 'issuers.second.introspection.client_secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_INTROSPECTION') });
+
+    rewrite(candidate({
+      upstreams: { billing: { targets: [echo.url], client_credentials: { issuer: 'demo', client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_CC' } } },
+      routes: [{ name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: 'none' }],
+    }));
+    proxy.proc.kill('SIGHUP');
+    expect(await eventually(() => refusals(proxy) >= 2, 3_000)).toBe(true);
+    await unchanged('env-hup');
+  });
+
+  it('a config the workers cannot build (key file): 422 with the path, no worker switches', async () => {
+    rewrite(candidate({ keyFile: wrongKeyFile }));
+    const r = await admin(proxy, 'POST', '/reload');
+    await unchanged('keyfile');
+    expect(r.status).toBe(422);
+    expect(r.json?.reloaded).toBe(false);
+    expect(r.json?.errors).toContainEqual({ path: 'internal_tokens.key_file', message: expect.stringContaining('cannot sign ES256') });
+  });
+
+  it('a worker that does not answer: the reload is refused and the worker that could apply it does not', async () => {
+    const pids = workerPids(proxy.proc.pid!);
+    expect(pids).toHaveLength(2);
+    rewrite(candidate());
+    process.kill(pids[0]!, 'SIGSTOP');
+    let r;
+    try {
+      r = await admin(proxy, 'POST', '/reload');
+    } finally {
+      process.kill(pids[0]!, 'SIGCONT');
+    }
+    await unchanged('stopped');
+    expect(r.status).toBe(503);
+    expect(r.json).toMatchObject({ reloaded: false, workers: 2 });
+    // three refused reloads did not count
+    expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
+  });
+
+  it('a good config: every worker switches, and /readyz and the answer agree on the version', async () => {
+    rewrite(candidate());
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ reloaded: true, version: 2, workers: 2, workers_ok: 2 });
+    const widened = await spread('good-rs', widenedToken);
+    expect(widened.statuses).toEqual([200]);
+    expect(widened.pids.size).toBe(2);
+    expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 2 });
+    expect(await until(async () => (await readyz(proxy)).status, 200)).toBe(200);
   });
 });
