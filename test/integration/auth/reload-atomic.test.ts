@@ -277,6 +277,20 @@ describe('serve --workers 2: every worker applies the new config, or none does',
     expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
   });
 
+  it('a worker restarted after a refused reload runs the committed config, not the edited file', async () => {
+    // the file still holds the candidate the previous test could not apply
+    const before = workerPids(proxy.proc.pid!);
+    expect(before).toHaveLength(2);
+    process.kill(before[0]!, 'SIGKILL');
+    const replaced = await eventually(async () => {
+      const now = workerPids(proxy.proc.pid!);
+      return now.length === 2 && !now.includes(before[0]!) && (await readyz(proxy)).json?.workers_ready === 2;
+    }, 15_000);
+    expect(replaced).toBe(true);
+    await unchanged('restarted');
+    expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
+  });
+
   it('a good config: every worker switches, and /readyz and the answer agree on the version', async () => {
     rewrite(candidate());
     const r = await admin(proxy, 'POST', '/reload');
