@@ -41,10 +41,10 @@ Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.`,
   'check-config': `Usage: portcullis check-config [--no-env] FILE
 
 Validates FILE completely, including the environment it names: every *_env variable must be
-set and non-empty, as serve requires. Prints "ok" or every error with its path.
-Exit 0 when valid, 2 otherwise.
+set and non-empty and every *_file readable, as serve requires. Prints "ok" or every error
+with its path. Exit 0 when valid, 2 otherwise.
 
-  --no-env   skip the environment check (pipelines that validate without the secrets)`,
+  --no-env   skip the environment check (pipelines that validate without secrets and files)`,
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,

@@ -20,20 +20,22 @@ const REFUSED_LOG = /keeping the running config/;
 
 let as: AuthServer;
 let echo: EchoUpstream;
+/** The candidate configs move upstream `app` here: a refused reload must keep sending to `echo`. */
+let echoB: EchoUpstream;
 /** An issuer URL nobody answers at: its discovery and JWKS fetches fail. */
 let deadIssuer: string;
 /** An Ed25519 private key file: unusable for internal_tokens alg ES256 (only the prepare step reads it). */
 let wrongKeyFile: string;
 
 beforeAll(async () => {
-  [as, echo] = await Promise.all([startAuthServer({ issuerPath: '/realms/strict' }), startEchoUpstream()]);
+  [as, echo, echoB] = await Promise.all([startAuthServer({ issuerPath: '/realms/strict' }), startEchoUpstream(), startEchoUpstream({ name: 'echo-b' })]);
   deadIssuer = `http://127.0.0.1:${await deadPort()}/realms/second`;
   wrongKeyFile = writeConfig('').replace(/portcullis\.yaml$/, 'ed25519.pem');
   writeFileSync(wrongKeyFile, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
 });
 
 afterAll(async () => {
-  await Promise.all([as?.close(), echo?.close()]);
+  await Promise.all([as?.close(), echo?.close(), echoB?.close()]);
 });
 
 /** The running config of issue 9.1: issuer demo accepts only ES256 tokens for `strict-api`; internal tokens live 120 s. */
@@ -52,14 +54,15 @@ function running(keyFile?: string): Record<string, unknown> {
 
 /**
  * The reload candidate of issue 9.1: demo widened to RS256 + `portcullis-demo`, internal tokens
- * shortened to 30 s, plus `extra` (the part that must make the whole reload fail).
+ * shortened to 30 s, upstream `app` moved to echo-b, plus `extra` (the part that must make the
+ * whole reload fail).
  */
-function candidate(extra: { issuers?: Record<string, unknown>; upstreams?: Record<string, unknown>; routes?: unknown[]; dpop?: unknown; keyFile?: string } = {}): Record<string, unknown> {
+function candidate(extra: { demo?: Record<string, unknown>; issuers?: Record<string, unknown>; upstreams?: Record<string, unknown>; routes?: unknown[]; dpop?: unknown; keyFile?: string } = {}): Record<string, unknown> {
   const base = running();
   return {
     ...base,
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], algorithms: ['RS256', 'ES256'] }, ...(extra.issuers ?? {}) },
-    upstreams: { ...(base.upstreams as object), ...(extra.upstreams ?? {}) },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], algorithms: ['RS256', 'ES256'], ...(extra.demo ?? {}) }, ...(extra.issuers ?? {}) },
+    upstreams: { app: { targets: [echoB.url] }, ...(extra.upstreams ?? {}) },
     routes: [...(base.routes as unknown[]), ...(extra.routes ?? [])],
     internal_tokens: { issuer: INTERNAL_ISS, max_ttl_s: 30, signing: 'inline', ...(extra.keyFile !== undefined ? { key_file: extra.keyFile } : {}) },
     ...(extra.dpop !== undefined ? { dpop: extra.dpop } : {}),
@@ -102,6 +105,7 @@ describe('single process: a refused reload changes nothing', () => {
     expect(await status('/r/x', await widenedToken())).toBe(401);
     expect(await status('/r/x', await strictToken())).toBe(200);
     expect(await mintedLifetime(proxy)).toBe(120);
+    expect((await call(`${proxy.url}/public/x`)).json?.upstream).toBe('echo');
     const r = await readyz(proxy);
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json).toMatchObject({ ready: true, config_version: 1 });
@@ -156,6 +160,14 @@ describe('single process: a refused reload changes nothing', () => {
     expect(short.json?.errors).toContainEqual({ path: 'dpop.nonce.secret_env', message: expect.stringContaining('at least 32 bytes') });
   });
 
+  it('an unset token_exchange.client_secret_env refuses the reload', async () => {
+    rewrite(candidate({ demo: { token_exchange: { client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_EXCHANGE' } } }));
+    const r = await admin(proxy, 'POST', '/reload');
+    expect(r.status).toBe(422);
+    await unchanged();
+    expect(r.json?.errors).toContainEqual({ path: 'issuers.demo.token_exchange.client_secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_EXCHANGE') });
+  });
+
   it('a key file the new config cannot use (found only when the new config is built) refuses the whole reload, with its path', async () => {
     rewrite(candidate({ keyFile: wrongKeyFile }));
     const r = await admin(proxy, 'POST', '/reload');
@@ -174,7 +186,7 @@ describe('single process: a refused reload changes nothing', () => {
     });
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status, r.text).toBe(200);
-    expect(r.json).toMatchObject({ reloaded: true, version: 2 }); // 5 refused reloads before did not count
+    expect(r.json).toMatchObject({ reloaded: true, version: 2 }); // the seven refused reloads before did not count
     expect(await status('/r/x', await strictToken())).toBe(200);
     expect(await status('/public/x')).toBe(200);
     const forSecond = await as.issueJwt({ iss: deadIssuer, aud: 'second-api' }, { alg: 'ES256' });

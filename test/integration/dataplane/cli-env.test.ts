@@ -1,7 +1,7 @@
 // A config that cannot start fails every command that reads it (issue 8.13): check-config,
-// explain and serve report each `*_env` variable that is unset or empty with its config
-// path and exit 2; `check-config --no-env` validates without the environment (pipelines
-// without secrets) and says so.
+// explain and serve report each `*_env` variable that is unset or empty (and each `*_file`
+// that cannot be read) with its config path and exit 2; `check-config --no-env` validates
+// without the environment (pipelines without secrets) and says so.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { ROOT, baseConfig, runCli, writeConfig } from '../../helpers/proxy-process.js';
@@ -67,6 +67,14 @@ describe('check-config and the environment', () => {
     const bad = await runCli(['check-config', '--no-env', writeConfig({ ...needsSecrets(), routes: [] })]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('routes: ');
+  });
+
+  it('a file the config names that cannot be read: exit 2 with its path (a TLS certificate)', async () => {
+    const cfg = { ...needsSecrets(), server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: '/nonexistent/tls.crt', key_file: '/nonexistent/tls.key' } } };
+    const r = await runCli(['check-config', writeConfig(cfg)], ALL_SET);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('server.tls.cert_file: cannot read /nonexistent/tls.crt (ENOENT)');
+    expect(r.stderr).toContain('server.tls.key_file: cannot read /nonexistent/tls.key (ENOENT)');
   });
 
   it('the shipped example validates without its secrets only with --no-env', async () => {

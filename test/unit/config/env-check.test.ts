@@ -1,6 +1,9 @@
 // checkEnvironment: every `*_env` field the config names, found wherever it sits (maps,
 // route lists), reported with its config path when its variable is unset or empty; the
-// DPoP nonce secret's length; values never appear in a message.
+// DPoP nonce secret's length; files that must be readable; values never appear in a message.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkEnvironment, validateConfig, type Config } from '../../../node/config/index.js';
 
@@ -37,6 +40,22 @@ describe('checkEnvironment', () => {
     expect(problems).toEqual([{ path: 'dpop.nonce.secret_env', message: 'T_NONCE must hold at least 32 bytes (has 12)' }]);
     expect(JSON.stringify(problems)).not.toContain('sekrit');
     expect(checkEnvironment(config({ dpop: { nonce: { secret_env: 'T_NONCE' } } }), { ...env, T_NONCE: 'n'.repeat(32) })).toEqual([]);
+  });
+
+  it('every *_file must be a readable file; a missing internal_tokens.key_file is fine (created at start), a directory is not', () => {
+    const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z' };
+    const dir = mkdtempSync(join(tmpdir(), 'env-check-'));
+    const cert = join(dir, 'tls.crt');
+    writeFileSync(cert, 'not parsed here');
+    const cfg = (tls: Record<string, string>, keyFile: string): Config => config({
+      server: { tls }, internal_tokens: { issuer: 'https://p.example', key_file: keyFile },
+    });
+    expect(checkEnvironment(cfg({ cert_file: cert, key_file: cert }, join(dir, 'created-later.pem')), env)).toEqual([]);
+    expect(checkEnvironment(cfg({ cert_file: join(dir, 'missing.crt'), key_file: dir }, dir), env)).toEqual([
+      { path: 'server.tls.cert_file', message: `cannot read ${join(dir, 'missing.crt')} (ENOENT)` },
+      { path: 'server.tls.key_file', message: `${dir} is not a file` },
+      { path: 'internal_tokens.key_file', message: `${dir} is not a file` },
+    ]);
   });
 
   it('validateConfig with an environment: schema, reference and environment problems in one run', () => {
