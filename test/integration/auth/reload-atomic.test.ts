@@ -221,7 +221,8 @@ describe('serve --workers 2: every worker applies the new config, or none does',
   const spread = async (tag: string, token: () => Promise<string>, n = 16): Promise<{ statuses: number[]; pids: Set<unknown> }> => {
     const answers = await Promise.all(Array.from({ length: n }, async (_, i) => (await call(`${proxy.url}/r/${tag}/${i}`, { token: await token(), fresh: true })).status));
     const lines = (): Record<string, unknown>[] => proxy.logs().filter((l) => l.msg === 'request' && String(l.path).startsWith(`/r/${tag}/`));
-    await eventually(() => lines().length === n, 3_000);
+    // every worker's access lines (asynchronous logs) before counting the pids that answered
+    expect(await eventually(() => lines().length === n, 15_000)).toBe(true);
     return { statuses: [...new Set(answers)], pids: new Set(lines().map((l) => l.pid)) };
   };
   /** Every worker still judges with the running config. */
