@@ -22,20 +22,24 @@ let as: AuthServer;
 let echo: EchoUpstream;
 /** The candidate configs move upstream `app` here: a refused reload must keep sending to `echo`. */
 let echoB: EchoUpstream;
+/** A live issuer that only refused candidates name: it must never be asked for keys. */
+let asThird: AuthServer;
 /** An issuer URL nobody answers at: its discovery and JWKS fetches fail. */
 let deadIssuer: string;
 /** An Ed25519 private key file: unusable for internal_tokens alg ES256 (only the prepare step reads it). */
 let wrongKeyFile: string;
 
 beforeAll(async () => {
-  [as, echo, echoB] = await Promise.all([startAuthServer({ issuerPath: '/realms/strict' }), startEchoUpstream(), startEchoUpstream({ name: 'echo-b' })]);
+  [as, echo, echoB, asThird] = await Promise.all([
+    startAuthServer({ issuerPath: '/realms/strict' }), startEchoUpstream(), startEchoUpstream({ name: 'echo-b' }), startAuthServer({ issuerPath: '/realms/third' }),
+  ]);
   deadIssuer = `http://127.0.0.1:${await deadPort()}/realms/second`;
   wrongKeyFile = writeConfig('').replace(/portcullis\.yaml$/, 'ed25519.pem');
   writeFileSync(wrongKeyFile, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
 });
 
 afterAll(async () => {
-  await Promise.all([as?.close(), echo?.close(), echoB?.close()]);
+  await Promise.all([as?.close(), echo?.close(), echoB?.close(), asThird?.close()]);
 });
 
 /** The running config of issue 9.1: issuer demo accepts only ES256 tokens for `strict-api`; internal tokens live 120 s. */
@@ -71,7 +75,10 @@ function candidate(extra: { demo?: Record<string, unknown>; issuers?: Record<str
 
 /** A second issuer whose keys cannot load and whose introspection secret variable is unset. */
 const SECOND_UNSET_SECRET = { second: { issuer: '', audiences: ['second-api'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_INTROSPECTION' } } };
-const secondUnsetSecret = (): Record<string, unknown> => ({ second: { ...SECOND_UNSET_SECRET.second, issuer: deadIssuer } });
+const secondUnsetSecret = (): Record<string, unknown> => ({
+  second: { ...SECOND_UNSET_SECRET.second, issuer: deadIssuer },
+  third: { issuer: asThird.issuer, audiences: ['third-api'] },
+});
 
 let seq = 0;
 /** RS256, aud portcullis-demo: refused by the running config (401), accepted by the candidate. */
@@ -132,6 +139,8 @@ describe('single process: a refused reload changes nothing', () => {
     proxy.proc.kill('SIGHUP');
     expect(await eventually(() => refusals(proxy) === 2, 3_000)).toBe(true);
     await unchanged();
+    // the refused config's new issuers were never started: nobody asked the third one for keys
+    expect(asThird.counters).toMatchObject({ discovery: 0, jwks: 0 });
   });
 
   it('an unset client_credentials.client_secret_env refuses the reload: nothing of it applies', async () => {
