@@ -1,23 +1,26 @@
 // The node:cluster primary for `serve --workers N`: forks N workers that all listen on
 // the same port (uWS binds with SO_REUSEPORT), restarts crashed workers with capped
-// backoff (never a worker that failed at boot), forwards SIGTERM/SIGHUP, hosts the
+// backoff (never a worker that failed at boot), forwards SIGTERM, coordinates reloads
+// (SIGHUP, POST /reload: every worker or none, cluster/worker-reload.ts), hosts the
 // admin listener and aggregates /metrics over every worker.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { AdminServer } from '../node/admin/admin-server.js';
-import { loadConfigFile, type Config } from '../node/config/index.js';
+import { waitingIssuers } from '../node/auth/auth-layer.js';
+import { parseConfigText, readConfigText, type Config } from '../node/config/index.js';
 import type { Logger } from '../node/log.js';
 import { ClusterNode } from './index.js';
+import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
 /** Messages between primary and workers (plain data over IPC). */
 export type WorkerMessage =
   | { type: 'worker.ready'; port: number }
   | { type: 'worker.boot_failed'; message: string }
-  | { type: 'worker.reloaded'; ok: boolean; errors?: unknown }
   /** Sent every 500 ms: the worker's own /readyz verdict (keys loaded, revocations replayed) and per-issuer readiness. */
-  | { type: 'worker.status'; ready: boolean; issuers?: IssuerReadiness };
-export type PrimaryMessage = { type: 'config.reload' } | { type: 'worker.shutdown' };
+  | { type: 'worker.status'; ready: boolean; issuers?: IssuerReadiness }
+  | ReloadReply;
+export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown' };
 
 /** Per-issuer readiness as /readyz reports it (node/auth/auth-layer.ts readiness()). */
 export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
@@ -57,8 +60,14 @@ export class Supervisor {
   private readonly aggregator = new AggregatorRegistry();
   private bootFailed = 0;
   private node: ClusterNode | null = null;
+  /** Version of the committed config: 1 at start, +1 per reload every worker committed. */
+  private version = 1;
+  private reloadSeq = 0;
+  /** Reloads run one at a time (SIGHUP, --watch and POST /reload may overlap). */
+  private reloading: Promise<unknown> = Promise.resolve();
 
-  constructor(private config: Config, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
+  /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
+  constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
 
   async start(): Promise<void> {
     const cfg = this.config;
@@ -80,11 +89,15 @@ export class Supervisor {
         const ready = this.slots.filter((s) => s.ready && s.judging).length;
         const c = node.readiness();
         const issuers = this.issuerReadiness();
-        // as in one process: an issuer with introspection needs its endpoint, any other its keys
-        const keysLoaded = Object.values(issuers).every((i) => (i.introspection !== null ? i.introspection : i.keys));
+        // as in one process: an issuer with introspection needs its endpoint, any other its keys;
+        // `ready` is the workers' own verdict (an issuer a reload added does not hold it back)
+        const keysLoaded = waitingIssuers(issuers).length === 0;
         return {
           ready: ready === this.slots.length && !this.stopping && c.ready,
-          detail: { workers: this.slots.length, workers_ready: ready, keys_loaded: keysLoaded, issuers, draining: this.stopping, ...c.detail },
+          detail: {
+            workers: this.slots.length, workers_ready: ready, keys_loaded: keysLoaded, issuers, issuers_waiting: waitingIssuers(issuers),
+            draining: this.stopping, config_version: this.version, ...c.detail,
+          },
         };
       },
       metrics: () => this.aggregator.clusterMetrics(),
@@ -124,6 +137,7 @@ export class Supervisor {
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'worker.ready') { slot.ready = true; }
+      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
     });
@@ -166,26 +180,50 @@ export class Supervisor {
     return out;
   }
 
-  /** Validate the file here first, then ask every worker to switch. */
-  async reload(): Promise<{ status: number; body: unknown }> {
-    const r = loadConfigFile(this.configPath);
-    if (!r.ok) {
-      this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config');
-      return { status: 422, body: { reloaded: false, errors: r.errors } };
+  /** Validate the file here (environment included), then reload every worker or none; one reload at a time. */
+  reload(): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => this.reloadNow());
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  private async reloadNow(): Promise<{ status: number; body: unknown }> {
+    const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
+      this.logger.error(log, `reload refused: ${why}, keeping the running config`);
+      return { status, body: { reloaded: false, ...body } };
+    };
+    const read = readConfigText(this.configPath);
+    const r = read.ok ? parseConfigText(read.text, { env: process.env }) : read;
+    if (!r.ok) return refuse(422, { errors: r.errors }, { errors: r.errors }, 'config invalid');
+    const text = (read as { text: string }).text;
+    // a worker that is (re)starting boots with the committed text and could miss this reload
+    const live = this.slots.map((s) => (s.ready && s.worker !== null ? s.worker : null));
+    if (live.some((w) => w === null)) {
+      return refuse(503, { workers: this.slots.length, workers_ready: live.filter((w) => w !== null).length, message: 'a worker is restarting; nothing applied, try again' }, {}, 'a worker is restarting');
     }
-    this.config = r.config;
-    const results = await Promise.all(this.slots.map((s) => new Promise<boolean>((resolve) => {
-      const w = s.worker;
-      if (w === null) { resolve(false); return; }
-      const onMsg = (m: WorkerMessage): void => {
-        if (m?.type === 'worker.reloaded') { w.off('message', onMsg); resolve(m.ok); }
-      };
-      w.on('message', onMsg);
-      w.send({ type: 'config.reload' } satisfies PrimaryMessage);
-      setTimeout(() => { w.off('message', onMsg); resolve(false); }, 5_000).unref();
-    })));
-    const ok = results.every(Boolean);
-    return { status: ok ? 200 : 500, body: { reloaded: ok, workers: results.length, workers_ok: results.filter(Boolean).length } };
+    const version = this.version + 1;
+    const id = ++this.reloadSeq;
+    const outcome = await coordinateReload(live as Worker[], text, version, id, () => {
+      // from here on a restarted worker boots with the new config
+      this.version = version;
+      this.configText = text;
+      this.config = r.config;
+    });
+    const workers = this.slots.length;
+    switch (outcome.kind) {
+      case 'refused':
+        return refuse(422, { errors: outcome.errors, workers, workers_refused: outcome.refused }, { errors: outcome.errors, workers_refused: outcome.refused }, 'the new config cannot be applied');
+      case 'unanswered':
+        return refuse(503, { workers, workers_unanswered: outcome.unanswered, message: 'a worker did not answer: nothing applied' }, { workers_unanswered: outcome.unanswered }, 'a worker did not answer');
+      case 'committed':
+        if (outcome.acked < workers) this.logger.warn({ version, workers, workers_ok: outcome.acked }, 'config committed; a worker has not confirmed yet (it applies the commit when it reads it, or restarts with this config)');
+        this.logger.info({ version }, 'config reloaded');
+        return { status: 200, body: { reloaded: true, version, workers, workers_ok: outcome.acked } };
+      default: {
+        const never: never = outcome;
+        throw new Error(`unknown reload outcome ${String(never)}`);
+      }
+    }
   }
 
   async stop(code: number): Promise<void> {

@@ -1,11 +1,12 @@
 // One proxy instance (one process): builds snapshots from config, owns the listener,
 // the auth layer, the metrics and (when not a cluster worker) the admin listener.
-// Reload builds a complete new snapshot first and swaps it atomically.
+// Reload is prepare-then-commit: every component builds its new state beside the running
+// one, and only when all succeeded is everything swapped in one synchronous step.
 import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
-import { createAuthLayer, type AuthLayer, type IntrospectionSharing, type TokenState } from './auth/auth-layer.js';
+import { createAuthLayer, waitingIssuers, type AuthLayer, type IntrospectionSharing, type PreparedAuth, type TokenState } from './auth/auth-layer.js';
 import { explainRequest } from './auth/explain-request.js';
-import { loadConfigFile, type Config, type ConfigProblem } from './config/index.js';
+import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ReplaySharing } from './dpop/index.js';
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './http/snapshot.js';
@@ -13,7 +14,7 @@ import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics.js';
 import type { CompiledRoute } from './pipeline/context.js';
 import { RouteTable } from './routing/route-table.js';
-import { S2sLayer } from './s2s/index.js';
+import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
 export interface InstanceOptions {
@@ -30,11 +31,35 @@ export interface InstanceOptions {
   sharing?: IntrospectionSharing | null;
   /** Cluster-wide DPoP proof replay check; none = per-process cache only. */
   dpopReplay?: ReplaySharing | null;
+  /** Where `*_env` secrets are read; default process.env. */
+  env?: Environment;
+  /** Version of `config` (a worker restarted by the primary gets the committed one); default 1. */
+  version?: number;
   /** Cluster part of /readyz and its metrics. */
   cluster?: { readiness(): { ready: boolean; detail: Record<string, unknown> }; stats(): Record<string, number> } | null;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
+
+/** A new config built beside the running one by ProxyInstance.prepare: commit it or discard it. */
+export interface PreparedReload {
+  readonly config: Config;
+  readonly version: number;
+  readonly auth: PreparedAuth;
+  readonly s2s: PreparedS2s;
+  /** Upstream pools made for this config (changed upstreams), closed on discard. */
+  readonly pools: readonly UpstreamPool[];
+  readonly snapshot: Snapshot;
+}
+
+/** A prepare failure as a config problem: the `path` the error carries or starts with, else `(reload)`. */
+function problemOf(err: unknown): ConfigProblem {
+  const message = String((err as Error)?.message ?? err);
+  const path = (err as { path?: unknown })?.path;
+  const m = /^([A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*): (.+)$/s.exec(message);
+  if (typeof path === 'string') return { path, message: m !== null && m[1] === path ? m[2]! : message };
+  return m !== null ? { path: m[1]!, message: m[2]! } : { path: '(reload)', message };
+}
 
 export class ProxyInstance {
   readonly metrics = new RequestMetrics();
@@ -45,16 +70,20 @@ export class ProxyInstance {
   /** Internal tokens, token exchange, egress client credentials (node/s2s). */
   private s2s: S2sLayer;
   private snapshot: Snapshot;
-  private version = 1;
+  /** The committed config's version: 1 at start (or what the primary says), +1 per committed reload only. */
+  private version: number;
+  private readonly env: Environment;
   private closing = false;
   private readonly configPath: string | undefined;
 
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
     this.configPath = opts.configPath;
-    this.auth = createAuthLayer(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null });
-    this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null });
-    this.snapshot = this.build(opts.config, new Map());
+    this.env = opts.env ?? process.env;
+    this.version = opts.version ?? 1;
+    this.auth = createAuthLayer(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
+    this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
+    this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
   }
 
@@ -98,15 +127,22 @@ export class ProxyInstance {
   get adminPort(): number { return this.admin?.port ?? 0; }
   get config(): Config { return this.snapshot.config; }
 
-  /** Ready = listener bound, keys loaded (introspection endpoints known), revocations replayed, not draining. */
+  /**
+   * Ready = listener bound, the issuers of the start config judged once (keys loaded or
+   * introspection endpoint known), revocations replayed, not draining. An issuer a reload added
+   * does not make the instance unready while it waits for its keys (only its routes answer
+   * 503): it is listed in `issuers_waiting`, and `keys_loaded` is false until it has them.
+   */
   readiness(): { ready: boolean; detail: Record<string, unknown> } {
     const authReady = this.snapshot.auth.ready();
     const cluster = this.opts.cluster?.readiness() ?? null;
     const ready = this.listener !== null && authReady && !this.closing && (cluster === null || cluster.ready);
+    const issuers = this.auth.readiness();
+    const waiting = waitingIssuers(issuers);
     return {
       ready,
       detail: {
-        listener: this.listener !== null, keys_loaded: authReady, issuers: this.auth.readiness(),
+        listener: this.listener !== null, keys_loaded: waiting.length === 0, issuers, issuers_waiting: waiting,
         draining: this.closing, config_version: this.version, ...(cluster?.detail ?? {}),
       },
     };
@@ -159,27 +195,33 @@ export class ProxyInstance {
     };
   }
 
-  /** Compile a snapshot; reuses upstream pools whose config did not change. */
-  private build(config: Config, previous: ReadonlyMap<string, UpstreamPool>): Snapshot {
+  /**
+   * Compile a snapshot from prepared component state; reuses upstream pools whose config did
+   * not change. Throws only on a bug; the pools it created are in `created` either way.
+   */
+  private build(config: Config, version: number, auth: Pick<PreparedAuth, 'compilePolicy'>, s2s: Pick<PreparedS2s, 'steps' | 'wellKnown'>, previous: ReadonlyMap<string, UpstreamPool>, created: UpstreamPool[]): Snapshot {
     const upstreams = new Map<string, UpstreamPool>();
     for (const [name, uc] of Object.entries(config.upstreams)) {
       const old = previous.get(name);
-      upstreams.set(name, old !== undefined && JSON.stringify(old.config) === JSON.stringify(uc) ? old : new UpstreamPool(name, uc));
+      if (old !== undefined && JSON.stringify(old.config) === JSON.stringify(uc)) { upstreams.set(name, old); continue; }
+      const pool = new UpstreamPool(name, uc);
+      created.push(pool);
+      upstreams.set(name, pool);
     }
-    const outbound = this.s2s.compileRoutes(config);
+    const outbound = s2s.steps;
     // a route with an outbound token step never forwards the inbound credential (header, cookie or query)
     const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });
-    const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: this.auth.compilePolicy(policyRoute(r, index)) }));
+    const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(policyRoute(r, index)) }));
     return {
-      version: this.version, config, table: new RouteTable(routes), upstreams, auth: this.auth.stages, realm: 'portcullis',
-      outbound, wellKnown: this.s2s.wellKnown(),
+      version, config, table: new RouteTable(routes), upstreams, auth: this.auth.stages, realm: 'portcullis',
+      outbound, wellKnown: s2s.wellKnown,
     };
   }
 
   /** Re-read the config file and swap atomically; on error the running config stays. */
   reloadFromFile(): ReloadResult {
     if (this.configPath === undefined) return { ok: false, errors: [{ path: '(config)', message: 'no config file to reload (dev mode uses an embedded config)' }] };
-    const r = loadConfigFile(this.configPath);
+    const r = loadConfigFile(this.configPath, { env: this.env });
     if (!r.ok) {
       this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config');
       return r;
@@ -187,27 +229,66 @@ export class ProxyInstance {
     return this.reload(r.config);
   }
 
+  /** Prepare, then commit: all of `config` or nothing of it. */
   reload(config: Config): ReloadResult {
-    const old = this.snapshot;
-    const listenChanged = JSON.stringify(old.config.server.listen) !== JSON.stringify(config.server.listen) || JSON.stringify(old.config.admin) !== JSON.stringify(config.admin);
-    try {
-      this.s2s.reconfigure(config);
-      this.auth.reconfigure(config);
-      this.version++;
-      const next = this.build(config, old.upstreams);
-      this.snapshot = next;
-      if (this.listener !== null) this.listener.snapshot = next;
-      // Pools no longer referenced close once their in-flight requests finish.
-      for (const [name, up] of old.upstreams) if (next.upstreams.get(name) !== up) void up.close();
-    } catch (err) {
-      this.logger.error({ err }, 'reload failed; keeping the running config');
-      return { ok: false, errors: [{ path: '(reload)', message: String((err as Error).message ?? err) }] };
+    const p = this.prepare(config);
+    if (!p.ok) return p;
+    return { ok: true, version: this.commit(p.prepared) };
+  }
+
+  /**
+   * Reload, step 1: check the environment `config` names and build everything it needs
+   * (auth, s2s, upstream pools, the snapshot) beside the running state, which stays untouched.
+   * A refusal is logged and returns every problem with its config path; nothing changed.
+   * `version`: the number the config gets when committed (default: the next one).
+   */
+  prepare(config: Config, version = this.version + 1): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
+    const envErrors = checkEnvironment(config, this.env);
+    if (envErrors.length > 0) {
+      this.logger.error({ errors: envErrors }, 'reload refused: config invalid, keeping the running config');
+      return { ok: false, errors: envErrors };
     }
+    let auth: PreparedAuth | null = null;
+    let s2s: PreparedS2s | null = null;
+    const pools: UpstreamPool[] = [];
+    try {
+      auth = this.auth.prepare(config);
+      s2s = this.s2s.prepare(config);
+      const snapshot = this.build(config, version, auth, s2s, this.snapshot.upstreams, pools);
+      return { ok: true, prepared: { config, version, auth, s2s, pools, snapshot } };
+    } catch (err) {
+      if (auth !== null) this.auth.discard(auth);
+      if (s2s !== null) this.s2s.discard(s2s);
+      for (const pool of pools) void pool.close();
+      const problem = problemOf(err);
+      this.logger.error({ errors: [problem] }, 'reload refused: the new config cannot be applied, keeping the running config');
+      return { ok: false, errors: [problem] };
+    }
+  }
+
+  /** Reload, step 2: swap to `p` in one synchronous step (never throws); returns the version now running. */
+  commit(p: PreparedReload): number {
+    const old = this.snapshot;
+    const listenChanged = JSON.stringify(old.config.server.listen) !== JSON.stringify(p.config.server.listen) || JSON.stringify(old.config.admin) !== JSON.stringify(p.config.admin);
+    this.auth.commit(p.auth);
+    this.s2s.commit(p.s2s);
+    this.version = p.version;
+    this.snapshot = p.snapshot;
+    if (this.listener !== null) this.listener.snapshot = p.snapshot;
+    // Pools no longer referenced close once their in-flight requests finish.
+    for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) void up.close();
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
     this.logger.info({ version: this.version }, 'config reloaded');
-    return { ok: true, version: this.version };
+    return this.version;
+  }
+
+  /** A refused reload (another worker said no): release what prepare built. Never after commit. */
+  discard(p: PreparedReload): void {
+    this.auth.discard(p.auth);
+    this.s2s.discard(p.s2s);
+    for (const pool of p.pools) void pool.close();
   }
 
   /** Graceful stop: refuse new connections, drain in-flight requests, close pools. */

@@ -1,6 +1,7 @@
 // `portcullis explain`: which route matches a request, each rule, and why it would be
 // allowed or denied. With --token the token is judged against the issuers' live JWKS or
-// introspection endpoint, exactly as the proxy would. Exit 0 allowed, 1 denied, 2 usage.
+// introspection endpoint, exactly as the proxy would. Exit 0 allowed, 1 denied, 2 usage or
+// a config that cannot start (invalid, or an unset `*_env` variable).
 import { parseArgs } from 'node:util';
 import { createAuthLayer } from '../../node/auth/auth-layer.js';
 import { explainRequest, formatExplain } from '../../node/auth/explain-request.js';
@@ -20,7 +21,8 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   const [method, path] = positionals as [string, string];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`explain: METHOD must be letters, got "${method}"`);
   if (!path.startsWith('/')) throw new UsageError(`explain: PATH must start with /, got "${path}"`);
-  const r = loadConfigFile(values.config);
+  // the environment too: a config serve would refuse is not explained as if it could run
+  const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   const logger = createLogger({ level: 'error', format: 'json' });
   // a small pool: one token to judge

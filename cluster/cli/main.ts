@@ -4,12 +4,13 @@
 // usage or bad config, with a readable message.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { formatProblems, loadConfigFile, type Config } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile, parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
 import { createLogger, type Logger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
 import { startMember } from '../member-wiring.js';
+import { requestBootConfig, workerReloadHandler, type ReloadMessage } from '../worker-reload.js';
 import type { ClusterRole } from '../index.js';
 
 const USAGE: Record<string, string> = {
@@ -21,7 +22,7 @@ Commands:
   dev                              embedded demo: authorization server + echo upstream + proxy
   serve --config FILE [--workers N|auto]
                                    run the proxy
-  check-config FILE                validate a config file, list every error with its path
+  check-config [--no-env] FILE     validate a config file and its environment, list every error with its path
   explain --config FILE METHOD PATH [--token T] [--host H]
                                    which route matches, each rule and why allowed/denied
   revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) (--config FILE | --admin URL)
@@ -37,9 +38,13 @@ Run "portcullis <command> --help" for a command's options.`,
   --watch           reload when FILE changes (same as SIGHUP or admin POST /reload)
 
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.`,
-  'check-config': `Usage: portcullis check-config FILE
+  'check-config': `Usage: portcullis check-config [--no-env] FILE
 
-Validates FILE completely; prints "ok" or every error with its path. Exit 0 when valid, 2 otherwise.`,
+Validates FILE completely, including the environment it names: every *_env variable must be
+set and non-empty and every *_file readable, as serve requires. Prints "ok" or every error
+with its path. Exit 0 when valid, 2 otherwise.
+
+  --no-env   skip the environment check (pipelines that validate without secrets and files)`,
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,
@@ -65,11 +70,13 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-function loadOrExit(file: string | undefined, cmd: string): Config {
+/** Read and validate FILE and the environment it names; exit 2 listing every problem. */
+function loadOrExit(file: string | undefined, cmd: string): { config: Config; text: string } {
   if (file === undefined) throw new UsageError(`${cmd}: --config FILE is required\n\n${USAGE[cmd] ?? ''}`);
-  const r = loadConfigFile(file);
+  const read = readConfigText(file);
+  const r = read.ok ? parseConfigText(read.text, { env: process.env }) : read;
   if (!r.ok) fail(`invalid config ${file}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
-  return r.config;
+  return { config: r.config, text: (read as { text: string }).text };
 }
 
 async function serve(argv: string[]): Promise<void> {
@@ -82,11 +89,11 @@ async function serve(argv: string[]): Promise<void> {
     else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workersFlag = Number(values.workers);
     else throw new UsageError(`--workers: expected a number ≥ 1 or "auto", got "${values.workers}"`);
   }
-  const config = loadOrExit(values.config, 'serve');
+  const { config, text } = loadOrExit(values.config, 'serve');
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   if (workers > 1) {
-    const sup = new Supervisor(config, values.config!, workers, logger);
+    const sup = new Supervisor(config, text, values.config!, workers, logger);
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
@@ -96,12 +103,12 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 /** Run one instance in this process (single-process mode or a cluster worker). */
-async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole): Promise<ProxyInstance> {
+async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: Awaited<ReturnType<typeof startMember>> | null = null;
   try {
     member = await startMember(config, logger, role);
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, ...member.instance });
+    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...member.instance });
   } catch (err) {
     void member?.node.close();
     const message = (err as Error).message ?? String(err);
@@ -127,12 +134,20 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
 
 async function worker(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' } }, strict: true });
-  const r = loadConfigFile(values.config!);
-  if (!r.ok) { process.send?.({ type: 'worker.boot_failed', message: formatProblems(r.errors) } satisfies WorkerMessage); process.exit(2); }
   const port = Number(values.port);
-  const config = { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config;
+  // the primary's committed config, not the file: it may have been edited since (a refused reload)
+  const bootFailed = (message: string): never => { process.send?.({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
+  const boot = await requestBootConfig().catch((err: Error) => bootFailed(err.message));
+  /** Parse a config text from the primary for this worker: its environment checked, the shared port in place. */
+  const parse = (text: string): ReturnType<typeof parseConfigText> => {
+    const r = parseConfigText(text, { env: process.env });
+    return r.ok ? { ok: true, config: { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config } : r;
+  };
+  const r = parse(boot.text);
+  if (!r.ok) bootFailed(formatProblems(r.errors));
+  const config = (r as { config: Config }).config;
   const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
-  const inst = await runSingle(config, values.config!, logger, false, 'worker');
+  const inst = await runSingle(config, values.config!, logger, false, 'worker', boot.version);
   const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
   // prom-client installs the worker-side listener that answers the primary's
@@ -144,12 +159,19 @@ async function worker(argv: string[]): Promise<void> {
   const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
   process.on('SIGTERM', stop);
   process.on('disconnect', stop);
+  const reloads = workerReloadHandler({
+    prepare: (text, version) => {
+      const c = parse(text);
+      if (!c.ok) return c;
+      const p = inst.prepare(c.config, version);
+      return p.ok ? { ok: true, prepared: p.prepared } : p;
+    },
+    commit: (p) => inst.commit(p),
+    discard: (p) => inst.discard(p),
+  }, (m) => process.send?.(m satisfies WorkerMessage));
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'worker.shutdown') stop();
-    else if (m?.type === 'config.reload') {
-      const res = inst.reloadFromFile();
-      process.send?.({ type: 'worker.reloaded', ok: res.ok, ...(res.ok ? {} : { errors: res.errors }) } satisfies WorkerMessage);
-    }
+    else reloads(m as ReloadMessage);
   });
   process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
   const status = (): void => {
@@ -163,12 +185,13 @@ async function worker(argv: string[]): Promise<void> {
 }
 
 function checkConfig(argv: string[]): void {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
-  const r = loadConfigFile(positionals[0]!);
+  const noEnv = values['no-env'] === true;
+  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
-  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers)\n`);
+  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }
 
 async function main(): Promise<void> {

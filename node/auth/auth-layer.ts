@@ -1,20 +1,20 @@
 // Builds the token stages (extract → authenticate → authorize → mutate) for one config:
 // the JWT verifier, one introspection client per issuer that has introspection, compiled
-// route policies, and the revocation check the cluster supplies. Reload reconfigures in
-// place so warm keys and caches survive unchanged issuers.
-import { Agent } from 'undici';
+// route policies, and the revocation check the cluster supplies. A reload prepares the new
+// state beside the running one and commits it in one synchronous swap (or discards it), so
+// warm keys and caches survive unchanged issuers and a refused reload changes nothing.
 import type { Config, IssuerConfig, RouteConfig } from '../config/index.js';
-import { DpopStage, type ReplaySharing } from '../dpop/index.js';
+import { DpopStage, type PreparedDpop, type ReplaySharing } from '../dpop/index.js';
 import { proxyError } from '../errors.js';
 import { withCallerHeaders } from '../s2s/s2s-config.js';
 import type { AuthStages } from '../http/snapshot.js';
 import { IntrospectionClient, type IntrospectionResult } from '../introspection/index.js';
-import { JwtVerifier } from '../jwt/index.js';
-import { discoveryUrls, fetchJson } from '../jwt/jwks-fetch.js';
+import { JwtVerifier, type PreparedIssuers } from '../jwt/index.js';
 import type { Logger } from '../log.js';
+import { discoverIntrospection } from './introspection-discovery.js';
 import {
   authorize, compileIdentityFilter, compilePolicy, createAuthenticator, extract, mutate, stripsAuthorization,
-  type CompiledPolicy, type RequestContext, type StageResult, type TokenFacts, type TokenIntrospector,
+  type Authenticate, type CompiledPolicy, type RequestContext, type StageResult, type TokenFacts, type TokenIntrospector,
 } from '../pipeline/index.js';
 
 /** A revocation as the auth layer sees it (cluster/protocol's RevocationRecord fits). */
@@ -45,17 +45,47 @@ export interface AuthLayerOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * A new config's auth state, built by AuthLayer.prepare and not yet in use: commit swaps it
+ * in, discard releases what prepare created. Opaque to callers except for compilePolicy.
+ */
+export interface PreparedAuth {
+  readonly config: Config;
+  /** Compile a route's policy against the new config (identity headers of the new version). */
+  compilePolicy(route: RouteConfig): CompiledPolicy | null;
+}
+
 export interface AuthLayer {
   readonly stages: AuthStages;
   compilePolicy(route: RouteConfig): CompiledPolicy | null;
-  /** Reconfigure for a new config version (hot reload); keeps warm state of unchanged issuers. */
-  reconfigure(config: Config): void;
+  /**
+   * Reload, step 1: build everything `config` needs (DPoP settings, JWKS actors of new or
+   * changed issuers, introspection clients) without touching the running state; nothing new
+   * fetches yet. Throws, having changed nothing, when the config cannot be applied (an unset
+   * secret variable); the message starts with the config path.
+   */
+  prepare(config: Config): PreparedAuth;
+  /** Reload, step 2: swap to `p` (synchronous, never throws); new fetches start, retired clients close. */
+  commit(p: PreparedAuth): void;
+  /** A refused reload: release what prepare created. Safe to call once per prepare, never after commit. */
+  discard(p: PreparedAuth): void;
   /** Flat counters for /metrics and /cache/stats. */
   stats(): Record<string, number>;
   /** Per-issuer readiness for /readyz. */
-  readiness(): Record<string, { keys: boolean; introspection: boolean | null }>;
+  readiness(): IssuerReadiness;
   whenReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** Per issuer: keys loaded; introspection endpoint known (null: the issuer has no introspection). */
+export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
+
+/**
+ * Issuers that cannot judge tokens yet (no keys, or no introspection endpoint for an issuer
+ * with introspection), in config order: /readyz `issuers_waiting`.
+ */
+export function waitingIssuers(r: IssuerReadiness): string[] {
+  return Object.entries(r).filter(([, i]) => !(i.introspection !== null ? i.introspection : i.keys)).map(([name]) => name);
 }
 
 const REVOKED: StageResult = Object.freeze({
@@ -71,76 +101,61 @@ const BUS_LOST: StageResult = Object.freeze({
 interface IntrospectionSlot {
   readonly config: string; // JSON of the issuer config, to keep clients of unchanged issuers
   readonly client: IntrospectionClient;
-  readonly detach: () => void;
-  readonly stopDiscovery: () => void;
+  /** Set on commit: leaves the cluster cache and stops discovery. */
+  detach: () => void;
+  stopDiscovery: () => void;
 }
 
-/** Discovery backoff for the introspection endpoint: 0.5 s doubling to 30 s. */
-const DISCOVERY_FIRST_MS = 500;
-const DISCOVERY_MAX_MS = 30_000;
-
-/**
- * Find `introspection_endpoint` in the issuer's metadata (RFC 8414) and hand it to the client;
- * retries with backoff until found or stopped. Returns the stop function.
- */
-function discoverIntrospection(name: string, cfg: IssuerConfig, client: IntrospectionClient, logger: Logger): () => void {
-  const abort = new AbortController();
-  const agent = new Agent({ connections: 1 });
-  let timer: NodeJS.Timeout | null = null;
-  let delay = DISCOVERY_FIRST_MS;
-  let closed = false;
-  const closeAgent = (): void => { if (!closed) { closed = true; agent.close().catch(() => {}); } };
-  const attempt = async (): Promise<void> => {
-    const errors: string[] = [];
-    for (const url of discoveryUrls(cfg.issuer, cfg.discovery === false ? true : cfg.discovery)) {
-      const r = await fetchJson(url, { dispatcher: agent, timeoutMs: cfg.jwks.timeout_ms, signal: abort.signal });
-      if (abort.signal.aborted) return;
-      if (!r.ok) { errors.push(`${url}: ${r.message}`); continue; }
-      const doc = r.body as { issuer?: unknown; introspection_endpoint?: unknown } | null;
-      if (doc?.issuer !== cfg.issuer) { errors.push(`${url}: issuer does not match`); continue; }
-      if (typeof doc.introspection_endpoint !== 'string' || !/^https?:\/\//i.test(doc.introspection_endpoint)) { errors.push(`${url}: no introspection_endpoint`); continue; }
-      client.setEndpoint(doc.introspection_endpoint);
-      logger.info({ issuer: name }, 'introspection endpoint discovered');
-      closeAgent();
-      return;
-    }
-    logger.warn({ issuer: name, errors, retry_ms: delay }, 'introspection endpoint discovery failed');
-    timer = setTimeout(() => { timer = null; void attempt(); }, delay);
-    timer.unref();
-    delay = Math.min(delay * 2, DISCOVERY_MAX_MS);
-  };
-  void attempt();
-  return () => { abort.abort(); if (timer !== null) clearTimeout(timer); closeAgent(); };
+interface Prepared extends PreparedAuth {
+  readonly dpop: PreparedDpop;
+  readonly issuers: PreparedIssuers;
+  readonly slots: ReadonlyMap<string, IntrospectionSlot>;
+  /** Slots made for this config: attached and discovering on commit, closed on discard. */
+  readonly createdSlots: readonly IntrospectionSlot[];
+  readonly authenticate: Authenticate;
+  readonly identityFilter: (lowerName: string) => boolean;
 }
 
-/** Create the auth layer for `config`; starts JWKS and discovery fetches at once. */
+/** Create the auth layer for `config`; starts JWKS and discovery fetches at once. Throws on an unset secret variable. */
 export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerOptions = {}): AuthLayer {
   const log = logger.child({ component: 'auth' });
   const env = opts.env ?? process.env;
   const tokenState = opts.tokenState ?? null;
   const sharing = opts.sharing ?? null;
   let current = config;
-  // first: it throws on an unset dpop.nonce.secret_env before anything starts
   const dpop = new DpopStage({ config, sharing: opts.dpopReplay ?? null, env, logger: log });
   const jwt = new JwtVerifier({
-    issuers: config.issuers,
+    issuers: {},
     poolSize: config.verifier.pool_size,
     cacheEntries: config.verifier.cache_entries,
     cacheBytes: config.verifier.cache_bytes,
     logger: log,
   });
-  jwt.start();
-  let slots = new Map<string, IntrospectionSlot>();
+  let slots: ReadonlyMap<string, IntrospectionSlot> = new Map();
   const retiredIntrospection = { calls_ok: 0, calls_failed: 0, calls_inactive: 0 };
+  /**
+   * Issuers whose readiness gates /readyz and every auth route: those of the config the layer
+   * started with, until all of them are ready once (then `opened`: keys are never dropped, a
+   * failing refresh keeps the last good set). An issuer a reload adds never gates: its own
+   * routes answer 503 until its keys arrive, the others keep working.
+   */
+  let gating: ReadonlySet<string> = new Set(Object.keys(config.issuers));
+  let opened = false;
 
-  const buildSlot = (name: string, cfg: IssuerConfig): IntrospectionSlot => {
+  const buildSlot = (name: string, cfg: IssuerConfig, next: Config): IntrospectionSlot => {
+    // an unchanged issuer URL keeps the endpoint discovery found (a changed cache TTL needs no new lookup)
+    const old = slots.get(name);
+    const oldCfg = old === undefined ? undefined : (JSON.parse(old.config) as IssuerConfig);
+    const endpoint = oldCfg !== undefined && oldCfg.issuer === cfg.issuer && JSON.stringify(oldCfg.discovery) === JSON.stringify(cfg.discovery) ? old!.client.endpoint : null;
     const client = new IntrospectionClient({
-      name, issuer: cfg, env, maxEntries: current.verifier.cache_entries, logger: log,
+      name, issuer: cfg, env, maxEntries: next.verifier.cache_entries, logger: log, endpoint,
       ...(sharing !== null ? { coordinate: sharing.coordinator(name), onResult: sharing.publisher(name) } : {}),
     });
-    const detach = sharing !== null ? sharing.attach(name, client) : () => {};
-    const stopDiscovery = cfg.introspection?.endpoint === undefined ? discoverIntrospection(name, cfg, client, log) : () => {};
-    return { config: JSON.stringify(cfg), client, detach, stopDiscovery };
+    return { config: JSON.stringify(cfg), client, detach: () => {}, stopDiscovery: () => {} };
+  };
+  const startSlot = (name: string, s: IntrospectionSlot): void => {
+    if (sharing !== null) s.detach = sharing.attach(name, s.client);
+    if (s.client.endpoint === null) s.stopDiscovery = discoverIntrospection(name, JSON.parse(s.config) as IssuerConfig, s.client, log);
   };
   const retire = (s: IntrospectionSlot): void => {
     const st = s.client.stats();
@@ -151,21 +166,63 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     s.stopDiscovery();
     void s.client.close();
   };
-  const syncIntrospection = (issuers: Config['issuers']): void => {
-    const next = new Map<string, IntrospectionSlot>();
-    for (const [name, cfg] of Object.entries(issuers)) {
-      if (cfg.introspection === undefined) continue;
-      const old = slots.get(name);
-      next.set(name, old !== undefined && old.config === JSON.stringify(cfg) ? old : buildSlot(name, cfg));
-    }
-    for (const [name, s] of slots) if (next.get(name) !== s) retire(s);
-    slots = next;
-  };
-  syncIntrospection(config.issuers);
 
-  // authenticate is rebuilt when the set of introspection clients changes
-  let authenticate = createAuthenticator({ jwt, introspection: introspectorsOf(slots) });
-  let identityFilter = withCallerHeaders(compileIdentityFilter(config.identity, config.routes), config.routes);
+  // both set by the first commit below, before any request can arrive
+  let authenticate: Authenticate;
+  let identityFilter: (lowerName: string) => boolean;
+
+  const prepare = (next: Config): Prepared => {
+    const preparedDpop = dpop.prepare(next); // throws on an unset or short nonce secret: nothing built yet
+    const nextSlots = new Map<string, IntrospectionSlot>();
+    const createdSlots: IntrospectionSlot[] = [];
+    try {
+      for (const [name, cfg] of Object.entries(next.issuers)) {
+        if (cfg.introspection === undefined) continue;
+        const old = slots.get(name);
+        if (old !== undefined && old.config === JSON.stringify(cfg)) { nextSlots.set(name, old); continue; }
+        const s = buildSlot(name, cfg, next); // throws on an unset client secret variable
+        createdSlots.push(s);
+        nextSlots.set(name, s);
+      }
+    } catch (err) {
+      for (const s of createdSlots) void s.client.close();
+      throw err;
+    }
+    const issuers = jwt.prepareIssuers(next.issuers); // never throws
+    return {
+      config: next, dpop: preparedDpop, issuers, slots: nextSlots, createdSlots,
+      authenticate: createAuthenticator({ jwt, introspection: introspectorsOf(nextSlots) }),
+      identityFilter: withCallerHeaders(compileIdentityFilter(next.identity, next.routes), next.routes),
+      compilePolicy: (route) => compilePolicy(route, next.identity),
+    };
+  };
+  const commit = (p: Prepared): void => {
+    dpop.commit(p.dpop);
+    jwt.commitIssuers(p.issuers);
+    for (const [name, s] of p.slots) if (p.createdSlots.includes(s)) startSlot(name, s);
+    for (const [name, s] of slots) if (p.slots.get(name) !== s) retire(s);
+    slots = p.slots;
+    current = p.config;
+    authenticate = p.authenticate;
+    identityFilter = p.identityFilter;
+    if (!opened) gating = new Set([...gating].filter((name) => name in p.config.issuers));
+  };
+  const discard = (p: Prepared): void => {
+    jwt.discardIssuers(p.issuers);
+    for (const s of p.createdSlots) void s.client.close();
+  };
+
+  // the first config goes through the same two steps as every reload
+  let first: Prepared;
+  try {
+    first = prepare(config);
+  } catch (err) {
+    dpop.close();
+    void jwt.close();
+    throw err;
+  }
+  commit(first);
+  jwt.start();
 
   // a revoked token leaves every local cache at once (other kinds are refused by the per-request check)
   const unsubscribe = tokenState?.onRevoked((r) => {
@@ -186,14 +243,17 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     return dpop.check(ctx);
   };
 
+  /** An issuer with introspection is ready once its endpoint is known (its JWTs are introspected until its keys load); any other needs its keys. */
+  const issuerReady = (name: string): boolean => {
+    const intro = slots.get(name);
+    return intro !== undefined ? intro.client.ready() : jwt.issuerReady(name);
+  };
+
+  /** O(1) once open: the listener asks on every request of an auth route. */
   const ready = (): boolean => {
-    for (const name of Object.keys(current.issuers)) {
-      const intro = slots.get(name);
-      if (intro !== undefined && !intro.client.ready()) return false;
-      // an issuer with introspection is ready once its endpoint is known (its JWTs are
-      // introspected until its keys load: authenticate); any other needs its keys
-      if (intro === undefined && !jwt.issuerReady(name)) return false;
-    }
+    if (opened) return true;
+    for (const name of gating) if (!issuerReady(name)) return false;
+    opened = true;
     return true;
   };
 
@@ -218,14 +278,9 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
   return {
     stages,
     compilePolicy: (route) => compilePolicy(route, current.identity),
-    reconfigure(next: Config): void {
-      dpop.reconfigure(next); // first: throws (nothing changed) on an unset nonce secret variable
-      jwt.reconfigure(next.issuers);
-      current = next;
-      syncIntrospection(next.issuers);
-      authenticate = createAuthenticator({ jwt, introspection: introspectorsOf(slots) });
-      identityFilter = withCallerHeaders(compileIdentityFilter(next.identity, next.routes), next.routes);
-    },
+    prepare,
+    commit: (p) => commit(p as Prepared),
+    discard: (p) => discard(p as Prepared),
     stats(): Record<string, number> {
       const out: Record<string, number> = {};
       for (const [k, v] of Object.entries(jwt.stats())) out[`jwt.${k}`] = v;
@@ -236,10 +291,13 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
       }
       for (const [k, v] of Object.entries(intro)) out[`introspection.${k}`] = v;
       for (const [k, v] of Object.entries(dpop.stats())) out[`dpop.${k}`] = v;
+      let waiting = 0;
+      for (const name of Object.keys(current.issuers)) if (!issuerReady(name)) waiting++;
+      out.issuers_waiting = waiting;
       return out;
     },
-    readiness() {
-      const out: Record<string, { keys: boolean; introspection: boolean | null }> = {};
+    readiness(): IssuerReadiness {
+      const out: IssuerReadiness = {};
       for (const name of Object.keys(current.issuers)) {
         const s = slots.get(name);
         out[name] = { keys: jwt.issuerReady(name), introspection: s === undefined ? null : s.client.ready() };

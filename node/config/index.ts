@@ -1,3 +1,4 @@
 // Public surface of node/config: the schema, its types and the loader.
 export * from './schema.js';
-export { loadConfigFile, parseConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult } from './load.js';
+export { loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
+export { checkEnvironment, type Environment } from './env-check.js';

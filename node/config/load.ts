@@ -1,9 +1,11 @@
-// Loads portcullis.yaml: parse, validate against the schema, check cross-references,
-// report every error at once with its path, then deep-freeze. Used at start and on reload.
+// Loads portcullis.yaml: parse, validate against the schema, check cross-references and
+// (when asked) the environment it names, report every error at once with its path, then
+// deep-freeze. Used at start, on reload, by check-config and by explain.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
+import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
 
 /** One problem in a config file: `routes[2].upstream: unknown upstream "ordrs" (known: orders)`. */
@@ -13,6 +15,15 @@ export interface ConfigProblem {
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: ConfigProblem[] };
+
+export interface LoadOptions {
+  /**
+   * Also check the environment the config names (checkEnvironment): every `*_env` variable set
+   * and non-empty. Pass process.env for anything that will run the config; omitted or null =
+   * the file alone is validated (`check-config --no-env`, tests, benchmarks).
+   */
+  env?: Environment | null;
+}
 
 /** Keys that were renamed or removed: old dotted key → replacement text. */
 const REMOVED: Record<string, string> = {
@@ -149,39 +160,53 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Validate an already-parsed document. */
-export function validateConfig(raw: unknown): ConfigResult {
+/** Validate an already-parsed document (and its environment when `opts.env` is given). */
+export function validateConfig(raw: unknown, opts: LoadOptions = {}): ConfigResult {
   const parsed = configSchema.safeParse(raw ?? {});
+  const env = opts.env ?? null;
   if (!parsed.success) {
-    // Report reference errors too, so one run lists everything that is wrong.
+    // Report reference and environment errors too, so one run lists everything that is wrong.
     const schemaErrors = parsed.error.issues.flatMap(describeIssue);
     const seen = new Set(schemaErrors.map((e) => e.path));
-    const extra = crossCheck(lenient(raw)).filter((e) => !seen.has(e.path) && ![...seen].some((p) => e.path.startsWith(p + '.')));
-    return { ok: false, errors: [...schemaErrors, ...extra] };
+    const fresh = (e: ConfigProblem): boolean => !seen.has(e.path) && ![...seen].some((p) => e.path.startsWith(p + '.'));
+    const extra = crossCheck(lenient(raw)).filter(fresh);
+    const envErrors = env === null ? [] : checkEnvironment(lenientEnv(raw), env).filter(fresh);
+    return { ok: false, errors: [...schemaErrors, ...extra, ...envErrors] };
   }
-  const errors = crossCheck(parsed.data);
+  const errors = [...crossCheck(parsed.data), ...(env === null ? [] : checkEnvironment(parsed.data, env))];
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: deepFreeze(parsed.data) };
 }
 
+/** A schema-invalid document as far as checkEnvironment reads it: the walk is generic, `dpop` must be an object. */
+function lenientEnv(raw: unknown): Config {
+  const r = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? raw as Record<string, any> : {};
+  const nonce = r.dpop?.nonce?.secret_env;
+  return { ...r, dpop: { nonce: { secret_env: typeof nonce === 'string' ? nonce : undefined } } } as unknown as Config;
+}
+
 /** Parse YAML text; YAML syntax errors are reported with line numbers. */
-export function parseConfigText(text: string): ConfigResult {
+export function parseConfigText(text: string, opts: LoadOptions = {}): ConfigResult {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
   }
-  return validateConfig(doc.toJS());
+  return validateConfig(doc.toJS(), opts);
 }
 
-/** Read and validate a config file. Never throws. */
-export function loadConfigFile(file: string): ConfigResult {
-  let text: string;
+/** Read a config file's text; the problem names the file when it cannot be read. */
+export function readConfigText(file: string): { ok: true; text: string } | { ok: false; errors: ConfigProblem[] } {
   try {
-    text = readFileSync(file, 'utf8');
+    return { ok: true, text: readFileSync(file, 'utf8') };
   } catch (err) {
     return { ok: false, errors: [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }] };
   }
-  return parseConfigText(text);
+}
+
+/** Read and validate a config file (and its environment when `opts.env` is given). Never throws. */
+export function loadConfigFile(file: string, opts: LoadOptions = {}): ConfigResult {
+  const r = readConfigText(file);
+  return r.ok ? parseConfigText(r.text, opts) : r;
 }
 
 export function formatProblems(errors: readonly ConfigProblem[]): string {

@@ -72,7 +72,7 @@ const UNENFORCEABLE_BINDING: StageResult = Object.freeze({
   reason: 'cnf_unenforceable',
 });
 
-interface Settings {
+export interface Settings {
   readonly algorithms: ReadonlySet<string>;
   /** `algs` of the challenge: the allowlist, space separated. */
   readonly algs: string;
@@ -92,7 +92,17 @@ interface Counters {
   nonces_refreshed: number;
 }
 
-/** One per auth layer; reconfigured on reload. */
+/** What DpopStage.prepare built for a new config: applied by commit, nothing to release. */
+export interface PreparedDpop {
+  readonly settings: Settings;
+  readonly nonces: NonceSource;
+  readonly maxEntries: number;
+  readonly ownerTimeoutMs: number;
+  /** Nonce-requiring routes in a cluster without a shared secret (warned about on commit). */
+  readonly unsharedNonces: boolean;
+}
+
+/** One per auth layer; reconfigured on reload (prepare, then commit). */
 export class DpopStage {
   private settings!: Settings;
   private denials = new Map<string, StageResult>();
@@ -112,20 +122,22 @@ export class DpopStage {
     this.env = opts.env ?? process.env;
     const d = opts.config.dpop;
     this.cache = new ReplayCache(d.replay.max_entries);
-    this.configure(opts.config);
+    this.commit(this.prepare(opts.config));
     this.guard = new ReplayGuard(this.cache, opts.sharing?.attach(this.cache) ?? null, d.replay.owner_timeout_ms);
     this.sweeper = setInterval(() => this.cache.sweep(Math.floor(this.now() / 1000)), 1_000);
     this.sweeper.unref();
   }
 
-  /** Apply a new config (reload). Throws, changing nothing, when the nonce secret variable is unset. */
+  /** prepare + commit in one step. Throws, changing nothing, when the nonce secret variable is unset or short. */
   reconfigure(config: Config): void {
-    this.configure(config);
-    this.cache.resize(config.dpop.replay.max_entries);
-    this.guard.setTimeout(config.dpop.replay.owner_timeout_ms);
+    this.commit(this.prepare(config));
   }
 
-  private configure(config: Config): void {
+  /**
+   * Reload, step 1: the settings and nonce source of `config`, without touching the running ones.
+   * Throws when `dpop.nonce.secret_env` names an unset or empty variable or a secret under 32 bytes.
+   */
+  prepare(config: Config): PreparedDpop {
     const d = config.dpop;
     let secret: Buffer | null = null;
     if (d.nonce.secret_env !== undefined) {
@@ -137,12 +149,7 @@ export class DpopStage {
     const nonceKey = `${d.nonce.lifetime_s}:${secret === null ? 'random' : createHash('sha256').update(secret).digest('hex')}`;
     const nonces = this.settings?.nonceKey === nonceKey ? this.nonces
       : secret === null ? NonceSource.random(d.nonce.lifetime_s) : new NonceSource(secret, d.nonce.lifetime_s);
-    if (secret === null && config.routes.some((r) => typeof r.auth === 'object' && r.auth.dpop.nonce)
-      && (config.cluster.nats !== undefined || config.server.workers !== 1)) {
-      this.opts.logger.warn('DPoP nonces without dpop.nonce.secret_env: each process issues its own, so a nonce from one is refused by the others');
-    }
-    this.nonces = nonces;
-    this.settings = Object.freeze({
+    const settings: Settings = Object.freeze({
       algorithms: new Set<string>(d.algorithms),
       algs: d.algorithms.join(' '),
       maxProofBytes: d.max_proof_bytes,
@@ -150,9 +157,22 @@ export class DpopStage {
       trustForwarded: config.server.trust_forwarded,
       nonceKey,
     });
+    const unsharedNonces = secret === null && config.routes.some((r) => typeof r.auth === 'object' && r.auth.dpop.nonce)
+      && (config.cluster.nats !== undefined || config.server.workers !== 1);
+    return { settings, nonces, maxEntries: d.replay.max_entries, ownerTimeoutMs: d.replay.owner_timeout_ms, unsharedNonces };
+  }
+
+  /** Reload, step 2: switch to `p` (synchronous, never throws). */
+  commit(p: PreparedDpop): void {
+    if (p.unsharedNonces) this.opts.logger.warn('DPoP nonces without dpop.nonce.secret_env: each process issues its own, so a nonce from one is refused by the others');
+    this.nonces = p.nonces;
+    this.settings = p.settings;
     this.denials = new Map();
     this.wrapped = new WeakMap();
     this.nonceDenial = null;
+    // the first commit runs from the constructor, before the cache and guard exist
+    this.cache?.resize(p.maxEntries);
+    this.guard?.setTimeout(p.ownerTimeoutMs);
   }
 
   /**

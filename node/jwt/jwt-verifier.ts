@@ -34,6 +34,13 @@ export interface JwtVerifierOptions {
   maxBatch?: number;
 }
 
+/** The actors of a new issuer set, built by prepareIssuers and not yet in use. */
+export interface PreparedIssuers {
+  readonly actors: ReadonlyMap<string, JwksActor>;
+  /** Actors made for this set (new or changed issuers): started on commit, closed on discard. */
+  readonly created: readonly JwksActor[];
+}
+
 /** A cached verification: the outcome handed to callers, plus the id of the key that verified it (the entry dies with the key's withdrawal from the JWKS). One object per entry. */
 interface CachedOutcome extends VerifyOk {
   readonly keyId: string;
@@ -67,7 +74,7 @@ export class JwtVerifier {
   readonly #failed = new Map<FailCode, number>();
   /** Shared claim strings and scope arrays of cached principals (memory per cached token). */
   readonly #intern = new Interner();
-  #actors = new Map<string, JwksActor>();
+  #actors: ReadonlyMap<string, JwksActor> = new Map<string, JwksActor>();
   /** Exact `iss` string → actors in config order (several configs may share an issuer). */
   #byIss = new Map<string, JwksActor[]>();
   /** Counters of actors retired by reloads, so totals never go backwards. */
@@ -251,34 +258,56 @@ export class JwtVerifier {
     return failOutcome(code);
   }
 
-  /** Hot reload: actors of unchanged issuers (and their keys) are kept; any change clears the cache. */
-  reconfigure(issuers: Readonly<Record<string, IssuerConfig>>): void {
-    if (this.#closed) return;
-    const next = new Map<string, JwksActor>();
-    let changed = false;
+  /**
+   * Reload, step 1: the actors a new issuer set needs, without touching the running ones.
+   * Actors of unchanged issuers (and their keys) are kept; a changed issuer with the same key
+   * source starts from the old keys; new actors fetch nothing until commitIssuers. Never throws.
+   */
+  prepareIssuers(issuers: Readonly<Record<string, IssuerConfig>>): PreparedIssuers {
+    const actors = new Map<string, JwksActor>();
+    const created: JwksActor[] = [];
     for (const [name, cfg] of Object.entries(issuers)) {
       const old = this.#actors.get(name);
-      if (old !== undefined && JSON.stringify(old.config) === JSON.stringify(cfg)) { next.set(name, old); continue; }
+      if (old !== undefined && JSON.stringify(old.config) === JSON.stringify(cfg)) { actors.set(name, old); continue; }
       // same key source: start from the old keys (under a new version, so workers get the new policy)
       const seed = old !== undefined && old.config.issuer === cfg.issuer && old.config.jwks_uri === cfg.jwks_uri
         && JSON.stringify(old.config.discovery) === JSON.stringify(cfg.discovery) ? old.snapshot : null;
       const actor = new JwksActor(name, cfg, this.#log, seed);
-      next.set(name, actor);
-      if (this.#started) actor.start();
+      actors.set(name, actor);
+      created.push(actor);
     }
+    return { actors, created };
+  }
+
+  /** Reload, step 2: swap to `p` (synchronous, never throws); retired actors close, any change clears the cache. */
+  commitIssuers(p: PreparedIssuers): void {
+    if (this.#closed) { this.discardIssuers(p); return; }
+    let changed = false;
     for (const [name, a] of this.#actors) {
-      if (next.get(name) === a) continue;
+      if (p.actors.get(name) === a) continue;
       changed = true;
       for (const c of Object.keys(this.#retired) as (keyof JwksCounters)[]) this.#retired[c] += a.counters[c];
       void a.close();
     }
-    this.#actors = next;
+    this.#actors = p.actors;
     this.#byIss = new Map();
-    for (const a of next.values()) {
+    for (const a of p.actors.values()) {
       const list = this.#byIss.get(a.config.issuer);
       if (list === undefined) this.#byIss.set(a.config.issuer, [a]); else list.push(a);
     }
+    if (this.#started) for (const a of p.created) a.start();
     if (changed) this.#cache.clear();
+  }
+
+  /** A refused reload: close the actors prepareIssuers created (they never fetched). */
+  discardIssuers(p: PreparedIssuers): void {
+    for (const a of p.created) void a.close();
+  }
+
+  /** prepareIssuers + commitIssuers in one step. */
+  reconfigure(issuers: Readonly<Record<string, IssuerConfig>>): void {
+    if (this.#closed) return;
+    this.commitIssuers(this.prepareIssuers(issuers));
   }
 
   /** Flat counters for /metrics and /cache/stats. */

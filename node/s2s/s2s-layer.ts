@@ -3,6 +3,7 @@
 // token_exchange, and the client-credentials sources of egress routes. Compiles each
 // route's outbound step for the snapshot; drops tokens bound to a revoked inbound token.
 import cluster from 'node:cluster';
+import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import type { Config, InternalTokensConfig, RouteConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
@@ -45,8 +46,33 @@ interface Issuing {
   readonly ring: KeyRing;
   readonly signer: TokenSigner;
   readonly minter: InternalMinter;
-  readonly wellKnown: (path: string) => WellKnownDoc | null;
+  /** Built on commit for a reconfigured issuer: the documents read the ring's alg and times. */
+  wellKnown: (path: string) => WellKnownDoc | null;
   rotation: NodeJS.Timeout | null;
+}
+
+/** The internal-token issuer a new config gets; `apply` changes the running ring and minter (commit only). */
+interface PreparedIssuing {
+  readonly next: Issuing | null;
+  readonly apply: () => void;
+}
+
+/** What S2sLayer.prepare built for a new config: applied by commit, released by discard. */
+export interface PreparedS2s {
+  readonly exchangers: ReadonlyMap<string, TokenExchanger>;
+  readonly issuing: PreparedIssuing;
+  readonly sources: ReadonlyMap<string, ClientCredentialsSource>;
+  /** One outbound step per route (by index), null for routes without one. */
+  readonly steps: Array<OutboundStep | null>;
+  /** The snapshot's well-known lookup; null without internal_tokens. */
+  readonly wellKnown: ((path: string) => WellKnownDoc | null) | null;
+  readonly release: () => void;
+}
+
+/** An error naming the config field it is about (`err.path`), for the reload answer. */
+function pathError(path: string, message: string): Error & { path: string } {
+  const m = message.startsWith(path) ? message.slice(path.length).replace(/^[\s:]+/, '') : message;
+  return Object.assign(new Error(`${path}: ${m}`), { path });
 }
 
 /** The audience of tokens for a route's upstream: `upstreams.<name>.audience`, else the upstream's name. */
@@ -61,9 +87,10 @@ export class S2sLayer {
   readonly #dispatcher: Agent = tokenAgent();
   readonly #endpoints = new EndpointDirectory(this.#dispatcher);
   #issuing: Issuing | null = null;
-  #exchangers = new Map<string, TokenExchanger>();
-  #sources = new Map<string, ClientCredentialsSource>();
+  #exchangers: ReadonlyMap<string, TokenExchanger> = new Map();
+  #sources: ReadonlyMap<string, ClientCredentialsSource> = new Map();
   readonly #unsubscribe: () => void;
+  #committed: PreparedS2s | null = null;
   #closed = false;
 
   /** Throws on a key file that cannot be read or created, or an unset secret variable. */
@@ -71,7 +98,7 @@ export class S2sLayer {
     this.#log = opts.logger.child({ component: 's2s' });
     this.#env = opts.env ?? process.env;
     this.#signWorker = opts.signWorker;
-    this.reconfigure(config);
+    this.commit(this.prepare(config));
     this.#unsubscribe = opts.revocations?.onRevoked((r) => {
       if (r.kind !== 'token') return; // other kinds: the per-request check refuses the inbound token before any outbound step
       this.#issuing?.minter.revoke(r.value);
@@ -79,37 +106,68 @@ export class S2sLayer {
     }) ?? (() => {});
   }
 
-  /** Apply a config version; throws (changing nothing) when it cannot. Client-credentials sources follow at compileRoutes. */
+  /**
+   * Reload, step 1: everything `config` needs — token exchangers, the internal-token key
+   * (file read, or generated), signer, client-credentials sources and each route's outbound
+   * step — built beside the running state, which stays untouched. Throws, having changed
+   * nothing, when the config cannot be applied; the error's `path` names the config field.
+   */
+  prepare(config: Config): PreparedS2s {
+    const created: Array<() => void> = [];
+    try {
+      const exchangers = new Map<string, TokenExchanger>();
+      for (const [name, iss] of Object.entries(config.issuers)) {
+        if (iss.token_exchange === undefined) continue;
+        const old = this.#exchangers.get(name);
+        exchangers.set(name, old !== undefined && old.sameAs(iss) ? old : new TokenExchanger(name, iss, this.#env, this.#endpoints, this.#dispatcher, this.#log));
+      }
+      const issuing = this.#prepareIssuing(config, created);
+      const sources = new Map<string, ClientCredentialsSource>();
+      const minter = issuing.next?.minter ?? null;
+      const steps = config.routes.map((route, i) => this.#compile(config, route, i, sources, minter, exchangers));
+      return { exchangers, issuing, sources, steps, wellKnown: issuing.next === null ? null : this.#wellKnown, release: () => { for (const r of created) r(); } };
+    } catch (err) {
+      for (const r of created) r();
+      throw err;
+    }
+  }
+
+  /** Reload, step 2: swap to `p` (synchronous, never throws). */
+  commit(p: PreparedS2s): void {
+    const cur = this.#issuing;
+    p.issuing.apply();
+    const next = p.issuing.next;
+    if (cur !== null && cur !== next) {
+      // the replaced issuer object: its rotation stops; its signer closes unless the next one keeps it
+      if (cur.rotation !== null) clearInterval(cur.rotation);
+      if (next?.signer !== cur.signer) void cur.signer.close();
+    }
+    this.#issuing = next;
+    if (next !== null) this.#startRotation(next);
+    this.#exchangers = p.exchangers;
+    this.#sources = p.sources;
+    this.#committed = p;
+  }
+
+  /** The committed config's outbound steps and well-known lookup (what the running snapshot uses). */
+  get committed(): PreparedS2s {
+    return this.#committed!;
+  }
+
+  /** A refused reload: release what prepare created (a signing thread). */
+  discard(p: PreparedS2s): void {
+    p.release();
+  }
+
+  /** prepare + commit in one step; throws (changing nothing) when the config cannot be applied. */
   reconfigure(config: Config): void {
-    const exchangers = new Map<string, TokenExchanger>();
-    for (const [name, iss] of Object.entries(config.issuers)) {
-      if (iss.token_exchange === undefined) continue;
-      const old = this.#exchangers.get(name);
-      exchangers.set(name, old !== undefined && old.sameAs(iss) ? old : new TokenExchanger(name, iss, this.#env, this.#endpoints, this.#dispatcher, this.#log));
-    }
-    const issuing = this.#applyIssuing(config.internal_tokens);
-    if (issuing !== null && issuing !== this.#issuing && config.internal_tokens?.key_file === undefined && config.cluster?.nats !== undefined) {
-      // allowed (one instance on a bus is a cluster of one), but with several each publishes only its own key
-      this.#log.warn('internal_tokens: signing key generated in memory while clustered: every instance publishes only its own key, so an upstream must fetch the JWKS from the instance that signed; give every instance the same internal_tokens.key_file');
-    }
-    this.#issuing = issuing;
-    this.#exchangers = exchangers;
+    this.commit(this.prepare(config));
   }
 
-  /** One outbound step per route (by index); builds the client-credentials sources, keeping cached tokens of unchanged ones. */
-  compileRoutes(config: Config): Array<OutboundStep | null> {
-    const sources = new Map<string, ClientCredentialsSource>();
-    const steps = config.routes.map((route, i) => this.#compile(config, route, i, sources));
-    this.#sources = sources;
-    return steps;
-  }
+  /** The well-known lookup a snapshot uses while internal tokens are on: always the committed issuer's documents. */
+  readonly #wellKnown = (path: string): WellKnownDoc | null => this.#issuing?.wellKnown(path) ?? null;
 
-  /** The well-known lookup for the snapshot; null without internal_tokens. */
-  wellKnown(): ((path: string) => WellKnownDoc | null) | null {
-    return this.#issuing?.wellKnown ?? null;
-  }
-
-  #compile(config: Config, route: RouteConfig, i: number, sources: Map<string, ClientCredentialsSource>): OutboundStep | null {
+  #compile(config: Config, route: RouteConfig, i: number, sources: Map<string, ClientCredentialsSource>, minter: InternalMinter | null, exchangers: ReadonlyMap<string, TokenExchanger>): OutboundStep | null {
     const audience = upstreamAudience(config, route);
     const cc = route.client_credentials ?? config.upstreams[route.upstream]?.client_credentials;
     if (cc !== undefined) {
@@ -128,12 +186,10 @@ export class S2sLayer {
       case 'keep':
         return null;
       case 'internal': {
-        const minter = this.#issuing?.minter;
-        if (minter === undefined) throw new Error(`routes[${i}].forward.token: "internal" requires internal_tokens`);
+        if (minter === null) throw pathError(`routes[${i}].forward.token`, '"internal" requires internal_tokens');
         return { authorization: (ctx) => (ctx.principal === null ? NO_PRINCIPAL : minter.authorization(ctx.principal, audience)), callerHeader: null };
       }
       case 'exchange': {
-        const exchangers = this.#exchangers;
         return {
           authorization: (ctx) => {
             const x = ctx.principal === null ? undefined : exchangers.get(ctx.principal.issuer);
@@ -149,61 +205,86 @@ export class S2sLayer {
     }
   }
 
-  #applyIssuing(cfg: InternalTokensConfig | undefined): Issuing | null {
+  /**
+   * The internal-token issuer of `config`: its key read or generated and its signer made now
+   * (undone through `created` when the reload is refused); the running ring and minter change
+   * only in `apply`, on commit.
+   */
+  #prepareIssuing(config: Config, created: Array<() => void>): PreparedIssuing {
+    const cfg = config.internal_tokens;
     const cur = this.#issuing;
-    if (cfg === undefined) {
-      if (cur !== null) this.#retire(cur);
-      return null;
-    }
+    if (cfg === undefined) return { next: null, apply: () => {} };
     if (cfg.key_file === undefined && cluster.isWorker) {
-      throw new Error('internal_tokens.key_file is required with more than one worker: every worker must sign with, and publish, the same keys');
+      throw pathError('internal_tokens.key_file', 'required with more than one worker: every worker must sign with, and publish, the same keys');
     }
-    const key = cfg.key_file !== undefined ? loadOrCreateKeyFile(cfg.key_file, cfg.alg) : null;
-    if (key?.created) this.#log.info({ key_file: cfg.key_file }, 'internal token key file created');
+    let key: { key: KeyObject; created: boolean } | null = null;
+    if (cfg.key_file !== undefined) {
+      try {
+        key = loadOrCreateKeyFile(cfg.key_file, cfg.alg);
+      } catch (err) {
+        throw pathError('internal_tokens.key_file', String((err as Error).message ?? err));
+      }
+    }
+    const clusteredInMemory = cfg.key_file === undefined && config.cluster?.nats !== undefined;
+    const logNew = (): void => {
+      if (key?.created) this.#log.info({ key_file: cfg.key_file }, 'internal token key file created');
+      // allowed (one instance on a bus is a cluster of one), but with several each publishes only its own key
+      if (clusteredInMemory) this.#log.warn('internal_tokens: signing key generated in memory while clustered: every instance publishes only its own key, so an upstream must fetch the JWKS from the instance that signed; give every instance the same internal_tokens.key_file');
+    };
     if (cur === null) {
       const ring = new KeyRing({ alg: cfg.alg, maxTtlS: cfg.max_ttl_s, publishAheadS: cfg.publish_ahead_s });
       ring.install(key?.key ?? generateKeySync(cfg.alg), cfg.alg);
-      return this.#issuingFor(cfg, ring, this.#newSigner(cfg));
+      const signer = this.#newSigner(cfg);
+      created.push(() => { void signer.close(); });
+      const next = this.#issuingFor(cfg, ring, signer, new InternalMinter(cfg, ring, signer));
+      return { next, apply: logNew };
     }
-    const ring = cur.ring;
-    ring.setTimes(cfg.max_ttl_s, cfg.publish_ahead_s);
     // a new key file, another alg, or a switch to generated keys: publish the new key first, sign with it later
     const generatedBefore = cur.cfg.key_file === undefined;
-    if (key !== null) ring.install(key.key, cfg.alg);
-    else if (!generatedBefore || cur.cfg.alg !== cfg.alg) ring.install(generateKeySync(cfg.alg), cfg.alg);
+    const install = key !== null ? key.key : !generatedBefore || cur.cfg.alg !== cfg.alg ? generateKeySync(cfg.alg) : null;
     const signer = cur.cfg.signing === cfg.signing ? cur.signer : this.#newSigner(cfg);
-    if (signer !== cur.signer) void cur.signer.close();
-    if (cur.rotation !== null) clearInterval(cur.rotation);
-    cur.minter.configure(cfg);
-    return this.#issuingFor(cfg, ring, signer, cur.minter);
+    if (signer !== cur.signer) created.push(() => { void signer.close(); });
+    const ring = cur.ring;
+    const minter = cur.minter;
+    // the documents are built on apply: they read the ring's alg and publish-ahead time
+    const next: Issuing = { cfg, ring, signer, minter, wellKnown: () => null, rotation: null };
+    return {
+      next,
+      apply: () => {
+        if (key?.created) this.#log.info({ key_file: cfg.key_file }, 'internal token key file created');
+        ring.setTimes(cfg.max_ttl_s, cfg.publish_ahead_s);
+        if (install !== null) ring.install(install, cfg.alg);
+        minter.configure(cfg);
+        minter.setSigner(signer);
+        next.wellKnown = wellKnownDocs(cfg, ring);
+      },
+    };
   }
 
-  #issuingFor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner, minter?: InternalMinter): Issuing {
-    const m = minter ?? new InternalMinter(cfg, ring, signer);
-    if (minter !== undefined) m.setSigner(signer);
-    const issuing: Issuing = { cfg, ring, signer, minter: m, wellKnown: wellKnownDocs(cfg, ring), rotation: null };
-    if (cfg.rotate_after_s !== undefined && cfg.key_file === undefined) {
-      const alg: InternalAlg = cfg.alg;
-      issuing.rotation = setInterval(() => {
-        generateKeyAsync(alg).then((k) => {
-          if (this.#closed || this.#issuing !== issuing) return;
-          const entry = ring.install(k, alg);
-          this.#log.info({ kid: entry.kid, signs_from: new Date(entry.signFrom).toISOString() }, 'internal token key rotated: new key published');
-        }, (err: unknown) => this.#log.error({ err: String(err) }, 'internal token key generation failed'));
-      }, cfg.rotate_after_s * 1000);
-      issuing.rotation.unref();
-    }
-    return issuing;
+  #issuingFor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner, minter: InternalMinter): Issuing {
+    return { cfg, ring, signer, minter, wellKnown: wellKnownDocs(cfg, ring), rotation: null };
+  }
+
+  /** Generated keys with rotate_after_s: a new key every period while `issuing` is the committed one. */
+  #startRotation(issuing: Issuing): void {
+    const cfg = issuing.cfg;
+    if (cfg.rotate_after_s === undefined || cfg.key_file !== undefined || issuing.rotation !== null) return;
+    const alg: InternalAlg = cfg.alg;
+    const ring = issuing.ring;
+    issuing.rotation = setInterval(() => {
+      generateKeyAsync(alg).then((k) => {
+        if (this.#closed || this.#issuing !== issuing) return;
+        const entry = ring.install(k, alg);
+        this.#log.info({ kid: entry.kid, signs_from: new Date(entry.signFrom).toISOString() }, 'internal token key rotated: new key published');
+      }, (err: unknown) => this.#log.error({ err: String(err) }, 'internal token key generation failed'));
+    }, cfg.rotate_after_s * 1000);
+    issuing.rotation.unref();
   }
 
   #newSigner(cfg: InternalTokensConfig): TokenSigner {
     return cfg.signing === 'inline' ? new InlineSigner() : new ThreadSigner(this.#signWorker !== undefined ? { filename: this.#signWorker } : {});
   }
 
-  #retire(i: Issuing): void {
-    if (i.rotation !== null) clearInterval(i.rotation);
-    void i.signer.close();
-  }
 
   /** Flat counters for /metrics and /cache/stats (`internal_tokens.*`, `token_exchange.*`, `client_credentials.*`). */
   stats(): Record<string, number> {

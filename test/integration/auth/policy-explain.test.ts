@@ -35,7 +35,8 @@ afterAll(async () => {
   await Promise.all([as?.close(), echo?.close()]);
 });
 
-const explain = (...args: string[]): ReturnType<typeof runCli> => runCli(['explain', '--config', file, ...args]);
+// the config names the admin token variable: explain, like serve, refuses a config whose variables are unset
+const explain = (...args: string[]): ReturnType<typeof runCli> => runCli(['explain', '--config', file, ...args], ADMIN_ENV);
 
 describe('portcullis explain', () => {
   it('prints the route, each rule with pass/FAIL and the verdict; exit 0 allowed, 1 denied', async () => {

@@ -1,0 +1,70 @@
+// The environment a config needs before it may start or be reloaded: every `*_env` field
+// names a variable that must be set and non-empty (and the DPoP nonce secret must be long
+// enough), every `*_file` field a readable file. One walk, used by serve, reload,
+// check-config and explain, so all refuse alike.
+import { accessSync, constants, statSync } from 'node:fs';
+import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
+import type { ConfigProblem } from './load.js';
+import type { Config } from './schema.js';
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/** `*_file` fields the proxy creates when the file is missing: checked only when the file exists. */
+const CREATED_WHEN_MISSING: ReadonlySet<string> = new Set(['internal_tokens.key_file']);
+
+/** Calls `visit` for every string field whose key ends in `_env` or `_file`, with its dotted config path. */
+function walk(v: unknown, path: string, visit: (path: string, kind: 'env' | 'file', value: string) => void): void {
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => walk(x, `${path}[${i}]`, visit));
+    return;
+  }
+  if (v === null || typeof v !== 'object') return;
+  for (const [k, x] of Object.entries(v)) {
+    const at = path === '' ? k : `${path}.${k}`;
+    if (typeof x === 'string' && k.endsWith('_env')) visit(at, 'env', x);
+    else if (typeof x === 'string' && k.endsWith('_file')) visit(at, 'file', x);
+    else walk(x, at, visit);
+  }
+}
+
+/** Why `file` cannot be read, or null when it can (a missing file is fine for CREATED_WHEN_MISSING paths). */
+function fileProblem(path: string, file: string): string | null {
+  try {
+    if (!statSync(file).isFile()) return `${file} is not a file`;
+    accessSync(file, constants.R_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    if (code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return null;
+    return `cannot read ${file} (${code})`;
+  }
+}
+
+/**
+ * Every problem with the environment `config` names, each with its config path:
+ * `issuers.main.introspection.client_secret_env: environment variable X is not set`,
+ * `server.tls.cert_file: cannot read /etc/tls.crt (ENOENT)`. Fields are found by name (any
+ * key ending in `_env` or `_file`), so a new secret or file field is covered without a change
+ * here (add a file the proxy creates itself to CREATED_WHEN_MISSING). Never reports a
+ * variable's value. Empty list = the config can start.
+ */
+export function checkEnvironment(config: Config, env: Environment = process.env): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  walk(config, '', (path, kind, name) => {
+    if (kind === 'file') {
+      const problem = fileProblem(path, name);
+      if (problem !== null) out.push({ path, message: problem });
+      return;
+    }
+    const value = env[name];
+    if (value === undefined) out.push({ path, message: `environment variable ${name} is not set` });
+    else if (value === '') out.push({ path, message: `environment variable ${name} is empty` });
+  });
+  const nonce = config.dpop?.nonce?.secret_env;
+  const secret = nonce === undefined ? undefined : env[nonce];
+  if (nonce !== undefined && secret !== undefined && secret !== '') {
+    const bytes = Buffer.byteLength(secret, 'utf8');
+    if (bytes < MIN_NONCE_SECRET_BYTES) out.push({ path: 'dpop.nonce.secret_env', message: `${nonce} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes (has ${bytes})` });
+  }
+  return out;
+}

@@ -1,0 +1,74 @@
+// checkEnvironment: every `*_env` field the config names, found wherever it sits (maps,
+// route lists), reported with its config path when its variable is unset or empty; the
+// DPoP nonce secret's length; files that must be readable; values never appear in a message.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkEnvironment, validateConfig, type Config } from '../../../node/config/index.js';
+
+function config(extra: Record<string, unknown> = {}): Config {
+  const r = validateConfig({
+    admin: { token_env: 'T_ADMIN' },
+    issuers: { main: { issuer: 'https://as.example', audiences: ['api'], introspection: { client_id: 'c', client_secret_env: 'T_INTRO' } } },
+    upstreams: { app: { targets: ['http://127.0.0.1:1'] } },
+    routes: [
+      { name: 'a', match: { path: '/a' }, upstream: 'app', auth: 'none', client_credentials: { issuer: 'main', client_id: 'c', client_secret_env: 'T_ROUTE_CC' } },
+    ],
+    ...extra,
+  });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
+describe('checkEnvironment', () => {
+  it('reports each unset or empty variable with its path, in config order', () => {
+    expect(checkEnvironment(config(), { T_INTRO: '' })).toEqual([
+      { path: 'admin.token_env', message: 'environment variable T_ADMIN is not set' },
+      { path: 'issuers.main.introspection.client_secret_env', message: 'environment variable T_INTRO is empty' },
+      { path: 'routes[0].client_credentials.client_secret_env', message: 'environment variable T_ROUTE_CC is not set' },
+    ]);
+  });
+
+  it('every variable set: no problem', () => {
+    expect(checkEnvironment(config(), { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z' })).toEqual([]);
+  });
+
+  it('a DPoP nonce secret under 32 bytes names its length, never its value', () => {
+    const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z', T_NONCE: 'sekrit-value' };
+    const problems = checkEnvironment(config({ dpop: { nonce: { secret_env: 'T_NONCE' } } }), env);
+    expect(problems).toEqual([{ path: 'dpop.nonce.secret_env', message: 'T_NONCE must hold at least 32 bytes (has 12)' }]);
+    expect(JSON.stringify(problems)).not.toContain('sekrit');
+    expect(checkEnvironment(config({ dpop: { nonce: { secret_env: 'T_NONCE' } } }), { ...env, T_NONCE: 'n'.repeat(32) })).toEqual([]);
+  });
+
+  it('every *_file must be a readable file; a missing internal_tokens.key_file is fine (created at start), a directory is not', () => {
+    const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z' };
+    const dir = mkdtempSync(join(tmpdir(), 'env-check-'));
+    const cert = join(dir, 'tls.crt');
+    writeFileSync(cert, 'not parsed here');
+    const cfg = (tls: Record<string, string>, keyFile: string): Config => config({
+      server: { tls }, internal_tokens: { issuer: 'https://p.example', key_file: keyFile },
+    });
+    expect(checkEnvironment(cfg({ cert_file: cert, key_file: cert }, join(dir, 'created-later.pem')), env)).toEqual([]);
+    expect(checkEnvironment(cfg({ cert_file: join(dir, 'missing.crt'), key_file: dir }, dir), env)).toEqual([
+      { path: 'server.tls.cert_file', message: `cannot read ${join(dir, 'missing.crt')} (ENOENT)` },
+      { path: 'server.tls.key_file', message: `${dir} is not a file` },
+      { path: 'internal_tokens.key_file', message: `${dir} is not a file` },
+    ]);
+  });
+
+  it('validateConfig with an environment: schema, reference and environment problems in one run', () => {
+    const r = validateConfig({
+      admin: { token_env: 'T_ADMIN' },
+      upstreams: { app: { targets: ['http://127.0.0.1:1'] } },
+      routes: [{ name: 'a', match: { path: '/a' }, upstream: 'nope', auth: 'none' }],
+      log: { levle: 'info' },
+    }, { env: {} });
+    expect(r.ok).toBe(false);
+    const paths = (r as { errors: { path: string }[] }).errors.map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['log.levle', 'routes[0].upstream', 'admin.token_env']));
+    // without an environment only the file is judged
+    expect(validateConfig({ admin: { token_env: 'T_ADMIN' }, upstreams: { app: { targets: ['http://127.0.0.1:1'] } }, routes: [{ name: 'a', match: { path: '/a' }, upstream: 'app', auth: 'none' }] }).ok).toBe(true);
+  });
+});
