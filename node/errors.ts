@@ -26,7 +26,7 @@ export const ERRORS = {
   PORTCULLIS_ERR_ROUTE_NOT_FOUND: { status: 404, source: 'downstream', retryable: false, oauth: 'not_found', doc: 'no route matches host, method and path' },
   PORTCULLIS_ERR_AUTH_MISSING: { status: 401, source: 'downstream', retryable: false, oauth: '', doc: 'route requires a token and none was sent (challenge carries no error code)' },
   PORTCULLIS_ERR_AUTH_INVALID_TOKEN: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'token malformed, badly signed, expired, revoked or inactive' },
-  PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a credential in a place the route does not allow' },
+  PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a malformed Bearer/DPoP Authorization, token header or cookie' },
   PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE: { status: 403, source: 'downstream', retryable: false, oauth: 'insufficient_scope', doc: 'token valid but lacks the scopes the route needs' },
   PORTCULLIS_ERR_AUTH_FORBIDDEN: { status: 403, source: 'downstream', retryable: false, oauth: 'access_denied', doc: 'token valid but a claim, role or issuer rule of the route refused it' },
   PORTCULLIS_ERR_DPOP_INVALID_PROOF: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_dpop_proof', doc: 'DPoP proof missing, malformed, for another method or URI, stale, badly signed, not matching the token, or replayed (RFC 9449)' },
