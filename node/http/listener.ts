@@ -9,6 +9,7 @@ import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
 import { forwardedQuery } from '../pipeline/index.js';
 import { hostWithoutPort } from '../routing/route-table.js';
+import { strippedRequestHeaders } from '../config/untrusted-headers.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { normalizePath } from './path-normalize.js';
 import { writeError } from './respond.js';
@@ -329,6 +330,8 @@ export class Listener implements ExchangeHost {
     const auth = snap.auth;
     const stripAuth = ctx.route.policy !== null && auth.stripsAuthorization(ctx);
     const named = connectionNames === null ? null : new Set(connectionNames.toLowerCase().split(',').map((s) => s.trim()));
+    // client-address, URL and method overrides an upstream would take as the proxy's word
+    const untrusted = strippedRequestHeaders(snap.config.server.forwarded.keep_headers);
     const h = ctx.headers;
     const out: string[] = [];
     let xff: string | null = null;
@@ -346,7 +349,7 @@ export class Listener implements ExchangeHost {
         continue;
       }
       if (named !== null && named.has(k)) continue;
-      if (auth.isIdentityHeader(k)) continue;
+      if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
       if (dropAuth && (k === 'authorization' || k === 'dpop')) {
         if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
         continue;
