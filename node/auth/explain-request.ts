@@ -5,7 +5,8 @@ import type { Config } from '../config/index.js';
 import { normalizePath } from '../http/path-normalize.js';
 import type { Logger } from '../log.js';
 import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
-import { hostWithoutPort, RouteTable } from '../routing/route-table.js';
+import { routingHost } from '../http/host-normalize.js';
+import { RouteTable } from '../routing/route-table.js';
 import type { AuthLayer } from './auth-layer.js';
 
 export interface ExplainAnswer {
@@ -33,8 +34,9 @@ export async function explainRequest(config: Config, auth: AuthLayer, req: { met
   if (path === null) return none(400, `path ${JSON.stringify(rawPath)} is invalid or ambiguous: 400 before routing`);
   const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(r) }));
   const table = new RouteTable(routes);
-  // as the listener reads a Host header: lower case, without the port
-  const host = hostWithoutPort(req.host ?? '');
+  // as the listener reads a Host header: lower case, without the port and one trailing dot
+  const host = routingHost(req.host ?? '');
+  if (host === null) return none(400, `host ${JSON.stringify(req.host)} is not a valid host[:port]: 400 before routing`);
   const m = table.match(method, host, path);
   if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
   const policy = m.route.policy as CompiledPolicy | null;

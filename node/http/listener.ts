@@ -8,9 +8,9 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
 import { forwardedQuery } from '../pipeline/index.js';
-import { hostWithoutPort } from '../routing/route-table.js';
 import { strippedRequestHeaders } from '../config/untrusted-headers.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
+import { normalizedHostHeader, routingHost } from './host-normalize.js';
 import { normalizePath } from './path-normalize.js';
 import { writeError } from './respond.js';
 import type { OutboundResult, Snapshot } from './snapshot.js';
@@ -227,7 +227,9 @@ export class Listener implements ExchangeHost {
 
     const path = normalizePath(rawPath);
     if (path === null) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path is ambiguous or invalid after normalisation'), '(none)', head);
-    const host = hostHeader === null ? '' : hostWithoutPort(hostHeader);
+    // routed as virtual-host routers read it (case, one trailing dot, port); never guessed at
+    const host = hostHeader === null ? '' : routingHost(hostHeader);
+    if (host === null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Host header'), '(none)', head);
     // the proxy's own JWKS and discovery document (internal tokens), before any route
     if (snap.wellKnown !== null && (method === 'GET' || head) && path.startsWith('/.well-known/')) {
       const doc = snap.wellKnown(path);
@@ -369,7 +371,8 @@ export class Listener implements ExchangeHost {
     const trust = snap.config.server.trust_forwarded;
     out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
     out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : this.tls ? 'https' : 'http');
-    const clientHost = headerValue(h, 'host') ?? '';
+    // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
+    const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';
     if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
     const hostMode = up.config.host;
     const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target

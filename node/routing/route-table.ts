@@ -124,12 +124,4 @@ export class RouteTable {
   }
 }
 
-/** Strip a :port suffix and lower-case a Host header value ("[::1]:80" → "[::1]"). */
-export function hostWithoutPort(host: string): string {
-  let end = host.length;
-  const colon = host.lastIndexOf(':');
-  if (colon > 0 && host.indexOf(']') < colon) end = colon;
-  return host.slice(0, end).toLowerCase();
-}
-
 export type { RouteConfig };

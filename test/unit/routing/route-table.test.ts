@@ -2,7 +2,7 @@
 // config order (ties keep config order); parameters extracted. Examples plus properties.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { RouteTable, hostWithoutPort } from '../../../node/routing/route-table.js';
+import { RouteTable } from '../../../node/routing/route-table.js';
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 import type { RouteConfig } from '../../../node/config/index.js';
 
@@ -129,12 +129,3 @@ describe('RouteTable: properties', () => {
   });
 });
 
-describe('hostWithoutPort', () => {
-  it.each([
-    ['Example.COM:8080', 'example.com'],
-    ['example.com', 'example.com'],
-    ['[::1]:443', '[::1]'],
-    ['[::1]', '[::1]'],
-    ['127.0.0.1:80', '127.0.0.1'],
-  ])('%s → %s', (h, want) => expect(hostWithoutPort(h)).toBe(want));
-});
