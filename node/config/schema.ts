@@ -42,6 +42,20 @@ export const serverSchema = z.strictObject({
       message: `a header the proxy strips (one of ${UNTRUSTED_REQUEST_HEADERS.join(', ')}); others are forwarded anyway`,
     })).default([]),
   }).default({}),
+  /**
+   * How request paths are read, so that what an upstream resolves is what the proxy authorized
+   * (README "Path normalisation"). Reloadable.
+   */
+  paths: z.strictObject({
+    /** Accept `;` path parameters: route on segments without them (Servlet reading), forward them as sent. Only for upstreams that strip them. */
+    allow_params: z.boolean().default(false),
+    /**
+     * Other readings of a path upstreams use; a path that one of them (or a combination) routes
+     * elsewhere than the path as written is refused with 400. case: Express (default), IIS;
+     * trailing_slash: Express (strict off), Spring 5; trailing_dot: Windows/IIS.
+     */
+    upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot'])).default(['case', 'trailing_slash', 'trailing_dot']),
+  }).default({}),
   /** Proxied WebSockets (routes with `websocket: true`, node/ws). Read at start: a reload does not change them. */
   websocket: z.strictObject({
     max_message_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB per message, either direction
