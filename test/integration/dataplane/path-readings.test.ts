@@ -15,6 +15,7 @@ import { freePort } from '../../helpers/nats.js';
 import { startNginx, type Nginx } from '../../helpers/nginx.js';
 import { EXPRESS, SERVLET, familyRoute, type Family, type RouteSpec } from '../../helpers/path-families.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 
 /** The proxy's routes, mirrored by every upstream family; `open` ones need no token. */
 const ROUTES: ReadonlyArray<RouteSpec & { open: boolean }> = [
@@ -151,5 +152,63 @@ describe.each(FAMILY_NAMES)('behind %s', (family) => {
     expect(await send(family, '/v/x', true)).toMatchObject({ status: 200, via: 'v', handler: 'v' });
     expect(await send(family, '/reports/daily', true)).toMatchObject({ status: 200, via: 'daily', handler: 'daily' });
     expect(await send(family, '/reports/weekly', false)).toMatchObject({ status: 200, via: 'reports', handler: 'reports' });
+  });
+});
+
+describe('server.paths.allow_params: true (for upstreams that strip ;parameters)', () => {
+  let p2: ProxyProcess;
+  let servlet: ScriptedUpstream;
+  const mirrored: RouteSpec[] = [{ name: 'cars', path: '/cars/:id' }, { name: 'admin', path: '/admin/*' }, { name: 'api', path: '/api/*' }, { name: 'public', path: '/public/*' }];
+
+  beforeAll(async () => {
+    // answers with the handler a Servlet container picks for what it received
+    servlet = await startScriptedUpstream((req, res) => { res.end(`${familyRoute(SERVLET, mirrored, (req.url ?? '/').split('?')[0]!) ?? '-'}`); });
+    p2 = await startProxy(baseConfig(servlet.url, {
+      server: { listen: { host: '127.0.0.1', port: 0 }, paths: { allow_params: true } },
+      issuers: { demo: issuerFor(as) },
+      routes: [
+        { name: 'cars', match: { path: '/cars/:id' }, upstream: 'app', auth: 'none' },
+        { name: 'admin', match: { path: '/admin/*' }, upstream: 'app', auth: {} },
+        { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none', strip_prefix: '/api' },
+        { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
+      ],
+      verifier: { pool_size: 1 },
+    }), { env: ADMIN_ENV });
+    await waitReady(p2);
+  }, 60_000);
+
+  afterAll(async () => {
+    await p2?.stop();
+    await servlet?.close();
+  });
+
+  const get = async (target: string, withToken = false): Promise<{ status: number; body: string; url: string | undefined }> => {
+    const before = servlet.seen.length;
+    const r = await rawRequest(p2.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${withToken ? `Authorization: Bearer ${token}\r\n` : ''}\r\n`);
+    return { status: r.status, body: r.body.toString(), url: servlet.seen.length > before ? servlet.seen[servlet.seen.length - 1]!.url : undefined };
+  };
+
+  it('routes on segments without their parameters and forwards them as sent', async () => {
+    expect(await get('/cars;color=red/42;v=1')).toEqual({ status: 200, body: 'cars', url: '/cars;color=red/42;v=1' });
+    expect(await get('/public;jsessionid=ABC/a')).toEqual({ status: 200, body: 'public', url: '/public;jsessionid=ABC/a' });
+  });
+
+  it('a protected route keeps its policy whatever parameters are added; dot segments resolve after removal', async () => {
+    expect((await get('/admin;jsessionid=1/x')).status).toBe(401);
+    expect(await get('/public;x/../admin/x')).toMatchObject({ status: 401, url: undefined });
+    expect(await get('/admin;jsessionid=1/x', true)).toEqual({ status: 200, body: 'admin', url: '/admin;jsessionid=1/x' });
+  });
+
+  it('still refuses a dot or empty segment that carries parameters', async () => {
+    for (const path of ['/public/..;/admin/x', '/public/%2e%2e;/admin/x', '/public/.;x/a', '/public/;x/a']) {
+      const r = await get(path);
+      expect([r.status, r.url], path).toEqual([400, undefined]);
+      expect(JSON.parse(r.body), path).toMatchObject({ code: 'PORTCULLIS_ERR_PATH_AMBIGUOUS' });
+    }
+  });
+
+  it('strip_prefix removes the prefix segments with their parameters', async () => {
+    expect((await get('/api;v=2/orders/7')).url).toBe('/orders/7');
+    expect((await get('/api/orders;x=1/7')).url).toBe('/orders;x=1/7');
   });
 });
