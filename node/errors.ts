@@ -18,7 +18,7 @@ export interface ErrorSpec {
 /** Every error Portcullis can answer with. Adding a code requires a `doc` line. */
 export const ERRORS = {
   PORTCULLIS_ERR_REQUEST_MALFORMED: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request line, headers or path could not be parsed unambiguously' },
-  PORTCULLIS_ERR_PATH_AMBIGUOUS: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'path contains encoded slashes, NUL, backslashes or escapes above the root' },
+  PORTCULLIS_ERR_PATH_AMBIGUOUS: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'path contains encoded slashes, NUL, backslashes, `;` parameters, escapes above the root, or reads as another route ignoring case, a trailing slash or trailing dots' },
   PORTCULLIS_ERR_BODY_TOO_LARGE: { status: 413, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request body exceeds server.limits.max_body_bytes' },
   PORTCULLIS_ERR_URL_TOO_LONG: { status: 414, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request target exceeds server.limits.max_url_bytes' },
   PORTCULLIS_ERR_HEADERS_TOO_LARGE: { status: 431, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request headers exceed server.limits.max_header_bytes' },
@@ -26,7 +26,7 @@ export const ERRORS = {
   PORTCULLIS_ERR_ROUTE_NOT_FOUND: { status: 404, source: 'downstream', retryable: false, oauth: 'not_found', doc: 'no route matches host, method and path' },
   PORTCULLIS_ERR_AUTH_MISSING: { status: 401, source: 'downstream', retryable: false, oauth: '', doc: 'route requires a token and none was sent (challenge carries no error code)' },
   PORTCULLIS_ERR_AUTH_INVALID_TOKEN: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'token malformed, badly signed, expired, revoked or inactive' },
-  PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a credential in a place the route does not allow' },
+  PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a malformed Bearer/DPoP Authorization, token header or cookie' },
   PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE: { status: 403, source: 'downstream', retryable: false, oauth: 'insufficient_scope', doc: 'token valid but lacks the scopes the route needs' },
   PORTCULLIS_ERR_AUTH_FORBIDDEN: { status: 403, source: 'downstream', retryable: false, oauth: 'access_denied', doc: 'token valid but a claim, role or issuer rule of the route refused it' },
   PORTCULLIS_ERR_DPOP_INVALID_PROOF: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_dpop_proof', doc: 'DPoP proof missing, malformed, for another method or URI, stale, badly signed, not matching the token, or replayed (RFC 9449)' },

@@ -13,7 +13,7 @@ import type { Snapshot } from './http/snapshot.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics.js';
 import type { CompiledRoute } from './pipeline/context.js';
-import { RouteTable } from './routing/route-table.js';
+import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
@@ -213,7 +213,7 @@ export class ProxyInstance {
     const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });
     const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(policyRoute(r, index)) }));
     return {
-      version, config, table: new RouteTable(routes), upstreams, auth: this.auth.stages, realm: 'portcullis',
+      version, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: this.auth.stages, realm: 'portcullis',
       outbound, wellKnown: s2s.wellKnown,
     };
   }

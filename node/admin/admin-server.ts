@@ -1,6 +1,7 @@
 // The admin listener (own port, loopback by default): health, readiness, metrics,
 // reload and the other operator endpoints. Everything but /healthz and /readyz needs
 // the admin bearer token; without a configured token those endpoints refuse (closed).
+// /readyz answers anyone with ready or not; its details (issuers, members…) need the token.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
@@ -76,7 +77,9 @@ export class AdminServer {
       if (path === '/healthz') return this.send(res, 200, { status: 'ok' });
       if (path === '/readyz') {
         const r = this.opts.readiness();
-        return this.send(res, r.ready ? 200 : 503, { ready: r.ready, ...r.detail });
+        // Probes only need the verdict; issuer names, member ids and the config version
+        // describe the deployment, so they are for holders of the admin token only.
+        return this.send(res, r.ready ? 200 : 503, this.authorized(req) ? { ready: r.ready, ...r.detail } : { ready: r.ready });
       }
       const key = `${req.method} ${path}`;
       const known = path === '/metrics' || key in this.opts.routes || Object.keys(this.opts.routes).some((k) => k.endsWith(` ${path}`));

@@ -5,7 +5,8 @@ import type { Config } from '../config/index.js';
 import { normalizePath } from '../http/path-normalize.js';
 import type { Logger } from '../log.js';
 import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
-import { hostWithoutPort, RouteTable } from '../routing/route-table.js';
+import { routingHost } from '../http/host-normalize.js';
+import { AMBIGUOUS, readingsOf, RouteTable } from '../routing/route-table.js';
 import type { AuthLayer } from './auth-layer.js';
 
 export interface ExplainAnswer {
@@ -28,14 +29,16 @@ export async function explainRequest(config: Config, auth: AuthLayer, req: { met
   const method = req.method.toUpperCase();
   const q = req.path.indexOf('?');
   const rawPath = q === -1 ? req.path : req.path.slice(0, q);
-  const path = normalizePath(rawPath);
+  const path = normalizePath(rawPath, config.server.paths.allow_params);
   const none = (status: number, summary: string): ExplainAnswer => ({ allowed: false, status, route: null, upstream: null, params: null, token: null, rules: [], summary });
   if (path === null) return none(400, `path ${JSON.stringify(rawPath)} is invalid or ambiguous: 400 before routing`);
   const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(r) }));
-  const table = new RouteTable(routes);
-  // as the listener reads a Host header: lower case, without the port
-  const host = hostWithoutPort(req.host ?? '');
-  const m = table.match(method, host, path);
+  const table = new RouteTable(routes, readingsOf(config.server.paths));
+  // as the listener reads a Host header: lower case, without the port and one trailing dot
+  const host = routingHost(req.host ?? '');
+  if (host === null) return none(400, `host ${JSON.stringify(req.host)} is not a valid host[:port]: 400 before routing`);
+  const m = table.resolve(method, host, path);
+  if (m === AMBIGUOUS) return none(400, `path ${path} selects another route when upstreams read it ignoring case, a trailing / or trailing dots: 400 before routing`);
   if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
   const policy = m.route.policy as CompiledPolicy | null;
   const base = { route: m.route.name, upstream: m.route.config.upstream, params: m.params };

@@ -132,6 +132,10 @@ export function checkPattern(pattern: string): string | undefined {
     if (s.startsWith(':') && !/^:[A-Za-z_][A-Za-z0-9_]*$/.test(s)) return `bad parameter name "${s}"`;
     if (s === '' && i !== segs.length - 1) return 'empty segment (//) in pattern';
     if (/[?#%\\]/.test(s)) return 'patterns match decoded paths: no ?, #, % or \\';
+    if (s.includes(';')) return 'no ; in patterns: routes match segments without their ;parameters (server.paths.allow_params)';
+    // nginx and Servlet containers decode %XX before they route, Express does not: a reserved
+    // character in a literal would match differently upstream ("%40me" vs "@me")
+    if (!s.startsWith(':') && s !== '*' && !/^[A-Za-z0-9._~-]*$/.test(s)) return `literal segments are letters, digits and - . _ ~ only ("${s}"): upstreams that decode %XX and those that do not would read other characters differently`;
   }
   const params = segs.filter((s) => s.startsWith(':'));
   if (new Set(params).size !== params.length) return 'duplicate parameter name';

@@ -2,6 +2,7 @@
 // Unknown keys are errors everywhere (a typo must not silently disable a rule).
 // Cross-references (route → upstream, route → issuer) are checked in validate.ts.
 import { z } from 'zod';
+import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -31,6 +32,30 @@ export const serverSchema = z.strictObject({
   workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
   /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For is always appended to). */
   trust_forwarded: z.boolean().default(false),
+  /**
+   * Client-sent headers upstreams trust as the proxy's word (X-Real-IP, X-Original-URL, X-Rewrite-URL,
+   * X-HTTP-Method-Override… — node/config/untrusted-headers.ts) are stripped before forwarding.
+   */
+  forwarded: z.strictObject({
+    /** Names from that list to pass through anyway (e.g. X-Real-IP set by a trusted front proxy); any case. */
+    keep_headers: z.array(z.string().transform((n) => n.toLowerCase()).refine(isUntrustedHeader, {
+      message: `a header the proxy strips (one of ${UNTRUSTED_REQUEST_HEADERS.join(', ')}); others are forwarded anyway`,
+    })).default([]),
+  }).default({}),
+  /**
+   * How request paths are read, so that what an upstream resolves is what the proxy authorized
+   * (README "Path normalisation"). Reloadable.
+   */
+  paths: z.strictObject({
+    /** Accept `;` path parameters: route on segments without them (Servlet reading), forward them as sent. Only for upstreams that strip them. */
+    allow_params: z.boolean().default(false),
+    /**
+     * Other readings of a path upstreams use; a path that one of them (or a combination) routes
+     * elsewhere than the path as written is refused with 400. case: Express (default), IIS;
+     * trailing_slash: Express (strict off), Spring 5; trailing_dot: Windows/IIS.
+     */
+    upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot'])).default(['case', 'trailing_slash', 'trailing_dot']),
+  }).default({}),
   /** Proxied WebSockets (routes with `websocket: true`, node/ws). Read at start: a reload does not change them. */
   websocket: z.strictObject({
     max_message_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB per message, either direction

@@ -55,9 +55,10 @@ export function htuMatches(htu: string, origin: string | null, path: string): bo
   // The path as written, normalised the way the listener normalised the request line; then
   // the URL parser's reading (dot segments resolved before empty ones: "/;//.." is "/;/"
   // there, "/" for the listener) — a client may have built its htu either way.
+  // `;` parameters are read as the listener kept them (server.paths.allow_params): only equality counts
   const raw = rawPath(htu);
-  if (raw !== '' && normalizePath(raw) === path) return true;
-  return normalizePath(u.pathname) === path;
+  if (raw !== '' && normalizePath(raw, true) === path) return true;
+  return normalizePath(u.pathname, true) === path;
 }
 
 /** The path of an absolute URI as written (from the first "/" after the authority to "?" or "#"); '' when it has none. */

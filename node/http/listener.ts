@@ -8,9 +8,11 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
 import { forwardedQuery } from '../pipeline/index.js';
-import { hostWithoutPort } from '../routing/route-table.js';
+import { strippedRequestHeaders } from '../config/untrusted-headers.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
-import { normalizePath } from './path-normalize.js';
+import { normalizedHostHeader, routingHost } from './host-normalize.js';
+import { normalizePath, stripParams } from './path-normalize.js';
+import { AMBIGUOUS } from '../routing/route-table.js';
 import { writeError } from './respond.js';
 import type { OutboundResult, Snapshot } from './snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
@@ -141,8 +143,8 @@ export class Listener implements ExchangeHost {
   reauthorizeLive(): number {
     const snap = this.snapshot;
     return this.ws.reauthorize((ctx) => {
-      const m = snap.table.match(ctx.method, ctx.host, ctx.path);
-      if (m === null || !m.route.config.websocket) return false;
+      const m = snap.table.resolve(ctx.method, ctx.host, ctx.path);
+      if (m === null || m === AMBIGUOUS || !m.route.config.websocket) return false;
       if (m.route.policy === null) return true;
       if (ctx.principal === null) return false;
       return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
@@ -233,9 +235,15 @@ export class Listener implements ExchangeHost {
     if (chunked && contentLength !== -1) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'both Content-Length and Transfer-Encoding'), '(none)', head);
     if (contentLength > limits.max_body_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`), '(none)', head);
 
-    const path = normalizePath(rawPath);
-    if (path === null) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path is ambiguous or invalid after normalisation'), '(none)', head);
-    const host = hostHeader === null ? '' : hostWithoutPort(hostHeader);
+    const allowParams = snap.config.server.paths.allow_params;
+    const path = normalizePath(rawPath, allowParams);
+    if (path === null) {
+      const why = !allowParams && rawPath.includes(';') ? 'path parameters (;) are not accepted (server.paths.allow_params)' : 'path is ambiguous or invalid after normalisation';
+      return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', why), '(none)', head);
+    }
+    // routed as virtual-host routers read it (case, one trailing dot, port); never guessed at
+    const host = hostHeader === null ? '' : routingHost(hostHeader);
+    if (host === null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Host header'), '(none)', head);
     // the proxy's own JWKS and discovery document (internal tokens), before any route
     if (snap.wellKnown !== null && (method === 'GET' || head) && path.startsWith('/.well-known/')) {
       const doc = snap.wellKnown(path);
@@ -244,7 +252,9 @@ export class Listener implements ExchangeHost {
         return;
       }
     }
-    const match = snap.table.match(method, host, path);
+    // every way an upstream family reads the path must select this same route
+    const match = snap.table.resolve(method, host, path);
+    if (match === AMBIGUOUS) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots'), '(none)', head);
     if (match === null) return this.reject(res, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`), '(none)', head);
 
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
@@ -338,6 +348,8 @@ export class Listener implements ExchangeHost {
     const auth = snap.auth;
     const stripAuth = ctx.route.policy !== null && auth.stripsAuthorization(ctx);
     const named = connectionNames === null ? null : new Set(connectionNames.toLowerCase().split(',').map((s) => s.trim()));
+    // client-address, URL and method overrides an upstream would take as the proxy's word
+    const untrusted = strippedRequestHeaders(snap.config.server.forwarded.keep_headers);
     const h = ctx.headers;
     const out: string[] = [];
     let xff: string | null = null;
@@ -355,7 +367,7 @@ export class Listener implements ExchangeHost {
         continue;
       }
       if (named !== null && named.has(k)) continue;
-      if (auth.isIdentityHeader(k)) continue;
+      if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
       if (dropAuth && (k === 'authorization' || k === 'dpop')) {
         if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
         continue;
@@ -375,7 +387,8 @@ export class Listener implements ExchangeHost {
     const trust = snap.config.server.trust_forwarded;
     out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
     out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : this.tls ? 'https' : 'http');
-    const clientHost = headerValue(h, 'host') ?? '';
+    // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
+    const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';
     if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
     const hostMode = up.config.host;
     const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
@@ -383,7 +396,12 @@ export class Listener implements ExchangeHost {
 
     let p = ctx.path;
     const strip = route.strip_prefix;
-    if (strip !== undefined && p.startsWith(strip)) p = p.slice(strip.length) || '/';
+    if (strip !== undefined) {
+      const routed = stripParams(p); // the path routed on: segments without ;parameters
+      if (routed === p) { if (p.startsWith(strip)) p = p.slice(strip.length) || '/'; }
+      // with parameters, drop the prefix's segments whole (their ;parameters go with them)
+      else if (routed.startsWith(strip)) p = dropSegments(p, strip.split('/').length - 1) || '/';
+    }
     if (p[0] !== '/') p = '/' + p;
     const prefix = up.config.path_prefix;
     if (prefix !== '') p = p === '/' ? prefix : prefix + p;
@@ -393,4 +411,14 @@ export class Listener implements ExchangeHost {
     if (route.websocket && this.ws.forward(ex, up, p, out, hostIdx)) return;
     ex.forward(up, p, out, hostIdx);
   }
+}
+
+/** `path` without its first `n` segments ("/a;x/b/c", 1 → "/b/c"); '' when nothing is left. */
+function dropSegments(path: string, n: number): string {
+  let i = 0;
+  for (let k = 0; k <= n; k++) {
+    i = path.indexOf('/', i + (k === 0 ? 0 : 1));
+    if (i === -1) return '';
+  }
+  return path.slice(i);
 }

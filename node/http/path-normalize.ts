@@ -1,6 +1,7 @@
 // Path normalisation before routing, so a route cannot be bypassed by spelling:
 // percent-decoding of unreserved characters, dot-segment removal, `//` collapse.
-// Anything that cannot be made unambiguous is refused (→ 400).
+// Anything that cannot be made unambiguous is refused (→ 400), path parameters (`;`)
+// included unless the config says the upstreams strip them (server.paths.allow_params).
 
 /** Result: the normalised path, or null when the path is ambiguous or invalid. */
 export type NormalizeResult = string | null;
@@ -29,16 +30,29 @@ function isPathChar(c: number): boolean {
  * (`%2F`, `%5C`, `%00`, `%25`), invalid escapes, non-path characters, and `..` above
  * the root. Unreserved escapes (`%2e`, `%41`) are decoded; other escapes are kept,
  * upper-cased, so `/a%3Bb` and `/a%3bb` match the same route.
- * Fast path: a path made only of safe characters with no `.`-segments or `//` is
+ *
+ * A literal `;` starts path parameters, which Servlet containers, Spring and Jetty strip
+ * per segment before they route (`/public/..;/admin` is `/admin` to Tomcat) while nginx and
+ * Express read it as text. Without `allowParams` (the default) any `;` is refused. With it,
+ * the parameters are kept (the upstream needs them) and routing uses stripParams(result);
+ * a segment whose name is empty, `.` or `..` but carries parameters (`..;x`, `%2e%2e;`, `;x`)
+ * is still refused: one family reads it as a dot segment, the other as a name. `%3B` is data
+ * to every family (Tomcat splits parameters before decoding) and stays as it is.
+ * Fast path: a path made only of safe characters with no `.`-segments, `//` or `;` is
  * returned as-is without allocation.
  */
-export function normalizePath(raw: string): NormalizeResult {
+export function normalizePath(raw: string, allowParams = false): NormalizeResult {
   const n = raw.length;
   if (n === 0 || raw.charCodeAt(0) !== 47) return null;
   let simple = true;
   for (let i = 0; i < n; i++) {
     const c = raw.charCodeAt(i);
     if (c === 37 /* % */) { simple = false; continue; }
+    if (c === 59 /* ; */) {
+      if (!allowParams) return null;
+      simple = false;
+      continue;
+    }
     if (!isPathChar(c)) return null;
     if (c === 47 && i + 1 < n) {
       const d = raw.charCodeAt(i + 1);
@@ -67,6 +81,11 @@ export function normalizePath(raw: string): NormalizeResult {
   const out: string[] = [];
   for (let i = 1; i < segs.length; i++) {
     const s = segs[i]!;
+    if (allowParams) {
+      const semi = s.indexOf(';');
+      // only the name decides what a segment is; an empty or dot name is read two ways
+      if (semi === 0 || (semi > 0 && (s.startsWith('.;') || s.startsWith('..;')))) return null;
+    }
     if (s === '' && i !== segs.length - 1) continue; // collapse '//'
     if (s === '.') { if (i === segs.length - 1) out.push(''); continue; }
     if (s === '..') {
@@ -78,4 +97,24 @@ export function normalizePath(raw: string): NormalizeResult {
     out.push(s);
   }
   return '/' + out.join('/');
+}
+
+/**
+ * The path a Servlet container routes on for a path normalizePath returned with
+ * `allowParams`: each segment without its `;…` parameters ("/cars;color=red/x;v=1" →
+ * "/cars/x"). The path itself when it has no `;` (no allocation).
+ */
+export function stripParams(path: string): string {
+  let semi = path.indexOf(';');
+  if (semi === -1) return path;
+  let out = '';
+  let from = 0;
+  while (semi !== -1) {
+    out += path.slice(from, semi);
+    const slash = path.indexOf('/', semi);
+    if (slash === -1) return out;
+    from = slash;
+    semi = path.indexOf(';', slash);
+  }
+  return out + path.slice(from);
 }

@@ -37,7 +37,15 @@ const MALFORMED_DPOP = deny('malformed DPoP credentials in Authorization header'
 const MALFORMED_HEADER = deny('malformed token in the token header', 'malformed_token_header');
 const MALFORMED_COOKIE = deny('malformed token in the token cookie', 'malformed_token_cookie');
 const MALFORMED_QUERY = deny('malformed access_token query parameter', 'malformed_token_query');
-const QUERY_REFUSED = deny('access_token in the query is not allowed on this route', 'query_token_refused');
+/**
+ * RFC 6750 §3.1: a request that "attempted using an unsupported authentication method" is
+ * treated like one without credentials — 401 with the bare challenge, no error code.
+ */
+const QUERY_UNSUPPORTED: StageResult = Object.freeze({
+  kind: 'deny' as const,
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_MISSING', 'a bearer token is required (access_token in the query is not accepted on this route)')),
+  reason: 'query_token_unsupported',
+});
 
 /** RFC 6750 §2.1 b64token. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -128,7 +136,10 @@ function queryTokens(query: string): string[] | null {
  * - `Bearer` with a missing, repeated or non-b64token value is a malformed *request*
  *   (§3.1 invalid_request, 400), not a malformed token: no token could be read from it;
  * - two Authorization headers, or a token in more than one place → 400 invalid_request;
- * - `access_token` in the query → 400 unless the route sets `token_sources.query: true`.
+ * - `access_token` in the query where the route does not set `token_sources.query: true` is an
+ *   unsupported method: alone it is no credential (401, bare challenge, §3.1); next to another
+ *   credential it is still a second one (400), so an unverified token never reaches an upstream
+ *   that might read the query itself.
  */
 export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_ONLY): StageResult {
   let token: string | null = null;
@@ -170,8 +181,9 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   if (ctx.query !== '') {
     const q = queryTokens(ctx.query);
     if (q !== null) {
-      if (!sources.query) return QUERY_REFUSED;
-      if (q.length > 1 || token !== null) return MULTIPLE;
+      if (token !== null) return MULTIPLE;
+      if (!sources.query) return QUERY_UNSUPPORTED;
+      if (q.length > 1) return MULTIPLE;
       const v = formDecode(q[0]!);
       if (v === null || !B64TOKEN.test(v)) return MALFORMED_QUERY;
       token = v;

@@ -1,6 +1,8 @@
 // The route table, compiled once per config load: host, method and path-pattern
-// matching with a documented "most specific wins" order. Read-only after build.
+// matching with a documented "most specific wins" order, and the check that every way an
+// upstream family reads the forwarded path selects the same route. Read-only after build.
 import type { RouteConfig } from '../config/index.js';
+import { stripParams } from '../http/path-normalize.js';
 import type { CompiledRoute } from '../pipeline/context.js';
 
 const LIT = 3, PARAM = 2, WILD = 1, END = 4;
@@ -8,6 +10,8 @@ const LIT = 3, PARAM = 2, WILD = 1, END = 4;
 interface Entry {
   readonly route: CompiledRoute;
   readonly segs: readonly string[]; // pattern segments after the leading '/'
+  readonly lower: readonly string[]; // the same, lower case (case-insensitive readings)
+  readonly slashEnd: boolean; // pattern ends with '/' (a trailing empty segment), not '/*'
   readonly kinds: readonly number[]; // LIT/PARAM/WILD per segment
   readonly paramNames: readonly (string | null)[];
   readonly hasParams: boolean;
@@ -25,6 +29,23 @@ export interface RouteMatch {
 
 /** Why a lookup failed: no route at all for the path, or none for this method. */
 export type RouteMiss = 'not_found';
+
+/** resolve(): the upstream families read this path as one that selects another route (→ 400). */
+export const AMBIGUOUS = 'ambiguous';
+export type Ambiguous = typeof AMBIGUOUS;
+
+/** How upstreams may read a forwarded path differently from the proxy (server.paths). */
+export interface ReadingOptions {
+  /** Route on each segment without its `;…` parameters (Servlet reading); else `;` never gets here. */
+  readonly allowParams: boolean;
+  /** Readings checked: 'case' (Express, IIS), 'trailing_slash' (Express, Spring 5), 'trailing_dot' (IIS/Windows). */
+  readonly refuse: readonly ('case' | 'trailing_slash' | 'trailing_dot')[];
+}
+
+const STRICT: ReadingOptions = Object.freeze({ allowParams: false, refuse: [] });
+
+// reading bits
+const FOLD = 1, NO_SLASH = 2, NO_DOTS = 4;
 
 function compareRank(a: readonly number[], b: readonly number[]): number {
   const n = Math.max(a.length, b.length);
@@ -50,7 +71,8 @@ function compile(route: CompiledRoute): Entry {
   }
   const rank = [hostSpec, ...kinds, ...(wildcard ? [] : [END]), methods === null ? 0 : 1];
   return {
-    route, segs, kinds, paramNames, hasParams: paramNames.some((p) => p !== null), wildcard, methods,
+    route, segs, lower: segs.map((x) => x.toLowerCase()), slashEnd: segs.length > 1 && segs[segs.length - 1] === '',
+    kinds, paramNames, hasParams: paramNames.some((p) => p !== null), wildcard, methods,
     hostExact: hostSpec === 2 ? host : null,
     hostSuffix: hostSpec === 1 ? host!.slice(1) : null,
     rank,
@@ -63,13 +85,28 @@ function hostMatches(e: Entry, host: string): boolean {
   return true;
 }
 
-/** Path match of an entry against a normalised path; returns params or true/false. */
-function pathMatches(e: Entry, path: string): Record<string, string> | boolean {
+/** `lit` (lower case) equals path[pos, pos + lit.length) ignoring ASCII case. */
+function equalsFolded(path: string, pos: number, lit: string): boolean {
+  for (let i = 0; i < lit.length; i++) {
+    let c = path.charCodeAt(pos + i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lit.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * Path match of an entry against a normalised path; returns params or true/false. `fold`:
+ * literal segments compare ignoring ASCII case; `noSlash`: a pattern's trailing '/' is
+ * ignored (the caller drops the path's).
+ */
+function pathMatches(e: Entry, path: string, fold = false, noSlash = false): Record<string, string> | boolean {
   // Split lazily without allocating for the common all-literal prefix case.
   let pos = 1; // after leading '/'
-  const segs = e.segs;
+  const segs = fold ? e.lower : e.segs;
+  const count = noSlash && e.slashEnd ? segs.length - 1 : segs.length;
   let params: Record<string, string> | null = null;
-  for (let i = 0; i < segs.length; i++) {
+  for (let i = 0; i < count; i++) {
     const kind = e.kinds[i]!;
     if (kind === WILD) {
       // '/api/*' matches '/api', '/api/' and '/api/anything'
@@ -80,7 +117,7 @@ function pathMatches(e: Entry, path: string): Record<string, string> | boolean {
     if (end === -1) end = path.length;
     if (kind === LIT) {
       const s = segs[i]!;
-      if (end - pos !== s.length || !path.startsWith(s, pos)) return false;
+      if (end - pos !== s.length || !(fold ? equalsFolded(path, pos, s) : path.startsWith(s, pos))) return false;
     } else {
       if (end === pos) return false; // a parameter is never empty
       if (params === null) params = {};
@@ -98,25 +135,79 @@ function pathMatches(e: Entry, path: string): Record<string, string> | boolean {
  * end > a trailing *), then routes with a method list over routes for any method.
  * Ties keep config order. `/api/*` also matches `/api` itself.
  */
+/** The readings a config asks for (server.paths). */
+export function readingsOf(paths: { readonly allow_params: boolean; readonly upstream_readings: readonly ('case' | 'trailing_slash' | 'trailing_dot')[] }): ReadingOptions {
+  return { allowParams: paths.allow_params, refuse: paths.upstream_readings };
+}
+
 export class RouteTable {
   private readonly entries: readonly Entry[];
   readonly routes: readonly CompiledRoute[];
+  private readonly allowParams: boolean;
+  private readonly caseReading: boolean;
+  private readonly slashReading: boolean;
+  private readonly dotReading: boolean;
+  /** Some pattern has an upper-case letter: the case reading can differ for any path. */
+  private readonly upperPatterns: boolean;
+  /** Some pattern ends with '/': the trailing-slash reading can differ for any path. */
+  private readonly slashPatterns: boolean;
 
-  constructor(routes: readonly CompiledRoute[]) {
+  constructor(routes: readonly CompiledRoute[], readings: ReadingOptions = STRICT) {
     this.routes = routes;
     const entries = routes.map(compile);
     entries.sort((a, b) => compareRank(a.rank, b.rank) || a.route.index - b.route.index);
     this.entries = entries;
+    this.allowParams = readings.allowParams;
+    this.caseReading = readings.refuse.includes('case');
+    this.slashReading = readings.refuse.includes('trailing_slash');
+    this.dotReading = readings.refuse.includes('trailing_dot');
+    this.upperPatterns = entries.some((e) => e.segs.some((x, i) => e.kinds[i] === LIT && x !== e.lower[i]));
+    this.slashPatterns = entries.some((e) => e.slashEnd);
   }
 
-  /** Find the route for a request. `host` lower-case, without port; `path` normalised. */
+  /** Find the route for a request as written. `host` lower-case, without port; `path` normalised. */
   match(method: string, host: string, path: string): RouteMatch | null {
+    return this.lookup(method, host, path, 0);
+  }
+
+  /**
+   * The route for a request the way every upstream family reads it, or AMBIGUOUS (→ 400)
+   * when they disagree. The proxy's own reading is the path as written (with allowParams:
+   * without its `;…` parameters, the Servlet reading). Each other reading the config lists —
+   * literal segments ignoring case (Express's default, IIS), a trailing '/' ignored (Express
+   * `strict: false`, Spring 5 trailing-slash match), trailing dots of segments dropped
+   * (Windows/IIS) — and every combination of them must select the same route with the same
+   * parameters; a reading that finds no route while another does counts as a disagreement.
+   * Paths none of the readings changes (lower case, no trailing '/' or '.') cost one scan.
+   */
+  resolve(method: string, host: string, path: string): RouteMatch | null | Ambiguous {
+    const p = this.allowParams ? stripParams(path) : path;
+    let bits = 0;
+    if (this.caseReading && (this.upperPatterns || hasUpper(p))) bits |= FOLD;
+    if (this.slashReading && (this.slashPatterns || (p.length > 1 && p.charCodeAt(p.length - 1) === 47))) bits |= NO_SLASH;
+    if (this.dotReading && (p.charCodeAt(p.length - 1) === 46 || p.indexOf('./') !== -1)) bits |= NO_DOTS;
+    const m = this.lookup(method, host, p, 0);
+    if (bits === 0) return m;
+    // every non-empty combination of the readings that apply (at most 7 lookups)
+    for (let r = 1; r <= bits; r++) {
+      if ((r & bits) !== r) continue;
+      const other = this.lookup(method, host, p, r);
+      if (!sameMatch(m, other)) return AMBIGUOUS;
+    }
+    return m;
+  }
+
+  private lookup(method: string, host: string, path: string, reading: number): RouteMatch | null {
+    if ((reading & NO_DOTS) !== 0) path = withoutTrailingDots(path);
+    if ((reading & NO_SLASH) !== 0 && path.length > 1 && path.charCodeAt(path.length - 1) === 47) path = path.slice(0, -1);
+    const fold = (reading & FOLD) !== 0;
+    const noSlash = (reading & NO_SLASH) !== 0;
     const entries = this.entries;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.methods !== null && !e.methods.has(method)) continue;
       if (!hostMatches(e, host)) continue;
-      const m = pathMatches(e, path);
+      const m = pathMatches(e, path, fold, noSlash);
       if (m === false) continue;
       return { route: e.route, params: m === true ? null : m };
     }
@@ -124,12 +215,35 @@ export class RouteTable {
   }
 }
 
-/** Strip a :port suffix and lower-case a Host header value ("[::1]:80" → "[::1]"). */
-export function hostWithoutPort(host: string): string {
-  let end = host.length;
-  const colon = host.lastIndexOf(':');
-  if (colon > 0 && host.indexOf(']') < colon) end = colon;
-  return host.slice(0, end).toLowerCase();
+function hasUpper(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}
+
+/** Each segment without its trailing dots, as Windows reads file names ("/v./x.." → "/v/x"). */
+function withoutTrailingDots(path: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i <= path.length; i++) {
+    if (i < path.length && path.charCodeAt(i) !== 47) continue;
+    let end = i;
+    while (end > from && path.charCodeAt(end - 1) === 46) end--;
+    out += path.slice(from, end);
+    if (i < path.length) out += '/';
+    from = i + 1;
+  }
+  return out;
+}
+
+function sameMatch(a: RouteMatch | null, b: RouteMatch | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.route !== b.route) return false;
+  if (a.params === null || b.params === null) return a.params === b.params;
+  for (const k in a.params) if (a.params[k] !== b.params[k]) return false;
+  return true;
 }
 
 export type { RouteConfig };

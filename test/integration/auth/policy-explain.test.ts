@@ -148,8 +148,8 @@ describe('/readyz', () => {
     }), { env: ADMIN_ENV });
     try {
       // early's keys load at once; late's JWKS answers 503
-      expect(await eventually(async () => (await call(`${p.adminUrl}/readyz`)).json?.issuers?.early?.keys === true, 5_000)).toBe(true);
-      const notYet = await call(`${p.adminUrl}/readyz`);
+      expect(await eventually(async () => (await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN })).json?.issuers?.early?.keys === true, 5_000)).toBe(true);
+      const notYet = await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN });
       expect(notYet.status).toBe(503);
       expect(notYet.json).toMatchObject({ ready: false, keys_loaded: false, issuers: { early: { keys: true, introspection: null }, late: { keys: false, introspection: null } } });
       const refused = await call(`${p.url}/late/x`, { token: await slow.issueJwt({}) });

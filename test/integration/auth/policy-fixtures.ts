@@ -42,11 +42,11 @@ export function admin(p: ProxyProcess, method: string, path: string, body?: unkn
   });
 }
 
-/** Poll /readyz until 200 (keys loaded); throws with the last body otherwise. */
+/** Poll /readyz (with the admin token: its details) until 200 (keys loaded); throws with the last body otherwise. */
 export async function waitReady(p: ProxyProcess, ms = 8_000): Promise<Record<string, any>> {
   let last: Answer | null = null;
   const ok = await eventually(async () => {
-    last = await call(`${p.adminUrl}/readyz`);
+    last = await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN });
     return last.status === 200;
   }, ms);
   if (!ok) throw new Error(`proxy not ready within ${ms} ms: ${last === null ? 'no answer' : (last as Answer).text}\n${p.output()}`);

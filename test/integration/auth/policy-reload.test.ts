@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
-import { startProxy, writeConfig, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { admin, call, issuerFor, until, waitReady } from './policy-fixtures.js';
 
@@ -104,7 +104,7 @@ describe('single process', () => {
     proxy.proc.kill('SIGHUP');
     expect(await eventually(() => logged(proxy, 'reload refused: config invalid, keeping the running config') === 3, 2_000)).toBe(true);
     expect(await status('/r/x', reader)).toBe(200);
-    expect((await call(`${proxy.adminUrl}/readyz`)).json).toMatchObject({ ready: true, config_version: 3 });
+    expect((await call(`${proxy.adminUrl}/readyz`, { token: ADMIN_TOKEN })).json).toMatchObject({ ready: true, config_version: 3 });
   });
 
   it('POST /reload needs the admin token', async () => {

@@ -234,11 +234,19 @@ describe('credential placement → 400 invalid_request', () => {
     expect(echo.requests).toBe(before);
   });
 
-  it('a (valid) token in the query is refused where the route does not enable token_sources.query', async () => {
+  it('a (valid) token in the query where the route does not enable token_sources.query is no credential: 401 with the bare challenge (RFC 6750 §3.1)', async () => {
     const t = await as.issueJwt();
     const r = await refused(`/orders/1?access_token=${t}`);
-    expectBearerError(r, 400, 'invalid_request');
+    expectBearerError(r, 401, null);
     expect(echo.lastRequest?.url ?? '').not.toContain(t);
+    // a malformed one is not read either: still no credential
+    expectBearerError(await refused('/orders/1?access_token=a%20b'), 401, null);
+  });
+
+  it('a query token next to a valid Authorization header on a route without query tokens: 400, never forwarded unverified', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const r = await refused(`/orders/1?access_token=${t}`, bearer(t));
+    expectBearerError(r, 400, 'invalid_request');
   });
 
   it('query and cookie tokens work where enabled', async () => {

@@ -55,11 +55,11 @@ beforeAll(async () => {
     expected.set(path, reason);
     await call(`${proxy.url}${path}`, { method: method ?? 'GET', headers: token === null ? {} : bearer(token) });
   }
-  // a token in a refused place (query) and a malformed header are credentials too
+  // a token in a place the route does not read (query) is logged with its own reason
   const q = await as.issueJwt({ sub: 'query' });
   sent.push(q);
   byPath.set('/orders/query', q);
-  expected.set('/orders/query', 'query_token_refused');
+  expected.set('/orders/query', 'query_token_unsupported');
   await call(`${proxy.url}/orders/query?access_token=${q}`);
 });
 
@@ -80,7 +80,7 @@ describe('logs', () => {
       else expect(line.deny, path).toBe(reason);
       if (token === null) expect(line.token, path).toBeUndefined();
       // refused by extract (credential in a place the route does not allow): no token was read, a fingerprint is optional
-      else if (reason === 'query_token_refused') expect([undefined, fingerprint(token)], path).toContain(line.token);
+      else if (reason === 'query_token_unsupported') expect([undefined, fingerprint(token)], path).toContain(line.token);
       else expect(line.token, path).toBe(fingerprint(token));
     }
   });
@@ -105,7 +105,7 @@ describe('metrics', () => {
     const m = await metrics(proxy, ADMIN_TOKEN);
     const value = (re: RegExp): number => Number(re.exec(m)?.[1] ?? NaN);
     expect(value(/^portcullis_auth_decisions_total\{decision="allowed",reason=""\} (\d+)$/m)).toBe(3);
-    for (const reason of ['no_token', 'expired', 'bad_signature', 'insufficient_scope', 'inactive', 'query_token_refused']) {
+    for (const reason of ['no_token', 'expired', 'bad_signature', 'insufficient_scope', 'inactive', 'query_token_unsupported']) {
       expect(value(new RegExp(`^portcullis_auth_decisions_total\\{decision="denied",reason="${reason}"\\} (\\d+)$`, 'm')), reason).toBe(1);
     }
     expect(value(/^portcullis_component_value\{component="jwt",name="cache_hits"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);

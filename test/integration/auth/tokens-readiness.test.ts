@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, introspection, notForwarded, waitReady } from './tokens-helpers.js';
 
@@ -33,7 +33,8 @@ afterAll(async () => {
   await Promise.all([as?.close(), echo?.close()]);
 });
 
-const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`);
+// the details of /readyz need the admin token (without it: ready or not only)
+const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) });
 
 describe('JWKS unreachable at start', () => {
   it('/readyz 503 and auth routes 503 temporarily_unavailable with Retry-After; then ready without a restart', async () => {
@@ -87,7 +88,7 @@ describe('JWKS unreachable at start, issuer with introspection', () => {
 
   it('is ready and serves JWTs through introspection (forged ones refused); once the keys load they are verified locally', async () => {
     await waitReady(proxy2);
-    const ready = await call(`${proxy2.adminUrl}/readyz`);
+    const ready = await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) });
     expect(ready.json).toMatchObject({ ready: true, issuers: { demo: { keys: false, introspection: true } } });
 
     const calls0 = as2.counters.introspection;
@@ -100,7 +101,7 @@ describe('JWKS unreachable at start, issuer with introspection', () => {
     expectBearerError(await notForwarded(() => echo.requests, () => call(`${proxy2.url}/orders/1`, { headers: bearer(forged) })), 401, 'invalid_token');
 
     as2.setJwks('normal');
-    expect(await eventually(async () => (await call(`${proxy2.adminUrl}/readyz`)).json?.issuers?.demo?.keys === true, 8_000)).toBe(true);
+    expect(await eventually(async () => (await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true, 8_000)).toBe(true);
     const calls1 = as2.counters.introspection;
     expect(echoed(await call(`${proxy2.url}/orders/1`, { headers: bearer(await as2.issueJwt({ sub: 'dave' })) })).headers['x-auth-subject']).toBe('dave');
     expect(as2.counters.introspection, 'a JWT is verified locally once the keys are loaded').toBe(calls1);

@@ -41,8 +41,9 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
 }
 
 
+/** /readyz with its details (they need the admin token). */
 async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`);
+  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { status: r.statusCode, body: await r.body.json() };
 }
 

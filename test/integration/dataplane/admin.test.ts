@@ -34,13 +34,21 @@ async function admin(path: string, token?: string): Promise<{ status: number; he
 }
 
 describe('admin endpoints', () => {
-  it('/healthz and /readyz answer without a token', async () => {
+  it('/healthz and /readyz answer without a token; /readyz says only ready or not', async () => {
     const h = await admin('/healthz');
     expect(h.status).toBe(200);
     expect(JSON.parse(h.text)).toEqual({ status: 'ok' });
     const r = await admin('/readyz');
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.text)).toMatchObject({ ready: true, draining: false });
+    // issuer names, member ids, config version… are for the operator only
+    expect(JSON.parse(r.text)).toEqual({ ready: true });
+    expect(JSON.parse((await admin('/readyz', 'wrong-token')).text)).toEqual({ ready: true });
+  });
+
+  it('/readyz with the admin token carries the details', async () => {
+    const r = await admin('/readyz', ADMIN_TOKEN);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toMatchObject({ ready: true, listener: true, draining: false, config_version: 1, issuers: {} });
   });
 
   it('/metrics needs the admin bearer token', async () => {

@@ -56,7 +56,7 @@ describe('serve --workers 2', () => {
     // primary's hub; on a loaded machine that may land after the first requests were served
     let last = '';
     const ok = await eventually(async () => {
-      const r = await request(`${proxy.adminUrl}/readyz`);
+      const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       last = `${r.statusCode} ${await r.body.text()}`;
       return r.statusCode === 200;
     }, 10_000);
@@ -89,7 +89,7 @@ describe('serve --workers 2', () => {
     expect([0, 200]).toContain(during[0]);
     expect(proxy.output()).toContain('worker died; restarting');
     // The new worker serves too.
-    expect(await eventually(async () => (await request(`${proxy.adminUrl}/readyz`).then((r) => r.body.json()) as { workers_ready: number }).workers_ready === 2, 5_000)).toBe(true);
+    expect(await eventually(async () => (await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.body.json()) as { workers_ready: number }).workers_ready === 2, 5_000)).toBe(true);
     const after = await Promise.all(Array.from({ length: 20 }, (_, i) => once(`/after/${i}`)));
     expect(after.every((s) => s === 200)).toBe(true);
   });

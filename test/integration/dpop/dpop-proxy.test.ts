@@ -54,7 +54,7 @@ async function readyWithPeers(p: ProxyProcess, peers: number, ms = 30_000): Prom
   const end = Date.now() + ms;
   let last = '';
   while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`);
+    const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     last = await r.body.text();
     if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === peers) return;
     await new Promise((res) => setTimeout(res, 100));

@@ -59,6 +59,25 @@ describe('config: cross references', () => {
     expect(e).toHaveLength(5);
   });
 
+  it('route patterns: literals of unreserved characters only, no ;, so every upstream family reads them alike', () => {
+    const cfg = {
+      upstreams: { u: { targets: ['http://127.0.0.1:1'] } },
+      routes: [
+        { name: 'a', match: { path: '/users/@me' }, upstream: 'u', auth: 'none' },
+        { name: 'b', match: { path: '/cars;v=1/*' }, upstream: 'u', auth: 'none' },
+        { name: 'c', match: { path: '/a:b/x' }, upstream: 'u', auth: 'none' },
+        { name: 'ok', match: { path: '/Api/v1.0/~me/:id/*' }, upstream: 'u', auth: 'none' },
+      ],
+      server: { paths: { upstream_readings: ['case', 'dots'] } },
+    };
+    const e = errors(validateConfig(cfg));
+    expect(e).toContainEqual(expect.stringMatching(/^routes\[0\]\.match\.path: literal segments are letters, digits and - \. _ ~ only \("@me"\)/));
+    expect(e).toContainEqual(expect.stringMatching(/^routes\[1\]\.match\.path: no ; in patterns/));
+    expect(e).toContainEqual(expect.stringMatching(/^routes\[2\]\.match\.path: literal segments are letters, digits and - \. _ ~ only \("a:b"\)/));
+    expect(e).toContainEqual(expect.stringMatching(/^server\.paths\.upstream_readings\[1\]: /));
+    expect(e).toHaveLength(4);
+  });
+
   it('a route requiring a token without any issuer is refused', () => {
     const cfg = base();
     (cfg.routes as Array<Record<string, unknown>>)[2] = { name: 'p', match: { path: '/p' }, upstream: 'orders', auth: { scopes: { all: ['x'] } } };

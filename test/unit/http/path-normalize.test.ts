@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { posix } from 'node:path';
-import { normalizePath } from '../../../node/http/path-normalize.js';
+import { normalizePath, stripParams } from '../../../node/http/path-normalize.js';
 
 describe('normalizePath: examples', () => {
   it.each([
@@ -22,7 +22,7 @@ describe('normalizePath: examples', () => {
     ['/%61dmin', '/admin'], // unreserved escapes are decoded
     ['/a%3bb', '/a%3Bb'], // reserved escapes are kept, upper-cased
     ['/a%3Bb', '/a%3Bb'],
-    ['/api/v1;x=1', '/api/v1;x=1'],
+    ['/a%3Bb/c', '/a%3Bb/c'], // an encoded ; is data to every family: kept, not a parameter
     ['/~user/a-b_c.d', '/~user/a-b_c.d'],
   ])('%s → %s', (raw, want) => {
     expect(normalizePath(raw)).toBe(want);
@@ -49,8 +49,37 @@ describe('normalizePath: examples', () => {
     ['/a b', 'space'],
     ['/a#b', 'fragment'],
     ['/é', 'non-ASCII'],
+    ['/api/v1;x=1', 'path parameters (server.paths.allow_params off)'],
+    ['/public/..;/admin/x', 'dot segment with a parameter'],
+    ['/public/%2e%2e;/admin/x', 'encoded dot segment with a parameter'],
+    ['/v;a/x', 'a parameter'],
+    ['/x;', 'an empty parameter'],
   ])('%j is refused (%s)', (raw) => {
     expect(normalizePath(raw)).toBeNull();
+  });
+});
+
+describe('normalizePath with allow_params, and stripParams (the Servlet reading)', () => {
+  it.each([
+    ['/api/v1;x=1', '/api/v1;x=1', '/api/v1'],
+    ['/cars;color=red/x;v=1;w=2', '/cars;color=red/x;v=1;w=2', '/cars/x'],
+    ['/a;jsessionid=ABC/../b', '/b', '/b'],
+    ['/%61;x/b', '/a;x/b', '/a/b'],
+    ['/a%3Bb;c/d', '/a%3Bb;c/d', '/a%3Bb/d'],
+    ['/a/b;', '/a/b;', '/a/b'],
+  ])('%j → forwarded %j, routed on %j', (raw, forwarded, routed) => {
+    expect(normalizePath(raw, true)).toBe(forwarded);
+    expect(stripParams(forwarded)).toBe(routed);
+  });
+
+  it.each([
+    ['/public/..;/admin/x', 'Tomcat: /admin/x; nginx: a segment named "..;"'],
+    ['/public/%2e%2e;/admin/x', 'the same, encoded'],
+    ['/x/.;a/v', 'a "." with a parameter'],
+    ['/x/;a/v', 'an empty name with a parameter'],
+    ['/;', 'only a parameter'],
+  ])('%j is still refused (%s)', (raw) => {
+    expect(normalizePath(raw, true)).toBeNull();
   });
 });
 

@@ -65,14 +65,19 @@ describe('extract: Authorization header', () => {
 });
 
 describe('extract: query parameter', () => {
-  it('refuses access_token in the query unless the route allows it', () => {
+  it('a query token where the route does not allow one is no credential (RFC 6750 §3.1): 401 without an error code', () => {
     const { r, token } = run([], 'x=1&access_token=abc');
-    expect(codeOf(r)).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
-    expect(reasonOf(r)).toBe('query_token_refused');
+    expect(codeOf(r)).toBe('PORTCULLIS_ERR_AUTH_MISSING');
+    expect(reasonOf(r)).toBe('query_token_unsupported');
     expect(token).toBeNull();
     // a percent-encoded key is the same parameter
-    expect(reasonOf(run([], 'access%5Ftoken=abc').r)).toBe('query_token_refused');
-    expect(reasonOf(run([], 'access_token').r)).toBe('query_token_refused');
+    expect(codeOf(run([], 'access%5Ftoken=abc').r)).toBe('PORTCULLIS_ERR_AUTH_MISSING');
+    expect(codeOf(run([], 'access_token').r)).toBe('PORTCULLIS_ERR_AUTH_MISSING');
+  });
+
+  it('a query token next to another credential on such a route: 400 (two methods; never forwarded unverified)', () => {
+    expect(reasonOf(run(['authorization', 'Bearer a'], 'access_token=b').r)).toBe('multiple_credentials');
+    expect(codeOf(run(['authorization', 'Bearer a'], 'access_token=b').r)).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
   });
 
   it('reads a form-encoded access_token where the route allows it', () => {

@@ -2,13 +2,13 @@
 // config order (ties keep config order); parameters extracted. Examples plus properties.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { RouteTable, hostWithoutPort } from '../../../node/routing/route-table.js';
+import { AMBIGUOUS, RouteTable, type ReadingOptions } from '../../../node/routing/route-table.js';
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 import type { RouteConfig } from '../../../node/config/index.js';
 
 interface Spec { name: string; path: string; methods?: string[]; host?: string }
 
-function table(specs: Spec[]): RouteTable {
+function table(specs: Spec[], readings?: ReadingOptions): RouteTable {
   const routes: CompiledRoute[] = specs.map((s, index) => ({
     index,
     name: s.name,
@@ -19,7 +19,7 @@ function table(specs: Spec[]): RouteTable {
       upstream: 'app', auth: 'none', forward: { authorization: 'keep' },
     } as RouteConfig,
   }));
-  return new RouteTable(routes);
+  return new RouteTable(routes, readings);
 }
 
 const name = (t: RouteTable, method: string, path: string, host = 'example.com'): string | null => t.match(method, host, path)?.route.name ?? null;
@@ -129,12 +129,53 @@ describe('RouteTable: properties', () => {
   });
 });
 
-describe('hostWithoutPort', () => {
+
+describe('resolve: readings of the path by upstream families', () => {
+  const ALL: ReadingOptions = { allowParams: false, refuse: ['case', 'trailing_slash', 'trailing_dot'] };
+  const t = table([
+    { name: 'v', path: '/v/*' },
+    { name: 'daily', path: '/reports/daily' },
+    { name: 'order', path: '/orders/:id' },
+    { name: 'open', path: '/*' },
+  ], ALL);
+  const r = (path: string): string | null => {
+    const m = t.resolve('GET', 'example.com', path);
+    return m === AMBIGUOUS ? 'AMBIGUOUS' : m?.route.name ?? null;
+  };
+
   it.each([
-    ['Example.COM:8080', 'example.com'],
-    ['example.com', 'example.com'],
-    ['[::1]:443', '[::1]'],
-    ['[::1]', '[::1]'],
-    ['127.0.0.1:80', '127.0.0.1'],
-  ])('%s → %s', (h, want) => expect(hostWithoutPort(h)).toBe(want));
+    ['/v/x', 'v'], ['/v/X', 'v'], ['/other/X', 'open'], ['/reports/daily', 'daily'], ['/orders/ABC', 'order'],
+    ['/orders/42', 'order'], ['/v/x/', 'v'], ['/a.b/c', 'open'], ['/v/x.y', 'v'],
+  ])('%s → %s (every reading agrees)', (path, want) => expect(r(path)).toBe(want));
+
+  it.each([
+    ['/V/x', 'Express/IIS read /v/x'],
+    ['/v./x', 'IIS reads /v/x'],
+    ['/reports/daily/', 'Express and Spring 5 read /reports/daily'],
+    ['/Reports/Daily', 'case'],
+    ['/V./x/', 'all three together'],
+    ['/orders/42/', 'Express reads /orders/:id'],
+  ])('%s → AMBIGUOUS (%s)', (path) => expect(r(path)).toBe('AMBIGUOUS'));
+
+  it('a reading that finds no route while the path as written does is a disagreement too', () => {
+    const only = table([{ name: 'dots', path: '/v./*' }], ALL);
+    expect(only.resolve('GET', '', '/v./x')).toBe(AMBIGUOUS);
+  });
+
+  it('without readings it matches as written (the old behaviour)', () => {
+    const strict = table([{ name: 'v', path: '/v/*' }, { name: 'open', path: '/*' }]);
+    expect((strict.resolve('GET', '', '/V/x') as { route: { name: string } }).route.name).toBe('open');
+  });
+
+  it('allow_params routes on segments without their ;parameters', () => {
+    const p = table([{ name: 'cars', path: '/cars/:id' }, { name: 'open', path: '/*' }], { ...ALL, allowParams: true });
+    const m = p.resolve('GET', '', '/cars;color=red/42;v=1');
+    expect(m !== null && m !== AMBIGUOUS ? [m.route.name, m.params] : m).toEqual(['cars', { id: '42' }]);
+  });
+
+  it('an upper-case pattern is reached only by its exact spelling when the case reading is off, and refused otherwise when spelled lower', () => {
+    const up = table([{ name: 'up', path: '/API/*' }, { name: 'open', path: '/*' }], ALL);
+    expect((up.resolve('GET', '', '/API/x') as { route: { name: string } }).route.name).toBe('up');
+    expect(up.resolve('GET', '', '/api/x')).toBe(AMBIGUOUS);
+  });
 });

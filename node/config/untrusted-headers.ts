@@ -1,0 +1,51 @@
+// Request headers that upstream frameworks trust to override the client address, the URL
+// or the method, and that a client must therefore never set through the proxy. Stripped
+// before forwarding unless `server.forwarded.keep_headers` names them.
+
+/**
+ * Lower-case names stripped from every forwarded request by default. Each one is read by a
+ * common upstream stack as a statement the proxy made, not the client:
+ * - client address: nginx `real_ip_header`, Rails/Rack, Spring, Akamai/Cloudflare/Fastly conventions;
+ * - URL: IIS URL Rewrite / Symfony / Zend (`X-Original-URL`, `X-Rewrite-URL`), nginx auth_request
+ *   and Traefik (`X-Original-URI`, `X-Forwarded-Uri`), Spring/ASP.NET path bases (`X-Forwarded-Prefix`),
+ *   Envoy (`X-Envoy-Original-Path`);
+ * - scheme and port: Rack (`X-Forwarded-Ssl`, `X-Forwarded-Scheme`), Spring/Tomcat RemoteIpValve
+ *   (`X-Forwarded-Port`), `Front-End-Https` (Microsoft);
+ * - method: Spring HiddenHttpMethodFilter-style and Express method-override (`X-HTTP-Method-Override`…).
+ * `Forwarded`, `X-Forwarded-For/-Proto/-Host` are handled apart (set or appended by the proxy).
+ */
+export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
+  // client address
+  'x-real-ip', 'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
+  'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'x-forwarded',
+  // URL and path
+  'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix',
+  'x-envoy-original-path',
+  // scheme, port, server
+  'x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https', 'x-forwarded-server',
+  // method
+  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method',
+]);
+
+const UNTRUSTED = new Set(UNTRUSTED_REQUEST_HEADERS);
+
+/** True when `lowerName` is on the default strip list (what `keep_headers` may name). */
+export function isUntrustedHeader(lowerName: string): boolean {
+  return UNTRUSTED.has(lowerName);
+}
+
+const compiled = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+/**
+ * The names stripped for a config: the default list minus `keep` (lower-case names, as the
+ * schema stores them). Computed once per config (the config is frozen, so its array is the key).
+ */
+export function strippedRequestHeaders(keep: readonly string[]): ReadonlySet<string> {
+  let s = compiled.get(keep);
+  if (s === undefined) {
+    const kept = new Set(keep);
+    s = new Set(UNTRUSTED_REQUEST_HEADERS.filter((n) => !kept.has(n)));
+    compiled.set(keep, s);
+  }
+  return s;
+}

@@ -1,0 +1,173 @@
+// How upstream families read a request path and pick the handler registered for it,
+// modelled from their documentation and source, independently of node/ (a model that
+// reused the proxy's own normaliser could not catch a disagreement). Used by the property
+// test (test/unit/routing/upstream-readings.test.ts) and by the node:http upstreams that
+// stand in for Express and a Servlet container in the integration test.
+
+/** One family: how it turns the request-target path into the path it routes on, and how it compares. */
+export interface Family {
+  readonly name: string;
+  /** The path the family routes on, or null when it answers 400 itself. */
+  read(raw: string): string | null;
+  /** Literal route segments compare ignoring case. */
+  readonly caseInsensitive: boolean;
+  /** A trailing '/' on the path (or the registered route) does not matter. */
+  readonly trailingSlashOptional: boolean;
+}
+
+/** Percent-decode every %XX (latin1 bytes, as the families do before routing); null on a bad escape. */
+function decodeAll(s: string): string | null {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '%') { out += s[i]; continue; }
+    const h = s.slice(i + 1, i + 3);
+    if (!/^[0-9A-Fa-f]{2}$/.test(h)) return null;
+    out += String.fromCharCode(parseInt(h, 16));
+    i += 2;
+  }
+  return out;
+}
+
+/**
+ * Dot segments and `//`: merge slashes, drop `.`, `..` removes the previous segment, a final
+ * `.`/`..` leaves a trailing '/'; null when `..` climbs above the root (nginx and Tomcat
+ * answer 400). nginx: ngx_http_parse_complex_uri with merge_slashes on (the default);
+ * Tomcat: CoyoteAdapter.normalize.
+ */
+function resolveDots(p: string): string | null {
+  const segs = p.split('/').slice(1);
+  const out: string[] = [];
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i]!;
+    const last = i === segs.length - 1;
+    if (s === '' && !last) continue;
+    if (s === '.' || s === '..') {
+      if (s === '..') { if (out.length === 0) return null; out.pop(); }
+      if (last) out.push('');
+      continue;
+    }
+    out.push(s);
+  }
+  return '/' + out.join('/');
+}
+
+/**
+ * nginx (Linux build): the location is matched against the normalised URI — "%XX" decoded,
+ * `.` and `..` resolved, adjacent slashes merged — case-sensitively; `;` is an ordinary
+ * character (ngx_http_core_module "location"). Modelled for the property test; the
+ * integration test runs the real nginx.
+ */
+export const NGINX: Family = {
+  name: 'nginx',
+  read: (raw) => { const d = decodeAll(raw); return d === null ? null : resolveDots(d); },
+  caseInsensitive: false,
+  trailingSlashOptional: false,
+};
+
+/**
+ * Tomcat (Servlet spec 12.2 mapping), CoyoteAdapter.postParseRequest: the raw URI first loses
+ * every path parameter — from each `;` to the next '/' (parsePathParameters, on the bytes
+ * before decoding, so `%3B` is data) — then %XX is decoded (an encoded '/' is refused:
+ * encodedSolidusHandling=reject) and the result normalised (a '\' is refused:
+ * allowBackslash=false; dot segments resolved, `//` merged, `..` above the root → 400).
+ * Servlet mappings compare case-sensitively; `/a/b` and `/a/b/` are different paths.
+ */
+export const SERVLET: Family = {
+  name: 'servlet',
+  read: (raw) => {
+    const noParams = raw.replace(/;[^/]*/g, '');
+    const d = decodeAll(noParams);
+    if (d === null || d.includes('\\') || /%2f/i.test(noParams)) return null;
+    return resolveDots(d);
+  },
+  caseInsensitive: false,
+  trailingSlashOptional: false,
+};
+
+/**
+ * Spring MVC 5.x on a Servlet container: UrlPathHelper removes `;` content, decodes and merges
+ * `//` (the container already resolved dot segments); `setUseTrailingSlashMatch` defaults to
+ * true before 6.0, so `/a/b/` reaches the handler of `/a/b`; AntPathMatcher is case-sensitive.
+ */
+export const SPRING5: Family = { ...SERVLET, name: 'spring5', trailingSlashOptional: true };
+
+/**
+ * Express 4/5 (router + path-to-regexp): routes match `parseurl(req).pathname` as sent — no
+ * decoding, no dot resolution — with `caseSensitive: false` and `strict: false` by default, so
+ * `/V/x/` reaches the handler of `/v/x`; `;` is text. Checked against the real express 4.22.3
+ * and 5.3.0 (installed outside the repository): 990 paths over exact, prefix (`app.use`) and
+ * `:param` routes, no difference.
+ */
+export const EXPRESS: Family = {
+  name: 'express',
+  read: (raw) => raw,
+  caseInsensitive: true,
+  trailingSlashOptional: true,
+};
+
+/**
+ * IIS / ASP.NET on Windows: %XX decoded, '\' read as '/', dot segments resolved, and every
+ * segment loses its trailing dots (Win32 file names: `v.` is `v`); routes compare ignoring
+ * case and a trailing '/'.
+ */
+export const IIS: Family = {
+  name: 'iis',
+  read: (raw) => {
+    const d = decodeAll(raw);
+    if (d === null) return null;
+    const r = resolveDots(d.replace(/\\/g, '/'));
+    return r === null ? null : r.split('/').map((s) => s.replace(/\.+$/, '')).join('/');
+  },
+  caseInsensitive: true,
+  trailingSlashOptional: true,
+};
+
+export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, EXPRESS, IIS];
+
+/** A route as the operator mirrors it upstream: the proxy's pattern and name. */
+export interface RouteSpec { readonly name: string; readonly path: string }
+
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The proxy's documented order (README "Routing order"): per segment literal > :param > *, an exact end > a trailing *; ties keep config order. */
+function rank(path: string): number[] {
+  const segs = path.split('/').slice(1);
+  const r: number[] = segs.map((s) => (s === '*' ? 1 : s.startsWith(':') ? 2 : 3));
+  if (segs[segs.length - 1] !== '*') r.push(4);
+  return r;
+}
+
+function byRank(routes: readonly RouteSpec[]): RouteSpec[] {
+  return routes.map((r, i) => ({ r, i, k: rank(r.path) })).sort((a, b) => {
+    for (let j = 0; j < Math.max(a.k.length, b.k.length); j++) {
+      const x = a.k[j] ?? 0, y = b.k[j] ?? 0;
+      if (x !== y) return y - x;
+    }
+    return a.i - b.i;
+  }).map((x) => x.r);
+}
+
+/** The family's matcher for one registered route pattern (path-to-regexp style). */
+function matcher(f: Family, pattern: string): RegExp {
+  let segs = pattern.split('/').slice(1);
+  const wild = segs[segs.length - 1] === '*';
+  if (wild) segs = segs.slice(0, -1);
+  if (f.trailingSlashOptional && !wild && segs.length > 1 && segs[segs.length - 1] === '') segs = segs.slice(0, -1);
+  let re = segs.map((s) => '/' + (s.startsWith(':') ? '[^/]+' : esc(s))).join('');
+  if (wild) re += '(?:/.*)?';
+  else if (f.trailingSlashOptional && re !== '') re += '/?';
+  if (re === '') re = '/';
+  return new RegExp(`^${re}$`, f.caseInsensitive ? 'i' : '');
+}
+
+/**
+ * The route whose handler serves a request for `raw` at an upstream of family `f` that
+ * registered one handler per proxy route, most specific first (null: the family refuses the
+ * path or no handler matches).
+ */
+export function familyRoute(f: Family, routes: readonly RouteSpec[], raw: string): string | null {
+  const p = f.read(raw);
+  if (p === null) return null;
+  for (const r of byRank(routes)) if (matcher(f, r.path).test(p)) return r.name;
+  return null;
+}
