@@ -120,7 +120,11 @@ export const issuerSchema = z.strictObject({
     auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
     cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
-    timeout_ms: ms(3_000),
+    timeout_ms: ms(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
+    /** Connections to the endpoint, which is also the most calls on the wire at once (one call per connection). */
+    connections: z.number().int().min(1).max(1024).default(64),
+    /** Calls waiting for a free connection; more → 503 with Retry-After at once (counted). Default: `connections`. */
+    max_pending: z.number().int().min(0).max(100_000).optional(),
   }).optional(),
   /** RFC 8693 token exchange at this issuer for routes with `forward.token: exchange` (node/s2s). */
   token_exchange: z.strictObject({
