@@ -248,8 +248,8 @@ export class Listener implements ExchangeHost {
     this.active.add(ex);
     this.opts.metrics.inflight = this.active.size;
     if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
-    if (wsContext !== undefined && match.route.config.websocket) {
-      // a WebSocket upgrade on a websocket route (a bearer subprotocol becomes Authorization here)
+    if (match.route.config.websocket) {
+      // RFC 6455 checks of an upgrade attempt; a valid one's bearer subprotocol becomes Authorization here
       const d = this.ws.accept(ex, wsContext);
       if (d !== null && d.kind === 'deny') return this.deny(ex, d);
     }

@@ -13,6 +13,7 @@ import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import { LiveRegistry, type EndReason, type LiveJudge } from './live-registry.js';
 import { WsBridge, type BridgeCounters, type BridgeHost, type SocketData, type UpgradeRequest } from './ws-bridge.js';
 import { CLOSE, parseOfferedProtocols } from './ws-protocol.js';
+import { checkHandshake } from './ws-handshake.js';
 
 export interface WsProxyOptions {
   settings: ServerConfig['websocket'];
@@ -36,7 +37,6 @@ const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
 });
-const BEARER_AUTHORIZATION = /^[ \t]*bearer(?:[ \t]|$)/i;
 
 /** The WebSocket side of one listener. */
 export class WsProxy implements BridgeHost {
@@ -92,22 +92,18 @@ export class WsProxy implements BridgeHost {
   }
 
   /**
-   * Synchronously in the request handler, for an upgrade request on a `websocket: true` route:
-   * record what the handshake needs and turn a bearer subprotocol into `Authorization: Bearer`
-   * for the token stages. Returns a denial (400) or null.
+   * Synchronously in the request handler, for every request on a `websocket: true` route
+   * (`context`: uWS routed it to its WebSocket handler). An upgrade attempt is checked against
+   * RFC 6455 (ws-handshake.ts: 400, or 426 for the version) before any token stage; a valid one
+   * is recorded for the handshake, with a bearer subprotocol turned into `Authorization: Bearer`
+   * for the token stages. Returns a denial or null (an ordinary request stays ordinary).
    */
   accept(ex: Exchange, context: unknown): StageResult | null {
-    if (ex.body !== null) return UPGRADE_WITH_BODY;
     const h = ex.ctx.headers;
-    let key = '';
-    let offered: string | null = null;
-    let bearerHeader = false;
-    for (let i = 0; i < h.length; i += 2) {
-      const k = h[i];
-      if (k === 'sec-websocket-key') key = h[i + 1]!;
-      else if (k === 'sec-websocket-protocol') offered = offered === null ? h[i + 1]! : `${offered},${h[i + 1]!}`;
-      else if (k === 'authorization' && BEARER_AUTHORIZATION.test(h[i + 1]!)) bearerHeader = true;
-    }
+    const hs = checkHandshake(ex.ctx.method, h, context !== undefined);
+    if (hs.kind !== 'handshake') return hs.kind === 'plain' ? null : hs;
+    if (ex.body !== null) return UPGRADE_WITH_BODY;
+    const { key, offered, bearerHeader } = hs;
     let protocols: readonly string[] = [];
     if (offered !== null) {
       const p = parseOfferedProtocols(offered);
