@@ -335,6 +335,8 @@ export class IntrospectionClient {
       scopes: scopesOf(claims),
       // no `exp` in the answer: the principal is trusted until the cached answer expires
       exp: exp ?? Math.floor(result.expiresAt / 1000),
+      // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
+      validUntil: exp !== null ? exp + this.#skewMs / 1000 : Math.floor(result.expiresAt / 1000),
       fingerprint: key.slice(0, 16),
       facts: tokenFacts(key, claims, null, this.#issuerUrl),
     });

@@ -217,6 +217,7 @@ export class JwtVerifier {
       claims,
       scopes: this.#intern.scopes(claims),
       exp,
+      validUntil: exp + actor.policy.clockSkewS, // token-rules accepts exp until now − skew
       fingerprint: digest.slice(0, 16),
       facts: tokenFacts(digest, claims, r.kid == null ? r.kid : this.#intern.string(r.kid), actor.config.issuer),
     });

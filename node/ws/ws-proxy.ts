@@ -5,7 +5,7 @@
 import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from 'uWebSockets.js';
 import type { TokenState } from '../auth/auth-layer.js';
 import type { ServerConfig } from '../config/index.js';
-import { proxyError } from '../errors.js';
+import { proxyError, type ProxyError } from '../errors.js';
 import type { Exchange } from '../http/exchange.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Principal, StageResult } from '../pipeline/context.js';
@@ -34,6 +34,12 @@ const deny = (message: string, reason: string): StageResult =>
   Object.freeze({ kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_REQUEST', message)), reason });
 const PROTOCOL_TOKEN_REFUSED = deny('a token in Sec-WebSocket-Protocol is not allowed on this route', 'protocol_token_refused');
 const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
+/** Refusals of a token that must not be connected any more (same answers as on the HTTP path). */
+const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
+  revoked: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the token has been revoked')),
+  expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
+  unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
+});
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
 });
@@ -129,6 +135,16 @@ export class WsProxy implements BridgeHost {
     const req = this.pending.get(ex);
     if (req === undefined) return false;
     this.pending.delete(ex);
+    const p = ex.ctx.principal;
+    if (p !== null) {
+      // decided before the upstream socket exists: a client that will be refused never costs an upstream connection
+      const why = this.registry.judge(p.facts, p.validUntil);
+      if (why !== null) {
+        ex.ctx.denyReason = why;
+        ex.sendError(ENDED[why]);
+        return true;
+      }
+    }
     ex.upstream = up;
     const b = new WsBridge(ex, this, req, ex.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms);
     this.handshakes.add(b);
@@ -143,7 +159,7 @@ export class WsProxy implements BridgeHost {
         // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
         const p = ex.ctx.principal;
         if (p === null || ex.status === 0 || ex.done || ex.aborted) continue;
-        const why = judge(p.facts, p.exp);
+        const why = judge(p.facts, p.validUntil);
         if (why !== null && ex.endStream(`stream_${why}`)) {
           this.counters[`streams_ended_${why}`]++;
           this.logger.info({ route: ex.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
@@ -212,7 +228,7 @@ export class WsProxy implements BridgeHost {
   // ---- BridgeHost ----------------------------------------------------------------
 
   judge(p: Principal): EndReason | null {
-    return this.registry.judge(p.facts, p.exp);
+    return this.registry.judge(p.facts, p.validUntil);
   }
 
   track(b: WsBridge): EndReason | null {

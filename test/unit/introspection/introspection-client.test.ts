@@ -53,6 +53,7 @@ describe('introspection against the dev authorization server', () => {
       expect(p.claims).toMatchObject({ sub: 'carol', tenant: 'acme', iss: as.issuer });
       expect(p.claims).not.toHaveProperty('active');
       expect(p.exp).toBeGreaterThan(Date.now() / 1000 + 590);
+      expect(p.validUntil).toBe(p.exp + 60); // exp + clock_skew_s: the instant HTTP and live connections refuse it
       expect(p.fingerprint).toBe(sha256hex(token).slice(0, 16));
       expect(Object.isFrozen(p.claims)).toBe(true);
       // second lookup: synchronous, from the cache
