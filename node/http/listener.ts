@@ -3,6 +3,7 @@
 // an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
@@ -59,7 +60,11 @@ export class Listener implements ExchangeHost {
     this.snapshot = snapshot;
     this.tls = opts.tls !== undefined;
     this.app = opts.tls !== undefined
-      ? uWS.SSLApp({ cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}) })
+      ? uWS.SSLApp({
+        cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}),
+        // forward-secret AEAD suites only by default; server.tls.ciphers / min_version (README: TLS)
+        ssl_ciphers: listenerCiphers(snapshot.config.server.tls ?? { min_version: 'TLS1.2' }),
+      })
       : uWS.App();
     this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger });
     this.ws.watchStreams(this.active);
