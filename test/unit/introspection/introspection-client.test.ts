@@ -303,9 +303,10 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(a).toMatchObject({ ok: false, reason: 'introspection_timeout' });
     expect(b).toMatchObject({ ok: false, reason: 'introspection_timeout' });
     c.evict(sha256hex(evicted));
-    expect(held).toHaveLength(2);
+    // both calls stay on the wire after their waiters' timeouts (on a loaded machine they may reach the AS only now)
+    expect(await eventually(() => held.length === 2, 10_000)).toBe(true);
     for (const res of held) { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"active":true,"sub":"late"}'); }
-    await eventually(() => c.stats().calls_late === 2);
+    await eventually(() => c.stats().calls_late === 2, 10_000);
     expect(c.stats()).toMatchObject({ calls_late: 2, calls_failed: 2 });
     const hit = c.lookup(kept);
     expect(hit).not.toBeInstanceOf(Promise);
@@ -326,8 +327,13 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(answers.map((x) => (x.ok ? 'ok' : x.reason))).toEqual(['introspection_timeout', 'introspection_timeout', 'introspection_queue_full', 'introspection_queue_full']);
     expect(answers[2]).toMatchObject({ error: { code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: 'introspection queue full', retryAfter: 5 } });
     expect(c.stats()).toMatchObject({ calls_queue_full: 2 });
-    expect(as.seen).toHaveLength(1); // q2 waited for the connection, timed out and was dropped
-    for (const res of held) res.end('{"active":false}');
+    // q1's call ends: had q2 stayed queued it would go out now, before q5 on the one connection
+    expect(await eventually(() => held.length === 1, 10_000)).toBe(true);
+    held[0]!.end('{"active":false}');
+    expect(await eventually(() => c.stats().calls_late === 1, 10_000)).toBe(true);
+    as.setReply((res) => { res.end('{"active":false}'); });
+    expect(await c.lookup('q5')).toMatchObject({ ok: false, reason: 'inactive' });
+    expect(as.seen.map((r) => new URLSearchParams(r.body).get('token'))).toEqual(['q1', 'q5']); // q2 timed out waiting and was never sent
   });
 
   it('treats non-200, non-JSON, a non-boolean active and oversized answers as 503, never cached', async () => {
