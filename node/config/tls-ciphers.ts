@@ -1,7 +1,11 @@
 // The listener's TLS 1.2 cipher policy: the default list (forward-secret AEAD only), the
 // list that enforces `min_version: TLS1.3` in a uWebSockets.js build that cannot set a
 // minimum version, and whether a cipher string is one the listener's TLS library accepts.
-import uWS from 'uWebSockets.js';
+import { createRequire } from 'node:module';
+import type * as UWS from 'uWebSockets.js';
+
+// loaded on first use: check-config and explain load the config but need the native addon only for a custom list
+const load = createRequire(import.meta.url);
 
 /**
  * Default TLS 1.2 suites: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 (Mozilla's
@@ -40,6 +44,7 @@ const checked = new Map<string, boolean>();
 export function tlsCipherListAccepted(list: string): boolean {
   let ok = checked.get(list);
   if (ok === undefined) {
+    const uWS = load('uWebSockets.js') as typeof UWS;
     try { uWS.SSLApp({ ssl_ciphers: list }); ok = true; } catch { ok = false; }
     checked.set(list, ok);
   }
