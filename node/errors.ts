@@ -23,6 +23,8 @@ export const ERRORS = {
   PORTCULLIS_ERR_URL_TOO_LONG: { status: 414, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request target exceeds server.limits.max_url_bytes' },
   PORTCULLIS_ERR_HEADERS_TOO_LARGE: { status: 431, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request headers exceed server.limits.max_header_bytes' },
   PORTCULLIS_ERR_REQUEST_TIMEOUT: { status: 408, source: 'downstream', retryable: true, oauth: 'invalid_request', doc: 'request body not received within server.timeouts.request_ms' },
+  PORTCULLIS_ERR_WEBSOCKET_HANDSHAKE: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'WebSocket upgrade on a websocket route that is not a valid RFC 6455 handshake (method, Upgrade, Connection, Sec-WebSocket-Key)' },
+  PORTCULLIS_ERR_WEBSOCKET_VERSION: { status: 426, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'WebSocket upgrade without Sec-WebSocket-Version 13; the answer carries Sec-WebSocket-Version: 13' },
   PORTCULLIS_ERR_ROUTE_NOT_FOUND: { status: 404, source: 'downstream', retryable: false, oauth: 'not_found', doc: 'no route matches host, method and path' },
   PORTCULLIS_ERR_AUTH_MISSING: { status: 401, source: 'downstream', retryable: false, oauth: '', doc: 'route requires a token and none was sent (challenge carries no error code)' },
   PORTCULLIS_ERR_AUTH_INVALID_TOKEN: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'token malformed, badly signed, expired, revoked or inactive' },

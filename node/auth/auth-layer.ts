@@ -284,7 +284,7 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     stats(): Record<string, number> {
       const out: Record<string, number> = {};
       for (const [k, v] of Object.entries(jwt.stats())) out[`jwt.${k}`] = v;
-      const intro = { ...retiredIntrospection, singleflight_waits: 0, cache_hits: 0, cache_misses: 0, cache_entries: 0, cache_evictions: 0, latency_ms_sum: 0, latency_count: 0 };
+      const intro = { ...retiredIntrospection, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, cache_hits: 0, cache_misses: 0, cache_entries: 0, cache_evictions: 0, latency_ms_sum: 0, latency_count: 0 };
       for (const s of slots.values()) {
         const st = s.client.stats();
         for (const k of Object.keys(intro) as (keyof typeof intro)[]) intro[k] += st[k];

@@ -2,6 +2,7 @@
 // Unknown keys are errors everywhere (a typo must not silently disable a rule).
 // Cross-references (route → upstream, route → issuer) are checked in validate.ts.
 import { z } from 'zod';
+import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -18,6 +19,14 @@ export const serverSchema = z.strictObject({
     cert_file: z.string().min(1),
     key_file: z.string().min(1),
     passphrase_env: envName.optional(),
+    /** TLS 1.2 suites in BoringSSL cipher-list syntax; default ECDHE with AES-GCM or ChaCha20-Poly1305 only (tls-ciphers.ts). */
+    ciphers: z.string().min(1).refine(tlsCipherListAccepted, "not a cipher list the listener's TLS library (BoringSSL) accepts").optional(),
+    /** Lowest TLS version served: TLS1.2 (default) or TLS1.3 (then TLS 1.2 handshakes fail; TLS 1.0/1.1 never work). */
+    min_version: z.enum(['TLS1.2', 'TLS1.3']).default('TLS1.2'),
+  }).superRefine((t, ctx) => {
+    if (t.min_version === 'TLS1.3' && t.ciphers !== undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['ciphers'], message: 'TLS 1.2 suites mean nothing with min_version TLS1.3 (TLS 1.3 suites are fixed by the TLS library): remove one of them' });
+    }
   }).optional(),
   limits: z.strictObject({
     max_body_bytes: z.number().int().min(0).default(10 * 1024 * 1024), // 10 MiB
@@ -145,7 +154,11 @@ export const issuerSchema = z.strictObject({
     auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
     cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
-    timeout_ms: ms(3_000),
+    timeout_ms: ms(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
+    /** Connections to the endpoint, which is also the most calls on the wire at once (one call per connection). */
+    connections: z.number().int().min(1).max(1024).default(64),
+    /** Calls waiting for a free connection; more → 503 with Retry-After at once (counted). Default: `connections`. */
+    max_pending: z.number().int().min(0).max(100_000).optional(),
   }).optional(),
   /** RFC 8693 token exchange at this issuer for routes with `forward.token: exchange` (node/s2s). */
   token_exchange: z.strictObject({

@@ -3,6 +3,7 @@
 // an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
@@ -63,7 +64,11 @@ export class Listener implements ExchangeHost {
     this.snapshot = snapshot;
     this.tls = opts.tls !== undefined;
     this.app = opts.tls !== undefined
-      ? uWS.SSLApp({ cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}) })
+      ? uWS.SSLApp({
+        cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}),
+        // forward-secret AEAD suites only by default; server.tls.ciphers / min_version (README: TLS)
+        ssl_ciphers: listenerCiphers(snapshot.config.server.tls ?? { min_version: 'TLS1.2' }),
+      })
       : uWS.App();
     this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger });
     this.ws.watchStreams(this.active);
@@ -267,8 +272,8 @@ export class Listener implements ExchangeHost {
     this.active.add(ex);
     this.opts.metrics.inflight = this.active.size;
     if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
-    if (wsContext !== undefined && match.route.config.websocket) {
-      // a WebSocket upgrade on a websocket route (a bearer subprotocol becomes Authorization here)
+    if (match.route.config.websocket) {
+      // RFC 6455 checks of an upgrade attempt; a valid one's bearer subprotocol becomes Authorization here
       const d = this.ws.accept(ex, wsContext);
       if (d !== null && d.kind === 'deny') return this.deny(ex, d);
     }

@@ -3,5 +3,5 @@
 export {
   IntrospectionClient, type IntrospectionClientOptions, type IntrospectionResult, type IntrospectionStats,
 } from './introspection-client.js';
-export { IntrospectionCaller, formEncode, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
+export { IntrospectionCaller, formEncode, type CallAnswer, type CallFailed, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 export { IntrospectionCache } from './introspection-cache.js';

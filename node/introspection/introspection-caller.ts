@@ -1,6 +1,6 @@
 // One RFC 7662 request on the wire: the form body, client authentication (RFC 6749
-// §2.3.1), a bounded response read, and a total deadline per call enforced by one
-// coarse timer per caller. Answers are plain data; it never rejects.
+// §2.3.1), a bounded response read; at most `connections` calls on the wire and
+// `max_pending` waiting, and a deadline per waiter (one coarse timer per caller).
 import { performance } from 'node:perf_hooks';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
@@ -10,11 +10,23 @@ export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 /** Stable reasons of a failed call (all become 503 PORTCULLIS_ERR_AUTH_UNAVAILABLE). */
 export type CallFailReason =
   | 'introspection_timeout' | 'introspection_http_error' | 'introspection_bad_response'
-  | 'introspection_network_error' | 'introspection_no_endpoint' | 'introspection_closed';
+  | 'introspection_network_error' | 'introspection_no_endpoint' | 'introspection_closed'
+  | 'introspection_queue_full';
+
+/** A failed call (the only kind `call` answers synchronously). */
+export type CallFailed = Extract<CallAnswer, { readonly ok: false }>;
 
 export type CallAnswer =
   | { readonly ok: true; readonly response: Readonly<Record<string, unknown>> & { readonly active: boolean } }
-  | { readonly ok: false; readonly reason: CallFailReason; readonly detail: string; readonly status: number };
+  | {
+    readonly ok: false; readonly reason: CallFailReason; readonly detail: string; readonly status: number;
+    /**
+     * Only on `introspection_timeout` of a call already on the wire: its real answer. The call
+     * keeps its connection until the AS answers (aborting it would cost a new connection — and a
+     * TLS handshake — per timed-out call); never rejects.
+     */
+    readonly late?: Promise<CallAnswer>;
+  };
 
 export interface IntrospectionCallerOptions {
   /** Issuer config name, for error messages. */
@@ -30,7 +42,11 @@ export interface IntrospectionCallerOptions {
   maxResponseBytes: number;
 }
 
-const TIMEOUT = Symbol('introspection timeout');
+/**
+ * How long a call that its waiter gave up on may keep its connection: max(30 s, timeout_ms).
+ * Past it undici closes the connection (an AS that never answers must not hold the pool forever).
+ */
+const LATE_LIMIT_MS = 30_000;
 
 /** application/x-www-form-urlencoded serialisation (WHATWG), as RFC 6749 §2.3.1 asks for id and secret. */
 export function formEncode(s: string): string {
@@ -49,7 +65,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-interface Timed { readonly deadline: number; readonly ac: AbortController }
+/** One lookup's call: queued until a connection is free, then on the wire. */
+interface Job {
+  readonly token: string;
+  /** performance.now() after which the waiter is answered `introspection_timeout`. */
+  readonly deadline: number;
+  /** Answers the waiter; null once it has been answered. */
+  resolve: ((a: CallAnswer) => void) | null;
+  /** The wire call's answer, once started. */
+  wire: Promise<CallAnswer> | null;
+}
 
 export class IntrospectionCaller {
   readonly #name: string;
@@ -61,10 +86,18 @@ export class IntrospectionCaller {
   readonly #dispatcher: Dispatcher;
   readonly #own: Agent | null;
   readonly #maxBytes: number;
-  readonly #timed = new Set<Timed>();
+  readonly #connections: number;
+  readonly #maxPending: number;
+  /** Calls on the wire (≤ #connections, so undici never queues nor opens more connections). */
+  #onWire = 0;
+  /** Jobs waiting for a free connection, oldest first (a Set: an expired one leaves in O(1)). */
+  readonly #queue = new Set<Job>();
+  /** Jobs whose waiter has not been answered yet, queued or on the wire. */
+  readonly #waiting = new Set<Job>();
   readonly #tickMs: number;
   #sweeper: NodeJS.Timeout | null = null;
   #closed = false;
+  readonly #queueFull: CallFailed;
 
   constructor(opts: IntrospectionCallerOptions) {
     const cfg = opts.cfg;
@@ -84,11 +117,19 @@ export class IntrospectionCaller {
     this.#bodySuffix = suffix;
     const timeout = Math.max(1, cfg.timeout_ms);
     this.#tickMs = Math.min(250, Math.max(10, Math.floor(timeout / 4)));
+    this.#connections = cfg.connections;
+    this.#maxPending = cfg.max_pending ?? cfg.connections;
+    const late = Math.max(LATE_LIMIT_MS, timeout);
+    // one request per connection (no pipelining): a slow answer must not hold others behind it
     this.#own = opts.dispatcher === undefined
-      ? new Agent({ connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout, keepAliveTimeout: 4_000, connections: 64 })
+      ? new Agent({ connect: { timeout }, headersTimeout: late, bodyTimeout: late, keepAliveTimeout: 4_000, connections: this.#connections, pipelining: 1 })
       : null;
     this.#dispatcher = opts.dispatcher ?? this.#own!;
     this.#maxBytes = opts.maxResponseBytes;
+    this.#queueFull = Object.freeze({
+      ok: false as const, reason: 'introspection_queue_full' as const, status: 0,
+      detail: `${this.#connections} calls in flight and ${this.#maxPending} waiting`,
+    });
   }
 
   get endpoint(): string | null { return this.#endpoint; }
@@ -100,19 +141,77 @@ export class IntrospectionCaller {
 
   get closed(): boolean { return this.#closed; }
 
-  /** POST the token; resolves with the response object (boolean `active` checked) or a failure. */
-  async call(token: string): Promise<CallAnswer> {
+  /** Calls on the wire plus calls waiting for a connection. */
+  get pending(): number { return this.#onWire + this.#queue.size; }
+
+  /**
+   * POST the token; resolves with the response object (boolean `active` checked) or a failure.
+   * All connections busy and `max_pending` calls already waiting → `introspection_queue_full`
+   * at once; no answer within `timeout_ms` → `introspection_timeout` (with `late` when the call
+   * was on the wire). Never rejects.
+   */
+  call(token: string): Promise<CallAnswer> | CallFailed {
     const endpoint = this.#endpoint;
     if (this.#closed) return { ok: false, reason: 'introspection_closed', detail: 'closed', status: 0 };
     if (endpoint === null) return { ok: false, reason: 'introspection_no_endpoint', detail: 'no endpoint yet', status: 0 };
-    const timed: Timed = { deadline: performance.now() + this.#cfg.timeout_ms, ac: new AbortController() };
-    this.#timed.add(timed);
-    this.#armSweeper();
+    const free = this.#onWire < this.#connections;
+    if (!free && this.#queue.size >= this.#maxPending) return this.#queueFull;
+    return new Promise<CallAnswer>((resolve) => {
+      const job: Job = { token, deadline: performance.now() + this.#cfg.timeout_ms, resolve, wire: null };
+      this.#waiting.add(job);
+      this.#armSweeper();
+      if (free) this.#start(job, endpoint);
+      else this.#queue.add(job);
+    });
+  }
+
+  /** Answer every waiter `introspection_closed`, drop the queue, close the owned Agent (aborting calls on the wire). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue.clear();
+    for (const j of this.#waiting) this.#answer(j, { ok: false, reason: 'introspection_closed', detail: 'closed', status: 0 });
+    this.#stopSweeper();
+    if (this.#own !== null) await this.#own.destroy();
+  }
+
+  #start(job: Job, endpoint: string): void {
+    this.#onWire++;
+    job.wire = this.#send(job.token, endpoint);
+    void job.wire.then((a) => {
+      this.#onWire--;
+      this.#answer(job, a);
+      this.#next();
+    });
+  }
+
+  /** Put waiting jobs on the connections that are free. */
+  #next(): void {
+    const endpoint = this.#endpoint;
+    if (this.#closed || endpoint === null) return;
+    for (const job of this.#queue) {
+      if (this.#onWire >= this.#connections) return;
+      this.#queue.delete(job);
+      this.#start(job, endpoint);
+    }
+  }
+
+  #answer(job: Job, a: CallAnswer): void {
+    const resolve = job.resolve;
+    if (resolve === null) return;
+    job.resolve = null;
+    this.#waiting.delete(job);
+    if (this.#waiting.size === 0) this.#stopSweeper();
+    resolve(a);
+  }
+
+  /** The wire call itself, without a deadline of its own (undici's headers/body timeouts bound it). */
+  async #send(token: string, endpoint: string): Promise<CallAnswer> {
     let status = 0;
     try {
       const res = await request(endpoint, {
         method: 'POST', headers: this.#headers, body: `token=${formEncode(token)}${this.#bodySuffix}`,
-        signal: timed.ac.signal, dispatcher: this.#dispatcher,
+        dispatcher: this.#dispatcher,
       });
       status = res.statusCode;
       if (status !== 200) {
@@ -137,30 +236,29 @@ export class IntrospectionCaller {
       }
       return { ok: true, response: parsed as Record<string, unknown> & { active: boolean } };
     } catch (err) {
-      if (timed.ac.signal.reason === TIMEOUT) return { ok: false, reason: 'introspection_timeout', detail: `no answer within ${this.#cfg.timeout_ms} ms`, status };
       if (this.#closed) return { ok: false, reason: 'introspection_closed', detail: 'closed', status };
-      return { ok: false, reason: 'introspection_network_error', detail: (err as { code?: string }).code ?? 'request failed', status };
-    } finally {
-      this.#timed.delete(timed);
-      if (this.#timed.size === 0) this.#stopSweeper();
+      const code = (err as { code?: string }).code;
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+        return { ok: false, reason: 'introspection_timeout', detail: code, status };
+      }
+      return { ok: false, reason: 'introspection_network_error', detail: code ?? 'request failed', status };
     }
-  }
-
-  /** Abort calls in flight and close the owned Agent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const t of this.#timed) t.ac.abort();
-    this.#stopSweeper();
-    if (this.#own !== null) await this.#own.destroy();
   }
 
   #armSweeper(): void {
     if (this.#sweeper !== null) return;
-    // one coarse timer per caller while calls are in flight, instead of a timer per call
+    // one coarse timer per caller while waiters exist, instead of a timer per call
     this.#sweeper = setInterval(() => {
       const t = performance.now();
-      for (const x of this.#timed) if (t >= x.deadline) x.ac.abort(TIMEOUT);
+      for (const j of this.#waiting) {
+        if (t < j.deadline) continue;
+        // a queued call is never sent: its waiter is gone and nobody else asked for it
+        this.#queue.delete(j);
+        this.#answer(j, {
+          ok: false, reason: 'introspection_timeout', detail: `no answer within ${this.#cfg.timeout_ms} ms`, status: 0,
+          ...(j.wire !== null ? { late: j.wire } : {}),
+        });
+      }
     }, this.#tickMs);
     this.#sweeper.unref();
   }

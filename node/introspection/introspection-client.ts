@@ -10,7 +10,7 @@ import { proxyError } from '../errors.js';
 import { tokenFacts, type Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache } from './introspection-cache.js';
-import { IntrospectionCaller, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
+import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 
 /** An introspection answer as plain data: what the cluster shares (keyed by SHA-256 hex of the token). */
 export interface IntrospectionResult {
@@ -30,6 +30,10 @@ export interface IntrospectionStats {
   calls_inactive: number;
   /** Lookups that joined a call already in flight for the same token. */
   singleflight_waits: number;
+  /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting. */
+  calls_queue_full: number;
+  /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted meanwhile. */
+  calls_late: number;
   cache_hits: number;
   cache_misses: number;
   cache_entries: number;
@@ -125,8 +129,10 @@ export class IntrospectionClient {
   readonly #now: () => number;
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
+  /** Timed-out calls still on the wire, by token key: an eviction meanwhile keeps their late answer out of the cache. */
+  readonly #late = new Map<string, { evicted: boolean }>();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
-    calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0,
+    calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0,
     cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
   };
   #closed = false;
@@ -168,6 +174,7 @@ export class IntrospectionClient {
       introspection_network_error: down('introspection_network_error', 'authorization server unreachable'),
       introspection_no_endpoint: down('introspection_no_endpoint', 'introspection endpoint not known yet'),
       introspection_closed: down('introspection_closed', 'introspection client closed'),
+      introspection_queue_full: down('introspection_queue_full', 'introspection queue full'),
       introspection_failed: down('introspection_failed', 'token introspection failed'),
     };
   }
@@ -208,6 +215,8 @@ export class IntrospectionClient {
   evict(tokenHash: string): boolean {
     const f = this.#inflight.get(tokenHash);
     if (f !== undefined) f.evicted = true;
+    const l = this.#late.get(tokenHash);
+    if (l !== undefined) l.evicted = true;
     return this.#cache.delete(tokenHash);
   }
 
@@ -255,25 +264,55 @@ export class IntrospectionClient {
 
   /** One authorization-server call, counted and timed; rejects with CallFailure. */
   async #call(token: string, key: string): Promise<IntrospectionResult> {
+    const pending = this.#caller.call(token);
+    if (!(pending instanceof Promise)) {
+      // refused before any I/O: shedding is counted, not logged per token (a flood would flood the log)
+      if (pending.reason === 'introspection_queue_full') this.#stats.calls_queue_full++;
+      throw new CallFailure(pending.reason, pending.detail);
+    }
     const started = performance.now();
-    const answer = await this.#caller.call(token);
+    const answer = await pending;
     this.#stats.latency_ms_sum += performance.now() - started;
     this.#stats.latency_count++;
     if (!answer.ok) {
       this.#stats.calls_failed++;
       if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
+      if (answer.late !== undefined) this.#awaitLate(key, answer.late);
       throw new CallFailure(answer.reason, answer.detail);
     }
-    const now = this.#now();
-    if (!answer.response.active) {
-      this.#stats.calls_inactive++;
-      return { active: false, claims: null, expiresAt: now + this.#cfg.negative_ttl_s * 1000 };
-    }
-    this.#stats.calls_ok++;
-    const { active: _active, ...claims } = answer.response;
+    if (answer.response.active) this.#stats.calls_ok++;
+    else this.#stats.calls_inactive++;
+    return this.#toResult(answer.response, this.#now());
+  }
+
+  /** An answer as a cacheable result: active ones until min(cache_ttl_s, exp), inactive ones for negative_ttl_s. */
+  #toResult(response: Readonly<Record<string, unknown>> & { readonly active: boolean }, now: number): IntrospectionResult {
+    if (!response.active) return { active: false, claims: null, expiresAt: now + this.#cfg.negative_ttl_s * 1000 };
+    const { active: _active, ...claims } = response;
     let expiresAt = now + this.#cfg.cache_ttl_s * 1000;
     if (typeof claims.exp === 'number' && Number.isFinite(claims.exp)) expiresAt = Math.min(expiresAt, claims.exp * 1000);
     return { active: true, claims: deepFreeze(claims), expiresAt };
+  }
+
+  /**
+   * A call that timed out for its waiter stays on its connection; when the AS answers after
+   * all, the answer fills the cache (and the cluster, through onResult) like any other —
+   * unless the token was evicted meanwhile. A late failure is dropped: failures are never cached.
+   */
+  #awaitLate(key: string, late: Promise<CallAnswer>): void {
+    const watch = { evicted: false };
+    this.#late.set(key, watch);
+    void late.then((answer) => {
+      if (this.#late.get(key) === watch) this.#late.delete(key);
+      if (!answer.ok || this.#closed) return;
+      this.#stats.calls_late++;
+      if (watch.evicted) return;
+      const now = this.#now();
+      const result = this.#toResult(answer.response, now);
+      if (this.#cache.set(key, this.#judge(result, key, now), result.expiresAt, now) && this.#onResult !== undefined) {
+        try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
+      }
+    });
   }
 
   /** Outcome of an answer: inactive, expired, foreign audience, or a principal. */
@@ -296,6 +335,8 @@ export class IntrospectionClient {
       scopes: scopesOf(claims),
       // no `exp` in the answer: the principal is trusted until the cached answer expires
       exp: exp ?? Math.floor(result.expiresAt / 1000),
+      // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
+      validUntil: exp !== null ? exp + this.#skewMs / 1000 : Math.floor(result.expiresAt / 1000),
       fingerprint: key.slice(0, 16),
       facts: tokenFacts(key, claims, null, this.#issuerUrl),
     });

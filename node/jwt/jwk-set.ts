@@ -4,6 +4,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { JWK } from 'jose';
 import { keyFitsAlg } from './token-rules.js';
+import { okpKeyProblem } from './okp-point.js';
 import type { KeyEntry } from './types.js';
 
 /** Immutable view of one issuer's keys, read synchronously on the request path. */
@@ -52,6 +53,11 @@ function publicPart(k: Record<string, unknown>): JWK | string {
     case 'OKP':
       if (k.crv !== 'Ed25519') return 'unsupported OKP curve';
       if (!isStr(k.x)) return 'OKP key without x';
+      {
+        // OpenSSL would accept forged signatures under such a key (R = identity, S = 0)
+        const problem = okpKeyProblem(k.crv, k.x);
+        if (problem !== null) return problem;
+      }
       jwk = { kty: 'OKP', crv: k.crv, x: k.x };
       break;
     case 'oct': return 'symmetric key';
@@ -85,7 +91,12 @@ export function sanitizeJwks(doc: unknown): SanitizeResult {
   for (const raw of (doc as { keys: unknown[] }).keys) {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { dropped.push('not an object'); continue; }
     const jwk = publicPart(raw as Record<string, unknown>);
-    if (typeof jwk === 'string') { dropped.push(jwk); continue; }
+    if (typeof jwk === 'string') {
+      const kid = (raw as { kid?: unknown }).kid;
+      // the kid (a public label, never key material) tells the operator which key was refused
+      dropped.push(typeof kid === 'string' && kid.length <= 128 ? `kid ${JSON.stringify(kid)}: ${jwk}` : jwk);
+      continue;
+    }
     const id = jwk.kid ?? '~' + thumbprint(jwk);
     if (seen.has(id)) { dropped.push('duplicate kid'); continue; }
     seen.add(id);

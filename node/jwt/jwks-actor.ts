@@ -31,6 +31,8 @@ export interface JwksCounters {
   jwks_fetch_failed: number;
   jwks_unknown_kid_refetch: number;
   jwks_unknown_kid_throttled: number;
+  /** Keys left out of a fetched JWKS (symmetric, weak, small-order, invalid…), counted per fetch. */
+  jwks_keys_refused: number;
 }
 
 export function issuerPolicy(c: IssuerConfig): IssuerPolicy {
@@ -48,7 +50,7 @@ export class JwksActor {
   readonly name: string;
   readonly config: IssuerConfig;
   readonly policy: IssuerPolicy;
-  readonly counters: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0 };
+  readonly counters: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0, jwks_keys_refused: 0 };
   readonly #log: Logger;
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #abort = new AbortController();
@@ -155,6 +157,11 @@ export class JwksActor {
         this.#snapshot = makeSnapshot(msg.keys, prev);
         this.#failures = 0;
         this.counters.jwks_fetch_ok++;
+        if (msg.dropped.length > 0) {
+          // every fetch, not only when the usable set changes: a bad key added next to unchanged good ones must show
+          this.counters.jwks_keys_refused += msg.dropped.length;
+          this.#log.warn({ refused: msg.dropped }, 'jwks keys refused');
+        }
         if (this.#snapshot !== prev) {
           this.#log.info({ version: this.#snapshot.version, kids: msg.keys.map((k) => k.id), dropped: msg.dropped }, 'jwks loaded');
         }

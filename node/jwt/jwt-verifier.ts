@@ -78,7 +78,7 @@ export class JwtVerifier {
   /** Exact `iss` string → actors in config order (several configs may share an issuer). */
   #byIss = new Map<string, JwksActor[]>();
   /** Counters of actors retired by reloads, so totals never go backwards. */
-  readonly #retired: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0 };
+  readonly #retired: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0, jwks_keys_refused: 0 };
   #verified = 0;
   #started = false;
   #closed = false;
@@ -224,6 +224,7 @@ export class JwtVerifier {
       claims,
       scopes: this.#intern.scopes(claims),
       exp,
+      validUntil: exp + actor.policy.clockSkewS, // token-rules accepts exp until now − skew
       fingerprint: digest.slice(0, 16),
       facts: tokenFacts(digest, claims, r.kid == null ? r.kid : this.#intern.string(r.kid), actor.config.issuer),
     });

@@ -3,6 +3,7 @@
 // crit and allowlist rules are enforced before this is reached (token-rules.ts).
 import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import type { JWK } from 'jose';
+import { okpKeyProblem } from './okp-point.js';
 
 const HASH: Readonly<Record<string, string | null>> = {
   RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
@@ -13,8 +14,15 @@ const HASH: Readonly<Record<string, string | null>> = {
 const FIXED_SIG_BYTES: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, EdDSA: 64 };
 const MIN_RSA_BITS = 2048;
 
-/** Import a sanitised public JWK; throws on invalid material or an RSA modulus under 2048 bits. */
+/**
+ * Import a sanitised public JWK; throws on invalid material, an RSA modulus under 2048 bits,
+ * or an EdDSA key of small order or non-canonical encoding (okp-point.ts).
+ */
 export function importNodeKey(jwk: Readonly<JWK>): KeyObject {
+  if (jwk.kty === 'OKP') {
+    const problem = okpKeyProblem(String(jwk.crv), String(jwk.x));
+    if (problem !== null) throw new Error(problem);
+  }
   const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
   if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
     throw new Error('RSA modulus below 2048 bits');

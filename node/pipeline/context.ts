@@ -45,6 +45,13 @@ export interface Principal {
   readonly scopes: readonly string[];
   /** Expiry, seconds since epoch. */
   readonly exp: number;
+  /**
+   * Seconds since epoch from which every path refuses this principal: `exp` + the issuer's
+   * `clock_skew_s` — the instant after which an HTTP request with the token gets 401, and at
+   * which its WebSockets and streamed responses end (one rule for both). An opaque token
+   * without `exp`: its cached introspection answer's expiry.
+   */
+  readonly validUntil: number;
   /** First 8 bytes of SHA-256(token), hex: the only token trace allowed in logs. */
   readonly fingerprint: string;
   /** Revocation keys of this token. */

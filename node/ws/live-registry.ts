@@ -11,7 +11,7 @@ export type EndReason = 'revoked' | 'expired' | 'unverifiable';
 /** A connection the registry may end. */
 export interface LiveConnection {
   readonly facts: TokenFacts;
-  /** Token expiry, epoch seconds. */
+  /** When the connection must end, epoch seconds: its principal's `validUntil` (exp + clock skew). */
   readonly exp: number;
   /** Close it now. Called at most once, after the registry has already forgotten it. */
   end(reason: EndReason): void;
@@ -70,8 +70,8 @@ export class LiveRegistry {
   private counts = { revoked: 0, expired: 0, unverifiable: 0 };
 
   private readonly revocationJudge: LiveJudge = (facts) => (this.tokenState !== null && this.tokenState.isRevoked(facts) ? 'revoked' : null);
-  private expiryNowS = 0;
-  private readonly expiryJudge: LiveJudge = (_facts, exp) => (exp <= this.expiryNowS ? 'expired' : null);
+  private expiryNowMs = 0;
+  private readonly expiryJudge: LiveJudge = (_facts, exp) => (exp * 1000 <= this.expiryNowMs ? 'expired' : null);
   private readonly unverifiableJudge: LiveJudge = () => 'unverifiable';
 
   constructor(private readonly tokenState: TokenState | null, opts: LiveRegistryOptions = {}) {
@@ -110,7 +110,8 @@ export class LiveRegistry {
       const g = this.tokenState.gate();
       if (!g.ok && g.reason === 'bus_lost') return 'unverifiable';
     }
-    return exp <= Math.floor(this.now() / 1000) ? 'expired' : null;
+    // to the millisecond, like token-rules' `exp <= now − skew` on the HTTP path
+    return exp * 1000 <= this.now() ? 'expired' : null;
   }
 
   /**
@@ -203,7 +204,7 @@ export class LiveRegistry {
       this.cursor = nowS;
       this.endAll(due, 'expired');
     }
-    this.expiryNowS = nowS;
+    this.expiryNowMs = nowMs;
     this.scan(this.expiryJudge);
     for (const fn of this.tickHooks) {
       try { fn(nowMs); } catch { /* a hook must not stop the expiry timer */ }

@@ -98,7 +98,7 @@ export class WsBridge implements LiveConnection {
   ) {
     this.principal = ex.ctx.principal;
     this.facts = this.principal?.facts ?? { tokenHash: '' };
-    this.exp = this.principal?.exp ?? Number.POSITIVE_INFINITY;
+    this.exp = this.principal?.validUntil ?? Number.POSITIVE_INFINITY; // exp + skew: when HTTP refuses it too
     this.deadline = performance.now() + timeoutMs;
   }
 

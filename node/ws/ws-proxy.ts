@@ -5,7 +5,7 @@
 import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from 'uWebSockets.js';
 import type { TokenState } from '../auth/auth-layer.js';
 import type { ServerConfig } from '../config/index.js';
-import { proxyError } from '../errors.js';
+import { proxyError, type ProxyError } from '../errors.js';
 import type { Exchange } from '../http/exchange.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Principal, StageResult } from '../pipeline/context.js';
@@ -20,6 +20,7 @@ import { ABNORMAL, CLOSE, parseOfferedProtocols } from './ws-protocol.js';
  * 4–13 ms after the 101 (see WsBridge.onUpstreamOpen); a non-zero count means something like it is back.
  */
 export const ABNORMAL_EARLY_MS = 1_000;
+import { checkHandshake } from './ws-handshake.js';
 
 export interface WsProxyOptions {
   settings: ServerConfig['websocket'];
@@ -40,10 +41,15 @@ const deny = (message: string, reason: string): StageResult =>
   Object.freeze({ kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_REQUEST', message)), reason });
 const PROTOCOL_TOKEN_REFUSED = deny('a token in Sec-WebSocket-Protocol is not allowed on this route', 'protocol_token_refused');
 const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
+/** Refusals of a token that must not be connected any more (same answers as on the HTTP path). */
+const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
+  revoked: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the token has been revoked')),
+  expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
+  unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
+});
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
 });
-const BEARER_AUTHORIZATION = /^[ \t]*bearer(?:[ \t]|$)/i;
 
 /** The WebSocket side of one listener. */
 export class WsProxy implements BridgeHost {
@@ -99,22 +105,18 @@ export class WsProxy implements BridgeHost {
   }
 
   /**
-   * Synchronously in the request handler, for an upgrade request on a `websocket: true` route:
-   * record what the handshake needs and turn a bearer subprotocol into `Authorization: Bearer`
-   * for the token stages. Returns a denial (400) or null.
+   * Synchronously in the request handler, for every request on a `websocket: true` route
+   * (`context`: uWS routed it to its WebSocket handler). An upgrade attempt is checked against
+   * RFC 6455 (ws-handshake.ts: 400, or 426 for the version) before any token stage; a valid one
+   * is recorded for the handshake, with a bearer subprotocol turned into `Authorization: Bearer`
+   * for the token stages. Returns a denial or null (an ordinary request stays ordinary).
    */
   accept(ex: Exchange, context: unknown): StageResult | null {
-    if (ex.body !== null) return UPGRADE_WITH_BODY;
     const h = ex.ctx.headers;
-    let key = '';
-    let offered: string | null = null;
-    let bearerHeader = false;
-    for (let i = 0; i < h.length; i += 2) {
-      const k = h[i];
-      if (k === 'sec-websocket-key') key = h[i + 1]!;
-      else if (k === 'sec-websocket-protocol') offered = offered === null ? h[i + 1]! : `${offered},${h[i + 1]!}`;
-      else if (k === 'authorization' && BEARER_AUTHORIZATION.test(h[i + 1]!)) bearerHeader = true;
-    }
+    const hs = checkHandshake(ex.ctx.method, h, context !== undefined);
+    if (hs.kind !== 'handshake') return hs.kind === 'plain' ? null : hs;
+    if (ex.body !== null) return UPGRADE_WITH_BODY;
+    const { key, offered, bearerHeader } = hs;
     let protocols: readonly string[] = [];
     if (offered !== null) {
       const p = parseOfferedProtocols(offered);
@@ -140,6 +142,16 @@ export class WsProxy implements BridgeHost {
     const req = this.pending.get(ex);
     if (req === undefined) return false;
     this.pending.delete(ex);
+    const p = ex.ctx.principal;
+    if (p !== null) {
+      // decided before the upstream socket exists: a client that will be refused never costs an upstream connection
+      const why = this.registry.judge(p.facts, p.validUntil);
+      if (why !== null) {
+        ex.ctx.denyReason = why;
+        ex.sendError(ENDED[why]);
+        return true;
+      }
+    }
     ex.upstream = up;
     const b = new WsBridge(ex, this, req, ex.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms);
     this.handshakes.add(b);
@@ -154,7 +166,7 @@ export class WsProxy implements BridgeHost {
         // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
         const p = ex.ctx.principal;
         if (p === null || ex.status === 0 || ex.done || ex.aborted) continue;
-        const why = judge(p.facts, p.exp);
+        const why = judge(p.facts, p.validUntil);
         if (why !== null && ex.endStream(`stream_${why}`)) {
           this.counters[`streams_ended_${why}`]++;
           this.logger.info({ route: ex.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
@@ -226,7 +238,7 @@ export class WsProxy implements BridgeHost {
   // ---- BridgeHost ----------------------------------------------------------------
 
   judge(p: Principal): EndReason | null {
-    return this.registry.judge(p.facts, p.exp);
+    return this.registry.judge(p.facts, p.validUntil);
   }
 
   track(b: WsBridge): EndReason | null {

@@ -9,6 +9,7 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { IntrospectionClient, formEncode, type IntrospectionClientOptions, type IntrospectionResult } from '../../../node/introspection/index.js';
 import { issuerSchema } from '../../../node/config/index.js';
 import type { VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
+import { eventually } from '../../helpers/upstreams.js';
 
 const ENV = { AS_SECRET: 'portcullis-secret' };
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -52,6 +53,7 @@ describe('introspection against the dev authorization server', () => {
       expect(p.claims).toMatchObject({ sub: 'carol', tenant: 'acme', iss: as.issuer });
       expect(p.claims).not.toHaveProperty('active');
       expect(p.exp).toBeGreaterThan(Date.now() / 1000 + 590);
+      expect(p.validUntil).toBe(p.exp + 60); // exp + clock_skew_s: the instant HTTP and live connections refuse it
       expect(p.fingerprint).toBe(sha256hex(token).slice(0, 16));
       expect(Object.isFrozen(p.claims)).toBe(true);
       // second lookup: synchronous, from the cache
@@ -290,6 +292,48 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(req.headers.authorization).toBeUndefined();
     const form = new URLSearchParams(req.body);
     expect([form.get('client_id'), form.get('client_secret'), form.get('token')]).toEqual(['portcullis', 'portcullis-secret', 't1']);
+  });
+
+  it('lets a timed-out call finish on its connection: the late answer fills the cache, unless the token was evicted meanwhile', async () => {
+    const held: ServerResponse[] = [];
+    as.setReply((res) => { held.push(res); });
+    const c = client(as.url, { timeout_ms: 100, connections: 2 });
+    const [kept, evicted] = ['late-kept', 'late-evicted'];
+    const [a, b] = await Promise.all([c.lookup(kept), c.lookup(evicted)]);
+    expect(a).toMatchObject({ ok: false, reason: 'introspection_timeout' });
+    expect(b).toMatchObject({ ok: false, reason: 'introspection_timeout' });
+    c.evict(sha256hex(evicted));
+    // both calls stay on the wire after their waiters' timeouts (on a loaded machine they may reach the AS only now)
+    expect(await eventually(() => held.length === 2, 10_000)).toBe(true);
+    for (const res of held) { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"active":true,"sub":"late"}'); }
+    await eventually(() => c.stats().calls_late === 2, 10_000);
+    expect(c.stats()).toMatchObject({ calls_late: 2, calls_failed: 2 });
+    const hit = c.lookup(kept);
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect((hit as VerifyOutcome).ok && (hit as Extract<VerifyOutcome, { ok: true }>).principal.claims.sub).toBe('late');
+    as.setReply((res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"active":false}'); });
+    const again = c.lookup(evicted);
+    expect(again).toBeInstanceOf(Promise);
+    expect(await again).toMatchObject({ ok: false, reason: 'inactive' });
+    expect(as.seen).toHaveLength(3);
+  });
+
+  it('keeps at most `connections` calls on the wire and `max_pending` waiting; the rest is refused at once and a queued call that times out is never sent', async () => {
+    const held: ServerResponse[] = [];
+    as.setReply((res) => { held.push(res); });
+    const c = client(as.url, { timeout_ms: 150, connections: 1, max_pending: 1 });
+    const lookups = ['q1', 'q2', 'q3', 'q4'].map((t) => c.lookup(t));
+    const answers = await Promise.all(lookups);
+    expect(answers.map((x) => (x.ok ? 'ok' : x.reason))).toEqual(['introspection_timeout', 'introspection_timeout', 'introspection_queue_full', 'introspection_queue_full']);
+    expect(answers[2]).toMatchObject({ error: { code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: 'introspection queue full', retryAfter: 5 } });
+    expect(c.stats()).toMatchObject({ calls_queue_full: 2 });
+    // q1's call ends: had q2 stayed queued it would go out now, before q5 on the one connection
+    expect(await eventually(() => held.length === 1, 10_000)).toBe(true);
+    held[0]!.end('{"active":false}');
+    expect(await eventually(() => c.stats().calls_late === 1, 10_000)).toBe(true);
+    as.setReply((res) => { res.end('{"active":false}'); });
+    expect(await c.lookup('q5')).toMatchObject({ ok: false, reason: 'inactive' });
+    expect(as.seen.map((r) => new URLSearchParams(r.body).get('token'))).toEqual(['q1', 'q5']); // q2 timed out waiting and was never sent
   });
 
   it('treats non-200, non-JSON, a non-boolean active and oversized answers as 503, never cached', async () => {

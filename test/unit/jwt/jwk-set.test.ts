@@ -22,7 +22,7 @@ describe('sanitizeJwks', () => {
       k.EdDSA.jwk,
     ] });
     expect(r.ok && r.keys.map((e) => e.id)).toEqual([k.EdDSA.kid]);
-    expect(r.ok && r.dropped).toEqual(['symmetric key', 'use is not sig', 'key_ops lacks verify']);
+    expect(r.ok && r.dropped).toEqual(['kid "hmac": symmetric key', 'kid "enc": use is not sig', 'kid "ops": key_ops lacks verify']);
   });
 
   it('strips private members from a key published by mistake', () => {
@@ -40,7 +40,8 @@ describe('sanitizeJwks', () => {
     const r = sanitizeJwks({ keys: [{ ...small, kid: 'small' }, { ...p521, kid: 'p521' }, badPoint, { ...k.ES256.jwk, kid: 'wrongalg', alg: 'RS256' }, 'junk', null, k.RS256.jwk] });
     expect(r.ok && r.keys.map((e) => e.id)).toEqual([k.RS256.kid]);
     expect(r.ok && r.dropped).toEqual([
-      'RSA modulus below 2048 bits', 'unsupported EC curve', 'key material invalid', 'alg unsupported or inconsistent with the key', 'not an object', 'not an object',
+      'kid "small": RSA modulus below 2048 bits', 'kid "p521": unsupported EC curve', 'kid "bad": key material invalid',
+      'kid "wrongalg": alg unsupported or inconsistent with the key', 'not an object', 'not an object',
     ]);
     expect(sanitizeJwks({ keys: [{ ...small, kid: 'small' }] }).ok).toBe(false);
   });

@@ -57,6 +57,7 @@ describe.each(['node', 'jose'] as const)('%s engine', (engine) => {
       expect(r.principal).toMatchObject({ issuer: 'main', kind: 'jwt', scopes: ['orders:read', 'orders:write'] });
       expect(r.principal.claims.sub).toBe('alice');
       expect(r.principal.exp).toBe(r.principal.claims.exp);
+      expect(r.principal.validUntil).toBe((r.principal.claims.exp as number) + 60); // exp + the default clock_skew_s
       expect(r.principal.fingerprint).toBe(createHash('sha256').update(token).digest('hex').slice(0, 16));
     });
 
