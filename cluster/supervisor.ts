@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { AdminServer } from '../node/admin/admin-server.js';
 import { loadConfigFile, type Config } from '../node/config/index.js';
-import type { Logger } from '../node/log.js';
+import { logListening, type Logger } from '../node/log.js';
 import { ClusterNode } from './index.js';
 
 /** Messages between primary and workers (plain data over IPC). */
@@ -122,8 +122,7 @@ export class Supervisor {
     await this.admin.listen();
     await this.waitReady();
     this.started = true;
-    // printed at any log level: scripts and tests read the ports from it
-    process.stdout.write(`${JSON.stringify({ msg: 'listening', port: this.port, adminPort: this.admin.port, workers: this.workers })}\n`);
+    logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers });
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
     process.on('SIGHUP', () => void this.reload());

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, type Config } from '../../node/config/index.js';
-import { createLogger, type Logger } from '../../node/log.js';
+import { createLogger, logListening, type Logger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
@@ -116,8 +116,7 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
     void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {
-    // printed at any log level: scripts and tests read the ports from it
-    process.stdout.write(`${JSON.stringify({ msg: 'listening', port: inst.port, adminPort: inst.adminPort })}\n`);
+    logListening(logger, { port: inst.port, adminPort: inst.adminPort });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => { inst.reloadFromFile(); });
