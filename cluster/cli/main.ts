@@ -43,7 +43,10 @@ Validates FILE completely; prints "ok" or every error with its path. Exit 0 when
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,
-then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-C stops all.`,
+then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-C stops all.
+
+  --port N   the proxy's port; exits 1 when N is in use (0 = any free port).
+             Without --port: 8080, or a free port when 8080 is taken.`,
   explain: `Usage: portcullis explain --config FILE METHOD PATH [--token T] [--host H]
 
 Prints the matched route, each rule and why the request would be allowed or denied.
