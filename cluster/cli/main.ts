@@ -27,7 +27,8 @@ Commands:
   revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) (--config FILE | --admin URL)
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
-  bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
+  bench [SCENARIO...] [--quick] [--record]
+                                   run benchmarks (bench --help lists the scenarios)
 
 Run "portcullis <command> --help" for a command's options.`,
   serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
@@ -56,9 +57,17 @@ With --token the token is checked against the issuers' live JWKS/introspection.`
 Starts a local nats-server (JetStream), the demo authorization server, an echo upstream and
 three proxy instances; shows a token allowed at all three, revoked at instance 1 and refused
 at instances 2 and 3 with the delay. --exit stops after the demonstration (exit 0 when it held).`,
-  bench: `Usage: portcullis bench [SCENARIO...] [--quick]
+  bench: `Usage: portcullis bench [SCENARIO...] [--quick] [--record]
 
-Runs the autocannon scenarios (default: all) and writes bench/results/*.json.`,
+Runs the benchmark scenarios (each starts its own upstream, Portcullis and peers) and
+prints a table per scenario; bench/RESULTS.md says how to read and accept them.
+
+  --quick    smoke run: 1 round of 2 s per measurement (never recorded)
+  --record   write the JSON to bench/results/ (numbers to cite in bench/RESULTS.md);
+             without it every run writes to bench/results/local/ (git-ignored)
+
+Environment: PORTCULLIS_BENCH_ROUNDS (3), PORTCULLIS_BENCH_DURATION_S (5),
+PORTCULLIS_BENCH_JWT_ALG (RS256 or ES256), PORTCULLIS_BENCH_CPU_PROF_DIR (V8 profiles).`,
 };
 
 class UsageError extends Error {}
