@@ -3,8 +3,7 @@
 // a member that starts while NATS is down.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ClusterNode } from '../../../cluster/index.js';
@@ -12,6 +11,7 @@ import { revoke, UsageError } from '../../../cluster/cli/revoke.js';
 import { AdminServer } from '../../../node/admin/admin-server.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { natsNode, prefix, quantile, silent, until } from './cluster-fixtures.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 describe('revocations over one nats-server', () => {
   let server: NatsServer & { stop(): Promise<void> };
@@ -125,7 +125,7 @@ describe('revocations over one nats-server', () => {
   });
 
   it('portcullis revoke publishes on NATS from the config, or posts to the admin API', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-revoke-'));
+    const dir = tempDir('portcullis-revoke-');
     const file = join(dir, 'p.yaml');
     writeFileSync(file, stringify({
       upstreams: { u: { targets: ['http://127.0.0.1:9'] } },
