@@ -82,7 +82,7 @@ describe('serve --workers 2: restoring workers after the first start', () => {
     expect(workerPids(primary)).toHaveLength(2);
     expect((await admin('/healthz')).status).toBe(200);
     expect(await servesRequests()).toBe(true);
-    expect(proxy.output()).toContain('worker exited before it was ready; restarting');
+    expect(await eventually(() => proxy.output().includes('worker exited before it was ready; restarting'), 5_000), proxy.output().slice(-2000)).toBe(true);
     expect(proxy.output()).not.toContain('not restarting');
     expect(proxy.proc.exitCode).toBeNull();
   });
@@ -103,7 +103,8 @@ describe('serve --workers 2: restoring workers after the first start', () => {
     expect(health.body).toMatchObject({ status: 'failing' });
     expect(health.body.reason).toMatch(/worker 0|worker 1/);
     expect(health.body.reason).toMatch(/could not be restored/);
-    expect(proxy.output()).toContain('worker cannot be restored');
+    // the log line is written asynchronously: it may arrive just after the /healthz answer
+    expect(await eventually(() => proxy.output().includes('worker cannot be restored'), 5_000), proxy.output().slice(-2000)).toBe(true);
     const metrics = (await admin('/metrics')).text;
     expect(Number(/^portcullis_workers_unrestorable (\d+)$/m.exec(metrics)?.[1])).toBe(1);
     expect(Number(/^portcullis_worker_restarts_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(killed);
