@@ -30,9 +30,19 @@ export function cheapUpstreamPath(): string {
   return join(compiledRoot(), 'bench', 'cheap-upstream.js');
 }
 
-/** bench/results under the repository root (JSON per run). */
+/** bench/results under the repository root: recorded runs (`--record`), the JSON bench/RESULTS.md cites. */
 export function resultsDir(): string {
   return join(repoRoot(), 'bench', 'results');
+}
+
+/** bench/results/local (git-ignored): every run not asked to be recorded, so a clone stays clean. */
+export function localResultsDir(): string {
+  return join(resultsDir(), 'local');
+}
+
+/** Where a run's JSON goes: bench/results with `record`, else bench/results/local (quick runs included). */
+export function resultsDirFor(opts: { readonly record?: boolean; readonly quick?: boolean }): string {
+  return opts.record === true ? resultsDir() : localResultsDir();
 }
 
 /** Compiled authorization-server child for the token scenarios (dist/bench/auth-server-process.js). */

@@ -1,8 +1,7 @@
-// Entry point of `portcullis bench [SCENARIO…] [--quick]`: runs scenarios one after another,
-// prints the machine line and each scenario's table, writes one JSON file per scenario.
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Entry point of `portcullis bench [SCENARIO…] [--quick] [--record]`: runs scenarios one after
+// another, prints the machine line and each scenario's table, writes one JSON file per scenario.
 import { machineInfo, machineLine, toolVersions, type MachineInfo } from './machine.js';
+import { resultsDirFor } from './paths.js';
 import { writeResults } from './results.js';
 import { scenarios, type ScenarioOptions, type ScenarioReport } from './scenarios.js';
 
@@ -15,7 +14,9 @@ export interface BenchOptions {
   durationS?: number;
   /** Signing algorithm of the JWT scenarios; default env PORTCULLIS_BENCH_JWT_ALG, else RS256. */
   jwtAlg?: 'RS256' | 'ES256';
-  /** Where JSON goes: default bench/results for full runs, <tmp>/portcullis-bench-results for quick ones (not accepted numbers). */
+  /** Write the JSON to bench/results (numbers meant for bench/RESULTS.md); default false: bench/results/local (git-ignored). Not with quick. */
+  record?: boolean;
+  /** Where JSON goes, overriding `record`. */
   resultsDir?: string;
 }
 
@@ -65,13 +66,14 @@ export async function runBench(names: string[], opts: BenchOptions = {}): Promis
   const sopts = scenarioOptions(opts);
   const quick = sopts.quick;
   const selected = resolveScenarios(names);
-  const dir = opts.resultsDir ?? (quick ? join(tmpdir(), 'portcullis-bench-results') : undefined);
+  if (quick && opts.record === true) throw new Error('record: a quick run is a smoke test, not numbers to record');
+  const dir = opts.resultsDir ?? resultsDirFor({ quick, record: opts.record === true });
   const out: BenchOutcome[] = [];
   for (const name of selected) {
     const machine = machineInfo();
     process.stdout.write(`\n## ${name}${quick ? ' (quick)' : ''}\n${machineLine(machine)}\n\n`);
     const report = await scenarios[name]!.run(sopts);
-    const file = writeResults(name, { machine, tools: toolVersions(), ...report }, { ...(dir !== undefined ? { dir } : {}), date: new Date(machine.date) });
+    const file = writeResults(name, { machine, tools: toolVersions(), ...report }, { dir, date: new Date(machine.date) });
     process.stdout.write(`\n${report.table}\n\nCPU split: ${report.cpuPlan.note}\nresults: ${file}\n`);
     out.push({ scenario: name, file, machine, report });
   }

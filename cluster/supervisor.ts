@@ -1,15 +1,16 @@
 // The node:cluster primary for `serve --workers N`: forks N workers that all listen on
-// the same port (uWS binds with SO_REUSEPORT), restarts crashed workers with capped
-// backoff (never a worker that failed at boot), forwards SIGTERM, coordinates reloads
-// (SIGHUP, POST /reload: every worker or none, cluster/worker-reload.ts), hosts the
-// admin listener and aggregates /metrics over every worker.
+// the same port (uWS binds with SO_REUSEPORT), restarts workers that exit with capped
+// backoff (only a failure during the process's first start stops it), reports a worker it
+// cannot restore in /healthz, forwards SIGTERM, coordinates reloads (SIGHUP, POST /reload:
+// every worker or none, cluster/worker-reload.ts), hosts the admin listener and aggregates
+// /metrics over every worker.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { AdminServer } from '../node/admin/admin-server.js';
 import { waitingIssuers } from '../node/auth/auth-layer.js';
 import { parseConfigText, readConfigText, type Config } from '../node/config/index.js';
-import type { Logger } from '../node/log.js';
+import { logListening, type Logger } from '../node/log.js';
 import { ClusterNode } from './index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
@@ -33,11 +34,29 @@ interface Slot {
   judging: boolean;
   /** Last per-issuer readiness the worker reported. */
   issuers: IssuerReadiness | null;
-  restarts: number;
-  startedAt: number;
+  /** Exits in a row without a stable run (drives the backoff and the /healthz verdict). */
+  failures: number;
+  /** When the current worker reported ready (epoch ms), 0 while it boots. */
+  readyAt: number;
+  /** How the last worker of this slot ended, for /healthz and logs. */
+  lastExit: string | null;
 }
 
-const MAX_BACKOFF_MS = 10_000;
+/** Restart delay: 100 ms doubling per failure in a row, capped at 10 s. */
+export const RESTART_BACKOFF_MS = { initial: 100, max: 10_000 } as const;
+/** A worker ready for this long (30 s) counts as a stable run: its slot's failure count restarts at 0. */
+export const STABLE_RUN_MS = 30_000;
+/**
+ * After this many exits in a row (5) without a stable run, a slot with no ready worker counts as
+ * "cannot be restored": /healthz answers 503 so an orchestrator replaces the process. The primary
+ * keeps retrying at the capped backoff; /healthz recovers when a worker of that slot is ready again.
+ */
+export const UNRESTORABLE_AFTER = 5;
+
+/** Delay before the restart that follows `failures` exits in a row (0-based). */
+export function restartDelayMs(failures: number): number {
+  return Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** Math.min(failures, 20));
+}
 
 /** Find a free TCP port on host (used when the config says port 0 and workers must share one). */
 export function freePort(host: string): Promise<number> {
@@ -59,6 +78,9 @@ export class Supervisor {
   private port = 0;
   private readonly aggregator = new AggregatorRegistry();
   private bootFailed = 0;
+  /** True once every worker of the first start was ready: from then on every exit is restarted. */
+  private started = false;
+  private restartsTotal = 0;
   private node: ClusterNode | null = null;
   /** Version of the committed config: 1 at start, +1 per reload every worker committed. */
   private version = 1;
@@ -77,7 +99,7 @@ export class Supervisor {
     const node = this.node;
     cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port)], silent: false });
     for (let i = 0; i < this.workers; i++) {
-      this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, restarts: 0, startedAt: 0 });
+      this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
       this.fork(this.slots[i]!);
     }
     this.admin = new AdminServer({
@@ -100,7 +122,11 @@ export class Supervisor {
           },
         };
       },
-      metrics: () => this.aggregator.clusterMetrics(),
+      health: () => this.health(),
+      metrics: async () => {
+        const workers = await this.aggregator.clusterMetrics();
+        return `${workers}${workers.endsWith('\n') || workers === '' ? '' : '\n'}${this.supervisorMetrics()}`;
+      },
       routes: {
         ...node.adminRoutes(),
         'POST /reload': async () => this.reload(),
@@ -108,8 +134,8 @@ export class Supervisor {
     });
     await this.admin.listen();
     await this.waitReady();
-    // printed at any log level: scripts and tests read the ports from it
-    process.stdout.write(`${JSON.stringify({ msg: 'listening', port: this.port, adminPort: this.admin.port, workers: this.workers })}\n`);
+    this.started = true;
+    logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers });
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
     process.on('SIGHUP', () => void this.reload());
@@ -133,10 +159,14 @@ export class Supervisor {
     slot.ready = false;
     slot.judging = false;
     slot.issuers = null;
-    slot.startedAt = Date.now();
+    slot.readyAt = 0;
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
-      if (m.type === 'worker.ready') { slot.ready = true; }
+      if (m.type === 'worker.ready') {
+        slot.ready = true;
+        slot.readyAt = Date.now();
+        if (slot.failures >= UNRESTORABLE_AFTER) this.logger.warn({ worker: slot.index, failures: slot.failures }, 'worker restored');
+      }
       else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
@@ -145,20 +175,57 @@ export class Supervisor {
       const wasReady = slot.ready;
       slot.ready = false;
       slot.worker = null;
+      slot.lastExit = signal !== null ? `signal ${signal}` : `exit code ${code}`;
       if (this.stopping) return;
-      if (!wasReady) {
-        // piscina's rule: a child that fails at boot is not restarted (it would loop).
+      if (!wasReady && !this.started) {
+        // At the process's first start a boot failure is a bad config or environment:
+        // restarting would loop, so the start fails (piscina's rule).
         this.bootFailed++;
-        this.logger.error({ worker: slot.index, code, signal }, 'worker exited before it was ready; not restarting');
+        this.logger.error({ worker: slot.index, code, signal }, 'worker exited before it was ready at the first start; not restarting');
         if (this.slots.every((s) => s.worker === null)) void this.stop(1);
         return;
       }
-      if (Date.now() - slot.startedAt > 30_000) slot.restarts = 0;
-      const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** slot.restarts);
-      slot.restarts++;
-      this.logger.warn({ worker: slot.index, code, signal, restart_in_ms: delay }, 'worker died; restarting');
+      // Later, a replacement that dies while booting (killed, OOM, a transient failure) is
+      // restarted like any crashed worker: giving up would leave the instance short of a
+      // worker for good while /healthz still said 200.
+      if (wasReady && Date.now() - slot.readyAt >= STABLE_RUN_MS) slot.failures = 0;
+      const delay = restartDelayMs(slot.failures);
+      slot.failures++;
+      this.restartsTotal++;
+      const fields = { worker: slot.index, code, signal, restart_in_ms: delay, failures_in_a_row: slot.failures };
+      this.logger.warn(fields, wasReady ? 'worker died; restarting' : 'worker exited before it was ready; restarting');
+      if (slot.failures === UNRESTORABLE_AFTER) this.logger.error(fields, 'worker cannot be restored: /healthz answers 503 until it is; still retrying');
       setTimeout(() => { if (!this.stopping) this.fork(slot); }, delay).unref();
     });
+  }
+
+  /** Slots that failed UNRESTORABLE_AFTER times in a row and have no ready worker now. */
+  private unrestorable(): Slot[] {
+    return this.slots.filter((s) => s.failures >= UNRESTORABLE_AFTER && !s.ready);
+  }
+
+  /** /healthz: failing while a worker cannot be restored (the reason names it), else ok. */
+  private health(): { ok: boolean; detail: Record<string, unknown> } {
+    const lost = this.unrestorable();
+    if (lost.length === 0) return { ok: true, detail: {} };
+    const reason = lost.map((s) => `worker ${s.index} could not be restored: ${s.failures} exits in a row without a ${STABLE_RUN_MS / 1000} s stable run (last: ${s.lastExit ?? 'unknown'})`).join('; ');
+    return { ok: false, detail: { reason, workers: this.slots.length, workers_ready: this.slots.filter((s) => s.ready).length } };
+  }
+
+  /** The primary's own series, appended to the workers' aggregated /metrics. */
+  private supervisorMetrics(): string {
+    return [
+      '# HELP portcullis_worker_restarts_total Worker processes the primary restarted after they exited (crashed, killed or died while booting).',
+      '# TYPE portcullis_worker_restarts_total counter',
+      `portcullis_worker_restarts_total ${this.restartsTotal}`,
+      '# HELP portcullis_workers_ready Worker processes that reported ready.',
+      '# TYPE portcullis_workers_ready gauge',
+      `portcullis_workers_ready ${this.slots.filter((s) => s.ready).length}`,
+      `# HELP portcullis_workers_unrestorable Worker slots with ${UNRESTORABLE_AFTER} exits in a row and no ready worker (/healthz answers 503 while above 0).`,
+      '# TYPE portcullis_workers_unrestorable gauge',
+      `portcullis_workers_unrestorable ${this.unrestorable().length}`,
+      '',
+    ].join('\n');
   }
 
   /** Per issuer: ready only when every worker has reported it ready (a worker not heard from yet counts as not ready). */

@@ -1,6 +1,7 @@
 // Logger construction: pino with an asynchronous destination (never synchronous
 // writes on the hot path), JSON by default, pretty in dev mode. Redaction keeps
-// credentials out even if a header object slips into a log call.
+// credentials out even if a header object slips into a log call; child loggers merge
+// their bindings so every line has each key once.
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -18,15 +19,55 @@ export class Fingerprint {
 
 const censor = (value: unknown): unknown => (value instanceof Fingerprint ? value.hex : '[redacted]');
 
-/** Create the process logger. `pretty` uses pino-pretty in-process (dev only). */
+/** Separator of nested components in one `component` value: `auth.jwt.jwks`. */
+export const COMPONENT_SEPARATOR = '.';
+
+/**
+ * Create the process logger. `pretty` uses pino-pretty in-process (dev only). Its children
+ * (and theirs) merge bindings instead of appending them: a key bound again replaces the
+ * parent's value, and nested `component`s join into one value (`auth.jwt.jwks`).
+ */
 export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string }): Logger {
   const base = { name: opts.name ?? 'portcullis', pid: process.pid };
   if (opts.format === 'pretty') {
-    return pino({ level: opts.level, base, redact: { paths: REDACT, censor } },
-      pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } }));
+    return mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } },
+      pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })));
   }
   const dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
-  return pino({ level: opts.level, base, redact: { paths: REDACT, censor } }, dest);
+  return mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } }, dest));
+}
+
+/**
+ * Make `root.child()` (inherited by every descendant, pino children being prototype copies)
+ * build each child from the root with the merged bindings. pino itself appends a child's
+ * bindings to its parent's serialized ones, which writes `"component":"auth","component":"jwt"`
+ * — duplicate keys that most JSON readers collapse to the last one. Runs once per child
+ * logger (at component set-up), never per log call. The root's own keys (name, pid) are
+ * the process identity and are not rebound by children.
+ */
+type ChildFn = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+
+function mergingChildren(root: Logger): Logger {
+  // pino's generic child signature (custom levels) does not fit a plain replacement: go through unknown
+  const pinoChild = root.child as unknown as ChildFn;
+  const rootKeys = Object.keys(root.bindings());
+  root.child = function child(this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) {
+    const own: pino.Bindings = this === root ? {} : this.bindings();
+    for (const k of rootKeys) delete own[k];
+    const merged: pino.Bindings = { ...own, ...bindings };
+    if (typeof own.component === 'string' && typeof bindings.component === 'string') merged.component = own.component + COMPONENT_SEPARATOR + bindings.component;
+    return pinoChild.call(root, merged, { level: this.level, ...options });
+  } satisfies ChildFn as unknown as Logger['child'];
+  return root;
+}
+
+/**
+ * Write the `listening` line (the bound ports) at info whatever `log.level` says: scripts and
+ * tests read the ports from it, so it must appear even at `error` or `silent`, and it is a
+ * regular log line (level, time, pid, name) so log tooling parses it like every other.
+ */
+export function logListening(logger: Logger, fields: Record<string, unknown>): void {
+  logger.child({}, { level: 'info' }).info(fields, 'listening');
 }
 
 /** Flush an async logger before exit (best effort). */

@@ -12,21 +12,46 @@ import { createLogger } from '../../node/log.js';
 import { freePort } from '../supervisor.js';
 import { startMember } from '../member-wiring.js';
 
-async function pickPort(wanted: number): Promise<number> {
-  // Prefer the documented port so the printed curl lines stay the same; fall back when busy.
+/** Bad `dev` usage: main prints the message and exits 2. */
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Bind `port` on loopback for a moment: null when free, else the error code (EADDRINUSE, EACCES…). */
+async function probePort(port: number): Promise<string | null> {
   const { createServer } = await import('node:net');
   return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', () => { void freePort('127.0.0.1').then(resolve); });
-    s.listen(wanted, '127.0.0.1', () => s.close(() => resolve(wanted)));
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(null)));
   });
+}
+
+/** The documented port when free so the printed curl lines stay the same, else any free one (defaults only). */
+async function preferPort(wanted: number): Promise<number> {
+  return (await probePort(wanted)) === null ? wanted : freePort('127.0.0.1');
+}
+
+/**
+ * The proxy port: `--port N` exactly (0 = any free port) or fail naming the port — an operator
+ * who asked for N must not find the proxy on another one; without `--port`, 8080 or a free one.
+ */
+async function proxyPort(flag: string | undefined): Promise<number> {
+  if (flag === undefined) return preferPort(8080);
+  if (!/^\d{1,5}$/.test(flag) || Number(flag) > 65_535) throw new UsageError(`dev: --port: expected a port number 0–65535 (0 = any free port), got "${flag}"`);
+  const port = Number(flag);
+  if (port === 0) return freePort('127.0.0.1');
+  const problem = await probePort(port);
+  if (problem === 'EADDRINUSE') throw new Error(`dev: port ${port} on 127.0.0.1 is already in use: stop what listens there or choose another with --port N (without --port, dev uses 8080 or a free port)`);
+  if (problem !== null) throw new Error(`dev: cannot listen on 127.0.0.1:${port} (${problem}): choose another with --port N`);
+  return port;
 }
 
 export async function dev(argv: string[], usage: string): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
   if (values.help) { process.stdout.write(usage + '\n'); return; }
-  const port = await pickPort(values.port !== undefined ? Number(values.port) : 8080);
-  const adminPort = await pickPort(9901);
+  const port = await proxyPort(values.port);
+  const adminPort = await preferPort(9901);
 
   const as = await startAuthServer();
   const echo = await startEchoUpstream({ name: 'echo' });

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
-import { createLogger, type Logger } from '../../node/log.js';
+import { createLogger, logListening, type Logger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
@@ -28,7 +28,8 @@ Commands:
   revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) (--config FILE | --admin URL)
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
-  bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
+  bench [SCENARIO...] [--quick] [--record]
+                                   run benchmarks (bench --help lists the scenarios)
 
 Run "portcullis <command> --help" for a command's options.`,
   serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
@@ -48,7 +49,10 @@ with its path. Exit 0 when valid, 2 otherwise.
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,
-then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-C stops all.`,
+then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-C stops all.
+
+  --port N   the proxy's port; exits 1 when N is in use (0 = any free port).
+             Without --port: 8080, or a free port when 8080 is taken.`,
   explain: `Usage: portcullis explain --config FILE METHOD PATH [--token T] [--host H]
 
 Prints the matched route, each rule and why the request would be allowed or denied.
@@ -58,9 +62,17 @@ With --token the token is checked against the issuers' live JWKS/introspection.`
 Starts a local nats-server (JetStream), the demo authorization server, an echo upstream and
 three proxy instances; shows a token allowed at all three, revoked at instance 1 and refused
 at instances 2 and 3 with the delay. --exit stops after the demonstration (exit 0 when it held).`,
-  bench: `Usage: portcullis bench [SCENARIO...] [--quick]
+  bench: `Usage: portcullis bench [SCENARIO...] [--quick] [--record]
 
-Runs the autocannon scenarios (default: all) and writes bench/results/*.json.`,
+Runs the benchmark scenarios (each starts its own upstream, Portcullis and peers) and
+prints a table per scenario; bench/RESULTS.md says how to read and accept them.
+
+  --quick    smoke run: 1 round of 2 s per measurement (never recorded)
+  --record   write the JSON to bench/results/ (numbers to cite in bench/RESULTS.md);
+             without it every run writes to bench/results/local/ (git-ignored)
+
+Environment: PORTCULLIS_BENCH_ROUNDS (3), PORTCULLIS_BENCH_DURATION_S (5),
+PORTCULLIS_BENCH_JWT_ALG (RS256 or ES256), PORTCULLIS_BENCH_CPU_PROF_DIR (V8 profiles).`,
 };
 
 class UsageError extends Error {}
@@ -123,8 +135,7 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
     void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {
-    // printed at any log level: scripts and tests read the ports from it
-    process.stdout.write(`${JSON.stringify({ msg: 'listening', port: inst.port, adminPort: inst.adminPort })}\n`);
+    logListening(logger, { port: inst.port, adminPort: inst.adminPort });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => { inst.reloadFromFile(); });

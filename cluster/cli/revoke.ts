@@ -22,8 +22,9 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
 
   --jti ID             revoke the token with this jti
   --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin)
-  --sub S              revoke the subject's tokens issued before --before (default now)
-  --client ID          revoke the client's tokens issued before --before (default now)
+  --sub S              revoke the subject's tokens issued up to and including the
+                       second of --before (default now: every token issued so far)
+  --client ID          the same for the client's tokens
   --kid KID            revoke every token signed with this key
   --issuer ISS         only tokens whose iss is ISS (not with --token)
   --exp TIME           when the revoked token(s) expire, if known (the entry is dropped then)

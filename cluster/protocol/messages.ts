@@ -15,7 +15,7 @@ export interface RevocationRecord {
   readonly value: string;
   /** Only tokens whose `iss` equals this; null = any issuer. Always null for kind `token`. */
   readonly issuer: string | null;
-  /** `sub`/`client_id` only: tokens with `iat` < before are revoked. Epoch seconds. */
+  /** `sub`/`client_id` only: tokens with `iat` ≤ before are revoked (the whole second, inclusive). Epoch seconds. */
   readonly before: number | null;
   /** When the last token this can match has expired: epoch seconds. */
   readonly expiresAt: number;

@@ -12,7 +12,7 @@ export interface RevocationRequest {
   readonly value: string;
   /** Only tokens with this `iss` claim (not for kind `token`). */
   readonly issuer?: string | null;
-  /** `sub`/`client_id`: revoke tokens issued before this time (default: now). */
+  /** `sub`/`client_id`: revoke tokens issued up to and including this second (default: now). */
   readonly before?: number | string;
   /** When the revoked token(s) expire, if known: the entry is dropped after it. */
   readonly exp?: number | string;

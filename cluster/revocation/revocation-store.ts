@@ -1,5 +1,5 @@
 // The revocation set of one process: O(1) lookups by jti, token hash, sub/client_id
-// with a not-before cut, and kid; idempotent apply keyed by revocation id; a coarse
+// with a cut (tokens issued up to and including its second), and kid; idempotent apply keyed by revocation id; a coarse
 // sweeper drops entries once every token they can match has expired.
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { RevocationKind } from '../protocol/subjects.js';
@@ -21,7 +21,12 @@ export interface TokenFacts {
 /** `applied`: new; `duplicate`: id already known; `expired`: nothing left to match, not stored. */
 export type ApplyResult = 'applied' | 'duplicate' | 'expired';
 
-/** A not-before cut for one sub or client_id: the latest `before` wins, the longest expiry is kept. */
+/**
+ * The cut for one sub or client_id: tokens with `iat` ≤ `before` (epoch s) are revoked. Inclusive
+ * because `iat` has whole seconds: a revocation made at 12:00:00.7 must also refuse a token issued
+ * at 12:00:00.2, so the whole second is covered (a token issued later in that same second too —
+ * the closed choice). The latest `before` wins, the longest expiry is kept.
+ */
 interface Cut {
   rec: RevocationRecord;
   before: number;
@@ -165,9 +170,9 @@ export class RevocationStore {
     const m = this.cuts[kind];
     if (m.size === 0) return undefined;
     const c = m.get(value);
-    if (c !== undefined && (iat === undefined || iat < c.before)) return c.rec;
+    if (c !== undefined && (iat === undefined || iat <= c.before)) return c.rec;
     if (iss === undefined) return undefined;
     const s = m.get(iss + SEP + value);
-    return s !== undefined && (iat === undefined || iat < s.before) ? s.rec : undefined;
+    return s !== undefined && (iat === undefined || iat <= s.before) ? s.rec : undefined;
   }
 }

@@ -18,6 +18,7 @@ export function parseTime(text: string | number, nowMs: number = Date.now()): Ti
   if (typeof text === 'number') return fromNumber(text, String(text));
   const s = text.trim();
   if (s === '') return { ok: false, message: 'empty time' };
+  // The current second: a cut is inclusive (iat ≤ before), so "now" covers every token issued so far.
   if (s.toLowerCase() === 'now') return { ok: true, seconds: Math.floor(nowMs / 1000) };
   if (/^\d+(\.\d+)?$/.test(s)) return fromNumber(Number(s), s);
   const d = ISO_DATE.exec(s);

@@ -16,6 +16,8 @@ export interface AdminOptions {
   token: string | undefined;
   logger: Logger;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
+  /** /healthz verdict: 200 `{status: ok}` when omitted or ok, else 503 `{status: failing, ...detail}` (e.g. a worker that cannot be restored). */
+  health?: () => { ok: boolean; detail: Record<string, unknown> };
   metrics: () => Promise<string>;
   /** Extra protected routes, keyed "METHOD /path". */
   routes: Record<string, AdminHandler>;
@@ -74,7 +76,10 @@ export class AdminServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const path = (req.url ?? '/').split('?')[0]!;
-      if (path === '/healthz') return this.send(res, 200, { status: 'ok' });
+      if (path === '/healthz') {
+        const h = this.opts.health?.() ?? { ok: true, detail: {} };
+        return this.send(res, h.ok ? 200 : 503, { status: h.ok ? 'ok' : 'failing', ...h.detail });
+      }
       if (path === '/readyz') {
         const r = this.opts.readiness();
         // Probes only need the verdict; issuer names, member ids and the config version

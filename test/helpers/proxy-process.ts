@@ -1,11 +1,11 @@
 // Starts the proxy exactly as a user does (node dist/cluster/cli/main.js …) with a
 // config written to a temp file, waits for its "listening" line and collects output.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { tempDir } from './temp-dirs.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'cluster', 'cli', 'main.js');
@@ -30,9 +30,9 @@ function ensureBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`compiled CLI missing at ${CLI}: run "npm run build" (npm test does it)`);
 }
 
-/** Write a config object (or raw YAML text) to a temp file. */
+/** Write a config object (or raw YAML text) to a temp file (removed after the test file, see temp-dirs.ts). */
 export function writeConfig(config: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
+  const dir = tempDir('portcullis-test-');
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, typeof config === 'string' ? config : stringify(config));
   return file;

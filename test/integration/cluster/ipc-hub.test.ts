@@ -51,8 +51,7 @@ describe('IPC hub (node:cluster primary) without NATS', () => {
     expect(seen).toEqual({ hub: true, workers: [true, true] });
     const stats = await send<Record<string, number>>({ cmd: 'stats', worker: 1 });
     expect(stats.revocations_applied_jti).toBe(1);
-    expect(stats.revocation_propagation_ms_count).toBe(1);
-    expect(stats.revocation_propagation_ms_max).toBeLessThan(100);
+    expect(stats.revocation_propagation_ms_count).toBe(1); // measured by the worker (how fast: bench revocation-propagation)
   });
 
   it('bad input is refused with the field named', async () => {

@@ -3,8 +3,7 @@
 // a member that starts while NATS is down.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ClusterNode } from '../../../cluster/index.js';
@@ -12,6 +11,7 @@ import { revoke, UsageError } from '../../../cluster/cli/revoke.js';
 import { AdminServer } from '../../../node/admin/admin-server.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { natsNode, prefix, quantile, silent, until } from './cluster-fixtures.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 describe('revocations over one nats-server', () => {
   let server: NatsServer & { stop(): Promise<void> };
@@ -57,8 +57,7 @@ describe('revocations over one nats-server', () => {
     // eslint-disable-next-line no-console
     console.log(`revocation propagation A→B,C over loopback NATS: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${Math.max(...delays).toFixed(2)} ms; B's histogram p50 ${s.revocation_propagation_ms_p50!.toFixed(2)} p99 ${s.revocation_propagation_ms_p99!.toFixed(2)}`);
     // Speed is the benchmark's job (revocation-propagation, separate processes); here only
-    // "every revocation arrived" is asserted, with a bound that catches a lost-and-retried one.
-    expect(Math.max(...delays)).toBeLessThan(2_000);
+    // "every revocation arrived" is asserted (the wait above), the delays are printed.
     expect(s.revocations_applied_jti).toBeGreaterThanOrEqual(200);
     expect(s.revocation_propagation_ms_count).toBeGreaterThanOrEqual(200);
     expect(s.bus_connected).toBe(1);
@@ -125,7 +124,7 @@ describe('revocations over one nats-server', () => {
   });
 
   it('portcullis revoke publishes on NATS from the config, or posts to the admin API', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-revoke-'));
+    const dir = tempDir('portcullis-revoke-');
     const file = join(dir, 'p.yaml');
     writeFileSync(file, stringify({
       upstreams: { u: { targets: ['http://127.0.0.1:9'] } },
@@ -165,9 +164,7 @@ describe('revocations over one nats-server', () => {
   it('NATS unreachable at start: serves degraded, then catches up when the server appears', async () => {
     const port = await freePort();
     const x = await start({ start_timeout_ms: 300 }, [`nats://127.0.0.1:${port}`]);
-    const t0 = Date.now();
-    await x.ready();
-    expect(Date.now() - t0).toBeLessThan(2_000);
+    await x.ready(); // does not wait for the bus: ready while NATS is still unreachable
     expect(x.busConnected()).toBe(false);
     expect(x.degraded()).toBe(true);
     expect(x.caughtUp()).toBe(true);

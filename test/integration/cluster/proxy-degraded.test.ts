@@ -129,8 +129,7 @@ describe('a proxy process without its NATS', () => {
     }
     expect(closed, 'Z never failed closed').not.toBeNull();
     const closedAfter = seen[seen.length - 1]!.t;
-    expect(closedAfter).toBeGreaterThanOrEqual(450);
-    expect(closedAfter).toBeLessThan(2_000);
+    expect(closedAfter).toBeGreaterThanOrEqual(450); // not before fail_closed_after_ms (the loop above bounds the wait)
     expect(closed!.retryAfter).toMatch(/^\d+$/);
     expect(closed!.body).toContain('temporarily_unavailable');
     // stays closed for auth routes, open for auth: none

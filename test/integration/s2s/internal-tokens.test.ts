@@ -4,14 +4,14 @@
 // never forwarded, caching and single-flight (counters in /cache/stats and /metrics),
 // revocation, generated-key rotation (published before use, old key kept), and a key file
 // (created once, stable across restarts, rotated by replacing it and reloading).
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { ADMIN_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { adminGet, adminPost, call, kidOf, sha256hex, sleep, startVerifyingUpstream, stats, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 const ISS = 'https://portcullis.test';
 let as: AuthServer;
@@ -193,7 +193,7 @@ describe('generated-key rotation', () => {
 
 describe('key file', () => {
   it('EdDSA key created at first start (0600), the same kid after a restart, a replaced file rotates on reload', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-s2s-key-'));
+    const dir = tempDir('portcullis-s2s-key-');
     const keyFile = join(dir, 'internal.pem');
     const eddsa = await startVerifyingUpstream();
     const file = writeConfig(config({

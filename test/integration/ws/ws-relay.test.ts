@@ -28,7 +28,8 @@ describe('WebSocket relay through the proxy', () => {
       server: { listen: { host: '127.0.0.1', port: 0 }, websocket: { max_message_bytes: 8 * MiB } },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-      upstreams: { ws: { targets: [up.url] }, dead: { targets: [`http://127.0.0.1:${dead}`] } },
+      // response_ms longer than a test may run: only the slow route's own 1 s timeout can answer its 504
+      upstreams: { ws: { targets: [up.url], timeouts: { response_ms: 60_000 } }, dead: { targets: [`http://127.0.0.1:${dead}`] } },
       routes: [
         { name: 'open', match: { path: '/open/*' }, upstream: 'ws', auth: 'none', websocket: true },
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: { scopes: { all: ['chat'] }, token_sources: { websocket_protocol: true } } },
@@ -145,7 +146,6 @@ describe('WebSocket relay through the proxy', () => {
     const ms = performance.now() - t0;
     expect(hang.kind === 'refused' && hang.status).toBe(504);
     expect(ms).toBeGreaterThan(900);
-    expect(ms).toBeLessThan(5_000);
   });
 
   it('close codes pass through: upstream 4001 → client 4001, client 4000 → upstream 4000, upstream lost → 1014', async () => {

@@ -150,41 +150,38 @@ describe('IntrospectionSync', () => {
 
   it('a failed holder call tells the waiters at once: they call themselves instead of sitting out the lease', async () => {
     const as = new FakeAs();
-    const [a, b] = await cluster(2, as, { leaseMs: 4_000 });
+    // a lease longer than the test may run: only being told at once lets b finish
+    const [a, b] = await cluster(2, as, { leaseMs: 60_000 });
     const key = keyOwnedBy(a!.id, [a!.id, b!.id]);
     as.delayMs = 150;
     as.failNext = 1;
-    const t0 = Date.now();
     const pa = Promise.resolve(a!.client.lookup(key)).then(() => 'ok', () => 'failed');
     await until(() => as.calls === 1, 1_000, 'the first call');
     const pb = b!.client.lookup(key);
     expect(await pa).toBe('failed');
     expect((await pb).active).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(1_500);
     expect(as.calls).toBe(2);
     expect(b!.sync.stats().cluster_introspection_fallback_calls_total).toBe(1);
   });
 
   it('a result evicted mid-flight is not broadcast, and the lease is released so waiters ask again at once', async () => {
     const as = new FakeAs();
-    const [a, b] = await cluster(2, as, { leaseMs: 4_000 });
+    const [a, b] = await cluster(2, as, { leaseMs: 60_000 }); // longer than the test may run: the release must be immediate
     const key = keyOwnedBy(a!.id, [a!.id, b!.id], 'ev');
     as.delayMs = 150;
-    const t0 = Date.now();
     const pa = a!.client.lookup(key);
     await until(() => as.calls === 1, 1_000, 'the first call');
     a!.client.evict(key); // revocation races the call
     const pb = b!.client.lookup(key);
     await pa;
     expect((await pb).active).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(1_500);
     expect(as.calls).toBe(2); // b's fresh answer (after the eviction) is then shared as usual
     expect(a!.sync.stats()).toMatchObject({ cluster_cache_fills_sent_total: 0, cluster_introspection_lease_released_total: 1 });
   });
 
   it('a holder that leaves mid-flight: the owner frees its lease and one waiter takes over', async () => {
     const as = new FakeAs();
-    const [a, b, c] = await cluster(3, as, { leaseMs: 4_000 });
+    const [a, b, c] = await cluster(3, as, { leaseMs: 60_000 }); // longer than the test may run: freed on member.left or never
     const ids = [a!.id, b!.id, c!.id];
     const key = keyOwnedBy(a!.id, ids, 'leave');
     as.delayMs = 300;
@@ -192,11 +189,9 @@ describe('IntrospectionSync', () => {
     await until(() => as.calls === 1, 1_000, 'b to call');
     const pc = c!.client.lookup(key); // c asks a: pending behind b
     await until(() => a!.sync.stats().cluster_introspection_lease_pending_total === 1, 1_000, 'c to wait');
-    const t0 = Date.now();
     b!.sync.close();
     b!.membership.close(); // member.left: b's answer will never be broadcast
     expect((await pc).active).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(1_500);
     await pb;
     expect(as.calls).toBe(2);
     expect(a!.sync.stats().cluster_introspection_holder_failovers_total).toBe(1);
@@ -212,9 +207,7 @@ describe('IntrospectionSync', () => {
     expect(reply).toMatchObject({ status: 'granted' });
     const t0 = Date.now();
     expect((await b!.client.lookup(key)).active).toBe(true);
-    const waited = Date.now() - t0;
-    expect(waited).toBeGreaterThanOrEqual(250);
-    expect(waited).toBeLessThan(1_500);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250); // not before leaseMs
     expect(as.calls).toBe(1);
     expect(a!.sync.stats().cluster_introspection_lease_expired_total).toBe(1);
   });
@@ -257,20 +250,19 @@ describe('IntrospectionSync', () => {
   it('a holder that crashes (no goodbye) loses its lease after expiry plus grace, well before the lease runs out', async () => {
     const as = new FakeAs();
     const t = mesh();
-    const a = member(t, 'm0', as, { departureGraceMs: 200, leaseMs: 4_000 });
-    const b = member(t, 'm1', as, { departureGraceMs: 200, leaseMs: 4_000 });
+    // leases longer than the test may run: only g1's departure (heartbeat expiry plus grace) can free its lease
+    const a = member(t, 'm0', as, { departureGraceMs: 200, leaseMs: 60_000 });
+    const b = member(t, 'm1', as, { departureGraceMs: 200, leaseMs: 60_000 });
     const g = ghost(t, 'g1');
     try {
       await until(() => a.membership.members().length === 3 && b.membership.members().length === 3, 1_000, 'membership');
       const key = keyOwnedBy('m0', ['g1', 'm0', 'm1'], 'crash');
       const reply = await b.bus.request(b.bus.subjects.introspectionOwner('m0'), { type: 'introspection.lease', v: 1, key, issuer: ISSUER, member: 'g1' }, 500);
       expect(reply).toMatchObject({ status: 'granted' });
-      const t0 = Date.now();
       const pb = b.client.lookup(key); // pending behind g1
       await until(() => a.sync.stats().cluster_introspection_lease_pending_total === 1, 1_000, 'b to wait');
       g.stop(); // crash
       expect((await pb).active).toBe(true);
-      expect(Date.now() - t0).toBeLessThan(1_500);
       expect(as.calls).toBe(1);
       expect(a.sync.stats().cluster_introspection_holder_failovers_total).toBe(1);
     } finally { g.stop(); }
@@ -287,9 +279,7 @@ describe('IntrospectionSync', () => {
       await until(() => a.membership.members().length === 2, 2_000, 'membership');
       const key = keyOwnedBy('hung', ['hung', 'm0'], 'hung');
       g.beating = false; // its event loop is stuck: no heartbeats either
-      const t0 = Date.now();
       expect((await a.client.lookup(key)).active).toBe(true);
-      expect(Date.now() - t0).toBeLessThan(1_000);
       expect(as.calls).toBe(1);
       expect(a.sync.stats()).toMatchObject({ cluster_introspection_owner_failovers_total: 1, cluster_introspection_owner_slow_total: 0 });
       expect(a.sync.ownerOf(key)).toBe('m0'); // skipped while suspected

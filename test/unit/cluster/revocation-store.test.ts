@@ -41,11 +41,12 @@ describe('RevocationStore', () => {
     expect(s.isRevoked({ tokenHash: 'a'.repeat(64) })).toBe(false);
   });
 
-  it('sub: tokens issued strictly before the cut; unknown iat counts as revoked (fail closed)', () => {
+  it('sub: tokens issued up to and including the cut\'s second; unknown iat counts as revoked (fail closed)', () => {
     const s = fresh();
     s.apply(rec({ kind: 'sub', value: 'alice', before: T0 }));
     expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 1 }))).toBe(true);
-    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 }))).toBe(false);
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 }))).toBe(true);
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 + 1 }))).toBe(false);
     expect(s.isRevoked(tok({ sub: 'alice', iat: T0 + 60 }))).toBe(false);
     expect(s.isRevoked(tok({ sub: 'alice' }))).toBe(true);
     expect(s.isRevoked(tok({ sub: 'bob', iat: T0 - 1 }))).toBe(false);
@@ -70,6 +71,7 @@ describe('RevocationStore', () => {
     const s = fresh();
     s.apply(rec({ kind: 'client_id', value: 'svc', before: T0, issuer: 'https://a.example' }));
     expect(s.isRevoked(tok({ clientId: 'svc', iat: T0 - 1, iss: 'https://a.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ clientId: 'svc', iat: T0, iss: 'https://a.example' }))).toBe(true);
     expect(s.isRevoked(tok({ clientId: 'svc', iat: T0 - 1, iss: 'https://b.example' }))).toBe(false);
     expect(s.isRevoked(tok({ clientId: 'svc', iat: T0 + 1, iss: 'https://a.example' }))).toBe(false);
   });

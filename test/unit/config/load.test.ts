@@ -2,12 +2,12 @@
 // unknown keys refused, removed keys name their replacement, YAML syntax errors
 // carry a line; a valid config comes back deep-frozen with defaults filled in.
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema, loadConfigFile, parseConfigText, validateConfig, formatProblems, type ConfigResult } from '../../../node/config/index.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -155,7 +155,7 @@ describe('config: YAML and files', () => {
   });
 
   it('a valid file loads deep-frozen, with defaults and units filled in', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-cfg-'));
+    const dir = tempDir('portcullis-cfg-');
     const file = join(dir, 'p.yaml');
     writeFileSync(file, 'upstreams:\n  app: { targets: ["http://127.0.0.1:1"] }\nroutes:\n  - { name: all, match: { path: "/*" }, upstream: app, auth: none }\n');
     const r = loadConfigFile(file);

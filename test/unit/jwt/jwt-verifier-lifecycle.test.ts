@@ -5,8 +5,7 @@
 import { describe, it, expect, afterEach, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { JwtVerifier, VerifierPool, RETRY_AFTER_KEYS_S, defaultWorkerFilename, type JwtVerifierOptions, type VerifyOutcome } from '../../../node/jwt/index.js';
 import { startAuthServer } from '../../../node/dev/auth-server.js';
@@ -14,6 +13,7 @@ import { fixtureKeys, makeKey } from '../../fixtures/keys.js';
 import { TEST_ISSUER, makeToken, nowS } from '../../fixtures/tokens.js';
 import { issuerConfig, silentLogger, until, type IssuerInput } from './helpers.js';
 import { startJwksServer, type JwksServer } from './jwks-server.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 const k = fixtureKeys();
 const CRASH_WORKER = new URL('./crash.worker.mjs', import.meta.url).href;
@@ -181,7 +181,7 @@ describe('hot reload', () => {
 
 describe('worker crashes', () => {
   it('fails a crashed task over once, then answers 503', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'));
+    const dir = tempDir('portcullis-crash-');
     const { v } = await started({}, { workerFilename: CRASH_WORKER });
     const once = await v.verify(makeToken(k.RS256, { claims: { crash_marker: join(dir, 'marker') } }), null);
     expect(once.ok).toBe(true);

@@ -1,12 +1,11 @@
 // The piscina pool on its own: batching of one event-loop turn, the in-flight bound
 // (pool_overloaded instead of an unbounded queue), crash failover, and close().
 import { describe, it, expect, afterEach } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VerifierPool, sanitizeJwks, type IssuerBundle, type VerifyTask } from '../../../node/jwt/index.js';
 import { FIXTURE_ALGS, fixtureKeys } from '../../fixtures/keys.js';
 import { TEST_AUDIENCE, TEST_ISSUER, makeToken, nowS } from '../../fixtures/tokens.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 const k = fixtureKeys();
 const set = sanitizeJwks({ keys: Object.values(k).map((x) => x.jwk) });
@@ -55,7 +54,7 @@ describe('VerifierPool', () => {
   });
 
   it('fails over a one-off crash transparently', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-pool-'));
+    const dir = tempDir('portcullis-pool-');
     const p = pool({ size: 2, filename: CRASH_WORKER });
     const r = await p.run(task(makeToken(k.PS256, { claims: { crash_marker: join(dir, 'm') } })));
     expect(r.ok).toBe(true);

@@ -8,6 +8,7 @@ import type { Principal } from '../../../node/pipeline/context.js';
 import { InternalMinter, internalClaims, reuseMarginS } from '../../../node/s2s/internal-minter.js';
 import { KeyRing, generateKeySync, type InternalAlg } from '../../../node/s2s/key-ring.js';
 import { InlineSigner, ThreadSigner, type TokenSigner } from '../../../node/s2s/token-signer.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 const nowS = (): number => Math.floor(Date.now() / 1000);
 const CFG: InternalTokensConfig = { issuer: 'https://portcullis.internal', alg: 'ES256', max_ttl_s: 300, publish_ahead_s: 60, claims: ['tenant'], cache_entries: 100, signing: 'inline' };
@@ -109,11 +110,10 @@ describe('a token about to expire', () => {
 
 describe('ThreadSigner', () => {
   it('restarts a crashed worker: its batch is retried item by item once, the culprit answered null; later signing works', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
+    const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { pathToFileURL } = await import('node:url');
-    const file = join(mkdtempSync(join(tmpdir(), 'portcullis-signer-')), 'flaky.worker.mjs');
+    const file = join(tempDir('portcullis-signer-'), 'flaky.worker.mjs');
     // crashes on any batch containing "crash"; otherwise answers "sig:<input>"
     writeFileSync(file, `import { parentPort } from 'node:worker_threads';
 parentPort.on('message', (items) => { if (items.some((i) => i.input === 'crash')) process.exit(3); parentPort.postMessage(items.map((i) => 'sig:' + i.input)); });`);

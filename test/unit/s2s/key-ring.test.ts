@@ -1,14 +1,14 @@
 // The internal-token key ring: RFC 7638 kids (checked against jose), the key file (created
 // 0600 when missing, reused, refused when it cannot sign the alg), and rotation on a fake
 // clock: the next key is published before it signs, the old one stays until its tokens expire.
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { KeyRing, generateKeySync, jwkThumbprint, loadOrCreateKeyFile, ringKey } from '../../../node/s2s/key-ring.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
-const dir = (): string => mkdtempSync(join(tmpdir(), 'portcullis-keyring-'));
+const dir = (): string => tempDir('portcullis-keyring-');
 const kids = (ring: KeyRing, now: number): string[] => (JSON.parse(ring.jwks(now)) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
 
 describe('kid', () => {

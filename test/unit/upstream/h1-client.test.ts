@@ -286,12 +286,10 @@ describe('H1Pool: request bodies', () => {
     const chunk = Buffer.alloc(256 * 1024);
     let produced = 0;
     const body = new Readable({ read() { produced += chunk.length; this.push(produced > 256 * 1024 * 1024 ? null : chunk); } });
-    const t0 = Date.now();
     const r = await get(pool(srv.port, { bodyTimeoutMs: 300 }), { method: 'POST', body, contentLength: -1 });
     expect(r.error?.code).toBe('H1_BODY_TIMEOUT');
     expect(r.error?.requestSent).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(3000);
-    expect(produced).toBeLessThan(128 * 1024 * 1024);
+    expect(produced).toBeLessThan(128 * 1024 * 1024); // stopped pulling the body, not buffered it
   });
 
   it('body-less POST is sent with content-length: 0', async () => {
@@ -486,8 +484,7 @@ describe('H1Pool: failures', () => {
     const r = await get(p);
     expect(r.error?.code).toBe('ETIMEDOUT');
     expect(r.error?.requestSent).toBe(false);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190); // at connectTimeoutMs: the server never answers the handshake
     await sleep(30);
     expect(srv.sockets.size).toBe(0);
   });
@@ -512,25 +509,22 @@ describe('H1Pool: failures', () => {
 
   it('headers timeout → H1_HEADERS_TIMEOUT, socket closed', async () => {
     const srv = await rawServer(() => {});
-    const p = pool(srv.port, { headersTimeoutMs: 10_000 });
+    // the pool's own timeout is longer than the test may run: only the request's 200 ms can fire
+    const p = pool(srv.port, { headersTimeoutMs: 60_000 });
     const t0 = Date.now();
     const r = await get(p, { headersTimeoutMs: 200 });
-    const took = Date.now() - t0;
     expect(r.error?.code).toBe('H1_HEADERS_TIMEOUT');
     expect(r.error?.requestSent).toBe(true);
-    expect(took).toBeGreaterThanOrEqual(190);
-    expect(took).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     await sleep(30);
     expect(srv.sockets.size).toBe(0);
   });
 
   it('body idle timeout → H1_BODY_TIMEOUT after the head', async () => {
     const srv = await rawServer((s) => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome'); });
-    const t0 = Date.now();
     const r = await get(pool(srv.port, { bodyTimeoutMs: 200 }));
     expect(r.events).toEqual(['start', 'data', 'error']);
     expect(r.error?.code).toBe('H1_BODY_TIMEOUT');
-    expect(Date.now() - t0).toBeLessThan(1000);
   });
 
   it('a slowly dripping body does not time out', async () => {
