@@ -28,6 +28,7 @@ Commands:
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
   bench [SCENARIO...] [--quick]    run benchmarks (see bench/RESULTS.md)
+  demo-auth | demo-echo            the dev mode's authorization server / echo upstream alone (compose demo)
 
 Run "portcullis <command> --help" for a command's options.`,
   serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
@@ -190,6 +191,8 @@ async function main(): Promise<void> {
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
+      case 'demo-auth': { const { demoAuth } = await import('./demo-servers.js'); return await demoAuth(rest); }
+      case 'demo-echo': { const { demoEcho } = await import('./demo-servers.js'); return await demoEcho(rest); }
       default:
         throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
     }
