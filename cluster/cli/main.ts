@@ -86,13 +86,23 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadOrExit(values.config, 'serve');
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  // SIGHUP's default action ends the process: one that arrives while the instance starts
+  // (waiting for the bus, forking workers — seconds) would kill it. Remember it and reload
+  // once started: the file may have changed after it was read.
+  let hupWhileStarting = false;
+  const earlyHup = (): void => { hupWhileStarting = true; };
+  process.on('SIGHUP', earlyHup);
   if (workers > 1) {
     const sup = new Supervisor(config, values.config!, workers, logger);
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
+    process.off('SIGHUP', earlyHup);
+    if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.reload(); }
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
   }
   const inst = await runSingle(config, values.config!, logger, true, 'single');
+  process.off('SIGHUP', earlyHup);
+  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); inst.reloadFromFile(); }
   if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); inst.reloadFromFile(); });
 }
 
