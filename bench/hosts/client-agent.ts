@@ -140,6 +140,7 @@ type Command =
   | { cmd: 'mint'; control: string; kind: 'jwt' | 'opaque'; count: number; claims?: Record<string, unknown> }
   | { cmd: 'waitStatus'; url: string; token?: string; headers?: Record<string, string>; status: number; timeoutMs: number }
   | { cmd: 'statuses'; urls: string[]; tokens: string[] }
+  | { cmd: 'fanout'; urls: string[]; tokens: string[] }
   | { cmd: 'propagate'; admin: string; adminToken: string; jti: string; token: string; watch: string[]; timeoutMs: number }
   | { cmd: 'sweep'; url: string; tokens: string[]; timeoutMs: number }
   | { cmd: 'loadStart'; spec: LoadSpec }
@@ -181,6 +182,10 @@ async function handle(c: Command): Promise<unknown> {
       const out: Record<string, number[]> = {};
       for (const u of c.urls) out[u] = await Promise.all(c.tokens.map(async (t) => (await send(u, { headers: { authorization: `Bearer ${t}` }, timeoutMs: 3_000 })).status));
       return out;
+    }
+    case 'fanout': {
+      // every token to every address at the same moment: statuses[token][url]
+      return Promise.all(c.tokens.map((t) => Promise.all(c.urls.map(async (u) => (await send(u, { headers: { authorization: `Bearer ${t}` }, timeoutMs: 10_000 })).status))));
     }
     case 'propagate': {
       // the watchers probe back to back from before the POST; the clock starts when the POST is sent

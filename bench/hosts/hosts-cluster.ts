@@ -239,7 +239,7 @@ export class HostsCluster {
     this.proxies.set(h, p);
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      const t = setTimeout(() => reject(new Error(`proxy ${h} did not listen within 60 s`)), 60_000);
+      const t = setTimeout(() => reject(new Error(`proxy ${h} did not listen within 120 s`)), 120_000);
       const on = (d: Buffer): void => { out += d; if (out.includes('"msg":"listening"')) { clearTimeout(t); p.stdout!.off('data', on); resolve(); } };
       p.stdout!.on('data', on);
       p.once('exit', (code) => { clearTimeout(t); reject(new Error(`proxy ${h} exited with ${code} before listening`)); });
