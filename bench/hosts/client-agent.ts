@@ -48,7 +48,11 @@ function retriable(o: Outcome): boolean {
   return o.status === 503 && errorCode(o) === 'PORTCULLIS_ERR_SHUTTING_DOWN';
 }
 
-interface LoadSpec { urls: string[]; tokens: string[]; rps: number; maxAttempts?: number; timeoutMs?: number }
+interface LoadSpec {
+  urls: string[]; tokens: string[]; rps: number; maxAttempts?: number; timeoutMs?: number;
+  /** Per address (same order as urls), a readiness URL: an address taken out after a refusal comes back only once it answers 200 there (an active health check, as Envoy's or HAProxy's). */
+  health?: string[];
+}
 interface LoadReport {
   sent: number; ok: number; failed: number; retried: number; overload: number;
   byHost: Record<string, { ok: number; failed: number; retriedAway: number }>;
@@ -72,13 +76,30 @@ class Load {
     this.loop = this.run();
   }
 
+  private readonly out = new Set<string>();
+
   private pick(): string {
     const t = performance.now();
     for (let i = 0; i < this.spec.urls.length; i++) {
       const u = this.spec.urls[this.rr++ % this.spec.urls.length]!;
-      if ((this.downUntil.get(u) ?? 0) <= t) return u;
+      if (!this.out.has(u) && (this.downUntil.get(u) ?? 0) <= t) return u;
     }
     return this.spec.urls[this.rr++ % this.spec.urls.length]!;
+  }
+
+  /** Take an address out of rotation until its health URL says 200 (polled every 250 ms). */
+  private takeOut(url: string): void {
+    const i = this.spec.urls.indexOf(url);
+    const health = this.spec.health?.[i];
+    if (health === undefined || this.out.has(url)) return;
+    this.out.add(url);
+    void (async () => {
+      while (!this.stopped) {
+        await sleep(250);
+        if ((await send(health, { timeoutMs: 1_000 })).status === 200) break;
+      }
+      this.out.delete(url);
+    })();
   }
 
   private async one(n: number): Promise<void> {
@@ -92,6 +113,7 @@ class Load {
       last = await send(url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: this.spec.timeoutMs ?? 2_000 });
       if (!retriable(last)) break;
       this.downUntil.set(url, performance.now() + 500);
+      this.takeOut(url);
       const why = last.error ?? `${last.status} ${errorCode(last) ?? ''}`.trim();
       this.report.retries[why] = (this.report.retries[why] ?? 0) + 1;
       this.report.byHost[host]!.retriedAway++;

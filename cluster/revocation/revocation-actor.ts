@@ -255,8 +255,9 @@ export class RevocationActor {
         return;
       case 'bus.disconnected':
         this.gen++;
+        // a stream already unreachable before the connection dropped: stale since then, not since now
+        this.disconnectedAt = this.streamLostSince ?? Date.now();
         this.streamLostSince = null;
-        this.disconnectedAt = Date.now();
         this.follower?.stop();
         if (this.phase !== 'starting') this.phase = 'offline';
         return;
