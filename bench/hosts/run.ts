@@ -1,6 +1,7 @@
 // `npm run hosts`: the multi-host scenarios at full size on one harness setup, figures printed
 // as markdown and written to bench/results/hosts-<time>.json with machine, Node and commit.
 //   node dist/bench/hosts/run.js [--quick] [--verbose]     (root: creates network namespaces)
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { machineInfo, machineLine } from '../machine.js';
 import { writeResults } from '../results.js';
@@ -18,7 +19,8 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const c = await HostsCluster.start({ workers: 2, drainMs: 5_000, failClosedAfterMs: 3_000, verbose: values.verbose === true });
   const setupMs = Date.now() - t0;
-  const out: Record<string, unknown> = { machine, size, setupMs };
+  // the 1-minute load average before and after: how busy the rest of the machine was
+  const out: Record<string, unknown> = { machine, size, setupMs, loadavgBefore: loadavg()[0] };
   try {
     out.propagation = await propagation(c, size.revocations);
     out.introspection = await introspectionOnce(c, size.introspectionTokens);
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
     out.error = (err as Error).message;
     out.log = c.log.slice(-60).join('');
   } finally {
+    out.loadavgAfter = loadavg()[0];
     await c.close();
   }
   const file = writeResults('hosts', out);
