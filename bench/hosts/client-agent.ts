@@ -17,7 +17,8 @@ function agentFor(origin: string): Agent {
 }
 
 /** One request with a deadline; never rejects. */
-export function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<Outcome> {
+export function send(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number; maxBody?: number } = {}): Promise<Outcome> {
+  const maxBody = opts.maxBody ?? 4096; // enough for any error answer; mint answers ask for more
   const u = new URL(url);
   const start = performance.now();
   return new Promise((resolve) => {
@@ -27,7 +28,7 @@ export function send(url: string, opts: { method?: string; headers?: Record<stri
     const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: opts.method ?? 'GET', headers: opts.headers, agent: agentFor(u.origin) }, (res: IncomingMessage) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { if (body.length < 4096) body += c; });
+      res.on('data', (c: string) => { if (body.length < maxBody) body += c; });
       res.on('end', () => finish({ status: res.statusCode ?? 0, body, error: null }));
       res.on('error', (e: NodeJS.ErrnoException) => finish({ status: 0, body, error: e.code ?? e.message }));
     });
@@ -183,10 +184,10 @@ async function probeUntil401(url: string, token: string, deadline: number): Prom
 async function handle(c: Command): Promise<unknown> {
   switch (c.cmd) {
     case 'now': return now();
-    case 'get': { const o = await send(c.url, { ...(c.headers !== undefined ? { headers: c.headers } : {}), timeoutMs: c.timeoutMs ?? 2_000 }); return o; }
+    case 'get': return send(c.url, { ...(c.headers !== undefined ? { headers: c.headers } : {}), timeoutMs: c.timeoutMs ?? 2_000, maxBody: 2 ** 20 });
     case 'post': return send(c.url, { method: 'POST', headers: { 'content-type': 'application/json', ...c.headers }, body: c.body });
     case 'mint': {
-      const o = await send(`${c.control}/mint`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: c.kind, alg: 'ES256', count: c.count, ...(c.claims !== undefined ? { claims: c.claims } : {}) }), timeoutMs: 60_000 });
+      const o = await send(`${c.control}/mint`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: c.kind, alg: 'ES256', count: c.count, ...(c.claims !== undefined ? { claims: c.claims } : {}) }), timeoutMs: 60_000, maxBody: 64 * 2 ** 20 });
       if (o.status !== 200) throw new Error(`mint: ${o.status} ${o.error ?? o.body}`);
       return (JSON.parse(o.body) as { tokens: string[] }).tokens;
     }

@@ -154,10 +154,11 @@ function isNotFound(err: unknown): boolean {
 function positionOf(info: { state: { first_seq: number; last_seq: number; messages: number }; config: { num_replicas?: number }; cluster?: { leader?: string; replicas?: Array<{ current?: boolean; offline?: boolean }> } }): StreamPosition {
   const replicas = info.config.num_replicas ?? 1;
   if (replicas > 1) {
-    const current = 1 + (info.cluster?.replicas ?? []).filter((r) => r.current === true && r.offline !== true).length;
-    if (info.cluster?.leader === undefined || current < Math.floor(replicas / 2) + 1) {
-      throw new Error(`revocation stream has no quorum (${current} of ${replicas} replicas current)`);
-    }
+    const leader = info.cluster?.leader;
+    if (leader === undefined || leader === '') throw new Error('revocation stream has no leader');
+    // the leader plus its current peers (capped: some servers list the leader among them)
+    const current = Math.min(replicas, 1 + (info.cluster?.replicas ?? []).filter((r) => r.current === true && r.offline !== true).length);
+    if (current < Math.floor(replicas / 2) + 1) throw new Error(`revocation stream has no quorum (${current} of ${replicas} replicas current)`);
   }
   return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
 }
