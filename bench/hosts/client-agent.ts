@@ -172,6 +172,16 @@ type Command =
 
 let load: Load | null = null;
 
+/** Map over `items` with at most `n` in flight, results in order (a burst larger than the pool only queues and times out). */
+async function inBatches<T, R>(items: readonly T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) { const i = next++; out[i] = await f(items[i]!); }
+  }));
+  return out;
+}
+
 async function probeUntil401(url: string, token: string, deadline: number): Promise<string | null> {
   while (performance.now() < deadline) {
     const o = await send(url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: 1_000 });
@@ -203,12 +213,12 @@ async function handle(c: Command): Promise<unknown> {
     }
     case 'statuses': {
       const out: Record<string, number[]> = {};
-      for (const u of c.urls) out[u] = await Promise.all(c.tokens.map(async (t) => (await send(u, { headers: { authorization: `Bearer ${t}` }, timeoutMs: 3_000 })).status));
+      for (const u of c.urls) out[u] = await inBatches(c.tokens, 16, async (t) => (await send(u, { headers: { authorization: `Bearer ${t}` }, timeoutMs: 10_000 })).status);
       return out;
     }
     case 'fanout': {
       // every token to every address at the same moment: statuses[token][url]
-      return Promise.all(c.tokens.map((t) => Promise.all(c.urls.map(async (u) => (await send(u, { headers: { authorization: `Bearer ${t}` }, timeoutMs: 10_000 })).status))));
+      return inBatches(c.tokens, 16, (t) => Promise.all(c.urls.map(async (u) => (await send(u, { headers: { authorization: `Bearer ${t}` }, timeoutMs: 10_000 })).status)));
     }
     case 'propagate': {
       // the watchers probe back to back from before the POST; the clock starts when the POST is sent
