@@ -43,11 +43,19 @@ const now = (): string => process.hrtime.bigint().toString();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const errorCode = (o: Outcome): string | null => { try { return (JSON.parse(o.body) as { code?: string }).code ?? null; } catch { return null; } };
 
-/** Answers that say "not processed, try another instance": never reached a proxy, or refused while it drains. */
+/**
+ * Answers that say "not processed, try another instance", as an Envoy retry policy with
+ * connect-failure, reset and retriable 503s would: never reached a proxy, or a 503 with one of
+ * the proxy's codes that guarantee nothing was forwarded (draining; auth state not current).
+ */
 function retriable(o: Outcome): boolean {
   if (o.error !== null) return o.error === 'ECONNREFUSED' || o.error === 'EHOSTUNREACH' || o.error === 'ECONNRESET' || o.error === 'EPIPE' || o.error === 'TIMEOUT' && !o.reused;
-  return o.status === 503 && errorCode(o) === 'PORTCULLIS_ERR_SHUTTING_DOWN';
+  if (o.status !== 503) return false;
+  const code = errorCode(o);
+  return code === 'PORTCULLIS_ERR_SHUTTING_DOWN' || code === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE';
 }
+/** A refusal by a live instance (as opposed to an address that does not answer): no need to take it out of rotation. */
+const refusedByLive = (o: Outcome): boolean => o.error === null && errorCode(o) === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE';
 
 interface LoadSpec {
   urls: string[]; tokens: string[]; rps: number; maxAttempts?: number; timeoutMs?: number;
@@ -111,11 +119,13 @@ class Load {
     for (let attempt = 0; attempt < (this.spec.maxAttempts ?? 3); attempt++) {
       const url = this.pick();
       host = new URL(url).host;
-      last = await send(url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: this.spec.timeoutMs ?? 2_000 });
+      last = await send(url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: this.spec.timeoutMs ?? 5_000 });
       if (!retriable(last)) break;
-      this.downUntil.set(url, performance.now() + 500);
-      this.takeOut(url);
-      const why = last.error ?? `${last.status} ${errorCode(last) ?? ''}`.trim();
+      if (!refusedByLive(last)) {
+        this.downUntil.set(url, performance.now() + 500);
+        this.takeOut(url);
+      }
+      const why = `${host} ${last.error ?? `${last.status} ${errorCode(last) ?? ''}`.trim()}`;
       this.report.retries[why] = (this.report.retries[why] ?? 0) + 1;
       this.report.byHost[host]!.retriedAway++;
       this.report.retried++;

@@ -25,7 +25,7 @@ export interface HostsOptions {
   workers?: number;
   /** server.timeouts.drain_ms of every proxy (default 5000 ms). */
   drainMs?: number;
-  /** cluster.fail_closed_after_ms (default 3000 ms): how long a member may serve without a confirmed revocation stream. */
+  /** cluster.fail_closed_after_ms (default 10 000 ms): how long a member may serve without a confirmed revocation stream. */
   failClosedAfterMs?: number;
   /** Print every child's output to stderr (default false). */
   verbose?: boolean;
@@ -94,7 +94,7 @@ export class HostsCluster {
 
   /** Build the topology and start everything; on any failure everything is removed again. */
   static async start(options: HostsOptions = {}): Promise<HostsCluster> {
-    const opts: Required<HostsOptions> = { workers: 2, drainMs: 5_000, failClosedAfterMs: 3_000, verbose: false, ...options };
+    const opts: Required<HostsOptions> = { workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000, verbose: false, ...options };
     const topo = Topology.create({ ...OCTETS });
     const c = new HostsCluster(topo, mkdtempSync(join(tmpdir(), 'portcullis-hosts-')), opts);
     try {

@@ -57,8 +57,9 @@ export class StreamFollower {
   private filling = false;
   /** Epoch ms the stream last answered (positioned, checked); 0 before the first answer. */
   private confirmedAt = 0;
-  /** The last check failed: the stream is unreachable though the connection is up. */
+  /** Two checks in a row failed: the stream is unreachable though the connection is up. */
   private lost = false;
+  private failedChecks = 0;
   private retry: NodeJS.Timeout | null = null;
 
   constructor(
@@ -112,6 +113,7 @@ export class StreamFollower {
       case 'stream.positioned':
         if (m.gen !== this.gen) return;
         this.failures = 0;
+        this.failedChecks = 0;
         this.confirmedAt = Date.now();
         this.lost = false;
         this.targetSeq = m.position.lastSeq;
@@ -143,12 +145,18 @@ export class StreamFollower {
         if (m.gen !== this.gen) return;
         if (m.position === null) {
           // Connected, yet the stream does not answer: our server lost the stream's quorum (a
-          // partition). Revocations made elsewhere meanwhile cannot reach us.
+          // partition). Revocations made elsewhere meanwhile cannot reach us. Two failed checks
+          // in a row (the second 500 ms after the first): one slow answer on a loaded machine is
+          // not a partition.
+          this.failedChecks++;
+          if (!this.lost) this.lastCheck = Date.now() - LIVE_CHECK_MS + CATCH_UP_CHECK_MS; // re-check soon
+          if (this.failedChecks < 2) return;
           if (!this.lost) this.logger?.warn({ seq: this.lastSeq }, 'revocation stream unreachable over a live connection (partitioned from its quorum?)');
           this.lost = true;
           this.events.unreachable(this.confirmedAt === 0 ? Date.now() : this.confirmedAt);
           return;
         }
+        this.failedChecks = 0;
         this.confirmedAt = Date.now();
         if (this.lost) {
           // Back: replay whatever was added while we could not see the stream, as after a reconnect.

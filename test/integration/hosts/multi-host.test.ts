@@ -13,7 +13,7 @@ let cluster: HostsCluster;
 const figures: Record<string, unknown> = {};
 
 beforeAll(async () => {
-  cluster = await HostsCluster.start({ workers: 2, drainMs: 5_000, failClosedAfterMs: 3_000 });
+  cluster = await HostsCluster.start({ workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000 });
 }, 240_000);
 
 afterAll(async () => {
@@ -47,8 +47,8 @@ describe('multi-host cluster (network namespaces)', () => {
   }, 120_000);
 
   it('b. c cut off while tokens are revoked at a: after the link returns c refuses them before serving any', async () => {
-    // longer than fail_closed_after_ms plus the stream check (≤ 3 s + 2 s API timeout)
-    const r = await linkCut(cluster, 10, 10_000);
+    // longer than fail_closed_after_ms (10 s) plus detection (a live check every 3 s, two failures of ≤ 2 s each)
+    const r = await linkCut(cluster, 10, 20_000);
     figures.linkCut = r;
     expect(r.servedRevoked).toBe(0);
     expect(r.answers['200'] ?? 0).toBe(0);
@@ -71,9 +71,10 @@ describe('multi-host cluster (network namespaces)', () => {
     expect(r.newLeader).not.toBe(r.leader);
     expect(r.refusedAtSurvivors).toBe(10);
     // Survivors answer every request: 200, or 503 + Retry-After from a member that lost its NATS
-    // server with the dead host and waits for the stream's new leader (fail-closed catch-up).
+    // server with the dead host and waits for the stream's new leader (fail-closed catch-up),
+    // which the pool retries at the other survivor.
     expect(r.survivorOtherFailures).toBe(0);
-    expect(r.load.ok).toBeGreaterThan(r.load.sent / 2);
+    expect(r.load.ok).toBeGreaterThan(r.load.sent * 0.9);
     expect(r.refusedAtRestarted).toBe(10);
   }, 300_000);
 });
