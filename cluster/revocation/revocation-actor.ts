@@ -245,13 +245,10 @@ export class RevocationActor {
         this.streamLostSince ??= m.sinceMs;
         return;
       case 'stream.reachable':
-        // the follower has started a catch-up; requests wait for it as after a reconnect
-        this.streamLostSince = null;
-        this.gen++;
-        this.phase = 'catching_up';
-        this.catchUpTimedOut = false;
+        // The follower has started a catch-up. The member stays stale (streamLostSince kept)
+        // until it completes: past fail_closed_after_ms it keeps answering 503 until then; a
+        // short outage (or no fail_closed_after_ms) keeps serving, as it did during the outage.
         this.counters.revocations_catch_ups_total!++;
-        this.later(this.opts.catchUpTimeoutMs ?? 10_000, { type: 'catchup.expired', gen: this.gen });
         return;
       case 'bus.disconnected':
         this.gen++;
