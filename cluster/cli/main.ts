@@ -30,6 +30,7 @@ Commands:
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
   bench [SCENARIO...] [--quick] [--record]
                                    run benchmarks (bench --help lists the scenarios)
+  demo-auth | demo-echo            the dev mode's authorization server / echo upstream alone (compose demo)
 
 Run "portcullis <command> --help" for a command's options.`,
   serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
@@ -104,13 +105,23 @@ async function serve(argv: string[]): Promise<void> {
   const { config, text } = loadOrExit(values.config, 'serve');
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  // SIGHUP's default action ends the process: one that arrives while the instance starts
+  // (waiting for the bus, forking workers — seconds) would kill it. Remember it and reload
+  // once started: the file may have changed after it was read.
+  let hupWhileStarting = false;
+  const earlyHup = (): void => { hupWhileStarting = true; };
+  process.on('SIGHUP', earlyHup);
   if (workers > 1) {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
+    process.off('SIGHUP', earlyHup);
+    if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.reload(); }
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
   }
   const inst = await runSingle(config, values.config!, logger, true, 'single');
+  process.off('SIGHUP', earlyHup);
+  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); inst.reloadFromFile(); }
   if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); inst.reloadFromFile(); });
 }
 
@@ -224,6 +235,8 @@ async function main(): Promise<void> {
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
+      case 'demo-auth': { const { demoAuth } = await import('./demo-servers.js'); return await demoAuth(rest); }
+      case 'demo-echo': { const { demoEcho } = await import('./demo-servers.js'); return await demoEcho(rest); }
       default:
         throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
     }

@@ -50,6 +50,8 @@ type ActorMessage =
   | { readonly type: 'bus.connected' }
   | { readonly type: 'bus.disconnected' }
   | { readonly type: 'replay.complete' }
+  | { readonly type: 'stream.unreachable'; readonly sinceMs: number }
+  | { readonly type: 'stream.reachable' }
   | { readonly type: 'sync.page'; readonly snapshot: RevocationSnapshot }
   | { readonly type: 'sync.failed'; readonly error: string }
   | { readonly type: 'start.expired' }
@@ -73,6 +75,8 @@ export class RevocationActor {
   private readonly follower: StreamFollower | null = null;
   private readonly outbox: RevocationOutbox | null = null;
   private disconnectedAt = Date.now();
+  /** Epoch ms since which the stream has not answered over a live connection (null: it answers). */
+  private streamLostSince: number | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private watchdog: NodeJS.Timeout | null = null;
   private readonly unsubs: Array<() => void> = [];
@@ -93,6 +97,8 @@ export class RevocationActor {
       this.follower = new StreamFollower(stream, opts.bus.codec, {
         record: (msg) => { if (msg !== null) this.receive({ type: 'revocation.received', msg, via: 'replay' }); },
         complete: () => this.receive({ type: 'replay.complete' }),
+        unreachable: (sinceMs) => this.receive({ type: 'stream.unreachable', sinceMs }),
+        reachable: () => this.receive({ type: 'stream.reachable' }),
       }, opts.logger);
       this.outbox = new RevocationOutbox(opts.bus, () => (opts.bus.transport.isConnected() ? stream() : null), opts.publishTimeoutMs ?? 2_000, opts.logger);
     }
@@ -147,19 +153,24 @@ export class RevocationActor {
     return this.phase === 'live' || this.phase === 'offline' || (this.phase === 'catching_up' && this.catchUpTimedOut);
   }
 
-  /** True when serving on local state only: bus down, or a replay that could not finish. */
+  /** True when serving on local state only: bus down, stream unreachable, or a replay that could not finish. */
   degraded(): boolean {
     if (this.opts.mode === 'local' || this.opts.mode === 'ipc-hub') return false;
-    return this.phase !== 'live';
+    return this.phase !== 'live' || this.streamLostSince !== null;
   }
 
   busConnected(): boolean {
     return this.opts.bus.transport.isConnected();
   }
 
-  /** Milliseconds the bus has been unreachable (0 while connected); for `cluster.fail_closed_after_ms`. */
+  /**
+   * Milliseconds the cluster's revocations have been out of reach (0 while connected and the
+   * stream answers): the bus is down, or connected to a server cut off from the stream's
+   * quorum (counted from the stream's last answer). For `cluster.fail_closed_after_ms`.
+   */
   disconnectedForMs(): number {
-    return this.busConnected() ? 0 : Date.now() - this.disconnectedAt;
+    if (!this.busConnected()) return Date.now() - this.disconnectedAt;
+    return this.streamLostSince === null ? 0 : Date.now() - this.streamLostSince;
   }
 
   /**
@@ -230,13 +241,25 @@ export class RevocationActor {
         this.follower?.follow();
         this.outbox?.flush();
         return;
+      case 'stream.unreachable':
+        this.streamLostSince ??= m.sinceMs;
+        return;
+      case 'stream.reachable':
+        // The follower has started a catch-up. The member stays stale (streamLostSince kept)
+        // until it completes: past fail_closed_after_ms it keeps answering 503 until then; a
+        // short outage (or no fail_closed_after_ms) keeps serving, as it did during the outage.
+        this.counters.revocations_catch_ups_total!++;
+        return;
       case 'bus.disconnected':
         this.gen++;
-        this.disconnectedAt = Date.now();
+        // a stream already unreachable before the connection dropped: stale since then, not since now
+        this.disconnectedAt = this.streamLostSince ?? Date.now();
+        this.streamLostSince = null;
         this.follower?.stop();
         if (this.phase !== 'starting') this.phase = 'offline';
         return;
       case 'replay.complete':
+        this.streamLostSince = null; // the stream answered and everything up to its last sequence is here
         if (this.phase === 'catching_up') this.goLive();
         return;
       case 'watchdog.tick':

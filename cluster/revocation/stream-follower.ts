@@ -14,6 +14,14 @@ export interface FollowerEvents {
   record(msg: RevocationAdded | null, seq: number): void;
   /** Every message up to the leader's last sequence (as of the connect or a later check) has been delivered. */
   complete(): void;
+  /**
+   * The stream stopped answering while the connection stayed up (this member's NATS server is
+   * cut off from the stream's quorum): nothing newer than `sinceMs` (epoch ms, the last time
+   * the stream answered) can be trusted to have arrived. Called on every failed check.
+   */
+  unreachable(sinceMs: number): void;
+  /** The stream answers again after `unreachable`: a catch-up from the last sequence has begun (`complete` follows). */
+  reachable(): void;
 }
 
 type FollowerMessage =
@@ -47,6 +55,11 @@ export class StreamFollower {
   private lastCheck = 0;
   private lagTicks = 0;
   private filling = false;
+  /** Epoch ms the stream last answered (positioned, checked); 0 before the first answer. */
+  private confirmedAt = 0;
+  /** Two checks in a row failed: the stream is unreachable though the connection is up. */
+  private lost = false;
+  private failedChecks = 0;
   private retry: NodeJS.Timeout | null = null;
 
   constructor(
@@ -84,7 +97,7 @@ export class StreamFollower {
     const s = this.stream();
     if (!this.active || this.checking || s === null) return;
     const now = Date.now();
-    if (now - this.lastCheck < (this.catchingUp ? CATCH_UP_CHECK_MS : LIVE_CHECK_MS)) return;
+    if (now - this.lastCheck < (this.catchingUp || this.lost ? CATCH_UP_CHECK_MS : LIVE_CHECK_MS)) return;
     this.lastCheck = now;
     this.checking = true;
     const gen = this.gen;
@@ -100,6 +113,9 @@ export class StreamFollower {
       case 'stream.positioned':
         if (m.gen !== this.gen) return;
         this.failures = 0;
+        this.failedChecks = 0;
+        this.confirmedAt = Date.now();
+        this.lost = false;
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
         if (m.position.messages === 0 || this.lastSeq >= this.targetSeq) this.done();
@@ -126,7 +142,30 @@ export class StreamFollower {
         return;
       case 'stream.checked': {
         this.checking = false;
-        if (m.gen !== this.gen || m.position === null) return;
+        if (m.gen !== this.gen) return;
+        if (m.position === null) {
+          // Connected, yet the stream does not answer: our server lost the stream's quorum (a
+          // partition). Revocations made elsewhere meanwhile cannot reach us. Two failed checks
+          // in a row (the second 500 ms after the first): one slow answer on a loaded machine is
+          // not a partition.
+          this.failedChecks++;
+          if (!this.lost) this.lastCheck = Date.now() - LIVE_CHECK_MS + CATCH_UP_CHECK_MS; // re-check soon
+          if (this.failedChecks < 2) return;
+          if (!this.lost) this.logger?.warn({ seq: this.lastSeq }, 'revocation stream unreachable over a live connection (partitioned from its quorum?)');
+          this.lost = true;
+          this.events.unreachable(this.confirmedAt === 0 ? Date.now() : this.confirmedAt);
+          return;
+        }
+        this.failedChecks = 0;
+        this.confirmedAt = Date.now();
+        if (this.lost) {
+          // Back: replay whatever was added while we could not see the stream, as after a reconnect.
+          this.lost = false;
+          this.logger?.info({ seq: this.lastSeq, stream_seq: m.position.lastSeq }, 'revocation stream reachable again: catching up');
+          this.events.reachable();
+          this.follow();
+          return;
+        }
         const p = m.position;
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;

@@ -74,13 +74,12 @@ export class RevocationStream {
       this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
       info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window! });
     }
-    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
+    return positionOf(info);
   }
 
-  /** Current first/last sequence. */
+  /** Current first/last sequence, from a leader that has its quorum; rejects otherwise. */
   async position(): Promise<StreamPosition> {
-    const info = await (await this.manager()).streams.info(this.name);
-    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
+    return positionOf(await (await this.manager()).streams.info(this.name));
   }
 
   /** Publish and wait for the stream's ack; `msgId` makes a retry idempotent. */
@@ -144,4 +143,22 @@ export class RevocationStream {
 function isNotFound(err: unknown): boolean {
   const e = err as { code?: string | number; message?: string; api_error?: { err_code?: number } };
   return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
+}
+
+/**
+ * The stream's position, only when it comes from a leader that still has a quorum of current
+ * replicas. A leader cut off from the others keeps answering stream info for a while with its
+ * own, stale state; a member trusting it would call itself caught up while revocations made on
+ * the other side of the partition are missing.
+ */
+function positionOf(info: { state: { first_seq: number; last_seq: number; messages: number }; config: { num_replicas?: number }; cluster?: { leader?: string; replicas?: Array<{ current?: boolean; offline?: boolean }> } }): StreamPosition {
+  const replicas = info.config.num_replicas ?? 1;
+  if (replicas > 1) {
+    const leader = info.cluster?.leader;
+    if (leader === undefined || leader === '') throw new Error('revocation stream has no leader');
+    // the leader plus its current peers (capped: some servers list the leader among them)
+    const current = Math.min(replicas, 1 + (info.cluster?.replicas ?? []).filter((r) => r.current === true && r.offline !== true).length);
+    if (current < Math.floor(replicas / 2) + 1) throw new Error(`revocation stream has no quorum (${current} of ${replicas} replicas current)`);
+  }
+  return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
 }

@@ -22,6 +22,8 @@ export interface AuthServerOptions {
   algorithms?: AuthAlg[]; // default ['RS256', 'ES256']; the first one signs by default
   tokenTtlSeconds?: number; // default 3600 s
   clients?: Record<string, string>; // client_id -> secret
+  /** Base URL clients and proxies use (issuer, endpoints); default http://host:port. Needed when binding 0.0.0.0 in a container. */
+  publicUrl?: string;
 }
 
 /** Per-token signing options for `issueJwt`. */
@@ -228,7 +230,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
     server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = opts.publicUrl !== undefined ? opts.publicUrl.replace(/\/+$/, '') : `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const issuer = url + issuerPath;
   const discoveryPaths = new Set([
     '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server',

@@ -1,0 +1,176 @@
+// deploy/compose/compose.yaml: docker-compose (Debian's 1.29, which needs no engine for
+// `config`) accepts it, and its cross-references hold: config mounted where --config points,
+// every *_env provided, published ports = the config's ports, NATS routes and client URLs
+// name the services, the issuer and upstream name the demo services, whose command lines
+// start here and serve what the proxies expect.
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { CLI } from '../../helpers/proxy-process.js';
+import { freePort } from '../../helpers/nats.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { DEPLOY, envNames, yamlFile } from '../../helpers/deploy-files.js';
+
+const DIR = join(DEPLOY, 'compose');
+const COMPOSE = '/usr/bin/docker-compose';
+
+interface Service {
+  image?: string; build?: unknown; command?: string[]; environment?: Record<string, string | null>;
+  ports?: Array<string | { published: number | string; target: number; host_ip?: string }>; volumes?: Array<string | { source: string; target: string; read_only?: boolean; type: string }>;
+  read_only?: boolean; cap_drop?: string[]; security_opt?: string[]; stop_grace_period?: string;
+  healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }>;
+}
+interface PortcullisConfig {
+  server: { listen: { port: number }; timeouts: { drain_ms: number } };
+  admin: { listen: { host: string; port: number } };
+  issuers: Record<string, { issuer: string }>;
+  upstreams: Record<string, { targets: string[] }>;
+  cluster: { nats: { servers: string[] }; revocation: { replicas: number } };
+}
+
+/** `docker-compose config`: the file as Compose resolves it (anchors, defaults, paths). */
+function resolved(): { services: Record<string, Service> } {
+  const r = spawnSync(COMPOSE, ['-p', 'portcullis-demo', '-f', join(DIR, 'compose.yaml'), 'config'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  expect(r.stderr, 'docker-compose config printed warnings').toBe('');
+  expect(r.status).toBe(0);
+  return parse(r.stdout) as { services: Record<string, Service> };
+}
+
+/** Ports in either form Compose prints ("127.0.0.1:9911:9901/tcp" or {published, target}). */
+function ports(s: Service): Array<{ published: string; target: number; host_ip?: string }> {
+  return (s.ports ?? []).map((p) => {
+    if (typeof p !== 'string') return { published: String(p.published), target: p.target, ...(p.host_ip !== undefined ? { host_ip: p.host_ip } : {}) };
+    const parts = p.replace(/\/\w+$/, '').split(':');
+    const target = Number(parts.pop());
+    const published = parts.pop()!;
+    return { published, target, ...(parts.length > 0 ? { host_ip: parts[0]! } : {}) };
+  });
+}
+/** Volumes in either form ("src:target:mode" or {source, target, read_only}). */
+function volumes(s: Service): Array<{ source: string; target: string; ro: boolean }> {
+  return (s.volumes ?? []).map((v) => {
+    if (typeof v !== 'string') return { source: v.source, target: v.target, ro: v.read_only === true };
+    const [source, target, mode] = v.split(':');
+    return { source: source!, target: target!, ro: mode === 'ro' };
+  });
+}
+const seconds = (d: string): number => { const m = /^(\d+)(ms|s|m)$/.exec(d)!; return Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1); };
+const flag = (cmd: string[], name: string): string => { const i = cmd.indexOf(name); expect(i, `${name} in ${cmd.join(' ')}`).toBeGreaterThan(-1); return cmd[i + 1]!; };
+
+describe('deploy/compose', () => {
+  it('docker-compose is installed (Debian package docker-compose)', () => {
+    expect(existsSync(COMPOSE), 'docker-compose missing: apt-get install -y docker-compose').toBe(true);
+  });
+
+  let cached: { services: Record<string, Service> } | null = null;
+  const file = (): { services: Record<string, Service> } => (cached ??= resolved());
+
+  it('docker-compose config accepts it: 3 nats, 3 proxies, auth and echo', () => {
+    const names = Object.keys(file().services).sort();
+    expect(names).toEqual(['auth', 'echo', 'nats-1', 'nats-2', 'nats-3', 'portcullis-1', 'portcullis-2', 'portcullis-3']);
+  });
+
+  it('each proxy mounts the config where --config points, gets every *_env, publishes the config ports', () => {
+    const { services } = file();
+    const proxies = Object.entries(services).filter(([, s]) => s.command?.[0] === 'serve');
+    expect(proxies).toHaveLength(3);
+    const seenPorts = new Set<string>();
+    for (const [name, s] of proxies) {
+      const configPath = flag(s.command!, '--config');
+      const mount = volumes(s).find((v) => v.target === configPath);
+      expect(mount, `${name}: nothing mounted at ${configPath}`).toBeDefined();
+      expect(mount!.ro).toBe(true);
+      expect(mount!.source).toBe(join(DIR, 'portcullis.yaml'));
+      const config = yamlFile(mount!.source) as unknown as PortcullisConfig;
+      for (const env of envNames(config)) expect(s.environment?.[env], `${name}: ${env} not set`).toBeTruthy();
+      const targets = ports(s).map((p) => p.target).sort();
+      expect(targets).toEqual([config.server.listen.port, config.admin.listen.port].sort());
+      const admin = ports(s).find((p) => p.target === config.admin.listen.port)!;
+      expect(admin.host_ip, `${name}: admin port published beyond loopback`).toBe('127.0.0.1');
+      for (const p of ports(s)) { const k = `${p.host_ip ?? ''}:${p.published}`; expect(seenPorts.has(k), k).toBe(false); seenPorts.add(k); }
+      expect(config.admin.listen.host).toBe('0.0.0.0'); // the image HEALTHCHECK and the published port reach it
+      expect(seconds(s.stop_grace_period!) * 1000).toBeGreaterThan(config.server.timeouts.drain_ms);
+      expect(s.read_only).toBe(true);
+      expect(s.cap_drop).toEqual(['ALL']);
+      expect(s.security_opt).toContain('no-new-privileges:true');
+      for (const dep of ['nats-1', 'nats-2', 'nats-3', 'auth']) expect(s.depends_on?.[dep]?.condition, `${name} → ${dep}`).toBe('service_healthy');
+    }
+  });
+
+  it('NATS: three servers with distinct names, routes to each other, the proxies\' URLs name them, R3 fits', () => {
+    const { services } = file();
+    const config = yamlFile(join(DIR, 'portcullis.yaml')) as unknown as PortcullisConfig;
+    const nats = Object.entries(services).filter(([n]) => n.startsWith('nats-'));
+    expect(new Set(nats.map(([, s]) => s.environment?.SERVER_NAME)).size).toBe(3);
+    const conf = readFileSync(join(DIR, 'nats.conf'), 'utf8');
+    const routes = [...conf.matchAll(/nats-route:\/\/([\w-]+):(\d+)/g)].map((m) => m[1]).sort();
+    expect(routes).toEqual(nats.map(([n]) => n).sort());
+    expect(conf).toMatch(/cluster \{[\s\S]*listen: 0\.0\.0\.0:6222/);
+    expect(conf).toMatch(/server_name: \$SERVER_NAME/);
+    expect(config.cluster.nats.servers.map((u) => new URL(u).hostname).sort()).toEqual(nats.map(([n]) => n).sort());
+    expect(config.cluster.nats.servers.every((u) => new URL(u).port === '4222')).toBe(true);
+    expect(config.cluster.revocation.replicas).toBeLessThanOrEqual(nats.length);
+    for (const [n, s] of nats) {
+      expect(volumes(s).some((v) => v.target === '/data' && !v.ro), `${n}: no volume at the JetStream store /data`).toBe(true);
+      expect(conf).toMatch(/store_dir: \/data/);
+    }
+    const r = spawnSync('/usr/sbin/nats-server', ['-c', join(DIR, 'nats.conf'), '-t'], { encoding: 'utf8', env: { ...process.env, SERVER_NAME: 'nats-1' } });
+    expect(r.stderr).toMatch(/is valid/);
+  });
+
+  describe('the demo services as compose starts them', () => {
+    const procs: ChildProcess[] = [];
+    afterAll(() => { for (const p of procs) p.kill('SIGTERM'); });
+
+    /** Run a service's command with its --listen port swapped for a free one; resolves with its first JSON line. */
+    async function run(cmd: string[]): Promise<{ port: number; line: Record<string, unknown> }> {
+      const port = await freePort();
+      const argv = cmd.map((a, i) => cmd[i - 1] === '--listen' ? `127.0.0.1:${port}` : a);
+      const p = spawn(process.execPath, [CLI, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+      procs.push(p);
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => { out += d; });
+      p.stderr!.on('data', (d: Buffer) => { out += d; });
+      expect(await eventually(() => out.includes('\n') || p.exitCode !== null, 20_000), out).toBe(true);
+      return { port, line: JSON.parse(out.split('\n')[0]!) as Record<string, unknown> };
+    }
+
+    it('auth: the issuer the proxies trust, with discovery and JWKS; its healthcheck URL answers', async () => {
+      const { services } = file();
+      const config = yamlFile(join(DIR, 'portcullis.yaml')) as unknown as PortcullisConfig;
+      const auth = services.auth!;
+      const issuer = Object.values(config.issuers)[0]!.issuer;
+      expect(flag(auth.command!, '--public-url')).toBe(issuer);
+      expect(new URL(issuer).hostname).toBe('auth');
+      const listenPort = Number(flag(auth.command!, '--listen').split(':')[1]);
+      expect(String(listenPort)).toBe(new URL(issuer).port);
+      expect(ports(auth).map((p) => p.target)).toEqual([listenPort]);
+      const { port, line } = await run(auth.command!);
+      expect(line.issuer).toBe(issuer);
+      const disco = await (await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`)).json() as { issuer: string; jwks_uri: string };
+      expect(disco.issuer).toBe(issuer);
+      expect(disco.jwks_uri).toBe(`${issuer}/jwks`);
+      const hcUrl = new URL(auth.healthcheck!.test.at(-1)!);
+      expect(hcUrl.port).toBe(String(listenPort));
+      expect((await fetch(`http://127.0.0.1:${port}${hcUrl.pathname}`)).status).toBe(200);
+      // the demo client gets a token the proxies accept (audience)
+      const tok = await fetch(`http://127.0.0.1:${port}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('demo-client:demo-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=orders:read' });
+      expect(tok.status).toBe(200);
+    });
+
+    it('echo: the upstream target of the config; its healthcheck URL answers', async () => {
+      const { services } = file();
+      const config = yamlFile(join(DIR, 'portcullis.yaml')) as unknown as PortcullisConfig;
+      const echo = services.echo!;
+      const target = new URL(Object.values(config.upstreams)[0]!.targets[0]!);
+      expect(target.hostname).toBe('echo');
+      expect(flag(echo.command!, '--listen').split(':')[1]).toBe(target.port);
+      const { port } = await run(echo.command!);
+      const hcUrl = new URL(echo.healthcheck!.test.at(-1)!);
+      expect(hcUrl.port).toBe(target.port);
+      expect((await fetch(`http://127.0.0.1:${port}${hcUrl.pathname}`)).status).toBe(200);
+    });
+  });
+});

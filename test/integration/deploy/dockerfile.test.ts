@@ -1,0 +1,226 @@
+// deploy/docker/Dockerfile without a container engine: every COPY source exists and is in
+// the build context, the runtime stage gets a uWebSockets.js pruned to the one binary this
+// Node loads, and the image's ENTRYPOINT + CMD — with /app and /etc/portcullis mapped to temp
+// copies — start the proxy as uid 1000 under tini as PID 1 on a read-only root filesystem:
+// HEALTHCHECK passes, SIGHUP reloads, SIGTERM drains and exits 0.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { ROOT } from '../../helpers/proxy-process.js';
+import { freePort } from '../../helpers/nats.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { DEPLOY, dockerignore, filesUnder, parseDockerfile, splitFlags, yamlFile, type DockerStage } from '../../helpers/deploy-files.js';
+
+const DOCKERFILE = join(DEPLOY, 'docker', 'Dockerfile');
+const stages = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
+const stage = (name: string): DockerStage => { const s = stages.find((x) => x.name === name); if (s === undefined) throw new Error(`no stage ${name}`); return s; };
+const runtime = stages[stages.length - 1]!;
+const ops = (s: DockerStage, op: string): string[] => s.instructions.filter((i) => i.op === op).map((i) => i.args);
+const jsonArgs = (s: DockerStage, op: string): string[] => { const a = ops(s, op); expect(a, op).toHaveLength(1); return JSON.parse(a[0]!) as string[]; };
+const UWS = join(ROOT, 'node_modules', 'uWebSockets.js');
+const SRC_NODE_MODULES = join(ROOT, 'node_modules');
+
+function dirBytes(p: string): number {
+  const s = statSync(p);
+  if (!s.isDirectory()) return s.size;
+  return readdirSync(p).reduce((n, e) => n + dirBytes(join(p, e)), 0);
+}
+
+describe('deploy/docker/Dockerfile: structure', () => {
+  it('has the build, prod-deps and runtime stages on one Debian 12 Node 20 image', () => {
+    expect(stages.map((s) => s.name)).toEqual(['build', 'prod-deps', 'runtime']);
+    const arg = /NODE_IMAGE=(\S+)/.exec(readFileSync(DOCKERFILE, 'utf8'))?.[1];
+    expect(arg).toMatch(/^node:20[.\d]*-bookworm-slim$/);
+    for (const s of stages) expect(s.from).toBe('${NODE_IMAGE}');
+  });
+
+  it('every COPY from the context exists and is not excluded by .dockerignore', () => {
+    const included = dockerignore(readFileSync(join(ROOT, '.dockerignore'), 'utf8'));
+    let checked = 0;
+    for (const s of stages) {
+      for (const c of ops(s, 'COPY')) {
+        const { flags, rest } = splitFlags(c);
+        if (flags.from !== undefined) continue;
+        const srcs = rest.split(/\s+/).slice(0, -1);
+        for (const src of srcs) {
+          const p = join(ROOT, src);
+          expect(existsSync(p), `COPY ${src}: missing`).toBe(true);
+          const files = statSync(p).isDirectory() ? filesUnder(p).map((f) => join(src, f)) : [src];
+          const tsFiles = files.filter((f) => !f.includes('/results/'));
+          for (const f of tsFiles) expect(included(f), `${f} is excluded by .dockerignore`).toBe(true);
+          checked += files.length;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
+    // and what must stay out of the context
+    for (const f of ['node_modules/jose/package.json', 'dist/cluster/cli/main.js', 'test/helpers/nats.ts', '.git/HEAD', 'bench/results/x.json']) expect(included(f), f).toBe(false);
+  });
+
+  it('COPY --from sources are what those stages produce', () => {
+    const copies = ops(runtime, 'COPY').map(splitFlags).filter((c) => c.flags.from !== undefined);
+    expect(copies.map((c) => `${c.flags.from} ${c.rest}`)).toEqual(['prod-deps /app/node_modules ./node_modules', 'build /src/dist ./dist']);
+    expect(ops(stage('prod-deps'), 'WORKDIR')).toEqual(['/app']);
+    expect(ops(stage('build'), 'WORKDIR')).toEqual(['/src']);
+    const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string } };
+    expect(tsconfig.compilerOptions.outDir).toBe('dist');
+    expect(ops(stage('build'), 'RUN')).toContain('npx tsc -p tsconfig.json');
+    expect(existsSync(join(ROOT, 'dist', 'cluster', 'cli', 'main.js'))).toBe(true);
+  });
+
+  it('production dependencies only, and uWebSockets.js pruned after the install', () => {
+    const runs = ops(stage('prod-deps'), 'RUN');
+    const install = runs.findIndex((r) => /npm ci --omit=dev/.test(r));
+    const prune = runs.findIndex((r) => r === 'node /tmp/prune-uws.mjs node_modules/uWebSockets.js');
+    expect(install).toBeGreaterThanOrEqual(0);
+    expect(prune).toBeGreaterThan(install);
+    // the runtime stage gets node_modules from nowhere else
+    expect(ops(runtime, 'COPY').filter((c) => c.includes('node_modules'))).toHaveLength(1);
+    expect(ops(runtime, 'RUN').join(' ')).not.toMatch(/npm (ci|install)/);
+  });
+
+  it('runtime: non-root numeric user, tini as PID 1, HEALTHCHECK on the admin /healthz of the deploy configs', () => {
+    expect(ops(runtime, 'USER')).toEqual(['1000:1000']);
+    expect(ops(runtime, 'RUN').join(' ')).toMatch(/apt-get install -y --no-install-recommends tini/);
+    const entry = jsonArgs(runtime, 'ENTRYPOINT');
+    expect(entry.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
+    expect(entry).not.toContain('-g'); // workers must not get SIGHUP directly
+    expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/portcullis/portcullis.yaml']);
+    const hc = ops(runtime, 'HEALTHCHECK')[0]!;
+    const cmd = JSON.parse(/CMD\s+(\[.*\])$/.exec(hc)![1]!) as string[];
+    const url = new URL(cmd[cmd.length - 1]!);
+    expect(url.pathname).toBe('/healthz');
+    for (const f of ['compose/portcullis.yaml', 'kubernetes/base/portcullis.yaml', 'kubernetes/overlays/example/portcullis.yaml']) {
+      const c = yamlFile(join(DEPLOY, f)) as { admin: { listen: { port: number } }; server: { listen: { port: number } } };
+      expect(Number(url.port), f).toBe(c.admin.listen.port);
+      expect(ops(runtime, 'EXPOSE')[0]!.split(/\s+/).map(Number), f).toEqual([c.server.listen.port, c.admin.listen.port]);
+    }
+    expect(existsSync(join(DEPLOY, 'docker', 'healthcheck.mjs'))).toBe(true);
+  });
+});
+
+describe('deploy/docker/prune-uws.mjs', () => {
+  let work: string;
+  beforeAll(() => { work = mkdtempSync(join(tmpdir(), 'portcullis-uws-')); });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('keeps only the binary this platform and Node ABI load, and the package still loads natively', () => {
+    const copy = join(work, 'uWebSockets.js');
+    cpSync(UWS, copy, { recursive: true, dereference: true });
+    const before = dirBytes(copy);
+    const r = spawnSync(process.execPath, [join(DEPLOY, 'docker', 'prune-uws.mjs'), copy], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { bytes_before: number; bytes_after: number; kept: string[] };
+    const after = dirBytes(copy);
+    console.log(`uWebSockets.js: ${(before / 2 ** 20).toFixed(1)} MiB installed → ${(after / 2 ** 20).toFixed(1)} MiB pruned`);
+    expect(report.bytes_before).toBe(before);
+    expect(report.bytes_after).toBe(after);
+    const binary = `binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+    expect(filesUnder(copy)).toEqual(['LICENSE', binary, 'package.json', 'src/uws.js'].sort());
+    expect(after).toBeLessThan(before / 10);
+    // native, not the JS fallback (which has no getParts and is gone anyway)
+    const load = spawnSync(process.execPath, ['-e', `const u=require(${JSON.stringify(copy)}); process.stdout.write(typeof u.getParts)`], { encoding: 'utf8' });
+    expect(load.stdout).toBe('function');
+  });
+
+  it('refuses a platform it has no binary for and removes nothing', () => {
+    const copy = join(work, 'uws-other');
+    cpSync(UWS, copy, { recursive: true, dereference: true, filter: (src) => !src.includes('/binaries/') || src.endsWith('binaries') || src.includes('uws_linux_x64_115') });
+    const files = filesUnder(copy).length;
+    const r = spawnSync(process.execPath, [join(DEPLOY, 'docker', 'prune-uws.mjs'), copy, '--platform', 'freebsd'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/uws_freebsd_.* not in .*this build does not support freebsd/);
+    expect(filesUnder(copy).length).toBe(files);
+  });
+});
+
+describe('deploy/docker/Dockerfile: the image command line on this machine', () => {
+  const root = mkdtempSync(join(tmpdir(), 'portcullis-image-'));
+  const app = join(root, 'app');
+  const etc = join(root, 'etc', 'portcullis');
+  let proc: ChildProcess | null = null;
+  let out = '';
+  let adminPort = 0;
+  let port = 0;
+
+  /** /app and /etc/portcullis of the image → the temp tree. */
+  const mapPath = (a: string): string => a.replace(/^\/app\//, `${app}/`).replace(/^\/etc\/portcullis\//, `${etc}/`).replace(/^node$/, process.execPath);
+
+  beforeAll(async () => {
+    // /app as the runtime stage assembles it: dist, package.json, healthcheck, node_modules
+    // (the production packages of this checkout, uWebSockets.js pruned as in prod-deps).
+    mkdirSync(join(app, 'node_modules'), { recursive: true });
+    mkdirSync(join(app, 'deploy'), { recursive: true });
+    mkdirSync(etc, { recursive: true });
+    cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(app, 'package.json'));
+    cpSync(join(DEPLOY, 'docker', 'healthcheck.mjs'), join(app, 'deploy', 'healthcheck.mjs'));
+    for (const e of readdirSync(SRC_NODE_MODULES)) if (e !== 'uWebSockets.js') symlinkSync(join(SRC_NODE_MODULES, e), join(app, 'node_modules', e));
+    cpSync(UWS, join(app, 'node_modules', 'uWebSockets.js'), { recursive: true, dereference: true });
+    const pr = spawnSync(process.execPath, [join(DEPLOY, 'docker', 'prune-uws.mjs'), join(app, 'node_modules', 'uWebSockets.js')], { encoding: 'utf8' });
+    expect(pr.status, pr.stderr).toBe(0);
+    // the compose config as mounted, on free ports (other test runs share this machine)
+    port = await freePort();
+    adminPort = await freePort();
+    const config = parse(readFileSync(join(DEPLOY, 'compose', 'portcullis.yaml'), 'utf8')) as { server: { listen: { port: number } }; admin: { listen: { port: number } } };
+    config.server.listen.port = port;
+    config.admin.listen.port = adminPort;
+    writeFileSync(join(etc, 'portcullis.yaml'), stringify(config));
+    // readable by uid 1000, like files COPY'd into the image and a mounted ConfigMap
+    for (const d of [root, join(root, 'etc')]) chmodSync(d, 0o755);
+    spawnSync('chmod', ['-R', 'a+rX', root]);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (proc !== null && proc.exitCode === null) proc.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('tini as PID 1 runs the proxy as uid 1000 on a read-only root filesystem; HEALTHCHECK passes', async () => {
+    expect(existsSync('/usr/bin/tini'), 'tini missing: apt-get install -y tini').toBe(true);
+    const argv = [...jsonArgs(runtime, 'ENTRYPOINT'), ...jsonArgs(runtime, 'CMD')].map(mapPath);
+    const [user, group] = ops(runtime, 'USER')[0]!.split(':');
+    // A new mount namespace with / remounted read-only (nothing is writable, as with
+    // read_only: true and no volumes but the config), a new PID namespace so tini is PID 1.
+    const script = 'mount --bind / / && mount -o remount,bind,ro / && exec setpriv --reuid "$U" --regid "$G" --clear-groups "$@"';
+    proc = spawn('unshare', ['--mount', '--pid', '--fork', '--propagation', 'private', 'sh', '-c', script, 'sh', ...argv], {
+      cwd: app, // WORKDIR /app
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', U: user!, G: group!, NODE_ENV: 'production', PORTCULLIS_ADMIN_TOKEN: 'image-test-admin', PORTCULLIS_INTROSPECTION_SECRET: 'portcullis-secret' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    proc.stdout!.on('data', (d: Buffer) => { out += d; });
+    proc.stderr!.on('data', (d: Buffer) => { out += d; });
+    const listening = await eventually(() => out.includes('"msg":"listening"') || proc!.exitCode !== null, 60_000);
+    expect(listening && proc.exitCode === null, out).toBe(true);
+    const hc = ops(runtime, 'HEALTHCHECK')[0]!;
+    const hcArgv = (JSON.parse(/CMD\s+(\[.*\])$/.exec(hc)![1]!) as string[]).map(mapPath).map((a) => a.replace(':9901/', `:${adminPort}/`));
+    const r = spawnSync(hcArgv[0]!, hcArgv.slice(1), { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(out).not.toMatch(/EROFS|read-only file system/i);
+    expect(out).not.toMatch(/not compatible with your Node\.js build|fallback/i);
+    // uid 1000 and PID 1: the process tree below unshare
+    const pids = spawnSync('pgrep', ['-f', `^${process.execPath} ${app}/dist/cluster/cli/main.js`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    expect(pids.length).toBeGreaterThanOrEqual(3); // primary + 2 workers (server.workers: 2)
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s/m);
+    const tini = spawnSync('pgrep', ['-x', '-P', String(proc.pid), 'tini'], { encoding: 'utf8' }).stdout.trim();
+    expect(readFileSync(`/proc/${tini}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
+  }, 90_000);
+
+  it('SIGHUP to PID 1 reloads the config in every worker; SIGTERM drains and exits 0', async () => {
+    expect(proc).not.toBeNull();
+    const tini = Number(spawnSync('pgrep', ['-x', '-P', String(proc!.pid), 'tini'], { encoding: 'utf8' }).stdout.trim());
+    const before = (out.match(/"msg":"config reloaded"/g) ?? []).length;
+    process.kill(tini, 'SIGHUP');
+    expect(await eventually(() => (out.match(/"msg":"config reloaded"/g) ?? []).length >= before + 2, 20_000), out.slice(-3000)).toBe(true);
+    expect(proc!.exitCode).toBeNull();
+    const exited = new Promise<number | null>((resolve) => proc!.once('exit', (code) => resolve(code)));
+    process.kill(tini, 'SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/"msg":"stopped"|shutting down/);
+  }, 60_000);
+});

@@ -1,0 +1,191 @@
+// deploy/kubernetes without kubectl or kustomize (neither is installable here): the base and
+// the example overlay parsed with `yaml`, and every cross-reference an apply would only find
+// out about in production checked — config mounted where --config points, probes on the
+// config's admin port, a Secret key per *_env, preStop ≥ drain_ms < grace period, selectors,
+// the admin port fenced by a NetworkPolicy, a locked-down securityContext, NATS R3 storage.
+import { describe, it, expect } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parse } from 'yaml';
+import { DEPLOY, envNames, parseDockerfile, yamlDocs, yamlFile } from '../../helpers/deploy-files.js';
+
+const BASE = join(DEPLOY, 'kubernetes', 'base');
+const OVERLAY = join(DEPLOY, 'kubernetes', 'overlays', 'example');
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Kustomization { resources?: string[]; configMapGenerator?: Array<{ name: string; files: string[]; behavior?: string }>; images?: Array<{ name: string }>; patches?: Array<{ target: { kind: string; name: string } }>; namespace?: string }
+
+function kustomization(dir: string): Kustomization { return yamlFile(join(dir, 'kustomization.yaml')) as Kustomization; }
+/** Manifests of a kustomization's resources (directories recurse), ConfigMap generators not included. */
+function manifests(dir: string): Obj[] {
+  const out: Obj[] = [];
+  for (const r of kustomization(dir).resources ?? []) {
+    const p = join(dir, r);
+    expect(existsSync(p), `${dir}: resource ${r} missing`).toBe(true);
+    if (existsSync(join(p, 'kustomization.yaml'))) out.push(...manifests(p));
+    else out.push(...yamlDocs(p));
+  }
+  return out;
+}
+const all = manifests(BASE);
+const find = (kind: string, name: string): Obj => { const o = all.find((m) => m.kind === kind && m.metadata?.name === name); expect(o, `${kind}/${name}`).toBeDefined(); return o!; };
+const deployment = find('Deployment', 'portcullis');
+const pod = deployment.spec.template.spec;
+const container = pod.containers[0];
+const labels = deployment.spec.template.metadata.labels as Record<string, string>;
+const configPath: string = container.args[container.args.indexOf('--config') + 1];
+const matches = (selector: Record<string, string>, l: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => l[k] === v);
+const portOf = (name: string): number => container.ports.find((p: Obj) => p.name === name).containerPort;
+/** The config files the ConfigMap generator of base (and the overlay's replacement) mount. */
+const configFiles = [join(BASE, basename(configPath)), join(OVERLAY, basename(configPath))];
+
+describe('deploy/kubernetes', () => {
+  it('every manifest has apiVersion, kind and a name; the base lists every file in its folder', () => {
+    for (const m of all) {
+      expect(m.apiVersion, JSON.stringify(m).slice(0, 80)).toBeTruthy();
+      expect(m.kind).toBeTruthy();
+      expect(m.metadata?.name).toBeTruthy();
+    }
+    expect(all.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'Deployment/portcullis', 'HorizontalPodAutoscaler/portcullis', 'NetworkPolicy/nats', 'NetworkPolicy/portcullis',
+      'PodDisruptionBudget/nats', 'PodDisruptionBudget/portcullis', 'Service/nats', 'Service/portcullis', 'Service/portcullis-admin', 'StatefulSet/nats',
+    ]);
+  });
+
+  it('the config ConfigMap is mounted at the directory --config points into, with the file under that name', () => {
+    const mount = container.volumeMounts.find((v: Obj) => v.mountPath === dirname(configPath));
+    expect(mount, `nothing mounted at ${dirname(configPath)}`).toBeDefined();
+    expect(mount.readOnly).toBe(true);
+    const vol = pod.volumes.find((v: Obj) => v.name === mount.name);
+    const gen = kustomization(BASE).configMapGenerator!.find((g) => g.name === vol.configMap.name);
+    expect(gen, `no configMapGenerator ${vol.configMap.name}`).toBeDefined();
+    expect(gen!.files).toContain(basename(configPath));
+    const over = kustomization(OVERLAY).configMapGenerator!.find((g) => g.name === gen!.name)!;
+    expect(over.behavior).toBe('replace');
+    expect(over.files).toContain(basename(configPath));
+    for (const f of configFiles) expect(existsSync(f), f).toBe(true);
+  });
+
+  it.each(configFiles.map((f) => [f.slice(DEPLOY.length + 1), f]))('%s: ports and probes match the Deployment', (_n, f) => {
+    const c = yamlFile(f) as Obj;
+    expect(portOf('http')).toBe(c.server.listen.port);
+    expect(portOf('admin')).toBe(c.admin.listen.port);
+    expect(c.admin.listen.host).toBe('0.0.0.0'); // the kubelet probes the pod IP
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(container.startupProbe.httpGet.path).toBe('/healthz');
+    // preStop pause ≥ drain_ms; the grace period covers pause + drain
+    const sleep = container.lifecycle.preStop.exec.command as string[];
+    expect(sleep[0]).toBe('/bin/sleep');
+    expect(Number(sleep[1]) * 1000).toBeGreaterThanOrEqual(c.server.timeouts.drain_ms);
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(sleep[1]) * 1000 + c.server.timeouts.drain_ms);
+    // workers fit the CPU limit
+    expect(c.server.workers).toBeLessThanOrEqual(Number(container.resources.limits.cpu));
+  });
+
+  it.each(configFiles.map((f) => [f.slice(DEPLOY.length + 1), f]))('%s: every *_env comes from a Secret key of that name', (_n, f) => {
+    const env = new Map<string, Obj>(container.env.map((e: Obj) => [e.name, e]));
+    const names = envNames(yamlFile(f));
+    expect(names.length).toBeGreaterThan(0);
+    for (const n of names) {
+      expect(env.get(n)?.valueFrom?.secretKeyRef, `${n} not from a Secret`).toBeDefined();
+      expect(env.get(n)!.valueFrom.secretKeyRef.key).toBe(n);
+      expect(env.get(n)!.valueFrom.secretKeyRef.name).toBe('portcullis-secrets');
+    }
+    // the overlay's documented `kubectl create secret` names every key
+    const doc = readFileSync(join(OVERLAY, 'kustomization.yaml'), 'utf8');
+    for (const n of names) expect(doc).toContain(`--from-literal=${n}=`);
+  });
+
+  it('the container is locked down and runs as the image\'s user', () => {
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    const image = parseDockerfile(readFileSync(join(DEPLOY, 'docker', 'Dockerfile'), 'utf8')).at(-1)!;
+    const user = image.instructions.find((i) => i.op === 'USER')!.args.split(':').map(Number);
+    expect([pod.securityContext.runAsUser, pod.securityContext.runAsGroup]).toEqual(user);
+    expect(pod.securityContext.seccompProfile.type).toBe('RuntimeDefault');
+    const sc = container.securityContext;
+    expect(sc.readOnlyRootFilesystem).toBe(true);
+    expect(sc.allowPrivilegeEscalation).toBe(false);
+    expect(sc.privileged).toBe(false);
+    expect(sc.capabilities.drop).toEqual(['ALL']);
+    expect(sc.capabilities.add).toBeUndefined();
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(container.args).toEqual(['serve', '--config', configPath]);
+  });
+
+  it('replicas spread over nodes; PDB, HPA and Services select the Deployment\'s pods', () => {
+    expect(matches(deployment.spec.selector.matchLabels, labels)).toBe(true);
+    const anti = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm;
+    expect(anti.topologyKey).toBe('kubernetes.io/hostname');
+    expect(matches(anti.labelSelector.matchLabels, labels)).toBe(true);
+    const pdb = find('PodDisruptionBudget', 'portcullis');
+    expect(matches(pdb.spec.selector.matchLabels, labels)).toBe(true);
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    const hpa = find('HorizontalPodAutoscaler', 'portcullis');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'portcullis' });
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(3);
+    expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+    for (const name of ['portcullis', 'portcullis-admin']) expect(matches(find('Service', name).spec.selector, labels), name).toBe(true);
+  });
+
+  it('admin on its own ClusterIP Service, not on the data one; the NetworkPolicy fences the admin port', () => {
+    const data = find('Service', 'portcullis');
+    const admin = find('Service', 'portcullis-admin');
+    expect(data.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['http']);
+    expect(admin.spec.ports.map((p: Obj) => p.targetPort)).toEqual(['admin']);
+    expect(admin.spec.type).toBe('ClusterIP');
+    const np = find('NetworkPolicy', 'portcullis');
+    expect(matches(np.spec.podSelector.matchLabels, labels)).toBe(true);
+    expect(np.spec.policyTypes).toContain('Ingress');
+    const rules = np.spec.ingress as Obj[];
+    const adminRules = rules.filter((r) => (r.ports ?? []).some((p: Obj) => p.port === 'admin' || p.port === portOf('admin')));
+    expect(adminRules.length).toBeGreaterThan(0);
+    for (const r of adminRules) {
+      expect(r.from?.length, 'admin port open to every source').toBeGreaterThan(0);
+      for (const f of r.from) expect(f.podSelector?.matchLabels ?? f.ipBlock, 'admin rule without a pod selector').toBeTruthy();
+    }
+    // no rule without ports (that would open the admin port too)
+    for (const r of rules) expect(r.ports?.length, 'an ingress rule without ports opens every port').toBeGreaterThan(0);
+  });
+
+  it('NATS: 3-node StatefulSet with JetStream storage where nats.conf keeps it; the proxies\' URLs name its pods', () => {
+    const sts = find('StatefulSet', 'nats');
+    expect(sts.spec.replicas).toBe(3);
+    const svc = find('Service', 'nats');
+    expect(sts.spec.serviceName).toBe('nats');
+    expect(svc.spec.clusterIP).toBe('None');
+    const c = sts.spec.template.spec.containers[0];
+    const confPath: string = c.args[c.args.indexOf('-c') + 1];
+    const confMount = c.volumeMounts.find((v: Obj) => v.mountPath === dirname(confPath));
+    const confVol = sts.spec.template.spec.volumes.find((v: Obj) => v.name === confMount.name);
+    const gen = kustomization(BASE).configMapGenerator!.find((g) => g.name === confVol.configMap.name)!;
+    expect(gen.files).toContain(basename(confPath));
+    const conf = readFileSync(join(BASE, basename(confPath)), 'utf8');
+    const store = /store_dir: (\S+)/.exec(conf)![1]!;
+    const dataMount = c.volumeMounts.find((v: Obj) => v.mountPath === store);
+    expect(dataMount, `no volume at the JetStream store ${store}`).toBeDefined();
+    expect(sts.spec.volumeClaimTemplates.map((t: Obj) => t.metadata.name)).toContain(dataMount.name);
+    const pidFile = /pid_file: (\S+)/.exec(conf)![1]!;
+    expect(c.lifecycle.preStop.exec.command.join(' ')).toContain(pidFile);
+    expect(c.volumeMounts.some((v: Obj) => pidFile.startsWith(v.mountPath + '/'))).toBe(true);
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    const pods = [0, 1, 2].map((i) => `nats-${i}.nats`);
+    expect([...conf.matchAll(/nats-route:\/\/([\w.-]+):(\d+)/g)].map((m) => m[1]).sort()).toEqual(pods);
+    const clientPort = c.ports.find((p: Obj) => p.name === 'client').containerPort;
+    for (const f of configFiles) {
+      const cfg = yamlFile(f) as Obj;
+      expect(cfg.cluster.nats.servers.map((u: string) => new URL(u).host).sort()).toEqual(pods.map((p) => `${p}:${clientPort}`));
+      expect(cfg.cluster.revocation.replicas).toBeLessThanOrEqual(sts.spec.replicas);
+    }
+    expect(matches(find('PodDisruptionBudget', 'nats').spec.selector.matchLabels, sts.spec.template.metadata.labels)).toBe(true);
+  });
+
+  it('the overlay: resources exist, images and patches name what the base has', () => {
+    const k = kustomization(OVERLAY);
+    manifests(OVERLAY); // throws on a missing resource
+    expect(k.namespace).toBe('portcullis');
+    expect(k.images!.map((i) => i.name)).toEqual([container.image.split(':')[0]]);
+    for (const p of k.patches ?? []) find(p.target.kind, p.target.name);
+    expect(parse(readFileSync(join(OVERLAY, 'namespace.yaml'), 'utf8')).metadata.name).toBe(k.namespace);
+  });
+});

@@ -1,0 +1,80 @@
+// The cluster across hosts (issue 12): network namespaces as machines — three proxy hosts,
+// each with one nats-server of a 3-node JetStream cluster (revocation stream R3) and one
+// Portcullis with 2 workers bound to its address, a host for the authorization server and
+// upstream, one for clients — joined by veth pairs on a bridge. ONE setup for every scenario,
+// small sizes, correctness assertions only; `npm run hosts` runs the full sizes for figures.
+// Needs root (CI is): without namespaces the setup fails with the reason, it never skips.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { HostsCluster } from '../../../bench/hosts/hosts-cluster.js';
+import { introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
+
+let cluster: HostsCluster;
+const figures: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  cluster = await HostsCluster.start({ workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000 });
+}, 240_000);
+
+afterAll(async () => {
+  const namespaces = cluster?.topo.remaining() ?? [];
+  await cluster?.close();
+  // everything this run created is gone: namespaces (with their links and addresses) and processes
+  expect(cluster?.topo.remaining() ?? []).toEqual([]);
+  expect(namespaces.length).toBeGreaterThan(0);
+  console.log(JSON.stringify(figures, null, 1));
+}, 60_000);
+
+describe('multi-host cluster (network namespaces)', () => {
+  it('addresses exist only inside the namespaces: none in the root namespace', () => {
+    const root = spawnSync('ip', ['-o', 'addr'], { encoding: 'utf8' }).stdout;
+    expect(root).not.toMatch(/10\.77\.0\./);
+  });
+
+  it('a. a revocation made at host a is refused at b and c (20 revocations, timed from the client host)', async () => {
+    const r = await propagation(cluster, 20);
+    figures.propagation = r;
+    expect(r.missed).toBe(0);
+    expect(r.perHost.b!.n).toBe(20);
+    expect(r.perHost.c!.n).toBe(20);
+  }, 180_000);
+
+  it('d. the same opaque tokens at all three hosts at once: one authorization-server call per token', async () => {
+    const r = await introspectionOnce(cluster, 20);
+    figures.introspection = r;
+    expect(r.ok).toBe(r.requests);
+    expect(r.asCalls).toBe(20);
+  }, 120_000);
+
+  it('b. c cut off while tokens are revoked at a: after the link returns c refuses them before serving any', async () => {
+    // longer than fail_closed_after_ms (10 s) plus detection (a live check every 3 s, two failures of ≤ 2 s each)
+    const r = await linkCut(cluster, 10, 20_000);
+    figures.linkCut = r;
+    expect(r.servedRevoked).toBe(0);
+    expect(r.answers['200'] ?? 0).toBe(0);
+    expect(r.caughtUpMs).not.toBeNull(); // every token refused with 401 in the end
+  }, 180_000);
+
+  it('e. rolling restart of every proxy under load through a pool of all three addresses: no failed request', async () => {
+    const r = await rollingRestart(cluster, 40);
+    figures.rollingRestart = r;
+    expect(r.restarts.map((x) => x.exitCode)).toEqual([0, 0, 0]);
+    expect(r.load.failures).toEqual({});
+    expect(r.load.failed).toBe(0);
+    expect(r.load.ok).toBe(r.load.sent);
+    expect(r.load.ok).toBeGreaterThan(100);
+  }, 300_000);
+
+  it('c. the host leading the revocation stream dies under load: no revocation lost, survivors answer every request (200, or 503 + Retry-After while catching up)', async () => {
+    const r = await leaderLoss(cluster, 10, 40);
+    figures.leaderLoss = r;
+    expect(r.newLeader).not.toBe(r.leader);
+    expect(r.refusedAtSurvivors).toBe(10);
+    // Survivors answer every request: 200, or 503 + Retry-After from a member that lost its NATS
+    // server with the dead host and waits for the stream's new leader (fail-closed catch-up),
+    // which the pool retries at the other survivor.
+    expect(r.survivorOtherFailures).toBe(0);
+    expect(r.load.ok).toBeGreaterThan(r.load.sent * 0.9);
+    expect(r.refusedAtRestarted).toBe(10);
+  }, 300_000);
+});
