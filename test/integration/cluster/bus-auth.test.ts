@@ -138,7 +138,7 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
     // the real thing still works, and reaches C
     expect((await admin(A, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     await waitFor('C to refuse the token revoked at A', async () => revoked(await call(C, tok)), 5_000);
-  });
+  }, 90_000); // starts another proxy
 
   it('a properly keyed fill with expiresAt ten years ahead is capped by cache_ttl_s: the token is re-introspected (inactive → 401)', async () => {
     const token = `keyed-fill-${randomUUID()}`; // unknown to the authorization server
@@ -190,5 +190,5 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
     expect(rz.body.cluster.waiting_for).toBe('revocations_incomplete');
     // once live, once more from the stream (core publishes on the subjects are stored too)
     expect(await clusterMetric(D, 'revocations_refused_full_total')).toBeGreaterThanOrEqual(1);
-  });
+  }, 90_000); // starts another proxy
 });

@@ -103,7 +103,7 @@ describe('no serving before the first replay', () => {
       expect(revoked(await call(p, bad))).toBe(true);
       expect((await call(p, good)).status).toBe(200);
     }
-  });
+  }, 90_000); // several proxy starts and a nats-server restart: slow on a loaded 2-core machine
 
   it('a young snapshot on disk lets a member started without NATS serve from it (and /readyz says so); an old one does not', async () => {
     const nats = await startNatsServer();
@@ -137,7 +137,7 @@ describe('no serving before the first replay', () => {
     await waitFor('the start wait to be over', async () => startWaitOver(S3), 10_000);
     expect((await call(S3, good)).status).toBe(503);
     expect((await readyz(S3)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
-  });
+  }, 90_000); // several proxy starts and a nats-server restart: slow on a loaded 2-core machine
 
   it('fail_closed_after_ms counts from the last moment the member was caught up: a reconnect whose catch-up never ends does not reset it', async () => {
     const users = (perms: string): (at: NatsPlaces) => string => (at) => [
@@ -171,5 +171,5 @@ describe('no serving before the first replay', () => {
     }
     expect((await call(F, null, '/public/x')).status).toBe(200);
     expect((await readyz(F)).status).toBe(503);
-  });
+  }, 90_000); // several proxy starts and a nats-server restart: slow on a loaded 2-core machine
 });
