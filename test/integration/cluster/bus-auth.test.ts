@@ -58,7 +58,7 @@ async function clusterMetric(p: ProxyProcess, name: string): Promise<number> {
 }
 
 async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`);
+  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { status: r.statusCode, body: await r.body.json() };
 }
 

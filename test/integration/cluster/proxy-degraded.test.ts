@@ -67,7 +67,7 @@ describe('a proxy process without its NATS', () => {
     // /readyz: keys loaded and the start wait over, but never replayed → not ready, and the body says why
     let ready: { status: number; body: any } = { status: 0, body: null };
     await waitFor('X to have its keys and be past the start wait', async () => {
-      const r = await request(`${X.adminUrl}/readyz`);
+      const r = await request(`${X.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       ready = { status: r.statusCode, body: await r.body.json() };
       return ready.body.keys_loaded === true && X.logs().some((l) => String(l.msg).startsWith('cluster bus unreachable at start'));
     }, 15_000);
@@ -92,7 +92,7 @@ describe('a proxy process without its NATS', () => {
     // Y joins meanwhile: it gets X's lone revocation (from the stream, or live when X's outbox flushes) ...
     const [connectedIn, Y] = await Promise.all([
       waitFor('X to connect and catch up', async () => {
-        const r = await request(`${X.adminUrl}/readyz`);
+        const r = await request(`${X.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
         const b = (await r.body.json()) as { cluster: { degraded: boolean; bus_connected: boolean } };
         return r.statusCode === 200 && b.cluster.bus_connected && !b.cluster.degraded;
       }, 10_000),
@@ -141,7 +141,7 @@ describe('a proxy process without its NATS', () => {
       expect((await call(Z, tok)).status).toBe(503);
       expect((await call(Z, null, '/public/x')).status).toBe(200);
     }
-    const rz = await request(`${Z.adminUrl}/readyz`);
+    const rz = await request(`${Z.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(rz.statusCode).toBe(503);
     expect(await rz.body.json()).toMatchObject({ ready: false, cluster: { bus_connected: false } });
 

@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: 'proxy-secret' };
@@ -42,8 +42,9 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), retryAfter: String(r.headers['retry-after'] ?? '') };
 }
 
+/** /readyz with its details (they need the admin token once /readyz hides them from others). */
 async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`);
+  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { status: r.statusCode, body: await r.body.json() };
 }
 
