@@ -31,6 +31,11 @@ export interface MemberConfigOptions {
 /** The scope `/probe/*` requires (no bench token carries it). */
 export const PROBE_SCOPE = 'bench:probe';
 
+/** Variable holding the members' bus key (`cluster.auth.key_env`); startMembers sets it. */
+export const BUS_KEY_ENV = 'PORTCULLIS_BENCH_BUS_KEY';
+/** The bus key of every member this bench process starts (and of its bus observers). */
+export const BENCH_BUS_KEY = randomBytes(48).toString('base64');
+
 /**
  * One member's config: one issuer, one route `/*` requiring scope orders:read (optionally
  * `/probe/*` before it), one worker
@@ -45,6 +50,7 @@ export function memberConfigYaml(o: MemberConfigOptions): string {
   nats: { servers: ["${o.cluster.natsUrl}"] }
   subject_prefix: ${o.cluster.prefix}
   member_id: ${o.cluster.memberId}
+  auth: { key_env: ${BUS_KEY_ENV} }
 `;
   return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro)}
 routes:${o.probeRoute === true ? `
@@ -68,7 +74,8 @@ export function runPrefix(): string {
 
 /** Start members `ids` in parallel (each its own `serve` process, unpinned unless `cpus`). */
 export async function startMembers(ids: readonly string[], config: (id: string) => string, env: Record<string, string>, cpus?: readonly number[]): Promise<Member[]> {
-  const settled = await Promise.allSettled(ids.map(async (id) => ({ ...(await startPortcullis(config(id), cpus, env)), id })));
+  const withKey = { ...env, [BUS_KEY_ENV]: BENCH_BUS_KEY };
+  const settled = await Promise.allSettled(ids.map(async (id) => ({ ...(await startPortcullis(config(id), cpus, withKey)), id })));
   const ok = settled.filter((s): s is PromiseFulfilledResult<Member> => s.status === 'fulfilled').map((s) => s.value);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed !== undefined) {

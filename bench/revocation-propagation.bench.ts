@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { Client } from 'undici';
-import { Codec, subjects } from '../cluster/protocol/index.js';
-import { PROBE_SCOPE, clusterMetrics, jtiOf, memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
+import { BusAuth, Codec, subjects } from '../cluster/protocol/index.js';
+import { BENCH_BUS_KEY, PROBE_SCOPE, clusterMetrics, jtiOf, memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
 import type { CpuPlan } from './cpu-plan.js';
 import { parseLoopDelay } from './loop-delay-preload.js';
 import { natsServerBin, startNatsProcess } from './nats-process.js';
@@ -327,13 +327,15 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
 
     // The bus observer: when the live message reaches a plain subscriber, and the origin's stamp inside it.
     const codec = new Codec();
+    const auth = new BusAuth({ key: Buffer.from(BENCH_BUS_KEY, 'utf8') });
     const observed = new Map<string, { at: number; publishedAt: number }>();
     observer = await natsConnect({ servers: nats.url, name: 'bench observer' });
     observer.subscribe(subjects(prefix).revocationsAll, {
       callback: (err, m) => {
         if (err !== null) return;
         const at = performance.now();
-        const msg = codec.decode(m.data);
+        const opened = auth.open(m.subject, m.data, false);
+        const msg = opened.ok ? codec.decode(opened.payload) : null;
         if (msg?.type === 'revocation.added' && !observed.has(msg.value)) observed.set(msg.value, { at, publishedAt: msg.publishedAt });
       },
     });

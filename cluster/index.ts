@@ -1,12 +1,13 @@
 // Public surface of cluster/: ClusterNode wires one member — transport (NATS, node:cluster
-// IPC or in-process), protocol, membership, revocations and the shared introspection
-// cache — and exposes the store the hot path reads, the admin routes, readiness and metrics.
+// IPC or in-process), protocol (authenticated over NATS), membership, revocations and the
+// shared introspection cache — and exposes the store the hot path reads, the admin routes,
+// readiness and metrics.
 import type { ConnectionOptions } from 'nats';
 import type { AdminHandler } from '../node/admin/admin-server.js';
 import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, newMemberId } from './membership/index.js';
-import { Codec, MessageBus, subjects } from './protocol/index.js';
+import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
 import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
@@ -35,7 +36,7 @@ export interface ClusterStartOptions {
 }
 
 /** Why requests must wait (see `gate`). */
-export type GateResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'catching_up' | 'bus_lost' };
+export type GateResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'catching_up' | 'bus_lost' | 'revocations_incomplete' };
 
 /** One member of the cluster. */
 export class ClusterNode {
@@ -52,6 +53,7 @@ export class ClusterNode {
   readonly introspection: IntrospectionSync;
   private closed = false;
   private dropsLogged = 0;
+  private rejectsLogged = 0;
 
   private constructor(
     readonly memberId: string,
@@ -63,13 +65,18 @@ export class ClusterNode {
     private readonly logger: Logger,
     heartbeatMs: number,
     introspection: ClusterStartOptions['introspection'],
+    auth: BusAuth | null,
   ) {
-    this.bus = new MessageBus(transport, codec, subjects(settings.prefix));
+    this.bus = new MessageBus(transport, codec, subjects(settings.prefix), auth);
     codec.onDrop = (reason, type) => {
       this.dropsLogged++;
       if (this.dropsLogged === 1 || this.dropsLogged % 1000 === 0) logger.warn({ reason, type, dropped: this.dropsLogged }, 'bus message dropped');
     };
-    this.revocations = new RevocationStore();
+    this.bus.onReject = (reason, subject, type) => {
+      this.rejectsLogged++;
+      if (this.rejectsLogged === 1 || this.rejectsLogged % 1000 === 0) logger.warn({ reason, subject, type, rejected: this.rejectsLogged }, 'bus message refused');
+    };
+    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes });
     this.revocationActor = new RevocationActor({
       store: this.revocations,
       bus: this.bus,
@@ -82,6 +89,7 @@ export class ClusterNode {
         : undefined,
       startTimeoutMs: settings.startTimeoutMs,
       catchUpTimeoutMs: settings.catchUpTimeoutMs,
+      snapshot: settings.snapshot,
     });
     this.membership = new Membership({ bus: this.bus, id: memberId, role, intervalMs: heartbeatMs });
     this.introspection = new IntrospectionSync({ ...introspection, bus: this.bus, membership: this.membership, memberId, logger });
@@ -89,7 +97,7 @@ export class ClusterNode {
 
   /**
    * Wire and start a member. Resolves at once (it does not wait for the bus; use
-   * `ready()`); rejects only on a config problem such as an unset password variable.
+   * `ready()`); rejects only on a config problem such as an unset password or bus key variable.
    */
   static async start(opts: ClusterStartOptions): Promise<ClusterNode> {
     const settings = clusterSettings(opts.config.cluster);
@@ -97,8 +105,12 @@ export class ClusterNode {
     const logger = opts.logger.child({ member: memberId });
     let transport: Transport;
     let mode: RevocationMode;
+    let auth: BusAuth | null = null;
     if (settings.nats !== null) {
       const connection = { ...natsConnectionOptions(settings.nats, `portcullis ${memberId}`), ...opts.natsOptions };
+      // Only NATS needs it: node:cluster IPC stays inside one process tree.
+      auth = busAuthFrom(settings.auth);
+      if (auth === null) logger.warn('cluster.auth.mode: none — bus messages are not authenticated: anyone who can publish on NATS can grant access (forged cache fills) and revoke at will');
       const t = new NatsTransport({ connection, logger });
       t.start();
       transport = t;
@@ -113,17 +125,17 @@ export class ClusterNode {
       transport = new LocalTransport();
       mode = 'local';
     }
-    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, opts.introspection);
+    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, opts.introspection, auth);
     node.revocationActor.start();
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
     // A primary serves no requests and owns no keys.
     if (opts.role !== 'primary') node.introspection.start();
     node.membership.start();
-    logger.info({ mode, role: opts.role, prefix: settings.prefix }, 'cluster member started');
+    logger.info({ mode, role: opts.role, prefix: settings.prefix, bus_auth: node.busAuthMode(), bus_key_id: auth?.keyIds().current }, 'cluster member started');
     return node;
   }
 
-  /** Resolves when revocations are replayed, or when the bus stayed unreachable past `cluster.start_timeout_ms` (degraded). */
+  /** Resolves when revocations are replayed, or (with a young enough snapshot) when the bus stayed unreachable past `cluster.start_timeout_ms` (degraded). */
   ready(): Promise<void> {
     return this.revocationActor.ready();
   }
@@ -146,25 +158,45 @@ export class ClusterNode {
   }
 
   /**
-   * May a request be answered now? Not while catching up (a revocation may be missing),
-   * and not once the bus has been lost longer than `cluster.fail_closed_after_ms` (when set).
+   * May a request be answered now? Not before the first replay (no revocation state at all,
+   * unless a young enough snapshot was loaded), not while catching up (a revocation may be
+   * missing), not while a revocation refused for lack of room is still live, and not once the
+   * member was last caught up longer ago than `cluster.fail_closed_after_ms` (when set).
    * Callers answer 503 `temporarily_unavailable` otherwise.
    */
   gate(): GateResult {
-    if (!this.revocationActor.caughtUp()) return { ok: false, reason: 'catching_up' };
+    const a = this.revocationActor;
+    if (a.overflowed()) return { ok: false, reason: 'revocations_incomplete' };
+    if (!a.caughtUp()) return { ok: false, reason: 'catching_up' };
     const limit = this.settings.failClosedAfterMs;
-    if (limit !== null && this.mode !== 'local' && this.disconnectedForMs() > limit) return { ok: false, reason: 'bus_lost' };
+    if (limit !== null && this.mode !== 'local' && a.behindMs() > limit) return { ok: false, reason: 'bus_lost' };
     return { ok: true };
+  }
+
+  /** `hmac` (NATS, authenticated), `none` (NATS, opted out) or `ipc` (node:cluster / in-process: one process tree). */
+  busAuthMode(): 'hmac' | 'none' | 'ipc' {
+    return this.mode !== 'nats' ? 'ipc' : this.bus.auth === null ? 'none' : 'hmac';
   }
 
   /** Body fragment for `/readyz`. */
   readiness(): { ready: boolean; detail: Record<string, unknown> } {
+    const a = this.revocationActor;
+    const gate = this.gate();
+    const snapshotAge = a.snapshotAgeMs();
+    const behind = a.behindMs();
+    const keys = this.bus.auth?.keyIds();
     return {
-      ready: this.gate().ok,
+      ready: gate.ok,
       detail: {
         cluster: {
           mode: this.mode, member: this.memberId, bus_connected: this.busConnected(), degraded: this.degraded(),
           caught_up: this.caughtUp(), disconnected_ms: this.disconnectedForMs(), members: this.membership.members().length,
+          revocations_from: a.revocationSource(),
+          ...(snapshotAge === null ? {} : { snapshot_age_s: Math.round(snapshotAge / 1000) }),
+          behind_ms: Number.isFinite(behind) ? behind : null,
+          ...(gate.ok ? {} : { waiting_for: gate.reason }),
+          bus_auth: this.busAuthMode(),
+          ...(keys === undefined ? {} : { bus_key_id: keys.current, bus_previous_key_id: keys.previous }),
         },
       },
     };
@@ -178,8 +210,14 @@ export class ClusterNode {
   /** Flat metrics: revocation counters and propagation histogram, bus and codec counters, members. */
   stats(): Record<string, number> {
     const codec = this.bus.codec.stats();
+    const rejected = this.bus.rejections();
     return {
       ...this.transport.stats(),
+      bus_rejected_unsigned_total: rejected.unsigned,
+      bus_rejected_bad_mac_total: rejected.bad_mac,
+      bus_rejected_unknown_key_total: rejected.unknown_key,
+      bus_rejected_stale_total: rejected.stale,
+      bus_rejected_invalid_total: rejected.invalid,
       bus_messages_decoded_total: codec.decoded,
       bus_messages_dropped_malformed_total: codec.dropped_malformed,
       bus_messages_dropped_unknown_type_total: codec.dropped_unknown_type,

@@ -5,3 +5,4 @@ export {
 } from './introspection-sync-actor.js';
 export { rendezvousOwner, rendezvousScore } from './rendezvous.js';
 export { LeaseTable, leaseId, type LeaseAnswer, type LeaseTableOptions } from './lease-table.js';
+export { boundResult, DEFAULT_TTLS, MAX_CLAIMS_CHARS, type ResultTtls } from './fill-bounds.js';

@@ -11,13 +11,16 @@
 // a request because of the bus: an owner that cannot answer is skipped (a busy one that
 // still beats is asked again, so load alone does not split ownership), a dead holder's
 // lease is dropped when it leaves, and past MAX_ROUNDS the member calls the server itself.
+// A result learnt from the bus is held to this member's own rules for the issuer before
+// it is cached or handed on: shape, size, and a lifetime capped by `cache_ttl_s` /
+// `negative_ttl_s` and the claims' `exp` (an authenticated peer still cannot pin a result).
 import type { IntrospectionResult } from '../../node/introspection/index.js';
 import type { Logger } from '../../node/log.js';
 import type { Membership } from '../membership/membership.js';
 import type { CacheFilled, IntrospectionLeased } from '../protocol/cache-messages.js';
-import type { MessageBus } from '../protocol/message-bus.js';
+import type { BusIncoming, MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage } from '../protocol/messages.js';
-import type { Incoming } from '../transport/transport.js';
+import { boundResult, DEFAULT_TTLS } from './fill-bounds.js';
 import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
@@ -26,6 +29,8 @@ import { OwnerView } from './owner-view.js';
 export interface SharedCacheClient {
   prime(tokenHash: string, result: IntrospectionResult): boolean;
   evict(tokenHash: string): boolean;
+  /** The issuer's cache TTLs, ms; without it the schema defaults (60 s, 5 s) bound results from peers. */
+  resultBounds?(): { readonly positiveTtlMs: number; readonly negativeTtlMs: number };
 }
 
 /** The `coordinate` hook of IntrospectionClient. */
@@ -82,6 +87,7 @@ export class IntrospectionSync {
   private readonly c = {
     fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0,
     calls: 0, remote_hits: 0, lease_waits: 0, released_sent: 0, owner_slow: 0, owner_failovers: 0, holder_failovers: 0, fallback_calls: 0,
+    fills_capped: 0, fills_refused: 0,
   };
 
   constructor(opts: IntrospectionSyncOptions) {
@@ -106,7 +112,7 @@ export class IntrospectionSync {
     const s = this.bus.subjects;
     this.view.start();
     this.unsubscribes.push(
-      this.bus.subscribe(s.cacheIntrospection, (m) => this.receive(m)),
+      this.bus.subscribe(s.cacheIntrospection, (m, incoming) => this.receive(m, incoming)),
       this.bus.subscribe(s.introspectionOwner(this.memberId), (m, incoming) => this.answer(m, incoming)),
     );
     this.sweeper = setInterval(() => { this.leases.sweep(); this.view.prune(); }, Math.min(5_000, Math.max(250, this.leaseMs / 2)));
@@ -146,6 +152,8 @@ export class IntrospectionSync {
       cluster_cache_fills_sent_total: c.fills_sent,
       cluster_cache_fills_received_total: c.fills_received,
       cluster_cache_fills_ignored_total: c.fills_ignored,
+      cluster_cache_fills_capped_total: c.fills_capped,
+      cluster_cache_fills_refused_total: c.fills_refused,
       cluster_cache_evictions_sent_total: c.evictions_sent,
       cluster_cache_evictions_received_total: c.evictions_received,
       cluster_introspection_lease_granted_total: l.granted,
@@ -247,11 +255,13 @@ export class IntrospectionSync {
     if (reply.type !== 'introspection.leased' || reply.key !== key) return null;
     switch (reply.status) {
       case 'granted': return { status: 'granted' };
-      case 'pending': return { status: 'pending', waitMs: reply.waitMs };
-      case 'cached':
+      case 'pending': return { status: 'pending', waitMs: Math.min(reply.waitMs, this.leaseMs) };
+      case 'cached': {
         // An expired result is never used: ask again (the owner drops it on read).
         if (reply.active === null || reply.expiresAt === null || reply.expiresAt <= this.now()) return { status: 'pending', waitMs: 0 };
-        return { status: 'cached', result: { active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt } };
+        const result = this.bound(issuer, { active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt }, null, this.bus.subjects.introspectionOwner(owner), reply.type);
+        return result === null ? null : { status: 'cached', result };
+      }
       default: { const never: never = reply.status; return never; }
     }
   }
@@ -306,7 +316,7 @@ export class IntrospectionSync {
     const msg: CacheFilled = {
       type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
     };
-    this.applyFill(msg);
+    this.applyFill(msg, result);
     this.bus.publish(this.bus.subjects.cacheIntrospection, msg);
     this.c.fills_sent++;
   }
@@ -320,12 +330,15 @@ export class IntrospectionSync {
     this.c.released_sent++;
   }
 
-  private receive(m: BusMessage): void {
+  private receive(m: BusMessage, incoming: BusIncoming): void {
     if (this.closed) return;
     switch (m.type) {
-      case 'cache.filled':
-        if (m.origin !== this.memberId) this.applyFill(m); // our own were applied when sent
+      case 'cache.filled': {
+        if (m.origin === this.memberId) return; // our own were applied when sent
+        const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
+        if (result !== null) this.applyFill(m, result);
         return;
+      }
       case 'cache.evicted':
         if (m.origin === this.memberId) return;
         this.c.evictions_received++;
@@ -344,7 +357,7 @@ export class IntrospectionSync {
   }
 
   /** Owner side: answer a lease request. */
-  private answer(m: BusMessage, incoming: Incoming): void {
+  private answer(m: BusMessage, incoming: BusIncoming): void {
     if (this.closed || m.type !== 'introspection.lease' || !incoming.isRequest) return;
     const a = this.leases.acquire(leaseId(m.issuer, m.key), m.member);
     const base = { type: 'introspection.leased', v: 1, key: m.key } as const;
@@ -358,10 +371,23 @@ export class IntrospectionSync {
     this.bus.respond(incoming, reply);
   }
 
-  private applyFill(msg: CacheFilled): void {
-    if (msg.expiresAt <= this.now()) { this.c.fills_ignored++; return; }
+  /** A result from a peer held to this member's rules for `issuer` (fill-bounds.ts); null (counted) when unusable or the issuer is not ours. */
+  private bound(issuer: string, r: IntrospectionResult, signedAt: number | null, subject: string, type: string): IntrospectionResult | null {
+    const client = this.clients.get(issuer);
+    if (client === undefined) { this.c.fills_ignored++; return null; }
+    const b = boundResult(r, client.resultBounds?.() ?? DEFAULT_TTLS, this.now(), signedAt);
+    if (b === 'invalid') {
+      this.c.fills_refused++;
+      this.bus.rejectInvalid(subject, type);
+      return null;
+    }
+    if (b.capped) this.c.fills_capped++;
+    return b.result;
+  }
+
+  private applyFill(msg: CacheFilled, result: IntrospectionResult): void {
+    if (result.expiresAt <= this.now()) { this.c.fills_ignored++; return; }
     const id = leaseId(msg.issuer, msg.key);
-    const result: IntrospectionResult = { active: msg.active, claims: msg.claims, expiresAt: msg.expiresAt };
     this.leases.complete(id, msg.issuer, result, this.leases.leased(id) || this.ownerOf(msg.key) === this.memberId);
     if (msg.origin !== this.memberId) {
       this.c.fills_received++;

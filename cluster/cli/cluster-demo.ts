@@ -65,6 +65,8 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     const adminToken = randomBytes(12).toString('base64url');
     process.env.PORTCULLIS_DEMO_ADMIN_TOKEN = adminToken;
     process.env.PORTCULLIS_DEV_INTROSPECTION_SECRET = 'portcullis-secret';
+    // the demo's own bus key: every instance here shares it, nothing else can publish state
+    process.env.PORTCULLIS_DEMO_BUS_KEY = randomBytes(48).toString('base64');
     const logger = createLogger({ level: 'warn', format: 'pretty' });
     const instances: Array<{ inst: ProxyInstance; member: MemberWiring }> = [];
     for (let i = 1; i <= 3; i++) {
@@ -74,7 +76,7 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
         issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], algorithms: ['RS256', 'ES256'], introspection: { client_id: 'portcullis', client_secret_env: 'PORTCULLIS_DEV_INTROSPECTION_SECRET' } } },
         upstreams: { echo: { targets: [echo.url] } },
         routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'echo', auth: { scopes: { all: ['orders:read'] } } }],
-        cluster: { nats: { servers: [`nats://127.0.0.1:${natsPort}`] }, member_id: `proxy-${i}` },
+        cluster: { nats: { servers: [`nats://127.0.0.1:${natsPort}`] }, member_id: `proxy-${i}`, auth: { key_env: 'PORTCULLIS_DEMO_BUS_KEY' } },
         log: { level: 'warn', format: 'pretty', access: false },
         verifier: { pool_size: 1 },
       });

@@ -1,12 +1,13 @@
 // `portcullis revoke`: publish a revocation on NATS (JetStream, waits for the ack) when
 // the config has `cluster.nats`, else POST it to the admin API. Tokens are hashed here:
-// a raw token never leaves this process.
+// a raw token never leaves this process. On NATS it is sealed with the cluster's bus key
+// (`cluster.auth`), as members seal theirs: members refuse anything else.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
-import { Codec, subjects, type RevocationAdded, type RevocationKind } from '../protocol/index.js';
+import { busAuthFrom, Codec, subjects, type BusAuth, type RevocationAdded, type RevocationKind } from '../protocol/index.js';
 import { buildRevocation, clusterSettings, parseTime, revocationJson, STREAM_AGE_MARGIN_S, wallNow } from '../revocation/index.js';
 import { natsConnectionOptions, RevocationStream } from '../transport/index.js';
 
@@ -145,8 +146,10 @@ async function publishOnNats(request: Record<string, unknown>, settings: ReturnT
   const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin });
   if (!built.ok) throw new UsageError(`revoke: ${built.errors.join('; ')}`);
   let opts;
+  let auth: BusAuth | null;
   try {
     opts = natsConnectionOptions(settings.nats!, `portcullis revoke ${origin}`);
+    auth = busAuthFrom(settings.auth);
   } catch (err) {
     throw new UsageError(`revoke: ${(err as Error).message}`);
   }
@@ -158,10 +161,17 @@ async function publishOnNats(request: Record<string, unknown>, settings: ReturnT
     const stream = new RevocationStream(nc, { subjects: subj, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas });
     // Create it if no member has yet, but never shrink the running members' retention (max age) from
     // a config that may differ from theirs: that would drop live revocations from the stream.
-    await stream.ensure({ update: false });
+    const position = await stream.ensure({ update: false });
+    // Members refuse (and then fail closed on) a revocation beyond their bound: say it here instead.
+    // The stream also holds entries already past their exp, so this errs on the side of refusing.
+    if (position.messages >= settings.maxRevocations) {
+      throw new Error(`the revocation stream holds ${position.messages} entries, cluster.revocation.max_entries is ${settings.maxRevocations}: revoke by --sub, --client or --kid to cover many tokens with one entry, or use --admin (it knows the members' exact store size)`);
+    }
     const r = built.record;
     const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
-    const ack = await stream.publish(subj.revocation(r.kind), new Codec().encode(msg), r.id, 5_000);
+    const subject = subj.revocation(r.kind);
+    const bytes = new Codec().encode(msg);
+    const ack = await stream.publish(subject, auth === null ? bytes : auth.seal(subject, bytes), r.id, 5_000);
     process.stdout.write(`revoked ${r.kind} ${r.value} (id ${r.id}, stream ${stream.name} seq ${ack.seq}${ack.duplicate ? ', duplicate' : ''})\n`);
   } finally {
     await nc.close();

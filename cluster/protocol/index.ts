@@ -1,5 +1,5 @@
 // Public surface of cluster/protocol: subjects, message unions, the msgpackr codec and
-// the typed bus over a transport.
+// the typed bus over a transport, and the HMAC envelope that authenticates it over NATS.
 export { REVOCATION_KINDS, subjects, subjectMatches, type RevocationKind, type Subjects } from './subjects.js';
 export {
   MESSAGE_SPECS, parseRevocationRecord,
@@ -10,4 +10,6 @@ export type { CacheEvicted, CacheFilled, CacheMessage, IntrospectionLease, Intro
 export type { DpopClaim, DpopClaimed, DpopMessage, DpopSeen } from './dpop-messages.js';
 export type { MessageSpec } from './message-spec.js';
 export { Codec, MAX_MESSAGE_BYTES, type CodecStats, type DropReason } from './codec.js';
-export { MessageBus, type MessageHandler } from './message-bus.js';
+export { MessageBus, type BusIncoming, type BusRejectReason, type MessageHandler, type OpenedMessage } from './message-bus.js';
+export { BusAuth, busKeyId, ENVELOPE_OVERHEAD, ENVELOPE_V1, MIN_KEY_BYTES, replySubject, type AuthRejectReason, type BusAuthOptions, type BusAuthStats, type Opened } from './bus-auth.js';
+export { busAuthFrom, type BusKeySource } from './bus-keys.js';

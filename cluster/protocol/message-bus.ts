@@ -1,41 +1,130 @@
 // Typed messages over a byte transport: encode on the way out, decode and validate on
-// the way in (bad messages are dropped and counted by the codec, never delivered).
+// the way in (bad messages are dropped and counted by the codec, never delivered). Over
+// NATS every message is sealed in an authenticated envelope (bus-auth.ts) and only
+// authentic, fresh ones reach a handler; replies are bound to their request.
 import type { Incoming, Transport } from '../transport/transport.js';
 import { busError } from '../transport/transport.js';
+import { envelopeTag, replySubject, type AuthRejectReason, type BusAuth } from './bus-auth.js';
 import type { Codec } from './codec.js';
 import type { BusMessage } from './messages.js';
 import type { Subjects } from './subjects.js';
 
+/** A delivered message as handlers see it. */
+export interface BusIncoming extends Incoming {
+  /** When the sender signed it, epoch ms; null on an unauthenticated transport (node:cluster IPC, in-process). */
+  readonly signedAt: number | null;
+  /** The envelope's tag: an answer to this request is bound to it. */
+  readonly authTag: Uint8Array | null;
+}
+
 /** A decoded message and the means to answer it when it was a request. */
-export type MessageHandler = (msg: BusMessage, incoming: Incoming) => void;
+export type MessageHandler = (msg: BusMessage, incoming: BusIncoming) => void;
+
+/** Why the bus refused a message: its envelope (bus-auth.ts), or content that failed the receiver's validation. */
+export type BusRejectReason = AuthRejectReason | 'invalid';
+
+/** A message opened from bytes that did not come through `subscribe` (the revocation stream). */
+export interface OpenedMessage {
+  readonly msg: BusMessage;
+  /** Epoch ms when it was signed; null without authentication. */
+  readonly signedAt: number | null;
+}
 
 /** The protocol layer every actor talks to. */
 export class MessageBus {
-  constructor(readonly transport: Transport, readonly codec: Codec, readonly subjects: Subjects) {}
+  /** Called for every refused message (for a rate-limited log line); never gets the bytes. */
+  onReject: ((reason: BusRejectReason, subject: string, type: string | null) => void) | null = null;
+  private invalid = 0;
+
+  /** `auth` null: messages travel as bare codec bytes (IPC and in-process transports). */
+  constructor(readonly transport: Transport, readonly codec: Codec, readonly subjects: Subjects, readonly auth: BusAuth | null = null) {}
 
   /** Encode and publish (fire and forget). */
   publish(subject: string, msg: BusMessage): void {
-    this.transport.publish(subject, this.codec.encode(msg));
+    this.transport.publish(subject, this.seal(subject, msg));
   }
 
-  /** Subscribe; only valid messages reach `handler`. Returns the unsubscribe function. */
+  /** The bytes `publish` would send on `subject` (the JetStream publisher stores exactly these). */
+  seal(subject: string, msg: BusMessage): Uint8Array {
+    const bytes = this.codec.encode(msg);
+    return this.auth === null ? bytes : this.auth.seal(subject, bytes);
+  }
+
+  /** Subscribe; only authentic, fresh and valid messages reach `handler`. Returns the unsubscribe function. */
   subscribe(subject: string, handler: MessageHandler): () => void {
     return this.transport.subscribe(subject, (incoming) => {
-      const msg = this.codec.decode(incoming.data);
-      if (msg !== null) handler(msg, incoming);
+      let payload = incoming.data;
+      let signedAt: number | null = null;
+      let authTag: Uint8Array | null = null;
+      if (this.auth !== null) {
+        const o = this.auth.open(incoming.subject, incoming.data, true);
+        if (!o.ok) { this.rejected(o.reason, incoming.subject, null); return; }
+        payload = o.payload;
+        signedAt = o.signedAt;
+        authTag = o.tag;
+      }
+      const msg = this.codec.decode(payload);
+      if (msg === null) return;
+      handler(msg, { subject: incoming.subject, data: payload, isRequest: incoming.isRequest, respond: (d) => incoming.respond(d), signedAt, authTag });
     });
   }
 
-  /** Request/reply; rejects with a BusError on timeout, no responders, disconnect or an undecodable answer. */
+  /**
+   * Open bytes stored earlier on `subject` (the revocation stream): authenticity is checked, freshness
+   * is not (stored messages are legitimately old; callers bound the content by `signedAt`). Null when refused or undecodable.
+   */
+  openStored(subject: string, data: Uint8Array): OpenedMessage | null {
+    let payload = data;
+    let signedAt: number | null = null;
+    if (this.auth !== null) {
+      const o = this.auth.open(subject, data, false);
+      if (!o.ok) { this.rejected(o.reason, subject, null); return null; }
+      payload = o.payload;
+      signedAt = o.signedAt;
+    }
+    const msg = this.codec.decode(payload);
+    return msg === null ? null : { msg, signedAt };
+  }
+
+  /** Request/reply; rejects with a BusError on timeout, no responders, disconnect, or an answer that is undecodable or not authentic. */
   async request(subject: string, msg: BusMessage, timeoutMs: number): Promise<BusMessage> {
-    const bytes = await this.transport.request(subject, this.codec.encode(msg), timeoutMs);
-    const reply = this.codec.decode(bytes);
+    const sealed = this.seal(subject, msg);
+    const bytes = await this.transport.request(subject, sealed, timeoutMs);
+    let payload = bytes;
+    if (this.auth !== null) {
+      const o = this.auth.open(replySubject(subject), bytes, true, envelopeTag(sealed));
+      if (!o.ok) {
+        this.rejected(o.reason, subject, null);
+        throw busError('BUS_TIMEOUT', `unauthenticated answer on ${subject} (${o.reason})`);
+      }
+      payload = o.payload;
+    }
+    const reply = this.codec.decode(payload);
     if (reply === null) throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`);
     return reply;
   }
 
-  /** Answer a request received by a handler. */
-  respond(incoming: Incoming, msg: BusMessage): void {
-    incoming.respond(this.codec.encode(msg));
+  /** Answer a request received by a handler (bound to that request when authenticated). */
+  respond(incoming: BusIncoming, msg: BusMessage): void {
+    const bytes = this.codec.encode(msg);
+    incoming.respond(this.auth === null ? bytes : this.auth.seal(replySubject(incoming.subject), bytes, incoming.authTag));
+  }
+
+  /** A receiver's validation refused a message's content (over-long lifetime, time in the future, bad size…): counted as `invalid`. */
+  rejectInvalid(subject: string, type: string): void {
+    this.invalid++;
+    this.rejected('invalid', subject, type);
+  }
+
+  /** Refused messages by reason (envelope and content), for metrics. */
+  rejections(): Record<BusRejectReason, number> {
+    const a = this.auth?.stats();
+    return {
+      unsigned: a?.rejected_unsigned ?? 0, bad_mac: a?.rejected_bad_mac ?? 0, unknown_key: a?.rejected_unknown_key ?? 0, stale: a?.rejected_stale ?? 0, invalid: this.invalid,
+    };
+  }
+
+  private rejected(reason: BusRejectReason, subject: string, type: string | null): void {
+    try { this.onReject?.(reason, subject, type); } catch { /* a listener must not break delivery */ }
   }
 }

@@ -1,7 +1,9 @@
 // The revocation actor: sole writer of the RevocationStore. Takes revocations from the
 // admin API/CLI and the bus, publishes new ones (JetStream with ack under NATS, the
 // primary hub under node:cluster), replays the stream on start and catches up after
-// every reconnect before reporting itself caught up. Async work reports back as messages.
+// every reconnect before reporting itself caught up. A member that has never replayed
+// (nor loaded a young enough snapshot) is not caught up: it has no revocation state.
+// Bus records pass the admin API's time rules. Async work reports back as messages.
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded, RevocationRecord, RevocationSnapshot } from '../protocol/messages.js';
@@ -9,9 +11,12 @@ import { REVOCATION_KINDS } from '../protocol/subjects.js';
 import type { NatsTransport } from '../transport/nats-transport.js';
 import { RevocationStream, type RevocationStreamOptions } from '../transport/revocation-stream.js';
 import { DelayHistogram } from './delay-histogram.js';
+import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
 import { RevocationOutbox } from './revocation-outbox.js';
+import type { SnapshotSettings } from './revocation-settings.js';
 import type { RevocationStore } from './revocation-store.js';
+import { SnapshotKeeper } from './snapshot-keeper.js';
 import { StreamFollower } from './stream-follower.js';
 
 /** How revocations travel: nowhere (single process), through the node:cluster hub, or NATS + JetStream. */
@@ -34,19 +39,24 @@ export interface RevocationActorOptions {
   readonly catchUpTimeoutMs?: number;
   /** JetStream publish ack timeout, ms (default 2000). */
   readonly publishTimeoutMs?: number;
+  /** Persist the store here and start from it when the bus is away (`cluster.revocation.snapshot_file`). */
+  readonly snapshot?: SnapshotSettings | null;
 }
+
+/** Where the member's revocation state comes from: nothing yet, a snapshot on disk, the stream, the node:cluster primary, or this process alone. */
+export type RevocationSource = 'none' | 'snapshot' | 'stream' | 'primary' | 'local';
 
 /** Result of `add`: the stored record and whether the stream durably has it (null: no stream in this mode). */
 export type AddOutcome =
   | { readonly ok: true; readonly record: RevocationRecord; readonly persisted: boolean | null; readonly streamSeq: number | null }
-  | { readonly ok: false; readonly errors: readonly string[] };
+  | { readonly ok: false; readonly errors: readonly string[]; readonly full?: boolean };
 
 /** Where the member stands with respect to the cluster's revocations. */
 type Phase = 'starting' | 'catching_up' | 'live' | 'offline';
 
 /** The actor's mailbox messages (handled synchronously by `receive`). */
 type ActorMessage =
-  | { readonly type: 'revocation.received'; readonly msg: RevocationAdded; readonly via: 'live' | 'replay' }
+  | { readonly type: 'revocation.received'; readonly msg: RevocationAdded; readonly via: 'live' | 'replay'; readonly subject: string; readonly signedAt: number | null }
   | { readonly type: 'bus.connected' }
   | { readonly type: 'bus.disconnected' }
   | { readonly type: 'replay.complete' }
@@ -88,14 +98,26 @@ export class RevocationActor {
   private readonly counters: Record<string, number> = {
     revocations_published_total: 0, revocations_replayed_total: 0, revocations_expired_on_arrival_total: 0, revocations_catch_ups_total: 0,
   };
+  private source: RevocationSource = 'none';
+  /** When the loaded snapshot's state was last known caught up, epoch ms. */
+  private snapshotAsOf: number | null = null;
+  /** The last moment this member was known caught up with the cluster, epoch ms (while live: now). */
+  private lastCaughtUpAt: number | null = null;
+  private readonly ingest: RevocationIngest;
+  private readonly snapshot: SnapshotKeeper | null = null;
 
   constructor(private readonly opts: RevocationActorOptions) {
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
+    this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger });
+    // a worker's state is the primary's; it would only write what it got from there
+    if (opts.snapshot != null && opts.mode !== 'ipc-worker') {
+      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live' }, opts.logger);
+    }
     if (opts.mode === 'nats') {
       if (opts.nats === undefined) throw new Error('nats mode needs the NATS transport');
       const stream = (): RevocationStream | null => this.streamOf();
-      this.follower = new StreamFollower(stream, opts.bus.codec, {
-        record: (msg) => { if (msg !== null) this.receive({ type: 'revocation.received', msg, via: 'replay' }); },
+      this.follower = new StreamFollower(stream, (subject, data) => opts.bus.openStored(subject, data), {
+        record: (msg, _seq, subject, signedAt) => { if (msg !== null) this.receive({ type: 'revocation.received', msg, via: 'replay', subject, signedAt }); },
         complete: () => this.receive({ type: 'replay.complete' }),
         unreachable: (sinceMs) => this.receive({ type: 'stream.unreachable', sinceMs }),
         reachable: () => this.receive({ type: 'stream.reachable' }),
@@ -104,12 +126,18 @@ export class RevocationActor {
     }
   }
 
-  /** Subscribe and begin replay (NATS), sync (IPC worker) or go live at once (hub, local). */
+  /** Load the snapshot (if any), subscribe and begin replay (NATS), sync (IPC worker) or go live at once (hub, local). */
   start(): void {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
-    this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m) => {
-      if (m.type === 'revocation.added') this.receive({ type: 'revocation.received', msg: m, via: 'live' });
+    const asOf = this.snapshot?.load() ?? null;
+    if (asOf !== null) {
+      this.source = 'snapshot';
+      this.snapshotAsOf = asOf;
+      this.lastCaughtUpAt = asOf;
+    }
+    this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
+      if (m.type === 'revocation.added') this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt });
     }));
     switch (this.opts.mode) {
       case 'local':
@@ -143,14 +171,49 @@ export class RevocationActor {
     }
   }
 
-  /** Resolves once the store is replayed, or the bus stayed unreachable past the start timeout (degraded). */
+  /**
+   * Resolves once requests may be judged: the store is replayed, or — with a young enough
+   * snapshot loaded — the bus stayed unreachable past the start timeout (degraded). A member
+   * without any revocation state stays unresolved until its first replay.
+   */
   ready(): Promise<void> {
     return this.readyPromise;
   }
 
-  /** False while a replay or catch-up is running: requests must wait (the lead gates on it). */
+  /**
+   * False while a replay or catch-up is running, and always before the first replay (unless a
+   * snapshot was loaded): requests must wait (the gate answers 503).
+   */
   caughtUp(): boolean {
+    if (this.source === 'none') return false;
     return this.phase === 'live' || this.phase === 'offline' || (this.phase === 'catching_up' && this.catchUpTimedOut);
+  }
+
+  /** Where the state comes from (`none` before the first replay). */
+  revocationSource(): RevocationSource {
+    return this.source;
+  }
+
+  /** Age of the loaded snapshot's state while the member serves from it, ms; null otherwise. */
+  snapshotAgeMs(): number | null {
+    return this.source === 'snapshot' && this.snapshotAsOf !== null ? Date.now() - this.snapshotAsOf : null;
+  }
+
+  /** The last moment the member was known caught up (now while live), epoch ms; null: never. */
+  caughtUpAt(): number | null {
+    return this.phase === 'live' ? this.streamLostSince ?? Date.now() : this.lastCaughtUpAt;
+  }
+
+  /** How long since the member was last known caught up, ms (0 while live): what `cluster.fail_closed_after_ms` bounds. */
+  behindMs(): number {
+    // live but the stream out of reach (connected to a server cut off from its quorum): behind since its last answer
+    if (this.phase === 'live') return this.streamLostSince === null ? 0 : Date.now() - this.streamLostSince;
+    return this.lastCaughtUpAt === null ? Number.POSITIVE_INFINITY : Date.now() - this.lastCaughtUpAt;
+  }
+
+  /** True until every revocation refused for lack of room has expired: the member cannot tell whether a token is revoked. */
+  overflowed(): boolean {
+    return this.ingest.overflowed();
   }
 
   /** True when serving on local state only: bus down, stream unreachable, or a replay that could not finish. */
@@ -182,7 +245,9 @@ export class RevocationActor {
     const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId });
     if (!built.ok) return built;
     const r = built.record;
-    if (this.opts.store.apply(r) === 'applied') this.countApplied(r);
+    const full = this.ingest.refusal(r);
+    if (full !== null) return { ok: false, full: true, errors: [full] };
+    if (this.ingest.apply(r) === 'applied') { this.countApplied(r); this.snapshot?.changed(); }
     const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
     this.counters.revocations_published_total!++;
     if (this.outbox === null) {
@@ -209,6 +274,9 @@ export class RevocationActor {
       revocations_persisted_total: this.outbox?.persisted ?? 0,
       revocations_publish_failed_total: this.outbox?.failed ?? 0,
       revocations_unpersisted: this.outbox?.size ?? 0,
+      revocations_behind_ms: Number.isFinite(this.behindMs()) ? this.behindMs() : -1,
+      ...this.ingest.stats(),
+      ...this.snapshot?.stats(),
     };
   }
 
@@ -223,6 +291,7 @@ export class RevocationActor {
     this.follower?.stop();
     this.outbox?.close();
     this.opts.store.stop();
+    await this.snapshot?.close();
   }
 
   /** The mailbox: every state change happens here, synchronously. */
@@ -230,10 +299,11 @@ export class RevocationActor {
     if (this.closed) return;
     switch (m.type) {
       case 'revocation.received':
-        this.applyRemote(m.msg, m.via);
+        this.applyRemote(m.msg, m.via, m.subject, m.signedAt);
         return;
       case 'bus.connected':
         this.gen++;
+        if (this.phase === 'live') this.lastCaughtUpAt = this.streamLostSince ?? Date.now();
         this.phase = 'catching_up';
         this.catchUpTimedOut = false;
         this.counters.revocations_catch_ups_total!++;
@@ -254,6 +324,7 @@ export class RevocationActor {
         this.gen++;
         // a stream already unreachable before the connection dropped: stale since then, not since now
         this.disconnectedAt = this.streamLostSince ?? Date.now();
+        if (this.phase === 'live') this.lastCaughtUpAt = this.disconnectedAt;
         this.streamLostSince = null;
         this.follower?.stop();
         if (this.phase !== 'starting') this.phase = 'offline';
@@ -266,7 +337,7 @@ export class RevocationActor {
         if (this.phase === 'catching_up' || this.phase === 'live') this.follower?.tick();
         return;
       case 'sync.page': {
-        for (const r of m.snapshot.entries) this.applyRemote({ type: 'revocation.added', v: 1, ...r, publishedAt: 0 }, 'replay');
+        for (const r of m.snapshot.entries) this.applyRemote({ type: 'revocation.added', v: 1, ...r, publishedAt: 0 }, 'replay', this.opts.bus.subjects.revocationSync, null);
         const last = m.snapshot.entries[m.snapshot.entries.length - 1];
         if (m.snapshot.more && last !== undefined) this.requestSync({ createdAt: last.createdAt, id: last.id });
         else { this.syncFailures = 0; this.goLive(); }
@@ -282,33 +353,43 @@ export class RevocationActor {
       case 'start.expired':
         if (this.phase === 'starting') {
           this.phase = 'offline';
-          this.opts.logger?.warn('cluster bus unreachable at start: serving on local state (degraded)');
-          this.readyResolve();
+          if (this.source === 'snapshot') this.opts.logger?.warn({ snapshot_age_s: Math.round((this.snapshotAgeMs() ?? 0) / 1000) }, 'cluster bus unreachable at start: serving from the revocation snapshot (degraded)');
+          else this.opts.logger?.error('cluster bus unreachable at start and no revocation state: auth routes answer 503 until the first replay');
         } else if (this.phase === 'catching_up' && this.opts.mode === 'ipc-worker') {
           this.catchUpTimedOut = true;
-          this.opts.logger?.warn('revocation sync with the primary did not finish: serving degraded, still retrying');
-          this.readyResolve();
+          this.opts.logger?.warn('revocation sync with the primary did not finish: still retrying (auth routes answer 503 until it does)');
         }
+        this.maybeReady();
         return;
       case 'catchup.expired':
         if (m.gen !== this.gen || this.phase !== 'catching_up') return;
         this.catchUpTimedOut = true;
-        this.opts.logger?.error({ lag: this.follower?.lag() ?? 0 }, 'revocation replay did not finish in time: serving degraded, still retrying');
-        this.readyResolve();
+        if (this.source === 'none') this.opts.logger?.error({ lag: this.follower?.lag() ?? 0 }, 'first revocation replay did not finish in time: auth routes answer 503 until it does, still retrying');
+        else this.opts.logger?.error({ lag: this.follower?.lag() ?? 0, behind_ms: this.behindMs() }, 'revocation replay did not finish in time: serving degraded, still retrying');
+        this.maybeReady();
         return;
       default: { const never: never = m; return never; }
     }
   }
 
-  private applyRemote(msg: RevocationAdded, via: 'live' | 'replay'): void {
-    const { publishedAt, type: _t, v: _v, ...record } = msg;
-    this.counters[`revocations_received_${record.kind}`]!++;
-    const res = this.opts.store.apply(record);
-    if (res === 'expired') { this.counters.revocations_expired_on_arrival_total!++; return; }
-    if (res !== 'applied') return;
+  /**
+   * Apply a record from the bus, the stream or the primary: the admin API's time rules first,
+   * judged at its signing time (`signedAt`, null without authentication: now).
+   */
+  private applyRemote(msg: RevocationAdded, via: 'live' | 'replay', subject: string, signedAt: number | null): void {
+    const { publishedAt, type: _t, v: _v, ...raw } = msg;
+    this.counters[`revocations_received_${raw.kind}`]!++;
+    const { result, record } = this.ingest.fromBus(raw, subject, signedAt, via);
+    if (result === 'expired') { this.counters.revocations_expired_on_arrival_total!++; return; }
+    if (result !== 'applied') return;
     this.countApplied(record);
+    this.snapshot?.changed();
     if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;
     else if (record.origin !== this.opts.memberId && publishedAt > 0) this.delay.record(wallNow() - publishedAt);
+  }
+
+  private maybeReady(): void {
+    if (this.caughtUp()) this.readyResolve();
   }
 
   private countApplied(r: RevocationRecord): void {
@@ -319,7 +400,11 @@ export class RevocationActor {
     const was = this.phase;
     this.phase = 'live';
     this.catchUpTimedOut = false;
+    this.lastCaughtUpAt = Date.now();
+    this.source = this.opts.mode === 'nats' ? 'stream' : this.opts.mode === 'ipc-worker' ? 'primary' : 'local';
+    this.snapshotAsOf = null;
     if (was === 'catching_up' && this.follower !== null) this.opts.logger?.info({ seq: this.follower.lastSeq, entries: this.opts.store.size }, 'revocations caught up');
+    this.snapshot?.caughtUp();
     this.readyResolve();
   }
 

@@ -1,6 +1,6 @@
 // Admin API handlers: `POST /revocations` (JSON `{ kind, value, before?, exp?, issuer?,
-// reason? }` → 201 with the entry, 400 naming every bad field) and `GET /revocations`
-// (live entries, optional `?kind=` and `?limit=`).
+// reason? }` → 201 with the entry, 400 naming every bad field, 507 when the store is at
+// its bound) and `GET /revocations` (live entries, optional `?kind=` and `?limit=`).
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
@@ -29,6 +29,8 @@ export function revocationAdminRoutes(actor: RevocationActor, store: RevocationS
         return bad(`body: not valid JSON (${(err as Error).message})`);
       }
       const out = await actor.add(input);
+      // 507: the request is fine, the store's bound is not (cluster.revocation.max_entries / max_bytes)
+      if (!out.ok && out.full === true) return { status: 507, body: { error: 'revocation_store_full', message: out.errors.join('; '), errors: out.errors } };
       if (!out.ok) return bad(out.errors.join('; '), out.errors);
       return { status: 201, body: { revocation: revocationJson(out.record), persisted: out.persisted, stream_seq: out.streamSeq } };
     },

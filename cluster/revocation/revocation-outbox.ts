@@ -92,7 +92,9 @@ export class RevocationOutbox {
     const s = this.bus.transport.isConnected() ? this.stream() : null;
     if (s === null) { queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: 'NATS not connected' })); return; }
     this.inflight.add(msg.id);
-    s.publish(this.bus.subjects.revocation(msg.kind), this.bus.codec.encode(msg), msg.id, this.timeoutMs).then(
+    const subject = this.bus.subjects.revocation(msg.kind);
+    // sealed per attempt: a retry carries a fresh signing time (the record keeps its own createdAt)
+    s.publish(subject, this.bus.seal(subject, msg), msg.id, this.timeoutMs).then(
       (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq }),
       (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
     );

@@ -1,6 +1,7 @@
 // Validation of a revocation request (admin `POST /revocations` body, the revoke CLI)
 // into a complete record: every problem reported with the field it concerns, expiry
-// derived from `exp`, `before` and the maximum token lifetime.
+// derived from `exp`, `before` and the maximum token lifetime. Records from the bus and
+// the stream pass the same time rules (checkRevocationRecord).
 import { randomUUID } from 'node:crypto';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
 import type { RevocationRecord } from '../protocol/messages.js';
@@ -72,15 +73,16 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
     else if (typeof o.before !== 'string' && typeof o.before !== 'number') errors.push('before: expected epoch seconds, ISO 8601 or "now"');
     else {
       const t = parseTime(o.before, ctx.nowMs);
+      const future = t.ok ? beforeProblem(t.seconds, nowS) : null;
       if (!t.ok) errors.push(`before: ${t.message}`);
-      else if (t.seconds > nowS + SKEW_S) errors.push('before: in the future; a revocation covers tokens already issued');
+      else if (future !== null) errors.push(future);
       else before = t.seconds;
     }
   } else if (takesBefore) {
     before = nowS;
   }
 
-  const cap = nowS + ctx.maxLifetimeS + SKEW_S;
+  const cap = expiryCap(nowS, ctx.maxLifetimeS);
   let expiresAt = takesBefore && before !== null ? Math.min(before + ctx.maxLifetimeS, cap) : nowS + ctx.maxLifetimeS;
   if (o.exp !== undefined && o.exp !== null) {
     if (typeof o.exp !== 'string' && typeof o.exp !== 'number') errors.push('exp: expected epoch seconds or ISO 8601');
@@ -103,4 +105,38 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
     ok: true,
     record: { id: ctx.id ?? randomUUID(), kind, value, issuer, before, expiresAt, reason, createdAt: ctx.nowMs, origin: ctx.origin },
   };
+}
+
+/** The admin rule for `before`: not in the future beyond the clock skew (a revocation covers tokens already issued). Null when fine. */
+function beforeProblem(beforeS: number, nowS: number): string | null {
+  return beforeS > nowS + SKEW_S ? 'before: in the future; a revocation covers tokens already issued' : null;
+}
+
+/** Latest `expiresAt` any revocation made at `nowS` may carry: the maximum token lifetime plus the skew. */
+function expiryCap(nowS: number, maxLifetimeS: number): number {
+  return nowS + maxLifetimeS + SKEW_S;
+}
+
+/** A bus record after the admin rules: refused with the problems, or accepted (`capped` when its expiry was cut to the cap). */
+export type RecordCheck =
+  | { readonly ok: true; readonly record: RevocationRecord; readonly capped: boolean }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * The admin API's time rules applied to a record that arrived on the bus or from the stream,
+ * judged at `nowMs` = when it was signed (the stream replays old ones legitimately): `before`
+ * and `createdAt` not in the future beyond the skew; `expiresAt` capped at the maximum token
+ * lifetime past that moment, as the admin API caps `exp`. Field shapes and sizes were checked by the codec.
+ */
+export function checkRevocationRecord(r: RevocationRecord, ctx: { readonly nowMs: number; readonly maxLifetimeS: number }): RecordCheck {
+  const nowS = Math.floor(ctx.nowMs / 1000);
+  const errors: string[] = [];
+  if (r.before !== null) {
+    const p = beforeProblem(r.before, nowS);
+    if (p !== null) errors.push(p);
+  }
+  if (r.createdAt > ctx.nowMs + SKEW_S * 1000) errors.push('createdAt: in the future');
+  if (errors.length > 0) return { ok: false, errors };
+  const cap = expiryCap(nowS, ctx.maxLifetimeS);
+  return r.expiresAt > cap ? { ok: true, record: { ...r, expiresAt: cap }, capped: true } : { ok: true, record: r, capped: false };
 }

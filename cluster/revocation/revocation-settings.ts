@@ -1,11 +1,16 @@
 // Cluster settings read from the `cluster` config section, with defaults for the
-// fields the schema may not carry yet (max token lifetime, stream replicas, start wait).
+// fields the schema may not carry yet (max token lifetime, stream replicas, start wait,
+// bus authentication, revocation store bounds and snapshot).
 import type { NatsConfig } from '../transport/nats-options.js';
 
 /** Default maximum token lifetime: 24 h. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_S = 86_400;
 /** Kept in the stream beyond the maximum lifetime, to cover `before` skew: 5 min. */
 export const STREAM_AGE_MARGIN_S = 300;
+/** Default bound of the revocation store: 100 000 entries… */
+export const DEFAULT_MAX_REVOCATIONS = 100_000;
+/** …and 128 MiB by the store's own estimate of its heap (room for max_entries of typical ~800 B entries; it binds for long ones). */
+export const DEFAULT_MAX_REVOCATION_BYTES = 128 * 1024 * 1024;
 
 /** The `cluster` section as read here (schema fields plus optional ones the lead may add). */
 export interface ClusterSection {
@@ -14,11 +19,45 @@ export interface ClusterSection {
   readonly fail_closed_after_ms?: number | undefined;
   readonly member_id?: string | undefined;
   readonly start_timeout_ms?: number | undefined;
+  readonly auth?: {
+    readonly mode?: 'hmac' | 'none' | undefined;
+    readonly key_env?: string | undefined;
+    readonly key_file?: string | undefined;
+    readonly previous_key_env?: string | undefined;
+    readonly previous_key_file?: string | undefined;
+    readonly max_age_ms?: number | undefined;
+  } | undefined;
   readonly revocation?: {
     readonly max_token_lifetime_s?: number | undefined;
     readonly replicas?: number | 'auto' | undefined;
     readonly catch_up_timeout_ms?: number | undefined;
+    readonly max_entries?: number | undefined;
+    readonly max_bytes?: number | undefined;
+    readonly snapshot_file?: string | undefined;
+    readonly snapshot_max_age_s?: number | undefined;
+    readonly snapshot_interval_ms?: number | undefined;
   } | undefined;
+}
+
+/** How bus messages between members are authenticated (NATS only; see cluster/protocol/bus-auth.ts). */
+export interface BusAuthSettings {
+  /** `hmac` (default): every message carries an HMAC-SHA256 with the shared key; `none`: explicit opt-out. */
+  readonly mode: 'hmac' | 'none';
+  readonly keyEnv: string | null;
+  readonly keyFile: string | null;
+  readonly previousKeyEnv: string | null;
+  readonly previousKeyFile: string | null;
+  /** Freshness window for live messages, ms (default 30 000). */
+  readonly maxAgeMs: number;
+}
+
+/** Where a member persists its revocation store, so a restart without the bus can still serve. */
+export interface SnapshotSettings {
+  readonly file: string;
+  /** A snapshot whose state is older than this is not served from, s (default 300). */
+  readonly maxAgeS: number;
+  /** Shortest interval between two writes, ms (default 1000). */
+  readonly intervalMs: number;
 }
 
 /** Resolved settings with every default applied. */
@@ -27,24 +66,42 @@ export interface ClusterSettings {
   readonly nats: NatsConfig | null;
   readonly failClosedAfterMs: number | null;
   readonly memberId: string | null;
-  /** How long start waits for the bus before serving degraded, ms (default 2000). */
+  /** How long start waits for the bus before logging it unreachable, ms (default 2000). */
   readonly startTimeoutMs: number;
   readonly maxLifetimeS: number;
   readonly replicas: number | 'auto';
   readonly catchUpTimeoutMs: number;
+  readonly auth: BusAuthSettings;
+  /** Revocation store bounds: entries and estimated bytes. */
+  readonly maxRevocations: number;
+  readonly maxRevocationBytes: number;
+  readonly snapshot: SnapshotSettings | null;
 }
 
 /** Read the section; unknown extra fields are ignored, absent ones defaulted. */
 export function clusterSettings(section: unknown): ClusterSettings {
   const c = (section ?? {}) as ClusterSection;
+  const a = c.auth ?? {};
+  const r = c.revocation ?? {};
   return {
     prefix: c.subject_prefix ?? 'portcullis',
     nats: c.nats ?? null,
     failClosedAfterMs: c.fail_closed_after_ms ?? null,
     memberId: c.member_id ?? null,
     startTimeoutMs: c.start_timeout_ms ?? 2_000,
-    maxLifetimeS: c.revocation?.max_token_lifetime_s ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
-    replicas: c.revocation?.replicas ?? 'auto',
-    catchUpTimeoutMs: c.revocation?.catch_up_timeout_ms ?? 10_000,
+    maxLifetimeS: r.max_token_lifetime_s ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
+    replicas: r.replicas ?? 'auto',
+    catchUpTimeoutMs: r.catch_up_timeout_ms ?? 10_000,
+    auth: {
+      mode: a.mode ?? 'hmac',
+      keyEnv: a.key_env ?? null,
+      keyFile: a.key_file ?? null,
+      previousKeyEnv: a.previous_key_env ?? null,
+      previousKeyFile: a.previous_key_file ?? null,
+      maxAgeMs: a.max_age_ms ?? 30_000,
+    },
+    maxRevocations: r.max_entries ?? DEFAULT_MAX_REVOCATIONS,
+    maxRevocationBytes: r.max_bytes ?? DEFAULT_MAX_REVOCATION_BYTES,
+    snapshot: r.snapshot_file === undefined ? null : { file: r.snapshot_file, maxAgeS: r.snapshot_max_age_s ?? 300, intervalMs: r.snapshot_interval_ms ?? 1_000 },
   };
 }

@@ -2,16 +2,17 @@
 // it reads the leader's last sequence, replays from the last applied one with an
 // ordered consumer, and reports when it has reached that sequence. A watchdog recreates a
 // consumer that stalls (placed on a dead server, or on a replica that is behind) and
-// reads the gap from the stream leader.
+// reads the gap from the stream leader. Stored messages are authenticated like live ones
+// (freshness aside: they are legitimately old), and carry their signing time onwards.
 import type { Logger } from '../../node/log.js';
-import type { Codec } from '../protocol/codec.js';
-import type { BusMessage, RevocationAdded } from '../protocol/messages.js';
+import type { OpenedMessage } from '../protocol/message-bus.js';
+import type { RevocationAdded } from '../protocol/messages.js';
 import type { RevocationStream, StreamPosition } from '../transport/revocation-stream.js';
 
 /** What the follower reports to the actor (synchronously, from its own mailbox). */
 export interface FollowerEvents {
-  /** One stream message, in sequence order, each sequence once (null: not a valid revocation). */
-  record(msg: RevocationAdded | null, seq: number): void;
+  /** One stream message, in sequence order, each sequence once (null: not an authentic, valid revocation); `signedAt` epoch ms or null without authentication. */
+  record(msg: RevocationAdded | null, seq: number, subject: string, signedAt: number | null): void;
   /** Every message up to the leader's last sequence (as of the connect or a later check) has been delivered. */
   complete(): void;
   /**
@@ -27,7 +28,7 @@ export interface FollowerEvents {
 type FollowerMessage =
   | { readonly type: 'stream.positioned'; readonly gen: number; readonly position: StreamPosition }
   | { readonly type: 'stream.failed'; readonly gen: number; readonly error: string }
-  | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly msg: RevocationAdded | null }
+  | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly subject: string; readonly msg: RevocationAdded | null; readonly signedAt: number | null }
   | { readonly type: 'stream.consuming'; readonly consumer: number; readonly handle: { stop(): void } }
   | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number };
 
@@ -64,7 +65,8 @@ export class StreamFollower {
 
   constructor(
     private readonly stream: () => RevocationStream | null,
-    private readonly codec: Codec,
+    /** Authenticate and decode stored bytes (MessageBus.openStored). */
+    private readonly open: (subject: string, data: Uint8Array) => OpenedMessage | null,
     private readonly events: FollowerEvents,
     private readonly logger?: Logger,
   ) {}
@@ -131,7 +133,7 @@ export class StreamFollower {
       case 'stream.message':
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
-        this.events.record(m.msg, m.seq);
+        this.events.record(m.msg, m.seq, m.subject, m.signedAt);
         // Only the leader's last sequence says we are complete: a consumer's own `pending`
         // can come from a replica that is itself behind.
         if (this.catchingUp && m.seq >= this.targetSeq) this.done();
@@ -209,7 +211,7 @@ export class StreamFollower {
     const id = this.consumerId;
     const gen = this.gen;
     this.lastCheck = Date.now();
-    s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, msg: this.decode(sm.data) })).then(
+    s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, subject: sm.subject, ...this.decode(sm.subject, sm.data) })).then(
       (handle) => this.receive({ type: 'stream.consuming', consumer: id, handle }),
       (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
     );
@@ -233,7 +235,7 @@ export class StreamFollower {
       try {
         for (let seq = from; seq <= to && id === this.consumerId; seq++) {
           const sm = await s.get(seq);
-          this.receive({ type: 'stream.message', consumer: id, seq, msg: sm === null ? null : this.decode(sm.data) });
+          this.receive({ type: 'stream.message', consumer: id, seq, subject: sm?.subject ?? '', ...(sm === null ? { msg: null, signedAt: null } : this.decode(sm.subject, sm.data)) });
         }
       } catch (err) {
         this.logger?.warn({ err: (err as Error).message }, 'reading the revocation stream gap failed; will retry');
@@ -244,8 +246,8 @@ export class StreamFollower {
     })();
   }
 
-  private decode(data: Uint8Array): RevocationAdded | null {
-    const m: BusMessage | null = this.codec.decode(data);
-    return m?.type === 'revocation.added' ? m : null;
+  private decode(subject: string, data: Uint8Array): { msg: RevocationAdded | null; signedAt: number | null } {
+    const o = this.open(subject, data);
+    return o?.msg.type === 'revocation.added' ? { msg: o.msg, signedAt: o.signedAt } : { msg: null, signedAt: null };
   }
 }

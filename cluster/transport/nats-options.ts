@@ -13,6 +13,8 @@ export interface NatsConfig {
   readonly creds_file?: string | undefined;
   /** true = TLS with the system CAs; an object adds CA / client certificate files. */
   readonly tls?: boolean | { readonly ca_file?: string; readonly cert_file?: string; readonly key_file?: string } | undefined;
+  /** Prefix of reply subjects (nats.js `inboxPrefix`, default `_INBOX`): one per NATS user, so permissions can keep users from reading each other's replies. */
+  readonly inbox_prefix?: string | undefined;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface NatsConfig {
  */
 export function natsConnectionOptions(cfg: NatsConfig, name: string, env: NodeJS.ProcessEnv = process.env): ConnectionOptions {
   const opts: ConnectionOptions = { servers: [...cfg.servers], name };
+  if (cfg.inbox_prefix !== undefined) opts.inboxPrefix = cfg.inbox_prefix;
   if (cfg.user !== undefined) {
     opts.user = cfg.user;
     if (cfg.password_env !== undefined) opts.pass = requireEnv(env, cfg.password_env, 'cluster.nats.password_env');

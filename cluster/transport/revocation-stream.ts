@@ -28,6 +28,8 @@ export interface StreamPosition {
 /** One stored revocation as the consumer hands it over. */
 export interface StreamMessage {
   readonly seq: number;
+  /** The subject it was published on (`<p>.revocations.<kind>`): its authentication is bound to it. */
+  readonly subject: string;
   readonly data: Uint8Array;
   /** Messages still behind this one in the stream when it was delivered. */
   readonly pending: number;
@@ -95,7 +97,7 @@ export class RevocationStream {
   async get(seq: number): Promise<StreamMessage | null> {
     try {
       const m = await (await this.manager()).streams.getMessage(this.name, { seq });
-      return { seq: m.seq, data: m.data, pending: 0 };
+      return { seq: m.seq, subject: m.subject, data: m.data, pending: 0 };
     } catch (err) {
       if (/no message found|not found/i.test((err as Error).message ?? '') || (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10037) return null;
       throw err;
@@ -112,7 +114,7 @@ export class RevocationStream {
     const consumer = await this.js.consumers.get(this.name, { opt_start_seq: Math.max(1, fromSeq) });
     const msgs: ConsumerMessages = await consumer.consume({
       max_messages: 512,
-      callback: (m) => onMessage({ seq: m.seq, data: m.data, pending: m.info.pending }),
+      callback: (m) => onMessage({ seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending }),
     });
     return { stop: () => { msgs.stop(); } };
   }

@@ -97,6 +97,9 @@ const CATCHING_UP: StageResult = Object.freeze({
 const BUS_LOST: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })), reason: 'revocation_bus_lost',
 });
+const REVOCATIONS_INCOMPLETE: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation store full', { retryAfter: 30 })), reason: 'revocations_incomplete',
+});
 
 interface IntrospectionSlot {
   readonly config: string; // JSON of the issuer config, to keep clients of unchanged issuers
@@ -262,7 +265,7 @@ export function createAuthLayer(config: Config, logger: Logger, opts: AuthLayerO
     authenticate: (ctx) => {
       if (tokenState !== null) {
         const g = tokenState.gate();
-        if (!g.ok) return g.reason === 'bus_lost' ? BUS_LOST : CATCHING_UP;
+        if (!g.ok) return g.reason === 'bus_lost' ? BUS_LOST : g.reason === 'revocations_incomplete' ? REVOCATIONS_INCOMPLETE : CATCHING_UP;
       }
       const r = authenticate(ctx);
       // checked after verification completes: a revocation that lands meanwhile still counts

@@ -3,6 +3,8 @@
 // the whole cluster (`dpop.claim` → `dpop.claimed`), then announces it (`dpop.seen`) so
 // every member holds it locally and a replay stays refused when ownership moves (a member
 // joins or leaves). The cluster wiring builds it; only bus types are imported from cluster/.
+// Claims from the bus are bounded like local ones: an expiry further ahead than any proof
+// can need is refused (counted), so a peer cannot pin entries in the replay cache.
 import type { BusMessage, MessageBus } from '../../cluster/protocol/index.js';
 import type { Logger } from '../log.js';
 import type { ReplayCache, ReplayVerdict } from './replay-cache.js';
@@ -29,11 +31,20 @@ export interface DpopReplaySyncStats {
   seen_received: number;
   seen_sent: number;
   suspects: number;
+  /** `dpop.claim`/`dpop.seen` with an expiry no proof can have: not recorded, not answered. */
+  invalid_received: number;
 }
+
+/**
+ * Furthest ahead a proof's replay entry can expire, s: its iat may be `iat_window_s` ahead and
+ * it lives `iat_window_s` past its iat (the schema's maximum window is 600 s), plus 60 s of
+ * clock skew between members.
+ */
+export const MAX_REPLAY_AHEAD_S = 2 * 600 + 60;
 
 /** Cluster-wide replay check over the bus: one per cluster member. */
 export class DpopReplaySync implements ReplaySharing {
-  private readonly counters: DpopReplaySyncStats = { claims_served: 0, claims_refused: 0, seen_received: 0, seen_sent: 0, suspects: 0 };
+  private readonly counters: DpopReplaySyncStats = { claims_served: 0, claims_refused: 0, seen_received: 0, seen_sent: 0, suspects: 0, invalid_received: 0 };
   private readonly suspects = new Map<string, number>();
   private readonly suspectMs: number;
   private readonly now: () => number;
@@ -53,17 +64,23 @@ export class DpopReplaySync implements ReplaySharing {
         bus.publish(bus.subjects.dpopSeen, { type: 'dpop.seen', v: 1, key, expiresAt: exp, origin: self });
       } catch { /* transport closing: the claim itself stands */ }
     };
+    const plausible = (exp: number, subject: string, type: string): boolean => {
+      if (exp <= nowS() + MAX_REPLAY_AHEAD_S) return true;
+      this.counters.invalid_received++;
+      bus.rejectInvalid(subject, type);
+      return false;
+    };
     const unsubscribes = [
       bus.subscribe(bus.subjects.dpopOwner(self), (m, incoming) => {
-        if (m.type !== 'dpop.claim') return;
+        if (m.type !== 'dpop.claim' || !plausible(m.expiresAt, incoming.subject, m.type)) return;
         const verdict = cache.claim(m.key, m.expiresAt, nowS());
         this.counters.claims_served++;
         if (verdict !== 'fresh') this.counters.claims_refused++;
         bus.respond(incoming, { type: 'dpop.claimed', v: 1, key: m.key, verdict });
         if (verdict === 'fresh') announce(m.key, m.expiresAt);
       }),
-      bus.subscribe(bus.subjects.dpopSeen, (m) => {
-        if (m.type !== 'dpop.seen' || m.origin === self) return;
+      bus.subscribe(bus.subjects.dpopSeen, (m, incoming) => {
+        if (m.type !== 'dpop.seen' || m.origin === self || !plausible(m.expiresAt, incoming.subject, m.type)) return;
         this.counters.seen_received++;
         cache.claim(m.key, m.expiresAt, nowS());
       }),

@@ -220,6 +220,11 @@ export class IntrospectionClient {
     return this.#cache.delete(tokenHash);
   }
 
+  /** How long this issuer's answers may be cached, ms (`cache_ttl_s`, `negative_ttl_s`): results learnt from other members are capped by them. */
+  resultBounds(): { readonly positiveTtlMs: number; readonly negativeTtlMs: number } {
+    return { positiveTtlMs: this.#cfg.cache_ttl_s * 1000, negativeTtlMs: this.#cfg.negative_ttl_s * 1000 };
+  }
+
   /** Install a result learnt elsewhere (another cluster member); does not call onResult. */
   prime(tokenHash: string, result: IntrospectionResult): boolean {
     if (this.#closed || !HASH_HEX.test(tokenHash)) return false;

@@ -1,6 +1,7 @@
 // Real nats-server processes for tests (as nats.js does): one JetStream server or a
-// 3-node JetStream cluster on free loopback ports, each with its own store directory.
-// A missing binary fails the test with the install command.
+// 3-node JetStream cluster on free loopback ports, each with its own store directory, or
+// one server from a given config text (users, permissions, the file in deploy/). A missing
+// binary fails the test with the install command.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -87,7 +88,7 @@ class ServerProcess implements NatsServer {
   private out = '';
   readonly url: string;
 
-  constructor(private readonly bin: string, private readonly ports: NodePorts, private readonly configFile: string) {
+  constructor(private readonly bin: string, private readonly ports: NodePorts, private readonly configFile: string, private readonly extraArgs: readonly string[] = [], private readonly env: Record<string, string> = {}) {
     this.url = `nats://127.0.0.1:${ports.port}`;
   }
 
@@ -96,7 +97,7 @@ class ServerProcess implements NatsServer {
   get monitorPort(): number { return this.ports.monitorPort; }
 
   spawn(): void {
-    const p = spawn(this.bin, ['-c', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(this.bin, ['-c', this.configFile, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     p.stdout!.on('data', (c: Buffer) => { this.out += c.toString(); });
     p.stderr!.on('data', (c: Buffer) => { this.out += c.toString(); });
     live.add(p);
@@ -142,6 +143,33 @@ export async function startNatsServer(opts: { port?: number } = {}): Promise<Nat
   const c = await startNats(1, opts.port);
   const s = c.servers[0]!;
   return Object.assign(s, { stop: () => c.stop() });
+}
+
+/** Where a config-file server listens and stores, for the config text. */
+export interface NatsPlaces { readonly port: number; readonly monitorPort: number; readonly storeDir: string }
+
+/**
+ * Start one server from config text (`render` gets the ports and a store directory; `$NAME`
+ * variables in it come from `env`). `rewrite` replaces the text; the next `restart()` uses it.
+ */
+export async function startNatsServerWithConfig(render: (at: NatsPlaces) => string, env: Record<string, string> = {}): Promise<NatsServer & { stop(): Promise<void>; rewrite(render: (at: NatsPlaces) => string): void }> {
+  const bin = natsServerBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-nats-'));
+  const ports: NodePorts = { name: 'c1', port: await freePort(), monitorPort: await freePort(), clusterPort: 0 };
+  const at: NatsPlaces = { port: ports.port, monitorPort: ports.monitorPort, storeDir: join(dir, 'store') };
+  const file = join(dir, 'nats.conf');
+  writeFileSync(file, render(at));
+  // command-line flags win over the file's listen and monitor addresses (not over store_dir: render puts `at.storeDir` in)
+  const s = new ServerProcess(bin, ports, file, ['-a', '127.0.0.1', '-p', String(at.port), '-m', String(at.monitorPort)], env);
+  s.spawn();
+  const stop = async (): Promise<void> => { await s.kill(); rmSync(dir, { recursive: true, force: true }); };
+  try {
+    await s.waitHealthy(20_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return Object.assign(s, { stop, rewrite: (next: (a: NatsPlaces) => string) => { writeFileSync(file, next(at)); } });
 }
 
 /** Start `n` servers (1 = standalone; ≥ 3 = a JetStream cluster with routes between all) and wait until JetStream has a leader. */

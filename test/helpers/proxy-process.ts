@@ -1,6 +1,7 @@
 // Starts the proxy exactly as a user does (node dist/cluster/cli/main.js …) with a
 // config written to a temp file, waits for its "listening" line and collects output.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,3 +108,8 @@ export function baseConfig(upstreamUrl: string, extra: Record<string, unknown> =
 
 export const ADMIN_TOKEN = 'test-admin-token';
 export const ADMIN_ENV = { PORTCULLIS_TEST_ADMIN_TOKEN: ADMIN_TOKEN };
+
+/** The bus key of this test file's clusters: pass BUS_ENV to the processes and `auth: BUS_AUTH` in their `cluster` section. */
+export const BUS_KEY = randomBytes(48).toString('base64');
+export const BUS_ENV = { PT_BUS_KEY: BUS_KEY };
+export const BUS_AUTH = { key_env: 'PT_BUS_KEY' } as const;

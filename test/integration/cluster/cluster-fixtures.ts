@@ -3,6 +3,10 @@
 import { pino } from 'pino';
 import { ClusterNode, type ClusterRole } from '../../../cluster/index.js';
 import type { ConnectionOptions } from 'nats';
+import { BUS_AUTH, BUS_ENV } from '../../helpers/proxy-process.js';
+
+// in-process members read the bus key from this process' environment
+Object.assign(process.env, BUS_ENV);
 
 export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -16,7 +20,7 @@ export function prefix(tag: string): string {
 /** Start an in-process member on NATS. */
 export function natsNode(servers: readonly string[], subjectPrefix: string, extra: Record<string, unknown> = {}, natsOptions: Partial<ConnectionOptions> = {}, role: ClusterRole = 'single'): Promise<ClusterNode> {
   return ClusterNode.start({
-    config: { cluster: { nats: { servers: [...servers] }, subject_prefix: subjectPrefix, ...extra } },
+    config: { cluster: { nats: { servers: [...servers] }, subject_prefix: subjectPrefix, auth: BUS_AUTH, ...extra } },
     logger: silent,
     role,
     natsOptions,

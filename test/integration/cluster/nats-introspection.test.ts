@@ -10,6 +10,7 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { issuerSchema } from '../../../node/config/index.js';
 import { IntrospectionClient } from '../../../node/introspection/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { BUS_AUTH } from '../../helpers/proxy-process.js';
 import { prefix, silent, until } from './cluster-fixtures.js';
 
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -30,7 +31,7 @@ describe('shared introspection cache over NATS', () => {
     });
     for (let i = 0; i < 3; i++) {
       // Production-like heartbeats: a stalled test process must not look like a departure.
-      const node = await ClusterNode.start({ config: { cluster: { nats: { servers: [nats.url] }, subject_prefix: P } }, logger: silent, role: 'single', heartbeatMs: 500 });
+      const node = await ClusterNode.start({ config: { cluster: { nats: { servers: [nats.url] }, subject_prefix: P, auth: BUS_AUTH } }, logger: silent, role: 'single', heartbeatMs: 500 });
       const sync = node.introspection;
       const client = new IntrospectionClient({
         name: ISSUER, issuer, env: { AS_SECRET: 'portcullis-secret' }, logger: silent,

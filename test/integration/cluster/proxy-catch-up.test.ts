@@ -9,11 +9,11 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>, level = 'warn'): Record<string, unknown> {
   return {
@@ -113,10 +113,10 @@ describe('catch-up after a cut, and replay before ready, across proxy processes'
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     relay = await Relay.start(nats.port);
     prefix = `ptc${Math.random().toString(36).slice(2, 8)}`;
-    const direct = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix });
+    const direct = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH });
     // info level: the test reads C's "NATS reconnected" line (with its time)
-    const cut = proxyConfig(as, echo.url, { nats: { servers: [relay.url] }, subject_prefix: prefix }, 'info');
-    const closed = proxyConfig(as, echo.url, { nats: { servers: [relay.url] }, subject_prefix: prefix, fail_closed_after_ms: 300 }, 'info');
+    const cut = proxyConfig(as, echo.url, { nats: { servers: [relay.url] }, subject_prefix: prefix, auth: BUS_AUTH }, 'info');
+    const closed = proxyConfig(as, echo.url, { nats: { servers: [relay.url] }, subject_prefix: prefix, auth: BUS_AUTH, fail_closed_after_ms: 300 }, 'info');
     [A, C, F] = await Promise.all([startProxy(direct, { env: ENV }), startProxy(cut, { env: ENV }), startProxy(closed, { env: ENV })]);
     proxies.push(A, C, F);
     await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p)).status === 200, 20_000)));
@@ -194,7 +194,7 @@ describe('catch-up after a cut, and replay before ready, across proxy processes'
 
   it('a proxy D started after the revocation refuses the token from its first answer; /readyz is never ready before the replay', async () => {
     // the token of the first test is revoked in the stream; D has never seen it
-    const config = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix });
+    const config = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH });
     const D = await startProxy(config, { env: ENV });
     proxies.push(D);
     const ready: Array<{ status: number; caughtUp: unknown }> = [];

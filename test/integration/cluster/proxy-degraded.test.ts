@@ -1,6 +1,7 @@
-// A proxy process and a NATS that is not there: started without it, the proxy serves
-// on local state and says so in /readyz, then connects when nats-server appears and
-// revocations flow both ways (including one made while it was alone). With
+// A proxy process and a NATS that is not there: started without it, the proxy has no
+// revocation state, so auth routes answer 503 and /readyz says why (a revocation made at its
+// admin API meanwhile is kept); it connects when nats-server appears, replays, serves, and
+// revocations flow both ways (including the one made while it was alone). With
 // cluster.fail_closed_after_ms: 500, losing nats-server turns auth routes into 503
 // after about half a second while auth: none routes keep answering 200.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,10 +9,10 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 
-const ENV = { ...ADMIN_ENV };
+const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -44,7 +45,7 @@ describe('a proxy process without its NATS', () => {
   const servers: Array<NatsServer & { stop(): Promise<void> }> = [];
   const prefix = (): string => `ptd${Math.random().toString(36).slice(2, 8)}`;
   const start = async (cluster: Record<string, unknown>): Promise<ProxyProcess> => {
-    const p = await startProxy(proxyConfig(as, echo.url, cluster), { env: ENV });
+    const p = await startProxy(proxyConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV });
     proxies.push(p);
     return p;
   };
@@ -56,34 +57,35 @@ describe('a proxy process without its NATS', () => {
     await Promise.all([as?.close(), echo?.close()]);
   });
 
-  it('unreachable at start: serves on local state, /readyz says degraded; connects when nats-server appears and revocations flow', async () => {
+  it('unreachable at start: auth routes 503 and /readyz says degraded without state; connects when nats-server appears, replays, and revocations flow', async () => {
     const port = await freePort();
     const P = prefix();
     const cluster = { nats: { servers: [`nats://127.0.0.1:${port}`] }, subject_prefix: P, start_timeout_ms: 300 };
     const X = await start(cluster);
     const tok1 = await as.issueJwt({ sub: 'x1' });
     const tok2 = await as.issueJwt({ sub: 'x2' });
-    // /readyz: keys loaded and the start wait over → ready, with the degradation in the body (DESIGN §4)
+    // /readyz: keys loaded and the start wait over, but never replayed → not ready, and the body says why
     let ready: { status: number; body: any } = { status: 0, body: null };
-    await waitFor('X to be ready', async () => {
+    await waitFor('X to have its keys and be past the start wait', async () => {
       const r = await request(`${X.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       ready = { status: r.statusCode, body: await r.body.json() };
-      return r.statusCode === 200;
+      return ready.body.keys_loaded === true && X.logs().some((l) => String(l.msg).startsWith('cluster bus unreachable at start'));
     }, 15_000);
-    expect(ready.body).toMatchObject({ ready: true, keys_loaded: true, cluster: { degraded: true, bus_connected: false, caught_up: true } });
-    expect((await call(X, tok1)).status).toBe(200);
-    expect((await call(X, tok2)).status).toBe(200);
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ ready: false, keys_loaded: true, cluster: { degraded: true, bus_connected: false, caught_up: false, revocations_from: 'none' } });
+    expect((await call(X, tok1)).status).toBe(503);
+    expect((await call(X, tok2)).status).toBe(503);
+    expect((await call(X, null, '/public/x')).status).toBe(200);
     const degradedMetric = async (): Promise<string> => {
       const m = await request(`${X.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       return /name="revocations_degraded"} (\d+)$/m.exec(await m.body.text())?.[1] ?? 'missing';
     };
     expect(await degradedMetric()).toBe('1');
 
-    // revoked while alone: applied here at once, not yet in any stream
+    // revoked while alone: kept here, not yet in any stream
     const alone = await admin(X, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok1) });
     expect(alone.status).toBe(201);
     expect(alone.body.persisted).toBe(false);
-    expect(revoked(await call(X, tok1))).toBe(true);
 
     const nats = await startNatsServer({ port });
     servers.push(nats);
@@ -96,6 +98,7 @@ describe('a proxy process without its NATS', () => {
       }, 10_000),
       start({ nats: { servers: [nats.url] }, subject_prefix: P }),
     ]);
+    expect(revoked(await call(X, tok1))).toBe(true);
     await waitFor('Y to refuse the token revoked at X while NATS was down', async () => revoked(await call(Y, tok1)), 10_000);
     // ... and a revocation at Y reaches X
     expect((await call(X, tok2)).status).toBe(200);

@@ -9,11 +9,11 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
   return {
@@ -48,7 +48,7 @@ describe('proxies on a three-node NATS cluster', () => {
     [nats, as, echo] = await Promise.all([startNatsCluster(3), startAuthServer(), startEchoUpstream()]);
     prefix = `ptn${Math.random().toString(36).slice(2, 8)}`;
     // proxy i is given node i only; it learns the others from the cluster for failover
-    const started = await Promise.all(nats.urls.map((u) => startProxy(proxyConfig(as, echo.url, { nats: { servers: [u] }, subject_prefix: prefix }), { env: ENV })));
+    const started = await Promise.all(nats.urls.map((u) => startProxy(proxyConfig(as, echo.url, { nats: { servers: [u] }, subject_prefix: prefix, auth: BUS_AUTH }), { env: ENV })));
     proxies.push(...started);
     await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000)));
   });

@@ -10,10 +10,10 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
 const nowS = (): number => Math.floor(Date.now() / 1000);
 /** The proxies' longest token lifetime (7 days); the CLI's own config leaves the 24 h default. */
@@ -89,7 +89,7 @@ describe('revocation across three proxy processes on one nats-server', () => {
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     prefix = `ptp${Math.random().toString(36).slice(2, 8)}`;
-    const config = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, revocation: { max_token_lifetime_s: LIFETIME_S } });
+    const config = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { max_token_lifetime_s: LIFETIME_S } });
     const started = await Promise.all([0, 1, 2].map(() => startProxy(config, { env: ENV })));
     proxies.push(...started);
     [A, B, C] = started as [ProxyProcess, ProxyProcess, ProxyProcess];
@@ -189,7 +189,7 @@ describe('revocation across three proxy processes on one nats-server', () => {
     const cliConfig = writeConfig({
       upstreams: { u: { targets: ['http://127.0.0.1:9'] } },
       routes: [{ name: 'r', match: { path: '/' }, upstream: 'u', auth: 'none' }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix },
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
     });
     const t0 = performance.now();
     const cli = await runCli(['revoke', '--sub', 'carol', '--config', cliConfig, '--reason', 'cli test'], ENV);

@@ -8,11 +8,11 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { NonceSource } from '../../../node/dpop/nonce.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 
-const ENV = { ...ADMIN_ENV, PT_DPOP_NONCE_SECRET: 'integration-test-nonce-secret-0123456789' };
+const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_DPOP_NONCE_SECRET: 'integration-test-nonce-secret-0123456789' };
 
 function proxyConfig(as: AuthServer, upstream: string, nats: string): Record<string, unknown> {
   return {
@@ -28,7 +28,7 @@ function proxyConfig(as: AuthServer, upstream: string, nats: string): Record<str
     ],
     // generous: the machine is shared; a timeout would turn the strict check into a local one
     dpop: { replay: { owner_timeout_ms: 3_000 }, nonce: { secret_env: 'PT_DPOP_NONCE_SECRET' } },
-    cluster: { nats: { servers: [nats] } },
+    cluster: { nats: { servers: [nats] }, auth: BUS_AUTH },
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
   };

@@ -7,7 +7,7 @@ import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.
 import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, bearer, jtiOf, open, sleep, sseEvents, stream, waitReady, wsUrl } from './ws-fixtures.js';
 
 describe('a revocation at instance B closes a WebSocket held at instance A', () => {
@@ -30,11 +30,11 @@ describe('a revocation at instance B closes a WebSocket held at instance A', () 
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptws${Math.random().toString(36).slice(2, 8)}` },
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptws${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
       log: { level: 'warn', access: false },
       verifier: { pool_size: 1 },
     };
-    [A, B] = await Promise.all([startProxy(config, { env: ADMIN_ENV }), startProxy(config, { env: ADMIN_ENV })]);
+    [A, B] = await Promise.all([startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } }), startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } })]);
     await Promise.all([waitReady(A), waitReady(B)]);
   });
 

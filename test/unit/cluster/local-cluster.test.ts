@@ -37,6 +37,14 @@ describe('ClusterNode in local mode', () => {
       logger: pino({ level: 'silent' }), role: 'single',
     })).rejects.toThrow('cluster.nats.password_env: environment variable PT_SURELY_UNSET_PW is not set');
   });
+
+  it('refuses NATS without a bus key, or with its variable unset, before connecting (closed default)', async () => {
+    const start = (auth: unknown): Promise<unknown> => ClusterNode.start({
+      config: { cluster: { nats: { servers: ['nats://127.0.0.1:1'] }, ...(auth === undefined ? {} : { auth }) } }, logger: pino({ level: 'silent' }), role: 'single',
+    });
+    await expect(start(undefined)).rejects.toThrow(/cluster\.nats needs a bus key/);
+    await expect(start({ key_env: 'PT_SURELY_UNSET_KEY' })).rejects.toThrow('cluster.auth.key_env: environment variable PT_SURELY_UNSET_KEY is not set');
+  });
 });
 
 describe('LocalTransport', () => {

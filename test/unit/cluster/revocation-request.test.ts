@@ -1,7 +1,7 @@
 // Validation of revocation requests (admin body / CLI): every problem named by field,
 // and the entry's expiry derived from exp, before and the maximum token lifetime.
 import { describe, expect, it } from 'vitest';
-import { buildRevocation, SKEW_S } from '../../../cluster/revocation/index.js';
+import { buildRevocation, checkRevocationRecord, SKEW_S } from '../../../cluster/revocation/index.js';
 
 const NOW_MS = 1_714_564_800_000;
 const NOW = NOW_MS / 1000;
@@ -63,5 +63,27 @@ describe('buildRevocation', () => {
     const r = buildRevocation(input, ctx);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors.join('\n')).toContain(message);
+  });
+});
+
+describe('checkRevocationRecord: the admin rules for records from the bus and the stream', () => {
+  const rec = { id: 'i', kind: 'sub' as const, value: 'alice', issuer: null, before: NOW, expiresAt: NOW + 3600, reason: null, createdAt: NOW_MS, origin: 'm' };
+  const at = { nowMs: NOW_MS, maxLifetimeS: 3600 };
+
+  it('accepts what the admin API would build, unchanged', () => {
+    expect(checkRevocationRecord(rec, at)).toEqual({ ok: true, record: rec, capped: false });
+  });
+
+  it('refuses before in the future beyond the skew (it would refuse every later token), and a createdAt from the future', () => {
+    expect(checkRevocationRecord({ ...rec, before: NOW + SKEW_S + 1 }, at)).toMatchObject({ ok: false, errors: [expect.stringContaining('before: in the future')] });
+    expect(checkRevocationRecord({ ...rec, before: NOW + SKEW_S }, at).ok).toBe(true);
+    expect(checkRevocationRecord({ ...rec, createdAt: NOW_MS + (SKEW_S + 1) * 1000 }, at)).toMatchObject({ ok: false, errors: ['createdAt: in the future'] });
+  });
+
+  it('caps the expiry at the maximum token lifetime past its signing time, as the admin API caps exp', () => {
+    const r = checkRevocationRecord({ ...rec, expiresAt: NOW + 10 * 365 * 86_400 }, at);
+    expect(r).toEqual({ ok: true, record: { ...rec, expiresAt: NOW + 3600 + SKEW_S }, capped: true });
+    // judged at the signing time: an old stream message is not refused for being old
+    expect(checkRevocationRecord({ ...rec, createdAt: NOW_MS - 7_200_000, before: NOW - 7200, expiresAt: NOW - 3600 }, at).ok).toBe(true);
   });
 });

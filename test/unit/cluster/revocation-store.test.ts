@@ -140,3 +140,30 @@ describe('RevocationStore', () => {
     expect(s.stats()).toMatchObject({ revocations_entries: 2, revocations_entries_kid: 1, revocations_entries_sub: 1, revocations_entries_jti: 0 });
   });
 });
+
+describe('RevocationStore bounds', () => {
+  const clock = { now: T0 * 1000 };
+
+  it('refuses (full) beyond max_entries without evicting anything, after sweeping what expired', () => {
+    clock.now = T0 * 1000;
+    const s = new RevocationStore(() => clock.now, { maxEntries: 2 });
+    expect(s.apply(rec({ kind: 'jti', value: 'a', expiresAt: T0 + 10 }))).toBe('applied');
+    expect(s.apply(rec({ kind: 'jti', value: 'b' }))).toBe('applied');
+    const c = rec({ kind: 'jti', value: 'c' });
+    expect(s.hasRoom(c)).toBe(false);
+    expect(s.apply(c)).toBe('full');
+    expect(s.isRevoked(tok({ jti: 'a' })) && s.isRevoked(tok({ jti: 'b' }))).toBe(true);
+    expect(s.stats()).toMatchObject({ revocations_entries: 2, revocations_refused_full_total: 1 });
+    clock.now = (T0 + 11) * 1000; // 'a' is over: its room is found again
+    expect(s.apply(c)).toBe('applied');
+    expect(s.isRevoked(tok({ jti: 'c' }))).toBe(true);
+  });
+
+  it('max_bytes counts the strings: one long entry can fill what many short ones do not', () => {
+    const s = new RevocationStore(() => T0 * 1000, { maxBytes: 4_000 });
+    for (let i = 0; i < 5; i++) expect(s.apply(rec({ kind: 'jti', value: `short-${i}` }))).toBe('applied');
+    expect(s.apply(rec({ kind: 'jti', value: 'x'.repeat(1024), issuer: 'https://'.padEnd(1000, 'i'), reason: 'r'.repeat(512) }))).toBe('full');
+    expect(s.limits()).toMatchObject({ maxBytes: 4_000 });
+    expect(s.limits().bytes).toBeLessThanOrEqual(4_000);
+  });
+});

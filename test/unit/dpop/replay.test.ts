@@ -173,4 +173,22 @@ describe('DpopReplaySync over a MessageBus', () => {
     expect(a.sync.stats().claims_served).toBe(0);
     await t.close();
   });
+
+  it('refuses claims and announcements with an expiry no proof can have (a peer cannot pin entries), counted', async () => {
+    const t = new LocalTransport();
+    const a = member(t, 'a', () => ['a']);
+    const plain = new MessageBus(t, new Codec(), subjects('t'));
+    const far = now() + 10 * 365 * 86_400;
+    await expect(plain.request(plain.subjects.dpopOwner('a'), { type: 'dpop.claim', v: 1, key: key(900), expiresAt: far, member: 'x' }, 200)).rejects.toThrow();
+    plain.publish(plain.subjects.dpopSeen, { type: 'dpop.seen', v: 1, key: key(901), expiresAt: far, origin: 'x' });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(a.cache.has(key(900), now()) || a.cache.has(key(901), now())).toBe(false);
+    expect(a.sync.stats()).toMatchObject({ claims_served: 0, invalid_received: 2 });
+    expect(a.bus.rejections().invalid).toBe(2);
+    // the longest legitimate expiry still passes
+    plain.publish(plain.subjects.dpopSeen, { type: 'dpop.seen', v: 1, key: key(902), expiresAt: now() + 1_200, origin: 'x' });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(a.cache.has(key(902), now())).toBe(true);
+    await t.close();
+  });
 });

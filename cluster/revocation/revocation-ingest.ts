@@ -1,0 +1,89 @@
+// How revocations enter a member's store: records from the bus, the stream or the primary
+// pass the admin API's time rules first (judged at their signing time); every entry meets the
+// store's bound, and one that does not fit is never dropped silently — the member fails closed
+// until it expires. Used only by the revocation actor, inside its mailbox.
+import type { Logger } from '../../node/log.js';
+import type { MessageBus } from '../protocol/message-bus.js';
+import type { RevocationRecord } from '../protocol/messages.js';
+import { checkRevocationRecord } from './revocation-request.js';
+import type { ApplyResult, RevocationStore } from './revocation-store.js';
+
+/** What happened to a record from the bus: the store's answer, or `invalid` (refused by the admin rules). */
+export type IngestResult = ApplyResult | 'invalid';
+
+/** The store, the bus (to count refusals), the rules' parameter, and where to say so. */
+export interface IngestOptions {
+  readonly store: RevocationStore;
+  readonly bus: MessageBus;
+  /** Maximum token lifetime, s: caps a record's expiry. */
+  readonly maxLifetimeS: number;
+  readonly logger?: Logger | undefined;
+}
+
+/** Applies revocations to the store under the rules and the bound. */
+export class RevocationIngest {
+  private overflowUntil = 0;
+  private invalidLogged = 0;
+  private fullLogged = 0;
+  private readonly counters = { revocations_refused_invalid_total: 0, revocations_capped_total: 0 };
+
+  constructor(private readonly o: IngestOptions) {}
+
+  /**
+   * A record from the bus (`signedAt` from its envelope), the stream or the primary (`signedAt`
+   * null: judged now). Returns the outcome and the record as stored (its expiry possibly capped).
+   */
+  fromBus(raw: RevocationRecord, subject: string, signedAt: number | null, via: 'live' | 'replay'): { readonly result: IngestResult; readonly record: RevocationRecord } {
+    const checked = checkRevocationRecord(raw, { nowMs: signedAt ?? Date.now(), maxLifetimeS: this.o.maxLifetimeS });
+    if (!checked.ok) {
+      this.counters.revocations_refused_invalid_total++;
+      this.o.bus.rejectInvalid(subject, 'revocation.added');
+      this.invalidLogged++;
+      if (this.invalidLogged === 1 || this.invalidLogged % 1000 === 0) {
+        this.o.logger?.warn({ id: raw.id, kind: raw.kind, origin: raw.origin, via, errors: checked.errors, refused: this.invalidLogged }, 'revocation from the bus refused: fails the admin API rules');
+      }
+      return { result: 'invalid', record: raw };
+    }
+    if (checked.capped) this.counters.revocations_capped_total++;
+    return { result: this.apply(checked.record), record: checked.record };
+  }
+
+  /** An entry already held to the rules (admin API, snapshot): the bound and the overflow policy only. */
+  apply(r: RevocationRecord): ApplyResult {
+    const res = this.o.store.apply(r);
+    if (res === 'full') this.overflow(r);
+    return res;
+  }
+
+  /** Why the admin API must refuse `r` (507), or null when it fits. */
+  refusal(r: RevocationRecord): string | null {
+    const s = this.o.store;
+    if (s.hasRoom(r)) return null;
+    const l = s.limits();
+    return `revocation store full (${s.size} entries of cluster.revocation.max_entries ${l.maxEntries}, ~${l.bytes} of max_bytes ${l.maxBytes} bytes): revoke by sub, client_id or kid to cover many tokens with one entry, or raise the bounds on every member`;
+  }
+
+  /** True until every revocation refused for lack of room has expired: the member cannot tell whether a token is revoked. */
+  overflowed(): boolean {
+    // read by the gate on every request: no clock read in the common case
+    return this.overflowUntil !== 0 && this.overflowUntil > Date.now();
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters, revocations_overflowed: this.overflowed() ? 1 : 0 };
+  }
+
+  /** Never silently: until the refused revocation expires the gate stays closed, and the log says why. */
+  private overflow(r: RevocationRecord): void {
+    this.overflowUntil = Math.max(this.overflowUntil, r.expiresAt * 1000);
+    this.fullLogged++;
+    if (this.fullLogged === 1 || this.fullLogged % 100 === 0) {
+      const s = this.o.store;
+      const l = s.limits();
+      this.o.logger?.error({
+        id: r.id, kind: r.kind, origin: r.origin, refused: this.fullLogged, entries: s.size, max_entries: l.maxEntries, bytes: l.bytes, max_bytes: l.maxBytes,
+        until: new Date(this.overflowUntil).toISOString(),
+      }, 'revocation store full: a revocation was refused, auth routes answer 503 until it expires; raise cluster.revocation.max_entries/max_bytes or revoke by sub/client_id/kid');
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// The revocation store on local disk, so a member restarted while the bus is down has
+// revocation state to serve from: JSON written 0600 to a temp file and renamed over the
+// old one (a reader never sees half a file), at most once per interval, one write at a time.
+import { readFileSync } from 'node:fs';
+import { chmod, open, rename, unlink } from 'node:fs/promises';
+import { parseRevocationRecord, type RevocationRecord } from '../protocol/messages.js';
+
+/** Format version of the file. */
+const SNAPSHOT_V = 1;
+
+/** What a snapshot holds: the entries and the last moment their holder was known caught up with the cluster (epoch ms). */
+export interface Snapshot {
+  readonly asOf: number;
+  readonly entries: readonly RevocationRecord[];
+}
+
+/** Result of reading a snapshot: absent (no file), unusable (with why), or the snapshot and how many entries were skipped as malformed. */
+export type SnapshotRead =
+  | { readonly ok: true; readonly snapshot: Snapshot; readonly skipped: number }
+  | { readonly ok: false; readonly reason: 'missing' | 'unreadable' | 'malformed' | 'future'; readonly detail: string };
+
+/** Read and check `file` synchronously (at start, before anything is served). Never throws. */
+export function readSnapshot(file: string, nowMs: number = Date.now()): SnapshotRead {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? { ok: false, reason: 'missing', detail: file } : { ok: false, reason: 'unreadable', detail: `${file}: ${code ?? String(err)}` };
+  }
+  let o: unknown;
+  try { o = JSON.parse(text); } catch (err) { return { ok: false, reason: 'malformed', detail: `${file}: ${(err as Error).message}` }; }
+  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown };
+  if (s === null || typeof s !== 'object' || s.v !== SNAPSHOT_V || typeof s.asOf !== 'number' || !Number.isFinite(s.asOf) || !Array.isArray(s.entries)) {
+    return { ok: false, reason: 'malformed', detail: `${file}: not a version ${SNAPSHOT_V} revocation snapshot` };
+  }
+  // A clock that jumped back, or a file from elsewhere: its age cannot be trusted.
+  if (s.asOf > nowMs + 60_000) return { ok: false, reason: 'future', detail: `${file}: written ${Math.round((s.asOf - nowMs) / 1000)} s in the future` };
+  const entries: RevocationRecord[] = [];
+  let skipped = 0;
+  for (const e of s.entries as unknown[]) {
+    const r = e !== null && typeof e === 'object' && !Array.isArray(e) ? parseRevocationRecord(e as Record<string, unknown>) : null;
+    if (r === null) skipped++;
+    else entries.push(r);
+  }
+  return { ok: true, snapshot: { asOf: s.asOf, entries }, skipped };
+}
+
+/** Writes snapshots of whatever `take()` returns, rate-limited; failures are counted and reported, never thrown. */
+export class SnapshotWriter {
+  writes = 0;
+  failures = 0;
+  /** Epoch ms of the last completed write (0: none yet). */
+  lastWrittenAt = 0;
+  private dirty = false;
+  private writing = false;
+  private current: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    /** The snapshot to write, taken when the write starts. */
+    private readonly take: () => Snapshot,
+    private readonly intervalMs: number,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Something changed: write within `intervalMs`. */
+  touch(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    if (this.timer !== null || this.writing) return;
+    const wait = Math.max(0, this.lastWrittenAt + this.intervalMs - Date.now());
+    this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, wait);
+    this.timer.unref();
+  }
+
+  /** Write now (at close: the final state and its caught-up time); after a write in progress, if any. */
+  async flush(): Promise<void> {
+    while (this.current !== null) await this.current;
+    this.current = this.write();
+    try { await this.current; } finally { this.current = null; }
+    if (this.dirty && !this.closed) this.touch();
+  }
+
+  private async write(): Promise<void> {
+    this.dirty = false;
+    this.writing = true;
+    const snap = this.take();
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries }));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await chmod(tmp, 0o600); // an existing temp file keeps its mode on open
+      await rename(tmp, this.file);
+      this.writes++;
+      this.lastWrittenAt = Date.now();
+    } catch (err) {
+      this.failures++;
+      await unlink(tmp).catch(() => {});
+      this.onError(err as Error);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /** Stop the timer; `flush()` still works once more for the final write. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,89 @@
+// The revocation actor's snapshot on disk (`cluster.revocation.snapshot_file`): loads it at
+// start — entries always, the right to serve from it only while younger than
+// `snapshot_max_age_s` — and keeps it written as the store changes, refreshed while caught up
+// so its age stays true in a quiet cluster, and once more at close.
+import type { Logger } from '../../node/log.js';
+import type { RevocationRecord } from '../protocol/messages.js';
+import type { SnapshotSettings } from './revocation-settings.js';
+import { readSnapshot, SnapshotWriter } from './revocation-snapshot.js';
+import type { ApplyResult, RevocationStore } from './revocation-store.js';
+
+/** What the keeper asks of the actor, synchronously. */
+export interface SnapshotHost {
+  /** The last moment the member was known caught up (now while live), epoch ms; null: never. */
+  caughtUpAt(): number | null;
+  /** Is the member caught up right now (the refresh only rewrites then)? */
+  live(): boolean;
+}
+
+/** Longest interval between two refreshes while caught up, ms. */
+const MAX_REFRESH_MS = 60_000;
+
+/** Loads and writes one member's snapshot. */
+export class SnapshotKeeper {
+  /** Entries applied from the file at start. */
+  loaded = 0;
+  private readonly writer: SnapshotWriter;
+  private refresh: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly settings: SnapshotSettings,
+    /** Applies a loaded entry to the store under the actor's bound and overflow policy. */
+    private readonly apply: (r: RevocationRecord) => ApplyResult,
+    store: RevocationStore,
+    private readonly host: SnapshotHost,
+    private readonly logger?: Logger,
+  ) {
+    this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list() }), settings.intervalMs, (err) => {
+      const n = this.writer.failures;
+      if (n === 1 || n % 100 === 0) logger?.error({ err: err.message, file: settings.file, failures: n }, 'revocation snapshot not written');
+    });
+  }
+
+  /**
+   * Apply the file's entries (more revocations never let a token through). Returns the
+   * snapshot's caught-up time when it is young enough to serve from, else null.
+   */
+  load(): number | null {
+    const s = this.settings;
+    const read = readSnapshot(s.file);
+    if (!read.ok) {
+      if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
+      return null;
+    }
+    for (const r of read.snapshot.entries) if (this.apply(r) === 'applied') this.loaded++;
+    const ageMs = Date.now() - read.snapshot.asOf;
+    if (ageMs > s.maxAgeS * 1000) {
+      this.logger?.warn({ file: s.file, entries: this.loaded, age_s: Math.round(ageMs / 1000), max_age_s: s.maxAgeS }, 'revocation snapshot older than snapshot_max_age_s: its entries are applied, but requests wait for a replay');
+      return null;
+    }
+    this.logger?.info({ file: s.file, entries: this.loaded, skipped: read.skipped, age_s: Math.round(ageMs / 1000) }, 'revocation snapshot loaded');
+    return read.snapshot.asOf;
+  }
+
+  /** The store changed: write within the interval. */
+  changed(): void {
+    this.writer.touch();
+  }
+
+  /** Caught up: write now-ish, and keep the file's caught-up time current from here on. */
+  caughtUp(): void {
+    this.writer.touch();
+    if (this.refresh !== null) return;
+    const every = Math.max(1_000, Math.min(MAX_REFRESH_MS, (this.settings.maxAgeS * 1000) / 4));
+    this.refresh = setInterval(() => { if (this.host.live()) this.writer.touch(); }, every);
+    this.refresh.unref();
+  }
+
+  stats(): { revocation_snapshot_loaded: number; revocation_snapshot_writes_total: number; revocation_snapshot_write_failures_total: number } {
+    return { revocation_snapshot_loaded: this.loaded, revocation_snapshot_writes_total: this.writer.writes, revocation_snapshot_write_failures_total: this.writer.failures };
+  }
+
+  /** Stop refreshing and write the final state, with the moment the member was last caught up. */
+  async close(): Promise<void> {
+    if (this.refresh !== null) clearInterval(this.refresh);
+    this.refresh = null;
+    this.writer.close();
+    await this.writer.flush();
+  }
+}

@@ -1,0 +1,52 @@
+// The revocation snapshot on disk: written 0600 by rename (whole files only), read back with
+// the moment its holder was last caught up; a broken, foreign or future-dated file is not used.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RevocationRecord } from '../../../cluster/protocol/index.js';
+import { readSnapshot, SnapshotWriter } from '../../../cluster/revocation/index.js';
+
+const rec = (value: string): RevocationRecord => ({ id: `id-${value}`, kind: 'jti', value, issuer: null, before: null, expiresAt: 2_000_000_000, reason: null, createdAt: 1_700_000_000_000, origin: 'm' });
+const dir = (): string => mkdtempSync(join(tmpdir(), 'pt-snap-'));
+
+describe('revocation snapshot', () => {
+  it('round trip: mode 0600, no temp file left, entries and asOf back', async () => {
+    const d = dir();
+    const file = join(d, 'r.json');
+    let entries = [rec('a')];
+    const errors: Error[] = [];
+    const w = new SnapshotWriter(file, () => ({ asOf: 1_700_000_001_000, entries }), 0, (e) => errors.push(e));
+    await w.flush();
+    entries = [rec('a'), rec('b')];
+    await w.flush();
+    w.close();
+    expect(errors).toEqual([]);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(d)).toEqual(['r.json']);
+    const r = readSnapshot(file, 1_700_000_002_000);
+    expect(r).toEqual({ ok: true, snapshot: { asOf: 1_700_000_001_000, entries }, skipped: 0 });
+    expect(w.writes).toBe(2);
+  });
+
+  it('missing, malformed, future-dated: not used, with the reason; malformed entries are skipped', () => {
+    const d = dir();
+    expect(readSnapshot(join(d, 'none.json'))).toMatchObject({ ok: false, reason: 'missing' });
+    writeFileSync(join(d, 'bad.json'), '{"v":1,"asOf":');
+    expect(readSnapshot(join(d, 'bad.json'))).toMatchObject({ ok: false, reason: 'malformed' });
+    writeFileSync(join(d, 'other.json'), '{"v":2,"asOf":1,"entries":[]}');
+    expect(readSnapshot(join(d, 'other.json'))).toMatchObject({ ok: false, reason: 'malformed' });
+    writeFileSync(join(d, 'future.json'), JSON.stringify({ v: 1, asOf: 2_000_000_000_000, entries: [] }));
+    expect(readSnapshot(join(d, 'future.json'), 1_700_000_000_000)).toMatchObject({ ok: false, reason: 'future' });
+    writeFileSync(join(d, 'mixed.json'), JSON.stringify({ v: 1, asOf: 1, entries: [rec('ok'), { kind: 'jti' }, 7] }));
+    expect(readSnapshot(join(d, 'mixed.json'))).toMatchObject({ ok: true, skipped: 2, snapshot: { entries: [rec('ok')] } });
+  });
+
+  it('a failed write is reported, not thrown', async () => {
+    const errors: Error[] = [];
+    const w = new SnapshotWriter(join(dir(), 'no-such-dir', 'r.json'), () => ({ asOf: 1, entries: [] }), 0, (e) => errors.push(e));
+    await w.flush();
+    expect(errors.length).toBe(1);
+    expect(w.failures).toBe(1);
+  });
+});
