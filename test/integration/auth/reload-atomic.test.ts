@@ -96,7 +96,7 @@ async function mintedLifetime(p: ProxyProcess): Promise<number> {
 }
 
 const readyz = async (p: ProxyProcess): Promise<{ status: number; json: Record<string, any> | null }> => {
-  const r = await call(`${p.adminUrl}/readyz`);
+  const r = await admin(p, 'GET', '/readyz'); // with the admin token: the details (version, workers)
   return { status: r.status, json: r.json };
 };
 const refusals = (p: ProxyProcess): number => p.logs().filter((l) => REFUSED_LOG.test(String(l.msg)) && l.level === 50).length;
