@@ -57,7 +57,7 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   ensureBuilt();
   const configPath = opts.configPath ?? writeConfig(config);
   const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath, ...(opts.args ?? [])], {
-    env: { ...process.env, ...(opts.env ?? {}) },
+    env: { ...process.env, ...ADMIN_ENV, ...(opts.env ?? {}) }, // baseConfig names the admin token variable: a config naming an unset one does not start
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
