@@ -371,6 +371,13 @@ export class Exchange implements H1Handler {
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${up.name}" failed`));
       return;
     }
+    if (code === 'H1_REQUEST_HEAD') {
+      // nothing was written: a request the client cannot have sent in valid form (the listener
+      // refuses non-ASCII bytes first); never counted against the upstream
+      this.errorKind = 'request_unsendable';
+      this.sendError(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'the request cannot be forwarded unchanged'));
+      return;
+    }
     if (code === 'H1_HEADERS_TIMEOUT') {
       this.host.upstreamError(up.name, 'timeout');
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not answer in time`));

@@ -11,6 +11,7 @@ import { forwardedQuery } from '../pipeline/index.js';
 import { hostWithoutPort } from '../routing/route-table.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
 import { normalizePath } from './path-normalize.js';
+import { visibleAscii } from './request-bytes.js';
 import { writeError } from './respond.js';
 import type { OutboundResult, Snapshot } from './snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
@@ -25,9 +26,12 @@ const HOP_REQUEST = new Set(['content-length', 'connection', 'keep-alive', 'prox
 
 let collected: string[] = [];
 let collectedBytes = 0;
+/** Name of the first header whose value fails visibleAscii(), else null. */
+let collectedBad: string | null = null;
 function collect(k: string, v: string): void {
   collected.push(k, v);
   collectedBytes += k.length + v.length + 4;
+  if (collectedBad === null && !visibleAscii(v)) collectedBad = k;
 }
 
 export interface ListenerOptions {
@@ -192,12 +196,15 @@ export class Listener implements ExchangeHost {
     const headers: string[] = [];
     collected = headers;
     collectedBytes = 0;
+    collectedBad = null;
     req.forEach(collect);
     const headerBytes = collectedBytes;
 
     if (this.draining) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
     if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
     if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
+    if (collectedBad !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${collectedBad} has a byte outside visible ASCII, SP and HTAB`), '(none)', head);
+    if (query !== '' && !visibleAscii(query)) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)'), '(none)', head);
 
     let hostHeader: string | null = null;
     let contentLength = -1;

@@ -16,7 +16,8 @@ export interface H1Handler {
   /**
    * err.code: the socket's code while connecting (ECONNREFUSED, ECONNRESET, EHOSTUNREACH, TLS codes…),
    * ETIMEDOUT (connect), H1_HEADERS_TIMEOUT, H1_BODY_TIMEOUT, H1_PROTOCOL (malformed or ambiguous
-   * response, or an unsafe request head), H1_RESET (closed before the response completed),
+   * response), H1_REQUEST_HEAD (a method, target, header name or value that cannot be sent as it is;
+   * reported before anything is written, never the upstream's fault), H1_RESET (closed before the response completed),
    * H1_REQUEST_BODY (request body stream failed or did not match contentLength), H1_HANDLER (a
    * handler callback threw), H1_CLOSED (pool closed or destroyed). Never reported after abort().
    * requestSent: false when no request byte was written.
@@ -534,7 +535,7 @@ export class H1Pool {
     try {
       ex.head = requestHead(req.method, req.path, req.headers, req.body !== null, req.contentLength);
     } catch (err) {
-      process.nextTick(reportLater, ex, h1Error('H1_PROTOCOL', (err as Error).message, false));
+      process.nextTick(reportLater, ex, h1Error('H1_REQUEST_HEAD', (err as Error).message, false));
       return ex;
     }
     this.dispatch(ex);

@@ -363,10 +363,10 @@ describe('H1Pool: request bodies', () => {
     expect(srv.connections).toBe(3); // the 408 socket was dropped, the retry took a fresh one
   });
 
-  it('a bad header value fails with H1_PROTOCOL before anything is written', async () => {
+  it('a bad header value fails with H1_REQUEST_HEAD (not a response error) before anything is written', async () => {
     const srv = await rawServer(() => {});
     const r = await get(pool(srv.port), { headers: ['host', 'u', 'x-evil', 'a\r\nx-injected: 1'] });
-    expect(r.error?.code).toBe('H1_PROTOCOL');
+    expect(r.error?.code).toBe('H1_REQUEST_HEAD');
     expect(r.error?.requestSent).toBe(false);
     await sleep(30);
     expect(srv.connections).toBe(0);
