@@ -85,6 +85,11 @@ function send(p: H1Pool, req: Partial<H1Request> = {}, hooks: Hooks = {}): { ctl
 
 const get = async (p: H1Pool, req: Partial<H1Request> = {}): Promise<Result> => send(p, req).result;
 
+/** Poll every 5 ms until `cond` holds (at most 5 s): waits for an event without guessing how long it takes on a loaded machine. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await sleep(5);
+}
+
 interface Server { port: number; connections: number; sockets: Set<net.Socket>; requests: string[] }
 
 async function httpServer(handler: http.RequestListener, setup?: (s: http.Server) => void): Promise<Server & { server: http.Server }> {
@@ -571,7 +576,7 @@ describe('H1Pool: failures', () => {
       onResponseEnd() {},
       onError(e) { errored = e; },
     });
-    await sleep(100);
+    await until(() => errored !== null);
     expect(errored!.code).toBe('H1_HANDLER');
     expect((await get(p)).body.toString()).toBe('fine');
     expect(srv.connections).toBe(2);
@@ -710,7 +715,8 @@ describe('H1Pool: flow control', () => {
     const seen: string[] = [];
     let ctlRef: H1Control | null = null;
     const { result } = send(p, {}, { onData: (c, ctl) => { seen.push(c.toString()); if (seen.length === 1) { ctlRef = ctl; ctl.pause(); } } });
-    await sleep(50);
+    await until(() => seen.length > 0);
+    await sleep(50); // nothing more may arrive while paused
     expect(seen).toEqual(['a']);
     ctlRef!.resume();
     const r = await result;
