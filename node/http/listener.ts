@@ -3,7 +3,7 @@
 // an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { proxyError, type ProxyError } from '../errors.js';
+import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
@@ -34,6 +34,16 @@ function collect(k: string, v: string): void {
   if (collectedBad === null && !visibleAscii(v)) collectedBad = k;
 }
 
+/** Access-log `reason` of the proxy's own error answer: the code without its prefix, lower-case (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
+function errorReason(code: ErrorCode): string {
+  return code.slice(15).toLowerCase();
+}
+
+/** A request path as logged for a request refused before normalisation: at most 512 characters. */
+function loggedRawPath(p: string): string {
+  return p.length > 512 ? `${p.slice(0, 512)}…` : p;
+}
+
 export interface ListenerOptions {
   host: string;
   port: number;
@@ -53,6 +63,10 @@ export class Listener implements ExchangeHost {
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
   private drainResolve: (() => void) | null = null;
+  // The request being handled synchronously, for reject()'s access log line (no object per request).
+  private reqStart = 0;
+  private reqMethod = '';
+  private reqPath = '';
   snapshot: Snapshot;
   port = 0;
   readonly tls: boolean;
@@ -99,7 +113,7 @@ export class Listener implements ExchangeHost {
         setTimeout(resolve, drainMs).unref();
       });
     }
-    for (const ex of this.active) if (!ex.done && !ex.aborted) ex.res.close();
+    for (const ex of [...this.active]) ex.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
     (this.app as unknown as { close?: () => void }).close?.();
@@ -117,9 +131,12 @@ export class Listener implements ExchangeHost {
     m.inflight = this.active.size;
     const ms = performance.now() - ex.start;
     m.observe(ex.ctx.route.name, ex.status, ms / 1000, ex.bytesIn, ex.bytesOut);
+    const reason = ex.errorKind ?? (ex.errorCode !== null ? errorReason(ex.errorCode) : null);
+    if (ex.outcome !== 'complete') m.incomplete(ex.ctx.route.name, ex.outcome, reason ?? 'unknown');
     if (this.opts.accessLog) {
       this.opts.logger.info({
-        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status,
+        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status, outcome: ex.outcome,
+        ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
         bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
         ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
@@ -151,6 +168,8 @@ export class Listener implements ExchangeHost {
     this.opts.metrics.upstreamError(upstream, kind);
   }
 
+  headHeld(): void { this.opts.metrics.headsHeld++; }
+
   bodyStarted(ex: Exchange): void { this.bodies.add(ex); }
   bodyEnded(ex: Exchange): void { this.bodies.delete(ex); }
 
@@ -176,9 +195,24 @@ export class Listener implements ExchangeHost {
     }
   }
 
+  /** Answer a request refused before it became an Exchange (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
+    // the address must be read before the response ends (uWS invalidates res then)
+    const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
     const status = writeError(res, err, this.snapshot.realm, true, head);
-    this.opts.metrics.observe(route, status, 0, 0, 0);
+    this.logEarly(route, status, errorReason(err.code), client);
+  }
+
+  /** Metrics and access log line of a request answered inside the handler (no Exchange). */
+  private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
+    const ms = performance.now() - this.reqStart;
+    this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
+    if (!this.opts.accessLog) return;
+    this.opts.logger.info({
+      route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
+      ...(reason !== null ? { reason } : {}),
+      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client,
+    }, 'request');
   }
 
   /** `wsContext`: set for WebSocket upgrade requests (uWS socket context for res.upgrade). */
@@ -190,6 +224,9 @@ export class Listener implements ExchangeHost {
     const head = method === 'HEAD';
     const rawPath = req.getUrl();
     const query = req.getQuery() ?? '';
+    this.reqStart = start;
+    this.reqMethod = method;
+    this.reqPath = rawPath;
 
     // Headers: one flat array, size counted as sent ("name: value\r\n"); the
     // module-level collector avoids a closure per request.
@@ -238,7 +275,8 @@ export class Listener implements ExchangeHost {
     if (snap.wellKnown !== null && (method === 'GET' || head) && path.startsWith('/.well-known/')) {
       const doc = snap.wellKnown(path);
       if (doc !== null) {
-        this.opts.metrics.observe('(well-known)', writeWellKnown(res, doc, head), (performance.now() - start) / 1000, 0, doc.body.length);
+        const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
+        this.logEarly('(well-known)', writeWellKnown(res, doc, head), null, client, doc.body.length);
         return;
       }
     }

@@ -55,6 +55,12 @@ function exchange(bytes: Buffer, ms = 1_000, until: (text: string) => boolean = 
   });
 }
 
+/** Wait (polling every 10 ms, up to 5 s) until `cond` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
+
 const headerProbe = (hex: string): Buffer => Buffer.concat([Buffer.from('GET /h HTTP/1.1\r\nHost: x\r\nX-V: ', 'latin1'), Buffer.from(hex, 'hex'), Buffer.from('\r\n\r\n', 'latin1')]);
 
 /** The value JS sees for header X-V sent as raw `hex` bytes; null when uWS did not answer. */
@@ -85,5 +91,38 @@ describe('uWS 20.30: request header value bytes as JS sees them (req.forEach)', 
     const ctls = [...Array(0x20).keys()].filter((c) => c !== 0x0a && c !== 0x0d);
     const answers = await Promise.all(ctls.map((c) => exchange(headerProbe(`61${c.toString(16).padStart(2, '0')}62`), 500, (t) => t.includes('\r\n\r\n'))));
     expect(ctls.filter((_c, i) => answers[i]!.text !== '')).toEqual([0x09]);
+  });
+});
+
+describe('uWS 20.30: a response head without a body byte', () => {
+  it('chunked (unknown length): write("") sends nothing that ends the head; the head completes only with the first chunk', async () => {
+    let res: HttpResponse | null = null;
+    handlers.set('/chunked', (r) => {
+      res = r;
+      r.cork(() => { r.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream'); r.write(''); });
+    });
+    const sock = connect(port, '127.0.0.1');
+    let text = '';
+    sock.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    sock.write('GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n');
+    // what the handler's cork flushed: the status line and its header, not the end of the head
+    await until(() => text.includes('text/event-stream\r\n'));
+    expect(text).toBe('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n');
+    res!.cork(() => { res!.write('data: x\n\n'); });
+    await until(() => text.includes('data: x'));
+    expect(text).toMatch(/Transfer-Encoding: chunked\r\n\r\n[0-9a-f]+\r\ndata: x/);
+    res!.cork(() => { res!.end(); });
+    sock.destroy();
+  });
+
+  it('known length: tryEnd("", n) ends the head with Content-Length: n and sends it at once', async () => {
+    let res!: HttpResponse;
+    handlers.set('/known', (r) => {
+      res = r;
+      r.cork(() => { r.writeStatus('200 OK'); r.tryEnd('', 5); });
+    });
+    const r = await exchange(Buffer.from('GET /known HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1'), 3_000, (t) => t.includes('\r\n\r\n'));
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*Content-Length: 5\r\n\r\n$/);
+    res.cork(() => { res.tryEnd('hello', 5); });
   });
 });
