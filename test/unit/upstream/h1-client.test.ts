@@ -393,7 +393,7 @@ describe('H1Pool: response framing against raw servers', () => {
   });
 
   it('chunked response with extensions and trailers', async () => {
-    const srv = await fixed('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1 ;x\r\n \r\n5\r\nworld\r\n0\r\nX-Checksum: 1\r\n\r\n');
+    const srv = await fixed('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1;x\r\n \r\n5\r\nworld\r\n0\r\nX-Checksum: 1\r\n\r\n');
     const p = pool(srv.port);
     const r = await get(p);
     expect(r).toMatchObject({ status: 200, contentLength: -1, error: null });
