@@ -35,6 +35,20 @@ export interface H1Control {
   readonly aborted: boolean;
 }
 
+/**
+ * What UpstreamPool needs from a per-origin client: H1Pool, or (for `bench upstream-client`
+ * only) the undici adapter in undici-client.ts.
+ */
+export interface UpstreamClient {
+  /** Start one exchange; callbacks are never called synchronously from here. */
+  request(req: H1Request, handler: H1Handler): H1Control;
+  stats(): { connected: number; free: number; pending: number; running: number };
+  /** Stop accepting; resolve when running exchanges finished. */
+  close(): Promise<void>;
+  /** Close every socket now; running exchanges get H1_CLOSED. */
+  destroy(): void;
+}
+
 export interface H1PoolOptions {
   /** Sockets per origin; further requests queue FIFO. */
   connections: number;
@@ -485,7 +499,7 @@ class H1Conn implements H1ParserSink {
 interface Target { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
 
 /** Keep-alive pool for one origin (http://host:port or https://host:port). */
-export class H1Pool {
+export class H1Pool implements UpstreamClient {
   /** @internal */ readonly target: Target;
   /** @internal */ readonly maxHeaderBytes: number;
   /** @internal */ readonly keepAliveMs: number;
