@@ -42,10 +42,6 @@ export interface ExchangeHost {
   headHeld(ex: Exchange): void;
 }
 
-/** Writes a known-length head at the end of the upstream read that brought it (see onResponseStart). */
-function flushHead(ex: Exchange): void {
-  ex.flushHead();
-}
 
 /** Readable fed by uWS onData: push() false → pause the client socket, _read → resume. */
 class BodyStream extends Readable {
@@ -309,13 +305,12 @@ export class Exchange implements H1Handler {
     }
     // The client must see the head even when the body is slow to come (SSE, long polls), but
     // not in a write of its own when the body is in the same upstream read (the common case):
-    // the head goes out with the first body bytes, or right after this read on its own.
+    // the head goes out with the first body bytes, or at the end of this read on its own.
     this.headDue = true;
-    process.nextTick(flushHead, this);
   }
 
-  /** @internal The head is still unwritten after the read that brought it. */
-  flushHead(): void {
+  /** The upstream read is delivered: a head still unwritten goes out alone (known length) or is counted as held. */
+  onReadEnd(): void {
     if (!this.headDue || this.done || this.aborted) return;
     this.headDue = false;
     if (this.totalSize > 0) {

@@ -12,6 +12,12 @@ export interface H1Handler {
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void;
   /** Body bytes, de-chunked. The buffer may be retained. May call ctl.pause() synchronously. */
   onResponseData(chunk: Buffer): void;
+  /**
+   * Optional: one upstream read has been delivered (its onResponseStart/onResponseData calls are
+   * done) and the response continues. Lets a handler send a head on its own only when no body
+   * byte came with it, instead of scheduling a tick per response. Not called once onResponseEnd ran.
+   */
+  onReadEnd?(): void;
   onResponseEnd(): void;
   /**
    * err.code: the socket's code while connecting (ECONNREFUSED, ECONNRESET, EHOSTUNREACH, TLS codes…),
@@ -351,10 +357,21 @@ class H1Conn implements H1ParserSink {
       this.fail(ex, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
     } else if (this.parser.state === P_DONE) {
       this.complete(ex, r === chunk.length);
-    } else if (r < chunk.length) {
-      // The handler paused mid-chunk: keep the rest (no copy) until resume().
-      this.held = chunk;
-      this.heldOff = r;
+    } else {
+      if (r < chunk.length) {
+        // The handler paused mid-chunk: keep the rest (no copy) until resume().
+        this.held = chunk;
+        this.heldOff = r;
+      }
+      if (ex.responseStarted) this.readEnd(ex);
+    }
+  }
+
+  private readEnd(ex: H1Exchange): void {
+    try {
+      ex.handler.onReadEnd?.();
+    } catch (err) {
+      this.handlerThrew(ex, err);
     }
   }
 

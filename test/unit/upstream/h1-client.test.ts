@@ -378,6 +378,28 @@ describe('H1Pool: request bodies', () => {
   });
 });
 
+describe('H1Pool: onReadEnd', () => {
+  it('follows a read that carried only the head, and is not called once the response ended', async () => {
+    let sock: net.Socket | null = null;
+    const srv = await rawServer((s) => { sock = s; s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n'); });
+    const events: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      pool(srv.port).request({ method: 'GET', path: '/', headers: ['host', 'x'], body: null, contentLength: 0 }, {
+        onResponseStart() { events.push('start'); },
+        onResponseData(c) { events.push(`data:${c.toString()}`); },
+        onReadEnd() { events.push('read-end'); },
+        onResponseEnd() { events.push('end'); resolve(); },
+        onError(e) { events.push(`error:${e.code}`); resolve(); },
+      });
+    });
+    await until(() => events.includes('read-end'));
+    expect(events).toEqual(['start', 'read-end']);
+    sock!.write('ok');
+    await done;
+    expect(events).toEqual(['start', 'read-end', 'data:ok', 'end']);
+  });
+});
+
 describe('H1Pool: response framing against raw servers', () => {
   it('204 and 304 with Content-Length carry no body; the socket stays usable', async () => {
     const srv = await rawServer((s, _h, n) => {
