@@ -16,6 +16,14 @@ const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 't
 
 const EMPTY = Buffer.alloc(0);
 
+/** The exchange whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
+let corked: Exchange | null = null;
+function writeLoneHeadCorked(): void {
+  const ex = corked!;
+  corked = null;
+  ex.writeLoneHead();
+}
+
 /**
  * uWebSockets.js drops an HTTP connection that makes no write progress for its fixed idle
  * timeout (10 s on a coarse timer: measured 8.5–12 s). A connection that ends after the proxy
@@ -314,7 +322,8 @@ export class Exchange implements H1Handler {
     if (!this.headDue || this.done || this.aborted) return;
     this.headDue = false;
     if (this.totalSize > 0) {
-      this.res.cork(this.writeLoneHeadBound);
+      corked = this;
+      this.res.cork(writeLoneHeadCorked);
     } else {
       // Unknown length (chunked or close-delimited): this uWS build cannot end a chunked head
       // without a body chunk (res.write('') writes nothing), so it waits for the first byte.
@@ -322,10 +331,8 @@ export class Exchange implements H1Handler {
     }
   }
 
-  private readonly writeLoneHeadBound = (): void => this.writeLoneHead();
-
-  /** Known length: tryEnd with no data writes the head with its Content-Length and sends it. */
-  private writeLoneHead(): void {
+  /** @internal Known length: tryEnd with no data writes the head with its Content-Length and sends it. */
+  writeLoneHead(): void {
     this.writeHead();
     const lastOffset = this.res.getWriteOffset();
     const [ok] = this.res.tryEnd(EMPTY, this.totalSize);
