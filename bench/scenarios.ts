@@ -10,6 +10,7 @@ import { jwtWarm } from './jwt-warm.bench.js';
 import { passthrough } from './passthrough.bench.js';
 import { revocationPropagation } from './revocation-propagation.bench.js';
 import { soak } from './soak.bench.js';
+import { upstreamClient } from './upstream-client.bench.js';
 import { websocketRelay } from './websocket-relay.bench.js';
 
 export interface ScenarioOptions {
@@ -84,6 +85,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   soak: {
     description: 'one proxy process for 10 minutes (PORTCULLIS_BENCH_SOAK_S) under closed-loop load, every request a cache miss over 30 000 rotating JWTs (cache 10 000): RSS sampled every 10 s, slope after a 1-minute warmup (target: no growth)',
     run: soak,
+  },
+  'upstream-client': {
+    description: 'the hand-written HTTP/1.1 upstream client vs undici on the passthrough path: two Portcullis processes differing only in the client (PORTCULLIS_UPSTREAM_CLIENT=undici), same upstream, alternating rounds — throughput, CPU µs/req closed loop and at 2000 rps',
+    run: upstreamClient,
   },
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',

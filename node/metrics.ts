@@ -20,6 +20,10 @@ export class RequestMetrics {
   readonly registry = new Registry();
   private readonly routes = new Map<string, RouteStats>();
   readonly upstreamErrors = new Map<string, number>(); // "upstream\0kind" → count
+  /** Responses that did not end complete: "route\0outcome\0reason" → count. */
+  readonly incompleteResponses = new Map<string, number>();
+  /** Response heads of unknown length that waited for their first body byte (uWS cannot send them alone). */
+  headsHeld = 0;
   inflight = 0;
   /** "allowed" or the stable deny reason → count. */
   readonly decisions = new Map<string, number>();
@@ -62,6 +66,17 @@ export class RequestMetrics {
         this.reset();
         for (const [k, n] of self.upstreamErrors) { const [upstream, kind] = k.split('\0'); this.inc({ upstream: upstream!, kind: kind! }, n); }
       },
+    });
+    new Counter({
+      name: 'portcullis_responses_incomplete_total', help: 'Responses that did not reach the client whole, by route, outcome (truncated: cut by the proxy; aborted: the client connection ended first) and reason', labelNames: ['route', 'outcome', 'reason'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [k, n] of self.incompleteResponses) { const [route, outcome, reason] = k.split('\0'); this.inc({ route: route!, outcome: outcome!, reason: reason! }, n); }
+      },
+    });
+    new Counter({
+      name: 'portcullis_response_heads_held_total', help: 'Response heads of unknown length (chunked, close-delimited) still unsent after the upstream read that brought them: uWebSockets.js sends them with the first body byte', registers: [this.registry],
+      collect() { this.reset(); this.inc(self.headsHeld); },
     });
     new Counter({
       name: 'portcullis_auth_decisions_total', help: 'Token decisions on routes with auth: allowed, or denied by stable reason code', labelNames: ['decision', 'reason'], registers: [this.registry],
@@ -112,6 +127,12 @@ export class RequestMetrics {
   decision(reason: string | null): void {
     const k = reason ?? 'allowed';
     this.decisions.set(k, (this.decisions.get(k) ?? 0) + 1);
+  }
+
+  /** Count a response that did not end complete (`outcome` truncated or aborted); `reason` as in the access log. */
+  incomplete(route: string, outcome: string, reason: string): void {
+    const k = `${route}\0${outcome}\0${reason}`;
+    this.incompleteResponses.set(k, (this.incompleteResponses.get(k) ?? 0) + 1);
   }
 
   upstreamError(upstream: string, kind: string): void {

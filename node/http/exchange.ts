@@ -1,11 +1,11 @@
 // One request's life from the uWS handler to the last response byte: the request
-// body stream (with backpressure and the body limit), the undici dispatch handler
-// (streaming the response back with backpressure), retries, errors and the finish
-// guard. uWS rules: write only inside cork() and only while not aborted.
+// body stream (with backpressure and the body limit), the upstream handler (streaming
+// the response back with backpressure), retries, errors, how it ended (outcome, reason)
+// and the finish guard. uWS rules: write only inside cork() and only while not aborted.
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { H1Control, H1Handler } from '../upstream/h1-client.js';
-import { proxyError, type ProxyError } from '../errors.js';
+import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { statusLine, writeError } from './respond.js';
@@ -21,13 +21,42 @@ const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 't
  */
 export const UWS_BODY_REARM_MS = 4_000;
 
+const EMPTY = Buffer.alloc(0);
+
+/** The exchange whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
+let corked: Exchange | null = null;
+function writeLoneHeadCorked(): void {
+  const ex = corked!;
+  corked = null;
+  ex.writeLoneHead();
+}
+
+/**
+ * uWebSockets.js drops an HTTP connection that makes no write progress for its fixed idle
+ * timeout (10 s on a coarse timer: measured 8.5–12 s). A connection that ends after the proxy
+ * waited this long for the client to read was cut for being a slow reader, not closed by it.
+ */
+const UWS_STALL_CUT_MS = 8_000;
+
+/**
+ * How a request ended, as the client saw it (access log `outcome`, README "Logs"):
+ * `complete` — a whole response was written (the upstream's, or the proxy's own error);
+ * `truncated` — the proxy cut the client connection mid-response (upstream reset, body timeout
+ * or protocol error after the head, revocation, shutdown); `aborted` — the client connection
+ * ended first (the client closed it, or uWS dropped a client that stopped reading).
+ */
+export type Outcome = 'complete' | 'truncated' | 'aborted';
+
 /** Callbacks into the listener (metrics, logs, lifecycle) so the exchange stays I/O only. */
 export interface ExchangeHost {
   finished(ex: Exchange): void;
   upstreamError(upstream: string, kind: string): void;
   bodyStarted(ex: Exchange): void;
   bodyEnded(ex: Exchange): void;
+  /** A response head of unknown length waits for its first body byte (uWS limitation, README "Limitations"). */
+  headHeld(ex: Exchange): void;
 }
+
 
 /** Readable fed by uWS onData: push() false → pause the client socket, _read → resume. */
 class BodyStream extends Readable {
@@ -52,12 +81,22 @@ export class Exchange implements H1Handler {
   aborted = false;
   /** A response (error or upstream) has been completely written or abandoned. */
   done = false;
+  /**
+   * While running: the upstream's status once its head arrived (0 before). After finish(): the
+   * status the client received, 499 when the client went away before any status was written.
+   */
   status = 0;
+  outcome: Outcome = 'complete';
+  /** The proxy's own error response, when it answered with one. */
+  errorCode: ErrorCode | null = null;
   bytesIn = 0;
   bytesOut = 0;
   upstreamStart = 0;
   upstreamMs = -1;
+  /** Why the request did not end as a complete relay of the upstream's answer (access log `reason`); null when it did. */
   errorKind: string | null = null;
+  /** Status line written to the client (upstream head or own error); 0 while nothing was written. */
+  private sent = 0;
 
   // request body
   body: BodyStream | null = null;
@@ -84,6 +123,10 @@ export class Exchange implements H1Handler {
   private pending: Buffer | null = null;
   private pendingOffset = 0;
   private writableRegistered = false;
+  /** performance.now() when the client stopped draining (waiting for onWritable); 0 while it keeps up. */
+  private blockedSince = 0;
+  /** A head to write at the end of the current upstream read unless body bytes took it along. */
+  private headDue = false;
   private upstreamEnded = false;
   private pendingChunk: Buffer | null = null;
   private readonly onWritableBound = (offset: number): boolean => this.onWritable(offset);
@@ -107,6 +150,14 @@ export class Exchange implements H1Handler {
     this.aborted = true;
     if (this.controller !== null && !this.controller.aborted) this.controller.abort();
     if (this.body !== null && !this.body.destroyed) this.body.destroy();
+    if (this.done) return;
+    if (this.blockedSince > 0 && performance.now() - this.blockedSince >= UWS_STALL_CUT_MS) {
+      this.outcome = 'truncated'; // uWS (the proxy's side) cut a client that stopped reading
+      this.errorKind ??= 'slow_reader';
+    } else {
+      this.outcome = 'aborted';
+      this.errorKind ??= 'client_closed';
+    }
     this.finish(499);
   }
 
@@ -174,11 +225,23 @@ export class Exchange implements H1Handler {
     this.errorKind = kind;
     if (this.controller !== null && !this.controller.aborted) this.controller.abort();
     if (this.body !== null && !this.body.destroyed) this.body.destroy();
-    if (this.headersWritten || this.respStatus !== 0) {
-      this.closeConnection(this.status || 502);
+    if (this.headersWritten) {
+      this.cut(kind);
       return;
     }
     this.sendError(err, true);
+  }
+
+  /**
+   * Shutdown after the drain period: the upstream request is cancelled and the client
+   * connection closed at once (an answer written now could keep the process waiting for a
+   * client that does not read it).
+   */
+  shutdown(): void {
+    if (this.done || this.aborted) return;
+    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
+    if (this.body !== null && !this.body.destroyed) this.body.destroy();
+    this.cut('shutdown');
   }
 
   // ---- responses -------------------------------------------------------------
@@ -188,13 +251,21 @@ export class Exchange implements H1Handler {
     if (this.done || this.aborted) return;
     let status = 0;
     this.res.cork(() => { status = writeError(this.res, err, this.snap.realm, closeConnection, this.head); });
+    this.sent = status;
+    this.errorCode = err.code;
     this.finish(status);
   }
 
-  private closeConnection(status: number): void {
+  /**
+   * Cut the exchange: the client connection is closed, so the client sees the response
+   * incomplete — or, when nothing was written yet, no response at all (logged as status 0).
+   */
+  private cut(reason: string): void {
     if (this.done) return;
-    if (!this.aborted) this.res.close(); // triggers onAborted → finish(499); report the real status
-    this.finish(status);
+    this.outcome = 'truncated';
+    this.errorKind ??= reason;
+    this.finish(0);
+    if (!this.aborted) this.res.close(); // → onAborted, which finds the exchange done
   }
 
   /**
@@ -206,14 +277,17 @@ export class Exchange implements H1Handler {
     if (this.done || this.aborted || this.status === 0) return false;
     this.ctx.denyReason = reason;
     this.errorKind = reason;
-    this.closeConnection(this.status);
+    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
+    this.cut(reason);
     return true;
   }
 
+  /** The end, once: `status` is reported (0: none reached the client) unless a status line was written or the client left first. */
   finish(status: number): void {
     if (this.done) return;
     this.done = true;
-    if (this.status === 0) this.status = status;
+    this.status = this.sent !== 0 ? this.sent : this.aborted ? 499 : status;
+    if (this.aborted && this.outcome === 'complete') this.outcome = 'aborted';
     if (!this.bodyComplete) this.host.bodyEnded(this);
     this.host.finished(this);
   }
@@ -262,11 +336,44 @@ export class Exchange implements H1Handler {
     if (this.totalSize === 0) {
       // Nothing to stream: answer now in one corked write.
       this.res.cork(() => this.endResponse());
+      return;
+    }
+    // The client must see the head even when the body is slow to come (SSE, long polls), but
+    // not in a write of its own when the body is in the same upstream read (the common case):
+    // the head goes out with the first body bytes, or at the end of this read on its own.
+    this.headDue = true;
+  }
+
+  /** The upstream read is delivered: a head still unwritten goes out alone (known length) or is counted as held. */
+  onReadEnd(): void {
+    if (!this.headDue || this.done || this.aborted) return;
+    this.headDue = false;
+    if (this.totalSize > 0) {
+      corked = this;
+      this.res.cork(writeLoneHeadCorked);
+    } else {
+      // Unknown length (chunked or close-delimited): this uWS build cannot end a chunked head
+      // without a body chunk (res.write('') writes nothing), so it waits for the first byte.
+      this.host.headHeld(this);
+    }
+  }
+
+  /** @internal Known length: tryEnd with no data writes the head with its Content-Length and sends it. */
+  writeLoneHead(): void {
+    this.writeHead();
+    const lastOffset = this.res.getWriteOffset();
+    const [ok] = this.res.tryEnd(EMPTY, this.totalSize);
+    if (!ok) {
+      this.pending = EMPTY;
+      this.pendingOffset = lastOffset;
+      this.waitWritable();
     }
   }
 
   private writeHead(): void {
     this.headersWritten = true;
+    this.headDue = false;
+    this.sent = this.respStatus;
     const res = this.res;
     const status = this.respStatus;
     const msg = this.respStatusMessage;
@@ -319,6 +426,7 @@ export class Exchange implements H1Handler {
 
   private waitWritable(): void {
     this.controller?.pause();
+    if (this.blockedSince === 0) this.blockedSince = performance.now();
     if (!this.writableRegistered) {
       this.writableRegistered = true;
       this.res.onWritable(this.onWritableBound);
@@ -333,6 +441,7 @@ export class Exchange implements H1Handler {
       if (!ok) return false;
       this.pending = null;
     }
+    this.blockedSince = 0;
     if (this.upstreamEnded) { this.endResponse(); return true; }
     this.controller?.resume();
     return true;
@@ -358,7 +467,8 @@ export class Exchange implements H1Handler {
       else res.end(undefined, !this.bodyComplete);
     } else if (this.totalSize > 0) {
       // Fewer bytes than Content-Length: the client must see a truncated response.
-      res.close();
+      this.cut('upstream_short_body');
+      return;
     } else {
       res.end(undefined, !this.bodyComplete);
     }
@@ -371,9 +481,18 @@ export class Exchange implements H1Handler {
     const code = err.code;
     const up = this.upstream!;
     if (this.respStatus !== 0) {
-      // Mid-body failure: headers may already be out; cut the client connection.
-      this.host.upstreamError(up.name, code === 'H1_BODY_TIMEOUT' ? 'body_timeout' : code === 'H1_PROTOCOL' ? 'protocol' : 'reset_mid_body');
-      this.closeConnection(this.respStatus);
+      // Mid-body failure, reported against the upstream either way.
+      const timeout = code === 'H1_BODY_TIMEOUT';
+      this.host.upstreamError(up.name, timeout ? 'body_timeout' : code === 'H1_PROTOCOL' ? 'protocol' : 'reset_mid_body');
+      const reason = timeout ? 'upstream_body_timeout' : code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
+      // Head already out: cut the client connection so the client sees the body incomplete.
+      if (this.headersWritten) { this.cut(reason); return; }
+      // Nothing written yet (a held head): the client gets a clean answer instead of an empty reply.
+      this.headDue = false;
+      this.errorKind = reason;
+      this.sendError(timeout
+        ? proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" sent a response head but no body within ${up.config.timeouts.idle_body_ms} ms`)
+        : proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`), true);
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
@@ -389,21 +508,32 @@ export class Exchange implements H1Handler {
         this.dispatch(this.target);
         return;
       }
+      this.errorKind = code === 'ETIMEDOUT' ? 'upstream_connect_timeout' : 'upstream_connect';
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the connection`));
       return;
     }
     if (code === 'H1_REQUEST_BODY' || code === 'H1_CLOSED' || code === 'H1_HANDLER') {
       // our side failed (client body cut or mismatched, pool closing on reload, a bug): not the target's fault
       this.host.upstreamError(up.name, code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'pool_closed' : 'internal');
+      this.errorKind = code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'upstream_pool_closed' : 'internal';
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${up.name}" failed`));
+      return;
+    }
+    if (code === 'H1_REQUEST_HEAD') {
+      // nothing was written: a request the client cannot have sent in valid form (the listener
+      // refuses non-ASCII bytes first); never counted against the upstream
+      this.errorKind = 'request_unsendable';
+      this.sendError(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'the request cannot be forwarded unchanged'));
       return;
     }
     if (code === 'H1_HEADERS_TIMEOUT') {
       this.host.upstreamError(up.name, 'timeout');
+      this.errorKind = 'upstream_timeout';
       this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not answer in time`));
       return;
     }
     this.host.upstreamError(up.name, code === 'H1_PROTOCOL' ? 'protocol' : 'reset');
+    this.errorKind = code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
     this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`));
   }
 }

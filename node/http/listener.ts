@@ -4,7 +4,7 @@
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
-import { proxyError, type ProxyError } from '../errors.js';
+import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
@@ -14,6 +14,7 @@ import { Exchange, type ExchangeHost } from './exchange.js';
 import { normalizedHostHeader, routingHost } from './host-normalize.js';
 import { normalizePath, stripParams } from './path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
+import { visibleAscii } from './request-bytes.js';
 import { writeError } from './respond.js';
 import type { OutboundResult, Snapshot } from './snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
@@ -28,9 +29,22 @@ const HOP_REQUEST = new Set(['content-length', 'connection', 'keep-alive', 'prox
 
 let collected: string[] = [];
 let collectedBytes = 0;
+/** Name of the first header whose value fails visibleAscii(), else null. */
+let collectedBad: string | null = null;
 function collect(k: string, v: string): void {
   collected.push(k, v);
   collectedBytes += k.length + v.length + 4;
+  if (collectedBad === null && !visibleAscii(v)) collectedBad = k;
+}
+
+/** Access-log `reason` of the proxy's own error answer: the code without its prefix, lower-case (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
+function errorReason(code: ErrorCode): string {
+  return code.slice(15).toLowerCase();
+}
+
+/** A request path as logged for a request refused before normalisation: at most 512 characters. */
+function loggedRawPath(p: string): string {
+  return p.length > 512 ? `${p.slice(0, 512)}…` : p;
 }
 
 export interface ListenerOptions {
@@ -54,6 +68,10 @@ export class Listener implements ExchangeHost {
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
   private drainResolve: (() => void) | null = null;
+  // The request being handled synchronously, for reject()'s access log line (no object per request).
+  private reqStart = 0;
+  private reqMethod = '';
+  private reqPath = '';
   snapshot: Snapshot;
   port = 0;
   readonly tls: boolean;
@@ -108,7 +126,7 @@ export class Listener implements ExchangeHost {
         setTimeout(resolve, drainMs).unref();
       });
     }
-    for (const ex of this.active) if (!ex.done && !ex.aborted) ex.res.close();
+    for (const ex of [...this.active]) ex.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
     (this.app as unknown as { close?: () => void }).close?.();
@@ -126,9 +144,12 @@ export class Listener implements ExchangeHost {
     m.inflight = this.active.size;
     const ms = performance.now() - ex.start;
     m.observe(ex.ctx.route.name, ex.status, ms / 1000, ex.bytesIn, ex.bytesOut);
+    const reason = ex.errorKind ?? (ex.errorCode !== null ? errorReason(ex.errorCode) : null);
+    if (ex.outcome !== 'complete') m.incomplete(ex.ctx.route.name, ex.outcome, reason ?? 'unknown');
     if (this.opts.accessLog) {
       this.opts.logger.info({
-        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status,
+        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status, outcome: ex.outcome,
+        ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
         bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
         ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
@@ -160,6 +181,8 @@ export class Listener implements ExchangeHost {
     this.opts.metrics.upstreamError(upstream, kind);
   }
 
+  headHeld(): void { this.opts.metrics.headsHeld++; }
+
   bodyStarted(ex: Exchange): void { this.bodies.add(ex); }
   bodyEnded(ex: Exchange): void { this.bodies.delete(ex); }
 
@@ -188,9 +211,24 @@ export class Listener implements ExchangeHost {
     }
   }
 
+  /** Answer a request refused before it became an Exchange (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
+    // the address must be read before the response ends (uWS invalidates res then)
+    const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
     const status = writeError(res, err, this.snapshot.realm, true, head);
-    this.opts.metrics.observe(route, status, 0, 0, 0);
+    this.logEarly(route, status, errorReason(err.code), client);
+  }
+
+  /** Metrics and access log line of a request answered inside the handler (no Exchange). */
+  private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
+    const ms = performance.now() - this.reqStart;
+    this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
+    if (!this.opts.accessLog) return;
+    this.opts.logger.info({
+      route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
+      ...(reason !== null ? { reason } : {}),
+      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client,
+    }, 'request');
   }
 
   /** `wsContext`: set for WebSocket upgrade requests (uWS socket context for res.upgrade). */
@@ -202,18 +240,24 @@ export class Listener implements ExchangeHost {
     const head = method === 'HEAD';
     const rawPath = req.getUrl();
     const query = req.getQuery() ?? '';
+    this.reqStart = start;
+    this.reqMethod = method;
+    this.reqPath = rawPath;
 
     // Headers: one flat array, size counted as sent ("name: value\r\n"); the
     // module-level collector avoids a closure per request.
     const headers: string[] = [];
     collected = headers;
     collectedBytes = 0;
+    collectedBad = null;
     req.forEach(collect);
     const headerBytes = collectedBytes;
 
     if (this.draining) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
     if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
     if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
+    if (collectedBad !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${collectedBad} has a byte outside visible ASCII, SP and HTAB`), '(none)', head);
+    if (query !== '' && !visibleAscii(query)) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)'), '(none)', head);
 
     let hostHeader: string | null = null;
     let contentLength = -1;
@@ -253,7 +297,8 @@ export class Listener implements ExchangeHost {
     if (snap.wellKnown !== null && (method === 'GET' || head) && path.startsWith('/.well-known/')) {
       const doc = snap.wellKnown(path);
       if (doc !== null) {
-        this.opts.metrics.observe('(well-known)', writeWellKnown(res, doc, head), (performance.now() - start) / 1000, 0, doc.body.length);
+        const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
+        this.logEarly('(well-known)', writeWellKnown(res, doc, head), null, client, doc.body.length);
         return;
       }
     }

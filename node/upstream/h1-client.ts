@@ -12,11 +12,18 @@ export interface H1Handler {
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void;
   /** Body bytes, de-chunked. The buffer may be retained. May call ctl.pause() synchronously. */
   onResponseData(chunk: Buffer): void;
+  /**
+   * Optional: one upstream read has been delivered (its onResponseStart/onResponseData calls are
+   * done) and the response continues. Lets a handler send a head on its own only when no body
+   * byte came with it, instead of scheduling a tick per response. Not called once onResponseEnd ran.
+   */
+  onReadEnd?(): void;
   onResponseEnd(): void;
   /**
    * err.code: the socket's code while connecting (ECONNREFUSED, ECONNRESET, EHOSTUNREACH, TLS codes…),
    * ETIMEDOUT (connect), H1_HEADERS_TIMEOUT, H1_BODY_TIMEOUT, H1_PROTOCOL (malformed or ambiguous
-   * response, or an unsafe request head), H1_RESET (closed before the response completed),
+   * response), H1_REQUEST_HEAD (a method, target, header name or value that cannot be sent as it is;
+   * reported before anything is written, never the upstream's fault), H1_RESET (closed before the response completed),
    * H1_REQUEST_BODY (request body stream failed or did not match contentLength), H1_HANDLER (a
    * handler callback threw), H1_CLOSED (pool closed or destroyed). Never reported after abort().
    * requestSent: false when no request byte was written.
@@ -32,6 +39,20 @@ export interface H1Control {
   /** Destroy the socket (never reused); no callback follows. No-op once the exchange finished. */
   abort(): void;
   readonly aborted: boolean;
+}
+
+/**
+ * What UpstreamPool needs from a per-origin client: H1Pool, or (for `bench upstream-client`
+ * only) the undici adapter in undici-client.ts.
+ */
+export interface UpstreamClient {
+  /** Start one exchange; callbacks are never called synchronously from here. */
+  request(req: H1Request, handler: H1Handler): H1Control;
+  stats(): { connected: number; free: number; pending: number; running: number };
+  /** Stop accepting; resolve when running exchanges finished. */
+  close(): Promise<void>;
+  /** Close every socket now; running exchanges get H1_CLOSED. */
+  destroy(): void;
 }
 
 export interface H1PoolOptions {
@@ -336,10 +357,21 @@ class H1Conn implements H1ParserSink {
       this.fail(ex, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
     } else if (this.parser.state === P_DONE) {
       this.complete(ex, r === chunk.length);
-    } else if (r < chunk.length) {
-      // The handler paused mid-chunk: keep the rest (no copy) until resume().
-      this.held = chunk;
-      this.heldOff = r;
+    } else {
+      if (r < chunk.length) {
+        // The handler paused mid-chunk: keep the rest (no copy) until resume().
+        this.held = chunk;
+        this.heldOff = r;
+      }
+      if (ex.responseStarted) this.readEnd(ex);
+    }
+  }
+
+  private readEnd(ex: H1Exchange): void {
+    try {
+      ex.handler.onReadEnd?.();
+    } catch (err) {
+      this.handlerThrew(ex, err);
     }
   }
 
@@ -484,7 +516,7 @@ class H1Conn implements H1ParserSink {
 interface Target { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
 
 /** Keep-alive pool for one origin (http://host:port or https://host:port). */
-export class H1Pool {
+export class H1Pool implements UpstreamClient {
   /** @internal */ readonly target: Target;
   /** @internal */ readonly maxHeaderBytes: number;
   /** @internal */ readonly keepAliveMs: number;
@@ -534,7 +566,7 @@ export class H1Pool {
     try {
       ex.head = requestHead(req.method, req.path, req.headers, req.body !== null, req.contentLength);
     } catch (err) {
-      process.nextTick(reportLater, ex, h1Error('H1_PROTOCOL', (err as Error).message, false));
+      process.nextTick(reportLater, ex, h1Error('H1_REQUEST_HEAD', (err as Error).message, false));
       return ex;
     }
     this.dispatch(ex);

@@ -13,25 +13,30 @@ export const P_HEAD = 0;
 export const P_BODY_CL = 1;
 export const P_BODY_EOF = 2;
 export const P_CHUNK_SIZE = 3;
-export const P_CHUNK_SIZE_WS = 4;
-export const P_CHUNK_EXT = 5;
-export const P_CHUNK_SIZE_LF = 6;
-export const P_CHUNK_DATA = 7;
-export const P_CHUNK_DATA_CR = 8;
-export const P_CHUNK_DATA_LF = 9;
-export const P_TRAILER_START = 10;
-export const P_TRAILER_LINE = 11;
-export const P_TRAILER_LF = 12;
-export const P_END_LF = 13;
-export const P_DONE = 14;
-export const P_ERROR = 15;
+const P_CHUNK_EXT_NAME_START = 4;
+const P_CHUNK_EXT_NAME = 5;
+const P_CHUNK_EXT_VALUE_START = 6;
+const P_CHUNK_EXT_TOKEN = 7;
+const P_CHUNK_EXT_QUOTED = 8;
+const P_CHUNK_EXT_QUOTED_PAIR = 9;
+const P_CHUNK_EXT_QUOTED_END = 10;
+const P_CHUNK_SIZE_LF = 11;
+export const P_CHUNK_DATA = 12;
+const P_CHUNK_DATA_CR = 13;
+const P_CHUNK_DATA_LF = 14;
+const P_TRAILER_START = 15;
+const P_TRAILER_NAME = 16;
+const P_TRAILER_VALUE = 17;
+const P_TRAILER_LF = 18;
+const P_END_LF = 19;
+export const P_DONE = 20;
+export const P_ERROR = 21;
 
-const CR = 0x0d, LF = 0x0a, SP = 0x20, HTAB = 0x09, COLON = 0x3a, SEMI = 0x3b, COMMA = 0x2c;
+const CR = 0x0d, LF = 0x0a, SP = 0x20, HTAB = 0x09, COLON = 0x3a, SEMI = 0x3b, COMMA = 0x2c, EQ = 0x3d, DQUOTE = 0x22, BSLASH = 0x5c;
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const HTTP_1_DOT = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e]; // "HTTP/1."
 /** Largest chunk size before the next hex digit could overflow 2^53. */
 const MAX_CHUNK_BEFORE_SHIFT = Math.floor((Number.MAX_SAFE_INTEGER - 15) / 16);
-const MAX_CHUNK_SIZE_DIGITS = 16;
 
 /** tchar (RFC 9110 §5.6.2): 1 = token char, 2 = upper-case letter, 0 = not a token char. */
 const TCHAR = new Uint8Array(256);
@@ -79,6 +84,12 @@ function eqi(b: Buffer, s: number, e: number, lower: string): boolean {
   if (e - s !== lower.length) return false;
   for (let i = 0; i < lower.length; i++) if ((b[s + i]! | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
+}
+
+/** b[s, e) holds an HTAB. */
+function hasTab(b: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (b[i] === HTAB) return true;
+  return false;
 }
 
 const CONN_CLOSE = 1, CONN_KEEP_ALIVE = 2;
@@ -140,6 +151,9 @@ export class H1Parser {
   private remaining = 0;
   private digits = 0;
   private lineBytes = 0;
+  /** Trailer name bytes matched so far against "content-length" / "transfer-encoding"; -1 = no match. */
+  private trailerCl = 0;
+  private trailerTe = 0;
   private carry: Buffer | null = null;
   private carryLen = 0;
   private readonly scratch: string[] = [];
@@ -268,8 +282,9 @@ export class H1Parser {
     return buf.length;
   }
 
-  /** Early rejection of an incomplete head: wrong protocol prefix or a bare LF (we accept CRLF only). */
+  /** Early rejection of an incomplete head: wrong protocol prefix, a bare LF or a bare CR (we accept CRLF only). */
   private partialOk(b: Buffer, s: number, e: number, from: number): boolean {
+    if (b[s] === CR) return this.bad('empty line before the status line');
     for (let i = s; i < e && i - s < HTTP_1_DOT.length; i++) {
       if (b[i] !== HTTP_1_DOT[i - s]) return this.bad('response does not start with HTTP/1.x');
     }
@@ -278,18 +293,28 @@ export class H1Parser {
       if (i === s || b[i - 1] !== CR) return this.bad('bare LF in response head');
       i = b.indexOf(LF, i + 1);
     }
+    // a CR at the end of the previous read is judged now that its next byte is here
+    let j = b.indexOf(CR, from > s ? from - 1 : s);
+    while (j !== -1 && j + 1 < e) {
+      if (b[j + 1] !== LF) return this.bad('bare CR in response head');
+      j = b.indexOf(CR, j + 1);
+    }
     return true;
   }
 
   /** Parse a complete head b[s, e) (e is just past CRLFCRLF); sets the body state and calls the sink. */
   private parseHead(b: Buffer, s: number, e: number): boolean {
+    // RFC 9112 §2.2 lets a *server* skip empty lines before a request line; before a response
+    // they mean the connection is out of step (llhttp skips them)
+    if (b[s] === CR) return this.bad('empty line before the status line');
     if (e - s < 16) return this.bad('malformed status line');
     for (let i = 0; i < 7; i++) if (b[s + i] !== HTTP_1_DOT[i]) return this.bad('response does not start with HTTP/1.x');
     const minor = b[s + 7]! - 0x30;
     if (minor !== 0 && minor !== 1) return this.bad('unsupported HTTP version');
     const d1 = b[s + 9]! - 0x30, d2 = b[s + 10]! - 0x30, d3 = b[s + 11]! - 0x30;
-    if (b[s + 8] !== SP || d1 < 1 || d1 > 5 || d2 < 0 || d2 > 9 || d3 < 0 || d3 > 9) return this.bad('malformed status line');
+    if (b[s + 8] !== SP || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || d3 < 0 || d3 > 9) return this.bad('malformed status line');
     const status = d1 * 100 + d2 * 10 + d3;
+    if (status < 100 || status > 599) return this.bad('status code outside 100–599');
     if (status === 101) return this.bad('101 Switching Protocols is not supported');
     let p = s + 12;
     let text = '';
@@ -304,7 +329,7 @@ export class H1Parser {
       if (p - ts === 2 && b[ts] === 0x4f && b[ts + 1] === 0x4b) text = 'OK';
       else if (p > ts) text = b.toString('latin1', ts, p);
     }
-    if (b[p] !== CR || b[p + 1] !== LF) return this.bad('malformed status line');
+    if (b[p] !== CR || b[p + 1] !== LF) return this.bad(b[p] === CR ? 'bare CR in response head' : 'malformed status line');
     p += 2;
 
     const interim = status < 200;
@@ -339,9 +364,15 @@ export class H1Parser {
         if (c !== SP && c !== HTAB) ve = p;
       }
       if (b[p + 1] !== LF) return this.bad('bare CR in response head');
+      const lineEnd = p;
       p += 2;
       const name = headerName(b, ns, ne, upper);
       headers.push(name, ve === vs ? '' : b.toString('latin1', vs, ve));
+      if ((name === H_CONTENT_LENGTH || name === H_TRANSFER_ENCODING) && (hasTab(b, ne + 1, vs) || hasTab(b, ve, lineEnd))) {
+        // OWS may hold HTAB (RFC 9110 §5.6.3), but llhttp reads "chunked<HTAB>" as no chunked
+        // coding and refuses "5<HTAB>": framing two parsers read differently is refused
+        return this.bad('HTAB around a framing header value');
+      }
       if (name === H_CONTENT_LENGTH) {
         if (ve === vs || ve - vs > 16) return this.bad('invalid content-length');
         let n = 0;
@@ -351,7 +382,9 @@ export class H1Parser {
           n = n * 10 + d;
         }
         if (n > Number.MAX_SAFE_INTEGER) return this.bad('invalid content-length');
-        if (cl !== -1 && cl !== n) return this.bad('conflicting content-length headers');
+        // RFC 9112 §6.3 would let identical copies through; llhttp refuses any second one, and
+        // so do we: one framing header, read one way by every hop.
+        if (cl !== -1) return this.bad('more than one content-length header');
         cl = n;
       } else if (name === H_TRANSFER_ENCODING) {
         // Only exactly one "chunked": anything else (gzip, chunked twice, identity) would change
@@ -393,39 +426,65 @@ export class H1Parser {
     return true;
   }
 
-  /** A byte inside a trailer field line; trailers are validated, counted and dropped. */
-  private trailerByte(c: number): boolean {
-    if ((c < SP && c !== HTAB) || c === 0x7f) return this.bad('invalid byte in trailers');
-    if (++this.lineBytes > this.maxHeaderBytes) return this.bad('trailers larger than maxHeaderBytes');
+  /** Count one more byte of a chunk-size line or trailer line against maxHeaderBytes. */
+  private lineByte(what: string): boolean {
+    if (++this.lineBytes > this.maxHeaderBytes) return this.bad(`${what} larger than maxHeaderBytes`);
     return true;
   }
 
-  /** One byte of chunked framing (everything but chunk data). */
+  /**
+   * One byte of chunked framing (everything but chunk data). Chunk extensions follow RFC 9112
+   * §7.1.1 without BWS: `*( ";" token [ "=" ( token / quoted-string ) ] )` — llhttp refuses
+   * whitespace there too, and a line two parsers read differently is a desync. Trailer field
+   * lines are checked like header lines (token name, colon, no CTL in the value), counted and
+   * dropped.
+   */
   private chunkControl(c: number): boolean {
     switch (this.state) {
       case P_CHUNK_SIZE: {
         const h = HEX[c]!;
         if (h >= 0) {
-          if (++this.digits > MAX_CHUNK_SIZE_DIGITS || this.remaining > MAX_CHUNK_BEFORE_SHIFT) return this.bad('chunk size overflow');
+          // 1*HEXDIG: leading zeros are valid (RFC 9112 §7.1), so overflow is judged by value;
+          // the digit count only bounds a line of endless zeros
+          if (this.remaining > MAX_CHUNK_BEFORE_SHIFT) return this.bad('chunk size overflow');
+          if (++this.digits > this.maxHeaderBytes) return this.bad('chunk size line larger than maxHeaderBytes');
           this.remaining = this.remaining * 16 + h;
           return true;
         }
         if (this.digits === 0) return this.bad('invalid chunk size');
         if (c === CR) { this.state = P_CHUNK_SIZE_LF; return true; }
-        if (c === SEMI) { this.state = P_CHUNK_EXT; this.lineBytes = 0; return true; }
-        if (c === SP || c === HTAB) { this.state = P_CHUNK_SIZE_WS; return true; }
+        if (c === SEMI) { this.state = P_CHUNK_EXT_NAME_START; this.lineBytes = 0; return true; }
         return this.bad('invalid chunk size');
       }
-      case P_CHUNK_SIZE_WS:
-        // Only BWS before a chunk extension.
-        if (c === SP || c === HTAB) return true;
-        if (c === SEMI) { this.state = P_CHUNK_EXT; this.lineBytes = 0; return true; }
-        return this.bad('invalid chunk size');
-      case P_CHUNK_EXT:
-        if (c === CR) { this.state = P_CHUNK_SIZE_LF; return true; }
-        if ((c < SP && c !== HTAB) || c === 0x7f) return this.bad('invalid byte in chunk extension');
-        if (++this.lineBytes > this.maxHeaderBytes) return this.bad('chunk extension too long');
-        return true;
+      case P_CHUNK_EXT_NAME_START:
+        // ";=v" or ";" then nothing: a name is a token, at least one tchar (llhttp takes ";=v")
+        if (!TCHAR[c]) return this.bad(c === EQ || c === SEMI || c === CR ? 'empty chunk extension name' : 'invalid chunk extension');
+        this.state = P_CHUNK_EXT_NAME;
+        return this.lineByte('chunk extension');
+      case P_CHUNK_EXT_NAME:
+        if (TCHAR[c]) return this.lineByte('chunk extension');
+        if (c === EQ) { this.state = P_CHUNK_EXT_VALUE_START; return this.lineByte('chunk extension'); }
+        return this.chunkExtEnd(c);
+      case P_CHUNK_EXT_VALUE_START:
+        if (TCHAR[c]) { this.state = P_CHUNK_EXT_TOKEN; return this.lineByte('chunk extension'); }
+        if (c === DQUOTE) { this.state = P_CHUNK_EXT_QUOTED; return this.lineByte('chunk extension'); }
+        // "a=" then nothing: a token has at least one tchar (llhttp lets it pass)
+        return this.bad(c === CR || c === SEMI ? 'empty chunk extension value' : 'invalid chunk extension');
+      case P_CHUNK_EXT_TOKEN:
+        if (TCHAR[c]) return this.lineByte('chunk extension');
+        return this.chunkExtEnd(c);
+      case P_CHUNK_EXT_QUOTED:
+        // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+        if (c === DQUOTE) { this.state = P_CHUNK_EXT_QUOTED_END; return this.lineByte('chunk extension'); }
+        if (c === BSLASH) { this.state = P_CHUNK_EXT_QUOTED_PAIR; return this.lineByte('chunk extension'); }
+        if ((c < SP && c !== HTAB) || c === 0x7f) return this.bad('invalid chunk extension');
+        return this.lineByte('chunk extension');
+      case P_CHUNK_EXT_QUOTED_PAIR:
+        if ((c < SP && c !== HTAB) || c === 0x7f) return this.bad('invalid chunk extension');
+        this.state = P_CHUNK_EXT_QUOTED;
+        return this.lineByte('chunk extension');
+      case P_CHUNK_EXT_QUOTED_END:
+        return this.chunkExtEnd(c);
       case P_CHUNK_SIZE_LF:
         if (c !== LF) return this.bad('bare CR in chunk header');
         if (this.remaining === 0) {
@@ -447,11 +506,27 @@ export class H1Parser {
       case P_TRAILER_START:
         if (c === CR) { this.state = P_END_LF; return true; }
         if (c === SP || c === HTAB) return this.bad('obsolete line folding in trailers');
-        this.state = P_TRAILER_LINE;
-        return this.trailerByte(c);
-      case P_TRAILER_LINE:
+        if (!TCHAR[c]) return this.bad('invalid trailer field name');
+        this.state = P_TRAILER_NAME;
+        this.trailerCl = 0;
+        this.trailerTe = 0;
+        this.trailerNameByte(c);
+        return this.lineByte('trailers');
+      case P_TRAILER_NAME:
+        if (c === COLON) {
+          // framing fields are never allowed as trailers (RFC 9110 §6.5.1); llhttp refuses them too
+          if (this.trailerCl === H_CONTENT_LENGTH.length) return this.bad('content-length in trailers');
+          if (this.trailerTe === H_TRANSFER_ENCODING.length) return this.bad('transfer-encoding in trailers');
+          this.state = P_TRAILER_VALUE;
+          return this.lineByte('trailers');
+        }
+        if (!TCHAR[c]) return this.bad('invalid trailer field name');
+        this.trailerNameByte(c);
+        return this.lineByte('trailers');
+      case P_TRAILER_VALUE:
         if (c === CR) { this.state = P_TRAILER_LF; return true; }
-        return this.trailerByte(c);
+        if ((c < SP && c !== HTAB) || c === 0x7f) return this.bad('invalid byte in trailers');
+        return this.lineByte('trailers');
       case P_TRAILER_LF:
         if (c !== LF) return this.bad('bare CR in trailers');
         this.state = P_TRAILER_START;
@@ -463,6 +538,21 @@ export class H1Parser {
       default:
         return this.bad('parser in an unexpected state');
     }
+  }
+
+  /** Advance the trailer-name matchers by one (token) byte. */
+  private trailerNameByte(c: number): void {
+    const l = c | 0x20; // token bytes: letters lower-cased, '-' and digits unchanged
+    const cl = this.trailerCl, te = this.trailerTe;
+    this.trailerCl = cl >= 0 && cl < H_CONTENT_LENGTH.length && H_CONTENT_LENGTH.charCodeAt(cl) === l ? cl + 1 : -1;
+    this.trailerTe = te >= 0 && te < H_TRANSFER_ENCODING.length && H_TRANSFER_ENCODING.charCodeAt(te) === l ? te + 1 : -1;
+  }
+
+  /** After a complete chunk-ext name or value: another extension, or the end of the line. */
+  private chunkExtEnd(c: number): boolean {
+    if (c === SEMI) { this.state = P_CHUNK_EXT_NAME_START; return this.lineByte('chunk extension'); }
+    if (c === CR) { this.state = P_CHUNK_SIZE_LF; return true; }
+    return this.bad('invalid chunk extension');
   }
 }
 

@@ -1,13 +1,20 @@
 // One upstream: an H1Pool (our HTTP/1.1 client, see h1-client.ts) per target, round-robin selection and passive
 // ejection of targets after consecutive connect failures (Envoy's outlier detection,
 // simplified). When every target is ejected we still try them (panic mode).
-import { H1Pool } from './h1-client.js';
+import { H1Pool, type H1PoolOptions, type UpstreamClient } from './h1-client.js';
+import { UndiciClient } from './undici-client.js';
 import type { UpstreamConfig } from '../config/index.js';
+
+/**
+ * Internal, for `bench upstream-client` only (not a user setting): PORTCULLIS_UPSTREAM_CLIENT=undici
+ * forwards through undici instead of H1Pool, so the two clients can be measured on the same path.
+ */
+const USE_UNDICI = process.env.PORTCULLIS_UPSTREAM_CLIENT === 'undici';
 
 export interface Target {
   readonly origin: string;
   readonly hostPort: string;
-  readonly pool: H1Pool;
+  readonly pool: UpstreamClient;
   consecutiveFailures: number;
   ejectedUntil: number;
 }
@@ -30,18 +37,19 @@ export class UpstreamPool {
     this.targets = config.targets.map((t) => {
       const u = new URL(t);
       const origin = `${u.protocol}//${u.host}`;
+      const opts: H1PoolOptions = {
+        connections: config.pool.connections,
+        keepAliveMs: config.pool.keep_alive_ms,
+        connectTimeoutMs: config.timeouts.connect_ms,
+        headersTimeoutMs: config.timeouts.response_ms,
+        bodyTimeoutMs: config.timeouts.idle_body_ms,
+      };
       return {
         origin,
         hostPort: u.host,
         consecutiveFailures: 0,
         ejectedUntil: 0,
-        pool: new H1Pool(origin, {
-          connections: config.pool.connections,
-          keepAliveMs: config.pool.keep_alive_ms,
-          connectTimeoutMs: config.timeouts.connect_ms,
-          headersTimeoutMs: config.timeouts.response_ms,
-          bodyTimeoutMs: config.timeouts.idle_body_ms,
-        }),
+        pool: USE_UNDICI ? new UndiciClient(origin, opts) : new H1Pool(origin, opts),
       };
     });
   }

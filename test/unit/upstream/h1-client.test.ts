@@ -85,6 +85,11 @@ function send(p: H1Pool, req: Partial<H1Request> = {}, hooks: Hooks = {}): { ctl
 
 const get = async (p: H1Pool, req: Partial<H1Request> = {}): Promise<Result> => send(p, req).result;
 
+/** Poll every 5 ms until `cond` holds (at most 5 s): waits for an event without guessing how long it takes on a loaded machine. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await sleep(5);
+}
+
 interface Server { port: number; connections: number; sockets: Set<net.Socket>; requests: string[] }
 
 async function httpServer(handler: http.RequestListener, setup?: (s: http.Server) => void): Promise<Server & { server: http.Server }> {
@@ -361,13 +366,35 @@ describe('H1Pool: request bodies', () => {
     expect(srv.connections).toBe(3); // the 408 socket was dropped, the retry took a fresh one
   });
 
-  it('a bad header value fails with H1_PROTOCOL before anything is written', async () => {
+  it('a bad header value fails with H1_REQUEST_HEAD (not a response error) before anything is written', async () => {
     const srv = await rawServer(() => {});
     const r = await get(pool(srv.port), { headers: ['host', 'u', 'x-evil', 'a\r\nx-injected: 1'] });
-    expect(r.error?.code).toBe('H1_PROTOCOL');
+    expect(r.error?.code).toBe('H1_REQUEST_HEAD');
     expect(r.error?.requestSent).toBe(false);
     await sleep(30);
     expect(srv.connections).toBe(0);
+  });
+});
+
+describe('H1Pool: onReadEnd', () => {
+  it('follows a read that carried only the head, and is not called once the response ended', async () => {
+    let sock: net.Socket | null = null;
+    const srv = await rawServer((s) => { sock = s; s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n'); });
+    const events: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      pool(srv.port).request({ method: 'GET', path: '/', headers: ['host', 'x'], body: null, contentLength: 0 }, {
+        onResponseStart() { events.push('start'); },
+        onResponseData(c) { events.push(`data:${c.toString()}`); },
+        onReadEnd() { events.push('read-end'); },
+        onResponseEnd() { events.push('end'); resolve(); },
+        onError(e) { events.push(`error:${e.code}`); resolve(); },
+      });
+    });
+    await until(() => events.includes('read-end'));
+    expect(events).toEqual(['start', 'read-end']);
+    sock!.write('ok');
+    await done;
+    expect(events).toEqual(['start', 'read-end', 'data:ok', 'end']);
   });
 });
 
@@ -386,7 +413,7 @@ describe('H1Pool: response framing against raw servers', () => {
   });
 
   it('chunked response with extensions and trailers', async () => {
-    const srv = await fixed('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1 ;x\r\n \r\n5\r\nworld\r\n0\r\nX-Checksum: 1\r\n\r\n');
+    const srv = await fixed('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1;x\r\n \r\n5\r\nworld\r\n0\r\nX-Checksum: 1\r\n\r\n');
     const p = pool(srv.port);
     const r = await get(p);
     expect(r).toMatchObject({ status: 200, contentLength: -1, error: null });
@@ -565,7 +592,7 @@ describe('H1Pool: failures', () => {
       onResponseEnd() {},
       onError(e) { errored = e; },
     });
-    await sleep(100);
+    await until(() => errored !== null);
     expect(errored!.code).toBe('H1_HANDLER');
     expect((await get(p)).body.toString()).toBe('fine');
     expect(srv.connections).toBe(2);
@@ -704,7 +731,8 @@ describe('H1Pool: flow control', () => {
     const seen: string[] = [];
     let ctlRef: H1Control | null = null;
     const { result } = send(p, {}, { onData: (c, ctl) => { seen.push(c.toString()); if (seen.length === 1) { ctlRef = ctl; ctl.pause(); } } });
-    await sleep(50);
+    await until(() => seen.length > 0);
+    await sleep(50); // nothing more may arrive while paused
     expect(seen).toEqual(['a']);
     ctlRef!.resume();
     const r = await result;

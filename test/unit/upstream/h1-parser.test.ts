@@ -54,7 +54,7 @@ describe('H1Parser: valid responses', () => {
   });
 
   it('chunked body with extensions and trailers', () => {
-    const r = one('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value;x="q"\r\nhello\r\n6 ; ext\r\n world\r\nA\r\n0123456789\r\n0;last\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n');
+    const r = one('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value;x="q \\"s\\""\r\nhello\r\n6;ext\r\n world\r\nA\r\n0123456789\r\n0;last\r\nX-Trailer: yes\r\nX-Other: 2\r\n\r\n');
     expect(r.error).toBe('');
     expect(r.done).toBe(true);
     expect(r.heads[0]!.contentLength).toBe(-1);
@@ -65,6 +65,12 @@ describe('H1Parser: valid responses', () => {
     expect(one('HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n', { head: true })).toMatchObject({ done: true, body: '', heads: [{ contentLength: 0 }] });
     expect(one('HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n')).toMatchObject({ done: true, heads: [{ contentLength: 0 }] });
     expect(one('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n')).toMatchObject({ done: true, heads: [{ contentLength: 0 }] });
+  });
+
+  it('chunk sizes with leading zeros (1*HEXDIG) and trailers whose names merely start like framing fields', () => {
+    const r = one('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000000005\r\nhello\r\n0\r\nContent-Lengths: 1\r\nTransfer-Encodingx: y\r\n\r\n');
+    expect(r.error).toBe('');
+    expect(r.body).toBe('hello');
   });
 
   it('1xx responses are skipped', () => {
@@ -130,6 +136,20 @@ describe('H1Parser: refused responses (H1_PROTOCOL)', () => {
     ['LF-only after chunk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n'],
     ['LF-only chunk size line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n'],
     ['CTL in chunk extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a\u0001\r\nhello\r\n0\r\n\r\n'],
+    ['whitespace in chunk extension (BWS)', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ; a = b\r\nhello\r\n0\r\n\r\n'],
+    ['chunk extension without a name', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;=b\r\nhello\r\n0\r\n\r\n'],
+    ['chunk extension with an empty value', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\r\nhello\r\n0\r\n\r\n'],
+    ['chunk extension value with a space', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b c\r\nhello\r\n0\r\n\r\n'],
+    ['unterminated quoted chunk extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a="b\r\nhello\r\n0\r\n\r\n'],
+    ['trailer line without a colon', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\ngarbage\r\n\r\n'],
+    ['space before a trailer colon', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T : 1\r\n\r\n'],
+    ['content-length as a trailer', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\ncontent-LENGTH: 0\r\n\r\n'],
+    ['transfer-encoding as a trailer', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n'],
+    ['duplicate identical content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello'],
+    ['HTAB after transfer-encoding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n'],
+    ['bare CR in the status line', 'HTTP/1.1 200 OK\r\r\nContent-Length: 0\r\n\r\n'],
+    ['empty line before the status line', '\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'],
+    ['status 099', 'HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n'],
   ])('%s', (_name, raw) => {
     const r = one(raw);
     expect(r.error).not.toBe('');

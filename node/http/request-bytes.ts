@@ -1,0 +1,13 @@
+// Which request bytes the proxy can forward unchanged. uWebSockets.js hands header values and
+// the query to JS as UTF-8-decoded strings (a lone 0x80 becomes U+FFFD, "é" one U+00E9), so a
+// byte outside ASCII cannot be written upstream as it arrived: such requests are refused (400).
+
+/**
+ * True when `s` holds only code units 0x00–0x7E. uWS itself refuses every CTL but HTAB in header
+ * values and the query (measured: test/integration/dataplane/uws-framing-limits.test.ts), so this
+ * is "visible ASCII, SP and HTAB" for what reaches JS. Two native scans, no regex: Buffer.byteLength
+ * counts a char ≥ 0x80 as two or more UTF-8 bytes, and DEL is the one ASCII char left to exclude.
+ */
+export function visibleAscii(s: string): boolean {
+  return Buffer.byteLength(s, 'utf8') === s.length && s.indexOf('\x7f') === -1;
+}

@@ -1,0 +1,164 @@
+// The access log and /metrics tell what happened to every request: one `request` line each,
+// also for requests refused before routing (404, 400, 414, 431, 503 while draining), with the
+// status the client got, an `outcome` (complete / truncated / aborted) and a `reason` whenever
+// the proxy did not relay a complete upstream response; incomplete responses are counted by
+// outcome and reason in portcullis_responses_incomplete_total.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { connect } from 'node:net';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { eventually } from '../../helpers/upstreams.js';
+
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+let n = 0;
+/** A path no other request of this file uses, so its log line can be found. */
+const unique = (prefix: string): string => `${prefix}/u${++n}-${process.pid}`;
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  proxy = await startProxy(baseConfig(echo.url, {
+    server: {
+      listen: { host: '127.0.0.1', port: 0 },
+      limits: { max_url_bytes: 300, max_header_bytes: 2048 },
+      timeouts: { drain_ms: 10_000 },
+    },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }],
+  }), { env: ADMIN_ENV });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await echo?.close();
+});
+
+type Line = Record<string, unknown>;
+
+/** The access log lines whose path starts with `path` (waits until `count` exist). */
+async function accessLines(path: string, count = 1): Promise<Line[]> {
+  const find = (): Line[] => proxy.logs().filter((l) => l.msg === 'request' && typeof l.path === 'string' && l.path.startsWith(path));
+  await eventually(() => find().length >= count, 5_000);
+  return find();
+}
+
+async function incomplete(route: string, outcome: string, reason: string): Promise<number> {
+  const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const want = `portcullis_responses_incomplete_total{route="${route}",outcome="${outcome}",reason="${reason}"} `;
+  const line = (await r.body.text()).split('\n').find((l) => l.startsWith(want));
+  return line === undefined ? 0 : Number(line.slice(want.length));
+}
+
+describe('early rejections write one access log line each, with status and reason', () => {
+  it.each([
+    ['no route → 404', () => unique('/nowhere'), (p: string) => requestText('GET', p), 404, 'route_not_found'],
+    ['ambiguous path → 400', () => unique('/api/%2F'), (p: string) => requestText('GET', p), 400, 'path_ambiguous'],
+    ['URL over max_url_bytes → 414', () => unique(`/api/${'l'.repeat(400)}`), (p: string) => requestText('GET', p), 414, 'url_too_long'],
+    ['headers over max_header_bytes → 431', () => unique('/api/big'), (p: string) => requestText('GET', p, [['X-Big', 'b'.repeat(3000)]]), 431, 'headers_too_large'],
+    ['a header value with a non-ASCII byte → 400', () => unique('/api/bytes'), (p: string) => requestText('GET', p, [['X-Name', 'caf\u00c3\u00a9s']]), 400, 'request_malformed'],
+    ['two different Content-Lengths → 400', () => unique('/api/cl'), (p: string) => requestText('POST', p, [['Content-Length', '1'], ['Content-Length', '2']], 'x'), 400, 'request_malformed'],
+  ])('%s', async (_name, mkPath, mkRequest, status, reason) => {
+    const path = mkPath();
+    const r = await rawRequest(proxy.port, Buffer.from(mkRequest(path), 'latin1'));
+    expect(r.status).toBe(status);
+    const lines = await accessLines(path.slice(0, 200));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, route: '(none)', method: expect.any(String), status, outcome: 'complete', reason, client: '127.0.0.1', bytes_in: 0 });
+    expect(typeof lines[0]!.ms).toBe('number');
+  });
+});
+
+describe('every response is logged and counted with its real outcome', () => {
+  it('a complete response: outcome complete, no reason', async () => {
+    const r = await rawRequest(proxy.port, requestText('GET', '/api/bytes/1000'));
+    expect(r.status).toBe(200);
+    const [line] = await accessLines('/api/bytes/1000');
+    expect(line).toMatchObject({ route: 'api', status: 200, outcome: 'complete' });
+    expect(line).not.toHaveProperty('reason');
+  });
+
+  it('upstream reset mid-body: status 200 as sent, outcome truncated, reason upstream_reset, counted', async () => {
+    const before = await incomplete('api', 'truncated', 'upstream_reset');
+    const r = await rawRequest(proxy.port, requestText('GET', '/api/reset-mid'), { waitClose: true });
+    expect(r.status).toBe(200);
+    expect(r.body.length).toBeLessThan(Number(r.headers['content-length']));
+    const [line] = await accessLines('/api/reset-mid');
+    expect(line).toMatchObject({ route: 'api', status: 200, outcome: 'truncated', reason: 'upstream_reset' });
+    expect(await incomplete('api', 'truncated', 'upstream_reset')).toBe(before + 1);
+  });
+
+  it('client closes mid-download: outcome aborted, reason client_closed, counted', async () => {
+    const before = await incomplete('api', 'aborted', 'client_closed');
+    const path = `/api/bytes/${1 << 30}`;
+    await new Promise<void>((resolve) => {
+      const sock = connect(proxy.port, '127.0.0.1');
+      let got = 0;
+      sock.on('error', () => {});
+      sock.on('data', (d: Buffer) => { got += d.length; if (got > 512 * 1024) { sock.destroy(); resolve(); } });
+      sock.write(requestText('GET', path));
+    });
+    const [line] = await accessLines(path);
+    expect(line).toMatchObject({ route: 'api', status: 200, outcome: 'aborted', reason: 'client_closed' });
+    expect((line!.bytes_out as number)).toBeLessThan(1 << 30);
+    expect(await incomplete('api', 'aborted', 'client_closed')).toBe(before + 1);
+  });
+
+  it('client leaves before any status was written: 499, outcome aborted', async () => {
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write(requestText('GET', '/api/hang'));
+    expect(await eventually(() => echo.lastRequest?.url === '/api/hang', 3_000)).toBe(true);
+    sock.destroy();
+    const [line] = await accessLines('/api/hang');
+    expect(line).toMatchObject({ status: 499, outcome: 'aborted', reason: 'client_closed' });
+  });
+
+  it('a client that stops reading is cut by uWS: outcome truncated, reason slow_reader', async () => {
+    const path = `/api/bytes/${1 << 30}?slow`;
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write(requestText('GET', path));
+    sock.pause(); // never read: the proxy's writes stall, uWS drops the connection after ~10 s
+    const found = await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.path === `/api/bytes/${1 << 30}` && l.reason === 'slow_reader'), 25_000);
+    sock.destroy();
+    expect(found).toBe(true);
+    const line = proxy.logs().find((l) => l.msg === 'request' && l.reason === 'slow_reader');
+    expect(line).toMatchObject({ status: 200, outcome: 'truncated' });
+    expect(await incomplete('api', 'truncated', 'slow_reader')).toBe(1);
+  }, 40_000);
+});
+
+describe('503 while draining is logged too', () => {
+  it('a request on a kept-alive connection after SIGTERM → 503 shutting_down, one log line', async () => {
+    // a slow request keeps the drain going; a second, idle keep-alive connection then asks again
+    const slow = rawRequest(proxy.port, requestText('GET', '/api/slow/1500'), { timeoutMs: 10_000 });
+    expect(await eventually(() => echo.lastRequest?.url === '/api/slow/1500', 5_000)).toBe(true);
+    const sock = connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    let buf = '';
+    sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); });
+    sock.write(requestText('GET', '/api/warm'));
+    expect(await eventually(() => buf.includes('"url":"/api/warm"'), 5_000)).toBe(true);
+    buf = '';
+    proxy.proc.kill('SIGTERM');
+    // draining once the listen socket is closed: new connections are refused
+    const refused = (): Promise<boolean> => new Promise((resolve) => {
+      const probe = connect(proxy.port, '127.0.0.1');
+      probe.on('connect', () => { probe.destroy(); resolve(false); });
+      probe.on('error', () => resolve(true));
+    });
+    expect(await eventually(refused, 5_000)).toBe(true);
+    // the kept-alive connection still carries requests
+    const path = unique('/api/after-sigterm');
+    sock.write(requestText('GET', path));
+    expect(await eventually(() => buf.includes('\r\n\r\n{'), 5_000)).toBe(true);
+    expect(buf).toContain('HTTP/1.1 503');
+    expect(buf).toContain('PORTCULLIS_ERR_SHUTTING_DOWN');
+    const lines = await accessLines(path);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ route: '(none)', status: 503, outcome: 'complete', reason: 'shutting_down' });
+    expect((await slow).status).toBe(200); // in-flight requests still finish
+    sock.destroy();
+  });
+});
