@@ -3,6 +3,7 @@
 // every request, revocation and measurement starts from the client host, as a user's would.
 // Timestamps are process.hrtime (CLOCK_MONOTONIC, the same clock in every process here).
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 
@@ -178,7 +179,41 @@ type Command =
   | { cmd: 'sweep'; url: string; tokens: string[]; timeoutMs: number }
   | { cmd: 'loadStart'; spec: LoadSpec }
   | { cmd: 'loadStop' }
+  | { cmd: 'natsHello'; host: string; port: number; user?: string; pass?: string; timeoutMs?: number }
   | { cmd: 'now' };
+
+/**
+ * A bare NATS client handshake (INFO, CONNECT with the given credentials, PING): whether the
+ * server demands authentication, and its answer — `PONG` when it let the client in, else its
+ * `-ERR` line (or the socket error). Proves what an outsider without credentials gets.
+ */
+function natsHello(c: Extract<Command, { cmd: 'natsHello' }>): Promise<{ authRequired: boolean | null; answer: string }> {
+  return new Promise((resolve) => {
+    let buf = '';
+    let info: { auth_required?: boolean } | null = null;
+    let settled = false;
+    const sock = tcpConnect({ host: c.host, port: c.port });
+    const done = (answer: string): void => { if (!settled) { settled = true; sock.destroy(); resolve({ authRequired: info === null ? null : info.auth_required === true, answer }); } };
+    sock.setTimeout(c.timeoutMs ?? 3_000, () => done('timeout'));
+    sock.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    sock.on('close', () => done('closed'));
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 2);
+        if (line.startsWith('INFO ')) {
+          info = JSON.parse(line.slice(5)) as { auth_required?: boolean };
+          const creds = c.user !== undefined ? { user: c.user, pass: c.pass ?? '' } : {};
+          sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, protocol: 1, name: 'hosts-probe', ...creds })}\r\nPING\r\n`);
+        } else if (line === 'PONG' || line.startsWith('-ERR')) {
+          done(line);
+        }
+      }
+    });
+  });
+}
 
 let load: Load | null = null;
 
@@ -264,6 +299,7 @@ async function handle(c: Command): Promise<unknown> {
     }
     case 'loadStart': { if (load !== null) throw new Error('load already running'); load = new Load(c.spec); return true; }
     case 'loadStop': { if (load === null) throw new Error('no load running'); const r = await load.stop(); load = null; return r; }
+    case 'natsHello': return natsHello(c);
     default: { const never: never = c; throw new Error(`unknown command ${JSON.stringify(never)}`); }
   }
 }

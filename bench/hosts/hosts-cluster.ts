@@ -4,8 +4,12 @@
 // agent). Starts everything in order, waits until every proxy is ready, and offers the faults
 // the scenarios need: cut a link, kill a host, restart a proxy. `close()` (also run on exit,
 // SIGINT and SIGTERM) kills every process and removes every namespace and temp file.
+// Deployed as operators deploy: the NATS servers run deploy/nats/permissions.conf (no
+// anonymous clients), the proxies log in as its `portcullis` user and seal every bus message
+// with a bus key generated for this run; `portcullis revoke` can log in as `portcullis-revoke`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +21,8 @@ export const PROXY_HOSTS = ['a', 'b', 'c'] as const;
 export type ProxyHost = typeof PROXY_HOSTS[number];
 const OCTETS = { a: 11, b: 12, c: 13, svc: 20, cli: 30 } as const;
 const ADMIN_TOKEN = 'hosts-harness-admin';
+/** The deployed NATS users and permissions (deploy/nats/permissions.conf). */
+const PERMISSIONS_FILE = (): string => join(repoRoot(), 'deploy', 'nats', 'permissions.conf');
 const PORTS = { proxy: 8080, admin: 9901, nats: 4222, route: 6222, monitor: 8222, auth: 9000, control: 9001, upstream: 3000 } as const;
 
 /** Harness knobs; every field has a default. */
@@ -85,6 +91,16 @@ export class HostsCluster {
   agent!: AgentClient;
   /** Output of every child, newest last (bounded), for failure messages. */
   readonly log: string[] = [];
+  /**
+   * This run's secrets, in the variables the deployed configs name: the bus key (every proxy and
+   * `portcullis revoke`) and the NATS passwords of permissions.conf (values start with a letter:
+   * nats-server reads them as config text).
+   */
+  readonly secrets = {
+    PORTCULLIS_BUS_KEY: randomBytes(48).toString('base64'),
+    PORTCULLIS_NATS_PASSWORD: `p${randomBytes(24).toString('hex')}`,
+    PORTCULLIS_NATS_REVOKE_PASSWORD: `p${randomBytes(24).toString('hex')}`,
+  } as const;
 
   private constructor(readonly topo: Topology, readonly dir: string, readonly opts: Required<HostsOptions>) {
     process.once('exit', this.exitHook);
@@ -116,6 +132,8 @@ export class HostsCluster {
   proxyUrl(h: ProxyHost): string { return `http://${this.addr(h)}:${PORTS.proxy}`; }
   adminUrl(h: ProxyHost): string { return `http://${this.addr(h)}:${PORTS.admin}`; }
   get controlUrl(): string { return `http://${this.addr('svc')}:${PORTS.control}`; }
+  /** A host's NATS client address. */
+  natsAddr(h: ProxyHost): { host: string; port: number } { return { host: this.addr(h), port: PORTS.nats }; }
   get adminToken(): string { return ADMIN_TOKEN; }
   /** The protected route every scenario uses. */
   apiUrl(h: ProxyHost): string { return `${this.proxyUrl(h)}/api/x`; }
@@ -154,13 +172,16 @@ export class HostsCluster {
     mkdirSync(store, { recursive: true });
     const routes = PROXY_HOSTS.filter((x) => x !== h).map((x) => `nats-route://${this.addr(x)}:${PORTS.route}`);
     const file = join(this.dir, `nats-${h}.conf`);
-    // The NATS permissions file (deploy/nats/) and bus authentication plug in here once they exist.
+    // nats-server resolves an include against the including file's folder (even an absolute
+    // path), so the deployed file is copied beside the configs, byte for byte.
+    copyFileSync(PERMISSIONS_FILE(), join(this.dir, 'permissions.conf'));
     writeFileSync(file, [
       `server_name: nats-${h}`,
       `listen: ${a}:${PORTS.nats}`,
       `http: ${a}:${PORTS.monitor}`,
       `jetstream { store_dir: "${store}", max_memory_store: 64MB, max_file_store: 256MB }`,
       `cluster { name: portcullis-hosts, listen: ${a}:${PORTS.route}, routes: [${routes.join(', ')}] }`,
+      'include ./permissions.conf',
     ].join('\n') + '\n');
     return file;
   }
@@ -169,7 +190,8 @@ export class HostsCluster {
   async startNats(h: ProxyHost): Promise<void> {
     const bin = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((b) => b !== undefined && b !== '' && existsSync(b));
     if (bin === undefined) throw new Error('nats-server not found: apt-get install -y nats-server');
-    this.nats.set(h, this.spawnIn(h, `nats-${h}`, [bin, '-c', this.natsConfig(h)]));
+    const { PORTCULLIS_NATS_PASSWORD, PORTCULLIS_NATS_REVOKE_PASSWORD } = this.secrets;
+    this.nats.set(h, this.spawnIn(h, `nats-${h}`, [bin, '-c', this.natsConfig(h)], { PORTCULLIS_NATS_PASSWORD, PORTCULLIS_NATS_REVOKE_PASSWORD }));
     await this.waitHttp(`http://${this.addr(h)}:${PORTS.monitor}/healthz`, 200, 20_000);
   }
 
@@ -219,9 +241,9 @@ export class HostsCluster {
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
       cluster: {
         // The local node only: the client learns the others from the cluster for failover, and
-        // a host's proxy keeps its bus while that host is cut off. Bus authentication
-        // (cluster.auth with its *_env key) plugs in here.
-        nats: { servers: [`nats://${a}:${PORTS.nats}`] },
+        // a host's proxy keeps its bus while that host is cut off.
+        nats: { servers: [`nats://${a}:${PORTS.nats}`], user: 'portcullis', password_env: 'PORTCULLIS_NATS_PASSWORD', inbox_prefix: '_INBOX_portcullis' },
+        auth: { key_env: 'PORTCULLIS_BUS_KEY' },
         fail_closed_after_ms: this.opts.failClosedAfterMs,
         revocation: { replicas: 3 },
       },
@@ -235,7 +257,7 @@ export class HostsCluster {
   async startProxy(h: ProxyHost): Promise<void> {
     const cli = join(compiledRoot(), 'cluster', 'cli', 'main.js');
     const p = this.spawnIn(h, `proxy-${h}`, [process.execPath, cli, 'serve', '--config', this.proxyConfig(h), '--workers', String(this.opts.workers)],
-      { PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN, PORTCULLIS_INTROSPECTION_SECRET: 'portcullis-secret' });
+      { PORTCULLIS_ADMIN_TOKEN: ADMIN_TOKEN, PORTCULLIS_INTROSPECTION_SECRET: 'portcullis-secret', PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_PASSWORD: this.secrets.PORTCULLIS_NATS_PASSWORD });
     this.proxies.set(h, p);
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -244,6 +266,36 @@ export class HostsCluster {
       p.stdout!.on('data', on);
       p.once('exit', (code) => { clearTimeout(t); reject(new Error(`proxy ${h} exited with ${code} before listening`)); });
     });
+  }
+
+  /**
+   * `portcullis revoke ARGS` from the client host as an operator runs it: NATS user
+   * `portcullis-revoke` (may only publish revocations), this run's bus key, every NATS server.
+   */
+  async revokeCli(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const file = join(this.dir, 'revoke.yaml');
+    writeFileSync(file, stringify({
+      // revoke reads only `cluster` (and `admin` without NATS); a config still needs a route
+      upstreams: { none: { targets: ['http://127.0.0.1:9'] } },
+      routes: [{ name: 'none', match: { path: '/' }, upstream: 'none', auth: 'none' }],
+      cluster: {
+        nats: { servers: PROXY_HOSTS.map((x) => `nats://${this.addr(x)}:${PORTS.nats}`), user: 'portcullis-revoke', password_env: 'PORTCULLIS_NATS_REVOKE_PASSWORD', inbox_prefix: '_INBOX_revoke' },
+        auth: { key_env: 'PORTCULLIS_BUS_KEY' },
+      },
+    }));
+    const cli = join(compiledRoot(), 'cluster', 'cli', 'main.js');
+    const p = spawn('ip', ['netns', 'exec', this.topo.host('cli').ns, process.execPath, cli, 'revoke', '--config', file, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_REVOKE_PASSWORD: this.secrets.PORTCULLIS_NATS_REVOKE_PASSWORD },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => { stdout += d; });
+    p.stderr!.on('data', (d: Buffer) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    const code = await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
+    clearTimeout(t);
+    return { code, stdout, stderr };
   }
 
   /** Wait until a proxy's /readyz says 200 (keys loaded, revocations replayed). */

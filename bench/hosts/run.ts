@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { machineInfo, machineLine } from '../machine.js';
 import { markdownTable, writeResults } from '../results.js';
 import { HostsCluster } from './hosts-cluster.js';
-import { introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from './scenarios.js';
+import { deployedBus, introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from './scenarios.js';
 
 const FULL = { revocations: 200, introspectionTokens: 100, cutTokens: 50, cutMs: 25_000, rps: 200, leaderRevocations: 40 };
 const QUICK = { revocations: 20, introspectionTokens: 20, cutTokens: 10, cutMs: 20_000, rps: 40, leaderRevocations: 10 };
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   // the 1-minute load average before and after: how busy the rest of the machine was
   const out: Record<string, unknown> = { machine, size, setupMs, loadavgBefore: loadavg()[0] };
   try {
+    out.deployedBus = await deployedBus(c);
     out.propagation = await propagation(c, size.revocations);
     out.introspection = await introspectionOnce(c, size.introspectionTokens);
     out.linkCut = await linkCut(c, size.cutTokens, size.cutMs);
@@ -42,6 +43,12 @@ async function main(): Promise<void> {
 /** The figures as the markdown RESULTS.md carries. */
 export function markdown(o: Record<string, any>): string { // eslint-disable-line @typescript-eslint/no-explicit-any
   const lines: string[] = [];
+  const z = o.deployedBus;
+  if (z !== undefined) {
+    const nats = Object.entries(z.nats as Record<string, { anonymous: string; proxyUser: string }>).map(([h, n]) => `${h}: anonymous ${n.anonymous}, proxies ${n.proxyUser}`).join('; ');
+    const keys = Object.entries(z.members as Record<string, { busAuth: string; keyId: string }>).map(([h, m]) => `${h} ${m.busAuth} ${m.keyId}`).join(', ');
+    lines.push(`**deployed bus** — NATS (deploy/nats/permissions.conf) ${nats}; members ${keys}; \`portcullis revoke\` as portcullis-revoke: exit ${z.revokeCli.code}, refused at ${z.revokeCli.refusedAt.join(', ')} after ${z.revokeCli.refusedMs} ms.`, '');
+  }
   const a = o.propagation;
   if (a !== undefined) {
     lines.push(`**a. propagation** — ${a.revocations} revocations at host a, first 401 at b and c seen from the client host, ms from the POST (missed: ${a.missed})`, '');

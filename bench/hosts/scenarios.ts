@@ -52,6 +52,48 @@ async function waitRefused(c: HostsCluster, hosts: readonly ProxyHost[], tokens:
   }
 }
 
+// ---- the deployed bus ---------------------------------------------------------------------
+
+export interface DeployedBusResult {
+  /** Per host: does its nats-server demand credentials, and what it answers without them / with a wrong password / as the proxies. */
+  nats: Record<string, { authRequired: boolean | null; anonymous: string; wrongPassword: string; proxyUser: string }>;
+  /** Per host: `bus_auth` and `bus_key_id` of /readyz (one key id across the cluster). */
+  members: Record<string, { busAuth: unknown; keyId: unknown }>;
+  /** `portcullis revoke --jti` as user portcullis-revoke from the client host: exit code, and the hosts refusing the token after it. */
+  revokeCli: { code: number | null; stderr: string; refusedAt: string[]; refusedMs: number };
+}
+
+/**
+ * What operators deploy holds across the hosts: every nats-server refuses clients without the
+ * permissions file's credentials, every member seals with the same bus key, and the revoke CLI
+ * (its own NATS user, the bus key) revokes at every host.
+ */
+export async function deployedBus(c: HostsCluster): Promise<DeployedBusResult> {
+  const nats: DeployedBusResult['nats'] = {};
+  const members: DeployedBusResult['members'] = {};
+  for (const h of PROXY_HOSTS) {
+    const at = c.natsAddr(h);
+    const hello = (user?: string, pass?: string): Promise<{ authRequired: boolean | null; answer: string }> =>
+      c.agent.call({ cmd: 'natsHello', ...at, ...(user !== undefined ? { user, pass } : {}) });
+    const anonymous = await hello();
+    nats[h] = {
+      authRequired: anonymous.authRequired, anonymous: anonymous.answer,
+      wrongPassword: (await hello('portcullis', 'wrong')).answer,
+      proxyUser: (await hello('portcullis', c.secrets.PORTCULLIS_NATS_PASSWORD)).answer,
+    };
+    const o = await c.agent.call<{ status: number; body: string }>({ cmd: 'get', url: `${c.adminUrl(h)}/readyz`, headers: { authorization: `Bearer ${c.adminToken}` } });
+    const r = JSON.parse(o.body) as { cluster?: { bus_auth?: unknown; bus_key_id?: unknown } };
+    members[h] = { busAuth: r.cluster?.bus_auth, keyId: r.cluster?.bus_key_id };
+  }
+  const [token] = await mint(c, 'jwt', 1);
+  const before = await statuses(c, PROXY_HOSTS, [token!]);
+  if (PROXY_HOSTS.some((h) => before[h][0] !== 200)) throw new Error(`a fresh token is not served everywhere: ${JSON.stringify(before)}`);
+  const cli = await c.revokeCli(['--jti', jtiOf(token!)]);
+  const refusedMs = cli.code === 0 ? await waitRefused(c, PROXY_HOSTS, [token!], 20_000) : -1;
+  const after = await statuses(c, PROXY_HOSTS, [token!]);
+  return { nats, members, revokeCli: { code: cli.code, stderr: cli.stderr.slice(-500), refusedAt: PROXY_HOSTS.filter((h) => after[h][0] === 401), refusedMs } };
+}
+
 // ---- a. propagation ----------------------------------------------------------------------
 
 export interface PropagationResult { revocations: number; perHost: Record<string, { n: number; p50: number; p99: number; max: number }>; missed: number }

@@ -1,8 +1,9 @@
 // The environment a config needs before it may start or be reloaded: every `*_env` field
 // names a variable that must be set and non-empty (and the DPoP nonce secret must be long
-// enough), every `*_file` field a readable file. One walk, used by serve, reload,
-// check-config and explain, so all refuse alike.
-import { accessSync, constants, statSync } from 'node:fs';
+// enough, as must the bus keys), every `*_file` field a readable file. One walk, used by
+// serve, reload, check-config and explain, so all refuse alike.
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { MIN_KEY_BYTES } from '../../cluster/protocol/bus-auth.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import type { ConfigProblem } from './load.js';
 import type { Config } from './schema.js';
@@ -65,6 +66,33 @@ export function checkEnvironment(config: Config, env: Environment = process.env)
   if (nonce !== undefined && secret !== undefined && secret !== '') {
     const bytes = Buffer.byteLength(secret, 'utf8');
     if (bytes < MIN_NONCE_SECRET_BYTES) out.push({ path: 'dpop.nonce.secret_env', message: `${nonce} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes (has ${bytes})` });
+  }
+  out.push(...busKeyProblems(config, env));
+  return out;
+}
+
+/**
+ * Bus keys shorter than the HMAC needs (the member would refuse to start with exit 1 — after
+ * check-config said ok, and in a loop under a supervisor). Read as cluster/protocol/bus-keys.ts
+ * reads them: a variable's UTF-8 bytes, a file's text without trailing whitespace. Unset
+ * variables and unreadable files are reported by the walk above.
+ */
+function busKeyProblems(config: Config, env: Environment): ConfigProblem[] {
+  const auth = config.cluster?.auth;
+  if (auth === undefined || auth.mode === 'none') return [];
+  const out: ConfigProblem[] = [];
+  const short = (path: string, what: string, bytes: number): void => {
+    if (bytes < MIN_KEY_BYTES) out.push({ path, message: `${what} must hold at least ${MIN_KEY_BYTES} bytes (has ${bytes}); e.g. openssl rand -base64 48` });
+  };
+  for (const [field, name] of [['key_env', auth.key_env], ['previous_key_env', auth.previous_key_env]] as const) {
+    const value = name === undefined ? undefined : env[name];
+    if (value !== undefined && value !== '') short(`cluster.auth.${field}`, name!, Buffer.byteLength(value, 'utf8'));
+  }
+  for (const [field, file] of [['key_file', auth.key_file], ['previous_key_file', auth.previous_key_file]] as const) {
+    if (file === undefined) continue;
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch { continue; }
+    short(`cluster.auth.${field}`, `the key in ${file}`, Buffer.byteLength(text.replace(/\s+$/, ''), 'utf8'));
   }
   return out;
 }

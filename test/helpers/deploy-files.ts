@@ -36,6 +36,32 @@ export function envNames(config: unknown): string[] {
   return [...out].sort();
 }
 
+/** deploy/nats/permissions.conf, which every NATS config under deploy/ includes. */
+export const NATS_PERMISSIONS = join(DEPLOY, 'nats', 'permissions.conf');
+
+/** A NATS user of a permissions file: the variable its password comes from, the subjects it may subscribe to. */
+export interface NatsUser { readonly user: string; readonly passwordEnv: string; readonly subscribe: readonly string[] }
+
+/** The users of a nats-server permissions file (`{ user: U, password: $VAR, permissions: $PERMS }` lines). */
+export function natsUsers(text: string): NatsUser[] {
+  return [...text.matchAll(/\{\s*user:\s*([\w-]+),\s*password:\s*\$(\w+),\s*permissions:\s*\$(\w+)\s*\}/g)].map((m) => {
+    const block = new RegExp(`^${m[3]!} = \\{([\\s\\S]*?)^\\}`, 'm').exec(text);
+    if (block === null) throw new Error(`permissions ${m[3]} of user ${m[1]} not defined`);
+    const sub = /subscribe:\s*\{\s*allow:\s*\[([^\]]*)\]/.exec(block[1]!);
+    return { user: m[1]!, passwordEnv: m[2]!, subscribe: [...(sub?.[1] ?? '').matchAll(/"([^"]+)"/g)].map((x) => x[1]!) };
+  });
+}
+
+/**
+ * Environment variables nats-server configs refer to: every `$NAME` the texts do not define
+ * themselves (`NAME = …` or `NAME: …` at the start of a line); subjects in quotes (`"$JS.API…"`) are not references.
+ */
+export function natsEnvRefs(...texts: string[]): string[] {
+  const all = texts.map((t) => t.split('\n').map((l) => l.replace(/#.*$/, '').replace(/"[^"]*"/g, '""')).join('\n')).join('\n');
+  const defined = new Set([...all.matchAll(/^\s*(\w+)\s*[=:]/gm)].map((m) => m[1]!));
+  return [...new Set([...all.matchAll(/\$(\w+)/g)].map((m) => m[1]!))].filter((n) => !defined.has(n)).sort();
+}
+
 /** Files below `dir` (relative to it), recursively. */
 export function filesUnder(dir: string): string[] {
   const out: string[] = [];

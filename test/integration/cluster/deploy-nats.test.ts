@@ -1,11 +1,12 @@
-// deploy/nats/nats-server.conf on a real nats-server: two proxies as user `portcullis` share
+// deploy/nats/nats-server.conf (with the permissions.conf it includes, which every NATS config
+// under deploy/ includes) on a real nats-server: two proxies as user `portcullis` share
 // revocations (stream and live) and introspection results; `portcullis revoke` as user
 // `portcullis-revoke` revokes at both; that user cannot publish a cache fill — not even one
 // sealed with the bus key it holds — nor read the bus; a connection without credentials is refused.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { connect, Events, type NatsConnection } from 'nats';
 import { request } from 'undici';
 import { BusAuth, Codec } from '../../../cluster/protocol/index.js';
@@ -18,6 +19,15 @@ import { admin, jtiOf, waitFor } from './proxy-fixtures.js';
 const PASSWORDS = { PORTCULLIS_NATS_PASSWORD: `proxy-${randomUUID()}`, PORTCULLIS_NATS_REVOKE_PASSWORD: `revoke-${randomUUID()}` };
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, ...PASSWORDS, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const DEPLOYED = readFileSync(join(ROOT, 'deploy', 'nats', 'nats-server.conf'), 'utf8');
+const PERMISSIONS = join(ROOT, 'deploy', 'nats', 'permissions.conf');
+
+/** The deployed file for a server whose config lives beside `storeDir`: nats-server resolves an include relative to the config's directory, even an absolute one. */
+function deployedNatsConf(storeDir: string): string {
+  expect(DEPLOYED).toContain('include ./permissions.conf');
+  return DEPLOYED
+    .replace('store_dir: /var/lib/nats/jetstream', `store_dir: "${storeDir}"`)
+    .replace('include ./permissions.conf', `include "${relative(dirname(storeDir), PERMISSIONS)}"`);
+}
 
 async function call(p: ProxyProcess, token: string): Promise<number> {
   const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
@@ -38,7 +48,7 @@ function serverErrors(nc: NatsConnection): string[] {
   return seen;
 }
 
-describe('deploy/nats/nats-server.conf: per-user permissions', () => {
+describe('deploy/nats/nats-server.conf + permissions.conf: per-user permissions', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: AuthServer;
   let echo: EchoUpstream;
@@ -50,7 +60,7 @@ describe('deploy/nats/nats-server.conf: per-user permissions', () => {
 
   beforeAll(async () => {
     [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    nats = await startNatsServerWithConfig((at) => DEPLOYED.replace('store_dir: /var/lib/nats/jetstream', `store_dir: "${at.storeDir}"`), PASSWORDS);
+    nats = await startNatsServerWithConfig((at) => deployedNatsConf(at.storeDir), PASSWORDS);
     const config = {
       server: { listen: { host: '127.0.0.1', port: 0 } },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },

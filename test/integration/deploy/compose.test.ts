@@ -2,16 +2,19 @@
 // `config`) accepts it, and its cross-references hold: config mounted where --config points,
 // every *_env provided, published ports = the config's ports, NATS routes and client URLs
 // name the services, the issuer and upstream name the demo services, whose command lines
-// start here and serve what the proxies expect.
+// start here and serve what the proxies expect. Secrets: init-env.sh writes the .env compose
+// reads; without one compose refuses to start; the NATS servers run the shared permissions
+// file (deploy/nats/permissions.conf) as compose mounts it, with the passwords compose gives them.
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { CLI } from '../../helpers/proxy-process.js';
 import { freePort } from '../../helpers/nats.js';
 import { eventually } from '../../helpers/upstreams.js';
-import { DEPLOY, envNames, yamlFile } from '../../helpers/deploy-files.js';
+import { DEPLOY, envNames, NATS_PERMISSIONS, natsEnvRefs, natsUsers, yamlFile } from '../../helpers/deploy-files.js';
 
 const DIR = join(DEPLOY, 'compose');
 const COMPOSE = '/usr/bin/docker-compose';
@@ -30,9 +33,25 @@ interface PortcullisConfig {
   cluster: { nats: { servers: string[] }; revocation: { replicas: number } };
 }
 
-/** `docker-compose config`: the file as Compose resolves it (anchors, defaults, paths). */
+/** init-env.sh run on a copy of itself in a temp folder (never the checkout's .env): the .env it writes. */
+function initEnv(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-compose-env-'));
+  copyFileSync(join(DIR, 'init-env.sh'), join(dir, 'init-env.sh'));
+  const r = spawnSync('sh', [join(dir, 'init-env.sh')], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return join(dir, '.env');
+}
+/** KEY=value lines of an env file. */
+function envFile(file: string): Record<string, string> {
+  return Object.fromEntries(readFileSync(file, 'utf8').split('\n').map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m![1]!, m![2]!]));
+}
+/** `docker-compose config` with an --env-file: the file as Compose resolves it (anchors, defaults, paths). */
+function composeConfig(envFileArg: string): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+  return spawnSync(COMPOSE, ['-p', 'portcullis-demo', '--env-file', envFileArg, '-f', join(DIR, 'compose.yaml'), 'config'], { encoding: 'utf8', env: { PATH: process.env.PATH } }) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
+}
+const ENV_FILE = initEnv();
 function resolved(): { services: Record<string, Service> } {
-  const r = spawnSync(COMPOSE, ['-p', 'portcullis-demo', '-f', join(DIR, 'compose.yaml'), 'config'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const r = composeConfig(ENV_FILE);
   expect(r.stderr, 'docker-compose config printed warnings').toBe('');
   expect(r.status).toBe(0);
   return parse(r.stdout) as { services: Record<string, Service> };
@@ -99,6 +118,29 @@ describe('deploy/compose', () => {
     }
   });
 
+  it('init-env.sh writes a private .env with a bus key and NATS passwords nats-server can read, and never overwrites it', () => {
+    const env = envFile(ENV_FILE);
+    expect(Object.keys(env).sort()).toEqual(['PORTCULLIS_BUS_KEY', 'PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']);
+    expect(Buffer.byteLength(env.PORTCULLIS_BUS_KEY!)).toBeGreaterThanOrEqual(32);
+    // nats-server parses a variable's value as config: "1e5…" or "123…" would not be a string
+    for (const k of ['PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']) expect(env[k]).toMatch(/^[a-z][0-9a-f]{40,}$/);
+    expect(statSync(ENV_FILE).mode & 0o777).toBe(0o600);
+    const again = spawnSync('sh', [join(ENV_FILE, '..', 'init-env.sh')], { encoding: 'utf8' });
+    expect(again.status).toBe(0);
+    expect(again.stderr).toMatch(/exists: kept/);
+    expect(envFile(ENV_FILE)).toEqual(env);
+    // secrets stay out of git (and of the build context: .dockerignore lets only listed files in)
+    expect(readFileSync(join(DIR, '..', '..', '.gitignore'), 'utf8')).toMatch(/^deploy\/compose\/\.env$/m);
+  });
+
+  it('without the secrets compose refuses to start and says to run init-env.sh', () => {
+    const empty = join(mkdtempSync(join(tmpdir(), 'portcullis-compose-env-')), 'empty.env');
+    writeFileSync(empty, '');
+    const r = composeConfig(empty);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/run deploy\/compose\/init-env\.sh first/);
+  });
+
   it('NATS: three servers with distinct names, routes to each other, the proxies\' URLs name them, R3 fits', () => {
     const { services } = file();
     const config = yamlFile(join(DIR, 'portcullis.yaml')) as unknown as PortcullisConfig;
@@ -116,8 +158,37 @@ describe('deploy/compose', () => {
       expect(volumes(s).some((v) => v.target === '/data' && !v.ro), `${n}: no volume at the JetStream store /data`).toBe(true);
       expect(conf).toMatch(/store_dir: \/data/);
     }
-    const r = spawnSync('/usr/sbin/nats-server', ['-c', join(DIR, 'nats.conf'), '-t'], { encoding: 'utf8', env: { ...process.env, SERVER_NAME: 'nats-1' } });
-    expect(r.stderr).toMatch(/is valid/);
+  });
+
+  it('NATS: every server mounts the shared permissions file where nats.conf includes it and gets every password it names; nats-server accepts it as mounted', () => {
+    const { services } = file();
+    const conf = readFileSync(join(DIR, 'nats.conf'), 'utf8');
+    const include = /^include\s+(\S+)$/m.exec(conf)?.[1];
+    expect(include, 'nats.conf includes no permissions file').toBe('./permissions.conf');
+    const permissions = readFileSync(NATS_PERMISSIONS, 'utf8');
+    const refs = natsEnvRefs(conf, permissions);
+    expect(refs).toEqual(['PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD', 'SERVER_NAME']);
+    for (const [n, s] of Object.entries(services).filter(([x]) => x.startsWith('nats-'))) {
+      const etc = mkdtempSync(join(tmpdir(), 'portcullis-compose-nats-'));
+      const confPath = flag(s.command!, '-c');
+      // /etc/nats as the container sees it: every mount below the config's folder
+      for (const v of volumes(s).filter((x) => x.target.startsWith('/etc/nats/'))) {
+        expect(v.ro, `${n}: ${v.target} writable`).toBe(true);
+        copyFileSync(v.source, join(etc, v.target.slice('/etc/nats/'.length)));
+      }
+      expect(volumes(s).find((v) => v.target === '/etc/nats/permissions.conf')?.source, `${n}: permissions.conf`).toBe(NATS_PERMISSIONS);
+      for (const r of refs) expect(s.environment?.[r], `${n}: ${r} not set`).toBeTruthy();
+      const env = Object.fromEntries(refs.map((r) => [r, String(s.environment![r])]));
+      const r = spawnSync('/usr/sbin/nats-server', ['-c', join(etc, confPath.slice('/etc/nats/'.length)), '-t'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
+      expect(r.stderr, n).toMatch(/is valid/);
+    }
+    // the proxies' password is the one the servers check for the proxies' user
+    const config = yamlFile(join(DIR, 'portcullis.yaml')) as unknown as { cluster: { nats: { user: string; password_env: string } } };
+    const proxyUser = natsUsers(permissions).find((u) => u.user === config.cluster.nats.user)!;
+    expect(config.cluster.nats.password_env).toBe(proxyUser.passwordEnv);
+    for (const [n, s] of Object.entries(services).filter(([, x]) => x.command?.[0] === 'serve')) {
+      expect(s.environment?.[proxyUser.passwordEnv], n).toBe(services['nats-1']!.environment?.[proxyUser.passwordEnv]);
+    }
   });
 
   describe('the demo services as compose starts them', () => {

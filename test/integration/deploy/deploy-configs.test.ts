@@ -1,12 +1,24 @@
 // Every Portcullis config an operator deploys from deploy/ (compose, Kubernetes base and
-// overlay, systemd, the documented example) passes `portcullis check-config`, as the CLI runs.
+// overlay, systemd, the documented example) passes `portcullis check-config`, as the CLI runs,
+// with a value for every *_env it names (which artifact provides each is checked by that
+// artifact's test). Every one on NATS authenticates its bus messages and connects as the
+// proxies' user of deploy/nats/permissions.conf, the file every deployed nats-server includes.
 import { describe, it, expect } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runCli } from '../../helpers/proxy-process.js';
-import { deployConfigs } from '../../helpers/deploy-files.js';
+import { deployConfigs, envNames, NATS_PERMISSIONS, natsUsers, yamlFile } from '../../helpers/deploy-files.js';
+
+interface ClusterSection {
+  nats?: { user?: string; password_env?: string; inbox_prefix?: string };
+  auth?: { mode?: string; key_env?: string; key_file?: string };
+  subject_prefix?: string;
+}
 
 describe('deploy/: configs', () => {
   const configs = deployConfigs();
+  const onNats = configs.filter((f) => (yamlFile(join(ROOT, f)).cluster as ClusterSection | undefined)?.nats !== undefined);
 
   it('there is one per artifact (compose, kubernetes base + overlay, systemd, the example)', () => {
     expect(configs).toEqual(expect.arrayContaining([
@@ -16,12 +28,31 @@ describe('deploy/: configs', () => {
       'deploy/systemd/portcullis.yaml',
       'deploy/portcullis.example.yaml',
     ]));
+    expect(onNats).toEqual(expect.arrayContaining(['deploy/compose/portcullis.yaml', 'deploy/kubernetes/base/portcullis.yaml', 'deploy/kubernetes/overlays/example/portcullis.yaml', 'deploy/systemd/portcullis.yaml']));
   });
 
   it.each(configs)('%s passes check-config', async (file) => {
-    const r = await runCli(['check-config', join(ROOT, file)]);
+    // values of the shape the artifacts document: 48 random bytes, base64 (≥ 32 bytes for the bus key)
+    const env = Object.fromEntries(envNames(yamlFile(join(ROOT, file))).map((n) => [n, randomBytes(48).toString('base64')]));
+    const r = await runCli(['check-config', join(ROOT, file)], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ok: /);
+  });
+
+  it.each(onNats)('%s: bus key from the environment; NATS as the proxies\' user of deploy/nats/permissions.conf', (file) => {
+    const cluster = yamlFile(join(ROOT, file)).cluster as ClusterSection;
+    expect(cluster.auth?.mode ?? 'hmac').toBe('hmac');
+    expect(cluster.auth?.key_env).toBe('PORTCULLIS_BUS_KEY');
+    // the permissions are written for the default prefix
+    expect(cluster.subject_prefix ?? 'portcullis').toBe('portcullis');
+    const users = natsUsers(readFileSync(NATS_PERMISSIONS, 'utf8'));
+    expect(users.map((u) => u.user).sort()).toEqual(['portcullis', 'portcullis-revoke']);
+    const proxy = users.find((u) => u.user === cluster.nats!.user);
+    expect(proxy, `cluster.nats.user ${cluster.nats!.user} is not a user of permissions.conf`).toBeDefined();
+    expect(proxy!.user).toBe('portcullis'); // not the revoke user: it may not read the bus
+    expect(cluster.nats!.password_env).toBe(proxy!.passwordEnv);
+    // replies arrive on <inbox_prefix>.…: the user must be allowed to read them
+    expect(proxy!.subscribe).toContain(`${cluster.nats!.inbox_prefix}.>`);
   });
 });

@@ -2,12 +2,15 @@
 // the example overlay parsed with `yaml`, and every cross-reference an apply would only find
 // out about in production checked — config mounted where --config points, probes on the
 // config's admin port, a Secret key per *_env, preStop ≥ drain_ms < grace period, selectors,
-// the admin port fenced by a NetworkPolicy, a locked-down securityContext, NATS R3 storage.
+// the admin port fenced by a NetworkPolicy, a locked-down securityContext, NATS R3 storage,
+// and NATS running the shared permissions file with the passwords from the same Secret.
 import { describe, it, expect } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parse } from 'yaml';
-import { DEPLOY, envNames, parseDockerfile, yamlDocs, yamlFile } from '../../helpers/deploy-files.js';
+import { DEPLOY, envNames, NATS_PERMISSIONS, natsEnvRefs, natsUsers, parseDockerfile, yamlDocs, yamlFile } from '../../helpers/deploy-files.js';
 
 const BASE = join(DEPLOY, 'kubernetes', 'base');
 const OVERLAY = join(DEPLOY, 'kubernetes', 'overlays', 'example');
@@ -178,6 +181,41 @@ describe('deploy/kubernetes', () => {
       expect(cfg.cluster.revocation.replicas).toBeLessThanOrEqual(sts.spec.replicas);
     }
     expect(matches(find('PodDisruptionBudget', 'nats').spec.selector.matchLabels, sts.spec.template.metadata.labels)).toBe(true);
+  });
+
+  it('NATS: the shared permissions file in the ConfigMap, every variable it needs from the pod; nats-server accepts it as mounted', () => {
+    const sts = find('StatefulSet', 'nats');
+    const c = sts.spec.template.spec.containers[0];
+    const confPath: string = c.args[c.args.indexOf('-c') + 1];
+    const confVol = sts.spec.template.spec.volumes.find((v: Obj) => v.name === c.volumeMounts.find((m: Obj) => m.mountPath === dirname(confPath)).name);
+    const gen = kustomization(BASE).configMapGenerator!.find((g) => g.name === confVol.configMap.name)!;
+    const conf = readFileSync(join(BASE, basename(confPath)), 'utf8');
+    expect(/^include\s+(\S+)$/m.exec(conf)?.[1], 'nats.conf includes no permissions file').toBe('./permissions.conf');
+    expect(gen.files).toContain('permissions.conf');
+    // kustomize loads nothing from outside the kustomization: a copy, kept identical
+    expect(readFileSync(join(BASE, 'permissions.conf'), 'utf8'), 'base/permissions.conf differs from deploy/nats/permissions.conf').toBe(readFileSync(NATS_PERMISSIONS, 'utf8'));
+    const permissions = readFileSync(join(BASE, 'permissions.conf'), 'utf8');
+    const refs = natsEnvRefs(conf, permissions);
+    expect(refs).toEqual(['POD_NAME', 'PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']);
+    const env = new Map<string, Obj>(c.env.map((e: Obj) => [e.name, e]));
+    const overlayDoc = readFileSync(join(OVERLAY, 'kustomization.yaml'), 'utf8');
+    for (const r of refs) {
+      expect(env.get(r), `${r} not set in the NATS pods`).toBeDefined();
+      if (r === 'POD_NAME') { expect(env.get(r)!.valueFrom.fieldRef.fieldPath).toBe('metadata.name'); continue; }
+      expect(env.get(r)!.valueFrom?.secretKeyRef, `${r} not from a Secret`).toEqual({ name: 'portcullis-secrets', key: r });
+      expect(overlayDoc).toContain(`--from-literal=${r}="p$(`); // documented, starting with a letter
+    }
+    // the proxies log in with the password the servers check for their user
+    for (const f of configFiles) {
+      const nats = (yamlFile(f) as Obj).cluster.nats;
+      expect(nats.password_env).toBe(natsUsers(permissions).find((u) => u.user === nats.user)!.passwordEnv);
+    }
+    const etc = mkdtempSync(join(tmpdir(), 'portcullis-k8s-nats-'));
+    for (const file of gen.files) copyFileSync(join(BASE, file), join(etc, file));
+    const r = spawnSync('/usr/sbin/nats-server', ['-c', join(etc, basename(confPath)), '-t'], {
+      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'nats-0', PORTCULLIS_NATS_PASSWORD: 'pproxy', PORTCULLIS_NATS_REVOKE_PASSWORD: 'prevoke' },
+    });
+    expect(r.stderr).toMatch(/is valid/);
   });
 
   it('the overlay: resources exist, images and patches name what the base has', () => {

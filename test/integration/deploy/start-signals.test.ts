@@ -2,7 +2,7 @@
 // `start`, an orchestrator's config push) must not kill it: it starts and then reloads.
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI, writeConfig, ADMIN_ENV } from '../../helpers/proxy-process.js';
+import { CLI, writeConfig, ADMIN_ENV, BUS_AUTH, BUS_ENV } from '../../helpers/proxy-process.js';
 import { deadPort, eventually } from '../../helpers/upstreams.js';
 
 let proc: ChildProcess | null = null;
@@ -16,7 +16,7 @@ async function slowStartConfig(): Promise<string> {
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     upstreams: { app: { targets: [`http://127.0.0.1:${await deadPort()}`] } },
     routes: [{ name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none' }],
-    cluster: { nats: { servers: [`nats://127.0.0.1:${nats}`] }, start_timeout_ms: 4000 },
+    cluster: { nats: { servers: [`nats://127.0.0.1:${nats}`] }, auth: BUS_AUTH, start_timeout_ms: 4000 },
     log: { level: 'info' },
   });
 }
@@ -25,7 +25,7 @@ describe('signals while starting', () => {
   // With workers the primary waits out the bus's start_timeout_ms before forking them: seconds
   // between reading the config and "listening" in which a SIGHUP used to end the process.
   it('SIGHUP before "listening" → it starts, then reloads every worker', async () => {
-    proc = spawn(process.execPath, [CLI, 'serve', '--config', await slowStartConfig(), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn(process.execPath, [CLI, 'serve', '--config', await slowStartConfig(), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV, ...BUS_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => { out += d; });
     proc.stderr!.on('data', (d: Buffer) => { out += d; });

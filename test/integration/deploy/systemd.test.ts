@@ -1,13 +1,15 @@
 // The systemd units under deploy/systemd: `systemd-analyze verify` accepts them with no
 // warning (ExecStart paths mapped to this checkout, a documented temporary install prefix),
-// the sandbox directives are there, and the environment file provides every *_env.
+// the sandbox directives are there, and the environment file provides every *_env; nats-server
+// runs the node config with the shared permissions file and the passwords of its own
+// environment file, the proxies' one holding the same variable.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../helpers/proxy-process.js';
-import { DEPLOY, envNames, yamlFile } from '../../helpers/deploy-files.js';
+import { DEPLOY, envNames, NATS_PERMISSIONS, natsEnvRefs, natsUsers, yamlFile } from '../../helpers/deploy-files.js';
 
 const SYSTEMD = join(DEPLOY, 'systemd');
 const ANALYZE = '/usr/bin/systemd-analyze';
@@ -17,6 +19,8 @@ function directives(text: string): Array<[string, string]> {
   return text.split('\n').map((l) => /^([A-Za-z]+)=(.*)$/.exec(l.trim())).filter((m) => m !== null).map((m) => [m![1]!, m![2]!]);
 }
 const get = (d: Array<[string, string]>, k: string): string[] => d.filter(([x]) => x === k).map(([, v]) => v);
+/** KEY=value lines of an environment file. */
+const envFile = (file: string): Record<string, string> => Object.fromEntries(readFileSync(file, 'utf8').split('\n').map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m![1]!, m![2]!]));
 
 /** The unit with /opt/portcullis → this checkout and /usr/bin/node → this Node (the install prefix of the test). */
 function installed(unit: string, dir: string): string {
@@ -81,14 +85,28 @@ describe('deploy/systemd', () => {
   });
 
   it('the environment file names every *_env of the config', () => {
-    const env = readFileSync(join(SYSTEMD, 'portcullis.env.example'), 'utf8').split('\n').map((l) => /^([A-Z0-9_]+)=/.exec(l)?.[1]).filter((x) => x !== undefined);
+    const env = Object.keys(envFile(join(SYSTEMD, 'portcullis.env.example')));
     expect(env.sort()).toEqual(envNames(yamlFile(join(SYSTEMD, 'portcullis.yaml'))));
   });
 
-  it('nats-server accepts the node config (nats-server -t)', () => {
+  it('nats-server accepts the node config with the shared permissions file beside it and the passwords of its environment file (nats-server -t)', () => {
+    const conf = readFileSync(join(SYSTEMD, 'nats-server.conf'), 'utf8');
+    expect(/^include\s+(\S+)$/m.exec(conf)?.[1], 'nats-server.conf includes no permissions file').toBe('./permissions.conf');
+    const unit = directives(readFileSync(join(SYSTEMD, 'nats-server.service'), 'utf8'));
+    expect(get(unit, 'EnvironmentFile')).toEqual(['/etc/nats/nats.env']);
+    const permissions = readFileSync(NATS_PERMISSIONS, 'utf8');
+    const natsEnv = envFile(join(SYSTEMD, 'nats.env.example'));
+    expect(Object.keys(natsEnv).sort()).toEqual(natsEnvRefs(conf, permissions));
+    // the proxies log in with the variable the servers check for the proxies' user
+    const nats = (yamlFile(join(SYSTEMD, 'portcullis.yaml')) as { cluster: { nats: { user: string; password_env: string } } }).cluster.nats;
+    const proxyUser = natsUsers(permissions).find((u) => u.user === nats.user)!;
+    expect(nats.password_env).toBe(proxyUser.passwordEnv);
+    expect(Object.keys(natsEnv)).toContain(proxyUser.passwordEnv);
+    // /etc/nats as the install steps lay it out
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-units-'));
     copyFileSync(join(SYSTEMD, 'nats-server.conf'), join(dir, 'nats-server.conf'));
-    const r = spawnSync('/usr/sbin/nats-server', ['-c', join(dir, 'nats-server.conf'), '-t'], { encoding: 'utf8' });
+    copyFileSync(NATS_PERMISSIONS, join(dir, 'permissions.conf'));
+    const r = spawnSync('/usr/sbin/nats-server', ['-c', join(dir, 'nats-server.conf'), '-t'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...natsEnv } });
     expect(r.stderr).toMatch(/configuration file .* is valid/);
     expect(r.status).toBe(0);
   });

@@ -1,13 +1,14 @@
 // The cluster across hosts (issue 12): network namespaces as machines — three proxy hosts,
 // each with one nats-server of a 3-node JetStream cluster (revocation stream R3) and one
 // Portcullis with 2 workers bound to its address, a host for the authorization server and
-// upstream, one for clients — joined by veth pairs on a bridge. ONE setup for every scenario,
+// upstream, one for clients — joined by veth pairs on a bridge; NATS and the bus secured as
+// deploy/ ships them (permissions file, bus key). ONE setup for every scenario,
 // small sizes, correctness assertions only; `npm run hosts` runs the full sizes for figures.
 // Needs root (CI is): without namespaces the setup fails with the reason, it never skips.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { HostsCluster } from '../../../bench/hosts/hosts-cluster.js';
-import { introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
+import { deployedBus, introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
 
 let cluster: HostsCluster;
 const figures: Record<string, unknown> = {};
@@ -30,6 +31,22 @@ describe('multi-host cluster (network namespaces)', () => {
     const root = spawnSync('ip', ['-o', 'addr'], { encoding: 'utf8' }).stdout;
     expect(root).not.toMatch(/10\.77\.0\./);
   });
+
+  it('the deployed bus: NATS refuses clients without the permissions file\'s credentials, one bus key on every member, the revoke CLI (its own NATS user) revokes at every host', async () => {
+    const r = await deployedBus(cluster);
+    figures.deployedBus = r;
+    for (const h of ['a', 'b', 'c']) {
+      expect(r.nats[h]!.authRequired, h).toBe(true);
+      expect(r.nats[h]!.anonymous, h).toMatch(/^-ERR 'Authorization Violation'/);
+      expect(r.nats[h]!.wrongPassword, h).toMatch(/^-ERR 'Authorization Violation'/);
+      expect(r.nats[h]!.proxyUser, h).toBe('PONG');
+      expect(r.members[h]!.busAuth, h).toBe('hmac');
+    }
+    expect(typeof r.members.a!.keyId).toBe('string');
+    expect(new Set(Object.values(r.members).map((m) => m.keyId)).size).toBe(1);
+    expect(r.revokeCli.code, r.revokeCli.stderr).toBe(0);
+    expect(r.revokeCli.refusedAt).toEqual(['a', 'b', 'c']);
+  }, 120_000);
 
   it('a. a revocation made at host a is refused at b and c (20 revocations, timed from the client host)', async () => {
     const r = await propagation(cluster, 20);

@@ -42,6 +42,29 @@ describe('checkEnvironment', () => {
     expect(checkEnvironment(config({ dpop: { nonce: { secret_env: 'T_NONCE' } } }), { ...env, T_NONCE: 'n'.repeat(32) })).toEqual([]);
   });
 
+  it('a bus key under 32 bytes (variable or file, previous key too) names its length, never its value; mode none needs none', () => {
+    const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z', T_BUS: 'short-bus-key', T_BUS_OLD: 'o'.repeat(31) };
+    const nats = { servers: ['nats://127.0.0.1:4222'] };
+    const problems = checkEnvironment(config({ cluster: { nats, auth: { key_env: 'T_BUS', previous_key_env: 'T_BUS_OLD' } } }), env);
+    expect(problems).toEqual([
+      { path: 'cluster.auth.key_env', message: 'T_BUS must hold at least 32 bytes (has 13); e.g. openssl rand -base64 48' },
+      { path: 'cluster.auth.previous_key_env', message: 'T_BUS_OLD must hold at least 32 bytes (has 31); e.g. openssl rand -base64 48' },
+    ]);
+    expect(JSON.stringify(problems)).not.toContain('short-bus-key');
+    const long = { ...env, T_BUS: 'k'.repeat(32), T_BUS_OLD: 'o'.repeat(32) };
+    expect(checkEnvironment(config({ cluster: { nats, auth: { key_env: 'T_BUS', previous_key_env: 'T_BUS_OLD' } } }), long)).toEqual([]);
+    // a file's trailing newline (openssl rand … > bus.key) is not part of the key, as at start
+    const dir = mkdtempSync(join(tmpdir(), 'env-check-'));
+    const file = join(dir, 'bus.key');
+    writeFileSync(file, `${'f'.repeat(31)}\n`);
+    expect(checkEnvironment(config({ cluster: { nats, auth: { key_file: file } } }), env)).toEqual([
+      { path: 'cluster.auth.key_file', message: `the key in ${file} must hold at least 32 bytes (has 31); e.g. openssl rand -base64 48` },
+    ]);
+    writeFileSync(file, `${'f'.repeat(32)}\n`);
+    expect(checkEnvironment(config({ cluster: { nats, auth: { key_file: file } } }), env)).toEqual([]);
+    expect(checkEnvironment(config({ cluster: { nats, auth: { mode: 'none' } } }), env)).toEqual([]);
+  });
+
   it('every *_file must be a readable file; a missing internal_tokens.key_file is fine (created at start), a directory is not', () => {
     const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z' };
     const dir = mkdtempSync(join(tmpdir(), 'env-check-'));
