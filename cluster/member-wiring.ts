@@ -2,9 +2,9 @@
 // gate become the auth layer's TokenState, the member's readiness and metrics join the
 // instance's, and its admin routes (revocations) join the admin API.
 import type { Config } from '../node/config/index.js';
-import { DpopReplaySync } from '../node/dpop/index.js';
 import type { InstanceOptions } from '../node/instance.js';
 import type { Logger } from '../node/log.js';
+import { DpopReplaySync } from './dpop-sync/index.js';
 import { ClusterNode, rendezvousOwner, type ClusterRole } from './index.js';
 
 export interface MemberWiring {
@@ -26,7 +26,7 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         onRevoked: (listener) => store.onRevoked(listener),
       },
       sharing: node.introspection,
-      // DPoP proof jtis: checked-and-set by each key's owner, announced to all (node/dpop/replay-sync.ts)
+      // DPoP proof jtis: checked-and-set by each key's owner, announced to all (cluster/dpop-sync)
       dpopReplay: new DpopReplaySync({
         bus: node.bus, self: node.memberId, members: () => node.membership.members(), pickOwner: rendezvousOwner, logger: logger.child({ component: 'dpop' }),
       }),

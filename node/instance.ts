@@ -4,10 +4,10 @@
 // one, and only when all succeeded is everything swapped in one synchronous step.
 import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
-import { createAuthLayer, waitingIssuers, type AuthLayer, type IntrospectionSharing, type PreparedAuth, type TokenState } from './auth/auth-layer.js';
+import { createAuthLayer, waitingIssuers, type AuthLayer, type PreparedAuth } from './auth/auth-layer.js';
 import { explainRequest } from './auth/explain-request.js';
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
-import type { ReplaySharing } from './dpop/index.js';
+import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './http/snapshot.js';
 import type { Logger } from './log.js';
@@ -36,7 +36,7 @@ export interface InstanceOptions {
   /** Version of `config` (a worker restarted by the primary gets the committed one); default 1. */
   version?: number;
   /** Cluster part of /readyz and its metrics. */
-  cluster?: { readiness(): { ready: boolean; detail: Record<string, unknown> }; stats(): Record<string, number> } | null;
+  cluster?: ClusterStatus | null;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };

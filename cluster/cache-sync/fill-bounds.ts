@@ -1,7 +1,7 @@
 // The rules an introspection result learnt from a peer must meet before a member caches it
 // or hands it on: a consistent shape, a bounded size, and a lifetime no longer than the
 // member's own TTL for the issuer and the claims' `exp` — whoever signed it.
-import type { IntrospectionResult } from '../../node/introspection/index.js';
+import type { IntrospectionResult } from '../../node/contracts/index.js';
 
 /** Largest claims object accepted from a peer, JSON characters: the introspection client's own response limit (256 KiB). */
 export const MAX_CLAIMS_CHARS = 256 * 1024;

@@ -2,7 +2,7 @@
 // before the owner is asked, so a `cache.filled` or `introspection.released` that
 // overtakes the owner's answer is not missed. Waits end on a fill, a release, the
 // owner leaving, close, or their deadline (one coarse timer for all of them).
-import type { IntrospectionResult } from '../../node/introspection/index.js';
+import type { IntrospectionResult } from '../../node/contracts/index.js';
 
 /** One member-local resolution in progress. */
 export interface Watch {

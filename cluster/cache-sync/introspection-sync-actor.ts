@@ -14,7 +14,7 @@
 // A result learnt from the bus is held to this member's own rules for the issuer before
 // it is cached or handed on: shape, size, and a lifetime capped by `cache_ttl_s` /
 // `negative_ttl_s` and the claims' `exp` (an authenticated peer still cannot pin a result).
-import type { IntrospectionResult } from '../../node/introspection/index.js';
+import type { IntrospectionResult } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import type { Membership } from '../membership/membership.js';
 import type { CacheFilled, IntrospectionLeased } from '../protocol/cache-messages.js';

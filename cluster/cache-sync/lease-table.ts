@@ -1,7 +1,7 @@
 // The owner's side of single-flight: for the token keys this member owns, who holds the
 // lease to call the authorization server, until when, and the results already learnt
 // (so a late asker gets them without a call). Synchronous, bounded, expiry on read.
-import type { IntrospectionResult } from '../../node/introspection/index.js';
+import type { IntrospectionResult } from '../../node/contracts/index.js';
 
 /** The owner's answer to "may I introspect this token?". */
 export type LeaseAnswer =

@@ -3,22 +3,9 @@
 // revocation id; a coarse sweeper drops entries once every token they can match has expired.
 // Bounded in entries and estimated bytes: a revocation beyond the bound is refused (`full`),
 // never evicting another.
+import type { TokenFacts } from '../../node/contracts/index.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { RevocationKind } from '../protocol/subjects.js';
-
-/** What the pipeline knows about a token; all but `tokenHash` optional. */
-export interface TokenFacts {
-  readonly jti?: string | undefined;
-  /** SHA-256 hex (lower case) of the raw token. */
-  readonly tokenHash: string;
-  readonly sub?: string | undefined;
-  readonly clientId?: string | undefined;
-  /** Issued-at, epoch seconds. Unknown iat with a sub/client_id revocation counts as revoked (fail closed). */
-  readonly iat?: number | undefined;
-  readonly kid?: string | undefined;
-  /** The token's `iss` claim, for issuer-scoped revocations. */
-  readonly iss?: string | undefined;
-}
 
 /** `applied`: new; `duplicate`: id already known; `expired`: nothing left to match, not stored; `full`: over the store's bound, not stored. */
 export type ApplyResult = 'applied' | 'duplicate' | 'expired' | 'full';

@@ -4,37 +4,19 @@
 // state beside the running one and commits it in one synchronous swap (or discards it), so
 // warm keys and caches survive unchanged issuers and a refused reload changes nothing.
 import type { Config, IssuerConfig, RouteConfig } from '../config/index.js';
-import { DpopStage, type PreparedDpop, type ReplaySharing } from '../dpop/index.js';
+import type { IntrospectionSharing, ReplaySharing, TokenState } from '../contracts/index.js';
+import { DpopStage, type PreparedDpop } from '../dpop/index.js';
 import { proxyError } from '../errors.js';
 import { withCallerHeaders } from '../s2s/s2s-config.js';
 import type { AuthStages } from '../http/snapshot.js';
-import { IntrospectionClient, type IntrospectionResult } from '../introspection/index.js';
+import { IntrospectionClient } from '../introspection/index.js';
 import { JwtVerifier, type PreparedIssuers } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { discoverIntrospection } from './introspection-discovery.js';
 import {
   authorize, compileIdentityFilter, compilePolicy, createAuthenticator, extract, mutate, stripsAuthorization,
-  type Authenticate, type CompiledPolicy, type RequestContext, type StageResult, type TokenFacts, type TokenIntrospector,
+  type Authenticate, type CompiledPolicy, type RequestContext, type StageResult, type TokenIntrospector,
 } from '../pipeline/index.js';
-
-/** A revocation as the auth layer sees it (cluster/protocol's RevocationRecord fits). */
-export interface RevokedEntry { readonly kind: string; readonly value: string }
-
-/** What the cluster supplies: the revocation set and whether requests may be judged now. */
-export interface TokenState {
-  /** ok=false while revocations are being replayed or the bus is lost past fail_closed_after_ms. */
-  gate(): { readonly ok: true } | { readonly ok: false; readonly reason: string };
-  /** O(1), synchronous, allocation-free. */
-  isRevoked(facts: TokenFacts): boolean;
-  onRevoked(listener: (r: RevokedEntry) => void): () => void;
-}
-
-/** Cluster-wide introspection sharing (cluster/cache-sync): hooks per issuer. */
-export interface IntrospectionSharing {
-  coordinator(issuer: string): (tokenHash: string, call: () => Promise<IntrospectionResult>) => Promise<IntrospectionResult>;
-  publisher(issuer: string): (tokenHash: string, result: IntrospectionResult) => void;
-  attach(issuer: string, client: { prime(h: string, r: IntrospectionResult): boolean; evict(h: string): boolean }): () => void;
-}
 
 export interface AuthLayerOptions {
   tokenState?: TokenState | null;

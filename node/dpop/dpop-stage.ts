@@ -12,8 +12,9 @@ import { clientOrigin } from './htu.js';
 import { MIN_NONCE_SECRET_BYTES, NonceSource } from './nonce.js';
 import { ProofKeyCache } from './proof-key.js';
 import { verifyProof, type ProofReason } from './proof-verifier.js';
-import { ReplayCache, type ReplayVerdict } from './replay-cache.js';
-import { ReplayGuard, type ReplaySharing } from './replay-guard.js';
+import type { ReplaySharing, ReplayVerdict } from '../contracts/index.js';
+import { ReplayCache } from './replay-cache.js';
+import { ReplayGuard } from './replay-guard.js';
 
 export interface DpopStageOptions {
   readonly config: Config;

@@ -7,6 +7,5 @@ export { verifyProof, PROOF_FAILURES, MAX_JTI_CHARS, type ProofRequest, type Pro
 export { checkProofJwk, ProofKeyCache, type ProofKey, type JwkFailure } from './proof-key.js';
 export { clientOrigin, requestOrigin, htuMatches, MAX_HTU_CHARS } from './htu.js';
 export { NonceSource, MIN_NONCE_SECRET_BYTES } from './nonce.js';
-export { ReplayCache, type ReplayVerdict, type ReplayCacheStats } from './replay-cache.js';
-export { ReplayGuard, type ReplayPeers, type ReplaySharing, type ReplayGuardStats } from './replay-guard.js';
-export { DpopReplaySync, type DpopReplaySyncOptions, type DpopReplaySyncStats } from './replay-sync.js';
+export { ReplayCache, type ReplayCacheStats } from './replay-cache.js';
+export { ReplayGuard, type ReplayGuardStats } from './replay-guard.js';

@@ -3,8 +3,7 @@
 // bound the oldest entry leaves, and when it was still live every proof that expires no
 // later is refused from then on (the "floor"), so eviction narrows the window, never opens a replay.
 
-/** The answer to "may this proof be used now?". */
-export type ReplayVerdict = 'fresh' | 'replayed' | 'too_old';
+import type { ReplayClaims, ReplayVerdict } from '../contracts/index.js';
 
 /** Counters of one cache. */
 export interface ReplayCacheStats {
@@ -22,7 +21,7 @@ export interface ReplayCacheStats {
  * window: a replay needs the same htm and htu, so the same route, so the same expiry — which
  * makes the expiry of an evicted entry the right floor.
  */
-export class ReplayCache {
+export class ReplayCache implements ReplayClaims {
   private readonly entries = new Map<string, number>();
   private floor = 0;
   private readonly counters: ReplayCacheStats = { entries: 0, replayed: 0, too_old: 0, evicted_live: 0 };

@@ -2,30 +2,8 @@
 // refused without any I/O), then the key's owner in the cluster, which checks-and-sets
 // atomically for everyone (strict: no race window between instances). When the owner
 // cannot be asked, the local answer stands and the fallback is counted (see README, DPoP).
-import type { ReplayCache, ReplayVerdict } from './replay-cache.js';
-
-/** The cluster side of the replay check, as this instance sees it (cluster wiring supplies it). */
-export interface ReplayPeers {
-  /** This member's id. */
-  readonly self: string;
-  /** The member owning `key` (rendezvous over the live serving members); `self` when alone. */
-  ownerOf(key: string): string;
-  /** Ask `owner` to claim `key`; rejects on a bus failure (timeout, no responder, disconnected). */
-  ask(owner: string, key: string, exp: number, timeoutMs: number): Promise<ReplayVerdict>;
-  /** Tell every member that `key` was claimed (the owner does it after a fresh claim). */
-  announce(key: string, exp: number): void;
-  /** Skip `owner` for a while (it did not answer): its keys are judged locally meanwhile. */
-  suspect(owner: string): void;
-  /** Stop serving claims and announcements. */
-  detach(): void;
-  /** Counters of the bus side (claims served, announcements…), for metrics. */
-  stats?(): Readonly<Record<string, number>>;
-}
-
-/** Cluster-wide sharing: serve peers' claims from `cache` and return the link. */
-export interface ReplaySharing {
-  attach(cache: ReplayCache): ReplayPeers;
-}
+import type { ReplayPeers, ReplayVerdict } from '../contracts/index.js';
+import type { ReplayCache } from './replay-cache.js';
 
 /** Counters of the guard (the cache has its own). */
 export interface ReplayGuardStats {

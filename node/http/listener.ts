@@ -18,7 +18,7 @@ import { visibleAscii } from './request-bytes.js';
 import { writeError } from './respond.js';
 import type { OutboundResult, Snapshot } from './snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
-import type { TokenState } from '../auth/auth-layer.js';
+import type { TokenState } from '../contracts/index.js';
 import { WsProxy } from '../ws/index.js';
 
 /**

@@ -7,19 +7,11 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
-import { tokenFacts, type Principal } from '../pipeline/context.js';
+import { tokenFacts, type IntrospectionResult } from '../contracts/index.js';
+import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
-
-/** An introspection answer as plain data: what the cluster shares (keyed by SHA-256 hex of the token). */
-export interface IntrospectionResult {
-  readonly active: boolean;
-  /** The response members except `active`; null when inactive. */
-  readonly claims: Readonly<Record<string, unknown>> | null;
-  /** Epoch ms after which the result must not be used (bounded by `exp` and the cache TTL). */
-  readonly expiresAt: number;
-}
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */

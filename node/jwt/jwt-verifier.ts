@@ -4,7 +4,8 @@
 import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
-import { tokenFacts, type Principal } from '../pipeline/context.js';
+import { tokenFacts } from '../contracts/index.js';
+import type { Principal } from '../pipeline/context.js';
 import { Interner } from './intern.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
 import type { KeySetSnapshot } from './jwk-set.js';

@@ -1,6 +1,6 @@
 // Public surface of the request pipeline: the per-request context, and the token
 // stages extract → authenticate → authorize → mutate with their compile steps.
-export { CONTINUE, headerValue, headerCount, tokenFacts, type TokenFacts, type RequestContext, type Principal, type StageResult, type CompiledRoute } from './context.js';
+export { CONTINUE, headerValue, headerCount, type RequestContext, type Principal, type StageResult, type CompiledRoute } from './context.js';
 export type { TokenVerifier, VerifyOutcome, VerifyOk, VerifyFail } from './token-verifier.js';
 export { extract, compileSources, BEARER_ONLY, type CompiledSources } from './extract.js';
 export { createAuthenticator, looksLikeJws, type Authenticate, type AuthenticatorDeps, type TokenIntrospector } from './authenticate.js';

@@ -2,8 +2,7 @@
 // (indexed by every revocation key of their token, and by expiry second in a timer wheel)
 // and streamed HTTP responses (scanned, not indexed, so the request path pays nothing).
 // Each applied revocation — wherever in the cluster it was made — and each expiry ends them.
-import type { RevokedEntry, TokenState } from '../auth/auth-layer.js';
-import type { TokenFacts } from '../pipeline/context.js';
+import type { RevokedEntry, TokenFacts, TokenState } from '../contracts/index.js';
 
 /** Why a connection is ended: its token was revoked, expired, or revocations cannot be received (bus lost past fail_closed_after_ms). */
 export type EndReason = 'revoked' | 'expired' | 'unverifiable';

@@ -3,7 +3,7 @@
 // socket, and the live-connection registry that ends WebSockets and streamed responses
 // when their token is revoked anywhere in the cluster or expires.
 import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from 'uWebSockets.js';
-import type { TokenState } from '../auth/auth-layer.js';
+import type { TokenState } from '../contracts/index.js';
 import type { ServerConfig } from '../config/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Exchange } from '../http/exchange.js';

@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Codec, LocalTransport, MessageBus, rendezvousOwner, subjects, type Transport } from '../../../cluster/index.js';
-import { DpopReplaySync, ReplayCache, ReplayGuard, type ReplayPeers } from '../../../node/dpop/index.js';
+import { DpopReplaySync } from '../../../cluster/dpop-sync/index.js';
+import type { ReplayPeers } from '../../../node/contracts/index.js';
+import { ReplayCache, ReplayGuard } from '../../../node/dpop/index.js';
 
 const key = (i: number): string => `k${String(i).padStart(42, '0')}`; // 43 chars like a SHA-256 base64url
 const silent = pino({ level: 'silent' });

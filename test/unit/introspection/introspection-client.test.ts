@@ -6,7 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { IntrospectionClient, formEncode, type IntrospectionClientOptions, type IntrospectionResult } from '../../../node/introspection/index.js';
+import type { IntrospectionResult } from '../../../node/contracts/index.js';
+import { IntrospectionClient, formEncode, type IntrospectionClientOptions } from '../../../node/introspection/index.js';
 import { issuerSchema } from '../../../node/config/index.js';
 import type { VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
 import { eventually } from '../../helpers/upstreams.js';

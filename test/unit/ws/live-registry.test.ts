@@ -3,8 +3,7 @@
 // on the tick that reaches their exp, scanned streams get the same verdicts, and losing the
 // revocation bus (fail_closed_after) ends everything.
 import { describe, expect, it } from 'vitest';
-import type { RevokedEntry, TokenState } from '../../../node/auth/auth-layer.js';
-import type { TokenFacts } from '../../../node/pipeline/context.js';
+import type { RevokedEntry, TokenFacts, TokenState } from '../../../node/contracts/index.js';
 import { LiveRegistry, type EndReason, type LiveConnection } from '../../../node/ws/live-registry.js';
 
 /** A TokenState whose revoked set is a predicate list the test controls. */

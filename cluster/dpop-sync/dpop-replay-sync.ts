@@ -2,13 +2,12 @@
 // chosen by rendezvous hashing over the live serving members, that checks-and-sets it for
 // the whole cluster (`dpop.claim` → `dpop.claimed`), then announces it (`dpop.seen`) so
 // every member holds it locally and a replay stays refused when ownership moves (a member
-// joins or leaves). The cluster wiring builds it; only bus types are imported from cluster/.
+// joins or leaves). The cluster wiring builds it; it implements node/contracts' ReplaySharing.
 // Claims from the bus are bounded like local ones: an expiry further ahead than any proof
 // can need is refused (counted), so a peer cannot pin entries in the replay cache.
-import type { BusMessage, MessageBus } from '../../cluster/protocol/index.js';
-import type { Logger } from '../log.js';
-import type { ReplayCache, ReplayVerdict } from './replay-cache.js';
-import type { ReplayPeers, ReplaySharing } from './replay-guard.js';
+import type { ReplayClaims, ReplayPeers, ReplaySharing, ReplayVerdict } from '../../node/contracts/index.js';
+import type { Logger } from '../../node/log.js';
+import type { BusMessage, MessageBus } from '../protocol/index.js';
 
 export interface DpopReplaySyncOptions {
   readonly bus: MessageBus;
@@ -55,7 +54,7 @@ export class DpopReplaySync implements ReplaySharing {
     this.now = opts.now ?? Date.now;
   }
 
-  attach(cache: ReplayCache): ReplayPeers {
+  attach(cache: ReplayClaims): ReplayPeers {
     const { bus, self } = this.opts;
     const nowS = (): number => Math.floor(this.now() / 1000);
     const announce = (key: string, exp: number): void => {

@@ -1,0 +1,9 @@
+// What the cluster member adds to an instance's /readyz and /metrics.
+
+/** The cluster part of readiness and metrics (cluster/process supplies it). */
+export interface ClusterStatus {
+  /** `ready` joins the instance's verdict; `detail` is merged into the /readyz body. */
+  readiness(): { ready: boolean; detail: Record<string, unknown> };
+  /** Flat counters for /metrics. */
+  stats(): Record<string, number>;
+}

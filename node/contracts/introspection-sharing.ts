@@ -1,0 +1,29 @@
+// The cluster-wide introspection cache as node/ sees it: per issuer, who calls the
+// authorization server for a token, who hears the answer (cluster/cache-sync implements it).
+
+/** An introspection answer as plain data: what the cluster shares (keyed by SHA-256 hex of the token). */
+export interface IntrospectionResult {
+  readonly active: boolean;
+  /** The response members except `active`; null when inactive. */
+  readonly claims: Readonly<Record<string, unknown>> | null;
+  /** Epoch ms after which the result must not be used (bounded by `exp` and the cache TTL). */
+  readonly expiresAt: number;
+}
+
+/** What the sharing side may do to one issuer's local cache. */
+export interface IntrospectionCacheLink {
+  /** Store a result another member obtained; false when refused (bounds, shape). */
+  prime(tokenHash: string, result: IntrospectionResult): boolean;
+  /** Drop a token's entry (revocation, eviction elsewhere); false when absent. */
+  evict(tokenHash: string): boolean;
+}
+
+/** Cluster-wide introspection sharing: hooks per issuer. */
+export interface IntrospectionSharing {
+  /** Runs `call` at most once per token across the cluster (single-flight by the token's owner). */
+  coordinator(issuer: string): (tokenHash: string, call: () => Promise<IntrospectionResult>) => Promise<IntrospectionResult>;
+  /** Announces a result this member obtained. */
+  publisher(issuer: string): (tokenHash: string, result: IntrospectionResult) => void;
+  /** Lets the cluster fill and evict the issuer's cache; returns the detach function. */
+  attach(issuer: string, client: IntrospectionCacheLink): () => void;
+}

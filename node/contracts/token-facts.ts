@@ -1,0 +1,34 @@
+// What revocation matching knows about a token: computed once when the token is verified
+// (and cached with it), read by the per-request revocation check and by the cluster's store.
+
+/**
+ * The revocation keys of one token, computed once when it is verified (and cached with it)
+ * so the per-request revocation check allocates nothing.
+ */
+export interface TokenFacts {
+  /** SHA-256 hex (lower case) of the raw token. */
+  readonly tokenHash: string;
+  readonly jti?: string | undefined;
+  readonly sub?: string | undefined;
+  readonly clientId?: string | undefined;
+  /** Issued-at, epoch seconds. */
+  readonly iat?: number | undefined;
+  /** `kid` of the signing key (JWTs only). */
+  readonly kid?: string | undefined;
+  /** The `iss` claim (the issuer URL). */
+  readonly iss?: string | undefined;
+}
+
+/** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
+export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+  return Object.freeze({
+    tokenHash,
+    jti: str(claims.jti),
+    sub: str(claims.sub),
+    clientId: str(claims.client_id) ?? str(claims.azp),
+    iat: typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? claims.iat : undefined,
+    kid: kid ?? undefined,
+    iss: str(claims.iss) ?? iss,
+  });
+}
