@@ -42,6 +42,10 @@ describe('sub/client_id revocations cover the second they name', () => {
       log: { level: 'warn', access: false },
       verifier: { pool_size: 1 },
     }, { env: ADMIN_ENV });
+    // Warm up: the first token makes the proxy fetch the issuer's JWKS, which on a busy machine
+    // can outlast the fetch timeout (503, fail-closed); the cases below need a warm verifier.
+    const warm = await as.issueJwt({ sub: 'warm-up' });
+    for (let i = 0; i < 40 && (await call(warm)).status !== 200; i++) await sleep(250);
   });
 
   afterAll(async () => {

@@ -78,7 +78,7 @@ describe('server.tls.ciphers and min_version', () => {
 
   it('check-config accepts a cipher string the TLS library takes, refuses one it does not and ciphers next to min_version TLS1.3, naming the path', async () => {
     const check = (tls: Record<string, unknown>): ReturnType<typeof runCli> =>
-      runCli(['check-config', writeConfig(baseConfig('http://127.0.0.1:9', { server: { tls: { cert_file: cert.cert, key_file: cert.key, ...tls } } }))], {}, 90_000);
+      runCli(['check-config', writeConfig(baseConfig('http://127.0.0.1:9', { server: { tls: { cert_file: cert.cert, key_file: cert.key, ...tls } } }))], ADMIN_ENV, 90_000);
     // five CLI processes at once: each loads the whole config stack, which is slow on a busy machine
     const [ok, notCipher, dhe, both, tls11] = await Promise.all([
       check({ ciphers: 'ECDHE+AESGCM:ECDHE+CHACHA20', min_version: 'TLS1.2' }),
