@@ -1,12 +1,12 @@
-// The embedded authorization server (node/dev/auth-server) in a process of its own for the
+// The embedded authorization server (cluster/cli/demo/auth-server) in a process of its own for the
 // token scenarios, so minting and introspection never share the load generator's event loop.
 // `node dist/bench/auth-server-process.js` prints {"url","issuer","controlPort"}; the bench drives
 // it over a second loopback port: POST /mint, GET /counters, POST /counters/reset.
 import { pathToFileURL } from 'node:url';
-import { startAuthServer } from '../node/dev/auth-server.js';
-import { startAuthControl } from '../node/dev/auth-control.js';
+import { startAuthServer } from '../cluster/cli/demo/auth-server.js';
+import { startAuthControl } from '../cluster/cli/demo/auth-control.js';
 
-export type { MintRequest } from '../node/dev/auth-control.js';
+export type { MintRequest } from '../cluster/cli/demo/auth-control.js';
 
 async function main(): Promise<void> {
   const as = await startAuthServer({ algorithms: ['RS256', 'ES256'], tokenTtlSeconds: 3600 });

@@ -24,7 +24,7 @@ export type BenchJwtAlg = 'RS256' | 'ES256';
 /** Environment variables the Portcullis token config names (secrets by `*_env`, never inline). */
 export const ADMIN_TOKEN_ENV = 'PORTCULLIS_BENCH_ADMIN_TOKEN';
 export const INTROSPECTION_SECRET_ENV = 'PORTCULLIS_BENCH_INTROSPECTION_SECRET';
-/** The embedded AS's built-in client for introspection (node/dev/auth-server DEFAULT_CLIENTS). */
+/** The embedded AS's built-in client for introspection (cluster/cli/demo/auth-server DEFAULT_CLIENTS). */
 const INTROSPECTION_CLIENT = { id: 'portcullis', secret: 'portcullis-secret' };
 
 export interface AuthServerProcess {

@@ -1,5 +1,5 @@
 // Scenario `websocket-relay`: messages through a proxied WebSocket vs straight to the upstream.
-// The upstream is the `ws` echo server (dist/node/ws/ws-echo-upstream.js, its own process);
+// The upstream is the `ws` echo server (dist/cluster/cli/demo/ws-echo-upstream.js, its own process);
 // Portcullis has one `websocket: true` route with auth: none (the token is only checked at the
 // handshake, which is not measured). In alternating rounds: messages/s with one message in
 // flight per connection (closed loop), and the round-trip latency at a fixed offered rate.
@@ -114,7 +114,7 @@ export async function websocketRelay(opts: ScenarioOptions): Promise<ScenarioRep
   const stops: Array<() => Promise<void>> = [];
   const restoreAffinity = pinSelf(plan.loader);
   try {
-    const script = join(compiledRoot(), 'node', 'ws', 'ws-echo-upstream.js');
+    const script = join(compiledRoot(), 'cluster', 'cli', 'demo', 'ws-echo-upstream.js');
     const { process: upProc, ready } = await startProcess({
       name: 'ws-echo-upstream', command: process.execPath, args: [script],
       ready: jsonLine<{ port: number }>((o) => typeof o.port === 'number'), cpus: plan.upstream,
@@ -153,7 +153,7 @@ export async function websocketRelay(opts: ScenarioOptions): Promise<ScenarioRep
     const warnings = [...wsRelayWarnings(summary, rate.rate), ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply'])];
     return {
       scenario: 'websocket-relay', quick: opts.quick,
-      flags: { closedLoop: load, fixedRate: rate, rounds: opts.rounds, order: 'rotated each round', upstream: 'ws echo (node/ws/ws-echo-upstream.ts)', route: 'websocket: true, auth: none' },
+      flags: { closedLoop: load, fixedRate: rate, rounds: opts.rounds, order: 'rotated each round', upstream: 'ws echo (cluster/cli/demo/ws-echo-upstream.ts)', route: 'websocket: true, auth: none' },
       cpuPlan: plan, peers: {}, skipped, rounds: { closedLoop: closed, fixedRate: fixed }, summary, warnings,
       table: wsRelayTables(summary, skipped, load, rate, warnings),
     };

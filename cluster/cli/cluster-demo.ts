@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProblems, validateConfig } from '../../node/config/index.js';
-import { startAuthServer } from '../../node/dev/auth-server.js';
-import { startEchoUpstream } from '../../node/dev/echo-upstream.js';
+import { startAuthServer } from './demo/auth-server.js';
+import { startEchoUpstream } from './demo/echo-upstream.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
-import { startMember, type MemberWiring } from '../member-wiring.js';
-import { freePort } from '../supervisor.js';
+import { startMember, type MemberWiring } from '../process/member-wiring.js';
+import { freePort } from '../process/supervisor.js';
 
 const NATS_CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 

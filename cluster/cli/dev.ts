@@ -3,14 +3,14 @@
 // the proxy URL, ready tokens and copy-paste curl lines. Ctrl-C stops everything.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { startAuthServer } from '../../node/dev/auth-server.js';
-import { startEchoUpstream } from '../../node/dev/echo-upstream.js';
-import { startWsEchoUpstream } from '../../node/ws/ws-echo-upstream.js';
+import { startAuthServer } from './demo/auth-server.js';
+import { startEchoUpstream } from './demo/echo-upstream.js';
+import { startWsEchoUpstream } from './demo/ws-echo-upstream.js';
 import { validateConfig, formatProblems } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
-import { freePort } from '../supervisor.js';
-import { startMember } from '../member-wiring.js';
+import { freePort } from '../process/supervisor.js';
+import { startMember } from '../process/member-wiring.js';
 
 /** Bad `dev` usage: main prints the message and exits 2. */
 class UsageError extends Error {

@@ -8,9 +8,9 @@ import { formatProblems, loadConfigFile, parseConfigText, readConfigText, type C
 import { createLogger, logListening, type Logger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
 import { ProxyInstance } from '../../node/instance.js';
-import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../supervisor.js';
-import { startMember } from '../member-wiring.js';
-import { requestBootConfig, workerReloadHandler, type ReloadMessage } from '../worker-reload.js';
+import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../process/supervisor.js';
+import { startMember } from '../process/member-wiring.js';
+import { requestBootConfig, workerReloadHandler, type ReloadMessage } from '../process/worker-reload.js';
 import type { ClusterRole } from '../index.js';
 
 const USAGE: Record<string, string> = {
@@ -235,8 +235,8 @@ async function main(): Promise<void> {
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
-      case 'demo-auth': { const { demoAuth } = await import('./demo-servers.js'); return await demoAuth(rest); }
-      case 'demo-echo': { const { demoEcho } = await import('./demo-servers.js'); return await demoEcho(rest); }
+      case 'demo-auth': { const { demoAuth } = await import('./demo/demo-servers.js'); return await demoAuth(rest); }
+      case 'demo-echo': { const { demoEcho } = await import('./demo/demo-servers.js'); return await demoEcho(rest); }
       default:
         throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
     }

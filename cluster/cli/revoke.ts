@@ -8,8 +8,8 @@ import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
 import { busAuthFrom, Codec, subjects, type BusAuth, type RevocationAdded, type RevocationKind } from '../protocol/index.js';
-import { buildRevocation, clusterSettings, parseTime, revocationJson, STREAM_AGE_MARGIN_S, wallNow } from '../revocation/index.js';
-import { natsConnectionOptions, RevocationStream } from '../transport/index.js';
+import { buildRevocation, clusterSettings, parseTime, revocationJson, RevocationStream, STREAM_AGE_MARGIN_S, wallNow } from '../revocation/index.js';
+import { natsConnectionOptions } from '../transport/index.js';
 
 /** Bad command line: the CLI prints the message and exits 2. */
 export class UsageError extends Error {

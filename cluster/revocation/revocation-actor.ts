@@ -9,7 +9,7 @@ import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded, RevocationRecord, RevocationSnapshot } from '../protocol/messages.js';
 import { REVOCATION_KINDS } from '../protocol/subjects.js';
 import type { NatsTransport } from '../transport/nats-transport.js';
-import { RevocationStream, type RevocationStreamOptions } from '../transport/revocation-stream.js';
+import { RevocationStream, type RevocationStreamOptions } from './revocation-stream.js';
 import { DelayHistogram } from './delay-histogram.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';

@@ -4,7 +4,7 @@
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
-import type { RevocationStream } from '../transport/revocation-stream.js';
+import type { RevocationStream } from './revocation-stream.js';
 
 /** How the first publish attempt ended. */
 export interface PublishOutcome {

@@ -7,7 +7,7 @@
 import type { Logger } from '../../node/log.js';
 import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
-import type { RevocationStream, StreamPosition } from '../transport/revocation-stream.js';
+import type { RevocationStream, StreamPosition } from './revocation-stream.js';
 
 /** What the follower reports to the actor (synchronously, from its own mailbox). */
 export interface FollowerEvents {

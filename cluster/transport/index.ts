@@ -1,9 +1,8 @@
 // Public surface of cluster/transport: the byte transport contract, its NATS, IPC and
-// in-process implementations, and the JetStream revocation stream helper.
+// in-process implementations.
 export { busError, type BusError, type Incoming, type IncomingHandler, type Transport, type TransportKind, type TransportStatus } from './transport.js';
 export { LocalTransport } from './local-transport.js';
 export { IpcWorkerTransport } from './ipc-worker-transport.js';
 export { IpcHubTransport } from './ipc-hub-transport.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
 export { natsConnectionOptions, type NatsConfig } from './nats-options.js';
-export { RevocationStream, type RevocationStreamOptions, type StreamMessage, type StreamPosition } from './revocation-stream.js';

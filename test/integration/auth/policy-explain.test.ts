@@ -2,8 +2,8 @@
 // admin POST /explain (same verdict as JSON), and /readyz reporting per-issuer readiness
 // that turns 200 once the keys are loaded.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { admin, call, issuerFor, waitReady } from './policy-fixtures.js';

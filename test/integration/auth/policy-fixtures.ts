@@ -2,7 +2,7 @@
 // live demo authorization server, readiness polling, and one-call HTTP helpers that
 // return status, headers and the parsed echo body.
 import { request } from 'undici';
-import type { AuthServer } from '../../../node/dev/auth-server.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 

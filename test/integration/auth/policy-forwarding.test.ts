@@ -3,8 +3,8 @@
 // and forward.authorization strip/keep — including tokens sent in a cookie, a custom
 // header or the query, which must not reach the upstream when the route strips credentials.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, issuerFor, waitReady, type Answer } from './policy-fixtures.js';
 

@@ -2,8 +2,8 @@
 // scopes all/any, claim predicates on dotted paths, Keycloak-style roles, claim = path
 // parameter, per-route issuer restriction, default deny, auth: none, most specific route.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, issuerFor, waitReady } from './policy-fixtures.js';
 

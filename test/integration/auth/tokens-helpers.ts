@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { request } from 'undici';
-import type { AuthServer } from '../../../node/dev/auth-server.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 
 export const AUDIENCE = 'portcullis-demo';

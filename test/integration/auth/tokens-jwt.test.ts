@@ -5,8 +5,8 @@
 // placement, hostile headers (jku/x5u/jwk/x5c, crit, alg confusion) and kid floods.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { fixtureKeys, jwksOf, makeKey } from '../../fixtures/keys.js';

@@ -4,8 +4,8 @@
 // the last good keys. An issuer with introspection is ready without its keys: its JWTs
 // are introspected until the keys load, then verified locally.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, introspection, notForwarded, waitReady } from './tokens-helpers.js';

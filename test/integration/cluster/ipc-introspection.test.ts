@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { until } from './cluster-fixtures.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { ClusterNode } from '../../../cluster/index.js';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { issuerSchema } from '../../../node/config/index.js';
 import { IntrospectionClient } from '../../../node/introspection/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';

@@ -5,8 +5,8 @@
 // (nothing to revoke, a bad time, an unknown kind, no admin token) exits non-zero with a clear message.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { jtiOf, revoked } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';

@@ -4,8 +4,8 @@
 // from the admin API's default, `portcullis revoke --before now`, or an explicit time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, revoked } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { request } from 'undici';
 import { connect } from 'node:net';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';

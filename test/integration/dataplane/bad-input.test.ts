@@ -3,7 +3,7 @@
 // completed within server.timeouts.request_ms), smuggling-shaped framing. Each gets a
 // clear status, nothing half-forwarded completes at the upstream, the proxy survives.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText, type RawResponse } from '../../helpers/raw-http.js';
 import { eventually } from '../../helpers/upstreams.js';

@@ -4,7 +4,7 @@
 // which the pinned uWS build writes on every response (README "Limitations").
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import uWS from 'uWebSockets.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { UNTRUSTED_REQUEST_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';

@@ -2,7 +2,7 @@
 // lower case, one trailing dot removed, port apart; the normalised value is what the
 // upstream gets; a Host that is not a valid host[:port] is refused with 400.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 

@@ -4,7 +4,7 @@
 // 2xx/5xx, the connection is closed (or a 4xx written), nothing reaches the upstream,
 // and the proxy keeps serving. The same timeout closes idle keep-alive connections.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { connect } from 'node:net';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';

@@ -5,7 +5,7 @@
 // instead of pausing would hold the whole paused stretch in memory.)
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connect } from 'node:net';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { requestText, parseResponse } from '../../helpers/raw-http.js';
 import { startScriptedUpstream, rssBytes, type ScriptedUpstream } from '../../helpers/upstreams.js';

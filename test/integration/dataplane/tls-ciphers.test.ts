@@ -4,7 +4,7 @@
 // TLS 1.3 is unaffected and TLS 1.1 refused; `server.tls.ciphers` and `min_version: TLS1.3`
 // are honoured; a cipher string the TLS library refuses fails check-config with its path.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { handshakeWith, selfSignedCert } from '../../helpers/tls-probe.js';
 

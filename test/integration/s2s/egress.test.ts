@@ -4,7 +4,7 @@
 // caller's own Authorization is dropped unless the route forwards it in another header; a
 // failing token endpoint → 503 and the upstream receives no request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, sleep, stats, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
 

@@ -8,7 +8,7 @@ import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { adminGet, adminPost, call, kidOf, sha256hex, sleep, startVerifyingUpstream, stats, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
 import { tempDir } from '../../helpers/temp-dirs.js';

@@ -4,7 +4,7 @@
 // concurrent requests, the result cached; endpoint down → 503 and nothing forwarded; a refused
 // subject token → 401; the original token never reaches the upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, stats, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
 

@@ -5,7 +5,7 @@
 // when the upstream's queue passes the limit (uWS cannot stop reading a WebSocket).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
-import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rssBytes } from '../../helpers/upstreams.js';
 import { open, sleep, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';

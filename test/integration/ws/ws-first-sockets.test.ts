@@ -4,7 +4,7 @@
 // #1929 after the 20.30 build). Many short-lived proxy processes, first sockets right after start.
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy } from '../../helpers/proxy-process.js';
 import { open, sleep, wsMetric, wsUrl } from './ws-fixtures.js';
 

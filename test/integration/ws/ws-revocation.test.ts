@@ -3,9 +3,9 @@
 // token's socket closes with 1008 "token expired" at its exp, and an SSE response streaming
 // through the proxy is cut (the client sees the stream end without its last chunk).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
-import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, bearer, expOf, handshake, jtiOf, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
 

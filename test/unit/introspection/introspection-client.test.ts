@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import type { IntrospectionResult } from '../../../node/contracts/index.js';
 import { IntrospectionClient, formEncode, type IntrospectionClientOptions } from '../../../node/introspection/index.js';
 import { issuerSchema } from '../../../node/config/index.js';

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { JwtVerifier, VerifierPool, RETRY_AFTER_KEYS_S, defaultWorkerFilename, type JwtVerifierOptions, type VerifyOutcome } from '../../../node/jwt/index.js';
-import { startAuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { fixtureKeys, makeKey } from '../../fixtures/keys.js';
 import { TEST_ISSUER, makeToken, nowS } from '../../fixtures/tokens.js';
 import { issuerConfig, silentLogger, until, type IssuerInput } from './helpers.js';

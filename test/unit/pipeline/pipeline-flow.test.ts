@@ -3,7 +3,7 @@
 // listener runs them, for JWT and opaque tokens on routes with different policies.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import pino from 'pino';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { JwtVerifier } from '../../../node/jwt/index.js';
 import { IntrospectionClient } from '../../../node/introspection/index.js';
 import { issuerSchema } from '../../../node/config/index.js';

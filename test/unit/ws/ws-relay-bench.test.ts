@@ -6,7 +6,7 @@ import { DEFAULT_WS_LOAD_FLAGS, DEFAULT_WS_RATE_FLAGS, probeEcho, runWsClosedLoo
 import type { LoadResult } from '../../../bench/stats.js';
 import { validateConfig } from '../../../node/config/index.js';
 import { parse } from 'yaml';
-import { startWsEchoUpstream, type WsEchoUpstream } from '../../../node/ws/ws-echo-upstream.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 
 const r = (rps: number, p50: number, p99: number, extra: Partial<LoadResult> = {}): LoadResult => ({ rps, p50, p99, p999: p99 * 2, errors: 0, non2xx: 0, requests: rps * 5, durationS: 5, foreignCores: 0.01, ...extra });
 

@@ -2,7 +2,7 @@
 // special paths tests and benches rely on (sizes, statuses, delays, resets, SSE).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { request } from 'node:http';
-import { startEchoUpstream, startCheapUpstream, type EchoUpstream } from '../../../node/dev/echo-upstream.js';
+import { startEchoUpstream, startCheapUpstream, type EchoUpstream } from '../../../../../cluster/cli/demo/echo-upstream.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,6 @@
 // A WebSocket echo upstream (the `ws` library's server on node:http) for dev mode, tests and
 // the websocket-relay bench, with scripted paths for the failure cases. Run alone with
-// `node dist/node/ws/ws-echo-upstream.js [--port N]` (prints {"port":N}).
+// `node dist/cluster/cli/demo/ws-echo-upstream.js [--port N]` (prints {"port":N}).
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';

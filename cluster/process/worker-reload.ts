@@ -3,7 +3,7 @@
 // it, else discard. Workers boot with the primary's committed text and version, so a worker
 // restarted after a reload runs the same config as the others.
 import type { Worker } from 'node:cluster';
-import type { ConfigProblem } from '../node/config/index.js';
+import type { ConfigProblem } from '../../node/config/index.js';
 
 /** Primary → worker. */
 export type ReloadMessage =

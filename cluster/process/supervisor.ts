@@ -2,16 +2,16 @@
 // the same port (uWS binds with SO_REUSEPORT), restarts workers that exit with capped
 // backoff (only a failure during the process's first start stops it), reports a worker it
 // cannot restore in /healthz, forwards SIGTERM, coordinates reloads (SIGHUP, POST /reload:
-// every worker or none, cluster/worker-reload.ts), hosts the admin listener and aggregates
+// every worker or none, worker-reload.ts), hosts the admin listener and aggregates
 // /metrics over every worker.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
-import { AdminServer } from '../node/admin/admin-server.js';
-import { waitingIssuers } from '../node/auth/auth-layer.js';
-import { parseConfigText, readConfigText, type Config } from '../node/config/index.js';
-import { logListening, type Logger } from '../node/log.js';
-import { ClusterNode } from './index.js';
+import { AdminServer } from '../../node/admin/admin-server.js';
+import { waitingIssuers } from '../../node/auth/auth-layer.js';
+import { parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
+import { logListening, type Logger } from '../../node/log.js';
+import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
 /** Messages between primary and workers (plain data over IPC). */

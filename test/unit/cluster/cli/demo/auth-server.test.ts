@@ -2,7 +2,7 @@
 // JWKS, token grants, introspection, failure modes and counters.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader } from 'jose';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../../../cluster/cli/demo/auth-server.js';
 
 const basic = (id: string, secret: string): string => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64');
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };

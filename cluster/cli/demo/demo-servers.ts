@@ -2,9 +2,9 @@
 // echo upstream as processes of their own, for the compose demo (containers) and the
 // multi-host harness (network namespaces). Demo only: the server mints tokens for anyone.
 import { parseArgs } from 'node:util';
-import { startAuthServer } from '../../node/dev/auth-server.js';
-import { startAuthControl } from '../../node/dev/auth-control.js';
-import { startEchoUpstream } from '../../node/dev/echo-upstream.js';
+import { startAuthServer } from './auth-server.js';
+import { startAuthControl } from './auth-control.js';
+import { startEchoUpstream } from './echo-upstream.js';
 
 export const DEMO_AUTH_USAGE = `Usage: portcullis demo-auth [--listen HOST:PORT] [--public-url URL] [--control HOST:PORT]
 
