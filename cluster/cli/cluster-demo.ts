@@ -15,8 +15,7 @@ import { startAuthServer } from './demo/auth-server.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
-import { startMember, type MemberWiring } from '../process/member-wiring.js';
-import { freePort } from '../process/supervisor.js';
+import { freePort, startMember, type MemberWiring } from '../process/index.js';
 
 const NATS_CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 

@@ -9,8 +9,7 @@ import { startWsEchoUpstream } from './demo/ws-echo-upstream.js';
 import { validateConfig, formatProblems } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
-import { freePort } from '../process/supervisor.js';
-import { startMember } from '../process/member-wiring.js';
+import { freePort, startMember } from '../process/index.js';
 
 /** Bad `dev` usage: main prints the message and exits 2. */
 class UsageError extends Error {

@@ -5,13 +5,9 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
-import { createLogger, logListening, type Logger } from '../../node/log.js';
+import { createLogger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
-import { ProxyInstance } from '../../node/instance.js';
-import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessage } from '../process/supervisor.js';
-import { startMember } from '../process/member-wiring.js';
-import { requestBootConfig, workerReloadHandler, type ReloadMessage } from '../process/worker-reload.js';
-import type { ClusterRole } from '../index.js';
+import { runInstance, runWorker, Supervisor } from '../process/index.js';
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -119,91 +115,10 @@ async function serve(argv: string[]): Promise<void> {
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
   }
-  const inst = await runSingle(config, values.config!, logger, true, 'single');
+  const inst = await runInstance(config, values.config!, logger, true, 'single');
   process.off('SIGHUP', earlyHup);
   if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); inst.reloadFromFile(); }
   if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); inst.reloadFromFile(); });
-}
-
-/** Run one instance in this process (single-process mode or a cluster worker). */
-async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1): Promise<ProxyInstance> {
-  let inst: ProxyInstance;
-  let member: Awaited<ReturnType<typeof startMember>> | null = null;
-  try {
-    member = await startMember(config, logger, role);
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...member.instance });
-  } catch (err) {
-    void member?.node.close();
-    const message = (err as Error).message ?? String(err);
-    if (process.send !== undefined) process.send({ type: 'worker.boot_failed', message } satisfies WorkerMessage);
-    logger.fatal({ err: message }, 'start failed');
-    logger.flush();
-    setTimeout(() => process.exit(1), 50);
-    throw err;
-  }
-  const node = member.node;
-  const stop = (): void => {
-    void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
-  };
-  if (admin) {
-    logListening(logger, { port: inst.port, adminPort: inst.adminPort });
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    process.on('SIGHUP', () => { inst.reloadFromFile(); });
-  }
-  return inst;
-}
-
-async function worker(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' } }, strict: true });
-  const port = Number(values.port);
-  // the primary's committed config, not the file: it may have been edited since (a refused reload)
-  const bootFailed = (message: string): never => { process.send?.({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
-  const boot = await requestBootConfig().catch((err: Error) => bootFailed(err.message));
-  /** Parse a config text from the primary for this worker: its environment checked, the shared port in place. */
-  const parse = (text: string): ReturnType<typeof parseConfigText> => {
-    const r = parseConfigText(text, { env: process.env });
-    return r.ok ? { ok: true, config: { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config } : r;
-  };
-  const r = parse(boot.text);
-  if (!r.ok) bootFailed(formatProblems(r.errors));
-  const config = (r as { config: Config }).config;
-  const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
-  const inst = await runSingle(config, values.config!, logger, false, 'worker', boot.version);
-  const { AggregatorRegistry } = await import('prom-client');
-  AggregatorRegistry.setRegistries([inst.metrics.registry]);
-  // prom-client installs the worker-side listener that answers the primary's
-  // metrics requests only in the AggregatorRegistry constructor; without it the
-  // primary's /metrics times out after 5 s.
-  new AggregatorRegistry();
-  // The primary coordinates shutdown; a terminal Ctrl-C reaches us too, ignore it.
-  process.on('SIGINT', () => {});
-  const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
-  const reloads = workerReloadHandler({
-    prepare: (text, version) => {
-      const c = parse(text);
-      if (!c.ok) return c;
-      const p = inst.prepare(c.config, version);
-      return p.ok ? { ok: true, prepared: p.prepared } : p;
-    },
-    commit: (p) => inst.commit(p),
-    discard: (p) => inst.discard(p),
-  }, (m) => process.send?.(m satisfies WorkerMessage));
-  process.on('message', (m: PrimaryMessage) => {
-    if (m?.type === 'worker.shutdown') stop();
-    else reloads(m as ReloadMessage);
-  });
-  process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
-  const status = (): void => {
-    if (!process.connected) return;
-    const r = inst.readiness();
-    process.send?.({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
-  };
-  status();
-  setInterval(status, 500).unref();
-  void inst.whenAuthReady(60_000).then(status);
 }
 
 function checkConfig(argv: string[]): void {
@@ -228,7 +143,7 @@ async function main(): Promise<void> {
         if (cmd === undefined) process.exitCode = 2;
         return;
       case 'serve': return await serve(rest);
-      case 'worker': return await worker(rest);
+      case 'worker': return await runWorker(rest);
       case 'check-config': return checkConfig(rest);
       case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
       case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }

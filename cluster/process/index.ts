@@ -1,0 +1,14 @@
+// Public surface of cluster/process: how the processes of one host are run — a single
+// instance, or the node:cluster supervisor (primary) and its workers with all-or-nothing
+// reloads — and the wiring of each instance to its cluster member.
+export { startMember, type MemberWiring } from './member-wiring.js';
+export { runInstance } from './run-instance.js';
+export { runWorker } from './worker-main.js';
+export {
+  freePort, restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, Supervisor, UNRESTORABLE_AFTER,
+  type IssuerReadiness, type PrimaryMessage, type WorkerMessage,
+} from './supervisor.js';
+export {
+  coordinateReload, RELOAD_ANSWER_TIMEOUT_MS, requestBootConfig, workerReloadHandler,
+  type ReloadMessage, type ReloadOutcome, type ReloadReply, type ReloadSteps,
+} from './worker-reload.js';

@@ -1,0 +1,62 @@
+// The node:cluster worker's entry (`portcullis worker`, started only by the supervisor): boots
+// on the primary's committed config, serves on the shared port, answers the primary's
+// reload steps, metrics requests and shutdown, and reports its readiness every 500 ms.
+import { parseArgs } from 'node:util';
+import { formatProblems, parseConfigText, type Config } from '../../node/config/index.js';
+import { createLogger } from '../../node/log.js';
+import { runInstance } from './run-instance.js';
+import type { IssuerReadiness, PrimaryMessage, WorkerMessage } from './supervisor.js';
+import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
+
+/** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
+export async function runWorker(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' } }, strict: true });
+  const port = Number(values.port);
+  // the primary's committed config, not the file: it may have been edited since (a refused reload)
+  const bootFailed = (message: string): never => { process.send?.({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
+  const boot = await requestBootConfig().catch((err: Error) => bootFailed(err.message));
+  /** Parse a config text from the primary for this worker: its environment checked, the shared port in place. */
+  const parse = (text: string): ReturnType<typeof parseConfigText> => {
+    const r = parseConfigText(text, { env: process.env });
+    return r.ok ? { ok: true, config: { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config } : r;
+  };
+  const r = parse(boot.text);
+  if (!r.ok) bootFailed(formatProblems(r.errors));
+  const config = (r as { config: Config }).config;
+  const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
+  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version);
+  const { AggregatorRegistry } = await import('prom-client');
+  AggregatorRegistry.setRegistries([inst.metrics.registry]);
+  // prom-client installs the worker-side listener that answers the primary's
+  // metrics requests only in the AggregatorRegistry constructor; without it the
+  // primary's /metrics times out after 5 s.
+  new AggregatorRegistry();
+  // The primary coordinates shutdown; a terminal Ctrl-C reaches us too, ignore it.
+  process.on('SIGINT', () => {});
+  const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+  const reloads = workerReloadHandler({
+    prepare: (text, version) => {
+      const c = parse(text);
+      if (!c.ok) return c;
+      const p = inst.prepare(c.config, version);
+      return p.ok ? { ok: true, prepared: p.prepared } : p;
+    },
+    commit: (p) => inst.commit(p),
+    discard: (p) => inst.discard(p),
+  }, (m) => process.send?.(m satisfies WorkerMessage));
+  process.on('message', (m: PrimaryMessage) => {
+    if (m?.type === 'worker.shutdown') stop();
+    else reloads(m as ReloadMessage);
+  });
+  process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
+  const status = (): void => {
+    if (!process.connected) return;
+    const r = inst.readiness();
+    process.send?.({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
+  };
+  status();
+  setInterval(status, 500).unref();
+  void inst.whenAuthReady(60_000).then(status);
+}
