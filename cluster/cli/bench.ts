@@ -1,11 +1,7 @@
 // `portcullis bench [SCENARIO…] [--quick] [--record]`: runs the autocannon scenarios of bench/;
 // its help lists every scenario of bench/scenarios.ts with what it measures.
 import { parseArgs } from 'node:util';
-
-/** Bad `bench` usage: main prints the message and exits 2. */
-class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage-error.js';
 
 /** `text` wrapped at `width` columns, every line after the first indented by `indent` spaces. */
 function wrap(text: string, width: number, indent: number): string {

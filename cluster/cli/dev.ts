@@ -10,11 +10,7 @@ import { validateConfig, formatProblems } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
 import { freePort, startMember } from '../process/index.js';
-
-/** Bad `dev` usage: main prints the message and exits 2. */
-class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage-error.js';
 
 /** Bind `port` on loopback for a moment: null when free, else the error code (EADDRINUSE, EACCES…). */
 async function probePort(port: number): Promise<string | null> {

@@ -7,8 +7,7 @@ import { createAuthLayer } from '../../node/auth/auth-layer.js';
 import { explainRequest, formatExplain } from '../../node/auth/explain-request.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
-
-class UsageError extends Error { override name = 'UsageError'; }
+import { UsageError } from './usage-error.js';
 
 export async function explain(argv: string[], usage: string): Promise<void> {
   const { values, positionals } = parseArgs({

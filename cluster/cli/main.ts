@@ -8,6 +8,7 @@ import { formatProblems, loadConfigFile, parseConfigText, readConfigText, type C
 import { createLogger } from '../../node/log.js';
 import { watchConfig } from '../../node/config/config-watch.js';
 import { runInstance, runWorker, Supervisor } from '../process/index.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -71,8 +72,6 @@ prints a table per scenario; bench/RESULTS.md says how to read and accept them.
 Environment: PORTCULLIS_BENCH_ROUNDS (3), PORTCULLIS_BENCH_DURATION_S (5),
 PORTCULLIS_BENCH_JWT_ALG (RS256 or ES256), PORTCULLIS_BENCH_CPU_PROF_DIR (V8 profiles).`,
 };
-
-class UsageError extends Error {}
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`portcullis: ${message}\n`);
@@ -156,7 +155,7 @@ async function main(): Promise<void> {
         throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as Error)?.name === 'UsageError') fail((err as Error).message);
+    if (err instanceof UsageError) fail(err.message);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       fail(`${(err as Error).message}\n\n${USAGE[cmd ?? 'main'] ?? USAGE.main}`);
@@ -165,5 +164,4 @@ async function main(): Promise<void> {
   }
 }
 
-export { UsageError };
 void main();

@@ -10,11 +10,7 @@ import { loadConfigFile, formatProblems, type Config } from '../../node/config/i
 import { busAuthFrom, Codec, subjects, type BusAuth, type RevocationAdded, type RevocationKind } from '../protocol/index.js';
 import { buildRevocation, clusterSettings, parseTime, revocationJson, RevocationStream, STREAM_AGE_MARGIN_S, wallNow } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
-
-/** Bad command line: the CLI prints the message and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { UsageError } from './usage-error.js';
 
 /** Help text for `portcullis revoke --help`. */
 export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID)

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { startAuthServer } from './auth-server.js';
 import { startAuthControl } from './auth-control.js';
 import { startEchoUpstream } from './echo-upstream.js';
+import { UsageError } from '../usage-error.js';
 
 export const DEMO_AUTH_USAGE = `Usage: portcullis demo-auth [--listen HOST:PORT] [--public-url URL] [--control HOST:PORT]
 
@@ -24,7 +25,7 @@ The echo upstream of "portcullis dev": answers every request with a JSON echo of
 export function parseListen(flag: string, value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
   const port = m === null ? NaN : Number(m[3]);
-  if (m === null || !(port >= 0 && port <= 65535)) throw Object.assign(new Error(`${flag}: expected HOST:PORT, got "${value}"`), { name: 'UsageError' });
+  if (m === null || !(port >= 0 && port <= 65535)) throw new UsageError(`${flag}: expected HOST:PORT, got "${value}"`);
   return { host: (m[1] ?? m[2])!, port };
 }
 
