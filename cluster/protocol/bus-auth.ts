@@ -2,6 +2,7 @@
 // around the codec bytes, bound to the subject (and, for replies, to the request), with a
 // signing time for freshness and a key id so keys can rotate. IPC needs none (one process tree).
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { MIN_KEY_BYTES } from '../../node/contracts/index.js';
 
 /** Why an envelope was refused: none, a MAC that does not match, a key nobody configured, or signed too long ago (or ahead). */
 export type AuthRejectReason = 'unsigned' | 'bad_mac' | 'unknown_key' | 'stale';
@@ -33,8 +34,6 @@ const TAG_BYTES = 32;
 const HEAD_BYTES = 1 + KID_BYTES + 8;
 /** Bytes an envelope adds to a message. */
 export const ENVELOPE_OVERHEAD = HEAD_BYTES + TAG_BYTES;
-/** Smallest accepted key, bytes. */
-export const MIN_KEY_BYTES = 32;
 const DOMAIN = Buffer.from('portcullis bus v1\0');
 const NUL = Buffer.from([0]);
 const EMPTY = Buffer.alloc(0);

@@ -1,7 +1,8 @@
 // The cluster's bus key material, read from the variables and files `cluster.auth` names.
 // Errors name the config path; the key itself is never logged or put in a message.
 import { readFileSync } from 'node:fs';
-import { BusAuth, MIN_KEY_BYTES } from './bus-auth.js';
+import { MIN_KEY_BYTES } from '../../node/contracts/index.js';
+import { BusAuth } from './bus-auth.js';
 
 /** The `cluster.auth` settings this module reads (see cluster/revocation/revocation-settings.ts). */
 export interface BusKeySource {

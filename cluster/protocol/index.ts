@@ -11,5 +11,5 @@ export type { DpopClaim, DpopClaimed, DpopMessage, DpopSeen } from './dpop-messa
 export type { MessageSpec } from './message-spec.js';
 export { Codec, MAX_MESSAGE_BYTES, type CodecStats, type DropReason } from './codec.js';
 export { MessageBus, type BusIncoming, type BusRejectReason, type MessageHandler, type OpenedMessage } from './message-bus.js';
-export { BusAuth, busKeyId, ENVELOPE_OVERHEAD, ENVELOPE_V1, MIN_KEY_BYTES, replySubject, type AuthRejectReason, type BusAuthOptions, type BusAuthStats, type Opened } from './bus-auth.js';
+export { BusAuth, busKeyId, ENVELOPE_OVERHEAD, ENVELOPE_V1, replySubject, type AuthRejectReason, type BusAuthOptions, type BusAuthStats, type Opened } from './bus-auth.js';
 export { busAuthFrom, type BusKeySource } from './bus-keys.js';

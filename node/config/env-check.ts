@@ -3,7 +3,7 @@
 // enough, as must the bus keys), every `*_file` field a readable file. One walk, used by
 // serve, reload, check-config and explain, so all refuse alike.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { MIN_KEY_BYTES } from '../../cluster/protocol/bus-auth.js';
+import { MIN_KEY_BYTES } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import type { ConfigProblem } from './load.js';
 import type { Config } from './schema.js';
