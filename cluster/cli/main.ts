@@ -4,9 +4,8 @@
 // usage or bad config, with a readable message.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { formatProblems, loadConfigFile, parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
-import { watchConfig } from '../../node/config/config-watch.js';
 import { runInstance, runWorker, Supervisor } from '../process/index.js';
 import { UsageError } from './usage-error.js';
 
