@@ -1,6 +1,7 @@
 // Public surface of cluster/protocol: subjects, message unions, the msgpackr codec and
 // the typed bus over a transport, and the HMAC envelope that authenticates it over NATS.
-export { REVOCATION_KINDS, subjects, subjectMatches, type RevocationKind, type Subjects } from './subjects.js';
+export { REVOCATION_KINDS, subjects, type RevocationKind, type Subjects } from './subjects.js';
+export { subjectMatches } from '../transport/index.js';
 export {
   MESSAGE_SPECS, parseRevocationRecord,
   type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberLeft, type MemberRole, type PolicyUpdated,

@@ -58,20 +58,3 @@ export function subjects(prefix = 'portcullis'): Subjects {
     revocationStream: `${p.replace(/\./g, '_').toUpperCase()}_REVOCATIONS`,
   });
 }
-
-/**
- * NATS subject matching: `*` matches one token, `>` one or more trailing tokens.
- * Used by the in-process and IPC transports (NATS matches server-side).
- */
-export function subjectMatches(pattern: string, subject: string): boolean {
-  if (pattern === subject) return true;
-  const p = pattern.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < p.length; i++) {
-    const t = p[i]!;
-    if (t === '>') return s.length > i;
-    if (i >= s.length) return false;
-    if (t !== '*' && t !== s[i]) return false;
-  }
-  return p.length === s.length;
-}

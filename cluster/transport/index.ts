@@ -1,6 +1,7 @@
 // Public surface of cluster/transport: the byte transport contract, its NATS, IPC and
 // in-process implementations.
-export { busError, type BusError, type Incoming, type IncomingHandler, type Transport, type TransportKind, type TransportStatus } from './transport.js';
+export { busError, type BusError, type Incoming, type IncomingHandler, type Transport, type TransportKind, type TransportLogger, type TransportStatus } from './transport.js';
+export { subjectMatches } from './subject-match.js';
 export { LocalTransport } from './local-transport.js';
 export { IpcWorkerTransport } from './ipc-worker-transport.js';
 export { IpcHubTransport } from './ipc-hub-transport.js';

@@ -2,7 +2,7 @@
 // the other workers that subscribe to a matching pattern, delivers to the primary's own
 // subscribers, and routes replies back to the requesting worker.
 import cluster, { type Worker } from 'node:cluster';
-import { subjectMatches } from '../protocol/subjects.js';
+import { subjectMatches } from './subject-match.js';
 import { LocalDispatcher } from './local-dispatcher.js';
 import { PendingRequests } from './pending-requests.js';
 import { fromBase64, inboxOwner, isEnvelope, toBase64, type IpcEnvelope } from './ipc-envelope.js';

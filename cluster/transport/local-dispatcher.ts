@@ -1,7 +1,7 @@
 // In-process subscription table with NATS wildcard matching, shared by the local and
 // IPC transports. Delivery is deferred to a microtask so a handler never runs inside
 // the publisher's call stack.
-import { subjectMatches } from '../protocol/subjects.js';
+import { subjectMatches } from './subject-match.js';
 import type { Incoming, IncomingHandler, TransportStatus } from './transport.js';
 
 interface Sub {

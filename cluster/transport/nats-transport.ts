@@ -2,15 +2,14 @@
 // first connection, then nats.js reconnects forever with the same backoff), keeps
 // subscriptions across reconnects and reports connected/disconnected.
 import { connect, Events, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
-import type { Logger } from '../../node/log.js';
 import { LocalDispatcher } from './local-dispatcher.js';
-import { busError, type IncomingHandler, type Transport, type TransportStatus } from './transport.js';
+import { busError, type IncomingHandler, type Transport, type TransportLogger, type TransportStatus } from './transport.js';
 
 /** How to reach NATS and how hard to retry. */
 export interface NatsTransportOptions {
   /** From natsConnectionOptions(); reconnect settings here are overridden. */
   readonly connection: ConnectionOptions;
-  readonly logger?: Logger | undefined;
+  readonly logger?: TransportLogger | undefined;
   /** Shortest and longest wait between connection attempts, ms (defaults 100 and 2000). */
   readonly reconnectMinMs?: number;
   readonly reconnectMaxMs?: number;

@@ -14,6 +14,16 @@ export interface Incoming {
 
 /** Called once per delivered message; must not throw (errors are counted and swallowed). */
 export type IncomingHandler = (msg: Incoming) => void;
+/**
+ * The log calls a transport makes; pino's Logger satisfies it. Declared here so that
+ * transport/ depends on nothing above it (no node/log import).
+ */
+export interface TransportLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
 /** Connection state changes reported by `onStatus`. */
 export type TransportStatus = 'connected' | 'disconnected';
 /** Which implementation a transport is. */
