@@ -1,15 +1,13 @@
 // `portcullis revoke`: publish a revocation on NATS (JetStream, waits for the ack) when
 // the config has `cluster.nats`, else POST it to the admin API. Tokens are hashed here:
-// a raw token never leaves this process. On NATS it is sealed with the cluster's bus key
-// (`cluster.auth`), as members seal theirs: members refuse anything else.
+// a raw token never leaves this process. On NATS it goes through cluster/revocation's
+// publishOnce: the members' validation, bus key sealing (`cluster.auth`) and outbox.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { connect } from 'nats';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
-import { busAuthFrom, Codec, subjects, type BusAuth, type RevocationAdded, type RevocationKind } from '../protocol/index.js';
-import { buildRevocation, clusterSettings, parseTime, revocationJson, RevocationStream, STREAM_AGE_MARGIN_S, wallNow } from '../revocation/index.js';
-import { natsConnectionOptions } from '../transport/index.js';
+import type { RevocationKind } from '../protocol/index.js';
+import { clusterSettings, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
 
 /** Help text for `portcullis revoke --help`. */
@@ -137,40 +135,16 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function publishOnNats(request: Record<string, unknown>, settings: ReturnType<typeof clusterSettings>): Promise<void> {
+async function publishOnNats(request: Record<string, unknown>, settings: ClusterSettings): Promise<void> {
   const origin = `cli-${hostname().replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 48)}`;
-  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin });
-  if (!built.ok) throw new UsageError(`revoke: ${built.errors.join('; ')}`);
-  let opts;
-  let auth: BusAuth | null;
-  try {
-    opts = natsConnectionOptions(settings.nats!, `portcullis revoke ${origin}`);
-    auth = busAuthFrom(settings.auth);
-  } catch (err) {
-    throw new UsageError(`revoke: ${(err as Error).message}`);
-  }
-  const nc = await connect({ ...opts, timeout: 5_000, maxReconnectAttempts: 3 }).catch((err: Error) => {
-    throw new Error(`cannot reach NATS (${settings.nats!.servers.join(', ')}): ${err.message}`);
-  });
-  try {
-    const subj = subjects(settings.prefix);
-    const stream = new RevocationStream(nc, { subjects: subj, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas });
-    // Create it if no member has yet, but never shrink the running members' retention (max age) from
-    // a config that may differ from theirs: that would drop live revocations from the stream.
-    const position = await stream.ensure({ update: false });
-    // Members refuse (and then fail closed on) a revocation beyond their bound: say it here instead.
-    // The stream also holds entries already past their exp, so this errs on the side of refusing.
-    if (position.messages >= settings.maxRevocations) {
-      throw new Error(`the revocation stream holds ${position.messages} entries, cluster.revocation.max_entries is ${settings.maxRevocations}: revoke by --sub, --client or --kid to cover many tokens with one entry, or use --admin (it knows the members' exact store size)`);
-    }
-    const r = built.record;
-    const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
-    const subject = subj.revocation(r.kind);
-    const bytes = new Codec().encode(msg);
-    const ack = await stream.publish(subject, auth === null ? bytes : auth.seal(subject, bytes), r.id, 5_000);
-    process.stdout.write(`revoked ${r.kind} ${r.value} (id ${r.id}, stream ${stream.name} seq ${ack.seq}${ack.duplicate ? ', duplicate' : ''})\n`);
-  } finally {
-    await nc.close();
+  const r = await publishOnce(request, { settings, origin });
+  switch (r.kind) {
+    case 'refused': throw new UsageError(`revoke: ${r.errors.join('; ')}`);
+    case 'failed': throw new Error(r.message);
+    case 'stored':
+      process.stdout.write(`revoked ${r.record.kind} ${r.record.value} (id ${r.record.id}, stream ${r.stream} seq ${r.seq}${r.duplicate ? ', duplicate' : ''})\n`);
+      return;
+    default: { const never: never = r; return never; }
   }
 }
 

@@ -16,3 +16,4 @@ export { readSnapshot, SnapshotWriter, type Snapshot, type SnapshotRead } from '
 export { SnapshotKeeper, type SnapshotHost } from './snapshot-keeper.js';
 export { RevocationIngest, type IngestOptions, type IngestResult } from './revocation-ingest.js';
 export { RevocationStream, type RevocationStreamOptions, type StreamMessage, type StreamPosition } from './revocation-stream.js';
+export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';

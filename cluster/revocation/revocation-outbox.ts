@@ -6,14 +6,13 @@ import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
 import type { RevocationStream } from './revocation-stream.js';
 
-/** How the first publish attempt ended. */
-export interface PublishOutcome {
-  readonly persisted: boolean;
-  readonly seq: number | null;
-}
+/** How the first publish attempt ended: stored (`duplicate` when the stream already had this id), or not yet, and why. */
+export type PublishOutcome =
+  | { readonly persisted: true; readonly seq: number; readonly duplicate: boolean }
+  | { readonly persisted: false; readonly seq: null; readonly error: string };
 
 type OutboxMessage =
-  | { readonly type: 'publish.acked'; readonly id: string; readonly seq: number }
+  | { readonly type: 'publish.acked'; readonly id: string; readonly seq: number; readonly duplicate: boolean }
   | { readonly type: 'publish.failed'; readonly id: string; readonly error: string };
 
 /** Pending revocations not yet acknowledged by the stream. */
@@ -54,7 +53,7 @@ export class RevocationOutbox {
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
-    for (const w of this.waiters.values()) w({ persisted: false, seq: null });
+    for (const w of this.waiters.values()) w({ persisted: false, seq: null, error: 'closed' });
     this.waiters.clear();
   }
 
@@ -64,7 +63,7 @@ export class RevocationOutbox {
     switch (m.type) {
       case 'publish.acked':
         if (this.pending.delete(m.id)) this.persisted++;
-        this.settle(m.id, { persisted: true, seq: m.seq });
+        this.settle(m.id, { persisted: true, seq: m.seq, duplicate: m.duplicate });
         return;
       case 'publish.failed': {
         this.failed++;
@@ -73,7 +72,7 @@ export class RevocationOutbox {
           // First failure: members still connected get it live now; the stream gets it later.
           this.bus.publish(this.bus.subjects.revocation(msg.kind), msg);
           this.logger?.warn({ revocation: m.id, err: m.error }, 'revocation not persisted yet; published live, retrying the stream');
-          this.settle(m.id, { persisted: false, seq: null });
+          this.settle(m.id, { persisted: false, seq: null, error: m.error });
         }
         this.schedule();
         return;
@@ -95,7 +94,7 @@ export class RevocationOutbox {
     const subject = this.bus.subjects.revocation(msg.kind);
     // sealed per attempt: a retry carries a fresh signing time (the record keeps its own createdAt)
     s.publish(subject, this.bus.seal(subject, msg), msg.id, this.timeoutMs).then(
-      (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq }),
+      (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq, duplicate: ack.duplicate }),
       (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
     );
   }

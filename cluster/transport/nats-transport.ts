@@ -36,6 +36,8 @@ export class NatsTransport implements Transport {
   private readonly connectionListeners = new Set<(nc: NatsConnection) => void>();
   private disconnectedAt = Date.now();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Why the last connection attempt failed (for `whenConnected`'s error); null once connected. */
+  private lastFailure: string | null = null;
   private counters = { bus_published: 0, bus_received: 0, bus_dropped_disconnected: 0, bus_reconnects: 0, bus_connect_failures: 0, bus_handler_errors: 0 };
   private readonly minMs: number;
   private readonly maxMs: number;
@@ -49,6 +51,26 @@ export class NatsTransport implements Transport {
   start(): void {
     if (this.nc !== null || this.retryTimer !== null || this.closed) return;
     void this.attempt();
+  }
+
+  /**
+   * Resolves once connected; rejects with BUS_DISCONNECTED naming the last failure when that
+   * takes longer than `timeoutMs` (one-shot publishers: the revoke CLI). `start()` first.
+   */
+  whenConnected(timeoutMs: number): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(busError('BUS_DISCONNECTED', `cannot reach NATS within ${timeoutMs} ms${this.lastFailure === null ? '' : `: ${this.lastFailure}`}`));
+      }, timeoutMs);
+      const off = this.onStatus((s) => {
+        if (s !== 'connected') return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
   }
 
   /** The live connection (null before the first connect): the JetStream helper uses it. */
@@ -154,12 +176,14 @@ export class NatsTransport implements Transport {
       });
     } catch (err) {
       this.counters.bus_connect_failures++;
+      this.lastFailure = (err as Error).message;
       if (this.counters.bus_connect_failures === 1) this.opts.logger?.warn({ err: (err as Error).message }, 'NATS unreachable; serving on local state and retrying');
       if (!this.closed) this.retryTimer = setTimeout(() => void this.attempt(), this.backoff());
       return;
     }
     if (this.closed) { await nc.close().catch(() => {}); return; }
     this.nc = nc;
+    this.lastFailure = null;
     for (const w of this.wanted) this.attach(nc, w);
     this.opts.logger?.info({ server: nc.getServer() }, 'connected to NATS');
     this.setConnected(true);

@@ -1,0 +1,85 @@
+// One revocation published from outside the cluster (the revoke CLI; later other one-shot
+// sources) the way a member publishes it: the same validation (buildRevocation), the same
+// bus authentication (MessageBus.seal), the same outbox and JetStream ack — then disconnect.
+import { Codec } from '../protocol/codec.js';
+import { busAuthFrom } from '../protocol/bus-keys.js';
+import { MessageBus } from '../protocol/message-bus.js';
+import type { RevocationAdded, RevocationRecord } from '../protocol/messages.js';
+import { subjects } from '../protocol/subjects.js';
+import { natsConnectionOptions, NatsTransport } from '../transport/index.js';
+import { wallNow } from './revocation-actor.js';
+import { RevocationOutbox } from './revocation-outbox.js';
+import { buildRevocation } from './revocation-request.js';
+import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
+import { RevocationStream } from './revocation-stream.js';
+
+export interface PublishOnceOptions {
+  /** `clusterSettings(config.cluster)`; `nats` must be set. */
+  readonly settings: ClusterSettings;
+  /** Recorded as the revocation's origin and in the NATS connection name. */
+  readonly origin: string;
+  /** How long to keep trying to reach NATS, ms (default 5000). */
+  readonly connectTimeoutMs?: number;
+  /** How long to wait for the stream's ack, ms (default 5000). */
+  readonly ackTimeoutMs?: number;
+}
+
+export type PublishOnceResult =
+  /** Stored in the stream: every member has it or replays it. */
+  | { readonly kind: 'stored'; readonly record: RevocationRecord; readonly stream: string; readonly seq: number; readonly duplicate: boolean }
+  /** Nothing was sent: the request or the settings are wrong (bad usage, exit 2 in the CLI). */
+  | { readonly kind: 'refused'; readonly errors: readonly string[] }
+  /** Not stored: NATS unreachable, stream full or no ack (members connected at the time may have it live). */
+  | { readonly kind: 'failed'; readonly message: string };
+
+/**
+ * Validate `request` (the admin API's JSON shape), publish it on `<prefix>.revocations.<kind>`
+ * sealed with the cluster's bus key, wait for the JetStream ack, close. Creates a missing
+ * stream but never changes the members' retention. Never throws for a delivery failure.
+ */
+export async function publishOnce(request: unknown, opts: PublishOnceOptions): Promise<PublishOnceResult> {
+  const { settings, origin } = opts;
+  if (settings.nats === null) return { kind: 'refused', errors: ['cluster.nats is not configured'] };
+  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin });
+  if (!built.ok) return { kind: 'refused', errors: built.errors };
+  let transport: NatsTransport;
+  let bus: MessageBus;
+  try {
+    const connection = natsConnectionOptions(settings.nats, `portcullis revoke ${origin}`);
+    bus = new MessageBus(transport = new NatsTransport({ connection }), new Codec(), subjects(settings.prefix), busAuthFrom(settings.auth));
+  } catch (err) {
+    // an unset password or bus key variable, an unreadable key file
+    return { kind: 'refused', errors: [(err as Error).message] };
+  }
+  transport.start();
+  let outbox: RevocationOutbox | null = null;
+  try {
+    try {
+      await transport.whenConnected(opts.connectTimeoutMs ?? 5_000);
+    } catch (err) {
+      return { kind: 'failed', message: `${(err as Error).message} (${settings.nats.servers.join(', ')})` };
+    }
+    const stream = new RevocationStream(transport.connection()!, {
+      subjects: bus.subjects, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas,
+    });
+    // Create it if no member has yet, but never shrink the running members' retention (max age) from
+    // a config that may differ from theirs: that would drop live revocations from the stream.
+    const position = await stream.ensure({ update: false });
+    // Members refuse (and then fail closed on) a revocation beyond their bound: say it here instead.
+    // The stream also holds entries already past their exp, so this errs on the side of refusing.
+    if (position.messages >= settings.maxRevocations) {
+      return { kind: 'failed', message: `the revocation stream holds ${position.messages} entries, cluster.revocation.max_entries is ${settings.maxRevocations}: revoke by --sub, --client or --kid to cover many tokens with one entry, or use --admin (it knows the members' exact store size)` };
+    }
+    outbox = new RevocationOutbox(bus, () => stream, opts.ackTimeoutMs ?? 5_000);
+    const r = built.record;
+    const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
+    const o = await outbox.publish(msg);
+    if (!o.persisted) return { kind: 'failed', message: `not stored in the revocation stream (${o.error}); members connected now received it live, run the command again to store it` };
+    return { kind: 'stored', record: r, stream: stream.name, seq: o.seq, duplicate: o.duplicate };
+  } catch (err) {
+    return { kind: 'failed', message: `revocation stream: ${(err as Error).message}` };
+  } finally {
+    outbox?.close();
+    await transport.close();
+  }
+}
