@@ -5,7 +5,7 @@
 // coordinated-omission correction assumes a 1 ms interval; `engine: 'autocannon'` keeps it available.
 // Latencies go into a microsecond histogram (autocannon's own has 1 ms resolution).
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { cpuSeconds, watchForeignCpu } from './processes.js';
 import type { LoadResult } from './stats.js';
@@ -109,7 +109,21 @@ function cpuPerReq(pid: number | undefined, before: number | undefined, response
 
 interface OnceFlags { connections: number; durationS: number; timeoutS: number; path: string; headers?: Record<string, string> | undefined; overallRate?: number; amount?: number }
 
+/**
+ * autocannon, loaded on first use: a devDependency, absent from production installs (the
+ * container image), where every other command runs without it. Rejects naming the package.
+ */
+export async function loadAutocannon(): Promise<typeof autocannon> {
+  try {
+    return (await import('autocannon')).default;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error('bench needs the package "autocannon", a devDependency that production installs (npm ci --omit=dev, the container image) leave out: run it from a checkout after `npm ci`');
+  }
+}
+
 async function autocannonOnce(url: string, f: OnceFlags, opts: SampleOptions, rotation?: HeaderRotation): Promise<LoadResult> {
+  const autocannon = await loadAutocannon();
   const h = histogram();
   const target = new URL(f.path, url).href;
   const rot = rotation;

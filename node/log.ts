@@ -1,7 +1,9 @@
 // Logger construction: pino with an asynchronous destination (never synchronous
-// writes on the hot path), JSON by default, pretty in dev mode. Redaction keeps
+// writes on the hot path), JSON by default, pretty in dev mode when pino-pretty (a
+// devDependency) is installed, else JSON lines. Redaction keeps
 // credentials out even if a header object slips into a log call; child loggers merge
 // their bindings so every line has each key once.
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -22,19 +24,39 @@ const censor = (value: unknown): unknown => (value instanceof Fingerprint ? valu
 /** Separator of nested components in one `component` value: `auth.jwt.jwks`. */
 export const COMPONENT_SEPARATOR = '.';
 
+/** True once a pretty logger fell back to JSON (the warning is written once per process). */
+let prettyMissingWarned = false;
+
+/** pino-pretty is a devDependency: production installs (the container image) leave it out. */
+function prettyInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Create the process logger. `pretty` uses pino-pretty in-process (dev only). Its children
+ * Create the process logger. `pretty` uses pino-pretty in a transport thread (dev only); when
+ * the package is not installed it writes JSON lines instead and says so once. Its children
  * (and theirs) merge bindings instead of appending them: a key bound again replaces the
  * parent's value, and nested `component`s join into one value (`auth.jwt.jwks`).
  */
 export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string }): Logger {
   const base = { name: opts.name ?? 'portcullis', pid: process.pid };
-  if (opts.format === 'pretty') {
+  const pretty = opts.format === 'pretty' && prettyInstalled();
+  if (pretty) {
     return mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } },
       pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })));
   }
   const dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
-  return mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } }, dest));
+  const logger = mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } }, dest));
+  if (opts.format === 'pretty' && !prettyMissingWarned) {
+    prettyMissingWarned = true;
+    logger.warn('log format "pretty" needs the pino-pretty package (a devDependency, not installed here): writing JSON lines');
+  }
+  return logger;
 }
 
 /**
@@ -68,9 +90,4 @@ function mergingChildren(root: Logger): Logger {
  */
 export function logListening(logger: Logger, fields: Record<string, unknown>): void {
   logger.child({}, { level: 'info' }).info(fields, 'listening');
-}
-
-/** Flush an async logger before exit (best effort). */
-export function flushLogger(logger: Logger): void {
-  try { logger.flush(); } catch { /* destination already closed */ }
 }

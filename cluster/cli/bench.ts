@@ -35,5 +35,8 @@ export async function bench(argv: string[], usage: string): Promise<void> {
   } catch (err) {
     throw new UsageError(`bench: ${(err as Error).message}\n\n${usage}`);
   }
+  // before any server starts: the load generator is a devDependency
+  const { loadAutocannon } = await import('../../bench/load.js');
+  await loadAutocannon();
   await runBench(positionals, { quick: values.quick === true, record: values.record === true });
 }

@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ROOT } from '../../helpers/proxy-process.js';
 import { freePort } from '../../helpers/nats.js';
@@ -23,6 +23,15 @@ const ops = (s: DockerStage, op: string): string[] => s.instructions.filter((i) 
 const jsonArgs = (s: DockerStage, op: string): string[] => { const a = ops(s, op); expect(a, op).toHaveLength(1); return JSON.parse(a[0]!) as string[]; };
 const UWS = join(ROOT, 'node_modules', 'uWebSockets.js');
 const SRC_NODE_MODULES = join(ROOT, 'node_modules');
+
+/** Top-level packages (`name` or `@scope/name`) `npm ci --omit=dev` installs: the lock's entries not flagged dev. */
+function productionPackages(): string[] {
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  return Object.entries(lock.packages)
+    .filter(([p, e]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(p) && e.dev !== true)
+    .map(([p]) => p.slice('node_modules/'.length))
+    .filter((name) => existsSync(join(SRC_NODE_MODULES, name)));
+}
 
 function dirBytes(p: string): number {
   const s = statSync(p);
@@ -155,14 +164,19 @@ describe('deploy/docker/Dockerfile: the image command line on this machine', () 
 
   beforeAll(async () => {
     // /app as the runtime stage assembles it: dist, package.json, healthcheck, node_modules
-    // (the production packages of this checkout, uWebSockets.js pruned as in prod-deps).
+    // (the production packages of this checkout — what `npm ci --omit=dev` installs by the
+    // lock file's dev flags — uWebSockets.js pruned as in prod-deps).
     mkdirSync(join(app, 'node_modules'), { recursive: true });
     mkdirSync(join(app, 'deploy'), { recursive: true });
     mkdirSync(etc, { recursive: true });
     cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
     cpSync(join(ROOT, 'package.json'), join(app, 'package.json'));
     cpSync(join(DEPLOY, 'docker', 'healthcheck.mjs'), join(app, 'deploy', 'healthcheck.mjs'));
-    for (const e of readdirSync(SRC_NODE_MODULES)) if (e !== 'uWebSockets.js') symlinkSync(join(SRC_NODE_MODULES, e), join(app, 'node_modules', e));
+    for (const name of productionPackages()) {
+      if (name === 'uWebSockets.js') continue;
+      mkdirSync(dirname(join(app, 'node_modules', name)), { recursive: true });
+      symlinkSync(join(SRC_NODE_MODULES, name), join(app, 'node_modules', name));
+    }
     cpSync(UWS, join(app, 'node_modules', 'uWebSockets.js'), { recursive: true, dereference: true });
     const pr = spawnSync(process.execPath, [join(DEPLOY, 'docker', 'prune-uws.mjs'), join(app, 'node_modules', 'uWebSockets.js')], { encoding: 'utf8' });
     expect(pr.status, pr.stderr).toBe(0);
@@ -229,4 +243,23 @@ describe('deploy/docker/Dockerfile: the image command line on this machine', () 
     expect(await exited).toBe(0);
     expect(out).toMatch(/"msg":"stopped"|shutting down/);
   }, 60_000);
+
+  it('without the devDependencies: bench names the missing autocannon (exit 1), its help still works, log format pretty writes JSON lines', () => {
+    for (const dev of ['autocannon', 'pino-pretty']) expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
+    const cli = join(app, 'dist', 'cluster', 'cli', 'main.js');
+    const bench = spawnSync(process.execPath, [cli, 'bench', '--quick', 'passthrough'], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+    expect(bench.status, bench.stderr).toBe(1);
+    expect(bench.stderr).toMatch(/bench needs the package "autocannon"/);
+    const help = spawnSync(process.execPath, [cli, 'bench', '--help'], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('passthrough');
+    const script = `const { createLogger } = await import(${JSON.stringify(join(app, 'dist', 'node', 'log.js'))});
+      const log = createLogger({ level: 'info', format: 'pretty' });
+      log.info({ n: 1 }, 'hello'); log.flush();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number; n?: number });
+    expect(lines.find((l) => l.msg === 'hello')).toMatchObject({ n: 1, level: 30 });
+    expect(lines.find((l) => l.level === 40)?.msg).toMatch(/pino-pretty/);
+  });
 });
