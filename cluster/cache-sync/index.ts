@@ -3,6 +3,6 @@
 export {
   IntrospectionSync, type CoordinateHook, type IntrospectionSyncOptions, type ResultHook, type SharedCacheClient,
 } from './introspection-sync-actor.js';
-export { rendezvousOwner, rendezvousScore } from './rendezvous.js';
+export { rendezvousOwner } from './rendezvous.js';
 export { LeaseTable, leaseId, type LeaseAnswer, type LeaseTableOptions } from './lease-table.js';
 export { boundResult, DEFAULT_TTLS, MAX_CLAIMS_CHARS, type ResultTtls } from './fill-bounds.js';

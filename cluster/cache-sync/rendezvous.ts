@@ -43,12 +43,6 @@ function keyWords(key: string): [number, number] {
   return [h, fmix32(h ^ 0x9e3779b9)];
 }
 
-/** The weight of `member` for `key`; the highest weight owns the key. */
-export function rendezvousScore(key: string, member: string): number {
-  const [k0, k1] = keyWords(key);
-  return fmix32(fmix32(memberHash(member) ^ k0) ^ k1);
-}
-
 /**
  * The owner of `key` among `members` (ties, practically never, go to the smaller id).
  * Null for an empty list. Cost: one hash per member, no allocation beyond the key words.
