@@ -1,5 +1,6 @@
 // Public surface of cluster/revocation: the store read by the hot path, the actor that
-// writes it, request validation, time parsing, admin routes and settings.
+// writes it, request validation, time parsing, admin routes and settings, the JetStream
+// stream, and publishOnce: a source outside a member (the revoke CLI) through the same outbox.
 export { RevocationStore, revocationBytes, type ApplyResult, type StoreLimits } from './revocation-store.js';
 export { RevocationActor, wallNow, type AddOutcome, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
 export { buildRevocation, checkRevocationRecord, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
