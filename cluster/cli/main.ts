@@ -148,8 +148,8 @@ async function main(): Promise<void> {
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
-      case 'demo-auth': { const { demoAuth } = await import('./demo/demo-servers.js'); return await demoAuth(rest); }
-      case 'demo-echo': { const { demoEcho } = await import('./demo/demo-servers.js'); return await demoEcho(rest); }
+      case 'demo-auth': { const { demoAuth } = await import('./demo-servers.js'); return await demoAuth(rest); }
+      case 'demo-echo': { const { demoEcho } = await import('./demo-servers.js'); return await demoEcho(rest); }
       default:
         throw new UsageError(`unknown command "${cmd}"\n\n${USAGE.main}`);
     }

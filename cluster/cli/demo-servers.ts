@@ -2,10 +2,10 @@
 // echo upstream as processes of their own, for the compose demo (containers) and the
 // multi-host harness (network namespaces). Demo only: the server mints tokens for anyone.
 import { parseArgs } from 'node:util';
-import { startAuthServer } from './auth-server.js';
-import { startAuthControl } from './auth-control.js';
-import { startEchoUpstream } from './echo-upstream.js';
-import { UsageError } from '../usage-error.js';
+import { startAuthServer } from './demo/auth-server.js';
+import { startAuthControl } from './demo/auth-control.js';
+import { startEchoUpstream } from './demo/echo-upstream.js';
+import { UsageError } from './usage-error.js';
 
 export const DEMO_AUTH_USAGE = `Usage: portcullis demo-auth [--listen HOST:PORT] [--public-url URL] [--control HOST:PORT]
 
