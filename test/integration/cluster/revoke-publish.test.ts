@@ -80,13 +80,11 @@ describe('portcullis revoke on NATS publishes as a member does', () => {
     expect(member.revocations.isRevoked({ tokenHash: '0'.repeat(64), jti: 'no-key' })).toBe(false);
   });
 
-  it('NATS unreachable: exit 1 within seconds, naming the server', async () => {
+  it('NATS unreachable: exit 1 naming the server (runCli would time out if it retried forever)', async () => {
     const port = await freePort();
-    const t0 = Date.now();
     const cli = await runCli(['revoke', '--jti', 'nowhere', '--config', cliConfig([`nats://127.0.0.1:${port}`], P)], BUS_ENV);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/cannot reach NATS/);
     expect(cli.stderr).toContain(`127.0.0.1:${port}`);
-    expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });
