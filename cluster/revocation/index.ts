@@ -2,9 +2,9 @@
 // writes it, request validation, time parsing, admin routes and settings, the JetStream
 // stream, and publishOnce: a source outside a member (the revoke CLI) through the same outbox.
 export { RevocationStore, revocationBytes, type ApplyResult, type StoreLimits } from './revocation-store.js';
-export { RevocationActor, wallNow, type AddOutcome, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
+export { RevocationActor, type AddOutcome, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
 export { buildRevocation, checkRevocationRecord, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
-export { parseTime, type TimeParse } from './revocation-time.js';
+export { parseTime, wallNow, type TimeParse } from './revocation-time.js';
 export { revocationAdminRoutes, revocationJson } from './revocation-admin.js';
 export {
   clusterSettings, DEFAULT_MAX_REVOCATION_BYTES, DEFAULT_MAX_REVOCATIONS, DEFAULT_MAX_TOKEN_LIFETIME_S, STREAM_AGE_MARGIN_S,

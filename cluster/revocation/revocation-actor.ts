@@ -13,6 +13,7 @@ import { RevocationStream, type RevocationStreamOptions } from './revocation-str
 import { DelayHistogram } from './delay-histogram.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
+import { wallNow } from './revocation-time.js';
 import { RevocationOutbox } from './revocation-outbox.js';
 import type { SnapshotSettings } from './revocation-settings.js';
 import type { RevocationStore } from './revocation-store.js';
@@ -70,11 +71,6 @@ type ActorMessage =
 
 const SYNC_PAGE = 1_000;
 const WATCHDOG_TICK_MS = 250;
-
-/** Wall-clock epoch ms with sub-ms precision (comparable across processes on one host). */
-export function wallNow(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 /** Owns the store; see the file header for the flows. */
 export class RevocationActor {

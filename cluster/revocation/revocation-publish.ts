@@ -7,11 +7,11 @@ import { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded, RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
 import { natsConnectionOptions, NatsTransport } from '../transport/index.js';
-import { wallNow } from './revocation-actor.js';
 import { RevocationOutbox } from './revocation-outbox.js';
 import { buildRevocation } from './revocation-request.js';
 import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
 import { RevocationStream } from './revocation-stream.js';
+import { wallNow } from './revocation-time.js';
 
 export interface PublishOnceOptions {
   /** `clusterSettings(config.cluster)`; `nats` must be set. */

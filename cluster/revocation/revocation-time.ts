@@ -1,5 +1,11 @@
 // Parsing of revocation times (`--before`, `--exp`, and the admin API's `before`/`exp`):
-// ISO 8601 with a zone, a bare date (UTC midnight), epoch seconds, or `now`.
+// ISO 8601 with a zone, a bare date (UTC midnight), epoch seconds, or `now`; and the clock
+// that stamps a revocation's publication (propagation delay across members).
+
+/** Wall-clock epoch ms with sub-ms precision (comparable across processes on one host). */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 /** Result of parsing a time: epoch seconds, or a message saying what was expected. */
 export type TimeParse = { readonly ok: true; readonly seconds: number } | { readonly ok: false; readonly message: string };
