@@ -69,8 +69,8 @@ describe('portcullis revoke on NATS publishes as a member does', () => {
     const cli = await runCli(['revoke', '--jti', 'x', '--exp', '2001-01-01', '--config', cliConfig([server.url], P)], BUS_ENV);
     expect(cli.code).toBe(2);
     const viaAdmin = await member.revocationActor.add({ kind: 'jti', value: 'x', exp: 978307200 });
-    expect(viaAdmin.ok).toBe(false);
-    for (const e of (viaAdmin as { errors: string[] }).errors) expect(cli.stderr).toContain(e);
+    if (viaAdmin.ok) throw new Error('the admin path accepted an exp in the past');
+    for (const e of viaAdmin.errors) expect(cli.stderr).toContain(e);
   });
 
   it('an unset bus key variable is bad usage (exit 2) naming the variable; nothing is sent', async () => {
