@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `portcullis` command: dev, serve, check-config, explain, bench (and the
-// internal `worker` entry used by the node:cluster supervisor). Exit code 2 on bad
-// usage or bad config, with a readable message.
+// The `portcullis` command: parses the command line and hands each command (USAGE lists
+// them; `worker` is the node:cluster supervisor's internal entry, cluster/process) to its
+// module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
