@@ -2,7 +2,7 @@
 // dates, epoch seconds, "now"; everything else refused with a message, never thrown.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseTime } from '../../../cluster/revocation/index.js';
+import { parseTime } from '../../../../cluster/revocation/index.js';
 
 const NOW = Date.UTC(2024, 4, 1, 12, 0, 0); // 2024-05-01T12:00:00Z
 

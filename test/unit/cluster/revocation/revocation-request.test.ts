@@ -1,7 +1,7 @@
 // Validation of revocation requests (admin body / CLI): every problem named by field,
 // and the entry's expiry derived from exp, before and the maximum token lifetime.
 import { describe, expect, it } from 'vitest';
-import { buildRevocation, checkRevocationRecord, SKEW_S } from '../../../cluster/revocation/index.js';
+import { buildRevocation, checkRevocationRecord, SKEW_S } from '../../../../cluster/revocation/index.js';
 
 const NOW_MS = 1_714_564_800_000;
 const NOW = NOW_MS / 1000;

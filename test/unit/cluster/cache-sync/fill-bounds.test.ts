@@ -1,7 +1,7 @@
 // What a member accepts from a peer's introspection result: the shape, the size, and a
 // lifetime capped by its own TTLs and the claims' exp, counted from the signing time.
 import { describe, expect, it } from 'vitest';
-import { boundResult, MAX_CLAIMS_CHARS } from '../../../cluster/cache-sync/index.js';
+import { boundResult, MAX_CLAIMS_CHARS } from '../../../../cluster/cache-sync/index.js';
 
 const NOW = 1_700_000_000_000;
 const ttl = { positiveTtlMs: 60_000, negativeTtlMs: 5_000 };

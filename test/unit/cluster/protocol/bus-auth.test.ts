@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BusAuth, busAuthFrom, busKeyId, Codec, ENVELOPE_OVERHEAD, MessageBus, subjects, type BusMessage } from '../../../cluster/protocol/index.js';
-import { LocalTransport } from '../../../cluster/transport/index.js';
-import { validateConfig } from '../../../node/config/index.js';
+import { BusAuth, busAuthFrom, busKeyId, Codec, ENVELOPE_OVERHEAD, MessageBus, subjects, type BusMessage } from '../../../../cluster/protocol/index.js';
+import { LocalTransport } from '../../../../cluster/transport/index.js';
+import { validateConfig } from '../../../../node/config/index.js';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER = Buffer.alloc(32, 9);

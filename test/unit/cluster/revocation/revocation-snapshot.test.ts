@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RevocationRecord } from '../../../cluster/protocol/index.js';
-import { readSnapshot, SnapshotWriter } from '../../../cluster/revocation/index.js';
+import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
+import { readSnapshot, SnapshotWriter } from '../../../../cluster/revocation/index.js';
 
 const rec = (value: string): RevocationRecord => ({ id: `id-${value}`, kind: 'jti', value, issuer: null, before: null, expiresAt: 2_000_000_000, reason: null, createdAt: 1_700_000_000_000, origin: 'm' });
 const dir = (): string => mkdtempSync(join(tmpdir(), 'pt-snap-'));

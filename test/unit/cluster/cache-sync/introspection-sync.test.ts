@@ -6,11 +6,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { Codec, MessageBus, subjects } from '../../../cluster/protocol/index.js';
-import { LocalTransport } from '../../../cluster/transport/index.js';
-import { Membership } from '../../../cluster/membership/index.js';
-import { IntrospectionSync, rendezvousOwner, type IntrospectionSyncOptions } from '../../../cluster/cache-sync/index.js';
-import type { IntrospectionResult } from '../../../node/contracts/index.js';
+import { Codec, MessageBus, subjects } from '../../../../cluster/protocol/index.js';
+import { LocalTransport } from '../../../../cluster/transport/index.js';
+import { Membership } from '../../../../cluster/membership/index.js';
+import { IntrospectionSync, rendezvousOwner, type IntrospectionSyncOptions } from '../../../../cluster/cache-sync/index.js';
+import type { IntrospectionResult } from '../../../../node/contracts/index.js';
 
 const silent = pino({ level: 'silent' });
 const ISSUER = 'demo';

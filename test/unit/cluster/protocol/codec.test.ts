@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { Codec, MESSAGE_SPECS, REVOCATION_KINDS, type BusMessage, type RevocationAdded } from '../../../cluster/protocol/index.js';
+import { Codec, MESSAGE_SPECS, REVOCATION_KINDS, type BusMessage, type RevocationAdded } from '../../../../cluster/protocol/index.js';
 
 const HASH = 'ab'.repeat(32);
 const revocation: RevocationAdded = {

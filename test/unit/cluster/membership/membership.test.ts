@@ -2,9 +2,9 @@
 // heartbeats, expire after 3 missed beats, leave at once on member.left; members() is
 // sorted and lists only serving members; a stalled process does not expire its peers.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Codec, MessageBus, subjects } from '../../../cluster/protocol/index.js';
-import { LocalTransport } from '../../../cluster/transport/index.js';
-import { Membership, newMemberId } from '../../../cluster/membership/index.js';
+import { Codec, MessageBus, subjects } from '../../../../cluster/protocol/index.js';
+import { LocalTransport } from '../../../../cluster/transport/index.js';
+import { Membership, newMemberId } from '../../../../cluster/membership/index.js';
 
 /** Advance fake time and let the loop-back deliveries (microtasks) run. */
 async function tick(ms: number): Promise<void> {

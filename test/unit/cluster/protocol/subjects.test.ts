@@ -1,7 +1,7 @@
 // Subject names derived from the prefix, the stream name, and NATS wildcard matching
 // as the in-process and IPC transports implement it.
 import { describe, expect, it } from 'vitest';
-import { subjectMatches, subjects } from '../../../cluster/protocol/index.js';
+import { subjectMatches, subjects } from '../../../../cluster/protocol/index.js';
 
 describe('subjects', () => {
   it('derives every subject from the prefix', () => {

@@ -1,8 +1,8 @@
 // `portcullis revoke` usage errors: nothing to revoke, two kinds, a bad time, an unknown
 // option, a misplaced --before, no destination — each a UsageError (exit 2) with a clear message.
 import { describe, expect, it } from 'vitest';
-import { revoke } from '../../../cluster/cli/revoke.js';
-import { UsageError } from '../../../cluster/cli/usage-error.js';
+import { revoke } from '../../../../cluster/cli/revoke.js';
+import { UsageError } from '../../../../cluster/cli/usage-error.js';
 
 const fails = async (argv: string[], message: string | RegExp): Promise<void> => {
   const err = await revoke(argv, 'USAGE').then(() => null, (e: unknown) => e);

@@ -1,9 +1,9 @@
 // RevocationStore semantics per kind (jti with optional issuer, token hash, sub and
 // client_id with a not-before cut, kid), idempotent apply, expiry and the sweeper.
 import { describe, expect, it } from 'vitest';
-import type { RevocationRecord } from '../../../cluster/protocol/index.js';
-import type { TokenFacts } from '../../../node/contracts/index.js';
-import { RevocationStore } from '../../../cluster/revocation/index.js';
+import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
+import type { TokenFacts } from '../../../../node/contracts/index.js';
+import { RevocationStore } from '../../../../cluster/revocation/index.js';
 
 const T0 = 1_700_000_000; // epoch s
 const HASH = 'c0ffee'.padEnd(64, '0');
