@@ -4,7 +4,7 @@
 // and the finish guard. uWS rules: write only inside cork() and only while not aborted.
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { H1Control, H1Handler } from '../upstream/h1-client.js';
+import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -310,8 +310,7 @@ export class Exchange implements H1Handler {
     this.target = t;
     if (this.hostIdx >= 0) this.outHeaders![this.hostIdx] = t.hostPort;
     this.upstreamStart = performance.now();
-    const attempt = this.attempt;
-    const c = t.pool.request({
+    this.controller = t.pool.request({
       method: this.ctx.method,
       path: this.path,
       headers: this.outHeaders!,
@@ -319,8 +318,6 @@ export class Exchange implements H1Handler {
       contentLength: this.contentLength,
       headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
     }, this);
-    // The pool may fail synchronously and we may have retried already: keep the newest control.
-    if (this.attempt === attempt && !this.done) this.controller = c;
   }
 
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void {
@@ -475,7 +472,7 @@ export class Exchange implements H1Handler {
     this.finish(this.respStatus);
   }
 
-  onError(err: Error & { code: string; requestSent: boolean }): void {
+  onError(err: H1Error): void {
     if (this.done) return;
     if (this.aborted) { this.finish(499); return; }
     const code = err.code;
@@ -496,13 +493,11 @@ export class Exchange implements H1Handler {
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
-    if (!err.requestSent && !code.startsWith('H1_')) {
-      // a connection-level failure (refused, unreachable, connect timeout, TLS): the target is at fault
+    if (isConnectFailure(err)) {
+      // refused, unreachable, connect timeout, TLS: the target is at fault
       up.connectFailed(this.target!, Date.now());
       this.host.upstreamError(up.name, code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect');
-      // One retry on another target, idempotent methods without a body only: the
-      // connection failed before anything was sent.
-      if (this.attempt === 0 && this.body === null && isIdempotent(this.ctx.method) && up.targets.length > 1) {
+      if (retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
         this.attempt++;
         this.controller = null;
         this.dispatch(this.target);
@@ -536,8 +531,4 @@ export class Exchange implements H1Handler {
     this.errorKind = code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
     this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`));
   }
-}
-
-function isIdempotent(m: string): boolean {
-  return m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || m === 'PUT' || m === 'DELETE' || m === 'TRACE';
 }

@@ -26,14 +26,14 @@ async function loadH1() {
   const ts = (await import('typescript')).default;
   const src = join(dirname(fileURLToPath(import.meta.url)), '../../../node/upstream');
   const out = mkdtempSync(join(os.tmpdir(), 'h1-bench-'));
-  for (const f of ['h1-parser', 'h1-client']) {
+  for (const f of ['h1-parser', 'h1-client', 'h1-transaction', 'h1-connection', 'h1-pool']) {
     const js = ts.transpileModule(readFileSync(join(src, `${f}.ts`), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;
     writeFileSync(join(out, `${f}.js`), js);
   }
   writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  return import(pathToFileURL(join(out, 'h1-client.js')).href);
+  return import(pathToFileURL(join(out, 'h1-pool.js')).href);
 }
 
 /** Run `total` requests, `concurrency` at a time; `one(done)` starts a request and calls done() at its end. */
