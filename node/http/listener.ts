@@ -1,6 +1,6 @@
 // The client-facing uWS listener: reads the request synchronously, applies limits
 // and path normalisation, routes, runs the pipeline stages and hands the request to
-// an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
+// an Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
@@ -10,7 +10,7 @@ import type { RequestMetrics } from '../metrics.js';
 import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
 import { forwardedQuery } from '../pipeline/index.js';
 import { strippedRequestHeaders } from '../config/untrusted-headers.js';
-import { Exchange, type ExchangeHost } from './exchange.js';
+import { Relay, type RelayHost } from './relay.js';
 import { normalizedHostHeader, routingHost } from './host-normalize.js';
 import { normalizePath, stripParams } from './path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -58,12 +58,12 @@ export interface ListenerOptions {
   tokenState?: TokenState | null;
 }
 
-export class Listener implements ExchangeHost {
+export class Listener implements RelayHost {
   private app: TemplatedApp;
   private socket: us_listen_socket | null = null;
-  private readonly bodies = new Set<Exchange>();
-  private readonly active = new Set<Exchange>();
-  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Exchange.keepBodyAlive). */
+  private readonly bodies = new Set<Relay>();
+  private readonly active = new Set<Relay>();
+  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
   private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0 };
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
@@ -126,7 +126,7 @@ export class Listener implements ExchangeHost {
         setTimeout(resolve, drainMs).unref();
       });
     }
-    for (const ex of [...this.active]) ex.shutdown();
+    for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
     (this.app as unknown as { close?: () => void }).close?.();
@@ -136,25 +136,25 @@ export class Listener implements ExchangeHost {
     return this.active.size;
   }
 
-  // ---- ExchangeHost ----------------------------------------------------------
+  // ---- RelayHost ----------------------------------------------------------
 
-  finished(ex: Exchange): void {
-    this.active.delete(ex);
+  finished(relay: Relay): void {
+    this.active.delete(relay);
     const m = this.opts.metrics;
     m.inflight = this.active.size;
-    const ms = performance.now() - ex.start;
-    m.observe(ex.ctx.route.name, ex.status, ms / 1000, ex.bytesIn, ex.bytesOut);
-    const reason = ex.errorKind ?? (ex.errorCode !== null ? errorReason(ex.errorCode) : null);
-    if (ex.outcome !== 'complete') m.incomplete(ex.ctx.route.name, ex.outcome, reason ?? 'unknown');
+    const ms = performance.now() - relay.start;
+    m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
+    const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
+    if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
     if (this.opts.accessLog) {
       this.opts.logger.info({
-        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status, outcome: ex.outcome,
+        route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
-        ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
-        bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
-        ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
-        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: new Fingerprint(ex.ctx.principal.fingerprint) }
-          : ex.ctx.token !== null ? { token: new Fingerprint(hash('sha256', ex.ctx.token, 'hex').slice(0, 16)) } : {}),
+        ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
+        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress,
+        ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
+        ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
+          : relay.ctx.token !== null ? { token: new Fingerprint(hash('sha256', relay.ctx.token, 'hex').slice(0, 16)) } : {}),
       }, 'request');
     }
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
@@ -183,18 +183,18 @@ export class Listener implements ExchangeHost {
 
   headHeld(): void { this.opts.metrics.headsHeld++; }
 
-  bodyStarted(ex: Exchange): void { this.bodies.add(ex); }
-  bodyEnded(ex: Exchange): void { this.bodies.delete(ex); }
+  bodyStarted(relay: Relay): void { this.bodies.add(relay); }
+  bodyEnded(relay: Relay): void { this.bodies.delete(relay); }
 
   private sweep(): void {
     if (this.bodies.size === 0) return;
     const now = performance.now();
-    for (const ex of this.bodies) {
-      if (ex.bodyDeadline < now) {
-        this.bodies.delete(ex);
+    for (const relay of this.bodies) {
+      if (relay.bodyDeadline < now) {
+        this.bodies.delete(relay);
         this.bodyCounters.request_timeouts++;
-        ex.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
-      } else if (ex.keepBodyAlive(now)) {
+        relay.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+      } else if (relay.keepBodyAlive(now)) {
         this.bodyCounters.uws_body_timer_rearms++;
       }
     }
@@ -211,7 +211,7 @@ export class Listener implements ExchangeHost {
     }
   }
 
-  /** Answer a request refused before it became an Exchange (limits, bad bytes, no route, draining): metrics and its access log line. */
+  /** Answer a request refused before it became an Relay (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
     // the address must be read before the response ends (uWS invalidates res then)
     const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
@@ -219,7 +219,7 @@ export class Listener implements ExchangeHost {
     this.logEarly(route, status, errorReason(err.code), client);
   }
 
-  /** Metrics and access log line of a request answered inside the handler (no Exchange). */
+  /** Metrics and access log line of a request answered inside the handler (no Relay). */
   private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
     const ms = performance.now() - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
@@ -312,15 +312,15 @@ export class Listener implements ExchangeHost {
       method, path, query, host, headers, remoteAddress,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     };
-    const ex = new Exchange(res, this, snap, ctx, start, limits.max_body_bytes);
-    res.onAborted(() => ex.onAborted());
-    this.active.add(ex);
+    const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);
+    res.onAborted(() => relay.onAborted());
+    this.active.add(relay);
     this.opts.metrics.inflight = this.active.size;
-    if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
+    if (contentLength > 0 || chunked) relay.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
     if (match.route.config.websocket) {
       // RFC 6455 checks of an upgrade attempt; a valid one's bearer subprotocol becomes Authorization here
-      const d = this.ws.accept(ex, wsContext);
-      if (d !== null && d.kind === 'deny') return this.deny(ex, d);
+      const d = this.ws.accept(relay, wsContext);
+      if (d !== null && d.kind === 'deny') return this.deny(relay, d);
     }
 
     // Pipeline: extract → authenticate → authorize → mutate → forward.
@@ -329,36 +329,36 @@ export class Listener implements ExchangeHost {
       if (!auth.ready()) {
         ctx.denyReason = 'not_ready';
         this.opts.metrics.decision('not_ready');
-        return ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 }));
+        return relay.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 }));
       }
       const x = auth.extract(ctx);
-      if (x.kind === 'deny') return this.deny(ex, x);
+      if (x.kind === 'deny') return this.deny(relay, x);
       const a = auth.authenticate(ctx);
       if (a instanceof Promise) {
-        a.then((r) => this.afterAuthenticate(ex, r, connectionNames), (err) => {
+        a.then((r) => this.afterAuthenticate(relay, r, connectionNames), (err) => {
           this.opts.logger.error({ err }, 'authenticate failed');
-          ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }));
+          relay.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }));
         });
         return;
       }
-      return this.afterAuthenticate(ex, a, connectionNames);
+      return this.afterAuthenticate(relay, a, connectionNames);
     }
-    this.outbound(ex, connectionNames);
+    this.outbound(relay, connectionNames);
   }
 
-  private deny(ex: Exchange, r: StageResult & { kind: 'deny' }): void {
-    ex.ctx.denyReason = r.reason;
+  private deny(relay: Relay, r: StageResult & { kind: 'deny' }): void {
+    relay.ctx.denyReason = r.reason;
     this.opts.metrics.decision(r.reason);
-    ex.sendError(r.error);
+    relay.sendError(r.error);
   }
 
-  private afterAuthenticate(ex: Exchange, r: StageResult, connectionNames: string | null): void {
-    if (ex.done || ex.aborted) return;
-    if (r.kind === 'deny') return this.deny(ex, r);
-    const z = ex.snap.auth.authorize(ex.ctx);
-    if (z.kind === 'deny') return this.deny(ex, z);
+  private afterAuthenticate(relay: Relay, r: StageResult, connectionNames: string | null): void {
+    if (relay.done || relay.aborted) return;
+    if (r.kind === 'deny') return this.deny(relay, r);
+    const z = relay.snap.auth.authorize(relay.ctx);
+    if (z.kind === 'deny') return this.deny(relay, z);
     this.opts.metrics.decision(null);
-    this.outbound(ex, connectionNames);
+    this.outbound(relay, connectionNames);
   }
 
   /**
@@ -366,33 +366,33 @@ export class Listener implements ExchangeHost {
    * credentials), between authorize and send; routes without one go straight to send.
    * A failure answers the client (503, or 401/403 when the token server refused) and nothing is forwarded.
    */
-  private outbound(ex: Exchange, connectionNames: string | null): void {
-    const step = ex.snap.outbound[ex.ctx.route.index];
-    if (step == null) return this.send(ex, connectionNames, null, null);
-    const r = step.authorization(ex.ctx);
-    if (!(r instanceof Promise)) return this.afterOutbound(ex, connectionNames, r, step.callerHeader);
-    r.then((x) => this.afterOutbound(ex, connectionNames, x, step.callerHeader), (err) => {
+  private outbound(relay: Relay, connectionNames: string | null): void {
+    const step = relay.snap.outbound[relay.ctx.route.index];
+    if (step == null) return this.send(relay, connectionNames, null, null);
+    const r = step.authorization(relay.ctx);
+    if (!(r instanceof Promise)) return this.afterOutbound(relay, connectionNames, r, step.callerHeader);
+    r.then((x) => this.afterOutbound(relay, connectionNames, x, step.callerHeader), (err) => {
       this.opts.logger.error({ err: String(err) }, 'outbound token step failed');
-      ex.ctx.denyReason = 'outbound_token_failed';
-      ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }));
+      relay.ctx.denyReason = 'outbound_token_failed';
+      relay.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }));
     });
   }
 
-  private afterOutbound(ex: Exchange, connectionNames: string | null, r: OutboundResult, callerHeader: string | null): void {
-    if (ex.done || ex.aborted) return;
-    if (typeof r === 'string') return this.send(ex, connectionNames, r, callerHeader);
+  private afterOutbound(relay: Relay, connectionNames: string | null, r: OutboundResult, callerHeader: string | null): void {
+    if (relay.done || relay.aborted) return;
+    if (typeof r === 'string') return this.send(relay, connectionNames, r, callerHeader);
     // not a token decision (the inbound token passed): reason for the access log only
-    ex.ctx.denyReason = r.reason;
-    ex.sendError(r.error);
+    relay.ctx.denyReason = r.reason;
+    relay.sendError(r.error);
   }
 
   /**
    * Build the upstream header list and dispatch. `authz` replaces the client's Authorization
    * (an outbound token); `callerHeader` then carries the client's own value, else it is dropped.
    */
-  private send(ex: Exchange, connectionNames: string | null, authz: string | null, callerHeader: string | null): void {
-    const ctx = ex.ctx;
-    const snap = ex.snap;
+  private send(relay: Relay, connectionNames: string | null, authz: string | null, callerHeader: string | null): void {
+    const ctx = relay.ctx;
+    const snap = relay.snap;
     const route = ctx.route.config;
     const up = snap.upstreams.get(route.upstream)!;
     const auth = snap.auth;
@@ -458,8 +458,8 @@ export class Listener implements ExchangeHost {
     // a stripped credential leaves the query too, not only the Authorization header
     const query = stripAuth ? forwardedQuery(ctx) : ctx.query;
     if (query !== '') p = `${p}?${query}`;
-    if (route.websocket && this.ws.forward(ex, up, p, out, hostIdx)) return;
-    ex.forward(up, p, out, hostIdx);
+    if (route.websocket && this.ws.forward(relay, up, p, out, hostIdx)) return;
+    relay.forward(up, p, out, hostIdx);
   }
 }
 

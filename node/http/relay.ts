@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { statusLine, writeError } from './respond.js';
@@ -23,12 +24,12 @@ export const UWS_BODY_REARM_MS = 4_000;
 
 const EMPTY = Buffer.alloc(0);
 
-/** The exchange whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
-let corked: Exchange | null = null;
+/** The relay whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
+let corked: Relay | null = null;
 function writeLoneHeadCorked(): void {
-  const ex = corked!;
+  const relay = corked!;
   corked = null;
-  ex.writeLoneHead();
+  relay.writeLoneHead();
 }
 
 /**
@@ -47,33 +48,33 @@ const UWS_STALL_CUT_MS = 8_000;
  */
 export type Outcome = 'complete' | 'truncated' | 'aborted';
 
-/** Callbacks into the listener (metrics, logs, lifecycle) so the exchange stays I/O only. */
-export interface ExchangeHost {
-  finished(ex: Exchange): void;
+/** Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. */
+export interface RelayHost {
+  finished(relay: Relay): void;
   upstreamError(upstream: string, kind: string): void;
-  bodyStarted(ex: Exchange): void;
-  bodyEnded(ex: Exchange): void;
+  bodyStarted(relay: Relay): void;
+  bodyEnded(relay: Relay): void;
   /** A response head of unknown length waits for its first body byte (uWS limitation, README "Limitations"). */
-  headHeld(ex: Exchange): void;
+  headHeld(relay: Relay): void;
 }
 
 
 /** Readable fed by uWS onData: push() false → pause the client socket, _read → resume. */
 class BodyStream extends Readable {
-  constructor(private readonly ex: Exchange) {
+  constructor(private readonly relay: Relay) {
     super({ highWaterMark: 64 * 1024 });
   }
   override _read(): void {
-    this.ex.resumeClient();
+    this.relay.resumeClient();
   }
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     cb(err);
   }
 }
 
-export class Exchange implements H1Handler {
+export class Relay implements H1Handler {
   readonly res: HttpResponse;
-  readonly host: ExchangeHost;
+  readonly host: RelayHost;
   readonly snap: Snapshot;
   readonly ctx: RequestContext;
   readonly start: number;
@@ -134,7 +135,7 @@ export class Exchange implements H1Handler {
   /** Request body length for the upstream: -1 unknown (chunked), 0 none. */
   contentLength = 0;
 
-  constructor(res: HttpResponse, host: ExchangeHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
+  constructor(res: HttpResponse, host: RelayHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
     this.res = res;
     this.host = host;
     this.snap = snap;
@@ -257,7 +258,7 @@ export class Exchange implements H1Handler {
   }
 
   /**
-   * Cut the exchange: the client connection is closed, so the client sees the response
+   * Cut the relay: the client connection is closed, so the client sees the response
    * incomplete — or, when nothing was written yet, no response at all (logged as status 0).
    */
   private cut(reason: string): void {
@@ -265,7 +266,7 @@ export class Exchange implements H1Handler {
     this.outcome = 'truncated';
     this.errorKind ??= reason;
     this.finish(0);
-    if (!this.aborted) this.res.close(); // → onAborted, which finds the exchange done
+    if (!this.aborted) this.res.close(); // → onAborted, which finds the relay done
   }
 
   /**
@@ -475,60 +476,33 @@ export class Exchange implements H1Handler {
   onError(err: H1Error): void {
     if (this.done) return;
     if (this.aborted) { this.finish(499); return; }
-    const code = err.code;
     const up = this.upstream!;
     if (this.respStatus !== 0) {
       // Mid-body failure, reported against the upstream either way.
-      const timeout = code === 'H1_BODY_TIMEOUT';
-      this.host.upstreamError(up.name, timeout ? 'body_timeout' : code === 'H1_PROTOCOL' ? 'protocol' : 'reset_mid_body');
-      const reason = timeout ? 'upstream_body_timeout' : code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
+      const f = midBodyFailure(err, up.name, up.config.timeouts.idle_body_ms);
+      this.host.upstreamError(up.name, f.metric!);
       // Head already out: cut the client connection so the client sees the body incomplete.
-      if (this.headersWritten) { this.cut(reason); return; }
+      if (this.headersWritten) { this.cut(f.reason); return; }
       // Nothing written yet (a held head): the client gets a clean answer instead of an empty reply.
       this.headDue = false;
-      this.errorKind = reason;
-      this.sendError(timeout
-        ? proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" sent a response head but no body within ${up.config.timeouts.idle_body_ms} ms`)
-        : proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`), true);
+      this.errorKind = f.reason;
+      this.sendError(f.error, true);
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
-    if (isConnectFailure(err)) {
-      // refused, unreachable, connect timeout, TLS: the target is at fault
+    const connect = isConnectFailure(err);
+    const f = beforeHeadFailure(err, up.name, connect);
+    if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
+    if (connect) {
       up.connectFailed(this.target!, Date.now());
-      this.host.upstreamError(up.name, code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect');
       if (retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
         this.attempt++;
         this.controller = null;
         this.dispatch(this.target);
         return;
       }
-      this.errorKind = code === 'ETIMEDOUT' ? 'upstream_connect_timeout' : 'upstream_connect';
-      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the connection`));
-      return;
     }
-    if (code === 'H1_REQUEST_BODY' || code === 'H1_CLOSED' || code === 'H1_HANDLER') {
-      // our side failed (client body cut or mismatched, pool closing on reload, a bug): not the target's fault
-      this.host.upstreamError(up.name, code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'pool_closed' : 'internal');
-      this.errorKind = code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'upstream_pool_closed' : 'internal';
-      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${up.name}" failed`));
-      return;
-    }
-    if (code === 'H1_REQUEST_HEAD') {
-      // nothing was written: a request the client cannot have sent in valid form (the listener
-      // refuses non-ASCII bytes first); never counted against the upstream
-      this.errorKind = 'request_unsendable';
-      this.sendError(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'the request cannot be forwarded unchanged'));
-      return;
-    }
-    if (code === 'H1_HEADERS_TIMEOUT') {
-      this.host.upstreamError(up.name, 'timeout');
-      this.errorKind = 'upstream_timeout';
-      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not answer in time`));
-      return;
-    }
-    this.host.upstreamError(up.name, code === 'H1_PROTOCOL' ? 'protocol' : 'reset');
-    this.errorKind = code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
-    this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`));
+    this.errorKind = f.reason;
+    this.sendError(f.error);
   }
 }
