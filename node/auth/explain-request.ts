@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
 import { routingHost } from '../http/host-normalize.js';
 import { AMBIGUOUS, readingsOf, RouteTable } from '../routing/route-table.js';
-import type { AuthLayer } from './auth-layer.js';
+import type { Auth } from './auth-stages.js';
 
 export interface ExplainAnswer {
   readonly allowed: boolean;
@@ -25,7 +25,7 @@ export interface ExplainAnswer {
  * Explain `method path` (optionally on `host`, with `token`) against `config`. `auth` judges the
  * token and compiles policies; it must be ready (keys loaded) for a token verdict.
  */
-export async function explainRequest(config: Config, auth: AuthLayer, req: { method: string; path: string; host?: string; token?: string }): Promise<ExplainAnswer> {
+export async function explainRequest(config: Config, auth: Auth, req: { method: string; path: string; host?: string; token?: string }): Promise<ExplainAnswer> {
   const method = req.method.toUpperCase();
   const q = req.path.indexOf('?');
   const rawPath = q === -1 ? req.path : req.path.slice(0, q);
