@@ -8,7 +8,7 @@ import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAut
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
-import type { Snapshot } from './http/snapshot.js';
+import type { Snapshot } from './pipeline/snapshot.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics.js';
 import type { CompiledRoute } from './pipeline/context.js';

@@ -5,9 +5,9 @@
 import type { Config, RouteConfig } from '../config/index.js';
 import type { IntrospectionSharing, ReplaySharing, TokenState } from '../contracts/index.js';
 import { DpopStage, type PreparedDpop } from '../dpop/index.js';
-import type { AuthStages } from '../http/snapshot.js';
+import type { AuthStages } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
-import { authorize, compileIdentityFilter, compilePolicy, extract, mutate, stripsAuthorization, type CompiledPolicy, type RequestContext, type StageResult } from '../pipeline/index.js';
+import { authorize, compileIdentityFilter, compilePolicy, CONTINUE, extract, mutate, stripsAuthorization, type CompiledPolicy } from '../pipeline/index.js';
 import { withCallerHeaders } from '../s2s/s2s-config.js';
 import { createTokenCheck, type IssuerReadiness, type PreparedTokenCheck } from './token-check.js';
 
@@ -96,26 +96,21 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
   commit(first);
   tokens.start();
 
-  /** Revocation, then the DPoP proof (RFC 9449), both after verification; any denial of a DPoP request gets the DPoP challenge. */
-  const afterVerify = (ctx: RequestContext, r: StageResult): StageResult | Promise<StageResult> => {
-    const x = tokens.revocation(ctx, r);
-    if (x.kind !== 'continue') return dpop.challenge(ctx, x);
-    return dpop.check(ctx);
-  };
-
   const stages: AuthStages = {
+    ready: tokens.ready,
     extract: (ctx) => dpop.challenge(ctx, extract(ctx, (ctx.route.policy as CompiledPolicy).sources)),
-    authenticate: (ctx) => {
-      const gate = tokens.gate();
-      if (gate !== null) return gate;
-      const r = tokens.verify(ctx);
-      return r instanceof Promise ? r.then((x) => afterVerify(ctx, x)) : afterVerify(ctx, r);
+    gate: () => tokens.gate() ?? CONTINUE,
+    verify: (ctx) => tokens.verify(ctx),
+    // revocation, then the DPoP proof (RFC 9449), both after verification completes: a revocation that lands meanwhile still counts
+    afterVerify: (ctx, r) => {
+      const x = tokens.revocation(ctx, r);
+      if (x.kind !== 'continue') return dpop.challenge(ctx, x);
+      return dpop.check(ctx);
     },
     authorize: (ctx) => dpop.challenge(ctx, authorize(ctx)),
     mutate: (ctx, out) => mutate(ctx, out),
     stripsAuthorization,
     isIdentityHeader: (k) => identityFilter(k),
-    ready: tokens.ready,
   };
 
   return {

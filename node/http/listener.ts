@@ -7,25 +7,17 @@ import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
-import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
-import { forwardedQuery } from '../pipeline/index.js';
-import { strippedRequestHeaders } from '../config/untrusted-headers.js';
+import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
-import { normalizedHostHeader, routingHost } from './host-normalize.js';
-import { normalizePath, stripParams } from './path-normalize.js';
+import { routingHost } from './host-normalize.js';
+import { normalizePath } from './path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { visibleAscii } from './request-bytes.js';
 import { writeError } from './respond.js';
-import type { OutboundResult, Snapshot } from './snapshot.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
 import { WsProxy } from '../ws/index.js';
-
-/**
- * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names.
- * `expect` too: uWS already answered "100 Continue" to the client, and undici refuses the header (→ 502).
- */
-const HOP_REQUEST = new Set(['content-length', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 
 let collected: string[] = [];
 let collectedBytes = 0;
@@ -72,6 +64,9 @@ export class Listener implements RelayHost {
   private reqStart = 0;
   private reqMethod = '';
   private reqPath = '';
+  /** The pipeline of `pipelineSnap`, rebuilt when a reload swaps the snapshot. */
+  private pipeline: Pipeline | null = null;
+  private pipelineSnap: Snapshot | null = null;
   snapshot: Snapshot;
   port = 0;
   readonly tls: boolean;
@@ -182,6 +177,12 @@ export class Listener implements RelayHost {
   }
 
   headHeld(): void { this.opts.metrics.headsHeld++; }
+
+  decision(reason: string | null): void { this.opts.metrics.decision(reason); }
+
+  upgrade(relay: Relay, req: UpstreamRequest): boolean {
+    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx);
+  }
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }
   bodyEnded(relay: Relay): void { this.bodies.delete(relay); }
@@ -309,7 +310,7 @@ export class Listener implements RelayHost {
 
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     const ctx: RequestContext = {
-      method, path, query, host, headers, remoteAddress,
+      method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     };
     const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);
@@ -320,155 +321,22 @@ export class Listener implements RelayHost {
     if (match.route.config.websocket) {
       // RFC 6455 checks of an upgrade attempt; a valid one's bearer subprotocol becomes Authorization here
       const d = this.ws.accept(relay, wsContext);
-      if (d !== null && d.kind === 'deny') return this.deny(relay, d);
-    }
-
-    // Pipeline: extract → authenticate → authorize → mutate → forward.
-    const auth = snap.auth;
-    if (match.route.policy !== null) {
-      if (!auth.ready()) {
-        ctx.denyReason = 'not_ready';
-        this.opts.metrics.decision('not_ready');
-        return relay.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 }));
+      if (d !== null && d.kind === 'deny') {
+        ctx.denyReason = d.reason;
+        this.opts.metrics.decision(d.reason);
+        return relay.sendError(d.error);
       }
-      const x = auth.extract(ctx);
-      if (x.kind === 'deny') return this.deny(relay, x);
-      const a = auth.authenticate(ctx);
-      if (a instanceof Promise) {
-        a.then((r) => this.afterAuthenticate(relay, r, connectionNames), (err) => {
-          this.opts.logger.error({ err }, 'authenticate failed');
-          relay.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }));
-        });
-        return;
-      }
-      return this.afterAuthenticate(relay, a, connectionNames);
     }
-    this.outbound(relay, connectionNames);
+
+    // extract → authenticate → authorize → outbound token → forward (node/pipeline); the relay is its sink
+    this.pipelineOf(snap).run(ctx, relay);
   }
 
-  private deny(relay: Relay, r: StageResult & { kind: 'deny' }): void {
-    relay.ctx.denyReason = r.reason;
-    this.opts.metrics.decision(r.reason);
-    relay.sendError(r.error);
-  }
-
-  private afterAuthenticate(relay: Relay, r: StageResult, connectionNames: string | null): void {
-    if (relay.done || relay.aborted) return;
-    if (r.kind === 'deny') return this.deny(relay, r);
-    const z = relay.snap.auth.authorize(relay.ctx);
-    if (z.kind === 'deny') return this.deny(relay, z);
-    this.opts.metrics.decision(null);
-    this.outbound(relay, connectionNames);
-  }
-
-  /**
-   * The route's outbound token step (node/s2s: internal token, token exchange, client
-   * credentials), between authorize and send; routes without one go straight to send.
-   * A failure answers the client (503, or 401/403 when the token server refused) and nothing is forwarded.
-   */
-  private outbound(relay: Relay, connectionNames: string | null): void {
-    const step = relay.snap.outbound[relay.ctx.route.index];
-    if (step == null) return this.send(relay, connectionNames, null, null);
-    const r = step.authorization(relay.ctx);
-    if (!(r instanceof Promise)) return this.afterOutbound(relay, connectionNames, r, step.callerHeader);
-    r.then((x) => this.afterOutbound(relay, connectionNames, x, step.callerHeader), (err) => {
-      this.opts.logger.error({ err: String(err) }, 'outbound token step failed');
-      relay.ctx.denyReason = 'outbound_token_failed';
-      relay.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }));
-    });
-  }
-
-  private afterOutbound(relay: Relay, connectionNames: string | null, r: OutboundResult, callerHeader: string | null): void {
-    if (relay.done || relay.aborted) return;
-    if (typeof r === 'string') return this.send(relay, connectionNames, r, callerHeader);
-    // not a token decision (the inbound token passed): reason for the access log only
-    relay.ctx.denyReason = r.reason;
-    relay.sendError(r.error);
-  }
-
-  /**
-   * Build the upstream header list and dispatch. `authz` replaces the client's Authorization
-   * (an outbound token); `callerHeader` then carries the client's own value, else it is dropped.
-   */
-  private send(relay: Relay, connectionNames: string | null, authz: string | null, callerHeader: string | null): void {
-    const ctx = relay.ctx;
-    const snap = relay.snap;
-    const route = ctx.route.config;
-    const up = snap.upstreams.get(route.upstream)!;
-    const auth = snap.auth;
-    const stripAuth = ctx.route.policy !== null && auth.stripsAuthorization(ctx);
-    const named = connectionNames === null ? null : new Set(connectionNames.toLowerCase().split(',').map((s) => s.trim()));
-    // client-address, URL and method overrides an upstream would take as the proxy's word
-    const untrusted = strippedRequestHeaders(snap.config.server.forwarded.keep_headers);
-    const h = ctx.headers;
-    const out: string[] = [];
-    let xff: string | null = null;
-    let xfProto: string | null = null;
-    let xfHost: string | null = null;
-    let callerAuth: string | null = null;
-    // a DPoP proof belongs to the Authorization it came with: it goes when that goes
-    const dropAuth = stripAuth || authz !== null;
-    for (let i = 0; i < h.length; i += 2) {
-      const k = h[i]!;
-      if (HOP_REQUEST.has(k)) {
-        if (k === 'x-forwarded-for') xff = xff === null ? h[i + 1]! : `${xff}, ${h[i + 1]!}`;
-        else if (k === 'x-forwarded-proto') xfProto = h[i + 1]!;
-        else if (k === 'x-forwarded-host') xfHost = h[i + 1]!;
-        continue;
-      }
-      if (named !== null && named.has(k)) continue;
-      if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
-      if (dropAuth && (k === 'authorization' || k === 'dpop')) {
-        if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
-        continue;
-      }
-      if (k === callerHeader) continue; // a client cannot pose as the caller
-      out.push(k, h[i + 1]!);
+  private pipelineOf(snap: Snapshot): Pipeline {
+    if (this.pipelineSnap !== snap) {
+      this.pipeline = createPipeline(snap, { logger: this.opts.logger });
+      this.pipelineSnap = snap;
     }
-    if (authz !== null) {
-      out.push('authorization', authz);
-      if (callerAuth !== null) out.push(callerHeader!, callerAuth);
-    }
-    // Before host and X-Forwarded-*: mutate may remove entries (a stripped token header or
-    // cookie), which would shift hostIdx onto another header's value.
-    if (ctx.route.policy !== null) auth.mutate(ctx, out);
-    // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
-    // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
-    const trust = snap.config.server.trust_forwarded;
-    out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
-    out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : this.tls ? 'https' : 'http');
-    // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
-    const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';
-    if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
-    const hostMode = up.config.host;
-    const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
-    out.push('host', hostMode === 'preserve' ? (clientHost || up.targets[0]!.hostPort) : hostMode === 'target' ? '' : hostMode);
-
-    let p = ctx.path;
-    const strip = route.strip_prefix;
-    if (strip !== undefined) {
-      const routed = stripParams(p); // the path routed on: segments without ;parameters
-      if (routed === p) { if (p.startsWith(strip)) p = p.slice(strip.length) || '/'; }
-      // with parameters, drop the prefix's segments whole (their ;parameters go with them)
-      else if (routed.startsWith(strip)) p = dropSegments(p, strip.split('/').length - 1) || '/';
-    }
-    if (p[0] !== '/') p = '/' + p;
-    const prefix = up.config.path_prefix;
-    if (prefix !== '') p = p === '/' ? prefix : prefix + p;
-    // a stripped credential leaves the query too, not only the Authorization header
-    const query = stripAuth ? forwardedQuery(ctx) : ctx.query;
-    if (query !== '') p = `${p}?${query}`;
-    if (route.websocket && this.ws.forward(relay, up, p, out, hostIdx)) return;
-    relay.forward(up, p, out, hostIdx);
+    return this.pipeline!;
   }
-}
-
-/** `path` without its first `n` segments ("/a;x/b/c", 1 → "/b/c"); '' when nothing is left. */
-function dropSegments(path: string, n: number): string {
-  let i = 0;
-  for (let k = 0; k <= n; k++) {
-    i = path.indexOf('/', i + (k === 0 ? 0 : 1));
-    if (i === -1) return '';
-  }
-  return path.slice(i);
 }

@@ -8,12 +8,10 @@ import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, t
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
+import { connectionNamed, RESPONSE_DROPPED, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { statusLine, writeError } from './respond.js';
-import type { Snapshot } from './snapshot.js';
-
-/** Hop-by-hop response headers never copied to the client (plus those Connection names). */
-const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'date', 'proxy-authenticate']);
+import type { Snapshot } from '../pipeline/snapshot.js';
 
 /**
  * How often a body still arriving re-arms uWS's own request-body timer (see keepBodyAlive), ms.
@@ -56,6 +54,10 @@ export interface RelayHost {
   bodyEnded(relay: Relay): void;
   /** A response head of unknown length waits for its first body byte (uWS limitation, README "Limitations"). */
   headHeld(relay: Relay): void;
+  /** An auth decision of the pipeline (metrics). */
+  decision(reason: string | null): void;
+  /** A WebSocket route: connect upstream and upgrade when `relay` is an accepted upgrade; false for an ordinary request. */
+  upgrade(relay: Relay, req: UpstreamRequest): boolean;
 }
 
 
@@ -72,7 +74,7 @@ class BodyStream extends Readable {
   }
 }
 
-export class Relay implements H1Handler {
+export class Relay implements H1Handler, PipelineSink {
   readonly res: HttpResponse;
   readonly host: RelayHost;
   readonly snap: Snapshot;
@@ -295,13 +297,28 @@ export class Relay implements H1Handler {
 
   // ---- forwarding ------------------------------------------------------------
 
-  /** Send the request to the upstream. `headers` is the flat header list for the upstream. */
-  forward(upstream: UpstreamPool, path: string, headers: string[], hostIdx: number): void {
+  // ---- PipelineSink: how the pipeline's outcome reaches this client ---------------
+
+  get closed(): boolean {
+    return this.done || this.aborted;
+  }
+
+  decision(reason: string | null): void {
+    this.host.decision(reason);
+  }
+
+  deny(error: ProxyError): void {
+    this.sendError(error);
+  }
+
+  /** Send the request to the upstream (or hand an accepted WebSocket upgrade to node/ws). */
+  forward(req: UpstreamRequest): void {
     if (this.done || this.aborted) return;
-    this.upstream = upstream;
-    this.path = path;
-    this.outHeaders = headers;
-    this.hostIdx = hostIdx;
+    if (this.ctx.route.config.websocket && this.host.upgrade(this, req)) return;
+    this.upstream = req.upstream;
+    this.path = req.path;
+    this.outHeaders = req.headers;
+    this.hostIdx = req.hostIdx;
     this.dispatch(null);
   }
 
@@ -377,18 +394,19 @@ export class Relay implements H1Handler {
     const msg = this.respStatusMessage;
     res.writeStatus(msg === '' ? statusLine(status) : `${status} ${msg}`);
     const h = this.respHeaders!;
-    let named: string[] | null = null;
+    let connection: string | null = null;
     for (let i = 0; i < h.length; i += 2) {
-      if (h[i] === 'connection') (named ??= []).push(...h[i + 1]!.toLowerCase().split(',').map((x) => x.trim()));
+      if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
     }
+    const named = connectionNamed(connection);
     let cl: string | null = null;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i]!;
-      if (HOP_RESPONSE.has(name)) {
+      if (RESPONSE_DROPPED.has(name)) {
         if (name === 'content-length') cl = h[i + 1]!;
         continue;
       }
-      if (named !== null && named.includes(name)) continue;
+      if (named !== null && named.has(name)) continue;
       res.writeHeader(name, h[i + 1]!);
     }
     // HEAD and 304 keep the representation's length; 204 never has one.

@@ -48,6 +48,10 @@ export interface RequestContext {
   /** Request headers as received: flat [name, value, name, value…], names lower-cased. */
   readonly headers: string[];
   readonly remoteAddress: string;
+  /** The client connection is TLS (X-Forwarded-Proto); absent = no. */
+  readonly secure?: boolean;
+  /** Connection header values as sent, comma-joined (the fields they name are hop-by-hop); absent/null = none. */
+  readonly connection?: string | null;
   route: CompiledRoute;
   /** Path parameters of the matched route (/orders/:id → { id }), null when none. */
   params: Record<string, string> | null;
