@@ -69,8 +69,3 @@ function mergingChildren(root: Logger): Logger {
 export function logListening(logger: Logger, fields: Record<string, unknown>): void {
   logger.child({}, { level: 'info' }).info(fields, 'listening');
 }
-
-/** Flush an async logger before exit (best effort). */
-export function flushLogger(logger: Logger): void {
-  try { logger.flush(); } catch { /* destination already closed */ }
-}

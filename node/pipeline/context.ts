@@ -78,10 +78,3 @@ export function headerValue(headers: readonly string[], name: string): string | 
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
   return undefined;
 }
-
-/** Count occurrences of a header. */
-export function headerCount(headers: readonly string[], name: string): number {
-  let n = 0;
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) n++;
-  return n;
-}

@@ -7,8 +7,8 @@ import { availableParallelism, cpus } from 'node:os';
 import { generateKeyPairSync, sign, randomBytes, createPublicKey, verify as cverify } from 'node:crypto';
 import { importJWK, compactVerify } from 'jose';
 import pino from 'pino';
-import { JwtVerifier } from '../../../dist/node/jwt/index.js';
-import { issuerSchema } from '../../../dist/node/config/schema.js';
+import { JwtVerifier } from '../../dist/node/jwt/index.js';
+import { issuerSchema } from '../../dist/node/config/schema.js';
 
 const ISS = 'https://bench.test';
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');

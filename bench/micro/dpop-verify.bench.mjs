@@ -7,8 +7,8 @@ import { availableParallelism, cpus } from 'node:os';
 import { createHash, createPublicKey, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint, compactVerify, importJWK } from 'jose';
 import pino from 'pino';
-import { ProofKeyCache, verifyProof, requestOrigin, DpopReplaySync, ReplayCache, ReplayGuard } from '../../../dist/node/dpop/index.js';
-import { Codec, MessageBus, NatsTransport, rendezvousOwner, subjects } from '../../../dist/cluster/index.js';
+import { ProofKeyCache, verifyProof, requestOrigin, DpopReplaySync, ReplayCache, ReplayGuard } from '../../dist/node/dpop/index.js';
+import { Codec, MessageBus, NatsTransport, rendezvousOwner, subjects } from '../../dist/cluster/index.js';
 
 const N = Number(process.env.N ?? 5000);
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';
