@@ -1,7 +1,7 @@
 // Micro-measure (not a test; vitest only runs *.test.ts): distinct-token verifications/s
 // inline on the main thread (jose / node:crypto) vs through JwtVerifier's pool, per
 // engine and batch size, cache off. Build first: `npx tsc -p tsconfig.json`, then
-// `node test/unit/jwt/verify-throughput.bench.mjs` (env: N, CONC, REPS, POOL, CTPW, CONFIGS=engine:maxBatch,…).
+// `node bench/micro/verify-throughput.bench.mjs` (env: N, CONC, REPS, POOL, CTPW, CONFIGS=engine:maxBatch,…).
 import { createServer } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
 import { generateKeyPairSync, sign, randomBytes, createPublicKey, verify as cverify } from 'node:crypto';
