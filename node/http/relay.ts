@@ -1,24 +1,18 @@
 // One request's life from the uWS handler to the last response byte: the request
-// body stream (with backpressure and the body limit), the upstream handler (streaming
+// body (request-body.ts), the pipeline's sink, the upstream handler (streaming
 // the response back with backpressure), retries, errors, how it ended (outcome, reason)
 // and the finish guard. uWS rules: write only inside cork() and only while not aborted.
-import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { connectionNamed, RESPONSE_DROPPED, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
+import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
-import { statusLine, writeError } from './respond.js';
+import { RequestBody, type BodyOwner } from './request-body.js';
+import { writeError } from './respond.js';
+import { writeUpstreamHead } from './response-head.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
-
-/**
- * How often a body still arriving re-arms uWS's own request-body timer (see keepBodyAlive), ms.
- * The pinned build's timer is 10 s counted in 4 s ticks, so it never fires sooner than 8 s after
- * it was armed: re-arming every 4 s (checked by the listener's 250 ms sweep) leaves ≥ 3.75 s of slack.
- */
-export const UWS_BODY_REARM_MS = 4_000;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -61,20 +55,7 @@ export interface RelayHost {
 }
 
 
-/** Readable fed by uWS onData: push() false → pause the client socket, _read → resume. */
-class BodyStream extends Readable {
-  constructor(private readonly relay: Relay) {
-    super({ highWaterMark: 64 * 1024 });
-  }
-  override _read(): void {
-    this.relay.resumeClient();
-  }
-  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    cb(err);
-  }
-}
-
-export class Relay implements H1Handler, PipelineSink {
+export class Relay implements H1Handler, PipelineSink, BodyOwner {
   readonly res: HttpResponse;
   readonly host: RelayHost;
   readonly snap: Snapshot;
@@ -92,7 +73,6 @@ export class Relay implements H1Handler, PipelineSink {
   outcome: Outcome = 'complete';
   /** The proxy's own error response, when it answered with one. */
   errorCode: ErrorCode | null = null;
-  bytesIn = 0;
   bytesOut = 0;
   upstreamStart = 0;
   upstreamMs = -1;
@@ -102,12 +82,8 @@ export class Relay implements H1Handler, PipelineSink {
   private sent = 0;
 
   // request body
-  body: BodyStream | null = null;
+  body: RequestBody | null = null;
   bodyComplete = true;
-  bodyDeadline = 0;
-  /** performance.now() when uWS last armed its own body timer: the request start, each resume(). */
-  private uwsTimerAt = 0;
-  private clientPaused = false;
   private readonly maxBody: number;
 
   // upstream
@@ -134,8 +110,6 @@ export class Relay implements H1Handler, PipelineSink {
   private pendingChunk: Buffer | null = null;
   private readonly onWritableBound = (offset: number): boolean => this.onWritable(offset);
   private readonly writeChunkBound = (): void => this.writeChunk();
-  /** Request body length for the upstream: -1 unknown (chunked), 0 none. */
-  contentLength = 0;
 
   constructor(res: HttpResponse, host: RelayHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
     this.res = res;
@@ -166,61 +140,35 @@ export class Relay implements H1Handler, PipelineSink {
 
   /** Start collecting the request body; must be called synchronously in the uWS handler. */
   expectBody(deadline: number, contentLength: number): void {
-    this.contentLength = contentLength;
-    this.body = new BodyStream(this);
+    this.body = new RequestBody(this, deadline, contentLength, this.maxBody, this.start);
     this.bodyComplete = false;
-    this.bodyDeadline = deadline;
-    this.uwsTimerAt = this.start; // uWS arms it when the handler returns
     this.host.bodyStarted(this);
-    this.res.onData((ab, isLast) => this.onBodyChunk(ab, isLast));
   }
 
-  private onBodyChunk(ab: ArrayBuffer, isLast: boolean): void {
-    const body = this.body;
-    if (body === null || this.done) return;
-    this.bytesIn += ab.byteLength;
-    if (this.bytesIn > this.maxBody) {
-      this.bodyComplete = true;
-      this.host.bodyEnded(this);
-      this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${this.maxBody} bytes`), 'body_too_large');
-      return;
-    }
-    // uWS neuters the ArrayBuffer on return: copy.
-    if (ab.byteLength > 0 && !body.destroyed) {
-      if (!body.push(Buffer.from(Buffer.from(ab)))) {
-        this.clientPaused = true;
-        this.res.pause();
-      }
-    }
-    if (isLast) {
-      this.bodyComplete = true;
-      this.host.bodyEnded(this);
-      if (!body.destroyed) body.push(null);
-    }
+  get bytesIn(): number {
+    return this.body === null ? 0 : this.body.bytesIn;
   }
 
-  resumeClient(): void {
-    if (this.clientPaused && !this.aborted && !this.done) {
-      this.clientPaused = false;
-      this.res.resume(); // also re-arms uWS's body timer (pause() had disabled it)
-      this.uwsTimerAt = performance.now();
-    }
+  /** performance.now() by which the request body must have arrived; 0 without a body. */
+  get bodyDeadline(): number {
+    return this.body === null ? 0 : this.body.deadline;
   }
 
-  /**
-   * Keep uWS from cutting a slow request body before request_ms: the pinned build closes a
-   * connection whose body arrives slower than 16 KiB/s 8–12 s after its headers, with no answer
-   * and whatever request_ms says. pause() + resume() re-arm its 10 s timer (there is no other
-   * handle on it), so the listener's sweeper calls this for every body still arriving and
-   * request_ms (→ 408) stays what ends a slow upload. Not while the client is paused for
-   * backpressure (uWS's timer is off then) or once a response was started. True when re-armed.
-   */
+  /** BodyOwner */
+  bodyEnded(): void {
+    this.bodyComplete = true;
+    this.host.bodyEnded(this);
+  }
+
+  /** BodyOwner */
+  bodyTooLarge(maxBody: number): void {
+    this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large');
+  }
+
+  /** The listener's sweep: re-arm uWS's body timer of a slow upload (RequestBody.keepAlive) until a response starts. True when re-armed. */
   keepBodyAlive(now: number): boolean {
-    if (now - this.uwsTimerAt < UWS_BODY_REARM_MS || this.clientPaused || this.done || this.aborted || this.respStatus !== 0) return false;
-    this.uwsTimerAt = now;
-    this.res.pause();
-    this.res.resume();
-    return true;
+    if (this.body === null || this.done || this.aborted || this.respStatus !== 0) return false;
+    return this.body.keepAlive(now);
   }
 
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
@@ -333,7 +281,7 @@ export class Relay implements H1Handler, PipelineSink {
       path: this.path,
       headers: this.outHeaders!,
       body: this.body,
-      contentLength: this.contentLength,
+      contentLength: this.body === null ? 0 : this.body.contentLength,
       headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
     }, this);
   }
@@ -389,30 +337,7 @@ export class Relay implements H1Handler, PipelineSink {
     this.headersWritten = true;
     this.headDue = false;
     this.sent = this.respStatus;
-    const res = this.res;
-    const status = this.respStatus;
-    const msg = this.respStatusMessage;
-    res.writeStatus(msg === '' ? statusLine(status) : `${status} ${msg}`);
-    const h = this.respHeaders!;
-    let connection: string | null = null;
-    for (let i = 0; i < h.length; i += 2) {
-      if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
-    }
-    const named = connectionNamed(connection);
-    let cl: string | null = null;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i]!;
-      if (RESPONSE_DROPPED.has(name)) {
-        if (name === 'content-length') cl = h[i + 1]!;
-        continue;
-      }
-      if (named !== null && named.has(name)) continue;
-      res.writeHeader(name, h[i + 1]!);
-    }
-    // HEAD and 304 keep the representation's length; 204 never has one.
-    if ((this.head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
-    const extra = this.ctx.responseHeaders;
-    if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    writeUpstreamHead(this.res, this.respStatus, this.respStatusMessage, this.respHeaders!, this.head, this.ctx.responseHeaders);
   }
 
   onResponseData(chunk: Buffer): void {
