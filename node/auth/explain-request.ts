@@ -2,10 +2,10 @@
 // of its policy and the verdict. With a token, the token is judged by a real auth layer
 // (live JWKS / introspection), so the answer is what the proxy would do.
 import type { Config } from '../config/index.js';
-import { normalizePath } from '../http/path-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
 import type { Logger } from '../log.js';
 import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
-import { routingHost } from '../http/host-normalize.js';
+import { routingHost } from '../routing/host-normalize.js';
 import { AMBIGUOUS, readingsOf, RouteTable } from '../routing/route-table.js';
 import type { Auth } from './auth-stages.js';
 

@@ -3,8 +3,8 @@
 // X-Forwarded-For/-Proto/-Host; Host per the upstream's `host` mode; the path after strip_prefix
 // and path_prefix, with its query. Also the one hop-by-hop list both directions use.
 import { strippedRequestHeaders } from '../config/untrusted-headers.js';
-import { normalizedHostHeader } from '../http/host-normalize.js';
-import { stripParams } from '../http/path-normalize.js';
+import { normalizedHostHeader } from '../routing/host-normalize.js';
+import { stripParams } from '../routing/path-normalize.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import { headerValue, type RequestContext } from './context.js';
 import { forwardedQuery } from './mutate.js';
