@@ -26,7 +26,7 @@ async function loadH1() {
   const ts = (await import('typescript')).default;
   const src = join(dirname(fileURLToPath(import.meta.url)), '../../node/upstream');
   const out = mkdtempSync(join(os.tmpdir(), 'h1-bench-'));
-  for (const f of ['h1-parser', 'h1-client', 'h1-transaction', 'h1-connection', 'h1-pool']) {
+  for (const f of ['h1-parser', 'h1-request-head', 'h1-client', 'h1-transaction', 'h1-connection', 'h1-pool']) {
     const js = ts.transpileModule(readFileSync(join(src, `${f}.ts`), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;

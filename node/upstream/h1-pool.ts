@@ -3,7 +3,7 @@
 // or timers, one write for a request head. Every error reaches a handler through report(), on a
 // later tick, so no callback re-enters the caller of request().
 import net from 'node:net';
-import { requestHead } from './h1-parser.js';
+import { requestHead } from './h1-request-head.js';
 import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
 import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
 import { H1Transaction } from './h1-transaction.js';
