@@ -46,9 +46,10 @@ class UndiciTransaction implements H1Control, Dispatcher.DispatchHandler {
   pause(): void { if (this.ctl !== null) this.ctl.pause(); else this.pauseEarly = true; }
   resume(): void { if (this.ctl !== null) this.ctl.resume(); else this.pauseEarly = false; }
   abort(): void {
+    if (this.aborted) return;
+    this.aborted = true; // also drops an error decided but not yet delivered (deliverError)
     if (this.done) return;
     this.done = true;
-    this.aborted = true;
     this.ctl?.abort(ABORTED);
   }
 
@@ -92,12 +93,17 @@ class UndiciTransaction implements H1Control, Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     // undici may fail inside dispatch(): as H1Pool, never re-enter the caller of request()
-    process.nextTick(deliverError, this.handler, h1Error(err));
+    process.nextTick(deliverError, this, h1Error(err));
+  }
+
+  /** @internal */
+  deliver(err: H1Error): void {
+    if (!this.aborted) this.handler.onError(err);
   }
 }
 
-function deliverError(handler: H1Handler, err: H1Error): void {
-  handler.onError(err);
+function deliverError(tx: UndiciTransaction, err: H1Error): void {
+  tx.deliver(err);
 }
 
 /** undici Pool behind the UpstreamClient surface, with H1Pool's options and error codes. */
