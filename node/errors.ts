@@ -64,6 +64,28 @@ export function proxyError(code: ErrorCode, message: string, extra?: { scope?: s
   return extra === undefined ? { code, message } : { code, message, ...extra };
 }
 
-export function errorSpec(code: ErrorCode): ErrorSpec {
-  return ERRORS[code];
+/** What an upstream-client failure means: who is at fault. */
+export interface UpstreamErrorSpec {
+  /** upstream: counted against the upstream; proxy: our side (client body, reload, bug); request: the request cannot be sent as it is. */
+  readonly blame: 'upstream' | 'proxy' | 'request';
+  readonly doc: string;
 }
+
+/**
+ * The upstream HTTP/1.1 client's failure codes (node/upstream, H1Error.code). Internal: never
+ * sent to a client; node/http/upstream-failure.ts maps each to the client's answer, the
+ * access-log reason and the upstream_errors_total kind. A failure while connecting carries the
+ * socket's own code instead (ECONNREFUSED, ETIMEDOUT for the connect timeout, TLS codes…).
+ */
+export const UPSTREAM_ERRORS = {
+  H1_HEADERS_TIMEOUT: { blame: 'upstream', doc: 'no response head within the headers timeout after the request was sent, or no connection free within it' },
+  H1_BODY_TIMEOUT: { blame: 'upstream', doc: 'no response body bytes (or no request-body progress while the upstream stops reading) within the body timeout' },
+  H1_PROTOCOL: { blame: 'upstream', doc: 'malformed or ambiguous response' },
+  H1_RESET: { blame: 'upstream', doc: 'connection closed before the response completed' },
+  H1_REQUEST_HEAD: { blame: 'request', doc: 'a method, target, header name or value that cannot be sent as it is; reported before anything is written' },
+  H1_REQUEST_BODY: { blame: 'proxy', doc: 'request body stream failed or did not match its content-length' },
+  H1_HANDLER: { blame: 'proxy', doc: 'a response handler callback threw' },
+  H1_CLOSED: { blame: 'proxy', doc: 'the pool was closed or destroyed (reload, shutdown)' },
+} as const satisfies Record<string, UpstreamErrorSpec>;
+
+export type UpstreamErrorCode = keyof typeof UPSTREAM_ERRORS;

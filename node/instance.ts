@@ -4,12 +4,11 @@
 // one, and only when all succeeded is everything swapped in one synchronous step.
 import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
-import { createAuthLayer, waitingIssuers, type AuthLayer, type PreparedAuth } from './auth/auth-layer.js';
-import { explainRequest } from './auth/explain-request.js';
+import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
-import type { Snapshot } from './http/snapshot.js';
+import type { Snapshot } from './pipeline/snapshot.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics.js';
 import type { CompiledRoute } from './pipeline/context.js';
@@ -66,7 +65,7 @@ export class ProxyInstance {
   readonly logger: Logger;
   private listener: Listener | null = null;
   private admin: AdminServer | null = null;
-  private auth: AuthLayer;
+  private auth: Auth;
   /** Internal tokens, token exchange, egress client credentials (node/s2s). */
   private s2s: S2sLayer;
   private snapshot: Snapshot;
@@ -81,7 +80,7 @@ export class ProxyInstance {
     this.configPath = opts.configPath;
     this.env = opts.env ?? process.env;
     this.version = opts.version ?? 1;
-    this.auth = createAuthLayer(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
+    this.auth = createAuth(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
     this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());

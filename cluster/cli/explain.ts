@@ -3,8 +3,7 @@
 // introspection endpoint, exactly as the proxy would. Exit 0 allowed, 1 denied, 2 usage or
 // a config that cannot start (invalid, or an unset `*_env` variable).
 import { parseArgs } from 'node:util';
-import { createAuthLayer } from '../../node/auth/auth-layer.js';
-import { explainRequest, formatExplain } from '../../node/auth/explain-request.js';
+import { createAuth, explainRequest, formatExplain } from '../../node/auth/index.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
@@ -25,7 +24,7 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   const logger = createLogger({ level: 'error', format: 'json' });
   // a small pool: one token to judge
-  const auth = createAuthLayer({ ...r.config, verifier: { ...r.config.verifier, pool_size: 1 } }, logger);
+  const auth = createAuth({ ...r.config, verifier: { ...r.config.verifier, pool_size: 1 } }, logger);
   try {
     if (values.token !== undefined && !(await auth.whenReady(10_000))) {
       process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');

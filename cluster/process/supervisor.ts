@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { AdminServer } from '../../node/admin/admin-server.js';
-import { waitingIssuers } from '../../node/auth/auth-layer.js';
+import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { ClusterNode } from '../index.js';

@@ -2,12 +2,12 @@
 // of its policy and the verdict. With a token, the token is judged by a real auth layer
 // (live JWKS / introspection), so the answer is what the proxy would do.
 import type { Config } from '../config/index.js';
-import { normalizePath } from '../http/path-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
 import type { Logger } from '../log.js';
 import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
-import { routingHost } from '../http/host-normalize.js';
+import { routingHost } from '../routing/host-normalize.js';
 import { AMBIGUOUS, readingsOf, RouteTable } from '../routing/route-table.js';
-import type { AuthLayer } from './auth-layer.js';
+import type { Auth } from './auth-stages.js';
 
 export interface ExplainAnswer {
   readonly allowed: boolean;
@@ -25,7 +25,7 @@ export interface ExplainAnswer {
  * Explain `method path` (optionally on `host`, with `token`) against `config`. `auth` judges the
  * token and compiles policies; it must be ready (keys loaded) for a token verdict.
  */
-export async function explainRequest(config: Config, auth: AuthLayer, req: { method: string; path: string; host?: string; token?: string }): Promise<ExplainAnswer> {
+export async function explainRequest(config: Config, auth: Auth, req: { method: string; path: string; host?: string; token?: string }): Promise<ExplainAnswer> {
   const method = req.method.toUpperCase();
   const q = req.path.indexOf('?');
   const rawPath = q === -1 ? req.path : req.path.slice(0, q);
@@ -55,7 +55,9 @@ export async function explainRequest(config: Config, auth: AuthLayer, req: { met
   const x = auth.stages.extract(ctx);
   if (x.kind === 'deny') { status = x.error.code === 'PORTCULLIS_ERR_AUTH_INVALID_REQUEST' ? 400 : 401; reason = x.reason; }
   else {
-    const a = await auth.stages.authenticate(ctx);
+    const s = auth.stages;
+    const g = s.gate(ctx);
+    const a = g.kind === 'deny' ? g : await s.afterVerify(ctx, await s.verify(ctx));
     if (a.kind === 'deny') {
       status = a.error.code === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' ? 503 : 401;
       reason = a.reason;

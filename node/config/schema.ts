@@ -1,6 +1,6 @@
 // The one schema of portcullis.yaml: every field with its default and unit.
 // Unknown keys are errors everywhere (a typo must not silently disable a rule).
-// Cross-references (route → upstream, route → issuer) are checked in validate.ts.
+// Cross-references (route → upstream, route → issuer) are checked in load.ts (validateConfig).
 import { z } from 'zod';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
@@ -129,7 +129,6 @@ export const upstreamSchema = z.strictObject({
 });
 
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
-export const JWT_ALGORITHMS = ALGS;
 
 export const issuerSchema = z.strictObject({
   issuer: z.string().min(1),

@@ -2,7 +2,7 @@
 // and fragment. Both sides are normalised the same way before comparing: scheme and host
 // by the WHATWG URL parser (case, default port, IDNA), the path by the listener's own
 // normalizePath, so a path equals the htu path exactly when the proxy routes them alike.
-import { normalizePath } from '../http/path-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
 
 /** Longest `htu` looked at, characters (the proof size limit bounds it too). */
 export const MAX_HTU_CHARS = 4096;

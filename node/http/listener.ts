@@ -1,31 +1,23 @@
 // The client-facing uWS listener: reads the request synchronously, applies limits
 // and path normalisation, routes, runs the pipeline stages and hands the request to
-// an Exchange for forwarding. The handler never throws into uWS (that aborts the process).
+// an Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics.js';
-import { headerValue, type RequestContext, type StageResult } from '../pipeline/context.js';
-import { forwardedQuery } from '../pipeline/index.js';
-import { strippedRequestHeaders } from '../config/untrusted-headers.js';
-import { Exchange, type ExchangeHost } from './exchange.js';
-import { normalizedHostHeader, routingHost } from './host-normalize.js';
-import { normalizePath, stripParams } from './path-normalize.js';
+import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import { Relay, type RelayHost } from './relay.js';
+import { routingHost } from '../routing/host-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { visibleAscii } from './request-bytes.js';
 import { writeError } from './respond.js';
-import type { OutboundResult, Snapshot } from './snapshot.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
 import { WsProxy } from '../ws/index.js';
-
-/**
- * Request headers never forwarded (hop-by-hop, RFC 9110 §7.6.1) — plus every header Connection names.
- * `expect` too: uWS already answered "100 Continue" to the client, and undici refuses the header (→ 502).
- */
-const HOP_REQUEST = new Set(['content-length', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 
 let collected: string[] = [];
 let collectedBytes = 0;
@@ -58,12 +50,12 @@ export interface ListenerOptions {
   tokenState?: TokenState | null;
 }
 
-export class Listener implements ExchangeHost {
+export class Listener implements RelayHost {
   private app: TemplatedApp;
   private socket: us_listen_socket | null = null;
-  private readonly bodies = new Set<Exchange>();
-  private readonly active = new Set<Exchange>();
-  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Exchange.keepBodyAlive). */
+  private readonly bodies = new Set<Relay>();
+  private readonly active = new Set<Relay>();
+  /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
   private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0 };
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
@@ -72,6 +64,9 @@ export class Listener implements ExchangeHost {
   private reqStart = 0;
   private reqMethod = '';
   private reqPath = '';
+  /** The pipeline of `pipelineSnap`, rebuilt when a reload swaps the snapshot. */
+  private pipeline: Pipeline | null = null;
+  private pipelineSnap: Snapshot | null = null;
   snapshot: Snapshot;
   port = 0;
   readonly tls: boolean;
@@ -126,7 +121,7 @@ export class Listener implements ExchangeHost {
         setTimeout(resolve, drainMs).unref();
       });
     }
-    for (const ex of [...this.active]) ex.shutdown();
+    for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
     (this.app as unknown as { close?: () => void }).close?.();
@@ -136,25 +131,25 @@ export class Listener implements ExchangeHost {
     return this.active.size;
   }
 
-  // ---- ExchangeHost ----------------------------------------------------------
+  // ---- RelayHost ----------------------------------------------------------
 
-  finished(ex: Exchange): void {
-    this.active.delete(ex);
+  finished(relay: Relay): void {
+    this.active.delete(relay);
     const m = this.opts.metrics;
     m.inflight = this.active.size;
-    const ms = performance.now() - ex.start;
-    m.observe(ex.ctx.route.name, ex.status, ms / 1000, ex.bytesIn, ex.bytesOut);
-    const reason = ex.errorKind ?? (ex.errorCode !== null ? errorReason(ex.errorCode) : null);
-    if (ex.outcome !== 'complete') m.incomplete(ex.ctx.route.name, ex.outcome, reason ?? 'unknown');
+    const ms = performance.now() - relay.start;
+    m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
+    const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
+    if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
     if (this.opts.accessLog) {
       this.opts.logger.info({
-        route: ex.ctx.route.name, method: ex.ctx.method, path: ex.ctx.path, status: ex.status, outcome: ex.outcome,
+        route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
-        ms: Math.round(ms * 1000) / 1000, upstream_ms: ex.upstreamMs < 0 ? null : Math.round(ex.upstreamMs * 1000) / 1000,
-        bytes_in: ex.bytesIn, bytes_out: ex.bytesOut, client: ex.ctx.remoteAddress,
-        ...(ex.ctx.denyReason !== null ? { deny: ex.ctx.denyReason } : {}),
-        ...(ex.ctx.principal !== null ? { sub: ex.ctx.principal.claims.sub, token: new Fingerprint(ex.ctx.principal.fingerprint) }
-          : ex.ctx.token !== null ? { token: new Fingerprint(hash('sha256', ex.ctx.token, 'hex').slice(0, 16)) } : {}),
+        ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
+        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress,
+        ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
+        ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
+          : relay.ctx.token !== null ? { token: new Fingerprint(hash('sha256', relay.ctx.token, 'hex').slice(0, 16)) } : {}),
       }, 'request');
     }
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
@@ -183,18 +178,24 @@ export class Listener implements ExchangeHost {
 
   headHeld(): void { this.opts.metrics.headsHeld++; }
 
-  bodyStarted(ex: Exchange): void { this.bodies.add(ex); }
-  bodyEnded(ex: Exchange): void { this.bodies.delete(ex); }
+  decision(reason: string | null): void { this.opts.metrics.decision(reason); }
+
+  upgrade(relay: Relay, req: UpstreamRequest): boolean {
+    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx);
+  }
+
+  bodyStarted(relay: Relay): void { this.bodies.add(relay); }
+  bodyEnded(relay: Relay): void { this.bodies.delete(relay); }
 
   private sweep(): void {
     if (this.bodies.size === 0) return;
     const now = performance.now();
-    for (const ex of this.bodies) {
-      if (ex.bodyDeadline < now) {
-        this.bodies.delete(ex);
+    for (const relay of this.bodies) {
+      if (relay.bodyDeadline < now) {
+        this.bodies.delete(relay);
         this.bodyCounters.request_timeouts++;
-        ex.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
-      } else if (ex.keepBodyAlive(now)) {
+        relay.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+      } else if (relay.keepBodyAlive(now)) {
         this.bodyCounters.uws_body_timer_rearms++;
       }
     }
@@ -211,7 +212,7 @@ export class Listener implements ExchangeHost {
     }
   }
 
-  /** Answer a request refused before it became an Exchange (limits, bad bytes, no route, draining): metrics and its access log line. */
+  /** Answer a request refused before it became an Relay (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
     // the address must be read before the response ends (uWS invalidates res then)
     const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
@@ -219,7 +220,7 @@ export class Listener implements ExchangeHost {
     this.logEarly(route, status, errorReason(err.code), client);
   }
 
-  /** Metrics and access log line of a request answered inside the handler (no Exchange). */
+  /** Metrics and access log line of a request answered inside the handler (no Relay). */
   private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
     const ms = performance.now() - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
@@ -309,166 +310,33 @@ export class Listener implements ExchangeHost {
 
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
     const ctx: RequestContext = {
-      method, path, query, host, headers, remoteAddress,
+      method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     };
-    const ex = new Exchange(res, this, snap, ctx, start, limits.max_body_bytes);
-    res.onAborted(() => ex.onAborted());
-    this.active.add(ex);
+    const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);
+    res.onAborted(() => relay.onAborted());
+    this.active.add(relay);
     this.opts.metrics.inflight = this.active.size;
-    if (contentLength > 0 || chunked) ex.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
+    if (contentLength > 0 || chunked) relay.expectBody(start + snap.config.server.timeouts.request_ms, chunked ? -1 : contentLength);
     if (match.route.config.websocket) {
       // RFC 6455 checks of an upgrade attempt; a valid one's bearer subprotocol becomes Authorization here
-      const d = this.ws.accept(ex, wsContext);
-      if (d !== null && d.kind === 'deny') return this.deny(ex, d);
-    }
-
-    // Pipeline: extract → authenticate → authorize → mutate → forward.
-    const auth = snap.auth;
-    if (match.route.policy !== null) {
-      if (!auth.ready()) {
-        ctx.denyReason = 'not_ready';
-        this.opts.metrics.decision('not_ready');
-        return ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 }));
+      const d = this.ws.accept(relay, wsContext);
+      if (d !== null && d.kind === 'deny') {
+        ctx.denyReason = d.reason;
+        this.opts.metrics.decision(d.reason);
+        return relay.sendError(d.error);
       }
-      const x = auth.extract(ctx);
-      if (x.kind === 'deny') return this.deny(ex, x);
-      const a = auth.authenticate(ctx);
-      if (a instanceof Promise) {
-        a.then((r) => this.afterAuthenticate(ex, r, connectionNames), (err) => {
-          this.opts.logger.error({ err }, 'authenticate failed');
-          ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }));
-        });
-        return;
-      }
-      return this.afterAuthenticate(ex, a, connectionNames);
     }
-    this.outbound(ex, connectionNames);
+
+    // extract → authenticate → authorize → outbound token → forward (node/pipeline); the relay is its sink
+    this.pipelineOf(snap).run(ctx, relay);
   }
 
-  private deny(ex: Exchange, r: StageResult & { kind: 'deny' }): void {
-    ex.ctx.denyReason = r.reason;
-    this.opts.metrics.decision(r.reason);
-    ex.sendError(r.error);
-  }
-
-  private afterAuthenticate(ex: Exchange, r: StageResult, connectionNames: string | null): void {
-    if (ex.done || ex.aborted) return;
-    if (r.kind === 'deny') return this.deny(ex, r);
-    const z = ex.snap.auth.authorize(ex.ctx);
-    if (z.kind === 'deny') return this.deny(ex, z);
-    this.opts.metrics.decision(null);
-    this.outbound(ex, connectionNames);
-  }
-
-  /**
-   * The route's outbound token step (node/s2s: internal token, token exchange, client
-   * credentials), between authorize and send; routes without one go straight to send.
-   * A failure answers the client (503, or 401/403 when the token server refused) and nothing is forwarded.
-   */
-  private outbound(ex: Exchange, connectionNames: string | null): void {
-    const step = ex.snap.outbound[ex.ctx.route.index];
-    if (step == null) return this.send(ex, connectionNames, null, null);
-    const r = step.authorization(ex.ctx);
-    if (!(r instanceof Promise)) return this.afterOutbound(ex, connectionNames, r, step.callerHeader);
-    r.then((x) => this.afterOutbound(ex, connectionNames, x, step.callerHeader), (err) => {
-      this.opts.logger.error({ err: String(err) }, 'outbound token step failed');
-      ex.ctx.denyReason = 'outbound_token_failed';
-      ex.sendError(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }));
-    });
-  }
-
-  private afterOutbound(ex: Exchange, connectionNames: string | null, r: OutboundResult, callerHeader: string | null): void {
-    if (ex.done || ex.aborted) return;
-    if (typeof r === 'string') return this.send(ex, connectionNames, r, callerHeader);
-    // not a token decision (the inbound token passed): reason for the access log only
-    ex.ctx.denyReason = r.reason;
-    ex.sendError(r.error);
-  }
-
-  /**
-   * Build the upstream header list and dispatch. `authz` replaces the client's Authorization
-   * (an outbound token); `callerHeader` then carries the client's own value, else it is dropped.
-   */
-  private send(ex: Exchange, connectionNames: string | null, authz: string | null, callerHeader: string | null): void {
-    const ctx = ex.ctx;
-    const snap = ex.snap;
-    const route = ctx.route.config;
-    const up = snap.upstreams.get(route.upstream)!;
-    const auth = snap.auth;
-    const stripAuth = ctx.route.policy !== null && auth.stripsAuthorization(ctx);
-    const named = connectionNames === null ? null : new Set(connectionNames.toLowerCase().split(',').map((s) => s.trim()));
-    // client-address, URL and method overrides an upstream would take as the proxy's word
-    const untrusted = strippedRequestHeaders(snap.config.server.forwarded.keep_headers);
-    const h = ctx.headers;
-    const out: string[] = [];
-    let xff: string | null = null;
-    let xfProto: string | null = null;
-    let xfHost: string | null = null;
-    let callerAuth: string | null = null;
-    // a DPoP proof belongs to the Authorization it came with: it goes when that goes
-    const dropAuth = stripAuth || authz !== null;
-    for (let i = 0; i < h.length; i += 2) {
-      const k = h[i]!;
-      if (HOP_REQUEST.has(k)) {
-        if (k === 'x-forwarded-for') xff = xff === null ? h[i + 1]! : `${xff}, ${h[i + 1]!}`;
-        else if (k === 'x-forwarded-proto') xfProto = h[i + 1]!;
-        else if (k === 'x-forwarded-host') xfHost = h[i + 1]!;
-        continue;
-      }
-      if (named !== null && named.has(k)) continue;
-      if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
-      if (dropAuth && (k === 'authorization' || k === 'dpop')) {
-        if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
-        continue;
-      }
-      if (k === callerHeader) continue; // a client cannot pose as the caller
-      out.push(k, h[i + 1]!);
+  private pipelineOf(snap: Snapshot): Pipeline {
+    if (this.pipelineSnap !== snap) {
+      this.pipeline = createPipeline(snap, { logger: this.opts.logger });
+      this.pipelineSnap = snap;
     }
-    if (authz !== null) {
-      out.push('authorization', authz);
-      if (callerAuth !== null) out.push(callerHeader!, callerAuth);
-    }
-    // Before host and X-Forwarded-*: mutate may remove entries (a stripped token header or
-    // cookie), which would shift hostIdx onto another header's value.
-    if (ctx.route.policy !== null) auth.mutate(ctx, out);
-    // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
-    // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
-    const trust = snap.config.server.trust_forwarded;
-    out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
-    out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : this.tls ? 'https' : 'http');
-    // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
-    const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';
-    if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
-    const hostMode = up.config.host;
-    const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
-    out.push('host', hostMode === 'preserve' ? (clientHost || up.targets[0]!.hostPort) : hostMode === 'target' ? '' : hostMode);
-
-    let p = ctx.path;
-    const strip = route.strip_prefix;
-    if (strip !== undefined) {
-      const routed = stripParams(p); // the path routed on: segments without ;parameters
-      if (routed === p) { if (p.startsWith(strip)) p = p.slice(strip.length) || '/'; }
-      // with parameters, drop the prefix's segments whole (their ;parameters go with them)
-      else if (routed.startsWith(strip)) p = dropSegments(p, strip.split('/').length - 1) || '/';
-    }
-    if (p[0] !== '/') p = '/' + p;
-    const prefix = up.config.path_prefix;
-    if (prefix !== '') p = p === '/' ? prefix : prefix + p;
-    // a stripped credential leaves the query too, not only the Authorization header
-    const query = stripAuth ? forwardedQuery(ctx) : ctx.query;
-    if (query !== '') p = `${p}?${query}`;
-    if (route.websocket && this.ws.forward(ex, up, p, out, hostIdx)) return;
-    ex.forward(up, p, out, hostIdx);
+    return this.pipeline!;
   }
-}
-
-/** `path` without its first `n` segments ("/a;x/b/c", 1 → "/b/c"); '' when nothing is left. */
-function dropSegments(path: string, n: number): string {
-  let i = 0;
-  for (let k = 0; k <= n; k++) {
-    i = path.indexOf('/', i + (k === 0 ? 0 : 1));
-    if (i === -1) return '';
-  }
-  return path.slice(i);
 }

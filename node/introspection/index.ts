@@ -1,7 +1,10 @@
 // Public surface of RFC 7662 introspection: one client per issuer, its result and
-// stats types, the wire caller and the LRU it caches outcomes in.
+// stats types, the wire caller, the LRU it caches outcomes in, and the per-config set of
+// clients with their discovery and reload lifecycle.
 export {
   IntrospectionClient, type IntrospectionClientOptions, type IntrospectionStats,
 } from './introspection-client.js';
 export { IntrospectionCaller, formEncode, type CallAnswer, type CallFailed, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 export { IntrospectionCache } from './introspection-cache.js';
+export { IntrospectionSet, type IntrospectionSetOptions, type PreparedIntrospection } from './introspection-set.js';
+export { discoverIntrospection } from './introspection-discovery.js';

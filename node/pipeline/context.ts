@@ -48,6 +48,10 @@ export interface RequestContext {
   /** Request headers as received: flat [name, value, name, value…], names lower-cased. */
   readonly headers: string[];
   readonly remoteAddress: string;
+  /** The client connection is TLS (X-Forwarded-Proto); absent = no. */
+  readonly secure?: boolean;
+  /** Connection header values as sent, comma-joined (the fields they name are hop-by-hop); absent/null = none. */
+  readonly connection?: string | null;
   route: CompiledRoute;
   /** Path parameters of the matched route (/orders/:id → { id }), null when none. */
   params: Record<string, string> | null;
@@ -73,11 +77,4 @@ export const CONTINUE: StageResult = Object.freeze({ kind: 'continue' });
 export function headerValue(headers: readonly string[], name: string): string | undefined {
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
   return undefined;
-}
-
-/** Count occurrences of a header. */
-export function headerCount(headers: readonly string[], name: string): number {
-  let n = 0;
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) n++;
-  return n;
 }

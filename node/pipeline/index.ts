@@ -1,6 +1,7 @@
-// Public surface of the request pipeline: the per-request context, and the token
-// stages extract → authenticate → authorize → mutate with their compile steps.
-export { CONTINUE, headerValue, headerCount, type RequestContext, type Principal, type StageResult, type CompiledRoute } from './context.js';
+// Public surface of the request pipeline: createPipeline (pipeline.ts, read it top to bottom
+// for a request's order of stages), the per-request context, the snapshot it runs on, the
+// token stages extract → authenticate → authorize → mutate with their compile steps, and forward.
+export { CONTINUE, headerValue, type RequestContext, type Principal, type StageResult, type CompiledRoute } from './context.js';
 export type { TokenVerifier, VerifyOutcome, VerifyOk, VerifyFail } from './token-verifier.js';
 export { extract, compileSources, BEARER_ONLY, type CompiledSources } from './extract.js';
 export { createAuthenticator, looksLikeJws, type Authenticate, type AuthenticatorDeps, type TokenIntrospector } from './authenticate.js';
@@ -14,3 +15,6 @@ export {
   DEFAULT_IDENTITY, MAX_IDENTITY_VALUE_BYTES, type CompiledMutation, type IdentityConfig,
 } from './mutate.js';
 export { compileClaimPath, resolveClaim, containsWord, claimHas, type ClaimPath } from './claim-path.js';
+export { createPipeline, type Pipeline, type PipelineSink } from './pipeline.js';
+export { forwardRequest, connectionNamed, RESPONSE_DROPPED, type UpstreamRequest } from './forward.js';
+export type { Snapshot, AuthStages, OutboundStep, OutboundResult, WellKnownDoc } from './snapshot.js';

@@ -2,7 +2,7 @@
 // matching with a documented "most specific wins" order, and the check that every way an
 // upstream family reads the forwarded path selects the same route. Read-only after build.
 import type { RouteConfig } from '../config/index.js';
-import { stripParams } from '../http/path-normalize.js';
+import { stripParams } from './path-normalize.js';
 import type { CompiledRoute } from '../pipeline/context.js';
 
 const LIT = 3, PARAM = 2, WILD = 1, END = 4;

@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import type { Config, InternalTokensConfig, RouteConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
-import type { OutboundStep, WellKnownDoc } from '../http/snapshot.js';
+import type { OutboundStep, WellKnownDoc } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
 import { ClientCredentialsSource, ccKey } from './client-credentials.js';
 import type { Deny } from './grant-cache.js';

@@ -4,7 +4,7 @@
 // internal tokens with any JOSE library (jose createRemoteJWKSet, go-jose, nimbus…).
 import type { HttpResponse } from 'uWebSockets.js';
 import type { InternalTokensConfig } from '../config/index.js';
-import type { WellKnownDoc } from '../http/snapshot.js';
+import type { WellKnownDoc } from '../pipeline/snapshot.js';
 import type { KeyRing } from './key-ring.js';
 
 export const JWKS_PATH = '/.well-known/jwks.json';

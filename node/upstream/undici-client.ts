@@ -30,12 +30,12 @@ function h1Error(err: Error): H1Error {
 const ABORTED = new Error('aborted by the proxy');
 
 /** undici has no end-of-read callback: the tick after a head stands in for H1Pool's onReadEnd. */
-function readEnd(ex: UndiciExchange): void {
-  ex.readEnd();
+function readEnd(tx: UndiciTransaction): void {
+  tx.readEnd();
 }
 
 /** One request: an undici dispatch handler forwarding to an H1Handler, and the H1Control handed back. */
-class UndiciExchange implements H1Control, Dispatcher.DispatchHandler {
+class UndiciTransaction implements H1Control, Dispatcher.DispatchHandler {
   aborted = false;
   private done = false;
   private ctl: Dispatcher.DispatchController | null = null;
@@ -46,9 +46,10 @@ class UndiciExchange implements H1Control, Dispatcher.DispatchHandler {
   pause(): void { if (this.ctl !== null) this.ctl.pause(); else this.pauseEarly = true; }
   resume(): void { if (this.ctl !== null) this.ctl.resume(); else this.pauseEarly = false; }
   abort(): void {
+    if (this.aborted) return;
+    this.aborted = true; // also drops an error decided but not yet delivered (deliverError)
     if (this.done) return;
     this.done = true;
-    this.aborted = true;
     this.ctl?.abort(ABORTED);
   }
 
@@ -91,8 +92,18 @@ class UndiciExchange implements H1Control, Dispatcher.DispatchHandler {
   onResponseError(_ctl: Dispatcher.DispatchController, err: Error): void {
     if (this.done) return;
     this.done = true;
-    this.handler.onError(h1Error(err));
+    // undici may fail inside dispatch(): as H1Pool, never re-enter the caller of request()
+    process.nextTick(deliverError, this, h1Error(err));
   }
+
+  /** @internal */
+  deliver(err: H1Error): void {
+    if (!this.aborted) this.handler.onError(err);
+  }
+}
+
+function deliverError(tx: UndiciTransaction, err: H1Error): void {
+  tx.deliver(err);
 }
 
 /** undici Pool behind the UpstreamClient surface, with H1Pool's options and error codes. */
@@ -116,7 +127,7 @@ export class UndiciClient implements UpstreamClient {
   }
 
   request(req: H1Request, handler: H1Handler): H1Control {
-    const ex = new UndiciExchange(handler, req.method === 'HEAD');
+    const tx = new UndiciTransaction(handler, req.method === 'HEAD');
     const headers = req.body !== null && req.contentLength >= 0 ? [...req.headers, 'content-length', String(req.contentLength)] : req.headers;
     this.pool.dispatch({
       path: req.path,
@@ -128,8 +139,8 @@ export class UndiciClient implements UpstreamClient {
       // retries are the proxy's decision, never undici's
       idempotent: false,
       blocking: false,
-    }, ex);
-    return ex;
+    }, tx);
+    return tx;
   }
 
   stats(): { connected: number; free: number; pending: number; running: number } {

@@ -1,7 +1,8 @@
-// One upstream: an H1Pool (our HTTP/1.1 client, see h1-client.ts) per target, round-robin selection and passive
+// One upstream: an H1Pool (our HTTP/1.1 client, see h1-pool.ts) per target, round-robin selection and passive
 // ejection of targets after consecutive connect failures (Envoy's outlier detection,
 // simplified). When every target is ejected we still try them (panic mode).
-import { H1Pool, type H1PoolOptions, type UpstreamClient } from './h1-client.js';
+import type { H1PoolOptions, UpstreamClient } from './h1-client.js';
+import { H1Pool } from './h1-pool.js';
 import { UndiciClient } from './undici-client.js';
 import type { UpstreamConfig } from '../config/index.js';
 

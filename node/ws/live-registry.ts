@@ -20,7 +20,7 @@ export interface LiveConnection {
 export type LiveJudge = (facts: TokenFacts, exp: number) => EndReason | null;
 
 /**
- * Connections kept elsewhere (the listener's in-flight exchanges): called on every applied
+ * Connections kept elsewhere (the listener's in-flight relays): called on every applied
  * revocation and every tick with a judge; ends what the judge names.
  */
 export type LiveScanner = (judge: LiveJudge) => void;

@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket as ClientSocket } from 'uWebSockets.js';
 import WebSocket from 'ws';
 import { proxyError, type ProxyError } from '../errors.js';
-import type { Exchange } from '../http/exchange.js';
+import type { Relay } from '../http/relay.js';
 import type { Principal } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { EndReason, LiveConnection } from './live-registry.js';
@@ -91,12 +91,12 @@ export class WsBridge implements LiveConnection {
   messagesOut = 0;
 
   constructor(
-    readonly ex: Exchange,
+    readonly relay: Relay,
     private readonly host: BridgeHost,
     private readonly req: UpgradeRequest,
     timeoutMs: number,
   ) {
-    this.principal = ex.ctx.principal;
+    this.principal = relay.ctx.principal;
     this.facts = this.principal?.facts ?? { tokenHash: '' };
     this.exp = this.principal?.validUntil ?? Number.POSITIVE_INFINITY; // exp + skew: when HTTP refuses it too
     this.deadline = performance.now() + timeoutMs;
@@ -145,12 +145,12 @@ export class WsBridge implements LiveConnection {
   /** Deadline passed or the client went away while the upstream handshake runs (the shared tick checks). */
   sweep(now: number): boolean {
     if (this.state !== 'connecting') return true;
-    if (this.ex.aborted || this.ex.done) {
+    if (this.relay.aborted || this.relay.done) {
       this.fail(null, null, 'client left during the upstream handshake');
       return true;
     }
     if (now > this.deadline) {
-      const up = this.ex.upstream;
+      const up = this.relay.upstream;
       this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream${up !== null ? ` "${up.name}"` : ''} did not complete the WebSocket handshake in time`), 'ws_timeout', null);
       return true;
     }
@@ -164,13 +164,13 @@ export class WsBridge implements LiveConnection {
     this.host.handshakeDone(this);
     const ws = this.upstream;
     if (ws !== null && ws.readyState !== WebSocket.CLOSED) ws.terminate();
-    const up = this.ex.upstream;
-    if (metric !== null && up !== null) this.ex.host.upstreamError(up.name, metric);
+    const up = this.relay.upstream;
+    if (metric !== null && up !== null) this.relay.host.upstreamError(up.name, metric);
     if (err !== null) {
-      if (detail !== null) this.ex.errorKind = detail;
-      this.ex.sendError(err, true);
-    } else if (!this.ex.done) {
-      this.ex.finish(499);
+      if (detail !== null) this.relay.errorKind = detail;
+      this.relay.sendError(err, true);
+    } else if (!this.relay.done) {
+      this.relay.finish(499);
     }
   }
 
@@ -193,8 +193,8 @@ export class WsBridge implements LiveConnection {
   private onUpstreamOpen(up: UpstreamPool): void {
     const ws = this.upstream!;
     if (this.state !== 'connecting') { ws.terminate(); return; }
-    const ex = this.ex;
-    if (ex.aborted || ex.done) { this.fail(null, null, null); return; }
+    const relay = this.relay;
+    if (relay.aborted || relay.done) { this.fail(null, null, null); return; }
     up.succeeded(this.target!);
     if (this.principal !== null) {
       // revoked or expired while the upstream answered: refuse instead of upgrading
@@ -202,7 +202,7 @@ export class WsBridge implements LiveConnection {
       if (why !== null) {
         ws.close(CLOSE.POLICY, END_TEXT[why]);
         this.upstream = null;
-        ex.ctx.denyReason = why;
+        relay.ctx.denyReason = why;
         this.fail(why === 'unverifiable'
           ? proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })
           : proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', why === 'revoked' ? 'the token has been revoked' : 'token expired'), null, null);
@@ -215,15 +215,15 @@ export class WsBridge implements LiveConnection {
     this.upstreamPaused = true;
     this.state = 'upgraded';
     this.host.handshakeDone(this);
-    ex.upstreamMs = performance.now() - this.opened;
+    relay.upstreamMs = performance.now() - this.opened;
     const data: SocketData = { bridge: this };
     // Not inside res.cork(): after an async step the pinned uWS build (20.30) may take the
     // just-upgraded socket for the old HTTP response in cork()'s epilogue and close it a few ms
     // after the 101, with no close frame (uNetworking/uWebSockets #1928, fixed upstream by #1929;
     // the author's workaround, #1583, is to upgrade without cork). upgrade() writes the 101 itself.
-    ex.res.upgrade(data, this.req.key, ws.protocol, '', this.req.context as never);
+    relay.res.upgrade(data, this.req.key, ws.protocol, '', this.req.context as never);
     this.upgradedAt = performance.now();
-    ex.finish(101);
+    relay.finish(101);
   }
 
   // ---- open: relay ------------------------------------------------------------
@@ -338,7 +338,7 @@ export class WsBridge implements LiveConnection {
 
   /** The registry's verdict: the token was revoked or expired (1008), or revocations cannot be received (1013). */
   end(reason: EndReason): void {
-    this.ex.ctx.denyReason = reason;
+    this.relay.ctx.denyReason = reason;
     this.closeBoth(reason === 'unverifiable' ? CLOSE.TRY_AGAIN_LATER : CLOSE.POLICY, END_TEXT[reason]);
   }
 

@@ -6,7 +6,7 @@ import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from
 import type { TokenState } from '../contracts/index.js';
 import type { ServerConfig } from '../config/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
-import type { Exchange } from '../http/exchange.js';
+import type { Relay } from '../http/relay.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Principal, StageResult } from '../pipeline/context.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
@@ -28,9 +28,9 @@ export interface WsProxyOptions {
   logger: Logger;
 }
 
-/** A streamed response the registry may end: what Exchange offers (see Exchange.endStream). */
-interface StreamingExchange {
-  readonly ctx: Exchange['ctx'];
+/** A streamed response the registry may end: what Relay offers (see Relay.endStream). */
+interface StreamingRelay {
+  readonly ctx: Relay['ctx'];
   readonly status: number;
   readonly done: boolean;
   readonly aborted: boolean;
@@ -66,7 +66,7 @@ export class WsProxy implements BridgeHost {
     streams_ended_revoked: 0, streams_ended_expired: 0, streams_ended_unverifiable: 0,
     ended_policy_changed: 0, closed_abnormal: 0, closed_abnormal_early: 0,
   };
-  private readonly pending = new WeakMap<Exchange, UpgradeRequest>();
+  private readonly pending = new WeakMap<Relay, UpgradeRequest>();
   private readonly handshakes = new Set<WsBridge>();
   private readonly live = new Set<WsBridge>();
   private readonly logger: Logger;
@@ -111,11 +111,11 @@ export class WsProxy implements BridgeHost {
    * is recorded for the handshake, with a bearer subprotocol turned into `Authorization: Bearer`
    * for the token stages. Returns a denial or null (an ordinary request stays ordinary).
    */
-  accept(ex: Exchange, context: unknown): StageResult | null {
-    const h = ex.ctx.headers;
-    const hs = checkHandshake(ex.ctx.method, h, context !== undefined);
+  accept(relay: Relay, context: unknown): StageResult | null {
+    const h = relay.ctx.headers;
+    const hs = checkHandshake(relay.ctx.method, h, context !== undefined);
     if (hs.kind !== 'handshake') return hs.kind === 'plain' ? null : hs;
-    if (ex.body !== null) return UPGRADE_WITH_BODY;
+    if (relay.body !== null) return UPGRADE_WITH_BODY;
     const { key, offered, bearerHeader } = hs;
     let protocols: readonly string[] = [];
     if (offered !== null) {
@@ -123,53 +123,53 @@ export class WsProxy implements BridgeHost {
       if (!p.ok) return deny(p.message, p.reason);
       protocols = p.protocols;
       if (p.token !== null) {
-        const auth = ex.ctx.route.config.auth;
+        const auth = relay.ctx.route.config.auth;
         if (auth === undefined || auth === 'none' || !auth.token_sources.websocket_protocol) return PROTOCOL_TOKEN_REFUSED;
         if (bearerHeader) return MULTIPLE;
         // extract reads it like any Authorization header; forward.authorization decides whether the upstream sees it
         h.push('authorization', `Bearer ${p.token}`);
       }
     }
-    this.pending.set(ex, { context, key, protocols });
+    this.pending.set(relay, { context, key, protocols });
     return null;
   }
 
   /**
    * From Listener.send once the request is authorized: connect to the upstream WebSocket and
-   * upgrade the client when it answers. False when `ex` is not an accepted upgrade.
+   * upgrade the client when it answers. False when `relay` is not an accepted upgrade.
    */
-  forward(ex: Exchange, up: UpstreamPool, path: string, headers: string[], hostIdx: number): boolean {
-    const req = this.pending.get(ex);
+  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number): boolean {
+    const req = this.pending.get(relay);
     if (req === undefined) return false;
-    this.pending.delete(ex);
-    const p = ex.ctx.principal;
+    this.pending.delete(relay);
+    const p = relay.ctx.principal;
     if (p !== null) {
       // decided before the upstream socket exists: a client that will be refused never costs an upstream connection
       const why = this.registry.judge(p.facts, p.validUntil);
       if (why !== null) {
-        ex.ctx.denyReason = why;
-        ex.sendError(ENDED[why]);
+        relay.ctx.denyReason = why;
+        relay.sendError(ENDED[why]);
         return true;
       }
     }
-    ex.upstream = up;
-    const b = new WsBridge(ex, this, req, ex.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms);
+    relay.upstream = up;
+    const b = new WsBridge(relay, this, req, relay.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms);
     this.handshakes.add(b);
     b.connect(up, path, headers, hostIdx);
     return true;
   }
 
-  /** End streamed responses of `active` (the listener's in-flight exchanges) on revocation and expiry. */
-  watchStreams(active: ReadonlySet<StreamingExchange>): void {
+  /** End streamed responses of `active` (the listener's in-flight relays) on revocation and expiry. */
+  watchStreams(active: ReadonlySet<StreamingRelay>): void {
     this.registry.addScanner((judge: LiveJudge) => {
-      for (const ex of active) {
+      for (const relay of active) {
         // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
-        const p = ex.ctx.principal;
-        if (p === null || ex.status === 0 || ex.done || ex.aborted) continue;
+        const p = relay.ctx.principal;
+        if (p === null || relay.status === 0 || relay.done || relay.aborted) continue;
         const why = judge(p.facts, p.validUntil);
-        if (why !== null && ex.endStream(`stream_${why}`)) {
+        if (why !== null && relay.endStream(`stream_${why}`)) {
           this.counters[`streams_ended_${why}`]++;
-          this.logger.info({ route: ex.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
+          this.logger.info({ route: relay.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
         }
       }
     });
@@ -179,15 +179,15 @@ export class WsProxy implements BridgeHost {
    * After a reload: close with 1008 every proxied WebSocket whose request `allowed` (the new
    * config's verdict) now refuses. Returns how many were closed.
    */
-  reauthorize(allowed: (ctx: Exchange['ctx']) => boolean): number {
+  reauthorize(allowed: (ctx: Relay['ctx']) => boolean): number {
     let n = 0;
     for (const b of [...this.live]) {
       let ok: boolean;
-      try { ok = allowed(b.ex.ctx); } catch { ok = false; } // unsure → closed
+      try { ok = allowed(b.relay.ctx); } catch { ok = false; } // unsure → closed
       if (ok) continue;
       n++;
       this.counters.ended_policy_changed++;
-      b.ex.ctx.denyReason = 'policy_changed';
+      b.relay.ctx.denyReason = 'policy_changed';
       b.closeBoth(CLOSE.POLICY, 'access changed by configuration');
     }
     if (n > 0) this.logger.info({ closed: n }, 'websockets closed: the reloaded config no longer allows them');
@@ -266,7 +266,7 @@ export class WsProxy implements BridgeHost {
       }
     } else this.counters.closed_by_upstream++;
     this.logger.info({
-      route: b.ex.ctx.route.name, closed_by: side, code, reason: why, ms: Math.round(performance.now() - b.opened),
+      route: b.relay.ctx.route.name, closed_by: side, code, reason: why, ms: Math.round(performance.now() - b.opened),
       messages_in: b.messagesIn, messages_out: b.messagesOut,
       ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}),
     }, 'websocket closed');

@@ -5,7 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ERRORS, proxyError, type ErrorCode, type ErrorSpec } from '../../node/errors.js';
+import { ERRORS, UPSTREAM_ERRORS, proxyError, type ErrorCode, type ErrorSpec } from '../../node/errors.js';
 import { challenge, errorBody } from '../../node/http/respond.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -50,6 +50,20 @@ describe('error registry', () => {
       for (const m of readFileSync(f, 'utf8').matchAll(/PORTCULLIS_ERR_[A-Z_]*[A-Z]/g)) used.add(m[0]);
     }
     expect([...used].filter((c) => !(c in ERRORS))).toEqual([]);
+  });
+
+  it('every upstream-client code (H1_*) used in node/ is registered and documented', () => {
+    const used = new Set<string>();
+    for (const f of sources(join(ROOT, 'node'))) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/'(H1_[A-Z_]*[A-Z])'/g)) used.add(m[1]!);
+    }
+    expect(used.size).toBeGreaterThan(5);
+    expect([...used].filter((c) => !(c in UPSTREAM_ERRORS))).toEqual([]);
+    for (const [code, spec] of Object.entries(UPSTREAM_ERRORS)) {
+      expect(code).toMatch(/^H1_[A-Z]+(_[A-Z]+)*$/);
+      expect(spec.doc.length).toBeGreaterThan(10);
+      expect(['upstream', 'proxy', 'request']).toContain(spec.blame);
+    }
   });
 
   it('auth errors render the RFC 6750 challenge; others none', () => {

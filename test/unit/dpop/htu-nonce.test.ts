@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { clientOrigin, htuMatches, NonceSource, requestOrigin } from '../../../node/dpop/index.js';
-import { normalizePath } from '../../../node/http/path-normalize.js';
+import { normalizePath } from '../../../node/routing/path-normalize.js';
 
 describe('requestOrigin / clientOrigin', () => {
   it('normalises case and default ports; keeps other ports', () => {

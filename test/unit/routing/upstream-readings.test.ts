@@ -4,7 +4,7 @@
 // the handler of the very route the proxy chose; otherwise the proxy must refuse it.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { normalizePath, stripParams } from '../../../node/http/path-normalize.js';
+import { normalizePath, stripParams } from '../../../node/routing/path-normalize.js';
 import { AMBIGUOUS, RouteTable, type ReadingOptions } from '../../../node/routing/route-table.js';
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 import type { RouteConfig } from '../../../node/config/index.js';

@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { H1Pool, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request } from '../../../node/upstream/h1-client.js';
+import type { H1Control, H1Error, H1Handler, H1PoolOptions, H1Request } from '../../../node/upstream/h1-client.js';
+import { H1Pool } from '../../../node/upstream/h1-pool.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -314,6 +315,28 @@ describe('H1Pool: request bodies', () => {
     expect(r.error?.requestSent).toBe(true);
     await sleep(50);
     expect(closed).toBe(true);
+  });
+
+  it('a failure decided inside request() (destroyed body on a reused socket) reaches onError on a later tick, and not at all after abort()', async () => {
+    const srv = await httpServer((_req, res) => res.end('ok'));
+    const p = pool(srv.port);
+    expect((await get(p)).status).toBe(200); // leaves an idle socket: the next request writes synchronously
+    const dead = (): Readable => { const b = new Readable({ read() {} }); b.destroy(); return b; };
+    const { result } = send(p, { method: 'POST', body: dead(), contentLength: 5 });
+    let settled = false;
+    void result.then(() => { settled = true; });
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    const r = await result;
+    expect(r.events).toEqual(['error']);
+    expect(r.error?.code).toBe('H1_REQUEST_BODY');
+    expect(r.error?.requestSent).toBe(false);
+
+    expect((await get(p)).status).toBe(200);
+    const aborted = send(p, { method: 'POST', body: dead(), contentLength: 5 });
+    aborted.ctl.abort();
+    const late = await Promise.race([aborted.result.then(() => 'called'), sleep(100).then(() => 'silent')]);
+    expect(late).toBe('silent');
   });
 
   it('a streamed body that fails before its first byte: nothing reaches the upstream, requestSent false', async () => {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { H1Pool } from '../../../node/upstream/h1-client.js';
+import { H1Pool } from '../../../node/upstream/h1-pool.js';
 
 /**
  * Fixed seed and run count, so a failure reproduces exactly. To search further by hand:

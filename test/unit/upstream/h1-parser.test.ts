@@ -2,7 +2,8 @@
 // property that any split of the input into reads parses exactly like the unsplit input.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { H1Parser, P_DONE, P_ERROR, requestHead, type H1ParserSink } from '../../../node/upstream/h1-parser.js';
+import { H1Parser, P_DONE, P_ERROR, type H1ParserSink } from '../../../node/upstream/h1-parser.js';
+import { requestHead } from '../../../node/upstream/h1-request-head.js';
 
 interface Parsed {
   heads: { status: number; text: string; headers: string[]; contentLength: number }[];

@@ -1,9 +1,9 @@
 // Finds an issuer's RFC 7662 introspection endpoint through its metadata (RFC 8414 /
 // OpenID discovery) when the config names none, retrying with backoff until found or
-// stopped. Used by the auth layer when a new introspection client goes live.
+// stopped. Used by IntrospectionSet when a new introspection client goes live.
 import { Agent } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
-import type { IntrospectionClient } from '../introspection/index.js';
+import type { IntrospectionClient } from './introspection-client.js';
 import { discoveryUrls, fetchJson } from '../jwt/jwks-fetch.js';
 import type { Logger } from '../log.js';
 

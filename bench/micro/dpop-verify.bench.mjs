@@ -1,14 +1,14 @@
 // Micro-measure (not a test; vitest only runs *.test.ts): what one DPoP proof costs on the
 // request path, in CPU µs (process.cpuUsage, robust on a shared machine), and the owner
 // round trip of the cluster replay check over a real nats-server.
-// Build first: `npx tsc -p tsconfig.json`, then `node test/unit/dpop/dpop-verify.bench.mjs`
+// Build first: `npx tsc -p tsconfig.json`, then `node bench/micro/dpop-verify.bench.mjs`
 // (env: N iterations, default 5000; NATS_URL of a running nats-server for the owner round trip).
 import { availableParallelism, cpus } from 'node:os';
 import { createHash, createPublicKey, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint, compactVerify, importJWK } from 'jose';
 import pino from 'pino';
-import { ProofKeyCache, verifyProof, requestOrigin, DpopReplaySync, ReplayCache, ReplayGuard } from '../../../dist/node/dpop/index.js';
-import { Codec, MessageBus, NatsTransport, rendezvousOwner, subjects } from '../../../dist/cluster/index.js';
+import { ProofKeyCache, verifyProof, requestOrigin, DpopReplaySync, ReplayCache, ReplayGuard } from '../../dist/node/dpop/index.js';
+import { Codec, MessageBus, NatsTransport, rendezvousOwner, subjects } from '../../dist/cluster/index.js';
 
 const N = Number(process.env.N ?? 5000);
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln';

@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { posix } from 'node:path';
-import { normalizePath, stripParams } from '../../../node/http/path-normalize.js';
+import { normalizePath, stripParams } from '../../../node/routing/path-normalize.js';
 
 describe('normalizePath: examples', () => {
   it.each([

@@ -1,16 +1,25 @@
 // The read-only snapshot the request path works from: compiled routes, upstream
-// pools and auth stages of one config version. Reload builds a new one and swaps
+// pools, auth stages and outbound steps of one config version: what the pipeline runs on. Reload builds a new one and swaps
 // the reference; in-flight requests keep the snapshot they started with.
 import type { Config } from '../config/index.js';
-import type { RequestContext, StageResult } from '../pipeline/context.js';
+import type { RequestContext, StageResult } from './context.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 
-/** The token stages (extract → authenticate → authorize → mutate), provided by the auth layer. */
+/**
+ * The token stages of one config (node/auth builds them), in the order the pipeline runs them:
+ * extract → gate → verify → afterVerify (revocation, DPoP) → authorize, then mutate while forwarding.
+ */
 export interface AuthStages {
+  /** Keys loaded and revocations replayed: requests can be judged. */
+  ready(): boolean;
   extract(ctx: RequestContext): StageResult;
-  /** Synchronous on cache hits; never rejects. */
-  authenticate(ctx: RequestContext): StageResult | Promise<StageResult>;
+  /** The cluster gate (revocations replaying, bus lost…): CONTINUE or a 503 denial. */
+  gate(ctx: RequestContext): StageResult;
+  /** Verify the token, set ctx.principal. Synchronous on cache hits; never rejects. */
+  verify(ctx: RequestContext): StageResult | Promise<StageResult>;
+  /** After verification, whatever its outcome: revocation, then the DPoP proof (any denial of a DPoP request gets the DPoP challenge). Never rejects. */
+  afterVerify(ctx: RequestContext, verified: StageResult): StageResult | Promise<StageResult>;
   authorize(ctx: RequestContext): StageResult;
   /** Append identity headers for the upstream to `out` (flat name/value list). */
   mutate(ctx: RequestContext, out: string[]): void;
@@ -18,8 +27,6 @@ export interface AuthStages {
   stripsAuthorization(ctx: RequestContext): boolean;
   /** Client-sent headers that are always removed (identity headers). */
   isIdentityHeader(lowerName: string): boolean;
-  /** Keys loaded and revocations replayed: requests can be judged. */
-  ready(): boolean;
 }
 
 /** What an outbound token step yields: the Authorization value sent upstream, or a refusal. */

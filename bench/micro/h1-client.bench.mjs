@@ -1,6 +1,6 @@
 // Micro-benchmark (run by hand, not by vitest): client-side CPU µs per request of H1Pool vs
 // undici Pool.dispatch, 50 concurrent keep-alive GETs against a node:http server in a child
-// process (so its CPU is not counted). Usage: node test/unit/upstream/h1-bench.mjs [requests] [rounds]
+// process (so its CPU is not counted). Usage: node bench/micro/h1-client.bench.mjs [requests] [rounds]
 // H1Pool's TypeScript is transpiled on the fly (typescript.transpileModule) into a temp dir.
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,16 +24,16 @@ if (process.argv[2] === '--server') {
 
 async function loadH1() {
   const ts = (await import('typescript')).default;
-  const src = join(dirname(fileURLToPath(import.meta.url)), '../../../node/upstream');
+  const src = join(dirname(fileURLToPath(import.meta.url)), '../../node/upstream');
   const out = mkdtempSync(join(os.tmpdir(), 'h1-bench-'));
-  for (const f of ['h1-parser', 'h1-client']) {
+  for (const f of ['h1-parser', 'h1-request-head', 'h1-client', 'h1-transaction', 'h1-connection', 'h1-pool']) {
     const js = ts.transpileModule(readFileSync(join(src, `${f}.ts`), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;
     writeFileSync(join(out, `${f}.js`), js);
   }
   writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  return import(pathToFileURL(join(out, 'h1-client.js')).href);
+  return import(pathToFileURL(join(out, 'h1-pool.js')).href);
 }
 
 /** Run `total` requests, `concurrency` at a time; `one(done)` starts a request and calls done() at its end. */

@@ -1,14 +1,14 @@
 // Micro-measure (not a test; vitest only runs *.test.ts): distinct-token verifications/s
 // inline on the main thread (jose / node:crypto) vs through JwtVerifier's pool, per
 // engine and batch size, cache off. Build first: `npx tsc -p tsconfig.json`, then
-// `node test/unit/jwt/verify-throughput.bench.mjs` (env: N, CONC, REPS, POOL, CTPW, CONFIGS=engine:maxBatch,…).
+// `node bench/micro/verify-throughput.bench.mjs` (env: N, CONC, REPS, POOL, CTPW, CONFIGS=engine:maxBatch,…).
 import { createServer } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
 import { generateKeyPairSync, sign, randomBytes, createPublicKey, verify as cverify } from 'node:crypto';
 import { importJWK, compactVerify } from 'jose';
 import pino from 'pino';
-import { JwtVerifier } from '../../../dist/node/jwt/index.js';
-import { issuerSchema } from '../../../dist/node/config/schema.js';
+import { JwtVerifier } from '../../dist/node/jwt/index.js';
+import { issuerSchema } from '../../dist/node/config/schema.js';
 
 const ISS = 'https://bench.test';
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');

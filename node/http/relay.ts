@@ -1,34 +1,27 @@
 // One request's life from the uWS handler to the last response byte: the request
-// body stream (with backpressure and the body limit), the upstream handler (streaming
+// body (request-body.ts), the pipeline's sink, the upstream handler (streaming
 // the response back with backpressure), retries, errors, how it ended (outcome, reason)
 // and the finish guard. uWS rules: write only inside cork() and only while not aborted.
-import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { H1Control, H1Handler } from '../upstream/h1-client.js';
+import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
+import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
-import { statusLine, writeError } from './respond.js';
-import type { Snapshot } from './snapshot.js';
-
-/** Hop-by-hop response headers never copied to the client (plus those Connection names). */
-const HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'date', 'proxy-authenticate']);
-
-/**
- * How often a body still arriving re-arms uWS's own request-body timer (see keepBodyAlive), ms.
- * The pinned build's timer is 10 s counted in 4 s ticks, so it never fires sooner than 8 s after
- * it was armed: re-arming every 4 s (checked by the listener's 250 ms sweep) leaves ≥ 3.75 s of slack.
- */
-export const UWS_BODY_REARM_MS = 4_000;
+import { RequestBody, type BodyOwner } from './request-body.js';
+import { writeError } from './respond.js';
+import { writeUpstreamHead } from './response-head.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** The exchange whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
-let corked: Exchange | null = null;
+/** The relay whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
+let corked: Relay | null = null;
 function writeLoneHeadCorked(): void {
-  const ex = corked!;
+  const relay = corked!;
   corked = null;
-  ex.writeLoneHead();
+  relay.writeLoneHead();
 }
 
 /**
@@ -47,33 +40,24 @@ const UWS_STALL_CUT_MS = 8_000;
  */
 export type Outcome = 'complete' | 'truncated' | 'aborted';
 
-/** Callbacks into the listener (metrics, logs, lifecycle) so the exchange stays I/O only. */
-export interface ExchangeHost {
-  finished(ex: Exchange): void;
+/** Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. */
+export interface RelayHost {
+  finished(relay: Relay): void;
   upstreamError(upstream: string, kind: string): void;
-  bodyStarted(ex: Exchange): void;
-  bodyEnded(ex: Exchange): void;
+  bodyStarted(relay: Relay): void;
+  bodyEnded(relay: Relay): void;
   /** A response head of unknown length waits for its first body byte (uWS limitation, README "Limitations"). */
-  headHeld(ex: Exchange): void;
+  headHeld(relay: Relay): void;
+  /** An auth decision of the pipeline (metrics). */
+  decision(reason: string | null): void;
+  /** A WebSocket route: connect upstream and upgrade when `relay` is an accepted upgrade; false for an ordinary request. */
+  upgrade(relay: Relay, req: UpstreamRequest): boolean;
 }
 
 
-/** Readable fed by uWS onData: push() false → pause the client socket, _read → resume. */
-class BodyStream extends Readable {
-  constructor(private readonly ex: Exchange) {
-    super({ highWaterMark: 64 * 1024 });
-  }
-  override _read(): void {
-    this.ex.resumeClient();
-  }
-  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    cb(err);
-  }
-}
-
-export class Exchange implements H1Handler {
+export class Relay implements H1Handler, PipelineSink, BodyOwner {
   readonly res: HttpResponse;
-  readonly host: ExchangeHost;
+  readonly host: RelayHost;
   readonly snap: Snapshot;
   readonly ctx: RequestContext;
   readonly start: number;
@@ -89,7 +73,6 @@ export class Exchange implements H1Handler {
   outcome: Outcome = 'complete';
   /** The proxy's own error response, when it answered with one. */
   errorCode: ErrorCode | null = null;
-  bytesIn = 0;
   bytesOut = 0;
   upstreamStart = 0;
   upstreamMs = -1;
@@ -99,12 +82,8 @@ export class Exchange implements H1Handler {
   private sent = 0;
 
   // request body
-  body: BodyStream | null = null;
+  body: RequestBody | null = null;
   bodyComplete = true;
-  bodyDeadline = 0;
-  /** performance.now() when uWS last armed its own body timer: the request start, each resume(). */
-  private uwsTimerAt = 0;
-  private clientPaused = false;
   private readonly maxBody: number;
 
   // upstream
@@ -131,10 +110,8 @@ export class Exchange implements H1Handler {
   private pendingChunk: Buffer | null = null;
   private readonly onWritableBound = (offset: number): boolean => this.onWritable(offset);
   private readonly writeChunkBound = (): void => this.writeChunk();
-  /** Request body length for the upstream: -1 unknown (chunked), 0 none. */
-  contentLength = 0;
 
-  constructor(res: HttpResponse, host: ExchangeHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
+  constructor(res: HttpResponse, host: RelayHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
     this.res = res;
     this.host = host;
     this.snap = snap;
@@ -163,61 +140,35 @@ export class Exchange implements H1Handler {
 
   /** Start collecting the request body; must be called synchronously in the uWS handler. */
   expectBody(deadline: number, contentLength: number): void {
-    this.contentLength = contentLength;
-    this.body = new BodyStream(this);
+    this.body = new RequestBody(this, deadline, contentLength, this.maxBody, this.start);
     this.bodyComplete = false;
-    this.bodyDeadline = deadline;
-    this.uwsTimerAt = this.start; // uWS arms it when the handler returns
     this.host.bodyStarted(this);
-    this.res.onData((ab, isLast) => this.onBodyChunk(ab, isLast));
   }
 
-  private onBodyChunk(ab: ArrayBuffer, isLast: boolean): void {
-    const body = this.body;
-    if (body === null || this.done) return;
-    this.bytesIn += ab.byteLength;
-    if (this.bytesIn > this.maxBody) {
-      this.bodyComplete = true;
-      this.host.bodyEnded(this);
-      this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${this.maxBody} bytes`), 'body_too_large');
-      return;
-    }
-    // uWS neuters the ArrayBuffer on return: copy.
-    if (ab.byteLength > 0 && !body.destroyed) {
-      if (!body.push(Buffer.from(Buffer.from(ab)))) {
-        this.clientPaused = true;
-        this.res.pause();
-      }
-    }
-    if (isLast) {
-      this.bodyComplete = true;
-      this.host.bodyEnded(this);
-      if (!body.destroyed) body.push(null);
-    }
+  get bytesIn(): number {
+    return this.body === null ? 0 : this.body.bytesIn;
   }
 
-  resumeClient(): void {
-    if (this.clientPaused && !this.aborted && !this.done) {
-      this.clientPaused = false;
-      this.res.resume(); // also re-arms uWS's body timer (pause() had disabled it)
-      this.uwsTimerAt = performance.now();
-    }
+  /** performance.now() by which the request body must have arrived; 0 without a body. */
+  get bodyDeadline(): number {
+    return this.body === null ? 0 : this.body.deadline;
   }
 
-  /**
-   * Keep uWS from cutting a slow request body before request_ms: the pinned build closes a
-   * connection whose body arrives slower than 16 KiB/s 8–12 s after its headers, with no answer
-   * and whatever request_ms says. pause() + resume() re-arm its 10 s timer (there is no other
-   * handle on it), so the listener's sweeper calls this for every body still arriving and
-   * request_ms (→ 408) stays what ends a slow upload. Not while the client is paused for
-   * backpressure (uWS's timer is off then) or once a response was started. True when re-armed.
-   */
+  /** BodyOwner */
+  bodyEnded(): void {
+    this.bodyComplete = true;
+    this.host.bodyEnded(this);
+  }
+
+  /** BodyOwner */
+  bodyTooLarge(maxBody: number): void {
+    this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large');
+  }
+
+  /** The listener's sweep: re-arm uWS's body timer of a slow upload (RequestBody.keepAlive) until a response starts. True when re-armed. */
   keepBodyAlive(now: number): boolean {
-    if (now - this.uwsTimerAt < UWS_BODY_REARM_MS || this.clientPaused || this.done || this.aborted || this.respStatus !== 0) return false;
-    this.uwsTimerAt = now;
-    this.res.pause();
-    this.res.resume();
-    return true;
+    if (this.body === null || this.done || this.aborted || this.respStatus !== 0) return false;
+    return this.body.keepAlive(now);
   }
 
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
@@ -257,7 +208,7 @@ export class Exchange implements H1Handler {
   }
 
   /**
-   * Cut the exchange: the client connection is closed, so the client sees the response
+   * Cut the relay: the client connection is closed, so the client sees the response
    * incomplete — or, when nothing was written yet, no response at all (logged as status 0).
    */
   private cut(reason: string): void {
@@ -265,7 +216,7 @@ export class Exchange implements H1Handler {
     this.outcome = 'truncated';
     this.errorKind ??= reason;
     this.finish(0);
-    if (!this.aborted) this.res.close(); // → onAborted, which finds the exchange done
+    if (!this.aborted) this.res.close(); // → onAborted, which finds the relay done
   }
 
   /**
@@ -294,13 +245,28 @@ export class Exchange implements H1Handler {
 
   // ---- forwarding ------------------------------------------------------------
 
-  /** Send the request to the upstream. `headers` is the flat header list for the upstream. */
-  forward(upstream: UpstreamPool, path: string, headers: string[], hostIdx: number): void {
+  // ---- PipelineSink: how the pipeline's outcome reaches this client ---------------
+
+  get closed(): boolean {
+    return this.done || this.aborted;
+  }
+
+  decision(reason: string | null): void {
+    this.host.decision(reason);
+  }
+
+  deny(error: ProxyError): void {
+    this.sendError(error);
+  }
+
+  /** Send the request to the upstream (or hand an accepted WebSocket upgrade to node/ws). */
+  forward(req: UpstreamRequest): void {
     if (this.done || this.aborted) return;
-    this.upstream = upstream;
-    this.path = path;
-    this.outHeaders = headers;
-    this.hostIdx = hostIdx;
+    if (this.ctx.route.config.websocket && this.host.upgrade(this, req)) return;
+    this.upstream = req.upstream;
+    this.path = req.path;
+    this.outHeaders = req.headers;
+    this.hostIdx = req.hostIdx;
     this.dispatch(null);
   }
 
@@ -310,17 +276,14 @@ export class Exchange implements H1Handler {
     this.target = t;
     if (this.hostIdx >= 0) this.outHeaders![this.hostIdx] = t.hostPort;
     this.upstreamStart = performance.now();
-    const attempt = this.attempt;
-    const c = t.pool.request({
+    this.controller = t.pool.request({
       method: this.ctx.method,
       path: this.path,
       headers: this.outHeaders!,
       body: this.body,
-      contentLength: this.contentLength,
+      contentLength: this.body === null ? 0 : this.body.contentLength,
       headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
     }, this);
-    // The pool may fail synchronously and we may have retried already: keep the newest control.
-    if (this.attempt === attempt && !this.done) this.controller = c;
   }
 
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void {
@@ -374,29 +337,7 @@ export class Exchange implements H1Handler {
     this.headersWritten = true;
     this.headDue = false;
     this.sent = this.respStatus;
-    const res = this.res;
-    const status = this.respStatus;
-    const msg = this.respStatusMessage;
-    res.writeStatus(msg === '' ? statusLine(status) : `${status} ${msg}`);
-    const h = this.respHeaders!;
-    let named: string[] | null = null;
-    for (let i = 0; i < h.length; i += 2) {
-      if (h[i] === 'connection') (named ??= []).push(...h[i + 1]!.toLowerCase().split(',').map((x) => x.trim()));
-    }
-    let cl: string | null = null;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i]!;
-      if (HOP_RESPONSE.has(name)) {
-        if (name === 'content-length') cl = h[i + 1]!;
-        continue;
-      }
-      if (named !== null && named.includes(name)) continue;
-      res.writeHeader(name, h[i + 1]!);
-    }
-    // HEAD and 304 keep the representation's length; 204 never has one.
-    if ((this.head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
-    const extra = this.ctx.responseHeaders;
-    if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    writeUpstreamHead(this.res, this.respStatus, this.respStatusMessage, this.respHeaders!, this.head, this.ctx.responseHeaders);
   }
 
   onResponseData(chunk: Buffer): void {
@@ -475,69 +416,36 @@ export class Exchange implements H1Handler {
     this.finish(this.respStatus);
   }
 
-  onError(err: Error & { code: string; requestSent: boolean }): void {
+  onError(err: H1Error): void {
     if (this.done) return;
     if (this.aborted) { this.finish(499); return; }
-    const code = err.code;
     const up = this.upstream!;
     if (this.respStatus !== 0) {
       // Mid-body failure, reported against the upstream either way.
-      const timeout = code === 'H1_BODY_TIMEOUT';
-      this.host.upstreamError(up.name, timeout ? 'body_timeout' : code === 'H1_PROTOCOL' ? 'protocol' : 'reset_mid_body');
-      const reason = timeout ? 'upstream_body_timeout' : code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
+      const f = midBodyFailure(err, up.name, up.config.timeouts.idle_body_ms);
+      this.host.upstreamError(up.name, f.metric!);
       // Head already out: cut the client connection so the client sees the body incomplete.
-      if (this.headersWritten) { this.cut(reason); return; }
+      if (this.headersWritten) { this.cut(f.reason); return; }
       // Nothing written yet (a held head): the client gets a clean answer instead of an empty reply.
       this.headDue = false;
-      this.errorKind = reason;
-      this.sendError(timeout
-        ? proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" sent a response head but no body within ${up.config.timeouts.idle_body_ms} ms`)
-        : proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`), true);
+      this.errorKind = f.reason;
+      this.sendError(f.error, true);
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
-    if (!err.requestSent && !code.startsWith('H1_')) {
-      // a connection-level failure (refused, unreachable, connect timeout, TLS): the target is at fault
+    const connect = isConnectFailure(err);
+    const f = beforeHeadFailure(err, up.name, connect);
+    if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
+    if (connect) {
       up.connectFailed(this.target!, Date.now());
-      this.host.upstreamError(up.name, code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect');
-      // One retry on another target, idempotent methods without a body only: the
-      // connection failed before anything was sent.
-      if (this.attempt === 0 && this.body === null && isIdempotent(this.ctx.method) && up.targets.length > 1) {
+      if (retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
         this.attempt++;
         this.controller = null;
         this.dispatch(this.target);
         return;
       }
-      this.errorKind = code === 'ETIMEDOUT' ? 'upstream_connect_timeout' : 'upstream_connect';
-      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the connection`));
-      return;
     }
-    if (code === 'H1_REQUEST_BODY' || code === 'H1_CLOSED' || code === 'H1_HANDLER') {
-      // our side failed (client body cut or mismatched, pool closing on reload, a bug): not the target's fault
-      this.host.upstreamError(up.name, code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'pool_closed' : 'internal');
-      this.errorKind = code === 'H1_REQUEST_BODY' ? 'request_body' : code === 'H1_CLOSED' ? 'upstream_pool_closed' : 'internal';
-      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${up.name}" failed`));
-      return;
-    }
-    if (code === 'H1_REQUEST_HEAD') {
-      // nothing was written: a request the client cannot have sent in valid form (the listener
-      // refuses non-ASCII bytes first); never counted against the upstream
-      this.errorKind = 'request_unsendable';
-      this.sendError(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'the request cannot be forwarded unchanged'));
-      return;
-    }
-    if (code === 'H1_HEADERS_TIMEOUT') {
-      this.host.upstreamError(up.name, 'timeout');
-      this.errorKind = 'upstream_timeout';
-      this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not answer in time`));
-      return;
-    }
-    this.host.upstreamError(up.name, code === 'H1_PROTOCOL' ? 'protocol' : 'reset');
-    this.errorKind = code === 'H1_PROTOCOL' ? 'upstream_protocol' : 'upstream_reset';
-    this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', code === 'H1_PROTOCOL' ? `upstream "${up.name}" sent an invalid response` : `upstream "${up.name}" closed the connection`));
+    this.errorKind = f.reason;
+    this.sendError(f.error);
   }
-}
-
-function isIdempotent(m: string): boolean {
-  return m === 'GET' || m === 'HEAD' || m === 'OPTIONS' || m === 'PUT' || m === 'DELETE' || m === 'TRACE';
 }

@@ -3,7 +3,7 @@
 // properties against the WHATWG URL parser's reading of the same host.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { normalizedHostHeader, routingHost } from '../../../node/http/host-normalize.js';
+import { normalizedHostHeader, routingHost } from '../../../node/routing/host-normalize.js';
 
 describe('routingHost / normalizedHostHeader: examples', () => {
   it.each([

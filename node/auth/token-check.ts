@@ -1,0 +1,167 @@
+// The token check of one proxy instance: the cluster gate (revocations replayed, bus up), the
+// token's verification (JWT verifier pool, or RFC 7662 introspection per issuer) and the
+// revocation check, plus the issuers' readiness. Reload in two steps (prepare → commit |
+// discard), so warm keys and caches survive unchanged issuers and a refused reload changes nothing.
+import type { Config } from '../config/index.js';
+import type { IntrospectionSharing, TokenState } from '../contracts/index.js';
+import { proxyError } from '../errors.js';
+import { IntrospectionSet, type PreparedIntrospection } from '../introspection/index.js';
+import { JwtVerifier, type PreparedIssuers } from '../jwt/index.js';
+import type { Logger } from '../log.js';
+import { createAuthenticator, type Authenticate, type RequestContext, type StageResult, type TokenIntrospector } from '../pipeline/index.js';
+
+export interface TokenCheckOptions {
+  tokenState: TokenState | null;
+  sharing: IntrospectionSharing | null;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Per issuer: keys loaded; introspection endpoint known (null: the issuer has no introspection). */
+export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
+
+/**
+ * Issuers that cannot judge tokens yet (no keys, or no introspection endpoint for an issuer
+ * with introspection), in config order: /readyz `issuers_waiting`.
+ */
+export function waitingIssuers(r: IssuerReadiness): string[] {
+  return Object.entries(r).filter(([, i]) => !(i.introspection !== null ? i.introspection : i.keys)).map(([name]) => name);
+}
+
+/** A new config's token check, built by prepare and not yet in use. */
+export interface PreparedTokenCheck {
+  readonly config: Config;
+  /** @internal */ readonly issuers: PreparedIssuers;
+  /** @internal */ readonly introspection: PreparedIntrospection;
+  /** @internal */ readonly authenticate: Authenticate;
+}
+
+export interface TokenCheck {
+  /** The cluster gate: null while requests can be judged, else the 503 denial (revocations replaying, bus lost, store full). */
+  gate(): StageResult | null;
+  /** Verify ctx.token and set ctx.principal; synchronous on cache hits, never rejects. */
+  verify(ctx: RequestContext): StageResult | Promise<StageResult>;
+  /** After verification (a revocation that landed meanwhile still counts): `r`, or the revoked denial. */
+  revocation(ctx: RequestContext, r: StageResult): StageResult;
+  /** Every issuer of the first config can judge tokens; O(1) once true (it stays true). */
+  ready(): boolean;
+  readiness(): IssuerReadiness;
+  /** Issuers of the running config that cannot judge tokens yet. */
+  waitingCount(): number;
+  /** Build JWKS actors and introspection clients of new or changed issuers; nothing fetches yet. Throws, having built nothing, on an unset secret variable. */
+  prepare(next: Config): PreparedTokenCheck;
+  /** Swap to `p` (synchronous, never throws): new fetches start, retired clients close. */
+  commit(p: PreparedTokenCheck): void;
+  discard(p: PreparedTokenCheck): void;
+  /** `jwt.*` and `introspection.*` counters (names read by /metrics and /cache/stats: keep them). */
+  stats(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+const REVOKED: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the token has been revoked')), reason: 'revoked',
+});
+const CATCHING_UP: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocations are being replayed', { retryAfter: 1 })), reason: 'revocations_catching_up',
+});
+const BUS_LOST: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })), reason: 'revocation_bus_lost',
+});
+const REVOCATIONS_INCOMPLETE: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation store full', { retryAfter: 30 })), reason: 'revocations_incomplete',
+});
+
+/** Create the token check for `config` (not started: call commit(prepare(config)) then start()). */
+export function createTokenCheck(config: Config, logger: Logger, opts: TokenCheckOptions): TokenCheck & { start(): void } {
+  const { tokenState } = opts;
+  let current = config;
+  const jwt = new JwtVerifier({
+    issuers: {},
+    poolSize: config.verifier.pool_size,
+    cacheEntries: config.verifier.cache_entries,
+    cacheBytes: config.verifier.cache_bytes,
+    logger,
+  });
+  const introspection = new IntrospectionSet({ logger, env: opts.env, sharing: opts.sharing });
+  /**
+   * Issuers whose readiness gates /readyz and every auth route: those of the config the check
+   * started with, until all of them are ready once (then `opened`: keys are never dropped, a
+   * failing refresh keeps the last good set). An issuer a reload adds never gates: its own
+   * routes answer 503 until its keys arrive, the others keep working.
+   */
+  let gating: ReadonlySet<string> = new Set(Object.keys(config.issuers));
+  let opened = false;
+  // set by the first commit, before any request can arrive
+  let authenticate: Authenticate = () => { throw new Error('token check used before its first commit'); };
+
+  // a revoked token leaves every local cache at once (other kinds are refused by the per-request check)
+  const unsubscribe = tokenState?.onRevoked((r) => {
+    if (r.kind !== 'token') return;
+    jwt.evict(r.value);
+    introspection.evict(r.value);
+  }) ?? (() => {});
+
+  /** An issuer with introspection is ready once its endpoint is known (its JWTs are introspected until its keys load); any other needs its keys. */
+  const issuerReady = (name: string): boolean => introspection.ready(name) ?? jwt.issuerReady(name);
+
+  const ready = (): boolean => {
+    if (opened) return true;
+    for (const name of gating) if (!issuerReady(name)) return false;
+    opened = true;
+    return true;
+  };
+
+  return {
+    gate(): StageResult | null {
+      if (tokenState === null) return null;
+      const g = tokenState.gate();
+      if (g.ok) return null;
+      return g.reason === 'bus_lost' ? BUS_LOST : g.reason === 'revocations_incomplete' ? REVOCATIONS_INCOMPLETE : CATCHING_UP;
+    },
+    verify: (ctx) => authenticate(ctx),
+    revocation(ctx, r): StageResult {
+      if (r.kind !== 'continue' || tokenState === null || ctx.principal === null) return r;
+      return tokenState.isRevoked(ctx.principal.facts) ? REVOKED : r;
+    },
+    ready,
+    readiness(): IssuerReadiness {
+      const out: IssuerReadiness = {};
+      for (const name of Object.keys(current.issuers)) out[name] = { keys: jwt.issuerReady(name), introspection: introspection.ready(name) };
+      return out;
+    },
+    waitingCount(): number {
+      let waiting = 0;
+      for (const name of Object.keys(current.issuers)) if (!issuerReady(name)) waiting++;
+      return waiting;
+    },
+    prepare(next: Config): PreparedTokenCheck {
+      const intro = introspection.prepare(next); // throws on an unset client secret variable
+      const issuers = jwt.prepareIssuers(next.issuers); // never throws
+      const introspectors: Record<string, TokenIntrospector> = {};
+      for (const [name, client] of intro.clients) introspectors[name] = client;
+      return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({ jwt, introspection: introspectors }) };
+    },
+    commit(p: PreparedTokenCheck): void {
+      jwt.commitIssuers(p.issuers);
+      introspection.commit(p.introspection);
+      current = p.config;
+      authenticate = p.authenticate;
+      if (!opened) gating = new Set([...gating].filter((name) => name in p.config.issuers));
+    },
+    discard(p: PreparedTokenCheck): void {
+      jwt.discardIssuers(p.issuers);
+      introspection.discard(p.introspection);
+    },
+    stats(): Record<string, number> {
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(jwt.stats())) out[`jwt.${k}`] = v;
+      for (const [k, v] of Object.entries(introspection.stats())) out[`introspection.${k}`] = v;
+      return out;
+    },
+    start: () => jwt.start(),
+    async close(): Promise<void> {
+      unsubscribe();
+      introspection.close();
+      await jwt.close();
+    },
+  };
+}

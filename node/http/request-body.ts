@@ -1,0 +1,94 @@
+// The client's request body as a Readable for the upstream client: fed by uWS onData, with
+// backpressure both ways (push() false pauses the client socket, _read resumes it), the body size
+// limit, and the re-arming of uWS's own body timer for slow uploads. Owned by one Relay.
+import { Readable } from 'node:stream';
+import type { HttpResponse } from 'uWebSockets.js';
+
+/**
+ * How often a body still arriving re-arms uWS's own request-body timer (see keepAlive), ms.
+ * The pinned build's timer is 10 s counted in 4 s ticks, so it never fires sooner than 8 s after
+ * it was armed: re-arming every 4 s (checked by the listener's 250 ms sweep) leaves ≥ 3.75 s of slack.
+ */
+export const UWS_BODY_REARM_MS = 4_000;
+
+/** What the body needs from the relay that owns it. */
+export interface BodyOwner {
+  readonly res: HttpResponse;
+  /** The relay answered or the client left: chunks are ignored, the client stays as it is. */
+  readonly closed: boolean;
+  /** The last byte arrived, or the limit was crossed (then bodyTooLarge follows). */
+  bodyEnded(): void;
+  bodyTooLarge(maxBody: number): void;
+}
+
+export class RequestBody extends Readable {
+  bytesIn = 0;
+  /** performance.now() when uWS last armed its own body timer: the request start, each resume(). */
+  private uwsTimerAt: number;
+  private clientPaused = false;
+
+  /** Must be created synchronously in the uWS handler (onData is registered here). */
+  constructor(
+    private readonly owner: BodyOwner,
+    /** performance.now() by which the whole body must have arrived (server.timeouts.request_ms). */
+    readonly deadline: number,
+    /** Length announced by the client; -1 unknown (chunked). */
+    readonly contentLength: number,
+    private readonly maxBody: number,
+    /** performance.now() of the request start: uWS arms its timer when the handler returns. */
+    armedAt: number,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    this.uwsTimerAt = armedAt;
+    owner.res.onData((ab, isLast) => this.onChunk(ab, isLast));
+  }
+
+  override _read(): void {
+    if (this.clientPaused && !this.owner.closed) {
+      this.clientPaused = false;
+      this.owner.res.resume(); // also re-arms uWS's body timer (pause() had disabled it)
+      this.uwsTimerAt = performance.now();
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    cb(err);
+  }
+
+  private onChunk(ab: ArrayBuffer, isLast: boolean): void {
+    if (this.owner.closed) return;
+    this.bytesIn += ab.byteLength;
+    if (this.bytesIn > this.maxBody) {
+      this.owner.bodyEnded();
+      this.owner.bodyTooLarge(this.maxBody);
+      return;
+    }
+    // uWS neuters the ArrayBuffer on return: copy.
+    if (ab.byteLength > 0 && !this.destroyed) {
+      if (!this.push(Buffer.from(Buffer.from(ab)))) {
+        this.clientPaused = true;
+        this.owner.res.pause();
+      }
+    }
+    if (isLast) {
+      this.owner.bodyEnded();
+      if (!this.destroyed) this.push(null);
+    }
+  }
+
+  /**
+   * Keep uWS from cutting a slow request body before request_ms: the pinned build closes a
+   * connection whose body arrives slower than 16 KiB/s 8–12 s after its headers, with no answer
+   * and whatever request_ms says. pause() + resume() re-arm its 10 s timer (there is no other
+   * handle on it), so the listener's sweeper calls this for every body still arriving and
+   * request_ms (→ 408) stays what ends a slow upload. Not while the client is paused for
+   * backpressure (uWS's timer is off then). The owner checks it is not answering yet. True when re-armed.
+   */
+  keepAlive(now: number): boolean {
+    if (now - this.uwsTimerAt < UWS_BODY_REARM_MS || this.clientPaused) return false;
+    this.uwsTimerAt = now;
+    this.owner.res.pause();
+    this.owner.res.resume();
+    return true;
+  }
+}

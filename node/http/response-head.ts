@@ -1,0 +1,34 @@
+// The upstream's response head as the client gets it through uWS: the status line, every header
+// except the hop-by-hop ones (node/pipeline/forward.ts RESPONSE_DROPPED, and those Connection
+// names), the representation's length for HEAD/304, and headers a stage added (DPoP-Nonce…).
+// The caller holds the uWS cork.
+import type { HttpResponse } from 'uWebSockets.js';
+import { connectionNamed, RESPONSE_DROPPED } from '../pipeline/index.js';
+import { statusLine } from './respond.js';
+
+/**
+ * Write status and headers. `headers`: flat [lowercased-name, value…] as received. `head`: the
+ * request was HEAD. `extra`: headers the pipeline adds (flat list), or null.
+ */
+export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined): void {
+  res.writeStatus(statusText === '' ? statusLine(status) : `${status} ${statusText}`);
+  const h = headers;
+  let connection: string | null = null;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
+  }
+  const named = connectionNamed(connection);
+  let cl: string | null = null;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i]!;
+    if (RESPONSE_DROPPED.has(name)) {
+      if (name === 'content-length') cl = h[i + 1]!;
+      continue;
+    }
+    if (named !== null && named.has(name)) continue;
+    res.writeHeader(name, h[i + 1]!);
+  }
+  // HEAD and 304 keep the representation's length; 204 never has one.
+  if ((head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
+  if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+}

@@ -1,0 +1,59 @@
+// What an upstream-client failure (H1Error, node/errors.ts UPSTREAM_ERRORS) means for the
+// request: the upstream_errors_total kind, the access-log reason and the answer the client gets
+// when nothing was written yet. Pure; the Relay applies it (and owns the retry on another target).
+import { proxyError, type ProxyError } from '../errors.js';
+import type { H1Error } from '../upstream/h1-client.js';
+
+export interface UpstreamFailure {
+  /** `portcullis_upstream_errors_total{kind}`; null: not counted against the upstream. */
+  readonly metric: string | null;
+  /** Access log `reason`. */
+  readonly reason: string;
+  /** The answer when no response byte reached the client yet. */
+  readonly error: ProxyError;
+}
+
+/** A failure after the upstream's response head arrived (mid-body, or while a head of unknown length was held). */
+export function midBodyFailure(err: H1Error, upstream: string, idleBodyMs: number): UpstreamFailure {
+  if (err.code === 'H1_BODY_TIMEOUT') {
+    return { metric: 'body_timeout', reason: 'upstream_body_timeout', error: proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${upstream}" sent a response head but no body within ${idleBodyMs} ms`) };
+  }
+  if (err.code === 'H1_PROTOCOL') {
+    return { metric: 'protocol', reason: 'upstream_protocol', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" sent an invalid response`) };
+  }
+  return { metric: 'reset_mid_body', reason: 'upstream_reset', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" closed the connection`) };
+}
+
+/** A failure before any response head. `connect`: isConnectFailure(err) (h1-client.ts). */
+export function beforeHeadFailure(err: H1Error, upstream: string, connect: boolean): UpstreamFailure {
+  const code = err.code;
+  if (connect) {
+    // refused, unreachable, connect timeout, TLS: the target is at fault
+    const timeout = code === 'ETIMEDOUT';
+    return { metric: timeout ? 'connect_timeout' : 'connect', reason: timeout ? 'upstream_connect_timeout' : 'upstream_connect', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" refused the connection`) };
+  }
+  switch (code) {
+    // our side failed (client body cut or mismatched, pool closing on reload, a bug): not the target's fault
+    case 'H1_REQUEST_BODY':
+      return { metric: 'request_body', reason: 'request_body', error: ourSide(upstream) };
+    case 'H1_CLOSED':
+      return { metric: 'pool_closed', reason: 'upstream_pool_closed', error: ourSide(upstream) };
+    case 'H1_HANDLER':
+      return { metric: 'internal', reason: 'internal', error: ourSide(upstream) };
+    case 'H1_REQUEST_HEAD':
+      // nothing was written: a request the client cannot have sent in valid form (the listener
+      // refuses non-ASCII bytes first); never counted against the upstream
+      return { metric: null, reason: 'request_unsendable', error: proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'the request cannot be forwarded unchanged') };
+    case 'H1_HEADERS_TIMEOUT':
+      return { metric: 'timeout', reason: 'upstream_timeout', error: proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${upstream}" did not answer in time`) };
+    case 'H1_PROTOCOL':
+      return { metric: 'protocol', reason: 'upstream_protocol', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" sent an invalid response`) };
+    default:
+      // H1_RESET, and H1_BODY_TIMEOUT while the upstream stopped reading the request body
+      return { metric: 'reset', reason: 'upstream_reset', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" closed the connection`) };
+  }
+}
+
+function ourSide(upstream: string): ProxyError {
+  return proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${upstream}" failed`);
+}

@@ -1,0 +1,131 @@
+// The forward stage: what the upstream receives. Request headers without hop-by-hop fields,
+// client-set forwarding and identity headers; the outbound token; identity headers (mutate);
+// X-Forwarded-For/-Proto/-Host; Host per the upstream's `host` mode; the path after strip_prefix
+// and path_prefix, with its query. Also the one hop-by-hop list both directions use.
+import { strippedRequestHeaders } from '../config/untrusted-headers.js';
+import { normalizedHostHeader } from '../routing/host-normalize.js';
+import { stripParams } from '../routing/path-normalize.js';
+import type { UpstreamPool } from '../upstream/upstream-pool.js';
+import { headerValue, type RequestContext } from './context.js';
+import { forwardedQuery } from './mutate.js';
+import type { Snapshot } from './snapshot.js';
+
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1), never relayed in either direction, plus every field the
+ * Connection header names. `te` too, even `te: trailers`: the HTTP/1.1 upstream hop does not
+ * relay trailers (an HTTP/2 listener for gRPC must add it back itself). `upgrade` too: a
+ * WebSocket route's upstream handshake is built by node/ws, not copied from the client.
+ */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
+
+/**
+ * Request fields never copied upstream: hop-by-hop; `content-length` (the upstream client frames
+ * the body); `proxy-authorization` (meant for us); `expect` (uWS already answered "100 Continue",
+ * and an upstream would wait for it again); `host` and the forwarding fields (set below).
+ */
+const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+
+/**
+ * Response fields never copied to the client: hop-by-hop; `content-length` (the listener frames the
+ * body and writes it back for HEAD/304); `date` (the listener writes its own); `proxy-authenticate`.
+ */
+export const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'date', 'proxy-authenticate']);
+
+/** Lower-case field names listed in Connection values (`a, B` → [a, b]), or null when there are none. */
+export function connectionNamed(values: string | null): Set<string> | null {
+  return values === null ? null : new Set(values.toLowerCase().split(',').map((s) => s.trim()));
+}
+
+/** The request as the upstream gets it; the transport dispatches it (h1 relay, or node/ws for an upgrade). */
+export interface UpstreamRequest {
+  readonly upstream: UpstreamPool;
+  /** Path with query, as sent upstream. */
+  readonly path: string;
+  /** Flat name/value list, framing fields excluded. */
+  readonly headers: string[];
+  /** Index of the Host value in `headers` to fill per picked target (upstream `host: target`), else -1. */
+  readonly hostIdx: number;
+}
+
+/**
+ * Build the upstream request of `ctx`. `authz` replaces the client's Authorization (an outbound
+ * token); `callerHeader` then carries the client's own value, else it is dropped.
+ */
+export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: string | null, callerHeader: string | null): UpstreamRequest {
+  const route = ctx.route.config;
+  const up = snap.upstreams.get(route.upstream)!;
+  const auth = snap.auth;
+  const stripAuth = ctx.route.policy !== null && auth.stripsAuthorization(ctx);
+  const named = connectionNamed(ctx.connection ?? null);
+  // client-address, URL and method overrides an upstream would take as the proxy's word
+  const untrusted = strippedRequestHeaders(snap.config.server.forwarded.keep_headers);
+  const h = ctx.headers;
+  const out: string[] = [];
+  let xff: string | null = null;
+  let xfProto: string | null = null;
+  let xfHost: string | null = null;
+  let callerAuth: string | null = null;
+  // a DPoP proof belongs to the Authorization it came with: it goes when that goes
+  const dropAuth = stripAuth || authz !== null;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!;
+    if (REQUEST_DROPPED.has(k)) {
+      if (k === 'x-forwarded-for') xff = xff === null ? h[i + 1]! : `${xff}, ${h[i + 1]!}`;
+      else if (k === 'x-forwarded-proto') xfProto = h[i + 1]!;
+      else if (k === 'x-forwarded-host') xfHost = h[i + 1]!;
+      continue;
+    }
+    if (named !== null && named.has(k)) continue;
+    if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
+    if (dropAuth && (k === 'authorization' || k === 'dpop')) {
+      if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;
+      continue;
+    }
+    if (k === callerHeader) continue; // a client cannot pose as the caller
+    out.push(k, h[i + 1]!);
+  }
+  if (authz !== null) {
+    out.push('authorization', authz);
+    if (callerAuth !== null) out.push(callerHeader!, callerAuth);
+  }
+  // Before host and X-Forwarded-*: mutate may remove entries (a stripped token header or
+  // cookie), which would shift hostIdx onto another header's value.
+  if (ctx.route.policy !== null) auth.mutate(ctx, out);
+  // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
+  // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
+  const trust = snap.config.server.trust_forwarded;
+  out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+  out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : ctx.secure === true ? 'https' : 'http');
+  // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
+  const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';
+  if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
+  const hostMode = up.config.host;
+  const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
+  out.push('host', hostMode === 'preserve' ? (clientHost || up.targets[0]!.hostPort) : hostMode === 'target' ? '' : hostMode);
+
+  let p = ctx.path;
+  const strip = route.strip_prefix;
+  if (strip !== undefined) {
+    const routed = stripParams(p); // the path routed on: segments without ;parameters
+    if (routed === p) { if (p.startsWith(strip)) p = p.slice(strip.length) || '/'; }
+    // with parameters, drop the prefix's segments whole (their ;parameters go with them)
+    else if (routed.startsWith(strip)) p = dropSegments(p, strip.split('/').length - 1) || '/';
+  }
+  if (p[0] !== '/') p = '/' + p;
+  const prefix = up.config.path_prefix;
+  if (prefix !== '') p = p === '/' ? prefix : prefix + p;
+  // a stripped credential leaves the query too, not only the Authorization header
+  const query = stripAuth ? forwardedQuery(ctx) : ctx.query;
+  if (query !== '') p = `${p}?${query}`;
+  return { upstream: up, path: p, headers: out, hostIdx };
+}
+
+/** `path` without its first `n` segments ("/a;x/b/c", 1 → "/b/c"); '' when nothing is left. */
+function dropSegments(path: string, n: number): string {
+  let i = 0;
+  for (let k = 0; k <= n; k++) {
+    i = path.indexOf('/', i + (k === 0 ? 0 : 1));
+    if (i === -1) return '';
+  }
+  return path.slice(i);
+}

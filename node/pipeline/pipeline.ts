@@ -1,0 +1,138 @@
+// The request pipeline, in the order a request goes through it:
+//   ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
+//   → outbound token step (node/s2s) → forward (mutate, headers, path: forward.ts)
+// The token stages run only on routes with a policy; the outbound step only on routes with one.
+// Each stage answers synchronously when it can and with a promise only on a cache miss; run()
+// below is the one place that bridges the two. A transport (the uWS listener, an HTTP/2
+// listener) builds the RequestContext, implements PipelineSink and calls run().
+import type { ProxyError } from '../errors.js';
+import { proxyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { CONTINUE, type RequestContext, type StageResult } from './context.js';
+import { forwardRequest, type UpstreamRequest } from './forward.js';
+import type { Snapshot } from './snapshot.js';
+
+/** What the pipeline needs from the transport that carries the request. */
+export interface PipelineSink {
+  /** True once the transport answered or the client left: a stage that completes later stops there. */
+  readonly closed: boolean;
+  /** An auth decision for metrics: null = allowed, else the denial's reason (also set as ctx.denyReason). */
+  decision(reason: string | null): void;
+  /** Answer with `error`; nothing is forwarded. ctx.denyReason says why when a stage refused. */
+  deny(error: ProxyError): void;
+  /** Send `req` upstream (an HTTP relay, or node/ws for an accepted WebSocket upgrade). */
+  forward(req: UpstreamRequest): void;
+}
+
+export interface Pipeline {
+  /** Run `ctx` (built against this pipeline's snapshot) through every stage; the outcome goes to `sink`. Never throws for a stage's failure. */
+  run(ctx: RequestContext, sink: PipelineSink): void;
+}
+
+/** One request's pass: the stage it is at and what the outbound step yielded. */
+interface Run {
+  readonly ctx: RequestContext;
+  readonly sink: PipelineSink;
+  readonly stages: readonly Stage[];
+  /** Authorization value for the upstream from the outbound step; null: the client's (or none). */
+  authz: string | null;
+  callerHeader: string | null;
+  /** Verification outcome handed to afterVerify. */
+  verified: StageResult;
+}
+
+interface Stage {
+  readonly name: string;
+  run(r: Run): StageResult | Promise<StageResult>;
+  /** A denial of this stage is an auth decision (metrics `decision`); the outbound step's is not. */
+  readonly decides: boolean;
+  /** What the client gets when the stage's promise rejects (a bug: stages never reject by contract). */
+  readonly failed: { readonly error: ProxyError; readonly reason: string | null; readonly log: string };
+}
+
+const NOT_READY: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 })), reason: 'not_ready',
+});
+const TOKEN_CHECK_FAILED = { error: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }), reason: null, log: 'authenticate failed' } as const;
+const OUTBOUND_FAILED = { error: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }), reason: 'outbound_token_failed', log: 'outbound token step failed' } as const;
+
+/** Build the pipeline of one snapshot (one config version). */
+export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeline {
+  const auth = snap.auth;
+  const tokenStages: Stage[] = [
+    { name: 'ready', decides: true, failed: TOKEN_CHECK_FAILED, run: () => (auth.ready() ? CONTINUE : NOT_READY) },
+    { name: 'extract', decides: true, failed: TOKEN_CHECK_FAILED, run: (r) => auth.extract(r.ctx) },
+    { name: 'gate', decides: true, failed: TOKEN_CHECK_FAILED, run: (r) => auth.gate(r.ctx) },
+    // verify never denies here: its outcome, whatever it is, goes through afterVerify (revocation, DPoP challenge)
+    { name: 'verify', decides: true, failed: TOKEN_CHECK_FAILED, run: (r) => keepVerified(r, auth.verify(r.ctx)) },
+    { name: 'afterVerify', decides: true, failed: TOKEN_CHECK_FAILED, run: (r) => auth.afterVerify(r.ctx, r.verified) },
+    { name: 'authorize', decides: true, failed: TOKEN_CHECK_FAILED, run: (r) => allowed(r, auth.authorize(r.ctx)) },
+  ];
+  const outbound: Stage = {
+    name: 'outbound', decides: false, failed: OUTBOUND_FAILED,
+    run: (r) => {
+      const step = snap.outbound[r.ctx.route.index];
+      if (step == null) return CONTINUE;
+      r.callerHeader = step.callerHeader;
+      const a = step.authorization(r.ctx);
+      return a instanceof Promise ? a.then((x) => outboundResult(r, x)) : outboundResult(r, a);
+    },
+  };
+  const withAuth: readonly Stage[] = [...tokenStages, outbound];
+  const withoutAuth: readonly Stage[] = [outbound];
+  const log = opts.logger;
+
+  /** Stages from `i` on, synchronously until one answers with a promise; then again from its result. The one sync/async bridge. */
+  const resume = (r: Run, i: number, result: StageResult | null): void => {
+    const stages = r.stages;
+    for (;;) {
+      if (result !== null) {
+        if (result.kind === 'deny') {
+          r.ctx.denyReason = result.reason;
+          if (stages[i]!.decides) r.sink.decision(result.reason);
+          r.sink.deny(result.error);
+          return;
+        }
+        i++;
+      }
+      if (i === stages.length) break;
+      const stage = stages[i]!;
+      const x = stage.run(r);
+      if (x instanceof Promise) {
+        x.then((y) => { if (!r.sink.closed) resume(r, i, y); }, (err: unknown) => {
+          log.error({ err: String(err), stage: stage.name }, stage.failed.log);
+          if (r.sink.closed) return;
+          if (stage.failed.reason !== null) r.ctx.denyReason = stage.failed.reason;
+          r.sink.deny(stage.failed.error);
+        });
+        return;
+      }
+      result = x;
+    }
+    r.sink.forward(forwardRequest(snap, r.ctx, r.authz, r.callerHeader));
+  };
+
+  return {
+    run(ctx, sink): void {
+      const r: Run = { ctx, sink, stages: ctx.route.policy !== null ? withAuth : withoutAuth, authz: null, callerHeader: null, verified: CONTINUE };
+      resume(r, 0, null);
+    },
+  };
+
+  function allowed(r: Run, z: StageResult): StageResult {
+    if (z.kind === 'continue') r.sink.decision(null);
+    return z;
+  }
+}
+
+function keepVerified(r: Run, v: StageResult | Promise<StageResult>): StageResult | Promise<StageResult> {
+  if (v instanceof Promise) return v.then((x) => { r.verified = x; return CONTINUE; });
+  r.verified = v;
+  return CONTINUE;
+}
+
+function outboundResult(r: Run, a: string | (StageResult & { kind: 'deny' })): StageResult {
+  if (typeof a !== 'string') return a; // not a token decision (the inbound token passed): reason for the access log only
+  r.authz = a;
+  return CONTINUE;
+}

@@ -1,0 +1,405 @@
+// One upstream socket (net or tls), its parser (h1-parser.ts) and the transaction on it: writes
+// the request head and streams the request body, feeds response bytes to the parser, decides
+// keep-alive. The pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Readable } from 'node:stream';
+import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
+import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
+
+export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
+/** A body this small that is already buffered goes out in the same write as the head. */
+const INLINE_BODY_MAX = 64 * 1024;
+
+/** Where a connection goes: host, port and TLS settings of one origin. */
+export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
+
+/** What a connection and a transaction need from the pool that owns them (h1-pool.ts). */
+export interface ConnectionOwner extends TransactionOwner {
+  readonly origin: H1Origin;
+  readonly maxHeaderBytes: number;
+  readonly keepAliveMs: number;
+  readonly destroyed: boolean;
+  /** A socket finished a transaction cleanly: next queued transaction, else idle. */
+  release(c: H1Connection): void;
+  /** A socket is gone. */
+  removed(c: H1Connection, wasIdle: boolean): void;
+  /** Retry `tx` first, on a fresh connection. */
+  requeueFirst(tx: H1Transaction): void;
+  /** Deliver an error (on a later tick; see h1-pool.ts). */
+  report(tx: H1Transaction, err: H1Error): void;
+}
+
+/** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
+export class H1Connection implements H1ParserSink {
+  state = S_CONNECTING;
+  tx: H1Transaction | null = null;
+  readonly socket: net.Socket;
+  readonly parser: H1Parser;
+  readonly connectStart = Date.now();
+  idleSince = 0;
+  idleTimeout = 0;
+  served = 0;
+  private held: Buffer | null = null;
+  private heldOff = 0;
+  // request body streaming
+  private body: Readable | null = null;
+  private bodyRemaining = 0;
+  private bodyChunked = false;
+  bodyWaitingDrain = false;
+  private readonly processHeldBound = (): void => this.processHeld();
+  private readonly onBodyDataBound = (c: Buffer | string): void => this.onBodyData(c);
+  private readonly onBodyEndBound = (): void => this.onBodyEnd();
+  private readonly onBodyErrorBound = (e: Error): void => this.onBodyError(e);
+  private readonly onBodyCloseBound = (): void => this.onBodyError(null);
+
+  constructor(readonly pool: ConnectionOwner) {
+    const o = pool.origin;
+    this.parser = new H1Parser(this, pool.maxHeaderBytes);
+    if (o.tls) {
+      this.socket = tls.connect({ host: o.host, port: o.port, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
+      this.socket.on('secureConnect', () => this.onConnect());
+    } else {
+      this.socket = net.connect({ host: o.host, port: o.port });
+      this.socket.on('connect', () => this.onConnect());
+    }
+    const s = this.socket;
+    s.setNoDelay(true);
+    s.setKeepAlive(true, 60_000);
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('end', () => this.onEnd());
+    s.on('error', (err: Error) => this.onSocketError(err));
+    s.on('close', () => this.onSocketError(null));
+    s.on('drain', () => this.onDrain());
+  }
+
+  /** Take a transaction: write it now, or when connected. */
+  start(tx: H1Transaction): void {
+    this.tx = tx;
+    tx.conn = this;
+    tx.gotBytes = false;
+    tx.responseStarted = false;
+    this.held = null;
+    this.parser.reset(tx.req.method === 'HEAD');
+    if (this.state !== S_CONNECTING) this.write(tx);
+  }
+
+  private onConnect(): void {
+    if (this.state !== S_CONNECTING) return;
+    this.state = S_BUSY;
+    const tx = this.tx;
+    if (tx !== null) this.write(tx);
+    else this.pool.release(this); // its transaction was aborted while connecting
+  }
+
+  private write(tx: H1Transaction): void {
+    this.state = S_BUSY;
+    const s = this.socket;
+    const body = tx.req.body;
+    const cl = tx.req.contentLength;
+    if (body === null || cl === 0) {
+      tx.requestSent = true;
+      s.write(tx.head, 'latin1');
+      tx.sentAt = Date.now();
+    } else if (cl > 0 && cl <= INLINE_BODY_MAX && body.readableLength >= cl && !body.readableObjectMode) {
+      const data = body.read(cl) as Buffer | null;
+      if (data === null || data.length !== cl) {
+        this.fail(tx, 'H1_REQUEST_BODY', 'request body shorter than content-length', null);
+        return;
+      }
+      tx.requestSent = true;
+      const headLen = tx.head.length;
+      const out = Buffer.allocUnsafe(headLen + cl);
+      out.write(tx.head, 0, headLen, 'latin1');
+      data.copy(out, headLen);
+      s.write(out);
+      tx.sentAt = Date.now();
+    } else {
+      // The head waits for the first body byte (as in undici): a body that fails before any
+      // data, e.g. malformed framing from the client, never reaches the upstream.
+      this.streamBody(tx, body, cl);
+    }
+    if (tx.paused) s.pause();
+  }
+
+  // ---- request body ----------------------------------------------------------
+
+  private streamBody(tx: H1Transaction, body: Readable, cl: number): void {
+    if (body.destroyed && !body.readableEnded) {
+      this.fail(tx, 'H1_REQUEST_BODY', 'request body stream destroyed', null);
+      return;
+    }
+    this.body = body;
+    this.bodyChunked = cl < 0;
+    this.bodyRemaining = cl;
+    this.bodyWaitingDrain = false;
+    if (body.readableEnded) {
+      this.onBodyEnd();
+      return;
+    }
+    body.on('data', this.onBodyDataBound);
+    body.on('end', this.onBodyEndBound);
+    body.on('error', this.onBodyErrorBound);
+    body.on('close', this.onBodyCloseBound);
+    body.resume();
+  }
+
+  private detachBody(): void {
+    const body = this.body;
+    if (body === null) return;
+    this.body = null;
+    this.bodyWaitingDrain = false;
+    body.off('data', this.onBodyDataBound);
+    body.off('end', this.onBodyEndBound);
+    body.off('error', this.onBodyErrorBound);
+    body.off('close', this.onBodyCloseBound);
+    body.pause();
+  }
+
+  private onBodyData(c: Buffer | string): void {
+    const tx = this.tx;
+    if (tx === null || this.body === null) return;
+    const chunk = typeof c === 'string' ? Buffer.from(c) : c;
+    const n = chunk.length;
+    if (n === 0) return; // a zero-size chunk would end a chunked body
+    const s = this.socket;
+    if (!this.bodyChunked && n > this.bodyRemaining) {
+      this.fail(tx, 'H1_REQUEST_BODY', 'request body longer than content-length', null);
+      return;
+    }
+    let ok: boolean;
+    s.cork();
+    if (!tx.requestSent) {
+      tx.requestSent = true;
+      s.write(tx.head, 'latin1');
+    }
+    if (this.bodyChunked) {
+      s.write(n.toString(16) + '\r\n', 'latin1');
+      s.write(chunk);
+      ok = s.write('\r\n', 'latin1');
+    } else {
+      this.bodyRemaining -= n;
+      ok = s.write(chunk);
+    }
+    s.uncork();
+    if (!ok) {
+      this.bodyWaitingDrain = true;
+      tx.activity = true;
+      this.body.pause();
+    }
+  }
+
+  private onDrain(): void {
+    if (!this.bodyWaitingDrain || this.body === null) return;
+    this.bodyWaitingDrain = false;
+    if (this.tx !== null) this.tx.activity = true;
+    this.body.resume();
+  }
+
+  private onBodyEnd(): void {
+    const tx = this.tx;
+    if (tx === null || this.body === null) return;
+    if (!this.bodyChunked && this.bodyRemaining !== 0) {
+      this.fail(tx, 'H1_REQUEST_BODY', 'request body shorter than content-length', null);
+      return;
+    }
+    this.detachBody();
+    const head = tx.requestSent ? '' : tx.head;
+    tx.requestSent = true;
+    if (this.bodyChunked) this.socket.write(head + '0\r\n\r\n', 'latin1');
+    else if (head !== '') this.socket.write(head, 'latin1');
+    if (!tx.responseStarted) tx.sentAt = Date.now();
+  }
+
+  private onBodyError(err: Error | null): void {
+    const tx = this.tx;
+    if (tx === null || this.body === null) return;
+    this.fail(tx, 'H1_REQUEST_BODY', err === null ? 'request body closed before its end' : `request body failed: ${err.message}`, err);
+  }
+
+  // ---- response --------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    const tx = this.tx;
+    if (tx === null || this.state !== S_BUSY) {
+      this.destroy(); // bytes nobody asked for: the connection is out of sync
+      return;
+    }
+    if (!tx.requestSent) {
+      // Still waiting for the first body byte: this is not our response (e.g. a server's 408 before it drops the socket).
+      this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
+      return;
+    }
+    tx.gotBytes = true;
+    this.process(tx, chunk, 0);
+  }
+
+  private process(tx: H1Transaction, chunk: Buffer, off: number): void {
+    const r = this.parser.execute(chunk, off);
+    if (this.tx !== tx) return; // aborted, failed or a handler threw during a callback
+    if (r < 0) {
+      this.fail(tx, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
+    } else if (this.parser.state === P_DONE) {
+      this.complete(tx, r === chunk.length);
+    } else {
+      if (r < chunk.length) {
+        // The handler paused mid-chunk: keep the rest (no copy) until resume().
+        this.held = chunk;
+        this.heldOff = r;
+      }
+      if (tx.responseStarted) this.readEnd(tx);
+    }
+  }
+
+  private readEnd(tx: H1Transaction): void {
+    try {
+      tx.handler.onReadEnd?.();
+    } catch (err) {
+      this.handlerThrew(tx, err);
+    }
+  }
+
+  pauseReading(): void {
+    if (this.state === S_BUSY) this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.state !== S_BUSY) return;
+    if (this.held !== null) process.nextTick(this.processHeldBound);
+    else this.socket.resume();
+  }
+
+  private processHeld(): void {
+    const tx = this.tx;
+    const held = this.held;
+    if (tx === null || held === null || tx.paused) return;
+    this.held = null;
+    this.process(tx, held, this.heldOff);
+    if (this.tx === tx && !tx.paused && this.held === null) this.socket.resume();
+  }
+
+  onHead(status: number, statusText: string, headers: string[], contentLength: number): boolean {
+    const tx = this.tx!;
+    tx.responseStarted = true;
+    tx.activity = true;
+    try {
+      tx.handler.onResponseStart(status, statusText, headers, contentLength);
+    } catch (err) {
+      this.handlerThrew(tx, err);
+      return false;
+    }
+    return this.tx === tx && !tx.paused;
+  }
+
+  onBody(chunk: Buffer): boolean {
+    const tx = this.tx!;
+    tx.activity = true;
+    try {
+      tx.handler.onResponseData(chunk);
+    } catch (err) {
+      this.handlerThrew(tx, err);
+      return false;
+    }
+    return this.tx === tx && !tx.paused;
+  }
+
+  private complete(tx: H1Transaction, noExtraBytes: boolean): void {
+    const p = this.parser;
+    // Reusable only after a clean transaction: keep-alive, no stray bytes, request body fully sent.
+    let reusable = noExtraBytes && p.keepAlive && this.body === null;
+    if (p.keepAliveHintMs >= 0) {
+      const hint = p.keepAliveHintMs - 1000;
+      if (hint <= 0) reusable = false;
+      this.idleTimeout = Math.min(this.pool.keepAliveMs, hint);
+    } else {
+      this.idleTimeout = this.pool.keepAliveMs;
+    }
+    this.detachBody();
+    this.tx = null;
+    this.held = null;
+    tx.conn = null;
+    tx.done = true;
+    this.served++;
+    try {
+      tx.handler.onResponseEnd();
+    } catch {
+      reusable = false;
+    }
+    if (!reusable || this.state !== S_BUSY) {
+      this.destroy();
+      return;
+    }
+    // Paused by the handler, or still paused from a held chunk: an idle socket must flow (to see 'end').
+    if (this.socket.isPaused()) this.socket.resume();
+    this.pool.release(this);
+  }
+
+  private handlerThrew(tx: H1Transaction, err: unknown): void {
+    this.fail(tx, 'H1_HANDLER', `response handler threw: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+
+  // ---- end of the connection ---------------------------------------------------
+
+  private onEnd(): void {
+    const tx = this.tx;
+    if (tx !== null && this.state === S_BUSY && this.held === null && this.parser.finishEof()) {
+      this.complete(tx, true); // close-delimited body
+      return;
+    }
+    this.onSocketError(null);
+  }
+
+  private onSocketError(err: Error | null): void {
+    const tx = this.tx;
+    if (tx !== null) {
+      if (this.state === S_CONNECTING) {
+        const code = (err as NodeJS.ErrnoException | null)?.code ?? 'ECONNRESET';
+        this.fail(tx, code, err?.message ?? 'connection closed while connecting', err);
+      } else {
+        this.fail(tx, 'H1_RESET', err === null ? 'upstream closed the connection before the response completed' : `upstream connection failed: ${err.message}`, err);
+      }
+    }
+    this.destroy();
+  }
+
+  /** Finish `tx` with an error (or retry it once on a fresh socket) and drop this socket. */
+  fail(tx: H1Transaction, code: string, message: string, cause: unknown): void {
+    if (this.tx !== tx) return;
+    this.detachBody();
+    this.tx = null;
+    this.held = null;
+    tx.conn = null;
+    // Once on a fresh socket when it cannot duplicate anything (h1-client.ts retryOnFreshSocket).
+    if (!this.pool.destroyed && retryOnFreshSocket(code, {
+      gotBytes: tx.gotBytes, retried: tx.retried, requestSent: tx.requestSent,
+      reusedSocket: this.served > 0, hasBody: tx.req.body !== null, method: tx.req.method,
+    })) {
+      tx.retried = true;
+      tx.requestSent = false;
+      tx.sentAt = 0;
+      this.pool.requeueFirst(tx);
+      this.destroy();
+      return;
+    }
+    tx.done = true;
+    this.destroy();
+    this.pool.report(tx, h1Error(code, message, tx.requestSent, cause));
+  }
+
+  destroy(): void {
+    if (this.state === S_CLOSED) return;
+    const wasIdle = this.state === S_IDLE;
+    this.state = S_CLOSED;
+    this.detachBody();
+    this.socket.destroy();
+    const tx = this.tx;
+    if (tx !== null) {
+      // Only reached from pool.destroy() paths that reported already, or abort().
+      this.tx = null;
+      tx.conn = null;
+    }
+    this.pool.removed(this, wasIdle);
+  }
+}
+

@@ -1,0 +1,318 @@
+// Keep-alive pool for one origin: its sockets (h1-connection.ts), the FIFO queue of transactions
+// waiting for one, and one coarse timer for every timeout. Lean on purpose: no per-request closures
+// or timers, one write for a request head. Every error reaches a handler through report(), on a
+// later tick, so no callback re-enters the caller of request().
+import net from 'node:net';
+import { requestHead } from './h1-request-head.js';
+import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
+import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
+import { H1Transaction } from './h1-transaction.js';
+
+/** Keep-alive pool for one origin (http://host:port or https://host:port). */
+export class H1Pool implements UpstreamClient, ConnectionOwner {
+  /** @internal */ readonly origin: H1Origin;
+  /** @internal */ readonly maxHeaderBytes: number;
+  /** @internal */ readonly keepAliveMs: number;
+  /** @internal */ destroyed = false;
+  private readonly opts: H1PoolOptions;
+  private readonly conns: H1Connection[] = [];
+  private readonly idle: H1Connection[] = [];
+  private pending: (H1Transaction | null)[] = [];
+  private pendingHead = 0;
+  private pendingCount = 0;
+  private closing = false;
+  private closed = false;
+  private closeResolve: (() => void) | null = null;
+  private closePromise: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly tickMs: number;
+  private readonly tickBound = (): void => this.tick();
+
+  constructor(origin: string, opts: H1PoolOptions) {
+    const u = new URL(origin);
+    const isTls = u.protocol === 'https:';
+    if (!isTls && u.protocol !== 'http:') throw new Error(`unsupported origin protocol ${u.protocol}`);
+    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    this.origin = {
+      host,
+      port: u.port === '' ? (isTls ? 443 : 80) : Number(u.port),
+      tls: isTls,
+      servername: opts.tls?.servername ?? (net.isIP(host) === 0 ? host : undefined),
+      rejectUnauthorized: opts.tls?.rejectUnauthorized ?? true,
+    };
+    if (!(opts.connections >= 1)) throw new Error('connections must be at least 1');
+    this.opts = opts;
+    this.maxHeaderBytes = opts.maxHeaderBytes ?? 64 * 1024;
+    this.keepAliveMs = opts.keepAliveMs;
+    // Coarse enough to cost nothing, fine enough for small test timeouts.
+    const shortest = Math.min(opts.connectTimeoutMs, opts.headersTimeoutMs, opts.bodyTimeoutMs, opts.keepAliveMs);
+    this.tickMs = Math.max(20, Math.min(250, Math.floor(shortest / 8)));
+  }
+
+  /** Start one transaction. Callbacks are never called synchronously from here. */
+  request(req: H1Request, handler: H1Handler): H1Control {
+    const tx = new H1Transaction(this, req, handler, req.headersTimeoutMs ?? this.opts.headersTimeoutMs);
+    if (this.closing) {
+      tx.done = true;
+      this.report(tx, h1Error('H1_CLOSED', 'upstream pool is closed', false));
+      return tx;
+    }
+    try {
+      tx.head = requestHead(req.method, req.path, req.headers, req.body !== null, req.contentLength);
+    } catch (err) {
+      tx.done = true;
+      this.report(tx, h1Error('H1_REQUEST_HEAD', (err as Error).message, false));
+      return tx;
+    }
+    this.dispatch(tx);
+    return tx;
+  }
+
+  /** @internal Idle socket (LIFO), else a new one, else the queue. */
+  dispatch(tx: H1Transaction): void {
+    if (this.destroyed) {
+      tx.done = true;
+      this.report(tx, h1Error('H1_CLOSED', 'upstream pool destroyed', false));
+      return;
+    }
+    this.ensureTimer();
+    const idle = this.idle;
+    while (idle.length > 0) {
+      const c = idle.pop()!;
+      if (c.socket.destroyed || !c.socket.writable) {
+        c.destroy();
+        continue;
+      }
+      c.start(tx);
+      return;
+    }
+    if (this.conns.length < this.opts.connections) this.connect(tx);
+    else this.enqueue(tx);
+  }
+
+  stats(): { connected: number; free: number; pending: number; running: number } {
+    let connected = 0, running = 0;
+    for (const c of this.conns) {
+      if (c.state !== S_CONNECTING) connected++;
+      if (c.tx !== null) running++;
+    }
+    return { connected, free: this.idle.length, pending: this.pendingCount, running };
+  }
+
+  /** Stop accepting (new requests fail with H1_CLOSED); resolve when queued and running transactions finished and sockets are closed. */
+  close(): Promise<void> {
+    this.closing = true;
+    if (this.closed && this.closePromise === null) return Promise.resolve();
+    this.closePromise ??= new Promise<void>((resolve) => { this.closeResolve = resolve; });
+    this.maybeClosed();
+    return this.closePromise;
+  }
+
+  /** Close every socket now; queued and running transactions get H1_CLOSED. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.closing = true;
+    const err = (tx: H1Transaction): H1Error => h1Error('H1_CLOSED', 'upstream pool destroyed', tx.requestSent);
+    for (let tx = this.dequeue(); tx !== null; tx = this.dequeue()) {
+      tx.done = true;
+      this.report(tx, err(tx));
+    }
+    for (const c of this.conns.slice()) {
+      const tx = c.tx;
+      if (tx !== null) {
+        c.tx = null;
+        tx.conn = null;
+        tx.done = true;
+        c.destroy();
+        this.report(tx, err(tx));
+      } else {
+        c.destroy();
+      }
+    }
+    this.maybeClosed();
+  }
+
+  // ---- internals (used by H1Connection / H1Transaction) ---------------------------------
+
+  private connect(tx: H1Transaction): void {
+    const c = new H1Connection(this);
+    this.conns.push(c);
+    c.start(tx);
+  }
+
+  private enqueue(tx: H1Transaction): void {
+    tx.queued = true;
+    tx.queuedAt = Date.now();
+    this.pending.push(tx);
+    this.pendingCount++;
+  }
+
+  /** @internal A stale-socket retry goes first, on a fresh connection (see removed()). */
+  requeueFirst(tx: H1Transaction): void {
+    tx.queued = true;
+    tx.queuedAt = Date.now();
+    if (this.pendingHead > 0) this.pending[--this.pendingHead] = tx;
+    else this.pending.unshift(tx);
+    this.pendingCount++;
+  }
+
+  private dequeue(): H1Transaction | null {
+    const q = this.pending;
+    while (this.pendingHead < q.length) {
+      const tx = q[this.pendingHead];
+      q[this.pendingHead++] = null;
+      if (tx !== null && tx !== undefined && tx.queued) {
+        tx.queued = false;
+        this.pendingCount--;
+        if (this.pendingHead === q.length) { q.length = 0; this.pendingHead = 0; }
+        return tx;
+      }
+    }
+    q.length = 0;
+    this.pendingHead = 0;
+    return null;
+  }
+
+  /** @internal A socket finished an transaction cleanly: next queued transaction, else idle. */
+  release(c: H1Connection): void {
+    if (!this.destroyed) {
+      const next = this.dequeue();
+      if (next !== null) {
+        c.start(next);
+        return;
+      }
+    }
+    if (this.closing) {
+      c.destroy();
+      return;
+    }
+    c.state = S_IDLE;
+    c.idleSince = Date.now();
+    this.idle.push(c);
+  }
+
+  /** @internal A socket is gone: forget it, and open a fresh one for the queue if there is room. */
+  removed(c: H1Connection, wasIdle: boolean): void {
+    const i = this.conns.indexOf(c);
+    if (i !== -1) this.conns.splice(i, 1);
+    if (wasIdle) {
+      const j = this.idle.indexOf(c);
+      if (j !== -1) this.idle.splice(j, 1);
+    }
+    while (this.pendingCount > 0 && this.conns.length < this.opts.connections && !this.destroyed) {
+      const tx = this.dequeue();
+      if (tx === null) break;
+      this.connect(tx);
+    }
+    this.maybeClosed();
+  }
+
+  /** @internal Called by H1Transaction.abort(). Silent. */
+  abandon(tx: H1Transaction): void {
+    if (tx.queued) {
+      tx.queued = false;
+      this.pendingCount--;
+    }
+    const c = tx.conn;
+    if (c !== null) {
+      tx.conn = null;
+      c.tx = null;
+      // A socket still connecting is healthy: keep it for the next request.
+      if (c.state !== S_CONNECTING) c.destroy();
+    }
+    this.maybeClosed();
+  }
+
+  /**
+   * @internal The one way an error reaches a handler: on the next tick, whatever path decided it
+   * (request() → connect → write → fail is synchronous), and not at all once the handler aborted.
+   */
+  report(tx: H1Transaction, err: H1Error): void {
+    tx.done = true;
+    process.nextTick(deliverError, tx, err);
+  }
+
+  private maybeClosed(): void {
+    if (!this.closing || this.closed || this.pendingCount > 0) return;
+    for (const c of this.conns) if (c.tx !== null) return;
+    this.closed = true;
+    for (const c of this.conns.slice()) c.destroy();
+    this.stopTimer();
+    const resolve = this.closeResolve;
+    this.closeResolve = null;
+    if (resolve !== null) resolve();
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(this.tickBound, this.tickMs);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer === null) return;
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Every timeout of the pool: connect, headers, body idle, queue wait, idle sockets. */
+  private tick(): void {
+    const now = Date.now();
+    const conns = this.conns;
+    const o = this.opts;
+    for (let i = conns.length - 1; i >= 0; i--) {
+      const c = conns[i];
+      if (c === undefined) continue;
+      const tx = c.tx;
+      if (c.state === S_CONNECTING) {
+        if (now - c.connectStart >= o.connectTimeoutMs) {
+          if (tx !== null) c.fail(tx, 'ETIMEDOUT', `connect timeout after ${o.connectTimeoutMs} ms`, null);
+          else c.destroy();
+        }
+      } else if (c.state === S_IDLE) {
+        if (now - c.idleSince >= c.idleTimeout) c.destroy();
+      } else if (tx !== null) {
+        if (tx.activity) {
+          tx.activity = false;
+          tx.lastActivity = now;
+        }
+        if (!tx.responseStarted) {
+          if (tx.sentAt > 0) {
+            if (now - tx.sentAt >= tx.headersTimeoutMs) c.fail(tx, 'H1_HEADERS_TIMEOUT', `no response head within ${tx.headersTimeoutMs} ms`, null);
+          } else if (c.bodyWaitingDrain && now - tx.lastActivity >= o.bodyTimeoutMs) {
+            c.fail(tx, 'H1_BODY_TIMEOUT', `upstream stopped reading the request body for ${o.bodyTimeoutMs} ms`, null);
+          }
+        } else if (tx.paused) {
+          tx.lastActivity = now; // a paused transaction waits for its consumer, not for the upstream
+        } else if (now - tx.lastActivity >= o.bodyTimeoutMs) {
+          c.fail(tx, 'H1_BODY_TIMEOUT', `no response body bytes for ${o.bodyTimeoutMs} ms`, null);
+        }
+      }
+    }
+    if (this.pendingCount > 0) {
+      const q = this.pending;
+      for (let i = this.pendingHead; i < q.length; i++) {
+        const tx = q[i];
+        if (tx === null || tx === undefined || !tx.queued) continue;
+        if (now - tx.queuedAt >= tx.headersTimeoutMs) {
+          tx.queued = false;
+          this.pendingCount--;
+          q[i] = null;
+          tx.done = true;
+          this.report(tx, h1Error('H1_HEADERS_TIMEOUT', `no upstream connection free within ${tx.headersTimeoutMs} ms`, false));
+        }
+      }
+    }
+    if (conns.length === 0 && this.pendingCount === 0) this.stopTimer();
+  }
+}
+
+function deliverError(tx: H1Transaction, err: H1Error): void {
+  if (tx.aborted) return;
+  try {
+    tx.handler.onError(err);
+  } catch {
+    // the transaction is over; a throwing handler cannot hurt the pool here
+  }
+}

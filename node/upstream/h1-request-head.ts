@@ -1,0 +1,45 @@
+// The request head the upstream client writes (RFC 9112): validated method, target, names and
+// values, and framing (Content-Length or chunked) derived from what is actually sent.
+
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: HTAB, SP, VCHAR, obs-text. Anything above 0xFF must go: latin1 keeps only the low byte (U+010A would become LF). */
+const BAD_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+const TARGET_RE = /^[\x21-\x7e]+$/;
+
+/**
+ * The request head as one latin1 string, framing added: Content-Length when the length is known,
+ * chunked when `body` is set and the length is unknown, `content-length: 0` for body-less
+ * POST/PUT/PATCH; caller-supplied content-length/transfer-encoding are dropped. Throws (message
+ * only) on a method, target, name or value that is not safe to send.
+ */
+export function requestHead(method: string, path: string, headers: readonly string[], hasBody: boolean, contentLength: number): string {
+  if (!TOKEN_RE.test(method)) throw new Error('invalid request method');
+  // A 2xx to CONNECT turns the socket into a tunnel; this client only relays HTTP messages.
+  if (method === 'CONNECT') throw new Error('CONNECT is not supported');
+  if (!TARGET_RE.test(path)) throw new Error('invalid request target');
+  let head = method + ' ' + path + ' HTTP/1.1\r\n';
+  const n = headers.length;
+  if ((n & 1) !== 0) throw new Error('odd number of header entries');
+  for (let i = 0; i < n; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    if (!TOKEN_RE.test(name)) throw new Error('invalid header name');
+    if (BAD_VALUE_RE.test(value)) throw new Error(`invalid value for header ${name}`);
+    // Framing is ours alone, derived from what we actually send: a caller's copy is dropped.
+    if ((name.length === 14 || name.length === 17) && isFraming(name)) continue;
+    head += name + ': ' + value + '\r\n';
+  }
+  if (hasBody) {
+    head += contentLength >= 0 ? 'content-length: ' + contentLength + '\r\n\r\n' : 'transfer-encoding: chunked\r\n\r\n';
+  } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    head += 'content-length: 0\r\n\r\n';
+  } else {
+    head += '\r\n';
+  }
+  return head;
+}
+
+function isFraming(name: string): boolean {
+  const l = name.toLowerCase();
+  return l === 'content-length' || l === 'transfer-encoding';
+}

@@ -1,0 +1,60 @@
+// One request/response on an H1Pool: the handler, the request, timestamps and flags, and the
+// H1Control a caller gets back from request(). The connection carrying it is h1-connection.ts.
+import type { H1Control, H1Handler, H1Request } from './h1-client.js';
+import type { H1Connection } from './h1-connection.js';
+
+/** What a transaction needs from its pool. */
+export interface TransactionOwner {
+  /** Called by H1Transaction.abort(). Silent. */
+  abandon(tx: H1Transaction): void;
+}
+
+/** One request/response on the pool: the handler, the request, timestamps and flags. */
+export class H1Transaction implements H1Control {
+  aborted = false;
+  /** Final: completed, failed or aborted; no more callbacks. */
+  done = false;
+  paused = false;
+  queued = false;
+  requestSent = false;
+  gotBytes = false;
+  responseStarted = false;
+  retried = false;
+  /** Activity since the last timer tick (body bytes in, or request-body progress). */
+  activity = false;
+  queuedAt = 0;
+  sentAt = 0;
+  lastActivity = 0;
+  conn: H1Connection | null = null;
+  head = '';
+
+  constructor(
+    readonly pool: TransactionOwner,
+    readonly req: H1Request,
+    readonly handler: H1Handler,
+    readonly headersTimeoutMs: number,
+  ) {}
+
+  pause(): void {
+    if (this.done || this.paused) return;
+    this.paused = true;
+    this.conn?.pauseReading();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.done) return;
+    this.activity = true;
+    this.conn?.resumeReading();
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true; // also drops an error decided but not yet delivered (h1-pool.ts report)
+    if (this.done) return;
+    this.done = true;
+    this.pool.abandon(this);
+  }
+}
+
