@@ -11,7 +11,7 @@ import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } f
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './http/snapshot.js';
 import type { Logger } from './log.js';
-import { RequestMetrics } from './metrics.js';
+import { RequestMetrics } from './metrics/index.js';
 import type { CompiledRoute } from './pipeline/context.js';
 import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
