@@ -38,15 +38,15 @@ export class ScrapedFamily {
   }
 }
 
-/** Histogram samples for one label set from non-cumulative bucket counts (`counts.length` = bounds + 1, the last is +Inf). */
+/** Histogram samples for one label set from non-cumulative bucket counts (`counts.length` = bounds + 1, the last is +Inf); `le` first, as prom-client prints it. */
 export function histogramSamples(name: string, labels: Record<string, string>, bounds: readonly number[], counts: ArrayLike<number>, sum: number, count: number): Sample[] {
   const out: Sample[] = [];
   let cum = 0;
   for (let i = 0; i < bounds.length; i++) {
     cum += counts[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: String(bounds[i]) }, value: cum });
+    out.push({ metricName: `${name}_bucket`, labels: { le: String(bounds[i]), ...labels }, value: cum });
   }
-  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: count });
+  out.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...labels }, value: count });
   out.push({ metricName: `${name}_sum`, labels, value: sum });
   out.push({ metricName: `${name}_count`, labels, value: count });
   return out;
