@@ -11,6 +11,8 @@ export interface FamilySpec {
   readonly type: FamilyType;
   readonly help: string;
   readonly aggregate: Aggregator;
+  /** Label names (histograms: besides `le`). */
+  readonly labels: readonly string[];
 }
 
 /** Where one source key lands: family, sample suffix (histograms), labels, and the factor to the family's unit. */
@@ -35,7 +37,8 @@ interface Opts { aggregate?: Aggregator; scale?: number }
 
 function family(name: string, type: FamilyType, help: string, keys: Record<string, Labels | null>, opts: Opts = {}): void {
   if (families.has(name)) throw new Error(`metric family ${name} declared twice`);
-  families.set(name, { name, type, help, aggregate: opts.aggregate ?? 'sum' });
+  const labels = [...new Set(Object.values(keys).flatMap((l) => Object.keys(l ?? {})))];
+  families.set(name, { name, type, help, aggregate: opts.aggregate ?? 'sum', labels });
   for (const [key, labels] of Object.entries(keys)) {
     if (exact.has(key)) throw new Error(`metric source key ${key} mapped twice`);
     exact.set(key, { family: name, suffix: '', labels: labels ?? {}, scale: opts.scale ?? 1 });
@@ -189,7 +192,7 @@ gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was l
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
 families.set('portcullis_revocation_propagation_seconds', {
-  name: 'portcullis_revocation_propagation_seconds', type: 'histogram', aggregate: 'sum',
+  name: 'portcullis_revocation_propagation_seconds', type: 'histogram', aggregate: 'sum', labels: [],
   help: 'Delay from a revocation\'s publish (at its origin) to applied here; origins do not record their own',
 });
 gauge('portcullis_revocation_propagation_recent_seconds', 'Propagation delay by stat: p50 and p99 over the recent-sample ring, max since start; not mergeable over workers, the highest is kept',
@@ -250,9 +253,9 @@ counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-a
 // ---- upstream pools: the key carries the upstream's name ----
 const UPSTREAM = /^upstream\.(.+)_(connections|pending|ejections)$/;
 const UPSTREAM_FAMILY = { connections: 'portcullis_upstream_connections', pending: 'portcullis_upstream_pending_requests', ejections: 'portcullis_upstream_ejections_total' } as const;
-families.set(UPSTREAM_FAMILY.connections, { name: UPSTREAM_FAMILY.connections, type: 'gauge', help: 'Open connections to an upstream', aggregate: 'sum' });
-families.set(UPSTREAM_FAMILY.pending, { name: UPSTREAM_FAMILY.pending, type: 'gauge', help: 'Requests waiting for a connection to an upstream', aggregate: 'sum' });
-families.set(UPSTREAM_FAMILY.ejections, { name: UPSTREAM_FAMILY.ejections, type: 'counter', help: 'Targets ejected from an upstream after failures', aggregate: 'sum' });
+families.set(UPSTREAM_FAMILY.connections, { name: UPSTREAM_FAMILY.connections, type: 'gauge', help: 'Open connections to an upstream', aggregate: 'sum', labels: ['upstream'] });
+families.set(UPSTREAM_FAMILY.pending, { name: UPSTREAM_FAMILY.pending, type: 'gauge', help: 'Requests waiting for a connection to an upstream', aggregate: 'sum', labels: ['upstream'] });
+families.set(UPSTREAM_FAMILY.ejections, { name: UPSTREAM_FAMILY.ejections, type: 'counter', help: 'Targets ejected from an upstream after failures', aggregate: 'sum', labels: ['upstream'] });
 const PROPAGATION_BUCKET = /^cluster\.revocation_propagation_ms_bucket_le_(.+)$/;
 
 /** Every family the table can produce. */

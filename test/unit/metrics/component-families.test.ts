@@ -4,6 +4,7 @@
 // with every optional part switched on (introspection, token exchange, client credentials,
 // internal tokens, WebSockets, a revocation snapshot), its local cluster member, and the
 // bus transports the instance does not use in this mode.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -15,6 +16,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../node/dev/echo-ups
 import { ProxyInstance } from '../../../node/instance.js';
 import { COMPONENT_FAMILIES, mapKey, parseExposition, RequestMetrics, sourceValues, UNMAPPED_COUNT_FAMILY, UNMAPPED_FAMILY } from '../../../node/metrics/index.js';
 import { InlineSigner } from '../../../node/s2s/token-signer.js';
+import { ROOT } from '../../helpers/proxy-process.js';
 import { removeTempDirs, tempDir } from '../../helpers/temp-dirs.js';
 
 const logger = pino({ level: 'silent' });
@@ -119,5 +121,14 @@ describe('component metric families', () => {
     expect(text).toContain('portcullis_revocations_behind_seconds -1');
     expect(sourceValues(text, 'cluster')).toMatchObject({ 'revocation_propagation_ms_bucket_le_0.5': 3, revocation_propagation_ms_bucket_le_inf: 4, revocation_propagation_ms_sum: 7.5, bus_disconnected_ms: 1500, revocations_behind_ms: -1 });
     expect(sourceValues(text, 'upstream')).toEqual({ a_b_pending: 2 });
+  });
+});
+
+describe('README', () => {
+  it('documents every component family in its Metrics table', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Metrics\n'), readme.indexOf('\n## ', readme.indexOf('\n## Metrics\n') + 1));
+    const missing = [...COMPONENT_FAMILIES.keys(), UNMAPPED_FAMILY, UNMAPPED_COUNT_FAMILY].filter((n) => !section.includes(`| \`${n}\` |`));
+    expect(missing).toEqual([]);
   });
 });
