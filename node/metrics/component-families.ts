@@ -257,6 +257,10 @@ families.set(UPSTREAM_FAMILY.connections, { name: UPSTREAM_FAMILY.connections, t
 families.set(UPSTREAM_FAMILY.pending, { name: UPSTREAM_FAMILY.pending, type: 'gauge', help: 'Requests waiting for a connection to an upstream', aggregate: 'sum', labels: ['upstream'] });
 families.set(UPSTREAM_FAMILY.ejections, { name: UPSTREAM_FAMILY.ejections, type: 'counter', help: 'Targets ejected from an upstream after failures', aggregate: 'sum', labels: ['upstream'] });
 const PROPAGATION_BUCKET = /^cluster\.revocation_propagation_ms_bucket_le_(.+)$/;
+// ---- JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode) ----
+const VERIFY_FAILED = /^jwt\.verify_failed_([a-z_]+)$/;
+const VERIFY_FAILED_FAMILY = 'portcullis_jwt_verify_failures_total';
+families.set(VERIFY_FAILED_FAMILY, { name: VERIFY_FAILED_FAMILY, type: 'counter', help: 'Tokens the verifier refused or could not judge, by stable failure code (bad_signature, expired…; keys_unavailable, pool_overloaded: answered 503)', aggregate: 'sum', labels: ['code'] });
 
 /** Every family the table can produce. */
 export const COMPONENT_FAMILIES: ReadonlyMap<string, FamilySpec> = families;
@@ -267,6 +271,8 @@ export function mapKey(key: string): KeyMapping | null {
   if (m !== undefined) return m;
   const u = UPSTREAM.exec(key);
   if (u !== null) return { family: UPSTREAM_FAMILY[u[2] as keyof typeof UPSTREAM_FAMILY], suffix: '', labels: { upstream: u[1]! }, scale: 1 };
+  const f = VERIFY_FAILED.exec(key);
+  if (f !== null) return { family: VERIFY_FAILED_FAMILY, suffix: '', labels: { code: f[1]! }, scale: 1 };
   const b = PROPAGATION_BUCKET.exec(key);
   if (b !== null && (b[1] === 'inf' || Number.isFinite(Number(b[1])))) {
     return { family: 'portcullis_revocation_propagation_seconds', suffix: '_bucket', labels: { le: b[1] === 'inf' ? '+Inf' : String(round(Number(b[1]) * MS)) }, scale: 1 };
@@ -280,6 +286,7 @@ export function unmapSample(metric: string, labels: Readonly<Record<string, stri
   const hit = inverse().get(id);
   if (hit !== undefined) return hit;
   for (const [what, fam] of Object.entries(UPSTREAM_FAMILY)) if (metric === fam && labels.upstream !== undefined) return `upstream.${labels.upstream}_${what}`;
+  if (metric === VERIFY_FAILED_FAMILY && labels.code !== undefined) return `jwt.verify_failed_${labels.code}`;
   if (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined) {
     return `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}`;
   }

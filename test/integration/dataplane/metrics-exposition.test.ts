@@ -8,6 +8,7 @@ import { parseExposition, sampleValue } from '../../../node/metrics/index.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
 import { asIssuer, bearer, call, metrics, waitReady } from '../auth/tokens-helpers.js';
+import { forgeSignature } from '../../fixtures/tokens.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -32,6 +33,7 @@ beforeAll(async () => {
   expect((await call(`${proxy.url}/orders/1`, { headers: bearer(token) })).status).toBe(200);
   expect((await call(`${proxy.url}/orders/2`, { headers: bearer(token) })).status).toBe(200);
   expect((await call(`${proxy.url}/orders/3`)).status).toBe(401);
+  expect((await call(`${proxy.url}/orders/4`, { headers: bearer(forgeSignature(token)) })).status).toBe(401);
   expect((await call(`${proxy.url}/dead/1`)).status).toBe(502);
   text = await metrics(proxy, ADMIN_TOKEN);
 }, 60_000);
@@ -61,6 +63,7 @@ describe('GET /metrics', () => {
       portcullis_jwks_fetches_total: 'counter',
       portcullis_jwt_cache_lookups_total: 'counter',
       portcullis_verifier_pool_failures_total: 'counter',
+      portcullis_jwt_verify_failures_total: 'counter',
       portcullis_introspection_calls_total: 'counter',
       portcullis_revocations_degraded: 'gauge',
       portcullis_bus_connected: 'gauge',
@@ -74,14 +77,16 @@ describe('GET /metrics', () => {
 
   it('counts what happened: allowed, denied, the upstream failure, the histogram, the JWKS fetch', () => {
     expect(sampleValue(text, 'portcullis_requests_total', { route: 'orders', status: '200' })).toBe(2);
-    expect(sampleValue(text, 'portcullis_requests_total', { route: 'orders', status: '401' })).toBe(1);
+    expect(sampleValue(text, 'portcullis_requests_total', { route: 'orders', status: '401' })).toBe(2);
     expect(sampleValue(text, 'portcullis_requests_total', { route: 'dead', status: '502' })).toBe(1);
     expect(sampleValue(text, 'portcullis_auth_decisions_total', { decision: 'allowed', reason: '' })).toBe(2);
     expect(sampleValue(text, 'portcullis_auth_decisions_total', { decision: 'denied', reason: 'no_token' })).toBe(1);
+    expect(sampleValue(text, 'portcullis_auth_decisions_total', { decision: 'denied', reason: 'bad_signature' })).toBe(1);
+    expect(sampleValue(text, 'portcullis_jwt_verify_failures_total', { code: 'bad_signature' })).toBe(1);
     const deadErrors = parseExposition(text).filter((s) => s.name === 'portcullis_upstream_errors_total' && s.labels.upstream === 'dead');
     expect(deadErrors.reduce((n, s) => n + s.value, 0)).toBeGreaterThanOrEqual(1);
-    expect(sampleValue(text, 'portcullis_request_duration_seconds_count', { route: 'orders' })).toBe(3);
-    expect(sampleValue(text, 'portcullis_request_duration_seconds_bucket', { route: 'orders', le: '+Inf' })).toBe(3);
+    expect(sampleValue(text, 'portcullis_request_duration_seconds_count', { route: 'orders' })).toBe(4);
+    expect(sampleValue(text, 'portcullis_request_duration_seconds_bucket', { route: 'orders', le: '+Inf' })).toBe(4);
     expect(sampleValue(text, 'portcullis_jwks_fetches_total', { outcome: 'ok' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'portcullis_jwt_cache_lookups_total', { result: 'hit' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'portcullis_upstream_connections', { upstream: 'app' })).toBeGreaterThanOrEqual(0);
@@ -93,5 +98,6 @@ describe('GET /metrics', () => {
     expect(text).not.toMatch(/^portcullis_unmapped_value/m);
     expect(sampleValue(text, 'portcullis_metrics_unmapped_keys')).toBe(0);
     expect(text).not.toContain(token);
+    expect(text).not.toContain(token.split('.')[2]!);
   });
 });

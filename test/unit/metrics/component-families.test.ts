@@ -18,6 +18,7 @@ import { COMPONENT_FAMILIES, mapKey, parseExposition, RequestMetrics, sourceValu
 import { InlineSigner } from '../../../node/s2s/token-signer.js';
 import { ROOT } from '../../helpers/proxy-process.js';
 import { removeTempDirs, tempDir } from '../../helpers/temp-dirs.js';
+import { forgeSignature } from '../../fixtures/tokens.js';
 
 const logger = pino({ level: 'silent' });
 let as: AuthServer;
@@ -56,6 +57,7 @@ beforeAll(async () => {
   if (!v.ok) throw new Error(formatProblems(v.errors));
   member = await startMember(v.config, logger, 'single');
   inst = await ProxyInstance.start({ config: v.config, logger, admin: false, ...member.instance });
+  expect(await inst.whenAuthReady(20_000)).toBe(true);
 }, 60_000);
 
 afterAll(async () => {
@@ -68,7 +70,13 @@ afterAll(async () => {
 
 describe('component metric families', () => {
   it('map every key the components report', async () => {
+    // keys that appear only once something happened: a refused token (jwt.verify_failed_<code>)
+    const forged = forgeSignature(await as.issueJwt({ sub: 'alice' }));
+    const r = await fetch(`http://127.0.0.1:${inst.port}/internal/x`, { headers: { authorization: `Bearer ${forged}` } });
+    expect(r.status).toBe(401);
+    await r.arrayBuffer();
     const keys = Object.keys(inst.metrics.sourceValues());
+    expect(keys.filter((k) => k.startsWith('jwt.verify_failed_'))).not.toEqual([]);
     // the transports this mode does not use, and the inline signer
     const nats = new NatsTransport({ connection: { servers: ['nats://127.0.0.1:1'] } });
     const hub = new IpcHubTransport();
