@@ -257,6 +257,11 @@ families.set(UPSTREAM_FAMILY.connections, { name: UPSTREAM_FAMILY.connections, t
 families.set(UPSTREAM_FAMILY.pending, { name: UPSTREAM_FAMILY.pending, type: 'gauge', help: 'Requests waiting for a connection to an upstream', aggregate: 'sum', labels: ['upstream'] });
 families.set(UPSTREAM_FAMILY.ejections, { name: UPSTREAM_FAMILY.ejections, type: 'counter', help: 'Targets ejected from an upstream after failures', aggregate: 'sum', labels: ['upstream'] });
 const PROPAGATION_BUCKET = /^cluster\.revocation_propagation_ms_bucket_le_(.+)$/;
+// ---- issuer readiness (node/instance.ts): the key carries the issuer's name ----
+const ISSUER = /^issuer\.(.+)_(keys_ready|introspection_ready)$/;
+const ISSUER_FAMILY = { keys_ready: 'portcullis_issuer_keys_ready', introspection_ready: 'portcullis_issuer_introspection_ready' } as const;
+families.set(ISSUER_FAMILY.keys_ready, { name: ISSUER_FAMILY.keys_ready, type: 'gauge', help: '1 when the issuer\'s signing keys are loaded (the lowest over workers)', aggregate: 'min', labels: ['issuer'] });
+families.set(ISSUER_FAMILY.introspection_ready, { name: ISSUER_FAMILY.introspection_ready, type: 'gauge', help: '1 when the issuer\'s introspection endpoint is known (issuers with introspection only; the lowest over workers)', aggregate: 'min', labels: ['issuer'] });
 // ---- JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode) ----
 const VERIFY_FAILED = /^jwt\.verify_failed_([a-z_]+)$/;
 const VERIFY_FAILED_FAMILY = 'portcullis_jwt_verify_failures_total';
@@ -271,6 +276,8 @@ export function mapKey(key: string): KeyMapping | null {
   if (m !== undefined) return m;
   const u = UPSTREAM.exec(key);
   if (u !== null) return { family: UPSTREAM_FAMILY[u[2] as keyof typeof UPSTREAM_FAMILY], suffix: '', labels: { upstream: u[1]! }, scale: 1 };
+  const i = ISSUER.exec(key);
+  if (i !== null) return { family: ISSUER_FAMILY[i[2] as keyof typeof ISSUER_FAMILY], suffix: '', labels: { issuer: i[1]! }, scale: 1 };
   const f = VERIFY_FAILED.exec(key);
   if (f !== null) return { family: VERIFY_FAILED_FAMILY, suffix: '', labels: { code: f[1]! }, scale: 1 };
   const b = PROPAGATION_BUCKET.exec(key);
@@ -286,6 +293,7 @@ export function unmapSample(metric: string, labels: Readonly<Record<string, stri
   const hit = inverse().get(id);
   if (hit !== undefined) return hit;
   for (const [what, fam] of Object.entries(UPSTREAM_FAMILY)) if (metric === fam && labels.upstream !== undefined) return `upstream.${labels.upstream}_${what}`;
+  for (const [what, fam] of Object.entries(ISSUER_FAMILY)) if (metric === fam && labels.issuer !== undefined) return `issuer.${labels.issuer}_${what}`;
   if (metric === VERIFY_FAILED_FAMILY && labels.code !== undefined) return `jwt.verify_failed_${labels.code}`;
   if (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined) {
     return `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}`;

@@ -91,6 +91,7 @@ describe('GET /metrics', () => {
     expect(sampleValue(text, 'portcullis_jwt_cache_lookups_total', { result: 'hit' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'portcullis_upstream_connections', { upstream: 'app' })).toBeGreaterThanOrEqual(0);
     expect(sampleValue(text, 'portcullis_process_resident_memory_bytes')).toBeGreaterThan(1024 * 1024);
+    expect(sampleValue(text, 'portcullis_issuer_keys_ready', { issuer: 'demo' })).toBe(1);
   });
 
   it('has no catch-all family, nothing unmapped, and no credential', () => {

@@ -87,7 +87,7 @@ describe('component metric families', () => {
     }
     for (const k of Object.keys(new InlineSigner().stats())) keys.push(`internal_tokens.${k}`);
     // the optional parts are really there (else this test would prove little)
-    for (const prefix of ['jwt.', 'introspection.', 'dpop.', 'internal_tokens.', 'token_exchange.', 'client_credentials.', 'token_endpoint.', 'cluster.revocation_snapshot', 'websocket.', 'listener.', 'process.', 'upstream.billing_']) {
+    for (const prefix of ['jwt.', 'introspection.', 'dpop.', 'internal_tokens.', 'token_exchange.', 'client_credentials.', 'token_endpoint.', 'cluster.revocation_snapshot', 'websocket.', 'listener.', 'process.', 'upstream.billing_', 'issuer.demo_keys_ready', 'issuer.demo_introspection_ready']) {
       expect(keys.some((k) => k.startsWith(prefix)), prefix).toBe(true);
     }
     expect(keys.filter((k) => mapKey(k) === null)).toEqual([]);
