@@ -201,24 +201,28 @@ exact.set('cluster.revocation_propagation_ms_count', { family: 'portcullis_revoc
 exact.set('cluster.revocation_propagation_ms_sum', { family: 'portcullis_revocation_propagation_seconds', suffix: '_sum', labels: {}, scale: MS });
 
 // ---- cluster-wide introspection cache (cluster/cache-sync) ----
-counter('portcullis_introspection_sync_fills_total', 'Introspection results shared over the bus, by outcome (sent, received, ignored, capped, refused)', by('outcome', {
-  'cluster.cluster_cache_fills_sent_total': 'sent', 'cluster.cluster_cache_fills_received_total': 'received', 'cluster.cluster_cache_fills_ignored_total': 'ignored',
-  'cluster.cluster_cache_fills_capped_total': 'capped', 'cluster.cluster_cache_fills_refused_total': 'refused',
+counter('portcullis_introspection_sync_fills_total', 'Introspection results shared over the bus, by direction (sent; received: applied from a peer)', by('direction', {
+  'cluster.cluster_cache_fills_sent_total': 'sent', 'cluster.cluster_cache_fills_received_total': 'received',
 }));
+counter('portcullis_introspection_sync_fills_dropped_total', 'Shared introspection results not applied, by reason (ignored: expired or an issuer not ours; refused: invalid)', by('reason', {
+  'cluster.cluster_cache_fills_ignored_total': 'ignored', 'cluster.cluster_cache_fills_refused_total': 'refused',
+}));
+counter('portcullis_introspection_sync_fills_capped_total', 'Shared introspection results whose lifetime was cut to this member\'s cache bounds', { 'cluster.cluster_cache_fills_capped_total': null });
 counter('portcullis_introspection_sync_evictions_total', 'Introspection evictions shared over the bus, by direction', by('direction', { 'cluster.cluster_cache_evictions_sent_total': 'sent', 'cluster.cluster_cache_evictions_received_total': 'received' }));
-counter('portcullis_introspection_sync_leases_total', 'Introspection leases asked of the owner, by answer', by('answer', {
+counter('portcullis_introspection_sync_leases_total', 'Lease requests this owner answered, by answer (granted: the asker calls; pending: another member is calling; cached: the result was here)', by('answer', {
   'cluster.cluster_introspection_lease_granted_total': 'granted', 'cluster.cluster_introspection_lease_pending_total': 'pending', 'cluster.cluster_introspection_lease_cached_total': 'cached',
-  'cluster.cluster_introspection_lease_expired_total': 'expired', 'cluster.cluster_introspection_lease_unrecorded_total': 'unrecorded',
 }));
+counter('portcullis_introspection_sync_leases_expired_total', 'Granted leases that replaced one that had run out', { 'cluster.cluster_introspection_lease_expired_total': null });
+counter('portcullis_introspection_sync_leases_unrecorded_total', 'Granted leases not recorded because the lease table was full (single-flight degrades)', { 'cluster.cluster_introspection_lease_unrecorded_total': null });
 gauge('portcullis_introspection_sync_leases_active', 'Introspection leases this owner holds open', { 'cluster.cluster_introspection_leases_active': null });
 gauge('portcullis_introspection_sync_results_kept', 'Introspection results this owner keeps for lease holders', { 'cluster.cluster_introspection_results_kept': null });
-counter('portcullis_introspection_sync_calls_total', 'Introspection calls made under a lease', { 'cluster.cluster_introspection_calls_total': null });
-counter('portcullis_introspection_sync_remote_hits_total', 'Introspection results answered by another member', { 'cluster.cluster_introspection_remote_hits_total': null });
+counter('portcullis_introspection_sync_calls_total', 'Introspection calls this member made holding the lease', { 'cluster.cluster_introspection_calls_total': null });
+counter('portcullis_introspection_sync_remote_hits_total', 'Lookups answered from the result the owner kept (no call)', { 'cluster.cluster_introspection_remote_hits_total': null });
 counter('portcullis_introspection_sync_lease_waits_total', 'Lookups that waited for another member\'s lease', { 'cluster.cluster_introspection_lease_waits_total': null });
-counter('portcullis_introspection_sync_leases_released_total', 'Leases released without a result', { 'cluster.cluster_introspection_lease_released_total': null });
-counter('portcullis_introspection_sync_owner_slow_total', 'Owners that did not answer in time', { 'cluster.cluster_introspection_owner_slow_total': null });
-counter('portcullis_introspection_sync_owner_failovers_total', 'Lookups moved to another owner', { 'cluster.cluster_introspection_owner_failovers_total': null });
-counter('portcullis_introspection_sync_holder_failovers_total', 'Leases taken over from a holder that went away', { 'cluster.cluster_introspection_holder_failovers_total': null });
+counter('portcullis_introspection_sync_leases_released_total', 'Lease releases this member announced (its call ended; failed or not)', { 'cluster.cluster_introspection_lease_released_total': null });
+counter('portcullis_introspection_sync_owner_slow_total', 'Times an owner answered "slow" while still heard from (asked again)', { 'cluster.cluster_introspection_owner_slow_total': null });
+counter('portcullis_introspection_sync_owner_failovers_total', 'Owners suspected after not answering (lookups go to the next owner)', { 'cluster.cluster_introspection_owner_failovers_total': null });
+counter('portcullis_introspection_sync_holder_failovers_total', 'Leases freed because their holder left the cluster', { 'cluster.cluster_introspection_holder_failovers_total': null });
 counter('portcullis_introspection_sync_fallback_calls_total', 'Introspection calls made without a lease (owner unreachable)', { 'cluster.cluster_introspection_fallback_calls_total': null });
 gauge('portcullis_introspection_sync_owners_suspected', 'Members suspected as owners (not answering)', { 'cluster.cluster_introspection_owners_suspected': null }, { aggregate: 'max' });
 
