@@ -52,6 +52,7 @@ export class ComponentCollector {
     const unmapped: Sample[] = [];
     for (const [key, raw] of Object.entries(this.read())) {
       const m = mapKey(key);
+      if (m === 'elsewhere') continue;
       if (m === null) {
         const dot = key.indexOf('.');
         unmapped.push({ labels: { component: dot > 0 ? key.slice(0, dot) : 'proxy', name: dot > 0 ? key.slice(dot + 1) : key }, value: raw });

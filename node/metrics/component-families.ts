@@ -61,9 +61,6 @@ gauge('portcullis_jwt_verify_inflight', 'Distinct tokens being verified now', { 
 gauge('portcullis_jwt_issuers', 'JWT issuers configured', { 'jwt.issuers': null }, { aggregate: 'max' });
 gauge('portcullis_jwt_issuers_ready', 'JWT issuers with keys loaded (the lowest over workers)', { 'jwt.issuers_ready': null }, { aggregate: 'min' });
 gauge('portcullis_issuers_waiting', 'Issuers not ready yet (keys or introspection endpoint); the highest over workers', { 'auth.issuers_waiting': null }, { aggregate: 'max' });
-counter('portcullis_jwks_fetches_total', 'JWKS fetches by outcome (ok, failed)', by('outcome', { 'jwt.jwks_fetch_ok': 'ok', 'jwt.jwks_fetch_failed': 'failed' }));
-counter('portcullis_jwks_unknown_kid_total', 'Tokens with a kid not in the JWKS, by action (refetched, throttled: within the cool-down)', by('action', { 'jwt.jwks_unknown_kid_refetch': 'refetched', 'jwt.jwks_unknown_kid_throttled': 'throttled' }));
-counter('portcullis_jwks_keys_refused_total', 'JWKS keys refused (algorithm not allowed, unusable)', { 'jwt.jwks_keys_refused': null });
 gauge('portcullis_verifier_pool_threads', 'Verifier worker threads', { 'jwt.pool_size': null });
 gauge('portcullis_verifier_pool_queue', 'Tokens and batches waiting for a verifier thread', { 'jwt.pool_queue': null });
 gauge('portcullis_verifier_pool_inflight', 'Tokens in a verifier thread now', { 'jwt.pool_in_flight': null });
@@ -266,6 +263,20 @@ const ISSUER = /^issuer\.(.+)_(keys_ready|introspection_ready)$/;
 const ISSUER_FAMILY = { keys_ready: 'portcullis_issuer_keys_ready', introspection_ready: 'portcullis_issuer_introspection_ready' } as const;
 families.set(ISSUER_FAMILY.keys_ready, { name: ISSUER_FAMILY.keys_ready, type: 'gauge', help: '1 when the issuer\'s signing keys are loaded (the lowest over workers)', aggregate: 'min', labels: ['issuer'] });
 families.set(ISSUER_FAMILY.introspection_ready, { name: ISSUER_FAMILY.introspection_ready, type: 'gauge', help: '1 when the issuer\'s introspection endpoint is known (issuers with introspection only; the lowest over workers)', aggregate: 'min', labels: ['issuer'] });
+// ---- JWKS per issuer (node/jwt/jwt-verifier.ts: `jwt.jwks.<issuer>.<counter>`); the issuer totals
+// (`jwt.jwks_fetch_ok`…, which keep issuers a reload removed) are for /cache/stats only ----
+const JWKS = /^jwt\.jwks\.(.+)\.(fetch_ok|fetch_failed|unknown_kid_refetch|unknown_kid_throttled|keys_refused)$/;
+const JWKS_SAMPLE: Record<string, { family: string; labels: Record<string, string> }> = {
+  fetch_ok: { family: 'portcullis_jwks_fetches_total', labels: { outcome: 'ok' } },
+  fetch_failed: { family: 'portcullis_jwks_fetches_total', labels: { outcome: 'failed' } },
+  unknown_kid_refetch: { family: 'portcullis_jwks_unknown_kid_total', labels: { action: 'refetched' } },
+  unknown_kid_throttled: { family: 'portcullis_jwks_unknown_kid_total', labels: { action: 'throttled' } },
+  keys_refused: { family: 'portcullis_jwks_keys_refused_total', labels: {} },
+};
+families.set('portcullis_jwks_fetches_total', { name: 'portcullis_jwks_fetches_total', type: 'counter', help: 'JWKS fetches by issuer and outcome (ok, failed)', aggregate: 'sum', labels: ['issuer', 'outcome'] });
+families.set('portcullis_jwks_unknown_kid_total', { name: 'portcullis_jwks_unknown_kid_total', type: 'counter', help: 'Tokens with a kid not in the issuer\'s JWKS, by action (refetched, throttled: within the cool-down)', aggregate: 'sum', labels: ['issuer', 'action'] });
+families.set('portcullis_jwks_keys_refused_total', { name: 'portcullis_jwks_keys_refused_total', type: 'counter', help: 'Keys left out of a fetched JWKS (symmetric, weak, invalid…), counted per fetch, by issuer', aggregate: 'sum', labels: ['issuer'] });
+const ELSEWHERE = new Set(['jwt.jwks_fetch_ok', 'jwt.jwks_fetch_failed', 'jwt.jwks_unknown_kid_refetch', 'jwt.jwks_unknown_kid_throttled', 'jwt.jwks_keys_refused']);
 // ---- JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode) ----
 const VERIFY_FAILED = /^jwt\.verify_failed_([a-z_]+)$/;
 const VERIFY_FAILED_FAMILY = 'portcullis_jwt_verify_failures_total';
@@ -274,10 +285,13 @@ families.set(VERIFY_FAILED_FAMILY, { name: VERIFY_FAILED_FAMILY, type: 'counter'
 /** Every family the table can produce. */
 export const COMPONENT_FAMILIES: ReadonlyMap<string, FamilySpec> = families;
 
-/** The family a source key belongs to, or null (exported under UNMAPPED_FAMILY). */
-export function mapKey(key: string): KeyMapping | null {
+/** The family a source key belongs to; 'elsewhere' when its value is exported through other keys (not exported itself); null: unknown (exported under UNMAPPED_FAMILY). */
+export function mapKey(key: string): KeyMapping | 'elsewhere' | null {
   const m = exact.get(key);
   if (m !== undefined) return m;
+  if (ELSEWHERE.has(key)) return 'elsewhere';
+  const j = JWKS.exec(key);
+  if (j !== null) { const t = JWKS_SAMPLE[j[2]!]!; return { family: t.family, suffix: '', labels: { issuer: j[1]!, ...t.labels }, scale: 1 }; }
   const u = UPSTREAM.exec(key);
   if (u !== null) return { family: UPSTREAM_FAMILY[u[2] as keyof typeof UPSTREAM_FAMILY], suffix: '', labels: { upstream: u[1]! }, scale: 1 };
   const i = ISSUER.exec(key);
@@ -297,6 +311,11 @@ export function unmapSample(metric: string, labels: Readonly<Record<string, stri
   const hit = inverse().get(id);
   if (hit !== undefined) return hit;
   for (const [what, fam] of Object.entries(UPSTREAM_FAMILY)) if (metric === fam && labels.upstream !== undefined) return `upstream.${labels.upstream}_${what}`;
+  if (labels.issuer !== undefined) {
+    for (const [what, t] of Object.entries(JWKS_SAMPLE)) {
+      if (t.family === metric && Object.entries(t.labels).every(([k, v]) => labels[k] === v)) return `jwt.jwks.${labels.issuer}.${what}`;
+    }
+  }
   for (const [what, fam] of Object.entries(ISSUER_FAMILY)) if (metric === fam && labels.issuer !== undefined) return `issuer.${labels.issuer}_${what}`;
   if (metric === VERIFY_FAILED_FAMILY && labels.code !== undefined) return `jwt.verify_failed_${labels.code}`;
   if (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined) {

@@ -1,6 +1,6 @@
 // Reading Prometheus text back (tests, benchmarks, tools): samples as name, labels and value,
 // and the components' flat keys recovered through the family table.
-import { mapKey, unmapSample } from './component-families.js';
+import { mapKey, unmapSample, type KeyMapping } from './component-families.js';
 
 export interface ParsedSample {
   readonly name: string;
@@ -35,7 +35,7 @@ export function sampleValue(text: string, name: string, labels: Readonly<Record<
 /** The sample a component's flat key (`websocket.upgrades_total`) is exported as, in the family's unit; NaN when absent or unmapped. */
 export function sourceValue(text: string, key: string): number {
   const m = mapKey(key);
-  if (m === null) return Number.NaN;
+  if (m === null || m === 'elsewhere') return Number.NaN;
   const v = sampleValue(text, m.family + m.suffix, m.labels);
   return v < 0 ? v : v / m.scale;
 }
@@ -46,7 +46,7 @@ export function sourceValues(text: string, component: string): Record<string, nu
   for (const s of parseExposition(text)) {
     const key = unmapSample(s.name, s.labels);
     if (key === null || !key.startsWith(`${component}.`)) continue;
-    const m = mapKey(key)!;
+    const m = mapKey(key) as KeyMapping;
     out[key.slice(component.length + 1)] = s.value < 0 ? s.value : round(s.value / m.scale);
   }
   return out;

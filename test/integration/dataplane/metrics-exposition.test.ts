@@ -87,7 +87,7 @@ describe('GET /metrics', () => {
     expect(deadErrors.reduce((n, s) => n + s.value, 0)).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'portcullis_request_duration_seconds_count', { route: 'orders' })).toBe(4);
     expect(sampleValue(text, 'portcullis_request_duration_seconds_bucket', { route: 'orders', le: '+Inf' })).toBe(4);
-    expect(sampleValue(text, 'portcullis_jwks_fetches_total', { outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(text, 'portcullis_jwks_fetches_total', { issuer: 'demo', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'portcullis_jwt_cache_lookups_total', { result: 'hit' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(text, 'portcullis_upstream_connections', { upstream: 'app' })).toBeGreaterThanOrEqual(0);
     expect(sampleValue(text, 'portcullis_process_resident_memory_bytes')).toBeGreaterThan(1024 * 1024);

@@ -87,7 +87,7 @@ describe('component metric families', () => {
     }
     for (const k of Object.keys(new InlineSigner().stats())) keys.push(`internal_tokens.${k}`);
     // the optional parts are really there (else this test would prove little)
-    for (const prefix of ['jwt.', 'introspection.', 'dpop.', 'internal_tokens.', 'token_exchange.', 'client_credentials.', 'token_endpoint.', 'cluster.revocation_snapshot', 'websocket.', 'listener.', 'process.', 'upstream.billing_', 'issuer.demo_keys_ready', 'issuer.demo_introspection_ready']) {
+    for (const prefix of ['jwt.', 'introspection.', 'dpop.', 'internal_tokens.', 'token_exchange.', 'client_credentials.', 'token_endpoint.', 'cluster.revocation_snapshot', 'websocket.', 'listener.', 'process.', 'upstream.billing_', 'issuer.demo_keys_ready', 'issuer.demo_introspection_ready', 'jwt.jwks.demo.fetch_ok']) {
       expect(keys.some((k) => k.startsWith(prefix)), prefix).toBe(true);
     }
     expect(keys.filter((k) => mapKey(k) === null)).toEqual([]);
@@ -129,6 +129,18 @@ describe('component metric families', () => {
     expect(text).toContain('portcullis_revocations_behind_seconds -1');
     expect(sourceValues(text, 'cluster')).toMatchObject({ 'revocation_propagation_ms_bucket_le_0.5': 3, revocation_propagation_ms_bucket_le_inf: 4, revocation_propagation_ms_sum: 7.5, bus_disconnected_ms: 1500, revocations_behind_ms: -1 });
     expect(sourceValues(text, 'upstream')).toEqual({ a_b_pending: 2 });
+  });
+
+  it('label JWKS counters by issuer (a dotted issuer name too) and leave the all-issuer totals to /cache/stats', async () => {
+    const m = new RequestMetrics();
+    m.addSource(() => ({ 'jwt.jwks_fetch_ok': 5, 'jwt.jwks.a.b.fetch_ok': 3, 'jwt.jwks.c.fetch_failed': 2, 'jwt.jwks.c.keys_refused': 1 }));
+    const text = await m.text();
+    expect(text).toContain('portcullis_jwks_fetches_total{issuer="a.b",outcome="ok"} 3');
+    expect(text).toContain('portcullis_jwks_fetches_total{issuer="c",outcome="failed"} 2');
+    expect(text).toContain('portcullis_jwks_keys_refused_total{issuer="c"} 1');
+    expect(text).toMatch(/^portcullis_metrics_unmapped_keys 0$/m);
+    expect(text).not.toContain(' 5\n');
+    expect(sourceValues(text, 'jwt')).toEqual({ 'jwks.a.b.fetch_ok': 3, 'jwks.c.fetch_failed': 2, 'jwks.c.keys_refused': 1 });
   });
 });
 
