@@ -188,14 +188,8 @@ gauge('portcullis_revocations_behind_seconds', 'How far this process may be behi
 gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
-families.set('portcullis_revocation_propagation_seconds', {
-  name: 'portcullis_revocation_propagation_seconds', type: 'histogram', aggregate: 'sum', labels: [],
-  help: 'Delay from a revocation\'s publish (at its origin) to applied here; origins do not record their own',
-});
 gauge('portcullis_revocation_propagation_recent_seconds', 'Propagation delay by stat: p50 and p99 over the recent-sample ring, max since start; not mergeable over workers, the highest is kept',
   by('stat', { 'cluster.revocation_propagation_ms_p50': 'p50', 'cluster.revocation_propagation_ms_p99': 'p99', 'cluster.revocation_propagation_ms_max': 'max' }), { aggregate: 'max', scale: MS });
-exact.set('cluster.revocation_propagation_ms_count', { family: 'portcullis_revocation_propagation_seconds', suffix: '_count', labels: {}, scale: 1 });
-exact.set('cluster.revocation_propagation_ms_sum', { family: 'portcullis_revocation_propagation_seconds', suffix: '_sum', labels: {}, scale: MS });
 
 // ---- cluster-wide introspection cache (cluster/cache-sync) ----
 counter('portcullis_introspection_sync_fills_total', 'Introspection results shared over the bus, by direction (sent; received: applied from a peer)', by('direction', {
@@ -251,36 +245,81 @@ counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) e
 counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time', { 'listener.request_timeouts_total': null });
 counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
 
-// ---- upstream pools: the key carries the upstream's name ----
-const UPSTREAM = /^upstream\.(.+)_(connections|pending|ejections)$/;
-const UPSTREAM_FAMILY = { connections: 'portcullis_upstream_connections', pending: 'portcullis_upstream_pending_requests', ejections: 'portcullis_upstream_ejections_total' } as const;
-families.set(UPSTREAM_FAMILY.connections, { name: UPSTREAM_FAMILY.connections, type: 'gauge', help: 'Open connections to an upstream', aggregate: 'sum', labels: ['upstream'] });
-families.set(UPSTREAM_FAMILY.pending, { name: UPSTREAM_FAMILY.pending, type: 'gauge', help: 'Requests waiting for a connection to an upstream', aggregate: 'sum', labels: ['upstream'] });
-families.set(UPSTREAM_FAMILY.ejections, { name: UPSTREAM_FAMILY.ejections, type: 'counter', help: 'Targets ejected from an upstream after failures', aggregate: 'sum', labels: ['upstream'] });
-const PROPAGATION_BUCKET = /^cluster\.revocation_propagation_ms_bucket_le_(.+)$/;
-// ---- issuer readiness (node/instance.ts): the key carries the issuer's name ----
-const ISSUER = /^issuer\.(.+)_(keys_ready|introspection_ready)$/;
-const ISSUER_FAMILY = { keys_ready: 'portcullis_issuer_keys_ready', introspection_ready: 'portcullis_issuer_introspection_ready' } as const;
-families.set(ISSUER_FAMILY.keys_ready, { name: ISSUER_FAMILY.keys_ready, type: 'gauge', help: '1 when the issuer\'s signing keys are loaded (the lowest over workers)', aggregate: 'min', labels: ['issuer'] });
-families.set(ISSUER_FAMILY.introspection_ready, { name: ISSUER_FAMILY.introspection_ready, type: 'gauge', help: '1 when the issuer\'s introspection endpoint is known (issuers with introspection only; the lowest over workers)', aggregate: 'min', labels: ['issuer'] });
-// ---- JWKS per issuer (node/jwt/jwt-verifier.ts: `jwt.jwks.<issuer>.<counter>`); the issuer totals
-// (`jwt.jwks_fetch_ok`…, which keep issuers a reload removed) are for /cache/stats only ----
-const JWKS = /^jwt\.jwks\.(.+)\.(fetch_ok|fetch_failed|unknown_kid_refetch|unknown_kid_throttled|keys_refused)$/;
-const JWKS_SAMPLE: Record<string, { family: string; labels: Record<string, string> }> = {
+// ---- keys that carry a name (an upstream, an issuer, a failure code, a bucket bound) ----
+/** A family of keys matched by pattern: `map` the match to a sample, `unmap` a sample back to its key (null: not ours). */
+interface KeyPattern {
+  readonly re: RegExp;
+  map(m: RegExpExecArray): KeyMapping;
+  unmap(metric: string, labels: Readonly<Record<string, string>>): string | null;
+}
+const patterns: KeyPattern[] = [];
+const declare = (name: string, type: FamilyType, help: string, labels: string[], aggregate: Aggregator = 'sum'): void => {
+  if (families.has(name)) throw new Error(`metric family ${name} declared twice`);
+  families.set(name, { name, type, help, aggregate, labels });
+};
+const sample = (family: string, labels: Record<string, string>, suffix: KeyMapping['suffix'] = '', scale = 1): KeyMapping => ({ family, suffix, labels, scale });
+/** `<prefix><name><sep><what>` → `family[what]{<label>: name, ...labels[what]}`; `what` is one of the table's keys. */
+function named(prefix: string, sep: string, label: string, table: Record<string, { family: string; labels?: Record<string, string> }>): void {
+  const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  patterns.push({
+    re: new RegExp(`^${esc(prefix)}(.+)${esc(sep)}(${Object.keys(table).join('|')})$`),
+    map: (m) => { const t = table[m[2]!]!; return sample(t.family, { [label]: m[1]!, ...t.labels }); },
+    unmap: (metric, labels) => {
+      if (labels[label] === undefined) return null;
+      for (const [what, t] of Object.entries(table)) {
+        const want = t.labels ?? {};
+        if (t.family === metric && Object.keys(labels).length === Object.keys(want).length + 1 && Object.entries(want).every(([k, v]) => labels[k] === v)) return `${prefix}${labels[label]}${sep}${what}`;
+      }
+      return null;
+    },
+  });
+}
+
+// upstream pools (node/instance.ts: `upstream.<name>_connections`…)
+declare('portcullis_upstream_connections', 'gauge', 'Open connections to an upstream', ['upstream']);
+declare('portcullis_upstream_pending_requests', 'gauge', 'Requests waiting for a connection to an upstream', ['upstream']);
+declare('portcullis_upstream_ejections_total', 'counter', 'Targets ejected from an upstream after failures', ['upstream']);
+named('upstream.', '_', 'upstream', {
+  connections: { family: 'portcullis_upstream_connections' }, pending: { family: 'portcullis_upstream_pending_requests' }, ejections: { family: 'portcullis_upstream_ejections_total' },
+});
+
+// issuer readiness (node/instance.ts: `issuer.<name>_keys_ready`…), what /readyz waits for
+declare('portcullis_issuer_keys_ready', 'gauge', '1 when the issuer\'s signing keys are loaded (the lowest over workers)', ['issuer'], 'min');
+declare('portcullis_issuer_introspection_ready', 'gauge', '1 when the issuer\'s introspection endpoint is known (issuers with introspection only; the lowest over workers)', ['issuer'], 'min');
+named('issuer.', '_', 'issuer', { keys_ready: { family: 'portcullis_issuer_keys_ready' }, introspection_ready: { family: 'portcullis_issuer_introspection_ready' } });
+
+// JWKS per issuer (node/jwt/jwt-verifier.ts: `jwt.jwks.<issuer>.<counter>`); the all-issuer
+// totals (`jwt.jwks_fetch_ok`…, which keep issuers a reload removed) are for /cache/stats only
+declare('portcullis_jwks_fetches_total', 'counter', 'JWKS fetches by issuer and outcome (ok, failed)', ['issuer', 'outcome']);
+declare('portcullis_jwks_unknown_kid_total', 'counter', 'Tokens with a kid not in the issuer\'s JWKS, by action (refetched, throttled: within the cool-down)', ['issuer', 'action']);
+declare('portcullis_jwks_keys_refused_total', 'counter', 'Keys left out of a fetched JWKS (symmetric, weak, invalid…), counted per fetch, by issuer', ['issuer']);
+named('jwt.jwks.', '.', 'issuer', {
   fetch_ok: { family: 'portcullis_jwks_fetches_total', labels: { outcome: 'ok' } },
   fetch_failed: { family: 'portcullis_jwks_fetches_total', labels: { outcome: 'failed' } },
   unknown_kid_refetch: { family: 'portcullis_jwks_unknown_kid_total', labels: { action: 'refetched' } },
   unknown_kid_throttled: { family: 'portcullis_jwks_unknown_kid_total', labels: { action: 'throttled' } },
-  keys_refused: { family: 'portcullis_jwks_keys_refused_total', labels: {} },
-};
-families.set('portcullis_jwks_fetches_total', { name: 'portcullis_jwks_fetches_total', type: 'counter', help: 'JWKS fetches by issuer and outcome (ok, failed)', aggregate: 'sum', labels: ['issuer', 'outcome'] });
-families.set('portcullis_jwks_unknown_kid_total', { name: 'portcullis_jwks_unknown_kid_total', type: 'counter', help: 'Tokens with a kid not in the issuer\'s JWKS, by action (refetched, throttled: within the cool-down)', aggregate: 'sum', labels: ['issuer', 'action'] });
-families.set('portcullis_jwks_keys_refused_total', { name: 'portcullis_jwks_keys_refused_total', type: 'counter', help: 'Keys left out of a fetched JWKS (symmetric, weak, invalid…), counted per fetch, by issuer', aggregate: 'sum', labels: ['issuer'] });
+  keys_refused: { family: 'portcullis_jwks_keys_refused_total' },
+});
 const ELSEWHERE = new Set(['jwt.jwks_fetch_ok', 'jwt.jwks_fetch_failed', 'jwt.jwks_unknown_kid_refetch', 'jwt.jwks_unknown_kid_throttled', 'jwt.jwks_keys_refused']);
-// ---- JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode) ----
-const VERIFY_FAILED = /^jwt\.verify_failed_([a-z_]+)$/;
-const VERIFY_FAILED_FAMILY = 'portcullis_jwt_verify_failures_total';
-families.set(VERIFY_FAILED_FAMILY, { name: VERIFY_FAILED_FAMILY, type: 'counter', help: 'Tokens the verifier refused or could not judge, by stable failure code (bad_signature, expired…; keys_unavailable, pool_overloaded: answered 503)', aggregate: 'sum', labels: ['code'] });
+
+// JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode)
+declare('portcullis_jwt_verify_failures_total', 'counter', 'Tokens the verifier refused or could not judge, by stable failure code (bad_signature, expired…; keys_unavailable, pool_overloaded: answered 503)', ['code']);
+patterns.push({
+  re: /^jwt\.verify_failed_([a-z_]+)$/,
+  map: (m) => sample('portcullis_jwt_verify_failures_total', { code: m[1]! }),
+  unmap: (metric, labels) => (metric === 'portcullis_jwt_verify_failures_total' && labels.code !== undefined ? `jwt.verify_failed_${labels.code}` : null),
+});
+
+// revocation propagation buckets (cluster/revocation/delay-histogram.ts: ms bounds, `inf`)
+declare('portcullis_revocation_propagation_seconds', 'histogram', 'Delay from a revocation\'s publish (at its origin) to applied here; origins do not record their own', []);
+exact.set('cluster.revocation_propagation_ms_count', sample('portcullis_revocation_propagation_seconds', {}, '_count'));
+exact.set('cluster.revocation_propagation_ms_sum', sample('portcullis_revocation_propagation_seconds', {}, '_sum', MS));
+patterns.push({
+  re: /^cluster\.revocation_propagation_ms_bucket_le_(inf|\d+(?:\.\d+)?)$/,
+  map: (m) => sample('portcullis_revocation_propagation_seconds', { le: m[1] === 'inf' ? '+Inf' : String(round(Number(m[1]) * MS)) }, '_bucket'),
+  unmap: (metric, labels) => (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined
+    ? `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}` : null),
+});
 
 /** Every family the table can produce. */
 export const COMPONENT_FAMILIES: ReadonlyMap<string, FamilySpec> = families;
@@ -290,36 +329,20 @@ export function mapKey(key: string): KeyMapping | 'elsewhere' | null {
   const m = exact.get(key);
   if (m !== undefined) return m;
   if (ELSEWHERE.has(key)) return 'elsewhere';
-  const j = JWKS.exec(key);
-  if (j !== null) { const t = JWKS_SAMPLE[j[2]!]!; return { family: t.family, suffix: '', labels: { issuer: j[1]!, ...t.labels }, scale: 1 }; }
-  const u = UPSTREAM.exec(key);
-  if (u !== null) return { family: UPSTREAM_FAMILY[u[2] as keyof typeof UPSTREAM_FAMILY], suffix: '', labels: { upstream: u[1]! }, scale: 1 };
-  const i = ISSUER.exec(key);
-  if (i !== null) return { family: ISSUER_FAMILY[i[2] as keyof typeof ISSUER_FAMILY], suffix: '', labels: { issuer: i[1]! }, scale: 1 };
-  const f = VERIFY_FAILED.exec(key);
-  if (f !== null) return { family: VERIFY_FAILED_FAMILY, suffix: '', labels: { code: f[1]! }, scale: 1 };
-  const b = PROPAGATION_BUCKET.exec(key);
-  if (b !== null && (b[1] === 'inf' || Number.isFinite(Number(b[1])))) {
-    return { family: 'portcullis_revocation_propagation_seconds', suffix: '_bucket', labels: { le: b[1] === 'inf' ? '+Inf' : String(round(Number(b[1]) * MS)) }, scale: 1 };
+  for (const p of patterns) {
+    const hit = p.re.exec(key);
+    if (hit !== null) return p.map(hit);
   }
   return null;
 }
 
 /** The source key a sample came from (the inverse of mapKey), or null. For tools reading /metrics as flat values. */
 export function unmapSample(metric: string, labels: Readonly<Record<string, string>>): string | null {
-  const id = sampleId(metric, labels);
-  const hit = inverse().get(id);
+  const hit = inverse().get(sampleId(metric, labels));
   if (hit !== undefined) return hit;
-  for (const [what, fam] of Object.entries(UPSTREAM_FAMILY)) if (metric === fam && labels.upstream !== undefined) return `upstream.${labels.upstream}_${what}`;
-  if (labels.issuer !== undefined) {
-    for (const [what, t] of Object.entries(JWKS_SAMPLE)) {
-      if (t.family === metric && Object.entries(t.labels).every(([k, v]) => labels[k] === v)) return `jwt.jwks.${labels.issuer}.${what}`;
-    }
-  }
-  for (const [what, fam] of Object.entries(ISSUER_FAMILY)) if (metric === fam && labels.issuer !== undefined) return `issuer.${labels.issuer}_${what}`;
-  if (metric === VERIFY_FAILED_FAMILY && labels.code !== undefined) return `jwt.verify_failed_${labels.code}`;
-  if (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined) {
-    return `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}`;
+  for (const p of patterns) {
+    const key = p.unmap(metric, labels);
+    if (key !== null) return key;
   }
   return null;
 }
