@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client } from 'undici';
 import { startPortcullis, type RunningTarget } from './targets.js';
 import { BENCH_SCOPE, INTROSPECTION_SECRET_ENV, benchConfigHead } from './token-targets.js';
+import { sourceValues } from '../node/metrics/index.js';
 
 /** A started member: its proxy and admin ports. */
 export type Member = RunningTarget & { adminPort: number; id: string };
@@ -102,15 +103,9 @@ export async function waitReady(m: Member, timeoutMs = 20_000): Promise<void> {
   }
 }
 
-/** Pure: `portcullis_component_value{component="<component>",name="…"} v` lines of a /metrics text as name → value. */
+/** Pure: one component's counters (`members_live`, `revocation_propagation_ms_p99`…) read back from the families of a /metrics text, in the component's own units. */
 export function componentValues(metrics: string, component: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  const re = /^portcullis_component_value\{([^}]*)\}\s+(\S+)$/gm;
-  for (let m = re.exec(metrics); m !== null; m = re.exec(metrics)) {
-    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (labels.component === component && labels.name !== undefined) out[labels.name] = Number(m[2]);
-  }
-  return out;
+  return sourceValues(metrics, component);
 }
 
 /** The member's `cluster` component values from admin /metrics. */

@@ -4,7 +4,7 @@
 // three, start one back-to-back prober per member with it, revoke it by jti at one member (the
 // origin rotates), and record when each prober sees its first 401 — counted from the moment
 // the bench sent `POST /revocations`, on one host's clock, nothing subtracted. Beside it, the
-// members' own publish → applied histogram (revocation_propagation_ms in /metrics).
+// members' own publish → applied histogram (portcullis_revocation_propagation_seconds in /metrics, read back in ms).
 // CPU: no pinning — the three members, nats-server, the AS, the upstream, the load process and
 // the prober share every core (2 on the reference machine); the foreign-CPU column says how
 // busy the rest of the machine was.
@@ -195,7 +195,7 @@ export function propagationTables(s: PropagationSummary, f: PropagationFlags, wa
   return [
     `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', prober, '', stages, '',
-    '**Members\' own histogram** — `revocation_propagation_ms` (publish timestamp at the origin, before the JetStream publish → applied to the store at the receiver; origins do not record their own). Fractions over this run\'s samples; p50/p99/max over the member\'s recent-sample ring.',
+    '**Members\' own histogram** — `portcullis_revocation_propagation_seconds` (publish timestamp at the origin, before the JetStream publish → applied to the store at the receiver; origins do not record their own). Fractions over this run\'s samples; p50/p99/max over the member\'s recent-sample ring.',
     '', proxies, '',
     '**Background load, event-loop delay and GC** (member process, the measured window only; loop delay = how late a 10 ms timer fired; latency of the load from each request\'s send)',
     '', load,

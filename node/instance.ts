@@ -10,7 +10,7 @@ import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } f
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './pipeline/snapshot.js';
 import type { Logger } from './log.js';
-import { RequestMetrics } from './metrics.js';
+import { RequestMetrics } from './metrics/index.js';
 import type { CompiledRoute } from './pipeline/context.js';
 import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
@@ -160,6 +160,11 @@ export class ProxyInstance {
       out[`upstream.${name}_ejections`] = up.stats.ejections;
     }
     for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
+    // per issuer, what /readyz waits for: its keys, and its introspection endpoint when it has one
+    for (const [name, r] of Object.entries(this.auth.readiness())) {
+      out[`issuer.${name}_keys_ready`] = r.keys ? 1 : 0;
+      if (r.introspection !== null) out[`issuer.${name}_introspection_ready`] = r.introspection ? 1 : 0;
+    }
     Object.assign(out, this.s2s.stats());
     const c = this.opts.cluster;
     if (c != null) for (const [k, v] of Object.entries(c.stats())) out[`cluster.${k}`] = v;

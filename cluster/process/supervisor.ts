@@ -23,7 +23,7 @@ export type WorkerMessage =
   | ReloadReply;
 export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown' };
 
-/** Per-issuer readiness as /readyz reports it (node/auth/auth-layer.ts readiness()). */
+/** Per-issuer readiness as /readyz reports it (node/auth readiness()). */
 export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
 
 interface Slot {

@@ -6,7 +6,7 @@ import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_li
 import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
-import type { RequestMetrics } from '../metrics.js';
+import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
 import { routingHost } from '../routing/host-normalize.js';

@@ -312,7 +312,7 @@ export class JwtVerifier {
     this.commitIssuers(this.prepareIssuers(issuers));
   }
 
-  /** Flat counters for /metrics and /cache/stats. */
+  /** Flat counters for /metrics and /cache/stats: totals (JWKS ones include issuers a reload retired), and each issuer's JWKS counters as `jwks.<issuer>.<counter>`. */
   stats(): Record<string, number> {
     const c = this.#cache.counters;
     const out: Record<string, number> = {
@@ -330,7 +330,11 @@ export class JwtVerifier {
       verify_inflight: this.#inflight.size,
     };
     for (const a of this.#actors.values()) {
-      for (const k of Object.keys(a.counters) as (keyof JwksCounters)[]) out[k]! += a.counters[k];
+      for (const k of Object.keys(a.counters) as (keyof JwksCounters)[]) {
+        out[k]! += a.counters[k];
+        // the same per issuer (`jwks.<issuer>.fetch_ok`…) for metrics labelled by issuer
+        out[`jwks.${a.name}.${k.slice('jwks_'.length)}`] = a.counters[k];
+      }
       if (a.snapshot !== null) out.issuers_ready!++;
     }
     for (const [code, n] of this.#failed) out[`verify_failed_${code}`] = n;

@@ -108,9 +108,9 @@ describe('metrics', () => {
     for (const reason of ['no_token', 'expired', 'bad_signature', 'insufficient_scope', 'inactive', 'query_token_unsupported']) {
       expect(value(new RegExp(`^portcullis_auth_decisions_total\\{decision="denied",reason="${reason}"\\} (\\d+)$`, 'm')), reason).toBe(1);
     }
-    expect(value(/^portcullis_component_value\{component="jwt",name="cache_hits"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
-    expect(value(/^portcullis_component_value\{component="introspection",name="calls_ok"\} (\d+)$/m)).toBe(1);
-    expect(value(/^portcullis_component_value\{component="introspection",name="calls_inactive"\} (\d+)$/m)).toBe(1);
+    expect(value(/^portcullis_jwt_cache_lookups_total\{result="hit"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^portcullis_introspection_calls_total\{outcome="active"\} (\d+)$/m)).toBe(1);
+    expect(value(/^portcullis_introspection_calls_total\{outcome="inactive"\} (\d+)$/m)).toBe(1);
     // the scrape itself never shows a credential
     for (const t of sent) expect(m).not.toContain(t);
     expect(m).not.toContain(INTROSPECTION_SECRET);

@@ -16,6 +16,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { sourceValue } from '../../../node/metrics/index.js';
 
 const BUS_KEY = randomBytes(48).toString('base64');
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret', PT_BUS_KEY: BUS_KEY };
@@ -53,8 +54,9 @@ async function call(p: ProxyProcess, token: string): Promise<Answer> {
 
 async function clusterMetric(p: ProxyProcess, name: string): Promise<number> {
   const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  const m = new RegExp(`component="cluster",name="${name}"} (\\d+(\\.\\d+)?)$`, 'm').exec(await r.body.text());
-  return m === null ? -1 : Number(m[1]);
+  // the family a cluster counter is exported as (node/metrics/component-families.ts), in the counter's own unit
+  const v = sourceValue(await r.body.text(), `cluster.${name}`);
+  return Number.isNaN(v) ? -1 : v;
 }
 
 async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {

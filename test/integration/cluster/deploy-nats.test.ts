@@ -15,6 +15,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServerWithConfig, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, ROOT, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, waitFor } from './proxy-fixtures.js';
+import { sourceValue } from '../../../node/metrics/index.js';
 
 const PASSWORDS = { PORTCULLIS_NATS_PASSWORD: `proxy-${randomUUID()}`, PORTCULLIS_NATS_REVOKE_PASSWORD: `revoke-${randomUUID()}` };
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, ...PASSWORDS, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
@@ -37,8 +38,9 @@ async function call(p: ProxyProcess, token: string): Promise<number> {
 
 async function clusterMetric(p: ProxyProcess, name: string): Promise<number> {
   const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  const m = new RegExp(`component="cluster",name="${name}"} (\\d+)$`, 'm').exec(await r.body.text());
-  return m === null ? -1 : Number(m[1]);
+  // the family a cluster counter is exported as (node/metrics/component-families.ts), in the counter's own unit
+  const v = sourceValue(await r.body.text(), `cluster.${name}`);
+  return Number.isNaN(v) ? -1 : v;
 }
 
 /** Errors the server reported on `nc` (permission violations arrive asynchronously). */

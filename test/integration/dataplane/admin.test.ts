@@ -82,11 +82,11 @@ describe('admin endpoints', () => {
     expect(m).toContain('portcullis_upstream_errors_total{upstream="app",kind="reset"} 1');
     expect(m).toMatch(/^portcullis_inflight_requests 0$/m);
     // the process's own memory, read at scrape time
-    for (const name of ['rss_bytes', 'heap_used_bytes', 'heap_total_bytes', 'external_bytes']) {
-      const line = m.split('\n').find((l) => l.startsWith(`portcullis_component_value{component="process",name="${name}"}`));
+    for (const name of ['resident_memory_bytes', 'heap_used_bytes', 'heap_total_bytes', 'external_bytes']) {
+      const line = m.split('\n').find((l) => l.startsWith(`portcullis_process_${name} `));
       expect(Number(line?.split(' ').pop()), name).toBeGreaterThan(name === 'external_bytes' ? 0 : 1024 * 1024);
     }
-    expect(m).toMatch(/portcullis_component_value\{component="upstream",name="app_connections"\} \d+/);
+    expect(m).toMatch(/^portcullis_upstream_connections\{upstream="app"\} \d+$/m);
   });
 });
 

@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { sourceValue } from '../../../node/metrics/index.js';
 
 const REQUEST_MS = 20_000;
 
@@ -33,8 +34,7 @@ describe('slow uploads', () => {
 
   async function listenerMetric(name: string): Promise<number> {
     const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const line = (await r.body.text()).split('\n').find((l) => l.startsWith('portcullis_component_value{') && l.includes('component="listener"') && l.includes(`name="${name}"`));
-    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+    return sourceValue(await r.body.text(), `listener.${name}`);
   }
 
   it('a body slower than uWS allows is forwarded whole when it completes within request_ms; one that does not gets 408 at request_ms', async () => {

@@ -198,7 +198,7 @@ describe('retries and ejection', () => {
     expect(results.filter((s) => s === 502).length).toBe(2);
     expect(results.slice(4).every((s) => s === 200)).toBe(true);
     const m = await metrics();
-    expect(metric(m, 'portcullis_component_value', { component: 'upstream', name: 'ejecting_ejections' })).toBe(1);
+    expect(metric(m, 'portcullis_upstream_ejections_total', { upstream: 'ejecting' })).toBe(1);
     expect(metric(m, 'portcullis_upstream_errors_total', { upstream: 'ejecting', kind: 'connect' })).toBe(2);
   });
 });

@@ -8,9 +8,14 @@ import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
+import { sampleValue } from '../../../node/metrics/index.js';
+import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
 
 let echo: EchoUpstream;
+let as: AuthServer;
 let proxy: ProxyProcess;
+const VERIFIER_THREADS = 1;
 
 function workerPids(primary: number): number[] {
   try {
@@ -29,12 +34,16 @@ async function once(path: string): Promise<number> {
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  as = await startAuthServer();
+  // an issuer (unused by the route) so each worker has a verifier and keys to report
+  proxy = await startProxy(baseConfig(echo.url, { issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } }, verifier: { pool_size: VERIFIER_THREADS } }),
+    { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
 });
 
 afterAll(async () => {
   await proxy?.stop();
   await echo?.close();
+  await as?.close();
 });
 
 describe('serve --workers 2', () => {
@@ -67,6 +76,23 @@ describe('serve --workers 2', () => {
     const text = await m.body.text();
     // 40 requests spread over two processes, summed by the primary.
     expect(text).toContain('portcullis_requests_total{route="all",status="200"} 40');
+    // the histogram too, bucket by bucket, and the result is still valid Prometheus text
+    expect(sampleValue(text, 'portcullis_request_duration_seconds_count', { route: 'all' })).toBe(40);
+    expect(sampleValue(text, 'portcullis_request_duration_seconds_bucket', { route: 'all', le: '+Inf' })).toBe(40);
+    const check = promtoolCheck(text);
+    expect(check.output).toBe('');
+    expect(check.status).toBe(0);
+    // gauges: additive ones summed (each worker's memory, threads), per-process copies of
+    // one fact are not (the issuer count is the highest, readiness the lowest)
+    const types = familyTypes(text);
+    expect(types.get('portcullis_process_resident_memory_bytes')).toBe('gauge');
+    expect(sampleValue(text, 'portcullis_verifier_pool_threads')).toBe(2 * VERIFIER_THREADS);
+    expect(sampleValue(text, 'portcullis_jwt_issuers')).toBe(1);
+    expect(sampleValue(text, 'portcullis_jwt_issuers_ready')).toBe(1);
+    expect(sampleValue(text, 'portcullis_metrics_unmapped_keys')).toBe(0);
+    // the primary's own series follow the workers'
+    expect(types.get('portcullis_workers_ready')).toBe('gauge');
+    expect(sampleValue(text, 'portcullis_workers_ready')).toBe(2);
     expect((await request(`${proxy.adminUrl}/metrics`)).statusCode).toBe(401);
   });
 

@@ -101,7 +101,7 @@ describe('internal tokens', () => {
     expect(s2['internal_tokens.minted']! - s1['internal_tokens.minted']!).toBe(1);
 
     const metrics = await adminGet(proxy, '/metrics');
-    expect(metrics.text).toMatch(/portcullis_component_value\{component="internal_tokens",name="minted"\} \d+/);
+    expect(metrics.text).toMatch(/^portcullis_internal_tokens_minted_total \d+$/m);
   });
 
   it('a revoked inbound token gets 401 and its minted tokens leave the cache', async () => {

@@ -5,6 +5,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { sourceValue } from '../../../node/metrics/index.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -145,11 +146,10 @@ export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
   throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
 }
 
-/** A websocket metric from /metrics (component "websocket"), NaN when absent. */
+/** The websocket counter `name` (`websocket.<name>`) read from the family /metrics exports it as; NaN when absent. */
 export async function wsMetric(p: ProxyProcess, name: string): Promise<number> {
   const m = await admin(p, 'GET', '/metrics');
-  const line = String(m.body).split('\n').find((l) => l.startsWith('portcullis_component_value{') && l.includes('component="websocket"') && l.includes(`name="${name}"`));
-  return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sourceValue(String(m.body), `websocket.${name}`);
 }
 
 /** The `jti` claim of a JWT (no verification). */

@@ -39,12 +39,13 @@ describe('member config', () => {
 describe('metrics and helper output', () => {
   it('reads one component\'s values from Prometheus text', () => {
     const text = [
-      '# HELP portcullis_component_value x',
-      'portcullis_component_value{component="cluster",name="revocation_propagation_ms_p99"} 3.25',
-      'portcullis_component_value{component="cluster",name="revocation_propagation_ms_bucket_le_0.5"} 7',
-      'portcullis_component_value{component="jwt",name="cache_hits"} 9',
+      '# HELP portcullis_revocation_propagation_recent_seconds x',
+      'portcullis_revocation_propagation_recent_seconds{stat="p99"} 0.00325',
+      'portcullis_revocation_propagation_seconds_bucket{le="0.0005"} 7',
+      'portcullis_cluster_members 3',
+      'portcullis_jwt_cache_lookups_total{result="hit"} 9',
     ].join('\n');
-    expect(componentValues(text, 'cluster')).toEqual({ revocation_propagation_ms_p99: 3.25, 'revocation_propagation_ms_bucket_le_0.5': 7 });
+    expect(componentValues(text, 'cluster')).toEqual({ revocation_propagation_ms_p99: 3.25, 'revocation_propagation_ms_bucket_le_0.5': 7, members_live: 3 });
   });
 
   it('reads the jti of a JWT and refuses one without', () => {

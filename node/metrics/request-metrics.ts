@@ -1,7 +1,10 @@
-// Request metrics kept in plain counters on the hot path (no label lookups, no
-// allocation per request) and exposed as Prometheus text through prom-client
-// collectors at scrape time. Components register extra gauges via addSource().
-import { Registry, Counter, Gauge, Histogram } from 'prom-client';
+// Request metrics kept in plain counters on the hot path (no label lookups beyond the
+// route's entry, no allocation per request, no prom-client call) and turned into
+// Prometheus families at scrape time. Components register their counters via addSource();
+// component-collector.ts sorts them into real families.
+import { Registry, Counter, Gauge } from 'prom-client';
+import { ComponentCollector, type MetricSource } from './component-collector.js';
+import { histogramSamples, ScrapedFamily, type Sample } from './scraped-family.js';
 
 /** Latency bucket bounds in seconds (Prometheus convention). */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -27,7 +30,7 @@ export class RequestMetrics {
   inflight = 0;
   /** "allowed" or the stable deny reason → count. */
   readonly decisions = new Map<string, number>();
-  private readonly sources: Array<() => Record<string, number>> = [];
+  private readonly components: ComponentCollector;
 
   constructor() {
     const self = this;
@@ -38,21 +41,11 @@ export class RequestMetrics {
         for (const [route, s] of self.routes) for (const [status, n] of s.byStatus) this.inc({ route, status: String(status) }, n);
       },
     });
-    new Histogram({
-      name: 'portcullis_request_duration_seconds', help: 'Total time from request to last response byte', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [route, s] of self.routes) {
-          // prom-client has no bulk setter: replay bucket counts through zero-cost observations
-          const h = this as unknown as { hashMap: Record<string, { bucketValues: Record<number, number>; sum: number; count: number; labels: Record<string, string> }> };
-          this.observe({ route }, 0); // creates the entry
-          const entry = Object.values(h.hashMap).find((e) => e.labels.route === route)!;
-          LATENCY_BUCKETS.forEach((b, i) => { entry.bucketValues[b] = s.buckets[i]!; });
-          entry.sum = s.sum;
-          entry.count = s.count;
-        }
-      },
-    });
+    new ScrapedFamily('portcullis_request_duration_seconds', 'Total time from request to last response byte', 'histogram', () => {
+      const out: Sample[] = [];
+      for (const [route, s] of self.routes) out.push(...histogramSamples('portcullis_request_duration_seconds', { route }, LATENCY_BUCKETS, s.buckets, s.sum, s.count));
+      return out;
+    }).register(this.registry);
     new Counter({
       name: 'portcullis_request_bytes_total', help: 'Body bytes by route and direction', labelNames: ['route', 'direction'], registers: [this.registry],
       collect() {
@@ -89,19 +82,7 @@ export class RequestMetrics {
       name: 'portcullis_inflight_requests', help: 'Requests being processed', registers: [this.registry],
       collect() { this.set(self.inflight); },
     });
-    new Gauge({
-      name: 'portcullis_component_value', help: 'Component counters and gauges (verifier, cache, jwks, introspection, upstream pools)', labelNames: ['component', 'name'], registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const src of self.sources) {
-          const values = src();
-          for (const [k, v] of Object.entries(values)) {
-            const dot = k.indexOf('.');
-            this.set({ component: dot > 0 ? k.slice(0, dot) : 'proxy', name: dot > 0 ? k.slice(dot + 1) : k }, v);
-          }
-        }
-      },
-    });
+    this.components = new ComponentCollector(this.registry);
   }
 
   private route(name: string): RouteStats {
@@ -116,7 +97,7 @@ export class RequestMetrics {
     s.byStatus.set(status, (s.byStatus.get(status) ?? 0) + 1);
     let i = 0;
     while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
-    s.buckets[i]!++; // non-cumulative, as prom-client stores them
+    s.buckets[i]!++; // non-cumulative; made cumulative at scrape
     s.sum += seconds;
     s.count++;
     s.bytesIn += bytesIn;
@@ -141,12 +122,17 @@ export class RequestMetrics {
   }
 
   /** Register a function returning `{ "component.name": value }` read at scrape time. */
-  addSource(fn: () => Record<string, number>): void {
-    this.sources.push(fn);
+  addSource(fn: MetricSource): void {
+    this.components.add(fn);
   }
 
   clearSources(): void {
-    this.sources.length = 0;
+    this.components.clear();
+  }
+
+  /** Every registered source key with its current value, before mapping to families (tests, diagnosis). */
+  sourceValues(): Record<string, number> {
+    return this.components.read();
   }
 
   text(): Promise<string> {

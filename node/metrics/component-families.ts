@@ -1,0 +1,360 @@
+// The table from the components' flat counters (`addSource(() => ({ 'component.name': value }))`)
+// to Prometheus families: counters `*_total`, units in the name, one family per meaning with
+// labels. A key missing here is still exported (portcullis_unmapped_value) and counted.
+import type { Aggregator } from 'prom-client';
+
+export type FamilyType = 'counter' | 'gauge' | 'histogram';
+
+/** One Prometheus family. `aggregate`: how the primary combines workers' values (default sum). */
+export interface FamilySpec {
+  readonly name: string;
+  readonly type: FamilyType;
+  readonly help: string;
+  readonly aggregate: Aggregator;
+  /** Label names (histograms: besides `le`). */
+  readonly labels: readonly string[];
+}
+
+/** Where one source key lands: family, sample suffix (histograms), labels, and the factor to the family's unit. */
+export interface KeyMapping {
+  readonly family: string;
+  readonly suffix: '' | '_bucket' | '_sum' | '_count';
+  readonly labels: Readonly<Record<string, string>>;
+  /** Multiply the source value by this (ms → s: 0.001). Negative values ("unknown") pass unscaled. */
+  readonly scale: number;
+}
+
+/** Fallback family for keys the table does not know (README: Metrics). */
+export const UNMAPPED_FAMILY = 'portcullis_unmapped_value';
+/** Gauge: how many distinct source keys fell back to UNMAPPED_FAMILY in this scrape. */
+export const UNMAPPED_COUNT_FAMILY = 'portcullis_metrics_unmapped_keys';
+
+const families = new Map<string, FamilySpec>();
+const exact = new Map<string, KeyMapping>();
+
+type Labels = Record<string, string>;
+interface Opts { aggregate?: Aggregator; scale?: number }
+
+function family(name: string, type: FamilyType, help: string, keys: Record<string, Labels | null>, opts: Opts = {}): void {
+  if (families.has(name)) throw new Error(`metric family ${name} declared twice`);
+  const labels = [...new Set(Object.values(keys).flatMap((l) => Object.keys(l ?? {})))];
+  families.set(name, { name, type, help, aggregate: opts.aggregate ?? 'sum', labels });
+  for (const [key, labels] of Object.entries(keys)) {
+    if (exact.has(key)) throw new Error(`metric source key ${key} mapped twice`);
+    exact.set(key, { family: name, suffix: '', labels: labels ?? {}, scale: opts.scale ?? 1 });
+  }
+}
+const counter = (name: string, help: string, keys: Record<string, Labels | null>, opts?: Opts): void => family(name, 'counter', help, keys, opts);
+const gauge = (name: string, help: string, keys: Record<string, Labels | null>, opts?: Opts): void => family(name, 'gauge', help, keys, opts);
+/** `key → label value` for a family with one label. */
+const by = (label: string, pairs: Record<string, string>): Record<string, Labels> =>
+  Object.fromEntries(Object.entries(pairs).map(([k, v]) => [k, { [label]: v }]));
+const MS = 0.001;
+
+// ---- JWT verification (node/jwt): summed over issuers by the verifier, so no issuer label ----
+counter('portcullis_jwt_cache_lookups_total', 'Verified-token cache lookups by result (hit, miss)', by('result', { 'jwt.cache_hits': 'hit', 'jwt.cache_misses': 'miss' }));
+gauge('portcullis_jwt_cache_entries', 'Verified tokens cached', { 'jwt.cache_entries': null });
+gauge('portcullis_jwt_cache_bytes', 'Estimated memory of the verified-token cache', { 'jwt.cache_bytes': null });
+counter('portcullis_jwt_cache_removals_total', 'Verified tokens removed from the cache by reason (evicted: room, expired: past exp)', by('reason', { 'jwt.cache_evictions': 'evicted', 'jwt.cache_expirations': 'expired' }));
+counter('portcullis_jwt_verified_total', 'Tokens whose signature and claims verified', { 'jwt.verify_ok': null });
+gauge('portcullis_jwt_verify_inflight', 'Distinct tokens being verified now', { 'jwt.verify_inflight': null });
+gauge('portcullis_jwt_issuers', 'JWT issuers configured', { 'jwt.issuers': null }, { aggregate: 'max' });
+gauge('portcullis_jwt_issuers_ready', 'JWT issuers with keys loaded (the lowest over workers)', { 'jwt.issuers_ready': null }, { aggregate: 'min' });
+gauge('portcullis_issuers_waiting', 'Issuers not ready yet (keys or introspection endpoint); the highest over workers', { 'auth.issuers_waiting': null }, { aggregate: 'max' });
+gauge('portcullis_verifier_pool_threads', 'Verifier worker threads', { 'jwt.pool_size': null });
+gauge('portcullis_verifier_pool_queue', 'Tokens and batches waiting for a verifier thread', { 'jwt.pool_queue': null });
+gauge('portcullis_verifier_pool_inflight', 'Tokens in a verifier thread now', { 'jwt.pool_in_flight': null });
+counter('portcullis_verifier_pool_tokens_total', 'Tokens verified in the pool', { 'jwt.pool_tasks': null });
+counter('portcullis_verifier_pool_batches_total', 'Batches sent to the pool', { 'jwt.pool_batches': null });
+counter('portcullis_verifier_pool_task_seconds_total', 'Wall time tokens spent in the pool, summed', { 'jwt.pool_task_ms_sum': null }, { scale: MS });
+counter('portcullis_verifier_pool_failovers_total', 'Tokens retried on another thread after a thread died', { 'jwt.pool_failovers': null });
+counter('portcullis_verifier_pool_failures_total', 'Tokens the pool could not verify (answered 503)', { 'jwt.pool_failures': null });
+counter('portcullis_verifier_pool_overloaded_total', 'Tokens refused because the pool queue was full', { 'jwt.pool_overloaded': null });
+gauge('portcullis_verifier_pool_utilization_ratio', 'Verifier pool utilization 0..1 (average over workers)', { 'jwt.pool_utilization': null }, { aggregate: 'average' });
+
+// ---- introspection (node/introspection), summed over issuers ----
+counter('portcullis_introspection_calls_total', 'RFC 7662 calls to the authorization server by outcome (active, inactive, failed)',
+  by('outcome', { 'introspection.calls_ok': 'active', 'introspection.calls_inactive': 'inactive', 'introspection.calls_failed': 'failed' }));
+counter('portcullis_introspection_queue_full_total', 'Introspections refused because too many were waiting', { 'introspection.calls_queue_full': null });
+counter('portcullis_introspection_late_answers_total', 'Introspection answers that arrived after the request gave up', { 'introspection.calls_late': null });
+counter('portcullis_introspection_singleflight_waits_total', 'Lookups that waited for an introspection already running for the same token', { 'introspection.singleflight_waits': null });
+counter('portcullis_introspection_cache_lookups_total', 'Introspection cache lookups by result (hit, miss)', by('result', { 'introspection.cache_hits': 'hit', 'introspection.cache_misses': 'miss' }));
+gauge('portcullis_introspection_cache_entries', 'Introspection results cached', { 'introspection.cache_entries': null });
+counter('portcullis_introspection_cache_evictions_total', 'Introspection results evicted for room', { 'introspection.cache_evictions': null });
+counter('portcullis_introspection_call_seconds_total', 'Time spent in introspection calls, summed (divide by portcullis_introspection_calls_timed_total for the mean)', { 'introspection.latency_ms_sum': null }, { scale: MS });
+counter('portcullis_introspection_calls_timed_total', 'Introspection calls timed in portcullis_introspection_call_seconds_total', { 'introspection.latency_count': null });
+
+// ---- DPoP (node/dpop) ----
+counter('portcullis_dpop_proofs_checked_total', 'DPoP proofs checked', { 'dpop.proofs_checked': null });
+counter('portcullis_dpop_proofs_total', 'DPoP proofs by outcome (accepted, refused)', by('outcome', { 'dpop.proofs_accepted': 'accepted', 'dpop.proofs_refused': 'refused' }));
+counter('portcullis_dpop_nonce_challenges_total', 'Requests answered with a DPoP nonce challenge', { 'dpop.nonce_challenges': null });
+counter('portcullis_dpop_bound_as_bearer_total', 'DPoP-bound tokens presented as Bearer (refused)', { 'dpop.bound_as_bearer': null });
+counter('portcullis_dpop_nonce_refreshes_total', 'DPoP nonce rotations', { 'dpop.nonces_refreshed': null });
+gauge('portcullis_dpop_replay_cache_entries', 'DPoP proof ids remembered against replay', { 'dpop.replay_entries': null });
+counter('portcullis_dpop_replays_refused_total', 'DPoP proofs refused as replays', { 'dpop.replays_refused': null });
+counter('portcullis_dpop_replay_too_old_total', 'DPoP proofs refused as older than the replay window', { 'dpop.replay_too_old': null });
+counter('portcullis_dpop_replay_evicted_live_total', 'DPoP proof ids evicted for room while still inside their window', { 'dpop.replay_evicted_live': null });
+counter('portcullis_dpop_replay_owner_asks_total', 'DPoP replay checks asked of the owning member', { 'dpop.replay_owner_asked': null });
+counter('portcullis_dpop_replay_owner_refusals_total', 'DPoP replay checks the owning member refused', { 'dpop.replay_owner_refused': null });
+counter('portcullis_dpop_replay_fallback_local_total', 'DPoP replay checks decided locally because the owner did not answer', { 'dpop.replay_fallback_local': null });
+gauge('portcullis_dpop_key_cache_entries', 'Imported DPoP public keys cached', { 'dpop.key_cache_entries': null });
+counter('portcullis_dpop_key_imports_total', 'DPoP public keys imported', { 'dpop.key_imports': null });
+counter('portcullis_dpop_replay_sync_claims_served_total', 'DPoP replay claims this member answered as owner', { 'dpop.replay_sync_claims_served': null });
+counter('portcullis_dpop_replay_sync_claims_refused_total', 'DPoP replay claims this member answered "seen" (a subset of served)', { 'dpop.replay_sync_claims_refused': null });
+counter('portcullis_dpop_replay_sync_seen_total', 'DPoP "seen" notices by direction (sent, received)', by('direction', { 'dpop.replay_sync_seen_sent': 'sent', 'dpop.replay_sync_seen_received': 'received' }));
+counter('portcullis_dpop_replay_sync_suspects_total', 'Members suspected for not answering DPoP replay claims', { 'dpop.replay_sync_suspects': null });
+counter('portcullis_dpop_replay_sync_invalid_total', 'Invalid DPoP replay-sync messages received', { 'dpop.replay_sync_invalid_received': null });
+
+// ---- service to service (node/s2s) ----
+counter('portcullis_internal_tokens_minted_total', 'Internal tokens minted for upstreams', { 'internal_tokens.minted': null });
+counter('portcullis_internal_tokens_mint_failures_total', 'Internal tokens that could not be minted', { 'internal_tokens.mint_failures': null });
+counter('portcullis_internal_tokens_cache_lookups_total', 'Internal-token cache lookups by result (hit, miss)', by('result', { 'internal_tokens.cache_hits': 'hit', 'internal_tokens.cache_misses': 'miss' }));
+counter('portcullis_internal_tokens_singleflight_waits_total', 'Lookups that waited for an internal token being minted', { 'internal_tokens.singleflight_waits': null });
+gauge('portcullis_internal_tokens_cache_entries', 'Internal tokens cached', { 'internal_tokens.cache_tokens': null });
+counter('portcullis_internal_tokens_cache_evictions_total', 'Internal tokens removed from the cache by reason (room, revoked)', by('reason', { 'internal_tokens.cache_evictions': 'room', 'internal_tokens.revocation_evictions': 'revoked' }));
+counter('portcullis_internal_tokens_signed_total', 'Internal tokens signed', { 'internal_tokens.signed': null });
+counter('portcullis_internal_tokens_sign_failures_total', 'Internal token signatures that failed', { 'internal_tokens.sign_failures': null });
+counter('portcullis_internal_tokens_sign_batches_total', 'Batches sent to the signing thread', { 'internal_tokens.sign_batches': null });
+counter('portcullis_internal_tokens_sign_failovers_total', 'Signatures retried after the signing thread died', { 'internal_tokens.sign_failovers': null });
+counter('portcullis_internal_tokens_sign_worker_restarts_total', 'Signing thread restarts', { 'internal_tokens.sign_worker_restarts': null });
+gauge('portcullis_internal_tokens_sign_queue', 'Signatures waiting for the signing thread', { 'internal_tokens.sign_queue': null });
+counter('portcullis_internal_tokens_sign_seconds_total', 'Time spent signing internal tokens, summed, by signing (thread: wall time, inline: CPU time)',
+  by('signing', { 'internal_tokens.sign_wall_ms_sum': 'thread', 'internal_tokens.sign_ms_sum': 'inline' }), { scale: MS });
+gauge('portcullis_internal_tokens_keys_published', 'Signing keys published in the proxy JWKS', { 'internal_tokens.keys_published': null }, { aggregate: 'max' });
+counter('portcullis_internal_tokens_key_rotations_total', 'Signing key rotations', { 'internal_tokens.key_rotations': null });
+for (const [c, what] of [['token_exchange', 'RFC 8693 token exchange'], ['client_credentials', 'client-credentials grant']] as const) {
+  counter(`portcullis_${c}_calls_total`, `${what} calls to the token endpoint by outcome`,
+    c === 'token_exchange' ? by('outcome', { [`${c}.calls_ok`]: 'ok', [`${c}.calls_failed`]: 'failed', [`${c}.calls_refused`]: 'refused' }) : by('outcome', { [`${c}.calls_ok`]: 'ok', [`${c}.calls_failed`]: 'failed' }));
+  counter(`portcullis_${c}_cache_lookups_total`, `${what} token cache lookups by result (hit, miss)`, by('result', { [`${c}.cache_hits`]: 'hit', [`${c}.cache_misses`]: 'miss' }));
+  counter(`portcullis_${c}_singleflight_waits_total`, `Lookups that waited for a ${what} already running`, { [`${c}.singleflight_waits`]: null });
+}
+gauge('portcullis_token_exchange_cache_entries', 'Exchanged tokens cached', { 'token_exchange.cache_tokens': null });
+counter('portcullis_token_exchange_cache_evictions_total', 'Exchanged tokens removed from the cache by reason (room, revoked)', by('reason', { 'token_exchange.cache_evictions': 'room', 'token_exchange.revocation_evictions': 'revoked' }));
+gauge('portcullis_client_credentials_sources', 'Upstreams with a client-credentials grant', { 'client_credentials.sources': null }, { aggregate: 'max' });
+counter('portcullis_client_credentials_refreshes_ahead_total', 'Client-credentials tokens refreshed before expiry', { 'client_credentials.refreshes_ahead': null });
+counter('portcullis_token_endpoint_discovery_lookups_total', 'Token endpoint discovery lookups', { 'token_endpoint.discovery_lookups': null });
+counter('portcullis_token_endpoint_discovery_failures_total', 'Token endpoint discovery lookups that failed', { 'token_endpoint.discovery_failures': null });
+
+// ---- cluster bus (cluster/transport, cluster/protocol) ----
+counter('portcullis_bus_messages_published_total', 'Messages this process published on the bus', { 'cluster.bus_published': null });
+counter('portcullis_bus_messages_delivered_total', 'Messages delivered to this process\'s handlers', { 'cluster.bus_delivered': null });
+counter('portcullis_bus_messages_received_total', 'Messages received from the bus (NATS or IPC)', { 'cluster.bus_received': null });
+counter('portcullis_bus_messages_relayed_total', 'Messages the IPC hub relayed between workers', { 'cluster.bus_relayed': null });
+counter('portcullis_bus_send_failures_total', 'IPC sends to a worker that failed', { 'cluster.bus_send_failed': null });
+counter('portcullis_bus_handler_errors_total', 'Bus message handlers that threw', { 'cluster.bus_handler_errors': null });
+counter('portcullis_bus_reconnects_total', 'NATS reconnections', { 'cluster.bus_reconnects': null });
+counter('portcullis_bus_connect_failures_total', 'NATS connection attempts that failed', { 'cluster.bus_connect_failures': null });
+gauge('portcullis_bus_ipc_workers', 'Workers connected to the IPC hub', { 'cluster.bus_ipc_workers': null });
+counter('portcullis_bus_messages_rejected_total', 'Bus messages refused by the envelope check, by reason', by('reason', {
+  'cluster.bus_rejected_unsigned_total': 'unsigned', 'cluster.bus_rejected_bad_mac_total': 'bad_mac', 'cluster.bus_rejected_unknown_key_total': 'unknown_key',
+  'cluster.bus_rejected_stale_total': 'stale', 'cluster.bus_rejected_invalid_total': 'invalid',
+}));
+counter('portcullis_bus_messages_decoded_total', 'Bus messages decoded', { 'cluster.bus_messages_decoded_total': null });
+counter('portcullis_bus_messages_dropped_total', 'Bus messages dropped, by reason', by('reason', {
+  'cluster.bus_dropped_disconnected': 'disconnected', 'cluster.bus_messages_dropped_malformed_total': 'malformed', 'cluster.bus_messages_dropped_unknown_type_total': 'unknown_type',
+  'cluster.bus_messages_dropped_unknown_version_total': 'unknown_version', 'cluster.bus_messages_dropped_too_large_total': 'too_large',
+}));
+gauge('portcullis_bus_connected', '1 when connected to the bus (the lowest over workers)', { 'cluster.bus_connected': null }, { aggregate: 'min' });
+gauge('portcullis_bus_disconnected_seconds', 'How long the bus has been disconnected, 0 when connected (the longest over workers)', { 'cluster.bus_disconnected_ms': null }, { aggregate: 'max', scale: MS });
+gauge('portcullis_cluster_members', 'Serving members this process hears (the highest over workers)', { 'cluster.members_live': null }, { aggregate: 'max' });
+counter('portcullis_cluster_members_joined_total', 'Members that joined', { 'cluster.members_joined_total': null });
+counter('portcullis_cluster_members_expired_total', 'Members dropped for missing heartbeats', { 'cluster.members_expired_total': null });
+counter('portcullis_cluster_members_expiry_rounds_skipped_total', 'Membership expiry rounds skipped (this process was paused too long to judge others)', { 'cluster.members_expiry_rounds_skipped_total': null });
+
+// ---- revocations (cluster/revocation) ----
+counter('portcullis_revocations_published_total', 'Revocations this process published', { 'cluster.revocations_published_total': null });
+counter('portcullis_revocations_replayed_total', 'Revocations replayed from the stream', { 'cluster.revocations_replayed_total': null });
+counter('portcullis_revocations_expired_on_arrival_total', 'Revocations that arrived already expired', { 'cluster.revocations_expired_on_arrival_total': null });
+counter('portcullis_revocations_catch_ups_total', 'Catch-ups from the stream after a gap', { 'cluster.revocations_catch_ups_total': null });
+const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid'] as const;
+counter('portcullis_revocations_received_total', 'Revocations received, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_received_${k}`, { kind: k }])));
+counter('portcullis_revocations_applied_total', 'Revocations applied to the store, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_applied_${k}`, { kind: k }])));
+gauge('portcullis_revocations_entries', 'Revocations in the store (every process holds the whole set: the highest over workers)', { 'cluster.revocations_entries': null }, { aggregate: 'max' });
+gauge('portcullis_revocations_entries_by_kind', 'Revocations in the store by kind (the highest over workers)', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_entries_${k}`, { kind: k }])), { aggregate: 'max' });
+gauge('portcullis_revocations_memory_bytes', 'Estimated memory of the revocation store, summed over processes', { 'cluster.revocations_bytes_estimate': null });
+counter('portcullis_revocations_swept_total', 'Revocations removed after their expiry', { 'cluster.revocations_swept_total': null });
+counter('portcullis_revocations_refused_total', 'Revocations refused, by reason (full: store bounds, invalid)', by('reason', { 'cluster.revocations_refused_full_total': 'full', 'cluster.revocations_refused_invalid_total': 'invalid' }));
+counter('portcullis_revocations_capped_total', 'Revocations whose lifetime was capped to the maximum token lifetime', { 'cluster.revocations_capped_total': null });
+gauge('portcullis_revocations_overflowed', '1 while a revocation refused for lack of room has not expired: the gate answers 503', { 'cluster.revocations_overflowed': null }, { aggregate: 'max' });
+gauge('portcullis_revocations_caught_up', '1 once the revocation stream is replayed (the lowest over workers)', { 'cluster.revocations_caught_up': null }, { aggregate: 'min' });
+gauge('portcullis_revocations_degraded', '1 while revocations may be missing (bus down, behind)', { 'cluster.revocations_degraded': null }, { aggregate: 'max' });
+gauge('portcullis_revocations_replay_lag_messages', 'Stream messages still to replay while catching up', { 'cluster.revocation_replay_lag': null }, { aggregate: 'max' });
+gauge('portcullis_revocations_stream_sequence', 'Last revocation stream sequence applied', { 'cluster.revocation_stream_seq': null }, { aggregate: 'max' });
+counter('portcullis_revocations_consumer_restarts_total', 'Revocation stream consumer restarts', { 'cluster.revocation_consumer_restarts_total': null });
+counter('portcullis_revocations_persisted_total', 'Revocations the stream acknowledged', { 'cluster.revocations_persisted_total': null });
+counter('portcullis_revocations_publish_failures_total', 'Revocation publishes the stream did not acknowledge (retried from the outbox)', { 'cluster.revocations_publish_failed_total': null });
+gauge('portcullis_revocations_unpersisted', 'Revocations in the outbox not yet acknowledged by the stream', { 'cluster.revocations_unpersisted': null });
+gauge('portcullis_revocations_behind_seconds', 'How far this process may be behind the revocation stream; -1 unknown (the most behind over workers)', { 'cluster.revocations_behind_ms': null }, { aggregate: 'max', scale: MS });
+gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
+counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
+counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
+gauge('portcullis_revocation_propagation_recent_seconds', 'Propagation delay by stat: p50 and p99 over the recent-sample ring, max since start; not mergeable over workers, the highest is kept',
+  by('stat', { 'cluster.revocation_propagation_ms_p50': 'p50', 'cluster.revocation_propagation_ms_p99': 'p99', 'cluster.revocation_propagation_ms_max': 'max' }), { aggregate: 'max', scale: MS });
+
+// ---- cluster-wide introspection cache (cluster/cache-sync) ----
+counter('portcullis_introspection_sync_fills_total', 'Introspection results shared over the bus, by direction (sent; received: applied from a peer)', by('direction', {
+  'cluster.cluster_cache_fills_sent_total': 'sent', 'cluster.cluster_cache_fills_received_total': 'received',
+}));
+counter('portcullis_introspection_sync_fills_dropped_total', 'Shared introspection results not applied, by reason (ignored: expired or an issuer not ours; refused: invalid)', by('reason', {
+  'cluster.cluster_cache_fills_ignored_total': 'ignored', 'cluster.cluster_cache_fills_refused_total': 'refused',
+}));
+counter('portcullis_introspection_sync_fills_capped_total', 'Shared introspection results whose lifetime was cut to this member\'s cache bounds', { 'cluster.cluster_cache_fills_capped_total': null });
+counter('portcullis_introspection_sync_evictions_total', 'Introspection evictions shared over the bus, by direction', by('direction', { 'cluster.cluster_cache_evictions_sent_total': 'sent', 'cluster.cluster_cache_evictions_received_total': 'received' }));
+counter('portcullis_introspection_sync_leases_total', 'Lease requests this owner answered, by answer (granted: the asker calls; pending: another member is calling; cached: the result was here)', by('answer', {
+  'cluster.cluster_introspection_lease_granted_total': 'granted', 'cluster.cluster_introspection_lease_pending_total': 'pending', 'cluster.cluster_introspection_lease_cached_total': 'cached',
+}));
+counter('portcullis_introspection_sync_leases_expired_total', 'Granted leases that replaced one that had run out', { 'cluster.cluster_introspection_lease_expired_total': null });
+counter('portcullis_introspection_sync_leases_unrecorded_total', 'Granted leases not recorded because the lease table was full (single-flight degrades)', { 'cluster.cluster_introspection_lease_unrecorded_total': null });
+gauge('portcullis_introspection_sync_leases_active', 'Introspection leases this owner holds open', { 'cluster.cluster_introspection_leases_active': null });
+gauge('portcullis_introspection_sync_results_kept', 'Introspection results this owner keeps for lease holders', { 'cluster.cluster_introspection_results_kept': null });
+counter('portcullis_introspection_sync_calls_total', 'Introspection calls this member made holding the lease', { 'cluster.cluster_introspection_calls_total': null });
+counter('portcullis_introspection_sync_remote_hits_total', 'Lookups answered from the result the owner kept (no call)', { 'cluster.cluster_introspection_remote_hits_total': null });
+counter('portcullis_introspection_sync_lease_waits_total', 'Lookups that waited for another member\'s lease', { 'cluster.cluster_introspection_lease_waits_total': null });
+counter('portcullis_introspection_sync_leases_released_total', 'Lease releases this member announced (its call ended; failed or not)', { 'cluster.cluster_introspection_lease_released_total': null });
+counter('portcullis_introspection_sync_owner_slow_total', 'Times an owner answered "slow" while still heard from (asked again)', { 'cluster.cluster_introspection_owner_slow_total': null });
+counter('portcullis_introspection_sync_owner_failovers_total', 'Owners suspected after not answering (lookups go to the next owner)', { 'cluster.cluster_introspection_owner_failovers_total': null });
+counter('portcullis_introspection_sync_holder_failovers_total', 'Leases freed because their holder left the cluster', { 'cluster.cluster_introspection_holder_failovers_total': null });
+counter('portcullis_introspection_sync_fallback_calls_total', 'Introspection calls made without a lease (owner unreachable)', { 'cluster.cluster_introspection_fallback_calls_total': null });
+gauge('portcullis_introspection_sync_owners_suspected', 'Members suspected as owners (not answering)', { 'cluster.cluster_introspection_owners_suspected': null }, { aggregate: 'max' });
+
+// ---- process memory, summed over workers ----
+gauge('portcullis_process_resident_memory_bytes', 'Resident set size at scrape time, summed over workers', { 'process.rss_bytes': null });
+gauge('portcullis_process_heap_used_bytes', 'V8 heap used at scrape time, summed over workers', { 'process.heap_used_bytes': null });
+gauge('portcullis_process_heap_total_bytes', 'V8 heap reserved at scrape time, summed over workers', { 'process.heap_total_bytes': null });
+gauge('portcullis_process_external_bytes', 'Memory of C++ objects bound to JavaScript at scrape time, summed over workers', { 'process.external_bytes': null });
+
+// ---- WebSockets and live streams (node/ws) ----
+gauge('portcullis_websocket_connections', 'Proxied WebSockets open', { 'websocket.connections': null });
+gauge('portcullis_websocket_handshakes_pending', 'WebSocket upgrades waiting for the upstream', { 'websocket.handshakes_pending': null });
+counter('portcullis_websocket_upgrades_total', 'WebSocket upgrades proxied', { 'websocket.upgrades_total': null });
+counter('portcullis_websocket_messages_total', 'WebSocket messages by direction', by('direction', { 'websocket.messages_from_client_total': 'from_client', 'websocket.messages_to_client_total': 'to_client' }));
+counter('portcullis_websocket_bytes_total', 'WebSocket payload bytes by direction', by('direction', { 'websocket.bytes_from_client_total': 'from_client', 'websocket.bytes_to_client_total': 'to_client' }));
+counter('portcullis_websocket_upstream_pauses_total', 'Times the upstream side was paused for client backpressure', { 'websocket.upstream_pauses_total': null });
+counter('portcullis_websocket_closed_total', 'WebSockets closed, by the side that closed first', by('by', { 'websocket.closed_by_client_total': 'client', 'websocket.closed_by_upstream_total': 'upstream', 'websocket.closed_by_proxy_total': 'proxy' }));
+counter('portcullis_websocket_closed_backpressure_total', 'WebSockets the proxy closed because the client did not read', { 'websocket.closed_backpressure_total': null });
+counter('portcullis_websocket_closed_abnormal_total', 'Client connections lost without a close frame (1006)', { 'websocket.closed_abnormal_total': null });
+counter('portcullis_websocket_closed_abnormal_early_total', 'Of those, lost soon after the 101', { 'websocket.closed_abnormal_early_total': null });
+counter('portcullis_live_ended_total', 'WebSockets and streamed responses ended by the proxy, by reason (revoked, expired, unverifiable, policy_changed)', by('reason', {
+  'websocket.ended_revoked_total': 'revoked', 'websocket.ended_expired_total': 'expired', 'websocket.ended_unverifiable_total': 'unverifiable', 'websocket.ended_policy_changed_total': 'policy_changed',
+}));
+counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) ended by the proxy, by reason', by('reason', {
+  'websocket.streams_ended_revoked_total': 'revoked', 'websocket.streams_ended_expired_total': 'expired', 'websocket.streams_ended_unverifiable_total': 'unverifiable',
+}));
+
+// ---- listener ----
+counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time', { 'listener.request_timeouts_total': null });
+counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
+
+// ---- keys that carry a name (an upstream, an issuer, a failure code, a bucket bound) ----
+/** A family of keys matched by pattern: `map` the match to a sample, `unmap` a sample back to its key (null: not ours). */
+interface KeyPattern {
+  readonly re: RegExp;
+  map(m: RegExpExecArray): KeyMapping;
+  unmap(metric: string, labels: Readonly<Record<string, string>>): string | null;
+}
+const patterns: KeyPattern[] = [];
+const declare = (name: string, type: FamilyType, help: string, labels: string[], aggregate: Aggregator = 'sum'): void => {
+  if (families.has(name)) throw new Error(`metric family ${name} declared twice`);
+  families.set(name, { name, type, help, aggregate, labels });
+};
+const sample = (family: string, labels: Record<string, string>, suffix: KeyMapping['suffix'] = '', scale = 1): KeyMapping => ({ family, suffix, labels, scale });
+/** `<prefix><name><sep><what>` → `family[what]{<label>: name, ...labels[what]}`; `what` is one of the table's keys. */
+function named(prefix: string, sep: string, label: string, table: Record<string, { family: string; labels?: Record<string, string> }>): void {
+  const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  patterns.push({
+    re: new RegExp(`^${esc(prefix)}(.+)${esc(sep)}(${Object.keys(table).join('|')})$`),
+    map: (m) => { const t = table[m[2]!]!; return sample(t.family, { [label]: m[1]!, ...t.labels }); },
+    unmap: (metric, labels) => {
+      if (labels[label] === undefined) return null;
+      for (const [what, t] of Object.entries(table)) {
+        const want = t.labels ?? {};
+        if (t.family === metric && Object.keys(labels).length === Object.keys(want).length + 1 && Object.entries(want).every(([k, v]) => labels[k] === v)) return `${prefix}${labels[label]}${sep}${what}`;
+      }
+      return null;
+    },
+  });
+}
+
+// upstream pools (node/instance.ts: `upstream.<name>_connections`…)
+declare('portcullis_upstream_connections', 'gauge', 'Open connections to an upstream', ['upstream']);
+declare('portcullis_upstream_pending_requests', 'gauge', 'Requests waiting for a connection to an upstream', ['upstream']);
+declare('portcullis_upstream_ejections_total', 'counter', 'Targets ejected from an upstream after failures', ['upstream']);
+named('upstream.', '_', 'upstream', {
+  connections: { family: 'portcullis_upstream_connections' }, pending: { family: 'portcullis_upstream_pending_requests' }, ejections: { family: 'portcullis_upstream_ejections_total' },
+});
+
+// issuer readiness (node/instance.ts: `issuer.<name>_keys_ready`…), what /readyz waits for
+declare('portcullis_issuer_keys_ready', 'gauge', '1 when the issuer\'s signing keys are loaded (the lowest over workers)', ['issuer'], 'min');
+declare('portcullis_issuer_introspection_ready', 'gauge', '1 when the issuer\'s introspection endpoint is known (issuers with introspection only; the lowest over workers)', ['issuer'], 'min');
+named('issuer.', '_', 'issuer', { keys_ready: { family: 'portcullis_issuer_keys_ready' }, introspection_ready: { family: 'portcullis_issuer_introspection_ready' } });
+
+// JWKS per issuer (node/jwt/jwt-verifier.ts: `jwt.jwks.<issuer>.<counter>`); the all-issuer
+// totals (`jwt.jwks_fetch_ok`…, which keep issuers a reload removed) are for /cache/stats only
+declare('portcullis_jwks_fetches_total', 'counter', 'JWKS fetches by issuer and outcome (ok, failed)', ['issuer', 'outcome']);
+declare('portcullis_jwks_unknown_kid_total', 'counter', 'Tokens with a kid not in the issuer\'s JWKS, by action (refetched, throttled: within the cool-down)', ['issuer', 'action']);
+declare('portcullis_jwks_keys_refused_total', 'counter', 'Keys left out of a fetched JWKS (symmetric, weak, invalid…), counted per fetch, by issuer', ['issuer']);
+named('jwt.jwks.', '.', 'issuer', {
+  fetch_ok: { family: 'portcullis_jwks_fetches_total', labels: { outcome: 'ok' } },
+  fetch_failed: { family: 'portcullis_jwks_fetches_total', labels: { outcome: 'failed' } },
+  unknown_kid_refetch: { family: 'portcullis_jwks_unknown_kid_total', labels: { action: 'refetched' } },
+  unknown_kid_throttled: { family: 'portcullis_jwks_unknown_kid_total', labels: { action: 'throttled' } },
+  keys_refused: { family: 'portcullis_jwks_keys_refused_total' },
+});
+const ELSEWHERE = new Set(['jwt.jwks_fetch_ok', 'jwt.jwks_fetch_failed', 'jwt.jwks_unknown_kid_refetch', 'jwt.jwks_unknown_kid_throttled', 'jwt.jwks_keys_refused']);
+
+// JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode)
+declare('portcullis_jwt_verify_failures_total', 'counter', 'Tokens the verifier refused or could not judge, by stable failure code (bad_signature, expired…; keys_unavailable, pool_overloaded: answered 503)', ['code']);
+patterns.push({
+  re: /^jwt\.verify_failed_([a-z_]+)$/,
+  map: (m) => sample('portcullis_jwt_verify_failures_total', { code: m[1]! }),
+  unmap: (metric, labels) => (metric === 'portcullis_jwt_verify_failures_total' && labels.code !== undefined ? `jwt.verify_failed_${labels.code}` : null),
+});
+
+// revocation propagation buckets (cluster/revocation/delay-histogram.ts: ms bounds, `inf`)
+declare('portcullis_revocation_propagation_seconds', 'histogram', 'Delay from a revocation\'s publish (at its origin) to applied here; origins do not record their own', []);
+exact.set('cluster.revocation_propagation_ms_count', sample('portcullis_revocation_propagation_seconds', {}, '_count'));
+exact.set('cluster.revocation_propagation_ms_sum', sample('portcullis_revocation_propagation_seconds', {}, '_sum', MS));
+patterns.push({
+  re: /^cluster\.revocation_propagation_ms_bucket_le_(inf|\d+(?:\.\d+)?)$/,
+  map: (m) => sample('portcullis_revocation_propagation_seconds', { le: m[1] === 'inf' ? '+Inf' : String(round(Number(m[1]) * MS)) }, '_bucket'),
+  unmap: (metric, labels) => (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined
+    ? `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}` : null),
+});
+
+/** Every family the table can produce. */
+export const COMPONENT_FAMILIES: ReadonlyMap<string, FamilySpec> = families;
+
+/** The family a source key belongs to; 'elsewhere' when its value is exported through other keys (not exported itself); null: unknown (exported under UNMAPPED_FAMILY). */
+export function mapKey(key: string): KeyMapping | 'elsewhere' | null {
+  const m = exact.get(key);
+  if (m !== undefined) return m;
+  if (ELSEWHERE.has(key)) return 'elsewhere';
+  for (const p of patterns) {
+    const hit = p.re.exec(key);
+    if (hit !== null) return p.map(hit);
+  }
+  return null;
+}
+
+/** The source key a sample came from (the inverse of mapKey), or null. For tools reading /metrics as flat values. */
+export function unmapSample(metric: string, labels: Readonly<Record<string, string>>): string | null {
+  const hit = inverse().get(sampleId(metric, labels));
+  if (hit !== undefined) return hit;
+  for (const p of patterns) {
+    const key = p.unmap(metric, labels);
+    if (key !== null) return key;
+  }
+  return null;
+}
+
+const round = (x: number): number => Math.round(x * 1e9) / 1e9;
+const sampleId = (metric: string, labels: Readonly<Record<string, string>>): string =>
+  `${metric}{${Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(',')}}`;
+let inverted: Map<string, string> | null = null;
+function inverse(): Map<string, string> {
+  if (inverted === null) {
+    inverted = new Map();
+    for (const [key, m] of exact) inverted.set(sampleId(m.family + m.suffix, m.labels), key);
+  }
+  return inverted;
+}
