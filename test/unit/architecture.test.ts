@@ -20,7 +20,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * by what remains (the failure prints it), and one that is gone deleted: the list only shrinks.
  */
 const KNOWN_CYCLES: readonly (readonly string[])[] = [
-  ['node/config', 'node/dpop', 'node/http', 'node/introspection', 'node/jwt', 'node/pipeline', 'node/routing', 'node/s2s', 'node/upstream', 'node/ws'],
+  ['node/config', 'node/dpop', 'node/introspection', 'node/jwt', 'node/pipeline', 'node/routing', 'node/s2s', 'node/upstream'],
+  ['node/http', 'node/ws'],
 ];
 
 interface Import {
