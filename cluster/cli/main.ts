@@ -12,6 +12,10 @@ import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessa
 import { startMember } from '../member-wiring.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from '../worker-reload.js';
 import type { ClusterRole } from '../index.js';
+import { combinedText, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
+
+/** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
+interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -25,6 +29,8 @@ Commands:
   check-config [--no-env] FILE     validate a config file and its environment, list every error with its path
   explain --config FILE METHOD PATH [--token T] [--host H]
                                    which route matches, each rule and why allowed/denied
+  policy push|status|history|rollback --config FILE
+                                   cluster-wide policy versions (policy --help)
   revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID) (--config FILE | --admin URL)
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
@@ -102,7 +108,10 @@ async function serve(argv: string[]): Promise<void> {
     else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workersFlag = Number(values.workers);
     else throw new UsageError(`--workers: expected a number ≥ 1 or "auto", got "${values.workers}"`);
   }
-  const { config, text } = loadOrExit(values.config, 'serve');
+  // cluster policy: only the file's local part counts; the policy comes from the bus (or the state file)
+  const cp = values.config !== undefined ? readClusterPolicyConfig(values.config) : null;
+  if (cp !== null && !cp.ok) fail(`invalid config ${values.config}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+  let { config, text } = cp !== null ? { config: cp.config, text: '' } : loadOrExit(values.config, 'serve');
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   // SIGHUP's default action ends the process: one that arrives while the instance starts
@@ -111,27 +120,68 @@ async function serve(argv: string[]): Promise<void> {
   let hupWhileStarting = false;
   const earlyHup = (): void => { hupWhileStarting = true; };
   process.on('SIGHUP', earlyHup);
+  let policy: ClusterPolicy | null = null;
+  if (cp !== null) {
+    const first = await waitForPolicy(cp.config, cp.raw, logger);
+    policy = { watcher: first.watcher, raw: cp.raw };
+    config = first.config;
+    text = combinedText(cp.raw, first.watcher.current()?.policy);
+  }
   if (workers > 1) {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
+    if (policy !== null) attachPolicy(sup, policy, values.config!);
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.reload(); }
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
   }
-  const inst = await runSingle(config, values.config!, logger, true, 'single');
+  const inst = await runSingle(config, values.config!, logger, true, 'single', 1, policy);
   process.off('SIGHUP', earlyHup);
-  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); inst.reloadFromFile(); }
-  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); inst.reloadFromFile(); });
+  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); reloadSingle(inst, values.config!, policy); }
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); reloadSingle(inst, values.config!, policy); });
+}
+
+/** Reload from the file; with cluster policy only its local part, the cluster's policy stays. */
+function reloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {
+  if (policy === null) return inst.reloadFromFile();
+  const r = reloadLocalPart(configPath, policy.watcher);
+  if (!r.ok) { inst.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return r; }
+  return inst.reload(r.config);
+}
+
+/** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
+function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
+  sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
+  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string);
+  sup.extraReadiness = () => policy.watcher.readiness();
+  sup.extraStats = () => policy.watcher.stats();
+  policy.watcher.setApplier(async (config, entry) => {
+    const r = await sup.applyConfig(combinedText(policy.raw, entry.policy), config);
+    return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
+  });
 }
 
 /** Run one instance in this process (single-process mode or a cluster worker). */
-async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1): Promise<ProxyInstance> {
+async function runSingle(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: Awaited<ReturnType<typeof startMember>> | null = null;
   try {
     member = await startMember(config, logger, role);
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...member.instance });
+    const wiring = policy === null ? member.instance : {
+      ...member.instance,
+      cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
+      adminRoutes: {
+        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId),
+        'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
+      },
+    };
+    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...wiring });
+    if (policy !== null) {
+      const running = inst;
+      policy.watcher.setApplier(async (c) => { const r = running.reload(c); return r.ok ? { ok: true } : r; });
+      running.metrics.addSource(() => policy.watcher.stats());
+    }
   } catch (err) {
     void member?.node.close();
     const message = (err as Error).message ?? String(err);
@@ -149,7 +199,7 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
     logListening(logger, { port: inst.port, adminPort: inst.adminPort });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => { inst.reloadFromFile(); });
+    process.on('SIGHUP', () => { reloadSingle(inst, configPath, policy); });
   }
   return inst;
 }
@@ -233,6 +283,7 @@ async function main(): Promise<void> {
       case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
       case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
+      case 'policy': { const { policy, POLICY_USAGE } = await import('./policy.js'); return await policy(rest, POLICY_USAGE); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
       case 'demo-auth': { const { demoAuth } = await import('./demo-servers.js'); return await demoAuth(rest); }

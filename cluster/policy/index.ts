@@ -7,3 +7,4 @@ export { parseYaml, preparePolicy } from './policy-document.js';
 export { validatePolicy, validatePolicyOffThread, type PolicyVerdict } from './policy-validate.js';
 export { collectReports, policyStatusSubject, PolicyWatcher, type ApplyResult, type PolicyApplier, type PolicyWatcherOptions, type RefusalReason } from './policy-watcher.js';
 export { policyAdminRoutes } from './policy-admin.js';
+export { combinedText, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withPolicyReadiness } from './policy-serve.js';

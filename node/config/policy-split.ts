@@ -58,3 +58,18 @@ export function canonicalJson(v: unknown): string {
 export function policyDigest(policy: PolicyDocument): string {
   return createHash('sha256').update(canonicalJson(policy)).digest('hex');
 }
+
+/** Stands in for the policy when only the local part is checked (it satisfies the schema's required policy keys). */
+const PLACEHOLDER_POLICY = {
+  upstreams: { placeholder: { targets: ['http://127.0.0.1:9'] } },
+  routes: [{ name: 'placeholder', match: { path: '/' }, upstream: 'placeholder', auth: 'none' }],
+} as const;
+
+/**
+ * Validate only the local part of `raw` (its policy keys are ignored): for an instance whose
+ * policy comes from the cluster, whose file may carry no routes at all. The returned config's
+ * policy part is a placeholder that must never serve.
+ */
+export function validateLocal(raw: unknown, opts: LoadOptions = {}): ConfigResult {
+  return validateConfig({ ...splitDocument(raw).local, ...PLACEHOLDER_POLICY }, opts);
+}
