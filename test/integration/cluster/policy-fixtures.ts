@@ -1,7 +1,7 @@
 // Shared pieces of the cluster policy suites: an instance config whose policy comes from the
 // cluster (local part only), policy documents, the `portcullis policy` CLI and a bearer call.
 import { request } from 'undici';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, runCli, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 
 export const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
@@ -49,6 +49,6 @@ export async function statusOf(p: ProxyProcess, path: string, token?: string): P
 
 /** /readyz of a proxy: status and body. */
 export async function readyz(adminUrl: string): Promise<{ status: number; body: any }> {
-  const r = await request(`${adminUrl}/readyz`);
+  const r = await request(`${adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   return { status: r.statusCode, body: await r.body.json().catch(() => null) };
 }
