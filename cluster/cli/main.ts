@@ -125,7 +125,7 @@ async function serve(argv: string[]): Promise<void> {
     const first = await waitForPolicy(cp.config, cp.raw, logger);
     policy = { watcher: first.watcher, raw: cp.raw };
     config = first.config;
-    text = combinedText(cp.raw, first.watcher.current()?.policy);
+    text = combinedText(cp.raw, first.watcher.current()?.policyJson);
   }
   if (workers > 1) {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
@@ -157,7 +157,7 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();
   policy.watcher.setApplier(async (config, entry) => {
-    const r = await sup.applyConfig(combinedText(policy.raw, entry.policy), config);
+    const r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
     return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
   });
 }

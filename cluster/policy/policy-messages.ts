@@ -22,6 +22,9 @@ export interface PolicyEntry {
   readonly policy: PolicyDocument;
 }
 
+/** An entry as an instance keeps it: the policy as JSON text (cheap to pass between threads; parsed only when needed). */
+export type CheckedEntry = Omit<PolicyEntry, 'policy'> & { readonly policyJson: string };
+
 /** Why an entry read from the bucket was not used. */
 export type EntryRefusal = 'unsigned' | 'bad_mac' | 'unknown_key' | 'stale' | 'corrupt' | 'digest_mismatch';
 
@@ -46,14 +49,15 @@ export function sealEntry(entry: PolicyEntry, bucket: string, auth: BusAuth | nu
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
-/** Open stored bytes: authentic (when keyed), decodable, well-formed and matching their digest. */
-export function openEntry(data: Uint8Array, bucket: string, auth: BusAuth | null): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
-  let payload = data;
-  if (auth !== null) {
-    const o = auth.open(entrySubject(bucket), data, false);
-    if (!o.ok) return { ok: false, reason: o.reason };
-    payload = o.payload;
-  }
+/** Step 1 of opening (cheap, on the event loop): the envelope's MAC, bound to the bucket. */
+export function openEnvelope(data: Uint8Array, bucket: string, auth: BusAuth | null): { ok: true; payload: Uint8Array } | { ok: false; reason: EntryRefusal } {
+  if (auth === null) return { ok: true, payload: data };
+  const o = auth.open(entrySubject(bucket), data, false);
+  return o.ok ? { ok: true, payload: o.payload } : { ok: false, reason: o.reason };
+}
+
+/** Step 2 (heavy for large policies: gunzip, parse, digest): the entry inside an authentic envelope. */
+export function decodeEntry(payload: Uint8Array): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
   let e: Record<string, unknown>;
   try {
     const o: unknown = JSON.parse(gunzipSync(payload, { maxOutputLength: MAX_POLICY_BYTES }).toString('utf8'));
@@ -67,6 +71,12 @@ export function openEntry(data: Uint8Array, bucket: string, auth: BusAuth | null
   if (typeof pushedBy !== 'string' || pushedBy.length > 256 || !isInt(pushedAt) || policy === null || typeof policy !== 'object' || Array.isArray(policy)) return { ok: false, reason: 'corrupt' };
   if (policyDigest(policy as PolicyDocument) !== digest) return { ok: false, reason: 'digest_mismatch' };
   return { ok: true, entry: { v: 1, version, basedOn, digest, pushedBy, pushedAt, policy: policy as PolicyDocument } };
+}
+
+/** Open stored bytes: authentic (when keyed), decodable, well-formed and matching their digest. */
+export function openEntry(data: Uint8Array, bucket: string, auth: BusAuth | null): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
+  const o = openEnvelope(data, bucket, auth);
+  return o.ok ? decodeEntry(o.payload) : o;
 }
 
 /** What one member reports each heartbeat (and `policy status` lists). */

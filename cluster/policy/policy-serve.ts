@@ -4,7 +4,7 @@
 // takes only the file's local part and keeps the cluster's policy.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { AdminServer } from '../../node/admin/admin-server.js';
-import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult, type PolicyDocument } from '../../node/config/index.js';
+import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult } from '../../node/config/index.js';
 import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import { parseYaml } from './policy-document.js';
@@ -57,9 +57,10 @@ export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): Con
   const parsed = parseYaml(read.text);
   if (!parsed.ok) return parsed;
   const active = watcher.current();
-  if (active === null) return { ok: false, errors: [{ path: '(policy)', message: 'no cluster policy applied yet' }] };
-  const r = combinePolicy(parsed.raw, active.policy, { env: process.env });
-  return r.ok ? { ...r, text: JSON.stringify({ ...splitDocument(parsed.raw).local, ...active.policy }) } : r;
+  const policy = watcher.currentPolicy();
+  if (active === null || policy === null) return { ok: false, errors: [{ path: '(policy)', message: 'no cluster policy applied yet' }] };
+  const r = combinePolicy(parsed.raw, policy, { env: process.env });
+  return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson) } : r;
 }
 
 /** GET/POST /policy for a process that owns the watcher. */
@@ -84,6 +85,9 @@ export function readClusterPolicyConfig(file: string): null | { ok: true; config
 }
 
 /** The text a worker boots with: the file's local part and the active policy, as JSON (which is YAML). */
-export function combinedText(localRaw: unknown, policy: PolicyDocument | undefined): string {
-  return JSON.stringify({ ...splitDocument(localRaw).local, ...(policy ?? {}) });
+export function combinedText(localRaw: unknown, policyJson: string | undefined): string {
+  // the two parts have no key in common: splice the policy's members into the local object
+  const local = JSON.stringify(splitDocument(localRaw).local);
+  if (policyJson === undefined || policyJson === '{}') return local;
+  return local === '{}' ? policyJson : `${local.slice(0, -1)},${policyJson.slice(1)}`;
 }

@@ -1,8 +1,10 @@
-// Validating a policy version for this instance: its local part combined with the version's
-// policy by the one schema, then the secrets it names checked in this instance's environment.
-// Heavy for large policies (10 000 routes), so the watcher runs it in a worker thread.
+// Checking a policy version for this instance: the entry decoded from its authentic envelope
+// (gunzip, parse, digest), its local part combined with the version's policy by the one
+// schema, then the secrets it names checked in this instance's environment. Heavy for large
+// policies (10 000 routes), so the watcher runs it in a worker thread.
 import { Worker } from 'node:worker_threads';
 import { checkEnvironment, combinePolicy, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { decodeEntry, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
 export type PolicyVerdict =
@@ -16,6 +18,19 @@ export function validatePolicy(localRaw: unknown, policy: unknown, env: Environm
   const envErrors = checkEnvironment(r.config, env);
   if (envErrors.length > 0) return { ok: false, kind: 'environment', errors: envErrors };
   return { ok: true, config: r.config };
+}
+
+/** A version checked: not an entry at all (ignored and counted), or an entry and its verdict here. */
+export type VersionCheck =
+  | { readonly kind: 'ignored'; readonly reason: EntryRefusal }
+  | { readonly kind: 'entry'; readonly entry: CheckedEntry; readonly verdict: PolicyVerdict };
+
+/** Decode the payload of an authentic envelope and validate its policy here. */
+export function checkVersion(localRaw: unknown, payload: Uint8Array, env: Environment): VersionCheck {
+  const d = decodeEntry(payload);
+  if (!d.ok) return { kind: 'ignored', reason: d.reason };
+  const { policy, ...head } = d.entry;
+  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env) };
 }
 
 function workerUrl(): URL {
@@ -32,23 +47,35 @@ function deepFreeze<T>(o: T): T {
 }
 
 /**
- * `validatePolicy` in a worker thread (the event loop keeps serving). The environment checked is
+ * `checkVersion` in a worker thread (the event loop keeps serving). The environment checked is
  * this process's. A worker that fails to run answers `invalid` with the reason, never throws.
  */
-export function validatePolicyOffThread(localRaw: unknown, policy: unknown, timeoutMs = 60_000): Promise<PolicyVerdict> {
+export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, timeoutMs = 60_000): Promise<VersionCheck> {
   return new Promise((resolve) => {
     let done = false;
-    const w = new Worker(workerUrl(), { workerData: { localRaw, policy } });
-    const finish = (v: PolicyVerdict): void => {
+    const w = new Worker(workerUrl(), { workerData: { localRaw, payload } });
+    const fail = (message: string): VersionCheck => {
+      const d = decodeEntryHead(payload);
+      return d === null ? { kind: 'ignored', reason: 'corrupt' } : { kind: 'entry', entry: { ...d, policyJson: '{}' }, verdict: { ok: false, kind: 'invalid', errors: [{ path: '(policy)', message }] } };
+    };
+    const finish = (v: VersionCheck): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       void w.terminate();
-      resolve(v.ok ? { ok: true, config: deepFreeze(v.config) } : v);
+      resolve(v.kind === 'entry' && v.verdict.ok ? { ...v, verdict: { ok: true, config: deepFreeze(v.verdict.config) } } : v);
     };
-    const timer = setTimeout(() => finish({ ok: false, kind: 'invalid', errors: [{ path: '(policy)', message: `validation did not finish within ${timeoutMs} ms` }] }), timeoutMs);
-    w.once('message', (v: PolicyVerdict) => finish(v));
-    w.once('error', (err) => finish({ ok: false, kind: 'invalid', errors: [{ path: '(policy)', message: `validation failed: ${err.message}` }] }));
-    w.once('exit', () => finish({ ok: false, kind: 'invalid', errors: [{ path: '(policy)', message: 'validation worker exited without an answer' }] }));
+    const timer = setTimeout(() => finish(fail(`validation did not finish within ${timeoutMs} ms`)), timeoutMs);
+    w.once('message', (v: VersionCheck) => finish(v));
+    w.once('error', (err) => finish(fail(`validation failed: ${err.message}`)));
+    w.once('exit', () => finish(fail('validation worker exited without an answer')));
   });
+}
+
+/** The entry on this thread, only to report a worker failure against its version (rare). */
+function decodeEntryHead(payload: Uint8Array): Omit<PolicyEntry, 'policy'> | null {
+  const d = decodeEntry(payload);
+  if (!d.ok) return null;
+  const { policy: _policy, ...head } = d.entry;
+  return head;
 }

@@ -1,6 +1,6 @@
-// Worker thread entry: validates one policy version (policy-validate.ts) off the event loop.
+// Worker thread entry: decodes and validates one policy version (policy-validate.ts) off the event loop.
 import { parentPort, workerData } from 'node:worker_threads';
-import { validatePolicy } from './policy-validate.js';
+import { checkVersion } from './policy-validate.js';
 
-const { localRaw, policy } = workerData as { localRaw: unknown; policy: unknown };
-parentPort?.postMessage(validatePolicy(localRaw, policy, process.env));
+const { localRaw, payload } = workerData as { localRaw: unknown; payload: Uint8Array };
+parentPort?.postMessage(checkVersion(localRaw, payload, process.env));

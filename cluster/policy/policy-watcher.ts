@@ -6,20 +6,20 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, type NatsConnection } from 'nats';
-import type { Config, ConfigProblem } from '../../node/config/index.js';
+import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
 import type { Logger } from '../../node/log.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
-import { openEntry, openReport, sealReport, type EntryRefusal, type PolicyEntry, type PolicyStatusReport } from './policy-messages.js';
+import { openEnvelope, openReport, sealReport, type CheckedEntry, type EntryRefusal, type PolicyEntry, type PolicyStatusReport } from './policy-messages.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
-import { validatePolicyOffThread, type PolicyVerdict } from './policy-validate.js';
+import { checkVersionOffThread, type VersionCheck } from './policy-validate.js';
 
 /** What applying a validated config did: committed, or refused with every problem. */
 export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
 /** Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers). */
-export type PolicyApplier = (config: Config, entry: PolicyEntry) => Promise<ApplyResult>;
+export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<ApplyResult>;
 
 /** Why a version was not applied, for `policy.refusals.<reason>`. */
 export type RefusalReason = 'invalid' | 'environment' | 'apply';
@@ -32,8 +32,8 @@ export interface PolicyWatcherOptions {
   readonly logger: Logger;
   /** Name in status reports (default `cluster.member_id` or host-pid). */
   readonly memberId?: string;
-  /** Validation (default: in a worker thread with this process's environment). */
-  readonly validate?: (localRaw: unknown, policy: unknown) => Promise<PolicyVerdict>;
+  /** Decoding and validation of an authentic entry's payload (default: in a worker thread with this process's environment). */
+  readonly check?: (localRaw: unknown, payload: Uint8Array) => Promise<VersionCheck>;
   /** Status report period, ms (default 1000). */
   readonly statusIntervalMs?: number;
 }
@@ -57,13 +57,16 @@ export class PolicyWatcher {
   private stopWatch: (() => void) | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  private active: PolicyEntry | null = null;
+  private active: CheckedEntry | null = null;
+  private activePolicy: { json: string; doc: PolicyDocument } | null = null;
   private from: 'bus' | 'state_file' | 'none' = 'none';
   private lastError: string | null = null;
   private latestSeen = 0;
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
   private pending: StoredValue | null = null;
+  /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
+  private timings = { check_ms: 0, apply_ms: 0 };
   private running = false;
   private applier: PolicyApplier | null = null;
   private initial: { resolve: (c: Config) => void; done: boolean };
@@ -100,8 +103,16 @@ export class PolicyWatcher {
   }
 
   /** The active version (null before the first). */
-  current(): PolicyEntry | null {
+  current(): CheckedEntry | null {
     return this.active;
+  }
+
+  /** The active version's policy document (parsed on first use: large policies are kept as text). */
+  currentPolicy(): PolicyDocument | null {
+    const a = this.active;
+    if (a === null) return null;
+    if (this.activePolicy?.json !== a.policyJson) this.activePolicy = { json: a.policyJson, doc: JSON.parse(a.policyJson) as PolicyDocument };
+    return this.activePolicy.doc;
   }
 
   /** Why there is no policy yet, or null when there is one. */
@@ -223,13 +234,16 @@ export class PolicyWatcher {
   }
 
   private async process(v: StoredValue): Promise<void> {
-    const opened = openEntry(v.value, this.bucket, this.auth);
-    if (!opened.ok) {
-      this.counters.ignored[opened.reason] = (this.counters.ignored[opened.reason] ?? 0) + 1;
-      this.opts.logger.warn({ reason: opened.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
+    const t0 = performance.now();
+    // only the MAC on the event loop; gunzip, parse, digest and validation in a worker thread
+    const opened = openEnvelope(v.value, this.bucket, this.auth);
+    const checked = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
+    if (checked.kind === 'ignored') {
+      this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
+      this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
       return;
     }
-    const e = opened.entry;
+    const e = checked.entry;
     this.latestSeen = Math.max(this.latestSeen, e.version);
     const a = this.active;
     if (a !== null && e.version <= a.version) {
@@ -238,8 +252,10 @@ export class PolicyWatcher {
       this.opts.logger.warn({ version: e.version, active: a.version }, 'policy: bucket entry ignored (not newer than the active version)');
       return;
     }
-    const verdict = await (this.opts.validate ?? validatePolicyOffThread)(this.opts.localRaw, e.policy);
+    const verdict = checked.verdict;
     if (!verdict.ok) { this.refuse(e, verdict.kind, verdict.errors); return; }
+    const t2 = performance.now();
+    this.timings = { check_ms: Math.round(t2 - t0), apply_ms: 0 };
     if (this.applier === null) {
       this.commit(e, v.value, 'bus');
       this.initial.done = true;
@@ -247,11 +263,12 @@ export class PolicyWatcher {
       return;
     }
     const r = await this.applier(verdict.config, e);
+    this.timings.apply_ms = Math.round(performance.now() - t2);
     if (r.ok) this.commit(e, v.value, 'bus');
     else this.refuse(e, 'apply', r.errors);
   }
 
-  private commit(e: PolicyEntry, sealed: Uint8Array, from: 'bus' | 'state_file'): void {
+  private commit(e: CheckedEntry, sealed: Uint8Array, from: 'bus' | 'state_file'): void {
     this.active = e;
     this.from = from;
     this.lastError = null;
@@ -259,11 +276,11 @@ export class PolicyWatcher {
     this.counters.appliedAt = Date.now();
     this.counters.propagationMs = Math.max(0, this.counters.appliedAt - e.pushedAt);
     if (from === 'bus') this.persist(sealed);
-    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined }, 'policy applied');
+    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined, ...(from === 'bus' ? this.timings : {}) }, 'policy applied');
     this.report();
   }
 
-  private refuse(e: PolicyEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {
+  private refuse(e: CheckedEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {
     this.counters.refusals[reason] = (this.counters.refusals[reason] ?? 0) + 1;
     const shown = errors.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join('; ');
     this.lastError = `version ${e.version} refused (${reason}): ${shown}${errors.length > 5 ? `; and ${errors.length - 5} more` : ''}`;
@@ -298,13 +315,14 @@ export class PolicyWatcher {
       return;
     }
     const sealed = typeof state?.sealed === 'string' ? Buffer.from(state.sealed, 'base64') : Buffer.alloc(0);
-    const opened = state?.bucket === this.bucket ? openEntry(sealed, this.bucket, this.auth) : { ok: false as const, reason: 'corrupt' as const };
-    if (!opened.ok) { this.stateProblem = `${this.stateFile} refused (${opened.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
-    const verdict = await (this.opts.validate ?? validatePolicyOffThread)(this.opts.localRaw, opened.entry.policy);
-    if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${opened.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
+    const opened = state?.bucket === this.bucket ? openEnvelope(sealed, this.bucket, this.auth) : { ok: false as const, reason: 'corrupt' as const };
+    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
+    if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
+    const verdict = checked.verdict;
+    if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     if (this.initial.done) return;
-    this.commit(opened.entry, sealed, 'state_file');
-    this.opts.logger.warn({ version: opened.entry.version }, 'policy: started from the state file (degraded) until the bus is reachable');
+    this.commit(checked.entry, sealed, 'state_file');
+    this.opts.logger.warn({ version: checked.entry.version }, 'policy: started from the state file (degraded) until the bus is reachable');
     this.initial.done = true;
     this.initial.resolve(verdict.config);
   }
