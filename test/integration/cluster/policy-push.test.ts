@@ -148,4 +148,27 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(j).toMatchObject({ pushed: true, version: 6 });
     await everyProxy('version 6', async (p) => (await admin(p, 'GET', '/policy')).body.version === 6);
   });
+
+  it('a foreign (unsigned) entry written into the bucket is ignored and counted; the next push numbers past it and applies', async () => {
+    const { connect } = await import('nats');
+    const nc = await connect({ servers: [...nats.urls] });
+    try {
+      const kv = await (nc.jetstream()).views.kv(`${prefix.toUpperCase()}_POLICY`, { bindOnly: true });
+      await kv.put('current', new TextEncoder().encode(JSON.stringify({ version: 99, policy: { routes: [] } })));
+    } finally { await nc.close(); }
+    const metric = async (p: ProxyProcess): Promise<string> => {
+      const { request } = await import('undici');
+      const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: 'Bearer test-admin-token' } });
+      return r.body.text();
+    };
+    await everyProxy('the foreign entry to be counted', async (p) => /component="policy",name="ignored\.unsigned"\} 1\b/.test(await metric(p)));
+    for (const p of proxies) expect((await admin(p, 'GET', '/policy')).body).toMatchObject({ version: 6, error: null });
+    const token = await as.issueJwt();
+    for (const p of proxies) expect(await statusOf(p, '/api/x', token)).toBe(200);
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/pushed version 7 /);
+    await everyProxy('version 7', async (p) => (await admin(p, 'GET', '/policy')).body.version === 7);
+    expect(await metric(proxies[0]!)).toMatch(/component="policy",name="applies"\} \d+/);
+  });
 });
