@@ -97,6 +97,9 @@ export class Supervisor {
   /** More primary-side stats, exported as gauges `portcullis_<key, dots as _>`. */
   extraStats: (() => Record<string, number>) | null = null;
 
+  /** The committed config (what every worker runs). */
+  get committedConfig(): Config { return this.config; }
+
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
   constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
 

@@ -12,7 +12,7 @@ import { Supervisor, type IssuerReadiness, type PrimaryMessage, type WorkerMessa
 import { startMember } from '../member-wiring.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from '../worker-reload.js';
 import type { ClusterRole } from '../index.js';
-import { combinedText, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
+import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 
 /** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
 interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
@@ -130,6 +130,7 @@ async function serve(argv: string[]): Promise<void> {
   if (workers > 1) {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
     if (policy !== null) attachPolicy(sup, policy, values.config!);
+    else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (t, c) => sup.applyConfig(t, c));
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.reload(); }
@@ -168,7 +169,11 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
   let member: Awaited<ReturnType<typeof startMember>> | null = null;
   try {
     member = await startMember(config, logger, role);
-    const wiring = policy === null ? member.instance : {
+    // without NATS, POST /policy applies a policy to this instance (as a reload would)
+    const local = policy === null && config.cluster.nats === undefined && admin
+      ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version } } : { status: 422, body: { errors: r.errors } }; })
+      : {};
+    const wiring = policy === null ? { ...member.instance, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
       ...member.instance,
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {

@@ -8,3 +8,4 @@ export { checkVersion, checkVersionOffThread, validatePolicy, type PolicyVerdict
 export { collectReports, policyStatusSubject, PolicyWatcher, type ApplyResult, type PolicyApplier, type PolicyWatcherOptions, type RefusalReason } from './policy-watcher.js';
 export { policyAdminRoutes } from './policy-admin.js';
 export { combinedText, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withPolicyReadiness } from './policy-serve.js';
+export { localPolicyRoutes, type LocalApply } from './policy-local.js';
