@@ -173,8 +173,11 @@ async function runSingle(config: Config, configPath: string, logger: Logger, adm
     const local = policy === null && config.cluster.nats === undefined && admin
       ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version } } : { status: 422, body: { errors: r.errors } }; })
       : {};
+    const tokenState = member.instance.tokenState;
     const wiring = policy === null ? { ...member.instance, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
       ...member.instance,
+      // a newer policy version waiting after a reconnect holds auth routes like a revocation catch-up
+      ...(tokenState == null ? {} : { tokenState: { ...tokenState, gate: () => (policy.watcher.catchingUp(member!.node.busConnected()) ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } }),
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {
         ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId),

@@ -5,7 +5,7 @@
 // `state_file` for a restart without NATS; reports its version each second on `<p>.policy.status`.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { connect, type NatsConnection } from 'nats';
+import { connect, Events, type NatsConnection } from 'nats';
 import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
 import type { Logger } from '../../node/log.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
@@ -65,6 +65,14 @@ export class PolicyWatcher {
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
   private pending: StoredValue | null = null;
+  /** Our own NATS connection is up (status events). */
+  private connected = false;
+  /** Since when the member's bus is connected while ours is not. */
+  private mismatchSince: number | null = null;
+  /** Highest bucket revision looked at (applied, refused or ignored). */
+  private handledRevision = 0;
+  /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
+  private behind: { revision: number; since: number } | null = null;
   /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
   private timings = { check_ms: 0, apply_ms: 0 };
   private running = false;
@@ -124,6 +132,24 @@ export class PolicyWatcher {
     return 'reading the latest policy version';
   }
 
+  /**
+   * True after a reconnect while the bucket holds a version this instance has not looked at
+   * yet, for at most `cluster.revocation.catch_up_timeout_ms`: requests on auth routes wait
+   * (503) instead of being judged by a policy known to be outdated.
+   */
+  catchingUp(busConnected = false): boolean {
+    // the member's bus connection is back but ours is not yet: a newer version may be waiting
+    const ours = this.connected;
+    if (busConnected && !ours) {
+      this.mismatchSince ??= Date.now();
+      if (Date.now() - this.mismatchSince <= this.settings.catchUpTimeoutMs) return true;
+    } else this.mismatchSince = null;
+    const b = this.behind;
+    if (b === null) return false;
+    if (Date.now() - b.since > this.settings.catchUpTimeoutMs) return false;
+    return b.revision > this.handledRevision;
+  }
+
   /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
   readiness(): { ready: boolean; detail: Record<string, unknown> } {
     const a = this.active;
@@ -133,7 +159,7 @@ export class PolicyWatcher {
       detail: {
         policy: {
           source: 'cluster', version: a?.version ?? 0, digest: a?.digest ?? null, from: this.from, degraded: this.from === 'state_file',
-          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.nc !== null && !this.nc.isClosed(),
+          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.nc !== null && !this.nc.isClosed(), catching_up: this.catchingUp(),
           ...(waiting === null ? {} : { waiting_for: waiting }),
         },
       },
@@ -181,14 +207,22 @@ export class PolicyWatcher {
     if (nats === null) return;
     const opts = natsConnectionOptions(nats, `portcullis policy ${this.memberId}`);
     try {
-      this.nc = await connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+      this.nc = await connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     } catch (err) {
       if (!this.closed) this.opts.logger.error({ err: String(err) }, 'policy: cannot connect to NATS');
       return;
     }
     if (this.closed) { await this.nc.close(); return; }
+    this.connected = true;
     this.statusTimer = setInterval(() => this.report(), this.opts.statusIntervalMs ?? 1_000);
     this.statusTimer.unref();
+    void (async () => {
+      for await (const s of this.nc!.status()) {
+        // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
+        if (s.type === Events.Disconnect) this.connected = false;
+        if (s.type === Events.Reconnect) { this.connected = true; this.behind = { revision: Number.MAX_SAFE_INTEGER, since: Date.now() }; void this.checkBehind(); }
+      }
+    })().catch(() => {});
     // JetStream may still be electing a leader: retry opening the bucket
     for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2_000)) {
       try {
@@ -203,6 +237,22 @@ export class PolicyWatcher {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
+  private async checkBehind(): Promise<void> {
+    const since = this.behind?.since ?? Date.now();
+    let latest: StoredValue | null | undefined;
+    // JetStream may not answer at once after a reconnect: retry until the catch-up timeout
+    while (latest === undefined) {
+      try { latest = this.store === null ? null : await this.store.latest(); } catch {
+        if (this.closed || Date.now() - since > this.settings.catchUpTimeoutMs) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (latest === null || latest.revision <= this.handledRevision) { this.behind = null; return; }
+    this.behind = { revision: latest.revision, since };
+    this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: a newer version is waiting after a reconnect; auth routes wait until it is looked at');
   }
 
   private report(): void {
@@ -227,6 +277,8 @@ export class PolicyWatcher {
         const v = this.pending;
         this.pending = null;
         await this.process(v);
+        this.handledRevision = Math.max(this.handledRevision, v.revision);
+        if (this.behind !== null && this.handledRevision >= this.behind.revision) this.behind = null;
       }
     } finally {
       this.running = false;
