@@ -158,7 +158,12 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();
   policy.watcher.setApplier(async (config, entry) => {
-    const r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
+    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    for (let i = 0; i < 10 && r.status === 503; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    }
     return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
   });
 }
