@@ -274,6 +274,13 @@ function checkConfig(argv: string[]): void {
   if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
   const noEnv = values['no-env'] === true;
+  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env);
+  if (cp !== null) {
+    // cluster policy: only the local part is this file's; each pushed version is checked by push and by every instance
+    if (!cp.ok) fail(`invalid config ${positionals[0]}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+    process.stdout.write(`ok: ${positionals[0]} (local part; the policy comes from the cluster${noEnv ? '; environment not checked' : ''})\n`);
+    return;
+  }
   const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);

@@ -4,7 +4,7 @@
 // takes only the file's local part and keeps the cluster's policy.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { AdminServer } from '../../node/admin/admin-server.js';
-import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult } from '../../node/config/index.js';
+import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult, type Environment } from '../../node/config/index.js';
 import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import { parseYaml } from './policy-document.js';
@@ -73,14 +73,14 @@ export function policyRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId
  * (with this environment); null when the file's own policy is used (source: file, or unreadable:
  * the ordinary loader reports that).
  */
-export function readClusterPolicyConfig(file: string): null | { ok: true; config: Config; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
+export function readClusterPolicyConfig(file: string, env: Environment | null = process.env): null | { ok: true; config: Config; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
   const read = readConfigText(file);
   if (!read.ok) return null;
   const parsed = parseYaml(read.text);
   if (!parsed.ok) return null;
   const source = (parsed.raw as { cluster?: { policy?: { source?: unknown } } } | null)?.cluster?.policy?.source;
   if (source !== 'cluster') return null;
-  const r = validateLocal(parsed.raw, { env: process.env });
+  const r = validateLocal(parsed.raw, { env });
   return r.ok ? { ok: true, config: r.config, raw: parsed.raw } : r;
 }
 

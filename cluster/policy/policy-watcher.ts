@@ -3,7 +3,6 @@
 // well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
 // to the applier (the same prepare-then-commit as a reload); keeps the last applied version in
 // `state_file` for a restart without NATS; reports its version each second on `<p>.policy.status`.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { connect, Events, type NatsConnection } from 'nats';
 import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
@@ -13,6 +12,7 @@ import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
 import { openEnvelope, openReport, sealReport, type CheckedEntry, type EntryRefusal, type PolicyEntry, type PolicyStatusReport } from './policy-messages.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
+import { readStateFile, writeStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
 import { checkVersionOffThread, type VersionCheck } from './policy-validate.js';
 
@@ -37,9 +37,6 @@ export interface PolicyWatcherOptions {
   /** Status report period, ms (default 1000). */
   readonly statusIntervalMs?: number;
 }
-
-/** The state file: the last applied entry exactly as stored (still sealed: checked again when read). */
-interface StateFile { readonly v: 1; readonly bucket: string; readonly sealed: string }
 
 /** Subject of the per-member status reports. */
 export function policyStatusSubject(prefix: string): string {
@@ -345,11 +342,8 @@ export class PolicyWatcher {
   /** Atomic write + rename, 0600; a failure is logged (the version still runs). */
   private persist(sealed: Uint8Array): void {
     if (this.stateFile === null) return;
-    const state: StateFile = { v: 1, bucket: this.bucket, sealed: Buffer.from(sealed).toString('base64') };
-    const tmp = `${this.stateFile}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
-      renameSync(tmp, this.stateFile);
+      writeStateFile(this.stateFile, this.bucket, sealed);
     } catch (err) {
       this.opts.logger.error({ err: String(err), file: this.stateFile }, 'policy: cannot write the state file');
     }
@@ -358,16 +352,14 @@ export class PolicyWatcher {
   /** Start from the state file when there is still no initial config (bus unreachable, or its latest version unusable here). */
   private async fromStateFile(): Promise<void> {
     if (this.initial.done || this.stateFile === null) { this.stateProblem ??= 'none configured'; return; }
-    let state: StateFile;
-    try {
-      state = JSON.parse(readFileSync(this.stateFile, 'utf8')) as StateFile;
-    } catch (err) {
-      this.stateProblem = `cannot read ${this.stateFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+    const state = readStateFile(this.stateFile, this.bucket);
+    if (!state.ok) {
+      this.stateProblem = state.problem;
       this.opts.logger.error({ file: this.stateFile, problem: this.stateProblem }, 'policy: no usable state file; not ready until a version arrives from the bus');
       return;
     }
-    const sealed = typeof state?.sealed === 'string' ? Buffer.from(state.sealed, 'base64') : Buffer.alloc(0);
-    const opened = state?.bucket === this.bucket ? openEnvelope(sealed, this.bucket, this.auth) : { ok: false as const, reason: 'corrupt' as const };
+    const sealed = state.sealed;
+    const opened = openEnvelope(sealed, this.bucket, this.auth);
     const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
     if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     const verdict = checked.verdict;
