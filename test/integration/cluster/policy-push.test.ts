@@ -31,7 +31,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     // instance 3's environment lacks the DPoP nonce secret a later version names
     const started = await Promise.all(nats.urls.map((u, i) => startProxy(localConfig([u], prefix), { env: i < 2 ? { ...ENV, PT_NONCE_SECRET: NONCE_SECRET } : ENV, timeoutMs: 30_000 })));
     proxies.push(...started);
-    await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p.adminUrl)).status === 200, 20_000)));
+    await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p.adminUrl)).status === 200, 40_000)));
   }, 90_000);
 
   afterAll(async () => {
