@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
-import { runInstance, runWorker, Supervisor } from '../process/index.js';
+import { reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
+import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
 
 const USAGE: Record<string, string> = {
@@ -25,6 +26,8 @@ Commands:
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
   bench [SCENARIO...] [--quick] [--record]
+  policy push|status|history|rollback --config FILE
+                                   cluster-wide policy versions (policy --help)
                                    run benchmarks (bench --help lists the scenarios)
   demo-auth | demo-echo            the dev mode's authorization server / echo upstream alone (compose demo)
 
@@ -96,7 +99,10 @@ async function serve(argv: string[]): Promise<void> {
     else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workersFlag = Number(values.workers);
     else throw new UsageError(`--workers: expected a number ≥ 1 or "auto", got "${values.workers}"`);
   }
-  const { config, text } = loadOrExit(values.config, 'serve');
+  // cluster policy: only the file's local part counts; the policy comes from the bus (or the state file)
+  const cp = values.config !== undefined ? readClusterPolicyConfig(values.config) : null;
+  if (cp !== null && !cp.ok) fail(`invalid config ${values.config}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+  let { config, text } = cp !== null ? { config: cp.config, text: '' } : loadOrExit(values.config, 'serve');
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
   const logger = createLogger({ level: config.log.level, format: config.log.format });
   // SIGHUP's default action ends the process: one that arrives while the instance starts
@@ -105,18 +111,44 @@ async function serve(argv: string[]): Promise<void> {
   let hupWhileStarting = false;
   const earlyHup = (): void => { hupWhileStarting = true; };
   process.on('SIGHUP', earlyHup);
+  let policy: ClusterPolicy | null = null;
+  if (cp !== null) {
+    const first = await waitForPolicy(cp.config, cp.raw, logger);
+    policy = { watcher: first.watcher, raw: cp.raw };
+    config = first.config;
+    text = combinedText(cp.raw, first.watcher.current()?.policyJson);
+  }
   if (workers > 1) {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
+    if (policy !== null) attachPolicy(sup, policy, values.config!);
+    else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (t, c) => sup.applyConfig(t, c));
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.reload(); }
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
     return;
   }
-  const inst = await runInstance(config, values.config!, logger, true, 'single');
+  const inst = await runInstance(config, values.config!, logger, true, 'single', 1, policy);
   process.off('SIGHUP', earlyHup);
-  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); inst.reloadFromFile(); }
-  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); inst.reloadFromFile(); });
+  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); reloadSingle(inst, values.config!, policy); }
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); reloadSingle(inst, values.config!, policy); });
+}
+
+/** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
+function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
+  sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
+  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string);
+  sup.extraReadiness = () => policy.watcher.readiness();
+  sup.extraStats = () => policy.watcher.stats();
+  policy.watcher.setApplier(async (config, entry) => {
+    // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
+    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    for (let i = 0; i < 10 && r.status === 503; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    }
+    return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
+  });
 }
 
 function checkConfig(argv: string[]): void {
@@ -124,6 +156,13 @@ function checkConfig(argv: string[]): void {
   if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
   const noEnv = values['no-env'] === true;
+  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env);
+  if (cp !== null) {
+    // cluster policy: only the local part is this file's; each pushed version is checked by push and by every instance
+    if (!cp.ok) fail(`invalid config ${positionals[0]}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+    process.stdout.write(`ok: ${positionals[0]} (local part; the policy comes from the cluster${noEnv ? '; environment not checked' : ''})\n`);
+    return;
+  }
   const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
@@ -144,6 +183,7 @@ async function main(): Promise<void> {
       case 'worker': return await runWorker(rest);
       case 'check-config': return checkConfig(rest);
       case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
+      case 'policy': { const { policy, POLICY_USAGE } = await import('./policy.js'); return await policy(rest, POLICY_USAGE); }
       case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
       case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }

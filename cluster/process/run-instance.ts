@@ -5,16 +5,48 @@ import type { Config } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
 import type { ClusterRole } from '../index.js';
+import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
+
+/** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
+export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
+
+/** Reload from the file; with cluster policy only its local part, the cluster's policy stays. */
+export function reloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {
+  if (policy === null) return inst.reloadFromFile();
+  const r = reloadLocalPart(configPath, policy.watcher);
+  if (!r.ok) { inst.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return r; }
+  return inst.reload(r.config);
+}
 import type { WorkerMessage } from './supervisor.js';
 
 /** Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself. */
-export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1): Promise<ProxyInstance> {
+export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: MemberWiring | null = null;
   try {
     member = await startMember(config, logger, role);
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...member.instance });
+    // without NATS, POST /policy applies a policy to this instance (as a reload would)
+    const local = policy === null && config.cluster.nats === undefined && admin
+      ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version } } : { status: 422, body: { errors: r.errors } }; })
+      : {};
+    const tokenState = member.instance.tokenState;
+    const wiring = policy === null ? { ...member.instance, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
+      ...member.instance,
+      // a newer policy version waiting after a reconnect holds auth routes like a revocation catch-up
+      ...(tokenState == null ? {} : { tokenState: { ...tokenState, gate: () => (policy.watcher.catchingUp(member!.node.busConnected()) ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } }),
+      cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
+      adminRoutes: {
+        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId),
+        'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
+      },
+    };
+    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...wiring });
+    if (policy !== null) {
+      const running = inst;
+      policy.watcher.setApplier(async (c) => { const r = running.reload(c); return r.ok ? { ok: true } : r; });
+      running.metrics.addSource(() => policy.watcher.stats());
+    }
   } catch (err) {
     void member?.node.close();
     const message = (err as Error).message ?? String(err);
@@ -32,7 +64,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     logListening(logger, { port: inst.port, adminPort: inst.adminPort });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => { inst.reloadFromFile(); });
+    process.on('SIGHUP', () => { reloadSingle(inst, configPath, policy); });
   }
   return inst;
 }

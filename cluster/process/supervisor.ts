@@ -7,9 +7,9 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
-import { AdminServer } from '../../node/admin/admin-server.js';
+import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
-import { parseConfigText, readConfigText, type Config } from '../../node/config/index.js';
+import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
@@ -88,6 +88,18 @@ export class Supervisor {
   /** Reloads run one at a time (SIGHUP, --watch and POST /reload may overlap). */
   private reloading: Promise<unknown> = Promise.resolve();
 
+  /** Cluster policy (cluster/policy): a file reload takes the file's local part with the active policy (the text workers get). */
+  composeReload: (() => ConfigResult & { text?: string }) | null = null;
+  /** More admin routes (GET/POST /policy). */
+  extraAdminRoutes: Record<string, AdminHandler> = {};
+  /** More readiness: ready only when it is too; its detail joins /readyz. */
+  extraReadiness: (() => { ready: boolean; detail: Record<string, unknown> }) | null = null;
+  /** More primary-side stats, exported as gauges `portcullis_<key, dots as _>`. */
+  extraStats: (() => Record<string, number>) | null = null;
+
+  /** The committed config (what every worker runs). */
+  get committedConfig(): Config { return this.config; }
+
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
   constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
 
@@ -114,11 +126,12 @@ export class Supervisor {
         // as in one process: an issuer with introspection needs its endpoint, any other its keys;
         // `ready` is the workers' own verdict (an issuer a reload added does not hold it back)
         const keysLoaded = waitingIssuers(issuers).length === 0;
+        const extra = this.extraReadiness?.() ?? { ready: true, detail: {} };
         return {
-          ready: ready === this.slots.length && !this.stopping && c.ready,
+          ready: ready === this.slots.length && !this.stopping && c.ready && extra.ready,
           detail: {
             workers: this.slots.length, workers_ready: ready, keys_loaded: keysLoaded, issuers, issuers_waiting: waitingIssuers(issuers),
-            draining: this.stopping, config_version: this.version, ...c.detail,
+            draining: this.stopping, config_version: this.version, ...c.detail, ...extra.detail,
           },
         };
       },
@@ -129,6 +142,7 @@ export class Supervisor {
       },
       routes: {
         ...node.adminRoutes(),
+        ...this.extraAdminRoutes,
         'POST /reload': async () => this.reload(),
       },
     });
@@ -224,6 +238,7 @@ export class Supervisor {
       `# HELP portcullis_workers_unrestorable Worker slots with ${UNRESTORABLE_AFTER} exits in a row and no ready worker (/healthz answers 503 while above 0).`,
       '# TYPE portcullis_workers_unrestorable gauge',
       `portcullis_workers_unrestorable ${this.unrestorable().length}`,
+      ...Object.entries(this.extraStats?.() ?? {}).flatMap(([k, v]) => [`# TYPE portcullis_${k.replace(/\./g, '_')} gauge`, `portcullis_${k.replace(/\./g, '_')} ${v}`]),
       '',
     ].join('\n');
   }
@@ -259,10 +274,24 @@ export class Supervisor {
       this.logger.error(log, `reload refused: ${why}, keeping the running config`);
       return { status, body: { reloaded: false, ...body } };
     };
-    const read = readConfigText(this.configPath);
-    const r = read.ok ? parseConfigText(read.text, { env: process.env }) : read;
+    const read = this.composeReload !== null ? null : readConfigText(this.configPath);
+    const r = read === null ? this.composeReload!() : read.ok ? parseConfigText(read.text, { env: process.env }) : read;
     if (!r.ok) return refuse(422, { errors: r.errors }, { errors: r.errors }, 'config invalid');
-    const text = (read as { text: string }).text;
+    return this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
+  }
+
+  /** Apply a config validated elsewhere (a cluster policy version) to every worker or none, queued with reloads. */
+  applyConfig(text: string, config: Config): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => this.commitText(text, config));
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  private async commitText(text: string, config: Config): Promise<{ status: number; body: unknown }> {
+    const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
+      this.logger.error(log, `reload refused: ${why}, keeping the running config`);
+      return { status, body: { reloaded: false, ...body } };
+    };
     // a worker that is (re)starting boots with the committed text and could miss this reload
     const live = this.slots.map((s) => (s.ready && s.worker !== null ? s.worker : null));
     if (live.some((w) => w === null)) {
@@ -274,7 +303,7 @@ export class Supervisor {
       // from here on a restarted worker boots with the new config
       this.version = version;
       this.configText = text;
-      this.config = r.config;
+      this.config = config;
     });
     const workers = this.slots.length;
     switch (outcome.kind) {

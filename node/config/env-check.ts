@@ -11,7 +11,7 @@ import type { Config } from './schema.js';
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 /** `*_file` fields the proxy creates when the file is missing: checked only when the file exists. */
-const CREATED_WHEN_MISSING: ReadonlySet<string> = new Set(['internal_tokens.key_file', 'cluster.revocation.snapshot_file']);
+const CREATED_WHEN_MISSING: ReadonlySet<string> = new Set(['internal_tokens.key_file', 'cluster.revocation.snapshot_file', 'cluster.policy.state_file']);
 
 /** Calls `visit` for every string field whose key ends in `_env` or `_file`, with its dotted config path. */
 function walk(v: unknown, path: string, visit: (path: string, kind: 'env' | 'file', value: string) => void): void {

@@ -3,3 +3,4 @@ export * from './schema.js';
 export { loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
 export { checkEnvironment, type Environment } from './env-check.js';
 export { watchConfig } from './config-watch.js';
+export { POLICY_KEYS, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';

@@ -309,7 +309,21 @@ export const clusterSchema = z.strictObject({
     /** Shortest interval between two snapshot writes, ms. */
     snapshot_interval_ms: z.number().int().min(0).default(1_000), // 1 s
   }).default({}),
+  /** Where this instance's policy (node/config/policy-split.ts) comes from (cluster/policy). */
+  policy: z.strictObject({
+    /** file: this config file's own policy (reloaded from the file); cluster: the versions pushed to the bus (`portcullis policy push`). */
+    source: z.enum(['file', 'cluster']).default('file'),
+    /** The last applied cluster version is persisted here (0600, atomic rename): a restart while NATS is down starts from it. */
+    state_file: z.string().min(1).optional(),
+    /** Versions kept in the KV bucket (`policy history`, `policy rollback`). */
+    history: z.number().int().min(1).max(64).default(16),
+    /** KV bucket replicas; auto = min(3, servers in the NATS cluster). */
+    replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
+  }).default({}),
 }).superRefine((c, ctx) => {
+  if (c.policy.source === 'cluster' && c.nats === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['policy', 'source'], message: 'cluster needs cluster.nats (the policy versions live in a JetStream bucket); without NATS use source: file' });
+  }
   const a = c.auth;
   if (a.key_env !== undefined && a.key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'key_file'], message: 'give key_env or key_file, not both' });
   if (a.previous_key_env !== undefined && a.previous_key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'previous_key_file'], message: 'give previous_key_env or previous_key_file, not both' });

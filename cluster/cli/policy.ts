@@ -1,0 +1,165 @@
+// `portcullis policy push|status|history|rollback`: the operator's side of cluster policy
+// (cluster/policy). Exit codes: 0 done / all members agree; 1 refused (stale base, lost race,
+// members disagree or report an error, bus unreachable); 2 bad usage or an invalid policy.
+import { hostname, userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { connect, type NatsConnection } from 'nats';
+import { formatProblems, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
+import { collectReports, latestVersion, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
+import { busAuthFrom, type BusAuth } from '../protocol/index.js';
+import { clusterSettings } from '../revocation/index.js';
+import { natsConnectionOptions } from '../transport/index.js';
+import { UsageError } from './usage-error.js';
+
+export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollback> --config FILE [options]
+
+  push --config FILE [--policy FILE] [--by NAME] [--base N] [--force]
+        validate the policy (FILE's own policy keys, or --policy FILE) completely and publish it as
+        the next version; exit 2 listing every error when invalid (nothing published). --base N:
+        refuse unless N is still the latest version; a push that loses a race is refused too.
+        --force publishes anyway.
+  status --config FILE [--wait MS] [--json]
+        every member's active version, digest and last error (reports for MS ms, default 2500);
+        exit 1 while members disagree with the latest version or report an error
+  history --config FILE [--json]
+        the versions kept in the bucket (cluster.policy.history), oldest first
+  rollback --config FILE --to N [--by NAME]
+        publish a new version with the content of version N
+
+FILE is the config of any instance: its cluster section says how to reach NATS and the bus key.`;
+
+
+function out(s: string): void { process.stdout.write(`${s}\n`); }
+function die(message: string, code: number): never {
+  process.stderr.write(`portcullis: ${message}\n`);
+  process.exit(code);
+}
+
+interface Context { config: Config; raw: unknown; nc: NatsConnection; store: PolicyStore; auth: BusAuth | null; prefix: string }
+
+/** Read FILE (its local part must be valid), then connect and open the bucket. */
+async function open(file: string | undefined, needBus = true): Promise<Omit<Context, 'nc' | 'store'> & { connect(): Promise<Context> }> {
+  if (file === undefined) throw new UsageError(`--config FILE is required\n\n${POLICY_USAGE}`);
+  const text = readConfigText(file);
+  if (!text.ok) die(formatProblems(text.errors), 2);
+  const parsed = parseYaml(text.text);
+  if (!parsed.ok) die(`invalid config ${file}:\n${formatProblems(parsed.errors)}`, 2);
+  const local = validateLocal(parsed.raw, { env: null });
+  if (!local.ok) die(`invalid config ${file}: ${local.errors.length} error(s)\n${formatProblems(local.errors)}`, 2);
+  const config = local.config;
+  const settings = clusterSettings(config.cluster);
+  if (settings.nats === null && needBus) die(`${file}: cluster.nats is not configured (policy versions live in a JetStream bucket)`, 2);
+  let auth: BusAuth | null;
+  try { auth = busAuthFrom(settings.auth); } catch (err) { die((err as Error).message, 2); }
+  const base = { config, raw: parsed.raw, auth, prefix: settings.prefix };
+  return {
+    ...base,
+    async connect() {
+      let nc: NatsConnection;
+      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: 5_000, maxReconnectAttempts: 0 }); } catch (err) { die(`cannot reach NATS: ${(err as Error).message}`, 1); }
+      try {
+        const store = await PolicyStore.open(nc, { bucket: policyBucket(settings.prefix), history: config.cluster.policy.history, replicas: config.cluster.policy.replicas });
+        return { ...base, nc, store };
+      } catch (err) { await nc.close(); die(`cannot open the policy bucket: ${(err as Error).message}`, 1); }
+    },
+  };
+}
+
+const defaultBy = (): string => { try { return `${userInfo().username}@${hostname()}`; } catch { return hostname(); } };
+const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
+
+export async function policy(argv: string[], usage: string = POLICY_USAGE): Promise<void> {
+  const [sub, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' }, policy: { type: 'string' }, by: { type: 'string' }, base: { type: 'string' }, force: { type: 'boolean' },
+      wait: { type: 'string' }, json: { type: 'boolean' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
+  const num = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) throw new UsageError(`--${name}: expected a number, got "${v}"`);
+    return Number(v);
+  };
+  switch (sub) {
+    case 'push': {
+      const base = num('base', values.base);
+      const c = await open(values.config);
+      let policyRaw: unknown = splitDocument(c.raw).policy;
+      if (values.policy !== undefined) {
+        const t = readConfigText(values.policy);
+        if (!t.ok) die(formatProblems(t.errors), 2);
+        const p = parseYaml(t.text);
+        if (!p.ok) die(`invalid policy ${values.policy}:\n${formatProblems(p.errors)}`, 2);
+        policyRaw = p.raw;
+      }
+      const prepared = preparePolicy(c.raw, policyRaw);
+      if (!prepared.ok) die(`invalid policy: ${prepared.errors.length} error(s), nothing published\n${formatProblems(prepared.errors)}`, 2);
+      const ctx = await c.connect();
+      try {
+        const e = await pushPolicy(ctx.store, ctx.auth, prepared.policy, { by: values.by ?? defaultBy(), ...(base === undefined ? {} : { base }), force: values.force === true });
+        out(`pushed version ${e.version} (digest ${short(e.digest)}, based on ${e.basedOn}, by ${e.pushedBy})`);
+      } catch (err) {
+        if (err instanceof StalePolicyBase || err instanceof PolicyConflict) die(`push refused: ${err.message}`, 1);
+        die(`push failed: ${(err as Error).message}`, 1);
+      } finally { await ctx.nc.close(); }
+      return;
+    }
+    case 'status': {
+      const waitMs = num('wait', values.wait) ?? 2_500;
+      const ctx = await (await open(values.config)).connect();
+      try {
+        const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectReports(ctx.nc, ctx.prefix, ctx.auth, waitMs)]);
+        const members = [...reports.values()].sort((a, b) => (a.member < b.member ? -1 : 1));
+        const agree = members.length > 0 && members.every((m) => m.version === latest.version && m.digest === (latest.entry?.digest ?? null) && m.error === null);
+        if (values.json) out(JSON.stringify({ latest: { version: latest.version, digest: latest.entry?.digest ?? null }, members, agree }));
+        else {
+          out(`latest version ${latest.version} (digest ${short(latest.entry?.digest ?? null)})`);
+          out(['MEMBER', 'HOST', 'PID', 'VERSION', 'DIGEST', 'FROM', 'ERROR'].join('\t'));
+          for (const m of members) out([m.member, m.host, m.pid, m.version, short(m.digest), m.from, m.error ?? '-'].join('\t'));
+          out(members.length === 0 ? 'no member reported' : agree ? `all ${members.length} members run version ${latest.version}` : 'members disagree or report an error');
+        }
+        if (!agree) process.exitCode = 1;
+      } finally { await ctx.nc.close(); }
+      return;
+    }
+    case 'history': {
+      const ctx = await (await open(values.config)).connect();
+      try {
+        const rows = (await ctx.store.history()).map((h) => {
+          const o = openEntry(h.value, ctx.store.bucket, ctx.auth);
+          return o.ok
+            ? { revision: h.revision, version: o.entry.version, based_on: o.entry.basedOn, digest: o.entry.digest, pushed_by: o.entry.pushedBy, pushed_at: new Date(o.entry.pushedAt).toISOString() }
+            : { revision: h.revision, ignored: o.reason };
+        });
+        if (values.json) out(JSON.stringify(rows));
+        else for (const r of rows) out('ignored' in r ? `rev ${r.revision}\t(ignored: ${r.ignored})` : `v${r.version}\t${r.pushed_at}\t${r.pushed_by}\t${short(r.digest)}\tbased on ${r.based_on}`);
+      } finally { await ctx.nc.close(); }
+      return;
+    }
+    case 'rollback': {
+      const to = num('to', values.to);
+      if (to === undefined) throw new UsageError(`rollback: --to N is required\n\n${usage}`);
+      const ctx = await (await open(values.config)).connect();
+      try {
+        let old: PolicyEntry | null = null;
+        for (const h of await ctx.store.history()) {
+          const o = openEntry(h.value, ctx.store.bucket, ctx.auth);
+          if (o.ok && o.entry.version === to) old = o.entry;
+        }
+        if (old === null) die(`rollback: version ${to} is not in the bucket's history (portcullis policy history)`, 1);
+        const e = await pushPolicy(ctx.store, ctx.auth, old.policy, { by: `${values.by ?? defaultBy()} (rollback to ${to})` });
+        out(`rolled back: version ${e.version} has the content of version ${to} (digest ${short(e.digest)})`);
+      } catch (err) {
+        if (err instanceof StalePolicyBase || err instanceof PolicyConflict) die(`rollback refused: ${err.message}`, 1);
+        throw err;
+      } finally { await ctx.nc.close(); }
+      return;
+    }
+    default:
+      throw new UsageError(`policy: unknown subcommand "${sub}"\n\n${usage}`);
+  }
+}

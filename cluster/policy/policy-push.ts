@@ -1,0 +1,59 @@
+// Publishing a policy version: read the latest entry, build the next version on it and write
+// it compare-and-set on the revision read. Shared by `portcullis policy push|rollback` and the
+// admin API's POST /policy. Validation happens before, in the caller.
+import type { PolicyDocument } from '../../node/config/index.js';
+import type { BusAuth } from '../protocol/index.js';
+import { newEntry, openEntry, sealEntry, type PolicyEntry } from './policy-messages.js';
+import { PolicyConflict, type PolicyStore } from './policy-store.js';
+
+/** The push was based on a version that is no longer the latest (and was not forced). */
+export class StalePolicyBase extends Error {
+  readonly code = 'PORTCULLIS_POLICY_STALE_BASE';
+  constructor(readonly base: number, readonly latest: number) {
+    super(`stale base: the push is based on version ${base} but version ${latest} is the latest (check it with "portcullis policy history"; --force publishes anyway)`);
+  }
+}
+
+/** Largest sealed entry the default NATS max_payload (1 MiB) carries, bytes. */
+export const MAX_ENTRY_BYTES = 1024 * 1024 - 4096;
+
+export interface PushOptions {
+  /** Recorded as `pushedBy`. */
+  readonly by: string;
+  /** The version the caller based its policy on; undefined = whatever is latest when read here. */
+  readonly base?: number;
+  /** Publish even when `base` is stale or another push wins the race (then re-read and retry). */
+  readonly force?: boolean;
+}
+
+/** Latest readable version in the bucket and the revision to write on (0 / null when empty). */
+export async function latestVersion(store: PolicyStore, auth: BusAuth | null): Promise<{ version: number; revision: number | null; entry: PolicyEntry | null }> {
+  const latest = await store.latest();
+  if (latest === null) return { version: 0, revision: null, entry: null };
+  const o = openEntry(latest.value, store.bucket, auth);
+  if (o.ok) return { version: o.entry.version, revision: latest.revision, entry: o.entry };
+  // a corrupt or foreign value on top: number past the highest readable version
+  let version = 0;
+  for (const h of await store.history()) {
+    const e = openEntry(h.value, store.bucket, auth);
+    if (e.ok) version = Math.max(version, e.entry.version);
+  }
+  return { version, revision: latest.revision, entry: null };
+}
+
+/** Publish `policy` as the next version; throws StalePolicyBase, PolicyConflict (lost a race, not forced) or a bus error. */
+export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, policy: PolicyDocument, opts: PushOptions): Promise<PolicyEntry> {
+  for (let attempt = 0; ; attempt++) {
+    const cur = await latestVersion(store, auth);
+    if (opts.base !== undefined && opts.base !== cur.version && opts.force !== true) throw new StalePolicyBase(opts.base, cur.version);
+    const entry = newEntry(policy, cur.version + 1, cur.version, opts.by);
+    const bytes = sealEntry(entry, store.bucket, auth);
+    if (bytes.byteLength > MAX_ENTRY_BYTES) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${MAX_ENTRY_BYTES}`);
+    try {
+      await store.write(bytes, cur.revision);
+      return entry;
+    } catch (err) {
+      if (!(err instanceof PolicyConflict) || opts.force !== true || attempt >= 4) throw err;
+    }
+  }
+}

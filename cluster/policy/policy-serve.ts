@@ -1,0 +1,93 @@
+// `serve` with `cluster.policy.source: cluster`: wait for the policy before binding the proxy
+// port (the admin listener answers /readyz 503 saying why meanwhile), then wire the watcher
+// into the running instance: readiness, GET/POST /policy, and a reload from the file that
+// takes only the file's local part and keeps the cluster's policy.
+import type { AdminHandler } from '../../node/admin/admin-server.js';
+import { AdminServer } from '../../node/admin/admin-server.js';
+import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult, type Environment } from '../../node/config/index.js';
+import type { ClusterStatus } from '../../node/contracts/index.js';
+import type { Logger } from '../../node/log.js';
+import { parseYaml } from './policy-document.js';
+import { policyAdminRoutes } from './policy-admin.js';
+import { PolicyWatcher } from './policy-watcher.js';
+
+/**
+ * Start the watcher and wait for the config to start with (latest version, or the state file's).
+ * Meanwhile the admin listener of `localConfig` answers /readyz 503 with the reason and GET /policy;
+ * the proxy port stays closed (fail closed). The placeholder listener is closed before resolving.
+ */
+export async function waitForPolicy(localConfig: Config, localRaw: unknown, logger: Logger): Promise<{ watcher: PolicyWatcher; config: Config }> {
+  const watcher = new PolicyWatcher({ config: localConfig, localRaw, logger: logger.child({ component: 'policy' }) });
+  const first = watcher.start();
+  const placeholder = new AdminServer({
+    host: localConfig.admin.listen.host,
+    port: localConfig.admin.listen.port,
+    token: localConfig.admin.token_env !== undefined ? process.env[localConfig.admin.token_env] : undefined,
+    logger,
+    readiness: () => watcher.readiness(),
+    metrics: async () => '',
+    routes: { 'GET /policy': async () => ({ status: 200, body: watcher.status() }) },
+  });
+  await placeholder.listen();
+  const waiting = setInterval(() => { const w = watcher.waitingFor(); if (w !== null) logger.warn({ reason: w, adminPort: placeholder.port }, 'not ready: waiting for the cluster policy'); }, 5_000);
+  waiting.unref();
+  logger.info({ adminPort: placeholder.port, bucket: watcher.bucket }, 'waiting for the cluster policy');
+  const config = await first;
+  clearInterval(waiting);
+  await placeholder.close();
+  return { watcher, config };
+}
+
+/** The instance's cluster readiness with the policy's (ready only when both are). */
+export function withPolicyReadiness(cluster: ClusterStatus | null | undefined, watcher: PolicyWatcher): ClusterStatus {
+  return {
+    readiness: () => {
+      const c = cluster?.readiness() ?? { ready: true, detail: {} };
+      const p = watcher.readiness();
+      return { ready: c.ready && p.ready, detail: { ...c.detail, ...p.detail } };
+    },
+    stats: () => cluster?.stats() ?? {},
+  };
+}
+
+/** The file's local part (re-read now) with the active cluster policy, validated with this environment. */
+export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): ConfigResult & { text?: string } {
+  const read = readConfigText(configPath);
+  if (!read.ok) return read;
+  const parsed = parseYaml(read.text);
+  if (!parsed.ok) return parsed;
+  const active = watcher.current();
+  const policy = watcher.currentPolicy();
+  if (active === null || policy === null) return { ok: false, errors: [{ path: '(policy)', message: 'no cluster policy applied yet' }] };
+  const r = combinePolicy(parsed.raw, policy, { env: process.env });
+  return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson) } : r;
+}
+
+/** GET/POST /policy for a process that owns the watcher. */
+export function policyRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string): Record<string, AdminHandler> {
+  return policyAdminRoutes(watcher, localRaw, memberId);
+}
+
+/**
+ * The config file of an instance with `cluster.policy.source: cluster`, its local part validated
+ * (with this environment); null when the file's own policy is used (source: file, or unreadable:
+ * the ordinary loader reports that).
+ */
+export function readClusterPolicyConfig(file: string, env: Environment | null = process.env): null | { ok: true; config: Config; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
+  const read = readConfigText(file);
+  if (!read.ok) return null;
+  const parsed = parseYaml(read.text);
+  if (!parsed.ok) return null;
+  const source = (parsed.raw as { cluster?: { policy?: { source?: unknown } } } | null)?.cluster?.policy?.source;
+  if (source !== 'cluster') return null;
+  const r = validateLocal(parsed.raw, { env });
+  return r.ok ? { ok: true, config: r.config, raw: parsed.raw } : r;
+}
+
+/** The text a worker boots with: the file's local part and the active policy, as JSON (which is YAML). */
+export function combinedText(localRaw: unknown, policyJson: string | undefined): string {
+  // the two parts have no key in common: splice the policy's members into the local object
+  const local = JSON.stringify(splitDocument(localRaw).local);
+  if (policyJson === undefined || policyJson === '{}') return local;
+  return local === '{}' ? policyJson : `${local.slice(0, -1)},${policyJson.slice(1)}`;
+}

@@ -1,0 +1,27 @@
+// The last applied policy version on local disk (`cluster.policy.state_file`): the entry exactly
+// as stored in the bucket (still sealed, so it is checked again when read), written 0600 with
+// write + rename so a crash never leaves half a file.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+interface StateFile { readonly v: 1; readonly bucket: string; readonly sealed: string }
+
+/** Write atomically (0600); throws on an I/O error. */
+export function writeStateFile(file: string, bucket: string, sealed: Uint8Array): void {
+  const state: StateFile = { v: 1, bucket, sealed: Buffer.from(sealed).toString('base64') };
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** The sealed entry of `bucket` in `file`, or why there is none (unreadable, malformed, another bucket's). */
+export function readStateFile(file: string, bucket: string): { ok: true; sealed: Uint8Array } | { ok: false; problem: string } {
+  let state: Partial<StateFile>;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as Partial<StateFile>;
+  } catch (err) {
+    return { ok: false, problem: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+  }
+  if (state?.v !== 1 || typeof state.sealed !== 'string') return { ok: false, problem: `${file} is not a policy state file` };
+  if (state.bucket !== bucket) return { ok: false, problem: `${file} holds a version of ${String(state.bucket)}, not ${bucket}` };
+  return { ok: true, sealed: Buffer.from(state.sealed, 'base64') };
+}

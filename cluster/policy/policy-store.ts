@@ -1,0 +1,92 @@
+// The JetStream key-value bucket `<P>_POLICY` holding the policy versions under one key,
+// `current`, with history. Writes are compare-and-set on the revision read, so of two
+// concurrent pushes exactly one wins; the loser gets a PolicyConflict.
+import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
+import { KvWatchInclude } from 'nats';
+
+/** The one key every version is written under. */
+export const POLICY_KEY = 'current';
+
+/** Bucket name for a subject prefix: `<PREFIX>_POLICY` (upper-cased, dots → `_`). */
+export function policyBucket(prefix: string): string {
+  return `${prefix.replace(/\./g, '_').toUpperCase()}_POLICY`;
+}
+
+/** A stored value and the bucket revision it has. */
+export interface StoredValue {
+  readonly revision: number;
+  readonly value: Uint8Array;
+}
+
+/** Thrown by `write` when the key moved on since `expectRevision` (another push won). */
+export class PolicyConflict extends Error {
+  readonly code = 'PORTCULLIS_POLICY_CONFLICT';
+}
+
+export interface PolicyStoreOptions {
+  readonly bucket: string;
+  /** Versions kept (default 16). */
+  readonly history?: number;
+  /** Replicas; auto = 3 on a NATS cluster, else 1. */
+  readonly replicas?: number | 'auto';
+  /** JetStream API timeout, ms (default 5000). */
+  readonly timeoutMs?: number;
+}
+
+export class PolicyStore {
+  private constructor(private readonly kv: KV, readonly bucket: string) {}
+
+  /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
+  static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
+    const js = nc.jetstream({ timeout: opts.timeoutMs ?? 5_000 });
+    const clustered = typeof nc.info?.cluster === 'string' && nc.info.cluster !== '';
+    const replicas = opts.replicas === undefined || opts.replicas === 'auto' ? (clustered ? 3 : 1) : opts.replicas;
+    const history = opts.history ?? 16;
+    try {
+      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket);
+    } catch (err) {
+      const msg = (err as Error).message ?? '';
+      if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
+        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket);
+      }
+      throw err;
+    }
+  }
+
+  /** The latest value (null when nothing was pushed yet, or it was deleted). */
+  async latest(): Promise<StoredValue | null> {
+    const e = await this.kv.get(POLICY_KEY);
+    return e === null || e.operation !== 'PUT' ? null : { revision: e.revision, value: e.value };
+  }
+
+  /** Write `value` if the key is still at `expectRevision` (null = nothing there yet); returns the new revision. */
+  async write(value: Uint8Array, expectRevision: number | null): Promise<number> {
+    try {
+      return expectRevision === null ? await this.kv.create(POLICY_KEY, value) : await this.kv.update(POLICY_KEY, value, expectRevision);
+    } catch (err) {
+      const msg = (err as Error).message ?? '';
+      if (/wrong last sequence|key exists|already exists/i.test(msg)) throw new PolicyConflict('the policy changed since it was read: another push won');
+      throw err;
+    }
+  }
+
+  /** Every stored value of the key, oldest first (up to the bucket's history). */
+  async history(): Promise<StoredValue[]> {
+    const it = await this.kv.history({ key: POLICY_KEY });
+    const out: StoredValue[] = [];
+    for await (const e of it) if (e.operation === 'PUT') out.push({ revision: e.revision, value: e.value });
+    return out;
+  }
+
+  /**
+   * Call `onValue` with the latest value and every later one until the returned stop function
+   * is called. The watch survives reconnects (nats.js resumes an ordered consumer).
+   */
+  async watch(onValue: (v: StoredValue) => void): Promise<() => void> {
+    const it: QueuedIterator<KvEntry> = await this.kv.watch({ key: POLICY_KEY, include: KvWatchInclude.LastValue, ignoreDeletes: true });
+    void (async () => {
+      for await (const e of it) if (e.operation === 'PUT') onValue({ revision: e.revision, value: e.value });
+    })().catch(() => { /* stopped or connection closed */ });
+    return () => { it.stop(); };
+  }
+}

@@ -1,0 +1,387 @@
+// One instance's side of cluster policy (`cluster.policy.source: cluster`): watches the
+// `<P>_POLICY` bucket on its own NATS connection, checks every new version (authentic,
+// well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
+// to the applier (the same prepare-then-commit as a reload); keeps the last applied version in
+// `state_file` for a restart without NATS; reports its version each second on `<p>.policy.status`.
+import { hostname } from 'node:os';
+import { connect, Events, type NatsConnection } from 'nats';
+import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
+import type { Logger } from '../../node/log.js';
+import { busAuthFrom, type BusAuth } from '../protocol/index.js';
+import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
+import { natsConnectionOptions } from '../transport/index.js';
+import { openEnvelope, openReport, sealReport, type CheckedEntry, type EntryRefusal, type PolicyEntry, type PolicyStatusReport } from './policy-messages.js';
+import { pushPolicy, type PushOptions } from './policy-push.js';
+import { readStateFile, writeStateFile } from './policy-state-file.js';
+import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
+import { checkVersionOffThread, type VersionCheck } from './policy-validate.js';
+
+/** What applying a validated config did: committed, or refused with every problem. */
+export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
+/** Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers). */
+export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<ApplyResult>;
+
+/** Why a version was not applied, for `policy.refusals.<reason>`. */
+export type RefusalReason = 'invalid' | 'environment' | 'apply';
+
+export interface PolicyWatcherOptions {
+  /** The config file as loaded: its cluster section is read, its local part is combined with every version. */
+  readonly config: Config;
+  /** The config file's raw document (policy keys in it are ignored). */
+  readonly localRaw: unknown;
+  readonly logger: Logger;
+  /** Name in status reports (default `cluster.member_id` or host-pid). */
+  readonly memberId?: string;
+  /** Decoding and validation of an authentic entry's payload (default: in a worker thread with this process's environment). */
+  readonly check?: (localRaw: unknown, payload: Uint8Array) => Promise<VersionCheck>;
+  /** Status report period, ms (default 1000). */
+  readonly statusIntervalMs?: number;
+}
+
+/** Subject of the per-member status reports. */
+export function policyStatusSubject(prefix: string): string {
+  return `${prefix}.policy.status`;
+}
+
+export class PolicyWatcher {
+  readonly settings: ClusterSettings;
+  readonly bucket: string;
+  readonly auth: BusAuth | null;
+  private readonly memberId: string;
+  private readonly stateFile: string | null;
+  private nc: NatsConnection | null = null;
+  private store: PolicyStore | null = null;
+  private stopWatch: (() => void) | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private active: CheckedEntry | null = null;
+  private activePolicy: { json: string; doc: PolicyDocument } | null = null;
+  private from: 'bus' | 'state_file' | 'none' = 'none';
+  private lastError: string | null = null;
+  private latestSeen = 0;
+  private bucketEmpty: boolean | null = null;
+  private stateProblem: string | null = null;
+  private pending: StoredValue | null = null;
+  /** Our own NATS connection is up (status events). */
+  private connected = false;
+  /** Since when the member's bus is connected while ours is not. */
+  private mismatchSince: number | null = null;
+  /** Highest bucket revision looked at (applied, refused or ignored). */
+  private handledRevision = 0;
+  /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
+  private behind: { revision: number; since: number } | null = null;
+  /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
+  private timings = { check_ms: 0, apply_ms: 0 };
+  private running = false;
+  private applier: PolicyApplier | null = null;
+  private initial: { resolve: (c: Config) => void; done: boolean };
+  private readonly initialConfig: Promise<Config>;
+  private readonly counters = { applies: 0, ignored: {} as Partial<Record<EntryRefusal | 'not_newer', number>>, refusals: {} as Partial<Record<RefusalReason, number>>, propagationMs: 0, appliedAt: 0 };
+
+  constructor(private readonly opts: PolicyWatcherOptions) {
+    this.settings = clusterSettings(opts.config.cluster);
+    this.bucket = policyBucket(this.settings.prefix);
+    this.auth = busAuthFrom(this.settings.auth);
+    this.memberId = opts.memberId ?? this.settings.memberId ?? `${hostname()}-${process.pid}`;
+    this.stateFile = opts.config.cluster.policy.state_file ?? null;
+    let resolve!: (c: Config) => void;
+    this.initialConfig = new Promise<Config>((r) => { resolve = r; });
+    this.initial = { resolve, done: false };
+  }
+
+  /**
+   * Connect and watch in the background; resolves with the config to start with: the latest
+   * version once it is valid here, or — when the bus is not reachable within
+   * `cluster.start_timeout_ms` or its latest version cannot be used here — the state file's.
+   * Never resolves while neither exists (the caller stays not ready and says why: `waitingFor`).
+   */
+  start(): Promise<Config> {
+    void this.connectLoop();
+    setTimeout(() => { if (!this.initial.done) void this.fromStateFile(); }, this.settings.startTimeoutMs).unref();
+    return this.initialConfig;
+  }
+
+  /** From now on versions are applied with `applier` (after the instance started with the initial config). */
+  setApplier(applier: PolicyApplier): void {
+    this.applier = applier;
+    void this.drain();
+  }
+
+  /** The active version (null before the first). */
+  current(): CheckedEntry | null {
+    return this.active;
+  }
+
+  /** The active version's policy document (parsed on first use: large policies are kept as text). */
+  currentPolicy(): PolicyDocument | null {
+    const a = this.active;
+    if (a === null) return null;
+    if (this.activePolicy?.json !== a.policyJson) this.activePolicy = { json: a.policyJson, doc: JSON.parse(a.policyJson) as PolicyDocument };
+    return this.activePolicy.doc;
+  }
+
+  /** Why there is no policy yet, or null when there is one. */
+  waitingFor(): string | null {
+    if (this.active !== null) return null;
+    if (this.nc === null) return `no policy: NATS not reachable${this.stateFile === null ? ' and no cluster.policy.state_file configured' : `, state file: ${this.stateProblem ?? 'not read yet'}`}`;
+    if (this.bucketEmpty === true) return `no policy version pushed yet to ${this.bucket} (portcullis policy push)`;
+    if (this.lastError !== null) return `the latest policy version cannot be applied here: ${this.lastError}`;
+    return 'reading the latest policy version';
+  }
+
+  /**
+   * True after a reconnect while the bucket holds a version this instance has not looked at
+   * yet, for at most `cluster.revocation.catch_up_timeout_ms`: requests on auth routes wait
+   * (503) instead of being judged by a policy known to be outdated.
+   */
+  catchingUp(busConnected = false): boolean {
+    // the member's bus connection is back but ours is not yet: a newer version may be waiting
+    const ours = this.connected;
+    if (busConnected && !ours) {
+      this.mismatchSince ??= Date.now();
+      if (Date.now() - this.mismatchSince <= this.settings.catchUpTimeoutMs) return true;
+    } else this.mismatchSince = null;
+    const b = this.behind;
+    if (b === null) return false;
+    if (Date.now() - b.since > this.settings.catchUpTimeoutMs) return false;
+    return b.revision > this.handledRevision;
+  }
+
+  /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
+  readiness(): { ready: boolean; detail: Record<string, unknown> } {
+    const a = this.active;
+    const waiting = this.waitingFor();
+    return {
+      ready: a !== null,
+      detail: {
+        policy: {
+          source: 'cluster', version: a?.version ?? 0, digest: a?.digest ?? null, from: this.from, degraded: this.from === 'state_file',
+          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.nc !== null && !this.nc.isClosed(), catching_up: this.catchingUp(),
+          ...(waiting === null ? {} : { waiting_for: waiting }),
+        },
+      },
+    };
+  }
+
+  /** GET /policy. */
+  status(): Record<string, unknown> {
+    const a = this.active;
+    return {
+      source: 'cluster', bucket: this.bucket, member: this.memberId, version: a?.version ?? 0, digest: a?.digest ?? null, pushed_by: a?.pushedBy ?? null,
+      pushed_at: a === null ? null : new Date(a.pushedAt).toISOString(), from: this.from, latest_seen: this.latestSeen, error: this.lastError,
+    };
+  }
+
+  /** Publish a version from this member (POST /policy); the caller validated it. Throws when the bus is not there. */
+  async push(policy: Record<string, unknown>, opts: PushOptions): Promise<PolicyEntry> {
+    if (this.store === null) throw new Error('the policy bucket is not reachable (NATS down?)');
+    return pushPolicy(this.store, this.auth, policy, opts);
+  }
+
+  /** Component metrics: `policy.version`, `policy.applies`, `policy.refusals.<reason>`, `policy.ignored.<reason>`, `policy.propagation_ms`. */
+  stats(): Record<string, number> {
+    const out: Record<string, number> = {
+      'policy.version': this.active?.version ?? 0,
+      'policy.latest_seen': this.latestSeen,
+      'policy.applies': this.counters.applies,
+      'policy.propagation_ms': this.counters.propagationMs,
+      'policy.degraded': this.from === 'state_file' ? 1 : 0,
+    };
+    for (const r of ['invalid', 'environment', 'apply'] as const) out[`policy.refusals.${r}`] = this.counters.refusals[r] ?? 0;
+    for (const r of ['unsigned', 'bad_mac', 'unknown_key', 'stale', 'corrupt', 'digest_mismatch', 'not_newer'] as const) out[`policy.ignored.${r}`] = this.counters.ignored[r] ?? 0;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    this.stopWatch?.();
+    await this.nc?.close().catch(() => {});
+  }
+
+  private async connectLoop(): Promise<void> {
+    const nats = this.settings.nats;
+    if (nats === null) return;
+    const opts = natsConnectionOptions(nats, `portcullis policy ${this.memberId}`);
+    try {
+      this.nc = await connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (err) {
+      if (!this.closed) this.opts.logger.error({ err: String(err) }, 'policy: cannot connect to NATS');
+      return;
+    }
+    if (this.closed) { await this.nc.close(); return; }
+    this.connected = true;
+    this.statusTimer = setInterval(() => this.report(), this.opts.statusIntervalMs ?? 1_000);
+    this.statusTimer.unref();
+    void (async () => {
+      for await (const s of this.nc!.status()) {
+        // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
+        if (s.type === Events.Disconnect) this.connected = false;
+        if (s.type === Events.Reconnect) { this.connected = true; this.behind = { revision: Number.MAX_SAFE_INTEGER, since: Date.now() }; void this.checkBehind(); }
+      }
+    })().catch(() => {});
+    // JetStream may still be electing a leader: retry opening the bucket
+    for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.opts.config.cluster.policy.history, replicas: this.opts.config.cluster.policy.replicas });
+        this.bucketEmpty = (await store.latest()) === null;
+        this.store = store;
+        this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; void this.drain(); });
+        this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
+        return;
+      } catch (err) {
+        this.opts.logger.warn({ err: String(err), bucket: this.bucket, retry_ms: delay }, 'policy: cannot open the bucket yet');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
+  private async checkBehind(): Promise<void> {
+    const since = this.behind?.since ?? Date.now();
+    let latest: StoredValue | null | undefined;
+    // JetStream may not answer at once after a reconnect: retry until the catch-up timeout
+    while (latest === undefined) {
+      try { latest = this.store === null ? null : await this.store.latest(); } catch {
+        if (this.closed || Date.now() - since > this.settings.catchUpTimeoutMs) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (latest === null || latest.revision <= this.handledRevision) { this.behind = null; return; }
+    this.behind = { revision: latest.revision, since };
+    this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: a newer version is waiting after a reconnect; auth routes wait until it is looked at');
+  }
+
+  private report(): void {
+    const nc = this.nc;
+    if (nc === null || nc.isClosed()) return;
+    const subject = policyStatusSubject(this.settings.prefix);
+    const r: PolicyStatusReport = {
+      v: 1, member: this.memberId, host: hostname(), pid: process.pid, version: this.active?.version ?? 0, digest: this.active?.digest ?? null,
+      error: this.lastError, latestSeen: this.latestSeen, from: this.from,
+    };
+    try { nc.publish(subject, sealReport(r, subject, this.auth)); } catch { /* reconnecting: the next round reports */ }
+  }
+
+  /** One version at a time; only the newest waiting one is looked at. */
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.pending !== null && !this.closed) {
+        // while the instance starts with the initial version, newer ones wait for the applier
+        if (this.applier === null && this.initial.done) return;
+        const v = this.pending;
+        this.pending = null;
+        await this.process(v);
+        this.handledRevision = Math.max(this.handledRevision, v.revision);
+        if (this.behind !== null && this.handledRevision >= this.behind.revision) this.behind = null;
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async process(v: StoredValue): Promise<void> {
+    const t0 = performance.now();
+    // only the MAC on the event loop; gunzip, parse, digest and validation in a worker thread
+    const opened = openEnvelope(v.value, this.bucket, this.auth);
+    const checked = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
+    if (checked.kind === 'ignored') {
+      this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
+      this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
+      return;
+    }
+    const e = checked.entry;
+    this.latestSeen = Math.max(this.latestSeen, e.version);
+    const a = this.active;
+    if (a !== null && e.version <= a.version) {
+      if (e.version === a.version && e.digest === a.digest) { this.from = 'bus'; return; } // the version we run (e.g. from the state file)
+      this.counters.ignored.not_newer = (this.counters.ignored.not_newer ?? 0) + 1;
+      this.opts.logger.warn({ version: e.version, active: a.version }, 'policy: bucket entry ignored (not newer than the active version)');
+      return;
+    }
+    const verdict = checked.verdict;
+    if (!verdict.ok) { this.refuse(e, verdict.kind, verdict.errors); return; }
+    const t2 = performance.now();
+    this.timings = { check_ms: Math.round(t2 - t0), apply_ms: 0 };
+    if (this.applier === null) {
+      this.commit(e, v.value, 'bus');
+      this.initial.done = true;
+      this.initial.resolve(verdict.config);
+      return;
+    }
+    const r = await this.applier(verdict.config, e);
+    this.timings.apply_ms = Math.round(performance.now() - t2);
+    if (r.ok) this.commit(e, v.value, 'bus');
+    else this.refuse(e, 'apply', r.errors);
+  }
+
+  private commit(e: CheckedEntry, sealed: Uint8Array, from: 'bus' | 'state_file'): void {
+    this.active = e;
+    this.from = from;
+    this.lastError = null;
+    this.counters.applies++;
+    this.counters.appliedAt = Date.now();
+    this.counters.propagationMs = Math.max(0, this.counters.appliedAt - e.pushedAt);
+    if (from === 'bus') this.persist(sealed);
+    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined, ...(from === 'bus' ? this.timings : {}) }, 'policy applied');
+    this.report();
+  }
+
+  private refuse(e: CheckedEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {
+    this.counters.refusals[reason] = (this.counters.refusals[reason] ?? 0) + 1;
+    const shown = errors.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join('; ');
+    this.lastError = `version ${e.version} refused (${reason}): ${shown}${errors.length > 5 ? `; and ${errors.length - 5} more` : ''}`;
+    this.opts.logger.error({ version: e.version, reason, errors: errors.slice(0, 20) }, 'policy version refused, keeping the active version');
+    this.report();
+    // at start, a latest version unusable here: the state file's version is better than none
+    if (!this.initial.done) void this.fromStateFile();
+  }
+
+  /** Atomic write + rename, 0600; a failure is logged (the version still runs). */
+  private persist(sealed: Uint8Array): void {
+    if (this.stateFile === null) return;
+    try {
+      writeStateFile(this.stateFile, this.bucket, sealed);
+    } catch (err) {
+      this.opts.logger.error({ err: String(err), file: this.stateFile }, 'policy: cannot write the state file');
+    }
+  }
+
+  /** Start from the state file when there is still no initial config (bus unreachable, or its latest version unusable here). */
+  private async fromStateFile(): Promise<void> {
+    if (this.initial.done || this.stateFile === null) { this.stateProblem ??= 'none configured'; return; }
+    const state = readStateFile(this.stateFile, this.bucket);
+    if (!state.ok) {
+      this.stateProblem = state.problem;
+      this.opts.logger.error({ file: this.stateFile, problem: this.stateProblem }, 'policy: no usable state file; not ready until a version arrives from the bus');
+      return;
+    }
+    const sealed = state.sealed;
+    const opened = openEnvelope(sealed, this.bucket, this.auth);
+    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
+    if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
+    const verdict = checked.verdict;
+    if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
+    if (this.initial.done) return;
+    this.commit(checked.entry, sealed, 'state_file');
+    this.opts.logger.warn({ version: checked.entry.version }, 'policy: started from the state file (degraded) until the bus is reachable');
+    this.initial.done = true;
+    this.initial.resolve(verdict.config);
+  }
+}
+
+/** Collect status reports on `<p>.policy.status` for `ms` (the `policy status` command). */
+export async function collectReports(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number): Promise<Map<string, PolicyStatusReport>> {
+  const subject = policyStatusSubject(prefix);
+  const out = new Map<string, PolicyStatusReport>();
+  const sub = nc.subscribe(subject);
+  const timer = setTimeout(() => sub.unsubscribe(), ms);
+  for await (const m of sub) {
+    const r = openReport(m.data, subject, auth);
+    if (r !== null) out.set(r.member, r);
+  }
+  clearTimeout(timer);
+  return out;
+}

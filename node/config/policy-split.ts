@@ -1,0 +1,75 @@
+// The one place that says which part of portcullis.yaml is cluster policy (the same on every
+// instance: issuers, upstreams, routes, identity, verifier, DPoP, internal tokens) and which
+// part is local (listen, TLS, workers, admin, cluster connection, log): extract, combine, digest.
+import { createHash } from 'node:crypto';
+import { validateConfig, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
+import type { Config } from './schema.js';
+
+/** Top-level keys of the policy. Everything else (server, admin, cluster, log, version) stays local. */
+export const POLICY_KEYS = ['issuers', 'identity', 'dpop', 'upstreams', 'routes', 'internal_tokens', 'verifier'] as const;
+export type PolicyKey = (typeof POLICY_KEYS)[number];
+
+/** A policy document: the policy keys of a config, as plain JSON data. */
+export type PolicyDocument = { readonly [K in PolicyKey]?: unknown };
+
+const isPolicyKey = (k: string): k is PolicyKey => (POLICY_KEYS as readonly string[]).includes(k);
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The policy part of a validated config (defaults filled in, so two equal policies have one digest). */
+export function extractPolicy(config: Config): PolicyDocument {
+  const out: Record<string, unknown> = {};
+  for (const k of POLICY_KEYS) if (config[k] !== undefined) out[k] = JSON.parse(JSON.stringify(config[k]));
+  return out;
+}
+
+/** A raw document (config file or policy file) cut into its local and policy parts. */
+export function splitDocument(raw: unknown): { local: Record<string, unknown>; policy: Record<string, unknown> } {
+  const local: Record<string, unknown> = {};
+  const policy: Record<string, unknown> = {};
+  if (isObject(raw)) for (const [k, v] of Object.entries(raw)) (isPolicyKey(k) ? policy : local)[k] = v;
+  return { local, policy };
+}
+
+/** Keys of a policy-only document that belong to the local part: each is an error with its path. */
+export function foreignPolicyKeys(policy: unknown): ConfigProblem[] {
+  if (!isObject(policy)) return [{ path: '(policy)', message: `a policy is a mapping of ${POLICY_KEYS.join(', ')}` }];
+  return Object.keys(policy).filter((k) => !isPolicyKey(k)).map((k) => ({ path: k, message: `not part of the policy (local to each instance; the policy has ${POLICY_KEYS.join(', ')})` }));
+}
+
+/**
+ * The full config an instance runs: its local part (from `localRaw`, policy keys ignored) with
+ * `policy`, validated by the same schema as a single file (every error with its path; with
+ * `opts.env` also the secrets it names). Never throws.
+ */
+export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOptions = {}): ConfigResult {
+  const foreign = foreignPolicyKeys(policy);
+  if (foreign.length > 0) return { ok: false, errors: foreign };
+  return validateConfig({ ...splitDocument(localRaw).local, ...(policy as Record<string, unknown>) }, opts);
+}
+
+/** JSON with object keys sorted at every level: the form a digest is taken of. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (isObject(v)) return `{${Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  return JSON.stringify(v ?? null);
+}
+
+/** SHA-256 (hex) of the canonical policy. */
+export function policyDigest(policy: PolicyDocument): string {
+  return createHash('sha256').update(canonicalJson(policy)).digest('hex');
+}
+
+/** Stands in for the policy when only the local part is checked (it satisfies the schema's required policy keys). */
+const PLACEHOLDER_POLICY = {
+  upstreams: { placeholder: { targets: ['http://127.0.0.1:9'] } },
+  routes: [{ name: 'placeholder', match: { path: '/' }, upstream: 'placeholder', auth: 'none' }],
+} as const;
+
+/**
+ * Validate only the local part of `raw` (its policy keys are ignored): for an instance whose
+ * policy comes from the cluster, whose file may carry no routes at all. The returned config's
+ * policy part is a placeholder that must never serve.
+ */
+export function validateLocal(raw: unknown, opts: LoadOptions = {}): ConfigResult {
+  return validateConfig({ ...splitDocument(raw).local, ...PLACEHOLDER_POLICY }, opts);
+}

@@ -1,0 +1,104 @@
+// An instance cut off from NATS (through a TCP relay the test cuts) while a version is pushed
+// keeps serving its version; on reconnect it converges: once it answers by the new version
+// (or waits, 503, while the newer version is looked at) it never answers by the old one again.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, waitFor } from './proxy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+
+/** A TCP relay the test can cut (every socket destroyed, new ones refused) and restore (as in proxy-catch-up.test.ts). */
+class Relay {
+  private readonly sockets = new Set<Socket>();
+  private blocked = false;
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(targetPort: number): Promise<Relay> {
+    let relay: Relay | null = null;
+    const server = createServer((client) => relay!.accept(client, targetPort));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const a = server.address();
+    relay = new Relay(server, typeof a === 'object' && a !== null ? a.port : 0);
+    return relay;
+  }
+
+  get url(): string { return `nats://127.0.0.1:${this.port}`; }
+
+  private accept(client: Socket, targetPort: number): void {
+    if (this.blocked) { client.destroy(); return; }
+    const up = connect(targetPort, '127.0.0.1');
+    for (const [s, other] of [[client, up], [up, client]] as const) {
+      this.sockets.add(s);
+      s.on('error', () => other.destroy());
+      s.on('close', () => { this.sockets.delete(s); other.destroy(); });
+    }
+    client.pipe(up);
+    up.pipe(client);
+  }
+
+  cut(): void { this.blocked = true; for (const s of this.sockets) s.destroy(); }
+  restore(): void { this.blocked = false; }
+  async close(): Promise<void> { this.cut(); await new Promise<void>((r) => this.server.close(() => r())); }
+}
+
+describe('cluster policy: an instance cut off during a push converges on reconnect', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let relay: Relay;
+  let direct: ProxyProcess;
+  let behind: ProxyProcess;
+  let cliConfig = '';
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+    relay = await Relay.start(nats.port);
+    const prefix = `ptc${Math.random().toString(36).slice(2, 8)}`;
+    cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url))]);
+    expect(r.code, r.stderr).toBe(0);
+    [direct, behind] = await Promise.all([
+      startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 30_000 }),
+      startProxy(null, { configPath: writeConfig(localConfig([relay.url], prefix)), env: ENV, timeoutMs: 30_000 }),
+    ]);
+    await Promise.all([direct, behind].map((p) => waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000)));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([direct?.stop(), behind?.stop()]);
+    await relay?.close();
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('keeps its version while cut off, and after the cut never answers by the old version once it has seen the new one', async () => {
+    const reader = await as.issueJwt({ scope: 'orders:read' });
+    expect(await statusOf(behind, '/api/x', reader)).toBe(200);
+    relay.cut();
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor('the connected instance to apply version 2', async () => (await statusOf(direct, '/api/x', reader)) === 403, 15_000);
+    // cut off: still version 1 (like revocations, it keeps serving on what it has)
+    expect(await statusOf(behind, '/api/x', reader)).toBe(200);
+    expect((await admin(behind, 'GET', '/policy')).body.version).toBe(1);
+
+    relay.restore();
+    const seen: number[] = [];
+    const t0 = Date.now();
+    while (Date.now() - t0 < 20_000) {
+      const s = await statusOf(behind, '/api/x', reader);
+      seen.push(s);
+      if (s === 403) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    expect(seen.at(-1)).toBe(403);
+    const firstNew = seen.findIndex((s) => s !== 200);
+    expect(seen.slice(firstNew), JSON.stringify(seen)).toEqual(seen.slice(firstNew).filter((s) => s === 403 || s === 503));
+    // and it never goes back (503: the revocation catch-up of its other connection may still run)
+    for (let i = 0; i < 20; i++) expect([403, 503]).toContain(await statusOf(behind, '/api/x', reader));
+    await waitFor('403 again', async () => (await statusOf(behind, '/api/x', reader)) === 403, 15_000);
+    expect((await admin(behind, 'GET', '/policy')).body).toMatchObject({ version: 2, error: null });
+  }, 60_000);
+});

@@ -1,0 +1,54 @@
+// Shared pieces of the cluster policy suites: an instance config whose policy comes from the
+// cluster (local part only), policy documents, the `portcullis policy` CLI and a bearer call.
+import { request } from 'undici';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+
+export const ENV = { ...ADMIN_ENV, ...BUS_ENV };
+
+/** The local part of an instance: listeners, admin, the bus, `cluster.policy.source: cluster`. */
+export function localConfig(natsUrls: readonly string[], prefix: string, policy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    cluster: { nats: { servers: [...natsUrls] }, subject_prefix: prefix, auth: BUS_AUTH, start_timeout_ms: 1_000, policy: { source: 'cluster', ...policy } },
+    log: { level: 'info', access: false },
+    ...extra,
+  };
+}
+
+/** A policy: one issuer, one upstream, `/api/*` needing a token (and `scopes` when given), `/open/*` without. */
+export function policyDoc(issuer: string, upstream: string, opts: { scopes?: string[]; extra?: Record<string, unknown>; routes?: unknown[] } = {}): Record<string, unknown> {
+  return {
+    issuers: { demo: { issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { app: { targets: [upstream] } },
+    routes: opts.routes ?? [
+      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: opts.scopes === undefined ? {} : { scopes: { all: opts.scopes } } },
+      { name: 'open', match: { path: '/open/*' }, upstream: 'app', auth: 'none' },
+    ],
+    verifier: { pool_size: 1 },
+    ...(opts.extra ?? {}),
+  };
+}
+
+/** Write a policy document to a temp file. */
+export function writePolicy(doc: unknown): string {
+  return writeConfig(doc);
+}
+
+/** `portcullis policy <args>` with the test's bus key. */
+export function policyCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(['policy', ...args], { ...ENV, ...env }, 30_000);
+}
+
+/** GET `path` on the proxy with a bearer token; the status code. */
+export async function statusOf(p: ProxyProcess, path: string, token?: string): Promise<number> {
+  const r = await request(`${p.url}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+/** /readyz of a proxy: status and body. */
+export async function readyz(adminUrl: string): Promise<{ status: number; body: any }> {
+  const r = await request(`${adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return { status: r.statusCode, body: await r.body.json().catch(() => null) };
+}

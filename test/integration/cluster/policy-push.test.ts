@@ -1,0 +1,174 @@
+// Cluster-wide policy on a three-node NATS cluster with three proxy instances whose config
+// has only the local part: a pushed version is applied by all three (a token allowed before
+// is refused after), a version one instance cannot use (its environment lacks a secret) leaves
+// it on its old version and `policy status` says so, rollback, concurrent pushes, and an
+// invalid policy that is never published.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
+import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, waitFor } from './proxy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+
+const NONCE_SECRET = 'n'.repeat(48);
+
+describe('cluster policy: push, apply everywhere, status, rollback', () => {
+  let nats: NatsCluster;
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let prefix = '';
+  let cliConfig = '';
+  const proxies: ProxyProcess[] = [];
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsCluster(3), startAuthServer(), startEchoUpstream()]);
+    prefix = `ptp${Math.random().toString(36).slice(2, 8)}`;
+    cliConfig = writeConfig(localConfig(nats.urls, prefix));
+    const first = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url)), '--by', 'alice']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/pushed version 1 /);
+    // instance 3's environment lacks the DPoP nonce secret a later version names
+    const started = await Promise.all(nats.urls.map((u, i) => startProxy(localConfig([u], prefix), { env: i < 2 ? { ...ENV, PT_NONCE_SECRET: NONCE_SECRET } : ENV, timeoutMs: 30_000 })));
+    proxies.push(...started);
+    await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p.adminUrl)).status === 200, 40_000)));
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.stop()));
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  const everyProxy = (what: string, cond: (p: ProxyProcess) => Promise<boolean>, ms = 15_000): Promise<number[]> =>
+    Promise.all(proxies.map((p, i) => waitFor(`${what} at proxy ${i + 1}`, () => cond(p), ms)));
+
+  it('starts every instance on the pushed version: the token is allowed, GET /policy names version 1', async () => {
+    const token = await as.issueJwt();
+    for (const p of proxies) {
+      expect(await statusOf(p, '/api/x', token)).toBe(200);
+      const g = await admin(p, 'GET', '/policy');
+      expect(g.status).toBe(200);
+      expect(g.body).toMatchObject({ version: 1, pushed_by: 'alice', error: null, from: 'bus' });
+    }
+  });
+
+  it('a push is applied by all three: the token allowed before is refused after (403), and status agrees', async () => {
+    const token = await as.issueJwt({ scope: 'orders:read' });
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/pushed version 2 .*based on 1/);
+    await everyProxy('the token to be refused', async (p) => (await statusOf(p, '/api/x', token)) === 403);
+    const writer = await as.issueJwt({ scope: 'orders:write' });
+    for (const p of proxies) expect(await statusOf(p, '/api/x', writer)).toBe(200);
+    const s = await policyCli(['status', '--config', cliConfig, '--json']);
+    expect(s.code, s.stdout + s.stderr).toBe(0);
+    const st = JSON.parse(s.stdout) as { latest: { version: number }; members: Array<{ version: number; error: string | null }>; agree: boolean };
+    expect(st.latest.version).toBe(2);
+    expect(st.members).toHaveLength(3);
+    expect(st.members.every((m) => m.version === 2 && m.error === null)).toBe(true);
+  });
+
+  it('a version one instance cannot use (a secret missing in its environment) is applied by the others; it stays on its version and status exits non-zero naming it', async () => {
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { extra: { dpop: { nonce: { secret_env: 'PT_NONCE_SECRET' } } } }))]);
+    expect(r.code, r.stderr).toBe(0);
+    const token = await as.issueJwt({ scope: 'orders:read' });
+    // version 3 drops the scope rule again: the token is allowed at 1 and 2, still refused at 3
+    await waitFor('proxies 1 and 2 to apply version 3', async () => (await statusOf(proxies[0]!, '/api/x', token)) === 200 && (await statusOf(proxies[1]!, '/api/x', token)) === 200, 15_000);
+    await waitFor('proxy 3 to report its refusal', async () => (await admin(proxies[2]!, 'GET', '/policy')).body.error !== null, 15_000);
+    expect(await statusOf(proxies[2]!, '/api/x', token)).toBe(403);
+    const g = await admin(proxies[2]!, 'GET', '/policy');
+    expect(g.body.version).toBe(2);
+    expect(g.body.error).toMatch(/version 3 refused \(environment\).*dpop\.nonce\.secret_env.*PT_NONCE_SECRET/);
+    const s = await policyCli(['status', '--config', cliConfig]);
+    expect(s.code).toBe(1);
+    expect(s.stdout).toMatch(/latest version 3/);
+    expect(s.stdout).toMatch(/PT_NONCE_SECRET/);
+    expect(s.stdout).toMatch(/members disagree/);
+  });
+
+  it('rollback --to 1 publishes version 4 with version 1\'s content: every instance applies it, status agrees again', async () => {
+    const r = await policyCli(['rollback', '--config', cliConfig, '--to', '1', '--by', 'bob']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/version 4 has the content of version 1/);
+    await everyProxy('version 4', async (p) => (await admin(p, 'GET', '/policy')).body.version === 4);
+    const token = await as.issueJwt({ scope: 'orders:read' });
+    for (const p of proxies) expect(await statusOf(p, '/api/x', token)).toBe(200);
+    const s = await policyCli(['status', '--config', cliConfig]);
+    expect(s.code, s.stdout).toBe(0);
+    const h = await policyCli(['history', '--config', cliConfig, '--json']);
+    const rows = JSON.parse(h.stdout) as Array<{ version: number; pushed_by: string; digest: string }>;
+    expect(rows.map((x) => x.version)).toEqual([1, 2, 3, 4]);
+    expect(rows[3]!.digest).toBe(rows[0]!.digest);
+    expect(rows[3]!.pushed_by).toMatch(/bob \(rollback to 1\)/);
+  });
+
+  it('an invalid policy is never published: push exits 2 listing every error with its path', async () => {
+    const bad = policyDoc(as.issuer, echo.url, { routes: [
+      { name: 'api', match: { path: '/api/*' }, upstream: 'ordrs', auth: {} },
+      { name: 'api', match: { path: 'nope' }, upstream: 'app', auth: 'none' },
+    ] });
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(bad)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/nothing published/);
+    expect(r.stderr).toMatch(/routes\[0\]\.upstream: unknown upstream "ordrs"/);
+    expect(r.stderr).toMatch(/routes\[1\]\.match\.path/);
+    expect(r.stderr).toMatch(/routes\[1\]\.name: duplicate route name/);
+    const h = await policyCli(['history', '--config', cliConfig, '--json']);
+    expect((JSON.parse(h.stdout) as unknown[]).length).toBe(4);
+  });
+
+  it('two concurrent pushes based on the same version: exactly one wins, the other is refused as stale', async () => {
+    const a = writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:read'] }));
+    const b = writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }));
+    const [ra, rb] = await Promise.all([
+      policyCli(['push', '--config', cliConfig, '--policy', a, '--base', '4', '--by', 'a']),
+      policyCli(['push', '--config', cliConfig, '--policy', b, '--base', '4', '--by', 'b']),
+    ]);
+    expect([ra.code, rb.code].sort()).toEqual([0, 1]);
+    const loser = ra.code === 0 ? rb : ra;
+    expect(loser.stderr).toMatch(/push refused: .*(stale base|another push won)/);
+    const h = await policyCli(['history', '--config', cliConfig, '--json']);
+    const rows = JSON.parse(h.stdout) as Array<{ version: number; pushed_by: string }>;
+    expect(rows.map((x) => x.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows[4]!.pushed_by).toBe(ra.code === 0 ? 'a' : 'b');
+  });
+
+  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409', async () => {
+    const body = JSON.stringify(policyDoc(as.issuer, echo.url));
+    const { request } = await import('undici');
+    const unauth = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body });
+    await unauth.body.dump();
+    expect(unauth.statusCode).toBe(401);
+    const stale = await request(`${proxies[0]!.adminUrl}/policy?base=1`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
+    expect(stale.statusCode).toBe(409);
+    await stale.body.dump();
+    const ok = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
+    const j = await ok.body.json() as { pushed: boolean; version: number };
+    expect(ok.statusCode).toBe(200);
+    expect(j).toMatchObject({ pushed: true, version: 6 });
+    await everyProxy('version 6', async (p) => (await admin(p, 'GET', '/policy')).body.version === 6);
+  });
+
+  it('a foreign (unsigned) entry written into the bucket is ignored and counted; the next push numbers past it and applies', async () => {
+    const { connect } = await import('nats');
+    const nc = await connect({ servers: [...nats.urls] });
+    try {
+      const kv = await (nc.jetstream()).views.kv(`${prefix.toUpperCase()}_POLICY`, { bindOnly: true });
+      await kv.put('current', new TextEncoder().encode(JSON.stringify({ version: 99, policy: { routes: [] } })));
+    } finally { await nc.close(); }
+    const metric = async (p: ProxyProcess): Promise<string> => {
+      const { request } = await import('undici');
+      const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: 'Bearer test-admin-token' } });
+      return r.body.text();
+    };
+    await everyProxy('the foreign entry to be counted', async (p) => /component="policy",name="ignored\.unsigned"\} 1\b/.test(await metric(p)));
+    for (const p of proxies) expect((await admin(p, 'GET', '/policy')).body).toMatchObject({ version: 6, error: null });
+    const token = await as.issueJwt();
+    for (const p of proxies) expect(await statusOf(p, '/api/x', token)).toBe(200);
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/pushed version 7 /);
+    await everyProxy('version 7', async (p) => (await admin(p, 'GET', '/policy')).body.version === 7);
+    expect(await metric(proxies[0]!)).toMatch(/component="policy",name="applies"\} \d+/);
+  });
+});

@@ -1,0 +1,127 @@
+// Cluster policy at start-up and across the primary's workers: an instance restarted while
+// NATS is down serves the version it persisted (ready, degraded), never its file's stale
+// policy; one without any state stays closed and says why, then starts once NATS is back;
+// with --workers 2 a pushed version reaches every worker.
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { admin, waitFor } from './proxy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+
+describe('cluster policy: start-up without NATS, and workers', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let prefix = '';
+  let cliConfig = '';
+  const dir = tempDir('portcullis-policy-state-');
+  const stateFile = join(dir, 'policy.state');
+  const started: ProxyProcess[] = [];
+  let instanceConfig = '';
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+    prefix = `ptr${Math.random().toString(36).slice(2, 8)}`;
+    cliConfig = writeConfig(localConfig([nats.url], prefix));
+    // version 1 needs orders:write on /api; the instance's own file says the opposite (no token needed): it must never serve that
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    const stale = policyDoc(as.issuer, echo.url, { routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] });
+    instanceConfig = writeConfig({
+      ...localConfig([nats.url], prefix, { state_file: stateFile }),
+      ...stale,
+    });
+    const cfg = (await import('yaml')).parse((await import('node:fs')).readFileSync(instanceConfig, 'utf8')) as Record<string, any>;
+    cfg.cluster.revocation = { snapshot_file: join(dir, 'revocations.snap'), snapshot_max_age_s: 300, snapshot_interval_ms: 50 };
+    (await import('node:fs')).writeFileSync(instanceConfig, (await import('yaml')).stringify(cfg));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('with --workers 2 the primary applies a pushed version to every worker', async () => {
+    const p = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), args: ['--workers', '2'], env: ENV, timeoutMs: 30_000 });
+    started.push(p);
+    await waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
+    const reader = await as.issueJwt({ scope: 'orders:read' });
+    expect(await statusOf(p, '/api/x', reader)).toBe(403);
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'], extra: { identity: { headers: { 'X-Auth-Subject': 'sub' } } } }))]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor('version 2 at the primary', async () => (await admin(p, 'GET', '/policy')).body.version === 2, 15_000);
+    const rz = await readyz(p.adminUrl);
+    expect(rz.body.policy).toMatchObject({ version: 2, error: null });
+    // rollback to the version that needs no scope: every request, whichever worker answers, sees it
+    const back = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url))]);
+    expect(back.code, back.stderr).toBe(0);
+    await waitFor('version 3 at the primary', async () => (await admin(p, 'GET', '/policy')).body.version === 3, 15_000);
+    const codes = await Promise.all(Array.from({ length: 40 }, () => statusOf(p, '/api/x', reader)));
+    expect(new Set(codes)).toEqual(new Set([200]));
+    await p.stop();
+  });
+
+  it('persists the applied version (0600) and, restarted while NATS is down, serves it (ready, degraded) instead of its file\'s policy', async () => {
+    const p1 = await startProxy(null, { configPath: instanceConfig, env: ENV, timeoutMs: 30_000 });
+    started.push(p1);
+    await waitFor('ready', async () => (await readyz(p1.adminUrl)).status === 200, 20_000);
+    const reader = await as.issueJwt({ scope: 'orders:read' });
+    expect(await statusOf(p1, '/api/x', reader)).toBe(200); // version 3: no scope needed
+    await waitFor('the state file', async () => { try { return statSync(stateFile).size > 0; } catch { return false; } }, 5_000);
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+    // version 4 needs orders:write again; then the instance stops and NATS goes away
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor('version 4', async () => (await statusOf(p1, '/api/x', reader)) === 403, 15_000);
+    await sleepMs(300); // a revocation snapshot after the last catch-up
+    await p1.stop();
+    await nats.kill();
+
+    const p2 = await startProxy(null, { configPath: instanceConfig, env: ENV, timeoutMs: 30_000 });
+    started.push(p2);
+    await waitFor('ready (degraded)', async () => (await readyz(p2.adminUrl)).status === 200, 20_000);
+    const rz = await readyz(p2.adminUrl);
+    expect(rz.body.policy).toMatchObject({ version: 4, from: 'state_file', degraded: true });
+    expect(await statusOf(p2, '/api/x', reader)).toBe(403); // version 4, not the file's "auth: none"
+    expect(await statusOf(p2, '/api/x', await as.issueJwt({ scope: 'orders:write' }))).toBe(200);
+    await p2.stop();
+  }, 90_000);
+
+  it('without NATS and without a state file: the proxy port stays closed and /readyz says why; it starts once NATS is back', async () => {
+    const adminPort = await freePort();
+    const cfgPath = writeConfig({ ...localConfig([nats.url], prefix), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
+    const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d) => { out += d; });
+    proc.stderr.on('data', (d) => { out += d; });
+    try {
+      const adminUrl = `http://127.0.0.1:${adminPort}`;
+      await waitFor('the admin listener', async () => (await readyz(adminUrl).catch(() => ({ status: 0, body: null }))).status !== 0, 20_000);
+      const rz = await readyz(adminUrl);
+      expect(rz.status).toBe(503);
+      expect(rz.body.policy.waiting_for).toMatch(/NATS not reachable and no cluster\.policy\.state_file/);
+      expect(out).not.toMatch(/"msg":"listening"/);
+      await nats.restart();
+      await waitFor('listening once NATS is back', async () => /"msg":"listening"/.test(out), 30_000);
+      await waitFor('ready', async () => (await readyz(adminUrl)).status === 200, 20_000);
+      const port = Number(/"msg":"listening".*?"port":(\d+)/.exec(out)?.[1] ?? /"port":(\d+).*"msg":"listening"/.exec(out)?.[1]);
+      const r = await request(`http://127.0.0.1:${port}/api/x`, { headers: { authorization: `Bearer ${await as.issueJwt({ scope: 'orders:read' })}` } });
+      await r.body.dump();
+      expect(r.statusCode).toBe(403); // version 4
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  }, 90_000);
+});
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
