@@ -188,6 +188,13 @@ gauge('portcullis_revocations_behind_seconds', 'How far this process may be behi
 gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
+gauge('portcullis_policy_version', 'Cluster policy version this member applies (0: none yet)', { 'policy.version': null }, { aggregate: 'min' });
+gauge('portcullis_policy_latest_seen_version', 'Newest cluster policy version seen in the bucket', { 'policy.latest_seen': null }, { aggregate: 'max' });
+counter('portcullis_policy_applies_total', 'Cluster policy versions applied', { 'policy.applies': null });
+gauge('portcullis_policy_propagation_seconds', 'Push to applied for the last cluster policy version applied here', { 'policy.propagation_ms': null }, { aggregate: 'max', scale: MS });
+gauge('portcullis_policy_degraded', '1 while the policy was loaded from the state file and the bucket has not answered', { 'policy.degraded': null }, { aggregate: 'max' });
+counter('portcullis_policy_refusals_total', 'Cluster policy versions not applied here, by reason', by('reason', { 'policy.refusals.invalid': 'invalid', 'policy.refusals.environment': 'environment', 'policy.refusals.apply': 'apply' }));
+counter('portcullis_policy_entries_ignored_total', 'Entries in the policy bucket ignored (not authentic, corrupt or not newer), by reason', by('reason', { 'policy.ignored.unsigned': 'unsigned', 'policy.ignored.bad_mac': 'bad_mac', 'policy.ignored.unknown_key': 'unknown_key', 'policy.ignored.stale': 'stale', 'policy.ignored.corrupt': 'corrupt', 'policy.ignored.digest_mismatch': 'digest_mismatch', 'policy.ignored.not_newer': 'not_newer' }));
 gauge('portcullis_revocation_propagation_recent_seconds', 'Propagation delay by stat: p50 and p99 over the recent-sample ring, max since start; not mergeable over workers, the highest is kept',
   by('stat', { 'cluster.revocation_propagation_ms_p50': 'p50', 'cluster.revocation_propagation_ms_p99': 'p99', 'cluster.revocation_propagation_ms_max': 'max' }), { aggregate: 'max', scale: MS });
 
