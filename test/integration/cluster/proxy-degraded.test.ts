@@ -78,7 +78,7 @@ describe('a proxy process without its NATS', () => {
     expect((await call(X, null, '/public/x')).status).toBe(200);
     const degradedMetric = async (): Promise<string> => {
       const m = await request(`${X.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      return /name="revocations_degraded"} (\d+)$/m.exec(await m.body.text())?.[1] ?? 'missing';
+      return /^portcullis_revocations_degraded (\d+)$/m.exec(await m.body.text())?.[1] ?? 'missing';
     };
     expect(await degradedMetric()).toBe('1');
 
@@ -107,7 +107,7 @@ describe('a proxy process without its NATS', () => {
     await waitFor('X to refuse the token revoked at Y', async () => revoked(await call(X, tok2)), 2_000);
     const metrics = await request(`${X.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const text = await metrics.body.text();
-    expect(text).toMatch(/name="revocations_unpersisted"} 0$/m);
+    expect(text).toMatch(/^portcullis_revocations_unpersisted 0$/m);
     expect(await degradedMetric()).toBe('0');
     // eslint-disable-next-line no-console
     console.log(`degraded start: X connected and caught up ${connectedIn} ms after nats-server was up; Y→X revocation refused after ${Date.now() - t0} ms`);

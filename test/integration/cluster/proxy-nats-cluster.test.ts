@@ -134,7 +134,7 @@ describe('proxies on a three-node NATS cluster', () => {
     // (a proxy started later replays it; proxy-catch-up checks replay before ready)
     await waitFor('the stream to ack the second revocation', async () => {
       const m = await request(`${revoker.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      return /name="revocations_unpersisted"} 0$/m.test(await m.body.text());
+      return /^portcullis_revocations_unpersisted 0$/m.test(await m.body.text());
     }, 10_000);
     // eslint-disable-next-line no-console
     console.log(`stream leader ${leader} killed: second revocation (POST answered in ${postMs} ms, persisted=${String(r2.body.persisted)}) refused at proxies on n1/n2/n3 after ${refusedAt.join('/')} ms; `
