@@ -10,7 +10,7 @@ import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, ty
 import { eventually } from '../../helpers/upstreams.js';
 import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
 import { sampleValue } from '../../../node/metrics/index.js';
-import { startAuthServer, type AuthServer } from '../../../node/dev/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 
 let echo: EchoUpstream;
 let as: AuthServer;
