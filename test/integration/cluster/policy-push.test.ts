@@ -161,7 +161,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
       const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: 'Bearer test-admin-token' } });
       return r.body.text();
     };
-    await everyProxy('the foreign entry to be counted', async (p) => /component="policy",name="ignored\.unsigned"\} 1\b/.test(await metric(p)));
+    await everyProxy('the foreign entry to be counted', async (p) => /^portcullis_policy_entries_ignored_total\{reason="unsigned"\} 1\b/m.test(await metric(p)));
     for (const p of proxies) expect((await admin(p, 'GET', '/policy')).body).toMatchObject({ version: 6, error: null });
     const token = await as.issueJwt();
     for (const p of proxies) expect(await statusOf(p, '/api/x', token)).toBe(200);
@@ -169,6 +169,6 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/pushed version 7 /);
     await everyProxy('version 7', async (p) => (await admin(p, 'GET', '/policy')).body.version === 7);
-    expect(await metric(proxies[0]!)).toMatch(/component="policy",name="applies"\} \d+/);
+    expect(await metric(proxies[0]!)).toMatch(/^portcullis_policy_applies_total \d+/m);
   });
 });
