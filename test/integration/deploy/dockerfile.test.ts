@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -175,7 +175,8 @@ describe('deploy/docker/Dockerfile: the image command line on this machine', () 
     for (const name of productionPackages()) {
       if (name === 'uWebSockets.js') continue;
       mkdirSync(dirname(join(app, 'node_modules', name)), { recursive: true });
-      symlinkSync(join(SRC_NODE_MODULES, name), join(app, 'node_modules', name));
+      // copied, not linked: the proxy runs as uid 1000 and a checkout may sit under a 0700 directory (mktemp -d)
+      cpSync(join(SRC_NODE_MODULES, name), join(app, 'node_modules', name), { recursive: true, dereference: true });
     }
     cpSync(UWS, join(app, 'node_modules', 'uWebSockets.js'), { recursive: true, dereference: true });
     const pr = spawnSync(process.execPath, [join(DEPLOY, 'docker', 'prune-uws.mjs'), join(app, 'node_modules', 'uWebSockets.js')], { encoding: 'utf8' });
