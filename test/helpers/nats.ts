@@ -153,6 +153,10 @@ export interface NatsPlaces { readonly port: number; readonly monitorPort: numbe
  * variables in it come from `env`). `rewrite` replaces the text; the next `restart()` uses it.
  */
 export async function startNatsServerWithConfig(render: (at: NatsPlaces) => string, env: Record<string, string> = {}): Promise<NatsServer & { stop(): Promise<void>; rewrite(render: (at: NatsPlaces) => string): void }> {
+  return retryPortRace(() => startNatsServerWithConfigOnce(render, env));
+}
+
+async function startNatsServerWithConfigOnce(render: (at: NatsPlaces) => string, env: Record<string, string>): Promise<NatsServer & { stop(): Promise<void>; rewrite(render: (at: NatsPlaces) => string): void }> {
   const bin = natsServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-nats-'));
   const ports: NodePorts = { name: 'c1', port: await freePort(), monitorPort: await freePort(), clusterPort: 0 };
@@ -177,7 +181,27 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
   return startNats(n);
 }
 
+/**
+ * A port from `freePort()` is free when asked and bound by nats-server a moment later; another
+ * suite running in parallel can take it in between ("address already in use"). That is a race
+ * of the test harness, not of the product: start again on fresh ports (a caller-fixed client
+ * port is kept).
+ */
 async function startNats(n: number, firstPort?: number): Promise<NatsCluster> {
+  return retryPortRace(() => startNatsOnce(n, firstPort));
+}
+
+async function retryPortRace<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 4 || !/address already in use/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startNatsOnce(n: number, firstPort?: number): Promise<NatsCluster> {
   const bin = natsServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-nats-'));
   const clustered = n > 1;

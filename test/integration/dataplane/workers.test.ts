@@ -4,6 +4,7 @@
 // restarted in a loop.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -22,6 +23,15 @@ function workerPids(primary: number): number[] {
     return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
   } catch {
     return []; // ps exits 1 when there are none
+  }
+}
+
+/** The process has exited (a zombie has closed its descriptors, its listening socket with them). */
+function gone(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 
@@ -100,10 +110,13 @@ describe('serve --workers 2', () => {
     const primary = proxy.proc.pid!;
     const [victim, survivor] = workerPids(primary);
     process.kill(victim!, 'SIGKILL');
-    // Requests on fresh connections during the restart succeed: the kernel stops routing
-    // new connections to the dead listener. Only a connection already queued in the dead
-    // socket's accept backlog at the moment of the kill is reset (SO_REUSEPORT keeps one
-    // backlog per socket) — with one request at a time that is at most the first one.
+    // SO_REUSEPORT keeps one accept backlog per listening socket, and the kernel resets (does
+    // not migrate) connections queued on a socket that closes. So a connection that lands on
+    // the victim's socket between the signal and the moment the dying process's descriptors
+    // close can be reset — a window no user-space code can close (README "Limitations"; Linux
+    // ≥ 5.14 can migrate them with net.ipv4.tcp_migrate_req=1). Once the victim is gone, every
+    // new connection must reach the survivor while the primary starts the replacement.
+    expect(await eventually(() => gone(victim!), 5_000), 'the killed worker never went away').toBe(true);
     const during: number[] = [];
     const restarted = eventually(() => {
       const now = workerPids(primary);
@@ -111,8 +124,7 @@ describe('serve --workers 2', () => {
     }, 10_000);
     for (let i = 0; i < 20; i++) during.push(await once(`/during/${i}`).catch(() => 0));
     expect(await restarted).toBe(true);
-    expect(during.slice(1).every((s) => s === 200), `statuses during the restart: ${during.join(',')}`).toBe(true);
-    expect([0, 200]).toContain(during[0]);
+    expect(during.every((s) => s === 200), `statuses during the restart: ${during.join(',')}`).toBe(true);
     expect(proxy.output()).toContain('worker died; restarting');
     // The new worker serves too.
     expect(await eventually(async () => (await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.body.json()) as { workers_ready: number }).workers_ready === 2, 5_000)).toBe(true);
