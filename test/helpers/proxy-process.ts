@@ -67,7 +67,7 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const logs = (): Array<Record<string, unknown>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
   const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timeout = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`proxy did not report listening within ${opts.timeoutMs ?? 15_000} ms:\n${out}`)); }, opts.timeoutMs ?? 15_000);
+    const timeout = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`proxy did not report listening within ${opts.timeoutMs ?? 30_000} ms:\n${out}`)); }, opts.timeoutMs ?? 30_000);
     const check = (): void => {
       const l = logs().find((x) => x.msg === 'listening');
       if (l !== undefined) { clearTimeout(timeout); proc.stdout!.off('data', check); resolve(l); }

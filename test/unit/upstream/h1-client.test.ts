@@ -374,14 +374,15 @@ describe('H1Pool: request bodies', () => {
     const srv = await rawServer((s, head) => {
       // The POST's 5-byte body follows its head (same write); a content-length body is not a new request head.
       s.write(head.startsWith('POST') ? 'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\npost' : 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
-    }, (s) => { if (++conn === 2) setTimeout(() => s.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'), 50); });
+    }, (s) => { if (++conn === 2) setTimeout(() => s.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'), 400); });
     const p = pool(srv.port, { connections: 2 });
-    // Two idle sockets; the request takes the most recent (LIFO), which will send its 408.
+    // Two idle sockets; the request takes the most recent (LIFO), which will send its 408
+    // (400 ms after connecting: time enough, even on a loaded machine, to see both idle first).
     await Promise.all([get(p), get(p)]);
     expect(p.stats().free).toBe(2);
     const body = new Readable({ read() {} });
     const { result } = send(p, { method: 'POST', body, contentLength: 5 });
-    setTimeout(() => { body.push('hello'); body.push(null); }, 150);
+    setTimeout(() => { body.push('hello'); body.push(null); }, 700);
     const r = await result;
     expect(r.error).toBeNull();
     expect(r.status).toBe(200);
