@@ -238,8 +238,8 @@ export class RevocationActor {
    * for the JetStream ack (bounded by the publish timeout); on failure the revocation
    * still goes out on core NATS and an outbox retries until the stream has it.
    */
-  async add(input: unknown): Promise<AddOutcome> {
-    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId });
+  async add(input: unknown, id?: string): Promise<AddOutcome> {
+    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, ...(id === undefined ? {} : { id }) });
     if (!built.ok) return built;
     const r = built.record;
     const full = this.ingest.refusal(r);

@@ -2,6 +2,7 @@
 // Unknown keys are errors everywhere (a typo must not silently disable a rule).
 // Cross-references (route → upstream, route → issuer) are checked in load.ts (validateConfig).
 import { z } from 'zod';
+import { backchannelLogoutSchema } from './event-sources-schema.js';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
@@ -168,6 +169,7 @@ export const issuerSchema = z.strictObject({
     timeout_ms: ms(3_000), // 3 s per call → 503
     cache_entries: z.number().int().min(0).default(10_000), // exchanged tokens kept, per issuer
   }).optional(),
+  backchannel_logout: backchannelLogoutSchema.optional(), // OIDC Back-Channel Logout receiver (node/events); off when absent
 });
 
 const claimPredicate = z.strictObject({

@@ -328,6 +328,14 @@ patterns.push({
     ? `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}` : null),
 });
 
+// identity-provider events (node/events: `events.<source>.<type>.<result>`)
+declare('portcullis_idp_events_total', 'counter', 'Identity-provider events received, by source (issuer name), type (backchannel_logout) and result (accepted, or the stable refusal reason)', ['source', 'type', 'result']);
+patterns.push({
+  re: /^events\.([A-Za-z0-9_-]+)\.([a-z_]+)\.([a-z_]+)$/,
+  map: (m) => sample('portcullis_idp_events_total', { source: m[1]!, type: m[2]!, result: m[3]! }),
+  unmap: (metric, l) => (metric === 'portcullis_idp_events_total' && l.source !== undefined && l.type !== undefined && l.result !== undefined ? `events.${l.source}.${l.type}.${l.result}` : null),
+});
+
 /** Every family the table can produce. */
 export const COMPONENT_FAMILIES: ReadonlyMap<string, FamilySpec> = families;
 
