@@ -89,7 +89,7 @@ export class ProxyInstance {
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
     this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
-    this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger });
+    this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
     this.events.warm(opts.config);
     this.metrics.addSource(() => this.events.stats());
   }

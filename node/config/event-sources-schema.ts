@@ -1,5 +1,6 @@
 // Config of the endpoints where identity providers push events (node/events): OpenID Connect
-// Back-Channel Logout 1.0 per issuer. Off unless configured; every field with its default and unit.
+// Back-Channel Logout 1.0 per issuer, Shared Signals (SSF 1.0 push, RFC 8935) per transmitter
+// under `event_sources:`. Off unless configured; every field with its default and unit.
 import { z } from 'zod';
 
 /** An exact request path on the main listener: `/` then unreserved characters and `/`, no dot segments. */
@@ -21,3 +22,49 @@ export const backchannelLogoutSchema = z.strictObject({
 });
 
 export type BackchannelLogoutConfig = z.infer<typeof backchannelLogoutSchema>;
+
+const httpUrl = z.string().refine((u) => {
+  try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
+}, 'an http:// or https:// URL');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
+
+/**
+ * `event_sources.<name>`: one SSF transmitter pushing Security Event Tokens (RFC 8417) to us
+ * (RFC 8935). Local to an instance (it names secret variables and listener paths).
+ */
+export const eventSourceSchema = z.strictObject({
+  /** The transmitter's `iss`; its metadata is `/.well-known/ssf-configuration` under it (SSF 1.0 §7.2). */
+  issuer: httpUrl,
+  /** The transmitter's JWKS; default: `jwks_uri` of its SSF metadata. */
+  jwks_uri: httpUrl.optional(),
+  /** A SET's `aud` must name one of these (the audience the stream was created with). */
+  audiences: z.array(z.string().min(1)).min(1),
+  algorithms: z.array(z.enum(ALGS, { message: `one of ${ALGS.join(', ')} (never none or HS*)` })).min(1).default(['RS256', 'ES256']),
+  clock_skew_s: z.number().int().min(0).max(600).default(60), // seconds
+  /** Oldest `iat` accepted, s before now (a transmitter retrying for longer than this gets 400). */
+  max_age_s: z.number().int().min(1).max(86_400).default(900),
+  push: z.strictObject({
+    /** Exact path on the main listener (answered before routing). */
+    path: endpointPath,
+    /** Variable holding the exact `Authorization` header value the transmitter sends (e.g. `Bearer …`). */
+    authorization_env: envName,
+  }),
+  /** `iss` of the access tokens that email, opaque and session subjects refer to; default: tokens of any issuer. */
+  token_issuer: z.string().min(1).optional(),
+  /** What an `email` / `opaque` subject names in access tokens (RFC 9493): a `sub` (or `sid`) value, or nothing (counted, no revocation). */
+  subjects: z.strictObject({
+    email: z.enum(['sub', 'ignore']).default('ignore'),
+    opaque: z.enum(['sub', 'sid', 'ignore']).default('ignore'),
+  }).default({}),
+  jwks: z.strictObject({
+    min_refresh_s: z.number().int().min(1).default(60), // lower bound on Cache-Control max-age
+    max_refresh_s: z.number().int().min(1).default(3600), // upper bound / default refresh
+    unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per cool-down
+    timeout_ms: z.number().int().min(0).default(5_000), // per fetch, ms
+  }).default({}),
+});
+
+export const eventSourcesSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), eventSourceSchema).default({});
+
+export type EventSourceConfig = z.infer<typeof eventSourceSchema>;

@@ -2,7 +2,7 @@
 // Unknown keys are errors everywhere (a typo must not silently disable a rule).
 // Cross-references (route → upstream, route → issuer) are checked in load.ts (validateConfig).
 import { z } from 'zod';
-import { backchannelLogoutSchema } from './event-sources-schema.js';
+import { backchannelLogoutSchema, eventSourcesSchema } from './event-sources-schema.js';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
@@ -130,7 +130,6 @@ export const upstreamSchema = z.strictObject({
 });
 
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
-
 export const issuerSchema = z.strictObject({
   issuer: z.string().min(1),
   /** Discovery document URL base; default: the issuer itself. Ignored when jwks_uri is set. */
@@ -375,6 +374,7 @@ export const configSchema = z.strictObject({
   server: serverSchema,
   admin: adminSchema,
   issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema).default({}),
+  event_sources: eventSourcesSchema, // SSF transmitters pushing to us (node/events); local, not cluster policy
   identity: identitySchema,
   dpop: dpopSchema,
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), upstreamSchema),

@@ -6,8 +6,8 @@
 export interface RevocationInput {
   readonly kind: 'sub' | 'sid';
   readonly value: string;
-  /** Only tokens with this `iss`. */
-  readonly issuer: string;
+  /** Only tokens with this `iss`; null = tokens of any issuer. */
+  readonly issuer: string | null;
   /** `sub` only: tokens issued up to and including this second (epoch s) are revoked. */
   readonly before?: number;
   readonly reason: string;

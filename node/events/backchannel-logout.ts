@@ -15,6 +15,8 @@ export interface EventAnswer {
   readonly status: number;
   readonly body: string;
   readonly retryAfter?: number;
+  /** A `WWW-Authenticate` value (401 answers). */
+  readonly wwwAuthenticate?: string;
   /** Stable result code for metrics and the access log: `accepted` or why not. */
   readonly result: string;
 }

@@ -310,9 +310,7 @@ export class Listener implements RelayHost {
     const event = this.opts.events?.match(snap.config, path) ?? null;
     if (event !== null) {
       const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
-      let contentType = '';
-      for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-type') contentType = headers[i + 1]!;
-      this.opts.events!.serve(res, event, method, contentType, chunked ? -1 : Math.max(contentLength, 0), (status, result) => {
+      this.opts.events!.serve(res, event, method, headers, chunked ? -1 : Math.max(contentLength, 0), (status, result) => {
         this.reqStart = start; this.reqMethod = method; this.reqPath = rawPath;
         this.logEarly('(idp-event)', status, result === 'accepted' ? null : result, client);
       });
