@@ -9,6 +9,7 @@ import { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { handleLogout, type EventAnswer } from './backchannel-logout.js';
 import { handlePush } from './ssf-push.js';
+import { EventLatency } from './event-latency.js';
 
 /** A logout token is at most 16 KiB (node/jwt's MAX_TOKEN_BYTES); the form adds its name and little else. */
 export const MAX_EVENT_BODY_BYTES = 20 * 1024;
@@ -59,6 +60,7 @@ export class EventEndpoints {
   /** JWKS actor per issuer name, replaced when the issuer's config changes. */
   readonly #actors = new Map<string, JwksActor>();
   readonly #counts = new Map<string, number>();
+  readonly #latency = new EventLatency();
   readonly #env: Readonly<Record<string, string | undefined>>;
 
   constructor(opts: EventEndpointsOptions) {
@@ -78,10 +80,12 @@ export class EventEndpoints {
    * onData before anything else). `contentLength`: -1 chunked, 0 no body. `done` gets the status and result once written (not when the client left).
    */
   serve(res: HttpResponse, t: EventTarget, method: string, headers: readonly string[], contentLength: number, done: (status: number, result: string) => void): void {
+    const started = performance.now();
     let aborted = false;
     res.onAborted(() => { aborted = true; });
     const write = (a: EventAnswer & { readonly type?: string }, allow = false): void => {
       this.#count(t.name, t.kind === 'logout' ? 'backchannel_logout' : `ssf_${a.type ?? 'unknown'}`, a.result);
+      if (a.result === 'accepted') this.#latency.record(performance.now() - started);
       if (aborted) return;
       res.cork(() => {
         res.writeStatus(STATUS[a.status] ?? '503 Service Unavailable');
@@ -132,9 +136,9 @@ export class EventEndpoints {
     });
   }
 
-  /** Counters: `events.<source>.<type>.<result>`. */
+  /** Counters `events.<source>.<type>.<result>` and the handling-time histogram. */
   stats(): Record<string, number> {
-    return Object.fromEntries(this.#counts);
+    return { ...Object.fromEntries(this.#counts), ...this.#latency.stats() };
   }
 
   /** Stop every JWKS actor. */

@@ -336,6 +336,16 @@ patterns.push({
   unmap: (metric, l) => (metric === 'portcullis_idp_events_total' && l.source !== undefined && l.type !== undefined && l.result !== undefined ? `events.${l.source}.${l.type}.${l.result}` : null),
 });
 
+declare('portcullis_idp_event_apply_seconds', 'histogram', 'Time from an identity-provider event\'s arrival to its revocation applied here and published (stream-acknowledged); accepted events only', []);
+exact.set('events_apply_ms_count', sample('portcullis_idp_event_apply_seconds', {}, '_count'));
+exact.set('events_apply_ms_sum', sample('portcullis_idp_event_apply_seconds', {}, '_sum', MS));
+patterns.push({
+  re: /^events_apply_ms_bucket_le_(inf|\d+)$/,
+  map: (m) => sample('portcullis_idp_event_apply_seconds', { le: m[1] === 'inf' ? '+Inf' : String(round(Number(m[1]) * MS)) }, '_bucket'),
+  unmap: (metric, l) => (metric === 'portcullis_idp_event_apply_seconds_bucket' && l.le !== undefined
+    ? `events_apply_ms_bucket_le_${l.le === '+Inf' ? 'inf' : String(round(Number(l.le) / MS))}` : null),
+});
+
 /** Every family the table can produce. */
 export const COMPONENT_FAMILIES: ReadonlyMap<string, FamilySpec> = families;
 
