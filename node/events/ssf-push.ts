@@ -4,7 +4,7 @@
 // through the member's one revocation publisher. 202 on accept, RFC 8935 §2.3 errors otherwise.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventSourceConfig } from '../config/index.js';
-import type { RevocationPublisher } from '../contracts/index.js';
+import type { RevocationInput, RevocationPublisher } from '../contracts/index.js';
 import type { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { eventRevocationId, fingerprint, type EventAnswer } from './backchannel-logout.js';
@@ -38,6 +38,35 @@ function authorized(presented: string, expected: string | null): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** What one SET amounts to, however it arrived (push or poll). */
+export type SetJudgement =
+  | { readonly kind: 'refuse'; readonly status: number; readonly err: SetErrorCode | 'temporarily_unavailable'; readonly result: string; readonly message: string; readonly type: string }
+  | { readonly kind: 'accept'; readonly result: string; readonly type: string }
+  | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly id: string; readonly type: string };
+
+/** Verify `token` as a SET of source `name` and map its event. Never rejects. */
+export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number): Promise<SetJudgement> {
+  const checked = await checkJws(token, actor, SET_TYPS, keyWaitMs);
+  if (!checked.ok) {
+    if (checked.code === 'keys_unavailable') return { kind: 'refuse', status: 503, err: 'temporarily_unavailable', result: checked.code, message: checked.message, type: 'unknown' };
+    const err: SetErrorCode = checked.code === 'unknown_kid' || checked.code === 'bad_signature' || checked.code === 'alg_not_allowed' ? 'invalid_key' : 'invalid_request';
+    return { kind: 'refuse', status: 400, err, result: checked.code, message: checked.message, type: 'unknown' };
+  }
+  const nowS = Math.floor(Date.now() / 1000);
+  const claims = checkSetClaims(checked.payload, { issuer: src.issuer, audiences: src.audiences, maxAgeS: src.max_age_s, clockSkewS: src.clock_skew_s }, nowS);
+  if (!claims.ok) return { kind: 'refuse', status: 400, err: claims.err, result: claims.result, message: claims.message, type: 'unknown' };
+  const ev = claims.event;
+  const type = eventName(ev.type);
+  const action = mapEvent(name, ev, src, nowS);
+  if (action.kind === 'accept') return { kind: 'accept', result: action.result, type };
+  return { kind: 'revoke', input: action.input, id: eventRevocationId('ssf', src.issuer, ev.jti), type };
+}
+
+/** One audit line for an applied event (never the subject itself). */
+export function auditApplied(log: Logger, name: string, type: string, input: RevocationInput, id: string, persisted: boolean | null): void {
+  log.info({ audit: 'idp_event', source: name, event: type, kind: input.kind, subject_fp: fingerprint(input.value), revocation: id, persisted }, 'identity-provider event applied');
+}
+
 /** Handle one push. Never rejects. */
 export async function handlePush(name: string, src: EventSourceConfig, actor: JwksActor, authorization: string, contentType: string, body: Buffer, deps: PushDeps): Promise<PushAnswer> {
   // before anything is parsed: an unauthenticated flood costs one hash
@@ -45,35 +74,27 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
     return { ...err(401, 'authentication_failed', 'authentication_failed', 'the transmitter did not authenticate'), wwwAuthenticate: 'Bearer' };
   }
   if (contentType.split(';')[0]!.trim().toLowerCase() !== SET_MEDIA) return err(400, 'invalid_request', 'malformed', `Content-Type must be ${SET_MEDIA}`);
-  const checked = await checkJws(body.toString('latin1').trim(), actor, SET_TYPS, deps.keyWaitMs);
-  if (!checked.ok) {
-    if (checked.code === 'keys_unavailable') return { status: 503, result: checked.code, type: 'unknown', retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: checked.message }) };
-    const code: SetErrorCode = checked.code === 'unknown_kid' || checked.code === 'bad_signature' || checked.code === 'alg_not_allowed' ? 'invalid_key' : 'invalid_request';
-    return err(400, code, checked.code, checked.message);
+  const j = await judgeSet(name, src, actor, body.toString('latin1').trim(), deps.keyWaitMs);
+  if (j.kind === 'refuse') {
+    return j.status === 503
+      ? { status: 503, result: j.result, type: j.type, retryAfter: 5, body: JSON.stringify({ err: j.err, description: j.message }) }
+      : err(j.status, j.err as SetErrorCode, j.result, j.message, j.type);
   }
-  const nowS = Math.floor(Date.now() / 1000);
-  const claims = checkSetClaims(checked.payload, { issuer: src.issuer, audiences: src.audiences, maxAgeS: src.max_age_s, clockSkewS: src.clock_skew_s }, nowS);
-  if (!claims.ok) return err(400, claims.err, claims.result, claims.message);
-  const ev = claims.event;
-  const type = eventName(ev.type);
-  const action = mapEvent(name, ev, src, nowS);
-  if (action.kind === 'accept') {
-    deps.logger.info({ audit: 'idp_event', source: name, event: type, result: action.result }, 'identity-provider event accepted, nothing to revoke');
-    return { status: 202, result: action.result, type, body: '' };
+  if (j.kind === 'accept') {
+    deps.logger.info({ audit: 'idp_event', source: name, event: j.type, result: j.result }, 'identity-provider event accepted, nothing to revoke');
+    return { status: 202, result: j.result, type: j.type, body: '' };
   }
-  const id = eventRevocationId('ssf', src.issuer, ev.jti);
+  const { type, id, input } = j;
   if (deps.publisher === null) return { status: 503, result: 'no_publisher', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'revocations cannot be published by this instance' }) };
   // RFC 8935 §2.2: a transmitter resends what it saw no 202 for; a SET already applied is acknowledged again, not re-applied
   if (deps.publisher.known(id)) return { status: 202, result: 'duplicate', type, body: '' };
-  const out = await deps.publisher.publish(action.input, id);
+  const out = await deps.publisher.publish(input, id);
   if (!out.ok) {
     deps.logger.error({ source: name, event: type, errors: out.errors }, 'identity-provider event not applied');
     return out.full === true
       ? { status: 503, result: 'store_full', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'the revocation store is full' }) }
       : err(400, 'invalid_request', 'invalid_revocation', out.errors.join('; '), type);
   }
-  deps.logger.info({
-    audit: 'idp_event', source: name, event: type, kind: action.input.kind, subject_fp: fingerprint(action.input.value), revocation: out.id, persisted: out.persisted,
-  }, 'identity-provider event applied');
+  auditApplied(deps.logger, name, type, input, out.id, out.persisted);
   return { status: 202, result: 'accepted', type, body: '' };
 }
