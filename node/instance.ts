@@ -91,6 +91,7 @@ export class ProxyInstance {
     this.metrics.addSource(() => this.componentStats());
     this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
     this.events.warm(opts.config);
+    this.events.startPolling(opts.config);
     this.metrics.addSource(() => this.events.stats());
   }
 

@@ -32,6 +32,7 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
           return out.ok ? { ok: true, id: out.record.id, persisted: out.persisted } : out;
         },
         known: (id) => store.has(id),
+        owns: (key) => rendezvousOwner(key, node.membership.members()) === node.memberId,
       },
       sharing: node.introspection,
       // DPoP proof jtis: checked-and-set by each key's owner, announced to all (cluster/dpop-sync)

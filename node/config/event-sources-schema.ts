@@ -49,7 +49,17 @@ export const eventSourceSchema = z.strictObject({
     path: endpointPath,
     /** Variable holding the exact `Authorization` header value the transmitter sends (e.g. `Bearer …`). */
     authorization_env: envName,
-  }),
+  }).optional(),
+  /** RFC 8936 poll: one member at a time (rendezvous over live members) polls and acknowledges what the stream stored. */
+  poll: z.strictObject({
+    /** The stream's poll endpoint (SSF stream configuration `delivery.endpoint_url`). */
+    endpoint: httpUrl,
+    /** Variable holding the `Authorization` header value sent to the transmitter. */
+    authorization_env: envName,
+    interval_ms: z.number().int().min(100).max(300_000).default(1_000), // between polls when nothing more is available
+    max_events: z.number().int().min(1).max(1_000).default(100), // maxEvents per poll
+    timeout_ms: z.number().int().min(100).default(10_000), // per poll request
+  }).optional(),
   /** `iss` of the access tokens that email, opaque and session subjects refer to; default: tokens of any issuer. */
   token_issuer: z.string().min(1).optional(),
   /** What an `email` / `opaque` subject names in access tokens (RFC 9493): a `sub` (or `sid`) value, or nothing (counted, no revocation). */
@@ -63,7 +73,7 @@ export const eventSourceSchema = z.strictObject({
     unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per cool-down
     timeout_ms: z.number().int().min(0).default(5_000), // per fetch, ms
   }).default({}),
-});
+}).refine((s) => s.push !== undefined || s.poll !== undefined, { message: 'give push, poll or both (how the transmitter delivers)' });
 
 export const eventSourcesSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), eventSourceSchema).default({});
 

@@ -27,4 +27,6 @@ export interface RevocationPublisher {
   publish(input: RevocationInput, id: string): Promise<PublishOutcome>;
   /** True when a revocation with this id is applied here (an event seen anywhere in the cluster). */
   known(id: string): boolean;
+  /** True when this member owns `key` by the cluster's rendezvous rule over live serving members (SSF poll: one poller per stream). */
+  owns(key: string): boolean;
 }

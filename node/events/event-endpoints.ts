@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { handleLogout, type EventAnswer } from './backchannel-logout.js';
 import { handlePush } from './ssf-push.js';
 import { EventLatency } from './event-latency.js';
+import { SsfPoller } from './ssf-poller.js';
 
 /** A logout token is at most 16 KiB (node/jwt's MAX_TOKEN_BYTES); the form adds its name and little else. */
 export const MAX_EVENT_BODY_BYTES = 20 * 1024;
@@ -31,8 +32,16 @@ const STATUS: Readonly<Record<number, string>> = {
   200: '200 OK', 202: '202 Accepted', 400: '400 Bad Request', 401: '401 Unauthorized', 405: '405 Method Not Allowed', 413: '413 Content Too Large', 503: '503 Service Unavailable',
 };
 
-/** Key handling of an SSF transmitter in node/jwt's terms: its JWKS, or `jwks_uri` from its SSF metadata (SSF 1.0 §7.2). */
+const keysOf = new WeakMap<EventSourceConfig, IssuerConfig>();
+
+/** Key handling of an SSF transmitter in node/jwt's terms (one object per source config): its JWKS, or `jwks_uri` from its SSF metadata (SSF 1.0 §7.2). */
 function transmitterKeys(src: EventSourceConfig): IssuerConfig {
+  let k = keysOf.get(src);
+  if (k === undefined) keysOf.set(src, (k = buildKeys(src)));
+  return k;
+}
+
+function buildKeys(src: EventSourceConfig): IssuerConfig {
   const u = new URL(src.issuer);
   const path = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
   return {
@@ -47,7 +56,7 @@ function targets(config: Config): ReadonlyMap<string, EventTarget> {
   for (const [name, issuer] of Object.entries(config.issuers)) {
     if (issuer.backchannel_logout !== undefined) built.set(issuer.backchannel_logout.path, { kind: 'logout', name, issuer });
   }
-  for (const [name, source] of Object.entries(config.event_sources)) built.set(source.push.path, { kind: 'ssf', name, source, keys: transmitterKeys(source) });
+  for (const [name, source] of Object.entries(config.event_sources)) if (source.push !== undefined) built.set(source.push.path, { kind: 'ssf', name, source, keys: transmitterKeys(source) });
   return built.size === 0 ? NONE : built;
 }
 
@@ -61,6 +70,7 @@ export class EventEndpoints {
   readonly #actors = new Map<string, JwksActor>();
   readonly #counts = new Map<string, number>();
   readonly #latency = new EventLatency();
+  readonly #pollers: SsfPoller[] = [];
   readonly #env: Readonly<Record<string, string | undefined>>;
 
   constructor(opts: EventEndpointsOptions) {
@@ -114,7 +124,7 @@ export class EventEndpoints {
       const answer = t.kind === 'logout'
         ? handleLogout(t.name, t.issuer, this.#actor(t.name, t.issuer), contentType, body, { publisher: this.#publisher, logger: this.#log, keyWaitMs: t.issuer.jwks.timeout_ms })
         : handlePush(t.name, t.source, this.#actor(`ssf.${t.name}`, t.keys), authorization, contentType, body, {
-          publisher: this.#publisher, logger: this.#log, keyWaitMs: t.keys.jwks.timeout_ms, authorization: this.#env[t.source.push.authorization_env] ?? null,
+          publisher: this.#publisher, logger: this.#log, keyWaitMs: t.keys.jwks.timeout_ms, authorization: this.#env[t.source.push!.authorization_env] ?? null,
         });
       void answer.then(write, (err: unknown) => {
         this.#log.error({ err: String(err) }, 'identity-provider event handler failed');
@@ -143,6 +153,7 @@ export class EventEndpoints {
 
   /** Stop every JWKS actor. */
   async close(): Promise<void> {
+    for (const p of this.#pollers.splice(0)) p.stop();
     const all = [...this.#actors.values()];
     this.#actors.clear();
     await Promise.all(all.map((a) => a.close()));
@@ -180,6 +191,20 @@ export class EventEndpoints {
     for (const t of this.#targetsOf(config).values()) {
       if (t.kind === 'logout') this.#actor(t.name, t.issuer);
       else this.#actor(`ssf.${t.name}`, t.keys);
+    }
+  }
+
+  /** Start the RFC 8936 poll loops of `config`'s sources (once, at start: poll settings are read then). */
+  startPolling(config: Config): void {
+    if (this.#publisher === null || this.#pollers.length > 0) return;
+    for (const [name, source] of Object.entries(config.event_sources)) {
+      if (source.poll === undefined) continue;
+      const poller = new SsfPoller(name, source, {
+        publisher: this.#publisher, logger: this.#log, authorization: this.#env[source.poll.authorization_env] ?? '',
+        actor: this.#actor(`ssf.${name}`, transmitterKeys(source)), count: (type, result) => this.#count(name, type, result),
+      });
+      poller.start();
+      this.#pollers.push(poller);
     }
   }
 }

@@ -8,3 +8,4 @@ export { checkJws, type JwsCheck, type JwsFailCode } from './jws-check.js';
 export { handlePush, type PushAnswer, type PushDeps } from './ssf-push.js';
 export { checkSetClaims, type SecurityEvent, type SetClaimsCheck, type SetErrorCode, type SetRules } from './ssf-set.js';
 export { mapEvent, eventName, SSF_VERIFICATION, type EventAction } from './ssf-mapping.js';
+export { SsfPoller, type PollerDeps } from './ssf-poller.js';

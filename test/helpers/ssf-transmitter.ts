@@ -1,6 +1,7 @@
 // A reference Shared Signals transmitter for tests and benchmarks: a node:http server on port 0
 // publishing its SSF metadata (`/.well-known/ssf-configuration`) and JWKS, signing SETs
-// (RFC 8417, `typ: secevent+jwt`) with jose and pushing them as RFC 8935 says. Keys rotate on demand.
+// (RFC 8417, `typ: secevent+jwt`) with jose, pushing them as RFC 8935 says and serving them for
+// RFC 8936 polling (`POST /ssf/poll`, bearer POLL_AUTH): unacknowledged SETs come again. Keys rotate on demand.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -19,9 +20,22 @@ export interface SetOptions {
   key?: FixtureKey;
 }
 
+/** The Authorization value the poll endpoint expects. */
+export const POLL_AUTH = 'Bearer poll-secret-abcdef0123456789';
+
 export interface Transmitter {
   readonly issuer: string;
-  readonly counters: { metadata: number; jwks: number };
+  /** `${issuer}/ssf/poll`. */
+  readonly pollUrl: string;
+  /** SETs queued for polling and not yet acknowledged, by jti. */
+  readonly pending: Map<string, string>;
+  /** Every acknowledgement received, in order (a jti may appear twice). */
+  readonly acked: string[];
+  /** setErrs received, by jti. */
+  readonly errors: Map<string, unknown>;
+  /** Queue a SET for polling under its jti. */
+  enqueue(set: string): void;
+  readonly counters: { metadata: number; jwks: number; polls: number };
   /** A SET with one event of `type`; `claims` override (undefined removes). */
   set(type: string, event: Record<string, unknown>, claims?: Record<string, unknown>, opts?: SetOptions): Promise<string>;
   /** A new signing key published next to the old ones (key rotation). */
@@ -33,10 +47,26 @@ export interface Transmitter {
 
 export async function startTransmitter(audience: string): Promise<Transmitter> {
   const keys: FixtureKey[] = [makeKey('ES256')];
-  const counters = { metadata: 0, jwks: 0 };
+  const counters = { metadata: 0, jwks: 0, polls: 0 };
+  const pending = new Map<string, string>();
+  const acked: string[] = [];
+  const errors = new Map<string, unknown>();
   let issuer = '';
   const server: Server = createServer((req, res) => {
-    if (req.url === '/.well-known/ssf-configuration') {
+    if (req.url === '/ssf/poll' && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.headers.authorization !== POLL_AUTH) { res.writeHead(401, { 'www-authenticate': 'Bearer' }).end(); return; }
+        counters.polls++;
+        const q = JSON.parse(Buffer.concat(chunks).toString()) as { ack?: string[]; setErrs?: Record<string, unknown>; maxEvents?: number };
+        for (const j of q.ack ?? []) { acked.push(j); pending.delete(j); }
+        for (const [j, e] of Object.entries(q.setErrs ?? {})) { errors.set(j, e); pending.delete(j); }
+        const out = [...pending].slice(0, q.maxEvents ?? 100);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ sets: Object.fromEntries(out), moreAvailable: pending.size > out.length }));
+      });
+    } else if (req.url === '/.well-known/ssf-configuration') {
       counters.metadata++;
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({
@@ -55,6 +85,14 @@ export async function startTransmitter(audience: string): Promise<Transmitter> {
   issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     issuer,
+    pollUrl: `${issuer}/ssf/poll`,
+    pending,
+    acked,
+    errors,
+    enqueue(set) {
+      const jti = JSON.parse(Buffer.from(set.split('.')[1]!, 'base64url').toString()).jti as string;
+      pending.set(jti, set);
+    },
     counters,
     async set(type, event, claims = {}, opts = {}) {
       const key = opts.key ?? keys[keys.length - 1]!;
