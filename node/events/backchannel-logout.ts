@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { IssuerConfig } from '../config/index.js';
 import type { RevocationInput, RevocationPublisher } from '../contracts/index.js';
-import type { JwksActor } from '../jwt/index.js';
+import { parseCompact, type JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { checkJws } from './jws-check.js';
 import { checkLogoutClaims, LOGOUT_TYPS } from './logout-token.js';
@@ -55,10 +55,18 @@ export async function handleLogout(name: string, issuer: IssuerConfig, actor: Jw
   const form = new URLSearchParams(body.toString('latin1'));
   const tokens = form.getAll('logout_token');
   if (tokens.length !== 1) return bad('malformed', tokens.length === 0 ? 'logout_token is missing' : 'logout_token given more than once');
+  const rules = { issuer: issuer.issuer, clientId: cfg.client_id, maxAgeS: cfg.max_age_s, clockSkewS: issuer.clock_skew_s };
+  // cheap checks on the (not yet trusted) payload first: a flood of wrong, stale or replayed tokens costs no signature check
+  const pre = parseCompact(tokens[0]!);
+  if (pre.ok) {
+    const early = checkLogoutClaims(pre.payload, rules, Math.floor(Date.now() / 1000));
+    if (!early.ok) return bad(early.code, early.message);
+    if (deps.publisher?.known(eventRevocationId('bcl', issuer.issuer, early.logout.jti)) === true) return bad('replayed', 'this logout token (jti) was already received');
+  }
   const checked = await checkJws(tokens[0]!, actor, LOGOUT_TYPS, deps.keyWaitMs);
   if (!checked.ok) return checked.code === 'keys_unavailable' ? unavailable(checked.code, checked.message) : bad(checked.code, checked.message);
   const nowS = Math.floor(Date.now() / 1000);
-  const claims = checkLogoutClaims(checked.payload, { issuer: issuer.issuer, clientId: cfg.client_id, maxAgeS: cfg.max_age_s, clockSkewS: issuer.clock_skew_s }, nowS);
+  const claims = checkLogoutClaims(checked.payload, rules, nowS);
   if (!claims.ok) return bad(claims.code, claims.message);
   const { logout } = claims;
   const id = eventRevocationId('bcl', issuer.issuer, logout.jti);

@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventSourceConfig } from '../config/index.js';
 import type { RevocationInput, RevocationPublisher } from '../contracts/index.js';
-import type { JwksActor } from '../jwt/index.js';
+import { parseCompact, type JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { eventRevocationId, fingerprint, type EventAnswer } from './backchannel-logout.js';
 import { checkJws } from './jws-check.js';
@@ -46,6 +46,13 @@ export type SetJudgement =
 
 /** Verify `token` as a SET of source `name` and map its event. Never rejects. */
 export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number): Promise<SetJudgement> {
+  const rules = { issuer: src.issuer, audiences: src.audiences, maxAgeS: src.max_age_s, clockSkewS: src.clock_skew_s };
+  // cheap checks on the (not yet trusted) payload first: a flood of wrong or stale SETs costs no signature check
+  const pre = parseCompact(token);
+  if (pre.ok) {
+    const early = checkSetClaims(pre.payload, rules, Math.floor(Date.now() / 1000));
+    if (!early.ok) return { kind: 'refuse', status: 400, err: early.err, result: early.result, message: early.message, type: 'unknown' };
+  }
   const checked = await checkJws(token, actor, SET_TYPS, keyWaitMs);
   if (!checked.ok) {
     if (checked.code === 'keys_unavailable') return { kind: 'refuse', status: 503, err: 'temporarily_unavailable', result: checked.code, message: checked.message, type: 'unknown' };
@@ -53,7 +60,7 @@ export async function judgeSet(name: string, src: EventSourceConfig, actor: Jwks
     return { kind: 'refuse', status: 400, err, result: checked.code, message: checked.message, type: 'unknown' };
   }
   const nowS = Math.floor(Date.now() / 1000);
-  const claims = checkSetClaims(checked.payload, { issuer: src.issuer, audiences: src.audiences, maxAgeS: src.max_age_s, clockSkewS: src.clock_skew_s }, nowS);
+  const claims = checkSetClaims(checked.payload, rules, nowS);
   if (!claims.ok) return { kind: 'refuse', status: 400, err: claims.err, result: claims.result, message: claims.message, type: 'unknown' };
   const ev = claims.event;
   const type = eventName(ev.type);
