@@ -8,7 +8,7 @@ import type { RevocationPublisher } from '../contracts/index.js';
 import { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { handleLogout, type EventAnswer } from './backchannel-logout.js';
-import { handlePush } from './ssf-push.js';
+import { authorized, handlePush } from './ssf-push.js';
 import { EventLatency } from './event-latency.js';
 import { SsfPoller } from './ssf-poller.js';
 
@@ -105,7 +105,7 @@ export class EventEndpoints {
         if (a.wwwAuthenticate !== undefined) res.writeHeader('www-authenticate', a.wwwAuthenticate);
         if (a.body !== '') res.writeHeader('content-type', 'application/json');
         // the body was not read to its end on early refusals: close rather than reuse the connection
-        res.end(a.body, a.status === 405 || a.status === 413);
+        res.end(a.body, a.status === 401 || a.status === 405 || a.status === 413);
       });
       done(a.status, a.result);
     };
@@ -119,6 +119,10 @@ export class EventEndpoints {
       else if (headers[i] === 'authorization') authorization = headers[i + 1]!;
     }
     if (method !== 'POST') return write(json(405, 'method_not_allowed', 'invalid_request', 'use POST'), true);
+    // an unauthenticated transmitter gets no body read at all (the connection is closed after the answer)
+    if (t.kind === 'ssf' && !authorized(authorization, this.#env[t.source.push!.authorization_env] ?? null)) {
+      return write({ status: 401, result: 'authentication_failed', wwwAuthenticate: 'Bearer', body: JSON.stringify({ err: 'authentication_failed', description: 'the transmitter did not authenticate' }) });
+    }
     if (contentLength > MAX_EVENT_BODY_BYTES) return write(json(413, 'oversized', 'invalid_request', `body exceeds ${MAX_EVENT_BODY_BYTES} bytes`));
     const run = (body: Buffer): void => {
       const answer = t.kind === 'logout'

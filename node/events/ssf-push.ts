@@ -31,7 +31,7 @@ const err = (status: number, code: SetErrorCode, result: string, description: st
   ({ status, result, type, body: JSON.stringify({ err: code, description }) });
 
 /** Equal-time comparison of the presented and expected Authorization values (hashed: equal lengths). */
-function authorized(presented: string, expected: string | null): boolean {
+export function authorized(presented: string, expected: string | null): boolean {
   if (expected === null || expected === '') return false;
   const a = createHash('sha256').update(presented).digest();
   const b = createHash('sha256').update(expected).digest();
