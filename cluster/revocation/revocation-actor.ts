@@ -6,8 +6,7 @@
 // Bus records pass the admin API's time rules. Async work reports back as messages.
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
-import type { RevocationAdded, RevocationRecord, RevocationSnapshot } from '../protocol/messages.js';
-import { revocationAdded } from '../protocol/messages.js';
+import { revocationAdded, type RevocationAdded, type RevocationRecord, type RevocationSnapshot } from '../protocol/messages.js';
 import { REVOCATION_KINDS } from '../protocol/subjects.js';
 import type { NatsTransport } from '../transport/nats-transport.js';
 import { RevocationStream, type RevocationStreamOptions } from './revocation-stream.js';

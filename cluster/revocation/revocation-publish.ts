@@ -4,8 +4,7 @@
 import { Codec } from '../protocol/codec.js';
 import { busAuthFrom } from '../protocol/bus-keys.js';
 import { MessageBus } from '../protocol/message-bus.js';
-import type { RevocationAdded, RevocationRecord } from '../protocol/messages.js';
-import { revocationAdded } from '../protocol/messages.js';
+import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
 import { natsConnectionOptions, NatsTransport } from '../transport/index.js';
 import { RevocationOutbox } from './revocation-outbox.js';
