@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
-import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } from './contracts/index.js';
+import type { ClusterStatus, IntrospectionSharing, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './pipeline/snapshot.js';
 import type { Logger } from './log.js';
@@ -14,6 +14,7 @@ import { RequestMetrics } from './metrics/index.js';
 import type { CompiledRoute } from './pipeline/context.js';
 import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
+import { EventEndpoints } from './events/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 
 export interface InstanceOptions {
@@ -36,6 +37,8 @@ export interface InstanceOptions {
   version?: number;
   /** Cluster part of /readyz and its metrics. */
   cluster?: ClusterStatus | null;
+  /** Where identity-provider events (back-channel logout) publish revocations; none = those endpoints answer 503. */
+  revocationPublisher?: RevocationPublisher | null;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
@@ -74,6 +77,8 @@ export class ProxyInstance {
   private readonly env: Environment;
   private closing = false;
   private readonly configPath: string | undefined;
+  /** Back-channel logout endpoints (node/events), answered by the listener before routing. */
+  private readonly events: EventEndpoints;
 
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
@@ -84,6 +89,10 @@ export class ProxyInstance {
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
     this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
+    this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
+    this.events.warm(opts.config);
+    this.events.startPolling(opts.config);
+    this.metrics.addSource(() => this.events.stats());
   }
 
   /** Start listeners; resolves once the proxy port (and admin port) are bound. */
@@ -105,6 +114,7 @@ export class ProxyInstance {
       metrics: inst.metrics,
       accessLog: cfg.log.access,
       tokenState: opts.tokenState ?? null,
+      events: inst.events,
     });
     await inst.listener.listen();
     if (opts.admin) {
@@ -304,6 +314,7 @@ export class ProxyInstance {
     await this.admin?.close();
     await this.auth.close();
     await this.s2s.close();
+    await this.events.close();
     await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
   }
 }

@@ -11,7 +11,7 @@ import { clusterSettings, parseTime, publishOnce, revocationJson, type ClusterSe
 import { UsageError } from './usage-error.js';
 
 /** Help text for `portcullis revoke --help`. */
-export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID)
+export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID)
                          (--config FILE | --admin URL [--admin-token-env NAME])
                          [--issuer ISS] [--exp TIME] [--reason TEXT]
 
@@ -21,6 +21,7 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
                        second of --before (default now: every token issued so far)
   --client ID          the same for the client's tokens
   --kid KID            revoke every token signed with this key
+  --sid SID            revoke every token whose sid claim is SID (an OpenID Connect session)
   --issuer ISS         only tokens whose iss is ISS (not with --token)
   --exp TIME           when the revoked token(s) expire, if known (the entry is dropped then)
   --reason TEXT        recorded with the revocation
@@ -34,7 +35,7 @@ TIME is ISO 8601 with a zone (2024-05-01T12:00:00Z), a date (UTC midnight), epoc
 /** Admin token variable when neither --admin-token-env nor the config's admin.token_env names one (as in the README and deploy/). */
 export const DEFAULT_ADMIN_TOKEN_ENV = 'PORTCULLIS_ADMIN_TOKEN';
 
-const KIND_FLAGS = { jti: 'jti', token: 'token', sub: 'sub', client: 'client_id', kid: 'kid' } as const satisfies Record<string, RevocationKind>;
+const KIND_FLAGS = { jti: 'jti', token: 'token', sub: 'sub', client: 'client_id', kid: 'kid', sid: 'sid' } as const satisfies Record<string, RevocationKind>;
 type KindFlag = keyof typeof KIND_FLAGS;
 
 /** Run `portcullis revoke`. Throws UsageError (exit 2) for bad usage, Error (exit 1) when the revocation could not be delivered. */
@@ -44,7 +45,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
     ({ values } = parseArgs({
       args: argv,
       options: {
-        jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' },
+        jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' }, sid: { type: 'string' },
         before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
         config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
@@ -57,8 +58,8 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   if (values.help === true) { process.stdout.write(usage + '\n'); return; }
 
   const given = (Object.keys(KIND_FLAGS) as KindFlag[]).filter((f) => values[f] !== undefined);
-  if (given.length === 0) throw new UsageError(`revoke: nothing to revoke: give one of --jti, --token, --sub, --client, --kid\n\n${usage}`);
-  if (given.length > 1) throw new UsageError(`revoke: give exactly one of --jti, --token, --sub, --client, --kid (got ${given.map((g) => `--${g}`).join(' and ')})`);
+  if (given.length === 0) throw new UsageError(`revoke: nothing to revoke: give one of --jti, --token, --sub, --client, --kid, --sid\n\n${usage}`);
+  if (given.length > 1) throw new UsageError(`revoke: give exactly one of --jti, --token, --sub, --client, --kid, --sid (got ${given.map((g) => `--${g}`).join(' and ')})`);
   const flag = given[0]!;
   const kind: RevocationKind = KIND_FLAGS[flag];
   let value = String(values[flag]);

@@ -10,7 +10,7 @@ import { ClusterNode, rendezvousOwner, type ClusterRole } from '../index.js';
 export interface MemberWiring {
   readonly node: ClusterNode;
   /** Spread into ProxyInstance.start options. */
-  readonly instance: Pick<InstanceOptions, 'tokenState' | 'sharing' | 'dpopReplay' | 'cluster' | 'adminRoutes'>;
+  readonly instance: Pick<InstanceOptions, 'tokenState' | 'sharing' | 'dpopReplay' | 'cluster' | 'adminRoutes' | 'revocationPublisher'>;
 }
 
 /** Start the cluster member for this process; rejects only on a config problem (e.g. unset password variable). */
@@ -24,6 +24,15 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         gate: () => node.gate(),
         isRevoked: (facts) => store.isRevoked(facts),
         onRevoked: (listener) => store.onRevoked(listener),
+      },
+      // identity-provider events (node/events) revoke through the same actor as POST /revocations
+      revocationPublisher: {
+        publish: async (input, id) => {
+          const out = await node.revocationActor.add(input, id);
+          return out.ok ? { ok: true, id: out.record.id, persisted: out.persisted } : out;
+        },
+        known: (id) => store.has(id),
+        owns: (key) => rendezvousOwner(key, node.membership.members()) === node.memberId,
       },
       sharing: node.introspection,
       // DPoP proof jtis: checked-and-set by each key's owner, announced to all (cluster/dpop-sync)

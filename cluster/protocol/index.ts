@@ -3,7 +3,7 @@
 export { REVOCATION_KINDS, subjects, type RevocationKind, type Subjects } from './subjects.js';
 export { subjectMatches } from '../transport/index.js';
 export {
-  MESSAGE_SPECS, parseRevocationRecord,
+  MESSAGE_SPECS, parseRevocationRecord, revocationAdded, revocationVersion,
   type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberLeft, type MemberRole, type PolicyUpdated,
   type RevocationAdded, type RevocationRecord, type RevocationSnapshot, type RevocationSync,
 } from './messages.js';

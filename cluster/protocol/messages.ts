@@ -11,7 +11,7 @@ export interface RevocationRecord {
   /** Random id chosen at the source; applying is idempotent on it, JetStream dedupes on it. */
   readonly id: string;
   readonly kind: RevocationKind;
-  /** jti, SHA-256 hex of the token, sub, client_id or kid. */
+  /** jti, SHA-256 hex of the token, sub, client_id, kid or sid (the token's `sid` claim). */
   readonly value: string;
   /** Only tokens whose `iss` equals this; null = any issuer. Always null for kind `token`. */
   readonly issuer: string | null;
@@ -26,10 +26,14 @@ export interface RevocationRecord {
   readonly origin: string;
 }
 
-/** `revocation.added`: one new revocation, published on `<p>.revocations.<kind>`. */
+/**
+ * `revocation.added`: one new revocation, published on `<p>.revocations.<kind>`. v1 carries the
+ * kinds every member has always known; v2 (same fields) the kinds added later (`sid`), so a member
+ * that predates them drops it as `unknown_version` (counted) instead of misreading it.
+ */
 export interface RevocationAdded extends RevocationRecord {
   readonly type: 'revocation.added';
-  readonly v: 1;
+  readonly v: 1 | 2;
   /** Epoch milliseconds (fractional) when it was put on the bus: propagation delay is measured from here. */
   readonly publishedAt: number;
 }
@@ -99,6 +103,18 @@ const MAX_ID = 128;
 const MAX_VALUE = 1024;
 const MAX_REASON = 512;
 const KINDS: ReadonlySet<string> = new Set(REVOCATION_KINDS);
+/** Kinds `revocation.added` v1 may carry (what members before v2 understand). */
+const V1_KINDS: ReadonlySet<string> = new Set(['jti', 'token', 'sub', 'client_id', 'kid']);
+
+/** The wire version a record of this kind travels with: 1 for the original kinds, 2 for `sid`. */
+export function revocationVersion(kind: RevocationKind): 1 | 2 {
+  return V1_KINDS.has(kind) ? 1 : 2;
+}
+
+/** A record as a `revocation.added` message with the version its kind needs. */
+export function revocationAdded(r: RevocationRecord, publishedAt: number): RevocationAdded {
+  return { type: 'revocation.added', v: revocationVersion(r.kind), ...r, publishedAt };
+}
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Check the fields shared by `revocation.added` and snapshot entries; null when any is wrong. */
@@ -123,7 +139,7 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
     fields: ['type', 'v', ...RECORD_FIELDS, 'publishedAt'],
     parse: (o) => {
       const r = parseRevocationRecord(o);
-      if (r === null || !isNum(o.publishedAt)) return null;
+      if (r === null || !V1_KINDS.has(r.kind) || !isNum(o.publishedAt)) return null;
       return { type: 'revocation.added', v: 1, ...r, publishedAt: o.publishedAt };
     },
   },
@@ -171,10 +187,21 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
   },
 ];
 
+/** `revocation.added` v2: same fields as v1, only the kinds added later (a v1 kind in a v2 message is malformed: one spelling per record). Last in the list: structure order is append-only. */
+const REVOCATION_ADDED_V2: MessageSpec<BusMessage> = {
+  type: 'revocation.added', v: 2,
+  fields: ['type', 'v', ...RECORD_FIELDS, 'publishedAt'],
+  parse: (o) => {
+    const r = parseRevocationRecord(o);
+    if (r === null || V1_KINDS.has(r.kind) || !isNum(o.publishedAt)) return null;
+    return { type: 'revocation.added', v: 2, ...r, publishedAt: o.publishedAt };
+  },
+};
+
 /**
  * Every (type, v) the codec understands. The order defines the shared msgpackr
  * structures: APPEND ONLY — reordering breaks decoding between members of different builds.
  */
 export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
-  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>),
+  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), REVOCATION_ADDED_V2,
 ];

@@ -2,9 +2,9 @@
 // prefix (`cluster.subject_prefix`, default `portcullis`). One place, so no module
 // spells a subject by hand.
 
-/** The revocation kinds; each is also the last token of its subject. */
-export const REVOCATION_KINDS = ['jti', 'token', 'sub', 'client_id', 'kid'] as const;
-/** `jti` | `token` | `sub` | `client_id` | `kid`. */
+/** The revocation kinds; each is also the last token of its subject. `sid` (an OpenID Connect session) travels as `revocation.added` v2 only. */
+export const REVOCATION_KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid'] as const;
+/** `jti` | `token` | `sub` | `client_id` | `kid` | `sid`. */
 export type RevocationKind = (typeof REVOCATION_KINDS)[number];
 
 /** Every subject a Portcullis member uses, for one prefix. */

@@ -6,7 +6,7 @@
 // Bus records pass the admin API's time rules. Async work reports back as messages.
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
-import type { RevocationAdded, RevocationRecord, RevocationSnapshot } from '../protocol/messages.js';
+import { revocationAdded, type RevocationAdded, type RevocationRecord, type RevocationSnapshot } from '../protocol/messages.js';
 import { REVOCATION_KINDS } from '../protocol/subjects.js';
 import type { NatsTransport } from '../transport/nats-transport.js';
 import { RevocationStream, type RevocationStreamOptions } from './revocation-stream.js';
@@ -237,14 +237,14 @@ export class RevocationActor {
    * for the JetStream ack (bounded by the publish timeout); on failure the revocation
    * still goes out on core NATS and an outbox retries until the stream has it.
    */
-  async add(input: unknown): Promise<AddOutcome> {
-    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId });
+  async add(input: unknown, id?: string): Promise<AddOutcome> {
+    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, ...(id === undefined ? {} : { id }) });
     if (!built.ok) return built;
     const r = built.record;
     const full = this.ingest.refusal(r);
     if (full !== null) return { ok: false, full: true, errors: [full] };
     if (this.ingest.apply(r) === 'applied') { this.countApplied(r); this.snapshot?.changed(); }
-    const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
+    const msg: RevocationAdded = revocationAdded(r, wallNow());
     this.counters.revocations_published_total!++;
     if (this.outbox === null) {
       this.opts.bus.publish(this.opts.bus.subjects.revocation(r.kind), msg);
@@ -333,7 +333,7 @@ export class RevocationActor {
         if (this.phase === 'catching_up' || this.phase === 'live') this.follower?.tick();
         return;
       case 'sync.page': {
-        for (const r of m.snapshot.entries) this.applyRemote({ type: 'revocation.added', v: 1, ...r, publishedAt: 0 }, 'replay', this.opts.bus.subjects.revocationSync, null);
+        for (const r of m.snapshot.entries) this.applyRemote(revocationAdded(r, 0), 'replay', this.opts.bus.subjects.revocationSync, null);
         const last = m.snapshot.entries[m.snapshot.entries.length - 1];
         if (m.snapshot.more && last !== undefined) this.requestSync({ createdAt: last.createdAt, id: last.id });
         else { this.syncFailures = 0; this.goLive(); }

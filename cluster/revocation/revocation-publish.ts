@@ -4,7 +4,7 @@
 import { Codec } from '../protocol/codec.js';
 import { busAuthFrom } from '../protocol/bus-keys.js';
 import { MessageBus } from '../protocol/message-bus.js';
-import type { RevocationAdded, RevocationRecord } from '../protocol/messages.js';
+import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
 import { natsConnectionOptions, NatsTransport } from '../transport/index.js';
 import { RevocationOutbox } from './revocation-outbox.js';
@@ -72,7 +72,7 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     }
     outbox = new RevocationOutbox(bus, () => stream, opts.ackTimeoutMs ?? 5_000);
     const r = built.record;
-    const msg: RevocationAdded = { type: 'revocation.added', v: 1, ...r, publishedAt: wallNow() };
+    const msg: RevocationAdded = revocationAdded(r, wallNow());
     const o = await outbox.publish(msg);
     if (!o.persisted) return { kind: 'failed', message: `not stored in the revocation stream (${o.error}); members connected now received it live, run the command again to store it` };
     return { kind: 'stored', record: r, stream: stream.name, seq: o.seq, duplicate: o.duplicate };

@@ -1,5 +1,5 @@
 // The revocation set of one process: O(1) lookups by jti, token hash, sub/client_id
-// with a cut (tokens issued up to and including its second), and kid; idempotent apply keyed by
+// with a cut (tokens issued up to and including its second), kid and sid (an OIDC session: every token carrying it); idempotent apply keyed by
 // revocation id; a coarse sweeper drops entries once every token they can match has expired.
 // Bounded in entries and estimated bytes: a revocation beyond the bound is refused (`full`),
 // never evicting another.
@@ -44,7 +44,7 @@ const SEP = '\n';
 /** The revocation set. Read synchronously on the hot path; written only by the revocation actor. */
 export class RevocationStore {
   private readonly byId = new Map<string, RevocationRecord>();
-  private readonly exact: Record<'jti' | 'token' | 'kid', Map<string, RevocationRecord>> = { jti: new Map(), token: new Map(), kid: new Map() };
+  private readonly exact: Record<'jti' | 'token' | 'kid' | 'sid', Map<string, RevocationRecord>> = { jti: new Map(), token: new Map(), kid: new Map(), sid: new Map() };
   private readonly cuts: Record<'sub' | 'client_id', Map<string, Cut>> = { sub: new Map(), client_id: new Map() };
   private readonly listeners = new Set<(r: RevocationRecord) => void>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -125,7 +125,8 @@ export class RevocationStore {
     if (this.byId.size === 0) return undefined;
     const hit = this.exact.token.get(t.tokenHash);
     if (hit !== undefined) return hit;
-    return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat);
+    return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat)
+      ?? this.exactHit('sid', t.sid, t.iss);
   }
 
   /** Live entries, oldest first. */
@@ -188,7 +189,7 @@ export class RevocationStore {
 
   /** Entry counts per kind and the sweep total. */
   stats(): Record<string, number> {
-    const by: Record<string, number> = { jti: 0, token: 0, sub: 0, client_id: 0, kid: 0 };
+    const by: Record<string, number> = { jti: 0, token: 0, sub: 0, client_id: 0, kid: 0, sid: 0 };
     for (const r of this.byId.values()) by[r.kind]!++;
     const out: Record<string, number> = {
       revocations_entries: this.byId.size, revocations_swept_total: this.swept, revocations_bytes_estimate: this.bytes, revocations_refused_full_total: this.refusedFull,
@@ -197,7 +198,7 @@ export class RevocationStore {
     return out;
   }
 
-  private exactHit(kind: 'jti' | 'kid', value: string | undefined, iss: string | undefined): RevocationRecord | undefined {
+  private exactHit(kind: 'jti' | 'kid' | 'sid', value: string | undefined, iss: string | undefined): RevocationRecord | undefined {
     if (value === undefined) return undefined;
     const m = this.exact[kind];
     if (m.size === 0) return undefined;

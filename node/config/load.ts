@@ -82,6 +82,21 @@ function crossCheck(cfg: Config): ConfigProblem[] {
   const errors: ConfigProblem[] = [];
   const upstreams = Object.keys(cfg.upstreams);
   const issuers = Object.keys(cfg.issuers);
+  const logoutPaths = new Map<string, string>();
+  for (const [name, iss] of Object.entries(cfg.issuers)) {
+    const p = iss?.backchannel_logout?.path;
+    if (typeof p !== 'string') continue;
+    const other = logoutPaths.get(p);
+    if (other !== undefined) errors.push({ path: `issuers.${name}.backchannel_logout.path`, message: `"${p}" is already issuer "${other}"'s back-channel logout path` });
+    else logoutPaths.set(p, name);
+  }
+  for (const [name, src] of Object.entries(cfg.event_sources ?? {})) {
+    const p = src?.push?.path;
+    if (typeof p !== 'string') continue;
+    const other = logoutPaths.get(p);
+    if (other !== undefined) errors.push({ path: `event_sources.${name}.push.path`, message: `"${p}" is already the event path of "${other}"` });
+    else logoutPaths.set(p, name);
+  }
   const names = new Set<string>();
   cfg.routes.forEach((r, i) => {
     if (names.has(r.name)) errors.push({ path: `routes[${i}].name`, message: `duplicate route name "${r.name}"` });

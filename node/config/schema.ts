@@ -2,6 +2,7 @@
 // Unknown keys are errors everywhere (a typo must not silently disable a rule).
 // Cross-references (route → upstream, route → issuer) are checked in load.ts (validateConfig).
 import { z } from 'zod';
+import { backchannelLogoutSchema, eventSourcesSchema } from './event-sources-schema.js';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
@@ -129,7 +130,6 @@ export const upstreamSchema = z.strictObject({
 });
 
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
-
 export const issuerSchema = z.strictObject({
   issuer: z.string().min(1),
   /** Discovery document URL base; default: the issuer itself. Ignored when jwks_uri is set. */
@@ -168,6 +168,7 @@ export const issuerSchema = z.strictObject({
     timeout_ms: ms(3_000), // 3 s per call → 503
     cache_entries: z.number().int().min(0).default(10_000), // exchanged tokens kept, per issuer
   }).optional(),
+  backchannel_logout: backchannelLogoutSchema.optional(), // OIDC Back-Channel Logout receiver (node/events); off when absent
 });
 
 const claimPredicate = z.strictObject({
@@ -373,6 +374,7 @@ export const configSchema = z.strictObject({
   server: serverSchema,
   admin: adminSchema,
   issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema).default({}),
+  event_sources: eventSourcesSchema, // SSF transmitters pushing to us (node/events); local, not cluster policy
   identity: identitySchema,
   dpop: dpopSchema,
   upstreams: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), upstreamSchema),

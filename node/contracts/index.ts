@@ -5,4 +5,5 @@ export type { TokenState, RevokedEntry, GateVerdict } from './token-state.js';
 export type { IntrospectionResult, IntrospectionSharing, IntrospectionCacheLink } from './introspection-sharing.js';
 export type { ReplayVerdict, ReplayClaims, ReplayPeers, ReplaySharing } from './replay-sharing.js';
 export type { ClusterStatus } from './cluster-status.js';
+export type { PublishOutcome, RevocationInput, RevocationPublisher } from './revocation-publisher.js';
 export { MIN_KEY_BYTES } from './bus-key.js';

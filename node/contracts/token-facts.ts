@@ -17,6 +17,8 @@ export interface TokenFacts {
   readonly kid?: string | undefined;
   /** The `iss` claim (the issuer URL). */
   readonly iss?: string | undefined;
+  /** The `sid` claim: the OpenID Connect session the token belongs to (revocation kind `sid`). */
+  readonly sid?: string | undefined;
 }
 
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
@@ -30,5 +32,6 @@ export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, un
     iat: typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? claims.iat : undefined,
     kid: kid ?? undefined,
     iss: str(claims.iss) ?? iss,
+    sid: str(claims.sid),
   });
 }

@@ -18,6 +18,7 @@ import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
 import { WsProxy } from '../ws/index.js';
+import type { EventEndpoints } from '../events/index.js';
 
 let collected: string[] = [];
 let collectedBytes = 0;
@@ -48,6 +49,8 @@ export interface ListenerOptions {
   accessLog: boolean;
   /** Revocations for closing WebSockets and streamed responses (node/ws); null = expiry only. */
   tokenState?: TokenState | null;
+  /** Identity-provider event endpoints (node/events), answered before routing; none = no such paths. */
+  events?: EventEndpoints | null;
 }
 
 export class Listener implements RelayHost {
@@ -302,6 +305,16 @@ export class Listener implements RelayHost {
         this.logEarly('(well-known)', writeWellKnown(res, doc, head), null, client, doc.body.length);
         return;
       }
+    }
+    // identity-provider events (back-channel logout): their configured paths, before any route
+    const event = this.opts.events?.match(snap.config, path) ?? null;
+    if (event !== null) {
+      const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
+      this.opts.events!.serve(res, event, method, headers, chunked ? -1 : Math.max(contentLength, 0), (status, result) => {
+        this.reqStart = start; this.reqMethod = method; this.reqPath = rawPath;
+        this.logEarly('(idp-event)', status, result === 'accepted' ? null : result, client);
+      });
+      return;
     }
     // every way an upstream family reads the path must select this same route
     const match = snap.table.resolve(method, host, path);

@@ -10,3 +10,5 @@ export { parseMaxAge, discoveryUrls } from './jwks-fetch.js';
 export { TokenCache, type TokenCacheOptions } from './token-cache.js';
 export { VerifierPool, defaultWorkerFilename, resolvePoolSize, type PoolResult, type VerifierPoolOptions } from './verifier-pool.js';
 export { default as verifyBatch, verifyTask } from './verify.worker.js';
+export { checkHeader, resolveKey, keyFitsAlg, type KeyLookup, type RuleFailure } from './token-rules.js';
+export { importNodeKey, verifyNodeSignature } from './node-signature.js';

@@ -166,7 +166,7 @@ counter('portcullis_revocations_published_total', 'Revocations this process publ
 counter('portcullis_revocations_replayed_total', 'Revocations replayed from the stream', { 'cluster.revocations_replayed_total': null });
 counter('portcullis_revocations_expired_on_arrival_total', 'Revocations that arrived already expired', { 'cluster.revocations_expired_on_arrival_total': null });
 counter('portcullis_revocations_catch_ups_total', 'Catch-ups from the stream after a gap', { 'cluster.revocations_catch_ups_total': null });
-const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid'] as const;
+const KINDS = ['jti', 'token', 'sub', 'client_id', 'kid', 'sid'] as const;
 counter('portcullis_revocations_received_total', 'Revocations received, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_received_${k}`, { kind: k }])));
 counter('portcullis_revocations_applied_total', 'Revocations applied to the store, by kind', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_applied_${k}`, { kind: k }])));
 gauge('portcullis_revocations_entries', 'Revocations in the store (every process holds the whole set: the highest over workers)', { 'cluster.revocations_entries': null }, { aggregate: 'max' });
@@ -326,6 +326,24 @@ patterns.push({
   map: (m) => sample('portcullis_revocation_propagation_seconds', { le: m[1] === 'inf' ? '+Inf' : String(round(Number(m[1]) * MS)) }, '_bucket'),
   unmap: (metric, labels) => (metric === 'portcullis_revocation_propagation_seconds_bucket' && labels.le !== undefined
     ? `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}` : null),
+});
+
+// identity-provider events (node/events: `events.<source>.<type>.<result>`)
+declare('portcullis_idp_events_total', 'counter', 'Identity-provider events received, by source (issuer name), type (backchannel_logout) and result (accepted, or the stable refusal reason)', ['source', 'type', 'result']);
+patterns.push({
+  re: /^events\.([A-Za-z0-9_-]+)\.([a-z_]+)\.([a-z_]+)$/,
+  map: (m) => sample('portcullis_idp_events_total', { source: m[1]!, type: m[2]!, result: m[3]! }),
+  unmap: (metric, l) => (metric === 'portcullis_idp_events_total' && l.source !== undefined && l.type !== undefined && l.result !== undefined ? `events.${l.source}.${l.type}.${l.result}` : null),
+});
+
+declare('portcullis_idp_event_apply_seconds', 'histogram', 'Time from an identity-provider event\'s arrival to its revocation applied here and published (stream-acknowledged); accepted events only', []);
+exact.set('events_apply_ms_count', sample('portcullis_idp_event_apply_seconds', {}, '_count'));
+exact.set('events_apply_ms_sum', sample('portcullis_idp_event_apply_seconds', {}, '_sum', MS));
+patterns.push({
+  re: /^events_apply_ms_bucket_le_(inf|\d+)$/,
+  map: (m) => sample('portcullis_idp_event_apply_seconds', { le: m[1] === 'inf' ? '+Inf' : String(round(Number(m[1]) * MS)) }, '_bucket'),
+  unmap: (metric, l) => (metric === 'portcullis_idp_event_apply_seconds_bucket' && l.le !== undefined
+    ? `events_apply_ms_bucket_le_${l.le === '+Inf' ? 'inf' : String(round(Number(l.le) / MS))}` : null),
 });
 
 /** Every family the table can produce. */

@@ -42,7 +42,7 @@ export interface LiveRegistryStats {
 
 /** Revocation kind → the TokenFacts field it matches (cluster/protocol's RevocationKind). */
 const KEYS: ReadonlyArray<readonly [kind: string, field: keyof TokenFacts]> = [
-  ['token', 'tokenHash'], ['jti', 'jti'], ['sub', 'sub'], ['client_id', 'clientId'], ['kid', 'kid'],
+  ['token', 'tokenHash'], ['jti', 'jti'], ['sub', 'sub'], ['client_id', 'clientId'], ['kid', 'kid'], ['sid', 'sid'],
 ];
 const SEP = '\n';
 /** Beyond this many seconds between ticks (a clock jump) the wheel is walked by key instead of by second. */

@@ -11,7 +11,8 @@ const fails = async (argv: string[], message: string | RegExp): Promise<void> =>
 };
 
 describe('revoke (usage)', () => {
-  it('needs something to revoke', () => fails(['--config', 'x.yaml'], /nothing to revoke: give one of --jti, --token, --sub, --client, --kid/));
+  it('needs something to revoke', () => fails(['--config', 'x.yaml'], /nothing to revoke: give one of --jti, --token, --sub, --client, --kid, --sid/));
+  it('takes --sid as one kind, without --before', () => fails(['--sid', 's', '--before', 'now', '--admin', 'http://x'], /--before only applies to --sub and --client/));
   it('takes exactly one kind', () => fails(['--jti', 'a', '--sub', 'b', '--config', 'x.yaml'], /exactly one of .*\(got --jti and --sub\)/));
   it('refuses a bad time', () => fails(['--sub', 'a', '--before', 'last tuesday', '--admin', 'http://x'], /--before: "last tuesday" is not a time/));
   it('refuses a time without zone', () => fails(['--jti', 'a', '--exp', '2030-01-01T00:00:00', '--admin', 'http://x'], /--exp: .*no time zone/));

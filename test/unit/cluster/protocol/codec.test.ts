@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { Codec, MESSAGE_SPECS, REVOCATION_KINDS, type BusMessage, type RevocationAdded } from '../../../../cluster/protocol/index.js';
+import { Codec, MESSAGE_SPECS, REVOCATION_KINDS, revocationVersion, type BusMessage, type RevocationAdded } from '../../../../cluster/protocol/index.js';
 
 const HASH = 'ab'.repeat(32);
 const revocation: RevocationAdded = {
@@ -14,6 +14,7 @@ const revocation: RevocationAdded = {
 const samples: BusMessage[] = [
   revocation,
   { ...revocation, kind: 'token', value: HASH, issuer: null, before: null, reason: 'leaked' },
+  { ...revocation, v: 2, kind: 'sid', value: 'session-7f', before: null },
   { type: 'revocation.sync', v: 1, member: 'w1', afterCreatedAt: null, afterId: null },
   { type: 'revocation.sync', v: 1, member: 'w1', afterCreatedAt: 5, afterId: 'r-1' },
   { type: 'revocation.snapshot', v: 1, entries: [{ id: 'r-2', kind: 'jti', value: 'j', issuer: null, before: null, expiresAt: 10, reason: null, createdAt: 1, origin: 'o' }], more: false },
@@ -53,7 +54,7 @@ describe('Codec', () => {
   it('drops and counts an unknown version, an unknown type and a wrong field, without throwing', () => {
     const c = new Codec();
     const plain = new Packr({ useRecords: false });
-    expect(c.decode(plain.pack({ ...revocation, v: 2 }))).toBeNull();
+    expect(c.decode(plain.pack({ ...revocation, v: 3 }))).toBeNull();
     expect(c.decode(plain.pack({ ...revocation, type: 'revocation.exploded' }))).toBeNull();
     expect(c.decode(plain.pack({ ...revocation, expiresAt: 'tomorrow' }))).toBeNull();
     expect(c.decode(plain.pack({ ...revocation, kind: 'email' }))).toBeNull();
@@ -101,10 +102,22 @@ describe('Codec', () => {
     fc.assert(fc.property(fc.constantFrom(...REVOCATION_KINDS), text, fc.option(text, { nil: null }), fc.integer({ min: 0, max: 2 ** 40 }), (kind, value, issuer, t) => {
       const cut = kind === 'sub' || kind === 'client_id';
       const m: RevocationAdded = {
-        ...revocation, kind, value: kind === 'token' ? HASH : value, issuer: kind === 'token' ? null : issuer,
+        ...revocation, v: revocationVersion(kind), kind, value: kind === 'token' ? HASH : value, issuer: kind === 'token' ? null : issuer,
         before: cut ? t : null, expiresAt: t + 1, createdAt: t * 1000, publishedAt: t * 1000 + 0.5,
       };
       expect(b.decode(a.encode(m))).toEqual(m);
     }), { numRuns: 300 });
+  });
+
+  it('a sid revocation travels as v2 only: a v1 sid and a v2 jti are malformed, one spelling per record', () => {
+    const a = new Codec();
+    const b = new Codec();
+    const sid: RevocationAdded = { ...revocation, v: 2, kind: 'sid', value: 'sess-1', before: null };
+    expect(b.decode(a.encode(sid))).toEqual(sid);
+    const p = new Packr({ useRecords: false });
+    const raw = (m: Record<string, unknown>): Uint8Array => p.pack(m);
+    expect(b.decode(raw({ ...sid, v: 1 }))).toBeNull();
+    expect(b.decode(raw({ ...revocation, v: 2, kind: 'jti', value: 'j', before: null }))).toBeNull();
+    expect(b.stats().dropped_malformed).toBe(2);
   });
 });

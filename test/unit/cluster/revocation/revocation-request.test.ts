@@ -43,7 +43,7 @@ describe('buildRevocation', () => {
     if (r.ok) return;
     expect(r.errors).toEqual(expect.arrayContaining([
       expect.stringMatching(/^extra: unknown field/),
-      expect.stringMatching(/^kind: expected one of jti, token, sub, client_id, kid, got "email"/),
+      expect.stringMatching(/^kind: expected one of jti, token, sub, client_id, kid, sid, got "email"/),
       expect.stringMatching(/^value: expected a non-empty string/),
       expect.stringMatching(/^before: "later" is not a time/),
       expect.stringMatching(/^exp: in the past/),

@@ -1,5 +1,5 @@
 // RevocationStore semantics per kind (jti with optional issuer, token hash, sub and
-// client_id with a not-before cut, kid), idempotent apply, expiry and the sweeper.
+// client_id with a not-before cut, kid, sid), idempotent apply, expiry and the sweeper.
 import { describe, expect, it } from 'vitest';
 import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
 import type { TokenFacts } from '../../../../node/contracts/index.js';
@@ -83,6 +83,21 @@ describe('RevocationStore', () => {
     expect(s.isRevoked(tok({ kid: 'k1', iat: T0 + 5 }))).toBe(true);
     expect(s.isRevoked(tok({ kid: 'k2' }))).toBe(false);
     expect(s.match(tok({ kid: 'k1' }))?.kind).toBe('kid');
+  });
+
+  it('sid: every token of the session, whenever issued; scoped by issuer; a token without sid is untouched', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'sid', value: 's-1', issuer: 'https://a.example' }));
+    s.apply(rec({ kind: 'sid', value: 's-2' }));
+    expect(s.isRevoked(tok({ sid: 's-1', iss: 'https://a.example', iat: T0 + 100 }))).toBe(true);
+    expect(s.isRevoked(tok({ sid: 's-1', iss: 'https://b.example' }))).toBe(false);
+    expect(s.isRevoked(tok({ sid: 's-2', iss: 'https://b.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ sub: 's-2', jti: 's-2' }))).toBe(false);
+    expect(s.match(tok({ sid: 's-2' }))?.kind).toBe('sid');
+    expect(s.stats().revocations_entries_sid).toBe(2);
+    clock.now = (T0 + 3601) * 1000;
+    expect(s.sweep()).toBe(2);
+    expect(s.isRevoked(tok({ sid: 's-2' }))).toBe(false);
   });
 
   it('applies idempotently by id and tells listeners once', () => {

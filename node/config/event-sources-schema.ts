@@ -1,0 +1,80 @@
+// Config of the endpoints where identity providers push events (node/events): OpenID Connect
+// Back-Channel Logout 1.0 per issuer, Shared Signals (SSF 1.0 push, RFC 8935) per transmitter
+// under `event_sources:`. Off unless configured; every field with its default and unit.
+import { z } from 'zod';
+
+/** An exact request path on the main listener: `/` then unreserved characters and `/`, no dot segments. */
+const endpointPath = z.string().max(256)
+  .regex(/^\/[A-Za-z0-9._~/-]*$/, 'an absolute path of letters, digits, . _ ~ - and /')
+  .refine((p) => !p.split('/').some((s) => s === '.' || s === '..') && !p.includes('//'), 'no dot segments or empty segments');
+
+/**
+ * `issuers.<name>.backchannel_logout`: the OP POSTs `logout_token` here (form-encoded); a valid
+ * one revokes the session (`sid`) or, with only `sub`, the user's tokens issued up to its `iat`.
+ */
+export const backchannelLogoutSchema = z.strictObject({
+  /** Path on the main listener, answered before routing (shadows a route with the same path). */
+  path: endpointPath,
+  /** The `aud` the logout token must name: the client id the OP knows this relying party by. */
+  client_id: z.string().min(1),
+  /** Oldest `iat` accepted, s before now (plus the issuer's clock_skew_s); older logout tokens → 400. */
+  max_age_s: z.number().int().min(1).max(3600).default(120),
+});
+
+export type BackchannelLogoutConfig = z.infer<typeof backchannelLogoutSchema>;
+
+const httpUrl = z.string().refine((u) => {
+  try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
+}, 'an http:// or https:// URL');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
+
+/**
+ * `event_sources.<name>`: one SSF transmitter pushing Security Event Tokens (RFC 8417) to us
+ * (RFC 8935). Local to an instance (it names secret variables and listener paths).
+ */
+export const eventSourceSchema = z.strictObject({
+  /** The transmitter's `iss`; its metadata is `/.well-known/ssf-configuration` under it (SSF 1.0 §7.2). */
+  issuer: httpUrl,
+  /** The transmitter's JWKS; default: `jwks_uri` of its SSF metadata. */
+  jwks_uri: httpUrl.optional(),
+  /** A SET's `aud` must name one of these (the audience the stream was created with). */
+  audiences: z.array(z.string().min(1)).min(1),
+  algorithms: z.array(z.enum(ALGS, { message: `one of ${ALGS.join(', ')} (never none or HS*)` })).min(1).default(['RS256', 'ES256']),
+  clock_skew_s: z.number().int().min(0).max(600).default(60), // seconds
+  /** Oldest `iat` accepted, s before now (a transmitter retrying for longer than this gets 400). */
+  max_age_s: z.number().int().min(1).max(86_400).default(900),
+  push: z.strictObject({
+    /** Exact path on the main listener (answered before routing). */
+    path: endpointPath,
+    /** Variable holding the exact `Authorization` header value the transmitter sends (e.g. `Bearer …`). */
+    authorization_env: envName,
+  }).optional(),
+  /** RFC 8936 poll: one member at a time (rendezvous over live members) polls and acknowledges what the stream stored. */
+  poll: z.strictObject({
+    /** The stream's poll endpoint (SSF stream configuration `delivery.endpoint_url`). */
+    endpoint: httpUrl,
+    /** Variable holding the `Authorization` header value sent to the transmitter. */
+    authorization_env: envName,
+    interval_ms: z.number().int().min(100).max(300_000).default(1_000), // between polls when nothing more is available
+    max_events: z.number().int().min(1).max(1_000).default(100), // maxEvents per poll
+    timeout_ms: z.number().int().min(100).default(10_000), // per poll request
+  }).optional(),
+  /** `iss` of the access tokens that email, opaque and session subjects refer to; default: tokens of any issuer. */
+  token_issuer: z.string().min(1).optional(),
+  /** What an `email` / `opaque` subject names in access tokens (RFC 9493): a `sub` (or `sid`) value, or nothing (counted, no revocation). */
+  subjects: z.strictObject({
+    email: z.enum(['sub', 'ignore']).default('ignore'),
+    opaque: z.enum(['sub', 'sid', 'ignore']).default('ignore'),
+  }).default({}),
+  jwks: z.strictObject({
+    min_refresh_s: z.number().int().min(1).default(60), // lower bound on Cache-Control max-age
+    max_refresh_s: z.number().int().min(1).default(3600), // upper bound / default refresh
+    unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per cool-down
+    timeout_ms: z.number().int().min(0).default(5_000), // per fetch, ms
+  }).default({}),
+}).refine((s) => s.push !== undefined || s.poll !== undefined, { message: 'give push, poll or both (how the transmitter delivers)' });
+
+export const eventSourcesSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), eventSourceSchema).default({});
+
+export type EventSourceConfig = z.infer<typeof eventSourceSchema>;

@@ -1,0 +1,32 @@
+// How an identity-provider event (back-channel logout, SSF) turns into a cluster revocation:
+// node/events validates the event and hands the revocation to the one publisher the cluster
+// member owns (the same path as POST /revocations: store, JetStream, every member, live connections).
+
+/** A revocation as node/events asks for it (cluster/revocation's request shape). */
+export interface RevocationInput {
+  readonly kind: 'sub' | 'sid';
+  readonly value: string;
+  /** Only tokens with this `iss`; null = tokens of any issuer. */
+  readonly issuer: string | null;
+  /** `sub` only: tokens issued up to and including this second (epoch s) are revoked. */
+  readonly before?: number;
+  readonly reason: string;
+}
+
+/** What became of it: applied here and published (`persisted`: stored in the stream; null = no stream, e.g. IPC), or refused. */
+export type PublishOutcome =
+  | { readonly ok: true; readonly id: string; readonly persisted: boolean | null }
+  | { readonly ok: false; readonly errors: readonly string[]; readonly full?: boolean };
+
+/** The member's revocation publisher. */
+export interface RevocationPublisher {
+  /**
+   * Publish under `id` (derived from the event: a replayed event gets the same id, so it is
+   * idempotent in the store and deduplicated by JetStream). Never rejects.
+   */
+  publish(input: RevocationInput, id: string): Promise<PublishOutcome>;
+  /** True when a revocation with this id is applied here (an event seen anywhere in the cluster). */
+  known(id: string): boolean;
+  /** True when this member owns `key` by the cluster's rendezvous rule over live serving members (SSF poll: one poller per stream). */
+  owns(key: string): boolean;
+}

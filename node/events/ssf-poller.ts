@@ -1,0 +1,138 @@
+// RFC 8936 poll delivery for one SSF transmitter: every process runs this loop, but only the
+// member that owns `ssf-poll:<name>` by the cluster's rendezvous rule polls, so one member polls
+// a stream at a time and another takes over when it leaves or dies. A SET is acknowledged only
+// once its revocation is stored in the revocation stream (or it needs none); what is not
+// acknowledged is delivered again, and applying it again is a no-op (same revocation id).
+import { request, type Dispatcher } from 'undici';
+import type { EventSourceConfig } from '../config/index.js';
+import type { RevocationPublisher } from '../contracts/index.js';
+import type { JwksActor } from '../jwt/index.js';
+import type { Logger } from '../log.js';
+import { auditApplied, judgeSet } from './ssf-push.js';
+
+/** Largest poll answer read, bytes (100 SETs of a few KiB each). */
+const MAX_POLL_BYTES = 4 * 1024 * 1024;
+
+export interface PollerDeps {
+  readonly publisher: RevocationPublisher;
+  readonly logger: Logger;
+  readonly authorization: string;
+  readonly actor: JwksActor;
+  /** Count one outcome (`events.<source>.<type>.<result>`). */
+  readonly count: (type: string, result: string) => void;
+  readonly dispatcher?: Dispatcher;
+}
+
+/** The poll loop of one source. */
+export class SsfPoller {
+  readonly #acks = new Set<string>();
+  readonly #errs = new Map<string, { err: string; description: string }>();
+  #timer: NodeJS.Timeout | null = null;
+  #running = false;
+  #closed = false;
+  #failures = 0;
+
+  constructor(private readonly name: string, private readonly src: EventSourceConfig, private readonly deps: PollerDeps) {}
+
+  start(): void {
+    if (this.#timer !== null || this.#closed) return;
+    this.#schedule(0);
+  }
+
+  stop(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => { this.#timer = null; void this.#round(); }, ms);
+    this.#timer.unref();
+  }
+
+  async #round(): Promise<void> {
+    if (this.#running || this.#closed) return;
+    const poll = this.src.poll!;
+    if (!this.deps.publisher.owns(`ssf-poll:${this.name}`)) {
+      // another member polls; acknowledgements we still hold are for SETs it will see again (idempotent)
+      this.#acks.clear();
+      this.#errs.clear();
+      this.#schedule(poll.interval_ms);
+      return;
+    }
+    this.#running = true;
+    let more = false;
+    try {
+      more = await this.#pollOnce();
+      this.#failures = 0;
+    } catch (err) {
+      this.#failures++;
+      this.deps.count('poll', 'failed');
+      if (this.#failures === 1 || this.#failures % 60 === 0) this.deps.logger.warn({ source: this.name, err: String(err), failures: this.#failures }, 'SSF poll failed; retrying');
+    } finally {
+      this.#running = false;
+    }
+    this.#schedule(more ? 0 : Math.min(poll.interval_ms * 2 ** Math.min(this.#failures, 6), 60_000));
+  }
+
+  /** One poll request (with the acknowledgements of the last one); true when the transmitter has more. */
+  async #pollOnce(): Promise<boolean> {
+    const poll = this.src.poll!;
+    const body = {
+      ack: [...this.#acks], ...(this.#errs.size > 0 ? { setErrs: Object.fromEntries(this.#errs) } : {}),
+      maxEvents: poll.max_events, returnImmediately: true,
+    };
+    const res = await request(poll.endpoint, {
+      method: 'POST', headers: { authorization: this.deps.authorization, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body), headersTimeout: poll.timeout_ms, bodyTimeout: poll.timeout_ms, ...(this.deps.dispatcher === undefined ? {} : { dispatcher: this.deps.dispatcher }),
+    });
+    const text = await readLimited(res.body, MAX_POLL_BYTES);
+    if (res.statusCode !== 200) throw new Error(`poll endpoint answered ${res.statusCode}`);
+    this.deps.count('poll', 'ok');
+    // the transmitter has them now
+    this.#acks.clear();
+    this.#errs.clear();
+    const doc = JSON.parse(text) as { sets?: unknown; moreAvailable?: unknown };
+    const sets = doc.sets !== null && typeof doc.sets === 'object' && !Array.isArray(doc.sets) ? doc.sets as Record<string, unknown> : {};
+    for (const [jti, set] of Object.entries(sets)) {
+      if (this.#closed) break;
+      if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
+      await this.#one(jti, set);
+    }
+    return doc.moreAvailable === true;
+  }
+
+  async #one(jti: string, set: string): Promise<void> {
+    const j = await judgeSet(this.name, this.src, this.deps.actor, set, this.src.jwks.timeout_ms);
+    if (j.kind === 'refuse') {
+      this.deps.count(`ssf_${j.type}`, j.result);
+      // keys not loaded: no answer, the SET comes again; anything else is the transmitter's to know (RFC 8936 §2.4 setErrs)
+      if (j.status !== 503) this.#errs.set(jti, { err: j.err, description: j.message });
+      return;
+    }
+    if (j.kind === 'accept') {
+      this.deps.count(`ssf_${j.type}`, j.result);
+      this.#acks.add(jti);
+      return;
+    }
+    // published every time it arrives: a redelivery of one not yet stored gets stored now (the same id is a no-op otherwise)
+    const out = await this.deps.publisher.publish(j.input, j.id);
+    if (!out.ok) { this.deps.count(`ssf_${j.type}`, out.full === true ? 'store_full' : 'invalid_revocation'); return; }
+    if (out.persisted === false) { this.deps.count(`ssf_${j.type}`, 'not_persisted'); return; }
+    this.deps.count(`ssf_${j.type}`, 'accepted');
+    auditApplied(this.deps.logger, this.name, j.type, j.input, out.id, out.persisted);
+    this.#acks.add(jti);
+  }
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += (c as Buffer).length;
+    if (n > max) { body.destroy(); throw new Error(`poll answer exceeds ${max} bytes`); }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,69 @@
+// SET claim rules (RFC 8417, SSF 1.0) and the event → revocation mapping: which CAEP/RISC event
+// with which RFC 9493 subject revokes what, and what is only acknowledged.
+import { describe, expect, it } from 'vitest';
+import { eventSourceSchema } from '../../../node/config/index.js';
+import { checkSetClaims, mapEvent, SSF_VERIFICATION, type SecurityEvent } from '../../../node/events/index.js';
+
+const NOW = 1_800_000_000;
+const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
+const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
+const src = eventSourceSchema.parse({ issuer: 'https://tx.example', audiences: ['rp'], push: { path: '/ssf', authorization_env: 'X' } });
+const mapped = eventSourceSchema.parse({ ...src, token_issuer: 'https://as.example', subjects: { email: 'sub', opaque: 'sid' } });
+const ev = (type: string, subject: Record<string, unknown> | null, body: Record<string, unknown> = {}): SecurityEvent => ({ jti: 'j', iat: NOW - 10, type, body, subject });
+const issSub = { format: 'iss_sub', iss: 'https://as.example', sub: 'u1' };
+
+describe('SET claims', () => {
+  const rules = { issuer: 'https://tx.example', audiences: ['rp'], maxAgeS: 900, clockSkewS: 60 };
+  const base = { iss: 'https://tx.example', aud: ['x', 'rp'], iat: NOW, jti: 'j1', events: { [`${RISC}account-disabled`]: { subject: issSub } } };
+  const res = (p: Record<string, unknown>): string => { const r = checkSetClaims(p, rules, NOW); return r.ok ? 'ok' : `${r.err}/${r.result}`; };
+
+  it('reads the one event and its subject from the event, or from sub_id first', () => {
+    const r = checkSetClaims(base, rules, NOW);
+    expect(r.ok && r.event).toMatchObject({ jti: 'j1', type: `${RISC}account-disabled`, subject: issSub });
+    const s = checkSetClaims({ ...base, sub_id: { format: 'email', email: 'a@b' } }, rules, NOW);
+    expect(s.ok && s.event.subject).toEqual({ format: 'email', email: 'a@b' });
+  });
+
+  it('maps each broken rule to its RFC 8935 code', () => {
+    expect(res({ ...base, iss: 'https://other' })).toBe('invalid_issuer/wrong_issuer');
+    expect(res({ ...base, aud: 'x' })).toBe('invalid_audience/wrong_audience');
+    expect(res({ ...base, iat: NOW - 961 })).toBe('invalid_request/bad_iat');
+    expect(res({ ...base, iat: NOW + 61 })).toBe('invalid_request/bad_iat');
+    expect(res({ ...base, jti: undefined })).toBe('invalid_request/missing_jti');
+    expect(res({ ...base, nonce: 'n' })).toBe('invalid_request/nonce_present');
+    expect(res({ ...base, events: {} })).toBe('invalid_request/not_one_event');
+    expect(res({ ...base, events: { a: {}, b: {} } })).toBe('invalid_request/not_one_event');
+    expect(res({ ...base, events: { a: 1 } })).toBe('invalid_request/no_events');
+    expect(res({ ...base, exp: NOW - 61 })).toBe('invalid_request/expired');
+  });
+});
+
+describe('SSF event → revocation', () => {
+  it('session-revoked: the session of a complex subject, else the user up to the event time', () => {
+    expect(mapEvent('tx', ev(`${CAEP}session-revoked`, { format: 'complex', user: issSub, session: { format: 'opaque', id: 's9' } }), mapped, NOW))
+      .toEqual({ kind: 'revoke', input: { kind: 'sid', value: 's9', issuer: 'https://as.example', reason: 'ssf:tx:session_revoked' } });
+    expect(mapEvent('tx', ev(`${CAEP}session-revoked`, issSub, { event_timestamp: NOW - 100 }), src, NOW))
+      .toEqual({ kind: 'revoke', input: { kind: 'sub', value: 'u1', issuer: 'https://as.example', before: NOW - 100, reason: 'ssf:tx:session_revoked' } });
+  });
+
+  it('credential-change and the RISC account events revoke the user; an event time in the future is cut to now', () => {
+    for (const t of [`${CAEP}credential-change`, `${RISC}account-disabled`, `${RISC}account-purged`, `${RISC}credential-compromise`, `${RISC}sessions-revoked`]) {
+      const a = mapEvent('tx', ev(t, issSub, { event_timestamp: NOW + 500 }), src, NOW);
+      expect(a).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', before: NOW } });
+    }
+  });
+
+  it('email and opaque subjects follow subjects.*; unmapped ones are acknowledged', () => {
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, { format: 'email', email: 'a@b.example' }), src, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, { format: 'email', email: 'a@b.example' }), mapped, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'a@b.example', issuer: 'https://as.example' } });
+    expect(mapEvent('tx', ev(`${CAEP}session-revoked`, { format: 'opaque', id: 'o1' }), mapped, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sid', value: 'o1' } });
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, { format: 'phone_number', phone_number: '+1' }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, null), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+  });
+
+  it('verification, token-claims-change and unknown types are acknowledged, never revoking', () => {
+    expect(mapEvent('tx', ev(SSF_VERIFICATION, null, { state: 'x' }), src, NOW)).toEqual({ kind: 'accept', result: 'verification' });
+    expect(mapEvent('tx', ev(`${CAEP}token-claims-change`, issSub), src, NOW)).toEqual({ kind: 'accept', result: 'not_revoking' });
+    expect(mapEvent('tx', ev('https://vendor.example/x', issSub), src, NOW)).toEqual({ kind: 'accept', result: 'unknown_event' });
+  });
+});
