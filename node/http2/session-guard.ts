@@ -58,7 +58,7 @@ export class SessionGuard {
       : reason === 'idle' ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_ENHANCE_YOUR_CALM;
     try { this.session.goaway(code); } catch { /* session already going away */ }
     // destroy after the GOAWAY is flushed: the client learns why instead of seeing a reset connection
-    setImmediate(() => { if (!this.session.destroyed) this.session.destroy(); });
+    setImmediate(() => { if (!this.session.destroyed) this.session.destroy(undefined, code); });
   }
 
   private roll(): void {
