@@ -1,5 +1,6 @@
 // server.http2: the node:http2 listener (node/http2) — addresses, TLS/ALPN, stream and header
-// limits, and the per-session flood caps against the HTTP/2 attack classes (README "HTTP/2 and gRPC").
+// limits, and the per-session flood caps against the HTTP/2 attack classes (README "HTTP/2 and gRPC");
+// and upstreams.<name>.protocol (h1 | h2c | h2, node/upstream/h2-pool.ts).
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
@@ -44,3 +45,15 @@ export const http2Schema = z.strictObject({
 });
 
 export type Http2Config = z.infer<typeof http2Schema>;
+
+/** `upstreams.<name>.protocol`: h1 (default) the HTTP/1.1 pool; h2c HTTP/2 with prior knowledge to http:// targets; h2 HTTP/2 over TLS (ALPN h2) to https:// targets. */
+export const upstreamProtocol = z.enum(['h1', 'h2c', 'h2']).default('h1');
+
+/** An h2c upstream needs http:// targets, an h2 one https:// targets. */
+export function protocolMatchesTargets(u: { readonly protocol: 'h1' | 'h2c' | 'h2'; readonly targets: readonly string[] }, ctx: z.RefinementCtx): void {
+  const want = u.protocol === 'h2c' ? 'http:' : u.protocol === 'h2' ? 'https:' : null;
+  if (want === null) return;
+  u.targets.forEach((t, i) => {
+    if (!t.toLowerCase().startsWith(want)) ctx.addIssue({ code: 'custom', path: ['targets', i], message: `protocol ${u.protocol} needs ${want}// targets` });
+  });
+}

@@ -12,6 +12,7 @@ import type { Snapshot } from '../pipeline/snapshot.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
+import { GRPC, grpcMessage } from './grpc-status.js';
 
 /** Callbacks into the listener (metrics, logs, lifecycle). */
 export interface H2RelayHost {
@@ -39,6 +40,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   private upstreamStart = 0;
   private headersWritten = false;
   private attempt = 0;
+  private trailers: string[] | null = null;
   private readonly head: boolean;
 
   constructor(
@@ -130,7 +132,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
       headers: req.headers,
       body: this.body,
       contentLength: this.body === null ? 0 : this.body.contentLength,
-      headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
+      headersTimeoutMs: grpcBound(this.grpc ? this.ctx.headers : null, this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms),
     }, this);
   }
 
@@ -147,13 +149,13 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   }
 
   /** Cut the response: the h2 stream is reset (HTTP/1.1: the connection closed), so the client sees it incomplete. */
-  private cut(reason: string): void {
+  private cut(reason: string, rstCode = 0x8 /* CANCEL */): void {
     if (this.done) return;
     this.outcome = 'truncated';
     this.errorKind ??= reason;
     this.finish(this.headersWritten ? this.status : 0);
     const res = this.res;
-    if ('stream' in res && res.stream !== undefined) { if (!res.stream.destroyed) res.stream.close(0x8 /* CANCEL */); } else res.destroy();
+    if ('stream' in res && res.stream !== undefined) { if (!res.stream.destroyed) res.stream.close(rstCode); } else res.destroy();
   }
 
   /**
@@ -165,6 +167,14 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     this.ctx.denyReason = reason;
     this.errorKind = reason;
     this.controller?.abort();
+    if (this.grpc && 'stream' in this.res && this.res.stream !== undefined) {
+      // a gRPC call ends with a status its client understands: UNAUTHENTICATED in the trailers
+      this.outcome = 'truncated';
+      this.res.addTrailers({ 'grpc-status': String(GRPC.UNAUTHENTICATED), 'grpc-message': grpcMessage(`token ${reason.replace(/^stream_/, '')}`) });
+      this.res.end();
+      this.finish(this.status);
+      return true;
+    }
     this.cut(reason);
     return true;
   }
@@ -186,8 +196,20 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     this.status = status;
     const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304);
     this.headersWritten = true;
+    if (contentLength === 0) {
+      // headers set, then end(): one HEADERS frame with END_STREAM (a gRPC trailers-only answer stays one)
+      const res = this.res as { statusCode: number; setHeader(k: string, v: string | string[]): void; end(): void };
+      res.statusCode = status;
+      for (const k of Object.keys(out)) res.setHeader(k, out[k]!);
+      res.end();
+      this.finish(status);
+      return;
+    }
     this.res.writeHead(status, out);
-    if (contentLength === 0) { this.res.end(); this.finish(status); }
+  }
+
+  onResponseTrailers(trailers: string[]): void {
+    this.trailers = trailers;
   }
 
   onResponseData(chunk: Buffer): void {
@@ -198,6 +220,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
 
   onResponseEnd(): void {
     if (this.closed) return;
+    // trailers pass through (gRPC's grpc-status lives there); hop-by-hop names never do
+    if (this.trailers !== null) this.res.addTrailers(responseHeaders(this.trailers, null, false) as Record<string, string>);
     this.res.end();
     this.finish(this.status);
   }
@@ -208,7 +232,9 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     if (this.headersWritten) {
       const f = midBodyFailure(err, up.name, up.config.timeouts.idle_body_ms);
       this.host.upstreamError(up.name, f.metric!);
-      this.cut(f.reason);
+      // an upstream RST_STREAM reaches the client with its code (gRPC clients map it to a status)
+      const rst = (err as { rstCode?: number }).rstCode;
+      this.cut(f.reason, rst !== undefined && rst !== 0 ? rst : 0x8);
       return;
     }
     if (this.errorKind !== null) return; // aborted by us (413/408), answered already
@@ -251,4 +277,18 @@ export function responseHeaders(h: readonly string[], extra: readonly string[] |
   }
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
   return out;
+}
+
+/** grpc-timeout units (gRPC PROTOCOL-HTTP2.md) in ms. */
+const GRPC_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
+
+/** The upstream response timeout of a request: the route's, shortened by a gRPC caller's `grpc-timeout`. */
+function grpcBound(headers: readonly string[] | null, ms: number): number {
+  if (headers === null) return ms;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'grpc-timeout') continue;
+    const m = /^(\d{1,8})([HMSmun])$/.exec(headers[i + 1]!);
+    return m === null ? ms : Math.min(ms, Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNIT_MS[m[2]!]!)));
+  }
+  return ms;
 }
