@@ -86,7 +86,8 @@ export class H2Call implements H1Control {
     s.on('response', (headers, flags) => this.onResponse(headers, (flags & 0x1) !== 0 || s.endAfterHeaders));
     s.on('data', (chunk: Buffer) => { this.lastActivity = performance.now(); if (!this.done) this.handler.onResponseData(chunk); });
     s.on('trailers', (t) => { if (!this.done) this.handler.onResponseTrailers?.(flatHeaders(t)); });
-    s.on('end', () => this.finish());
+    // node ends the readable side on RST_STREAM too: only a clean end is the response's end ('close' reports a reset)
+    s.on('end', () => { if ((s.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR) this.finish(); });
     // reported from 'close': a session that failed to connect hands its socket error (ECONNREFUSED…) to its streams
     s.on('error', (err: NodeJS.ErrnoException) => { this.streamError = err; });
     s.on('close', () => this.onClose(s));
@@ -119,9 +120,11 @@ export class H2Call implements H1Control {
     const code = s.rstCode ?? NGHTTP2_NO_ERROR;
     if (!this.responseStarted && (code === NGHTTP2_REFUSED_STREAM) && this.req.body === null && !this.retried && this.owner.retry(this)) return;
     if (this.responseStarted && code === NGHTTP2_NO_ERROR) { this.finish(); return; }
+    // a session that never connected cancels its pending streams with the socket error as cause
     const se = this.streamError;
-    if (!this.responseStarted && se !== null && typeof se.code === 'string' && !se.code.startsWith('ERR_HTTP2')) {
-      this.fail(h1Error(se.code, `upstream connection failed: ${se.message}`, false, se)); // connect-level: ejection and retry apply
+    const sock = se === null ? null : typeof se.code === 'string' && !se.code.startsWith('ERR_HTTP2') ? se : (se.cause as NodeJS.ErrnoException | undefined) ?? null;
+    if (!this.responseStarted && sock !== null && typeof sock.code === 'string') {
+      this.fail(h1Error(sock.code, `upstream connection failed: ${sock.message}`, false, sock)); // connect-level: ejection and retry apply
       return;
     }
     const err = h1Error('H1_RESET', code === NGHTTP2_NO_ERROR ? 'upstream stream closed before the response' : `upstream reset the stream (HTTP/2 error ${code})`, true) as H2Error;

@@ -22,9 +22,9 @@ export function h2Connect(origin: string): Promise<ClientHttp2Session> {
   });
 }
 
-/** One request on `session`; never rejects on a status, rejects on a session error. */
+/** One request on `session`; never rejects: a reset or failed stream resolves with its rstCode. */
 export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Reply> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const req = session.request(headers, { endStream: body === undefined });
     let status = 0;
     let resHeaders: IncomingHttpHeaders = {};
@@ -33,7 +33,8 @@ export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHead
     req.on('response', (h) => { status = Number(h[':status']); resHeaders = h; });
     req.on('trailers', (t) => { trailers = t; });
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', reject);
+    // a reset stream emits 'error' and then 'close': the reply carries rstCode (status 0 when no head came)
+    req.on('error', () => { /* reported by rstCode */ });
     req.on('close', () => {
       const b = Buffer.concat(chunks);
       const text = b.toString();
