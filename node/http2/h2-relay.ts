@@ -220,8 +220,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
 
   onResponseEnd(): void {
     if (this.closed) return;
-    // trailers pass through (gRPC's grpc-status lives there); hop-by-hop names never do
-    if (this.trailers !== null) this.res.addTrailers(responseHeaders(this.trailers, null, false) as Record<string, string>);
+    // trailers pass through to HTTP/2 clients (gRPC's grpc-status lives there); hop-by-hop names never do
+    if (this.trailers !== null && 'stream' in this.res) this.res.addTrailers(responseHeaders(this.trailers, null, false) as Record<string, string>);
     this.res.end();
     this.finish(this.status);
   }
