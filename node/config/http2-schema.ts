@@ -19,6 +19,15 @@ export const http2Schema = z.strictObject({
     key_file: z.string().min(1),
     passphrase_env: envName.optional(),
     min_version: z.enum(['TLS1.2', 'TLS1.3']).default('TLS1.2'),
+    /** PEM file of the CAs client certificates must chain to; absent = no client certificates asked for. */
+    client_ca_file: z.string().min(1).optional(),
+    /**
+     * With client_ca_file. required: a client without a valid certificate fails the TLS handshake;
+     * optional (default): none is allowed, one that does not verify (other CA, expired) closes the connection.
+     */
+    client_certificates: z.enum(['optional', 'required']).optional(),
+  }).superRefine((t, ctx) => {
+    if (t.client_certificates !== undefined && t.client_ca_file === undefined) ctx.addIssue({ code: 'custom', path: ['client_certificates'], message: 'needs client_ca_file (the CAs client certificates are checked against)' });
   }).optional(),
   /** With tls: serve HTTP/1.1 clients (ALPN http/1.1 or none) on the same port. */
   allow_http1: z.boolean().default(true),

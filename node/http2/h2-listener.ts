@@ -13,6 +13,8 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
+import type { TLSSocket } from 'node:tls';
+import { acceptableHandshake, clientCertOf } from './client-cert.js';
 import { H2Body } from './h2-body.js';
 import { readRequest } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
@@ -44,7 +46,7 @@ export class H2Listener implements H2RelayHost {
     'http2.requests_h2_total': 0, 'http2.requests_h2c_total': 0, 'http2.requests_http1_total': 0,
     'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,
     'http2.sessions_closed_settings_flood_total': 0, 'http2.sessions_closed_protocol_error_total': 0, 'http2.sessions_closed_idle_total': 0,
-    'http2.request_timeouts_total': 0,
+    'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0,
   };
   private pipeline: Pipeline | null = null;
   private pipelineSnap: Snapshot | null = null;
@@ -54,6 +56,8 @@ export class H2Listener implements H2RelayHost {
   snapshot: Snapshot;
   port = 0;
   readonly tls: boolean;
+  /** Client certificates are asked for (server.http2.tls.client_ca_file). */
+  private mtls = false;
 
   constructor(snapshot: Snapshot, private readonly opts: H2ListenerOptions) {
     this.snapshot = snapshot;
@@ -83,7 +87,12 @@ export class H2Listener implements H2RelayHost {
         ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
         minVersion: c.tls.min_version === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
         allowHTTP1: c.allow_http1,
+        // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
+        ...(c.tls.client_ca_file !== undefined ? { ca: readFileSync(c.tls.client_ca_file), requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
       });
+      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection
+      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } });
+      this.mtls = c.tls.client_ca_file !== undefined;
     } else {
       this.server = http2.createServer(common);
     }
@@ -196,7 +205,7 @@ export class H2Listener implements H2RelayHost {
     const snap = this.snapshot;
     const proto = protocolOf(res);
     this.counters[`http2.requests_${proto === 'http/1.1' ? 'http1' : proto}_total`]!++;
-    const r = readRequest(req, snap, this.tls);
+    const r = readRequest(req, snap, this.tls, this.mtls ? clientCertOf(req) : undefined);
     const grpc = isGrpc(req.headers['content-type'] as string | undefined);
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);

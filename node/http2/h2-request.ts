@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import { proxyError, type ProxyError } from '../errors.js';
 import { visibleAscii } from '../http/request-bytes.js';
-import type { RequestContext } from '../pipeline/index.js';
+import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
@@ -17,8 +17,8 @@ export type ReadRequest =
 
 const refused = (code: Parameters<typeof proxyError>[0], message: string): ReadRequest => ({ kind: 'refused', error: proxyError(code, message) });
 
-/** Read and route `req`. `secure`: the listener is TLS. */
-export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Snapshot, secure: boolean): ReadRequest {
+/** Read and route `req`. `secure`: the listener is TLS; `clientCert`: undefined when it asks for no client certificates. */
+export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Snapshot, secure: boolean, clientCert: ClientCertificate | null | undefined): ReadRequest {
   const limits = snap.config.server.limits;
   const h2 = req.httpVersionMajor === 2;
   const method = (req.method ?? 'GET').toUpperCase();
@@ -81,7 +81,7 @@ export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Sna
   if (match === null) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`);
 
   const ctx: RequestContext = {
-    method, path, query, host, headers, remoteAddress: req.socket?.remoteAddress ?? '', secure, connection,
+    method, path, query, host, headers, remoteAddress: req.socket?.remoteAddress ?? '', secure, connection, ...(clientCert !== undefined ? { clientCert } : {}),
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
   };
   // HTTP/2: a body follows unless HEADERS carried END_STREAM; HTTP/1.1: Content-Length or chunked

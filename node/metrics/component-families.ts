@@ -256,6 +256,7 @@ counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-a
 counter('portcullis_http2_requests_total', 'Requests on the HTTP/2 listener by protocol the client spoke (h2: TLS, h2c: cleartext, http/1.1: TLS without h2 by ALPN)', by('protocol', {
   'http2.requests_h2_total': 'h2', 'http2.requests_h2c_total': 'h2c', 'http2.requests_http1_total': 'http/1.1',
 }));
+counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional)', { 'http2.client_certificates_refused_total': null });
 counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
 gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });
 counter('portcullis_http2_sessions_closed_total', 'HTTP/2 sessions the proxy closed, by reason (rapid_reset, ping_flood, settings_flood: flood caps; protocol_error: node:http2 limits; idle)', by('reason', {

@@ -13,10 +13,10 @@ export interface H2Reply {
   rstCode: number;
 }
 
-/** Open a session to `origin` (http://… = h2c prior knowledge; https://… = h2 by ALPN, any certificate). */
-export function h2Connect(origin: string): Promise<ClientHttp2Session> {
+/** Open a session to `origin` (http://… = h2c prior knowledge; https://… = h2 by ALPN, any server certificate; `tls`: a client certificate). */
+export function h2Connect(origin: string, tls: { cert?: Buffer; key?: Buffer } = {}): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
-    const s = http2.connect(origin, { rejectUnauthorized: false });
+    const s = http2.connect(origin, { rejectUnauthorized: false, ...tls });
     s.once('connect', () => { s.off('error', reject); resolve(s); });
     s.once('error', reject);
   });
