@@ -37,7 +37,7 @@ export const http2Schema = z.strictObject({
   max_header_pairs: z.number().int().min(16).max(4096).default(128),
   /** Memory one session may hold (nghttp2 buffers, HPACK tables), MiB; beyond it new streams are refused. */
   max_session_memory_mib: z.number().int().min(1).max(1024).default(10),
-  /** A session with no open stream and no frame for this long is closed (GOAWAY), ms; 0 = never. */
+  /** A session with no frame in either direction for this long is closed (GOAWAY), ms; 0 = never. A silent stream counts as idle. */
   idle_timeout_ms: ms(120_000), // 2 min
   /**
    * Flood caps per session and per 10 s window; crossing one closes the session with GOAWAY
