@@ -110,6 +110,16 @@ describe('h2c with prior knowledge: same routing, auth and identity as the main 
   });
 });
 
+describe('X-Forwarded-Client-Cert is the proxy\'s word only', () => {
+  it('a client\'s own copy is stripped on both listeners (no client certificate here: none is forwarded)', async () => {
+    const forged = 'Hash=00;Subject="CN=admin"';
+    const viaH2 = await get('/public/xfcc', { 'x-forwarded-client-cert': forged });
+    expect((viaH2.json as { headers: Record<string, string> }).headers['x-forwarded-client-cert']).toBeUndefined();
+    const viaH1 = await call(`${proxy.url}/public/xfcc`, { headers: { 'x-forwarded-client-cert': forged } });
+    expect((viaH1.json as { headers: Record<string, string> }).headers['x-forwarded-client-cert']).toBeUndefined();
+  });
+});
+
 describe('gRPC callers get denials as gRPC statuses (trailers-only, HTTP 200)', () => {
   const call = (method: string, md: grpc.Metadata): Promise<grpc.ServiceError | Buffer> => {
     const client = new grpc.Client(new URL(origin).host, grpc.credentials.createInsecure());
