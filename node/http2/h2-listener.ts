@@ -141,7 +141,8 @@ export class H2Listener implements H2RelayHost {
     s.on('close', () => this.sessions.delete(s));
     // node:http2 reports its own limits (invalid frames, rejected streams, flood of queued frames) as session errors
     s.on('error', (err: NodeJS.ErrnoException) => {
-      if (guard.closedFor === null) { guard.closedFor = 'protocol_error'; this.counters['http2.sessions_closed_protocol_error_total']!++; }
+      // node:http2's own limits end a session with ERR_HTTP2_*; a client that just drops the connection (ECONNRESET) is not counted
+      if (guard.closedFor === null && err.code?.startsWith('ERR_HTTP2') === true) { guard.closedFor = 'protocol_error'; this.counters['http2.sessions_closed_protocol_error_total']!++; }
       this.opts.logger.info({ code: err.code, client: s.socket?.remoteAddress }, 'http2 session error');
     });
     s.on('frameError', () => { /* counted by nghttp2 against maxSessionInvalidFrames */ });
