@@ -2,7 +2,7 @@
 // h2c to the HTTP/2 listener, the proxy talks h2c to the gRPC server (`protocol: h2c`). Unary,
 // server-streaming, client-streaming and bidi calls with metadata; per-method scopes; the server's
 // own statuses (trailers) reach the client; deadlines; a client cancel reaches the server as a
-// cancel (RST_STREAM); a revocation mid-stream ends the call with UNAUTHENTICATED.
+// cancel (RST_STREAM); a revocation or the token's expiry mid-stream ends the call with UNAUTHENTICATED.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -175,5 +175,22 @@ describe('gRPC calls through the proxy (h2c listener → h2c upstream)', () => {
     expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(status.details).toMatch(/revoked/);
     expect(seen).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a streaming call ends with UNAUTHENTICATED (16) when its token expires', async () => {
+    const m = new grpc.Metadata();
+    m.set('authorization', `Bearer ${await as.issueJwt({ sub: 'gina' }, { ttlSeconds: 2 })}`);
+    let seen = 0;
+    const t0 = Date.now();
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      const call = client.makeServerStreamRequest('/shop.Orders/Watch', raw.requestSerialize, raw.responseDeserialize, Buffer.from('1000'), m, {});
+      call.on('data', () => { seen++; });
+      call.on('status', resolve);
+      call.on('error', () => { /* status follows */ });
+    });
+    expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(status.details).toMatch(/expired/);
+    expect(seen).toBeGreaterThan(0);
+    expect(Date.now() - t0).toBeLessThan(8_000);
   });
 });
