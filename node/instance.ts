@@ -8,6 +8,7 @@ import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAut
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
+import { H2Listener } from './http2/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
@@ -67,6 +68,8 @@ export class ProxyInstance {
   readonly metrics = new RequestMetrics();
   readonly logger: Logger;
   private listener: Listener | null = null;
+  /** server.http2: the node:http2 listener, null when not configured. */
+  private h2: H2Listener | null = null;
   private admin: AdminServer | null = null;
   private auth: Auth;
   /** Internal tokens, token exchange, egress client credentials (node/s2s). */
@@ -117,6 +120,14 @@ export class ProxyInstance {
       events: inst.events,
     });
     await inst.listener.listen();
+    if (cfg.server.http2 !== undefined) {
+      const t = cfg.server.http2.tls;
+      const h2Pass = t?.passphrase_env !== undefined ? process.env[t.passphrase_env] : undefined;
+      inst.h2 = new H2Listener(inst.snapshot, { config: cfg.server.http2, ...(h2Pass !== undefined ? { passphrase: h2Pass } : {}), logger: opts.logger, metrics: inst.metrics, accessLog: cfg.log.access });
+      // streamed responses on HTTP/2 end on revocation and expiry like those on the uWS listener
+      inst.listener.ws.watchStreams(inst.h2.active);
+      await inst.h2.listen();
+    }
     if (opts.admin) {
       inst.admin = new AdminServer({
         host: cfg.admin.listen.host,
@@ -133,6 +144,8 @@ export class ProxyInstance {
   }
 
   get port(): number { return this.listener?.port ?? 0; }
+  /** Port of the HTTP/2 listener; 0 when server.http2 is not configured. */
+  get http2Port(): number { return this.h2?.port ?? 0; }
   get adminPort(): number { return this.admin?.port ?? 0; }
   get config(): Config { return this.snapshot.config; }
 
@@ -289,6 +302,7 @@ export class ProxyInstance {
     this.version = p.version;
     this.snapshot = p.snapshot;
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
+    if (this.h2 !== null) this.h2.snapshot = p.snapshot;
     // Pools no longer referenced close once their in-flight requests finish.
     for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) void up.close();
     // open WebSockets the new policy no longer allows are closed (1008)
@@ -310,7 +324,7 @@ export class ProxyInstance {
     if (this.closing) return;
     this.closing = true;
     const drainMs = this.snapshot.config.server.timeouts.drain_ms;
-    await this.listener?.drain(drainMs);
+    await Promise.all([this.listener?.drain(drainMs), this.h2?.drain(drainMs)]);
     await this.admin?.close();
     await this.auth.close();
     await this.s2s.close();

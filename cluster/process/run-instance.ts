@@ -61,7 +61,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {
-    logListening(logger, { port: inst.port, adminPort: inst.adminPort });
+    logListening(logger, { port: inst.port, adminPort: inst.adminPort, ...(inst.http2Port !== 0 ? { http2Port: inst.http2Port } : {}) });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => { reloadSingle(inst, configPath, policy); });

@@ -76,6 +76,8 @@ export class Supervisor {
   private admin: AdminServer | null = null;
   private stopping = false;
   private port = 0;
+  /** Port of server.http2 shared by the workers; 0 = not configured. */
+  private http2Port = 0;
   private readonly aggregator = new AggregatorRegistry();
   private bootFailed = 0;
   /** True once every worker of the first start was ready: from then on every exit is restarted. */
@@ -109,7 +111,10 @@ export class Supervisor {
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary' });
     const node = this.node;
-    cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port)], silent: false });
+    // the HTTP/2 listener too: workers share one port the primary chose (node:cluster hands them its connections)
+    const h2 = cfg.server.http2?.listen;
+    this.http2Port = h2 === undefined ? 0 : h2.port === 0 ? await freePort(h2.host) : h2.port;
+    cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port), ...(this.http2Port !== 0 ? ['--http2-port', String(this.http2Port)] : [])], silent: false });
     for (let i = 0; i < this.workers; i++) {
       this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
       this.fork(this.slots[i]!);
@@ -149,7 +154,7 @@ export class Supervisor {
     await this.admin.listen();
     await this.waitReady();
     this.started = true;
-    logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers });
+    logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers, ...(this.http2Port !== 0 ? { http2Port: this.http2Port } : {}) });
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
     process.on('SIGHUP', () => void this.reload());

@@ -10,15 +10,19 @@ import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './wo
 
 /** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
 export async function runWorker(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' }, 'http2-port': { type: 'string' } }, strict: true });
   const port = Number(values.port);
+  const http2Port = values['http2-port'] === undefined ? null : Number(values['http2-port']);
   // the primary's committed config, not the file: it may have been edited since (a refused reload)
   const bootFailed = (message: string): never => { process.send?.({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
   const boot = await requestBootConfig().catch((err: Error) => bootFailed(err.message));
   /** Parse a config text from the primary for this worker: its environment checked, the shared port in place. */
   const parse = (text: string): ReturnType<typeof parseConfigText> => {
     const r = parseConfigText(text, { env: process.env });
-    return r.ok ? { ok: true, config: { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port } } } as Config } : r;
+    if (!r.ok) return r;
+    const h2 = r.config.server.http2;
+    const http2 = h2 !== undefined && http2Port !== null ? { http2: { ...h2, listen: { ...h2.listen, port: http2Port } } } : {};
+    return { ok: true, config: { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port }, ...http2 } } as Config };
   };
   const r = parse(boot.text);
   if (!r.ok) bootFailed(formatProblems(r.errors));

@@ -3,6 +3,7 @@
 // Cross-references (route → upstream, route → issuer) are checked in load.ts (validateConfig).
 import { z } from 'zod';
 import { backchannelLogoutSchema, eventSourcesSchema } from './event-sources-schema.js';
+import { http2Schema, protocolMatchesTargets, upstreamProtocol } from './http2-schema.js';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
@@ -66,6 +67,7 @@ export const serverSchema = z.strictObject({
      */
     upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot'])).default(['case', 'trailing_slash', 'trailing_dot']),
   }).default({}),
+  http2: http2Schema.optional(), // the HTTP/2 listener (node/http2); absent = none; fields in http2-schema.ts
   /** Proxied WebSockets (routes with `websocket: true`, node/ws). Read at start: a reload does not change them. */
   websocket: z.strictObject({
     max_message_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB per message, either direction
@@ -127,7 +129,8 @@ export const upstreamSchema = z.strictObject({
   audience: z.string().min(1).optional(),
   /** Egress: attach a client-credentials token to every request to this upstream (node/s2s). */
   client_credentials: clientCredentialsSchema.optional(),
-});
+  protocol: upstreamProtocol, // h1 (default) | h2c | h2: http2-schema.ts
+}).superRefine(protocolMatchesTargets);
 
 const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
 export const issuerSchema = z.strictObject({

@@ -2,6 +2,7 @@
 // decides whether the request needs a proof (token bound by cnf.jkt, `Authorization: DPoP`,
 // or a route with `auth.dpop.required`), verifies it, checks the nonce and the replay cache,
 // and gives every denial of a DPoP request the DPoP challenge (scheme, algs, DPoP-Nonce).
+import { checkCertBinding, checksCertificates } from './cert-binding.js';
 import { createHash, hash } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
@@ -58,11 +59,12 @@ export function boundJkt(claims: Readonly<Record<string, unknown>>): string | un
  * is not an object. Such a token is refused: accepting it would drop its sender constraint.
  * Returns the first such member (or 'cnf' when malformed), null when none.
  */
-export function unenforceableBinding(claims: Readonly<Record<string, unknown>>): string | null {
+export function unenforceableBinding(claims: Readonly<Record<string, unknown>>, mtls = false): string | null {
   const cnf = claims.cnf;
   if (cnf === undefined) return null;
   if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) return 'cnf';
-  for (const k in cnf) if (k !== 'jkt' && Object.hasOwn(cnf, k)) return k;
+  // x5t#S256 is enforceable on a listener that checks client certificates (cert-binding.ts)
+  for (const k in cnf) if (k !== 'jkt' && !(mtls && k === 'x5t#S256') && Object.hasOwn(cnf, k)) return k;
   return null;
 }
 
@@ -185,7 +187,11 @@ export class DpopStage {
     const principal = ctx.principal;
     if (principal === null) return CONTINUE;
     const policy = policyOf(ctx);
-    if (principal.claims.cnf !== undefined && unenforceableBinding(principal.claims) !== null) return UNENFORCEABLE_BINDING;
+    if (principal.claims.cnf !== undefined) {
+      const mtls = checksCertificates(ctx);
+      if (unenforceableBinding(principal.claims, mtls) !== null) return UNENFORCEABLE_BINDING;
+      if (mtls) { const b = checkCertBinding(ctx, principal.claims); if (b.kind === 'deny') return b; }
+    }
     const jkt = boundJkt(principal.claims);
     const dpopScheme = ctx.tokenScheme === 'dpop';
     if (jkt === undefined) {

@@ -249,8 +249,20 @@ counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) e
 }));
 
 // ---- listener ----
-counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time', { 'listener.request_timeouts_total': null });
+counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time, by listener (uws, http2)', { 'listener.request_timeouts_total': { listener: 'uws' }, 'http2.request_timeouts_total': { listener: 'http2' } });
 counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
+
+// ---- HTTP/2 listener (node/http2) ----
+counter('portcullis_http2_requests_total', 'Requests on the HTTP/2 listener by protocol the client spoke (h2: TLS, h2c: cleartext, http/1.1: TLS without h2 by ALPN)', by('protocol', {
+  'http2.requests_h2_total': 'h2', 'http2.requests_h2c_total': 'h2c', 'http2.requests_http1_total': 'http/1.1',
+}));
+counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional)', { 'http2.client_certificates_refused_total': null });
+counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
+gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });
+counter('portcullis_http2_sessions_closed_total', 'HTTP/2 sessions the proxy closed, by reason (rapid_reset, ping_flood, settings_flood: flood caps; protocol_error: node:http2 limits; idle)', by('reason', {
+  'http2.sessions_closed_rapid_reset_total': 'rapid_reset', 'http2.sessions_closed_ping_flood_total': 'ping_flood', 'http2.sessions_closed_settings_flood_total': 'settings_flood',
+  'http2.sessions_closed_protocol_error_total': 'protocol_error', 'http2.sessions_closed_idle_total': 'idle',
+}));
 
 // ---- keys that carry a name (an upstream, an issuer, a failure code, a bucket bound) ----
 /** A family of keys matched by pattern: `map` the match to a sample, `unmap` a sample back to its key (null: not ours). */

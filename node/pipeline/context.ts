@@ -36,6 +36,16 @@ export interface CompiledRoute {
   readonly policy: unknown;
 }
 
+/** The verified client certificate of an mTLS connection (RFC 8705; Envoy's XFCC fields). */
+export interface ClientCertificate {
+  /** SHA-256 of the DER certificate, base64url: what `cnf.x5t#S256` names. */
+  readonly thumbprint: string;
+  readonly subject: string;
+  /** SAN URIs (e.g. a SPIFFE ID) and DNS names. */
+  readonly uris: readonly string[];
+  readonly dns: readonly string[];
+}
+
 export interface RequestContext {
   /** Upper-case method as sent. */
   readonly method: string;
@@ -52,6 +62,8 @@ export interface RequestContext {
   readonly secure?: boolean;
   /** Connection header values as sent, comma-joined (the fields they name are hop-by-hop); absent/null = none. */
   readonly connection?: string | null;
+  /** Client certificate: absent = the listener asks for none (mTLS off); null = none presented; else the verified one. */
+  readonly clientCert?: ClientCertificate | null;
   route: CompiledRoute;
   /** Path parameters of the matched route (/orders/:id → { id }), null when none. */
   params: Record<string, string> | null;

@@ -6,7 +6,7 @@ import { strippedRequestHeaders } from '../config/untrusted-headers.js';
 import { normalizedHostHeader } from '../routing/host-normalize.js';
 import { stripParams } from '../routing/path-normalize.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
-import { headerValue, type RequestContext } from './context.js';
+import { headerValue, type ClientCertificate, type RequestContext } from './context.js';
 import { forwardedQuery } from './mutate.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -23,7 +23,7 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trail
  * the body); `proxy-authorization` (meant for us); `expect` (uWS already answered "100 Continue",
  * and an upstream would wait for it again); `host` and the forwarding fields (set below).
  */
-const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert']);
 
 /**
  * Response fields never copied to the client: hop-by-hop; `content-length` (the listener frames the
@@ -99,6 +99,8 @@ export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: strin
   // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
   const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';
   if (clientHost !== '' || (trust && xfHost !== null)) out.push('x-forwarded-host', trust && xfHost !== null ? xfHost : clientHost);
+  // the verified client certificate (mTLS listener), Envoy's XFCC format; a client's own copy never passes
+  if (ctx.clientCert != null) out.push('x-forwarded-client-cert', xfcc(ctx.clientCert));
   const hostMode = up.config.host;
   const hostIdx = hostMode === 'target' ? out.length + 1 : -1; // filled per picked target
   out.push('host', hostMode === 'preserve' ? (clientHost || up.targets[0]!.hostPort) : hostMode === 'target' ? '' : hostMode);
@@ -128,4 +130,14 @@ function dropSegments(path: string, n: number): string {
     if (i === -1) return '';
   }
   return path.slice(i);
+}
+
+/** Envoy's x-forwarded-client-cert value: Hash (hex SHA-256 of the DER), Subject, URI and DNS SANs; quoted values escape `"` and `\\`. */
+export function xfcc(c: ClientCertificate): string {
+  const q = (v: string): string => `"${v.replace(/["\\]/g, (m) => `\\${m}`)}"`;
+  const parts = [`Hash=${Buffer.from(c.thumbprint, 'base64url').toString('hex')}`, `Subject=${q(c.subject)}`];
+  const v = (x: string): string => (/[;,="\\]/.test(x) ? q(x) : x);
+  for (const u of c.uris) parts.push(`URI=${v(u)}`);
+  for (const d of c.dns) parts.push(`DNS=${v(d)}`);
+  return parts.join(';');
 }

@@ -17,6 +17,8 @@ export interface H1Handler {
    * byte came with it, instead of scheduling a tick per response. Not called once onResponseEnd ran.
    */
   onReadEnd?(): void;
+  /** Optional: response trailers (HTTP/2 upstreams; flat [name, value…]), before onResponseEnd. */
+  onResponseTrailers?(trailers: string[]): void;
   onResponseEnd(): void;
   /**
    * err.code: one of node/errors.ts UPSTREAM_ERRORS (H1_*), or the socket's code while connecting

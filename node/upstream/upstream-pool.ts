@@ -3,6 +3,7 @@
 // simplified). When every target is ejected we still try them (panic mode).
 import type { H1PoolOptions, UpstreamClient } from './h1-client.js';
 import { H1Pool } from './h1-pool.js';
+import { H2Pool } from './h2-pool.js';
 import { UndiciClient } from './undici-client.js';
 import type { UpstreamConfig } from '../config/index.js';
 
@@ -50,7 +51,7 @@ export class UpstreamPool {
         hostPort: u.host,
         consecutiveFailures: 0,
         ejectedUntil: 0,
-        pool: USE_UNDICI ? new UndiciClient(origin, opts) : new H1Pool(origin, opts),
+        pool: config.protocol !== 'h1' ? new H2Pool(origin, opts) : USE_UNDICI ? new UndiciClient(origin, opts) : new H1Pool(origin, opts),
       };
     });
   }

@@ -1,0 +1,46 @@
+// The client certificate of a request on the TLS listener with client_ca_file: read once per
+// connection (TLS session), verified by the TLS layer against the configured CAs, reduced to what
+// RFC 8705 binding and X-Forwarded-Client-Cert need (thumbprint, subject, SAN URIs and DNS names).
+import { createHash, X509Certificate } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { ClientCertificate } from '../pipeline/index.js';
+
+const cache = new WeakMap<object, ClientCertificate | null>();
+
+/** Subject as one RFC 2253-like line ("CN=a,O=b"), SANs split by kind. */
+export function describeCertificate(raw: Buffer): ClientCertificate {
+  const x = new X509Certificate(raw);
+  const uris: string[] = [];
+  const dns: string[] = [];
+  for (const part of (x.subjectAltName ?? '').split(', ')) {
+    if (part.startsWith('URI:')) uris.push(part.slice(4));
+    else if (part.startsWith('DNS:')) dns.push(part.slice(4));
+  }
+  return { thumbprint: createHash('sha256').update(raw).digest('base64url'), subject: x.subject.split('\n').join(','), uris, dns };
+}
+
+/**
+ * The verified certificate of the connection `req` came on, or null when none was presented.
+ * A presented certificate that did not verify never gets here: the connection was closed at
+ * 'secureConnection' (h2-listener.ts).
+ */
+export function clientCertOf(req: Http2ServerRequest | IncomingMessage): ClientCertificate | null {
+  // HTTP/2: one answer per session (its socket is a Proxy object); HTTP/1.1: per socket
+  const key: object = req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream.session! : req.socket;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const sock = (req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream.session!.socket : req.socket) as TLSSocket;
+  const peer = sock.authorized ? sock.getPeerCertificate() : null;
+  const cert = peer !== null && peer.raw !== undefined ? describeCertificate(peer.raw) : null;
+  cache.set(key, cert);
+  return cert;
+}
+
+/** At the end of the handshake: false (close it) when the client presented a certificate that did not verify. */
+export function acceptableHandshake(sock: TLSSocket): boolean {
+  if (sock.authorized) return true;
+  const peer = sock.getPeerCertificate();
+  return peer === null || Object.keys(peer).length === 0; // none presented: allowed in optional mode
+}

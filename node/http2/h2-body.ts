@@ -1,0 +1,47 @@
+// The client's request body on the HTTP/2 listener (either protocol by ALPN) as a Readable for
+// the upstream client: pulled from the compat request with backpressure (push() false pauses it,
+// _read resumes it), the server.limits.max_body_bytes cap and the request_ms deadline.
+import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+
+/** What the body needs from the relay that owns it. */
+export interface H2BodyOwner {
+  readonly closed: boolean;
+  bodyEnded(): void;
+  bodyTooLarge(maxBody: number): void;
+}
+
+export class H2Body extends Readable {
+  bytesIn = 0;
+  private paused = false;
+
+  constructor(
+    private readonly req: Http2ServerRequest | IncomingMessage,
+    private readonly owner: H2BodyOwner,
+    /** performance.now() by which the whole body must have arrived (server.timeouts.request_ms). */
+    readonly deadline: number,
+    /** Length announced by the client; -1 unknown. */
+    readonly contentLength: number,
+    private readonly maxBody: number,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    req.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    req.on('end', () => { if (!this.destroyed) { this.push(null); owner.bodyEnded(); } });
+  }
+
+  override _read(): void {
+    if (this.paused) { this.paused = false; this.req.resume(); }
+  }
+
+  private onChunk(chunk: Buffer): void {
+    if (this.owner.closed || this.destroyed) return;
+    this.bytesIn += chunk.length;
+    if (this.bytesIn > this.maxBody) {
+      this.req.pause();
+      this.owner.bodyTooLarge(this.maxBody);
+      return;
+    }
+    if (!this.push(chunk)) { this.paused = true; this.req.pause(); }
+  }
+}

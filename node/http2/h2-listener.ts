@@ -1,0 +1,256 @@
+// The node:http2 listener (server.http2): h2c with prior knowledge, or h2 over TLS chosen by ALPN
+// with HTTP/1.1 on the same port. Turns each request into a RequestContext (the same limits, path
+// and Host readings as the uWS listener), runs the pipeline with an H2Relay as its sink, and
+// bounds sessions against the HTTP/2 attack classes (node:http2 limits + SessionGuard).
+import { hash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2, { type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { Http2Config } from '../config/index.js';
+import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { Fingerprint, type Logger } from '../log.js';
+import type { RequestMetrics } from '../metrics/index.js';
+import { createPipeline, type Pipeline } from '../pipeline/index.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
+import type { TLSSocket } from 'node:tls';
+import { acceptableHandshake, clientCertOf } from './client-cert.js';
+import { H2Body } from './h2-body.js';
+import { readRequest } from './h2-request.js';
+import { H2Relay, type H2RelayHost } from './h2-relay.js';
+import { writeH2Error, type AnyResponse } from './h2-respond.js';
+import { isGrpc } from './grpc-status.js';
+import { SessionGuard, type SessionCloseReason } from './session-guard.js';
+
+export interface H2ListenerOptions {
+  config: Http2Config;
+  /** TLS key passphrase (from tls.passphrase_env). */
+  passphrase?: string;
+  logger: Logger;
+  metrics: RequestMetrics;
+  accessLog: boolean;
+}
+
+/** Requests by protocol as the client spoke it; sessions closed by the proxy by reason. */
+interface Counters {
+  [k: string]: number;
+}
+
+export class H2Listener implements H2RelayHost {
+  private readonly server: Http2Server | Http2SecureServer;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  /** In-flight requests; also watched by node/ws to end streamed responses on revocation. */
+  readonly active = new Set<H2Relay>();
+  private readonly bodies = new Set<H2Relay>();
+  private readonly counters: Counters = {
+    'http2.requests_h2_total': 0, 'http2.requests_h2c_total': 0, 'http2.requests_http1_total': 0,
+    'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,
+    'http2.sessions_closed_settings_flood_total': 0, 'http2.sessions_closed_protocol_error_total': 0, 'http2.sessions_closed_idle_total': 0,
+    'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0,
+  };
+  private pipeline: Pipeline | null = null;
+  private pipelineSnap: Snapshot | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+  private draining = false;
+  private drainResolve: (() => void) | null = null;
+  snapshot: Snapshot;
+  port = 0;
+  readonly tls: boolean;
+  /** Client certificates are asked for (server.http2.tls.client_ca_file). */
+  private mtls = false;
+
+  constructor(snapshot: Snapshot, private readonly opts: H2ListenerOptions) {
+    this.snapshot = snapshot;
+    const c = opts.config;
+    const limits = snapshot.config.server.limits;
+    this.tls = c.tls !== undefined;
+    const common: http2.ServerOptions = {
+      settings: {
+        maxConcurrentStreams: c.max_concurrent_streams,
+        // SETTINGS_MAX_HEADER_LIST_SIZE: nghttp2 refuses a header block decoding past this (HPACK bombs, CONTINUATION floods)
+        maxHeaderListSize: limits.max_header_bytes + 32 * c.max_header_pairs,
+        enablePush: false,
+      },
+      maxHeaderListPairs: c.max_header_pairs,
+      maxSessionMemory: c.max_session_memory_mib,
+      maxSessionInvalidFrames: c.flood.invalid_frames,
+      maxSessionRejectedStreams: c.flood.invalid_frames,
+      maxSettings: 32,
+      maxOutstandingPings: 10,
+      peerMaxConcurrentStreams: c.max_concurrent_streams,
+      unknownProtocolTimeout: 1_000,
+    };
+    if (c.tls !== undefined) {
+      this.server = http2.createSecureServer({
+        ...common,
+        cert: readFileSync(c.tls.cert_file), key: readFileSync(c.tls.key_file),
+        ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
+        minVersion: c.tls.min_version === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
+        allowHTTP1: c.allow_http1,
+        // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
+        ...(c.tls.client_ca_file !== undefined ? { ca: readFileSync(c.tls.client_ca_file), requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
+      });
+      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection
+      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } });
+      this.mtls = c.tls.client_ca_file !== undefined;
+    } else {
+      this.server = http2.createServer(common);
+    }
+    this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
+    this.server.on('request', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.handle(req, res));
+    opts.metrics.addSource(() => ({ ...this.counters, 'http2.sessions_open': this.sessions.size }));
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(new Error(`cannot listen on ${this.opts.config.listen.host}:${this.opts.config.listen.port} (http2): ${err.message}`));
+      this.server.once('error', onError);
+      this.server.listen(this.opts.config.listen.port, this.opts.config.listen.host, () => {
+        this.server.off('error', onError);
+        this.port = (this.server.address() as AddressInfo).port;
+        this.sweeper = setInterval(() => this.sweep(), 250);
+        this.sweeper.unref();
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stop accepting, GOAWAY every session; resolve when in-flight requests finished or after `drainMs`. */
+  async drain(drainMs: number): Promise<void> {
+    this.draining = true;
+    this.server.close();
+    for (const s of this.sessions) { try { s.close(); } catch { /* gone */ } }
+    if (this.active.size > 0) {
+      await new Promise<void>((resolve) => { this.drainResolve = resolve; setTimeout(resolve, drainMs).unref(); });
+    }
+    for (const r of [...this.active]) r.shutdown();
+    for (const s of this.sessions) s.destroy();
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+  }
+
+  // ---- sessions ------------------------------------------------------------
+
+  private onSession(s: ServerHttp2Session): void {
+    this.sessions.add(s);
+    this.counters['http2.sessions_total']!++;
+    const guard = new SessionGuard(s, this.opts.config.flood, (reason: SessionCloseReason) => {
+      this.counters[`http2.sessions_closed_${reason}_total`]!++;
+      this.opts.logger.warn({ reason, client: s.socket?.remoteAddress }, 'http2 session closed by the proxy');
+    });
+    s.on('stream', (stream) => guard.watch(stream));
+    s.on('close', () => this.sessions.delete(s));
+    // node:http2 reports its own limits (invalid frames, rejected streams, flood of queued frames) as session errors
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      // node:http2's own limits end a session with ERR_HTTP2_*; a client that just drops the connection (ECONNRESET) is not counted
+      if (guard.closedFor === null && err.code?.startsWith('ERR_HTTP2') === true) { guard.closedFor = 'protocol_error'; this.counters['http2.sessions_closed_protocol_error_total']!++; }
+      this.opts.logger.info({ code: err.code, client: s.socket?.remoteAddress }, 'http2 session error');
+    });
+    s.on('frameError', () => { /* counted by nghttp2 against maxSessionInvalidFrames */ });
+    const idle = this.opts.config.idle_timeout_ms;
+    if (idle > 0) s.setTimeout(idle, () => guard.close('idle'));
+  }
+
+  // ---- H2RelayHost -----------------------------------------------------------
+
+  finished(relay: H2Relay): void {
+    this.active.delete(relay);
+    const m = this.opts.metrics;
+    const ms = performance.now() - relay.start;
+    m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
+    const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
+    if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
+    if (this.opts.accessLog) {
+      const ctx = relay.ctx;
+      this.opts.logger.info({
+        listener: 'http2', protocol: protocolOf(relay.res), route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
+        ...(reason !== null ? { reason } : {}),
+        ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
+        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress,
+        ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
+        ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub, token: new Fingerprint(ctx.principal.fingerprint) }
+          : ctx.token !== null ? { token: new Fingerprint(hash('sha256', ctx.token, 'hex').slice(0, 16)) } : {}),
+      }, 'request');
+    }
+    if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
+  }
+
+  upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
+  decision(reason: string | null): void { this.opts.metrics.decision(reason); }
+  bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
+
+  private sweep(): void {
+    if (this.bodies.size === 0) return;
+    const now = performance.now();
+    for (const relay of this.bodies) {
+      if (relay.body !== null && relay.body.deadline < now) {
+        this.bodies.delete(relay);
+        this.counters['http2.request_timeouts_total']!++;
+        relay.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+      }
+    }
+  }
+
+  // ---- requests --------------------------------------------------------------
+
+  private handle(req: Http2ServerRequest | IncomingMessage, res: AnyResponse): void {
+    try {
+      this.handleUnsafe(req, res);
+    } catch (err) {
+      this.opts.logger.error({ err }, 'http2 request handler failed');
+      try { writeH2Error(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, false, false); } catch { /* answered or gone */ }
+    }
+  }
+
+  private handleUnsafe(req: Http2ServerRequest | IncomingMessage, res: AnyResponse): void {
+    const start = performance.now();
+    const snap = this.snapshot;
+    const proto = protocolOf(res);
+    this.counters[`http2.requests_${proto === 'http/1.1' ? 'http1' : proto}_total`]!++;
+    const r = readRequest(req, snap, this.tls, this.mtls ? clientCertOf(req) : undefined);
+    const grpc = isGrpc(req.headers['content-type'] as string | undefined);
+    const head = req.method === 'HEAD';
+    if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);
+    if (r.kind === 'refused') return this.reject(req, res, r.error, start, head, grpc);
+    const ctx = r.ctx;
+    const relay = new H2Relay(res, this, snap, ctx, start, grpc);
+    this.active.add(relay);
+    if (r.hasBody) {
+      relay.setBody(new H2Body(req, relay, start + snap.config.server.timeouts.request_ms, r.contentLength, snap.config.server.limits.max_body_bytes));
+      this.bodies.add(relay);
+    }
+    this.pipelineOf(snap).run(ctx, relay);
+  }
+
+  /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */
+  private reject(req: Http2ServerRequest | IncomingMessage, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
+    const status = writeH2Error(res, err, this.snapshot.realm, head, grpc);
+    const ms = performance.now() - start;
+    this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
+    if (!this.opts.accessLog) return;
+    const path = req.url ?? '';
+    this.opts.logger.info({
+      listener: 'http2', protocol: protocolOf(res), route: '(none)', method: req.method, path: path.length > 512 ? `${path.slice(0, 512)}…` : path,
+      status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0,
+      client: req.socket?.remoteAddress ?? '',
+    }, 'request');
+  }
+
+  private pipelineOf(snap: Snapshot): Pipeline {
+    if (this.pipelineSnap !== snap) {
+      this.pipeline = createPipeline(snap, { logger: this.opts.logger });
+      this.pipelineSnap = snap;
+    }
+    return this.pipeline!;
+  }
+}
+
+/** Access-log `reason` of the proxy's own error answer (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
+function errorReason(code: ErrorCode): string {
+  return code.slice(15).toLowerCase();
+}
+
+/** How the client spoke: h2 (TLS), h2c (cleartext) or http/1.1 (TLS, ALPN fallback). */
+function protocolOf(res: AnyResponse): 'h2' | 'h2c' | 'http/1.1' {
+  if (!('stream' in res) || res.stream === undefined) return 'http/1.1';
+  return (res.stream.session?.encrypted ?? false) ? 'h2' : 'h2c';
+}

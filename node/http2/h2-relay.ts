@@ -1,0 +1,294 @@
+// One request on the HTTP/2 listener from the pipeline's verdict to the last response byte: the
+// pipeline's sink, the upstream handler (response streamed back with backpressure: a write that
+// reports a full buffer pauses the upstream until 'drain'), retries, errors and how it ended.
+// Works on the compat request/response of both protocols the listener serves (h2, HTTP/1.1 by ALPN).
+import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
+import type { ErrorCode, ProxyError } from '../errors.js';
+import { proxyError } from '../errors.js';
+import { beforeHeadFailure, midBodyFailure } from '../http/upstream-failure.js';
+import type { Outcome } from '../http/relay.js';
+import { connectionNamed, RESPONSE_DROPPED, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
+import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
+import type { H2Body, H2BodyOwner } from './h2-body.js';
+import { writeH2Error, type AnyResponse } from './h2-respond.js';
+import { GRPC, grpcMessage } from './grpc-status.js';
+
+/** Callbacks into the listener (metrics, logs, lifecycle). */
+export interface H2RelayHost {
+  finished(relay: H2Relay): void;
+  upstreamError(upstream: string, kind: string): void;
+  decision(reason: string | null): void;
+  bodyEnded(relay: H2Relay): void;
+}
+
+export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
+  done = false;
+  aborted = false;
+  status = 0;
+  outcome: Outcome = 'complete';
+  errorCode: ErrorCode | null = null;
+  errorKind: string | null = null;
+  bytesOut = 0;
+  upstreamMs = -1;
+  body: H2Body | null = null;
+  private bodyComplete = true;
+  private upstream: UpstreamPool | null = null;
+  private target: Target | null = null;
+  private req: UpstreamRequest | null = null;
+  private controller: H1Control | null = null;
+  private upstreamStart = 0;
+  private headersWritten = false;
+  private attempt = 0;
+  private trailers: string[] | null = null;
+  private readonly head: boolean;
+
+  constructor(
+    readonly res: AnyResponse,
+    private readonly host: H2RelayHost,
+    private readonly snap: Snapshot,
+    readonly ctx: RequestContext,
+    readonly start: number,
+    /** The request is gRPC: the proxy's own errors are trailers-only answers. */
+    readonly grpc: boolean,
+  ) {
+    this.head = ctx.method === 'HEAD';
+    res.on('close', () => this.onClose());
+    res.on('drain', () => { if (!this.done) this.controller?.resume(); });
+  }
+
+  get bytesIn(): number { return this.body === null ? 0 : this.body.bytesIn; }
+
+  /** Attach the request body (before the pipeline runs). */
+  setBody(body: H2Body): void {
+    this.body = body;
+    this.bodyComplete = false;
+  }
+
+  // ---- client side ---------------------------------------------------------
+
+  private onClose(): void {
+    if (this.done) return;
+    // closed before the response ended: the client reset the stream or the connection went
+    this.aborted = true;
+    this.controller?.abort();
+    this.body?.destroy();
+    this.outcome = 'aborted';
+    this.errorKind ??= 'client_closed';
+    this.finish(499);
+  }
+
+  bodyEnded(): void {
+    if (this.bodyComplete) return;
+    this.bodyComplete = true;
+    this.host.bodyEnded(this);
+  }
+
+  bodyTooLarge(maxBody: number): void {
+    this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large');
+  }
+
+  /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
+  failRequestBody(err: ProxyError, kind: string): void {
+    this.errorKind = kind;
+    this.controller?.abort();
+    this.body?.destroy();
+    if (this.headersWritten) { this.cut(kind); return; }
+    this.sendError(err);
+  }
+
+  /** Shutdown after the drain period: cancel the upstream request and reset the stream. */
+  shutdown(): void {
+    if (this.done) return;
+    this.controller?.abort();
+    this.cut('shutdown');
+  }
+
+  // ---- PipelineSink ----------------------------------------------------------
+
+  get closed(): boolean { return this.done || this.aborted; }
+
+  decision(reason: string | null): void { this.host.decision(reason); }
+
+  deny(error: ProxyError): void { this.sendError(error); }
+
+  forward(req: UpstreamRequest): void {
+    if (this.closed) return;
+    this.upstream = req.upstream;
+    this.req = req;
+    this.dispatch(null);
+  }
+
+  private dispatch(avoid: Target | null): void {
+    const up = this.upstream!;
+    const req = this.req!;
+    const t = up.pick(Date.now(), avoid);
+    this.target = t;
+    if (req.hostIdx >= 0) req.headers[req.hostIdx] = t.hostPort;
+    this.upstreamStart = performance.now();
+    this.controller = t.pool.request({
+      method: this.ctx.method,
+      path: req.path,
+      headers: req.headers,
+      body: this.body,
+      contentLength: this.body === null ? 0 : this.body.contentLength,
+      headersTimeoutMs: grpcBound(this.grpc ? this.ctx.headers : null, this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms),
+    }, this);
+  }
+
+  // ---- responses -------------------------------------------------------------
+
+  /** Answer with an error if nothing was written yet. Safe to call twice. */
+  sendError(err: ProxyError): void {
+    if (this.closed) return;
+    if (this.headersWritten) { this.cut(err.code); return; }
+    this.errorCode = err.code;
+    this.headersWritten = true;
+    const status = writeH2Error(this.res, err, this.snap.realm, this.head, this.grpc);
+    this.finish(status);
+  }
+
+  /** Cut the response: the h2 stream is reset (HTTP/1.1: the connection closed), so the client sees it incomplete. */
+  private cut(reason: string, rstCode = 0x8 /* CANCEL */): void {
+    if (this.done) return;
+    this.outcome = 'truncated';
+    this.errorKind ??= reason;
+    this.finish(this.headersWritten ? this.status : 0);
+    const res = this.res;
+    if ('stream' in res && res.stream !== undefined) { if (!res.stream.destroyed) res.stream.close(rstCode); } else res.destroy();
+  }
+
+  /**
+   * End a streamed response because its token was revoked or expired: the stream is reset.
+   * False when no response is streaming.
+   */
+  endStream(reason: string): boolean {
+    if (this.closed || !this.headersWritten) return false;
+    this.ctx.denyReason = reason;
+    this.errorKind = reason;
+    this.controller?.abort();
+    if (this.grpc && 'stream' in this.res && this.res.stream !== undefined) {
+      // a gRPC call ends with a status its client understands: UNAUTHENTICATED in the trailers
+      this.outcome = 'truncated';
+      this.res.addTrailers({ 'grpc-status': String(GRPC.UNAUTHENTICATED), 'grpc-message': grpcMessage(`token ${reason.replace(/^stream_/, '')}`) });
+      this.res.end();
+      this.finish(this.status);
+      return true;
+    }
+    this.cut(reason);
+    return true;
+  }
+
+  private finish(status: number): void {
+    if (this.done) return;
+    this.done = true;
+    this.status = status;
+    if (!this.bodyComplete) { this.bodyComplete = true; this.host.bodyEnded(this); }
+    this.host.finished(this);
+  }
+
+  // ---- H1Handler: the upstream's answer ----------------------------------------
+
+  onResponseStart(status: number, _statusText: string, headers: string[], contentLength: number): void {
+    if (this.closed) { this.controller?.abort(); return; }
+    this.upstream!.succeeded(this.target!);
+    this.upstreamMs = performance.now() - this.upstreamStart;
+    this.status = status;
+    const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304);
+    this.headersWritten = true;
+    if (contentLength === 0) {
+      // headers set, then end(): one HEADERS frame with END_STREAM (a gRPC trailers-only answer stays one)
+      const res = this.res as { statusCode: number; setHeader(k: string, v: string | string[]): void; end(): void };
+      res.statusCode = status;
+      for (const k of Object.keys(out)) res.setHeader(k, out[k]!);
+      res.end();
+      this.finish(status);
+      return;
+    }
+    this.res.writeHead(status, out);
+  }
+
+  onResponseTrailers(trailers: string[]): void {
+    this.trailers = trailers;
+  }
+
+  onResponseData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.bytesOut += chunk.length;
+    if (!(this.res as { write(c: Buffer): boolean }).write(chunk)) this.controller?.pause(); // resumed on 'drain'
+  }
+
+  onResponseEnd(): void {
+    if (this.closed) return;
+    // trailers pass through to HTTP/2 clients (gRPC's grpc-status lives there); hop-by-hop names never do
+    if (this.trailers !== null && 'stream' in this.res) this.res.addTrailers(responseHeaders(this.trailers, null, false) as Record<string, string>);
+    this.res.end();
+    this.finish(this.status);
+  }
+
+  onError(err: H1Error): void {
+    if (this.done) return;
+    const up = this.upstream!;
+    if (this.headersWritten) {
+      const f = midBodyFailure(err, up.name, up.config.timeouts.idle_body_ms);
+      this.host.upstreamError(up.name, f.metric!);
+      // an upstream RST_STREAM reaches the client with its code (gRPC clients map it to a status)
+      const rst = (err as { rstCode?: number }).rstCode;
+      this.cut(f.reason, rst !== undefined && rst !== 0 ? rst : 0x8);
+      return;
+    }
+    if (this.errorKind !== null) return; // aborted by us (413/408), answered already
+    const connect = isConnectFailure(err);
+    const f = beforeHeadFailure(err, up.name, connect);
+    if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
+    if (connect) {
+      up.connectFailed(this.target!, Date.now());
+      if (retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
+        this.attempt++;
+        this.controller = null;
+        this.dispatch(this.target);
+        return;
+      }
+    }
+    this.errorKind = f.reason;
+    this.sendError(f.error);
+  }
+}
+
+/**
+ * The upstream's response headers for the client: hop-by-hop and Connection-named fields dropped
+ * (HTTP/2 forbids connection-specific fields), duplicates kept as arrays, plus the pipeline's own.
+ * `keepLength`: HEAD/304 keep the representation's Content-Length.
+ */
+export function responseHeaders(h: readonly string[], extra: readonly string[] | null, keepLength: boolean): Record<string, string | string[]> {
+  let connection: string | null = null;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
+  const named = connectionNamed(connection);
+  const out: Record<string, string | string[]> = {};
+  const add = (k: string, v: string): void => {
+    const cur = out[k];
+    out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
+  };
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!;
+    if (RESPONSE_DROPPED.has(k)) { if (k === 'content-length' && keepLength) add(k, h[i + 1]!); continue; }
+    if (named !== null && named.has(k)) continue;
+    add(k, h[i + 1]!);
+  }
+  if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
+  return out;
+}
+
+/** grpc-timeout units (gRPC PROTOCOL-HTTP2.md) in ms. */
+const GRPC_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
+
+/** The upstream response timeout of a request: the route's, shortened by a gRPC caller's `grpc-timeout`. */
+function grpcBound(headers: readonly string[] | null, ms: number): number {
+  if (headers === null) return ms;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== 'grpc-timeout') continue;
+    const m = /^(\d{1,8})([HMSmun])$/.exec(headers[i + 1]!);
+    return m === null ? ms : Math.min(ms, Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNIT_MS[m[2]!]!)));
+  }
+  return ms;
+}

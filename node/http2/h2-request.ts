@@ -1,0 +1,90 @@
+// A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
+// the same order and with the same answers: header bytes, URL length, visible ASCII, one Host
+// (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import { proxyError, type ProxyError } from '../errors.js';
+import { visibleAscii } from '../http/request-bytes.js';
+import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
+import { routingHost } from '../routing/host-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
+import { AMBIGUOUS } from '../routing/route-table.js';
+
+export type ReadRequest =
+  | { readonly kind: 'refused'; readonly error: ProxyError }
+  | { readonly kind: 'ok'; readonly ctx: RequestContext; readonly hasBody: boolean; readonly contentLength: number };
+
+const refused = (code: Parameters<typeof proxyError>[0], message: string): ReadRequest => ({ kind: 'refused', error: proxyError(code, message) });
+
+/** Read and route `req`. `secure`: the listener is TLS; `clientCert`: undefined when it asks for no client certificates. */
+export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Snapshot, secure: boolean, clientCert: ClientCertificate | null | undefined): ReadRequest {
+  const limits = snap.config.server.limits;
+  const h2 = req.httpVersionMajor === 2;
+  const method = (req.method ?? 'GET').toUpperCase();
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q + 1);
+  const raw = req.rawHeaders;
+  const headers: string[] = [];
+  let bytes = 0;
+  let authority: string | null = null;
+  let hostHeader: string | null = null;
+  let contentLength = -1;
+  let chunked = false;
+  let connection: string | null = null;
+  let cookies: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    const v = raw[i + 1]!;
+    bytes += k.length + v.length + 4;
+    if (k[0] === ':') { if (k === ':authority') authority = v; continue; }
+    if (!visibleAscii(v)) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${k} has a byte outside visible ASCII, SP and HTAB`);
+    if (k === 'host') {
+      if (hostHeader !== null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'more than one Host header');
+      hostHeader = v;
+    } else if (k === 'content-length') {
+      if (!/^\d{1,15}$/.test(v) || (contentLength !== -1 && contentLength !== Number(v))) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Content-Length');
+      contentLength = Number(v);
+    } else if (k === 'transfer-encoding') {
+      chunked = true;
+    } else if (k === 'connection') {
+      connection = connection === null ? v : `${connection},${v}`;
+    } else if (k === 'cookie' && h2) {
+      // RFC 9113 §8.2.3: HTTP/2 may split Cookie into fields; the HTTP/1.1 upstream gets one
+      cookies = cookies === null ? v : `${cookies}; ${v}`;
+      continue;
+    }
+    headers.push(k, v);
+  }
+  if (cookies !== null) headers.push('cookie', cookies);
+  if (bytes > limits.max_header_bytes) return refused('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`);
+  if (url.length > limits.max_url_bytes) return refused('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`);
+  if (query !== '' && !visibleAscii(query)) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)');
+  if (contentLength > limits.max_body_bytes) return refused('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`);
+  // HTTP/2: :authority is the Host (RFC 9113 §8.3.1); a Host field that disagrees is refused, not guessed at
+  if (authority !== null) {
+    if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', ':authority and Host differ');
+    if (hostHeader === null) { headers.push('host', authority); hostHeader = authority; }
+  }
+
+  const allowParams = snap.config.server.paths.allow_params;
+  const path = normalizePath(rawPath, allowParams);
+  if (path === null) {
+    return refused('PORTCULLIS_ERR_PATH_AMBIGUOUS', !allowParams && rawPath.includes(';') ? 'path parameters (;) are not accepted (server.paths.allow_params)' : 'path is ambiguous or invalid after normalisation');
+  }
+  const host = hostHeader === null ? '' : routingHost(hostHeader);
+  if (host === null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Host header');
+  const match = snap.table.resolve(method, host, path);
+  if (match === AMBIGUOUS) return refused('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots');
+  if (match === null) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`);
+
+  const ctx: RequestContext = {
+    method, path, query, host, headers, remoteAddress: req.socket?.remoteAddress ?? '', secure, connection, ...(clientCert !== undefined ? { clientCert } : {}),
+    route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+  };
+  // HTTP/2: a body follows unless HEADERS carried END_STREAM; HTTP/1.1: Content-Length or chunked
+  const hasBody = h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : contentLength > 0 || chunked;
+  return { kind: 'ok', ctx, hasBody, contentLength };
+}

@@ -1,0 +1,46 @@
+// The HTTP/2 listener's own answers: an error as the uWS listener writes it (status, RFC 6750
+// challenge, Retry-After, DPoP-Nonce, JSON body: node/http/respond.ts decides the values), or for
+// a gRPC request a trailers-only response (HTTP 200, grpc-status, grpc-message, the challenge kept).
+import type { Http2ServerResponse } from 'node:http2';
+import type { ServerResponse } from 'node:http';
+import { ERRORS, type ProxyError } from '../errors.js';
+import { challenge, errorBody } from '../http/respond.js';
+import { grpcMessage, grpcStatusOf } from './grpc-status.js';
+
+/** The compat response of either protocol on the listener (h2, or HTTP/1.1 by ALPN). */
+export type AnyResponse = Http2ServerResponse | ServerResponse;
+
+/** Headers of an error answer (without framing), as an object node:http2 and node:http both take. */
+function errorHeaders(err: ProxyError, realm: string): Record<string, string> {
+  const h: Record<string, string> = {};
+  const ch = challenge(err, realm);
+  if (ch !== null) h['www-authenticate'] = ch;
+  if (err.retryAfter !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfter)));
+  if (err.dpop?.nonce !== undefined) h['dpop-nonce'] = err.dpop.nonce;
+  return h;
+}
+
+/**
+ * Write `err` as a complete response; returns the HTTP status written (200 for gRPC). `grpc`: the
+ * request was gRPC → trailers-only answer, which grpc clients read as the call's status.
+ */
+export function writeH2Error(res: AnyResponse, err: ProxyError, realm: string, head: boolean, grpc: boolean): number {
+  const status = ERRORS[err.code].status;
+  const h = errorHeaders(err, realm);
+  if (grpc) {
+    h['content-type'] = 'application/grpc';
+    h['grpc-status'] = String(grpcStatusOf(status));
+    h['grpc-message'] = grpcMessage(err.message);
+    // one HEADERS frame with END_STREAM: compat writeHead()+end() would add an empty DATA frame
+    if ('stream' in res && res.stream !== undefined) res.stream.respond({ ':status': 200, ...h }, { endStream: true });
+    else { res.writeHead(200, h); res.end(); }
+    return 200;
+  }
+  h['content-type'] = 'application/json';
+  h['cache-control'] = 'no-store';
+  const body = errorBody(err);
+  h['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(status, h);
+  if (head) res.end(); else res.end(body);
+  return status;
+}

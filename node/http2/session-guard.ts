@@ -1,0 +1,72 @@
+// Per-session flood caps on top of node:http2's own limits: streams the client reset (rapid
+// reset, CVE-2023-44487), PING frames and SETTINGS frames, each counted in a fixed 10 s window.
+// Crossing a cap sends GOAWAY ENHANCE_YOUR_CALM and destroys the session; other sessions go on.
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+
+/** Length of the counting window, ms. */
+export const FLOOD_WINDOW_MS = 10_000;
+
+/** Why the proxy closed a session (metrics label `reason`). */
+export type SessionCloseReason = 'rapid_reset' | 'ping_flood' | 'settings_flood' | 'protocol_error' | 'idle';
+
+export interface FloodCaps {
+  readonly resets: number;
+  readonly pings: number;
+  readonly settings: number;
+}
+
+/** Streams the proxy itself reset: not the client's resets. */
+const resetByUs = new WeakSet<ServerHttp2Stream>();
+
+/** Reset `stream` from the proxy's side (not counted against the client). */
+export function resetStream(stream: ServerHttp2Stream, code: number = constants.NGHTTP2_CANCEL): void {
+  resetByUs.add(stream);
+  if (!stream.destroyed && !stream.closed) stream.close(code);
+}
+
+export class SessionGuard {
+  private windowStart = performance.now();
+  private resets = 0;
+  private pings = 0;
+  private settings = 0;
+  closedFor: SessionCloseReason | null = null;
+
+  constructor(
+    private readonly session: ServerHttp2Session,
+    private readonly caps: FloodCaps,
+    private readonly onClose: (reason: SessionCloseReason) => void,
+  ) {
+    session.on('ping', () => { this.roll(); if (++this.pings > caps.pings) this.close('ping_flood'); });
+    session.on('remoteSettings', () => { this.roll(); if (++this.settings > caps.settings) this.close('settings_flood'); });
+  }
+
+  /** Watch one stream of the session: a close with an error code the proxy did not send is a client reset. */
+  watch(stream: ServerHttp2Stream): void {
+    stream.once('close', () => {
+      if (stream.rstCode === constants.NGHTTP2_NO_ERROR || resetByUs.has(stream)) return;
+      this.roll();
+      if (++this.resets > this.caps.resets) this.close('rapid_reset');
+    });
+  }
+
+  /** Close the session for `reason`: GOAWAY with ENHANCE_YOUR_CALM (protocol_error: PROTOCOL_ERROR), then destroy. */
+  close(reason: SessionCloseReason): void {
+    if (this.closedFor !== null || this.session.destroyed) return;
+    this.closedFor = reason;
+    this.onClose(reason);
+    const code = reason === 'protocol_error' ? constants.NGHTTP2_PROTOCOL_ERROR
+      : reason === 'idle' ? constants.NGHTTP2_NO_ERROR : constants.NGHTTP2_ENHANCE_YOUR_CALM;
+    try { this.session.goaway(code); } catch { /* session already going away */ }
+    // destroy after the GOAWAY is flushed: the client learns why instead of seeing a reset connection
+    setImmediate(() => { if (!this.session.destroyed) this.session.destroy(undefined, code); });
+  }
+
+  private roll(): void {
+    const now = performance.now();
+    if (now - this.windowStart < FLOOD_WINDOW_MS) return;
+    this.windowStart = now;
+    this.resets = 0;
+    this.pings = 0;
+    this.settings = 0;
+  }
+}

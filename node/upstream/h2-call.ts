@@ -1,0 +1,178 @@
+// One request/response on an H2Pool: the upstream HTTP/2 stream, its request headers and body,
+// and the H1Control the caller gets back. Response headers, data, trailers and end go to the
+// handler; an upstream RST_STREAM becomes an error carrying its code (`rstCode`), a caller's
+// abort() resets the upstream stream with CANCEL. Callbacks never run synchronously from start().
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { h1Error, type H1Control, type H1Error, type H1Handler, type H1Request } from './h1-client.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** An H1Error for an upstream HTTP/2 stream reset (`rstCode` = the RST_STREAM error code). */
+export type H2Error = H1Error & { rstCode?: number };
+
+/** What a call needs from its pool. */
+export interface CallOwner {
+  /** The call finished (any way): no longer running. */
+  ended(call: H2Call): void;
+  /** A stream refused before any processing (REFUSED_STREAM, GOAWAY past its id): retry once on a fresh session. */
+  retry(call: H2Call): boolean;
+}
+
+/** HTTP/2 request headers from the flat list: Host → :authority, Cookie fields joined, gRPC gets `te: trailers`. */
+export function h2RequestHeaders(req: H1Request, scheme: string, authority: string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': scheme, ':authority': authority };
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!.toLowerCase();
+    const v = h[i + 1]!;
+    if (k === 'host') { if (v !== '') out[':authority'] = v; continue; }
+    const cur = out[k];
+    if (cur === undefined) out[k] = v;
+    else if (k === 'cookie') out[k] = `${String(cur)}; ${v}`;
+    else out[k] = Array.isArray(cur) ? [...cur, v] : [String(cur), v];
+  }
+  // gRPC servers require `te: trailers` (the forward stage drops te as hop-by-hop for HTTP/1.1)
+  const ct = out['content-type'];
+  if (typeof ct === 'string' && ct.startsWith('application/grpc')) out.te = 'trailers';
+  return out;
+}
+
+/** Flat [name, value…] of an HTTP/2 header object, pseudo-headers left out. */
+export function flatHeaders(h: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const k of Object.keys(h)) {
+    if (k[0] === ':') continue;
+    const v = h[k];
+    if (Array.isArray(v)) for (const x of v) out.push(k, x);
+    else if (v !== undefined) out.push(k, String(v));
+  }
+  return out;
+}
+
+export class H2Call implements H1Control {
+  aborted = false;
+  done = false;
+  retried = false;
+  responseStarted = false;
+  /** performance.now() of the last progress (sent, head, body bytes): the pool's timer reads it. */
+  lastActivity = performance.now();
+  private stream: ClientHttp2Stream | null = null;
+  private paused = false;
+  private streamError: NodeJS.ErrnoException | null = null;
+
+  constructor(
+    private readonly owner: CallOwner,
+    readonly req: H1Request,
+    readonly handler: H1Handler,
+    readonly headersTimeoutMs: number,
+    private readonly scheme: string,
+    private readonly authority: string,
+  ) {}
+
+  /** Open the stream on `session`. */
+  start(session: ClientHttp2Session): void {
+    if (this.done) return;
+    const body = this.req.body;
+    let s: ClientHttp2Stream;
+    try {
+      s = session.request(h2RequestHeaders(this.req, this.scheme, this.authority), { endStream: body === null });
+    } catch (err) {
+      setImmediate(() => this.fail(h1Error('H1_REQUEST_HEAD', `request cannot be sent over HTTP/2: ${(err as Error).message}`, false, err)));
+      return;
+    }
+    this.stream = s;
+    this.lastActivity = performance.now();
+    // flags: END_STREAM on the HEADERS frame = no body (a gRPC trailers-only answer); endAfterHeaders is set later
+    s.on('response', (headers, flags) => this.onResponse(headers, (flags & 0x1) !== 0 || s.endAfterHeaders));
+    s.on('data', (chunk: Buffer) => { this.lastActivity = performance.now(); if (!this.done) this.handler.onResponseData(chunk); });
+    s.on('trailers', (t) => { if (!this.done) this.handler.onResponseTrailers?.(flatHeaders(t)); });
+    // node ends the readable side on RST_STREAM too: only a clean end is the response's end ('close' reports a reset)
+    s.on('end', () => { if ((s.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR) this.finish(); });
+    // reported from 'close': a session that failed to connect hands its socket error (ECONNREFUSED…) to its streams
+    s.on('error', (err: NodeJS.ErrnoException) => { this.streamError = err; });
+    s.on('close', () => this.onClose(s));
+    if (this.paused) s.pause();
+    if (body !== null) {
+      body.on('error', (err) => { if (!this.done) { this.reset(NGHTTP2_CANCEL); this.fail(h1Error('H1_REQUEST_BODY', 'request body stream failed', true, err)); } });
+      body.pipe(s); // backpressure both ways: the h2 stream's flow-control window pauses the body
+    }
+  }
+
+  private onResponse(headers: IncomingHttpHeaders, endStream: boolean): void {
+    if (this.done) return;
+    this.lastActivity = performance.now();
+    this.responseStarted = true;
+    const status = Number(headers[':status']);
+    const cl = headers['content-length'];
+    const length = endStream || this.req.method === 'HEAD' || status === 204 || status === 304 ? 0 : typeof cl === 'string' && /^\d+$/.test(cl) ? Number(cl) : -1;
+    this.handler.onResponseStart(status, '', flatHeaders(headers), length);
+  }
+
+  private finish(): void {
+    if (this.done || !this.responseStarted) return;
+    this.done = true;
+    this.owner.ended(this);
+    this.handler.onResponseEnd();
+  }
+
+  private onClose(s: ClientHttp2Stream): void {
+    if (this.done) return;
+    const code = s.rstCode ?? NGHTTP2_NO_ERROR;
+    if (!this.responseStarted && (code === NGHTTP2_REFUSED_STREAM) && this.req.body === null && !this.retried && this.owner.retry(this)) return;
+    if (this.responseStarted && code === NGHTTP2_NO_ERROR) { this.finish(); return; }
+    // a session that never connected cancels its pending streams with the socket error as cause
+    const se = this.streamError;
+    const sock = se === null ? null : typeof se.code === 'string' && !se.code.startsWith('ERR_HTTP2') ? se : (se.cause as NodeJS.ErrnoException | undefined) ?? null;
+    if (!this.responseStarted && sock !== null && typeof sock.code === 'string') {
+      this.fail(h1Error(sock.code, `upstream connection failed: ${sock.message}`, false, sock)); // connect-level: ejection and retry apply
+      return;
+    }
+    const err = h1Error('H1_RESET', code === NGHTTP2_NO_ERROR ? 'upstream stream closed before the response' : `upstream reset the stream (HTTP/2 error ${code})`, true) as H2Error;
+    err.rstCode = code;
+    this.fail(err);
+  }
+
+  /** Deliver an error (once, never after abort). */
+  fail(err: H1Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.owner.ended(this);
+    if (this.stream !== null && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+    if (!this.aborted) this.handler.onError(err);
+  }
+
+  /** Back to the queue for a retry on another session (the pool calls start() again). */
+  rearm(): void {
+    this.retried = true;
+    this.stream = null;
+  }
+
+  private reset(code: number): void {
+    if (this.stream !== null && !this.stream.closed && !this.stream.destroyed) this.stream.close(code);
+  }
+
+  /** The caller paused the response (its client is slow): body idleness is not the upstream's fault then. */
+  get isPaused(): boolean { return this.paused; }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.stream?.pause(); // no reads → no WINDOW_UPDATE: the upstream's flow-control window closes
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.lastActivity = performance.now();
+    this.stream?.resume();
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    if (this.done) return;
+    this.done = true;
+    this.owner.ended(this);
+    this.reset(NGHTTP2_CANCEL); // the client went away or the proxy cut it: RST_STREAM upstream
+  }
+}

@@ -1,0 +1,61 @@
+// node:http2 client calls for the HTTP/2 listener tests: one request on a session (h2c with
+// prior knowledge, or h2 over TLS), its status, headers, trailers and body.
+import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+
+export interface H2Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  trailers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+  json: Record<string, unknown> | null;
+  /** RST_STREAM code when the stream was reset (0 = ended normally). */
+  rstCode: number;
+}
+
+/** Open a session to `origin` (http://… = h2c prior knowledge; https://… = h2 by ALPN, any server certificate; `tls`: a client certificate). */
+export function h2Connect(origin: string, tls: { cert?: Buffer; key?: Buffer } = {}): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(origin, { rejectUnauthorized: false, ...tls });
+    s.once('connect', () => { s.off('error', reject); resolve(s); });
+    s.once('error', reject);
+  });
+}
+
+/** One request on `session`; never rejects: a reset or failed stream resolves with its rstCode. */
+export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Reply> {
+  return new Promise((resolve) => {
+    const req = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let resHeaders: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => { status = Number(h[':status']); resHeaders = h; });
+    req.on('trailers', (t) => { trailers = t; });
+    req.on('data', (c: Buffer) => chunks.push(c));
+    // a reset stream emits 'error' and then 'close': the reply carries rstCode (status 0 when no head came)
+    req.on('error', () => { /* reported by rstCode */ });
+    req.on('close', () => {
+      const b = Buffer.concat(chunks);
+      const text = b.toString();
+      let json: Record<string, unknown> | null = null;
+      try { json = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
+      resolve({ status, headers: resHeaders, trailers, body: b, text, json, rstCode: req.rstCode ?? 0 });
+    });
+    if (body !== undefined) req.end(body);
+  });
+}
+
+/** One request on a fresh session, closed afterwards. */
+export async function h2Fetch(origin: string, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Reply> {
+  const s = await h2Connect(origin);
+  try { return await h2Request(s, headers, body); } finally { s.close(); }
+}
+
+/** The HTTP/2 listener's port from the proxy's `listening` log line. */
+export function http2PortOf(logs: Array<Record<string, unknown>>): number {
+  const l = logs.find((x) => x.msg === 'listening');
+  const p = Number(l?.http2Port);
+  if (!Number.isInteger(p) || p <= 0) throw new Error(`no http2Port in the listening line: ${JSON.stringify(l)}`);
+  return p;
+}

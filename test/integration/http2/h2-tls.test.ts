@@ -1,0 +1,77 @@
+// The HTTP/2 listener with TLS: h2 chosen by ALPN, and HTTP/1.1 clients (ALPN http/1.1, or no
+// ALPN) served on the same port through the same pipeline; X-Forwarded-Proto https upstream.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import https from 'node:https';
+import tls from 'node:tls';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { selfSignedCert } from '../../helpers/tls-probe.js';
+import { asIssuer, bearer, call, parseChallenge, waitReady } from '../auth/tokens-helpers.js';
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+let port: number;
+
+beforeAll(async () => {
+  as = await startAuthServer();
+  echo = await startEchoUpstream();
+  const { cert, key } = selfSignedCert();
+  proxy = await startProxy(baseConfig(echo.url, {
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: cert, key_file: key } } },
+    issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
+    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
+    verifier: { pool_size: 1 },
+  }), { env: ADMIN_ENV });
+  await waitReady(proxy);
+  port = http2PortOf(proxy.logs());
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([as?.close(), echo?.close()]);
+});
+
+/** An HTTP/1.1 request over TLS (ALPN offers only http/1.1, or nothing). */
+function h1(path: string, headers: Record<string, string>, alpn: string[] | undefined): Promise<{ status: number; headers: Record<string, unknown>; body: string; alpn: string | false | null }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path, headers, rejectUnauthorized: false, ...(alpn !== undefined ? { ALPNProtocols: alpn } : {}), agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, alpn: (res.socket as tls.TLSSocket).alpnProtocol ?? null }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('h2 and HTTP/1.1 on one TLS port', () => {
+  it('an h2 client negotiates h2 and is proxied with X-Forwarded-Proto https', async () => {
+    const token = await as.issueJwt({ sub: 'carol' });
+    const r = await h2Fetch(`https://127.0.0.1:${port}`, { ':method': 'GET', ':path': '/orders/1', ...bearer(token) });
+    expect(r.status, r.text).toBe(200);
+    const seen = r.json as { headers: Record<string, string> };
+    expect(seen.headers['x-forwarded-proto']).toBe('https');
+    expect(seen.headers['x-auth-subject']).toBe('carol');
+  });
+
+  it('an HTTP/1.1 client (ALPN http/1.1, and no ALPN at all) gets the same answers on the same port', async () => {
+    for (const alpn of [['http/1.1'], undefined]) {
+      const denied = await h1('/orders/1', {}, alpn);
+      expect(denied.status).toBe(401);
+      expect(parseChallenge(String(denied.headers['www-authenticate'])).params).toEqual({ realm: 'portcullis' });
+      const ok = await h1('/orders/1', bearer(await as.issueJwt({ sub: 'dave' })), alpn);
+      expect(ok.status, ok.body).toBe(200);
+      expect(JSON.parse(ok.body).headers['x-auth-subject']).toBe('dave');
+      if (alpn !== undefined) expect(ok.alpn).toBe('http/1.1');
+    }
+  });
+
+  it('metrics count requests by the protocol each client spoke', async () => {
+    const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
+    expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="h2"\} [1-9]/);
+    expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="http\/1\.1"\} [1-9]/);
+  });
+});
