@@ -13,7 +13,7 @@ import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
-import { readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
+import { dialectOf, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
 
 export interface Endpoint {
   readonly path: string;
@@ -85,8 +85,9 @@ export class DecisionEndpoints implements DecisionHost {
       return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
     }
     const orig = readOriginal(ep.dialect, ep.path, call);
-    const dialectOf: Dialect | 'none' = ep.dialect === 'auto' ? (typeof orig === 'string' ? 'none' : orig.dialect) : ep.dialect;
-    if (typeof orig === 'string') return this.refuse(res, call, dialectOf, proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig), remote);
+    if (typeof orig === 'string') {
+      return this.refuse(res, call, dialectOf(ep.dialect, call.headers) ?? 'none', proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig), remote);
+    }
     const dialect = orig.dialect;
     // the original request goes through the listener's own limits and normalisation: no bypass by spelling
     const limits = snap.config.server.limits;

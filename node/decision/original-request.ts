@@ -54,6 +54,14 @@ function single(h: readonly string[], name: string): string | undefined | null {
   return v;
 }
 
+/** The dialect a call speaks: `setting`, or for auto the one whose URI header it carries; null when none. */
+export function dialectOf(setting: DialectSetting, headers: readonly string[]): Dialect | null {
+  if (setting !== 'auto') return setting;
+  if (single(headers, 'x-original-uri') !== undefined) return 'nginx';
+  if (single(headers, 'x-forwarded-uri') !== undefined) return 'traefik';
+  return null;
+}
+
 /**
  * The original request of `call` in `setting`'s dialect (`auto`: nginx when X-Original-URI is
  * present, else Traefik/Caddy when X-Forwarded-Uri is), or a message saying what is missing.
@@ -61,14 +69,8 @@ function single(h: readonly string[], name: string): string | undefined | null {
  */
 export function readOriginal(setting: DialectSetting, prefix: string, call: DecisionCall): OriginalRequest | string {
   const h = call.headers;
-  let dialect: Dialect;
-  if (setting === 'auto') {
-    if (single(h, 'x-original-uri') !== undefined) dialect = 'nginx';
-    else if (single(h, 'x-forwarded-uri') !== undefined) dialect = 'traefik';
-    else return 'no X-Original-URI (nginx auth_request) or X-Forwarded-Uri (Traefik, Caddy) header';
-  } else {
-    dialect = setting;
-  }
+  const dialect = dialectOf(setting, h);
+  if (dialect === null) return 'no X-Original-URI (nginx auth_request) or X-Forwarded-Uri (Traefik, Caddy) header';
   let method: string | undefined | null;
   let target: string | undefined | null;
   let host: string | undefined | null;
