@@ -46,7 +46,10 @@ core.register_action("portcullis_auth", { "http-req" }, function(txn)
   for name, _ in pairs(txn.http:req_get_headers()) do
     if string.find(string.lower(name), identity_prefix, 1, true) == 1 then txn.http:req_del_header(name) end
   end
-  if not ok or res == nil or res.status == nil or res.status == 0 then
+  -- Portcullis answers in JSON; anything else (HAProxy's own 503 when it cannot connect) is "unreachable"
+  local ctype = ok and res ~= nil and res.headers ~= nil and first(res.headers["content-type"]) or nil
+  if not ok or res == nil or res.status == nil or res.status == 0
+    or (res.status ~= 200 and (ctype == nil or string.find(ctype, "application/json", 1, true) ~= 1)) then
     txn:set_var("txn.portcullis_status", 503)
     txn:set_var("txn.portcullis_body", '{"error":"temporarily_unavailable","code":"PORTCULLIS_ERR_AUTH_UNAVAILABLE","message":"authorization service unavailable"}')
     txn:set_var("txn.portcullis_retry_after", "1")

@@ -8,7 +8,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { Nginx } from '../../helpers/nginx.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import type { ScriptedUpstream } from '../../helpers/upstreams.js';
+import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, type Answer } from './decision-fixtures.js';
 import { startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
@@ -121,6 +121,16 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(app.seen.length).toBe(before);
   });
 
+  it('an original path Portcullis refuses keeps its status: ambiguous → 400, no route → 404; never forwarded', async () => {
+    const before = app.seen.length;
+    const amb = await get('/public/a%2fb', bearer(token));
+    expect(amb.status, amb.text).toBe(400);
+    expect(amb.headers['cache-control']).toBe('no-store');
+    const none = await get('/nowhere', bearer(token));
+    expect(none.status, none.text).toBe(404);
+    expect(app.seen.length).toBe(before);
+  });
+
   it('the internal token of a forward.token: internal route replaces the client token upstream', async () => {
     const h = seen(await get('/internal/x', bearer(token)));
     expect(h.authorization).toMatch(/^Bearer /);
@@ -175,4 +185,22 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     const other = await proof(key, { htu: `${a.url}/dpop/orders`, htm: 'POST', token: bound });
     expect((await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: other }, 'POST')).status).toBe(401);
   });
+});
+
+describe('Portcullis unreachable behind each edge', () => {
+  it('nginx and HAProxy answer 503 and forward nothing', async () => {
+    const [dead, np, hp] = await Promise.all([deadPort(), freePort(), freePort()]);
+    const [n, h] = await Promise.all([startNginxEdge(np, dead, app.port), startHaproxyEdge(hp, dead, app.port)]);
+    try {
+      const before = app.seen.length;
+      for (const port of [np, hp]) {
+        const r = await send(`http://127.0.0.1:${port}/orders/1`, bearer(token));
+        expect(r.status, `edge on ${port}: ${r.text}`).toBe(503);
+        expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' });
+      }
+      expect(app.seen.length).toBe(before);
+    } finally {
+      await Promise.all([n.stop(), h.stop()]);
+    }
+  }, 30_000);
 });
