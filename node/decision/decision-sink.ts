@@ -67,9 +67,9 @@ export class DecisionSink implements PipelineSink {
     // identity headers only: mutate appends them to an empty list (client copies never enter it)
     if (ctx.route.policy !== null) this.snap.auth.mutate(ctx, out);
     if (authz !== null) out.push('authorization', authz);
-    else if (this.dialect === 'envoy' && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx)) {
-      // Envoy's HTTP ext_authz removes the named request headers before forwarding
-      out.push('x-envoy-auth-headers-to-remove', 'authorization,dpop');
+    if (this.dialect === 'envoy') {
+      const remove = this.envoyRemovals(out, authz === null && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx));
+      if (remove !== '') out.push('x-envoy-auth-headers-to-remove', remove);
     }
     const extra = ctx.responseHeaders;
     this.res.cork(() => {
@@ -81,6 +81,24 @@ export class DecisionSink implements PipelineSink {
       this.res.end('', this.hasBody); // Content-Length: 0 is right for HEAD too
     });
     this.host.done(this, 200, 'allowed');
+  }
+
+  /**
+   * Envoy only overwrites the headers a verdict names: client-sent identity headers the verdict
+   * does not carry (and the credentials of a route that strips them) must be removed by name,
+   * with `x-envoy-auth-headers-to-remove`. '' when nothing needs removing.
+   */
+  private envoyRemovals(verdict: readonly string[], stripCredentials: boolean): string {
+    const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
+    const h = this.ctx.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const k = h[i]!;
+      if (!this.snap.auth.isIdentityHeader(k) || names.includes(k)) continue;
+      let set = false;
+      for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
+      if (!set) names.push(k);
+    }
+    return names.join(',');
   }
 
   /** Token fingerprint for the log line: principal's, or of the raw token when it never verified. */

@@ -223,6 +223,16 @@ describe('Envoy HTTP ext_authz dialect', () => {
     expect(r.headers['x-envoy-auth-headers-to-remove']).toBe('authorization,dpop');
   });
 
+  it('client-sent identity headers the verdict does not overwrite are named for removal', async () => {
+    const r = await envoy('/orders/1', { ...bearer(token), 'x-auth-subject': 'root', 'x-auth-role': 'admin' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers['x-auth-subject']).toBe('alice');
+    expect(r.headers['x-envoy-auth-headers-to-remove']).toBe('x-auth-role');
+    const pub = await envoy('/public/1', { 'x-auth-subject': 'root' });
+    expect(pub.headers['x-envoy-auth-headers-to-remove']).toBe('x-auth-subject');
+    expect((await envoy('/orders/1', bearer(token))).headers['x-envoy-auth-headers-to-remove']).toBeUndefined();
+  });
+
   it('the prefix alone or a path merely starting like it is no decision call', async () => {
     expect((await send(`${proxy.url}/_portcullis/ext_authzX/orders/1`, bearer(token))).json).toMatchObject({ code: 'PORTCULLIS_ERR_ROUTE_NOT_FOUND' });
   });
