@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest } from '../../helpers/raw-http.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { DECISION, INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send } from './decision-fixtures.js';
 
@@ -231,6 +232,24 @@ describe('Envoy HTTP ext_authz dialect', () => {
     const pub = await envoy('/public/1', { 'x-auth-subject': 'root' });
     expect(pub.headers['x-envoy-auth-headers-to-remove']).toBe('x-auth-subject');
     expect((await envoy('/orders/1', bearer(token))).headers['x-envoy-auth-headers-to-remove']).toBeUndefined();
+  });
+
+  it('the exact request Envoy sends (HTTP/1.1, lower-case names, Content-Length 0, x-envoy-* and x-request-id added)', async () => {
+    // Envoy's ext_authz HTTP service: original method, path_prefix + original :path (query kept),
+    // :authority as Host, Content-Length, the allowed_headers, and its own tracing/timeout headers
+    const bytes = [
+      'POST /_portcullis/ext_authz/orders/42?expand=items HTTP/1.1', 'host: api.example:8443', 'content-length: 0',
+      `authorization: Bearer ${token}`, 'x-forwarded-proto: https', 'x-envoy-internal: true', 'x-forwarded-for: 10.1.2.3',
+      'x-envoy-expected-rq-timeout-ms: 1000', 'x-request-id: 3e5d1c7a-5f0e-4c1b-9c56-2c1b0c1d2e3f', 'x-auth-subject: root', '', '',
+    ].join('\r\n');
+    const r = await rawRequest(proxy.port, bytes);
+    expect(r.status, r.raw).toBe(200);
+    expect(r.headers['x-auth-subject']).toBe('alice');
+    expect(r.headers['cache-control']).toBe('no-store');
+    const denied = await rawRequest(proxy.port, bytes.replace(`authorization: Bearer ${token}\r\n`, ''));
+    expect(denied.status).toBe(401);
+    expect(denied.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
+    expect(JSON.parse(denied.body.toString())).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_MISSING' });
   });
 
   it('the prefix alone or a path merely starting like it is no decision call', async () => {
