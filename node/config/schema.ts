@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
-import { parseCidr } from './cidr.js';
+import { decisionSchema } from './decision-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -13,33 +13,6 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment var
 
 const listen = (host: string, p: number) =>
   z.strictObject({ host: z.string().min(1).default(host), port: port.default(p) }).default({ host, port: p });
-
-/** A CIDR block `address/prefix` (IPv4 or IPv6); a bare address is one host. */
-const cidr = z.string().refine((c) => parseCidr(c) !== null, 'an IPv4 or IPv6 address or CIDR block (10.0.0.0/8, fd00::/8)');
-
-/** server.decision: forward-auth endpoints on the main listener (node/decision). */
-export const decisionSchema = z.strictObject({
-  endpoints: z.array(z.strictObject({
-    /**
-     * nginx/traefik/auto: the exact path the edge calls. envoy: a prefix — Envoy's HTTP ext_authz
-     * appends the original path to its `path_prefix`. Starts with `/`, no query, no trailing `/`.
-     */
-    path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~\-]$/, 'an absolute path of unreserved characters without a trailing /'),
-    /** How the edge reports the original request: auto = X-Original-URI (nginx) else X-Forwarded-Uri (Traefik, Caddy, HAProxy). */
-    dialect: z.enum(['auto', 'nginx', 'traefik', 'envoy']).default('auto'),
-  })).default([]).superRefine((eps, ctx) => {
-    const seen = new Set<string>();
-    eps.forEach((e, i) => {
-      if (seen.has(e.path)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'path'], message: `decision path ${e.path} is listed twice` });
-      seen.add(e.path);
-    });
-  }),
-  /**
-   * Peers allowed to call a decision endpoint (the edges): the original request they report is
-   * believed only from these. Anyone else gets 403 PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE. Default loopback.
-   */
-  trusted_edges: z.array(cidr).min(1).default(['127.0.0.0/8', '::1/128']),
-}).default({});
 
 export const serverSchema = z.strictObject({
   listen: listen('0.0.0.0', 8080),
@@ -93,8 +66,7 @@ export const serverSchema = z.strictObject({
      */
     upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot'])).default(['case', 'trailing_slash', 'trailing_dot']),
   }).default({}),
-  /** Decision endpoints for edge proxies (node/decision; README "Forward auth"); off while `endpoints` is empty. */
-  decision: decisionSchema,
+  decision: decisionSchema, // forward-auth endpoints for edge proxies (node/decision, README "Forward auth"); off by default
   /** Proxied WebSockets (routes with `websocket: true`, node/ws). Read at start: a reload does not change them. */
   websocket: z.strictObject({
     max_message_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB per message, either direction
@@ -419,7 +391,6 @@ export const configSchema = z.strictObject({
 
 export type Config = z.infer<typeof configSchema>;
 export type ServerConfig = Config['server'];
-export type DecisionConfig = ServerConfig['decision'];
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type RouteAuthConfig = z.infer<typeof routeAuthSchema>;
