@@ -55,6 +55,9 @@ export class DecisionEndpoints implements DecisionHost {
   private readonly prefixes: Endpoint[] = [];
   private readonly trusted: (address: string) => boolean;
   private readonly counts = new Map<string, number>();
+  /** Decisions being judged (a cache miss waits for the verifier or the authorization server). */
+  private inflight = 0;
+  private idleResolve: (() => void) | null = null;
 
   /** Null when no endpoint is configured (the listener then has no decision branch at all). */
   static create(config: DecisionConfig, opts: DecisionOptions): DecisionEndpoints | null {
@@ -118,8 +121,24 @@ export class DecisionEndpoints implements DecisionHost {
       origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),
     };
     const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
-    res.onAborted(() => sink.onAborted());
+    res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
+    this.inflight++;
     pipeline.run(ctx, sink);
+  }
+
+  /** Resolve once no decision is being judged, or after `ms` (shutdown drain). */
+  idle(ms: number): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      t.unref();
+      this.idleResolve = () => { clearTimeout(t); resolve(); };
+    });
+  }
+
+  private settled(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.idleResolve !== null) { this.idleResolve(); this.idleResolve = null; }
   }
 
   // ---- DecisionHost -----------------------------------------------------------
@@ -131,6 +150,7 @@ export class DecisionEndpoints implements DecisionHost {
   authDecision(reason: string | null): void { this.opts.authDecision(reason); }
 
   done(call: DecisionSink, status: number, result: DecisionResult): void {
+    this.settled();
     this.count(call.dialect, result);
     if (!this.opts.accessLog) return;
     const ctx = call.ctx;

@@ -123,12 +123,15 @@ export class Listener implements RelayHost {
     this.draining = true;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
+    // decisions still being judged (node/decision) are answered too, within the same drainMs
+    const decisions = this.decisions?.idle(drainMs);
     if (this.active.size > 0) {
       await new Promise<void>((resolve) => {
         this.drainResolve = resolve;
         setTimeout(resolve, drainMs).unref();
       });
     }
+    await decisions;
     for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();

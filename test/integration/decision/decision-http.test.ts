@@ -299,3 +299,24 @@ describe('trusted edges and metrics', () => {
     expect(value('dialect="none",result="refused"')).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('shutdown', () => {
+  it('a decision still waiting for the authorization server when SIGTERM arrives is answered, not cut', async () => {
+    const p = await startProxy(config(DECISION), { env: ENV });
+    try {
+      await waitReady(p);
+      const opaque = as.issueOpaque({ sub: 'carol', scope: 'orders:read' });
+      as.setIntrospection('slow', 1_000);
+      const pending = send(`${p.url}/_portcullis/auth`, { 'x-original-uri': '/orders/1', 'x-original-method': 'GET', ...bearer(opaque) });
+      await new Promise((r) => setTimeout(r, 300));
+      p.proc.kill('SIGTERM');
+      const r = await pending;
+      expect(r.status, r.text).toBe(200);
+      expect(r.headers['x-auth-subject']).toBe('carol');
+      expect(await p.exited).toBe(0);
+    } finally {
+      as.setIntrospection('normal');
+      await p.stop();
+    }
+  }, 30_000);
+});
