@@ -4,6 +4,7 @@
 //   nginx+validator   nginx auth_request → a minimal Node validator (jose), verdicts in proxy_cache
 //   portcullis        Portcullis as the proxy (the same process as the decision endpoint)
 //   haproxy           HAProxy 2.6 jwt_verify on every request
+//   decision-only     the decision endpoint loaded directly (no edge): what one verdict costs Portcullis
 // Before the load: every target refuses bad tokens, and a revocation at Portcullis is honoured
 // through nginx+portcullis on the next request (the validator with a cache cannot honour one).
 import { availableParallelism } from 'node:os';
@@ -20,7 +21,7 @@ import { startPortcullis, startUpstreamProcess } from './targets.js';
 import { BENCH_AUDIENCE, BENCH_SCOPE, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 import { probe } from './targets.js';
 
-export const FORWARD_AUTH_TARGETS = ['nginx+portcullis', 'nginx+validator', 'portcullis', 'haproxy'] as const;
+export const FORWARD_AUTH_TARGETS = ['nginx+portcullis', 'nginx+validator', 'portcullis', 'haproxy', 'decision-only'] as const;
 /** proxy_cache lifetime of the validator's 200 verdicts, s: how long a revoked token keeps passing there. */
 export const VALIDATOR_CACHE_TTL_S = 10;
 const DECISION_PATH = '/_portcullis/auth';
@@ -36,7 +37,7 @@ export interface ForwardAuthSummary {
 export function summariseForwardAuth(closed: Parameters<typeof foldRounds>[0], revocation: Record<string, boolean | null>): ForwardAuthSummary {
   return {
     throughput: foldRounds(closed),
-    ratios: ([['nginx+portcullis', 'nginx+validator'], ['nginx+portcullis', 'haproxy'], ['nginx+portcullis', 'portcullis'], ['portcullis', 'haproxy']] as const)
+    ratios: ([['nginx+portcullis', 'nginx+validator'], ['nginx+portcullis', 'haproxy'], ['nginx+portcullis', 'portcullis'], ['portcullis', 'haproxy'], ['decision-only', 'portcullis']] as const)
       .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
     revocation,
   };
@@ -48,10 +49,11 @@ export function forwardAuthTables(s: ForwardAuthSummary, skipped: Record<string,
     const v = s.revocation[t];
     if (t === 'nginx+validator') return `no: the validator has no revocation, and its verdict is cached ${VALIDATOR_CACHE_TTL_S} s`;
     if (t === 'haproxy') return 'no: jwt_verify has no revocation';
+    if (t === 'decision-only') return '(same process as portcullis)';
     return v === null || v === undefined ? 'not probed' : v ? 'yes: the next request after POST /revocations got 401' : 'NO: the next request still passed';
   };
   return [
-    `**Throughput** — one ${alg} token repeated; closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds. nginx (one worker), Portcullis (workers 1), the validator and HAProxy (nbthread 1) share the proxy CPU; CPU µs/req is the front process only (nginx: not its auth service).`,
+    `**Throughput** — one ${alg} token repeated; closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds. nginx (one worker), Portcullis (workers 1), the validator and HAProxy (nbthread 1) share the proxy CPU; CPU µs/req is the front process only (nginx: not its auth service); decision-only loads Portcullis's decision endpoint directly, so its CPU µs/req is what one verdict costs Portcullis.`,
     '', throughputTable(FORWARD_AUTH_TARGETS, s.throughput, skipped), '',
     ratioTable(s.ratios), '',
     '| target | revocation honoured |', '|---|---|',
@@ -101,6 +103,7 @@ export async function forwardAuth(opts: ScenarioOptions): Promise<ScenarioReport
     else { stops.push(() => ngv.stop()); live.push({ name: 'nginx+validator', url: ngv.url, pid: ngv.process.pid, headers: auth }); }
 
     live.push({ name: 'portcullis', url: pc.url, pid: pc.process.pid, headers: auth });
+    live.push({ name: 'decision-only', url: pc.url, pid: pc.process.pid, path: DECISION_PATH, headers: { ...auth, 'x-original-uri': '/', 'x-original-method': 'GET' } });
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
     stops.push(() => pem.cleanup());
     const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, jwt: haproxyJwtChecks(pem.path, alg, as.issuer, true) });
@@ -108,6 +111,11 @@ export async function forwardAuth(opts: ScenarioOptions): Promise<ScenarioReport
     else { stops.push(() => hp.stop()); peers.haproxy = hp.version; live.push({ name: 'haproxy', url: hp.url, pid: hp.process.pid, headers: auth }); }
 
     for (const t of live) {
+      if (t.name === 'decision-only') {
+        const d = await probe(t.url + DECISION_PATH, t.headers);
+        if (d.status !== 200) throw new Error(`decision endpoint answered ${d.status} ${d.body.slice(0, 200)}`);
+        continue;
+      }
       await waitUntilServing(t.name, t.url + load.path, auth);
       const missed = await refusalsMissed(t.url + load.path, probes);
       if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
