@@ -30,6 +30,11 @@ export function cheapUpstreamPath(): string {
   return join(compiledRoot(), 'bench', 'cheap-upstream.js');
 }
 
+/** Compiled forward-auth peer validator (dist/bench/jwt-validator.js). */
+export function validatorPath(): string {
+  return join(compiledRoot(), 'bench', 'jwt-validator.js');
+}
+
 /** bench/results under the repository root: recorded runs (`--record`), the JSON bench/RESULTS.md cites. */
 export function resultsDir(): string {
   return join(repoRoot(), 'bench', 'results');

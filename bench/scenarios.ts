@@ -2,6 +2,7 @@
 // runs the named ones (all when none is named) through bench/run.ts.
 import type { CpuPlan } from './cpu-plan.js';
 import { cacheMemory } from './cache-memory.bench.js';
+import { forwardAuth } from './forward-auth.bench.js';
 import { introspection } from './introspection.bench.js';
 import { internalToken } from './internal-token.bench.js';
 import { introspectionCluster } from './introspection-cluster.bench.js';
@@ -89,6 +90,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'upstream-client': {
     description: 'the hand-written HTTP/1.1 upstream client vs undici on the passthrough path: two Portcullis processes differing only in the client (PORTCULLIS_UPSTREAM_CLIENT=undici), same upstream, alternating rounds — throughput, CPU µs/req closed loop and at 2000 rps',
     run: upstreamClient,
+  },
+  'forward-auth': {
+    description: 'one warm JWT: nginx auth_request → Portcullis decision endpoint (no edge cache) vs nginx auth_request → a Node validator with proxy_cache vs Portcullis as the proxy vs HAProxy jwt_verify — throughput, ratios, revocation honoured',
+    run: forwardAuth,
   },
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',

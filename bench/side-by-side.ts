@@ -16,6 +16,8 @@ export interface LoadTarget {
   headers?: Record<string, string>;
   /** Per-request header values (distinct tokens); closed loop only. */
   rotation?: HeaderRotation;
+  /** Request path instead of the flags' (e.g. a decision endpoint). */
+  path?: string;
 }
 
 export type RoundResults<R extends LoadResult = LoadResult> = Record<string, R[]>;
@@ -51,8 +53,9 @@ export function quietGate(budgetS: number, limit = FOREIGN_CPU_LIMIT): QuietGate
 
 const NO_GATE: QuietGate = { waitedS: 0, wait: async () => {} };
 
-function withHeaders<F extends { headers?: Record<string, string> }>(flags: F, t: LoadTarget): F {
-  return t.headers === undefined ? flags : { ...flags, headers: { ...flags.headers, ...t.headers } };
+function withHeaders<F extends { headers?: Record<string, string>; path: string }>(flags: F, t: LoadTarget): F {
+  const f = t.path === undefined ? flags : { ...flags, path: t.path };
+  return t.headers === undefined ? f : { ...f, headers: { ...f.headers, ...t.headers } };
 }
 
 /** Closed-loop throughput: every target once per round, order rotated each round. */

@@ -25,6 +25,8 @@ export const ERRORS = {
   PORTCULLIS_ERR_REQUEST_TIMEOUT: { status: 408, source: 'downstream', retryable: true, oauth: 'invalid_request', doc: 'request body not received within server.timeouts.request_ms' },
   PORTCULLIS_ERR_WEBSOCKET_HANDSHAKE: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'WebSocket upgrade on a websocket route that is not a valid RFC 6455 handshake (method, Upgrade, Connection, Sec-WebSocket-Key)' },
   PORTCULLIS_ERR_WEBSOCKET_VERSION: { status: 426, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'WebSocket upgrade without Sec-WebSocket-Version 13; the answer carries Sec-WebSocket-Version: 13' },
+  PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE: { status: 403, source: 'downstream', retryable: false, oauth: 'access_denied', doc: 'a decision endpoint was called from an address outside server.decision.trusted_edges' },
+  PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: "a decision call without the original request in its dialect's headers (X-Original-URI/-Method, X-Forwarded-Uri/-Method), sent twice, or malformed" },
   PORTCULLIS_ERR_ROUTE_NOT_FOUND: { status: 404, source: 'downstream', retryable: false, oauth: 'not_found', doc: 'no route matches host, method and path' },
   PORTCULLIS_ERR_AUTH_MISSING: { status: 401, source: 'downstream', retryable: false, oauth: '', doc: 'route requires a token and none was sent (challenge carries no error code)' },
   PORTCULLIS_ERR_AUTH_INVALID_TOKEN: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'token malformed, badly signed, expired, revoked or inactive' },

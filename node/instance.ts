@@ -308,6 +308,7 @@ export class ProxyInstance {
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
+    if (JSON.stringify(old.config.server.decision) !== JSON.stringify(p.config.server.decision)) this.logger.warn('server.decision changed: takes effect at the next restart');
     this.logger.info({ version: this.version }, 'config reloaded');
     return this.version;
   }

@@ -6,3 +6,5 @@ export { loadConfigFile, parseConfigText, readConfigText, validateConfig, format
 export { checkEnvironment, type Environment } from './env-check.js';
 export { watchConfig } from './config-watch.js';
 export { POLICY_KEYS, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';
+export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
+export { decisionSchema, type DecisionConfig } from './decision-schema.js';

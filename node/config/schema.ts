@@ -6,6 +6,7 @@ import { backchannelLogoutSchema, eventSourcesSchema } from './event-sources-sch
 import { http2Schema, protocolMatchesTargets, upstreamProtocol } from './http2-schema.js';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
+import { decisionSchema } from './decision-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -68,6 +69,7 @@ export const serverSchema = z.strictObject({
     upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot'])).default(['case', 'trailing_slash', 'trailing_dot']),
   }).default({}),
   http2: http2Schema.optional(), // the HTTP/2 listener (node/http2); absent = none; fields in http2-schema.ts
+  decision: decisionSchema, // forward-auth endpoints for edge proxies (node/decision, README "Forward auth"); off by default
   /** Proxied WebSockets (routes with `websocket: true`, node/ws). Read at start: a reload does not change them. */
   websocket: z.strictObject({
     max_message_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(1024 * 1024), // 1 MiB per message, either direction

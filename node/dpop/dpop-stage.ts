@@ -218,7 +218,7 @@ export class DpopStage {
     const st = this.settings;
     const nowS = Math.floor(this.now() / 1000);
     const r = verifyProof({
-      proof: proof.trim(), method: ctx.method, origin: clientOrigin(h, st.tls, st.trustForwarded), path: ctx.path,
+      proof: proof.trim(), method: ctx.method, origin: ctx.origin !== undefined ? ctx.origin : clientOrigin(h, st.tls, st.trustForwarded), path: ctx.path,
       ath: hash('sha256', ctx.token ?? '', 'base64url'), jkt,
     }, { algorithms: st.algorithms, maxProofBytes: st.maxProofBytes, iatWindowS: policy.iatWindowS, nowS }, this.keys);
     if (!r.ok) return this.refuse(r.reason, r.message);

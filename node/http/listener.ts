@@ -19,6 +19,7 @@ import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
 import { WsProxy } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
+import { DecisionEndpoints } from '../decision/index.js';
 
 let collected: string[] = [];
 let collectedBytes = 0;
@@ -75,6 +76,8 @@ export class Listener implements RelayHost {
   readonly tls: boolean;
   /** Proxied WebSockets and the live-connection registry (node/ws). */
   readonly ws: WsProxy;
+  /** Forward-auth endpoints (node/decision), null when none is configured. Read at start. */
+  private readonly decisions: DecisionEndpoints | null;
 
   constructor(snapshot: Snapshot, private readonly opts: ListenerOptions) {
     this.snapshot = snapshot;
@@ -93,6 +96,11 @@ export class Listener implements RelayHost {
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
     }));
+    this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
+      logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
+      writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head),
+      authDecision: (reason) => opts.metrics.decision(reason),
+    });
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
     this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
     this.app.any('/*', (res, req) => this.handle(res, req));
@@ -118,12 +126,15 @@ export class Listener implements RelayHost {
     this.draining = true;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
+    // decisions still being judged (node/decision) are answered too, within the same drainMs
+    const decisions = this.decisions?.idle(drainMs);
     if (this.active.size > 0) {
       await new Promise<void>((resolve) => {
         this.drainResolve = resolve;
         setTimeout(resolve, drainMs).unref();
       });
     }
+    await decisions;
     for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
@@ -288,6 +299,11 @@ export class Listener implements RelayHost {
     if (chunked && contentLength !== -1) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'both Content-Length and Transfer-Encoding'), '(none)', head);
     if (contentLength > limits.max_body_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`), '(none)', head);
 
+    // decision endpoints judge the original request the edge reports, not this one (before routing)
+    if (this.decisions !== null) {
+      const ep = this.decisions.endpoint(rawPath);
+      if (ep !== null) return this.decisions.handle(ep, res, { method, path: rawPath, query, headers, hasBody: contentLength > 0 || chunked, head, start }, snap, this.pipelineOf(snap));
+    }
     const allowParams = snap.config.server.paths.allow_params;
     const path = normalizePath(rawPath, allowParams);
     if (path === null) {

@@ -60,6 +60,8 @@ export interface RequestContext {
   readonly remoteAddress: string;
   /** The client connection is TLS (X-Forwarded-Proto); absent = no. */
   readonly secure?: boolean;
+  /** The client's origin (`https://api.example`) as an edge reported it (node/decision); absent = read from the request's own headers. */
+  readonly origin?: string | null;
   /** Connection header values as sent, comma-joined (the fields they name are hop-by-hop); absent/null = none. */
   readonly connection?: string | null;
   /** Client certificate: absent = the listener asks for none (mTLS off); null = none presented; else the verified one. */

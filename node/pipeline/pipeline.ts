@@ -22,6 +22,12 @@ export interface PipelineSink {
   deny(error: ProxyError): void;
   /** Send `req` upstream (an HTTP relay, or node/ws for an accepted WebSocket upgrade). */
   forward(req: UpstreamRequest): void;
+  /**
+   * Decision endpoints (node/decision): the request is allowed — answer instead of forwarding.
+   * `authz`: the outbound token step's Authorization value, null when the route has none.
+   * When present, forward is never called.
+   */
+  allow?(authz: string | null): void;
 }
 
 export interface Pipeline {
@@ -109,7 +115,8 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
       }
       result = x;
     }
-    r.sink.forward(forwardRequest(snap, r.ctx, r.authz, r.callerHeader));
+    if (r.sink.allow !== undefined) r.sink.allow(r.authz);
+    else r.sink.forward(forwardRequest(snap, r.ctx, r.authz, r.callerHeader));
   };
 
   return {

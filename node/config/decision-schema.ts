@@ -1,0 +1,33 @@
+// server.decision: the forward-auth decision endpoints on the main listener (node/decision),
+// in its own file to keep schema.ts under the size limit; schema.ts nests it under `server`.
+import { z } from 'zod';
+import { parseCidr } from './cidr.js';
+
+/** A CIDR block `address/prefix` (IPv4 or IPv6); a bare address is one host. */
+const cidr = z.string().refine((c) => parseCidr(c) !== null, 'an IPv4 or IPv6 address or CIDR block (10.0.0.0/8, fd00::/8)');
+
+/** server.decision: forward-auth endpoints on the main listener (node/decision). */
+export const decisionSchema = z.strictObject({
+  endpoints: z.array(z.strictObject({
+    /**
+     * nginx/traefik/auto: the exact path the edge calls. envoy: a prefix — Envoy's HTTP ext_authz
+     * appends the original path to its `path_prefix`. Starts with `/`, no query, no trailing `/`.
+     */
+    path: z.string().regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~\-]$/, 'an absolute path of unreserved characters without a trailing /'),
+    /** How the edge reports the original request: auto = X-Original-URI (nginx) else X-Forwarded-Uri (Traefik, Caddy, HAProxy). */
+    dialect: z.enum(['auto', 'nginx', 'traefik', 'envoy']).default('auto'),
+  })).default([]).superRefine((eps, ctx) => {
+    const seen = new Set<string>();
+    eps.forEach((e, i) => {
+      if (seen.has(e.path)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'path'], message: `decision path ${e.path} is listed twice` });
+      seen.add(e.path);
+    });
+  }),
+  /**
+   * Peers allowed to call a decision endpoint (the edges): the original request they report is
+   * believed only from these. Anyone else gets 403 PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE. Default loopback.
+   */
+  trusted_edges: z.array(cidr).min(1).default(['127.0.0.0/8', '::1/128']),
+}).default({});
+
+export type DecisionConfig = z.infer<typeof decisionSchema>;

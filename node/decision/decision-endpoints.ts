@@ -1,0 +1,182 @@
+// Decision endpoints on the main listener (issue 15): an edge proxy asks "may this request
+// pass?" and gets the pipeline's verdict — routing, policy, caches, revocations, DPoP and
+// metrics as in proxy mode — for the ORIGINAL request it reports, never for the call's own
+// path. Only trusted edges are believed (server.decision.trusted_edges). The listener calls
+// endpoint() before routing and hands matching calls to handle().
+import type { HttpResponse } from 'uWebSockets.js';
+import { cidrMatcher, type DecisionConfig } from '../config/index.js';
+import { requestOrigin } from '../dpop/index.js';
+import { proxyError, type ProxyError } from '../errors.js';
+import { Fingerprint, type Logger } from '../log.js';
+import type { Pipeline, RequestContext, Snapshot } from '../pipeline/index.js';
+import { routingHost } from '../routing/host-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
+import { AMBIGUOUS } from '../routing/route-table.js';
+import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
+import { dialectOf, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
+
+export interface Endpoint {
+  readonly path: string;
+  readonly dialect: DialectSetting;
+}
+
+/** A decision call as the listener read and checked it (limits, header bytes, framing). */
+export interface CallParts {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly headers: string[];
+  readonly hasBody: boolean;
+  readonly head: boolean;
+  readonly start: number;
+}
+
+export interface DecisionOptions {
+  logger: Logger;
+  accessLog: boolean;
+  /** Register flat counters (metrics addSource). */
+  addSource(source: () => Record<string, number>): void;
+  /** node/http/respond writeError, with the snapshot's realm. */
+  writeError(res: HttpResponse, err: ProxyError, closeConnection: boolean, head: boolean): number;
+  authDecision(reason: string | null): void;
+}
+
+const DIALECTS: readonly (Dialect | 'none')[] = ['nginx', 'traefik', 'envoy', 'none'];
+const RESULTS: readonly DecisionResult[] = ['allowed', 'denied', 'unavailable', 'refused'];
+
+/** Flat counter key of a decision result (component-families.ts maps it to portcullis_decision_requests_total). */
+export function decisionKey(dialect: Dialect | 'none', result: DecisionResult): string {
+  return `decision.${dialect}_${result}`;
+}
+
+export class DecisionEndpoints implements DecisionHost {
+  private readonly exact = new Map<string, Endpoint>();
+  /** Envoy endpoints: prefixes the original path is appended to. */
+  private readonly prefixes: Endpoint[] = [];
+  private readonly trusted: (address: string) => boolean;
+  private readonly counts = new Map<string, number>();
+  /** Decisions being judged (a cache miss waits for the verifier or the authorization server). */
+  private inflight = 0;
+  private idleResolve: (() => void) | null = null;
+
+  /** Null when no endpoint is configured (the listener then has no decision branch at all). */
+  static create(config: DecisionConfig, opts: DecisionOptions): DecisionEndpoints | null {
+    return config.endpoints.length === 0 ? null : new DecisionEndpoints(config, opts);
+  }
+
+  private constructor(config: DecisionConfig, private readonly opts: DecisionOptions) {
+    for (const e of config.endpoints) {
+      if (e.dialect === 'envoy') this.prefixes.push(e); else this.exact.set(e.path, e);
+    }
+    this.trusted = cidrMatcher(config.trusted_edges);
+    for (const d of DIALECTS) for (const r of RESULTS) this.counts.set(decisionKey(d, r), 0);
+    opts.addSource(() => Object.fromEntries(this.counts));
+  }
+
+  /** The endpoint `rawPath` calls, or null (the request is an ordinary proxied one). */
+  endpoint(rawPath: string): Endpoint | null {
+    const e = this.exact.get(rawPath);
+    if (e !== undefined) return e;
+    for (const p of this.prefixes) if (rawPath.startsWith(p.path) && rawPath.charCodeAt(p.path.length) === 47 /* / */) return p;
+    return null;
+  }
+
+  /** Answer one decision call (synchronously or later through its sink). Never throws for bad input. */
+  handle(ep: Endpoint, res: HttpResponse, call: CallParts, snap: Snapshot, pipeline: Pipeline): void {
+    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+    if (!this.trusted(remote)) {
+      return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
+    }
+    const orig = readOriginal(ep.dialect, ep.path, call);
+    if (typeof orig === 'string') {
+      return this.refuse(res, call, dialectOf(ep.dialect, call.headers) ?? 'none', proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig), remote);
+    }
+    const dialect = orig.dialect;
+    // the original request goes through the listener's own limits and normalisation: no bypass by spelling
+    const limits = snap.config.server.limits;
+    if (orig.rawPath.length + orig.query.length > limits.max_url_bytes) {
+      return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `original request target exceeds ${limits.max_url_bytes} bytes`), remote);
+    }
+    const allowParams = snap.config.server.paths.allow_params;
+    const path = normalizePath(orig.rawPath, allowParams);
+    if (path === null) {
+      const why = !allowParams && orig.rawPath.includes(';') ? 'path parameters (;) are not accepted (server.paths.allow_params)' : 'original path is ambiguous or invalid after normalisation';
+      return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', why), remote);
+    }
+    const host = orig.host === '' ? '' : routingHost(orig.host);
+    if (host === null) return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid original Host'), remote);
+    const match = snap.table.resolve(orig.method, host, path);
+    if (match === AMBIGUOUS) return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots'), remote);
+    if (match === null) return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`), remote);
+
+    // the client's headers as the edge copied them, with the original Host instead of the reporting ones
+    const headers: string[] = [];
+    const h = call.headers;
+    for (let i = 0; i < h.length; i += 2) if (!REPORTING_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
+    if (orig.host !== '') headers.push('host', orig.host);
+    const ctx: RequestContext = {
+      method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, secure: orig.proto === 'https', connection: null,
+      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+      // DPoP htu/htm are checked against the original request
+      origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),
+    };
+    const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
+    res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
+    this.inflight++;
+    pipeline.run(ctx, sink);
+  }
+
+  /** Resolve once no decision is being judged, or after `ms` (shutdown drain). */
+  idle(ms: number): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      t.unref();
+      this.idleResolve = () => { clearTimeout(t); resolve(); };
+    });
+  }
+
+  private settled(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.idleResolve !== null) { this.idleResolve(); this.idleResolve = null; }
+  }
+
+  // ---- DecisionHost -----------------------------------------------------------
+
+  writeError(res: HttpResponse, err: ProxyError, closeConnection: boolean, head: boolean): number {
+    return this.opts.writeError(res, err, closeConnection, head);
+  }
+
+  authDecision(reason: string | null): void { this.opts.authDecision(reason); }
+
+  done(call: DecisionSink, status: number, result: DecisionResult): void {
+    this.settled();
+    this.count(call.dialect, result);
+    if (!this.opts.accessLog) return;
+    const ctx = call.ctx;
+    const fp = call.fingerprint();
+    this.opts.logger.info({
+      decision: call.dialect, route: ctx.route.name, method: ctx.method, path: ctx.path, status, result,
+      ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
+      ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub } : {}),
+      ...(fp !== null ? { token: new Fingerprint(fp) } : {}),
+      ms: Math.round((performance.now() - call.start) * 1000) / 1000, client: ctx.remoteAddress,
+    }, 'decision');
+  }
+
+  private count(dialect: Dialect | 'none', result: DecisionResult): void {
+    const k = decisionKey(dialect, result);
+    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+  }
+
+  /** A call refused before the pipeline: the error answer, its count and log line. */
+  private refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void {
+    const status = this.opts.writeError(res, err, call.hasBody, call.head);
+    this.count(dialect, 'refused');
+    if (!this.opts.accessLog) return;
+    this.opts.logger.info({
+      decision: dialect, route: '(none)', method: call.method, path: call.path.length > 512 ? `${call.path.slice(0, 512)}…` : call.path,
+      status, result: 'refused', reason: err.code.slice(15).toLowerCase(), ms: Math.round((performance.now() - call.start) * 1000) / 1000, client,
+    }, 'decision');
+  }
+}

@@ -1,0 +1,115 @@
+// The answer of one decision call: the pipeline's sink that, instead of forwarding, writes
+// 200 with the identity headers (and an outbound token) for the edge to copy upstream, or the
+// denial with its challenge and JSON body for the edge to pass back. Counts and logs the result.
+import { hash } from 'node:crypto';
+import type { HttpResponse } from 'uWebSockets.js';
+import { proxyError, ERRORS, type ProxyError } from '../errors.js';
+import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
+import type { Dialect } from './original-request.js';
+
+/** What a decision ended as (metrics label `result`). */
+export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
+
+/** The endpoint's side of a call: writing errors (node/http owns that), counting, logging. */
+export interface DecisionHost {
+  writeError(res: HttpResponse, err: ProxyError, closeConnection: boolean, head: boolean): number;
+  /** Auth decision for portcullis_auth_decisions_total (null = allowed). */
+  authDecision(reason: string | null): void;
+  done(call: DecisionSink, status: number, result: DecisionResult): void;
+}
+
+/** Result of an error answer: 503 = the authorization side is in trouble, else a denial. */
+export function resultOf(status: number): DecisionResult {
+  return status === 503 ? 'unavailable' : status === 401 || status === 403 ? 'denied' : 'refused';
+}
+
+export class DecisionSink implements PipelineSink {
+  private aborted = false;
+  private answered = false;
+
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly host: DecisionHost,
+    private readonly snap: Snapshot,
+    readonly ctx: RequestContext,
+    readonly dialect: Dialect,
+    readonly start: number,
+    /** The call carried a body we do not read: close the connection after answering. */
+    private readonly hasBody: boolean,
+    /** The call itself is HEAD (Envoy sends the original method): no body in the answer. */
+    private readonly head: boolean,
+  ) {}
+
+  get closed(): boolean { return this.aborted || this.answered; }
+
+  onAborted(): void { this.aborted = true; }
+
+  decision(reason: string | null): void { this.host.authDecision(reason); }
+
+  deny(error: ProxyError): void {
+    if (this.closed) return;
+    this.answered = true;
+    let status = 0;
+    this.res.cork(() => { status = this.host.writeError(this.res, error, this.hasBody, this.head); });
+    this.host.done(this, status, resultOf(status));
+  }
+
+  /** Never called: allow() is defined, so the pipeline answers through it. */
+  forward(_req: UpstreamRequest): void {
+    this.deny(proxyError('PORTCULLIS_ERR_INTERNAL', 'decision endpoint asked to forward'));
+  }
+
+  allow(authz: string | null): void {
+    if (this.closed) return;
+    this.answered = true;
+    const ctx = this.ctx;
+    const out: string[] = [];
+    // identity headers only: mutate appends them to an empty list (client copies never enter it)
+    if (ctx.route.policy !== null) this.snap.auth.mutate(ctx, out);
+    if (authz !== null) out.push('authorization', authz);
+    if (this.dialect === 'envoy') {
+      const remove = this.envoyRemovals(out, authz === null && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx));
+      if (remove !== '') out.push('x-envoy-auth-headers-to-remove', remove);
+    }
+    const extra = ctx.responseHeaders;
+    this.res.cork(() => {
+      this.res.writeStatus('200 OK');
+      for (let i = 0; i < out.length; i += 2) this.res.writeHeader(out[i]!, out[i + 1]!);
+      if (extra != null) for (let i = 0; i < extra.length; i += 2) this.res.writeHeader(extra[i]!, extra[i + 1]!);
+      // a verdict must not outlive a revocation in some cache on the way
+      this.res.writeHeader('cache-control', 'no-store');
+      this.res.end('', this.hasBody); // Content-Length: 0 is right for HEAD too
+    });
+    this.host.done(this, 200, 'allowed');
+  }
+
+  /**
+   * Envoy only overwrites the headers a verdict names: client-sent identity headers the verdict
+   * does not carry (and the credentials of a route that strips them) must be removed by name,
+   * with `x-envoy-auth-headers-to-remove`. '' when nothing needs removing.
+   */
+  private envoyRemovals(verdict: readonly string[], stripCredentials: boolean): string {
+    const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
+    const h = this.ctx.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const k = h[i]!;
+      if (!this.snap.auth.isIdentityHeader(k) || names.includes(k)) continue;
+      let set = false;
+      for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
+      if (!set) names.push(k);
+    }
+    return names.join(',');
+  }
+
+  /** Token fingerprint for the log line: principal's, or of the raw token when it never verified. */
+  fingerprint(): string | null {
+    const c = this.ctx;
+    if (c.principal !== null) return c.principal.fingerprint;
+    return c.token !== null ? hash('sha256', c.token, 'hex').slice(0, 16) : null;
+  }
+}
+
+/** The status an error answer gets (for refusals answered before a sink exists). */
+export function statusOf(err: ProxyError): number {
+  return ERRORS[err.code].status;
+}

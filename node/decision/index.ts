@@ -1,0 +1,5 @@
+// Public surface of the decision endpoints (forward auth for nginx, Traefik, Caddy, HAProxy
+// and Envoy's HTTP ext_authz): the endpoint set the listener consults before routing.
+export { DecisionEndpoints, decisionKey, type CallParts, type DecisionOptions, type Endpoint } from './decision-endpoints.js';
+export { readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting, type OriginalRequest, type DecisionCall } from './original-request.js';
+export type { DecisionResult } from './decision-sink.js';

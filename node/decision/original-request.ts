@@ -1,0 +1,132 @@
+// Reading the original request an edge proxy reports to a decision endpoint, per dialect:
+// nginx auth_request (X-Original-URI/-Method), Traefik ForwardAuth and Caddy forward_auth
+// (X-Forwarded-Method/-Uri/-Host/-Proto), Envoy HTTP ext_authz (method as sent, original
+// path appended to the check path's prefix, Host = the original authority).
+// Only the raw parts are read here; the listener's normalisation and refusals follow.
+
+export type Dialect = 'nginx' | 'traefik' | 'envoy';
+export type DialectSetting = Dialect | 'auto';
+
+/** The request the client sent to the edge, as reported (not yet normalised). */
+export interface OriginalRequest {
+  readonly dialect: Dialect;
+  /** Upper-case method. */
+  readonly method: string;
+  /** Path as sent, before normalisation; starts with `/`. */
+  readonly rawPath: string;
+  /** Query without `?`, '' when none. */
+  readonly query: string;
+  /** Host as sent ('' when the edge reported none). */
+  readonly host: string;
+  readonly proto: 'http' | 'https';
+}
+
+/** The decision call as the listener read it. */
+export interface DecisionCall {
+  readonly method: string;
+  /** The call's own path (uWS getUrl). */
+  readonly path: string;
+  readonly query: string;
+  /** Flat [name, value…], names lower-case. */
+  readonly headers: readonly string[];
+}
+
+/**
+ * Headers of the decision call that describe the original request: removed from the headers
+ * the pipeline sees, which otherwise are the client's as the edge copied them.
+ */
+export const REPORTING_HEADERS: ReadonlySet<string> = new Set([
+  'host', 'x-original-uri', 'x-original-method', 'x-original-host', 'x-original-proto',
+  'x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-prefix',
+  'content-length', 'transfer-encoding', 'connection', 'keep-alive',
+]);
+
+const METHOD = /^[A-Za-z!#$%&'*+.^_`|~0-9-]{1,32}$/;
+
+/** The one value of `name`; undefined when absent, null when sent more than once (ambiguous: refused). */
+function single(h: readonly string[], name: string): string | undefined | null {
+  let v: string | undefined;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i] !== name) continue;
+    if (v !== undefined) return null;
+    v = h[i + 1]!;
+  }
+  return v;
+}
+
+/** The dialect a call speaks: `setting`, or for auto the one whose URI header it carries; null when none. */
+export function dialectOf(setting: DialectSetting, headers: readonly string[]): Dialect | null {
+  if (setting !== 'auto') return setting;
+  if (single(headers, 'x-original-uri') !== undefined) return 'nginx';
+  if (single(headers, 'x-forwarded-uri') !== undefined) return 'traefik';
+  return null;
+}
+
+/**
+ * The original request of `call` in `setting`'s dialect (`auto`: nginx when X-Original-URI is
+ * present, else Traefik/Caddy when X-Forwarded-Uri is), or a message saying what is missing.
+ * `prefix`: the endpoint path (Envoy appends the original path to it).
+ */
+export function readOriginal(setting: DialectSetting, prefix: string, call: DecisionCall): OriginalRequest | string {
+  const h = call.headers;
+  const dialect = dialectOf(setting, h);
+  if (dialect === null) return 'no X-Original-URI (nginx auth_request) or X-Forwarded-Uri (Traefik, Caddy) header';
+  let method: string | undefined | null;
+  let target: string | undefined | null;
+  let host: string | undefined | null;
+  let proto: string | undefined | null;
+  switch (dialect) {
+    case 'nginx':
+      method = single(h, 'x-original-method');
+      target = single(h, 'x-original-uri');
+      host = first(single(h, 'x-original-host'), single(h, 'x-forwarded-host'));
+      proto = first(single(h, 'x-original-proto'), single(h, 'x-forwarded-proto'));
+      if (method === undefined) return 'no X-Original-Method header';
+      if (target === undefined) return 'no X-Original-URI header';
+      break;
+    case 'traefik':
+      method = single(h, 'x-forwarded-method');
+      target = single(h, 'x-forwarded-uri');
+      host = single(h, 'x-forwarded-host');
+      proto = single(h, 'x-forwarded-proto');
+      if (method === undefined) return 'no X-Forwarded-Method header';
+      if (target === undefined) return 'no X-Forwarded-Uri header';
+      break;
+    case 'envoy':
+      method = call.method;
+      target = call.path.slice(prefix.length) + (call.query !== '' ? `?${call.query}` : '');
+      host = undefined; // Envoy sends the original authority as the call's Host
+      proto = single(h, 'x-forwarded-proto');
+      break;
+    default: {
+      const never: never = dialect;
+      return `unknown dialect ${String(never)}`;
+    }
+  }
+  if (method === null || target === null || host === null || proto === null) return 'an original-request header was sent more than once';
+  if (!METHOD.test(method)) return 'original method is not an HTTP method token';
+  // origin-form only: an absolute URI or `*` would let the reported host differ from the routed one
+  if (target[0] !== '/') return 'original URI is not an absolute path (origin-form)';
+  const hash = target.indexOf('#');
+  if (hash !== -1) target = target.slice(0, hash);
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q + 1);
+  if (host === undefined) {
+    const own = single(h, 'host');
+    if (own === null) return 'more than one Host header';
+    host = own ?? '';
+  }
+  let p: 'http' | 'https' = 'http';
+  if (proto !== undefined) {
+    // a chain of edges appends: the first is the client's
+    const v = proto.split(',')[0]!.trim().toLowerCase();
+    if (v !== 'http' && v !== 'https') return 'original proto is neither http nor https';
+    p = v;
+  }
+  return { dialect, method: method.toUpperCase(), rawPath, query, host, proto: p };
+}
+
+function first(a: string | undefined | null, b: string | undefined | null): string | undefined | null {
+  return a !== undefined ? a : b;
+}

@@ -1,0 +1,85 @@
+// The edge files in deploy/edge/ that cannot run here (Traefik, Caddy, Envoy, Istio) checked
+// against what Portcullis answers: they call a decision endpoint deploy/edge/portcullis-decision.yaml
+// configures, in its dialect; they send what a decision needs (credentials, DPoP proof, scheme);
+// they copy every default identity header upstream and strip client copies; they fail closed;
+// none caches verdicts. nginx and HAProxy run for real in edges.test.ts.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { DEFAULT_IDENTITY } from '../../../node/pipeline/index.js';
+import { validateConfig } from '../../../node/config/index.js';
+import { EDGE_DIR } from './edge-fixtures.js';
+
+const read = (f: string): string => readFileSync(join(EDGE_DIR, f), 'utf8');
+const IDENTITY = Object.keys(DEFAULT_IDENTITY.headers);
+
+const portcullis = validateConfig(parse(read('portcullis-decision.yaml')));
+const endpoints = portcullis.ok ? portcullis.config.server.decision.endpoints : [];
+const endpoint = (dialect: string): string => endpoints.find((e) => e.dialect === dialect)!.path;
+
+describe('deploy/edge', () => {
+  it('portcullis-decision.yaml is a valid config with an auto and an envoy endpoint', () => {
+    expect(portcullis.ok, JSON.stringify(portcullis.ok ? null : portcullis.errors)).toBe(true);
+    expect(endpoints.map((e) => e.dialect).sort()).toEqual(['auto', 'envoy']);
+  });
+
+  it('nginx.conf and haproxy.cfg call the auto endpoint and cache no verdict', () => {
+    const nginx = read('nginx.conf');
+    expect(nginx).toContain(`auth_request ${endpoint('auto')};`);
+    expect(nginx).not.toMatch(/^\s*proxy_cache\s/m);
+    for (const h of IDENTITY) expect(nginx, h).toMatch(new RegExp(`proxy_set_header ${h} `));
+    expect(read('haproxy.cfg')).toContain(endpoint('auto'));
+    expect(read('haproxy.cfg')).not.toMatch(/^\s*(cache|http-request cache-use)/m);
+  });
+
+  it('Traefik: ForwardAuth to the auto endpoint, X-Forwarded-* not taken from clients, every X-Auth-* replaced', () => {
+    const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { forwardAuth: Record<string, unknown> }> } };
+    for (const [name, m] of Object.entries(t.http.middlewares)) {
+      const fa = m.forwardAuth;
+      expect(new URL(String(fa.address)).pathname, name).toBe(endpoint('auto'));
+      expect(fa.trustForwardHeader, name).toBe(false);
+      const re = new RegExp(String(fa.authResponseHeadersRegex));
+      for (const h of [...IDENTITY, 'X-Auth-Anything']) expect(re.test(h), `${name} ${h}`).toBe(true);
+      expect(fa.authRequestHeaders, 'every client header reaches Portcullis').toBeUndefined();
+    }
+    expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth.authResponseHeadersRegex)).test('Authorization'), 'a verdict without Authorization would delete the client token').toBe(false);
+  });
+
+  it('Caddy: forward_auth to the auto endpoint, client X-Auth-* removed first, identity headers copied', () => {
+    const c = read('Caddyfile');
+    expect(c).toContain(`uri ${endpoint('auto')}`);
+    expect(c.indexOf('request_header -X-Auth-*')).toBeGreaterThan(-1);
+    expect(c.indexOf('request_header -X-Auth-*')).toBeLessThan(c.indexOf('forward_auth portcullis'));
+    const copy = /copy_headers ([^\n]+)/.exec(c)![1]!.trim().split(/\s+/);
+    for (const h of IDENTITY) expect(copy, h).toContain(h);
+  });
+
+  it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {
+    const e = parse(read('envoy.yaml')) as any;
+    const hcm = e.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    const f = hcm.http_filters.find((x: any) => x.name === 'envoy.filters.http.ext_authz').typed_config;
+    expect(f.failure_mode_allow).toBe(false);
+    expect(f.status_on_error.code).toBe('ServiceUnavailable');
+    expect(f.http_service.path_prefix).toBe(endpoint('envoy'));
+    const sent = f.http_service.authorization_request.allowed_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
+    expect(sent).toEqual(expect.arrayContaining(['authorization', 'dpop', 'x-forwarded-proto', 'x-auth-*']));
+    const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
+    expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
+    const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
+    expect(client).toEqual(expect.arrayContaining(['www-authenticate', 'retry-after', 'dpop-nonce', 'content-type']));
+    expect(hcm.use_remote_address).toBe(true);
+  });
+
+  it('Istio: a CUSTOM AuthorizationPolicy naming an envoyExtAuthzHttp provider for the envoy endpoint', () => {
+    const docs = parseAllDocuments(read('istio.yaml')).map((d) => d.toJS() as any);
+    const provider = docs[0].spec.meshConfig.extensionProviders[0];
+    expect(provider.envoyExtAuthzHttp.pathPrefix).toBe(endpoint('envoy'));
+    expect(provider.envoyExtAuthzHttp.failOpen).toBe(false);
+    expect(provider.envoyExtAuthzHttp.includeRequestHeadersInCheck).toEqual(expect.arrayContaining(['authorization', 'dpop', 'x-forwarded-proto', 'x-auth-*']));
+    expect(provider.envoyExtAuthzHttp.headersToUpstreamOnAllow).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
+    const policy = docs.find((d) => d.kind === 'AuthorizationPolicy');
+    expect(policy.spec.action).toBe('CUSTOM');
+    expect(policy.spec.provider.name).toBe(provider.name);
+  });
+});

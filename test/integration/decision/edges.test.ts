@@ -1,0 +1,206 @@
+// Portcullis deciding behind real edges, started from deploy/edge/ as operators run them:
+// nginx (auth_request) and HAProxy 2.6 (Lua core.httpclient), both in front of a recording
+// upstream and asking instance A of a two-instance cluster on a real nats-server. Allowed with
+// identity headers upstream and client-sent copies stripped; each denial; a revocation made at
+// instance B refused through the edge; DPoP through the edge; the authorization server down.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import type { Nginx } from '../../helpers/nginx.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
+import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, type Answer } from './decision-fixtures.js';
+import { startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
+
+let as: AuthServer;
+let app: ScriptedUpstream;
+let nats: NatsServer & { stop(): Promise<void> };
+let a: ProxyProcess;
+let b: ProxyProcess;
+let nginx: Nginx;
+let haproxy: Haproxy;
+const edgeUrl: Record<string, string> = {};
+let token: string;
+let key: ClientKey;
+
+function config(): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 }, decision: DECISION },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    ...decisionPolicy(as, app.url),
+    cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  };
+}
+
+async function readyWithPeers(p: ProxyProcess, peers: number): Promise<void> {
+  const end = Date.now() + 30_000;
+  let last = '';
+  for (;;) {
+    const r = await send(`${p.adminUrl}/readyz`, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    last = r.text;
+    if (r.status === 200 && (r.json as { cluster?: { members?: number } }).cluster?.members === peers) return;
+    if (Date.now() > end) throw new Error(`proxy not ready with ${peers} members: ${last}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+beforeAll(async () => {
+  [as, app, nats, key] = await Promise.all([startAuthServer(), startRecordingUpstream(), startNatsServer(), clientKey('ES256')]);
+  [a, b] = await Promise.all([startProxy(config(), { env: ENV }), startProxy(config(), { env: ENV })]);
+  await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
+  const [np, hp] = await Promise.all([freePort(), freePort()]);
+  [nginx, haproxy] = await Promise.all([startNginxEdge(np, a.port, app.port), startHaproxyEdge(hp, a.port, app.port)]);
+  edgeUrl.nginx = `http://127.0.0.1:${np}`;
+  edgeUrl.haproxy = `http://127.0.0.1:${hp}`;
+  token = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([nginx?.stop(), haproxy?.stop()]);
+  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([as?.close(), app?.close(), nats?.stop()]);
+});
+
+const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
+
+describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding', (edge) => {
+  const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> => send(`${edgeUrl[edge]}${path}`, headers, method);
+  /** What the app saw for this answer (the app echoes its request headers). */
+  const seen = (r: Answer): Record<string, string> => {
+    expect(r.status, `${r.text}\n${edge === 'nginx' ? nginx.errors() : haproxy.errors()}`).toBe(200);
+    return (r.json as { headers: Record<string, string> }).headers;
+  };
+
+  it('allowed: the app gets the identity headers of the verdict, never the client-sent copies', async () => {
+    const h = seen(await get('/orders/1', { ...bearer(token), 'x-auth-subject': 'root', 'x-auth-issuer': 'https://evil.example' }));
+    expect(h['x-auth-subject']).toBe('alice');
+    expect(h['x-auth-scopes']).toBe('orders:read');
+    expect(h['x-auth-issuer']).toBe(as.issuer);
+    expect(h.authorization).toBe(`Bearer ${token}`);
+    // a route without auth: identity headers the client sent are removed, none are added
+    const pub = seen(await get('/public/x', { 'x-auth-subject': 'root', 'x-auth-client-id': 'admin' }));
+    expect(pub['x-auth-subject']).toBeUndefined();
+    expect(pub['x-auth-client-id']).toBeUndefined();
+  });
+
+  it('no token → 401 with the Bearer challenge; the app is not called', async () => {
+    const before = app.seen.length;
+    const r = await get('/orders/1');
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_MISSING' });
+    expect(app.seen.length).toBe(before);
+  });
+
+  it('a bad or expired token → 401 invalid_token', async () => {
+    const expired = await as.issueJwt({}, { ttlSeconds: -3600 });
+    for (const t of ['not.a.jwt', expired]) {
+      const r = await get('/orders/1', bearer(t));
+      expect(r.status).toBe(401);
+      expect(r.headers['www-authenticate'], 'exactly one challenge').toMatch(/^Bearer realm="portcullis", error="invalid_token"/);
+      expect(r.json).toMatchObject({ error: 'invalid_token', code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' });
+    }
+  });
+
+  it('insufficient scope on the route the original path selects → 403', async () => {
+    const before = app.seen.length;
+    const r = await get('/admin/users', bearer(token));
+    expect(r.status).toBe(403);
+    // nginx's auth_request keeps neither: deploy/edge/nginx.conf answers them from the verdict's challenge
+    expect(r.headers['www-authenticate']).toMatch(/^Bearer realm="portcullis", error="insufficient_scope", error_description="[^"]+", scope="admin"$/);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_INSUFFICIENT_SCOPE' });
+    // a dot segment does not reach /admin as /public
+    expect((await get('/public/../admin/users')).status).not.toBe(200);
+    expect((await get('/public/%2e%2e/admin/users')).status).not.toBe(200);
+    expect(app.seen.length).toBe(before);
+  });
+
+  it('an original path Portcullis refuses keeps its status: ambiguous → 400, no route → 404; never forwarded', async () => {
+    const before = app.seen.length;
+    const amb = await get('/public/a%2fb', bearer(token));
+    expect(amb.status, amb.text).toBe(400);
+    expect(amb.headers['cache-control']).toBe('no-store');
+    const none = await get('/nowhere', bearer(token));
+    expect(none.status, none.text).toBe(404);
+    expect(app.seen.length).toBe(before);
+  });
+
+  it('the internal token of a forward.token: internal route replaces the client token upstream', async () => {
+    const h = seen(await get('/internal/x', bearer(token)));
+    expect(h.authorization).toMatch(/^Bearer /);
+    expect(h.authorization).not.toBe(`Bearer ${token}`);
+    expect(payloadOf(h.authorization!.slice(7))).toMatchObject({ aud: 'ledger-api', sub: 'alice' });
+  });
+
+  it('authorization server down (opaque token) → 503, never forwarded', async () => {
+    const opaque = as.issueOpaque({ sub: 'bob', scope: 'orders:read' });
+    const before = app.seen.length;
+    as.setIntrospection('down');
+    try {
+      const r = await get('/orders/1', bearer(opaque));
+      expect(r.status).toBe(503);
+    } finally {
+      as.setIntrospection('normal');
+    }
+    expect(app.seen.length).toBe(before);
+    expect(seen(await get('/orders/1', bearer(opaque)))['x-auth-subject']).toBe('bob');
+  });
+
+  it('a revocation made at the other instance is refused through the edge', async () => {
+    const t = await as.issueJwt({ sub: `revoked-${edge}`, scope: 'orders:read' });
+    seen(await get('/orders/1', bearer(t))); // warm: the verdict is cached at A
+    const rv = await send(`${b.adminUrl}/revocations`, { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, 'POST', JSON.stringify({ kind: 'jti', value: jtiOf(t), reason: 'test' }));
+    expect(rv.status, rv.text).toBe(201);
+    let refusals = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 5_000) {
+      const r = await get('/orders/1', bearer(t));
+      if (r.status === 401) { refusals++; break; }
+      expect(r.status).toBe(200);
+    }
+    expect(refusals, 'the revocation never reached A through the bus').toBe(1);
+    // eslint-disable-next-line no-console
+    console.log(`${edge}: revoked at B, first refusal through the edge at A after ${Date.now() - t0} ms`);
+    const after = await get('/orders/1', bearer(t));
+    expect(after.status).toBe(401);
+    expect(String(after.headers['www-authenticate'])).toMatch(/error="invalid_token"/);
+  });
+
+  it('DPoP through the edge: the proof names the URL the client used; replayed or for another URL → 401', async () => {
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const htu = `${edgeUrl[edge]}/dpop/orders`;
+    const good = await proof(key, { htu, htm: 'POST', token: bound });
+    const h = seen(await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: good }, 'POST'));
+    expect(h.authorization).toBe(`DPoP ${bound}`);
+    expect(h.dpop).toBe(good);
+    const replay = await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: good }, 'POST');
+    expect(replay.status).toBe(401);
+    expect(replay.headers['www-authenticate']).toMatch(/^DPoP realm="portcullis", error="invalid_dpop_proof"/);
+    expect(replay.json).toMatchObject({ code: 'PORTCULLIS_ERR_DPOP_INVALID_PROOF' });
+    const other = await proof(key, { htu: `${a.url}/dpop/orders`, htm: 'POST', token: bound });
+    expect((await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: other }, 'POST')).status).toBe(401);
+  });
+});
+
+describe('Portcullis unreachable behind each edge', () => {
+  it('nginx and HAProxy answer 503 and forward nothing', async () => {
+    const [dead, np, hp] = await Promise.all([deadPort(), freePort(), freePort()]);
+    const [n, h] = await Promise.all([startNginxEdge(np, dead, app.port), startHaproxyEdge(hp, dead, app.port)]);
+    try {
+      const before = app.seen.length;
+      for (const port of [np, hp]) {
+        const r = await send(`http://127.0.0.1:${port}/orders/1`, bearer(token));
+        expect(r.status, `edge on ${port}: ${r.text}`).toBe(503);
+        expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' });
+      }
+      expect(app.seen.length).toBe(before);
+    } finally {
+      await Promise.all([n.stop(), h.stop()]);
+    }
+  }, 30_000);
+});

@@ -1,0 +1,57 @@
+// The forward-auth scenario's pure parts: the nginx configs it runs (accepted by the real
+// `nginx -t`; the cache only on the validator's), the Portcullis config with its decision
+// endpoint (the real schema), and the summary's ratios and revocation table.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { validateConfig } from '../../../node/config/index.js';
+import { forwardAuthTables, summariseForwardAuth, VALIDATOR_CACHE_TTL_S } from '../../../bench/forward-auth.bench.js';
+import { DEFAULT_LOAD_FLAGS } from '../../../bench/load.js';
+import { NGINX_BIN, nginxAuthConfig } from '../../../bench/nginx.js';
+import type { LoadResult } from '../../../bench/stats.js';
+import { tokenConfigYaml } from '../../../bench/token-targets.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+
+const run = (rps: number): LoadResult => ({ rps, p50: 1, p99: 2, p999: 4, errors: 0, non2xx: 0, requests: rps * 5, durationS: 5 });
+
+describe('forward-auth nginx configs', () => {
+  for (const cacheTtlS of [0, VALIDATOR_CACHE_TTL_S]) {
+    it(`nginx -t accepts the config with cacheTtlS ${cacheTtlS}; the cache only when asked`, () => {
+      if (!existsSync(NGINX_BIN)) throw new Error(`nginx not found at ${NGINX_BIN}: apt-get install -y nginx`);
+      const dir = tempDir('portcullis-bench-nginx-test-');
+      for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, t));
+      const conf = nginxAuthConfig({ dir, port: 1, upstreamPort: 2, authPort: 3, authPath: '/_portcullis/auth', cacheTtlS });
+      writeFileSync(join(dir, 'nginx.conf'), conf);
+      execFileSync(NGINX_BIN, ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'pipe' });
+      expect(conf.includes('proxy_cache auth;')).toBe(cacheTtlS > 0);
+      expect(conf).toContain('auth_request /_auth;');
+      expect(conf).toContain('proxy_set_header X-Original-URI $request_uri;');
+    });
+  }
+});
+
+describe('forward-auth Portcullis config', () => {
+  it('the token config with the decision endpoint validates', () => {
+    const yaml = tokenConfigYaml({ upstreamPort: 1, issuer: 'http://127.0.0.1:9/', algorithms: ['RS256'], poolSize: 1, cacheEntries: 10 })
+      .replace('  workers: 1\n', '  workers: 1\n  decision: { endpoints: [{ path: /_portcullis/auth, dialect: nginx }] }\n');
+    const r = validateConfig(parse(yaml));
+    expect(r.ok, JSON.stringify(r.ok ? null : r.errors)).toBe(true);
+    if (r.ok) expect(r.config.server.decision.endpoints).toEqual([{ path: '/_portcullis/auth', dialect: 'nginx' }]);
+  });
+});
+
+describe('forward-auth summary', () => {
+  it('ratios against the cached validator and HAProxy; revocation says who honours it', () => {
+    const closed = { 'nginx+portcullis': [run(900), run(1100)], 'nginx+validator': [run(1000), run(1000)], portcullis: [run(800), run(800)], haproxy: [run(500), run(500)] };
+    const s = summariseForwardAuth(closed, { 'nginx+portcullis': true, portcullis: true });
+    expect(s.ratios[0]!.slice(0, 2)).toEqual(['nginx+portcullis / nginx+validator', 1]);
+    expect(s.ratios[1]!.slice(0, 2)).toEqual(['nginx+portcullis / haproxy', 2]);
+    const table = forwardAuthTables(s, {}, DEFAULT_LOAD_FLAGS, 'RS256', []);
+    expect(table).toContain('| nginx+portcullis | yes: the next request after POST /revocations got 401 |');
+    expect(table).toContain(`| nginx+validator | no: the validator has no revocation, and its verdict is cached ${VALIDATOR_CACHE_TTL_S} s |`);
+    expect(forwardAuthTables(summariseForwardAuth(closed, { 'nginx+portcullis': false, portcullis: null }), {}, DEFAULT_LOAD_FLAGS, 'RS256', []))
+      .toContain('| nginx+portcullis | NO: the next request still passed |');
+  });
+});
