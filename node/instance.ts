@@ -15,6 +15,8 @@ import type { CompiledRoute } from './pipeline/context.js';
 import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
+import { Tracer } from './tracing/index.js';
+import { PORTCULLIS_VERSION } from './version.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -74,6 +76,8 @@ export class ProxyInstance {
   private readonly env: Environment;
   private closing = false;
   private readonly configPath: string | undefined;
+  /** OTLP tracing, when `tracing.enabled` at start (the section is read at start: a reload keeps it). */
+  private readonly tracer: Tracer | null;
 
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
@@ -82,6 +86,8 @@ export class ProxyInstance {
     this.version = opts.version ?? 1;
     this.auth = createAuth(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
+    this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION) : null;
+    if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
   }
@@ -218,7 +224,7 @@ export class ProxyInstance {
     const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(policyRoute(r, index)) }));
     return {
       version, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: this.auth.stages, realm: 'portcullis',
-      outbound, wellKnown: s2s.wellKnown,
+      outbound, wellKnown: s2s.wellKnown, tracer: this.tracer,
     };
   }
 
@@ -305,5 +311,6 @@ export class ProxyInstance {
     await this.auth.close();
     await this.s2s.close();
     await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
+    await this.tracer?.close();
   }
 }

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
+import { tracingSchema } from './observability-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -380,6 +381,7 @@ export const configSchema = z.strictObject({
   internal_tokens: internalTokensSchema.optional(),
   cluster: clusterSchema,
   log: logSchema,
+  tracing: tracingSchema,
   verifier: z.strictObject({
     pool_size: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
     cache_entries: z.number().int().min(0).default(100_000),

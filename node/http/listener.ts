@@ -9,6 +9,7 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
+import { endRelayTrace } from './request-trace.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -141,12 +142,15 @@ export class Listener implements RelayHost {
     m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
     const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
+    const tr = relay.ctx.trace;
+    if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
     if (this.opts.accessLog) {
       this.opts.logger.info({
         route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
         bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress,
+        ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
         ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
         ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
           : relay.ctx.token !== null ? { token: new Fingerprint(hash('sha256', relay.ctx.token, 'hex').slice(0, 16)) } : {}),
@@ -222,13 +226,23 @@ export class Listener implements RelayHost {
 
   /** Metrics and access log line of a request answered inside the handler (no Relay). */
   private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
-    const ms = performance.now() - this.reqStart;
+    const end = performance.now();
+    const ms = end - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
+    // refused before it had a context: its trace (tracing on) starts and ends here
+    const tracer = this.snapshot.tracer;
+    const tr = tracer === null ? null : tracer.start(collected);
+    if (tr !== null) {
+      tracer!.end(tr, {
+        method: this.reqMethod, route, path: loggedRawPath(this.reqPath), status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start: this.reqStart, end, upstream: null,
+      });
+    }
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
       route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
       ...(reason !== null ? { reason } : {}),
       ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client,
+      ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     }, 'request');
   }
 
@@ -312,6 +326,7 @@ export class Listener implements RelayHost {
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+      trace: snap.tracer === null ? null : snap.tracer.start(headers),
     };
     const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);
     res.onAborted(() => relay.onAborted());

@@ -252,6 +252,14 @@ counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) e
 counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time', { 'listener.request_timeouts_total': null });
 counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
 
+// ---- tracing (node/tracing; only while tracing.enabled) ----
+counter('portcullis_tracing_traces_total', 'Requests traced, by sampling decision (sampled: spans exported; not_sampled: trace headers only)', by('decision', { 'tracing.traces_sampled': 'sampled', 'tracing.traces_not_sampled': 'not_sampled' }));
+counter('portcullis_tracing_traceparent_invalid_total', 'Requests whose traceparent was malformed (a new trace was started, the header not forwarded)', { 'tracing.traceparent_invalid': null });
+counter('portcullis_tracing_spans_exported_total', 'Spans the OTLP collector accepted', { 'tracing.spans_exported': null });
+counter('portcullis_tracing_spans_dropped_total', 'Spans dropped, by reason (queue_full: tracing.max_queue_spans reached; export_failed: the collector refused or did not answer)', by('reason', { 'tracing.spans_dropped_queue_full': 'queue_full', 'tracing.spans_dropped_export_failed': 'export_failed' }));
+counter('portcullis_tracing_exports_total', 'OTLP export requests, by outcome (ok, failed)', by('outcome', { 'tracing.exports_ok': 'ok', 'tracing.exports_failed': 'failed' }));
+gauge('portcullis_tracing_queue_spans', 'Spans waiting for export', { 'tracing.queue_spans': null });
+
 // ---- keys that carry a name (an upstream, an issuer, a failure code, a bucket bound) ----
 /** A family of keys matched by pattern: `map` the match to a sample, `unmap` a sample back to its key (null: not ours). */
 interface KeyPattern {

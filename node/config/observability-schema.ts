@@ -1,0 +1,29 @@
+// The `tracing` section of portcullis.yaml (local to each instance, read at start): OTLP/HTTP
+// export of request spans and W3C trace-context propagation. Off by default.
+import { z } from 'zod';
+
+const otlpUrl = z.string().url().refine((u) => {
+  const url = new URL(u);
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
+}, 'an http(s) URL without user or password, e.g. http://127.0.0.1:4318/v1/traces');
+
+export const tracingSchema = z.strictObject({
+  /** Off: no trace headers touched (traceparent passes through unchanged), no span, no cost per request. */
+  enabled: z.boolean().default(false),
+  /** OTLP/HTTP traces endpoint (JSON encoding), e.g. an OpenTelemetry Collector's :4318/v1/traces. */
+  endpoint: otlpUrl.default('http://127.0.0.1:4318/v1/traces'),
+  /** `service.name` of the exported resource. */
+  service_name: z.string().min(1).default('portcullis'),
+  /** Share of new traces recorded, 0..1 (1 = all); decided on the trace id, so every proxy of a trace agrees. */
+  sample_ratio: z.number().min(0).max(1).default(1),
+  /** A request with a valid traceparent follows the client's sampled flag (OpenTelemetry ParentBased). */
+  parent_based: z.boolean().default(true),
+  batch: z.strictObject({
+    max_spans: z.number().int().min(1).max(10_000).default(512), // spans per export request
+    interval_ms: z.number().int().min(10).default(1_000), // 1 s: longest a span waits for a batch
+  }).default({}),
+  /** Spans waiting for export at most; a request whose spans do not fit is dropped (counted). */
+  max_queue_spans: z.number().int().min(1).default(8_192),
+  /** Deadline of one export (connect + answer), ms; a failed export is dropped (counted). */
+  timeout_ms: z.number().int().min(1).default(5_000), // 5 s
+}).default({});
