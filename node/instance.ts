@@ -17,6 +17,7 @@ import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
 import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
+import { AuditLog } from './audit/index.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -67,6 +68,8 @@ export class ProxyInstance {
   readonly logger: Logger;
   private listener: Listener | null = null;
   private admin: AdminServer | null = null;
+  /** The audit trail of admin actions; open when this process serves the admin API. */
+  audit: AuditLog | null = null;
   private auth: Auth;
   /** Internal tokens, token exchange, egress client credentials (node/s2s). */
   private s2s: S2sLayer;
@@ -114,7 +117,9 @@ export class ProxyInstance {
     });
     await inst.listener.listen();
     if (opts.admin) {
+      inst.audit = AuditLog.open(cfg.log.audit);
       inst.admin = new AdminServer({
+        audit: inst.audit,
         host: cfg.admin.listen.host,
         port: cfg.admin.listen.port,
         token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
@@ -131,6 +136,8 @@ export class ProxyInstance {
   get port(): number { return this.listener?.port ?? 0; }
   get adminPort(): number { return this.admin?.port ?? 0; }
   get config(): Config { return this.snapshot.config; }
+  /** The committed config's version. */
+  get configVersion(): number { return this.version; }
 
   /**
    * Ready = listener bound, the issuers of the start config judged once (keys loaded or
@@ -312,5 +319,6 @@ export class ProxyInstance {
     await this.s2s.close();
     await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
     await this.tracer?.close();
+    this.audit?.close();
   }
 }

@@ -11,6 +11,7 @@ import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
+import { AuditLog, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
@@ -74,6 +75,8 @@ export function freePort(host: string): Promise<number> {
 export class Supervisor {
   private readonly slots: Slot[] = [];
   private admin: AdminServer | null = null;
+  /** The audit trail of admin actions (the primary serves the admin API). */
+  private audit: AuditLog | null = null;
   private stopping = false;
   private port = 0;
   private readonly aggregator = new AggregatorRegistry();
@@ -114,7 +117,9 @@ export class Supervisor {
       this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
       this.fork(this.slots[i]!);
     }
+    this.audit = AuditLog.open(cfg.log.audit);
     this.admin = new AdminServer({
+      audit: this.audit,
       host: cfg.admin.listen.host,
       port: cfg.admin.listen.port,
       token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
@@ -152,7 +157,7 @@ export class Supervisor {
     logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers });
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
-    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGHUP', () => void this.auditedReload({ kind: 'signal', signal: 'SIGHUP' }));
   }
 
   private waitReady(): Promise<void> {
@@ -260,6 +265,15 @@ export class Supervisor {
       out[name] = { keys, introspection };
     }
     return out;
+  }
+
+  /** reload() for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */
+  async auditedReload(actor: AuditActor): Promise<{ status: number; body: unknown }> {
+    const before = this.version;
+    const r = await this.reload();
+    const b = r.body as { version?: number; errors?: unknown[] };
+    this.audit?.record(reloadRecord(actor, before, r.status === 200 && typeof b.version === 'number' ? { ok: true, version: b.version } : { ok: false, errors: b.errors ?? [] }));
+    return r;
   }
 
   /** Validate the file here (environment included), then reload every worker or none; one reload at a time. */

@@ -27,3 +27,9 @@ export const tracingSchema = z.strictObject({
   /** Deadline of one export (connect + answer), ms; a failed export is dropped (counted). */
   timeout_ms: z.number().int().min(1).default(5_000), // 5 s
 }).default({});
+
+/** `log.audit`: the audit trail of admin actions (node/audit). */
+export const auditSchema = z.strictObject({
+  /** File the audit records are appended to (created 0600); absent: standard output, beside the other log lines. */
+  file: z.string().min(1).optional(),
+}).default({});

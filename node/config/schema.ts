@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
-import { tracingSchema } from './observability-schema.js';
+import { auditSchema, tracingSchema } from './observability-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -258,6 +258,7 @@ export const logSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   format: z.enum(['json', 'pretty']).default('json'),
   access: z.boolean().default(true), // one line per request
+  audit: auditSchema,
 }).default({});
 
 export const clusterSchema = z.strictObject({
