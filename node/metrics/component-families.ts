@@ -55,6 +55,8 @@ const MS = 0.001;
 counter('portcullis_jwt_cache_lookups_total', 'Verified-token cache lookups by result (hit, miss)', by('result', { 'jwt.cache_hits': 'hit', 'jwt.cache_misses': 'miss' }));
 gauge('portcullis_jwt_cache_entries', 'Verified tokens cached', { 'jwt.cache_entries': null });
 gauge('portcullis_jwt_cache_bytes', 'Estimated memory of the verified-token cache', { 'jwt.cache_bytes': null });
+gauge('portcullis_jwt_cache_max_bytes', 'Bound of the verified-token cache memory (verifier.cache_bytes), summed over workers like portcullis_jwt_cache_bytes', { 'jwt.cache_max_bytes': null });
+gauge('portcullis_jwt_cache_max_entries', 'Bound of the verified-token cache entries (verifier.cache_entries), summed over workers', { 'jwt.cache_max_entries': null });
 counter('portcullis_jwt_cache_removals_total', 'Verified tokens removed from the cache by reason (evicted: room, expired: past exp)', by('reason', { 'jwt.cache_evictions': 'evicted', 'jwt.cache_expirations': 'expired' }));
 counter('portcullis_jwt_verified_total', 'Tokens whose signature and claims verified', { 'jwt.verify_ok': null });
 gauge('portcullis_jwt_verify_inflight', 'Distinct tokens being verified now', { 'jwt.verify_inflight': null });
