@@ -33,3 +33,9 @@ export const auditSchema = z.strictObject({
   /** File the audit records are appended to (created 0600); absent: standard output, beside the other log lines. */
   file: z.string().min(1).optional(),
 }).default({});
+
+/** A route's `access_log`: sampling of its allowed requests' access-log lines. */
+export const accessLogSchema = z.strictObject({
+  /** Share of allowed, complete 1xx–3xx requests logged, 0..1; denials, 4xx/5xx, incomplete responses and sampled traces are always logged. */
+  sample_allowed: z.number().min(0).max(1).default(1),
+});

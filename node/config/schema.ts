@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
-import { auditSchema, tracingSchema } from './observability-schema.js';
+import { accessLogSchema, auditSchema, tracingSchema } from './observability-schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -233,6 +233,8 @@ export const routeSchema = z.strictObject({
   }).default({}),
   /** Egress: a client-credentials token for this route (overrides the upstream's). */
   client_credentials: clientCredentialsSchema.optional(),
+  /** Access-log sampling (README: Logs); absent: every request logged. */
+  access_log: accessLogSchema.optional(),
 });
 
 /** The proxy's own token issuer for `forward.token: internal` (node/s2s). */

@@ -10,6 +10,7 @@ import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
 import { endRelayTrace } from './request-trace.js';
+import { keepAccessLine } from './access-sampling.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -57,7 +58,7 @@ export class Listener implements RelayHost {
   private readonly bodies = new Set<Relay>();
   private readonly active = new Set<Relay>();
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
-  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0 };
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
   private drainResolve: (() => void) | null = null;
@@ -90,6 +91,7 @@ export class Listener implements RelayHost {
     opts.metrics.addSource(() => ({
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
+      'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
     }));
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
     this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
@@ -144,7 +146,8 @@ export class Listener implements RelayHost {
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
     const tr = relay.ctx.trace;
     if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
-    if (this.opts.accessLog) {
+    if (this.opts.accessLog && !keepAccessLine(relay)) this.bodyCounters.access_lines_sampled_out++;
+    else if (this.opts.accessLog) {
       this.opts.logger.info({
         route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),

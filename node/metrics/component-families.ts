@@ -252,6 +252,7 @@ counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) e
 
 // ---- listener ----
 counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time', { 'listener.request_timeouts_total': null });
+counter('portcullis_access_log_lines_sampled_out_total', 'Access-log lines of allowed requests left out by their route\'s access_log.sample_allowed', { 'listener.access_lines_sampled_out_total': null });
 counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
 
 // ---- tracing (node/tracing; only while tracing.enabled) ----
