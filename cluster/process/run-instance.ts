@@ -4,7 +4,7 @@
 import type { Config } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
-import { reloadRecord, type AuditActor } from '../../node/audit/index.js';
+import { appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import type { ClusterRole } from '../index.js';
 import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
@@ -51,6 +51,9 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       },
     };
     inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...wiring });
+    // the process serving the admin API keeps the audit trail, revocations from other members included
+    const audit = inst.audit;
+    if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
     if (policy !== null) {
       const running = inst;
       policy.watcher.setApplier(async (c) => { const r = running.reload(c); return r.ok ? { ok: true } : r; });

@@ -11,7 +11,7 @@ import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
-import { AuditLog, reloadRecord, type AuditActor } from '../../node/audit/index.js';
+import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
@@ -118,6 +118,8 @@ export class Supervisor {
       this.fork(this.slots[i]!);
     }
     this.audit = AuditLog.open(cfg.log.audit);
+    const audit = this.audit;
+    node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
     this.admin = new AdminServer({
       audit: this.audit,
       host: cfg.admin.listen.host,

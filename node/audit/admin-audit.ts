@@ -90,3 +90,28 @@ export function reloadRecord(actor: AuditActor, beforeVersion: number, result: {
       detail: { errors: result.errors?.length ?? 0, error_paths: (result.errors ?? []).map((e) => (isObject(e) ? e.path : null)).slice(0, 20) },
     };
 }
+
+/** A revocation as the bus delivers it (cluster/protocol's RevocationRecord, the fields the audit names). */
+export interface AppliedRevocation {
+  readonly id: string;
+  readonly kind: string;
+  readonly value: string;
+  readonly issuer: string | null;
+  readonly before: number | null;
+  readonly expiresAt: number;
+  readonly reason: string | null;
+  readonly createdAt: number;
+  readonly origin: string;
+}
+
+/** The record of a revocation made at another member and applied here. */
+export function appliedRevocationRecord(r: AppliedRevocation): AuditRecord {
+  return {
+    action: 'revocation.applied', actor: { kind: 'member', origin: r.origin }, outcome: 'ok',
+    detail: {
+      id: r.id, kind: r.kind, ...(r.kind === 'token' ? { value_fingerprint: fingerprint(r.value) } : { value: r.value }),
+      ...(r.issuer !== null ? { issuer: r.issuer } : {}), ...(r.before !== null ? { before: r.before } : {}), ...(r.reason !== null ? { reason: r.reason } : {}),
+      expires_at: r.expiresAt, created_at: new Date(r.createdAt).toISOString(),
+    },
+  };
+}

@@ -11,7 +11,9 @@ export type AuditActor =
   | { readonly kind: 'admin_token'; readonly token: string; readonly address: string }
   | { readonly kind: 'unauthenticated'; readonly token: string | null; readonly address: string }
   | { readonly kind: 'signal'; readonly signal: string }
-  | { readonly kind: 'file_watch' };
+  | { readonly kind: 'file_watch' }
+  /** Another cluster member (a revocation that arrived over the bus): its member id. */
+  | { readonly kind: 'member'; readonly origin: string };
 
 /** One audit record (`action` names what was asked, `outcome` how it ended). */
 export interface AuditRecord {
