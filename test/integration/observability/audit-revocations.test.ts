@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, baseConfig, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { admin } from '../cluster/proxy-fixtures.js';
@@ -61,5 +61,17 @@ describe('revocations in the audit trail', () => {
     expect(atB[1]!.detail.value).toBeUndefined();
     expect(atB[1]!.detail.value_fingerprint).toBe(createHash('sha256').update(hash).digest('hex').slice(0, 16));
     expect(readFileSync(files[1]!, 'utf8')).not.toContain(hash);
+  });
+
+  it('records a revocation published by `portcullis revoke --config` at every member', async () => {
+    const before = files.map((f) => records(f).length);
+    const r = await runCli(['revoke', '--jti', 'cli-jti-1', '--config', proxies[0]!.configPath], { ...ADMIN_ENV, ...BUS_ENV });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await eventually(() => files.every((f, i) => records(f).length > before[i]!), 10_000)).toBe(true);
+    for (const f of files) {
+      const last = records(f).at(-1)!;
+      expect(last).toMatchObject({ action: 'revocation.applied', detail: { kind: 'jti', value: 'cli-jti-1' } });
+      expect(String(last.actor.origin)).toMatch(/^cli-/);
+    }
   });
 });
