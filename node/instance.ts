@@ -89,7 +89,7 @@ export class ProxyInstance {
     this.version = opts.version ?? 1;
     this.auth = createAuth(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
-    this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION) : null;
+    this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION, this.env) : null;
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());

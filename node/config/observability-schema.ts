@@ -2,6 +2,9 @@
 // export of request spans and W3C trace-context propagation. Off by default.
 import { z } from 'zod';
 
+/** Name of an environment variable holding a secret (as schema.ts's). */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+
 const otlpUrl = z.string().url().refine((u) => {
   const url = new URL(u);
   return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
@@ -12,6 +15,11 @@ export const tracingSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** OTLP/HTTP traces endpoint (JSON encoding), e.g. an OpenTelemetry Collector's :4318/v1/traces. */
   endpoint: otlpUrl.default('http://127.0.0.1:4318/v1/traces'),
+  /** Headers sent with every export (a collector's or vendor's credentials), each value from an environment variable. */
+  headers: z.array(z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name').refine((n) => !['content-type', 'content-length', 'host', 'connection', 'transfer-encoding'].includes(n.toLowerCase()), 'a header the exporter sets itself'),
+    value_env: envName,
+  })).default([]),
   /** `service.name` of the exported resource. */
   service_name: z.string().min(1).default('portcullis'),
   /** Share of new traces recorded, 0..1 (1 = all); decided on the trace id, so every proxy of a trace agrees. */

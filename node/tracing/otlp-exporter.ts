@@ -13,6 +13,8 @@ const CLOSE_WAIT_MS = 2_000;
 export interface ExporterSettings {
   /** OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces. */
   readonly endpoint: string;
+  /** Extra request headers (credentials: never logged). */
+  readonly headers: Readonly<Record<string, string>>;
   /** Spans per export request. */
   readonly batchSpans: number;
   /** Export at least this often while spans wait, ms. */
@@ -100,7 +102,7 @@ export class OtlpExporter {
   private async send(batch: SpanRecord[]): Promise<void> {
     try {
       const body = encodeSpans(batch, this.s.resource, this.s.scope);
-      const r = await request(this.s.endpoint, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: this.agent });
+      const r = await request(this.s.endpoint, { method: 'POST', body, headers: { ...this.s.headers, 'content-type': 'application/json' }, dispatcher: this.agent });
       await r.body.dump();
       if (r.statusCode < 200 || r.statusCode >= 300) throw new Error(`collector answered ${r.statusCode}`);
       this.counts.ok++;

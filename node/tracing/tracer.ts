@@ -18,6 +18,8 @@ export interface TracingSettings {
   readonly batch: { readonly max_spans: number; readonly interval_ms: number };
   readonly max_queue_spans: number;
   readonly timeout_ms: number;
+  /** Export headers: name and the environment variable holding the value (checked at start by node/config). */
+  readonly headers: ReadonlyArray<{ readonly name: string; readonly value_env: string }>;
 }
 
 /** How a request ended, for its spans. */
@@ -45,10 +47,10 @@ export class Tracer {
   private readonly threshold: number;
   private readonly counts = { sampled: 0, notSampled: 0, badParent: 0 };
 
-  constructor(private readonly s: TracingSettings, logger: Logger, version: string) {
+  constructor(private readonly s: TracingSettings, logger: Logger, version: string, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.threshold = s.sample_ratio * RATIO_SPACE;
     this.exporter = new OtlpExporter({
-      endpoint: s.endpoint, batchSpans: s.batch.max_spans, intervalMs: s.batch.interval_ms, maxQueueSpans: s.max_queue_spans, timeoutMs: s.timeout_ms,
+      endpoint: s.endpoint, headers: Object.fromEntries(s.headers.map((h) => [h.name.toLowerCase(), env[h.value_env] ?? ''])), batchSpans: s.batch.max_spans, intervalMs: s.batch.interval_ms, maxQueueSpans: s.max_queue_spans, timeoutMs: s.timeout_ms,
       resource: [['service.name', s.service_name], ['service.version', version], ['process.pid', process.pid]],
       scope: { name: 'portcullis', version },
     }, logger.child({ component: 'tracing' }));

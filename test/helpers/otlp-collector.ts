@@ -27,6 +27,8 @@ export interface OtlpCollector {
   /** Requests that were not valid OTLP JSON. */
   malformed: number;
   mode: 'ok' | 'fail' | 'hang';
+  /** Headers of the last export request. */
+  lastHeaders: Record<string, string | string[] | undefined>;
   close(): Promise<void>;
 }
 
@@ -43,12 +45,13 @@ export function attr(s: OtlpSpan, key: string): unknown {
 
 export async function startOtlpCollector(mode: OtlpCollector['mode'] = 'ok'): Promise<OtlpCollector> {
   const hanging: ServerResponse[] = [];
-  const c: OtlpCollector = { url: '', spans: [], requests: 0, malformed: 0, mode, close: async () => undefined };
+  const c: OtlpCollector = { url: '', spans: [], requests: 0, malformed: 0, mode, lastHeaders: {}, close: async () => undefined };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       c.requests++;
+      c.lastHeaders = req.headers;
       if (c.mode === 'hang') { hanging.push(res); return; }
       try {
         if (req.method !== 'POST' || req.url !== '/v1/traces' || !String(req.headers['content-type']).startsWith('application/json')) throw new Error('not an OTLP JSON export');

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { attr, startOtlpCollector, type OtlpCollector, type OtlpSpan } from '../../helpers/otlp-collector.js';
 import { promtoolCheck } from '../../helpers/promtool.js';
@@ -18,6 +18,7 @@ let collector: OtlpCollector;
 let proxy: ProxyProcess;
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const COLLECTOR_AUTH = 'Bearer collector-secret-value';
 const PARENT = '00f067aa0ba902b7';
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
 
@@ -41,9 +42,9 @@ beforeAll(async () => {
   proxy = await startProxy(baseConfig(echo.url, {
     issuers: { demo: asIssuer(as, { introspection: introspection() }) },
     routes,
-    tracing: tracing(collector.url, { service_name: 'edge-proxy' }),
+    tracing: tracing(collector.url, { service_name: 'edge-proxy', headers: [{ name: 'Authorization', value_env: 'PT_OTLP_AUTH' }] }),
     verifier: { pool_size: 1 },
-  }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
+  }), { env: { ...ADMIN_ENV, ...SECRET_ENV, PT_OTLP_AUTH: COLLECTOR_AUTH } });
   await waitReady(proxy);
 });
 
@@ -186,6 +187,16 @@ describe('exported spans', () => {
     await new Promise((res) => setTimeout(res, 300));
     expect(spansOf(collector, t)).toEqual([]);
     expect(accessLine(proxy, '/open/unsampled')!.trace_id).toBe(t);
+  });
+
+  it('sends the configured collector headers from the environment, and never logs them', async () => {
+    expect(collector.requests).toBeGreaterThan(0);
+    expect(collector.lastHeaders.authorization).toBe(COLLECTOR_AUTH);
+    expect(proxy.output()).not.toContain('collector-secret-value');
+    const cfg = writeConfig(baseConfig(echo.url, { tracing: { enabled: true, headers: [{ name: 'x-api-key', value_env: 'PT_UNSET_OTLP_KEY' }] } }));
+    const r = await runCli(['check-config', cfg], ADMIN_ENV);
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).toContain('tracing.headers[0].value_env');
   });
 
   it('passes promtool with the tracing families, counting exported spans', async () => {
