@@ -254,6 +254,26 @@ describe('sampling ratio and a collector that fails', () => {
   }
 });
 
+describe('with --workers', () => {
+  it('every worker propagates and exports its own spans', async () => {
+    const c = await startOtlpCollector();
+    const p = await startProxy(baseConfig(echo.url, { tracing: tracing(c.url) }), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const m = TRACEPARENT_RE.exec(echoed(await call(`${p.url}/w${i}`)).headers.traceparent!)!;
+        ids.push(m[1]!);
+      }
+      expect(await eventually(() => ids.every((id) => spansOf(c, id).some((s) => s.kind === 2)), 5_000)).toBe(true);
+      const text = await metrics(p, ADMIN_TOKEN);
+      expect(sample(text, 'portcullis_tracing_traces_total{decision="sampled"}')).toBe(20);
+    } finally {
+      await p.stop();
+      await c.close();
+    }
+  });
+});
+
 describe('tracing off (the default)', () => {
   it('forwards trace headers untouched and logs no trace id', async () => {
     const p = await startProxy(baseConfig(echo.url));
