@@ -47,7 +47,11 @@ function end(r: Run, stage: string, name: string, t0: number, sync: boolean, x: 
   const v = r.verified;
   const token = r.ctx.token;
   const kind = token === null ? 'none' : looksLikeJws(token) ? 'jwt' : 'opaque';
-  const attrs: Attrs = [['portcullis.token.kind', kind], ['portcullis.token.cache', sync ? 'hit' : 'miss']];
+  const attrs: Attrs = [['portcullis.token.kind', kind]];
+  // a synchronous success came from a cache; a synchronous refusal may be a cached one or a
+  // token refused before any lookup (malformed, wrong issuer): no cache attribute then
+  if (!sync) attrs.push(['portcullis.token.cache', 'miss']);
+  else if (v.kind === 'continue') attrs.push(['portcullis.token.cache', 'hit']);
   const id = t.stage(name, SPAN_KIND.internal, t0, t1, attrs, v.kind === 'deny' ? v.reason : null);
   // a miss waited for the verifier pool (JWT) or for the authorization server (introspection, or
   // another request's call for the same token: single-flight)
