@@ -297,6 +297,9 @@ export class ProxyInstance {
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
+    if (JSON.stringify(old.config.tracing) !== JSON.stringify(p.config.tracing) || JSON.stringify(old.config.log.audit) !== JSON.stringify(p.config.log.audit)) {
+      this.logger.warn('tracing or log.audit changed: read at start, takes effect at the next restart');
+    }
     this.logger.info({ version: this.version }, 'config reloaded');
     return this.version;
   }

@@ -4,6 +4,8 @@
 // parent to child with their attributes, a malformed traceparent starts a fresh trace and is not
 // forwarded, sampling follows the parent or the ratio, and a dead collector costs nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -285,6 +287,12 @@ describe('tracing off (the default)', () => {
       expect(echoed(await call(`${p.url}/off2`)).headers.traceparent).toBeUndefined();
       await eventually(() => p.logs().some((l) => l.path === '/off2'));
       expect(p.logs().filter((l) => l.msg === 'request').every((l) => !('trace_id' in l))).toBe(true);
+      // the section is read at start: a reload that turns it on says so and changes nothing
+      writeFileSync(p.configPath, stringify(baseConfig(echo.url, { tracing: { enabled: true } })));
+      const r = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(r.status).toBe(200);
+      expect(await eventually(() => p.logs().some((l) => String(l.msg).includes('tracing or log.audit changed')))).toBe(true);
+      expect(echoed(await call(`${p.url}/off3`)).headers.traceparent).toBeUndefined();
     } finally {
       await p.stop();
     }
