@@ -351,6 +351,7 @@ export class Supervisor {
       setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
     })));
     await this.admin?.close();
+    this.audit?.close();
     await this.node?.close();
     this.logger.flush();
     setTimeout(() => process.exit(code), 50);
