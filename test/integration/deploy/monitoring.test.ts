@@ -14,8 +14,8 @@ import { familyTypes } from '../../helpers/promtool.js';
 import { DEPLOY, yamlFile } from '../../helpers/deploy-files.js';
 
 const MON = join(DEPLOY, 'monitoring');
-const RULES = join(MON, 'prometheus', 'portcullis-alerts.yaml');
-const RULE_TESTS = join(MON, 'prometheus', 'portcullis-alerts.test.yaml');
+const RULES = join(MON, 'prometheus', 'alert-rules.yaml');
+const RULE_TESTS = join(MON, 'prometheus', 'alert-rules.test.yaml');
 const DASHBOARD = join(MON, 'grafana', 'portcullis-dashboard.json');
 
 function promtool(args: string[]): { status: number | null; output: string } {
