@@ -1,5 +1,6 @@
-// The `tracing` section of portcullis.yaml (local to each instance, read at start): OTLP/HTTP
-// export of request spans and W3C trace-context propagation. Off by default.
+// The observability sections of portcullis.yaml: `log` (with the audit trail), `tracing` (local to
+// each instance, read at start: OTLP/HTTP export of request spans and W3C trace-context
+// propagation, off by default) and a route's `access_log` sampling.
 import { z } from 'zod';
 
 /** Name of an environment variable holding a secret (as schema.ts's). */
@@ -47,3 +48,11 @@ export const accessLogSchema = z.strictObject({
   /** Share of allowed, complete 1xx–3xx requests logged, 0..1; denials, 4xx/5xx, incomplete responses and sampled traces are always logged. */
   sample_allowed: z.number().min(0).max(1).default(1),
 });
+
+/** `log`: the process log, the per-request access line and the audit trail. */
+export const logSchema = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  format: z.enum(['json', 'pretty']).default('json'),
+  access: z.boolean().default(true), // one line per request
+  audit: auditSchema,
+}).default({});

@@ -4,7 +4,9 @@
 import { z } from 'zod';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
-import { accessLogSchema, auditSchema, tracingSchema } from './observability-schema.js';
+import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
+
+export { logSchema };
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -255,13 +257,6 @@ export const internalTokensSchema = z.strictObject({
   /** Where signing runs: one worker thread (default, batched) or inline on the event loop. */
   signing: z.enum(['worker', 'inline']).default('worker'),
 });
-
-export const logSchema = z.strictObject({
-  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  format: z.enum(['json', 'pretty']).default('json'),
-  access: z.boolean().default(true), // one line per request
-  audit: auditSchema,
-}).default({});
 
 export const clusterSchema = z.strictObject({
   nats: z.strictObject({
