@@ -25,18 +25,40 @@ export const WARM_TARGETS = ['direct', 'portcullis', 'haproxy', 'haproxy-min'] a
 /** haproxy-min is left out of the fixed-rate phase to keep the run under 3 minutes. */
 export const WARM_FIXED_TARGETS = ['direct', 'portcullis', 'haproxy'] as const;
 
+/**
+ * PORTCULLIS_BENCH_TRACING=0,0.01,1 adds a Portcullis per sampling ratio with `tracing.enabled`
+ * (target `portcullis-trace-<ratio>`, exporting to a cheap upstream process as its OTLP sink), run
+ * in the same alternating rounds as `portcullis` (tracing off): the overhead of tracing. Unset: none.
+ */
+export function tracingRatios(env: string | undefined): number[] {
+  if (env === undefined || env.trim() === '') return [];
+  const ratios = env.split(',').map((x) => Number(x.trim()));
+  if (ratios.some((r) => !Number.isFinite(r) || r < 0 || r > 1)) throw new Error(`PORTCULLIS_BENCH_TRACING: ratios between 0 and 1, comma-separated (got ${env})`);
+  return ratios;
+}
+
+/** The tracing section of a traced bench target. */
+export function tracingYaml(ratio: number, sinkPort: number): string {
+  return `
+tracing:
+  enabled: true
+  endpoint: http://127.0.0.1:${sinkPort}/v1/traces
+  sample_ratio: ${ratio}
+`;
+}
+
 export interface JwtWarmSummary {
   throughput: Record<string, LoadSummary>;
   fixedRate: Record<string, LoadSummary>;
   /** [label, value, rounds used]: quiet rounds only when there is one (see rpsRatio). */
   ratios: RatioRow[];
-  added: Record<'portcullis' | 'haproxy', { p50: number | null; p99: number | null }>;
+  added: Record<string, { p50: number | null; p99: number | null }>;
   portcullis: TokenCounters | null;
 }
 
 /** Pure: fold rounds into summaries, paired ratios and added latency. */
-export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, counters: TokenCounters | null): JwtWarmSummary {
-  return {
+export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, counters: TokenCounters | null, traced: readonly string[] = []): JwtWarmSummary {
+  const s: JwtWarmSummary = {
     throughput: foldRounds(closed),
     fixedRate: foldRounds(fixed),
     ratios: ([['portcullis', 'haproxy'], ['portcullis', 'haproxy-min'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const)
@@ -44,19 +66,24 @@ export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, coun
     added: { portcullis: addedLatency(fixed, 'portcullis', 'direct'), haproxy: addedLatency(fixed, 'haproxy', 'direct') },
     portcullis: counters,
   };
+  for (const t of traced) {
+    s.ratios.push([`${t} / portcullis`, rpsRatio(closed, t, 'portcullis'), ratioBasis(closed, t, 'portcullis')]);
+    s.added[t] = addedLatency(fixed, t, 'direct');
+  }
+  return s;
 }
 
 /** Pure: the printed tables (also what goes into bench/RESULTS.md). */
-export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = []): string {
+export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = [], traced: readonly string[] = []): string {
   const c = s.portcullis;
   const cacheLine = c === null ? '' : `Portcullis under load (all rounds, warmups included): ${c.verifyOk} signature verification${c.verifyOk === 1 ? '' : 's'}, ${c.cacheHits} cache hits, ${c.cacheMisses} misses.`;
   return [
     `**Throughput** — one ${alg} token repeated; closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds; CPU µs/req is the hop's process (direct: the upstream itself).`,
-    '', throughputTable(WARM_TARGETS, s.throughput, skipped), '',
+    '', throughputTable([...WARM_TARGETS, ...traced], s.throughput, skipped), '',
     ratioTable(s.ratios),
     '',
     `**Added latency at a fixed offered load** — ${rate.rate} rps, ${rate.engine} engine (latency from each request's scheduled send), ${rate.durationS} s (+${rate.warmupS} s warmup) per round; added = median over rounds of (target − direct).`,
-    '', fixedRateTable(WARM_FIXED_TARGETS, s.fixedRate, s.added, 'direct', skipped), '',
+    '', fixedRateTable([...WARM_FIXED_TARGETS, ...traced], s.fixedRate, s.added, 'direct', skipped), '',
     '**What each side checks** (before the load, every target was probed with a tampered signature, an expired token, a wrong aud, a wrong iss — all 401 — and a token without the scope: 403, except haproxy-min, which does not check scope):',
     '', checksTable(alg, 'verified once on the pool, then cached until exp (max 10 min)'),
     ...(cacheLine === '' ? [] : ['', cacheLine]),
@@ -92,6 +119,21 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
 
     let pc: Awaited<ReturnType<typeof startPortcullis>> | null = null;
     const { env, adminToken } = tokenConfigEnv();
+    const traced: string[] = [];
+    const ratios = tracingRatios(process.env.PORTCULLIS_BENCH_TRACING);
+    if (ratios.length > 0) {
+      // the OTLP sink: answers every export 200 on the upstream's CPU
+      const sink = await startUpstreamProcess(plan.upstream);
+      stops.push(() => sink.stop());
+      for (const ratio of ratios) {
+        const name = `portcullis-trace-${ratio}`;
+        const yaml = tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000 }) + tracingYaml(ratio, sink.port);
+        const tp = await startPortcullis(yaml, plan.proxy, env);
+        stops.push(() => tp.stop());
+        live.push({ name, url: tp.url, pid: tp.process.pid, headers: auth });
+        traced.push(name);
+      }
+    }
     try {
       pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000 }), plan.proxy, env);
       stops.push(() => pc!.stop());
@@ -124,9 +166,9 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     const before = pc !== null ? tokenCounters(await adminStats(pc.adminPort, adminToken)) : null;
     const gate = quietGate(opts.quick ? 5 : 60);
     const closed = await closedLoopRounds(live, load, opts.rounds, ownPids, gate);
-    const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name)), rate, opts.rounds, ownPids, gate);
+    const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name) || traced.includes(t.name)), rate, opts.rounds, ownPids, gate);
     const counters = pc !== null && before !== null ? counterDelta(before, tokenCounters(await adminStats(pc.adminPort, adminToken))) : null;
-    const summary = summariseJwtWarm(closed, fixed, counters);
+    const summary = summariseJwtWarm(closed, fixed, counters, traced);
     const warnings = [
       ...sideBySideWarnings(summary.throughput, summary.fixedRate, rate.rate),
       ...(counters !== null && counters.verifyOk > 0 ? [`Portcullis verified ${counters.verifyOk} times under load: the warm path was not all cache hits`] : []),
@@ -137,7 +179,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       quick: opts.quick,
       flags: {
         alg, throughput: { ...load, headers: redactHeaders(auth, `one ${alg} token`) }, fixedRate: { ...rate, headers: redactHeaders(auth, `one ${alg} token`) },
-        rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, portcullis: { workers: 1, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000 },
+        rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, portcullis: { workers: 1, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000, ...(traced.length > 0 ? { tracing: `${traced.join(', ')}: tracing.enabled, sample_ratio as named, OTLP sink = a cheap upstream process` } : {}) },
         haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
       },
       cpuPlan: plan,
@@ -146,7 +188,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       rounds: { throughput: closed, fixedRate: fixed },
       summary,
       warnings,
-      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings),
+      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, traced),
     };
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});

@@ -17,6 +17,9 @@ import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { EventEndpoints } from './events/index.js';
 import { UpstreamPool } from './upstream/upstream-pool.js';
+import { Tracer } from './tracing/index.js';
+import { PORTCULLIS_VERSION } from './version.js';
+import { AuditLog } from './audit/index.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -71,6 +74,8 @@ export class ProxyInstance {
   /** server.http2: the node:http2 listener, null when not configured. */
   private h2: H2Listener | null = null;
   private admin: AdminServer | null = null;
+  /** The audit trail of admin actions; open when this process serves the admin API. */
+  audit: AuditLog | null = null;
   private auth: Auth;
   /** Internal tokens, token exchange, egress client credentials (node/s2s). */
   private s2s: S2sLayer;
@@ -82,6 +87,8 @@ export class ProxyInstance {
   private readonly configPath: string | undefined;
   /** Back-channel logout endpoints (node/events), answered by the listener before routing. */
   private readonly events: EventEndpoints;
+  /** OTLP tracing, when `tracing.enabled` at start (the section is read at start: a reload keeps it). */
+  private readonly tracer: Tracer | null;
 
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
@@ -90,6 +97,8 @@ export class ProxyInstance {
     this.version = opts.version ?? 1;
     this.auth = createAuth(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
+    this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION, this.env) : null;
+    if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
     this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
@@ -129,7 +138,9 @@ export class ProxyInstance {
       await inst.h2.listen();
     }
     if (opts.admin) {
+      inst.audit = AuditLog.open(cfg.log.audit);
       inst.admin = new AdminServer({
+        audit: inst.audit,
         host: cfg.admin.listen.host,
         port: cfg.admin.listen.port,
         token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
@@ -148,6 +159,8 @@ export class ProxyInstance {
   get http2Port(): number { return this.h2?.port ?? 0; }
   get adminPort(): number { return this.admin?.port ?? 0; }
   get config(): Config { return this.snapshot.config; }
+  /** The committed config's version. */
+  get configVersion(): number { return this.version; }
 
   /**
    * Ready = listener bound, the issuers of the start config judged once (keys loaded or
@@ -241,7 +254,7 @@ export class ProxyInstance {
     const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(policyRoute(r, index)) }));
     return {
       version, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: this.auth.stages, realm: 'portcullis',
-      outbound, wellKnown: s2s.wellKnown,
+      outbound, wellKnown: s2s.wellKnown, tracer: this.tracer,
     };
   }
 
@@ -309,6 +322,9 @@ export class ProxyInstance {
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
     if (JSON.stringify(old.config.server.decision) !== JSON.stringify(p.config.server.decision)) this.logger.warn('server.decision changed: takes effect at the next restart');
+    if (JSON.stringify(old.config.tracing) !== JSON.stringify(p.config.tracing) || JSON.stringify(old.config.log.audit) !== JSON.stringify(p.config.log.audit)) {
+      this.logger.warn('tracing or log.audit changed: read at start, takes effect at the next restart');
+    }
     this.logger.info({ version: this.version }, 'config reloaded');
     return this.version;
   }
@@ -331,5 +347,7 @@ export class ProxyInstance {
     await this.s2s.close();
     await this.events.close();
     await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
+    await this.tracer?.close();
+    this.audit?.close();
   }
 }

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
-import { reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
+import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
 
@@ -124,14 +124,14 @@ async function serve(argv: string[]): Promise<void> {
     else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (t, c) => sup.applyConfig(t, c));
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
     process.off('SIGHUP', earlyHup);
-    if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.reload(); }
-    if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.reload(); });
+    if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.auditedReload({ kind: 'signal', signal: 'SIGHUP' }); }
+    if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.auditedReload({ kind: 'file_watch' }); });
     return;
   }
   const inst = await runInstance(config, values.config!, logger, true, 'single', 1, policy);
   process.off('SIGHUP', earlyHup);
-  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); reloadSingle(inst, values.config!, policy); }
-  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); reloadSingle(inst, values.config!, policy); });
+  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'signal', signal: 'SIGHUP' }); }
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'file_watch' }); });
 }
 
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */

@@ -2,7 +2,7 @@
 // instance, or the node:cluster supervisor (primary) and its workers with all-or-nothing
 // reloads — and the wiring of each instance to its cluster member.
 export { startMember, type MemberWiring } from './member-wiring.js';
-export { reloadSingle, runInstance, type ClusterPolicy } from './run-instance.js';
+export { auditedReloadSingle, reloadSingle, runInstance, type ClusterPolicy } from './run-instance.js';
 export { runWorker } from './worker-main.js';
 export {
   freePort, restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, Supervisor, UNRESTORABLE_AFTER,

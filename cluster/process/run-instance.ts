@@ -4,6 +4,7 @@
 import type { Config } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
+import { appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import type { ClusterRole } from '../index.js';
 import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
@@ -12,6 +13,14 @@ import { startMember, type MemberWiring } from './member-wiring.js';
 export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
 
 /** Reload from the file; with cluster policy only its local part, the cluster's policy stays. */
+/** reloadSingle for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */
+export function auditedReloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null, actor: AuditActor): ReturnType<ProxyInstance['reload']> {
+  const before = inst.configVersion;
+  const r = reloadSingle(inst, configPath, policy);
+  inst.audit?.record(reloadRecord(actor, before, r));
+  return r;
+}
+
 export function reloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {
   if (policy === null) return inst.reloadFromFile();
   const r = reloadLocalPart(configPath, policy.watcher);
@@ -42,6 +51,9 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       },
     };
     inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...wiring });
+    // the process serving the admin API keeps the audit trail, revocations from other members included
+    const audit = inst.audit;
+    if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
     if (policy !== null) {
       const running = inst;
       policy.watcher.setApplier(async (c) => { const r = running.reload(c); return r.ok ? { ok: true } : r; });
@@ -64,7 +76,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     logListening(logger, { port: inst.port, adminPort: inst.adminPort, ...(inst.http2Port !== 0 ? { http2Port: inst.http2Port } : {}) });
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => { reloadSingle(inst, configPath, policy); });
+    process.on('SIGHUP', () => { auditedReloadSingle(inst, configPath, policy, { kind: 'signal', signal: 'SIGHUP' }); });
   }
   return inst;
 }

@@ -11,6 +11,7 @@ import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
+import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
@@ -74,6 +75,8 @@ export function freePort(host: string): Promise<number> {
 export class Supervisor {
   private readonly slots: Slot[] = [];
   private admin: AdminServer | null = null;
+  /** The audit trail of admin actions (the primary serves the admin API). */
+  private audit: AuditLog | null = null;
   private stopping = false;
   private port = 0;
   /** Port of server.http2 shared by the workers; 0 = not configured. */
@@ -119,7 +122,11 @@ export class Supervisor {
       this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
       this.fork(this.slots[i]!);
     }
+    this.audit = AuditLog.open(cfg.log.audit);
+    const audit = this.audit;
+    node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
     this.admin = new AdminServer({
+      audit: this.audit,
       host: cfg.admin.listen.host,
       port: cfg.admin.listen.port,
       token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
@@ -157,7 +164,7 @@ export class Supervisor {
     logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers, ...(this.http2Port !== 0 ? { http2Port: this.http2Port } : {}) });
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
-    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGHUP', () => void this.auditedReload({ kind: 'signal', signal: 'SIGHUP' }));
   }
 
   private waitReady(): Promise<void> {
@@ -267,6 +274,15 @@ export class Supervisor {
     return out;
   }
 
+  /** reload() for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */
+  async auditedReload(actor: AuditActor): Promise<{ status: number; body: unknown }> {
+    const before = this.version;
+    const r = await this.reload();
+    const b = r.body as { version?: number; errors?: unknown[] };
+    this.audit?.record(reloadRecord(actor, before, r.status === 200 && typeof b.version === 'number' ? { ok: true, version: b.version } : { ok: false, errors: b.errors ?? [] }));
+    return r;
+  }
+
   /** Validate the file here (environment included), then reload every worker or none; one reload at a time. */
   reload(): Promise<{ status: number; body: unknown }> {
     const next = this.reloading.then(() => this.reloadNow());
@@ -340,6 +356,7 @@ export class Supervisor {
       setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
     })));
     await this.admin?.close();
+    this.audit?.close();
     await this.node?.close();
     this.logger.flush();
     setTimeout(() => process.exit(code), 50);

@@ -101,6 +101,8 @@ export class RevocationActor {
   private lastCaughtUpAt: number | null = null;
   private readonly ingest: RevocationIngest;
   private readonly snapshot: SnapshotKeeper | null = null;
+  /** Told of every revocation that arrived live from another member and was applied here (the audit trail); replays are not reported. */
+  onApplied: ((r: RevocationRecord) => void) | null = null;
 
   constructor(private readonly opts: RevocationActorOptions) {
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
@@ -382,6 +384,9 @@ export class RevocationActor {
     this.snapshot?.changed();
     if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;
     else if (record.origin !== this.opts.memberId && publishedAt > 0) this.delay.record(wallNow() - publishedAt);
+    if (via === 'live' && record.origin !== this.opts.memberId && this.onApplied !== null) {
+      try { this.onApplied(record); } catch (err) { this.opts.logger?.error({ err: String(err) }, 'revocation audit hook failed'); }
+    }
   }
 
   private maybeReady(): void {

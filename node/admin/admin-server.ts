@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { adminActor, adminDetail, auditedAction, outcomeOf, type AuditLog } from '../audit/index.js';
 
 /** One admin route handler: returns status and a JSON-able body (or text for metrics). */
 export type AdminHandler = (req: IncomingMessage, body: string) => Promise<{ status: number; body: unknown; contentType?: string }>;
@@ -21,6 +22,8 @@ export interface AdminOptions {
   metrics: () => Promise<string>;
   /** Extra protected routes, keyed "METHOD /path". */
   routes: Record<string, AdminHandler>;
+  /** Where every call that can change something (and every refused token) is recorded; null: nowhere (tests, placeholders). */
+  audit?: AuditLog | null;
 }
 
 const MAX_ADMIN_BODY = 1024 * 1024;
@@ -67,6 +70,16 @@ export class AdminServer {
     return timingSafeEqual(digest(m[1]!), this.tokenDigest);
   }
 
+  /** The versions an action may change, as readiness reports them (config; cluster policy when present). */
+  private versions(): Record<string, unknown> {
+    const d = this.opts.readiness().detail;
+    const out: Record<string, unknown> = { config_version: d.config_version ?? null };
+    const policy = d.policy as { version?: unknown } | undefined;
+    if (policy !== undefined && policy !== null && typeof policy === 'object' && policy.version !== undefined) out.policy_version = policy.version;
+    else if (d.policy_version !== undefined) out.policy_version = d.policy_version;
+    return out;
+  }
+
   private send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
     const text = typeof body === 'string' && contentType !== 'application/json' ? body : JSON.stringify(body);
     res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
@@ -90,6 +103,7 @@ export class AdminServer {
       const known = path === '/metrics' || key in this.opts.routes || Object.keys(this.opts.routes).some((k) => k.endsWith(` ${path}`));
       if (!known) return this.send(res, 404, { error: 'not_found', message: `no admin endpoint ${path}` });
       if (!this.authorized(req)) {
+        this.opts.audit?.record({ action: auditedAction(req.method ?? 'GET', path) ?? `read ${path}`, actor: adminActor(req, false), outcome: 'unauthorized', status: 401 });
         res.setHeader('www-authenticate', 'Bearer realm="portcullis-admin"');
         return this.send(res, 401, {
           error: 'invalid_token', code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED',
@@ -103,7 +117,23 @@ export class AdminServer {
       if (handler === undefined) return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
       const body = await readBody(req);
       if (body === null) return this.send(res, 413, { error: 'invalid_request', message: 'admin request body too large' });
-      const r = await handler(req, body);
+      const action = this.opts.audit != null ? auditedAction(req.method ?? 'GET', path) : null;
+      if (action === null) {
+        const r = await handler(req, body);
+        return this.send(res, r.status, r.body, r.contentType);
+      }
+      const before = this.versions();
+      let r: Awaited<ReturnType<AdminHandler>>;
+      try {
+        r = await handler(req, body);
+      } catch (err) {
+        this.opts.audit!.record({ action, actor: adminActor(req, true), outcome: 'failed', status: 500, before, after: this.versions() });
+        throw err;
+      }
+      const after = this.versions();
+      const resBody = r.body as Record<string, unknown> | null;
+      if (action === 'policy.push' && resBody !== null && typeof resBody === 'object' && resBody.version !== undefined) after.policy_version = resBody.version;
+      this.opts.audit!.record({ action, actor: adminActor(req, true), outcome: outcomeOf(r.status), status: r.status, before, after, detail: adminDetail(action, body, r.status, r.body, req.url ?? '/') });
       return this.send(res, r.status, r.body, r.contentType);
     } catch (err) {
       this.opts.logger.error({ err }, 'admin request failed');

@@ -7,6 +7,9 @@ import { http2Schema, protocolMatchesTargets, upstreamProtocol } from './http2-s
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 import { decisionSchema } from './decision-schema.js';
+import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
+
+export { logSchema };
 
 const port = z.number().int().min(0).max(65535);
 const ms = (def: number) => z.number().int().min(0).default(def);
@@ -238,6 +241,8 @@ export const routeSchema = z.strictObject({
   }).default({}),
   /** Egress: a client-credentials token for this route (overrides the upstream's). */
   client_credentials: clientCredentialsSchema.optional(),
+  /** Access-log sampling (README: Logs); absent: every request logged. */
+  access_log: accessLogSchema.optional(),
 });
 
 /** The proxy's own token issuer for `forward.token: internal` (node/s2s). */
@@ -258,12 +263,6 @@ export const internalTokensSchema = z.strictObject({
   /** Where signing runs: one worker thread (default, batched) or inline on the event loop. */
   signing: z.enum(['worker', 'inline']).default('worker'),
 });
-
-export const logSchema = z.strictObject({
-  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  format: z.enum(['json', 'pretty']).default('json'),
-  access: z.boolean().default(true), // one line per request
-}).default({});
 
 export const clusterSchema = z.strictObject({
   nats: z.strictObject({
@@ -387,6 +386,7 @@ export const configSchema = z.strictObject({
   internal_tokens: internalTokensSchema.optional(),
   cluster: clusterSchema,
   log: logSchema,
+  tracing: tracingSchema,
   verifier: z.strictObject({
     pool_size: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
     cache_entries: z.number().int().min(0).default(100_000),

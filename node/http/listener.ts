@@ -9,6 +9,8 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
+import { endRelayTrace } from './request-trace.js';
+import { keepAccessLine } from './access-sampling.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -60,7 +62,7 @@ export class Listener implements RelayHost {
   private readonly bodies = new Set<Relay>();
   private readonly active = new Set<Relay>();
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
-  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0 };
+  private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
   private drainResolve: (() => void) | null = null;
@@ -95,6 +97,7 @@ export class Listener implements RelayHost {
     opts.metrics.addSource(() => ({
       'listener.request_timeouts_total': this.bodyCounters.request_timeouts,
       'listener.uws_body_timer_rearms_total': this.bodyCounters.uws_body_timer_rearms,
+      'listener.access_lines_sampled_out_total': this.bodyCounters.access_lines_sampled_out,
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
@@ -155,12 +158,16 @@ export class Listener implements RelayHost {
     m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
     const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
-    if (this.opts.accessLog) {
+    const tr = relay.ctx.trace;
+    if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
+    if (this.opts.accessLog && !keepAccessLine(relay)) this.bodyCounters.access_lines_sampled_out++;
+    else if (this.opts.accessLog) {
       this.opts.logger.info({
         route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
         bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress,
+        ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
         ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
         ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
           : relay.ctx.token !== null ? { token: new Fingerprint(hash('sha256', relay.ctx.token, 'hex').slice(0, 16)) } : {}),
@@ -236,13 +243,23 @@ export class Listener implements RelayHost {
 
   /** Metrics and access log line of a request answered inside the handler (no Relay). */
   private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
-    const ms = performance.now() - this.reqStart;
+    const end = performance.now();
+    const ms = end - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
+    // refused before it had a context: its trace (tracing on) starts and ends here
+    const tracer = this.snapshot.tracer;
+    const tr = tracer === null ? null : tracer.start(collected);
+    if (tr !== null) {
+      tracer!.end(tr, {
+        method: this.reqMethod, route, path: loggedRawPath(this.reqPath), status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start: this.reqStart, end, upstream: null,
+      });
+    }
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
       route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
       ...(reason !== null ? { reason } : {}),
       ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client,
+      ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     }, 'request');
   }
 
@@ -341,6 +358,7 @@ export class Listener implements RelayHost {
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+      trace: snap.tracer === null ? null : snap.tracer.start(headers),
     };
     const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);
     res.onAborted(() => relay.onAborted());

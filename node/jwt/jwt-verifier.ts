@@ -320,6 +320,8 @@ export class JwtVerifier {
       cache_misses: c.misses,
       cache_entries: this.#cache.size,
       cache_bytes: this.#cache.bytes,
+      cache_max_entries: this.#cache.maxEntries,
+      cache_max_bytes: this.#cache.maxBytes,
       cache_evictions: c.evictions,
       cache_expirations: c.expirations,
       ...this.#pool.stats(),

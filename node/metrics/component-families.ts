@@ -55,6 +55,8 @@ const MS = 0.001;
 counter('portcullis_jwt_cache_lookups_total', 'Verified-token cache lookups by result (hit, miss)', by('result', { 'jwt.cache_hits': 'hit', 'jwt.cache_misses': 'miss' }));
 gauge('portcullis_jwt_cache_entries', 'Verified tokens cached', { 'jwt.cache_entries': null });
 gauge('portcullis_jwt_cache_bytes', 'Estimated memory of the verified-token cache', { 'jwt.cache_bytes': null });
+gauge('portcullis_jwt_cache_max_bytes', 'Bound of the verified-token cache memory (verifier.cache_bytes), summed over workers like portcullis_jwt_cache_bytes', { 'jwt.cache_max_bytes': null });
+gauge('portcullis_jwt_cache_max_entries', 'Bound of the verified-token cache entries (verifier.cache_entries), summed over workers', { 'jwt.cache_max_entries': null });
 counter('portcullis_jwt_cache_removals_total', 'Verified tokens removed from the cache by reason (evicted: room, expired: past exp)', by('reason', { 'jwt.cache_evictions': 'evicted', 'jwt.cache_expirations': 'expired' }));
 counter('portcullis_jwt_verified_total', 'Tokens whose signature and claims verified', { 'jwt.verify_ok': null });
 gauge('portcullis_jwt_verify_inflight', 'Distinct tokens being verified now', { 'jwt.verify_inflight': null });
@@ -268,6 +270,15 @@ counter('portcullis_http2_sessions_closed_total', 'HTTP/2 sessions the proxy clo
   'http2.sessions_closed_rapid_reset_total': 'rapid_reset', 'http2.sessions_closed_ping_flood_total': 'ping_flood', 'http2.sessions_closed_settings_flood_total': 'settings_flood',
   'http2.sessions_closed_protocol_error_total': 'protocol_error', 'http2.sessions_closed_idle_total': 'idle',
 }));
+counter('portcullis_access_log_lines_sampled_out_total', 'Access-log lines of allowed requests left out by their route\'s access_log.sample_allowed', { 'listener.access_lines_sampled_out_total': null });
+
+// ---- tracing (node/tracing; only while tracing.enabled) ----
+counter('portcullis_tracing_traces_total', 'Requests traced, by sampling decision (sampled: spans exported; not_sampled: trace headers only)', by('decision', { 'tracing.traces_sampled': 'sampled', 'tracing.traces_not_sampled': 'not_sampled' }));
+counter('portcullis_tracing_traceparent_invalid_total', 'Requests whose traceparent was malformed (a new trace was started, the header not forwarded)', { 'tracing.traceparent_invalid': null });
+counter('portcullis_tracing_spans_exported_total', 'Spans the OTLP collector accepted', { 'tracing.spans_exported': null });
+counter('portcullis_tracing_spans_dropped_total', 'Spans dropped, by reason (queue_full: tracing.max_queue_spans reached; export_failed: the collector refused or did not answer)', by('reason', { 'tracing.spans_dropped_queue_full': 'queue_full', 'tracing.spans_dropped_export_failed': 'export_failed' }));
+counter('portcullis_tracing_exports_total', 'OTLP export requests, by outcome (ok, failed)', by('outcome', { 'tracing.exports_ok': 'ok', 'tracing.exports_failed': 'failed' }));
+gauge('portcullis_tracing_queue_spans', 'Spans waiting for export', { 'tracing.queue_spans': null });
 
 // ---- keys that carry a name (an upstream, an issuer, a failure code, a bucket bound) ----
 /** A family of keys matched by pattern: `map` the match to a sample, `unmap` a sample back to its key (null: not ours). */

@@ -3,6 +3,7 @@
 import type { ProxyError } from '../errors.js';
 import type { RouteConfig } from '../config/index.js';
 import type { TokenFacts } from '../contracts/index.js';
+import type { RequestTrace } from '../tracing/index.js';
 
 /** Who the token says the caller is; produced by authenticate, read by authorize and mutate. */
 export interface Principal {
@@ -80,6 +81,8 @@ export interface RequestContext {
   denyReason: string | null;
   /** Headers a stage adds to the forwarded response (flat [name, value…]), e.g. a fresh DPoP-Nonce; null/absent = none. */
   responseHeaders?: string[] | null;
+  /** This request's trace (node/tracing) when tracing is on; null/absent when off. */
+  trace?: RequestTrace | null;
 }
 
 export type StageResult = { readonly kind: 'continue' } | { readonly kind: 'deny'; readonly error: ProxyError; readonly reason: string };

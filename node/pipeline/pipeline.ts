@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
 import type { Snapshot } from './snapshot.js';
+import { tracedForward, tracedStages } from './trace-stages.js';
 
 /** What the pipeline needs from the transport that carries the request. */
 export interface PipelineSink {
@@ -36,7 +37,7 @@ export interface Pipeline {
 }
 
 /** One request's pass: the stage it is at and what the outbound step yielded. */
-interface Run {
+export interface Run {
   readonly ctx: RequestContext;
   readonly sink: PipelineSink;
   readonly stages: readonly Stage[];
@@ -47,7 +48,7 @@ interface Run {
   verified: StageResult;
 }
 
-interface Stage {
+export interface Stage {
   readonly name: string;
   run(r: Run): StageResult | Promise<StageResult>;
   /** A denial of this stage is an auth decision (metrics `decision`); the outbound step's is not. */
@@ -84,8 +85,11 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
       return a instanceof Promise ? a.then((x) => outboundResult(r, x)) : outboundResult(r, a);
     },
   };
-  const withAuth: readonly Stage[] = [...tokenStages, outbound];
-  const withoutAuth: readonly Stage[] = [outbound];
+  // tracing off: these are the stages themselves and forwardRequest, no tracing step anywhere
+  const traced = (snap.tracer ?? null) !== null;
+  const withAuth: readonly Stage[] = traced ? tracedStages([...tokenStages, outbound]) : [...tokenStages, outbound];
+  const withoutAuth: readonly Stage[] = traced ? tracedStages([outbound]) : [outbound];
+  const forward = traced ? tracedForward : forwardRequest;
   const log = opts.logger;
 
   /** Stages from `i` on, synchronously until one answers with a promise; then again from its result. The one sync/async bridge. */
@@ -116,7 +120,7 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
       result = x;
     }
     if (r.sink.allow !== undefined) r.sink.allow(r.authz);
-    else r.sink.forward(forwardRequest(snap, r.ctx, r.authz, r.callerHeader));
+    else r.sink.forward(forward(snap, r.ctx, r.authz, r.callerHeader));
   };
 
   return {

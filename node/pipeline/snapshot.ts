@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import type { RequestContext, StageResult } from './context.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
+import type { Tracer } from '../tracing/index.js';
 
 /**
  * The token stages of one config (node/auth builds them), in the order the pipeline runs them:
@@ -60,4 +61,6 @@ export interface Snapshot {
   readonly outbound: ReadonlyArray<OutboundStep | null>;
   /** `/.well-known/…` documents served before routing; null when the proxy publishes none. */
   readonly wellKnown: ((path: string) => WellKnownDoc | null) | null;
+  /** The process's tracer when `tracing.enabled`, else null: the pipeline and listener then skip every tracing step. */
+  readonly tracer: Tracer | null;
 }

@@ -1,0 +1,117 @@
+// What the audit record of one admin API call says: the action, who (the presented admin
+// token's fingerprint and the client address), the outcome from the answer, and the safe
+// detail of its request and answer (never a token, a policy's content or a config's values).
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AuditActor, AuditRecord } from './audit-log.js';
+
+/** First 8 bytes of SHA-256, hex: the only form a token or credential takes in an audit line. */
+export const fingerprint = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+/** The actor of an admin call; `authorized`: the token matched the admin token. */
+export function adminActor(req: IncomingMessage, authorized: boolean): AuditActor {
+  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  const token = m === null ? null : fingerprint(m[1]!);
+  const address = req.socket.remoteAddress ?? '';
+  return authorized && token !== null ? { kind: 'admin_token', token, address } : { kind: 'unauthenticated', token, address };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+function json(text: string): Record<string, unknown> | null {
+  try { const v: unknown = JSON.parse(text); return isObject(v) ? v : null; } catch { return null; }
+}
+
+/** The action name of an admin route: `POST /revocations` → `revocation.add`. */
+const ACTIONS: Readonly<Record<string, string>> = {
+  'POST /reload': 'config.reload',
+  'POST /revocations': 'revocation.add',
+  'POST /policy': 'policy.push',
+  'POST /explain': 'explain',
+};
+
+/** The action an admin call is audited as, or null for reads (GET) that change nothing. */
+export function auditedAction(method: string, path: string): string | null {
+  if (method === 'GET' || method === 'HEAD') return null;
+  return ACTIONS[`${method} ${path}`] ?? `admin ${method} ${path}`;
+}
+
+/** Detail of the request and answer, per action; fields that could carry a secret become fingerprints. */
+export function adminDetail(action: string, reqBody: string, status: number, resBody: unknown, url: string): Record<string, unknown> {
+  const res = isObject(resBody) ? resBody : {};
+  switch (action) {
+    case 'config.reload': {
+      const errors = Array.isArray(res.errors) ? res.errors : [];
+      return errors.length === 0 ? {} : { errors: errors.length, error_paths: errors.map((e) => (isObject(e) ? e.path : null)).slice(0, 20) };
+    }
+    case 'revocation.add': {
+      const b = json(reqBody) ?? {};
+      const r = isObject(res.revocation) ? res.revocation : {};
+      const value = typeof b.value === 'string' ? (b.kind === 'token' ? { value_fingerprint: fingerprint(b.value) } : { value: b.value.slice(0, 256) }) : {};
+      return {
+        kind: b.kind ?? null, ...value, ...(b.issuer !== undefined ? { issuer: b.issuer } : {}), ...(b.before !== undefined ? { before: b.before } : {}),
+        ...(typeof b.reason === 'string' ? { reason: b.reason.slice(0, 256) } : {}), ...(r.id !== undefined ? { id: r.id } : {}),
+        ...(res.stream_seq !== undefined ? { stream_seq: res.stream_seq } : {}), ...(typeof res.message === 'string' && status >= 400 ? { message: res.message.slice(0, 512) } : {}),
+      };
+    }
+    case 'policy.push': {
+      const q = new URL(url, 'http://admin').searchParams;
+      return {
+        body_sha256: createHash('sha256').update(reqBody).digest('hex'), body_bytes: Buffer.byteLength(reqBody),
+        ...(q.get('base') !== null ? { base: q.get('base') } : {}), ...(q.get('force') === '1' ? { force: true } : {}),
+        ...(res.digest !== undefined ? { digest: res.digest } : {}), ...(res.based_on !== undefined ? { based_on: res.based_on } : {}),
+        ...(Array.isArray(res.errors) ? { errors: res.errors.length } : {}), ...(typeof res.message === 'string' ? { message: res.message.slice(0, 512) } : {}),
+      };
+    }
+    case 'explain': {
+      const b = json(reqBody) ?? {};
+      return {
+        method: b.method ?? null, path: typeof b.path === 'string' ? b.path.slice(0, 512) : null, ...(typeof b.host === 'string' ? { host: b.host } : {}),
+        ...(typeof b.token === 'string' ? { token: fingerprint(b.token) } : {}), ...(res.verdict !== undefined ? { verdict: res.verdict } : res.allowed !== undefined ? { allowed: res.allowed } : {}),
+      };
+    }
+    default:
+      return {};
+  }
+}
+
+/** The outcome of an answer's status. */
+export function outcomeOf(status: number): AuditRecord['outcome'] {
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status < 400) return 'ok';
+  return status >= 500 && status !== 507 ? 'failed' : 'refused';
+}
+
+/** The record of a reload that did not come through the admin API (SIGHUP, `--watch`). */
+export function reloadRecord(actor: AuditActor, beforeVersion: number, result: { ok: true; version: number } | { ok: false; errors?: readonly unknown[] }): AuditRecord {
+  return result.ok
+    ? { action: 'config.reload', actor, outcome: 'ok', before: { config_version: beforeVersion }, after: { config_version: result.version } }
+    : {
+      action: 'config.reload', actor, outcome: 'refused', before: { config_version: beforeVersion }, after: { config_version: beforeVersion },
+      detail: { errors: result.errors?.length ?? 0, error_paths: (result.errors ?? []).map((e) => (isObject(e) ? e.path : null)).slice(0, 20) },
+    };
+}
+
+/** A revocation as the bus delivers it (cluster/protocol's RevocationRecord, the fields the audit names). */
+export interface AppliedRevocation {
+  readonly id: string;
+  readonly kind: string;
+  readonly value: string;
+  readonly issuer: string | null;
+  readonly before: number | null;
+  readonly expiresAt: number;
+  readonly reason: string | null;
+  readonly createdAt: number;
+  readonly origin: string;
+}
+
+/** The record of a revocation made at another member and applied here. */
+export function appliedRevocationRecord(r: AppliedRevocation): AuditRecord {
+  return {
+    action: 'revocation.applied', actor: { kind: 'member', origin: r.origin }, outcome: 'ok',
+    detail: {
+      id: r.id, kind: r.kind, ...(r.kind === 'token' ? { value_fingerprint: fingerprint(r.value) } : { value: r.value }),
+      ...(r.issuer !== null ? { issuer: r.issuer } : {}), ...(r.before !== null ? { before: r.before } : {}), ...(r.reason !== null ? { reason: r.reason } : {}),
+      expires_at: r.expiresAt, created_at: new Date(r.createdAt).toISOString(),
+    },
+  };
+}

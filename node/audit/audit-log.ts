@@ -1,0 +1,67 @@
+// The audit trail: one JSON line per administrative action, on its own pino destination
+// (`log.audit.file`, created 0600, or standard output when no file is set), apart from the
+// request and component logs so it can be shipped and kept on its own terms. Never a token
+// or secret: actors and tokens appear as fingerprints only.
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import pino, { type Logger } from 'pino';
+
+/** Who asked. */
+export type AuditActor =
+  | { readonly kind: 'admin_token'; readonly token: string; readonly address: string }
+  | { readonly kind: 'unauthenticated'; readonly token: string | null; readonly address: string }
+  | { readonly kind: 'signal'; readonly signal: string }
+  | { readonly kind: 'file_watch' }
+  /** Another cluster member (a revocation that arrived over the bus): its member id. */
+  | { readonly kind: 'member'; readonly origin: string };
+
+/** One audit record (`action` names what was asked, `outcome` how it ended). */
+export interface AuditRecord {
+  readonly action: string;
+  readonly actor: AuditActor;
+  readonly outcome: 'ok' | 'refused' | 'failed' | 'unauthorized';
+  /** The HTTP status of an admin call. */
+  readonly status?: number;
+  /** Versions before and after (config, policy) when the action can change them. */
+  readonly before?: Readonly<Record<string, unknown>>;
+  readonly after?: Readonly<Record<string, unknown>>;
+  /** What the action was about, without secrets (a revocation's kind and subject, a policy's digest…). */
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditSettings {
+  /** File the records are appended to (created 0600, parent directories too); absent: standard output. */
+  readonly file?: string | undefined;
+}
+
+export class AuditLog {
+  private constructor(private readonly out: Logger, private readonly dest: pino.DestinationStream & { flushSync?: () => void; end?: () => void }) {}
+
+  /** Open the destination; throws (with the path) when the file cannot be created. */
+  static open(s: AuditSettings): AuditLog {
+    let dest: pino.DestinationStream;
+    if (s.file !== undefined) {
+      mkdirSync(dirname(s.file), { recursive: true, mode: 0o700 });
+      // create it 0600 and tighten one that exists: audit lines name actors and subjects
+      closeSync(openSync(s.file, 'a', 0o600));
+      chmodSync(s.file, 0o600);
+      dest = pino.destination({ dest: s.file, sync: false, append: true, mkdir: false, minLength: 0 });
+    } else {
+      dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
+    }
+    const out = pino({ base: { name: 'portcullis-audit', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' }, dest);
+    return new AuditLog(out, dest as AuditLog['dest']);
+  }
+
+  /** Write one record (asynchronously; never throws). */
+  record(r: AuditRecord): void {
+    try {
+      this.out.info({ audit: true, ...r }, 'audit');
+    } catch { /* an audit write must not break the admin call; pino reports destination errors itself */ }
+  }
+
+  /** Flush what is buffered (at shutdown). */
+  close(): void {
+    try { this.dest.flushSync?.(); } catch { /* not yet open */ }
+  }
+}

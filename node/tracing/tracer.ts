@@ -1,0 +1,119 @@
+// The process's tracer: starts a RequestTrace per request from the client's traceparent
+// (parent-based sampling, else a ratio of new traces), ends it with the request (server) span
+// and the upstream (client) span, and hands sampled spans to the OTLP exporter.
+import type { Logger } from '../log.js';
+import { OtlpExporter } from './otlp-exporter.js';
+import { RequestTrace, SPAN_KIND, type Attrs, type SpanRecord } from './span.js';
+import { newSpanId, newTraceId, parseTraceparent, validTracestate } from './trace-context.js';
+
+/** The `tracing` config section (node/config/observability-schema.ts), as the tracer reads it. */
+export interface TracingSettings {
+  readonly enabled: boolean;
+  readonly endpoint: string;
+  readonly service_name: string;
+  /** Share of new traces (no valid client traceparent, or parent_based off) sampled, 0..1. */
+  readonly sample_ratio: number;
+  /** Follow the client's sampled flag when it sent a valid traceparent. */
+  readonly parent_based: boolean;
+  readonly batch: { readonly max_spans: number; readonly interval_ms: number };
+  readonly max_queue_spans: number;
+  readonly timeout_ms: number;
+  /** Export headers: name and the environment variable holding the value (checked at start by node/config). */
+  readonly headers: ReadonlyArray<{ readonly name: string; readonly value_env: string }>;
+}
+
+/** How a request ended, for its spans. */
+export interface RequestEnd {
+  readonly method: string;
+  readonly route: string;
+  readonly path: string;
+  readonly status: number;
+  readonly outcome: string;
+  readonly reason: string | null;
+  readonly deny: string | null;
+  readonly client: string;
+  readonly fingerprint: string | null;
+  readonly start: number;
+  readonly end: number;
+  /** The upstream call, when the request was forwarded. */
+  readonly upstream: { readonly name: string; readonly target: string; readonly start: number; readonly headMs: number } | null;
+}
+
+/** Ratio → threshold on the 52 low bits of the trace id's first 13 hex digits (deterministic per trace). */
+const RATIO_SPACE = 2 ** 52;
+
+export class Tracer {
+  private readonly exporter: OtlpExporter;
+  private readonly threshold: number;
+  private readonly counts = { sampled: 0, notSampled: 0, badParent: 0 };
+
+  constructor(private readonly s: TracingSettings, logger: Logger, version: string, env: Readonly<Record<string, string | undefined>> = process.env) {
+    this.threshold = s.sample_ratio * RATIO_SPACE;
+    this.exporter = new OtlpExporter({
+      endpoint: s.endpoint, headers: Object.fromEntries(s.headers.map((h) => [h.name.toLowerCase(), env[h.value_env] ?? ''])), batchSpans: s.batch.max_spans, intervalMs: s.batch.interval_ms, maxQueueSpans: s.max_queue_spans, timeoutMs: s.timeout_ms,
+      resource: [['service.name', s.service_name], ['service.version', version], ['process.pid', process.pid]],
+      scope: { name: 'portcullis', version },
+    }, logger.child({ component: 'tracing' }));
+  }
+
+  /** A trace for a request with these headers (flat name/value, names lower-case). Never throws. */
+  start(headers: readonly string[]): RequestTrace {
+    let tp: string | undefined;
+    let ts: string | undefined;
+    let many = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      if (k === 'traceparent') { if (tp !== undefined) many = true; tp = headers[i + 1]!; }
+      else if (k === 'tracestate') ts = ts === undefined ? headers[i + 1]! : `${ts},${headers[i + 1]!}`;
+    }
+    // two traceparents are as good as none (W3C: a vendor may not pick one)
+    const parent = tp === undefined || many ? null : parseTraceparent(tp);
+    if (tp !== undefined && parent === null) this.counts.badParent++;
+    const traceId = parent?.traceId ?? newTraceId();
+    const sampled = parent !== null && this.s.parent_based ? parent.sampled : parseInt(traceId.slice(0, 13), 16) < this.threshold;
+    if (sampled) this.counts.sampled++; else this.counts.notSampled++;
+    // tracestate belongs to the traceparent it came with: without a valid one it is dropped
+    return new RequestTrace(traceId, newSpanId(), parent?.spanId ?? null, sampled, parent === null ? null : validTracestate(ts));
+  }
+
+  /** End `t` with its request span (and upstream span); sampled spans go to the exporter. */
+  end(t: RequestTrace, e: RequestEnd): void {
+    if (!t.sampled) return;
+    const spans: SpanRecord[] = t.spans;
+    const attrs: Attrs = [
+      ['http.request.method', e.method], ['http.route', e.route], ['url.path', e.path], ['http.response.status_code', e.status],
+      ['client.address', e.client], ['portcullis.outcome', e.outcome],
+    ];
+    if (e.reason !== null) attrs.push(['portcullis.reason', e.reason]);
+    if (e.deny !== null) attrs.push(['portcullis.deny_reason', e.deny]);
+    if (e.fingerprint !== null) attrs.push(['portcullis.token.fingerprint', e.fingerprint]);
+    const failed = e.status >= 500 || e.status === 0 || e.outcome === 'truncated';
+    if (e.upstream !== null && t.upstreamSpanId !== null) {
+      const u = e.upstream;
+      const uattrs: Attrs = [['http.request.method', e.method], ['portcullis.upstream', u.name], ['server.address', u.target]];
+      if (u.headMs >= 0) uattrs.push(['http.response.status_code', e.status], ['portcullis.upstream.head_ms', Math.round(u.headMs * 1000) / 1000]);
+      spans.push({
+        traceId: t.traceId, spanId: t.upstreamSpanId, parentSpanId: t.spanId, traceState: t.traceState, name: `upstream ${e.method}`, kind: SPAN_KIND.client,
+        start: u.start, end: e.end, attrs: uattrs, error: u.headMs < 0 ? (e.reason ?? 'no response') : null,
+      });
+    }
+    spans.push({
+      traceId: t.traceId, spanId: t.spanId, parentSpanId: t.parentSpanId, traceState: t.traceState, name: `${e.method} ${e.route}`, kind: SPAN_KIND.server,
+      start: e.start, end: e.end, attrs, error: failed ? (e.reason ?? `status ${e.status}`) : null,
+    });
+    this.exporter.enqueue(spans);
+  }
+
+  /** Metric source keys (node/metrics/component-families.ts). */
+  stats(): Record<string, number> {
+    return {
+      ...this.exporter.counters(),
+      'tracing.traces_sampled': this.counts.sampled,
+      'tracing.traces_not_sampled': this.counts.notSampled,
+      'tracing.traceparent_invalid': this.counts.badParent,
+    };
+  }
+
+  /** Export what is queued (bounded by the export timeout). */
+  close(): Promise<void> { return this.exporter.close(); }
+}

@@ -1,0 +1,155 @@
+// The audit trail as an operator reads it: every admin action (reload by API, SIGHUP and a
+// refused one; revocation; local policy push; explain; a call with a wrong token) is one JSON
+// record in the `log.audit.file` (0600) with who, what, when, outcome and the versions before
+// and after — and no token or admin secret anywhere in it. Reads (GET) are not audited.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, writeConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { call } from '../auth/tokens-helpers.js';
+
+let echo: EchoUpstream;
+const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+function records(file: string): Array<Record<string, any>> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+}
+
+async function admin(p: ProxyProcess, method: string, path: string, body?: unknown, token = ADMIN_TOKEN, raw = false): Promise<{ status: number; json: any }> {
+  const r = await fetch(`${p.adminUrl}${path}`, {
+    method, headers: { authorization: `Bearer ${token}`, 'content-type': raw ? 'application/yaml' : 'application/json' },
+    ...(body === undefined ? {} : { body: raw ? String(body) : JSON.stringify(body) }),
+  });
+  const text = await r.text();
+  let json: unknown = null;
+  try { json = JSON.parse(text); } catch { /* text */ }
+  return { status: r.status, json };
+}
+
+beforeAll(async () => { echo = await startEchoUpstream(); });
+afterAll(async () => { await echo?.close(); });
+
+describe('audit log, one process', () => {
+  let proxy: ProxyProcess;
+  let file: string;
+  let configPath: string;
+  let cfg: Record<string, unknown>;
+
+  beforeAll(async () => {
+    file = join(tempDir('portcullis-audit-'), 'audit', 'admin.log');
+    cfg = baseConfig(echo.url, { log: { level: 'info', access: true, audit: { file } } });
+    configPath = writeConfig(cfg);
+    proxy = await startProxy(cfg, { configPath });
+  });
+  afterAll(async () => { await proxy?.stop(); });
+
+  it('creates the audit file 0600', () => {
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('records each admin action with who, what, when, outcome and versions', async () => {
+    const t0 = Date.now();
+    expect((await admin(proxy, 'POST', '/reload')).status).toBe(200);
+    // a refused reload: the file now names an unknown upstream
+    writeFileSync(configPath, stringify({ ...cfg, routes: [{ name: 'x', match: { path: '/*' }, upstream: 'nope', auth: 'none' }] }));
+    expect((await admin(proxy, 'POST', '/reload')).status).toBe(422);
+    writeFileSync(configPath, stringify(cfg));
+    const secretToken = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdWRpdCJ9.c2lnbmF0dXJl';
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: 'jti-audit-1', reason: 'stolen laptop' })).status).toBe(201);
+    const tokenHash = createHash('sha256').update(secretToken).digest('hex');
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'token', value: tokenHash })).status).toBe(201);
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'nope', value: 'x' })).status).toBe(400);
+    expect((await admin(proxy, 'POST', '/explain', { method: 'GET', path: '/a', token: secretToken })).status).toBe(200);
+    expect((await admin(proxy, 'POST', '/policy', stringify({ upstreams: cfg.upstreams, routes: cfg.routes }), ADMIN_TOKEN, true)).status).toBe(200);
+    expect((await admin(proxy, 'POST', '/reload', undefined, 'wrong-admin-token')).status).toBe(401);
+    // reads are not actions
+    expect((await admin(proxy, 'GET', '/metrics')).status).toBe(200);
+    expect((await admin(proxy, 'GET', '/revocations')).status).toBe(200);
+    proxy.proc.kill('SIGHUP');
+
+    expect(await eventually(() => records(file).length >= 9, 5_000), JSON.stringify(records(file))).toBe(true);
+    const rs = records(file);
+    const summary = rs.map((r) => [r.action, r.outcome, r.actor.kind]);
+    expect(summary).toEqual([
+      ['config.reload', 'ok', 'admin_token'],
+      ['config.reload', 'refused', 'admin_token'],
+      ['revocation.add', 'ok', 'admin_token'],
+      ['revocation.add', 'ok', 'admin_token'],
+      ['revocation.add', 'refused', 'admin_token'],
+      ['explain', 'ok', 'admin_token'],
+      ['policy.push', 'ok', 'admin_token'],
+      ['config.reload', 'unauthorized', 'unauthenticated'],
+      ['config.reload', 'ok', 'signal'],
+    ].slice(0, rs.length));
+    expect(rs.length).toBe(9);
+    for (const r of rs) {
+      expect(r.msg).toBe('audit');
+      expect(r.name).toBe('portcullis-audit');
+      expect(Date.parse(r.time)).toBeGreaterThanOrEqual(t0 - 1000);
+    }
+    const [reload, refused, rvJti, rvToken, , explain, policy, unauthorized, hup] = rs;
+    expect(reload!.actor).toEqual({ kind: 'admin_token', token: fp(ADMIN_TOKEN), address: '127.0.0.1' });
+    expect(reload!.before).toEqual({ config_version: 1 });
+    expect(reload!.after).toEqual({ config_version: 2 });
+    expect(reload!.status).toBe(200);
+    expect(refused!.after).toEqual({ config_version: 2 });
+    expect(refused!.detail.error_paths.length).toBeGreaterThan(0);
+    expect(rvJti!.detail).toMatchObject({ kind: 'jti', value: 'jti-audit-1', reason: 'stolen laptop' });
+    expect(rvToken!.detail.value).toBeUndefined();
+    expect(rvToken!.detail.value_fingerprint, 'a token revocation names its value by fingerprint only').toBe(fp(tokenHash));
+    expect(explain!.detail).toMatchObject({ method: 'GET', path: '/a', token: fp(secretToken) });
+    expect(policy!.after.config_version).toBe(3);
+    expect(policy!.detail.body_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(unauthorized!.actor).toEqual({ kind: 'unauthenticated', token: fp('wrong-admin-token'), address: '127.0.0.1' });
+    expect(hup!.actor).toEqual({ kind: 'signal', signal: 'SIGHUP' });
+    expect(hup!.before).toEqual({ config_version: 3 });
+    expect(hup!.after).toEqual({ config_version: 4 });
+
+    const text = readFileSync(file, 'utf8');
+    for (const secret of [secretToken, ADMIN_TOKEN, 'wrong-admin-token']) expect(text).not.toContain(secret);
+    // and the audit lines are not mixed into the process log
+    expect(proxy.logs().some((l) => l.msg === 'audit')).toBe(false);
+  });
+});
+
+describe('audit log with --workers (the primary serves the admin API)', () => {
+  it('records API and SIGHUP reloads once each', async () => {
+    const file = join(tempDir('portcullis-audit-'), 'admin.log');
+    const p = await startProxy(baseConfig(echo.url, { log: { level: 'info', access: false, audit: { file } } }), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    try {
+      expect((await admin(p, 'POST', '/reload')).status).toBe(200);
+      p.proc.kill('SIGHUP');
+      expect(await eventually(() => records(file).length >= 2, 10_000)).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      const rs = records(file);
+      expect(rs.map((r) => [r.action, r.outcome, r.actor.kind, r.before.config_version, r.after.config_version])).toEqual([
+        ['config.reload', 'ok', 'admin_token', 1, 2],
+        ['config.reload', 'ok', 'signal', 2, 3],
+      ]);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
+describe('audit log without a file', () => {
+  it('writes the records to standard output as their own lines', async () => {
+    const p = await startProxy(baseConfig(echo.url));
+    try {
+      expect((await admin(p, 'POST', '/reload')).status).toBe(200);
+      expect(await eventually(() => p.logs().some((l) => l.msg === 'audit'))).toBe(true);
+      const r = p.logs().find((l) => l.msg === 'audit')!;
+      expect(r).toMatchObject({ name: 'portcullis-audit', action: 'config.reload', outcome: 'ok' });
+      expect((await call(`${p.url}/x`)).status).toBe(200);
+    } finally {
+      await p.stop();
+    }
+  });
+});

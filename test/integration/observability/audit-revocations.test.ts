@@ -1,0 +1,77 @@
+// Revocations in the audit trail across members: a revocation made at A's admin API is
+// `revocation.add` in A's audit file and `revocation.applied` (actor: member A) in B's, each with
+// its id, kind and subject — a token revocation by fingerprint only — and B's is written once.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, baseConfig, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { admin } from '../cluster/proxy-fixtures.js';
+import { waitReady } from '../auth/tokens-helpers.js';
+
+const records = (file: string): Array<Record<string, any>> =>
+  (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>) : []);
+
+let nats: NatsServer & { stop(): Promise<void> };
+let echo: EchoUpstream;
+const proxies: ProxyProcess[] = [];
+const files: string[] = [];
+
+beforeAll(async () => {
+  [nats, echo] = await Promise.all([startNatsServer(), startEchoUpstream()]);
+  const prefix = `pta${Math.random().toString(36).slice(2, 8)}`;
+  for (let i = 0; i < 2; i++) {
+    const file = join(tempDir('portcullis-audit-'), 'audit.log');
+    files.push(file);
+    proxies.push(await startProxy(baseConfig(echo.url, {
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
+      log: { level: 'warn', access: false, audit: { file } },
+    }), { env: { ...ADMIN_ENV, ...BUS_ENV } }));
+  }
+  await Promise.all(proxies.map((p) => waitReady(p, 20_000)));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(proxies.map((p) => p.stop()));
+  await Promise.all([nats?.stop(), echo?.close()]);
+});
+
+describe('revocations in the audit trail', () => {
+  it('are revocation.add where made and revocation.applied at the other member', async () => {
+    const [A] = proxies as [ProxyProcess, ProxyProcess];
+    const hash = createHash('sha256').update('some-access-token').digest('hex');
+    const j = await admin(A, 'POST', '/revocations', { kind: 'jti', value: 'audit-jti-1', reason: 'incident 42' });
+    expect(j.status).toBe(201);
+    const t = await admin(A, 'POST', '/revocations', { kind: 'token', value: hash });
+    expect(t.status).toBe(201);
+    expect(await eventually(() => records(files[1]!).length >= 2, 10_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+
+    const atA = records(files[0]!);
+    expect(atA.map((r) => r.action)).toEqual(['revocation.add', 'revocation.add']);
+    const atB = records(files[1]!);
+    expect(atB.map((r) => r.action)).toEqual(['revocation.applied', 'revocation.applied']);
+    const origin = j.body.revocation.origin as string;
+    expect(atB[0]).toMatchObject({ actor: { kind: 'member', origin }, outcome: 'ok', detail: { id: j.body.revocation.id, kind: 'jti', value: 'audit-jti-1', reason: 'incident 42' } });
+    expect(atB[1]!.detail.kind).toBe('token');
+    expect(atB[1]!.detail.value).toBeUndefined();
+    expect(atB[1]!.detail.value_fingerprint).toBe(createHash('sha256').update(hash).digest('hex').slice(0, 16));
+    expect(readFileSync(files[1]!, 'utf8')).not.toContain(hash);
+  });
+
+  it('records a revocation published by `portcullis revoke --config` at every member', async () => {
+    const before = files.map((f) => records(f).length);
+    const r = await runCli(['revoke', '--jti', 'cli-jti-1', '--config', proxies[0]!.configPath], { ...ADMIN_ENV, ...BUS_ENV });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await eventually(() => files.every((f, i) => records(f).length > before[i]!), 10_000)).toBe(true);
+    for (const f of files) {
+      const last = records(f).at(-1)!;
+      expect(last).toMatchObject({ action: 'revocation.applied', detail: { kind: 'jti', value: 'cli-jti-1' } });
+      expect(String(last.actor.origin)).toMatch(/^cli-/);
+    }
+  });
+});
