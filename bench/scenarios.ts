@@ -1,6 +1,7 @@
 // The scenario registry: name → what it measures and how to run it. `portcullis bench [NAME…]`
 // runs the named ones (all when none is named) through bench/run.ts.
 import type { CpuPlan } from './cpu-plan.js';
+import { buildCompare } from './build-compare.bench.js';
 import { cacheMemory } from './cache-memory.bench.js';
 import { introspection } from './introspection.bench.js';
 import { internalToken } from './internal-token.bench.js';
@@ -46,6 +47,8 @@ export interface ScenarioReport {
 
 export interface Scenario {
   description: string;
+  /** Runs only when named (it needs something set up first, e.g. another build): not part of "every scenario". */
+  onlyByName?: boolean;
   run(opts: ScenarioOptions): Promise<ScenarioReport>;
 }
 
@@ -89,6 +92,11 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'upstream-client': {
     description: 'the hand-written HTTP/1.1 upstream client vs undici on the passthrough path: two Portcullis processes differing only in the client (PORTCULLIS_UPSTREAM_CLIENT=undici), same upstream, alternating rounds — throughput, CPU µs/req closed loop and at 2000 rps',
     run: upstreamClient,
+  },
+  'build-compare': {
+    description: 'this build vs another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) in the same rotated rounds, each beside HAProxy: passthrough and jwt-warm closed loop — ratios, CPU µs/req, per-round table',
+    run: buildCompare,
+    onlyByName: true,
   },
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',
