@@ -4,10 +4,13 @@
 // passthrough (auth: none) and jwt-warm (one RS256 token, cache hits), closed loop, targets
 // rotated every round (before, after, haproxy, direct, then the next order), quiet gate as in
 // jwt-warm. The other build: PORTCULLIS_BENCH_BASELINE=<checkout root> (its dist/ built).
+// Both Portcullis processes carry heap-alloc-preload: V8 heap bytes allocated per response, a
+// figure other processes' load does not move.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { cpuPlan } from './cpu-plan.js';
+import { compiledRoot } from './paths.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
@@ -36,6 +39,8 @@ export interface PhaseSummary {
   ratios: RatioRow[];
   /** Median over rounds of (baseline − portcullis) CPU µs/req: what this build saves per request. */
   cpuSavedUs: number | null;
+  /** Median over rounds of V8 heap bytes allocated per response, each build. */
+  heapBytes: { baseline: number | null; portcullis: number | null };
 }
 
 /** Pure: median of per-round (a − b) CPU µs/req; null when a round lacks a sample. */
@@ -58,7 +63,13 @@ export function summarisePhase(closed: RoundResults): PhaseSummary {
     throughput: foldRounds(closed),
     ratios: pairs.map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
     cpuSavedUs: pairedCpuDiff(closed, 'baseline', 'portcullis'),
+    heapBytes: { baseline: heapMedian(closed, 'baseline'), portcullis: heapMedian(closed, 'portcullis') },
   };
+}
+
+function heapMedian(m: RoundResults, t: string): number | null {
+  const xs = (m[t] ?? []).map((r) => r.heapBytesPerReq).filter((x): x is number => x !== undefined);
+  return xs.length === 0 ? null : median(xs);
 }
 
 /** Pure: per-round lines (rps and CPU of each target), so disturbed rounds can be read apart. */
@@ -66,9 +77,12 @@ export function roundsTable(closed: RoundResults): string {
   const n = Math.max(0, ...Object.values(closed).map((r) => r.length));
   const rows: string[][] = [];
   for (let i = 0; i < n; i++) {
-    rows.push([String(i + 1), ...COMPARE_TARGETS.map((t) => { const r = closed[t]?.[i]; return r === undefined ? '' : `${cell(r.rps, 0)} · ${cell(r.cpuUsPerReq, 1)} µs · ${cell(r.foreignCores)}`; })]);
+    rows.push([String(i + 1), ...COMPARE_TARGETS.map((t) => {
+      const r = closed[t]?.[i];
+      return r === undefined ? '' : `${cell(r.rps, 0)} · ${cell(r.cpuUsPerReq, 1)} µs${r.heapBytesPerReq !== undefined ? ` · ${cell(r.heapBytesPerReq, 0)} B` : ''} · ${cell(r.foreignCores)}`;
+    })]);
   }
-  return markdownTable(['round', ...COMPARE_TARGETS.map((t) => `${t}: rps · CPU/req · foreign`)], rows, [false, true, true, true, true]);
+  return markdownTable(['round', ...COMPARE_TARGETS.map((t) => `${t}: rps · CPU/req · [heap/req ·] foreign`)], rows, [false, true, true, true, true]);
 }
 
 const say = (s: string): void => { process.stdout.write(s + '\n'); };
@@ -92,7 +106,9 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
     pinPid(as.process.pid, plan.loader);
     const pem = tempFile('RS256.pem', await publicKeyPem(as.jwksUri, 'RS256'));
     stops.push(() => pem.cleanup());
-    const { env } = tokenConfigEnv();
+    const { env: tokenEnv } = tokenConfigEnv();
+    const preload = join(compiledRoot(), 'bench', 'heap-alloc-preload.js');
+    const env = { ...tokenEnv, PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() };
     for (const phase of COMPARE_PHASES) {
       const jwt = phase === 'jwt-warm';
       const headers: Record<string, string> = jwt ? { authorization: `Bearer ${token!}` } : {};
@@ -102,7 +118,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       for (const [name, cli] of [['baseline', baseline], ['portcullis', undefined]] as const) {
         const pc = await startPortcullis(yaml, plan.proxy, env, cli);
         phaseStops.push(() => pc.stop());
-        live.push({ name, url: pc.url, pid: pc.process.pid, headers });
+        live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
       }
       const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, ...(jwt ? { jwt: haproxyJwtChecks(pem.path, 'RS256', as.issuer, true) } : {}) });
       if (hp.skipped) throw new Error(`build-compare needs HAProxy: ${hp.reason}`);
@@ -130,7 +146,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
-          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs`, '', roundsTable(phases[p]!.closed)];
+          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs; V8 heap allocated per response (median of rounds, warmup included): baseline ${cell(s.heapBytes.baseline, 0)} B, portcullis ${cell(s.heapBytes.portcullis, 0)} B`, '', roundsTable(phases[p]!.closed)];
       }),
       ...warnings.map((w) => `\n> **Warning:** ${w}`),
     ].join('\n');

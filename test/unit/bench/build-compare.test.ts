@@ -32,3 +32,14 @@ describe('build-compare scenario', () => {
     expect(roundsTable(closed)).toContain('| 2 |');
   });
 });
+
+describe('heap-alloc-preload', () => {
+  it('allocated bytes: growth up to each GC plus what is in use at the end beyond the last one', async () => {
+    const { allocatedBytes, parseHeapAlloc } = await import('../../../bench/heap-alloc-preload.js');
+    const gc = (before: number, after: number) => ({ cost: 100, beforeGC: { heapStatistics: { usedHeapSize: before } }, afterGC: { heapStatistics: { usedHeapSize: after } } });
+    expect(allocatedBytes(1_000, [gc(5_000, 2_000), gc(6_000, 1_500)], 2_500)).toBe(4_000 + 4_000 + 1_000);
+    expect(allocatedBytes(1_000, [], 800)).toBe(0);
+    expect(parseHeapAlloc('x\n{"heapAlloc":{"bytes":1,"gcs":0,"gcMs":0}}\n{"heapAlloc":{"bytes":7,"gcs":1,"gcMs":0.1}}\n')).toEqual({ bytes: 7, gcs: 1, gcMs: 0.1 });
+    expect(parseHeapAlloc('nothing')).toBeNull();
+  });
+});
