@@ -21,21 +21,9 @@ const EMPTY = Buffer.alloc(0);
  * callbacks below are module-level functions, not a closure (or a bound method) per request.
  */
 let corked: Relay | null = null;
-function writeLoneHeadCorked(): void {
-  const relay = corked!;
-  corked = null;
-  relay.writeLoneHead();
-}
-function writeChunkCorked(): void {
-  const relay = corked!;
-  corked = null;
-  relay.writeChunk();
-}
-function endResponseCorked(): void {
-  const relay = corked!;
-  corked = null;
-  relay.endResponse();
-}
+function writeLoneHeadCorked(): void { const r = corked!; corked = null; r.writeLoneHead(); }
+function writeChunkCorked(): void { const r = corked!; corked = null; r.writeChunk(); }
+function endResponseCorked(): void { const r = corked!; corked = null; r.endResponse(); }
 
 /**
  * uWebSockets.js drops an HTTP connection that makes no write progress for its fixed idle
