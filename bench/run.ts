@@ -28,10 +28,10 @@ export interface BenchOutcome {
   report: ScenarioReport;
 }
 
-/** Names to run: all registered ones when none is given; throws listing the known names on an unknown one. */
+/** Names to run: all registered ones (except those run only by name) when none is given; throws listing the known names on an unknown one. */
 export function resolveScenarios(names: readonly string[]): string[] {
   const known = Object.keys(scenarios);
-  if (names.length === 0) return known;
+  if (names.length === 0) return known.filter((n) => scenarios[n]!.onlyByName !== true);
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0) throw new Error(`unknown bench scenario${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${known.join(', ')}`);
   return [...new Set(names)];

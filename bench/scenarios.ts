@@ -1,6 +1,7 @@
 // The scenario registry: name → what it measures and how to run it. `portcullis bench [NAME…]`
 // runs the named ones (all when none is named) through bench/run.ts.
 import type { CpuPlan } from './cpu-plan.js';
+import { buildCompare } from './build-compare.bench.js';
 import { cacheMemory } from './cache-memory.bench.js';
 import { forwardAuth } from './forward-auth.bench.js';
 import { introspection } from './introspection.bench.js';
@@ -47,6 +48,8 @@ export interface ScenarioReport {
 
 export interface Scenario {
   description: string;
+  /** Runs only when named (it needs something set up first, e.g. another build): not part of "every scenario". */
+  onlyByName?: boolean;
   run(opts: ScenarioOptions): Promise<ScenarioReport>;
 }
 
@@ -94,6 +97,11 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'forward-auth': {
     description: 'one warm JWT: nginx auth_request → Portcullis decision endpoint (no edge cache) vs nginx auth_request → a Node validator with proxy_cache vs Portcullis as the proxy vs HAProxy jwt_verify — throughput, ratios, revocation honoured',
     run: forwardAuth,
+  },
+  'build-compare': {
+    description: 'this build vs another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) in the same rotated rounds, each beside HAProxy: passthrough and jwt-warm closed loop — ratios, CPU µs/req, per-round table',
+    run: buildCompare,
+    onlyByName: true,
   },
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',

@@ -1,7 +1,8 @@
 // Shared by the token scenarios: load a list of targets in alternating rounds (closed loop and
 // fixed offered load), fold the rounds, and render the tables. Pure apart from the two runners.
 import { runFixedRate, runLoad, type FixedRateFlags, type FixedRateResult, type HeaderRotation, type LoadFlags } from './load.js';
-import { watchForeignCpu } from './processes.js';
+import { parseHeapAlloc } from './heap-alloc-preload.js';
+import { watchForeignCpu, type ManagedProcess } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import { pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
 
@@ -18,6 +19,8 @@ export interface LoadTarget {
   rotation?: HeaderRotation;
   /** Request path instead of the flags' (e.g. a decision endpoint). */
   path?: string;
+  /** Started with heap-alloc-preload: signalled around each closed-loop run, heap bytes/response recorded. */
+  heapAlloc?: ManagedProcess;
 }
 
 export type RoundResults<R extends LoadResult = LoadResult> = Record<string, R[]>;
@@ -64,12 +67,24 @@ export async function closedLoopRounds(targets: readonly LoadTarget[], load: Loa
   for (let round = 0; round < roundsN; round++) {
     for (const t of roundOrder(targets, round)) {
       await gate.wait(ownPids);
+      if (t.heapAlloc !== undefined) process.kill(t.heapAlloc.pid, 'SIGUSR2');
+      const t0 = performance.now();
       const r = await runLoad(t.url, withHeaders(load, t), { cpuPid: t.pid, ownPids }, t.rotation);
+      if (t.heapAlloc !== undefined) r.heapBytesPerReq = await heapPerResponse(t.heapAlloc, r.rps * (performance.now() - t0) / 1000);
       (out[t.name] ??= []).push(r);
       say(`  throughput round ${round + 1}/${roundsN} ${t.name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} rps  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}  non-2xx ${r.non2xx}  CPU ${r.cpuUsPerReq?.toFixed(1) ?? '?'} µs/req  foreign CPU ${r.foreignCores?.toFixed(2) ?? '?'}`);
     }
   }
   return out;
+}
+
+/** Signal `p` (heap-alloc-preload) and read its line: bytes per response over ≈`responses` (warmup included). */
+async function heapPerResponse(p: ManagedProcess, responses: number): Promise<number | undefined> {
+  const before = p.output().length;
+  process.kill(p.pid, 'SIGUSR2');
+  for (let i = 0; i < 50 && p.output().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+  const a = parseHeapAlloc(p.output());
+  return a === null || responses <= 0 ? undefined : a.bytes / responses;
 }
 
 /** Latency at a fixed offered load: every target once per round, order rotated each round. */

@@ -20,6 +20,8 @@ export interface LoadResult {
   cpuUsPerReq?: number;
   /** CPU (cores) used by processes outside the bench during the window: > 0.1 means disturbed. */
   foreignCores?: number;
+  /** V8 heap bytes the process allocated per response (heap-alloc-preload.ts; warmup included). */
+  heapBytesPerReq?: number;
 }
 
 /** Several rounds of one target folded into one line: medians, except counts of failures which are summed. */
@@ -34,6 +36,7 @@ export interface LoadSummary {
   cpuUsPerReq?: number;
   /** The worst round's foreign CPU (cores). */
   foreignCores?: number;
+  heapBytesPerReq?: number;
 }
 
 /** Median (mean of the middle two for even counts); NaN for an empty list. */
@@ -59,6 +62,8 @@ export function summarise(rounds: readonly LoadResult[]): LoadSummary {
   if (cpu.length > 0) s.cpuUsPerReq = median(cpu);
   const foreign = rounds.map((r) => r.foreignCores).filter((x): x is number => x !== undefined);
   if (foreign.length > 0) s.foreignCores = Math.max(...foreign);
+  const heap = rounds.map((r) => r.heapBytesPerReq).filter((x): x is number => x !== undefined);
+  if (heap.length > 0) s.heapBytesPerReq = median(heap);
   return s;
 }
 

@@ -65,10 +65,10 @@ export class PortcullisUnavailable extends Error {}
 /**
  * `node dist/cluster/cli/main.js serve --config <tmp>/portcullis.yaml`, pinned to `cpus`, ready
  * at its `"msg":"listening"` line (fields port, adminPort). Throws PortcullisUnavailable when the
- * CLI is not built or exits/never reports listening, with its output.
+ * CLI is not built or exits/never reports listening, with its output. `cli`: another build's
+ * main.js (scenario build-compare); default this tree's.
  */
-export async function startPortcullis(configYaml: string, cpus?: readonly number[], env?: Record<string, string>): Promise<RunningTarget & { adminPort: number }> {
-  const cli = cliPath();
+export async function startPortcullis(configYaml: string, cpus?: readonly number[], env?: Record<string, string>, cli = cliPath()): Promise<RunningTarget & { adminPort: number }> {
   if (!existsSync(cli)) throw new PortcullisUnavailable(`Portcullis CLI not found at ${cli}: run "npm run build" (the bench starts it as a user would)`);
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const configPath = join(dir, 'portcullis.yaml');

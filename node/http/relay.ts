@@ -16,13 +16,14 @@ import type { Snapshot } from '../pipeline/snapshot.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** The relay whose lone head is being written: res.cork() runs its callback synchronously, so no closure per request. */
+/**
+ * The relay whose write is being corked: res.cork() runs its callback synchronously, so the
+ * callbacks below are module-level functions, not a closure (or a bound method) per request.
+ */
 let corked: Relay | null = null;
-function writeLoneHeadCorked(): void {
-  const relay = corked!;
-  corked = null;
-  relay.writeLoneHead();
-}
+function writeLoneHeadCorked(): void { const r = corked!; corked = null; r.writeLoneHead(); }
+function writeChunkCorked(): void { const r = corked!; corked = null; r.writeChunk(); }
+function endResponseCorked(): void { const r = corked!; corked = null; r.endResponse(); }
 
 /**
  * uWebSockets.js drops an HTTP connection that makes no write progress for its fixed idle
@@ -108,8 +109,6 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   private headDue = false;
   private upstreamEnded = false;
   private pendingChunk: Buffer | null = null;
-  private readonly onWritableBound = (offset: number): boolean => this.onWritable(offset);
-  private readonly writeChunkBound = (): void => this.writeChunk();
 
   constructor(res: HttpResponse, host: RelayHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
     this.res = res;
@@ -298,7 +297,8 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     this.totalSize = noBody ? 0 : contentLength;
     if (this.totalSize === 0) {
       // Nothing to stream: answer now in one corked write.
-      this.res.cork(() => this.endResponse());
+      corked = this;
+      this.res.cork(endResponseCorked);
       return;
     }
     // The client must see the head even when the body is slow to come (SSE, long polls), but
@@ -344,10 +344,12 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     if (this.aborted || this.done || this.totalSize === 0) return;
     this.bytesOut += chunk.length;
     this.pendingChunk = chunk;
-    this.res.cork(this.writeChunkBound);
+    corked = this;
+    this.res.cork(writeChunkCorked);
   }
 
-  private writeChunk(): void {
+  /** @internal Inside res.cork(): the head if still unwritten, then `pendingChunk`. */
+  writeChunk(): void {
     const chunk = this.pendingChunk!;
     this.pendingChunk = null;
     if (!this.headersWritten) this.writeHead();
@@ -356,11 +358,12 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
       const [ok, done] = this.res.tryEnd(chunk, this.totalSize);
       if (done) { this.finish(this.respStatus); return; }
       if (!ok) {
-        this.pending = chunk;
+        // kept until onWritable: a copy, the chunk is the upstream's reused read buffer
+        this.pending = Buffer.from(chunk);
         this.pendingOffset = lastOffset;
         this.waitWritable();
       }
-    } else if (!this.res.write(chunk)) {
+    } else if (!this.res.write(chunk)) { // uWS keeps what it could not send itself
       this.waitWritable();
     }
   }
@@ -370,7 +373,7 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     if (this.blockedSince === 0) this.blockedSince = performance.now();
     if (!this.writableRegistered) {
       this.writableRegistered = true;
-      this.res.onWritable(this.onWritableBound);
+      this.res.onWritable((offset) => this.onWritable(offset)); // once per relay, only under backpressure
     }
   }
 
@@ -392,10 +395,12 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     this.upstreamEnded = true;
     if (this.aborted || this.done) return;
     if (this.pending !== null) return; // finished from onWritable
-    this.res.cork(() => this.endResponse());
+    corked = this;
+    this.res.cork(endResponseCorked);
   }
 
-  private endResponse(): void {
+  /** @internal Inside res.cork() (or onWritable): the end of a response whose body is all written. */
+  endResponse(): void {
     if (this.done) return;
     const res = this.res;
     if (!this.headersWritten) this.writeHead();

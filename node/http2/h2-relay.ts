@@ -215,7 +215,9 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   onResponseData(chunk: Buffer): void {
     if (this.closed) return;
     this.bytesOut += chunk.length;
-    if (!(this.res as { write(c: Buffer): boolean }).write(chunk)) this.controller?.pause(); // resumed on 'drain'
+    // node:http2 queues what it cannot send yet by reference, and an HTTP/1.1 upstream's chunk
+    // lives in the process's one reused read buffer (node/upstream/h1-connection.ts): copy it
+    if (!(this.res as { write(c: Buffer): boolean }).write(Buffer.from(chunk))) this.controller?.pause(); // resumed on 'drain'
   }
 
   onResponseEnd(): void {

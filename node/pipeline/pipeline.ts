@@ -125,6 +125,12 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
 
   return {
     run(ctx, sink): void {
+      // auth: none and no outbound step: nothing can deny or wait, so no Run for the stage loop
+      // (a decision sink answers instead of forwarding; tracing wraps the stages: both take the loop)
+      if (!traced && ctx.route.policy === null && snap.outbound[ctx.route.index] == null && sink.allow === undefined) {
+        sink.forward(forwardRequest(snap, ctx, null, null));
+        return;
+      }
       const r: Run = { ctx, sink, stages: ctx.route.policy !== null ? withAuth : withoutAuth, authz: null, callerHeader: null, verified: CONTINUE };
       resume(r, 0, null);
     },

@@ -9,7 +9,11 @@ import type { UpstreamErrorCode } from '../errors.js';
 export interface H1Handler {
   /** Final (non-1xx) response head. headers: flat [lowercased-name, value, ...] as received (duplicates kept). contentLength: -1 unknown (chunked or close-delimited), 0 for HEAD/204/304. */
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void;
-  /** Body bytes, de-chunked. The buffer may be retained. May call ctl.pause() synchronously. */
+  /**
+   * Body bytes, de-chunked. Valid only during the call: plain-TCP connections read into one
+   * reused buffer, so a handler that keeps bytes past its return copies them. May call
+   * ctl.pause() synchronously.
+   */
   onResponseData(chunk: Buffer): void;
   /**
    * Optional: one upstream read has been delivered (its onResponseStart/onResponseData calls are

@@ -11,6 +11,13 @@ import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
 /** A body this small that is already buffered goes out in the same write as the head. */
 const INLINE_BODY_MAX = 64 * 1024;
+/**
+ * Every plain-TCP upstream socket of the process reads into this one buffer (net `onread`):
+ * no buffer allocated and no stream 'data' machinery per read. Safe because a read is parsed
+ * and handed on synchronously; whatever outlives the callback is copied (the parser's carry,
+ * a held remainder below, the relay's unsent chunk) — see H1Handler.onResponseData.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** Where a connection goes: host, port and TLS settings of one origin. */
 export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
@@ -60,14 +67,14 @@ export class H1Connection implements H1ParserSink {
     if (o.tls) {
       this.socket = tls.connect({ host: o.host, port: o.port, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
       this.socket.on('secureConnect', () => this.onConnect());
+      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     } else {
-      this.socket = net.connect({ host: o.host, port: o.port });
+      this.socket = net.connect({ host: o.host, port: o.port, onread: { buffer: READ_BUFFER, callback: (n: number) => { this.onData(READ_BUFFER.subarray(0, n)); return true; } } });
       this.socket.on('connect', () => this.onConnect());
     }
     const s = this.socket;
     s.setNoDelay(true);
     s.setKeepAlive(true, 60_000);
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
     s.on('end', () => this.onEnd());
     s.on('error', (err: Error) => this.onSocketError(err));
     s.on('close', () => this.onSocketError(null));
@@ -244,9 +251,10 @@ export class H1Connection implements H1ParserSink {
       this.complete(tx, r === chunk.length);
     } else {
       if (r < chunk.length) {
-        // The handler paused mid-chunk: keep the rest (no copy) until resume().
-        this.held = chunk;
-        this.heldOff = r;
+        // The handler paused mid-chunk: keep the rest until resume() — a copy, as the chunk
+        // may be the shared read buffer (READ_BUFFER) that the next read overwrites.
+        this.held = Buffer.from(chunk.subarray(r));
+        this.heldOff = 0;
       }
       if (tx.responseStarted) this.readEnd(tx);
     }

@@ -207,6 +207,13 @@ describe('headers', () => {
     expect(h['x-end-to-end']).toBe('stays');
   });
 
+  it('a Connection header naming one field alone removes that field too (the single-option fast path)', async () => {
+    const r = await rawRequest(proxy.port, requestText('GET', '/hop-one', [['Connection', ' X-Single-Hop '], ['X-Single-Hop', 'must-go'], ['X-End-To-End', 'stays']]));
+    const h = (JSON.parse(r.body.toString()) as Echo).headers;
+    expect(h['x-single-hop']).toBeUndefined();
+    expect(h['x-end-to-end']).toBe('stays');
+  });
+
   it('a chunked request reaches the upstream without the client\'s Transfer-Encoding framing leaking', async () => {
     const r = await rawRequest(proxy.port, requestText('POST', '/te', [['Transfer-Encoding', 'chunked']], '3\r\nabc\r\n0\r\n\r\n'));
     const e = JSON.parse(r.body.toString()) as Echo;

@@ -4,6 +4,7 @@
 // (The issue's 1 GiB bound scaled down to keep the suite fast; a proxy that buffers
 // instead of pausing would hold the whole paused stretch in memory.)
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -16,6 +17,15 @@ const PAUSE_MS = 1_500;
 
 let echo: EchoUpstream;
 let slowSink: ScriptedUpstream;
+let pattern: ScriptedUpstream;
+/** 16 MiB where every 32-byte block differs (a SHA-256 chain): a byte from the wrong read shows in the digest. */
+const PATTERN = ((): Buffer => {
+  const out = Buffer.allocUnsafe(16 * MiB);
+  let block = createHash('sha256').update('seed').digest();
+  for (let off = 0; off < out.length; off += 32) { block.copy(out, off); block = createHash('sha256').update(block).digest(); }
+  return out;
+})();
+const PATTERN_SHA = createHash('sha256').update(PATTERN).digest('hex');
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
@@ -28,10 +38,26 @@ beforeAll(async () => {
       req.on('end', () => res.end(JSON.stringify({ bodyBytes: seen.bodyBytes })));
     }, PAUSE_MS);
   });
+  // The pattern in uneven writes, with Content-Length (/pattern/cl) or chunked (/pattern/chunked).
+  pattern = await startScriptedUpstream((req, res) => {
+    if (req.url!.endsWith('/cl')) res.setHeader('content-length', PATTERN.length);
+    let off = 0;
+    const pump = (): void => {
+      while (off < PATTERN.length) {
+        const n = Math.min(PATTERN.length - off, 1000 + (off % 70_001));
+        const piece = PATTERN.subarray(off, off + n);
+        off += n;
+        if (!res.write(piece)) { res.once('drain', pump); return; }
+      }
+      res.end();
+    };
+    pump();
+  });
   proxy = await startProxy(baseConfig(echo.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, limits: { max_body_bytes: 2 * SIZE }, timeouts: { request_ms: 60_000 } },
-    upstreams: { app: { targets: [echo.url] }, sink: { targets: [slowSink.url] } },
+    upstreams: { app: { targets: [echo.url] }, sink: { targets: [slowSink.url] }, pattern: { targets: [pattern.url] } },
     routes: [
+      { name: 'pattern', match: { path: '/pattern/*' }, upstream: 'pattern', auth: 'none' },
       { name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none' },
       { name: 'sink', match: { path: '/sink' }, upstream: 'sink', auth: 'none' },
     ],
@@ -42,7 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([echo?.close(), slowSink?.close()]);
+  await Promise.all([echo?.close(), slowSink?.close(), pattern?.close()]);
 });
 
 /** Sample the proxy's RSS every 25 ms while `work` runs; returns the peak growth over the baseline. */
@@ -59,6 +85,34 @@ async function peakGrowth<T>(work: () => Promise<T>): Promise<{ result: T; growt
     clearInterval(t);
   }
 }
+
+describe('bytes arrive intact through backpressure', () => {
+  // The upstream client reads every connection into one reused buffer (h1-connection.ts): what
+  // the relay keeps while its client is blocked, and what a paused connection holds, must be
+  // copies, or another connection's next read overwrites bytes not yet sent. Hence several
+  // downloads at once, some with a client that stops reading while the others keep going.
+  async function download(framing: 'cl' | 'chunked', stallMs: number): Promise<{ bytes: number; sha: string }> {
+    const r = await fetch(`${proxy.url}/pattern/${framing}`);
+    expect(r.status).toBe(200);
+    const reader = r.body!.getReader();
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let stalled = false;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      hash.update(value);
+      bytes += value.length;
+      if (!stalled && stallMs > 0 && bytes > 2 * MiB) { stalled = true; await new Promise((res) => setTimeout(res, stallMs)); }
+    }
+    return { bytes, sha: hash.digest('hex') };
+  }
+
+  it('4 × 16 MiB at once (Content-Length and chunked; two clients stop reading for 1 s): each gets the same bytes', async () => {
+    const got = await Promise.all([download('cl', 1_000), download('chunked', 1_000), download('cl', 0), download('chunked', 0)]);
+    for (const g of got) expect(g).toEqual({ bytes: PATTERN.length, sha: PATTERN_SHA });
+  }, 60_000);
+});
 
 describe('backpressure with bounded memory', () => {
   it('256 MiB download to a client that stops reading for 1.5 s', async () => {

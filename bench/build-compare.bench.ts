@@ -1,0 +1,165 @@
+// Scenario `build-compare`: this build against another build of Portcullis (a checkout of an
+// earlier commit, built) in the SAME rounds, each next to HAProxy. On a shared machine only
+// ratios measured minutes apart mean anything, so before/after of a change is measured here:
+// passthrough (auth: none) and jwt-warm (one RS256 token, cache hits), closed loop, targets
+// rotated every round (before, after, haproxy, direct, then the next order), quiet gate as in
+// jwt-warm. The other build: PORTCULLIS_BENCH_BASELINE=<checkout root> (its dist/ built).
+// Both Portcullis processes carry heap-alloc-preload: V8 heap bytes allocated per response, a
+// figure other processes' load does not move.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { cpuPlan } from './cpu-plan.js';
+import { compiledRoot } from './paths.js';
+import { startHaproxy } from './haproxy.js';
+import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
+import { hasTaskset, pinPid, pinSelf } from './processes.js';
+import { cell, markdownTable } from './results.js';
+import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
+import { median, type LoadSummary } from './stats.js';
+import { passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';
+import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
+
+export const BASELINE_ENV = 'PORTCULLIS_BENCH_BASELINE';
+export const COMPARE_TARGETS = ['direct', 'baseline', 'portcullis', 'haproxy'] as const;
+export const COMPARE_PHASES = ['passthrough', 'jwt-warm'] as const;
+
+/** The other build's CLI from $PORTCULLIS_BENCH_BASELINE; throws naming what is missing. */
+export function baselineCli(env: NodeJS.ProcessEnv = process.env): string {
+  const root = env[BASELINE_ENV];
+  if (root === undefined || root === '') throw new Error(`build-compare needs ${BASELINE_ENV}=<root of another built checkout> (e.g. git worktree add --detach ../before <commit> && cd ../before && npx tsc -p tsconfig.json)`);
+  const cli = join(root, 'dist', 'cluster', 'cli', 'main.js');
+  if (!existsSync(cli)) throw new Error(`${BASELINE_ENV}: ${cli} not found (build that checkout first)`);
+  return cli;
+}
+
+export interface PhaseSummary {
+  throughput: Record<string, LoadSummary>;
+  ratios: RatioRow[];
+  /** Median over rounds of (baseline − portcullis) CPU µs/req: what this build saves per request. */
+  cpuSavedUs: number | null;
+  /** Median over rounds of V8 heap bytes allocated per response, each build. */
+  heapBytes: { baseline: number | null; portcullis: number | null };
+}
+
+/** Pure: median of per-round (a − b) CPU µs/req; null when a round lacks a sample. */
+export function pairedCpuDiff(m: RoundResults, a: string, b: string): number | null {
+  const x = m[a], y = m[b];
+  if (x === undefined || y === undefined || x.length === 0 || x.length !== y.length) return null;
+  const d: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    const u = x[i]!.cpuUsPerReq, v = y[i]!.cpuUsPerReq;
+    if (u === undefined || v === undefined) return null;
+    d.push(u - v);
+  }
+  return median(d);
+}
+
+/** Pure: one phase's rounds folded. */
+export function summarisePhase(closed: RoundResults): PhaseSummary {
+  const pairs = [['portcullis', 'haproxy'], ['baseline', 'haproxy'], ['portcullis', 'baseline']] as const;
+  return {
+    throughput: foldRounds(closed),
+    ratios: pairs.map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
+    cpuSavedUs: pairedCpuDiff(closed, 'baseline', 'portcullis'),
+    heapBytes: { baseline: heapMedian(closed, 'baseline'), portcullis: heapMedian(closed, 'portcullis') },
+  };
+}
+
+function heapMedian(m: RoundResults, t: string): number | null {
+  const xs = (m[t] ?? []).map((r) => r.heapBytesPerReq).filter((x): x is number => x !== undefined);
+  return xs.length === 0 ? null : median(xs);
+}
+
+/** Pure: per-round lines (rps and CPU of each target), so disturbed rounds can be read apart. */
+export function roundsTable(closed: RoundResults): string {
+  const n = Math.max(0, ...Object.values(closed).map((r) => r.length));
+  const rows: string[][] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push([String(i + 1), ...COMPARE_TARGETS.map((t) => {
+      const r = closed[t]?.[i];
+      return r === undefined ? '' : `${cell(r.rps, 0)} · ${cell(r.cpuUsPerReq, 1)} µs${r.heapBytesPerReq !== undefined ? ` · ${cell(r.heapBytesPerReq, 0)} B` : ''} · ${cell(r.foreignCores)}`;
+    })]);
+  }
+  return markdownTable(['round', ...COMPARE_TARGETS.map((t) => `${t}: rps · CPU/req · [heap/req ·] foreign`)], rows, [false, true, true, true, true]);
+}
+
+const say = (s: string): void => { process.stdout.write(s + '\n'); };
+
+/** Run both phases; every process is stopped on the way out. */
+export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioReport> {
+  const baseline = baselineCli();
+  const plan = cpuPlan(availableParallelism());
+  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
+  const stops: Array<() => Promise<void> | void> = [];
+  const restoreAffinity = pinSelf(plan.loader);
+  const phases: Record<string, { closed: RoundResults; summary: PhaseSummary }> = {};
+  const peers: Record<string, string> = {};
+  const gate = quietGate(opts.quick ? 5 : 120);
+  try {
+    const upstream = await startUpstreamProcess(plan.upstream);
+    stops.push(() => upstream.stop());
+    const as = await startAuthServerProcess();
+    stops.push(() => as.stop());
+    const [token] = await as.mint({ kind: 'jwt', alg: 'RS256', count: 1 });
+    pinPid(as.process.pid, plan.loader);
+    const pem = tempFile('RS256.pem', await publicKeyPem(as.jwksUri, 'RS256'));
+    stops.push(() => pem.cleanup());
+    const { env: tokenEnv } = tokenConfigEnv();
+    const preload = join(compiledRoot(), 'bench', 'heap-alloc-preload.js');
+    const env = { ...tokenEnv, PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() };
+    for (const phase of COMPARE_PHASES) {
+      const jwt = phase === 'jwt-warm';
+      const headers: Record<string, string> = jwt ? { authorization: `Bearer ${token!}` } : {};
+      const yaml = jwt ? tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: ['RS256'], poolSize: 1, cacheEntries: 100_000 }) : passthroughConfigYaml(upstream.port);
+      const phaseStops: Array<() => Promise<void>> = [];
+      const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, headers }];
+      for (const [name, cli] of [['baseline', baseline], ['portcullis', undefined]] as const) {
+        const pc = await startPortcullis(yaml, plan.proxy, env, cli);
+        phaseStops.push(() => pc.stop());
+        live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
+      }
+      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, ...(jwt ? { jwt: haproxyJwtChecks(pem.path, 'RS256', as.issuer, true) } : {}) });
+      if (hp.skipped) throw new Error(`build-compare needs HAProxy: ${hp.reason}`);
+      phaseStops.push(() => hp.stop());
+      peers.haproxy = hp.version;
+      live.push({ name: 'haproxy', url: hp.url, pid: hp.process.pid, headers });
+      try {
+        for (const t of live) {
+          if (jwt) await waitUntilServing(t.name, t.url + load.path, headers);
+          else if ((await probe(t.url + load.path)).status !== 200) throw new Error(`${t.name} does not answer 200 at ${t.url}`);
+        }
+        say(`\n### ${phase}`);
+        const closed = await closedLoopRounds(live, { ...load, headers }, opts.rounds, [...new Set([...live.map((t) => t.pid), as.process.pid])], gate);
+        phases[phase] = { closed, summary: summarisePhase(closed) };
+      } finally {
+        for (const stop of phaseStops.reverse()) await stop().catch(() => {});
+      }
+    }
+    const warnings = [
+      ...COMPARE_PHASES.flatMap((p) => sideBySideWarnings(phases[p]!.summary.throughput).map((w) => `${p}: ${w}`)),
+      ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
+    ];
+    const table = [
+      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process.`,
+      ...COMPARE_PHASES.flatMap((p) => {
+        const s = phases[p]!.summary;
+        return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
+          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs; V8 heap allocated per response (median of rounds, warmup included): baseline ${cell(s.heapBytes.baseline, 0)} B, portcullis ${cell(s.heapBytes.portcullis, 0)} B`, '', roundsTable(phases[p]!.closed)];
+      }),
+      ...warnings.map((w) => `\n> **Warning:** ${w}`),
+    ].join('\n');
+    return {
+      scenario: 'build-compare', quick: opts.quick,
+      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS },
+      cpuPlan: plan, peers, skipped: {},
+      rounds: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.closed])),
+      summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.summary])),
+      warnings, table,
+    };
+  } finally {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+    restoreAffinity();
+  }
+}

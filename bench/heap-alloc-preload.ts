@@ -1,0 +1,49 @@
+// Preloaded into Portcullis by `build-compare` (NODE_OPTIONS=--import …): heap bytes the main
+// thread allocates, which unlike CPU time does not change when other processes load the machine.
+// v8.GCProfiler reports the used heap before and after every GC; allocated = Σ (used before a GC
+// − used after the previous one) + what is in use at the end beyond the last GC. Every SIGUSR2
+// writes one `{"heapAlloc":…}` line to stderr for the time since the previous signal and starts
+// over: the bench signals around a measured run and reads the last line.
+import { writeSync } from 'node:fs';
+import v8 from 'node:v8';
+import { isMainThread } from 'node:worker_threads';
+
+export interface HeapAllocLine {
+  heapAlloc: { bytes: number; gcs: number; gcMs: number };
+}
+
+/** Pure: the last `{"heapAlloc":…}` line of a process's output, or null. */
+export function parseHeapAlloc(output: string): HeapAllocLine['heapAlloc'] | null {
+  const line = output.split('\n').reverse().find((l) => l.startsWith('{"heapAlloc"'));
+  return line === undefined ? null : (JSON.parse(line) as HeapAllocLine).heapAlloc;
+}
+
+interface GcStat { cost: number; beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }
+
+/** Pure: bytes allocated between `startUsed` and `endUsed` given the GCs in between. */
+export function allocatedBytes(startUsed: number, gcs: readonly GcStat[], endUsed: number): number {
+  let bytes = 0;
+  let prev = startUsed;
+  for (const s of gcs) {
+    bytes += Math.max(0, s.beforeGC.heapStatistics.usedHeapSize - prev);
+    prev = s.afterGC.heapStatistics.usedHeapSize;
+  }
+  return bytes + Math.max(0, endUsed - prev);
+}
+
+if (process.env.PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD === '1' && isMainThread) {
+  type Profiler = { start(): void; stop(): { statistics: GcStat[] } };
+  const Ctor = (v8 as unknown as { GCProfiler: new () => Profiler }).GCProfiler;
+  let profiler = new Ctor();
+  let startUsed = v8.getHeapStatistics().used_heap_size;
+  profiler.start();
+  process.on('SIGUSR2', () => {
+    const endUsed = v8.getHeapStatistics().used_heap_size;
+    const stats = profiler.stop().statistics;
+    const line: HeapAllocLine = { heapAlloc: { bytes: allocatedBytes(startUsed, stats, endUsed), gcs: stats.length, gcMs: Math.round(stats.reduce((a, s) => a + s.cost, 0)) / 1000 } };
+    try { writeSync(2, JSON.stringify(line) + '\n'); } catch { /* stderr gone */ }
+    profiler = new Ctor();
+    startUsed = v8.getHeapStatistics().used_heap_size;
+    profiler.start();
+  });
+}

@@ -1,0 +1,45 @@
+// build-compare: the baseline build is required and named, runs only when asked for, and its
+// per-round CPU difference and ratios fold as the other side-by-side scenarios do.
+import { describe, expect, it } from 'vitest';
+import { baselineCli, pairedCpuDiff, roundsTable, summarisePhase } from '../../../bench/build-compare.bench.js';
+import { resolveScenarios } from '../../../bench/run.js';
+import type { LoadResult } from '../../../bench/stats.js';
+
+const r = (rps: number, cpu: number, foreign = 0): LoadResult => ({ rps, p50: 1, p99: 2, p999: 3, errors: 0, non2xx: 0, requests: rps * 5, durationS: 5, cpuUsPerReq: cpu, foreignCores: foreign });
+
+describe('build-compare scenario', () => {
+  it('is not part of "every scenario" but runs when named', () => {
+    expect(resolveScenarios([])).not.toContain('build-compare');
+    expect(resolveScenarios(['build-compare'])).toEqual(['build-compare']);
+  });
+
+  it('refuses to run without a built baseline, naming the variable', () => {
+    expect(() => baselineCli({})).toThrow(/PORTCULLIS_BENCH_BASELINE=/);
+    expect(() => baselineCli({ PORTCULLIS_BENCH_BASELINE: '/nonexistent-checkout' })).toThrow(/\/nonexistent-checkout\/dist\/cluster\/cli\/main\.js not found/);
+  });
+
+  it('pairs rounds: CPU saved and ratios use the same round of each side, quiet rounds only when there are some', () => {
+    const closed = {
+      baseline: [r(10_000, 60), r(5_000, 120, 0.8), r(10_400, 58)],
+      portcullis: [r(11_000, 50), r(6_000, 100, 0.8), r(11_200, 49)],
+      haproxy: [r(12_000, 40), r(12_000, 40), r(12_000, 40)],
+    };
+    expect(pairedCpuDiff(closed, 'baseline', 'portcullis')).toBe(10);
+    const s = summarisePhase(closed);
+    const ratio = Object.fromEntries(s.ratios.map((x) => [x[0], x[1]]));
+    expect(ratio['portcullis / baseline']).toBeCloseTo(((11_000 / 10_000) + (11_200 / 10_400)) / 2, 6); // round 2 disturbed: left out
+    expect(s.ratios.find((x) => x[0] === 'portcullis / baseline')![2]).toBe('2 of 3 quiet');
+    expect(roundsTable(closed)).toContain('| 2 |');
+  });
+});
+
+describe('heap-alloc-preload', () => {
+  it('allocated bytes: growth up to each GC plus what is in use at the end beyond the last one', async () => {
+    const { allocatedBytes, parseHeapAlloc } = await import('../../../bench/heap-alloc-preload.js');
+    const gc = (before: number, after: number) => ({ cost: 100, beforeGC: { heapStatistics: { usedHeapSize: before } }, afterGC: { heapStatistics: { usedHeapSize: after } } });
+    expect(allocatedBytes(1_000, [gc(5_000, 2_000), gc(6_000, 1_500)], 2_500)).toBe(4_000 + 4_000 + 1_000);
+    expect(allocatedBytes(1_000, [], 800)).toBe(0);
+    expect(parseHeapAlloc('x\n{"heapAlloc":{"bytes":1,"gcs":0,"gcMs":0}}\n{"heapAlloc":{"bytes":7,"gcs":1,"gcMs":0.1}}\n')).toEqual({ bytes: 7, gcs: 1, gcMs: 0.1 });
+    expect(parseHeapAlloc('nothing')).toBeNull();
+  });
+});
