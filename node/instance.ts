@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
-import type { ClusterStatus, IntrospectionSharing, ReplaySharing, TokenState } from './contracts/index.js';
+import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import type { Snapshot } from './pipeline/snapshot.js';
+import { policyLabel } from './pipeline/policy-label.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
 import type { CompiledRoute } from './pipeline/context.js';
@@ -36,6 +37,8 @@ export interface InstanceOptions {
   version?: number;
   /** Cluster part of /readyz and its metrics. */
   cluster?: ClusterStatus | null;
+  /** The cluster policy version `config` carries (cluster/policy); none = single-file policy, named by config version. */
+  policy?: PolicyVersion | null;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
@@ -44,6 +47,8 @@ export type ReloadResult = { ok: true; version: number } | { ok: false; errors: 
 export interface PreparedReload {
   readonly config: Config;
   readonly version: number;
+  /** The cluster policy version it carries (null: single-file). */
+  readonly policy: PolicyVersion | null;
   readonly auth: PreparedAuth;
   readonly s2s: PreparedS2s;
   /** Upstream pools made for this config (changed upstreams), closed on discard. */
@@ -71,6 +76,8 @@ export class ProxyInstance {
   private snapshot: Snapshot;
   /** The committed config's version: 1 at start (or what the primary says), +1 per committed reload only. */
   private version: number;
+  /** The cluster policy version running (null: single-file); a file reload of the local part keeps it. */
+  private policy: PolicyVersion | null;
   private readonly env: Environment;
   private closing = false;
   private readonly configPath: string | undefined;
@@ -80,9 +87,10 @@ export class ProxyInstance {
     this.configPath = opts.configPath;
     this.env = opts.env ?? process.env;
     this.version = opts.version ?? 1;
+    this.policy = opts.policy ?? null;
     this.auth = createAuth(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
-    this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
+    this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
   }
 
@@ -142,7 +150,7 @@ export class ProxyInstance {
       ready,
       detail: {
         listener: this.listener !== null, keys_loaded: waiting.length === 0, issuers, issuers_waiting: waiting,
-        draining: this.closing, config_version: this.version, ...(cluster?.detail ?? {}),
+        draining: this.closing, config_version: this.version, policy_label: this.snapshot.policyLabel, ...(cluster?.detail ?? {}),
       },
     };
   }
@@ -203,7 +211,7 @@ export class ProxyInstance {
    * Compile a snapshot from prepared component state; reuses upstream pools whose config did
    * not change. Throws only on a bug; the pools it created are in `created` either way.
    */
-  private build(config: Config, version: number, auth: Pick<PreparedAuth, 'compilePolicy'>, s2s: Pick<PreparedS2s, 'steps' | 'wellKnown'>, previous: ReadonlyMap<string, UpstreamPool>, created: UpstreamPool[]): Snapshot {
+  private build(config: Config, version: number, policy: PolicyVersion | null, auth: Pick<PreparedAuth, 'compilePolicy'>, s2s: Pick<PreparedS2s, 'steps' | 'wellKnown'>, previous: ReadonlyMap<string, UpstreamPool>, created: UpstreamPool[]): Snapshot {
     const upstreams = new Map<string, UpstreamPool>();
     for (const [name, uc] of Object.entries(config.upstreams)) {
       const old = previous.get(name);
@@ -216,9 +224,10 @@ export class ProxyInstance {
     // a route with an outbound token step never forwards the inbound credential (header, cookie or query)
     const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });
     const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(policyRoute(r, index)) }));
+    const label = policyLabel(config, version, policy);
     return {
       version, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: this.auth.stages, realm: 'portcullis',
-      outbound, wellKnown: s2s.wellKnown,
+      outbound, wellKnown: s2s.wellKnown, policyLabel: label, policyHeader: config.cluster.policy.response_header ? label : null,
     };
   }
 
@@ -233,9 +242,9 @@ export class ProxyInstance {
     return this.reload(r.config);
   }
 
-  /** Prepare, then commit: all of `config` or nothing of it. */
-  reload(config: Config): ReloadResult {
-    const p = this.prepare(config);
+  /** Prepare, then commit: all of `config` or nothing of it. `policy`: the cluster version it carries (default: the running one). */
+  reload(config: Config, policy: PolicyVersion | null = this.policy): ReloadResult {
+    const p = this.prepare(config, this.version + 1, policy);
     if (!p.ok) return p;
     return { ok: true, version: this.commit(p.prepared) };
   }
@@ -244,9 +253,10 @@ export class ProxyInstance {
    * Reload, step 1: check the environment `config` names and build everything it needs
    * (auth, s2s, upstream pools, the snapshot) beside the running state, which stays untouched.
    * A refusal is logged and returns every problem with its config path; nothing changed.
-   * `version`: the number the config gets when committed (default: the next one).
+   * `version`: the number the config gets when committed (default: the next one); `policy`: the
+   * cluster policy version it carries (default: the running one, as for a reload of the local part).
    */
-  prepare(config: Config, version = this.version + 1): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
+  prepare(config: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
     const envErrors = checkEnvironment(config, this.env);
     if (envErrors.length > 0) {
       this.logger.error({ errors: envErrors }, 'reload refused: config invalid, keeping the running config');
@@ -258,8 +268,8 @@ export class ProxyInstance {
     try {
       auth = this.auth.prepare(config);
       s2s = this.s2s.prepare(config);
-      const snapshot = this.build(config, version, auth, s2s, this.snapshot.upstreams, pools);
-      return { ok: true, prepared: { config, version, auth, s2s, pools, snapshot } };
+      const snapshot = this.build(config, version, policy, auth, s2s, this.snapshot.upstreams, pools);
+      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot } };
     } catch (err) {
       if (auth !== null) this.auth.discard(auth);
       if (s2s !== null) this.s2s.discard(s2s);
@@ -277,6 +287,7 @@ export class ProxyInstance {
     this.auth.commit(p.auth);
     this.s2s.commit(p.s2s);
     this.version = p.version;
+    this.policy = p.policy;
     this.snapshot = p.snapshot;
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
     // Pools no longer referenced close once their in-flight requests finish.
@@ -284,7 +295,7 @@ export class ProxyInstance {
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
-    this.logger.info({ version: this.version }, 'config reloaded');
+    this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
     return this.version;
   }
 

@@ -140,12 +140,15 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string);
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();
+  const first = policy.watcher.current();
+  if (first !== null) sup.policyVersion = { version: first.version, digest: first.digest };
   policy.watcher.setApplier(async (config, entry) => {
+    const version = { version: entry.version, digest: entry.digest };
     // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
-    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
     for (let i = 0; i < 10 && r.status === 503; i++) {
       await new Promise((res) => setTimeout(res, 500));
-      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
     }
     return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
   });

@@ -2,6 +2,7 @@
 // each node:cluster worker. A start failure is reported to the primary (when there is one)
 // and ends the process with exit 1; signals drain the instance when it owns the admin listener.
 import type { Config } from '../../node/config/index.js';
+import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
 import type { ClusterRole } from '../index.js';
@@ -20,8 +21,11 @@ export function reloadSingle(inst: ProxyInstance, configPath: string, policy: Cl
 }
 import type { WorkerMessage } from './supervisor.js';
 
-/** Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself. */
-export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null): Promise<ProxyInstance> {
+/**
+ * Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself.
+ * `policyVersion`: the cluster policy version `config` carries when the primary owns the watcher (a worker); with `policy` it is the watcher's.
+ */
+export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null, policyVersion: PolicyVersion | null = null): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: MemberWiring | null = null;
   try {
@@ -41,10 +45,11 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
         'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
       },
     };
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...wiring });
+    const active = policy?.watcher.current() ?? null;
+    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
     if (policy !== null) {
       const running = inst;
-      policy.watcher.setApplier(async (c) => { const r = running.reload(c); return r.ok ? { ok: true } : r; });
+      policy.watcher.setApplier(async (c, e) => { const r = running.reload(c, { version: e.version, digest: e.digest }); return r.ok ? { ok: true } : r; });
       running.metrics.addSource(() => policy.watcher.stats());
     }
   } catch (err) {

@@ -11,6 +11,7 @@ import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
+import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
@@ -84,6 +85,8 @@ export class Supervisor {
   private node: ClusterNode | null = null;
   /** Version of the committed config: 1 at start, +1 per reload every worker committed. */
   private version = 1;
+  /** The cluster policy version the committed config carries (null: single-file); set before start by the policy wiring. */
+  policyVersion: PolicyVersion | null = null;
   private reloadSeq = 0;
   /** Reloads run one at a time (SIGHUP, --watch and POST /reload may overlap). */
   private reloading: Promise<unknown> = Promise.resolve();
@@ -181,7 +184,7 @@ export class Supervisor {
         slot.readyAt = Date.now();
         if (slot.failures >= UNRESTORABLE_AFTER) this.logger.warn({ worker: slot.index, failures: slot.failures }, 'worker restored');
       }
-      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version } satisfies PrimaryMessage); }
+      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version, policy: this.policyVersion } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
     });
@@ -280,14 +283,15 @@ export class Supervisor {
     return this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
   }
 
-  /** Apply a config validated elsewhere (a cluster policy version) to every worker or none, queued with reloads. */
-  applyConfig(text: string, config: Config): Promise<{ status: number; body: unknown }> {
-    const next = this.reloading.then(() => this.commitText(text, config));
+  /** Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads. */
+  applyConfig(text: string, config: Config, policy?: PolicyVersion): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => this.commitText(text, config, policy));
     this.reloading = next.catch(() => {});
     return next;
   }
 
-  private async commitText(text: string, config: Config): Promise<{ status: number; body: unknown }> {
+  /** `policy`: the cluster version `config` carries; default the committed one (a reload of the file's local part keeps it). */
+  private async commitText(text: string, config: Config, policy: PolicyVersion | null = this.policyVersion): Promise<{ status: number; body: unknown }> {
     const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
       this.logger.error(log, `reload refused: ${why}, keeping the running config`);
       return { status, body: { reloaded: false, ...body } };
@@ -304,7 +308,8 @@ export class Supervisor {
       this.version = version;
       this.configText = text;
       this.config = config;
-    });
+      this.policyVersion = policy;
+    }, undefined, policy);
     const workers = this.slots.length;
     switch (outcome.kind) {
       case 'refused':

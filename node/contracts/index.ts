@@ -6,3 +6,4 @@ export type { IntrospectionResult, IntrospectionSharing, IntrospectionCacheLink 
 export type { ReplayVerdict, ReplayClaims, ReplayPeers, ReplaySharing } from './replay-sharing.js';
 export type { ClusterStatus } from './cluster-status.js';
 export { MIN_KEY_BYTES } from './bus-key.js';
+export type { PolicyVersion } from './policy-version.js';

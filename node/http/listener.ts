@@ -146,7 +146,7 @@ export class Listener implements RelayHost {
         route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress,
+        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress, policy: relay.snap.policyLabel,
         ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
         ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
           : relay.ctx.token !== null ? { token: new Fingerprint(hash('sha256', relay.ctx.token, 'hex').slice(0, 16)) } : {}),
@@ -208,7 +208,7 @@ export class Listener implements RelayHost {
       this.handleUnsafe(res, req, wsContext);
     } catch (err) {
       this.opts.logger.error({ err }, 'request handler failed');
-      try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true)); } catch { /* already answered or aborted */ }
+      try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true, false, this.snapshot.policyHeader)); } catch { /* already answered or aborted */ }
     }
   }
 
@@ -216,7 +216,7 @@ export class Listener implements RelayHost {
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
     // the address must be read before the response ends (uWS invalidates res then)
     const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
-    const status = writeError(res, err, this.snapshot.realm, true, head);
+    const status = writeError(res, err, this.snapshot.realm, true, head, this.snapshot.policyHeader);
     this.logEarly(route, status, errorReason(err.code), client);
   }
 
@@ -228,7 +228,7 @@ export class Listener implements RelayHost {
     this.opts.logger.info({
       route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
       ...(reason !== null ? { reason } : {}),
-      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client,
+      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client, policy: this.snapshot.policyLabel,
     }, 'request');
   }
 
@@ -299,7 +299,7 @@ export class Listener implements RelayHost {
       const doc = snap.wellKnown(path);
       if (doc !== null) {
         const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
-        this.logEarly('(well-known)', writeWellKnown(res, doc, head), null, client, doc.body.length);
+        this.logEarly('(well-known)', writeWellKnown(res, doc, head, snap.policyHeader), null, client, doc.body.length);
         return;
       }
     }

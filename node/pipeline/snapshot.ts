@@ -60,4 +60,8 @@ export interface Snapshot {
   readonly outbound: ReadonlyArray<OutboundStep | null>;
   /** `/.well-known/…` documents served before routing; null when the proxy publishes none. */
   readonly wellKnown: ((path: string) => WellKnownDoc | null) | null;
+  /** The policy this snapshot enforces (`v12 sha256:…` or `config-3 sha256:…`, policy-label.ts): every access log line names it. */
+  readonly policyLabel: string;
+  /** `X-Portcullis-Policy` value on every response, or null (`cluster.policy.response_header` off: nothing written). */
+  readonly policyHeader: string | null;
 }
