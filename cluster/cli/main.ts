@@ -9,6 +9,7 @@ import { createLogger } from '../../node/log.js';
 import { reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
+import type { ClusterNode } from '../index.js';
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -137,7 +138,9 @@ async function serve(argv: string[]): Promise<void> {
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
 function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
   sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
-  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string);
+  let member: ClusterNode | null = null;
+  sup.onMember = (node) => { member = node; policy.watcher.attachMember(node.membership); };
+  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();
   const first = policy.watcher.current();

@@ -41,13 +41,15 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       ...(tokenState == null ? {} : { tokenState: { ...tokenState, gate: () => (policy.watcher.catchingUp(member!.node.busConnected()) ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } }),
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {
-        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId),
+        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId, () => member!.node.membership.all()),
         'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
       },
     };
     const active = policy?.watcher.current() ?? null;
     inst = await ProxyInstance.start({ config, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
     if (policy !== null) {
+      // this member's heartbeats carry its policy status (`policy status`, peers' GET /policy)
+      policy.watcher.attachMember(member.node.membership);
       const running = inst;
       policy.watcher.setApplier(async (c, e) => { const r = running.reload(c, { version: e.version, digest: e.digest }); return r.ok ? { ok: true } : r; });
       running.metrics.addSource(() => policy.watcher.stats());

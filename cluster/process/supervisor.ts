@@ -97,6 +97,8 @@ export class Supervisor {
   extraAdminRoutes: Record<string, AdminHandler> = {};
   /** More readiness: ready only when it is too; its detail joins /readyz. */
   extraReadiness: (() => { ready: boolean; detail: Record<string, unknown> }) | null = null;
+  /** Called with the primary's cluster member once it exists (cluster policy: its heartbeats carry the policy status). */
+  onMember: ((node: ClusterNode) => void) | null = null;
   /** More primary-side stats, exported as gauges `portcullis_<key, dots as _>`. */
   extraStats: (() => Record<string, number>) | null = null;
 
@@ -112,6 +114,7 @@ export class Supervisor {
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary' });
     const node = this.node;
+    this.onMember?.(node);
     cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port)], silent: false });
     for (let i = 0; i < this.workers; i++) {
       this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
