@@ -93,6 +93,12 @@ describe('X-Portcullis-Policy and the access log with cluster policy', () => {
     expect(await policyOf(quiet, '/open/y')).toEqual({ status: 200, header: null });
     await waitFor('its access log line', async () => accessLines(quiet, '/open/y').length > 0, 5_000);
     expect(accessLines(quiet, '/open/y')[0]!.policy).toBe(v2);
+    // the --workers instance's primary reports for its workers on its heartbeat
+    const s = await policyCli(['status', '--config', cliConfig, '--json']);
+    expect(s.code, s.stdout + s.stderr).toBe(0);
+    const st = JSON.parse(s.stdout) as { members: Array<{ role: string; version: number }> };
+    expect(st.members.map((m) => m.role).sort()).toEqual(['primary', 'single', 'single']);
+    expect(st.members.every((m) => m.version === 2)).toBe(true);
   });
 });
 
