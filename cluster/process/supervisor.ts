@@ -11,6 +11,7 @@ import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
+import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
@@ -99,7 +100,7 @@ export class Supervisor {
   extraReadiness: (() => { ready: boolean; detail: Record<string, unknown> }) | null = null;
   /** Called with the primary's cluster member once it exists (cluster policy: its heartbeats carry the policy status). */
   onMember: ((node: ClusterNode) => void) | null = null;
-  /** More primary-side stats, exported as gauges `portcullis_<key, dots as _>`. */
+  /** More primary-side component values (`policy.version`…), exported through the family table (node/metrics) like a worker's. */
   extraStats: (() => Record<string, number>) | null = null;
 
   /** The committed config (what every worker runs). */
@@ -143,8 +144,9 @@ export class Supervisor {
       },
       health: () => this.health(),
       metrics: async () => {
-        const workers = await this.aggregator.clusterMetrics();
-        return `${workers}${workers.endsWith('\n') || workers === '' ? '' : '\n'}${this.supervisorMetrics()}`;
+        // the primary's own component values (cluster policy) go into the workers' families
+        const workers = mergeComponentValues(await this.aggregator.clusterMetrics(), this.extraStats?.() ?? {});
+        return `${workers}${this.supervisorMetrics()}`;
       },
       routes: {
         ...node.adminRoutes(),
@@ -244,7 +246,6 @@ export class Supervisor {
       `# HELP portcullis_workers_unrestorable Worker slots with ${UNRESTORABLE_AFTER} exits in a row and no ready worker (/healthz answers 503 while above 0).`,
       '# TYPE portcullis_workers_unrestorable gauge',
       `portcullis_workers_unrestorable ${this.unrestorable().length}`,
-      ...Object.entries(this.extraStats?.() ?? {}).flatMap(([k, v]) => [`# TYPE portcullis_${k.replace(/\./g, '_')} gauge`, `portcullis_${k.replace(/\./g, '_')} ${v}`]),
       '',
     ].join('\n');
   }

@@ -10,6 +10,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { promtoolCheck } from '../../helpers/promtool.js';
 import { admin, waitFor } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from './policy-fixtures.js';
 
@@ -99,6 +100,19 @@ describe('X-Portcullis-Policy and the access log with cluster policy', () => {
     const st = JSON.parse(s.stdout) as { members: Array<{ role: string; version: number }> };
     expect(st.members.map((m) => m.role).sort()).toEqual(['primary', 'single', 'single']);
     expect(st.members.every((m) => m.version === 2)).toBe(true);
+  });
+
+  it('with --workers the primary exports the policy metrics through the family table: one family each, promtool-clean', async () => {
+    const r = await request(`${workers.adminUrl}/metrics`, { headers: { authorization: 'Bearer test-admin-token' } });
+    const text = await r.body.text();
+    expect(text).toMatch(/^portcullis_policy_version 2$/m);
+    expect(text).toMatch(/^portcullis_policy_applies_total [1-9]\d*$/m);
+    expect(text).toMatch(/^portcullis_policy_refusals_total\{reason="environment"\} 0$/m);
+    expect(text).not.toMatch(/portcullis_policy_policy_|portcullis_policy_refusals_invalid/);
+    expect(text.match(/^# TYPE portcullis_policy_version /gm)).toHaveLength(1);
+    const check = promtoolCheck(text);
+    expect(check.output).toBe('');
+    expect(check.status).toBe(0);
   });
 });
 
