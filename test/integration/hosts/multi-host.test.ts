@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { HostsCluster } from '../../../bench/hosts/hosts-cluster.js';
-import { deployedBus, introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
+import { deployedBus, introspectionOnce, leaderLoss, linkCut, policyPushConverges, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
 
 let cluster: HostsCluster;
 const figures: Record<string, unknown> = {};
@@ -94,4 +94,15 @@ describe('multi-host cluster (network namespaces)', () => {
     expect(r.load.ok).toBeGreaterThan(r.load.sent * 0.9);
     expect(r.refusedAtRestarted).toBe(10);
   }, 300_000);
+
+  // last: it switches every proxy to cluster policy (deploy/nats/permissions.conf lets them use the bucket)
+  it('f. a policy push converges on every host, including c, cut off while it was pushed', async () => {
+    const r = await policyPushConverges(cluster, 10, 15_000);
+    figures.policyPush = r;
+    expect(r.convergedMs).not.toBeNull();
+    expect(r.status.code).toBe(0);
+    expect(r.status.versions).toEqual([2, 2, 2]);
+    // c was cut off longer than fail_closed_after_ms (10 s): it answers 503 until caught up, never by the old version
+    expect(r.servedOld).toBe(0);
+  }, 400_000);
 });
