@@ -68,7 +68,7 @@ export function markdown(o: Record<string, any>): string { // eslint-disable-lin
     lines.push(markdownTable(['host', 'exit code', 'SIGTERM → exit ms', 'start → ready ms'], e.restarts.map((r: { host: string; exitCode: number; drainMs: number; readyMs: number }) => [r.host, String(r.exitCode), String(r.drainMs), String(r.readyMs)]), [false, true, true, true]), '');
   }
   const f = o.policyPush;
-  if (f !== undefined) lines.push(`**f. policy push** — every proxy switched to cluster policy (version 1, restart → ready ms ${JSON.stringify(f.switchMs)}); version 2 pushed while c was cut off for ${(f.cutMs / 1000).toFixed(1)} s: applied at a and b after ${f.appliedElsewhereMs} ms; after the link came back c served **${f.servedOld}** requests by version 1; answers ${JSON.stringify(f.answers)}; every token refused by version 2 at c after **${f.convergedMs} ms**; \`policy status\` exit ${f.status.code}, versions ${JSON.stringify(f.status.versions)}.`, '');
+  if (f !== undefined) lines.push(`**f. policy push** — every proxy switched to cluster policy (version 1, restart → ready ms ${JSON.stringify(f.switchMs)}); version 2 pushed while c was cut off for ${(f.cutMs / 1000).toFixed(1)} s (${f.pushAttempts} push attempt(s)): applied at a and b after ${f.appliedElsewhereMs} ms; after the link came back c served **${f.servedOld}** requests by version 1; answers ${JSON.stringify(f.answers)}; every token refused by version 2 at c after **${f.convergedMs} ms**; \`policy status\` exit ${f.status.code}, versions ${JSON.stringify(f.status.versions)}.`, '');
   return lines.join('\n');
 }
 

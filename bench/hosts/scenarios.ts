@@ -280,7 +280,9 @@ export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_
 export interface PolicyPushResult {
   /** Every proxy restarted with `cluster.policy.source: cluster` on version 1, in turn: ms until ready. */
   switchMs: number[];
-  /** Version 2 pushed while c is cut off: push → a and b refuse the token (403), ms. */
+  /** `policy push` runs it took (a timeout while JetStream re-elects the bucket's leader is retried). */
+  pushAttempts: number;
+  /** Version 2 pushed while c is cut off: first push attempt → a and b refuse the token (403), ms. */
   appliedElsewhereMs: number;
   cutMs: number;
   /** Answers at c by kind after the link came back, until every token got 403 (version 2). */
@@ -317,10 +319,18 @@ export async function policyPushConverges(c: HostsCluster, count: number, cutMs:
   c.link('c', 'down');
   const cutAt = Date.now();
   let appliedElsewhereMs: number;
+  let pushAttempts = 0;
   try {
     const pushedAt = Date.now();
-    const v2 = await c.policyCli(['push', '--by', 'hosts-f'], c.policyDocument(['orders:write']));
-    if (v2.code !== 0) throw new Error(`policy push (version 2) failed: ${v2.stderr}`);
+    // as an operator would: retry while JetStream elects a new leader for the bucket (its leader
+    // may have been c's server); `--base 1` makes a retry after a lost acknowledgement safe
+    // (refused as stale when version 2 was written after all)
+    for (let attempt = 1; ; attempt++) {
+      const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']));
+      if (v2.code === 0 || /stale base/.test(v2.stderr)) { pushAttempts = attempt; break; }
+      if (Date.now() - pushedAt > 60_000) throw new Error(`policy push (version 2) failed for 60 s: ${v2.stderr}`);
+      await sleep(500);
+    }
     for (;;) {
       const s = await statuses(c, ['a', 'b'], tokens);
       if ([...s.a, ...s.b].every((x) => x === 403)) break;
@@ -344,7 +354,7 @@ export async function policyPushConverges(c: HostsCluster, count: number, cutMs:
   let versions: number[] = [];
   try { versions = (JSON.parse(status.stdout) as { members: Array<{ version: number }> }).members.map((m) => m.version); } catch { /* reported as is */ }
   return {
-    switchMs, appliedElsewhereMs, cutMs: Date.now() - cutAt, answers: s.counts, servedOld: s.served,
+    switchMs, pushAttempts, appliedElsewhereMs, cutMs: Date.now() - cutAt, answers: s.counts, servedOld: s.served,
     convergedMs: s.all401 === null ? null : round(msBetween(upAt, s.all401)), status: { code: status.code, versions },
   };
 }
