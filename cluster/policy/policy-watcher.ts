@@ -13,6 +13,7 @@ import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
 import type { MemberPolicyStatus } from '../protocol/index.js';
 import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
+import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
 import { readStateFile, writeStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
@@ -72,6 +73,7 @@ export class PolicyWatcher {
   private handledRevision = 0;
   /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
   private behind: { revision: number; since: number } | null = null;
+  private probe: LeaderProbe | null = null;
   /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
   private timings = { check_ms: 0, apply_ms: 0 };
   private running = false;
@@ -209,6 +211,7 @@ export class PolicyWatcher {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.probe?.stop();
     this.stopWatch?.();
     await this.nc?.close().catch(() => {});
   }
@@ -240,12 +243,25 @@ export class PolicyWatcher {
         this.store = store;
         this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; void this.drain(); });
         this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
+        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, (v, wasIsolated) => this.leaderSaid(v, wasIsolated));
+        this.probe.start();
         return;
       } catch (err) {
         this.opts.logger.warn({ err: String(err), bucket: this.bucket, retry_ms: delay }, 'policy: cannot open the bucket yet');
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /** The leader's latest value (LeaderProbe): not handled yet → processed now; after a cut-off, auth routes wait until it is. */
+  private leaderSaid(latest: StoredValue, wasIsolated: boolean): void {
+    if (latest.revision <= this.handledRevision || (this.pending !== null && this.pending.revision >= latest.revision)) return;
+    if (wasIsolated) {
+      this.behind = { revision: latest.revision, since: Date.now() };
+      this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
+    }
+    this.pending = latest;
+    void this.drain();
   }
 
   /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
