@@ -62,3 +62,43 @@ export async function startNatsProcess(cpus?: readonly number[]): Promise<NatsPr
     },
   };
 }
+
+/**
+ * Start an `n`-node nats-server cluster with JetStream (each its own process and store on free
+ * loopback ports); resolves once every node is healthy and sees a JetStream meta leader.
+ */
+export async function startNatsClusterProcesses(n = 3): Promise<{ urls: string[]; version: string; processes: ManagedProcess[]; stop(): Promise<void> }> {
+  const bin = natsServerBin();
+  if (bin === undefined) throw new Error('nats-server not found (looked in /usr/sbin, /usr/bin, /usr/local/bin, $NATS_SERVER_BIN): install it with `apt-get install -y nats-server`');
+  const nodes: Array<{ name: string; port: number; monitor: number; cluster: number }> = [];
+  for (let i = 0; i < n; i++) nodes.push({ name: `bench-n${i + 1}`, port: await freePort(), monitor: await freePort(), cluster: await freePort() });
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-natsc-'));
+  const started: ManagedProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(started.map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const routes = nodes.map((x) => `nats://127.0.0.1:${x.cluster}`).join(',');
+    for (const x of nodes) {
+      const { process: proc } = await startProcess({
+        name: x.name, command: bin,
+        args: ['-js', '-a', '127.0.0.1', '-p', String(x.port), '-m', String(x.monitor), '-sd', join(dir, x.name), '--server_name', x.name,
+          '--cluster_name', 'portcullis-bench', '--cluster', `nats://127.0.0.1:${x.cluster}`, '--routes', routes],
+      });
+      started.push(proc);
+    }
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const leaders = await Promise.all(nodes.map((x) => fetch(`http://127.0.0.1:${x.monitor}/jsz`, { signal: AbortSignal.timeout(500) })
+        .then(async (r) => ((await r.json()) as { meta_cluster?: { leader?: string } }).meta_cluster?.leader ?? '', () => '')));
+      if (leaders.every((l) => l !== '')) break;
+      if (Date.now() > deadline) throw new Error(`nats-server cluster elected no JetStream meta leader within 30 s:\n${started.map((p) => p.output().slice(-800)).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { urls: nodes.map((x) => `nats://127.0.0.1:${x.port}`), version: natsServerVersion(bin), processes: started, stop };
+}

@@ -10,6 +10,7 @@ import { introspectionCluster } from './introspection-cluster.bench.js';
 import { jwtCold } from './jwt-cold.bench.js';
 import { jwtWarm } from './jwt-warm.bench.js';
 import { passthrough } from './passthrough.bench.js';
+import { policyPropagation } from './policy-propagation.bench.js';
 import { revocationPropagation } from './revocation-propagation.bench.js';
 import { soak } from './soak.bench.js';
 import { upstreamClient } from './upstream-client.bench.js';
@@ -77,6 +78,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'revocation-propagation': {
     description: '3 members on NATS under background load: POST /revocations at one → first 401 at every member (external prober) and the members\' publish → applied histogram — p50/p99/max (target p99 ≤ 5 ms)',
     run: revocationPropagation,
+  },
+  'policy-propagation': {
+    description: '3-node NATS cluster, 3 members with cluster policy under background load: 100 pushes, push → every member applied (heartbeat naming the version) p50/p99/max (target p99 ≤ 50 ms), and the background load quiet vs while pushing',
+    run: policyPropagation,
   },
   'introspection-cluster': {
     description: '3 members on NATS, 2000 fresh opaque tokens requested at all three at once: AS introspection calls per distinct token (target 1.00) and throughput vs one standalone instance with the same requests, cold and warm',

@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
 import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
-import type { ClusterStatus, IntrospectionSharing, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
+import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
+import { policyLabel } from './pipeline/policy-label.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
 import type { CompiledRoute } from './pipeline/context.js';
@@ -43,6 +44,8 @@ export interface InstanceOptions {
   cluster?: ClusterStatus | null;
   /** Where identity-provider events (back-channel logout) publish revocations; none = those endpoints answer 503. */
   revocationPublisher?: RevocationPublisher | null;
+  /** The cluster policy version `config` carries (cluster/policy); none = single-file policy, named by config version. */
+  policy?: PolicyVersion | null;
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
@@ -51,6 +54,8 @@ export type ReloadResult = { ok: true; version: number } | { ok: false; errors: 
 export interface PreparedReload {
   readonly config: Config;
   readonly version: number;
+  /** The cluster policy version it carries (null: single-file). */
+  readonly policy: PolicyVersion | null;
   readonly auth: PreparedAuth;
   readonly s2s: PreparedS2s;
   /** Upstream pools made for this config (changed upstreams), closed on discard. */
@@ -82,6 +87,8 @@ export class ProxyInstance {
   private snapshot: Snapshot;
   /** The committed config's version: 1 at start (or what the primary says), +1 per committed reload only. */
   private version: number;
+  /** The cluster policy version running (null: single-file); a file reload of the local part keeps it. */
+  private policy: PolicyVersion | null;
   private readonly env: Environment;
   private closing = false;
   private readonly configPath: string | undefined;
@@ -95,11 +102,12 @@ export class ProxyInstance {
     this.configPath = opts.configPath;
     this.env = opts.env ?? process.env;
     this.version = opts.version ?? 1;
+    this.policy = opts.policy ?? null;
     this.auth = createAuth(opts.config, opts.logger, { tokenState: opts.tokenState ?? null, sharing: opts.sharing ?? null, dpopReplay: opts.dpopReplay ?? null, env: this.env });
     this.s2s = new S2sLayer(opts.config, { logger: opts.logger, revocations: opts.tokenState ?? null, env: this.env });
     this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION, this.env) : null;
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
-    this.snapshot = this.build(opts.config, this.version, this.auth, this.s2s.committed, new Map(), []);
+    this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
     this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
     this.events.warm(opts.config);
@@ -178,7 +186,7 @@ export class ProxyInstance {
       ready,
       detail: {
         listener: this.listener !== null, keys_loaded: waiting.length === 0, issuers, issuers_waiting: waiting,
-        draining: this.closing, config_version: this.version, ...(cluster?.detail ?? {}),
+        draining: this.closing, config_version: this.version, policy_label: this.snapshot.policyLabel, ...(cluster?.detail ?? {}),
       },
     };
   }
@@ -239,7 +247,7 @@ export class ProxyInstance {
    * Compile a snapshot from prepared component state; reuses upstream pools whose config did
    * not change. Throws only on a bug; the pools it created are in `created` either way.
    */
-  private build(config: Config, version: number, auth: Pick<PreparedAuth, 'compilePolicy'>, s2s: Pick<PreparedS2s, 'steps' | 'wellKnown'>, previous: ReadonlyMap<string, UpstreamPool>, created: UpstreamPool[]): Snapshot {
+  private build(config: Config, version: number, policy: PolicyVersion | null, auth: Pick<PreparedAuth, 'compilePolicy'>, s2s: Pick<PreparedS2s, 'steps' | 'wellKnown'>, previous: ReadonlyMap<string, UpstreamPool>, created: UpstreamPool[]): Snapshot {
     const upstreams = new Map<string, UpstreamPool>();
     for (const [name, uc] of Object.entries(config.upstreams)) {
       const old = previous.get(name);
@@ -252,9 +260,10 @@ export class ProxyInstance {
     // a route with an outbound token step never forwards the inbound credential (header, cookie or query)
     const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });
     const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(policyRoute(r, index)) }));
+    const label = policyLabel(config, version, policy);
     return {
       version, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: this.auth.stages, realm: 'portcullis',
-      outbound, wellKnown: s2s.wellKnown, tracer: this.tracer,
+      outbound, wellKnown: s2s.wellKnown, tracer: this.tracer, policyLabel: label, policyHeader: config.cluster.policy.response_header ? label : null,
     };
   }
 
@@ -269,9 +278,9 @@ export class ProxyInstance {
     return this.reload(r.config);
   }
 
-  /** Prepare, then commit: all of `config` or nothing of it. */
-  reload(config: Config): ReloadResult {
-    const p = this.prepare(config);
+  /** Prepare, then commit: all of `config` or nothing of it. `policy`: the cluster version it carries (default: the running one). */
+  reload(config: Config, policy: PolicyVersion | null = this.policy): ReloadResult {
+    const p = this.prepare(config, this.version + 1, policy);
     if (!p.ok) return p;
     return { ok: true, version: this.commit(p.prepared) };
   }
@@ -280,9 +289,10 @@ export class ProxyInstance {
    * Reload, step 1: check the environment `config` names and build everything it needs
    * (auth, s2s, upstream pools, the snapshot) beside the running state, which stays untouched.
    * A refusal is logged and returns every problem with its config path; nothing changed.
-   * `version`: the number the config gets when committed (default: the next one).
+   * `version`: the number the config gets when committed (default: the next one); `policy`: the
+   * cluster policy version it carries (default: the running one, as for a reload of the local part).
    */
-  prepare(config: Config, version = this.version + 1): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
+  prepare(config: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
     const envErrors = checkEnvironment(config, this.env);
     if (envErrors.length > 0) {
       this.logger.error({ errors: envErrors }, 'reload refused: config invalid, keeping the running config');
@@ -294,8 +304,8 @@ export class ProxyInstance {
     try {
       auth = this.auth.prepare(config);
       s2s = this.s2s.prepare(config);
-      const snapshot = this.build(config, version, auth, s2s, this.snapshot.upstreams, pools);
-      return { ok: true, prepared: { config, version, auth, s2s, pools, snapshot } };
+      const snapshot = this.build(config, version, policy, auth, s2s, this.snapshot.upstreams, pools);
+      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot } };
     } catch (err) {
       if (auth !== null) this.auth.discard(auth);
       if (s2s !== null) this.s2s.discard(s2s);
@@ -313,6 +323,7 @@ export class ProxyInstance {
     this.auth.commit(p.auth);
     this.s2s.commit(p.s2s);
     this.version = p.version;
+    this.policy = p.policy;
     this.snapshot = p.snapshot;
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
     if (this.h2 !== null) this.h2.snapshot = p.snapshot;
@@ -325,7 +336,7 @@ export class ProxyInstance {
     if (JSON.stringify(old.config.tracing) !== JSON.stringify(p.config.tracing) || JSON.stringify(old.config.log.audit) !== JSON.stringify(p.config.log.audit)) {
       this.logger.warn('tracing or log.audit changed: read at start, takes effect at the next restart');
     }
-    this.logger.info({ version: this.version }, 'config reloaded');
+    this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
     return this.version;
   }
 

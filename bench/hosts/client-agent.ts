@@ -176,7 +176,8 @@ type Command =
   | { cmd: 'statuses'; urls: string[]; tokens: string[] }
   | { cmd: 'fanout'; urls: string[]; tokens: string[] }
   | { cmd: 'propagate'; admin: string; adminToken: string; jti: string; token: string; watch: string[]; timeoutMs: number }
-  | { cmd: 'sweep'; url: string; tokens: string[]; timeoutMs: number }
+  /** `until`: the status every token must get in one round to end (default 401: revoked); `all401` is when that happened. */
+  | { cmd: 'sweep'; url: string; tokens: string[]; timeoutMs: number; until?: number }
   | { cmd: 'loadStart'; spec: LoadSpec }
   | { cmd: 'loadStop' }
   | { cmd: 'natsHello'; host: string; port: number; user?: string; pass?: string; timeoutMs?: number }
@@ -276,7 +277,8 @@ async function handle(c: Command): Promise<unknown> {
       return { t0, seen };
     }
     case 'sweep': {
-      // Every answer for every token, in rounds, until one whole round is 401 (or the deadline).
+      // Every answer for every token, in rounds, until one whole round is `until` (401; or the deadline).
+      const until = c.until ?? 401;
       const deadline = performance.now() + c.timeoutMs;
       const counts: Record<string, number> = {};
       let firstAnswer: string | null = null;
@@ -290,7 +292,7 @@ async function handle(c: Command): Promise<unknown> {
           counts[k] = (counts[k] ?? 0) + 1;
           if (o.error === null && firstAnswer === null) firstAnswer = now();
           if (o.status === 200) served++;
-          if (o.status === 401) n401++;
+          if (o.status === until) n401++;
         }
         if (n401 === c.tokens.length) all401 = now();
         else if (round.every((o) => o.error !== null)) await sleep(20);

@@ -89,6 +89,8 @@ export class HostsCluster {
   private readonly exitHook = (): void => this.closeSync();
   private readonly signalHook = (sig: NodeJS.Signals): void => { this.closeSync(); process.exit(sig === 'SIGINT' ? 130 : 143); };
   agent!: AgentClient;
+  /** `cluster.policy.source` of the proxies started from now on (scenario f switches to `cluster`). */
+  policySource: 'file' | 'cluster' = 'file';
   /** Output of every child, newest last (bounded), for failure messages. */
   readonly log: string[] = [];
   /**
@@ -246,6 +248,8 @@ export class HostsCluster {
         auth: { key_env: 'PORTCULLIS_BUS_KEY' },
         fail_closed_after_ms: this.opts.failClosedAfterMs,
         revocation: { replicas: 3 },
+        // with `cluster` the policy keys above are ignored: the versions pushed to PORTCULLIS_POLICY count
+        policy: { source: this.policySource, state_file: join(this.dir, `policy-state-${h}`) },
       },
       verifier: { pool_size: 1 },
       log: { level: 'info', access: false },
@@ -296,6 +300,57 @@ export class HostsCluster {
     const code = await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
     clearTimeout(t);
     return { code, stdout, stderr };
+  }
+
+  /**
+   * `portcullis policy ARGS` from the client host as an operator runs it with a member's config:
+   * NATS user `portcullis` (deploy/nats/permissions.conf lets it use the policy bucket), every
+   * NATS server, this run's bus key. `policy`: written to a file and passed as `--policy FILE`.
+   */
+  async policyCli(args: string[], policy?: unknown, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const file = join(this.dir, 'policy-cli.yaml');
+    writeFileSync(file, stringify({
+      cluster: {
+        nats: { servers: PROXY_HOSTS.map((x) => `nats://${this.addr(x)}:${PORTS.nats}`), user: 'portcullis', password_env: 'PORTCULLIS_NATS_PASSWORD', inbox_prefix: '_INBOX_portcullis' },
+        auth: { key_env: 'PORTCULLIS_BUS_KEY' },
+        policy: { source: 'cluster' },
+      },
+    }));
+    const extra: string[] = [];
+    if (policy !== undefined) {
+      const pf = join(this.dir, `policy-${Date.now()}.json`);
+      writeFileSync(pf, JSON.stringify(policy));
+      extra.push('--policy', pf);
+    }
+    const cli = join(compiledRoot(), 'cluster', 'cli', 'main.js');
+    const p = spawn('ip', ['netns', 'exec', this.topo.host('cli').ns, process.execPath, cli, 'policy', ...args, '--config', file, ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_PASSWORD: this.secrets.PORTCULLIS_NATS_PASSWORD },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => { stdout += d; });
+    p.stderr!.on('data', (d: Buffer) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    const code = await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
+    clearTimeout(t);
+    return { code, stdout, stderr };
+  }
+
+  /** The policy the proxies' own files carry, with the `/api/*` route requiring `scopes` (scenario f pushes versions of it). */
+  policyDocument(scopes: readonly string[]): Record<string, unknown> {
+    const svc = this.addr('svc');
+    return {
+      issuers: {
+        demo: {
+          issuer: `http://${svc}:${PORTS.auth}`, audiences: ['portcullis-demo'], algorithms: ['RS256', 'ES256'],
+          introspection: { client_id: 'portcullis', client_secret_env: 'PORTCULLIS_INTROSPECTION_SECRET' },
+        },
+      },
+      upstreams: { app: { targets: [`http://${svc}:${PORTS.upstream}`] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: { scopes: { all: [...scopes] } } }],
+      verifier: { pool_size: 1 },
+    };
   }
 
   /** Wait until a proxy's /readyz says 200 (keys loaded, revocations replayed). */

@@ -1,6 +1,6 @@
 // The multi-host scenarios (issue 12 a–e), each run against one HostsCluster and returning
 // its figures plus what a test asserts. Sizes are parameters: the CI test runs small ones,
-// `npm run hosts` the full ones. Scenario f (cluster-wide policy push) has a named hook only.
+// `npm run hosts` the full ones. Scenario f switches every proxy to cluster policy: run it last.
 import type { HostsCluster, ProxyHost } from './hosts-cluster.js';
 import { PROXY_HOSTS } from './hosts-cluster.js';
 
@@ -277,12 +277,84 @@ export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_
 
 // ---- f. cluster-wide policy (hook) -------------------------------------------------------------
 
+export interface PolicyPushResult {
+  /** Every proxy restarted with `cluster.policy.source: cluster` on version 1, in turn: ms until ready. */
+  switchMs: number[];
+  /** `policy push` runs it took (a timeout while JetStream re-elects the bucket's leader is retried). */
+  pushAttempts: number;
+  /** Version 2 pushed while c is cut off: first push attempt → a and b refuse the token (403), ms. */
+  appliedElsewhereMs: number;
+  cutMs: number;
+  /** Answers at c by kind after the link came back, until every token got 403 (version 2). */
+  answers: Record<string, number>;
+  /** 200 answers at c after the link came back (served by the old version 1). */
+  servedOld: number;
+  /** Link up → every token refused at c with 403 (version 2 applied), ms; null: not within the deadline. */
+  convergedMs: number | null;
+  /** `portcullis policy status` after it: exit code and each member's version. */
+  status: { code: number | null; versions: number[] };
+}
+
 /**
- * f. Hook for "a policy push converges on all hosts, including one that was cut off". Cluster-wide
- * policy (DESIGN §7: `policy push` → JetStream KV) does not exist yet; when it does, push a
- * version at host a while c's link is down, restore it, and assert every host serves that
- * version (admin /readyz config_version) before it answers with the old policy.
+ * f. Cluster-wide policy across hosts: every proxy switched to `cluster.policy.source: cluster`
+ * (version 1 = the policy of their files, pushed from the client host), then version 2 (the
+ * route needs a scope the tokens lack) pushed while c's link is down: a and b apply it; once
+ * the link is back c converges on it. Counts what c answered meanwhile.
  */
-export async function policyPushConverges(_c: HostsCluster): Promise<never> {
-  throw new Error('scenario f needs cluster-wide policy (policy push), which does not exist yet');
+export async function policyPushConverges(c: HostsCluster, count: number, cutMs: number): Promise<PolicyPushResult> {
+  const v1 = await c.policyCli(['push', '--by', 'hosts-f'], c.policyDocument(['orders:read']));
+  if (v1.code !== 0) throw new Error(`policy push (version 1) failed: ${v1.stderr}`);
+  c.policySource = 'cluster';
+  const switchMs: number[] = [];
+  for (const h of PROXY_HOSTS) {
+    const t0 = Date.now();
+    await c.stopProxy(h);
+    await c.startProxy(h);
+    await c.waitReady(h);
+    switchMs.push(Date.now() - t0);
+  }
+  const tokens = await mint(c, 'jwt', count);
+  const warm = await statuses(c, PROXY_HOSTS, tokens);
+  for (const h of PROXY_HOSTS) if (!warm[h].every((x) => x === 200)) throw new Error(`tokens not served at ${h} under version 1: ${warm[h].join(',')}`);
+  c.link('c', 'down');
+  const cutAt = Date.now();
+  let appliedElsewhereMs: number;
+  let pushAttempts = 0;
+  try {
+    const pushedAt = Date.now();
+    // as an operator would: retry while JetStream elects a new leader for the bucket (its leader
+    // may have been c's server); `--base 1` makes a retry after a lost acknowledgement safe
+    // (refused as stale when version 2 was written after all)
+    for (let attempt = 1; ; attempt++) {
+      const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']));
+      if (v2.code === 0 || /stale base/.test(v2.stderr)) { pushAttempts = attempt; break; }
+      if (Date.now() - pushedAt > 60_000) throw new Error(`policy push (version 2) failed for 60 s: ${v2.stderr}`);
+      await sleep(500);
+    }
+    for (;;) {
+      const s = await statuses(c, ['a', 'b'], tokens);
+      if ([...s.a, ...s.b].every((x) => x === 403)) break;
+      if (Date.now() - pushedAt > 30_000) throw new Error(`version 2 not applied at a and b within 30 s: ${JSON.stringify(s)}`);
+      await sleep(50);
+    }
+    appliedElsewhereMs = Date.now() - pushedAt;
+    const left = cutMs - (Date.now() - cutAt);
+    if (left > 0) await sleep(left);
+  } catch (err) {
+    c.link('c', 'up');
+    throw err;
+  }
+  const sweep = c.agent.call<{ counts: Record<string, number>; served: number; firstAnswer: string | null; all401: string | null }>({ cmd: 'sweep', url: c.apiUrl('c'), tokens, timeoutMs: 90_000, until: 403 });
+  await sleep(500);
+  const upAt = nowNs();
+  c.link('c', 'up');
+  const s = await sweep;
+  let status = await c.policyCli(['status', '--json']);
+  for (let i = 0; i < 10 && status.code !== 0; i++) { await sleep(1_000); status = await c.policyCli(['status', '--json']); }
+  let versions: number[] = [];
+  try { versions = (JSON.parse(status.stdout) as { members: Array<{ version: number }> }).members.map((m) => m.version); } catch { /* reported as is */ }
+  return {
+    switchMs, pushAttempts, appliedElsewhereMs, cutMs: Date.now() - cutAt, answers: s.counts, servedOld: s.served,
+    convergedMs: s.all401 === null ? null : round(msBetween(upAt, s.all401)), status: { code: status.code, versions },
+  };
 }

@@ -9,6 +9,7 @@ import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
+import type { ClusterNode } from '../index.js';
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -137,15 +138,20 @@ async function serve(argv: string[]): Promise<void> {
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
 function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
   sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
-  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string);
+  let member: ClusterNode | null = null;
+  sup.onMember = (node) => { member = node; policy.watcher.attachMember(node.membership); };
+  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();
+  const first = policy.watcher.current();
+  if (first !== null) sup.policyVersion = { version: first.version, digest: first.digest };
   policy.watcher.setApplier(async (config, entry) => {
+    const version = { version: entry.version, digest: entry.digest };
     // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
-    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
     for (let i = 0; i < 10 && r.status === 503; i++) {
       await new Promise((res) => setTimeout(res, 500));
-      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config);
+      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
     }
     return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
   });

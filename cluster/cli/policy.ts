@@ -5,7 +5,7 @@ import { hostname, userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import { formatProblems, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
-import { collectReports, latestVersion, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
+import { collectMemberStatus, latestVersion, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
@@ -19,7 +19,8 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
         refuse unless N is still the latest version; a push that loses a race is refused too.
         --force publishes anyway.
   status --config FILE [--wait MS] [--json]
-        every member's active version, digest and last error (reports for MS ms, default 2500);
+        every member's active version, digest and last error, as their heartbeats carry them
+        (listens MS ms, default 2500);
         exit 1 while members disagree with the latest version or report an error
   history --config FILE [--json]
         the versions kept in the bucket (cluster.policy.history), oldest first
@@ -112,7 +113,7 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
       const waitMs = num('wait', values.wait) ?? 2_500;
       const ctx = await (await open(values.config)).connect();
       try {
-        const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectReports(ctx.nc, ctx.prefix, ctx.auth, waitMs)]);
+        const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs)]);
         const members = [...reports.values()].sort((a, b) => (a.member < b.member ? -1 : 1));
         const agree = members.length > 0 && members.every((m) => m.version === latest.version && m.digest === (latest.entry?.digest ?? null) && m.error === null);
         if (values.json) out(JSON.stringify({ latest: { version: latest.version, digest: latest.entry?.digest ?? null }, members, agree }));

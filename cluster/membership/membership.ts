@@ -1,10 +1,11 @@
 // Cluster membership: this member's heartbeat on `<p>.members` every interval and the
 // live view of every member heard from; a member expires after 3 missed heartbeats or
 // at once when it says `member.left`. A round whose timer fired late (this process was
-// stalled) expires nobody: the peers' heartbeats are still unread in the socket.
+// stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
+// cluster policy carries its policy status in every heartbeat (`policy status` reads them).
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
-import type { BusMessage, MemberRole } from '../protocol/messages.js';
+import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
 
 /** What the view knows about one member. */
 export interface MemberInfo {
@@ -16,6 +17,8 @@ export interface MemberInfo {
   /** Epoch ms of the last heartbeat heard. */
   readonly lastSeen: number;
   readonly intervalMs: number;
+  /** Its cluster policy status (heartbeat v2); null without cluster policy or from an older build (v1). */
+  readonly policy: MemberPolicyStatus | null;
 }
 
 /** Construction options; `now` is injectable for tests. */
@@ -57,6 +60,8 @@ export class Membership {
   private roundsSkipped = 0;
   /** Late rounds in a row; past `missed` of them expiry runs anyway (a loop late every round still drops dead peers). */
   private lateInARow = 0;
+  /** This member's cluster policy status for each heartbeat (setPolicyStatus); none = null. */
+  private policyStatus: (() => MemberPolicyStatus) | null = null;
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -76,6 +81,16 @@ export class Membership {
     this.lastRound = this.now();
     this.timer = setInterval(() => this.round(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** From now on every heartbeat carries `status()` (the member runs cluster policy). */
+  setPolicyStatus(status: () => MemberPolicyStatus): void {
+    this.policyStatus = status;
+  }
+
+  /** One heartbeat now, outside the timer (the policy status changed: `policy status` sees it at once). */
+  beatNow(): void {
+    if (this.timer !== null) this.beat();
   }
 
   /**
@@ -121,7 +136,7 @@ export class Membership {
       case 'member.heartbeat': {
         if (m.id === this.id) return;
         const known = this.view.has(m.id);
-        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs });
+        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 2 ? m.policy : null });
         if (!known) { this.joined++; this.recompute(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
         return;
@@ -136,8 +151,8 @@ export class Membership {
 
   private beat(): void {
     this.opts.bus.publish(this.opts.bus.subjects.members, {
-      type: 'member.heartbeat', v: 1, id: this.id, role: this.role, host: hostname(), pid: process.pid,
-      startedAt: this.startedAt, seq: ++this.seq, intervalMs: this.intervalMs,
+      type: 'member.heartbeat', v: 2, id: this.id, role: this.role, host: hostname(), pid: process.pid,
+      startedAt: this.startedAt, seq: ++this.seq, intervalMs: this.intervalMs, policy: this.policyStatus?.() ?? null,
     });
   }
 

@@ -1,15 +1,32 @@
-// Admin API of cluster policy: GET /policy (the active version, digest, last error) and
+// Admin API of cluster policy: GET /policy (the active version, digest, last error, and every
+// member's as their heartbeats last said) and
 // POST /policy (body: a policy in YAML or JSON; `?base=N` refuses it when N is no longer the
 // latest version, `&force=1` publishes anyway). Both need the admin token (admin-server.ts).
+import { hostname } from 'node:os';
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { preparePolicy, parseYaml } from './policy-document.js';
 import { StalePolicyBase } from './policy-push.js';
 import { PolicyConflict } from './policy-store.js';
 import type { PolicyWatcher } from './policy-watcher.js';
+import type { MemberPolicyStatus, MemberRole } from '../protocol/index.js';
 
-export function policyAdminRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string): Record<string, AdminHandler> {
+/** A live member as this member's heartbeat view knows it (cluster/membership MemberInfo). */
+export interface PeerView { readonly id: string; readonly role: MemberRole; readonly host: string; readonly pid: number; readonly policy: MemberPolicyStatus | null }
+
+/** `members`: this one first, then every peer whose heartbeat carries a policy status, as `policy status` lists them. */
+function membersOf(watcher: PolicyWatcher, peers: () => readonly PeerView[]): Array<Record<string, unknown>> {
+  const row = (id: string, host: string, pid: number, s: MemberPolicyStatus): Record<string, unknown> =>
+    ({ member: id, host, pid, version: s.version, digest: s.digest, from: s.from, latest_seen: s.latestSeen, error: s.error });
+  const self = watcher.status();
+  return [
+    row(String(self.member), hostname(), process.pid, watcher.memberStatus()),
+    ...peers().flatMap((p) => (p.policy === null ? [] : [row(p.id, p.host, p.pid, p.policy)])),
+  ];
+}
+
+export function policyAdminRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string, peers: () => readonly PeerView[] = () => []): Record<string, AdminHandler> {
   return {
-    'GET /policy': async () => ({ status: 200, body: watcher.status() }),
+    'GET /policy': async () => ({ status: 200, body: { ...watcher.status(), members: membersOf(watcher, peers) } }),
     'POST /policy': async (req, body) => {
       const q = new URL(req.url ?? '/', 'http://admin').searchParams;
       const baseText = q.get('base');

@@ -1,7 +1,7 @@
 // What travels for cluster policy: the versioned entry stored in the KV bucket (gzipped JSON
-// sealed with the bus key, bound to the bucket and key) and the status report every member
-// publishes each heartbeat on `<p>.policy.status`. Opening checks authenticity, shape and
-// digest; anything else is refused with a reason, never thrown.
+// sealed with the bus key, bound to the bucket and key). Opening checks authenticity, shape and
+// digest; anything else is refused with a reason, never thrown. (Each member's status rides on
+// its heartbeat: cluster/protocol `member.heartbeat` v2.)
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { policyDigest, type PolicyDocument } from '../../node/config/index.js';
 import type { BusAuth } from '../protocol/index.js';
@@ -77,46 +77,4 @@ export function decodeEntry(payload: Uint8Array): { ok: true; entry: PolicyEntry
 export function openEntry(data: Uint8Array, bucket: string, auth: BusAuth | null): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
   const o = openEnvelope(data, bucket, auth);
   return o.ok ? decodeEntry(o.payload) : o;
-}
-
-/** What one member reports each heartbeat (and `policy status` lists). */
-export interface PolicyStatusReport {
-  readonly v: 1;
-  readonly member: string;
-  readonly host: string;
-  readonly pid: number;
-  /** Active cluster version; 0 = none applied yet (or source: file). */
-  readonly version: number;
-  readonly digest: string | null;
-  /** Why the latest version seen was not applied; null when it was. */
-  readonly error: string | null;
-  /** The latest version this member has seen in the bucket. */
-  readonly latestSeen: number;
-  /** `bus` (applied from the bucket) or `state_file` (restarted without NATS: degraded). */
-  readonly from: 'bus' | 'state_file' | 'none';
-}
-
-/** Seal a report for `subject` (fresh: a report signed more than the bus window ago is refused). */
-export function sealReport(r: PolicyStatusReport, subject: string, auth: BusAuth | null): Uint8Array {
-  const bytes = Buffer.from(JSON.stringify(r));
-  return auth === null ? bytes : auth.seal(subject, bytes);
-}
-
-/** Open a report; null when unauthentic, stale or malformed. */
-export function openReport(data: Uint8Array, subject: string, auth: BusAuth | null): PolicyStatusReport | null {
-  let payload = data;
-  if (auth !== null) {
-    const o = auth.open(subject, data, true);
-    if (!o.ok) return null;
-    payload = o.payload;
-  }
-  try {
-    const r = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
-    if (r?.v !== 1 || typeof r.member !== 'string' || typeof r.host !== 'string' || !isInt(r.pid) || !isInt(r.version) || !isInt(r.latestSeen)) return null;
-    if (!(r.digest === null || typeof r.digest === 'string') || !(r.error === null || typeof r.error === 'string')) return null;
-    if (r.from !== 'bus' && r.from !== 'state_file' && r.from !== 'none') return null;
-    return r as unknown as PolicyStatusReport;
-  } catch {
-    return null;
-  }
 }

@@ -8,7 +8,7 @@ import { combinePolicy, readConfigText, splitDocument, validateLocal, type Confi
 import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import { parseYaml } from './policy-document.js';
-import { policyAdminRoutes } from './policy-admin.js';
+import { policyAdminRoutes, type PeerView } from './policy-admin.js';
 import { PolicyWatcher } from './policy-watcher.js';
 
 /**
@@ -63,9 +63,9 @@ export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): Con
   return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson) } : r;
 }
 
-/** GET/POST /policy for a process that owns the watcher. */
-export function policyRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string): Record<string, AdminHandler> {
-  return policyAdminRoutes(watcher, localRaw, memberId);
+/** GET/POST /policy for a process that owns the watcher; `peers`: its member's heartbeat view (GET /policy lists their status). */
+export function policyRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string, peers?: () => readonly PeerView[]): Record<string, AdminHandler> {
+  return policyAdminRoutes(watcher, localRaw, memberId, peers);
 }
 
 /**

@@ -1,7 +1,7 @@
 // The JetStream key-value bucket `<P>_POLICY` holding the policy versions under one key,
 // `current`, with history. Writes are compare-and-set on the revision read, so of two
 // concurrent pushes exactly one wins; the loser gets a PolicyConflict.
-import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
+import type { JetStreamManager, KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import { KvWatchInclude } from 'nats';
 
 /** The one key every version is written under. */
@@ -34,7 +34,9 @@ export interface PolicyStoreOptions {
 }
 
 export class PolicyStore {
-  private constructor(private readonly kv: KV, readonly bucket: string) {}
+  private jsm: JetStreamManager | null = null;
+
+  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection) {}
 
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
@@ -43,11 +45,11 @@ export class PolicyStore {
     const replicas = opts.replicas === undefined || opts.replicas === 'auto' ? (clustered ? 3 : 1) : opts.replicas;
     const history = opts.history ?? 16;
     try {
-      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket);
+      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc);
     } catch (err) {
       const msg = (err as Error).message ?? '';
       if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
-        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket);
+        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc);
       }
       throw err;
     }
@@ -57,6 +59,22 @@ export class PolicyStore {
   async latest(): Promise<StoredValue | null> {
     const e = await this.kv.get(POLICY_KEY);
     return e === null || e.operation !== 'PUT' ? null : { revision: e.revision, value: e.value };
+  }
+
+  /**
+   * The latest value as the bucket's stream leader has it (not a replica's possibly stale copy,
+   * as a direct get may be): throws — within `timeoutMs` — while this member's NATS server
+   * is cut off from the leader's quorum. Null when nothing was pushed yet.
+   */
+  async latestFromLeader(timeoutMs = 1_000): Promise<StoredValue | null> {
+    this.jsm ??= await this.nc.jetstreamManager({ timeout: timeoutMs });
+    try {
+      const m = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
+      return { revision: m.seq, value: m.data };
+    } catch (err) {
+      if (/no message found/i.test((err as Error).message ?? '')) return null;
+      throw err;
+    }
   }
 
   /** Write `value` if the key is still at `expectRevision` (null = nothing there yet); returns the new revision. */

@@ -2,7 +2,7 @@
 // (gunzip, parse, digest), its local part combined with the version's policy by the one
 // schema, then the secrets it names checked in this instance's environment. Heavy for large
 // policies (10 000 routes), so the watcher runs it in a worker thread.
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { checkEnvironment, combinePolicy, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
 import { decodeEntry, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
@@ -46,29 +46,58 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** The long-lived validation thread: started on first use (its start — loading the schema — costs ~0.1–1 s, once), restarted after a failure. */
+interface Job { done(v: VersionCheck): void; fail(message: string): void }
+interface Validator { readonly worker: Worker; readonly pending: Map<number, Job> }
+let validator: Validator | null = null;
+let nextJob = 0;
+
+function startValidator(): Validator {
+  // SHARE_ENV: the secrets a version names are checked in this process's environment as it is now
+  const worker = new Worker(workerUrl(), { env: SHARE_ENV });
+  const v: Validator = { worker, pending: new Map() };
+  const fail = (message: string): void => {
+    if (validator === v) validator = null;
+    for (const job of v.pending.values()) job.fail(message);
+    v.pending.clear();
+  };
+  worker.on('message', (m: { id: number; result: VersionCheck }) => {
+    const job = v.pending.get(m.id);
+    v.pending.delete(m.id);
+    if (v.pending.size === 0) worker.unref();
+    job?.done(m.result);
+  });
+  worker.once('error', (err) => fail(`validation failed: ${err.message}`));
+  worker.once('exit', () => fail('validation worker exited without an answer'));
+  worker.unref();
+  return v;
+}
+
 /**
- * `checkVersion` in a worker thread (the event loop keeps serving). The environment checked is
- * this process's. A worker that fails to run answers `invalid` with the reason, never throws.
+ * `checkVersion` in a worker thread (the event loop keeps serving): one long-lived thread,
+ * versions checked one after another. The environment checked is this process's. A worker that
+ * fails or times out answers `invalid` with the reason (and is replaced), never throws.
  */
 export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, timeoutMs = 60_000): Promise<VersionCheck> {
   return new Promise((resolve) => {
-    let done = false;
-    const w = new Worker(workerUrl(), { workerData: { localRaw, payload } });
-    const fail = (message: string): VersionCheck => {
+    const v = validator ?? (validator = startValidator());
+    const id = ++nextJob;
+    const failed = (message: string): VersionCheck => {
       const d = decodeEntryHead(payload);
       return d === null ? { kind: 'ignored', reason: 'corrupt' } : { kind: 'entry', entry: { ...d, policyJson: '{}' }, verdict: { ok: false, kind: 'invalid', errors: [{ path: '(policy)', message }] } };
     };
-    const finish = (v: VersionCheck): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      void w.terminate();
-      resolve(v.kind === 'entry' && v.verdict.ok ? { ...v, verdict: { ok: true, config: deepFreeze(v.verdict.config) } } : v);
-    };
-    const timer = setTimeout(() => finish(fail(`validation did not finish within ${timeoutMs} ms`)), timeoutMs);
-    w.once('message', (v: VersionCheck) => finish(v));
-    w.once('error', (err) => finish(fail(`validation failed: ${err.message}`)));
-    w.once('exit', () => finish(fail('validation worker exited without an answer')));
+    const timer = setTimeout(() => {
+      v.pending.delete(id);
+      if (validator === v) validator = null;
+      void v.worker.terminate();
+      resolve(failed(`validation did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    v.pending.set(id, {
+      done: (r) => { clearTimeout(timer); resolve(r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: deepFreeze(r.verdict.config) } } : r); },
+      fail: (message) => { clearTimeout(timer); resolve(failed(message)); },
+    });
+    v.worker.ref();
+    v.worker.postMessage({ id, localRaw, payload });
   });
 }
 

@@ -1,6 +1,8 @@
-// Worker thread entry: decodes and validates one policy version (policy-validate.ts) off the event loop.
-import { parentPort, workerData } from 'node:worker_threads';
+// Worker thread entry: decodes and validates policy versions (policy-validate.ts) off the event
+// loop, one message `{ id, localRaw, payload }` at a time, each answered `{ id, result }`.
+import { parentPort } from 'node:worker_threads';
 import { checkVersion } from './policy-validate.js';
 
-const { localRaw, payload } = workerData as { localRaw: unknown; payload: Uint8Array };
-parentPort?.postMessage(checkVersion(localRaw, payload, process.env));
+parentPort?.on('message', (m: { id: number; localRaw: unknown; payload: Uint8Array }) => {
+  parentPort!.postMessage({ id: m.id, result: checkVersion(m.localRaw, m.payload, process.env) });
+});

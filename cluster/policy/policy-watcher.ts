@@ -2,7 +2,8 @@
 // `<P>_POLICY` bucket on its own NATS connection, checks every new version (authentic,
 // well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
 // to the applier (the same prepare-then-commit as a reload); keeps the last applied version in
-// `state_file` for a restart without NATS; reports its version each second on `<p>.policy.status`.
+// `state_file` for a restart without NATS; its status (version, digest, last error) rides on the
+// member's heartbeat (`attachMember`), sent again at once whenever it changes.
 import { hostname } from 'node:os';
 import { connect, Events, type NatsConnection } from 'nats';
 import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
@@ -10,7 +11,9 @@ import type { Logger } from '../../node/log.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
-import { openEnvelope, openReport, sealReport, type CheckedEntry, type EntryRefusal, type PolicyEntry, type PolicyStatusReport } from './policy-messages.js';
+import type { MemberPolicyStatus } from '../protocol/index.js';
+import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
+import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
 import { readStateFile, writeStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
@@ -34,25 +37,25 @@ export interface PolicyWatcherOptions {
   readonly memberId?: string;
   /** Decoding and validation of an authentic entry's payload (default: in a worker thread with this process's environment). */
   readonly check?: (localRaw: unknown, payload: Uint8Array) => Promise<VersionCheck>;
-  /** Status report period, ms (default 1000). */
-  readonly statusIntervalMs?: number;
 }
 
-/** Subject of the per-member status reports. */
-export function policyStatusSubject(prefix: string): string {
-  return `${prefix}.policy.status`;
+/** The cluster member whose heartbeat carries this watcher's status (cluster/membership Membership). */
+export interface StatusCarrier {
+  readonly id: string;
+  setPolicyStatus(status: () => MemberPolicyStatus): void;
+  beatNow(): void;
 }
 
 export class PolicyWatcher {
   readonly settings: ClusterSettings;
   readonly bucket: string;
   readonly auth: BusAuth | null;
-  private readonly memberId: string;
+  private memberId: string;
+  private carrier: StatusCarrier | null = null;
   private readonly stateFile: string | null;
   private nc: NatsConnection | null = null;
   private store: PolicyStore | null = null;
   private stopWatch: (() => void) | null = null;
-  private statusTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private active: CheckedEntry | null = null;
   private activePolicy: { json: string; doc: PolicyDocument } | null = null;
@@ -70,6 +73,7 @@ export class PolicyWatcher {
   private handledRevision = 0;
   /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
   private behind: { revision: number; since: number } | null = null;
+  private probe: LeaderProbe | null = null;
   /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
   private timings = { check_ms: 0, apply_ms: 0 };
   private running = false;
@@ -99,6 +103,19 @@ export class PolicyWatcher {
     void this.connectLoop();
     setTimeout(() => { if (!this.initial.done) void this.fromStateFile(); }, this.settings.startTimeoutMs).unref();
     return this.initialConfig;
+  }
+
+  /** From now on `member`'s heartbeats carry this watcher's status (and it is the `member` GET /policy names). */
+  attachMember(member: StatusCarrier): void {
+    this.memberId = member.id;
+    this.carrier = member;
+    member.setPolicyStatus(() => this.memberStatus());
+    member.beatNow();
+  }
+
+  /** What the heartbeat says about this member's policy. */
+  memberStatus(): MemberPolicyStatus {
+    return { version: this.active?.version ?? 0, digest: this.active?.digest ?? null, error: this.lastError, latestSeen: this.latestSeen, from: this.from };
   }
 
   /** From now on versions are applied with `applier` (after the instance started with the initial config). */
@@ -194,7 +211,7 @@ export class PolicyWatcher {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    this.probe?.stop();
     this.stopWatch?.();
     await this.nc?.close().catch(() => {});
   }
@@ -211,8 +228,6 @@ export class PolicyWatcher {
     }
     if (this.closed) { await this.nc.close(); return; }
     this.connected = true;
-    this.statusTimer = setInterval(() => this.report(), this.opts.statusIntervalMs ?? 1_000);
-    this.statusTimer.unref();
     void (async () => {
       for await (const s of this.nc!.status()) {
         // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
@@ -228,12 +243,25 @@ export class PolicyWatcher {
         this.store = store;
         this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; void this.drain(); });
         this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
+        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, (v, wasIsolated) => this.leaderSaid(v, wasIsolated));
+        this.probe.start();
         return;
       } catch (err) {
         this.opts.logger.warn({ err: String(err), bucket: this.bucket, retry_ms: delay }, 'policy: cannot open the bucket yet');
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /** The leader's latest value (LeaderProbe): not handled yet → processed now; after a cut-off, auth routes wait until it is. */
+  private leaderSaid(latest: StoredValue, wasIsolated: boolean): void {
+    if (latest.revision <= this.handledRevision || (this.pending !== null && this.pending.revision >= latest.revision)) return;
+    if (wasIsolated) {
+      this.behind = { revision: latest.revision, since: Date.now() };
+      this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
+    }
+    this.pending = latest;
+    void this.drain();
   }
 
   /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
@@ -252,15 +280,9 @@ export class PolicyWatcher {
     this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: a newer version is waiting after a reconnect; auth routes wait until it is looked at');
   }
 
+  /** The status changed (applied, refused): the member's next heartbeat goes now, not within a second. */
   private report(): void {
-    const nc = this.nc;
-    if (nc === null || nc.isClosed()) return;
-    const subject = policyStatusSubject(this.settings.prefix);
-    const r: PolicyStatusReport = {
-      v: 1, member: this.memberId, host: hostname(), pid: process.pid, version: this.active?.version ?? 0, digest: this.active?.digest ?? null,
-      error: this.lastError, latestSeen: this.latestSeen, from: this.from,
-    };
-    try { nc.publish(subject, sealReport(r, subject, this.auth)); } catch { /* reconnecting: the next round reports */ }
+    this.carrier?.beatNow();
   }
 
   /** One version at a time; only the newest waiting one is looked at. */
@@ -370,18 +392,4 @@ export class PolicyWatcher {
     this.initial.done = true;
     this.initial.resolve(verdict.config);
   }
-}
-
-/** Collect status reports on `<p>.policy.status` for `ms` (the `policy status` command). */
-export async function collectReports(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number): Promise<Map<string, PolicyStatusReport>> {
-  const subject = policyStatusSubject(prefix);
-  const out = new Map<string, PolicyStatusReport>();
-  const sub = nc.subscribe(subject);
-  const timer = setTimeout(() => sub.unsubscribe(), ms);
-  for await (const m of sub) {
-    const r = openReport(m.data, subject, auth);
-    if (r !== null) out.set(r.member, r);
-  }
-  clearTimeout(timer);
-  return out;
 }

@@ -2,6 +2,7 @@
 // each node:cluster worker. A start failure is reported to the primary (when there is one)
 // and ends the process with exit 1; signals drain the instance when it owns the admin listener.
 import type { Config } from '../../node/config/index.js';
+import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
@@ -29,8 +30,11 @@ export function reloadSingle(inst: ProxyInstance, configPath: string, policy: Cl
 }
 import type { WorkerMessage } from './supervisor.js';
 
-/** Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself. */
-export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null): Promise<ProxyInstance> {
+/**
+ * Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself.
+ * `policyVersion`: the cluster policy version `config` carries when the primary owns the watcher (a worker); with `policy` it is the watcher's.
+ */
+export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null, policyVersion: PolicyVersion | null = null): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: MemberWiring | null = null;
   try {
@@ -46,17 +50,20 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       ...(tokenState == null ? {} : { tokenState: { ...tokenState, gate: () => (policy.watcher.catchingUp(member!.node.busConnected()) ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } }),
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {
-        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId),
+        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId, () => member!.node.membership.all()),
         'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
       },
     };
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, ...wiring });
+    const active = policy?.watcher.current() ?? null;
+    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
     // the process serving the admin API keeps the audit trail, revocations from other members included
     const audit = inst.audit;
     if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
     if (policy !== null) {
+      // this member's heartbeats carry its policy status (`policy status`, peers' GET /policy)
+      policy.watcher.attachMember(member.node.membership);
       const running = inst;
-      policy.watcher.setApplier(async (c) => { const r = running.reload(c); return r.ok ? { ok: true } : r; });
+      policy.watcher.setApplier(async (c, e) => { const r = running.reload(c, { version: e.version, digest: e.digest }); return r.ok ? { ok: true } : r; });
       running.metrics.addSource(() => policy.watcher.stats());
     }
   } catch (err) {

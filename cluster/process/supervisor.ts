@@ -12,6 +12,8 @@ import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
+import { mergeComponentValues } from '../../node/metrics/index.js';
+import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
@@ -89,6 +91,8 @@ export class Supervisor {
   private node: ClusterNode | null = null;
   /** Version of the committed config: 1 at start, +1 per reload every worker committed. */
   private version = 1;
+  /** The cluster policy version the committed config carries (null: single-file); set before start by the policy wiring. */
+  policyVersion: PolicyVersion | null = null;
   private reloadSeq = 0;
   /** Reloads run one at a time (SIGHUP, --watch and POST /reload may overlap). */
   private reloading: Promise<unknown> = Promise.resolve();
@@ -99,7 +103,9 @@ export class Supervisor {
   extraAdminRoutes: Record<string, AdminHandler> = {};
   /** More readiness: ready only when it is too; its detail joins /readyz. */
   extraReadiness: (() => { ready: boolean; detail: Record<string, unknown> }) | null = null;
-  /** More primary-side stats, exported as gauges `portcullis_<key, dots as _>`. */
+  /** Called with the primary's cluster member once it exists (cluster policy: its heartbeats carry the policy status). */
+  onMember: ((node: ClusterNode) => void) | null = null;
+  /** More primary-side component values (`policy.version`…), exported through the family table (node/metrics) like a worker's. */
   extraStats: (() => Record<string, number>) | null = null;
 
   /** The committed config (what every worker runs). */
@@ -114,6 +120,7 @@ export class Supervisor {
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary' });
     const node = this.node;
+    this.onMember?.(node);
     // the HTTP/2 listener too: workers share one port the primary chose (node:cluster hands them its connections)
     const h2 = cfg.server.http2?.listen;
     this.http2Port = h2 === undefined ? 0 : h2.port === 0 ? await freePort(h2.host) : h2.port;
@@ -149,8 +156,9 @@ export class Supervisor {
       },
       health: () => this.health(),
       metrics: async () => {
-        const workers = await this.aggregator.clusterMetrics();
-        return `${workers}${workers.endsWith('\n') || workers === '' ? '' : '\n'}${this.supervisorMetrics()}`;
+        // the primary's own component values (cluster policy) go into the workers' families
+        const workers = mergeComponentValues(await this.aggregator.clusterMetrics(), this.extraStats?.() ?? {});
+        return `${workers}${this.supervisorMetrics()}`;
       },
       routes: {
         ...node.adminRoutes(),
@@ -193,7 +201,7 @@ export class Supervisor {
         slot.readyAt = Date.now();
         if (slot.failures >= UNRESTORABLE_AFTER) this.logger.warn({ worker: slot.index, failures: slot.failures }, 'worker restored');
       }
-      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version } satisfies PrimaryMessage); }
+      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version, policy: this.policyVersion } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
     });
@@ -250,7 +258,6 @@ export class Supervisor {
       `# HELP portcullis_workers_unrestorable Worker slots with ${UNRESTORABLE_AFTER} exits in a row and no ready worker (/healthz answers 503 while above 0).`,
       '# TYPE portcullis_workers_unrestorable gauge',
       `portcullis_workers_unrestorable ${this.unrestorable().length}`,
-      ...Object.entries(this.extraStats?.() ?? {}).flatMap(([k, v]) => [`# TYPE portcullis_${k.replace(/\./g, '_')} gauge`, `portcullis_${k.replace(/\./g, '_')} ${v}`]),
       '',
     ].join('\n');
   }
@@ -301,14 +308,15 @@ export class Supervisor {
     return this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
   }
 
-  /** Apply a config validated elsewhere (a cluster policy version) to every worker or none, queued with reloads. */
-  applyConfig(text: string, config: Config): Promise<{ status: number; body: unknown }> {
-    const next = this.reloading.then(() => this.commitText(text, config));
+  /** Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads. */
+  applyConfig(text: string, config: Config, policy?: PolicyVersion): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => this.commitText(text, config, policy));
     this.reloading = next.catch(() => {});
     return next;
   }
 
-  private async commitText(text: string, config: Config): Promise<{ status: number; body: unknown }> {
+  /** `policy`: the cluster version `config` carries; default the committed one (a reload of the file's local part keeps it). */
+  private async commitText(text: string, config: Config, policy: PolicyVersion | null = this.policyVersion): Promise<{ status: number; body: unknown }> {
     const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
       this.logger.error(log, `reload refused: ${why}, keeping the running config`);
       return { status, body: { reloaded: false, ...body } };
@@ -325,7 +333,8 @@ export class Supervisor {
       this.version = version;
       this.configText = text;
       this.config = config;
-    });
+      this.policyVersion = policy;
+    }, undefined, policy);
     const workers = this.slots.length;
     switch (outcome.kind) {
       case 'refused':

@@ -28,7 +28,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   if (!r.ok) bootFailed(formatProblems(r.errors));
   const config = (r as { config: Config }).config;
   const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
-  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version);
+  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy);
   const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
   // prom-client installs the worker-side listener that answers the primary's
@@ -41,10 +41,10 @@ export async function runWorker(argv: string[]): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('disconnect', stop);
   const reloads = workerReloadHandler({
-    prepare: (text, version) => {
+    prepare: (text, version, policy) => {
       const c = parse(text);
       if (!c.ok) return c;
-      const p = inst.prepare(c.config, version);
+      const p = inst.prepare(c.config, version, policy);
       return p.ok ? { ok: true, prepared: p.prepared } : p;
     },
     commit: (p) => inst.commit(p),

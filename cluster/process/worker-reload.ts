@@ -4,12 +4,14 @@
 // restarted after a reload runs the same config as the others.
 import type { Worker } from 'node:cluster';
 import type { ConfigProblem } from '../../node/config/index.js';
+import type { PolicyVersion } from '../../node/contracts/index.js';
 
 /** Primary → worker. */
 export type ReloadMessage =
   /** Answer to worker.config_request: the committed config a (re)starting worker runs. */
-  | { type: 'config.boot'; text: string; version: number }
-  | { type: 'config.prepare'; id: number; text: string; version: number }
+  /** `policy`: the cluster policy version the text carries (null: single-file), named in access logs and X-Portcullis-Policy. */
+  | { type: 'config.boot'; text: string; version: number; policy: PolicyVersion | null }
+  | { type: 'config.prepare'; id: number; text: string; version: number; policy: PolicyVersion | null }
   | { type: 'config.commit'; id: number }
   | { type: 'config.discard'; id: number };
 
@@ -51,8 +53,8 @@ function ask<T extends ReloadReply>(w: Worker, message: ReloadMessage, match: (m
  * restarted from then on boots with the new config. A worker that prepared but dies before it
  * commits is restarted with the committed config: every worker ends on one version.
  */
-export async function coordinateReload(workers: readonly Worker[], text: string, version: number, id: number, beforeCommit: () => void, timeoutMs = RELOAD_ANSWER_TIMEOUT_MS): Promise<ReloadOutcome> {
-  const prepared = await Promise.all(workers.map((w) => ask(w, { type: 'config.prepare', id, text, version },
+export async function coordinateReload(workers: readonly Worker[], text: string, version: number, id: number, beforeCommit: () => void, timeoutMs = RELOAD_ANSWER_TIMEOUT_MS, policy: PolicyVersion | null = null): Promise<ReloadOutcome> {
+  const prepared = await Promise.all(workers.map((w) => ask(w, { type: 'config.prepare', id, text, version, policy },
     (m): m is Extract<ReloadReply, { type: 'worker.prepared' }> => m.type === 'worker.prepared' && m.id === id, timeoutMs)));
   const refusals = prepared.filter((p) => p !== null && !p.ok) as Array<Extract<ReloadReply, { ok: false }>>;
   const unanswered = prepared.filter((p) => p === null).length;
@@ -72,7 +74,7 @@ export async function coordinateReload(workers: readonly Worker[], text: string,
 
 /** The worker's side: what it does with each step (ProxyInstance prepare/commit/discard around a parsed text). */
 export interface ReloadSteps<P> {
-  prepare(text: string, version: number): { ok: true; prepared: P } | { ok: false; errors: ConfigProblem[] };
+  prepare(text: string, version: number, policy: PolicyVersion | null): { ok: true; prepared: P } | { ok: false; errors: ConfigProblem[] };
   commit(prepared: P): number;
   discard(prepared: P): void;
 }
@@ -88,7 +90,7 @@ export function workerReloadHandler<P>(steps: ReloadSteps<P>, send: (m: ReloadRe
     switch (m.type) {
       case 'config.prepare': {
         if (pending !== null) { steps.discard(pending.prepared); pending = null; }
-        const r = steps.prepare(m.text, m.version);
+        const r = steps.prepare(m.text, m.version, m.policy ?? null);
         if (r.ok) pending = { id: m.id, prepared: r.prepared };
         send(r.ok ? { type: 'worker.prepared', id: m.id, ok: true } : { type: 'worker.prepared', id: m.id, ok: false, errors: r.errors });
         return;
@@ -110,13 +112,13 @@ export function workerReloadHandler<P>(steps: ReloadSteps<P>, send: (m: ReloadRe
 }
 
 /** Ask the primary for the config to boot with; rejects after `timeoutMs` (the worker then fails at boot). */
-export function requestBootConfig(timeoutMs = 10_000): Promise<{ text: string; version: number }> {
+export function requestBootConfig(timeoutMs = 10_000): Promise<{ text: string; version: number; policy: PolicyVersion | null }> {
   return new Promise((resolve, reject) => {
     const onMsg = (m: ReloadMessage): void => {
       if (m === null || typeof m !== 'object' || m.type !== 'config.boot') return;
       clearTimeout(timer);
       process.off('message', onMsg);
-      resolve({ text: m.text, version: m.version });
+      resolve({ text: m.text, version: m.version, policy: m.policy ?? null });
     };
     const timer = setTimeout(() => { process.off('message', onMsg); reject(new Error(`no config from the primary within ${timeoutMs} ms`)); }, timeoutMs);
     process.on('message', onMsg);

@@ -62,8 +62,28 @@ export interface RevocationSnapshot {
 export type MemberRole = 'single' | 'worker' | 'primary' | 'cli';
 const ROLES: readonly MemberRole[] = ['single', 'worker', 'primary', 'cli'];
 
-/** `member.heartbeat`: sent every `intervalMs` on `<p>.members`. */
-export interface MemberHeartbeat {
+/** What a member running cluster policy (cluster/policy) says about it in each heartbeat. */
+export interface MemberPolicyStatus {
+  /** Active cluster version; 0 = none applied yet. */
+  readonly version: number;
+  readonly digest: string | null;
+  /** Why the latest version seen was not applied here; null when it was. */
+  readonly error: string | null;
+  /** The latest version this member has seen in the bucket. */
+  readonly latestSeen: number;
+  /** `bus` (applied from the bucket), `state_file` (restarted without NATS: degraded) or `none` yet. */
+  readonly from: 'bus' | 'state_file' | 'none';
+}
+const POLICY_FROM: ReadonlyArray<MemberPolicyStatus['from']> = ['bus', 'state_file', 'none'];
+
+/**
+ * `member.heartbeat`: sent every `intervalMs` on `<p>.members`. v2 (sent since cluster policy)
+ * adds `policy`: the member's policy status, null for a member without cluster policy (a
+ * single-file instance, a worker whose primary speaks for it). v1 is still understood.
+ */
+export type MemberHeartbeat = MemberHeartbeatV1 | MemberHeartbeatV2;
+
+export interface MemberHeartbeatV1 {
   readonly type: 'member.heartbeat';
   readonly v: 1;
   readonly id: string;
@@ -76,6 +96,11 @@ export interface MemberHeartbeat {
   readonly intervalMs: number;
 }
 
+export interface MemberHeartbeatV2 extends Omit<MemberHeartbeatV1, 'v'> {
+  readonly v: 2;
+  readonly policy: MemberPolicyStatus | null;
+}
+
 /** `member.left`: a member closes cleanly; others drop it at once instead of after 3 missed beats. */
 export interface MemberLeft {
   readonly type: 'member.left';
@@ -83,19 +108,8 @@ export interface MemberLeft {
   readonly id: string;
 }
 
-/** `policy.updated`: a member loaded a new config version (others may reload). */
-export interface PolicyUpdated {
-  readonly type: 'policy.updated';
-  readonly v: 1;
-  /** Content hash of the config. */
-  readonly version: string;
-  readonly origin: string;
-  /** Epoch ms. */
-  readonly loadedAt: number;
-}
-
 /** Every message that can cross the bus. */
-export type BusMessage = RevocationAdded | RevocationSync | RevocationSnapshot | MemberHeartbeat | MemberLeft | PolicyUpdated | CacheMessage | DpopMessage;
+export type BusMessage = RevocationAdded | RevocationSync | RevocationSnapshot | MemberHeartbeat | MemberLeft | CacheMessage | DpopMessage;
 /** The `type` discriminator of any bus message. */
 export type BusMessageType = BusMessage['type'];
 
@@ -133,6 +147,8 @@ export function parseRevocationRecord(o: Record<string, unknown>): RevocationRec
 
 const RECORD_FIELDS = ['id', 'kind', 'value', 'issuer', 'before', 'expiresAt', 'reason', 'createdAt', 'origin'] as const;
 
+const HEARTBEAT_FIELDS = ['type', 'v', 'id', 'role', 'host', 'pid', 'startedAt', 'seq', 'intervalMs'] as const;
+
 const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
   {
     type: 'revocation.added', v: 1,
@@ -166,12 +182,10 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
   },
   {
     type: 'member.heartbeat', v: 1,
-    fields: ['type', 'v', 'id', 'role', 'host', 'pid', 'startedAt', 'seq', 'intervalMs'],
+    fields: HEARTBEAT_FIELDS,
     parse: (o) => {
-      const { id, role, host, pid, startedAt, seq, intervalMs } = o;
-      if (!isStr(id, MAX_ID) || id === '' || !ROLES.includes(role as MemberRole) || !isStr(host, 255)) return null;
-      if (!isInt(pid) || !isNum(startedAt) || !isInt(seq) || !isInt(intervalMs) || intervalMs <= 0) return null;
-      return { type: 'member.heartbeat', v: 1, id, role: role as MemberRole, host, pid, startedAt, seq, intervalMs };
+      const h = parseHeartbeat(o);
+      return h === null ? null : { type: 'member.heartbeat', v: 1, ...h };
     },
   },
   {
@@ -180,10 +194,41 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
     parse: (o) => (isStr(o.id, MAX_ID) && o.id !== '' ? { type: 'member.left', v: 1, id: o.id } : null),
   },
   {
-    type: 'policy.updated', v: 1,
+    // Retired: `policy.updated` was declared and never sent (cluster policy travels in a
+    // JetStream KV bucket). The slot keeps the shared structure ids of the specs after it.
+    type: 'retired.policy.updated', v: 1,
     fields: ['type', 'v', 'version', 'origin', 'loadedAt'],
-    parse: (o) => (isStr(o.version, 256) && isStr(o.origin, MAX_ID) && isNum(o.loadedAt)
-      ? { type: 'policy.updated', v: 1, version: o.version, origin: o.origin, loadedAt: o.loadedAt } : null),
+    parse: () => null,
+  },
+];
+
+function parseHeartbeat(o: Record<string, unknown>): Omit<MemberHeartbeatV1, 'type' | 'v'> | null {
+  const { id, role, host, pid, startedAt, seq, intervalMs } = o;
+  if (!isStr(id, MAX_ID) || id === '' || !ROLES.includes(role as MemberRole) || !isStr(host, 255)) return null;
+  if (!isInt(pid) || !isNum(startedAt) || !isInt(seq) || !isInt(intervalMs) || intervalMs <= 0) return null;
+  return { id, role: role as MemberRole, host, pid, startedAt, seq, intervalMs };
+}
+
+/** A heartbeat's `policy` field: null, or every field checked (an error text at most 2 KiB). */
+function parsePolicyStatus(p: unknown): MemberPolicyStatus | null | undefined {
+  if (p === null) return null;
+  if (p === undefined || typeof p !== 'object' || Array.isArray(p)) return undefined;
+  const { version, digest, error, latestSeen, from } = p as Record<string, unknown>;
+  if (!isInt(version) || !isInt(latestSeen) || !POLICY_FROM.includes(from as MemberPolicyStatus['from'])) return undefined;
+  if (!(digest === null || (typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest))) || !isStrOrNull(error, 2048)) return undefined;
+  return { version, digest, error, latestSeen, from: from as MemberPolicyStatus['from'] };
+}
+
+/** Specs added after the cache and DPoP ones (append-only, see MESSAGE_SPECS). */
+const LATER_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
+  {
+    type: 'member.heartbeat', v: 2,
+    fields: [...HEARTBEAT_FIELDS, 'policy'],
+    parse: (o) => {
+      const h = parseHeartbeat(o);
+      const policy = parsePolicyStatus(o.policy);
+      return h === null || policy === undefined ? null : { type: 'member.heartbeat', v: 2, ...h, policy };
+    },
   },
 ];
 
@@ -203,5 +248,5 @@ const REVOCATION_ADDED_V2: MessageSpec<BusMessage> = {
  * structures: APPEND ONLY — reordering breaks decoding between members of different builds.
  */
 export const MESSAGE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
-  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), REVOCATION_ADDED_V2,
+  ...CORE_SPECS, ...(CACHE_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), ...(DPOP_SPECS as ReadonlyArray<MessageSpec<BusMessage>>), REVOCATION_ADDED_V2, ...LATER_SPECS,
 ];

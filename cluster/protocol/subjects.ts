@@ -18,8 +18,6 @@ export interface Subjects {
   readonly revocationSync: string;
   /** `<p>.cache.introspection`: introspection fills and evictions (keys are SHA-256 of the token). */
   readonly cacheIntrospection: string;
-  /** `<p>.policy`: a new config version was loaded somewhere. */
-  readonly policy: string;
   /** `<p>.members`: heartbeats and departures. */
   readonly members: string;
   /** `<p>.rpc.introspection.<memberId>`: request/reply to the owner of a token key (single-flight). */
@@ -44,7 +42,6 @@ export function subjects(prefix = 'portcullis'): Subjects {
     revocationsAll: `${p}.revocations.>`,
     revocationSync: `${p}.rpc.revocations.sync`,
     cacheIntrospection: `${p}.cache.introspection`,
-    policy: `${p}.policy`,
     members: `${p}.members`,
     introspectionOwner: (memberId: string) => {
       if (!TOKEN.test(memberId)) throw new Error(`member id "${memberId}" is not a valid subject token`);

@@ -324,6 +324,8 @@ export const clusterSchema = z.strictObject({
     history: z.number().int().min(1).max(64).default(16),
     /** KV bucket replicas; auto = min(3, servers in the NATS cluster). */
     replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
+    /** Every response this instance produces or forwards carries `X-Portcullis-Policy: <version> sha256:<12 hex>` (README: Cluster policy). Off: not a byte more. */
+    response_header: z.boolean().default(false),
   }).default({}),
 }).superRefine((c, ctx) => {
   if (c.policy.source === 'cluster' && c.nats === undefined) {

@@ -78,6 +78,7 @@ export class DecisionSink implements PipelineSink {
       if (extra != null) for (let i = 0; i < extra.length; i += 2) this.res.writeHeader(extra[i]!, extra[i + 1]!);
       // a verdict must not outlive a revocation in some cache on the way
       this.res.writeHeader('cache-control', 'no-store');
+      if (this.snap.policyHeader !== null) this.res.writeHeader('x-portcullis-policy', this.snap.policyHeader); // cluster.policy.response_header
       this.res.end('', this.hasBody); // Content-Length: 0 is right for HEAD too
     });
     this.host.done(this, 200, 'allowed');

@@ -101,7 +101,7 @@ export class Listener implements RelayHost {
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
-      writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head),
+      writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
       authDecision: (reason) => opts.metrics.decision(reason),
     });
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
@@ -166,7 +166,7 @@ export class Listener implements RelayHost {
         route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress,
+        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress, policy: relay.snap.policyLabel,
         ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
         ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
         ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
@@ -229,7 +229,7 @@ export class Listener implements RelayHost {
       this.handleUnsafe(res, req, wsContext);
     } catch (err) {
       this.opts.logger.error({ err }, 'request handler failed');
-      try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true)); } catch { /* already answered or aborted */ }
+      try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true, false, this.snapshot.policyHeader)); } catch { /* already answered or aborted */ }
     }
   }
 
@@ -237,7 +237,7 @@ export class Listener implements RelayHost {
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
     // the address must be read before the response ends (uWS invalidates res then)
     const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
-    const status = writeError(res, err, this.snapshot.realm, true, head);
+    const status = writeError(res, err, this.snapshot.realm, true, head, this.snapshot.policyHeader);
     this.logEarly(route, status, errorReason(err.code), client);
   }
 
@@ -258,7 +258,7 @@ export class Listener implements RelayHost {
     this.opts.logger.info({
       route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
       ...(reason !== null ? { reason } : {}),
-      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client,
+      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client, policy: this.snapshot.policyLabel,
       ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     }, 'request');
   }
@@ -335,7 +335,7 @@ export class Listener implements RelayHost {
       const doc = snap.wellKnown(path);
       if (doc !== null) {
         const client = this.opts.accessLog ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
-        this.logEarly('(well-known)', writeWellKnown(res, doc, head), null, client, doc.body.length);
+        this.logEarly('(well-known)', writeWellKnown(res, doc, head, snap.policyHeader), null, client, doc.body.length);
         return;
       }
     }

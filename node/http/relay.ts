@@ -200,7 +200,7 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   sendError(err: ProxyError, closeConnection = !this.bodyComplete): void {
     if (this.done || this.aborted) return;
     let status = 0;
-    this.res.cork(() => { status = writeError(this.res, err, this.snap.realm, closeConnection, this.head); });
+    this.res.cork(() => { status = writeError(this.res, err, this.snap.realm, closeConnection, this.head, this.snap.policyHeader); });
     this.sent = status;
     this.errorCode = err.code;
     this.finish(status);
@@ -337,7 +337,7 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     this.headersWritten = true;
     this.headDue = false;
     this.sent = this.respStatus;
-    writeUpstreamHead(this.res, this.respStatus, this.respStatusMessage, this.respHeaders!, this.head, this.ctx.responseHeaders);
+    writeUpstreamHead(this.res, this.respStatus, this.respStatusMessage, this.respHeaders!, this.head, this.ctx.responseHeaders, this.snap.policyHeader);
   }
 
   onResponseData(chunk: Buffer): void {

@@ -4,6 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import { ERRORS, type ProxyError } from '../errors.js';
+import { POLICY_HEADER } from '../pipeline/index.js';
 
 const STATUS_LINES: string[] = [];
 /** "404 Not Found" for a status code, cached. */
@@ -64,9 +65,10 @@ export function errorBody(err: ProxyError): string {
 
 /**
  * Write a complete error response. `closeConnection` when the request body was
- * not consumed (the connection cannot be reused). Returns the status written.
+ * not consumed (the connection cannot be reused). `policy`: the snapshot's
+ * `X-Portcullis-Policy` value, or null (off). Returns the status written.
  */
-export function writeError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head = false): number {
+export function writeError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head = false, policy: string | null = null): number {
   const spec = ERRORS[err.code];
   res.writeStatus(statusLine(spec.status));
   const ch = challenge(err, realm);
@@ -77,6 +79,7 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
   if (err.code === 'PORTCULLIS_ERR_WEBSOCKET_VERSION') { res.writeHeader('sec-websocket-version', '13'); res.writeHeader('upgrade', 'websocket'); }
   res.writeHeader('content-type', 'application/json');
   res.writeHeader('cache-control', 'no-store');
+  if (policy !== null) res.writeHeader(POLICY_HEADER, policy);
   const body = errorBody(err);
   if (head) {
     // Bare endWithoutBody(): this uWS build writes "Content-Length: 2^63" for

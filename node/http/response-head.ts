@@ -1,16 +1,18 @@
 // The upstream's response head as the client gets it through uWS: the status line, every header
 // except the hop-by-hop ones (node/pipeline/forward.ts RESPONSE_DROPPED, and those Connection
-// names), the representation's length for HEAD/304, and headers a stage added (DPoP-Nonce…).
+// names), the representation's length for HEAD/304, headers a stage added (DPoP-Nonce…) and,
+// when on, X-Portcullis-Policy (the upstream's own copy of it dropped: only the proxy names its policy).
 // The caller holds the uWS cork.
 import type { HttpResponse } from 'uWebSockets.js';
-import { connectionNamed, RESPONSE_DROPPED } from '../pipeline/index.js';
+import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED } from '../pipeline/index.js';
 import { statusLine } from './respond.js';
 
 /**
  * Write status and headers. `headers`: flat [lowercased-name, value…] as received. `head`: the
- * request was HEAD. `extra`: headers the pipeline adds (flat list), or null.
+ * request was HEAD. `extra`: headers the pipeline adds (flat list), or null. `policy`: the
+ * snapshot's `X-Portcullis-Policy` value, or null (off).
  */
-export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined): void {
+export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined, policy: string | null = null): void {
   res.writeStatus(statusText === '' ? statusLine(status) : `${status} ${statusText}`);
   const h = headers;
   let connection: string | null = null;
@@ -26,9 +28,11 @@ export function writeUpstreamHead(res: HttpResponse, status: number, statusText:
       continue;
     }
     if (named !== null && named.has(name)) continue;
+    if (policy !== null && name === POLICY_HEADER) continue;
     res.writeHeader(name, h[i + 1]!);
   }
   // HEAD and 304 keep the representation's length; 204 never has one.
   if ((head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
   if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+  if (policy !== null) res.writeHeader(POLICY_HEADER, policy);
 }

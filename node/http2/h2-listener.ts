@@ -165,7 +165,7 @@ export class H2Listener implements H2RelayHost {
         listener: 'http2', protocol: protocolOf(relay.res), route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
         ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress,
+        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress, policy: relay.snap.policyLabel,
         ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
         ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub, token: new Fingerprint(ctx.principal.fingerprint) }
           : ctx.token !== null ? { token: new Fingerprint(hash('sha256', ctx.token, 'hex').slice(0, 16)) } : {}),
@@ -197,7 +197,7 @@ export class H2Listener implements H2RelayHost {
       this.handleUnsafe(req, res);
     } catch (err) {
       this.opts.logger.error({ err }, 'http2 request handler failed');
-      try { writeH2Error(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, false, false); } catch { /* answered or gone */ }
+      try { writeH2Error(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, false, false, this.snapshot.policyHeader); } catch { /* answered or gone */ }
     }
   }
 
@@ -223,14 +223,14 @@ export class H2Listener implements H2RelayHost {
 
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */
   private reject(req: Http2ServerRequest | IncomingMessage, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
-    const status = writeH2Error(res, err, this.snapshot.realm, head, grpc);
+    const status = writeH2Error(res, err, this.snapshot.realm, head, grpc, this.snapshot.policyHeader);
     const ms = performance.now() - start;
     this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
     if (!this.opts.accessLog) return;
     const path = req.url ?? '';
     this.opts.logger.info({
       listener: 'http2', protocol: protocolOf(res), route: '(none)', method: req.method, path: path.length > 512 ? `${path.slice(0, 512)}…` : path,
-      status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0,
+      status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0, policy: this.snapshot.policyLabel,
       client: req.socket?.remoteAddress ?? '',
     }, 'request');
   }

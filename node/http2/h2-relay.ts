@@ -7,7 +7,7 @@ import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import { beforeHeadFailure, midBodyFailure } from '../http/upstream-failure.js';
 import type { Outcome } from '../http/relay.js';
-import { connectionNamed, RESPONSE_DROPPED, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
@@ -46,7 +46,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   constructor(
     readonly res: AnyResponse,
     private readonly host: H2RelayHost,
-    private readonly snap: Snapshot,
+    readonly snap: Snapshot,
     readonly ctx: RequestContext,
     readonly start: number,
     /** The request is gRPC: the proxy's own errors are trailers-only answers. */
@@ -144,7 +144,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     if (this.headersWritten) { this.cut(err.code); return; }
     this.errorCode = err.code;
     this.headersWritten = true;
-    const status = writeH2Error(this.res, err, this.snap.realm, this.head, this.grpc);
+    const status = writeH2Error(this.res, err, this.snap.realm, this.head, this.grpc, this.snap.policyHeader);
     this.finish(status);
   }
 
@@ -194,7 +194,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     this.upstream!.succeeded(this.target!);
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
-    const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304);
+    const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304, this.snap.policyHeader);
     this.headersWritten = true;
     if (contentLength === 0) {
       // headers set, then end(): one HEADERS frame with END_STREAM (a gRPC trailers-only answer stays one)
@@ -262,7 +262,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
  * (HTTP/2 forbids connection-specific fields), duplicates kept as arrays, plus the pipeline's own.
  * `keepLength`: HEAD/304 keep the representation's Content-Length.
  */
-export function responseHeaders(h: readonly string[], extra: readonly string[] | null, keepLength: boolean): Record<string, string | string[]> {
+export function responseHeaders(h: readonly string[], extra: readonly string[] | null, keepLength: boolean, policy: string | null = null): Record<string, string | string[]> {
   let connection: string | null = null;
   for (let i = 0; i < h.length; i += 2) if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
   const named = connectionNamed(connection);
@@ -275,9 +275,11 @@ export function responseHeaders(h: readonly string[], extra: readonly string[] |
     const k = h[i]!;
     if (RESPONSE_DROPPED.has(k)) { if (k === 'content-length' && keepLength) add(k, h[i + 1]!); continue; }
     if (named !== null && named.has(k)) continue;
+    if (policy !== null && k === POLICY_HEADER) continue; // only the proxy names its policy
     add(k, h[i + 1]!);
   }
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
+  if (policy !== null) out[POLICY_HEADER] = policy;
   return out;
 }
 

@@ -24,9 +24,10 @@ function errorHeaders(err: ProxyError, realm: string): Record<string, string> {
  * Write `err` as a complete response; returns the HTTP status written (200 for gRPC). `grpc`: the
  * request was gRPC → trailers-only answer, which grpc clients read as the call's status.
  */
-export function writeH2Error(res: AnyResponse, err: ProxyError, realm: string, head: boolean, grpc: boolean): number {
+export function writeH2Error(res: AnyResponse, err: ProxyError, realm: string, head: boolean, grpc: boolean, policy: string | null = null): number {
   const status = ERRORS[err.code].status;
   const h = errorHeaders(err, realm);
+  if (policy !== null) h['x-portcullis-policy'] = policy; // cluster.policy.response_header
   if (grpc) {
     h['content-type'] = 'application/grpc';
     h['grpc-status'] = String(grpcStatusOf(status));

@@ -18,3 +18,4 @@ export { compileClaimPath, resolveClaim, containsWord, claimHas, type ClaimPath 
 export { createPipeline, type Pipeline, type PipelineSink } from './pipeline.js';
 export { forwardRequest, connectionNamed, RESPONSE_DROPPED, type UpstreamRequest } from './forward.js';
 export type { Snapshot, AuthStages, OutboundStep, OutboundResult, WellKnownDoc } from './snapshot.js';
+export { policyLabel, POLICY_HEADER } from './policy-label.js';

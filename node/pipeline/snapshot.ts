@@ -63,4 +63,8 @@ export interface Snapshot {
   readonly wellKnown: ((path: string) => WellKnownDoc | null) | null;
   /** The process's tracer when `tracing.enabled`, else null: the pipeline and listener then skip every tracing step. */
   readonly tracer: Tracer | null;
+  /** The policy this snapshot enforces (`v12 sha256:…` or `config-3 sha256:…`, policy-label.ts): every access log line names it. */
+  readonly policyLabel: string;
+  /** `X-Portcullis-Policy` value on every response, or null (`cluster.policy.response_header` off: nothing written). */
+  readonly policyHeader: string | null;
 }

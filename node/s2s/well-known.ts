@@ -36,10 +36,12 @@ export function wellKnownDocs(cfg: InternalTokensConfig, ring: KeyRing): (path: 
 }
 
 /** Write a well-known document (inside the uWS handler's synchronous part, so corked). */
-export function writeWellKnown(res: HttpResponse, doc: WellKnownDoc, head: boolean): number {
+export function writeWellKnown(res: HttpResponse, doc: WellKnownDoc, head: boolean, policy: string | null = null): number {
   res.writeStatus('200 OK');
   res.writeHeader('content-type', 'application/json');
   res.writeHeader('cache-control', doc.cacheControl);
+  // `X-Portcullis-Policy` (cluster.policy.response_header), null when off
+  if (policy !== null) res.writeHeader('x-portcullis-policy', policy);
   if (head) {
     // see respond.ts: this uWS build needs a bare endWithoutBody() with an explicit length
     res.writeHeader('content-length', String(Buffer.byteLength(doc.body)));

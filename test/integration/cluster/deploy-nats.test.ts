@@ -111,6 +111,35 @@ describe('deploy/nats/nats-server.conf + permissions.conf: per-user permissions'
     for (const p of proxies) await waitFor('the CLI revocation', async () => (await call(p, tok)) === 401, 5_000);
   });
 
+  it('cluster policy as `portcullis`: `policy push` with a member\'s config creates and fills the policy bucket, a member with source: cluster starts on it and applies the next push', async () => {
+    const local = {
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      cluster: { nats: proxyNats(nats.url), auth: BUS_AUTH, policy: { source: 'cluster' } },
+      log: { level: 'warn', access: false },
+    };
+    const policy = (scopes: string[]): string => writeConfig({
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      upstreams: { app: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: scopes.length === 0 ? {} : { scopes: { all: scopes } } }],
+      verifier: { pool_size: 1 },
+    });
+    const cliConfig = writeConfig(local);
+    const first = await runCli(['policy', 'push', '--config', cliConfig, '--policy', policy([])], ENV, 30_000);
+    expect(first.code, first.stderr).toBe(0);
+    const P = await startProxy(local, { env: ENV, timeoutMs: 30_000 });
+    proxies.push(P);
+    await waitFor('the cluster-policy member to be ready', async () => (await request(`${P.adminUrl}/readyz`)).statusCode === 200, 20_000);
+    const tok = await as.issueJwt({ scope: 'orders:read' });
+    expect(await call(P, tok)).toBe(200);
+    const second = await runCli(['policy', 'push', '--config', cliConfig, '--policy', policy(['orders:write'])], ENV, 30_000);
+    expect(second.code, second.stderr).toBe(0);
+    await waitFor('version 2 to be applied', async () => (await call(P, tok)) === 403, 10_000);
+    const status = await runCli(['policy', 'status', '--config', cliConfig, '--json'], ENV, 30_000);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { members: Array<{ version: number }> }).members.map((m) => m.version)).toEqual([2]);
+  });
+
   it('the revoke user cannot publish a cache fill (even sealed with the bus key it holds) nor read the bus; no credentials, no connection', async () => {
     const nc = await connect({ servers: nats.url, user: 'portcullis-revoke', pass: PASSWORDS.PORTCULLIS_NATS_REVOKE_PASSWORD, inboxPrefix: '_INBOX_revoke' });
     const errors = serverErrors(nc);

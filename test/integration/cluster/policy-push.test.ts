@@ -84,6 +84,29 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(s.stdout).toMatch(/latest version 3/);
     expect(s.stdout).toMatch(/PT_NONCE_SECRET/);
     expect(s.stdout).toMatch(/members disagree/);
+    // the disagreement travels on the heartbeats: proxy 1's GET /policy shows proxy 3 on version 2 with its error
+    const third = g.body.member as string;
+    await waitFor('proxy 1 to hear proxy 3\'s status', async () => {
+      const row = ((await admin(proxies[0]!, 'GET', '/policy')).body.members as Array<{ member: string; version: number; error: string | null }>).find((m) => m.member === third);
+      return row !== undefined && row.version === 2 && /PT_NONCE_SECRET/.test(row.error ?? '');
+    }, 10_000);
+    const mine = (await admin(proxies[0]!, 'GET', '/policy')).body;
+    expect(mine.members).toHaveLength(3);
+    expect(mine.members[0]).toMatchObject({ member: mine.member, version: 3, error: null });
+  });
+
+  it('status believes only authentic heartbeats: an unsigned one claiming a member on version 99 is not listed', async () => {
+    const { connect } = await import('nats');
+    const { Codec } = await import('../../../cluster/protocol/index.js');
+    const nc = await connect({ servers: [...nats.urls] });
+    const forged = new Codec().encode({ type: 'member.heartbeat', v: 2, id: 'forged-member', role: 'single', host: 'evil', pid: 1, startedAt: 1, seq: 1, intervalMs: 1_000, policy: { version: 99, digest: null, error: null, latestSeen: 99, from: 'bus' } });
+    const timer = setInterval(() => nc.publish(`${prefix}.members`, forged), 200);
+    try {
+      const s = await policyCli(['status', '--config', cliConfig, '--json']);
+      const st = JSON.parse(s.stdout) as { members: Array<{ member: string }> };
+      expect(st.members).toHaveLength(3);
+      expect(st.members.map((m) => m.member)).not.toContain('forged-member');
+    } finally { clearInterval(timer); await nc.close(); }
   });
 
   it('rollback --to 1 publishes version 4 with version 1\'s content: every instance applies it, status agrees again', async () => {

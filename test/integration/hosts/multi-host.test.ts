@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { HostsCluster } from '../../../bench/hosts/hosts-cluster.js';
-import { deployedBus, introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
+import { deployedBus, introspectionOnce, leaderLoss, linkCut, policyPushConverges, propagation, rollingRestart } from '../../../bench/hosts/scenarios.js';
 
 let cluster: HostsCluster;
 const figures: Record<string, unknown> = {};
@@ -94,4 +94,18 @@ describe('multi-host cluster (network namespaces)', () => {
     expect(r.load.ok).toBeGreaterThan(r.load.sent * 0.9);
     expect(r.refusedAtRestarted).toBe(10);
   }, 300_000);
+
+  // last: it switches every proxy to cluster policy (deploy/nats/permissions.conf lets them use the bucket)
+  it('f. a policy push converges on every host, including c, cut off while it was pushed', async () => {
+    const r = await policyPushConverges(cluster, 10, 15_000);
+    figures.policyPush = r;
+    expect(r.convergedMs).not.toBeNull();
+    expect(r.status.code).toBe(0);
+    expect(r.status.versions).toEqual([2, 2, 2]);
+    expect(r.answers['403']).toBeGreaterThan(0);
+    // Known gap (README: Cluster policy): for about a second after the link returns, c can still
+    // answer by version 1 (0 and 111 of ~55 000 answers in two runs of 2026-12-03; 10 204 before
+    // the leader probe) — the figure is recorded, not yet held at 0.
+    expect(r.servedOld).toBeLessThan(r.answers['403']! + (r.answers['503'] ?? 0));
+  }, 400_000);
 });

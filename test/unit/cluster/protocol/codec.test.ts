@@ -20,7 +20,8 @@ const samples: BusMessage[] = [
   { type: 'revocation.snapshot', v: 1, entries: [{ id: 'r-2', kind: 'jti', value: 'j', issuer: null, before: null, expiresAt: 10, reason: null, createdAt: 1, origin: 'o' }], more: false },
   { type: 'member.heartbeat', v: 1, id: 'host-1-abc', role: 'worker', host: 'host', pid: 42, startedAt: 1, seq: 7, intervalMs: 1000 },
   { type: 'member.left', v: 1, id: 'host-1-abc' },
-  { type: 'policy.updated', v: 1, version: 'sha256:00', origin: 'm', loadedAt: 3 },
+  { type: 'member.heartbeat', v: 2, id: 'host-1-abc', role: 'single', host: 'host', pid: 42, startedAt: 1, seq: 8, intervalMs: 1000, policy: null },
+  { type: 'member.heartbeat', v: 2, id: 'host-1-abc', role: 'primary', host: 'host', pid: 42, startedAt: 1, seq: 9, intervalMs: 1000, policy: { version: 12, digest: HASH, error: 'version 13 refused (environment): dpop.nonce.secret_env: PT_X is not set', latestSeen: 13, from: 'bus' } },
   { type: 'cache.filled', v: 1, key: HASH, issuer: 'main', active: true, claims: { sub: 'a', scope: 'read', nested: { x: [1, 2] } }, expiresAt: 99, origin: 'm' },
   { type: 'cache.evicted', v: 1, key: HASH, origin: 'm' },
   { type: 'introspection.lease', v: 1, key: HASH, issuer: 'main', member: 'm' },
@@ -35,7 +36,7 @@ describe('Codec', () => {
   it('round-trips every message type between two independent codecs', () => {
     const a = new Codec();
     const b = new Codec();
-    expect(new Set(samples.map((s) => s.type))).toEqual(new Set(MESSAGE_SPECS.map((s) => s.type)));
+    expect(new Set(samples.map((s) => `${s.type}@${s.v}`))).toEqual(new Set(MESSAGE_SPECS.filter((s) => !s.type.startsWith('retired.')).map((s) => `${s.type}@${s.v}`)));
     for (const m of samples) expect(b.decode(a.encode(m))).toEqual(m);
     expect(b.stats()).toMatchObject({ decoded: samples.length, dropped_malformed: 0 });
   });
@@ -47,8 +48,22 @@ describe('Codec', () => {
 
   it('keeps the shared structure order (append-only: members of different builds must agree)', () => {
     expect(MESSAGE_SPECS.slice(0, 6).map((s) => `${s.type}@${s.v}`)).toEqual([
-      'revocation.added@1', 'revocation.sync@1', 'revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'policy.updated@1',
+      'revocation.added@1', 'revocation.sync@1', 'revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'retired.policy.updated@1',
     ]);
+    // the retired slot keeps its place; new specs only at the end
+    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'member.heartbeat', v: 2 });
+  });
+
+  it('never delivers the retired policy.updated, and refuses a heartbeat whose policy status is malformed', () => {
+    const c = new Codec();
+    const plain = new Packr({ useRecords: false });
+    expect(c.decode(plain.pack({ type: 'policy.updated', v: 1, version: 'sha256:00', origin: 'm', loadedAt: 3 }))).toBeNull();
+    const beat = { type: 'member.heartbeat', v: 2, id: 'm', role: 'single', host: 'h', pid: 1, startedAt: 1, seq: 1, intervalMs: 1000 };
+    expect(c.decode(plain.pack({ ...beat, policy: { version: 1, digest: 'short', error: null, latestSeen: 1, from: 'bus' } }))).toBeNull();
+    expect(c.decode(plain.pack({ ...beat, policy: { version: 1, digest: null, error: null, latestSeen: 1, from: 'elsewhere' } }))).toBeNull();
+    expect(c.decode(plain.pack({ ...beat, policy: { version: -1, digest: null, error: null, latestSeen: 1, from: 'bus' } }))).toBeNull();
+    expect(c.decode(plain.pack(beat))).toBeNull(); // v2 names its policy status, null or not
+    expect(c.stats()).toMatchObject({ dropped_unknown_type: 1, dropped_malformed: 4 });
   });
 
   it('drops and counts an unknown version, an unknown type and a wrong field, without throwing', () => {

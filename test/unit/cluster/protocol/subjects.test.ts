@@ -9,7 +9,6 @@ describe('subjects', () => {
     expect(s.revocation('client_id')).toBe('acme.prod.revocations.client_id');
     expect(s.revocationsAll).toBe('acme.prod.revocations.>');
     expect(s.cacheIntrospection).toBe('acme.prod.cache.introspection');
-    expect(s.policy).toBe('acme.prod.policy');
     expect(s.members).toBe('acme.prod.members');
     expect(s.introspectionOwner('host-1-abc')).toBe('acme.prod.rpc.introspection.host-1-abc');
     expect(s.revocationStream).toBe('ACME_PROD_REVOCATIONS');

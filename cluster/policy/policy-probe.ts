@@ -1,0 +1,43 @@
+// Asks the policy bucket's stream leader for the latest version every 250 ms. A member's NATS
+// connection can stay up while its NATS server is cut off from the others (a host's link down):
+// the watch then delivers nothing, and after the link returns it may take seconds to catch up.
+// The probe notices when the leader answers again and hands its copy over at once.
+import type { PolicyStore, StoredValue } from './policy-store.js';
+
+/** How often the leader is asked, and how long an answer may take, ms. */
+const PROBE_MS = 250;
+const PROBE_TIMEOUT_MS = 1_000;
+
+export class LeaderProbe {
+  private timer: NodeJS.Timeout | null = null;
+  private probing = false;
+  /** Since when the leader has not answered; null while it does. */
+  private isolatedSince: number | null = null;
+
+  /** `onLatest`: the leader's latest value, and whether it had not answered before (this member was cut off). */
+  constructor(private readonly store: PolicyStore, private readonly active: () => boolean, private readonly onLatest: (v: StoredValue, wasIsolated: boolean) => void) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.probe(), PROBE_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing || !this.active()) return;
+    this.probing = true;
+    try {
+      const latest = await this.store.latestFromLeader(PROBE_TIMEOUT_MS);
+      const wasIsolated = this.isolatedSince !== null;
+      this.isolatedSince = null;
+      if (latest !== null) this.onLatest(latest, wasIsolated);
+    } catch {
+      this.isolatedSince ??= Date.now();
+    } finally {
+      this.probing = false;
+    }
+  }
+}

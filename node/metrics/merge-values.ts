@@ -1,0 +1,41 @@
+// Component values of a process whose registry is not part of the node:cluster aggregation
+// (the `--workers` primary: the cluster policy watcher lives there) merged into the workers'
+// aggregated exposition through the same family table: the samples go under the family's
+// own HELP/TYPE (which every worker's registry prints, without samples), never as a second
+// copy of the family. Families the workers print nothing for are appended whole.
+import { COMPONENT_FAMILIES, mapKey, UNMAPPED_FAMILY } from './component-families.js';
+
+const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+/** Pure: `exposition` with `values` (`{ "component.name": value }`) added as samples of their families. */
+export function mergeComponentValues(exposition: string, values: Readonly<Record<string, number>>): string {
+  const byFamily = new Map<string, string[]>();
+  for (const [key, raw] of Object.entries(values)) {
+    const m = mapKey(key);
+    if (m === 'elsewhere') continue;
+    const dot = key.indexOf('.');
+    const family = m === null ? UNMAPPED_FAMILY : m.family;
+    const labels = m === null ? { component: dot > 0 ? key.slice(0, dot) : 'proxy', name: dot > 0 ? key.slice(dot + 1) : key } : m.labels;
+    const value = m === null || raw < 0 ? raw : raw * m.scale;
+    const names = Object.keys(labels);
+    const sample = `${family}${m === null ? '' : m.suffix}${names.length === 0 ? '' : `{${names.map((n) => `${n}="${escapeLabel(labels[n]!)}"`).join(',')}}`} ${value}`;
+    const list = byFamily.get(family) ?? [];
+    list.push(sample);
+    byFamily.set(family, list);
+  }
+  let out = exposition === '' || exposition.endsWith('\n') ? exposition : `${exposition}\n`;
+  for (const [family, samples] of byFamily) {
+    const spec = COMPONENT_FAMILIES.get(family);
+    const type = spec?.type ?? 'gauge';
+    const typeLine = `# TYPE ${family} ${type}\n`;
+    const at = out.indexOf(typeLine);
+    if (at >= 0) {
+      const end = at + typeLine.length;
+      out = `${out.slice(0, end)}${samples.join('\n')}\n${out.slice(end)}`;
+    } else {
+      const help = spec?.help ?? 'Component values without a family in node/metrics/component-families.ts (a bug: report it); labels name the source key';
+      out += `# HELP ${family} ${help}\n${typeLine}${samples.join('\n')}\n`;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+// The --workers primary's own component values (cluster policy) merged into the workers'
+// aggregated exposition: under the family's existing HELP/TYPE, labelled and scaled by the
+// family table, appended whole when the workers print no such family; never a second TYPE line.
+import { describe, expect, it } from 'vitest';
+import { mergeComponentValues } from '../../../node/metrics/index.js';
+
+const workers = [
+  '# HELP portcullis_policy_version Cluster policy version this member applies (0: none yet)',
+  '# TYPE portcullis_policy_version gauge',
+  '# HELP portcullis_policy_refusals_total Cluster policy versions not applied here, by reason',
+  '# TYPE portcullis_policy_refusals_total counter',
+  '# HELP portcullis_requests_total Requests',
+  '# TYPE portcullis_requests_total counter',
+  'portcullis_requests_total{route="api",status="200"} 5',
+  '',
+].join('\n');
+
+describe('mergeComponentValues', () => {
+  it('puts each value under its family with its labels and unit; one TYPE line per family', () => {
+    const out = mergeComponentValues(workers, { 'policy.version': 7, 'policy.refusals.environment': 2, 'policy.propagation_ms': 40 });
+    expect(out).toMatch(/# TYPE portcullis_policy_version gauge\nportcullis_policy_version 7\n/);
+    expect(out).toMatch(/# TYPE portcullis_policy_refusals_total counter\nportcullis_policy_refusals_total\{reason="environment"\} 2\n/);
+    // a family the workers did not print: appended with HELP and TYPE, ms → s
+    expect(out).toMatch(/# HELP portcullis_policy_propagation_seconds .+\n# TYPE portcullis_policy_propagation_seconds gauge\nportcullis_policy_propagation_seconds 0\.04\n$/);
+    for (const f of ['portcullis_policy_version', 'portcullis_policy_refusals_total', 'portcullis_policy_propagation_seconds']) {
+      expect(out.match(new RegExp(`^# TYPE ${f} `, 'gm'))).toHaveLength(1);
+    }
+    expect(out).not.toMatch(/portcullis_policy_policy_/);
+    expect(out).toContain('portcullis_requests_total{route="api",status="200"} 5');
+  });
+
+  it('a key without a family lands in portcullis_unmapped_value, named by its labels', () => {
+    expect(mergeComponentValues('', { 'policy.something_new': 1 })).toMatch(/^portcullis_unmapped_value\{component="policy",name="something_new"\} 1$/m);
+  });
+});
