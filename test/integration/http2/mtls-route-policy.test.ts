@@ -12,12 +12,14 @@ import { h2Connect, h2Request, http2PortOf, type H2Reply } from '../../helpers/h
 import { makePki, type ClientCert, type Pki } from '../../helpers/mtls-certs.js';
 import { selfSignedCert } from '../../helpers/tls-probe.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { startOtlpCollector, type OtlpCollector } from '../../helpers/otlp-collector.js';
 import { asIssuer, bearer, call, metrics, SECRET_ENV, waitReady } from '../auth/tokens-helpers.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
 let pki: Pki;
 let proxy: ProxyProcess;
+let collector: OtlpCollector;
 
 const routes = [
   { name: 'cn', match: { path: '/cn/*' }, upstream: 'app', auth: 'none', client_cert: { subject_cn: ['orders'] } },
@@ -34,19 +36,21 @@ beforeAll(async () => {
   pki = makePki();
   as = await startAuthServer();
   echo = await startEchoUpstream();
+  collector = await startOtlpCollector();
   const { cert, key } = selfSignedCert();
   proxy = await startProxy(baseConfig(echo.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: cert, key_file: key, client_ca_file: pki.caFile, client_certificates: 'optional' } } },
     issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
     routes,
     verifier: { pool_size: 1 },
+    tracing: { enabled: true, endpoint: collector.url, batch: { max_spans: 64, interval_ms: 50 } },
   }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
   await waitReady(proxy);
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
+  await Promise.all([as?.close(), echo?.close(), collector?.close()]);
 });
 
 async function get(cert: ClientCert | null, path: string, headers: Record<string, string> = {}): Promise<H2Reply> {
@@ -116,6 +120,22 @@ describe('certificate and token on one route', () => {
     const text = await metrics(proxy, ADMIN_TOKEN);
     expect(text).toMatch(/client_cert_mismatch:subject_cn/);
   });
+
+  it('traces the certificate check as its own stage span, before the token stages', async () => {
+    const t = '77777777777777777777777777777777';
+    const token = await as.issueJwt({ sub: 'svc', scope: 'orders:read' });
+    expect((await get(pki.good, '/both/2', { ...bearer(token), traceparent: `00-${t}-00f067aa0ba902b7-01` })).status).toBe(200);
+    const u = 'dddddddddddddddddddddddddddddd77';
+    expect((await get(pki.other, '/cn/3', { traceparent: `00-${u}-00f067aa0ba902b7-01` })).status).toBe(403);
+    expect(await eventually(() => collector.spans.some((s) => s.traceId === t && s.name === 'authorize') && collector.spans.some((s) => s.traceId === u && s.kind === 2))).toBe(true);
+    const ok = collector.spans.filter((s) => s.traceId === t);
+    const check = ok.find((s) => s.name === 'client certificate')!;
+    expect(check.parentSpanId).toBe(ok.find((s) => s.kind === 2)!.spanId);
+    expect(BigInt(check.endTimeUnixNano)).toBeLessThanOrEqual(BigInt(ok.find((s) => s.name === 'extract')!.startTimeUnixNano));
+    const denied = collector.spans.find((s) => s.traceId === u && s.name === 'client certificate')!;
+    expect(denied.status.code, 'the refusing stage is marked').toBe(2);
+    expect(denied.status.message).toBe('client_cert_mismatch:subject_cn');
+  });
 });
 
 describe('where the certificate cannot be seen or checked', () => {
@@ -131,6 +151,17 @@ describe('where the certificate cannot be seen or checked', () => {
     const r = await get(pki.other, '/cn/x', { 'content-type': 'application/grpc' });
     expect(r.status).toBe(200);
     expect(r.headers['grpc-status']).toBe('7');
+  });
+
+  it('explain names the client_cert rule and answers what a request without a certificate gets', async () => {
+    const { cert, key } = selfSignedCert();
+    const file = writeConfig(baseConfig(echo.url, {
+      server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: cert, key_file: key, client_ca_file: pki.caFile } } },
+      routes: [routes[0], routes[2]],
+    }));
+    const r = await runCli(['explain', '--config', file, 'GET', '/spiffe-ns/x'], ADMIN_ENV);
+    expect(r.stdout, r.stderr).toContain('client_cert san_uri ∈ [spiffe://example.org/ns/shop/*]');
+    expect(r.stdout).toMatch(/DENIED \(401\).*client_cert_missing/);
   });
 
   it('check-config refuses a client_cert route when no listener asks for client certificates', async () => {
