@@ -4,7 +4,7 @@
 import type { Config } from '../config/index.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import type { Logger } from '../log.js';
-import { explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
+import { compileClientCertRule, explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { AMBIGUOUS, readingsOf, RouteTable } from '../routing/route-table.js';
 import type { Auth } from './auth-stages.js';
@@ -42,7 +42,19 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
   if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
   const policy = m.route.policy as CompiledPolicy | null;
   const base = { route: m.route.name, upstream: m.route.config.upstream, params: m.params };
-  if (policy === null) return { ...base, allowed: true, status: 200, token: null, rules: explainPolicy(null, null, m.params), summary: `route ${m.route.name}: auth none, forwarded to ${m.route.config.upstream}` };
+  // routes[].client_cert is checked before the token; explain presents no certificate, so it
+  // names the rule and answers what a request without one gets
+  const cc = m.route.config.client_cert;
+  const certRules: ExplainedRule[] = cc === undefined ? [] : [{
+    rule: `client_cert ${compileClientCertRule(cc).text}`, ok: false,
+    why: 'not judged (explain presents no certificate): needs a matching client certificate on the HTTP/2 TLS listener — 401 without one, 403 when it does not match, 421 on the uWS listener',
+  }];
+  const certDenied = `route ${m.route.name}: denied with 401 (client_cert_missing) unless a client certificate matching its client_cert rule is presented`;
+  if (policy === null) {
+    const rules = [...certRules, ...explainPolicy(null, null, m.params)];
+    if (cc !== undefined) return { ...base, allowed: false, status: 401, token: null, rules, summary: certDenied };
+    return { ...base, allowed: true, status: 200, token: null, rules, summary: `route ${m.route.name}: auth none, forwarded to ${m.route.config.upstream}` };
+  }
 
   const ctx: RequestContext = {
     method, path, query: q === -1 ? '' : req.path.slice(q + 1), host, remoteAddress: '127.0.0.1',
@@ -68,9 +80,10 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
       if (z.kind === 'deny') { status = 403; reason = z.reason; }
     }
   }
-  const rules = explainPolicy(policy, ctx.principal, m.params);
+  const rules = [...certRules, ...explainPolicy(policy, ctx.principal, m.params)];
+  if (cc !== undefined) { status = 401; reason = 'client_cert_missing'; }
   const allowed = status === 200;
-  const summary = allowed
+  const summary = cc !== undefined ? certDenied : allowed
     ? `route ${m.route.name}: allowed, forwarded to ${m.route.config.upstream}`
     : `route ${m.route.name}: denied with ${status} (${reason ?? 'denied'})`;
   return { ...base, allowed, status, token, rules, summary };

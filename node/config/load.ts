@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
+import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -133,6 +134,7 @@ function crossCheck(cfg: Config): ConfigProblem[] {
     errors.push({ path: 'admin.listen.port', message: `must differ from server.listen.port (${cfg.server.listen.port})` });
   }
   errors.push(...checkS2sConfig(cfg));
+  errors.push(...checkClientCertRoutes(cfg));
   return errors;
 }
 

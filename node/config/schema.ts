@@ -7,6 +7,7 @@ import { http2Schema, protocolMatchesTargets, upstreamProtocol } from './http2-s
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 import { decisionSchema } from './decision-schema.js';
+import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
 
 export { logSchema };
@@ -227,6 +228,7 @@ export const routeSchema = z.strictObject({
   upstream: z.string().min(1),
   /** "none" must be explicit; a route without auth is denied. */
   auth: z.union([z.literal('none'), routeAuthSchema]).optional(),
+  client_cert: clientCertRuleSchema.optional(), // required client-certificate identity (client-cert-schema.ts); with `auth: none` too
   strip_prefix: z.string().startsWith('/').optional(),
   timeout_ms: z.number().int().min(1).optional(), // overrides upstream response_ms
   /** Proxy WebSocket upgrades on this route (closed 1008 when the token is revoked or expires); false: upgrades are forwarded as plain requests. */

@@ -187,6 +187,8 @@ export class Listener implements RelayHost {
     return this.ws.reauthorize((ctx) => {
       const m = snap.table.resolve(ctx.method, ctx.host, ctx.path);
       if (m === null || m === AMBIGUOUS || !m.route.config.websocket) return false;
+      // this listener cannot see client certificates: a route that now requires one is refused
+      if (m.route.config.client_cert !== undefined) return false;
       if (m.route.policy === null) return true;
       if (ctx.principal === null) return false;
       return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';

@@ -18,7 +18,10 @@ export function describeCertificate(raw: Buffer): ClientCertificate {
     if (part.startsWith('URI:')) uris.push(part.slice(4));
     else if (part.startsWith('DNS:')) dns.push(part.slice(4));
   }
-  return { thumbprint: createHash('sha256').update(raw).digest('base64url'), subject: x.subject.split('\n').join(','), uris, dns };
+  // the legacy object reads the subject's attributes unescaped: one CN is a string, several an array
+  const cn = (x.toLegacyObject().subject as Record<string, string | string[] | undefined> | undefined)?.CN;
+  const commonNames = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
+  return { thumbprint: createHash('sha256').update(raw).digest('base64url'), subject: x.subject.split('\n').join(','), commonNames, uris, dns };
 }
 
 /**

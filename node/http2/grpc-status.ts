@@ -14,6 +14,7 @@ export function grpcStatusOf(httpStatus: number): number {
     case 400: return GRPC.INVALID_ARGUMENT;
     case 401: return GRPC.UNAUTHENTICATED;
     case 403: return GRPC.PERMISSION_DENIED;
+    case 421: return GRPC.PERMISSION_DENIED; // a client_cert route on a listener that cannot see certificates
     case 404: return GRPC.UNIMPLEMENTED; // no route: the method does not exist behind this proxy
     case 408: return GRPC.DEADLINE_EXCEEDED;
     case 413: case 414: case 431: return GRPC.RESOURCE_EXHAUSTED;

@@ -9,6 +9,7 @@ import http2, { type Http2SecureServer, type Http2Server, type Http2ServerReques
 import type { AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { endRelayTrace } from '../http/request-trace.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
@@ -159,6 +160,8 @@ export class H2Listener implements H2RelayHost {
     m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
     const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
+    const tr = relay.ctx.trace;
+    if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
     if (this.opts.accessLog) {
       const ctx = relay.ctx;
       this.opts.logger.info({
@@ -166,6 +169,7 @@ export class H2Listener implements H2RelayHost {
         ...(reason !== null ? { reason } : {}),
         ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
         bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress, policy: relay.snap.policyLabel,
+        ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
         ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
         ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub, token: new Fingerprint(ctx.principal.fingerprint) }
           : ctx.token !== null ? { token: new Fingerprint(hash('sha256', ctx.token, 'hex').slice(0, 16)) } : {}),
@@ -224,14 +228,25 @@ export class H2Listener implements H2RelayHost {
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */
   private reject(req: Http2ServerRequest | IncomingMessage, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
     const status = writeH2Error(res, err, this.snapshot.realm, head, grpc, this.snapshot.policyHeader);
-    const ms = performance.now() - start;
+    const end = performance.now();
+    const ms = end - start;
     this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
-    if (!this.opts.accessLog) return;
     const path = req.url ?? '';
+    const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
+    const client = req.socket?.remoteAddress ?? '';
+    // refused before it had a context: its trace (tracing on) starts and ends here, as on the uWS listener
+    const tracer = this.snapshot.tracer;
+    const tr = tracer === null ? null : tracer.start(traceHeaders(req.rawHeaders));
+    if (tr !== null) {
+      tracer!.end(tr, {
+        method: req.method ?? '', route: '(none)', path: logged, status, outcome: 'complete', reason: errorReason(err.code), deny: null, client, fingerprint: null, start, end, upstream: null,
+      });
+    }
+    if (!this.opts.accessLog) return;
     this.opts.logger.info({
-      listener: 'http2', protocol: protocolOf(res), route: '(none)', method: req.method, path: path.length > 512 ? `${path.slice(0, 512)}…` : path,
+      listener: 'http2', protocol: protocolOf(res), route: '(none)', method: req.method, path: logged,
       status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0, policy: this.snapshot.policyLabel,
-      client: req.socket?.remoteAddress ?? '',
+      client, ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     }, 'request');
   }
 
@@ -247,6 +262,16 @@ export class H2Listener implements H2RelayHost {
 /** Access-log `reason` of the proxy's own error answer (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
 function errorReason(code: ErrorCode): string {
   return code.slice(15).toLowerCase();
+}
+
+/** The trace headers of a refused request as the tracer reads them (lower-case names, flat). */
+function traceHeaders(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (k === 'traceparent' || k === 'tracestate') out.push(k, raw[i + 1]!);
+  }
+  return out;
 }
 
 /** How the client spoke: h2 (TLS), h2c (cleartext) or http/1.1 (TLS, ALPN fallback). */

@@ -33,11 +33,12 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   upstreamMs = -1;
   body: H2Body | null = null;
   private bodyComplete = true;
-  private upstream: UpstreamPool | null = null;
-  private target: Target | null = null;
+  /** The upstream and target of the current attempt (read by the request's trace). */
+  upstream: UpstreamPool | null = null;
+  target: Target | null = null;
   private req: UpstreamRequest | null = null;
   private controller: H1Control | null = null;
-  private upstreamStart = 0;
+  upstreamStart = 0;
   private headersWritten = false;
   private attempt = 0;
   private trailers: string[] | null = null;

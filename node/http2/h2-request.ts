@@ -83,6 +83,8 @@ export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Sna
   const ctx: RequestContext = {
     method, path, query, host, headers, remoteAddress: req.socket?.remoteAddress ?? '', secure, connection, ...(clientCert !== undefined ? { clientCert } : {}),
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+    // the same trace start as the uWS listener (gRPC included): the client's traceparent, else a new trace
+    trace: snap.tracer === null ? null : snap.tracer.start(headers),
   };
   // HTTP/2: a body follows unless HEADERS carried END_STREAM; HTTP/1.1: Content-Length or chunked
   const hasBody = h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : contentLength > 0 || chunked;

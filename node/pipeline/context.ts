@@ -42,6 +42,8 @@ export interface ClientCertificate {
   /** SHA-256 of the DER certificate, base64url: what `cnf.x5t#S256` names. */
   readonly thumbprint: string;
   readonly subject: string;
+  /** Every CN attribute of the subject (route client_cert rules match only a single one). */
+  readonly commonNames: readonly string[];
   /** SAN URIs (e.g. a SPIFFE ID) and DNS names. */
   readonly uris: readonly string[];
   readonly dns: readonly string[];

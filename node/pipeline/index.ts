@@ -10,6 +10,7 @@ export {
   type CompiledPolicy, type CompiledClaimRule, type CompiledRoles, type ClaimTest,
 } from './authorize.js';
 export { explainPolicy, type ExplainedRule } from './explain-policy.js';
+export { compileClientCertRule, type ClientCertRule } from './client-cert-rule.js';
 export {
   mutate, compileMutation, compileIdentityFilter, isIdentityHeader, stripsAuthorization, forwardedQuery, identityHeaderValue,
   DEFAULT_IDENTITY, MAX_IDENTITY_VALUE_BYTES, type CompiledMutation, type IdentityConfig,

@@ -1,5 +1,5 @@
 // The request pipeline, in the order a request goes through it:
-//   ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
+//   client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
 //   → outbound token step (node/s2s) → forward (mutate, headers, path: forward.ts)
 // The token stages run only on routes with a policy; the outbound step only on routes with one.
 // Each stage answers synchronously when it can and with a promise only on a cache miss; run()
@@ -8,6 +8,7 @@
 import type { ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { checkClientCert, compileClientCertRule, type ClientCertRule } from './client-cert-rule.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
 import type { Snapshot } from './snapshot.js';
@@ -85,10 +86,18 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
       return a instanceof Promise ? a.then((x) => outboundResult(r, x)) : outboundResult(r, a);
     },
   };
+  // routes[].client_cert, by route index; checked first: both it and the token rules must pass
+  const certRules: ReadonlyArray<ClientCertRule | null> = snap.config.routes.map((rt) => (rt.client_cert === undefined ? null : compileClientCertRule(rt.client_cert)));
+  const clientCert: Stage = { name: 'clientCert', decides: true, failed: TOKEN_CHECK_FAILED, run: (r) => checkClientCert(certRules[r.ctx.route.index]!, r.ctx) };
+  // certificate-only route (auth: none): the certificate is the whole auth decision
+  const clientCertOnly: Stage = { ...clientCert, run: (r) => allowed(r, checkClientCert(certRules[r.ctx.route.index]!, r.ctx)) };
   // tracing off: these are the stages themselves and forwardRequest, no tracing step anywhere
   const traced = (snap.tracer ?? null) !== null;
-  const withAuth: readonly Stage[] = traced ? tracedStages([...tokenStages, outbound]) : [...tokenStages, outbound];
-  const withoutAuth: readonly Stage[] = traced ? tracedStages([outbound]) : [outbound];
+  const wrap = (stages: Stage[]): readonly Stage[] => (traced ? tracedStages(stages) : stages);
+  const withAuth = wrap([...tokenStages, outbound]);
+  const withoutAuth = wrap([outbound]);
+  const withCertAndAuth = wrap([clientCert, ...tokenStages, outbound]);
+  const withCertOnly = wrap([clientCertOnly, outbound]);
   const forward = traced ? tracedForward : forwardRequest;
   const log = opts.logger;
 
@@ -127,11 +136,13 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
     run(ctx, sink): void {
       // auth: none and no outbound step: nothing can deny or wait, so no Run for the stage loop
       // (a decision sink answers instead of forwarding; tracing wraps the stages: both take the loop)
-      if (!traced && ctx.route.policy === null && snap.outbound[ctx.route.index] == null && sink.allow === undefined) {
+      const cert = certRules[ctx.route.index] ?? null;
+      if (!traced && ctx.route.policy === null && cert === null && snap.outbound[ctx.route.index] == null && sink.allow === undefined) {
         sink.forward(forwardRequest(snap, ctx, null, null));
         return;
       }
-      const r: Run = { ctx, sink, stages: ctx.route.policy !== null ? withAuth : withoutAuth, authz: null, callerHeader: null, verified: CONTINUE };
+      const stages = cert === null ? (ctx.route.policy !== null ? withAuth : withoutAuth) : ctx.route.policy !== null ? withCertAndAuth : withCertOnly;
+      const r: Run = { ctx, sink, stages, authz: null, callerHeader: null, verified: CONTINUE };
       resume(r, 0, null);
     },
   };

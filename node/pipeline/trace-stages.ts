@@ -10,7 +10,7 @@ import type { Snapshot } from './snapshot.js';
 
 /** Span name per traced stage; the others (ready, gate: a flag read each) get none. */
 const SPAN_OF: Readonly<Record<string, string>> = {
-  extract: 'extract', verify: 'authenticate', afterVerify: 'revocation check', authorize: 'authorize', outbound: 'outbound token',
+  clientCert: 'client certificate', extract: 'extract', verify: 'authenticate', afterVerify: 'revocation check', authorize: 'authorize', outbound: 'outbound token',
 };
 
 const NO_ATTRS: Attrs = [];

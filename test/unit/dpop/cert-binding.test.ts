@@ -6,7 +6,7 @@ import { unenforceableBinding } from '../../../node/dpop/dpop-stage.js';
 import { xfcc } from '../../../node/pipeline/forward.js';
 import type { ClientCertificate, RequestContext } from '../../../node/pipeline/index.js';
 
-const CERT: ClientCertificate = { thumbprint: 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2', subject: 'CN=orders,O=Shop', uris: ['spiffe://example.org/sa/orders'], dns: ['orders.internal'] };
+const CERT: ClientCertificate = { thumbprint: 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2', subject: 'CN=orders,O=Shop', commonNames: ['orders'], uris: ['spiffe://example.org/sa/orders'], dns: ['orders.internal'] };
 const ctx = (clientCert: ClientCertificate | null | undefined): RequestContext => ({ ...(clientCert !== undefined ? { clientCert } : {}) }) as unknown as RequestContext;
 const bound = (x: unknown): Record<string, unknown> => ({ cnf: { 'x5t#S256': x } });
 
