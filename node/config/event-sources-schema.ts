@@ -2,6 +2,7 @@
 // Back-Channel Logout 1.0 per issuer, Shared Signals (SSF 1.0 push, RFC 8935) per transmitter
 // under `event_sources:`. Off unless configured; every field with its default and unit.
 import { z } from 'zod';
+import { ALGS, envName } from './schema-common.js';
 
 /** An exact request path on the main listener: `/` then unreserved characters and `/`, no dot segments. */
 const endpointPath = z.string().max(256)
@@ -26,8 +27,6 @@ export type BackchannelLogoutConfig = z.infer<typeof backchannelLogoutSchema>;
 const httpUrl = z.string().refine((u) => {
   try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
 }, 'an http:// or https:// URL');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
-const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
 
 /**
  * `event_sources.<name>`: one SSF transmitter pushing Security Event Tokens (RFC 8417) to us

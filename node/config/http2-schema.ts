@@ -2,10 +2,7 @@
 // limits, and the per-session flood caps against the HTTP/2 attack classes (README "HTTP/2 and gRPC");
 // and upstreams.<name>.protocol (h1 | h2c | h2, node/upstream/h2-pool.ts).
 import { z } from 'zod';
-
-const port = z.number().int().min(0).max(65535);
-const ms = (def: number) => z.number().int().min(0).default(def);
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+import { envName, ms, port } from './schema-common.js';
 
 /**
  * h2c with prior knowledge, or with `tls` h2 by ALPN (and HTTP/1.1 on the same port unless

@@ -9,13 +9,11 @@ import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-header
 import { decisionSchema } from './decision-schema.js';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
+import { ALGS, envName, ms, port } from './schema-common.js';
+import { dpopSchema } from './dpop-schema.js';
 
-export { logSchema };
+export { logSchema, dpopSchema };
 
-const port = z.number().int().min(0).max(65535);
-const ms = (def: number) => z.number().int().min(0).default(def);
-/** Name of an environment variable holding a secret; secrets are never inline. */
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
 const listen = (host: string, p: number) =>
   z.strictObject({ host: z.string().min(1).default(host), port: port.default(p) }).default({ host, port: p });
@@ -138,7 +136,6 @@ export const upstreamSchema = z.strictObject({
   protocol: upstreamProtocol, // h1 (default) | h2c | h2: http2-schema.ts
 }).superRefine(protocolMatchesTargets);
 
-const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
 export const issuerSchema = z.strictObject({
   issuer: z.string().min(1),
   /** Discovery document URL base; default: the issuer itself. Ignored when jwks_uri is set. */
@@ -345,24 +342,6 @@ export const clusterSchema = z.strictObject({
       message: 'required with cluster.nats: a shared bus key (key_env or key_file, 32+ random bytes, the same on every member); mode: none opts out of bus authentication',
     });
   }
-}).default({});
-
-/** DPoP proof checks shared by every route (the route's `auth.dpop` has the per-route part). */
-export const dpopSchema = z.strictObject({
-  /** Proof signature algorithms accepted (asymmetric only), also sent as `algs` in the DPoP challenge. */
-  algorithms: z.array(z.enum(ALGS, { message: `one of ${ALGS.join(', ')} (never none or HS*)` })).min(1).default(['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256']),
-  max_proof_bytes: z.number().int().min(512).max(16 * 1024).default(8 * 1024), // the DPoP header, bytes; larger → 401
-  replay: z.strictObject({
-    /** Proof jtis remembered per process; at the bound the oldest leaves and older proofs are refused. ~150 B each. */
-    max_entries: z.number().int().min(1_000).default(250_000),
-    /** Wait for the jti's owner member this long, ms; past it the local cache decides (counted). */
-    owner_timeout_ms: z.number().int().min(1).default(200),
-  }).default({}),
-  nonce: z.strictObject({
-    /** Env var with the nonce HMAC secret (≥ 32 bytes), the same on every instance; unset: random per process. */
-    secret_env: envName.optional(),
-    lifetime_s: z.number().int().min(1).max(3_600).default(300), // a nonce is accepted for 1–2 lifetimes, seconds
-  }).default({}),
 }).default({});
 
 export const identitySchema = z.strictObject({

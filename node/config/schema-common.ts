@@ -1,0 +1,11 @@
+// Building blocks shared by schema.ts and the section schemas split out of it (dpop-schema.ts …);
+// their own module so a section file never imports schema.ts back (a cycle would meet these
+// constants before they exist).
+import { z } from 'zod';
+
+export const port = z.number().int().min(0).max(65535);
+export const ms = (def: number) => z.number().int().min(0).default(def);
+/** Name of an environment variable holding a secret; secrets are never inline. */
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+/** JWS algorithms accepted anywhere (asymmetric only: never none or HS*). */
+export const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
