@@ -244,13 +244,13 @@ function headerOption(key: string, val: string): Writer {
 }
 
 export type CheckResponse =
-  | { readonly kind: 'ok'; readonly headers: readonly string[]; readonly remove: readonly string[]; readonly metadata: { readonly [k: string]: StructValue } | null }
+  | { readonly kind: 'ok'; readonly headers: readonly string[]; readonly remove: readonly string[]; readonly responseHeaders: readonly string[]; readonly metadata: { readonly [k: string]: StructValue } | null }
   | { readonly kind: 'denied'; readonly code: number; readonly message: string; readonly httpStatus: number; readonly headers: readonly string[]; readonly body: string };
 
 /**
  * Encode a CheckResponse: status (google.rpc.Status{code = 1, message = 2}) = 1, denied_response = 2
  * (status: HttpStatus{code = 1} = 1, headers = 2, body = 3), ok_response = 3 (headers = 2,
- * headers_to_remove = 5), dynamic_metadata (Struct) = 4. `headers` are flat [name, value…].
+ * headers_to_remove = 5, response_headers_to_add = 6), dynamic_metadata (Struct) = 4. `headers` are flat [name, value…].
  */
 export function encodeCheckResponse(r: CheckResponse): Buffer {
   const w = new Writer();
@@ -259,6 +259,7 @@ export function encodeCheckResponse(r: CheckResponse): Buffer {
     const ok = new Writer();
     for (let i = 0; i < r.headers.length; i += 2) ok.message(2, headerOption(r.headers[i]!, r.headers[i + 1]!));
     for (const name of r.remove) ok.string(5, name);
+    for (let i = 0; i < r.responseHeaders.length; i += 2) ok.message(6, headerOption(r.responseHeaders[i]!, r.responseHeaders[i + 1]!));
     w.message(3, ok);
     if (r.metadata !== null) w.message(4, struct(r.metadata));
     return w.finish();
