@@ -7,7 +7,6 @@ import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
 import { decodeCheckRequest, encodeCheckResponse, grpcFrame, originalContext, ProtoError, REPORTING_HEADERS, type CheckRequest, type CheckResponse, type DecisionResult, type OriginalRequest } from '../decision/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
-import { visibleAscii } from '../http/request-bytes.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { CheckSink, deniedResponse, type CheckHost } from './ext-authz-sink.js';
@@ -27,6 +26,8 @@ export interface ExtAuthzOptions {
 const RESULTS: readonly DecisionResult[] = ['allowed', 'denied', 'unavailable', 'refused'];
 const METHOD = /^[A-Za-z!#$%&'*+.^_`|~0-9-]{1,32}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Visible ASCII, SP and HTAB (the listeners' visibleAscii relies on the HTTP parser refusing CTLs; a message has none). */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
 /** Room for the CheckRequest's own fields around the reported headers and target. */
 const MESSAGE_OVERHEAD = 16 * 1024;
 
@@ -89,12 +90,12 @@ export class ExtAuthzService implements CheckHost {
         if (!(err instanceof ProtoError)) throw err;
         return this.fail(stream, GRPC.INVALID_ARGUMENT, `malformed CheckRequest: ${err.message}`, edge, start);
       }
-      this.judge(stream, check, edge, snap, pipeline, start);
+      this.judge(res, check, edge, snap, pipeline, start);
     });
   }
 
   /** The original request through the listener's checks and the pipeline. */
-  private judge(stream: ServerHttp2Stream, check: CheckRequest, edge: string, snap: Snapshot, pipeline: Pipeline, start: number): void {
+  private judge(res: Http2ServerResponse, check: CheckRequest, edge: string, snap: Snapshot, pipeline: Pipeline, start: number): void {
     const orig = readCheck(check);
     const headers: string[] = [];
     let err: ProxyError | null = typeof orig === 'string' ? proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig) : readHeaders(check.headers, headers, snap.config.server.limits.max_header_bytes);
@@ -103,8 +104,8 @@ export class ExtAuthzService implements CheckHost {
       const client = isIP(check.sourceAddress) !== 0 ? check.sourceAddress : edge;
       const ctx = originalContext(orig, headers, client, snap);
       if ('route' in ctx) {
-        const sink = new CheckSink(this, snap, ctx, start, stream);
-        stream.on('close', () => { if (!sink.closed) { sink.onAborted(); this.settled(); } });
+        const sink = new CheckSink(this, snap, ctx, start, res);
+        res.stream.on('close', () => { if (!sink.closed) { sink.onAborted(); this.settled(); } });
         this.inflight++;
         pipeline.run(ctx, sink);
         return;
@@ -113,7 +114,7 @@ export class ExtAuthzService implements CheckHost {
     }
     const resp = deniedResponse(err!, snap.realm);
     const status = resp.kind === 'denied' ? resp.httpStatus : 0;
-    this.write(stream, resp);
+    this.write(res, resp);
     this.log(status, 'refused', start, { method: check.method, path: check.path.length > 512 ? `${check.path.slice(0, 512)}…` : check.path, client: edge, reason: err!.code.slice(15).toLowerCase() });
   }
 
@@ -134,7 +135,7 @@ export class ExtAuthzService implements CheckHost {
 
   answer(sink: CheckSink, resp: CheckResponse, status: number, result: DecisionResult): void {
     this.settled();
-    this.write(sink.stream, resp);
+    this.write(sink.res, resp);
     const ctx = sink.ctx;
     const fp = sink.fingerprint();
     this.log(status, result, sink.start, {
@@ -153,11 +154,12 @@ export class ExtAuthzService implements CheckHost {
   }
 
   /** The Check succeeded as an RPC: one CheckResponse, then grpc-status 0 in the trailers. */
-  private write(stream: ServerHttp2Stream, resp: CheckResponse): void {
-    if (stream.destroyed || stream.closed || stream.headersSent) return;
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-    stream.end(grpcFrame(encodeCheckResponse(resp)));
+  private write(res: Http2ServerResponse, resp: CheckResponse): void {
+    if (res.stream.destroyed || res.stream.closed || res.headersSent) return;
+    res.writeHead(200, { 'content-type': 'application/grpc' });
+    // the compat response owns the stream's wantTrailers: trailers go through it
+    res.addTrailers({ 'grpc-status': '0' });
+    res.end(grpcFrame(encodeCheckResponse(resp)));
   }
 
   /** The Check failed as an RPC (untrusted peer, malformed message): trailers-only. Envoy then denies (status_on_error). */
@@ -225,7 +227,7 @@ function readHeaders(h: readonly string[], out: string[], maxBytes: number): Pro
     bytes += k.length + v.length + 4;
     if (k[0] === ':') continue; // Envoy reports :authority, :path, :method, :scheme in the map too
     if (!HEADER_NAME.test(k)) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a reported header name is not a lower-case token');
-    if (!visibleAscii(v)) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${k} has a byte outside visible ASCII, SP and HTAB`);
+    if (!HEADER_VALUE.test(v)) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${k} has a byte outside visible ASCII, SP and HTAB`);
     if (seen.has(k)) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${k} is reported twice`);
     seen.add(k);
     if (!REPORTING_HEADERS.has(k)) out.push(k, v);

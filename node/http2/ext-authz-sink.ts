@@ -3,7 +3,7 @@
 // client-sent identity headers to remove, and the principal as dynamic_metadata; denied → the
 // proxy-mode answer (status, challenge, JSON body) as denied_response, with a gRPC code.
 import { hash } from 'node:crypto';
-import type { ServerHttp2Stream } from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import { envoyRemovals, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
 import { ERRORS, proxyError, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
@@ -49,8 +49,8 @@ export class CheckSink implements PipelineSink {
     private readonly snap: Snapshot,
     readonly ctx: RequestContext,
     readonly start: number,
-    /** The Check call's stream (the host writes the answer on it). */
-    readonly stream: ServerHttp2Stream,
+    /** The Check call's response (the host writes the answer on it). */
+    readonly res: Http2ServerResponse,
   ) {}
 
   get closed(): boolean { return this.aborted || this.answered; }
