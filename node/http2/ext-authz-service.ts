@@ -70,16 +70,20 @@ export class ExtAuthzService implements CheckHost {
     this.reading.add(reading);
     this.startSweeper();
     stream.on('close', () => this.reading.delete(reading));
-    stream.on('data', (b: Buffer) => {
+    // read through the compat request (as H2Body does): it owns the stream's flow control
+    req.on('data', (b: Buffer) => {
       if (!this.reading.has(reading)) return;
       size += b.length;
       if (size > cap + 5) {
         this.reading.delete(reading);
-        return this.fail(stream, GRPC.RESOURCE_EXHAUSTED, `CheckRequest exceeds ${cap} bytes (do not send the request body: with_request_body off)`, edge, start);
+        this.fail(stream, GRPC.RESOURCE_EXHAUSTED, `CheckRequest exceeds ${cap} bytes (do not send the request body: with_request_body off)`, edge, start);
+        // the answer is complete: RST_STREAM NO_ERROR tells the edge to stop sending (RFC 9113 §8.1)
+        stream.close();
+        return;
       }
       chunks.push(b);
     });
-    stream.on('end', () => {
+    req.on('end', () => {
       if (!this.reading.delete(reading)) return;
       const msg = unframe(Buffer.concat(chunks, size));
       if (typeof msg === 'string') return this.fail(stream, msg === 'compressed' ? GRPC.UNIMPLEMENTED : GRPC.INVALID_ARGUMENT, msg === 'compressed' ? 'compressed messages are not accepted' : msg, edge, start);
@@ -185,6 +189,8 @@ export class ExtAuthzService implements CheckHost {
         if (r.deadline >= now) continue;
         this.reading.delete(r);
         if (!r.stream.destroyed && !r.stream.headersSent) r.stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GRPC.DEADLINE_EXCEEDED), 'grpc-message': 'CheckRequest not received in time' }, { endStream: true });
+        r.stream.close(); // the edge's side is still open: end the stream (RST_STREAM NO_ERROR)
+        this.counts['decision.envoy_grpc_refused']!++;
       }
     }, 250);
     this.sweeper.unref();

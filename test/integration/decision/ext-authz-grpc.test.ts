@@ -5,6 +5,7 @@
 // instances on a real nats-server: a revocation at B is refused by A on the next Check; B
 // trusts no local edge. The upstream must never be called by a Check.
 import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -43,7 +44,7 @@ type CheckFn = (req: unknown, cb: (err: grpc.ServiceError | null, res: CheckResp
 
 function config(trusted: string[]): Record<string, unknown> {
   return {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, decision: { grpc: true, trusted_edges: trusted } },
+    server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { request_ms: 1_000 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, decision: { grpc: true, trusted_edges: trusted } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     ...decisionPolicy(as, echo.url),
     cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
@@ -220,6 +221,33 @@ describe('Envoy ext_authz gRPC Check', () => {
     // an empty CheckRequest is well-formed protobuf but reports no request: a 400 verdict
     const empty = await check(clientA, {});
     expectDenied(empty, 3, 400, null, 'PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING');
+    expect((await check(clientA, envoyRequest('/orders/1', bearer(token)))).http_response).toBe('ok_response');
+  });
+
+  it('framing: a compressed message → UNIMPLEMENTED, an oversized one → RESOURCE_EXHAUSTED, a silent edge → DEADLINE_EXCEEDED', async () => {
+    /** One raw h2c call to the Check path: the grpc-status it ends with (headers or trailers). */
+    const call = (body: Buffer | null): Promise<string> => new Promise((resolve, reject) => {
+      const s = http2.connect(`http://127.0.0.1:${http2PortOf(a.logs())}`);
+      s.on('error', reject);
+      const st = s.request({ ':method': 'POST', ':path': '/envoy.service.auth.v3.Authorization/Check', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      let status: string | undefined;
+      st.on('response', (h) => { if (h['grpc-status'] !== undefined) status = String(h['grpc-status']); });
+      st.on('trailers', (h) => { status = String(h['grpc-status']); });
+      st.on('close', () => { s.close(); resolve(status ?? 'none'); });
+      st.on('error', () => { /* reset after the answer: the status is what counts */ });
+      st.resume();
+      if (body !== null) st.end(body);
+    });
+    const framed = (flag: number, msg: Buffer): Buffer => {
+      const head = Buffer.from([flag, 0, 0, 0, 0]);
+      head.writeUInt32BE(msg.length, 1);
+      return Buffer.concat([head, msg]);
+    };
+    expect(await call(framed(1, Buffer.from([0x0a, 0x00])))).toBe(String(grpc.status.UNIMPLEMENTED));
+    expect(await call(framed(0, Buffer.alloc(200_000)))).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+    const t0 = Date.now();
+    expect(await call(null)).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+    expect(Date.now() - t0).toBeLessThan(5_000);
     expect((await check(clientA, envoyRequest('/orders/1', bearer(token)))).http_response).toBe('ok_response');
   });
 
