@@ -28,6 +28,16 @@ export const decisionSchema = z.strictObject({
    * believed only from these. Anyone else gets 403 PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE. Default loopback.
    */
   trusted_edges: z.array(cidr).min(1).default(['127.0.0.0/8', '::1/128']),
+  /**
+   * Envoy ext_authz over gRPC (`/envoy.service.auth.v3.Authorization/Check`) on the HTTP/2
+   * listener (server.http2 required). Default off: the path is then routed like any other.
+   */
+  grpc: z.boolean().default(false),
 }).default({});
 
 export type DecisionConfig = z.infer<typeof decisionSchema>;
+
+/** server: decision.grpc needs the HTTP/2 listener (the Check service is served on it only). */
+export function grpcNeedsHttp2(s: { decision: DecisionConfig; http2?: unknown }, ctx: z.RefinementCtx): void {
+  if (s.decision.grpc && s.http2 === undefined) ctx.addIssue({ code: 'custom', path: ['decision', 'grpc'], message: 'needs server.http2 (Envoy ext_authz gRPC is served on the HTTP/2 listener)' });
+}

@@ -6,7 +6,7 @@ import { backchannelLogoutSchema, eventSourcesSchema } from './event-sources-sch
 import { http2Schema, protocolMatchesTargets, upstreamProtocol } from './http2-schema.js';
 import { tlsCipherListAccepted } from './tls-ciphers.js';
 import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
-import { decisionSchema } from './decision-schema.js';
+import { decisionSchema, grpcNeedsHttp2 } from './decision-schema.js';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
 import { ALGS, envName, ms, port } from './schema-common.js';
@@ -80,7 +80,7 @@ export const serverSchema = z.strictObject({
     /** No frame from the client (pings answered included) for this long → closed; 0 = never; uWS accepts 0 or 8–960. */
     idle_timeout_s: z.number().int().refine((n) => n === 0 || (n >= 8 && n <= 960), '0, or 8 to 960 seconds').default(120),
   }).default({}),
-}).default({});
+}).superRefine(grpcNeedsHttp2).default({});
 
 export const adminSchema = z.strictObject({
   listen: listen('127.0.0.1', 9901),

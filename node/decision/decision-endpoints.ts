@@ -5,14 +5,11 @@
 // endpoint() before routing and hands matching calls to handle().
 import type { HttpResponse } from 'uWebSockets.js';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
-import { requestOrigin } from '../dpop/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
-import type { Pipeline, RequestContext, Snapshot } from '../pipeline/index.js';
-import { routingHost } from '../routing/host-normalize.js';
-import { normalizePath } from '../routing/path-normalize.js';
-import { AMBIGUOUS } from '../routing/route-table.js';
+import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
+import { originalContext } from './original-context.js';
 import { dialectOf, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
 
 export interface Endpoint {
@@ -92,34 +89,12 @@ export class DecisionEndpoints implements DecisionHost {
       return this.refuse(res, call, dialectOf(ep.dialect, call.headers) ?? 'none', proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig), remote);
     }
     const dialect = orig.dialect;
-    // the original request goes through the listener's own limits and normalisation: no bypass by spelling
-    const limits = snap.config.server.limits;
-    if (orig.rawPath.length + orig.query.length > limits.max_url_bytes) {
-      return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `original request target exceeds ${limits.max_url_bytes} bytes`), remote);
-    }
-    const allowParams = snap.config.server.paths.allow_params;
-    const path = normalizePath(orig.rawPath, allowParams);
-    if (path === null) {
-      const why = !allowParams && orig.rawPath.includes(';') ? 'path parameters (;) are not accepted (server.paths.allow_params)' : 'original path is ambiguous or invalid after normalisation';
-      return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', why), remote);
-    }
-    const host = orig.host === '' ? '' : routingHost(orig.host);
-    if (host === null) return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid original Host'), remote);
-    const match = snap.table.resolve(orig.method, host, path);
-    if (match === AMBIGUOUS) return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots'), remote);
-    if (match === null) return this.refuse(res, call, dialect, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`), remote);
-
-    // the client's headers as the edge copied them, with the original Host instead of the reporting ones
+    // the client's headers as the edge copied them, without the reporting ones (the original Host is added back)
     const headers: string[] = [];
     const h = call.headers;
     for (let i = 0; i < h.length; i += 2) if (!REPORTING_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
-    if (orig.host !== '') headers.push('host', orig.host);
-    const ctx: RequestContext = {
-      method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, secure: orig.proto === 'https', connection: null,
-      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
-      // DPoP htu/htm are checked against the original request
-      origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),
-    };
+    const ctx = originalContext(orig, headers, remote, snap);
+    if (!('route' in ctx)) return this.refuse(res, call, dialect, ctx, remote);
     const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
     res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
     this.inflight++;

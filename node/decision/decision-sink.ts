@@ -68,7 +68,7 @@ export class DecisionSink implements PipelineSink {
     if (ctx.route.policy !== null) this.snap.auth.mutate(ctx, out);
     if (authz !== null) out.push('authorization', authz);
     if (this.dialect === 'envoy') {
-      const remove = this.envoyRemovals(out, authz === null && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx));
+      const remove = envoyRemovals(this.snap, ctx, out, authz === null && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx)).join(',');
       if (remove !== '') out.push('x-envoy-auth-headers-to-remove', remove);
     }
     const extra = ctx.responseHeaders;
@@ -84,30 +84,30 @@ export class DecisionSink implements PipelineSink {
     this.host.done(this, 200, 'allowed');
   }
 
-  /**
-   * Envoy only overwrites the headers a verdict names: client-sent identity headers the verdict
-   * does not carry (and the credentials of a route that strips them) must be removed by name,
-   * with `x-envoy-auth-headers-to-remove`. '' when nothing needs removing.
-   */
-  private envoyRemovals(verdict: readonly string[], stripCredentials: boolean): string {
-    const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
-    const h = this.ctx.headers;
-    for (let i = 0; i < h.length; i += 2) {
-      const k = h[i]!;
-      if (!this.snap.auth.isIdentityHeader(k) || names.includes(k)) continue;
-      let set = false;
-      for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
-      if (!set) names.push(k);
-    }
-    return names.join(',');
-  }
-
   /** Token fingerprint for the log line: principal's, or of the raw token when it never verified. */
   fingerprint(): string | null {
     const c = this.ctx;
     if (c.principal !== null) return c.principal.fingerprint;
     return c.token !== null ? hash('sha256', c.token, 'hex').slice(0, 16) : null;
   }
+}
+
+/**
+ * Envoy only overwrites the headers a verdict names: client-sent identity headers the verdict
+ * does not carry (and the credentials of a route that strips them) must be removed by name
+ * (HTTP: `x-envoy-auth-headers-to-remove`; gRPC: `ok_response.headers_to_remove`).
+ */
+export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: readonly string[], stripCredentials: boolean): string[] {
+  const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
+  const h = ctx.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i]!;
+    if (!snap.auth.isIdentityHeader(k) || names.includes(k)) continue;
+    let set = false;
+    for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
+    if (!set) names.push(k);
+  }
+  return names;
 }
 
 /** The status an error answer gets (for refusals answered before a sink exists). */

@@ -16,6 +16,7 @@ import { createPipeline, type Pipeline } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import type { TLSSocket } from 'node:tls';
 import { acceptableHandshake, clientCertOf } from './client-cert.js';
+import { CHECK_PATH, ExtAuthzService } from './ext-authz-service.js';
 import { H2Body } from './h2-body.js';
 import { readRequest } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
@@ -59,6 +60,8 @@ export class H2Listener implements H2RelayHost {
   readonly tls: boolean;
   /** Client certificates are asked for (server.http2.tls.client_ca_file). */
   private mtls = false;
+  /** Envoy ext_authz gRPC Check (server.decision.grpc), null when off. Read at start. */
+  private readonly extAuthz: ExtAuthzService | null;
 
   constructor(snapshot: Snapshot, private readonly opts: H2ListenerOptions) {
     this.snapshot = snapshot;
@@ -97,6 +100,9 @@ export class H2Listener implements H2RelayHost {
     } else {
       this.server = http2.createServer(common);
     }
+    this.extAuthz = ExtAuthzService.create(snapshot.config.server.decision, {
+      logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
+    });
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
     this.server.on('request', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.handle(req, res));
     opts.metrics.addSource(() => ({ ...this.counters, 'http2.sessions_open': this.sessions.size }));
@@ -121,9 +127,12 @@ export class H2Listener implements H2RelayHost {
     this.draining = true;
     this.server.close();
     for (const s of this.sessions) { try { s.close(); } catch { /* gone */ } }
+    // Checks being judged (node/http2/ext-authz-service) are answered within the same drainMs
+    const checks = this.extAuthz?.idle(drainMs);
     if (this.active.size > 0) {
       await new Promise<void>((resolve) => { this.drainResolve = resolve; setTimeout(resolve, drainMs).unref(); });
     }
+    await checks;
     for (const r of [...this.active]) r.shutdown();
     for (const s of this.sessions) s.destroy();
     if (this.sweeper !== null) clearInterval(this.sweeper);
@@ -210,6 +219,10 @@ export class H2Listener implements H2RelayHost {
     const snap = this.snapshot;
     const proto = protocolOf(res);
     this.counters[`http2.requests_${proto === 'http/1.1' ? 'http1' : proto}_total`]!++;
+    // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
+    if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res && res.stream !== undefined) {
+      return this.extAuthz.handle(req as Http2ServerRequest, res, snap, this.pipelineOf(snap), start);
+    }
     const r = readRequest(req, snap, this.tls, this.mtls ? clientCertOf(req) : undefined);
     const grpc = isGrpc(req.headers['content-type'] as string | undefined);
     const head = req.method === 'HEAD';

@@ -30,8 +30,8 @@ counter('portcullis_verifier_pool_overloaded_total', 'Tokens refused because the
 gauge('portcullis_verifier_pool_utilization_ratio', 'Verifier pool utilization 0..1 (average over workers)', { 'jwt.pool_utilization': null }, { aggregate: 'average' });
 
 // ---- decision endpoints (node/decision): forward-auth calls from edge proxies ----
-counter('portcullis_decision_requests_total', 'Decision endpoint answers by dialect (nginx, traefik, envoy; none: unreadable) and result (allowed, denied: 401/403, unavailable: 503, refused: untrusted edge or bad original request)',
-  Object.fromEntries((['nginx', 'traefik', 'envoy', 'none'] as const).flatMap((dialect) => (['allowed', 'denied', 'unavailable', 'refused'] as const)
+counter('portcullis_decision_requests_total', 'Decision endpoint answers by dialect (nginx, traefik, envoy; envoy_grpc: the ext_authz gRPC Check; none: unreadable) and result (allowed, denied: 401/403, unavailable: 503, refused: untrusted edge or bad original request)',
+  Object.fromEntries((['nginx', 'traefik', 'envoy', 'envoy_grpc', 'none'] as const).flatMap((dialect) => (['allowed', 'denied', 'unavailable', 'refused'] as const)
     .map((result) => [`decision.${dialect}_${result}`, { dialect, result }]))));
 
 // ---- introspection (node/introspection), summed over issuers ----

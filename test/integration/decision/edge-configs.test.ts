@@ -71,6 +71,30 @@ describe('deploy/edge', () => {
     expect(hcm.use_remote_address).toBe(true);
   });
 
+  it('Envoy gRPC: ext_authz grpc_service to an HTTP/2 cluster on server.http2\'s port, fail closed with 503, no request body', () => {
+    expect(portcullis.ok && portcullis.config.server.decision.grpc).toBe(true);
+    const port = portcullis.ok ? portcullis.config.server.http2!.listen.port : -1;
+    const e = parse(read('envoy-grpc.yaml')) as any;
+    const hcm = e.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    const f = hcm.http_filters.find((x: any) => x.name === 'envoy.filters.http.ext_authz').typed_config;
+    expect(f.transport_api_version).toBe('V3');
+    expect(f.failure_mode_allow).toBe(false);
+    expect(f.status_on_error.code).toBe('ServiceUnavailable');
+    expect(f.with_request_body).toBeUndefined();
+    const cluster = e.static_resources.clusters.find((c: any) => c.name === f.grpc_service.envoy_grpc.cluster_name);
+    expect(cluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options).toEqual({});
+    expect(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(port);
+    expect(hcm.use_remote_address).toBe(true);
+  });
+
+  it('Istio: an envoyExtAuthzGrpc provider on server.http2\'s port, fail closed', () => {
+    const docs = parseAllDocuments(read('istio.yaml')).map((d) => d.toJS() as any);
+    const g = docs[0].spec.meshConfig.extensionProviders.find((p: any) => p.envoyExtAuthzGrpc !== undefined).envoyExtAuthzGrpc;
+    expect(g.port).toBe(portcullis.ok ? portcullis.config.server.http2!.listen.port : -1);
+    expect(g.failOpen).toBe(false);
+    expect(g.statusOnError).toBe('503');
+  });
+
   it('Istio: a CUSTOM AuthorizationPolicy naming an envoyExtAuthzHttp provider for the envoy endpoint', () => {
     const docs = parseAllDocuments(read('istio.yaml')).map((d) => d.toJS() as any);
     const provider = docs[0].spec.meshConfig.extensionProviders[0];

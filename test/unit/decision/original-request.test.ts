@@ -79,7 +79,7 @@ describe('server.decision config', () => {
   it('is off by default and trusts loopback only', () => {
     const r = validateConfig(base(undefined));
     expect(r.ok).toBe(true);
-    if (r.ok) expect(r.config.server.decision).toEqual({ endpoints: [], trusted_edges: ['127.0.0.0/8', '::1/128'] });
+    if (r.ok) expect(r.config.server.decision).toEqual({ endpoints: [], trusted_edges: ['127.0.0.0/8', '::1/128'], grpc: false });
   });
 
   it('reports every error with its path: bad path, unknown dialect, bad CIDR, unknown key', () => {

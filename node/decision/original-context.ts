@@ -1,0 +1,40 @@
+// The original request an edge reported, put through the listener's own limits, normalisation
+// and routing, as a RequestContext for the pipeline — one step shared by the HTTP decision
+// endpoints and the gRPC ext_authz Check, so neither can be bypassed by spelling.
+import { requestOrigin } from '../dpop/index.js';
+import { proxyError, type ProxyError } from '../errors.js';
+import type { RequestContext, Snapshot } from '../pipeline/index.js';
+import { routingHost } from '../routing/host-normalize.js';
+import { normalizePath } from '../routing/path-normalize.js';
+import { AMBIGUOUS } from '../routing/route-table.js';
+import type { OriginalRequest } from './original-request.js';
+
+/**
+ * The context of `orig`, or the refusal proxy mode would have answered it with (414, 400, 404).
+ * `headers`: the client's headers as the edge copied them, without the reporting ones and without
+ * Host (the original Host is appended here). `remote`: the address the pipeline sees as the client.
+ */
+export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot): RequestContext | ProxyError {
+  const limits = snap.config.server.limits;
+  if (orig.rawPath.length + orig.query.length > limits.max_url_bytes) {
+    return proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `original request target exceeds ${limits.max_url_bytes} bytes`);
+  }
+  const allowParams = snap.config.server.paths.allow_params;
+  const path = normalizePath(orig.rawPath, allowParams);
+  if (path === null) {
+    const why = !allowParams && orig.rawPath.includes(';') ? 'path parameters (;) are not accepted (server.paths.allow_params)' : 'original path is ambiguous or invalid after normalisation';
+    return proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', why);
+  }
+  const host = orig.host === '' ? '' : routingHost(orig.host);
+  if (host === null) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid original Host');
+  const match = snap.table.resolve(orig.method, host, path);
+  if (match === AMBIGUOUS) return proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots');
+  if (match === null) return proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`);
+  if (orig.host !== '') headers.push('host', orig.host);
+  return {
+    method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, secure: orig.proto === 'https', connection: null,
+    route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+    // DPoP htu/htm are checked against the original request
+    origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),
+  };
+}
