@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
+import { appliedPolicyRecord } from '../../node/audit/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
 import type { ClusterNode } from '../index.js';
@@ -146,6 +147,7 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   const first = policy.watcher.current();
   if (first !== null) sup.policyVersion = { version: first.version, digest: first.digest };
   policy.watcher.setApplier(async (config, entry) => {
+    const before = sup.policyVersion?.version ?? null;
     const version = { version: entry.version, digest: entry.digest };
     // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
     let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
@@ -153,7 +155,9 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
       await new Promise((res) => setTimeout(res, 500));
       r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
     }
-    return r.status === 200 ? { ok: true } : { ok: false, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
+    const result = r.status === 200 ? { ok: true as const } : { ok: false as const, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
+    sup.auditRecord(appliedPolicyRecord(entry, before, result));
+    return result;
   });
 }
 

@@ -5,7 +5,7 @@ import type { Config } from '../../node/config/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
-import { appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
+import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import type { ClusterRole } from '../index.js';
 import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
@@ -63,7 +63,12 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       // this member's heartbeats carry its policy status (`policy status`, peers' GET /policy)
       policy.watcher.attachMember(member.node.membership);
       const running = inst;
-      policy.watcher.setApplier(async (c, e) => { const r = running.reload(c, { version: e.version, digest: e.digest }); return r.ok ? { ok: true } : r; });
+      policy.watcher.setApplier(async (c, e) => {
+        const before = policy.watcher.current()?.version ?? null;
+        const r = running.reload(c, { version: e.version, digest: e.digest });
+        running.audit?.record(appliedPolicyRecord(e, before, r.ok ? { ok: true } : { ok: false, errors: r.errors }));
+        return r.ok ? { ok: true } : r;
+      });
       running.metrics.addSource(() => policy.watcher.stats());
     }
   } catch (err) {

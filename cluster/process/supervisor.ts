@@ -11,7 +11,7 @@ import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
-import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
+import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
@@ -279,6 +279,11 @@ export class Supervisor {
       out[name] = { keys, introspection };
     }
     return out;
+  }
+
+  /** Write one record to the audit trail (none before start or without `log.audit`… standard output then). */
+  auditRecord(r: AuditRecord): void {
+    this.audit?.record(r);
   }
 
   /** reload() for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */

@@ -115,3 +115,27 @@ export function appliedRevocationRecord(r: AppliedRevocation): AuditRecord {
     },
   };
 }
+
+/** A cluster policy version as its bucket entry names it (cluster/policy's CheckedEntry, the fields the audit keeps). */
+export interface AppliedPolicyVersion {
+  readonly version: number;
+  readonly basedOn: number;
+  readonly digest: string;
+  readonly pushedBy: string;
+  readonly pushedAt: number;
+}
+
+/**
+ * The record of a cluster policy version this process applied or could not apply. Every member
+ * writes it, whoever pushed and however (the CLI writes to the bucket without any admin API):
+ * the audit trail of a push is the set of these lines, one per member.
+ */
+export function appliedPolicyRecord(e: AppliedPolicyVersion, before: number | null, result: { ok: true } | { ok: false; errors: readonly unknown[] }): AuditRecord {
+  const base = {
+    action: 'policy.applied', actor: { kind: 'policy_pusher', by: e.pushedBy } as const,
+    before: { policy_version: before }, detail: { digest: e.digest, based_on: e.basedOn, pushed_at: new Date(e.pushedAt).toISOString() },
+  };
+  return result.ok
+    ? { ...base, outcome: 'ok', after: { policy_version: e.version } }
+    : { ...base, outcome: 'refused', after: { policy_version: before }, detail: { ...base.detail, refused_version: e.version, errors: result.errors.length, error_paths: result.errors.map((x) => (isObject(x) ? x.path : null)).slice(0, 20) } };
+}

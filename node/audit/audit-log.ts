@@ -13,7 +13,9 @@ export type AuditActor =
   | { readonly kind: 'signal'; readonly signal: string }
   | { readonly kind: 'file_watch' }
   /** Another cluster member (a revocation that arrived over the bus): its member id. */
-  | { readonly kind: 'member'; readonly origin: string };
+  | { readonly kind: 'member'; readonly origin: string }
+  /** Whoever pushed a cluster policy version (`policy push --by NAME`, or `admin-api@<member>`), as its entry records it. */
+  | { readonly kind: 'policy_pusher'; readonly by: string };
 
 /** One audit record (`action` names what was asked, `outcome` how it ended). */
 export interface AuditRecord {
