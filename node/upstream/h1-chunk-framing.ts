@@ -31,7 +31,7 @@ function bad(p: H1FramingState, reason: string): false {
 }
 
 /** Count one more byte of a chunk-size line or trailer line against maxHeaderBytes. */
-export function lineByte(p: H1FramingState, what: string): boolean {
+function lineByte(p: H1FramingState, what: string): boolean {
   if (++p.lineBytes > p.maxHeaderBytes) return bad(p, `${what} larger than maxHeaderBytes`);
   return true;
 }
