@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
-import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain } from './h1-request-writer.js';
+import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
 /**
@@ -38,7 +38,7 @@ export interface ConnectionOwner extends TransactionOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink {
+export class H1Connection implements H1ParserSink, RequestWriterConn {
   state = S_CONNECTING;
   tx: H1Transaction | null = null;
   readonly socket: net.Socket;

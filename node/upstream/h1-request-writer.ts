@@ -3,15 +3,30 @@
 // chunked framing added, pausing the client's body while the socket drains. Module-level
 // functions on the connection's own fields: no object or closure per request (the body
 // listeners are bound once per socket, in H1Connection).
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { H1Connection } from './h1-connection.js';
 import type { H1Transaction } from './h1-transaction.js';
+
+/** The connection fields the writer reads and writes (H1Connection is the one implementation). */
+export interface RequestWriterConn {
+  readonly socket: Socket;
+  tx: H1Transaction | null;
+  body: Readable | null;
+  bodyRemaining: number;
+  bodyChunked: boolean;
+  bodyWaitingDrain: boolean;
+  readonly onBodyDataBound: (c: Buffer | string) => void;
+  readonly onBodyEndBound: () => void;
+  readonly onBodyErrorBound: (e: Error) => void;
+  readonly onBodyCloseBound: () => void;
+  fail(tx: H1Transaction, code: string, message: string, cause: unknown): void;
+}
 
 /** A body this small that is already buffered goes out in the same write as the head. */
 const INLINE_BODY_MAX = 64 * 1024;
 
 /** Write `tx` on a connected socket (the caller has set it busy). */
-export function writeRequest(c: H1Connection, tx: H1Transaction): void {
+export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
   const s = c.socket;
   const body = tx.req.body;
   const cl = tx.req.contentLength;
@@ -40,7 +55,7 @@ export function writeRequest(c: H1Connection, tx: H1Transaction): void {
   if (tx.paused) s.pause();
 }
 
-function streamBody(c: H1Connection, tx: H1Transaction, body: Readable, cl: number): void {
+function streamBody(c: RequestWriterConn, tx: H1Transaction, body: Readable, cl: number): void {
   if (body.destroyed && !body.readableEnded) {
     c.fail(tx, 'H1_REQUEST_BODY', 'request body stream destroyed', null);
     return;
@@ -60,7 +75,7 @@ function streamBody(c: H1Connection, tx: H1Transaction, body: Readable, cl: numb
   body.resume();
 }
 
-export function detachBody(c: H1Connection): void {
+export function detachBody(c: RequestWriterConn): void {
   const body = c.body;
   if (body === null) return;
   c.body = null;
@@ -72,7 +87,7 @@ export function detachBody(c: H1Connection): void {
   body.pause();
 }
 
-export function onBodyData(c: H1Connection, data: Buffer | string): void {
+export function onBodyData(c: RequestWriterConn, data: Buffer | string): void {
   const tx = c.tx;
   if (tx === null || c.body === null) return;
   const chunk = typeof data === 'string' ? Buffer.from(data) : data;
@@ -105,14 +120,14 @@ export function onBodyData(c: H1Connection, data: Buffer | string): void {
   }
 }
 
-export function onDrain(c: H1Connection): void {
+export function onDrain(c: RequestWriterConn): void {
   if (!c.bodyWaitingDrain || c.body === null) return;
   c.bodyWaitingDrain = false;
   if (c.tx !== null) c.tx.activity = true;
   c.body.resume();
 }
 
-export function onBodyEnd(c: H1Connection): void {
+export function onBodyEnd(c: RequestWriterConn): void {
   const tx = c.tx;
   if (tx === null || c.body === null) return;
   if (!c.bodyChunked && c.bodyRemaining !== 0) {
@@ -127,7 +142,7 @@ export function onBodyEnd(c: H1Connection): void {
   if (!tx.responseStarted) tx.sentAt = Date.now();
 }
 
-export function onBodyError(c: H1Connection, err: Error | null): void {
+export function onBodyError(c: RequestWriterConn, err: Error | null): void {
   const tx = c.tx;
   if (tx === null || c.body === null) return;
   c.fail(tx, 'H1_REQUEST_BODY', err === null ? 'request body closed before its end' : `request body failed: ${err.message}`, err);
