@@ -16,46 +16,18 @@
 // `negative_ttl_s` and the claims' `exp` (an authenticated peer still cannot pin a result).
 import type { IntrospectionResult } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
-import type { Membership } from '../membership/membership.js';
-import type { CacheFilled, IntrospectionLeased } from '../protocol/cache-messages.js';
+import type { CacheFilled } from '../protocol/cache-messages.js';
 import type { BusIncoming, MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage } from '../protocol/messages.js';
 import { boundResult, DEFAULT_TTLS } from './fill-bounds.js';
 import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
+import { leaseReply } from './lease-reply.js';
+import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
-/** What a member's per-issuer introspection client offers the sync (IntrospectionClient fits). */
-export interface SharedCacheClient {
-  prime(tokenHash: string, result: IntrospectionResult): boolean;
-  evict(tokenHash: string): boolean;
-  /** The issuer's cache TTLs, ms; without it the schema defaults (60 s, 5 s) bound results from peers. */
-  resultBounds?(): { readonly positiveTtlMs: number; readonly negativeTtlMs: number };
-}
-
-/** The `coordinate` hook of IntrospectionClient. */
-export type CoordinateHook = (tokenHash: string, call: () => Promise<IntrospectionResult>) => Promise<IntrospectionResult>;
-/** The `onResult` hook of IntrospectionClient. */
-export type ResultHook = (tokenHash: string, result: IntrospectionResult) => void;
-
-export interface IntrospectionSyncOptions {
-  readonly bus: MessageBus;
-  readonly membership: Membership;
-  readonly memberId: string;
-  readonly logger: Logger;
-  /** How long a granted lease stands without a result, ms (default 10 000; keep it above every issuer's introspection timeout_ms). */
-  readonly leaseMs?: number;
-  /** How long to wait for the owner's answer, ms (default 1 000); then it is asked again if it still beats, else skipped for `suspectMs`. */
-  readonly requestTimeoutMs?: number;
-  /** How long an unanswering owner is skipped, ms (default 5 000). */
-  readonly suspectMs?: number;
-  /** How long a member that stopped beating without a goodbye keeps its keys and leases, ms (default 500). */
-  readonly departureGraceMs?: number;
-  /** Bounds, entries: leases held as owner (default 100 000) and results kept for late askers (default 50 000). */
-  readonly maxLeases?: number;
-  readonly maxResults?: number;
-  readonly now?: () => number;
-}
+// The contract's types stay importable from here (index.ts, existing importers).
+export type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
 /** Extra wait past the lease's remaining time before asking again, ms. */
 const WAIT_MARGIN_MS = 100;
@@ -359,16 +331,7 @@ export class IntrospectionSync {
   /** Owner side: answer a lease request. */
   private answer(m: BusMessage, incoming: BusIncoming): void {
     if (this.closed || m.type !== 'introspection.lease' || !incoming.isRequest) return;
-    const a = this.leases.acquire(leaseId(m.issuer, m.key), m.member);
-    const base = { type: 'introspection.leased', v: 1, key: m.key } as const;
-    let reply: IntrospectionLeased;
-    switch (a.status) {
-      case 'granted': reply = { ...base, status: 'granted', active: null, claims: null, expiresAt: null, waitMs: 0 }; break;
-      case 'pending': reply = { ...base, status: 'pending', active: null, claims: null, expiresAt: null, waitMs: a.waitMs }; break;
-      case 'cached': reply = { ...base, status: 'cached', active: a.result.active, claims: a.result.claims, expiresAt: a.result.expiresAt, waitMs: 0 }; break;
-      default: { const never: never = a; return never; }
-    }
-    this.bus.respond(incoming, reply);
+    this.bus.respond(incoming, leaseReply(m.key, this.leases.acquire(leaseId(m.issuer, m.key), m.member)));
   }
 
   /** A result from a peer held to this member's rules for `issuer` (fill-bounds.ts); null (counted) when unusable or the issuer is not ours. */

@@ -3,71 +3,22 @@
 // primary hub under node:cluster), replays the stream on start and catches up after
 // every reconnect before reporting itself caught up. A member that has never replayed
 // (nor loaded a young enough snapshot) is not caught up: it has no revocation state.
-// Bus records pass the admin API's time rules. Async work reports back as messages.
-import type { Logger } from '../../node/log.js';
-import type { MessageBus } from '../protocol/message-bus.js';
-import { revocationAdded, type RevocationAdded, type RevocationRecord, type RevocationSnapshot } from '../protocol/messages.js';
+// Bus records pass the admin API's time rules. Async work reports back as messages
+// (their types and the options: revocation-actor-contract.ts).
+import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { REVOCATION_KINDS } from '../protocol/subjects.js';
-import type { NatsTransport } from '../transport/nats-transport.js';
-import { RevocationStream, type RevocationStreamOptions } from './revocation-stream.js';
+import { RevocationStream } from './revocation-stream.js';
 import { DelayHistogram } from './delay-histogram.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
 import { wallNow } from './revocation-time.js';
 import { RevocationOutbox } from './revocation-outbox.js';
-import type { SnapshotSettings } from './revocation-settings.js';
-import type { RevocationStore } from './revocation-store.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import { StreamFollower } from './stream-follower.js';
+import type { ActorMessage, AddOutcome, Phase, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
 
-/** How revocations travel: nowhere (single process), through the node:cluster hub, or NATS + JetStream. */
-export type RevocationMode = 'local' | 'ipc-hub' | 'ipc-worker' | 'nats';
-
-/** What the actor needs; `nats` only in NATS mode. */
-export interface RevocationActorOptions {
-  readonly store: RevocationStore;
-  readonly bus: MessageBus;
-  readonly mode: RevocationMode;
-  readonly memberId: string;
-  /** Maximum token lifetime, seconds (entries without a known exp live this long). */
-  readonly maxLifetimeS: number;
-  readonly logger?: Logger | undefined;
-  /** Required in `nats` mode. */
-  readonly nats?: { readonly transport: NatsTransport; readonly stream: Omit<RevocationStreamOptions, 'subjects' | 'logger'> } | undefined;
-  /** How long start waits for the bus before serving degraded on local state, ms (default 2000). */
-  readonly startTimeoutMs?: number;
-  /** How long a replay may stall before the member serves degraded anyway, ms (default 10000). */
-  readonly catchUpTimeoutMs?: number;
-  /** JetStream publish ack timeout, ms (default 2000). */
-  readonly publishTimeoutMs?: number;
-  /** Persist the store here and start from it when the bus is away (`cluster.revocation.snapshot_file`). */
-  readonly snapshot?: SnapshotSettings | null;
-}
-
-/** Where the member's revocation state comes from: nothing yet, a snapshot on disk, the stream, the node:cluster primary, or this process alone. */
-export type RevocationSource = 'none' | 'snapshot' | 'stream' | 'primary' | 'local';
-
-/** Result of `add`: the stored record and whether the stream durably has it (null: no stream in this mode). */
-export type AddOutcome =
-  | { readonly ok: true; readonly record: RevocationRecord; readonly persisted: boolean | null; readonly streamSeq: number | null }
-  | { readonly ok: false; readonly errors: readonly string[]; readonly full?: boolean };
-
-/** Where the member stands with respect to the cluster's revocations. */
-type Phase = 'starting' | 'catching_up' | 'live' | 'offline';
-
-/** The actor's mailbox messages (handled synchronously by `receive`). */
-type ActorMessage =
-  | { readonly type: 'revocation.received'; readonly msg: RevocationAdded; readonly via: 'live' | 'replay'; readonly subject: string; readonly signedAt: number | null }
-  | { readonly type: 'bus.connected' }
-  | { readonly type: 'bus.disconnected' }
-  | { readonly type: 'replay.complete' }
-  | { readonly type: 'stream.unreachable'; readonly sinceMs: number }
-  | { readonly type: 'stream.reachable' }
-  | { readonly type: 'sync.page'; readonly snapshot: RevocationSnapshot }
-  | { readonly type: 'sync.failed'; readonly error: string }
-  | { readonly type: 'start.expired' }
-  | { readonly type: 'catchup.expired'; readonly gen: number }
-  | { readonly type: 'watchdog.tick' };
+// The contract's public types stay importable from here (index.ts, existing importers).
+export type { AddOutcome, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
 
 const SYNC_PAGE = 1_000;
 const WATCHDOG_TICK_MS = 250;

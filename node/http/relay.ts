@@ -1,7 +1,7 @@
 // One request's life from the uWS handler to the last response byte: the request
-// body (request-body.ts), the pipeline's sink, the upstream handler (streaming
-// the response back with backpressure), retries, errors, how it ended (outcome, reason)
-// and the finish guard. uWS rules: write only inside cork() and only while not aborted.
+// body (request-body.ts), the pipeline's sink, the upstream handler (the response streams
+// back with backpressure in response-stream.ts), retries, errors, how it ended (outcome,
+// reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
@@ -11,19 +11,8 @@ import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { writeError } from './respond.js';
-import { writeUpstreamHead } from './response-head.js';
+import { startResponse, readEnded, relayChunk, responseEnded } from './response-stream.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
-
-const EMPTY = Buffer.alloc(0);
-
-/**
- * The relay whose write is being corked: res.cork() runs its callback synchronously, so the
- * callbacks below are module-level functions, not a closure (or a bound method) per request.
- */
-let corked: Relay | null = null;
-function writeLoneHeadCorked(): void { const r = corked!; corked = null; r.writeLoneHead(); }
-function writeChunkCorked(): void { const r = corked!; corked = null; r.writeChunk(); }
-function endResponseCorked(): void { const r = corked!; corked = null; r.endResponse(); }
 
 /**
  * uWebSockets.js drops an HTTP connection that makes no write progress for its fixed idle
@@ -80,35 +69,35 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   /** Why the request did not end as a complete relay of the upstream's answer (access log `reason`); null when it did. */
   errorKind: string | null = null;
   /** Status line written to the client (upstream head or own error); 0 while nothing was written. */
-  private sent = 0;
+  sent = 0;
 
   // request body
   body: RequestBody | null = null;
   bodyComplete = true;
   private readonly maxBody: number;
 
-  // upstream
+  // upstream; the response fields below `attempt` are shared with response-stream.ts
   upstream: UpstreamPool | null = null;
   target: Target | null = null;
   private path = '';
   private outHeaders: string[] | null = null;
   private hostIdx = -1;
   private attempt = 0;
-  private controller: H1Control | null = null;
-  private headersWritten = false;
-  private respStatus = 0;
-  private respStatusMessage = '';
-  private respHeaders: string[] | null = null;
-  private totalSize = -1; // content-length of the response, -1 = chunked
-  private pending: Buffer | null = null;
-  private pendingOffset = 0;
-  private writableRegistered = false;
+  controller: H1Control | null = null;
+  headersWritten = false;
+  respStatus = 0;
+  respStatusMessage = '';
+  respHeaders: string[] | null = null;
+  totalSize = -1; // content-length of the response, -1 = chunked
+  pending: Buffer | null = null;
+  pendingOffset = 0;
+  writableRegistered = false;
   /** performance.now() when the client stopped draining (waiting for onWritable); 0 while it keeps up. */
-  private blockedSince = 0;
+  blockedSince = 0;
   /** A head to write at the end of the current upstream read unless body bytes took it along. */
-  private headDue = false;
-  private upstreamEnded = false;
-  private pendingChunk: Buffer | null = null;
+  headDue = false;
+  upstreamEnded = false;
+  pendingChunk: Buffer | null = null;
 
   constructor(res: HttpResponse, host: RelayHost, snap: Snapshot, ctx: RequestContext, start: number, maxBody: number) {
     this.res = res;
@@ -210,7 +199,8 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
    * Cut the relay: the client connection is closed, so the client sees the response
    * incomplete — or, when nothing was written yet, no response at all (logged as status 0).
    */
-  private cut(reason: string): void {
+  /** @internal (response-stream.ts) */
+  cut(reason: string): void {
     if (this.done) return;
     this.outcome = 'truncated';
     this.errorKind ??= reason;
@@ -285,140 +275,22 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     }, this);
   }
 
+  // H1Handler: the response streams back through response-stream.ts (module-level functions
+  // on this relay's fields, so nothing is allocated per chunk).
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void {
-    if (this.aborted || this.done) { this.controller?.abort(); return; }
-    this.upstream!.succeeded(this.target!);
-    this.upstreamMs = performance.now() - this.upstreamStart;
-    this.respStatus = status;
-    this.status = status;
-    this.respStatusMessage = statusText;
-    this.respHeaders = headers;
-    const noBody = this.head || status === 204 || status === 304;
-    this.totalSize = noBody ? 0 : contentLength;
-    if (this.totalSize === 0) {
-      // Nothing to stream: answer now in one corked write.
-      corked = this;
-      this.res.cork(endResponseCorked);
-      return;
-    }
-    // The client must see the head even when the body is slow to come (SSE, long polls), but
-    // not in a write of its own when the body is in the same upstream read (the common case):
-    // the head goes out with the first body bytes, or at the end of this read on its own.
-    this.headDue = true;
+    startResponse(this, status, statusText, headers, contentLength);
   }
 
-  /** The upstream read is delivered: a head still unwritten goes out alone (known length) or is counted as held. */
   onReadEnd(): void {
-    if (!this.headDue || this.done || this.aborted) return;
-    this.headDue = false;
-    if (this.totalSize > 0) {
-      corked = this;
-      this.res.cork(writeLoneHeadCorked);
-    } else {
-      // Unknown length (chunked or close-delimited): this uWS build cannot end a chunked head
-      // without a body chunk (res.write('') writes nothing), so it waits for the first byte.
-      this.host.headHeld(this);
-    }
-  }
-
-  /** @internal Known length: tryEnd with no data writes the head with its Content-Length and sends it. */
-  writeLoneHead(): void {
-    this.writeHead();
-    const lastOffset = this.res.getWriteOffset();
-    const [ok] = this.res.tryEnd(EMPTY, this.totalSize);
-    if (!ok) {
-      this.pending = EMPTY;
-      this.pendingOffset = lastOffset;
-      this.waitWritable();
-    }
-  }
-
-  private writeHead(): void {
-    this.headersWritten = true;
-    this.headDue = false;
-    this.sent = this.respStatus;
-    writeUpstreamHead(this.res, this.respStatus, this.respStatusMessage, this.respHeaders!, this.head, this.ctx.responseHeaders, this.snap.policyHeader);
+    readEnded(this);
   }
 
   onResponseData(chunk: Buffer): void {
-    if (this.aborted || this.done || this.totalSize === 0) return;
-    this.bytesOut += chunk.length;
-    this.pendingChunk = chunk;
-    corked = this;
-    this.res.cork(writeChunkCorked);
-  }
-
-  /** @internal Inside res.cork(): the head if still unwritten, then `pendingChunk`. */
-  writeChunk(): void {
-    const chunk = this.pendingChunk!;
-    this.pendingChunk = null;
-    if (!this.headersWritten) this.writeHead();
-    if (this.totalSize > 0) {
-      const lastOffset = this.res.getWriteOffset();
-      const [ok, done] = this.res.tryEnd(chunk, this.totalSize);
-      if (done) { this.finish(this.respStatus); return; }
-      if (!ok) {
-        // kept until onWritable: a copy, the chunk is the upstream's reused read buffer
-        this.pending = Buffer.from(chunk);
-        this.pendingOffset = lastOffset;
-        this.waitWritable();
-      }
-    } else if (!this.res.write(chunk)) { // uWS keeps what it could not send itself
-      this.waitWritable();
-    }
-  }
-
-  private waitWritable(): void {
-    this.controller?.pause();
-    if (this.blockedSince === 0) this.blockedSince = performance.now();
-    if (!this.writableRegistered) {
-      this.writableRegistered = true;
-      this.res.onWritable((offset) => this.onWritable(offset)); // once per relay, only under backpressure
-    }
-  }
-
-  private onWritable(offset: number): boolean {
-    if (this.aborted || this.done) return true;
-    if (this.pending !== null) {
-      const [ok, done] = this.res.tryEnd(this.pending.subarray(offset - this.pendingOffset), this.totalSize);
-      if (done) { this.pending = null; this.finish(this.respStatus); return true; }
-      if (!ok) return false;
-      this.pending = null;
-    }
-    this.blockedSince = 0;
-    if (this.upstreamEnded) { this.endResponse(); return true; }
-    this.controller?.resume();
-    return true;
+    relayChunk(this, chunk);
   }
 
   onResponseEnd(): void {
-    this.upstreamEnded = true;
-    if (this.aborted || this.done) return;
-    if (this.pending !== null) return; // finished from onWritable
-    corked = this;
-    this.res.cork(endResponseCorked);
-  }
-
-  /** @internal Inside res.cork() (or onWritable): the end of a response whose body is all written. */
-  endResponse(): void {
-    if (this.done) return;
-    const res = this.res;
-    if (!this.headersWritten) this.writeHead();
-    if (this.totalSize === 0) {
-      // HEAD/204/304 carry no body: bare endWithoutBody() (Content-Length, if any, was
-      // written as a header). This uWS build writes "Content-Length: 2^63" for
-      // endWithoutBody(undefined, …) and treats endWithoutBody(n > 0) as unfinished.
-      // Other statuses with an empty body get "Content-Length: 0" from end().
-      if (this.head || this.respStatus === 204 || this.respStatus === 304) res.endWithoutBody();
-      else res.end(undefined, !this.bodyComplete);
-    } else if (this.totalSize > 0) {
-      // Fewer bytes than Content-Length: the client must see a truncated response.
-      this.cut('upstream_short_body');
-      return;
-    } else {
-      res.end(undefined, !this.bodyComplete);
-    }
-    this.finish(this.respStatus);
+    responseEnded(this);
   }
 
   onError(err: H1Error): void {

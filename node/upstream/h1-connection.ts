@@ -1,16 +1,15 @@
-// One upstream socket (net or tls), its parser (h1-parser.ts) and the transaction on it: writes
-// the request head and streams the request body, feeds response bytes to the parser, decides
-// keep-alive. The pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
+// One upstream socket (net or tls), its parser (h1-parser.ts) and the transaction on it: feeds
+// response bytes to the parser, decides keep-alive, fails or retries the transaction. Writing
+// the request (head, inline or streamed body) is h1-request-writer.ts. The pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
+import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
-/** A body this small that is already buffered goes out in the same write as the head. */
-const INLINE_BODY_MAX = 64 * 1024;
 /**
  * Every plain-TCP upstream socket of the process reads into this one buffer (net `onread`):
  * no buffer allocated and no stream 'data' machinery per read. Safe because a read is parsed
@@ -39,7 +38,7 @@ export interface ConnectionOwner extends TransactionOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink {
+export class H1Connection implements H1ParserSink, RequestWriterConn {
   state = S_CONNECTING;
   tx: H1Transaction | null = null;
   readonly socket: net.Socket;
@@ -50,16 +49,16 @@ export class H1Connection implements H1ParserSink {
   served = 0;
   private held: Buffer | null = null;
   private heldOff = 0;
-  // request body streaming
-  private body: Readable | null = null;
-  private bodyRemaining = 0;
-  private bodyChunked = false;
+  // request body streaming (h1-request-writer.ts)
+  body: Readable | null = null;
+  bodyRemaining = 0;
+  bodyChunked = false;
   bodyWaitingDrain = false;
   private readonly processHeldBound = (): void => this.processHeld();
-  private readonly onBodyDataBound = (c: Buffer | string): void => this.onBodyData(c);
-  private readonly onBodyEndBound = (): void => this.onBodyEnd();
-  private readonly onBodyErrorBound = (e: Error): void => this.onBodyError(e);
-  private readonly onBodyCloseBound = (): void => this.onBodyError(null);
+  readonly onBodyDataBound = (c: Buffer | string): void => onBodyData(this, c);
+  readonly onBodyEndBound = (): void => onBodyEnd(this);
+  readonly onBodyErrorBound = (e: Error): void => onBodyError(this, e);
+  readonly onBodyCloseBound = (): void => onBodyError(this, null);
 
   constructor(readonly pool: ConnectionOwner) {
     const o = pool.origin;
@@ -78,7 +77,7 @@ export class H1Connection implements H1ParserSink {
     s.on('end', () => this.onEnd());
     s.on('error', (err: Error) => this.onSocketError(err));
     s.on('close', () => this.onSocketError(null));
-    s.on('drain', () => this.onDrain());
+    s.on('drain', () => onDrain(this));
   }
 
   /** Take a transaction: write it now, or when connected. */
@@ -89,140 +88,18 @@ export class H1Connection implements H1ParserSink {
     tx.responseStarted = false;
     this.held = null;
     this.parser.reset(tx.req.method === 'HEAD');
-    if (this.state !== S_CONNECTING) this.write(tx);
+    if (this.state !== S_CONNECTING) {
+      this.state = S_BUSY;
+      writeRequest(this, tx);
+    }
   }
 
   private onConnect(): void {
     if (this.state !== S_CONNECTING) return;
     this.state = S_BUSY;
     const tx = this.tx;
-    if (tx !== null) this.write(tx);
+    if (tx !== null) writeRequest(this, tx);
     else this.pool.release(this); // its transaction was aborted while connecting
-  }
-
-  private write(tx: H1Transaction): void {
-    this.state = S_BUSY;
-    const s = this.socket;
-    const body = tx.req.body;
-    const cl = tx.req.contentLength;
-    if (body === null || cl === 0) {
-      tx.requestSent = true;
-      s.write(tx.head, 'latin1');
-      tx.sentAt = Date.now();
-    } else if (cl > 0 && cl <= INLINE_BODY_MAX && body.readableLength >= cl && !body.readableObjectMode) {
-      const data = body.read(cl) as Buffer | null;
-      if (data === null || data.length !== cl) {
-        this.fail(tx, 'H1_REQUEST_BODY', 'request body shorter than content-length', null);
-        return;
-      }
-      tx.requestSent = true;
-      const headLen = tx.head.length;
-      const out = Buffer.allocUnsafe(headLen + cl);
-      out.write(tx.head, 0, headLen, 'latin1');
-      data.copy(out, headLen);
-      s.write(out);
-      tx.sentAt = Date.now();
-    } else {
-      // The head waits for the first body byte (as in undici): a body that fails before any
-      // data, e.g. malformed framing from the client, never reaches the upstream.
-      this.streamBody(tx, body, cl);
-    }
-    if (tx.paused) s.pause();
-  }
-
-  // ---- request body ----------------------------------------------------------
-
-  private streamBody(tx: H1Transaction, body: Readable, cl: number): void {
-    if (body.destroyed && !body.readableEnded) {
-      this.fail(tx, 'H1_REQUEST_BODY', 'request body stream destroyed', null);
-      return;
-    }
-    this.body = body;
-    this.bodyChunked = cl < 0;
-    this.bodyRemaining = cl;
-    this.bodyWaitingDrain = false;
-    if (body.readableEnded) {
-      this.onBodyEnd();
-      return;
-    }
-    body.on('data', this.onBodyDataBound);
-    body.on('end', this.onBodyEndBound);
-    body.on('error', this.onBodyErrorBound);
-    body.on('close', this.onBodyCloseBound);
-    body.resume();
-  }
-
-  private detachBody(): void {
-    const body = this.body;
-    if (body === null) return;
-    this.body = null;
-    this.bodyWaitingDrain = false;
-    body.off('data', this.onBodyDataBound);
-    body.off('end', this.onBodyEndBound);
-    body.off('error', this.onBodyErrorBound);
-    body.off('close', this.onBodyCloseBound);
-    body.pause();
-  }
-
-  private onBodyData(c: Buffer | string): void {
-    const tx = this.tx;
-    if (tx === null || this.body === null) return;
-    const chunk = typeof c === 'string' ? Buffer.from(c) : c;
-    const n = chunk.length;
-    if (n === 0) return; // a zero-size chunk would end a chunked body
-    const s = this.socket;
-    if (!this.bodyChunked && n > this.bodyRemaining) {
-      this.fail(tx, 'H1_REQUEST_BODY', 'request body longer than content-length', null);
-      return;
-    }
-    let ok: boolean;
-    s.cork();
-    if (!tx.requestSent) {
-      tx.requestSent = true;
-      s.write(tx.head, 'latin1');
-    }
-    if (this.bodyChunked) {
-      s.write(n.toString(16) + '\r\n', 'latin1');
-      s.write(chunk);
-      ok = s.write('\r\n', 'latin1');
-    } else {
-      this.bodyRemaining -= n;
-      ok = s.write(chunk);
-    }
-    s.uncork();
-    if (!ok) {
-      this.bodyWaitingDrain = true;
-      tx.activity = true;
-      this.body.pause();
-    }
-  }
-
-  private onDrain(): void {
-    if (!this.bodyWaitingDrain || this.body === null) return;
-    this.bodyWaitingDrain = false;
-    if (this.tx !== null) this.tx.activity = true;
-    this.body.resume();
-  }
-
-  private onBodyEnd(): void {
-    const tx = this.tx;
-    if (tx === null || this.body === null) return;
-    if (!this.bodyChunked && this.bodyRemaining !== 0) {
-      this.fail(tx, 'H1_REQUEST_BODY', 'request body shorter than content-length', null);
-      return;
-    }
-    this.detachBody();
-    const head = tx.requestSent ? '' : tx.head;
-    tx.requestSent = true;
-    if (this.bodyChunked) this.socket.write(head + '0\r\n\r\n', 'latin1');
-    else if (head !== '') this.socket.write(head, 'latin1');
-    if (!tx.responseStarted) tx.sentAt = Date.now();
-  }
-
-  private onBodyError(err: Error | null): void {
-    const tx = this.tx;
-    if (tx === null || this.body === null) return;
-    this.fail(tx, 'H1_REQUEST_BODY', err === null ? 'request body closed before its end' : `request body failed: ${err.message}`, err);
   }
 
   // ---- response --------------------------------------------------------------
@@ -323,7 +200,7 @@ export class H1Connection implements H1ParserSink {
     } else {
       this.idleTimeout = this.pool.keepAliveMs;
     }
-    this.detachBody();
+    detachBody(this);
     this.tx = null;
     this.held = null;
     tx.conn = null;
@@ -374,7 +251,7 @@ export class H1Connection implements H1ParserSink {
   /** Finish `tx` with an error (or retry it once on a fresh socket) and drop this socket. */
   fail(tx: H1Transaction, code: string, message: string, cause: unknown): void {
     if (this.tx !== tx) return;
-    this.detachBody();
+    detachBody(this);
     this.tx = null;
     this.held = null;
     tx.conn = null;
@@ -399,7 +276,7 @@ export class H1Connection implements H1ParserSink {
     if (this.state === S_CLOSED) return;
     const wasIdle = this.state === S_IDLE;
     this.state = S_CLOSED;
-    this.detachBody();
+    detachBody(this);
     this.socket.destroy();
     const tx = this.tx;
     if (tx !== null) {

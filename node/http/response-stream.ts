@@ -1,0 +1,154 @@
+// The response half of a relay (relay.ts): the upstream's head and body streamed to the uWS
+// client with backpressure — the head written with the first body bytes (or alone at the end of
+// an upstream read), the client's slowness pausing the upstream, the end written once the body
+// is. Module-level functions on the Relay's fields: no object or closure per request or chunk.
+// uWS rules: write only inside cork() and only while not aborted.
+import { writeUpstreamHead } from './response-head.js';
+import type { Relay } from './relay.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The relay whose write is being corked: res.cork() runs its callback synchronously, so the
+ * callbacks below are module-level functions, not a closure (or a bound method) per request.
+ */
+let corked: Relay | null = null;
+function writeLoneHeadCorked(): void { const r = corked!; corked = null; writeLoneHead(r); }
+function writeChunkCorked(): void { const r = corked!; corked = null; writeChunk(r); }
+function endResponseCorked(): void { const r = corked!; corked = null; endResponse(r); }
+
+export function startResponse(r: Relay, status: number, statusText: string, headers: string[], contentLength: number): void {
+  if (r.aborted || r.done) { r.controller?.abort(); return; }
+  r.upstream!.succeeded(r.target!);
+  r.upstreamMs = performance.now() - r.upstreamStart;
+  r.respStatus = status;
+  r.status = status;
+  r.respStatusMessage = statusText;
+  r.respHeaders = headers;
+  const noBody = r.head || status === 204 || status === 304;
+  r.totalSize = noBody ? 0 : contentLength;
+  if (r.totalSize === 0) {
+    // Nothing to stream: answer now in one corked write.
+    corked = r;
+    r.res.cork(endResponseCorked);
+    return;
+  }
+  // The client must see the head even when the body is slow to come (SSE, long polls), but
+  // not in a write of its own when the body is in the same upstream read (the common case):
+  // the head goes out with the first body bytes, or at the end of this read on its own.
+  r.headDue = true;
+}
+
+/** The upstream read is delivered: a head still unwritten goes out alone (known length) or is counted as held. */
+export function readEnded(r: Relay): void {
+  if (!r.headDue || r.done || r.aborted) return;
+  r.headDue = false;
+  if (r.totalSize > 0) {
+    corked = r;
+    r.res.cork(writeLoneHeadCorked);
+  } else {
+    // Unknown length (chunked or close-delimited): this uWS build cannot end a chunked head
+    // without a body chunk (res.write('') writes nothing), so it waits for the first byte.
+    r.host.headHeld(r);
+  }
+}
+
+/** Known length: tryEnd with no data writes the head with its Content-Length and sends it. */
+function writeLoneHead(r: Relay): void {
+  writeHead(r);
+  const lastOffset = r.res.getWriteOffset();
+  const [ok] = r.res.tryEnd(EMPTY, r.totalSize);
+  if (!ok) {
+    r.pending = EMPTY;
+    r.pendingOffset = lastOffset;
+    waitWritable(r);
+  }
+}
+
+function writeHead(r: Relay): void {
+  r.headersWritten = true;
+  r.headDue = false;
+  r.sent = r.respStatus;
+  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader);
+}
+
+export function relayChunk(r: Relay, chunk: Buffer): void {
+  if (r.aborted || r.done || r.totalSize === 0) return;
+  r.bytesOut += chunk.length;
+  r.pendingChunk = chunk;
+  corked = r;
+  r.res.cork(writeChunkCorked);
+}
+
+/** Inside res.cork(): the head if still unwritten, then `pendingChunk`. */
+function writeChunk(r: Relay): void {
+  const chunk = r.pendingChunk!;
+  r.pendingChunk = null;
+  if (!r.headersWritten) writeHead(r);
+  if (r.totalSize > 0) {
+    const lastOffset = r.res.getWriteOffset();
+    const [ok, done] = r.res.tryEnd(chunk, r.totalSize);
+    if (done) { r.finish(r.respStatus); return; }
+    if (!ok) {
+      // kept until onWritable: a copy, the chunk is the upstream's reused read buffer
+      r.pending = Buffer.from(chunk);
+      r.pendingOffset = lastOffset;
+      waitWritable(r);
+    }
+  } else if (!r.res.write(chunk)) { // uWS keeps what it could not send itself
+    waitWritable(r);
+  }
+}
+
+function waitWritable(r: Relay): void {
+  r.controller?.pause();
+  if (r.blockedSince === 0) r.blockedSince = performance.now();
+  if (!r.writableRegistered) {
+    r.writableRegistered = true;
+    r.res.onWritable((offset) => onWritable(r, offset)); // once per relay, only under backpressure
+  }
+}
+
+function onWritable(r: Relay, offset: number): boolean {
+  if (r.aborted || r.done) return true;
+  if (r.pending !== null) {
+    const [ok, done] = r.res.tryEnd(r.pending.subarray(offset - r.pendingOffset), r.totalSize);
+    if (done) { r.pending = null; r.finish(r.respStatus); return true; }
+    if (!ok) return false;
+    r.pending = null;
+  }
+  r.blockedSince = 0;
+  if (r.upstreamEnded) { endResponse(r); return true; }
+  r.controller?.resume();
+  return true;
+}
+
+export function responseEnded(r: Relay): void {
+  r.upstreamEnded = true;
+  if (r.aborted || r.done) return;
+  if (r.pending !== null) return; // finished from onWritable
+  corked = r;
+  r.res.cork(endResponseCorked);
+}
+
+/** Inside res.cork() (or onWritable): the end of a response whose body is all written. */
+function endResponse(r: Relay): void {
+  if (r.done) return;
+  const res = r.res;
+  if (!r.headersWritten) writeHead(r);
+  if (r.totalSize === 0) {
+    // HEAD/204/304 carry no body: bare endWithoutBody() (Content-Length, if any, was
+    // written as a header). This uWS build writes "Content-Length: 2^63" for
+    // endWithoutBody(undefined, …) and treats endWithoutBody(n > 0) as unfinished.
+    // Other statuses with an empty body get "Content-Length: 0" from end().
+    if (r.head || r.respStatus === 204 || r.respStatus === 304) res.endWithoutBody();
+    else res.end(undefined, !r.bodyComplete);
+  } else if (r.totalSize > 0) {
+    // Fewer bytes than Content-Length: the client must see a truncated response.
+    r.cut('upstream_short_body');
+    return;
+  } else {
+    res.end(undefined, !r.bodyComplete);
+  }
+  r.finish(r.respStatus);
+}
