@@ -17,7 +17,10 @@ export interface H2Reply {
 export function h2Connect(origin: string, tls: { cert?: Buffer; key?: Buffer } = {}): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const s = http2.connect(origin, { rejectUnauthorized: false, ...tls });
-    s.once('connect', () => { s.off('error', reject); resolve(s); });
+    // TLS 1.3: the client is 'connected' before the server has judged its certificate, so a
+    // refusal arrives afterwards as a reset on the session — it fails the requests (status 0),
+    // and must not surface as an uncaught error
+    s.once('connect', () => { s.off('error', reject); s.on('error', () => { /* seen by the requests */ }); resolve(s); });
     s.once('error', reject);
   });
 }
