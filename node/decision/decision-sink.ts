@@ -63,12 +63,9 @@ export class DecisionSink implements PipelineSink {
     if (this.closed) return;
     this.answered = true;
     const ctx = this.ctx;
-    const out: string[] = [];
-    // identity headers only: mutate appends them to an empty list (client copies never enter it)
-    if (ctx.route.policy !== null) this.snap.auth.mutate(ctx, out);
-    if (authz !== null) out.push('authorization', authz);
+    const out = verdictHeaders(this.snap, ctx, authz);
     if (this.dialect === 'envoy') {
-      const remove = envoyRemovals(this.snap, ctx, out, authz === null && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx)).join(',');
+      const remove = envoyRemovals(this.snap, ctx, out, stripsCredentials(this.snap, ctx, authz)).join(',');
       if (remove !== '') out.push('x-envoy-auth-headers-to-remove', remove);
     }
     const extra = ctx.responseHeaders;
@@ -86,10 +83,27 @@ export class DecisionSink implements PipelineSink {
 
   /** Token fingerprint for the log line: principal's, or of the raw token when it never verified. */
   fingerprint(): string | null {
-    const c = this.ctx;
-    if (c.principal !== null) return c.principal.fingerprint;
-    return c.token !== null ? hash('sha256', c.token, 'hex').slice(0, 16) : null;
+    return tokenFingerprint(this.ctx);
   }
+}
+
+/** The headers an allowed verdict hands the edge: identity headers (mutate appends them to an empty list, so client copies never enter it) and the outbound token. */
+export function verdictHeaders(snap: Snapshot, ctx: RequestContext, authz: string | null): string[] {
+  const out: string[] = [];
+  if (ctx.route.policy !== null) snap.auth.mutate(ctx, out);
+  if (authz !== null) out.push('authorization', authz);
+  return out;
+}
+
+/** The route strips the client's credentials and the verdict carries no replacement: the edge must remove them. */
+export function stripsCredentials(snap: Snapshot, ctx: RequestContext, authz: string | null): boolean {
+  return authz === null && ctx.route.policy !== null && snap.auth.stripsAuthorization(ctx);
+}
+
+/** Token fingerprint for a decision's log line: the principal's, or of the raw token when it never verified. */
+export function tokenFingerprint(c: RequestContext): string | null {
+  if (c.principal !== null) return c.principal.fingerprint;
+  return c.token !== null ? hash('sha256', c.token, 'hex').slice(0, 16) : null;
 }
 
 /**

@@ -2,6 +2,6 @@
 // and Envoy's HTTP ext_authz): the endpoint set the listener consults before routing.
 export { DecisionEndpoints, decisionKey, type CallParts, type DecisionOptions, type Endpoint } from './decision-endpoints.js';
 export { readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting, type OriginalRequest, type DecisionCall } from './original-request.js';
-export { envoyRemovals, type DecisionResult } from './decision-sink.js';
+export { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type DecisionResult } from './decision-sink.js';
 export { originalContext } from './original-context.js';
 export { decodeCheckRequest, encodeCheckResponse, grpcFrame, ProtoError, type CheckRequest, type CheckResponse, type StructValue } from './ext-authz-proto.js';

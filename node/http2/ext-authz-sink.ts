@@ -2,9 +2,8 @@
 // of a forwarded request. Allowed → OK with the identity headers (and internal token) to set,
 // client-sent identity headers to remove, and the principal as dynamic_metadata; denied → the
 // proxy-mode answer (status, challenge, JSON body) as denied_response, with a gRPC code.
-import { hash } from 'node:crypto';
 import type { Http2ServerResponse } from 'node:http2';
-import { envoyRemovals, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
+import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
 import { ERRORS, proxyError, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
@@ -76,11 +75,8 @@ export class CheckSink implements PipelineSink {
     if (this.closed) return;
     this.answered = true;
     const ctx = this.ctx;
-    const out: string[] = [];
-    // identity headers only: mutate appends them to an empty list (client copies never enter it)
-    if (ctx.route.policy !== null) this.snap.auth.mutate(ctx, out);
-    if (authz !== null) out.push('authorization', authz);
-    const remove = envoyRemovals(this.snap, ctx, out, authz === null && ctx.route.policy !== null && this.snap.auth.stripsAuthorization(ctx));
+    const out = verdictHeaders(this.snap, ctx, authz);
+    const remove = envoyRemovals(this.snap, ctx, out, stripsCredentials(this.snap, ctx, authz));
     // DPoP-Nonce when due goes to the client's response (response_headers_to_add), not upstream
     this.host.answer(this, { kind: 'ok', headers: out, remove, responseHeaders: ctx.responseHeaders ?? [], metadata: this.metadata() }, 200, 'allowed');
   }
@@ -102,8 +98,6 @@ export class CheckSink implements PipelineSink {
 
   /** Token fingerprint for the log line: principal's, or of the raw token when it never verified. */
   fingerprint(): string | null {
-    const c = this.ctx;
-    if (c.principal !== null) return c.principal.fingerprint;
-    return c.token !== null ? hash('sha256', c.token, 'hex').slice(0, 16) : null;
+    return tokenFingerprint(this.ctx);
   }
 }
