@@ -59,6 +59,24 @@ export const eventSourceSchema = z.strictObject({
     max_events: z.number().int().min(1).max(1_000).default(100), // maxEvents per poll
     timeout_ms: z.number().int().min(100).default(10_000), // per poll request
   }).optional(),
+  /**
+   * SSF 1.0 §8 stream management as a receiver: read the transmitter's stream at its
+   * `configuration_endpoint`, create it when absent, request a verification event, read its status.
+   * One member manages (rendezvous over live members); every member reads the stream and its status.
+   */
+  stream: z.strictObject({
+    /** Variable holding the `Authorization` header value for the transmitter's management endpoints (e.g. `Bearer …`). */
+    authorization_env: envName,
+    /** How the stream delivers; default: push when `push` is configured, else poll. */
+    delivery: z.enum(['push', 'poll']).optional(),
+    /** Push: the URL the transmitter reaches `push.path` at (this proxy's public address); required for push delivery. */
+    push_url: httpUrl.optional(),
+    /** The stream's `description` when created. */
+    description: z.string().min(1).max(256).optional(),
+    refresh_s: z.number().int().min(1).max(3600).default(60), // re-read the stream and its status, seconds
+    /** Request a verification event (§8.1.4) when this member starts managing the stream. */
+    verify: z.boolean().default(true),
+  }).optional(),
   /** `iss` of the access tokens that email, opaque and session subjects refer to; default: tokens of any issuer. */
   token_issuer: z.string().min(1).optional(),
   /** What an `email` / `opaque` subject names in access tokens (RFC 9493): a `sub` (or `sid`) value, or nothing (counted, no revocation). */
@@ -72,7 +90,19 @@ export const eventSourceSchema = z.strictObject({
     unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per cool-down
     timeout_ms: z.number().int().min(0).default(5_000), // per fetch, ms
   }).default({}),
-}).refine((s) => s.push !== undefined || s.poll !== undefined, { message: 'give push, poll or both (how the transmitter delivers)' });
+}).refine((s) => s.push !== undefined || s.poll !== undefined, { message: 'give push, poll or both (how the transmitter delivers)' })
+  .superRefine((s, ctx) => {
+    if (s.stream === undefined) return;
+    const delivery = streamDelivery(s);
+    if (delivery === 'push' && s.push === undefined) ctx.addIssue({ code: 'custom', path: ['stream', 'delivery'], message: 'push delivery needs the push block (the path the transmitter pushes to)' });
+    if (delivery === 'push' && s.stream.push_url === undefined) ctx.addIssue({ code: 'custom', path: ['stream', 'push_url'], message: 'required for push delivery: the public URL of push.path the transmitter pushes to' });
+    if (delivery === 'poll' && s.poll === undefined) ctx.addIssue({ code: 'custom', path: ['stream', 'delivery'], message: 'poll delivery needs the poll block' });
+  });
+
+/** The delivery method a managed stream uses: as configured, else push when a push path is configured. */
+export function streamDelivery(s: { readonly stream?: { readonly delivery?: 'push' | 'poll' | undefined } | undefined; readonly push?: unknown }): 'push' | 'poll' {
+  return s.stream?.delivery ?? (s.push !== undefined ? 'push' : 'poll');
+}
 
 export const eventSourcesSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), eventSourceSchema).default({});
 

@@ -7,5 +7,6 @@ export { checkLogoutClaims, BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TYPS, type LogoutCl
 export { checkJws, type JwsCheck, type JwsFailCode } from './jws-check.js';
 export { handlePush, type PushAnswer, type PushDeps } from './ssf-push.js';
 export { checkSetClaims, type SecurityEvent, type SetClaimsCheck, type SetErrorCode, type SetRules } from './ssf-set.js';
-export { mapEvent, eventName, SSF_VERIFICATION, type EventAction } from './ssf-mapping.js';
+export { mapEvent, eventName, requestedEvents, SSF_VERIFICATION, type EventAction } from './ssf-mapping.js';
 export { SsfPoller, type PollerDeps } from './ssf-poller.js';
+export { SsfStreamManager, PUSH_METHOD, POLL_METHOD, STREAM_STATUSES, type StreamDeps, type StreamStatus, type StreamView } from './ssf-stream.js';

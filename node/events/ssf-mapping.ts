@@ -23,6 +23,11 @@ const REVOKING: ReadonlyMap<string, string> = new Map([
 ]);
 const KNOWN: ReadonlyMap<string, string> = new Map([...REVOKING, [`${CAEP}token-claims-change`, 'token_claims_change'], [SSF_VERIFICATION, 'verification']]);
 
+/** The event types a managed stream asks for (`events_requested`): the ones the mapping acts on. */
+export function requestedEvents(): string[] {
+  return [...REVOKING.keys()];
+}
+
 /** The metrics/audit name of an event type: a short known name, or `other`. */
 export function eventName(type: string): string {
   return KNOWN.get(type) ?? 'other';

@@ -21,6 +21,8 @@ export interface PollerDeps {
   /** Count one outcome (`events.<source>.<type>.<result>`). */
   readonly count: (type: string, result: string) => void;
   readonly dispatcher?: Dispatcher;
+  /** A managed stream's `events_delivered` now (null: not managed or not read yet). */
+  readonly delivered?: () => ReadonlySet<string> | null;
 }
 
 /** The poll loop of one source. */
@@ -104,7 +106,7 @@ export class SsfPoller {
   }
 
   async #one(jti: string, set: string): Promise<void> {
-    const j = await judgeSet(this.name, this.src, this.deps.actor, set, this.src.jwks.timeout_ms);
+    const j = await judgeSet(this.name, this.src, this.deps.actor, set, this.src.jwks.timeout_ms, this.deps.delivered?.() ?? null);
     if (j.kind === 'refuse') {
       this.deps.count(`ssf_${j.type}`, j.result);
       // keys not loaded: no answer, the SET comes again; anything else is the transmitter's to know (RFC 8936 §2.4 setErrs)

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { eventRevocationId, fingerprint, type EventAnswer } from './backchannel-logout.js';
 import { checkJws } from './jws-check.js';
 import { checkSetClaims, type SetErrorCode } from './ssf-set.js';
-import { eventName, mapEvent } from './ssf-mapping.js';
+import { eventName, mapEvent, SSF_VERIFICATION } from './ssf-mapping.js';
 
 /** `typ` values a SET must carry (RFC 8417 §2.3; SSF 1.0 requires it). */
 const SET_TYPS: ReadonlySet<string> = new Set(['secevent+jwt', 'application/secevent+jwt']);
@@ -22,6 +22,8 @@ export interface PushDeps {
   readonly keyWaitMs: number;
   /** The expected Authorization header value (from `push.authorization_env`); null = unset → every push refused. */
   readonly authorization: string | null;
+  /** A managed stream's `events_delivered` (null: not managed or not read yet). */
+  readonly delivered?: ReadonlySet<string> | null;
 }
 
 /** An answer plus the event's short type name (metrics label). */
@@ -45,7 +47,7 @@ export type SetJudgement =
   | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly id: string; readonly type: string };
 
 /** Verify `token` as a SET of source `name` and map its event. Never rejects. */
-export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number): Promise<SetJudgement> {
+export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number, delivered: ReadonlySet<string> | null = null): Promise<SetJudgement> {
   const rules = { issuer: src.issuer, audiences: src.audiences, maxAgeS: src.max_age_s, clockSkewS: src.clock_skew_s };
   // cheap checks on the (not yet trusted) payload first: a flood of wrong or stale SETs costs no signature check
   const pre = parseCompact(token);
@@ -64,6 +66,10 @@ export async function judgeSet(name: string, src: EventSourceConfig, actor: Jwks
   if (!claims.ok) return { kind: 'refuse', status: 400, err: claims.err, result: claims.result, message: claims.message, type: 'unknown' };
   const ev = claims.event;
   const type = eventName(ev.type);
+  // a managed stream's events_delivered is what the transmitter agreed to send: anything else is not this stream's (verification always is)
+  if (delivered !== null && ev.type !== SSF_VERIFICATION && !delivered.has(ev.type)) {
+    return { kind: 'refuse', status: 400, err: 'invalid_request', result: 'not_delivered', message: 'the event type is not in the stream\'s events_delivered', type };
+  }
   const action = mapEvent(name, ev, src, nowS);
   if (action.kind === 'accept') return { kind: 'accept', result: action.result, type };
   return { kind: 'revoke', input: action.input, id: eventRevocationId('ssf', src.issuer, ev.jti), type };
@@ -81,7 +87,7 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
     return { ...err(401, 'authentication_failed', 'authentication_failed', 'the transmitter did not authenticate'), wwwAuthenticate: 'Bearer' };
   }
   if (contentType.split(';')[0]!.trim().toLowerCase() !== SET_MEDIA) return err(400, 'invalid_request', 'malformed', `Content-Type must be ${SET_MEDIA}`);
-  const j = await judgeSet(name, src, actor, body.toString('latin1').trim(), deps.keyWaitMs);
+  const j = await judgeSet(name, src, actor, body.toString('latin1').trim(), deps.keyWaitMs, deps.delivered ?? null);
   if (j.kind === 'refuse') {
     return j.status === 503
       ? { status: 503, result: j.result, type: j.type, retryAfter: 5, body: JSON.stringify({ err: j.err, description: j.message }) }
