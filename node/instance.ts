@@ -109,7 +109,12 @@ export class ProxyInstance {
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
-    this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
+    // token-claims-change: through the shared introspection cache (every member) when clustered, else this process's caches
+    const sharing = opts.sharing ?? null;
+    this.events = new EventEndpoints({
+      publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env,
+      dropCached: sharing !== null ? (iss, sub) => sharing.dropSubjectEverywhere(iss, sub) : (iss, sub) => this.auth.dropSubject(iss, sub),
+    });
     this.events.warm(opts.config);
     this.events.startPolling(opts.config);
     this.events.manageStreams(opts.config);

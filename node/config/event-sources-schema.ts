@@ -24,6 +24,26 @@ export const backchannelLogoutSchema = z.strictObject({
 
 export type BackchannelLogoutConfig = z.infer<typeof backchannelLogoutSchema>;
 
+const SECEVENT = 'https://schemas.openid.net/secevent/';
+/** The CAEP 1.0 and RISC 1.0 event types (a key under their namespace must be one of these: a typo is refused). */
+export const STANDARD_EVENT_TYPES: readonly string[] = [
+  ...['session-revoked', 'token-claims-change', 'credential-change', 'assurance-level-change', 'device-compliance-change', 'session-established', 'session-presented', 'risk-level-change']
+    .map((e) => `${SECEVENT}caep/event-type/${e}`),
+  ...['account-credential-change-required', 'account-purged', 'account-disabled', 'account-enabled', 'identifier-changed', 'identifier-recycled', 'credential-compromise',
+    'opt-in', 'opt-out-initiated', 'opt-out-cancelled', 'opt-out-effective', 'recovery-activated', 'recovery-information-changed', 'sessions-revoked']
+    .map((e) => `${SECEVENT}risc/event-type/${e}`),
+];
+/** What an event does: revoke the session it names (else as subject_before_event), revoke the subject's tokens issued up to the event, drop the subject's cached verdicts, or nothing. */
+export const EVENT_ACTIONS = ['session', 'subject_before_event', 'drop_cache', 'ignore'] as const;
+export type EventActionName = typeof EVENT_ACTIONS[number];
+
+/** An event type URI: a standard CAEP/RISC type, or any other absolute URI (vendor events); never SSF verification (always acknowledged, nothing to map). */
+const eventTypeKey = z.string().max(512).superRefine((k, ctx) => {
+  if (!/^(https?:\/\/[^\s]+|urn:[^\s]+)$/i.test(k)) ctx.addIssue({ code: 'custom', message: 'an event type URI (https://… or urn:…)' });
+  else if (k === `${SECEVENT}ssf/event-type/verification`) ctx.addIssue({ code: 'custom', message: 'the SSF verification event is always acknowledged and revokes nothing; it cannot be mapped' });
+  else if (k.startsWith(SECEVENT) && !STANDARD_EVENT_TYPES.includes(k)) ctx.addIssue({ code: 'custom', message: 'not a CAEP 1.0 or RISC 1.0 event type (a typo?)' });
+});
+
 const httpUrl = z.string().refine((u) => {
   try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
 }, 'an http:// or https:// URL');
@@ -77,6 +97,12 @@ export const eventSourceSchema = z.strictObject({
     /** Request a verification event (§8.1.4) when this member starts managing the stream. */
     verify: z.boolean().default(true),
   }).optional(),
+  /**
+   * Event type URI → what it does, over the defaults (session-revoked: session; credential-change,
+   * account-disabled, account-purged, credential-compromise, sessions-revoked: subject_before_event;
+   * token-claims-change: drop_cache; everything else: ignore).
+   */
+  events: z.record(eventTypeKey, z.enum(EVENT_ACTIONS, { message: `one of ${EVENT_ACTIONS.join(', ')}` })).default({}),
   /** `iss` of the access tokens that email, opaque and session subjects refer to; default: tokens of any issuer. */
   token_issuer: z.string().min(1).optional(),
   /** What an `email` / `opaque` subject names in access tokens (RFC 9493): a `sub` (or `sid`) value, or nothing (counted, no revocation). */

@@ -8,7 +8,7 @@ import type { RevocationPublisher } from '../contracts/index.js';
 import { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { handleLogout, type EventAnswer } from './backchannel-logout.js';
-import { authorized, handlePush } from './ssf-push.js';
+import { authorized, handlePush, type DropCached } from './ssf-push.js';
 import { EventLatency } from './event-latency.js';
 import { SsfPoller } from './ssf-poller.js';
 import { requestedEvents } from './ssf-mapping.js';
@@ -25,6 +25,8 @@ export type EventTarget =
 export interface EventEndpointsOptions {
   readonly publisher: RevocationPublisher | null;
   readonly logger: Logger;
+  /** Drops a subject's cached verdicts here and at every member (drop_cache events); none = those events answer 503. */
+  readonly dropCached?: DropCached | null;
   /** Where `*_env` secrets are read (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -76,11 +78,13 @@ export class EventEndpoints {
   /** Managed streams by source name, with the JSON of the source config they run with. */
   readonly #streams = new Map<string, { readonly manager: SsfStreamManager; readonly json: string }>();
   readonly #env: Readonly<Record<string, string | undefined>>;
+  readonly #dropCached: DropCached | null;
 
   constructor(opts: EventEndpointsOptions) {
     this.#log = opts.logger.child({ component: 'idp-events' });
     this.#publisher = opts.publisher;
     this.#env = opts.env ?? process.env;
+    this.#dropCached = opts.dropCached ?? null;
   }
 
   /** The endpoint `path` belongs to in `config`, or null (one Map lookup; none configured: an empty map). */
@@ -133,7 +137,7 @@ export class EventEndpoints {
         ? handleLogout(t.name, t.issuer, this.#actor(t.name, t.issuer), contentType, body, { publisher: this.#publisher, logger: this.#log, keyWaitMs: t.issuer.jwks.timeout_ms })
         : handlePush(t.name, t.source, this.#actor(`ssf.${t.name}`, t.keys), authorization, contentType, body, {
           publisher: this.#publisher, logger: this.#log, keyWaitMs: t.keys.jwks.timeout_ms, authorization: this.#env[t.source.push!.authorization_env] ?? null,
-          delivered: this.#streams.get(t.name)?.manager.delivered() ?? null,
+          delivered: this.#streams.get(t.name)?.manager.delivered() ?? null, dropCached: this.#dropCached,
         });
       void answer.then(write, (err: unknown) => {
         this.#log.error({ err: String(err) }, 'identity-provider event handler failed');
@@ -224,7 +228,7 @@ export class EventEndpoints {
       const poller = new SsfPoller(name, source, {
         publisher: this.#publisher, logger: this.#log, authorization: this.#env[source.poll.authorization_env] ?? '',
         actor: this.#actor(`ssf.${name}`, transmitterKeys(source)), count: (type, result) => this.#count(name, type, result),
-        delivered: () => this.#streams.get(name)?.manager.delivered() ?? null,
+        delivered: () => this.#streams.get(name)?.manager.delivered() ?? null, dropCached: this.#dropCached,
       });
       poller.start();
       this.#pollers.push(poller);
@@ -246,7 +250,7 @@ export class EventEndpoints {
       const manager = new SsfStreamManager(name, src, {
         publisher: this.#publisher, logger: this.#log, authorization: this.#env[src.stream!.authorization_env] ?? '',
         pushAuthorization: src.push === undefined ? null : (this.#env[src.push.authorization_env] ?? null),
-        eventsRequested: requestedEvents(), count: (result) => this.#count(name, 'stream', result),
+        eventsRequested: requestedEvents(src), count: (result) => this.#count(name, 'stream', result),
       });
       this.#streams.set(name, { manager, json: JSON.stringify(src) });
       manager.start();

@@ -24,6 +24,19 @@ export interface PushDeps {
   readonly authorization: string | null;
   /** A managed stream's `events_delivered` (null: not managed or not read yet). */
   readonly delivered?: ReadonlySet<string> | null;
+  /** Drop `sub`'s cached verdicts here and at every member (drop_cache events); null = cannot. */
+  readonly dropCached?: DropCached | null;
+}
+
+/** Drops the cached verdicts of `sub`'s tokens (of token issuer `iss`; null = any) cluster-wide; how many were dropped here. */
+export type DropCached = (iss: string | null, sub: string) => number;
+
+/** Apply a drop_cache judgement: one audit line; false when this instance cannot drop. */
+export function applyDrop(log: Logger, name: string, j: { readonly sub: string; readonly issuer: string | null; readonly type: string }, drop: DropCached | null | undefined): boolean {
+  if (drop === null || drop === undefined) return false;
+  const dropped = drop(j.issuer, j.sub);
+  log.info({ audit: 'idp_event', source: name, event: j.type, action: 'drop_cache', subject_fp: fingerprint(j.sub), dropped_here: dropped }, 'identity-provider event applied');
+  return true;
 }
 
 /** An answer plus the event's short type name (metrics label). */
@@ -44,6 +57,7 @@ export function authorized(presented: string, expected: string | null): boolean 
 export type SetJudgement =
   | { readonly kind: 'refuse'; readonly status: number; readonly err: SetErrorCode | 'temporarily_unavailable'; readonly result: string; readonly message: string; readonly type: string }
   | { readonly kind: 'accept'; readonly result: string; readonly type: string }
+  | { readonly kind: 'drop'; readonly sub: string; readonly issuer: string | null; readonly type: string }
   | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly id: string; readonly type: string };
 
 /** Verify `token` as a SET of source `name` and map its event. Never rejects. */
@@ -72,6 +86,7 @@ export async function judgeSet(name: string, src: EventSourceConfig, actor: Jwks
   }
   const action = mapEvent(name, ev, src, nowS);
   if (action.kind === 'accept') return { kind: 'accept', result: action.result, type };
+  if (action.kind === 'drop') return { kind: 'drop', sub: action.sub, issuer: action.issuer, type };
   return { kind: 'revoke', input: action.input, id: eventRevocationId('ssf', src.issuer, ev.jti), type };
 }
 
@@ -96,6 +111,11 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
   if (j.kind === 'accept') {
     deps.logger.info({ audit: 'idp_event', source: name, event: j.type, result: j.result }, 'identity-provider event accepted, nothing to revoke');
     return { status: 202, result: j.result, type: j.type, body: '' };
+  }
+  if (j.kind === 'drop') {
+    return applyDrop(deps.logger, name, j, deps.dropCached)
+      ? { status: 202, result: 'cache_dropped', type: j.type, body: '' }
+      : { status: 503, result: 'no_cache_link', type: j.type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'cached verdicts cannot be dropped by this instance' }) };
   }
   const { type, id, input } = j;
   if (deps.publisher === null) return { status: 503, result: 'no_publisher', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'revocations cannot be published by this instance' }) };

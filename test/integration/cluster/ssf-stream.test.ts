@@ -23,6 +23,7 @@ const SECRET = 'Bearer ssf-push-secret-0123456789';
 /** What the proxy maps, in its order (node/events/ssf-mapping.ts). */
 const MAPPED = [
   `${CAEP}session-revoked`, `${CAEP}credential-change`, `${RISC}account-disabled`, `${RISC}account-purged`, `${RISC}credential-compromise`, `${RISC}sessions-revoked`,
+  `${CAEP}token-claims-change`,
 ];
 
 async function freePort(): Promise<number> {
