@@ -4,7 +4,9 @@
 // metadata + JWKS on port 0, ES256 SETs signed with jose). Per round: a fresh token with its own
 // `sid`, warmed at all three; one back-to-back prober per member; a CAEP session-revoked SET
 // (complex subject → the session) pushed (RFC 8935) to one member (rotating); the time from the
-// push's send to each member's first 401, one clock, nothing subtracted. Then the accept rate of
+// push's send to each member's first 401, one clock, nothing subtracted. Interleaved with it, the
+// baseline: the same session revoked by POST /revocations (kind sid) at the admin API — the
+// operator's path through the same publisher — so the ratio holds on a shared machine. Then the accept rate of
 // one member: pre-signed SETs with distinct jti (RISC account-disabled, distinct users), pushed
 // closed-loop by 16 connections, background load stopped.
 import { createServer, type Server } from 'node:http';
@@ -14,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CompactSign, exportJWK, type JWK } from 'jose';
 import { Client, Pool } from 'undici';
-import { memberConfigYaml, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
+import { memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
 import type { CpuPlan } from './cpu-plan.js';
 import { natsServerBin, startNatsProcess } from './nats-process.js';
 import { parsePacedLoadReport, type PacedLoadReport, type PacedLoadSpec } from './paced-load-process.js';
@@ -107,6 +109,8 @@ function probe(c: Client, token: string, giveUpAt: () => number): { started: Pro
 
 export interface IdpSummary {
   origin: Quantiles; others: Quantiles; slowest: Quantiles; pushAnswered: Quantiles; notRefused: number;
+  /** The same, for the interleaved POST /revocations rounds. */
+  baseline: { origin: Quantiles; others: Quantiles; slowest: Quantiles; answered: Quantiles; notRefused: number };
   throughput: { events: number; accepted: number; other: Record<string, number>; seconds: number; perSecond: number };
   load: PacedLoadReport | null; foreignCores: number | null;
 }
@@ -119,13 +123,20 @@ export function idpTables(s: IdpSummary, f: IdpFlags, warnings: readonly string[
     markdownTable(['SET push sent → first 401', 'n', 'p50 ms', 'p99 ms', 'max ms'], [
       q('origin member (took the push)', s.origin), q('other members (each)', s.others),
       q('**every member (slowest of 3 per event)**', s.slowest), q('push answered 202 (revocation stored in JetStream)', s.pushAnswered),
+      q('baseline, interleaved: POST /revocations (kind sid) → first 401, origin', s.baseline.origin),
+      q('baseline: other members (each)', s.baseline.others),
+      q('**baseline: every member (slowest of 3)**', s.baseline.slowest),
+      q('baseline: POST answered 201', s.baseline.answered),
     ], [false, true, true, true, true]),
+    '',
+    `Ratio SET push / admin POST, slowest member: p50 ${ratio(s.slowest.p50, s.baseline.slowest.p50)}, p99 ${ratio(s.slowest.p99, s.baseline.slowest.p99)}.`,
     '',
     `**Accept rate of one member** — ${s.throughput.events} pre-signed SETs (RISC account-disabled, distinct jti and user: each one a new revocation, stored in JetStream before the 202), ${f.throughputConnections} connections closed loop, background load stopped: **${cell(s.throughput.perSecond, 0)} events/s** (${s.throughput.accepted} × 202 in ${cell(s.throughput.seconds, 2)} s${Object.keys(s.throughput.other).length > 0 ? `; other answers ${JSON.stringify(s.throughput.other)}` : ''}).`,
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
   ].join('\n');
 }
 
+const ratio = (a: number | null, b: number | null): string => (a === null || b === null || b === 0 ? '—' : `${(a / b).toFixed(2)}×`);
 const say = (s: string): void => { process.stdout.write(s + '\n'); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -191,7 +202,14 @@ export async function idpEventPropagation(opts: ScenarioOptions): Promise<Scenar
     const origins: number[] = [];
     const answered: number[] = [];
     const probeClients = clients.slice(0, members.length);
-    for (let i = 0; i < f.events; i++) {
+    const admins = members.map((m) => new Client(`http://127.0.0.1:${m.adminPort}`, { pipelining: 1, keepAliveTimeout: 60_000 }));
+    clients.push(...admins);
+    for (const a of admins) await (await a.request({ path: '/healthz', method: 'GET' })).body.dump();
+    const base: { refused: Array<Array<number | null>>; origins: number[]; answered: number[] } = { refused: [], origins: [], answered: [] };
+    // rounds alternate SET push / admin POST (2 × events rounds), so both see the same machine
+    for (let k = 0; k < 2 * f.events; k++) {
+      const viaAdmin = k % 2 === 1;
+      const i = k >> 1;
       const sid = `bench-${randomUUID()}`;
       const [token] = await as.mint({ kind: 'jwt', alg: 'ES256', count: 1, claims: { sid } });
       for (const c of probeClients) if ((await status(c, token!)) !== 200) throw new Error('fresh token refused before its event (warm step)');
@@ -201,13 +219,19 @@ export async function idpEventPropagation(opts: ScenarioOptions): Promise<Scenar
       await Promise.all(probers.map((p) => p.started));
       const origin = i % members.length;
       t0 = performance.now();
-      const s = await push(pushers[origin]!, set);
-      answered.push(performance.now() - t0);
-      if (s !== 202) throw new Error(`push at ${members[origin]!.id} answered ${s}`);
+      if (viaAdmin) {
+        const r = await revokeAt(admins[origin]!, adminToken, { kind: 'sid', value: sid, issuer: as.issuer, reason: 'bench' });
+        base.answered.push(r.answeredAt - t0);
+        if (r.status !== 201) throw new Error(`POST /revocations at ${members[origin]!.id} answered ${r.status}`);
+      } else {
+        const s = await push(pushers[origin]!, set);
+        answered.push(performance.now() - t0);
+        if (s !== 202) throw new Error(`push at ${members[origin]!.id} answered ${s}`);
+      }
       const res = await Promise.all(probers.map((p) => p.done));
-      refused.push(res.map((r) => (r === null ? null : r - t0)));
-      origins.push(origin);
-      if ((i + 1) % 50 === 0 || i + 1 === f.events) {
+      (viaAdmin ? base.refused : refused).push(res.map((r) => (r === null ? null : r - t0)));
+      (viaAdmin ? base.origins : origins).push(origin);
+      if (!viaAdmin && ((i + 1) % 50 === 0 || i + 1 === f.events)) {
         const sl = quantiles(refused.slice(-50).map((r) => (r.some((x) => x === null) ? null : Math.max(...(r as number[])))));
         say(`  ${i + 1}/${f.events} events  slowest member (last 50): p50 ${cell(sl.p50, 3)} ms  p99 ${cell(sl.p99, 3)} ms  max ${cell(sl.max, 3)} ms`);
       }
@@ -240,6 +264,13 @@ export async function idpEventPropagation(opts: ScenarioOptions): Promise<Scenar
       slowest: quantiles(refused.map((r) => (r.some((x) => x === null) ? null : Math.max(...(r as number[]))))),
       pushAnswered: quantiles(answered),
       notRefused: refused.reduce((n, r) => n + r.filter((x) => x === null).length, 0),
+      baseline: {
+        origin: quantiles(base.refused.map((r, i) => r[base.origins[i]!] ?? null)),
+        others: quantiles(base.refused.flatMap((r, i) => r.filter((_, j) => j !== base.origins[i]))),
+        slowest: quantiles(base.refused.map((r) => (r.some((x) => x === null) ? null : Math.max(...(r as number[]))))),
+        answered: quantiles(base.answered),
+        notRefused: base.refused.reduce((n, r) => n + r.filter((x) => x === null).length, 0),
+      },
       throughput: { events: sets.length, accepted, other, seconds, perSecond: accepted / seconds },
       load, foreignCores,
     };
@@ -252,7 +283,7 @@ export async function idpEventPropagation(opts: ScenarioOptions): Promise<Scenar
     return {
       scenario: 'idp-event-propagation', quick: opts.quick, flags: { ...f, giveUpMs: GIVE_UP_MS, members: MEMBER_IDS.length },
       cpuPlan: plan, peers: { 'nats-server': nats.version }, skipped: {},
-      rounds: { refused, origins, answered }, summary, warnings, table: idpTables(summary, f, warnings),
+      rounds: { refused, origins, answered, baseline: base }, summary, warnings, table: idpTables(summary, f, warnings),
     };
   } finally {
     for (const c of clients) await c.close().catch(() => {});

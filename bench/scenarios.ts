@@ -81,7 +81,7 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
     run: revocationPropagation,
   },
   'idp-event-propagation': {
-    description: '3 members on NATS under background load: a CAEP session-revoked SET pushed (RFC 8935) to one → first 401 at every member, p50/p99/max (target p99 ≤ 10 ms); and the SETs/s one member accepts (signed, distinct jti)',
+    description: '3 members on NATS under background load: a CAEP session-revoked SET pushed (RFC 8935) to one → first 401 at every member, p50/p99/max (target p99 ≤ 10 ms), beside the same revocation by POST /revocations in interleaved rounds; and the SETs/s one member accepts (signed, distinct jti)',
     run: idpEventPropagation,
   },
   'policy-propagation': {
