@@ -5,6 +5,7 @@
 // revokes nothing); every member reports the stream's status in /readyz and /metrics; events
 // outside the stream's events_delivered are refused; when the managing member dies, the other
 // takes over without creating a second stream.
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +13,9 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { CAEP, MGMT_AUTH, RISC, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { CAEP, MGMT_AUTH, POLL_AUTH, RISC, SSF_VERIFY, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
+import { stringify } from 'yaml';
 import { admin, bearer, waitReady } from '../ws/ws-fixtures.js';
 import { waitFor } from './proxy-fixtures.js';
 
@@ -93,8 +95,9 @@ describe('SSF stream management (receiver side)', () => {
     const [stream] = [...tx.streams.values()];
     expect(stream!.delivery).toEqual({ method: 'urn:ietf:rfc:8935', endpoint_url: pushUrl, authorization_header: SECRET });
     expect([...stream!.events_requested].sort()).toEqual([...MAPPED].sort());
-    const [a, b] = await Promise.all([streamOf(A), streamOf(B)]);
-    expect([a.manager, b.manager].filter(Boolean)).toHaveLength(1);
+    // membership converges within a heartbeat or two: then exactly one member manages
+    await waitFor('exactly one manager', async () => [await streamOf(A), await streamOf(B)].filter((x) => x?.manager === true).length === 1, 10_000);
+    const [a] = await Promise.all([streamOf(A), streamOf(B)]);
     expect(a.events_delivered).not.toContain(`${CAEP}credential-change`);
     expect(a.events_delivered).toContain(`${RISC}account-disabled`);
 
@@ -141,5 +144,69 @@ describe('SSF stream management (receiver side)', () => {
     expect(tx.counters.creates).toBe(1);
     expect(tx.streams.size).toBe(1);
     if (managerIsA) A = other; else B = other;
+  });
+});
+
+describe('SSF stream management with poll delivery, and a reload that changes the mapping', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let tx: Transmitter;
+  let P: ProxyProcess;
+  let configPath = '';
+  let config: (events: Record<string, string>) => Record<string, unknown>;
+
+  beforeAll(async () => {
+    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
+    const prefix = `ptstp${Math.random().toString(36).slice(2, 8)}`;
+    config = (events) => ({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      event_sources: {
+        idp: {
+          issuer: tx.issuer, audiences: [AUD], token_issuer: as.issuer, events,
+          poll: { endpoint: tx.pollUrl, authorization_env: 'PT_SSF_POLL', interval_ms: 200 },
+          stream: { authorization_env: 'PT_SSF_MGMT', refresh_s: 1 },
+        },
+      },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    });
+    configPath = writeConfig(config({}));
+    P = await startProxy(null, { configPath, env: { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: POLL_AUTH, PT_SSF_MGMT: MGMT_AUTH } });
+    await waitReady(P);
+  });
+
+  afterAll(async () => {
+    await P?.stop();
+    await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
+  });
+
+  it('creates a poll stream, gets its verification event by polling (acknowledged, nothing revoked); a reload that changes the event table updates events_requested, no second stream', async () => {
+    await waitFor('stream enabled', async () => (await streamOf(P))?.status === 'enabled', 20_000);
+    expect(tx.counters.creates).toBe(1);
+    const [stream] = [...tx.streams.values()];
+    expect(stream!.delivery).toEqual({ method: 'urn:ietf:rfc:8936', endpoint_url: tx.pollUrl });
+    await waitFor('verified by poll', async () => typeof (await streamOf(P))?.verified_at === 'number', 10_000);
+    expect(tx.verificationsSent).toHaveLength(1);
+    // the verification SET was the only event: acknowledged in the next poll, no setErrs, nothing revoked
+    await waitFor('verification SET acknowledged', async () => tx.pending.size === 0 && tx.acked.length === 1, 5_000);
+    expect(tx.errors.size).toBe(0);
+    expect((await admin(P, 'GET', '/revocations')).body.entries ?? []).toHaveLength(0);
+    expect(stream!.events_requested).toContain(`${CAEP}credential-change`);
+    // never requested: SSF 1.0 delivers verification events on every stream
+    expect(stream!.events_requested).not.toContain(SSF_VERIFY);
+
+    writeFileSync(configPath, stringify(config({ [`${CAEP}credential-change`]: 'ignore', [`${RISC}account-enabled`]: 'drop_cache' })));
+    expect((await admin(P, 'POST', '/reload')).status).toBe(200);
+    await waitFor('events_requested updated', async () => tx.counters.updates === 1, 10_000);
+    expect(stream!.events_requested).toContain(`${RISC}account-enabled`);
+    expect(stream!.events_requested).not.toContain(`${CAEP}credential-change`);
+    expect(tx.counters.creates).toBe(1);
+    expect(tx.streams.size).toBe(1);
   });
 });
