@@ -12,6 +12,7 @@ import { jwtWarm } from './jwt-warm.bench.js';
 import { passthrough } from './passthrough.bench.js';
 import { policyPropagation } from './policy-propagation.bench.js';
 import { revocationPropagation } from './revocation-propagation.bench.js';
+import { idpEventPropagation } from './idp-event-propagation.bench.js';
 import { soak } from './soak.bench.js';
 import { upstreamClient } from './upstream-client.bench.js';
 import { websocketRelay } from './websocket-relay.bench.js';
@@ -78,6 +79,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'revocation-propagation': {
     description: '3 members on NATS under background load: POST /revocations at one → first 401 at every member (external prober) and the members\' publish → applied histogram — p50/p99/max (target p99 ≤ 5 ms)',
     run: revocationPropagation,
+  },
+  'idp-event-propagation': {
+    description: '3 members on NATS under background load: a CAEP session-revoked SET pushed (RFC 8935) to one → first 401 at every member, p50/p99/max (target p99 ≤ 10 ms), beside the same revocation by POST /revocations in interleaved rounds; and the SETs/s one member accepts (signed, distinct jti)',
+    run: idpEventPropagation,
   },
   'policy-propagation': {
     description: '3-node NATS cluster, 3 members with cluster policy under background load: 100 pushes, push → every member applied (heartbeat naming the version) p50/p99/max (target p99 ≤ 50 ms), and the background load quiet vs while pushing',

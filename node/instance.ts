@@ -109,9 +109,15 @@ export class ProxyInstance {
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => this.componentStats());
-    this.events = new EventEndpoints({ publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env });
+    // token-claims-change: through the shared introspection cache (every member) when clustered, else this process's caches
+    const sharing = opts.sharing ?? null;
+    this.events = new EventEndpoints({
+      publisher: opts.revocationPublisher ?? null, logger: opts.logger, env: this.env,
+      dropCached: sharing !== null ? (iss, sub) => sharing.dropSubjectEverywhere(iss, sub) : (iss, sub) => this.auth.dropSubject(iss, sub),
+    });
     this.events.warm(opts.config);
     this.events.startPolling(opts.config);
+    this.events.manageStreams(opts.config);
     this.metrics.addSource(() => this.events.stats());
   }
 
@@ -182,11 +188,13 @@ export class ProxyInstance {
     const ready = this.listener !== null && authReady && !this.closing && (cluster === null || cluster.ready);
     const issuers = this.auth.readiness();
     const waiting = waitingIssuers(issuers);
+    const streams = this.events.streams();
     return {
       ready,
       detail: {
         listener: this.listener !== null, keys_loaded: waiting.length === 0, issuers, issuers_waiting: waiting,
         draining: this.closing, config_version: this.version, policy_label: this.snapshot.policyLabel, ...(cluster?.detail ?? {}),
+        ...(Object.keys(streams).length === 0 ? {} : { event_streams: streams }),
       },
     };
   }
@@ -325,6 +333,7 @@ export class ProxyInstance {
     this.version = p.version;
     this.policy = p.policy;
     this.snapshot = p.snapshot;
+    this.events.manageStreams(p.config);
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
     if (this.h2 !== null) this.h2.snapshot = p.snapshot;
     // Pools no longer referenced close once their in-flight requests finish.

@@ -116,6 +116,15 @@ export class IntrospectionSync {
     this.c.evictions_sent++;
   }
 
+  /** Drop `sub`'s cached results (of token issuer `iss`; null = any) from this member's caches now and from every other member's; how many were dropped here. */
+  dropSubjectEverywhere(iss: string | null, sub: string): number {
+    const n = this.applySubjectDrop(iss, sub);
+    if (this.started && !this.closed) {
+      this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.subject_dropped', v: 1, iss: iss ?? '', sub, origin: this.memberId });
+    }
+    return n;
+  }
+
   /** Flat counters and gauges for /metrics. */
   stats(): Record<string, number> {
     const l = this.leases.counters;
@@ -311,6 +320,10 @@ export class IntrospectionSync {
         if (result !== null) this.applyFill(m, result);
         return;
       }
+      case 'cache.subject_dropped':
+        if (m.origin === this.memberId) return;
+        this.applySubjectDrop(m.iss === '' ? null : m.iss, m.sub);
+        return;
       case 'cache.evicted':
         if (m.origin === this.memberId) return;
         this.c.evictions_received++;
@@ -360,6 +373,18 @@ export class IntrospectionSync {
       }
     }
     this.waits.filled(id, result);
+  }
+
+  private applySubjectDrop(iss: string | null, sub: string): number {
+    let n = 0;
+    for (const client of this.clients.values()) {
+      try {
+        // the owner's kept results of those tokens go too, or a peer's next lease would get the old claims back
+        for (const key of client.dropSubject?.(iss, sub) ?? []) { this.leases.evict(key); n++; }
+      } catch (err) { this.log.error({ err }, 'introspection cache subject drop failed'); }
+    }
+    this.leases.dropSubject(sub);
+    return n;
   }
 
   private applyEvict(key: string): void {

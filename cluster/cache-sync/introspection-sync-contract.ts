@@ -10,6 +10,8 @@ import type { MessageBus } from '../protocol/message-bus.js';
 export interface SharedCacheClient {
   prime(tokenHash: string, result: IntrospectionResult): boolean;
   evict(tokenHash: string): boolean;
+  /** Drop the entries of `sub`'s tokens (of token issuer `iss` when not null); the dropped token hashes. */
+  dropSubject?(iss: string | null, sub: string): readonly string[];
   /** The issuer's cache TTLs, ms; without it the schema defaults (60 s, 5 s) bound results from peers. */
   resultBounds?(): { readonly positiveTtlMs: number; readonly negativeTtlMs: number };
 }

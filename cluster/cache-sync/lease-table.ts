@@ -102,6 +102,11 @@ export class LeaseTable {
   }
 
   /** Forget the kept result of `key` under every issuer (revocation). */
+  /** Drop kept results whose claims name `sub` (an IdP's token-claims-change; a scan, rare). */
+  dropSubject(sub: string): void {
+    for (const [id, r] of this.results) if (r.claims !== null && r.claims.sub === sub) this.results.delete(id);
+  }
+
   evict(key: string): void {
     for (const issuer of this.issuers) this.results.delete(leaseId(issuer, key));
   }

@@ -27,6 +27,19 @@ export interface CacheEvicted {
   readonly origin: string;
 }
 
+/**
+ * `cache.subject_dropped`: drop the cached results of this subject's tokens everywhere (an identity
+ * provider's CAEP token-claims-change: the next request is introspected again).
+ */
+export interface CacheSubjectDropped {
+  readonly type: 'cache.subject_dropped';
+  readonly v: 1;
+  /** Token issuer (`iss` URL) the subject belongs to; '' = tokens of any issuer. */
+  readonly iss: string;
+  readonly sub: string;
+  readonly origin: string;
+}
+
 /** `introspection.lease`: request to the key's owner: may I introspect this token? */
 export interface IntrospectionLease {
   readonly type: 'introspection.lease';
@@ -69,7 +82,7 @@ export interface IntrospectionReleased {
 }
 
 /** Every cache-sync message. */
-export type CacheMessage = CacheFilled | CacheEvicted | IntrospectionLease | IntrospectionLeased | IntrospectionReleased;
+export type CacheMessage = CacheFilled | CacheEvicted | IntrospectionLease | IntrospectionLeased | IntrospectionReleased | CacheSubjectDropped;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const isKey = (x: unknown): x is string => typeof x === 'string' && HEX64.test(x);
@@ -112,3 +125,11 @@ export const CACHE_SPECS: ReadonlyArray<MessageSpec<CacheMessage>> = [
       ? { type: 'introspection.released', v: 1, key: o.key, issuer: o.issuer, member: o.member, failed: o.failed, origin: o.origin } : null),
   },
 ];
+
+/** `cache.subject_dropped` v1: appended to the later specs in messages.ts (structure order is append-only). */
+export const CACHE_SUBJECT_DROPPED_SPEC: MessageSpec<CacheMessage> = {
+  type: 'cache.subject_dropped', v: 1,
+  fields: ['type', 'v', 'iss', 'sub', 'origin'],
+  parse: (o) => (typeof o.iss === 'string' && o.iss.length <= 1024 && isStr(o.sub, 1024) && isStr(o.origin, 128)
+    ? { type: 'cache.subject_dropped', v: 1, iss: o.iss, sub: o.sub, origin: o.origin } : null),
+};

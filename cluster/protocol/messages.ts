@@ -2,7 +2,7 @@
 // with a schema version `v` and a fixed field list (the msgpackr record structure).
 // Parsers rebuild each message from checked fields; anything else is rejected.
 import { REVOCATION_KINDS, type RevocationKind } from './subjects.js';
-import { CACHE_SPECS, type CacheMessage } from './cache-messages.js';
+import { CACHE_SPECS, CACHE_SUBJECT_DROPPED_SPEC, type CacheMessage } from './cache-messages.js';
 import { DPOP_SPECS, type DpopMessage } from './dpop-messages.js';
 import { isInt, isNum, isStr, isStrOrNull, isNumOrNull, type MessageSpec } from './message-spec.js';
 
@@ -230,6 +230,7 @@ const LATER_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
       return h === null || policy === undefined ? null : { type: 'member.heartbeat', v: 2, ...h, policy };
     },
   },
+  CACHE_SUBJECT_DROPPED_SPEC as MessageSpec<BusMessage>,
 ];
 
 /** `revocation.added` v2: same fields as v1, only the kinds added later (a v1 kind in a v2 message is malformed: one spelling per record). Last in the list: structure order is append-only. */

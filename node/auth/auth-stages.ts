@@ -48,6 +48,12 @@ export interface Auth {
   stats(): Record<string, number>;
   /** Per-issuer readiness for /readyz. */
   readiness(): IssuerReadiness;
+  /**
+   * Drop this process's cached verdicts of `sub`'s tokens (of token issuer `iss` when not null) so
+   * the next request is decided again: introspection outcomes. JWT verdicts stay: a JWT's claims
+   * are in the token, deciding it again gives the same answer. Returns how many were dropped.
+   */
+  dropSubject(iss: string | null, sub: string): number;
   whenReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -128,6 +134,7 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
       return out;
     },
     readiness: () => tokens.readiness(),
+    dropSubject: (iss, sub) => tokens.dropSubject(iss, sub),
     whenReady(timeoutMs: number): Promise<boolean> {
       if (tokens.ready()) return Promise.resolve(true);
       const until = Date.now() + timeoutMs;

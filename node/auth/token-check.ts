@@ -54,6 +54,8 @@ export interface TokenCheck {
   discard(p: PreparedTokenCheck): void;
   /** `jwt.*` and `introspection.*` counters (names read by /metrics and /cache/stats: keep them). */
   stats(): Record<string, number>;
+  /** Drop this process's cached introspection outcomes of `sub` (of token issuer `iss` when not null); how many. */
+  dropSubject(iss: string | null, sub: string): number;
   close(): Promise<void>;
 }
 
@@ -157,6 +159,7 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
       for (const [k, v] of Object.entries(introspection.stats())) out[`introspection.${k}`] = v;
       return out;
     },
+    dropSubject: (iss, sub) => introspection.dropSubject(iss, sub),
     start: () => jwt.start(),
     async close(): Promise<void> {
       unsubscribe();

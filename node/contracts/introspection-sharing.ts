@@ -16,6 +16,8 @@ export interface IntrospectionCacheLink {
   prime(tokenHash: string, result: IntrospectionResult): boolean;
   /** Drop a token's entry (revocation, eviction elsewhere); false when absent. */
   evict(tokenHash: string): boolean;
+  /** Drop the entries of `sub`'s tokens (of token issuer `iss` when not null); the dropped token hashes. */
+  dropSubject?(iss: string | null, sub: string): readonly string[];
 }
 
 /** Cluster-wide introspection sharing: hooks per issuer. */
@@ -26,4 +28,6 @@ export interface IntrospectionSharing {
   publisher(issuer: string): (tokenHash: string, result: IntrospectionResult) => void;
   /** Lets the cluster fill and evict the issuer's cache; returns the detach function. */
   attach(issuer: string, client: IntrospectionCacheLink): () => void;
+  /** Drop `sub`'s cached results (of token issuer `iss` when not null) here and at every member (an IdP's token-claims-change); how many were dropped here. */
+  dropSubjectEverywhere(iss: string | null, sub: string): number;
 }

@@ -8,9 +8,11 @@ import type { RevocationPublisher } from '../contracts/index.js';
 import { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { handleLogout, type EventAnswer } from './backchannel-logout.js';
-import { authorized, handlePush } from './ssf-push.js';
+import { authorized, handlePush, type DropCached } from './ssf-push.js';
 import { EventLatency } from './event-latency.js';
 import { SsfPoller } from './ssf-poller.js';
+import { requestedEvents } from './ssf-mapping.js';
+import { SsfStreamManager, STREAM_STATUSES, type StreamView } from './ssf-stream.js';
 
 /** A logout token is at most 16 KiB (node/jwt's MAX_TOKEN_BYTES); the form adds its name and little else. */
 export const MAX_EVENT_BODY_BYTES = 20 * 1024;
@@ -23,6 +25,8 @@ export type EventTarget =
 export interface EventEndpointsOptions {
   readonly publisher: RevocationPublisher | null;
   readonly logger: Logger;
+  /** Drops a subject's cached verdicts here and at every member (drop_cache events); none = those events answer 503. */
+  readonly dropCached?: DropCached | null;
   /** Where `*_env` secrets are read (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -71,12 +75,16 @@ export class EventEndpoints {
   readonly #counts = new Map<string, number>();
   readonly #latency = new EventLatency();
   readonly #pollers: SsfPoller[] = [];
+  /** Managed streams by source name, with the JSON of the source config they run with. */
+  readonly #streams = new Map<string, { readonly manager: SsfStreamManager; readonly json: string }>();
   readonly #env: Readonly<Record<string, string | undefined>>;
+  readonly #dropCached: DropCached | null;
 
   constructor(opts: EventEndpointsOptions) {
     this.#log = opts.logger.child({ component: 'idp-events' });
     this.#publisher = opts.publisher;
     this.#env = opts.env ?? process.env;
+    this.#dropCached = opts.dropCached ?? null;
   }
 
   /** The endpoint `path` belongs to in `config`, or null (one Map lookup; none configured: an empty map). */
@@ -129,6 +137,7 @@ export class EventEndpoints {
         ? handleLogout(t.name, t.issuer, this.#actor(t.name, t.issuer), contentType, body, { publisher: this.#publisher, logger: this.#log, keyWaitMs: t.issuer.jwks.timeout_ms })
         : handlePush(t.name, t.source, this.#actor(`ssf.${t.name}`, t.keys), authorization, contentType, body, {
           publisher: this.#publisher, logger: this.#log, keyWaitMs: t.keys.jwks.timeout_ms, authorization: this.#env[t.source.push!.authorization_env] ?? null,
+          delivered: this.#streams.get(t.name)?.manager.delivered() ?? null, dropCached: this.#dropCached,
         });
       void answer.then(write, (err: unknown) => {
         this.#log.error({ err: String(err) }, 'identity-provider event handler failed');
@@ -152,12 +161,24 @@ export class EventEndpoints {
 
   /** Counters `events.<source>.<type>.<result>` and the handling-time histogram. */
   stats(): Record<string, number> {
-    return { ...Object.fromEntries(this.#counts), ...this.#latency.stats() };
+    const out: Record<string, number> = { ...Object.fromEntries(this.#counts), ...this.#latency.stats() };
+    for (const [name, { manager }] of this.#streams) {
+      const st = manager.view().status;
+      for (const s of STREAM_STATUSES) out[`ssf_stream.${name}.status_${s}`] = s === st ? 1 : 0;
+    }
+    return out;
+  }
+
+  /** Managed streams as /readyz reports them (source name → view); empty when none. */
+  streams(): Record<string, StreamView> {
+    return Object.fromEntries([...this.#streams].map(([name, { manager }]) => [name, manager.view()]));
   }
 
   /** Stop every JWKS actor. */
   async close(): Promise<void> {
     for (const p of this.#pollers.splice(0)) p.stop();
+    for (const { manager } of this.#streams.values()) manager.stop();
+    this.#streams.clear();
     const all = [...this.#actors.values()];
     this.#actors.clear();
     await Promise.all(all.map((a) => a.close()));
@@ -186,6 +207,7 @@ export class EventEndpoints {
   }
 
   #count(source: string, type: string, result: string): void {
+    if (type === 'ssf_verification' && result === 'verification') this.#streams.get(source)?.manager.noteVerified();
     const k = `events.${source}.${type}.${result}`;
     this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
   }
@@ -206,9 +228,32 @@ export class EventEndpoints {
       const poller = new SsfPoller(name, source, {
         publisher: this.#publisher, logger: this.#log, authorization: this.#env[source.poll.authorization_env] ?? '',
         actor: this.#actor(`ssf.${name}`, transmitterKeys(source)), count: (type, result) => this.#count(name, type, result),
+        delivered: () => this.#streams.get(name)?.manager.delivered() ?? null, dropCached: this.#dropCached,
       });
       poller.start();
       this.#pollers.push(poller);
+    }
+  }
+
+  /**
+   * Start, restart or stop the stream managers of `config`'s sources with a `stream` block (at
+   * start and on every reload; a source whose config did not change keeps its manager).
+   */
+  manageStreams(config: Config): void {
+    const wanted = new Map(Object.entries(config.event_sources).filter(([, s]) => s.stream !== undefined));
+    for (const [name, cur] of this.#streams) {
+      const src = wanted.get(name);
+      if (src === undefined || JSON.stringify(src) !== cur.json) { cur.manager.stop(); this.#streams.delete(name); }
+    }
+    for (const [name, src] of wanted) {
+      if (this.#streams.has(name)) continue;
+      const manager = new SsfStreamManager(name, src, {
+        publisher: this.#publisher, logger: this.#log, authorization: this.#env[src.stream!.authorization_env] ?? '',
+        pushAuthorization: src.push === undefined ? null : (this.#env[src.push.authorization_env] ?? null),
+        eventsRequested: requestedEvents(src), count: (result) => this.#count(name, 'stream', result),
+      });
+      this.#streams.set(name, { manager, json: JSON.stringify(src) });
+      manager.start();
     }
   }
 }

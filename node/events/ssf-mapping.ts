@@ -1,9 +1,9 @@
-// From a Shared Signals event to what the revocation store can name: CAEP session-revoked → the
-// session (`sid`) or, with only a user, the user's tokens up to the event time; CAEP credential-
-// change and RISC account-disabled/-purged, credential-compromise, sessions-revoked → the user's
-// tokens up to the event time. Subject identifiers (RFC 9493): iss_sub, email, opaque, complex
-// (user/session). Everything else is accepted and counted, never an error (SSF 1.0 §8).
-import type { EventSourceConfig } from '../config/index.js';
+// From a Shared Signals event to what the proxy does, per source (`event_sources.<name>.events`
+// over the defaults): `session` → the session (`sid`) the subject names, else as
+// subject_before_event; `subject_before_event` → the user's tokens issued up to the event time;
+// `drop_cache` → the user's cached verdicts dropped cluster-wide; `ignore` → acknowledged, counted.
+// Subject identifiers (RFC 9493): iss_sub, email, opaque, complex (user/session).
+import { STANDARD_EVENT_TYPES, type EventActionName, type EventSourceConfig } from '../config/index.js';
 import type { RevocationInput } from '../contracts/index.js';
 import type { SecurityEvent } from './ssf-set.js';
 
@@ -12,26 +12,45 @@ const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
 /** SSF 1.0 §8.1.4: the transmitter checks the stream with this event; we only acknowledge it. */
 export const SSF_VERIFICATION = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
 
-/** Short names of the event types that revoke (metrics `type` label); others are `other`. */
-const REVOKING: ReadonlyMap<string, string> = new Map([
-  [`${CAEP}session-revoked`, 'session_revoked'],
-  [`${CAEP}credential-change`, 'credential_change'],
-  [`${RISC}account-disabled`, 'account_disabled'],
-  [`${RISC}account-purged`, 'account_purged'],
-  [`${RISC}credential-compromise`, 'credential_compromise'],
-  [`${RISC}sessions-revoked`, 'sessions_revoked'],
+/** The issue's defaults; a type absent here (and from the source's `events`) is ignored. */
+export const DEFAULT_EVENT_ACTIONS: ReadonlyMap<string, EventActionName> = new Map([
+  [`${CAEP}session-revoked`, 'session'],
+  [`${CAEP}credential-change`, 'subject_before_event'],
+  [`${RISC}account-disabled`, 'subject_before_event'],
+  [`${RISC}account-purged`, 'subject_before_event'],
+  [`${RISC}credential-compromise`, 'subject_before_event'],
+  [`${RISC}sessions-revoked`, 'subject_before_event'],
+  [`${CAEP}token-claims-change`, 'drop_cache'],
 ]);
-const KNOWN: ReadonlyMap<string, string> = new Map([...REVOKING, [`${CAEP}token-claims-change`, 'token_claims_change'], [SSF_VERIFICATION, 'verification']]);
+
+/** Metrics/audit names: the standard types by their last path segment in snake case (`session_revoked`). */
+const KNOWN: ReadonlyMap<string, string> = new Map([
+  ...STANDARD_EVENT_TYPES.map((t): [string, string] => [t, t.slice(t.lastIndexOf('/') + 1).replace(/-/g, '_')]),
+  [SSF_VERIFICATION, 'verification'],
+]);
 
 /** The metrics/audit name of an event type: a short known name, or `other`. */
 export function eventName(type: string): string {
   return KNOWN.get(type) ?? 'other';
 }
 
+/** What `type` does for `src`: its configured action, else the default, else ignore. */
+export function actionOf(src: EventSourceConfig, type: string): EventActionName {
+  return src.events[type] ?? DEFAULT_EVENT_ACTIONS.get(type) ?? 'ignore';
+}
+
+/** The event types a managed stream asks for (`events_requested`): every type that is not ignored, defaults first. */
+export function requestedEvents(src: EventSourceConfig): string[] {
+  const all = new Set([...DEFAULT_EVENT_ACTIONS.keys(), ...Object.keys(src.events)]);
+  return [...all].filter((t) => actionOf(src, t) !== 'ignore');
+}
+
 /** What to do with one event. */
 export type EventAction =
   | { readonly kind: 'revoke'; readonly input: RevocationInput }
-  /** Accepted without a revocation; `result` says why (metrics): verification, not_revoking, unmapped_subject. */
+  /** Drop the cached verdicts of `sub`'s tokens (of token issuer `issuer`; null = any). */
+  | { readonly kind: 'drop'; readonly sub: string; readonly issuer: string | null }
+  /** Accepted without a revocation; `result` says why (metrics): verification, not_revoking, unknown_event, unmapped_subject. */
   | { readonly kind: 'accept'; readonly result: string };
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 && v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v) ? v : null);
@@ -63,22 +82,24 @@ function simple(id: Record<string, unknown> | null, src: EventSourceConfig): { k
 /** The action for `ev` from source `name`; `nowS` bounds the event time (a cut never lies in the future). */
 export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig, nowS: number): EventAction {
   if (ev.type === SSF_VERIFICATION) return { kind: 'accept', result: 'verification' };
-  const short = REVOKING.get(ev.type);
-  if (short === undefined) return { kind: 'accept', result: KNOWN.has(ev.type) ? 'not_revoking' : 'unknown_event' };
+  const action = actionOf(src, ev.type);
+  if (action === 'ignore') return { kind: 'accept', result: KNOWN.has(ev.type) || ev.type in src.events ? 'not_revoking' : 'unknown_event' };
   const ts = typeof ev.body.event_timestamp === 'number' && Number.isFinite(ev.body.event_timestamp) ? ev.body.event_timestamp : ev.iat;
   const before = Math.min(Math.floor(ts), nowS);
-  const reason = `ssf:${name}:${short}`;
+  const reason = `ssf:${name}:${eventName(ev.type)}`;
   const subject = ev.subject;
-  // complex subjects (RFC 9493 §3.3, SSF 1.0 §3): a session names exactly what ended, for session-revoked
+  // complex subjects (RFC 9493 §3.3, SSF 1.0 §3): a session names exactly what ended, for `session`
   let user = subject;
   if (subject !== null && (subject.format === 'complex' || (subject.format === undefined && (obj(subject.user) !== null || obj(subject.session) !== null)))) {
     const session = obj(subject.session);
     const sid = session === null ? null : (str(session.id) ?? str(session.sid));
-    if (sid !== null && short === 'session_revoked') return { kind: 'revoke', input: { kind: 'sid', value: sid, issuer: src.token_issuer ?? null, reason } };
+    if (sid !== null && action === 'session') return { kind: 'revoke', input: { kind: 'sid', value: sid, issuer: src.token_issuer ?? null, reason } };
     user = obj(subject.user);
   }
   const target = simple(user, src);
   if (target === null) return { kind: 'accept', result: 'unmapped_subject' };
+  if (action === 'drop_cache') return target.kind === 'sub' ? { kind: 'drop', sub: target.value, issuer: target.issuer } : { kind: 'accept', result: 'unmapped_subject' };
+  // an opaque subject configured as a session id is that session, whatever the action
   if (target.kind === 'sid') return { kind: 'revoke', input: { kind: 'sid', value: target.value, issuer: target.issuer, reason } };
   return { kind: 'revoke', input: { kind: 'sub', value: target.value, issuer: target.issuer, before, reason } };
 }

@@ -8,7 +8,7 @@ import type { EventSourceConfig } from '../config/index.js';
 import type { RevocationPublisher } from '../contracts/index.js';
 import type { JwksActor } from '../jwt/index.js';
 import type { Logger } from '../log.js';
-import { auditApplied, judgeSet } from './ssf-push.js';
+import { applyDrop, auditApplied, judgeSet, type DropCached } from './ssf-push.js';
 
 /** Largest poll answer read, bytes (100 SETs of a few KiB each). */
 const MAX_POLL_BYTES = 4 * 1024 * 1024;
@@ -21,6 +21,10 @@ export interface PollerDeps {
   /** Count one outcome (`events.<source>.<type>.<result>`). */
   readonly count: (type: string, result: string) => void;
   readonly dispatcher?: Dispatcher;
+  /** Drop `sub`'s cached verdicts cluster-wide (drop_cache events). */
+  readonly dropCached?: DropCached | null;
+  /** A managed stream's `events_delivered` now (null: not managed or not read yet). */
+  readonly delivered?: () => ReadonlySet<string> | null;
 }
 
 /** The poll loop of one source. */
@@ -104,7 +108,7 @@ export class SsfPoller {
   }
 
   async #one(jti: string, set: string): Promise<void> {
-    const j = await judgeSet(this.name, this.src, this.deps.actor, set, this.src.jwks.timeout_ms);
+    const j = await judgeSet(this.name, this.src, this.deps.actor, set, this.src.jwks.timeout_ms, this.deps.delivered?.() ?? null);
     if (j.kind === 'refuse') {
       this.deps.count(`ssf_${j.type}`, j.result);
       // keys not loaded: no answer, the SET comes again; anything else is the transmitter's to know (RFC 8936 §2.4 setErrs)
@@ -113,6 +117,13 @@ export class SsfPoller {
     }
     if (j.kind === 'accept') {
       this.deps.count(`ssf_${j.type}`, j.result);
+      this.#acks.add(jti);
+      return;
+    }
+    if (j.kind === 'drop') {
+      // cannot drop here: left unacknowledged, it comes again
+      if (!applyDrop(this.deps.logger, this.name, j, this.deps.dropCached)) { this.deps.count(`ssf_${j.type}`, 'no_cache_link'); return; }
+      this.deps.count(`ssf_${j.type}`, 'cache_dropped');
       this.#acks.add(jti);
       return;
     }

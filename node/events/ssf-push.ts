@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { eventRevocationId, fingerprint, type EventAnswer } from './backchannel-logout.js';
 import { checkJws } from './jws-check.js';
 import { checkSetClaims, type SetErrorCode } from './ssf-set.js';
-import { eventName, mapEvent } from './ssf-mapping.js';
+import { eventName, mapEvent, SSF_VERIFICATION } from './ssf-mapping.js';
 
 /** `typ` values a SET must carry (RFC 8417 §2.3; SSF 1.0 requires it). */
 const SET_TYPS: ReadonlySet<string> = new Set(['secevent+jwt', 'application/secevent+jwt']);
@@ -22,6 +22,21 @@ export interface PushDeps {
   readonly keyWaitMs: number;
   /** The expected Authorization header value (from `push.authorization_env`); null = unset → every push refused. */
   readonly authorization: string | null;
+  /** A managed stream's `events_delivered` (null: not managed or not read yet). */
+  readonly delivered?: ReadonlySet<string> | null;
+  /** Drop `sub`'s cached verdicts here and at every member (drop_cache events); null = cannot. */
+  readonly dropCached?: DropCached | null;
+}
+
+/** Drops the cached verdicts of `sub`'s tokens (of token issuer `iss`; null = any) cluster-wide; how many were dropped here. */
+export type DropCached = (iss: string | null, sub: string) => number;
+
+/** Apply a drop_cache judgement: one audit line; false when this instance cannot drop. */
+export function applyDrop(log: Logger, name: string, j: { readonly sub: string; readonly issuer: string | null; readonly type: string }, drop: DropCached | null | undefined): boolean {
+  if (drop === null || drop === undefined) return false;
+  const dropped = drop(j.issuer, j.sub);
+  log.info({ audit: 'idp_event', source: name, event: j.type, action: 'drop_cache', subject_fp: fingerprint(j.sub), dropped_here: dropped }, 'identity-provider event applied');
+  return true;
 }
 
 /** An answer plus the event's short type name (metrics label). */
@@ -42,10 +57,11 @@ export function authorized(presented: string, expected: string | null): boolean 
 export type SetJudgement =
   | { readonly kind: 'refuse'; readonly status: number; readonly err: SetErrorCode | 'temporarily_unavailable'; readonly result: string; readonly message: string; readonly type: string }
   | { readonly kind: 'accept'; readonly result: string; readonly type: string }
+  | { readonly kind: 'drop'; readonly sub: string; readonly issuer: string | null; readonly type: string }
   | { readonly kind: 'revoke'; readonly input: RevocationInput; readonly id: string; readonly type: string };
 
 /** Verify `token` as a SET of source `name` and map its event. Never rejects. */
-export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number): Promise<SetJudgement> {
+export async function judgeSet(name: string, src: EventSourceConfig, actor: JwksActor, token: string, keyWaitMs: number, delivered: ReadonlySet<string> | null = null): Promise<SetJudgement> {
   const rules = { issuer: src.issuer, audiences: src.audiences, maxAgeS: src.max_age_s, clockSkewS: src.clock_skew_s };
   // cheap checks on the (not yet trusted) payload first: a flood of wrong or stale SETs costs no signature check
   const pre = parseCompact(token);
@@ -64,8 +80,13 @@ export async function judgeSet(name: string, src: EventSourceConfig, actor: Jwks
   if (!claims.ok) return { kind: 'refuse', status: 400, err: claims.err, result: claims.result, message: claims.message, type: 'unknown' };
   const ev = claims.event;
   const type = eventName(ev.type);
+  // a managed stream's events_delivered is what the transmitter agreed to send: anything else is not this stream's (verification always is)
+  if (delivered !== null && ev.type !== SSF_VERIFICATION && !delivered.has(ev.type)) {
+    return { kind: 'refuse', status: 400, err: 'invalid_request', result: 'not_delivered', message: 'the event type is not in the stream\'s events_delivered', type };
+  }
   const action = mapEvent(name, ev, src, nowS);
   if (action.kind === 'accept') return { kind: 'accept', result: action.result, type };
+  if (action.kind === 'drop') return { kind: 'drop', sub: action.sub, issuer: action.issuer, type };
   return { kind: 'revoke', input: action.input, id: eventRevocationId('ssf', src.issuer, ev.jti), type };
 }
 
@@ -81,7 +102,7 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
     return { ...err(401, 'authentication_failed', 'authentication_failed', 'the transmitter did not authenticate'), wwwAuthenticate: 'Bearer' };
   }
   if (contentType.split(';')[0]!.trim().toLowerCase() !== SET_MEDIA) return err(400, 'invalid_request', 'malformed', `Content-Type must be ${SET_MEDIA}`);
-  const j = await judgeSet(name, src, actor, body.toString('latin1').trim(), deps.keyWaitMs);
+  const j = await judgeSet(name, src, actor, body.toString('latin1').trim(), deps.keyWaitMs, deps.delivered ?? null);
   if (j.kind === 'refuse') {
     return j.status === 503
       ? { status: 503, result: j.result, type: j.type, retryAfter: 5, body: JSON.stringify({ err: j.err, description: j.message }) }
@@ -90,6 +111,11 @@ export async function handlePush(name: string, src: EventSourceConfig, actor: Jw
   if (j.kind === 'accept') {
     deps.logger.info({ audit: 'idp_event', source: name, event: j.type, result: j.result }, 'identity-provider event accepted, nothing to revoke');
     return { status: 202, result: j.result, type: j.type, body: '' };
+  }
+  if (j.kind === 'drop') {
+    return applyDrop(deps.logger, name, j, deps.dropCached)
+      ? { status: 202, result: 'cache_dropped', type: j.type, body: '' }
+      : { status: 503, result: 'no_cache_link', type: j.type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'cached verdicts cannot be dropped by this instance' }) };
   }
   const { type, id, input } = j;
   if (deps.publisher === null) return { status: 503, result: 'no_publisher', type, retryAfter: 5, body: JSON.stringify({ err: 'temporarily_unavailable', description: 'revocations cannot be published by this instance' }) };

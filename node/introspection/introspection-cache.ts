@@ -49,6 +49,17 @@ export class IntrospectionCache<V> {
     return true;
   }
 
+  /**
+   * Drop every entry whose value `match`es; returns their keys. A full scan (one pass over at most
+   * maxEntries entries): for rare events (an IdP's token-claims-change), never per request.
+   */
+  dropWhere(match: (value: V) => boolean): string[] {
+    const dropped: string[] = [];
+    for (const [key, e] of this.#map) if (match(e.value)) dropped.push(key);
+    for (const key of dropped) this.#map.delete(key);
+    return dropped;
+  }
+
   delete(key: string): boolean {
     return this.#map.delete(key);
   }

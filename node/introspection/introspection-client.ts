@@ -212,6 +212,16 @@ export class IntrospectionClient {
     return this.#cache.delete(tokenHash);
   }
 
+  /**
+   * Drop the cached outcomes of tokens whose principal is `sub` (of this issuer, when `iss` is not
+   * null): the next request is introspected again (an IdP said the subject's claims changed).
+   * Returns the dropped token hashes.
+   */
+  dropSubject(iss: string | null, sub: string): string[] {
+    if (iss !== null && iss !== this.#issuerUrl) return [];
+    return this.#cache.dropWhere((v) => v.ok && v.principal.claims.sub === sub);
+  }
+
   /** How long this issuer's answers may be cached, ms (`cache_ttl_s`, `negative_ttl_s`): results learnt from other members are capped by them. */
   resultBounds(): { readonly positiveTtlMs: number; readonly negativeTtlMs: number } {
     return { positiveTtlMs: this.#cfg.cache_ttl_s * 1000, negativeTtlMs: this.#cfg.negative_ttl_s * 1000 };

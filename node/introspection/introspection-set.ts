@@ -89,6 +89,13 @@ export class IntrospectionSet {
     for (const s of this.slots.values()) s.client.evict(token);
   }
 
+  /** This process's cached outcomes of `sub`'s tokens (of `iss` when not null) leave every client's cache; how many were dropped. */
+  dropSubject(iss: string | null, sub: string): number {
+    let n = 0;
+    for (const s of this.slots.values()) n += s.client.dropSubject(iss, sub).length;
+    return n;
+  }
+
   /** Counters summed over the live clients, plus the calls of retired ones. */
   stats(): IntrospectionStats {
     const out: IntrospectionStats = { ...ZERO_STATS, ...this.retired };

@@ -65,3 +65,11 @@ patterns.push({
   unmap: (metric, l) => (metric === 'portcullis_idp_event_apply_seconds_bucket' && l.le !== undefined
     ? `events_apply_ms_bucket_le_${l.le === '+Inf' ? 'inf' : String(round(Number(l.le) / MS))}` : null),
 });
+
+// SSF streams this proxy manages as a receiver (node/events/ssf-stream.ts: `ssf_stream.<source>.status_<status>`)
+declare('portcullis_ssf_stream_status', 'gauge', 'Status of a managed SSF stream as the transmitter reports it: 1 on the current one of enabled, paused, disabled, unknown (not read yet or the read failed)', ['source', 'status'], 'max');
+patterns.push({
+  re: /^ssf_stream\.([A-Za-z0-9_-]+)\.status_(enabled|paused|disabled|unknown)$/,
+  map: (m) => sample('portcullis_ssf_stream_status', { source: m[1]!, status: m[2]! }),
+  unmap: (metric, l) => (metric === 'portcullis_ssf_stream_status' && l.source !== undefined && l.status !== undefined ? `ssf_stream.${l.source}.status_${l.status}` : null),
+});

@@ -96,7 +96,7 @@ describe('SSF push receiver across members', () => {
     expect((await get(B, await as.issueJwt({ sub: 'grace' }))).status).toBe(200);
   });
 
-  it('acknowledges verification, token-claims-change and unknown events without revoking, and counts them', async () => {
+  it('acknowledges verification, token-claims-change (drops cached verdicts) and unknown events without revoking, and counts them', async () => {
     const n = (await admin(A, 'GET', '/revocations')).body.total as number;
     expect(await push(await tx.set(SSF_VERIFY, { state: 'VGhpcyBpcyBh' }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
@@ -106,7 +106,7 @@ describe('SSF push receiver across members', () => {
     const text = await (await request(`${A.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_verification",result="verification"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_other",result="unknown_event"\} 1/);
-    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_token_claims_change",result="not_revoking"\} 1/);
+    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_token_claims_change",result="cache_dropped"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_account_purged",result="unmapped_subject"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_session_revoked",result="accepted"\} 1/);
   });

@@ -52,4 +52,23 @@ describe('event endpoint config', () => {
       { backchannel_logout: { path: '/events', client_id: 'rp' } }));
     expect(errs).toEqual([expect.stringMatching(/^event_sources\.tx\.push\.path: "\/events" is already the event path of "kc"/)]);
   });
+
+  it('stream management: push delivery by default with a push block, needs push_url; poll delivery needs the poll block', () => {
+    const src = (extra: Record<string, unknown>): Record<string, unknown> => ({ issuer: 'https://tx.example', audiences: ['rp'], ...extra });
+    const ok = validateConfig(base({ event_sources: { tx: src({ push: { path: '/e', authorization_env: 'P' }, stream: { authorization_env: 'M', push_url: 'https://proxy.example/e' } }) } }));
+    expect(ok.ok && ok.config.event_sources.tx!.stream).toEqual({ authorization_env: 'M', push_url: 'https://proxy.example/e', refresh_s: 60, verify: true });
+    const errs = paths(base({
+      event_sources: {
+        nourl: src({ push: { path: '/a', authorization_env: 'P' }, stream: { authorization_env: 'M' } }),
+        nopoll: src({ push: { path: '/b', authorization_env: 'P' }, stream: { authorization_env: 'M', delivery: 'poll' } }),
+        nopush: src({ poll: { endpoint: 'https://tx.example/poll', authorization_env: 'P' }, stream: { authorization_env: 'M', delivery: 'push', push_url: 'https://p.example/c' } }),
+        typo: src({ poll: { endpoint: 'https://tx.example/poll', authorization_env: 'P' }, stream: { authorization_env: 'M', refresh: 5 } }),
+      },
+    }));
+    const joined = errs.join('\n');
+    expect(joined).toMatch(/event_sources\.nourl\.stream\.push_url: required for push delivery/);
+    expect(joined).toMatch(/event_sources\.nopoll\.stream\.delivery: poll delivery needs the poll block/);
+    expect(joined).toMatch(/event_sources\.nopush\.stream\.delivery: push delivery needs the push block/);
+    expect(joined).toMatch(/event_sources\.typo\.stream\.refresh: unknown key/);
+  });
 });

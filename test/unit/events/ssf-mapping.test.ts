@@ -2,7 +2,7 @@
 // with which RFC 9493 subject revokes what, and what is only acknowledged.
 import { describe, expect, it } from 'vitest';
 import { eventSourceSchema } from '../../../node/config/index.js';
-import { checkSetClaims, mapEvent, SSF_VERIFICATION, type SecurityEvent } from '../../../node/events/index.js';
+import { checkSetClaims, mapEvent, requestedEvents, SSF_VERIFICATION, type SecurityEvent } from '../../../node/events/index.js';
 
 const NOW = 1_800_000_000;
 const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
@@ -61,9 +61,37 @@ describe('SSF event → revocation', () => {
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, null), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
   });
 
-  it('verification, token-claims-change and unknown types are acknowledged, never revoking', () => {
+  it('verification and unknown types are acknowledged, never revoking; token-claims-change drops the subject\'s cached verdicts', () => {
     expect(mapEvent('tx', ev(SSF_VERIFICATION, null, { state: 'x' }), src, NOW)).toEqual({ kind: 'accept', result: 'verification' });
-    expect(mapEvent('tx', ev(`${CAEP}token-claims-change`, issSub), src, NOW)).toEqual({ kind: 'accept', result: 'not_revoking' });
+    expect(mapEvent('tx', ev(`${CAEP}token-claims-change`, issSub), src, NOW)).toEqual({ kind: 'drop', sub: 'u1', issuer: 'https://as.example' });
+    expect(mapEvent('tx', ev(`${CAEP}assurance-level-change`, issSub), src, NOW)).toEqual({ kind: 'accept', result: 'not_revoking' });
     expect(mapEvent('tx', ev('https://vendor.example/x', issSub), src, NOW)).toEqual({ kind: 'accept', result: 'unknown_event' });
+  });
+
+  it('follows the source\'s events table over the defaults; requests exactly what is not ignored', () => {
+    const custom = eventSourceSchema.parse({
+      ...src, events: { [`${CAEP}session-revoked`]: 'subject_before_event', [`${RISC}account-disabled`]: 'ignore', [`${CAEP}token-claims-change`]: 'ignore', 'https://vendor.example/logout': 'session', [`${RISC}account-enabled`]: 'drop_cache' },
+    });
+    const complex = { format: 'complex', user: issSub, session: { format: 'opaque', id: 's9' } };
+    expect(mapEvent('tx', ev(`${CAEP}session-revoked`, complex), custom, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', before: NOW - 10 } });
+    expect(mapEvent('tx', ev('https://vendor.example/logout', complex), custom, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sid', value: 's9', reason: 'ssf:tx:other' } });
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, issSub), custom, NOW)).toEqual({ kind: 'accept', result: 'not_revoking' });
+    expect(mapEvent('tx', ev(`${RISC}account-enabled`, issSub), custom, NOW)).toEqual({ kind: 'drop', sub: 'u1', issuer: 'https://as.example' });
+    expect(requestedEvents(custom).sort()).toEqual([
+      `${CAEP}credential-change`, `${CAEP}session-revoked`, `${RISC}account-enabled`, `${RISC}account-purged`, `${RISC}credential-compromise`, `${RISC}sessions-revoked`, 'https://vendor.example/logout',
+    ].sort());
+    expect(requestedEvents(src)).toHaveLength(7);
+  });
+
+  it('refuses a mistyped standard event type, the verification event and a bad action at config load', () => {
+    const r = eventSourceSchema.safeParse({
+      ...src, events: { [`${CAEP}session-revokd`]: 'session', [SSF_VERIFICATION]: 'ignore', 'not a uri': 'ignore', [`${RISC}account-purged`]: 'revoke' },
+    });
+    expect(r.success).toBe(false);
+    const msgs = r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(msgs.join('\n')).toMatch(/session-revokd: not a CAEP 1\.0 or RISC 1\.0 event type/);
+    expect(msgs.join('\n')).toMatch(/verification: the SSF verification event is always acknowledged/);
+    expect(msgs.join('\n')).toMatch(/not a uri: an event type URI/);
+    expect(msgs.join('\n')).toMatch(/account-purged: one of session, subject_before_event, drop_cache, ignore/);
   });
 });

@@ -30,6 +30,8 @@ const samples: BusMessage[] = [
   { type: 'dpop.claim', v: 1, key: 'A'.repeat(43), expiresAt: 1_700_000_060, member: 'm' },
   { type: 'dpop.claimed', v: 1, key: 'A'.repeat(43), verdict: 'replayed' },
   { type: 'dpop.seen', v: 1, key: 'A'.repeat(43), expiresAt: 1_700_000_060, origin: 'm' },
+  { type: 'cache.subject_dropped', v: 1, iss: 'https://as.example', sub: 'u1', origin: 'm' },
+  { type: 'cache.subject_dropped', v: 1, iss: '', sub: 'u2', origin: 'm' },
 ];
 
 describe('Codec', () => {
@@ -51,7 +53,8 @@ describe('Codec', () => {
       'revocation.added@1', 'revocation.sync@1', 'revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'retired.policy.updated@1',
     ]);
     // the retired slot keeps its place; new specs only at the end
-    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'member.heartbeat', v: 2 });
+    expect(MESSAGE_SPECS.at(-2)).toMatchObject({ type: 'member.heartbeat', v: 2 });
+    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'cache.subject_dropped', v: 1 });
   });
 
   it('never delivers the retired policy.updated, and refuses a heartbeat whose policy status is malformed', () => {

@@ -1,0 +1,212 @@
+// SSF 1.0 §8 stream management as a receiver, against real processes: two `portcullis serve`
+// members on a real nats-server and the reference transmitter (metadata, stream configuration,
+// verification and status endpoints). Exactly one member creates the stream (push delivery to the
+// configured public URL, the events the proxy maps), asks for a verification event (accepted,
+// revokes nothing); every member reports the stream's status in /readyz and /metrics; events
+// outside the stream's events_delivered are refused; when the managing member dies, the other
+// takes over without creating a second stream.
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { CAEP, MGMT_AUTH, POLL_AUTH, RISC, SSF_VERIFY, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
+import { stringify } from 'yaml';
+import { admin, bearer, waitReady } from '../ws/ws-fixtures.js';
+import { waitFor } from './proxy-fixtures.js';
+
+const PATH = '/ssf/events';
+const AUD = 'https://proxy.example/ssf';
+const SECRET = 'Bearer ssf-push-secret-0123456789';
+/** What the proxy maps, in its order (node/events/ssf-mapping.ts). */
+const MAPPED = [
+  `${CAEP}session-revoked`, `${CAEP}credential-change`, `${RISC}account-disabled`, `${RISC}account-purged`, `${RISC}credential-compromise`, `${RISC}sessions-revoked`,
+  `${CAEP}token-claims-change`,
+];
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function metrics(p: ProxyProcess): Promise<string> {
+  return (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+}
+
+const streamOf = async (p: ProxyProcess): Promise<any> => (await admin(p, 'GET', '/readyz')).body?.event_streams?.idp ?? null;
+
+describe('SSF stream management (receiver side)', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let tx: Transmitter;
+  let A: ProxyProcess;
+  let B: ProxyProcess;
+  let pushUrl = '';
+
+  beforeAll(async () => {
+    // the transmitter does not offer credential-change: the stream's events_delivered leaves it out
+    [nats, as, echo, tx] = await Promise.all([
+      startNatsServer(), startAuthServer(), startEchoUpstream(),
+      startTransmitter(AUD, { supported: MAPPED.filter((e) => !e.endsWith('credential-change')) }),
+    ]);
+    const portA = await freePort();
+    pushUrl = `http://127.0.0.1:${portA}${PATH}`;
+    const prefix = `ptstr${Math.random().toString(36).slice(2, 8)}`;
+    const config = (port: number): Record<string, unknown> => ({
+      server: { listen: { host: '127.0.0.1', port } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      event_sources: {
+        idp: {
+          issuer: tx.issuer, audiences: [AUD], push: { path: PATH, authorization_env: 'PT_SSF_PUSH' }, token_issuer: as.issuer,
+          stream: { authorization_env: 'PT_SSF_MGMT', push_url: pushUrl, refresh_s: 1 },
+        },
+      },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    });
+    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_PUSH: SECRET, PT_SSF_MGMT: MGMT_AUTH };
+    [A, B] = await Promise.all([startProxy(config(portA), { env }), startProxy(config(0), { env })]);
+    await Promise.all([waitReady(A), waitReady(B)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
+  });
+
+  it('one member creates the stream (push to our URL, the mapped events) and asks for verification; the verification SET is accepted and revokes nothing; both report it enabled', async () => {
+    await waitFor('both members report the stream enabled', async () => {
+      const [a, b] = await Promise.all([streamOf(A), streamOf(B)]);
+      return a?.status === 'enabled' && b?.status === 'enabled' && a.stream_id === b.stream_id;
+    }, 20_000);
+    expect(tx.counters.creates).toBe(1);
+    const [stream] = [...tx.streams.values()];
+    expect(stream!.delivery).toEqual({ method: 'urn:ietf:rfc:8935', endpoint_url: pushUrl, authorization_header: SECRET });
+    expect([...stream!.events_requested].sort()).toEqual([...MAPPED].sort());
+    // membership converges within a heartbeat or two: then exactly one member manages
+    await waitFor('exactly one manager', async () => [await streamOf(A), await streamOf(B)].filter((x) => x?.manager === true).length === 1, 10_000);
+    const [a] = await Promise.all([streamOf(A), streamOf(B)]);
+    expect(a.events_delivered).not.toContain(`${CAEP}credential-change`);
+    expect(a.events_delivered).toContain(`${RISC}account-disabled`);
+
+    // the verification event went to the push URL (member A) and was acknowledged there
+    await waitFor('verification SET delivered', async () => tx.verificationsSent.length === 1, 10_000);
+    expect(tx.verificationsSent[0]!.status).toBe(202);
+    await waitFor('A records the stream as verified', async () => typeof (await streamOf(A))?.verified_at === 'number', 5_000);
+    expect(await metrics(A)).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_verification",result="verification"\} 1/);
+    expect((await admin(A, 'GET', '/revocations')).body.entries ?? []).toHaveLength(0);
+    expect(await metrics(B)).toMatch(/portcullis_ssf_stream_status\{source="idp",status="enabled"\} 1/);
+  });
+
+  it('refuses an event outside the stream\'s events_delivered and counts it; revokes nothing', async () => {
+    const tok = await as.issueJwt({ sub: 'nora' });
+    const set = await tx.set(`${CAEP}credential-change`, {}, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'nora' } });
+    const r = await tx.push(pushUrl, set, SECRET);
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ err: 'invalid_request' });
+    expect(await metrics(A)).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_credential_change",result="not_delivered"\} 1/);
+    const g = await request(`${B.url}/api/x`, { headers: bearer(tok) });
+    await g.body.dump();
+    expect(g.statusCode).toBe(200);
+  });
+
+  it('reports a paused stream at every member (readyz and metric)', async () => {
+    const [stream] = [...tx.streams.values()];
+    stream!.status = 'paused';
+    await waitFor('both report paused', async () => (await streamOf(A))?.status === 'paused' && (await streamOf(B))?.status === 'paused', 10_000);
+    expect((await streamOf(A)).reason).toBe('set by the test');
+    const m = await metrics(A);
+    expect(m).toMatch(/portcullis_ssf_stream_status\{source="idp",status="paused"\} 1/);
+    expect(m).toMatch(/portcullis_ssf_stream_status\{source="idp",status="enabled"\} 0/);
+    stream!.status = 'enabled';
+  });
+
+  it('when the managing member dies, the other takes over and asks for verification again, without a second stream', async () => {
+    const managerIsA = (await streamOf(A)).manager === true;
+    const [manager, other] = managerIsA ? [A, B] : [B, A];
+    const before = tx.counters.verifications;
+    manager.proc.kill('SIGKILL');
+    await manager.exited;
+    await waitFor('the survivor manages the stream', async () => (await streamOf(other))?.manager === true, 20_000);
+    await waitFor('the survivor asked for verification', async () => tx.counters.verifications === before + 1, 10_000);
+    expect(tx.counters.creates).toBe(1);
+    expect(tx.streams.size).toBe(1);
+    if (managerIsA) A = other; else B = other;
+  });
+});
+
+describe('SSF stream management with poll delivery, and a reload that changes the mapping', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let tx: Transmitter;
+  let P: ProxyProcess;
+  let configPath = '';
+  let config: (events: Record<string, string>) => Record<string, unknown>;
+
+  beforeAll(async () => {
+    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
+    const prefix = `ptstp${Math.random().toString(36).slice(2, 8)}`;
+    config = (events) => ({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      event_sources: {
+        idp: {
+          issuer: tx.issuer, audiences: [AUD], token_issuer: as.issuer, events,
+          poll: { endpoint: tx.pollUrl, authorization_env: 'PT_SSF_POLL', interval_ms: 200 },
+          stream: { authorization_env: 'PT_SSF_MGMT', refresh_s: 1 },
+        },
+      },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    });
+    configPath = writeConfig(config({}));
+    P = await startProxy(null, { configPath, env: { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: POLL_AUTH, PT_SSF_MGMT: MGMT_AUTH } });
+    await waitReady(P);
+  });
+
+  afterAll(async () => {
+    await P?.stop();
+    await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
+  });
+
+  it('creates a poll stream, gets its verification event by polling (acknowledged, nothing revoked); a reload that changes the event table updates events_requested, no second stream', async () => {
+    await waitFor('stream enabled', async () => (await streamOf(P))?.status === 'enabled', 20_000);
+    expect(tx.counters.creates).toBe(1);
+    const [stream] = [...tx.streams.values()];
+    expect(stream!.delivery).toEqual({ method: 'urn:ietf:rfc:8936', endpoint_url: tx.pollUrl });
+    await waitFor('verified by poll', async () => typeof (await streamOf(P))?.verified_at === 'number', 10_000);
+    expect(tx.verificationsSent).toHaveLength(1);
+    // the verification SET was the only event: acknowledged in the next poll, no setErrs, nothing revoked
+    await waitFor('verification SET acknowledged', async () => tx.pending.size === 0 && tx.acked.length === 1, 5_000);
+    expect(tx.errors.size).toBe(0);
+    expect((await admin(P, 'GET', '/revocations')).body.entries ?? []).toHaveLength(0);
+    expect(stream!.events_requested).toContain(`${CAEP}credential-change`);
+    // never requested: SSF 1.0 delivers verification events on every stream
+    expect(stream!.events_requested).not.toContain(SSF_VERIFY);
+
+    writeFileSync(configPath, stringify(config({ [`${CAEP}credential-change`]: 'ignore', [`${RISC}account-enabled`]: 'drop_cache' })));
+    expect((await admin(P, 'POST', '/reload')).status).toBe(200);
+    await waitFor('events_requested updated', async () => tx.counters.updates === 1, 10_000);
+    expect(stream!.events_requested).toContain(`${RISC}account-enabled`);
+    expect(stream!.events_requested).not.toContain(`${CAEP}credential-change`);
+    expect(tx.counters.creates).toBe(1);
+    expect(tx.streams.size).toBe(1);
+  });
+});
