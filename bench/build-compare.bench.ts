@@ -22,6 +22,17 @@ import { passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } f
 import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 
 export const BASELINE_ENV = 'PORTCULLIS_BENCH_BASELINE';
+/** `append|keep|off`: this build's `server.forwarded.x_forwarded_for` (the baseline keeps its default: an older build refuses the key). */
+export const XFF_ENV = 'PORTCULLIS_BENCH_XFF';
+
+/** Pure: a bench config (its `  workers: 1` server line) with `server.forwarded.x_forwarded_for` set; unchanged for undefined/''. Throws on another value. */
+export function withXffMode(yaml: string, mode: string | undefined): string {
+  if (mode === undefined || mode === '') return yaml;
+  if (mode !== 'append' && mode !== 'keep' && mode !== 'off') throw new Error(`${XFF_ENV}: append, keep or off, not ${JSON.stringify(mode)}`);
+  const trust = mode === 'keep' ? '  trust_forwarded: true\n' : '';
+  if (!yaml.includes('\n  workers: 1\n')) throw new Error('bench config without a "  workers: 1" server line');
+  return yaml.replace('\n  workers: 1\n', `\n  workers: 1\n${trust}  forwarded: { x_forwarded_for: ${mode} }\n`);
+}
 export const COMPARE_TARGETS = ['direct', 'baseline', 'portcullis', 'haproxy'] as const;
 export const COMPARE_PHASES = ['passthrough', 'jwt-warm'] as const;
 
@@ -90,6 +101,8 @@ const say = (s: string): void => { process.stdout.write(s + '\n'); };
 /** Run both phases; every process is stopped on the way out. */
 export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioReport> {
   const baseline = baselineCli();
+  const xff = process.env[XFF_ENV] ?? '';
+  withXffMode('\n  workers: 1\n', xff); // a bad value fails before anything starts
   const plan = cpuPlan(availableParallelism());
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
   const stops: Array<() => Promise<void> | void> = [];
@@ -116,7 +129,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       const phaseStops: Array<() => Promise<void>> = [];
       const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, headers }];
       for (const [name, cli] of [['baseline', baseline], ['portcullis', undefined]] as const) {
-        const pc = await startPortcullis(yaml, plan.proxy, env, cli);
+        const pc = await startPortcullis(cli === undefined ? withXffMode(yaml, xff) : yaml, plan.proxy, env, cli);
         phaseStops.push(() => pc.stop());
         live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
       }
@@ -142,7 +155,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
     ];
     const table = [
-      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process.`,
+      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}.`,
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
@@ -152,7 +165,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
     ].join('\n');
     return {
       scenario: 'build-compare', quick: opts.quick,
-      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS },
+      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(xff !== '' ? { xForwardedFor: xff } : {}) },
       cpuPlan: plan, peers, skipped: {},
       rounds: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.closed])),
       summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.summary])),
