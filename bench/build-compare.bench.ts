@@ -18,6 +18,8 @@ import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
 import { median, type LoadSummary } from './stats.js';
+import { runAmount } from './load.js';
+import { countSyscalls, type SyscallCount } from './syscall-count.js';
 import { passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';
 import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 
@@ -96,6 +98,17 @@ export function roundsTable(closed: RoundResults): string {
   return markdownTable(['round', ...COMPARE_TARGETS.map((t) => `${t}: rps · CPU/req · [heap/req ·] foreign`)], rows, [false, true, true, true, true]);
 }
 
+/** Requests per syscall count (each target, after the rounds, strace attached). */
+export const SYSCALL_REQUESTS = 3000;
+
+/** Pure: syscalls per request of each target (a skip reason where strace could not count). */
+export function syscallTable(counts: Record<string, SyscallCount | string>): string {
+  const rows = Object.entries(counts).map(([name, c]) => typeof c === 'string'
+    ? [name, '—', `skipped: ${c}`]
+    : [name, cell(c.perRequest, 2), Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')]);
+  return markdownTable([`target (strace -c, ${SYSCALL_REQUESTS} requests)`, 'syscalls / request', 'by syscall (≥ 0.05 / request)'], rows, [false, true, false]);
+}
+
 const say = (s: string): void => { process.stdout.write(s + '\n'); };
 
 /** Run both phases; every process is stopped on the way out. */
@@ -107,7 +120,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
   const stops: Array<() => Promise<void> | void> = [];
   const restoreAffinity = pinSelf(plan.loader);
-  const phases: Record<string, { closed: RoundResults; summary: PhaseSummary }> = {};
+  const phases: Record<string, { closed: RoundResults; summary: PhaseSummary; syscalls: Record<string, SyscallCount | string> }> = {};
   const peers: Record<string, string> = {};
   const gate = quietGate(opts.quick ? 5 : 120);
   try {
@@ -145,7 +158,14 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
         }
         say(`\n### ${phase}`);
         const closed = await closedLoopRounds(live, { ...load, headers }, opts.rounds, [...new Set([...live.map((t) => t.pid), as.process.pid])], gate);
-        phases[phase] = { closed, summary: summarisePhase(closed) };
+        phases[phase] = { closed, summary: summarisePhase(closed), syscalls: {} };
+        // after the timed rounds (strace slows what it watches): syscalls per request, load-independent
+        for (const t of live) {
+          if (t.name === 'direct') continue;
+          const c = await countSyscalls(t.pid, async () => (await runAmount(t.url, { connections: load.connections, pipelining: 1, timeoutS: load.timeoutS, path: load.path, headers, amount: SYSCALL_REQUESTS })).requests);
+          phases[phase]!.syscalls[t.name] = c;
+          say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
+        }
       } finally {
         for (const stop of phaseStops.reverse()) await stop().catch(() => {});
       }
@@ -159,7 +179,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
-          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs; V8 heap allocated per response (median of rounds, warmup included): baseline ${cell(s.heapBytes.baseline, 0)} B, portcullis ${cell(s.heapBytes.portcullis, 0)} B`, '', roundsTable(phases[p]!.closed)];
+          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs; V8 heap allocated per response (median of rounds, warmup included): baseline ${cell(s.heapBytes.baseline, 0)} B, portcullis ${cell(s.heapBytes.portcullis, 0)} B`, '', roundsTable(phases[p]!.closed), '', syscallTable(phases[p]!.syscalls)];
       }),
       ...warnings.map((w) => `\n> **Warning:** ${w}`),
     ].join('\n');
@@ -168,7 +188,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(xff !== '' ? { xForwardedFor: xff } : {}) },
       cpuPlan: plan, peers, skipped: {},
       rounds: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.closed])),
-      summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.summary])),
+      summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, { ...phases[p]!.summary, syscalls: phases[p]!.syscalls }])),
       warnings, table,
     };
   } finally {
