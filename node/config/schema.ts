@@ -55,12 +55,8 @@ export const serverSchema = z.strictObject({
     keep_headers: z.array(z.string().transform((n) => n.toLowerCase()).refine(isUntrustedHeader, {
       message: `a header the proxy strips (one of ${UNTRUSTED_REQUEST_HEADERS.join(', ')}); others are forwarded anyway`,
     })).default([]),
-    /**
-     * X-Forwarded-For to the upstream. append: the client's copy plus the connection's address
-     * (the rightmost entry is the proxy's); keep: a trusted front proxy's copy as sent, nothing
-     * added (needs trust_forwarded); off: none at all (the client's copy is stripped). keep and
-     * off spare a getpeername syscall per request while the access log and tracing are off.
-     */
+    /** X-Forwarded-For: append the connection's address (rightmost = ours); keep a trusted front proxy's (needs
+     * trust_forwarded); off: none. keep/off spare a getpeername per request while access log and tracing are off. */
     x_forwarded_for: z.enum(['append', 'keep', 'off']).default('append'),
   }).default({}),
   /**
