@@ -18,10 +18,23 @@ import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
 import { median, type LoadSummary } from './stats.js';
+import { runAmount } from './load.js';
+import { countSyscalls, type SyscallCount } from './syscall-count.js';
 import { passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';
 import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 
 export const BASELINE_ENV = 'PORTCULLIS_BENCH_BASELINE';
+/** `append|keep|off`: this build's `server.forwarded.x_forwarded_for` (the baseline keeps its default: an older build refuses the key). */
+export const XFF_ENV = 'PORTCULLIS_BENCH_XFF';
+
+/** Pure: a bench config (its `  workers: 1` server line) with `server.forwarded.x_forwarded_for` set; unchanged for undefined/''. Throws on another value. */
+export function withXffMode(yaml: string, mode: string | undefined): string {
+  if (mode === undefined || mode === '') return yaml;
+  if (mode !== 'append' && mode !== 'keep' && mode !== 'off') throw new Error(`${XFF_ENV}: append, keep or off, not ${JSON.stringify(mode)}`);
+  const trust = mode === 'keep' ? '  trust_forwarded: true\n' : '';
+  if (!yaml.includes('\n  workers: 1\n')) throw new Error('bench config without a "  workers: 1" server line');
+  return yaml.replace('\n  workers: 1\n', `\n  workers: 1\n${trust}  forwarded: { x_forwarded_for: ${mode} }\n`);
+}
 export const COMPARE_TARGETS = ['direct', 'baseline', 'portcullis', 'haproxy'] as const;
 export const COMPARE_PHASES = ['passthrough', 'jwt-warm'] as const;
 
@@ -85,16 +98,29 @@ export function roundsTable(closed: RoundResults): string {
   return markdownTable(['round', ...COMPARE_TARGETS.map((t) => `${t}: rps · CPU/req · [heap/req ·] foreign`)], rows, [false, true, true, true, true]);
 }
 
+/** Requests per syscall count (each target, after the rounds, strace attached). */
+export const SYSCALL_REQUESTS = 3000;
+
+/** Pure: syscalls per request of each target (a skip reason where strace could not count). */
+export function syscallTable(counts: Record<string, SyscallCount | string>): string {
+  const rows = Object.entries(counts).map(([name, c]) => typeof c === 'string'
+    ? [name, '—', `skipped: ${c}`]
+    : [name, cell(c.perRequest, 2), Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')]);
+  return markdownTable([`target (strace -c, ${SYSCALL_REQUESTS} requests)`, 'syscalls / request', 'by syscall (≥ 0.05 / request)'], rows, [false, true, false]);
+}
+
 const say = (s: string): void => { process.stdout.write(s + '\n'); };
 
 /** Run both phases; every process is stopped on the way out. */
 export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioReport> {
   const baseline = baselineCli();
+  const xff = process.env[XFF_ENV] ?? '';
+  withXffMode('\n  workers: 1\n', xff); // a bad value fails before anything starts
   const plan = cpuPlan(availableParallelism());
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
   const stops: Array<() => Promise<void> | void> = [];
   const restoreAffinity = pinSelf(plan.loader);
-  const phases: Record<string, { closed: RoundResults; summary: PhaseSummary }> = {};
+  const phases: Record<string, { closed: RoundResults; summary: PhaseSummary; syscalls: Record<string, SyscallCount | string> }> = {};
   const peers: Record<string, string> = {};
   const gate = quietGate(opts.quick ? 5 : 120);
   try {
@@ -116,7 +142,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       const phaseStops: Array<() => Promise<void>> = [];
       const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, headers }];
       for (const [name, cli] of [['baseline', baseline], ['portcullis', undefined]] as const) {
-        const pc = await startPortcullis(yaml, plan.proxy, env, cli);
+        const pc = await startPortcullis(cli === undefined ? withXffMode(yaml, xff) : yaml, plan.proxy, env, cli);
         phaseStops.push(() => pc.stop());
         live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
       }
@@ -132,7 +158,14 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
         }
         say(`\n### ${phase}`);
         const closed = await closedLoopRounds(live, { ...load, headers }, opts.rounds, [...new Set([...live.map((t) => t.pid), as.process.pid])], gate);
-        phases[phase] = { closed, summary: summarisePhase(closed) };
+        phases[phase] = { closed, summary: summarisePhase(closed), syscalls: {} };
+        // after the timed rounds (strace slows what it watches): syscalls per request, load-independent
+        for (const t of live) {
+          if (t.name === 'direct') continue;
+          const c = await countSyscalls(t.pid, async () => (await runAmount(t.url, { connections: load.connections, pipelining: 1, timeoutS: load.timeoutS, path: load.path, headers, amount: SYSCALL_REQUESTS })).requests);
+          phases[phase]!.syscalls[t.name] = c;
+          say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
+        }
       } finally {
         for (const stop of phaseStops.reverse()) await stop().catch(() => {});
       }
@@ -142,20 +175,20 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
     ];
     const table = [
-      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process.`,
+      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}.`,
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
-          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs; V8 heap allocated per response (median of rounds, warmup included): baseline ${cell(s.heapBytes.baseline, 0)} B, portcullis ${cell(s.heapBytes.portcullis, 0)} B`, '', roundsTable(phases[p]!.closed)];
+          `CPU saved per request (baseline − portcullis, median of rounds): ${cell(s.cpuSavedUs, 1)} µs; V8 heap allocated per response (median of rounds, warmup included): baseline ${cell(s.heapBytes.baseline, 0)} B, portcullis ${cell(s.heapBytes.portcullis, 0)} B`, '', roundsTable(phases[p]!.closed), '', syscallTable(phases[p]!.syscalls)];
       }),
       ...warnings.map((w) => `\n> **Warning:** ${w}`),
     ].join('\n');
     return {
       scenario: 'build-compare', quick: opts.quick,
-      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS },
+      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(xff !== '' ? { xForwardedFor: xff } : {}) },
       cpuPlan: plan, peers, skipped: {},
       rounds: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.closed])),
-      summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.summary])),
+      summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, { ...phases[p]!.summary, syscalls: phases[p]!.syscalls }])),
       warnings, table,
     };
   } finally {

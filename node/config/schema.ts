@@ -44,7 +44,7 @@ export const serverSchema = z.strictObject({
   }).default({}),
   /** Worker processes: a number, or "auto" = available parallelism. */
   workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
-  /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For is always appended to). */
+  /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For: forwarded.x_forwarded_for). */
   trust_forwarded: z.boolean().default(false),
   /**
    * Client-sent headers upstreams trust as the proxy's word (X-Real-IP, X-Original-URL, X-Rewrite-URL,
@@ -55,6 +55,9 @@ export const serverSchema = z.strictObject({
     keep_headers: z.array(z.string().transform((n) => n.toLowerCase()).refine(isUntrustedHeader, {
       message: `a header the proxy strips (one of ${UNTRUSTED_REQUEST_HEADERS.join(', ')}); others are forwarded anyway`,
     })).default([]),
+    /** X-Forwarded-For: append the connection's address (rightmost = ours); keep a trusted front proxy's (needs
+     * trust_forwarded); off: none. keep/off spare a getpeername per request while access log and tracing are off. */
+    x_forwarded_for: z.enum(['append', 'keep', 'off']).default('append'),
   }).default({}),
   /**
    * How request paths are read, so that what an upstream resolves is what the proxy authorized
@@ -80,7 +83,12 @@ export const serverSchema = z.strictObject({
     /** No frame from the client (pings answered included) for this long → closed; 0 = never; uWS accepts 0 or 8–960. */
     idle_timeout_s: z.number().int().refine((n) => n === 0 || (n >= 8 && n <= 960), '0, or 8 to 960 seconds').default(120),
   }).default({}),
-}).superRefine(grpcNeedsHttp2).default({});
+}).superRefine(grpcNeedsHttp2).superRefine((s, ctx) => {
+  // without trust, a client could write the address the upstream takes as the proxy's word
+  if (s.forwarded.x_forwarded_for === 'keep' && !s.trust_forwarded) {
+    ctx.addIssue({ code: 'custom', path: ['forwarded', 'x_forwarded_for'], message: 'keep passes the client\'s X-Forwarded-For unchanged: only behind a trusted front proxy (set server.trust_forwarded: true), else use append or off' });
+  }
+}).default({});
 
 export const adminSchema = z.strictObject({
   listen: listen('127.0.0.1', 9901),

@@ -356,7 +356,10 @@ export class Listener implements RelayHost {
     if (match === AMBIGUOUS) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots'), '(none)', head);
     if (match === null) return this.reject(res, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`), '(none)', head);
 
-    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    // uWS reads the address with a getpeername syscall per call (README "Limitations"): only when
+    // X-Forwarded-For appends it, or the access log or a trace records it
+    const remoteAddress = snap.config.server.forwarded.x_forwarded_for === 'append' || this.opts.accessLog || snap.tracer !== null
+      ? Buffer.from(res.getRemoteAddressAsText()).toString() : '';
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,

@@ -60,6 +60,7 @@ export interface RequestContext {
   readonly host: string;
   /** Request headers as received: flat [name, value, name, value…], names lower-cased. */
   readonly headers: string[];
+  /** The client connection's address; '' where nothing reads it (node/http: X-Forwarded-For append, the access log and tracing do). */
   readonly remoteAddress: string;
   /** The client connection is TLS (X-Forwarded-Proto); absent = no. */
   readonly secure?: boolean;

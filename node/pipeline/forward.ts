@@ -103,10 +103,12 @@ export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: strin
   // Before host and X-Forwarded-*: mutate may remove entries (a stripped token header or
   // cookie), which would shift hostIdx onto another header's value.
   if (ctx.route.policy !== null) auth.mutate(ctx, out);
-  // X-Forwarded-For always appends the client (the rightmost entry is ours); Proto and
+  // X-Forwarded-For appends the client by default (the rightmost entry is ours); Proto and
   // Host are ours unless server.trust_forwarded keeps what a trusted front proxy sent.
   const trust = snap.config.server.trust_forwarded;
-  out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+  const xffMode = snap.config.server.forwarded.x_forwarded_for;
+  if (xffMode === 'append') out.push('x-forwarded-for', xff !== null ? `${xff}, ${ctx.remoteAddress}` : ctx.remoteAddress);
+  else if (xffMode === 'keep' && xff !== null) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', trust && xfProto !== null ? xfProto : ctx.secure === true ? 'https' : 'http');
   // the Host as routed (lower case, no trailing dot), port as sent: the upstream reads what was authorized
   const clientHost = normalizedHostHeader(headerValue(h, 'host') ?? '') ?? '';

@@ -1,7 +1,7 @@
 // build-compare: the baseline build is required and named, runs only when asked for, and its
 // per-round CPU difference and ratios fold as the other side-by-side scenarios do.
 import { describe, expect, it } from 'vitest';
-import { baselineCli, pairedCpuDiff, roundsTable, summarisePhase } from '../../../bench/build-compare.bench.js';
+import { baselineCli, pairedCpuDiff, roundsTable, summarisePhase, withXffMode } from '../../../bench/build-compare.bench.js';
 import { resolveScenarios } from '../../../bench/run.js';
 import type { LoadResult } from '../../../bench/stats.js';
 
@@ -11,6 +11,14 @@ describe('build-compare scenario', () => {
   it('is not part of "every scenario" but runs when named', () => {
     expect(resolveScenarios([])).not.toContain('build-compare');
     expect(resolveScenarios(['build-compare'])).toEqual(['build-compare']);
+  });
+
+  it('PORTCULLIS_BENCH_XFF sets this build\'s X-Forwarded-For mode in the bench config (keep with trust); unset leaves it; a typo is refused', () => {
+    const yaml = 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  workers: 1\nadmin:\n';
+    expect(withXffMode(yaml, undefined)).toBe(yaml);
+    expect(withXffMode(yaml, 'off')).toBe('server:\n  listen: { host: 127.0.0.1, port: 0 }\n  workers: 1\n  forwarded: { x_forwarded_for: off }\nadmin:\n');
+    expect(withXffMode(yaml, 'keep')).toContain('  trust_forwarded: true\n  forwarded: { x_forwarded_for: keep }\n');
+    expect(() => withXffMode(yaml, 'of')).toThrow(/PORTCULLIS_BENCH_XFF: append, keep or off/);
   });
 
   it('refuses to run without a built baseline, naming the variable', () => {

@@ -126,6 +126,17 @@ describe('config: schema errors', () => {
     expect(e.some((x) => x.startsWith('server.workers: '))).toBe(true);
   });
 
+  const ROUTES = [{ name: 'a', match: { path: '/*' }, upstream: 'a', auth: 'none' }];
+  it('X-Forwarded-For keep is refused without trust_forwarded, with its path; append is the default', () => {
+    expect(errors(validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES, server: { forwarded: { x_forwarded_for: 'keep' } } })))
+      .toEqual([expect.stringMatching(/^server\.forwarded\.x_forwarded_for: keep passes the client's X-Forwarded-For unchanged/)]);
+    expect(errors(validateConfig(base({ server: { forwarded: { x_forwarded_for: 'drop' } } }))).some((x) => x.startsWith('server.forwarded.x_forwarded_for: '))).toBe(true);
+    const ok = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES, server: { trust_forwarded: true, forwarded: { x_forwarded_for: 'keep' } } });
+    expect(ok.ok).toBe(true);
+    const dflt = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES });
+    expect(dflt.ok && dflt.config.server.forwarded.x_forwarded_for).toBe('append');
+  });
+
   it('missing required sections are named', () => {
     expect(errors(validateConfig({}))).toEqual(['upstreams: required (expected object)', 'routes: required (expected array)']);
     expect(errors(parseConfigText(''))).toEqual(['upstreams: required (expected object)', 'routes: required (expected array)']);

@@ -1,0 +1,70 @@
+// Syscalls per request of one target process, counted with `strace -c -f -p PID` while a fixed
+// number of requests runs through it: a figure other processes' load does not move (unlike rps and
+// CPU µs/req), so a change that removes a syscall per request shows even on a shared machine.
+// strace slows the process a lot while attached: never combined with a throughput measurement.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const STRACE = '/usr/bin/strace';
+/** Waiting for strace to attach to every thread before the load starts (it gives no ready signal with -o). */
+const ATTACH_MS = 700;
+
+export interface SyscallCount {
+  /** Every syscall counted (futex and epoll included), divided by the requests served. */
+  perRequest: number;
+  /** Calls per request of each syscall made at least 0.05 times per request, largest first. */
+  bySyscall: Record<string, number>;
+  requests: number;
+}
+
+/** Pure: the call counts of a `strace -c` summary (`% time  seconds  usecs/call  calls  [errors]  syscall`). */
+export function parseStraceSummary(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m !== null && m[2] !== 'total') out[m[2]!] = Number(m[1]);
+  }
+  return out;
+}
+
+/** Pure: per-request figures from the summary's counts and the requests served in the window. */
+export function perRequest(calls: Record<string, number>, requests: number): SyscallCount {
+  const by = Object.entries(calls).map(([k, v]) => [k, v / requests] as const).filter(([, v]) => v >= 0.05).sort((a, b) => b[1] - a[1]);
+  return {
+    perRequest: Object.values(calls).reduce((s, v) => s + v, 0) / requests,
+    bySyscall: Object.fromEntries(by.map(([k, v]) => [k, Math.round(v * 100) / 100])),
+    requests,
+  };
+}
+
+/**
+ * Attach strace to `pid` (all threads), run `load` (resolves with the requests it completed),
+ * detach and count. Resolves with a reason instead when strace is missing or cannot attach.
+ */
+export async function countSyscalls(pid: number, load: () => Promise<number>): Promise<SyscallCount | string> {
+  if (!existsSync(STRACE)) return `${STRACE} not found (apt-get install strace)`;
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-strace-'));
+  const file = join(dir, 'summary.txt');
+  try {
+    const st = spawn(STRACE, ['-c', '-f', '-q', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    st.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => st.on('exit', (code) => resolve(code)));
+    await new Promise((r) => setTimeout(r, ATTACH_MS));
+    if (st.exitCode !== null) return `strace could not attach to ${pid}: ${err.trim() || `exit ${st.exitCode}`}`;
+    let requests: number;
+    try {
+      requests = await load();
+    } finally {
+      st.kill('SIGINT');
+      await exited;
+    }
+    if (!existsSync(file)) return `strace wrote no summary: ${err.trim()}`;
+    if (requests <= 0) return 'no request completed while strace was attached';
+    return perRequest(parseStraceSummary(readFileSync(file, 'utf8')), requests);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
