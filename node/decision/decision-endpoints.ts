@@ -51,7 +51,8 @@ export class DecisionEndpoints implements DecisionHost {
   /** Envoy endpoints: prefixes the original path is appended to. */
   private readonly prefixes: Endpoint[] = [];
   private readonly trusted: (address: string) => boolean;
-  private readonly counts = new Map<string, number>();
+  /** Calls per dialect × result (DIALECTS × RESULTS order): no key string built per call. */
+  private readonly counts = new Float64Array(DIALECTS.length * RESULTS.length);
   /** Decisions being judged (a cache miss waits for the verifier or the authorization server). */
   private inflight = 0;
   private idleResolve: (() => void) | null = null;
@@ -66,8 +67,11 @@ export class DecisionEndpoints implements DecisionHost {
       if (e.dialect === 'envoy') this.prefixes.push(e); else this.exact.set(e.path, e);
     }
     this.trusted = cidrMatcher(config.trusted_edges);
-    for (const d of DIALECTS) for (const r of RESULTS) this.counts.set(decisionKey(d, r), 0);
-    opts.addSource(() => Object.fromEntries(this.counts));
+    opts.addSource(() => {
+      const out: Record<string, number> = {};
+      DIALECTS.forEach((d, i) => RESULTS.forEach((r, j) => { out[decisionKey(d, r)] = this.counts[i * RESULTS.length + j]!; }));
+      return out;
+    });
   }
 
   /** The endpoint `rawPath` calls, or null (the request is an ordinary proxied one). */
@@ -78,11 +82,19 @@ export class DecisionEndpoints implements DecisionHost {
     return null;
   }
 
-  /** Answer one decision call (synchronously or later through its sink). Never throws for bad input. */
-  handle(ep: Endpoint, res: HttpResponse, call: CallParts, snap: Snapshot, pipeline: Pipeline): void {
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    if (!this.trusted(remote)) {
-      return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
+  /**
+   * Answer one decision call (synchronously or later through its sink). Never throws for bad input.
+   * `edge`: null on the TCP listener (the peer address is read and checked against trusted_edges);
+   * the socket's name on the unix socket, whose file mode already decided who may call.
+   */
+  handle(ep: Endpoint, res: HttpResponse, call: CallParts, snap: Snapshot, pipeline: Pipeline, edge: string | null = null): void {
+    let remote = edge;
+    if (remote === null) {
+      // reading the peer address costs µs per call (uWS allocates an ArrayBuffer): the unix socket skips it
+      remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (!this.trusted(remote)) {
+        return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
+      }
     }
     const orig = readOriginal(ep.dialect, ep.path, call);
     if (typeof orig === 'string') {
@@ -140,12 +152,11 @@ export class DecisionEndpoints implements DecisionHost {
   }
 
   private count(dialect: Dialect | 'none', result: DecisionResult): void {
-    const k = decisionKey(dialect, result);
-    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.counts[DIALECTS.indexOf(dialect) * RESULTS.length + RESULTS.indexOf(result)]!++;
   }
 
   /** A call refused before the pipeline: the error answer, its count and log line. */
-  private refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void {
+  refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void {
     const status = this.opts.writeError(res, err, call.hasBody, call.head);
     this.count(dialect, 'refused');
     if (!this.opts.accessLog) return;
