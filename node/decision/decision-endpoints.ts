@@ -108,9 +108,11 @@ export class DecisionEndpoints implements DecisionHost {
     const ctx = originalContext(orig, headers, remote, snap);
     if (!('route' in ctx)) return this.refuse(res, call, dialect, ctx, remote);
     const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
-    res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
     this.inflight++;
     pipeline.run(ctx, sink);
+    // a warm token is answered inside run(); only a verdict still pending (cache miss) needs the
+    // abort handler, registered before this uWS handler returns as uWS requires — no closure per warm call
+    if (!sink.closed) res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
   }
 
   /** Resolve once no decision is being judged, or after `ms` (shutdown drain). */
