@@ -8,7 +8,9 @@
 //   nginx+zero        nginx auth_request → a bare uWS app answering 200 (no decision, no cache), on a
 //                     unix socket like nginx+portcullis: the ceiling of any uncached auth service
 //   uws-floor         that bare uWS app loaded directly: the floor of what a verdict can cost
-//   decision-before   decision-only of another build (PORTCULLIS_BENCH_BASELINE=<built checkout>), same rounds
+//   decision-before   decision-only of another build (PORTCULLIS_BENCH_BASELINE=<built checkout>), same rounds,
+//   decision-after    and of this build, each in a process of its own serving nothing else (like for
+//                     like: the decision-only process also serves proxy mode and nginx, which changes its JIT and heap)
 // nginx reaches Portcullis over a unix socket (server.decision.unix_socket), as deploy/edge/nginx.conf does.
 // Before the load: every target refuses bad tokens, and a revocation at Portcullis is honoured
 // through nginx+portcullis on the next request (the validator with a cache cannot honour one).
@@ -29,7 +31,7 @@ import { startPortcullis, startUpstreamProcess } from './targets.js';
 import { BENCH_AUDIENCE, BENCH_SCOPE, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 import { probe } from './targets.js';
 
-export const FORWARD_AUTH_TARGETS = ['nginx+portcullis', 'nginx+validator', 'portcullis', 'haproxy', 'decision-only', 'nginx+zero', 'uws-floor', 'decision-before'] as const;
+export const FORWARD_AUTH_TARGETS = ['nginx+portcullis', 'nginx+validator', 'portcullis', 'haproxy', 'decision-only', 'nginx+zero', 'uws-floor', 'decision-after', 'decision-before'] as const;
 /** proxy_cache lifetime of the validator's 200 verdicts, s: how long a revoked token keeps passing there. */
 export const VALIDATOR_CACHE_TTL_S = 10;
 const DECISION_PATH = '/_portcullis/auth';
@@ -41,7 +43,7 @@ export interface ForwardAuthSummary {
   revocation: Record<string, boolean | null>;
   /** Median per-round CPU µs/req of decision-only minus uws-floor: what a verdict costs above a bare uWS answer. */
   cpuOverFloorUs: number | null;
-  /** Median per-round CPU µs/req of decision-before minus decision-only: what this build saves per verdict. */
+  /** Median per-round CPU µs/req of decision-before minus decision-after: what this build saves per verdict. */
   cpuSavedUs: number | null;
 }
 
@@ -49,11 +51,11 @@ export interface ForwardAuthSummary {
 export function summariseForwardAuth(closed: Parameters<typeof foldRounds>[0], revocation: Record<string, boolean | null>): ForwardAuthSummary {
   return {
     throughput: foldRounds(closed),
-    ratios: ([['nginx+portcullis', 'nginx+validator'], ['nginx+zero', 'nginx+validator'], ['nginx+portcullis', 'nginx+zero'], ['nginx+portcullis', 'haproxy'], ['nginx+portcullis', 'portcullis'], ['portcullis', 'haproxy'], ['decision-only', 'portcullis'], ['decision-only', 'decision-before']] as const)
+    ratios: ([['nginx+portcullis', 'nginx+validator'], ['nginx+zero', 'nginx+validator'], ['nginx+portcullis', 'nginx+zero'], ['nginx+portcullis', 'haproxy'], ['nginx+portcullis', 'portcullis'], ['portcullis', 'haproxy'], ['decision-only', 'portcullis'], ['decision-after', 'decision-before']] as const)
       .filter(([a, b]) => closed[a] !== undefined && closed[b] !== undefined)
       .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
     cpuOverFloorUs: pairedCpuDiff(closed, 'decision-only', 'uws-floor'),
-    cpuSavedUs: pairedCpuDiff(closed, 'decision-before', 'decision-only'),
+    cpuSavedUs: pairedCpuDiff(closed, 'decision-before', 'decision-after'),
     revocation,
   };
 }
@@ -66,7 +68,7 @@ export function forwardAuthTables(s: ForwardAuthSummary, skipped: Record<string,
     if (t === 'haproxy') return 'no: jwt_verify has no revocation';
     if (t === 'decision-only') return '(same process as portcullis)';
     if (t === 'nginx+zero' || t === 'uws-floor') return 'n/a: decides nothing (reference point)';
-    if (t === 'decision-before') return '(the other build, not probed)';
+    if (t === 'decision-before' || t === 'decision-after') return '(decision-only twin, not probed)';
     return v === null || v === undefined ? 'not probed' : v ? 'yes: the next request after POST /revocations got 401' : 'NO: the next request still passed';
   };
   return [
@@ -74,7 +76,7 @@ export function forwardAuthTables(s: ForwardAuthSummary, skipped: Record<string,
     '', throughputTable(FORWARD_AUTH_TARGETS, s.throughput, skipped), '',
     ratioTable(s.ratios), '',
     `CPU µs per verdict above a bare uWS 200 (decision-only − uws-floor, median of per-round differences): ${s.cpuOverFloorUs === null ? 'not measured' : s.cpuOverFloorUs.toFixed(1)}` +
-      (s.cpuSavedUs === null ? '' : `; saved against the other build (decision-before − decision-only): ${s.cpuSavedUs.toFixed(1)}`), '',
+      (s.cpuSavedUs === null ? '' : `; saved against the other build (decision-before − decision-after): ${s.cpuSavedUs.toFixed(1)}`), '',
     '| target | revocation honoured |', '|---|---|',
     ...FORWARD_AUTH_TARGETS.map((t) => `| ${t} | ${rev(t)} |`),
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
@@ -142,10 +144,16 @@ export async function forwardAuth(opts: ScenarioOptions): Promise<ScenarioReport
     stops.push(() => zeroTcp.process.stop());
     live.push({ name: 'uws-floor', url: `http://127.0.0.1:${zeroTcp.ready.port}`, pid: zeroTcp.process.pid, path: DECISION_PATH, headers: decisionHeaders });
     const baseline = process.env[BASELINE_ENV];
-    if (baseline === undefined || baseline === '') skipped['decision-before'] = `set ${BASELINE_ENV}=<root of another built checkout> to compare`;
-    else {
-      const pb = await startPortcullis(yaml.replace(/, unix_socket: \{[^}]*\}/, ''), plan.proxy, env, baselineCli());
+    if (baseline === undefined || baseline === '') {
+      skipped['decision-before'] = skipped['decision-after'] = `set ${BASELINE_ENV}=<root of another built checkout> to compare`;
+    } else {
+      // same config without the socket (a build before it refuses the key), one process per build
+      const twin = yaml.replace(/, unix_socket: \{[^}]*\}/, '');
+      const pb = await startPortcullis(twin, plan.proxy, env, baselineCli());
       stops.push(() => pb.stop());
+      const pa = await startPortcullis(twin, plan.proxy, env);
+      stops.push(() => pa.stop());
+      live.push({ name: 'decision-after', url: pa.url, pid: pa.process.pid, path: DECISION_PATH, headers: decisionHeaders });
       live.push({ name: 'decision-before', url: pb.url, pid: pb.process.pid, path: DECISION_PATH, headers: decisionHeaders });
     }
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
@@ -157,7 +165,7 @@ export async function forwardAuth(opts: ScenarioOptions): Promise<ScenarioReport
     for (const t of live) {
       // the reference rows decide nothing: they only have to answer 200
       if (t.name === 'nginx+zero') { await waitUntilServing(t.name, t.url + load.path, auth); continue; }
-      if (t.name === 'decision-only' || t.name === 'uws-floor' || t.name === 'decision-before') {
+      if (t.name === 'decision-only' || t.name === 'uws-floor' || t.name === 'decision-before' || t.name === 'decision-after') {
         const d = await probe(t.url + DECISION_PATH, t.headers);
         if (d.status !== 200) throw new Error(`decision endpoint answered ${d.status} ${d.body.slice(0, 200)}`);
         continue;

@@ -64,4 +64,21 @@ describe('forward-auth summary', () => {
     expect(forwardAuthTables(summariseForwardAuth(closed, { 'nginx+portcullis': false, portcullis: null }), {}, DEFAULT_LOAD_FLAGS, 'RS256', []))
       .toContain('| nginx+portcullis | NO: the next request still passed |');
   });
+
+  it('reference rows: the ceiling ratio, CPU per verdict above the floor and saved against the other build (like for like)', () => {
+    const cpu = (rps: number, us: number): LoadResult => ({ ...run(rps), cpuUsPerReq: us });
+    const closed = {
+      'nginx+portcullis': [run(800), run(800)], 'nginx+validator': [run(1000), run(1000)], 'nginx+zero': [run(900), run(900)],
+      'decision-only': [cpu(3000, 30), cpu(3000, 32)], 'uws-floor': [cpu(6000, 18), cpu(6000, 18)],
+      'decision-after': [cpu(3000, 27), cpu(3000, 28)], 'decision-before': [cpu(3000, 29), cpu(3000, 31)],
+    };
+    const s = summariseForwardAuth(closed, {});
+    expect(s.ratios.map((r) => r[0])).toEqual(['nginx+portcullis / nginx+validator', 'nginx+zero / nginx+validator', 'nginx+portcullis / nginx+zero', 'decision-after / decision-before']);
+    expect(s.ratios[1]![1]).toBeCloseTo(0.9);
+    expect(s.cpuOverFloorUs).toBe(13);
+    expect(s.cpuSavedUs).toBe(2.5);
+    const table = forwardAuthTables(s, {}, DEFAULT_LOAD_FLAGS, 'RS256', []);
+    expect(table).toContain('above a bare uWS 200 (decision-only − uws-floor, median of per-round differences): 13.0; saved against the other build (decision-before − decision-after): 2.5');
+    expect(table).toContain('| nginx+zero | n/a: decides nothing (reference point) |');
+  });
 });
