@@ -9,6 +9,7 @@ import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
+import { DecisionSocket } from './decision-socket.js';
 import { originalContext } from './original-context.js';
 import { dialectOf, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
 
@@ -36,6 +37,12 @@ export interface DecisionOptions {
   /** node/http/respond writeError, with the snapshot's realm. */
   writeError(res: HttpResponse, err: ProxyError, closeConnection: boolean, head: boolean): number;
   authDecision(reason: string | null): void;
+  /** The snapshot in force and its pipeline (the unix socket's calls; they change on reload). */
+  current(): { snap: Snapshot; pipeline: Pipeline };
+  /** True once the instance is shutting down (unix socket calls get 503). */
+  draining(): boolean;
+  /** server.workers: with several, each worker's unix socket path gets its index. */
+  workers: number | 'auto';
 }
 
 const DIALECTS: readonly (Dialect | 'none')[] = ['nginx', 'traefik', 'envoy', 'none'];
@@ -56,6 +63,8 @@ export class DecisionEndpoints implements DecisionHost {
   /** Decisions being judged (a cache miss waits for the verifier or the authorization server). */
   private inflight = 0;
   private idleResolve: (() => void) | null = null;
+  /** server.decision.unix_socket, null when not configured. */
+  private readonly socket: DecisionSocket | null;
 
   /** Null when no endpoint is configured (the listener then has no decision branch at all). */
   static create(config: DecisionConfig, opts: DecisionOptions): DecisionEndpoints | null {
@@ -67,6 +76,7 @@ export class DecisionEndpoints implements DecisionHost {
       if (e.dialect === 'envoy') this.prefixes.push(e); else this.exact.set(e.path, e);
     }
     this.trusted = cidrMatcher(config.trusted_edges);
+    this.socket = DecisionSocket.create(config, this, opts);
     opts.addSource(() => {
       const out: Record<string, number> = {};
       DIALECTS.forEach((d, i) => RESULTS.forEach((r, j) => { out[decisionKey(d, r)] = this.counts[i * RESULTS.length + j]!; }));
@@ -115,8 +125,14 @@ export class DecisionEndpoints implements DecisionHost {
     if (!sink.closed) res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
   }
 
-  /** Resolve once no decision is being judged, or after `ms` (shutdown drain). */
-  idle(ms: number): Promise<void> {
+  /** Bind the unix socket when configured (the listener, once its port is bound). */
+  listenSocket(): Promise<void> {
+    return this.socket === null ? Promise.resolve() : this.socket.listen();
+  }
+
+  /** Shutdown: stop the unix socket; resolve once no decision is being judged, or after `ms`. */
+  drain(ms: number): Promise<void> {
+    this.socket?.close();
     if (this.inflight === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);

@@ -11,11 +11,11 @@ import type { Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import type { CallParts, DecisionEndpoints } from './decision-endpoints.js';
 
+/** What the socket needs of DecisionOptions. */
 export interface DecisionSocketOptions {
-  /** The snapshot in force and its pipeline (they change on reload). */
   current(): { snap: Snapshot; pipeline: Pipeline };
-  /** True once the instance is shutting down: calls get 503. */
   draining(): boolean;
+  workers: number | 'auto';
   logger: Logger;
 }
 
@@ -56,10 +56,10 @@ export class DecisionSocket {
     });
   }
 
-  static create(config: DecisionConfig, workers: number | 'auto', endpoints: DecisionEndpoints | null, opts: DecisionSocketOptions): DecisionSocket | null {
+  static create(config: DecisionConfig, endpoints: DecisionEndpoints, opts: DecisionSocketOptions): DecisionSocket | null {
     const u = config.unix_socket;
-    if (u === undefined || endpoints === null) return null;
-    return new DecisionSocket(endpoints, socketPath(u.path, workers, process.env.PORTCULLIS_WORKER_INDEX), u.mode, opts);
+    if (u === undefined) return null;
+    return new DecisionSocket(endpoints, socketPath(u.path, opts.workers, process.env.PORTCULLIS_WORKER_INDEX), u.mode, opts);
   }
 
   /** Bind (replacing a stale socket file, never another kind of file) and set the file mode. */
@@ -80,7 +80,7 @@ export class DecisionSocket {
     });
   }
 
-  /** Stop accepting and remove the socket file; calls in flight finish (the endpoints' idle()). */
+  /** Stop accepting and remove the socket file; calls in flight finish (the endpoints' drain()). */
   close(): void {
     if (this.socket === null) return;
     uWS.us_listen_socket_close(this.socket);

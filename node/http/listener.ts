@@ -21,7 +21,7 @@ import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
 import { WsProxy } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
-import { DecisionEndpoints, DecisionSocket } from '../decision/index.js';
+import { DecisionEndpoints } from '../decision/index.js';
 
 let collected: string[] = [];
 let collectedBytes = 0;
@@ -80,8 +80,6 @@ export class Listener implements RelayHost {
   readonly ws: WsProxy;
   /** Forward-auth endpoints (node/decision), null when none is configured. Read at start. */
   private readonly decisions: DecisionEndpoints | null;
-  /** The decision endpoints on a unix socket (server.decision.unix_socket), null when not configured. */
-  private readonly decisionSocket: DecisionSocket | null;
 
   constructor(snapshot: Snapshot, private readonly opts: ListenerOptions) {
     this.snapshot = snapshot;
@@ -105,23 +103,15 @@ export class Listener implements RelayHost {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
       writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
       authDecision: (reason) => opts.metrics.decision(reason),
-    });
-    this.decisionSocket = DecisionSocket.create(snapshot.config.server.decision, snapshot.config.server.workers, this.decisions, {
-      current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining, logger: opts.logger,
+      current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining, workers: snapshot.config.server.workers,
     });
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
     this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
     this.app.any('/*', (res, req) => this.handle(res, req));
   }
 
-  /** Bind (and the decision unix socket); resolves with the bound port. Rejects when the port cannot be bound. */
-  async listen(): Promise<number> {
-    const port = await this.listenTcp();
-    await this.decisionSocket?.listen();
-    return port;
-  }
-
-  private listenTcp(): Promise<number> {
+  /** Bind (and server.decision.unix_socket); resolves with the bound port. Rejects when either cannot be bound. */
+  listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.app.listen(this.opts.host, this.opts.port, (s) => {
         if (s === false) { reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}`)); return; }
@@ -130,7 +120,7 @@ export class Listener implements RelayHost {
         // One coarse timer for every request body deadline (no per-request setTimeout).
         this.sweeper = setInterval(() => this.sweep(), 250);
         this.sweeper.unref();
-        resolve(this.port);
+        (this.decisions?.listenSocket() ?? Promise.resolve()).then(() => resolve(this.port), reject);
       });
     });
   }
@@ -139,10 +129,9 @@ export class Listener implements RelayHost {
   async drain(drainMs: number): Promise<void> {
     this.draining = true;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
-    this.decisionSocket?.close();
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
     // decisions still being judged (node/decision) are answered too, within the same drainMs
-    const decisions = this.decisions?.idle(drainMs);
+    const decisions = this.decisions?.drain(drainMs); // also stops its unix socket
     if (this.active.size > 0) {
       await new Promise<void>((resolve) => {
         this.drainResolve = resolve;
