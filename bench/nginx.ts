@@ -13,6 +13,8 @@ export interface NginxAuthOptions {
   upstreamPort: number;
   /** The auth service: host port and the path the auth subrequest calls. */
   authPort: number;
+  /** The auth service on a unix-domain socket instead of authPort. */
+  authSocket?: string;
   authPath: string;
   /** Cache 200 verdicts keyed by Authorization for this many seconds (0: no cache). */
   cacheTtlS: number;
@@ -30,7 +32,7 @@ export function nginxAuthConfig(o: NginxAuthOptions & { dir: string; port: numbe
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(o.dir, t)};`),
     ...(cache ? [`  proxy_cache_path ${join(o.dir, 'authcache')} levels=1 keys_zone=auth:10m max_size=100m inactive=60s use_temp_path=off;`] : []),
     `  upstream app { server 127.0.0.1:${o.upstreamPort}; keepalive 64; }`,
-    `  upstream auth { server 127.0.0.1:${o.authPort}; keepalive 64; }`,
+    `  upstream auth { server ${o.authSocket !== undefined ? `unix:${o.authSocket}` : `127.0.0.1:${o.authPort}`}; keepalive 64; }`,
     '  server {',
     `    listen 127.0.0.1:${o.port};`,
     '    location / {',

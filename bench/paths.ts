@@ -35,6 +35,11 @@ export function validatorPath(): string {
   return join(compiledRoot(), 'bench', 'jwt-validator.js');
 }
 
+/** Compiled zero-cost auth service of the forward-auth scenario (dist/bench/zero-auth.js). */
+export function zeroAuthPath(): string {
+  return join(compiledRoot(), 'bench', 'zero-auth.js');
+}
+
 /** bench/results under the repository root: recorded runs (`--record`), the JSON bench/RESULTS.md cites. */
 export function resultsDir(): string {
   return join(repoRoot(), 'bench', 'results');

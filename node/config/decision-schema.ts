@@ -33,6 +33,18 @@ export const decisionSchema = z.strictObject({
    * listener (server.http2 required). Default off: the path is then routed like any other.
    */
   grpc: z.boolean().default(false),
+  /**
+   * Also serve the decision endpoints (only them) on a unix-domain socket: the edge on the same
+   * host skips loopback TCP and Portcullis skips reading and checking the peer address per call.
+   * Who may connect is decided by the socket file's mode and owner, not trusted_edges. With
+   * server.workers > 1, worker N (0-based) listens on `<path>.<N>`.
+   */
+  unix_socket: z.strictObject({
+    /** Absolute path; a stale socket file there is replaced, any other file is an error. */
+    path: z.string().regex(/^\/[^\0]{1,100}$/, 'an absolute path of at most 101 bytes (sun_path limit)'),
+    /** File mode of the socket, octal: the edge's user must be able to write it (default owner and group). */
+    mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal file mode like 0660').default('0660'),
+  }).optional(),
 }).default({});
 
 export type DecisionConfig = z.infer<typeof decisionSchema>;

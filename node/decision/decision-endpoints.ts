@@ -9,6 +9,7 @@ import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
+import { DecisionSocket } from './decision-socket.js';
 import { originalContext } from './original-context.js';
 import { dialectOf, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
 
@@ -36,6 +37,12 @@ export interface DecisionOptions {
   /** node/http/respond writeError, with the snapshot's realm. */
   writeError(res: HttpResponse, err: ProxyError, closeConnection: boolean, head: boolean): number;
   authDecision(reason: string | null): void;
+  /** The snapshot in force and its pipeline (the unix socket's calls; they change on reload). */
+  current(): { snap: Snapshot; pipeline: Pipeline };
+  /** True once the instance is shutting down (unix socket calls get 503). */
+  draining(): boolean;
+  /** server.workers: with several, each worker's unix socket path gets its index. */
+  workers: number | 'auto';
 }
 
 const DIALECTS: readonly (Dialect | 'none')[] = ['nginx', 'traefik', 'envoy', 'none'];
@@ -51,10 +58,13 @@ export class DecisionEndpoints implements DecisionHost {
   /** Envoy endpoints: prefixes the original path is appended to. */
   private readonly prefixes: Endpoint[] = [];
   private readonly trusted: (address: string) => boolean;
-  private readonly counts = new Map<string, number>();
+  /** Calls per dialect × result (DIALECTS × RESULTS order): no key string built per call. */
+  private readonly counts = new Float64Array(DIALECTS.length * RESULTS.length);
   /** Decisions being judged (a cache miss waits for the verifier or the authorization server). */
   private inflight = 0;
   private idleResolve: (() => void) | null = null;
+  /** server.decision.unix_socket, null when not configured. */
+  private readonly socket: DecisionSocket | null;
 
   /** Null when no endpoint is configured (the listener then has no decision branch at all). */
   static create(config: DecisionConfig, opts: DecisionOptions): DecisionEndpoints | null {
@@ -66,8 +76,12 @@ export class DecisionEndpoints implements DecisionHost {
       if (e.dialect === 'envoy') this.prefixes.push(e); else this.exact.set(e.path, e);
     }
     this.trusted = cidrMatcher(config.trusted_edges);
-    for (const d of DIALECTS) for (const r of RESULTS) this.counts.set(decisionKey(d, r), 0);
-    opts.addSource(() => Object.fromEntries(this.counts));
+    this.socket = DecisionSocket.create(config, this, opts);
+    opts.addSource(() => {
+      const out: Record<string, number> = {};
+      DIALECTS.forEach((d, i) => RESULTS.forEach((r, j) => { out[decisionKey(d, r)] = this.counts[i * RESULTS.length + j]!; }));
+      return out;
+    });
   }
 
   /** The endpoint `rawPath` calls, or null (the request is an ordinary proxied one). */
@@ -78,11 +92,19 @@ export class DecisionEndpoints implements DecisionHost {
     return null;
   }
 
-  /** Answer one decision call (synchronously or later through its sink). Never throws for bad input. */
-  handle(ep: Endpoint, res: HttpResponse, call: CallParts, snap: Snapshot, pipeline: Pipeline): void {
-    const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-    if (!this.trusted(remote)) {
-      return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
+  /**
+   * Answer one decision call (synchronously or later through its sink). Never throws for bad input.
+   * `edge`: null on the TCP listener (the peer address is read and checked against trusted_edges);
+   * the socket's name on the unix socket, whose file mode already decided who may call.
+   */
+  handle(ep: Endpoint, res: HttpResponse, call: CallParts, snap: Snapshot, pipeline: Pipeline, edge: string | null = null): void {
+    let remote = edge;
+    if (remote === null) {
+      // reading the peer address costs µs per call (uWS allocates an ArrayBuffer): the unix socket skips it
+      remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (!this.trusted(remote)) {
+        return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
+      }
     }
     const orig = readOriginal(ep.dialect, ep.path, call);
     if (typeof orig === 'string') {
@@ -96,13 +118,21 @@ export class DecisionEndpoints implements DecisionHost {
     const ctx = originalContext(orig, headers, remote, snap);
     if (!('route' in ctx)) return this.refuse(res, call, dialect, ctx, remote);
     const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
-    res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
     this.inflight++;
     pipeline.run(ctx, sink);
+    // a warm token is answered inside run(); only a verdict still pending (cache miss) needs the
+    // abort handler, registered before this uWS handler returns as uWS requires — no closure per warm call
+    if (!sink.closed) res.onAborted(() => { if (!sink.closed) this.settled(); sink.onAborted(); });
   }
 
-  /** Resolve once no decision is being judged, or after `ms` (shutdown drain). */
-  idle(ms: number): Promise<void> {
+  /** Bind the unix socket when configured (the listener, once its port is bound). */
+  listenSocket(): Promise<void> {
+    return this.socket === null ? Promise.resolve() : this.socket.listen();
+  }
+
+  /** Shutdown: stop the unix socket; resolve once no decision is being judged, or after `ms`. */
+  drain(ms: number): Promise<void> {
+    this.socket?.close();
     if (this.inflight === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(resolve, ms);
@@ -140,12 +170,11 @@ export class DecisionEndpoints implements DecisionHost {
   }
 
   private count(dialect: Dialect | 'none', result: DecisionResult): void {
-    const k = decisionKey(dialect, result);
-    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.counts[DIALECTS.indexOf(dialect) * RESULTS.length + RESULTS.indexOf(result)]!++;
   }
 
   /** A call refused before the pipeline: the error answer, its count and log line. */
-  private refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void {
+  refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void {
     const status = this.opts.writeError(res, err, call.hasBody, call.head);
     this.count(dialect, 'refused');
     if (!this.opts.accessLog) return;

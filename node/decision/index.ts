@@ -5,3 +5,4 @@ export { readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting, typ
 export { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type DecisionResult } from './decision-sink.js';
 export { originalContext } from './original-context.js';
 export { decodeCheckRequest, encodeCheckResponse, grpcFrame, ProtoError, type CheckRequest, type CheckResponse, type StructValue } from './ext-authz-proto.js';
+export { socketPath } from './decision-socket.js';

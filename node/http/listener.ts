@@ -103,13 +103,14 @@ export class Listener implements RelayHost {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
       writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
       authDecision: (reason) => opts.metrics.decision(reason),
+      current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining, workers: snapshot.config.server.workers,
     });
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
     this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));
     this.app.any('/*', (res, req) => this.handle(res, req));
   }
 
-  /** Bind; resolves with the bound port. Rejects when the port cannot be bound. */
+  /** Bind (and server.decision.unix_socket); resolves with the bound port. Rejects when either cannot be bound. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       this.app.listen(this.opts.host, this.opts.port, (s) => {
@@ -119,7 +120,7 @@ export class Listener implements RelayHost {
         // One coarse timer for every request body deadline (no per-request setTimeout).
         this.sweeper = setInterval(() => this.sweep(), 250);
         this.sweeper.unref();
-        resolve(this.port);
+        (this.decisions?.listenSocket() ?? Promise.resolve()).then(() => resolve(this.port), reject);
       });
     });
   }
@@ -130,7 +131,7 @@ export class Listener implements RelayHost {
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
     // decisions still being judged (node/decision) are answered too, within the same drainMs
-    const decisions = this.decisions?.idle(drainMs);
+    const decisions = this.decisions?.drain(drainMs); // also stops its unix socket
     if (this.active.size > 0) {
       await new Promise<void>((resolve) => {
         this.drainResolve = resolve;

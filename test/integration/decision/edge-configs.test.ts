@@ -33,6 +33,16 @@ describe('deploy/edge', () => {
     expect(read('haproxy.cfg')).not.toMatch(/^\s*(cache|http-request cache-use)/m);
   });
 
+  it('nginx.conf calls Portcullis on the unix socket portcullis-decision.yaml opens, over keep-alive HTTP/1.1 without the body', () => {
+    const nginx = read('nginx.conf');
+    const sock = portcullis.ok ? portcullis.config.server.decision.unix_socket?.path : undefined;
+    expect(sock).toBeDefined();
+    expect(nginx).toContain(`server unix:${sock};`);
+    const auth = nginx.slice(nginx.indexOf('location = /_portcullis/auth'));
+    for (const d of ['proxy_pass_request_body off;', 'proxy_http_version 1.1;', 'proxy_set_header Connection "";']) expect(auth, d).toContain(d);
+    expect(nginx.slice(nginx.indexOf('upstream portcullis_decision'))).toMatch(/^\s*keepalive \d+;/m);
+  });
+
   it('Traefik: ForwardAuth to the auto endpoint, X-Forwarded-* not taken from clients, every X-Auth-* replaced', () => {
     const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { forwardAuth: Record<string, unknown> }> } };
     for (const [name, m] of Object.entries(t.http.middlewares)) {

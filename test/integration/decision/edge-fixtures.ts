@@ -23,11 +23,11 @@ function substitute(file: string, text: string, pairs: ReadonlyArray<readonly [s
   return out;
 }
 
-/** nginx running deploy/edge/nginx.conf on `port`, deciding at Portcullis `proxyPort`, forwarding to `appPort`. */
-export function startNginxEdge(port: number, proxyPort: number, appPort: number): Promise<Nginx> {
+/** nginx running deploy/edge/nginx.conf on `port`, deciding at Portcullis's unix socket `decisionSocket` (server.decision.unix_socket), forwarding to `appPort`. */
+export function startNginxEdge(port: number, decisionSocket: string, appPort: number): Promise<Nginx> {
   const file = join(EDGE_DIR, 'nginx.conf');
   const conf = substitute(file, readFileSync(file, 'utf8'), [
-    ['server 127.0.0.1:8080;', `server 127.0.0.1:${proxyPort};`],
+    ['server unix:/run/portcullis/decision.sock;', `server unix:${decisionSocket};`],
     ['server 127.0.0.1:3000;', `server 127.0.0.1:${appPort};`],
     ['listen 80;', `listen 127.0.0.1:${port};`],
   ]);

@@ -3,11 +3,13 @@
 // upstream and asking instance A of a two-instance cluster on a real nats-server. Allowed with
 // identity headers upstream and client-sent copies stripped; each denial; a revocation made at
 // instance B refused through the edge; DPoP through the edge; the authorization server down.
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { Nginx } from '../../helpers/nginx.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, type Answer } from './decision-fixtures.js';
@@ -25,10 +27,13 @@ let haproxy: Haproxy;
 const edgeUrl: Record<string, string> = {};
 let token: string;
 let key: ClientKey;
+/** Directory of the instances' decision sockets. */
+let sockets: string;
 
-function config(): Record<string, unknown> {
+/** Instance config; nginx (on this host) calls its decision endpoints on the unix socket `socket`, HAProxy over TCP. */
+function config(socket: string): Record<string, unknown> {
   return {
-    server: { listen: { host: '127.0.0.1', port: 0 }, decision: DECISION },
+    server: { listen: { host: '127.0.0.1', port: 0 }, decision: { ...DECISION, unix_socket: { path: socket } } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     ...decisionPolicy(as, app.url),
     cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
@@ -51,10 +56,11 @@ async function readyWithPeers(p: ProxyProcess, peers: number): Promise<void> {
 
 beforeAll(async () => {
   [as, app, nats, key] = await Promise.all([startAuthServer(), startRecordingUpstream(), startNatsServer(), clientKey('ES256')]);
-  [a, b] = await Promise.all([startProxy(config(), { env: ENV }), startProxy(config(), { env: ENV })]);
+  sockets = tempDir('portcullis-edges-');
+  [a, b] = await Promise.all([startProxy(config(join(sockets, 'a.sock')), { env: ENV }), startProxy(config(join(sockets, 'b.sock')), { env: ENV })]);
   await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
   const [np, hp] = await Promise.all([freePort(), freePort()]);
-  [nginx, haproxy] = await Promise.all([startNginxEdge(np, a.port, app.port), startHaproxyEdge(hp, a.port, app.port)]);
+  [nginx, haproxy] = await Promise.all([startNginxEdge(np, join(sockets, 'a.sock'), app.port), startHaproxyEdge(hp, a.port, app.port)]);
   edgeUrl.nginx = `http://127.0.0.1:${np}`;
   edgeUrl.haproxy = `http://127.0.0.1:${hp}`;
   token = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
@@ -190,7 +196,7 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
 describe('Portcullis unreachable behind each edge', () => {
   it('nginx and HAProxy answer 503 and forward nothing', async () => {
     const [dead, np, hp] = await Promise.all([deadPort(), freePort(), freePort()]);
-    const [n, h] = await Promise.all([startNginxEdge(np, dead, app.port), startHaproxyEdge(hp, dead, app.port)]);
+    const [n, h] = await Promise.all([startNginxEdge(np, join(sockets, 'nobody-listens.sock'), app.port), startHaproxyEdge(hp, dead, app.port)]);
     try {
       const before = app.seen.length;
       for (const port of [np, hp]) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { validateConfig } from '../../../node/config/index.js';
-import { forwardAuthTables, summariseForwardAuth, VALIDATOR_CACHE_TTL_S } from '../../../bench/forward-auth.bench.js';
+import { forwardAuthConfigYaml, forwardAuthTables, summariseForwardAuth, VALIDATOR_CACHE_TTL_S } from '../../../bench/forward-auth.bench.js';
 import { DEFAULT_LOAD_FLAGS } from '../../../bench/load.js';
 import { NGINX_BIN, nginxAuthConfig } from '../../../bench/nginx.js';
 import type { LoadResult } from '../../../bench/stats.js';
@@ -30,15 +30,25 @@ describe('forward-auth nginx configs', () => {
       expect(conf).toContain('proxy_set_header X-Original-URI $request_uri;');
     });
   }
+
+  it('nginx -t accepts the auth service on a unix socket (how nginx+portcullis and nginx+zero reach it)', () => {
+    if (!existsSync(NGINX_BIN)) throw new Error(`nginx not found at ${NGINX_BIN}: apt-get install -y nginx`);
+    const dir = tempDir('portcullis-bench-nginx-test-');
+    for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, t));
+    const conf = nginxAuthConfig({ dir, port: 1, upstreamPort: 2, authPort: 0, authSocket: join(dir, 'decision.sock'), authPath: '/_portcullis/auth', cacheTtlS: 0 });
+    writeFileSync(join(dir, 'nginx.conf'), conf);
+    execFileSync(NGINX_BIN, ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'pipe' });
+    expect(conf).toContain(`upstream auth { server unix:${join(dir, 'decision.sock')}; keepalive 64; }`);
+  });
 });
 
 describe('forward-auth Portcullis config', () => {
   it('the token config with the decision endpoint validates', () => {
-    const yaml = tokenConfigYaml({ upstreamPort: 1, issuer: 'http://127.0.0.1:9/', algorithms: ['RS256'], poolSize: 1, cacheEntries: 10 })
-      .replace('  workers: 1\n', '  workers: 1\n  decision: { endpoints: [{ path: /_portcullis/auth, dialect: nginx }] }\n');
+    const yaml = forwardAuthConfigYaml(tokenConfigYaml({ upstreamPort: 1, issuer: 'http://127.0.0.1:9/', algorithms: ['RS256'], poolSize: 1, cacheEntries: 10 }), '/tmp/x y/decision.sock');
     const r = validateConfig(parse(yaml));
     expect(r.ok, JSON.stringify(r.ok ? null : r.errors)).toBe(true);
     if (r.ok) expect(r.config.server.decision.endpoints).toEqual([{ path: '/_portcullis/auth', dialect: 'nginx' }]);
+    if (r.ok) expect(r.config.server.decision.unix_socket).toEqual({ path: '/tmp/x y/decision.sock', mode: '0660' });
   });
 });
 
@@ -53,5 +63,22 @@ describe('forward-auth summary', () => {
     expect(table).toContain(`| nginx+validator | no: the validator has no revocation, and its verdict is cached ${VALIDATOR_CACHE_TTL_S} s |`);
     expect(forwardAuthTables(summariseForwardAuth(closed, { 'nginx+portcullis': false, portcullis: null }), {}, DEFAULT_LOAD_FLAGS, 'RS256', []))
       .toContain('| nginx+portcullis | NO: the next request still passed |');
+  });
+
+  it('reference rows: the ceiling ratio, CPU per verdict above the floor and saved against the other build (like for like)', () => {
+    const cpu = (rps: number, us: number): LoadResult => ({ ...run(rps), cpuUsPerReq: us });
+    const closed = {
+      'nginx+portcullis': [run(800), run(800)], 'nginx+validator': [run(1000), run(1000)], 'nginx+zero': [run(900), run(900)],
+      'decision-only': [cpu(3000, 30), cpu(3000, 32)], 'uws-floor': [cpu(6000, 18), cpu(6000, 18)],
+      'decision-after': [cpu(3000, 27), cpu(3000, 28)], 'decision-before': [cpu(3000, 29), cpu(3000, 31)],
+    };
+    const s = summariseForwardAuth(closed, {});
+    expect(s.ratios.map((r) => r[0])).toEqual(['nginx+portcullis / nginx+validator', 'nginx+zero / nginx+validator', 'nginx+portcullis / nginx+zero', 'decision-after / decision-before']);
+    expect(s.ratios[1]![1]).toBeCloseTo(0.9);
+    expect(s.cpuOverFloorUs).toBe(13);
+    expect(s.cpuSavedUs).toBe(2.5);
+    const table = forwardAuthTables(s, {}, DEFAULT_LOAD_FLAGS, 'RS256', []);
+    expect(table).toContain('above a bare uWS 200 (decision-only − uws-floor, median of per-round differences): 13.0; saved against the other build (decision-before − decision-after): 2.5');
+    expect(table).toContain('| nginx+zero | n/a: decides nothing (reference point) |');
   });
 });

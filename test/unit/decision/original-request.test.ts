@@ -2,7 +2,7 @@
 // refusals of reports that are missing, doubled or malformed; plus server.decision validation.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readOriginal, type DecisionCall } from '../../../node/decision/index.js';
+import { readOriginal, socketPath, type DecisionCall } from '../../../node/decision/index.js';
 import { cidrMatcher, parseCidr, validateConfig } from '../../../node/config/index.js';
 
 const call = (headers: Record<string, string | string[]>, o: Partial<DecisionCall> = {}): DecisionCall => ({
@@ -99,5 +99,17 @@ describe('server.decision config', () => {
     expect(dup.ok ? [] : dup.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['server.decision.endpoints[1].path: decision path /b is listed twice']);
     const none = validateConfig(base({ endpoints: [{ path: '/b' }], trusted_edges: [] }));
     expect(none.ok ? [] : none.errors.map((e) => e.path)).toEqual(['server.decision.trusted_edges']);
+  });
+
+  it('unix_socket: an absolute path within the sun_path limit and an octal mode (default 0660); workers get their own socket', () => {
+    const ok = validateConfig(base({ endpoints: [{ path: '/b' }], unix_socket: { path: '/run/portcullis/decision.sock' } }));
+    expect(ok.ok && ok.config.server.decision.unix_socket).toEqual({ path: '/run/portcullis/decision.sock', mode: '0660' });
+    const bad = validateConfig(base({ endpoints: [{ path: '/b' }], unix_socket: { path: 'decision.sock', mode: '0999', owner: 'nginx' } }));
+    expect(bad.ok ? [] : bad.errors.map((e) => e.path).sort()).toEqual(['server.decision.unix_socket.mode', 'server.decision.unix_socket.owner', 'server.decision.unix_socket.path']);
+    const long = validateConfig(base({ endpoints: [{ path: '/b' }], unix_socket: { path: `/${'a'.repeat(120)}` } }));
+    expect(long.ok ? [] : long.errors.map((e) => e.path)).toEqual(['server.decision.unix_socket.path']);
+    expect(socketPath('/run/p.sock', 1, '0')).toBe('/run/p.sock');
+    expect(socketPath('/run/p.sock', 4, '2')).toBe('/run/p.sock.2');
+    expect(socketPath('/run/p.sock', 'auto', '0')).toBe('/run/p.sock.0');
   });
 });

@@ -1,0 +1,110 @@
+// server.decision.unix_socket: the decision endpoints on a unix-domain socket, as an nginx on
+// the same host calls them (`server unix:/…`). A real proxy process whose trusted_edges exclude
+// loopback: over TCP the same call is refused, over the socket the file mode decides.
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, type Answer } from './decision-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+let dir: string;
+let sock: string;
+let agent: Agent;
+let token: string;
+
+function config(unixPath: string): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 }, decision: { ...DECISION, trusted_edges: ['10.255.0.0/16'], unix_socket: { path: unixPath, mode: '0660' } } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    ...decisionPolicy(as, echo.url),
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  };
+}
+
+/** One call over the unix socket. */
+async function viaSocket(path: string, headers: Record<string, string>): Promise<Answer> {
+  const r = await request(`http://localhost${path}`, { headers, dispatcher: agent });
+  const text = await r.body.text();
+  let json: Record<string, unknown> | null = null;
+  try { json = JSON.parse(text) as Record<string, unknown>; } catch { /* not JSON */ }
+  return { status: r.statusCode, headers: r.headers, text, json };
+}
+
+const original = (uri: string, extra: Record<string, string> = {}): Record<string, string> => ({ 'x-original-uri': uri, 'x-original-method': 'GET', host: 'api.example', ...extra });
+
+beforeAll(async () => {
+  [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+  dir = mkdtempSync(join(tmpdir(), 'portcullis-decision-sock-'));
+  sock = join(dir, 'decision.sock');
+  agent = new Agent({ connect: { socketPath: sock } });
+  proxy = await startProxy(config(sock), { env: ENV });
+  token = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
+}, 60_000);
+
+afterAll(async () => {
+  await agent?.close();
+  await proxy?.stop();
+  await Promise.all([as?.close(), echo?.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('decision endpoints on a unix socket', () => {
+  it('allows and denies over the socket while TCP callers outside trusted_edges stay refused', async () => {
+    const ok = await viaSocket('/_portcullis/auth', original('/orders/1', { authorization: `Bearer ${token}` }));
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.headers['x-auth-subject']).toBe('alice');
+    expect(ok.headers['cache-control']).toBe('no-store');
+    const none = await viaSocket('/_portcullis/auth', original('/orders/1'));
+    expect(none.status).toBe(401);
+    expect(String(none.headers['www-authenticate'])).toMatch(/^Bearer realm=/);
+    const tcp = await send(`${proxy.url}/_portcullis/auth`, original('/orders/1', { authorization: `Bearer ${token}` }));
+    expect(tcp.status).toBe(403);
+    expect(tcp.json).toMatchObject({ code: 'PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE' });
+  });
+
+  it('serves only the decision endpoints: a proxied route over the socket is 404 and never reaches the upstream', async () => {
+    const before = echo.requests;
+    const r = await viaSocket('/orders/1', { authorization: `Bearer ${token}`, host: 'api.example' });
+    expect(r.status).toBe(404);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_ROUTE_NOT_FOUND' });
+    expect(echo.requests).toBe(before);
+  });
+
+  it('refuses a missing original request and oversized headers with the listener\'s statuses', async () => {
+    const r = await viaSocket('/_portcullis/auth', { authorization: `Bearer ${token}` });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING' });
+    const big = await viaSocket('/_portcullis/auth', original('/orders/1', { 'x-filler': 'a'.repeat(70_000) }));
+    expect(big.status).toBe(431);
+  });
+
+  it('the socket file has the configured mode and is removed at shutdown', async () => {
+    expect(statSync(sock).isSocket()).toBe(true);
+    expect(statSync(sock).mode & 0o777).toBe(0o660);
+  });
+
+  it('a socket file left at the path is replaced at start; a regular file at the path stops the start naming it', async () => {
+    const other = await startProxy(config(sock), { env: ENV });
+    try {
+      const r = await viaSocket('/_portcullis/auth', original('/orders/1', { authorization: `Bearer ${token}` }));
+      expect(r.status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+    expect(existsSync(sock), 'the socket file is removed at shutdown').toBe(false);
+    const file = join(dir, 'not-a-socket');
+    writeFileSync(file, 'keep me');
+    await expect(startProxy(config(file), { env: ENV, timeoutMs: 15_000 })).rejects.toThrow(/not-a-socket exists and is not a socket/);
+    expect(statSync(file).isFile()).toBe(true);
+  });
+});
