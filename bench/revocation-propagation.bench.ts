@@ -5,6 +5,8 @@
 // origin rotates), and record when each prober sees its first 401 — counted from the moment
 // the bench sent `POST /revocations`, on one host's clock, nothing subtracted. Beside it, the
 // members' own publish → applied histogram (portcullis_revocation_propagation_seconds in /metrics, read back in ms).
+// And the floor: an otherwise idle subscriber process (bus-observer-process.ts) timing each
+// message's arrival — a member whose apply matches it loses nothing to its own event loop.
 // CPU: no pinning — the three members, nats-server, the AS, the upstream, the load process and
 // the prober share every core (2 on the reference machine); the foreign-CPU column says how
 // busy the rest of the machine was.
