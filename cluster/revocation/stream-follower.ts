@@ -62,6 +62,8 @@ export class StreamFollower {
   private lost = false;
   private failedChecks = 0;
   private retry: NodeJS.Timeout | null = null;
+  /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
+  private streamCreated: string | null = null;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -118,6 +120,14 @@ export class StreamFollower {
         this.failedChecks = 0;
         this.confirmedAt = Date.now();
         this.lost = false;
+        if (this.renewed(m.position)) {
+          // The stream was deleted and made anew (a nats-server restarted without its store, an
+          // operator's `stream rm`): its sequences restarted, so "after lastSeq" would skip every
+          // revocation stored since. Replay all of it; the store ignores what it already has.
+          this.logger?.warn({ seq: this.lastSeq, stream_seq: m.position.lastSeq, created: m.position.created }, 'revocation stream was recreated: replaying it from the start');
+          this.lastSeq = 0;
+        }
+        this.streamCreated = m.position.created ?? this.streamCreated;
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
         if (m.position.messages === 0 || this.lastSeq >= this.targetSeq) this.done();
@@ -169,6 +179,8 @@ export class StreamFollower {
           return;
         }
         const p = m.position;
+        // recreated while we were connected: position and replay again (resets lastSeq there)
+        if (this.renewed(p)) { this.follow(); return; }
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
           if (this.catchingUp) this.done();
@@ -186,6 +198,12 @@ export class StreamFollower {
       }
       default: { const never: never = m; return never; }
     }
+  }
+
+  /** Is `p` a different stream from the one `lastSeq` counts in (recreated: new creation time, or fewer sequences than we applied)? */
+  private renewed(p: StreamPosition): boolean {
+    if (this.lastSeq === 0) return false;
+    return p.lastSeq < this.lastSeq || (p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated);
   }
 
   private done(): void {
