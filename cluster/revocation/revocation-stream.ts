@@ -144,7 +144,8 @@ export class RevocationStream {
   }
 }
 
-function isNotFound(err: unknown): boolean {
+/** Did a JetStream API call fail because the stream does not exist (10059)? */
+export function isNotFound(err: unknown): boolean {
   const e = err as { code?: string | number; message?: string; api_error?: { err_code?: number } };
   return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
 }

@@ -7,7 +7,7 @@
 import type { Logger } from '../../node/log.js';
 import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
-import type { RevocationStream, StreamPosition } from './revocation-stream.js';
+import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
 
 /** What the follower reports to the actor (synchronously, from its own mailbox). */
 export interface FollowerEvents {
@@ -30,7 +30,7 @@ type FollowerMessage =
   | { readonly type: 'stream.failed'; readonly gen: number; readonly error: string }
   | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly subject: string; readonly msg: RevocationAdded | null; readonly signedAt: number | null }
   | { readonly type: 'stream.consuming'; readonly consumer: number; readonly handle: { stop(): void } }
-  | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number };
+  | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number; readonly missing?: boolean };
 
 /** While catching up: check progress against the stream this often, ms. */
 const CATCH_UP_CHECK_MS = 500;
@@ -108,7 +108,7 @@ export class StreamFollower {
     const seqBefore = this.lastSeq;
     s.position().then(
       (position) => this.receive({ type: 'stream.checked', gen, position, seqBefore }),
-      () => this.receive({ type: 'stream.checked', gen, position: null, seqBefore }),
+      (err: unknown) => this.receive({ type: 'stream.checked', gen, position: null, seqBefore, missing: isNotFound(err) }),
     );
   }
 
@@ -166,6 +166,9 @@ export class StreamFollower {
           if (!this.lost) this.logger?.warn({ seq: this.lastSeq }, 'revocation stream unreachable over a live connection (partitioned from its quorum?)');
           this.lost = true;
           this.events.unreachable(this.confirmedAt === 0 ? Date.now() : this.confirmedAt);
+          // Not a partition: the server answers that the stream is gone (deleted by hand). Create it
+          // again and replay it (positioned → renewed); the member stays stale until that completes.
+          if (m.missing === true) { this.logger?.warn({ seq: this.lastSeq }, 'revocation stream missing: creating it again'); this.follow(); }
           return;
         }
         this.failedChecks = 0;

@@ -3,8 +3,12 @@
 // had applied up to sequence N must not keep reading "after N": every revocation stored in the
 // new stream below N would never reach it. Here the member is paused (SIGSTOP) across the
 // restart, so it cannot get the revocation made meanwhile live and must find it in the stream.
+// And a stream deleted by hand while members run is created again instead of leaving them
+// degraded (and the admin API's revocations unpersisted) until their next reconnect.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
 import { request } from 'undici';
+import { subjects } from '../../../cluster/protocol/index.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
@@ -26,6 +30,10 @@ describe('the revocation stream recreated under a running member', () => {
     await Promise.all([as?.close(), echo?.close()]);
   });
 
+  const readyz = async (): Promise<{ status: number; body: any }> => {
+    const r = await request(`${X!.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return { status: r.statusCode, body: await r.body.json() };
+  };
   const call = async (token: string): Promise<{ status: number; challenge: string }> => {
     const r = await request(`${X!.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
     await r.body.dump();
@@ -73,5 +81,28 @@ describe('the revocation stream recreated under a running member', () => {
     for (const t of tokens.slice(0, 3)) expect(revoked(await call(t))).toBe(true);
     expect(await streamSeq()).toBe(1);
     expect(X.logs().some((l) => String(l.msg).startsWith('revocation stream was recreated'))).toBe(true);
+  });
+
+  it('a stream deleted by hand under the running member is created again, and revocations are stored in it again', async () => {
+    const nats = servers[servers.length - 1]!; // the second server of the test above, X connected to it
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const name = subjects(P).revocationStream;
+      await jsm.streams.delete(name);
+      await waitFor('X to create the stream again and replay it', async () => {
+        const info = await jsm.streams.info(name).catch(() => null);
+        const r = await readyz();
+        return info !== null && r.status === 200 && r.body.cluster?.degraded === false;
+      }, 15_000);
+      expect(X!.logs().some((l) => String(l.msg).startsWith('revocation stream missing: creating it again'))).toBe(true);
+      const tok = await as.issueJwt({ sub: 'after-delete' });
+      const post = await admin(X!, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) });
+      expect(post.status).toBe(201);
+      expect(post.body.persisted).toBe(true);
+      expect((await jsm.streams.info(name)).state.messages).toBe(1);
+    } finally {
+      await nc.close();
+    }
   });
 });
