@@ -23,6 +23,8 @@ export interface StreamPosition {
   readonly firstSeq: number;
   readonly lastSeq: number;
   readonly messages: number;
+  /** When this stream was created (ISO): a different value means it was deleted and made anew, its sequences restarted. */
+  readonly created?: string;
 }
 
 /** One stored revocation as the consumer hands it over. */
@@ -142,7 +144,8 @@ export class RevocationStream {
   }
 }
 
-function isNotFound(err: unknown): boolean {
+/** Did a JetStream API call fail because the stream does not exist (10059)? */
+export function isNotFound(err: unknown): boolean {
   const e = err as { code?: string | number; message?: string; api_error?: { err_code?: number } };
   return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
 }
@@ -153,7 +156,7 @@ function isNotFound(err: unknown): boolean {
  * own, stale state; a member trusting it would call itself caught up while revocations made on
  * the other side of the partition are missing.
  */
-function positionOf(info: { state: { first_seq: number; last_seq: number; messages: number }; config: { num_replicas?: number }; cluster?: { leader?: string; replicas?: Array<{ current?: boolean; offline?: boolean }> } }): StreamPosition {
+function positionOf(info: { created?: string; state: { first_seq: number; last_seq: number; messages: number }; config: { num_replicas?: number }; cluster?: { leader?: string; replicas?: Array<{ current?: boolean; offline?: boolean }> } }): StreamPosition {
   const replicas = info.config.num_replicas ?? 1;
   if (replicas > 1) {
     const leader = info.cluster?.leader;
@@ -162,5 +165,5 @@ function positionOf(info: { state: { first_seq: number; last_seq: number; messag
     const current = Math.min(replicas, 1 + (info.cluster?.replicas ?? []).filter((r) => r.current === true && r.offline !== true).length);
     if (current < Math.floor(replicas / 2) + 1) throw new Error(`revocation stream has no quorum (${current} of ${replicas} replicas current)`);
   }
-  return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
+  return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages, ...(info.created === undefined ? {} : { created: info.created }) };
 }

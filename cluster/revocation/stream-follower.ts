@@ -7,7 +7,7 @@
 import type { Logger } from '../../node/log.js';
 import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
-import type { RevocationStream, StreamPosition } from './revocation-stream.js';
+import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
 
 /** What the follower reports to the actor (synchronously, from its own mailbox). */
 export interface FollowerEvents {
@@ -30,7 +30,7 @@ type FollowerMessage =
   | { readonly type: 'stream.failed'; readonly gen: number; readonly error: string }
   | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly subject: string; readonly msg: RevocationAdded | null; readonly signedAt: number | null }
   | { readonly type: 'stream.consuming'; readonly consumer: number; readonly handle: { stop(): void } }
-  | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number };
+  | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number; readonly missing?: boolean };
 
 /** While catching up: check progress against the stream this often, ms. */
 const CATCH_UP_CHECK_MS = 500;
@@ -62,6 +62,8 @@ export class StreamFollower {
   private lost = false;
   private failedChecks = 0;
   private retry: NodeJS.Timeout | null = null;
+  /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
+  private streamCreated: string | null = null;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -106,7 +108,7 @@ export class StreamFollower {
     const seqBefore = this.lastSeq;
     s.position().then(
       (position) => this.receive({ type: 'stream.checked', gen, position, seqBefore }),
-      () => this.receive({ type: 'stream.checked', gen, position: null, seqBefore }),
+      (err: unknown) => this.receive({ type: 'stream.checked', gen, position: null, seqBefore, missing: isNotFound(err) }),
     );
   }
 
@@ -118,6 +120,14 @@ export class StreamFollower {
         this.failedChecks = 0;
         this.confirmedAt = Date.now();
         this.lost = false;
+        if (this.renewed(m.position)) {
+          // The stream was deleted and made anew (a nats-server restarted without its store, an
+          // operator's `stream rm`): its sequences restarted, so "after lastSeq" would skip every
+          // revocation stored since. Replay all of it; the store ignores what it already has.
+          this.logger?.warn({ seq: this.lastSeq, stream_seq: m.position.lastSeq, created: m.position.created }, 'revocation stream was recreated: replaying it from the start');
+          this.lastSeq = 0;
+        }
+        this.streamCreated = m.position.created ?? this.streamCreated;
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
         if (m.position.messages === 0 || this.lastSeq >= this.targetSeq) this.done();
@@ -156,6 +166,9 @@ export class StreamFollower {
           if (!this.lost) this.logger?.warn({ seq: this.lastSeq }, 'revocation stream unreachable over a live connection (partitioned from its quorum?)');
           this.lost = true;
           this.events.unreachable(this.confirmedAt === 0 ? Date.now() : this.confirmedAt);
+          // Not a partition: the server answers that the stream is gone (deleted by hand). Create it
+          // again and replay it (positioned → renewed); the member stays stale until that completes.
+          if (m.missing === true) { this.logger?.warn({ seq: this.lastSeq }, 'revocation stream missing: creating it again'); this.follow(); }
           return;
         }
         this.failedChecks = 0;
@@ -169,6 +182,8 @@ export class StreamFollower {
           return;
         }
         const p = m.position;
+        // recreated while we were connected: position and replay again (resets lastSeq there)
+        if (this.renewed(p)) { this.follow(); return; }
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
           if (this.catchingUp) this.done();
@@ -186,6 +201,12 @@ export class StreamFollower {
       }
       default: { const never: never = m; return never; }
     }
+  }
+
+  /** Is `p` a different stream from the one `lastSeq` counts in (recreated: new creation time, or fewer sequences than we applied)? */
+  private renewed(p: StreamPosition): boolean {
+    if (this.lastSeq === 0) return false;
+    return p.lastSeq < this.lastSeq || (p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated);
   }
 
   private done(): void {

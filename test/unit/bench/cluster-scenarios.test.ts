@@ -8,6 +8,7 @@ import { validateConfig } from '../../../node/config/index.js';
 import { componentValues, jtiOf, memberConfigYaml, PROBE_SCOPE } from '../../../bench/cluster-targets.js';
 import { parseLoopDelay } from '../../../bench/loop-delay-preload.js';
 import { parsePacedLoadReport } from '../../../bench/paced-load-process.js';
+import { parseBusObserverReport } from '../../../bench/bus-observer-process.js';
 import {
   breakdown, envInt, mergeHistograms, propagationTables, proxyHistogram, quantiles, summariseProber, DEFAULT_PROPAGATION_FLAGS, type PropagationSample, type PropagationSummary,
 } from '../../../bench/revocation-propagation.bench.js';
@@ -89,9 +90,10 @@ describe('revocation-propagation fold', () => {
   });
 
   it('breaks each revocation into admin path, bus and member + prober', () => {
-    const b = breakdown([sample(0, [1.5, 4, 6], { publishedMs: 1, observedMs: 2.5 }), sample(1, [3, 2, 5], { publishedMs: null, observedMs: null })]);
+    const b = breakdown([sample(0, [1.5, 4, 6], { publishedMs: 1, observedMs: 2.5, idleObservedMs: 1.75 }), sample(1, [3, 2, 5], { publishedMs: null, observedMs: null })]);
     expect(b.admin).toMatchObject({ n: 1, p50: 1 });
     expect(b.bus).toMatchObject({ n: 1, p50: 1.5 });
+    expect(b.idleBus).toMatchObject({ n: 1, p50: 0.75 }); // the idle subscriber process's floor
     expect(b.observedToRefusal).toMatchObject({ n: 2, p50: 1.5, max: 3.5 });
   });
 
@@ -116,6 +118,12 @@ describe('revocation-propagation fold', () => {
     const t = propagationTables(s, DEFAULT_PROPAGATION_FLAGS, ['busy machine']);
     expect(t).toMatch(/\| \*\*every member \(slowest of 3 per revocation\)\*\* \| 1 \| 3\.000 \| 3\.000 \| 3\.000 \| 100\.0 % \|/);
     expect(t).toMatch(/> \*\*Warning:\*\* busy machine/);
+    expect(t).toMatch(/\| publishedAt → an otherwise idle subscriber process has it \(the floor for any receiver here\) \| 0 \| — /);
+  });
+
+  it('reads the idle observer\'s arrivals (the last report line; none → null)', () => {
+    expect(parseBusObserverReport('{"ready":true}\n{"arrivals":{"j1":1700000000000.5}}\n')?.get('j1')).toBe(1700000000000.5);
+    expect(parseBusObserverReport('{"ready":true}\n')).toBeNull();
   });
 });
 
