@@ -19,8 +19,8 @@ import { readStateFile, writeStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
 import { checkVersionOffThread, type VersionCheck } from './policy-validate.js';
 
-/** What applying a validated config did: committed, or refused with every problem. */
-export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
+/** What applying a validated config did: committed (with where its time went, ms, when the applier measured it), or refused with every problem. */
+export type ApplyResult = { readonly ok: true; readonly timings?: Readonly<Record<string, number>> } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
 /** Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers). */
 export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<ApplyResult>;
 
@@ -46,6 +46,11 @@ export interface StatusCarrier {
   beatNow(): void;
 }
 
+/** Epoch ms with sub-ms precision (stage timings). */
+const nowMs = (): number => performance.timeOrigin + performance.now();
+/** Rounded to 0.1 ms for the log. */
+const ms = (x: number): number => Math.round(x * 10) / 10;
+
 export class PolicyWatcher {
   readonly settings: ClusterSettings;
   readonly bucket: string;
@@ -65,6 +70,8 @@ export class PolicyWatcher {
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
   private pending: StoredValue | null = null;
+  /** When `pending` arrived (epoch ms, sub-ms precision): the start of this member's part of a version's propagation. */
+  private pendingAt = 0;
   /** Our own NATS connection is up (status events). */
   private connected = false;
   /** Since when the member's bus is connected while ours is not. */
@@ -74,8 +81,8 @@ export class PolicyWatcher {
   /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
   private behind: { revision: number; since: number } | null = null;
   private probe: LeaderProbe | null = null;
-  /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
-  private timings = { check_ms: 0, apply_ms: 0 };
+  /** Where the last version's time went, ms (logged with "policy applied"; README "Cluster policy" names each stage). */
+  private timings: Record<string, number> = {};
   private running = false;
   private applier: PolicyApplier | null = null;
   private initial: { resolve: (c: Config) => void; done: boolean };
@@ -241,7 +248,7 @@ export class PolicyWatcher {
         const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.opts.config.cluster.policy.history, replicas: this.opts.config.cluster.policy.replicas });
         this.bucketEmpty = (await store.latest()) === null;
         this.store = store;
-        this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; void this.drain(); });
+        this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; this.pendingAt = nowMs(); void this.drain(); });
         this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
         this.probe = new LeaderProbe(store, () => !this.closed && this.connected, (v, wasIsolated) => this.leaderSaid(v, wasIsolated));
         this.probe.start();
@@ -261,6 +268,7 @@ export class PolicyWatcher {
       this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
     }
     this.pending = latest;
+    this.pendingAt = nowMs();
     void this.drain();
   }
 
@@ -295,7 +303,7 @@ export class PolicyWatcher {
         if (this.applier === null && this.initial.done) return;
         const v = this.pending;
         this.pending = null;
-        await this.process(v);
+        await this.process(v, this.pendingAt);
         this.handledRevision = Math.max(this.handledRevision, v.revision);
         if (this.behind !== null && this.handledRevision >= this.behind.revision) this.behind = null;
       }
@@ -304,10 +312,11 @@ export class PolicyWatcher {
     }
   }
 
-  private async process(v: StoredValue): Promise<void> {
-    const t0 = performance.now();
+  private async process(v: StoredValue, arrivedAt: number): Promise<void> {
+    const t0 = nowMs();
     // only the MAC on the event loop; gunzip, parse, digest and validation in a worker thread
     const opened = openEnvelope(v.value, this.bucket, this.auth);
+    const t1 = nowMs();
     const checked = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
     if (checked.kind === 'ignored') {
       this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
@@ -325,8 +334,9 @@ export class PolicyWatcher {
     }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.refuse(e, verdict.kind, verdict.errors); return; }
-    const t2 = performance.now();
-    this.timings = { check_ms: Math.round(t2 - t0), apply_ms: 0 };
+    const t2 = nowMs();
+    // delivery: the pusher's clock (pushedAt, before its put) to this one's — meaningful on one host or with synced clocks
+    this.timings = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
     if (this.applier === null) {
       this.commit(e, v.value, 'bus');
       this.initial.done = true;
@@ -334,8 +344,8 @@ export class PolicyWatcher {
       return;
     }
     const r = await this.applier(verdict.config, e);
-    this.timings.apply_ms = Math.round(performance.now() - t2);
-    if (r.ok) this.commit(e, v.value, 'bus');
+    this.timings.apply_ms = ms(nowMs() - t2);
+    if (r.ok) { Object.assign(this.timings, r.timings); this.commit(e, v.value, 'bus'); }
     else this.refuse(e, 'apply', r.errors);
   }
 
@@ -346,9 +356,14 @@ export class PolicyWatcher {
     this.counters.applies++;
     this.counters.appliedAt = Date.now();
     this.counters.propagationMs = Math.max(0, this.counters.appliedAt - e.pushedAt);
-    if (from === 'bus') this.persist(sealed);
-    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined, ...(from === 'bus' ? this.timings : {}) }, 'policy applied');
+    // the heartbeat first: the cluster learns of the version before the disk write
+    const t0 = nowMs();
     this.report();
+    const t1 = nowMs();
+    if (from === 'bus') this.persist(sealed);
+    const t2 = nowMs();
+    const timings = from === 'bus' ? { ...this.timings, beat_ms: ms(t1 - t0), persist_ms: ms(t2 - t1) } : {};
+    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined, ...timings }, 'policy applied');
   }
 
   private refuse(e: CheckedEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {
