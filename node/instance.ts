@@ -291,9 +291,11 @@ export class ProxyInstance {
    * A refusal is logged and returns every problem with its config path; nothing changed.
    * `version`: the number the config gets when committed (default: the next one); `policy`: the
    * cluster policy version it carries (default: the running one, as for a reload of the local part).
+   * `environmentChecked`: the caller has just checked `config`'s environment in this process's
+   * (a policy version, checked on the validation thread): not walked again on the event loop.
    */
-  prepare(config: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
-    const envErrors = checkEnvironment(config, this.env);
+  prepare(config: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy, environmentChecked = false): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
+    const envErrors = environmentChecked ? [] : checkEnvironment(config, this.env);
     if (envErrors.length > 0) {
       this.logger.error({ errors: envErrors }, 'reload refused: config invalid, keeping the running config');
       return { ok: false, errors: envErrors };

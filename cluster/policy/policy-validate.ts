@@ -3,7 +3,7 @@
 // schema, then the secrets it names checked in this instance's environment. Heavy for large
 // policies (10 000 routes), so the watcher runs it in a worker thread.
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { checkEnvironment, combinePolicy, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
 import { decodeEntry, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
@@ -11,9 +11,15 @@ export type PolicyVerdict =
   | { readonly ok: true; readonly config: Config }
   | { readonly ok: false; readonly kind: 'invalid' | 'environment'; readonly errors: ConfigProblem[] };
 
+/**
+ * The routes of the version checked last on this thread: a version that changes a few routes
+ * re-parses only those (validate-reusing.ts; the result is the same as a full validation).
+ */
+const lastRoutes = new RouteParseMemo();
+
 /** The check itself, on the calling thread. */
 export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment): PolicyVerdict {
-  const r = combinePolicy(localRaw, policy, { env: null });
+  const r = combinePolicy(localRaw, policy, { env: null }, lastRoutes);
   if (!r.ok) return { ok: false, kind: 'invalid', errors: r.errors };
   const envErrors = checkEnvironment(r.config, env);
   if (envErrors.length > 0) return { ok: false, kind: 'environment', errors: envErrors };
