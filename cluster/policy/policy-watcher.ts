@@ -17,7 +17,7 @@ import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
 import { readStateFile, writeStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
-import { checkVersionOffThread, type VersionCheck } from './policy-validate.js';
+import { checkVersionFor, type VersionCheck } from './policy-validate.js';
 
 /** What applying a validated config did: committed (with where its time went, ms, when the applier measured it), or refused with every problem. */
 export type ApplyResult = { readonly ok: true; readonly timings?: Readonly<Record<string, number>> } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
@@ -35,7 +35,7 @@ export interface PolicyWatcherOptions {
   readonly logger: Logger;
   /** Name in status reports (default `cluster.member_id` or host-pid). */
   readonly memberId?: string;
-  /** Decoding and validation of an authentic entry's payload (default: in a worker thread with this process's environment). */
+  /** Decoding and validation of an authentic entry's payload (default: checkVersionFor — here when small, else in a worker thread; this process's environment). */
   readonly check?: (localRaw: unknown, payload: Uint8Array) => Promise<VersionCheck>;
 }
 
@@ -314,10 +314,10 @@ export class PolicyWatcher {
 
   private async process(v: StoredValue, arrivedAt: number): Promise<void> {
     const t0 = nowMs();
-    // only the MAC on the event loop; gunzip, parse, digest and validation in a worker thread
+    // the MAC on the event loop; gunzip, parse, digest and validation too for a small policy, else in a worker thread
     const opened = openEnvelope(v.value, this.bucket, this.auth);
     const t1 = nowMs();
-    const checked = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
+    const checked = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
     if (checked.kind === 'ignored') {
       this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
       this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
@@ -397,7 +397,7 @@ export class PolicyWatcher {
     }
     const sealed = state.sealed;
     const opened = openEnvelope(sealed, this.bucket, this.auth);
-    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
+    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
     if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
