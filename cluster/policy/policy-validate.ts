@@ -69,6 +69,20 @@ export function checkVersionFor(localRaw: unknown, payload: Uint8Array): Promise
   }
 }
 
+/** Routes frozen per event-loop turn when a config arrives from the validation thread (a copy: the thread's freeze does not cross). */
+const FREEZE_SLICE = 1_000;
+
+/** freezeVerdict for a config from the thread: a large one's routes in slices, yielding between them. */
+async function freezeYielding(r: VersionCheck): Promise<VersionCheck> {
+  if (r.kind !== 'entry' || !r.verdict.ok) return r;
+  const routes = r.verdict.config.routes;
+  for (let i = FREEZE_SLICE; i < routes.length; i += FREEZE_SLICE) {
+    for (const route of routes.slice(i - FREEZE_SLICE, i)) deepFreeze(route);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return freezeVerdict(r);
+}
+
 function freezeVerdict(r: VersionCheck): VersionCheck {
   return r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: deepFreeze(r.verdict.config) } } : r;
 }
@@ -133,7 +147,7 @@ export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, ti
       resolve(failed(`validation did not finish within ${timeoutMs} ms`));
     }, timeoutMs);
     v.pending.set(id, {
-      done: (r) => { clearTimeout(timer); resolve(freezeVerdict(r)); },
+      done: (r) => { clearTimeout(timer); void freezeYielding(r).then(resolve); },
       fail: (message) => { clearTimeout(timer); resolve(failed(message)); },
     });
     v.worker.ref();

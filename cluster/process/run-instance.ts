@@ -68,7 +68,8 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
         // reload() in its two steps, timed: the watcher logs where a version's time went
         const t0 = performance.now();
         // the validation thread checked the environment (this process's) a moment ago
-        const p = running.prepare(c, running.configVersion + 1, { version: e.version, digest: e.digest }, true);
+        // a large policy's routes compile in slices between requests; the swap is still one step
+        const p = await running.prepareYielding(c, running.configVersion + 1, { version: e.version, digest: e.digest }, true);
         const t1 = performance.now();
         if (p.ok) running.commit(p.prepared);
         const t2 = performance.now();
