@@ -52,7 +52,7 @@ export const DEFAULT_POLICY_PROPAGATION_FLAGS: PolicyPropagationFlags = {
 export interface PushSample { version: number; ackMs: number; appliedMs: Array<number | null>; stages?: Array<Record<string, number> | null> }
 
 /** The stage timings a member logs with "policy applied" (cluster/policy/policy-watcher.ts), in the order they happen. */
-export const STAGES = ['delivery_ms', 'queue_ms', 'open_ms', 'check_ms', 'prepare_ms', 'commit_ms', 'beat_ms', 'persist_ms'] as const;
+export const STAGES = ['delivery_ms', 'queue_ms', 'open_ms', 'check_ms', 'prepare_ms', 'commit_ms', 'beat_ms', 'persist_ms', 'loop_max_ms'] as const;
 
 /** Pure: the stage timings of `version` from a member's log output (null when its line is not there). */
 export function stagesOf(output: string, version: number): Record<string, number> | null {
@@ -133,7 +133,7 @@ export function policyPropagationTables(s: PolicyPropagationSummary, f: PolicyPr
   return [
     `**Policy propagation** — 3-node nats-server cluster (policy bucket R3), 3 members (one per node, \`cluster.policy.source: cluster\`), ${f.pushes} pushes of a ${f.fillerRoutes + 1}-route policy, one at a time, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart after every member applied; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process). Clock: ${f.clock}. Target: every member p99 ≤ 50 ms; no throughput dip while pushing. Not applied within ${GIVE_UP_MS} ms: ${s.notApplied}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', push, '',
-    '**Where a version\'s time goes at a member** — delivery: pusher clock (before its read + put) → the watch hands it over; queue: waiting behind the previous version; open: MAC; check: decode + validate (worker thread, round trip); prepare: build the snapshot; commit: the swap; beat: heartbeat sent; persist: state file',
+    '**Where a version\'s time goes at a member** — delivery: pusher clock (before its read + put) → the watch hands it over; queue: waiting behind the previous version; open: MAC; check: decode + validate (worker thread, round trip); prepare: build the snapshot; commit: the swap; beat: heartbeat sent; persist: state file; loop_max: the longest event-loop delay while the version was processed (what a request waiting behind it felt)',
     '', stages, '',
     '**Background load** — quiet window, the window of the pushes, quiet again (offered rate fixed: a dip shows as achieved rps below it, non-2xx/errors, or a latency tail)',
     '', load,

@@ -100,8 +100,11 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** A config with more routes comes back from the validation thread in slices of this many routes (one event-loop turn each). */
+export const TRANSFER_SLICE = 1_000;
+
 /** The long-lived validation thread: started on first use (its start — loading the schema — costs ~0.1–1 s, once), restarted after a failure. */
-interface Job { done(v: VersionCheck): void; fail(message: string): void }
+interface Job { done(v: VersionCheck): void; fail(message: string): void; routes?: Config['routes'][number][] }
 interface Validator { readonly worker: Worker; readonly pending: Map<number, Job> }
 let validator: Validator | null = null;
 let nextJob = 0;
@@ -115,11 +118,14 @@ function startValidator(): Validator {
     for (const job of v.pending.values()) job.fail(message);
     v.pending.clear();
   };
-  worker.on('message', (m: { id: number; result: VersionCheck }) => {
+  worker.on('message', (m: { id: number; routes: Config['routes'][number][] } | { id: number; result: VersionCheck; sliced?: true }) => {
     const job = v.pending.get(m.id);
+    if ('routes' in m) { if (job !== undefined) (job.routes ??= []).push(...m.routes); return; }
     v.pending.delete(m.id);
     if (v.pending.size === 0) worker.unref();
-    job?.done(m.result);
+    const r = m.result;
+    // the routes came ahead in slices: put them back into the config
+    job?.done(m.sliced === true && r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: { ...r.verdict.config, routes: job.routes ?? [] } } } : r);
   });
   worker.once('error', (err) => fail(`validation failed: ${err.message}`));
   worker.once('exit', () => fail('validation worker exited without an answer'));

@@ -15,9 +15,10 @@ import type { MemberPolicyStatus } from '../protocol/index.js';
 import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
-import { readStateFile, writeStateFile } from './policy-state-file.js';
+import { persistState, readStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
 import { checkVersionFor, type VersionCheck } from './policy-validate.js';
+import { ms, nowMs, VersionTimings } from './policy-timings.js';
 
 /** What applying a validated config did: committed (with where its time went, ms, when the applier measured it), or refused with every problem. */
 export type ApplyResult = { readonly ok: true; readonly timings?: Readonly<Record<string, number>> } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
@@ -46,11 +47,6 @@ export interface StatusCarrier {
   beatNow(): void;
 }
 
-/** Epoch ms with sub-ms precision (stage timings). */
-const nowMs = (): number => performance.timeOrigin + performance.now();
-/** Rounded to 0.1 ms for the log. */
-const ms = (x: number): number => Math.round(x * 10) / 10;
-
 export class PolicyWatcher {
   readonly settings: ClusterSettings;
   readonly bucket: string;
@@ -70,8 +66,7 @@ export class PolicyWatcher {
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
   private pending: StoredValue | null = null;
-  /** When `pending` arrived (epoch ms, sub-ms precision): the start of this member's part of a version's propagation. */
-  private pendingAt = 0;
+  private pendingAt = 0; // when `pending` arrived (epoch ms): where this member's part of its propagation starts
   /** Our own NATS connection is up (status events). */
   private connected = false;
   /** Since when the member's bus is connected while ours is not. */
@@ -82,7 +77,7 @@ export class PolicyWatcher {
   private behind: { revision: number; since: number } | null = null;
   private probe: LeaderProbe | null = null;
   /** Where the last version's time went, ms (logged with "policy applied"; README "Cluster policy" names each stage). */
-  private timings: Record<string, number> = {};
+  private readonly timings = new VersionTimings();
   private running = false;
   private applier: PolicyApplier | null = null;
   private initial: { resolve: (c: Config) => void; done: boolean };
@@ -303,7 +298,9 @@ export class PolicyWatcher {
         if (this.applier === null && this.initial.done) return;
         const v = this.pending;
         this.pending = null;
+        this.timings.begin();
         await this.process(v, this.pendingAt);
+        this.timings.end();
         this.handledRevision = Math.max(this.handledRevision, v.revision);
         if (this.behind !== null && this.handledRevision >= this.behind.revision) this.behind = null;
       }
@@ -335,8 +332,7 @@ export class PolicyWatcher {
     const verdict = checked.verdict;
     if (!verdict.ok) { this.refuse(e, verdict.kind, verdict.errors); return; }
     const t2 = nowMs();
-    // delivery: the pusher's clock (pushedAt, before its put) to this one's — meaningful on one host or with synced clocks
-    this.timings = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
+    this.timings.stages = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
     if (this.applier === null) {
       this.commit(e, v.value, 'bus');
       this.initial.done = true;
@@ -344,8 +340,8 @@ export class PolicyWatcher {
       return;
     }
     const r = await this.applier(verdict.config, e);
-    this.timings.apply_ms = ms(nowMs() - t2);
-    if (r.ok) { Object.assign(this.timings, r.timings); this.commit(e, v.value, 'bus'); }
+    this.timings.stages.apply_ms = ms(nowMs() - t2);
+    if (r.ok) { Object.assign(this.timings.stages, r.timings); this.commit(e, v.value, 'bus'); }
     else this.refuse(e, 'apply', r.errors);
   }
 
@@ -360,10 +356,12 @@ export class PolicyWatcher {
     const t0 = nowMs();
     this.report();
     const t1 = nowMs();
-    if (from === 'bus') this.persist(sealed);
+    if (from === 'bus' && this.stateFile !== null) persistState(this.stateFile, this.bucket, sealed, this.opts.logger);
     const t2 = nowMs();
-    const timings = from === 'bus' ? { ...this.timings, beat_ms: ms(t1 - t0), persist_ms: ms(t2 - t1) } : {};
-    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined, ...timings }, 'policy applied');
+    const fields = { version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined };
+    if (from !== 'bus') { this.opts.logger.info(fields, 'policy applied'); return; }
+    Object.assign(this.timings.stages, { beat_ms: ms(t1 - t0), persist_ms: ms(t2 - t1) });
+    this.timings.report((stages) => this.opts.logger.info({ ...fields, ...stages }, 'policy applied'));
   }
 
   private refuse(e: CheckedEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {
@@ -374,16 +372,6 @@ export class PolicyWatcher {
     this.report();
     // at start, a latest version unusable here: the state file's version is better than none
     if (!this.initial.done) void this.fromStateFile();
-  }
-
-  /** Atomic write + rename, 0600; a failure is logged (the version still runs). */
-  private persist(sealed: Uint8Array): void {
-    if (this.stateFile === null) return;
-    try {
-      writeStateFile(this.stateFile, this.bucket, sealed);
-    } catch (err) {
-      this.opts.logger.error({ err: String(err), file: this.stateFile }, 'policy: cannot write the state file');
-    }
   }
 
   /** Start from the state file when there is still no initial config (bus unreachable, or its latest version unusable here). */

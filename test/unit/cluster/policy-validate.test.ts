@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { validateConfig } from '../../../node/config/index.js';
-import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry } from '../../../cluster/policy/index.js';
+import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry, TRANSFER_SLICE } from '../../../cluster/policy/index.js';
 
 const local = { server: { listen: { host: '127.0.0.1', port: 0 } }, admin: { listen: { host: '127.0.0.1', port: 0 } } };
 const policy = (routes: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -18,15 +18,18 @@ const payload = (p: Record<string, unknown>, version = 1): Uint8Array => sealEnt
 
 describe('policy version check', () => {
   it('small and large policies: the same verdict as a full validation, on either side of the size limit', async () => {
-    for (const routes of [3, 600]) {
+    // 2 500: back from the thread in slices of TRANSFER_SLICE routes, reassembled in order
+    for (const routes of [3, 600, 2_500]) {
       const p = policy(routes);
-      expect(JSON.stringify(p).length > INLINE_MAX_BYTES).toBe(routes === 600);
+      expect(JSON.stringify(p).length > INLINE_MAX_BYTES).toBe(routes > 3);
       const r = await checkVersionFor(local, payload(p));
       if (r.kind !== 'entry' || !r.verdict.ok) throw new Error(JSON.stringify(r).slice(0, 500));
       const full = validateConfig({ ...local, ...p });
       if (!full.ok) throw new Error('fixture invalid');
       expect(r.verdict.config).toEqual(full.config);
       expect(Object.isFrozen(r.verdict.config.routes[0])).toBe(true);
+      expect(Object.isFrozen(r.verdict.config.routes.at(-1))).toBe(true);
+      if (routes > TRANSFER_SLICE) expect(r.verdict.config.routes.map((x) => x.name)).toEqual(p.routes.map((x: { name: string }) => x.name));
       expect(r.entry.version).toBe(1);
       expect(JSON.parse(r.entry.policyJson)).toEqual(p);
     }
