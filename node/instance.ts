@@ -326,18 +326,18 @@ export class ProxyInstance {
   /**
    * prepare() for a large config without holding the event loop for its routes: their policies
    * (pure: route + identity) are compiled in slices of PRECOMPILE_SLICE, yielding between slices,
-   * then prepare runs in one step as usual (the running state is read only there). Small
-   * configs go straight to prepare.
+   * then prepare runs in one step as usual (the running state — and the next version number, a
+   * reload may have committed meanwhile — is read only there). Small configs go straight to prepare.
    */
-  async prepareYielding(config: Config, version: number, policy: PolicyVersion | null, environmentChecked: boolean): Promise<ReturnType<ProxyInstance['prepare']>> {
+  async prepareYielding(config: Config, policy: PolicyVersion | null, environmentChecked: boolean): Promise<ReturnType<ProxyInstance['prepare']>> {
     const routes = config.routes;
-    if (routes.length <= PRECOMPILE_SLICE) return this.prepare(config, version, policy, environmentChecked);
+    if (routes.length <= PRECOMPILE_SLICE) return this.prepare(config, this.version + 1, policy, environmentChecked);
     const compiled: Array<CompiledPolicy | null> = [];
     for (let i = 0; i < routes.length; i += PRECOMPILE_SLICE) {
       for (const r of routes.slice(i, i + PRECOMPILE_SLICE)) compiled.push(compilePolicy(r, config.identity));
       await new Promise((resolve) => setImmediate(resolve));
     }
-    return this.prepare(config, version, policy, environmentChecked, compiled);
+    return this.prepare(config, this.version + 1, policy, environmentChecked, compiled);
   }
 
   /** Reload, step 2: swap to `p` in one synchronous step (never throws); returns the version now running. */

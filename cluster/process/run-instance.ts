@@ -65,11 +65,11 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       const running = inst;
       policy.watcher.setApplier(async (c, e) => {
         const before = policy.watcher.current()?.version ?? null;
-        // reload() in its two steps, timed: the watcher logs where a version's time went
+        // reload() in its two steps, timed (the watcher logs where a version's time went); the
+        // environment was checked on the validation thread a moment ago; a large policy's routes
+        // compile in slices between requests, the swap is still one step
         const t0 = performance.now();
-        // the validation thread checked the environment (this process's) a moment ago
-        // a large policy's routes compile in slices between requests; the swap is still one step
-        const p = await running.prepareYielding(c, running.configVersion + 1, { version: e.version, digest: e.digest }, true);
+        const p = await running.prepareYielding(c, { version: e.version, digest: e.digest }, true);
         const t1 = performance.now();
         if (p.ok) running.commit(p.prepared);
         const t2 = performance.now();
