@@ -49,7 +49,26 @@ export const DEFAULT_POLICY_PROPAGATION_FLAGS: PolicyPropagationFlags = {
 };
 
 /** One push: its version, when the bucket acknowledged it and when each member said it applied it (ms after t0; null: not within GIVE_UP_MS). */
-export interface PushSample { version: number; ackMs: number; appliedMs: Array<number | null> }
+export interface PushSample { version: number; ackMs: number; appliedMs: Array<number | null>; stages?: Array<Record<string, number> | null> }
+
+/** The stage timings a member logs with "policy applied" (cluster/policy/policy-watcher.ts), in the order they happen. */
+export const STAGES = ['delivery_ms', 'queue_ms', 'open_ms', 'check_ms', 'prepare_ms', 'commit_ms', 'beat_ms', 'persist_ms', 'loop_max_ms'] as const;
+
+/** Pure: the stage timings of `version` from a member's log output (null when its line is not there). */
+export function stagesOf(output: string, version: number): Record<string, number> | null {
+  const needle = `"version":${version},`;
+  for (const line of output.split('\n')) {
+    if (!line.includes('"msg":"policy applied"') || !line.includes(needle)) continue;
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (o.version !== version) continue;
+      const out: Record<string, number> = {};
+      for (const k of STAGES) if (typeof o[k] === 'number') out[k] = o[k] as number;
+      return out;
+    } catch { /* a partial line */ }
+  }
+  return null;
+}
 
 export interface LoadWindow { name: string; report: PacedLoadReport | null }
 
@@ -57,6 +76,10 @@ export interface PolicyPropagationSummary {
   ack: Quantiles;
   perMember: Quantiles[];
   slowest: Quantiles;
+  /** Every member applied, from the bucket's acknowledgement of the put (the version exists) instead of from push start. */
+  slowestFromAck: Quantiles;
+  /** Per stage at the members (all members' samples pooled), from their "policy applied" log lines. */
+  stages: Record<string, Quantiles>;
   notApplied: number;
   windows: LoadWindow[];
   foreignCores: number | null;
@@ -94,16 +117,24 @@ export function policyPropagationTables(s: PolicyPropagationSummary, f: PolicyPr
       q('bucket acknowledged the put (R3)', s.ack),
       ...s.perMember.map((x, i) => q(`${MEMBER_IDS[i]} reports it applied`, x)),
       q('**every member applied (slowest of 3 per push)**', s.slowest),
+      q('every member applied, from the put acknowledgement', s.slowestFromAck),
     ],
     [false, true, true, true, true],
   );
   const rows = s.windows.flatMap((w) => (w.report === null ? [[w.name, '—', '—', '—', '—', '—', '—', '—']] : w.report.targets.map((t, i) => [
     `${w.name} · ${MEMBER_IDS[i] ?? t.url}`, cell(w.report!.elapsedS, 1), cell(t.ok / w.report!.elapsedS, 1), cell(t.non2xx, 0), cell(t.errors, 0), cell(t.p50Ms, 3), cell(t.p99Ms, 3), cell(t.maxMs, 3),
   ])));
+  const stages = markdownTable(
+    ['stage at a member (log of "policy applied", 3 members pooled)', 'n', 'p50 ms', 'p99 ms', 'max ms'],
+    STAGES.filter((k) => s.stages[k] !== undefined).map((k) => q(k.replace(/_ms$/, ''), s.stages[k]!)),
+    [false, true, true, true, true],
+  );
   const load = markdownTable(['background load window · member', 's', 'achieved rps', 'non-2xx', 'errors', 'p50 ms', 'p99 ms', 'max ms'], rows, [false, true, true, true, true, true, true, true]);
   return [
     `**Policy propagation** — 3-node nats-server cluster (policy bucket R3), 3 members (one per node, \`cluster.policy.source: cluster\`), ${f.pushes} pushes of a ${f.fillerRoutes + 1}-route policy, one at a time, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart after every member applied; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process). Clock: ${f.clock}. Target: every member p99 ≤ 50 ms; no throughput dip while pushing. Not applied within ${GIVE_UP_MS} ms: ${s.notApplied}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', push, '',
+    '**Where a version\'s time goes at a member** — delivery: pusher clock (before its read + put) → the watch hands it over; queue: waiting behind the previous version; open: MAC; check: decode + validate (on the event loop when the policy is ≤ 32 KiB, else the validation thread\'s round trip); prepare: build the snapshot; commit: the swap; beat: heartbeat sent; persist: state file; loop_max: the longest event-loop delay while the version was processed (what a request waiting behind it felt)',
+    '', stages, '',
     '**Background load** — quiet window, the window of the pushes, quiet again (offered rate fixed: a dip shows as achieved rps below it, non-2xx/errors, or a latency tail)',
     '', load,
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
@@ -195,13 +226,14 @@ export async function policyPropagation(opts: ScenarioOptions): Promise<Scenario
         const until = t0 + GIVE_UP_MS;
         while ((seen.get(e.version)?.size ?? 0) < MEMBER_IDS.length && performance.now() < until) await sleep(1);
         const byMember = seen.get(e.version) ?? new Map<string, number>();
-        samples.push({ version: e.version, ackMs, appliedMs: MEMBER_IDS.map((id) => { const at = byMember.get(id); return at === undefined ? null : at - t0; }) });
+        // the log line follows the heartbeat at once; read it after the pause below
+        await sleep(f.gapMs + Math.random() * f.gapJitterMs);
+        samples.push({ version: e.version, ackMs, appliedMs: MEMBER_IDS.map((id) => { const at = byMember.get(id); return at === undefined ? null : at - t0; }), stages: members.map((m) => stagesOf(m.process.output(), e.version)) });
         if (i % 25 === 0 || i === f.pushes) {
           const last = samples.slice(-25).map((s) => (s.appliedMs.some((x) => x === null) ? null : Math.max(...(s.appliedMs as number[]))));
           const q = quantiles(last);
           say(`  ${i}/${f.pushes} pushes  every member applied (last ${last.length}): p50 ${cell(q.p50, 2)} ms  p99 ${cell(q.p99, 2)} ms  max ${cell(q.max, 2)} ms`);
         }
-        await sleep(f.gapMs + Math.random() * f.gapJitterMs);
       }
     }));
     windows.push(await window('quiet (after)', () => sleep(f.quietS * 1000)));
@@ -211,6 +243,8 @@ export async function policyPropagation(opts: ScenarioOptions): Promise<Scenario
       ack: quantiles(samples.map((s) => s.ackMs)),
       perMember: MEMBER_IDS.map((_, i) => quantiles(samples.map((s) => s.appliedMs[i] ?? null))),
       slowest: quantiles(samples.map((s) => (s.appliedMs.some((x) => x === null) ? null : Math.max(...(s.appliedMs as number[]))))),
+      slowestFromAck: quantiles(samples.map((s) => (s.appliedMs.some((x) => x === null) ? null : Math.max(...(s.appliedMs as number[])) - s.ackMs))),
+      stages: Object.fromEntries(STAGES.map((k) => [k, quantiles(samples.flatMap((s) => (s.stages ?? []).flatMap((st) => (st?.[k] === undefined ? [] : [st[k]!]))))]).filter(([, x]) => (x as Quantiles).n > 0)),
       notApplied: samples.reduce((n, s) => n + s.appliedMs.filter((x) => x === null).length, 0),
       windows, foreignCores,
     };

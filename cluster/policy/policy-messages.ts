@@ -58,9 +58,20 @@ export function openEnvelope(data: Uint8Array, bucket: string, auth: BusAuth | n
 
 /** Step 2 (heavy for large policies: gunzip, parse, digest): the entry inside an authentic envelope. */
 export function decodeEntry(payload: Uint8Array): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
+  let text: string;
+  try {
+    text = gunzipSync(payload, { maxOutputLength: MAX_POLICY_BYTES }).toString('utf8');
+  } catch {
+    return { ok: false, reason: 'corrupt' };
+  }
+  return decodeEntryText(text);
+}
+
+/** Step 2 after gunzip: parse, shape and digest of the entry's JSON text. */
+export function decodeEntryText(text: string): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
   let e: Record<string, unknown>;
   try {
-    const o: unknown = JSON.parse(gunzipSync(payload, { maxOutputLength: MAX_POLICY_BYTES }).toString('utf8'));
+    const o: unknown = JSON.parse(text);
     if (o === null || typeof o !== 'object' || Array.isArray(o)) return { ok: false, reason: 'corrupt' };
     e = o as Record<string, unknown>;
   } catch {

@@ -2,6 +2,7 @@
 // as stored in the bucket (still sealed, so it is checked again when read), written 0600 with
 // write + rename so a crash never leaves half a file.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Logger } from '../../node/log.js';
 
 interface StateFile { readonly v: 1; readonly bucket: string; readonly sealed: string }
 
@@ -11,6 +12,15 @@ export function writeStateFile(file: string, bucket: string, sealed: Uint8Array)
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
   renameSync(tmp, file);
+}
+
+/** writeStateFile, a failure logged (the version applied still runs). */
+export function persistState(file: string, bucket: string, sealed: Uint8Array, logger: Logger): void {
+  try {
+    writeStateFile(file, bucket, sealed);
+  } catch (err) {
+    logger.error({ err: String(err), file }, 'policy: cannot write the state file');
+  }
 }
 
 /** The sealed entry of `bucket` in `file`, or why there is none (unreadable, malformed, another bucket's). */

@@ -1,19 +1,27 @@
 // Checking a policy version for this instance: the entry decoded from its authentic envelope
 // (gunzip, parse, digest), its local part combined with the version's policy by the one
 // schema, then the secrets it names checked in this instance's environment. Heavy for large
-// policies (10 000 routes), so the watcher runs it in a worker thread.
+// policies (10 000 routes), so the watcher runs it in a worker thread — except for small ones,
+// where the hand-off to the thread and back costs more than the check (checkVersionFor).
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { checkEnvironment, combinePolicy, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
-import { decodeEntry, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
+import { gunzipSync } from 'node:zlib';
+import { checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { decodeEntry, decodeEntryText, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
 export type PolicyVerdict =
   | { readonly ok: true; readonly config: Config }
   | { readonly ok: false; readonly kind: 'invalid' | 'environment'; readonly errors: ConfigProblem[] };
 
-/** The check itself, on the calling thread. */
-export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment): PolicyVerdict {
-  const r = combinePolicy(localRaw, policy, { env: null });
+/**
+ * The routes of the version checked last on this thread: a version that changes a few routes
+ * re-parses only those (validate-reusing.ts; the result is the same as a full validation).
+ */
+const lastRoutes = new RouteParseMemo();
+
+/** The check itself, on the calling thread (`memo`: the routes this thread parsed last time). */
+export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment, memo: RouteParseMemo = lastRoutes): PolicyVerdict {
+  const r = combinePolicy(localRaw, policy, { env: null }, memo);
   if (!r.ok) return { ok: false, kind: 'invalid', errors: r.errors };
   const envErrors = checkEnvironment(r.config, env);
   if (envErrors.length > 0) return { ok: false, kind: 'environment', errors: envErrors };
@@ -27,10 +35,56 @@ export type VersionCheck =
 
 /** Decode the payload of an authentic envelope and validate its policy here. */
 export function checkVersion(localRaw: unknown, payload: Uint8Array, env: Environment): VersionCheck {
-  const d = decodeEntry(payload);
+  return checkDecoded(localRaw, decodeEntry(payload), env, lastRoutes);
+}
+
+function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo): VersionCheck {
   if (!d.ok) return { kind: 'ignored', reason: d.reason };
   const { policy, ...head } = d.entry;
-  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env) };
+  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env, memo) };
+}
+
+/**
+ * Policies up to this size (JSON, after gunzip) are checked on the event loop: ~1–3 ms for the
+ * ~200 routes that fit when only a few changed since the last version (their parse is reused),
+ * against a hand-off to the validation thread and back that measured tens of ms on a busy
+ * host (two wake-ups that each wait for a core). Larger ones go to the thread. 32 KiB.
+ */
+export const INLINE_MAX_BYTES = 32 * 1024;
+/** The routes the event loop parsed last time (its own memo: a size keeps to one side, so each stays warm). */
+const inlineRoutes = new RouteParseMemo();
+
+/** checkVersion here when the policy is small (INLINE_MAX_BYTES), else checkVersionOffThread; the environment is this process's. */
+export function checkVersionFor(localRaw: unknown, payload: Uint8Array): Promise<VersionCheck> {
+  let text: string;
+  try {
+    text = gunzipSync(payload, { maxOutputLength: INLINE_MAX_BYTES }).toString('utf8');
+  } catch {
+    return checkVersionOffThread(localRaw, payload); // larger (or not gzip: the thread says corrupt)
+  }
+  try {
+    return Promise.resolve(freezeVerdict(checkDecoded(localRaw, decodeEntryText(text), process.env, inlineRoutes)));
+  } catch {
+    return checkVersionOffThread(localRaw, payload); // a bug in the check: the thread reports it as the version's refusal
+  }
+}
+
+/** Routes frozen per event-loop turn when a config arrives from the validation thread (a copy: the thread's freeze does not cross). */
+const FREEZE_SLICE = 1_000;
+
+/** freezeVerdict for a config from the thread: a large one's routes in slices, yielding between them. */
+async function freezeYielding(r: VersionCheck): Promise<VersionCheck> {
+  if (r.kind !== 'entry' || !r.verdict.ok) return r;
+  const routes = r.verdict.config.routes;
+  for (let i = FREEZE_SLICE; i < routes.length; i += FREEZE_SLICE) {
+    for (const route of routes.slice(i - FREEZE_SLICE, i)) deepFreeze(route);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return freezeVerdict(r);
+}
+
+function freezeVerdict(r: VersionCheck): VersionCheck {
+  return r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: deepFreeze(r.verdict.config) } } : r;
 }
 
 function workerUrl(): URL {
@@ -46,8 +100,11 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** A config with more routes comes back from the validation thread in slices of this many routes (one event-loop turn each). */
+export const TRANSFER_SLICE = 1_000;
+
 /** The long-lived validation thread: started on first use (its start — loading the schema — costs ~0.1–1 s, once), restarted after a failure. */
-interface Job { done(v: VersionCheck): void; fail(message: string): void }
+interface Job { done(v: VersionCheck): void; fail(message: string): void; routes?: Config['routes'][number][] }
 interface Validator { readonly worker: Worker; readonly pending: Map<number, Job> }
 let validator: Validator | null = null;
 let nextJob = 0;
@@ -61,11 +118,14 @@ function startValidator(): Validator {
     for (const job of v.pending.values()) job.fail(message);
     v.pending.clear();
   };
-  worker.on('message', (m: { id: number; result: VersionCheck }) => {
+  worker.on('message', (m: { id: number; routes: Config['routes'][number][] } | { id: number; result: VersionCheck; sliced?: true }) => {
     const job = v.pending.get(m.id);
+    if ('routes' in m) { if (job !== undefined) (job.routes ??= []).push(...m.routes); return; }
     v.pending.delete(m.id);
     if (v.pending.size === 0) worker.unref();
-    job?.done(m.result);
+    const r = m.result;
+    // the routes came ahead in slices: put them back into the config
+    job?.done(m.sliced === true && r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: { ...r.verdict.config, routes: job.routes ?? [] } } } : r);
   });
   worker.once('error', (err) => fail(`validation failed: ${err.message}`));
   worker.once('exit', () => fail('validation worker exited without an answer'));
@@ -93,7 +153,7 @@ export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, ti
       resolve(failed(`validation did not finish within ${timeoutMs} ms`));
     }, timeoutMs);
     v.pending.set(id, {
-      done: (r) => { clearTimeout(timer); resolve(r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: deepFreeze(r.verdict.config) } } : r); },
+      done: (r) => { clearTimeout(timer); void freezeYielding(r).then(resolve); },
       fail: (message) => { clearTimeout(timer); resolve(failed(message)); },
     });
     v.worker.ref();

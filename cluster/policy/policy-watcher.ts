@@ -15,12 +15,13 @@ import type { MemberPolicyStatus } from '../protocol/index.js';
 import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
-import { readStateFile, writeStateFile } from './policy-state-file.js';
+import { persistState, readStateFile } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
-import { checkVersionOffThread, type VersionCheck } from './policy-validate.js';
+import { checkVersionFor, type VersionCheck } from './policy-validate.js';
+import { ms, nowMs, VersionTimings } from './policy-timings.js';
 
-/** What applying a validated config did: committed, or refused with every problem. */
-export type ApplyResult = { readonly ok: true } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
+/** What applying a validated config did: committed (with where its time went, ms, when the applier measured it), or refused with every problem. */
+export type ApplyResult = { readonly ok: true; readonly timings?: Readonly<Record<string, number>> } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
 /** Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers). */
 export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<ApplyResult>;
 
@@ -35,7 +36,7 @@ export interface PolicyWatcherOptions {
   readonly logger: Logger;
   /** Name in status reports (default `cluster.member_id` or host-pid). */
   readonly memberId?: string;
-  /** Decoding and validation of an authentic entry's payload (default: in a worker thread with this process's environment). */
+  /** Decoding and validation of an authentic entry's payload (default: checkVersionFor — here when small, else in a worker thread; this process's environment). */
   readonly check?: (localRaw: unknown, payload: Uint8Array) => Promise<VersionCheck>;
 }
 
@@ -65,6 +66,7 @@ export class PolicyWatcher {
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
   private pending: StoredValue | null = null;
+  private pendingAt = 0; // when `pending` arrived (epoch ms): where this member's part of its propagation starts
   /** Our own NATS connection is up (status events). */
   private connected = false;
   /** Since when the member's bus is connected while ours is not. */
@@ -74,8 +76,8 @@ export class PolicyWatcher {
   /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
   private behind: { revision: number; since: number } | null = null;
   private probe: LeaderProbe | null = null;
-  /** Where the last version's time went (logged with "policy applied"): open (gunzip, digest) and apply run on the event loop. */
-  private timings = { check_ms: 0, apply_ms: 0 };
+  /** Where the last version's time went, ms (logged with "policy applied"; README "Cluster policy" names each stage). */
+  private readonly timings = new VersionTimings();
   private running = false;
   private applier: PolicyApplier | null = null;
   private initial: { resolve: (c: Config) => void; done: boolean };
@@ -241,7 +243,7 @@ export class PolicyWatcher {
         const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.opts.config.cluster.policy.history, replicas: this.opts.config.cluster.policy.replicas });
         this.bucketEmpty = (await store.latest()) === null;
         this.store = store;
-        this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; void this.drain(); });
+        this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; this.pendingAt = nowMs(); void this.drain(); });
         this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
         this.probe = new LeaderProbe(store, () => !this.closed && this.connected, (v, wasIsolated) => this.leaderSaid(v, wasIsolated));
         this.probe.start();
@@ -261,6 +263,7 @@ export class PolicyWatcher {
       this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
     }
     this.pending = latest;
+    this.pendingAt = nowMs();
     void this.drain();
   }
 
@@ -295,7 +298,9 @@ export class PolicyWatcher {
         if (this.applier === null && this.initial.done) return;
         const v = this.pending;
         this.pending = null;
-        await this.process(v);
+        this.timings.begin();
+        await this.process(v, this.pendingAt);
+        this.timings.end();
         this.handledRevision = Math.max(this.handledRevision, v.revision);
         if (this.behind !== null && this.handledRevision >= this.behind.revision) this.behind = null;
       }
@@ -304,11 +309,12 @@ export class PolicyWatcher {
     }
   }
 
-  private async process(v: StoredValue): Promise<void> {
-    const t0 = performance.now();
-    // only the MAC on the event loop; gunzip, parse, digest and validation in a worker thread
+  private async process(v: StoredValue, arrivedAt: number): Promise<void> {
+    const t0 = nowMs();
+    // the MAC on the event loop; gunzip, parse, digest and validation too for a small policy, else in a worker thread
     const opened = openEnvelope(v.value, this.bucket, this.auth);
-    const checked = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
+    const t1 = nowMs();
+    const checked = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
     if (checked.kind === 'ignored') {
       this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
       this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
@@ -325,8 +331,8 @@ export class PolicyWatcher {
     }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.refuse(e, verdict.kind, verdict.errors); return; }
-    const t2 = performance.now();
-    this.timings = { check_ms: Math.round(t2 - t0), apply_ms: 0 };
+    const t2 = nowMs();
+    this.timings.stages = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
     if (this.applier === null) {
       this.commit(e, v.value, 'bus');
       this.initial.done = true;
@@ -334,8 +340,8 @@ export class PolicyWatcher {
       return;
     }
     const r = await this.applier(verdict.config, e);
-    this.timings.apply_ms = Math.round(performance.now() - t2);
-    if (r.ok) this.commit(e, v.value, 'bus');
+    this.timings.stages.apply_ms = ms(nowMs() - t2);
+    if (r.ok) { Object.assign(this.timings.stages, r.timings); this.commit(e, v.value, 'bus'); }
     else this.refuse(e, 'apply', r.errors);
   }
 
@@ -346,9 +352,16 @@ export class PolicyWatcher {
     this.counters.applies++;
     this.counters.appliedAt = Date.now();
     this.counters.propagationMs = Math.max(0, this.counters.appliedAt - e.pushedAt);
-    if (from === 'bus') this.persist(sealed);
-    this.opts.logger.info({ version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined, ...(from === 'bus' ? this.timings : {}) }, 'policy applied');
+    // the heartbeat first: the cluster learns of the version before the disk write
+    const t0 = nowMs();
     this.report();
+    const t1 = nowMs();
+    if (from === 'bus' && this.stateFile !== null) persistState(this.stateFile, this.bucket, sealed, this.opts.logger);
+    const t2 = nowMs();
+    const fields = { version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined };
+    if (from !== 'bus') { this.opts.logger.info(fields, 'policy applied'); return; }
+    Object.assign(this.timings.stages, { beat_ms: ms(t1 - t0), persist_ms: ms(t2 - t1) });
+    this.timings.report((stages) => this.opts.logger.info({ ...fields, ...stages }, 'policy applied'));
   }
 
   private refuse(e: CheckedEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {
@@ -359,16 +372,6 @@ export class PolicyWatcher {
     this.report();
     // at start, a latest version unusable here: the state file's version is better than none
     if (!this.initial.done) void this.fromStateFile();
-  }
-
-  /** Atomic write + rename, 0600; a failure is logged (the version still runs). */
-  private persist(sealed: Uint8Array): void {
-    if (this.stateFile === null) return;
-    try {
-      writeStateFile(this.stateFile, this.bucket, sealed);
-    } catch (err) {
-      this.opts.logger.error({ err: String(err), file: this.stateFile }, 'policy: cannot write the state file');
-    }
   }
 
   /** Start from the state file when there is still no initial config (bus unreachable, or its latest version unusable here). */
@@ -382,7 +385,7 @@ export class PolicyWatcher {
     }
     const sealed = state.sealed;
     const opened = openEnvelope(sealed, this.bucket, this.auth);
-    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionOffThread)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
+    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
     if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }

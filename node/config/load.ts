@@ -79,7 +79,8 @@ function describeIssue(issue: ZodIssue): ConfigProblem[] {
   return [{ path: formatPath(issue.path), message: issue.message }];
 }
 
-function crossCheck(cfg: Config): ConfigProblem[] {
+/** References between sections (route → upstream, route → issuer…) and rules spanning fields; empty = fine. */
+export function crossCheck(cfg: Config): ConfigProblem[] {
   const errors: ConfigProblem[] = [];
   const upstreams = Object.keys(cfg.upstreams);
   const issuers = Object.keys(cfg.issuers);
@@ -173,7 +174,8 @@ function lenient(raw: unknown): Config {
   return { routes, upstreams: o(r.upstreams), issuers, server: { listen: { port: 0 } }, admin: { listen: { port: -1 } } } as unknown as Config;
 }
 
-function deepFreeze<T>(o: T): T {
+/** Freeze `o` and everything it reaches (already frozen objects are skipped with what they reach). */
+export function deepFreeze<T>(o: T): T {
   if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o as object)) deepFreeze(v);

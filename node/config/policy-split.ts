@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { validateConfig, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
 import type { Config } from './schema.js';
+import { validateConfigReusing, type RouteParseMemo } from './validate-reusing.js';
 
 /** Top-level keys of the policy. Everything else (server, admin, cluster, log, version) stays local. */
 export const POLICY_KEYS = ['issuers', 'identity', 'dpop', 'upstreams', 'routes', 'internal_tokens', 'verifier'] as const;
@@ -39,12 +40,14 @@ export function foreignPolicyKeys(policy: unknown): ConfigProblem[] {
 /**
  * The full config an instance runs: its local part (from `localRaw`, policy keys ignored) with
  * `policy`, validated by the same schema as a single file (every error with its path; with
- * `opts.env` also the secrets it names). Never throws.
+ * `opts.env` also the secrets it names). Never throws. With `memo`, routes equal to those of the
+ * previous call with it reuse their parse (validate-reusing.ts: same result, less work).
  */
-export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOptions = {}): ConfigResult {
+export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOptions = {}, memo?: RouteParseMemo): ConfigResult {
   const foreign = foreignPolicyKeys(policy);
   if (foreign.length > 0) return { ok: false, errors: foreign };
-  return validateConfig({ ...splitDocument(localRaw).local, ...(policy as Record<string, unknown>) }, opts);
+  const doc = { ...splitDocument(localRaw).local, ...(policy as Record<string, unknown>) };
+  return memo === undefined ? validateConfig(doc, opts) : validateConfigReusing(doc, opts, memo);
 }
 
 /** JSON with object keys sorted at every level: the form a digest is taken of. */

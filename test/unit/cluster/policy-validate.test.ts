@@ -1,0 +1,52 @@
+// Checking a policy version at an instance: a small policy is checked on the calling thread, a
+// large one in the validation thread, and both give the same verdict — the config as a full
+// validation gives it (frozen), a refusal naming the missing secret with its path, or
+// "ignored: corrupt" for bytes that are not an entry.
+import { describe, expect, it } from 'vitest';
+import { gzipSync } from 'node:zlib';
+import { validateConfig } from '../../../node/config/index.js';
+import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry, TRANSFER_SLICE } from '../../../cluster/policy/index.js';
+
+const local = { server: { listen: { host: '127.0.0.1', port: 0 } }, admin: { listen: { host: '127.0.0.1', port: 0 } } };
+const policy = (routes: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  upstreams: { app: { targets: ['http://127.0.0.1:1'] } },
+  issuers: { main: { issuer: 'https://as.example', audiences: ['api'] } },
+  routes: Array.from({ length: routes }, (_, i) => ({ name: `r${i}`, match: { path: `/r/${i}/*` }, upstream: 'app', auth: { scopes: { all: [`scope-${i}`] } } })),
+  ...extra,
+});
+const payload = (p: Record<string, unknown>, version = 1): Uint8Array => sealEntry(newEntry(p, version, version - 1, 'test'), 'PT_POLICY', null);
+
+describe('policy version check', () => {
+  it('small and large policies: the same verdict as a full validation, on either side of the size limit', async () => {
+    // 2 500: back from the thread in slices of TRANSFER_SLICE routes, reassembled in order
+    for (const routes of [3, 600, 2_500]) {
+      const p = policy(routes);
+      expect(JSON.stringify(p).length > INLINE_MAX_BYTES).toBe(routes > 3);
+      const r = await checkVersionFor(local, payload(p));
+      if (r.kind !== 'entry' || !r.verdict.ok) throw new Error(JSON.stringify(r).slice(0, 500));
+      const full = validateConfig({ ...local, ...p });
+      if (!full.ok) throw new Error('fixture invalid');
+      expect(r.verdict.config).toEqual(full.config);
+      expect(Object.isFrozen(r.verdict.config.routes[0])).toBe(true);
+      expect(Object.isFrozen(r.verdict.config.routes.at(-1))).toBe(true);
+      if (routes > TRANSFER_SLICE) expect(r.verdict.config.routes.map((x) => x.name)).toEqual(p.routes.map((x: { name: string }) => x.name));
+      expect(r.entry.version).toBe(1);
+      expect(JSON.parse(r.entry.policyJson)).toEqual(p);
+    }
+  }, 60_000);
+
+  it('a secret this instance lacks: refused as environment, with its path, on either side of the limit', async () => {
+    for (const routes of [3, 600]) {
+      const p = policy(routes, { upstreams: { app: { targets: ['http://127.0.0.1:1'], client_credentials: { issuer: 'main', client_id: 'c', client_secret_env: 'PORTCULLIS_TEST_SECRET_NOT_SET' } } } });
+      const r = await checkVersionFor(local, payload(p));
+      if (r.kind !== 'entry') throw new Error(JSON.stringify(r));
+      expect(r.verdict).toEqual({ ok: false, kind: 'environment', errors: [expect.objectContaining({ path: 'upstreams.app.client_credentials.client_secret_env' })] });
+      expect(checkVersion(local, payload(p), process.env).kind).toBe('entry');
+    }
+  }, 60_000);
+
+  it('bytes that are not an entry are ignored as corrupt', async () => {
+    expect(await checkVersionFor(local, Buffer.from('not gzip'))).toEqual({ kind: 'ignored', reason: 'corrupt' });
+    expect(await checkVersionFor(local, gzipSync('{"v":2}'))).toEqual({ kind: 'ignored', reason: 'corrupt' });
+  }, 60_000);
+});
