@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import http2 from 'node:http2';
 import { join } from 'node:path';
+import { BASELINE_ENV, baselineCli } from './build-compare.bench.js';
 import { compiledRoot } from './paths.js';
 import { jsonLine, startProcess } from './processes.js';
 import { startPortcullis, type RunningTarget } from './targets.js';
@@ -55,14 +56,22 @@ log: { level: info, access: false }
 }
 
 /** Portcullis from `yaml` (which has server.http2), `h2url` its h2c listener (from the "listening" line). */
-export async function startPortcullisH2(yaml: string, cpus: readonly number[], env: Record<string, string>): Promise<RunningTarget & { adminPort: number; h2url: string }> {
-  const pc = await startPortcullis(yaml, cpus, env);
+export async function startPortcullisH2(yaml: string, cpus: readonly number[], env: Record<string, string>, cli?: string): Promise<RunningTarget & { adminPort: number; h2url: string }> {
+  const pc = await startPortcullis(yaml, cpus, env, cli);
   const line = pc.process.output().split('\n').map((l) => jsonLine<{ http2Port?: number }>((o) => o.msg === 'listening')(l)).find((x) => x !== undefined);
   if (line?.http2Port === undefined) {
     await pc.stop();
     throw new Error(`Portcullis did not report an http2Port in its "listening" line:\n${pc.process.output().slice(-2000)}`);
   }
   return { ...pc, h2url: `http://127.0.0.1:${line.http2Port}` };
+}
+
+/**
+ * The other build's CLI when $PORTCULLIS_BENCH_BASELINE names one (scenarios h2 and grpc then add a
+ * `portcullis-before` target in the same rotated rounds: before/after in one session); null when unset.
+ */
+export function optionalBaselineCli(env: NodeJS.ProcessEnv = process.env): string | null {
+  return env[BASELINE_ENV] === undefined || env[BASELINE_ENV] === '' ? null : baselineCli(env);
 }
 
 /** One h2c GET (prior knowledge) on a fresh session: status and body (first 4 KiB). Rejects after 5 s. */

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { cpuPlan } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { h2loadVersion, runH2load, type H2LoadFlags, type H2LoadResult } from './h2load.js';
-import { h2RefusalsMissed, h2TokenConfigYaml, startH2UpstreamProcess, startPortcullisH2, waitUntilServingH2 } from './h2-targets.js';
+import { h2RefusalsMissed, h2TokenConfigYaml, optionalBaselineCli, startH2UpstreamProcess, startPortcullisH2, waitUntilServingH2 } from './h2-targets.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
@@ -17,6 +17,10 @@ import { median, roundOrder, type LoadSummary } from './stats.js';
 import { adminStats, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenCounters } from './token-targets.js';
 
 export const H2_TARGETS = ['direct', 'portcullis', 'haproxy'] as const;
+/** Added when $PORTCULLIS_BENCH_BASELINE names another build (optionalBaselineCli). */
+export const BEFORE = 'portcullis-before';
+/** Added with PORTCULLIS_BENCH_H2_NO_DEPRECATION=1: this build with NODE_OPTIONS=--no-deprecation. */
+export const NO_DEPRECATION = 'portcullis-no-deprecation';
 
 /** Closed loop: 10 connections × 10 streams in flight (100 requests), as a busy gRPC client pool would. */
 export const H2_CLOSED_FLAGS: Omit<H2LoadFlags, 'durationS' | 'warmupS'> = { clients: 10, streams: 10, path: '/' };
@@ -47,14 +51,19 @@ export function summariseH2(closed: Rounds, fixed: Rounds): H2Summary {
   return {
     throughput: foldRounds(closed), fixedRate: foldRounds(fixed),
     upstreamCpu: { throughput: upstreamCpu(closed), fixedRate: upstreamCpu(fixed) },
-    ratios: ([['portcullis', 'haproxy'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const)
+    ratios: [...([['portcullis', 'haproxy'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const), ...(closed[BEFORE] !== undefined ? [['portcullis', BEFORE] as const, [BEFORE, 'haproxy'] as const] : []), ...(closed[NO_DEPRECATION] !== undefined ? [[NO_DEPRECATION, 'portcullis'] as const, [NO_DEPRECATION, 'haproxy'] as const] : [])]
       .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
-    added: { portcullis: addedLatency(fixed, 'portcullis', 'direct'), haproxy: addedLatency(fixed, 'haproxy', 'direct') },
+    added: {
+      portcullis: addedLatency(fixed, 'portcullis', 'direct'), haproxy: addedLatency(fixed, 'haproxy', 'direct'),
+      ...(fixed[BEFORE] !== undefined ? { [BEFORE]: addedLatency(fixed, BEFORE, 'direct') } : {}),
+      ...(fixed[NO_DEPRECATION] !== undefined ? { [NO_DEPRECATION]: addedLatency(fixed, NO_DEPRECATION, 'direct') } : {}),
+    },
   };
 }
 
-function table(names: readonly string[], s: Record<string, LoadSummary>, up: Record<string, number | null>, skipped: Record<string, string>, added?: H2Summary['added']): string {
+function table(all: readonly string[], s: Record<string, LoadSummary>, up: Record<string, number | null>, skipped: Record<string, string>, added?: H2Summary['added']): string {
   const head = ['target', 'rps', 'p50 ms', 'p99 ms', 'p99.9 ms', ...(added !== undefined ? ['added p50 ms', 'added p99 ms'] : []), 'errors + non-2xx', 'CPU µs/req hop', 'CPU µs/req upstream', 'foreign CPU'];
+  const names = [...all, ...[BEFORE, NO_DEPRECATION].filter((t) => s[t] !== undefined)];
   return markdownTable(head, names.map((t) => {
     const x = s[t];
     if (x === undefined) return [t, `skipped: ${skipped[t] ?? 'not run'}`];
@@ -123,6 +132,20 @@ export async function h2Bench(opts: ScenarioOptions): Promise<ScenarioReport> {
     const pc = await startPortcullisH2(h2TokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg] }), plan.proxy, env);
     stops.push(() => pc.stop());
     live.push({ name: 'portcullis', url: pc.h2url, pid: pc.process.pid });
+    if (process.env.PORTCULLIS_BENCH_H2_NO_DEPRECATION === '1') {
+      // Node 20's ClientHttp2Session.request() binds an AsyncResource per stream, which builds two
+      // deprecated accessors (util.deprecate → setPrototypeOf) unless deprecations are off
+      const nd = await startPortcullisH2(h2TokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg] }), plan.proxy, { ...env, NODE_OPTIONS: '--no-deprecation' });
+      stops.push(() => nd.stop());
+      live.push({ name: NO_DEPRECATION, url: nd.h2url, pid: nd.process.pid });
+    }
+    const beforeCli = optionalBaselineCli();
+    if (beforeCli !== null) {
+      const pb = await startPortcullisH2(h2TokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg] }), plan.proxy, env, beforeCli);
+      stops.push(() => pb.stop());
+      live.push({ name: BEFORE, url: pb.h2url, pid: pb.process.pid });
+      peers[BEFORE] = beforeCli;
+    }
 
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
     stops.push(() => pem.cleanup());

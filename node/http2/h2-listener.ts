@@ -217,8 +217,7 @@ export class H2Listener implements H2RelayHost {
   private handleUnsafe(req: Http2ServerRequest | IncomingMessage, res: AnyResponse): void {
     const start = performance.now();
     const snap = this.snapshot;
-    const proto = protocolOf(res);
-    this.counters[`http2.requests_${proto === 'http/1.1' ? 'http1' : proto}_total`]!++;
+    this.counters[REQUESTS_BY_PROTOCOL[protocolOf(res)]]!++;
     // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
     if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res && res.stream !== undefined) {
       return this.extAuthz.handle(req as Http2ServerRequest, res, snap, this.pipelineOf(snap), start);
@@ -271,6 +270,9 @@ export class H2Listener implements H2RelayHost {
     return this.pipeline!;
   }
 }
+
+/** The per-protocol request counter's key (no string built per request). */
+const REQUESTS_BY_PROTOCOL = { h2: 'http2.requests_h2_total', h2c: 'http2.requests_h2c_total', 'http/1.1': 'http2.requests_http1_total' } as const;
 
 /** Access-log `reason` of the proxy's own error answer (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
 function errorReason(code: ErrorCode): string {

@@ -9,6 +9,7 @@ import { beforeHeadFailure, midBodyFailure } from '../http/upstream-failure.js';
 import type { Outcome } from '../http/relay.js';
 import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
+import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
@@ -42,6 +43,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   private headersWritten = false;
   private attempt = 0;
   private trailers: string[] | null = null;
+  private drainArmed = false;
   private readonly head: boolean;
 
   constructor(
@@ -55,7 +57,6 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   ) {
     this.head = ctx.method === 'HEAD';
     res.on('close', () => this.onClose());
-    res.on('drain', () => { if (!this.done) this.controller?.resume(); });
   }
 
   get bytesIn(): number { return this.body === null ? 0 : this.body.bytesIn; }
@@ -217,8 +218,18 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     if (this.closed) return;
     this.bytesOut += chunk.length;
     // node:http2 queues what it cannot send yet by reference, and an HTTP/1.1 upstream's chunk
-    // lives in the process's one reused read buffer (node/upstream/h1-connection.ts): copy it
-    if (!(this.res as { write(c: Buffer): boolean }).write(Buffer.from(chunk))) this.controller?.pause(); // resumed on 'drain'
+    // lives in the process's one reused read buffer (node/upstream/h1-connection.ts): copy it.
+    // An HTTP/2 upstream's chunks are buffers of their own: passed on as they are.
+    const out = this.controller instanceof H2Call ? chunk : Buffer.from(chunk);
+    if (!(this.res as { write(c: Buffer): boolean }).write(out)) this.pauseUntilDrain();
+  }
+
+  /** The client's side is full: pause the upstream until 'drain' (listener added only when needed: most responses never fill it). */
+  private pauseUntilDrain(): void {
+    this.controller?.pause();
+    if (this.drainArmed) return;
+    this.drainArmed = true;
+    this.res.on('drain', () => { if (!this.done) this.controller?.resume(); });
   }
 
   onResponseEnd(): void {
