@@ -82,7 +82,8 @@ export interface UpstreamErrorSpec {
 /**
  * The upstream clients' failure codes (node/upstream, H1Error.code; H2_* only from HTTP/2 upstreams). Internal: never
  * sent to a client; node/http/upstream-failure.ts maps each to the client's answer, the
- * access-log reason and the upstream_errors_total kind. A failure while connecting carries the
+ * access-log reason and the upstream_errors_total kind (node/http2/h2-upstream-failure.ts the
+ * H2_* ones on the HTTP/2 listener). A failure while connecting carries the
  * socket's own code instead (ECONNREFUSED, ETIMEDOUT for the connect timeout, TLS codes…).
  */
 export const UPSTREAM_ERRORS = {

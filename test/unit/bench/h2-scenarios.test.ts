@@ -84,5 +84,7 @@ describe('summaries and tables', () => {
     expect(s.ratios[0]![1]).toBeCloseTo(0.5);
     const t = grpcTables(s, { ...GRPC_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...GRPC_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
     expect(t).toContain('Target: added p99 ≤ 2 ms at 500 calls/s → NOT met (3.000 ms)');
+    const saturated = grpcTables(summariseGrpc(closed, { ...fixed, portcullis: [r(300, 4, 250, 110)] }), { ...GRPC_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...GRPC_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
+    expect(saturated).toContain('→ not measured (portcullis did not reach the offered rate');
   });
 });
