@@ -24,6 +24,14 @@ export const GRPC_FIXED_FLAGS: Omit<GrpcLoadFlags, 'durationS' | 'warmupS'> = { 
 /** The issue's target for added p99 at the fixed rate, ms. */
 export const GRPC_ADDED_P99_TARGET_MS = 2;
 
+/** The fixed rate: PORTCULLIS_BENCH_GRPC_RATE (calls/s, an integer ≥ 1) or GRPC_FIXED_FLAGS' 500 — lower it where even `direct` cannot keep up. */
+export function grpcRate(env: string | undefined): number {
+  if (env === undefined || env === '') return GRPC_FIXED_FLAGS.rate!;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`PORTCULLIS_BENCH_GRPC_RATE must be an integer ≥ 1 (calls per second), got ${JSON.stringify(env)}`);
+  return n;
+}
+
 interface GrpcTarget { name: string; address: string; pid: number }
 type Rounds = Record<string, H2LoadResult[]>;
 
@@ -89,7 +97,7 @@ export async function grpcBench(opts: ScenarioOptions): Promise<ScenarioReport> 
   const plan = cpuPlan(availableParallelism());
   const alg = opts.jwtAlg;
   const closedFlags: GrpcLoadFlags = { ...GRPC_CLOSED_FLAGS, durationS: opts.durationS, warmupS: 1 };
-  const fixedFlags: GrpcLoadFlags = { ...GRPC_FIXED_FLAGS, durationS: opts.durationS, warmupS: 1 };
+  const fixedFlags: GrpcLoadFlags = { ...GRPC_FIXED_FLAGS, rate: grpcRate(process.env.PORTCULLIS_BENCH_GRPC_RATE), durationS: opts.durationS, warmupS: 1 };
   const stops: Array<() => Promise<void> | void> = [];
   let restoreAffinity = (): void => {};
   try {

@@ -9,7 +9,7 @@ import { haproxyConfig } from '../../../bench/haproxy.js';
 import { H2LoadMissing, h2loadVersion, logPercentiles, parseH2loadSummary, type H2LoadResult } from '../../../bench/h2load.js';
 import { h2TokenConfigYaml } from '../../../bench/h2-targets.js';
 import { H2_CLOSED_FLAGS, H2_FIXED_FLAGS, h2Tables, summariseH2 } from '../../../bench/h2.bench.js';
-import { GRPC_CLOSED_FLAGS, GRPC_FIXED_FLAGS, grpcTables, summariseGrpc } from '../../../bench/grpc.bench.js';
+import { GRPC_CLOSED_FLAGS, GRPC_FIXED_FLAGS, grpcRate, grpcTables, summariseGrpc } from '../../../bench/grpc.bench.js';
 
 const H2LOAD_OUT = `finished in 5.00s, 12345.60 req/s, 1.23MB/s
 requests: 61728 total, 61778 started, 61728 done, 61700 succeeded, 28 failed, 20 errored, 8 timeout
@@ -75,6 +75,12 @@ describe('summaries and tables', () => {
     expect(t).toContain('portcullis / haproxy ≥ 0.70 over HTTP/2 → met (0.75)');
     expect(t).toContain('2000 rps (h2load --rps 200 × 10 connections)');
     expect(t).toMatch(/\| portcullis \| 3000 \|.*\| 300\.0 \| 55\.0 \|/);
+  });
+
+  it('grpc: the fixed rate from PORTCULLIS_BENCH_GRPC_RATE, 500 by default, refused when not a positive integer', () => {
+    expect(grpcRate(undefined)).toBe(500);
+    expect(grpcRate('200')).toBe(200);
+    expect(() => grpcRate('fast')).toThrow(/PORTCULLIS_BENCH_GRPC_RATE must be an integer/);
   });
 
   it('grpc: the added-p99 verdict against 2 ms', () => {
