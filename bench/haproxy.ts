@@ -42,6 +42,8 @@ export interface HaproxyConfigOptions {
   /** Global and frontend connection limit (default 4096; HAProxy needs ~2 fds per connection within `ulimit -n`). */
   maxconn?: number;
   jwt?: JwtCheckOptions;
+  /** HTTP/2 sides (scenario h2): `bind: 'h2'` = h2c with prior knowledge on the frontend, `server: 'h2'` = h2c to the upstream. Absent: HTTP/1.1. */
+  proto?: { bind?: 'h2'; server?: 'h2' };
 }
 
 /** A value HAProxy's config tokenizer reads verbatim: single-quoted, so '#', spaces and '"' stay literal. */
@@ -114,14 +116,14 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     `  maxconn ${maxconn}`,
     '',
     'frontend fe',
-    `  bind ${o.bind.host}:${o.bind.port}`,
+    `  bind ${o.bind.host}:${o.bind.port}${o.proto?.bind === 'h2' ? ' proto h2' : ''}`,
     ...(o.jwt !== undefined ? haproxyJwtRules(o.jwt).map((l) => `  ${l}`) : []),
     '  default_backend app',
     '',
     'backend app',
     // Idle server connections are shared across client connections, as the proxy's pool does.
     '  http-reuse always',
-    `  server app ${o.upstream.host}:${o.upstream.port}`,
+    `  server app ${o.upstream.host}:${o.upstream.port}${o.proto?.server === 'h2' ? ' proto h2' : ''}`,
     '',
   ].join('\n');
 }

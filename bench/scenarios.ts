@@ -4,6 +4,8 @@ import type { CpuPlan } from './cpu-plan.js';
 import { buildCompare } from './build-compare.bench.js';
 import { cacheMemory } from './cache-memory.bench.js';
 import { forwardAuth } from './forward-auth.bench.js';
+import { grpcBench } from './grpc.bench.js';
+import { h2Bench } from './h2.bench.js';
 import { introspection } from './introspection.bench.js';
 import { internalToken } from './internal-token.bench.js';
 import { introspectionCluster } from './introspection-cluster.bench.js';
@@ -116,5 +118,13 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'websocket-relay': {
     description: 'messages through a proxied WebSocket (websocket: true, ws echo upstream) vs direct: messages/s (closed loop, 50 connections) and round-trip p50/p99 at 5000 msg/s',
     run: websocketRelay,
+  },
+  h2: {
+    description: 'HTTP/2 with h2load (Debian nghttp2-client, required): one warm JWT, Portcullis server.http2 h2c vs HAProxy 2.6 h2 frontend with the same jwt_verify rules vs the h2c upstream direct — throughput, ratios (target ≥ 0.7× HAProxy), added latency at 2000 rps, CPU µs/req of hop and upstream',
+    run: h2Bench,
+  },
+  grpc: {
+    description: 'gRPC unary (@grpc/grpc-js client and server, one warm JWT in metadata) through Portcullis server.http2 vs direct: max calls/s (closed loop) and added p50/p99 at a fixed 500 calls/s (target added p99 ≤ 2 ms), CPU µs/call',
+    run: grpcBench,
   },
 };

@@ -41,6 +41,9 @@ export const ERRORS = {
   PORTCULLIS_ERR_AUTH_UNAVAILABLE: { status: 503, source: 'upstream', retryable: true, oauth: 'temporarily_unavailable', doc: 'keys not loaded yet, or the authorization server failed; never a 200' },
   PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE: { status: 502, source: 'upstream', retryable: true, oauth: 'bad_gateway', doc: 'upstream refused or reset the connection, or every target is ejected' },
   PORTCULLIS_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', retryable: true, oauth: 'gateway_timeout', doc: 'upstream did not answer within the upstream timeout' },
+  PORTCULLIS_ERR_H2_AUTHORITY_MISMATCH: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'HTTP/2 request whose Host field names another host than its :authority (RFC 9113 §8.3.1): refused, not guessed at' },
+  PORTCULLIS_ERR_H2_UPSTREAM_RESET: { status: 502, source: 'upstream', retryable: true, oauth: 'bad_gateway', doc: 'an HTTP/2 upstream reset the stream (RST_STREAM), refused it again after its one retry (REFUSED_STREAM, past GOAWAY) or ended its session before the response head' },
+  PORTCULLIS_ERR_H2_DEADLINE_EXCEEDED: { status: 504, source: 'upstream', retryable: false, oauth: 'gateway_timeout', doc: "a gRPC call outlived the caller's grpc-timeout: the upstream stream is reset (CANCEL) and the call ends with grpc-status 4 DEADLINE_EXCEEDED" },
   PORTCULLIS_ERR_SHUTTING_DOWN: { status: 503, source: 'internal', retryable: true, oauth: 'temporarily_unavailable', doc: 'instance is draining for shutdown' },
   PORTCULLIS_ERR_INTERNAL: { status: 500, source: 'internal', retryable: false, oauth: 'server_error', doc: 'a bug: logged with its stack, never with a token' },
   PORTCULLIS_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'admin API call without the admin bearer token' },
@@ -77,9 +80,10 @@ export interface UpstreamErrorSpec {
 }
 
 /**
- * The upstream HTTP/1.1 client's failure codes (node/upstream, H1Error.code). Internal: never
+ * The upstream clients' failure codes (node/upstream, H1Error.code; H2_* only from HTTP/2 upstreams). Internal: never
  * sent to a client; node/http/upstream-failure.ts maps each to the client's answer, the
- * access-log reason and the upstream_errors_total kind. A failure while connecting carries the
+ * access-log reason and the upstream_errors_total kind (node/http2/h2-upstream-failure.ts the
+ * H2_* ones on the HTTP/2 listener). A failure while connecting carries the
  * socket's own code instead (ECONNREFUSED, ETIMEDOUT for the connect timeout, TLS codes…).
  */
 export const UPSTREAM_ERRORS = {
@@ -91,6 +95,10 @@ export const UPSTREAM_ERRORS = {
   H1_REQUEST_BODY: { blame: 'proxy', doc: 'request body stream failed or did not match its content-length' },
   H1_HANDLER: { blame: 'proxy', doc: 'a response handler callback threw' },
   H1_CLOSED: { blame: 'proxy', doc: 'the pool was closed or destroyed (reload, shutdown)' },
+  // HTTP/2 upstreams (node/upstream/h2-call.ts): failures HTTP/1.1 has no word for; the rest keep the H1_ codes above
+  H2_STREAM_RESET: { blame: 'upstream', doc: 'the HTTP/2 upstream reset the stream (RST_STREAM; its error code travels as rstCode and reaches an HTTP/2 client as RST_STREAM)' },
+  H2_REFUSED_STREAM: { blame: 'upstream', doc: "the stream was refused (REFUSED_STREAM, or past GOAWAY's last stream id) again after its one retry on a fresh session, or with a body that cannot be replayed" },
+  H2_SESSION_CLOSED: { blame: 'upstream', doc: 'the HTTP/2 session ended (GOAWAY, connection lost) with the stream open and no reset code' },
 } as const satisfies Record<string, UpstreamErrorSpec>;
 
 export type UpstreamErrorCode = keyof typeof UPSTREAM_ERRORS;

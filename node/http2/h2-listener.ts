@@ -17,6 +17,7 @@ import type { Snapshot } from '../pipeline/snapshot.js';
 import type { TLSSocket } from 'node:tls';
 import { acceptableHandshake, clientCertOf } from './client-cert.js';
 import { CHECK_PATH, ExtAuthzService } from './ext-authz-service.js';
+import { GrpcDeadlines } from './grpc-deadline.js';
 import { H2Body } from './h2-body.js';
 import { readRequest } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
@@ -49,7 +50,10 @@ export class H2Listener implements H2RelayHost {
     'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,
     'http2.sessions_closed_settings_flood_total': 0, 'http2.sessions_closed_protocol_error_total': 0, 'http2.sessions_closed_idle_total': 0,
     'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0,
+    'http2.grpc_deadline_before_response_total': 0, 'http2.grpc_deadline_streaming_total': 0,
   };
+  /** gRPC calls bounded by their grpc-timeout (one shared timer). */
+  private readonly deadlines = new GrpcDeadlines();
   private pipeline: Pipeline | null = null;
   private pipelineSnap: Snapshot | null = null;
   private sweeper: NodeJS.Timeout | null = null;
@@ -136,6 +140,7 @@ export class H2Listener implements H2RelayHost {
     for (const r of [...this.active]) r.shutdown();
     for (const s of this.sessions) s.destroy();
     if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.deadlines.close();
   }
 
   // ---- sessions ------------------------------------------------------------
@@ -190,6 +195,7 @@ export class H2Listener implements H2RelayHost {
   upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
+  deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
 
   private sweep(): void {
     if (this.bodies.size === 0) return;
@@ -217,8 +223,7 @@ export class H2Listener implements H2RelayHost {
   private handleUnsafe(req: Http2ServerRequest | IncomingMessage, res: AnyResponse): void {
     const start = performance.now();
     const snap = this.snapshot;
-    const proto = protocolOf(res);
-    this.counters[`http2.requests_${proto === 'http/1.1' ? 'http1' : proto}_total`]!++;
+    this.counters[REQUESTS_BY_PROTOCOL[protocolOf(res)]]!++;
     // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
     if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res && res.stream !== undefined) {
       return this.extAuthz.handle(req as Http2ServerRequest, res, snap, this.pipelineOf(snap), start);
@@ -231,6 +236,7 @@ export class H2Listener implements H2RelayHost {
     const ctx = r.ctx;
     const relay = new H2Relay(res, this, snap, ctx, start, grpc);
     this.active.add(relay);
+    if (grpc) relay.withDeadline(this.deadlines);
     if (r.hasBody) {
       relay.setBody(new H2Body(req, relay, start + snap.config.server.timeouts.request_ms, r.contentLength, snap.config.server.limits.max_body_bytes));
       this.bodies.add(relay);
@@ -271,6 +277,9 @@ export class H2Listener implements H2RelayHost {
     return this.pipeline!;
   }
 }
+
+/** The per-protocol request counter's key (no string built per request). */
+const REQUESTS_BY_PROTOCOL = { h2: 'http2.requests_h2_total', h2c: 'http2.requests_h2c_total', 'http/1.1': 'http2.requests_http1_total' } as const;
 
 /** Access-log `reason` of the proxy's own error answer (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
 function errorReason(code: ErrorCode): string {

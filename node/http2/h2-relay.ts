@@ -5,13 +5,15 @@
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
-import { beforeHeadFailure, midBodyFailure } from '../http/upstream-failure.js';
 import type { Outcome } from '../http/relay.js';
 import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
+import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
+import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
+import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
 
 /** Callbacks into the listener (metrics, logs, lifecycle). */
@@ -20,9 +22,11 @@ export interface H2RelayHost {
   upstreamError(upstream: string, kind: string): void;
   decision(reason: string | null): void;
   bodyEnded(relay: H2Relay): void;
+  /** A gRPC call reached its grpc-timeout; `streaming`: its response had started. */
+  deadlineExceeded(relay: H2Relay, streaming: boolean): void;
 }
 
-export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
+export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined {
   done = false;
   aborted = false;
   status = 0;
@@ -42,7 +46,12 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   private headersWritten = false;
   private attempt = 0;
   private trailers: string[] | null = null;
+  private drainArmed = false;
   private readonly head: boolean;
+  /** performance.now() when a gRPC caller's grpc-timeout runs out; Infinity without one. */
+  deadlineAt = Infinity;
+  private deadlineMs = 0;
+  private deadlines: GrpcDeadlines | null = null;
 
   constructor(
     readonly res: AnyResponse,
@@ -55,7 +64,38 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
   ) {
     this.head = ctx.method === 'HEAD';
     res.on('close', () => this.onClose());
-    res.on('drain', () => { if (!this.done) this.controller?.resume(); });
+  }
+
+  /** Bound the whole call by the caller's grpc-timeout (from `start`); false when it sent none. */
+  withDeadline(deadlines: GrpcDeadlines): boolean {
+    const ms = this.grpc ? grpcTimeoutMs(this.ctx.headers) : null;
+    if (ms === null) return false;
+    this.deadlineMs = ms;
+    this.deadlineAt = this.start + ms;
+    this.deadlines = deadlines;
+    deadlines.add(this);
+    return true;
+  }
+
+  /**
+   * The grpc-timeout ran out: the upstream stream is reset (CANCEL) and the call ends with
+   * grpc-status 4 DEADLINE_EXCEEDED — trailers-only before the response head, trailers after it.
+   */
+  deadlineExceeded(): void {
+    if (this.closed) return;
+    const streaming = this.headersWritten;
+    this.host.deadlineExceeded(this, streaming);
+    this.controller?.abort();
+    this.body?.destroy();
+    const err = proxyError('PORTCULLIS_ERR_H2_DEADLINE_EXCEEDED', `deadline exceeded: the call outlived its grpc-timeout of ${this.deadlineMs} ms`);
+    if (!streaming) { this.sendError(err); return; }
+    this.errorCode = err.code;
+    const res = this.res;
+    if (!('stream' in res) || res.stream === undefined) { this.cut('h2_deadline_exceeded'); return; }
+    this.outcome = 'truncated';
+    res.addTrailers({ 'grpc-status': String(GRPC.DEADLINE_EXCEEDED), 'grpc-message': grpcMessage(err.message) });
+    res.end();
+    this.finish(this.status);
   }
 
   get bytesIn(): number { return this.body === null ? 0 : this.body.bytesIn; }
@@ -133,7 +173,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
       headers: req.headers,
       body: this.body,
       contentLength: this.body === null ? 0 : this.body.contentLength,
-      headersTimeoutMs: grpcBound(this.grpc ? this.ctx.headers : null, this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms),
+      // a gRPC caller's grpc-timeout bounds the whole call (deadlineExceeded), this only the head
+      headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
     }, this);
   }
 
@@ -184,6 +225,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     if (this.done) return;
     this.done = true;
     this.status = status;
+    this.deadlines?.delete(this);
     if (!this.bodyComplete) { this.bodyComplete = true; this.host.bodyEnded(this); }
     this.host.finished(this);
   }
@@ -217,8 +259,18 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     if (this.closed) return;
     this.bytesOut += chunk.length;
     // node:http2 queues what it cannot send yet by reference, and an HTTP/1.1 upstream's chunk
-    // lives in the process's one reused read buffer (node/upstream/h1-connection.ts): copy it
-    if (!(this.res as { write(c: Buffer): boolean }).write(Buffer.from(chunk))) this.controller?.pause(); // resumed on 'drain'
+    // lives in the process's one reused read buffer (node/upstream/h1-connection.ts): copy it.
+    // An HTTP/2 upstream's chunks are buffers of their own: passed on as they are.
+    const out = this.controller instanceof H2Call ? chunk : Buffer.from(chunk);
+    if (!(this.res as { write(c: Buffer): boolean }).write(out)) this.pauseUntilDrain();
+  }
+
+  /** The client's side is full: pause the upstream until 'drain' (listener added only when needed: most responses never fill it). */
+  private pauseUntilDrain(): void {
+    this.controller?.pause();
+    if (this.drainArmed) return;
+    this.drainArmed = true;
+    this.res.on('drain', () => { if (!this.done) this.controller?.resume(); });
   }
 
   onResponseEnd(): void {
@@ -233,7 +285,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     if (this.done) return;
     const up = this.upstream!;
     if (this.headersWritten) {
-      const f = midBodyFailure(err, up.name, up.config.timeouts.idle_body_ms);
+      const f = h2MidBodyFailure(err, up.name, up.config.timeouts.idle_body_ms);
       this.host.upstreamError(up.name, f.metric!);
       // an upstream RST_STREAM reaches the client with its code (gRPC clients map it to a status)
       const rst = (err as { rstCode?: number }).rstCode;
@@ -242,7 +294,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner {
     }
     if (this.errorKind !== null) return; // aborted by us (413/408), answered already
     const connect = isConnectFailure(err);
-    const f = beforeHeadFailure(err, up.name, connect);
+    const f = h2BeforeHeadFailure(err, up.name, connect);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
     if (connect) {
       up.connectFailed(this.target!, Date.now());
@@ -282,18 +334,4 @@ export function responseHeaders(h: readonly string[], extra: readonly string[] |
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
   if (policy !== null) out[POLICY_HEADER] = policy;
   return out;
-}
-
-/** grpc-timeout units (gRPC PROTOCOL-HTTP2.md) in ms. */
-const GRPC_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
-
-/** The upstream response timeout of a request: the route's, shortened by a gRPC caller's `grpc-timeout`. */
-function grpcBound(headers: readonly string[] | null, ms: number): number {
-  if (headers === null) return ms;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] !== 'grpc-timeout') continue;
-    const m = /^(\d{1,8})([HMSmun])$/.exec(headers[i + 1]!);
-    return m === null ? ms : Math.min(ms, Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNIT_MS[m[2]!]!)));
-  }
-  return ms;
 }

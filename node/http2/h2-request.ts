@@ -65,7 +65,7 @@ export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Sna
   if (contentLength > limits.max_body_bytes) return refused('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`);
   // HTTP/2: :authority is the Host (RFC 9113 §8.3.1); a Host field that disagrees is refused, not guessed at
   if (authority !== null) {
-    if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', ':authority and Host differ');
+    if (hostHeader !== null && hostHeader.toLowerCase() !== authority.toLowerCase()) return refused('PORTCULLIS_ERR_H2_AUTHORITY_MISMATCH', ':authority and Host differ');
     if (hostHeader === null) { headers.push('host', authority); hostHeader = authority; }
   }
 

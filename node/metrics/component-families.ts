@@ -218,6 +218,9 @@ counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-a
 counter('portcullis_http2_requests_total', 'Requests on the HTTP/2 listener by protocol the client spoke (h2: TLS, h2c: cleartext, http/1.1: TLS without h2 by ALPN)', by('protocol', {
   'http2.requests_h2_total': 'h2', 'http2.requests_h2c_total': 'h2c', 'http2.requests_http1_total': 'http/1.1',
 }));
+counter('portcullis_grpc_deadlines_exceeded_total', 'gRPC calls the HTTP/2 listener ended at the caller\'s grpc-timeout (upstream stream reset with CANCEL, grpc-status 4), by phase (before_response: trailers-only answer; streaming: trailers after the response began)', by('phase', {
+  'http2.grpc_deadline_before_response_total': 'before_response', 'http2.grpc_deadline_streaming_total': 'streaming',
+}));
 counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional)', { 'http2.client_certificates_refused_total': null });
 counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
 gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });

@@ -127,7 +127,10 @@ export class H2Call implements H1Control {
       this.fail(h1Error(sock.code, `upstream connection failed: ${sock.message}`, false, sock)); // connect-level: ejection and retry apply
       return;
     }
-    const err = h1Error('H1_RESET', code === NGHTTP2_NO_ERROR ? 'upstream stream closed before the response' : `upstream reset the stream (HTTP/2 error ${code})`, true) as H2Error;
+    // HTTP/2's own failure words (node/errors.ts UPSTREAM_ERRORS H2_*): requestSent stays true, so none reads as a connect failure
+    const err = (code === NGHTTP2_REFUSED_STREAM ? h1Error('H2_REFUSED_STREAM', `upstream refused the stream${this.retried ? ' again after a retry on a fresh session' : ''} (REFUSED_STREAM)`, true)
+      : code === NGHTTP2_NO_ERROR ? h1Error('H2_SESSION_CLOSED', 'upstream HTTP/2 session ended before the response completed', true)
+        : h1Error('H2_STREAM_RESET', `upstream reset the stream (HTTP/2 error ${code})`, true)) as H2Error;
     err.rstCode = code;
     this.fail(err);
   }

@@ -37,7 +37,8 @@ export class H2Pool implements UpstreamClient, CallOwner {
     }
     this.calls.add(call);
     this.arm();
-    // never call back synchronously from request(): the stream opens on the next tick
+    // never call back synchronously from request(): the stream opens on the next tick (opening it
+    // at once saves an Immediate per call, but measured no better under h2load on a loaded machine)
     setImmediate(() => { if (!call.done) call.start(this.current()); });
     return call;
   }

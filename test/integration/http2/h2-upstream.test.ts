@@ -35,6 +35,9 @@ function handler(up: H2Upstream) {
       stream.respond({ ':status': 200 }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'abc123' }));
       stream.end('body');
+    } else if (path === '/reset-head') {
+      // reset before any response head: RST_STREAM REFUSED_STREAM is retried once, so use another code
+      stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
     } else if (path === '/reset-mid') {
       stream.respond({ ':status': 200 });
       stream.write('partial');
@@ -120,6 +123,22 @@ describe('HTTP/2 upstreams', () => {
     expect(r.status).toBe(200);
     expect(r.text).toBe('partial');
     expect(r.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  });
+
+  it('HTTP/2 failures carry HTTP/2 codes: a reset before the head → 502 PORTCULLIS_ERR_H2_UPSTREAM_RESET; both resets logged and counted as h2_stream_reset', async () => {
+    const r = await h2Fetch(origin, { ':method': 'GET', ':path': '/reset-head' });
+    expect(r.status).toBe(502);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_H2_UPSTREAM_RESET' });
+    expect(String(r.json?.message)).toContain(`error code ${http2.constants.NGHTTP2_ENHANCE_YOUR_CALM}`);
+    const mid = await h2Fetch(origin, { ':method': 'GET', ':path': '/reset-mid' });
+    expect(mid.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    await new Promise((res) => setTimeout(res, 100));
+    const line = (path: string) => proxy.logs().find((l) => l.msg === 'request' && l.path === path);
+    expect(line('/reset-head')).toMatchObject({ status: 502, reason: 'upstream_h2_stream_reset' });
+    expect(line('/reset-mid')).toMatchObject({ outcome: 'truncated', reason: 'upstream_h2_stream_reset' });
+    const m = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const counted = /portcullis_upstream_errors_total\{upstream="app",kind="h2_stream_reset"\} (\d+)/.exec(await m.body.text());
+    expect(Number(counted?.[1])).toBeGreaterThanOrEqual(2);
   });
 
   it('large bodies both ways arrive whole (flow control end to end)', async () => {

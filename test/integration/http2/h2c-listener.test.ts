@@ -54,6 +54,16 @@ describe('h2c with prior knowledge: same routing, auth and identity as the main 
     expect(seen.headers['x-forwarded-host']).toBe(new URL(origin).host);
   });
 
+  it('a Host field naming another host than :authority → 400 PORTCULLIS_ERR_H2_AUTHORITY_MISMATCH (HTTP/2 code), nothing forwarded, logged with its reason', async () => {
+    const before = echo.requests;
+    const r = await get('/public/hello', { ':authority': new URL(origin).host, host: 'elsewhere.example' });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_H2_AUTHORITY_MISMATCH' });
+    expect(echo.requests).toBe(before);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(proxy.logs().find((l) => l.msg === 'request' && l.path === '/public/hello' && l.status === 400)).toMatchObject({ listener: 'http2', reason: 'h2_authority_mismatch' });
+  });
+
   it('no token → 401 with the RFC 6750 challenge and JSON body; nothing reaches the upstream', async () => {
     const before = echo.requests;
     const r = await get('/orders/1');
