@@ -96,8 +96,14 @@ describe('decision endpoints on a unix socket', () => {
   it('a socket file left at the path is replaced at start; a regular file at the path stops the start naming it', async () => {
     const other = await startProxy(config(sock), { env: ENV });
     try {
-      const r = await viaSocket('/_portcullis/auth', original('/orders/1', { authorization: `Bearer ${token}` }));
-      expect(r.status).toBe(200);
+      // The new process answers on the replaced socket; its first verdict may be a 503 while its
+      // verifier pool and key fetch are still starting on a loaded machine, so ask until it decides.
+      let r = await viaSocket('/_portcullis/auth', original('/orders/1', { authorization: `Bearer ${token}` }));
+      for (let i = 0; i < 50 && r.status === 503; i++) {
+        await new Promise((done) => setTimeout(done, 200));
+        r = await viaSocket('/_portcullis/auth', original('/orders/1', { authorization: `Bearer ${token}` }));
+      }
+      expect(r.status, r.text).toBe(200);
     } finally {
       await other.stop();
     }
