@@ -2,8 +2,6 @@
 // connection (TLS session), verified by the TLS layer against the configured CAs, reduced to what
 // RFC 8705 binding and X-Forwarded-Client-Cert need (thumbprint, subject, SAN URIs and DNS names).
 import { createHash, X509Certificate } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { ClientCertificate } from '../pipeline/index.js';
 
@@ -25,16 +23,14 @@ export function describeCertificate(raw: Buffer): ClientCertificate {
 }
 
 /**
- * The verified certificate of the connection `req` came on, or null when none was presented.
+ * The verified certificate of the connection, or null when none was presented. `key`: what the
+ * answer is cached on (HTTP/2: the session, whose socket is a Proxy object; HTTP/1.1: the socket).
  * A presented certificate that did not verify never gets here: the connection was closed at
  * 'secureConnection' (h2-listener.ts).
  */
-export function clientCertOf(req: Http2ServerRequest | IncomingMessage): ClientCertificate | null {
-  // HTTP/2: one answer per session (its socket is a Proxy object); HTTP/1.1: per socket
-  const key: object = req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream.session! : req.socket;
+export function clientCertOf(key: object, sock: TLSSocket): ClientCertificate | null {
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const sock = (req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream.session!.socket : req.socket) as TLSSocket;
   const peer = sock.authorized ? sock.getPeerCertificate() : null;
   const cert = peer !== null && peer.raw !== undefined ? describeCertificate(peer.raw) : null;
   cache.set(key, cert);

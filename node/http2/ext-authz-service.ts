@@ -3,7 +3,7 @@
 // it reports through the same limits, normalisation, routing and pipeline as proxy mode, and
 // answers a CheckResponse. Only trusted edges are believed (server.decision.trusted_edges).
 import { isIP } from 'node:net';
-import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
 import { decodeCheckRequest, encodeCheckResponse, grpcFrame, originalContext, ProtoError, REPORTING_HEADERS, type CheckRequest, type CheckResponse, type DecisionResult, type OriginalRequest } from '../decision/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
@@ -11,6 +11,8 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { CheckSink, deniedResponse, type CheckHost } from './ext-authz-sink.js';
 import { GRPC, grpcMessage, isGrpc } from './grpc-status.js';
+import type { RequestHead } from './h2-request.js';
+import type { H2StreamResponse } from './h2-stream-response.js';
 
 /** The gRPC method path Envoy (and Istio's CUSTOM action) calls. */
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -57,11 +59,11 @@ export class ExtAuthzService implements CheckHost {
   }
 
   /** Answer one Check call (later, through its sink). Never throws for bad input. */
-  handle(req: Http2ServerRequest, res: Http2ServerResponse, snap: Snapshot, pipeline: Pipeline, start: number): void {
+  handle(req: RequestHead, res: H2StreamResponse, snap: Snapshot, pipeline: Pipeline, start: number): void {
     const stream = res.stream;
-    const edge = req.socket?.remoteAddress ?? '';
+    const edge = req.remoteAddress;
     if (!this.trusted(edge)) return this.fail(stream, GRPC.PERMISSION_DENIED, 'ext_authz called from an address outside server.decision.trusted_edges', edge, start);
-    if (req.method !== 'POST' || !isGrpc(req.headers['content-type'] as string | undefined)) return this.fail(stream, GRPC.INVALID_ARGUMENT, 'a gRPC call (POST, application/grpc) is expected', edge, start);
+    if (req.method !== 'POST' || !isGrpc(req.contentType)) return this.fail(stream, GRPC.INVALID_ARGUMENT, 'a gRPC call (POST, application/grpc) is expected', edge, start);
     const limits = snap.config.server.limits;
     const cap = limits.max_header_bytes + limits.max_url_bytes + MESSAGE_OVERHEAD;
     const chunks: Buffer[] = [];
@@ -70,8 +72,7 @@ export class ExtAuthzService implements CheckHost {
     this.reading.add(reading);
     this.startSweeper();
     stream.on('close', () => this.reading.delete(reading));
-    // read through the compat request (as H2Body does): it owns the stream's flow control
-    req.on('data', (b: Buffer) => {
+    stream.on('data', (b: Buffer) => {
       if (!this.reading.has(reading)) return;
       size += b.length;
       if (size > cap + 5) {
@@ -83,7 +84,7 @@ export class ExtAuthzService implements CheckHost {
       }
       chunks.push(b);
     });
-    req.on('end', () => {
+    stream.on('end', () => {
       if (!this.reading.delete(reading)) return;
       const msg = unframe(Buffer.concat(chunks, size));
       if (typeof msg === 'string') return this.fail(stream, msg === 'compressed' ? GRPC.UNIMPLEMENTED : GRPC.INVALID_ARGUMENT, msg === 'compressed' ? 'compressed messages are not accepted' : msg, edge, start);
@@ -99,7 +100,7 @@ export class ExtAuthzService implements CheckHost {
   }
 
   /** The original request through the listener's checks and the pipeline. */
-  private judge(res: Http2ServerResponse, check: CheckRequest, edge: string, snap: Snapshot, pipeline: Pipeline, start: number): void {
+  private judge(res: H2StreamResponse, check: CheckRequest, edge: string, snap: Snapshot, pipeline: Pipeline, start: number): void {
     const orig = readCheck(check);
     const headers: string[] = [];
     let err: ProxyError | null = typeof orig === 'string' ? proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig) : readHeaders(check.headers, headers, snap.config.server.limits.max_header_bytes);
@@ -158,10 +159,10 @@ export class ExtAuthzService implements CheckHost {
   }
 
   /** The Check succeeded as an RPC: one CheckResponse, then grpc-status 0 in the trailers. */
-  private write(res: Http2ServerResponse, resp: CheckResponse): void {
-    if (res.stream.destroyed || res.stream.closed || res.headersSent) return;
+  private write(res: H2StreamResponse, resp: CheckResponse): void {
+    if (res.stream.destroyed || res.stream.closed || res.headersSent || res.stream.headersSent) return;
     res.writeHead(200, { 'content-type': 'application/grpc' });
-    // the compat response owns the stream's wantTrailers: trailers go through it
+    // H2StreamResponse owns the stream's wantTrailers: trailers go through it
     res.addTrailers({ 'grpc-status': '0' });
     res.end(grpcFrame(encodeCheckResponse(resp)));
   }

@@ -2,12 +2,12 @@
 // of a forwarded request. Allowed → OK with the identity headers (and internal token) to set,
 // client-sent identity headers to remove, and the principal as dynamic_metadata; denied → the
 // proxy-mode answer (status, challenge, JSON body) as denied_response, with a gRPC code.
-import type { Http2ServerResponse } from 'node:http2';
 import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
 import { ERRORS, proxyError, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
 import { GRPC } from './grpc-status.js';
+import type { H2StreamResponse } from './h2-stream-response.js';
 
 /** The Check's side of the transport: writing the answer, counting, logging. */
 export interface CheckHost {
@@ -49,7 +49,7 @@ export class CheckSink implements PipelineSink {
     readonly ctx: RequestContext,
     readonly start: number,
     /** The Check call's response (the host writes the answer on it). */
-    readonly res: Http2ServerResponse,
+    readonly res: H2StreamResponse,
   ) {}
 
   get closed(): boolean { return this.aborted || this.answered; }

@@ -1,9 +1,7 @@
 // The client's request body on the HTTP/2 listener (either protocol by ALPN) as a Readable for
-// the upstream client: pulled from the compat request with backpressure (push() false pauses it,
+// the upstream client: pulled from the HTTP/2 stream (or HTTP/1.1 request) with backpressure (push() false pauses it,
 // _read resumes it), the server.limits.max_body_bytes cap and the request_ms deadline.
 import { Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 
 /** What the body needs from the relay that owns it. */
 export interface H2BodyOwner {
@@ -17,7 +15,7 @@ export class H2Body extends Readable {
   private paused = false;
 
   constructor(
-    private readonly req: Http2ServerRequest | IncomingMessage,
+    private readonly req: Readable,
     private readonly owner: H2BodyOwner,
     /** performance.now() by which the whole body must have arrived (server.timeouts.request_ms). */
     readonly deadline: number,

@@ -2,11 +2,14 @@
 // with HTTP/1.1 on the same port. Turns each request into a RequestContext (the same limits, path
 // and Host readings as the uWS listener), runs the pipeline with an H2Relay as its sink, and
 // bounds sessions against the HTTP/2 attack classes (node:http2 limits + SessionGuard).
+// HTTP/2 streams are served on node:http2's core API ('stream' event, H2StreamResponse): its
+// compat Http2ServerRequest/Response pair is never built; only HTTP/1.1 by ALPN uses node:http.
 import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import http2, { type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import http2, { type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
@@ -19,10 +22,11 @@ import { acceptableHandshake, clientCertOf } from './client-cert.js';
 import { CHECK_PATH, ExtAuthzService } from './ext-authz-service.js';
 import { GrpcDeadlines } from './grpc-deadline.js';
 import { H2Body } from './h2-body.js';
-import { readRequest } from './h2-request.js';
+import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
+import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 
 export interface H2ListenerOptions {
@@ -108,7 +112,13 @@ export class H2Listener implements H2RelayHost {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
     });
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
-    this.server.on('request', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.handle(req, res));
+    if (c.tls !== undefined && c.allow_http1) {
+      // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
+      // every HTTP/2 stream through its compat wrappers too — that 'stream' listener is removed
+      this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(http1Head(req), res, req, req.socket));
+      this.server.removeAllListeners('stream');
+    }
+    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.onStream(stream, headers, rawHeaders));
     opts.metrics.addSource(() => ({ ...this.counters, 'http2.sessions_open': this.sessions.size }));
   }
 
@@ -211,25 +221,47 @@ export class H2Listener implements H2RelayHost {
 
   // ---- requests --------------------------------------------------------------
 
-  private handle(req: Http2ServerRequest | IncomingMessage, res: AnyResponse): void {
+  /** One HTTP/2 stream: the core API's head, answered through an H2StreamResponse. */
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    // a stream error (client reset, write after close) is reported by 'close'; unhandled it would end the process
+    stream.on('error', noop);
+    const res = new H2StreamResponse(stream);
+    const method = headers[':method'];
+    // what node's compat layer answered before: CONNECT is not proxied (405), an expectation other than 100-continue fails (417)
+    if (method === 'CONNECT') { res.statusCode = 405; res.end(); return; }
+    const expect = headers.expect;
+    if (expect !== undefined) {
+      if (expect !== '100-continue') { res.statusCode = 417; res.end(); return; }
+      if (!stream.destroyed) stream.additionalHeaders({ ':status': 100 });
+    }
+    const session = stream.session;
+    const head: RequestHead = {
+      h2: true, method, url: headers[':path'], rawHeaders, remoteAddress: session?.socket?.remoteAddress ?? '',
+      endAfterHeaders: stream.endAfterHeaders, contentType: headers['content-type'],
+    };
+    this.handle(head, res, stream, session ?? null);
+  }
+
+  /** `body`: where the request body is read from; `conn`: the client certificate's cache key (session or socket). */
+  private handle(req: RequestHead, res: AnyResponse, body: Readable, conn: object | null): void {
     try {
-      this.handleUnsafe(req, res);
+      this.handleUnsafe(req, res, body, conn);
     } catch (err) {
       this.opts.logger.error({ err }, 'http2 request handler failed');
       try { writeH2Error(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, false, false, this.snapshot.policyHeader); } catch { /* answered or gone */ }
     }
   }
 
-  private handleUnsafe(req: Http2ServerRequest | IncomingMessage, res: AnyResponse): void {
+  private handleUnsafe(req: RequestHead, res: AnyResponse, body: Readable, conn: object | null): void {
     const start = performance.now();
     const snap = this.snapshot;
     this.counters[REQUESTS_BY_PROTOCOL[protocolOf(res)]]!++;
     // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
-    if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res && res.stream !== undefined) {
-      return this.extAuthz.handle(req as Http2ServerRequest, res, snap, this.pipelineOf(snap), start);
+    if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res) {
+      return this.extAuthz.handle(req, res, snap, this.pipelineOf(snap), start);
     }
-    const r = readRequest(req, snap, this.tls, this.mtls ? clientCertOf(req) : undefined);
-    const grpc = isGrpc(req.headers['content-type'] as string | undefined);
+    const r = readRequest(req, snap, this.tls, this.mtls && conn !== null ? clientCertOf(conn, tlsSocketOf(conn)) : undefined);
+    const grpc = isGrpc(req.contentType);
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);
     if (r.kind === 'refused') return this.reject(req, res, r.error, start, head, grpc);
@@ -238,21 +270,21 @@ export class H2Listener implements H2RelayHost {
     this.active.add(relay);
     if (grpc) relay.withDeadline(this.deadlines);
     if (r.hasBody) {
-      relay.setBody(new H2Body(req, relay, start + snap.config.server.timeouts.request_ms, r.contentLength, snap.config.server.limits.max_body_bytes));
+      relay.setBody(new H2Body(body, relay, start + snap.config.server.timeouts.request_ms, r.contentLength, snap.config.server.limits.max_body_bytes));
       this.bodies.add(relay);
     }
     this.pipelineOf(snap).run(ctx, relay);
   }
 
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */
-  private reject(req: Http2ServerRequest | IncomingMessage, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
+  private reject(req: RequestHead, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
     const status = writeH2Error(res, err, this.snapshot.realm, head, grpc, this.snapshot.policyHeader);
     const end = performance.now();
     const ms = end - start;
     this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
     const path = req.url ?? '';
     const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
-    const client = req.socket?.remoteAddress ?? '';
+    const client = req.remoteAddress;
     // refused before it had a context: its trace (tracing on) starts and ends here, as on the uWS listener
     const tracer = this.snapshot.tracer;
     const tr = tracer === null ? null : tracer.start(traceHeaders(req.rawHeaders));
@@ -298,6 +330,21 @@ function traceHeaders(raw: readonly string[]): string[] {
 
 /** How the client spoke: h2 (TLS), h2c (cleartext) or http/1.1 (TLS, ALPN fallback). */
 function protocolOf(res: AnyResponse): 'h2' | 'h2c' | 'http/1.1' {
-  if (!('stream' in res) || res.stream === undefined) return 'http/1.1';
+  if (!('stream' in res)) return 'http/1.1';
   return (res.stream.session?.encrypted ?? false) ? 'h2' : 'h2c';
+}
+
+function noop(): void { /* reported elsewhere */ }
+
+/** The TLS socket of a client-certificate cache key: an HTTP/2 session's, or the HTTP/1.1 socket itself. */
+function tlsSocketOf(conn: object): TLSSocket {
+  return (conn instanceof Socket ? conn : (conn as ServerHttp2Session).socket) as TLSSocket;
+}
+
+/** The head of an HTTP/1.1 request on the TLS port (ALPN http/1.1). */
+function http1Head(req: IncomingMessage): RequestHead {
+  return {
+    h2: false, method: req.method, url: req.url, rawHeaders: req.rawHeaders, remoteAddress: req.socket?.remoteAddress ?? '',
+    endAfterHeaders: false, contentType: req.headers['content-type'],
+  };
 }

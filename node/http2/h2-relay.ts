@@ -1,7 +1,7 @@
 // One request on the HTTP/2 listener from the pipeline's verdict to the last response byte: the
 // pipeline's sink, the upstream handler (response streamed back with backpressure: a write that
 // reports a full buffer pauses the upstream until 'drain'), retries, errors and how it ended.
-// Works on the compat request/response of both protocols the listener serves (h2, HTTP/1.1 by ALPN).
+// Works on the response of both protocols the listener serves (an HTTP/2 stream, HTTP/1.1 by ALPN).
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
@@ -241,7 +241,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.headersWritten = true;
     if (contentLength === 0) {
       // headers set, then end(): one HEADERS frame with END_STREAM (a gRPC trailers-only answer stays one)
-      const res = this.res as { statusCode: number; setHeader(k: string, v: string | string[]): void; end(): void };
+      const res = this.res;
       res.statusCode = status;
       for (const k of Object.keys(out)) res.setHeader(k, out[k]!);
       res.end();
@@ -262,7 +262,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     // lives in the process's one reused read buffer (node/upstream/h1-connection.ts): copy it.
     // An HTTP/2 upstream's chunks are buffers of their own: passed on as they are.
     const out = this.controller instanceof H2Call ? chunk : Buffer.from(chunk);
-    if (!(this.res as { write(c: Buffer): boolean }).write(out)) this.pauseUntilDrain();
+    if (!this.res.write(out)) this.pauseUntilDrain();
   }
 
   /** The client's side is full: pause the upstream until 'drain' (listener added only when needed: most responses never fill it). */

@@ -1,8 +1,6 @@
 // A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
 // the same order and with the same answers: header bytes, URL length, visible ASCII, one Host
 // (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
-import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import { proxyError, type ProxyError } from '../errors.js';
 import { visibleAscii } from '../http/request-bytes.js';
 import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
@@ -17,10 +15,25 @@ export type ReadRequest =
 
 const refused = (code: Parameters<typeof proxyError>[0], message: string): ReadRequest => ({ kind: 'refused', error: proxyError(code, message) });
 
+/** What the listener reads of a request head: an HTTP/2 stream's HEADERS, or an HTTP/1.1 request (TLS port, by ALPN). */
+export interface RequestHead {
+  /** HTTP/2 (false: HTTP/1.1). */
+  readonly h2: boolean;
+  readonly method: string | undefined;
+  /** :path (HTTP/1.1: the request target). */
+  readonly url: string | undefined;
+  /** Flat [name, value…] as received, pseudo-headers included. */
+  readonly rawHeaders: readonly string[];
+  readonly remoteAddress: string;
+  /** HTTP/2: HEADERS carried END_STREAM (no body follows). */
+  readonly endAfterHeaders: boolean;
+  readonly contentType: string | undefined;
+}
+
 /** Read and route `req`. `secure`: the listener is TLS; `clientCert`: undefined when it asks for no client certificates. */
-export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Snapshot, secure: boolean, clientCert: ClientCertificate | null | undefined): ReadRequest {
+export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, clientCert: ClientCertificate | null | undefined): ReadRequest {
   const limits = snap.config.server.limits;
-  const h2 = req.httpVersionMajor === 2;
+  const h2 = req.h2;
   const method = (req.method ?? 'GET').toUpperCase();
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -81,12 +94,12 @@ export function readRequest(req: Http2ServerRequest | IncomingMessage, snap: Sna
   if (match === null) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`);
 
   const ctx: RequestContext = {
-    method, path, query, host, headers, remoteAddress: req.socket?.remoteAddress ?? '', secure, connection, ...(clientCert !== undefined ? { clientCert } : {}),
+    method, path, query, host, headers, remoteAddress: req.remoteAddress, secure, connection, ...(clientCert !== undefined ? { clientCert } : {}),
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     // the same trace start as the uWS listener (gRPC included): the client's traceparent, else a new trace
     trace: snap.tracer === null ? null : snap.tracer.start(headers),
   };
   // HTTP/2: a body follows unless HEADERS carried END_STREAM; HTTP/1.1: Content-Length or chunked
-  const hasBody = h2 ? !(req as Http2ServerRequest).stream.endAfterHeaders : contentLength > 0 || chunked;
+  const hasBody = h2 ? !req.endAfterHeaders : contentLength > 0 || chunked;
   return { kind: 'ok', ctx, hasBody, contentLength };
 }

@@ -1,14 +1,14 @@
 // The HTTP/2 listener's own answers: an error as the uWS listener writes it (status, RFC 6750
 // challenge, Retry-After, DPoP-Nonce, JSON body: node/http/respond.ts decides the values), or for
 // a gRPC request a trailers-only response (HTTP 200, grpc-status, grpc-message, the challenge kept).
-import type { Http2ServerResponse } from 'node:http2';
 import type { ServerResponse } from 'node:http';
 import { ERRORS, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
 import { grpcMessage, grpcStatusOf } from './grpc-status.js';
+import type { H2StreamResponse } from './h2-stream-response.js';
 
-/** The compat response of either protocol on the listener (h2, or HTTP/1.1 by ALPN). */
-export type AnyResponse = Http2ServerResponse | ServerResponse;
+/** The response of either protocol on the listener (an HTTP/2 stream, or HTTP/1.1 by ALPN). */
+export type AnyResponse = H2StreamResponse | ServerResponse;
 
 /** Headers of an error answer (without framing), as an object node:http2 and node:http both take. */
 function errorHeaders(err: ProxyError, realm: string): Record<string, string> {
@@ -32,9 +32,10 @@ export function writeH2Error(res: AnyResponse, err: ProxyError, realm: string, h
     h['content-type'] = 'application/grpc';
     h['grpc-status'] = String(grpcStatusOf(status));
     h['grpc-message'] = grpcMessage(err.message);
-    // one HEADERS frame with END_STREAM: compat writeHead()+end() would add an empty DATA frame
-    if ('stream' in res && res.stream !== undefined) res.stream.respond({ ':status': 200, ...h }, { endStream: true });
-    else { res.writeHead(200, h); res.end(); }
+    // head only, then end(): on HTTP/2 one HEADERS frame with END_STREAM (H2StreamResponse.end)
+    res.statusCode = 200;
+    for (const k of Object.keys(h)) res.setHeader(k, h[k]!);
+    res.end();
     return 200;
   }
   h['content-type'] = 'application/json';

@@ -120,6 +120,34 @@ describe('h2c with prior knowledge: same routing, auth and identity as the main 
   });
 });
 
+describe('HTTP/2 streams are served on node:http2\'s core API with what its compat layer answered', () => {
+  it('CONNECT → 405; an Expect other than 100-continue → 417; nothing reaches the upstream', async () => {
+    const before = echo.requests;
+    const c = await h2Request(session, { ':method': 'CONNECT', ':authority': 'example.com:443' });
+    expect(c.status).toBe(405);
+    const e = await get('/public/x', { expect: 'something-else' });
+    expect(e.status).toBe(417);
+    expect(echo.requests).toBe(before);
+  });
+
+  it('Expect: 100-continue gets an interim 100, then the body is forwarded and answered', async () => {
+    const interim = await new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': '/public/upload', expect: '100-continue', 'content-type': 'text/plain' });
+      let continued = false;
+      let status = 0;
+      const chunks: Buffer[] = [];
+      req.on('continue', () => { continued = true; req.end('after continue'); });
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.on('data', (b: Buffer) => chunks.push(b));
+      req.on('error', reject);
+      req.on('close', () => resolve({ continued, status, body: Buffer.concat(chunks).toString() }));
+    });
+    expect(interim.continued).toBe(true);
+    expect(interim.status, interim.body).toBe(200);
+    expect(JSON.parse(interim.body)).toMatchObject({ method: 'POST', bodyBytes: 'after continue'.length });
+  });
+});
+
 describe('X-Forwarded-Client-Cert is the proxy\'s word only', () => {
   it('a client\'s own copy is stripped on both listeners (no client certificate here: none is forwarded)', async () => {
     const forged = 'Hash=00;Subject="CN=admin"';

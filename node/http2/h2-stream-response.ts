@@ -1,0 +1,67 @@
+// The response side of one HTTP/2 stream on the core API (stream.respond / write / end, trailers
+// through waitForTrailers), with the few compat-style methods the relay, the error writer and the
+// ext_authz service call. Replaces node:http2's Http2ServerRequest/Response pair, which allocates
+// two wrapper objects and their listeners per stream (a large share of the h2 listener's CPU and GC).
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+
+export class H2StreamResponse {
+  statusCode = 200;
+  headersSent = false;
+  private headers: OutgoingHttpHeaders | null = null;
+  private trailers: OutgoingHttpHeaders | null = null;
+
+  constructor(readonly stream: ServerHttp2Stream) {}
+
+  setHeader(name: string, value: string | string[]): void {
+    (this.headers ??= {})[name] = value;
+  }
+
+  /** Trailers sent after the last DATA frame (gRPC's grpc-status lives there). */
+  addTrailers(trailers: Record<string, string | string[]>): void {
+    this.trailers = this.trailers === null ? { ...trailers } : Object.assign(this.trailers, trailers);
+  }
+
+  writeHead(status: number, headers?: Record<string, string | string[]>): void {
+    if (this.headersSent) return;
+    this.statusCode = status;
+    if (headers !== undefined) this.headers = this.headers === null ? headers : Object.assign(this.headers, headers);
+    this.respond(false);
+  }
+
+  /** False when the stream's buffer is full: wait for 'drain'. */
+  write(chunk: Buffer): boolean {
+    if (!this.headersSent) this.respond(false);
+    if (this.stream.destroyed) return true;
+    return this.stream.write(chunk);
+  }
+
+  /** End the response; without a body or trailers and before the head, one HEADERS frame with END_STREAM. */
+  end(chunk?: Buffer | string): void {
+    if (!this.headersSent) {
+      if (chunk === undefined && this.trailers === null) { this.respond(true); return; }
+      this.respond(false);
+    }
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    if (chunk === undefined) this.stream.end(); else this.stream.end(chunk);
+  }
+
+  on(event: 'close' | 'drain', listener: () => void): this {
+    this.stream.on(event, listener);
+    return this;
+  }
+
+  destroy(): void {
+    this.stream.destroy();
+  }
+
+  private respond(endStream: boolean): void {
+    this.headersSent = true;
+    const s = this.stream;
+    if (s.destroyed || s.closed) return; // the client reset it: nothing to send
+    const h: OutgoingHttpHeaders = this.headers === null ? { ':status': this.statusCode } : { ...this.headers, ':status': this.statusCode };
+    if (endStream) { s.respond(h, { endStream: true }); return; }
+    // as node's compat response: trailers (possibly none) follow the last DATA frame
+    s.respond(h, { waitForTrailers: true });
+    s.once('wantTrailers', () => { if (!s.destroyed) s.sendTrailers(this.trailers ?? {}); });
+  }
+}
