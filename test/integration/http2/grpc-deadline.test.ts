@@ -104,10 +104,10 @@ describe('grpc-timeout bounds the whole call', () => {
     expect(got[0]).toBe('tick 0');
     // not before the deadline; that it ended early shows in the messages: fewer than the 60 sent in full
     expect(ms).toBeGreaterThanOrEqual(1_190);
-    expect(await eventually(() => cancelled.includes('Watch'))).toBe(true);
-    expect(await eventually(async () => (await metric('http2.grpc_deadline_streaming_total')) === before + 1)).toBe(true);
+    expect(await eventually(() => cancelled.includes('Watch'), 15_000)).toBe(true);
+    expect(await eventually(async () => (await metric('http2.grpc_deadline_streaming_total')) === before + 1, 15_000)).toBe(true);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/shop.Orders/Watch');
-    await eventually(() => line() !== undefined);
+    await eventually(() => line() !== undefined, 15_000);
     expect(line()).toMatchObject({ listener: 'http2', status: 200, outcome: 'truncated', reason: 'h2_deadline_exceeded' });
   });
 
@@ -117,10 +117,10 @@ describe('grpc-timeout bounds the whole call', () => {
     expect(r.status).toBe(200);
     expect(r.headers['grpc-status']).toBe('4'); // trailers-only: the status is in the one HEADERS frame
     expect(r.body.length).toBe(0);
-    expect(await eventually(() => cancelled.includes('Slow'))).toBe(true);
-    expect(await eventually(async () => (await metric('http2.grpc_deadline_before_response_total')) === before + 1)).toBe(true);
+    expect(await eventually(() => cancelled.includes('Slow'), 15_000)).toBe(true);
+    expect(await eventually(async () => (await metric('http2.grpc_deadline_before_response_total')) === before + 1, 15_000)).toBe(true);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/shop.Orders/Slow');
-    await eventually(() => line() !== undefined);
+    await eventually(() => line() !== undefined, 15_000);
     expect(line()).toMatchObject({ status: 200, outcome: 'complete', reason: 'h2_deadline_exceeded' });
   });
 
