@@ -52,9 +52,23 @@ export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOpti
 
 /** JSON with object keys sorted at every level: the form a digest is taken of. */
 export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
-  return JSON.stringify(v ?? null);
+  // One concatenation instead of map/filter/join per level: every member digests every pushed
+  // version on its event loop. Same text as the plain recursive form (test/unit/config/policy-split).
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + (i in v ? canonicalJson(v[i]) : ''); // a hole: empty, as join made it
+    return out + ']';
+  }
+  if (isObject(v)) {
+    let out = '{';
+    for (const k of Object.keys(v).sort()) {
+      const x = v[k];
+      if (x === undefined) continue;
+      out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(x);
+    }
+    return out + '}';
+  }
+  return `${JSON.stringify(v ?? null)}`;
 }
 
 /** SHA-256 (hex) of the canonical policy. */

@@ -1,6 +1,7 @@
 // The policy/local split: a full config round-trips through extract + combine, the local part
 // of the file wins for local keys and is ignored for policy keys, foreign keys in a policy are
 // errors with their path, and the digest does not depend on key order.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, combinePolicy, extractPolicy, policyDigest, POLICY_KEYS, splitDocument, validateConfig, validateLocal } from '../../../node/config/index.js';
 
@@ -57,5 +58,18 @@ describe('policy split', () => {
     expect(canonicalJson(a)).toBe(canonicalJson(b));
     expect(policyDigest(a)).toBe(policyDigest(b));
     expect(policyDigest({ ...a, routes: [{ a: 2, b: 3 }] })).not.toBe(policyDigest(a));
+  });
+
+  it('property: canonicalJson is exactly the plain recursive form it replaced (sorted keys, undefined skipped, holes empty)', () => {
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(',')}}`;
+      }
+      return JSON.stringify(v ?? null);
+    };
+    const value = fc.anything({ withSparseArrays: true, withNullPrototype: true, withObjectString: false, withBigInt: false, withDate: false, withMap: false, withSet: false, withTypedArray: false, withBoxedValues: false });
+    fc.assert(fc.property(fc.oneof(fc.jsonValue(), value), (v) => { expect(canonicalJson(v)).toBe(reference(v)); }), { numRuns: 500 });
   });
 });
