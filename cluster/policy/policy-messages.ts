@@ -3,7 +3,7 @@
 // digest; anything else is refused with a reason, never thrown. (Each member's status rides on
 // its heartbeat: cluster/protocol `member.heartbeat` v2.)
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { policyDigest, type PolicyDocument } from '../../node/config/index.js';
+import { CanonicalRouteMemo, policyDigest, type PolicyDocument } from '../../node/config/index.js';
 import type { BusAuth } from '../protocol/index.js';
 
 /** One pushed policy version as stored under `current` in `<P>_POLICY`. */
@@ -67,6 +67,9 @@ export function decodeEntry(payload: Uint8Array): { ok: true; entry: PolicyEntry
   return decodeEntryText(text);
 }
 
+/** The routes of the entry decoded last on this thread: a version that changes a few routes writes the digest's canonical JSON of only those. */
+const lastDigested = new CanonicalRouteMemo();
+
 /** Step 2 after gunzip: parse, shape and digest of the entry's JSON text. */
 export function decodeEntryText(text: string): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
   let e: Record<string, unknown>;
@@ -80,7 +83,7 @@ export function decodeEntryText(text: string): { ok: true; entry: PolicyEntry } 
   const { version, basedOn, digest, pushedBy, pushedAt, policy } = e;
   if (e.v !== 1 || !isInt(version) || version < 1 || !isInt(basedOn) || typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return { ok: false, reason: 'corrupt' };
   if (typeof pushedBy !== 'string' || pushedBy.length > 256 || !isInt(pushedAt) || policy === null || typeof policy !== 'object' || Array.isArray(policy)) return { ok: false, reason: 'corrupt' };
-  if (policyDigest(policy as PolicyDocument) !== digest) return { ok: false, reason: 'digest_mismatch' };
+  if (policyDigest(policy as PolicyDocument, lastDigested) !== digest) return { ok: false, reason: 'digest_mismatch' };
   return { ok: true, entry: { v: 1, version, basedOn, digest, pushedBy, pushedAt, policy: policy as PolicyDocument } };
 }
 

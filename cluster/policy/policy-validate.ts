@@ -45,12 +45,14 @@ function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env:
 }
 
 /**
- * Policies up to this size (JSON, after gunzip) are checked on the event loop: ~1–3 ms for the
- * ~200 routes that fit when only a few changed since the last version (their parse is reused),
- * against a hand-off to the validation thread and back that measured tens of ms on a busy
- * host (two wake-ups that each wait for a core). Larger ones go to the thread. 32 KiB.
+ * Policies up to this size (JSON, after gunzip) are checked on the event loop: ~1 ms for the
+ * bench's 101 routes, ~2.5 ms for 201 (bench/micro/policy-check.bench.mjs, quiet-ish host;
+ * routes whose JSON equals the last version's reuse their parse and canonical JSON), against a
+ * hand-off to the validation thread and back that measured 4 ms median and tens of ms at p99 on
+ * a busy host (two wake-ups that each wait for a core). A pushed policy has every default
+ * filled in (~330 bytes of JSON per route), so 64 KiB is ~200 routes. Larger ones go to the thread.
  */
-export const INLINE_MAX_BYTES = 32 * 1024;
+export const INLINE_MAX_BYTES = 64 * 1024;
 /** The routes the event loop parsed last time (its own memo: a size keeps to one side, so each stays warm). */
 const inlineRoutes = new RouteParseMemo();
 

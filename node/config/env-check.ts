@@ -13,12 +13,41 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 /** `*_file` fields the proxy creates when the file is missing: checked only when the file exists. */
 const CREATED_WHEN_MISSING: ReadonlySet<string> = new Set(['internal_tokens.key_file', 'cluster.revocation.snapshot_file', 'cluster.policy.state_file']);
 
+type Visit = (path: string, kind: 'env' | 'file', value: string) => void;
+type Found = ReadonlyArray<readonly [suffix: string, kind: 'env' | 'file', value: string]>;
+
+/**
+ * The fields `walk` finds in a frozen object, by path suffix: a frozen object cannot change, so
+ * its fields are found once. A pushed policy version reuses the frozen parse of every unchanged
+ * route (validate-reusing.ts), so each version walks only its new routes.
+ */
+const foundIn = new WeakMap<object, Found>();
+
 /** Calls `visit` for every string field whose key ends in `_env` or `_file`, with its dotted config path. */
-function walk(v: unknown, path: string, visit: (path: string, kind: 'env' | 'file', value: string) => void): void {
+function walk(v: unknown, path: string, visit: Visit): void {
   if (Array.isArray(v)) {
-    v.forEach((x, i) => walk(x, `${path}[${i}]`, visit));
+    v.forEach((x, i) => walkElement(x, `${path}[${i}]`, visit));
     return;
   }
+  walkFields(v, path, visit);
+}
+
+/** An array element: a frozen object's fields come from (or go into) foundIn. */
+function walkElement(v: unknown, path: string, visit: Visit): void {
+  if (v === null || typeof v !== 'object' || !Object.isFrozen(v)) {
+    walk(v, path, visit);
+    return;
+  }
+  let found = foundIn.get(v);
+  if (found === undefined) {
+    const list: Array<readonly [string, 'env' | 'file', string]> = [];
+    walk(v, '', (at, kind, value) => list.push([at, kind, value]));
+    foundIn.set(v, (found = list));
+  }
+  for (const [suffix, kind, value] of found) visit(suffix === '' ? path : suffix.startsWith('[') ? path + suffix : `${path}.${suffix}`, kind, value);
+}
+
+function walkFields(v: unknown, path: string, visit: Visit): void {
   if (v === null || typeof v !== 'object') return;
   for (const [k, x] of Object.entries(v)) {
     const at = path === '' ? k : `${path}.${k}`;

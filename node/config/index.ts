@@ -6,6 +6,6 @@ export { loadConfigFile, parseConfigText, readConfigText, validateConfig, format
 export { checkEnvironment, type Environment } from './env-check.js';
 export { watchConfig } from './config-watch.js';
 export { RouteParseMemo, validateConfigReusing } from './validate-reusing.js';
-export { POLICY_KEYS, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';
+export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { decisionSchema, type DecisionConfig } from './decision-schema.js';

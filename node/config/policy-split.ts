@@ -52,14 +52,77 @@ export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOpti
 
 /** JSON with object keys sorted at every level: the form a digest is taken of. */
 export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).sort().filter((k) => v[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
-  return JSON.stringify(v ?? null);
+  // One concatenation instead of map/filter/join per level: every member digests every pushed
+  // version on its event loop. Same text as the plain recursive form (test/unit/config/policy-split).
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i === 0 ? '' : ',') + (i in v ? canonicalJson(v[i]) : ''); // a hole: empty, as join made it
+    return out + ']';
+  }
+  if (isObject(v)) {
+    let out = '{';
+    for (const k of Object.keys(v).sort()) {
+      const x = v[k];
+      if (x === undefined) continue;
+      out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(x);
+    }
+    return out + '}';
+  }
+  return `${JSON.stringify(v ?? null)}`;
 }
 
-/** SHA-256 (hex) of the canonical policy. */
-export function policyDigest(policy: PolicyDocument): string {
-  return createHash('sha256').update(canonicalJson(policy)).digest('hex');
+/**
+ * The canonical JSON of the routes digested last, by each route's JSON.stringify text: one per
+ * thread that digests pushed versions, replaced by every digest. Exact only for data straight
+ * from JSON.parse — there, equal JSON.stringify text means equal keys and values, so equal
+ * canonical JSON (test/unit/config/policy-split.test.ts checks it against canonicalJson).
+ */
+export class CanonicalRouteMemo {
+  private byJson = new Map<string, string>();
+  /** Routes reused and written by the last digest (tests). */
+  last = { reused: 0, written: 0 };
+
+  /** `[…]` of `routes`, each element from the memo when its JSON text was digested last time. */
+  routes(routes: readonly unknown[]): string {
+    const next = new Map<string, string>();
+    let out = '[';
+    let reused = 0;
+    for (let i = 0; i < routes.length; i++) {
+      if (i > 0) out += ',';
+      if (!(i in routes)) continue; // a hole: empty, as canonicalJson writes it
+      const r = routes[i];
+      if (!isObject(r)) { out += canonicalJson(r); continue; }
+      const json = JSON.stringify(r);
+      let c = next.get(json) ?? this.byJson.get(json);
+      if (c !== undefined) reused++;
+      else c = canonicalJson(r);
+      next.set(json, c);
+      out += c;
+    }
+    this.byJson = next;
+    this.last = { reused, written: routes.length - reused };
+    return out + ']';
+  }
+}
+
+/** canonicalJson(policy), its routes through `memo`. */
+function canonicalPolicy(policy: unknown, memo: CanonicalRouteMemo): string {
+  if (!isObject(policy) || !Array.isArray(policy.routes)) return canonicalJson(policy);
+  let out = '{';
+  for (const k of Object.keys(policy).sort()) {
+    const x = policy[k];
+    if (x === undefined) continue;
+    out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + (k === 'routes' ? memo.routes(x as unknown[]) : canonicalJson(x));
+  }
+  return out + '}';
+}
+
+/**
+ * SHA-256 (hex) of the canonical policy. `memo` (only for a policy straight from JSON.parse: a
+ * decoded bucket entry) reuses the canonical JSON of routes equal to the last digest's.
+ */
+export function policyDigest(policy: PolicyDocument, memo?: CanonicalRouteMemo): string {
+  return createHash('sha256').update(memo === undefined ? canonicalJson(policy) : canonicalPolicy(policy, memo)).digest('hex');
 }
 
 /** Stands in for the policy when only the local part is checked (it satisfies the schema's required policy keys). */

@@ -19,7 +19,7 @@ const payload = (p: Record<string, unknown>, version = 1): Uint8Array => sealEnt
 describe('policy version check', () => {
   it('small and large policies: the same verdict as a full validation, on either side of the size limit', async () => {
     // 2 500: back from the thread in slices of TRANSFER_SLICE routes, reassembled in order
-    for (const routes of [3, 600, 2_500]) {
+    for (const routes of [3, 1_000, 2_500]) {
       const p = policy(routes);
       expect(JSON.stringify(p).length > INLINE_MAX_BYTES).toBe(routes > 3);
       const r = await checkVersionFor(local, payload(p));
@@ -36,7 +36,7 @@ describe('policy version check', () => {
   }, 60_000);
 
   it('a secret this instance lacks: refused as environment, with its path, on either side of the limit', async () => {
-    for (const routes of [3, 600]) {
+    for (const routes of [3, 1_000]) {
       const p = policy(routes, { upstreams: { app: { targets: ['http://127.0.0.1:1'], client_credentials: { issuer: 'main', client_id: 'c', client_secret_env: 'PORTCULLIS_TEST_SECRET_NOT_SET' } } } });
       const r = await checkVersionFor(local, payload(p));
       if (r.kind !== 'entry') throw new Error(JSON.stringify(r));

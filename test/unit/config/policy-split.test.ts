@@ -1,8 +1,9 @@
 // The policy/local split: a full config round-trips through extract + combine, the local part
 // of the file wins for local keys and is ignored for policy keys, foreign keys in a policy are
 // errors with their path, and the digest does not depend on key order.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, combinePolicy, extractPolicy, policyDigest, POLICY_KEYS, splitDocument, validateConfig, validateLocal } from '../../../node/config/index.js';
+import { CanonicalRouteMemo, canonicalJson, combinePolicy, extractPolicy, policyDigest, POLICY_KEYS, splitDocument, validateConfig, validateLocal } from '../../../node/config/index.js';
 
 const full = {
   server: { listen: { host: '127.0.0.1', port: 8080 } },
@@ -57,5 +58,35 @@ describe('policy split', () => {
     expect(canonicalJson(a)).toBe(canonicalJson(b));
     expect(policyDigest(a)).toBe(policyDigest(b));
     expect(policyDigest({ ...a, routes: [{ a: 2, b: 3 }] })).not.toBe(policyDigest(a));
+  });
+
+  it('property: canonicalJson is exactly the plain recursive form it replaced (sorted keys, undefined skipped, holes empty)', () => {
+    const reference = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(',')}}`;
+      }
+      return JSON.stringify(v ?? null);
+    };
+    const value = fc.anything({ withSparseArrays: true, withNullPrototype: true, withObjectString: false, withBigInt: false, withDate: false, withMap: false, withSet: false, withTypedArray: false, withBoxedValues: false });
+    fc.assert(fc.property(fc.oneof(fc.jsonValue(), value), (v) => { expect(canonicalJson(v)).toBe(reference(v)); }), { numRuns: 500 });
+  });
+
+  it('property: a digest through CanonicalRouteMemo equals the plain digest over any sequence of decoded versions', () => {
+    const memo = new CanonicalRouteMemo();
+    const route = fc.record({ name: fc.constantFrom('a', 'b', 'c'), match: fc.record({ path: fc.constantFrom('/a', '/b/*') }, { requiredKeys: [] }), x: fc.jsonValue() }, { requiredKeys: ['name'] });
+    const version = fc.record({ routes: fc.array(fc.oneof(route, fc.jsonValue()), { maxLength: 6 }), upstreams: fc.jsonValue() }, { requiredKeys: ['routes'] });
+    fc.assert(fc.property(fc.array(version, { minLength: 1, maxLength: 5 }), (versions) => {
+      for (const v of versions) {
+        const decoded = JSON.parse(JSON.stringify(v)) as Record<string, unknown>; // as an entry arrives: straight from JSON.parse
+        expect(policyDigest(decoded, memo)).toBe(policyDigest(decoded));
+      }
+    }), { numRuns: 300 });
+    // a version changing one route of three writes only that route's canonical JSON
+    const routes = [{ name: 'a', match: { path: '/a' } }, { name: 'b', match: { path: '/b' } }, { name: 'c', match: { path: '/c' } }];
+    policyDigest(JSON.parse(JSON.stringify({ routes })), memo);
+    expect(policyDigest(JSON.parse(JSON.stringify({ routes: [routes[0], { name: 'b', match: { path: '/b2' } }, routes[2]] })), memo)).toBe(policyDigest({ routes: [routes[0], { name: 'b', match: { path: '/b2' } }, routes[2]] }));
+    expect(memo.last).toEqual({ reused: 2, written: 1 });
   });
 });

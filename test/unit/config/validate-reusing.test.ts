@@ -73,11 +73,15 @@ describe('validateConfigReusing', () => {
       fc.constant({ match: { path: '/x/*', methods: ['GET'] } }),
       fc.constant({ auth: 'none' }),
       fc.constant({ websocket: 'yes' }),
+      fc.constant({ client_credentials: { issuer: 'main', client_id: 'c', client_secret_env: 'PROP_SECRET_A' } }),
+      fc.constant({ client_credentials: { issuer: 'main', client_id: 'c', client_secret_env: 'PROP_SECRET_B' } }),
     );
-    fc.assert(fc.property(fc.array(fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), variant), { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }), (versions) => {
-      for (const v of versions) {
+    // the environment changes between versions too: a reused (frozen) route's secrets are looked up again
+    const envs = fc.constantFrom(null, {}, { PROP_SECRET_A: 'a' }, { PROP_SECRET_A: 'a', PROP_SECRET_B: '' }, { PROP_SECRET_A: 'a', PROP_SECRET_B: 'b' });
+    fc.assert(fc.property(fc.array(fc.tuple(fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), variant), { minLength: 1, maxLength: 8 }), envs), { minLength: 1, maxLength: 6 }), (versions) => {
+      for (const [v, env] of versions) {
         const d = doc(v.map(([i, extra]) => route(i, extra)));
-        expect(validateConfigReusing(d, {}, memo)).toEqual(validateConfig(d));
+        expect(validateConfigReusing(d, { env }, memo)).toEqual(validateConfig(d, { env }));
       }
     }), { numRuns: 60 });
   });
