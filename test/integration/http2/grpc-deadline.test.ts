@@ -23,6 +23,8 @@ let server: grpc.Server;
 let proxy: ProxyProcess;
 let session: ClientHttp2Session;
 const cancelled: string[] = [];
+/** Calls the server's handler was entered for (under load a deadline can pass before the upstream call starts). */
+const started: string[] = [];
 
 /** One gRPC message frame: uncompressed flag, 4-byte length, payload. */
 function frame(payload: string): Buffer {
@@ -69,6 +71,7 @@ beforeAll(async () => {
       c.on('cancelled', () => { cancelled.push('Watch'); clearInterval(t); });
     },
     Slow: (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      started.push('Slow');
       const t = setTimeout(() => cb(null, Buffer.from('late')), 3_000);
       c.on('cancelled', () => { cancelled.push('Slow'); clearTimeout(t); });
     },
@@ -113,11 +116,14 @@ describe('grpc-timeout bounds the whole call', () => {
 
   it('a unary call whose server is slower than its grpc-timeout gets a trailers-only DEADLINE_EXCEEDED; the server call is cancelled', async () => {
     const before = await metric('http2.grpc_deadline_before_response_total');
-    const r = await call('Slow', 'x', '300m'); // the server would answer 'late' after 3 s: an empty grpc-status 4 is the proxy's
+    const r = await call('Slow', 'x', '1S'); // the server would answer 'late' after 3 s: an empty grpc-status 4 is the proxy's
     expect(r.status).toBe(200);
     expect(r.headers['grpc-status']).toBe('4'); // trailers-only: the status is in the one HEADERS frame
     expect(r.body.length).toBe(0);
-    expect(await eventually(() => cancelled.includes('Slow'), 15_000)).toBe(true);
+    // A server call that was started is cancelled. On a loaded machine the deadline can pass before
+    // the proxy opened the upstream stream (or before the server entered its handler): then there
+    // is no server call to cancel, which is also right — the test cannot tell the two apart earlier.
+    if (started.includes('Slow')) expect(await eventually(() => cancelled.includes('Slow'), 15_000)).toBe(true);
     expect(await eventually(async () => (await metric('http2.grpc_deadline_before_response_total')) === before + 1, 15_000)).toBe(true);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/shop.Orders/Slow');
     await eventually(() => line() !== undefined, 15_000);
