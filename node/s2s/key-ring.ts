@@ -1,8 +1,8 @@
 // The proxy's own signing keys for internal tokens: loaded from a file (created when
 // missing) or generated at start, rotated by publishing the next key before it signs,
 // and kept in the JWKS until every token the old key signed has expired.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 export type InternalAlg = 'ES256' | 'EdDSA';
@@ -97,11 +97,18 @@ export function loadOrCreateKeyFile(file: string, alg: InternalAlg): { key: KeyO
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${where}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     const pem = generateKeySync(alg).export({ format: 'pem', type: 'pkcs8' }) as string;
+    // Written whole to a private temporary name, then linked to `file`: link() fails with EEXIST
+    // when another worker got there first, and a reader never sees a half-written key (an
+    // exclusive create of `file` itself left a window where a racing worker read it empty).
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      writeFileSync(file, pem, { flag: 'wx', mode: 0o600 });
+      writeFileSync(tmp, pem, { flag: 'wx', mode: 0o600 });
+      linkSync(tmp, file);
       created = true;
     } catch (werr) {
       if ((werr as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${where}: cannot create (${(werr as NodeJS.ErrnoException).code ?? String(werr)})`);
+    } finally {
+      try { unlinkSync(tmp); } catch { /* not created */ }
     }
     text = readFileSync(file, 'utf8'); // what won the race
   }
