@@ -124,7 +124,7 @@ describe('grpc-timeout bounds the whole call', () => {
     // the proxy opened the upstream stream (or before the server entered its handler): then there
     // is no server call to cancel, which is also right — the test cannot tell the two apart earlier.
     if (started.includes('Slow')) expect(await eventually(() => cancelled.includes('Slow'), 15_000)).toBe(true);
-    expect(await eventually(async () => (await metric('http2.grpc_deadline_before_response_total')) === before + 1, 15_000)).toBe(true);
+    expect(await eventually(async () => (await metric('http2.grpc_deadline_before_response_total')) > before, 15_000)).toBe(true);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/shop.Orders/Slow');
     await eventually(() => line() !== undefined, 15_000);
     expect(line()).toMatchObject({ status: 200, outcome: 'complete', reason: 'h2_deadline_exceeded' });
