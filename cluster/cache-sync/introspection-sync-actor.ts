@@ -24,6 +24,7 @@ import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
 import { leaseReply } from './lease-reply.js';
+import { dropSubjectLocally, evictLocally } from './local-drops.js';
 import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
 // The contract's types stay importable from here (index.ts, existing importers).
@@ -110,7 +111,7 @@ export class IntrospectionSync {
   /** Drop `tokenHash` from this member's caches now and from every other member's (revocation). */
   evictEverywhere(tokenHash: string): void {
     if (!HEX64.test(tokenHash)) return;
-    this.applyEvict(tokenHash);
+    evictLocally(this.clients.values(), this.leases, tokenHash, this.log);
     if (!this.started || this.closed) return;
     this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.evicted', v: 1, key: tokenHash, origin: this.memberId });
     this.c.evictions_sent++;
@@ -118,7 +119,7 @@ export class IntrospectionSync {
 
   /** Drop `sub`'s cached results (of token issuer `iss`; null = any) from this member's caches now and from every other member's; how many were dropped here. */
   dropSubjectEverywhere(iss: string | null, sub: string): number {
-    const n = this.applySubjectDrop(iss, sub);
+    const n = dropSubjectLocally(this.clients.values(), this.leases, iss, sub, this.log);
     if (this.started && !this.closed) {
       this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.subject_dropped', v: 1, iss: iss ?? '', sub, origin: this.memberId });
     }
@@ -322,12 +323,12 @@ export class IntrospectionSync {
       }
       case 'cache.subject_dropped':
         if (m.origin === this.memberId) return;
-        this.applySubjectDrop(m.iss === '' ? null : m.iss, m.sub);
+        dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log);
         return;
       case 'cache.evicted':
         if (m.origin === this.memberId) return;
         this.c.evictions_received++;
-        this.applyEvict(m.key);
+        evictLocally(this.clients.values(), this.leases, m.key, this.log);
         return;
       case 'introspection.released': {
         if (m.origin === this.memberId) return;
@@ -373,25 +374,6 @@ export class IntrospectionSync {
       }
     }
     this.waits.filled(id, result);
-  }
-
-  private applySubjectDrop(iss: string | null, sub: string): number {
-    let n = 0;
-    for (const client of this.clients.values()) {
-      try {
-        // the owner's kept results of those tokens go too, or a peer's next lease would get the old claims back
-        for (const key of client.dropSubject?.(iss, sub) ?? []) { this.leases.evict(key); n++; }
-      } catch (err) { this.log.error({ err }, 'introspection cache subject drop failed'); }
-    }
-    this.leases.dropSubject(sub);
-    return n;
-  }
-
-  private applyEvict(key: string): void {
-    for (const client of this.clients.values()) {
-      try { client.evict(key); } catch (err) { this.log.error({ err }, 'introspection cache evict failed'); }
-    }
-    this.leases.evict(key);
   }
 
   private departed(departed: ReadonlySet<string>): void {
