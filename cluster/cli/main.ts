@@ -141,6 +141,9 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
   let member: ClusterNode | null = null;
   sup.onMember = (node) => { member = node; policy.watcher.attachMember(node.membership); };
+  // the workers serve, the primary's watcher decides when auth routes wait for the policy
+  sup.policyHold = () => policy.watcher.catchingUp(member?.busConnected() ?? false);
+  policy.watcher.hold.onChange = () => sup.policyHoldChanged();
   sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();

@@ -13,9 +13,15 @@ export class LeaderProbe {
   private probing = false;
   /** Since when the leader has not answered; null while it does. */
   private isolatedSince: number | null = null;
+  /** When the leader last answered (epoch ms; the probe's start before the first answer). */
+  private answeredAt = Date.now();
 
-  /** `onLatest`: the leader's latest value, and whether it had not answered before (this member was cut off). */
-  constructor(private readonly store: PolicyStore, private readonly active: () => boolean, private readonly onLatest: (v: StoredValue, wasIsolated: boolean) => void) {}
+  /**
+   * `known`: the highest revision this member looked at (the leader's copy is fetched only when newer).
+   * `onAnswer`: the leader's latest value (null: nothing newer than `known`, or nothing pushed), whether its last request
+   * before this one failed (this member was cut off), and how long it had not answered, ms.
+   */
+  constructor(private readonly store: PolicyStore, private readonly active: () => boolean, private readonly known: () => number, private readonly onAnswer: (v: StoredValue | null, wasIsolated: boolean, silentMs: number) => void) {}
 
   start(): void {
     this.timer = setInterval(() => void this.probe(), PROBE_MS);
@@ -30,10 +36,13 @@ export class LeaderProbe {
     if (this.probing || !this.active()) return;
     this.probing = true;
     try {
-      const latest = await this.store.latestFromLeader(PROBE_TIMEOUT_MS);
+      const latest = await this.store.latestFromLeader(PROBE_TIMEOUT_MS, this.known());
       const wasIsolated = this.isolatedSince !== null;
+      const now = Date.now();
+      const silentMs = now - this.answeredAt;
       this.isolatedSince = null;
-      if (latest !== null) this.onLatest(latest, wasIsolated);
+      this.answeredAt = now;
+      this.onAnswer(latest, wasIsolated, silentMs);
     } catch {
       this.isolatedSince ??= Date.now();
     } finally {

@@ -3,6 +3,7 @@
 // concurrent pushes exactly one wins; the loser gets a PolicyConflict.
 import type { JetStreamManager, KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import { KvWatchInclude } from 'nats';
+import { assertQuorum } from '../revocation/index.js';
 
 /** The one key every version is written under. */
 export const POLICY_KEY = 'current';
@@ -63,13 +64,20 @@ export class PolicyStore {
 
   /**
    * The latest value as the bucket's stream leader has it (not a replica's possibly stale copy,
-   * as a direct get may be): throws — within `timeoutMs` — while this member's NATS server
-   * is cut off from the leader's quorum. Null when nothing was pushed yet.
+   * as a direct get may be), when its revision is above `after`; null when there is nothing
+   * newer (or nothing pushed yet). Throws — within `timeoutMs` — while this member's NATS server
+   * is cut off from the leader's quorum, and while the leader answering has lost its quorum
+   * (a cut-off leader keeps answering with its own stale state until it steps down).
    */
-  async latestFromLeader(timeoutMs = 1_000): Promise<StoredValue | null> {
+  async latestFromLeader(timeoutMs = 1_000, after = 0): Promise<StoredValue | null> {
     this.jsm ??= await this.nc.jetstreamManager({ timeout: timeoutMs });
+    const stream = `KV_${this.bucket}`;
+    const info = await this.jsm.streams.info(stream);
+    assertQuorum(info, `policy bucket ${this.bucket}`);
+    // one key: the stream's last sequence is its latest revision (a put, or a delete marker)
+    if (info.state.last_seq <= after) return null;
     try {
-      const m = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
+      const m = await this.jsm.streams.getMessage(stream, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
       return { revision: m.seq, value: m.data };
     } catch (err) {
       if (/no message found/i.test((err as Error).message ?? '')) return null;

@@ -13,6 +13,7 @@ import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
 import type { MemberPolicyStatus } from '../protocol/index.js';
 import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
+import { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
 import { persistState, readStateFile } from './policy-state-file.js';
@@ -69,12 +70,10 @@ export class PolicyWatcher {
   private pendingAt = 0; // when `pending` arrived (epoch ms): where this member's part of its propagation starts
   /** Our own NATS connection is up (status events). */
   private connected = false;
-  /** Since when the member's bus is connected while ours is not. */
-  private mismatchSince: number | null = null;
   /** Highest bucket revision looked at (applied, refused or ignored). */
   private handledRevision = 0;
-  /** After a reconnect, the revision found in the bucket that is not handled yet, and since when. */
-  private behind: { revision: number; since: number } | null = null;
+  /** When auth routes wait for the policy (after a reconnect, a cut-off). */
+  readonly hold: PolicyHold;
   private probe: LeaderProbe | null = null;
   /** Where the last version's time went, ms (logged with "policy applied"; README "Cluster policy" names each stage). */
   private readonly timings = new VersionTimings();
@@ -90,6 +89,7 @@ export class PolicyWatcher {
     this.auth = busAuthFrom(this.settings.auth);
     this.memberId = opts.memberId ?? this.settings.memberId ?? `${hostname()}-${process.pid}`;
     this.stateFile = opts.config.cluster.policy.state_file ?? null;
+    this.hold = new PolicyHold(this.settings.catchUpTimeoutMs, this.settings.failClosedAfterMs);
     let resolve!: (c: Config) => void;
     this.initialConfig = new Promise<Config>((r) => { resolve = r; });
     this.initial = { resolve, done: false };
@@ -149,21 +149,13 @@ export class PolicyWatcher {
   }
 
   /**
-   * True after a reconnect while the bucket holds a version this instance has not looked at
-   * yet, for at most `cluster.revocation.catch_up_timeout_ms`: requests on auth routes wait
-   * (503) instead of being judged by a policy known to be outdated.
+   * True while requests on auth routes wait (503) instead of being judged by a policy that may
+   * be outdated: after a reconnect while the bucket holds a version not looked at yet (at most
+   * `cluster.revocation.catch_up_timeout_ms`), and past `cluster.fail_closed_after_ms` without
+   * an answer from the bucket's leader until it answers and any newer version is applied.
    */
   catchingUp(busConnected = false): boolean {
-    // the member's bus connection is back but ours is not yet: a newer version may be waiting
-    const ours = this.connected;
-    if (busConnected && !ours) {
-      this.mismatchSince ??= Date.now();
-      if (Date.now() - this.mismatchSince <= this.settings.catchUpTimeoutMs) return true;
-    } else this.mismatchSince = null;
-    const b = this.behind;
-    if (b === null) return false;
-    if (Date.now() - b.since > this.settings.catchUpTimeoutMs) return false;
-    return b.revision > this.handledRevision;
+    return this.hold.holding(this.connected, busConnected, this.handledRevision, this.settings.nats !== null);
   }
 
   /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
@@ -233,8 +225,8 @@ export class PolicyWatcher {
     void (async () => {
       for await (const s of this.nc!.status()) {
         // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
-        if (s.type === Events.Disconnect) this.connected = false;
-        if (s.type === Events.Reconnect) { this.connected = true; this.behind = { revision: Number.MAX_SAFE_INTEGER, since: Date.now() }; void this.checkBehind(); }
+        if (s.type === Events.Disconnect) { this.connected = false; this.hold.onChange?.(); }
+        if (s.type === Events.Reconnect) { this.connected = true; this.hold.waitFor(Number.MAX_SAFE_INTEGER); void this.checkBehind(); }
       }
     })().catch(() => {});
     // JetStream may still be electing a leader: retry opening the bucket
@@ -245,7 +237,7 @@ export class PolicyWatcher {
         this.store = store;
         this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; this.pendingAt = nowMs(); void this.drain(); });
         this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
-        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, (v, wasIsolated) => this.leaderSaid(v, wasIsolated));
+        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, () => this.handledRevision, (v, wasIsolated, silentMs) => this.leaderSaid(v, wasIsolated, silentMs));
         this.probe.start();
         return;
       } catch (err) {
@@ -255,13 +247,19 @@ export class PolicyWatcher {
     }
   }
 
-  /** The leader's latest value (LeaderProbe): not handled yet → processed now; after a cut-off, auth routes wait until it is. */
-  private leaderSaid(latest: StoredValue, wasIsolated: boolean): void {
-    if (latest.revision <= this.handledRevision || (this.pending !== null && this.pending.revision >= latest.revision)) return;
-    if (wasIsolated) {
-      this.behind = { revision: latest.revision, since: Date.now() };
-      this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
+  /**
+   * The leader's answer (LeaderProbe): the active version is confirmed current, or a newer one
+   * is processed now; after a cut-off (a failed request, or silent past fail_closed_after_ms)
+   * auth routes wait until it is — decided before this turn ends, so no request slips between.
+   */
+  private leaderSaid(latest: StoredValue | null, wasIsolated: boolean, silentMs: number): void {
+    const cutOff = this.hold.leaderAnswered(silentMs) || wasIsolated;
+    if (latest === null || latest.revision <= this.handledRevision) return;
+    if (cutOff) {
+      this.hold.waitFor(latest.revision);
+      this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision, silent_ms: silentMs }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
     }
+    if (this.pending !== null && this.pending.revision >= latest.revision) return;
     this.pending = latest;
     this.pendingAt = nowMs();
     void this.drain();
@@ -269,7 +267,7 @@ export class PolicyWatcher {
 
   /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
   private async checkBehind(): Promise<void> {
-    const since = this.behind?.since ?? Date.now();
+    const since = this.hold.waitingSince() ?? Date.now();
     let latest: StoredValue | null | undefined;
     // JetStream may not answer at once after a reconnect: retry until the catch-up timeout
     while (latest === undefined) {
@@ -278,8 +276,8 @@ export class PolicyWatcher {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    if (latest === null || latest.revision <= this.handledRevision) { this.behind = null; return; }
-    this.behind = { revision: latest.revision, since };
+    if (latest === null || latest.revision <= this.handledRevision) { this.hold.release(); return; }
+    this.hold.waitFor(latest.revision, since);
     this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: a newer version is waiting after a reconnect; auth routes wait until it is looked at');
   }
 
@@ -302,7 +300,7 @@ export class PolicyWatcher {
         await this.process(v, this.pendingAt);
         this.timings.end();
         this.handledRevision = Math.max(this.handledRevision, v.revision);
-        if (this.behind !== null && this.handledRevision >= this.behind.revision) this.behind = null;
+        this.hold.handled(this.handledRevision);
       }
     } finally {
       this.running = false;

@@ -33,8 +33,9 @@ import type { WorkerMessage } from './supervisor.js';
 /**
  * Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself.
  * `policyVersion`: the cluster policy version `config` carries when the primary owns the watcher (a worker); with `policy` it is the watcher's.
+ * `policyHold`: in a worker, whether the primary's watcher holds auth routes now (with `policy` it is the watcher's own).
  */
-export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null, policyVersion: PolicyVersion | null = null): Promise<ProxyInstance> {
+export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null, policyVersion: PolicyVersion | null = null, policyHold: (() => boolean) | null = null): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: MemberWiring | null = null;
   try {
@@ -44,10 +45,13 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version } } : { status: 422, body: { errors: r.errors } }; })
       : {};
     const tokenState = member.instance.tokenState;
-    const wiring = policy === null ? { ...member.instance, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
+    // a newer policy version waiting after a reconnect, or a policy unconfirmed past
+    // fail_closed_after_ms, holds auth routes like a revocation catch-up
+    const hold = policy !== null ? () => policy.watcher.catchingUp(member!.node.busConnected()) : policyHold;
+    const held = tokenState == null || hold === null ? {} : { tokenState: { ...tokenState, gate: () => (hold() ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } };
+    const wiring = policy === null ? { ...member.instance, ...held, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
       ...member.instance,
-      // a newer policy version waiting after a reconnect holds auth routes like a revocation catch-up
-      ...(tokenState == null ? {} : { tokenState: { ...tokenState, gate: () => (policy.watcher.catchingUp(member!.node.busConnected()) ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } }),
+      ...held,
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {
         ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId, () => member!.node.membership.all()),

@@ -24,7 +24,8 @@ export type WorkerMessage =
   /** Sent every 500 ms: the worker's own /readyz verdict (keys loaded, revocations replayed) and per-issuer readiness. */
   | { type: 'worker.status'; ready: boolean; issuers?: IssuerReadiness }
   | ReloadReply;
-export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown' };
+/** `policy.hold`: whether auth routes wait (503) for the cluster policy, sent on every change (the primary owns the watcher). */
+export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown' } | { type: 'policy.hold'; on: boolean };
 
 /** Per-issuer readiness as /readyz reports it (node/auth readiness()). */
 export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
@@ -105,11 +106,22 @@ export class Supervisor {
   extraReadiness: (() => { ready: boolean; detail: Record<string, unknown> }) | null = null;
   /** Called with the primary's cluster member once it exists (cluster policy: its heartbeats carry the policy status). */
   onMember: ((node: ClusterNode) => void) | null = null;
+  /** Cluster policy: do auth routes wait for the policy now (PolicyWatcher.catchingUp)? Workers are told on every change. */
+  policyHold: (() => boolean) | null = null;
+  private holdSent = false;
   /** More primary-side component values (`policy.version`…), exported through the family table (node/metrics) like a worker's. */
   extraStats: (() => Record<string, number>) | null = null;
 
   /** The committed config (what every worker runs). */
   get committedConfig(): Config { return this.config; }
+
+  /** The policy hold may have changed: when it did, every worker hears of it now (they serve; the primary decides). */
+  policyHoldChanged(): void {
+    const on = this.policyHold?.() ?? false;
+    if (on === this.holdSent) return;
+    this.holdSent = on;
+    for (const s of this.slots) if (s.worker?.isConnected() === true) s.worker.send({ type: 'policy.hold', on } satisfies PrimaryMessage);
+  }
 
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
   constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
@@ -125,6 +137,8 @@ export class Supervisor {
     const h2 = cfg.server.http2?.listen;
     this.http2Port = h2 === undefined ? 0 : h2.port === 0 ? await freePort(h2.host) : h2.port;
     cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port), ...(this.http2Port !== 0 ? ['--http2-port', String(this.http2Port)] : [])], silent: false });
+    // the hold also ends or begins with time (timeouts, fail_closed_after_ms): look every 50 ms
+    if (this.policyHold !== null) setInterval(() => this.policyHoldChanged(), 50).unref();
     for (let i = 0; i < this.workers; i++) {
       this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
       this.fork(this.slots[i]!);
@@ -201,7 +215,7 @@ export class Supervisor {
         slot.readyAt = Date.now();
         if (slot.failures >= UNRESTORABLE_AFTER) this.logger.warn({ worker: slot.index, failures: slot.failures }, 'worker restored');
       }
-      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version, policy: this.policyVersion } satisfies PrimaryMessage); }
+      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version, policy: this.policyVersion, hold: this.holdSent } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
     });

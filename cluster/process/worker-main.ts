@@ -28,7 +28,9 @@ export async function runWorker(argv: string[]): Promise<void> {
   if (!r.ok) bootFailed(formatProblems(r.errors));
   const config = (r as { config: Config }).config;
   const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
-  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy);
+  // the primary owns the cluster policy watcher: it says when auth routes wait for the policy
+  let policyHold = boot.hold;
+  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy, () => policyHold);
   const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
   // prom-client installs the worker-side listener that answers the primary's
@@ -52,6 +54,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   }, (m) => process.send?.(m satisfies WorkerMessage));
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'worker.shutdown') stop();
+    else if (m?.type === 'policy.hold') policyHold = m.on;
     else reloads(m as ReloadMessage);
   });
   process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);

@@ -150,20 +150,27 @@ export function isNotFound(err: unknown): boolean {
   return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
 }
 
+/** Stream info as JetStream's STREAM.INFO answers it: the parts the quorum check reads. */
+export interface StreamInfoLike { config: { num_replicas?: number }; cluster?: { leader?: string; replicas?: Array<{ current?: boolean; offline?: boolean }> } }
+
 /**
- * The stream's position, only when it comes from a leader that still has a quorum of current
- * replicas. A leader cut off from the others keeps answering stream info for a while with its
- * own, stale state; a member trusting it would call itself caught up while revocations made on
- * the other side of the partition are missing.
+ * Throws unless `info` comes from a leader that still has a quorum of current replicas. A leader
+ * cut off from the others keeps answering for a while with its own, stale state; a member
+ * trusting it would call itself caught up while what was written on the other side of the
+ * partition is missing. `what` names the stream in the error.
  */
-function positionOf(info: { created?: string; state: { first_seq: number; last_seq: number; messages: number }; config: { num_replicas?: number }; cluster?: { leader?: string; replicas?: Array<{ current?: boolean; offline?: boolean }> } }): StreamPosition {
+export function assertQuorum(info: StreamInfoLike, what: string): void {
   const replicas = info.config.num_replicas ?? 1;
-  if (replicas > 1) {
-    const leader = info.cluster?.leader;
-    if (leader === undefined || leader === '') throw new Error('revocation stream has no leader');
-    // the leader plus its current peers (capped: some servers list the leader among them)
-    const current = Math.min(replicas, 1 + (info.cluster?.replicas ?? []).filter((r) => r.current === true && r.offline !== true).length);
-    if (current < Math.floor(replicas / 2) + 1) throw new Error(`revocation stream has no quorum (${current} of ${replicas} replicas current)`);
-  }
+  if (replicas <= 1) return;
+  const leader = info.cluster?.leader;
+  if (leader === undefined || leader === '') throw new Error(`${what} has no leader`);
+  // the leader plus its current peers (capped: some servers list the leader among them)
+  const current = Math.min(replicas, 1 + (info.cluster?.replicas ?? []).filter((r) => r.current === true && r.offline !== true).length);
+  if (current < Math.floor(replicas / 2) + 1) throw new Error(`${what} has no quorum (${current} of ${replicas} replicas current)`);
+}
+
+/** The stream's position, only when it comes from a leader that still has a quorum of current replicas (assertQuorum). */
+function positionOf(info: StreamInfoLike & { created?: string; state: { first_seq: number; last_seq: number; messages: number } }): StreamPosition {
+  assertQuorum(info, 'revocation stream');
   return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages, ...(info.created === undefined ? {} : { created: info.created }) };
 }

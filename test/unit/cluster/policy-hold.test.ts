@@ -1,0 +1,60 @@
+// PolicyHold: when auth routes wait for the cluster policy (cluster/policy/policy-hold.ts).
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PolicyHold } from '../../../cluster/policy/policy-hold.js';
+
+beforeEach(() => { vi.useFakeTimers(); vi.setSystemTime(1_000_000); });
+afterEach(() => { vi.useRealTimers(); });
+
+describe('PolicyHold', () => {
+  it('with fail_closed_after_ms: holds once the leader has been silent past the limit, until it answers', () => {
+    const h = new PolicyHold(10_000, 5_000);
+    expect(h.holding(true, true, 1, true)).toBe(false);
+    vi.advanceTimersByTime(5_001);
+    expect(h.holding(true, true, 1, true)).toBe(true);
+    // the answer after the silence says the member was cut off: a newer version is then waited for
+    expect(h.leaderAnswered(5_001)).toBe(true);
+    h.waitFor(2);
+    expect(h.holding(true, true, 1, true)).toBe(true);
+    h.handled(2);
+    expect(h.holding(true, true, 2, true)).toBe(false);
+  });
+
+  it('without fail_closed_after_ms a silent leader holds nothing (the instance serves its version, as during the cut)', () => {
+    const h = new PolicyHold(10_000, null);
+    vi.advanceTimersByTime(60_000);
+    expect(h.holding(true, true, 1, true)).toBe(false);
+    expect(h.leaderAnswered(60_000)).toBe(false);
+  });
+
+  it('without NATS (no leader to ask) the silence never holds', () => {
+    const h = new PolicyHold(10_000, 5_000);
+    vi.advanceTimersByTime(60_000);
+    expect(h.holding(false, false, 0, false)).toBe(false);
+  });
+
+  it('a newer revision after a reconnect holds at most the catch-up timeout', () => {
+    const h = new PolicyHold(3_000, null);
+    h.waitFor(7);
+    expect(h.holding(true, true, 6, true)).toBe(true);
+    vi.advanceTimersByTime(3_001);
+    expect(h.holding(true, true, 6, true)).toBe(false);
+  });
+
+  it('the member bus back but the policy connection not: holds for the catch-up timeout', () => {
+    const h = new PolicyHold(3_000, null);
+    expect(h.holding(false, true, 1, true)).toBe(true);
+    vi.advanceTimersByTime(3_001);
+    expect(h.holding(false, true, 1, true)).toBe(false);
+    expect(h.holding(true, true, 1, true)).toBe(false);
+  });
+
+  it('tells its listener when the hold may have changed', () => {
+    const h = new PolicyHold(3_000, 5_000);
+    const seen: number[] = [];
+    h.onChange = () => seen.push(1);
+    h.waitFor(3);
+    h.handled(3);
+    h.leaderAnswered(10);
+    expect(seen.length).toBe(3);
+  });
+});
