@@ -9,25 +9,11 @@ import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
-import { DecisionSocket } from './decision-socket.js';
+import type { CallParts, Endpoint } from './decision-call.js';
+import { DecisionSocket, type SocketEndpoints } from './decision-socket.js';
 import { originalContext } from './original-context.js';
 import { dialectOf, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting } from './original-request.js';
 
-export interface Endpoint {
-  readonly path: string;
-  readonly dialect: DialectSetting;
-}
-
-/** A decision call as the listener read and checked it (limits, header bytes, framing). */
-export interface CallParts {
-  readonly method: string;
-  readonly path: string;
-  readonly query: string;
-  readonly headers: string[];
-  readonly hasBody: boolean;
-  readonly head: boolean;
-  readonly start: number;
-}
 
 export interface DecisionOptions {
   logger: Logger;
@@ -53,7 +39,7 @@ export function decisionKey(dialect: Dialect | 'none', result: DecisionResult): 
   return `decision.${dialect}_${result}`;
 }
 
-export class DecisionEndpoints implements DecisionHost {
+export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
   private readonly exact = new Map<string, Endpoint>();
   /** Envoy endpoints: prefixes the original path is appended to. */
   private readonly prefixes: Endpoint[] = [];

@@ -6,10 +6,19 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import type { DecisionConfig } from '../config/index.js';
-import { proxyError } from '../errors.js';
+import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
-import type { CallParts, DecisionEndpoints } from './decision-endpoints.js';
+import type { CallParts, Endpoint } from './decision-call.js';
+import type { Dialect } from './original-request.js';
+
+/** What the socket needs of the decision endpoints (DecisionEndpoints implements it). */
+export interface SocketEndpoints {
+  endpoint(rawPath: string): Endpoint | null;
+  handle(ep: Endpoint, res: HttpResponse, call: CallParts, snap: Snapshot, pipeline: Pipeline, edge: string | null): void;
+  refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void;
+  writeError(res: HttpResponse, err: ProxyError, closeConnection: boolean, head: boolean): number;
+}
 
 /** What the socket needs of DecisionOptions. */
 export interface DecisionSocketOptions {
@@ -44,7 +53,7 @@ export class DecisionSocket {
   /** What calls on this socket are logged as (`client`). */
   private readonly label: string;
 
-  constructor(private readonly endpoints: DecisionEndpoints, readonly path: string, private readonly mode: string, private readonly opts: DecisionSocketOptions) {
+  constructor(private readonly endpoints: SocketEndpoints, readonly path: string, private readonly mode: string, private readonly opts: DecisionSocketOptions) {
     this.label = `unix:${path}`;
     this.app.any('/*', (res, req) => {
       try {
@@ -56,7 +65,7 @@ export class DecisionSocket {
     });
   }
 
-  static create(config: DecisionConfig, endpoints: DecisionEndpoints, opts: DecisionSocketOptions): DecisionSocket | null {
+  static create(config: DecisionConfig, endpoints: SocketEndpoints, opts: DecisionSocketOptions): DecisionSocket | null {
     const u = config.unix_socket;
     if (u === undefined) return null;
     return new DecisionSocket(endpoints, socketPath(u.path, opts.workers, process.env.PORTCULLIS_WORKER_INDEX), u.mode, opts);

@@ -1,6 +1,7 @@
 // Public surface of the decision endpoints (forward auth for nginx, Traefik, Caddy, HAProxy
 // and Envoy's HTTP ext_authz): the endpoint set the listener consults before routing.
-export { DecisionEndpoints, decisionKey, type CallParts, type DecisionOptions, type Endpoint } from './decision-endpoints.js';
+export { DecisionEndpoints, decisionKey, type DecisionOptions } from './decision-endpoints.js';
+export type { CallParts, Endpoint } from './decision-call.js';
 export { readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting, type OriginalRequest, type DecisionCall } from './original-request.js';
 export { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type DecisionResult } from './decision-sink.js';
 export { originalContext } from './original-context.js';

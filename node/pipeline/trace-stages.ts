@@ -5,7 +5,7 @@ import { SPAN_KIND, type Attrs } from '../tracing/index.js';
 import { looksLikeJws } from './authenticate.js';
 import type { RequestContext, StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
-import type { Run, Stage } from './pipeline.js';
+import type { Run, Stage } from './stage.js';
 import type { Snapshot } from './snapshot.js';
 
 /** Span name per traced stage; the others (ready, gate: a flag read each) get none. */
