@@ -15,7 +15,7 @@ import { startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
 import { median, type LoadSummary } from './stats.js';
 import { runAmount } from './load.js';

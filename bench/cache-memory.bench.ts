@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { CacheMemoryResult, MemorySample } from './cache-memory-child.js';
 import { cacheMemoryChildPath } from './paths.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

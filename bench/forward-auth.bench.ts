@@ -23,7 +23,7 @@ import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
 import { startNginxAuth } from './nginx.js';
 import { validatorPath, zeroAuthPath } from './paths.js';
 import { hasTaskset, jsonLine, pinPid, pinSelf, startProcess } from './processes.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { BASELINE_ENV, baselineCli, pairedCpuDiff } from './build-compare.bench.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow } from './side-by-side.js';
 import type { LoadSummary } from './stats.js';

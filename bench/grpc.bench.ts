@@ -11,7 +11,7 @@ import type { H2LoadResult } from './h2load.js';
 import { h2TokenConfigYaml, startH2UpstreamProcess, startPortcullisH2 } from './h2-targets.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { addedLatency, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
 import { median, roundOrder, type LoadSummary } from './stats.js';
 import { jwtRefusalProbes, startAuthServerProcess, tokenConfigEnv } from './token-targets.js';

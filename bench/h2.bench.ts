@@ -11,7 +11,7 @@ import { h2loadVersion, runH2load, type H2LoadFlags, type H2LoadResult } from '.
 import { h2RefusalsMissed, h2TokenConfigYaml, optionalBaselineCli, startH2UpstreamProcess, startPortcullisH2, waitUntilServingH2 } from './h2-targets.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { addedLatency, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
 import { median, roundOrder, type LoadSummary } from './stats.js';
 import { adminStats, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenCounters } from './token-targets.js';

@@ -24,7 +24,7 @@ import { compiledRoot } from './paths.js';
 import { startProcess, watchForeignCpu } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import { envInt, quantiles, type Quantiles } from './revocation-propagation.bench.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { startUpstreamProcess } from './targets.js';
 import { startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
 

@@ -10,7 +10,7 @@ import { DEFAULT_LOAD_FLAGS, headerRotation, type LoadFlags } from './load.js';
 import { mintMicro, mintMicroTable, type MintMicroResult } from './mint-micro.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { closedLoopRounds, foldRounds, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget } from './side-by-side.js';
 import type { LoadResult, LoadSummary } from './stats.js';
 import { startPortcullis, startUpstreamProcess } from './targets.js';

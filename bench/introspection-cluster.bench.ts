@@ -13,7 +13,7 @@ import type { CpuPlan } from './cpu-plan.js';
 import { natsServerBin, startNatsProcess } from './nats-process.js';
 import { watchForeignCpu } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { median } from './stats.js';
 import { startUpstreamProcess } from './targets.js';
 import { runTokenList, type ListLoadResult } from './token-list-load.js';

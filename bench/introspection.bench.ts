@@ -8,7 +8,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { DEFAULT_LOAD_FLAGS, headerRotation, runAmount, type HeaderRotation, type LoadFlags } from './load.js';
 import { cpuSeconds, hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
 import { median, type LoadResult, type LoadSummary } from './stats.js';
 import { PortcullisUnavailable, probe, startPortcullis, startUpstreamProcess } from './targets.js';

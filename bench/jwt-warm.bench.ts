@@ -9,7 +9,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import {
   addedLatency, closedLoopRounds, fixedRateRounds, fixedRateTable, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio,
   sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults,

@@ -9,7 +9,7 @@ import { startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, runFixedRate, runLoad, type FixedRateFlags, type FixedRateResult, type LoadFlags } from './load.js';
 import { hasTaskset, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
 import { PortcullisUnavailable, passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';
 

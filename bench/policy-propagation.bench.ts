@@ -20,7 +20,7 @@ import { compiledRoot } from './paths.js';
 import { startProcess, watchForeignCpu } from './processes.js';
 import { envInt, quantiles, type Quantiles } from './revocation-propagation.bench.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { startUpstreamProcess } from './targets.js';
 import { ADMIN_TOKEN_ENV, BENCH_AUDIENCE, BENCH_SCOPE, startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
 

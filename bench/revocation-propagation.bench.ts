@@ -28,7 +28,7 @@ import {
   breakdown, CHECKS_AFTER, DEFAULT_PROPAGATION_FLAGS, envInt, GIVE_UP_MS, MEMBER_IDS, mergeHistograms, PROBE_PATH, propagationTables, proxyHistogram, quantiles, summariseProber,
   type PropagationFlags, type PropagationSample, type PropagationSummary,
 } from './revocation-propagation-report.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { startUpstreamProcess } from './targets.js';
 import { runTokenList } from './token-list-load.js';
 import { startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';

@@ -11,7 +11,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { DEFAULT_LOAD_FLAGS, headerRotation, runLoad, type LoadFlags } from './load.js';
 import { pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { startPortcullis, startUpstreamProcess } from './targets.js';
 import { adminStats, startAuthServerProcess, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 

@@ -8,7 +8,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
 import { hasTaskset, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { closedLoopRounds, fixedRateRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RoundResults } from './side-by-side.js';
 import { median, type LoadSummary } from './stats.js';
 import { passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';

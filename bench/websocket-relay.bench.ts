@@ -10,7 +10,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { compiledRoot } from './paths.js';
 import { hasTaskset, jsonLine, pinSelf, startProcess } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import type { ScenarioOptions, ScenarioReport } from './scenarios.js';
+import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
 import { PortcullisUnavailable, startPortcullis } from './targets.js';
 import { DEFAULT_WS_LOAD_FLAGS, DEFAULT_WS_RATE_FLAGS, probeEcho, runWsClosedLoop, runWsFixedRate, type WsLoadFlags, type WsRateFlags } from './ws-load.js';

@@ -5,7 +5,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { MIN_KEY_BYTES } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
-import type { ConfigProblem } from './load.js';
+import type { ConfigProblem } from './problem.js';
 import type { Config } from './schema.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;

@@ -9,13 +9,8 @@ import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
 
-/** One problem in a config file: `routes[2].upstream: unknown upstream "ordrs" (known: orders)`. */
-export interface ConfigProblem {
-  readonly path: string;
-  readonly message: string;
-}
-
-export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: ConfigProblem[] };
+import type { ConfigProblem, ConfigResult } from './problem.js';
+export type { ConfigProblem, ConfigResult } from './problem.js';
 
 export interface LoadOptions {
   /**
