@@ -78,8 +78,9 @@ describe('WebSocket backpressure keeps the proxy bounded', () => {
     let sent = 0;
     let peak = 0;
     while (c.closedWith === null && sent < 400 * chunk.length) {
-      // the client's own queue stays small: it only sends while its socket drains
-      if (c.ws.bufferedAmount < 4 * MiB) { c.ws.send(chunk); sent += chunk.length; } else await sleep(5);
+      // the client's own queue stays small: it only sends while its socket drains; and it yields
+      // after every chunk, or a socket that keeps draining would never let it read the close frame
+      if (c.ws.bufferedAmount < 4 * MiB) { c.ws.send(chunk); sent += chunk.length; await new Promise((r) => setImmediate(r)); } else await sleep(5);
       if (sent % (8 * MiB) === 0) peak = Math.max(peak, rssBytes(proxy.proc.pid!) - base);
     }
     const closed = await c.waitClosed(10_000);
