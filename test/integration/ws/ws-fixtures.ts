@@ -124,8 +124,10 @@ export function stream(url: string, headers: Record<string, string>): Promise<St
 export const sseEvents = (s: Stream): number => s.text().split('\n').filter((l) => l.startsWith('data:')).length;
 
 export async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  // a fresh connection per call: a kept-alive one the admin server is closing (keepAliveTimeout
+  // 5 s) can be picked for a POST on a loaded machine, which undici then fails with "other side closed"
   const r = await request(`${p.adminUrl}${path}`, {
-    method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    method, reset: true, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await r.body.text();
