@@ -15,6 +15,7 @@ import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
+import { performance } from 'node:perf_hooks';
 
 /** Callbacks into the listener (metrics, logs, lifecycle). */
 export interface H2RelayHost {

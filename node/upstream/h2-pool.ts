@@ -5,6 +5,7 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import { h1Error, type H1Control, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
 import { H2Call, type CallOwner } from './h2-call.js';
+import { performance } from 'node:perf_hooks';
 
 /** Timer tick for the pool's timeouts, ms. */
 const TICK_MS = 100;
