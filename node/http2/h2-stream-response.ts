@@ -15,6 +15,7 @@ function onWantTrailers(this: ResponseStream): void {
 // respond() copies its options and sets endStream on the copy: given, nothing is added to it
 const WAIT_FOR_TRAILERS = { endStream: false, waitForTrailers: true } as const;
 const END_STREAM = { endStream: true } as const;
+const NO_END = { endStream: false } as const;
 const NO_TRAILERS: OutgoingHttpHeaders = Object.freeze({});
 
 export class H2StreamResponse {
@@ -34,12 +35,16 @@ export class H2StreamResponse {
     this.trailers = this.trailers === null ? { ...trailers } : Object.assign(this.trailers, trailers);
   }
 
-  /** `headers` becomes the response's own (it is completed in place, not copied). */
-  writeHead(status: number, headers?: Record<string, string | string[]>): void {
+  /**
+   * `headers` becomes the response's own (it is completed in place, not copied). `trailers`: false
+   * when none can follow (no addTrailers() after this): the last DATA frame then carries END_STREAM
+   * at once, instead of an empty trailers frame one event-loop turn after it.
+   */
+  writeHead(status: number, headers?: Record<string, string | string[]>, trailers = true): void {
     if (this.headersSent) return;
     this.statusCode = status;
     if (headers !== undefined) this.headers = this.headers === null ? headers : Object.assign(this.headers, headers);
-    this.respond(false);
+    this.respond(false, trailers);
   }
 
   /** False when the stream's buffer is full: wait for 'drain'. */
@@ -68,7 +73,7 @@ export class H2StreamResponse {
     this.stream.destroy();
   }
 
-  private respond(endStream: boolean): void {
+  private respond(endStream: boolean, trailers = true): void {
     this.headersSent = true;
     const s = this.stream;
     if (s.destroyed || s.closed) return; // the client reset it: nothing to send
@@ -76,6 +81,7 @@ export class H2StreamResponse {
     const h: OutgoingHttpHeaders = this.headers ?? {};
     h[':status'] = this.statusCode;
     if (endStream) { s.respond(h, END_STREAM); return; }
+    if (!trailers) { s.respond(h, NO_END); return; }
     // as node's compat response: trailers (possibly none) follow the last DATA frame
     s.respond(h, WAIT_FOR_TRAILERS);
     (s as ResponseStream)[RESPONSE] = this;
