@@ -8,7 +8,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { loadGrpc, runGrpcLoad, unary, type GrpcLoadFlags } from './grpc-load.js';
 import { GRPC_ECHO_PATH } from './h2-upstream.js';
 import type { H2LoadResult } from './h2load.js';
-import { h2TokenConfigYaml, startH2UpstreamProcess, startPortcullisH2 } from './h2-targets.js';
+import { h2TokenConfigYaml, optionalBaselineCli, startH2UpstreamProcess, startPortcullisH2 } from './h2-targets.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
@@ -17,6 +17,8 @@ import { median, roundOrder, type LoadSummary } from './stats.js';
 import { jwtRefusalProbes, startAuthServerProcess, tokenConfigEnv } from './token-targets.js';
 
 export const GRPC_TARGETS = ['direct', 'portcullis'] as const;
+/** Added when $PORTCULLIS_BENCH_BASELINE names another build: before/after in the same rotated rounds. */
+export const GRPC_BEFORE = 'portcullis-before';
 /** Closed loop: 50 calls in flight on one channel (one HTTP/2 connection), 64-byte messages. */
 export const GRPC_CLOSED_FLAGS: Omit<GrpcLoadFlags, 'durationS' | 'warmupS'> = { concurrency: 50, deadlineMs: 10_000, messageBytes: 64 };
 /** Fixed rate: 500 calls/s — moderate for one proxy core next to the upstream (and the client on the loader core) on a 2-core machine. */
@@ -41,6 +43,8 @@ export interface GrpcSummary {
   serverCpu: { throughput: Record<string, number | null>; fixedRate: Record<string, number | null> };
   ratios: RatioRow[];
   added: { p50: number | null; p99: number | null };
+  /** The baseline build's added latency, when it ran. */
+  addedBefore?: { p50: number | null; p99: number | null };
 }
 
 function serverCpu(m: Rounds): Record<string, number | null> {
@@ -55,17 +59,23 @@ export function summariseGrpc(closed: Rounds, fixed: Rounds): GrpcSummary {
   return {
     throughput: foldRounds(closed), fixedRate: foldRounds(fixed),
     serverCpu: { throughput: serverCpu(closed), fixedRate: serverCpu(fixed) },
-    ratios: [['portcullis / direct', rpsRatio(closed, 'portcullis', 'direct'), ratioBasis(closed, 'portcullis', 'direct')]],
+    ratios: [
+      ['portcullis / direct', rpsRatio(closed, 'portcullis', 'direct'), ratioBasis(closed, 'portcullis', 'direct')],
+      ...(closed[GRPC_BEFORE] !== undefined ? [['portcullis / portcullis-before', rpsRatio(closed, 'portcullis', GRPC_BEFORE), ratioBasis(closed, 'portcullis', GRPC_BEFORE)] as RatioRow] : []),
+    ],
     added: addedLatency(fixed, 'portcullis', 'direct'),
+    ...(fixed[GRPC_BEFORE] !== undefined ? { addedBefore: addedLatency(fixed, GRPC_BEFORE, 'direct') } : {}),
   };
 }
 
-function table(s: Record<string, LoadSummary>, up: Record<string, number | null>, added?: GrpcSummary['added']): string {
+function table(s: Record<string, LoadSummary>, up: Record<string, number | null>, added?: GrpcSummary['added'], addedBefore?: GrpcSummary['added']): string {
   const head = ['target', 'calls/s', 'p50 ms', 'p99 ms', 'p99.9 ms', ...(added !== undefined ? ['added p50 ms', 'added p99 ms'] : []), 'failed calls', 'CPU µs/call proxy', 'CPU µs/call server', 'foreign CPU'];
-  return markdownTable(head, GRPC_TARGETS.map((t) => {
+  const names = s[GRPC_BEFORE] !== undefined ? [...GRPC_TARGETS, GRPC_BEFORE] : GRPC_TARGETS;
+  return markdownTable(head, names.map((t) => {
     const x = s[t];
     if (x === undefined) return [t, 'not run'];
-    const a = added === undefined ? [] : t === 'direct' ? ['(baseline)', '(baseline)'] : [cell(added.p50, 3), cell(added.p99, 3)];
+    const mine = t === GRPC_BEFORE ? addedBefore : added;
+    const a = added === undefined ? [] : t === 'direct' ? ['(baseline)', '(baseline)'] : [cell(mine?.p50, 3), cell(mine?.p99, 3)];
     return [t, cell(x.rps, 0), cell(x.p50, 3), cell(x.p99, 3), cell(x.p999, 3), ...a, cell(x.errors, 0), t === 'direct' ? '—' : cell(x.cpuUsPerReq, 1), cell(up[t], 1), cell(x.foreignCores)];
   }), head.map((_, i) => i > 0));
 }
@@ -83,7 +93,7 @@ export function grpcTables(s: GrpcSummary, closed: GrpcLoadFlags, fixed: GrpcLoa
     ratioTable(s.ratios),
     '',
     `**Added latency at ${fixed.rate} calls/s** — calls sent on a 1 ms timer (latency from the scheduled send), at most ${fixed.concurrency} in flight; added = median over rounds of (portcullis − direct).`,
-    '', table(s.fixedRate, s.serverCpu.fixedRate, s.added), '',
+    '', table(s.fixedRate, s.serverCpu.fixedRate, s.added, s.addedBefore), '',
     `Target: added p99 ≤ ${GRPC_ADDED_P99_TARGET_MS} ms at ${fixed.rate} calls/s → ${verdict}.`,
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
   ].join('\n');
@@ -116,6 +126,12 @@ export async function grpcBench(opts: ScenarioOptions): Promise<ScenarioReport> 
       { name: 'direct', address: `127.0.0.1:${upstream.port}`, pid: upstream.process.pid },
       { name: 'portcullis', address: pc.h2url.replace('http://', ''), pid: pc.process.pid },
     ];
+    const beforeCli = optionalBaselineCli();
+    if (beforeCli !== null) {
+      const pb = await startPortcullisH2(h2TokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg] }), plan.proxy, env, beforeCli);
+      stops.push(() => pb.stop());
+      targets.push({ name: GRPC_BEFORE, address: pb.h2url.replace('http://', ''), pid: pb.process.pid });
+    }
 
     // the proxy must answer the call and refuse bad tokens with the gRPC statuses (16, 7) before it is loaded
     const client = new grpc.Client(targets[1]!.address, grpc.credentials.createInsecure());
@@ -124,6 +140,15 @@ export async function grpcBench(opts: ScenarioOptions): Promise<ScenarioReport> 
       let code = -1;
       for (let i = 0; i < 150 && code !== grpc.status.OK; i++) { code = await call(token!); if (code !== grpc.status.OK) await new Promise((r) => setTimeout(r, 100)); }
       if (code !== grpc.status.OK) throw new Error(`portcullis did not pass a valid gRPC call within 15 s (status ${code})`);
+      if (targets[2] !== undefined) {
+        const bc = new grpc.Client(targets[2].address, grpc.credentials.createInsecure());
+        try {
+          const md = new grpc.Metadata(); md.set('authorization', `Bearer ${token!}`);
+          let b = -1;
+          for (let i = 0; i < 150 && b !== grpc.status.OK; i++) { b = await unary(grpc, bc, GRPC_ECHO_PATH, Buffer.from('x'), md, 5_000); if (b !== grpc.status.OK) await new Promise((r) => setTimeout(r, 100)); }
+          if (b !== grpc.status.OK) throw new Error(`${GRPC_BEFORE} did not pass a valid gRPC call within 15 s (status ${b})`);
+        } finally { bc.close(); }
+      }
       for (const p of probes) {
         const want = p.status === 401 ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED;
         const got = await call(p.token);

@@ -22,6 +22,19 @@ export async function startH2UpstreamProcess(kind: 'h2c' | 'grpc', cpus?: readon
   return { url: `http://127.0.0.1:${ready.port}`, port: ready.port, process: proc, stop: () => proc.stop() };
 }
 
+/** Start `node dist/bench/h2-bare-proxy.js --upstream PORT` (the node:http2 floor) pinned to `cpus`. */
+export async function startBareH2ProxyProcess(upstreamPort: number, cpus?: readonly number[], env?: Record<string, string>): Promise<RunningTarget> {
+  const script = join(compiledRoot(), 'bench', 'h2-bare-proxy.js');
+  if (!existsSync(script)) throw new Error(`compiled bare h2 proxy missing at ${script}: run "npm run build"`);
+  const { process: proc, ready } = await startProcess({
+    name: 'h2-bare-proxy', command: process.execPath, args: [script, '--upstream', String(upstreamPort)],
+    ready: jsonLine<{ port: number }>((o) => typeof o.port === 'number'),
+    ...(cpus !== undefined ? { cpus } : {}),
+    ...(env !== undefined ? { env } : {}),
+  });
+  return { url: `http://127.0.0.1:${ready.port}`, port: ready.port, process: proc, stop: () => proc.stop() };
+}
+
 /**
  * The HTTP/2 token config: the HTTP/1.1 listener (unused) and `server.http2` h2c, one issuer, the
  * upstream `app` over h2c, one route `/*` requiring scope orders:read (default identity headers),

@@ -45,7 +45,8 @@ export function h2loadVersion(bin = H2LOAD_BIN): string {
 
 /** Pure: h2load's summary lines → completed requests, failures, status classes, rps. */
 export function parseH2loadSummary(out: string): { rps: number; done: number; succeeded: number; failed: number; errored: number; timeout: number; status2xx: number } {
-  const fin = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out);
+  // "finished in 999.20ms" for runs under a second, "finished in 5.00s" otherwise
+  const fin = /finished in ([\d.]+)m?s, ([\d.]+) req\/s/.exec(out);
   const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
   const st = /status codes: (\d+) 2xx/.exec(out);
   if (fin === null || req === null || st === null) throw new Error(`h2load output not understood:\n${out.slice(-2000)}`);

@@ -28,6 +28,7 @@ import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
+import { performance } from 'node:perf_hooks';
 
 export interface H2ListenerOptions {
   config: Http2Config;

@@ -15,6 +15,7 @@ import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
+import { performance } from 'node:perf_hooks';
 
 /** Callbacks into the listener (metrics, logs, lifecycle). */
 export interface H2RelayHost {
@@ -248,7 +249,25 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
       this.finish(status);
       return;
     }
-    this.res.writeHead(status, out);
+    const res = this.res;
+    if ('stream' in res) res.writeHead(status, out, this.trailersMayFollow(headers, contentLength));
+    else res.writeHead(status, out);
+  }
+
+  /**
+   * Whether trailers can follow this response's body: the proxy's own gRPC statuses (deadline,
+   * revocation) end gRPC calls with trailers, and an HTTP/2 upstream may send its own — when its
+   * response has no Content-Length or announces them (Trailer). An HTTP/1.1 upstream's trailers
+   * are never forwarded. Without, the last DATA frame ends the stream (no empty trailers frame).
+   */
+  private trailersMayFollow(headers: readonly string[], contentLength: number): boolean {
+    if (this.grpc || !(this.controller instanceof H2Call)) return this.grpc;
+    if (contentLength < 0) return true;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      if (k === 'trailer' || (k === 'content-type' && headers[i + 1]!.startsWith('application/grpc'))) return true;
+    }
+    return false;
   }
 
   onResponseTrailers(trailers: string[]): void {

@@ -42,7 +42,8 @@ export function writeH2Error(res: AnyResponse, err: ProxyError, realm: string, h
   h['cache-control'] = 'no-store';
   const body = errorBody(err);
   h['content-length'] = String(Buffer.byteLength(body));
-  res.writeHead(status, h);
+  // the proxy's own answer: no trailers follow its body
+  if ('stream' in res) res.writeHead(status, h, false); else res.writeHead(status, h);
   if (head) res.end(); else res.end(body);
   return status;
 }

@@ -4,6 +4,20 @@
 // two wrapper objects and their listeners per stream (a large share of the h2 listener's CPU and GC).
 import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 
+/** The response a stream belongs to: its 'wantTrailers' listener is one shared function. */
+const RESPONSE = Symbol('portcullis.h2response');
+type ResponseStream = ServerHttp2Stream & { [RESPONSE]: H2StreamResponse };
+
+function onWantTrailers(this: ResponseStream): void {
+  if (!this.destroyed) this.sendTrailers(this[RESPONSE].trailersToSend());
+}
+
+// respond() copies its options and sets endStream on the copy: given, nothing is added to it
+const WAIT_FOR_TRAILERS = { endStream: false, waitForTrailers: true } as const;
+const END_STREAM = { endStream: true } as const;
+const NO_END = { endStream: false } as const;
+const NO_TRAILERS: OutgoingHttpHeaders = Object.freeze({});
+
 export class H2StreamResponse {
   statusCode = 200;
   headersSent = false;
@@ -21,11 +35,16 @@ export class H2StreamResponse {
     this.trailers = this.trailers === null ? { ...trailers } : Object.assign(this.trailers, trailers);
   }
 
-  writeHead(status: number, headers?: Record<string, string | string[]>): void {
+  /**
+   * `headers` becomes the response's own (it is completed in place, not copied). `trailers`: false
+   * when none can follow (no addTrailers() after this): the last DATA frame then carries END_STREAM
+   * at once, instead of an empty trailers frame one event-loop turn after it.
+   */
+  writeHead(status: number, headers?: Record<string, string | string[]>, trailers = true): void {
     if (this.headersSent) return;
     this.statusCode = status;
     if (headers !== undefined) this.headers = this.headers === null ? headers : Object.assign(this.headers, headers);
-    this.respond(false);
+    this.respond(false, trailers);
   }
 
   /** False when the stream's buffer is full: wait for 'drain'. */
@@ -54,14 +73,23 @@ export class H2StreamResponse {
     this.stream.destroy();
   }
 
-  private respond(endStream: boolean): void {
+  private respond(endStream: boolean, trailers = true): void {
     this.headersSent = true;
     const s = this.stream;
     if (s.destroyed || s.closed) return; // the client reset it: nothing to send
-    const h: OutgoingHttpHeaders = this.headers === null ? { ':status': this.statusCode } : { ...this.headers, ':status': this.statusCode };
-    if (endStream) { s.respond(h, { endStream: true }); return; }
+    // the head object is ours (writeHead takes ownership): respond() copies it anyway, so no copy here
+    const h: OutgoingHttpHeaders = this.headers ?? {};
+    h[':status'] = this.statusCode;
+    if (endStream) { s.respond(h, END_STREAM); return; }
+    if (!trailers) { s.respond(h, NO_END); return; }
     // as node's compat response: trailers (possibly none) follow the last DATA frame
-    s.respond(h, { waitForTrailers: true });
-    s.once('wantTrailers', () => { if (!s.destroyed) s.sendTrailers(this.trailers ?? {}); });
+    s.respond(h, WAIT_FOR_TRAILERS);
+    (s as ResponseStream)[RESPONSE] = this;
+    s.on('wantTrailers', onWantTrailers); // emitted once per stream
+  }
+
+  /** @internal the trailers (possibly none) for 'wantTrailers' */
+  trailersToSend(): OutgoingHttpHeaders {
+    return this.trailers ?? NO_TRAILERS;
   }
 }

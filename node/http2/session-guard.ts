@@ -2,6 +2,7 @@
 // reset, CVE-2023-44487), PING frames and SETTINGS frames, each counted in a fixed 10 s window.
 // Crossing a cap sends GOAWAY ENHANCE_YOUR_CALM and destroys the session; other sessions go on.
 import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { performance } from 'node:perf_hooks';
 
 /** Length of the counting window, ms. */
 export const FLOOD_WINDOW_MS = 10_000;
@@ -17,6 +18,15 @@ export interface FloodCaps {
 
 /** Streams the proxy itself reset: not the client's resets. */
 const resetByUs = new WeakSet<ServerHttp2Stream>();
+
+/** The guard watching a stream: its 'close' listener is one shared function, not a closure per stream. */
+const GUARD = Symbol('portcullis.sessionGuard');
+type WatchedStream = ServerHttp2Stream & { [GUARD]: SessionGuard };
+
+function onWatchedClose(this: WatchedStream): void {
+  if (this.rstCode === constants.NGHTTP2_NO_ERROR || resetByUs.has(this)) return;
+  this[GUARD].clientReset();
+}
 
 /** Reset `stream` from the proxy's side (not counted against the client). */
 export function resetStream(stream: ServerHttp2Stream, code: number = constants.NGHTTP2_CANCEL): void {
@@ -42,11 +52,14 @@ export class SessionGuard {
 
   /** Watch one stream of the session: a close with an error code the proxy did not send is a client reset. */
   watch(stream: ServerHttp2Stream): void {
-    stream.once('close', () => {
-      if (stream.rstCode === constants.NGHTTP2_NO_ERROR || resetByUs.has(stream)) return;
-      this.roll();
-      if (++this.resets > this.caps.resets) this.close('rapid_reset');
-    });
+    (stream as WatchedStream)[GUARD] = this;
+    stream.on('close', onWatchedClose); // 'close' is emitted once: no once() wrapper needed
+  }
+
+  /** @internal a watched stream was reset by the client */
+  clientReset(): void {
+    this.roll();
+    if (++this.resets > this.caps.resets) this.close('rapid_reset');
   }
 
   /** Close the session for `reason`: GOAWAY with ENHANCE_YOUR_CALM (protocol_error: PROTOCOL_ERROR), then destroy. */

@@ -5,6 +5,7 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import { h1Error, type H1Control, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
 import { H2Call, type CallOwner } from './h2-call.js';
+import { performance } from 'node:perf_hooks';
 
 /** Timer tick for the pool's timeouts, ms. */
 const TICK_MS = 100;
@@ -37,9 +38,10 @@ export class H2Pool implements UpstreamClient, CallOwner {
     }
     this.calls.add(call);
     this.arm();
-    // never call back synchronously from request(): the stream opens on the next tick (opening it
-    // at once saves an Immediate per call, but measured no better under h2load on a loaded machine)
-    setImmediate(() => { if (!call.done) call.start(this.current()); });
+    // opened at once: the HEADERS frame leaves in this event-loop turn's write, not the next one's
+    // (under load a turn carries many streams). start() never calls back synchronously: a request
+    // node refuses on the spot fails on the next tick, the stream's events come from the socket.
+    call.start(this.current());
     return call;
   }
 

@@ -35,6 +35,14 @@ function handler(up: H2Upstream) {
       stream.respond({ ':status': 200 }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'abc123' }));
       stream.end('body');
+    } else if (path === '/trailers-announced') {
+      // a known length and trailers announced in Trailer (RFC 9110 §6.6.2)
+      stream.respond({ ':status': 200, 'content-length': '4', trailer: 'x-checksum' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'def456' }));
+      stream.end('body');
+    } else if (path === '/sized') {
+      stream.respond({ ':status': 200, 'content-length': '5' });
+      stream.end('sized');
     } else if (path === '/reset-head') {
       // reset before any response head: RST_STREAM REFUSED_STREAM is retried once, so use another code
       stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
@@ -116,6 +124,16 @@ describe('HTTP/2 upstreams', () => {
     const r = await h2Fetch(origin, { ':method': 'GET', ':path': '/trailers' });
     expect(r.text).toBe('body');
     expect(r.trailers['x-checksum']).toBe('abc123');
+  });
+
+  it('trailers announced (Trailer) on a response of known length reach an HTTP/2 client; one without gets its body and a clean end', async () => {
+    const r = await h2Fetch(origin, { ':method': 'GET', ':path': '/trailers-announced' });
+    expect(r.text).toBe('body');
+    expect(r.trailers['x-checksum']).toBe('def456');
+    const plain = await h2Fetch(origin, { ':method': 'GET', ':path': '/sized' });
+    expect(plain.status).toBe(200);
+    expect(plain.text).toBe('sized');
+    expect(plain.rstCode ?? 0).toBe(0);
   });
 
   it('an upstream RST_STREAM mid-body reaches the client as RST_STREAM with the same code', async () => {

@@ -26,6 +26,10 @@ describe('h2load', () => {
     expect(() => parseH2loadSummary('h2load: connection refused')).toThrow(/h2load output not understood/);
   });
 
+  it('reads a run shorter than a second (h2load prints its time in ms then)', () => {
+    expect(parseH2loadSummary(H2LOAD_OUT.replace('finished in 5.00s', 'finished in 999.20ms')).rps).toBe(12345.6);
+  });
+
   it('reads percentiles from the per-request log (µs → ms)', () => {
     const log = Array.from({ length: 1000 }, (_, i) => `1796287059658955\t200\t${(i + 1) * 10}`).join('\n') + '\n';
     const p = logPercentiles(log);
