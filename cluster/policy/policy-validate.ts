@@ -4,8 +4,8 @@
 // policies (10 000 routes), so the watcher runs it in a worker thread — except for small ones,
 // where the hand-off to the thread and back costs more than the check (checkVersionFor).
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { gunzipSync } from 'node:zlib';
-import { checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { CanonicalRouteMemo, checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
 import { decodeEntry, decodeEntryText, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
@@ -36,6 +36,15 @@ export type VersionCheck =
 /** Decode the payload of an authentic envelope and validate its policy here. */
 export function checkVersion(localRaw: unknown, payload: Uint8Array, env: Environment): VersionCheck {
   return checkDecoded(localRaw, decodeEntry(payload), env, lastRoutes);
+}
+
+/**
+ * One round of warming: the version checked as if nothing were remembered (fresh memos: every
+ * route parsed and digested, as the changed routes of a push are), the result dropped; this
+ * thread's memos are not touched.
+ */
+export function warmRound(localRaw: unknown, text: string): void {
+  checkDecoded(localRaw, decodeEntryText(text, new CanonicalRouteMemo()), process.env, new RouteParseMemo());
 }
 
 function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo): VersionCheck {
@@ -106,7 +115,7 @@ function deepFreeze<T>(o: T): T {
 export const TRANSFER_SLICE = 1_000;
 
 /** The long-lived validation thread: started on first use (its start — loading the schema — costs ~0.1–1 s, once), restarted after a failure. */
-interface Job { done(v: VersionCheck): void; fail(message: string): void; routes?: Config['routes'][number][] }
+interface Job { done(v: VersionCheck): void; fail(message: string): void; warmed?(rounds: number): void; routes?: Config['routes'][number][] }
 interface Validator { readonly worker: Worker; readonly pending: Map<number, Job> }
 let validator: Validator | null = null;
 let nextJob = 0;
@@ -120,11 +129,12 @@ function startValidator(): Validator {
     for (const job of v.pending.values()) job.fail(message);
     v.pending.clear();
   };
-  worker.on('message', (m: { id: number; routes: Config['routes'][number][] } | { id: number; result: VersionCheck; sliced?: true }) => {
+  worker.on('message', (m: { id: number; routes: Config['routes'][number][] } | { id: number; result: VersionCheck; sliced?: true } | { id: number; warmed: number }) => {
     const job = v.pending.get(m.id);
     if ('routes' in m) { if (job !== undefined) (job.routes ??= []).push(...m.routes); return; }
     v.pending.delete(m.id);
     if (v.pending.size === 0) worker.unref();
+    if ('warmed' in m) { job?.warmed?.(m.warmed); return; }
     const r = m.result;
     // the routes came ahead in slices: put them back into the config
     job?.done(m.sliced === true && r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: { ...r.verdict.config, routes: job.routes ?? [] } } } : r);
@@ -160,6 +170,56 @@ export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, ti
     });
     v.worker.ref();
     v.worker.postMessage({ id, localRaw, payload });
+  });
+}
+
+/** Rounds of warmCheck (each one the start version's check again), and the time they may take at most, ms. */
+export const WARM_ROUNDS = 10;
+export const WARM_BUDGET_MS = 300;
+
+/**
+ * Warm the check path at start (before the member reports ready), so the first pushed versions
+ * are not the slow ones: V8 optimises a function after it ran often, and a member ran the
+ * per-version steps (decode, digest, the schema of the non-route sections, cross-check,
+ * environment) only once for the version it starts with. Checks that version again in full
+ * (warmRound: fresh memos, so route parse and digest run too; rounds with the memos of the
+ * last version measured no better), where its size takes it — on the event loop, yielding
+ * between rounds, or in the validation thread (started now, not at the first large push) —
+ * `rounds` times or until `budgetMs`. The memos of the running version are not touched.
+ * Never throws; resolves with the rounds done and where.
+ */
+export async function warmCheck(localRaw: unknown, payload: Uint8Array, rounds = WARM_ROUNDS, budgetMs = WARM_BUDGET_MS): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
+  let text: string | null = null;
+  try { text = gunzipSync(payload, { maxOutputLength: INLINE_MAX_BYTES }).toString('utf8'); } catch { /* larger: the thread's */ }
+  if (text === null) return { rounds: await warmOffThread(localRaw, payload, rounds, budgetMs), where: 'thread' };
+  const until = performance.now() + budgetMs;
+  let done = 0;
+  try {
+    while (done < rounds && performance.now() < until) {
+      warmRound(localRaw, text);
+      done++;
+      await new Promise((resolve) => setImmediate(resolve)); // requests (and the admin's /readyz) go between rounds
+    }
+  } catch { /* a bug in the check: the version's own check reports it */ }
+  return { rounds: done, where: 'event_loop' };
+}
+
+/** warmCheck for the version a member started with, as the watcher keeps it (its entry sealed again: the same bytes to decode, the same digest). */
+export function warmCheckEntry(localRaw: unknown, e: CheckedEntry): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
+  const text = `{"v":1,"version":${e.version},"basedOn":${e.basedOn},"digest":${JSON.stringify(e.digest)},"pushedBy":${JSON.stringify(e.pushedBy)},"pushedAt":${e.pushedAt},"policy":${e.policyJson}}`;
+  return warmCheck(localRaw, gzipSync(text));
+}
+
+/** warmCheck's rounds in the validation thread (started when not yet): the thread answers with the rounds it did, nothing else crosses. */
+function warmOffThread(localRaw: unknown, payload: Uint8Array, rounds: number, budgetMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const v = validator ?? (validator = startValidator());
+    const id = ++nextJob;
+    v.pending.set(id, { done: () => resolve(0), fail: () => resolve(0), warmed: resolve });
+    // a thread that neither answers nor exits must not keep the member from becoming ready
+    setTimeout(() => { v.pending.delete(id); resolve(0); }, budgetMs + 30_000).unref();
+    v.worker.ref();
+    v.worker.postMessage({ id, localRaw, payload, warm: { rounds, budgetMs } });
   });
 }
 
