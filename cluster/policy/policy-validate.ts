@@ -38,13 +38,34 @@ export function checkVersion(localRaw: unknown, payload: Uint8Array, env: Enviro
   return checkDecoded(localRaw, decodeEntry(payload), env, lastRoutes);
 }
 
+/** The memos warmCheck's rounds use instead of the running version's (which stay untouched). */
+export class WarmMemos {
+  readonly digest = new CanonicalRouteMemo();
+  readonly routes = new RouteParseMemo();
+}
+
 /**
- * One round of warming: the version checked as if nothing were remembered (fresh memos: every
- * route parsed and digested, as the changed routes of a push are), the result dropped; this
- * thread's memos are not touched.
+ * One round of warming: the version checked with `memos`, the result dropped. Fresh memos take
+ * the branches of routes and sections that changed (parse, digest); memos of the round before
+ * take those of unchanged ones (reuse) — a push takes both, and optimised code that saw only one
+ * is thrown away (deoptimised) when the other comes.
  */
-export function warmRound(localRaw: unknown, text: string): void {
-  checkDecoded(localRaw, decodeEntryText(text, new CanonicalRouteMemo()), process.env, new RouteParseMemo());
+export function warmRound(localRaw: unknown, text: string, memos: WarmMemos): void {
+  checkDecoded(localRaw, decodeEntryText(text, memos.digest), process.env, memos.routes);
+}
+
+/** warmRound `rounds` times or until `budgetMs` (odd rounds with fresh memos, even ones with the last round's), `pause` between rounds; the rounds done. */
+export async function warmRounds(localRaw: unknown, text: string, rounds: number, budgetMs: number, pause?: () => Promise<void>): Promise<number> {
+  const until = performance.now() + budgetMs;
+  let memos = new WarmMemos();
+  let done = 0;
+  while (done < rounds && performance.now() < until) {
+    if (done % 2 === 0) memos = new WarmMemos();
+    warmRound(localRaw, text, memos);
+    done++;
+    await pause?.();
+  }
+  return done;
 }
 
 function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo): VersionCheck {
@@ -174,32 +195,27 @@ export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, ti
 }
 
 /** Rounds of warmCheck (each one the start version's check again), and the time they may take at most, ms. */
-export const WARM_ROUNDS = 10;
+export const WARM_ROUNDS = 16;
 export const WARM_BUDGET_MS = 300;
 
 /**
  * Warm the check path at start (before the member reports ready), so the first pushed versions
  * are not the slow ones: V8 optimises a function after it ran often, and a member ran the
  * per-version steps (decode, digest, the schema of the non-route sections, cross-check,
- * environment) only once for the version it starts with. Checks that version again in full
- * (warmRound: fresh memos, so route parse and digest run too; rounds with the memos of the
- * last version measured no better), where its size takes it — on the event loop, yielding
- * between rounds, or in the validation thread (started now, not at the first large push) —
- * `rounds` times or until `budgetMs`. The memos of the running version are not touched.
+ * environment) only once for the version it starts with. Checks that version again (warmRounds:
+ * the branches of changed and of unchanged routes both), where its size takes it — on the event
+ * loop, yielding between rounds, or in the validation thread (started now, not at the first
+ * large push) — `rounds` times or until `budgetMs`. The memos of the running version are not touched.
  * Never throws; resolves with the rounds done and where.
  */
 export async function warmCheck(localRaw: unknown, payload: Uint8Array, rounds = WARM_ROUNDS, budgetMs = WARM_BUDGET_MS): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
   let text: string | null = null;
   try { text = gunzipSync(payload, { maxOutputLength: INLINE_MAX_BYTES }).toString('utf8'); } catch { /* larger: the thread's */ }
   if (text === null) return { rounds: await warmOffThread(localRaw, payload, rounds, budgetMs), where: 'thread' };
-  const until = performance.now() + budgetMs;
   let done = 0;
   try {
-    while (done < rounds && performance.now() < until) {
-      warmRound(localRaw, text);
-      done++;
-      await new Promise((resolve) => setImmediate(resolve)); // requests (and the admin's /readyz) go between rounds
-    }
+    // requests (and the admin's /readyz) go between rounds
+    done = await warmRounds(localRaw, text, rounds, budgetMs, () => new Promise((resolve) => setImmediate(resolve)));
   } catch { /* a bug in the check: the version's own check reports it */ }
   return { rounds: done, where: 'event_loop' };
 }

@@ -5,19 +5,16 @@
 // in several turns instead of one long one (messages on a port arrive in order).
 import { parentPort } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
-import { checkVersion, TRANSFER_SLICE, warmRound } from './policy-validate.js';
+import { checkVersion, TRANSFER_SLICE, warmRounds } from './policy-validate.js';
 import { MAX_POLICY_BYTES } from './policy-messages.js';
 
 parentPort?.on('message', (m: { id: number; localRaw: unknown; payload: Uint8Array; warm?: { rounds: number; budgetMs: number } }) => {
   if (m.warm !== undefined) {
     // warmCheck: the start version's check again here in full, the result dropped (this thread's memos untouched)
-    const until = performance.now() + m.warm.budgetMs;
-    let done = 0;
-    try {
-      const text = gunzipSync(m.payload, { maxOutputLength: MAX_POLICY_BYTES }).toString('utf8');
-      while (done < m.warm.rounds && performance.now() < until) { warmRound(m.localRaw, text); done++; }
-    } catch { /* the version's own check reports it */ }
-    parentPort!.postMessage({ id: m.id, warmed: done });
+    let text: string;
+    try { text = gunzipSync(m.payload, { maxOutputLength: MAX_POLICY_BYTES }).toString('utf8'); } catch { parentPort!.postMessage({ id: m.id, warmed: 0 }); return; }
+    // no pause between rounds: messages queue behind the warming, in order (the next version waits for it)
+    void warmRounds(m.localRaw, text, m.warm.rounds, m.warm.budgetMs).catch(() => 0).then((done) => parentPort!.postMessage({ id: m.id, warmed: done }));
     return;
   }
   const result = checkVersion(m.localRaw, m.payload, process.env);
