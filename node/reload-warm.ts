@@ -8,6 +8,8 @@ import type { Config } from './config/index.js';
 /** Rounds of warmReload, and the time they may take at most, ms (a large config does fewer). */
 export const WARM_RELOAD_ROUNDS = 20;
 export const WARM_RELOAD_BUDGET_MS = 200;
+/** Configs with more routes are not warmed (a round would take most of a second; their apply is dominated by work, not by warm-up). */
+export const WARM_RELOAD_MAX_ROUTES = 2_000;
 
 /** What warmReload needs of the instance: reload step 1 and its release (a refused reload's path). */
 export interface ReloadPreparer<P> {
@@ -16,18 +18,23 @@ export interface ReloadPreparer<P> {
 }
 
 /**
- * Prepare `config` (the running one) `rounds` times or until `budgetMs`, discarding each: nothing
+ * Prepare `config` (the running one) `rounds` times or until `budgetMs` (none past
+ * WARM_RELOAD_MAX_ROUTES), discarding each: nothing
  * is committed, nothing created survives (upstream pools and JWKS actors are reused for an
  * unchanged config, and discard releases anything else). Returns the rounds done; stops at the
  * first refusal (the running config stays what it is either way).
  */
 export async function warmReload<P>(inst: ReloadPreparer<P>, config: Config, policy: { version: number; digest: string } | null, rounds = WARM_RELOAD_ROUNDS, budgetMs = WARM_RELOAD_BUDGET_MS): Promise<number> {
+  if (config.routes.length > WARM_RELOAD_MAX_ROUTES) return 0;
   const until = performance.now() + budgetMs;
   let done = 0;
-  while (done < rounds && performance.now() < until) {
+  let last = 0; // the last round's duration: a round that would end past the budget is not started
+  while (done < rounds && performance.now() + last < until) {
+    const t0 = performance.now();
     const p = await inst.prepareYielding(config, policy, true);
     if (!p.ok) break;
     inst.discard(p.prepared);
+    last = performance.now() - t0;
     done++;
     await new Promise((resolve) => setImmediate(resolve));
   }

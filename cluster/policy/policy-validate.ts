@@ -59,9 +59,12 @@ export async function warmRounds(localRaw: unknown, text: string, rounds: number
   const until = performance.now() + budgetMs;
   let memos = new WarmMemos();
   let done = 0;
-  while (done < rounds && performance.now() < until) {
+  let last = 0; // the last round's duration: a round that would end past the budget is not started
+  while (done < rounds && performance.now() + last < until) {
     if (done % 2 === 0) memos = new WarmMemos();
+    const t0 = performance.now();
     warmRound(localRaw, text, memos);
+    last = performance.now() - t0;
     done++;
     await pause?.();
   }
@@ -197,6 +200,8 @@ export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, ti
 /** Rounds of warmCheck (each one the start version's check again), and the time they may take at most, ms. */
 export const WARM_ROUNDS = 16;
 export const WARM_BUDGET_MS = 300;
+/** Policies larger than this (JSON, ~3 000 routes) start the validation thread at boot without warming it. */
+export const WARM_MAX_BYTES = 1024 * 1024;
 
 /**
  * Warm the check path at start (before the member reports ready), so the first pushed versions
@@ -211,7 +216,12 @@ export const WARM_BUDGET_MS = 300;
 export async function warmCheck(localRaw: unknown, payload: Uint8Array, rounds = WARM_ROUNDS, budgetMs = WARM_BUDGET_MS): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
   let text: string | null = null;
   try { text = gunzipSync(payload, { maxOutputLength: INLINE_MAX_BYTES }).toString('utf8'); } catch { /* larger: the thread's */ }
-  if (text === null) return { rounds: await warmOffThread(localRaw, payload, rounds, budgetMs), where: 'thread' };
+  if (text === null) {
+    // a very large policy: the thread is started, not warmed (one round would cost seconds; its checks never hold the loop)
+    let small = true;
+    try { gunzipSync(payload, { maxOutputLength: WARM_MAX_BYTES }); } catch { small = false; }
+    return { rounds: await warmOffThread(localRaw, payload, small ? rounds : 0, budgetMs), where: 'thread' };
+  }
   let done = 0;
   try {
     // requests (and the admin's /readyz) go between rounds

@@ -56,8 +56,18 @@ function compareRank(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
+/** The matching data of frozen route configs (a pushed version's unchanged routes are the very objects of the last one): a pure function of the config. */
+const parsedRoutes = new WeakMap<RouteConfig, Omit<Entry, 'route'>>();
+
 function compile(route: CompiledRoute): Entry {
   const cfg = route.config;
+  if (!Object.isFrozen(cfg) || !Object.isFrozen(cfg.match)) return { route, ...parse(cfg) };
+  let parsed = parsedRoutes.get(cfg);
+  if (parsed === undefined) parsedRoutes.set(cfg, parsed = parse(cfg));
+  return { route, ...parsed };
+}
+
+function parse(cfg: RouteConfig): Omit<Entry, 'route'> {
   const segs = cfg.match.path.split('/').slice(1);
   const wildcard = segs[segs.length - 1] === '*';
   const kinds = segs.map((s) => (s === '*' ? WILD : s.startsWith(':') ? PARAM : LIT));
@@ -71,7 +81,7 @@ function compile(route: CompiledRoute): Entry {
   }
   const rank = [hostSpec, ...kinds, ...(wildcard ? [] : [END]), methods === null ? 0 : 1];
   return {
-    route, segs, lower: segs.map((x) => x.toLowerCase()), slashEnd: segs.length > 1 && segs[segs.length - 1] === '',
+    segs, lower: segs.map((x) => x.toLowerCase()), slashEnd: segs.length > 1 && segs[segs.length - 1] === '',
     kinds, paramNames, hasParams: paramNames.some((p) => p !== null), wildcard, methods,
     hostExact: hostSpec === 2 ? host : null,
     hostSuffix: hostSpec === 1 ? host!.slice(1) : null,
