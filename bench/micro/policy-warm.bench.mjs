@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+if (process.env.NO_FLUSH === '1') (await import('node:v8')).setFlagsFromString('--no-flush-bytecode');
 const root = process.argv[2] ?? fileURLToPath(new URL('../..', import.meta.url));
 const dist = (p) => pathToFileURL(`${root}/dist/${p}`).href;
 const N = Number(process.env.N ?? 101);
@@ -49,6 +50,14 @@ const mode = process.env.WARM_MODE ?? 'product';
 if (mode === 'product' && typeof validate.warmCheck === 'function') console.error(JSON.stringify(await validate.warmCheck(local, payloads[0], ...(process.env.K ? [Number(process.env.K), 1e9] : []))));
 if (mode === 'fresh') { const { RouteParseMemo, CanonicalRouteMemo, policyDigest } = await import(dist('node/config/index.js')); const { decodeEntry } = await import(dist('cluster/policy/policy-messages.js')); for (let k = 0; k < Number(process.env.K ?? 10); k++) { const d = decodeEntry(payloads[0]); policyDigest(d.entry.policy, new CanonicalRouteMemo()); validate.validatePolicy(local, d.entry.policy, process.env, new RouteParseMemo()); } }
 if (process.env.SLEEP) await new Promise((r) => setTimeout(r, Number(process.env.SLEEP)));
+// GCS=n: n full collections between start and the first push, as a member serving requests has
+// (V8 flushes the bytecode — and drops the optimised code — of functions not run for a while)
+if (Number(process.env.GCS ?? 0) > 0) {
+  const v8 = await import('node:v8');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = (await import('node:vm')).runInNewContext('gc');
+  for (let g = 0; g < Number(process.env.GCS); g++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+}
 const t2 = performance.now();
 const inst = await ProxyInstance.start({ config: first.verdict.config, logger, admin: false, policy: { version: 1, digest: first.entry.digest } });
 const rows = [];

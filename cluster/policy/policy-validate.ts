@@ -84,6 +84,9 @@ function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env:
  * hand-off to the validation thread and back that measured 4 ms median and tens of ms at p99 on
  * a busy host (two wake-ups that each wait for a core). A pushed policy has every default
  * filled in (~330 bytes of JSON per route), so 64 KiB is ~200 routes. Larger ones go to the thread.
+ * Kept at 64 KiB, not 32, by measurement (bench/micro/policy-inline.bench.mjs): at 101 and 181
+ * routes the thread's round trip held the loop as long or longer (the config is received and
+ * frozen on it) and made the apply slower (README "Cluster policy").
  */
 export const INLINE_MAX_BYTES = 64 * 1024;
 /** The routes the event loop parsed last time (its own memo: a size keeps to one side, so each stays warm). */
