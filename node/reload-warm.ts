@@ -28,13 +28,13 @@ export async function warmReload<P>(inst: ReloadPreparer<P>, config: Config, pol
   if (config.routes.length > WARM_RELOAD_MAX_ROUTES) return 0;
   const until = performance.now() + budgetMs;
   let done = 0;
-  let last = 0; // the last round's duration: a round that would end past the budget is not started
+  let last = 0; // the last round's duration (not the first's: that one runs cold, several times slower): a round that would end past the budget is not started
   while (done < rounds && performance.now() + last < until) {
     const t0 = performance.now();
     const p = await inst.prepareYielding(config, policy, true);
     if (!p.ok) break;
     inst.discard(p.prepared);
-    last = performance.now() - t0;
+    if (done > 0) last = performance.now() - t0;
     done++;
     await new Promise((resolve) => setImmediate(resolve));
   }
