@@ -19,9 +19,12 @@ export type PolicyVerdict =
  */
 const lastRoutes = new RouteParseMemo();
 
-/** The check itself, on the calling thread (`memo`: the routes this thread parsed last time). */
-export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment, memo: RouteParseMemo = lastRoutes): PolicyVerdict {
-  const r = combinePolicy(localRaw, policy, { env: null }, memo);
+/** The canonical JSON of the routes this thread's checks digested last (beside lastRoutes). */
+const lastDigested = new CanonicalRouteMemo();
+
+/** The check itself, on the calling thread (`memo`: the routes this thread parsed last time; `routeTexts`: each route's JSON text, when the digest wrote it). */
+export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment, memo: RouteParseMemo = lastRoutes, routeTexts?: ReadonlyArray<string | undefined> | null): PolicyVerdict {
+  const r = combinePolicy(localRaw, policy, { env: null }, memo, routeTexts);
   if (!r.ok) return { ok: false, kind: 'invalid', errors: r.errors };
   const envErrors = checkEnvironment(r.config, env);
   if (envErrors.length > 0) return { ok: false, kind: 'environment', errors: envErrors };
@@ -35,7 +38,7 @@ export type VersionCheck =
 
 /** Decode the payload of an authentic envelope and validate its policy here. */
 export function checkVersion(localRaw: unknown, payload: Uint8Array, env: Environment): VersionCheck {
-  return checkDecoded(localRaw, decodeEntry(payload), env, lastRoutes);
+  return checkDecoded(localRaw, decodeEntry(payload, lastDigested), env, lastRoutes, lastDigested);
 }
 
 /** The memos warmCheck's rounds use instead of the running version's (which stay untouched). */
@@ -51,7 +54,7 @@ export class WarmMemos {
  * is thrown away (deoptimised) when the other comes.
  */
 export function warmRound(localRaw: unknown, text: string, memos: WarmMemos): void {
-  checkDecoded(localRaw, decodeEntryText(text, memos.digest), process.env, memos.routes);
+  checkDecoded(localRaw, decodeEntryText(text, memos.digest), process.env, memos.routes, memos.digest);
 }
 
 /** warmRound `rounds` times or until `budgetMs` (odd rounds with fresh memos, even ones with the last round's), `pause` between rounds; the rounds done. */
@@ -71,10 +74,13 @@ export async function warmRounds(localRaw: unknown, text: string, rounds: number
   return done;
 }
 
-function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo): VersionCheck {
+/** `digested`: the memo the entry was just digested with (its routes' JSON texts are reused by validation). */
+function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo, digested: CanonicalRouteMemo): VersionCheck {
   if (!d.ok) return { kind: 'ignored', reason: d.reason };
   const { policy, ...head } = d.entry;
-  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env, memo) };
+  const routes = (policy as { routes?: unknown }).routes;
+  const texts = Array.isArray(routes) ? digested.textsOf(routes) : null;
+  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env, memo, texts) };
 }
 
 /**
@@ -91,6 +97,7 @@ function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env:
 export const INLINE_MAX_BYTES = 64 * 1024;
 /** The routes the event loop parsed last time (its own memo: a size keeps to one side, so each stays warm). */
 const inlineRoutes = new RouteParseMemo();
+const inlineDigested = new CanonicalRouteMemo();
 
 /** checkVersion here when the policy is small (INLINE_MAX_BYTES), else checkVersionOffThread; the environment is this process's. */
 export function checkVersionFor(localRaw: unknown, payload: Uint8Array): Promise<VersionCheck> {
@@ -101,7 +108,7 @@ export function checkVersionFor(localRaw: unknown, payload: Uint8Array): Promise
     return checkVersionOffThread(localRaw, payload); // larger (or not gzip: the thread says corrupt)
   }
   try {
-    return Promise.resolve(freezeVerdict(checkDecoded(localRaw, decodeEntryText(text), process.env, inlineRoutes)));
+    return Promise.resolve(freezeVerdict(checkDecoded(localRaw, decodeEntryText(text, inlineDigested), process.env, inlineRoutes, inlineDigested)));
   } catch {
     return checkVersionOffThread(localRaw, payload); // a bug in the check: the thread reports it as the version's refusal
   }

@@ -40,8 +40,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  * validateConfig, reusing the frozen parse of every route whose raw JSON equals a route of the
  * previous call with the same `memo`; same result (a deep-frozen Config, or every problem with
  * its path). The memo then holds this call's routes (also when the environment check refuses).
+ * `routeTexts[i]`, when given, must be JSON.stringify(raw.routes[i]) (or undefined: written here).
  */
-export function validateConfigReusing(raw: unknown, opts: LoadOptions, memo: RouteParseMemo): ConfigResult {
+export function validateConfigReusing(raw: unknown, opts: LoadOptions, memo: RouteParseMemo, routeTexts?: ReadonlyArray<string | undefined> | null): ConfigResult {
   if (!isObject(raw) || !Array.isArray(raw.routes) || raw.routes.length === 0) return validateConfig(raw, opts);
   const { routes: _routes, ...restRaw } = raw;
   const restJson = exactJson(restRaw);
@@ -58,8 +59,11 @@ export function validateConfigReusing(raw: unknown, opts: LoadOptions, memo: Rou
   const next = new Map<string, RouteConfig>();
   const routes: RouteConfig[] = [];
   let reused = 0;
-  for (const r of raw.routes) {
-    const json = JSON.stringify(r);
+  // the caller's texts are JSON.stringify of these very routes (the digest wrote them): not written twice
+  const texts = routeTexts != null && routeTexts.length === raw.routes.length ? routeTexts : null;
+  for (let i = 0; i < raw.routes.length; i++) {
+    const r: unknown = raw.routes[i];
+    const json = texts?.[i] ?? JSON.stringify(r);
     let parsed = next.get(json) ?? memo.get(json);
     if (parsed !== undefined) reused++;
     else {
