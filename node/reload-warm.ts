@@ -18,7 +18,7 @@ export interface ReloadPreparer<P> {
 }
 
 /**
- * Prepare `config` (the running one) `rounds` times or until `budgetMs` (none past
+ * Prepare `config` (the running one) twice, then up to `rounds` times while `budgetMs` lasts (none past
  * WARM_RELOAD_MAX_ROUTES), discarding each: nothing
  * is committed, nothing created survives (upstream pools and JWKS actors are reused for an
  * unchanged config, and discard releases anything else). Returns the rounds done; stops at the
@@ -29,7 +29,8 @@ export async function warmReload<P>(inst: ReloadPreparer<P>, config: Config, pol
   const until = performance.now() + budgetMs;
   let done = 0;
   let last = 0; // the last round's duration (not the first's: that one runs cold, several times slower): a round that would end past the budget is not started
-  while (done < rounds && performance.now() + last < until) {
+  // two rounds at least (the second one is warm and cheap), then while the budget lasts
+  while (done < rounds && (done < 2 || performance.now() + last < until)) {
     const t0 = performance.now();
     const p = await inst.prepareYielding(config, policy, true);
     if (!p.ok) break;

@@ -57,13 +57,14 @@ export function warmRound(localRaw: unknown, text: string, memos: WarmMemos): vo
   checkDecoded(localRaw, decodeEntryText(text, memos.digest), process.env, memos.routes, memos.digest);
 }
 
-/** warmRound `rounds` times or until `budgetMs` (odd rounds with fresh memos, even ones with the last round's), `pause` between rounds; the rounds done. */
+/** warmRound twice, then up to `rounds` times while `budgetMs` lasts (odd rounds with fresh memos, even ones with the last round's), `pause` between rounds; the rounds done. */
 export async function warmRounds(localRaw: unknown, text: string, rounds: number, budgetMs: number, pause?: () => Promise<void>): Promise<number> {
   const until = performance.now() + budgetMs;
   let memos = new WarmMemos();
   let done = 0;
   let last = 0; // the last round's duration (not the first's: that one runs cold, several times slower): a round that would end past the budget is not started
-  while (done < rounds && performance.now() + last < until) {
+  // two rounds at least (the second one is warm and cheap), then while the budget lasts
+  while (done < rounds && (done < 2 || performance.now() + last < until)) {
     if (done % 2 === 0) memos = new WarmMemos();
     const t0 = performance.now();
     warmRound(localRaw, text, memos);
@@ -220,7 +221,7 @@ export const WARM_MAX_BYTES = 1024 * 1024;
  * environment) only once for the version it starts with. Checks that version again (warmRounds:
  * the branches of changed and of unchanged routes both), where its size takes it — on the event
  * loop, yielding between rounds, or in the validation thread (started now, not at the first
- * large push) — `rounds` times or until `budgetMs`. The memos of the running version are not touched.
+ * large push) — twice, then up to `rounds` times while `budgetMs` lasts. The memos of the running version are not touched.
  * Never throws; resolves with the rounds done and where.
  */
 export async function warmCheck(localRaw: unknown, payload: Uint8Array, rounds = WARM_ROUNDS, budgetMs = WARM_BUDGET_MS): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
