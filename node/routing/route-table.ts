@@ -56,18 +56,22 @@ function compareRank(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-/** The matching data of frozen route configs (a pushed version's unchanged routes are the very objects of the last one): a pure function of the config. */
-const parsedRoutes = new WeakMap<RouteConfig, Omit<Entry, 'route'>>();
+/** The entry last compiled for each frozen route config (a pushed version's unchanged routes are the very objects of the last one): its matching data is a pure function of the config. */
+const compiledEntries = new WeakMap<RouteConfig, Entry>();
 
 function compile(route: CompiledRoute): Entry {
   const cfg = route.config;
-  if (!Object.isFrozen(cfg) || !Object.isFrozen(cfg.match)) return { route, ...parse(cfg) };
-  let parsed = parsedRoutes.get(cfg);
-  if (parsed === undefined) parsedRoutes.set(cfg, parsed = parse(cfg));
-  return { route, ...parsed };
+  const frozen = Object.isFrozen(cfg) && Object.isFrozen(cfg.match);
+  const p = frozen ? compiledEntries.get(cfg) : undefined;
+  // a literal of the same shape as parse's (no spread: the lookup loop reads these on every request)
+  if (p !== undefined) return { route, segs: p.segs, lower: p.lower, slashEnd: p.slashEnd, kinds: p.kinds, paramNames: p.paramNames, hasParams: p.hasParams, wildcard: p.wildcard, methods: p.methods, hostExact: p.hostExact, hostSuffix: p.hostSuffix, rank: p.rank };
+  const e = parse(route);
+  if (frozen) compiledEntries.set(cfg, e);
+  return e;
 }
 
-function parse(cfg: RouteConfig): Omit<Entry, 'route'> {
+function parse(route: CompiledRoute): Entry {
+  const cfg = route.config;
   const segs = cfg.match.path.split('/').slice(1);
   const wildcard = segs[segs.length - 1] === '*';
   const kinds = segs.map((s) => (s === '*' ? WILD : s.startsWith(':') ? PARAM : LIT));
@@ -81,7 +85,7 @@ function parse(cfg: RouteConfig): Omit<Entry, 'route'> {
   }
   const rank = [hostSpec, ...kinds, ...(wildcard ? [] : [END]), methods === null ? 0 : 1];
   return {
-    segs, lower: segs.map((x) => x.toLowerCase()), slashEnd: segs.length > 1 && segs[segs.length - 1] === '',
+    route, segs, lower: segs.map((x) => x.toLowerCase()), slashEnd: segs.length > 1 && segs[segs.length - 1] === '',
     kinds, paramNames, hasParams: paramNames.some((p) => p !== null), wildcard, methods,
     hostExact: hostSpec === 2 ? host : null,
     hostSuffix: hostSpec === 1 ? host!.slice(1) : null,
