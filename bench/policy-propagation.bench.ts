@@ -25,6 +25,8 @@ import { startUpstreamProcess } from './targets.js';
 import { ADMIN_TOKEN_ENV, BENCH_AUDIENCE, BENCH_SCOPE, startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
 
 const MEMBER_IDS = ['bench-a', 'bench-b', 'bench-c'] as const;
+/** The first pushes, reported apart from the rest (summary `phases`). */
+export const WARMUP_PUSHES = 25;
 /** A member that has not reported a version this long after its push is counted as not applied. */
 const GIVE_UP_MS = 5_000;
 
@@ -80,6 +82,8 @@ export interface PolicyPropagationSummary {
   slowestFromAck: Quantiles;
   /** Per stage at the members (all members' samples pooled), from their "policy applied" log lines. */
   stages: Record<string, Quantiles>;
+  /** The first WARMUP_PUSHES pushes against the rest (a member's check path warming up shows here): every member applied, and its check + prepare stages. */
+  phases?: Array<{ name: string; slowest: Quantiles; check: Quantiles; prepare: Quantiles; loopMax: Quantiles }>;
   notApplied: number;
   windows: LoadWindow[];
   foreignCores: number | null;
@@ -129,12 +133,17 @@ export function policyPropagationTables(s: PolicyPropagationSummary, f: PolicyPr
     STAGES.filter((k) => s.stages[k] !== undefined).map((k) => q(k.replace(/_ms$/, ''), s.stages[k]!)),
     [false, true, true, true, true],
   );
+  const phases = s.phases === undefined ? [] : ['', markdownTable(
+    ['pushes (p50 / p99 ms)', 'n', 'every member applied', 'check at a member', 'prepare at a member', 'loop_max at a member'],
+    s.phases.map((ph) => [ph.name, cell(ph.slowest.n, 0), `${cell(ph.slowest.p50, 1)} / ${cell(ph.slowest.p99, 1)}`, `${cell(ph.check.p50, 1)} / ${cell(ph.check.p99, 1)}`, `${cell(ph.prepare.p50, 1)} / ${cell(ph.prepare.p99, 1)}`, `${cell(ph.loopMax.p50, 1)} / ${cell(ph.loopMax.p99, 1)}`]),
+    [false, true, true, true, true, true],
+  )];
   const load = markdownTable(['background load window · member', 's', 'achieved rps', 'non-2xx', 'errors', 'p50 ms', 'p99 ms', 'max ms'], rows, [false, true, true, true, true, true, true, true]);
   return [
     `**Policy propagation** — 3-node nats-server cluster (policy bucket R3), 3 members (one per node, \`cluster.policy.source: cluster\`), ${f.pushes} pushes of a ${f.fillerRoutes + 1}-route policy, one at a time, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart after every member applied; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process). Clock: ${f.clock}. Target: every member p99 ≤ 50 ms; no throughput dip while pushing. Not applied within ${GIVE_UP_MS} ms: ${s.notApplied}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', push, '',
-    '**Where a version\'s time goes at a member** — delivery: pusher clock (before its read + put) → the watch hands it over; queue: waiting behind the previous version; open: MAC; check: decode + validate (on the event loop when the policy is ≤ 32 KiB, else the validation thread\'s round trip); prepare: build the snapshot; commit: the swap; beat: heartbeat sent; persist: state file; loop_max: the longest event-loop delay while the version was processed (what a request waiting behind it felt)',
-    '', stages, '',
+    '**Where a version\'s time goes at a member** — delivery: pusher clock (before its read + put) → the watch hands it over; queue: waiting behind the previous version; open: MAC; check: decode + validate (on the event loop when the policy is ≤ INLINE_MAX_BYTES, else the validation thread\'s round trip); prepare: build the snapshot; commit: the swap; beat: heartbeat sent; persist: state file; loop_max: the longest event-loop delay while the version was processed (what a request waiting behind it felt)',
+    '', stages, ...phases, '',
     '**Background load** — quiet window, the window of the pushes, quiet again (offered rate fixed: a dip shows as achieved rps below it, non-2xx/errors, or a latency tail)',
     '', load,
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
@@ -245,6 +254,10 @@ export async function policyPropagation(opts: ScenarioOptions): Promise<Scenario
       slowest: quantiles(samples.map((s) => (s.appliedMs.some((x) => x === null) ? null : Math.max(...(s.appliedMs as number[]))))),
       slowestFromAck: quantiles(samples.map((s) => (s.appliedMs.some((x) => x === null) ? null : Math.max(...(s.appliedMs as number[])) - s.ackMs))),
       stages: Object.fromEntries(STAGES.map((k) => [k, quantiles(samples.flatMap((s) => (s.stages ?? []).flatMap((st) => (st?.[k] === undefined ? [] : [st[k]!]))))]).filter(([, x]) => (x as Quantiles).n > 0)),
+      phases: [['first ' + WARMUP_PUSHES, samples.slice(0, WARMUP_PUSHES)], ['the rest', samples.slice(WARMUP_PUSHES)]].filter(([, part]) => part.length > 0).map(([name, part]) => {
+        const stage = (k: string): Quantiles => quantiles((part as PushSample[]).flatMap((x) => (x.stages ?? []).flatMap((st) => (st?.[k] === undefined ? [] : [st[k]!]))));
+        return { name: name as string, slowest: quantiles((part as PushSample[]).map((x) => (x.appliedMs.some((y) => y === null) ? null : Math.max(...(x.appliedMs as number[]))))), check: stage('check_ms'), prepare: stage('prepare_ms'), loopMax: stage('loop_max_ms') };
+      }),
       notApplied: samples.reduce((n, s) => n + s.appliedMs.filter((x) => x === null).length, 0),
       windows, foreignCores,
     };

@@ -22,6 +22,7 @@ import { UpstreamPool } from './upstream/upstream-pool.js';
 import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
+import { warmReload } from './reload-warm.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -129,6 +130,7 @@ export class ProxyInstance {
   static async start(opts: InstanceOptions): Promise<ProxyInstance> {
     const inst = new ProxyInstance(opts);
     const cfg = opts.config;
+    if (inst.policy !== null) inst.logger.info({ rounds: await warmReload(inst, cfg, inst.policy) }, 'reload path warmed for cluster policy versions');
     let passphrase: string | undefined;
     if (cfg.server.tls?.passphrase_env !== undefined) passphrase = process.env[cfg.server.tls.passphrase_env];
     if (cfg.server.tls !== undefined) {

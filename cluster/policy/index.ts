@@ -4,7 +4,7 @@ export { decodeEntry, entrySubject, MAX_POLICY_BYTES, newEntry, openEntry, openE
 export { policyBucket, PolicyConflict, PolicyStore, POLICY_KEY, type PolicyStoreOptions, type StoredValue } from './policy-store.js';
 export { latestVersion, MAX_ENTRY_BYTES, pushPolicy, StalePolicyBase, type PushOptions } from './policy-push.js';
 export { parseYaml, preparePolicy } from './policy-document.js';
-export { checkVersion, checkVersionFor, checkVersionOffThread, INLINE_MAX_BYTES, TRANSFER_SLICE, validatePolicy, type PolicyVerdict, type VersionCheck } from './policy-validate.js';
+export { checkVersion, checkVersionFor, checkVersionOffThread, INLINE_MAX_BYTES, TRANSFER_SLICE, validatePolicy, WARM_BUDGET_MS, WARM_ROUNDS, warmCheck, warmCheckEntry, type PolicyVerdict, type VersionCheck } from './policy-validate.js';
 export { PolicyWatcher, type ApplyResult, type PolicyApplier, type PolicyWatcherOptions, type RefusalReason, type StatusCarrier } from './policy-watcher.js';
 export { collectMemberStatus, type MemberPolicyRow } from './policy-status.js';
 export { policyAdminRoutes } from './policy-admin.js';

@@ -57,21 +57,21 @@ export function openEnvelope(data: Uint8Array, bucket: string, auth: BusAuth | n
 }
 
 /** Step 2 (heavy for large policies: gunzip, parse, digest): the entry inside an authentic envelope. */
-export function decodeEntry(payload: Uint8Array): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
+export function decodeEntry(payload: Uint8Array, memo: CanonicalRouteMemo = lastDigested): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
   let text: string;
   try {
     text = gunzipSync(payload, { maxOutputLength: MAX_POLICY_BYTES }).toString('utf8');
   } catch {
     return { ok: false, reason: 'corrupt' };
   }
-  return decodeEntryText(text);
+  return decodeEntryText(text, memo);
 }
 
 /** The routes of the entry decoded last on this thread: a version that changes a few routes writes the digest's canonical JSON of only those. */
 const lastDigested = new CanonicalRouteMemo();
 
-/** Step 2 after gunzip: parse, shape and digest of the entry's JSON text. */
-export function decodeEntryText(text: string): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
+/** Step 2 after gunzip: parse, shape and digest of the entry's JSON text (`memo`: the routes digested last, default this thread's). */
+export function decodeEntryText(text: string, memo: CanonicalRouteMemo = lastDigested): { ok: true; entry: PolicyEntry } | { ok: false; reason: EntryRefusal } {
   let e: Record<string, unknown>;
   try {
     const o: unknown = JSON.parse(text);
@@ -83,7 +83,7 @@ export function decodeEntryText(text: string): { ok: true; entry: PolicyEntry } 
   const { version, basedOn, digest, pushedBy, pushedAt, policy } = e;
   if (e.v !== 1 || !isInt(version) || version < 1 || !isInt(basedOn) || typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) return { ok: false, reason: 'corrupt' };
   if (typeof pushedBy !== 'string' || pushedBy.length > 256 || !isInt(pushedAt) || policy === null || typeof policy !== 'object' || Array.isArray(policy)) return { ok: false, reason: 'corrupt' };
-  if (policyDigest(policy as PolicyDocument, lastDigested) !== digest) return { ok: false, reason: 'digest_mismatch' };
+  if (policyDigest(policy as PolicyDocument, memo) !== digest) return { ok: false, reason: 'digest_mismatch' };
   return { ok: true, entry: { v: 1, version, basedOn, digest, pushedBy, pushedAt, policy: policy as PolicyDocument } };
 }
 

@@ -9,6 +9,7 @@ import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import { parseYaml } from './policy-document.js';
 import { policyAdminRoutes, type PeerView } from './policy-admin.js';
+import { warmCheckEntry } from './policy-validate.js';
 import { PolicyWatcher } from './policy-watcher.js';
 
 /**
@@ -33,6 +34,13 @@ export async function waitForPolicy(localConfig: Config, localRaw: unknown, logg
   waiting.unref();
   logger.info({ adminPort: placeholder.port, bucket: watcher.bucket }, 'waiting for the cluster policy');
   const config = await first;
+  // not ready yet: the check path is warmed with the start version, so the first pushes are not the slow ones
+  const start = watcher.current();
+  if (start !== null) {
+    const t0 = performance.now();
+    const w = await warmCheckEntry(localRaw, start);
+    logger.info({ rounds: w.rounds, where: w.where, ms: Math.round(performance.now() - t0) }, 'policy: check path warmed with the start version');
+  }
   clearInterval(waiting);
   await placeholder.close();
   return { watcher, config };

@@ -4,8 +4,8 @@
 // policies (10 000 routes), so the watcher runs it in a worker thread — except for small ones,
 // where the hand-off to the thread and back costs more than the check (checkVersionFor).
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { gunzipSync } from 'node:zlib';
-import { checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { CanonicalRouteMemo, checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
 import { decodeEntry, decodeEntryText, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
@@ -19,9 +19,12 @@ export type PolicyVerdict =
  */
 const lastRoutes = new RouteParseMemo();
 
-/** The check itself, on the calling thread (`memo`: the routes this thread parsed last time). */
-export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment, memo: RouteParseMemo = lastRoutes): PolicyVerdict {
-  const r = combinePolicy(localRaw, policy, { env: null }, memo);
+/** The canonical JSON of the routes this thread's checks digested last (beside lastRoutes). */
+const lastDigested = new CanonicalRouteMemo();
+
+/** The check itself, on the calling thread (`memo`: the routes this thread parsed last time; `routeTexts`: each route's JSON text, when the digest wrote it). */
+export function validatePolicy(localRaw: unknown, policy: unknown, env: Environment, memo: RouteParseMemo = lastRoutes, routeTexts?: ReadonlyArray<string | undefined> | null): PolicyVerdict {
+  const r = combinePolicy(localRaw, policy, { env: null }, memo, routeTexts);
   if (!r.ok) return { ok: false, kind: 'invalid', errors: r.errors };
   const envErrors = checkEnvironment(r.config, env);
   if (envErrors.length > 0) return { ok: false, kind: 'environment', errors: envErrors };
@@ -35,13 +38,50 @@ export type VersionCheck =
 
 /** Decode the payload of an authentic envelope and validate its policy here. */
 export function checkVersion(localRaw: unknown, payload: Uint8Array, env: Environment): VersionCheck {
-  return checkDecoded(localRaw, decodeEntry(payload), env, lastRoutes);
+  return checkDecoded(localRaw, decodeEntry(payload, lastDigested), env, lastRoutes, lastDigested);
 }
 
-function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo): VersionCheck {
+/** The memos warmCheck's rounds use instead of the running version's (which stay untouched). */
+export class WarmMemos {
+  readonly digest = new CanonicalRouteMemo();
+  readonly routes = new RouteParseMemo();
+}
+
+/**
+ * One round of warming: the version checked with `memos`, the result dropped. Fresh memos take
+ * the branches of routes and sections that changed (parse, digest); memos of the round before
+ * take those of unchanged ones (reuse) — a push takes both, and optimised code that saw only one
+ * is thrown away (deoptimised) when the other comes.
+ */
+export function warmRound(localRaw: unknown, text: string, memos: WarmMemos): void {
+  checkDecoded(localRaw, decodeEntryText(text, memos.digest), process.env, memos.routes, memos.digest);
+}
+
+/** warmRound twice, then up to `rounds` times while `budgetMs` lasts (odd rounds with fresh memos, even ones with the last round's), `pause` between rounds; the rounds done. */
+export async function warmRounds(localRaw: unknown, text: string, rounds: number, budgetMs: number, pause?: () => Promise<void>): Promise<number> {
+  const until = performance.now() + budgetMs;
+  let memos = new WarmMemos();
+  let done = 0;
+  let last = 0; // the last round's duration (not the first's: that one runs cold, several times slower): a round that would end past the budget is not started
+  // two rounds at least (the second one is warm and cheap), then while the budget lasts
+  while (done < rounds && (done < 2 || performance.now() + last < until)) {
+    if (done % 2 === 0) memos = new WarmMemos();
+    const t0 = performance.now();
+    warmRound(localRaw, text, memos);
+    if (done > 0) last = performance.now() - t0;
+    done++;
+    await pause?.();
+  }
+  return done;
+}
+
+/** `digested`: the memo the entry was just digested with (its routes' JSON texts are reused by validation). */
+function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env: Environment, memo: RouteParseMemo, digested: CanonicalRouteMemo): VersionCheck {
   if (!d.ok) return { kind: 'ignored', reason: d.reason };
   const { policy, ...head } = d.entry;
-  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env, memo) };
+  const routes = (policy as { routes?: unknown }).routes;
+  const texts = Array.isArray(routes) ? digested.textsOf(routes) : null;
+  return { kind: 'entry', entry: { ...head, policyJson: JSON.stringify(policy) }, verdict: validatePolicy(localRaw, policy, env, memo, texts) };
 }
 
 /**
@@ -51,10 +91,14 @@ function checkDecoded(localRaw: unknown, d: ReturnType<typeof decodeEntry>, env:
  * hand-off to the validation thread and back that measured 4 ms median and tens of ms at p99 on
  * a busy host (two wake-ups that each wait for a core). A pushed policy has every default
  * filled in (~330 bytes of JSON per route), so 64 KiB is ~200 routes. Larger ones go to the thread.
+ * Kept at 64 KiB, not 32, by measurement (bench/micro/policy-inline.bench.mjs): at 101 and 181
+ * routes the thread's round trip held the loop as long or longer (the config is received and
+ * frozen on it) and made the apply slower (README "Cluster policy").
  */
 export const INLINE_MAX_BYTES = 64 * 1024;
 /** The routes the event loop parsed last time (its own memo: a size keeps to one side, so each stays warm). */
 const inlineRoutes = new RouteParseMemo();
+const inlineDigested = new CanonicalRouteMemo();
 
 /** checkVersion here when the policy is small (INLINE_MAX_BYTES), else checkVersionOffThread; the environment is this process's. */
 export function checkVersionFor(localRaw: unknown, payload: Uint8Array): Promise<VersionCheck> {
@@ -65,7 +109,7 @@ export function checkVersionFor(localRaw: unknown, payload: Uint8Array): Promise
     return checkVersionOffThread(localRaw, payload); // larger (or not gzip: the thread says corrupt)
   }
   try {
-    return Promise.resolve(freezeVerdict(checkDecoded(localRaw, decodeEntryText(text), process.env, inlineRoutes)));
+    return Promise.resolve(freezeVerdict(checkDecoded(localRaw, decodeEntryText(text, inlineDigested), process.env, inlineRoutes, inlineDigested)));
   } catch {
     return checkVersionOffThread(localRaw, payload); // a bug in the check: the thread reports it as the version's refusal
   }
@@ -106,7 +150,7 @@ function deepFreeze<T>(o: T): T {
 export const TRANSFER_SLICE = 1_000;
 
 /** The long-lived validation thread: started on first use (its start — loading the schema — costs ~0.1–1 s, once), restarted after a failure. */
-interface Job { done(v: VersionCheck): void; fail(message: string): void; routes?: Config['routes'][number][] }
+interface Job { done(v: VersionCheck): void; fail(message: string): void; warmed?(rounds: number): void; routes?: Config['routes'][number][] }
 interface Validator { readonly worker: Worker; readonly pending: Map<number, Job> }
 let validator: Validator | null = null;
 let nextJob = 0;
@@ -120,11 +164,12 @@ function startValidator(): Validator {
     for (const job of v.pending.values()) job.fail(message);
     v.pending.clear();
   };
-  worker.on('message', (m: { id: number; routes: Config['routes'][number][] } | { id: number; result: VersionCheck; sliced?: true }) => {
+  worker.on('message', (m: { id: number; routes: Config['routes'][number][] } | { id: number; result: VersionCheck; sliced?: true } | { id: number; warmed: number }) => {
     const job = v.pending.get(m.id);
     if ('routes' in m) { if (job !== undefined) (job.routes ??= []).push(...m.routes); return; }
     v.pending.delete(m.id);
     if (v.pending.size === 0) worker.unref();
+    if ('warmed' in m) { job?.warmed?.(m.warmed); return; }
     const r = m.result;
     // the routes came ahead in slices: put them back into the config
     job?.done(m.sliced === true && r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: { ...r.verdict.config, routes: job.routes ?? [] } } } : r);
@@ -160,6 +205,58 @@ export function checkVersionOffThread(localRaw: unknown, payload: Uint8Array, ti
     });
     v.worker.ref();
     v.worker.postMessage({ id, localRaw, payload });
+  });
+}
+
+/** Rounds of warmCheck (each one the start version's check again), and the time they may take at most, ms. */
+export const WARM_ROUNDS = 16;
+export const WARM_BUDGET_MS = 500;
+/** Policies larger than this (JSON, ~3 000 routes) start the validation thread at boot without warming it. */
+export const WARM_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Warm the check path at start (before the member reports ready), so the first pushed versions
+ * are not the slow ones: V8 optimises a function after it ran often, and a member ran the
+ * per-version steps (decode, digest, the schema of the non-route sections, cross-check,
+ * environment) only once for the version it starts with. Checks that version again (warmRounds:
+ * the branches of changed and of unchanged routes both), where its size takes it — on the event
+ * loop, yielding between rounds, or in the validation thread (started now, not at the first
+ * large push) — twice, then up to `rounds` times while `budgetMs` lasts. The memos of the running version are not touched.
+ * Never throws; resolves with the rounds done and where.
+ */
+export async function warmCheck(localRaw: unknown, payload: Uint8Array, rounds = WARM_ROUNDS, budgetMs = WARM_BUDGET_MS): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
+  let text: string | null = null;
+  try { text = gunzipSync(payload, { maxOutputLength: INLINE_MAX_BYTES }).toString('utf8'); } catch { /* larger: the thread's */ }
+  if (text === null) {
+    // a very large policy: the thread is started, not warmed (one round would cost seconds; its checks never hold the loop)
+    let small = true;
+    try { gunzipSync(payload, { maxOutputLength: WARM_MAX_BYTES }); } catch { small = false; }
+    return { rounds: await warmOffThread(localRaw, payload, small ? rounds : 0, budgetMs), where: 'thread' };
+  }
+  let done = 0;
+  try {
+    // requests (and the admin's /readyz) go between rounds
+    done = await warmRounds(localRaw, text, rounds, budgetMs, () => new Promise((resolve) => setImmediate(resolve)));
+  } catch { /* a bug in the check: the version's own check reports it */ }
+  return { rounds: done, where: 'event_loop' };
+}
+
+/** warmCheck for the version a member started with, as the watcher keeps it (its entry sealed again: the same bytes to decode, the same digest). */
+export function warmCheckEntry(localRaw: unknown, e: CheckedEntry): Promise<{ rounds: number; where: 'event_loop' | 'thread' }> {
+  const text = `{"v":1,"version":${e.version},"basedOn":${e.basedOn},"digest":${JSON.stringify(e.digest)},"pushedBy":${JSON.stringify(e.pushedBy)},"pushedAt":${e.pushedAt},"policy":${e.policyJson}}`;
+  return warmCheck(localRaw, gzipSync(text));
+}
+
+/** warmCheck's rounds in the validation thread (started when not yet): the thread answers with the rounds it did, nothing else crosses. */
+function warmOffThread(localRaw: unknown, payload: Uint8Array, rounds: number, budgetMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const v = validator ?? (validator = startValidator());
+    const id = ++nextJob;
+    v.pending.set(id, { done: () => resolve(0), fail: () => resolve(0), warmed: resolve });
+    // a thread that neither answers nor exits must not keep the member from becoming ready
+    setTimeout(() => { v.pending.delete(id); resolve(0); }, budgetMs + 30_000).unref();
+    v.worker.ref();
+    v.worker.postMessage({ id, localRaw, payload, warm: { rounds, budgetMs } });
   });
 }
 

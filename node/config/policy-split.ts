@@ -41,13 +41,14 @@ export function foreignPolicyKeys(policy: unknown): ConfigProblem[] {
  * The full config an instance runs: its local part (from `localRaw`, policy keys ignored) with
  * `policy`, validated by the same schema as a single file (every error with its path; with
  * `opts.env` also the secrets it names). Never throws. With `memo`, routes equal to those of the
- * previous call with it reuse their parse (validate-reusing.ts: same result, less work).
+ * previous call with it reuse their parse (validate-reusing.ts: same result, less work);
+ * `routeTexts`: each route's JSON.stringify text, already written (CanonicalRouteMemo.textsOf).
  */
-export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOptions = {}, memo?: RouteParseMemo): ConfigResult {
+export function combinePolicy(localRaw: unknown, policy: unknown, opts: LoadOptions = {}, memo?: RouteParseMemo, routeTexts?: ReadonlyArray<string | undefined> | null): ConfigResult {
   const foreign = foreignPolicyKeys(policy);
   if (foreign.length > 0) return { ok: false, errors: foreign };
   const doc = { ...splitDocument(localRaw).local, ...(policy as Record<string, unknown>) };
-  return memo === undefined ? validateConfig(doc, opts) : validateConfigReusing(doc, opts, memo);
+  return memo === undefined ? validateConfig(doc, opts) : validateConfigReusing(doc, opts, memo, routeTexts);
 }
 
 /** JSON with object keys sorted at every level: the form a digest is taken of. */
@@ -79,12 +80,26 @@ export function canonicalJson(v: unknown): string {
  */
 export class CanonicalRouteMemo {
   private byJson = new Map<string, string>();
+  /** The routes array digested last and each element's JSON.stringify text (undefined: not an object). */
+  private lastRoutes: readonly unknown[] | null = null;
+  private lastTexts: Array<string | undefined> = [];
   /** Routes reused and written by the last digest (tests). */
   last = { reused: 0, written: 0 };
+
+  /**
+   * The JSON.stringify text of each element of `routes` when it is the very array digested last
+   * (validation keys its route memo by the same text: one stringify per route, not two); null
+   * for any other array. Exact only while nothing changed the array since (a decoded entry's,
+   * digested and validated in one synchronous step).
+   */
+  textsOf(routes: readonly unknown[]): ReadonlyArray<string | undefined> | null {
+    return routes === this.lastRoutes ? this.lastTexts : null;
+  }
 
   /** `[…]` of `routes`, each element from the memo when its JSON text was digested last time. */
   routes(routes: readonly unknown[]): string {
     const next = new Map<string, string>();
+    const texts: Array<string | undefined> = new Array(routes.length);
     let out = '[';
     let reused = 0;
     for (let i = 0; i < routes.length; i++) {
@@ -93,6 +108,7 @@ export class CanonicalRouteMemo {
       const r = routes[i];
       if (!isObject(r)) { out += canonicalJson(r); continue; }
       const json = JSON.stringify(r);
+      texts[i] = json;
       let c = next.get(json) ?? this.byJson.get(json);
       if (c !== undefined) reused++;
       else c = canonicalJson(r);
@@ -100,6 +116,8 @@ export class CanonicalRouteMemo {
       out += c;
     }
     this.byJson = next;
+    this.lastRoutes = routes;
+    this.lastTexts = texts;
     this.last = { reused, written: routes.length - reused };
     return out + ']';
   }

@@ -73,6 +73,20 @@ function compileTests(p: ClaimPredicate): ClaimTest[] {
  * claim→header mapping for mutate (schema defaults when omitted).
  */
 export function compilePolicy(route: RouteConfig, identity: IdentityConfig = DEFAULT_IDENTITY): CompiledPolicy | null {
+  // a frozen route cannot change: compiled again with the same identity object, it gives the same
+  // (frozen) policy — a pushed version's unchanged routes are the very objects of the last one
+  if (!Object.isFrozen(route)) return compileFresh(route, identity);
+  const hit = compiledRoutes.get(route);
+  if (hit !== undefined && hit.identity === identity) return hit.compiled;
+  const compiled = compileFresh(route, identity);
+  compiledRoutes.set(route, { identity, compiled });
+  return compiled;
+}
+
+/** compilePolicy's results for frozen (validated, deep-frozen) routes; an entry goes when its route is collected. */
+const compiledRoutes = new WeakMap<RouteConfig, { readonly identity: IdentityConfig; readonly compiled: CompiledPolicy | null }>();
+
+function compileFresh(route: RouteConfig, identity: IdentityConfig): CompiledPolicy | null {
   const auth = route.auth;
   if (auth === 'none') return null;
   const all = Object.freeze([...(auth?.scopes?.all ?? [])]);

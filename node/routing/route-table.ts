@@ -56,7 +56,21 @@ function compareRank(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
+/** The entry last compiled for each frozen route config (a pushed version's unchanged routes are the very objects of the last one): its matching data is a pure function of the config. */
+const compiledEntries = new WeakMap<RouteConfig, Entry>();
+
 function compile(route: CompiledRoute): Entry {
+  const cfg = route.config;
+  const frozen = Object.isFrozen(cfg) && Object.isFrozen(cfg.match);
+  const p = frozen ? compiledEntries.get(cfg) : undefined;
+  // a literal of the same shape as parse's (no spread: the lookup loop reads these on every request)
+  if (p !== undefined) return { route, segs: p.segs, lower: p.lower, slashEnd: p.slashEnd, kinds: p.kinds, paramNames: p.paramNames, hasParams: p.hasParams, wildcard: p.wildcard, methods: p.methods, hostExact: p.hostExact, hostSuffix: p.hostSuffix, rank: p.rank };
+  const e = parse(route);
+  if (frozen) compiledEntries.set(cfg, e);
+  return e;
+}
+
+function parse(route: CompiledRoute): Entry {
   const cfg = route.config;
   const segs = cfg.match.path.split('/').slice(1);
   const wildcard = segs[segs.length - 1] === '*';

@@ -49,6 +49,11 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
       const g = await admin(p, 'GET', '/policy');
       expect(g.status).toBe(200);
       expect(g.body).toMatchObject({ version: 1, pushed_by: 'alice', error: null, from: 'bus' });
+      // before it became ready it warmed the check and the reload path with that version (README "Cluster policy": warm at start)
+      const warmed = p.logs().find((l) => l.msg === 'policy: check path warmed with the start version');
+      expect(warmed).toMatchObject({ where: 'event_loop' });
+      expect(Number(warmed?.rounds)).toBeGreaterThan(1);
+      expect(Number(p.logs().find((l) => l.msg === 'reload path warmed for cluster policy versions')?.rounds)).toBeGreaterThan(1);
     }
   });
 

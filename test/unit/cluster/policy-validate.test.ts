@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { validateConfig } from '../../../node/config/index.js';
-import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry, TRANSFER_SLICE } from '../../../cluster/policy/index.js';
+import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry, TRANSFER_SLICE, warmCheck } from '../../../cluster/policy/index.js';
 
 const local = { server: { listen: { host: '127.0.0.1', port: 0 } }, admin: { listen: { host: '127.0.0.1', port: 0 } } };
 const policy = (routes: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -48,5 +48,33 @@ describe('policy version check', () => {
   it('bytes that are not an entry are ignored as corrupt', async () => {
     expect(await checkVersionFor(local, Buffer.from('not gzip'))).toEqual({ kind: 'ignored', reason: 'corrupt' });
     expect(await checkVersionFor(local, gzipSync('{"v":2}'))).toEqual({ kind: 'ignored', reason: 'corrupt' });
+  }, 60_000);
+
+  it('warming at start (the start version checked again, on the loop or in the thread) changes no verdict of the versions after it', async () => {
+    for (const routes of [3, 1_000]) {
+      const p1 = policy(routes);
+      const first = await checkVersionFor(local, payload(p1));
+      expect(first.kind === 'entry' && first.verdict.ok).toBe(true);
+      const w = await warmCheck(local, payload(p1), 4, 60_000);
+      expect(w).toEqual({ rounds: 4, where: routes > 3 ? 'thread' : 'event_loop' });
+      // the next version changes one route and breaks another: exactly a full validation's answer
+      const p2 = policy(routes);
+      (p2.routes as Array<Record<string, unknown>>)[0] = { name: 'r0', match: { path: '/changed/*' }, upstream: 'app', auth: 'none' };
+      const next = await checkVersionFor(local, payload(p2, 2));
+      const full = validateConfig({ ...local, ...p2 });
+      if (next.kind !== 'entry' || !next.verdict.ok || !full.ok) throw new Error('expected valid');
+      expect(next.verdict.config).toEqual(full.config);
+      const p3 = policy(routes);
+      (p3.routes as Array<Record<string, unknown>>)[1] = { name: 'r1', match: { path: '/r/1/*' }, upstream: 'nope', auth: 'none' };
+      const bad = await checkVersionFor(local, payload(p3, 3));
+      const fullBad = validateConfig({ ...local, ...p3 });
+      if (bad.kind !== 'entry' || fullBad.ok) throw new Error('expected an entry');
+      expect(bad.verdict).toEqual({ ok: false, kind: 'invalid', errors: fullBad.errors });
+    }
+  }, 60_000);
+
+  it('warming a payload that is not an entry does nothing and does not throw', async () => {
+    expect((await warmCheck(local, gzipSync('{"v":2}'), 3, 1_000)).rounds).toBe(3);
+    expect(await warmCheck(local, Buffer.from('not gzip'), 3, 1_000)).toEqual({ rounds: 0, where: 'thread' });
   }, 60_000);
 });

@@ -81,6 +81,9 @@ describe('policy split', () => {
       for (const v of versions) {
         const decoded = JSON.parse(JSON.stringify(v)) as Record<string, unknown>; // as an entry arrives: straight from JSON.parse
         expect(policyDigest(decoded, memo)).toBe(policyDigest(decoded));
+        // the digest's JSON texts of these very routes, handed to validation: JSON.stringify of each object route
+        const rs = decoded.routes;
+        if (Array.isArray(rs)) expect(memo.textsOf(rs)).toEqual(rs.map((r) => (r !== null && typeof r === 'object' && !Array.isArray(r) ? JSON.stringify(r) : undefined)));
       }
     }), { numRuns: 300 });
     // a version changing one route of three writes only that route's canonical JSON
@@ -88,5 +91,10 @@ describe('policy split', () => {
     policyDigest(JSON.parse(JSON.stringify({ routes })), memo);
     expect(policyDigest(JSON.parse(JSON.stringify({ routes: [routes[0], { name: 'b', match: { path: '/b2' } }, routes[2]] })), memo)).toBe(policyDigest({ routes: [routes[0], { name: 'b', match: { path: '/b2' } }, routes[2]] }));
     expect(memo.last).toEqual({ reused: 2, written: 1 });
+    // texts only for the very array digested last: an equal copy gets none
+    const decoded = JSON.parse(JSON.stringify({ routes })) as { routes: unknown[] };
+    policyDigest(decoded, memo);
+    expect(memo.textsOf(decoded.routes)).toEqual(routes.map((r) => JSON.stringify(r)));
+    expect(memo.textsOf(JSON.parse(JSON.stringify(routes)) as unknown[])).toBeNull();
   });
 });

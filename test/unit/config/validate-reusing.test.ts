@@ -21,12 +21,12 @@ describe('validateConfigReusing', () => {
     const first = validateConfigReusing(doc(routes(50)), {}, memo);
     const full = validateConfig(doc(routes(50)));
     expect(first).toEqual(full);
-    expect(memo.last).toEqual({ reused: 0, parsed: 50 });
+    expect(memo.last).toEqual({ reused: 0, parsed: 50, rest: false });
     const changed = routes(50);
     changed[7] = route(7, { strip_prefix: '/r' });
     const second = validateConfigReusing(doc(changed), {}, memo);
     expect(second).toEqual(validateConfig(doc(changed)));
-    expect(memo.last).toEqual({ reused: 49, parsed: 1 });
+    expect(memo.last).toEqual({ reused: 49, parsed: 1, rest: true });
     if (!second.ok || !first.ok) throw new Error('expected valid');
     expect(Object.isFrozen(second.config)).toBe(true);
     expect(Object.isFrozen(second.config.routes[7]!.match)).toBe(true);
@@ -78,11 +78,43 @@ describe('validateConfigReusing', () => {
     );
     // the environment changes between versions too: a reused (frozen) route's secrets are looked up again
     const envs = fc.constantFrom(null, {}, { PROP_SECRET_A: 'a' }, { PROP_SECRET_A: 'a', PROP_SECRET_B: '' }, { PROP_SECRET_A: 'a', PROP_SECRET_B: 'b' });
-    fc.assert(fc.property(fc.array(fc.tuple(fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), variant), { minLength: 1, maxLength: 8 }), envs), { minLength: 1, maxLength: 6 }), (versions) => {
-      for (const [v, env] of versions) {
-        const d = doc(v.map(([i, extra]) => route(i, extra)));
-        expect(validateConfigReusing(d, { env }, memo)).toEqual(validateConfig(d, { env }));
+    // the sections other than routes change too (or not: then their parse is reused)
+    const rest = fc.constantFrom<Record<string, unknown>>(
+      {}, {}, { verifier: { pool_size: 1 } }, { upstreams: { app: { targets: ['http://127.0.0.1:3001'] } } }, { upstreams: { other: { targets: ['http://127.0.0.1:3000'] } } },
+      { identity: { nope: true } }, { server: { listen: { host: '127.0.0.1', port: Infinity } } }, { issuers: { main: { issuer: 'https://as.example', audiences: ['api'], client_secret_env: 'PROP_SECRET_A' } } },
+    );
+    // and the routes' JSON texts come from the digest (as for a decoded entry) or are written here
+    fc.assert(fc.property(fc.array(fc.tuple(fc.array(fc.tuple(fc.integer({ min: 0, max: 6 }), variant), { minLength: 1, maxLength: 8 }), envs, rest, fc.boolean()), { minLength: 1, maxLength: 6 }), (versions) => {
+      for (const [v, env, more, given] of versions) {
+        const d = doc(v.map(([i, extra]) => route(i, extra)), more);
+        const texts = given ? (d.routes as unknown[]).map((r) => JSON.stringify(r)) : undefined;
+        expect(validateConfigReusing(d, { env }, memo, texts)).toEqual(validateConfig(d, { env }));
       }
     }), { numRuns: 60 });
+  });
+
+  it('a version that changes only routes reuses the parse of every other section (the same frozen objects); one that changes them parses them again', () => {
+    const memo = new RouteParseMemo();
+    const first = validateConfigReusing(doc(routes(5)), {}, memo);
+    const second = validateConfigReusing(doc([...routes(4), route(4, { strip_prefix: '/r' })]), {}, memo);
+    expect(memo.last.rest).toBe(true);
+    if (!first.ok || !second.ok) throw new Error('expected valid');
+    expect(second.config.upstreams).toBe(first.config.upstreams);
+    expect(second).toEqual(validateConfig(doc([...routes(4), route(4, { strip_prefix: '/r' })])));
+    const moved = doc(routes(5), { upstreams: { app: { targets: ['http://127.0.0.1:3001'] } } });
+    const third = validateConfigReusing(moved, {}, memo);
+    expect(memo.last.rest).toBe(false);
+    expect(third).toEqual(validateConfig(moved));
+  });
+
+  it('a document JSON cannot stand for exactly (YAML .inf, a Date) is never reused: the same result as validateConfig, also right after an equal-looking one', () => {
+    const memo = new RouteParseMemo();
+    const nul = doc(routes(3), { server: { listen: { host: '127.0.0.1', port: null } } });
+    const inf = doc(routes(3), { server: { listen: { host: '127.0.0.1', port: Infinity } } });
+    for (const d of [nul, inf, nul, doc(routes(3)), doc(routes(3), { version: new Date(0) }), doc(routes(3), { version: new Date(0).toJSON() })]) {
+      expect(validateConfigReusing(d, {}, memo)).toEqual(validateConfig(d));
+    }
+    validateConfigReusing(inf, {}, memo);
+    expect(memo.last.rest).toBe(false);
   });
 });

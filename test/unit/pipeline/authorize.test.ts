@@ -10,6 +10,7 @@ import { explainPolicy } from '../../../node/pipeline/explain-policy.js';
 import { CONTINUE, type Principal, type StageResult } from '../../../node/pipeline/context.js';
 import type { TokenVerifier } from '../../../node/pipeline/token-verifier.js';
 import { compiled, ctxFor, principal, route } from './pipeline-helpers.js';
+import { DEFAULT_IDENTITY } from '../../../node/pipeline/mutate.js';
 
 const policyOf = (auth: unknown): CompiledPolicy => compilePolicy(route(auth))!;
 const check = (auth: unknown, p: Principal | null, params: Record<string, string> | null = null): StageResult => {
@@ -25,6 +26,22 @@ describe('compilePolicy', () => {
     expect(Object.isFrozen(p)).toBe(true);
     expect(p.claims[0]!.path.segments).toEqual(['realm_access', 'roles']);
     expect(p.issuers).toBeNull();
+  });
+
+  it('a frozen route compiled again (an unchanged route of the next policy version) gives the same policy, for the same identity only', () => {
+    const deepFreeze = <T>(o: T): T => { if (o !== null && typeof o === 'object') { Object.freeze(o); for (const v of Object.values(o)) deepFreeze(v); } return o; };
+    const r = deepFreeze(route({ scopes: { all: ['a'] } }));
+    const first = compilePolicy(r);
+    expect(compilePolicy(r)).toBe(first);
+    expect(first).toEqual(compilePolicy(route({ scopes: { all: ['a'] } })));
+    const identity = deepFreeze({ ...DEFAULT_IDENTITY, headers: { 'X-Who': 'sub' } });
+    const other = compilePolicy(r, identity);
+    expect(other).not.toBe(first);
+    expect(other).toEqual(compilePolicy(route({ scopes: { all: ['a'] } }), identity));
+    expect(other!.mutation).not.toEqual(first!.mutation);
+    // a route that is not frozen may change between calls: compiled every time
+    const open = route({ scopes: { all: ['a'] } });
+    expect(compilePolicy(open)).not.toBe(compilePolicy(open));
   });
 
   it('passes a route with auth: none without a principal', () => {

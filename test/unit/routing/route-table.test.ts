@@ -8,7 +8,8 @@ import type { RouteConfig } from '../../../node/config/index.js';
 
 interface Spec { name: string; path: string; methods?: string[]; host?: string }
 
-function table(specs: Spec[], readings?: ReadingOptions): RouteTable {
+function table(specs: Spec[], readings?: ReadingOptions, frozen = false): RouteTable {
+  const deepFreeze = <T>(o: T): T => { if (o !== null && typeof o === 'object') { Object.freeze(o); for (const v of Object.values(o)) deepFreeze(v); } return o; };
   const routes: CompiledRoute[] = specs.map((s, index) => ({
     index,
     name: s.name,
@@ -19,6 +20,7 @@ function table(specs: Spec[], readings?: ReadingOptions): RouteTable {
       upstream: 'app', auth: 'none', forward: { authorization: 'keep' },
     } as RouteConfig,
   }));
+  if (frozen) for (const r of routes) deepFreeze(r.config);
   return new RouteTable(routes, readings);
 }
 
@@ -37,6 +39,25 @@ const SPECS: Spec[] = [
   { name: 'tenant-host', path: '/api/*', host: '*.tenants.example.com' },
   { name: 'root', path: '/' },
 ];
+
+describe('RouteTable: built again from the same frozen route configs (the next policy version)', () => {
+  it('matches exactly as a table built from fresh copies, with its own routes (index, policy) in each table', () => {
+    const paths: Array<[string, string, string]> = [['GET', 'example.com', '/api/orders/7'], ['POST', 'example.com', '/api/orders/7'], ['HEAD', 'example.com', '/health'], ['GET', 'admin.example.com', '/api/x'], ['GET', 'a.tenants.example.com', '/api/x'], ['GET', 'example.com', '/'], ['GET', 'example.com', '/api/orders/1/items/2'], ['DELETE', 'example.com', '/nope/x']];
+    const fresh = table(SPECS);
+    const first = table(SPECS, undefined, true);
+    // the same config objects in another order, as the next version's table holds them
+    const configs = first.routes.map((r) => r.config);
+    const again = new RouteTable([...configs].reverse().map((config, index) => ({ index, name: config.name, policy: null, config })));
+    const reversed = table([...SPECS].reverse());
+    for (const [m, h, p] of paths) {
+      expect(first.match(m, h, p)?.route.name ?? null).toBe(fresh.match(m, h, p)?.route.name ?? null);
+      expect(first.match(m, h, p)?.params ?? null).toEqual(fresh.match(m, h, p)?.params ?? null);
+      const a = again.match(m, h, p);
+      expect(a?.route.name ?? null).toBe(reversed.match(m, h, p)?.route.name ?? null);
+      if (a !== null) expect(again.routes[a.route.index]).toBe(a.route); // its own compiled route, not the other table's
+    }
+  });
+});
 
 describe('RouteTable: specificity', () => {
   const t = table(SPECS);
