@@ -67,6 +67,8 @@ export interface H1PoolOptions {
   headersTimeoutMs: number;
   /** Max gap between response body chunks (or request-body progress while the upstream stops reading), ms. */
   bodyTimeoutMs: number;
+  /** Requests in flight per connection (HTTP/1.1 pipelining of body-less GET/HEAD/OPTIONS); default 1 = off. */
+  pipelining?: number;
   /** Response head (and trailers) size limit; default 64 KiB. */
   maxHeaderBytes?: number;
   tls?: { rejectUnauthorized?: boolean; servername?: string };

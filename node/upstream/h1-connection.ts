@@ -1,6 +1,8 @@
-// One upstream socket (net or tls), its parser (h1-parser.ts) and the transaction on it: feeds
-// response bytes to the parser, decides keep-alive, fails or retries the transaction. Writing
-// the request (head, inline or streamed body) is h1-request-writer.ts. The pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
+// One upstream socket (net or tls), its parser (h1-parser.ts) and the transactions on it: the one
+// whose response is being read (`tx`) and, with pipelining, the ones written after it (`queue`,
+// answered in order). Feeds response bytes to the parser, decides keep-alive, fails or retries
+// transactions. Writing the request (head, inline or streamed body) is h1-request-writer.ts. The
+// pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
@@ -35,12 +37,19 @@ export interface ConnectionOwner extends TransactionOwner {
   requeueFirst(tx: H1Transaction): void;
   /** Deliver an error (on a later tick; see h1-pool.ts). */
   report(tx: H1Transaction, err: H1Error): void;
+  /** A pipelined connection finished one transaction and still has others in flight: room for more. */
+  roomFreed(c: H1Connection): void;
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
 export class H1Connection implements H1ParserSink, RequestWriterConn {
   state = S_CONNECTING;
+  /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
+  /** Pipelined transactions written after `tx`, in order; never non-empty while `tx` is null. */
+  queue: H1Transaction[] = [];
+  /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
+  corked = false;
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   readonly connectStart = Date.now();
@@ -80,7 +89,21 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     s.on('drain', () => onDrain(this));
   }
 
-  /** Take a transaction: write it now, or when connected. */
+  /** Transactions written and not yet answered (or abandoned and still to be read). */
+  inFlight(): number {
+    return this.tx === null ? 0 : 1 + this.queue.length;
+  }
+
+  /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
+  add(tx: H1Transaction): void {
+    tx.conn = this;
+    tx.gotBytes = false;
+    tx.responseStarted = false;
+    this.queue.push(tx);
+    writeRequest(this, tx);
+  }
+
+  /** Take a transaction on an empty connection: write it now, or when connected. */
   start(tx: H1Transaction): void {
     this.tx = tx;
     tx.conn = this;
@@ -120,13 +143,22 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   }
 
   private process(tx: H1Transaction, chunk: Buffer, off: number): void {
-    const r = this.parser.execute(chunk, off);
-    if (this.tx !== tx) return; // aborted, failed or a handler threw during a callback
-    if (r < 0) {
-      this.fail(tx, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
-    } else if (this.parser.state === P_DONE) {
-      this.complete(tx, r === chunk.length);
-    } else {
+    for (;;) {
+      const r = this.parser.execute(chunk, off);
+      if (this.tx !== tx) return; // aborted, failed or a handler threw during a callback
+      if (r < 0) {
+        this.fail(tx, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
+        return;
+      }
+      if (this.parser.state === P_DONE) {
+        // With pipelining the bytes after this response are the next transaction's response.
+        const next = this.complete(tx, r === chunk.length);
+        if (next === null || r === chunk.length) return;
+        next.gotBytes = true;
+        tx = next;
+        off = r;
+        continue;
+      }
       if (r < chunk.length) {
         // The handler paused mid-chunk: keep the rest until resume() — a copy, as the chunk
         // may be the shared read buffer (READ_BUFFER) that the next read overwrites.
@@ -134,10 +166,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
         this.heldOff = 0;
       }
       if (tx.responseStarted) this.readEnd(tx);
+      return;
     }
   }
 
   private readEnd(tx: H1Transaction): void {
+    if (tx.discard) return;
     try {
       tx.handler.onReadEnd?.();
     } catch (err) {
@@ -145,12 +179,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     }
   }
 
-  pauseReading(): void {
-    if (this.state === S_BUSY) this.socket.pause();
+  pauseReading(tx: H1Transaction): void {
+    if (this.state === S_BUSY && this.tx === tx) this.socket.pause();
   }
 
-  resumeReading(): void {
-    if (this.state !== S_BUSY) return;
+  resumeReading(tx: H1Transaction): void {
+    if (this.state !== S_BUSY || this.tx !== tx) return;
     if (this.held !== null) process.nextTick(this.processHeldBound);
     else this.socket.resume();
   }
@@ -168,6 +202,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     const tx = this.tx!;
     tx.responseStarted = true;
     tx.activity = true;
+    if (tx.discard) return true;
     try {
       tx.handler.onResponseStart(status, statusText, headers, contentLength);
     } catch (err) {
@@ -180,6 +215,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   onBody(chunk: Buffer): boolean {
     const tx = this.tx!;
     tx.activity = true;
+    if (tx.discard) return true;
     try {
       tx.handler.onResponseData(chunk);
     } catch (err) {
@@ -189,10 +225,16 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     return this.tx === tx && !tx.paused;
   }
 
-  private complete(tx: H1Transaction, noExtraBytes: boolean): void {
+  /**
+   * `tx`'s response is complete. Returns the next pipelined transaction, now the one read (its
+   * response may follow in the same chunk), or null when none follows on this socket.
+   */
+  private complete(tx: H1Transaction, noExtraBytes: boolean): H1Transaction | null {
     const p = this.parser;
-    // Reusable only after a clean transaction: keep-alive, no stray bytes, request body fully sent.
-    let reusable = noExtraBytes && p.keepAlive && this.body === null;
+    const followers = this.queue.length > 0;
+    // Reusable only after a clean transaction: keep-alive, no stray bytes (unless a pipelined
+    // response follows), request body fully sent.
+    let reusable = (noExtraBytes || followers) && p.keepAlive && this.body === null;
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;
@@ -206,18 +248,69 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.conn = null;
     tx.done = true;
     this.served++;
-    try {
-      tx.handler.onResponseEnd();
-    } catch {
-      reusable = false;
+    if (!tx.discard) {
+      try {
+        tx.handler.onResponseEnd();
+      } catch {
+        reusable = false;
+      }
     }
     if (!reusable || this.state !== S_BUSY) {
+      this.failOverQueue(); // the ones written behind it go to another connection, or get an error
       this.destroy();
-      return;
+      return null;
     }
-    // Paused by the handler, or still paused from a held chunk: an idle socket must flow (to see 'end').
+    // Paused by the handler, or still paused from a held chunk: the socket must flow (to see
+    // 'end' when idle, or the next pipelined response).
     if (this.socket.isPaused()) this.socket.resume();
-    this.pool.release(this);
+    const next = this.queue.shift();
+    if (next === undefined) {
+      this.pool.release(this);
+      return null;
+    }
+    this.tx = next;
+    this.parser.reset(next.req.method === 'HEAD');
+    if (next.paused) this.socket.pause();
+    this.pool.roomFreed(this);
+    return this.tx === next ? next : null;
+  }
+
+  /**
+   * Drop the transactions written behind the one being read (this socket is going away): each
+   * still wanted is retried once on another connection — pipelined ones are idempotent and had
+   * no response byte — or, already retried, gets H1_RESET (502). None is answered from here.
+   */
+  failOverQueue(): void {
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.queue = [];
+    // Back to front: requeueFirst puts each in front of the previous, keeping their order.
+    for (let i = q.length - 1; i >= 0; i--) {
+      const tx = q[i]!;
+      tx.conn = null;
+      if (tx.discard || tx.done) continue;
+      if (!tx.retried && !this.pool.destroyed) {
+        tx.retried = true;
+        tx.requestSent = false;
+        tx.sentAt = 0;
+        tx.gotBytes = false;
+        this.pool.requeueFirst(tx);
+      } else {
+        this.pool.report(tx, h1Error('H1_RESET', 'upstream closed a pipelined connection before this response', true, null));
+      }
+    }
+  }
+
+  /**
+   * Stop delivering to `tx` (aborted, or timed out behind others): its response is still read
+   * and thrown away so the ones behind it stay in step.
+   */
+  discardTx(tx: H1Transaction): void {
+    tx.discard = true;
+    if (tx.paused) {
+      tx.paused = false;
+      if (this.tx === tx) this.resumeReading(tx);
+    }
   }
 
   private handlerThrew(tx: H1Transaction, err: unknown): void {
@@ -252,9 +345,15 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   fail(tx: H1Transaction, code: string, message: string, cause: unknown): void {
     if (this.tx !== tx) return;
     detachBody(this);
+    this.failOverQueue(); // before tx: a retried tx goes in front of them
     this.tx = null;
     this.held = null;
     tx.conn = null;
+    if (tx.discard) {
+      tx.done = true;
+      this.destroy();
+      return;
+    }
     // Once on a fresh socket when it cannot duplicate anything (h1-client.ts retryOnFreshSocket).
     if (!this.pool.destroyed && retryOnFreshSocket(code, {
       gotBytes: tx.gotBytes, retried: tx.retried, requestSent: tx.requestSent,
@@ -284,6 +383,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
       this.tx = null;
       tx.conn = null;
     }
+    this.failOverQueue(); // empty on every path above; a safety net so none is left waiting
     this.pool.removed(this, wasIdle);
   }
 }

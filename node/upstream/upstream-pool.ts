@@ -45,6 +45,7 @@ export class UpstreamPool {
         connectTimeoutMs: config.timeouts.connect_ms,
         headersTimeoutMs: config.timeouts.response_ms,
         bodyTimeoutMs: config.timeouts.idle_body_ms,
+        pipelining: config.pipelining,
       };
       return {
         origin,
