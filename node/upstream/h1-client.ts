@@ -55,6 +55,18 @@ export interface UpstreamClient {
   close(): Promise<void>;
   /** Close every socket now; running transactions get H1_CLOSED. */
   destroy(): void;
+  /** Pipelining counters (H1Pool only). */
+  pipelineCounters?(): PipelineCounters;
+}
+
+/** What pipelining did on a pool (h1-pipelining.ts), counted since start. */
+export interface PipelineCounters {
+  /** Requests written behind others on a connection. */
+  pipelined: number;
+  /** Requests written behind one whose connection was lost, retried once on another connection. */
+  retried: number;
+  /** Responses read and dropped: their client had gone, or their deadline passed. */
+  discarded: number;
 }
 
 export interface H1PoolOptions {

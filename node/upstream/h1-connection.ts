@@ -7,7 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
-import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import { h1Error, retryOnFreshSocket, type H1Error, type PipelineCounters } from './h1-client.js';
 import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
@@ -37,6 +37,7 @@ export interface ConnectionOwner extends TransactionOwner {
   requeueFirst(tx: H1Transaction): void;
   /** Deliver an error (on a later tick; see h1-pool.ts). */
   report(tx: H1Transaction, err: H1Error): void;
+  readonly counters: PipelineCounters;
   /** A pipelined connection finished one transaction and still has others in flight: room for more. */
   roomFreed(c: H1Connection): void;
 }
@@ -96,6 +97,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
 
   /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
   add(tx: H1Transaction): void {
+    this.pool.counters.pipelined++;
     tx.conn = this;
     tx.gotBytes = false;
     tx.responseStarted = false;
@@ -294,6 +296,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
         tx.requestSent = false;
         tx.sentAt = 0;
         tx.gotBytes = false;
+        this.pool.counters.retried++;
         this.pool.requeueFirst(tx);
       } else {
         this.pool.report(tx, h1Error('H1_RESET', 'upstream closed a pipelined connection before this response', true, null));
@@ -306,6 +309,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
    * and thrown away so the ones behind it stay in step.
    */
   discardTx(tx: H1Transaction): void {
+    if (!tx.discard) this.pool.counters.discarded++;
     tx.discard = true;
     if (tx.paused) {
       tx.paused = false;

@@ -5,7 +5,7 @@
 // GET/HEAD/OPTIONS share connections (h1-pipelining.ts).
 import net from 'node:net';
 import { requestHead } from './h1-request-head.js';
-import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
+import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type PipelineCounters, type UpstreamClient } from './h1-client.js';
 import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
 import { H1Transaction } from './h1-transaction.js';
 import { hasRoom, isPipelineable, TurnCoalescer } from './h1-pipelining.js';
@@ -16,6 +16,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   /** @internal */ readonly maxHeaderBytes: number;
   /** @internal */ readonly keepAliveMs: number;
   /** @internal */ destroyed = false;
+  /** @internal */ readonly counters: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0 };
   private readonly opts: H1PoolOptions;
   private readonly conns: H1Connection[] = [];
   private readonly idle: H1Connection[] = [];
@@ -151,6 +152,10 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       if (tx !== null && tx !== undefined && tx.queued) return tx;
     }
     return null;
+  }
+
+  pipelineCounters(): PipelineCounters {
+    return this.counters;
   }
 
   stats(): { connected: number; free: number; pending: number; running: number } {

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { Agent, request } from 'undici';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 
 let proxy: ProxyProcess;
 let echo: http.Server;
@@ -72,6 +72,14 @@ afterAll(async () => {
   await Promise.all([new Promise((r) => echo?.close(r)), new Promise((r) => hostile?.close(r))]);
 });
 
+/** One sample of portcullis_upstream_pipeline_requests_total from the admin /metrics. */
+async function pipelineMetric(upstream: string, event: string): Promise<number> {
+  const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await r.body.text();
+  const line = text.split('\n').find((l) => l.startsWith('portcullis_upstream_pipeline_requests_total{') && l.includes(`upstream="${upstream}"`) && l.includes(`event="${event}"`));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 async function get(path: string, method = 'GET', body?: string): Promise<{ status: number; body: string }> {
   const r = await request(`${proxy.url}${path}`, { method: method as 'GET', dispatcher: agent, ...(body !== undefined ? { body } : {}) });
   return { status: r.statusCode, body: await r.body.text() };
@@ -87,6 +95,7 @@ describe('upstream pipelining through the proxy', () => {
     }
     expect(maxInFlightPerSocket).toBeGreaterThan(1); // really pipelined
     expect(echoConnections).toBeLessThanOrEqual(4); // pool.connections
+    expect(await pipelineMetric('app', 'pipelined')).toBeGreaterThan(0);
   });
 
   it('requests with a body still go through, one per connection, between pipelined ones', async () => {
@@ -111,5 +120,7 @@ describe('upstream pipelining through the proxy', () => {
       }
     }
     expect(own).toBeGreaterThan(0);
+    // requests behind each lost connection were retried once (counted), not answered from it
+    expect(await pipelineMetric('hostile', 'retried')).toBeGreaterThan(0);
   });
 });
