@@ -98,6 +98,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
   add(tx: H1Transaction): void {
     this.pool.counters.pipelined++;
+    tx.wasPipelined = true;
     tx.conn = this;
     tx.gotBytes = false;
     tx.responseStarted = false;
@@ -296,6 +297,9 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
         tx.requestSent = false;
         tx.sentAt = 0;
         tx.gotBytes = false;
+        // The retry goes alone (on an empty connection, nothing behind it): an upstream that
+        // drops pipelined connections, e.g. HTTP/1.0 without keep-alive, still answers it.
+        tx.pipelineable = false;
         this.pool.counters.retried++;
         this.pool.requeueFirst(tx);
       } else {
@@ -366,6 +370,11 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
       tx.retried = true;
       tx.requestSent = false;
       tx.sentAt = 0;
+      if (tx.wasPipelined) {
+        // written behind another, now failed ahead of the rest: it retries alone, as those behind it do
+        tx.pipelineable = false;
+        this.pool.counters.retried++;
+      }
       this.pool.requeueFirst(tx);
       this.destroy();
       return;

@@ -27,6 +27,8 @@ export class H1Transaction implements H1Control {
    * connection: its response is still read, to keep the connection in step, and thrown away.
    */
   discard = false;
+  /** Was written behind another on a connection (counted once in `pipelined`). */
+  wasPipelined = false;
   /** Activity since the last timer tick (body bytes in, or request-body progress). */
   activity = false;
   queuedAt = 0;
