@@ -29,7 +29,7 @@ beforeAll(async () => {
     req.resume();
     res.on('finish', () => inFlight.set(s, (inFlight.get(s) ?? 1) - 1));
     const body = `${req.method} ${req.url}`;
-    setTimeout(() => res.end(body), Math.floor(Math.random() * 8));
+    setTimeout(() => res.end(body), req.url!.startsWith('/slow/') ? 150 : Math.floor(Math.random() * 8));
   });
   echo.keepAliveTimeout = 30_000;
   echo.on('connection', () => { echoConnections++; });
@@ -104,6 +104,26 @@ describe('upstream pipelining through the proxy', () => {
       expect(r.status).toBe(200);
       expect(r.body).toBe(i % 3 === 0 ? `POST /post/${i}` : `GET /get/${i}`);
     }
+  });
+
+  it('clients that give up on pipelined requests leave the connections in step: everyone else gets their own response', async () => {
+    const before = await pipelineMetric('app', 'discarded');
+    const ctrls = Array.from({ length: 32 }, () => new AbortController());
+    const runs = ctrls.map((c, i) => request(`${proxy.url}/slow/${i}`, { dispatcher: agent, signal: c.signal })
+      .then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => null));
+    await new Promise((r) => setTimeout(r, 60)); // all written upstream, none answered yet
+    for (let i = 0; i < ctrls.length; i += 2) ctrls[i]!.abort();
+    const rs = await Promise.all(runs);
+    for (let i = 1; i < rs.length; i += 2) expect(rs[i]).toEqual({ status: 200, body: `GET /slow/${i}` });
+    // the same connections, right after: still matched
+    const after = await Promise.all(Array.from({ length: 40 }, (_, i) => get(`/after/${i}`)));
+    for (const [i, r] of after.entries()) expect(r.body).toBe(`GET /after/${i}`);
+    let discarded = 0;
+    for (let i = 0; i < 50 && discarded <= before; i++) {
+      discarded = await pipelineMetric('app', 'discarded');
+      if (discarded <= before) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(discarded).toBeGreaterThan(before); // aborted ones behind others were read and dropped, not torn down
   });
 
   it('an upstream dropping each connection after one answer gives every client its own response or a 502', async () => {
