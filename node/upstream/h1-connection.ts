@@ -7,7 +7,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
-import { h1Error, retryOnFreshSocket, type H1Error, type PipelineCounters } from './h1-client.js';
+import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import { failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
@@ -24,7 +25,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
 
 /** What a connection and a transaction need from the pool that owns them (h1-pool.ts). */
-export interface ConnectionOwner extends TransactionOwner {
+export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
   readonly origin: H1Origin;
   readonly maxHeaderBytes: number;
   readonly keepAliveMs: number;
@@ -33,11 +34,6 @@ export interface ConnectionOwner extends TransactionOwner {
   release(c: H1Connection): void;
   /** A socket is gone. */
   removed(c: H1Connection, wasIdle: boolean): void;
-  /** Retry `tx` first, on a fresh connection. */
-  requeueFirst(tx: H1Transaction): void;
-  /** Deliver an error (on a later tick; see h1-pool.ts). */
-  report(tx: H1Transaction, err: H1Error): void;
-  readonly counters: PipelineCounters;
   /** A pipelined connection finished one transaction and still has others in flight: room for more. */
   roomFreed(c: H1Connection): void;
 }
@@ -278,34 +274,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     return this.tx === next ? next : null;
   }
 
-  /**
-   * Drop the transactions written behind the one being read (this socket is going away): each
-   * still wanted is retried once on another connection — pipelined ones are idempotent and had
-   * no response byte — or, already retried, gets H1_RESET (502). None is answered from here.
-   */
+  /** Drop the transactions written behind the one being read (this socket is going away): h1-pipeline-failover.ts. */
   failOverQueue(): void {
     const q = this.queue;
     if (q.length === 0) return;
     this.queue = [];
-    // Back to front: requeueFirst puts each in front of the previous, keeping their order.
-    for (let i = q.length - 1; i >= 0; i--) {
-      const tx = q[i]!;
-      tx.conn = null;
-      if (tx.discard || tx.done) continue;
-      if (!tx.retried && !this.pool.destroyed) {
-        tx.retried = true;
-        tx.requestSent = false;
-        tx.sentAt = 0;
-        tx.gotBytes = false;
-        // The retry goes alone (on an empty connection, nothing behind it): an upstream that
-        // drops pipelined connections, e.g. HTTP/1.0 without keep-alive, still answers it.
-        tx.pipelineable = false;
-        this.pool.counters.retried++;
-        this.pool.requeueFirst(tx);
-      } else {
-        this.pool.report(tx, h1Error('H1_RESET', 'upstream closed a pipelined connection before this response', true, null));
-      }
-    }
+    failOver(q, this.pool);
   }
 
   /**

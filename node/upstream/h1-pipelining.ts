@@ -22,6 +22,15 @@ export function hasRoom(c: H1Connection, max: number): boolean {
   return c.state === S_BUSY && head !== null && head.pipelineable && c.body === null && c.queue.length + 1 < max && !c.socket.destroyed;
 }
 
+/** The connection with room and the fewest requests in flight, or null. */
+export function leastLoaded(conns: readonly H1Connection[], max: number): H1Connection | null {
+  let best: H1Connection | null = null;
+  for (const c of conns) {
+    if (hasRoom(c, max) && (best === null || c.queue.length < best.queue.length)) best = c;
+  }
+  return best;
+}
+
 /**
  * Corks each connection at its first write in a turn and uncorks them all in one setImmediate
  * (after the I/O callbacks of the turn): requests that became ready in the same turn go out in

@@ -8,7 +8,7 @@ import { requestHead } from './h1-request-head.js';
 import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type PipelineCounters, type UpstreamClient } from './h1-client.js';
 import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
 import { H1Transaction } from './h1-transaction.js';
-import { hasRoom, isPipelineable, TurnCoalescer } from './h1-pipelining.js';
+import { hasRoom, isPipelineable, leastLoaded, TurnCoalescer } from './h1-pipelining.js';
 
 /** Keep-alive pool for one origin (http://host:port or https://host:port). */
 export class H1Pool implements UpstreamClient, ConnectionOwner {
@@ -112,7 +112,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       return;
     }
     if (co !== null && tx.pipelineable) {
-      const c = this.leastLoaded();
+      const c = leastLoaded(this.conns, this.pipelining);
       if (c !== null) {
         co.cork(c);
         c.add(tx);
@@ -120,15 +120,6 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       }
     }
     this.enqueue(tx);
-  }
-
-  /** The connection with room and the fewest requests in flight (pipelining only), or null. */
-  private leastLoaded(): H1Connection | null {
-    let best: H1Connection | null = null;
-    for (const c of this.conns) {
-      if (hasRoom(c, this.pipelining) && (best === null || c.queue.length < best.queue.length)) best = c;
-    }
-    return best;
   }
 
   /** @internal A pipelined connection answered one of several: give it queued pipelineable requests. */
