@@ -34,7 +34,7 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
   release(c: H1Connection): void;
   /** A socket is gone. */
   removed(c: H1Connection, wasIdle: boolean): void;
-  /** A pipelined connection finished one transaction and still has others in flight: room for more. */
+  /** A connection has room for queued pipelineable transactions (connected, or one of several answered). */
   roomFreed(c: H1Connection): void;
 }
 
@@ -120,8 +120,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     if (this.state !== S_CONNECTING) return;
     this.state = S_BUSY;
     const tx = this.tx;
-    if (tx !== null) writeRequest(this, tx);
-    else this.pool.release(this); // its transaction was aborted while connecting
+    if (tx !== null) {
+      writeRequest(this, tx);
+      this.pool.roomFreed(this); // with pipelining, requests queued while connecting follow it
+    } else {
+      this.pool.release(this); // its transaction was aborted while connecting
+    }
   }
 
   // ---- response --------------------------------------------------------------

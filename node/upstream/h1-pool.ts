@@ -122,7 +122,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     this.enqueue(tx);
   }
 
-  /** @internal A pipelined connection answered one of several: give it queued pipelineable requests. */
+  /** @internal A connection has room (just connected, took a queued request, or answered one of several): queued pipelineable requests go behind. */
   roomFreed(c: H1Connection): void {
     const co = this.coalescer;
     if (co === null || this.pendingCount === 0 || this.destroyed) return;
@@ -244,7 +244,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     if (!this.destroyed) {
       const next = this.dequeue();
       if (next !== null) {
+        if (this.coalescer !== null) this.coalescer.cork(c);
         c.start(next);
+        this.roomFreed(c); // queued pipelineable ones go behind it in the same write
         return;
       }
     }

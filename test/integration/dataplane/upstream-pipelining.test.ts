@@ -17,6 +17,8 @@ let hostilePort = 0;
 /** Most requests the echo upstream had in flight on one socket at once (> 1 = pipelined). */
 let maxInFlightPerSocket = 0;
 let echoConnections = 0;
+/** Requests under /slow/ the echo upstream has received. */
+let slowSeen = 0;
 const agent = new Agent({ connections: 64, pipelining: 1 });
 
 beforeAll(async () => {
@@ -29,7 +31,9 @@ beforeAll(async () => {
     req.resume();
     res.on('finish', () => inFlight.set(s, (inFlight.get(s) ?? 1) - 1));
     const body = `${req.method} ${req.url}`;
-    setTimeout(() => res.end(body), req.url!.startsWith('/slow/') ? 150 : Math.floor(Math.random() * 8));
+    const slow = req.url!.startsWith('/slow/');
+    if (slow) slowSeen++;
+    setTimeout(() => res.end(body), slow ? 400 : Math.floor(Math.random() * 8));
   });
   echo.keepAliveTimeout = 30_000;
   echo.on('connection', () => { echoConnections++; });
@@ -111,7 +115,9 @@ describe('upstream pipelining through the proxy', () => {
     const ctrls = Array.from({ length: 32 }, () => new AbortController());
     const runs = ctrls.map((c, i) => request(`${proxy.url}/slow/${i}`, { dispatcher: agent, signal: c.signal })
       .then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => null));
-    await new Promise((r) => setTimeout(r, 60)); // all written upstream, none answered yet
+    // written upstream (most behind others: 4 connections × 8), none answered yet
+    for (let i = 0; i < 250 && slowSeen < 24; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(slowSeen).toBeGreaterThanOrEqual(24);
     for (let i = 0; i < ctrls.length; i += 2) ctrls[i]!.abort();
     const rs = await Promise.all(runs);
     for (let i = 1; i < rs.length; i += 2) expect(rs[i]).toEqual({ status: 200, body: `GET /slow/${i}` });
