@@ -35,6 +35,17 @@ export function withXffMode(yaml: string, mode: string | undefined): string {
   if (!yaml.includes('\n  workers: 1\n')) throw new Error('bench config without a "  workers: 1" server line');
   return yaml.replace('\n  workers: 1\n', `\n  workers: 1\n${trust}  forwarded: { x_forwarded_for: ${mode} }\n`);
 }
+/** `N` ≥ 1: this build's `upstreams.app.pipelining` (HTTP/1.1 pipelining to the bench upstream; the baseline, nginx and HAProxy unchanged). */
+export const PIPELINING_ENV = 'PORTCULLIS_BENCH_PIPELINING';
+
+/** Pure: a bench config with `pipelining: N` on its (one) upstream; unchanged for undefined/''. Throws on a value that is not an integer 1–64. */
+export function withPipelining(yaml: string, n: string | undefined): string {
+  if (n === undefined || n === '') return yaml;
+  if (!/^[1-9][0-9]?$/.test(n) || Number(n) > 64) throw new Error(`${PIPELINING_ENV}: an integer 1–64, not ${JSON.stringify(n)}`);
+  const m = /\n    targets: \[[^\n]*\]\n/.exec(yaml);
+  if (m === null) throw new Error('bench config without a "    targets: [...]" upstream line');
+  return yaml.replace(m[0], `${m[0]}    pipelining: ${n}\n`);
+}
 export const COMPARE_TARGETS = ['direct', 'baseline', 'portcullis', 'haproxy'] as const;
 export const COMPARE_PHASES = ['passthrough', 'jwt-warm'] as const;
 
@@ -116,6 +127,8 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
   const baseline = baselineCli();
   const xff = process.env[XFF_ENV] ?? '';
   withXffMode('\n  workers: 1\n', xff); // a bad value fails before anything starts
+  const pipelining = process.env[PIPELINING_ENV] ?? '';
+  withPipelining('\n    targets: []\n', pipelining);
   const plan = cpuPlan(availableParallelism());
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
   const stops: Array<() => Promise<void> | void> = [];
@@ -142,7 +155,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       const phaseStops: Array<() => Promise<void>> = [];
       const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, headers }];
       for (const [name, cli] of [['baseline', baseline], ['portcullis', undefined]] as const) {
-        const pc = await startPortcullis(cli === undefined ? withXffMode(yaml, xff) : yaml, plan.proxy, env, cli);
+        const pc = await startPortcullis(cli === undefined ? withPipelining(withXffMode(yaml, xff), pipelining) : yaml, plan.proxy, env, cli);
         phaseStops.push(() => pc.stop());
         live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
       }
@@ -175,7 +188,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
     ];
     const table = [
-      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}.`,
+      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}.`,
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
@@ -185,7 +198,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
     ].join('\n');
     return {
       scenario: 'build-compare', quick: opts.quick,
-      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(xff !== '' ? { xForwardedFor: xff } : {}) },
+      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(xff !== '' ? { xForwardedFor: xff } : {}), ...(pipelining !== '' ? { pipelining: Number(pipelining) } : {}) },
       cpuPlan: plan, peers, skipped: {},
       rounds: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.closed])),
       summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, { ...phases[p]!.summary, syscalls: phases[p]!.syscalls }])),

@@ -11,6 +11,7 @@ import { hasTaskset, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
+import { PIPELINING_ENV, withPipelining } from './build-compare.bench.js';
 import { PortcullisUnavailable, passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';
 
 export type TargetName = 'direct' | 'portcullis' | 'haproxy';
@@ -117,7 +118,7 @@ export async function passthrough(opts: ScenarioOptions): Promise<ScenarioReport
     const live: LiveTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid }];
 
     try {
-      const pc = await startPortcullis(passthroughConfigYaml(upstream.port), plan.proxy);
+      const pc = await startPortcullis(withPipelining(passthroughConfigYaml(upstream.port), process.env[PIPELINING_ENV]), plan.proxy);
       stops.push(() => pc.stop());
       live.push({ name: 'portcullis', url: pc.url, pid: pc.process.pid });
     } catch (err) {
@@ -163,7 +164,7 @@ export async function passthrough(opts: ScenarioOptions): Promise<ScenarioReport
     return {
       scenario: 'passthrough',
       quick: opts.quick,
-      flags: { throughput: load, fixedRate: rate, rounds: roundsN, order: 'rotated each round' },
+      flags: { throughput: load, fixedRate: rate, rounds: roundsN, order: 'rotated each round', ...(process.env[PIPELINING_ENV] ? { upstreamPipelining: Number(process.env[PIPELINING_ENV]) } : {}) },
       cpuPlan: plan,
       peers,
       skipped,

@@ -216,6 +216,12 @@ export class ProxyInstance {
       out[`upstream.${name}_connections`] = c.connected;
       out[`upstream.${name}_pending`] = c.pending;
       out[`upstream.${name}_ejections`] = up.stats.ejections;
+      if (up.config.pipelining > 1) {
+        const p = up.pipelineCounters();
+        out[`upstream.${name}_pipelined`] = p.pipelined;
+        out[`upstream.${name}_pipeline_retried`] = p.retried;
+        out[`upstream.${name}_pipeline_discarded`] = p.discarded;
+      }
     }
     for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
     // per issuer, what /readyz waits for: its keys, and its introspection endpoint when it has one

@@ -129,6 +129,11 @@ export const upstreamSchema = z.strictObject({
     connections: z.number().int().min(1).default(256), // per target
     keep_alive_ms: ms(4_000), // 4 s idle upstream keep-alive
   }).default({}),
+  /**
+   * HTTP/1.1 pipelining: requests in flight per connection (body-less GET/HEAD/OPTIONS only,
+   * answered in order). Default 1 = off; only for upstreams known to frame every response right.
+   */
+  pipelining: z.number().int().min(1).max(64).default(1),
   /** Host header sent upstream: "preserve" (client's), "target" (target's host:port), or a literal. */
   host: z.string().min(1).default('target'),
   /** Prefix added in front of the (possibly stripped) path. */
@@ -142,7 +147,10 @@ export const upstreamSchema = z.strictObject({
   /** Egress: attach a client-credentials token to every request to this upstream (node/s2s). */
   client_credentials: clientCredentialsSchema.optional(),
   protocol: upstreamProtocol, // h1 (default) | h2c | h2: http2-schema.ts
-}).superRefine(protocolMatchesTargets);
+}).superRefine((u, ctx) => {
+  protocolMatchesTargets(u, ctx);
+  if (u.pipelining > 1 && u.protocol !== 'h1') ctx.addIssue({ code: 'custom', path: ['pipelining'], message: `pipelining is HTTP/1.1 only; protocol ${u.protocol} multiplexes already (leave it at 1)` });
+});
 
 export const issuerSchema = z.strictObject({
   issuer: z.string().min(1),

@@ -6,8 +6,12 @@ import { declare, elsewhere, exact, MS, named, patterns, round, sample } from '.
 declare('portcullis_upstream_connections', 'gauge', 'Open connections to an upstream', ['upstream']);
 declare('portcullis_upstream_pending_requests', 'gauge', 'Requests waiting for a connection to an upstream', ['upstream']);
 declare('portcullis_upstream_ejections_total', 'counter', 'Targets ejected from an upstream after failures', ['upstream']);
+declare('portcullis_upstream_pipeline_requests_total', 'counter', 'Requests to an upstream, by what happened on a pipelined connection (upstreams.<name>.pipelining): written behind others (pipelined), retried once on another connection after theirs was lost (retried), response read and dropped because the client had gone or its deadline passed (discarded)', ['upstream', 'event']);
 named('upstream.', '_', 'upstream', {
   connections: { family: 'portcullis_upstream_connections' }, pending: { family: 'portcullis_upstream_pending_requests' }, ejections: { family: 'portcullis_upstream_ejections_total' },
+  pipelined: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'pipelined' } },
+  pipeline_retried: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'retried' } },
+  pipeline_discarded: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'discarded' } },
 });
 
 // issuer readiness (node/instance.ts: `issuer.<name>_keys_ready`…), what /readyz waits for

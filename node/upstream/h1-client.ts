@@ -55,6 +55,18 @@ export interface UpstreamClient {
   close(): Promise<void>;
   /** Close every socket now; running transactions get H1_CLOSED. */
   destroy(): void;
+  /** Pipelining counters (H1Pool only). */
+  pipelineCounters?(): PipelineCounters;
+}
+
+/** What pipelining did on a pool (h1-pipelining.ts), counted since start. */
+export interface PipelineCounters {
+  /** Requests written behind others on a connection. */
+  pipelined: number;
+  /** Requests written behind one whose connection was lost, retried once on another connection. */
+  retried: number;
+  /** Responses read and dropped: their client had gone, or their deadline passed. */
+  discarded: number;
 }
 
 export interface H1PoolOptions {
@@ -67,6 +79,8 @@ export interface H1PoolOptions {
   headersTimeoutMs: number;
   /** Max gap between response body chunks (or request-body progress while the upstream stops reading), ms. */
   bodyTimeoutMs: number;
+  /** Requests in flight per connection (HTTP/1.1 pipelining of body-less GET/HEAD/OPTIONS); default 1 = off. */
+  pipelining?: number;
   /** Response head (and trailers) size limit; default 64 KiB. */
   maxHeaderBytes?: number;
   tls?: { rejectUnauthorized?: boolean; servername?: string };

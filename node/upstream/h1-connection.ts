@@ -1,11 +1,14 @@
-// One upstream socket (net or tls), its parser (h1-parser.ts) and the transaction on it: feeds
-// response bytes to the parser, decides keep-alive, fails or retries the transaction. Writing
-// the request (head, inline or streamed body) is h1-request-writer.ts. The pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
+// One upstream socket (net or tls), its parser (h1-parser.ts) and the transactions on it: the one
+// whose response is being read (`tx`) and, with pipelining, the ones written after it (`queue`,
+// answered in order). Feeds response bytes to the parser, decides keep-alive, fails or retries
+// transactions. Writing the request (head, inline or streamed body) is h1-request-writer.ts. The
+// pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import { failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
@@ -22,7 +25,7 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
 
 /** What a connection and a transaction need from the pool that owns them (h1-pool.ts). */
-export interface ConnectionOwner extends TransactionOwner {
+export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
   readonly origin: H1Origin;
   readonly maxHeaderBytes: number;
   readonly keepAliveMs: number;
@@ -31,16 +34,19 @@ export interface ConnectionOwner extends TransactionOwner {
   release(c: H1Connection): void;
   /** A socket is gone. */
   removed(c: H1Connection, wasIdle: boolean): void;
-  /** Retry `tx` first, on a fresh connection. */
-  requeueFirst(tx: H1Transaction): void;
-  /** Deliver an error (on a later tick; see h1-pool.ts). */
-  report(tx: H1Transaction, err: H1Error): void;
+  /** A connection has room for queued pipelineable transactions (connected, or one of several answered). */
+  roomFreed(c: H1Connection): void;
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
 export class H1Connection implements H1ParserSink, RequestWriterConn {
   state = S_CONNECTING;
+  /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
+  /** Pipelined transactions written after `tx`, in order; never non-empty while `tx` is null. */
+  queue: H1Transaction[] = [];
+  /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
+  corked = false;
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   readonly connectStart = Date.now();
@@ -80,7 +86,23 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     s.on('drain', () => onDrain(this));
   }
 
-  /** Take a transaction: write it now, or when connected. */
+  /** Transactions written and not yet answered (or abandoned and still to be read). */
+  inFlight(): number {
+    return this.tx === null ? 0 : 1 + this.queue.length;
+  }
+
+  /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
+  add(tx: H1Transaction): void {
+    this.pool.counters.pipelined++;
+    tx.wasPipelined = true;
+    tx.conn = this;
+    tx.gotBytes = false;
+    tx.responseStarted = false;
+    this.queue.push(tx);
+    writeRequest(this, tx);
+  }
+
+  /** Take a transaction on an empty connection: write it now, or when connected. */
   start(tx: H1Transaction): void {
     this.tx = tx;
     tx.conn = this;
@@ -98,8 +120,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     if (this.state !== S_CONNECTING) return;
     this.state = S_BUSY;
     const tx = this.tx;
-    if (tx !== null) writeRequest(this, tx);
-    else this.pool.release(this); // its transaction was aborted while connecting
+    if (tx !== null) {
+      writeRequest(this, tx);
+      this.pool.roomFreed(this); // with pipelining, requests queued while connecting follow it
+    } else {
+      this.pool.release(this); // its transaction was aborted while connecting
+    }
   }
 
   // ---- response --------------------------------------------------------------
@@ -120,13 +146,22 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   }
 
   private process(tx: H1Transaction, chunk: Buffer, off: number): void {
-    const r = this.parser.execute(chunk, off);
-    if (this.tx !== tx) return; // aborted, failed or a handler threw during a callback
-    if (r < 0) {
-      this.fail(tx, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
-    } else if (this.parser.state === P_DONE) {
-      this.complete(tx, r === chunk.length);
-    } else {
+    for (;;) {
+      const r = this.parser.execute(chunk, off);
+      if (this.tx !== tx) return; // aborted, failed or a handler threw during a callback
+      if (r < 0) {
+        this.fail(tx, 'H1_PROTOCOL', `invalid upstream response: ${this.parser.error}`, null);
+        return;
+      }
+      if (this.parser.state === P_DONE) {
+        // With pipelining the bytes after this response are the next transaction's response.
+        const next = this.complete(tx, r === chunk.length);
+        if (next === null || r === chunk.length) return;
+        next.gotBytes = true;
+        tx = next;
+        off = r;
+        continue;
+      }
       if (r < chunk.length) {
         // The handler paused mid-chunk: keep the rest until resume() — a copy, as the chunk
         // may be the shared read buffer (READ_BUFFER) that the next read overwrites.
@@ -134,10 +169,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
         this.heldOff = 0;
       }
       if (tx.responseStarted) this.readEnd(tx);
+      return;
     }
   }
 
   private readEnd(tx: H1Transaction): void {
+    if (tx.discard) return;
     try {
       tx.handler.onReadEnd?.();
     } catch (err) {
@@ -145,12 +182,12 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     }
   }
 
-  pauseReading(): void {
-    if (this.state === S_BUSY) this.socket.pause();
+  pauseReading(tx: H1Transaction): void {
+    if (this.state === S_BUSY && this.tx === tx) this.socket.pause();
   }
 
-  resumeReading(): void {
-    if (this.state !== S_BUSY) return;
+  resumeReading(tx: H1Transaction): void {
+    if (this.state !== S_BUSY || this.tx !== tx) return;
     if (this.held !== null) process.nextTick(this.processHeldBound);
     else this.socket.resume();
   }
@@ -168,6 +205,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     const tx = this.tx!;
     tx.responseStarted = true;
     tx.activity = true;
+    if (tx.discard) return true;
     try {
       tx.handler.onResponseStart(status, statusText, headers, contentLength);
     } catch (err) {
@@ -180,6 +218,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   onBody(chunk: Buffer): boolean {
     const tx = this.tx!;
     tx.activity = true;
+    if (tx.discard) return true;
     try {
       tx.handler.onResponseData(chunk);
     } catch (err) {
@@ -189,10 +228,16 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     return this.tx === tx && !tx.paused;
   }
 
-  private complete(tx: H1Transaction, noExtraBytes: boolean): void {
+  /**
+   * `tx`'s response is complete. Returns the next pipelined transaction, now the one read (its
+   * response may follow in the same chunk), or null when none follows on this socket.
+   */
+  private complete(tx: H1Transaction, noExtraBytes: boolean): H1Transaction | null {
     const p = this.parser;
-    // Reusable only after a clean transaction: keep-alive, no stray bytes, request body fully sent.
-    let reusable = noExtraBytes && p.keepAlive && this.body === null;
+    const followers = this.queue.length > 0;
+    // Reusable only after a clean transaction: keep-alive, no stray bytes (unless a pipelined
+    // response follows), request body fully sent.
+    let reusable = (noExtraBytes || followers) && p.keepAlive && this.body === null;
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;
@@ -206,18 +251,52 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.conn = null;
     tx.done = true;
     this.served++;
-    try {
-      tx.handler.onResponseEnd();
-    } catch {
-      reusable = false;
+    if (!tx.discard) {
+      try {
+        tx.handler.onResponseEnd();
+      } catch {
+        reusable = false;
+      }
     }
     if (!reusable || this.state !== S_BUSY) {
+      this.failOverQueue(); // the ones written behind it go to another connection, or get an error
       this.destroy();
-      return;
+      return null;
     }
-    // Paused by the handler, or still paused from a held chunk: an idle socket must flow (to see 'end').
+    // Paused by the handler, or still paused from a held chunk: the socket must flow (to see
+    // 'end' when idle, or the next pipelined response).
     if (this.socket.isPaused()) this.socket.resume();
-    this.pool.release(this);
+    const next = this.queue.shift();
+    if (next === undefined) {
+      this.pool.release(this);
+      return null;
+    }
+    this.tx = next;
+    this.parser.reset(next.req.method === 'HEAD');
+    if (next.paused) this.socket.pause();
+    this.pool.roomFreed(this);
+    return this.tx === next ? next : null;
+  }
+
+  /** Drop the transactions written behind the one being read (this socket is going away): h1-pipeline-failover.ts. */
+  failOverQueue(): void {
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.queue = [];
+    failOver(q, this.pool);
+  }
+
+  /**
+   * Stop delivering to `tx` (aborted, or timed out behind others): its response is still read
+   * and thrown away so the ones behind it stay in step.
+   */
+  discardTx(tx: H1Transaction): void {
+    if (!tx.discard) this.pool.counters.discarded++;
+    tx.discard = true;
+    if (tx.paused) {
+      tx.paused = false;
+      if (this.tx === tx) this.resumeReading(tx);
+    }
   }
 
   private handlerThrew(tx: H1Transaction, err: unknown): void {
@@ -252,9 +331,15 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   fail(tx: H1Transaction, code: string, message: string, cause: unknown): void {
     if (this.tx !== tx) return;
     detachBody(this);
+    this.failOverQueue(); // before tx: a retried tx goes in front of them
     this.tx = null;
     this.held = null;
     tx.conn = null;
+    if (tx.discard) {
+      tx.done = true;
+      this.destroy();
+      return;
+    }
     // Once on a fresh socket when it cannot duplicate anything (h1-client.ts retryOnFreshSocket).
     if (!this.pool.destroyed && retryOnFreshSocket(code, {
       gotBytes: tx.gotBytes, retried: tx.retried, requestSent: tx.requestSent,
@@ -263,6 +348,11 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
       tx.retried = true;
       tx.requestSent = false;
       tx.sentAt = 0;
+      if (tx.wasPipelined) {
+        // written behind another, now failed ahead of the rest: it retries alone, as those behind it do
+        tx.pipelineable = false;
+        this.pool.counters.retried++;
+      }
       this.pool.requeueFirst(tx);
       this.destroy();
       return;
@@ -284,6 +374,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
       this.tx = null;
       tx.conn = null;
     }
+    this.failOverQueue(); // empty on every path above; a safety net so none is left waiting
     this.pool.removed(this, wasIdle);
   }
 }

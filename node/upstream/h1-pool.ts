@@ -1,12 +1,14 @@
 // Keep-alive pool for one origin: its sockets (h1-connection.ts), the FIFO queue of transactions
 // waiting for one, and one coarse timer for every timeout. Lean on purpose: no per-request closures
 // or timers, one write for a request head. Every error reaches a handler through report(), on a
-// later tick, so no callback re-enters the caller of request().
+// later tick, so no callback re-enters the caller of request(). With `pipelining` > 1, body-less
+// GET/HEAD/OPTIONS share connections (h1-pipelining.ts).
 import net from 'node:net';
 import { requestHead } from './h1-request-head.js';
-import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
+import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type PipelineCounters, type UpstreamClient } from './h1-client.js';
 import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
 import { H1Transaction } from './h1-transaction.js';
+import { hasRoom, isPipelineable, leastLoaded, TurnCoalescer } from './h1-pipelining.js';
 
 /** Keep-alive pool for one origin (http://host:port or https://host:port). */
 export class H1Pool implements UpstreamClient, ConnectionOwner {
@@ -14,6 +16,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   /** @internal */ readonly maxHeaderBytes: number;
   /** @internal */ readonly keepAliveMs: number;
   /** @internal */ destroyed = false;
+  /** @internal */ readonly counters: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0 };
   private readonly opts: H1PoolOptions;
   private readonly conns: H1Connection[] = [];
   private readonly idle: H1Connection[] = [];
@@ -27,6 +30,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   private timer: NodeJS.Timeout | null = null;
   private readonly tickMs: number;
   private readonly tickBound = (): void => this.tick();
+  /** Max requests in flight per connection; 1 = no pipelining. */
+  private readonly pipelining: number;
+  private readonly coalescer: TurnCoalescer | null;
 
   constructor(origin: string, opts: H1PoolOptions) {
     const u = new URL(origin);
@@ -44,6 +50,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     this.opts = opts;
     this.maxHeaderBytes = opts.maxHeaderBytes ?? 64 * 1024;
     this.keepAliveMs = opts.keepAliveMs;
+    this.pipelining = opts.pipelining ?? 1;
+    if (!(Number.isInteger(this.pipelining) && this.pipelining >= 1)) throw new Error('pipelining must be an integer ≥ 1');
+    this.coalescer = this.pipelining > 1 ? new TurnCoalescer() : null;
     // Coarse enough to cost nothing, fine enough for small test timeouts.
     const shortest = Math.min(opts.connectTimeoutMs, opts.headersTimeoutMs, opts.bodyTimeoutMs, opts.keepAliveMs);
     this.tickMs = Math.max(20, Math.min(250, Math.floor(shortest / 8)));
@@ -64,6 +73,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       this.report(tx, h1Error('H1_REQUEST_HEAD', (err as Error).message, false));
       return tx;
     }
+    tx.pipelineable = this.coalescer !== null && isPipelineable(req);
     this.dispatch(tx);
     return tx;
   }
@@ -76,6 +86,16 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       return;
     }
     this.ensureTimer();
+    const co = this.coalescer;
+    if (co !== null && tx.pipelineable) {
+      // Behind the requests written this turn first: they leave in the same write.
+      const b = co.batch;
+      if (b !== null && hasRoom(b, this.pipelining)) {
+        co.cork(b);
+        b.add(tx);
+        return;
+      }
+    }
     const idle = this.idle;
     while (idle.length > 0) {
       const c = idle.pop()!;
@@ -83,18 +103,57 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
         c.destroy();
         continue;
       }
+      if (co !== null) co.cork(c);
       c.start(tx);
       return;
     }
-    if (this.conns.length < this.opts.connections) this.connect(tx);
-    else this.enqueue(tx);
+    if (this.conns.length < this.opts.connections) {
+      this.connect(tx);
+      return;
+    }
+    if (co !== null && tx.pipelineable) {
+      const c = leastLoaded(this.conns, this.pipelining);
+      if (c !== null) {
+        co.cork(c);
+        c.add(tx);
+        return;
+      }
+    }
+    this.enqueue(tx);
+  }
+
+  /** @internal A connection has room (just connected, took a queued request, or answered one of several): queued pipelineable requests go behind. */
+  roomFreed(c: H1Connection): void {
+    const co = this.coalescer;
+    if (co === null || this.pendingCount === 0 || this.destroyed) return;
+    while (hasRoom(c, this.pipelining)) {
+      const tx = this.peek();
+      if (tx === null || !tx.pipelineable) return; // FIFO: a request with a body waits for an empty connection
+      this.dequeue();
+      co.cork(c);
+      c.add(tx);
+    }
+  }
+
+  /** The next queued transaction, left in the queue. */
+  private peek(): H1Transaction | null {
+    const q = this.pending;
+    for (let i = this.pendingHead; i < q.length; i++) {
+      const tx = q[i];
+      if (tx !== null && tx !== undefined && tx.queued) return tx;
+    }
+    return null;
+  }
+
+  pipelineCounters(): PipelineCounters {
+    return this.counters;
   }
 
   stats(): { connected: number; free: number; pending: number; running: number } {
     let connected = 0, running = 0;
     for (const c of this.conns) {
       if (c.state !== S_CONNECTING) connected++;
-      if (c.tx !== null) running++;
+      running += c.inFlight();
     }
     return { connected, free: this.idle.length, pending: this.pendingCount, running };
   }
@@ -119,13 +178,19 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       this.report(tx, err(tx));
     }
     for (const c of this.conns.slice()) {
+      const q = c.queue;
+      c.queue = [];
+      for (const f of q) {
+        f.conn = null;
+        if (!f.discard) this.report(f, err(f));
+      }
       const tx = c.tx;
       if (tx !== null) {
         c.tx = null;
         tx.conn = null;
         tx.done = true;
         c.destroy();
-        this.report(tx, err(tx));
+        if (!tx.discard) this.report(tx, err(tx));
       } else {
         c.destroy();
       }
@@ -179,7 +244,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     if (!this.destroyed) {
       const next = this.dequeue();
       if (next !== null) {
+        if (this.coalescer !== null) this.coalescer.cork(c);
         c.start(next);
+        this.roomFreed(c); // queued pipelineable ones go behind it in the same write
         return;
       }
     }
@@ -215,6 +282,11 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       this.pendingCount--;
     }
     const c = tx.conn;
+    if (c !== null && c.queue.length > 0) {
+      // Others are in flight on this pipelined socket: read this response and throw it away.
+      c.discardTx(tx);
+      return;
+    }
     if (c !== null) {
       tx.conn = null;
       c.tx = null;
@@ -287,6 +359,14 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
           tx.lastActivity = now; // a paused transaction waits for its consumer, not for the upstream
         } else if (now - tx.lastActivity >= o.bodyTimeoutMs) {
           c.fail(tx, 'H1_BODY_TIMEOUT', `no response body bytes for ${o.bodyTimeoutMs} ms`, null);
+        }
+        // Pipelined behind it: each keeps its own deadline from its write (head-of-line waiting
+        // counts). Timed out, it gets its 504 now; its response is still read when it comes.
+        for (const f of c.queue) {
+          if (!f.discard && f.sentAt > 0 && now - f.sentAt >= f.headersTimeoutMs) {
+            c.discardTx(f);
+            this.report(f, h1Error('H1_HEADERS_TIMEOUT', `no response head within ${f.headersTimeoutMs} ms (pipelined)`, true));
+          }
         }
       }
     }

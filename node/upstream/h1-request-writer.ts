@@ -52,7 +52,7 @@ export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
     // data, e.g. malformed framing from the client, never reaches the upstream.
     streamBody(c, tx, body, cl);
   }
-  if (tx.paused) s.pause();
+  if (tx.paused && c.tx === tx) s.pause(); // a pipelined one behind it must not stop the reading of the one ahead
 }
 
 function streamBody(c: RequestWriterConn, tx: H1Transaction, body: Readable, cl: number): void {

@@ -20,6 +20,15 @@ export class H1Transaction implements H1Control {
   gotBytes = false;
   responseStarted = false;
   retried = false;
+  /** May share a connection with others in flight (h1-pipelining.ts): a body-less GET/HEAD/OPTIONS on a pool with pipelining > 1. */
+  pipelineable = false;
+  /**
+   * Abandoned (aborted, or timed out) while other transactions were in flight on its pipelined
+   * connection: its response is still read, to keep the connection in step, and thrown away.
+   */
+  discard = false;
+  /** Was written behind another on a connection (counted once in `pipelined`). */
+  wasPipelined = false;
   /** Activity since the last timer tick (body bytes in, or request-body progress). */
   activity = false;
   queuedAt = 0;
@@ -38,7 +47,7 @@ export class H1Transaction implements H1Control {
   pause(): void {
     if (this.done || this.paused) return;
     this.paused = true;
-    this.conn?.pauseReading();
+    this.conn?.pauseReading(this);
   }
 
   resume(): void {
@@ -46,7 +55,7 @@ export class H1Transaction implements H1Control {
     this.paused = false;
     if (this.done) return;
     this.activity = true;
-    this.conn?.resumeReading();
+    this.conn?.resumeReading(this);
   }
 
   abort(): void {

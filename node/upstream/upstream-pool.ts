@@ -1,7 +1,7 @@
 // One upstream: an H1Pool (our HTTP/1.1 client, see h1-pool.ts) per target, round-robin selection and passive
 // ejection of targets after consecutive connect failures (Envoy's outlier detection,
 // simplified). When every target is ejected we still try them (panic mode).
-import type { H1PoolOptions, UpstreamClient } from './h1-client.js';
+import type { H1PoolOptions, PipelineCounters, UpstreamClient } from './h1-client.js';
 import { H1Pool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
 import { UndiciClient } from './undici-client.js';
@@ -45,6 +45,7 @@ export class UpstreamPool {
         connectTimeoutMs: config.timeouts.connect_ms,
         headersTimeoutMs: config.timeouts.response_ms,
         bodyTimeoutMs: config.timeouts.idle_body_ms,
+        pipelining: config.pipelining,
       };
       return {
         origin,
@@ -97,6 +98,19 @@ export class UpstreamPool {
       running += s.running;
     }
     return { connected, pending, running };
+  }
+
+  /** Pipelining counters over the targets (zero unless `pipelining` > 1). */
+  pipelineCounters(): PipelineCounters {
+    const out: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0 };
+    for (const t of this.targets) {
+      const c = t.pool.pipelineCounters?.();
+      if (c === undefined) continue;
+      out.pipelined += c.pipelined;
+      out.retried += c.retried;
+      out.discarded += c.discarded;
+    }
+    return out;
   }
 
   async close(): Promise<void> {

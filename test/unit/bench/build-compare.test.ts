@@ -1,7 +1,7 @@
 // build-compare: the baseline build is required and named, runs only when asked for, and its
 // per-round CPU difference and ratios fold as the other side-by-side scenarios do.
 import { describe, expect, it } from 'vitest';
-import { baselineCli, pairedCpuDiff, roundsTable, summarisePhase, withXffMode } from '../../../bench/build-compare.bench.js';
+import { baselineCli, pairedCpuDiff, roundsTable, summarisePhase, withPipelining, withXffMode } from '../../../bench/build-compare.bench.js';
 import { resolveScenarios } from '../../../bench/run.js';
 import type { LoadResult } from '../../../bench/stats.js';
 
@@ -19,6 +19,14 @@ describe('build-compare scenario', () => {
     expect(withXffMode(yaml, 'off')).toBe('server:\n  listen: { host: 127.0.0.1, port: 0 }\n  workers: 1\n  forwarded: { x_forwarded_for: off }\nadmin:\n');
     expect(withXffMode(yaml, 'keep')).toContain('  trust_forwarded: true\n  forwarded: { x_forwarded_for: keep }\n');
     expect(() => withXffMode(yaml, 'of')).toThrow(/PORTCULLIS_BENCH_XFF: append, keep or off/);
+  });
+
+  it('PORTCULLIS_BENCH_PIPELINING sets this build\'s upstream pipelining in the bench config; unset leaves it; a bad value is refused', () => {
+    const yaml = 'upstreams:\n  app:\n    targets: ["http://127.0.0.1:1"]\nroutes:\n';
+    expect(withPipelining(yaml, undefined)).toBe(yaml);
+    expect(withPipelining(yaml, '8')).toBe('upstreams:\n  app:\n    targets: ["http://127.0.0.1:1"]\n    pipelining: 8\nroutes:\n');
+    expect(() => withPipelining(yaml, '0')).toThrow(/PORTCULLIS_BENCH_PIPELINING: an integer 1–64/);
+    expect(() => withPipelining(yaml, '65')).toThrow(/PORTCULLIS_BENCH_PIPELINING/);
   });
 
   it('refuses to run without a built baseline, naming the variable', () => {

@@ -137,6 +137,23 @@ describe('config: schema errors', () => {
     expect(dflt.ok && dflt.config.server.forwarded.x_forwarded_for).toBe('append');
   });
 
+  it('upstream pipelining: default 1 (off), 1–64, HTTP/1.1 upstreams only — each error with its path', () => {
+    const dflt = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES });
+    expect(dflt.ok && dflt.config.upstreams.a!.pipelining).toBe(1);
+    const on = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'], pipelining: 8 } }, routes: ROUTES });
+    expect(on.ok && on.config.upstreams.a!.pipelining).toBe(8);
+    const bad = errors(validateConfig({ upstreams: {
+      a: { targets: ['http://127.0.0.1:1'], pipelining: 0 },
+      b: { targets: ['http://127.0.0.1:1'], pipelining: 65 },
+      c: { targets: ['http://127.0.0.1:1'], pipelining: 4, protocol: 'h2c' },
+    }, routes: ROUTES }));
+    expect(bad).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^upstreams\.a\.pipelining: /),
+      expect.stringMatching(/^upstreams\.b\.pipelining: /),
+      expect.stringMatching(/^upstreams\.c\.pipelining: pipelining is HTTP\/1\.1 only/),
+    ]));
+  });
+
   it('missing required sections are named', () => {
     expect(errors(validateConfig({}))).toEqual(['upstreams: required (expected object)', 'routes: required (expected array)']);
     expect(errors(parseConfigText(''))).toEqual(['upstreams: required (expected object)', 'routes: required (expected array)']);

@@ -1,0 +1,70 @@
+// Upstream HTTP/1.1 pipelining (opt-in per upstream, `upstreams.<name>.pipelining`): which
+// requests may share a connection with others in flight, which connection has room, and the
+// end-of-turn flush that sends every request written to one connection in one event-loop turn
+// in ONE write (socket cork → writev). The in-order response bookkeeping is h1-connection.ts.
+import type { H1Request } from './h1-client.js';
+import { S_BUSY, type H1Connection } from './h1-connection.js';
+
+/**
+ * Only safe methods without a body are pipelined (RFC 9112 §9.3.2): if the connection dies with
+ * them in flight they are retried once elsewhere, which is harmless only for these; a request
+ * with a body would also hold the connection for its upload.
+ */
+export function isPipelineable(req: H1Request): boolean {
+  if (req.body !== null) return false;
+  const m = req.method;
+  return m === 'GET' || m === 'HEAD' || m === 'OPTIONS';
+}
+
+/** True when `c` can take another pipelined request: connected, carrying only pipelineable ones, fewer than `max` in flight. */
+export function hasRoom(c: H1Connection, max: number): boolean {
+  const head = c.tx;
+  return c.state === S_BUSY && head !== null && head.pipelineable && c.body === null && c.queue.length + 1 < max && !c.socket.destroyed;
+}
+
+/** The connection with room and the fewest requests in flight, or null. */
+export function leastLoaded(conns: readonly H1Connection[], max: number): H1Connection | null {
+  let best: H1Connection | null = null;
+  for (const c of conns) {
+    if (hasRoom(c, max) && (best === null || c.queue.length < best.queue.length)) best = c;
+  }
+  return best;
+}
+
+/**
+ * Corks each connection at its first write in a turn and uncorks them all in one setImmediate
+ * (after the I/O callbacks of the turn): requests that became ready in the same turn go out in
+ * one writev per connection. `batch` is the connection written last in this turn, the first
+ * choice for the next pipelineable request, so a turn's requests gather on few connections.
+ */
+export class TurnCoalescer {
+  batch: H1Connection | null = null;
+  private corked: H1Connection[] = [];
+  private scheduled = false;
+  private readonly flushBound = (): void => this.flush();
+
+  /** Call before writing a request to `c` (pipelining pools only). */
+  cork(c: H1Connection): void {
+    this.batch = c;
+    if (c.corked) return;
+    c.corked = true;
+    c.socket.cork();
+    this.corked.push(c);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    this.batch = null;
+    const cs = this.corked;
+    if (cs.length === 0) return;
+    this.corked = [];
+    for (const c of cs) {
+      c.corked = false;
+      if (!c.socket.destroyed) c.socket.uncork();
+    }
+  }
+}
