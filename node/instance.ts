@@ -18,7 +18,7 @@ import type { CompiledRoute } from './pipeline/context.js';
 import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { EventEndpoints } from './events/index.js';
-import { UpstreamPool } from './upstream/upstream-pool.js';
+import { addUpstreamStats, UpstreamPool } from './upstream/upstream-pool.js';
 import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
@@ -211,18 +211,7 @@ export class ProxyInstance {
 
   private componentStats(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, up] of this.snapshot.upstreams) {
-      const c = up.connections();
-      out[`upstream.${name}_connections`] = c.connected;
-      out[`upstream.${name}_pending`] = c.pending;
-      out[`upstream.${name}_ejections`] = up.stats.ejections;
-      if (up.config.pipelining > 1) {
-        const p = up.pipelineCounters();
-        out[`upstream.${name}_pipelined`] = p.pipelined;
-        out[`upstream.${name}_pipeline_retried`] = p.retried;
-        out[`upstream.${name}_pipeline_discarded`] = p.discarded;
-      }
-    }
+    addUpstreamStats(out, this.snapshot.upstreams);
     for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
     // per issuer, what /readyz waits for: its keys, and its introspection endpoint when it has one
     for (const [name, r] of Object.entries(this.auth.readiness())) {

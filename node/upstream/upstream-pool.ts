@@ -121,3 +121,19 @@ export class UpstreamPool {
     for (const t of this.targets) t.pool.destroy();
   }
 }
+
+/** Component values of every upstream for /metrics (`upstream.<name>_connections`, `_pending`, `_ejections`, and the pipelining counters where it is on). */
+export function addUpstreamStats(out: Record<string, number>, upstreams: ReadonlyMap<string, UpstreamPool>): void {
+  for (const [name, up] of upstreams) {
+    const c = up.connections();
+    out[`upstream.${name}_connections`] = c.connected;
+    out[`upstream.${name}_pending`] = c.pending;
+    out[`upstream.${name}_ejections`] = up.stats.ejections;
+    if (up.config.pipelining > 1) {
+      const p = up.pipelineCounters();
+      out[`upstream.${name}_pipelined`] = p.pipelined;
+      out[`upstream.${name}_pipeline_retried`] = p.retried;
+      out[`upstream.${name}_pipeline_discarded`] = p.discarded;
+    }
+  }
+}
