@@ -11,8 +11,9 @@ import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
 import { ALGS, envName, ms, port } from './schema-common.js';
 import { dpopSchema } from './dpop-schema.js';
+import { clusterSchema } from './cluster-schema.js';
 
-export { logSchema, dpopSchema };
+export { logSchema, dpopSchema, clusterSchema };
 
 
 const listen = (host: string, p: number) =>
@@ -278,87 +279,6 @@ export const internalTokensSchema = z.strictObject({
   /** Where signing runs: one worker thread (default, batched) or inline on the event loop. */
   signing: z.enum(['worker', 'inline']).default('worker'),
 });
-
-export const clusterSchema = z.strictObject({
-  nats: z.strictObject({
-    servers: z.array(z.string().min(1)).min(1),
-    user: z.string().optional(),
-    password_env: envName.optional(),
-    token_env: envName.optional(),
-    creds_file: z.string().optional(),
-    /** true = TLS with the system CAs; or CA / client certificate files. */
-    tls: z.union([z.boolean(), z.strictObject({ ca_file: z.string().min(1).optional(), cert_file: z.string().min(1).optional(), key_file: z.string().min(1).optional() })]).default(false),
-    /** Reply-subject prefix (default _INBOX): one per NATS user, so subscribe permissions keep users out of each other's replies. */
-    inbox_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'subject tokens of letters, digits, _ and -').optional(),
-  }).optional(),
-  subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('portcullis'),
-  /** Bus lost longer than this → requests on auth routes get 503; unset = keep serving on local state. */
-  fail_closed_after_ms: z.number().int().min(0).optional(),
-  /** Member id on the bus; default hostname-pid-random. */
-  member_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
-  /** How long start waits for the bus before serving from a revocation snapshot (without one: 503 until the first replay), ms. */
-  start_timeout_ms: z.number().int().min(0).default(2_000), // 2 s
-  /** Authentication of bus messages between members over NATS (cluster/protocol/bus-auth.ts); node:cluster IPC needs none. */
-  auth: z.strictObject({
-    /** hmac: every message carries an HMAC-SHA256 with the shared key; none: unauthenticated (explicit opt-out). */
-    mode: z.enum(['hmac', 'none']).default('hmac'),
-    /** Env var / file with the shared key (≥ 32 bytes), the same on every member and for `portcullis revoke`. */
-    key_env: envName.optional(),
-    key_file: z.string().min(1).optional(),
-    /** The key being rotated out: still accepted, never used to sign. */
-    previous_key_env: envName.optional(),
-    previous_key_file: z.string().min(1).optional(),
-    /** Live messages signed further than this from now are refused as stale (replays, clock skew), ms. */
-    max_age_ms: z.number().int().min(1_000).max(600_000).default(30_000), // 30 s
-  }).default({}),
-  revocation: z.strictObject({
-    /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age). */
-    max_token_lifetime_s: z.number().int().min(60).default(86_400), // 24 h
-    /** JetStream stream replicas; auto = min(3, servers in the NATS cluster). */
-    replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
-    /** Longest a replay or catch-up may block requests before serving degraded (never before the first replay), ms. */
-    catch_up_timeout_ms: z.number().int().min(0).default(10_000), // 10 s
-    /** Bound of the revocation store, entries: new revocations beyond it are refused (admin 507); one arriving from the bus closes the gate until it expires. */
-    max_entries: z.number().int().min(1).default(100_000),
-    /** Bound of the revocation store by its own estimate of its heap (~700 B + the strings per entry), bytes. */
-    max_bytes: z.number().int().min(1024 * 1024).default(128 * 1024 * 1024), // 128 MiB
-    /** Persist the store here (0600, atomic rename) so a restart while the bus is down can serve from it. */
-    snapshot_file: z.string().min(1).optional(),
-    /** A snapshot whose state was last caught up longer ago than this is not served from, s. */
-    snapshot_max_age_s: z.number().int().min(1).default(300), // 5 min
-    /** Shortest interval between two snapshot writes, ms. */
-    snapshot_interval_ms: z.number().int().min(0).default(1_000), // 1 s
-  }).default({}),
-  /** Where this instance's policy (node/config/policy-split.ts) comes from (cluster/policy). */
-  policy: z.strictObject({
-    /** file: this config file's own policy (reloaded from the file); cluster: the versions pushed to the bus (`portcullis policy push`). */
-    source: z.enum(['file', 'cluster']).default('file'),
-    /** The last applied cluster version is persisted here (0600, atomic rename): a restart while NATS is down starts from it. */
-    state_file: z.string().min(1).optional(),
-    /** Versions kept in the KV bucket (`policy history`, `policy rollback`). */
-    history: z.number().int().min(1).max(64).default(16),
-    /** KV bucket replicas; auto = min(3, servers in the NATS cluster). */
-    replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
-    /** Every response this instance produces or forwards carries `X-Portcullis-Policy: <version> sha256:<12 hex>` (README: Cluster policy). Off: not a byte more. */
-    response_header: z.boolean().default(false),
-  }).default({}),
-}).superRefine((c, ctx) => {
-  if (c.policy.source === 'cluster' && c.nats === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['policy', 'source'], message: 'cluster needs cluster.nats (the policy versions live in a JetStream bucket); without NATS use source: file' });
-  }
-  const a = c.auth;
-  if (a.key_env !== undefined && a.key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'key_file'], message: 'give key_env or key_file, not both' });
-  if (a.previous_key_env !== undefined && a.previous_key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'previous_key_file'], message: 'give previous_key_env or previous_key_file, not both' });
-  const keyed = a.key_env !== undefined || a.key_file !== undefined;
-  if (a.mode === 'none' && (keyed || a.previous_key_env !== undefined || a.previous_key_file !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['auth', 'mode'], message: 'mode none uses no key: remove the key settings, or use mode hmac' });
-  } else if (a.mode === 'hmac' && !keyed && (c.nats !== undefined || a.previous_key_env !== undefined || a.previous_key_file !== undefined)) {
-    ctx.addIssue({
-      code: 'custom', path: ['auth', 'key_env'],
-      message: 'required with cluster.nats: a shared bus key (key_env or key_file, 32+ random bytes, the same on every member); mode: none opts out of bus authentication',
-    });
-  }
-}).default({});
 
 export const identitySchema = z.strictObject({
   /** Headers a client may never send; always stripped. Prefix match on "x-auth-". */
