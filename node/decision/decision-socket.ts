@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import type { CallParts, Endpoint } from './decision-call.js';
 import type { Dialect } from './original-request.js';
+import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 
 /** What the socket needs of the decision endpoints (DecisionEndpoints implements it). */
 export interface SocketEndpoints {
@@ -28,19 +29,7 @@ export interface DecisionSocketOptions {
   logger: Logger;
 }
 
-/** node/http/request-bytes' rule (visible ASCII, SP, HTAB), restated: importing node/http from here would close an import cycle. */
-function visibleAscii(s: string): boolean {
-  return Buffer.byteLength(s, 'utf8') === s.length && s.indexOf('\x7f') === -1;
-}
-
-let collected: string[] = [];
-let collectedBytes = 0;
-let collectedBad: string | null = null;
-function collect(k: string, v: string): void {
-  collected.push(k, v);
-  collectedBytes += k.length + v.length + 4;
-  if (collectedBad === null && !visibleAscii(v)) collectedBad = k;
-}
+const headersIn = new HeaderCollector();
 
 /** The socket path of this process: `<path>.<N>` for worker N when several workers run. */
 export function socketPath(path: string, workers: number | 'auto', workerIndex: string | undefined): string {
@@ -106,10 +95,8 @@ export class DecisionSocket {
     const path = req.getUrl();
     const query = req.getQuery() ?? '';
     const headers: string[] = [];
-    collected = headers;
-    collectedBytes = 0;
-    collectedBad = null;
-    req.forEach(collect);
+    headersIn.start(headers);
+    req.forEach(headersIn.collect);
     let hasBody = false;
     let badLength = false;
     for (let i = 0; i < headers.length; i += 2) {
@@ -121,9 +108,9 @@ export class DecisionSocket {
       this.endpoints.refuse(res, { ...call, hasBody: true }, 'none', proxyError(code, message, extra), this.label);
     };
     if (this.opts.draining()) return refuse('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 });
-    if (collectedBytes > limits.max_header_bytes) return refuse('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`);
+    if (headersIn.bytes > limits.max_header_bytes) return refuse('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`);
     if (path.length + query.length > limits.max_url_bytes) return refuse('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`);
-    if (collectedBad !== null) return refuse('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${collectedBad} has a byte outside visible ASCII, SP and HTAB`);
+    if (headersIn.bad !== null) return refuse('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${headersIn.bad} has a byte outside visible ASCII, SP and HTAB`);
     if (query !== '' && !visibleAscii(query)) return refuse('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)');
     if (badLength) return refuse('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Content-Length');
     const ep = this.endpoints.endpoint(path);

@@ -14,7 +14,7 @@ import { keepAccessLine } from './access-sampling.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
-import { visibleAscii } from './request-bytes.js';
+import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 import { writeError } from './respond.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
@@ -23,15 +23,7 @@ import { WsProxy } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
 
-let collected: string[] = [];
-let collectedBytes = 0;
-/** Name of the first header whose value fails visibleAscii(), else null. */
-let collectedBad: string | null = null;
-function collect(k: string, v: string): void {
-  collected.push(k, v);
-  collectedBytes += k.length + v.length + 4;
-  if (collectedBad === null && !visibleAscii(v)) collectedBad = k;
-}
+const headersIn = new HeaderCollector();
 
 /** Access-log `reason` of the proxy's own error answer: the code without its prefix, lower-case (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
 function errorReason(code: ErrorCode): string {
@@ -251,7 +243,7 @@ export class Listener implements RelayHost {
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
     // refused before it had a context: its trace (tracing on) starts and ends here
     const tracer = this.snapshot.tracer;
-    const tr = tracer === null ? null : tracer.start(collected);
+    const tr = tracer === null ? null : tracer.start(headersIn.headers);
     if (tr !== null) {
       tracer!.end(tr, {
         method: this.reqMethod, route, path: loggedRawPath(this.reqPath), status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start: this.reqStart, end, upstream: null,
@@ -282,16 +274,14 @@ export class Listener implements RelayHost {
     // Headers: one flat array, size counted as sent ("name: value\r\n"); the
     // module-level collector avoids a closure per request.
     const headers: string[] = [];
-    collected = headers;
-    collectedBytes = 0;
-    collectedBad = null;
-    req.forEach(collect);
-    const headerBytes = collectedBytes;
+    headersIn.start(headers);
+    req.forEach(headersIn.collect);
+    const headerBytes = headersIn.bytes;
 
     if (this.draining) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
     if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
     if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
-    if (collectedBad !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${collectedBad} has a byte outside visible ASCII, SP and HTAB`), '(none)', head);
+    if (headersIn.bad !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${headersIn.bad} has a byte outside visible ASCII, SP and HTAB`), '(none)', head);
     if (query !== '' && !visibleAscii(query)) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)'), '(none)', head);
 
     let hostHeader: string | null = null;

@@ -2,7 +2,7 @@
 // the same order and with the same answers: header bytes, URL length, visible ASCII, one Host
 // (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
 import { proxyError, type ProxyError } from '../errors.js';
-import { visibleAscii } from '../http/request-bytes.js';
+import { visibleAscii } from '../routing/request-bytes.js';
 import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { routingHost } from '../routing/host-normalize.js';
