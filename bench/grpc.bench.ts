@@ -12,7 +12,7 @@ import { h2TokenConfigYaml, optionalBaselineCli, startH2UpstreamProcess, startPo
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
-import { addedLatency, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
+import { addedLatency, cpuMedians, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
 import { median, roundOrder, type LoadSummary } from './stats.js';
 import { jwtRefusalProbes, startAuthServerProcess, tokenConfigEnv } from './token-targets.js';
 
@@ -47,18 +47,11 @@ export interface GrpcSummary {
   addedBefore?: { p50: number | null; p99: number | null };
 }
 
-function serverCpu(m: Rounds): Record<string, number | null> {
-  return Object.fromEntries(Object.entries(m).map(([k, rs]) => {
-    const xs = rs.map((r) => r.cpuUsPerReqOf.upstream).filter((x): x is number => x !== undefined);
-    return [k, xs.length === 0 ? null : median(xs)];
-  }));
-}
-
 /** Pure: medians, the paired ratio and the latency the proxy adds at the fixed rate. */
 export function summariseGrpc(closed: Rounds, fixed: Rounds): GrpcSummary {
   return {
     throughput: foldRounds(closed), fixedRate: foldRounds(fixed),
-    serverCpu: { throughput: serverCpu(closed), fixedRate: serverCpu(fixed) },
+    serverCpu: { throughput: cpuMedians(closed, 'upstream'), fixedRate: cpuMedians(fixed, 'upstream') },
     ratios: [
       ['portcullis / direct', rpsRatio(closed, 'portcullis', 'direct'), ratioBasis(closed, 'portcullis', 'direct')],
       ...(closed[GRPC_BEFORE] !== undefined ? [['portcullis / portcullis-before', rpsRatio(closed, 'portcullis', GRPC_BEFORE), ratioBasis(closed, 'portcullis', GRPC_BEFORE)] as RatioRow] : []),

@@ -12,7 +12,7 @@ import { h2RefusalsMissed, h2TokenConfigYaml, optionalBaselineCli, startH2Upstre
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
-import { addedLatency, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
+import { addedLatency, cpuMedians, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
 import { median, roundOrder, type LoadSummary } from './stats.js';
 import { adminStats, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenCounters } from './token-targets.js';
 
@@ -39,18 +39,11 @@ export interface H2Summary {
   added: Record<string, { p50: number | null; p99: number | null }>;
 }
 
-function upstreamCpu(m: Rounds): Record<string, number | null> {
-  return Object.fromEntries(Object.entries(m).map(([k, rs]) => {
-    const xs = rs.map((r) => r.cpuUsPerReqOf.upstream).filter((x): x is number => x !== undefined);
-    return [k, xs.length === 0 ? null : median(xs)];
-  }));
-}
-
 /** Pure: rounds folded into medians, the paired ratios and the latency each hop adds over direct. */
 export function summariseH2(closed: Rounds, fixed: Rounds): H2Summary {
   return {
     throughput: foldRounds(closed), fixedRate: foldRounds(fixed),
-    upstreamCpu: { throughput: upstreamCpu(closed), fixedRate: upstreamCpu(fixed) },
+    upstreamCpu: { throughput: cpuMedians(closed, 'upstream'), fixedRate: cpuMedians(fixed, 'upstream') },
     ratios: [...([['portcullis', 'haproxy'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const), ...(closed[BEFORE] !== undefined ? [['portcullis', BEFORE] as const, [BEFORE, 'haproxy'] as const] : []), ...(closed[NO_DEPRECATION] !== undefined ? [[NO_DEPRECATION, 'portcullis'] as const, [NO_DEPRECATION, 'haproxy'] as const] : [])]
       .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
     added: {

@@ -4,7 +4,7 @@ import { runFixedRate, runLoad, type FixedRateFlags, type FixedRateResult, type 
 import { parseHeapAlloc } from './heap-alloc-preload.js';
 import { watchForeignCpu, type ManagedProcess } from './processes.js';
 import { cell, markdownTable } from './results.js';
-import { pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
+import { median, pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
 
 /** One row of a side-by-side run: where to send load and what to send. */
 export interface LoadTarget {
@@ -202,4 +202,12 @@ export function ratioTable(rows: ReadonlyArray<RatioRow>, heading = 'ratio (rps,
 export function redactHeaders(headers: Record<string, string> | undefined, what: string): Record<string, string> | undefined {
   if (headers === undefined) return undefined;
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, k.toLowerCase() === 'authorization' ? `Bearer <${what}>` : v]));
+}
+
+/** Per target, the median over its rounds of one measured process's CPU µs per request (`proc`, e.g. "upstream"); null when never measured. */
+export function cpuMedians(m: Readonly<Record<string, ReadonlyArray<{ cpuUsPerReqOf: Readonly<Record<string, number>> }>>>, proc: string): Record<string, number | null> {
+  return Object.fromEntries(Object.entries(m).map(([k, rs]) => {
+    const xs = rs.map((r) => r.cpuUsPerReqOf[proc]).filter((x): x is number => x !== undefined);
+    return [k, xs.length === 0 ? null : median(xs)];
+  }));
 }
