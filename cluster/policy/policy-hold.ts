@@ -7,8 +7,8 @@
 export class PolicyHold {
   /** Since when the member's bus is connected while the policy connection is not. */
   private mismatchSince: number | null = null;
-  /** The revision found in the bucket that is not handled yet, and since when. */
-  private behind: { revision: number; since: number } | null = null;
+  /** The revision found in the bucket that is not handled yet, since when, and whether the wait ends at the catch-up timeout. */
+  private behind: { revision: number; since: number; bounded: boolean } | null = null;
   /** The last moment the active version was known to be the bucket's latest (the leader answered), epoch ms. */
   private confirmedAt = Date.now();
   /** Called when the hold may have started or ended (workers are told at once). */
@@ -24,9 +24,13 @@ export class PolicyHold {
     return cutOff;
   }
 
-  /** Hold until `revision` is handled (bounded by the catch-up timeout), counted from `since`. */
-  waitFor(revision: number, since = Date.now()): void {
-    this.behind = { revision, since };
+  /**
+   * Hold until `revision` is handled, counted from `since`: at most the catch-up timeout, or —
+   * `bounded` false, after a cut-off past fail_closed_after_ms — until it is (like revocations:
+   * past that limit a member answers 503 until it has caught up, however long that takes).
+   */
+  waitFor(revision: number, since = Date.now(), bounded = true): void {
+    this.behind = { revision, since, bounded };
     this.onChange?.();
   }
 
@@ -61,7 +65,7 @@ export class PolicyHold {
     if (probing && this.failClosedAfterMs !== null && now - this.confirmedAt > this.failClosedAfterMs) return true;
     const b = this.behind;
     if (b === null) return false;
-    if (now - b.since > this.catchUpTimeoutMs) return false;
+    if (b.bounded && now - b.since > this.catchUpTimeoutMs) return false;
     return b.revision > handled;
   }
 

@@ -253,10 +253,11 @@ export class PolicyWatcher {
    * auth routes wait until it is — decided before this turn ends, so no request slips between.
    */
   private leaderSaid(latest: StoredValue | null, wasIsolated: boolean, silentMs: number): void {
-    const cutOff = this.hold.leaderAnswered(silentMs) || wasIsolated;
+    const pastLimit = this.hold.leaderAnswered(silentMs);
     if (latest === null || latest.revision <= this.handledRevision) return;
-    if (cutOff) {
-      this.hold.waitFor(latest.revision);
+    if (pastLimit || wasIsolated) {
+      // cut off past fail_closed_after_ms: wait until applied, not only the catch-up timeout
+      this.hold.waitFor(latest.revision, Date.now(), !pastLimit);
       this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision, silent_ms: silentMs }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
     }
     if (this.pending !== null && this.pending.revision >= latest.revision) return;

@@ -40,6 +40,16 @@ describe('PolicyHold', () => {
     expect(h.holding(true, true, 6, true)).toBe(false);
   });
 
+  it('after a cut-off past fail_closed_after_ms the wait for the newer version has no timeout (503 until it is applied)', () => {
+    const h = new PolicyHold(3_000, 5_000);
+    h.waitFor(7, Date.now(), false);
+    vi.advanceTimersByTime(60_000);
+    h.leaderAnswered(250);
+    expect(h.holding(true, true, 6, true)).toBe(true);
+    h.handled(7);
+    expect(h.holding(true, true, 7, true)).toBe(false);
+  });
+
   it('the member bus back but the policy connection not: holds for the catch-up timeout', () => {
     const h = new PolicyHold(3_000, null);
     expect(h.holding(false, true, 1, true)).toBe(true);
