@@ -202,7 +202,7 @@ export class Supervisor {
   }
 
   private fork(slot: Slot): void {
-    const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index) });
+    const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index), PORTCULLIS_WORKER_COUNT: String(this.workers) }); // the count: verifier placement (node/jwt)
     slot.worker = w;
     slot.ready = false;
     slot.judging = false;

@@ -81,6 +81,10 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
     poolSize: config.verifier.pool_size,
     cacheEntries: config.verifier.cache_entries,
     cacheBytes: config.verifier.cache_bytes,
+    mode: config.verifier.mode,
+    inlineBudgetUs: config.verifier.inline_budget_us,
+    // proxy processes sharing the host's cores (serve --workers sets it in each worker)
+    processes: Number(opts.env.PORTCULLIS_WORKER_COUNT ?? 1) || 1,
     logger,
   });
   const introspection = new IntrospectionSet({ logger, env: opts.env, sharing: opts.sharing });

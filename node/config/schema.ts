@@ -310,6 +310,9 @@ export const configSchema = z.strictObject({
     pool_size: z.union([z.number().int().min(1), z.literal('auto')]).default('auto'),
     cache_entries: z.number().int().min(0).default(100_000),
     cache_bytes: z.number().int().min(0).default(80 * 1024 * 1024), // 80 MiB: room for cache_entries at ~613 B each (more for larger tokens)
+    // where signatures are checked: auto = measured at run time (README: Verifier placement), pool, inline
+    mode: z.enum(['auto', 'pool', 'inline']).default('auto'),
+    inline_budget_us: z.number().int().min(0).max(1_000_000).default(2000), // 2 ms of inline verification per event-loop turn (auto)
   }).default({}),
 });
 

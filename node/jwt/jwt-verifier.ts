@@ -1,19 +1,22 @@
 // The JWT authenticator the pipeline calls: cache lookup (synchronous on a hit),
 // issuer selection by exact `iss`, cheap pre-checks on the main thread, unknown-kid
-// refetch through the issuer's actor, then the authoritative check on the pool.
+// refetch through the issuer's actor, then the authoritative check inline or on the pool
+// (VerifyPlacement decides; both run verify.worker's verifyParsed).
 import { hash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { tokenFacts } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import { Interner } from './intern.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
-import type { KeySetSnapshot } from './jwk-set.js';
 import { TokenCache } from './token-cache.js';
-import { MAX_TOKEN_BYTES, parseCompact } from './token-parse.js';
+import { MAX_TOKEN_BYTES, parseCompact, type ParsedToken } from './token-parse.js';
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
-import type { FailCode, VerifyEngine } from './types.js';
-import { VerifierPool } from './verifier-pool.js';
+import type { FailCode, VerifyEngine, VerifyResult } from './types.js';
+import { VerifierPool, type PoolResult } from './verifier-pool.js';
+import { VerifyPlacement, type VerifierMode } from './verify-placement.js';
+import { verifyParsed } from './verify.worker.js';
 import { failOutcome, type VerifyOk, type VerifyOutcome } from './verify-outcome.js';
 
 export interface JwtVerifierOptions {
@@ -33,6 +36,12 @@ export interface JwtVerifierOptions {
   concurrentTasksPerWorker?: number;
   /** Largest batch sent to one worker, tokens; default 32. */
   maxBatch?: number;
+  /** Where signatures are checked (VerifyPlacement); default 'auto'. */
+  mode?: VerifierMode;
+  /** Inline verification per event-loop turn in auto mode, µs; default 2000 µs. */
+  inlineBudgetUs?: number;
+  /** Proxy processes on this host (serve --workers); default 1. */
+  processes?: number;
 }
 
 /** The actors of a new issuer set, built by prepareIssuers and not yet in use. */
@@ -60,6 +69,12 @@ interface InFlight {
  */
 const ENTRY_OVERHEAD_BYTES = 300;
 const DEFAULT_CACHE_MAX_TTL_S = 600; // 10 min
+/** Pool counters in inline mode (no pool): the same keys, all zero. */
+const NO_POOL: Readonly<Record<string, number>> = Object.freeze({
+  pool_size: 0, pool_queue: 0, pool_in_flight: 0, pool_tasks: 0, pool_batches: 0, pool_task_ms_sum: 0,
+  pool_failovers: 0, pool_failures: 0, pool_overloaded: 0, pool_utilization: 0,
+});
+const DEFAULT_INLINE_BUDGET_US = 2000; // 2 ms of crypto per event-loop turn
 
 function audienceMatches(aud: unknown, audiences: readonly string[]): boolean {
   if (typeof aud === 'string') return audiences.includes(aud);
@@ -68,7 +83,10 @@ function audienceMatches(aud: unknown, audiences: readonly string[]): boolean {
 
 export class JwtVerifier {
   readonly #log: Logger;
-  readonly #pool: VerifierPool;
+  /** null in inline mode: no threads are started. */
+  readonly #pool: VerifierPool | null;
+  readonly #placement: VerifyPlacement;
+  readonly #engine: VerifyEngine;
   readonly #cache: TokenCache<CachedOutcome>;
   readonly #cacheMaxTtlMs: number;
   readonly #inflight = new Map<string, InFlight>();
@@ -86,10 +104,12 @@ export class JwtVerifier {
 
   constructor(opts: JwtVerifierOptions) {
     this.#log = opts.logger.child({ component: 'jwt' });
-    this.#pool = new VerifierPool({
+    this.#pool = opts.mode === 'inline' ? null : new VerifierPool({
       size: opts.poolSize, engine: opts.engine, filename: opts.workerFilename,
       concurrentTasksPerWorker: opts.concurrentTasksPerWorker, maxBatch: opts.maxBatch,
     });
+    this.#engine = opts.engine ?? 'node';
+    this.#placement = new VerifyPlacement({ mode: opts.mode ?? 'auto', inlineBudgetUs: opts.inlineBudgetUs ?? DEFAULT_INLINE_BUDGET_US, processes: opts.processes });
     this.#cache = new TokenCache({ maxEntries: opts.cacheEntries, maxBytes: opts.cacheBytes });
     this.#cacheMaxTtlMs = (opts.cacheMaxTtlS ?? DEFAULT_CACHE_MAX_TTL_S) * 1000;
     this.reconfigure(opts.issuers);
@@ -193,25 +213,43 @@ export class JwtVerifier {
     const alg = parsed.header.alg as string;
     const found = resolveKey(snap.byKid, snap.keys, parsed.header.kid, alg);
     if (found.kind === 'fail') return this.#fail(found.failure.code);
-    if (found.kind === 'found') return this.#submit(token, digest, actor, snap, nowMs);
+    if (found.kind === 'found') return this.#submit(token, parsed, digest, actor, nowMs);
     const refetch = actor.refetchForUnknownKid();
     if (refetch === null) return this.#fail('unknown_kid');
     return refetch.then(() => {
       const fresh = actor.snapshot!;
       const again = resolveKey(fresh.byKid, fresh.keys, parsed.header.kid, alg);
-      if (again.kind === 'found') return this.#submit(token, digest, actor, fresh, Date.now());
+      if (again.kind === 'found') return this.#submit(token, parsed, digest, actor, Date.now());
       return this.#fail(again.kind === 'fail' ? again.failure.code : 'unknown_kid');
     });
   }
 
-  async #submit(token: string, digest: string, actor: JwksActor, snap: KeySetSnapshot, nowMs: number): Promise<VerifyOutcome> {
-    const task = { token, issuer: actor.name, version: snap.version, now: nowMs / 1000 };
-    let r = await this.#pool.run(task);
+  /** The authoritative check: inline (synchronous with the node engine) or on the pool. */
+  #submit(token: string, parsed: ParsedToken, digest: string, actor: JwksActor, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
+    const bundle = actor.bundle;
+    if (bundle === null) return this.#fail('keys_unavailable');
+    if (!this.#placement.takeInline()) return this.#onPool(token, digest, actor, bundle.version, nowMs);
+    const t0 = performance.now();
+    // install is a no-op once this thread holds the version: the main thread keeps its own key state like a worker
+    const r = verifyParsed({ token, issuer: actor.name, version: bundle.version, now: nowMs / 1000, install: bundle }, parsed, this.#engine);
+    this.#placement.spent((performance.now() - t0) * 1000);
+    return r instanceof Promise ? r.then((x) => this.#settle(x, token, digest, actor)) : this.#settle(r, token, digest, actor);
+  }
+
+  async #onPool(token: string, digest: string, actor: JwksActor, version: number, nowMs: number): Promise<VerifyOutcome> {
+    const task = { token, issuer: actor.name, version, now: nowMs / 1000 };
+    const pool = this.#pool!; // takeInline() is always true in inline mode
+    let r = await pool.run(task);
     if (!r.ok && r.code === 'need_keys') {
       const bundle = actor.bundle;
       if (bundle === null) return this.#fail('keys_unavailable');
-      r = await this.#pool.run({ ...task, version: bundle.version, install: bundle });
+      r = await pool.run({ ...task, version: bundle.version, install: bundle });
     }
+    return this.#settle(r, token, digest, actor);
+  }
+
+  /** A verifier's answer → the outcome; a success is cached. */
+  #settle(r: VerifyResult | PoolResult, token: string, digest: string, actor: JwksActor): VerifyOutcome {
     if (!r.ok) {
       if (r.code === 'need_keys') return this.#fail('internal');
       if (r.code === 'pool_failure' || r.code === 'internal') this.#log.warn({ reason: r.code, issuer: actor.name }, 'jwt verification unavailable');
@@ -324,7 +362,11 @@ export class JwtVerifier {
       cache_max_bytes: this.#cache.maxBytes,
       cache_evictions: c.evictions,
       cache_expirations: c.expirations,
-      ...this.#pool.stats(),
+      ...(this.#pool?.stats() ?? NO_POOL),
+      verify_inline: this.#placement.inline,
+      verify_pool: this.#placement.pool,
+      verify_inline_spills: this.#placement.spills,
+      verify_prefers_inline: this.#placement.prefersInline ? 1 : 0,
       ...this.#retired,
       issuers: this.#actors.size,
       issuers_ready: 0,
@@ -347,7 +389,8 @@ export class JwtVerifier {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...[...this.#actors.values()].map((a) => a.close()), this.#pool.close()]);
+    this.#placement.close();
+    await Promise.all([...[...this.#actors.values()].map((a) => a.close()), this.#pool?.close()]);
     this.#cache.clear();
   }
 }

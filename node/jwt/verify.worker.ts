@@ -5,7 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { compactVerify, importJWK } from 'jose';
 import { importNodeKey, verifyNodeSignature } from './node-signature.js';
-import { decodeB64url, parseCompact } from './token-parse.js';
+import { decodeB64url, parseCompact, type ParsedToken } from './token-parse.js';
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { InvalidCode, IssuerBundle, IssuerPolicy, KeyEntry, VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
 
@@ -97,10 +97,29 @@ async function joseSignature(state: IssuerState, entry: KeyEntry, alg: string, t
 
 /** Verify one token; synchronous with the node engine, a Promise with jose. */
 export function verifyTask(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
-  const state = task.install !== undefined ? install(task.issuer, task.install) : issuers.get(task.issuer);
-  if (state === undefined || state.version !== task.version) return NEED_KEYS;
+  const state = stateFor(task);
+  if (state === null) return NEED_KEYS;
   const parsed = parseCompact(task.token);
-  if (!parsed.ok) return parsed;
+  return parsed.ok ? checkParsed(task, state, parsed, engine) : parsed;
+}
+
+/** The keys and policy of the task's issuer version (installed from `task.install`); null = need_keys. */
+function stateFor(task: VerifyTask): IssuerState | null {
+  const state = task.install !== undefined ? install(task.issuer, task.install) : issuers.get(task.issuer);
+  return state === undefined || state.version !== task.version ? null : state;
+}
+
+/**
+ * verifyTask after the parse: the one set of checks, on a worker or inline on the event loop
+ * (the main thread passes the parse it already made for issuer selection; `parsed` must be
+ * parseCompact(task.token)). Synchronous with the node engine, a Promise with jose.
+ */
+export function verifyParsed(task: VerifyTask, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
+  const state = stateFor(task);
+  return state === null ? NEED_KEYS : checkParsed(task, state, parsed, engine);
+}
+
+function checkParsed(task: VerifyTask, state: IssuerState, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
   const { header, payload } = parsed;
   const bad = checkHeader(header, state.policy);
   if (bad !== null) return bad;

@@ -1,6 +1,7 @@
 // JwtVerifier end to end (real JWKS server, real piscina pool running the compiled
-// worker): every algorithm accepted, every RFC 8725 attack refused with a stable
-// reason and a 401 that never carries the token, and tokens never logged.
+// worker, or inline on the event loop): every algorithm accepted, every RFC 8725 attack
+// refused with a stable reason and a 401 that never carries the token, in every
+// verifier.mode, and tokens never logged.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { JwtVerifier, type VerifyOutcome } from '../../../node/jwt/index.js';
@@ -15,7 +16,13 @@ import { startJwksServer, type JwksServer } from './jwks-server.js';
 const k = fixtureKeys();
 const STRICT_ISS = 'https://strict.test';
 
-describe.each(['node', 'jose'] as const)('%s engine', (engine) => {
+// auto with budget 0: every token spills to the pool (the auto path's own fallback)
+const MODES = [
+  ['node', 'pool', undefined], ['node', 'inline', undefined], ['node', 'auto', undefined], ['node', 'auto', 0],
+  ['jose', 'pool', undefined], ['jose', 'inline', undefined],
+] as const;
+
+describe.each(MODES)('%s engine, mode %s, inline budget %s µs', (engine, mode, inlineBudgetUs) => {
   let s: JwksServer;
   let attacker: JwksServer;
   let v: JwtVerifier;
@@ -36,7 +43,7 @@ describe.each(['node', 'jose'] as const)('%s engine', (engine) => {
         main: issuerConfig({ issuer: TEST_ISSUER, jwks_uri: s.jwksUri }),
         strict: issuerConfig({ issuer: STRICT_ISS, jwks_uri: s.jwksUri, require_typ: 'at+jwt', max_token_lifetime_s: 600, clock_skew_s: 0 }),
       },
-      poolSize: 2, cacheEntries: 1000, cacheBytes: 1 << 20, logger: log.logger, engine,
+      poolSize: 2, cacheEntries: 1000, cacheBytes: 1 << 20, logger: log.logger, engine, mode, inlineBudgetUs,
     });
     v.start();
     expect(await v.whenReady(5000)).toBe(true);
@@ -69,7 +76,8 @@ describe.each(['node', 'jose'] as const)('%s engine', (engine) => {
     it('answers a cache hit synchronously with the same outcome', async () => {
       const token = makeToken(k.RS256);
       const first = v.verify(token, null);
-      expect(first).toBeInstanceOf(Promise);
+      // inline with node:crypto the miss itself is synchronous; the pool and jose answer later
+      expect(first instanceof Promise).toBe(!(engine === 'node' && (mode === 'inline' || (mode === 'auto' && inlineBudgetUs === undefined))));
       const resolved = await first;
       const hits = v.stats().cache_hits!;
       const second = v.verify(token, null);
@@ -87,10 +95,23 @@ describe.each(['node', 'jose'] as const)('%s engine', (engine) => {
 
     it('shares one verification between concurrent requests for the same token', async () => {
       const token = makeToken(k.EdDSA);
-      const before = v.stats().pool_tasks!;
+      const before = v.stats().verify_ok!;
       const all = await Promise.all(Array.from({ length: 20 }, () => check(token)));
       expect(all.every((r) => r.ok)).toBe(true);
-      expect(v.stats().pool_tasks! - before).toBe(1);
+      expect(v.stats().verify_ok! - before).toBe(1);
+    });
+
+    it('checks signatures where the mode says, and counts where', async () => {
+      const before = v.stats();
+      expect((await check(makeToken(k.ES256))).ok).toBe(true);
+      const st = v.stats();
+      const inline = st.verify_inline! - before.verify_inline!;
+      const pooled = st.pool_tasks! - before.pool_tasks!;
+      // an idle loop in auto verifies inline; budget 0 sends every token to the pool
+      const expectInline = mode === 'inline' || (mode === 'auto' && inlineBudgetUs === undefined);
+      expect([inline, pooled]).toEqual(expectInline ? [1, 0] : [0, 1]);
+      expect(st.verify_inline_spills! > 0).toBe(mode === 'auto' && inlineBudgetUs === 0);
+      expect(st.pool_size).toBe(mode === 'inline' ? 0 : 2);
     });
   });
 
