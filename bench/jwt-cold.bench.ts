@@ -2,10 +2,12 @@
 // are minted up front and sent in rotation; Portcullis' cache is sized below the rotation
 // (1024 entries), so a token has always left it before it comes round again (measured: the
 // verifications-per-request column). Compares verifier.pool_size 1 vs N (the proxy's CPUs),
-// HAProxy jwt_verify (matched and minimal checks) and direct; then, without HTTP, one
-// verification inline vs on the pool (verify-micro.ts), to show where the pool pays off.
+// HAProxy jwt_verify (matched and minimal checks) and direct, plus the default verifier.mode
+// auto (and, with PORTCULLIS_BENCH_BASELINE, another build's pool in the same rounds); then,
+// without HTTP, one verification inline vs on the pool (verify-micro.ts).
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { BASELINE_ENV, baselineCli } from './build-compare.bench.js';
 import { cpuPlanSpread } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, headerRotation, type HeaderRotation, type LoadFlags } from './load.js';
@@ -13,7 +15,7 @@ import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
-import type { LoadSummary } from './stats.js';
+import { pairedRatio, type LoadSummary } from './stats.js';
 import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
 import {
   BENCH_AUDIENCE, adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed,
@@ -29,6 +31,18 @@ export const COLD_CACHE_ENTRIES = 1024;
 /** Row name of the Portcullis instance with `n` verifier threads. */
 export const poolTarget = (n: number): string => `portcullis-pool-${n}`;
 
+/** Row of the default `verifier.mode: auto` (pool_size = the proxy's CPUs). */
+export const AUTO_TARGET = 'portcullis-auto';
+/** Row of the $PORTCULLIS_BENCH_BASELINE build with `n` verifier threads (its defaults otherwise). */
+export const baselineTarget = (n: number): string => `baseline-pool-${n}`;
+
+/** Pure: median of per-round CPU µs/req ratios a / b (every round: CPU per request is robust to load). */
+export function cpuRatio(m: RoundResults, a: string, b: string): number | null {
+  const pick = (t: string): number[] | undefined => m[t]?.map((r) => r.cpuUsPerReq ?? Number.NaN);
+  const r = pairedRatio(pick(a), pick(b));
+  return r === null || Number.isNaN(r) ? null : r;
+}
+
 /** Pure: the pool sizes compared — 1 and the proxy's CPU count (just 1 on a single-CPU split). */
 export function coldPoolSizes(proxyCpus: number): number[] {
   return proxyCpus > 1 ? [1, proxyCpus] : [1];
@@ -42,6 +56,8 @@ export interface ColdCounters extends TokenCounters {
 export interface JwtColdSummary {
   throughput: Record<string, LoadSummary>;
   ratios: RatioRow[];
+  /** CPU µs/req ratios (lower is cheaper), median of per-round ratios over every round. */
+  cpuRatios: RatioRow[];
   portcullis: Record<string, ColdCounters>;
   micro: MicroResult | null;
 }
@@ -62,7 +78,19 @@ export function summariseJwtCold(closed: RoundResults, sizes: readonly number[],
   ratios.push(row(hi, 'haproxy'));
   if (hi !== lo) ratios.push(row(lo, 'haproxy'));
   ratios.push(row(hi, 'haproxy-min'), row(hi, 'direct'), row('haproxy', 'direct'));
+  const cpu: RatioRow[] = [];
+  const cpuRow = (a: string, b: string): void => { if (closed[a] !== undefined && closed[b] !== undefined) cpu.push([`${a} / ${b}`, cpuRatio(closed, a, b), `all ${closed[a]!.length}`]); };
+  for (const extra of [AUTO_TARGET, baselineTarget(sizes[sizes.length - 1]!)]) {
+    if (closed[extra] === undefined) continue;
+    ratios.push(row(extra, 'haproxy'), row(extra, hi));
+    cpuRow(extra, 'haproxy');
+    cpuRow(extra, hi);
+  }
+  if (closed[AUTO_TARGET] !== undefined) cpuRow(AUTO_TARGET, baselineTarget(sizes[sizes.length - 1]!));
+  cpuRow(hi, 'haproxy');
+  if (hi !== lo) cpuRow(lo, 'haproxy');
   return {
+    cpuRatios: cpu,
     throughput: foldRounds(closed),
     ratios,
     portcullis: Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, coldCounters(v)])),
@@ -73,14 +101,15 @@ export function summariseJwtCold(closed: RoundResults, sizes: readonly number[],
 /** Pure: the printed tables. */
 export function jwtColdTables(s: JwtColdSummary, names: readonly string[], skipped: Record<string, string>, load: LoadFlags, tokens: number, alg: BenchJwtAlg, cpuNote: string, warnings: readonly string[] = []): string {
   const counters = markdownTable(
-    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'mean batch to a worker'],
-    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1)]),
-    [false, true, true, true, true, true],
+    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'inline', 'mean batch to a worker'],
+    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.verifyInline ?? 0, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1)]),
+    [false, true, true, true, true, true, true],
   );
   return [
     `**Throughput with distinct tokens** — ${tokens} ${alg} tokens sent in rotation (each request the next token; each target continues its own rotation across rounds), Portcullis cache ${COLD_CACHE_ENTRIES} entries (< rotation: every request verifies); closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds. CPU split: ${cpuNote}. CPU µs/req counts every thread of the process (Portcullis: main + pool workers).`,
     '', throughputTable(names, s.throughput, skipped), '',
     ratioTable(s.ratios), '',
+    ...(s.cpuRatios.length === 0 ? [] : [ratioTable(s.cpuRatios, 'ratio (CPU µs/req, median of per-round ratios; < 1 = cheaper)'), '']),
     '**Portcullis under load** (all rounds, warmups included):', '', counters,
     ...(s.micro === null ? [] : [
       '',
@@ -132,7 +161,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
       const name = poolTarget(n);
       const { env, adminToken } = tokenConfigEnv();
       try {
-        const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: n, cacheEntries: COLD_CACHE_ENTRIES }), plan.proxy, env);
+        const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: n, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: 'pool' }), plan.proxy, env);
         stops.push(() => pc.stop());
         live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation() });
         admins[name] = { port: pc.adminPort, token: adminToken };
@@ -141,6 +170,17 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
         skipped[name] = err.message;
         say(`skip ${name}: ${err.message}`);
       }
+    }
+    // the default placement, and (opt-in) another build's pool with the largest size: same rounds, same tokens
+    const hiSize = sizes[sizes.length - 1]!;
+    const extras: [string, string | undefined, string | undefined][] = [[AUTO_TARGET, undefined, undefined]];
+    if ((process.env[BASELINE_ENV] ?? '') !== '') extras.push([baselineTarget(hiSize), undefined, baselineCli()]);
+    for (const [name, mode, cli] of extras) {
+      const { env, adminToken } = tokenConfigEnv();
+      const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: hiSize, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: mode }), plan.proxy, env, cli);
+      stops.push(() => pc.stop());
+      live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation() });
+      admins[name] = { port: pc.adminPort, token: adminToken };
     }
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
     stops.push(() => pem.cleanup());
@@ -173,7 +213,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     const micro = await verifyMicro({ tokens: tokens.slice(0, opts.quick ? 2000 : 10_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg, sizes: [...new Set([1, cores])] });
 
     const summary = summariseJwtCold(closed, sizes, counters, micro);
-    const names = ['direct', ...sizes.map(poolTarget), 'haproxy', 'haproxy-min'];
+    const names = ['direct', ...sizes.map(poolTarget), ...Object.keys(admins).filter((n) => !n.startsWith('portcullis-pool-')), 'haproxy', 'haproxy-min'];
     const warnings = [
       ...sideBySideWarnings(summary.throughput),
       ...Object.entries(summary.portcullis).filter(([, c]) => c.verificationsPerRequest !== null && c.verificationsPerRequest < 0.99)
@@ -187,7 +227,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
         alg, tokens: nTokens, mintSeconds: Math.round(mintS * 10) / 10, rotation: 'each request the next token; one rotation per target, continued across its rounds',
         throughput: { ...load, headers: { authorization: `Bearer <${nTokens} distinct ${alg} tokens in rotation>` } },
         rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS,
-        portcullis: { workers: 1, 'verifier.pool_size': sizes, 'verifier.cache_entries': COLD_CACHE_ENTRIES },
+        portcullis: { workers: 1, 'verifier.pool_size': sizes, 'verifier.mode': `pool (pool rows), auto (${AUTO_TARGET}, pool_size ${hiSize})`, 'verifier.cache_entries': COLD_CACHE_ENTRIES, baseline: process.env[BASELINE_ENV] ?? null },
         haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
         micro: { tokens: micro.tokens, inFlight: micro.inFlight, sizes: micro.pools.map((p) => p.size) },
       },

@@ -104,6 +104,8 @@ export interface TokenConfigOptions {
   cacheEntries: number;
   /** Add the issuer's RFC 7662 introspection (opaque tokens), endpoint from discovery. */
   introspection?: boolean;
+  /** `verifier.mode` (auto, pool, inline); left out when undefined, so a build without the key accepts the config. */
+  verifierMode?: string;
 }
 
 /**
@@ -142,7 +144,7 @@ routes:
     match: { path: "/*" }
     upstream: app
     auth: { scopes: { all: [${BENCH_SCOPE}] } }
-verifier: { pool_size: ${o.poolSize}, cache_entries: ${o.cacheEntries} }
+verifier: { pool_size: ${o.poolSize}, cache_entries: ${o.cacheEntries}${o.verifierMode === undefined ? '' : `, mode: ${o.verifierMode}`} }
 log: { level: info, access: false }
 `;
 }
@@ -247,16 +249,18 @@ export interface TokenCounters {
   /** Tokens handed to the verifier pool, and the batches they travelled in. */
   poolTasks: number;
   poolBatches: number;
+  /** Signature checks run inline on the event loop (verifier.mode auto/inline); absent from builds without it. */
+  verifyInline?: number;
 }
 
 /** Pure: the JWT counters of an admin /cache/stats answer. */
 export function tokenCounters(st: Record<string, number>): TokenCounters {
-  return { verifyOk: st['jwt.verify_ok'] ?? 0, cacheHits: st['jwt.cache_hits'] ?? 0, cacheMisses: st['jwt.cache_misses'] ?? 0, poolTasks: st['jwt.pool_tasks'] ?? 0, poolBatches: st['jwt.pool_batches'] ?? 0 };
+  return { verifyOk: st['jwt.verify_ok'] ?? 0, cacheHits: st['jwt.cache_hits'] ?? 0, cacheMisses: st['jwt.cache_misses'] ?? 0, poolTasks: st['jwt.pool_tasks'] ?? 0, poolBatches: st['jwt.pool_batches'] ?? 0, verifyInline: st['jwt.verify_inline'] ?? 0 };
 }
 
 /** Pure: what happened between two counter snapshots. */
 export function counterDelta(a: TokenCounters, b: TokenCounters): TokenCounters {
-  return { verifyOk: b.verifyOk - a.verifyOk, cacheHits: b.cacheHits - a.cacheHits, cacheMisses: b.cacheMisses - a.cacheMisses, poolTasks: b.poolTasks - a.poolTasks, poolBatches: b.poolBatches - a.poolBatches };
+  return { verifyOk: b.verifyOk - a.verifyOk, cacheHits: b.cacheHits - a.cacheHits, cacheMisses: b.cacheMisses - a.cacheMisses, poolTasks: b.poolTasks - a.poolTasks, poolBatches: b.poolBatches - a.poolBatches, verifyInline: (b.verifyInline ?? 0) - (a.verifyInline ?? 0) };
 }
 
 /** Pure: the JwtCheckOptions of the matched (`full`) and minimal HAProxy peers. */

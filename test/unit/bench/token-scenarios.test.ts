@@ -15,7 +15,7 @@ import {
   BENCH_SCOPE, IDENTITY_HEADERS, IDENTITY_STRIP_PREFIX, checksTable, counterDelta, haproxyJwtChecks, tamperSignature, tokenConfigYaml, tokenCounters,
 } from '../../../bench/token-targets.js';
 import { jwtWarmTables, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
-import { coldCounters, coldPoolSizes, jwtColdTables, poolTarget, summariseJwtCold } from '../../../bench/jwt-cold.bench.js';
+import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
 import { poolVerdict, microTable, type MicroResult } from '../../../bench/verify-micro.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS } from '../../../bench/load.js';
@@ -141,7 +141,7 @@ describe('jwt-warm summary', () => {
 
   it('tables name every target, both HAProxy ratios, what each side checks, and the cache counters', () => {
     const c = counterDelta(tokenCounters({ 'jwt.verify_ok': 2, 'jwt.cache_hits': 10 }), tokenCounters({ 'jwt.verify_ok': 2, 'jwt.cache_hits': 5010, 'jwt.cache_misses': 0 }));
-    expect(c).toEqual({ verifyOk: 0, cacheHits: 5000, cacheMisses: 0, poolTasks: 0, poolBatches: 0 });
+    expect(c).toEqual({ verifyOk: 0, cacheHits: 5000, cacheMisses: 0, poolTasks: 0, poolBatches: 0, verifyInline: 0 });
     const md = jwtWarmTables(summariseJwtWarm(closed, fixed, c), {}, DEFAULT_LOAD_FLAGS, DEFAULT_FIXED_RATE_FLAGS, 'ES256', ['w1']);
     for (const row of ['| direct |', '| portcullis |', '| haproxy |', '| haproxy-min |', '| portcullis / haproxy | 1.10 | 2 of 2 quiet |', '| portcullis / haproxy-min | 0.75 | 2 of 2 quiet |']) expect(md).toContain(row);
     expect(md).toContain('one ES256 token repeated');
@@ -173,9 +173,24 @@ describe('jwt-cold summary', () => {
     expect(r['portcullis-pool-1 / haproxy']).toBeCloseTo(0.5, 10);
     expect(s.portcullis[poolTarget(1)]!.verificationsPerRequest).toBe(1);
     const md = jwtColdTables(s, ['direct', poolTarget(1), poolTarget(2), 'haproxy', 'haproxy-min'], {}, DEFAULT_LOAD_FLAGS, 20_000, 'RS256', 'split');
-    expect(md).toContain('| portcullis-pool-1 | 1.000 | 0 | 100 | 100 | 10.0 |');
+    expect(md).toContain('| portcullis-pool-1 | 1.000 | 0 | 100 | 100 | 0 | 10.0 |');
     expect(md).toContain('20000 RS256 tokens sent in rotation');
     expect(md).toContain('| pool (piscina, node:crypto) | 2 | 30000 |');
+  });
+
+  it('compares the auto placement and another build by rps and by CPU per request', () => {
+    const cpu = (us: number) => ({ ...run(500), cpuUsPerReq: us });
+    const withExtras = { ...closed, haproxy: [{ ...run(800), cpuUsPerReq: 50 }], [poolTarget(2)]: [cpu(120)], [AUTO_TARGET]: [cpu(60)], [baselineTarget(2)]: [cpu(150)] };
+    expect(cpuRatio(withExtras, AUTO_TARGET, baselineTarget(2))).toBeCloseTo(0.4, 10);
+    expect(cpuRatio(closed, poolTarget(1), 'haproxy')).toBeNull(); // no CPU samples
+    const s = summariseJwtCold(withExtras, [1, 2], {}, null);
+    const c = Object.fromEntries(s.cpuRatios.map((x) => [x[0], x[1]]));
+    expect(c[`${AUTO_TARGET} / haproxy`]).toBeCloseTo(1.2, 10);
+    expect(c[`${AUTO_TARGET} / ${baselineTarget(2)}`]).toBeCloseTo(0.4, 10);
+    expect(s.ratios.map(([k]) => k)).toContain(`${AUTO_TARGET} / haproxy`);
+    const md = jwtColdTables(s, ['direct', poolTarget(1), poolTarget(2), AUTO_TARGET, baselineTarget(2), 'haproxy'], {}, DEFAULT_LOAD_FLAGS, 20_000, 'RS256', 'split');
+    expect(md).toContain('ratio (CPU µs/req, median of per-round ratios; < 1 = cheaper)');
+    expect(md).toContain(`| ${AUTO_TARGET} / ${baselineTarget(2)} | 0.40 |`);
   });
 
   it('a single-CPU split has no scaling ratio', () => {
