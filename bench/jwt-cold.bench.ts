@@ -33,6 +33,8 @@ export const poolTarget = (n: number): string => `portcullis-pool-${n}`;
 
 /** Row of the default `verifier.mode: auto` (pool_size = the proxy's CPUs). */
 export const AUTO_TARGET = 'portcullis-auto';
+/** Row of `verifier.mode: inline` (no verifier threads). */
+export const INLINE_TARGET = 'portcullis-inline';
 /** Row of the $PORTCULLIS_BENCH_BASELINE build with `n` verifier threads (its defaults otherwise). */
 export const baselineTarget = (n: number): string => `baseline-pool-${n}`;
 
@@ -80,7 +82,7 @@ export function summariseJwtCold(closed: RoundResults, sizes: readonly number[],
   ratios.push(row(hi, 'haproxy-min'), row(hi, 'direct'), row('haproxy', 'direct'));
   const cpu: RatioRow[] = [];
   const cpuRow = (a: string, b: string): void => { if (closed[a] !== undefined && closed[b] !== undefined) cpu.push([`${a} / ${b}`, cpuRatio(closed, a, b), `all ${closed[a]!.length}`]); };
-  for (const extra of [AUTO_TARGET, baselineTarget(sizes[sizes.length - 1]!)]) {
+  for (const extra of [AUTO_TARGET, INLINE_TARGET, baselineTarget(sizes[sizes.length - 1]!)]) {
     if (closed[extra] === undefined) continue;
     ratios.push(row(extra, 'haproxy'), row(extra, hi));
     cpuRow(extra, 'haproxy');
@@ -101,9 +103,9 @@ export function summariseJwtCold(closed: RoundResults, sizes: readonly number[],
 /** Pure: the printed tables. */
 export function jwtColdTables(s: JwtColdSummary, names: readonly string[], skipped: Record<string, string>, load: LoadFlags, tokens: number, alg: BenchJwtAlg, cpuNote: string, warnings: readonly string[] = []): string {
   const counters = markdownTable(
-    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'inline', 'mean batch to a worker'],
-    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.verifyInline ?? 0, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1)]),
-    [false, true, true, true, true, true, true],
+    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'inline', 'budget spills', 'mean batch to a worker'],
+    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.verifyInline ?? 0, 0), cell(c.inlineSpills ?? 0, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1)]),
+    [false, true, true, true, true, true, true, true],
   );
   return [
     `**Throughput with distinct tokens** — ${tokens} ${alg} tokens sent in rotation (each request the next token; each target continues its own rotation across rounds), Portcullis cache ${COLD_CACHE_ENTRIES} entries (< rotation: every request verifies); closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds. CPU split: ${cpuNote}. CPU µs/req counts every thread of the process (Portcullis: main + pool workers).`,
@@ -173,7 +175,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     }
     // the default placement, and (opt-in) another build's pool with the largest size: same rounds, same tokens
     const hiSize = sizes[sizes.length - 1]!;
-    const extras: [string, string | undefined, string | undefined][] = [[AUTO_TARGET, undefined, undefined]];
+    const extras: [string, string | undefined, string | undefined][] = [[AUTO_TARGET, undefined, undefined], [INLINE_TARGET, 'inline', undefined]];
     if ((process.env[BASELINE_ENV] ?? '') !== '') extras.push([baselineTarget(hiSize), undefined, baselineCli()]);
     for (const [name, mode, cli] of extras) {
       const { env, adminToken } = tokenConfigEnv();
@@ -227,7 +229,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
         alg, tokens: nTokens, mintSeconds: Math.round(mintS * 10) / 10, rotation: 'each request the next token; one rotation per target, continued across its rounds',
         throughput: { ...load, headers: { authorization: `Bearer <${nTokens} distinct ${alg} tokens in rotation>` } },
         rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS,
-        portcullis: { workers: 1, 'verifier.pool_size': sizes, 'verifier.mode': `pool (pool rows), auto (${AUTO_TARGET}, pool_size ${hiSize})`, 'verifier.cache_entries': COLD_CACHE_ENTRIES, baseline: process.env[BASELINE_ENV] ?? null },
+        portcullis: { workers: 1, 'verifier.pool_size': sizes, 'verifier.mode': `pool (pool rows), auto (${AUTO_TARGET}, pool_size ${hiSize}), inline (${INLINE_TARGET})`, 'verifier.cache_entries': COLD_CACHE_ENTRIES, baseline: process.env[BASELINE_ENV] ?? null },
         haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
         micro: { tokens: micro.tokens, inFlight: micro.inFlight, sizes: micro.pools.map((p) => p.size) },
       },

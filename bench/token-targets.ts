@@ -251,16 +251,18 @@ export interface TokenCounters {
   poolBatches: number;
   /** Signature checks run inline on the event loop (verifier.mode auto/inline); absent from builds without it. */
   verifyInline?: number;
+  /** Of the tokens auto meant to verify inline, those the per-turn budget sent to the pool. */
+  inlineSpills?: number;
 }
 
 /** Pure: the JWT counters of an admin /cache/stats answer. */
 export function tokenCounters(st: Record<string, number>): TokenCounters {
-  return { verifyOk: st['jwt.verify_ok'] ?? 0, cacheHits: st['jwt.cache_hits'] ?? 0, cacheMisses: st['jwt.cache_misses'] ?? 0, poolTasks: st['jwt.pool_tasks'] ?? 0, poolBatches: st['jwt.pool_batches'] ?? 0, verifyInline: st['jwt.verify_inline'] ?? 0 };
+  return { verifyOk: st['jwt.verify_ok'] ?? 0, cacheHits: st['jwt.cache_hits'] ?? 0, cacheMisses: st['jwt.cache_misses'] ?? 0, poolTasks: st['jwt.pool_tasks'] ?? 0, poolBatches: st['jwt.pool_batches'] ?? 0, verifyInline: st['jwt.verify_inline'] ?? 0, inlineSpills: st['jwt.verify_inline_spills'] ?? 0 };
 }
 
 /** Pure: what happened between two counter snapshots. */
 export function counterDelta(a: TokenCounters, b: TokenCounters): TokenCounters {
-  return { verifyOk: b.verifyOk - a.verifyOk, cacheHits: b.cacheHits - a.cacheHits, cacheMisses: b.cacheMisses - a.cacheMisses, poolTasks: b.poolTasks - a.poolTasks, poolBatches: b.poolBatches - a.poolBatches, verifyInline: (b.verifyInline ?? 0) - (a.verifyInline ?? 0) };
+  return { verifyOk: b.verifyOk - a.verifyOk, cacheHits: b.cacheHits - a.cacheHits, cacheMisses: b.cacheMisses - a.cacheMisses, poolTasks: b.poolTasks - a.poolTasks, poolBatches: b.poolBatches - a.poolBatches, verifyInline: (b.verifyInline ?? 0) - (a.verifyInline ?? 0), inlineSpills: (b.inlineSpills ?? 0) - (a.inlineSpills ?? 0) };
 }
 
 /** Pure: the JwtCheckOptions of the matched (`full`) and minimal HAProxy peers. */

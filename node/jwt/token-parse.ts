@@ -22,10 +22,14 @@ export interface ParseFailure {
   readonly message: string;
 }
 
+/** Strict base64url: alphabet only, no padding, no impossible length. */
+function isB64url(s: string): boolean {
+  return s.length % 4 !== 1 && B64URL.test(s);
+}
+
 /** Strict base64url: alphabet only, no padding, no impossible length; null when invalid. */
 export function decodeB64url(s: string): Buffer | null {
-  if (s.length % 4 === 1 || !B64URL.test(s)) return null;
-  return Buffer.from(s, 'base64url');
+  return isB64url(s) ? Buffer.from(s, 'base64url') : null;
 }
 
 function jsonObject(seg: string): Record<string, unknown> | null {
@@ -56,6 +60,7 @@ export function parseCompact(token: unknown): ParsedToken | ParseFailure {
   const payload = jsonObject(token.slice(d1 + 1, d2));
   if (payload === null) return fail('malformed', 'token payload is not base64url JSON object');
   const signature = token.slice(d2 + 1);
-  if (decodeB64url(signature) === null) return fail('malformed', 'token signature is not base64url');
+  // validated here, decoded once where the signature is checked
+  if (!isB64url(signature)) return fail('malformed', 'token signature is not base64url');
   return { ok: true, header, payload, signature };
 }

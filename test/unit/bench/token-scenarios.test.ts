@@ -141,7 +141,7 @@ describe('jwt-warm summary', () => {
 
   it('tables name every target, both HAProxy ratios, what each side checks, and the cache counters', () => {
     const c = counterDelta(tokenCounters({ 'jwt.verify_ok': 2, 'jwt.cache_hits': 10 }), tokenCounters({ 'jwt.verify_ok': 2, 'jwt.cache_hits': 5010, 'jwt.cache_misses': 0 }));
-    expect(c).toEqual({ verifyOk: 0, cacheHits: 5000, cacheMisses: 0, poolTasks: 0, poolBatches: 0, verifyInline: 0 });
+    expect(c).toEqual({ verifyOk: 0, cacheHits: 5000, cacheMisses: 0, poolTasks: 0, poolBatches: 0, verifyInline: 0, inlineSpills: 0 });
     const md = jwtWarmTables(summariseJwtWarm(closed, fixed, c), {}, DEFAULT_LOAD_FLAGS, DEFAULT_FIXED_RATE_FLAGS, 'ES256', ['w1']);
     for (const row of ['| direct |', '| portcullis |', '| haproxy |', '| haproxy-min |', '| portcullis / haproxy | 1.10 | 2 of 2 quiet |', '| portcullis / haproxy-min | 0.75 | 2 of 2 quiet |']) expect(md).toContain(row);
     expect(md).toContain('one ES256 token repeated');
@@ -173,7 +173,7 @@ describe('jwt-cold summary', () => {
     expect(r['portcullis-pool-1 / haproxy']).toBeCloseTo(0.5, 10);
     expect(s.portcullis[poolTarget(1)]!.verificationsPerRequest).toBe(1);
     const md = jwtColdTables(s, ['direct', poolTarget(1), poolTarget(2), 'haproxy', 'haproxy-min'], {}, DEFAULT_LOAD_FLAGS, 20_000, 'RS256', 'split');
-    expect(md).toContain('| portcullis-pool-1 | 1.000 | 0 | 100 | 100 | 0 | 10.0 |');
+    expect(md).toContain('| portcullis-pool-1 | 1.000 | 0 | 100 | 100 | 0 | 0 | 10.0 |');
     expect(md).toContain('20000 RS256 tokens sent in rotation');
     expect(md).toContain('| pool (piscina, node:crypto) | 2 | 30000 |');
   });
