@@ -21,6 +21,7 @@ import {
   BENCH_AUDIENCE, adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed,
   startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, tokenCounters, waitUntilServing, type BenchJwtAlg, type TokenCounters,
 } from './token-targets.js';
+import { pathMicroTable, verifierPathMicro, type PathMicroResult } from './verifier-path-micro.js';
 import { microTable, poolVerdict, verifyMicro, type MicroResult } from './verify-micro.js';
 
 /** Tokens in rotation (quick: 5000) and the cache bound that keeps each one cold when it comes round again. */
@@ -62,6 +63,8 @@ export interface JwtColdSummary {
   cpuRatios: RatioRow[];
   portcullis: Record<string, ColdCounters>;
   micro: MicroResult | null;
+  /** The whole JwtVerifier miss path in-process, per build and mode (absent in older summaries). */
+  pathMicro?: PathMicroResult | null;
 }
 
 /** Pure: counters with verifications per authenticated request (cache lookups = hits + misses). */
@@ -117,6 +120,11 @@ export function jwtColdTables(s: JwtColdSummary, names: readonly string[], skipp
       '',
       `**One verification inline vs on the pool** — in-process, no HTTP: the verifier worker's code (node:crypto) on the event loop vs the product's VerifierPool, ${s.micro.tokens} distinct ${s.micro.alg} tokens, ${s.micro.inFlight} in flight; the bench process may use every CPU.`,
       '', microTable(s.micro), '', poolVerdict(s.micro),
+    ]),
+    ...(s.pathMicro == null ? [] : [
+      '',
+      `**The whole miss path, in-process** — JwtVerifier.verify on ${s.pathMicro.tokensPerRound} distinct tokens per round, ${s.pathMicro.inFlight} in flight, ${s.pathMicro.rounds} interleaved rounds (medians): hash, parse, issuer and key, pre-checks, the signature where the mode puts it, principal, cache insert. Process CPU counts every thread.`,
+      '', pathMicroTable(s.pathMicro),
     ]),
     '', '**What each side checks** (every proxy was probed with bad tokens before the load, as in jwt-warm):', '',
     checksTable(alg, `every request on the pool (worker: parse, header, kid, node:crypto verify, claims), then cached (${COLD_CACHE_ENTRIES} entries)`),
@@ -214,7 +222,12 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     say('  inline vs pool microbenchmark…');
     const micro = await verifyMicro({ tokens: tokens.slice(0, opts.quick ? 2000 : 10_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg, sizes: [...new Set([1, cores])] });
 
-    const summary = summariseJwtCold(closed, sizes, counters, micro);
+    say('  verifier miss path, per build and mode…');
+    const pathMicro = await verifierPathMicro({
+      tokens: tokens.slice(1, opts.quick ? 5000 : 20_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg,
+      poolSize: hiSize, baselineRoot: (process.env[BASELINE_ENV] ?? '') === '' ? null : process.env[BASELINE_ENV]!, rounds: opts.quick ? 2 : 4,
+    });
+    const summary = { ...summariseJwtCold(closed, sizes, counters, micro), pathMicro };
     const names = ['direct', ...sizes.map(poolTarget), ...Object.keys(admins).filter((n) => !n.startsWith('portcullis-pool-')), 'haproxy', 'haproxy-min'];
     const warnings = [
       ...sideBySideWarnings(summary.throughput),

@@ -109,6 +109,11 @@ describe('metrics', () => {
       expect(value(new RegExp(`^portcullis_auth_decisions_total\\{decision="denied",reason="${reason}"\\} (\\d+)$`, 'm')), reason).toBe(1);
     }
     expect(value(/^portcullis_jwt_cache_lookups_total\{result="hit"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    // two signatures were checked (the good token once, the forged one); the expired one was refused before
+    const inline = value(/^portcullis_jwt_verifications_total\{where="inline"\} (\d+)$/m);
+    const pooled = value(/^portcullis_jwt_verifications_total\{where="pool"\} (\d+)$/m);
+    expect(inline + pooled).toBe(2);
+    expect([0, 1]).toContain(value(/^portcullis_jwt_verify_prefers_inline (\d+)$/m));
     expect(value(/^portcullis_introspection_calls_total\{outcome="active"\} (\d+)$/m)).toBe(1);
     expect(value(/^portcullis_introspection_calls_total\{outcome="inactive"\} (\d+)$/m)).toBe(1);
     // the scrape itself never shows a credential

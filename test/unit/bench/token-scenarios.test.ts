@@ -15,6 +15,7 @@ import {
   BENCH_SCOPE, IDENTITY_HEADERS, IDENTITY_STRIP_PREFIX, checksTable, counterDelta, haproxyJwtChecks, tamperSignature, tokenConfigYaml, tokenCounters,
 } from '../../../bench/token-targets.js';
 import { jwtWarmTables, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
+import { pathMicroTable } from '../../../bench/verifier-path-micro.js';
 import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
 import { poolVerdict, microTable, type MicroResult } from '../../../bench/verify-micro.js';
@@ -191,6 +192,14 @@ describe('jwt-cold summary', () => {
     const md = jwtColdTables(s, ['direct', poolTarget(1), poolTarget(2), AUTO_TARGET, baselineTarget(2), 'haproxy'], {}, DEFAULT_LOAD_FLAGS, 20_000, 'RS256', 'split');
     expect(md).toContain('ratio (CPU µs/req, median of per-round ratios; < 1 = cheaper)');
     expect(md).toContain(`| ${AUTO_TARGET} / ${baselineTarget(2)} | 0.40 |`);
+  });
+
+  it('the miss-path table compares every variant with the first row by CPU per token', () => {
+    const md = pathMicroTable({ tokensPerRound: 1000, inFlight: 50, rounds: 4, variants: [
+      { name: 'baseline, pool (2 threads)', cpuUsPerToken: 80, loopUsPerToken: 50, tokensPerS: 10_000 },
+      { name: 'this build, inline', cpuUsPerToken: 40, loopUsPerToken: 40, tokensPerS: 20_000 },
+    ] });
+    expect(md).toContain('| this build, inline | 40.0 | 40.0 | 20000 | 0.50 |');
   });
 
   it('a single-CPU split has no scaling ratio', () => {
