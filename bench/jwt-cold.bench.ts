@@ -127,7 +127,7 @@ export function jwtColdTables(s: JwtColdSummary, names: readonly string[], skipp
       '', pathMicroTable(s.pathMicro),
     ]),
     '', '**What each side checks** (every proxy was probed with bad tokens before the load, as in jwt-warm):', '',
-    checksTable(alg, `every request on the pool (worker: parse, header, kid, node:crypto verify, claims), then cached (${COLD_CACHE_ENTRIES} entries)`),
+    checksTable(alg, `every request, on the pool (pool rows) or the event loop (auto, inline: see the inline column), the same function either way (parse, header, kid, node:crypto verify, claims), then cached (${COLD_CACHE_ENTRIES} entries)`),
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
   ].join('\n');
 }
