@@ -28,7 +28,8 @@ async function setup(over: Partial<IssuerInput> = {}, opts: Partial<JwtVerifierO
   open.push(s);
   const v = new JwtVerifier({
     issuers: { main: issuerConfig({ issuer: TEST_ISSUER, jwks_uri: s.jwksUri, ...over }) },
-    poolSize: 2, cacheEntries: 1000, cacheBytes: 1 << 20, logger: silentLogger(), ...opts,
+    // on the pool: a miss is then always a Promise, so "synchronous" below means "a cache hit"
+    poolSize: 2, cacheEntries: 1000, cacheBytes: 1 << 20, logger: silentLogger(), mode: 'pool', ...opts,
   });
   open.push(v);
   return { s, v };

@@ -49,6 +49,8 @@ describe('pipeline driven without a listener', () => {
         { name: 'open', match: { path: '/open/*' }, upstream: 'app', auth: 'none', strip_prefix: '/open' },
         { name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { issuers: ['main'], scopes: { all: ['orders:read'] } } },
       ],
+      // on the pool, so a cold token's verification is pending (auto would check it inline on this idle loop)
+      verifier: { mode: 'pool' },
     });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     const config: Config = r.config;
