@@ -108,7 +108,9 @@ describe.each(MODES)('%s engine, mode %s, inline budget %s µs', (engine, mode, 
       const inline = st.verify_inline! - before.verify_inline!;
       const pooled = st.verify_pool! - before.verify_pool!;
       expect(inline + pooled).toBe(1);
-      expect(st.pool_tasks! - before.pool_tasks!).toBe(pooled);
+      // a pooled token reached the pool (twice when its thread first had to be sent the keys)
+      expect(st.pool_tasks! - before.pool_tasks! >= pooled).toBe(true);
+      if (pooled === 0) expect(st.pool_tasks).toBe(before.pool_tasks);
       // fixed modes are exact; auto with budget 0 spills every token; default auto is measured (verify-placement.test.ts)
       if (mode === 'inline') expect([inline, st.pool_size]).toEqual([1, 0]);
       if (mode === 'pool') expect([pooled, st.verify_inline, st.pool_size]).toEqual([1, 0, 2]);
