@@ -14,7 +14,7 @@ import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { addedLatency, cpuMedians, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, type RatioRow } from './side-by-side.js';
-import { median, roundOrder, type LoadSummary } from './stats.js';
+import { median, pairedRatio, roundOrder, type LoadSummary } from './stats.js';
 import { adminStats, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenCounters } from './token-targets.js';
 
 /** The bare node:http2 relay (bench/h2-bare-proxy.ts) as its own process, pinned like Portcullis: the stack's floor. */
@@ -40,6 +40,12 @@ export interface H2Summary {
   upstreamCpu: { throughput: Record<string, number | null>; fixedRate: Record<string, number | null> };
   ratios: RatioRow[];
   added: Record<string, { p50: number | null; p99: number | null }>;
+  /**
+   * The same pairs as `ratios`, from CPU instead of rps: median over rounds of cost(b) / cost(a), cost
+   * = the hop's CPU µs/req plus the upstream's when both share the proxy's core (the 2-core plan).
+   * What one saturated core would serve of a relative to b; not moved by other processes' load.
+   */
+  cpuRatios: RatioRow[];
   /** Portcullis's CPU µs/req minus the floor's (medians over rounds), per load; null when either is missing. */
   aboveFloorCpu: { throughput: number | null; fixedRate: number | null };
 }
@@ -48,13 +54,25 @@ const cpuOf = (s: Record<string, LoadSummary>, t: string): number | undefined =>
 const minus = (a: number | undefined, b: number | undefined): number | null => (a === undefined || b === undefined ? null : a - b);
 
 /** Pure: rounds folded into medians, the paired ratios and the latency each hop adds over direct. */
-export function summariseH2(closed: Rounds, fixed: Rounds): H2Summary {
+/** Pure: median over rounds of cost(b) / cost(a) (see H2Summary.cpuRatios); null when a round lacks a CPU figure. */
+export function cpuCapacityRatio(m: Rounds, a: string, b: string, upstreamSharesCore: boolean): number | null {
+  const cost = (t: string): number[] | undefined => m[t]?.map((r) => (r.cpuUsPerReqOf.hop ?? Number.NaN) + (upstreamSharesCore ? r.cpuUsPerReqOf.upstream ?? Number.NaN : 0));
+  const ca = cost(a);
+  const cb = cost(b);
+  if (ca === undefined || cb === undefined || ca.some(Number.isNaN) || cb.some(Number.isNaN)) return null;
+  return pairedRatio(cb, ca);
+}
+
+/** `upstreamSharesCore`: the upstream runs on the proxy's core (cpuPlan on 2 cores), so its CPU counts in cpuRatios. */
+export function summariseH2(closed: Rounds, fixed: Rounds, upstreamSharesCore = true): H2Summary {
   const throughput = foldRounds(closed);
   const fixedRate = foldRounds(fixed);
   const floor = closed[FLOOR] !== undefined ? [[FLOOR, 'haproxy'] as const, ['portcullis', FLOOR] as const] : [];
   return {
     throughput, fixedRate,
     upstreamCpu: { throughput: cpuMedians(closed, 'upstream'), fixedRate: cpuMedians(fixed, 'upstream') },
+    cpuRatios: [['portcullis', 'haproxy'] as const, ...floor]
+      .map(([a, b]) => [`${a} / ${b}`, cpuCapacityRatio(closed, a, b, upstreamSharesCore)] as const),
     ratios: [...([['portcullis', 'haproxy'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const), ...floor, ...(closed[BEFORE] !== undefined ? [['portcullis', BEFORE] as const, [BEFORE, 'haproxy'] as const] : []), ...(closed[NO_DEPRECATION] !== undefined ? [[NO_DEPRECATION, 'portcullis'] as const, [NO_DEPRECATION, 'haproxy'] as const] : [])]
       .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
     added: {
@@ -82,14 +100,17 @@ function table(all: readonly string[], s: Record<string, LoadSummary>, up: Recor
 export function h2Tables(s: H2Summary, skipped: Record<string, string>, closed: H2LoadFlags, fixed: H2LoadFlags, alg: string, warnings: readonly string[] = []): string {
   const r = s.ratios.find((x) => x[0] === 'portcullis / haproxy')?.[1] ?? null;
   const f = s.ratios.find((x) => x[0] === `${FLOOR} / haproxy`)?.[1] ?? null;
+  const fc = s.cpuRatios.find((x) => x[0] === `${FLOOR} / haproxy`)?.[1] ?? null;
+  const rc = s.cpuRatios.find((x) => x[0] === 'portcullis / haproxy')?.[1] ?? null;
   const rate = (fixed.rpsPerClient ?? 0) * fixed.clients;
   const floorP99 = s.added[FLOOR]?.p99 ?? null;
   return [
     `**Throughput over HTTP/2** — one ${alg} token repeated; h2load, ${closed.clients} h2c connections × ${closed.streams} streams, ${closed.durationS} s (+${closed.warmupS} s warmup run) per round, medians of rounds. Every hop and the upstream speak h2c.`,
     '', table(H2_TARGETS, s.throughput, s.upstreamCpu.throughput, skipped), '',
-    ratioTable(s.ratios),
-    '', `Target: portcullis / haproxy ≥ 0.70 over HTTP/2 → ${r === null ? 'not measured' : r >= 0.7 ? `met (${r.toFixed(2)})` : `NOT met (${r.toFixed(2)})`}.`,
-    ...(f === null ? [] : ['', `The stack: ${FLOOR} / haproxy = ${f.toFixed(2)} — ${f >= 0.7 ? 'the bare node:http2 relay reaches 0.70, so the gap to the target is ours' : 'even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine'}; Portcullis CPU above the floor ${cell(s.aboveFloorCpu.throughput, 1)} µs/req.`]),
+    ratioTable(s.ratios), '',
+    ratioTable(s.cpuRatios, 'ratio from CPU (hop + upstream µs/req on the shared core; median of per-round ratios; not moved by foreign load)'),
+    '', `Target: portcullis / haproxy ≥ 0.70 over HTTP/2 → ${r === null ? 'not measured' : r >= 0.7 ? `met (${r.toFixed(2)})` : `NOT met (${r.toFixed(2)})`}${rc === null ? '' : `; from CPU ${rc.toFixed(2)}`}.`,
+    ...(f === null ? [] : ['', `The stack: ${FLOOR} / haproxy = ${f.toFixed(2)} (from CPU ${cell(fc)}) — ${(fc ?? f) >= 0.7 ? 'the bare node:http2 relay reaches 0.70, so the gap to the target is ours' : 'even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine'}${fc !== null && (fc >= 0.7) !== (f >= 0.7) ? ' (judged from CPU: the rps ratio disagrees, a sign of a disturbed run)' : ''}; Portcullis CPU above the floor ${cell(s.aboveFloorCpu.throughput, 1)} µs/req.`]),
     '',
     `**Added latency at a fixed offered load** — ${(fixed.rpsPerClient ?? 0) * fixed.clients} rps (h2load --rps ${fixed.rpsPerClient} × ${fixed.clients} connections), ${fixed.durationS} s per round; latency per request from h2load's log; added = median over rounds of (target − direct).`,
     '', table(H2_TARGETS, s.fixedRate, s.upstreamCpu.fixedRate, skipped, s.added),
@@ -188,7 +209,7 @@ export async function h2Bench(opts: ScenarioOptions): Promise<ScenarioReport> {
     const closed = await rounds(live, { ...closedFlags, headers: auth }, opts.rounds, ctx, 'throughput');
     const fixed = await rounds(live, { ...fixedFlags, headers: auth }, opts.rounds, ctx, `${(fixedFlags.rpsPerClient ?? 0) * fixedFlags.clients} rps`);
     const counters = counterDelta(before, tokenCounters(await adminStats(pc.adminPort, adminToken)));
-    const summary = summariseH2(closed, fixed);
+    const summary = summariseH2(closed, fixed, plan.upstream.some((c) => plan.proxy.includes(c)));
     const offered = (fixedFlags.rpsPerClient ?? 0) * fixedFlags.clients;
     const warnings = [
       ...sideBySideWarnings(summary.throughput, summary.fixedRate, offered),

@@ -91,11 +91,18 @@ describe('summaries and tables', () => {
     expect(s.aboveFloorCpu.throughput).toBeCloseTo(295 - 105);
     expect(s.aboveFloorCpu.fixedRate).toBeCloseTo(110);
     const t = h2Tables(s, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
-    expect(t).toContain(`The stack: ${FLOOR} / haproxy = 0.55 — even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine; Portcullis CPU above the floor 190.0 µs/req.`);
+    // from CPU (hop + upstream): haproxy 92 µs, floor 150 / 160 µs → 0.61 / 0.575
+    expect(s.cpuRatios.find((x) => x[0] === `${FLOOR} / haproxy`)![1]).toBeCloseTo((92 / 150 + 92 / 160) / 2);
+    expect(t).toContain(`The stack: ${FLOOR} / haproxy = 0.55 (from CPU 0.59) — even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine; Portcullis CPU above the floor 190.0 µs/req.`);
     expect(t).toContain(`The stack at 2000 rps: ${FLOOR} adds p99 0.500 ms (target for Portcullis ≤ 2 ms: within reach of node:http2)`);
     expect(t).toMatch(new RegExp(`\\| ${FLOOR} \\| 5500 \\|`));
-    const fast = summariseH2({ ...closed, [FLOOR]: [r(8000, 10, 100, 50), r(8000, 10, 110, 50)] }, fixed);
-    expect(h2Tables(fast, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256')).toContain('the bare node:http2 relay reaches 0.70, so the gap to the target is ours');
+    // the rps ratio says 0.80 but the CPU says 0.59: a disturbed HAProxy round; the verdict follows the CPU
+    const disturbed = summariseH2({ ...closed, [FLOOR]: [r(8000, 10, 100, 50), r(8000, 10, 110, 50)] }, fixed);
+    expect(h2Tables(disturbed, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256')).toContain('(from CPU 0.59) — even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine (judged from CPU: the rps ratio disagrees, a sign of a disturbed run)');
+    const cheap = summariseH2({ ...closed, [FLOOR]: [r(8000, 10, 70, 50), r(8000, 10, 70, 50)] }, fixed);
+    expect(h2Tables(cheap, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256')).toContain('(from CPU 0.77) — the bare node:http2 relay reaches 0.70, so the gap to the target is ours;');
+    // with the upstream on a core of its own only the hop's CPU counts
+    expect(summariseH2(closed, fixed, false).cpuRatios.find((x) => x[0] === `${FLOOR} / haproxy`)![1]).toBeCloseTo((40 / 100 + 40 / 110) / 2);
   });
 
   it('h2: without the floor no floor lines are printed and its row says it did not run', () => {
