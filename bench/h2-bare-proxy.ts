@@ -1,13 +1,18 @@
 // The floor node:http2 sets for an HTTP/2 hop on this machine: an h2c server (prior knowledge, the
 // core 'stream' API) that opens each stream on one h2c session to the upstream and pipes the
-// answer back — no routing, no token, no header rules, no metrics, no logs. What Portcullis costs
-// above this is ours; what this costs is node:http2's. `node dist/bench/h2-bare-proxy.js --upstream
-// PORT [--port N]` prints {"port":N}.
+// answer back, trailers included (so gRPC works) — no routing, no token, no header rules, no
+// metrics, no logs. What Portcullis costs above this is ours; what this costs is node:http2's.
+// `node dist/bench/h2-bare-proxy.js --upstream PORT [--port N]` prints {"port":N}.
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-/** Listen on 127.0.0.1:port (0 = any) and relay every stream to 127.0.0.1:upstreamPort over one h2c session. */
+/**
+ * Listen on 127.0.0.1:port (0 = any) and relay every stream to 127.0.0.1:upstreamPort over one h2c
+ * session. The answer's trailers are relayed when the response can carry any (gRPC, or a `trailer`
+ * header); otherwise END_STREAM rides on the last DATA frame, as Portcullis does. An upstream error
+ * resets the client stream (INTERNAL_ERROR); a client reset cancels the upstream stream.
+ */
 export function startBareH2Proxy(upstreamPort: number, port = 0): Promise<{ close(): void; port: number }> {
   const origin = `http://127.0.0.1:${upstreamPort}`;
   let up: http2.ClientHttp2Session | null = null;
@@ -27,10 +32,19 @@ export function startBareH2Proxy(upstreamPort: number, port = 0): Promise<{ clos
     for (const k of Object.keys(headers)) if (k !== ':scheme' && k !== ':authority') out[k] = headers[k];
     const req = session().request(out, { endStream: stream.endAfterHeaders });
     if (!stream.endAfterHeaders) stream.pipe(req);
+    let trailers: OutgoingHttpHeaders | undefined;
     req.on('response', (h) => {
       const res: OutgoingHttpHeaders = {};
       for (const k of Object.keys(h)) if (k[0] !== ':' || k === ':status') res[k] = h[k];
-      if (!stream.destroyed) stream.respond(res);
+      const ct = h['content-type'];
+      const waitForTrailers = h.trailer !== undefined || (typeof ct === 'string' && ct.startsWith('application/grpc'));
+      if (stream.destroyed) return;
+      stream.respond(res, { waitForTrailers });
+      if (waitForTrailers) stream.once('wantTrailers', () => { stream.sendTrailers(trailers ?? {}); });
+    });
+    req.on('trailers', (t) => {
+      trailers = {};
+      for (const k of Object.keys(t)) if (k[0] !== ':') trailers[k] = t[k];
     });
     req.on('data', (d: Buffer) => { if (!stream.destroyed) stream.write(d); });
     req.on('end', () => { if (!stream.destroyed) stream.end(); });

@@ -5,10 +5,11 @@
 // disturbed by other processes), and for Portcullis per-step percentiles of its streams, its GC
 // pauses and event-loop stalls. A diagnosis tool, not a scenario: `node dist/bench/h2-stream-trace.js
 // [--rounds N] [--seconds S] [--rps R] [--before OTHER_BUILD/dist/cluster/cli/main.js] [--no-trace]
-// [--v8-flags=--trace-gc] [--alloc=FILE.heapprofile]` (PORTCULLIS_BENCH_H2_TRACE_OUTPUT=1 prints
+// [--v8-flags=--trace-gc] [--alloc=FILE.heapprofile] [--body BYTES]` (--body: every request a POST
+// with a body of that many bytes, the request-body path gRPC calls take) (PORTCULLIS_BENCH_H2_TRACE_OUTPUT=1 prints
 // the proxies' non-JSON output, PORTCULLIS_BENCH_H2_TRACE_ALLOC_SURVIVORS=1 samples only what
 // survived a scavenge).
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -70,7 +71,7 @@ export function analyse(d: TraceDump, slowMs: number): string[] {
 interface Hop { name: string; url: string; proc: ManagedProcess; traced: boolean }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, rps: { type: 'string' }, before: { type: 'string' }, slow: { type: 'string' }, 'v8-flags': { type: 'string' }, 'no-trace': { type: 'boolean' }, 'node-options': { type: 'string' }, alloc: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, rps: { type: 'string' }, before: { type: 'string' }, slow: { type: 'string' }, 'v8-flags': { type: 'string' }, 'no-trace': { type: 'boolean' }, 'node-options': { type: 'string' }, alloc: { type: 'string' }, body: { type: 'string' } }, strict: true });
   const rounds = Number(values.rounds ?? 2);
   const durationS = Number(values.seconds ?? 5);
   const rps = Number(values.rps ?? 2000);
@@ -108,7 +109,14 @@ async function main(): Promise<void> {
     }
     await waitUntilServingH2('direct', upstream.url + '/', auth);
     for (const h of hops) await waitUntilServingH2(h.name, h.url + '/', auth);
-    const flags: H2LoadFlags = { clients: 10, streams: 10, rpsPerClient: rps / 10, path: '/', durationS, warmupS: 0, headers: auth };
+    let dataFile: string | undefined;
+    if (values.body !== undefined) {
+      dataFile = join(tmpdir(), `portcullis-h2-trace-body-${process.pid}`);
+      writeFileSync(dataFile, Buffer.alloc(Number(values.body), 0x61));
+      const f = dataFile;
+      stops.push(() => rmSync(f, { force: true }));
+    }
+    const flags: H2LoadFlags = { clients: 10, streams: 10, rpsPerClient: rps / 10, path: '/', durationS, warmupS: 0, headers: auth, ...(dataFile !== undefined ? { dataFile } : {}) };
     const ownPids = [as.process.pid, upstream.process.pid, ...hops.map((h) => h.proc.pid)];
     const pause = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
     for (let r = 0; r < rounds; r++) {

@@ -24,6 +24,8 @@ export interface H2LoadFlags {
   rpsPerClient?: number;
   path: string;
   headers?: Record<string, string>;
+  /** A file whose bytes are every request's body (h2load -d: POST); absent: GET without a body. */
+  dataFile?: string;
 }
 
 export interface H2LoadResult extends LoadResult {
@@ -69,6 +71,7 @@ function h2loadArgs(url: string, f: H2LoadFlags, durationS: number, logFile: str
   const args = ['-c', String(f.clients), '-m', String(f.streams), '-t', '1', '-D', String(durationS)];
   if (f.rpsPerClient !== undefined) args.push('--rps', String(f.rpsPerClient));
   for (const [k, v] of Object.entries(f.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  if (f.dataFile !== undefined) args.push('-d', f.dataFile);
   if (logFile !== null) args.push('--log-file', logFile);
   args.push(url + f.path);
   return args;

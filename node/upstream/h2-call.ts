@@ -4,6 +4,7 @@
 // abort() resets the upstream stream with CANCEL. Callbacks never run synchronously from start().
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import { h1Error, type H1Control, type H1Error, type H1Handler, type H1Request } from './h1-client.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_DEFAULT_WEIGHT } = http2.constants;
@@ -17,6 +18,13 @@ const WITH_BODY = { endStream: false, weight: NGHTTP2_DEFAULT_WEIGHT, parent: 0,
 /** The call an upstream stream belongs to: its listeners are shared functions (no closures per stream). */
 const CALL = Symbol('portcullis.h2call');
 type CallStream = ClientHttp2Stream & { [CALL]: H2Call };
+
+/**
+ * The call a request body feeds (the body's listeners are shared functions as well). The body is
+ * written by hand rather than with pipe(): pipe() adds seven closures and its state per stream.
+ */
+const FEEDS = Symbol('portcullis.h2call.body');
+type CallBody = Readable & { [FEEDS]: H2Call };
 
 /** An H1Error for an upstream HTTP/2 stream reset (`rstCode` = the RST_STREAM error code). */
 export type H2Error = H1Error & { rstCode?: number };
@@ -102,9 +110,39 @@ export class H2Call implements H1Control {
     s.on('close', onStreamClose);
     if (this.paused) s.pause();
     if (body !== null) {
-      body.on('error', (err) => { if (!this.done) { this.reset(NGHTTP2_CANCEL); this.fail(h1Error('H1_REQUEST_BODY', 'request body stream failed', true, err)); } });
-      body.pipe(s); // backpressure both ways: the h2 stream's flow-control window pauses the body
+      // backpressure both ways: a full stream (its flow-control window closed) pauses the body until 'drain'
+      (body as CallBody)[FEEDS] = this;
+      body.on('error', onBodyError);
+      body.on('data', onBodyData);
+      body.on('end', onBodyEnd);
+      s.on('drain', onStreamDrain);
     }
+  }
+
+  /** @internal a request body chunk: written to the stream, the body paused when the stream is full */
+  writeBody(chunk: Buffer, body: Readable): void {
+    const s = this.stream;
+    if (s === null || s.destroyed || s.writableEnded) return;
+    if (!s.write(chunk)) body.pause();
+  }
+
+  /** @internal the request body ended: so does the stream's writable side */
+  endBody(): void {
+    const s = this.stream;
+    if (s !== null && !s.destroyed && !s.writableEnded) s.end();
+  }
+
+  /** @internal the upstream stream has room again */
+  drained(): void {
+    const body = this.req.body;
+    if (body !== null && !this.done) body.resume();
+  }
+
+  /** @internal */
+  bodyFailed(err: Error): void {
+    if (this.done) return;
+    this.reset(NGHTTP2_CANCEL);
+    this.fail(h1Error('H1_REQUEST_BODY', 'request body stream failed', true, err));
   }
 
   /** @internal the stream's listeners (below) */
@@ -220,3 +258,7 @@ function onStreamEnd(this: CallStream): void { if ((this.rstCode ?? NGHTTP2_NO_E
 // reported from 'close': a session that failed to connect hands its socket error (ECONNREFUSED…) to its streams
 function onStreamError(this: CallStream, err: NodeJS.ErrnoException): void { this[CALL].onStreamError(err); }
 function onStreamClose(this: CallStream): void { this[CALL].onClose(this); }
+function onStreamDrain(this: CallStream): void { this[CALL].drained(); }
+function onBodyData(this: CallBody, chunk: Buffer): void { this[FEEDS].writeBody(chunk, this); }
+function onBodyEnd(this: CallBody): void { this[FEEDS].endBody(); }
+function onBodyError(this: CallBody, err: Error): void { this[FEEDS].bodyFailed(err); }

@@ -8,7 +8,7 @@ import { validateConfig } from '../../../node/config/index.js';
 import { haproxyConfig } from '../../../bench/haproxy.js';
 import { H2LoadMissing, h2loadVersion, logPercentiles, parseH2loadSummary, type H2LoadResult } from '../../../bench/h2load.js';
 import { h2TokenConfigYaml } from '../../../bench/h2-targets.js';
-import { H2_CLOSED_FLAGS, H2_FIXED_FLAGS, h2Tables, summariseH2 } from '../../../bench/h2.bench.js';
+import { FLOOR, H2_CLOSED_FLAGS, H2_FIXED_FLAGS, h2Tables, summariseH2 } from '../../../bench/h2.bench.js';
 import { GRPC_CLOSED_FLAGS, GRPC_FIXED_FLAGS, grpcRate, grpcTables, summariseGrpc } from '../../../bench/grpc.bench.js';
 
 const H2LOAD_OUT = `finished in 5.00s, 12345.60 req/s, 1.23MB/s
@@ -81,6 +81,39 @@ describe('summaries and tables', () => {
     expect(t).toMatch(/\| portcullis \| 3000 \|.*\| 300\.0 \| 55\.0 \|/);
   });
 
+  it('h2: the node:http2 floor side by side — floor / haproxy, portcullis / floor, its added latency and the CPU above it', () => {
+    const closed = { direct: [r(10000, 5, undefined, 50), r(12000, 5, undefined, 50)], [FLOOR]: [r(5000, 10, 100, 50), r(6000, 10, 110, 50)], portcullis: [r(3000, 20, 300, 55), r(3000, 20, 290, 55)], haproxy: [r(10000, 6, 40, 52), r(10000, 6, 40, 52)] };
+    const fixed = { direct: [r(2000, 2, undefined, 50)], [FLOOR]: [r(2000, 2.5, 90, 50)], portcullis: [r(2000, 3.5, 200, 55)], haproxy: [r(2000, 2.5, 40, 52)] };
+    const s = summariseH2(closed, fixed);
+    expect(s.ratios.find((x) => x[0] === `${FLOOR} / haproxy`)![1]).toBeCloseTo(0.55);
+    expect(s.ratios.find((x) => x[0] === `portcullis / ${FLOOR}`)![1]).toBeCloseTo((3000 / 5000 + 3000 / 6000) / 2);
+    expect(s.added[FLOOR]!.p99).toBeCloseTo(0.5);
+    expect(s.aboveFloorCpu.throughput).toBeCloseTo(295 - 105);
+    expect(s.aboveFloorCpu.fixedRate).toBeCloseTo(110);
+    const t = h2Tables(s, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
+    // from CPU (hop + upstream): haproxy 92 µs, floor 150 / 160 µs → 0.61 / 0.575
+    expect(s.cpuRatios.find((x) => x[0] === `${FLOOR} / haproxy`)![1]).toBeCloseTo((92 / 150 + 92 / 160) / 2);
+    expect(t).toContain(`The stack: ${FLOOR} / haproxy = 0.55 (from CPU 0.59) — even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine; Portcullis CPU above the floor 190.0 µs/req.`);
+    expect(t).toContain(`The stack at 2000 rps: ${FLOOR} adds p99 0.500 ms (target for Portcullis ≤ 2 ms: within reach of node:http2)`);
+    expect(t).toMatch(new RegExp(`\\| ${FLOOR} \\| 5500 \\|`));
+    // the rps ratio says 0.80 but the CPU says 0.59: a disturbed HAProxy round; the verdict follows the CPU
+    const disturbed = summariseH2({ ...closed, [FLOOR]: [r(8000, 10, 100, 50), r(8000, 10, 110, 50)] }, fixed);
+    expect(h2Tables(disturbed, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256')).toContain('(from CPU 0.59) — even the bare node:http2 relay (no auth) stays below 0.70: the target is blocked by node:http2 on this machine (judged from CPU: the rps ratio disagrees, a sign of a disturbed run)');
+    const cheap = summariseH2({ ...closed, [FLOOR]: [r(8000, 10, 70, 50), r(8000, 10, 70, 50)] }, fixed);
+    expect(h2Tables(cheap, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256')).toContain('(from CPU 0.77) — the bare node:http2 relay reaches 0.70, so the gap to the target is ours;');
+    // with the upstream on a core of its own only the hop's CPU counts
+    expect(summariseH2(closed, fixed, false).cpuRatios.find((x) => x[0] === `${FLOOR} / haproxy`)![1]).toBeCloseTo((40 / 100 + 40 / 110) / 2);
+  });
+
+  it('h2: without the floor no floor lines are printed and its row says it did not run', () => {
+    const s = summariseH2({ direct: [r(10000, 5, undefined, 50)], portcullis: [r(3000, 20, 300, 55)] }, { direct: [r(2000, 2, undefined, 50)], portcullis: [r(2000, 3.5, 200, 55)] });
+    expect(s.ratios.map((x) => x[0])).not.toContain(`${FLOOR} / haproxy`);
+    expect(s.aboveFloorCpu).toEqual({ throughput: null, fixedRate: null });
+    const t = h2Tables(s, {}, { ...H2_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...H2_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
+    expect(t).not.toContain('The stack');
+    expect(t).toContain(`| ${FLOOR} | skipped: not run |`);
+  });
+
   it('grpc: the fixed rate from PORTCULLIS_BENCH_GRPC_RATE, 500 by default, refused when not a positive integer', () => {
     expect(grpcRate(undefined)).toBe(500);
     expect(grpcRate('200')).toBe(200);
@@ -94,7 +127,24 @@ describe('summaries and tables', () => {
     expect(s.ratios[0]![1]).toBeCloseTo(0.5);
     const t = grpcTables(s, { ...GRPC_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...GRPC_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
     expect(t).toContain('Target: added p99 ≤ 2 ms at 500 calls/s → NOT met (3.000 ms)');
+    expect(t).not.toContain('The stack');
     const saturated = grpcTables(summariseGrpc(closed, { ...fixed, portcullis: [r(300, 4, 250, 110)] }), { ...GRPC_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...GRPC_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
     expect(saturated).toContain('→ not measured (portcullis did not reach the offered rate');
+  });
+
+  it('grpc: the floor calls/s against direct, portcullis / floor, its added p99 and whether the stack alone meets 2 ms', () => {
+    const closed = { direct: [r(5000, 5, undefined, 100)], [FLOOR]: [r(4000, 6, 120, 105)], portcullis: [r(2500, 9, 250, 110)] };
+    const fixed = { direct: [r(500, 1, undefined, 100)], [FLOOR]: [r(500, 1.8, 110, 100)], portcullis: [r(500, 4, 250, 110)] };
+    const s = summariseGrpc(closed, fixed);
+    expect(s.ratios.find((x) => x[0] === `${FLOOR} / direct`)![1]).toBeCloseTo(0.8);
+    expect(s.ratios.find((x) => x[0] === `portcullis / ${FLOOR}`)![1]).toBeCloseTo(0.625);
+    expect(s.addedFloor!.p99).toBeCloseTo(0.8);
+    const t = grpcTables(s, { ...GRPC_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...GRPC_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
+    expect(t).toContain(`The stack: ${FLOOR} (no auth) adds p99 0.800 ms at 500 calls/s — within the target: what Portcullis adds above it is ours.`);
+    expect(t).toMatch(new RegExp(`\\| ${FLOOR} \\| 500 \\|.*\\| 0\\.400 \\| 0\\.800 \\|`));
+    // a saturated floor does not void the Portcullis verdict
+    const t2 = grpcTables(summariseGrpc(closed, { ...fixed, [FLOOR]: [r(300, 9, 110, 100)] }), { ...GRPC_CLOSED_FLAGS, durationS: 5, warmupS: 1 }, { ...GRPC_FIXED_FLAGS, durationS: 5, warmupS: 1 }, 'RS256');
+    expect(t2).toContain('NOT met (3.000 ms)');
+    expect(t2).toContain('already over the target: node:http2 alone does not meet it on this machine');
   });
 });

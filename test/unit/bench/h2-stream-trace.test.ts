@@ -48,4 +48,23 @@ describe('the node:http2 floor (bench/h2-bare-proxy.ts)', () => {
       up.close();
     }
   });
+
+  it('carries a gRPC unary call: the answer and its grpc-status trailers reach a grpc-js client', async () => {
+    const { GRPC_ECHO_PATH, startGrpcUpstream } = await import('../../../bench/h2-upstream.js');
+    const { startBareH2Proxy } = await import('../../../bench/h2-bare-proxy.js');
+    const grpc = await import('@grpc/grpc-js');
+    const up = await startGrpcUpstream();
+    const floor = await startBareH2Proxy(up.port);
+    const client = new grpc.Client(`127.0.0.1:${floor.port}`, grpc.credentials.createInsecure());
+    try {
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        client.makeUnaryRequest(GRPC_ECHO_PATH, (b: Buffer) => b, (b: Buffer) => b, Buffer.from('ping'), new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err !== null || res === undefined ? reject(err ?? new Error('no answer')) : resolve(res)));
+      });
+      expect(answer.toString()).toBe('ping');
+    } finally {
+      client.close();
+      floor.close();
+      up.close();
+    }
+  });
 });
