@@ -36,6 +36,8 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
   removed(c: H1Connection, wasIdle: boolean): void;
   /** A connection has room for queued pipelineable transactions (connected, or one of several answered). */
   roomFreed(c: H1Connection): void;
+  /** Pipelining pools only (h1-pipelining.ts TurnCoalescer): told of every response's end, for the response-time estimate. */
+  readonly coalescer: { observe(c: H1Connection, writtenAt: number): void } | null;
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
@@ -53,6 +55,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   idleSince = 0;
   idleTimeout = 0;
   served = 0;
+  /** End of the last response read here (performance.now()); pipelining pools only. */
+  lastDoneAt = 0;
   private held: Buffer | null = null;
   private heldOff = 0;
   // request body streaming (h1-request-writer.ts)
@@ -94,6 +98,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
   add(tx: H1Transaction): void {
     this.pool.counters.pipelined++;
+    tx.writtenAt = performance.now();
     tx.wasPipelined = true;
     tx.conn = this;
     tx.gotBytes = false;
@@ -105,6 +110,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   /** Take a transaction on an empty connection: write it now, or when connected. */
   start(tx: H1Transaction): void {
     this.tx = tx;
+    if (this.pool.coalescer !== null) tx.writtenAt = performance.now();
     tx.conn = this;
     tx.gotBytes = false;
     tx.responseStarted = false;
@@ -121,6 +127,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     this.state = S_BUSY;
     const tx = this.tx;
     if (tx !== null) {
+      if (this.pool.coalescer !== null) tx.writtenAt = performance.now(); // connecting is not response time
       writeRequest(this, tx);
       this.pool.roomFreed(this); // with pipelining, requests queued while connecting follow it
     } else {
@@ -251,6 +258,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.conn = null;
     tx.done = true;
     this.served++;
+    if (this.pool.coalescer !== null) this.pool.coalescer.observe(this, tx.writtenAt);
     if (!tx.discard) {
       try {
         tx.handler.onResponseEnd();

@@ -32,6 +32,15 @@ export function leastLoaded(conns: readonly H1Connection[], max: number): H1Conn
 }
 
 /**
+ * Head-of-line budget of the turn batch: a request joins the connection written this turn only
+ * while the responses ahead of it are expected to take at most this long (queue depth × the
+ * pool's measured time per response). Fast upstreams keep the full depth (one write for the
+ * turn); a slow one's requests spread over idle or new connections instead of queueing behind
+ * each other. The pool's connection limit still applies: a full pool pipelines as before.
+ */
+export const HOL_BUDGET_MS = 5;
+
+/**
  * Corks each connection at its first write in a turn and uncorks them all in one setImmediate
  * (after the I/O callbacks of the turn): requests that became ready in the same turn go out in
  * one writev per connection. `batch` is the connection written last in this turn, the first
@@ -39,6 +48,8 @@ export function leastLoaded(conns: readonly H1Connection[], max: number): H1Conn
  */
 export class TurnCoalescer {
   batch: H1Connection | null = null;
+  /** Moving average (1/8) of the time one response takes: from its write, or from the end of the one before it on the same connection, to its end (ms). */
+  responseMs = 0;
   private corked: H1Connection[] = [];
   private scheduled = false;
   private readonly flushBound = (): void => this.flush();
@@ -54,6 +65,21 @@ export class TurnCoalescer {
       this.scheduled = true;
       setImmediate(this.flushBound);
     }
+  }
+
+  /** Depth the turn batch may reach (≥ 1, ≤ `max`) given the measured time per response. */
+  batchDepth(max: number): number {
+    const ms = this.responseMs;
+    return ms <= 0 ? max : Math.max(1, Math.min(max, Math.floor(HOL_BUDGET_MS / ms)));
+  }
+
+  /** A response ended on `c`: `writtenAt` is its request's write (performance.now()). */
+  observe(c: H1Connection, writtenAt: number): void {
+    const now = performance.now();
+    const from = c.lastDoneAt > writtenAt ? c.lastDoneAt : writtenAt;
+    c.lastDoneAt = now;
+    const sample = now - from;
+    this.responseMs = this.responseMs === 0 ? sample : this.responseMs + (sample - this.responseMs) / 8;
   }
 
   flush(): void {

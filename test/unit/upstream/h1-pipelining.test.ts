@@ -243,6 +243,33 @@ describe('H1Pool pipelining', () => {
     expect(srv.connections).toBe(1);
   });
 
+  it('a fast upstream: requests of one turn share one connection and one write even with idle connections in the pool', async () => {
+    const srv = await rawServer((s, path) => s.write(ok(path)));
+    const p = pool(srv.port, { connections: 4 });
+    for (let i = 0; i < 3; i++) await warm(p);
+    const paths = ['/a', '/b'];
+    const results = await Promise.all(paths.map((path) => send(p, path).result));
+    expect(results.map((r) => r.body)).toEqual(paths);
+    expect(srv.connections).toBe(1);
+    expect(srv.chunks[0]!.at(-1)!.match(/^GET /gm)).toHaveLength(2);
+  });
+
+  it('a slow upstream: requests that arrive together go to separate connections, not behind each other', async () => {
+    // each answer takes 60 ms, past the 5 ms head-of-line budget: a batch would make the 4th wait ~4 × 60 ms
+    const srv = await rawServer((s, path) => setTimeout(() => s.write(ok(path)), 60));
+    const p = pool(srv.port, { connections: 4 });
+    await warm(p);
+    const paths = ['/a', '/b', '/c', '/d'];
+    const results = await Promise.all(paths.map((path) => send(p, path).result));
+    expect(results.map((r) => r.body)).toEqual(paths);
+    expect(srv.connections).toBe(4);
+    // at the connection limit, pipelining still applies: 8 more with every connection busy share them
+    const more = Array.from({ length: 8 }, (_, i) => `/m${i}`);
+    const moreResults = await Promise.all(more.map((path) => send(p, path).result));
+    expect(moreResults.map((r) => r.body)).toEqual(more);
+    expect(srv.connections).toBe(4);
+  });
+
   it('pipelining 1 (the default) never puts two requests on one connection', async () => {
     const srv = await rawServer((s, path) => setTimeout(() => s.write(ok(path)), 20));
     const p = pool(srv.port, { connections: 3, pipelining: 1 });
