@@ -36,8 +36,8 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
   removed(c: H1Connection, wasIdle: boolean): void;
   /** A connection has room for queued pipelineable transactions (connected, or one of several answered). */
   roomFreed(c: H1Connection): void;
-  /** Pipelining pools only (h1-pipelining.ts TurnCoalescer): told of every response's end, for the response-time estimate. */
-  readonly coalescer: { observe(c: H1Connection, writtenAt: number): void } | null;
+  /** Pipelining pools only (h1-pipelining.ts TurnCoalescer): told when a response that had nothing ahead of it ends (the response-time estimate). */
+  readonly coalescer: { observe(writtenAt: number): void } | null;
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
@@ -55,8 +55,6 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   idleSince = 0;
   idleTimeout = 0;
   served = 0;
-  /** End of the last response read here (performance.now()); pipelining pools only. */
-  lastDoneAt = 0;
   private held: Buffer | null = null;
   private heldOff = 0;
   // request body streaming (h1-request-writer.ts)
@@ -258,7 +256,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.conn = null;
     tx.done = true;
     this.served++;
-    if (this.pool.coalescer !== null) this.pool.coalescer.observe(this, tx.writtenAt);
+    if (this.pool.coalescer !== null && !tx.wasPipelined) this.pool.coalescer.observe(tx.writtenAt);
     if (!tx.discard) {
       try {
         tx.handler.onResponseEnd();

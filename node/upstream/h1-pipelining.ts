@@ -33,12 +33,16 @@ export function leastLoaded(conns: readonly H1Connection[], max: number): H1Conn
 
 /**
  * Head-of-line budget of the turn batch: a request joins the connection written this turn only
- * while the responses ahead of it are expected to take at most this long (queue depth × the
- * pool's measured time per response). Fast upstreams keep the full depth (one write for the
- * turn); a slow one's requests spread over idle or new connections instead of queueing behind
- * each other. The pool's connection limit still applies: a full pool pipelines as before.
+ * while depth × the upstream's response time stays within it. The response time is the
+ * fastest of the last RESPONSE_WINDOW responses that had nothing ahead of them (write → end):
+ * a minimum, so the proxy's own event-loop lag under load (or strace) does not switch batching
+ * off, while an upstream that is slow on every request is seen as slow. Fast upstreams keep the
+ * full depth (one write for the turn); a slow one's requests spread over idle or new connections.
+ * The pool's connection limit still applies: a full pool pipelines as before.
  */
 export const HOL_BUDGET_MS = 5;
+/** Responses per window of the response-time minimum. */
+export const RESPONSE_WINDOW = 8;
 
 /**
  * Corks each connection at its first write in a turn and uncorks them all in one setImmediate
@@ -48,8 +52,10 @@ export const HOL_BUDGET_MS = 5;
  */
 export class TurnCoalescer {
   batch: H1Connection | null = null;
-  /** Moving average (1/8) of the time one response takes: from its write, or from the end of the one before it on the same connection, to its end (ms). */
+  /** The fastest response of the last full window (ms): 0 until one is complete (full depth). */
   responseMs = 0;
+  private windowMin = Infinity;
+  private windowN = 0;
   private corked: H1Connection[] = [];
   private scheduled = false;
   private readonly flushBound = (): void => this.flush();
@@ -73,13 +79,14 @@ export class TurnCoalescer {
     return ms <= 0 ? max : Math.max(1, Math.min(max, Math.floor(HOL_BUDGET_MS / ms)));
   }
 
-  /** A response ended on `c`: `writtenAt` is its request's write (performance.now()). */
-  observe(c: H1Connection, writtenAt: number): void {
-    const now = performance.now();
-    const from = c.lastDoneAt > writtenAt ? c.lastDoneAt : writtenAt;
-    c.lastDoneAt = now;
-    const sample = now - from;
-    this.responseMs = this.responseMs === 0 ? sample : this.responseMs + (sample - this.responseMs) / 8;
+  /** A response ended that was written on an empty connection at `writtenAt` (performance.now()). */
+  observe(writtenAt: number): void {
+    const sample = performance.now() - writtenAt;
+    if (sample < this.windowMin) this.windowMin = sample;
+    if (++this.windowN < RESPONSE_WINDOW) return;
+    this.responseMs = this.windowMin;
+    this.windowMin = Infinity;
+    this.windowN = 0;
   }
 
   flush(): void {
