@@ -255,10 +255,10 @@ describe('H1Pool pipelining', () => {
   });
 
   it('a slow upstream: requests that arrive together go to separate connections, not behind each other', async () => {
-    // each answer takes 60 ms, past the 5 ms head-of-line budget: a batch would make the 4th wait ~4 × 60 ms
-    const srv = await rawServer((s, path) => setTimeout(() => s.write(ok(path)), 60));
+    // each answer takes 80 ms, past the 50 ms head-of-line budget: a batch would make the 4th wait ~4 × 80 ms
+    const srv = await rawServer((s, path) => setTimeout(() => s.write(ok(path)), 80));
     const p = pool(srv.port, { connections: 4 });
-    for (let i = 0; i < 8; i++) await warm(p); // one window: even the fastest answer took 60 ms
+    for (let i = 0; i < 8; i++) await warm(p); // one window: even the fastest answer took 80 ms
     const paths = ['/a', '/b', '/c', '/d'];
     const results = await Promise.all(paths.map((path) => send(p, path).result));
     expect(results.map((r) => r.body)).toEqual(paths);
