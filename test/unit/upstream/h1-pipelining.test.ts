@@ -1,7 +1,8 @@
 // H1Pool with `pipelining` > 1 against a real node:http server (which answers pipelined requests
 // in order) and raw net servers that close mid-pipeline or break framing: every caller gets its
 // own response or an error, never another caller's; one write per connection per turn; a
-// caller's abort keeps the connection in step; head-of-line waiting and its deadline.
+// caller's abort keeps the connection in step; head-of-line waiting and its deadline; the turn's
+// batch only as deep as the upstream's response time allows.
 import { describe, it, expect, afterEach } from 'vitest';
 import http from 'node:http';
 import net from 'node:net';
