@@ -8,7 +8,9 @@ import { availableParallelism } from 'node:os';
 import { cpuPlan } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
-import { hasTaskset, pinPid, pinSelf } from './processes.js';
+import { startNginxAuth } from './nginx.js';
+import { validatorPath } from './paths.js';
+import { hasTaskset, jsonLine, pinPid, pinSelf, startProcess } from './processes.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import {
   addedLatency, closedLoopRounds, fixedRateRounds, fixedRateTable, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio,
@@ -17,11 +19,13 @@ import {
 import type { LoadSummary } from './stats.js';
 import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
 import {
-  adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile,
+  adminStats, BENCH_AUDIENCE, BENCH_SCOPE, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile,
   tokenConfigEnv, tokenConfigYaml, tokenCounters, waitUntilServing, type BenchJwtAlg, type RefusalProbe, type TokenCounters,
 } from './token-targets.js';
 
-export const WARM_TARGETS = ['direct', 'portcullis', 'haproxy', 'haproxy-min'] as const;
+export const WARM_TARGETS = ['direct', 'portcullis', 'haproxy', 'haproxy-min', 'nginx-cached'] as const;
+/** How long nginx-cached keeps a validator's 200 verdict (s): longer than any run, so every measured request is a cache hit. */
+export const NGINX_CACHE_TTL_S = 600;
 /** haproxy-min is left out of the fixed-rate phase to keep the run under 3 minutes. */
 export const WARM_FIXED_TARGETS = ['direct', 'portcullis', 'haproxy'] as const;
 
@@ -61,7 +65,7 @@ export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, coun
   const s: JwtWarmSummary = {
     throughput: foldRounds(closed),
     fixedRate: foldRounds(fixed),
-    ratios: ([['portcullis', 'haproxy'], ['portcullis', 'haproxy-min'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const)
+    ratios: ([['portcullis', 'haproxy'], ['portcullis', 'haproxy-min'], ['portcullis', 'nginx-cached'], ['portcullis', 'direct'], ['haproxy', 'direct']] as const)
       .map(([a, b]) => [`${a} / ${b}`, rpsRatio(closed, a, b), ratioBasis(closed, a, b)] as const),
     added: { portcullis: addedLatency(fixed, 'portcullis', 'direct'), haproxy: addedLatency(fixed, 'haproxy', 'direct') },
     portcullis: counters,
@@ -85,6 +89,7 @@ export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>
     `**Added latency at a fixed offered load** — ${rate.rate} rps, ${rate.engine} engine (latency from each request's scheduled send), ${rate.durationS} s (+${rate.warmupS} s warmup) per round; added = median over rounds of (target − direct).`,
     '', fixedRateTable([...WARM_FIXED_TARGETS, ...traced], s.fixedRate, s.added, 'direct', skipped), '',
     '**What each side checks** (before the load, every target was probed with a tampered signature, an expired token, a wrong aud, a wrong iss — all 401 — and a token without the scope: 403, except haproxy-min, which does not check scope):',
+    '', `nginx-cached: nginx (one worker, the proxy CPU) → auth_request to a Node validator (node:http + jose: signature, iss, aud, exp, scope; no revocation) on the same CPU, its 200 verdicts cached by nginx ${NGINX_CACHE_TTL_S} s keyed by Authorization — the warm path is nginx alone; a revoked or newly expired token stays accepted until the entry expires.`,
     '', checksTable(alg, 'verified once on the pool, then cached until exp (max 10 min)'),
     ...(cacheLine === '' ? [] : ['', cacheLine]),
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
@@ -144,6 +149,16 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       say(`skip portcullis: ${err.message}`);
     }
 
+    // issue 13's best peer: nginx + auth_request + proxy_cache in front of a validator
+    const { process: validator, ready } = await startProcess({
+      name: 'jwt-validator', command: process.execPath, args: [validatorPath(), as.jwksUri, as.issuer, BENCH_AUDIENCE, BENCH_SCOPE, alg],
+      ready: jsonLine<{ port: number }>((o) => typeof o.port === 'number'), cpus: plan.proxy,
+    });
+    stops.push(() => validator.stop());
+    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: ready.port, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S }, plan.proxy);
+    if ('skipped' in ngc) skipped['nginx-cached'] = ngc.skipped;
+    else { stops.push(() => ngc.stop()); live.push({ name: 'nginx-cached', url: ngc.url, pid: ngc.process.pid, headers: auth }); }
+
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
     stops.push(() => pem.cleanup());
     for (const [name, full] of [['haproxy', true], ['haproxy-min', false]] as const) {
@@ -162,7 +177,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
     }
 
-    const ownPids = [...new Set([...live.map((t) => t.pid), as.process.pid])];
+    const ownPids = [...new Set([...live.map((t) => t.pid), as.process.pid, validator.pid])];
     const before = pc !== null ? tokenCounters(await adminStats(pc.adminPort, adminToken)) : null;
     const gate = quietGate(opts.quick ? 5 : 60);
     const closed = await closedLoopRounds(live, load, opts.rounds, ownPids, gate);

@@ -3,6 +3,7 @@
 // names), the representation's length for HEAD/304, headers a stage added (DPoP-Nonce…) and,
 // when on, X-Portcullis-Policy (the upstream's own copy of it dropped: only the proxy names its policy).
 // The caller holds the uWS cork.
+import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED } from '../pipeline/index.js';
 import { statusLine } from './respond.js';
@@ -13,7 +14,8 @@ import { statusLine } from './respond.js';
  * snapshot's `X-Portcullis-Policy` value, or null (off).
  */
 export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined, policy: string | null = null): void {
-  res.writeStatus(statusText === '' ? statusLine(status) : `${status} ${statusText}`);
+  // the standard reason phrase (nearly every response) takes the cached line: no string per response
+  res.writeStatus(statusText === '' || statusText === STATUS_CODES[status] ? statusLine(status) : `${status} ${statusText}`);
   const h = headers;
   let connection: string | null = null;
   for (let i = 0; i < h.length; i += 2) {

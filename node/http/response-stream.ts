@@ -84,9 +84,11 @@ export function relayChunk(r: Relay, chunk: Buffer): void {
 function writeChunk(r: Relay): void {
   const chunk = r.pendingChunk!;
   r.pendingChunk = null;
-  if (!r.headersWritten) writeHead(r);
+  const first = !r.headersWritten;
+  if (first) writeHead(r);
   if (r.totalSize > 0) {
-    const lastOffset = r.res.getWriteOffset();
+    // no body byte written before the first chunk: offset 0 without asking uWS (one crossing less)
+    const lastOffset = first ? 0 : r.res.getWriteOffset();
     const [ok, done] = r.res.tryEnd(chunk, r.totalSize);
     if (done) { r.finish(r.respStatus); return; }
     if (!ok) {

@@ -36,6 +36,8 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
   removed(c: H1Connection, wasIdle: boolean): void;
   /** A connection has room for queued pipelineable transactions (connected, or one of several answered). */
   roomFreed(c: H1Connection): void;
+  /** Pipelining pools only (h1-pipelining.ts TurnCoalescer): told when a response that had nothing ahead of it ends (the response-time estimate). */
+  readonly coalescer: { observe(writtenAt: number): void } | null;
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
@@ -94,6 +96,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
   add(tx: H1Transaction): void {
     this.pool.counters.pipelined++;
+    tx.writtenAt = performance.now();
     tx.wasPipelined = true;
     tx.conn = this;
     tx.gotBytes = false;
@@ -105,6 +108,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   /** Take a transaction on an empty connection: write it now, or when connected. */
   start(tx: H1Transaction): void {
     this.tx = tx;
+    if (this.pool.coalescer !== null) tx.writtenAt = performance.now();
     tx.conn = this;
     tx.gotBytes = false;
     tx.responseStarted = false;
@@ -121,6 +125,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     this.state = S_BUSY;
     const tx = this.tx;
     if (tx !== null) {
+      if (this.pool.coalescer !== null) tx.writtenAt = performance.now(); // connecting is not response time
       writeRequest(this, tx);
       this.pool.roomFreed(this); // with pipelining, requests queued while connecting follow it
     } else {
@@ -251,6 +256,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.conn = null;
     tx.done = true;
     this.served++;
+    if (this.pool.coalescer !== null && !tx.wasPipelined) this.pool.coalescer.observe(tx.writtenAt);
     if (!tx.discard) {
       try {
         tx.handler.onResponseEnd();

@@ -32,6 +32,21 @@ export function leastLoaded(conns: readonly H1Connection[], max: number): H1Conn
 }
 
 /**
+ * Head-of-line budget of the turn batch: a request joins the connection written this turn only
+ * while depth × the upstream's response time stays within it. The response time is the
+ * fastest of the last RESPONSE_WINDOW responses that had nothing ahead of them (write → end):
+ * a minimum, so lag spikes of the proxy's own event loop do not count. It still includes the
+ * loop's steady turn time, which under strace or a CPU shared with other work is 5 ms and more
+ * even for loopback answers (measured): a 5 ms budget switched batching off exactly under load,
+ * hence 50 ms. It is a guard against upstreams slow on every request (≥ 50 ms: no batching;
+ * 25 ms: depth 2), not a tail-latency tuning. The pool's connection limit still applies: a full
+ * pool pipelines as before.
+ */
+export const HOL_BUDGET_MS = 50;
+/** Responses per window of the response-time minimum. */
+export const RESPONSE_WINDOW = 8;
+
+/**
  * Corks each connection at its first write in a turn and uncorks them all in one setImmediate
  * (after the I/O callbacks of the turn): requests that became ready in the same turn go out in
  * one writev per connection. `batch` is the connection written last in this turn, the first
@@ -39,6 +54,10 @@ export function leastLoaded(conns: readonly H1Connection[], max: number): H1Conn
  */
 export class TurnCoalescer {
   batch: H1Connection | null = null;
+  /** The fastest response of the last full window (ms): 0 until one is complete (full depth). */
+  responseMs = 0;
+  private windowMin = Infinity;
+  private windowN = 0;
   private corked: H1Connection[] = [];
   private scheduled = false;
   private readonly flushBound = (): void => this.flush();
@@ -54,6 +73,22 @@ export class TurnCoalescer {
       this.scheduled = true;
       setImmediate(this.flushBound);
     }
+  }
+
+  /** Depth the turn batch may reach (≥ 1, ≤ `max`) given the measured time per response. */
+  batchDepth(max: number): number {
+    const ms = this.responseMs;
+    return ms <= 0 ? max : Math.max(1, Math.min(max, Math.floor(HOL_BUDGET_MS / ms)));
+  }
+
+  /** A response ended that was written on an empty connection at `writtenAt` (performance.now()). */
+  observe(writtenAt: number): void {
+    const sample = performance.now() - writtenAt;
+    if (sample < this.windowMin) this.windowMin = sample;
+    if (++this.windowN < RESPONSE_WINDOW) return;
+    this.responseMs = this.windowMin;
+    this.windowMin = Infinity;
+    this.windowN = 0;
   }
 
   flush(): void {

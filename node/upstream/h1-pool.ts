@@ -32,7 +32,8 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   private readonly tickBound = (): void => this.tick();
   /** Max requests in flight per connection; 1 = no pipelining. */
   private readonly pipelining: number;
-  private readonly coalescer: TurnCoalescer | null;
+  /** @internal Present when pipelining > 1 (h1-pipelining.ts). */
+  readonly coalescer: TurnCoalescer | null;
 
   constructor(origin: string, opts: H1PoolOptions) {
     const u = new URL(origin);
@@ -88,9 +89,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     this.ensureTimer();
     const co = this.coalescer;
     if (co !== null && tx.pipelineable) {
-      // Behind the requests written this turn first: they leave in the same write.
+      // Behind the requests written this turn first (one write), as deep as the measured response time allows (HOL_BUDGET_MS).
       const b = co.batch;
-      if (b !== null && hasRoom(b, this.pipelining)) {
+      if (b !== null && hasRoom(b, co.batchDepth(this.pipelining))) {
         co.cork(b);
         b.add(tx);
         return;

@@ -33,6 +33,8 @@ export class H1Transaction implements H1Control {
   activity = false;
   queuedAt = 0;
   sentAt = 0;
+  /** performance.now() when written to a connection (pipelining pools only: the response-time estimate, h1-pipelining.ts). */
+  writtenAt = 0;
   lastActivity = 0;
   conn: H1Connection | null = null;
   head = '';

@@ -128,6 +128,7 @@ describe('jwt-warm summary', () => {
     portcullis: [run(600), run(500)],
     haproxy: [run(500), run(500)],
     'haproxy-min': [run(600), run(1000)],
+    'nginx-cached': [run(1200), run(250)],
   };
   const fixed = { direct: [run(2000, 0.1, 0.5), run(2000, 0.1, 0.5)], portcullis: [run(2000, 0.2, 0.9), run(2000, 0.2, 1.5)], haproxy: [run(2000, 0.15, 0.6), run(2000, 0.15, 0.6)] };
 
@@ -136,6 +137,7 @@ describe('jwt-warm summary', () => {
     const r = Object.fromEntries(s.ratios.map((x) => [x[0], x[1]]));
     expect(r['portcullis / haproxy']).toBeCloseTo(1.1, 10); // median of 1.2 and 1.0
     expect(r['portcullis / haproxy-min']).toBeCloseTo(0.75, 10); // median of 1.0 and 0.5
+    expect(r['portcullis / nginx-cached']).toBeCloseTo(1.25, 10); // median of 0.5 and 2.0
     expect(s.added.portcullis.p99).toBeCloseTo(0.7, 10);
     expect(s.added.haproxy.p50).toBeCloseTo(0.05, 10);
   });
@@ -144,7 +146,7 @@ describe('jwt-warm summary', () => {
     const c = counterDelta(tokenCounters({ 'jwt.verify_ok': 2, 'jwt.cache_hits': 10 }), tokenCounters({ 'jwt.verify_ok': 2, 'jwt.cache_hits': 5010, 'jwt.cache_misses': 0 }));
     expect(c).toEqual({ verifyOk: 0, cacheHits: 5000, cacheMisses: 0, poolTasks: 0, poolBatches: 0, verifyInline: 0, inlineSpills: 0 });
     const md = jwtWarmTables(summariseJwtWarm(closed, fixed, c), {}, DEFAULT_LOAD_FLAGS, DEFAULT_FIXED_RATE_FLAGS, 'ES256', ['w1']);
-    for (const row of ['| direct |', '| portcullis |', '| haproxy |', '| haproxy-min |', '| portcullis / haproxy | 1.10 | 2 of 2 quiet |', '| portcullis / haproxy-min | 0.75 | 2 of 2 quiet |']) expect(md).toContain(row);
+    for (const row of ['| direct |', '| portcullis |', '| haproxy |', '| haproxy-min |', '| portcullis / haproxy | 1.10 | 2 of 2 quiet |', '| portcullis / haproxy-min | 0.75 | 2 of 2 quiet |', '| nginx-cached |', '| portcullis / nginx-cached | 1.25 | 2 of 2 quiet |']) expect(md).toContain(row);
     expect(md).toContain('one ES256 token repeated');
     expect(md).toContain('| alg allowlist (ES256) |');
     expect(md).toContain('0 signature verifications, 5000 cache hits');

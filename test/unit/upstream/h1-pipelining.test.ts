@@ -1,7 +1,8 @@
 // H1Pool with `pipelining` > 1 against a real node:http server (which answers pipelined requests
 // in order) and raw net servers that close mid-pipeline or break framing: every caller gets its
 // own response or an error, never another caller's; one write per connection per turn; a
-// caller's abort keeps the connection in step; head-of-line waiting and its deadline.
+// caller's abort keeps the connection in step; head-of-line waiting and its deadline; the turn's
+// batch only as deep as the upstream's response time allows.
 import { describe, it, expect, afterEach } from 'vitest';
 import http from 'node:http';
 import net from 'node:net';
@@ -241,6 +242,33 @@ describe('H1Pool pipelining', () => {
     // the timed-out one's response was read and dropped: the connection still matches answers to callers
     expect((await send(p, '/next').result).body).toBe('/next');
     expect(srv.connections).toBe(1);
+  });
+
+  it('a fast upstream: requests of one turn share one connection and one write even with idle connections in the pool', async () => {
+    const srv = await rawServer((s, path) => s.write(ok(path)));
+    const p = pool(srv.port, { connections: 4 });
+    for (let i = 0; i < 8; i++) await warm(p); // one window of response times
+    const paths = ['/a', '/b'];
+    const results = await Promise.all(paths.map((path) => send(p, path).result));
+    expect(results.map((r) => r.body)).toEqual(paths);
+    expect(srv.connections).toBe(1);
+    expect(srv.chunks[0]!.at(-1)!.match(/^GET /gm)).toHaveLength(2);
+  });
+
+  it('a slow upstream: requests that arrive together go to separate connections, not behind each other', async () => {
+    // each answer takes 80 ms, past the 50 ms head-of-line budget: a batch would make the 4th wait ~4 × 80 ms
+    const srv = await rawServer((s, path) => setTimeout(() => s.write(ok(path)), 80));
+    const p = pool(srv.port, { connections: 4 });
+    for (let i = 0; i < 8; i++) await warm(p); // one window: even the fastest answer took 80 ms
+    const paths = ['/a', '/b', '/c', '/d'];
+    const results = await Promise.all(paths.map((path) => send(p, path).result));
+    expect(results.map((r) => r.body)).toEqual(paths);
+    expect(srv.connections).toBe(4);
+    // at the connection limit, pipelining still applies: 8 more with every connection busy share them
+    const more = Array.from({ length: 8 }, (_, i) => `/m${i}`);
+    const moreResults = await Promise.all(more.map((path) => send(p, path).result));
+    expect(moreResults.map((r) => r.body)).toEqual(more);
+    expect(srv.connections).toBe(4);
   });
 
   it('pipelining 1 (the default) never puts two requests on one connection', async () => {
