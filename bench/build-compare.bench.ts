@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { cpuPlan } from './cpu-plan.js';
 import { compiledRoot } from './paths.js';
-import { startHaproxy } from './haproxy.js';
+import { HAPROXY_FORWARDFOR_ENV, haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
@@ -159,7 +159,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
         phaseStops.push(() => pc.stop());
         live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
       }
-      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, ...(jwt ? { jwt: haproxyJwtChecks(pem.path, 'RS256', as.issuer, true) } : {}) });
+      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, forwardfor: haproxyForwardforFromEnv(), ...(jwt ? { jwt: haproxyJwtChecks(pem.path, 'RS256', as.issuer, true) } : {}) });
       if (hp.skipped) throw new Error(`build-compare needs HAProxy: ${hp.reason}`);
       phaseStops.push(() => hp.stop());
       peers.haproxy = hp.version;
@@ -188,7 +188,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
     ];
     const table = [
-      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}.`,
+      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}${haproxyForwardforFromEnv() ? `; HAProxy with option forwardfor (${HAPROXY_FORWARDFOR_ENV}=1: appends X-Forwarded-For like Portcullis' default)` : ''}.`,
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',

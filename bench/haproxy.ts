@@ -44,6 +44,16 @@ export interface HaproxyConfigOptions {
   jwt?: JwtCheckOptions;
   /** HTTP/2 sides (scenario h2): `bind: 'h2'` = h2c with prior knowledge on the frontend, `server: 'h2'` = h2c to the upstream. Absent: HTTP/1.1. */
   proto?: { bind?: 'h2'; server?: 'h2' };
+  /** `option forwardfor`: append the client address as X-Forwarded-For, the work Portcullis does at its default `x_forwarded_for: append` (default false: HAProxy's own default). */
+  forwardfor?: boolean;
+}
+
+/** Env switch of the HTTP/1.1 scenarios (passthrough, build-compare): `1` gives the HAProxy peer `option forwardfor`. */
+export const HAPROXY_FORWARDFOR_ENV = 'PORTCULLIS_BENCH_HAPROXY_FORWARDFOR';
+
+/** True when $PORTCULLIS_BENCH_HAPROXY_FORWARDFOR is `1`. */
+export function haproxyForwardforFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[HAPROXY_FORWARDFOR_ENV] === '1';
 }
 
 /** A value HAProxy's config tokenizer reads verbatim: single-quoted, so '#', spaces and '"' stay literal. */
@@ -108,6 +118,7 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     'defaults',
     '  mode http',
     '  option http-keep-alive',
+    ...(o.forwardfor === true ? ['  option forwardfor'] : []),
     '  timeout connect 5s',
     '  timeout client 30s',
     '  timeout server 30s',

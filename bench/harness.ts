@@ -5,7 +5,7 @@ export { runLoad, runFixedRate, DEFAULT_LOAD_FLAGS, DEFAULT_FIXED_RATE_FLAGS, ty
 export { machineInfo, machineLine, toolVersions, type MachineInfo } from './machine.js';
 export { writeResults, resultFileName, markdownTable, cell, type Cell } from './results.js';
 export { median, summarise, ratio, pairedRatio, pairedDiff, roundOrder, type LoadResult, type LoadSummary } from './stats.js';
-export { HAPROXY_BIN, haproxyConfig, haproxyJwtRules, haproxyVersion, startHaproxy, type HaproxyConfigOptions, type HaproxyPeer, type JwtAlg, type JwtCheckOptions, type Skipped } from './haproxy.js';
+export { HAPROXY_BIN, haproxyConfig, haproxyForwardforFromEnv, haproxyJwtRules, haproxyVersion, startHaproxy, type HaproxyConfigOptions, type HaproxyPeer, type JwtAlg, type JwtCheckOptions, type Skipped } from './haproxy.js';
 export { cpuPlan, type CpuPlan } from './cpu-plan.js';
 export { startUpstreamProcess, startPortcullis, passthroughConfigYaml, probe, PortcullisUnavailable, type RunningTarget } from './targets.js';
 export { repoRoot, compiledRoot, cliPath, cheapUpstreamPath, resultsDir } from './paths.js';

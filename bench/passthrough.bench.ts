@@ -5,7 +5,7 @@
 // (Portcullis workers: 1, or HAProxy nbthread 1) shares CPU 1 with the upstream.
 import { availableParallelism } from 'node:os';
 import { cpuPlan } from './cpu-plan.js';
-import { startHaproxy } from './haproxy.js';
+import { haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, runFixedRate, runLoad, type FixedRateFlags, type FixedRateResult, type LoadFlags } from './load.js';
 import { hasTaskset, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
@@ -127,7 +127,7 @@ export async function passthrough(opts: ScenarioOptions): Promise<ScenarioReport
       say(`skip portcullis: ${err.message}`);
     }
 
-    const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy });
+    const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, forwardfor: haproxyForwardforFromEnv() });
     if (hp.skipped) skipped.haproxy = hp.reason;
     else {
       stops.push(() => hp.stop());

@@ -5,7 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { parse } from 'yaml';
 import {
   median, summarise, ratio, pairedRatio, pairedDiff, roundOrder,
-  haproxyConfig, haproxyJwtRules, resultFileName, markdownTable, cell, cpuPlan,
+  haproxyConfig, haproxyForwardforFromEnv, haproxyJwtRules, resultFileName, markdownTable, cell, cpuPlan,
   passthroughConfigYaml, pinnedCommand, jsonLine, type LoadResult,
 } from '../../../bench/harness.js';
 import { summarisePassthrough, passthroughTables, passthroughWarnings } from '../../../bench/passthrough.bench.js';
@@ -121,6 +121,13 @@ describe('haproxy config', () => {
     }
     expect(cfg).not.toContain('jwt_verify');
     expect(cfg).toMatch(/^global\n(?:.*\n)*defaults\n(?:.*\n)*frontend fe\n(?:.*\n)*backend app\n/m);
+  });
+
+  it('adds X-Forwarded-For (option forwardfor) only when asked, as Portcullis does at x_forwarded_for: append', () => {
+    expect(haproxyConfig(base).split('\n').map((l) => l.trim())).not.toContain('option forwardfor');
+    expect(haproxyConfig({ ...base, forwardfor: true }).split('\n').map((l) => l.trim())).toContain('option forwardfor');
+    expect(haproxyForwardforFromEnv({ PORTCULLIS_BENCH_HAPROXY_FORWARDFOR: '1' })).toBe(true);
+    expect(haproxyForwardforFromEnv({})).toBe(false);
   });
 
   it('rejects a thread count that is not a positive integer', () => {
