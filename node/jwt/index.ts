@@ -8,7 +8,7 @@ export { JwksActor, issuerPolicy, UNKNOWN_KID_BURST, type JwksCounters } from '.
 export { sanitizeJwks, makeSnapshot, thumbprint, type KeySetSnapshot } from './jwk-set.js';
 export { parseMaxAge, discoveryUrls } from './jwks-fetch.js';
 export { TokenCache, type TokenCacheOptions } from './token-cache.js';
-export { VerifyPlacement, LOW_LOOP_UTILISATION, SPARE_CORE, type VerifierMode, type PlacementOptions } from './verify-placement.js';
+export { VerifyPlacement, LOW_LOOP_UTILISATION, BACK_INLINE_UTILISATION, type VerifierMode, type PlacementOptions } from './verify-placement.js';
 export { VerifierPool, defaultWorkerFilename, resolvePoolSize, type PoolResult, type VerifierPoolOptions } from './verifier-pool.js';
 export { default as verifyBatch, verifyTask, verifyParsed } from './verify.worker.js';
 export { checkHeader, resolveKey, keyFitsAlg, type KeyLookup, type RuleFailure } from './token-rules.js';
