@@ -70,6 +70,8 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   errorKind: string | null = null;
   /** Status line written to the client (upstream head or own error); 0 while nothing was written. */
   sent = 0;
+  /** Index in the listener's RelayRegistry; -1 while not registered. */
+  slot = -1;
 
   // request body
   body: RequestBody | null = null;

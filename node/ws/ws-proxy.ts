@@ -160,7 +160,7 @@ export class WsProxy implements BridgeHost {
   }
 
   /** End streamed responses of `active` (the listener's in-flight relays) on revocation and expiry. */
-  watchStreams(active: ReadonlySet<StreamingRelay>): void {
+  watchStreams(active: Iterable<StreamingRelay>): void {
     this.registry.addScanner((judge: LiveJudge) => {
       for (const relay of active) {
         // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
