@@ -70,7 +70,7 @@ export function accountTables(runs: Record<string, AccountRun[]>, builds: readon
   ]);
   const main = markdownTable(['target', 'rps', 'CPU µs/req', 'heap B/req', 'verifications/req', 'scavenges /10k req · pause', 'mark-compacts /10k · pause', 'incremental /10k · pause', 'foreign CPU'], rows, [false, true, true, true, true, true, true, true, false]);
   const deltas: string[][] = [];
-  const gcMs = (r: AccountRun): number | null => (r.gcPer10k === null ? null : (r.gcPer10k.scavenge.ms + r.gcPer10k.markCompact.ms + r.gcPer10k.incremental.ms + r.gcPer10k.other.ms) * 100);
+  const gcMs = (r: AccountRun): number | null => (r.gcPer10k === null ? null : (r.gcPer10k.scavenge.ms + r.gcPer10k.markCompact.ms + r.gcPer10k.incremental.ms + r.gcPer10k.other.ms) / 10);
   const add = (label: string, a: AccountRun[] | undefined, b: AccountRun[] | undefined): void => {
     if (a === undefined || b === undefined) return;
     deltas.push([label, cell(pairedDelta(a, b, (r) => r.cpuUsPerReq), 1), cell(pairedDelta(a, b, (r) => r.heapBytesPerReq), 0), cell(pairedDelta(a, b, gcMs), 2)]);

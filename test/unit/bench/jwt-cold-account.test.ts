@@ -1,8 +1,9 @@
-// jwt-cold-account: the GC line splits V8's GC kinds and counts allocation across GCs, a run's
+// jwt-cold-account and its profile split: the GC line splits V8's GC kinds and counts allocation across GCs, a run's
 // figures are per request (GCs per 10 000), and cold − warm pairs rounds by index.
 import { describe, expect, it } from 'vitest';
 import { accountRun, accountTables, pairedDelta, type AccountRun } from '../../../bench/jwt-cold-account.js';
 import { coldGcLine, gcBucket, parseColdGc } from '../../../bench/jwt-cold-gc-preload.js';
+import { categories, frameCategory } from '../../../bench/jwt-cold-profile.js';
 
 const gc = (gcType: string, before: number, after: number, cost: number) => ({ gcType, cost, beforeGC: { heapStatistics: { usedHeapSize: before } }, afterGC: { heapStatistics: { usedHeapSize: after } } });
 
@@ -49,5 +50,18 @@ describe('jwt-cold-account', () => {
     const t = accountTables({ 'this-cold': cold, 'this-warm': warm }, ['this']);
     expect(t).toContain('this: cold − warm');
     expect(t).toContain('this-cold');
+  });
+});
+
+describe('jwt-cold-profile', () => {
+  it('puts frames in the category their time buys and turns shares into µs/req', () => {
+    expect(frameCategory('(garbage collector)')).toBe('GC');
+    expect(frameCategory('verifyOneShot')).toBe('crypto');
+    expect(frameCategory('verify (node:internal/crypto/sig:220)')).toBe('crypto');
+    expect(frameCategory('#settle (node/jwt/jwt-verifier.js:254)')).toBe('node/jwt');
+    expect(frameCategory('authenticate (node/pipeline/authenticate.js:80)')).toBe('node/pipeline + auth');
+    expect(frameCategory('parse')).toContain('builtins');
+    const c = categories([{ frame: 'verifyOneShot', ms: 6, share: 0.6 }, { frame: '(garbage collector)', ms: 4, share: 0.4 }], 50);
+    expect(c).toEqual([{ category: 'crypto', share: 0.6, usPerReq: 30 }, { category: 'GC', share: 0.4, usPerReq: 20 }]);
   });
 });
