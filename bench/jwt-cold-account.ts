@@ -4,7 +4,8 @@
 // jwt-cold-gc-preload: CPU µs, heap bytes and GCs (scavenge / mark-compact / incremental, count
 // and pause) per request. Cold − warm is what a miss costs over HTTP.
 // Run: `node dist/bench/jwt-cold-account.js` (env: PORTCULLIS_BENCH_ROUNDS, _DURATION_S,
-// _BASELINE = another built checkout that knows `verifier.mode`, _CPU_PROF_DIR, _ACCOUNT_SPREAD=1).
+// _BASELINE = another built checkout that knows `verifier.mode`, _CPU_PROF_DIR, _ACCOUNT_SPREAD=1,
+// _ACCOUNT_NODE_OPTIONS = V8/Node flags for a third build row `this+opts`, e.g. --max-semi-space-size=64).
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -104,14 +105,15 @@ export async function jwtColdAccount(env: NodeJS.ProcessEnv = process.env): Prom
     const upstream = await startUpstreamProcess(plan.upstream);
     stops.push(() => upstream.stop());
     const preload = join(compiledRoot(), 'bench', 'jwt-cold-gc-preload.js');
-    const builds: [string, string | undefined][] = [['this', undefined]];
-    if (baselineRoot !== '') builds.push(['baseline', join(baselineRoot, 'dist', 'cluster', 'cli', 'main.js')]);
+    const builds: [string, string | undefined, string][] = [['this', undefined, '']];
+    if (baselineRoot !== '') builds.push(['baseline', join(baselineRoot, 'dist', 'cluster', 'cli', 'main.js'), '']);
+    if ((env.PORTCULLIS_BENCH_ACCOUNT_NODE_OPTIONS ?? '') !== '') builds.push(['this+opts', undefined, env.PORTCULLIS_BENCH_ACCOUNT_NODE_OPTIONS!]);
     const targets: Target[] = [];
-    for (const [build, cli] of builds) {
+    for (const [build, cli, extra] of builds) {
       for (const kind of ['cold', 'warm'] as const) {
         const { env: penv, adminToken } = tokenConfigEnv();
         const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: ['RS256'], poolSize: 1, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: 'inline' }), plan.proxy,
-          { ...penv, PORTCULLIS_BENCH_COLD_GC_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() }, cli);
+          { ...penv, PORTCULLIS_BENCH_COLD_GC_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${extra} --import ${preload}`.trim() }, cli);
         stops.push(() => pc.stop());
         // tokens[0] is the warm token (and the readiness probe's): it stays out of the cold rotation
         targets.push({ name: `${build}-${kind}`, url: pc.url, pid: pc.process.pid, adminPort: pc.adminPort, adminToken, proc: pc.process,
