@@ -6,11 +6,13 @@
 // auto (and, with PORTCULLIS_BENCH_BASELINE, another build's pool in the same rounds); then,
 // without HTTP, one verification inline vs on the pool (verify-micro.ts).
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BASELINE_ENV, baselineCli } from './build-compare.bench.js';
 import { cpuPlanSpread } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, headerRotation, type HeaderRotation, type LoadFlags } from './load.js';
+import { compiledRoot } from './paths.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
@@ -106,9 +108,9 @@ export function summariseJwtCold(closed: RoundResults, sizes: readonly number[],
 /** Pure: the printed tables. */
 export function jwtColdTables(s: JwtColdSummary, names: readonly string[], skipped: Record<string, string>, load: LoadFlags, tokens: number, alg: BenchJwtAlg, cpuNote: string, warnings: readonly string[] = []): string {
   const counters = markdownTable(
-    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'inline', 'budget spills', 'mean batch to a worker'],
-    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.verifyInline ?? 0, 0), cell(c.inlineSpills ?? 0, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1)]),
-    [false, true, true, true, true, true, true, true],
+    ['target', 'verifications / request', 'cache hits', 'cache misses', 'verifications', 'inline', 'budget spills', 'mean batch to a worker', 'heap B/resp (main thread)'],
+    Object.entries(s.portcullis).map(([t, c]) => [t, cell(c.verificationsPerRequest, 3), cell(c.cacheHits, 0), cell(c.cacheMisses, 0), cell(c.verifyOk, 0), cell(c.verifyInline ?? 0, 0), cell(c.inlineSpills ?? 0, 0), cell(c.poolBatches > 0 ? c.poolTasks / c.poolBatches : null, 1), cell(s.throughput[t]?.heapBytesPerReq, 0)]),
+    [false, true, true, true, true, true, true, true, true],
   );
   return [
     `**Throughput with distinct tokens** — ${tokens} ${alg} tokens sent in rotation (each request the next token; each target continues its own rotation across rounds), Portcullis cache ${COLD_CACHE_ENTRIES} entries (< rotation: every request verifies); closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds. CPU split: ${cpuNote}. CPU µs/req counts every thread of the process (Portcullis: main + pool workers).`,
@@ -167,13 +169,15 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     stops.push(() => upstream.stop());
     const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, rotation: rotation() }];
     const admins: Record<string, { port: number; token: string }> = {};
+    // every Portcullis row carries heap-alloc-preload: heap bytes per response beside CPU µs
+    const heapEnv = { PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${join(compiledRoot(), 'bench', 'heap-alloc-preload.js')}`.trim() };
     for (const n of sizes) {
       const name = poolTarget(n);
       const { env, adminToken } = tokenConfigEnv();
       try {
-        const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: n, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: 'pool' }), plan.proxy, env);
+        const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: n, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: 'pool' }), plan.proxy, { ...env, ...heapEnv });
         stops.push(() => pc.stop());
-        live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation() });
+        live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation(), heapAlloc: pc.process });
         admins[name] = { port: pc.adminPort, token: adminToken };
       } catch (err) {
         if (!(err instanceof PortcullisUnavailable)) throw err;
@@ -187,9 +191,9 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     if ((process.env[BASELINE_ENV] ?? '') !== '') extras.push([baselineTarget(hiSize), undefined, baselineCli()]);
     for (const [name, mode, cli] of extras) {
       const { env, adminToken } = tokenConfigEnv();
-      const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: hiSize, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: mode }), plan.proxy, env, cli);
+      const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: hiSize, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: mode }), plan.proxy, { ...env, ...heapEnv }, cli);
       stops.push(() => pc.stop());
-      live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation() });
+      live.push({ name, url: pc.url, pid: pc.process.pid, rotation: rotation(), heapAlloc: pc.process });
       admins[name] = { port: pc.adminPort, token: adminToken };
     }
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));

@@ -21,9 +21,10 @@ export interface TokenFacts {
   readonly sid?: string | undefined;
 }
 
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
-  const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
   return Object.freeze({
     tokenHash,
     jti: str(claims.jti),

@@ -229,11 +229,13 @@ export class JwtVerifier {
     const bundle = actor.bundle;
     if (bundle === null) return this.#fail('keys_unavailable');
     if (!this.#placement.takeInline()) return this.#onPool(token, digest, actor, bundle.version, nowMs);
-    const t0 = performance.now();
+    // only auto has a per-turn budget to account: inline mode skips the clock and the turn's setImmediate
+    const timed = this.#placement.mode === 'auto';
+    const t0 = timed ? performance.now() : 0;
     // install is a no-op once this thread holds the version: the main thread keeps its own key state like a worker
     const r = verifyParsed({ token, issuer: actor.name, version: bundle.version, now: nowMs / 1000, install: bundle }, parsed, this.#engine);
-    this.#placement.spent((performance.now() - t0) * 1000);
-    return r instanceof Promise ? r.then((x) => this.#settle(x, token, digest, actor)) : this.#settle(r, token, digest, actor);
+    if (timed) this.#placement.spent((performance.now() - t0) * 1000);
+    return r instanceof Promise ? r.then((x) => this.#settle(x, token, digest, actor, Date.now())) : this.#settle(r, token, digest, actor, nowMs);
   }
 
   async #onPool(token: string, digest: string, actor: JwksActor, version: number, nowMs: number): Promise<VerifyOutcome> {
@@ -245,11 +247,11 @@ export class JwtVerifier {
       if (bundle === null) return this.#fail('keys_unavailable');
       r = await pool.run({ ...task, version: bundle.version, install: bundle });
     }
-    return this.#settle(r, token, digest, actor);
+    return this.#settle(r, token, digest, actor, Date.now());
   }
 
-  /** A verifier's answer → the outcome; a success is cached. */
-  #settle(r: VerifyResult | PoolResult, token: string, digest: string, actor: JwksActor): VerifyOutcome {
+  /** A verifier's answer → the outcome; a success is cached (`now`: ms, when the answer came). */
+  #settle(r: VerifyResult | PoolResult, token: string, digest: string, actor: JwksActor, now: number): VerifyOutcome {
     if (!r.ok) {
       if (r.code === 'need_keys') return this.#fail('internal');
       if (r.code === 'pool_failure' || r.code === 'internal') this.#log.warn({ reason: r.code, issuer: actor.name }, 'jwt verification unavailable');
@@ -269,7 +271,6 @@ export class JwtVerifier {
     });
     const outcome: CachedOutcome = Object.freeze({ ok: true as const, principal, keyId: this.#intern.string(r.keyId) });
     this.#verified++;
-    const now = Date.now();
     // expire at exp exactly (no skew inside the cache), and never later than the max TTL
     const expiresAt = Math.min(exp * 1000, now + this.#cacheMaxTtlMs);
     const payloadBytes = token.indexOf('.', token.indexOf('.') + 1) - token.indexOf('.');

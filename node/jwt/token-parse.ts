@@ -1,6 +1,7 @@
 // Structural parsing of a compact JWS (RFC 7515 §7.1): exactly three segments,
 // strict base64url, header and payload JSON objects. Never throws; shared by the
 // main thread (issuer selection, kid lookup) and the verifier worker.
+import { isAscii } from 'node:buffer';
 
 /** Tokens longer than this (characters = bytes, tokens are ASCII) are refused before parsing. */
 export const MAX_TOKEN_BYTES = 16 * 1024; // 16 KiB
@@ -38,8 +39,8 @@ function jsonObject(seg: string): Record<string, unknown> | null {
   if (bytes === null) return null;
   let v: unknown;
   try {
-    // fatal decoding: invalid UTF-8 is malformed, not silently replaced
-    v = JSON.parse(UTF8.decode(bytes));
+    // ASCII (nearly every token) is its own UTF-8: no decoder; else fatal decoding, invalid UTF-8 is malformed, not replaced
+    v = JSON.parse(isAscii(bytes) ? bytes.toString('latin1') : UTF8.decode(bytes));
   } catch {
     return null;
   }

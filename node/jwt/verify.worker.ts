@@ -120,7 +120,7 @@ export function verifyParsed(task: VerifyTask, parsed: ParsedToken, engine: Veri
 }
 
 function checkParsed(task: VerifyTask, state: IssuerState, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
-  const { header, payload } = parsed;
+  const header = parsed.header;
   const bad = checkHeader(header, state.policy);
   if (bad !== null) return bad;
   const alg = header.alg as string;
@@ -128,14 +128,19 @@ function checkParsed(task: VerifyTask, state: IssuerState, parsed: ParsedToken, 
   if (found.kind === 'unknown_kid') return { ok: false, code: 'unknown_kid', message: 'token kid is not in the key set' };
   if (found.kind === 'fail') return found.failure;
   if (parsed.signature.length === 0) return { ok: false, code: 'malformed', message: 'token has no signature' };
-  const finish = (): VerifyResult => checkClaims(payload, state.policy, task.now)
-    ?? { ok: true, claims: payload, kid: typeof header.kid === 'string' ? header.kid : null, keyId: found.entry.id };
-  if (engine === 'jose') return joseSignature(state, found.entry, alg, task.token).then((r) => r ?? finish());
-  const key = nodeKey(state, found.entry);
+  const entry = found.entry;
+  if (engine === 'jose') return joseSignature(state, entry, alg, task.token).then((r) => r ?? finish(task.now, state.policy, parsed, entry.id));
+  const key = nodeKey(state, entry);
   if (key === null) return KEY_UNUSABLE;
   const sig = decodeB64url(parsed.signature)!;
   if (!verifyNodeSignature(alg, key, task.token.slice(0, task.token.lastIndexOf('.')), sig)) return BAD_SIGNATURE;
-  return finish();
+  return finish(task.now, state.policy, parsed, entry.id);
+}
+
+/** After a good signature: the claims rules, then the success answer (no closure per token). */
+function finish(now: number, policy: IssuerPolicy, parsed: ParsedToken, keyId: string): VerifyResult {
+  const kid = parsed.header.kid;
+  return checkClaims(parsed.payload, policy, now) ?? { ok: true, claims: parsed.payload, kid: typeof kid === 'string' ? kid : null, keyId };
 }
 
 function guarded(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {

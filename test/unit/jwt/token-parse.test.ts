@@ -44,6 +44,15 @@ describe('parseCompact', () => {
     if (!r.ok) expect(r.code).toBe('malformed');
   });
 
+  it('decodes non-ASCII claims as UTF-8 and ASCII ones byte for byte (the ASCII path skips the decoder)', () => {
+    const utf8 = parseCompact(`${H}.${Buffer.from('{"name":"Zoë ✓","n":1}', 'utf8').toString('base64url')}.c2ln`);
+    expect(utf8.ok && utf8.payload).toEqual({ name: 'Zoë ✓', n: 1 });
+    const ascii = parseCompact(`${H}.${Buffer.from('{"sub":"a\\u00e9~"}', 'latin1').toString('base64url')}.c2ln`);
+    expect(ascii.ok && ascii.payload).toEqual({ sub: 'aé~' });
+    // latin1 bytes that are not UTF-8 (é as 0xE9) stay malformed
+    expect(parseCompact(`${H}.${Buffer.from('{"sub":"é"}', 'latin1').toString('base64url')}.c2ln`).ok).toBe(false);
+  });
+
   it('refuses a header segment of impossible length (4n+1)', () => {
     const bad = 'A'.repeat(5);
     expect(parseCompact(`${bad}.${P}.c2ln`).ok).toBe(false);
