@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { tokenFacts } from '../contracts/index.js';
+import { inlineChecks } from '../tracing/index.js';
 import type { Principal } from '../pipeline/context.js';
 import { Interner } from './intern.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
@@ -229,6 +230,7 @@ export class JwtVerifier {
     const bundle = actor.bundle;
     if (bundle === null) return this.#fail('keys_unavailable');
     if (!this.#placement.takeInline()) return this.#onPool(token, digest, actor, bundle.version, nowMs);
+    inlineChecks.count++; // a trace tells this synchronous miss from a cache hit by it
     // only auto has a per-turn budget to account: inline mode skips the clock and the turn's setImmediate
     const timed = this.#placement.mode === 'auto';
     const t0 = timed ? performance.now() : 0;

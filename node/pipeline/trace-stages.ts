@@ -1,7 +1,7 @@
 // The pipeline's tracing hooks, used only when `tracing.enabled` (createPipeline picks these
 // wrappers once per snapshot; with tracing off the stages run unwrapped): a span per stage of a
 // sampled request, and the W3C trace headers of the upstream request.
-import { SPAN_KIND, type Attrs } from '../tracing/index.js';
+import { inlineChecks, SPAN_KIND, type Attrs } from '../tracing/index.js';
 import { looksLikeJws } from './authenticate.js';
 import type { RequestContext, StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
@@ -27,16 +27,18 @@ export function tracedStages(stages: readonly Stage[]): Stage[] {
         const t = r.ctx.trace;
         if (t == null || !t.sampled) return inner(r);
         const t0 = performance.now();
+        const checks = inlineChecks.count;
         const x = inner(r);
-        if (x instanceof Promise) return x.then((y) => { end(r, s.name, name, t0, false, y); return y; });
-        end(r, s.name, name, t0, true, x);
+        if (x instanceof Promise) return x.then((y) => { end(r, s.name, name, t0, false, y, false); return y; });
+        end(r, s.name, name, t0, true, x, inlineChecks.count !== checks);
         return x;
       },
     };
   });
 }
 
-function end(r: Run, stage: string, name: string, t0: number, sync: boolean, x: StageResult): void {
+/** `inline`: a signature was checked on the event loop during this (synchronous) stage: a miss, not a cache hit. */
+function end(r: Run, stage: string, name: string, t0: number, sync: boolean, x: StageResult, inline: boolean): void {
   const t = r.ctx.trace!;
   const t1 = performance.now();
   if (stage !== 'verify') {
@@ -48,11 +50,13 @@ function end(r: Run, stage: string, name: string, t0: number, sync: boolean, x: 
   const token = r.ctx.token;
   const kind = token === null ? 'none' : looksLikeJws(token) ? 'jwt' : 'opaque';
   const attrs: Attrs = [['portcullis.token.kind', kind]];
-  // a synchronous success came from a cache; a synchronous refusal may be a cached one or a
-  // token refused before any lookup (malformed, wrong issuer): no cache attribute then
-  if (!sync) attrs.push(['portcullis.token.cache', 'miss']);
+  // a synchronous success came from a cache unless a signature was checked inline (verifier.mode);
+  // a synchronous refusal may be a cached one or a token refused before any lookup (malformed,
+  // wrong issuer): no cache attribute then
+  if (!sync || inline) attrs.push(['portcullis.token.cache', 'miss']);
   else if (v.kind === 'continue') attrs.push(['portcullis.token.cache', 'hit']);
   const id = t.stage(name, SPAN_KIND.internal, t0, t1, attrs, v.kind === 'deny' ? v.reason : null);
+  if (inline && id !== null) t.stage('verifier inline', SPAN_KIND.internal, t0, t1, NO_ATTRS, null, id);
   // a miss waited for the verifier pool (JWT) or for the authorization server (introspection, or
   // another request's call for the same token: single-flight)
   if (!sync && id !== null) {
