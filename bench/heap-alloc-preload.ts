@@ -31,19 +31,28 @@ export function allocatedBytes(startUsed: number, gcs: readonly GcStat[], endUse
   return bytes + Math.max(0, endUsed - prev);
 }
 
-if (process.env.PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD === '1' && isMainThread) {
-  type Profiler = { start(): void; stop(): { statistics: GcStat[] } };
+/**
+ * Profile the main thread's GCs in windows: every SIGUSR2 writes `line(startUsed, gcs, endUsed)` as
+ * one JSON line to stderr for the window since the previous signal (or the start) and opens the next.
+ */
+export function gcWindowsOnSignal<G extends { beforeGC: unknown }>(line: (startUsed: number, gcs: G[], endUsed: number) => object): void {
+  type Profiler = { start(): void; stop(): { statistics: G[] } };
   const Ctor = (v8 as unknown as { GCProfiler: new () => Profiler }).GCProfiler;
   let profiler = new Ctor();
   let startUsed = v8.getHeapStatistics().used_heap_size;
   profiler.start();
   process.on('SIGUSR2', () => {
     const endUsed = v8.getHeapStatistics().used_heap_size;
-    const stats = profiler.stop().statistics;
-    const line: HeapAllocLine = { heapAlloc: { bytes: allocatedBytes(startUsed, stats, endUsed), gcs: stats.length, gcMs: Math.round(stats.reduce((a, s) => a + s.cost, 0)) / 1000 } };
-    try { writeSync(2, JSON.stringify(line) + '\n'); } catch { /* stderr gone */ }
+    const out = line(startUsed, profiler.stop().statistics, endUsed);
+    try { writeSync(2, JSON.stringify(out) + '\n'); } catch { /* stderr gone */ }
     profiler = new Ctor();
     startUsed = v8.getHeapStatistics().used_heap_size;
     profiler.start();
   });
+}
+
+if (process.env.PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD === '1' && isMainThread) {
+  gcWindowsOnSignal<GcStat>((startUsed, stats, endUsed): HeapAllocLine => ({
+    heapAlloc: { bytes: allocatedBytes(startUsed, stats, endUsed), gcs: stats.length, gcMs: Math.round(stats.reduce((a, s) => a + s.cost, 0)) / 1000 },
+  }));
 }

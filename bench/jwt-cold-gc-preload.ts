@@ -2,10 +2,8 @@
 // by the main thread and its GCs split by kind (scavenge, mark-compact, incremental marking),
 // count and pause. Every SIGUSR2 writes one `{"coldGc":…}` line to stderr for the time since
 // the previous signal and starts over; the bench signals around each measured run.
-import { writeSync } from 'node:fs';
-import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
-import { allocatedBytes } from './heap-alloc-preload.js';
+import { allocatedBytes, gcWindowsOnSignal } from './heap-alloc-preload.js';
 
 /** GC count and summed pause (ms) of one kind. */
 export interface GcKind { n: number; ms: number }
@@ -43,17 +41,5 @@ export function parseColdGc(output: string): ColdGcLine['coldGc'] | null {
 }
 
 if (process.env.PORTCULLIS_BENCH_COLD_GC_PRELOAD === '1' && isMainThread) {
-  type Profiler = { start(): void; stop(): { statistics: GcStat[] } };
-  const Ctor = (v8 as unknown as { GCProfiler: new () => Profiler }).GCProfiler;
-  let profiler = new Ctor();
-  let startUsed = v8.getHeapStatistics().used_heap_size;
-  profiler.start();
-  process.on('SIGUSR2', () => {
-    const endUsed = v8.getHeapStatistics().used_heap_size;
-    const line = coldGcLine(startUsed, profiler.stop().statistics, endUsed);
-    try { writeSync(2, JSON.stringify(line) + '\n'); } catch { /* stderr gone */ }
-    profiler = new Ctor();
-    startUsed = v8.getHeapStatistics().used_heap_size;
-    profiler.start();
-  });
+  gcWindowsOnSignal<GcStat>(coldGcLine);
 }
