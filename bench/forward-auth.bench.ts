@@ -21,14 +21,14 @@ import { cpuPlan } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
 import { startNginxAuth } from './nginx.js';
-import { validatorPath, zeroAuthPath } from './paths.js';
+import { zeroAuthPath } from './paths.js';
 import { hasTaskset, jsonLine, pinPid, pinSelf, startProcess } from './processes.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { BASELINE_ENV, baselineCli, pairedCpuDiff } from './build-compare.bench.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow } from './side-by-side.js';
 import type { LoadSummary } from './stats.js';
 import { startPortcullis, startUpstreamProcess } from './targets.js';
-import { BENCH_AUDIENCE, BENCH_SCOPE, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
+import { haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, startJwtValidatorProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 import { probe } from './targets.js';
 
 export const FORWARD_AUTH_TARGETS = ['nginx+portcullis', 'nginx+validator', 'portcullis', 'haproxy', 'decision-only', 'nginx+zero', 'uws-floor', 'decision-after', 'decision-before'] as const;
@@ -121,12 +121,9 @@ export async function forwardAuth(opts: ScenarioOptions): Promise<ScenarioReport
     if ('skipped' in ngp) skipped['nginx+portcullis'] = ngp.skipped;
     else { stops.push(() => ngp.stop()); live.push({ name: 'nginx+portcullis', url: ngp.url, pid: ngp.process.pid, headers: auth }); }
 
-    const { process: validator, ready } = await startProcess({
-      name: 'jwt-validator', command: process.execPath, args: [validatorPath(), as.jwksUri, as.issuer, BENCH_AUDIENCE, BENCH_SCOPE, alg],
-      ready: jsonLine<{ port: number }>((o) => typeof o.port === 'number'), cpus: plan.proxy,
-    });
+    const { process: validator, port: validatorPort } = await startJwtValidatorProcess(as, alg, plan.proxy);
     stops.push(() => validator.stop());
-    const ngv = await startNginxAuth({ upstreamPort: upstream.port, authPort: ready.port, authPath: '/verify', cacheTtlS: VALIDATOR_CACHE_TTL_S }, plan.proxy);
+    const ngv = await startNginxAuth({ upstreamPort: upstream.port, authPort: validatorPort, authPath: '/verify', cacheTtlS: VALIDATOR_CACHE_TTL_S }, plan.proxy);
     if ('skipped' in ngv) skipped['nginx+validator'] = ngv.skipped;
     else { stops.push(() => ngv.stop()); live.push({ name: 'nginx+validator', url: ngv.url, pid: ngv.process.pid, headers: auth }); }
 

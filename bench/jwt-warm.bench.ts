@@ -9,8 +9,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
 import { startNginxAuth } from './nginx.js';
-import { validatorPath } from './paths.js';
-import { hasTaskset, jsonLine, pinPid, pinSelf, startProcess } from './processes.js';
+import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import {
   addedLatency, closedLoopRounds, fixedRateRounds, fixedRateTable, foldRounds, quietGate, ratioBasis, ratioTable, redactHeaders, rpsRatio,
@@ -19,7 +18,7 @@ import {
 import type { LoadSummary } from './stats.js';
 import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
 import {
-  adminStats, BENCH_AUDIENCE, BENCH_SCOPE, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, tempFile,
+  adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, startJwtValidatorProcess, tempFile,
   tokenConfigEnv, tokenConfigYaml, tokenCounters, waitUntilServing, type BenchJwtAlg, type RefusalProbe, type TokenCounters,
 } from './token-targets.js';
 
@@ -150,12 +149,9 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     }
 
     // issue 13's best peer: nginx + auth_request + proxy_cache in front of a validator
-    const { process: validator, ready } = await startProcess({
-      name: 'jwt-validator', command: process.execPath, args: [validatorPath(), as.jwksUri, as.issuer, BENCH_AUDIENCE, BENCH_SCOPE, alg],
-      ready: jsonLine<{ port: number }>((o) => typeof o.port === 'number'), cpus: plan.proxy,
-    });
+    const { process: validator, port: validatorPort } = await startJwtValidatorProcess(as, alg, plan.proxy);
     stops.push(() => validator.stop());
-    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: ready.port, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S }, plan.proxy);
+    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: validatorPort, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S }, plan.proxy);
     if ('skipped' in ngc) skipped['nginx-cached'] = ngc.skipped;
     else { stops.push(() => ngc.stop()); live.push({ name: 'nginx-cached', url: ngc.url, pid: ngc.process.pid, headers: auth }); }
 

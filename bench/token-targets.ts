@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MintRequest } from './auth-server-process.js';
 import type { JwtAlg, JwtCheckOptions } from './haproxy.js';
-import { authServerProcessPath } from './paths.js';
+import { authServerProcessPath, validatorPath } from './paths.js';
 import { jsonLine, startProcess, type ManagedProcess } from './processes.js';
 import { probe } from './targets.js';
 
@@ -60,6 +60,19 @@ function controlCall<T>(port: number, method: 'GET' | 'POST', path: string, body
  * Start `node dist/bench/auth-server-process.js` (RS256 + ES256 keys), unpinned so minting can
  * use every core; pin it afterwards with pinPid. Throws with the build hint when it is missing.
  */
+/**
+ * The bench's JWT validator (bench/jwt-validator.ts: node:http + jose; signature, iss, aud, exp,
+ * scope) for `as`'s tokens, pinned to `cpus`, ready once it printed its port: the auth service
+ * behind nginx's auth_request in jwt-warm (nginx-cached) and forward-auth (nginx+validator).
+ */
+export async function startJwtValidatorProcess(as: { jwksUri: string; issuer: string }, alg: string, cpus: readonly number[]): Promise<{ process: ManagedProcess; port: number }> {
+  const { process: proc, ready } = await startProcess({
+    name: 'jwt-validator', command: process.execPath, args: [validatorPath(), as.jwksUri, as.issuer, BENCH_AUDIENCE, BENCH_SCOPE, alg],
+    ready: jsonLine<{ port: number }>((o) => typeof o.port === 'number'), cpus,
+  });
+  return { process: proc, port: ready.port };
+}
+
 export async function startAuthServerProcess(): Promise<AuthServerProcess> {
   const script = authServerProcessPath();
   if (!existsSync(script)) throw new Error(`compiled auth server process missing at ${script}: run "npm run build"`);
