@@ -174,9 +174,9 @@ export class HostsCluster {
     mkdirSync(store, { recursive: true });
     const routes = PROXY_HOSTS.filter((x) => x !== h).map((x) => `nats-route://${this.addr(x)}:${PORTS.route}`);
     const file = join(this.dir, `nats-${h}.conf`);
-    // nats-server resolves an include against the including file's folder (even an absolute
-    // path), so the deployed file is copied beside the configs, byte for byte.
-    copyFileSync(PERMISSIONS_FILE(), join(this.dir, 'permissions.conf'));
+    // includes resolve beside the including file: the deployed file is copied there once (a copy per
+    // host truncated it while a starting server read it: that server came up with no accounts)
+    if (!existsSync(join(this.dir, 'permissions.conf'))) copyFileSync(PERMISSIONS_FILE(), join(this.dir, 'permissions.conf'));
     writeFileSync(file, [
       `server_name: nats-${h}`,
       `listen: ${a}:${PORTS.nats}`,
