@@ -18,7 +18,7 @@ import { cpuPlan } from './cpu-plan.js';
 import { runH2load, type H2LoadFlags } from './h2load.js';
 import type { TraceDump } from './h2-stream-trace-preload.js';
 import { h2TokenConfigYaml, startBareH2ProxyProcess, startH2UpstreamProcess, startPortcullisH2, waitUntilServingH2 } from './h2-targets.js';
-import { parseHeapAlloc } from './heap-alloc-preload.js';
+import { heapNote, parseHeapAlloc } from './heap-alloc-preload.js';
 import { compiledRoot } from './paths.js';
 import { pinPid, pinSelf, type ManagedProcess } from './processes.js';
 import { startAuthServerProcess, tokenConfigEnv } from './token-targets.js';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
         h.proc.proc.kill('SIGUSR2');
         await pause(500);
         const heap = parseHeapAlloc(h.proc.output());
-        say(`round ${r + 1} ${h.name.padEnd(11)} ${p.rps.toFixed(0)} rps  p50 ${p.p50.toFixed(3)}  p99 ${p.p99.toFixed(3)}  p99.9 ${p.p999.toFixed(3)} ms  CPU ${p.cpuUsPerReq?.toFixed(1) ?? '?'} µs/req  heap ${heap === null ? '?' : (heap.bytes / p.requests / 1024).toFixed(1)} KiB/req (${heap?.gcs ?? '?'} GCs, ${heap?.gcMs.toFixed(1) ?? '?'} ms)  foreign CPU ${p.foreignCores?.toFixed(2) ?? '?'}  → added p50 ${(p.p50 - d.p50).toFixed(3)} p99 ${(p.p99 - d.p99).toFixed(3)} ms`);
+        say(`round ${r + 1} ${h.name.padEnd(11)} ${p.rps.toFixed(0)} rps  p50 ${p.p50.toFixed(3)}  p99 ${p.p99.toFixed(3)}  p99.9 ${p.p999.toFixed(3)} ms  CPU ${p.cpuUsPerReq?.toFixed(1) ?? '?'} µs/req  heap ${heap === null ? '?' : (heap.bytes / p.requests / 1024).toFixed(1)} KiB/req (${heap?.gcs ?? '?'} GCs, ${heap?.gcMs.toFixed(1) ?? '?'} ms; ${heapNote(heap, p.requests)})  foreign CPU ${p.foreignCores?.toFixed(2) ?? '?'}  → added p50 ${(p.p50 - d.p50).toFixed(3)} p99 ${(p.p99 - d.p99).toFixed(3)} ms`);
         if (h.traced) for (const line of analyse(JSON.parse(readFileSync(file, 'utf8')) as TraceDump, slowMs)) say('  ' + line);
         if (process.env.PORTCULLIS_BENCH_H2_TRACE_OUTPUT === '1') say(h.proc.output().split('\n').filter((l) => !l.startsWith('{')).slice(-60).join('\n'));
       }

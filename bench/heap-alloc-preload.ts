@@ -9,7 +9,8 @@ import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 
 export interface HeapAllocLine {
-  heapAlloc: { bytes: number; gcs: number; gcMs: number };
+  /** scavenge: count, summed and longest pause (ms), bytes promoted (old space grown across scavenges). */
+  heapAlloc: { bytes: number; gcs: number; gcMs: number; scavenge?: { n: number; ms: number; maxMs: number; promoted: number } };
 }
 
 /** Pure: the last `{"heapAlloc":…}` line of a process's output, or null. */
@@ -18,7 +19,27 @@ export function parseHeapAlloc(output: string): HeapAllocLine['heapAlloc'] | nul
   return line === undefined ? null : (JSON.parse(line) as HeapAllocLine).heapAlloc;
 }
 
-interface GcStat { cost: number; beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }
+interface SpaceStat { spaceName: string; spaceUsedSize: number }
+interface GcStat { gcType?: string; cost: number; beforeGC: { heapStatistics: { usedHeapSize: number }; heapSpaceStatistics?: SpaceStat[] }; afterGC: { heapStatistics: { usedHeapSize: number }; heapSpaceStatistics?: SpaceStat[] } }
+
+const oldUsed = (spaces: readonly SpaceStat[] | undefined): number => {
+  let n = 0;
+  for (const s of spaces ?? []) if (s.spaceName === 'old_space') n += s.spaceUsedSize;
+  return n;
+};
+
+/** Pure: the scavenges of a window — count, pause ms (summed, longest) and bytes they promoted to old space. */
+export function scavengeStats(gcs: readonly GcStat[]): { n: number; ms: number; maxMs: number; promoted: number } {
+  const out = { n: 0, ms: 0, maxMs: 0, promoted: 0 };
+  for (const s of gcs) {
+    if (s.gcType !== 'Scavenge' && s.gcType?.startsWith('Minor') !== true) continue;
+    out.n++;
+    out.ms += s.cost / 1000;
+    out.maxMs = Math.max(out.maxMs, s.cost / 1000);
+    out.promoted += Math.max(0, oldUsed(s.afterGC.heapSpaceStatistics) - oldUsed(s.beforeGC.heapSpaceStatistics));
+  }
+  return out;
+}
 
 /** Pure: bytes allocated between `startUsed` and `endUsed` given the GCs in between. */
 export function allocatedBytes(startUsed: number, gcs: readonly GcStat[], endUsed: number): number {
@@ -53,6 +74,14 @@ export function gcWindowsOnSignal<G extends { beforeGC: unknown }>(line: (startU
 
 if (process.env.PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD === '1' && isMainThread) {
   gcWindowsOnSignal<GcStat>((startUsed, stats, endUsed): HeapAllocLine => ({
-    heapAlloc: { bytes: allocatedBytes(startUsed, stats, endUsed), gcs: stats.length, gcMs: Math.round(stats.reduce((a, s) => a + s.cost, 0)) / 1000 },
+    heapAlloc: { bytes: allocatedBytes(startUsed, stats, endUsed), gcs: stats.length, gcMs: Math.round(stats.reduce((a, s) => a + s.cost, 0)) / 1000, scavenge: scavengeStats(stats) },
   }));
+}
+
+/** Pure: "heap B/req · scavenges n (ms summed, longest) promoted KiB/scavenge" for a report line; '?' parts when absent. */
+export function heapNote(h: HeapAllocLine['heapAlloc'] | null, requests: number): string {
+  if (h === null || requests <= 0) return 'heap ?';
+  const s = h.scavenge;
+  const sc = s === undefined ? '' : ` · scavenges ${s.n} (${s.ms.toFixed(1)} ms, longest ${s.maxMs.toFixed(1)}) promoted ${s.n > 0 ? (s.promoted / s.n / 1024).toFixed(1) : '0'} KiB/scavenge`;
+  return `heap ${(h.bytes / requests).toFixed(0)} B/req${sc}`;
 }

@@ -9,7 +9,7 @@ import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
-import { RelayRegistry } from './relay-registry.js';
+import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
 import { routingHost } from '../routing/host-normalize.js';
@@ -62,9 +62,9 @@ export interface ListenerOptions {
 export class Listener implements RelayHost {
   private app: TemplatedApp;
   private socket: us_listen_socket | null = null;
-  private readonly bodies = new Set<Relay>();
-  /** In-flight relays; not a Set (relay-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
-  private readonly active = new RelayRegistry<Relay>();
+  private readonly bodies = new SlotRegistry<Relay>('bodySlot');
+  /** In-flight relays; not a Set (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
+  private readonly active = new SlotRegistry<Relay>('slot');
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
   private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
   private sweeper: NodeJS.Timeout | null = null;

@@ -70,8 +70,10 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   errorKind: string | null = null;
   /** Status line written to the client (upstream head or own error); 0 while nothing was written. */
   sent = 0;
-  /** Index in the listener's RelayRegistry; -1 while not registered. */
+  /** Index in the listener's in-flight SlotRegistry (node/slot-registry.ts); -1 while not registered. */
   slot = -1;
+  /** Index in the listener's registry of requests whose body is still arriving; -1 while not registered. */
+  bodySlot = -1;
 
   // request body
   body: RequestBody | null = null;

@@ -10,6 +10,7 @@ import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import { CheckSink, deniedResponse, type CheckHost } from './ext-authz-sink.js';
+import { SlotRegistry } from '../slot-registry.js';
 import { GRPC, grpcMessage, isGrpc } from './grpc-status.js';
 import type { RequestHead } from './h2-request.js';
 import type { H2StreamResponse } from './h2-stream-response.js';
@@ -37,12 +38,15 @@ const MESSAGE_OVERHEAD = 16 * 1024;
 interface Reading {
   readonly stream: ServerHttp2Stream;
   readonly deadline: number;
+  /** Index in ExtAuthzService.reading; -1 once the message is in (or the Check ended). */
+  slot: number;
 }
 
 export class ExtAuthzService implements CheckHost {
   private readonly trusted: (address: string) => boolean;
   private readonly counts: Record<string, number> = {};
-  private readonly reading = new Set<Reading>();
+  /** Not a Set: one add and delete per Check (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
+  private readonly reading = new SlotRegistry<Reading>('slot');
   private sweeper: NodeJS.Timeout | null = null;
   private inflight = 0;
   private idleResolve: (() => void) | null = null;
@@ -68,12 +72,12 @@ export class ExtAuthzService implements CheckHost {
     const cap = limits.max_header_bytes + limits.max_url_bytes + MESSAGE_OVERHEAD;
     const chunks: Buffer[] = [];
     let size = 0;
-    const reading: Reading = { stream, deadline: start + snap.config.server.timeouts.request_ms };
+    const reading: Reading = { stream, deadline: start + snap.config.server.timeouts.request_ms, slot: -1 };
     this.reading.add(reading);
     this.startSweeper();
     stream.on('close', () => this.reading.delete(reading));
     stream.on('data', (b: Buffer) => {
-      if (!this.reading.has(reading)) return;
+      if (reading.slot < 0) return;
       size += b.length;
       if (size > cap + 5) {
         this.reading.delete(reading);

@@ -1,6 +1,7 @@
 // A gRPC caller's `grpc-timeout` as a deadline on the whole call (response head, streamed messages
 // and trailers), not only on the wait for the response head: calls register their deadline here,
 // one coarse shared timer (running only while some call has a deadline) ends the late ones.
+import { SlotRegistry } from '../slot-registry.js';
 
 /** grpc-timeout units (gRPC PROTOCOL-HTTP2.md) in ms. */
 const GRPC_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
@@ -25,12 +26,14 @@ export function grpcTimeoutMs(headers: readonly string[]): number | null {
 export interface Deadlined {
   /** performance.now() at which the call is over. */
   readonly deadlineAt: number;
+  /** Index in the GrpcDeadlines it is registered with; -1 while not registered (node/slot-registry.ts). */
+  deadlineSlot: number;
   deadlineExceeded(): void;
 }
 
 /** The calls with a deadline on one listener, swept every DEADLINE_TICK_MS while any is registered. */
 export class GrpcDeadlines {
-  private readonly calls = new Set<Deadlined>();
+  private readonly calls = new SlotRegistry<Deadlined>('deadlineSlot');
   private timer: NodeJS.Timeout | null = null;
 
   add(call: Deadlined): void {

@@ -20,6 +20,7 @@ import type { Snapshot } from '../pipeline/snapshot.js';
 import type { TLSSocket } from 'node:tls';
 import { acceptableHandshake, clientCertOf } from './client-cert.js';
 import { CHECK_PATH, ExtAuthzService } from './ext-authz-service.js';
+import { SlotRegistry } from '../slot-registry.js';
 import { GrpcDeadlines } from './grpc-deadline.js';
 import { H2Body } from './h2-body.js';
 import { readRequest, type RequestHead } from './h2-request.js';
@@ -48,8 +49,9 @@ export class H2Listener implements H2RelayHost {
   private readonly server: Http2Server | Http2SecureServer;
   private readonly sessions = new Set<ServerHttp2Session>();
   /** In-flight requests; also watched by node/ws to end streamed responses on revocation. */
-  readonly active = new Set<H2Relay>();
-  private readonly bodies = new Set<H2Relay>();
+  readonly active = new SlotRegistry<H2Relay>('slot');
+  /** Requests whose body is still arriving (swept for the request timeout). Neither is a Set: node/slot-registry.ts. */
+  private readonly bodies = new SlotRegistry<H2Relay>('bodySlot');
   private readonly counters: Counters = {
     'http2.requests_h2_total': 0, 'http2.requests_h2c_total': 0, 'http2.requests_http1_total': 0,
     'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,

@@ -51,6 +51,12 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   private readonly head: boolean;
   /** performance.now() when a gRPC caller's grpc-timeout runs out; Infinity without one. */
   deadlineAt = Infinity;
+  /** Index in the listener's GrpcDeadlines; -1 while not registered. */
+  deadlineSlot = -1;
+  /** Index in the listener's in-flight registry (node/slot-registry.ts); -1 while not registered. */
+  slot = -1;
+  /** Index in the listener's registry of requests whose body is still arriving; -1 while not registered. */
+  bodySlot = -1;
   private deadlineMs = 0;
   private deadlines: GrpcDeadlines | null = null;
 

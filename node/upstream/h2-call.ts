@@ -73,6 +73,8 @@ export class H2Call implements H1Control {
   done = false;
   retried = false;
   responseStarted = false;
+  /** Index in its pool's registry of running calls (node/slot-registry.ts); -1 while not registered. */
+  slot = -1;
   /** performance.now() of the last progress (sent, head, body bytes): the pool's timer reads it. */
   lastActivity = performance.now();
   private stream: ClientHttp2Stream | null = null;

@@ -4,6 +4,7 @@
 // head, body idleness, connect) run on one coarse timer per pool. Same contract as H1Pool.
 import http2, { type ClientHttp2Session } from 'node:http2';
 import { h1Error, type H1Control, type H1Handler, type H1PoolOptions, type H1Request, type UpstreamClient } from './h1-client.js';
+import { SlotRegistry } from '../slot-registry.js';
 import { H2Call, type CallOwner } from './h2-call.js';
 import { performance } from 'node:perf_hooks';
 
@@ -14,7 +15,8 @@ export class H2Pool implements UpstreamClient, CallOwner {
   private session: ClientHttp2Session | null = null;
   private connectedAt = 0;
   private openedAt = 0;
-  private readonly calls = new Set<H2Call>();
+  /** Running calls; not a Set (node/slot-registry.ts: a Set's rehash chain kept requests alive through scavenges). */
+  private readonly calls = new SlotRegistry<H2Call>('slot');
   private timer: NodeJS.Timeout | null = null;
   private idleSince = performance.now();
   private closing = false;

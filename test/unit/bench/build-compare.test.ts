@@ -58,4 +58,18 @@ describe('heap-alloc-preload', () => {
     expect(parseHeapAlloc('x\n{"heapAlloc":{"bytes":1,"gcs":0,"gcMs":0}}\n{"heapAlloc":{"bytes":7,"gcs":1,"gcMs":0.1}}\n')).toEqual({ bytes: 7, gcs: 1, gcMs: 0.1 });
     expect(parseHeapAlloc('nothing')).toBeNull();
   });
+
+  it('scavenges: count, pause and the old-space growth across them (what they promoted); other GCs are not counted', async () => {
+    const { heapNote, scavengeStats } = await import('../../../bench/heap-alloc-preload.js');
+    const space = (old: number) => [{ spaceName: 'new_space', spaceUsedSize: 9_999 }, { spaceName: 'old_space', spaceUsedSize: old }];
+    const gc = (gcType: string, costUs: number, oldBefore: number, oldAfter: number) => ({
+      gcType, cost: costUs,
+      beforeGC: { heapStatistics: { usedHeapSize: 0 }, heapSpaceStatistics: space(oldBefore) },
+      afterGC: { heapStatistics: { usedHeapSize: 0 }, heapSpaceStatistics: space(oldAfter) },
+    });
+    const s = scavengeStats([gc('Scavenge', 2_000, 100, 4_196), gc('MarkSweepCompact', 9_000, 5_000, 1_000), gc('Scavenge', 500, 1_000, 1_000)]);
+    expect(s).toEqual({ n: 2, ms: 2.5, maxMs: 2, promoted: 4_096 });
+    expect(heapNote({ bytes: 7_000, gcs: 3, gcMs: 11.5, scavenge: s }, 10)).toBe('heap 700 B/req · scavenges 2 (2.5 ms, longest 2.0) promoted 2.0 KiB/scavenge');
+    expect(heapNote(null, 10)).toBe('heap ?');
+  });
 });

@@ -18,7 +18,7 @@ describe('grpcTimeoutMs', () => {
 });
 
 describe('GrpcDeadlines', () => {
-  const call = (inMs: number, log: string[], name: string): Deadlined => ({ deadlineAt: performance.now() + inMs, deadlineExceeded: () => log.push(name) });
+  const call = (inMs: number, log: string[], name: string): Deadlined => ({ deadlineAt: performance.now() + inMs, deadlineSlot: -1, deadlineExceeded: () => log.push(name) });
 
   it('ends due calls once, within a tick; a deleted call is never ended; the timer stops when empty', async () => {
     const d = new GrpcDeadlines();
