@@ -55,6 +55,21 @@ export async function send(url: string, headers: Record<string, string>, method 
   return { status: r.statusCode, headers: r.headers, text, json };
 }
 
+/**
+ * Poll the admin /readyz until 200 (and, with `peers`, until the cluster has that many members):
+ * a decision call before the signing keys are loaded answers 503, which is right but not what
+ * the suites test. Generous deadline: the CI machine is loaded.
+ */
+export async function waitReady(adminUrl: string, adminToken: string, peers?: number): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const r = await send(`${adminUrl}/readyz`, { authorization: `Bearer ${adminToken}` });
+    if (r.status === 200 && (peers === undefined || (r.json as { cluster?: { members?: number } }).cluster?.members === peers)) return;
+    if (Date.now() > end) throw new Error(`proxy not ready${peers === undefined ? '' : ` with ${peers} members`}: ${r.text}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 /** The `jti` claim of a JWT (no verification: the test minted it). */
 export function jtiOf(token: string): string {
   return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;

@@ -8,7 +8,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
-import { DECISION, INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send } from './decision-fixtures.js';
+import { DECISION, INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady } from './decision-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
 
@@ -27,16 +27,6 @@ function config(decision: Record<string, unknown>): Record<string, unknown> {
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
   };
-}
-
-async function waitReady(p: ProxyProcess): Promise<void> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const r = await send(`${p.adminUrl}/readyz`, {});
-    if (r.status === 200) return;
-    if (Date.now() > end) throw new Error(`not ready: ${r.text}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
 }
 
 /** nginx auth_request: the call to the auth location carries the client's headers plus X-Original-*. */
@@ -59,7 +49,7 @@ beforeAll(async () => {
     startProxy(config(DECISION), { env: ENV }),
     startProxy(config({ ...DECISION, trusted_edges: ['10.255.0.0/16'] }), { env: ENV }),
   ]);
-  await Promise.all([waitReady(proxy), waitReady(untrusting)]);
+  await Promise.all([waitReady(proxy.adminUrl, ADMIN_TOKEN), waitReady(untrusting.adminUrl, ADMIN_TOKEN)]);
   token = await as.issueJwt({ sub: 'alice', scope: 'orders:read', email: 'alice@example.com' });
 }, 60_000);
 
@@ -304,7 +294,7 @@ describe('shutdown', () => {
   it('a decision still waiting for the authorization server when SIGTERM arrives is answered, not cut', async () => {
     const p = await startProxy(config(DECISION), { env: ENV });
     try {
-      await waitReady(p);
+      await waitReady(p.adminUrl, ADMIN_TOKEN);
       const opaque = as.issueOpaque({ sub: 'carol', scope: 'orders:read' });
       as.setIntrospection('slow', 1_000);
       const pending = send(`${p.url}/_portcullis/auth`, { 'x-original-uri': '/orders/1', 'x-original-method': 'GET', ...bearer(opaque) });

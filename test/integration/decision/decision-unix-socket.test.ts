@@ -8,8 +8,8 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, type Answer } from './decision-fixtures.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, waitReady, type Answer } from './decision-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
 
@@ -48,6 +48,7 @@ beforeAll(async () => {
   sock = join(dir, 'decision.sock');
   agent = new Agent({ connect: { socketPath: sock } });
   proxy = await startProxy(config(sock), { env: ENV });
+  await waitReady(proxy.adminUrl, ADMIN_TOKEN);
   token = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
 }, 60_000);
 

@@ -12,7 +12,7 @@ import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProces
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
-import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, type Answer } from './decision-fixtures.js';
+import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady, type Answer } from './decision-fixtures.js';
 import { startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
@@ -42,23 +42,11 @@ function config(socket: string): Record<string, unknown> {
   };
 }
 
-async function readyWithPeers(p: ProxyProcess, peers: number): Promise<void> {
-  const end = Date.now() + 30_000;
-  let last = '';
-  for (;;) {
-    const r = await send(`${p.adminUrl}/readyz`, { authorization: `Bearer ${ADMIN_TOKEN}` });
-    last = r.text;
-    if (r.status === 200 && (r.json as { cluster?: { members?: number } }).cluster?.members === peers) return;
-    if (Date.now() > end) throw new Error(`proxy not ready with ${peers} members: ${last}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
-
 beforeAll(async () => {
   [as, app, nats, key] = await Promise.all([startAuthServer(), startRecordingUpstream(), startNatsServer(), clientKey('ES256')]);
   sockets = tempDir('portcullis-edges-');
   [a, b] = await Promise.all([startProxy(config(join(sockets, 'a.sock')), { env: ENV }), startProxy(config(join(sockets, 'b.sock')), { env: ENV })]);
-  await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
+  await Promise.all([waitReady(a.adminUrl, ADMIN_TOKEN, 2), waitReady(b.adminUrl, ADMIN_TOKEN, 2)]);
   const [np, hp] = await Promise.all([freePort(), freePort()]);
   [nginx, haproxy] = await Promise.all([startNginxEdge(np, join(sockets, 'a.sock'), app.port), startHaproxyEdge(hp, a.port, app.port)]);
   edgeUrl.nginx = `http://127.0.0.1:${np}`;

@@ -16,7 +16,7 @@ import { http2PortOf } from '../../helpers/h2-client.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, ROOT, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
-import { INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send } from './decision-fixtures.js';
+import { INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady } from './decision-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
 
@@ -53,22 +53,10 @@ function config(trusted: string[]): Record<string, unknown> {
   };
 }
 
-async function readyWithPeers(p: ProxyProcess, peers: number): Promise<void> {
-  const end = Date.now() + 30_000;
-  let last = '';
-  for (;;) {
-    const r = await send(`${p.adminUrl}/readyz`, { authorization: `Bearer ${ADMIN_TOKEN}` });
-    last = r.text;
-    if (r.status === 200 && (r.json as { cluster?: { members?: number } }).cluster?.members === peers) return;
-    if (Date.now() > end) throw new Error(`proxy not ready with ${peers} members: ${last}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
-
 beforeAll(async () => {
   [as, echo, nats, key] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer(), clientKey('ES256')]);
   [a, b] = await Promise.all([startProxy(config(['127.0.0.0/8', '::1/128']), { env: ENV }), startProxy(config(['10.255.0.0/16']), { env: ENV })]);
-  await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
+  await Promise.all([waitReady(a.adminUrl, ADMIN_TOKEN, 2), waitReady(b.adminUrl, ADMIN_TOKEN, 2)]);
   const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
   const Authorization = pkg.envoy.service.auth.v3.Authorization;
