@@ -135,7 +135,9 @@ describe('piscina alone', () => {
     const poison = makeToken(k.RS256, { claims: { crash: 'always' } });
     const dying = p.run({ engine: 'node', tasks: [task(poison)] }).then(() => 'answered', (e: Error) => e.message);
     await p.close({ force: true });
-    expect(await dying).toBe('worker exited with code: 1');
+    // 'worker exited with code: 1', or piscina's own termination if a stalled machine saw the exit only after the timeout
+    expect(await dying).not.toBe('answered');
+    // no task ever finishes, so a buggy close() cannot resolve without its timeout, however loaded the machine
     expect(errors).toEqual(['Close operation timed out']);
   });
 });
