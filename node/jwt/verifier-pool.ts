@@ -2,7 +2,7 @@
 // while every worker slot is busy and travel as one batch per free slot, so batches
 // grow with load and piscina's own queue stays empty. A token whose worker crashed
 // is retried once alone, then answered pool_failure (503); past maxInFlight tokens
-// it answers pool_overloaded at once. Never rejects.
+// it answers pool_overloaded at once. Never rejects; close() is bounded even while workers crash.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
@@ -22,6 +22,8 @@ export interface VerifierPoolOptions {
   concurrentTasksPerWorker?: number;
   /** Largest batch, tokens; default 32. 1 disables batching. */
   maxBatch?: number;
+  /** How long close() lets running batches finish before it terminates the workers, ms; default 5_000 (5 s). */
+  closeGraceMs?: number;
 }
 
 interface Pending {
@@ -81,12 +83,17 @@ export class VerifierPool {
   #failures = 0;
   #overloaded = 0;
   #closed = false;
+  #closing: Promise<void> | null = null;
+  /** Set while close() waits for running batches; called when the last one settles. */
+  #drained: (() => void) | null = null;
+  readonly #closeGraceMs: number;
 
   constructor(opts: VerifierPoolOptions) {
     this.size = resolvePoolSize(opts.size);
     this.engine = opts.engine ?? 'node';
     this.#maxBatch = Math.max(1, opts.maxBatch ?? 32);
     this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1024 * this.size);
+    this.#closeGraceMs = Math.max(0, opts.closeGraceMs ?? 5_000);
     const perWorker = Math.max(1, opts.concurrentTasksPerWorker ?? 1);
     this.#slots = perWorker * this.size;
     this.#pool = new Piscina<VerifyBatch, VerifyResult[]>({
@@ -125,6 +132,7 @@ export class VerifierPool {
   /** Fill free worker slots: retries first (alone), then the waiting tokens spread over the free slots. */
   readonly #flush = (): void => {
     this.#scheduled = false;
+    if (this.#closed) return;
     while (this.#busy < this.#slots && this.#retry.length > 0) this.#send([this.#retry.shift()!]);
     const free = this.#slots - this.#busy;
     if (free <= 0 || this.#pending.length === 0) return;
@@ -141,10 +149,12 @@ export class VerifierPool {
       (results) => {
         this.#busy--;
         for (let i = 0; i < items.length; i++) this.#done(items[i]!, results[i] ?? LOST);
+        if (this.#busy === 0) this.#drained?.();
         this.#flush();
       },
       () => {
         this.#busy--;
+        if (this.#busy === 0) this.#drained?.();
         for (const p of items) {
           if (p.retried || this.#closed) { this.#failures++; this.#done(p, FAILED); continue; }
           // alone, so a token that kills its worker cannot take its batch-mates down twice
@@ -179,14 +189,32 @@ export class VerifierPool {
     };
   }
 
-  /** Stop the workers; tokens still gathering are answered pool_failure. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stop the workers: tokens still gathering are answered pool_failure at once, running batches get
+   * closeGraceMs to finish (else pool_failure), then every worker thread is terminated. Resolves
+   * once all threads have exited; every call returns the same promise. Never rejects.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     const left = [...this.#retry, ...this.#pending];
     this.#pending = [];
     this.#retry = [];
     for (const p of left) this.#done(p, FAILED);
-    await this.#pool.close({ force: true }).catch(() => this.#pool.destroy());
+    // Our own drain, not piscina's close(): piscina 5 counts a worker as flushed only when it
+    // finishes a task, so a worker that dies holding one after close() began stalls close() for
+    // its whole closeTimeout (30 s). A batch promise settles on a result and on a crash alike.
+    if (this.#busy > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#closeGraceMs);
+        this.#drained = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+    // answers what still runs (pool_failure via #send) and waits for every thread's exit
+    await this.#pool.destroy().catch(() => {});
   }
 }
