@@ -147,7 +147,7 @@ export async function jwtColdAccount(env: NodeJS.ProcessEnv = process.env): Prom
         const requests = (st1['jwt.cache_hits']! + st1['jwt.cache_misses']!) - (st0['jwt.cache_hits']! + st0['jwt.cache_misses']!);
         const a = accountRun(r.rps, r.cpuUsPerReq, r.foreignCores, requests, st1['jwt.verify_ok']! - st0['jwt.verify_ok']!, gc);
         (runs[t.name] ??= []).push(a);
-        say(`  round ${round + 1}/${rounds} ${t.name.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} rps  CPU ${cell(a.cpuUsPerReq, 1)} µs/req  heap ${cell(a.heapBytesPerReq, 0)} B/req  verif/req ${cell(a.verificationsPerReq, 3)}  GC/10k: scav ${cell(a.gcPer10k?.scavenge.n, 1)} (${cell(a.gcPer10k?.scavenge.ms, 1)} ms) mc ${cell(a.gcPer10k?.markCompact.n, 2)} (${cell(a.gcPer10k?.markCompact.ms, 1)} ms) inc ${cell(a.gcPer10k?.incremental.n, 2)} (${cell(a.gcPer10k?.incremental.ms, 1)} ms)  foreign ${cell(a.foreignCores)}`);
+        say(`  round ${round + 1}/${rounds} ${t.name.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} rps  CPU ${cell(a.cpuUsPerReq, 1)} µs/req  heap ${cell(a.heapBytesPerReq, 0)} B/req  kept ${cell(a.survivedBytesPerReq, 0)} B/req  verif/req ${cell(a.verificationsPerReq, 3)}  GC/10k: scav ${cell(a.gcPer10k?.scavenge.n, 1)} (${cell(a.gcPer10k?.scavenge.ms, 1)} ms) mc ${cell(a.gcPer10k?.markCompact.n, 2)} (${cell(a.gcPer10k?.markCompact.ms, 1)} ms) inc ${cell(a.gcPer10k?.incremental.n, 2)} (${cell(a.gcPer10k?.incremental.ms, 1)} ms)  foreign ${cell(a.foreignCores)}`);
       }
     }
     return { runs, pids, table: `CPU split: ${plan.note}\n\n${accountTables(runs, builds.map(([b]) => b))}` };
