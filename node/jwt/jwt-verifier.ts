@@ -57,7 +57,7 @@ interface InFlight {
 }
 
 /**
- * Cache entry size estimate: fixed part (slot arrays, Map entry, the hex digest that is both
+ * Cache entry size estimate: fixed part (slot arrays, index positions, the hex digest that is both
  * key and tokenHash, the one VerifiedToken object) plus the payload's base64url length for
  * the claims object. Measured by `portcullis bench cache-memory` on EdDSA tokens with a
  * 312-char payload and shared claim strings (intern.ts): ~600 B of heap per entry, estimated 612 B.
