@@ -1,7 +1,7 @@
 // Issue 13's accounting of the all-miss JWT path: the same build serving distinct tokens (cold:
 // every request verifies) and one token (warm: every request a cache hit), `verifier.mode:
 // inline`, cache 1024, in alternating rounds under one CPU split, each process carrying
-// jwt-cold-gc-preload: CPU µs, heap bytes and GCs (scavenge / mark-compact / incremental, count
+// jwt-cold-gc-preload: CPU µs, heap bytes, bytes scavenges kept and GCs (scavenge / mark-compact / incremental, count
 // and pause) per request. Cold − warm is what a miss costs over HTTP.
 // Run: `node dist/bench/jwt-cold-account.js` (env: PORTCULLIS_BENCH_ROUNDS, _DURATION_S,
 // _BASELINE = another built checkout that knows `verifier.mode`, _CPU_PROF_DIR, _ACCOUNT_SPREAD=1,
