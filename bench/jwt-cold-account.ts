@@ -1,7 +1,7 @@
 // Issue 13's accounting of the all-miss JWT path: the same build serving distinct tokens (cold:
 // every request verifies) and one token (warm: every request a cache hit), `verifier.mode:
 // inline`, cache 1024, in alternating rounds under one CPU split, each process carrying
-// jwt-cold-gc-preload: CPU µs, heap bytes and GCs (scavenge / mark-compact / incremental, count
+// jwt-cold-gc-preload: CPU µs, heap bytes, bytes scavenges kept and GCs (scavenge / mark-compact / incremental, count
 // and pause) per request. Cold − warm is what a miss costs over HTTP.
 // Run: `node dist/bench/jwt-cold-account.js` (env: PORTCULLIS_BENCH_ROUNDS, _DURATION_S,
 // _BASELINE = another built checkout that knows `verifier.mode`, _CPU_PROF_DIR, _ACCOUNT_SPREAD=1,
@@ -26,6 +26,9 @@ export interface AccountRun {
   rps: number;
   cpuUsPerReq: number | null;
   heapBytesPerReq: number | null;
+  /** Bytes scavenges kept (left young + promoted) per request: the copying the cache's churn costs. */
+  survivedBytesPerReq: number | null;
+  promotedBytesPerReq: number | null;
   /** Signature verifications per authenticated request (1 = all cold, 0 = all warm). */
   verificationsPerReq: number | null;
   /** Per 10 000 requests: GC count and summed pause (ms) by kind. */
@@ -40,6 +43,8 @@ export function accountRun(rps: number, cpuUsPerReq: number | undefined, foreign
   return {
     rps, cpuUsPerReq: cpuUsPerReq ?? null, foreignCores: foreign ?? null,
     heapBytesPerReq: gc === null || requests <= 0 ? null : gc.bytes / requests,
+    survivedBytesPerReq: gc?.survived === undefined || requests <= 0 ? null : gc.survived / requests,
+    promotedBytesPerReq: gc?.promoted === undefined || requests <= 0 ? null : gc.promoted / requests,
     verificationsPerReq: requests > 0 ? verifications / requests : null,
     gcPer10k: gc === null || requests <= 0 ? null : { scavenge: k(gc.scavenge), markCompact: k(gc.markCompact), incremental: k(gc.incremental), other: k(gc.other) },
   };
@@ -66,19 +71,21 @@ export function accountTables(runs: Record<string, AccountRun[]>, builds: readon
     `${cell(med(rs.map((r) => r.gcPer10k?.[kind].n)), 1)} · ${cell(med(rs.map((r) => r.gcPer10k?.[kind].ms)), 1)} ms`;
   const rows = Object.entries(runs).map(([name, rs]) => [
     name, cell(med(rs.map((r) => r.rps)), 0), cell(med(rs.map((r) => r.cpuUsPerReq)), 1), cell(med(rs.map((r) => r.heapBytesPerReq)), 0),
+    `${cell(med(rs.map((r) => r.survivedBytesPerReq)), 0)} · ${cell(med(rs.map((r) => r.promotedBytesPerReq)), 0)}`,
     cell(med(rs.map((r) => r.verificationsPerReq)), 3), gcCell(rs, 'scavenge'), gcCell(rs, 'markCompact'), gcCell(rs, 'incremental'),
     `${cell(Math.min(...rs.map((r) => r.foreignCores ?? 0)))}–${cell(Math.max(...rs.map((r) => r.foreignCores ?? 0)))}`,
   ]);
-  const main = markdownTable(['target', 'rps', 'CPU µs/req', 'heap B/req', 'verifications/req', 'scavenges /10k req · pause', 'mark-compacts /10k · pause', 'incremental /10k · pause', 'foreign CPU'], rows, [false, true, true, true, true, true, true, true, false]);
+  const main = markdownTable(['target', 'rps', 'CPU µs/req', 'heap B/req', 'scavenge-kept · promoted B/req', 'verifications/req', 'scavenges /10k req · pause', 'mark-compacts /10k · pause', 'incremental /10k · pause', 'foreign CPU'], rows, [false, true, true, true, true, true, true, true, true, false]);
   const deltas: string[][] = [];
   const gcMs = (r: AccountRun): number | null => (r.gcPer10k === null ? null : (r.gcPer10k.scavenge.ms + r.gcPer10k.markCompact.ms + r.gcPer10k.incremental.ms + r.gcPer10k.other.ms) / 10);
   const add = (label: string, a: AccountRun[] | undefined, b: AccountRun[] | undefined): void => {
     if (a === undefined || b === undefined) return;
-    deltas.push([label, cell(pairedDelta(a, b, (r) => r.cpuUsPerReq), 1), cell(pairedDelta(a, b, (r) => r.heapBytesPerReq), 0), cell(pairedDelta(a, b, gcMs), 2)]);
+    deltas.push([label, cell(pairedDelta(a, b, (r) => r.cpuUsPerReq), 1), cell(pairedDelta(a, b, (r) => r.heapBytesPerReq), 0),
+      cell(pairedDelta(a, b, (r) => r.survivedBytesPerReq), 0), cell(pairedDelta(a, b, gcMs), 2)]);
   };
   for (const b of builds) add(`${b}: cold − warm`, runs[`${b}-cold`], runs[`${b}-warm`]);
   if (builds.length > 1) for (const load of ['cold', 'warm']) add(`${load}: ${builds[0]} − ${builds[1]}`, runs[`${builds[0]}-${load}`], runs[`${builds[1]}-${load}`]);
-  const diff = markdownTable(['difference (median of per-round differences)', 'CPU µs/req', 'heap B/req', 'GC pause µs/req'], deltas, [false, true, true, true]);
+  const diff = markdownTable(['difference (median of per-round differences)', 'CPU µs/req', 'heap B/req', 'scavenge-kept B/req', 'GC pause µs/req'], deltas, [false, true, true, true, true]);
   return `${main}\n\n${diff}`;
 }
 
@@ -140,7 +147,7 @@ export async function jwtColdAccount(env: NodeJS.ProcessEnv = process.env): Prom
         const requests = (st1['jwt.cache_hits']! + st1['jwt.cache_misses']!) - (st0['jwt.cache_hits']! + st0['jwt.cache_misses']!);
         const a = accountRun(r.rps, r.cpuUsPerReq, r.foreignCores, requests, st1['jwt.verify_ok']! - st0['jwt.verify_ok']!, gc);
         (runs[t.name] ??= []).push(a);
-        say(`  round ${round + 1}/${rounds} ${t.name.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} rps  CPU ${cell(a.cpuUsPerReq, 1)} µs/req  heap ${cell(a.heapBytesPerReq, 0)} B/req  verif/req ${cell(a.verificationsPerReq, 3)}  GC/10k: scav ${cell(a.gcPer10k?.scavenge.n, 1)} (${cell(a.gcPer10k?.scavenge.ms, 1)} ms) mc ${cell(a.gcPer10k?.markCompact.n, 2)} (${cell(a.gcPer10k?.markCompact.ms, 1)} ms) inc ${cell(a.gcPer10k?.incremental.n, 2)} (${cell(a.gcPer10k?.incremental.ms, 1)} ms)  foreign ${cell(a.foreignCores)}`);
+        say(`  round ${round + 1}/${rounds} ${t.name.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} rps  CPU ${cell(a.cpuUsPerReq, 1)} µs/req  heap ${cell(a.heapBytesPerReq, 0)} B/req  kept ${cell(a.survivedBytesPerReq, 0)} B/req  verif/req ${cell(a.verificationsPerReq, 3)}  GC/10k: scav ${cell(a.gcPer10k?.scavenge.n, 1)} (${cell(a.gcPer10k?.scavenge.ms, 1)} ms) mc ${cell(a.gcPer10k?.markCompact.n, 2)} (${cell(a.gcPer10k?.markCompact.ms, 1)} ms) inc ${cell(a.gcPer10k?.incremental.n, 2)} (${cell(a.gcPer10k?.incremental.ms, 1)} ms)  foreign ${cell(a.foreignCores)}`);
       }
     }
     return { runs, pids, table: `CPU split: ${plan.note}\n\n${accountTables(runs, builds.map(([b]) => b))}` };

@@ -21,7 +21,11 @@ export interface TokenFacts {
   readonly sid?: string | undefined;
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+/** A claim as a revocation key: a non-empty string, else undefined. */
+export const factString = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+/** `iat` as a revocation key: a finite number (epoch seconds), else undefined. */
+export const factIat = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = factString;
 
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
@@ -30,7 +34,7 @@ export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, un
     jti: str(claims.jti),
     sub: str(claims.sub),
     clientId: str(claims.client_id) ?? str(claims.azp),
-    iat: typeof claims.iat === 'number' && Number.isFinite(claims.iat) ? claims.iat : undefined,
+    iat: factIat(claims.iat),
     kid: kid ?? undefined,
     iss: str(claims.iss) ?? iss,
     sid: str(claims.sid),

@@ -6,9 +6,7 @@ import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
-import { tokenFacts } from '../contracts/index.js';
 import { inlineChecks } from '../tracing/index.js';
-import type { Principal } from '../pipeline/context.js';
 import { Interner } from './intern.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
 import { TokenCache } from './token-cache.js';
@@ -18,7 +16,8 @@ import type { FailCode, VerifyEngine, VerifyResult } from './types.js';
 import { VerifierPool, type PoolResult } from './verifier-pool.js';
 import { VerifyPlacement, type VerifierMode } from './verify-placement.js';
 import { verifyParsed } from './verify.worker.js';
-import { failOutcome, type VerifyOk, type VerifyOutcome } from './verify-outcome.js';
+import { failOutcome, type VerifyOutcome } from './verify-outcome.js';
+import { VerifiedToken } from './verified-token.js';
 
 export interface JwtVerifierOptions {
   issuers: Readonly<Record<string, IssuerConfig>>;
@@ -52,19 +51,14 @@ export interface PreparedIssuers {
   readonly created: readonly JwksActor[];
 }
 
-/** A cached verification: the outcome handed to callers, plus the id of the key that verified it (the entry dies with the key's withdrawal from the JWKS). One object per entry. */
-interface CachedOutcome extends VerifyOk {
-  readonly keyId: string;
-}
-
 interface InFlight {
   readonly allowed: readonly string[] | null;
   readonly promise: Promise<VerifyOutcome>;
 }
 
 /**
- * Cache entry size estimate: fixed part (slot arrays, Map entry, the hex digest that is both
- * key and facts.tokenHash, principal, facts, outcome) plus the payload's base64url length for
+ * Cache entry size estimate: fixed part (slot arrays, index positions, the hex digest that is both
+ * key and tokenHash, the one VerifiedToken object) plus the payload's base64url length for
  * the claims object. Measured by `portcullis bench cache-memory` on EdDSA tokens with a
  * 312-char payload and shared claim strings (intern.ts): ~600 B of heap per entry, estimated 612 B.
  */
@@ -88,7 +82,7 @@ export class JwtVerifier {
   readonly #pool: VerifierPool | null;
   readonly #placement: VerifyPlacement;
   readonly #engine: VerifyEngine;
-  readonly #cache: TokenCache<CachedOutcome>;
+  readonly #cache: TokenCache<VerifiedToken>;
   readonly #cacheMaxTtlMs: number;
   readonly #inflight = new Map<string, InFlight>();
   readonly #failed = new Map<FailCode, number>();
@@ -170,11 +164,11 @@ export class JwtVerifier {
     if (token.length > MAX_TOKEN_BYTES) return this.#fail('oversized');
     if (this.#closed) return this.#fail('pool_failure');
     const nowMs = Date.now();
-    // hex: the same string is the cache key and the cached principal's facts.tokenHash
+    // hex: the same string is the cache key and the cached token's tokenHash (no string of its own)
     const digest = hash('sha256', token, 'hex');
     const hit = this.#cache.get(digest, nowMs);
     if (hit !== undefined) {
-      const issuer = hit.principal.issuer;
+      const issuer = hit.issuer;
       if (allowedIssuers === null || allowedIssuers.includes(issuer)) {
         if (this.#actors.get(issuer)?.snapshot?.ids.has(hit.keyId) === true) return hit;
         this.#cache.delete(digest); // key withdrawn or issuer removed: judge it again
@@ -261,17 +255,9 @@ export class JwtVerifier {
     }
     const claims = Object.freeze(this.#intern.claims(r.claims));
     const exp = claims.exp as number;
-    const principal: Principal = Object.freeze({
-      issuer: actor.name,
-      kind: 'jwt' as const,
-      claims,
-      scopes: this.#intern.scopes(claims),
-      exp,
-      validUntil: exp + actor.policy.clockSkewS, // token-rules accepts exp until now − skew
-      fingerprint: digest.slice(0, 16),
-      facts: tokenFacts(digest, claims, r.kid == null ? r.kid : this.#intern.string(r.kid), actor.config.issuer),
-    });
-    const outcome: CachedOutcome = Object.freeze({ ok: true as const, principal, keyId: this.#intern.string(r.keyId) });
+    // exp + skew: token-rules accepts exp until now − skew
+    const outcome = new VerifiedToken(actor.name, claims, this.#intern.scopes(claims), exp + actor.policy.clockSkewS,
+      digest, r.kid == null ? undefined : this.#intern.string(r.kid), actor.config.issuer, this.#intern.string(r.keyId));
     this.#verified++;
     // expire at exp exactly (no skew inside the cache), and never later than the max TTL
     const expiresAt = Math.min(exp * 1000, now + this.#cacheMaxTtlMs);

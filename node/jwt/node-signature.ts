@@ -4,6 +4,7 @@
 import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import type { JWK } from 'jose';
 import { okpKeyProblem } from './okp-point.js';
+import { MAX_TOKEN_BYTES } from './token-parse.js';
 
 const HASH: Readonly<Record<string, string | null>> = {
   RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
@@ -13,6 +14,27 @@ const HASH: Readonly<Record<string, string | null>> = {
 /** Raw r||s (RFC 7518 §3.4) and Ed25519 signature sizes, bytes. */
 const FIXED_SIG_BYTES: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, EdDSA: 64 };
 const MIN_RSA_BITS = 2048;
+
+/**
+ * Signing input and signature bytes in thread-local buffers reused for every token: the one-shot
+ * verify is synchronous, so no Buffer object is made per token. A view per distinct length is kept
+ * (verify needs exact lengths; an issuer's tokens come in a few), at most 64 per buffer.
+ */
+const INPUT = Buffer.allocUnsafeSlow(MAX_TOKEN_BYTES);
+const SIG = Buffer.allocUnsafeSlow(Math.ceil((MAX_TOKEN_BYTES * 3) / 4));
+const MAX_VIEWS = 64;
+const inputViews = new Map<number, Buffer>();
+const sigViews = new Map<number, Buffer>();
+
+function view(buf: Buffer, views: Map<number, Buffer>, n: number): Buffer {
+  let v = views.get(n);
+  if (v === undefined) {
+    if (views.size >= MAX_VIEWS) views.clear();
+    v = buf.subarray(0, n);
+    views.set(n, v);
+  }
+  return v;
+}
 
 /**
  * Import a sanitised public JWK; throws on invalid material, an RSA modulus under 2048 bits,
@@ -30,17 +52,23 @@ export function importNodeKey(jwk: Readonly<JWK>): KeyObject {
   return key;
 }
 
-/** True only for a valid signature of `input` under `key` for `alg`; never throws. */
-export function verifyNodeSignature(alg: string, key: KeyObject, input: string, sig: Buffer): boolean {
+/**
+ * True only for a valid signature of `input` (latin1 bytes: a JWS's `header.payload`) under `key`
+ * for `alg`; `sig` is the bytes, or the JWS signature segment already checked to be strict
+ * base64url (decoded into the reused buffer). Never throws.
+ */
+export function verifyNodeSignature(alg: string, key: KeyObject, input: string, sig: Buffer | string): boolean {
   const hash = HASH[alg];
   if (hash === undefined) return false;
+  if (typeof sig === 'string') sig = sig.length <= SIG.length ? view(SIG, sigViews, SIG.write(sig, 'base64url')) : Buffer.from(sig, 'base64url');
   const fixed = FIXED_SIG_BYTES[alg];
   if (fixed !== undefined && sig.length !== fixed) return false;
   let k: KeyObject | VerifyKeyObjectInput = key;
   if (alg[0] === 'E' && alg !== 'EdDSA') k = { key, dsaEncoding: 'ieee-p1363' };
   else if (alg[0] === 'P') k = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
   try {
-    return verify(hash, Buffer.from(input, 'latin1'), k, sig);
+    const data = input.length <= INPUT.length ? view(INPUT, inputViews, INPUT.write(input, 'latin1')) : Buffer.from(input, 'latin1');
+    return verify(hash, data, k, sig);
   } catch {
     return false;
   }

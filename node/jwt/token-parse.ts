@@ -1,7 +1,6 @@
 // Structural parsing of a compact JWS (RFC 7515 §7.1): exactly three segments,
 // strict base64url, header and payload JSON objects. Never throws; shared by the
 // main thread (issuer selection, kid lookup) and the verifier worker.
-import { isAscii } from 'node:buffer';
 
 /** Tokens longer than this (characters = bytes, tokens are ASCII) are refused before parsing. */
 export const MAX_TOKEN_BYTES = 16 * 1024; // 16 KiB
@@ -28,19 +27,22 @@ function isB64url(s: string): boolean {
   return s.length % 4 !== 1 && B64URL.test(s);
 }
 
-/** Strict base64url: alphabet only, no padding, no impossible length; null when invalid. */
-export function decodeB64url(s: string): Buffer | null {
-  return isB64url(s) ? Buffer.from(s, 'base64url') : null;
-}
+/**
+ * Decoded header and payload bytes, one thread-local buffer reused for every segment: parsing is
+ * synchronous and a segment's text is copied out before the next decode, so no Buffer object is
+ * made per token. 12 KiB holds any segment of a token within MAX_TOKEN_BYTES.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(Math.ceil((MAX_TOKEN_BYTES * 3) / 4));
 
 function jsonObject(seg: string): Record<string, unknown> | null {
-  if (seg.length === 0) return null;
-  const bytes = decodeB64url(seg);
-  if (bytes === null) return null;
+  if (seg.length === 0 || !isB64url(seg)) return null;
+  const n = SCRATCH.write(seg, 'base64url');
+  const text = SCRATCH.toString('latin1', 0, n);
   let v: unknown;
   try {
-    // ASCII (nearly every token) is its own UTF-8: no decoder; else fatal decoding, invalid UTF-8 is malformed, not replaced
-    v = JSON.parse(isAscii(bytes) ? bytes.toString('latin1') : UTF8.decode(bytes));
+    // ASCII (nearly every token: its latin1 text has no char that takes 2 UTF-8 bytes) is its own UTF-8;
+    // else fatal decoding, invalid UTF-8 is malformed, not replaced
+    v = JSON.parse(Buffer.byteLength(text, 'utf8') === n ? text : UTF8.decode(SCRATCH.subarray(0, n)));
   } catch {
     return null;
   }

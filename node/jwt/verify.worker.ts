@@ -5,7 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { compactVerify, importJWK } from 'jose';
 import { importNodeKey, verifyNodeSignature } from './node-signature.js';
-import { decodeB64url, parseCompact, type ParsedToken } from './token-parse.js';
+import { parseCompact, type ParsedToken } from './token-parse.js';
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { InvalidCode, IssuerBundle, IssuerPolicy, KeyEntry, VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
 
@@ -132,8 +132,7 @@ function checkParsed(task: VerifyTask, state: IssuerState, parsed: ParsedToken, 
   if (engine === 'jose') return joseSignature(state, entry, alg, task.token).then((r) => r ?? finish(task.now, state.policy, parsed, entry.id));
   const key = nodeKey(state, entry);
   if (key === null) return KEY_UNUSABLE;
-  const sig = decodeB64url(parsed.signature)!;
-  if (!verifyNodeSignature(alg, key, task.token.slice(0, task.token.lastIndexOf('.')), sig)) return BAD_SIGNATURE;
+  if (!verifyNodeSignature(alg, key, task.token.slice(0, task.token.lastIndexOf('.')), parsed.signature)) return BAD_SIGNATURE;
   return finish(task.now, state.policy, parsed, entry.id);
 }
 

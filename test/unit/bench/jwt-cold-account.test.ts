@@ -26,6 +26,19 @@ describe('jwt-cold-gc-preload', () => {
     expect(parseColdGc(out)).toEqual(line.coldGc);
     expect(parseColdGc('no line')).toBeNull();
   });
+
+  it('sums what scavenges kept: new space after each one plus what it promoted (old space growth), not mark-compacts', () => {
+    const side = (total: number, young: number, old: number) => ({ heapStatistics: { usedHeapSize: total }, heapSpaceStatistics: [{ spaceName: 'new_space', spaceUsedSize: young }, { spaceName: 'old_space', spaceUsedSize: old }] });
+    const line = coldGcLine(0, [
+      { gcType: 'Scavenge', cost: 100, beforeGC: side(9000, 8000, 1000), afterGC: side(2500, 1200, 1300) },
+      { gcType: 'MarkSweepCompact', cost: 100, beforeGC: side(9000, 500, 8500), afterGC: side(2000, 500, 1500) },
+      { gcType: 'Scavenge', cost: 100, beforeGC: side(9000, 7500, 1500), afterGC: side(2000, 400, 1600) },
+    ], 2000);
+    expect(line.coldGc.promoted).toBe(300 + 100);
+    expect(line.coldGc.survived).toBe(1200 + 300 + 400 + 100);
+    const a = accountRun(1, 1, 0, 1000, 1000, line.coldGc);
+    expect([a.survivedBytesPerReq, a.promotedBytesPerReq]).toEqual([2, 0.4]);
+  });
 });
 
 describe('jwt-cold-account', () => {
@@ -42,7 +55,7 @@ describe('jwt-cold-account', () => {
   });
 
   it('cold − warm is the median of per-round differences, and the tables name both', () => {
-    const run = (cpu: number, heap: number): AccountRun => ({ rps: 1, cpuUsPerReq: cpu, heapBytesPerReq: heap, verificationsPerReq: 1, gcPer10k: null, foreignCores: 0 });
+    const run = (cpu: number, heap: number): AccountRun => ({ rps: 1, cpuUsPerReq: cpu, heapBytesPerReq: heap, survivedBytesPerReq: null, promotedBytesPerReq: null, verificationsPerReq: 1, gcPer10k: null, foreignCores: 0 });
     const cold = [run(100, 9000), run(90, 9100), run(200, 9200)];
     const warm = [run(30, 5000), run(25, 5000), run(40, 5000)];
     expect(pairedDelta(cold, warm, (r) => r.cpuUsPerReq)).toBe(70);

@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { JwtVerifier, type VerifyOutcome } from '../../../node/jwt/index.js';
+import { tokenFacts, type TokenFacts } from '../../../node/contracts/index.js';
 import { FIXTURE_ALGS, fixtureKeys, makeKey } from '../../fixtures/keys.js';
 import {
   TEST_AUDIENCE, TEST_ISSUER, b64url, forgeSignature, hs256WithPublicKey, makeToken, nowS, signRaw, accessClaims,
@@ -66,6 +67,29 @@ describe.each(MODES)('%s engine, mode %s, inline budget %s µs', (engine, mode, 
       expect(r.principal.exp).toBe(r.principal.claims.exp);
       expect(r.principal.validUntil).toBe((r.principal.claims.exp as number) + 60); // exp + the default clock_skew_s
       expect(r.principal.fingerprint).toBe(createHash('sha256').update(token).digest('hex').slice(0, 16));
+    });
+
+    it('hands policy a frozen principal whose facts are the revocation keys tokenFacts() computes', async () => {
+      const token = makeToken(k.ES256, { claims: { azp: 'web', client_id: undefined, sid: 'session-1' } });
+      const first = await check(token);
+      const hit = await check(token);
+      for (const r of [first, hit]) {
+        expect(r.ok).toBe(true);
+        if (!r.ok) return;
+        const p = r.principal;
+        const digest = createHash('sha256').update(token).digest('hex');
+        const expected = tokenFacts(digest, p.claims, k.ES256.kid, TEST_ISSUER);
+        expect(expected).toMatchObject({ clientId: 'web', sid: 'session-1', kid: k.ES256.kid, iss: TEST_ISSUER });
+        for (const key of Object.keys(expected) as (keyof TokenFacts)[]) expect(p.facts[key]).toBe(expected[key]);
+        expect(Object.isFrozen(r) && Object.isFrozen(p) && Object.isFrozen(p.facts) && Object.isFrozen(p.claims) && Object.isFrozen(p.scopes)).toBe(true);
+        // ESM is strict: a write to the outcome, the principal, its facts or claims throws and changes nothing
+        expect(() => { (p as { issuer: string }).issuer = 'strict'; }).toThrow(TypeError);
+        expect(() => { (p.facts as { sub?: string }).sub = 'mallory'; }).toThrow(TypeError);
+        expect(() => { (p as { kind: string }).kind = 'opaque'; }).toThrow(TypeError);
+        expect(() => { (r as { ok: boolean }).ok = false; }).toThrow(TypeError);
+        expect(() => { (p.claims as Record<string, unknown>).scope = 'admin'; }).toThrow(TypeError);
+        expect([r.ok, p.issuer, p.kind, p.facts.sub, p.claims.scope]).toEqual([true, 'main', 'jwt', 'alice', 'orders:read orders:write']);
+      }
     });
 
     it('reads scp arrays and aud arrays', async () => {

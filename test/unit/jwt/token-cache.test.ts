@@ -1,6 +1,7 @@
 // The verified-token cache: bounded by entries and bytes, CLOCK second chance,
 // never a hit at or after an entry's expiry.
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { TokenCache } from '../../../node/jwt/index.js';
 
 describe('TokenCache', () => {
@@ -70,5 +71,42 @@ describe('TokenCache', () => {
     const c = new TokenCache<number>({ maxEntries: 0, maxBytes: 1e6 });
     c.set('a', 1, 1e9, 1, 0);
     expect(c.get('a', 1)).toBeUndefined();
+  });
+
+  // keys that share their first 16 chars (the index hashes only those) and hex digests: the index must compare whole keys
+  const KEYS = [...Array.from({ length: 12 }, (_, i) => `${'f'.repeat(16)}${i}`), ...Array.from({ length: 12 }, (_, i) => i.toString(16).padStart(64, '0')), 'a', 'b'];
+  type Op = { op: 'set' | 'get' | 'delete'; key: string; v: number } | { op: 'clear' };
+  const ops = fc.array(fc.oneof(
+    { arbitrary: fc.record({ op: fc.constantFrom('set' as const, 'get' as const, 'delete' as const), key: fc.constantFrom(...KEYS), v: fc.integer() }), weight: 40 },
+    { arbitrary: fc.constant({ op: 'clear' as const }), weight: 1 },
+  ), { maxLength: 400 });
+
+  it('without eviction behaves exactly like a Map (sets, replacements, deletes, clears, tombstone reuse)', () => {
+    fc.assert(fc.property(ops, (seq: Op[]) => {
+      const c = new TokenCache<number>({ maxEntries: 30, maxBytes: 1e9 }); // ≥ the 26 keys; a 64-position index that rebuilds often
+      const m = new Map<string, number>();
+      for (const o of seq) {
+        if (o.op === 'clear') { c.clear(); m.clear(); continue; }
+        if (o.op === 'set') { c.set(o.key, o.v, 1e9, 1, 0); m.set(o.key, o.v); }
+        else if (o.op === 'delete') expect(c.delete(o.key)).toBe(m.delete(o.key));
+        else expect(c.get(o.key, 1)).toBe(m.get(o.key));
+        expect(c.size).toBe(m.size);
+      }
+      for (const k of KEYS) expect(c.get(k, 1)).toBe(m.get(k));
+    }));
+  });
+
+  it('with eviction stays within its bound and never answers a value other than the last one set for the key', () => {
+    fc.assert(fc.property(ops, (seq: Op[]) => {
+      const c = new TokenCache<number>({ maxEntries: 5, maxBytes: 1e9 });
+      const last = new Map<string, number>();
+      for (const o of seq) {
+        if (o.op === 'clear') { c.clear(); last.clear(); continue; }
+        if (o.op === 'set') { c.set(o.key, o.v, 1e9, 1, 0); last.set(o.key, o.v); expect(c.get(o.key, 1)).toBe(o.v); }
+        else if (o.op === 'delete') { c.delete(o.key); last.delete(o.key); expect(c.get(o.key, 1)).toBeUndefined(); }
+        else { const v = c.get(o.key, 1); if (v !== undefined) expect(v).toBe(last.get(o.key)); }
+        expect(c.size).toBeLessThanOrEqual(5);
+      }
+    }));
   });
 });
