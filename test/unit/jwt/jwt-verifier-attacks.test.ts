@@ -100,8 +100,10 @@ describe.each(MODES)('%s engine, mode %s, inline budget %s µs', (engine, mode, 
     it('answers a cache hit synchronously with the same outcome', async () => {
       const token = makeToken(k.RS256);
       const first = v.verify(token, null);
-      // inline with node:crypto the miss itself is synchronous; the pool and jose answer later
-      expect(first instanceof Promise).toBe(!(engine === 'node' && (mode === 'inline' || (mode === 'auto' && inlineBudgetUs === undefined))));
+      // inline with node:crypto the miss itself is synchronous; the pool and jose answer later;
+      // auto places it by the loop's measured utilisation, so on a loaded machine it may go to the pool
+      if (engine !== 'node' || mode === 'pool' || (mode === 'auto' && inlineBudgetUs !== undefined)) expect(first).toBeInstanceOf(Promise);
+      else if (mode === 'inline') expect(first).not.toBeInstanceOf(Promise);
       const resolved = await first;
       const hits = v.stats().cache_hits!;
       const second = v.verify(token, null);
