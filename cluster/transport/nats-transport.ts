@@ -41,6 +41,8 @@ export class NatsTransport implements Transport {
   private counters = { bus_published: 0, bus_received: 0, bus_dropped_disconnected: 0, bus_reconnects: 0, bus_connect_failures: 0, bus_handler_errors: 0 };
   private readonly minMs: number;
   private readonly maxMs: number;
+  /** 1 while the connected server does not ask for the credentials this process was given (see checkServerAuth). */
+  private serverAuthMissing = 0;
 
   constructor(private readonly opts: NatsTransportOptions) {
     this.minMs = opts.reconnectMinMs ?? 100;
@@ -135,7 +137,7 @@ export class NatsTransport implements Transport {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, bus_connected: this.connected ? 1 : 0 };
+    return { ...this.counters, bus_connected: this.connected ? 1 : 0, bus_server_auth_missing: this.serverAuthMissing };
   }
 
   async close(): Promise<void> {
@@ -186,6 +188,7 @@ export class NatsTransport implements Transport {
     this.lastFailure = null;
     for (const w of this.wanted) this.attach(nc, w);
     this.opts.logger?.info({ server: nc.getServer() }, 'connected to NATS');
+    this.checkServerAuth(nc);
     this.setConnected(true);
     for (const l of this.connectionListeners) {
       try { l(nc); } catch (err) { this.opts.logger?.error({ err }, 'NATS connection listener failed'); }
@@ -202,11 +205,26 @@ export class NatsTransport implements Transport {
       } else if (s.type === Events.Reconnect) {
         this.counters.bus_reconnects++;
         this.opts.logger?.info({ server: String(s.data) }, 'NATS reconnected');
+        this.checkServerAuth(nc);
         this.setConnected(true);
       }
     }
     // The iterator ends when the connection is closed for good.
     if (!this.closed) this.setConnected(false);
+  }
+
+  /**
+   * Credentials configured but the server's INFO says it does not require authentication: a
+   * server started without its accounts (a missing or half-written include), so every local
+   * process may publish and read on the bus. Bus messages stay sealed (cluster.auth), but the
+   * deployment is not what the config says: warn on every such (re)connection, gauge 1.
+   */
+  private checkServerAuth(nc: NatsConnection): void {
+    const c = this.opts.connection;
+    const credentials = c.user !== undefined || c.token !== undefined || c.authenticator !== undefined;
+    const missing = credentials && nc.info?.auth_required !== true ? 1 : 0;
+    if (missing === 1) this.opts.logger?.warn({ server: nc.getServer() }, 'NATS server does not require authentication although cluster.nats credentials are configured: check its accounts/authorization config');
+    this.serverAuthMissing = missing;
   }
 
   private attach(nc: NatsConnection, w: Wanted): void {

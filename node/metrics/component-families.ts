@@ -119,6 +119,7 @@ counter('portcullis_bus_messages_dropped_total', 'Bus messages dropped, by reaso
   'cluster.bus_dropped_disconnected': 'disconnected', 'cluster.bus_messages_dropped_malformed_total': 'malformed', 'cluster.bus_messages_dropped_unknown_type_total': 'unknown_type',
   'cluster.bus_messages_dropped_unknown_version_total': 'unknown_version', 'cluster.bus_messages_dropped_too_large_total': 'too_large',
 }));
+gauge('portcullis_bus_server_auth_missing', '1 when the NATS server does not require authentication although cluster.nats credentials are configured (the highest over workers)', { 'cluster.bus_server_auth_missing': null }, { aggregate: 'max' });
 gauge('portcullis_bus_connected', '1 when connected to the bus (the lowest over workers)', { 'cluster.bus_connected': null }, { aggregate: 'min' });
 gauge('portcullis_bus_disconnected_seconds', 'How long the bus has been disconnected, 0 when connected (the longest over workers)', { 'cluster.bus_disconnected_ms': null }, { aggregate: 'max', scale: MS });
 gauge('portcullis_cluster_members', 'Serving members this process hears (the highest over workers)', { 'cluster.members_live': null }, { aggregate: 'max' });
