@@ -9,6 +9,8 @@
 // then `node bench/micro/receiver-thread-preload.mjs /tmp/rt` prints p50/p90/p99/max per member.
 // RECEIVER_THREAD_SCHED=nice:-10 or fifo:10 raises the receiver thread alone (its TID from
 // /proc/thread-self; needs CAP_SYS_NICE) — the member's main thread stays at the default.
+// RECEIVER_MAIN_NICE=5 lowers the member's main thread instead (no privilege needed), after the
+// receiver thread started (threads the main thread creates later, e.g. the verifier pool, inherit it).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -55,6 +57,7 @@ if (!isMainThread && workerData?.receiverThread === true) {
     const seen = new Set();
     const w = new Worker(new URL(import.meta.url), { workerData: { receiverThread: true, url, prefix } });
     w.unref();
+    if (process.env.RECEIVER_MAIN_NICE) setPriority(process.pid, Number(process.env.RECEIVER_MAIN_NICE));
     w.on('message', ([value, origin, ms]) => { if (origin !== me && !seen.has(value)) { seen.add(value); delays.push(ms); } });
     process.on('exit', () => writeFileSync(join(process.env.RECEIVER_THREAD_DIR, `member-${me}-${process.pid}.json`), JSON.stringify(delays)));
   }
