@@ -9,7 +9,8 @@
 // message's arrival — a member whose apply matches it loses nothing to its own event loop.
 // CPU: no pinning — the three members, nats-server, the AS, the upstream, the load process and
 // the prober share every core (2 on the reference machine); the foreign-CPU column says how
-// busy the rest of the machine was.
+// busy the rest of the machine was. PORTCULLIS_BENCH_SCHED (bench/sched-priority.ts) re-prioritises
+// roles for the window, e.g. `observer=fifo:10,nats=fifo:10`; the table names what ran.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -177,7 +178,7 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
 
     // Priorities (PORTCULLIS_BENCH_SCHED) from here on: the warmup ran at the default.
     const byRole: Record<SchedRole, number[]> = {
-      observer: [idle.pid], nats: [nats.process.pid], members: members.map((m) => m.process.pid), load: [loader.pid], upstream: [upstream.process.pid], as: [as.process.pid],
+      observer: [idle.pid], nats: [nats.process.pid], members: members.map((m) => m.process.pid), load: [loader.pid], upstream: [upstream.process.pid], as: [as.process.pid], bench: [process.pid],
     };
     for (const [role, policy] of sched) for (const pid of byRole[role]) applySched(pid, policy);
     const ownPids = [nats.process.pid, as.process.pid, upstream.process.pid, loader.pid, idle.pid, ...members.map((m) => m.process.pid)];

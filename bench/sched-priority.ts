@@ -8,8 +8,8 @@ import { setPriority } from 'node:os';
 /** A process's scheduling: CFS nice value (−20…19) or SCHED_FIFO priority (1…99). */
 export type SchedPolicy = { kind: 'nice'; value: number } | { kind: 'fifo'; priority: number };
 
-/** Roles the cluster scenarios can re-prioritise. */
-export const SCHED_ROLES = ['observer', 'nats', 'members', 'load', 'upstream', 'as'] as const;
+/** Roles the cluster scenarios can re-prioritise (`bench`: the bench process itself — prober, POST sender, in-process subscriber). */
+export const SCHED_ROLES = ['observer', 'nats', 'members', 'load', 'upstream', 'as', 'bench'] as const;
 export type SchedRole = (typeof SCHED_ROLES)[number];
 
 /**

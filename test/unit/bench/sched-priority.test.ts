@@ -19,6 +19,7 @@ describe('PORTCULLIS_BENCH_SCHED', () => {
 
   it('refuses unknown roles, policies and out-of-range values, naming the entry', () => {
     expect(() => parseSchedSpec('prober=nice:-5')).toThrow(/"prober=nice:-5"/);
+    expect(parseSchedSpec('bench=fifo:10').get('bench')).toEqual({ kind: 'fifo', priority: 10 });
     expect(() => parseSchedSpec('nats=rr:5')).toThrow(/"nats=rr:5"/);
     expect(() => parseSchedSpec('nats=nice:-21')).toThrow(/nice -21 outside/);
     expect(() => parseSchedSpec('nats=fifo:0')).toThrow(/fifo priority 0 outside/);
