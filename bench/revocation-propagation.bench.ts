@@ -9,7 +9,8 @@
 // message's arrival — a member whose apply matches it loses nothing to its own event loop.
 // CPU: no pinning — the three members, nats-server, the AS, the upstream, the load process and
 // the prober share every core (2 on the reference machine); the foreign-CPU column says how
-// busy the rest of the machine was.
+// busy the rest of the machine was. PORTCULLIS_BENCH_SCHED (bench/sched-priority.ts) re-prioritises
+// roles for the window, e.g. `observer=fifo:10,nats=fifo:10`; the table names what ran.
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect as natsConnect, type NatsConnection } from 'nats';
@@ -24,6 +25,7 @@ import { compiledRoot } from './paths.js';
 import { startProcess, watchForeignCpu } from './processes.js';
 import { cell } from './results.js';
 import { parseBusObserverReport } from './bus-observer-process.js';
+import { applySched, parseSchedSpec, schedLabel, type SchedRole } from './sched-priority.js';
 import {
   breakdown, CHECKS_AFTER, DEFAULT_PROPAGATION_FLAGS, envInt, GIVE_UP_MS, MEMBER_IDS, mergeHistograms, PROBE_PATH, propagationTables, proxyHistogram, quantiles, summariseProber,
   type PropagationFlags, type PropagationSample, type PropagationSummary,
@@ -99,8 +101,10 @@ async function endLoopDelayWindow(members: readonly Member[]): Promise<Propagati
 
 /** Run the scenario: start nats-server, AS, upstream, three members and the background load; revoke N tokens; stop everything. */
 export async function revocationPropagation(opts: ScenarioOptions): Promise<ScenarioReport> {
+  const sched = parseSchedSpec(process.env.PORTCULLIS_BENCH_SCHED);
   const f: PropagationFlags = {
     ...DEFAULT_PROPAGATION_FLAGS,
+    sched: schedLabel(sched),
     revocations: envInt('PORTCULLIS_BENCH_REVOCATIONS', 1) ?? (opts.quick ? 20 : DEFAULT_PROPAGATION_FLAGS.revocations),
     ratePerMember: envInt('PORTCULLIS_BENCH_CLUSTER_RATE', 0) ?? DEFAULT_PROPAGATION_FLAGS.ratePerMember,
     probeIntervalMs: envInt('PORTCULLIS_BENCH_PROBE_INTERVAL_MS', 0) ?? DEFAULT_PROPAGATION_FLAGS.probeIntervalMs,
@@ -172,6 +176,11 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
     });
     stops.push(() => idle.stop());
 
+    // Priorities (PORTCULLIS_BENCH_SCHED) from here on: the warmup ran at the default.
+    const byRole: Record<SchedRole, number[]> = {
+      observer: [idle.pid], nats: [nats.process.pid], members: members.map((m) => m.process.pid), load: [loader.pid], upstream: [upstream.process.pid], as: [as.process.pid], bench: [process.pid],
+    };
+    for (const [role, policy] of sched) for (const pid of byRole[role]) applySched(pid, policy);
     const ownPids = [nats.process.pid, as.process.pid, upstream.process.pid, loader.pid, idle.pid, ...members.map((m) => m.process.pid)];
     const before = await Promise.all(members.map((m) => clusterMetrics(m, adminToken)));
     for (const m of members) m.process.proc.kill('SIGUSR2'); // loop-delay window starts now (the line it prints covers the warmup)

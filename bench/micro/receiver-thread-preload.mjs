@@ -7,13 +7,28 @@
 // Run (built tree): RECEIVER_THREAD_DIR=/tmp/rt NODE_OPTIONS="--import $PWD/bench/micro/receiver-thread-preload.mjs" \
 //   node dist/cluster/cli/main.js bench revocation-propagation
 // then `node bench/micro/receiver-thread-preload.mjs /tmp/rt` prints p50/p90/p99/max per member.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// RECEIVER_THREAD_SCHED=nice:-10 or fifo:10 raises the receiver thread alone (its TID from
+// /proc/thread-self; needs CAP_SYS_NICE) — the member's main thread stays at the default.
+// RECEIVER_MAIN_NICE=5 lowers the member's main thread instead (no privilege needed), after the
+// receiver thread started (threads the main thread creates later, e.g. the verifier pool, inherit it).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 const quantile = (xs, p) => xs[Math.max(0, Math.ceil(p * xs.length) - 1)].toFixed(3);
 
+function raiseThisThread(spec) {
+  const m = /^(nice|fifo):(-?\d+)$/.exec(spec ?? '');
+  if (m === null) return;
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (m[1] === 'nice') setPriority(tid, Number(m[2]));
+  else execFileSync('chrt', ['-f', '-p', m[2], String(tid)], { stdio: 'ignore' });
+}
+
 async function receiver({ url, prefix }) {
+  raiseThisThread(process.env.RECEIVER_THREAD_SCHED);
   const { connect } = await import('nats');
   const { BusAuth, Codec } = await import(new URL('../../dist/cluster/protocol/index.js', import.meta.url).href);
   const auth = new BusAuth({ key: Buffer.from(process.env.PORTCULLIS_BENCH_BUS_KEY ?? '', 'utf8') });
@@ -42,6 +57,7 @@ if (!isMainThread && workerData?.receiverThread === true) {
     const seen = new Set();
     const w = new Worker(new URL(import.meta.url), { workerData: { receiverThread: true, url, prefix } });
     w.unref();
+    if (process.env.RECEIVER_MAIN_NICE) setPriority(process.pid, Number(process.env.RECEIVER_MAIN_NICE));
     w.on('message', ([value, origin, ms]) => { if (origin !== me && !seen.has(value)) { seen.add(value); delays.push(ms); } });
     process.on('exit', () => writeFileSync(join(process.env.RECEIVER_THREAD_DIR, `member-${me}-${process.pid}.json`), JSON.stringify(delays)));
   }
