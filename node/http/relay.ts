@@ -32,6 +32,8 @@ export type Outcome = 'complete' | 'truncated' | 'aborted';
 
 /** Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. */
 export interface RelayHost {
+  /** Access log on: its lines carry upstream_ms. */
+  readonly accessLog: boolean;
   finished(relay: Relay): void;
   upstreamError(upstream: string, kind: string): void;
   bodyStarted(relay: Relay): void;
@@ -52,6 +54,8 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   readonly ctx: RequestContext;
   readonly start: number;
   readonly head: boolean;
+  /** Whether upstream_ms is recorded (access log or tracing on): two clock reads per request, skipped when nothing reads them. */
+  readonly timed: boolean;
   aborted = false;
   /** A response (error or upstream) has been completely written or abandoned. */
   done = false;
@@ -64,7 +68,9 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   /** The proxy's own error response, when it answered with one. */
   errorCode: ErrorCode | null = null;
   bytesOut = 0;
+  /** performance.now() when the upstream request was dispatched; 0 unless `timed`. */
   upstreamStart = 0;
+  /** Dispatch → response head, ms; -1 until the head arrived, and always unless `timed`. */
   upstreamMs = -1;
   /** Why the request did not end as a complete relay of the upstream's answer (access log `reason`); null when it did. */
   errorKind: string | null = null;
@@ -110,6 +116,7 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     this.ctx = ctx;
     this.start = start;
     this.head = ctx.method === 'HEAD';
+    this.timed = host.accessLog || snap.tracer !== null;
     this.maxBody = maxBody;
   }
 
@@ -265,10 +272,10 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
 
   private dispatch(avoid: Target | null): void {
     const up = this.upstream!;
-    const t = up.pick(Date.now(), avoid);
+    const t = up.pickNow(avoid);
     this.target = t;
     if (this.hostIdx >= 0) this.outHeaders![this.hostIdx] = t.hostPort;
-    this.upstreamStart = performance.now();
+    if (this.timed) this.upstreamStart = performance.now();
     this.controller = t.pool.request({
       method: this.ctx.method,
       path: this.path,
