@@ -3,7 +3,7 @@
 // back with backpressure in response-stream.ts), retries, errors, how it ended (outcome,
 // reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
-import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
+import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -20,6 +20,8 @@ import type { Snapshot } from '../pipeline/snapshot.js';
  * waited this long for the client to read was cut for being a slow reader, not closed by it.
  */
 const UWS_STALL_CUT_MS = 8_000;
+
+const NO_HEADERS: string[] = [];
 
 /**
  * How a request ended, as the client saw it (access log `outcome`, README "Logs"):
@@ -47,7 +49,11 @@ export interface RelayHost {
 }
 
 
-export class Relay implements H1Handler, PipelineSink, BodyOwner {
+/**
+ * One request's relay. It is also the upstream request it sends (H1Request: method, path, headers,
+ * body, lengths read from its own fields), so a dispatch allocates no request object.
+ */
+export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
   readonly res: HttpResponse;
   readonly host: RelayHost;
   readonly snap: Snapshot;
@@ -89,8 +95,10 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   // upstream; the response fields below `attempt` are shared with response-stream.ts
   upstream: UpstreamPool | null = null;
   target: Target | null = null;
-  private path = '';
-  private outHeaders: string[] | null = null;
+  /** H1Request: path with query as sent upstream ('' until forward()). */
+  path = '';
+  /** H1Request: the upstream request's header list (Host filled per picked target); [] until forward(). */
+  headers: string[] = NO_HEADERS;
   private hostIdx = -1;
   private attempt = 0;
   controller: H1Control | null = null;
@@ -265,7 +273,7 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     if (this.ctx.route.config.websocket && this.host.upgrade(this, req)) return;
     this.upstream = req.upstream;
     this.path = req.path;
-    this.outHeaders = req.headers;
+    this.headers = req.headers;
     this.hostIdx = req.hostIdx;
     this.dispatch(null);
   }
@@ -274,17 +282,17 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     const up = this.upstream!;
     const t = up.pickNow(avoid);
     this.target = t;
-    if (this.hostIdx >= 0) this.outHeaders![this.hostIdx] = t.hostPort;
+    if (this.hostIdx >= 0) this.headers[this.hostIdx] = t.hostPort;
     if (this.timed) this.upstreamStart = performance.now();
-    this.controller = t.pool.request({
-      method: this.ctx.method,
-      path: this.path,
-      headers: this.outHeaders!,
-      body: this.body,
-      contentLength: this.body === null ? 0 : this.body.contentLength,
-      headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
-    }, this);
+    this.controller = t.pool.request(this, this);
   }
+
+  /** H1Request */
+  get method(): string { return this.ctx.method; }
+  /** H1Request: the request body's length (-1 chunked), 0 without a body. */
+  get contentLength(): number { return this.body === null ? 0 : this.body.contentLength; }
+  /** H1Request: the route's timeout, else the upstream's response timeout (ms). */
+  get headersTimeoutMs(): number { return this.ctx.route.config.timeout_ms ?? this.upstream!.config.timeouts.response_ms; }
 
   // H1Handler: the response streams back through response-stream.ts (module-level functions
   // on this relay's fields, so nothing is allocated per chunk).
