@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { cpuPlan } from './cpu-plan.js';
+import { cpuPlan, cpuPlanSpread } from './cpu-plan.js';
 import { compiledRoot } from './paths.js';
 import { HAPROXY_FORWARDFOR_ENV, haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { DEFAULT_LOAD_FLAGS, type LoadFlags } from './load.js';
@@ -34,6 +34,30 @@ export function withXffMode(yaml: string, mode: string | undefined): string {
   const trust = mode === 'keep' ? '  trust_forwarded: true\n' : '';
   if (!yaml.includes('\n  workers: 1\n')) throw new Error('bench config without a "  workers: 1" server line');
   return yaml.replace('\n  workers: 1\n', `\n  workers: 1\n${trust}  forwarded: { x_forwarded_for: ${mode} }\n`);
+}
+/**
+ * `1`: the peer harness's terms (issue 13) — both Portcullis builds `serve` with `workers: 2`, HAProxy
+ * `nbthread 2`, every proxy allowed both CPUs (loader pinned to CPU 0, upstream to the last CPU: cpuPlanSpread),
+ * 64 connections; CPU µs/req and syscalls/req over every process of the proxy (primary + workers).
+ */
+export const PEER_TERMS_ENV = 'PORTCULLIS_BENCH_PEER_TERMS';
+/** Connections of the closed loop on the peer harness's terms (wrk -c64 in issue 13). */
+export const PEER_CONNECTIONS = 64;
+/** Workers (Portcullis) and threads (HAProxy) on the peer harness's terms. */
+export const PEER_WORKERS = 2;
+
+/** Pure: whether $PORTCULLIS_BENCH_PEER_TERMS asks for the peer terms ('' / unset / '0': no). Throws on another value. */
+export function peerTermsFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env[PEER_TERMS_ENV] ?? '';
+  if (v !== '' && v !== '0' && v !== '1') throw new Error(`${PEER_TERMS_ENV}: 1 or 0, not ${JSON.stringify(v)}`);
+  return v === '1';
+}
+
+/** Pure: a bench config (its `  workers: 1` server line) with `workers: n`; unchanged for n = 1. Throws without that line. */
+export function withWorkers(yaml: string, n: number): string {
+  if (n === 1) return yaml;
+  if (!yaml.includes('\n  workers: 1\n')) throw new Error('bench config without a "  workers: 1" server line');
+  return yaml.replace('\n  workers: 1\n', `\n  workers: ${n}\n`);
 }
 /** `N` ≥ 1: this build's `upstreams.app.pipelining` (HTTP/1.1 pipelining to the bench upstream; the baseline, nginx and HAProxy unchanged). */
 export const PIPELINING_ENV = 'PORTCULLIS_BENCH_PIPELINING';
@@ -129,8 +153,10 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
   withXffMode('\n  workers: 1\n', xff); // a bad value fails before anything starts
   const pipelining = process.env[PIPELINING_ENV] ?? '';
   withPipelining('\n    targets: []\n', pipelining);
-  const plan = cpuPlan(availableParallelism());
-  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
+  const peer = peerTermsFromEnv();
+  const workers = peer ? PEER_WORKERS : 1;
+  const plan = peer ? cpuPlanSpread(availableParallelism()) : cpuPlan(availableParallelism());
+  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}) };
   const stops: Array<() => Promise<void> | void> = [];
   const restoreAffinity = pinSelf(plan.loader);
   const phases: Record<string, { closed: RoundResults; summary: PhaseSummary; syscalls: Record<string, SyscallCount | string> }> = {};
@@ -155,11 +181,12 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       const phaseStops: Array<() => Promise<void>> = [];
       const live: LoadTarget[] = [{ name: 'direct', url: upstream.url, pid: upstream.process.pid, headers }];
       for (const [name, cli] of [['baseline', baseline], ['portcullis', undefined]] as const) {
-        const pc = await startPortcullis(cli === undefined ? withPipelining(withXffMode(yaml, xff), pipelining) : yaml, plan.proxy, env, cli);
+        const pc = await startPortcullis(withWorkers(cli === undefined ? withPipelining(withXffMode(yaml, xff), pipelining) : yaml, workers), plan.proxy, env, cli);
         phaseStops.push(() => pc.stop());
-        live.push({ name, url: pc.url, pid: pc.process.pid, headers, heapAlloc: pc.process });
+        // with workers the primary serves no request: heap per response is measured on the workers-1 terms only
+        live.push({ name, url: pc.url, pid: pc.process.pid, headers, ...(peer ? {} : { heapAlloc: pc.process }) });
       }
-      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, forwardfor: haproxyForwardforFromEnv(), ...(jwt ? { jwt: haproxyJwtChecks(pem.path, 'RS256', as.issuer, true) } : {}) });
+      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: peer ? PEER_WORKERS : plan.proxy.length, cpus: plan.proxy, forwardfor: haproxyForwardforFromEnv(), ...(jwt ? { jwt: haproxyJwtChecks(pem.path, 'RS256', as.issuer, true) } : {}) });
       if (hp.skipped) throw new Error(`build-compare needs HAProxy: ${hp.reason}`);
       phaseStops.push(() => hp.stop());
       peers.haproxy = hp.version;
@@ -188,7 +215,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
     ];
     const table = [
-      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}${haproxyForwardforFromEnv() ? `; HAProxy with option forwardfor (${HAPROXY_FORWARDFOR_ENV}=1: appends X-Forwarded-For like Portcullis' default)` : ''}.`,
+      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${peer ? ` tree (primary + workers); peer harness's terms (${PEER_TERMS_ENV}=1): Portcullis workers ${PEER_WORKERS}, HAProxy nbthread ${PEER_WORKERS}, ${plan.note}` : ''}${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}${haproxyForwardforFromEnv() ? `; HAProxy with option forwardfor (${HAPROXY_FORWARDFOR_ENV}=1: appends X-Forwarded-For like Portcullis' default)` : ''}.`,
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',
@@ -198,7 +225,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
     ].join('\n');
     return {
       scenario: 'build-compare', quick: opts.quick,
-      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(xff !== '' ? { xForwardedFor: xff } : {}), ...(pipelining !== '' ? { pipelining: Number(pipelining) } : {}) },
+      flags: { throughput: load, rounds: opts.rounds, order: 'rotated each round', baseline, quietWaitS: gate.waitedS, ...(peer ? { peerTerms: { workers: PEER_WORKERS, nbthread: PEER_WORKERS } } : {}), ...(xff !== '' ? { xForwardedFor: xff } : {}), ...(pipelining !== '' ? { pipelining: Number(pipelining) } : {}) },
       cpuPlan: plan, peers, skipped: {},
       rounds: Object.fromEntries(COMPARE_PHASES.map((p) => [p, phases[p]!.closed])),
       summary: Object.fromEntries(COMPARE_PHASES.map((p) => [p, { ...phases[p]!.summary, syscalls: phases[p]!.syscalls }])),

@@ -7,7 +7,7 @@
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { cpuSeconds, watchForeignCpu } from './processes.js';
+import { treeCpuSeconds, watchForeignCpu } from './processes.js';
 import type { LoadResult } from './stats.js';
 
 /** Closed-loop flags; recorded in every result file. */
@@ -83,9 +83,9 @@ export interface FixedRateResult extends LoadResult {
 }
 
 export interface SampleOptions {
-  /** Process whose CPU time per response is recorded (the proxy under test). */
+  /** Process whose CPU time per response is recorded (the proxy under test), with every process below it (workers). */
   cpuPid?: number;
-  /** The bench's own child processes; CPU used by anything else is recorded as `foreignCores`. */
+  /** The bench's own child processes (each with its descendants); CPU used by anything else is recorded as `foreignCores`. */
   ownPids?: readonly number[];
 }
 
@@ -103,7 +103,7 @@ function pct(h: RecordableHistogram, p: number): number {
 
 function cpuPerReq(pid: number | undefined, before: number | undefined, responses: number): number | undefined {
   if (pid === undefined || before === undefined || responses === 0) return undefined;
-  const after = cpuSeconds(pid);
+  const after = treeCpuSeconds(pid);
   return after === undefined ? undefined : ((after - before) * 1e6) / responses;
 }
 
@@ -145,7 +145,7 @@ async function autocannonOnce(url: string, f: OnceFlags, opts: SampleOptions, ro
   inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) recordMs(h, ms);
   });
-  const cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
+  const cpu0 = opts.cpuPid !== undefined ? treeCpuSeconds(opts.cpuPid) : undefined;
   const foreign = opts.ownPids !== undefined ? watchForeignCpu(opts.ownPids) : undefined;
   const r = await inst;
   const foreignCores = foreign?.();
@@ -237,7 +237,7 @@ export async function runFixedRate(url: string, flags: FixedRateFlags = DEFAULT_
   let foreignCores: number | undefined;
   try {
     if (flags.warmupS > 0) await pacedOnce(pool, { ...flags, durationS: flags.warmupS });
-    cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
+    cpu0 = opts.cpuPid !== undefined ? treeCpuSeconds(opts.cpuPid) : undefined;
     const foreign = opts.ownPids !== undefined ? watchForeignCpu(opts.ownPids) : undefined;
     r = await pacedOnce(pool, flags);
     foreignCores = foreign?.();

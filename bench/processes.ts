@@ -1,7 +1,7 @@
 // Child processes of a bench run: spawn (optionally pinned to CPUs with taskset), wait for a
 // readiness line or an open port, sample CPU time from /proc, stop with SIGTERM then SIGKILL.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 export interface ManagedProcess {
@@ -193,7 +193,7 @@ export function watchForeignCpu(pids: readonly number[]): () => number | undefin
     const self = process.cpuUsage();
     let sum = (self.user + self.system) / 1e6;
     for (const pid of pids) {
-      const c = cpuSeconds(pid);
+      const c = treeCpuSeconds(pid);
       if (c === undefined) return undefined;
       sum += c;
     }
@@ -221,6 +221,30 @@ export function cpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `pid` and every process below it (node:cluster workers of `serve --workers N`), from /proc/<pid>/task/<tid>/children; just [pid] where /proc cannot tell. */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tids: string[];
+    try { tids = readdirSync(`/proc/${out[i]}/task`); } catch { continue; }
+    for (const tid of tids) {
+      try {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim().split(' ')) if (c !== '') out.push(Number(c));
+      } catch { /* thread gone */ }
+    }
+  }
+  return out;
+}
+
+/** CPU seconds of `pid` and every process below it (processTree): a multi-process proxy's whole cost. Undefined if the root cannot be read. */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const root = cpuSeconds(pid);
+  if (root === undefined) return undefined;
+  let sum = root;
+  for (const p of processTree(pid).slice(1)) sum += cpuSeconds(p) ?? 0;
+  return sum;
 }
 
 /** Pin every thread of a running process to `cpus` (taskset -a -pc); false when taskset is missing or refuses. */

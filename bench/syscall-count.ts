@@ -1,4 +1,4 @@
-// Syscalls per request of one target process, counted with `strace -c -f -p PID` while a fixed
+// Syscalls per request of one target (a process and its children), counted with `strace -c -f -p PID` while a fixed
 // number of requests runs through it: a figure other processes' load does not move (unlike rps and
 // CPU µs/req), so a change that removes a syscall per request shows even on a shared machine.
 // strace slows the process a lot while attached: never combined with a throughput measurement.
@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processTree } from './processes.js';
 
 const STRACE = '/usr/bin/strace';
 /** Waiting for strace to attach to every thread before the load starts (it gives no ready signal with -o). */
@@ -40,15 +41,16 @@ export function perRequest(calls: Record<string, number>, requests: number): Sys
 }
 
 /**
- * Attach strace to `pid` (all threads), run `load` (resolves with the requests it completed),
- * detach and count. Resolves with a reason instead when strace is missing or cannot attach.
+ * Attach strace to `pid` and every process below it (processTree: the workers of `serve
+ * --workers N`; all threads of each), run `load` (resolves with the requests it completed),
+ * detach and count the sum. Resolves with a reason instead when strace is missing or cannot attach.
  */
 export async function countSyscalls(pid: number, load: () => Promise<number>): Promise<SyscallCount | string> {
   if (!existsSync(STRACE)) return `${STRACE} not found (apt-get install strace)`;
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-strace-'));
   const file = join(dir, 'summary.txt');
   try {
-    const st = spawn(STRACE, ['-c', '-f', '-q', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const st = spawn(STRACE, ['-c', '-f', '-q', '-o', file, ...processTree(pid).flatMap((p) => ['-p', String(p)])], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     st.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     const exited = new Promise<number | null>((resolve) => st.on('exit', (code) => resolve(code)));

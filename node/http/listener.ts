@@ -154,6 +154,7 @@ export class Listener implements RelayHost {
   }
 
   // ---- RelayHost ----------------------------------------------------------
+  get accessLog(): boolean { return this.opts.accessLog; }
 
   finished(relay: Relay): void {
     this.active.delete(relay);

@@ -3,7 +3,7 @@
 // back with backpressure in response-stream.ts), retries, errors, how it ended (outcome,
 // reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
-import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
+import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -21,6 +21,8 @@ import type { Snapshot } from '../pipeline/snapshot.js';
  */
 const UWS_STALL_CUT_MS = 8_000;
 
+const NO_HEADERS: string[] = [];
+
 /**
  * How a request ended, as the client saw it (access log `outcome`, README "Logs"):
  * `complete` — a whole response was written (the upstream's, or the proxy's own error);
@@ -32,6 +34,8 @@ export type Outcome = 'complete' | 'truncated' | 'aborted';
 
 /** Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. */
 export interface RelayHost {
+  /** Access log on: its lines carry upstream_ms. */
+  readonly accessLog: boolean;
   finished(relay: Relay): void;
   upstreamError(upstream: string, kind: string): void;
   bodyStarted(relay: Relay): void;
@@ -45,13 +49,19 @@ export interface RelayHost {
 }
 
 
-export class Relay implements H1Handler, PipelineSink, BodyOwner {
+/**
+ * One request's relay. It is also the upstream request it sends (H1Request: method, path, headers,
+ * body, lengths read from its own fields), so a dispatch allocates no request object.
+ */
+export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
   readonly res: HttpResponse;
   readonly host: RelayHost;
   readonly snap: Snapshot;
   readonly ctx: RequestContext;
   readonly start: number;
   readonly head: boolean;
+  /** Whether upstream_ms is recorded (access log or tracing on): two clock reads per request, skipped when nothing reads them. */
+  readonly timed: boolean;
   aborted = false;
   /** A response (error or upstream) has been completely written or abandoned. */
   done = false;
@@ -64,7 +74,9 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   /** The proxy's own error response, when it answered with one. */
   errorCode: ErrorCode | null = null;
   bytesOut = 0;
+  /** performance.now() when the upstream request was dispatched; 0 unless `timed`. */
   upstreamStart = 0;
+  /** Dispatch → response head, ms; -1 until the head arrived, and always unless `timed`. */
   upstreamMs = -1;
   /** Why the request did not end as a complete relay of the upstream's answer (access log `reason`); null when it did. */
   errorKind: string | null = null;
@@ -83,8 +95,10 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
   // upstream; the response fields below `attempt` are shared with response-stream.ts
   upstream: UpstreamPool | null = null;
   target: Target | null = null;
-  private path = '';
-  private outHeaders: string[] | null = null;
+  /** H1Request: path with query as sent upstream ('' until forward()). */
+  path = '';
+  /** H1Request: the upstream request's header list (Host filled per picked target); [] until forward(). */
+  headers: string[] = NO_HEADERS;
   private hostIdx = -1;
   private attempt = 0;
   controller: H1Control | null = null;
@@ -110,6 +124,7 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     this.ctx = ctx;
     this.start = start;
     this.head = ctx.method === 'HEAD';
+    this.timed = host.accessLog || snap.tracer !== null;
     this.maxBody = maxBody;
   }
 
@@ -258,26 +273,26 @@ export class Relay implements H1Handler, PipelineSink, BodyOwner {
     if (this.ctx.route.config.websocket && this.host.upgrade(this, req)) return;
     this.upstream = req.upstream;
     this.path = req.path;
-    this.outHeaders = req.headers;
+    this.headers = req.headers;
     this.hostIdx = req.hostIdx;
     this.dispatch(null);
   }
 
   private dispatch(avoid: Target | null): void {
     const up = this.upstream!;
-    const t = up.pick(Date.now(), avoid);
+    const t = up.pickNow(avoid);
     this.target = t;
-    if (this.hostIdx >= 0) this.outHeaders![this.hostIdx] = t.hostPort;
-    this.upstreamStart = performance.now();
-    this.controller = t.pool.request({
-      method: this.ctx.method,
-      path: this.path,
-      headers: this.outHeaders!,
-      body: this.body,
-      contentLength: this.body === null ? 0 : this.body.contentLength,
-      headersTimeoutMs: this.ctx.route.config.timeout_ms ?? up.config.timeouts.response_ms,
-    }, this);
+    if (this.hostIdx >= 0) this.headers[this.hostIdx] = t.hostPort;
+    if (this.timed) this.upstreamStart = performance.now();
+    this.controller = t.pool.request(this, this);
   }
+
+  /** H1Request */
+  get method(): string { return this.ctx.method; }
+  /** H1Request: the request body's length (-1 chunked), 0 without a body. */
+  get contentLength(): number { return this.body === null ? 0 : this.body.contentLength; }
+  /** H1Request: the route's timeout, else the upstream's response timeout (ms). */
+  get headersTimeoutMs(): number { return this.ctx.route.config.timeout_ms ?? this.upstream!.config.timeouts.response_ms; }
 
   // H1Handler: the response streams back through response-stream.ts (module-level functions
   // on this relay's fields, so nothing is allocated per chunk).

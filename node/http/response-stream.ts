@@ -20,7 +20,7 @@ function endResponseCorked(): void { const r = corked!; corked = null; endRespon
 export function startResponse(r: Relay, status: number, statusText: string, headers: string[], contentLength: number): void {
   if (r.aborted || r.done) { r.controller?.abort(); return; }
   r.upstream!.succeeded(r.target!);
-  r.upstreamMs = performance.now() - r.upstreamStart;
+  if (r.timed) r.upstreamMs = performance.now() - r.upstreamStart;
   r.respStatus = status;
   r.status = status;
   r.respStatusMessage = statusText;

@@ -32,6 +32,8 @@ export class UpstreamPool {
   readonly targets: readonly Target[];
   readonly stats: UpstreamStats = { ejections: 0 };
   private next = 0;
+  /** Set at the first ejection: until then every target's ejectedUntil is 0 and pickNow() reads no clock. */
+  private everEjected = false;
 
   constructor(name: string, config: UpstreamConfig) {
     this.name = name;
@@ -75,11 +77,21 @@ export class UpstreamPool {
     return t === avoid && n > 1 ? ts[this.next % n]! : t;
   }
 
+  /**
+   * pick() at the current time, reading the clock (Date.now) only once a target has ever been ejected:
+   * before that every ejectedUntil is 0, so time 0 selects exactly as now would — no clock read per
+   * request on a healthy upstream.
+   */
+  pickNow(avoid: Target | null): Target {
+    return this.pick(this.everEjected ? Date.now() : 0, avoid);
+  }
+
   /** Record a connect-level failure; ejects the target after the configured run. */
   connectFailed(t: Target, now: number): void {
     t.consecutiveFailures++;
     if (t.consecutiveFailures >= this.config.eject.consecutive_failures && t.ejectedUntil <= now) {
       t.ejectedUntil = now + this.config.eject.duration_ms;
+      this.everEjected = true;
       this.stats.ejections++;
     }
   }

@@ -1,7 +1,9 @@
 // build-compare: the baseline build is required and named, runs only when asked for, and its
 // per-round CPU difference and ratios fold as the other side-by-side scenarios do.
 import { describe, expect, it } from 'vitest';
-import { baselineCli, pairedCpuDiff, roundsTable, summarisePhase, withPipelining, withXffMode } from '../../../bench/build-compare.bench.js';
+import { spawn } from 'node:child_process';
+import { baselineCli, pairedCpuDiff, peerTermsFromEnv, roundsTable, summarisePhase, withPipelining, withWorkers, withXffMode } from '../../../bench/build-compare.bench.js';
+import { processTree, treeCpuSeconds, cpuSeconds } from '../../../bench/processes.js';
 import { resolveScenarios } from '../../../bench/run.js';
 import type { LoadResult } from '../../../bench/stats.js';
 
@@ -27,6 +29,31 @@ describe('build-compare scenario', () => {
     expect(withPipelining(yaml, '8')).toBe('upstreams:\n  app:\n    targets: ["http://127.0.0.1:1"]\n    pipelining: 8\nroutes:\n');
     expect(() => withPipelining(yaml, '0')).toThrow(/PORTCULLIS_BENCH_PIPELINING: an integer 1–64/);
     expect(() => withPipelining(yaml, '65')).toThrow(/PORTCULLIS_BENCH_PIPELINING/);
+  });
+
+  it('PORTCULLIS_BENCH_PEER_TERMS=1 asks for the peer terms; withWorkers sets the server\'s workers; a typo is refused', () => {
+    expect(peerTermsFromEnv({})).toBe(false);
+    expect(peerTermsFromEnv({ PORTCULLIS_BENCH_PEER_TERMS: '0' })).toBe(false);
+    expect(peerTermsFromEnv({ PORTCULLIS_BENCH_PEER_TERMS: '1' })).toBe(true);
+    expect(() => peerTermsFromEnv({ PORTCULLIS_BENCH_PEER_TERMS: 'yes' })).toThrow(/PORTCULLIS_BENCH_PEER_TERMS: 1 or 0/);
+    const yaml = 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  workers: 1\nadmin:\n';
+    expect(withWorkers(yaml, 1)).toBe(yaml);
+    expect(withWorkers(yaml, 2)).toBe('server:\n  listen: { host: 127.0.0.1, port: 0 }\n  workers: 2\nadmin:\n');
+    expect(() => withWorkers('server:\n', 2)).toThrow(/workers: 1/);
+  });
+
+  it('counts a multi-process proxy whole: processTree finds a child process, treeCpuSeconds includes its CPU', async () => {
+    const child = spawn(process.execPath, ['-e', 'const t = Date.now(); while (Date.now() - t < 400); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      expect(processTree(process.pid)).toContain(child.pid);
+      const self = cpuSeconds(process.pid)!; // read first: the tree read after it can only be larger
+      const childCpu = cpuSeconds(child.pid!)!;
+      expect(treeCpuSeconds(process.pid)! - self).toBeGreaterThanOrEqual(childCpu);
+      expect(childCpu).toBeGreaterThan(0);
+    } finally {
+      child.kill();
+    }
   });
 
   it('refuses to run without a built baseline, naming the variable', () => {
