@@ -19,6 +19,7 @@ import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { closedLoopRounds, foldRounds, quietGate, ratioBasis, ratioTable, rpsRatio, sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults } from './side-by-side.js';
 import { median, type LoadSummary } from './stats.js';
 import { runAmount } from './load.js';
+import { requireWrk, WRK_THREADS } from './wrk-load.js';
 import { countSyscalls, type SyscallCount } from './syscall-count.js';
 import { passthroughConfigYaml, probe, startPortcullis, startUpstreamProcess } from './targets.js';
 import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
@@ -45,6 +46,17 @@ export const PEER_TERMS_ENV = 'PORTCULLIS_BENCH_PEER_TERMS';
 export const PEER_CONNECTIONS = 64;
 /** Workers (Portcullis) and threads (HAProxy) on the peer harness's terms. */
 export const PEER_WORKERS = 2;
+
+/** `wrk`: the closed loop runs wrk -t2 (bench/wrk-load.ts) instead of autocannon — the issue's harness; a Node loader limits before two proxy processes do. */
+export const LOADER_ENV = 'PORTCULLIS_BENCH_LOADER';
+
+/** Pure: the closed-loop loader $PORTCULLIS_BENCH_LOADER names ('' / unset: autocannon). Throws on another value. */
+export function loaderFromEnv(env: NodeJS.ProcessEnv = process.env): 'autocannon' | 'wrk' {
+  const v = env[LOADER_ENV] ?? '';
+  if (v === '' || v === 'autocannon') return 'autocannon';
+  if (v === 'wrk') return 'wrk';
+  throw new Error(`${LOADER_ENV}: autocannon or wrk, not ${JSON.stringify(v)}`);
+}
 
 /** Pure: whether $PORTCULLIS_BENCH_PEER_TERMS asks for the peer terms ('' / unset / '0': no). Throws on another value. */
 export function peerTermsFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -156,7 +168,9 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
   const peer = peerTermsFromEnv();
   const workers = peer ? PEER_WORKERS : 1;
   const plan = peer ? cpuPlanSpread(availableParallelism()) : cpuPlan(availableParallelism());
-  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}) };
+  const loader = loaderFromEnv();
+  if (loader === 'wrk') requireWrk();
+  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}), ...(loader === 'wrk' ? { loader } : {}) };
   const stops: Array<() => Promise<void> | void> = [];
   const restoreAffinity = pinSelf(plan.loader);
   const phases: Record<string, { closed: RoundResults; summary: PhaseSummary; syscalls: Record<string, SyscallCount | string> }> = {};
@@ -215,7 +229,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
       ...(hasTaskset() ? [] : ['taskset not found: processes were not pinned, the CPU split did not apply']),
     ];
     const table = [
-      `**Closed loop** — autocannon ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${peer ? ` tree (primary + workers); peer harness's terms (${PEER_TERMS_ENV}=1): Portcullis workers ${PEER_WORKERS}, HAProxy nbthread ${PEER_WORKERS}, ${plan.note}` : ''}${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}${haproxyForwardforFromEnv() ? `; HAProxy with option forwardfor (${HAPROXY_FORWARDFOR_ENV}=1: appends X-Forwarded-For like Portcullis' default)` : ''}.`,
+      `**Closed loop** — ${loader === 'wrk' ? `wrk -t${WRK_THREADS}` : 'autocannon'} ${load.connections} connections, ${load.durationS} s (+${load.warmupS} s warmup) per round, targets rotated each round; baseline = ${baseline}; CPU µs/req is the hop's process${peer ? ` tree (primary + workers); peer harness's terms (${PEER_TERMS_ENV}=1): Portcullis workers ${PEER_WORKERS}, HAProxy nbthread ${PEER_WORKERS}, ${plan.note}` : ''}${xff !== '' ? `; this build with server.forwarded.x_forwarded_for: ${xff} (${XFF_ENV}), the baseline with its default` : ''}${pipelining !== '' ? `; this build with upstreams.app.pipelining: ${pipelining} (${PIPELINING_ENV})` : ''}${haproxyForwardforFromEnv() ? `; HAProxy with option forwardfor (${HAPROXY_FORWARDFOR_ENV}=1: appends X-Forwarded-For like Portcullis' default)` : ''}.`,
       ...COMPARE_PHASES.flatMap((p) => {
         const s = phases[p]!.summary;
         return ['', `### ${p}`, '', throughputTable(COMPARE_TARGETS, s.throughput), '', ratioTable(s.ratios), '',

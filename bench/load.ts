@@ -8,6 +8,7 @@ import { createHistogram, performance, type RecordableHistogram } from 'node:per
 import type autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { treeCpuSeconds, watchForeignCpu } from './processes.js';
+import { wrkOnce } from './wrk-load.js';
 import type { LoadResult } from './stats.js';
 
 /** Closed-loop flags; recorded in every result file. */
@@ -23,6 +24,8 @@ export interface LoadFlags {
   timeoutS: number;
   path: string;
   headers?: Record<string, string>;
+  /** The closed-loop loader: autocannon (default) or wrk (bench/wrk-load.ts; fixed headers only). */
+  loader?: 'autocannon' | 'wrk';
 }
 
 export const DEFAULT_LOAD_FLAGS: LoadFlags = { connections: 50, pipelining: 1, durationS: 5, warmupS: 1, timeoutS: 10, path: '/' };
@@ -163,6 +166,10 @@ async function autocannonOnce(url: string, f: OnceFlags, opts: SampleOptions, ro
  * rotation's next header value (warmup included). Rejects only if autocannon itself fails.
  */
 export async function runLoad(url: string, flags: LoadFlags = DEFAULT_LOAD_FLAGS, opts: SampleOptions = {}, rotation?: HeaderRotation): Promise<LoadResult> {
+  if (flags.loader === 'wrk') {
+    if (rotation !== undefined) throw new Error('the wrk loader sends fixed headers only (no rotation)');
+    return wrkOnce(url, flags, opts);
+  }
   if (flags.warmupS > 0) await autocannonOnce(url, { ...flags, durationS: flags.warmupS }, {}, rotation);
   return autocannonOnce(url, flags, opts, rotation);
 }
