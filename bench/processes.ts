@@ -1,7 +1,7 @@
 // Child processes of a bench run: spawn (optionally pinned to CPUs with taskset), wait for a
 // readiness line or an open port, sample CPU time from /proc, stop with SIGTERM then SIGKILL.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 export interface ManagedProcess {
@@ -211,8 +211,25 @@ export function watchForeignCpu(pids: readonly number[]): () => number | undefin
   };
 }
 
-/** User + system CPU seconds a process (all its threads) has used so far; undefined if /proc cannot tell. */
-export function cpuSeconds(pid: number): number | undefined {
+/**
+ * `pid` and every process descending from it (`/proc/<pid>/task/<tid>/children`, recursively):
+ * a `serve --workers N` primary and its workers. Just `[pid]` where /proc cannot tell.
+ */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tids: string[];
+    try { tids = readdirSync(`/proc/${out[i]}/task`); } catch { continue; }
+    for (const tid of tids) {
+      let kids: string;
+      try { kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8'); } catch { continue; }
+      for (const k of kids.split(' ')) if (k.trim() !== '') out.push(Number(k));
+    }
+  }
+  return out;
+}
+
+function ownCpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name (which may contain spaces); utime is field 14.
@@ -221,6 +238,19 @@ export function cpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * User + system CPU seconds a process has used so far: all its threads and every live descendant
+ * process (processTree: a primary and its `--workers`), so a multi-process proxy is charged in
+ * full. Undefined if /proc cannot tell for `pid` itself; a descendant that vanished counts 0.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  const own = ownCpuSeconds(pid);
+  if (own === undefined) return undefined;
+  let sum = own;
+  for (const kid of processTree(pid).slice(1)) sum += ownCpuSeconds(kid) ?? 0;
+  return sum;
 }
 
 /** Pin every thread of a running process to `cpus` (taskset -a -pc); false when taskset is missing or refuses. */
