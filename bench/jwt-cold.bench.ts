@@ -43,6 +43,15 @@ export const workersTarget = (n: number): string => `portcullis-workers-${n}`;
 /** Closed-loop connections instead of the default 50 (issue 13's peer harness: 64). */
 export const CONNECTIONS_ENV = 'PORTCULLIS_BENCH_CONNECTIONS';
 
+/** Comma-separated row names to run (direct always runs); unset = every row. For paired re-runs of a few rows on a noisy machine. */
+export const COLD_TARGETS_ENV = 'PORTCULLIS_BENCH_COLD_TARGETS';
+
+/** Pure: the rows `$PORTCULLIS_BENCH_COLD_TARGETS` selects, null = all. */
+export function coldTargetsFromEnv(env: NodeJS.ProcessEnv): ReadonlySet<string> | null {
+  const v = (env[COLD_TARGETS_ENV] ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  return v.length === 0 ? null : new Set(v);
+}
+
 /** Pure: the connections from `$PORTCULLIS_BENCH_CONNECTIONS` (1–1000), `fallback` when unset; throws on anything else. */
 export function connectionsFromEnv(env: NodeJS.ProcessEnv, fallback: number): number {
   const v = env[CONNECTIONS_ENV] ?? '';
@@ -158,6 +167,12 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, connections: connectionsFromEnv(process.env, DEFAULT_LOAD_FLAGS.connections), durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
   const skipped: Record<string, string> = {};
   const peers: Record<string, string> = {};
+  const only = coldTargetsFromEnv(process.env);
+  const wanted = (name: string): boolean => {
+    if (only === null || only.has(name)) return true;
+    skipped[name] = `not in ${COLD_TARGETS_ENV}`;
+    return false;
+  };
   const stops: Array<() => Promise<void> | void> = [];
   let restoreAffinity = (): void => {};
   try {
@@ -186,6 +201,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     const heapEnv = { PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${join(compiledRoot(), 'bench', 'heap-alloc-preload.js')}`.trim() };
     for (const n of sizes) {
       const name = poolTarget(n);
+      if (!wanted(name)) continue;
       const { env, adminToken } = tokenConfigEnv();
       try {
         const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: n, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: 'pool' }), plan.proxy, { ...env, ...heapEnv });
@@ -206,6 +222,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     if (plan.proxy.length > 1) extras.unshift([workersTarget(plan.proxy.length), undefined, undefined, plan.proxy.length]);
     if ((process.env[BASELINE_ENV] ?? '') !== '') extras.push([baselineTarget(hiSize), undefined, baselineCli(), 1]);
     for (const [name, mode, cli, workers] of extras) {
+      if (!wanted(name)) continue;
       const { env, adminToken } = tokenConfigEnv();
       const pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: hiSize, cacheEntries: COLD_CACHE_ENTRIES, verifierMode: mode, workers }), plan.proxy, { ...env, ...heapEnv }, cli);
       stops.push(() => pc.stop());
@@ -215,6 +232,7 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
     stops.push(() => pem.cleanup());
     for (const [name, full] of [['haproxy', true], ['haproxy-min', false]] as const) {
+      if (!wanted(name)) continue;
       const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, jwt: haproxyJwtChecks(pem.path, alg, as.issuer, full) });
       if (hp.skipped) { skipped[name] = hp.reason; continue; }
       stops.push(() => hp.stop());
@@ -240,14 +258,12 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     // the micro bench runs with the load stopped and this process free to use every CPU
     restoreAffinity();
     restoreAffinity = () => {};
-    say('  inline vs pool microbenchmark…');
-    const micro = await verifyMicro({ tokens: tokens.slice(0, opts.quick ? 2000 : 10_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg, sizes: [...new Set([1, cores])] });
-
-    say('  verifier miss path, per build and mode…');
-    const pathMicro = await verifierPathMicro({
+    // a row subset is a paired re-run of the HTTP rows: the in-process benches are left out
+    const micro = only !== null ? null : await (say('  inline vs pool microbenchmark…'), verifyMicro({ tokens: tokens.slice(0, opts.quick ? 2000 : 10_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg, sizes: [...new Set([1, cores])] }));
+    const pathMicro = only !== null ? null : await (say('  verifier miss path, per build and mode…'), verifierPathMicro({
       tokens: tokens.slice(1, opts.quick ? 5000 : 20_000), jwksUri: as.jwksUri, issuer: as.issuer, audience: BENCH_AUDIENCE, alg,
       poolSize: hiSize, baselineRoot: (process.env[BASELINE_ENV] ?? '') === '' ? null : process.env[BASELINE_ENV]!, rounds: opts.quick ? 2 : 4,
-    });
+    }));
     const summary = { ...summariseJwtCold(closed, sizes, counters, micro), pathMicro };
     const names = ['direct', ...sizes.map(poolTarget), ...Object.keys(admins).filter((n) => !n.startsWith('portcullis-pool-')), 'haproxy', 'haproxy-min'];
     const warnings = [
@@ -265,7 +281,8 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
         rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS,
         portcullis: { workers: `1 (${workersTarget(plan.proxy.length)}: ${plan.proxy.length}, verifier.mode auto)`, 'verifier.pool_size': sizes, 'verifier.mode': `pool (pool rows), auto (${AUTO_TARGET}, ${workersTarget(plan.proxy.length)}; pool_size ${hiSize}), inline (${INLINE_TARGET})`, 'verifier.cache_entries': COLD_CACHE_ENTRIES, baseline: process.env[BASELINE_ENV] ?? null },
         haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
-        micro: { tokens: micro.tokens, inFlight: micro.inFlight, sizes: micro.pools.map((p) => p.size) },
+        micro: micro === null ? null : { tokens: micro.tokens, inFlight: micro.inFlight, sizes: micro.pools.map((p) => p.size) },
+        only: only === null ? null : [...only],
       },
       cpuPlan: plan,
       peers,

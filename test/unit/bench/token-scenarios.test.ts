@@ -16,7 +16,7 @@ import {
 } from '../../../bench/token-targets.js';
 import { jwtWarmTables, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
 import { pathMicroTable } from '../../../bench/verifier-path-micro.js';
-import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
+import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, coldTargetsFromEnv, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
 import { poolVerdict, microTable, type MicroResult } from '../../../bench/verify-micro.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS } from '../../../bench/load.js';
@@ -121,6 +121,12 @@ describe('jwt-cold workers row', () => {
     } finally {
       await p.stop();
     }
+  });
+
+  it('PORTCULLIS_BENCH_COLD_TARGETS picks rows for a paired re-run; unset or empty = every row', () => {
+    expect(coldTargetsFromEnv({})).toBeNull();
+    expect(coldTargetsFromEnv({ PORTCULLIS_BENCH_COLD_TARGETS: ' , ' })).toBeNull();
+    expect([...coldTargetsFromEnv({ PORTCULLIS_BENCH_COLD_TARGETS: 'portcullis-workers-2, haproxy' })!]).toEqual(['portcullis-workers-2', 'haproxy']);
   });
 
   it('the workers row is compared with HAProxy by rps and by CPU per request', () => {
