@@ -3,7 +3,8 @@
 // (1024 entries), so a token has always left it before it comes round again (measured: the
 // verifications-per-request column). Compares verifier.pool_size 1 vs N (the proxy's CPUs),
 // HAProxy jwt_verify (matched and minimal checks) and direct, plus the default verifier.mode
-// auto (and, with PORTCULLIS_BENCH_BASELINE, another build's pool in the same rounds); then,
+// auto, inline, and `server.workers` = N processes with auto (the peer harness's "N workers or
+// threads each"; with PORTCULLIS_BENCH_BASELINE, another build's pool in the same rounds); then,
 // without HTTP, one verification inline vs on the pool (verify-micro.ts).
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
