@@ -7,7 +7,7 @@
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
 import type autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { treeCpuSeconds, watchForeignCpu } from './processes.js';
+import { cpuSeconds, watchForeignCpu } from './processes.js';
 import { wrkOnce } from './wrk-load.js';
 import type { LoadResult } from './stats.js';
 
@@ -106,7 +106,7 @@ function pct(h: RecordableHistogram, p: number): number {
 
 function cpuPerReq(pid: number | undefined, before: number | undefined, responses: number): number | undefined {
   if (pid === undefined || before === undefined || responses === 0) return undefined;
-  const after = treeCpuSeconds(pid);
+  const after = cpuSeconds(pid);
   return after === undefined ? undefined : ((after - before) * 1e6) / responses;
 }
 
@@ -148,7 +148,7 @@ async function autocannonOnce(url: string, f: OnceFlags, opts: SampleOptions, ro
   inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) recordMs(h, ms);
   });
-  const cpu0 = opts.cpuPid !== undefined ? treeCpuSeconds(opts.cpuPid) : undefined;
+  const cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
   const foreign = opts.ownPids !== undefined ? watchForeignCpu(opts.ownPids) : undefined;
   const r = await inst;
   const foreignCores = foreign?.();
@@ -244,7 +244,7 @@ export async function runFixedRate(url: string, flags: FixedRateFlags = DEFAULT_
   let foreignCores: number | undefined;
   try {
     if (flags.warmupS > 0) await pacedOnce(pool, { ...flags, durationS: flags.warmupS });
-    cpu0 = opts.cpuPid !== undefined ? treeCpuSeconds(opts.cpuPid) : undefined;
+    cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
     const foreign = opts.ownPids !== undefined ? watchForeignCpu(opts.ownPids) : undefined;
     r = await pacedOnce(pool, flags);
     foreignCores = foreign?.();

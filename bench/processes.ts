@@ -193,7 +193,7 @@ export function watchForeignCpu(pids: readonly number[]): () => number | undefin
     const self = process.cpuUsage();
     let sum = (self.user + self.system) / 1e6;
     for (const pid of pids) {
-      const c = treeCpuSeconds(pid);
+      const c = cpuSeconds(pid);
       if (c === undefined) return undefined;
       sum += c;
     }
@@ -211,8 +211,25 @@ export function watchForeignCpu(pids: readonly number[]): () => number | undefin
   };
 }
 
-/** User + system CPU seconds a process (all its threads) has used so far; undefined if /proc cannot tell. */
-export function cpuSeconds(pid: number): number | undefined {
+/**
+ * `pid` and every process descending from it (`/proc/<pid>/task/<tid>/children`, recursively):
+ * a `serve --workers N` primary and its workers. Just `[pid]` where /proc cannot tell.
+ */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tids: string[];
+    try { tids = readdirSync(`/proc/${out[i]}/task`); } catch { continue; }
+    for (const tid of tids) {
+      let kids: string;
+      try { kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8'); } catch { continue; }
+      for (const k of kids.split(' ')) if (k.trim() !== '') out.push(Number(k));
+    }
+  }
+  return out;
+}
+
+function ownCpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name (which may contain spaces); utime is field 14.
@@ -223,27 +240,16 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** `pid` and every process below it (node:cluster workers of `serve --workers N`), from /proc/<pid>/task/<tid>/children; just [pid] where /proc cannot tell. */
-export function processTree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    let tids: string[];
-    try { tids = readdirSync(`/proc/${out[i]}/task`); } catch { continue; }
-    for (const tid of tids) {
-      try {
-        for (const c of readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim().split(' ')) if (c !== '') out.push(Number(c));
-      } catch { /* thread gone */ }
-    }
-  }
-  return out;
-}
-
-/** CPU seconds of `pid` and every process below it (processTree): a multi-process proxy's whole cost. Undefined if the root cannot be read. */
-export function treeCpuSeconds(pid: number): number | undefined {
-  const root = cpuSeconds(pid);
-  if (root === undefined) return undefined;
-  let sum = root;
-  for (const p of processTree(pid).slice(1)) sum += cpuSeconds(p) ?? 0;
+/**
+ * User + system CPU seconds a process has used so far: all its threads and every live descendant
+ * process (processTree: a primary and its `--workers`), so a multi-process proxy is charged in
+ * full. Undefined if /proc cannot tell for `pid` itself; a descendant that vanished counts 0.
+ */
+export function cpuSeconds(pid: number): number | undefined {
+  const own = ownCpuSeconds(pid);
+  if (own === undefined) return undefined;
+  let sum = own;
+  for (const kid of processTree(pid).slice(1)) sum += ownCpuSeconds(kid) ?? 0;
   return sum;
 }
 

@@ -2,7 +2,7 @@
 // fixed offered load), fold the rounds, and render the tables. Pure apart from the two runners.
 import { runFixedRate, runLoad, type FixedRateFlags, type FixedRateResult, type HeaderRotation, type LoadFlags } from './load.js';
 import { parseHeapAlloc } from './heap-alloc-preload.js';
-import { watchForeignCpu, type ManagedProcess } from './processes.js';
+import { processTree, watchForeignCpu, type ManagedProcess } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import { median, pairedDiff, pairedRatio, roundOrder, summarise, type LoadResult, type LoadSummary } from './stats.js';
 
@@ -67,7 +67,7 @@ export async function closedLoopRounds(targets: readonly LoadTarget[], load: Loa
   for (let round = 0; round < roundsN; round++) {
     for (const t of roundOrder(targets, round)) {
       await gate.wait(ownPids);
-      if (t.heapAlloc !== undefined) process.kill(t.heapAlloc.pid, 'SIGUSR2');
+      if (t.heapAlloc !== undefined) for (const pid of processTree(t.heapAlloc.pid)) process.kill(pid, 'SIGUSR2');
       const t0 = performance.now();
       const r = await runLoad(t.url, withHeaders(load, t), { cpuPid: t.pid, ownPids }, t.rotation);
       if (t.heapAlloc !== undefined) r.heapBytesPerReq = await heapPerResponse(t.heapAlloc, r.rps * (performance.now() - t0) / 1000);
@@ -78,13 +78,23 @@ export async function closedLoopRounds(targets: readonly LoadTarget[], load: Loa
   return out;
 }
 
-/** Signal `p` (heap-alloc-preload) and read its line: bytes per response over ≈`responses` (warmup included). */
+/**
+ * Signal `p` and each of its descendant processes (heap-alloc-preload in every one: a `--workers`
+ * primary's workers inherit NODE_OPTIONS and write to its stderr) and sum their new lines: bytes per
+ * response over ≈`responses` (warmup included).
+ */
 async function heapPerResponse(p: ManagedProcess, responses: number): Promise<number | undefined> {
   const before = p.output().length;
-  process.kill(p.pid, 'SIGUSR2');
-  for (let i = 0; i < 50 && p.output().length === before; i++) await new Promise((r) => setTimeout(r, 20));
-  const a = parseHeapAlloc(p.output());
-  return a === null || responses <= 0 ? undefined : a.bytes / responses;
+  const pids = processTree(p.pid);
+  for (const pid of pids) process.kill(pid, 'SIGUSR2');
+  const lines = (): string[] => p.output().slice(before).split('\n').filter((l) => l.startsWith('{"heapAlloc"'));
+  for (let i = 0; i < 50 && lines().length < pids.length; i++) await new Promise((r) => setTimeout(r, 20));
+  // the output is capped at 64 KiB: once at the cap, offsets shift, and the last line is all we can read
+  const got = lines().length > 0 ? lines() : p.output().split('\n').filter((l) => l.startsWith('{"heapAlloc"')).slice(-1);
+  if (got.length === 0 || responses <= 0) return undefined;
+  let bytes = 0;
+  for (const l of got) bytes += parseHeapAlloc(l)?.bytes ?? 0;
+  return bytes / responses;
 }
 
 /** Latency at a fixed offered load: every target once per round, order rotated each round. */

@@ -119,6 +119,8 @@ export interface TokenConfigOptions {
   introspection?: boolean;
   /** `verifier.mode` (auto, pool, inline); left out when undefined, so a build without the key accepts the config. */
   verifierMode?: string;
+  /** `server.workers`: proxy processes sharing the port (the primary serves admin, aggregating them); default 1. */
+  workers?: number;
 }
 
 /**
@@ -126,10 +128,10 @@ export interface TokenConfigOptions {
  * issuer `bench` (`issuerExtra` appended to its block, e.g. an introspection line), upstream
  * `app`. Ends after the upstream; callers add `routes:` and the rest.
  */
-export function benchConfigHead(issuer: string, algorithms: readonly string[], upstreamPort: number, issuerExtra = ''): string {
+export function benchConfigHead(issuer: string, algorithms: readonly string[], upstreamPort: number, issuerExtra = '', workers = 1): string {
   return `server:
   listen: { host: 127.0.0.1, port: 0 }
-  workers: 1
+  workers: ${workers}
 admin:
   listen: { host: 127.0.0.1, port: 0 }
   token_env: ${ADMIN_TOKEN_ENV}
@@ -145,13 +147,13 @@ upstreams:
 
 /**
  * The token config: one issuer (discovery → JWKS), one route `/*` requiring scope orders:read
- * (default identity headers forwarded, client copies stripped), one worker process, access log off.
+ * (default identity headers forwarded, client copies stripped), one worker process (`workers`), access log off.
  */
 export function tokenConfigYaml(o: TokenConfigOptions): string {
   const intro = o.introspection === true
     ? `\n    introspection: { client_id: ${INTROSPECTION_CLIENT.id}, client_secret_env: ${INTROSPECTION_SECRET_ENV} }`
     : '';
-  return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro)}
+  return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro, o.workers ?? 1)}
 routes:
   - name: api
     match: { path: "/*" }
@@ -173,6 +175,34 @@ export async function adminStats(adminPort: number, adminToken: string): Promise
   const res = await fetch(`http://127.0.0.1:${adminPort}/cache/stats`, { headers: { authorization: `Bearer ${adminToken}` } });
   if (!res.ok) throw new Error(`admin /cache/stats: ${res.status}`);
   return (await res.json()) as Record<string, number>;
+}
+
+/**
+ * The TokenCounters of a `--workers N` primary, from GET /metrics (Prometheus text, summed over
+ * the workers by the primary): its admin API has no /cache/stats, which is one process's view.
+ */
+export async function adminMetricsCounters(adminPort: number, adminToken: string): Promise<TokenCounters> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } });
+  if (!res.ok) throw new Error(`admin /metrics: ${res.status}`);
+  return metricsTokenCounters(await res.text());
+}
+
+/** Pure: TokenCounters from Prometheus text (every sample of a series summed; absent = 0). */
+export function metricsTokenCounters(text: string): TokenCounters {
+  const sum = (series: string): number => {
+    let n = 0;
+    for (const line of text.split('\n')) if (line.startsWith(series + ' ')) n += Number(line.slice(series.length + 1).trim().split(' ')[0]);
+    return n;
+  };
+  return {
+    verifyOk: sum('portcullis_jwt_verified_total'),
+    cacheHits: sum('portcullis_jwt_cache_lookups_total{result="hit"}'),
+    cacheMisses: sum('portcullis_jwt_cache_lookups_total{result="miss"}'),
+    poolTasks: sum('portcullis_verifier_pool_tokens_total'),
+    poolBatches: sum('portcullis_verifier_pool_batches_total'),
+    verifyInline: sum('portcullis_jwt_verifications_total{where="inline"}'),
+    inlineSpills: sum('portcullis_jwt_inline_budget_spills_total'),
+  };
 }
 
 /** Retry `GET url` with `headers` until `200 hello` (keys or the introspection endpoint still loading); throws with the last answer. */

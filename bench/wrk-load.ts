@@ -5,7 +5,7 @@
 // CPU per response and foreign CPU are sampled over a window inside wrk's run.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { treeCpuSeconds, watchForeignCpu } from './processes.js';
+import { cpuSeconds, watchForeignCpu } from './processes.js';
 import type { LoadResult } from './stats.js';
 
 export const WRK_BIN = '/usr/bin/wrk';
@@ -61,11 +61,11 @@ export async function wrkOnce(url: string, f: WrkFlags, opts: { cpuPid?: number 
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
   await sleep(f.warmupS * 1000);
   const own = [...(opts.ownPids ?? []), p.pid!];
-  const cpu0 = opts.cpuPid !== undefined ? treeCpuSeconds(opts.cpuPid) : undefined;
+  const cpu0 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
   const foreign = opts.ownPids !== undefined ? watchForeignCpu(own) : undefined;
   const t0 = performance.now();
   await sleep(f.durationS * 1000);
-  const cpu1 = opts.cpuPid !== undefined ? treeCpuSeconds(opts.cpuPid) : undefined;
+  const cpu1 = opts.cpuPid !== undefined ? cpuSeconds(opts.cpuPid) : undefined;
   const foreignCores = foreign?.();
   const windowS = (performance.now() - t0) / 1000;
   const code = await exited;

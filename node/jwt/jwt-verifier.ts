@@ -1,7 +1,7 @@
 // The JWT authenticator the pipeline calls: cache lookup (synchronous on a hit),
 // issuer selection by exact `iss`, cheap pre-checks on the main thread, unknown-kid
 // refetch through the issuer's actor, then the authoritative check inline or on the pool
-// (VerifyPlacement decides; both run verify.worker's verifyParsed).
+// (VerifyPlacement decides; both run verify.worker's checks: verifyTask on the pool, verifyInline here).
 import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -15,7 +15,7 @@ import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { FailCode, VerifyEngine, VerifyResult } from './types.js';
 import { VerifierPool, type PoolResult } from './verifier-pool.js';
 import { VerifyPlacement, type VerifierMode } from './verify-placement.js';
-import { verifyParsed } from './verify.worker.js';
+import { verifyInline } from './verify.worker.js';
 import { failOutcome, type VerifyOutcome } from './verify-outcome.js';
 import { VerifiedToken } from './verified-token.js';
 
@@ -229,7 +229,7 @@ export class JwtVerifier {
     const timed = this.#placement.mode === 'auto';
     const t0 = timed ? performance.now() : 0;
     // install is a no-op once this thread holds the version: the main thread keeps its own key state like a worker
-    const r = verifyParsed({ token, issuer: actor.name, version: bundle.version, now: nowMs / 1000, install: bundle }, parsed, this.#engine);
+    const r = verifyInline(token, actor.name, bundle, nowMs / 1000, parsed, this.#engine);
     if (timed) this.#placement.spent((performance.now() - t0) * 1000);
     return r instanceof Promise ? r.then((x) => this.#settle(x, token, digest, actor, Date.now())) : this.#settle(r, token, digest, actor, nowMs);
   }

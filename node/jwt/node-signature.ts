@@ -53,11 +53,12 @@ export function importNodeKey(jwk: Readonly<JWK>): KeyObject {
 }
 
 /**
- * True only for a valid signature of `input` (latin1 bytes: a JWS's `header.payload`) under `key`
- * for `alg`; `sig` is the bytes, or the JWS signature segment already checked to be strict
- * base64url (decoded into the reused buffer). Never throws.
+ * True only for a valid signature of the first `inputLength` characters of `input` (latin1 bytes:
+ * a JWS's `header.payload`; default all of it, so a whole token can be passed without slicing it)
+ * under `key` for `alg`; `sig` is the bytes, or the JWS signature segment already checked to be
+ * strict base64url (decoded into the reused buffer). Never throws.
  */
-export function verifyNodeSignature(alg: string, key: KeyObject, input: string, sig: Buffer | string): boolean {
+export function verifyNodeSignature(alg: string, key: KeyObject, input: string, sig: Buffer | string, inputLength = input.length): boolean {
   const hash = HASH[alg];
   if (hash === undefined) return false;
   if (typeof sig === 'string') sig = sig.length <= SIG.length ? view(SIG, sigViews, SIG.write(sig, 'base64url')) : Buffer.from(sig, 'base64url');
@@ -67,7 +68,8 @@ export function verifyNodeSignature(alg: string, key: KeyObject, input: string, 
   if (alg[0] === 'E' && alg !== 'EdDSA') k = { key, dsaEncoding: 'ieee-p1363' };
   else if (alg[0] === 'P') k = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
   try {
-    const data = input.length <= INPUT.length ? view(INPUT, inputViews, INPUT.write(input, 'latin1')) : Buffer.from(input, 'latin1');
+    const n = Math.min(Math.max(0, inputLength), input.length);
+    const data = n <= INPUT.length ? view(INPUT, inputViews, INPUT.write(input, 0, n, 'latin1')) : Buffer.from(input.slice(0, n), 'latin1');
     return verify(hash, data, k, sig);
   } catch {
     return false;

@@ -10,7 +10,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface ParsedToken {
   readonly ok: true;
-  readonly header: Record<string, unknown>;
+  /** Frozen and shared by every token with the same header segment (see headerObject). */
+  readonly header: Readonly<Record<string, unknown>>;
   readonly payload: Record<string, unknown>;
   /** Signature segment, '' when absent (an `alg: none` token). */
   readonly signature: string;
@@ -49,6 +50,31 @@ function jsonObject(seg: string): Record<string, unknown> | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }
 
+/**
+ * Parsed headers by their exact base64url segment: an issuer's tokens share one or a few (alg,
+ * kid, typ), so a miss need not decode and JSON-parse it again. Same text, same object: the
+ * rules see exactly what a fresh parse gives (frozen, so no reader can change it for the next
+ * token). Bounded: MAX_HEADERS segments of up to MAX_HEADER_SEGMENT characters, the table
+ * dropped when full (a flood of distinct headers costs what parsing always cost).
+ */
+const HEADERS = new Map<string, Readonly<Record<string, unknown>>>();
+const MAX_HEADERS = 256;
+const MAX_HEADER_SEGMENT = 512;
+
+function headerObject(seg: string): Readonly<Record<string, unknown>> | null {
+  const known = HEADERS.get(seg);
+  if (known !== undefined) return known;
+  const h = jsonObject(seg);
+  if (h === null) return null;
+  Object.freeze(h);
+  if (seg.length <= MAX_HEADER_SEGMENT) {
+    if (HEADERS.size >= MAX_HEADERS) HEADERS.clear();
+    // a copy of the key: the slice would keep the whole token alive
+    HEADERS.set(Buffer.from(seg, 'latin1').toString('latin1'), h);
+  }
+  return h;
+}
+
 const fail = (code: ParseFailure['code'], message: string): ParseFailure => ({ ok: false, code, message });
 
 /** Parse a compact JWS without verifying anything but its shape. */
@@ -58,7 +84,7 @@ export function parseCompact(token: unknown): ParsedToken | ParseFailure {
   const d1 = token.indexOf('.');
   const d2 = d1 < 0 ? -1 : token.indexOf('.', d1 + 1);
   if (d2 < 0 || token.indexOf('.', d2 + 1) >= 0) return fail('malformed', 'token is not a compact JWS (three segments)');
-  const header = jsonObject(token.slice(0, d1));
+  const header = headerObject(token.slice(0, d1));
   if (header === null) return fail('malformed', 'token header is not base64url JSON object');
   const payload = jsonObject(token.slice(d1 + 1, d2));
   if (payload === null) return fail('malformed', 'token payload is not base64url JSON object');

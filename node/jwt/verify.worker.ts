@@ -100,7 +100,7 @@ export function verifyTask(task: VerifyTask, engine: VerifyEngine): VerifyResult
   const state = stateFor(task);
   if (state === null) return NEED_KEYS;
   const parsed = parseCompact(task.token);
-  return parsed.ok ? checkParsed(task, state, parsed, engine) : parsed;
+  return parsed.ok ? checkParsed(task.token, task.now, state, parsed, engine) : parsed;
 }
 
 /** The keys and policy of the task's issuer version (installed from `task.install`); null = need_keys. */
@@ -116,10 +116,18 @@ function stateFor(task: VerifyTask): IssuerState | null {
  */
 export function verifyParsed(task: VerifyTask, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
   const state = stateFor(task);
-  return state === null ? NEED_KEYS : checkParsed(task, state, parsed, engine);
+  return state === null ? NEED_KEYS : checkParsed(task.token, task.now, state, parsed, engine);
 }
 
-function checkParsed(task: VerifyTask, state: IssuerState, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
+/**
+ * verifyParsed for the event loop's inline check, without a task object per token: `bundle` is
+ * installed (a no-op once this thread holds its version), then the same checks. `now`: seconds.
+ */
+export function verifyInline(token: string, issuer: string, bundle: IssuerBundle, now: number, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
+  return checkParsed(token, now, install(issuer, bundle), parsed, engine);
+}
+
+function checkParsed(token: string, now: number, state: IssuerState, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
   const header = parsed.header;
   const bad = checkHeader(header, state.policy);
   if (bad !== null) return bad;
@@ -129,11 +137,12 @@ function checkParsed(task: VerifyTask, state: IssuerState, parsed: ParsedToken, 
   if (found.kind === 'fail') return found.failure;
   if (parsed.signature.length === 0) return { ok: false, code: 'malformed', message: 'token has no signature' };
   const entry = found.entry;
-  if (engine === 'jose') return joseSignature(state, entry, alg, task.token).then((r) => r ?? finish(task.now, state.policy, parsed, entry.id));
+  if (engine === 'jose') return joseSignature(state, entry, alg, token).then((r) => r ?? finish(now, state.policy, parsed, entry.id));
   const key = nodeKey(state, entry);
   if (key === null) return KEY_UNUSABLE;
-  if (!verifyNodeSignature(alg, key, task.token.slice(0, task.token.lastIndexOf('.')), parsed.signature)) return BAD_SIGNATURE;
-  return finish(task.now, state.policy, parsed, entry.id);
+  // the signing input is the token up to its last dot, written from the token itself (no slice)
+  if (!verifyNodeSignature(alg, key, token, parsed.signature, token.lastIndexOf('.'))) return BAD_SIGNATURE;
+  return finish(now, state.policy, parsed, entry.id);
 }
 
 /** After a good signature: the claims rules, then the success answer (no closure per token). */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { baselineCli, pairedCpuDiff, peerTermsFromEnv, roundsTable, summarisePhase, withPipelining, withWorkers, withXffMode } from '../../../bench/build-compare.bench.js';
-import { processTree, treeCpuSeconds, cpuSeconds } from '../../../bench/processes.js';
+import { processTree, cpuSeconds, cpuSeconds } from '../../../bench/processes.js';
 import { resolveScenarios } from '../../../bench/run.js';
 import type { LoadResult } from '../../../bench/stats.js';
 
@@ -42,14 +42,14 @@ describe('build-compare scenario', () => {
     expect(() => withWorkers('server:\n', 2)).toThrow(/workers: 1/);
   });
 
-  it('counts a multi-process proxy whole: processTree finds a child process, treeCpuSeconds includes its CPU', async () => {
+  it('counts a multi-process proxy whole: processTree finds a child process, cpuSeconds includes its CPU', async () => {
     const child = spawn(process.execPath, ['-e', 'const t = Date.now(); while (Date.now() - t < 400); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 700));
       expect(processTree(process.pid)).toContain(child.pid);
       const self = cpuSeconds(process.pid)!; // read first: the tree read after it can only be larger
       const childCpu = cpuSeconds(child.pid!)!;
-      expect(treeCpuSeconds(process.pid)! - self).toBeGreaterThanOrEqual(childCpu);
+      expect(cpuSeconds(process.pid)! - self).toBeGreaterThanOrEqual(childCpu);
       expect(childCpu).toBeGreaterThan(0);
     } finally {
       child.kill();

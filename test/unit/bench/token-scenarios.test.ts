@@ -12,14 +12,15 @@ import { resolveScenarios, scenarioOptions } from '../../../bench/run.js';
 import { foldRounds, quietRounds, ratioBasis, ratioTable, redactHeaders, rpsRatio, sideBySideWarnings } from '../../../bench/side-by-side.js';
 import type { LoadResult } from '../../../bench/stats.js';
 import {
-  BENCH_SCOPE, IDENTITY_HEADERS, IDENTITY_STRIP_PREFIX, checksTable, counterDelta, haproxyJwtChecks, tamperSignature, tokenConfigYaml, tokenCounters,
+  BENCH_SCOPE, IDENTITY_HEADERS, IDENTITY_STRIP_PREFIX, checksTable, counterDelta, haproxyJwtChecks, metricsTokenCounters, tamperSignature, tokenConfigYaml, tokenCounters,
 } from '../../../bench/token-targets.js';
 import { jwtWarmTables, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
 import { pathMicroTable } from '../../../bench/verifier-path-micro.js';
-import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold } from '../../../bench/jwt-cold.bench.js';
+import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, coldTargetsFromEnv, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
 import { poolVerdict, microTable, type MicroResult } from '../../../bench/verify-micro.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS } from '../../../bench/load.js';
+import { cpuSeconds, processTree, startProcess } from '../../../bench/processes.js';
 
 function run(rps: number, p50 = 1, p99 = 2, extra: Partial<LoadResult> = {}): LoadResult {
   return { rps, p50, p99, p999: p99 * 2, errors: 0, non2xx: 0, requests: rps * 5, durationS: 5, ...extra };
@@ -82,6 +83,57 @@ describe('Portcullis token config', () => {
       // secrets by *_env only
       expect(yaml).not.toMatch(/secret:|portcullis-secret/);
     }
+    const two = validateConfig(parse(tokenConfigYaml({ upstreamPort: 41234, issuer: 'http://127.0.0.1:5555', algorithms: ['RS256'], poolSize: 2, cacheEntries: 1024, workers: 2 })));
+    expect(two.ok && two.config.server.workers).toBe(2);
+  });
+});
+
+describe('jwt-cold workers row', () => {
+  it('reads a --workers primary\'s counters from its aggregated /metrics text', () => {
+    const text = [
+      '# HELP portcullis_jwt_verified_total x', '# TYPE portcullis_jwt_verified_total counter', 'portcullis_jwt_verified_total 300',
+      'portcullis_jwt_cache_lookups_total{result="hit"} 5', 'portcullis_jwt_cache_lookups_total{result="miss"} 300',
+      'portcullis_jwt_verifications_total{where="inline"} 290', 'portcullis_jwt_verifications_total{where="pool"} 10',
+      'portcullis_jwt_inline_budget_spills_total 10', 'portcullis_verifier_pool_tokens_total 10', 'portcullis_verifier_pool_batches_total 4',
+      'portcullis_jwt_verified_total_other 7',
+    ].join('\n');
+    expect(metricsTokenCounters(text)).toEqual({ verifyOk: 300, cacheHits: 5, cacheMisses: 300, poolTasks: 10, poolBatches: 4, verifyInline: 290, inlineSpills: 10 });
+    expect(metricsTokenCounters('')).toEqual({ verifyOk: 0, cacheHits: 0, cacheMisses: 0, poolTasks: 0, poolBatches: 0, verifyInline: 0, inlineSpills: 0 });
+  });
+
+  it('PORTCULLIS_BENCH_CONNECTIONS sets the closed-loop connections; junk is refused', () => {
+    expect(connectionsFromEnv({}, 50)).toBe(50);
+    expect(connectionsFromEnv({ PORTCULLIS_BENCH_CONNECTIONS: '64' }, 50)).toBe(64);
+    for (const bad of ['0', '-1', '64k', '1001', ' 64']) expect(() => connectionsFromEnv({ PORTCULLIS_BENCH_CONNECTIONS: bad }, 50)).toThrow(/PORTCULLIS_BENCH_CONNECTIONS/);
+  });
+
+  it('a process is charged the CPU of its child processes (a --workers primary and its workers)', async () => {
+    // the parent idles; its child burns ≥ 0.3 s of CPU, then says so and waits
+    const child = 'const t=process.cpuUsage();while(process.cpuUsage(t).user<300000);console.log("burnt");setInterval(()=>{},1000)';
+    const parent = `const c=require("node:child_process").spawn(process.execPath,["-e",${JSON.stringify(child)}],{stdio:["ignore","inherit","inherit"]});process.on("SIGTERM",()=>{c.kill();process.exit(0)});setInterval(()=>{},1000)`;
+    const { process: p } = await startProcess({ name: 'tree', command: process.execPath, args: ['-e', parent], ready: (l) => (l === 'burnt' ? true : undefined) });
+    try {
+      const tree = processTree(p.pid);
+      expect(tree).toHaveLength(2);
+      expect(tree[0]).toBe(p.pid);
+      expect(cpuSeconds(tree[1]!)!).toBeGreaterThanOrEqual(0.29);
+      expect(cpuSeconds(p.pid)!).toBeGreaterThanOrEqual(cpuSeconds(tree[1]!)!);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('PORTCULLIS_BENCH_COLD_TARGETS picks rows for a paired re-run; unset or empty = every row', () => {
+    expect(coldTargetsFromEnv({})).toBeNull();
+    expect(coldTargetsFromEnv({ PORTCULLIS_BENCH_COLD_TARGETS: ' , ' })).toBeNull();
+    expect([...coldTargetsFromEnv({ PORTCULLIS_BENCH_COLD_TARGETS: 'portcullis-workers-2, haproxy' })!]).toEqual(['portcullis-workers-2', 'haproxy']);
+  });
+
+  it('the workers row is compared with HAProxy by rps and by CPU per request', () => {
+    const closed = { [poolTarget(1)]: [run(400)], [poolTarget(2)]: [{ ...run(600), cpuUsPerReq: 80 }], [workersTarget(2)]: [{ ...run(900), cpuUsPerReq: 60 }], haproxy: [{ ...run(1000), cpuUsPerReq: 48 }], 'haproxy-min': [run(1200)], direct: [run(3000)] };
+    const s = summariseJwtCold(closed, [1, 2], {}, null);
+    expect(Object.fromEntries(s.ratios.map((x) => [x[0], x[1]]))[`${workersTarget(2)} / haproxy`]).toBeCloseTo(0.9, 10);
+    expect(Object.fromEntries(s.cpuRatios.map((x) => [x[0], x[1]]))[`${workersTarget(2)} / haproxy`]).toBeCloseTo(1.25, 10);
   });
 });
 

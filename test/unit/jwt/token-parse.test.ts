@@ -53,6 +53,23 @@ describe('parseCompact', () => {
     expect(parseCompact(`${H}.${Buffer.from('{"sub":"é"}', 'latin1').toString('base64url')}.c2ln`).ok).toBe(false);
   });
 
+  it('tokens with the same header segment share one frozen header; another segment parses on its own', () => {
+    const a = parseCompact(`${H}.${P}.c2ln`);
+    const b = parseCompact(`${H}.${b64url({ iss: 'y', exp: 2 })}.c2ln`);
+    const other = parseCompact(`${b64url({ alg: 'ES256', kid: 'k' })}.${P}.c2ln`);
+    expect(a.ok && b.ok && other.ok).toBe(true);
+    if (!a.ok || !b.ok || !other.ok) return;
+    expect(b.header).toBe(a.header);
+    expect(Object.isFrozen(a.header)).toBe(true);
+    expect(() => { (a.header as Record<string, unknown>).alg = 'none'; }).toThrow(TypeError);
+    expect(parseCompact(`${H}.${P}.c2ln`).ok && a.header.alg).toBe('RS256');
+    expect(other.header).toEqual({ alg: 'ES256', kid: 'k' });
+    // a cached header does not make a bad token good: the rest is still parsed every time
+    expect(parseCompact(`${H}.${P}x.c2ln`).ok).toBe(false);
+    expect(parseCompact(`${H}.${P}.c2l*`).ok).toBe(false);
+    expect(parseCompact(`${H}x.${P}.c2ln`).ok).toBe(false);
+  });
+
   it('refuses a header segment of impossible length (4n+1)', () => {
     const bad = 'A'.repeat(5);
     expect(parseCompact(`${bad}.${P}.c2ln`).ok).toBe(false);

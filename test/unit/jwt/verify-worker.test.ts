@@ -3,7 +3,7 @@
 // algorithm, agree on random mutations of valid tokens, and handle key versions.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { sanitizeJwks, verifyBatch, verifyTask, type IssuerBundle, type IssuerPolicy, type VerifyEngine, type VerifyResult, type VerifyTask } from '../../../node/jwt/index.js';
+import { sanitizeJwks, verifyBatch, verifyNodeSignature, verifyTask, type IssuerBundle, type IssuerPolicy, type VerifyEngine, type VerifyResult, type VerifyTask } from '../../../node/jwt/index.js';
 import { FIXTURE_ALGS, fixtureKeys, makeKey } from '../../fixtures/keys.js';
 import {
   TEST_AUDIENCE, TEST_ISSUER, accessClaims, forgeSignature, hs256WithPublicKey, makeToken, nowS, signRaw, tamperPayload, unsignedToken,
@@ -75,6 +75,21 @@ describe.each(ENGINES)('%s engine', (engine) => {
     const r = await verifyBatch({ engine, tasks });
     expect(r.map((x) => (x.ok ? 'ok' : x.code))).toEqual(['ok', 'malformed', 'bad_signature']);
     expect(await verifyBatch({ engine, tasks: undefined as unknown as VerifyTask[] })).toEqual([]);
+  });
+});
+
+describe('verifyNodeSignature with an input length', () => {
+  it('checks exactly the first inputLength characters: the whole token up to its last dot, nothing else', () => {
+    for (const alg of FIXTURE_ALGS) {
+      const token = makeToken(k[alg]);
+      const dot = token.lastIndexOf('.');
+      const sig = token.slice(dot + 1);
+      expect(verifyNodeSignature(alg, k[alg].publicKey, token, sig, dot)).toBe(true);
+      expect(verifyNodeSignature(alg, k[alg].publicKey, token.slice(0, dot), sig)).toBe(true);
+      expect(verifyNodeSignature(alg, k[alg].publicKey, token, sig, dot - 1)).toBe(false);
+      expect(verifyNodeSignature(alg, k[alg].publicKey, token, sig, dot + 1)).toBe(false);
+      expect(verifyNodeSignature(alg, k[alg].publicKey, token, sig)).toBe(false);
+    }
   });
 });
 
