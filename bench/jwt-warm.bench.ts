@@ -5,7 +5,8 @@
 // Targets: direct upstream, Portcullis, HAProxy with the same checks as the Portcullis route
 // (`haproxy`), and HAProxy with signature + exp/iss/aud only (`haproxy-min`, throughput only).
 import { availableParallelism } from 'node:os';
-import { cpuPlan } from './cpu-plan.js';
+import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv } from './build-compare.bench.js';
+import { cpuPlan, cpuPlanSpread } from './cpu-plan.js';
 import { startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
 import { startNginxAuth } from './nginx.js';
@@ -18,7 +19,7 @@ import {
 import type { LoadSummary } from './stats.js';
 import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
 import {
-  adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, startJwtValidatorProcess, tempFile,
+  adminMetricsCounters, adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, startJwtValidatorProcess, tempFile,
   tokenConfigEnv, tokenConfigYaml, tokenCounters, waitUntilServing, type BenchJwtAlg, type RefusalProbe, type TokenCounters,
 } from './token-targets.js';
 
@@ -81,7 +82,7 @@ export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>
   const c = s.portcullis;
   const cacheLine = c === null ? '' : `Portcullis under load (all rounds, warmups included): ${c.verifyOk} signature verification${c.verifyOk === 1 ? '' : 's'}, ${c.cacheHits} cache hits, ${c.cacheMisses} misses.`;
   return [
-    `**Throughput** — one ${alg} token repeated; closed loop, autocannon ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds; CPU µs/req is the hop's process (direct: the upstream itself).`,
+    `**Throughput** — one ${alg} token repeated; closed loop, ${load.loader === 'wrk' ? 'wrk -t2' : 'autocannon'} ${load.connections} connections, pipelining ${load.pipelining}, ${load.durationS} s (+${load.warmupS} s warmup) per round, medians of rounds; CPU µs/req is the hop's process with every process below it (direct: the upstream itself).`,
     '', throughputTable([...WARM_TARGETS, ...traced], s.throughput, skipped), '',
     ratioTable(s.ratios),
     '',
@@ -99,9 +100,14 @@ const say = (s: string): void => { process.stdout.write(s + '\n'); };
 
 /** Run the scenario; every process it starts is stopped on the way out. */
 export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
-  const plan = cpuPlan(availableParallelism());
+  // peer terms (issue 13's harness): every proxy on both CPUs with as many processes/threads — Portcullis
+  // workers, HAProxy nbthread, nginx worker_processes — 64 connections, the loader from $PORTCULLIS_BENCH_LOADER
+  const peer = peerTermsFromEnv();
+  const plan = peer ? cpuPlanSpread(availableParallelism()) : cpuPlan(availableParallelism());
+  const workers = peer ? plan.proxy.length : 1;
+  const loader = loaderFromEnv();
   const alg = opts.jwtAlg;
-  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1 };
+  const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}), ...(loader === 'wrk' ? { loader } : {}) };
   const rate: FixedRateFlags = { ...DEFAULT_FIXED_RATE_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2 };
   const skipped: Record<string, string> = {};
   const peers: Record<string, string> = {};
@@ -131,7 +137,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       stops.push(() => sink.stop());
       for (const ratio of ratios) {
         const name = `portcullis-trace-${ratio}`;
-        const yaml = tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000 }) + tracingYaml(ratio, sink.port);
+        const yaml = tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000, workers }) + tracingYaml(ratio, sink.port);
         const tp = await startPortcullis(yaml, plan.proxy, env);
         stops.push(() => tp.stop());
         live.push({ name, url: tp.url, pid: tp.process.pid, headers: auth });
@@ -139,7 +145,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       }
     }
     try {
-      pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000 }), plan.proxy, env);
+      pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000, workers }), plan.proxy, env);
       stops.push(() => pc!.stop());
       live.push({ name: 'portcullis', url: pc.url, pid: pc.process.pid, headers: auth });
     } catch (err) {
@@ -151,7 +157,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     // issue 13's best peer: nginx + auth_request + proxy_cache in front of a validator
     const { process: validator, port: validatorPort } = await startJwtValidatorProcess(as, alg, plan.proxy);
     stops.push(() => validator.stop());
-    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: validatorPort, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S }, plan.proxy);
+    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: validatorPort, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S, workers }, plan.proxy);
     if ('skipped' in ngc) skipped['nginx-cached'] = ngc.skipped;
     else { stops.push(() => ngc.stop()); live.push({ name: 'nginx-cached', url: ngc.url, pid: ngc.process.pid, headers: auth }); }
 
@@ -174,11 +180,13 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     }
 
     const ownPids = [...new Set([...live.map((t) => t.pid), as.process.pid, validator.pid])];
-    const before = pc !== null ? tokenCounters(await adminStats(pc.adminPort, adminToken)) : null;
+    // a --workers primary has no /cache/stats: its counters come summed over the workers from /metrics
+    const readCounters = async (p: { adminPort: number }): Promise<TokenCounters> => workers > 1 ? adminMetricsCounters(p.adminPort, adminToken) : tokenCounters(await adminStats(p.adminPort, adminToken));
+    const before = pc !== null ? await readCounters(pc) : null;
     const gate = quietGate(opts.quick ? 5 : 60);
     const closed = await closedLoopRounds(live, load, opts.rounds, ownPids, gate);
     const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name) || traced.includes(t.name)), rate, opts.rounds, ownPids, gate);
-    const counters = pc !== null && before !== null ? counterDelta(before, tokenCounters(await adminStats(pc.adminPort, adminToken))) : null;
+    const counters = pc !== null && before !== null ? counterDelta(before, await readCounters(pc)) : null;
     const summary = summariseJwtWarm(closed, fixed, counters, traced);
     const warnings = [
       ...sideBySideWarnings(summary.throughput, summary.fixedRate, rate.rate),
@@ -190,7 +198,8 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       quick: opts.quick,
       flags: {
         alg, throughput: { ...load, headers: redactHeaders(auth, `one ${alg} token`) }, fixedRate: { ...rate, headers: redactHeaders(auth, `one ${alg} token`) },
-        rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, portcullis: { workers: 1, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000, ...(traced.length > 0 ? { tracing: `${traced.join(', ')}: tracing.enabled, sample_ratio as named, OTLP sink = a cheap upstream process` } : {}) },
+        rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, ...(peer ? { peerTerms: `${PEER_TERMS_ENV}=1: Portcullis workers, HAProxy nbthread and nginx worker_processes ${workers}`, loader: `${LOADER_ENV}=${loader}` } : {}),
+        portcullis: { workers, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000, ...(traced.length > 0 ? { tracing: `${traced.join(', ')}: tracing.enabled, sample_ratio as named, OTLP sink = a cheap upstream process` } : {}) },
         haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
       },
       cpuPlan: plan,

@@ -3,7 +3,7 @@
 // endpoint (no cache, as deploy/edge/nginx.conf) or a validator behind a proxy_cache — run as
 // one pinned foreground process (no master, one worker) so it gets the same CPU as HAProxy.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startProcess, waitForPort, type ManagedProcess } from './processes.js';
 
@@ -18,6 +18,8 @@ export interface NginxAuthOptions {
   authPath: string;
   /** Cache 200 verdicts keyed by Authorization for this many seconds (0: no cache). */
   cacheTtlS: number;
+  /** nginx worker processes (default 1: one process, no master; more: a master and N workers). */
+  workers?: number;
 }
 
 /** Pure: the nginx.conf of an auth_request front (identity headers copied, client copies replaced). */
@@ -25,7 +27,7 @@ export function nginxAuthConfig(o: NginxAuthOptions & { dir: string; port: numbe
   const cache = o.cacheTtlS > 0;
   const ids = [['X-Auth-Subject', 'x_auth_subject'], ['X-Auth-Scopes', 'x_auth_scopes'], ['X-Auth-Client-Id', 'x_auth_client_id'], ['X-Auth-Issuer', 'x_auth_issuer']];
   return [
-    'daemon off;', 'master_process off;', 'worker_processes 1;', `error_log ${join(o.dir, 'error.log')} error;`, `pid ${join(o.dir, 'nginx.pid')};`,
+    'daemon off;', ...((o.workers ?? 1) > 1 ? ['master_process on;', `worker_processes ${o.workers};`, `user ${userInfo().username};`] : ['master_process off;', 'worker_processes 1;']), `error_log ${join(o.dir, 'error.log')} error;`, `pid ${join(o.dir, 'nginx.pid')};`,
     'events { worker_connections 4096; }',
     'http {',
     '  access_log off;',

@@ -42,6 +42,22 @@ describe('forward-auth nginx configs', () => {
   });
 });
 
+describe('nginx peer with several workers (jwt-warm on the peer terms)', () => {
+  it('nginx -t accepts a master with 2 workers; one process without a master by default', () => {
+    if (!existsSync(NGINX_BIN)) throw new Error(`nginx not found at ${NGINX_BIN}: apt-get install -y nginx`);
+    const dir = tempDir('portcullis-bench-nginx-test-');
+    for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, t));
+    const conf = nginxAuthConfig({ dir, port: 1, upstreamPort: 2, authPort: 3, authPath: '/verify', cacheTtlS: 600, workers: 2 });
+    writeFileSync(join(dir, 'nginx.conf'), conf);
+    execFileSync(NGINX_BIN, ['-t', '-q', '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'pipe' });
+    expect(conf).toContain('master_process on;');
+    expect(conf).toContain('worker_processes 2;');
+    const one = nginxAuthConfig({ dir, port: 1, upstreamPort: 2, authPort: 3, authPath: '/verify', cacheTtlS: 600 });
+    expect(one).toContain('master_process off;');
+    expect(one).toContain('worker_processes 1;');
+  });
+});
+
 describe('forward-auth Portcullis config', () => {
   it('the token config with the decision endpoint validates', () => {
     const yaml = forwardAuthConfigYaml(tokenConfigYaml({ upstreamPort: 1, issuer: 'http://127.0.0.1:9/', algorithms: ['RS256'], poolSize: 1, cacheEntries: 10 }), '/tmp/x y/decision.sock');
