@@ -11,6 +11,6 @@ export { parseMaxAge, discoveryUrls } from './jwks-fetch.js';
 export { TokenCache, type TokenCacheOptions } from './token-cache.js';
 export { VerifyPlacement, LOW_LOOP_UTILISATION, BACK_INLINE_UTILISATION, type VerifierMode, type PlacementOptions } from './verify-placement.js';
 export { VerifierPool, defaultWorkerFilename, resolvePoolSize, type PoolResult, type VerifierPoolOptions } from './verifier-pool.js';
-export { default as verifyBatch, verifyTask, verifyParsed } from './verify.worker.js';
+export { default as verifyBatch, verifyTask, verifyInline } from './verify.worker.js';
 export { checkHeader, resolveKey, keyFitsAlg, type KeyLookup, type RuleFailure } from './token-rules.js';
 export { importNodeKey, verifyNodeSignature } from './node-signature.js';

@@ -110,18 +110,10 @@ function stateFor(task: VerifyTask): IssuerState | null {
 }
 
 /**
- * verifyTask after the parse: the one set of checks, on a worker or inline on the event loop
- * (the main thread passes the parse it already made for issuer selection; `parsed` must be
- * parseCompact(task.token)). Synchronous with the node engine, a Promise with jose.
- */
-export function verifyParsed(task: VerifyTask, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
-  const state = stateFor(task);
-  return state === null ? NEED_KEYS : checkParsed(task.token, task.now, state, parsed, engine);
-}
-
-/**
- * verifyParsed for the event loop's inline check, without a task object per token: `bundle` is
- * installed (a no-op once this thread holds its version), then the same checks. `now`: seconds.
+ * verifyTask after the parse, for the event loop's inline check: the one set of checks, without a
+ * task object per token (`parsed` must be parseCompact(token), the parse the main thread already
+ * made for issuer selection). `bundle` is installed (a no-op once this thread holds its version).
+ * `now`: seconds. Synchronous with the node engine, a Promise with jose.
  */
 export function verifyInline(token: string, issuer: string, bundle: IssuerBundle, now: number, parsed: ParsedToken, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {
   return checkParsed(token, now, install(issuer, bundle), parsed, engine);
