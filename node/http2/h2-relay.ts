@@ -170,7 +170,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   private dispatch(avoid: Target | null): void {
     const up = this.upstream!;
     const req = this.req!;
-    const t = up.pick(Date.now(), avoid);
+    const t = up.pickNow(avoid);
     this.target = t;
     if (req.hostIdx >= 0) req.headers[req.hostIdx] = t.hostPort;
     this.upstreamStart = performance.now();

@@ -106,7 +106,7 @@ export class WsBridge implements LiveConnection {
 
   /** Open the upstream WebSocket; `headers` is the flat list Listener.send built for the upstream. */
   connect(up: UpstreamPool, path: string, headers: readonly string[], hostIdx: number): void {
-    const t = up.pick(Date.now(), null);
+    const t = up.pickNow(null);
     this.target = t;
     const out: Record<string, string | string[]> = {};
     for (let i = 0; i < headers.length; i += 2) {
