@@ -7,3 +7,6 @@ export { IpcWorkerTransport } from './ipc-worker-transport.js';
 export { IpcHubTransport } from './ipc-hub-transport.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
 export { natsConnectionOptions, type NatsConfig } from './nats-options.js';
+export { DirectFrameReader, encodeDirectFrame, MAX_DIRECT_FRAME_BYTES, type DirectFrame, type DirectFrameError } from './direct-frame.js';
+export { DirectListener, type DirectListenerOptions, type DirectListenerStats, type DirectVerdict } from './direct-listener.js';
+export { DirectSender, parseHostPort, type DirectSenderStats } from './direct-sender.js';
