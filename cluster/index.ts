@@ -215,6 +215,7 @@ export class ClusterNode {
           behind_ms: Number.isFinite(behind) ? behind : null,
           ...(gate.ok ? {} : { waiting_for: gate.reason }),
           bus_auth: this.busAuthMode(),
+          ...(this.direct === null ? {} : { direct: this.direct.advertised() }),
           ...(keys === undefined ? {} : { bus_key_id: keys.current, bus_previous_key_id: keys.previous }),
         },
       },

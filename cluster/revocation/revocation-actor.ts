@@ -337,9 +337,8 @@ export class RevocationActor {
   private applyRemote(msg: RevocationAdded, via: ArrivalPath, subject: string, signedAt: number | null): void {
     const { publishedAt, type: _t, v: _v, ...raw } = msg;
     // received_<kind> counts what came over NATS (live and replay), as before the direct push
-    if (via === 'direct') this.counters.revocations_arrived_direct_total!++;
-    else this.counters[`revocations_received_${raw.kind}`]!++;
-    if (via === 'live') this.counters.revocations_arrived_live_total!++;
+    if (via !== 'direct') this.counters[`revocations_received_${raw.kind}`]!++;
+    if (via !== 'replay' && raw.origin !== this.opts.memberId) this.counters[via === 'live' ? 'revocations_arrived_live_total' : 'revocations_arrived_direct_total']!++;
     const { result, record } = this.ingest.fromBus(raw, subject, signedAt, via);
     if (result === 'expired') { this.counters.revocations_expired_on_arrival_total!++; return; }
     if (result !== 'applied') return;

@@ -38,6 +38,7 @@ export class RevocationDirect {
   private readonly kinds: ReadonlyMap<string, RevocationKind>;
   private timer: NodeJS.Timeout | null = null;
   private refusalsLogged = 0;
+  private address: string | null = null;
 
   /** Throws when the bus is not authenticated: an unauthenticated direct port must not exist. */
   constructor(private readonly o: RevocationDirectOptions) {
@@ -62,11 +63,17 @@ export class RevocationDirect {
       advertised = host.includes(':') ? `[${host}]:${bound.port}` : `${host}:${bound.port}`;
       this.o.logger?.info({ listen: `${bound.host}:${bound.port}`, advertise: advertised }, 'direct revocation push listening');
     }
+    this.address = advertised;
     this.o.actor.setDirectPush((subject, sealed) => this.sender.send(encodeDirectFrame(subject, sealed)));
     this.syncPeers();
     this.timer = setInterval(() => this.syncPeers(), PEER_SYNC_MS);
     this.timer.unref();
     return advertised;
+  }
+
+  /** The `host:port` peers are told (null: not listening); `/readyz` shows it. */
+  advertised(): string | null {
+    return this.address;
   }
 
   /** Re-read the peers now (a member joined). */
