@@ -179,3 +179,41 @@ describe('cluster.revocation.direct config', () => {
     expect(noNats.stdout + noNats.stderr).toMatch(/cluster\.revocation\.direct.*cluster\.nats/);
   });
 });
+
+describe('direct revocation push to a member with --workers 2', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let single: ProxyProcess;
+  let workers: ProxyProcess;
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+    const cluster = { nats: { servers: [nats.url] }, subject_prefix: `ptw${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH, revocation: { direct: { listen: '127.0.0.1:0' } } };
+    [single, workers] = await Promise.all([startProxy(config(as, echo.url, cluster), { env: ENV }), startProxy(config(as, echo.url, cluster), { env: ENV, args: ['--workers', '2'] })]);
+    for (const p of [single, workers]) {
+      await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
+    }
+    // each worker listens on a port of its own: the single member connects to both
+    await waitFor('direct peers of the single member', async () => (await metric(single, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000);
+  });
+
+  afterAll(async () => {
+    await Promise.all([single?.stop(), workers?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('a revocation at the single member reaches both workers directly', async () => {
+    const token = await as.issueJwt({ scope: 'read' });
+    expect((await call(workers, token)).status).toBe(200);
+    expect((await admin(single, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+    await waitFor('both workers got the direct copy', async () => (await metric(workers, 'portcullis_revocations_arrivals_total', 'path="direct"')) === 2, 10_000);
+    // fresh connections spread over both workers: every one refuses
+    for (let i = 0; i < 8; i++) {
+      const r = await request(`${workers.url}/api/w/${i}`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } });
+      await r.body.dump();
+      expect(revoked({ status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') })).toBe(true);
+    }
+    expect(await metric(single, 'portcullis_revocation_direct_frames_total', 'outcome="sent"')).toBe(2);
+  });
+});
