@@ -8,6 +8,8 @@ import { connect, type Socket } from 'node:net';
 export const DIRECT_MAX_BUFFERED_BYTES = 64 * 1024;
 /** Frames held for a peer that is (re)connecting; older ones are dropped first. */
 export const DIRECT_MAX_QUEUED_FRAMES = 64;
+/** A held frame older than this when the peer connects is dropped, not sent (the receiver would refuse it as stale; NATS has delivered it): 5 s. */
+export const DIRECT_MAX_QUEUED_AGE_MS = 5_000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000; // 5 s
 
@@ -27,7 +29,7 @@ interface Peer {
   readonly port: number;
   socket: Socket | null;
   connected: boolean;
-  queue: Buffer[];
+  queue: Array<{ readonly frame: Buffer; readonly at: number }>;
   backoffMs: number;
   timer: NodeJS.Timeout | null;
   failures: number;
@@ -77,7 +79,7 @@ export class DirectSender {
         this.counters.frames_sent++;
       } else {
         if (p.queue.length >= DIRECT_MAX_QUEUED_FRAMES) { p.queue.shift(); this.counters.frames_dropped++; }
-        p.queue.push(frame);
+        p.queue.push({ frame, at: Date.now() });
       }
     }
   }
@@ -106,7 +108,12 @@ export class DirectSender {
       this.counters.connects++;
       const q = p.queue;
       p.queue = [];
-      for (const f of q) { s.write(f); this.counters.frames_sent++; }
+      const oldest = Date.now() - DIRECT_MAX_QUEUED_AGE_MS;
+      for (const q1 of q) {
+        if (q1.at < oldest) { this.counters.frames_dropped++; continue; }
+        s.write(q1.frame);
+        this.counters.frames_sent++;
+      }
     });
     // the receiver never answers; anything it sends is read and dropped so the socket stays drained
     s.on('data', () => {});

@@ -3,8 +3,8 @@
 // discovery, holds a bounded queue while a peer is unreachable (the excess dropped and
 // counted), delivers it once the peer listens, and closes peers that leave.
 import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DIRECT_MAX_QUEUED_FRAMES, DirectListener, DirectSender, encodeDirectFrame, parseHostPort } from '../../../../cluster/transport/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DIRECT_MAX_QUEUED_AGE_MS, DIRECT_MAX_QUEUED_FRAMES, DirectListener, DirectSender, encodeDirectFrame, parseHostPort } from '../../../../cluster/transport/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms = 5_000): Promise<void> {
@@ -63,6 +63,25 @@ describe('direct push transport', () => {
     expect(seen[0]).toBe(String(extra));
     expect(seen.at(-1)).toBe(String(DIRECT_MAX_QUEUED_FRAMES + extra - 1));
     expect(s.stats()).toMatchObject({ frames_sent: DIRECT_MAX_QUEUED_FRAMES, peers_connected: 1 });
+  });
+
+  it('drops held frames older than the bound when the peer finally connects (the receiver would refuse them as stale)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    closers.push(() => vi.useRealTimers());
+    const port = await freePort();
+    const s = new DirectSender();
+    closers.push(() => s.close());
+    s.setPeers(new Map([['p', `127.0.0.1:${port}`]]));
+    s.send(encodeDirectFrame('ok', Buffer.from('old')));
+    vi.setSystemTime(Date.now() + DIRECT_MAX_QUEUED_AGE_MS + 1);
+    s.send(encodeDirectFrame('ok', Buffer.from('new')));
+    const seen: string[] = [];
+    const l = new DirectListener({ host: '127.0.0.1', port, onFrame: (_s, p) => { seen.push(Buffer.from(p).toString()); return null; } });
+    closers.push(() => l.close());
+    await l.listen();
+    await until(() => seen.length === 1, 10_000);
+    expect(seen).toEqual(['new']);
+    expect(s.stats()).toMatchObject({ frames_sent: 1, frames_dropped: 1 });
   });
 
   it('closes the connection of a peer that left, and refuses connections past the bound', async () => {
