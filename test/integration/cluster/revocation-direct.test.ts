@@ -138,6 +138,8 @@ describe('direct revocation push between three members', () => {
       ['subject', encodeDirectFrame(subj.members, rightKey.seal(subj.members, payload))],
       // sealed for another subject than the frame names: the MAC is bound to the subject
       ['bad_mac', encodeDirectFrame(subj.revocation('sub'), rightKey.seal(subject, payload))],
+      // a captured frame replayed after the freshness window (max_age_ms, 30 s)
+      ['stale', encodeDirectFrame(subject, rightKey.seal(subject, payload, null, Date.now() - 60_000))],
       ['oversized', oversized],
       ['malformed', Buffer.from([0, 0, 0, 3, 0, 9, 0x41])],
     ];
