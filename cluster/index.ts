@@ -142,7 +142,9 @@ export class ClusterNode {
   private async startDirect(receive: boolean): Promise<void> {
     const m = this.membership;
     const peers = (): ReadonlyMap<string, string> => new Map(m.all().filter((x) => x.direct !== null).map((x) => [x.id, x.direct!]));
-    const direct = new RevocationDirect({ settings: this.settings.direct!, bus: this.bus, actor: this.revocationActor, peers, receive, logger: this.logger });
+    // a fixed port: each `--workers` process binds its own, port + worker index (as decision sockets do)
+    const portOffset = this.role === 'worker' ? Number(process.env.PORTCULLIS_WORKER_INDEX ?? 0) || 0 : 0;
+    const direct = new RevocationDirect({ settings: this.settings.direct!, bus: this.bus, actor: this.revocationActor, peers, receive, portOffset, logger: this.logger });
     this.direct = direct;
     try {
       const advertised = await direct.start();

@@ -27,6 +27,8 @@ export interface RevocationDirectOptions {
   readonly peers: () => ReadonlyMap<string, string>;
   /** False for a process that serves no requests (a node:cluster primary): it sends, it does not listen. */
   readonly receive: boolean;
+  /** Added to a fixed listen port (not to 0): worker i of `serve --workers N` binds port + i (default 0). */
+  readonly portOffset?: number;
   readonly logger?: Logger | undefined;
 }
 
@@ -54,7 +56,7 @@ export class RevocationDirect {
       const hp = parseHostPort(this.o.settings.listen);
       if (hp === null) throw new Error(`cluster.revocation.direct.listen: not host:port (${this.o.settings.listen})`);
       this.listener = new DirectListener({
-        host: hp.host, port: hp.port, maxConnections: MAX_CONNECTIONS,
+        host: hp.host, port: hp.port === 0 ? 0 : hp.port + (this.o.portOffset ?? 0), maxConnections: MAX_CONNECTIONS,
         onFrame: (subject, payload) => this.frame(subject, payload),
         onRefused: (reason, remote) => this.refusal(reason, remote),
       });

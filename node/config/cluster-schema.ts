@@ -54,7 +54,7 @@ export const clusterSchema = z.strictObject({
     snapshot_interval_ms: z.number().int().min(0).default(1_000), // 1 s
     /** Direct push of revocations member to member over TCP, beside NATS (cluster/revocation/revocation-direct.ts); absent = off. */
     direct: z.strictObject({
-      /** host:port to listen on for peers' pushes; port 0 = any free port (told to peers in the heartbeat). */
+      /** host:port to listen on for peers' pushes; port 0 = any free port (told to peers in the heartbeat); with --workers N a fixed port P means P … P+N−1. */
       listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):\d{1,5}$/, 'host:port ([v6]:port)').default('127.0.0.1:0'),
       /** Host peers connect to, when the bound address is not reachable for them (listen on 0.0.0.0, NAT); default the bound address. */
       advertise: z.string().regex(/^[^\s:[\]]+$|^[0-9A-Fa-f:.]+$/, 'a host name or IP address, without port').optional(),

@@ -4,7 +4,7 @@
 // forged frames to a member's direct port change nothing, are counted and close the
 // connection while the member keeps serving; a killed peer does not stop delivery to the third;
 // the config is refused without NATS or without hmac.
-import { connect as tcpConnect } from 'node:net';
+import { createServer, connect as tcpConnect, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -56,6 +56,23 @@ async function directAddress(p: ProxyProcess): Promise<{ host: string; port: num
   const m = /^(.*):(\d+)$/.exec(body.cluster?.direct ?? '');
   if (m === null) throw new Error(`no direct address in /readyz: ${JSON.stringify(body)}`);
   return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** A port P such that P and P + 1 are free now (bound, then released). */
+async function freePort(): Promise<number> {
+  const bind = (port: number): Promise<Server | null> => new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(null));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
+  for (;;) {
+    const a = (await bind(0))!;
+    const p = (a.address() as { port: number }).port;
+    const b = p < 65_535 ? await bind(p + 1) : null;
+    await close(a);
+    if (b !== null) { await close(b); return p; }
+  }
 }
 
 /** Open a connection to `addr`, write `bytes`, resolve true once the member closed it (false: still open after 3 s). */
@@ -188,15 +205,21 @@ describe('direct revocation push to a member with --workers 2', () => {
   let echo: EchoUpstream;
   let single: ProxyProcess;
   let workers: ProxyProcess;
+  const prefix = `ptw${Math.random().toString(36).slice(2, 8)}`;
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    const cluster = { nats: { servers: [nats.url] }, subject_prefix: `ptw${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH, revocation: { direct: { listen: '127.0.0.1:0' } } };
-    [single, workers] = await Promise.all([startProxy(config(as, echo.url, cluster), { env: ENV }), startProxy(config(as, echo.url, cluster), { env: ENV, args: ['--workers', '2'] })]);
+    const cluster = (listen: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen } } });
+    // the workers get a fixed port P: worker 0 binds P, worker 1 P + 1
+    const fixed = await freePort();
+    [single, workers] = await Promise.all([
+      startProxy(config(as, echo.url, cluster('127.0.0.1:0')), { env: ENV }),
+      startProxy(config(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] }),
+    ]);
     for (const p of [single, workers]) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
     }
-    // each worker listens on a port of its own: the single member connects to both
+    // each worker listens on a port of its own (P and P + 1): the single member connects to both
     await waitFor('direct peers of the single member', async () => (await metric(single, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000);
   });
 
