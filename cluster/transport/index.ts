@@ -1,5 +1,5 @@
 // Public surface of cluster/transport: the byte transport contract, its NATS, IPC and
-// in-process implementations.
+// in-process implementations, and the direct revocation push's framing, listener and sender.
 export { busError, type BusError, type Incoming, type IncomingHandler, type Transport, type TransportKind, type TransportLogger, type TransportStatus } from './transport.js';
 export { subjectMatches } from './subject-match.js';
 export { LocalTransport } from './local-transport.js';
