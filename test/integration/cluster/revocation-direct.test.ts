@@ -90,13 +90,13 @@ describe('direct revocation push between three members', () => {
   let as: AuthServer;
   let echo: EchoUpstream;
   let prefix = '';
-  let members: ProxyProcess[] = [];
+  const members: ProxyProcess[] = [];
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     prefix = `ptd${Math.random().toString(36).slice(2, 8)}`;
     const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen: '127.0.0.1:0' } } };
-    members = await Promise.all([0, 1, 2].map(() => startProxy(config(as, echo.url, cluster), { env: ENV })));
+    for (let i = 0; i < 3; i++) members.push(await startProxy(config(as, echo.url, cluster), { env: ENV }));
     for (const p of members) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
     }
@@ -212,10 +212,9 @@ describe('direct revocation push to a member with --workers 2', () => {
     const cluster = (listen: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen } } });
     // the workers get a fixed port P: worker 0 binds P, worker 1 P + 1
     const fixed = await freePort();
-    [single, workers] = await Promise.all([
-      startProxy(config(as, echo.url, cluster('127.0.0.1:0')), { env: ENV }),
-      startProxy(config(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] }),
-    ]);
+    // one after the other: a start that fails leaves nothing running behind afterAll's back
+    single = await startProxy(config(as, echo.url, cluster('127.0.0.1:0')), { env: ENV });
+    workers = await startProxy(config(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] });
     for (const p of [single, workers]) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
     }
