@@ -18,7 +18,8 @@ export interface MemberConfigOptions {
   /** Add the issuer's RFC 7662 introspection (opaque tokens), endpoint from discovery. */
   introspection?: boolean;
   /** Omit for a standalone instance (no cluster section). */
-  cluster?: { natsUrl: string; prefix: string; memberId: string };
+  /** `direct`: also `cluster.revocation.direct` on loopback, any port (the direct revocation push). */
+  cluster?: { natsUrl: string; prefix: string; memberId: string; direct?: boolean };
   /** Introspection positive-result TTL, s (config default 60). */
   introspectionTtlS?: number;
   /**
@@ -52,7 +53,7 @@ export function memberConfigYaml(o: MemberConfigOptions): string {
   subject_prefix: ${o.cluster.prefix}
   member_id: ${o.cluster.memberId}
   auth: { key_env: ${BUS_KEY_ENV} }
-`;
+${o.cluster.direct === true ? '  revocation: { direct: { listen: "127.0.0.1:0" } }\n' : ''}`;
   return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro)}
 routes:${o.probeRoute === true ? `
   - name: probe

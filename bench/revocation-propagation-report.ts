@@ -34,12 +34,15 @@ export interface PropagationFlags {
   clock: string;
   /** Scheduling of the child processes during the window (`PORTCULLIS_BENCH_SCHED`, bench/sched-priority.ts); "default" = all nice 0, SCHED_OTHER. */
   sched: string;
+  /** Members run `cluster.revocation.direct` (the origin also pushes each revocation straight to its peers over TCP). */
+  direct: boolean;
 }
 
 export const DEFAULT_PROPAGATION_FLAGS: PropagationFlags = {
   revocations: 200, ratePerMember: 200, loadConnections: 8, warmupRequestsPerMember: 15_000, probeIntervalMs: 1, gapMs: 20, gapJitterMs: 30, alg: 'ES256',
   clock: 'performance.now() in the bench process; t0 = just before POST /revocations is sent; refusal = first 401 answer received, nothing subtracted',
   sched: 'default',
+  direct: false,
 };
 
 /** One revocation: where it was sent and when each member first refused (ms after t0; null: not within GIVE_UP_MS). */
@@ -93,6 +96,8 @@ export interface PropagationSummary {
   load: PacedLoadReport | null;
   loopDelay: Array<{ member: string; p50: number; p99: number; p999: number; max: number; gc: { count: number; totalMs: number; maxMs: number } } | null>;
   foreignCores: number | null;
+  /** Revocations the receivers applied on first arrival by path, summed over members (the window's counter deltas). */
+  firstArrivals?: { live: number; direct: number };
 }
 
 const BUCKET = 'revocation_propagation_ms_bucket_le_';
@@ -179,7 +184,7 @@ export function propagationTables(s: PropagationSummary, f: PropagationFlags, wa
     [false, true, true, true, true, true, true, true, true, true, true, true],
   );
   return [
-    `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Scheduling: ${f.sched}. Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
+    `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Scheduling: ${f.sched}. Direct push: ${f.direct ? 'on' : 'off'}${s.firstArrivals === undefined ? '' : ` (first arrivals at the receivers: ${s.firstArrivals.direct} direct, ${s.firstArrivals.live} NATS)`}. Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', prober, '', stages, '',
     '**Members\' own histogram** — `portcullis_revocation_propagation_seconds` (publish timestamp at the origin, before the JetStream publish → applied to the store at the receiver; origins do not record their own). Fractions over this run\'s samples; p50/p99/max over the member\'s recent-sample ring.',
     '', proxies, '',

@@ -86,6 +86,15 @@ function probe(c: Client, token: string, giveUpAt: () => number, intervalMs: num
   return { started, done };
 }
 
+/** Wait until every member holds a direct push connection to each of `n` peers. */
+async function waitDirectPeers(members: readonly Member[], adminToken: string, n: number): Promise<void> {
+  const until = performance.now() + 15_000;
+  while ((await Promise.all(members.map((m) => clusterMetrics(m, adminToken)))).some((x) => (x.revocation_direct_peers_connected ?? 0) < n)) {
+    if (performance.now() > until) throw new Error(`direct push: members not connected to ${n} peers within 15 s`);
+    await sleep(50);
+  }
+}
+
 /** Signal the end of the loop-delay window and read each member's line for it (null when it did not come within 2 s). */
 async function endLoopDelayWindow(members: readonly Member[]): Promise<PropagationSummary['loopDelay']> {
   const lines = (m: Member): number => m.process.output().split('\n').filter((l) => l.startsWith('{"loopDelay"')).length;
@@ -99,11 +108,15 @@ async function endLoopDelayWindow(members: readonly Member[]): Promise<Propagati
   });
 }
 
-/** Run the scenario: start nats-server, AS, upstream, three members and the background load; revoke N tokens; stop everything. */
-export async function revocationPropagation(opts: ScenarioOptions): Promise<ScenarioReport> {
+/**
+ * Run the scenario: start nats-server, AS, upstream, three members and the background load; revoke N tokens; stop everything.
+ * `PORTCULLIS_BENCH_REVOCATION_DIRECT=1` (or `direct`) runs the members with `cluster.revocation.direct`.
+ */
+export async function revocationPropagation(opts: ScenarioOptions, direct = process.env.PORTCULLIS_BENCH_REVOCATION_DIRECT === '1'): Promise<ScenarioReport> {
   const sched = parseSchedSpec(process.env.PORTCULLIS_BENCH_SCHED);
   const f: PropagationFlags = {
     ...DEFAULT_PROPAGATION_FLAGS,
+    direct,
     sched: schedLabel(sched),
     revocations: envInt('PORTCULLIS_BENCH_REVOCATIONS', 1) ?? (opts.quick ? 20 : DEFAULT_PROPAGATION_FLAGS.revocations),
     ratePerMember: envInt('PORTCULLIS_BENCH_CLUSTER_RATE', 0) ?? DEFAULT_PROPAGATION_FLAGS.ratePerMember,
@@ -129,11 +142,12 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
     const preload = join(compiledRoot(), 'bench', 'loop-delay-preload.js');
     const memberEnv = { ...env, PORTCULLIS_BENCH_LOOP_DELAY_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() };
     const members = await startMembers(MEMBER_IDS, (id) => memberConfigYaml({
-      upstreamPort: upstream.port, issuer: as.issuer, algorithms: [f.alg], probeRoute: true, cluster: { natsUrl: nats.url, prefix, memberId: id },
+      upstreamPort: upstream.port, issuer: as.issuer, algorithms: [f.alg], probeRoute: true, cluster: { natsUrl: nats.url, prefix, memberId: id, direct: f.direct },
     }), memberEnv);
     for (const m of members) stops.push(() => m.stop());
     await Promise.all(members.map((m) => waitReady(m)));
     await waitMembership(members, adminToken, members.length);
+    if (f.direct) await waitDirectPeers(members, adminToken, members.length - 1);
 
     const [loadToken, ...tokens] = await as.mint({ kind: 'jwt', alg: f.alg, count: f.revocations + 1 });
     for (const m of members) await waitUntilServing(m.id, m.url + '/', { authorization: `Bearer ${loadToken!}` });
@@ -232,7 +246,9 @@ export async function revocationPropagation(opts: ScenarioOptions): Promise<Scen
     }
 
     const proxies = members.map((m, i) => proxyHistogram(m.id, before[i]!, after[i]!));
-    const summary: PropagationSummary = { prober: summariseProber(samples), proberRtt: quantiles(proberRtts), breakdown: breakdown(samples), proxies, proxiesMerged: mergeHistograms(proxies), load, loopDelay, foreignCores };
+    const delta = (k: string): number => after.reduce((n, a, i) => n + (a[k] ?? 0) - (before[i]![k] ?? 0), 0);
+    const firstArrivals = { live: delta('revocations_first_live_total'), direct: delta('revocations_first_direct_total') };
+    const summary: PropagationSummary = { prober: summariseProber(samples), proberRtt: quantiles(proberRtts), breakdown: breakdown(samples), proxies, proxiesMerged: mergeHistograms(proxies), load, loopDelay, foreignCores, firstArrivals };
     const warnings: string[] = [];
     if (foreignCores !== null && foreignCores > 0.1) warnings.push(`other processes used ${foreignCores.toFixed(2)} cores during the measurement: the machine was shared, tails are disturbed`);
     if (summary.prober.notRefused > 0) warnings.push(`${summary.prober.notRefused} member(s) still accepted a revoked token ${GIVE_UP_MS} ms after the POST`);

@@ -14,6 +14,7 @@ import { jwtWarm } from './jwt-warm.bench.js';
 import { passthrough } from './passthrough.bench.js';
 import { policyPropagation } from './policy-propagation.bench.js';
 import { revocationPropagation } from './revocation-propagation.bench.js';
+import { revocationDirect } from './revocation-direct.bench.js';
 import { idpEventPropagation } from './idp-event-propagation.bench.js';
 import { soak } from './soak.bench.js';
 import { upstreamClient } from './upstream-client.bench.js';
@@ -45,6 +46,11 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'revocation-propagation': {
     description: '3 members on NATS under background load: POST /revocations at one → first 401 at every member (external prober) and the members\' publish → applied histogram — p50/p99/max (target p99 ≤ 5 ms)',
     run: revocationPropagation,
+  },
+  'revocation-direct': {
+    description: 'revocation-propagation in paired interleaved rounds, NATS only vs cluster.revocation.direct (origin pushes to every member over TCP beside NATS): members\' publish → applied and POST → first 401 at every member, p50/p99/≤ 5 ms, per-pair ratios',
+    onlyByName: true,
+    run: revocationDirect,
   },
   'idp-event-propagation': {
     description: '3 members on NATS under background load: a CAEP session-revoked SET pushed (RFC 8935) to one → first 401 at every member, p50/p99/max (target p99 ≤ 10 ms), beside the same revocation by POST /revocations in interleaved rounds; and the SETs/s one member accepts (signed, distinct jti)',

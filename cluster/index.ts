@@ -8,7 +8,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
+import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -51,6 +51,8 @@ export class ClusterNode {
    * `publisher(name)` as the IntrospectionClient's `coordinate`/`onResult`, then `attach(name, client)`.
    */
   readonly introspection: IntrospectionSync;
+  /** The direct revocation push, when `cluster.revocation.direct` is set (NATS with hmac only). */
+  private direct: RevocationDirect | null = null;
   private closed = false;
   private dropsLogged = 0;
   private rejectsLogged = 0;
@@ -130,9 +132,28 @@ export class ClusterNode {
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
     // A primary serves no requests and owns no keys.
     if (opts.role !== 'primary') node.introspection.start();
+    if (settings.direct !== null && mode === 'nats') await node.startDirect(opts.role !== 'primary');
     node.membership.start();
     logger.info({ mode, role: opts.role, prefix: settings.prefix, bus_auth: node.busAuthMode(), bus_key_id: auth?.keyIds().current }, 'cluster member started');
     return node;
+  }
+
+  /** Bind the direct push listener and tell peers in the heartbeat; a bind error closes the member and rejects. */
+  private async startDirect(receive: boolean): Promise<void> {
+    const m = this.membership;
+    const peers = (): ReadonlyMap<string, string> => new Map(m.all().filter((x) => x.direct !== null).map((x) => [x.id, x.direct!]));
+    // a fixed port: each `--workers` process binds its own, port + worker index (as decision sockets do)
+    const portOffset = this.role === 'worker' ? Number(process.env.PORTCULLIS_WORKER_INDEX ?? 0) || 0 : 0;
+    const direct = new RevocationDirect({ settings: this.settings.direct!, bus: this.bus, actor: this.revocationActor, peers, receive, portOffset, logger: this.logger });
+    this.direct = direct;
+    try {
+      const advertised = await direct.start();
+      if (advertised !== null) m.setDirectAddress(advertised);
+      m.onChange(() => direct.syncPeers());
+    } catch (err) {
+      await this.close();
+      throw new Error(`cluster.revocation.direct.listen ${this.settings.direct!.listen}: ${(err as Error).message}`);
+    }
   }
 
   /** Resolves when revocations are replayed, or (with a young enough snapshot) when the bus stayed unreachable past `cluster.start_timeout_ms` (degraded). */
@@ -196,6 +217,7 @@ export class ClusterNode {
           behind_ms: Number.isFinite(behind) ? behind : null,
           ...(gate.ok ? {} : { waiting_for: gate.reason }),
           bus_auth: this.busAuthMode(),
+          ...(this.direct === null ? {} : { direct: this.direct.advertised() }),
           ...(keys === undefined ? {} : { bus_key_id: keys.current, bus_previous_key_id: keys.previous }),
         },
       },
@@ -225,6 +247,7 @@ export class ClusterNode {
       bus_messages_dropped_too_large_total: codec.dropped_too_large,
       ...this.membership.stats(),
       ...this.revocationActor.stats(),
+      ...this.direct?.stats(),
       ...this.introspection.stats(),
     };
   }
@@ -236,6 +259,7 @@ export class ClusterNode {
     // First: lookups waiting on a peer call the server themselves instead of hanging on a closed bus.
     this.introspection.close();
     this.membership.close();
+    await this.direct?.close();
     await this.revocationActor.close();
     await this.transport.close();
   }

@@ -2,7 +2,8 @@
 // live view of every member heard from; a member expires after 3 missed heartbeats or
 // at once when it says `member.left`. A round whose timer fired late (this process was
 // stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
-// cluster policy carries its policy status in every heartbeat (`policy status` reads them).
+// cluster policy carries its policy status in every heartbeat (`policy status` reads them);
+// one with a direct revocation listener carries its address (heartbeat v3).
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -19,6 +20,8 @@ export interface MemberInfo {
   readonly intervalMs: number;
   /** Its cluster policy status (heartbeat v2); null without cluster policy or from an older build (v1). */
   readonly policy: MemberPolicyStatus | null;
+  /** Where its direct revocation push listens, `host:port` (heartbeat v3); null when it has none. */
+  readonly direct: string | null;
 }
 
 /** Construction options; `now` is injectable for tests. */
@@ -62,6 +65,8 @@ export class Membership {
   private lateInARow = 0;
   /** This member's cluster policy status for each heartbeat (setPolicyStatus); none = null. */
   private policyStatus: (() => MemberPolicyStatus) | null = null;
+  /** This member's direct revocation address for each heartbeat (setDirectAddress); null = none, heartbeat v2. */
+  private directAddress: string | null = null;
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -86,6 +91,11 @@ export class Membership {
   /** From now on every heartbeat carries `status()` (the member runs cluster policy). */
   setPolicyStatus(status: () => MemberPolicyStatus): void {
     this.policyStatus = status;
+  }
+
+  /** From now on every heartbeat is v3 and carries `address` (`host:port` of the direct revocation listener). */
+  setDirectAddress(address: string): void {
+    this.directAddress = address;
   }
 
   /** One heartbeat now, outside the timer (the policy status changed: `policy status` sees it at once). */
@@ -136,7 +146,7 @@ export class Membership {
       case 'member.heartbeat': {
         if (m.id === this.id) return;
         const known = this.view.has(m.id);
-        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 2 ? m.policy : null });
+        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
         return;
@@ -150,10 +160,11 @@ export class Membership {
   }
 
   private beat(): void {
-    this.opts.bus.publish(this.opts.bus.subjects.members, {
-      type: 'member.heartbeat', v: 2, id: this.id, role: this.role, host: hostname(), pid: process.pid,
+    const hb = {
+      type: 'member.heartbeat', id: this.id, role: this.role, host: hostname(), pid: process.pid,
       startedAt: this.startedAt, seq: ++this.seq, intervalMs: this.intervalMs, policy: this.policyStatus?.() ?? null,
-    });
+    } as const;
+    this.opts.bus.publish(this.opts.bus.subjects.members, this.directAddress === null ? { ...hb, v: 2 } : { ...hb, v: 3, direct: this.directAddress });
   }
 
   private deadline(m: MemberInfo): number {

@@ -29,7 +29,7 @@ export async function collectMemberStatus(nc: NatsConnection, prefix: string, au
     const msg = codec.decode(payload);
     if (msg === null) continue;
     if (msg.type === 'member.left') out.delete(msg.id);
-    else if (msg.type === 'member.heartbeat' && msg.v === 2 && msg.policy !== null) {
+    else if (msg.type === 'member.heartbeat' && msg.v !== 1 && msg.policy !== null) {
       out.set(msg.id, { member: msg.id, role: msg.role, host: msg.host, pid: msg.pid, ...msg.policy });
     }
   }

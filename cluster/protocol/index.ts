@@ -4,7 +4,7 @@ export { REVOCATION_KINDS, subjects, type RevocationKind, type Subjects } from '
 export { subjectMatches } from '../transport/index.js';
 export {
   MESSAGE_SPECS, parseRevocationRecord, revocationAdded, revocationVersion,
-  type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberHeartbeatV1, type MemberHeartbeatV2, type MemberLeft, type MemberPolicyStatus, type MemberRole,
+  type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberHeartbeatV1, type MemberHeartbeatV2, type MemberHeartbeatV3, type MemberLeft, type MemberPolicyStatus, type MemberRole,
   type RevocationAdded, type RevocationRecord, type RevocationSnapshot, type RevocationSync,
 } from './messages.js';
 export type { CacheEvicted, CacheFilled, CacheMessage, IntrospectionLease, IntrospectionLeased, IntrospectionReleased } from './cache-messages.js';

@@ -81,7 +81,7 @@ const POLICY_FROM: ReadonlyArray<MemberPolicyStatus['from']> = ['bus', 'state_fi
  * adds `policy`: the member's policy status, null for a member without cluster policy (a
  * single-file instance, a worker whose primary speaks for it). v1 is still understood.
  */
-export type MemberHeartbeat = MemberHeartbeatV1 | MemberHeartbeatV2;
+export type MemberHeartbeat = MemberHeartbeatV1 | MemberHeartbeatV2 | MemberHeartbeatV3;
 
 export interface MemberHeartbeatV1 {
   readonly type: 'member.heartbeat';
@@ -99,6 +99,16 @@ export interface MemberHeartbeatV1 {
 export interface MemberHeartbeatV2 extends Omit<MemberHeartbeatV1, 'v'> {
   readonly v: 2;
   readonly policy: MemberPolicyStatus | null;
+}
+
+/**
+ * v3 (sent only by a member with `cluster.revocation.direct`) adds `direct`: the `host:port` its
+ * direct revocation push listens on. Members of builds before v3 drop it as an unknown version:
+ * turn `direct` on only once every member runs a build that knows v3.
+ */
+export interface MemberHeartbeatV3 extends Omit<MemberHeartbeatV2, 'v'> {
+  readonly v: 3;
+  readonly direct: string;
 }
 
 /** `member.left`: a member closes cleanly; others drop it at once instead of after 3 missed beats. */
@@ -231,6 +241,16 @@ const LATER_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
     },
   },
   CACHE_SUBJECT_DROPPED_SPEC as MessageSpec<BusMessage>,
+  {
+    type: 'member.heartbeat', v: 3,
+    fields: [...HEARTBEAT_FIELDS, 'policy', 'direct'],
+    parse: (o) => {
+      const h = parseHeartbeat(o);
+      const policy = parsePolicyStatus(o.policy);
+      if (h === null || policy === undefined || !isStr(o.direct, 300) || !/^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(o.direct)) return null;
+      return { type: 'member.heartbeat', v: 3, ...h, policy, direct: o.direct };
+    },
+  },
 ];
 
 /** `revocation.added` v2: same fields as v1, only the kinds added later (a v1 kind in a v2 message is malformed: one spelling per record). Last in the list: structure order is append-only. */

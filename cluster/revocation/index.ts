@@ -1,14 +1,15 @@
 // Public surface of cluster/revocation: the store read by the hot path, the actor that
 // writes it, request validation, time parsing, admin routes and settings, the JetStream
-// stream, and publishOnce: a source outside a member (the revoke CLI) through the same outbox.
+// stream, publishOnce (a source outside a member, the revoke CLI, through the same outbox) and
+// the direct member-to-member push beside NATS.
 export { RevocationStore, revocationBytes, type ApplyResult, type StoreLimits } from './revocation-store.js';
-export { RevocationActor, type AddOutcome, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
+export { RevocationActor, type AddOutcome, type ArrivalPath, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
 export { buildRevocation, checkRevocationRecord, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
 export { parseTime, wallNow, type TimeParse } from './revocation-time.js';
 export { revocationAdminRoutes, revocationJson } from './revocation-admin.js';
 export {
   clusterSettings, DEFAULT_MAX_REVOCATION_BYTES, DEFAULT_MAX_REVOCATIONS, DEFAULT_MAX_TOKEN_LIFETIME_S, STREAM_AGE_MARGIN_S,
-  type BusAuthSettings, type ClusterSection, type ClusterSettings, type SnapshotSettings,
+  type BusAuthSettings, type ClusterSection, type ClusterSettings, type DirectSettings, type SnapshotSettings,
 } from './revocation-settings.js';
 export { DelayHistogram, DELAY_BUCKETS_MS } from './delay-histogram.js';
 export { StreamFollower, type FollowerEvents } from './stream-follower.js';
@@ -18,3 +19,4 @@ export { SnapshotKeeper, type SnapshotHost } from './snapshot-keeper.js';
 export { RevocationIngest, type IngestOptions, type IngestResult } from './revocation-ingest.js';
 export { assertQuorum, RevocationStream, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
+export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';

@@ -15,11 +15,9 @@ import { wallNow } from './revocation-time.js';
 import { RevocationOutbox } from './revocation-outbox.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import { StreamFollower } from './stream-follower.js';
-import type { ActorMessage, AddOutcome, Phase, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
-
+import type { ActorMessage, AddOutcome, ArrivalPath, Phase, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
 // The contract's public types stay importable from here (index.ts, existing importers).
-export type { AddOutcome, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
-
+export type { AddOutcome, ArrivalPath, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
 const SYNC_PAGE = 1_000;
 const WATCHDOG_TICK_MS = 250;
 
@@ -44,6 +42,7 @@ export class RevocationActor {
   private readonly delay = new DelayHistogram();
   private readonly counters: Record<string, number> = {
     revocations_published_total: 0, revocations_replayed_total: 0, revocations_expired_on_arrival_total: 0, revocations_catch_ups_total: 0,
+    revocations_arrived_live_total: 0, revocations_arrived_direct_total: 0, revocations_first_live_total: 0, revocations_first_direct_total: 0,
   };
   private source: RevocationSource = 'none';
   /** When the loaded snapshot's state was last known caught up, epoch ms. */
@@ -207,6 +206,16 @@ export class RevocationActor {
     return { ok: true, record: r, persisted: o.persisted, streamSeq: o.seq };
   }
 
+  /** A revocation pushed by its origin (revocation-direct.ts), envelope checked as a live message's; the second copy (NATS or direct) is a duplicate. */
+  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number): void {
+    this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
+  }
+
+  /** Also hand each revocation published here, sealed as it goes to NATS, to `push` (null: stop). NATS mode only. */
+  setDirectPush(push: ((subject: string, sealed: Uint8Array) => void) | null): void {
+    if (this.outbox !== null) this.outbox.onFirstSeal = push;
+  }
+
   /** Flat counters and gauges for /metrics. */
   stats(): Record<string, number> {
     return {
@@ -325,17 +334,21 @@ export class RevocationActor {
    * Apply a record from the bus, the stream or the primary: the admin API's time rules first,
    * judged at its signing time (`signedAt`, null without authentication: now).
    */
-  private applyRemote(msg: RevocationAdded, via: 'live' | 'replay', subject: string, signedAt: number | null): void {
+  private applyRemote(msg: RevocationAdded, via: ArrivalPath, subject: string, signedAt: number | null): void {
     const { publishedAt, type: _t, v: _v, ...raw } = msg;
-    this.counters[`revocations_received_${raw.kind}`]!++;
+    // received_<kind> counts what came over NATS (live and replay), as before the direct push
+    if (via !== 'direct') this.counters[`revocations_received_${raw.kind}`]!++;
+    if (via !== 'replay' && raw.origin !== this.opts.memberId) this.counters[via === 'live' ? 'revocations_arrived_live_total' : 'revocations_arrived_direct_total']!++;
     const { result, record } = this.ingest.fromBus(raw, subject, signedAt, via);
     if (result === 'expired') { this.counters.revocations_expired_on_arrival_total!++; return; }
     if (result !== 'applied') return;
+    // first arrival: the delay below and the counters are recorded once, by the path that won
+    if (via !== 'replay') this.counters[via === 'live' ? 'revocations_first_live_total' : 'revocations_first_direct_total']!++;
     this.countApplied(record);
     this.snapshot?.changed();
     if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;
     else if (record.origin !== this.opts.memberId && publishedAt > 0) this.delay.record(wallNow() - publishedAt);
-    if (via === 'live' && record.origin !== this.opts.memberId && this.onApplied !== null) {
+    if (via !== 'replay' && record.origin !== this.opts.memberId && this.onApplied !== null) {
       try { this.onApplied(record); } catch (err) { this.opts.logger?.error({ err: String(err) }, 'revocation audit hook failed'); }
     }
   }

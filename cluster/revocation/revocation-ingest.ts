@@ -33,7 +33,7 @@ export class RevocationIngest {
    * A record from the bus (`signedAt` from its envelope), the stream or the primary (`signedAt`
    * null: judged now). Returns the outcome and the record as stored (its expiry possibly capped).
    */
-  fromBus(raw: RevocationRecord, subject: string, signedAt: number | null, via: 'live' | 'replay'): { readonly result: IngestResult; readonly record: RevocationRecord } {
+  fromBus(raw: RevocationRecord, subject: string, signedAt: number | null, via: 'live' | 'replay' | 'direct'): { readonly result: IngestResult; readonly record: RevocationRecord } {
     const checked = checkRevocationRecord(raw, { nowMs: signedAt ?? Date.now(), maxLifetimeS: this.o.maxLifetimeS });
     if (!checked.ok) {
       this.counters.revocations_refused_invalid_total++;

@@ -24,6 +24,8 @@ export class RevocationOutbox {
   private closed = false;
   persisted = 0;
   failed = 0;
+  /** Given the sealed bytes of each revocation's first attempt, as they go to NATS (the direct push sends the same bytes). */
+  onFirstSeal: ((subject: string, sealed: Uint8Array) => void) | null = null;
 
   constructor(
     private readonly bus: MessageBus,
@@ -37,7 +39,7 @@ export class RevocationOutbox {
   publish(msg: RevocationAdded): Promise<PublishOutcome> {
     const outcome = new Promise<PublishOutcome>((resolve) => this.waiters.set(msg.id, resolve));
     this.pending.set(msg.id, msg);
-    this.attempt(msg);
+    this.attempt(msg, true);
     return outcome;
   }
 
@@ -86,17 +88,29 @@ export class RevocationOutbox {
     this.waiters.delete(id);
   }
 
-  private attempt(msg: RevocationAdded): void {
+  private attempt(msg: RevocationAdded, first = false): void {
     if (this.inflight.has(msg.id) || this.closed) return;
-    const s = this.bus.transport.isConnected() ? this.stream() : null;
-    if (s === null) { queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: 'NATS not connected' })); return; }
-    this.inflight.add(msg.id);
     const subject = this.bus.subjects.revocation(msg.kind);
+    const s = this.bus.transport.isConnected() ? this.stream() : null;
     // sealed per attempt: a retry carries a fresh signing time (the record keeps its own createdAt)
-    s.publish(subject, this.bus.seal(subject, msg), msg.id, this.timeoutMs).then(
+    const sealed = first && this.onFirstSeal !== null ? this.bus.seal(subject, msg) : null;
+    if (s === null) {
+      this.pushFirst(subject, sealed);
+      queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: 'NATS not connected' }));
+      return;
+    }
+    this.inflight.add(msg.id);
+    s.publish(subject, sealed ?? this.bus.seal(subject, msg), msg.id, this.timeoutMs).then(
       (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq, duplicate: ack.duplicate }),
       (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
     );
+    // after the stream publish is queued: both leave in this turn, NATS first
+    this.pushFirst(subject, sealed);
+  }
+
+  private pushFirst(subject: string, sealed: Uint8Array | null): void {
+    if (sealed === null) return;
+    try { this.onFirstSeal?.(subject, sealed); } catch (err) { this.logger?.error({ err: String(err) }, 'direct revocation push failed'); }
   }
 
   private schedule(): void {

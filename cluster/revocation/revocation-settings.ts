@@ -36,6 +36,7 @@ export interface ClusterSection {
     readonly snapshot_file?: string | undefined;
     readonly snapshot_max_age_s?: number | undefined;
     readonly snapshot_interval_ms?: number | undefined;
+    readonly direct?: { readonly listen?: string | undefined; readonly advertise?: string | undefined } | undefined;
   } | undefined;
 }
 
@@ -60,6 +61,14 @@ export interface SnapshotSettings {
   readonly intervalMs: number;
 }
 
+/** The direct revocation push (revocation-direct.ts): where this member listens and what it tells its peers. */
+export interface DirectSettings {
+  /** `host:port` to bind (default `127.0.0.1:0`: loopback, any free port). */
+  readonly listen: string;
+  /** Host put in the heartbeat instead of the bound address (null: the bound address, or the hostname when bound to any). */
+  readonly advertise: string | null;
+}
+
 /** Resolved settings with every default applied. */
 export interface ClusterSettings {
   readonly prefix: string;
@@ -76,6 +85,8 @@ export interface ClusterSettings {
   readonly maxRevocations: number;
   readonly maxRevocationBytes: number;
   readonly snapshot: SnapshotSettings | null;
+  /** Null: off (the default). */
+  readonly direct: DirectSettings | null;
 }
 
 /** Read the section; unknown extra fields are ignored, absent ones defaulted. */
@@ -103,5 +114,6 @@ export function clusterSettings(section: unknown): ClusterSettings {
     maxRevocations: r.max_entries ?? DEFAULT_MAX_REVOCATIONS,
     maxRevocationBytes: r.max_bytes ?? DEFAULT_MAX_REVOCATION_BYTES,
     snapshot: r.snapshot_file === undefined ? null : { file: r.snapshot_file, maxAgeS: r.snapshot_max_age_s ?? 300, intervalMs: r.snapshot_interval_ms ?? 1_000 },
+    direct: r.direct === undefined ? null : { listen: r.direct.listen ?? '127.0.0.1:0', advertise: r.direct.advertise ?? null },
   };
 }

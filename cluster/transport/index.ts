@@ -1,5 +1,5 @@
 // Public surface of cluster/transport: the byte transport contract, its NATS, IPC and
-// in-process implementations.
+// in-process implementations, and the direct revocation push's framing, listener and sender.
 export { busError, type BusError, type Incoming, type IncomingHandler, type Transport, type TransportKind, type TransportLogger, type TransportStatus } from './transport.js';
 export { subjectMatches } from './subject-match.js';
 export { LocalTransport } from './local-transport.js';
@@ -7,3 +7,6 @@ export { IpcWorkerTransport } from './ipc-worker-transport.js';
 export { IpcHubTransport } from './ipc-hub-transport.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
 export { natsConnectionOptions, type NatsConfig } from './nats-options.js';
+export { DirectFrameReader, encodeDirectFrame, MAX_DIRECT_FRAME_BYTES, type DirectFrame, type DirectFrameError } from './direct-frame.js';
+export { DirectListener, type DirectListenerOptions, type DirectListenerStats, type DirectVerdict } from './direct-listener.js';
+export { DIRECT_MAX_BUFFERED_BYTES, DIRECT_MAX_QUEUED_AGE_MS, DIRECT_MAX_QUEUED_FRAMES, DirectSender, parseHostPort, type DirectSenderStats } from './direct-sender.js';

@@ -52,6 +52,13 @@ export const clusterSchema = z.strictObject({
     snapshot_max_age_s: z.number().int().min(1).default(300), // 5 min
     /** Shortest interval between two snapshot writes, ms. */
     snapshot_interval_ms: z.number().int().min(0).default(1_000), // 1 s
+    /** Direct push of revocations member to member over TCP, beside NATS (cluster/revocation/revocation-direct.ts); absent = off. */
+    direct: z.strictObject({
+      /** host:port to listen on for peers' pushes; port 0 = any free port (told to peers in the heartbeat); with --workers N a fixed port P means P … P+N−1. */
+      listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):\d{1,5}$/, 'host:port ([v6]:port)').default('127.0.0.1:0'),
+      /** Host peers connect to, when the bound address is not reachable for them (listen on 0.0.0.0, NAT); default the bound address. */
+      advertise: z.string().regex(/^[^\s:[\]]+$|^[0-9A-Fa-f:.]+$/, 'a host name or IP address, without port').optional(),
+    }).optional(),
   }).default({}),
   /** Where this instance's policy (node/config/policy-split.ts) comes from (cluster/policy). */
   policy: z.strictObject({
@@ -69,6 +76,12 @@ export const clusterSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.policy.source === 'cluster' && c.nats === undefined) {
     ctx.addIssue({ code: 'custom', path: ['policy', 'source'], message: 'cluster needs cluster.nats (the policy versions live in a JetStream bucket); without NATS use source: file' });
+  }
+  if (c.revocation.direct !== undefined && c.nats === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['revocation', 'direct'], message: 'needs cluster.nats: the direct push is a second delivery of the NATS message (the stream stays the guarantee)' });
+  }
+  if (c.revocation.direct !== undefined && c.auth.mode !== 'hmac') {
+    ctx.addIssue({ code: 'custom', path: ['revocation', 'direct'], message: 'needs cluster.auth.mode: hmac — an unauthenticated direct port would let anyone who reaches it revoke at will' });
   }
   const a = c.auth;
   if (a.key_env !== undefined && a.key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'key_file'], message: 'give key_env or key_file, not both' });

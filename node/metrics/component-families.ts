@@ -154,6 +154,16 @@ gauge('portcullis_revocations_behind_seconds', 'How far this process may be behi
 gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
+counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push; duplicates included)', by('path', { 'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct' }));
+counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct)', by('path', { 'cluster.revocations_first_live_total': 'live', 'cluster.revocations_first_direct_total': 'direct' }));
+counter('portcullis_revocation_direct_frames_total', 'Direct revocation push frames by outcome (sent: written to a peer; dropped: a peer down or slow past the bounds; accepted: received and passed the checks)', by('outcome', {
+  'cluster.revocation_direct_frames_sent_total': 'sent', 'cluster.revocation_direct_frames_dropped_total': 'dropped', 'cluster.revocation_direct_frames_accepted_total': 'accepted',
+}));
+counter('portcullis_revocation_direct_refused_total', 'Direct revocation push frames or connections refused (connection closed), by reason', by('reason', Object.fromEntries(
+  ['oversized', 'malformed', 'subject', 'unsigned', 'bad_mac', 'unknown_key', 'stale', 'too_many_connections'].map((r) => [`cluster.revocation_direct_refused_${r}_total`, r]))));
+counter('portcullis_revocation_direct_connect_failures_total', 'Direct revocation push connection attempts to a peer that failed (retried with backoff)', { 'cluster.revocation_direct_connect_failures_total': null });
+gauge('portcullis_revocation_direct_peers', 'Peers with a direct revocation push address, and of them connected now', by('state', { 'cluster.revocation_direct_peers': 'known', 'cluster.revocation_direct_peers_connected': 'connected' }));
+gauge('portcullis_revocation_direct_connections', 'Inbound direct revocation push connections held now', { 'cluster.revocation_direct_connections': null });
 gauge('portcullis_policy_version', 'Cluster policy version this member applies (0: none yet)', { 'policy.version': null }, { aggregate: 'min' });
 gauge('portcullis_policy_latest_seen_version', 'Newest cluster policy version seen in the bucket', { 'policy.latest_seen': null }, { aggregate: 'max' });
 counter('portcullis_policy_applies_total', 'Cluster policy versions applied', { 'policy.applies': null });

@@ -12,6 +12,7 @@ import { parseBusObserverReport } from '../../../bench/bus-observer-process.js';
 import {
   breakdown, envInt, mergeHistograms, propagationTables, proxyHistogram, quantiles, summariseProber, DEFAULT_PROPAGATION_FLAGS, type PropagationSample, type PropagationSummary,
 } from '../../../bench/revocation-propagation.bench.js';
+import { directTables, type DirectRound } from '../../../bench/revocation-direct.bench.js';
 import { introspectionClusterTables, summariseIntrospectionCluster, type Pass } from '../../../bench/introspection-cluster.bench.js';
 
 describe('member config', () => {
@@ -19,7 +20,8 @@ describe('member config', () => {
     process.env.PORTCULLIS_BENCH_ADMIN_TOKEN ??= 'x';
     process.env.PORTCULLIS_BENCH_INTROSPECTION_SECRET ??= 'y';
     const base = { upstreamPort: 1, issuer: 'http://127.0.0.1:2', algorithms: ['ES256'] };
-    for (const extra of [{}, { introspection: true, introspectionTtlS: 600 }, { probeRoute: true, cluster: { natsUrl: 'nats://127.0.0.1:4222', prefix: 'bench1a2b', memberId: 'bench-a' } }]) {
+    for (const extra of [{}, { introspection: true, introspectionTtlS: 600 }, { probeRoute: true, cluster: { natsUrl: 'nats://127.0.0.1:4222', prefix: 'bench1a2b', memberId: 'bench-a' } },
+      { cluster: { natsUrl: 'nats://127.0.0.1:4222', prefix: 'bench1a2b', memberId: 'bench-a', direct: true } }]) {
       const v = validateConfig(parse(memberConfigYaml({ ...base, ...extra })));
       expect(v.ok, JSON.stringify(v.ok ? null : v.errors)).toBe(true);
     }
@@ -30,6 +32,12 @@ describe('member config', () => {
     expect(c.routes.map((r) => r.name)).toEqual(['probe', 'api']);
     expect(c.routes[0]!.auth).toEqual({ scopes: { all: [PROBE_SCOPE] } });
     expect(c.routes[1]!.match.path).toBe('/*');
+  });
+
+  it('turns the direct revocation push on only when asked', () => {
+    const cluster = { natsUrl: 'nats://127.0.0.1:4222', prefix: 'p', memberId: 'm' };
+    expect(parse(memberConfigYaml({ upstreamPort: 1, issuer: 'http://i', algorithms: ['ES256'], cluster })).cluster.revocation).toBeUndefined();
+    expect(parse(memberConfigYaml({ upstreamPort: 1, issuer: 'http://i', algorithms: ['ES256'], cluster: { ...cluster, direct: true } })).cluster.revocation).toEqual({ direct: { listen: '127.0.0.1:0' } });
   });
 
   it('has no cluster section for a standalone instance', () => {
@@ -150,5 +158,19 @@ describe('introspection-cluster fold', () => {
     expect(s.callsByMember).toEqual({ a: 40, b: 60 });
     const t = introspectionClusterTables(s, { tokens: 100, connectionsPerMember: 16, rounds: 2, timeoutS: 10, introspectionTtlS: 600 });
     expect(t).toMatch(/\| 3 members \(NATS\) — cold \| 300 \| 850 \| \*\*1\.020\*\* \|/);
+  });
+});
+
+describe('revocation-direct tables', () => {
+  it('pairs each NATS-only round with its direct round, whatever the order, and prints direct/NATS ratios', () => {
+    const round = (pair: number, direct: boolean, p50: number): DirectRound => ({
+      pair, direct, appliedP50: p50, appliedP99: p50 * 4, appliedLe5: 0.9, everyP50: p50 * 2, everyP99: p50 * 8, everyLe5: direct ? 0.5 : 0.25,
+      othersP50: p50, othersP99: p50 * 5, firstDirect: direct ? 200 : 0, firstLive: direct ? 0 : 200, foreignCores: 0, warnings: 0,
+    });
+    const t = directTables([round(1, false, 4), round(1, true, 2), round(2, true, 1), round(2, false, 4)], 100);
+    expect(t).toMatch(/\| 1 \| 0\.50 \| 0\.50 \| 0\.50 \| 0\.50 \| 25\.0 % → 50\.0 % \|/);
+    expect(t).toMatch(/\| 2 \| 0\.25 \| 0\.25 \| 0\.25 \| 0\.25 \|/);
+    expect(t).toContain('in 2 pairs of interleaved rounds');
+    expect(t).toContain('| 200 / 0 |');
   });
 });

@@ -29,6 +29,17 @@ describe('Membership', () => {
     vi.useRealTimers();
   });
 
+  it('a member with a direct revocation address carries it in every heartbeat (v3); one without says nothing (v2)', async () => {
+    const a = member('a-worker');
+    const b = member('b-worker');
+    a.setDirectAddress('127.0.0.1:4711');
+    a.start();
+    b.start();
+    await tick(1_000);
+    expect(b.all().find((m) => m.id === 'a-worker')).toMatchObject({ direct: '127.0.0.1:4711', policy: null });
+    expect(a.all().find((m) => m.id === 'b-worker')).toMatchObject({ direct: null });
+  });
+
   it('makes subject-safe unique ids', () => {
     expect(newMemberId('web.example.com', 12)).toMatch(/^web_example_com-12-[0-9a-f]{6}$/);
     expect(newMemberId('h', 1)).not.toBe(newMemberId('h', 1));

@@ -22,6 +22,7 @@ const samples: BusMessage[] = [
   { type: 'member.left', v: 1, id: 'host-1-abc' },
   { type: 'member.heartbeat', v: 2, id: 'host-1-abc', role: 'single', host: 'host', pid: 42, startedAt: 1, seq: 8, intervalMs: 1000, policy: null },
   { type: 'member.heartbeat', v: 2, id: 'host-1-abc', role: 'primary', host: 'host', pid: 42, startedAt: 1, seq: 9, intervalMs: 1000, policy: { version: 12, digest: HASH, error: 'version 13 refused (environment): dpop.nonce.secret_env: PT_X is not set', latestSeen: 13, from: 'bus' } },
+  { type: 'member.heartbeat', v: 3, id: 'host-1-abc', role: 'worker', host: 'host', pid: 42, startedAt: 1, seq: 10, intervalMs: 1000, policy: null, direct: '127.0.0.1:4711' },
   { type: 'cache.filled', v: 1, key: HASH, issuer: 'main', active: true, claims: { sub: 'a', scope: 'read', nested: { x: [1, 2] } }, expiresAt: 99, origin: 'm' },
   { type: 'cache.evicted', v: 1, key: HASH, origin: 'm' },
   { type: 'introspection.lease', v: 1, key: HASH, issuer: 'main', member: 'm' },
@@ -53,8 +54,9 @@ describe('Codec', () => {
       'revocation.added@1', 'revocation.sync@1', 'revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'retired.policy.updated@1',
     ]);
     // the retired slot keeps its place; new specs only at the end
-    expect(MESSAGE_SPECS.at(-2)).toMatchObject({ type: 'member.heartbeat', v: 2 });
-    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'cache.subject_dropped', v: 1 });
+    expect(MESSAGE_SPECS.at(-3)).toMatchObject({ type: 'member.heartbeat', v: 2 });
+    expect(MESSAGE_SPECS.at(-2)).toMatchObject({ type: 'cache.subject_dropped', v: 1 });
+    expect(MESSAGE_SPECS.at(-1)).toMatchObject({ type: 'member.heartbeat', v: 3 });
   });
 
   it('never delivers the retired policy.updated, and refuses a heartbeat whose policy status is malformed', () => {
@@ -66,7 +68,11 @@ describe('Codec', () => {
     expect(c.decode(plain.pack({ ...beat, policy: { version: 1, digest: null, error: null, latestSeen: 1, from: 'elsewhere' } }))).toBeNull();
     expect(c.decode(plain.pack({ ...beat, policy: { version: -1, digest: null, error: null, latestSeen: 1, from: 'bus' } }))).toBeNull();
     expect(c.decode(plain.pack(beat))).toBeNull(); // v2 names its policy status, null or not
-    expect(c.stats()).toMatchObject({ dropped_unknown_type: 1, dropped_malformed: 4 });
+    // v3 carries the direct push address as host:port, nothing else
+    expect(c.decode(plain.pack({ ...beat, v: 3, policy: null, direct: 'evil host:1' }))).toBeNull();
+    expect(c.decode(plain.pack({ ...beat, v: 3, policy: null, direct: '127.0.0.1' }))).toBeNull();
+    expect(c.decode(plain.pack({ ...beat, v: 3, policy: null, direct: '[::1]:9000' }))).toMatchObject({ v: 3, direct: '[::1]:9000' });
+    expect(c.stats()).toMatchObject({ dropped_unknown_type: 1, dropped_malformed: 6 });
   });
 
   it('drops and counts an unknown version, an unknown type and a wrong field, without throwing', () => {

@@ -1,0 +1,243 @@
+// The direct revocation push (`cluster.revocation.direct`) between three `portcullis serve`
+// processes on a real nats-server: a revocation at one member is refused at the others and
+// their metrics show it arrived by the direct push (counted once however many copies came);
+// forged frames to a member's direct port change nothing, are counted and close the
+// connection while the member keeps serving; a killed peer does not stop delivery to the third;
+// the config is refused without NATS or without hmac.
+import { createServer, connect as tcpConnect, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/protocol/index.js';
+import { encodeDirectFrame } from '../../../cluster/transport/index.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, ...BUS_ENV };
+
+function config(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { app: { targets: [upstream] } },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
+    cluster,
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  };
+}
+
+async function call(p: ProxyProcess, token: string): Promise<{ status: number; challenge: string }> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
+  await r.body.dump();
+  return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') };
+}
+
+/** Every sample of `family` at `p` whose labels contain `labels` (e.g. `path="direct"`), summed. */
+async function metric(p: ProxyProcess, family: string, labels = ''): Promise<number> {
+  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(family)) continue;
+    const rest = line.slice(family.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{')) || !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** The member's direct push address as `/readyz` shows it. */
+async function directAddress(p: ProxyProcess): Promise<{ host: string; port: number }> {
+  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const body = (await r.body.json()) as { cluster?: { direct?: string } };
+  const m = /^(.*):(\d+)$/.exec(body.cluster?.direct ?? '');
+  if (m === null) throw new Error(`no direct address in /readyz: ${JSON.stringify(body)}`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** A port P such that P and P + 1 are free now (bound, then released). */
+async function freePort(): Promise<number> {
+  const bind = (port: number): Promise<Server | null> => new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(null));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
+  for (;;) {
+    const a = (await bind(0))!;
+    const p = (a.address() as { port: number }).port;
+    const b = p < 65_535 ? await bind(p + 1) : null;
+    await close(a);
+    if (b !== null) { await close(b); return p; }
+  }
+}
+
+/** Open a connection to `addr`, write `bytes`, resolve true once the member closed it (false: still open after 3 s). */
+function sendRaw(addr: { host: string; port: number }, bytes: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect(addr, () => s.write(bytes));
+    const t = setTimeout(() => { s.destroy(); resolve(false); }, 3_000);
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(t); resolve(true); });
+  });
+}
+
+describe('direct revocation push between three members', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let prefix = '';
+  const members: ProxyProcess[] = [];
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+    prefix = `ptd${Math.random().toString(36).slice(2, 8)}`;
+    const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen: '127.0.0.1:0' } } };
+    for (let i = 0; i < 3; i++) members.push(await startProxy(config(as, echo.url, cluster), { env: ENV }));
+    for (const p of members) {
+      await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
+    }
+    // every member connected to both others
+    for (const p of members) await waitFor(`${p.url} direct peers`, async () => (await metric(p, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000);
+  });
+
+  afterAll(async () => {
+    await Promise.all(members.map((p) => p.stop()));
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('a revocation at one member is refused at the others, arriving direct, counted once', async () => {
+    const rounds = 5;
+    const [p0, p1, p2] = members as [ProxyProcess, ProxyProcess, ProxyProcess];
+    for (let i = 0; i < rounds; i++) {
+      const token = await as.issueJwt({ scope: 'read' });
+      for (const p of members) expect((await call(p, token)).status).toBe(200);
+      expect((await admin(p0, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+      for (const p of [p1, p2]) await waitFor(`revoked at ${p.url}`, async () => revoked(await call(p, token)), 10_000);
+    }
+    for (const p of [p1, p2]) {
+      // both copies arrive; the first one is applied and timed, the second is a duplicate
+      await waitFor('both copies at the receiver', async () => (await metric(p, 'portcullis_revocations_arrivals_total', 'path="live"')) === rounds, 10_000);
+      expect(await metric(p, 'portcullis_revocations_arrivals_total', 'path="direct"')).toBe(rounds);
+      expect(await metric(p, 'portcullis_revocations_first_arrivals_total')).toBe(rounds);
+      expect(await metric(p, 'portcullis_revocation_propagation_seconds_count')).toBe(rounds);
+      expect(await metric(p, 'portcullis_revocations_applied_total', 'kind="jti"')).toBe(rounds);
+      expect(await metric(p, 'portcullis_revocations_first_arrivals_total', 'path="direct"')).toBeGreaterThan(0);
+    }
+    expect(await metric(p0, 'portcullis_revocation_direct_frames_total', 'outcome="sent"')).toBe(rounds * 2);
+    expect(await metric(p0, 'portcullis_revocations_arrivals_total')).toBe(0);
+  });
+
+  it('forged frames to a direct port change nothing, are counted and close the connection; the member keeps serving', async () => {
+    const p1 = members[1]!;
+    const addr = await directAddress(p1);
+    const token = await as.issueJwt({ scope: 'read' });
+    expect((await call(p1, token)).status).toBe(200);
+    const codec = new Codec();
+    const subj = subjects(prefix);
+    const msg = revocationAdded({
+      id: `forged-${jtiOf(token)}`, kind: 'jti', value: jtiOf(token), issuer: null, before: null,
+      expiresAt: Math.floor(Date.now() / 1000) + 600, reason: 'forged', createdAt: Date.now(), origin: 'attacker',
+    }, Date.now());
+    const payload = codec.encode(msg);
+    const subject = subj.revocation('jti');
+    const wrongKey = new BusAuth({ key: Buffer.alloc(48, 7) });
+    const rightKey = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') });
+    const oversized = Buffer.alloc(8);
+    oversized.writeUInt32BE(1 << 20, 0);
+    const cases: Array<[string, Buffer]> = [
+      ['unknown_key', encodeDirectFrame(subject, wrongKey.seal(subject, payload))],
+      ['unsigned', encodeDirectFrame(subject, payload)],
+      // authentic, but not a revocation subject: the direct port carries revocations only
+      ['subject', encodeDirectFrame(subj.members, rightKey.seal(subj.members, payload))],
+      // sealed for another subject than the frame names: the MAC is bound to the subject
+      ['bad_mac', encodeDirectFrame(subj.revocation('sub'), rightKey.seal(subject, payload))],
+      // a captured frame replayed after the freshness window (max_age_ms, 30 s)
+      ['stale', encodeDirectFrame(subject, rightKey.seal(subject, payload, null, Date.now() - 60_000))],
+      ['oversized', oversized],
+      ['malformed', Buffer.from([0, 0, 0, 3, 0, 9, 0x41])],
+    ];
+    for (const [reason, bytes] of cases) {
+      const before = await metric(p1, 'portcullis_revocation_direct_refused_total', `reason="${reason}"`);
+      expect(await sendRaw(addr, bytes), `${reason}: connection closed`).toBe(true);
+      await waitFor(`${reason} counted`, async () => (await metric(p1, 'portcullis_revocation_direct_refused_total', `reason="${reason}"`)) === before + 1, 5_000);
+    }
+    expect((await call(p1, token)).status).toBe(200);
+    expect((await admin(p1, 'GET', '/revocations')).body.entries?.some((e: { value: string }) => e.value === jtiOf(token)) ?? false).toBe(false);
+    expect(p1.logs().some((l) => l.msg === 'direct revocation push: frame refused, connection closed' && l.reason === 'unknown_key')).toBe(true);
+    expect(p1.output()).not.toContain(BUS_KEY);
+  });
+
+  it('a killed peer does not stop delivery to the third', async () => {
+    const [p0, p1, p2] = members as [ProxyProcess, ProxyProcess, ProxyProcess];
+    p2.proc.kill('SIGKILL');
+    await p2.exited;
+    const before = await metric(p1, 'portcullis_revocations_arrivals_total', 'path="direct"');
+    for (let i = 0; i < 3; i++) {
+      const token = await as.issueJwt({ scope: 'read' });
+      expect((await call(p1, token)).status).toBe(200);
+      expect((await admin(p0, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+      await waitFor('revoked at the third member', async () => revoked(await call(p1, token)), 10_000);
+    }
+    expect(await metric(p1, 'portcullis_revocations_arrivals_total', 'path="direct"')).toBe(before + 3);
+    expect(p0.proc.exitCode).toBeNull();
+  });
+});
+
+describe('cluster.revocation.direct config', () => {
+  it('is refused without hmac bus authentication and without NATS, naming the path', async () => {
+    const base = { server: { listen: { host: '127.0.0.1', port: 0 } }, upstreams: { app: { targets: ['http://127.0.0.1:9'] } }, routes: [{ name: 'r', match: { path: '/*' }, upstream: 'app' }] };
+    const none = await runCli(['check-config', writeConfig({ ...base, cluster: { nats: { servers: ['nats://127.0.0.1:4222'] }, auth: { mode: 'none' }, revocation: { direct: {} } } })]);
+    expect(none.code).not.toBe(0);
+    expect(none.stdout + none.stderr).toMatch(/cluster\.revocation\.direct.*hmac/);
+    const noNats = await runCli(['check-config', writeConfig({ ...base, cluster: { revocation: { direct: { listen: '127.0.0.1:0' } } } })]);
+    expect(noNats.code).not.toBe(0);
+    expect(noNats.stdout + noNats.stderr).toMatch(/cluster\.revocation\.direct.*cluster\.nats/);
+  });
+});
+
+describe('direct revocation push to a member with --workers 2', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let single: ProxyProcess;
+  let workers: ProxyProcess;
+  const prefix = `ptw${Math.random().toString(36).slice(2, 8)}`;
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+    const cluster = (listen: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen } } });
+    // the workers get a fixed port P: worker 0 binds P, worker 1 P + 1
+    const fixed = await freePort();
+    // one after the other: a start that fails leaves nothing running behind afterAll's back
+    single = await startProxy(config(as, echo.url, cluster('127.0.0.1:0')), { env: ENV });
+    workers = await startProxy(config(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] });
+    for (const p of [single, workers]) {
+      await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
+    }
+    // each worker listens on a port of its own (P and P + 1): the single member connects to both
+    await waitFor('direct peers of the single member', async () => (await metric(single, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000);
+  });
+
+  afterAll(async () => {
+    await Promise.all([single?.stop(), workers?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('a revocation at the single member reaches both workers directly', async () => {
+    const token = await as.issueJwt({ scope: 'read' });
+    expect((await call(workers, token)).status).toBe(200);
+    expect((await admin(single, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+    await waitFor('both workers got the direct copy', async () => (await metric(workers, 'portcullis_revocations_arrivals_total', 'path="direct"')) === 2, 10_000);
+    // fresh connections spread over both workers: every one refuses
+    for (let i = 0; i < 8; i++) {
+      const r = await request(`${workers.url}/api/w/${i}`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } });
+      await r.body.dump();
+      expect(revoked({ status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') })).toBe(true);
+    }
+    expect(await metric(single, 'portcullis_revocation_direct_frames_total', 'outcome="sent"')).toBe(2);
+  });
+});
