@@ -83,6 +83,9 @@ export const clusterSchema = z.strictObject({
   if (c.revocation.direct !== undefined && c.auth.mode !== 'hmac') {
     ctx.addIssue({ code: 'custom', path: ['revocation', 'direct'], message: 'needs cluster.auth.mode: hmac — an unauthenticated direct port would let anyone who reaches it revoke at will' });
   }
+  if (c.revocation.direct !== undefined && c.nats !== undefined && c.nats.tls !== false) {
+    ctx.addIssue({ code: 'custom', path: ['revocation', 'direct'], message: 'not with cluster.nats.tls: the direct push is plain TCP (authenticated by the bus HMAC, not encrypted), so it would carry the revocations (subjects, client ids) in the clear beside an encrypted bus' });
+  }
   const a = c.auth;
   if (a.key_env !== undefined && a.key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'key_file'], message: 'give key_env or key_file, not both' });
   if (a.previous_key_env !== undefined && a.previous_key_file !== undefined) ctx.addIssue({ code: 'custom', path: ['auth', 'previous_key_file'], message: 'give previous_key_env or previous_key_file, not both' });
