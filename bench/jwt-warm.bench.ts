@@ -100,7 +100,7 @@ export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>
 /** Pure: which hop work each side does beyond the token — the X-Forwarded-For append differs unless the env switch is on. */
 export function peerWorkLine(forwardfor: boolean): string {
   return forwardfor
-    ? `**Matched work** (${HAPROXY_FORWARDFOR_ENV}=1): every proxy appends X-Forwarded-For — Portcullis (default \`x_forwarded_for: append\`, one getpeername per request), HAProxy \`option forwardfor\`, nginx \`proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for\`. All three: access log off, keep-alive to client and upstream, the same upstream process, the same connections.`
+    ? `**Matched work** (${HAPROXY_FORWARDFOR_ENV}=1): every proxy appends X-Forwarded-For — Portcullis (default \`x_forwarded_for: append\`, one getpeername per request), HAProxy \`option forwardfor\`, nginx \`proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for\`. All three: access log off, keep-alive to client and upstream, the same upstream process, the same connections. Left unmatched, on Portcullis' side: it also sets X-Forwarded-Proto and X-Forwarded-Host and strips client copies of every X-Forwarded-* header (its defaults).`
     : `**Unmatched work**: Portcullis appends X-Forwarded-For (its default, one getpeername per request); HAProxy and nginx do not (their defaults). ${HAPROXY_FORWARDFOR_ENV}=1 gives both peers the same work.`;
 }
 
