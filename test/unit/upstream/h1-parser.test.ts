@@ -176,7 +176,7 @@ describe('requestHead', () => {
     expect(requestHead('POST', '/', ['host', 'x'], true, -1)).toBe('POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n');
   });
 
-  it('builds each head from its own headers only: a long head, a refused one, then short ones (the pieces array is reused)', () => {
+  it('builds each head from its own headers only: a long head, a refused one, then short ones', () => {
     const many = Array.from({ length: 100 }, (_, i) => [`x-h${i}`, `v${i}`]).flat();
     const long = requestHead('GET', '/long', many, false, 0);
     expect(long.split('\r\n')).toHaveLength(100 + 3);
