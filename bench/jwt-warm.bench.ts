@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv } from './build-compare.bench.js';
 import { cpuPlan, cpuPlanSpread } from './cpu-plan.js';
-import { startHaproxy } from './haproxy.js';
+import { HAPROXY_FORWARDFOR_ENV, haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
 import { startNginxAuth } from './nginx.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
@@ -78,7 +78,7 @@ export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, coun
 }
 
 /** Pure: the printed tables (also what goes into bench/RESULTS.md). */
-export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = [], traced: readonly string[] = []): string {
+export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = [], traced: readonly string[] = [], forwardfor = false): string {
   const c = s.portcullis;
   const cacheLine = c === null ? '' : `Portcullis under load (all rounds, warmups included): ${c.verifyOk} signature verification${c.verifyOk === 1 ? '' : 's'}, ${c.cacheHits} cache hits, ${c.cacheMisses} misses.`;
   return [
@@ -89,11 +89,19 @@ export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>
     `**Added latency at a fixed offered load** — ${rate.rate} rps, ${rate.engine} engine (latency from each request's scheduled send), ${rate.durationS} s (+${rate.warmupS} s warmup) per round; added = median over rounds of (target − direct).`,
     '', fixedRateTable([...WARM_FIXED_TARGETS, ...traced], s.fixedRate, s.added, 'direct', skipped), '',
     '**What each side checks** (before the load, every target was probed with a tampered signature, an expired token, a wrong aud, a wrong iss — all 401 — and a token without the scope: 403, except haproxy-min, which does not check scope):',
-    '', `nginx-cached: nginx (one worker, the proxy CPU) → auth_request to a Node validator (node:http + jose: signature, iss, aud, exp, scope; no revocation) on the same CPU, its 200 verdicts cached by nginx ${NGINX_CACHE_TTL_S} s keyed by Authorization — the warm path is nginx alone; a revoked or newly expired token stays accepted until the entry expires.`,
+    '', `nginx-cached: nginx (worker_processes as Portcullis' workers, the proxy CPUs) → auth_request to a Node validator (node:http + jose: signature, iss, aud, exp, scope; no revocation) on the same CPUs, its 200 verdicts cached by nginx ${NGINX_CACHE_TTL_S} s keyed by Authorization — the warm path is nginx alone; a revoked or newly expired token stays accepted until the entry expires (the peer's weakness, not copied). It replaces the four X-Auth-* identity headers; other client-sent X-Auth-* headers pass (Portcullis and HAProxy strip the prefix).`,
+    '', peerWorkLine(forwardfor),
     '', checksTable(alg, 'verified once on the pool, then cached until exp (max 10 min)'),
     ...(cacheLine === '' ? [] : ['', cacheLine]),
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
   ].join('\n');
+}
+
+/** Pure: which hop work each side does beyond the token — the X-Forwarded-For append differs unless the env switch is on. */
+export function peerWorkLine(forwardfor: boolean): string {
+  return forwardfor
+    ? `**Matched work** (${HAPROXY_FORWARDFOR_ENV}=1): every proxy appends X-Forwarded-For — Portcullis (default \`x_forwarded_for: append\`, one getpeername per request), HAProxy \`option forwardfor\`, nginx \`proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for\`. All three: access log off, keep-alive to client and upstream, the same upstream process, the same connections. Left unmatched, on Portcullis' side: it also sets X-Forwarded-Proto and X-Forwarded-Host and strips client copies of every X-Forwarded-* header (its defaults).`
+    : `**Unmatched work**: Portcullis appends X-Forwarded-For (its default, one getpeername per request); HAProxy and nginx do not (their defaults). ${HAPROXY_FORWARDFOR_ENV}=1 gives both peers the same work.`;
 }
 
 const say = (s: string): void => { process.stdout.write(s + '\n'); };
@@ -106,6 +114,8 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
   const plan = peer ? cpuPlanSpread(availableParallelism()) : cpuPlan(availableParallelism());
   const workers = peer ? plan.proxy.length : 1;
   const loader = loaderFromEnv();
+  // matched work: the peers append X-Forwarded-For as Portcullis does by default
+  const forwardfor = haproxyForwardforFromEnv();
   const alg = opts.jwtAlg;
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}), ...(loader === 'wrk' ? { loader } : {}) };
   const rate: FixedRateFlags = { ...DEFAULT_FIXED_RATE_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2 };
@@ -157,14 +167,14 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     // issue 13's best peer: nginx + auth_request + proxy_cache in front of a validator
     const { process: validator, port: validatorPort } = await startJwtValidatorProcess(as, alg, plan.proxy);
     stops.push(() => validator.stop());
-    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: validatorPort, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S, workers }, plan.proxy);
+    const ngc = await startNginxAuth({ upstreamPort: upstream.port, authPort: validatorPort, authPath: '/verify', cacheTtlS: NGINX_CACHE_TTL_S, workers, forwardfor }, plan.proxy);
     if ('skipped' in ngc) skipped['nginx-cached'] = ngc.skipped;
     else { stops.push(() => ngc.stop()); live.push({ name: 'nginx-cached', url: ngc.url, pid: ngc.process.pid, headers: auth }); }
 
     const pem = tempFile(`${alg}.pem`, await publicKeyPem(as.jwksUri, alg));
     stops.push(() => pem.cleanup());
     for (const [name, full] of [['haproxy', true], ['haproxy-min', false]] as const) {
-      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, jwt: haproxyJwtChecks(pem.path, alg, as.issuer, full) });
+      const hp = await startHaproxy({ upstream: { host: '127.0.0.1', port: upstream.port }, nbthread: plan.proxy.length, cpus: plan.proxy, forwardfor, jwt: haproxyJwtChecks(pem.path, alg, as.issuer, full) });
       if (hp.skipped) { skipped[name] = hp.reason; continue; }
       stops.push(() => hp.stop());
       peers.haproxy = hp.version;
@@ -200,7 +210,8 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
         alg, throughput: { ...load, headers: redactHeaders(auth, `one ${alg} token`) }, fixedRate: { ...rate, headers: redactHeaders(auth, `one ${alg} token`) },
         rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, ...(peer ? { peerTerms: `${PEER_TERMS_ENV}=1: Portcullis workers, HAProxy nbthread and nginx worker_processes ${workers}`, loader: `${LOADER_ENV}=${loader}` } : {}),
         portcullis: { workers, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000, ...(traced.length > 0 ? { tracing: `${traced.join(', ')}: tracing.enabled, sample_ratio as named, OTLP sink = a cheap upstream process` } : {}) },
-        haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud' },
+        haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud', forwardfor },
+        nginx: { worker_processes: workers, forwardfor, cacheKey: '$http_authorization', cacheTtlS: NGINX_CACHE_TTL_S },
       },
       cpuPlan: plan,
       peers,
@@ -208,7 +219,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       rounds: { throughput: closed, fixedRate: fixed },
       summary,
       warnings,
-      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, traced),
+      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, traced, forwardfor),
     };
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});

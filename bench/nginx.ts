@@ -20,9 +20,15 @@ export interface NginxAuthOptions {
   cacheTtlS: number;
   /** nginx worker processes (default 1: one process, no master; more: a master and N workers). */
   workers?: number;
+  /**
+   * Append the client address to X-Forwarded-For (`$proxy_add_x_forwarded_for`), the work Portcullis does at its
+   * default `x_forwarded_for: append` and HAProxy does with `option forwardfor` (default false: nginx's own default,
+   * which forwards no X-Forwarded-For of its own).
+   */
+  forwardfor?: boolean;
 }
 
-/** Pure: the nginx.conf of an auth_request front (identity headers copied, client copies replaced). */
+/** Pure: the nginx.conf of an auth_request front (identity headers copied, client copies of those four replaced; X-Forwarded-For appended when `forwardfor`). */
 export function nginxAuthConfig(o: NginxAuthOptions & { dir: string; port: number }): string {
   const cache = o.cacheTtlS > 0;
   const ids = [['X-Auth-Subject', 'x_auth_subject'], ['X-Auth-Scopes', 'x_auth_scopes'], ['X-Auth-Client-Id', 'x_auth_client_id'], ['X-Auth-Issuer', 'x_auth_issuer']];
@@ -41,6 +47,7 @@ export function nginxAuthConfig(o: NginxAuthOptions & { dir: string; port: numbe
     '      auth_request /_auth;',
     ...ids.flatMap(([h, v]) => [`      auth_request_set $${v} $upstream_http_${v};`, `      proxy_set_header ${h} $${v};`]),
     '      proxy_http_version 1.1;', '      proxy_set_header Connection "";',
+    ...(o.forwardfor === true ? ['      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;'] : []),
     '      proxy_pass http://app;',
     '    }',
     '    location = /_auth {',

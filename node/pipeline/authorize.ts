@@ -168,9 +168,13 @@ export function judge(policy: CompiledPolicy, principal: Principal, params: Read
   if (policy.issuers !== null && !policy.issuers.includes(principal.issuer)) return ISSUER_NOT_ALLOWED;
   if (!hasAll(principal.scopes, policy.scopesAll) || !hasAny(principal.scopes, policy.scopesAny)) return policy.denyScope;
   const claims = principal.claims;
-  for (const rule of policy.claims) {
+  // indexed loops: for…of over these frozen arrays allocated iterator results on every request
+  const rules = policy.claims;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
     const v = resolveClaim(claims, rule.path);
-    for (const t of rule.tests) if (!testClaim(t, v, params)) return rule.deny;
+    const tests = rule.tests;
+    for (let j = 0; j < tests.length; j++) if (!testClaim(tests[j]!, v, params)) return rule.deny;
   }
   if (policy.roles !== null && !rolesOk(policy.roles, claims)) return policy.roles.deny;
   return CONTINUE;

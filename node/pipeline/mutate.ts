@@ -99,7 +99,10 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
   }
   const p = ctx.principal;
   if (p === null) return;
-  for (const h of m.headers) {
+  // indexed: for…of over the frozen array allocated an iterator result per header (heap sampling, warm path)
+  const hs = m.headers;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i]!;
     let claim = resolveClaim(p.claims, h.path);
     // `scp`-style tokens carry no `scope` claim: forward the parsed scopes instead
     if (claim === undefined && h.path.text === 'scope' && p.scopes.length > 0) claim = p.scopes;

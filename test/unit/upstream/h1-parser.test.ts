@@ -176,6 +176,15 @@ describe('requestHead', () => {
     expect(requestHead('POST', '/', ['host', 'x'], true, -1)).toBe('POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n');
   });
 
+  it('builds each head from its own headers only: a long head, a refused one, then short ones', () => {
+    const many = Array.from({ length: 100 }, (_, i) => [`x-h${i}`, `v${i}`]).flat();
+    const long = requestHead('GET', '/long', many, false, 0);
+    expect(long.split('\r\n')).toHaveLength(100 + 3);
+    expect(() => requestHead('GET', '/', ['x-a', 'ok', 'x-b', 'v\r\nx-evil: 1'], false, 0)).toThrow('invalid value for header x-b');
+    expect(requestHead('GET', '/a', ['host', 'x'], false, 0)).toBe('GET /a HTTP/1.1\r\nhost: x\r\n\r\n');
+    expect(requestHead('GET', '/b', [], false, 0)).toBe('GET /b HTTP/1.1\r\n\r\n');
+  });
+
   it('drops caller-supplied framing headers: framing always matches what is sent', () => {
     expect(requestHead('POST', '/', ['host', 'x', 'Content-Length', '999', 'transfer-encoding', 'chunked'], true, 5)).toBe('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n');
     expect(requestHead('GET', '/', ['content-length', '5', 'host', 'x'], false, 0)).toBe('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
