@@ -10,6 +10,7 @@ import { haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { parseGcPauses } from './gc-pause-preload.js';
 import { cpuSeconds, pinPid, pinSelf, processTree, watchForeignCpu } from './processes.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
+import { FOREIGN_CPU_LIMIT, quietGate } from './side-by-side.js';
 import { median } from './stats.js';
 import { runTailLoad, type Pacer, type TailLoadFlags, type TailLoadResult } from './tail-peer-load.js';
 import { threadStats, type ThreadStat } from './sched-stats.js';
@@ -148,10 +149,12 @@ export async function tailPeer(opts: ScenarioOptions): Promise<ScenarioReport> {
     const ownPids = [...targets.map((t) => t.pid), as.process.pid];
     const flags = (pacer: Pacer): TailLoadFlags => ({ rate: 2000, connections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, path: '/', headers, pacer });
     const rounds: TailRound[] = [];
+    const gate = quietGate(opts.quick ? 5 : 300);
     for (let round = 0; round < opts.rounds; round++) {
       for (const pacer of pacers) {
         const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
         for (const t of order) {
+          await gate.wait(ownPids);
           const tree = (): number[] => processTree(t.pid);
           const procPids = t.kind === 'portcullis' ? tree() : [t.pid];
           const schedPids = t.kind === 'portcullis' ? procPids : [t.pid];
@@ -202,7 +205,7 @@ export async function tailPeer(opts: ScenarioOptions): Promise<ScenarioReport> {
     const table = tailTable(rounds, names, pacers);
     return {
       scenario: 'tail-peer', quick: opts.quick,
-      flags: { rate: 2000, connections: 50, durationS: opts.durationS, pacers, targets: names, alg: opts.jwtAlg, rounds: opts.rounds, order: 'rotated each round' },
+      flags: { rate: 2000, connections: 50, durationS: opts.durationS, pacers, targets: names, alg: opts.jwtAlg, rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS },
       cpuPlan: plan, peers: {}, skipped: {}, rounds, summary: null, warnings: [], table,
     };
   } finally {
@@ -215,15 +218,21 @@ export async function tailPeer(opts: ScenarioOptions): Promise<ScenarioReport> {
 export function tailTable(rounds: readonly TailRound[], names: readonly string[], pacers: readonly Pacer[]): string {
   const lines = ['| pacer | target | p50 | p99 | p99.9 | added p50 | added p90 | added p99 | added p99.9 | >1 ms % | CPU µs/req | primary µs/req | GC max ms | scavenges/s | proxy runqueue wait µs/req | loader runqueue wait µs/req | foreign CPU (max) |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   const f = (x: number | null | undefined, d = 3): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
+  const notes: string[] = [];
   for (const pacer of pacers) {
-    const direct = rounds.filter((r) => r.pacer === pacer && r.target === 'direct');
+    // a round counts when every measurement in it was quiet; when none was, every round counts (and the note says so)
+    const all = [...new Set(rounds.filter((r) => r.pacer === pacer).map((r) => r.round))];
+    const quiet = all.filter((i) => rounds.every((r) => r.pacer !== pacer || r.round !== i || (r.foreignCores ?? 0) <= FOREIGN_CPU_LIMIT));
+    const used = new Set(quiet.length > 0 ? quiet : all);
+    notes.push(`${pacer}: ${quiet.length > 0 ? `${quiet.length} of ${all.length} rounds quiet (foreign CPU ≤ ${FOREIGN_CPU_LIMIT} in every measurement), only those used` : `no quiet round of ${all.length}: every round used — NOT a quiet run`}`);
+    const direct = rounds.filter((r) => r.pacer === pacer && r.target === 'direct' && used.has(r.round));
     for (const name of names) {
-      const rs = rounds.filter((r) => r.pacer === pacer && r.target === name);
+      const rs = rounds.filter((r) => r.pacer === pacer && r.target === name && used.has(r.round));
       if (rs.length === 0) continue;
       const added = (k: 'p50' | 'p90' | 'p99' | 'p999'): number => median(rs.map((r) => r[k] - (direct.find((d) => d.round === r.round)?.[k] ?? Number.NaN)).filter(Number.isFinite));
       const m = (g: (r: TailRound) => number | null): number | null => { const xs = rs.map(g).filter((x): x is number => x !== null && x >= 0); return xs.length === 0 ? null : median(xs); };
       lines.push(`| ${pacer} | ${name} | ${f(m((r) => r.p50))} | ${f(m((r) => r.p99))} | ${f(m((r) => r.p999))} | ${name === 'direct' ? '—' : f(added('p50'))} | ${name === 'direct' ? '—' : f(added('p90'))} | ${name === 'direct' ? '—' : f(added('p99'))} | ${name === 'direct' ? '—' : f(added('p999'))} | ${f(m((r) => r.over1ms * 100), 2)} | ${f(m((r) => r.cpuUsPerReq), 0)} | ${f(m((r) => r.primaryUsPerReq), 1)} | ${f(m((r) => (r.gc.length === 0 ? null : Math.max(...r.gc.map((g) => g.maxMs)))), 2)} | ${f(m((r) => (r.gc.length === 0 ? null : r.gc.reduce((x, g) => x + g.minorCount, 0) / (r.requests / r.rps))), 2)} | ${f(m((r) => r.proxyWaitUs), 1)} | ${f(m((r) => r.loaderWaitUs), 1)} | ${f(Math.max(...rs.map((r) => r.foreignCores ?? 0)), 2)} |`);
     }
   }
-  return ['**Fixed 2000 rps, one warm token** — ms; added = median over rounds of (target − direct in the same round and pacer).', '', ...lines].join('\n');
+  return ['**Fixed 2000 rps, one warm token** — ms; added = median over rounds of (target − direct in the same round and pacer); runqueue wait from /proc/<pid>/task/*/schedstat (Node: the main threads of every process; HAProxy: every thread).', '', ...lines, '', ...notes.map((n) => `* ${n}`)].join('\n');
 }
