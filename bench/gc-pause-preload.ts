@@ -5,10 +5,12 @@
 // for the time since the previous one and starts over.
 import { writeSync } from 'node:fs';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 /** One window: pauses per kind (minor = scavenge, major = mark-compact, incremental, weakcb), ms. */
 export interface GcPausesLine {
-  gcPauses: { pid: number; minor: GcKind; major: GcKind; other: GcKind };
+  /** newSpaceMB: the young generation's capacity at the end of the window (V8 shrinks it after idle; each scavenge frees at most this). */
+  gcPauses: { pid: number; minor: GcKind; major: GcKind; other: GcKind; newSpaceMB: number };
 }
 export interface GcKind { count: number; totalMs: number; maxMs: number }
 
@@ -29,7 +31,8 @@ if (process.env.PORTCULLIS_BENCH_GC_PRELOAD === '1') {
   }).observe({ entryTypes: ['gc'] });
   process.on('SIGUSR2', () => {
     const r = (k: GcKind): GcKind => ({ count: k.count, totalMs: Math.round(k.totalMs * 1e3) / 1e3, maxMs: Math.round(k.maxMs * 1e3) / 1e3 });
-    const line: GcPausesLine = { gcPauses: { pid: process.pid, minor: r(w.minor), major: r(w.major), other: r(w.other) } };
+    const ns = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+    const line: GcPausesLine = { gcPauses: { pid: process.pid, minor: r(w.minor), major: r(w.major), other: r(w.other), newSpaceMB: ns === undefined ? -1 : Math.round(ns.space_size / 1e5) / 10 } };
     try { writeSync(2, JSON.stringify(line) + '\n'); } catch { /* stderr gone */ }
     w = { minor: zero(), major: zero(), other: zero() };
   });

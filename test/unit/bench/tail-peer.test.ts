@@ -29,8 +29,8 @@ describe('tail-peer GC preload lines', () => {
     const k = (count: number, maxMs: number): string => `{"count":${count},"totalMs":${count * maxMs},"maxMs":${maxMs}}`;
     const out = [
       '{"level":30,"msg":"listening"}',
-      `{"gcPauses":{"pid":7,"minor":${k(2, 1.5)},"major":${k(0, 0)},"other":${k(0, 0)}}}`,
-      `{"gcPauses":{"pid":8,"minor":${k(5, 0.9)},"major":${k(1, 4)},"other":${k(0, 0)}}}`,
+      `{"gcPauses":{"pid":7,"minor":${k(2, 1.5)},"major":${k(0, 0)},"other":${k(0, 0)},"newSpaceMB":1}}`,
+      `{"gcPauses":{"pid":8,"minor":${k(5, 0.9)},"major":${k(1, 4)},"other":${k(0, 0)},"newSpaceMB":1}}`,
     ].join('\n');
     const lines = parseGcPauses(out);
     expect(lines.map((l) => l.pid)).toEqual([7, 8]);
