@@ -48,12 +48,14 @@ export const TAIL_TARGETS_ENV = 'PORTCULLIS_BENCH_TAIL_TARGETS';
 export const TAIL_PACERS_ENV = 'PORTCULLIS_BENCH_TAIL_PACERS';
 /** Default set: the peer terms' rows (workers 2 / nbthread 2 on both CPUs) and what isolates them. */
 export const DEFAULT_TAIL_TARGETS = ['direct', 'pc-w1-cpu01', 'pc-w2-cpu01', 'pc-w2-cpu1', 'hap-t1-cpu01', 'hap-t2-cpu01', 'hap-t2-cpu1'] as const;
-const TARGET_RE = /^(pc-w|hap-t)(\d)-cpu(01|0|1)$/;
+const TARGET_RE = /^(pc-w|base-w|hap-t)(\d)-cpu(01|0|1)$/;
+/** `base-w<N>-cpu…` rows run the build at $PORTCULLIS_BENCH_BASELINE (its dist/ built): before/after in the same rounds. */
+export const BASELINE_ENV = 'PORTCULLIS_BENCH_BASELINE';
 
 /** Pure: the target names from $PORTCULLIS_BENCH_TAIL_TARGETS (comma-separated), default DEFAULT_TAIL_TARGETS; throws on a bad name. */
 export function tailTargets(env: string | undefined): string[] {
   const names = env === undefined || env.trim() === '' ? [...DEFAULT_TAIL_TARGETS] : env.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  for (const n of names) if (n !== 'direct' && !TARGET_RE.test(n)) throw new Error(`${TAIL_TARGETS_ENV}: "${n}" is not direct or pc-w<N>-cpu<01|0|1> / hap-t<N>-cpu<01|0|1>`);
+  for (const n of names) if (n !== 'direct' && !TARGET_RE.test(n)) throw new Error(`${TAIL_TARGETS_ENV}: "${n}" is not direct or pc-w<N>-cpu<01|0|1> / base-w<N>-cpu<01|0|1> / hap-t<N>-cpu<01|0|1>`);
   if (!names.includes('direct')) names.unshift('direct');
   return names;
 }
@@ -132,9 +134,11 @@ export async function tailPeer(opts: ScenarioOptions): Promise<ScenarioReport> {
     for (const name of names) {
       if (name === 'direct') { targets.push({ name, url: upstream.url, pid: upstream.process.pid, kind: 'direct' }); continue; }
       const [, kind, n, cpu] = TARGET_RE.exec(name)!;
-      if (kind === 'pc-w') {
+      if (kind === 'pc-w' || kind === 'base-w') {
+        const base = process.env[BASELINE_ENV];
+        if (kind === 'base-w' && (base === undefined || base === '')) throw new Error(`${name}: set ${BASELINE_ENV} to another built checkout`);
         const yaml = tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [opts.jwtAlg], poolSize: 1, cacheEntries: 100_000, workers: Number(n) });
-        const pc = await startPortcullis(yaml, cpusOf(cpu!), { ...env, ...preload });
+        const pc = await startPortcullis(yaml, cpusOf(cpu!), { ...env, ...preload }, kind === 'base-w' ? join(base!, 'dist', 'cluster', 'cli', 'main.js') : undefined);
         stops.push(() => pc.stop());
         outputs.set(name, () => pc.process.output());
         targets.push({ name, url: pc.url, pid: pc.process.pid, kind: 'portcullis' });
