@@ -51,7 +51,7 @@ export const serverSchema = z.strictObject({
    * survive, which a proxy's per-request garbage does not: after an idle spell a worker scavenged 8–14 times
    * a second at 2000 rps instead of once (bench tail-peer). 0 = V8's own policy. Takes effect when a worker starts.
    */
-  min_semi_space_mb: z.number().int().min(0).max(256).default(16), // 16 MB = V8's default maximum on 64-bit
+  min_semi_space_mb: z.number().int().min(0).max(256).default(16), // 16 MB per semi-space (V8 starts at 1 MB; a loaded worker grew to 32 MB here)
   /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For: forwarded.x_forwarded_for). */
   trust_forwarded: z.boolean().default(false),
   /**
