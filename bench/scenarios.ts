@@ -17,6 +17,7 @@ import { revocationPropagation } from './revocation-propagation.bench.js';
 import { revocationDirect } from './revocation-direct.bench.js';
 import { idpEventPropagation } from './idp-event-propagation.bench.js';
 import { soak } from './soak.bench.js';
+import { tailPeer } from './tail-peer.bench.js';
 import { upstreamClient } from './upstream-client.bench.js';
 import { websocketRelay } from './websocket-relay.bench.js';
 
@@ -83,6 +84,11 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'build-compare': {
     description: 'this build vs another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) in the same rotated rounds, each beside HAProxy: passthrough and jwt-warm closed loop — ratios, CPU µs/req, per-round table',
     run: buildCompare,
+    onlyByName: true,
+  },
+  'tail-peer': {
+    description: 'issue 13\'s fixed-rate tail on the peer terms: one warm JWT at 2000 rps, Portcullis workers 1/2 and HAProxy nbthread 1/2, on both CPUs or on the upstream\'s CPU, spin or timer pacer (PORTCULLIS_BENCH_TAIL_TARGETS, PORTCULLIS_BENCH_TAIL_PACERS) — added p50/p90/p99/p99.9 over direct, share > 1 ms, CPU of primary and workers, connections per worker, GC pauses',
+    run: tailPeer,
     onlyByName: true,
   },
   'websocket-relay': {

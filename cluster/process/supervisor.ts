@@ -62,6 +62,12 @@ export function restartDelayMs(failures: number): number {
   return Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** Math.min(failures, 20));
 }
 
+/** A forked worker's node options: the primary's, plus the young-generation floor (server.min_semi_space_mb, MB; 0: none; one given to node wins). */
+export function workerExecArgv(own: readonly string[], minSemiSpaceMb: number): string[] {
+  if (minSemiSpaceMb === 0 || own.some((a) => a.startsWith('--min-semi-space-size'))) return [...own];
+  return [...own, `--min-semi-space-size=${minSemiSpaceMb}`];
+}
+
 /** Find a free TCP port on host (used when the config says port 0 and workers must share one). */
 export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -136,7 +142,7 @@ export class Supervisor {
     // the HTTP/2 listener too: workers share one port the primary chose (node:cluster hands them its connections)
     const h2 = cfg.server.http2?.listen;
     this.http2Port = h2 === undefined ? 0 : h2.port === 0 ? await freePort(h2.host) : h2.port;
-    cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port), ...(this.http2Port !== 0 ? ['--http2-port', String(this.http2Port)] : [])], silent: false });
+    cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port), ...(this.http2Port !== 0 ? ['--http2-port', String(this.http2Port)] : [])], execArgv: workerExecArgv(process.execArgv, cfg.server.min_semi_space_mb), silent: false });
     // the hold also ends or begins with time (timeouts, fail_closed_after_ms): look every 50 ms
     if (this.policyHold !== null) setInterval(() => this.policyHoldChanged(), 50).unref();
     for (let i = 0; i < this.workers; i++) {

@@ -54,9 +54,10 @@ export function defaultWorkerFilename(): string {
  * whole process (V8 "IsGraphAsync must be used on an instantiated module"). Workers therefore
  * run with require(esm) off, so piscina falls back to import() at once.
  */
+const INHERITED_ARGV = process.execArgv.filter((a) => !a.startsWith('--min-semi-space-size')); // a thread refuses heap flags (they are process-wide anyway)
 const WORKER_EXEC_ARGV: readonly string[] = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
-  ? [...process.execArgv, '--no-experimental-require-module']
-  : process.execArgv;
+  ? [...INHERITED_ARGV, '--no-experimental-require-module']
+  : INHERITED_ARGV;
 
 export function resolvePoolSize(size: number | 'auto'): number {
   return size === 'auto' ? Math.max(1, availableParallelism()) : Math.max(1, Math.floor(size));

@@ -3,6 +3,8 @@
 // by both workers; `portcullis revoke --admin URL` posts there and exits 0 (admin token from
 // $PORTCULLIS_ADMIN_TOKEN by default, as the README shows); bad usage
 // (nothing to revoke, a bad time, an unknown kind, no admin token) exits non-zero with a clear message.
+// Workers start with the young-generation floor (server.min_semi_space_mb) and their verifier pool still starts.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -113,6 +115,15 @@ describe('serve --workers 2 without NATS', () => {
     console.log(`workers: first refusal ${delay.toFixed(1)} ms after the POST was sent`);
     const list = await request(`${proxy.adminUrl}/revocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(((await list.body.json()) as { entries: Array<{ id: string }> }).entries.map((e) => e.id)).toContain(body.revocation.id);
+  });
+
+  it('every worker runs with the young-generation floor (server.min_semi_space_mb, default 16 MB), and still verifies tokens on its pool', async () => {
+    const tok = await as.issueJwt({ sub: 'young-gen' });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => once(tok)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    const pids = new Set((await logged(answers.map((a) => a.path))).map((l) => l.pid));
+    expect(pids.size).toBe(2);
+    for (const pid of pids) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--min-semi-space-size=16');
   });
 
   it('`portcullis revoke --admin URL --jti X` (README form: token from $PORTCULLIS_ADMIN_TOKEN) exits 0 and both workers refuse the token', async () => {
