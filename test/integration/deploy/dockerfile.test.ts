@@ -223,7 +223,8 @@ describe('deploy/docker/Dockerfile: the image command line on this machine', () 
     expect(out).not.toMatch(/EROFS|read-only file system/i);
     expect(out).not.toMatch(/not compatible with your Node\.js build|fallback/i);
     // uid 1000 and PID 1: the process tree below unshare
-    const pids = spawnSync('pgrep', ['-f', `^${process.execPath} ${app}/dist/cluster/cli/main.js`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    // workers carry node flags before the script (--min-semi-space-size: server.min_semi_space_mb)
+    const pids = spawnSync('pgrep', ['-f', `^${process.execPath} (--[^ ]+ )*${app}/dist/cluster/cli/main.js`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
     expect(pids.length).toBeGreaterThanOrEqual(3); // primary + 2 workers (server.workers: 2)
     for (const pid of pids) expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s/m);
     const tini = spawnSync('pgrep', ['-x', '-P', String(proc.pid), 'tini'], { encoding: 'utf8' }).stdout.trim();
