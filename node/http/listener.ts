@@ -366,7 +366,7 @@ export class Listener implements RelayHost {
       ? clientAddress(res) : '';
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
-      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
+      route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', checkedAuthorization: null, principal: null, denyReason: null, responseHeaders: null,
       trace: snap.tracer === null ? null : snap.tracer.start(headers),
     };
     const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);

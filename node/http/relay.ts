@@ -291,6 +291,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
   get method(): string { return this.ctx.method; }
   /** H1Request: the request body's length (-1 chunked), 0 without a body. */
   get contentLength(): number { return this.body === null ? 0 : this.body.contentLength; }
+  /** H1Request: the Authorization value extract proved clean (forwarded as is, the upstream client need not scan it again). */
+  get checkedValue(): string | null { return this.ctx.checkedAuthorization ?? null; }
   /** H1Request: the route's timeout, else the upstream's response timeout (ms). */
   get headersTimeoutMs(): number { return this.ctx.route.config.timeout_ms ?? this.upstream!.config.timeouts.response_ms; }
 

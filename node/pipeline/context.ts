@@ -79,6 +79,12 @@ export interface RequestContext {
   tokenSource: 'header' | 'cookie' | 'query' | 'custom-header' | null;
   /** Authorization scheme of a header token: 'dpop' for `Authorization: DPoP` (RFC 9449), else 'bearer'. Set by extract. */
   tokenScheme?: 'bearer' | 'dpop';
+  /**
+   * The Authorization value, as received, from which extract read `Bearer|DPoP <b64token>`: it
+   * holds only HTAB, SP and visible ASCII, so the upstream client skips its CR/LF/NUL check for
+   * this string (and only this one). Null/absent when extract proved nothing. Set by extract.
+   */
+  checkedAuthorization?: string | null;
   principal: Principal | null;
   /** Stable reason code of a denial, for logs and metrics. */
   denyReason: string | null;

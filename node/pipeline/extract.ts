@@ -145,6 +145,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   let token: string | null = null;
   let source: RequestContext['tokenSource'] = null;
   let scheme: 'bearer' | 'dpop' = 'bearer';
+  let checked: string | null = null;
   let authorizations = 0;
   let custom = 0;
   let cookie: string | undefined | null;
@@ -160,6 +161,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       token = r;
       scheme = parsedScheme;
       source = 'header';
+      checked = h[i + 1]!;
     } else if (name === sources.header) {
       const v = trimOws(h[i + 1]!);
       if (v === '') continue;
@@ -193,5 +195,6 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   ctx.token = token;
   ctx.tokenSource = source;
   ctx.tokenScheme = scheme;
+  ctx.checkedAuthorization = checked;
   return CONTINUE;
 }

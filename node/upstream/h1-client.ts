@@ -95,6 +95,12 @@ export interface H1Request {
   /** Body length; -1 = unknown → chunked when body !== null. */
   contentLength: number;
   headersTimeoutMs?: number;
+  /**
+   * One header value the caller has already proven to hold only HTAB, SP and visible ASCII (the
+   * Authorization value extract parsed as `Bearer <b64token>`): a value equal to it skips the
+   * head's CR/LF/NUL check; every other value is checked. Absent/null = check every value.
+   */
+  readonly checkedValue?: string | null;
 }
 
 export function h1Error(code: string, message: string, requestSent: boolean, cause?: unknown): H1Error {

@@ -68,7 +68,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       return tx;
     }
     try {
-      tx.head = requestHead(req.method, req.path, req.headers, req.body !== null, req.contentLength);
+      tx.head = requestHead(req.method, req.path, req.headers, req.body !== null, req.contentLength, req.checkedValue ?? null);
     } catch (err) {
       tx.done = true;
       this.report(tx, h1Error('H1_REQUEST_HEAD', (err as Error).message, false));

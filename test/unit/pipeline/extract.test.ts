@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { extract, compileSources, BEARER_ONLY, type CompiledSources } from '../../../node/pipeline/extract.js';
 import { CONTINUE, type StageResult } from '../../../node/pipeline/context.js';
 import { compiled, ctxFor, route } from './pipeline-helpers.js';
+import { requestHead } from '../../../node/upstream/h1-request-head.js';
 
 const R = compiled(route({}));
 const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
@@ -153,6 +154,12 @@ describe('extract: properties', () => {
         const r = extract(ctx, s);
         if (r.kind === 'continue') {
           if (ctx.token !== null) expect(ctx.token).toMatch(/^[A-Za-z0-9\-._~+/]+=*$/);
+          // the proof handed to the upstream client: the very value received, and one the head's own check accepts
+          const checked = ctx.checkedAuthorization ?? null;
+          if (checked !== null) {
+            expect(pairs.some(([k, v]) => k === 'authorization' && v === checked)).toBe(true);
+            expect(() => requestHead('GET', '/', ['authorization', checked], false, 0)).not.toThrow();
+          }
         } else {
           expect(r.error.code).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
           expect(ctx.token).toBeNull();
@@ -168,5 +175,22 @@ describe('extract: properties', () => {
       expect(extract(ctx)).toBe(CONTINUE);
       expect(ctx.token).toBe(tok);
     }));
+  });
+});
+
+describe('extract: the Authorization value it proves clean for the upstream client', () => {
+  it('is the received value for Bearer and DPoP, null for another scheme, another source or no credential', () => {
+    const bearer = ` Bearer  ${JWT}\t`;
+    const c1 = ctxFor(R, { headers: ['authorization', bearer] });
+    expect(extract(c1)).toBe(CONTINUE);
+    expect(c1.checkedAuthorization).toBe(bearer);
+    const c2 = ctxFor(R, { headers: ['authorization', `DPoP ${JWT}`] });
+    expect(extract(c2)).toBe(CONTINUE);
+    expect(c2.checkedAuthorization).toBe(`DPoP ${JWT}`);
+    for (const headers of [['authorization', 'Basic dTpw'], ['x-tok', JWT], []]) {
+      const c = ctxFor(R, { headers });
+      expect(extract(c, compileSources({ header: 'x-tok' }))).toBe(CONTINUE);
+      expect(c.checkedAuthorization).toBeNull();
+    }
   });
 });

@@ -185,6 +185,13 @@ describe('requestHead', () => {
     expect(requestHead('GET', '/b', [], false, 0)).toBe('GET /b HTTP/1.1\r\n\r\n');
   });
 
+  it('skips the value check only for a value equal to the caller-proven one', () => {
+    const proven = 'Bearer abc.def.ghi';
+    expect(requestHead('GET', '/', ['authorization', proven, 'x-a', 'v'], false, 0, proven)).toBe(`GET / HTTP/1.1\r\nauthorization: ${proven}\r\nx-a: v\r\n\r\n`);
+    expect(() => requestHead('GET', '/', ['authorization', proven, 'x-b', 'v\r\nx-evil: 1'], false, 0, proven)).toThrow('invalid value for header x-b');
+    expect(() => requestHead('GET', '/', ['authorization', 'Bearer a\r\nx-evil: 1'], false, 0, proven)).toThrow('invalid value for header authorization');
+  });
+
   it('drops caller-supplied framing headers: framing always matches what is sent', () => {
     expect(requestHead('POST', '/', ['host', 'x', 'Content-Length', '999', 'transfer-encoding', 'chunked'], true, 5)).toBe('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n');
     expect(requestHead('GET', '/', ['content-length', '5', 'host', 'x'], false, 0)).toBe('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
