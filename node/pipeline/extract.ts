@@ -65,6 +65,16 @@ function trimOws(v: string): string {
   return a === 0 && b === v.length ? v : v.slice(a, b);
 }
 
+/**
+ * `v` starts with `lower` (lower-case ASCII letters) in any case, by char codes: no slice or
+ * toLowerCase string per request. `c | 0x20` equals a letter a–z only for that letter and its
+ * upper case, so nothing else matches (no letter of bearer/dpop has a non-ASCII case form).
+ */
+function schemeIs(v: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((v.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
 /** Scheme of the last value parseAuthorization recognised (a module slot: no allocation per call). */
 let parsedScheme: 'bearer' | 'dpop' = 'bearer';
 
@@ -77,8 +87,8 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   const v = trimOws(raw);
   let end = 0;
   while (end < v.length && !isOws(v.charCodeAt(end))) end++;
-  if (end === 6 && (v.charCodeAt(0) | 0x20) === 0x62 && v.slice(0, 6).toLowerCase() === 'bearer') parsedScheme = 'bearer';
-  else if (end === 4 && (v.charCodeAt(0) | 0x20) === 0x64 && v.slice(0, 4).toLowerCase() === 'dpop') parsedScheme = 'dpop';
+  if (end === 6 && schemeIs(v, 'bearer')) parsedScheme = 'bearer';
+  else if (end === 4 && schemeIs(v, 'dpop')) parsedScheme = 'dpop';
   else return NOT_BEARER;
   let i = end;
   while (i < v.length && v.charCodeAt(i) === 0x20) i++;

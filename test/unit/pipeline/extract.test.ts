@@ -178,6 +178,19 @@ describe('extract: properties', () => {
   });
 });
 
+describe('extract: scheme names compared by char code', () => {
+  it('takes a value as Bearer/DPoP exactly when its scheme lower-cases to bearer/dpop', () => {
+    const letters = fc.constantFrom(...'bBeEaArRdDpPoOkK@`[{\u0130\u212a'.split(''));
+    fc.assert(fc.property(fc.oneof(fc.string({ unit: letters, minLength: 4, maxLength: 4 }), fc.string({ unit: letters, minLength: 6, maxLength: 6 }), fc.string({ minLength: 4, maxLength: 6 }).filter((x) => !/[ \t]/.test(x))), (scheme) => {
+      const ctx = ctxFor(R, { headers: ['authorization', `${scheme} tok`] });
+      const r = extract(ctx);
+      const expected = scheme.toLowerCase() === 'bearer' || scheme.toLowerCase() === 'dpop';
+      expect(r).toBe(CONTINUE);
+      expect(ctx.token).toBe(expected ? 'tok' : null);
+    }), { numRuns: 3000 });
+  });
+});
+
 describe('extract: the Authorization value it proves clean for the upstream client', () => {
   it('is the received value for Bearer and DPoP, null for another scheme, another source or no credential', () => {
     const bearer = ` Bearer  ${JWT}\t`;
