@@ -149,6 +149,7 @@ export class ClusterNode {
       codec: new Codec(), subjects: this.bus.subjects, logger: this.logger.child({ component: 'revocation-receiver' }),
       deliver: (msg, subject, signedAt, visibleAt) => actor.receiveThread(msg, subject, signedAt, visibleAt),
     });
+    actor.drainFirst = () => this.revocationReceiver?.poll();
     this.revocationReceiver.start();
   }
 

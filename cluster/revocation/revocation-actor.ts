@@ -52,6 +52,8 @@ export class RevocationActor {
   private readonly snapshot: SnapshotKeeper | null = null;
   /** Told of every revocation that arrived live from another member and was applied here (the audit trail); replays are not reported. */
   onApplied: ((r: RevocationRecord) => void) | null = null;
+  /** Called before a live or direct copy is applied: the receiver thread's earlier copies go first (their visible time is the true one). */
+  drainFirst: (() => void) | null = null;
 
   constructor(private readonly opts: RevocationActorOptions) {
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
@@ -84,7 +86,7 @@ export class RevocationActor {
       this.lastCaughtUpAt = asOf;
     }
     this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
-      if (m.type === 'revocation.added') this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt });
+      if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); }
     }));
     switch (this.opts.mode) {
       case 'local':
@@ -169,9 +171,7 @@ export class RevocationActor {
     return this.phase !== 'live' || this.streamLostSince !== null;
   }
 
-  busConnected(): boolean {
-    return this.opts.bus.transport.isConnected();
-  }
+  busConnected(): boolean { return this.opts.bus.transport.isConnected(); }
 
   /**
    * Milliseconds the cluster's revocations have been out of reach (0 while connected and the
@@ -207,6 +207,7 @@ export class RevocationActor {
 
   /** A revocation pushed by its origin (revocation-direct.ts), envelope checked as a live message's; the second copy (NATS or direct) is a duplicate. */
   receiveDirect(msg: RevocationAdded, subject: string, signedAt: number): void {
+    this.drainFirst?.();
     this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
   }
 
