@@ -106,6 +106,8 @@ export interface PropagationSummary {
   visibleMerged?: ProxyHistogram;
   /** Members' process CPU (user + system, the thread included) per response they served in the window, µs; null when unreadable. */
   memberCpuUsPerRequest?: number | null;
+  /** Of it, the receiver threads' own CPU (their metric, 10 ms ticks), µs per response; null without the thread. */
+  receiverThreadCpuUsPerRequest?: number | null;
 }
 
 /**
@@ -195,7 +197,7 @@ export function propagationTables(s: PropagationSummary, f: PropagationFlags, wa
     [false, true, true, true, true, true, true, true, true, true, true, true],
   );
   return [
-    `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Scheduling: ${f.sched}. Direct push: ${f.direct ? 'on' : 'off'}. Receiver: ${f.receiver ?? 'main'}${s.firstArrivals === undefined ? '' : ` (first arrivals at the receivers: ${s.firstArrivals.direct} direct, ${s.firstArrivals.thread ?? 0} thread, ${s.firstArrivals.live} NATS on main)`}. Members' CPU per response: ${cell(s.memberCpuUsPerRequest ?? null, 1)} µs. Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
+    `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Scheduling: ${f.sched}. Direct push: ${f.direct ? 'on' : 'off'}. Receiver: ${f.receiver ?? 'main'}${s.firstArrivals === undefined ? '' : ` (first arrivals at the receivers: ${s.firstArrivals.direct} direct, ${s.firstArrivals.thread ?? 0} thread, ${s.firstArrivals.live} NATS on main)`}. Members' CPU per response: ${cell(s.memberCpuUsPerRequest ?? null, 1)} µs (of it the receiver threads: ${cell(s.receiverThreadCpuUsPerRequest ?? null, 1)} µs). Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', prober, '', stages, '',
     '**Members\' own histogram** — `portcullis_revocation_propagation_seconds` (publish timestamp at the origin, before the JetStream publish → applied to the store at the receiver; origins do not record their own). Fractions over this run\'s samples; p50/p99/max over the member\'s recent-sample ring.',
     '', proxies, '',

@@ -279,6 +279,7 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
     const summary: PropagationSummary = {
       prober: summariseProber(samples), proberRtt: quantiles(proberRtts), breakdown: breakdown(samples), proxies, proxiesMerged: mergeHistograms(proxies), load, loopDelay, foreignCores, firstArrivals,
       visible, visibleMerged: mergeHistograms(visible), memberCpuUsPerRequest,
+      receiverThreadCpuUsPerRequest: f.receiver === 'thread' ? (delta('revocation_receiver_cpu_seconds_total') * 1e6) / responses : null,
     };
     const warnings: string[] = [];
     if (foreignCores !== null && foreignCores > 0.1) warnings.push(`other processes used ${foreignCores.toFixed(2)} cores during the measurement: the machine was shared, tails are disturbed`);

@@ -23,6 +23,8 @@ export interface ThreadRound {
   firstThread: number;
   firstLive: number;
   cpuUsPerRequest: number | null;
+  /** Of it, the receiver threads' own CPU. */
+  threadCpuUsPerRequest: number | null;
   foreignCores: number | null;
   warnings: number;
 }
@@ -37,7 +39,7 @@ function roundOf(pair: number, receiver: 'main' | 'thread', s: PropagationSummar
   return {
     pair, receiver, visible: fold(s.visible, s.visibleMerged), applied: fold(s.proxies, s.proxiesMerged),
     everyP50: s.prober.slowest.p50, everyP99: s.prober.slowest.p99, everyLe5: s.prober.slowest.within5,
-    firstThread: s.firstArrivals?.thread ?? 0, firstLive: s.firstArrivals?.live ?? 0, cpuUsPerRequest: s.memberCpuUsPerRequest ?? null, foreignCores: s.foreignCores, warnings,
+    firstThread: s.firstArrivals?.thread ?? 0, firstLive: s.firstArrivals?.live ?? 0, cpuUsPerRequest: s.memberCpuUsPerRequest ?? null, threadCpuUsPerRequest: s.receiverThreadCpuUsPerRequest ?? null, foreignCores: s.foreignCores, warnings,
   };
 }
 
@@ -47,10 +49,10 @@ const ratio = (a: number | null, b: number | null): number | null => (a === null
 /** Pure: the per-round table and the pairs' ratios (thread / main; < 1 = the thread faster or cheaper). */
 export function threadTables(rounds: readonly ThreadRound[], revocations: number, direct: boolean): string {
   const per = markdownTable(
-    ['pair', 'receiver', 'visible p50 ms', 'visible p99 ms (worst member)', 'visible ≤ 5 ms', 'applied p50 ms', 'applied p99 ms', 'applied ≤ 5 ms', 'POST → 401 every member p50 ms', 'p99 ms', '≤ 5 ms', 'first arrivals thread / NATS', 'members CPU µs/response', 'foreign CPU'],
+    ['pair', 'receiver', 'visible p50 ms', 'visible p99 ms (worst member)', 'visible ≤ 5 ms', 'applied p50 ms', 'applied p99 ms', 'applied ≤ 5 ms', 'POST → 401 every member p50 ms', 'p99 ms', '≤ 5 ms', 'first arrivals thread / NATS', 'members CPU µs/response', 'of it receiver threads', 'foreign CPU'],
     rounds.map((r) => [String(r.pair), r.receiver, cell(r.visible.p50, 3), cell(r.visible.p99, 3), pct(r.visible.le5), cell(r.applied.p50, 3), cell(r.applied.p99, 3), pct(r.applied.le5),
-      cell(r.everyP50, 3), cell(r.everyP99, 3), pct(r.everyLe5), `${r.firstThread} / ${r.firstLive}`, cell(r.cpuUsPerRequest, 1), cell(r.foreignCores)]),
-    [false, false, true, true, true, true, true, true, true, true, true, false, true, true],
+      cell(r.everyP50, 3), cell(r.everyP99, 3), pct(r.everyLe5), `${r.firstThread} / ${r.firstLive}`, cell(r.cpuUsPerRequest, 1), cell(r.threadCpuUsPerRequest, 1), cell(r.foreignCores)]),
+    [false, false, true, true, true, true, true, true, true, true, true, false, true, true, true],
   );
   const pairs = [...new Set(rounds.map((r) => r.pair))].map((p) => ({ p, m: rounds.find((r) => r.pair === p && r.receiver === 'main'), t: rounds.find((r) => r.pair === p && r.receiver === 'thread') }))
     .filter((x): x is { p: number; m: ThreadRound; t: ThreadRound } => x.m !== undefined && x.t !== undefined);

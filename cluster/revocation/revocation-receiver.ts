@@ -2,6 +2,7 @@
 // with capped backoff when it dies), drains the shared ring into the revocation actor — before
 // every revocation check (`poll`, one Atomics.load when nothing is pending) and on the thread's
 // wake-up message when no request comes — and reports the thread's state and counters.
+import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../node/log.js';
 import { REVOCATION_KINDS, type Codec, type RevocationAdded, type Subjects } from '../protocol/index.js';
@@ -53,6 +54,9 @@ export class RevocationReceiver {
   private deathsInARow = 0;
   private draining = false;
   private held = 0;
+  /** The running thread's OS id (null: unknown) and the CPU seconds of the threads before it. */
+  private tid: number | null = null;
+  private cpuBefore = 0;
   private readonly subjectOf: readonly string[];
   private readonly counters = { revocation_receiver_restarts_total: 0, revocation_receiver_drained_total: 0, revocation_receiver_undecodable_total: 0 };
 
@@ -105,6 +109,7 @@ export class RevocationReceiver {
     return {
       ...this.counters,
       revocation_receiver_threads_up: this.worker === null ? 0 : 1,
+      revocation_receiver_cpu_seconds_total: this.cpuBefore + this.threadCpu(),
       revocation_receiver_connected: this.connected() ? 1 : 0,
       revocation_receiver_dropped_full_total: c(RingCell.droppedFull),
       revocation_receiver_dropped_oversized_total: c(RingCell.droppedOversized),
@@ -136,6 +141,18 @@ export class RevocationReceiver {
     await this.worker?.terminate();
   }
 
+  /** The running thread's user + system CPU, s (0 when unknown): /proc/self/task/<tid>/stat, clock ticks of 10 ms. */
+  private threadCpu(): number {
+    if (this.tid === null) return 0;
+    try {
+      const stat = readFileSync(`/proc/self/task/${this.tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return 0;
+    }
+  }
+
   private deliver(r: RingRecord): void {
     this.counters.revocation_receiver_drained_total++;
     const msg = this.o.codec.decode(r.payload);
@@ -159,6 +176,8 @@ export class RevocationReceiver {
     w.once('exit', (code) => {
       if (this.worker !== w) return;
       this.worker = null;
+      this.cpuBefore += this.threadCpu();
+      this.tid = null;
       this.reader.clearConnected();
       if (this.closed) return;
       // whatever it wrote before dying is still applied
@@ -176,6 +195,9 @@ export class RevocationReceiver {
     switch (e.type) {
       case 'wake':
         this.drain();
+        return;
+      case 'tid':
+        this.tid = e.tid;
         return;
       case 'status':
         if (e.connected) this.deathsInARow = 0;

@@ -3,6 +3,7 @@
 // message checked as the main thread's bus checks it — HMAC bound to the subject, key id,
 // freshness, codec, kind matching the subject, the admin API's rules — and only then written
 // to the shared ring the request thread drains before every revocation check.
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { busAuthFrom, Codec, MessageBus, REVOCATION_KINDS, subjects, type BusAuth, type BusRejectReason, type RevocationAdded } from '../protocol/index.js';
 import { natsConnectionOptions, NatsTransport, type NatsConfig } from '../transport/index.js';
@@ -26,6 +27,8 @@ export interface ReceiverWorkerData {
 export type ReceiverEvent =
   | { readonly type: 'wake' }
   | { readonly type: 'status'; readonly connected: boolean }
+  /** The thread's OS thread id (Linux), so the main thread can read its CPU time from /proc. */
+  | { readonly type: 'tid'; readonly tid: number }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly obj: object; readonly msg: string };
 
 const REFUSAL_CELL: Record<BusRejectReason, number> = {
@@ -62,6 +65,9 @@ function main(port: NonNullable<typeof parentPort>, d: ReceiverWorkerData): void
     if (m === 'close') void transport.close().finally(() => port.close());
   });
   transport.start();
+  try {
+    post({ type: 'tid', tid: Number(readlinkSync('/proc/thread-self').split('/').pop()) });
+  } catch { /* not Linux: no CPU figure */ }
 }
 
 if (parentPort !== null) main(parentPort, workerData as ReceiverWorkerData);

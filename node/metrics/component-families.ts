@@ -163,6 +163,7 @@ counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here
 gauge('portcullis_revocation_receiver_threads', 'Revocation receiver threads running, and of them connected to NATS now (summed over processes)', by('state', {
   'cluster.revocation_receiver_threads_up': 'running', 'cluster.revocation_receiver_connected': 'connected',
 }));
+counter('portcullis_revocation_receiver_cpu_seconds_total', 'CPU time (user + system) of the revocation receiver threads, summed over processes (Linux; 0 elsewhere)', { 'cluster.revocation_receiver_cpu_seconds_total': null });
 counter('portcullis_revocation_receiver_restarts_total', 'Revocation receiver threads that ended and were restarted (capped backoff; the main thread\'s NATS path keeps revoking)', { 'cluster.revocation_receiver_restarts_total': null });
 counter('portcullis_revocation_receiver_records_total', 'Records through the receiver thread\'s shared ring, by outcome (drained: applied or found duplicate here; dropped_full, dropped_oversized: not written, NATS on the main thread still delivers; undecodable)', by('outcome', {
   'cluster.revocation_receiver_drained_total': 'drained', 'cluster.revocation_receiver_dropped_full_total': 'dropped_full', 'cluster.revocation_receiver_dropped_oversized_total': 'dropped_oversized',
