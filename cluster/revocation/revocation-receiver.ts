@@ -41,8 +41,6 @@ function workerUrl(): URL {
   const here = import.meta.url;
   return here.endsWith('.ts') ? new URL('../../dist/cluster/revocation/revocation-receiver.worker.js', here) : new URL('./revocation-receiver.worker.js', here);
 }
-// a thread refuses heap flags (they are process-wide anyway)
-const EXEC_ARGV = process.execArgv.filter((a) => !a.startsWith('--min-semi-space-size') && !a.startsWith('--max-semi-space-size'));
 
 /** One per request-serving process; see the file header. */
 export class RevocationReceiver {
@@ -168,7 +166,15 @@ export class RevocationReceiver {
   private spawn(): void {
     if (this.closed) return;
     const data: ReceiverWorkerData = { ring: this.ring, nats: this.o.nats, auth: this.o.auth, prefix: this.o.prefix, name: this.o.name, maxLifetimeS: this.o.maxLifetimeS };
-    const w = new Worker(workerUrl(), { workerData: data, execArgv: EXEC_ARGV, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+    let w: Worker;
+    try {
+      // execArgv inherited, not passed: given explicitly, a V8 or process-wide flag of the process (--trace-gc, heap sizes) makes the constructor throw
+      w = new Worker(workerUrl(), { workerData: data, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+    } catch (err) {
+      this.o.logger?.error({ err: String(err) }, 'revocation receiver thread cannot start, retrying (the main thread\'s NATS path keeps revoking)');
+      this.restartLater();
+      return;
+    }
     this.worker = w;
     w.unref();
     w.on('message', (e: ReceiverEvent) => this.event(e));
@@ -182,13 +188,18 @@ export class RevocationReceiver {
       if (this.closed) return;
       // whatever it wrote before dying is still applied
       this.drain();
-      const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** this.deathsInARow);
-      this.deathsInARow++;
-      this.counters.revocation_receiver_restarts_total++;
-      this.o.logger?.warn({ code, restart_in_ms: delay }, 'revocation receiver thread ended, restarting (the main thread\'s NATS path keeps revoking)');
-      this.timer = setTimeout(() => { this.timer = null; this.spawn(); }, delay);
-      this.timer.unref();
+      this.o.logger?.warn({ code }, 'revocation receiver thread ended, restarting (the main thread\'s NATS path keeps revoking)');
+      this.restartLater();
     });
+  }
+
+  /** Spawn again after the capped backoff (100 ms doubling to 5 s; reset once a thread connects). */
+  private restartLater(): void {
+    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** this.deathsInARow);
+    this.deathsInARow++;
+    this.counters.revocation_receiver_restarts_total++;
+    this.timer = setTimeout(() => { this.timer = null; this.spawn(); }, delay);
+    this.timer.unref();
   }
 
   private event(e: ReceiverEvent): void {
