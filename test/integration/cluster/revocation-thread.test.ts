@@ -11,7 +11,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/protocol/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 import { call, metric, startNatsRelay, threadConfig, type NatsRelay } from './revocation-thread-fixtures.js';
 
@@ -67,6 +68,11 @@ describe('revocation receiver thread, three members', () => {
     const health = (await (await request(`${p1.adminUrl}/healthz`)).body.json()) as { status: string; revocation_receiver?: { thread: string; nats_connected: boolean } };
     expect(health.status).toBe('ok');
     expect(health.revocation_receiver).toMatchObject({ thread: 'running', nats_connected: true });
+    // the new families are Prometheus text the reference linter accepts, with the thread's CPU in them
+    const text = await (await request(`${p1.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(promtoolCheck(text)).toEqual({ status: 0, output: '' });
+    expect(familyTypes(text).get('portcullis_revocation_visible_seconds')).toBe('histogram');
+    expect(familyTypes(text).get('portcullis_revocation_receiver_cpu_seconds_total')).toBe('counter');
   });
 
   it('forged and unsigned messages on the revocation subject never reach the ring; counted; the member keeps serving', async () => {
