@@ -1,14 +1,16 @@
 // The revocation receiver thread with `serve --workers 2` (one thread per worker process: a
 // revocation from another member is refused by both workers and reached each through its own
-// thread), and a thread that dies (in-process member on a real nats-server): it is restarted,
-// counted, and revocations keep being applied meanwhile by the main thread's subscription.
+// thread); in-process members on a real nats-server: a revocation published by another process
+// is enforced by a check while the member's event loop never yields (the guarantee the thread is
+// for), and a thread that dies is restarted, counted, while the main thread's subscription keeps applying.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import type { ClusterNode } from '../../../cluster/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tokenFacts } from '../../../node/contracts/index.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { natsNode, prefix as newPrefix, until } from './cluster-fixtures.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 import { call, metric, threadConfig } from './revocation-thread-fixtures.js';
@@ -62,6 +64,32 @@ describe('a receiver thread that dies', () => {
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.close()));
     await nats?.stop();
+  });
+
+  it('enforces a revocation from another process while the member\'s event loop never yields', async () => {
+    const p = newPrefix('rb');
+    const a = await natsNode([nats.url], p, { revocation: { receiver: 'thread' } });
+    nodes.push(a);
+    await a.ready();
+    const receiver = a.revocationReceiver!;
+    await until(() => receiver.connected(), 15_000, 'thread connected');
+    const facts = tokenFacts('hash-blocked', { jti: 'blocked-loop', sub: 's', iat: Math.floor(Date.now() / 1000) }, 'k', 'https://as.example');
+    // what every wired check does (cluster/process/member-wiring.ts): poll the ring, then the store
+    const check = (): boolean => { receiver.poll(); return a.revocations.isRevoked(facts); };
+    expect(check()).toBe(false);
+    const config = writeConfig({
+      upstreams: { u: { targets: ['http://127.0.0.1:9'] } }, routes: [{ name: 'r', match: { path: '/' }, upstream: 'u', auth: 'none' }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: p, auth: BUS_AUTH },
+    });
+    // the publisher is another process (spawned now); this thread then spins without yielding: the
+    // main thread's own NATS subscription cannot run, only the receiver thread can make it visible
+    const cli = runCli(['revoke', '--jti', 'blocked-loop', '--config', config], BUS_ENV);
+    const spinUntil = Date.now() + 20_000;
+    let seen = false;
+    while (!seen && Date.now() < spinUntil) seen = check();
+    expect(seen, 'refused while the event loop was blocked').toBe(true);
+    expect(a.stats().revocations_first_thread_total).toBe(1);
+    expect((await cli).code).toBe(0);
   });
 
   it('is restarted and counted; revocations keep applying through the main thread meanwhile', async () => {
