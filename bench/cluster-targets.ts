@@ -18,8 +18,8 @@ export interface MemberConfigOptions {
   /** Add the issuer's RFC 7662 introspection (opaque tokens), endpoint from discovery. */
   introspection?: boolean;
   /** Omit for a standalone instance (no cluster section). */
-  /** `direct`: also `cluster.revocation.direct` on loopback, any port (the direct revocation push). */
-  cluster?: { natsUrl: string; prefix: string; memberId: string; direct?: boolean };
+  /** `direct`: also `cluster.revocation.direct` on loopback, any port (the direct revocation push); `receiver`: `cluster.revocation.receiver` (default: the config's default). */
+  cluster?: { natsUrl: string; prefix: string; memberId: string; direct?: boolean; receiver?: 'main' | 'thread' };
   /** Introspection positive-result TTL, s (config default 60). */
   introspectionTtlS?: number;
   /**
@@ -44,6 +44,11 @@ export const BENCH_BUS_KEY = randomBytes(48).toString('base64');
  * process, verifier pool of 1, access log off; with `cluster`, NATS + JetStream revocations
  * under a per-run subject prefix (runs never see each other's stream).
  */
+function revocationYaml(c: NonNullable<MemberConfigOptions['cluster']>): string {
+  const parts = [...(c.direct === true ? ['direct: { listen: "127.0.0.1:0" }'] : []), ...(c.receiver === undefined ? [] : [`receiver: ${c.receiver}`])];
+  return parts.length === 0 ? '' : `  revocation: { ${parts.join(', ')} }\n`;
+}
+
 export function memberConfigYaml(o: MemberConfigOptions): string {
   const intro = o.introspection === true
     ? `\n    introspection: { client_id: portcullis, client_secret_env: ${INTROSPECTION_SECRET_ENV}${o.introspectionTtlS !== undefined ? `, cache_ttl_s: ${o.introspectionTtlS}` : ''} }`
@@ -53,7 +58,7 @@ export function memberConfigYaml(o: MemberConfigOptions): string {
   subject_prefix: ${o.cluster.prefix}
   member_id: ${o.cluster.memberId}
   auth: { key_env: ${BUS_KEY_ENV} }
-${o.cluster.direct === true ? '  revocation: { direct: { listen: "127.0.0.1:0" } }\n' : ''}`;
+${revocationYaml(o.cluster)}`;
   return `${benchConfigHead(o.issuer, o.algorithms, o.upstreamPort, intro)}
 routes:${o.probeRoute === true ? `
   - name: probe

@@ -36,6 +36,8 @@ export interface PropagationFlags {
   sched: string;
   /** Members run `cluster.revocation.direct` (the origin also pushes each revocation straight to its peers over TCP). */
   direct: boolean;
+  /** `cluster.revocation.receiver` of the members (`PORTCULLIS_BENCH_REVOCATION_RECEIVER`): main thread only, or the receiver thread too. */
+  receiver: 'main' | 'thread';
 }
 
 export const DEFAULT_PROPAGATION_FLAGS: PropagationFlags = {
@@ -43,6 +45,7 @@ export const DEFAULT_PROPAGATION_FLAGS: PropagationFlags = {
   clock: 'performance.now() in the bench process; t0 = just before POST /revocations is sent; refusal = first 401 answer received, nothing subtracted',
   sched: 'default',
   direct: false,
+  receiver: 'main',
 };
 
 /** One revocation: where it was sent and when each member first refused (ms after t0; null: not within GIVE_UP_MS). */
@@ -97,21 +100,26 @@ export interface PropagationSummary {
   loopDelay: Array<{ member: string; p50: number; p99: number; p999: number; max: number; gc: { count: number; totalMs: number; maxMs: number } } | null>;
   foreignCores: number | null;
   /** Revocations the receivers applied on first arrival by path, summed over members (the window's counter deltas). */
-  firstArrivals?: { live: number; direct: number };
+  firstArrivals?: { live: number; direct: number; thread?: number };
+  /** The members' publish → visible histograms (`portcullis_revocation_visible_seconds`; equal to applied without the receiver thread); absent in older results. */
+  visible?: ProxyHistogram[];
+  visibleMerged?: ProxyHistogram;
+  /** Members' process CPU (user + system, the thread included) per response they served in the window, µs; null when unreadable. */
+  memberCpuUsPerRequest?: number | null;
+  /** Of it, the receiver threads' own CPU (their metric, 10 ms ticks), µs per response; null without the thread. */
+  receiverThreadCpuUsPerRequest?: number | null;
 }
 
-const BUCKET = 'revocation_propagation_ms_bucket_le_';
-
-/** Pure: a member's histogram over the window between two metric snapshots. */
-export function proxyHistogram(member: string, before: Record<string, number>, after: Record<string, number>): ProxyHistogram {
+/**
+ * Pure: a member's histogram over the window between two metric snapshots. `name`: the flat
+ * metric prefix — `revocation_propagation_ms` (publish → applied) or `revocation_visible_ms` (publish → visible).
+ */
+export function proxyHistogram(member: string, before: Record<string, number>, after: Record<string, number>, name = 'revocation_propagation_ms'): ProxyHistogram {
   const d = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
-  const samples = d('revocation_propagation_ms_count');
-  const frac = (b: string): number | null => (samples > 0 ? d(BUCKET + b) / samples : null);
-  const v = (k: string): number | null => (samples > 0 ? after[k] ?? null : null);
-  return {
-    member, samples, p50: v('revocation_propagation_ms_p50'), p99: v('revocation_propagation_ms_p99'), max: v('revocation_propagation_ms_max'),
-    le1: frac('1'), le2: frac('2'), le5: frac('5'),
-  };
+  const samples = d(`${name}_count`);
+  const frac = (b: string): number | null => (samples > 0 ? d(`${name}_bucket_le_${b}`) / samples : null);
+  const v = (k: string): number | null => (samples > 0 ? after[`${name}_${k}`] ?? null : null);
+  return { member, samples, p50: v('p50'), p99: v('p99'), max: v('max'), le1: frac('1'), le2: frac('2'), le5: frac('5') };
 }
 
 /** Pure: merge members' bucket fractions (weighted by samples); ring quantiles cannot be merged, max can. */
@@ -175,6 +183,11 @@ export function propagationTables(s: PropagationSummary, f: PropagationFlags, wa
     [...s.proxies, s.proxiesMerged].map((h) => [h.member, cell(h.samples, 0), cell(h.p50, 3), cell(h.p99, 3), cell(h.max, 3), pct(h.le1), pct(h.le2), pct(h.le5)]),
     [false, true, true, true, true, true, true, true],
   );
+  const visible = s.visible === undefined || s.visibleMerged === undefined ? null : markdownTable(
+    ['member: publish → visible (own metric)', 'samples', 'p50 ms', 'p99 ms', 'max ms', '≤ 1 ms', '≤ 2 ms', '≤ 5 ms'],
+    [...s.visible, s.visibleMerged].map((h) => [h.member, cell(h.samples, 0), cell(h.p50, 3), cell(h.p99, 3), cell(h.max, 3), pct(h.le1), pct(h.le2), pct(h.le5)]),
+    [false, true, true, true, true, true, true, true],
+  );
   const load = s.load === null ? '(background load report missing)' : markdownTable(
     ['member', 'offered rps', 'achieved rps', 'non-2xx', 'errors', 'p50 ms', 'p99 ms', 'max ms', 'loop delay p99 ms', 'loop delay max ms', 'GC pauses', 'longest GC ms'],
     s.load.targets.map((t, i) => {
@@ -184,10 +197,11 @@ export function propagationTables(s: PropagationSummary, f: PropagationFlags, wa
     [false, true, true, true, true, true, true, true, true, true, true, true],
   );
   return [
-    `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Scheduling: ${f.sched}. Direct push: ${f.direct ? 'on' : 'off'}${s.firstArrivals === undefined ? '' : ` (first arrivals at the receivers: ${s.firstArrivals.direct} direct, ${s.firstArrivals.live} NATS)`}. Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
+    `**Revocation propagation** — 3 members on one nats-server (JetStream), ${f.revocations} revocations by jti, origin rotating over the members, ${f.gapMs}–${f.gapMs + f.gapJitterMs} ms apart; each member under ${f.ratePerMember} rps of background load (warm token, paced, own process); one prober per member on \`${PROBE_PATH}\` (${f.probeIntervalMs === 0 ? 'back to back' : `one request every ${f.probeIntervalMs} ms, or back to back when an answer takes longer`}) (requires scope \`${PROBE_SCOPE}\` the tokens lack: 403 until revoked, then 401 \`revoked\`, no upstream hop). Prober: ${f.clock}. Scheduling: ${f.sched}. Direct push: ${f.direct ? 'on' : 'off'}. Receiver: ${f.receiver ?? 'main'}${s.firstArrivals === undefined ? '' : ` (first arrivals at the receivers: ${s.firstArrivals.direct} direct, ${s.firstArrivals.thread ?? 0} thread, ${s.firstArrivals.live} NATS on main)`}. Members' CPU per response: ${cell(s.memberCpuUsPerRequest ?? null, 1)} µs (of it the receiver threads: ${cell(s.receiverThreadCpuUsPerRequest ?? null, 1)} µs). Target: every member p99 ≤ 5 ms. Revoked tokens accepted after a member's first refusal: ${s.prober.acceptedAfterRefusal}; refusals missing after ${GIVE_UP_MS} ms: ${s.prober.notRefused}. Foreign CPU (cores used by processes outside the bench): ${cell(s.foreignCores)}.`,
     '', prober, '', stages, '',
     '**Members\' own histogram** — `portcullis_revocation_propagation_seconds` (publish timestamp at the origin, before the JetStream publish → applied to the store at the receiver; origins do not record their own). Fractions over this run\'s samples; p50/p99/max over the member\'s recent-sample ring.',
     '', proxies, '',
+    ...(visible === null ? [] : ['**Publish → visible** — `portcullis_revocation_visible_seconds`: the receiver thread\'s ring write when that copy came first (every revocation check drains the ring before judging: the enforcement moment), else the apply.', '', visible, '']),
     '**Background load, event-loop delay and GC** (member process, the measured window only; loop delay = how late a 10 ms timer fired; latency of the load from each request\'s send)',
     '', load,
     ...warnings.map((w) => `\n> **Warning:** ${w}`),

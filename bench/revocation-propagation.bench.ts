@@ -22,7 +22,7 @@ import { parseLoopDelay } from './loop-delay-preload.js';
 import { natsServerBin, startNatsProcess } from './nats-process.js';
 import { parsePacedLoadReport, type PacedLoadSpec } from './paced-load-process.js';
 import { compiledRoot } from './paths.js';
-import { startProcess, watchForeignCpu } from './processes.js';
+import { cpuSeconds, startProcess, watchForeignCpu } from './processes.js';
 import { cell } from './results.js';
 import { parseBusObserverReport } from './bus-observer-process.js';
 import { applySched, parseSchedSpec, schedLabel, type SchedRole } from './sched-priority.js';
@@ -86,6 +86,22 @@ function probe(c: Client, token: string, giveUpAt: () => number, intervalMs: num
   return { started, done };
 }
 
+/** `PORTCULLIS_BENCH_REVOCATION_RECEIVER`: main (default) or thread. */
+function receiverFromEnv(): 'main' | 'thread' {
+  const v = process.env.PORTCULLIS_BENCH_REVOCATION_RECEIVER ?? 'main';
+  if (v !== 'main' && v !== 'thread') throw new Error(`PORTCULLIS_BENCH_REVOCATION_RECEIVER: main or thread, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Wait until every member's receiver thread is connected to NATS (so the first revocations measure the thread, not its start). */
+async function waitReceiverThreads(members: readonly Member[], adminToken: string): Promise<void> {
+  const until = performance.now() + 15_000;
+  while ((await Promise.all(members.map((m) => clusterMetrics(m, adminToken)))).some((x) => (x.revocation_receiver_connected ?? 0) < 1)) {
+    if (performance.now() > until) throw new Error('receiver thread: members not connected within 15 s');
+    await sleep(100);
+  }
+}
+
 /** Wait until every member holds a direct push connection to each of `n` peers. */
 async function waitDirectPeers(members: readonly Member[], adminToken: string, n: number): Promise<void> {
   const until = performance.now() + 15_000;
@@ -110,13 +126,15 @@ async function endLoopDelayWindow(members: readonly Member[]): Promise<Propagati
 
 /**
  * Run the scenario: start nats-server, AS, upstream, three members and the background load; revoke N tokens; stop everything.
- * `PORTCULLIS_BENCH_REVOCATION_DIRECT=1` (or `direct`) runs the members with `cluster.revocation.direct`.
+ * `PORTCULLIS_BENCH_REVOCATION_DIRECT=1` (or `direct`) runs the members with `cluster.revocation.direct`;
+ * `PORTCULLIS_BENCH_REVOCATION_RECEIVER=thread|main` (or `receiver`) sets `cluster.revocation.receiver` (default main).
  */
-export async function revocationPropagation(opts: ScenarioOptions, direct = process.env.PORTCULLIS_BENCH_REVOCATION_DIRECT === '1'): Promise<ScenarioReport> {
+export async function revocationPropagation(opts: ScenarioOptions, direct = process.env.PORTCULLIS_BENCH_REVOCATION_DIRECT === '1', receiver = receiverFromEnv()): Promise<ScenarioReport> {
   const sched = parseSchedSpec(process.env.PORTCULLIS_BENCH_SCHED);
   const f: PropagationFlags = {
     ...DEFAULT_PROPAGATION_FLAGS,
     direct,
+    receiver,
     sched: schedLabel(sched),
     revocations: envInt('PORTCULLIS_BENCH_REVOCATIONS', 1) ?? (opts.quick ? 20 : DEFAULT_PROPAGATION_FLAGS.revocations),
     ratePerMember: envInt('PORTCULLIS_BENCH_CLUSTER_RATE', 0) ?? DEFAULT_PROPAGATION_FLAGS.ratePerMember,
@@ -142,12 +160,13 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
     const preload = join(compiledRoot(), 'bench', 'loop-delay-preload.js');
     const memberEnv = { ...env, PORTCULLIS_BENCH_LOOP_DELAY_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() };
     const members = await startMembers(MEMBER_IDS, (id) => memberConfigYaml({
-      upstreamPort: upstream.port, issuer: as.issuer, algorithms: [f.alg], probeRoute: true, cluster: { natsUrl: nats.url, prefix, memberId: id, direct: f.direct },
+      upstreamPort: upstream.port, issuer: as.issuer, algorithms: [f.alg], probeRoute: true, cluster: { natsUrl: nats.url, prefix, memberId: id, direct: f.direct, receiver: f.receiver },
     }), memberEnv);
     for (const m of members) stops.push(() => m.stop());
     await Promise.all(members.map((m) => waitReady(m)));
     await waitMembership(members, adminToken, members.length);
     if (f.direct) await waitDirectPeers(members, adminToken, members.length - 1);
+    if (f.receiver === 'thread') await waitReceiverThreads(members, adminToken);
 
     const [loadToken, ...tokens] = await as.mint({ kind: 'jwt', alg: f.alg, count: f.revocations + 1 });
     for (const m of members) await waitUntilServing(m.id, m.url + '/', { authorization: `Bearer ${loadToken!}` });
@@ -199,6 +218,8 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
     const before = await Promise.all(members.map((m) => clusterMetrics(m, adminToken)));
     for (const m of members) m.process.proc.kill('SIGUSR2'); // loop-delay window starts now (the line it prints covers the warmup)
     const foreign = watchForeignCpu(ownPids);
+    const cpu0 = members.map((m) => cpuSeconds(m.process.pid));
+    const window0 = performance.now();
     const samples: PropagationSample[] = [];
     const sentAt: Array<{ jti: string; t0: number }> = [];
     const unexpected: number[] = [];
@@ -234,6 +255,12 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
       await sleep(f.gapMs + Math.random() * f.gapJitterMs);
     }
     const foreignCores = foreign() ?? null;
+    const cpu1 = members.map((m) => cpuSeconds(m.process.pid));
+    const windowS = (performance.now() - window0) / 1000;
+    // responses in the window: the paced load (offered rate; the warnings say when it was not reached), the probes and the warm steps
+    const responses = members.length * f.ratePerMember * windowS + proberRtts.length + members.length * f.revocations;
+    const cpuS = cpu0.every((x) => x !== undefined) && cpu1.every((x) => x !== undefined) ? cpu1.reduce((n, x, i) => n + x! - cpu0[i]!, 0) : null;
+    const memberCpuUsPerRequest = cpuS === null ? null : (cpuS * 1e6) / responses;
     const loopDelay = await endLoopDelayWindow(members);
     const after = await Promise.all(members.map((m) => clusterMetrics(m, adminToken)));
     await stopLoader();
@@ -247,8 +274,13 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
 
     const proxies = members.map((m, i) => proxyHistogram(m.id, before[i]!, after[i]!));
     const delta = (k: string): number => after.reduce((n, a, i) => n + (a[k] ?? 0) - (before[i]![k] ?? 0), 0);
-    const firstArrivals = { live: delta('revocations_first_live_total'), direct: delta('revocations_first_direct_total') };
-    const summary: PropagationSummary = { prober: summariseProber(samples), proberRtt: quantiles(proberRtts), breakdown: breakdown(samples), proxies, proxiesMerged: mergeHistograms(proxies), load, loopDelay, foreignCores, firstArrivals };
+    const firstArrivals = { live: delta('revocations_first_live_total'), direct: delta('revocations_first_direct_total'), thread: delta('revocations_first_thread_total') };
+    const visible = members.map((m, i) => proxyHistogram(m.id, before[i]!, after[i]!, 'revocation_visible_ms'));
+    const summary: PropagationSummary = {
+      prober: summariseProber(samples), proberRtt: quantiles(proberRtts), breakdown: breakdown(samples), proxies, proxiesMerged: mergeHistograms(proxies), load, loopDelay, foreignCores, firstArrivals,
+      visible, visibleMerged: mergeHistograms(visible), memberCpuUsPerRequest,
+      receiverThreadCpuUsPerRequest: f.receiver === 'thread' ? (delta('revocation_receiver_cpu_seconds_total') * 1e6) / responses : null,
+    };
     const warnings: string[] = [];
     if (foreignCores !== null && foreignCores > 0.1) warnings.push(`other processes used ${foreignCores.toFixed(2)} cores during the measurement: the machine was shared, tails are disturbed`);
     if (summary.prober.notRefused > 0) warnings.push(`${summary.prober.notRefused} member(s) still accepted a revoked token ${GIVE_UP_MS} ms after the POST`);

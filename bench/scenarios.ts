@@ -15,6 +15,7 @@ import { passthrough } from './passthrough.bench.js';
 import { policyPropagation } from './policy-propagation.bench.js';
 import { revocationPropagation } from './revocation-propagation.bench.js';
 import { revocationDirect } from './revocation-direct.bench.js';
+import { revocationThread } from './revocation-thread.bench.js';
 import { idpEventPropagation } from './idp-event-propagation.bench.js';
 import { soak } from './soak.bench.js';
 import { tailPeer } from './tail-peer.bench.js';
@@ -52,6 +53,11 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
     description: 'revocation-propagation in paired interleaved rounds, NATS only vs cluster.revocation.direct (origin pushes to every member over TCP beside NATS): members\' publish → applied and POST → first 401 at every member, p50/p99/≤ 5 ms, per-pair ratios',
     onlyByName: true,
     run: revocationDirect,
+  },
+  'revocation-thread': {
+    description: 'revocation-propagation in paired interleaved rounds, cluster.revocation.receiver main vs thread (a receiver thread per member writing verified revocations to shared memory every check drains first): members\' publish → visible and → applied, POST → first 401 at every member, p50/p99/≤ 5 ms, members\' CPU per response, per-pair ratios',
+    onlyByName: true,
+    run: revocationThread,
   },
   'idp-event-propagation': {
     description: '3 members on NATS under background load: a CAEP session-revoked SET pushed (RFC 8935) to one → first 401 at every member, p50/p99/max (target p99 ≤ 10 ms), beside the same revocation by POST /revocations in interleaved rounds; and the SETs/s one member accepts (signed, distinct jti)',

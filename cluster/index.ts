@@ -8,7 +8,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
+import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -53,6 +53,8 @@ export class ClusterNode {
   readonly introspection: IntrospectionSync;
   /** The direct revocation push, when `cluster.revocation.direct` is set (NATS with hmac only). */
   private direct: RevocationDirect | null = null;
+  /** The receiver thread (`cluster.revocation.receiver: thread`, NATS, request-serving processes): poll it before every revocation check. */
+  revocationReceiver: RevocationReceiver | null = null;
   private closed = false;
   private dropsLogged = 0;
   private rejectsLogged = 0;
@@ -129,6 +131,8 @@ export class ClusterNode {
     }
     const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, opts.introspection, auth);
     node.revocationActor.start();
+    // a primary serves no requests: nothing there would read the ring
+    if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
     // A primary serves no requests and owns no keys.
     if (opts.role !== 'primary') node.introspection.start();
@@ -136,6 +140,17 @@ export class ClusterNode {
     node.membership.start();
     logger.info({ mode, role: opts.role, prefix: settings.prefix, bus_auth: node.busAuthMode(), bus_key_id: auth?.keyIds().current }, 'cluster member started');
     return node;
+  }
+
+  private startReceiver(nats: NonNullable<ClusterSettings['nats']>): void {
+    const actor = this.revocationActor;
+    this.revocationReceiver = new RevocationReceiver({
+      nats, auth: this.settings.auth, prefix: this.settings.prefix, name: `portcullis ${this.memberId} revocation-receiver`, maxLifetimeS: this.settings.maxLifetimeS,
+      codec: new Codec(), subjects: this.bus.subjects, logger: this.logger.child({ component: 'revocation-receiver' }),
+      deliver: (msg, subject, signedAt, visibleAt) => actor.receiveThread(msg, subject, signedAt, visibleAt),
+    });
+    actor.drainFirst = () => this.revocationReceiver?.poll();
+    this.revocationReceiver.start();
   }
 
   /** Bind the direct push listener and tell peers in the heartbeat; a bind error closes the member and rejects. */
@@ -218,6 +233,7 @@ export class ClusterNode {
           ...(gate.ok ? {} : { waiting_for: gate.reason }),
           bus_auth: this.busAuthMode(),
           ...(this.direct === null ? {} : { direct: this.direct.advertised() }),
+          ...(this.revocationReceiver === null ? {} : { revocation_receiver: this.revocationReceiver.health() }),
           ...(keys === undefined ? {} : { bus_key_id: keys.current, bus_previous_key_id: keys.previous }),
         },
       },
@@ -248,6 +264,7 @@ export class ClusterNode {
       ...this.membership.stats(),
       ...this.revocationActor.stats(),
       ...this.direct?.stats(),
+      ...this.revocationReceiver?.stats(),
       ...this.introspection.stats(),
     };
   }
@@ -260,6 +277,7 @@ export class ClusterNode {
     this.introspection.close();
     this.membership.close();
     await this.direct?.close();
+    await this.revocationReceiver?.close();
     await this.revocationActor.close();
     await this.transport.close();
   }

@@ -166,6 +166,7 @@ export class ProxyInstance {
         token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
         logger: opts.logger,
         readiness: () => inst.readiness(),
+        ...(opts.cluster?.health === undefined ? {} : { health: () => ({ ok: true, detail: opts.cluster!.health!() }) }),
         metrics: () => inst.metrics.text(),
         routes: { ...inst.adminRoutes(), ...(opts.adminRoutes ?? {}) },
       });

@@ -17,13 +17,15 @@ export interface MemberWiring {
 export async function startMember(config: Config, logger: Logger, role: ClusterRole): Promise<MemberWiring> {
   const node = await ClusterNode.start({ config, logger, role });
   const store = node.revocations;
+  const receiver = node.revocationReceiver;
   return {
     node,
     instance: {
       tokenState: {
         gate: () => node.gate(),
-        isRevoked: (facts) => store.isRevoked(facts),
-        onRevoked: (listener) => store.onRevoked(listener),
+        // with the receiver thread: first apply whatever it wrote (one Atomics.load when nothing is pending)
+        isRevoked: receiver === null ? (facts) => store.isRevoked(facts) : (facts) => { receiver.poll(); return store.isRevoked(facts); },
+        onRevoked: receiver === null ? (listener) => store.onRevoked(listener) : (listener) => store.onRevoked((r) => receiver.hold(() => listener(r))),
       },
       // identity-provider events (node/events) revoke through the same actor as POST /revocations
       revocationPublisher: {
@@ -39,7 +41,10 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
       dpopReplay: new DpopReplaySync({
         bus: node.bus, self: node.memberId, members: () => node.membership.members(), pickOwner: rendezvousOwner, logger: logger.child({ component: 'dpop' }),
       }),
-      cluster: { readiness: () => node.readiness(), stats: () => node.stats() },
+      cluster: {
+        readiness: () => node.readiness(), stats: () => node.stats(),
+        ...(receiver === null ? {} : { health: () => ({ revocation_receiver: receiver.health() }) }),
+      },
       // workers have no admin listener; single processes serve revocations themselves
       adminRoutes: role === 'worker' ? {} : node.adminRoutes(),
     },

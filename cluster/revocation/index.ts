@@ -1,7 +1,7 @@
 // Public surface of cluster/revocation: the store read by the hot path, the actor that
 // writes it, request validation, time parsing, admin routes and settings, the JetStream
 // stream, publishOnce (a source outside a member, the revoke CLI, through the same outbox) and
-// the direct member-to-member push beside NATS.
+// the direct member-to-member push beside NATS, and the receiver thread with its shared ring.
 export { RevocationStore, revocationBytes, type ApplyResult, type StoreLimits } from './revocation-store.js';
 export { RevocationActor, type AddOutcome, type ArrivalPath, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
 export { buildRevocation, checkRevocationRecord, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
@@ -20,3 +20,6 @@ export { RevocationIngest, type IngestOptions, type IngestResult } from './revoc
 export { assertQuorum, RevocationStream, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
 export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';
+export { RevocationReceiver, type RevocationReceiverOptions } from './revocation-receiver.js';
+export { createRing, RING_SLOT_BYTES, RING_SLOTS, RingCell, RingReader, RingWriter, type RingRecord } from './revocation-ring.js';
+export { RevocationArrivals } from './revocation-arrivals.js';

@@ -41,15 +41,15 @@ export type AddOutcome =
   | { readonly ok: true; readonly record: RevocationRecord; readonly persisted: boolean | null; readonly streamSeq: number | null }
   | { readonly ok: false; readonly errors: readonly string[]; readonly full?: boolean };
 
-/** How a revocation reached this member: the live NATS message, the stream (or the primary's sync), or the direct push from its origin. */
-export type ArrivalPath = 'live' | 'replay' | 'direct';
+/** How a revocation reached this member: the live NATS message, the stream (or the primary's sync), the direct push from its origin, or the receiver thread's ring. */
+export type ArrivalPath = 'live' | 'replay' | 'direct' | 'thread';
 
 /** Where the member stands with respect to the cluster's revocations. */
 export type Phase = 'starting' | 'catching_up' | 'live' | 'offline';
 
 /** The actor's mailbox messages (handled synchronously by `receive`). */
 export type ActorMessage =
-  | { readonly type: 'revocation.received'; readonly msg: RevocationAdded; readonly via: ArrivalPath; readonly subject: string; readonly signedAt: number | null }
+  | { readonly type: 'revocation.received'; readonly msg: RevocationAdded; readonly via: ArrivalPath; readonly subject: string; readonly signedAt: number | null; readonly visibleAt?: number }
   | { readonly type: 'bus.connected' }
   | { readonly type: 'bus.disconnected' }
   | { readonly type: 'replay.complete' }

@@ -8,7 +8,7 @@
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { REVOCATION_KINDS } from '../protocol/subjects.js';
 import { RevocationStream } from './revocation-stream.js';
-import { DelayHistogram } from './delay-histogram.js';
+import { RevocationArrivals } from './revocation-arrivals.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
 import { wallNow } from './revocation-time.js';
@@ -39,10 +39,9 @@ export class RevocationActor {
   private closed = false;
   private readyResolve!: () => void;
   private readonly readyPromise = new Promise<void>((r) => { this.readyResolve = r; });
-  private readonly delay = new DelayHistogram();
+  private readonly arrivals = new RevocationArrivals();
   private readonly counters: Record<string, number> = {
     revocations_published_total: 0, revocations_replayed_total: 0, revocations_expired_on_arrival_total: 0, revocations_catch_ups_total: 0,
-    revocations_arrived_live_total: 0, revocations_arrived_direct_total: 0, revocations_first_live_total: 0, revocations_first_direct_total: 0,
   };
   private source: RevocationSource = 'none';
   /** When the loaded snapshot's state was last known caught up, epoch ms. */
@@ -53,6 +52,8 @@ export class RevocationActor {
   private readonly snapshot: SnapshotKeeper | null = null;
   /** Told of every revocation that arrived live from another member and was applied here (the audit trail); replays are not reported. */
   onApplied: ((r: RevocationRecord) => void) | null = null;
+  /** Called before a live or direct copy is applied: the receiver thread's earlier copies go first (their visible time is the true one). */
+  drainFirst: (() => void) | null = null;
 
   constructor(private readonly opts: RevocationActorOptions) {
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
@@ -85,7 +86,7 @@ export class RevocationActor {
       this.lastCaughtUpAt = asOf;
     }
     this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
-      if (m.type === 'revocation.added') this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt });
+      if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); }
     }));
     switch (this.opts.mode) {
       case 'local':
@@ -170,9 +171,7 @@ export class RevocationActor {
     return this.phase !== 'live' || this.streamLostSince !== null;
   }
 
-  busConnected(): boolean {
-    return this.opts.bus.transport.isConnected();
-  }
+  busConnected(): boolean { return this.opts.bus.transport.isConnected(); }
 
   /**
    * Milliseconds the cluster's revocations have been out of reach (0 while connected and the
@@ -208,7 +207,13 @@ export class RevocationActor {
 
   /** A revocation pushed by its origin (revocation-direct.ts), envelope checked as a live message's; the second copy (NATS or direct) is a duplicate. */
   receiveDirect(msg: RevocationAdded, subject: string, signedAt: number): void {
+    this.drainFirst?.();
     this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
+  }
+
+  /** A revocation the receiver thread verified (revocation-receiver.ts), written to the ring at `visibleAt` (epoch ms); the NATS copy here is a duplicate. */
+  receiveThread(msg: RevocationAdded, subject: string, signedAt: number | null, visibleAt: number): void {
+    this.receive({ type: 'revocation.received', msg, via: 'thread', subject, signedAt, visibleAt });
   }
 
   /** Also hand each revocation published here, sealed as it goes to NATS, to `push` (null: stop). NATS mode only. */
@@ -221,7 +226,7 @@ export class RevocationActor {
     return {
       ...this.counters,
       ...this.opts.store.stats(),
-      ...this.delay.stats('revocation_propagation_ms'),
+      ...this.arrivals.stats(),
       bus_connected: this.busConnected() ? 1 : 0,
       bus_disconnected_ms: this.disconnectedForMs(),
       revocations_caught_up: this.caughtUp() ? 1 : 0,
@@ -257,7 +262,7 @@ export class RevocationActor {
     if (this.closed) return;
     switch (m.type) {
       case 'revocation.received':
-        this.applyRemote(m.msg, m.via, m.subject, m.signedAt);
+        this.applyRemote(m.msg, m.via, m.subject, m.signedAt, m.visibleAt);
         return;
       case 'bus.connected':
         this.gen++;
@@ -334,32 +339,28 @@ export class RevocationActor {
    * Apply a record from the bus, the stream or the primary: the admin API's time rules first,
    * judged at its signing time (`signedAt`, null without authentication: now).
    */
-  private applyRemote(msg: RevocationAdded, via: ArrivalPath, subject: string, signedAt: number | null): void {
+  private applyRemote(msg: RevocationAdded, via: ArrivalPath, subject: string, signedAt: number | null, visibleAt?: number): void {
     const { publishedAt, type: _t, v: _v, ...raw } = msg;
-    // received_<kind> counts what came over NATS (live and replay), as before the direct push
-    if (via !== 'direct') this.counters[`revocations_received_${raw.kind}`]!++;
-    if (via !== 'replay' && raw.origin !== this.opts.memberId) this.counters[via === 'live' ? 'revocations_arrived_live_total' : 'revocations_arrived_direct_total']!++;
+    // received_<kind> counts the main thread's NATS messages (live and replay), as before the direct push and the thread
+    if (via === 'live' || via === 'replay') this.counters[`revocations_received_${raw.kind}`]!++;
+    if (via !== 'replay' && raw.origin !== this.opts.memberId) this.arrivals.arrived(via);
     const { result, record } = this.ingest.fromBus(raw, subject, signedAt, via);
     if (result === 'expired') { this.counters.revocations_expired_on_arrival_total!++; return; }
     if (result !== 'applied') return;
-    // first arrival: the delay below and the counters are recorded once, by the path that won
-    if (via !== 'replay') this.counters[via === 'live' ? 'revocations_first_live_total' : 'revocations_first_direct_total']!++;
+    // first arrival: the delays below and the counters are recorded once, by the path that won
+    if (via !== 'replay') this.arrivals.first(via);
     this.countApplied(record);
     this.snapshot?.changed();
     if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;
-    else if (record.origin !== this.opts.memberId && publishedAt > 0) this.delay.record(wallNow() - publishedAt);
+    else if (record.origin !== this.opts.memberId) this.arrivals.record(publishedAt, visibleAt);
     if (via !== 'replay' && record.origin !== this.opts.memberId && this.onApplied !== null) {
       try { this.onApplied(record); } catch (err) { this.opts.logger?.error({ err: String(err) }, 'revocation audit hook failed'); }
     }
   }
 
-  private maybeReady(): void {
-    if (this.caughtUp()) this.readyResolve();
-  }
+  private maybeReady(): void { if (this.caughtUp()) this.readyResolve(); }
 
-  private countApplied(r: RevocationRecord): void {
-    this.counters[`revocations_applied_${r.kind}`]!++;
-  }
+  private countApplied(r: RevocationRecord): void { this.counters[`revocations_applied_${r.kind}`]!++; }
 
   private goLive(): void {
     const was = this.phase;

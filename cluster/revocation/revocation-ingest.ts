@@ -5,6 +5,7 @@
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationRecord } from '../protocol/messages.js';
+import type { ArrivalPath } from './revocation-actor-contract.js';
 import { checkRevocationRecord } from './revocation-request.js';
 import type { ApplyResult, RevocationStore } from './revocation-store.js';
 
@@ -33,7 +34,7 @@ export class RevocationIngest {
    * A record from the bus (`signedAt` from its envelope), the stream or the primary (`signedAt`
    * null: judged now). Returns the outcome and the record as stored (its expiry possibly capped).
    */
-  fromBus(raw: RevocationRecord, subject: string, signedAt: number | null, via: 'live' | 'replay' | 'direct'): { readonly result: IngestResult; readonly record: RevocationRecord } {
+  fromBus(raw: RevocationRecord, subject: string, signedAt: number | null, via: ArrivalPath): { readonly result: IngestResult; readonly record: RevocationRecord } {
     const checked = checkRevocationRecord(raw, { nowMs: signedAt ?? Date.now(), maxLifetimeS: this.o.maxLifetimeS });
     if (!checked.ok) {
       this.counters.revocations_refused_invalid_total++;

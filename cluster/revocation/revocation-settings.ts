@@ -37,6 +37,7 @@ export interface ClusterSection {
     readonly snapshot_max_age_s?: number | undefined;
     readonly snapshot_interval_ms?: number | undefined;
     readonly direct?: { readonly listen?: string | undefined; readonly advertise?: string | undefined } | undefined;
+    readonly receiver?: 'main' | 'thread' | undefined;
   } | undefined;
 }
 
@@ -87,6 +88,8 @@ export interface ClusterSettings {
   readonly snapshot: SnapshotSettings | null;
   /** Null: off (the default). */
   readonly direct: DirectSettings | null;
+  /** Who receives live revocations: the request thread only (`main`, the default) or also a receiver thread (`thread`, NATS only). */
+  readonly receiver: 'main' | 'thread';
 }
 
 /** Read the section; unknown extra fields are ignored, absent ones defaulted. */
@@ -115,5 +118,6 @@ export function clusterSettings(section: unknown): ClusterSettings {
     maxRevocationBytes: r.max_bytes ?? DEFAULT_MAX_REVOCATION_BYTES,
     snapshot: r.snapshot_file === undefined ? null : { file: r.snapshot_file, maxAgeS: r.snapshot_max_age_s ?? 300, intervalMs: r.snapshot_interval_ms ?? 1_000 },
     direct: r.direct === undefined ? null : { listen: r.direct.listen ?? '127.0.0.1:0', advertise: r.direct.advertise ?? null },
+    receiver: r.receiver ?? 'main',
   };
 }

@@ -52,6 +52,12 @@ export const clusterSchema = z.strictObject({
     snapshot_max_age_s: z.number().int().min(1).default(300), // 5 min
     /** Shortest interval between two snapshot writes, ms. */
     snapshot_interval_ms: z.number().int().min(0).default(1_000), // 1 s
+    /**
+     * Who receives live revocations from NATS: main = the request thread's own subscription only; thread = also a receiver
+     * thread per process with its own NATS connection, verifying each message and writing it to shared memory every
+     * revocation check reads first (cluster/revocation/revocation-receiver.ts). Only with cluster.nats.
+     */
+    receiver: z.enum(['main', 'thread']).default('main'),
     /** Direct push of revocations member to member over TCP, beside NATS (cluster/revocation/revocation-direct.ts); absent = off. */
     direct: z.strictObject({
       /** host:port to listen on for peers' pushes; port 0 = any free port (told to peers in the heartbeat); with --workers N a fixed port P means P … P+N−1. */

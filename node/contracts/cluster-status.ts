@@ -1,4 +1,4 @@
-// What the cluster member adds to an instance's /readyz and /metrics.
+// What the cluster member adds to an instance's /readyz, /healthz and /metrics.
 
 /** The cluster part of readiness and metrics (cluster/process supplies it). */
 export interface ClusterStatus {
@@ -6,4 +6,6 @@ export interface ClusterStatus {
   readiness(): { ready: boolean; detail: Record<string, unknown> };
   /** Flat counters for /metrics. */
   stats(): Record<string, number>;
+  /** Informational fields merged into the /healthz body (never a failing verdict); absent = none. */
+  health?(): Record<string, unknown>;
 }

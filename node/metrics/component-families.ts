@@ -154,8 +154,23 @@ gauge('portcullis_revocations_behind_seconds', 'How far this process may be behi
 gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
-counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push; duplicates included)', by('path', { 'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct' }));
-counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct)', by('path', { 'cluster.revocations_first_live_total': 'live', 'cluster.revocations_first_direct_total': 'direct' }));
+counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push, thread: the receiver thread; duplicates included)', by('path', {
+  'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct', 'cluster.revocations_arrived_thread_total': 'thread',
+}));
+counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct, thread)', by('path', {
+  'cluster.revocations_first_live_total': 'live', 'cluster.revocations_first_direct_total': 'direct', 'cluster.revocations_first_thread_total': 'thread',
+}));
+gauge('portcullis_revocation_receiver_threads', 'Revocation receiver threads running, and of them connected to NATS now (summed over processes)', by('state', {
+  'cluster.revocation_receiver_threads_up': 'running', 'cluster.revocation_receiver_connected': 'connected',
+}));
+counter('portcullis_revocation_receiver_cpu_seconds_total', 'CPU time (user + system) of the revocation receiver threads, summed over processes (Linux; 0 elsewhere)', { 'cluster.revocation_receiver_cpu_seconds_total': null });
+counter('portcullis_revocation_receiver_restarts_total', 'Revocation receiver threads that ended and were restarted (capped backoff; the main thread\'s NATS path keeps revoking)', { 'cluster.revocation_receiver_restarts_total': null });
+counter('portcullis_revocation_receiver_records_total', 'Records through the receiver thread\'s shared ring, by outcome (drained: applied or found duplicate here; dropped_full, dropped_oversized: not written, NATS on the main thread still delivers; undecodable)', by('outcome', {
+  'cluster.revocation_receiver_drained_total': 'drained', 'cluster.revocation_receiver_dropped_full_total': 'dropped_full', 'cluster.revocation_receiver_dropped_oversized_total': 'dropped_oversized',
+  'cluster.revocation_receiver_undecodable_total': 'undecodable',
+}));
+counter('portcullis_revocation_receiver_refused_total', 'Messages the receiver thread refused before the ring, by reason (bus envelope, or invalid: codec, kind or admin rules)', by('reason', Object.fromEntries(
+  ['unsigned', 'bad_mac', 'unknown_key', 'stale', 'invalid'].map((r) => [`cluster.revocation_receiver_refused_${r}_total`, r]))));
 counter('portcullis_revocation_direct_frames_total', 'Direct revocation push frames by outcome (sent: written to a peer; dropped: a peer down or slow past the bounds; accepted: received and passed the checks)', by('outcome', {
   'cluster.revocation_direct_frames_sent_total': 'sent', 'cluster.revocation_direct_frames_dropped_total': 'dropped', 'cluster.revocation_direct_frames_accepted_total': 'accepted',
 }));
@@ -171,6 +186,8 @@ gauge('portcullis_policy_propagation_seconds', 'Push to applied for the last clu
 gauge('portcullis_policy_degraded', '1 while the policy was loaded from the state file and the bucket has not answered', { 'policy.degraded': null }, { aggregate: 'max' });
 counter('portcullis_policy_refusals_total', 'Cluster policy versions not applied here, by reason', by('reason', { 'policy.refusals.invalid': 'invalid', 'policy.refusals.environment': 'environment', 'policy.refusals.apply': 'apply' }));
 counter('portcullis_policy_entries_ignored_total', 'Entries in the policy bucket ignored (not authentic, corrupt or not newer), by reason', by('reason', { 'policy.ignored.unsigned': 'unsigned', 'policy.ignored.bad_mac': 'bad_mac', 'policy.ignored.unknown_key': 'unknown_key', 'policy.ignored.stale': 'stale', 'policy.ignored.corrupt': 'corrupt', 'policy.ignored.digest_mismatch': 'digest_mismatch', 'policy.ignored.not_newer': 'not_newer' }));
+gauge('portcullis_revocation_visible_recent_seconds', 'Publish → visible (the receiver thread\'s ring write, else the apply) by stat: p50 and p99 over the recent-sample ring, max since start; the highest over workers',
+  by('stat', { 'cluster.revocation_visible_ms_p50': 'p50', 'cluster.revocation_visible_ms_p99': 'p99', 'cluster.revocation_visible_ms_max': 'max' }), { aggregate: 'max', scale: MS });
 gauge('portcullis_revocation_propagation_recent_seconds', 'Propagation delay by stat: p50 and p99 over the recent-sample ring, max since start; not mergeable over workers, the highest is kept',
   by('stat', { 'cluster.revocation_propagation_ms_p50': 'p50', 'cluster.revocation_propagation_ms_p99': 'p99', 'cluster.revocation_propagation_ms_max': 'max' }), { aggregate: 'max', scale: MS });
 

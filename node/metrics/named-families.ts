@@ -52,6 +52,16 @@ patterns.push({
     ? `cluster.revocation_propagation_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}` : null),
 });
 
+declare('portcullis_revocation_visible_seconds', 'histogram', 'Delay from a revocation\'s publish (at its origin) to visible to every check here: the receiver thread\'s ring write, or the apply when another path came first', []);
+exact.set('cluster.revocation_visible_ms_count', sample('portcullis_revocation_visible_seconds', {}, '_count'));
+exact.set('cluster.revocation_visible_ms_sum', sample('portcullis_revocation_visible_seconds', {}, '_sum', MS));
+patterns.push({
+  re: /^cluster\.revocation_visible_ms_bucket_le_(inf|\d+(?:\.\d+)?)$/,
+  map: (m) => sample('portcullis_revocation_visible_seconds', { le: m[1] === 'inf' ? '+Inf' : String(round(Number(m[1]) * MS)) }, '_bucket'),
+  unmap: (metric, labels) => (metric === 'portcullis_revocation_visible_seconds_bucket' && labels.le !== undefined
+    ? `cluster.revocation_visible_ms_bucket_le_${labels.le === '+Inf' ? 'inf' : String(round(Number(labels.le) / MS))}` : null),
+});
+
 // identity-provider events (node/events: `events.<source>.<type>.<result>`)
 declare('portcullis_idp_events_total', 'counter', 'Identity-provider events received, by source (issuer name), type (backchannel_logout) and result (accepted, or the stable refusal reason)', ['source', 'type', 'result']);
 patterns.push({
