@@ -5,6 +5,7 @@
 // it answers pool_overloaded at once. Never rejects; close() is bounded even while workers crash.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { threadExecArgv } from './worker-exec-argv.js';
 import type { VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
 
 export type PoolResult = VerifyResult | { readonly ok: false; readonly code: 'pool_failure' | 'pool_overloaded'; readonly message: string };
@@ -52,12 +53,12 @@ export function defaultWorkerFilename(): string {
  * piscina loads the worker with require() first. In Node 20, require() of an ES module whose
  * thread is terminated mid-load (close(), or the replacement of a crashed worker) can abort the
  * whole process (V8 "IsGraphAsync must be used on an instantiated module"). Workers therefore
- * run with require(esm) off, so piscina falls back to import() at once.
+ * run with require(esm) off, so piscina falls back to import() at once. The process's own flags
+ * go along only where a thread accepts them (worker-exec-argv.ts).
  */
-const INHERITED_ARGV = process.execArgv.filter((a) => !a.startsWith('--min-semi-space-size')); // a thread refuses heap flags (they are process-wide anyway)
-const WORKER_EXEC_ARGV: readonly string[] = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
-  ? [...INHERITED_ARGV, '--no-experimental-require-module']
-  : INHERITED_ARGV;
+const REQUIRE_ESM_OFF: readonly string[] = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
+  ? ['--no-experimental-require-module']
+  : [];
 
 export function resolvePoolSize(size: number | 'auto'): number {
   return size === 'auto' ? Math.max(1, availableParallelism()) : Math.max(1, Math.floor(size));
@@ -105,7 +106,7 @@ export class VerifierPool {
       idleTimeout: 2 ** 31 - 1,
       // bounded by #maxInFlight in tokens; piscina's own queue counts batches
       concurrentTasksPerWorker: perWorker,
-      execArgv: [...WORKER_EXEC_ARGV],
+      execArgv: [...threadExecArgv(REQUIRE_ESM_OFF)],
     });
     // a crashed worker also emits 'error' on the pool; the batch promise carries it to #send
     this.#pool.on('error', () => {});

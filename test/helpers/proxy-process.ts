@@ -53,10 +53,10 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 }
 
 /** Start `portcullis serve --config <tmp>` (plus extra args) and wait until it listens. */
-export async function startProxy(config: unknown, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; configPath?: string } = {}): Promise<ProxyProcess> {
+export async function startProxy(config: unknown, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; configPath?: string; nodeArgs?: string[] } = {}): Promise<ProxyProcess> {
   ensureBuilt();
   const configPath = opts.configPath ?? writeConfig(config);
-  const proc = spawn(process.execPath, [CLI, 'serve', '--config', configPath, ...(opts.args ?? [])], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'serve', '--config', configPath, ...(opts.args ?? [])], {
     env: { ...process.env, ...ADMIN_ENV, ...(opts.env ?? {}) }, // baseConfig names the admin token variable: a config naming an unset one does not start
     stdio: ['ignore', 'pipe', 'pipe'],
   });
