@@ -1,8 +1,54 @@
 // Shared pieces of the suites that run real proxy processes on a bus: the admin API call,
-// polling for an async condition, what a revocation refusal looks like, a JWT's jti.
+// a member config (one JWT route on /api/*), a call to it, a /metrics reader, revocation rounds, polling for an async condition, what a revocation refusal looks like, a JWT's jti.
+import { expect } from 'vitest';
 import { request } from 'undici';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep } from './cluster-fixtures.js';
+
+/** A proxy config on `upstream` with the given `cluster` section. */
+export function memberConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { app: { targets: [upstream] } },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
+    cluster,
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  };
+}
+
+/** GET /api/x with the token, on a fresh connection (so `--workers` processes share them). */
+export async function call(p: ProxyProcess, token: string): Promise<{ status: number; challenge: string }> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } });
+  await r.body.dump();
+  return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') };
+}
+
+/** Every sample of `family` at `p` whose labels contain `labels` (e.g. `path="thread"`), summed. */
+export async function metric(p: ProxyProcess, family: string, labels = ''): Promise<number> {
+  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(family)) continue;
+    const rest = line.slice(family.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{')) || !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** `rounds` times: a fresh token accepted everywhere, revoked at the first member, then refused at every other. */
+export async function revokeAtFirst(members: readonly ProxyProcess[], issue: () => Promise<string>, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const token = await issue();
+    for (const p of members) expect((await call(p, token)).status).toBe(200);
+    expect((await admin(members[0]!, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+    for (const p of members.slice(1)) await waitFor(`revoked at ${p.url}`, async () => revoked(await call(p, token)), 10_000);
+  }
+}
 
 /** A bearer answer counts as "revoked": 401 invalid_token whose description says revoked. */
 export const revoked = (a: { status: number; challenge: string }): boolean =>

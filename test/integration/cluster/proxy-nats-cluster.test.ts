@@ -10,23 +10,10 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-    cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
 
 interface Answer { status: number; challenge: string }
 
@@ -48,7 +35,7 @@ describe('proxies on a three-node NATS cluster', () => {
     [nats, as, echo] = await Promise.all([startNatsCluster(3), startAuthServer(), startEchoUpstream()]);
     prefix = `ptn${Math.random().toString(36).slice(2, 8)}`;
     // proxy i is given node i only; it learns the others from the cluster for failover
-    const started = await Promise.all(nats.urls.map((u) => startProxy(proxyConfig(as, echo.url, { nats: { servers: [u] }, subject_prefix: prefix, auth: BUS_AUTH }), { env: ENV })));
+    const started = await Promise.all(nats.urls.map((u) => startProxy(memberConfig(as, echo.url, { nats: { servers: [u] }, subject_prefix: prefix, auth: BUS_AUTH }), { env: ENV })));
     proxies.push(...started);
     await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000)));
   });

@@ -13,41 +13,9 @@ import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/prot
 import { encodeDirectFrame } from '../../../cluster/transport/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
-
-function config(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-    cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
-
-async function call(p: ProxyProcess, token: string): Promise<{ status: number; challenge: string }> {
-  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
-  await r.body.dump();
-  return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') };
-}
-
-/** Every sample of `family` at `p` whose labels contain `labels` (e.g. `path="direct"`), summed. */
-async function metric(p: ProxyProcess, family: string, labels = ''): Promise<number> {
-  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(family)) continue;
-    const rest = line.slice(family.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{')) || !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 /** The member's direct push address as `/readyz` shows it. */
 async function directAddress(p: ProxyProcess): Promise<{ host: string; port: number }> {
@@ -96,7 +64,7 @@ describe('direct revocation push between three members', () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     prefix = `ptd${Math.random().toString(36).slice(2, 8)}`;
     const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen: '127.0.0.1:0' } } };
-    for (let i = 0; i < 3; i++) members.push(await startProxy(config(as, echo.url, cluster), { env: ENV }));
+    for (let i = 0; i < 3; i++) members.push(await startProxy(memberConfig(as, echo.url, cluster), { env: ENV }));
     for (const p of members) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
     }
@@ -112,12 +80,7 @@ describe('direct revocation push between three members', () => {
   it('a revocation at one member is refused at the others, arriving direct, counted once', async () => {
     const rounds = 5;
     const [p0, p1, p2] = members as [ProxyProcess, ProxyProcess, ProxyProcess];
-    for (let i = 0; i < rounds; i++) {
-      const token = await as.issueJwt({ scope: 'read' });
-      for (const p of members) expect((await call(p, token)).status).toBe(200);
-      expect((await admin(p0, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
-      for (const p of [p1, p2]) await waitFor(`revoked at ${p.url}`, async () => revoked(await call(p, token)), 10_000);
-    }
+    await revokeAtFirst(members, () => as.issueJwt({ scope: 'read' }), rounds);
     for (const p of [p1, p2]) {
       // both copies arrive; the first one is applied and timed, the second is a duplicate
       await waitFor('both copies at the receiver', async () => (await metric(p, 'portcullis_revocations_arrivals_total', 'path="live"')) === rounds, 10_000);
@@ -217,8 +180,8 @@ describe('direct revocation push to a member with --workers 2', () => {
     // the workers get a fixed port P: worker 0 binds P, worker 1 P + 1
     const fixed = await freePort();
     // one after the other: a start that fails leaves nothing running behind afterAll's back
-    single = await startProxy(config(as, echo.url, cluster('127.0.0.1:0')), { env: ENV });
-    workers = await startProxy(config(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] });
+    single = await startProxy(memberConfig(as, echo.url, cluster('127.0.0.1:0')), { env: ENV });
+    workers = await startProxy(memberConfig(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] });
     for (const p of [single, workers]) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
     }

@@ -1,44 +1,6 @@
-// Pieces of the receiver-thread suites: a member config with `cluster.revocation.receiver`, a
-// /metrics reader, and a TCP relay in front of nats-server that can cut and refuse only the
-// receiver threads' connections (told apart by the NATS client name in CONNECT).
+// Pieces of the receiver-thread suites: a TCP relay in front of nats-server that
+// can cut and refuse only the receiver threads' connections (told apart by the NATS client name in CONNECT).
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
-import { request } from 'undici';
-import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-
-/** A proxy config on `upstream` with the given `cluster` section. */
-export function threadConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-    cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
-
-/** GET /api/x with the token, on a fresh connection (so `--workers` processes share them). */
-export async function call(p: ProxyProcess, token: string): Promise<{ status: number; challenge: string }> {
-  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}`, connection: 'close' } });
-  await r.body.dump();
-  return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') };
-}
-
-/** Every sample of `family` at `p` whose labels contain `labels` (e.g. `path="thread"`), summed. */
-export async function metric(p: ProxyProcess, family: string, labels = ''): Promise<number> {
-  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(family)) continue;
-    const rest = line.slice(family.length);
-    if (!(rest.startsWith(' ') || rest.startsWith('{')) || !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 /** The relay: `url` to give members; `cutReceivers(true)` closes the receiver threads' connections and refuses new ones. */
 export interface NatsRelay {

@@ -12,8 +12,7 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { tokenFacts } from '../../../node/contracts/index.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { natsNode, prefix as newPrefix, until } from './cluster-fixtures.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
-import { call, metric, threadConfig } from './revocation-thread-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
@@ -27,8 +26,8 @@ describe('receiver thread with serve --workers 2', () => {
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     const cluster = { nats: { servers: [nats.url] }, subject_prefix: `ptw${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH, revocation: { receiver: 'thread' } };
-    workers = await startProxy(threadConfig(as, echo.url, cluster), { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
-    single = await startProxy(threadConfig(as, echo.url, cluster), { env: ENV });
+    workers = await startProxy(memberConfig(as, echo.url, cluster), { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
+    single = await startProxy(memberConfig(as, echo.url, cluster), { env: ENV });
     for (const p of [workers, single]) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 30_000);
     }

@@ -13,8 +13,8 @@ import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/prot
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
-import { call, metric, startNatsRelay, threadConfig, type NatsRelay } from './revocation-thread-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked, waitFor } from './proxy-fixtures.js';
+import { startNatsRelay, type NatsRelay } from './revocation-thread-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
@@ -31,7 +31,7 @@ describe('revocation receiver thread, three members', () => {
     relay = await startNatsRelay(nats.port);
     prefix = `ptr${Math.random().toString(36).slice(2, 8)}`;
     const cluster = { nats: { servers: [relay.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { receiver: 'thread' } };
-    for (let i = 0; i < 3; i++) members.push(await startProxy(threadConfig(as, echo.url, cluster), { env: ENV }));
+    for (let i = 0; i < 3; i++) members.push(await startProxy(memberConfig(as, echo.url, cluster), { env: ENV }));
     for (const p of members) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
       await waitFor(`${p.url} receiver thread connected`, async () => (await metric(p, 'portcullis_revocation_receiver_threads', 'state="connected"')) === 1, 15_000);
@@ -47,12 +47,7 @@ describe('revocation receiver thread, three members', () => {
   it('a revocation at one member is refused at the others, through the thread, applied once', async () => {
     const rounds = 5;
     const [p0, p1, p2] = members as [ProxyProcess, ProxyProcess, ProxyProcess];
-    for (let i = 0; i < rounds; i++) {
-      const token = await as.issueJwt({ scope: 'read' });
-      for (const p of members) expect((await call(p, token)).status).toBe(200);
-      expect((await admin(p0, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
-      for (const p of [p1, p2]) await waitFor(`revoked at ${p.url}`, async () => revoked(await call(p, token)), 10_000);
-    }
+    await revokeAtFirst(members, () => as.issueJwt({ scope: 'read' }), rounds);
     for (const p of [p1, p2]) {
       // both copies arrive (the thread's and the main thread's NATS message); the first is applied and timed
       await waitFor('both copies at the receiver', async () => (await metric(p, 'portcullis_revocations_arrivals_total', 'path="thread"')) === rounds
@@ -131,7 +126,7 @@ describe('cluster.revocation.receiver in the config', () => {
     const { runCli, writeConfig } = await import('../../helpers/proxy-process.js');
     const as = await startAuthServer();
     try {
-      const path = writeConfig(threadConfig(as, 'http://127.0.0.1:9', { nats: { servers: ['nats://127.0.0.1:4222'] }, auth: BUS_AUTH, revocation: { receiver: 'worker' } }));
+      const path = writeConfig(memberConfig(as, 'http://127.0.0.1:9', { nats: { servers: ['nats://127.0.0.1:4222'] }, auth: BUS_AUTH, revocation: { receiver: 'worker' } }));
       const r = await runCli(['check-config', path], ENV);
       expect(r.code).not.toBe(0);
       expect(r.stdout + r.stderr).toMatch(/cluster\.revocation\.receiver/);
