@@ -1,5 +1,5 @@
 // A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
-// the same order and with the same answers: header bytes, URL length, visible ASCII, one Host
+// the same order and with the same answers: header bytes, URL length, visible ASCII, no `_` in names, one Host
 // (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
 import { proxyError, type ProxyError } from '../errors.js';
 import { visibleAscii } from '../routing/request-bytes.js';
@@ -54,6 +54,9 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     bytes += k.length + v.length + 4;
     if (k[0] === ':') { if (k === ':authority') authority = v; continue; }
     if (!visibleAscii(v)) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${k} has a byte outside visible ASCII, SP and HTAB`);
+    // CGI, WSGI, Rack and PHP read `x_auth_subject` as X-Auth-Subject: a stripped identity or
+    // forwarding header would pass under its underscore spelling. uWS refuses such names too.
+    if (k.indexOf('_') !== -1) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', `header name ${k} has "_" (upstreams read it as "-")`);
     if (k === 'host') {
       if (hostHeader !== null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'more than one Host header');
       hostHeader = v;
