@@ -28,6 +28,8 @@ export interface RequestHead {
   /** HTTP/2: HEADERS carried END_STREAM (no body follows). */
   readonly endAfterHeaders: boolean;
   readonly contentType: string | undefined;
+  /** HTTP/1.1 (not 1.0) on the TLS port: a request without Host is refused (RFC 9112 §3.2). */
+  readonly hostRequired?: boolean;
 }
 
 /** Read and route `req`. `secure`: the listener is TLS; `clientCert`: undefined when it asks for no client certificates. */
@@ -75,6 +77,7 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     headers.push(k, v);
   }
   if (cookies !== null) headers.push('cookie', cookies);
+  if (req.hostRequired === true && hostHeader === null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'HTTP/1.1 request without a Host header');
   if (bytes > limits.max_header_bytes) return refused('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`);
   if (url.length > limits.max_url_bytes) return refused('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`);
   if (query !== '' && !visibleAscii(query)) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)');
