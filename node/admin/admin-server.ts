@@ -116,7 +116,10 @@ export class AdminServer {
       const handler = this.opts.routes[key];
       if (handler === undefined) return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
       const body = await readBody(req);
-      if (body === null) return this.send(res, 413, { error: 'invalid_request', message: 'admin request body too large' });
+      if (body === null) {
+        res.setHeader('connection', 'close'); // the rest of the body is discarded, not parsed as a next request
+        return this.send(res, 413, { error: 'invalid_request', message: 'admin request body too large' });
+      }
       const action = this.opts.audit != null ? auditedAction(req.method ?? 'GET', path) : null;
       if (action === null) {
         const r = await handler(req, body);
@@ -143,16 +146,22 @@ export class AdminServer {
   }
 }
 
+/**
+ * The request body as UTF-8, or null past MAX_ADMIN_BODY (1 MiB). Past it the rest is read and
+ * dropped rather than the socket destroyed: a reset while the client is still sending would lose
+ * the 413 (the caller closes the connection after answering).
+ */
 function readBody(req: IncomingMessage): Promise<string | null> {
   return new Promise((resolve, reject) => {
     let size = 0;
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] | null = [];
     req.on('data', (c: Buffer) => {
+      if (chunks === null) return;
       size += c.length;
-      if (size > MAX_ADMIN_BODY) { resolve(null); req.destroy(); return; }
+      if (size > MAX_ADMIN_BODY) { chunks = null; resolve(null); return; }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => { if (chunks !== null) resolve(Buffer.concat(chunks).toString('utf8')); });
     req.on('error', reject);
   });
 }

@@ -109,14 +109,17 @@ export function tokenFingerprint(c: RequestContext): string | null {
 /**
  * Envoy only overwrites the headers a verdict names: client-sent identity headers the verdict
  * does not carry (and the credentials of a route that strips them) must be removed by name
- * (HTTP: `x-envoy-auth-headers-to-remove`; gRPC: `ok_response.headers_to_remove`).
+ * (HTTP: `x-envoy-auth-headers-to-remove`; gRPC: `ok_response.headers_to_remove`). Underscore
+ * spellings (`x_auth_subject`) too: Envoy passes them by default and CGI, WSGI and Rack
+ * upstreams read them as the dashed name; a verdict never sets one, so they are always named.
  */
 export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: readonly string[], stripCredentials: boolean): string[] {
   const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
   const h = ctx.headers;
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
-    if (!snap.auth.isIdentityHeader(k) || names.includes(k)) continue;
+    const dashed = k.indexOf('_') === -1 ? k : k.replace(/_/g, '-');
+    if (!snap.auth.isIdentityHeader(dashed) || names.includes(k)) continue;
     let set = false;
     for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
     if (!set) names.push(k);

@@ -107,8 +107,8 @@ export function readOriginal(setting: DialectSetting, prefix: string, call: Deci
   if (!METHOD.test(method)) return 'original method is not an HTTP method token';
   // origin-form only: an absolute URI or `*` would let the reported host differ from the routed one
   if (target[0] !== '/') return 'original URI is not an absolute path (origin-form)';
-  const hash = target.indexOf('#');
-  if (hash !== -1) target = target.slice(0, hash);
+  // a raw `#` is not cut off as a fragment: the edge forwards the whole target, and an upstream
+  // that reads `#` as a path character resolves `/public/x#/../../admin`; the path reader refuses it
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q + 1);

@@ -1,5 +1,5 @@
 // A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
-// the same order and with the same answers: header bytes, URL length, visible ASCII, one Host
+// the same order and with the same answers: header bytes, URL length, visible ASCII, no `_` in names, one Host
 // (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
 import { proxyError, type ProxyError } from '../errors.js';
 import { visibleAscii } from '../routing/request-bytes.js';
@@ -28,6 +28,8 @@ export interface RequestHead {
   /** HTTP/2: HEADERS carried END_STREAM (no body follows). */
   readonly endAfterHeaders: boolean;
   readonly contentType: string | undefined;
+  /** HTTP/1.1 (not 1.0) on the TLS port: a request without Host is refused (RFC 9112 §3.2). */
+  readonly hostRequired?: boolean;
 }
 
 /** Read and route `req`. `secure`: the listener is TLS; `clientCert`: undefined when it asks for no client certificates. */
@@ -54,6 +56,9 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     bytes += k.length + v.length + 4;
     if (k[0] === ':') { if (k === ':authority') authority = v; continue; }
     if (!visibleAscii(v)) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${k} has a byte outside visible ASCII, SP and HTAB`);
+    // CGI, WSGI, Rack and PHP read `x_auth_subject` as X-Auth-Subject: a stripped identity or
+    // forwarding header would pass under its underscore spelling. uWS refuses such names too.
+    if (k.indexOf('_') !== -1) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', `header name ${k} has "_" (upstreams read it as "-")`);
     if (k === 'host') {
       if (hostHeader !== null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'more than one Host header');
       hostHeader = v;
@@ -72,6 +77,7 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     headers.push(k, v);
   }
   if (cookies !== null) headers.push('cookie', cookies);
+  if (req.hostRequired === true && hostHeader === null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'HTTP/1.1 request without a Host header');
   if (bytes > limits.max_header_bytes) return refused('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`);
   if (url.length > limits.max_url_bytes) return refused('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`);
   if (query !== '' && !visibleAscii(query)) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)');

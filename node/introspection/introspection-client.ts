@@ -131,6 +131,7 @@ export class IntrospectionClient {
   // preallocated, frozen outcomes: a refusal allocates nothing
   readonly #inactive = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token inactive', 'inactive');
   readonly #expired = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired', 'expired');
+  readonly #notYetValid = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token not yet valid', 'not_yet_valid');
   readonly #wrongAudience = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token audience not accepted', 'wrong_audience');
   readonly #malformed = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
   readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
@@ -322,13 +323,17 @@ export class IntrospectionClient {
     });
   }
 
-  /** Outcome of an answer: inactive, expired, foreign audience, or a principal. */
+  /** Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a principal. */
   #judge(result: IntrospectionResult, key: string, now: number): VerifyOutcome {
     if (!result.active || result.claims === null) return this.#inactive;
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
     const exp = typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : null;
     if (exp !== null && exp * 1000 + this.#skewMs <= now) return this.#expired;
+    // an AS answering active with a future nbf contradicts itself: refused as a JWT would be (for as
+    // long as the answer is cached: at most cache_ttl_s)
+    const nbf = claims.nbf;
+    if (typeof nbf === 'number' && Number.isFinite(nbf) && nbf * 1000 - this.#skewMs > now) return this.#notYetValid;
     // RFC 7662 `aud` is optional; when the server names audiences, one must be ours (as for JWTs)
     const aud = claims.aud;
     if (aud !== undefined && aud !== null) {

@@ -1,5 +1,5 @@
 // Structural parsing of a compact JWS (RFC 7515 §7.1): exactly three segments,
-// strict base64url, header and payload JSON objects. Never throws; shared by the
+// strict canonical base64url, header and payload JSON objects. Never throws; shared by the
 // main thread (issuer selection, kid lookup) and the verifier worker.
 
 /** Tokens longer than this (characters = bytes, tokens are ASCII) are refused before parsing. */
@@ -23,9 +23,26 @@ export interface ParseFailure {
   readonly message: string;
 }
 
-/** Strict base64url: alphabet only, no padding, no impossible length. */
+/**
+ * Value of a base64url character's low bits, by char code: the bits a 4n+2 (low 4) or 4n+3
+ * (low 2) segment's last character carries beyond the data, which decoders ignore.
+ */
+function b64Value(c: number): number {
+  if (c >= 65 && c <= 90) return c - 65;
+  if (c >= 97 && c <= 122) return c - 71;
+  if (c >= 48 && c <= 57) return c + 4;
+  return c === 45 ? 62 : 63;
+}
+
+/**
+ * Strict base64url: alphabet only, no padding, no impossible length, and canonical: the unused
+ * bits of the last character are zero. Otherwise one signed token has 4–16 spellings, each with
+ * its own SHA-256, and a revocation by token hash would miss the others.
+ */
 function isB64url(s: string): boolean {
-  return s.length % 4 !== 1 && B64URL.test(s);
+  const r = s.length % 4;
+  if (r === 1 || !B64URL.test(s)) return false;
+  return r === 0 || (b64Value(s.charCodeAt(s.length - 1)) & (r === 2 ? 15 : 3)) === 0;
 }
 
 /**

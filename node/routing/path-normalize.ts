@@ -15,6 +15,27 @@ function hexVal(c: number): number {
   return -1;
 }
 
+/** The byte escaped at raw[j] (`%XX`), or -1 when there is no valid escape there. */
+function escapedByte(raw: string, j: number): number {
+  if (j + 2 >= raw.length || raw.charCodeAt(j) !== 37) return -1;
+  const h = hexVal(raw.charCodeAt(j + 1));
+  const l = hexVal(raw.charCodeAt(j + 2));
+  return h < 0 || l < 0 ? -1 : h * 16 + l;
+}
+
+/**
+ * True when the escaped byte `v` followed by the escape at raw[j] starts an overlong UTF-8
+ * form of an ASCII character (C0/C1 + continuation, E0 + 80…9F, F0 + 80…8F): `%C0%AE` is "."
+ * and `%C0%AF` "/" to lenient decoders (old Tomcat, IIS), never valid UTF-8.
+ */
+function overlongLead(v: number, raw: string, j: number): boolean {
+  if (v !== 0xc0 && v !== 0xc1 && v !== 0xe0 && v !== 0xf0) return false;
+  const next = escapedByte(raw, j);
+  if (v === 0xe0) return next >= 0x80 && next <= 0x9f;
+  if (v === 0xf0) return next >= 0x80 && next <= 0x8f;
+  return next >= 0x80 && next <= 0xbf;
+}
+
 function isUnreserved(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
@@ -28,7 +49,7 @@ function isPathChar(c: number): boolean {
  * Normalise a request path (without query). Returns null (→ 400) for: not starting
  * with '/', control bytes, backslashes, encoded '/', '\\', NUL or '%' ambiguity
  * (`%2F`, `%5C`, `%00`, `%25`), invalid escapes, non-path characters, and `..` above
- * the root. Unreserved escapes (`%2e`, `%41`) are decoded; other escapes are kept,
+ * the root, and overlong UTF-8 escapes of ASCII (`%C0%AE`). Unreserved escapes (`%2e`, `%41`) are decoded; other escapes are kept,
  * upper-cased, so `/a%3Bb` and `/a%3bb` match the same route.
  *
  * A literal `;` starts path parameters, which Servlet containers, Spring and Jetty strip
@@ -73,6 +94,7 @@ export function normalizePath(raw: string, allowParams = false): NormalizeResult
     const v = h * 16 + l;
     // Encoded separators, escapes of '%' and control bytes are ambiguous between hops.
     if (v === 0x2f || v === 0x5c || v === 0x25 || v < 0x20 || v === 0x7f) return null;
+    if (v >= 0xc0 && overlongLead(v, raw, i + 3)) return null;
     if (isUnreserved(v)) decoded += String.fromCharCode(v);
     else decoded += '%' + HEX[h] + HEX[l];
     i += 2;

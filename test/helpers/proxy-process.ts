@@ -48,7 +48,8 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`portcullis ${args.join(' ')} did not exit in ${timeoutMs} ms\n${stdout}\n${stderr}`)); }, timeoutMs);
-    p.on('exit', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+    // 'close', not 'exit': under load the last stdout chunk can arrive after the exit event
+    p.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
   });
 }
 

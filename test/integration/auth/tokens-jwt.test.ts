@@ -4,7 +4,7 @@
 // and that nothing reached the upstream; identity headers, scopes, credential
 // placement, hostile headers (jku/x5u/jwk/x5c, crit, alg confusion) and kid floods.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -141,6 +141,24 @@ describe('bad JWTs → 401 invalid_token, nothing forwarded', () => {
     expect((await get('/orders/1', bearer(await as.issueJwt({}, { ttlSeconds: -10 })))).status).toBe(200); // expired 10 s ago, skew 30 s
     expect((await get('/orders/1', bearer(makeToken(keys.RS256, {}))))).toMatchObject({ status: 200 });
     expect((await get('/orders/1', bearer(makeToken(keys.ES256, { header: { typ: undefined } }))))).toMatchObject({ status: 200 });
+  });
+
+  it('a token revoked by its hash stays refused when respelled: unused bits set in the last base64url character → 401', async () => {
+    const token = await as.issueJwt();
+    expect((await get('/orders/1', bearer(token))).status).toBe(200);
+    const hash = createHash('sha256').update(token).digest('hex');
+    const { request } = await import('undici');
+    const rv = await request(`${proxy.adminUrl}/revocations`, { method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'token', value: hash }) });
+    expect(rv.statusCode).toBe(201);
+    await rv.body.text();
+    expect((await get('/orders/1', bearer(token))).status).toBe(401);
+    // an RS256 signature is 256 bytes: 342 characters, the last one carries 4 bits no decoder reads
+    const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respelled = token.slice(0, -1) + A[A.indexOf(token[token.length - 1]!) ^ 1];
+    expect(Buffer.from(respelled.split('.')[2]!, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url'));
+    const r = await refused('/orders/1', bearer(respelled));
+    expect(r.status).toBe(401);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' });
   });
 
   it('jku / x5u / jwk / x5c headers pointing at an attacker key are refused and the attacker URL is never fetched', async () => {

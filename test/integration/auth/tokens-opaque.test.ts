@@ -70,6 +70,15 @@ describe('opaque tokens', () => {
     expectBearerError(await refused('/orders/7', t, 'POST'), 403, 'insufficient_scope', 'orders:write');
   });
 
+  it('active with nbf beyond the clock skew → 401 invalid_token "token not yet valid", as a JWT would be; within the skew → 200', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const early = as.issueOpaque({ scope: 'orders:read', nbf: now + 600 });
+    const r = await refused('/orders/7', early);
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json).toMatchObject({ message: 'token not yet valid' });
+    expect((await get('/orders/7', as.issueOpaque({ scope: 'orders:read', nbf: now + 5 }))).status).toBe(200);
+  });
+
   it('active: false (unknown or revoked at the AS) → 401 invalid_token; the inactive answer is cached for negative_ttl_s', async () => {
     const unknown = randomBytes(32).toString('base64url');
     const calls = as.counters.introspection;

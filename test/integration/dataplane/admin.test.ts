@@ -67,6 +67,16 @@ describe('admin endpoints', () => {
     expect((await admin('/nope', ADMIN_TOKEN)).status).toBe(404);
   });
 
+  it('a body over 1 MiB to POST /revocations or /explain gets 413 (not a dropped connection); the admin keeps serving', async () => {
+    const big = JSON.stringify({ kind: 'jti', value: 'x'.repeat(2 * 1024 * 1024) });
+    for (const path of ['/revocations', '/explain']) {
+      const r = await request(`${proxy.adminUrl}${path}`, { method: 'POST', body: big, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
+      expect(r.statusCode, path).toBe(413);
+      expect(JSON.parse(await r.body.text()), path).toMatchObject({ message: 'admin request body too large' });
+    }
+    expect((await admin('/healthz')).status).toBe(200);
+  });
+
   it('metrics count requests by route and status, with a latency histogram and upstream errors', async () => {
     for (let i = 0; i < 3; i++) await request(`${proxy.url}/orders/${i}`).then((r) => r.body.text());
     await request(`${proxy.url}/status/503`).then((r) => r.body.text());

@@ -137,6 +137,13 @@ describe('Envoy ext_authz gRPC Check', () => {
     expect(echo.requests, 'a Check never calls the upstream').toBe(before);
   });
 
+  it('underscore spellings of identity headers (Envoy passes them by default; CGI/WSGI/Rack read them as dashes) are named for removal', async () => {
+    const r = await check(clientA, envoyRequest('/orders/42', { ...bearer(token), x_auth_subject: 'root', x_auth_email: 'root@evil.example', x_other: 'kept' }));
+    expect(r.http_response).toBe('ok_response');
+    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(['x_auth_subject', 'x_auth_email']));
+    expect(r.ok_response!.headers_to_remove).not.toContain('x_other');
+  });
+
   it('no token → UNAUTHENTICATED with a 401 denied_response, the RFC 6750 challenge and the JSON body', async () => {
     expectDenied(await check(clientA, envoyRequest('/orders/1')), 16, 401, /^Bearer realm="portcullis"$/, 'PORTCULLIS_ERR_AUTH_MISSING');
   });

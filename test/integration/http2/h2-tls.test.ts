@@ -69,6 +69,23 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
     }
   });
 
+  it('HTTP/1.1 on the TLS port without Host → 400 (RFC 9112 §3.2), HTTP/1.0 without Host is read; a header name with _ → 400; nothing forwarded', async () => {
+    const raw = (text: string): Promise<string> => new Promise((resolve) => {
+      let out = '';
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => s.write(text));
+      s.on('data', (d: Buffer) => { out += d.toString('latin1'); if (out.includes('\r\n\r\n')) s.destroy(); });
+      s.on('close', () => resolve(out));
+      s.on('error', () => resolve(out));
+    });
+    const before = echo.requests;
+    const noHost = await raw('GET /orders/1 HTTP/1.1\r\nAccept: */*\r\n\r\n');
+    expect(noHost).toMatch(/^HTTP\/1\.1 400 /);
+    expect(noHost).toContain('PORTCULLIS_ERR_REQUEST_MALFORMED');
+    expect(await raw('GET /orders/1 HTTP/1.0\r\nAccept: */*\r\n\r\n')).toMatch(/^HTTP\/1\.[01] 401 /);
+    expect(await raw('GET /orders/1 HTTP/1.1\r\nHost: x\r\nX_Auth_Subject: evil\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(echo.requests).toBe(before);
+  });
+
   it('metrics count requests by the protocol each client spoke', async () => {
     const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="h2"\} [1-9]/);

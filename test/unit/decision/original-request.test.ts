@@ -41,11 +41,11 @@ describe('readOriginal', () => {
     expect(readOriginal('auto', '/x', call({ 'x-original-uri': '/a', 'x-original-method': 'GET', 'x-forwarded-proto': 'ftp' }))).toMatch(/proto/);
   });
 
-  it('property: whatever the nginx report, the result is refused or an origin-form path with its query split off at the first ?', () => {
+  it('property: whatever the nginx report, the result is refused or an origin-form path with its query split off at the first ? (a # is kept: the path reader refuses it)', () => {
     fc.assert(fc.property(fc.string({ maxLength: 40 }), (uri) => {
       const r = readOriginal('auto', '/x', call({ 'x-original-uri': uri, 'x-original-method': 'GET' }));
       if (typeof r === 'string') return true;
-      const target = uri.split('#')[0]!;
+      const target = uri;
       return r.rawPath.startsWith('/') && !r.rawPath.includes('?') && (r.query === '' ? !target.slice(r.rawPath.length + 1).length : `${r.rawPath}?${r.query}` === target);
     }));
   });

@@ -70,6 +70,32 @@ describe('parseCompact', () => {
     expect(parseCompact(`${H}x.${P}.c2ln`).ok).toBe(false);
   });
 
+  it('property: a segment spelled with non-zero unused bits in its last character is refused (one spelling per token)', () => {
+    // base64url's last character of a 4n+2 / 4n+3 segment carries 4 / 2 bits the decoder ignores: without
+    // this rule `…Q` and `…R` are the same signed token under two SHA-256 hashes (revocation by token hash)
+    const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const bytes = fc.uint8Array({ minLength: 1, maxLength: 40 }).filter((b) => b.length % 3 !== 0);
+    fc.assert(fc.property(bytes, fc.integer({ min: 1, max: 15 }), fc.constantFrom(0, 1, 2), (b, flip, where) => {
+      const canon = Buffer.from(b).toString('base64url');
+      const unused = canon.length % 4 === 2 ? 15 : 3;
+      if ((flip & unused) === 0) return;
+      const variant = canon.slice(0, -1) + A[A.indexOf(canon[canon.length - 1]!) ^ (flip & unused)];
+      expect(Buffer.from(variant, 'base64url').equals(Buffer.from(b))).toBe(true); // the same bytes…
+      const segs = [H, P, canon];
+      expect(parseCompact(segs.join('.')).ok).toBe(true);
+      if (where !== 2) return; // header and payload: JSON needed, checked below
+      segs[2] = variant;
+      expect(parseCompact(segs.join('.')).ok).toBe(false); // …refused as another spelling
+    }), { numRuns: 500 });
+    const p2 = b64url({ iss: 'x', exp: 12 }); // 4n+2 or 4n+3 long
+    expect(p2.length % 4).not.toBe(0);
+    const A2 = A[A.indexOf(p2[p2.length - 1]!) ^ 1]!; // bit 0 is unused in both cases
+    expect(parseCompact(`${H}.${p2}.c2ln`).ok).toBe(true);
+    expect(parseCompact(`${H}.${p2.slice(0, -1)}${A2}.c2ln`).ok).toBe(false);
+    const h2 = b64url({ alg: 'RS256', kid: 'kk' });
+    if (h2.length % 4 !== 0) expect(parseCompact(`${h2.slice(0, -1)}${A[A.indexOf(h2[h2.length - 1]!) ^ 1]}.${P}.c2ln`).ok).toBe(false);
+  });
+
   it('refuses a header segment of impossible length (4n+1)', () => {
     const bad = 'A'.repeat(5);
     expect(parseCompact(`${bad}.${P}.c2ln`).ok).toBe(false);

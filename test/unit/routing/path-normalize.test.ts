@@ -142,6 +142,24 @@ describe('normalizePath: properties', () => {
     }), { numRuns: 3000 });
   });
 
+  it('any overlong UTF-8 escape of an ASCII character is refused (lenient decoders read %C0%AE as ".")', () => {
+    // every overlong form of a code point below 0x80: 2-byte C0/C1 xx, 3-byte E0 80..9F xx, 4-byte F0 80..8F xx xx
+    const hex = (b: number): string => '%' + b.toString(16).toUpperCase().padStart(2, '0');
+    const cont = fc.integer({ min: 0x80, max: 0xbf });
+    const overlong = fc.oneof(
+      fc.tuple(fc.constantFrom(0xc0, 0xc1), cont).map((bs) => bs.map(hex).join('')),
+      fc.tuple(fc.integer({ min: 0x80, max: 0x9f }), cont).map(([a, b]) => hex(0xe0) + hex(a) + hex(b)),
+      fc.tuple(fc.integer({ min: 0x80, max: 0x8f }), cont, cont).map(([a, b, c]) => hex(0xf0) + hex(a) + hex(b) + hex(c)),
+    );
+    fc.assert(fc.property(rawPath, overlong, fc.nat(), fc.boolean(), (raw, o, at, lower) => {
+      const i = 1 + (at % raw.length);
+      expect(normalizePath(raw.slice(0, i) + (lower ? o.toLowerCase() : o) + raw.slice(i))).toBeNull();
+    }), { numRuns: 1000 });
+    // shortest forms and Latin-1 bytes that start no overlong sequence pass, upper-cased
+    expect(normalizePath('/caf%c3%a9/%e2%82%ac/%f0%9f%98%80')).toBe('/caf%C3%A9/%E2%82%AC/%F0%9F%98%80');
+    expect(normalizePath('/%E9t%E9/%C0x')).toBe('/%E9t%E9/%C0x');
+  });
+
   it('percent-encoding an unreserved character does not change the result', () => {
     fc.assert(fc.property(fc.array(cleanSeg, { minLength: 1, maxLength: 5 }), fc.nat(), (segs, at) => {
       const raw = '/' + segs.join('/');
