@@ -28,6 +28,8 @@ export interface PairLoadResult {
   direct: StreamSamples & { errors: number; non2xx: number };
   loader: LoaderWindow[];
   elapsedS: number;
+  /** The measured run's start (due 0) in epoch ms (performance.timeOrigin + now), to line other processes' events up with the windows. */
+  startEpochMs: number;
   /** The loader's own CPU over the window, cores. */
   loaderCores: number;
 }
@@ -55,7 +57,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const c1 = process.cpuUsage(c0);
       const elapsedS = (performance.now() - start) / 1000;
       const out = (s: Stream): PairLoadResult['proxy'] => ({ dueMs: s.due, latMs: s.lat, errors: s.errors, non2xx: s.non2xx });
-      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS });
+      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS });
     };
     const fire = (s: Stream, dueRel: number, now: number): void => {
       const w = win(dueRel);

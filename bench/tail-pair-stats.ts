@@ -125,3 +125,33 @@ export function pairSummary(proxy: StreamSamples, direct: StreamSamples, loader:
   };
   return { summary, windows };
 }
+
+/**
+ * Pure: the windows an interval touches — each [startMs, durationMs] (ms since the run's start) marks
+ * the window it starts in through the window it ends in; intervals shorter than `minMs` are ignored.
+ * Used to line the proxy's GC pauses up with the latency windows.
+ */
+export function windowsTouched(intervals: ReadonlyArray<readonly [number, number]>, windowMs: number, minMs = 0): Set<number> {
+  const out = new Set<number>();
+  for (const [start, dur] of intervals) {
+    if (dur < minMs) continue;
+    for (let w = Math.floor(start / windowMs); w <= Math.floor((start + dur) / windowMs); w++) out.add(w);
+  }
+  return out;
+}
+
+/** Where the windows over `overMs` fall: with a flagged cause (a GC pause), with the loader late (and no pause), or neither. */
+export interface OverCauses { over: number; withGc: number; loaderLate: number; neither: number }
+
+/** Pure: count the windows whose difference exceeds `overMs` by cause; `gc[i]` and `late[i]` flag window i. */
+export function overCauses(diffs: readonly number[], gc: readonly boolean[], late: readonly boolean[], overMs = 1): OverCauses {
+  const out: OverCauses = { over: 0, withGc: 0, loaderLate: 0, neither: 0 };
+  diffs.forEach((d, i) => {
+    if (!(d > overMs)) return;
+    out.over++;
+    if (gc[i] === true) out.withGc++;
+    else if (late[i] === true) out.loaderLate++;
+    else out.neither++;
+  });
+  return out;
+}

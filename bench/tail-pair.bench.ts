@@ -12,7 +12,8 @@ import { cpuSeconds, pinPid, pinSelf, processTree, watchForeignCpu } from './pro
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { median } from './stats.js';
 import { runPairLoad, type PairLoadFlags } from './tail-pair-load.js';
-import { pairSummary, summariseDiffs, type PairSummary } from './tail-pair-stats.js';
+import { overCauses, pairSummary, summariseDiffs, windowsTouched, type PairSummary } from './tail-pair-stats.js';
+import { parseGcPauses } from './gc-pause-preload.js';
 import { gcWindow, type TailRound } from './tail-peer.bench.js';
 import { passthroughConfigYaml, startPortcullis, startUpstreamProcess } from './targets.js';
 import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, startJwtValidatorProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
@@ -26,6 +27,8 @@ export const PAIR_RATE = 2000;
 export const PAIR_PROBE_RATE = 500;
 export const PAIR_WINDOW_MS = 100;
 export const PAIR_LOADER_LIMIT_MS = 0.5;
+/** GC pauses at least this long mark the windows they touch. */
+export const PAIR_GC_MIN_MS = 0.5;
 
 /** Pure: targets from $PORTCULLIS_BENCH_PAIR_TARGETS (comma-separated, default all; `direct` always first); throws on an unknown name. */
 export function pairTargets(env: string | undefined): PairTarget[] {
@@ -43,6 +46,8 @@ export interface PairRound {
   /** Per-window proxy p99 − direct p99, ms, and whether the loader was late in that window. */
   windowDiffs: number[];
   windowClean: boolean[];
+  /** Per window: a GC pause ≥ PAIR_GC_MIN_MS in any of the target's processes touched it (Portcullis only; false elsewhere). */
+  windowGc: boolean[];
   proxyErrors: number; proxyNon2xx: number; directErrors: number; directNon2xx: number;
   rps: number;
   /** CPU µs per response of the target's process tree (null for the A/A control). */
@@ -59,8 +64,8 @@ const f = (x: number | null | undefined, d = 3): string => (x === null || x === 
 /** Pure: one line per target — medians over rounds of each run's figures, and the windows of every round pooled. */
 export function pairTable(rounds: readonly PairRound[], names: readonly string[]): string {
   const lines = [
-    '| target | p50 | p99 | p99.9 | direct p99 (same run) | added p99 (run) | added p99.9 (run) | window Δp99 median | window Δp99 p90 | windows Δ > 1 ms | same, loader on time: median / p90 / > 1 ms | windows | loader late windows | loader max gap ms | CPU µs/req | GC max ms | foreign CPU (max) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
+    '| target | p50 | p99 | p99.9 | direct p99 (same run) | added p99 (run) | added p99.9 (run) | window Δp99 median | window Δp99 p90 | windows Δ > 1 ms | same, loader on time: median / p90 / > 1 ms | windows | loader late windows | loader max gap ms | windows Δ > 1 ms: GC pause / loader late / neither | CPU µs/req | GC max ms | foreign CPU (max) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const name of names) {
     const rs = rounds.filter((r) => r.target === name);
@@ -70,12 +75,20 @@ export function pairTable(rounds: readonly PairRound[], names: readonly string[]
     const clean = summariseDiffs(rs.flatMap((r) => r.windowDiffs.filter((_, i) => r.windowClean[i])));
     const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '—');
     const gcMax = m((r) => (r.gc.length === 0 ? null : Math.max(...r.gc.map((g) => g.maxMs))));
-    lines.push(`| ${name} | ${f(m((r) => r.summary.proxy.p50))} | ${f(m((r) => r.summary.proxy.p99))} | ${f(m((r) => r.summary.proxy.p999))} | ${f(m((r) => r.summary.direct.p99))} | ${f(m((r) => r.summary.added.p99))} | ${f(m((r) => r.summary.added.p999))} | **${f(all.median)}** | **${f(all.p90)}** | **${pct(all.overShare)}** | ${f(clean.median)} / ${f(clean.p90)} / ${pct(clean.overShare)} | ${all.windows} | ${pct(1 - clean.windows / Math.max(1, all.windows))} | ${f(Math.max(...rs.map((r) => r.summary.loaderMaxGapMs)), 2)} | ${f(m((r) => r.cpuUsPerReq), 0)} | ${f(gcMax, 2)} | ${f(Math.max(...rs.map((r) => r.foreignCores ?? 0)), 2)} |`);
+    const causes = overCauses(rs.flatMap((r) => r.windowDiffs), rs.flatMap((r) => r.windowGc), rs.flatMap((r) => r.windowClean.map((c) => !c)));
+    lines.push(`| ${name} | ${f(m((r) => r.summary.proxy.p50))} | ${f(m((r) => r.summary.proxy.p99))} | ${f(m((r) => r.summary.proxy.p999))} | ${f(m((r) => r.summary.direct.p99))} | ${f(m((r) => r.summary.added.p99))} | ${f(m((r) => r.summary.added.p999))} | **${f(all.median)}** | **${f(all.p90)}** | **${pct(all.overShare)}** | ${f(clean.median)} / ${f(clean.p90)} / ${pct(clean.overShare)} | ${all.windows} | ${pct(1 - clean.windows / Math.max(1, all.windows))} | ${f(Math.max(...rs.map((r) => r.summary.loaderMaxGapMs)), 2)} | ${causes.withGc} / ${causes.loaderLate} / ${causes.neither} | ${f(m((r) => r.cpuUsPerReq), 0)} | ${f(gcMax, 2)} | ${f(Math.max(...rs.map((r) => r.foreignCores ?? 0)), 2)} |`);
   }
   return [
-    `**Paired fixed rate** — ${PAIR_RATE} rps to the target and, in the same pacer turns, ${PAIR_PROBE_RATE} rps straight to the same upstream (own connections, same request); ms from the scheduled send. Run columns: median over rounds. Window columns: every ${PAIR_WINDOW_MS} ms window of every round pooled, Δp99 = target p99 − direct p99 in that window; "loader on time" drops the windows where the loader's gap between pacer turns or a send's lag exceeded ${PAIR_LOADER_LIMIT_MS} ms. \`direct\` is the A/A control (both streams to the upstream): its window Δ is the method's null.`,
+    `**Paired fixed rate** — ${PAIR_RATE} rps to the target and, in the same pacer turns, ${PAIR_PROBE_RATE} rps straight to the same upstream (own connections, same request); ms from the scheduled send. Run columns: median over rounds. Window columns: every ${PAIR_WINDOW_MS} ms window of every round pooled, Δp99 = target p99 − direct p99 in that window; "loader on time" drops the windows where the loader's gap between pacer turns or a send's lag exceeded ${PAIR_LOADER_LIMIT_MS} ms. \`direct\` is the A/A control (both streams to the upstream): its window Δ is the method's null. Causes of the windows over 1 ms: a GC pause ≥ ${PAIR_GC_MIN_MS} ms in one of the target's processes touched the window (Portcullis: gc-pause-preload), else the loader was late there, else neither.`,
     '', ...lines,
   ].join('\n');
+}
+
+/** The GC pauses of the last preload window of each process in `tree`, as [ms since `startEpochMs`, duration]. */
+function gcPausesRel(output: string, tree: readonly number[], startEpochMs: number): Array<[number, number]> {
+  const mine = new Set(tree);
+  const last = new Map(parseGcPauses(output).filter((g) => mine.has(g.pid)).map((g) => [g.pid, g]));
+  return [...last.values()].flatMap((g) => (g.pauses ?? []).map(([at, dur]): [number, number] => [at - startEpochMs, dur]));
 }
 
 /** Run the scenario; every process it starts is stopped on the way out. */
@@ -151,10 +164,11 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         const c1 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
         const gc = t.portcullis ? await gcWindow(gcOut.get(t.name)!, tree) : [];
         const { summary, windows } = pairSummary(r.proxy, r.direct, r.loader, { windowMs: PAIR_WINDOW_MS, loaderLimitMs: PAIR_LOADER_LIMIT_MS });
+        const gcHit = t.portcullis ? windowsTouched(gcPausesRel(gcOut.get(t.name)!(), tree, r.startEpochMs), PAIR_WINDOW_MS, PAIR_GC_MIN_MS) : new Set<number>();
         const late = new Set(r.loader.filter((w) => w.maxGapMs > PAIR_LOADER_LIMIT_MS || w.maxLagMs > PAIR_LOADER_LIMIT_MS).map((w) => w.index));
         const row: PairRound = {
           target: t.name, round, summary,
-          windowDiffs: windows.map((w) => Math.round(w.diff * 1000) / 1000), windowClean: windows.map((w) => !late.has(w.index)),
+          windowDiffs: windows.map((w) => Math.round(w.diff * 1000) / 1000), windowClean: windows.map((w) => !late.has(w.index)), windowGc: windows.map((w) => gcHit.has(w.index)),
           proxyErrors: r.proxy.errors, proxyNon2xx: r.proxy.non2xx, directErrors: r.direct.errors, directNon2xx: r.direct.non2xx,
           rps: r.proxy.latMs.length / r.elapsedS,
           cpuUsPerReq: c0 !== undefined && c1 !== undefined ? ((c1 - c0) * 1e6) / Math.max(1, r.proxy.latMs.length) : null,
@@ -162,7 +176,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         };
         rounds.push(row);
         const w = summary.windowed;
-        say(`  r${round + 1} ${t.name.padEnd(12)} p50 ${f(summary.proxy.p50)} p99 ${f(summary.proxy.p99)} p99.9 ${f(summary.proxy.p999)} | direct p99 ${f(summary.direct.p99)} | added p99 ${f(summary.added.p99)} | window Δp99 med ${f(w.median)} p90 ${f(w.p90)} >1ms ${(w.overShare * 100).toFixed(1)}% of ${w.windows} | loader late ${(summary.loaderDirtyShare * 100).toFixed(0)}% gap ${f(summary.loaderMaxGapMs, 2)} | cpu ${f(row.cpuUsPerReq, 0)} gc ${gc.map((g) => `${g.minorCount}/${g.maxMs.toFixed(1)}`).join(',')} | err ${row.proxyErrors + row.proxyNon2xx}/${row.directErrors + row.directNon2xx} | loader ${r.loaderCores.toFixed(2)} foreign ${f(fc, 2)}`);
+        say(`  r${round + 1} ${t.name.padEnd(12)} p50 ${f(summary.proxy.p50)} p99 ${f(summary.proxy.p99)} p99.9 ${f(summary.proxy.p999)} | direct p99 ${f(summary.direct.p99)} | added p99 ${f(summary.added.p99)} | window Δp99 med ${f(w.median)} p90 ${f(w.p90)} >1ms ${(w.overShare * 100).toFixed(1)}% of ${w.windows} | loader late ${(summary.loaderDirtyShare * 100).toFixed(0)}% gap ${f(summary.loaderMaxGapMs, 2)} | cpu ${f(row.cpuUsPerReq, 0)} gc ${gc.map((g) => `${g.minorCount}/${g.maxMs.toFixed(1)}`).join(',')} (windows ${row.windowGc.filter(Boolean).length}) | err ${row.proxyErrors + row.proxyNon2xx}/${row.directErrors + row.directNon2xx} | loader ${r.loaderCores.toFixed(2)} foreign ${f(fc, 2)}`);
       }
     }
     const bad = rounds.filter((r) => r.proxyErrors + r.proxyNon2xx + r.directErrors + r.directNon2xx > 0);

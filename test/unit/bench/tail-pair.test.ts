@@ -3,7 +3,7 @@
 // is read exactly), the loader's late windows set apart, and the target list. The load needs processes.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { groupByWindow, pairSummary, pairWindows, percentiles, quantileSorted, summariseDiffs, type StreamSamples } from '../../../bench/tail-pair-stats.js';
+import { groupByWindow, overCauses, pairSummary, pairWindows, percentiles, quantileSorted, summariseDiffs, windowsTouched, type StreamSamples } from '../../../bench/tail-pair-stats.js';
 import { pairTable, pairTargets, type PairRound } from '../../../bench/tail-pair.bench.js';
 
 /** A stream of `n` samples per window over `windows` windows, latency from `lat(window, i)`. */
@@ -101,6 +101,21 @@ describe('tail-pair summary', () => {
   });
 });
 
+describe('tail-pair causes', () => {
+  it('marks every window an interval touches, from its start to its end, ignoring short ones', () => {
+    expect([...windowsTouched([[50, 10], [95, 10], [250, 0.1], [399.5, 0.6]], 100, 0.5)].sort()).toEqual([0, 1, 3, 4]);
+    fc.assert(fc.property(fc.array(fc.tuple(fc.double({ min: 0, max: 5000, noNaN: true }), fc.double({ min: 0, max: 300, noNaN: true })), { maxLength: 50 }), fc.integer({ min: 1, max: 500 }), (iv, windowMs) => {
+      const t = windowsTouched(iv, windowMs);
+      for (const [s, d] of iv) { expect(t.has(Math.floor(s / windowMs))).toBe(true); expect(t.has(Math.floor((s + d) / windowMs))).toBe(true); }
+    }));
+  });
+
+  it('counts the windows over 1 ms by cause: GC first, then the loader, else neither', () => {
+    expect(overCauses([2, 2, 2, 0.5, 1], [true, false, true, true, false], [true, true, false, true, true])).toEqual({ over: 3, withGc: 2, loaderLate: 1, neither: 0 });
+    expect(overCauses([1.5], [], [])).toEqual({ over: 1, withGc: 0, loaderLate: 0, neither: 1 });
+  });
+});
+
 describe('tail-pair targets and table', () => {
   it('puts the A/A control first, keeps the order given, refuses unknown names', () => {
     expect(pairTargets(undefined)[0]).toBe('direct');
@@ -110,20 +125,21 @@ describe('tail-pair targets and table', () => {
   });
 
   it('pools the windows of every round for the window columns', () => {
-    const round = (r: number, diffs: number[], clean: boolean[]): PairRound => ({
-      target: 'pc-jwt', round: r, windowDiffs: diffs, windowClean: clean,
+    const round = (r: number, diffs: number[], clean: boolean[], gc: boolean[]): PairRound => ({
+      target: 'pc-jwt', round: r, windowDiffs: diffs, windowClean: clean, windowGc: gc,
       summary: pairSummary(stream(2, 20, 100, () => 1), stream(2, 20, 100, () => 0.5), [], { windowMs: 100 }).summary,
       proxyErrors: 0, proxyNon2xx: 0, directErrors: 0, directNon2xx: 0, rps: 2000, cpuUsPerReq: 80, loaderCores: 1, foreignCores: 0.2, gc: [],
     });
-    const t = pairTable([round(0, [0.1, 2, 0.2], [true, false, true]), round(1, [0.3, 0.4], [true, true])], ['direct', 'pc-jwt']);
+    const t = pairTable([round(0, [0.1, 2, 0.2], [true, false, true], [false, false, false]), round(1, [0.3, 0.4, 1.2], [true, true, true], [false, false, true])], ['direct', 'pc-jwt']);
     const cells = t.split('\n').find((l) => l.startsWith('| pc-jwt |'))!.split('|').map((c) => c.trim());
-    // columns: '', target, p50, p99, p99.9, direct p99, added p99, added p99.9, Δ median, Δ p90, > 1 ms, clean, windows, late, gap, CPU, GC, foreign
-    expect(cells[8]).toBe('**0.300**');
-    expect(cells[10]).toBe('**20.0 %**');
-    expect(cells[11]).toBe('0.250 / 0.400 / 0.0 %');
-    expect(cells[12]).toBe('5');
-    expect(cells[13]).toBe('20.0 %');
-    expect(cells[17]).toBe('0.20');
+    // columns: '', target, p50, p99, p99.9, direct p99, added p99, added p99.9, Δ median, Δ p90, > 1 ms, clean, windows, late, gap, causes, CPU, GC, foreign
+    expect(cells[8]).toBe('**0.350**');
+    expect(cells[10]).toBe('**33.3 %**');
+    expect(cells[11]).toBe('0.300 / 1.200 / 20.0 %');
+    expect(cells[12]).toBe('6');
+    expect(cells[13]).toBe('16.7 %');
+    expect(cells[15]).toBe('1 / 1 / 0');
+    expect(cells[18]).toBe('0.20');
     expect(t).not.toMatch(/\| direct \|/);
   });
 });
