@@ -2,6 +2,7 @@
 // streams at once — `rate` requests/s to the target under test and `probeRate` requests/s straight to
 // the upstream, each over its own undici pool — and keeps every request's due time and latency, plus
 // the pacer's own lateness per window (gap between turns, send lag), so the loader can be ruled out.
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import type { LoaderWindow, StreamSamples } from './tail-pair-stats.js';
@@ -20,6 +21,8 @@ export interface PairLoadFlags {
   windowMs: number;
   path: string;
   headers: Record<string, string>;
+  /** Processes whose threads' runqueue wait is read at each window's first pacer turn (/proc/<pid>/task/<tid>/schedstat); none: not read. */
+  schedPids?: readonly number[];
 }
 
 /** One measured run: both streams' samples (failures and non-2xx are counted, not sampled), the loader per window, its CPU. */
@@ -32,6 +35,20 @@ export interface PairLoadResult {
   startEpochMs: number;
   /** The loader's own CPU over the window, cores. */
   loaderCores: number;
+  /** Per window: runqueue wait (runnable, no CPU) summed over every thread of `schedPids`, ms; empty when not read. */
+  targetWaitMs: Array<{ index: number; waitMs: number }>;
+}
+
+/** The schedstat files of every thread of `pids` (listed once, before the run). */
+function schedFiles(pids: readonly number[]): string[] {
+  return pids.flatMap((pid) => { try { return readdirSync(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}/schedstat`); } catch { return []; } });
+}
+
+/** Summed runqueue wait of `files`, ns (a thread that ended counts 0). */
+function waitNs(files: readonly string[]): number {
+  let sum = 0;
+  for (const f of files) { try { sum += Number(readFileSync(f, 'utf8').split(' ')[1]); } catch { /* thread gone */ } }
+  return sum;
 }
 
 interface Stream { pool: Pool; interval: number; n: number; sent: number; due: number[]; lat: number[]; errors: number; non2xx: number }
@@ -51,13 +68,17 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
   const c0 = process.cpuUsage();
   const start = performance.now();
   let lastTurn = 0;
+  const files = schedFiles(f.schedPids ?? []);
+  const waits: Array<{ index: number; ns: number }> = [];
+  let curWindow = -1;
   return new Promise((resolve) => {
     const settle = (): void => {
       if (++settled !== total) return;
       const c1 = process.cpuUsage(c0);
       const elapsedS = (performance.now() - start) / 1000;
       const out = (s: Stream): PairLoadResult['proxy'] => ({ dueMs: s.due, latMs: s.lat, errors: s.errors, non2xx: s.non2xx });
-      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS });
+      const targetWaitMs = waits.slice(1).map((w, i) => ({ index: waits[i]!.index, waitMs: (w.ns - waits[i]!.ns) / 1e6 }));
+      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs });
     };
     const fire = (s: Stream, dueRel: number, now: number): void => {
       const w = win(dueRel);
@@ -76,6 +97,8 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const w = win(rel);
       w.maxGapMs = Math.max(w.maxGapMs, rel - lastTurn);
       lastTurn = rel;
+      // the first turn of each window reads the target's runqueue wait: the difference to the next is that window's
+      if (files.length > 0 && w.index !== curWindow) { curWindow = w.index; waits.push({ index: w.index, ns: waitNs(files) }); }
       let more = false;
       for (const s of streams) {
         const due = Math.min(s.n, Math.floor(rel / s.interval) + 1);
@@ -83,6 +106,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
         if (s.sent < s.n) more = true;
       }
       if (more) setImmediate(tick);
+      else if (files.length > 0) waits.push({ index: curWindow + 1, ns: waitNs(files) });
     };
     tick();
   });

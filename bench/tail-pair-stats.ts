@@ -140,16 +140,17 @@ export function windowsTouched(intervals: ReadonlyArray<readonly [number, number
   return out;
 }
 
-/** Where the windows over `overMs` fall: with a flagged cause (a GC pause), with the loader late (and no pause), or neither. */
-export interface OverCauses { over: number; withGc: number; loaderLate: number; neither: number }
+/** Where the windows over `overMs` fall, first cause that applies: a GC pause, the target's threads waiting for a CPU, the loader late, else neither. */
+export interface OverCauses { over: number; withGc: number; runqueue: number; loaderLate: number; neither: number }
 
-/** Pure: count the windows whose difference exceeds `overMs` by cause; `gc[i]` and `late[i]` flag window i. */
-export function overCauses(diffs: readonly number[], gc: readonly boolean[], late: readonly boolean[], overMs = 1): OverCauses {
-  const out: OverCauses = { over: 0, withGc: 0, loaderLate: 0, neither: 0 };
+/** Pure: count the windows whose difference exceeds `overMs` by cause; `gc[i]`, `runq[i]` and `late[i]` flag window i. */
+export function overCauses(diffs: readonly number[], gc: readonly boolean[], runq: readonly boolean[], late: readonly boolean[], overMs = 1): OverCauses {
+  const out: OverCauses = { over: 0, withGc: 0, runqueue: 0, loaderLate: 0, neither: 0 };
   diffs.forEach((d, i) => {
     if (!(d > overMs)) return;
     out.over++;
     if (gc[i] === true) out.withGc++;
+    else if (runq[i] === true) out.runqueue++;
     else if (late[i] === true) out.loaderLate++;
     else out.neither++;
   });

@@ -12,7 +12,7 @@ import { cpuSeconds, pinPid, pinSelf, processTree, watchForeignCpu } from './pro
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { median } from './stats.js';
 import { runPairLoad, type PairLoadFlags } from './tail-pair-load.js';
-import { overCauses, pairSummary, summariseDiffs, windowsTouched, type PairSummary } from './tail-pair-stats.js';
+import { overCauses, pairSummary, quantileSorted, summariseDiffs, windowsTouched, type PairSummary } from './tail-pair-stats.js';
 import { parseGcPauses } from './gc-pause-preload.js';
 import { gcWindow, type TailRound } from './tail-peer.bench.js';
 import { passthroughConfigYaml, startPortcullis, startUpstreamProcess } from './targets.js';
@@ -29,6 +29,8 @@ export const PAIR_WINDOW_MS = 100;
 export const PAIR_LOADER_LIMIT_MS = 0.5;
 /** GC pauses at least this long mark the windows they touch. */
 export const PAIR_GC_MIN_MS = 0.5;
+/** A window whose target threads waited this long in total for a CPU counts as "runqueue" in the causes. */
+export const PAIR_RUNQ_MS = 1;
 
 /** Pure: targets from $PORTCULLIS_BENCH_PAIR_TARGETS (comma-separated, default all; `direct` always first); throws on an unknown name. */
 export function pairTargets(env: string | undefined): PairTarget[] {
@@ -48,6 +50,8 @@ export interface PairRound {
   windowClean: boolean[];
   /** Per window: a GC pause ≥ PAIR_GC_MIN_MS in any of the target's processes touched it (Portcullis only; false elsewhere). */
   windowGc: boolean[];
+  /** Per window: runqueue wait summed over every thread of the target's processes, ms (empty for the A/A control). */
+  windowWaitMs: number[];
   proxyErrors: number; proxyNon2xx: number; directErrors: number; directNon2xx: number;
   rps: number;
   /** CPU µs per response of the target's process tree (null for the A/A control). */
@@ -64,8 +68,8 @@ const f = (x: number | null | undefined, d = 3): string => (x === null || x === 
 /** Pure: one line per target — medians over rounds of each run's figures, and the windows of every round pooled. */
 export function pairTable(rounds: readonly PairRound[], names: readonly string[]): string {
   const lines = [
-    '| target | p50 | p99 | p99.9 | direct p99 (same run) | added p99 (run) | added p99.9 (run) | window Δp99 median | window Δp99 p90 | windows Δ > 1 ms | same, loader on time: median / p90 / > 1 ms | windows | loader late windows | loader max gap ms | windows Δ > 1 ms: GC pause / loader late / neither | CPU µs/req | GC max ms | foreign CPU (max) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|',
+    '| target | p50 | p99 | p99.9 | direct p99 (same run) | added p99 (run) | added p99.9 (run) | window Δp99 median | window Δp99 p90 | windows Δ > 1 ms | same, loader on time: median / p90 / > 1 ms | windows | loader late windows | loader max gap ms | windows Δ > 1 ms: GC pause / runqueue / loader late / neither | target runqueue wait ms per window: median / p90 | CPU µs/req | GC max ms | foreign CPU (max) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|---:|',
   ];
   for (const name of names) {
     const rs = rounds.filter((r) => r.target === name);
@@ -75,11 +79,12 @@ export function pairTable(rounds: readonly PairRound[], names: readonly string[]
     const clean = summariseDiffs(rs.flatMap((r) => r.windowDiffs.filter((_, i) => r.windowClean[i])));
     const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '—');
     const gcMax = m((r) => (r.gc.length === 0 ? null : Math.max(...r.gc.map((g) => g.maxMs))));
-    const causes = overCauses(rs.flatMap((r) => r.windowDiffs), rs.flatMap((r) => r.windowGc), rs.flatMap((r) => r.windowClean.map((c) => !c)));
-    lines.push(`| ${name} | ${f(m((r) => r.summary.proxy.p50))} | ${f(m((r) => r.summary.proxy.p99))} | ${f(m((r) => r.summary.proxy.p999))} | ${f(m((r) => r.summary.direct.p99))} | ${f(m((r) => r.summary.added.p99))} | ${f(m((r) => r.summary.added.p999))} | **${f(all.median)}** | **${f(all.p90)}** | **${pct(all.overShare)}** | ${f(clean.median)} / ${f(clean.p90)} / ${pct(clean.overShare)} | ${all.windows} | ${pct(1 - clean.windows / Math.max(1, all.windows))} | ${f(Math.max(...rs.map((r) => r.summary.loaderMaxGapMs)), 2)} | ${causes.withGc} / ${causes.loaderLate} / ${causes.neither} | ${f(m((r) => r.cpuUsPerReq), 0)} | ${f(gcMax, 2)} | ${f(Math.max(...rs.map((r) => r.foreignCores ?? 0)), 2)} |`);
+    const causes = overCauses(rs.flatMap((r) => r.windowDiffs), rs.flatMap((r) => r.windowGc), rs.flatMap((r) => r.windowWaitMs.map((w) => w >= PAIR_RUNQ_MS)), rs.flatMap((r) => r.windowClean.map((c) => !c)));
+    const waits = rs.flatMap((r) => r.windowWaitMs).sort((a, b) => a - b);
+    lines.push(`| ${name} | ${f(m((r) => r.summary.proxy.p50))} | ${f(m((r) => r.summary.proxy.p99))} | ${f(m((r) => r.summary.proxy.p999))} | ${f(m((r) => r.summary.direct.p99))} | ${f(m((r) => r.summary.added.p99))} | ${f(m((r) => r.summary.added.p999))} | **${f(all.median)}** | **${f(all.p90)}** | **${pct(all.overShare)}** | ${f(clean.median)} / ${f(clean.p90)} / ${pct(clean.overShare)} | ${all.windows} | ${pct(1 - clean.windows / Math.max(1, all.windows))} | ${f(Math.max(...rs.map((r) => r.summary.loaderMaxGapMs)), 2)} | ${causes.withGc} / ${causes.runqueue} / ${causes.loaderLate} / ${causes.neither} | ${waits.length === 0 ? '—' : `${f(median(waits), 2)} / ${f(quantileSorted(waits, 90), 2)}`} | ${f(m((r) => r.cpuUsPerReq), 0)} | ${f(gcMax, 2)} | ${f(Math.max(...rs.map((r) => r.foreignCores ?? 0)), 2)} |`);
   }
   return [
-    `**Paired fixed rate** — ${PAIR_RATE} rps to the target and, in the same pacer turns, ${PAIR_PROBE_RATE} rps straight to the same upstream (own connections, same request); ms from the scheduled send. Run columns: median over rounds. Window columns: every ${PAIR_WINDOW_MS} ms window of every round pooled, Δp99 = target p99 − direct p99 in that window; "loader on time" drops the windows where the loader's gap between pacer turns or a send's lag exceeded ${PAIR_LOADER_LIMIT_MS} ms. \`direct\` is the A/A control (both streams to the upstream): its window Δ is the method's null. Causes of the windows over 1 ms: a GC pause ≥ ${PAIR_GC_MIN_MS} ms in one of the target's processes touched the window (Portcullis: gc-pause-preload), else the loader was late there, else neither.`,
+    `**Paired fixed rate** — ${PAIR_RATE} rps to the target and, in the same pacer turns, ${PAIR_PROBE_RATE} rps straight to the same upstream (own connections, same request); ms from the scheduled send. Run columns: median over rounds. Window columns: every ${PAIR_WINDOW_MS} ms window of every round pooled, Δp99 = target p99 − direct p99 in that window; "loader on time" drops the windows where the loader's gap between pacer turns or a send's lag exceeded ${PAIR_LOADER_LIMIT_MS} ms. \`direct\` is the A/A control (both streams to the upstream): its window Δ is the method's null. Causes of the windows over 1 ms: a GC pause ≥ ${PAIR_GC_MIN_MS} ms in one of the target's processes touched the window (Portcullis: gc-pause-preload), else the target's threads (every thread of its processes, /proc schedstat read at each window's first pacer turn) waited ≥ ${PAIR_RUNQ_MS} ms in total for a CPU in the window, else the loader was late there, else neither.`,
     '', ...lines,
   ].join('\n');
 }
@@ -155,7 +160,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         const tree = processTree(t.pid);
         let c0: number | undefined;
         let foreign: () => number | undefined = () => undefined;
-        const r = await runPairLoad(t.url, upstream.url, flags, async () => {
+        const r = await runPairLoad(t.url, upstream.url, { ...flags, schedPids: t.name === 'direct' ? [] : tree }, async () => {
           if (t.portcullis) await gcWindow(null, tree);
           c0 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
           foreign = watchForeignCpu(ownPids);
@@ -165,10 +170,12 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         const gc = t.portcullis ? await gcWindow(gcOut.get(t.name)!, tree) : [];
         const { summary, windows } = pairSummary(r.proxy, r.direct, r.loader, { windowMs: PAIR_WINDOW_MS, loaderLimitMs: PAIR_LOADER_LIMIT_MS });
         const gcHit = t.portcullis ? windowsTouched(gcPausesRel(gcOut.get(t.name)!(), tree, r.startEpochMs), PAIR_WINDOW_MS, PAIR_GC_MIN_MS) : new Set<number>();
+        const waitOf = new Map(r.targetWaitMs.map((x) => [x.index, x.waitMs]));
         const late = new Set(r.loader.filter((w) => w.maxGapMs > PAIR_LOADER_LIMIT_MS || w.maxLagMs > PAIR_LOADER_LIMIT_MS).map((w) => w.index));
         const row: PairRound = {
           target: t.name, round, summary,
           windowDiffs: windows.map((w) => Math.round(w.diff * 1000) / 1000), windowClean: windows.map((w) => !late.has(w.index)), windowGc: windows.map((w) => gcHit.has(w.index)),
+          windowWaitMs: waitOf.size === 0 ? [] : windows.map((w) => Math.round((waitOf.get(w.index) ?? 0) * 100) / 100),
           proxyErrors: r.proxy.errors, proxyNon2xx: r.proxy.non2xx, directErrors: r.direct.errors, directNon2xx: r.direct.non2xx,
           rps: r.proxy.latMs.length / r.elapsedS,
           cpuUsPerReq: c0 !== undefined && c1 !== undefined ? ((c1 - c0) * 1e6) / Math.max(1, r.proxy.latMs.length) : null,

@@ -110,9 +110,18 @@ describe('tail-pair causes', () => {
     }));
   });
 
-  it('counts the windows over 1 ms by cause: GC first, then the loader, else neither', () => {
-    expect(overCauses([2, 2, 2, 0.5, 1], [true, false, true, true, false], [true, true, false, true, true])).toEqual({ over: 3, withGc: 2, loaderLate: 1, neither: 0 });
-    expect(overCauses([1.5], [], [])).toEqual({ over: 1, withGc: 0, loaderLate: 0, neither: 1 });
+  it('counts the windows over 1 ms by cause: GC first, then the runqueue, then the loader, else neither', () => {
+    const d = [2, 2, 2, 2, 0.5, 1];
+    expect(overCauses(d, [true, false, false, true, true, false], [true, true, false, false, true, true], [true, true, true, false, true, true])).toEqual({ over: 4, withGc: 2, runqueue: 1, loaderLate: 1, neither: 0 });
+    expect(overCauses([1.5], [], [], [])).toEqual({ over: 1, withGc: 0, runqueue: 0, loaderLate: 0, neither: 1 });
+  });
+
+  it('every window over the bound gets exactly one cause', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.double({ min: -5, max: 5, noNaN: true }), fc.boolean(), fc.boolean(), fc.boolean()), { maxLength: 100 }), (ws) => {
+      const c = overCauses(ws.map((w) => w[0]), ws.map((w) => w[1]), ws.map((w) => w[2]), ws.map((w) => w[3]));
+      expect(c.over).toBe(ws.filter((w) => w[0] > 1).length);
+      expect(c.withGc + c.runqueue + c.loaderLate + c.neither).toBe(c.over);
+    }));
   });
 });
 
@@ -126,20 +135,22 @@ describe('tail-pair targets and table', () => {
 
   it('pools the windows of every round for the window columns', () => {
     const round = (r: number, diffs: number[], clean: boolean[], gc: boolean[]): PairRound => ({
-      target: 'pc-jwt', round: r, windowDiffs: diffs, windowClean: clean, windowGc: gc,
+      target: 'pc-jwt', round: r, windowDiffs: diffs, windowClean: clean, windowGc: gc, windowWaitMs: diffs.map((_, i) => i * 0.5),
       summary: pairSummary(stream(2, 20, 100, () => 1), stream(2, 20, 100, () => 0.5), [], { windowMs: 100 }).summary,
       proxyErrors: 0, proxyNon2xx: 0, directErrors: 0, directNon2xx: 0, rps: 2000, cpuUsPerReq: 80, loaderCores: 1, foreignCores: 0.2, gc: [],
     });
     const t = pairTable([round(0, [0.1, 2, 0.2], [true, false, true], [false, false, false]), round(1, [0.3, 0.4, 1.2], [true, true, true], [false, false, true])], ['direct', 'pc-jwt']);
     const cells = t.split('\n').find((l) => l.startsWith('| pc-jwt |'))!.split('|').map((c) => c.trim());
-    // columns: '', target, p50, p99, p99.9, direct p99, added p99, added p99.9, Δ median, Δ p90, > 1 ms, clean, windows, late, gap, causes, CPU, GC, foreign
+    // columns: '', target, p50, p99, p99.9, direct p99, added p99, added p99.9, Δ median, Δ p90, > 1 ms, clean, windows, late, gap, causes, runqueue, CPU, GC, foreign
     expect(cells[8]).toBe('**0.350**');
     expect(cells[10]).toBe('**33.3 %**');
     expect(cells[11]).toBe('0.300 / 1.200 / 20.0 %');
     expect(cells[12]).toBe('6');
     expect(cells[13]).toBe('16.7 %');
-    expect(cells[15]).toBe('1 / 1 / 0');
-    expect(cells[18]).toBe('0.20');
+    // window 2 of round 0 (Δ 2, loader late, waited 0.5 ms) → loader; window 3 of round 1 (Δ 1.2, GC, waited 1 ms) → GC
+    expect(cells[15]).toBe('1 / 0 / 1 / 0');
+    expect(cells[16]).toBe('0.50 / 1.00');
+    expect(cells[19]).toBe('0.20');
     expect(t).not.toMatch(/\| direct \|/);
   });
 });
