@@ -21,8 +21,10 @@ export interface PairLoadFlags {
   windowMs: number;
   path: string;
   headers: Record<string, string>;
-  /** Processes whose threads' runqueue wait is read at each window's first pacer turn (/proc/<pid>/task/<tid>/schedstat); none: not read. */
+  /** Processes whose runqueue wait is read at each window's first pacer turn (/proc/<pid>/task/<tid>/schedstat); none: not read. */
   schedPids?: readonly number[];
+  /** Every thread of those processes (HAProxy: all its threads serve requests); default false: each process's main thread (Node, nginx). */
+  schedAllThreads?: boolean;
 }
 
 /** One measured run: both streams' samples (failures and non-2xx are counted, not sampled), the loader per window, its CPU. */
@@ -35,12 +37,13 @@ export interface PairLoadResult {
   startEpochMs: number;
   /** The loader's own CPU over the window, cores. */
   loaderCores: number;
-  /** Per window: runqueue wait (runnable, no CPU) summed over every thread of `schedPids`, ms; empty when not read. */
+  /** Per window: runqueue wait (runnable, no CPU) summed over the threads read (`schedPids`, `schedAllThreads`), ms; empty when not read. */
   targetWaitMs: Array<{ index: number; waitMs: number }>;
 }
 
-/** The schedstat files of every thread of `pids` (listed once, before the run). */
-function schedFiles(pids: readonly number[]): string[] {
+/** The schedstat files of the main thread (or every thread) of each of `pids`, listed once before the run. */
+function schedFiles(pids: readonly number[], allThreads: boolean): string[] {
+  if (!allThreads) return pids.map((pid) => `/proc/${pid}/task/${pid}/schedstat`);
   return pids.flatMap((pid) => { try { return readdirSync(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}/schedstat`); } catch { return []; } });
 }
 
@@ -68,7 +71,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
   const c0 = process.cpuUsage();
   const start = performance.now();
   let lastTurn = 0;
-  const files = schedFiles(f.schedPids ?? []);
+  const files = schedFiles(f.schedPids ?? [], f.schedAllThreads === true);
   const waits: Array<{ index: number; ns: number }> = [];
   let curWindow = -1;
   return new Promise((resolve) => {

@@ -50,7 +50,7 @@ export interface PairRound {
   windowClean: boolean[];
   /** Per window: a GC pause ≥ PAIR_GC_MIN_MS in any of the target's processes touched it (Portcullis only; false elsewhere). */
   windowGc: boolean[];
-  /** Per window: runqueue wait summed over every thread of the target's processes, ms (empty for the A/A control). */
+  /** Per window: runqueue wait of the target's request threads (each process's main thread; HAProxy: every thread), summed, ms (empty for the A/A control). */
   windowWaitMs: number[];
   proxyErrors: number; proxyNon2xx: number; directErrors: number; directNon2xx: number;
   rps: number;
@@ -84,7 +84,7 @@ export function pairTable(rounds: readonly PairRound[], names: readonly string[]
     lines.push(`| ${name} | ${f(m((r) => r.summary.proxy.p50))} | ${f(m((r) => r.summary.proxy.p99))} | ${f(m((r) => r.summary.proxy.p999))} | ${f(m((r) => r.summary.direct.p99))} | ${f(m((r) => r.summary.added.p99))} | ${f(m((r) => r.summary.added.p999))} | **${f(all.median)}** | **${f(all.p90)}** | **${pct(all.overShare)}** | ${f(clean.median)} / ${f(clean.p90)} / ${pct(clean.overShare)} | ${all.windows} | ${pct(1 - clean.windows / Math.max(1, all.windows))} | ${f(Math.max(...rs.map((r) => r.summary.loaderMaxGapMs)), 2)} | ${causes.withGc} / ${causes.runqueue} / ${causes.loaderLate} / ${causes.neither} | ${waits.length === 0 ? '—' : `${f(median(waits), 2)} / ${f(quantileSorted(waits, 90), 2)}`} | ${f(m((r) => r.cpuUsPerReq), 0)} | ${f(gcMax, 2)} | ${f(Math.max(...rs.map((r) => r.foreignCores ?? 0)), 2)} |`);
   }
   return [
-    `**Paired fixed rate** — ${PAIR_RATE} rps to the target and, in the same pacer turns, ${PAIR_PROBE_RATE} rps straight to the same upstream (own connections, same request); ms from the scheduled send. Run columns: median over rounds. Window columns: every ${PAIR_WINDOW_MS} ms window of every round pooled, Δp99 = target p99 − direct p99 in that window; "loader on time" drops the windows where the loader's gap between pacer turns or a send's lag exceeded ${PAIR_LOADER_LIMIT_MS} ms. \`direct\` is the A/A control (both streams to the upstream): its window Δ is the method's null. Causes of the windows over 1 ms: a GC pause ≥ ${PAIR_GC_MIN_MS} ms in one of the target's processes touched the window (Portcullis: gc-pause-preload), else the target's threads (every thread of its processes, /proc schedstat read at each window's first pacer turn) waited ≥ ${PAIR_RUNQ_MS} ms in total for a CPU in the window, else the loader was late there, else neither.`,
+    `**Paired fixed rate** — ${PAIR_RATE} rps to the target and, in the same pacer turns, ${PAIR_PROBE_RATE} rps straight to the same upstream (own connections, same request); ms from the scheduled send. Run columns: median over rounds. Window columns: every ${PAIR_WINDOW_MS} ms window of every round pooled, Δp99 = target p99 − direct p99 in that window; "loader on time" drops the windows where the loader's gap between pacer turns or a send's lag exceeded ${PAIR_LOADER_LIMIT_MS} ms. \`direct\` is the A/A control (both streams to the upstream): its window Δ is the method's null. Causes of the windows over 1 ms: a GC pause ≥ ${PAIR_GC_MIN_MS} ms in one of the target's processes touched the window (Portcullis: gc-pause-preload), else the target's request threads (the main thread of each of its processes — Portcullis primary and workers, nginx master and workers; HAProxy: every thread; /proc schedstat read at each window's first pacer turn) waited ≥ ${PAIR_RUNQ_MS} ms in total for a CPU in the window, else the loader was late there, else neither.`,
     '', ...lines,
   ].join('\n');
 }
@@ -160,7 +160,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         const tree = processTree(t.pid);
         let c0: number | undefined;
         let foreign: () => number | undefined = () => undefined;
-        const r = await runPairLoad(t.url, upstream.url, { ...flags, schedPids: t.name === 'direct' ? [] : tree }, async () => {
+        const r = await runPairLoad(t.url, upstream.url, { ...flags, schedPids: t.name === 'direct' ? [] : tree, schedAllThreads: t.name.startsWith('hap-') }, async () => {
           if (t.portcullis) await gcWindow(null, tree);
           c0 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
           foreign = watchForeignCpu(ownPids);
