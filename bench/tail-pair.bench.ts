@@ -56,6 +56,8 @@ export interface PairRound {
   rps: number;
   /** CPU µs per response of the target's process tree (null for the A/A control). */
   cpuUsPerReq: number | null;
+  /** Per process of the tree (root first, e.g. primary then workers), its own CPU µs per target response: how the load spread. */
+  cpuUsPerReqByProcess: number[];
   loaderCores: number;
   foreignCores: number | null;
   /** GC pauses per Portcullis process in the window: the busiest first. */
@@ -159,14 +161,19 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         // warm-up in the same pools, then the counters start: CPU, foreign CPU, the GC window of the preload
         const tree = processTree(t.pid);
         let c0: number | undefined;
+        // own CPU of each process of the tree: a process's cpuSeconds includes its descendants, so take theirs off
+        const own = (): number[] => { const all = tree.map((p) => cpuSeconds(p) ?? 0); return all.map((c, i) => (i === 0 ? c - all.slice(1).reduce((x, y) => x + y, 0) : c)); };
+        let p0: number[] = [];
         let foreign: () => number | undefined = () => undefined;
         const r = await runPairLoad(t.url, upstream.url, { ...flags, schedPids: t.name === 'direct' ? [] : tree, schedAllThreads: t.name.startsWith('hap-') }, async () => {
           if (t.portcullis) await gcWindow(null, tree);
           c0 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
+          p0 = t.name === 'direct' ? [] : own();
           foreign = watchForeignCpu(ownPids);
         });
         const fc = foreign() ?? null;
         const c1 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
+        const p1 = t.name === 'direct' ? [] : own();
         const gc = t.portcullis ? await gcWindow(gcOut.get(t.name)!, tree) : [];
         const { summary, windows } = pairSummary(r.proxy, r.direct, r.loader, { windowMs: PAIR_WINDOW_MS, loaderLimitMs: PAIR_LOADER_LIMIT_MS });
         const gcHit = t.portcullis ? windowsTouched(gcPausesRel(gcOut.get(t.name)!(), tree, r.startEpochMs), PAIR_WINDOW_MS, PAIR_GC_MIN_MS) : new Set<number>();
@@ -179,11 +186,12 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
           proxyErrors: r.proxy.errors, proxyNon2xx: r.proxy.non2xx, directErrors: r.direct.errors, directNon2xx: r.direct.non2xx,
           rps: r.proxy.latMs.length / r.elapsedS,
           cpuUsPerReq: c0 !== undefined && c1 !== undefined ? ((c1 - c0) * 1e6) / Math.max(1, r.proxy.latMs.length) : null,
+          cpuUsPerReqByProcess: p1.map((c, i) => Math.round(((c - p0[i]!) * 1e6) / Math.max(1, r.proxy.latMs.length) * 10) / 10),
           loaderCores: r.loaderCores, foreignCores: fc, gc,
         };
         rounds.push(row);
         const w = summary.windowed;
-        say(`  r${round + 1} ${t.name.padEnd(12)} p50 ${f(summary.proxy.p50)} p99 ${f(summary.proxy.p99)} p99.9 ${f(summary.proxy.p999)} | direct p99 ${f(summary.direct.p99)} | added p99 ${f(summary.added.p99)} | window Δp99 med ${f(w.median)} p90 ${f(w.p90)} >1ms ${(w.overShare * 100).toFixed(1)}% of ${w.windows} | loader late ${(summary.loaderDirtyShare * 100).toFixed(0)}% gap ${f(summary.loaderMaxGapMs, 2)} | cpu ${f(row.cpuUsPerReq, 0)} gc ${gc.map((g) => `${g.minorCount}/${g.maxMs.toFixed(1)}`).join(',')} (windows ${row.windowGc.filter(Boolean).length}) | err ${row.proxyErrors + row.proxyNon2xx}/${row.directErrors + row.directNon2xx} | loader ${r.loaderCores.toFixed(2)} foreign ${f(fc, 2)}`);
+        say(`  r${round + 1} ${t.name.padEnd(12)} p50 ${f(summary.proxy.p50)} p99 ${f(summary.proxy.p99)} p99.9 ${f(summary.proxy.p999)} | direct p99 ${f(summary.direct.p99)} | added p99 ${f(summary.added.p99)} | window Δp99 med ${f(w.median)} p90 ${f(w.p90)} >1ms ${(w.overShare * 100).toFixed(1)}% of ${w.windows} | loader late ${(summary.loaderDirtyShare * 100).toFixed(0)}% gap ${f(summary.loaderMaxGapMs, 2)} | cpu ${f(row.cpuUsPerReq, 0)} (${row.cpuUsPerReqByProcess.map((c) => c.toFixed(0)).join('/')}) gc ${gc.map((g) => `${g.minorCount}/${g.maxMs.toFixed(1)}`).join(',')} (windows ${row.windowGc.filter(Boolean).length}) | err ${row.proxyErrors + row.proxyNon2xx}/${row.directErrors + row.directNon2xx} | loader ${r.loaderCores.toFixed(2)} foreign ${f(fc, 2)}`);
       }
     }
     const bad = rounds.filter((r) => r.proxyErrors + r.proxyNon2xx + r.directErrors + r.directNon2xx > 0);

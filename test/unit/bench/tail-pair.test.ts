@@ -137,7 +137,7 @@ describe('tail-pair targets and table', () => {
     const round = (r: number, diffs: number[], clean: boolean[], gc: boolean[]): PairRound => ({
       target: 'pc-jwt', round: r, windowDiffs: diffs, windowClean: clean, windowGc: gc, windowWaitMs: diffs.map((_, i) => i * 0.5),
       summary: pairSummary(stream(2, 20, 100, () => 1), stream(2, 20, 100, () => 0.5), [], { windowMs: 100 }).summary,
-      proxyErrors: 0, proxyNon2xx: 0, directErrors: 0, directNon2xx: 0, rps: 2000, cpuUsPerReq: 80, loaderCores: 1, foreignCores: 0.2, gc: [],
+      proxyErrors: 0, proxyNon2xx: 0, directErrors: 0, directNon2xx: 0, rps: 2000, cpuUsPerReq: 80, cpuUsPerReqByProcess: [2, 40, 38], loaderCores: 1, foreignCores: 0.2, gc: [],
     });
     const t = pairTable([round(0, [0.1, 2, 0.2], [true, false, true], [false, false, false]), round(1, [0.3, 0.4, 1.2], [true, true, true], [false, false, true])], ['direct', 'pc-jwt']);
     const cells = t.split('\n').find((l) => l.startsWith('| pc-jwt |'))!.split('|').map((c) => c.trim());
