@@ -16,7 +16,7 @@ import { overCauses, pairSummary, quantileSorted, summariseDiffs, windowsTouched
 import { parseGcPauses } from './gc-pause-preload.js';
 import { gcWindow, type TailRound } from './tail-peer.bench.js';
 import { passthroughConfigYaml, startPortcullis, startUpstreamProcess } from './targets.js';
-import { haproxyJwtChecks, publicKeyPem, startAuthServerProcess, startJwtValidatorProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
+import { haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, startJwtValidatorProcess, tempFile, tokenConfigEnv, tokenConfigYaml, waitUntilServing } from './token-targets.js';
 
 export const PAIR_TARGETS_ENV = 'PORTCULLIS_BENCH_PAIR_TARGETS';
 /** `direct` is the A/A control: the target stream goes to the upstream too (its own pool), so its windowed difference is the method's null. */
@@ -151,7 +151,14 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         live.push({ name, url: ngc.url, pid: ngc.process.pid, portcullis: false });
       }
     }
-    for (const t of live) await waitUntilServing(t.name, t.url + '/', headers);
+    // a token target that let a bad token through would be measured doing less than it claims
+    const probes = await jwtRefusalProbes(as, opts.jwtAlg, token!);
+    for (const t of live) {
+      await waitUntilServing(t.name, t.url + '/', headers);
+      if (!t.name.endsWith('-jwt') && t.name !== 'nginx-cached') continue;
+      const missed = await refusalsMissed(t.url + '/', probes);
+      if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
+    }
     const ownPids = [...new Set([...live.map((t) => t.pid), ...extraPids])];
     const flags: PairLoadFlags = { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, windowMs: PAIR_WINDOW_MS, path: '/', headers };
     const rounds: PairRound[] = [];
