@@ -18,6 +18,7 @@ import { revocationDirect } from './revocation-direct.bench.js';
 import { revocationThread } from './revocation-thread.bench.js';
 import { idpEventPropagation } from './idp-event-propagation.bench.js';
 import { soak } from './soak.bench.js';
+import { tailPair } from './tail-pair.bench.js';
 import { tailPeer } from './tail-peer.bench.js';
 import { upstreamClient } from './upstream-client.bench.js';
 import { websocketRelay } from './websocket-relay.bench.js';
@@ -95,6 +96,11 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'tail-peer': {
     description: 'issue 13\'s fixed-rate tail on the peer terms: one warm JWT at 2000 rps, Portcullis workers 1/2 and HAProxy nbthread 1/2, on both CPUs or on the upstream\'s CPU, spin or timer pacer (PORTCULLIS_BENCH_TAIL_TARGETS, PORTCULLIS_BENCH_TAIL_PACERS) — added p50/p90/p99/p99.9 over direct, share > 1 ms, CPU of primary and workers, connections per worker, GC pauses',
     run: tailPeer,
+    onlyByName: true,
+  },
+  'tail-pair': {
+    description: 'issue 13\'s added p99 at 2000 rps measured robustly to host jitter: one pacer sends 2000 rps to the target and, in the same turns, 500 rps straight to the same upstream; per 100 ms window target p99 − direct p99 (median, p90, share of windows > 1 ms), whole-run added p50/p99/p99.9, the loader\'s own lateness per window — Portcullis workers 2 (warm RS256 and passthrough), HAProxy nbthread 2 (jwt_verify and passthrough, option forwardfor), nginx-cached, and an A/A control (PORTCULLIS_BENCH_PAIR_TARGETS)',
+    run: tailPair,
     onlyByName: true,
   },
   'websocket-relay': {

@@ -99,7 +99,7 @@ async function connectionsPerPid(port: number, pids: readonly number[]): Promise
 }
 
 /** Signal the GC preload in every process of the tree and read the window lines they write (workers share the primary's stderr), busiest first. */
-async function gcWindow(output: (() => string) | null, tree: readonly number[]): Promise<TailRound['gc']> {
+export async function gcWindow(output: (() => string) | null, tree: readonly number[]): Promise<TailRound['gc']> {
   for (const pid of tree) { try { process.kill(pid, 'SIGUSR2'); } catch { /* gone */ } }
   await new Promise((r) => setTimeout(r, 150));
   if (output === null) return [];
