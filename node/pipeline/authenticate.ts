@@ -32,14 +32,17 @@ const BUG = freezeDeny('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', 
  * True when `token` has the shape of a compact JWS: three dot-separated segments, the first
  * two non-empty, no characters outside base64url (extract already refused everything outside
  * b64token). The signature may be empty so `alg: none` is refused by the JWT verifier rather
- * than sent to an authorization server. indexOf scans are native: ~5x faster than a regex.
+ * than sent to an authorization server. `=` does not make it opaque: a JWS padded with `=` is the
+ * same signed token respelled (base64url in JWS has no padding), so the JWT verifier refuses it as
+ * malformed instead of an authorization server that may strip the padding and call it active —
+ * under a SHA-256 that a revocation by token hash never saw. indexOf scans are native: ~5x faster than a regex.
  */
 export function looksLikeJws(token: string): boolean {
   const a = token.indexOf('.');
   if (a <= 0) return false;
   const b = token.indexOf('.', a + 1);
   if (b === -1 || b === a + 1 || token.indexOf('.', b + 1) !== -1) return false;
-  return token.indexOf('+') === -1 && token.indexOf('/') === -1 && token.indexOf('=') === -1 && token.indexOf('~') === -1;
+  return token.indexOf('+') === -1 && token.indexOf('/') === -1 && token.indexOf('~') === -1;
 }
 
 /** Denials are cached per failure outcome (those are frozen and shared), so refusals rarely allocate. */

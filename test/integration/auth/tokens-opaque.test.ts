@@ -79,6 +79,17 @@ describe('opaque tokens', () => {
     expect((await get('/orders/7', as.issueOpaque({ scope: 'orders:read', nbf: now + 5 }))).status).toBe(200);
   });
 
+  it('a JWT respelled with = padding is refused as a malformed JWT (401), never sent to the AS, which would strip the padding and call it active', async () => {
+    const jwt = await as.issueJwt({ scope: 'orders:read' });
+    expect((await get('/orders/7', jwt)).status).toBe(200);
+    const calls = as.counters.introspection;
+    for (const padded of [`${jwt}=`, `${jwt}==`]) { // b64token allows = only at the end (in the middle: 400 invalid_request)
+      const r = await refused('/orders/7', padded);
+      expectBearerError(r, 401, 'invalid_token');
+    }
+    expect(as.counters.introspection - calls).toBe(0);
+  });
+
   it('active: false (unknown or revoked at the AS) → 401 invalid_token; the inactive answer is cached for negative_ttl_s', async () => {
     const unknown = randomBytes(32).toString('base64url');
     const calls = as.counters.introspection;

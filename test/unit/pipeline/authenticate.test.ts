@@ -114,6 +114,8 @@ describe('authenticate', () => {
     expect(looksLikeJws('a.b')).toBe(false);
     expect(looksLikeJws('a.b.c.d.e')).toBe(false); // JWE
     expect(looksLikeJws('a+b.c.d')).toBe(false);
+    expect(looksLikeJws(`${JWT}==`)).toBe(true); // padded: the JWT verifier refuses it, no authorization server judges it
+    expect(looksLikeJws('a=.b=.c')).toBe(true);
     expect(looksLikeJws(OPAQUE)).toBe(false);
   });
 });
