@@ -217,9 +217,12 @@ export class RouteTable {
     const fold = (reading & FOLD) !== 0;
     const noSlash = (reading & NO_SLASH) !== 0;
     const entries = this.entries;
+    // TRACE/TRACK echo the request the upstream got back to the client — identity headers and an
+    // internal token minted for the upstream among them: only a route that lists the method takes it
+    const echoes = method === 'TRACE' || method === 'TRACK';
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.methods !== null && !e.methods.has(method)) continue;
+      if (e.methods === null ? echoes : !e.methods.has(method)) continue;
       if (!hostMatches(e, host)) continue;
       const m = pathMatches(e, path, fold, noSlash);
       if (m === false) continue;

@@ -88,6 +88,18 @@ describe('methods and bodies', () => {
     expect(e).toMatchObject({ upstream: 'app', method: 'GET', url: '/hello/world?a=1&b=%20x', bodyBytes: 0 });
   });
 
+  it('TRACE and TRACK on a route for any method → 404, nothing forwarded (the upstream would echo identity headers back); OPTIONS and PATCH pass', async () => {
+    const before = echo.requests;
+    const trace = await rawRequest(proxy.port, requestText('TRACE', '/hello', [['X-Probe', '1']]));
+    expect(trace.status).toBe(404);
+    expect(JSON.parse(trace.body.toString())).toMatchObject({ code: 'PORTCULLIS_ERR_ROUTE_NOT_FOUND' });
+    // TRACK: 404 by the route table, or (the pinned uWS build) the connection closed unanswered
+    const track = await rawRequest(proxy.port, requestText('TRACK', '/hello', [['X-Probe', '1']]));
+    expect([0, 404]).toContain(track.status);
+    expect(echo.requests).toBe(before);
+    for (const m of ['OPTIONS', 'PATCH']) expect((await echoOf('/hello', { method: m })).method).toBe(m);
+  });
+
   it('POST streams a 1 MiB body with content-length', async () => {
     const body = Buffer.alloc(1024 * 1024, 7);
     const e = await echoOf('/upload', { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });

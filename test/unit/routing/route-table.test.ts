@@ -113,6 +113,17 @@ describe('RouteTable: specificity', () => {
   });
 });
 
+describe('RouteTable: TRACE and TRACK', () => {
+  it('match only a route that lists them: a route for any method never echoes what the upstream got', () => {
+    const t = table([{ name: 'any', path: '/*' }, { name: 'diag', path: '/diag/*', methods: ['TRACE'] }]);
+    for (const m of ['TRACE', 'TRACK']) expect(name(t, m, '/x')).toBeNull();
+    expect(t.resolve('TRACE', 'example.com', '/x')).toBeNull();
+    expect(name(t, 'TRACE', '/diag/1')).toBe('diag');
+    expect(name(t, 'TRACK', '/diag/1')).toBeNull();
+    for (const m of ['GET', 'OPTIONS', 'PATCH', 'PROPFIND']) expect(name(t, m, '/x')).toBe('any');
+  });
+});
+
 describe('RouteTable: properties', () => {
   it('the winner does not depend on config order (no exact ties among SPECS)', () => {
     const probes: Array<[string, string, string]> = [
