@@ -91,7 +91,7 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   let i = end;
   while (i < v.length && v.charCodeAt(i) === 0x20) i++;
   if (i === end || i === v.length) return MALFORMED; // "Bearer", "Bearer\t…"
-  return b64token(v.slice(i)) ?? MALFORMED;
+  return b64token(v.slice(i), raw.length) ?? MALFORMED;
 }
 
 /** Value of cookie `name` in one Cookie header: undefined absent, null when present twice. */
@@ -173,7 +173,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       const v = trimOws(h[i + 1]!);
       if (v === '') continue;
       if (++custom > 1 || token !== null) return MULTIPLE;
-      token = b64token(v);
+      token = b64token(v, h[i + 1]!.length);
       if (token === null) return MALFORMED_HEADER;
       source = 'custom-header';
     } else if (name === 'cookie' && sources.cookie !== null) {
@@ -183,7 +183,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   }
   if (cookie !== undefined && cookie !== null) {
     if (token !== null) return MULTIPLE;
-    token = b64token(cookie);
+    token = b64token(cookie, Infinity); // cut from one of the Cookie headers: copied before it is kept
     if (token === null) return MALFORMED_COOKIE;
     source = 'cookie';
   }
@@ -194,7 +194,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       if (!sources.query) return QUERY_UNSUPPORTED;
       if (q.length > 1) return MULTIPLE;
       const v = formDecode(q[0]!);
-      token = v === null ? null : b64token(v);
+      token = v === null ? null : b64token(v, ctx.query.length);
       if (token === null) return MALFORMED_QUERY;
       source = 'query';
     }
