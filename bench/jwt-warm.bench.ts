@@ -5,10 +5,10 @@
 // Targets: direct upstream, Portcullis, HAProxy with the same checks as the Portcullis route
 // (`haproxy`), and HAProxy with signature + exp/iss/aud only (`haproxy-min`, throughput only).
 import { availableParallelism } from 'node:os';
-import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv } from './build-compare.bench.js';
+import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv, SYSCALL_REQUESTS, syscallTable } from './build-compare.bench.js';
 import { cpuPlan, cpuPlanSpread } from './cpu-plan.js';
 import { HAPROXY_FORWARDFOR_ENV, haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
-import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, type FixedRateFlags, type LoadFlags } from './load.js';
+import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, runAmount, type FixedRateFlags, type LoadFlags } from './load.js';
 import { startNginxAuth } from './nginx.js';
 import { hasTaskset, pinPid, pinSelf } from './processes.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
@@ -17,6 +17,7 @@ import {
   sideBySideWarnings, throughputTable, type LoadTarget, type RatioRow, type RoundResults,
 } from './side-by-side.js';
 import type { LoadSummary } from './stats.js';
+import { countSyscalls, type SyscallCount } from './syscall-count.js';
 import { PortcullisUnavailable, startPortcullis, startUpstreamProcess } from './targets.js';
 import {
   adminMetricsCounters, adminStats, checksTable, counterDelta, haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, startAuthServerProcess, startJwtValidatorProcess, tempFile,
@@ -58,6 +59,8 @@ export interface JwtWarmSummary {
   ratios: RatioRow[];
   added: Record<string, { p50: number | null; p99: number | null }>;
   portcullis: TokenCounters | null;
+  /** Syscalls per request of each proxy (strace after the timed rounds), or why it was skipped. */
+  syscalls?: Record<string, SyscallCount | string>;
 }
 
 /** Pure: fold rounds into summaries, paired ratios and added latency. */
@@ -88,6 +91,7 @@ export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>
     '',
     `**Added latency at a fixed offered load** — ${rate.rate} rps, ${rate.engine} engine (latency from each request's scheduled send), ${rate.durationS} s (+${rate.warmupS} s warmup) per round; added = median over rounds of (target − direct).`,
     '', fixedRateTable([...WARM_FIXED_TARGETS, ...traced], s.fixedRate, s.added, 'direct', skipped), '',
+    ...(s.syscalls === undefined ? [] : ['**Syscalls per request** — every process of the proxy (workers, threads), strace attached after the timed rounds, one warm token:', '', syscallTable(s.syscalls), '']),
     '**What each side checks** (before the load, every target was probed with a tampered signature, an expired token, a wrong aud, a wrong iss — all 401 — and a token without the scope: 403, except haproxy-min, which does not check scope):',
     '', `nginx-cached: nginx (worker_processes as Portcullis' workers, the proxy CPUs) → auth_request to a Node validator (node:http + jose: signature, iss, aud, exp, scope; no revocation) on the same CPUs, its 200 verdicts cached by nginx ${NGINX_CACHE_TTL_S} s keyed by Authorization — the warm path is nginx alone; a revoked or newly expired token stays accepted until the entry expires (the peer's weakness, not copied). It replaces the four X-Auth-* identity headers; other client-sent X-Auth-* headers pass (Portcullis and HAProxy strip the prefix).`,
     '', peerWorkLine(forwardfor),
@@ -198,6 +202,14 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name) || traced.includes(t.name)), rate, opts.rounds, ownPids, gate);
     const counters = pc !== null && before !== null ? counterDelta(before, await readCounters(pc)) : null;
     const summary = summariseJwtWarm(closed, fixed, counters, traced);
+    // after the timed rounds (strace slows what it watches): syscalls per warm request, load-independent
+    summary.syscalls = {};
+    for (const t of live) {
+      if (t.name === 'direct' || traced.includes(t.name)) continue;
+      const c = await countSyscalls(t.pid, async () => (await runAmount(t.url, { connections: load.connections, pipelining: 1, timeoutS: load.timeoutS, path: load.path, headers: auth, amount: SYSCALL_REQUESTS })).requests);
+      summary.syscalls[t.name] = c;
+      say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
+    }
     const warnings = [
       ...sideBySideWarnings(summary.throughput, summary.fixedRate, rate.rate),
       ...(counters !== null && counters.verifyOk > 0 ? [`Portcullis verified ${counters.verifyOk} times under load: the warm path was not all cache hits`] : []),

@@ -2,7 +2,6 @@
 // issuer selection by exact `iss`, cheap pre-checks on the main thread, unknown-kid
 // refetch through the issuer's actor, then the authoritative check inline or on the pool
 // (VerifyPlacement decides; both run verify.worker's checks: verifyTask on the pool, verifyInline here).
-import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
@@ -10,6 +9,7 @@ import { inlineChecks } from '../tracing/index.js';
 import { Interner } from './intern.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
 import { TokenCache } from './token-cache.js';
+import { TokenDigests } from './token-digest.js';
 import { MAX_TOKEN_BYTES, parseCompact, type ParsedToken } from './token-parse.js';
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { FailCode, VerifyEngine, VerifyResult } from './types.js';
@@ -83,6 +83,7 @@ export class JwtVerifier {
   readonly #placement: VerifyPlacement;
   readonly #engine: VerifyEngine;
   readonly #cache: TokenCache<VerifiedToken>;
+  readonly #digests = new TokenDigests();
   readonly #cacheMaxTtlMs: number;
   readonly #inflight = new Map<string, InFlight>();
   readonly #failed = new Map<FailCode, number>();
@@ -165,7 +166,7 @@ export class JwtVerifier {
     if (this.#closed) return this.#fail('pool_failure');
     const nowMs = Date.now();
     // hex: the same string is the cache key and the cached token's tokenHash (no string of its own)
-    const digest = hash('sha256', token, 'hex');
+    const digest = this.#digests.of(token);
     const hit = this.#cache.get(digest, nowMs);
     if (hit !== undefined) {
       const issuer = hit.issuer;
@@ -381,5 +382,6 @@ export class JwtVerifier {
     this.#placement.close();
     await Promise.all([...[...this.#actors.values()].map((a) => a.close()), this.#pool?.close()]);
     this.#cache.clear();
+    this.#digests.clear();
   }
 }

@@ -3,6 +3,7 @@
 // allows it — the access_token query parameter. Never throws; allocates only on success.
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
+import { b64token } from './b64token-memo.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** Where a route accepts a token besides `Authorization: Bearer`. */
@@ -47,9 +48,6 @@ const QUERY_UNSUPPORTED: StageResult = Object.freeze({
   reason: 'query_token_unsupported',
 });
 
-/** RFC 6750 §2.1 b64token. */
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-
 /** Sentinels of parseAuthorization. */
 const NOT_BEARER = 0;
 const MALFORMED = 1;
@@ -93,8 +91,7 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   let i = end;
   while (i < v.length && v.charCodeAt(i) === 0x20) i++;
   if (i === end || i === v.length) return MALFORMED; // "Bearer", "Bearer\t…"
-  const token = v.slice(i);
-  return B64TOKEN.test(token) ? token : MALFORMED;
+  return b64token(v.slice(i), raw.length) ?? MALFORMED;
 }
 
 /** Value of cookie `name` in one Cookie header: undefined absent, null when present twice. */
@@ -176,8 +173,8 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       const v = trimOws(h[i + 1]!);
       if (v === '') continue;
       if (++custom > 1 || token !== null) return MULTIPLE;
-      if (!B64TOKEN.test(v)) return MALFORMED_HEADER;
-      token = v;
+      token = b64token(v, h[i + 1]!.length);
+      if (token === null) return MALFORMED_HEADER;
       source = 'custom-header';
     } else if (name === 'cookie' && sources.cookie !== null) {
       cookie = cookieValue(h[i + 1]!, sources.cookie, cookie);
@@ -186,8 +183,8 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   }
   if (cookie !== undefined && cookie !== null) {
     if (token !== null) return MULTIPLE;
-    if (!B64TOKEN.test(cookie)) return MALFORMED_COOKIE;
-    token = cookie;
+    token = b64token(cookie, Infinity); // cut from one of the Cookie headers: copied before it is kept
+    if (token === null) return MALFORMED_COOKIE;
     source = 'cookie';
   }
   if (ctx.query !== '') {
@@ -197,8 +194,8 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       if (!sources.query) return QUERY_UNSUPPORTED;
       if (q.length > 1) return MULTIPLE;
       const v = formDecode(q[0]!);
-      if (v === null || !B64TOKEN.test(v)) return MALFORMED_QUERY;
-      token = v;
+      token = v === null ? null : b64token(v, ctx.query.length);
+      if (token === null) return MALFORMED_QUERY;
       source = 'query';
     }
   }

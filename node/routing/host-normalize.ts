@@ -76,6 +76,27 @@ function validPort(raw: string, i: number): boolean {
  * Allocates only when the value has a port, upper case or a trailing dot.
  */
 export function routingHost(raw: string): string | null {
+  // nearly every request of a host carries the same value: the last answer is kept (a pure function)
+  if (raw === memoRaw) {
+    hostEnd = memoHostEnd;
+    portColon = memoPortColon;
+    return memoHost;
+  }
+  const host = parseHost(raw);
+  memoRaw = raw;
+  memoHost = host;
+  memoHostEnd = hostEnd;
+  memoPortColon = portColon;
+  return host;
+}
+
+/** routingHost's last input and its outputs (the answer and the two positions). */
+let memoRaw: string | null = null;
+let memoHost: string | null = null;
+let memoHostEnd = 0;
+let memoPortColon = -1;
+
+function parseHost(raw: string): string | null {
   const n = raw.length;
   portColon = -1;
   if (n === 0) { hostEnd = 0; return ''; }

@@ -75,3 +75,24 @@ describe('routingHost: properties', () => {
     }), { numRuns: 3000 });
   });
 });
+
+describe('routingHost memo (the last value is kept)', () => {
+  it('answers repeated and interleaved values exactly as a first call does, positions included', () => {
+    const values = ['127.0.0.1:8080', 'Admin.Example.:8080', 'api.example', 'API.example', '[::1]:443', 'bad host', '', 'a.example.', '0x7f.1'];
+    const cold = (v: string): [string | null, string | null] => {
+      routingHost('reset.invalid'); // another value first: no memo hit
+      const r = routingHost(v);
+      routingHost('reset.invalid');
+      return [r, normalizedHostHeader(v)];
+    };
+    const expected = new Map(values.map((v) => [v, cold(v)]));
+    fc.assert(fc.property(fc.array(fc.constantFrom(...values), { minLength: 1, maxLength: 30 }), (seq) => {
+      for (const v of seq) {
+        const copy = Buffer.from(v, 'latin1').toString('latin1'); // a fresh string, as every request brings
+        const [r, n] = expected.get(v)!;
+        if (routingHost(copy) !== r || routingHost(copy) !== r || normalizedHostHeader(copy) !== n || normalizedHostHeader(copy) !== n) return false;
+      }
+      return true;
+    }));
+  });
+});
