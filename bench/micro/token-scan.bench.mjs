@@ -4,8 +4,8 @@
 // ROUNDS rounds; CPU time of the process (process.cpuUsage) per request. Header strings are
 // fresh flat one-byte strings per request, as uWS hands them over.
 // Build first, then `node bench/micro/token-scan.bench.mjs BASE_ROOT [ROOT]` (ROOT: this tree).
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pairedBuilds } from './paired-builds.mjs';
 
 const N = Number(process.env.N ?? 400_000);
 if (process.env.TOKEN_SCAN_CHILD === '1') {
@@ -38,16 +38,5 @@ if (process.env.TOKEN_SCAN_CHILD === '1') {
   const base = process.argv[2];
   const here = process.argv[3] ?? fileURLToPath(new URL('../..', import.meta.url));
   if (base === undefined) throw new Error('usage: node bench/micro/token-scan.bench.mjs BASE_ROOT [ROOT]');
-  const rounds = Number(process.env.ROUNDS ?? 6);
-  const self = fileURLToPath(import.meta.url);
-  const run = (root) => JSON.parse(execFileSync(process.execPath, [self, root], { env: { ...process.env, TOKEN_SCAN_CHILD: '1' } }).toString()).usPerReq;
-  const rows = [];
-  for (let r = 0; r < rounds; r++) {
-    const [a, b] = r % 2 === 0 ? [run(base), run(here)] : [run(here), run(base)].reverse();
-    rows.push({ base: a, here: b, diff: a - b });
-  }
-  const med = (xs) => { const s = [...xs].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-  console.log('| round | base µs/req | this µs/req | saved |\n|---|---:|---:|---:|');
-  rows.forEach((x, i) => console.log(`| ${i + 1} | ${x.base.toFixed(3)} | ${x.here.toFixed(3)} | ${x.diff.toFixed(3)} |`));
-  console.log(`median saved per request: ${med(rows.map((x) => x.diff)).toFixed(3)} µs (base ${base}, this ${here}, N=${N} per run)`);
+  pairedBuilds({ script: fileURLToPath(import.meta.url), childEnv: 'TOKEN_SCAN_CHILD', base, here, n: N });
 }

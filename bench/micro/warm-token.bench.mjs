@@ -7,10 +7,10 @@
 // TOKENS=1 (default): one token repeated (the warm bench); TOKENS=4096: that many distinct tokens in
 // turn, more than the memos hold (their miss cost). Build first, then
 // `node bench/micro/warm-token.bench.mjs BASE_ROOT [ROOT]` (ROOT: this tree).
-import { execFileSync } from 'node:child_process';
 import { hash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pairedBuilds } from './paired-builds.mjs';
 
 const N = Number(process.env.N ?? 400_000);
 const TOKENS = Number(process.env.TOKENS ?? 1);
@@ -51,18 +51,5 @@ if (process.env.WARM_TOKEN_CHILD === '1') {
   const base = process.argv[2];
   const here = process.argv[3] ?? fileURLToPath(new URL('../..', import.meta.url));
   if (base === undefined) throw new Error('usage: node bench/micro/warm-token.bench.mjs BASE_ROOT [ROOT]');
-  const rounds = Number(process.env.ROUNDS ?? 6);
-  const self = fileURLToPath(import.meta.url);
-  const run = (root) => JSON.parse(execFileSync(process.execPath, [self, root], { env: { ...process.env, WARM_TOKEN_CHILD: '1' } }).toString()).usPerReq;
-  const rows = [];
-  for (let r = 0; r < rounds; r++) {
-    // alternate which build runs first
-    let a, b;
-    if (r % 2 === 0) { a = run(base); b = run(here); } else { b = run(here); a = run(base); }
-    rows.push({ base: a, here: b, diff: a - b });
-  }
-  const med = (xs) => { const s = [...xs].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-  console.log(`| round | base µs/req | this µs/req | saved |  (TOKENS=${TOKENS})\n|---|---:|---:|---:|`);
-  rows.forEach((x, i) => console.log(`| ${i + 1} | ${x.base.toFixed(3)} | ${x.here.toFixed(3)} | ${x.diff.toFixed(3)} |`));
-  console.log(`median saved per request: ${med(rows.map((x) => x.diff)).toFixed(3)} µs (base ${base}, this ${here}, N=${N} per run)`);
+  pairedBuilds({ script: fileURLToPath(import.meta.url), childEnv: 'WARM_TOKEN_CHILD', base, here, n: N, label: `TOKENS=${TOKENS}` });
 }
