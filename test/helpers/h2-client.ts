@@ -1,6 +1,7 @@
 // node:http2 client calls for the HTTP/2 listener tests: one request on a session (h2c with
 // prior knowledge, or h2 over TLS), its status, headers, trailers and body.
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { baseConfig } from './proxy-process.js';
 
 export interface H2Reply {
   status: number;
@@ -61,4 +62,12 @@ export function http2PortOf(logs: Array<Record<string, unknown>>): number {
   const p = Number(l?.http2Port);
   if (!Number.isInteger(p) || p <= 0) throw new Error(`no http2Port in the listening line: ${JSON.stringify(l)}`);
   return p;
+}
+
+/** A proxy config with the HTTP/2 listener on port 0 beside HTTP/1.1 and one unauthenticated route, `/public/*` → `upstreamUrl`. */
+export function publicH2Config(upstreamUrl: string): Record<string, unknown> {
+  return baseConfig(upstreamUrl, {
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
+    routes: [{ name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' }],
+  });
 }

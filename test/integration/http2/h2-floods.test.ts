@@ -4,8 +4,8 @@
 // process keeps serving other clients, and its memory stays bounded.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { startProxy, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { h2Fetch, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
 import { FLAG, FRAME, frame, getBlock, H2_ENHANCE_YOUR_CALM, indexed, indexedLiteral, literal, rawSession } from '../../helpers/h2-frames.js';
 import { rssBytes } from '../../helpers/upstreams.js';
 import { bearer, call, waitReady } from '../auth/tokens-helpers.js';
@@ -16,10 +16,7 @@ let port: number;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
-    routes: [{ name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' }],
-  }), { env: ADMIN_ENV });
+  proxy = await startProxy(publicH2Config(echo.url), { env: ADMIN_ENV });
   await waitReady(proxy);
   port = http2PortOf(proxy.logs());
 });

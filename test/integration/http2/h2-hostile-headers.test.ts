@@ -5,8 +5,8 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
+import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { h2Connect, h2Request, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -14,10 +14,7 @@ let session: ClientHttp2Session;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
-    routes: [{ name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' }],
-  }), { env: ADMIN_ENV });
+  proxy = await startProxy(publicH2Config(echo.url), { env: ADMIN_ENV });
   session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
 });
 
