@@ -10,7 +10,7 @@
 import { hash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { pairedBuilds } from './paired-builds.mjs';
+import { pairedBuilds, printCpuPerRequest } from './paired-builds.mjs';
 
 const N = Number(process.env.N ?? 400_000);
 const TOKENS = Number(process.env.TOKENS ?? 1);
@@ -42,11 +42,7 @@ if (process.env.WARM_TOKEN_CHILD === '1') {
     const out = ['user-agent', o[1], 'accept', o[2], 'authorization', headers[7], 'x-auth-subject', 'user-1', 'x-auth-scopes', 'orders:read', 'x-forwarded-for', '127.0.0.1', 'x-forwarded-proto', 'http', 'x-forwarded-host', fwdHost, 'host', fwdHost];
     sink += requestHead('GET', '/api/orders', out, false, 0, ctx.checkedAuthorization ?? null).length;
   };
-  for (let i = 0; i < 50_000; i++) one(i);
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < N; i++) one(i);
-  const c = process.cpuUsage(c0);
-  process.stdout.write(JSON.stringify({ usPerReq: (c.user + c.system) / N, sink }));
+  printCpuPerRequest(one, N, () => sink);
 } else {
   const base = process.argv[2];
   const here = process.argv[3] ?? fileURLToPath(new URL('../..', import.meta.url));
