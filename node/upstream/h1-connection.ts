@@ -10,7 +10,6 @@ import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
-import type { WriteReq } from './handle-write.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
@@ -51,8 +50,6 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
   corked = false;
   readonly socket: net.Socket;
-  readonly directWrite: boolean;
-  writeReq: WriteReq | null = null;
   readonly parser: H1Parser;
   readonly connectStart = Date.now();
   idleSince = 0;
@@ -74,7 +71,6 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
   constructor(readonly pool: ConnectionOwner) {
     const o = pool.origin;
     this.parser = new H1Parser(this, pool.maxHeaderBytes);
-    this.directWrite = !o.tls;
     if (o.tls) {
       this.socket = tls.connect({ host: o.host, port: o.port, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
       this.socket.on('secureConnect', () => this.onConnect());

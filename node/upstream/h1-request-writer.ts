@@ -6,15 +6,10 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { H1Transaction } from './h1-transaction.js';
-import { writeLatin1, type WriteReq } from './handle-write.js';
 
 /** The connection fields the writer reads and writes (H1Connection is the one implementation). */
 export interface RequestWriterConn {
   readonly socket: Socket;
-  /** Plain TCP: a bodyless head may be written below the stream (handle-write.ts); false for TLS. */
-  readonly directWrite: boolean;
-  /** The reusable write request of handle-write.ts (null: none yet, or the last one is still with libuv). */
-  writeReq: WriteReq | null;
   tx: H1Transaction | null;
   body: Readable | null;
   bodyRemaining: number;
@@ -37,9 +32,7 @@ export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
   const cl = tx.req.contentLength;
   if (body === null || cl === 0) {
     tx.requestSent = true;
-    // the warm GET's one write: below the stream when nothing is queued (~0.2 µs of stream machinery less)
-    if (c.directWrite) c.writeReq = writeLatin1(s, tx.head, c.writeReq);
-    else s.write(tx.head, 'latin1');
+    s.write(tx.head, 'latin1');
     tx.sentAt = Date.now();
   } else if (cl > 0 && cl <= INLINE_BODY_MAX && body.readableLength >= cl && !body.readableObjectMode) {
     const data = body.read(cl) as Buffer | null;
