@@ -4,7 +4,7 @@
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
-import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { ERRORS, proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
@@ -17,6 +17,7 @@ import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 import { writeError } from './respond.js';
+import { answerAfterParse, handlerScope } from './handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
@@ -233,20 +234,21 @@ export class Listener implements RelayHost {
   // ---- the request handler ---------------------------------------------------
 
   private handle(res: HttpResponse, req: HttpRequest, wsContext?: unknown): void {
+    handlerScope.inside = true; // until the finally: closing answers wait for uWS's parse loop
     try {
       this.handleUnsafe(res, req, wsContext);
     } catch (err) {
       this.opts.logger.error({ err }, 'request handler failed');
       try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true, false, this.snapshot.policyHeader)); } catch { /* already answered or aborted */ }
-    }
+    } finally { handlerScope.inside = false; }
   }
 
   /** Answer a request refused before it became an Relay (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
-    // the address must be read before the response ends (uWS invalidates res then)
-    const client = this.opts.accessLog ? clientAddress(res) : '';
-    const status = writeError(res, err, this.snapshot.realm, true, head, this.snapshot.policyHeader);
-    this.logEarly(route, status, errorReason(err.code), client);
+    const client = this.opts.accessLog ? clientAddress(res) : ''; // read now: uWS invalidates res once it ends
+    const { realm, policyHeader } = this.snapshot; // held past uWS's parse loop (handler-scope.ts)
+    answerAfterParse(res, () => writeError(res, err, realm, true, head, policyHeader));
+    this.logEarly(route, ERRORS[err.code].status, errorReason(err.code), client);
   }
 
   /** Metrics and access log line of a request answered inside the handler (no Relay). */
