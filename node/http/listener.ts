@@ -4,7 +4,7 @@
 import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
-import { ERRORS, proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
@@ -17,7 +17,7 @@ import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 import { writeError } from './respond.js';
-import { answerAfterParse, handlerScope } from './handler-scope.js';
+import { handlerScope, writeClosingError } from './handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
@@ -106,7 +106,7 @@ export class Listener implements RelayHost {
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
-      writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
+      writeError: (res, err, close, head) => writeClosingError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
       authDecision: (reason) => opts.metrics.decision(reason),
       current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining, workers: snapshot.config.server.workers,
     });
@@ -246,9 +246,8 @@ export class Listener implements RelayHost {
   /** Answer a request refused before it became an Relay (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
     const client = this.opts.accessLog ? clientAddress(res) : ''; // read now: uWS invalidates res once it ends
-    const { realm, policyHeader } = this.snapshot; // held past uWS's parse loop (handler-scope.ts)
-    answerAfterParse(res, () => writeError(res, err, realm, true, head, policyHeader));
-    this.logEarly(route, ERRORS[err.code].status, errorReason(err.code), client);
+    const status = writeClosingError(res, err, this.snapshot.realm, true, head, this.snapshot.policyHeader); // after uWS's parse loop
+    this.logEarly(route, status, errorReason(err.code), client);
   }
 
   /** Metrics and access log line of a request answered inside the handler (no Relay). */

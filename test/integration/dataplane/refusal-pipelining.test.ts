@@ -19,6 +19,7 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
   });
   proxy = await startProxy(baseConfig(upstream.url, {
+    server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }] } },
     issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
     routes: [
       { name: 'public', match: { path: '/pub/*' }, upstream: 'app', auth: 'none' },
@@ -60,6 +61,9 @@ const cases: Array<[string, string, number]> = [
   ['a header byte refused, then a request', `GET /pub/a HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n${smuggled}`, 400],
   // refused by the pipeline (no token) before its body was read: the relay's closing answer
   ['no token on a private route, with a body, then a request', post('/api/a', 'Content-Length: 5\r\n', `hello${smuggled}`), 401],
+  // a decision endpoint refusing a call whose body it does not read
+  ['a decision call without a token, with a body, then a request',
+    post('/_portcullis/auth', 'X-Original-URI: /api/a\r\nX-Original-Method: GET\r\nContent-Length: 5\r\n', `hello${smuggled}`), 401],
 ];
 
 for (const [name, bytes, status] of cases) {
