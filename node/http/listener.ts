@@ -314,7 +314,8 @@ export class Listener implements RelayHost {
         }
         contentLength = Number(v);
       } else if (k === 'transfer-encoding') {
-        if (headers[i + 1]!.toLowerCase().trim() !== 'chunked') return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding'), '(none)', head);
+        // chunked once, at most (RFC 9112 §6.1): a second line is a framing a front proxy may read otherwise
+        if (chunked || headers[i + 1]!.toLowerCase().trim() !== 'chunked') return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding'), '(none)', head);
         chunked = true;
       } else if (k === 'connection') {
         connectionNames = connectionNames === null ? headers[i + 1]! : `${connectionNames},${headers[i + 1]!}`;
