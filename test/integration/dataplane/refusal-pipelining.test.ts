@@ -20,7 +20,12 @@ beforeAll(async () => {
   });
   proxy = await startProxy(baseConfig(upstream.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }] } },
-    issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
+    issuers: {
+      fx: {
+        issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'],
+        backchannel_logout: { path: '/oidc/backchannel-logout', client_id: 'portcullis-web' },
+      },
+    },
     routes: [
       { name: 'public', match: { path: '/pub/*' }, upstream: 'app', auth: 'none' },
       { name: 'private', match: { path: '/api/*' }, upstream: 'app', auth: {} },
@@ -61,6 +66,8 @@ const cases: Array<[string, string, number]> = [
   ['a header byte refused, then a request', `GET /pub/a HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n${smuggled}`, 400],
   // refused by the pipeline (no token) before its body was read: the relay's closing answer
   ['no token on a private route, with a body, then a request', post('/api/a', 'Content-Length: 5\r\n', `hello${smuggled}`), 401],
+  // the back-channel logout endpoint refusing a method (405, body unread)
+  ['a GET with a body at the back-channel logout endpoint, then a request', `GET /oidc/backchannel-logout HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello${smuggled}`, 405],
   // a decision endpoint refusing a call whose body it does not read
   ['a decision call without a token, with a body, then a request',
     post('/_portcullis/auth', 'X-Original-URI: /api/a\r\nX-Original-Method: GET\r\nContent-Length: 5\r\n', `hello${smuggled}`), 401],
