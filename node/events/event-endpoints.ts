@@ -13,7 +13,7 @@ import { EventLatency } from './event-latency.js';
 import { SsfPoller } from './ssf-poller.js';
 import { requestedEvents } from './ssf-mapping.js';
 import { SsfStreamManager, STREAM_STATUSES, type StreamView } from './ssf-stream.js';
-import { closeAfterParse } from '../http/handler-scope.js';
+import { closeAfterParse } from '../handler-scope.js';
 
 /** A logout token is at most 16 KiB (node/jwt's MAX_TOKEN_BYTES); the form adds its name and little else. */
 export const MAX_EVENT_BODY_BYTES = 20 * 1024;
@@ -120,7 +120,7 @@ export class EventEndpoints {
         });
         done(a.status, a.result);
       };
-      // a closing answer given inside uWS's handler waits for its parse loop (node/http/handler-scope.ts)
+      // a closing answer given inside uWS's handler waits for its parse loop (node/handler-scope.ts)
       if (close) closeAfterParse(answer);
       else answer();
     };

@@ -1,6 +1,6 @@
 // A refused request answered `Connection: close` must end the connection: bytes behind it (pipelined,
 // or the "body" of a request refused for its framing) must never be read as a request and forwarded.
-// The pinned uWS build parsed them and reset its close (node/http/handler-scope.ts); raw bytes here.
+// The pinned uWS build parsed them and reset its close (node/handler-scope.ts); raw bytes here.
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { connect } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';

@@ -1,8 +1,6 @@
 // Answers that close the client connection, held until uWS's parse loop has returned: uWS
 // reads a connection's next pipelined request in the same native call and clears its close flag.
 import type { HttpResponse } from 'uWebSockets.js';
-import { ERRORS, type ProxyError } from '../errors.js';
-import { writeError } from './respond.js';
 
 /**
  * True while the listener's uWS request handler runs (set and cleared by Listener.handle).
@@ -40,13 +38,3 @@ export function answerAfterParse(res: HttpResponse, write: () => void): void {
   setImmediate(() => { if (!aborted) res.cork(write); });
 }
 
-/**
- * respond.ts writeError, held past uWS's parse loop when it closes the connection and runs inside
- * the handler (answerAfterParse: registers the response's onAborted, so only for a response whose
- * owner keeps its own state). Returns the status the answer has or will have.
- */
-export function writeClosingError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head: boolean, policy: string | null): number {
-  if (!closeConnection || !handlerScope.inside) return writeError(res, err, realm, closeConnection, head, policy);
-  answerAfterParse(res, () => writeError(res, err, realm, true, head, policy));
-  return ERRORS[err.code].status;
-}
