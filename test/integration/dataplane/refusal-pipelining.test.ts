@@ -95,6 +95,14 @@ it('a refusal alone on its connection still gets its answer, then the close it a
   expect(r2.closed).toBe(true);
 });
 
+it('a HEAD refusal, written one turn later, still gets its head, and the proxy keeps serving', async () => {
+  // the deferred answer ends with a bare endWithoutBody() outside the handler (node/http/respond.ts)
+  const r = await exchange('HEAD /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  expect(r.text).toMatch(/^HTTP\/1\.1 404 [^\r]*\r\n[\s\S]*content-length: \d+\r\n[\s\S]*\r\n\r\n$/i);
+  const ok = await exchange('GET /pub/alive HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  expect(ok.text).toContain('reached /pub/alive');
+});
+
 it('a request behind a refusal that keeps the connection open (no body, no close) is still served', async () => {
   const before = upstream.seen.length;
   const r = await exchange(`GET /api/a HTTP/1.1\r\nHost: x\r\n\r\nGET /pub/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
