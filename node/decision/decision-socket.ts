@@ -12,6 +12,7 @@ import type { Pipeline, Snapshot } from '../pipeline/index.js';
 import type { CallParts, Endpoint } from './decision-call.js';
 import type { Dialect } from './original-request.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
+import { handlerScope } from '../handler-scope.js';
 
 /** What the socket needs of the decision endpoints (DecisionEndpoints implements it). */
 export interface SocketEndpoints {
@@ -45,12 +46,13 @@ export class DecisionSocket {
   constructor(private readonly endpoints: SocketEndpoints, readonly path: string, private readonly mode: string, private readonly opts: DecisionSocketOptions) {
     this.label = `unix:${path}`;
     this.app.any('/*', (res, req) => {
+      handlerScope.inside = true; // closing answers wait for uWS's parse loop (node/handler-scope.ts)
       try {
         this.handle(res, req);
       } catch (err) {
         opts.logger.error({ err }, 'decision socket handler failed');
         try { res.cork(() => this.endpoints.writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), true, false)); } catch { /* answered or aborted */ }
-      }
+      } finally { handlerScope.inside = false; }
     });
   }
 

@@ -13,6 +13,7 @@ import { EventLatency } from './event-latency.js';
 import { SsfPoller } from './ssf-poller.js';
 import { requestedEvents } from './ssf-mapping.js';
 import { SsfStreamManager, STREAM_STATUSES, type StreamView } from './ssf-stream.js';
+import { closeAfterParse } from '../handler-scope.js';
 
 /** A logout token is at most 16 KiB (node/jwt's MAX_TOKEN_BYTES); the form adds its name and little else. */
 export const MAX_EVENT_BODY_BYTES = 20 * 1024;
@@ -104,18 +105,24 @@ export class EventEndpoints {
     const write = (a: EventAnswer & { readonly type?: string }, allow = false): void => {
       this.#count(t.name, t.kind === 'logout' ? 'backchannel_logout' : `ssf_${a.type ?? 'unknown'}`, a.result);
       if (a.result === 'accepted') this.#latency.record(performance.now() - started);
-      if (aborted) return;
-      res.cork(() => {
-        res.writeStatus(STATUS[a.status] ?? '503 Service Unavailable');
-        res.writeHeader('cache-control', 'no-store');
-        if (allow) res.writeHeader('allow', 'POST');
-        if (a.retryAfter !== undefined) res.writeHeader('retry-after', String(a.retryAfter));
-        if (a.wwwAuthenticate !== undefined) res.writeHeader('www-authenticate', a.wwwAuthenticate);
-        if (a.body !== '') res.writeHeader('content-type', 'application/json');
-        // the body was not read to its end on early refusals: close rather than reuse the connection
-        res.end(a.body, a.status === 401 || a.status === 405 || a.status === 413);
-      });
-      done(a.status, a.result);
+      // the body was not read to its end on early refusals: close rather than reuse the connection
+      const close = a.status === 401 || a.status === 405 || a.status === 413;
+      const answer = (): void => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus(STATUS[a.status] ?? '503 Service Unavailable');
+          res.writeHeader('cache-control', 'no-store');
+          if (allow) res.writeHeader('allow', 'POST');
+          if (a.retryAfter !== undefined) res.writeHeader('retry-after', String(a.retryAfter));
+          if (a.wwwAuthenticate !== undefined) res.writeHeader('www-authenticate', a.wwwAuthenticate);
+          if (a.body !== '') res.writeHeader('content-type', 'application/json');
+          res.end(a.body, close);
+        });
+        done(a.status, a.result);
+      };
+      // a closing answer given inside uWS's handler waits for its parse loop (node/handler-scope.ts)
+      if (close) closeAfterParse(answer);
+      else answer();
     };
     // RFC 8935 names its error member `err`, OpenID Connect (OAuth) `error`
     const json = (status: number, result: string, error: string, description: string): EventAnswer =>

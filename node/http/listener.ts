@@ -16,7 +16,8 @@ import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
-import { writeError } from './respond.js';
+import { writeClosingError, writeError } from './respond.js';
+import { handlerScope } from '../handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
@@ -105,7 +106,7 @@ export class Listener implements RelayHost {
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
-      writeError: (res, err, close, head) => writeError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
+      writeError: (res, err, close, head) => writeClosingError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
       authDecision: (reason) => opts.metrics.decision(reason),
       current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining, workers: snapshot.config.server.workers,
     });
@@ -233,19 +234,19 @@ export class Listener implements RelayHost {
   // ---- the request handler ---------------------------------------------------
 
   private handle(res: HttpResponse, req: HttpRequest, wsContext?: unknown): void {
+    handlerScope.inside = true; // until the finally: closing answers wait for uWS's parse loop
     try {
       this.handleUnsafe(res, req, wsContext);
     } catch (err) {
       this.opts.logger.error({ err }, 'request handler failed');
       try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true, false, this.snapshot.policyHeader)); } catch { /* already answered or aborted */ }
-    }
+    } finally { handlerScope.inside = false; }
   }
 
   /** Answer a request refused before it became an Relay (limits, bad bytes, no route, draining): metrics and its access log line. */
   private reject(res: HttpResponse, err: ProxyError, route: string, head: boolean): void {
-    // the address must be read before the response ends (uWS invalidates res then)
-    const client = this.opts.accessLog ? clientAddress(res) : '';
-    const status = writeError(res, err, this.snapshot.realm, true, head, this.snapshot.policyHeader);
+    const client = this.opts.accessLog ? clientAddress(res) : ''; // read now: uWS invalidates res once it ends
+    const status = writeClosingError(res, err, this.snapshot.realm, true, head, this.snapshot.policyHeader); // after uWS's parse loop
     this.logEarly(route, status, errorReason(err.code), client);
   }
 
@@ -313,7 +314,8 @@ export class Listener implements RelayHost {
         }
         contentLength = Number(v);
       } else if (k === 'transfer-encoding') {
-        if (headers[i + 1]!.toLowerCase().trim() !== 'chunked') return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding'), '(none)', head);
+        // chunked once, at most (RFC 9112 §6.1): a second line is a framing a front proxy may read otherwise
+        if (chunked || headers[i + 1]!.toLowerCase().trim() !== 'chunked') return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding'), '(none)', head);
         chunked = true;
       } else if (k === 'connection') {
         connectionNames = connectionNames === null ? headers[i + 1]! : `${connectionNames},${headers[i + 1]!}`;

@@ -5,6 +5,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { closeAfterParse, handlerScope } from '../handler-scope.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
@@ -207,6 +208,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
   /** Answer with an error (only if nothing was written yet). Safe to call twice. */
   sendError(err: ProxyError, closeConnection = !this.bodyComplete): void {
     if (this.done || this.aborted) return;
+    // a closing answer decided inside uWS's handler waits for its parse loop (node/handler-scope.ts)
+    if (closeConnection && handlerScope.inside) { closeAfterParse(() => this.sendError(err, closeConnection)); return; }
     let status = 0;
     this.res.cork(() => { status = writeError(this.res, err, this.snap.realm, closeConnection, this.head, this.snap.policyHeader); });
     this.sent = status;

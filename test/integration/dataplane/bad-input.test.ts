@@ -172,6 +172,7 @@ describe('framing and header tricks', () => {
     ['Content-Length and Transfer-Encoding together', 'POST /public/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
     ['two different Content-Lengths', 'POST /public/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
     ['Transfer-Encoding other than chunked', 'POST /public/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n'],
+    ['chunked applied twice (two Transfer-Encoding lines)', 'POST /public/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'],
     ['negative Content-Length', 'POST /public/x HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n'],
     ['invalid chunk size', 'POST /public/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
     ['two Host headers', 'GET /admin/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
