@@ -6,7 +6,6 @@
 // /metrics over every worker.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
-import { AggregatorRegistry } from 'prom-client';
 import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
@@ -15,6 +14,7 @@ import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type 
 import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
+import { MetricsGather, supervisorSeries } from './metrics-gather.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
 /** Messages between primary and workers (plain data over IPC). */
@@ -90,7 +90,8 @@ export class Supervisor {
   private port = 0;
   /** Port of server.http2 shared by the workers; 0 = not configured. */
   private http2Port = 0;
-  private readonly aggregator = new AggregatorRegistry();
+  /** /metrics over the ready workers; a dead or silent one is left out, never a failed scrape. */
+  private readonly gatherer = new MetricsGather();
   private bootFailed = 0;
   /** True once every worker of the first start was ready: from then on every exit is restarted. */
   private started = false;
@@ -177,8 +178,9 @@ export class Supervisor {
       health: () => this.health(),
       metrics: async () => {
         // the primary's own component values (cluster policy) go into the workers' families
-        const workers = mergeComponentValues(await this.aggregator.clusterMetrics(), this.extraStats?.() ?? {});
-        return `${workers}${this.supervisorMetrics()}`;
+        const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
+        const workers = mergeComponentValues(g.text, this.extraStats?.() ?? {});
+        return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {
         ...node.adminRoutes(),
@@ -214,6 +216,7 @@ export class Supervisor {
     slot.judging = false;
     slot.issuers = null;
     slot.readyAt = 0;
+    this.gatherer.listen(w);
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'worker.ready') {
@@ -264,22 +267,6 @@ export class Supervisor {
     if (lost.length === 0) return { ok: true, detail: {} };
     const reason = lost.map((s) => `worker ${s.index} could not be restored: ${s.failures} exits in a row without a ${STABLE_RUN_MS / 1000} s stable run (last: ${s.lastExit ?? 'unknown'})`).join('; ');
     return { ok: false, detail: { reason, workers: this.slots.length, workers_ready: this.slots.filter((s) => s.ready).length } };
-  }
-
-  /** The primary's own series, appended to the workers' aggregated /metrics. */
-  private supervisorMetrics(): string {
-    return [
-      '# HELP portcullis_worker_restarts_total Worker processes the primary restarted after they exited (crashed, killed or died while booting).',
-      '# TYPE portcullis_worker_restarts_total counter',
-      `portcullis_worker_restarts_total ${this.restartsTotal}`,
-      '# HELP portcullis_workers_ready Worker processes that reported ready.',
-      '# TYPE portcullis_workers_ready gauge',
-      `portcullis_workers_ready ${this.slots.filter((s) => s.ready).length}`,
-      `# HELP portcullis_workers_unrestorable Worker slots with ${UNRESTORABLE_AFTER} exits in a row and no ready worker (/healthz answers 503 while above 0).`,
-      '# TYPE portcullis_workers_unrestorable gauge',
-      `portcullis_workers_unrestorable ${this.unrestorable().length}`,
-      '',
-    ].join('\n');
   }
 
   /** Per issuer: ready only when every worker has reported it ready (a worker not heard from yet counts as not ready). */
