@@ -5,6 +5,8 @@
 // since start) and starts over: the bench signals at the start and at the end of its window and
 // reads the last line, so neither start-up nor shutdown is counted. The histogram holds whole
 // timer intervals, so the resolution is subtracted: the values are how late the loop was.
+// Optional: PORTCULLIS_BENCH_WINDOW_CPU_PROF=<dir> (a CPU profile of the window) and
+// PORTCULLIS_BENCH_GC_LOG=<dir> (every GC pause, written at exit) — see bench/RESULTS.md 2026-12-04 13:38.
 import { appendFileSync, writeSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
