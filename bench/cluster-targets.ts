@@ -80,9 +80,9 @@ export function runPrefix(): string {
 }
 
 /** Start members `ids` in parallel (each its own `serve` process, unpinned unless `cpus`). */
-export async function startMembers(ids: readonly string[], config: (id: string) => string, env: Record<string, string>, cpus?: readonly number[]): Promise<Member[]> {
+export async function startMembers(ids: readonly string[], config: (id: string) => string, env: Record<string, string>, cpus?: readonly number[], cli?: string): Promise<Member[]> {
   const withKey = { ...env, [BUS_KEY_ENV]: BENCH_BUS_KEY };
-  const settled = await Promise.allSettled(ids.map(async (id) => ({ ...(await startPortcullis(config(id), cpus, withKey)), id })));
+  const settled = await Promise.allSettled(ids.map(async (id) => ({ ...(await startPortcullis(config(id), cpus, withKey, cli)), id })));
   const ok = settled.filter((s): s is PromiseFulfilledResult<Member> => s.status === 'fulfilled').map((s) => s.value);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed !== undefined) {

@@ -5,7 +5,9 @@
 // since start) and starts over: the bench signals at the start and at the end of its window and
 // reads the last line, so neither start-up nor shutdown is counted. The histogram holds whole
 // timer intervals, so the resolution is subtracted: the values are how late the loop was.
-import { writeSync } from 'node:fs';
+// Optional: PORTCULLIS_BENCH_WINDOW_CPU_PROF=<dir> (a CPU profile of the window) and
+// PORTCULLIS_BENCH_GC_LOG=<dir> (every GC pause, written at exit) — see bench/RESULTS.md 2026-12-04 13:38.
+import { appendFileSync, writeSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
 /** The line written at exit; milliseconds. */
@@ -29,9 +31,34 @@ if (PRELOADED) {
   const h = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   h.enable();
   const gc = { count: 0, totalMs: 0, maxMs: 0 };
+  // PORTCULLIS_BENCH_GC_LOG=<dir>: also every pause as a line (start ms since boot, duration, V8 kind) to <dir>/gc-<pid>.log
+  const gcLog = process.env.PORTCULLIS_BENCH_GC_LOG;
+  const gcLines: string[] = [];
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) { gc.count++; gc.totalMs += e.duration; gc.maxMs = Math.max(gc.maxMs, e.duration); }
+    for (const e of list.getEntries()) {
+      gc.count++; gc.totalMs += e.duration; gc.maxMs = Math.max(gc.maxMs, e.duration);
+      if (gcLog !== undefined) gcLines.push(`${e.startTime.toFixed(3)} ${e.duration.toFixed(3)} ${(e as unknown as { detail?: { kind?: number } }).detail?.kind ?? -1}`);
+    }
   }).observe({ entryTypes: ['gc'] });
+  if (gcLog !== undefined) process.on('exit', () => { try { appendFileSync(`${gcLog}/gc-${process.pid}.log`, gcLines.join('\n') + '\n'); } catch { /* best effort */ } });
+  // PORTCULLIS_BENCH_WINDOW_CPU_PROF=<dir>: a V8 CPU profile of the measured window (first SIGUSR2 → the next) to <dir>/CPU.<pid>.cpuprofile
+  const profDir = process.env.PORTCULLIS_BENCH_WINDOW_CPU_PROF;
+  let signals = 0;
+  let session: import('node:inspector').Session | null = null;
+  if (profDir !== undefined) {
+    void import('node:inspector').then((inspector) => {
+      process.on('SIGUSR2', () => {
+        signals++;
+        if (signals === 1) {
+          session = new inspector.Session();
+          session.connect();
+          session.post('Profiler.enable', () => session!.post('Profiler.setSamplingInterval', { interval: 200 }, () => session!.post('Profiler.start')));
+        } else if (signals === 2 && session !== null) {
+          session.post('Profiler.stop', (err, r) => { if (err === null) appendFileSync(`${profDir}/CPU.${process.pid}.cpuprofile`, JSON.stringify(r.profile)); });
+        }
+      });
+    });
+  }
   process.on('SIGUSR2', () => {
     const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e3) / 1e3 - RESOLUTION_MS);
     const line: LoopDelayLine = { loopDelay: { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), p999: ms(h.percentile(99.9)), max: ms(h.max), mean: ms(h.mean), count: h.count, gc: { count: gc.count, totalMs: Math.round(gc.totalMs * 1e3) / 1e3, maxMs: Math.round(gc.maxMs * 1e3) / 1e3 } } };

@@ -21,6 +21,7 @@ import type { CpuPlan } from './cpu-plan.js';
 import { parseLoopDelay } from './loop-delay-preload.js';
 import { natsServerBin, startNatsProcess } from './nats-process.js';
 import { parsePacedLoadReport, type PacedLoadSpec } from './paced-load-process.js';
+import { baselineCli } from './build-compare.bench.js';
 import { compiledRoot } from './paths.js';
 import { cpuSeconds, startProcess, watchForeignCpu } from './processes.js';
 import { cell } from './results.js';
@@ -140,7 +141,10 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
     ratePerMember: envInt('PORTCULLIS_BENCH_CLUSTER_RATE', 0) ?? DEFAULT_PROPAGATION_FLAGS.ratePerMember,
     probeIntervalMs: envInt('PORTCULLIS_BENCH_PROBE_INTERVAL_MS', 0) ?? DEFAULT_PROPAGATION_FLAGS.probeIntervalMs,
     warmupRequestsPerMember: opts.quick ? 1_000 : DEFAULT_PROPAGATION_FLAGS.warmupRequestsPerMember,
+    // PORTCULLIS_BENCH_REVOCATION_BUILD=baseline: the members run $PORTCULLIS_BENCH_BASELINE's CLI (before/after in alternating runs; the bench side stays this build's)
+    build: process.env.PORTCULLIS_BENCH_REVOCATION_BUILD === 'baseline' ? 'baseline' : 'this',
   };
+  const cli = f.build === 'baseline' ? baselineCli() : undefined;
   const plan: CpuPlan = { loader: [], upstream: [], proxy: [], note: 'no pinning: 3 members, nats-server, AS, upstream, background-load process and the prober (bench process) share every core' };
   const bin = natsServerBin();
   if (bin === undefined) throw new Error('revocation-propagation needs nats-server: apt-get install -y nats-server');
@@ -161,7 +165,7 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
     const memberEnv = { ...env, PORTCULLIS_BENCH_LOOP_DELAY_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() };
     const members = await startMembers(MEMBER_IDS, (id) => memberConfigYaml({
       upstreamPort: upstream.port, issuer: as.issuer, algorithms: [f.alg], probeRoute: true, cluster: { natsUrl: nats.url, prefix, memberId: id, direct: f.direct, receiver: f.receiver },
-    }), memberEnv);
+    }), memberEnv, undefined, cli);
     for (const m of members) stops.push(() => m.stop());
     await Promise.all(members.map((m) => waitReady(m)));
     await waitMembership(members, adminToken, members.length);

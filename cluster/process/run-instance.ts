@@ -62,7 +62,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     inst = await ProxyInstance.start({ config, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
     // the process serving the admin API keeps the audit trail, revocations from other members included
     const audit = inst.audit;
-    if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
+    if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.recordSoon(appliedRevocationRecord(r));
     if (policy !== null) {
       // this member's heartbeats carry its policy status (`policy status`, peers' GET /policy)
       policy.watcher.attachMember(member.node.membership);

@@ -36,7 +36,20 @@ export interface AuditSettings {
   readonly file?: string | undefined;
 }
 
+/** How long recordSoon may hold a record, ms. */
+const SOON_MS = 50;
+
 export class AuditLog {
+  /** Records handed to recordSoon, not yet written, and the timer that will write them. */
+  private queued: AuditRecord[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly writeQueued = (): void => {
+    this.timer = null;
+    const q = this.queued;
+    this.queued = [];
+    for (const r of q) this.record(r);
+  };
+
   private constructor(private readonly out: Logger, private readonly dest: pino.DestinationStream & { flushSync?: () => void; end?: () => void }) {}
 
   /** Open the destination; throws (with the path) when the file cannot be created. */
@@ -62,8 +75,26 @@ export class AuditLog {
     } catch { /* an audit write must not break the admin call; pino reports destination errors itself */ }
   }
 
+  /**
+   * Write `r` within SOON_MS (50 ms), together with the others queued meanwhile (in order). For
+   * records of work done at a moment the request path owns — a revocation from another member
+   * just applied: the requests it now refuses are served first, the audit write (JSON, a
+   * thread-pool hand-off, a wake-up of the log reader) comes after them, once per batch. A crash
+   * loses at most SOON_MS of such lines (the revocation itself is in the stream and in its
+   * origin's audit trail). Never throws; close() writes what is still queued.
+   */
+  recordSoon(r: AuditRecord): void {
+    this.queued.push(r);
+    if (this.timer === null) {
+      this.timer = setTimeout(this.writeQueued, SOON_MS);
+      this.timer.unref();
+    }
+  }
+
   /** Flush what is buffered (at shutdown). */
   close(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.writeQueued();
     try { this.dest.flushSync?.(); } catch { /* not yet open */ }
   }
 }
