@@ -25,6 +25,8 @@ export interface PairLoadFlags {
   schedPids?: readonly number[];
   /** Every thread of those processes (HAProxy: all its threads serve requests); default false: each process's main thread (Node, nginx). */
   schedAllThreads?: boolean;
+  /** Pacer gaps longer than this (ms) are listed in the result with when they ended, to line up with the loader's `node --trace-gc`; default: none listed. */
+  gapLogMs?: number;
 }
 
 /** One measured run: both streams' samples (failures and non-2xx are counted, not sampled), the loader per window, its CPU. */
@@ -39,6 +41,8 @@ export interface PairLoadResult {
   loaderCores: number;
   /** Per window: runqueue wait (runnable, no CPU) summed over the threads read (`schedPids`, `schedAllThreads`), ms; empty when not read. */
   targetWaitMs: Array<{ index: number; waitMs: number }>;
+  /** Pacer gaps over `gapLogMs`: length and end, ms since this process's performance.timeOrigin (the clock `node --trace-gc` prints). */
+  longGaps: Array<{ gapMs: number; endMs: number }>;
 }
 
 /** The schedstat files of the main thread (or every thread) of each of `pids`, listed once before the run. */
@@ -74,6 +78,8 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
   const files = schedFiles(f.schedPids ?? [], f.schedAllThreads === true);
   const waits: Array<{ index: number; ns: number }> = [];
   let curWindow = -1;
+  const longGaps: PairLoadResult['longGaps'] = [];
+  const gapLog = f.gapLogMs ?? Infinity;
   return new Promise((resolve) => {
     const settle = (): void => {
       if (++settled !== total) return;
@@ -81,7 +87,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const elapsedS = (performance.now() - start) / 1000;
       const out = (s: Stream): PairLoadResult['proxy'] => ({ dueMs: s.due, latMs: s.lat, errors: s.errors, non2xx: s.non2xx });
       const targetWaitMs = waits.slice(1).map((w, i) => ({ index: waits[i]!.index, waitMs: (w.ns - waits[i]!.ns) / 1e6 }));
-      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs });
+      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs, longGaps });
     };
     const fire = (s: Stream, dueRel: number, now: number): void => {
       const w = win(dueRel);
@@ -99,6 +105,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const rel = now - start;
       const w = win(rel);
       w.maxGapMs = Math.max(w.maxGapMs, rel - lastTurn);
+      if (rel - lastTurn > gapLog) longGaps.push({ gapMs: rel - lastTurn, endMs: now });
       lastTurn = rel;
       // the first turn of each window reads the target's runqueue wait: the difference to the next is that window's
       if (files.length > 0 && w.index !== curWindow) { curWindow = w.index; waits.push({ index: w.index, ns: waitNs(files) }); }
