@@ -29,10 +29,11 @@ export const PAIR_WINDOW_MS = 100;
 export const PAIR_LOADER_LIMIT_MS = 0.5;
 /** GC pauses at least this long mark the windows they touch. */
 export const PAIR_GC_MIN_MS = 0.5;
-/** `=1`: pin every thread of the loader to its CPU (the method before 2026-12-04 14:00); default: the pacer's main thread only. */
-export const PAIR_PIN_ALL_ENV = 'PORTCULLIS_BENCH_PAIR_PIN_ALL';
-/** `=MS`: print each pacer gap longer than MS with when it ended (performance.now), to line up with the loader's `node --trace-gc`. */
+/** `=1`: pin only the loader's main thread (the pacer) to its CPU, V8's GC helpers free; default: every thread (not shown to pay, 2026-12-04 14:05 entry). */
+export const PAIR_PIN_MAIN_ENV = 'PORTCULLIS_BENCH_PAIR_PIN_MAIN';
 export const PAIR_GAPLOG_ENV = 'PORTCULLIS_BENCH_PAIR_GAPLOG';
+/** `=1`: no full collection of the loader's heap between warm-up and measurement (the method before 2026-12-04 14:05). */
+export const PAIR_NO_GC_ENV = 'PORTCULLIS_BENCH_PAIR_NO_GC';
 /** A window whose target threads waited this long in total for a CPU counts as "runqueue" in the causes. */
 export const PAIR_RUNQ_MS = 1;
 
@@ -119,10 +120,9 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
     stops.push(() => as.stop());
     const [token] = await as.mint({ kind: 'jwt', alg: opts.jwtAlg, count: 1 });
     pinPid(as.process.pid, plan.loader);
-    // Only the pacer's thread: pinned with it, V8's concurrent markers share CPU 0 with a thread that spins, barely
-    // progress, and the main thread then marks in one 16–24 ms step — a pacer gap that delays both streams (RESULTS.md 2026-12-04 13:35).
-    const pinAll = process.env[PAIR_PIN_ALL_ENV] === '1';
-    restore = pinSelf(plan.loader, !pinAll);
+    // every thread by default; =1 leaves V8's concurrent markers free to run beside a pacer that spins (an A/B knob, see RESULTS.md)
+    const pinMain = process.env[PAIR_PIN_MAIN_ENV] === '1';
+    restore = pinSelf(plan.loader, pinMain);
     const headers = { authorization: `Bearer ${token}` };
     const upstream = await startUpstreamProcess(plan.upstream);
     stops.push(() => upstream.stop());
@@ -167,7 +167,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
       if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
     }
     const ownPids = [...new Set([...live.map((t) => t.pid), ...extraPids])];
-    const flags: PairLoadFlags = { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, windowMs: PAIR_WINDOW_MS, path: '/', headers, ...(process.env[PAIR_GAPLOG_ENV] !== undefined ? { gapLogMs: Number(process.env[PAIR_GAPLOG_ENV]) } : {}) };
+    const flags: PairLoadFlags = { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, windowMs: PAIR_WINDOW_MS, path: '/', headers, gcBeforeMeasure: process.env[PAIR_NO_GC_ENV] !== '1', ...(process.env[PAIR_GAPLOG_ENV] !== undefined ? { gapLogMs: Number(process.env[PAIR_GAPLOG_ENV]) } : {}) };
     const rounds: PairRound[] = [];
     for (let round = 0; round < opts.rounds; round++) {
       const order = live.map((_, i) => live[(i + round) % live.length]!);
@@ -204,6 +204,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
           loaderCores: r.loaderCores, foreignCores: fc, gc,
         };
         rounds.push(row);
+        if (flags.gapLogMs !== undefined) say(`    measured ${r.spanMs[0].toFixed(1)}–${r.spanMs[1].toFixed(1)} ms (loader's performance.now)`);
         for (const g of r.longGaps) say(`    pacer gap ${g.gapMs.toFixed(2)} ms ended at ${g.endMs.toFixed(1)} ms (loader's performance.now)`);
         const w = summary.windowed;
         say(`  r${round + 1} ${t.name.padEnd(12)} p50 ${f(summary.proxy.p50)} p99 ${f(summary.proxy.p99)} p99.9 ${f(summary.proxy.p999)} | direct p99 ${f(summary.direct.p99)} | added p99 ${f(summary.added.p99)} | window Δp99 med ${f(w.median)} p90 ${f(w.p90)} >1ms ${(w.overShare * 100).toFixed(1)}% of ${w.windows} | loader late ${(summary.loaderDirtyShare * 100).toFixed(0)}% gap ${f(summary.loaderMaxGapMs, 2)} | cpu ${f(row.cpuUsPerReq, 0)} (${row.cpuUsPerReqByProcess.map((c) => c.toFixed(0)).join('/')}) gc ${gc.map((g) => `${g.minorCount}/${g.maxMs.toFixed(1)}`).join(',')} (windows ${row.windowGc.filter(Boolean).length}) | err ${row.proxyErrors + row.proxyNon2xx}/${row.directErrors + row.directNon2xx} | loader ${r.loaderCores.toFixed(2)} foreign ${f(fc, 2)}`);
@@ -216,7 +217,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
     ];
     return {
       scenario: 'tail-pair', quick: opts.quick,
-      flags: { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, windowMs: PAIR_WINDOW_MS, windowQuantile: 99, minSamplesPerStreamPerWindow: 10, loaderLimitMs: PAIR_LOADER_LIMIT_MS, pacer: 'spin (setImmediate), one turn sends both streams', loaderPinned: pinAll ? 'every thread' : 'main thread only', durationS: opts.durationS, warmupS: flags.warmupS, alg: opts.jwtAlg, rounds: opts.rounds, order: 'rotated each round', workers, forwardfor, targets: names },
+      flags: { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, windowMs: PAIR_WINDOW_MS, windowQuantile: 99, minSamplesPerStreamPerWindow: 10, loaderLimitMs: PAIR_LOADER_LIMIT_MS, pacer: 'spin (setImmediate), one turn sends both streams', loaderPinned: pinMain ? 'main thread only' : 'every thread', loaderGcBeforeMeasure: flags.gcBeforeMeasure, durationS: opts.durationS, warmupS: flags.warmupS, alg: opts.jwtAlg, rounds: opts.rounds, order: 'rotated each round', workers, forwardfor, targets: names },
       cpuPlan: plan, peers, skipped, rounds, summary: null, warnings, table: pairTable(rounds, live.map((t) => t.name)),
     };
   } finally {
