@@ -49,6 +49,8 @@ export interface PairLoadResult {
   longGaps: Array<{ gapMs: number; endMs: number }>;
   /** The measured run's start and end, ms on the loader's performance.now clock (the one `node --trace-gc` prints). */
   spanMs: [number, number];
+  /** The process that ran the pacer (whose clock `spanMs` and `longGaps` are on). */
+  loaderPid: number;
 }
 
 /** The schedstat files of the main thread (or every thread) of each of `pids`, listed once before the run. */
@@ -93,7 +95,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const elapsedS = (performance.now() - start) / 1000;
       const out = (s: Stream): PairLoadResult['proxy'] => ({ dueMs: s.due, latMs: s.lat, errors: s.errors, non2xx: s.non2xx });
       const targetWaitMs = waits.slice(1).map((w, i) => ({ index: waits[i]!.index, waitMs: (w.ns - waits[i]!.ns) / 1e6 }));
-      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs, longGaps, spanMs: [start, performance.now()] });
+      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs, longGaps, spanMs: [start, performance.now()], loaderPid: process.pid });
     };
     const fire = (s: Stream, dueRel: number, now: number): void => {
       const w = win(dueRel);

@@ -1,11 +1,12 @@
 // bench/tail-pair-load.ts against a real node:http upstream on port 0: both streams answered and sampled, the
 // loader's heap collected (a forced GC) between warm-up and measurement unless told not to, and the measured span
-// and long pacer gaps reported on the loader's performance.now clock.
+// and long pacer gaps reported on the loader's performance.now clock; the same load from a forked child (compiled dist/).
 import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { Server } from 'node:http';
 import { startCheapUpstream } from '../../../bench/cheap-upstream.js';
 import { runPairLoad, type PairLoadFlags } from '../../../bench/tail-pair-load.js';
+import { runPairLoadInChild } from '../../../bench/tail-pair-loader-process.js';
 
 let server: Server;
 let url = '';
@@ -48,5 +49,21 @@ describe('tail-pair loader', () => {
   it('leaves the heap alone when gcBeforeMeasure is false', async () => {
     const { forced } = await forcedBeforeMeasure({ gcBeforeMeasure: false });
     expect(forced).toBe(0);
+  });
+});
+
+describe('tail-pair loader in a child process (dist/bench/tail-pair-loader-process.js: `npm run build` first)', () => {
+  it('runs the same paced load in another process, calls beforeMeasure with that pid between warm-up and measurement, and returns every sample', async () => {
+    let loaderPid = 0;
+    const result = await runPairLoadInChild(url, url, flags({}), [], (pid) => { loaderPid = pid; });
+    expect(loaderPid).toBeGreaterThan(0);
+    expect(loaderPid).not.toBe(process.pid);
+    expect(result.loaderPid).toBe(loaderPid);
+    expect(result.proxy.latMs.length).toBe(60);
+    expect(result.direct.latMs.length).toBe(15);
+    expect(result.proxy.errors + result.direct.errors).toBe(0);
+    // the child is gone once the result is in
+    await new Promise((r) => setTimeout(r, 200));
+    expect(() => process.kill(loaderPid, 0)).toThrow();
   });
 });
