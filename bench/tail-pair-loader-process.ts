@@ -1,4 +1,4 @@
-// tail-pair's paced loader in a process of its own (opt-in: PORTCULLIS_BENCH_PAIR_LOADER_PROCESS=1): its V8 heap is
+// tail-pair's paced loader in a process of its own (the default; PORTCULLIS_BENCH_PAIR_LOADER_PROCESS=0: in the bench): its V8 heap is
 // then this module, undici and the samples (~10 MB live) instead of the whole CLI's (~26 MB), so a mark-compact's
 // main-thread marking step — a pacer gap that holds both streams — is shorter. Parent and child talk over the fork IPC
 // channel: run → (child) measure → (parent, counters started) go → (child) result.

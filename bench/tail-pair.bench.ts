@@ -30,10 +30,10 @@ export const PAIR_WINDOW_MS = 100;
 export const PAIR_LOADER_LIMIT_MS = 0.5;
 /** GC pauses at least this long mark the windows they touch. */
 export const PAIR_GC_MIN_MS = 0.5;
-/** `=1`: pin only the loader's main thread (the pacer) to its CPU, V8's GC helpers free; default: every thread (not shown to pay, 2026-12-04 14:05 entry). */
+/** With the loader in this process (LOADER_PROCESS=0), `=1` pins only its main thread to CPU 0, V8's GC helpers free; default: every thread (not shown to pay, 2026-12-04 entry). */
 export const PAIR_PIN_MAIN_ENV = 'PORTCULLIS_BENCH_PAIR_PIN_MAIN';
 export const PAIR_GAPLOG_ENV = 'PORTCULLIS_BENCH_PAIR_GAPLOG';
-/** `=1`: the paced loader runs in a forked child of its own (smaller heap, shorter marking steps); default: in this process. */
+/** Default: the paced loader runs in a forked child of its own (its heap alone: marking steps ≤ 8 ms instead of 7–29 ms: RESULTS.md 2026-12-04 13:35–14:15); `=0`: in this process. */
 export const PAIR_LOADER_PROCESS_ENV = 'PORTCULLIS_BENCH_PAIR_LOADER_PROCESS';
 /** `=1`: no full collection of the loader's heap between warm-up and measurement (the method before 2026-12-04 14:05). */
 export const PAIR_NO_GC_ENV = 'PORTCULLIS_BENCH_PAIR_NO_GC';
@@ -171,7 +171,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
     }
     const ownPids = [...new Set([...live.map((t) => t.pid), ...extraPids])];
     const flags: PairLoadFlags = { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, windowMs: PAIR_WINDOW_MS, path: '/', headers, gcBeforeMeasure: process.env[PAIR_NO_GC_ENV] !== '1', ...(process.env[PAIR_GAPLOG_ENV] !== undefined ? { gapLogMs: Number(process.env[PAIR_GAPLOG_ENV]) } : {}) };
-    const inChild = process.env[PAIR_LOADER_PROCESS_ENV] === '1';
+    const inChild = process.env[PAIR_LOADER_PROCESS_ENV] !== '0';
     const load = (url: string, fl: PairLoadFlags, before: (loaderPid?: number) => Promise<void>): Promise<PairLoadResult> =>
       (inChild ? runPairLoadInChild(url, upstream.url, fl, plan.loader, before) : runPairLoad(url, upstream.url, fl, () => before()));
     const rounds: PairRound[] = [];
