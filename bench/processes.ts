@@ -264,13 +264,17 @@ export function pinPid(pid: number, cpus: readonly number[]): boolean {
   }
 }
 
-/** Pin this process to `cpus`; returns a function restoring the previous affinity (no-op without taskset). */
-export function pinSelf(cpus: readonly number[]): () => void {
+/**
+ * Pin this process to `cpus`; returns a function restoring the previous affinity (no-op without taskset).
+ * `mainOnly`: pin just the main thread (the pacer) and leave the libuv pool and V8's GC helpers where they were.
+ */
+export function pinSelf(cpus: readonly number[], mainOnly = false): () => void {
   if (!hasTaskset() || cpus.length === 0) return () => {};
+  const all = mainOnly ? [] : ['-a'];
   try {
     const before = execFileSync(TASKSET, ['-pc', String(process.pid)], { encoding: 'utf8' }).split(':').pop()!.trim();
     // -a: every thread of this process (libuv pool, V8 helpers), not just the main one.
-    execFileSync(TASKSET, ['-a', '-pc', cpus.join(','), String(process.pid)], { stdio: 'ignore' });
+    execFileSync(TASKSET, [...all, '-pc', cpus.join(','), String(process.pid)], { stdio: 'ignore' });
     return () => {
       try { execFileSync(TASKSET, ['-a', '-pc', before, String(process.pid)], { stdio: 'ignore' }); } catch { /* best effort */ }
     };

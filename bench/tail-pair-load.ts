@@ -4,6 +4,8 @@
 // the pacer's own lateness per window (gap between turns, send lag), so the loader can be ruled out.
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Pool } from 'undici';
 import type { LoaderWindow, StreamSamples } from './tail-pair-stats.js';
 
@@ -25,6 +27,10 @@ export interface PairLoadFlags {
   schedPids?: readonly number[];
   /** Every thread of those processes (HAProxy: all its threads serve requests); default false: each process's main thread (Node, nginx). */
   schedAllThreads?: boolean;
+  /** Pacer gaps longer than this (ms) are listed in the result with when they ended, to line up with the loader's `node --trace-gc`; default: none listed. */
+  gapLogMs?: number;
+  /** Collect the loader's heap fully between warm-up and measurement (default true): a mark-compact then rarely falls inside the measured seconds. */
+  gcBeforeMeasure?: boolean;
 }
 
 /** One measured run: both streams' samples (failures and non-2xx are counted, not sampled), the loader per window, its CPU. */
@@ -39,6 +45,12 @@ export interface PairLoadResult {
   loaderCores: number;
   /** Per window: runqueue wait (runnable, no CPU) summed over the threads read (`schedPids`, `schedAllThreads`), ms; empty when not read. */
   targetWaitMs: Array<{ index: number; waitMs: number }>;
+  /** Pacer gaps over `gapLogMs`: length and end, ms since this process's performance.timeOrigin (the clock `node --trace-gc` prints). */
+  longGaps: Array<{ gapMs: number; endMs: number }>;
+  /** The measured run's start and end, ms on the loader's performance.now clock (the one `node --trace-gc` prints). */
+  spanMs: [number, number];
+  /** The process that ran the pacer (whose clock `spanMs` and `longGaps` are on). */
+  loaderPid: number;
 }
 
 /** The schedstat files of the main thread (or every thread) of each of `pids`, listed once before the run. */
@@ -74,6 +86,8 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
   const files = schedFiles(f.schedPids ?? [], f.schedAllThreads === true);
   const waits: Array<{ index: number; ns: number }> = [];
   let curWindow = -1;
+  const longGaps: PairLoadResult['longGaps'] = [];
+  const gapLog = f.gapLogMs ?? Infinity;
   return new Promise((resolve) => {
     const settle = (): void => {
       if (++settled !== total) return;
@@ -81,7 +95,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const elapsedS = (performance.now() - start) / 1000;
       const out = (s: Stream): PairLoadResult['proxy'] => ({ dueMs: s.due, latMs: s.lat, errors: s.errors, non2xx: s.non2xx });
       const targetWaitMs = waits.slice(1).map((w, i) => ({ index: waits[i]!.index, waitMs: (w.ns - waits[i]!.ns) / 1e6 }));
-      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs });
+      resolve({ proxy: out(streams[0]), direct: out(streams[1]), loader: [...gaps.values()].sort((a, b) => a.index - b.index), elapsedS, startEpochMs: performance.timeOrigin + start, loaderCores: (c1.user + c1.system) / 1e6 / elapsedS, targetWaitMs, longGaps, spanMs: [start, performance.now()], loaderPid: process.pid });
     };
     const fire = (s: Stream, dueRel: number, now: number): void => {
       const w = win(dueRel);
@@ -99,6 +113,7 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
       const rel = now - start;
       const w = win(rel);
       w.maxGapMs = Math.max(w.maxGapMs, rel - lastTurn);
+      if (rel - lastTurn > gapLog) longGaps.push({ gapMs: rel - lastTurn, endMs: now });
       lastTurn = rel;
       // the first turn of each window reads the target's runqueue wait: the difference to the next is that window's
       if (files.length > 0 && w.index !== curWindow) { curWindow = w.index; waits.push({ index: w.index, ns: waitNs(files) }); }
@@ -115,12 +130,22 @@ function runOnce(pools: [Pool, Pool], f: PairLoadFlags, durationS: number): Prom
   });
 }
 
+/**
+ * A full collection of this process's heap, now. The pacer spins, so V8's incremental marking gets no idle time and
+ * a mark-compact finishes in one main-thread step of 16–24 ms on this bench's heap: a pacer gap that holds both streams.
+ */
+function collectNow(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 /** Warm both pools with the same paired load, call `beforeMeasure` (counters start there), then measure; the pools are closed afterwards. */
 export async function runPairLoad(targetUrl: string, directUrl: string, f: PairLoadFlags, beforeMeasure?: () => Promise<void> | void): Promise<PairLoadResult> {
   const pool = (url: string, c: number): Pool => new Pool(new URL(url).origin, { connections: c, pipelining: 1, keepAliveTimeout: 60_000 });
   const pools: [Pool, Pool] = [pool(targetUrl, f.connections), pool(directUrl, f.probeConnections)];
   try {
     if (f.warmupS > 0) await runOnce(pools, f, f.warmupS);
+    if (f.gcBeforeMeasure !== false) collectNow();
     if (beforeMeasure !== undefined) await beforeMeasure();
     return await runOnce(pools, f, f.durationS);
   } finally {

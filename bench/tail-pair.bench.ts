@@ -11,7 +11,8 @@ import { compiledRoot } from './paths.js';
 import { cpuSeconds, pinPid, pinSelf, processTree, watchForeignCpu } from './processes.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { median } from './stats.js';
-import { runPairLoad, type PairLoadFlags } from './tail-pair-load.js';
+import { runPairLoad, type PairLoadFlags, type PairLoadResult } from './tail-pair-load.js';
+import { runPairLoadInChild } from './tail-pair-loader-process.js';
 import { overCauses, pairSummary, quantileSorted, summariseDiffs, windowsTouched, type PairSummary } from './tail-pair-stats.js';
 import { parseGcPauses } from './gc-pause-preload.js';
 import { gcWindow, type TailRound } from './tail-peer.bench.js';
@@ -29,6 +30,13 @@ export const PAIR_WINDOW_MS = 100;
 export const PAIR_LOADER_LIMIT_MS = 0.5;
 /** GC pauses at least this long mark the windows they touch. */
 export const PAIR_GC_MIN_MS = 0.5;
+/** With the loader in this process (LOADER_PROCESS=0), `=1` pins only its main thread to CPU 0, V8's GC helpers free; default: every thread (not shown to pay, 2026-12-04 entry). */
+export const PAIR_PIN_MAIN_ENV = 'PORTCULLIS_BENCH_PAIR_PIN_MAIN';
+export const PAIR_GAPLOG_ENV = 'PORTCULLIS_BENCH_PAIR_GAPLOG';
+/** Default: the paced loader runs in a forked child of its own (its heap alone: marking steps ≤ 8 ms instead of 7–29 ms: RESULTS.md 2026-12-04 13:35–14:15); `=0`: in this process. */
+export const PAIR_LOADER_PROCESS_ENV = 'PORTCULLIS_BENCH_PAIR_LOADER_PROCESS';
+/** `=1`: no full collection of the loader's heap between warm-up and measurement (the method before 2026-12-04 14:05). */
+export const PAIR_NO_GC_ENV = 'PORTCULLIS_BENCH_PAIR_NO_GC';
 /** A window whose target threads waited this long in total for a CPU counts as "runqueue" in the causes. */
 export const PAIR_RUNQ_MS = 1;
 
@@ -115,7 +123,9 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
     stops.push(() => as.stop());
     const [token] = await as.mint({ kind: 'jwt', alg: opts.jwtAlg, count: 1 });
     pinPid(as.process.pid, plan.loader);
-    restore = pinSelf(plan.loader);
+    // every thread by default; =1 leaves V8's concurrent markers free to run beside a pacer that spins (an A/B knob, see RESULTS.md)
+    const pinMain = process.env[PAIR_PIN_MAIN_ENV] === '1';
+    restore = pinSelf(plan.loader, pinMain);
     const headers = { authorization: `Bearer ${token}` };
     const upstream = await startUpstreamProcess(plan.upstream);
     stops.push(() => upstream.stop());
@@ -160,7 +170,10 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
       if (missed.length > 0) throw new Error(`${t.name} did not refuse bad tokens as expected: ${missed.join('; ')}`);
     }
     const ownPids = [...new Set([...live.map((t) => t.pid), ...extraPids])];
-    const flags: PairLoadFlags = { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, windowMs: PAIR_WINDOW_MS, path: '/', headers };
+    const flags: PairLoadFlags = { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2, windowMs: PAIR_WINDOW_MS, path: '/', headers, gcBeforeMeasure: process.env[PAIR_NO_GC_ENV] !== '1', ...(process.env[PAIR_GAPLOG_ENV] !== undefined ? { gapLogMs: Number(process.env[PAIR_GAPLOG_ENV]) } : {}) };
+    const inChild = process.env[PAIR_LOADER_PROCESS_ENV] !== '0';
+    const load = (url: string, fl: PairLoadFlags, before: (loaderPid?: number) => Promise<void>): Promise<PairLoadResult> =>
+      (inChild ? runPairLoadInChild(url, upstream.url, fl, plan.loader, before) : runPairLoad(url, upstream.url, fl, () => before()));
     const rounds: PairRound[] = [];
     for (let round = 0; round < opts.rounds; round++) {
       const order = live.map((_, i) => live[(i + round) % live.length]!);
@@ -172,11 +185,12 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
         const own = (): number[] => { const all = tree.map((p) => cpuSeconds(p) ?? 0); return all.map((c, i) => (i === 0 ? c - all.slice(1).reduce((x, y) => x + y, 0) : c)); };
         let p0: number[] = [];
         let foreign: () => number | undefined = () => undefined;
-        const r = await runPairLoad(t.url, upstream.url, { ...flags, schedPids: t.name === 'direct' ? [] : tree, schedAllThreads: t.name.startsWith('hap-') }, async () => {
+        const r = await load(t.url, { ...flags, schedPids: t.name === 'direct' ? [] : tree, schedAllThreads: t.name.startsWith('hap-') }, async (loaderPid?: number) => {
           if (t.portcullis) await gcWindow(null, tree);
           c0 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
           p0 = t.name === 'direct' ? [] : own();
-          foreign = watchForeignCpu(ownPids);
+          // a loader in a child process is ours too
+          foreign = watchForeignCpu(loaderPid === undefined ? ownPids : [...ownPids, loaderPid]);
         });
         const fc = foreign() ?? null;
         const c1 = t.name === 'direct' ? undefined : cpuSeconds(t.pid);
@@ -197,6 +211,8 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
           loaderCores: r.loaderCores, foreignCores: fc, gc,
         };
         rounds.push(row);
+        if (flags.gapLogMs !== undefined) say(`    measured ${r.spanMs[0].toFixed(1)}–${r.spanMs[1].toFixed(1)} ms (performance.now of loader pid ${r.loaderPid})`);
+        for (const g of r.longGaps) say(`    pacer gap ${g.gapMs.toFixed(2)} ms ended at ${g.endMs.toFixed(1)} ms (loader's performance.now)`);
         const w = summary.windowed;
         say(`  r${round + 1} ${t.name.padEnd(12)} p50 ${f(summary.proxy.p50)} p99 ${f(summary.proxy.p99)} p99.9 ${f(summary.proxy.p999)} | direct p99 ${f(summary.direct.p99)} | added p99 ${f(summary.added.p99)} | window Δp99 med ${f(w.median)} p90 ${f(w.p90)} >1ms ${(w.overShare * 100).toFixed(1)}% of ${w.windows} | loader late ${(summary.loaderDirtyShare * 100).toFixed(0)}% gap ${f(summary.loaderMaxGapMs, 2)} | cpu ${f(row.cpuUsPerReq, 0)} (${row.cpuUsPerReqByProcess.map((c) => c.toFixed(0)).join('/')}) gc ${gc.map((g) => `${g.minorCount}/${g.maxMs.toFixed(1)}`).join(',')} (windows ${row.windowGc.filter(Boolean).length}) | err ${row.proxyErrors + row.proxyNon2xx}/${row.directErrors + row.directNon2xx} | loader ${r.loaderCores.toFixed(2)} foreign ${f(fc, 2)}`);
       }
@@ -208,7 +224,7 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
     ];
     return {
       scenario: 'tail-pair', quick: opts.quick,
-      flags: { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, windowMs: PAIR_WINDOW_MS, windowQuantile: 99, minSamplesPerStreamPerWindow: 10, loaderLimitMs: PAIR_LOADER_LIMIT_MS, pacer: 'spin (setImmediate), one turn sends both streams', durationS: opts.durationS, warmupS: flags.warmupS, alg: opts.jwtAlg, rounds: opts.rounds, order: 'rotated each round', workers, forwardfor, targets: names },
+      flags: { rate: PAIR_RATE, probeRate: PAIR_PROBE_RATE, connections: 50, probeConnections: 50, windowMs: PAIR_WINDOW_MS, windowQuantile: 99, minSamplesPerStreamPerWindow: 10, loaderLimitMs: PAIR_LOADER_LIMIT_MS, pacer: 'spin (setImmediate), one turn sends both streams', loaderPinned: pinMain ? 'main thread only' : 'every thread', loaderGcBeforeMeasure: flags.gcBeforeMeasure, loaderProcess: inChild ? 'own child' : 'the bench process', durationS: opts.durationS, warmupS: flags.warmupS, alg: opts.jwtAlg, rounds: opts.rounds, order: 'rotated each round', workers, forwardfor, targets: names },
       cpuPlan: plan, peers, skipped, rounds, summary: null, warnings, table: pairTable(rounds, live.map((t) => t.name)),
     };
   } finally {
