@@ -40,7 +40,9 @@ afterAll(async () => {
   await Promise.all([echo?.close(), jwksMine?.close(), jwksTheirs?.close()]);
 });
 
-const get = (token: string): Promise<Reply> => call(`${proxy.url}/api/x`, { headers: bearer(token) });
+/** Every token sent, to look for in the proxy's output and metrics at the end. */
+const sent: string[] = [];
+const get = (token: string): Promise<Reply> => { sent.push(token); return call(`${proxy.url}/api/x`, { headers: bearer(token) }); };
 const refused = (token: string): Promise<Reply> => notForwarded(() => echo.requests, () => get(token));
 /** A token signed by `mine` whose payload is the given JSON text (duplicates, 1e400… survive). */
 const rawPayload = (json: string, header: Record<string, unknown> | string = { alg: 'RS256', typ: 'at+jwt', kid: mine.kid }): string => {
@@ -102,5 +104,23 @@ describe('JWT edge cases → 401 invalid_token, nothing forwarded', () => {
     const header = `{"alg":"none","typ":"at+jwt","kid":"${mine.kid}","alg":"RS256"}`;
     const input = `${Buffer.from(header).toString('base64url')}.${b64url(accessClaims({}, TEST_ISSUER))}`;
     expect((await get(`${input}.${signInput(mine, input, 'RS256')}`)).status).toBe(200);
+  });
+
+  it('no token sent (nor its signature) appears in the proxy\'s log, /metrics, /cache/stats or a query-token refusal', async () => {
+    // one more placement: a query token on a route that does not take query tokens (logged as a deny)
+    const q = makeToken(mine, {});
+    sent.push(q);
+    expectBearerError(await notForwarded(() => echo.requests, () => call(`${proxy.url}/api/x?access_token=${q}`)), 401, null);
+    const admin = { authorization: `Bearer ${ADMIN_ENV.PORTCULLIS_TEST_ADMIN_TOKEN}` };
+    const texts = [proxy.output(), (await call(`${proxy.adminUrl}/metrics`, { headers: admin })).text, (await call(`${proxy.adminUrl}/cache/stats`, { headers: admin })).text];
+    expect(texts[1]!.length).toBeGreaterThan(0);
+    for (const t of sent) {
+      const sig = t.split('.')[2] ?? '';
+      for (const text of texts) {
+        expect(text.includes(t), 'a raw token was printed').toBe(false);
+        if (sig.length >= 16) expect(text.includes(sig), 'a token signature was printed').toBe(false);
+      }
+    }
+    expect(texts[0]!.includes(ADMIN_ENV.PORTCULLIS_TEST_ADMIN_TOKEN)).toBe(false);
   });
 });
