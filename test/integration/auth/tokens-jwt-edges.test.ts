@@ -1,6 +1,6 @@
 // JWT claim and structure edge cases a hostile or sloppy issuer/client sends (RFC 7519, 7515,
 // 8725, 9068): aud shapes, dates that are strings/huge/negative, iss spelled differently, JWE and
-// nested tokens, odd kids, two issuers sharing a kid, and duplicate JSON members (last one wins,
+// nested tokens, odd kids, two issuers sharing a kid, other JWT kinds by typ, and duplicate JSON members (last one wins,
 // in the header and payload alike, on the main thread and in the verifier: one reading only).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -60,6 +60,10 @@ describe('JWT edge cases → 401 invalid_token, nothing forwarded', () => {
     expect(echoed(await get(makeToken(theirs, {}, OTHER_ISSUER))).headers['x-auth-issuer']).toBe(OTHER_ISSUER);
     expect((await get(makeToken(mine, { claims: { exp: nowS() + 300.5 } }))).status).toBe(200); // a fractional NumericDate is valid
     expect((await get(makeToken(mine, { claims: { aud: ['someone-else', TEST_AUDIENCE] } }))).status).toBe(200);
+    // without require_typ: no typ, the generic JWT, and at+jwt in any spelling pass
+    for (const typ of [undefined, 'JWT', 'application/jwt', 'AT+JWT', 'application/at+jwt']) {
+      expect((await get(makeToken(mine, { header: { typ } }))).status, String(typ)).toBe(200);
+    }
   });
 
   it.each<[string, () => string]>([
@@ -87,6 +91,11 @@ describe('JWT edge cases → 401 invalid_token, nothing forwarded', () => {
     ['kid "../../jwks"', () => makeToken(mine, { header: { kid: '../../jwks' } })],
     ['kid 4 KiB long', () => makeToken(mine, { header: { kid: 'k'.repeat(4096) } })],
     ['kid a number', () => makeToken(mine, { header: { kid: 1 } })],
+    ['typ logout+jwt (an OP\'s logout token naming our audience, RFC 8725 §3.11)', () => makeToken(mine, { header: { typ: 'logout+jwt' } })],
+    ['typ application/secevent+jwt (a security event token)', () => makeToken(mine, { header: { typ: 'application/secevent+jwt' } })],
+    ['typ SECEVENT+JWT (media types are case-insensitive)', () => makeToken(mine, { header: { typ: 'SECEVENT+JWT' } })],
+    ['typ dpop+jwt', () => makeToken(mine, { header: { typ: 'dpop+jwt' } })],
+    ['typ a number', () => makeToken(mine, { header: { typ: 1 } })],
     ['duplicate alg, the last one none', () => rawPayload(JSON.stringify(accessClaims({}, TEST_ISSUER)), `{"alg":"RS256","typ":"at+jwt","kid":"${mine.kid}","alg":"none"}`)],
     ['duplicate iss, the last one foreign', () => rawPayload(claimsJson(`,"iss":"${OTHER_ISSUER}"`))],
     ['duplicate exp, the last one expired', () => rawPayload(claimsJson(`,"exp":${nowS() - 3600}`))],
