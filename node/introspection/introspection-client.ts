@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
-import { tokenFacts, type IntrospectionResult } from '../contracts/index.js';
+import { identityClaimsMalformed, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache } from './introspection-cache.js';
@@ -349,8 +349,9 @@ export class IntrospectionClient {
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
     // RFC 7662 §2.2 dates are NumericDates: a string, object or null exp would otherwise be ignored and
-    // the answer trusted for the whole cache_ttl_s — refused, as a JWT with such a claim is
-    if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat)) return this.#badClaims;
+    // the answer trusted for the whole cache_ttl_s — refused, as a JWT with such a claim is; so is a
+    // non-string sub/jti/client_id/azp/sid, which a revocation could never match (token-rules.ts)
+    if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return this.#badClaims;
     // an answer naming another issuer is not about a token of this one (a shared multi-tenant AS, a
     // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional)
     if (claims.iss !== undefined && claims.iss !== this.#issuerUrl) return this.#wrongIssuer;

@@ -71,6 +71,8 @@ describe('introspection answers are held to the issuer\'s rules', () => {
     ['nbf as a string far ahead', { nbf: String(now() + 3600) }],
     ['iat as an object', { iat: { n: 1 } }],
     ['exp in the past', { exp: now() - 3600 }],
+    ['sub a number (a revocation by sub could never match it)', { sub: 123 }],
+    ['client_id an array', { client_id: ['billing'] }],
   ])('active with %s → 401 invalid_token, nothing forwarded', async (_name, extra) => {
     const body = good(extra.iss === 'TRAILING' ? { iss: `${as.issuer}/` } : extra);
     expectBearerError(await refused(tokenAnswering(body)), 401, 'invalid_token');
