@@ -126,6 +126,14 @@ describe('JWT edge cases → 401 invalid_token, nothing forwarded', () => {
     sent.push(q);
     expectBearerError(await notForwarded(() => echo.requests, () => call(`${proxy.url}/api/x?access_token=${q}`)), 401, null);
     const admin = { authorization: `Bearer ${ADMIN_ENV.PORTCULLIS_TEST_ADMIN_TOKEN}` };
+    // and through the admin API: explain judges a token (answer and audit/log lines must not carry it)
+    const e = makeToken(mine, {});
+    sent.push(e);
+    const { request } = await import('undici');
+    const ex = await request(`${proxy.adminUrl}/explain`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ method: 'GET', path: '/api/x', token: e }) });
+    const exText = await ex.body.text();
+    expect(ex.statusCode, exText).toBe(200);
+    expect(exText.includes(e)).toBe(false);
     const texts = [proxy.output(), (await call(`${proxy.adminUrl}/metrics`, { headers: admin })).text, (await call(`${proxy.adminUrl}/cache/stats`, { headers: admin })).text];
     expect(texts[1]!.length).toBeGreaterThan(0);
     for (const t of sent) {
