@@ -3,6 +3,8 @@
 // write + rename so a crash never leaves half a file.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from '../../node/log.js';
+import type { BusAuth } from '../protocol/index.js';
+import { decodeEntry, openEnvelope } from './policy-messages.js';
 
 interface StateFile { readonly v: 1; readonly bucket: string; readonly sealed: string }
 
@@ -34,4 +36,17 @@ export function readStateFile(file: string, bucket: string): { ok: true; sealed:
   if (state?.v !== 1 || typeof state.sealed !== 'string') return { ok: false, problem: `${file} is not a policy state file` };
   if (state.bucket !== bucket) return { ok: false, problem: `${file} holds a version of ${String(state.bucket)}, not ${bucket}` };
   return { ok: true, sealed: Buffer.from(state.sealed, 'base64') };
+}
+
+/**
+ * The version an authentic state file holds; 0 when there is none, or it is unreadable or not
+ * authentic. A starting member holds the bucket's `current` to it: whoever may write the bucket
+ * without the bus key could otherwise copy an old authentic version back and roll it back.
+ */
+export function stateFileVersion(file: string | null, bucket: string, auth: BusAuth | null): number {
+  const state = file === null ? null : readStateFile(file, bucket);
+  if (state === null || !state.ok) return 0;
+  const opened = openEnvelope(state.sealed, bucket, auth);
+  const d = opened.ok ? decodeEntry(opened.payload) : null;
+  return d !== null && d.ok ? d.entry.version : 0;
 }

@@ -16,7 +16,7 @@ import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } 
 import { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
-import { persistState, readStateFile } from './policy-state-file.js';
+import { persistState, readStateFile, stateFileVersion } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
 import { checkVersionFor, type VersionCheck } from './policy-validate.js';
 import { ms, nowMs, VersionTimings } from './policy-timings.js';
@@ -66,6 +66,7 @@ export class PolicyWatcher {
   private latestSeen = 0;
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
+  private floor: number | undefined; // the state file's version, read once at start (stateFileVersion)
   private pending: StoredValue | null = null;
   private pendingAt = 0; // when `pending` arrived (epoch ms): where this member's part of its propagation starts
   /** Our own NATS connection is up (status events). */
@@ -154,9 +155,7 @@ export class PolicyWatcher {
    * `cluster.revocation.catch_up_timeout_ms`), and past `cluster.fail_closed_after_ms` without
    * an answer from the bucket's leader until it answers and any newer version is applied.
    */
-  catchingUp(busConnected = false): boolean {
-    return this.hold.holding(this.connected, busConnected, this.handledRevision, this.settings.nats !== null);
-  }
+  catchingUp(busConnected = false): boolean { return this.hold.holding(this.connected, busConnected, this.handledRevision, this.settings.nats !== null); }
 
   /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
   readiness(): { ready: boolean; detail: Record<string, unknown> } {
@@ -283,9 +282,7 @@ export class PolicyWatcher {
   }
 
   /** The status changed (applied, refused): the member's next heartbeat goes now, not within a second. */
-  private report(): void {
-    this.carrier?.beatNow();
-  }
+  private report(): void { this.carrier?.beatNow(); }
 
   /** One version at a time; only the newest waiting one is looked at. */
   private async drain(): Promise<void> {
@@ -322,6 +319,12 @@ export class PolicyWatcher {
     const e = checked.entry;
     this.latestSeen = Math.max(this.latestSeen, e.version);
     const a = this.active;
+    if (a === null && e.version < (this.floor ??= stateFileVersion(this.stateFile, this.bucket, this.auth))) {
+      this.counters.ignored.not_newer = (this.counters.ignored.not_newer ?? 0) + 1;
+      this.opts.logger.warn({ version: e.version, state_file_version: this.floor }, 'policy: bucket entry ignored (older than the state file\'s version: an old entry copied back?); starting from the state file');
+      void this.fromStateFile();
+      return;
+    }
     if (a !== null && e.version <= a.version) {
       if (e.version === a.version && e.digest === a.digest) { this.from = 'bus'; return; } // the version we run (e.g. from the state file)
       this.counters.ignored.not_newer = (this.counters.ignored.not_newer ?? 0) + 1;

@@ -27,6 +27,16 @@ export const factString = (v: unknown): string | undefined => (typeof v === 'str
 export const factIat = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = factString;
 
+/**
+ * A token whose `sub`, `jti`, `client_id`, `azp` or `sid` is present but not a string (RFC 7519 §4.1.2,
+ * §4.1.7, RFC 9068 §2.2, OIDC): its identity header would show `123` or `alice` while a revocation by
+ * that sub, client or session (string keys, below) could never match it. Refused.
+ */
+export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): boolean {
+  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.sid);
+}
+const notString = (v: unknown): boolean => v !== undefined && typeof v !== 'string';
+
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
   return Object.freeze({

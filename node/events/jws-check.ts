@@ -34,7 +34,7 @@ const fail = (code: JwsFailCode, message: string): JwsCheck => ({ ok: false, cod
 export async function checkJws(token: string, actor: JwksActor, typs: ReadonlySet<string>, waitMs: number): Promise<JwsCheck> {
   const parsed = parseCompact(token);
   if (!parsed.ok) return fail(parsed.code, parsed.message);
-  const rule = checkHeader(parsed.header, { ...actor.policy, requireTyp: false });
+  const rule = checkHeader(parsed.header, { ...actor.policy, requireTyp: false }, false);
   if (rule !== null) return fail(rule.code === 'alg_not_allowed' || rule.code === 'crit_unsupported' ? rule.code : 'malformed', rule.message);
   const typ = parsed.header.typ;
   if (typ === undefined ? !typs.has('') : typeof typ !== 'string' || !typs.has(typ.toLowerCase())) {

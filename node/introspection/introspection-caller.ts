@@ -61,6 +61,13 @@ function checkEndpoint(name: string, url: string): string {
   return url;
 }
 
+/**
+ * RFC 7662 §2.2 answers are `application/json` (a `+json` type and parameters tolerated, any case).
+ * Anything else — a login page, a captive proxy, a misrouted service — is not an answer, even when its
+ * body happens to parse as JSON: refused as a bad response (503), never judged.
+ */
+const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json[ \t]*(?:;|$)/i;
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -218,6 +225,11 @@ export class IntrospectionCaller {
         // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'
         res.body.dump({ limit: 64 * 1024 }).catch(() => {});
         return { ok: false, reason: 'introspection_http_error', detail: `status ${status}`, status };
+      }
+      const type = res.headers['content-type'];
+      if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
+        res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        return { ok: false, reason: 'introspection_bad_response', detail: 'response is not application/json', status };
       }
       const chunks: Buffer[] = [];
       let size = 0;

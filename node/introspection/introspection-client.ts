@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
-import { tokenFacts, type IntrospectionResult } from '../contracts/index.js';
+import { identityClaimsMalformed, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache } from './introspection-cache.js';
@@ -86,6 +86,23 @@ function fail(code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_U
   return Object.freeze({ ok: false as const, error, reason });
 }
 
+/** Absent, or a finite number (RFC 7519 NumericDate). */
+function optionalDate(v: unknown): boolean {
+  return v === undefined || (typeof v === 'number' && Number.isFinite(v));
+}
+
+/**
+ * `Bearer` or `DPoP` (RFC 6750, RFC 9449 §9), any case: the access-token types this proxy serves.
+ * A DPoP token must carry the key it is bound to (`cnf.jkt`): without it the binding could not be
+ * checked and the token would pass as a plain bearer token.
+ */
+function isAccessTokenType(v: unknown, cnf: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  const t = v.toLowerCase();
+  if (t === 'bearer') return true;
+  return t === 'dpop' && typeof cnf === 'object' && cnf !== null && typeof (cnf as Record<string, unknown>).jkt === 'string';
+}
+
 function scopesOf(claims: Readonly<Record<string, unknown>>): readonly string[] {
   const split = (s: string): string[] => s.split(' ').filter((x) => x.length > 0);
   if (typeof claims.scope === 'string') return Object.freeze(split(claims.scope));
@@ -134,6 +151,9 @@ export class IntrospectionClient {
   readonly #notYetValid = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token not yet valid', 'not_yet_valid');
   readonly #wrongAudience = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token audience not accepted', 'wrong_audience');
   readonly #malformed = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
+  readonly #wrongIssuer = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issuer does not match', 'wrong_issuer');
+  readonly #notAccessToken = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token is not an access token', 'wrong_token_type');
+  readonly #badClaims = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token claims malformed', 'malformed_claims');
   readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
 
   /** Throws when the issuer has no introspection section or the secret's variable is unset. */
@@ -328,7 +348,17 @@ export class IntrospectionClient {
     if (!result.active || result.claims === null) return this.#inactive;
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
-    const exp = typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp : null;
+    // RFC 7662 §2.2 dates are NumericDates: a string, object or null exp would otherwise be ignored and
+    // the answer trusted for the whole cache_ttl_s — refused, as a JWT with such a claim is; so is a
+    // non-string sub/jti/client_id/azp/sid, which a revocation could never match (token-rules.ts)
+    if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return this.#badClaims;
+    // an answer naming another issuer is not about a token of this one (a shared multi-tenant AS, a
+    // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional)
+    if (claims.iss !== undefined && claims.iss !== this.#issuerUrl) return this.#wrongIssuer;
+    // token_type (RFC 7662 §2.2, RFC 6749 §7.1) names an access-token type; a refresh token or anything
+    // else some servers answer `active` for must not open a route
+    if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return this.#notAccessToken;
+    const exp = typeof claims.exp === 'number' ? claims.exp : null;
     if (exp !== null && exp * 1000 + this.#skewMs <= now) return this.#expired;
     // an AS answering active with a future nbf contradicts itself: refused as a JWT would be (for as
     // long as the answer is cached: at most cache_ttl_s)

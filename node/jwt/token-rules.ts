@@ -3,6 +3,7 @@
 // and claims (iss, aud, exp, nbf, iat, lifetime). Pure functions, shared by the
 // main thread (cheap pre-checks before the pool) and the worker (authoritative).
 import type { JWK } from 'jose';
+import { identityClaimsMalformed } from '../contracts/index.js';
 import type { InvalidCode, IssuerPolicy, KeyEntry } from './types.js';
 
 export interface RuleFailure {
@@ -17,17 +18,31 @@ const fail = (code: InvalidCode, message: string): RuleFailure => ({ ok: false, 
 const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA']);
 const TYP_AT = new Set(['at+jwt', 'application/at+jwt']);
 
-/** Header rules; attacker-controlled values are never echoed into messages. */
-export function checkHeader(h: Record<string, unknown>, policy: IssuerPolicy): RuleFailure | null {
+/**
+ * `typ` naming another kind of JWT by explicit typing (RFC 8725 §3.11): `logout+jwt`, `secevent+jwt`,
+ * `dpop+jwt`… — anything `+jwt` but at+jwt. Such a token (an issuer's logout token or security event
+ * with our audience) must never pass as an access token, required typ or not.
+ */
+function otherJwtKind(typ: string): boolean {
+  return typ.endsWith('+jwt') && !TYP_AT.has(typ);
+}
+
+/**
+ * Header rules; attacker-controlled values are never echoed into messages. `accessToken` false
+ * (event tokens, node/events) leaves `typ` to the caller.
+ */
+export function checkHeader(h: Record<string, unknown>, policy: IssuerPolicy, accessToken = true): RuleFailure | null {
   const alg = h.alg;
   if (typeof alg !== 'string' || alg.length === 0) return fail('malformed', 'token header has no alg');
   // none and HS* are refused whatever the configuration says (RFC 8725 §3.1, §3.2)
   if (!ASYMMETRIC.has(alg) || !policy.algorithms.includes(alg)) return fail('alg_not_allowed', 'token alg is not allowed for this issuer');
   // We understand no extension, so any crit (RFC 7515 §4.1.11; an empty list is itself invalid) is refused.
   if (h.crit !== undefined) return fail('crit_unsupported', 'token header has crit extensions');
+  const typ = h.typ;
   if (policy.requireTyp) {
-    const typ = h.typ;
     if (typeof typ !== 'string' || !TYP_AT.has(typ.toLowerCase())) return fail('bad_typ', 'token typ is not at+jwt');
+  } else if (accessToken && typ !== undefined && (typeof typ !== 'string' || otherJwtKind(typ.toLowerCase()))) {
+    return fail('bad_typ', 'token typ names another kind of JWT');
   }
   if (h.kid !== undefined && typeof h.kid !== 'string') return fail('malformed', 'token kid is not a string');
   return null;
@@ -79,6 +94,7 @@ function isNumericDate(v: unknown): v is number {
 /** Claims rules at `now` (seconds); skew widens exp/nbf/iat, never the lifetime limit. */
 export function checkClaims(p: Record<string, unknown>, policy: IssuerPolicy, now: number): RuleFailure | null {
   if (p.iss !== policy.issuer) return fail('wrong_issuer', 'token issuer does not match');
+  if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp or sid is not a string');
   const aud = p.aud;
   if (typeof aud === 'string') {
     if (!policy.audiences.includes(aud)) return fail('wrong_audience', 'token audience does not match');

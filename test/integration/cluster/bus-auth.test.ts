@@ -5,7 +5,8 @@
 // for a member that replays it later; a properly keyed fill with a ten-year `expiresAt` is
 // capped by cache_ttl_s; a keyed `sub` revocation with `before` ten years ahead is refused;
 // the revocation store is bounded (admin 507, and a bus revocation beyond the bound closes
-// the gate instead of being lost).
+// the gate instead of being lost); a keyed fill replayed late or on another subject is refused,
+// and an authentic one is held to the issuer's introspection rules (iss, dates).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
@@ -141,6 +142,25 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
     expect((await admin(A, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     await waitFor('C to refuse the token revoked at A', async () => revoked(await call(C, tok)), 5_000);
   }, 90_000); // starts another proxy
+
+  it('a keyed fill replayed past max_age_ms or sealed for another subject is refused; an authentic one naming another iss or a string exp is held to the issuer\'s rules (401)', async () => {
+    const subj = `${P}.cache.introspection`;
+    const [stale, moved, foreignIss, stringExp, control] = ['stale', 'moved', 'iss', 'exp', 'control'].map((n) => `keyed-${n}-${randomUUID()}`) as [string, string, string, string, string];
+    const claims = { sub: 'svc', scope: 'orders:read', iss: as.issuer, exp: nowS() + 60 };
+    const bytes = (token: string, c: Record<string, unknown> = claims): Uint8Array => codec.encode(fill(token, c, Date.now() + 60_000));
+    const [staleBefore, macBefore] = [await clusterMetric(A, 'bus_rejected_stale_total'), await clusterMetric(A, 'bus_rejected_bad_mac_total')];
+    attacker.publish(subj, keyed.seal(subj, bytes(stale), null, Date.now() - 60_000)); // captured a minute ago
+    attacker.publish(subj, keyed.seal(`${P}.revocations.jti`, bytes(moved))); // sealed for another subject
+    attacker.publish(subj, keyed.seal(subj, bytes(foreignIss, { ...claims, iss: 'https://evil.example' })));
+    attacker.publish(subj, keyed.seal(subj, bytes(stringExp, { ...claims, exp: String(nowS() + TEN_YEARS_S) })));
+    attacker.publish(subj, keyed.seal(subj, bytes(control)));
+    await attacker.flush();
+    // one connection, one subject: the control arrives after the others, so once it is served they were judged
+    await waitFor('A to serve the control fill', async () => (await call(A, control)).status === 200, 5_000);
+    expect(await clusterMetric(A, 'bus_rejected_stale_total')).toBeGreaterThan(staleBefore);
+    expect(await clusterMetric(A, 'bus_rejected_bad_mac_total')).toBeGreaterThan(macBefore);
+    for (const token of [stale, moved, foreignIss, stringExp]) expect((await call(A, token)).status, token.split('-')[1]).toBe(401);
+  });
 
   it('a properly keyed fill with expiresAt ten years ahead is capped by cache_ttl_s: the token is re-introspected (inactive → 401)', async () => {
     const token = `keyed-fill-${randomUUID()}`; // unknown to the authorization server

@@ -17,7 +17,8 @@ const sha256hex = (t: string): string => createHash('sha256').update(t).digest('
 
 function issuer(endpoint: string, introspection: Record<string, unknown> = {}) {
   return issuerSchema.parse({
-    issuer: 'https://as.example', audiences: ['portcullis-demo'],
+    // the dev AS names itself (its origin) as iss in its answers; other endpoints here answer without iss
+    issuer: endpoint.endsWith('/introspect') ? new URL(endpoint).origin : 'https://as.example', audiences: ['portcullis-demo'],
     introspection: { endpoint, client_id: 'portcullis', client_secret_env: 'AS_SECRET', ...introspection },
   });
 }
@@ -330,9 +331,9 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(c.stats()).toMatchObject({ calls_queue_full: 2 });
     // q1's call ends: had q2 stayed queued it would go out now, before q5 on the one connection
     expect(await eventually(() => held.length === 1, 10_000)).toBe(true);
-    held[0]!.end('{"active":false}');
+    held[0]!.writeHead(200, { 'content-type': 'application/json' }).end('{"active":false}');
     expect(await eventually(() => c.stats().calls_late === 1, 10_000)).toBe(true);
-    as.setReply((res) => { res.end('{"active":false}'); });
+    as.setReply(json(200, '{"active":false}'));
     expect(await c.lookup('q5')).toMatchObject({ ok: false, reason: 'inactive' });
     expect(as.seen.map((r) => new URLSearchParams(r.body).get('token'))).toEqual(['q1', 'q5']); // q2 timed out waiting and was never sent
   });
@@ -344,6 +345,9 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
       [json(200, '<html>'), 'introspection_bad_response'],
       [json(200, '{"active":"true"}'), 'introspection_bad_response'],
       [json(200, '[true]'), 'introspection_bad_response'],
+      // JSON in the body is not enough: an answer that is not application/json is not an answer
+      [(res) => { res.writeHead(200, { 'content-type': 'text/html' }).end('{"active":true}'); }, 'introspection_bad_response'],
+      [(res) => { res.writeHead(200).end('{"active":true}'); }, 'introspection_bad_response'],
       [json(200, `{"active":true,"pad":"${'x'.repeat(300_000)}"}`), 'introspection_bad_response'],
     ];
     for (const [reply, reason] of cases) {
