@@ -33,7 +33,7 @@ interface Pending {
 /**
  * Scrapes over workers. One instance per primary; `listen(worker)` for every forked worker.
  * gather() never rejects: a worker that answers with an error, exits or is silent past
- * `timeoutMs` is left out (counted in `answered`).
+ * `timeoutMs` is left out (and not counted in `answered`).
  */
 export class MetricsGather {
   #next = 1;
@@ -70,7 +70,8 @@ export class MetricsGather {
         if (!this.#pending.delete(id)) return;
         if (timer !== null) clearTimeout(timer);
         // a worker answers with one array per registry; aggregate() groups them by metric name
-        const text = answers.length === 0 ? Promise.resolve('') : AggregatorRegistry.aggregate(answers).metrics();
+        let text: Promise<string>;
+        try { text = answers.length === 0 ? Promise.resolve('') : AggregatorRegistry.aggregate(answers).metrics(); } catch (err) { text = Promise.reject(err); } // finish runs in IPC/exit handlers: never throw there
         void text.then((t) => resolve({ text: t, asked, answered: pending.answered }), () => resolve({ text: '', asked, answered: 0 }));
       };
       for (const w of workers) {
