@@ -28,13 +28,14 @@ export const BASELINE_ENV = 'PORTCULLIS_BENCH_BASELINE';
 /** `append|keep|off`: this build's `server.forwarded.x_forwarded_for` (the baseline keeps its default: an older build refuses the key). */
 export const XFF_ENV = 'PORTCULLIS_BENCH_XFF';
 
-/** Pure: a bench config (its `  workers: 1` server line) with `server.forwarded.x_forwarded_for` set; unchanged for undefined/''. Throws on another value. */
+/** Pure: a bench config (its `  workers: N` server line) with `server.forwarded.x_forwarded_for` set; unchanged for undefined/''. Throws on another value. */
 export function withXffMode(yaml: string, mode: string | undefined): string {
   if (mode === undefined || mode === '') return yaml;
   if (mode !== 'append' && mode !== 'keep' && mode !== 'off') throw new Error(`${XFF_ENV}: append, keep or off, not ${JSON.stringify(mode)}`);
   const trust = mode === 'keep' ? '  trust_forwarded: true\n' : '';
-  if (!yaml.includes('\n  workers: 1\n')) throw new Error('bench config without a "  workers: 1" server line');
-  return yaml.replace('\n  workers: 1\n', `\n  workers: 1\n${trust}  forwarded: { x_forwarded_for: ${mode} }\n`);
+  const line = /\n {2}workers: \d+\n/.exec(yaml);
+  if (line === null) throw new Error('bench config without a "  workers: N" server line');
+  return yaml.replace(line[0], `${line[0]}${trust}  forwarded: { x_forwarded_for: ${mode} }\n`);
 }
 /**
  * `1`: the peer harness's terms (issue 13) — both Portcullis builds `serve` with `workers: 2`, HAProxy

@@ -5,7 +5,7 @@
 // Targets: direct upstream, Portcullis, HAProxy with the same checks as the Portcullis route
 // (`haproxy`), and HAProxy with signature + exp/iss/aud only (`haproxy-min`, throughput only).
 import { availableParallelism } from 'node:os';
-import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv, SYSCALL_REQUESTS, syscallTable } from './build-compare.bench.js';
+import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv, SYSCALL_REQUESTS, syscallTable, withXffMode, XFF_ENV } from './build-compare.bench.js';
 import { cpuPlan, cpuPlanSpread } from './cpu-plan.js';
 import { HAPROXY_FORWARDFOR_ENV, haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, runAmount, type FixedRateFlags, type LoadFlags } from './load.js';
@@ -81,7 +81,7 @@ export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, coun
 }
 
 /** Pure: the printed tables (also what goes into bench/RESULTS.md). */
-export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = [], traced: readonly string[] = [], forwardfor = false): string {
+export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>, load: LoadFlags, rate: FixedRateFlags, alg: BenchJwtAlg, warnings: readonly string[] = [], traced: readonly string[] = [], forwardfor = false, xff = ''): string {
   const c = s.portcullis;
   const cacheLine = c === null ? '' : `Portcullis under load (all rounds, warmups included): ${c.verifyOk} signature verification${c.verifyOk === 1 ? '' : 's'}, ${c.cacheHits} cache hits, ${c.cacheMisses} misses.`;
   return [
@@ -94,15 +94,20 @@ export function jwtWarmTables(s: JwtWarmSummary, skipped: Record<string, string>
     ...(s.syscalls === undefined ? [] : ['**Syscalls per request** — every process of the proxy (workers, threads), strace attached after the timed rounds, one warm token:', '', syscallTable(s.syscalls), '']),
     '**What each side checks** (before the load, every target was probed with a tampered signature, an expired token, a wrong aud, a wrong iss — all 401 — and a token without the scope: 403, except haproxy-min, which does not check scope):',
     '', `nginx-cached: nginx (worker_processes as Portcullis' workers, the proxy CPUs) → auth_request to a Node validator (node:http + jose: signature, iss, aud, exp, scope; no revocation) on the same CPUs, its 200 verdicts cached by nginx ${NGINX_CACHE_TTL_S} s keyed by Authorization — the warm path is nginx alone; a revoked or newly expired token stays accepted until the entry expires (the peer's weakness, not copied). It replaces the four X-Auth-* identity headers; other client-sent X-Auth-* headers pass (Portcullis and HAProxy strip the prefix).`,
-    '', peerWorkLine(forwardfor),
+    '', peerWorkLine(forwardfor, xff),
     '', checksTable(alg, 'verified once on the pool, then cached until exp (max 10 min)'),
     ...(cacheLine === '' ? [] : ['', cacheLine]),
     ...warnings.map((w) => `\n> **Warning:** ${w}`),
   ].join('\n');
 }
 
-/** Pure: which hop work each side does beyond the token — the X-Forwarded-For append differs unless the env switch is on. */
-export function peerWorkLine(forwardfor: boolean): string {
+/** Pure: which hop work each side does beyond the token — the X-Forwarded-For append differs unless the env switches match it (`xff`: Portcullis' mode from $PORTCULLIS_BENCH_XFF, '' = its default append). */
+export function peerWorkLine(forwardfor: boolean, xff = ''): string {
+  if (xff === 'off') {
+    return forwardfor
+      ? `**Unmatched work**: Portcullis forwards no X-Forwarded-For (${XFF_ENV}=off); HAProxy and nginx append it (${HAPROXY_FORWARDFOR_ENV}=1).`
+      : `**Matched work without the client address** (${XFF_ENV}=off, ${HAPROXY_FORWARDFOR_ENV} unset): no proxy appends X-Forwarded-For — Portcullis \`x_forwarded_for: off\` (no getpeername), HAProxy and nginx at their defaults. All three: access log off, keep-alive to client and upstream, the same upstream process, the same connections. Left unmatched, on Portcullis' side: it also sets X-Forwarded-Proto and X-Forwarded-Host and strips client copies of every X-Forwarded-* header (its defaults).`;
+  }
   return forwardfor
     ? `**Matched work** (${HAPROXY_FORWARDFOR_ENV}=1): every proxy appends X-Forwarded-For — Portcullis (default \`x_forwarded_for: append\`, one getpeername per request), HAProxy \`option forwardfor\`, nginx \`proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for\`. All three: access log off, keep-alive to client and upstream, the same upstream process, the same connections. Left unmatched, on Portcullis' side: it also sets X-Forwarded-Proto and X-Forwarded-Host and strips client copies of every X-Forwarded-* header (its defaults).`
     : `**Unmatched work**: Portcullis appends X-Forwarded-For (its default, one getpeername per request); HAProxy and nginx do not (their defaults). ${HAPROXY_FORWARDFOR_ENV}=1 gives both peers the same work.`;
@@ -120,6 +125,9 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
   const loader = loaderFromEnv();
   // matched work: the peers append X-Forwarded-For as Portcullis does by default
   const forwardfor = haproxyForwardforFromEnv();
+  // Portcullis' own X-Forwarded-For mode ('' = its default append; off = the matched run without the client address)
+  const xff = process.env[XFF_ENV] ?? '';
+  withXffMode('\n  workers: 1\n', xff); // a bad value fails before anything starts
   const alg = opts.jwtAlg;
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}), ...(loader === 'wrk' ? { loader } : {}) };
   const rate: FixedRateFlags = { ...DEFAULT_FIXED_RATE_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2 };
@@ -159,7 +167,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       }
     }
     try {
-      pc = await startPortcullis(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000, workers }), plan.proxy, env);
+      pc = await startPortcullis(withXffMode(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000, workers }), xff), plan.proxy, env);
       stops.push(() => pc!.stop());
       live.push({ name: 'portcullis', url: pc.url, pid: pc.process.pid, headers: auth });
     } catch (err) {
@@ -231,7 +239,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       rounds: { throughput: closed, fixedRate: fixed },
       summary,
       warnings,
-      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, traced, forwardfor),
+      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, traced, forwardfor, xff),
     };
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});

@@ -21,6 +21,9 @@ describe('build-compare scenario', () => {
     expect(withXffMode(yaml, 'off')).toBe('server:\n  listen: { host: 127.0.0.1, port: 0 }\n  workers: 1\n  forwarded: { x_forwarded_for: off }\nadmin:\n');
     expect(withXffMode(yaml, 'keep')).toContain('  trust_forwarded: true\n  forwarded: { x_forwarded_for: keep }\n');
     expect(() => withXffMode(yaml, 'of')).toThrow(/PORTCULLIS_BENCH_XFF: append, keep or off/);
+    // the peer terms' configs run two workers: the mode goes under that line too
+    expect(withXffMode('server:\n  workers: 2\nadmin:\n', 'off')).toBe('server:\n  workers: 2\n  forwarded: { x_forwarded_for: off }\nadmin:\n');
+    expect(() => withXffMode('server:\nadmin:\n', 'off')).toThrow(/workers: N/);
   });
 
   it('PORTCULLIS_BENCH_PIPELINING sets this build\'s upstream pipelining in the bench config; unset leaves it; a bad value is refused', () => {

@@ -14,7 +14,7 @@ import type { LoadResult } from '../../../bench/stats.js';
 import {
   BENCH_SCOPE, IDENTITY_HEADERS, IDENTITY_STRIP_PREFIX, checksTable, counterDelta, haproxyJwtChecks, metricsTokenCounters, tamperSignature, tokenConfigYaml, tokenCounters,
 } from '../../../bench/token-targets.js';
-import { jwtWarmTables, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
+import { jwtWarmTables, peerWorkLine, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
 import { pathMicroTable } from '../../../bench/verifier-path-micro.js';
 import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, coldTargetsFromEnv, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
@@ -204,6 +204,13 @@ describe('jwt-warm summary', () => {
     expect(md).toContain('0 signature verifications, 5000 cache hits');
     expect(md).toContain('> **Warning:** w1');
     expect(checksTable('RS256', 'x').split('\n')).toHaveLength(12);
+  });
+
+  it('the work line says who appends X-Forwarded-For: matched with it, matched without it (PORTCULLIS_BENCH_XFF=off), or unmatched', () => {
+    expect(peerWorkLine(true)).toMatch(/^\*\*Matched work\*\*.*every proxy appends/);
+    expect(peerWorkLine(false, 'off')).toMatch(/^\*\*Matched work without the client address\*\*.*no proxy appends/);
+    expect(peerWorkLine(true, 'off')).toMatch(/^\*\*Unmatched work\*\*: Portcullis forwards no X-Forwarded-For/);
+    expect(peerWorkLine(false)).toMatch(/^\*\*Unmatched work\*\*: Portcullis appends/);
   });
 });
 
