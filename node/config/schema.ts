@@ -77,9 +77,10 @@ export const serverSchema = z.strictObject({
     /**
      * Other readings of a path upstreams use; a path that one of them (or a combination) routes
      * elsewhere than the path as written is refused with 400. case: Express (default), IIS;
-     * trailing_slash: Express (strict off), Spring 5; trailing_dot: Windows/IIS.
+     * trailing_slash: Express (strict off), Spring 5; trailing_dot: Windows/IIS; segment_spaces:
+     * spaces (`%20`) at either end of a segment dropped (Spring < 4.3 trimTokens, IIS).
      */
-    upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot'])).default(['case', 'trailing_slash', 'trailing_dot']),
+    upstream_readings: z.array(z.enum(['case', 'trailing_slash', 'trailing_dot', 'segment_spaces'])).default(['case', 'trailing_slash', 'trailing_dot', 'segment_spaces']),
   }).default({}),
   http2: http2Schema.optional(), // the HTTP/2 listener (node/http2); absent = none; fields in http2-schema.ts
   decision: decisionSchema, // forward-auth endpoints for edge proxies (node/decision, README "Forward auth"); off by default

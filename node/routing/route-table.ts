@@ -3,6 +3,7 @@
 // upstream family reads the forwarded path selects the same route. Read-only after build.
 import type { RouteConfig } from '../config/index.js';
 import { stripParams } from './path-normalize.js';
+import { trimSegments } from './segment-trim.js';
 import type { CompiledRoute } from '../pipeline/context.js';
 
 const LIT = 3, PARAM = 2, WILD = 1, END = 4;
@@ -34,18 +35,21 @@ export type RouteMiss = 'not_found';
 export const AMBIGUOUS = 'ambiguous';
 export type Ambiguous = typeof AMBIGUOUS;
 
+/** A reading of a forwarded path some upstream family uses (server.paths.upstream_readings). */
+export type UpstreamReading = 'case' | 'trailing_slash' | 'trailing_dot' | 'segment_spaces';
+
 /** How upstreams may read a forwarded path differently from the proxy (server.paths). */
 export interface ReadingOptions {
   /** Route on each segment without its `;…` parameters (Servlet reading); else `;` never gets here. */
   readonly allowParams: boolean;
-  /** Readings checked: 'case' (Express, IIS), 'trailing_slash' (Express, Spring 5), 'trailing_dot' (IIS/Windows). */
-  readonly refuse: readonly ('case' | 'trailing_slash' | 'trailing_dot')[];
+  /** Readings checked: 'case' (Express, IIS), 'trailing_slash' (Express, Spring 5), 'trailing_dot' (IIS/Windows), 'segment_spaces' (Spring < 4.3 trimTokens, IIS). */
+  readonly refuse: readonly UpstreamReading[];
 }
 
 const STRICT: ReadingOptions = Object.freeze({ allowParams: false, refuse: [] });
 
 // reading bits
-const FOLD = 1, NO_SLASH = 2, NO_DOTS = 4;
+const FOLD = 1, NO_SLASH = 2, NO_DOTS = 4, NO_SPACES = 8;
 
 function compareRank(a: readonly number[], b: readonly number[]): number {
   const n = Math.max(a.length, b.length);
@@ -150,7 +154,7 @@ function pathMatches(e: Entry, path: string, fold = false, noSlash = false): Rec
  * Ties keep config order. `/api/*` also matches `/api` itself.
  */
 /** The readings a config asks for (server.paths). */
-export function readingsOf(paths: { readonly allow_params: boolean; readonly upstream_readings: readonly ('case' | 'trailing_slash' | 'trailing_dot')[] }): ReadingOptions {
+export function readingsOf(paths: { readonly allow_params: boolean; readonly upstream_readings: readonly UpstreamReading[] }): ReadingOptions {
   return { allowParams: paths.allow_params, refuse: paths.upstream_readings };
 }
 
@@ -161,6 +165,7 @@ export class RouteTable {
   private readonly caseReading: boolean;
   private readonly slashReading: boolean;
   private readonly dotReading: boolean;
+  private readonly spaceReading: boolean;
   /** Some pattern has an upper-case letter: the case reading can differ for any path. */
   private readonly upperPatterns: boolean;
   /** Some pattern ends with '/': the trailing-slash reading can differ for any path. */
@@ -175,6 +180,7 @@ export class RouteTable {
     this.caseReading = readings.refuse.includes('case');
     this.slashReading = readings.refuse.includes('trailing_slash');
     this.dotReading = readings.refuse.includes('trailing_dot');
+    this.spaceReading = readings.refuse.includes('segment_spaces');
     this.upperPatterns = entries.some((e) => e.segs.some((x, i) => e.kinds[i] === LIT && x !== e.lower[i]));
     this.slashPatterns = entries.some((e) => e.slashEnd);
   }
@@ -190,29 +196,39 @@ export class RouteTable {
    * without its `;…` parameters, the Servlet reading). Each other reading the config lists —
    * literal segments ignoring case (Express's default, IIS), a trailing '/' ignored (Express
    * `strict: false`, Spring 5 trailing-slash match), trailing dots of segments dropped
-   * (Windows/IIS) — and every combination of them must select the same route with the same
-   * parameters; a reading that finds no route while another does counts as a disagreement.
-   * Paths none of the readings changes (lower case, no trailing '/' or '.') cost one scan.
+   * (Windows/IIS), spaces at the edges of segments dropped (Spring < 4.3 trimTokens, IIS) —
+   * and every combination of them must select the same route with the same parameters; a
+   * reading that finds no route while another does counts as a disagreement, and so does a
+   * segment that trimming spaces turns into `.` or `..`. Paths none of the readings changes
+   * (lower case, no trailing '/' or '.', no `%20`) cost a few scans and no allocation.
    */
   resolve(method: string, host: string, path: string): RouteMatch | null | Ambiguous {
     const p = this.allowParams ? stripParams(path) : path;
     let bits = 0;
     if (this.caseReading && (this.upperPatterns || hasUpper(p))) bits |= FOLD;
     if (this.slashReading && (this.slashPatterns || (p.length > 1 && p.charCodeAt(p.length - 1) === 47))) bits |= NO_SLASH;
-    if (this.dotReading && (p.charCodeAt(p.length - 1) === 46 || p.indexOf('./') !== -1)) bits |= NO_DOTS;
+    if (this.spaceReading && p.indexOf('%20') !== -1) bits |= NO_SPACES;
+    // a dot before a dropped space ends its segment too (`v.%20` is `v` to IIS)
+    if (this.dotReading && (p.charCodeAt(p.length - 1) === 46 || p.indexOf('./') !== -1 || ((bits & NO_SPACES) !== 0 && p.indexOf('.%20') !== -1))) bits |= NO_DOTS;
     const m = this.lookup(method, host, p, 0);
     if (bits === 0) return m;
-    // every non-empty combination of the readings that apply (at most 7 lookups)
+    // every non-empty combination of the readings that apply (at most 15 lookups)
     for (let r = 1; r <= bits; r++) {
       if ((r & bits) !== r) continue;
-      const other = this.lookup(method, host, p, r);
+      let q = p;
+      if ((r & (NO_DOTS | NO_SPACES)) !== 0) {
+        const t = trimSegments(p, (r & NO_DOTS) !== 0, (r & NO_SPACES) !== 0);
+        if (t === null) return AMBIGUOUS;
+        q = t;
+      }
+      const other = this.lookup(method, host, q, r);
       if (!sameMatch(m, other)) return AMBIGUOUS;
     }
     return m;
   }
 
+  /** Lookup of `path` (already trimmed for the dot and space readings) with the case and trailing-slash readings in `reading`. */
   private lookup(method: string, host: string, path: string, reading: number): RouteMatch | null {
-    if ((reading & NO_DOTS) !== 0) path = withoutTrailingDots(path);
     if ((reading & NO_SLASH) !== 0 && path.length > 1 && path.charCodeAt(path.length - 1) === 47) path = path.slice(0, -1);
     const fold = (reading & FOLD) !== 0;
     const noSlash = (reading & NO_SLASH) !== 0;
@@ -238,21 +254,6 @@ function hasUpper(s: string): boolean {
     if (c >= 65 && c <= 90) return true;
   }
   return false;
-}
-
-/** Each segment without its trailing dots, as Windows reads file names ("/v./x.." → "/v/x"). */
-function withoutTrailingDots(path: string): string {
-  let out = '';
-  let from = 0;
-  for (let i = 0; i <= path.length; i++) {
-    if (i < path.length && path.charCodeAt(i) !== 47) continue;
-    let end = i;
-    while (end > from && path.charCodeAt(end - 1) === 46) end--;
-    out += path.slice(from, end);
-    if (i < path.length) out += '/';
-    from = i + 1;
-  }
-  return out;
 }
 
 function sameMatch(a: RouteMatch | null, b: RouteMatch | null): boolean {

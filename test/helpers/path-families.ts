@@ -92,6 +92,24 @@ export const SERVLET: Family = {
 export const SPRING5: Family = { ...SERVLET, name: 'spring5', trailingSlashOptional: true };
 
 /**
+ * Spring MVC before 4.3 (and any AntPathMatcher left with `setTrimTokens(true)`, the old default;
+ * CVE-2016-5007): the Servlet reading, then the path is tokenised on '/' with every token trimmed
+ * (`String.trim`: spaces, after decoding) and empty tokens dropped, so `/admin%20/x`, `/%20admin/x`
+ * and `/%20/admin/x` all reach the handler of `/admin/*`; trailing-slash match is on.
+ */
+export const SPRING_TRIM: Family = {
+  name: 'spring-trim',
+  read: (raw) => {
+    const p = SERVLET.read(raw);
+    if (p === null) return null;
+    const tokens = p.split('/').map((t) => t.trim()).filter((t) => t !== '');
+    return '/' + tokens.join('/') + (tokens.length > 0 && p.endsWith('/') ? '/' : '');
+  },
+  caseInsensitive: false,
+  trailingSlashOptional: true,
+};
+
+/**
  * Express 4/5 (router + path-to-regexp): routes match `parseurl(req).pathname` as sent — no
  * decoding, no dot resolution — with `caseSensitive: false` and `strict: false` by default, so
  * `/V/x/` reaches the handler of `/v/x`; `;` is text. Checked against the real express 4.22.3
@@ -107,8 +125,8 @@ export const EXPRESS: Family = {
 
 /**
  * IIS / ASP.NET on Windows: %XX decoded, '\' read as '/', dot segments resolved, and every
- * segment loses its trailing dots (Win32 file names: `v.` is `v`); routes compare ignoring
- * case and a trailing '/'.
+ * segment loses its trailing dots and spaces (Win32 file names: `v.` and `v ` are `v`); routes
+ * compare ignoring case and a trailing '/'.
  */
 export const IIS: Family = {
   name: 'iis',
@@ -116,13 +134,13 @@ export const IIS: Family = {
     const d = decodeAll(raw);
     if (d === null) return null;
     const r = resolveDots(d.replace(/\\/g, '/'));
-    return r === null ? null : r.split('/').map((s) => s.replace(/\.+$/, '')).join('/');
+    return r === null ? null : r.split('/').map((s) => s.replace(/[. ]+$/, '')).join('/');
   },
   caseInsensitive: true,
   trailingSlashOptional: true,
 };
 
-export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, EXPRESS, IIS];
+export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, SPRING_TRIM, EXPRESS, IIS];
 
 /** A route as the operator mirrors it upstream: the proxy's pattern and name. */
 export interface RouteSpec { readonly name: string; readonly path: string }

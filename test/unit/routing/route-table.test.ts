@@ -163,7 +163,7 @@ describe('RouteTable: properties', () => {
 
 
 describe('resolve: readings of the path by upstream families', () => {
-  const ALL: ReadingOptions = { allowParams: false, refuse: ['case', 'trailing_slash', 'trailing_dot'] };
+  const ALL: ReadingOptions = { allowParams: false, refuse: ['case', 'trailing_slash', 'trailing_dot', 'segment_spaces'] };
   const t = table([
     { name: 'v', path: '/v/*' },
     { name: 'daily', path: '/reports/daily' },
@@ -178,6 +178,7 @@ describe('resolve: readings of the path by upstream families', () => {
   it.each([
     ['/v/x', 'v'], ['/v/X', 'v'], ['/other/X', 'open'], ['/reports/daily', 'daily'], ['/orders/ABC', 'order'],
     ['/orders/42', 'order'], ['/v/x/', 'v'], ['/a.b/c', 'open'], ['/v/x.y', 'v'],
+    ['/my%20files/x', 'open'], ['/v/a%20', 'v'], ['/other%20/x', 'open'],
   ])('%s → %s (every reading agrees)', (path, want) => expect(r(path)).toBe(want));
 
   it.each([
@@ -187,6 +188,14 @@ describe('resolve: readings of the path by upstream families', () => {
     ['/Reports/Daily', 'case'],
     ['/V./x/', 'all three together'],
     ['/orders/42/', 'Express reads /orders/:id'],
+    ['/v%20/x', 'Spring with trimTokens and IIS read /v/x'],
+    ['/%20v/x', 'Spring with trimTokens reads /v/x'],
+    ['/%20/v/x', 'Spring with trimTokens drops the emptied token'],
+    ['/v%20%20', 'Spring with trimTokens and IIS read /v'],
+    ['/v.%20/x', 'IIS drops trailing dots and spaces together'],
+    ['/orders/42%20', 'the :id parameter reads 42'],
+    ['/reports/daily%20', 'IIS reads /reports/daily'],
+    ['/x/..%20/v', 'a segment that trims to a dot segment'],
   ])('%s → AMBIGUOUS (%s)', (path) => expect(r(path)).toBe('AMBIGUOUS'));
 
   it('a reading that finds no route while the path as written does is a disagreement too', () => {

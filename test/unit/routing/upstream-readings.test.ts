@@ -9,9 +9,9 @@ import { AMBIGUOUS, RouteTable, type ReadingOptions } from '../../../node/routin
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 import type { RouteConfig } from '../../../node/config/index.js';
 import { checkPattern } from '../../../node/config/load.js';
-import { EXPRESS, FAMILIES, familyRoute, IIS, NGINX, SERVLET, SPRING5, type RouteSpec } from '../../helpers/path-families.js';
+import { EXPRESS, FAMILIES, familyRoute, IIS, NGINX, SERVLET, SPRING5, SPRING_TRIM, type RouteSpec } from '../../helpers/path-families.js';
 
-const ALL: ReadingOptions = { allowParams: false, refuse: ['case', 'trailing_slash', 'trailing_dot'] };
+const ALL: ReadingOptions = { allowParams: false, refuse: ['case', 'trailing_slash', 'trailing_dot', 'segment_spaces'] };
 
 function table(specs: readonly RouteSpec[], readings: ReadingOptions): RouteTable {
   const routes: CompiledRoute[] = specs.map((s, index) => ({
@@ -42,6 +42,7 @@ const routeSet = fc.uniqueArray(pattern, { minLength: 1, maxLength: 6 })
 const rawSeg = fc.constantFrom(
   'v', 'V', 'v.', 'v..', 'x', 'X', 'admin', 'ADMIN', 'Admin.', 'api', 'a.b', 'public', '', '.', '..',
   '%2e%2e', '%2E', '.%2e', '..;', '%2e%2e;', '.;x', 'v;a', 'v;', ';x', 'admin;jsessionid=1', '%3B', 'v%3Ba', '%76', '%41dmin', 'a%2Cb', '42',
+  'v%20', '%20v', 'admin%20%20', '%20', 'v.%20', 'v%20.', '..%20', 'a%20b', 'public%20',
 );
 const rawPath = fc.tuple(fc.array(rawSeg, { minLength: 1, maxLength: 5 }), fc.boolean())
   .map(([segs, slash]) => '/' + segs.join('/') + (slash ? '/' : ''));
@@ -93,6 +94,11 @@ describe('every upstream family serves a forwarded path with the handler of the 
     // and what the issue reported for path parameters, read by a Servlet container
     expect(familyRoute(SERVLET, [{ name: 'admin', path: '/admin/*' }, { name: 'public', path: '/public/*' }], '/public/..;/admin/x')).toBe('admin');
     expect(familyRoute(SERVLET, routes, '/v;a/x')).toBe('protected');
+    // spaces at the edges of a segment: trimmed by old Spring (trimTokens), dropped at the end by Windows
+    expect(proxy(none, '/v%20/x', false)?.route).toBe('open');
+    expect(familyRoute(SPRING_TRIM, routes, '/v%20/x')).toBe('protected');
+    expect(familyRoute(SPRING_TRIM, routes, '/%20/v/x')).toBe('protected');
+    expect(familyRoute(IIS, routes, '/v%20./x')).toBe('protected');
   });
 });
 
