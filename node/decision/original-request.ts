@@ -54,13 +54,23 @@ function single(h: readonly string[], name: string): string | undefined | null {
   return v;
 }
 
-/** The dialect a call speaks: `setting`, or for auto the one whose URI header it carries; null when none. */
+/**
+ * The dialect a call speaks: `setting`, or for auto the one whose URI header it carries; null
+ * when none, and for auto when it carries both: Traefik and Caddy copy every client header to
+ * the call, so a client-sent X-Original-URI would otherwise pick the nginx dialect and have the
+ * call judged on a path the edge never routes.
+ */
 export function dialectOf(setting: DialectSetting, headers: readonly string[]): Dialect | null {
   if (setting !== 'auto') return setting;
-  if (single(headers, 'x-original-uri') !== undefined) return 'nginx';
-  if (single(headers, 'x-forwarded-uri') !== undefined) return 'traefik';
+  const original = single(headers, 'x-original-uri') !== undefined;
+  const forwarded = single(headers, 'x-forwarded-uri') !== undefined;
+  if (original && forwarded) return null;
+  if (original) return 'nginx';
+  if (forwarded) return 'traefik';
   return null;
 }
+
+const BOTH_URIS = 'both X-Original-URI and X-Forwarded-Uri: with dialect auto the call must carry one (an edge copies client headers; set the endpoint\'s dialect to the edge\'s)';
 
 /**
  * The original request of `call` in `setting`'s dialect (`auto`: nginx when X-Original-URI is
@@ -70,7 +80,10 @@ export function dialectOf(setting: DialectSetting, headers: readonly string[]): 
 export function readOriginal(setting: DialectSetting, prefix: string, call: DecisionCall): OriginalRequest | string {
   const h = call.headers;
   const dialect = dialectOf(setting, h);
-  if (dialect === null) return 'no X-Original-URI (nginx auth_request) or X-Forwarded-Uri (Traefik, Caddy) header';
+  if (dialect === null) {
+    if (setting === 'auto' && single(h, 'x-original-uri') !== undefined) return BOTH_URIS;
+    return 'no X-Original-URI (nginx auth_request) or X-Forwarded-Uri (Traefik, Caddy) header';
+  }
   let method: string | undefined | null;
   let target: string | undefined | null;
   let host: string | undefined | null;

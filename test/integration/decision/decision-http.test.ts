@@ -182,6 +182,19 @@ describe('Traefik ForwardAuth / Caddy forward_auth dialect', () => {
     const r = await traefik('/orders/7', { ...bearer(token), 'x-forwarded-proto': 'gopher' });
     expect(r.status).toBe(400);
   });
+
+  it('a client-sent X-Original-URI does not switch auto to the nginx dialect: both URI headers → 400, never the verdict of the reported path', async () => {
+    // Traefik (no authRequestHeaders) and Caddy copy every client header to the call: a client asking
+    // for /admin/7 adds X-Original-URI: /public/x and would get the open route's 200 for /admin/7
+    const spoof = { 'x-original-uri': '/public/x', 'x-original-method': 'GET' };
+    const r = await traefik('/admin/7', spoof);
+    expect(r.status, r.text).toBe(400);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING' });
+    expect(r.json?.message).toMatch(/both X-Original-URI and X-Forwarded-Uri/);
+    expect((await traefik('/admin/7', { ...bearer(token), ...spoof })).status).toBe(400);
+    // the same pair on an nginx call (a client adding X-Forwarded-Uri) is refused alike
+    expect((await nginx('/public/x', { 'x-forwarded-uri': '/public/x' })).status).toBe(400);
+  });
 });
 
 describe('Envoy HTTP ext_authz dialect', () => {
