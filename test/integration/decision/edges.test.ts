@@ -179,6 +179,20 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     const other = await proof(key, { htu: `${a.url}/dpop/orders`, htm: 'POST', token: bound });
     expect((await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: other }, 'POST')).status).toBe(401);
   });
+
+  it('the host and scheme Portcullis judges are the edge\'s, not client-sent X-Original-Host/-Proto or X-Forwarded-Host', async () => {
+    // the edge copies the client's headers to the call: a report header it does not set itself would
+    // let a client name another host (host routes, DPoP htu) — a proof made for evil.example must not pass here
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const elsewhere = await proof(key, { htu: 'https://evil.example/dpop/orders', htm: 'POST', token: bound });
+    const spoof = { 'x-original-host': 'evil.example', 'x-forwarded-host': 'evil.example', 'x-original-proto': 'https' };
+    const r = await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: elsewhere, ...spoof }, 'POST');
+    expect(r.status, r.text).toBe(401);
+    expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_DPOP_INVALID_PROOF' });
+    // and the request as the client really sent it still passes with the spoofing headers present
+    const real = await proof(key, { htu: `${edgeUrl[edge]}/dpop/orders`, htm: 'POST', token: bound });
+    expect((await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: real, ...spoof }, 'POST')).status).toBe(200);
+  });
 });
 
 describe('Portcullis unreachable behind each edge', () => {
