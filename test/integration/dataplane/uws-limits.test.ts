@@ -45,6 +45,8 @@ const BIG_HEADERS = `GET /h HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8000)}\r\
 const SILENT_AT_ONCE: Array<[string, string | string[]]> = [
   ['HTTP/1.1 request with header lines but no Host', 'GET /h HTTP/1.1\r\nAccept: */*\r\n\r\n'],
   ['header block over 4 KiB that arrives in more than one read', [BIG_HEADERS.slice(0, 3000), BIG_HEADERS.slice(3000)]],
+  ['a method not in upper case (get)', 'get /h HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ['a method in mixed case (Get)', 'Get /h HTTP/1.1\r\nHost: x\r\n\r\n'],
 ];
 
 /** Controls that must keep working: the boundary of the header count, a plain request. */
