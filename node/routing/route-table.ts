@@ -4,6 +4,7 @@
 import type { RouteConfig } from '../config/index.js';
 import { stripParams } from './path-normalize.js';
 import { trimSegments } from './segment-trim.js';
+import { foldAsciiLookalikes } from './case-fold.js';
 import type { CompiledRoute } from '../pipeline/context.js';
 
 const LIT = 3, PARAM = 2, WILD = 1, END = 4;
@@ -194,7 +195,8 @@ export class RouteTable {
    * The route for a request the way every upstream family reads it, or AMBIGUOUS (→ 400)
    * when they disagree. The proxy's own reading is the path as written (with allowParams:
    * without its `;…` parameters, the Servlet reading). Each other reading the config lists —
-   * literal segments ignoring case (Express's default, IIS), a trailing '/' ignored (Express
+   * literal segments ignoring case (Express's default, IIS; with the escapes of İ ı ſ K read as
+   * i i s k, as Java and Unicode simple case folding match them), a trailing '/' ignored (Express
    * `strict: false`, Spring 5 trailing-slash match), trailing dots of segments dropped
    * (Windows/IIS), spaces at the edges of segments dropped (Spring < 4.3 trimTokens, IIS) —
    * and every combination of them must select the same route with the same parameters; a
@@ -205,7 +207,9 @@ export class RouteTable {
   resolve(method: string, host: string, path: string): RouteMatch | null | Ambiguous {
     const p = this.allowParams ? stripParams(path) : path;
     let bits = 0;
-    if (this.caseReading && (this.upperPatterns || hasUpper(p))) bits |= FOLD;
+    // the case reading also takes İ ı ſ K for i i s k (Java, Unicode simple folding)
+    const folded = this.caseReading ? foldAsciiLookalikes(p) : p;
+    if (this.caseReading && (this.upperPatterns || hasUpper(p) || folded !== p)) bits |= FOLD;
     if (this.slashReading && (this.slashPatterns || (p.length > 1 && p.charCodeAt(p.length - 1) === 47))) bits |= NO_SLASH;
     if (this.spaceReading && p.indexOf('%20') !== -1) bits |= NO_SPACES;
     // a dot before a dropped space ends its segment too (`v.%20` is `v` to IIS)
@@ -215,9 +219,9 @@ export class RouteTable {
     // every non-empty combination of the readings that apply (at most 15 lookups)
     for (let r = 1; r <= bits; r++) {
       if ((r & bits) !== r) continue;
-      let q = p;
+      let q = (r & FOLD) !== 0 ? folded : p;
       if ((r & (NO_DOTS | NO_SPACES)) !== 0) {
-        const t = trimSegments(p, (r & NO_DOTS) !== 0, (r & NO_SPACES) !== 0);
+        const t = trimSegments(q, (r & NO_DOTS) !== 0, (r & NO_SPACES) !== 0);
         if (t === null) return AMBIGUOUS;
         q = t;
       }

@@ -140,7 +140,33 @@ export const IIS: Family = {
   trailingSlashOptional: true,
 };
 
-export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, SPRING_TRIM, EXPRESS, IIS];
+/** A letter as Java's `String.equalsIgnoreCase` compares it: by its upper case, then its lower case (`Character.toUpperCase`/`toLowerCase`, one char each). */
+function javaFold(c: string): string {
+  if (c === '\u0130') return 'i'; // Character.toLowerCase('İ') is 'i' (JS gives 'i' + U+0307)
+  const up = c.toUpperCase();
+  if (up.length === 1 && /[A-Z]/.test(up)) return up.toLowerCase();
+  const low = c.toLowerCase();
+  return low.length === 1 && /[a-z]/.test(low) ? low : c;
+}
+
+/**
+ * A Servlet application whose handler mapping compares literal segments ignoring case as Java
+ * does (`String.equalsIgnoreCase`, `regionMatches(true, …)`; Spring's `caseSensitive: false`):
+ * the Servlet reading, UTF-8 decoded, each letter folded — so `İ` and `ı` are `i`, `ſ` is `s` and
+ * the Kelvin sign is `k`, and `/adm%C4%B0n/x` reaches the handler of `/admin/*`.
+ */
+export const JAVA_CI: Family = {
+  name: 'java-ci',
+  read: (raw) => {
+    const p = SERVLET.read(raw);
+    if (p === null) return null;
+    return Array.from(Buffer.from(p, 'latin1').toString('utf8'), javaFold).join('');
+  },
+  caseInsensitive: true,
+  trailingSlashOptional: false,
+};
+
+export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, SPRING_TRIM, JAVA_CI, EXPRESS, IIS];
 
 /** A route as the operator mirrors it upstream: the proxy's pattern and name. */
 export interface RouteSpec { readonly name: string; readonly path: string }

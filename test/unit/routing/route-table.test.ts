@@ -198,6 +198,14 @@ describe('resolve: readings of the path by upstream families', () => {
     ['/x/..%20/v', 'a segment that trims to a dot segment'],
   ])('%s → AMBIGUOUS (%s)', (path) => expect(r(path)).toBe('AMBIGUOUS'));
 
+  it('the case reading takes the escapes of İ ı ſ and the Kelvin sign for i i s k (Java equalsIgnoreCase, Unicode simple folding)', () => {
+    const u = table([{ name: 'admin', path: '/admin/*' }, { name: 'backup', path: '/backup/*' }, { name: 'status', path: '/status' }, { name: 'open', path: '/*' }], ALL);
+    for (const p of ['/adm%C4%B0n/x', '/adm%C4%B1n/x', '/ADM%C4%B0N/x', '/bac%E2%84%AAup/x', '/%C5%BFtatus']) expect(u.resolve('GET', '', p), p).toBe(AMBIGUOUS);
+    for (const p of ['/caf%C3%A9/x', '/adm%C3%ADn/x', '/%C4%B0x']) expect((u.resolve('GET', '', p) as { route: { name: string } }).route.name, p).toBe('open');
+    const noCase = table([{ name: 'admin', path: '/admin/*' }, { name: 'open', path: '/*' }], { allowParams: false, refuse: ['trailing_slash'] });
+    expect((noCase.resolve('GET', '', '/adm%C4%B0n/x') as { route: { name: string } }).route.name).toBe('open');
+  });
+
   it('a reading that finds no route while the path as written does is a disagreement too', () => {
     const only = table([{ name: 'dots', path: '/v./*' }], ALL);
     expect(only.resolve('GET', '', '/v./x')).toBe(AMBIGUOUS);

@@ -9,7 +9,7 @@ import { AMBIGUOUS, RouteTable, type ReadingOptions } from '../../../node/routin
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 import type { RouteConfig } from '../../../node/config/index.js';
 import { checkPattern } from '../../../node/config/load.js';
-import { EXPRESS, FAMILIES, familyRoute, IIS, NGINX, SERVLET, SPRING5, SPRING_TRIM, type RouteSpec } from '../../helpers/path-families.js';
+import { EXPRESS, FAMILIES, familyRoute, IIS, JAVA_CI, NGINX, SERVLET, SPRING5, SPRING_TRIM, type RouteSpec } from '../../helpers/path-families.js';
 
 const ALL: ReadingOptions = { allowParams: false, refuse: ['case', 'trailing_slash', 'trailing_dot', 'segment_spaces'] };
 
@@ -43,6 +43,7 @@ const rawSeg = fc.constantFrom(
   'v', 'V', 'v.', 'v..', 'x', 'X', 'admin', 'ADMIN', 'Admin.', 'api', 'a.b', 'public', '', '.', '..',
   '%2e%2e', '%2E', '.%2e', '..;', '%2e%2e;', '.;x', 'v;a', 'v;', ';x', 'admin;jsessionid=1', '%3B', 'v%3Ba', '%76', '%41dmin', 'a%2Cb', '42',
   'v%20', '%20v', 'admin%20%20', '%20', 'v.%20', 'v%20.', '..%20', 'a%20b', 'public%20',
+  'adm%C4%B0n', 'ADM%C4%B1N', 'ap%C4%B0', 'publ%c4%b1c', 'caf%C3%A9',
 );
 const rawPath = fc.tuple(fc.array(rawSeg, { minLength: 1, maxLength: 5 }), fc.boolean())
   .map(([segs, slash]) => '/' + segs.join('/') + (slash ? '/' : ''));
@@ -99,6 +100,11 @@ describe('every upstream family serves a forwarded path with the handler of the 
     expect(familyRoute(SPRING_TRIM, routes, '/v%20/x')).toBe('protected');
     expect(familyRoute(SPRING_TRIM, routes, '/%20/v/x')).toBe('protected');
     expect(familyRoute(IIS, routes, '/v%20./x')).toBe('protected');
+    // letters a Java (or Unicode simple-folding) case-insensitive match takes for ASCII ones
+    const admin: RouteSpec[] = [{ name: 'admin', path: '/admin/*' }, { name: 'open', path: '/*' }];
+    expect(proxy(table(admin, { allowParams: false, refuse: [] }), '/adm%C4%B0n/x', false)?.route).toBe('open');
+    expect(familyRoute(JAVA_CI, admin, '/adm%C4%B0n/x')).toBe('admin');
+    expect(familyRoute(JAVA_CI, admin, '/ADM%C4%B1N/x')).toBe('admin');
   });
 });
 

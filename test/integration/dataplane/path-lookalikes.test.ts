@@ -1,20 +1,25 @@
-// Spaces at the edges of a path segment (`/api/admin%20/x`, `/%20/api/admin/x`) must not reach a
-// protected handler through an open route: Spring MVC before 4.3 (AntPathMatcher trimTokens) trims
-// them and drops emptied segments, IIS/Windows drops trailing ones. Behind `portcullis serve`, a
-// node:http upstream that picks its handler as old Spring does (test/helpers/path-families.ts);
-// the main listener, the HTTP/2 listener (h2c) and the nginx-style decision endpoint are asked.
+// Spellings an upstream reads as a protected path must not reach it through an open route:
+// spaces at the edges of a segment (`/api/admin%20/x`, `/%20/api/admin/x`: Spring MVC before 4.3
+// — AntPathMatcher trimTokens — trims them and drops emptied segments, IIS/Windows drops trailing
+// ones), and letters a case-insensitive Java match takes for ASCII (`/api/adm%C4%B0n/x`). Behind
+// `portcullis serve`, a node:http upstream that picks its handler as old Spring, or a Java
+// case-insensitive mapping, does (test/helpers/path-families.ts); the main listener, the HTTP/2
+// listener (h2c) and the nginx-style decision endpoint are asked.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { SPRING_TRIM, familyRoute, type RouteSpec } from '../../helpers/path-families.js';
+import { JAVA_CI, SPRING_TRIM, familyRoute, type RouteSpec } from '../../helpers/path-families.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
 
 const MIRRORED: RouteSpec[] = [{ name: 'admin', path: '/api/admin/*' }, { name: 'open', path: '/*' }];
-const SPELLINGS = ['/api/admin%20/x', '/api/%20admin/x', '/%20/api/admin/x', '/api/admin%20', '/api/admin%20%20/users', '/api%20/admin/x', '/api/admin.%20/x'];
+const SPELLINGS = [
+  '/api/admin%20/x', '/api/%20admin/x', '/%20/api/admin/x', '/api/admin%20', '/api/admin%20%20/users', '/api%20/admin/x', '/api/admin.%20/x',
+  '/api/adm%C4%B0n/x', '/api/ADM%C4%B1N/x', '/ap%C4%B0/admin/x',
+];
 
 let as: AuthServer;
 let up: ScriptedUpstream;
@@ -24,8 +29,12 @@ let adminToken = '';
 
 beforeAll(async () => {
   as = await startAuthServer();
-  // answers with the handler old Spring picks for the path it received
-  up = await startScriptedUpstream((req, res) => { res.end(familyRoute(SPRING_TRIM, MIRRORED, (req.url ?? '/').split('?')[0]!) ?? '-'); });
+  // answers with the handler old Spring (or a Java case-insensitive mapping) picks for the path it received
+  up = await startScriptedUpstream((req, res) => {
+    const raw = (req.url ?? '/').split('?')[0]!;
+    const h = [SPRING_TRIM, JAVA_CI].map((f) => familyRoute(f, MIRRORED, raw));
+    res.end(h.includes('admin') ? 'admin' : h[0] ?? '-');
+  });
   proxy = await startProxy(baseConfig(up.url, {
     server: {
       listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } },
@@ -72,7 +81,7 @@ async function decision(path: string): Promise<Outcome> {
   return outcome(r.status, r.headers['content-type'], r.body.toString());
 }
 
-describe('a space at the edge of a segment does not open a protected route', () => {
+describe('a space at the edge of a segment, or an ASCII lookalike letter, does not open a protected route', () => {
   it.each(SPELLINGS)('%s → 400 PORTCULLIS_ERR_PATH_AMBIGUOUS on HTTP/1.1, nothing forwarded', async (path) => {
     const before = up.seen.length;
     expect(await h1(path)).toEqual({ status: 400, code: 'PORTCULLIS_ERR_PATH_AMBIGUOUS', handler: null });
@@ -90,8 +99,9 @@ describe('a space at the edge of a segment does not open a protected route', () 
     expect(await decision(path)).toMatchObject({ status: 400, code: 'PORTCULLIS_ERR_PATH_AMBIGUOUS' });
   });
 
-  it('spaces inside a segment, or in a segment no reading moves to another route, still pass', async () => {
+  it('spaces inside a segment, or in a segment no reading moves to another route, and other letters still pass', async () => {
     expect(await h1('/docs/my%20file.txt')).toEqual({ status: 200, code: null, handler: 'open' });
+    expect(await h1('/caf%C3%A9/%C4%B0stanbul')).toEqual({ status: 200, code: null, handler: 'open' });
     expect(await h1('/docs%20/x')).toEqual({ status: 200, code: null, handler: 'open' });
     expect(await h2('/docs/my%20file.txt')).toEqual({ status: 200, code: null, handler: 'open' });
     expect(up.seen.at(-1)?.url).toBe('/docs/my%20file.txt');
