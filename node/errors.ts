@@ -18,7 +18,7 @@ export interface ErrorSpec {
 /** Every error Portcullis can answer with. Adding a code requires a `doc` line. */
 export const ERRORS = {
   PORTCULLIS_ERR_REQUEST_MALFORMED: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request line, headers or path could not be parsed unambiguously, or a header value or the query has a byte outside visible ASCII' },
-  PORTCULLIS_ERR_PATH_AMBIGUOUS: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'path contains encoded slashes, NUL, backslashes, `;` parameters, escapes above the root, or reads as another route ignoring case, a trailing slash or trailing dots' },
+  PORTCULLIS_ERR_PATH_AMBIGUOUS: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'path contains encoded slashes, NUL, backslashes, `;` parameters, escapes above the root, or reads as another route ignoring case, a trailing slash, trailing dots or spaces at a segment edge' },
   PORTCULLIS_ERR_BODY_TOO_LARGE: { status: 413, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request body exceeds server.limits.max_body_bytes' },
   PORTCULLIS_ERR_URL_TOO_LONG: { status: 414, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request target exceeds server.limits.max_url_bytes' },
   PORTCULLIS_ERR_HEADERS_TOO_LARGE: { status: 431, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'request headers exceed server.limits.max_header_bytes' },

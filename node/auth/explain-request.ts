@@ -38,7 +38,7 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
   const host = routingHost(req.host ?? '');
   if (host === null) return none(400, `host ${JSON.stringify(req.host)} is not a valid host[:port]: 400 before routing`);
   const m = table.resolve(method, host, path);
-  if (m === AMBIGUOUS) return none(400, `path ${path} selects another route when upstreams read it ignoring case, a trailing / or trailing dots: 400 before routing`);
+  if (m === AMBIGUOUS) return none(400, `path ${path} selects another route when upstreams read it ignoring case, a trailing /, trailing dots or spaces at a segment edge: 400 before routing`);
   if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
   const policy = m.route.policy as CompiledPolicy | null;
   const base = { route: m.route.name, upstream: m.route.config.upstream, params: m.params };

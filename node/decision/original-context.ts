@@ -28,7 +28,7 @@ export function originalContext(orig: OriginalRequest, headers: string[], remote
   const host = orig.host === '' ? '' : routingHost(orig.host);
   if (host === null) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid original Host');
   const match = snap.table.resolve(orig.method, host, path);
-  if (match === AMBIGUOUS) return proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots');
+  if (match === AMBIGUOUS) return proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge');
   if (match === null) return proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`);
   if (orig.host !== '') headers.push('host', orig.host);
   return {

@@ -359,7 +359,7 @@ export class Listener implements RelayHost {
     }
     // every way an upstream family reads the path must select this same route
     const match = snap.table.resolve(method, host, path);
-    if (match === AMBIGUOUS) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots'), '(none)', head);
+    if (match === AMBIGUOUS) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge'), '(none)', head);
     if (match === null) return this.reject(res, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`), '(none)', head);
 
     // uWS reads the address with a getpeername syscall per call (README "Limitations"): only when

@@ -96,7 +96,7 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
   const host = hostHeader === null ? '' : routingHost(hostHeader);
   if (host === null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Host header');
   const match = snap.table.resolve(method, host, path);
-  if (match === AMBIGUOUS) return refused('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing / or trailing dots');
+  if (match === AMBIGUOUS) return refused('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge');
   if (match === null) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`);
 
   const ctx: RequestContext = {
