@@ -154,6 +154,16 @@ export class LiveRegistry {
     if (b !== undefined && b.delete(c) && b.size === 0) this.wheel.delete(slot!);
   }
 
+  /**
+   * End `c` now as expired — a connection that noticed its own expiry before the tick (a message
+   * at or after exp) — counted like the tick's. False when `c` is not tracked (nothing done).
+   */
+  expire(c: LiveConnection): boolean {
+    if (!this.all.has(c)) return false;
+    this.endAll([c], 'expired');
+    return true;
+  }
+
   /** Scan connections kept elsewhere on every revocation and tick. Returns the unregister function. */
   addScanner(scan: LiveScanner): () => void {
     this.scanners.add(scan);

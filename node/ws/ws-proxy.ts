@@ -245,6 +245,10 @@ export class WsProxy implements BridgeHost {
     return this.registry.add(b);
   }
 
+  expire(b: WsBridge): void {
+    if (!this.registry.expire(b)) b.end('expired'); // not tracked (cannot happen with a principal): end it all the same
+  }
+
   handshakeDone(b: WsBridge): void {
     this.handshakes.delete(b);
     if (b.state === 'upgraded') {
