@@ -96,7 +96,8 @@ export class Listener implements RelayHost {
         ssl_ciphers: listenerCiphers(snapshot.config.server.tls ?? { min_version: 'TLS1.2' }),
       })
       : uWS.App();
-    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger });
+    // live sockets of introspected tokens are verified again by the current config's token check
+    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger, recheck: (ctx) => this.snapshot.auth.verify(ctx) });
     this.ws.watchStreams(this.active);
     opts.metrics.addSource(() => this.ws.stats());
     opts.metrics.addSource(() => ({

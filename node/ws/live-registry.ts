@@ -155,12 +155,13 @@ export class LiveRegistry {
   }
 
   /**
-   * End `c` now as expired — a connection that noticed its own expiry before the tick (a message
-   * at or after exp) — counted like the tick's. False when `c` is not tracked (nothing done).
+   * End `c` now for `reason`, counted like the tick's and a revocation's: a connection that noticed
+   * its own expiry before the tick (a message at or after exp), or whose token a fresh check
+   * refused. False when `c` is not tracked (nothing done).
    */
-  expire(c: LiveConnection): boolean {
+  endNow(c: LiveConnection, reason: EndReason): boolean {
     if (!this.all.has(c)) return false;
-    this.endAll([c], 'expired');
+    this.endAll([c], reason);
     return true;
   }
 

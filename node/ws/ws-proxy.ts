@@ -21,11 +21,14 @@ import { ABNORMAL, CLOSE, parseOfferedProtocols } from './ws-protocol.js';
  */
 export const ABNORMAL_EARLY_MS = 1_000;
 import { checkHandshake } from './ws-handshake.js';
+import { OpaqueRecheck, type Recheck } from './opaque-recheck.js';
 
 export interface WsProxyOptions {
   settings: ServerConfig['websocket'];
   tokenState: TokenState | null;
   logger: Logger;
+  /** Verifies a token again (the listener's current token check): live sockets of introspected tokens follow the authorization server. */
+  recheck?: Recheck;
 }
 
 /** A streamed response the registry may end: what Relay offers (see Relay.endStream). */
@@ -71,6 +74,7 @@ export class WsProxy implements BridgeHost {
   private readonly live = new Set<WsBridge>();
   private readonly logger: Logger;
   private readonly settings: ServerConfig['websocket'];
+  private readonly opaque: OpaqueRecheck<WsBridge>;
 
   constructor(opts: WsProxyOptions) {
     this.settings = opts.settings;
@@ -78,7 +82,13 @@ export class WsProxy implements BridgeHost {
     this.maxBufferedBytes = opts.settings.max_buffered_bytes;
     this.logger = opts.logger.child({ component: 'websocket' });
     this.registry = new LiveRegistry(opts.tokenState);
-    this.registry.onTick(() => this.sweepHandshakes());
+    this.opaque = new OpaqueRecheck<WsBridge>(opts.recheck ?? null, (b) => {
+      // the authorization server no longer vouches for the token (HTTP gets 401 with it now)
+      if (!this.registry.endNow(b, 'revoked')) b.end('revoked');
+      const p = b.principal;
+      this.logger.info({ route: b.relay.ctx.route.name, ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}) }, 'websocket closed: its token is refused by introspection now');
+    });
+    this.registry.onTick((nowMs) => { this.sweepHandshakes(); this.opaque.tick(nowMs); });
     this.registry.start();
   }
 
@@ -246,7 +256,7 @@ export class WsProxy implements BridgeHost {
   }
 
   expire(b: WsBridge): void {
-    if (!this.registry.expire(b)) b.end('expired'); // not tracked (cannot happen with a principal): end it all the same
+    if (!this.registry.endNow(b, 'expired')) b.end('expired'); // not tracked (cannot happen with a principal): end it all the same
   }
 
   handshakeDone(b: WsBridge): void {
@@ -254,12 +264,14 @@ export class WsProxy implements BridgeHost {
     if (b.state === 'upgraded') {
       this.counters.upgrades++;
       this.live.add(b);
+      this.opaque.add(b);
     }
   }
 
   closed(b: WsBridge, side: 'client' | 'upstream' | 'proxy', code: number, why: string): void {
     if (!this.live.delete(b)) return;
     this.registry.remove(b);
+    this.opaque.delete(b);
     const p = b.principal;
     if (side === 'proxy') this.counters.closed_by_proxy++;
     else if (side === 'client') {
