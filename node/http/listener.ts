@@ -212,7 +212,7 @@ export class Listener implements RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
 
   upgrade(relay: Relay, req: UpstreamRequest): boolean {
-    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx);
+    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx, this.snapshot.config.server.trust_forwarded);
   }
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }

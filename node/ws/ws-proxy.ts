@@ -22,6 +22,7 @@ import { ABNORMAL, CLOSE, parseOfferedProtocols } from './ws-protocol.js';
 export const ABNORMAL_EARLY_MS = 1_000;
 import { checkHandshake } from './ws-handshake.js';
 import { OpaqueRecheck, type Recheck } from './opaque-recheck.js';
+import { cookieOriginAllowed } from './ws-origin.js';
 
 export interface WsProxyOptions {
   settings: ServerConfig['websocket'];
@@ -50,6 +51,7 @@ const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
   expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
   unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
 });
+const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
 });
@@ -148,10 +150,17 @@ export class WsProxy implements BridgeHost {
    * From Listener.send once the request is authorized: connect to the upstream WebSocket and
    * upgrade the client when it answers. False when `relay` is not an accepted upgrade.
    */
-  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number): boolean {
+  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number, trustForwarded: boolean): boolean {
     const req = this.pending.get(relay);
     if (req === undefined) return false;
     this.pending.delete(relay);
+    const ctx = relay.ctx;
+    // a cookie is the one credential a foreign page's browser sends by itself
+    if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, trustForwarded, ctx.route.config.websocket_origins)) {
+      ctx.denyReason = 'ws_cross_origin';
+      relay.sendError(CROSS_ORIGIN);
+      return true;
+    }
     const p = relay.ctx.principal;
     if (p !== null) {
       // decided before the upstream socket exists: a client that will be refused never costs an upstream connection
