@@ -110,6 +110,14 @@ const httpUrl = z.string().refine((u) => {
   try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
 }, 'an http:// or https:// URL');
 
+/** `scheme://host[:port]` exactly (an Origin header's form): http(s), no path, query, fragment or userinfo. */
+function isOrigin(o: string): boolean {
+  try {
+    const u = new URL(o);
+    return /^https?:$/.test(u.protocol) && /^https?:\/\/[^/?#@]+\/?$/i.test(o);
+  } catch { return false; }
+}
+
 /**
  * The OAuth client an upstream (egress) or route uses to get client-credentials tokens (node/s2s).
  * `issuer` names an entry of `issuers:` or is an issuer URL; its token endpoint comes from discovery
@@ -255,6 +263,11 @@ export const routeSchema = z.strictObject({
   timeout_ms: z.number().int().min(1).optional(), // overrides upstream response_ms
   /** Proxy WebSocket upgrades on this route (closed 1008 when the token is revoked or expires); false: upgrades are forwarded as plain requests. */
   websocket: z.boolean().default(false),
+  /**
+   * Origins (`https://app.example`) whose pages may open this route's WebSocket with a token from a
+   * cookie, besides the route's own origin; any other Origin → 403 (cross-site WebSocket hijacking).
+   */
+  websocket_origins: z.array(z.string().refine(isOrigin, 'an origin: http(s)://host[:port], nothing after it')).default([]),
   forward: z.strictObject({
     authorization: z.enum(['keep', 'strip']).default('keep'),
     identity_headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().min(1)).optional(),

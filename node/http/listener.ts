@@ -21,7 +21,7 @@ import { handlerScope } from '../handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
-import { WsProxy } from '../ws/index.js';
+import { WsProxy, cookieOriginAllowed } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
 
@@ -96,7 +96,8 @@ export class Listener implements RelayHost {
         ssl_ciphers: listenerCiphers(snapshot.config.server.tls ?? { min_version: 'TLS1.2' }),
       })
       : uWS.App();
-    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger });
+    // live sockets of introspected tokens are verified again by the current config's token check
+    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger, recheck: (ctx) => this.snapshot.auth.verify(ctx) });
     this.ws.watchStreams(this.active);
     opts.metrics.addSource(() => this.ws.stats());
     opts.metrics.addSource(() => ({
@@ -196,6 +197,8 @@ export class Listener implements RelayHost {
       if (m === null || m === AMBIGUOUS || !m.route.config.websocket) return false;
       // this listener cannot see client certificates: a route that now requires one is refused
       if (m.route.config.client_cert !== undefined) return false;
+      // a cookie token's page origin must still be the route's own or listed (websocket_origins)
+      if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, m.route.config.websocket_origins)) return false;
       if (m.route.policy === null) return true;
       if (ctx.principal === null) return false;
       return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
@@ -211,7 +214,7 @@ export class Listener implements RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
 
   upgrade(relay: Relay, req: UpstreamRequest): boolean {
-    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx);
+    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx, this.snapshot.config.server.trust_forwarded);
   }
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }

@@ -56,6 +56,12 @@ export function checkS2sConfig(cfg: Config): Problem[] {
     if (mode !== 'keep' && cc !== undefined) {
       out.push({ path: `${at}.forward.token`, message: `"${mode}" conflicts with the client-credentials token of ${r.client_credentials !== undefined ? 'this route' : `upstream "${r.upstream}"`} (one Authorization header)` });
     }
+    const up = cfg.upstreams?.[r.upstream];
+    const host = r.match?.host;
+    if ((cc !== undefined || mode === 'internal' || mode === 'exchange') && up?.host === 'preserve' && (host === undefined || host.startsWith('*.'))) {
+      // the target (a shared ingress, a virtual-host router) picks the receiver by the client's Host
+      out.push({ path: `${at}.match.host`, message: `upstream "${r.upstream}" has host: preserve and this route sends it a token the proxy obtains (${cc !== undefined ? 'client credentials' : `forward.token: ${mode}`}): the client's Host would pick who receives it — match one exact host, or give upstreams.${r.upstream}.host a literal name` });
+    }
     if (r.forward?.caller_authorization !== undefined && cc === undefined) {
       out.push({ path: `${at}.forward.caller_authorization`, message: 'only for egress routes (a client_credentials block on the route or its upstream)' });
     }

@@ -154,6 +154,17 @@ export class LiveRegistry {
     if (b !== undefined && b.delete(c) && b.size === 0) this.wheel.delete(slot!);
   }
 
+  /**
+   * End `c` now for `reason`, counted like the tick's and a revocation's: a connection that noticed
+   * its own expiry before the tick (a message at or after exp), or whose token a fresh check
+   * refused. False when `c` is not tracked (nothing done).
+   */
+  endNow(c: LiveConnection, reason: EndReason): boolean {
+    if (!this.all.has(c)) return false;
+    this.endAll([c], reason);
+    return true;
+  }
+
   /** Scan connections kept elsewhere on every revocation and tick. Returns the unregister function. */
   addScanner(scan: LiveScanner): () => void {
     this.scanners.add(scan);

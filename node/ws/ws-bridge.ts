@@ -31,6 +31,8 @@ export interface BridgeHost {
   judge(p: Principal): EndReason | null;
   /** Returns the reason when the token must be ended already. */
   track(b: WsBridge): EndReason | null;
+  /** The token expired and a message arrived before the registry's coarse tick: end `b` now (1008). */
+  expire(b: WsBridge): void;
   handshakeDone(b: WsBridge): void;
   closed(b: WsBridge, side: 'client' | 'upstream' | 'proxy', code: number, why: string): void;
   readonly counters: BridgeCounters;
@@ -71,6 +73,8 @@ type State = 'connecting' | 'upgraded' | 'open' | 'closed';
 export class WsBridge implements LiveConnection {
   readonly facts: Principal['facts'];
   readonly exp: number;
+  /** `exp` in epoch ms: no message is relayed at or after it (the registry's tick alone is 250 ms coarse). */
+  private readonly expMs: number;
   readonly principal: Principal | null;
   /** performance.now() deadline for the upstream handshake. */
   readonly deadline: number;
@@ -99,6 +103,7 @@ export class WsBridge implements LiveConnection {
     this.principal = relay.ctx.principal;
     this.facts = this.principal?.facts ?? { tokenHash: '' };
     this.exp = this.principal?.validUntil ?? Number.POSITIVE_INFINITY; // exp + skew: when HTTP refuses it too
+    this.expMs = this.exp * 1000;
     this.deadline = performance.now() + timeoutMs;
   }
 
@@ -250,6 +255,8 @@ export class WsBridge implements LiveConnection {
   fromClient(ab: ArrayBuffer, isBinary: boolean): void {
     const ws = this.upstream;
     if (this.state !== 'open' || ws === null || ws.readyState !== WebSocket.OPEN) return;
+    // the same instant HTTP starts answering 401, to the millisecond: the message is dropped, the socket closed
+    if (Date.now() >= this.expMs) { this.host.expire(this); return; }
     // uWS cannot stop reading a WebSocket: bound what we queue towards a slow upstream instead
     if (ws.bufferedAmount > this.host.maxBufferedBytes) {
       this.host.counters.closed_backpressure++;
@@ -266,6 +273,7 @@ export class WsBridge implements LiveConnection {
     if (this.state === 'upgraded') { this.early?.push([data, isBinary]); return; }
     const c = this.client;
     if (this.state !== 'open' || c === null) return;
+    if (Date.now() >= this.expMs) { this.host.expire(this); return; }
     this.messagesOut++;
     this.host.counters.messages_to_client++;
     this.host.counters.bytes_to_client += data.length;

@@ -21,11 +21,15 @@ import { ABNORMAL, CLOSE, parseOfferedProtocols } from './ws-protocol.js';
  */
 export const ABNORMAL_EARLY_MS = 1_000;
 import { checkHandshake } from './ws-handshake.js';
+import { OpaqueRecheck, type Recheck } from './opaque-recheck.js';
+import { cookieOriginAllowed } from './ws-origin.js';
 
 export interface WsProxyOptions {
   settings: ServerConfig['websocket'];
   tokenState: TokenState | null;
   logger: Logger;
+  /** Verifies a token again (the listener's current token check): live sockets of introspected tokens follow the authorization server. */
+  recheck?: Recheck;
 }
 
 /** A streamed response the registry may end: what Relay offers (see Relay.endStream). */
@@ -47,6 +51,7 @@ const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
   expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
   unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
 });
+const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
 });
@@ -71,6 +76,7 @@ export class WsProxy implements BridgeHost {
   private readonly live = new Set<WsBridge>();
   private readonly logger: Logger;
   private readonly settings: ServerConfig['websocket'];
+  private readonly opaque: OpaqueRecheck<WsBridge>;
 
   constructor(opts: WsProxyOptions) {
     this.settings = opts.settings;
@@ -78,7 +84,13 @@ export class WsProxy implements BridgeHost {
     this.maxBufferedBytes = opts.settings.max_buffered_bytes;
     this.logger = opts.logger.child({ component: 'websocket' });
     this.registry = new LiveRegistry(opts.tokenState);
-    this.registry.onTick(() => this.sweepHandshakes());
+    this.opaque = new OpaqueRecheck<WsBridge>(opts.recheck ?? null, (b) => {
+      // the authorization server no longer vouches for the token (HTTP gets 401 with it now)
+      if (!this.registry.endNow(b, 'revoked')) b.end('revoked');
+      const p = b.principal;
+      this.logger.info({ route: b.relay.ctx.route.name, ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}) }, 'websocket closed: its token is refused by introspection now');
+    });
+    this.registry.onTick((nowMs) => { this.sweepHandshakes(); this.opaque.tick(nowMs); });
     this.registry.start();
   }
 
@@ -138,10 +150,17 @@ export class WsProxy implements BridgeHost {
    * From Listener.send once the request is authorized: connect to the upstream WebSocket and
    * upgrade the client when it answers. False when `relay` is not an accepted upgrade.
    */
-  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number): boolean {
+  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number, trustForwarded: boolean): boolean {
     const req = this.pending.get(relay);
     if (req === undefined) return false;
     this.pending.delete(relay);
+    const ctx = relay.ctx;
+    // a cookie is the one credential a foreign page's browser sends by itself
+    if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, trustForwarded, ctx.route.config.websocket_origins)) {
+      ctx.denyReason = 'ws_cross_origin';
+      relay.sendError(CROSS_ORIGIN);
+      return true;
+    }
     const p = relay.ctx.principal;
     if (p !== null) {
       // decided before the upstream socket exists: a client that will be refused never costs an upstream connection
@@ -245,17 +264,23 @@ export class WsProxy implements BridgeHost {
     return this.registry.add(b);
   }
 
+  expire(b: WsBridge): void {
+    if (!this.registry.endNow(b, 'expired')) b.end('expired'); // not tracked (cannot happen with a principal): end it all the same
+  }
+
   handshakeDone(b: WsBridge): void {
     this.handshakes.delete(b);
     if (b.state === 'upgraded') {
       this.counters.upgrades++;
       this.live.add(b);
+      this.opaque.add(b);
     }
   }
 
   closed(b: WsBridge, side: 'client' | 'upstream' | 'proxy', code: number, why: string): void {
     if (!this.live.delete(b)) return;
     this.registry.remove(b);
+    this.opaque.delete(b);
     const p = b.principal;
     if (side === 'proxy') this.counters.closed_by_proxy++;
     else if (side === 'client') {

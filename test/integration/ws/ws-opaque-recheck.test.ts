@@ -1,0 +1,69 @@
+// An opaque token revoked at its authorization server ends its WebSockets too: HTTP refuses it
+// once the cached introspection answer expires, and a live socket is checked again the same way
+// (about once a second), so it does not outlive the token's refusal until exp. An introspection
+// outage closes nothing (HTTP answers 503 meanwhile, the socket is judged again when it is back).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { bearer, open, sleep, waitReady, wsUrl } from './ws-fixtures.js';
+import { call } from '../s2s/s2s-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+
+describe('opaque tokens: a live WebSocket follows the introspection answer', () => {
+  let as: AuthServer;
+  let up: WsEchoUpstream;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    [as, up] = await Promise.all([startAuthServer(), startWsEchoUpstream()]);
+    proxy = await startProxy({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: {
+        demo: {
+          issuer: as.issuer, audiences: ['portcullis-demo'],
+          introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 1, timeout_ms: 1_000 },
+        },
+      },
+      upstreams: { ws: { targets: [up.url] } },
+      routes: [{ name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} }],
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    }, { env: ENV });
+    await waitReady(proxy);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([as?.close(), up?.close()]);
+  });
+
+  it('revoked at the authorization server: HTTP 401 and the socket closes with 1008; another token\'s socket stays', async () => {
+    const revoked = as.issueOpaque({ sub: 'olga', aud: 'portcullis-demo' }, 600);
+    const kept = as.issueOpaque({ sub: 'oscar', aud: 'portcullis-demo' }, 600);
+    const [a, b] = await Promise.all([open(wsUrl(proxy, '/chat/a'), [], bearer(revoked)), open(wsUrl(proxy, '/chat/b'), [], bearer(kept))]);
+    for (const c of [a, b]) expect((await c.roundTrip('hi')).data.toString()).toBe('hi');
+    expect(as.revokeOpaque(revoked)).toBe(true);
+    const closed = await a.waitClosed(10_000);
+    expect(closed).toMatchObject({ code: 1008, reason: 'token revoked' });
+    expect((await call(`${proxy.url}/chat/a`, { token: revoked })).status).toBe(401);
+    expect((await b.roundTrip('still here')).data.toString()).toBe('still here');
+    await sleep(100);
+    expect(up.closes.filter((c) => c.url === '/chat/a').map((c) => c.code)).toEqual([1008]);
+
+    // an introspection outage is not a refusal: the socket stays (HTTP answers 503 meanwhile)
+    as.setIntrospection('down');
+    try {
+      await sleep(3_000);
+      expect((await call(`${proxy.url}/chat/b`, { token: kept })).status).toBe(503);
+      expect(b.closedWith).toBeNull();
+    } finally {
+      as.setIntrospection('normal');
+    }
+    expect((await b.roundTrip('after the outage')).data.toString()).toBe('after the outage');
+    b.ws.close();
+    await b.waitClosed();
+  }, 40_000);
+});
