@@ -112,4 +112,17 @@ describe('cluster policy: an old authentic version copied back, and a member tha
       await new Promise((r) => proc.once('exit', r));
     }
   }, 120_000);
+
+  it('a push after a replay numbers past the newest authentic version in the history, so the members apply it', async () => {
+    expect(lone, 'the first test starts the member').not.toBeNull();
+    const running = Number((await admin(lone!, 'GET', '/policy')).body.version);
+    expect(running).toBeGreaterThanOrEqual(2);
+    await replayVersion1(false);
+    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:read'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`pushed version ${running + 1} `));
+    await waitFor(`version ${running + 1} applied`, async () => Number((await admin(lone!, 'GET', '/policy')).body.version) === running + 1, 20_000);
+    expect(await statusOf(lone!, '/api/x', await as.issueJwt({ scope: 'orders:read' }))).toBe(200);
+  }, 60_000);
 });
