@@ -3,7 +3,8 @@
 // at once when it says `member.left`. A round whose timer fired late (this process was
 // stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
 // cluster policy carries its policy status in every heartbeat (`policy status` reads them);
-// one with a direct revocation listener carries its address (heartbeat v3).
+// one with a direct revocation listener carries its address (heartbeat v3). A heartbeat not newer
+// (startedAt, seq) than one already heard from that id is a replay: ignored and counted.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -36,6 +37,9 @@ export interface MembershipOptions {
   readonly now?: () => number;
 }
 
+/** How long the newest (startedAt, seq) of a member no longer in the view is remembered, ms: past the longest `cluster.auth.max_age_ms` (10 min), so no replay of its heartbeats is still fresh. */
+export const REPLAY_MEMORY_MS = 660_000;
+
 /** Roles that serve requests (and so may own introspection keys). */
 const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);
 
@@ -67,6 +71,9 @@ export class Membership {
   private policyStatus: (() => MemberPolicyStatus) | null = null;
   /** This member's direct revocation address for each heartbeat (setDirectAddress); null = none, heartbeat v2. */
   private directAddress: string | null = null;
+  /** The newest heartbeat heard per member id (kept REPLAY_MEMORY_MS past leaving the view): an older or equal one is a replay. */
+  private readonly newest = new Map<string, { readonly startedAt: number; readonly seq: number; readonly at: number }>();
+  private replayed = 0;
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -125,7 +132,7 @@ export class Membership {
   }
 
   stats(): Record<string, number> {
-    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped };
+    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed };
   }
 
   /** Say goodbye (others drop us at once) and stop. */
@@ -145,6 +152,10 @@ export class Membership {
     switch (m.type) {
       case 'member.heartbeat': {
         if (m.id === this.id) return;
+        // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
+        const last = this.newest.get(m.id);
+        if (last !== undefined && (m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq))) { this.replayed++; return; }
+        this.newest.set(m.id, { startedAt: m.startedAt, seq: m.seq, at: this.now() });
         const known = this.view.has(m.id);
         this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); }
@@ -209,6 +220,7 @@ export class Membership {
     for (const [id, m] of this.view) {
       if (this.deadline(m) <= now) { this.view.delete(id); this.expired++; changed = true; }
     }
+    for (const [id, n] of this.newest) if (n.at + REPLAY_MEMORY_MS <= now && !this.view.has(id)) this.newest.delete(id);
     if (changed) this.recompute();
     else this.nextExpiry = Math.min(...[...this.view.values()].map((m) => this.deadline(m)), Infinity);
   }
