@@ -4,7 +4,8 @@
 // stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
 // cluster policy carries its policy status in every heartbeat (`policy status` reads them);
 // one with a direct revocation listener carries its address (heartbeat v3). A heartbeat not newer
-// (startedAt, seq) than one already heard from that id is a replay: ignored and counted.
+// (startedAt, seq) than one already heard from that id is a replay, and so is a `member.left` signed
+// before that member's process started (a restart under the same id): ignored and counted.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -88,7 +89,7 @@ export class Membership {
   /** Subscribe, send the first heartbeat now and then every interval. */
   start(): void {
     if (this.timer !== null) return;
-    this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m) => this.receive(m));
+    this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m, incoming) => this.receive(m, incoming.signedAt));
     this.beat();
     this.lastRound = this.now();
     this.timer = setInterval(() => this.round(), this.intervalMs);
@@ -147,8 +148,18 @@ export class Membership {
     this.listeners.clear();
   }
 
-  /** Apply one message from `<p>.members` (exposed for tests). */
-  receive(m: BusMessage): void {
+  /**
+   * Is a `member.left` of `id` signed at `signedAt` (epoch ms, the sender's clock; null on IPC) a
+   * replay — signed before the process we now hear from under that id started? Both times are
+   * that member's own clock.
+   */
+  staleGoodbye(id: string, signedAt: number | null): boolean {
+    const n = this.newest.get(id);
+    return signedAt !== null && n !== undefined && signedAt < n.startedAt;
+  }
+
+  /** Apply one message from `<p>.members` (exposed for tests); `signedAt`: when its sender sealed it (null: unauthenticated transport). */
+  receive(m: BusMessage, signedAt: number | null = null): void {
     switch (m.type) {
       case 'member.heartbeat': {
         if (m.id === this.id) return;
@@ -163,6 +174,7 @@ export class Membership {
         return;
       }
       case 'member.left':
+        if (this.staleGoodbye(m.id, signedAt)) { this.replayed++; return; }
         if (this.view.delete(m.id)) this.recompute();
         return;
       default:

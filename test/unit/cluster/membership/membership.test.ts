@@ -145,4 +145,15 @@ describe('Membership', () => {
     hb(200, 1); // the member restarted
     expect(a.members()).toEqual(['a', 'p']);
   });
+
+  it('a goodbye signed before the member\'s current process started is a replay: the restarted member stays', () => {
+    const a = member('a');
+    a.start();
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 5_000, seq: 1, intervalMs: 1_000 });
+    a.receive({ type: 'member.left', v: 1, id: 'p' }, 4_999);
+    expect(a.members()).toEqual(['a', 'p']);
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 1 });
+    a.receive({ type: 'member.left', v: 1, id: 'p' }, 5_100);
+    expect(a.members()).toEqual(['a']);
+  });
 });
