@@ -14,6 +14,7 @@ export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<App
 /** Why a version was not applied, for `policy.refusals.<reason>`. */
 export type RefusalReason = 'invalid' | 'environment' | 'apply';
 
+/** What a PolicyWatcher is built from: the config file (local part), its logger, and optionally its member id and version check. */
 export interface PolicyWatcherOptions {
   /** The config file as loaded: its cluster section is read, its local part is combined with every version. */
   readonly config: Config;
