@@ -24,7 +24,7 @@ import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
 import { leaseReply } from './lease-reply.js';
-import { dropSubjectLocally, evictLocally } from './local-drops.js';
+import { DropMemory, dropSubjectLocally, evictLocally } from './local-drops.js';
 import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
 // The contract's types stay importable from here (index.ts, existing importers).
@@ -52,6 +52,7 @@ export class IntrospectionSync {
   private readonly leases: LeaseTable;
   private readonly waits: FillWaits;
   private readonly marks = new Map<string, Mark>();
+  private readonly drops: DropMemory;
   private markFlush: NodeJS.Immediate | null = null;
   private readonly unsubscribes: Array<() => void> = [];
   private sweeper: NodeJS.Timeout | null = null;
@@ -76,6 +77,7 @@ export class IntrospectionSync {
     });
     this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, now: this.now });
     this.waits = new FillWaits(this.now);
+    this.drops = new DropMemory(this.now);
   }
 
   /** Subscribe to fills/evictions and to this member's owner subject. Call before membership starts beating. */
@@ -111,7 +113,7 @@ export class IntrospectionSync {
   /** Drop `tokenHash` from this member's caches now and from every other member's (revocation). */
   evictEverywhere(tokenHash: string): void {
     if (!HEX64.test(tokenHash)) return;
-    evictLocally(this.clients.values(), this.leases, tokenHash, this.log);
+    evictLocally(this.clients.values(), this.leases, tokenHash, this.log, this.drops);
     if (!this.started || this.closed) return;
     this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.evicted', v: 1, key: tokenHash, origin: this.memberId });
     this.c.evictions_sent++;
@@ -119,7 +121,7 @@ export class IntrospectionSync {
 
   /** Drop `sub`'s cached results (of token issuer `iss`; null = any) from this member's caches now and from every other member's; how many were dropped here. */
   dropSubjectEverywhere(iss: string | null, sub: string): number {
-    const n = dropSubjectLocally(this.clients.values(), this.leases, iss, sub, this.log);
+    const n = dropSubjectLocally(this.clients.values(), this.leases, iss, sub, this.log, this.drops);
     if (this.started && !this.closed) {
       this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.subject_dropped', v: 1, iss: iss ?? '', sub, origin: this.memberId });
     }
@@ -317,18 +319,20 @@ export class IntrospectionSync {
     switch (m.type) {
       case 'cache.filled': {
         if (m.origin === this.memberId) return; // our own were applied when sent
+        // signed before a drop of its token or subject here: a replay (or overtaken): not put back
+        if (this.drops.overtaken(m.key, m.claims, incoming.signedAt)) { this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); return; }
         const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
         if (result !== null) this.applyFill(m, result);
         return;
       }
       case 'cache.subject_dropped':
         if (m.origin === this.memberId) return;
-        dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log);
+        dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log, this.drops);
         return;
       case 'cache.evicted':
         if (m.origin === this.memberId) return;
         this.c.evictions_received++;
-        evictLocally(this.clients.values(), this.leases, m.key, this.log);
+        evictLocally(this.clients.values(), this.leases, m.key, this.log, this.drops);
         return;
       case 'introspection.released': {
         if (m.origin === this.memberId) return;

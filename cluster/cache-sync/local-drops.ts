@@ -1,21 +1,70 @@
 // Dropping cached introspection results at this member: one token (a `cache.evicted` from any
 // member, or our own eviction) or every token of a subject (`cache.subject_dropped`, an IdP's
 // token-claims-change). Both clear the registered clients' caches and the results this member
-// keeps as a key's owner, or a peer's next lease would get the dropped answer back.
+// keeps as a key's owner, or a peer's next lease would get the dropped answer back. Each drop is
+// remembered (DropMemory): a fill signed before it — replayed, or overtaken — must not put it back.
 import type { Logger } from '../../node/log.js';
 import type { SharedCacheClient } from './introspection-sync-contract.js';
 import type { LeaseTable } from './lease-table.js';
 
-/** Evict `key` from every client's cache and the lease table. */
-export function evictLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, key: string, log: Logger): void {
+/** How long a drop is remembered, ms: past the longest `cluster.auth.max_age_ms` (10 min), so no fill signed before it is still fresh. */
+export const DROP_MEMORY_MS = 660_000;
+/** Most drops remembered (keys and subjects each); past it, every fill signed before the oldest one forgotten is refused (fail closed). */
+export const MAX_REMEMBERED_DROPS = 10_000;
+
+/** When tokens (by key) and subjects were dropped here. */
+export class DropMemory {
+  private readonly keys = new Map<string, number>();
+  private readonly subs = new Map<string, number>();
+  /** Fills signed at or before this are refused: drops forgotten because the memory was full. */
+  private floor = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  /**
+   * Was a fill of `key` carrying `claims` (its `sub`), signed at `signedAt` (epoch ms; null on an
+   * unauthenticated transport: not judged), signed at or before a drop of its key or subject here?
+   * Then it holds a result that was dropped (a capture replayed within max_age_ms, or one overtaken
+   * by the drop) — refused; the cost of a refusal is one more introspection.
+   */
+  overtaken(key: string, claims: Readonly<Record<string, unknown>> | null, signedAt: number | null): boolean {
+    if (signedAt === null) return false;
+    if (signedAt <= this.floor || signedAt <= (this.keys.get(key) ?? -1)) return true;
+    const sub = claims?.sub;
+    return typeof sub === 'string' && signedAt <= (this.subs.get(sub) ?? -1);
+  }
+
+  /** Remember that `id` (a key, or a subject when `subject`) was dropped now. */
+  note(id: string, subject: boolean): void {
+    const map = subject ? this.subs : this.keys;
+    const t = this.now();
+    map.delete(id);
+    map.set(id, t); // insertion order is age order
+    this.prune(this.keys, t);
+    this.prune(this.subs, t);
+  }
+
+  private prune(map: Map<string, number>, t: number): void {
+    for (const [k, at] of map) {
+      if (at + DROP_MEMORY_MS > t && map.size <= MAX_REMEMBERED_DROPS) break;
+      map.delete(k);
+      if (at + DROP_MEMORY_MS > t) this.floor = Math.max(this.floor, at);
+    }
+  }
+}
+
+/** Evict `key` from every client's cache and the lease table; `drops` remembers it. */
+export function evictLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, key: string, log: Logger, drops: DropMemory): void {
+  drops.note(key, false);
   for (const client of clients) {
     try { client.evict(key); } catch (err) { log.error({ err }, 'introspection cache evict failed'); }
   }
   leases.evict(key);
 }
 
-/** Drop `sub`'s results (of token issuer `iss`; null = any) here; how many cached results went. */
-export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, iss: string | null, sub: string, log: Logger): number {
+/** Drop `sub`'s results (of token issuer `iss`; null = any) here; how many cached results went. `drops` remembers it. */
+export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, iss: string | null, sub: string, log: Logger, drops: DropMemory): number {
+  drops.note(sub, true);
   let n = 0;
   for (const client of clients) {
     try {

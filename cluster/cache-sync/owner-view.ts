@@ -36,7 +36,7 @@ export class OwnerView {
   start(): void {
     this.live = new Set(this.opts.membership.members());
     this.unsubscribes.push(
-      this.opts.bus.subscribe(this.opts.bus.subjects.members, (m) => { if (m.type === 'member.left') this.goodbye(m.id); }),
+      this.opts.bus.subscribe(this.opts.bus.subjects.members, (m, incoming) => { if (m.type === 'member.left' && !this.opts.membership.staleGoodbye(m.id, incoming.signedAt)) this.goodbye(m.id); }),
       this.opts.membership.onChange((ids) => this.changed(ids)),
     );
   }

@@ -3,7 +3,9 @@
 // at once when it says `member.left`. A round whose timer fired late (this process was
 // stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
 // cluster policy carries its policy status in every heartbeat (`policy status` reads them);
-// one with a direct revocation listener carries its address (heartbeat v3).
+// one with a direct revocation listener carries its address (heartbeat v3). A heartbeat not newer
+// (startedAt, seq) than one already heard from that id is a replay, and so is a `member.left` signed
+// before that member's process started (a restart under the same id): ignored and counted.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -36,6 +38,9 @@ export interface MembershipOptions {
   readonly now?: () => number;
 }
 
+/** How long the newest (startedAt, seq) of a member no longer in the view is remembered, ms: past the longest `cluster.auth.max_age_ms` (10 min), so no replay of its heartbeats is still fresh. */
+export const REPLAY_MEMORY_MS = 660_000;
+
 /** Roles that serve requests (and so may own introspection keys). */
 const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);
 
@@ -67,6 +72,9 @@ export class Membership {
   private policyStatus: (() => MemberPolicyStatus) | null = null;
   /** This member's direct revocation address for each heartbeat (setDirectAddress); null = none, heartbeat v2. */
   private directAddress: string | null = null;
+  /** The newest heartbeat heard per member id (kept REPLAY_MEMORY_MS past leaving the view): an older or equal one is a replay. */
+  private readonly newest = new Map<string, { readonly startedAt: number; readonly seq: number; readonly at: number }>();
+  private replayed = 0;
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -81,7 +89,7 @@ export class Membership {
   /** Subscribe, send the first heartbeat now and then every interval. */
   start(): void {
     if (this.timer !== null) return;
-    this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m) => this.receive(m));
+    this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m, incoming) => this.receive(m, incoming.signedAt));
     this.beat();
     this.lastRound = this.now();
     this.timer = setInterval(() => this.round(), this.intervalMs);
@@ -125,7 +133,7 @@ export class Membership {
   }
 
   stats(): Record<string, number> {
-    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped };
+    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed };
   }
 
   /** Say goodbye (others drop us at once) and stop. */
@@ -140,11 +148,25 @@ export class Membership {
     this.listeners.clear();
   }
 
-  /** Apply one message from `<p>.members` (exposed for tests). */
-  receive(m: BusMessage): void {
+  /**
+   * Is a `member.left` of `id` signed at `signedAt` (epoch ms, the sender's clock; null on IPC) a
+   * replay — signed before the process we now hear from under that id started? Both times are
+   * that member's own clock.
+   */
+  staleGoodbye(id: string, signedAt: number | null): boolean {
+    const n = this.newest.get(id);
+    return signedAt !== null && n !== undefined && signedAt < n.startedAt;
+  }
+
+  /** Apply one message from `<p>.members` (exposed for tests); `signedAt`: when its sender sealed it (null: unauthenticated transport). */
+  receive(m: BusMessage, signedAt: number | null = null): void {
     switch (m.type) {
       case 'member.heartbeat': {
         if (m.id === this.id) return;
+        // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
+        const last = this.newest.get(m.id);
+        if (last !== undefined && (m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq))) { this.replayed++; return; }
+        this.newest.set(m.id, { startedAt: m.startedAt, seq: m.seq, at: this.now() });
         const known = this.view.has(m.id);
         this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); }
@@ -152,6 +174,7 @@ export class Membership {
         return;
       }
       case 'member.left':
+        if (this.staleGoodbye(m.id, signedAt)) { this.replayed++; return; }
         if (this.view.delete(m.id)) this.recompute();
         return;
       default:
@@ -209,6 +232,7 @@ export class Membership {
     for (const [id, m] of this.view) {
       if (this.deadline(m) <= now) { this.view.delete(id); this.expired++; changed = true; }
     }
+    for (const [id, n] of this.newest) if (n.at + REPLAY_MEMORY_MS <= now && !this.view.has(id)) this.newest.delete(id);
     if (changed) this.recompute();
     else this.nextExpiry = Math.min(...[...this.view.values()].map((m) => this.deadline(m)), Infinity);
   }

@@ -3,7 +3,8 @@
 // admin API's POST /policy. Validation happens before, in the caller.
 import type { PolicyDocument } from '../../node/config/index.js';
 import type { BusAuth } from '../protocol/index.js';
-import { newEntry, openEntry, sealEntry, type PolicyEntry } from './policy-messages.js';
+import { newEntry, openEntry, openEnvelope, sealEntry, type PolicyEntry } from './policy-messages.js';
+import { payloadVersion } from './policy-start-floor.js';
 import { PolicyConflict, type PolicyStore } from './policy-store.js';
 
 /** The push was based on a version that is no longer the latest (and was not forced). */
@@ -26,19 +27,23 @@ export interface PushOptions {
   readonly force?: boolean;
 }
 
-/** Latest readable version in the bucket and the revision to write on (0 / null when empty). */
-export async function latestVersion(store: PolicyStore, auth: BusAuth | null): Promise<{ version: number; revision: number | null; entry: PolicyEntry | null }> {
+/**
+ * Latest readable version in the bucket and the revision to write on (0 / null when empty), and
+ * `highest`: the newest authentic version still in the history too, which the next push numbers
+ * past — an old entry copied back onto `current` (or a corrupt one) must not make a push reuse a
+ * number the members already run (they would ignore it as not newer).
+ */
+export async function latestVersion(store: PolicyStore, auth: BusAuth | null): Promise<{ version: number; revision: number | null; entry: PolicyEntry | null; highest: number }> {
   const latest = await store.latest();
-  if (latest === null) return { version: 0, revision: null, entry: null };
-  const o = openEntry(latest.value, store.bucket, auth);
-  if (o.ok) return { version: o.entry.version, revision: latest.revision, entry: o.entry };
-  // a corrupt or foreign value on top: number past the highest readable version
-  let version = 0;
-  for (const h of await store.history()) {
-    const e = openEntry(h.value, store.bucket, auth);
-    if (e.ok) version = Math.max(version, e.entry.version);
+  const o = latest === null ? null : openEntry(latest.value, store.bucket, auth);
+  const entry = o?.ok === true ? o.entry : null;
+  let highest = entry?.version ?? 0;
+  for (const h of latest === null ? [] : await store.history()) {
+    const e = openEnvelope(h.value, store.bucket, auth);
+    if (e.ok) highest = Math.max(highest, payloadVersion(e.payload));
   }
-  return { version, revision: latest.revision, entry: null };
+  // a corrupt or foreign value on top: number past the highest readable version
+  return { version: entry?.version ?? highest, revision: latest?.revision ?? null, entry, highest };
 }
 
 /** Publish `policy` as the next version; throws StalePolicyBase, PolicyConflict (lost a race, not forced) or a bus error. */
@@ -46,7 +51,7 @@ export async function pushPolicy(store: PolicyStore, auth: BusAuth | null, polic
   for (let attempt = 0; ; attempt++) {
     const cur = await latestVersion(store, auth);
     if (opts.base !== undefined && opts.base !== cur.version && opts.force !== true) throw new StalePolicyBase(opts.base, cur.version);
-    const entry = newEntry(policy, cur.version + 1, cur.version, opts.by);
+    const entry = newEntry(policy, cur.highest + 1, cur.version, opts.by);
     const bytes = sealEntry(entry, store.bucket, auth);
     if (bytes.byteLength > MAX_ENTRY_BYTES) throw new Error(`the policy is too large for the bus: ${bytes.byteLength} bytes compressed, at most ${MAX_ENTRY_BYTES}`);
     try {

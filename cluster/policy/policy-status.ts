@@ -17,19 +17,24 @@ export async function collectMemberStatus(nc: NatsConnection, prefix: string, au
   const subject = subjects(prefix).members;
   const codec = new Codec();
   const out = new Map<string, MemberPolicyRow>();
+  const started = new Map<string, number>(); // a goodbye signed before its member's process started is a replay
   const sub = nc.subscribe(subject);
   const timer = setTimeout(() => sub.unsubscribe(), ms);
   for await (const m of sub) {
     let payload = m.data;
+    let signedAt: number | null = null;
     if (auth !== null) {
       const o = auth.open(subject, m.data, true);
       if (!o.ok) continue;
       payload = o.payload;
+      signedAt = o.signedAt;
     }
     const msg = codec.decode(payload);
     if (msg === null) continue;
-    if (msg.type === 'member.left') out.delete(msg.id);
+    if (msg.type === 'member.left') { if (signedAt === null || signedAt >= (started.get(msg.id) ?? 0)) out.delete(msg.id); }
     else if (msg.type === 'member.heartbeat' && msg.v !== 1 && msg.policy !== null) {
+      if (msg.startedAt < (started.get(msg.id) ?? 0)) continue; // a replay of an earlier process's heartbeat
+      started.set(msg.id, msg.startedAt);
       out.set(msg.id, { member: msg.id, role: msg.role, host: msg.host, pid: msg.pid, ...msg.policy });
     }
   }

@@ -3,50 +3,26 @@
 // well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
 // to the applier (the same prepare-then-commit as a reload); keeps the last applied version in
 // `state_file` for a restart without NATS; its status (version, digest, last error) rides on the
-// member's heartbeat (`attachMember`), sent again at once whenever it changes.
+// member's heartbeat (`attachMember`), sent again at once whenever it changes. The first version
+// is held to the start floors (policy-start-floor.ts): no rollback by an old entry copied back.
 import { hostname } from 'node:os';
 import { connect, Events, type NatsConnection } from 'nats';
 import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
-import type { Logger } from '../../node/log.js';
-import { busAuthFrom, type BusAuth } from '../protocol/index.js';
+import { busAuthFrom, type BusAuth, type MemberPolicyStatus } from '../protocol/index.js';
 import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
-import type { MemberPolicyStatus } from '../protocol/index.js';
 import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 import { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
 import { persistState, readStateFile, stateFileVersion } from './policy-state-file.js';
 import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
+import { judgeStart, listenForPeers, newestInHistory, olderThan, type PeerVersion, type StartFloors } from './policy-start-floor.js';
 import { checkVersionFor, type VersionCheck } from './policy-validate.js';
 import { ms, nowMs, VersionTimings } from './policy-timings.js';
+import type { PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier } from './policy-watcher-contract.js';
 
-/** What applying a validated config did: committed (with where its time went, ms, when the applier measured it), or refused with every problem. */
-export type ApplyResult = { readonly ok: true; readonly timings?: Readonly<Record<string, number>> } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
-/** Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers). */
-export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<ApplyResult>;
-
-/** Why a version was not applied, for `policy.refusals.<reason>`. */
-export type RefusalReason = 'invalid' | 'environment' | 'apply';
-
-export interface PolicyWatcherOptions {
-  /** The config file as loaded: its cluster section is read, its local part is combined with every version. */
-  readonly config: Config;
-  /** The config file's raw document (policy keys in it are ignored). */
-  readonly localRaw: unknown;
-  readonly logger: Logger;
-  /** Name in status reports (default `cluster.member_id` or host-pid). */
-  readonly memberId?: string;
-  /** Decoding and validation of an authentic entry's payload (default: checkVersionFor — here when small, else in a worker thread; this process's environment). */
-  readonly check?: (localRaw: unknown, payload: Uint8Array) => Promise<VersionCheck>;
-}
-
-/** The cluster member whose heartbeat carries this watcher's status (cluster/membership Membership). */
-export interface StatusCarrier {
-  readonly id: string;
-  setPolicyStatus(status: () => MemberPolicyStatus): void;
-  beatNow(): void;
-}
+export type { ApplyResult, PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier } from './policy-watcher-contract.js';
 
 export class PolicyWatcher {
   readonly settings: ClusterSettings;
@@ -66,7 +42,11 @@ export class PolicyWatcher {
   private latestSeen = 0;
   private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
-  private floor: number | undefined; // the state file's version, read once at start (stateFileVersion)
+  /** Peers' versions heard for PEER_WAIT_MS after connecting; the floors the first version is held to (read once). */
+  private peersHeard: Promise<PeerVersion | null> | null = null;
+  private floors: Promise<StartFloors> | null = null;
+  /** Why the latest version was not taken at start (older than a floor), until a version is active. */
+  private heldBelow: string | null = null;
   private pending: StoredValue | null = null;
   private pendingAt = 0; // when `pending` arrived (epoch ms): where this member's part of its propagation starts
   /** Our own NATS connection is up (status events). */
@@ -145,6 +125,7 @@ export class PolicyWatcher {
     if (this.active !== null) return null;
     if (this.nc === null) return `no policy: NATS not reachable${this.stateFile === null ? ' and no cluster.policy.state_file configured' : `, state file: ${this.stateProblem ?? 'not read yet'}`}`;
     if (this.bucketEmpty === true) return `no policy version pushed yet to ${this.bucket} (portcullis policy push)`;
+    if (this.heldBelow !== null) return this.heldBelow;
     if (this.lastError !== null) return `the latest policy version cannot be applied here: ${this.lastError}`;
     return 'reading the latest policy version';
   }
@@ -221,6 +202,7 @@ export class PolicyWatcher {
     }
     if (this.closed) { await this.nc.close(); return; }
     this.connected = true;
+    this.peersHeard = listenForPeers(this.nc, this.settings.prefix, this.auth);
     void (async () => {
       for await (const s of this.nc!.status()) {
         // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
@@ -319,11 +301,16 @@ export class PolicyWatcher {
     const e = checked.entry;
     this.latestSeen = Math.max(this.latestSeen, e.version);
     const a = this.active;
-    if (a === null && e.version < (this.floor ??= stateFileVersion(this.stateFile, this.bucket, this.auth))) {
-      this.counters.ignored.not_newer = (this.counters.ignored.not_newer ?? 0) + 1;
-      this.opts.logger.warn({ version: e.version, state_file_version: this.floor }, 'policy: bucket entry ignored (older than the state file\'s version: an old entry copied back?); starting from the state file');
-      void this.fromStateFile();
-      return;
+    if (a === null) {
+      const j = judgeStart(e, v.revision, await (this.floors ??= this.startFloors()));
+      if (j.kind === 'older') {
+        this.counters.ignored.not_newer = (this.counters.ignored.not_newer ?? 0) + 1;
+        this.heldBelow = `the bucket's latest version ${e.version} is below version ${j.floor}, ${j.by} (an old entry copied back?); waiting for a newer version`;
+        this.opts.logger.warn({ version: e.version, revision: v.revision, floor: j.floor, by: j.by, instead: j.instead?.revision ?? null }, 'policy: bucket entry ignored at start (below a floor: an old entry copied back?)');
+        if (j.instead !== null) await this.process(j.instead, arrivedAt);
+        else void this.fromStateFile();
+        return;
+      }
     }
     if (a !== null && e.version <= a.version) {
       if (e.version === a.version && e.digest === a.digest) { this.from = 'bus'; return; } // the version we run (e.g. from the state file)
@@ -349,6 +336,7 @@ export class PolicyWatcher {
 
   private commit(e: CheckedEntry, sealed: Uint8Array, from: 'bus' | 'state_file'): void {
     this.active = e;
+    this.heldBelow = null;
     this.from = from;
     this.lastError = null;
     this.counters.applies++;
@@ -376,6 +364,12 @@ export class PolicyWatcher {
     if (!this.initial.done) void this.fromStateFile();
   }
 
+  /** What the first version is held to: the state file's version, the peers' (heard by now), the bucket history's newest. */
+  private async startFloors(): Promise<StartFloors> {
+    const [peers, history] = await Promise.all([this.peersHeard ?? null, this.store === null ? null : newestInHistory(this.store, this.auth)]);
+    return { stateFile: stateFileVersion(this.stateFile, this.bucket, this.auth), peers, history };
+  }
+
   /** Start from the state file when there is still no initial config (bus unreachable, or its latest version unusable here). */
   private async fromStateFile(): Promise<void> {
     if (this.initial.done || this.stateFile === null) { this.stateProblem ??= 'none configured'; return; }
@@ -391,6 +385,9 @@ export class PolicyWatcher {
     if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
+    // not older than what the peers run: that would be the rollback the floors refuse
+    const below = olderThan(checked.entry, { stateFile: 0, peers: await (this.peersHeard ?? null), history: null });
+    if (below !== null) { this.stateProblem = `${this.stateFile} holds version ${checked.entry.version}, older than version ${below.floor}, ${below.by}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     if (this.initial.done) return;
     this.commit(checked.entry, sealed, 'state_file');
     this.opts.logger.warn({ version: checked.entry.version }, 'policy: started from the state file (degraded) until the bus is reachable');

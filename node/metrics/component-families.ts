@@ -126,6 +126,7 @@ gauge('portcullis_cluster_members', 'Serving members this process hears (the hig
 counter('portcullis_cluster_members_joined_total', 'Members that joined', { 'cluster.members_joined_total': null });
 counter('portcullis_cluster_members_expired_total', 'Members dropped for missing heartbeats', { 'cluster.members_expired_total': null });
 counter('portcullis_cluster_members_expiry_rounds_skipped_total', 'Membership expiry rounds skipped (this process was paused too long to judge others)', { 'cluster.members_expiry_rounds_skipped_total': null });
+counter('portcullis_cluster_heartbeats_replayed_total', 'Authentic heartbeats ignored as not newer than one already heard from that member (a replay)', { 'cluster.heartbeats_replayed_total': null });
 
 // ---- revocations (cluster/revocation) ----
 counter('portcullis_revocations_published_total', 'Revocations this process published', { 'cluster.revocations_published_total': null });

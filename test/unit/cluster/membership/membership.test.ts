@@ -83,7 +83,8 @@ describe('Membership', () => {
   it('a stalled process does not expire its peers when its timer finally fires (regression)', async () => {
     const a = member('a');
     a.start();
-    const beat = (): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: 1, intervalMs: 1_000 });
+    let seq = 0;
+    const beat = (): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: ++seq, intervalMs: 1_000 });
     beat();
     await tick(1_000);
     expect(a.members()).toEqual(['a', 'p']);
@@ -127,5 +128,32 @@ describe('Membership', () => {
     z.start();
     await tick(30_000);
     expect(a.members()).toEqual(['a', 'z']);
+  });
+
+  it('a heartbeat not newer than one already heard (a replay) keeps nobody alive; a restart (later startedAt) is heard', async () => {
+    const a = member('a');
+    a.start();
+    const hb = (startedAt: number, seq: number): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt, seq, intervalMs: 1_000 });
+    hb(100, 1);
+    hb(100, 2);
+    expect(a.members()).toEqual(['a', 'p']);
+    for (let i = 0; i < 4; i++) { hb(100, 2); hb(100, 1); await tick(1_000); }
+    expect(a.members()).toEqual(['a']);
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 8, members_expired_total: 1 });
+    hb(100, 2); // replayed after it left the view: still refused
+    expect(a.members()).toEqual(['a']);
+    hb(200, 1); // the member restarted
+    expect(a.members()).toEqual(['a', 'p']);
+  });
+
+  it('a goodbye signed before the member\'s current process started is a replay: the restarted member stays', () => {
+    const a = member('a');
+    a.start();
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 5_000, seq: 1, intervalMs: 1_000 });
+    a.receive({ type: 'member.left', v: 1, id: 'p' }, 4_999);
+    expect(a.members()).toEqual(['a', 'p']);
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 1 });
+    a.receive({ type: 'member.left', v: 1, id: 'p' }, 5_100);
+    expect(a.members()).toEqual(['a']);
   });
 });

@@ -1,0 +1,94 @@
+// An IdP's token-claims-change drops a subject's cached introspection results at every member.
+// Someone who can read and publish on the bus but holds no bus key captured an earlier, authentic
+// `cache.filled` for that subject's token (fresh for cluster.auth.max_age_ms, 30 s): replayed after
+// the drop, it must not put the dropped result back — the token is introspected again.
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
+import { request } from 'undici';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
+import { waitReady } from '../ws/ws-fixtures.js';
+import { waitFor } from './proxy-fixtures.js';
+
+const PATH = '/ssf/events';
+const AUD = 'https://proxy.example/ssf';
+const SECRET = 'Bearer ssf-push-secret-0123456789';
+
+async function status(p: ProxyProcess, token: string): Promise<number> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+describe('shared introspection cache: a captured fill replayed after a token-claims-change drop', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let tx: Transmitter;
+  let A: ProxyProcess;
+  let B: ProxyProcess;
+  const prefix = `ptfr${Math.random().toString(36).slice(2, 8)}`;
+
+  beforeAll(async () => {
+    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
+    const config = {
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: {
+        demo: {
+          issuer: as.issuer, audiences: ['portcullis-demo'],
+          introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 1 },
+        },
+      },
+      event_sources: { idp: { issuer: tx.issuer, audiences: [AUD], push: { path: PATH, authorization_env: 'PT_SSF_PUSH' }, token_issuer: as.issuer } },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    };
+    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_PUSH: SECRET, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
+    await Promise.all([waitReady(A), waitReady(B)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
+  });
+
+  it('the replayed fill is refused: the token is introspected again and stays refused', async () => {
+    const token = as.issueOpaque({ sub: 'ivan' }, 600);
+    const key = Buffer.from(createHash('sha256').update(token).digest('hex'));
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      let fill: Uint8Array | null = null;
+      const sub = nc.subscribe(`${prefix}.cache.introspection`);
+      void (async () => { for await (const m of sub) if (fill === null && Buffer.from(m.data).includes(key) && Buffer.from(m.data).includes(Buffer.from('cache.filled'))) fill = m.data; })();
+      expect(await status(A, token)).toBe(200);
+      await waitFor('the fill captured', async () => fill !== null, 5_000);
+      expect(await status(B, token)).toBe(200); // from the shared cache
+
+      // the IdP says ivan's claims changed (here: the token is no longer active at the AS)
+      as.revokeOpaque(token);
+      const set = await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'ivan' } });
+      expect(await tx.push(`${A.url}${PATH}`, set, SECRET)).toMatchObject({ status: 202 });
+      await waitFor('dropped at A', async () => (await status(A, token)) === 401, 10_000);
+      await waitFor('dropped at B', async () => (await status(B, token)) === 401, 10_000);
+
+      // the replay, after the negative result (1 s) ran out
+      await new Promise((r) => setTimeout(r, 1_200));
+      for (let i = 0; i < 3; i++) nc.publish(`${prefix}.cache.introspection`, fill!);
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await status(B, token)).toBe(401);
+      expect(await status(A, token)).toBe(401);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+});

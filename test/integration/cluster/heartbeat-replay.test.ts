@@ -1,0 +1,82 @@
+// A member that died must leave the others' member view (and with it the rendezvous ownership of
+// introspection keys and DPoP claims) after its missed heartbeats, even while someone who can read
+// and publish on the bus — but holds no bus key — replays its last authentic heartbeat, which stays
+// "fresh" for cluster.auth.max_age_ms (30 s); and a member restarted under the same member_id must
+// stay in the view while its previous process's captured `member.left` is replayed. Replays are
+// ignored and counted.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { memberConfig, metric, waitFor } from './proxy-fixtures.js';
+
+describe('membership: replayed heartbeats of a dead member', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  const prefix = `hbr${Math.random().toString(36).slice(2, 8)}`;
+  const started: ProxyProcess[] = [];
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('a SIGKILLed member leaves the view although its captured heartbeat is replayed every 250 ms', async () => {
+    const cluster = (id: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: id });
+    const [a, b] = await Promise.all(['hbr-dead', 'hbr-live'].map((id) => startProxy(memberConfig(as, echo.url, cluster(id)), { env: BUS_ENV })));
+    started.push(a!, b!);
+    await waitFor('both members see each other', async () => (await metric(b!, 'portcullis_cluster_members')) === 2, 15_000);
+
+    // the attacker: proxy-level NATS access, no bus key; keeps the dead member's last heartbeat
+    const nc = await connect({ servers: [nats.url] });
+    let last: Uint8Array | null = null;
+    const sub = nc.subscribe(`${prefix}.members`);
+    void (async () => { for await (const m of sub) if (Buffer.from(m.data).includes(Buffer.from('hbr-dead'))) last = m.data; })();
+    await waitFor('a heartbeat of the member captured', async () => last !== null, 5_000);
+    await a!.stop('SIGKILL');
+    const replay = setInterval(() => { if (last !== null) nc.publish(`${prefix}.members`, last); }, 250);
+    try {
+      // 3 missed heartbeats (3 s) drop it; a replayed one would keep it for up to 30 s
+      await waitFor('the dead member dropped from the view', async () => (await metric(b!, 'portcullis_cluster_members')) === 1, 15_000);
+      expect(await metric(b!, 'portcullis_cluster_heartbeats_replayed_total')).toBeGreaterThan(0);
+      expect(b!.proc.exitCode).toBeNull();
+    } finally {
+      clearInterval(replay);
+      await nc.close();
+    }
+  }, 90_000);
+
+  it('a member restarted under the same member_id stays in the view while its previous process\'s goodbye is replayed', async () => {
+    const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: 'hbr-again' };
+    const b = started[1]!;
+    const nc = await connect({ servers: [nats.url] });
+    const seen: Uint8Array[] = [];
+    const sub = nc.subscribe(`${prefix}.members`);
+    void (async () => { for await (const m of sub) if (Buffer.from(m.data).includes(Buffer.from('hbr-again'))) seen.push(m.data); })();
+    const first = await startProxy(memberConfig(as, echo.url, cluster), { env: BUS_ENV });
+    await waitFor('the member in the view', async () => (await metric(b, 'portcullis_cluster_members')) === 2, 15_000);
+    await first.stop(); // SIGTERM: says member.left
+    await waitFor('its goodbye heard', async () => (await metric(b, 'portcullis_cluster_members')) === 1, 15_000);
+    const goodbye = seen[seen.length - 1]!; // the last message of the first process: member.left
+    const again = await startProxy(memberConfig(as, echo.url, cluster), { env: BUS_ENV });
+    started.push(again);
+    await waitFor('the restarted member in the view', async () => (await metric(b, 'portcullis_cluster_members')) === 2, 15_000);
+    const replay = setInterval(() => nc.publish(`${prefix}.members`, goodbye), 100);
+    try {
+      const samples: number[] = [];
+      for (let i = 0; i < 15; i++) { await new Promise((r) => setTimeout(r, 200)); samples.push(await metric(b, 'portcullis_cluster_members')); }
+      expect(samples.every((n) => n === 2), `members seen at the live member: ${samples.join(',')}`).toBe(true);
+      expect(await metric(b, 'portcullis_cluster_heartbeats_replayed_total')).toBeGreaterThan(0);
+    } finally {
+      clearInterval(replay);
+      await nc.close();
+    }
+  }, 90_000);
+});

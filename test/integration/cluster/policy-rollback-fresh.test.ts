@@ -1,0 +1,128 @@
+// A rollback by replay against a member that starts WITHOUT a state file: someone who may write the
+// policy bucket but holds no bus key copies an old authentic version back onto `current` (and may
+// flush the history with a rollup). The starting member holds `current` to the highest authentic
+// version still in the history and to the version its peers' sealed heartbeats say they run.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, headers } from 'nats';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, waitFor } from './proxy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+
+describe('cluster policy: an old authentic version copied back, and a member that starts without a state file', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  const prefix = `prf${Math.random().toString(36).slice(2, 8)}`;
+  const bucket = `${prefix.toUpperCase()}_POLICY`;
+  const started: ProxyProcess[] = [];
+  let lone: ProxyProcess | null = null;
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(started.map((p) => p.stop()));
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  /** Version 1's sealed bytes put back as `current` by a bucket writer without the bus key; `rollup` also drops every older revision. */
+  async function replayVersion1(rollup: boolean): Promise<number> {
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      const kv = await nc.jetstream().views.kv(bucket, { bindOnly: true });
+      const hist: Uint8Array[] = [];
+      for await (const e of await kv.history({ key: 'current' })) hist.push(e.value);
+      const old = hist[0]!; // the oldest revision still kept: version 1
+      if (!rollup) await kv.put('current', old);
+      else {
+        const h = headers();
+        h.set('Nats-Rollup', 'sub');
+        await nc.jetstream().publish(`$KV.${bucket}.current`, old, { headers: h });
+      }
+      let kept = 0;
+      for await (const _ of await kv.history({ key: 'current' })) kept++;
+      return kept;
+    } finally {
+      await nc.close();
+    }
+  }
+
+  it('a lone member with no state file starts with the newest authentic version in the bucket history, not the replayed old one', async () => {
+    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    // version 1 lets anyone through /api; version 2 needs orders:write
+    for (const doc of [policyDoc(as.issuer, echo.url, { routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] }), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]) {
+      const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(doc)]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(await replayVersion1(false)).toBe(3);
+
+    lone = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 30_000 });
+    started.push(lone);
+    await waitFor('ready', async () => (await readyz(lone!.adminUrl)).status === 200, 20_000);
+    expect((await admin(lone, 'GET', '/policy')).body.version).toBe(2);
+    const reader = await as.issueJwt({ scope: 'orders:read' });
+    expect(await statusOf(lone, '/api/x', reader)).toBe(403);
+    expect(await statusOf(lone, '/api/x')).toBe(401);
+    expect(lone.output()).toMatch(/bucket entry ignored at start/);
+  }, 90_000);
+
+  it('with the history flushed too, a new member holds to the version its peers run: nothing served until a newer version', async () => {
+    expect(lone, 'the first test starts the member running version 2').not.toBeNull();
+    expect(await replayVersion1(true)).toBe(1);
+    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const adminPort = await freePort();
+    const cfgPath = writeConfig({ ...localConfig([nats.url], prefix), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
+    const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout.on('data', (d) => { out += d; });
+    proc.stderr.on('data', (d) => { out += d; });
+    try {
+      const adminUrl = `http://127.0.0.1:${adminPort}`;
+      await waitFor('the version refused as older than the peers\'', async () => /bucket entry ignored at start/.test(out), 20_000);
+      const rz = await readyz(adminUrl);
+      expect(rz.status).toBe(503);
+      expect(rz.body.policy.version).toBe(0);
+      expect(rz.body.policy.waiting_for).toMatch(/latest version 1 is below version 2, the version peer .* runs/);
+      expect(out).not.toMatch(/"msg":"listening"/);
+
+      // a push numbers from the replayed entry: version 2 with other content — the peer runs another
+      // version 2, so it is refused here as it is there; the next push (3) is newer for everyone
+      const restrictive = writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:admin'] }));
+      const r2 = await policyCli(['push', '--config', cliConfig, '--policy', restrictive]);
+      expect(r2.code, r2.stderr).toBe(0);
+      await waitFor('the second version 2 refused', async () => (out.match(/bucket entry ignored at start/g) ?? []).length >= 2, 20_000);
+      expect(out).not.toMatch(/"msg":"listening"/);
+      expect((await admin(lone!, 'GET', '/policy')).body.version).toBe(2);
+
+      const r3 = await policyCli(['push', '--config', cliConfig, '--policy', restrictive]);
+      expect(r3.code, r3.stderr).toBe(0);
+      await waitFor('listening with version 3', async () => /"msg":"listening"/.test(out), 30_000);
+      await waitFor('ready', async () => (await readyz(adminUrl)).status === 200, 20_000);
+      expect((await readyz(adminUrl)).body.policy.version).toBe(3);
+      const port = Number(/"msg":"listening".*?"port":(\d+)/.exec(out)?.[1] ?? /"port":(\d+).*"msg":"listening"/.exec(out)?.[1]);
+      const r = await fetch(`http://127.0.0.1:${port}/api/x`, { headers: { authorization: `Bearer ${await as.issueJwt({ scope: 'orders:write' })}` } });
+      expect(r.status).toBe(403); // version 3 needs orders:admin
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  }, 120_000);
+
+  it('a push after a replay numbers past the newest authentic version in the history, so the members apply it', async () => {
+    expect(lone, 'the first test starts the member').not.toBeNull();
+    const running = Number((await admin(lone!, 'GET', '/policy')).body.version);
+    expect(running).toBeGreaterThanOrEqual(2);
+    await replayVersion1(false);
+    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:read'] }))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`pushed version ${running + 1} `));
+    await waitFor(`version ${running + 1} applied`, async () => Number((await admin(lone!, 'GET', '/policy')).body.version) === running + 1, 20_000);
+    expect(await statusOf(lone!, '/api/x', await as.issueJwt({ scope: 'orders:read' }))).toBe(200);
+  }, 60_000);
+});

@@ -1,0 +1,31 @@
+// What a member remembers of its drops: a fill signed at or before the drop of its key or subject
+// is overtaken (a replay), a later one is not; past DROP_MEMORY_MS a drop is forgotten; a memory
+// overflowing forgets its oldest drops but refuses every fill signed before them (fail closed).
+import { describe, expect, it } from 'vitest';
+import { DROP_MEMORY_MS, DropMemory, MAX_REMEMBERED_DROPS } from '../../../../cluster/cache-sync/local-drops.js';
+
+describe('DropMemory', () => {
+  it('a fill signed at or before its key\'s or subject\'s drop is overtaken, a later one is not; IPC fills (no signing time) are not judged', () => {
+    let t = 1_000_000;
+    const d = new DropMemory(() => t);
+    d.note('k1', false);
+    d.note('ivan', true);
+    expect(d.overtaken('k1', null, t - 5)).toBe(true);
+    expect(d.overtaken('k1', null, t + 1)).toBe(false);
+    expect(d.overtaken('k2', { sub: 'ivan' }, t)).toBe(true);
+    expect(d.overtaken('k2', { sub: 'olga' }, t - 5)).toBe(false);
+    expect(d.overtaken('k1', null, null)).toBe(false);
+    t += DROP_MEMORY_MS + 1;
+    d.note('other', false); // prunes what ran out
+    expect(d.overtaken('k1', { sub: 'ivan' }, 1_000_000 - 5)).toBe(false);
+  });
+
+  it('overflowing forgets the oldest drops and refuses every fill signed before them', () => {
+    let t = 5_000;
+    const d = new DropMemory(() => t);
+    for (let i = 0; i <= MAX_REMEMBERED_DROPS; i++) { t++; d.note(`k${i}`, false); }
+    expect(d.overtaken('k0', null, 5_001)).toBe(true); // k0 was forgotten, its time became the floor
+    expect(d.overtaken('unrelated', null, 5_001)).toBe(true);
+    expect(d.overtaken('unrelated', null, t + 1)).toBe(false);
+  });
+});
