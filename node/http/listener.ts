@@ -205,12 +205,8 @@ export class Listener implements RelayHost {
     });
   }
 
-  upstreamError(upstream: string, kind: string): void {
-    this.opts.metrics.upstreamError(upstream, kind);
-  }
-
+  upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
   headHeld(): void { this.opts.metrics.headsHeld++; }
-
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
 
   upgrade(relay: Relay, req: UpstreamRequest): boolean {
