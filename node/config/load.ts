@@ -2,12 +2,12 @@
 // (when asked) the environment it names, report every error at once with its path, then
 // deep-freeze. Used at start, on reload, by check-config and by explain.
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
+import { parseYamlText } from './yaml-text.js';
 
 import type { ConfigProblem, ConfigResult } from './problem.js';
 export type { ConfigProblem, ConfigResult } from './problem.js';
@@ -203,13 +203,10 @@ function lenientEnv(raw: unknown): Config {
   return { ...r, dpop: { nonce: { secret_env: typeof nonce === 'string' ? nonce : undefined } } } as unknown as Config;
 }
 
-/** Parse YAML text; YAML syntax errors are reported with line numbers. */
+/** Parse YAML text (node/config/yaml-text.ts: size, nesting, alias and number caps); YAML errors are reported with line numbers. */
 export function parseConfigText(text: string, opts: LoadOptions = {}): ConfigResult {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
-  }
-  return validateConfig(doc.toJS(), opts);
+  const doc = parseYamlText(text);
+  return doc.ok ? validateConfig(doc.raw, opts) : doc;
 }
 
 /** Read a config file's text; the problem names the file when it cannot be read. */
