@@ -1,0 +1,90 @@
+// Tokens and secrets in the operator-side outputs the request-path tests do not reach: the audit
+// record of POST /explain when the explained request carries its token in the query
+// (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind,
+// and `portcullis revoke --admin URL` when what answers at that URL echoes the request back.
+// None of them may print or store the raw token or the admin token.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, runCli, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
+
+const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+let as: AuthServer;
+let echo: EchoUpstream;
+
+beforeAll(async () => { [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]); });
+afterAll(async () => { await Promise.all([as?.close(), echo?.close()]); });
+
+describe('audit records of admin calls that carry a token', () => {
+  let proxy: ProxyProcess;
+  let file: string;
+
+  beforeAll(async () => {
+    file = join(tempDir('portcullis-secret-audit-'), 'audit.log');
+    proxy = await startProxy(baseConfig(echo.url, {
+      issuers: { demo: asIssuer(as) },
+      routes: [{ name: 'q', match: { path: '/q/*' }, upstream: 'app', auth: { token_sources: { query: true } } }],
+      log: { level: 'debug', access: true, audit: { file } },
+      verifier: { pool_size: 1 },
+    }));
+    await waitReady(proxy);
+  });
+  afterAll(async () => { await proxy?.stop(); });
+
+  const admin = async (path: string, body: unknown): Promise<number> => (await fetch(`${proxy.adminUrl}${path}`, {
+    method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  })).status;
+  const records = (): Array<Record<string, any>> => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>) : []);
+
+  it('POST /explain of a request with ?access_token= records the path without its query', async () => {
+    const token = await as.issueJwt({ sub: 'explained' });
+    expect(await admin('/explain', { method: 'GET', path: `/q/orders?access_token=${token}&page=2` })).toBe(200);
+    expect(await eventually(() => records().some((r) => r.action === 'explain'), 5_000)).toBe(true);
+    const rec = records().find((r) => r.action === 'explain')!;
+    expect(rec.detail.path).toBe('/q/orders');
+    expect(readFileSync(file, 'utf8')).not.toContain(token);
+    expect(readFileSync(file, 'utf8')).not.toContain(token.split('.')[2]!);
+    expect(proxy.output()).not.toContain(token.split('.')[2]!);
+  });
+
+  it('a revocation refused for its kind records a raw-token value by fingerprint only', async () => {
+    const token = await as.issueJwt({ sub: 'mistyped' });
+    expect(await admin('/revocations', { kind: 'tokn', value: token })).toBe(400);
+    expect(await eventually(() => records().some((r) => r.action === 'revocation.add' && r.detail.kind === 'tokn'), 5_000)).toBe(true);
+    const rec = records().find((r) => r.action === 'revocation.add' && r.detail.kind === 'tokn')!;
+    expect(rec.detail.value).toBeUndefined();
+    expect(rec.detail.value_fingerprint).toBe(fp(token));
+    expect(readFileSync(file, 'utf8')).not.toContain(token.split('.')[2]!);
+  });
+});
+
+describe('portcullis revoke --admin URL', () => {
+  let mirror: ScriptedUpstream;
+  const adminSecret = 'revoke-cli-admin-secret-0f9e8d7c6b5a';
+
+  // What a wrong --admin URL may reach: a debug endpoint or a proxy error page that mirrors the request
+  beforeAll(async () => {
+    mirror = await startScriptedUpstream((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => { body += d; });
+      req.on('end', () => { res.writeHead(500, { 'content-type': 'text/plain' }); res.end(`request was: ${req.headers.authorization} ${body}`); });
+    });
+  });
+  afterAll(async () => { await mirror?.close(); });
+
+  it('never prints the admin token a mirroring server echoes back', async () => {
+    const token = await as.issueJwt({ sub: 'cli' });
+    const r = await runCli(['revoke', '--token', token, '--admin', mirror.url], { PORTCULLIS_ADMIN_TOKEN: adminSecret });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/admin API answered 500/);
+    expect(r.stdout + r.stderr).not.toContain(adminSecret);
+    expect(r.stdout + r.stderr).not.toContain(token.split('.')[2]!);
+  });
+});
