@@ -35,12 +35,16 @@ function flowTooDeep(text: string, limit: number): number | null {
   return null;
 }
 
-/** Numbers that are not safe integers or finite floats, with their paths (at most 20). */
+/** Longest `*_ms` duration: Node's timers hold 2^31-1 ms (~24.8 days) and fire after 1 ms past it. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Numbers that are not safe integers or finite floats, and `*_ms` past MAX_TIMER_MS, with their paths (at most 20). */
 function badNumbers(v: unknown, path: string, out: ConfigProblem[]): void {
   if (out.length >= 20) return;
   if (typeof v === 'number') {
     if (!Number.isFinite(v) && !Number.isNaN(v)) out.push({ path: path || '(root)', message: 'number out of range (infinite)' });
     else if (Number.isInteger(v) && !Number.isSafeInteger(v)) out.push({ path: path || '(root)', message: `number out of range: integers up to ${Number.MAX_SAFE_INTEGER}` });
+    else if (path.endsWith('_ms') && v > MAX_TIMER_MS) out.push({ path, message: `at most ${MAX_TIMER_MS} ms (~24.8 days, the longest timer Node.js can set)` });
   } else if (Array.isArray(v)) {
     v.forEach((x, i) => badNumbers(x, `${path}[${i}]`, out));
   } else if (v !== null && typeof v === 'object') {

@@ -1,6 +1,6 @@
 // Hostile operator-side input, against real processes: a config (or a policy pushed to the admin
 // API) that is a YAML alias bomb, nests flow collections a million deep, is tens of megabytes, or
-// holds integers past 2^53 is refused with a clear error naming where — by check-config (exit 2)
+// holds integers past 2^53 (or milliseconds past Node's timer limit) is refused with a clear error naming where — by check-config (exit 2)
 // and by every reload path (POST /reload 422, SIGHUP, --watch, POST /policy 422) — while the
 // running proxy keeps serving with its old config; nothing crashes.
 import { writeFileSync } from 'node:fs';
@@ -51,6 +51,14 @@ describe('check-config on hostile YAML', () => {
     const r = await runCli(['check-config', '--no-env', writeConfig(stringify(cfg).replace('1e+23', '99999999999999999999999'))]);
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toContain('server.timeouts.request_ms');
+  });
+
+  it('refuses a millisecond value past Node timers\' 2^31-1 (it would fire after 1 ms), naming the path', async () => {
+    const cfg = baseConfig(echo.url, { upstreams: { app: { targets: [echo.url], pool: { keep_alive_ms: 3_000_000_000 } } }, tracing: { enabled: true, batch: { interval_ms: 2_147_483_648 } } });
+    const r = await runCli(['check-config', '--no-env', writeConfig(cfg)]);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain('upstreams.app.pool.keep_alive_ms');
+    expect(r.stderr).toContain('tracing.batch.interval_ms');
   });
 });
 
