@@ -1,7 +1,8 @@
 // Tokens and secrets in the operator-side outputs the request-path tests do not reach: the audit
 // record of POST /explain when the explained request carries its token in the query
 // (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind,
-// and `portcullis revoke --admin URL` when what answers at that URL echoes the request back.
+// `portcullis revoke --admin URL` when what answers at that URL echoes the request back, and a
+// secret pasted where a `*_env` variable name belongs.
 // None of them may print or store the raw token or the admin token.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -9,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, runCli, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, runCli, writeConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
@@ -86,5 +87,22 @@ describe('portcullis revoke --admin URL', () => {
     expect(r.stderr).toMatch(/admin API answered 500/);
     expect(r.stdout + r.stderr).not.toContain(adminSecret);
     expect(r.stdout + r.stderr).not.toContain(token.split('.')[2]!);
+  });
+});
+
+describe('a secret written where a variable name belongs', () => {
+  // `client_secret_env: <the secret itself>`: alphanumeric secrets are valid variable names, so the
+  // "not set" error used to print the secret to stderr (and, on a reload, into the process log)
+  it('check-config names the path and never prints the value; a conventional name is still shown', async () => {
+    const secret = 'q7Lr2xVb9KpT4mWz8NcY';
+    const cfg = baseConfig(echo.url, {
+      issuers: { demo: asIssuer(as, { introspection: { client_id: 'portcullis', client_secret_env: secret } }) },
+      tracing: { enabled: true, headers: [{ name: 'authorization', value_env: 'PT_UNSET_OTLP_AUTH' }] },
+    });
+    const r = await runCli(['check-config', writeConfig(cfg)], { PORTCULLIS_TEST_ADMIN_TOKEN: ADMIN_TOKEN });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain('issuers.demo.introspection.client_secret_env');
+    expect(r.stderr).not.toContain(secret);
+    expect(r.stderr).toContain('environment variable PT_UNSET_OTLP_AUTH is not set');
   });
 });
