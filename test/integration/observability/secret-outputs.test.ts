@@ -2,7 +2,8 @@
 // record of POST /explain when the explained request carries its token in the query
 // (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind,
 // `portcullis revoke --admin URL` when what answers at that URL echoes the request back, and a
-// secret pasted where a `*_env` variable name belongs.
+// secret pasted where a `*_env` variable name belongs; and the HTTP/2 listener's line and span for a
+// request refused before routing, whose `:path` carries the query (uWS hands the path alone).
 // None of them may print or store the raw token or the admin token.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -14,6 +15,8 @@ import { startProxy, baseConfig, runCli, writeConfig, ADMIN_TOKEN, type ProxyPro
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
+import { h2Fetch, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
+import { attr, startOtlpCollector, type OtlpCollector } from '../../helpers/otlp-collector.js';
 
 const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
@@ -104,5 +107,29 @@ describe('a secret written where a variable name belongs', () => {
     expect(r.stderr).toContain('issuers.demo.introspection.client_secret_env');
     expect(r.stderr).not.toContain(secret);
     expect(r.stderr).toContain('environment variable PT_UNSET_OTLP_AUTH is not set');
+  });
+});
+
+describe('HTTP/2 listener: a request refused before routing with ?access_token=', () => {
+  let proxy: ProxyProcess;
+  let collector: OtlpCollector;
+
+  beforeAll(async () => {
+    collector = await startOtlpCollector();
+    proxy = await startProxy({ ...publicH2Config(echo.url), tracing: { enabled: true, endpoint: collector.url, batch: { max_spans: 64, interval_ms: 50 } } });
+  });
+  afterAll(async () => { await proxy?.stop(); await collector?.close(); });
+
+  it('logs and traces the path without its query', async () => {
+    const token = await as.issueJwt({ sub: 'h2-query' });
+    const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
+    const r = await h2Fetch(origin, { ':method': 'GET', ':path': `/nowhere/x?access_token=${token}` });
+    expect(r.status).toBe(404);
+    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && String(l.path).startsWith('/nowhere/x')), 5_000)).toBe(true);
+    expect(await eventually(() => collector.spans.some((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x')), 5_000)).toBe(true);
+    expect(proxy.logs().find((l) => l.msg === 'request' && String(l.path).startsWith('/nowhere/x'))!.path).toBe('/nowhere/x');
+    expect(attr(collector.spans.find((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x'))!, 'url.path')).toBe('/nowhere/x');
+    expect(proxy.output()).not.toContain(token.split('.')[2]!);
+    expect(JSON.stringify(collector.spans)).not.toContain(token.split('.')[2]!);
   });
 });
