@@ -1,13 +1,13 @@
 // Loads portcullis.yaml: parse, validate against the schema, check cross-references and
 // (when asked) the environment it names, report every error at once with its path, then
 // deep-freeze. Used at start, on reload, by check-config and by explain.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
-import { parseYamlText } from './yaml-text.js';
+import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import type { ConfigProblem, ConfigResult } from './problem.js';
 export type { ConfigProblem, ConfigResult } from './problem.js';
@@ -209,9 +209,14 @@ export function parseConfigText(text: string, opts: LoadOptions = {}): ConfigRes
   return doc.ok ? validateConfig(doc.raw, opts) : doc;
 }
 
-/** Read a config file's text; the problem names the file when it cannot be read. */
+/** Read a config file's text (a regular file of at most MAX_YAML_BYTES); the problem names the file when it cannot be read. */
 export function readConfigText(file: string): { ok: true; text: string } | { ok: false; errors: ConfigProblem[] } {
   try {
+    // a FIFO blocks the event loop until a writer comes, /dev/zero never ends: only regular files,
+    // and none larger than the parser accepts (yaml-text.ts says why) is read at all
+    const st = statSync(file);
+    if (!st.isFile()) return { ok: false, errors: [{ path: file, message: 'not a regular file' }] };
+    if (st.size > MAX_YAML_BYTES) return { ok: false, errors: [{ path: file, message: `${st.size} bytes, more than the ${MAX_YAML_BYTES} bytes accepted` }] };
     return { ok: true, text: readFileSync(file, 'utf8') };
   } catch (err) {
     return { ok: false, errors: [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }] };

@@ -3,7 +3,8 @@
 // holds integers past 2^53 (or milliseconds past Node's timer limit) is refused with a clear error naming where — by check-config (exit 2)
 // and by every reload path (POST /reload 422, SIGHUP, --watch, POST /policy 422) — while the
 // running proxy keeps serving with its old config; nothing crashes.
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -94,6 +95,20 @@ describe('reloading hostile YAML keeps the running config', () => {
       expect((await reload()).status).toBe(200);
     });
   }
+
+  it('a config path that became a FIFO or /dev/zero is refused without reading it (a read would block or never end)', async () => {
+    for (const make of [(f: string) => execFileSync('mkfifo', [f]), (f: string) => symlinkSync('/dev/zero', f)]) {
+      rmSync(configPath);
+      make(configPath);
+      const r = await reload();
+      expect(r.status, JSON.stringify(r.json)).toBe(422);
+      expect(JSON.stringify(r.json.errors)).toMatch(/not a regular file/);
+      expect(await serves()).toBe(200);
+      rmSync(configPath);
+      writeFileSync(configPath, base);
+    }
+    expect((await reload()).status).toBe(200);
+  });
 
   it('POST /policy with an alias bomb answers 422, not 500', async () => {
     const r = await fetch(`${proxy.adminUrl}/policy`, {
