@@ -4,8 +4,12 @@
 import { parseDocument } from 'yaml';
 import type { ConfigProblem } from './problem.js';
 
-/** Largest config or policy text accepted: 8 MiB (a 10 000-route policy is ~2 MiB). */
-export const MAX_YAML_BYTES = 8 * 1024 * 1024;
+/**
+ * Largest config or policy text accepted: 2 MiB. A 10 000-route config is ~1 MiB (4 s to check);
+ * yaml 2.x spends ~4 s and ~350 MB per MiB of many small nodes, on the event loop of a process
+ * that is serving, so the cap bounds what one reload can cost (~8 s, ~700 MB).
+ */
+export const MAX_YAML_BYTES = 2 * 1024 * 1024;
 /** Deepest `[`/`{` nesting accepted; a config needs fewer than 10. */
 export const MAX_FLOW_DEPTH = 64;
 /** Alias expansions accepted when the document becomes data (yaml's default is 100 as well). */
