@@ -10,21 +10,44 @@ import type { ConfigProblem } from './problem.js';
  * that is serving, so the cap bounds what one reload can cost (~8 s, ~700 MB).
  */
 export const MAX_YAML_BYTES = 2 * 1024 * 1024;
-/** Deepest `[`/`{` nesting accepted; a config needs fewer than 10. */
+/** Deepest `[`/`{` nesting, and most `- `/`? ` on one line, accepted; a config needs fewer than 10. */
 export const MAX_FLOW_DEPTH = 64;
 /** Alias expansions accepted when the document becomes data (yaml's default is 100 as well). */
 const MAX_ALIAS_COUNT = 100;
 
 /**
- * The deepest flow-collection nesting of `text` and the line where it passes `limit` (quoted
- * scalars and comments skipped), or null when it stays within. Linear, no recursion: it runs
- * before the parser, whose recursion a million `[` would exhaust after seconds and gigabytes.
+ * Compact block indicators (`- - - x`, `? ? x`) opening the line at `i`: each is one more level of
+ * nesting on that line. Returns the index after them and their count.
  */
-function flowTooDeep(text: string, limit: number): number | null {
+function compactIndicators(text: string, i: number): [next: number, count: number] {
+  let count = 0;
+  while (i < text.length && text.charCodeAt(i) === 32) i++;
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if ((c === 45 || c === 63) && (text.charCodeAt(i + 1) === 32 || text.charCodeAt(i + 1) === 9)) { // '- ' '? '
+      count++;
+      for (i += 2; text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9; i++);
+    } else return [i, count];
+  }
+}
+
+/**
+ * The line where the nesting of `text` passes `limit` — flow collections (`[`, `{`; quoted scalars
+ * and comments skipped) or compact block indicators on one line (`- - - …`) — or null when it stays
+ * within. Linear, no recursion: it runs before the parser, whose recursion a million `[` would
+ * exhaust after seconds and gigabytes.
+ */
+function nestingTooDeep(text: string, limit: number): number | null {
   let depth = 0, line = 1;
+  if (compactIndicators(text, 0)[1] > limit) return 1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 10) line++;
+    if (c === 10) {
+      line++;
+      const [next, count] = compactIndicators(text, i + 1);
+      if (count > limit) return line;
+      i = next - 1;
+    }
     else if (c === 91 || c === 123) { if (++depth > limit) return line; } // [ {
     else if (c === 93 || c === 125) { if (depth > 0) depth--; } // ] }
     else if (c === 35 && (i === 0 || /\s/.test(text[i - 1]!))) { while (i + 1 < text.length && text.charCodeAt(i + 1) !== 10) i++; } // # comment
@@ -64,8 +87,8 @@ function badNumbers(v: unknown, path: string, out: ConfigProblem[]): void {
 export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
   const bytes = Buffer.byteLength(text);
   if (bytes > MAX_YAML_BYTES) return { ok: false, errors: [{ path: '(document)', message: `${bytes} bytes, more than the ${MAX_YAML_BYTES} bytes accepted` }] };
-  const deep = flowTooDeep(text, MAX_FLOW_DEPTH);
-  if (deep !== null) return { ok: false, errors: [{ path: `line ${deep}`, message: `[ ] / { } nested deeper than ${MAX_FLOW_DEPTH} levels` }] };
+  const deep = nestingTooDeep(text, MAX_FLOW_DEPTH);
+  if (deep !== null) return { ok: false, errors: [{ path: `line ${deep}`, message: `nested deeper than ${MAX_FLOW_DEPTH} levels ([ ], { } or - - - on one line)` }] };
   try {
     const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) {

@@ -27,6 +27,7 @@ function aliasBomb(): string {
 const HOSTILE: Array<[name: string, text: () => string, message: RegExp]> = [
   ['an alias bomb', aliasBomb, /alias/i],
   ['flow collections nested 1e6 deep', () => `${base}x: ${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}\n`, /nest/i],
+  ['block sequences nested 1e5 deep on one line', () => `${base}x:\n  ${'- '.repeat(100_000)}1\n`, /nest/i],
   ['a 50 MB file', () => `${base}# ${'A'.repeat(50_000_000)}\n`, /bytes/i],
 ];
 
