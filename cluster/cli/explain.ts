@@ -25,6 +25,9 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   const logger = createLogger({ level: 'error', format: 'json' });
   // a small pool: one token to judge
   const auth = createAuth({ ...r.config, verifier: { ...r.config.verifier, pool_size: 1 } }, logger);
+  // the auth side's timers are unref'd (a proxy's lifetime is its listener's): without this one, an
+  // issuer that refuses connections left nothing to wait on and the CLI exited 0 — "allowed" — silently
+  const keepAlive = setInterval(() => undefined, 1_000);
   try {
     if (values.token !== undefined && !(await auth.whenReady(10_000))) {
       process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');
@@ -33,6 +36,7 @@ export async function explain(argv: string[], usage: string): Promise<void> {
     process.stdout.write((values.json ? JSON.stringify(answer, null, 2) : formatExplain(answer, method, path)) + '\n');
     process.exitCode = answer.allowed ? 0 : 1;
   } finally {
+    clearInterval(keepAlive);
     await auth.close();
   }
 }

@@ -63,6 +63,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   const flag = given[0]!;
   const kind: RevocationKind = KIND_FLAGS[flag];
   let value = String(values[flag]);
+  let rawToken: string | null = null;
   if (value === '') throw new UsageError(`revoke: --${flag} needs a non-empty value`);
   if (values.before !== undefined && kind !== 'sub' && kind !== 'client_id') throw new UsageError('revoke: --before only applies to --sub and --client');
   if (values.issuer !== undefined && kind === 'token') throw new UsageError('revoke: --issuer does not apply to --token (the hash identifies the token)');
@@ -74,6 +75,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
     const raw = value === '-' ? (await readStdin()).trim() : value;
     if (raw === '') throw new UsageError('revoke: --token: empty token');
     exp ??= jwtExp(raw);
+    rawToken = raw;
     value = createHash('sha256').update(raw).digest('hex');
   }
   const request: Record<string, unknown> = { kind, value };
@@ -103,7 +105,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
     const hint = tokenEnv === undefined && config?.admin.token_env === undefined ? ': export it, or name another variable with --admin-token-env NAME' : '';
     throw new UsageError(`revoke: environment variable ${envName} (admin token) is not set${hint}`);
   }
-  await postToAdmin(base, bearer, request);
+  await postToAdmin(base, bearer, request, rawToken);
 }
 
 function timeOrUsage(flag: string, text: string, now: number): number {
@@ -149,7 +151,14 @@ async function publishOnNats(request: Record<string, unknown>, settings: Cluster
   }
 }
 
-async function postToAdmin(base: string, bearer: string, request: Record<string, unknown>): Promise<void> {
+/** `text` with every occurrence of each non-empty secret replaced by `[redacted]`. */
+function redact(text: string, secrets: ReadonlyArray<string | null>): string {
+  for (const s of secrets) if (s !== null && s.length > 0) text = text.split(s).join('[redacted]');
+  return text;
+}
+
+/** POST the revocation; `rawToken` (for --token) is only used to keep it out of what is printed. */
+async function postToAdmin(base: string, bearer: string, request: Record<string, unknown>, rawToken: string | null): Promise<void> {
   const url = `${base.replace(/\/+$/, '')}/revocations`;
   let res: Response;
   try {
@@ -160,8 +169,11 @@ async function postToAdmin(base: string, bearer: string, request: Record<string,
   const text = await res.text();
   let body: { revocation?: ReturnType<typeof revocationJson>; message?: string; persisted?: boolean | null } = {};
   try { body = JSON.parse(text) as typeof body; } catch { /* reported below */ }
-  if (res.status === 400) throw new UsageError(`revoke: refused by the admin API: ${body.message ?? text}`);
-  if (res.status !== 201 || body.revocation === undefined) throw new Error(`admin API answered ${res.status}: ${body.message ?? text.slice(0, 200)}`);
+  // Only the admin API's own `message` is shown, and never a credential in it: whatever answers at
+  // a mistyped URL may echo the request (the admin token in Authorization) back in its body.
+  const said = typeof body.message === 'string' ? redact(body.message.slice(0, 500), [bearer, rawToken]) : `(${Buffer.byteLength(text)} bytes of ${res.headers.get('content-type') ?? 'no content type'}, not shown)`;
+  if (res.status === 400) throw new UsageError(`revoke: refused by the admin API: ${said}`);
+  if (res.status !== 201 || body.revocation === undefined) throw new Error(`admin API answered ${res.status}: ${said}`);
   const r = body.revocation;
   process.stdout.write(`revoked ${String(r.kind)} ${String(r.value)} (id ${String(r.id)}${body.persisted === false ? ', not yet persisted: the proxy retries' : ''})\n`);
 }

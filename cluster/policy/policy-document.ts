@@ -1,14 +1,11 @@
 // A policy as an operator writes it (YAML or JSON: a policy-only file, the policy keys of a full
 // config, or an admin request body) turned into the document that is published: validated
 // completely with the pusher's local part (every error with its path), defaults filled in.
-import { parseDocument } from 'yaml';
-import { combinePolicy, extractPolicy, foreignPolicyKeys, splitDocument, type ConfigProblem, type PolicyDocument } from '../../node/config/index.js';
+import { combinePolicy, parseYamlText, extractPolicy, foreignPolicyKeys, splitDocument, type ConfigProblem, type PolicyDocument } from '../../node/config/index.js';
 
-/** Parse YAML/JSON text; syntax errors are reported with their line. */
+/** Parse YAML/JSON text (the config's caps: size, nesting, aliases, numbers); errors name their line or path. */
 export function parseYaml(text: string): { ok: true; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
-  return { ok: true, raw: doc.toJS() };
+  return parseYamlText(text);
 }
 
 /**

@@ -39,6 +39,9 @@ export async function runWorker(argv: string[]): Promise<void> {
   new AggregatorRegistry();
   // The primary coordinates shutdown; a terminal Ctrl-C reaches us too, ignore it.
   process.on('SIGINT', () => {});
+  // SIGHUP's default action ends the process: one meant for the primary (pkill -HUP, a script that
+  // signals every pid) would cut this worker's connections and cost a restart
+  process.on('SIGHUP', () => { logger.warn({ primary: process.ppid }, 'SIGHUP reached a worker and was ignored: send it to the primary to reload'); });
   const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
   process.on('SIGTERM', stop);
   process.on('disconnect', stop);

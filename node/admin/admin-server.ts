@@ -115,11 +115,14 @@ export class AdminServer {
       }
       const handler = this.opts.routes[key];
       if (handler === undefined) return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
-      const body = await readBody(req);
-      if (body === null) {
+      const read = await readBody(req);
+      if (read === null) {
         res.setHeader('connection', 'close'); // the rest of the body is discarded, not parsed as a next request
         return this.send(res, 413, { error: 'invalid_request', message: 'admin request body too large' });
       }
+      // a lossy decode would act on (and store) a value the caller never sent: U+FFFD for each bad byte
+      const body = decodeUtf8(read);
+      if (body === null) return this.send(res, 400, { error: 'invalid_request', message: 'body: not valid UTF-8' });
       const action = this.opts.audit != null ? auditedAction(req.method ?? 'GET', path) : null;
       if (action === null) {
         const r = await handler(req, body);
@@ -146,12 +149,19 @@ export class AdminServer {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** `bytes` as text, or null when they are not valid UTF-8. */
+function decodeUtf8(bytes: Buffer): string | null {
+  try { return strictUtf8.decode(bytes); } catch { return null; }
+}
+
 /**
- * The request body as UTF-8, or null past MAX_ADMIN_BODY (1 MiB). Past it the rest is read and
+ * The request body's bytes, or null past MAX_ADMIN_BODY (1 MiB). Past it the rest is read and
  * dropped rather than the socket destroyed: a reset while the client is still sending would lose
  * the 413 (the caller closes the connection after answering).
  */
-function readBody(req: IncomingMessage): Promise<string | null> {
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     let size = 0;
     let chunks: Buffer[] | null = [];
@@ -161,7 +171,7 @@ function readBody(req: IncomingMessage): Promise<string | null> {
       if (size > MAX_ADMIN_BODY) { chunks = null; resolve(null); return; }
       chunks.push(c);
     });
-    req.on('end', () => { if (chunks !== null) resolve(Buffer.concat(chunks).toString('utf8')); });
+    req.on('end', () => { if (chunks !== null) resolve(Buffer.concat(chunks)); });
     req.on('error', reject);
   });
 }

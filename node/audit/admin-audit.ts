@@ -21,6 +21,9 @@ function json(text: string): Record<string, unknown> | null {
   try { const v: unknown = JSON.parse(text); return isObject(v) ? v : null; } catch { return null; }
 }
 
+/** Revocation kinds whose values are identifiers, not credentials (`token` values are hashes of one). */
+const PLAIN_KINDS: ReadonlySet<string> = new Set(['jti', 'sub', 'client_id', 'kid', 'sid']);
+
 /** The action name of an admin route: `POST /revocations` → `revocation.add`. */
 const ACTIONS: Readonly<Record<string, string>> = {
   'POST /reload': 'config.reload',
@@ -46,7 +49,10 @@ export function adminDetail(action: string, reqBody: string, status: number, res
     case 'revocation.add': {
       const b = json(reqBody) ?? {};
       const r = isObject(res.revocation) ? res.revocation : {};
-      const value = typeof b.value === 'string' ? (b.kind === 'token' ? { value_fingerprint: fingerprint(b.value) } : { value: b.value.slice(0, 256) }) : {};
+      // only the kinds whose values are identifiers are kept as written: a token, or a value under a
+      // mistyped or missing kind (an operator pasting a raw token), is named by fingerprint
+      const plain = typeof b.kind === 'string' && PLAIN_KINDS.has(b.kind);
+      const value = typeof b.value === 'string' ? (plain ? { value: b.value.slice(0, 256) } : { value_fingerprint: fingerprint(b.value) }) : {};
       return {
         kind: b.kind ?? null, ...value, ...(b.issuer !== undefined ? { issuer: b.issuer } : {}), ...(b.before !== undefined ? { before: b.before } : {}),
         ...(typeof b.reason === 'string' ? { reason: b.reason.slice(0, 256) } : {}), ...(r.id !== undefined ? { id: r.id } : {}),
@@ -65,7 +71,8 @@ export function adminDetail(action: string, reqBody: string, status: number, res
     case 'explain': {
       const b = json(reqBody) ?? {};
       return {
-        method: b.method ?? null, path: typeof b.path === 'string' ? b.path.slice(0, 512) : null, ...(typeof b.host === 'string' ? { host: b.host } : {}),
+        // the query is never recorded: an explained request may carry its token there (?access_token=)
+        method: b.method ?? null, path: typeof b.path === 'string' ? b.path.split('?')[0]!.slice(0, 512) : null, ...(typeof b.host === 'string' ? { host: b.host } : {}),
         ...(typeof b.token === 'string' ? { token: fingerprint(b.token) } : {}), ...(res.verdict !== undefined ? { verdict: res.verdict } : res.allowed !== undefined ? { allowed: res.allowed } : {}),
       };
     }

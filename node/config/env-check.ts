@@ -71,6 +71,18 @@ function fileProblem(path: string, file: string): string | null {
 }
 
 /**
+ * How an error message names a variable: as written when it looks like one (upper case, digits and
+ * `_`, with a `_` or at most 12 characters: `PORTCULLIS_ADMIN_TOKEN`, `PADM`), otherwise not at all —
+ * `client_secret_env: q7Lr2xVb…` is most likely the secret itself pasted where its variable's name
+ * belongs, and an error message goes to terminals, CI logs and the process log.
+ */
+export function shownEnvName(name: string): string {
+  return /^[A-Z_][A-Z0-9_]{0,63}$/.test(name) && (name.includes('_') || name.length <= 12)
+    ? name
+    : '(name not shown: not an UPPER_CASE variable name, it may be a secret pasted in its place)';
+}
+
+/**
  * Every problem with the environment `config` names, each with its config path:
  * `issuers.main.introspection.client_secret_env: environment variable X is not set`,
  * `server.tls.cert_file: cannot read /etc/tls.crt (ENOENT)`. Fields are found by name (any
@@ -87,14 +99,14 @@ export function checkEnvironment(config: Config, env: Environment = process.env)
       return;
     }
     const value = env[name];
-    if (value === undefined) out.push({ path, message: `environment variable ${name} is not set` });
-    else if (value === '') out.push({ path, message: `environment variable ${name} is empty` });
+    if (value === undefined) out.push({ path, message: `environment variable ${shownEnvName(name)} is not set` });
+    else if (value === '') out.push({ path, message: `environment variable ${shownEnvName(name)} is empty` });
   });
   const nonce = config.dpop?.nonce?.secret_env;
   const secret = nonce === undefined ? undefined : env[nonce];
   if (nonce !== undefined && secret !== undefined && secret !== '') {
     const bytes = Buffer.byteLength(secret, 'utf8');
-    if (bytes < MIN_NONCE_SECRET_BYTES) out.push({ path: 'dpop.nonce.secret_env', message: `${nonce} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes (has ${bytes})` });
+    if (bytes < MIN_NONCE_SECRET_BYTES) out.push({ path: 'dpop.nonce.secret_env', message: `${shownEnvName(nonce)} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes (has ${bytes})` });
   }
   out.push(...busKeyProblems(config, env));
   return out;
@@ -115,7 +127,7 @@ function busKeyProblems(config: Config, env: Environment): ConfigProblem[] {
   };
   for (const [field, name] of [['key_env', auth.key_env], ['previous_key_env', auth.previous_key_env]] as const) {
     const value = name === undefined ? undefined : env[name];
-    if (value !== undefined && value !== '') short(`cluster.auth.${field}`, name!, Buffer.byteLength(value, 'utf8'));
+    if (value !== undefined && value !== '') short(`cluster.auth.${field}`, shownEnvName(name!), Buffer.byteLength(value, 'utf8'));
   }
   for (const [field, file] of [['key_file', auth.key_file], ['previous_key_file', auth.previous_key_file]] as const) {
     if (file === undefined) continue;

@@ -9,3 +9,4 @@ export { RouteParseMemo, validateConfigReusing } from './validate-reusing.js';
 export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { decisionSchema, type DecisionConfig } from './decision-schema.js';
+export { parseYamlText, MAX_YAML_BYTES, MAX_FLOW_DEPTH, MAX_TIMER_MS } from './yaml-text.js';

@@ -1,13 +1,13 @@
 // Loads portcullis.yaml: parse, validate against the schema, check cross-references and
 // (when asked) the environment it names, report every error at once with its path, then
 // deep-freeze. Used at start, on reload, by check-config and by explain.
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { readFileSync, statSync } from 'node:fs';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
+import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import type { ConfigProblem, ConfigResult } from './problem.js';
 export type { ConfigProblem, ConfigResult } from './problem.js';
@@ -203,18 +203,20 @@ function lenientEnv(raw: unknown): Config {
   return { ...r, dpop: { nonce: { secret_env: typeof nonce === 'string' ? nonce : undefined } } } as unknown as Config;
 }
 
-/** Parse YAML text; YAML syntax errors are reported with line numbers. */
+/** Parse YAML text (node/config/yaml-text.ts: size, nesting, alias and number caps); YAML errors are reported with line numbers. */
 export function parseConfigText(text: string, opts: LoadOptions = {}): ConfigResult {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
-  }
-  return validateConfig(doc.toJS(), opts);
+  const doc = parseYamlText(text);
+  return doc.ok ? validateConfig(doc.raw, opts) : doc;
 }
 
-/** Read a config file's text; the problem names the file when it cannot be read. */
+/** Read a config file's text (a regular file of at most MAX_YAML_BYTES); the problem names the file when it cannot be read. */
 export function readConfigText(file: string): { ok: true; text: string } | { ok: false; errors: ConfigProblem[] } {
   try {
+    // a FIFO blocks the event loop until a writer comes, /dev/zero never ends: only regular files,
+    // and none larger than the parser accepts (yaml-text.ts says why) is read at all
+    const st = statSync(file);
+    if (!st.isFile()) return { ok: false, errors: [{ path: file, message: 'not a regular file' }] };
+    if (st.size > MAX_YAML_BYTES) return { ok: false, errors: [{ path: file, message: `${st.size} bytes, more than the ${MAX_YAML_BYTES} bytes accepted` }] };
     return { ok: true, text: readFileSync(file, 'utf8') };
   } catch (err) {
     return { ok: false, errors: [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }] };

@@ -124,7 +124,10 @@ export class ExtAuthzService implements CheckHost {
     const resp = deniedResponse(err!, snap.realm);
     const status = resp.kind === 'denied' ? resp.httpStatus : 0;
     this.write(res, resp);
-    this.log(status, 'refused', start, { method: check.method, path: check.path.length > 512 ? `${check.path.slice(0, 512)}…` : check.path, client: edge, reason: err!.code.slice(15).toLowerCase() });
+    // Envoy's path carries the query, which is never logged (it may hold ?access_token=)
+    const q = check.path.indexOf('?');
+    const path = q === -1 ? check.path : check.path.slice(0, q);
+    this.log(status, 'refused', start, { method: check.method, path: path.length > 512 ? `${path.slice(0, 512)}…` : path, client: edge, reason: err!.code.slice(15).toLowerCase() });
   }
 
   /** Resolve once no Check is being judged, or after `ms` (shutdown drain). */

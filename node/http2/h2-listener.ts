@@ -285,7 +285,10 @@ export class H2Listener implements H2RelayHost {
     const end = performance.now();
     const ms = end - start;
     this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
-    const path = req.url ?? '';
+    // `:path` carries the query (uWS hands the path alone): never logged, it may hold ?access_token=
+    const target = req.url ?? '';
+    const q = target.indexOf('?');
+    const path = q === -1 ? target : target.slice(0, q);
     const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
     const client = req.remoteAddress;
     // refused before it had a context: its trace (tracing on) starts and ends here, as on the uWS listener

@@ -39,6 +39,17 @@ afterAll(async () => {
 const explain = (...args: string[]): ReturnType<typeof runCli> => runCli(['explain', '--config', file, ...args], ADMIN_ENV);
 
 describe('portcullis explain', () => {
+  it('with --token and an issuer nobody answers for: says so and exits 1, not 0 with no output', async () => {
+    const dead = writeConfig(baseConfig(echo.url, {
+      issuers: { demo: { issuer: 'http://127.0.0.1:9/realms/gone', audiences: ['portcullis-demo'] } }, routes: ROUTES, verifier: { pool_size: 1 },
+    }));
+    const r = await runCli(['explain', '--config', dead, 'GET', '/orders/42', '--token', reader], ADMIN_ENV);
+    expect(r.stderr).toMatch(/not available within 10 s/);
+    expect(r.stdout).toMatch(/verdict/);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+  });
+
+
   it('prints the route, each rule with pass/FAIL and the verdict; exit 0 allowed, 1 denied', async () => {
     const [noToken, allowed, wrongScope, otherTenant] = await Promise.all([
       explain('GET', '/orders/42'),

@@ -77,6 +77,18 @@ describe('admin endpoints', () => {
     expect((await admin('/healthz')).status).toBe(200);
   });
 
+  it('a body that is not valid UTF-8 gets 400 and changes nothing (it was decoded lossily and stored with U+FFFD)', async () => {
+    const bad = Buffer.concat([Buffer.from('{"kind":"jti","value":"utf8-'), Buffer.from([0xff, 0xfe, 0xc0, 0xaf]), Buffer.from('"}')]);
+    for (const path of ['/revocations', '/explain', '/policy']) {
+      const r = await request(`${proxy.adminUrl}${path}`, { method: 'POST', body: bad, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
+      const text = await r.body.text();
+      expect(r.statusCode, `${path}: ${text}`).toBe(400);
+      expect(text, path).toMatch(/UTF-8/);
+    }
+    const list = await request(`${proxy.adminUrl}/revocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(await list.body.text()).not.toContain('utf8-');
+  });
+
   it('metrics count requests by route and status, with a latency histogram and upstream errors', async () => {
     for (let i = 0; i < 3; i++) await request(`${proxy.url}/orders/${i}`).then((r) => r.body.text());
     await request(`${proxy.url}/status/503`).then((r) => r.body.text());

@@ -1,0 +1,108 @@
+// Turns operator-supplied YAML text (a config file, a policy pushed to the admin API) into plain
+// data without letting the text exhaust the process: a size cap, a flow-nesting cap checked
+// before the parser runs, the alias-expansion cap, and numbers JSON and timers can hold.
+import { parseDocument } from 'yaml';
+import type { ConfigProblem } from './problem.js';
+
+/**
+ * Largest config or policy text accepted: 2 MiB. A 10 000-route config is ~1 MiB (4 s to check);
+ * yaml 2.x spends ~4 s and ~350 MB per MiB of many small nodes, on the event loop of a process
+ * that is serving, so the cap bounds what one reload can cost (~8 s, ~700 MB).
+ */
+export const MAX_YAML_BYTES = 2 * 1024 * 1024;
+/** Deepest `[`/`{` nesting, and most `- `/`? ` on one line, accepted; a config needs fewer than 10. */
+export const MAX_FLOW_DEPTH = 64;
+/** Alias expansions accepted when the document becomes data (yaml's default is 100 as well). */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Compact block indicators (`- - - x`, `? ? x`) opening the line at `i`: each is one more level of
+ * nesting on that line. Returns the index after them and their count.
+ */
+function compactIndicators(text: string, i: number): [next: number, count: number] {
+  let count = 0;
+  while (i < text.length && text.charCodeAt(i) === 32) i++;
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if ((c === 45 || c === 63) && (text.charCodeAt(i + 1) === 32 || text.charCodeAt(i + 1) === 9)) { // '- ' '? '
+      count++;
+      for (i += 2; text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9; i++);
+    } else return [i, count];
+  }
+}
+
+/**
+ * The line where the nesting of `text` passes `limit` — flow collections (`[`, `{`; quoted scalars
+ * and comments skipped) or compact block indicators on one line (`- - - …`) — or null when it stays
+ * within. Linear, no recursion: it runs before the parser, whose recursion a million `[` would
+ * exhaust after seconds and gigabytes.
+ */
+function nestingTooDeep(text: string, limit: number): number | null {
+  let depth = 0, line = 1;
+  if (compactIndicators(text, 0)[1] > limit) return 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) {
+      line++;
+      const [next, count] = compactIndicators(text, i + 1);
+      if (count > limit) return line;
+      i = next - 1;
+    }
+    else if (c === 91 || c === 123) { if (++depth > limit) return line; } // [ {
+    else if (c === 93 || c === 125) { if (depth > 0) depth--; } // ] }
+    else if (c === 35 && (i === 0 || /\s/.test(text[i - 1]!))) { while (i + 1 < text.length && text.charCodeAt(i + 1) !== 10) i++; } // # comment
+    else if (c === 34 || c === 39) { // "…" or '…': brackets inside are text
+      const q = c;
+      for (i++; i < text.length && text.charCodeAt(i) !== q; i++) {
+        if (text.charCodeAt(i) === 10) line++;
+        else if (q === 34 && text.charCodeAt(i) === 92) i++; // \" escape
+      }
+    }
+  }
+  return null;
+}
+
+/** Longest `*_ms` duration: Node's timers hold 2^31-1 ms (~24.8 days) and fire after 1 ms past it. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Numbers that are not safe integers or finite floats, and `*_ms` past MAX_TIMER_MS, with their paths (at most 20). */
+function badNumbers(v: unknown, path: string, out: ConfigProblem[]): void {
+  if (out.length >= 20) return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) && !Number.isNaN(v)) out.push({ path: path || '(root)', message: 'number out of range (infinite)' });
+    else if (Number.isInteger(v) && !Number.isSafeInteger(v)) out.push({ path: path || '(root)', message: `number out of range: integers up to ${Number.MAX_SAFE_INTEGER}` });
+    else if (path.endsWith('_ms') && v > MAX_TIMER_MS) out.push({ path, message: `at most ${MAX_TIMER_MS} ms (~24.8 days, the longest timer Node.js can set)` });
+  } else if (Array.isArray(v)) {
+    v.forEach((x, i) => badNumbers(x, `${path}[${i}]`, out));
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) badNumbers(x, path === '' ? k : `${path}.${k}`, out);
+  }
+}
+
+/**
+ * Parse YAML (or JSON) text to plain data. Never throws: too large, too deeply nested, a syntax
+ * error, too many alias expansions (a "billion laughs" document) or out-of-range numbers come
+ * back as problems naming the line or the path.
+ */
+export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_YAML_BYTES) return { ok: false, errors: [{ path: '(document)', message: `${bytes} bytes, more than the ${MAX_YAML_BYTES} bytes accepted` }] };
+  const deep = nestingTooDeep(text, MAX_FLOW_DEPTH);
+  if (deep !== null) return { ok: false, errors: [{ path: `line ${deep}`, message: `nested deeper than ${MAX_FLOW_DEPTH} levels ([ ], { } or - - - on one line)` }] };
+  try {
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    if (doc.errors.length > 0) {
+      return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
+    }
+    const raw: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    const errors: ConfigProblem[] = [];
+    badNumbers(raw, '', errors);
+    return errors.length > 0 ? { ok: false, errors } : { ok: true, raw };
+  } catch (err) {
+    // yaml throws (rather than reports) on alias bombs; a deep block nesting can exhaust the stack
+    const message = err instanceof ReferenceError && /alias/i.test(err.message)
+      ? `more than ${MAX_ALIAS_COUNT} alias expansions (*name): refused as a resource-exhaustion ("billion laughs") document`
+      : err instanceof RangeError ? 'nested too deeply to read' : `cannot be read: ${(err as Error).message}`;
+    return { ok: false, errors: [{ path: '(document)', message }] };
+  }
+}
