@@ -129,5 +129,9 @@ describe('a bus request takes the first authentic reply to it, not the first rep
     expect(attacker.answered()).toBeGreaterThan(answeredBefore);
     expect(as.counters.introspection - before).toBe(n);
     expect(await metric(a, 'portcullis_introspection_sync_fallback_calls_total') + await metric(b, 'portcullis_introspection_sync_fallback_calls_total')).toBe(0);
+    // every forged shape reached an inbox and was set aside, counted by why
+    const ignored = async (reason: string): Promise<number> => await metric(a, 'portcullis_bus_replies_ignored_total', `reason="${reason}"`) + await metric(b, 'portcullis_bus_replies_ignored_total', `reason="${reason}"`);
+    expect(await ignored('refused')).toBeGreaterThan(0);
+    expect(await ignored('status')).toBeGreaterThan(0);
   }, 60_000);
 });
