@@ -86,22 +86,33 @@ export class MessageBus {
     return msg === null ? null : { msg, signedAt };
   }
 
-  /** Request/reply; rejects with a BusError on timeout, no responders, disconnect, or an answer that is undecodable or not authentic. */
+  /**
+   * Request/reply. With authentication the answer is the first reply that is authentic, fresh, bound
+   * to this request and decodable: any other reply (junk, a replayed answer to another request) is
+   * refused and counted like any refused message, and the request keeps waiting for its owner's answer
+   * within `timeoutMs`. Rejects with a BusError on timeout, no responders or disconnect.
+   */
   async request(subject: string, msg: BusMessage, timeoutMs: number): Promise<BusMessage> {
     const sealed = this.seal(subject, msg);
-    const bytes = await this.transport.request(subject, sealed, timeoutMs);
-    let payload = bytes;
-    if (this.auth !== null) {
-      const o = this.auth.open(replySubject(subject), bytes, true, envelopeTag(sealed));
-      if (!o.ok) {
-        this.rejected(o.reason, subject, null);
-        throw busError('BUS_TIMEOUT', `unauthenticated answer on ${subject} (${o.reason})`);
-      }
-      payload = o.payload;
+    const auth = this.auth;
+    if (auth === null) {
+      const reply = this.codec.decode(await this.transport.request(subject, sealed, timeoutMs));
+      if (reply === null) throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`);
+      return reply;
     }
-    const reply = this.codec.decode(payload);
-    if (reply === null) throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`);
-    return reply;
+    const context = envelopeTag(sealed);
+    const bound = replySubject(subject);
+    let answer: BusMessage | null = null;
+    const accept = (bytes: Uint8Array): boolean => {
+      const o = auth.open(bound, bytes, true, context);
+      if (!o.ok) { this.rejected(o.reason, subject, null); return false; }
+      answer = this.codec.decode(o.payload);
+      return answer !== null;
+    };
+    const bytes = await this.transport.request(subject, sealed, timeoutMs, accept);
+    // A transport that cannot wait for another reply (IPC, in-process) hands over the first one: judged here.
+    if (answer === null && !accept(bytes)) throw busError('BUS_TIMEOUT', `unauthenticated or undecodable answer on ${subject}`);
+    return answer!;
   }
 
   /** Answer a request received by a handler (bound to that request when authenticated). */

@@ -3,6 +3,7 @@
 // subscriptions across reconnects and reports connected/disconnected.
 import { connect, Events, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
 import { LocalDispatcher } from './local-dispatcher.js';
+import { ReplyInbox, type ReplyValidator } from './reply-inbox.js';
 import { busError, type IncomingHandler, type Transport, type TransportLogger, type TransportStatus } from './transport.js';
 
 /** How to reach NATS and how hard to retry. */
@@ -43,10 +44,13 @@ export class NatsTransport implements Transport {
   private readonly maxMs: number;
   /** 1 while the connected server does not ask for the credentials this process was given (see checkServerAuth). */
   private serverAuthMissing = 0;
+  /** Requests with a validator: they settle on the first reply it accepts (reply-inbox.ts). */
+  private readonly replies: ReplyInbox;
 
   constructor(private readonly opts: NatsTransportOptions) {
     this.minMs = opts.reconnectMinMs ?? 100;
     this.maxMs = opts.reconnectMaxMs ?? 2_000;
+    this.replies = new ReplyInbox(opts.connection.inboxPrefix);
   }
 
   /** Begin connecting (idempotent). Never rejects: failures are retried until `close()`. */
@@ -109,9 +113,15 @@ export class NatsTransport implements Transport {
     };
   }
 
-  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  /**
+   * With `accept` (sealed messages): the first reply it takes; every other reply on the inbox —
+   * junk, a forged status, an answer replayed from another request — is ignored and counted.
+   * Without: the first reply, whatever it is (cluster.auth.mode none).
+   */
+  async request(subject: string, data: Uint8Array, timeoutMs: number, accept?: ReplyValidator): Promise<Uint8Array> {
     if (this.closed) throw busError('BUS_CLOSED', 'transport closed');
     if (this.nc === null || !this.connected) throw busError('BUS_DISCONNECTED', 'not connected to NATS');
+    if (accept !== undefined) return this.replies.request(this.nc, subject, data, timeoutMs, accept);
     try {
       const m = await this.nc.request(subject, data, { timeout: timeoutMs });
       return m.data;
@@ -137,7 +147,7 @@ export class NatsTransport implements Transport {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, bus_connected: this.connected ? 1 : 0, bus_server_auth_missing: this.serverAuthMissing };
+    return { ...this.counters, ...this.replies.stats(), bus_connected: this.connected ? 1 : 0, bus_server_auth_missing: this.serverAuthMissing };
   }
 
   async close(): Promise<void> {
@@ -149,6 +159,7 @@ export class NatsTransport implements Transport {
     this.nc = null;
     this.setConnected(false);
     this.status.clear();
+    this.replies.close();
     if (nc !== null && !nc.isClosed()) {
       // drain() flushes pending publishes; a dead connection cannot drain, so bound it.
       await Promise.race([nc.drain().catch(() => nc.close()), new Promise((r) => setTimeout(r, 1_000).unref())]);
@@ -187,6 +198,7 @@ export class NatsTransport implements Transport {
     this.nc = nc;
     this.lastFailure = null;
     for (const w of this.wanted) this.attach(nc, w);
+    this.replies.attach(nc);
     this.opts.logger?.info({ server: nc.getServer() }, 'connected to NATS');
     this.checkServerAuth(nc);
     this.setConnected(true);

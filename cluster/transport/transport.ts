@@ -46,8 +46,12 @@ export interface Transport {
   publish(subject: string, data: Uint8Array): void;
   /** Subscribe to a subject or wildcard pattern; returns the unsubscribe function. Survives reconnects. */
   subscribe(subject: string, handler: IncomingHandler): () => void;
-  /** Request/reply: resolves with the first answer; rejects with a BusError (timeout, no responders, disconnected). */
-  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /**
+   * Request/reply: resolves with the first answer — with `accept`, the first one it takes (others
+   * are ignored and counted; NATS, where others can answer); rejects with a BusError (timeout, no
+   * responders, disconnected). IPC and in-process transports carry no sealed replies and ignore `accept`.
+   */
+  request(subject: string, data: Uint8Array, timeoutMs: number, accept?: (data: Uint8Array) => boolean): Promise<Uint8Array>;
   isConnected(): boolean;
   /** Status changes; returns the unsubscribe function. */
   onStatus(listener: (status: TransportStatus) => void): () => void;

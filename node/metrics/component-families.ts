@@ -114,6 +114,9 @@ counter('portcullis_bus_messages_rejected_total', 'Bus messages refused by the e
   'cluster.bus_rejected_unsigned_total': 'unsigned', 'cluster.bus_rejected_bad_mac_total': 'bad_mac', 'cluster.bus_rejected_unknown_key_total': 'unknown_key',
   'cluster.bus_rejected_stale_total': 'stale', 'cluster.bus_rejected_invalid_total': 'invalid',
 }));
+counter('portcullis_bus_replies_ignored_total', 'Replies on this process\'s bus request inboxes ignored while it waited for the authentic answer, by reason', by('reason', {
+  'cluster.bus_replies_ignored_refused': 'refused', 'cluster.bus_replies_ignored_status': 'status', 'cluster.bus_replies_ignored_late': 'late',
+}));
 counter('portcullis_bus_messages_decoded_total', 'Bus messages decoded', { 'cluster.bus_messages_decoded_total': null });
 counter('portcullis_bus_messages_dropped_total', 'Bus messages dropped, by reason', by('reason', {
   'cluster.bus_dropped_disconnected': 'disconnected', 'cluster.bus_messages_dropped_malformed_total': 'malformed', 'cluster.bus_messages_dropped_unknown_type_total': 'unknown_type',
