@@ -64,7 +64,9 @@ function simple(id: Record<string, unknown> | null, src: EventSourceConfig): { k
     case 'iss_sub': {
       const sub = str(id.sub);
       const iss = str(id.iss);
-      return sub === null || iss === null ? null : { kind: 'sub', value: sub, issuer: iss };
+      // with token_issuer set, the transmitter speaks for that issuer only: another iss maps to nothing
+      if (sub === null || iss === null || (issuer !== null && iss !== issuer)) return null;
+      return { kind: 'sub', value: sub, issuer: iss };
     }
     case 'email': {
       const email = str(id.email);

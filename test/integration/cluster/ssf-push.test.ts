@@ -28,6 +28,7 @@ async function get(p: ProxyProcess, token: string): Promise<{ status: number; ch
 describe('SSF push receiver across members', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: AuthServer;
+  let other: AuthServer;
   let up: WsEchoUpstream;
   let echo: EchoUpstream;
   let tx: Transmitter;
@@ -38,10 +39,11 @@ describe('SSF push receiver across members', () => {
 
   beforeAll(async () => {
     [nats, as, up, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream(), startTransmitter(AUD)]);
+    other = await startAuthServer();
     const config = {
       server: { listen: { host: '127.0.0.1', port: 0 } },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] }, other: { issuer: other.issuer, audiences: ['portcullis-demo'] } },
       event_sources: {
         idp: { issuer: tx.issuer, audiences: [AUD], push: { path: PATH, authorization_env: 'PT_SSF_PUSH' }, token_issuer: as.issuer, subjects: { email: 'sub' } },
       },
@@ -62,7 +64,7 @@ describe('SSF push receiver across members', () => {
 
   afterAll(async () => {
     await Promise.all([A?.stop(), B?.stop()]);
-    await Promise.all([nats?.stop(), as?.close(), up?.close(), echo?.close(), tx?.close()]);
+    await Promise.all([nats?.stop(), as?.close(), other?.close(), up?.close(), echo?.close(), tx?.close()]);
   });
 
   it('CAEP session-revoked with a complex subject revokes the session at every member and closes its WebSocket; a resent SET is acknowledged, not re-applied', async () => {
@@ -118,6 +120,20 @@ describe('SSF push receiver across members', () => {
     expect(await push(await tx.set(`${RISC}sessions-revoked`, {}, { sub_id: userOf('judy') }))).toMatchObject({ status: 202 });
     expect(tx.counters.jwks).toBeGreaterThan(before);
     await waitFor('judy revoked at B', async () => revoked(await get(B, tok)), 5_000);
+  });
+
+  it('an iss_sub subject naming another configured issuer than token_issuer revokes nothing there (one transmitter cannot log out another issuer\'s users)', async () => {
+    const n = (await admin(A, 'GET', '/revocations')).body.total as number;
+    const tok = await other.issueJwt({ sub: 'olga' });
+    expect((await get(A, tok)).status).toBe(200);
+    const foreign = { sub_id: { format: 'iss_sub', iss: other.issuer, sub: 'olga' } };
+    expect(await push(await tx.set(`${RISC}account-disabled`, {}, foreign))).toMatchObject({ status: 202 });
+    expect(await push(await tx.set(`${CAEP}session-revoked`, {}, { sub_id: { format: 'complex', user: foreign.sub_id } }))).toMatchObject({ status: 202 });
+    await sleep(500);
+    expect((await admin(A, 'GET', '/revocations')).body.total).toBe(n);
+    expect((await get(B, tok)).status).toBe(200);
+    const text = await (await request(`${A.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_account_disabled",result="unmapped_subject"\} 1/);
   });
 
   it('refuses every hostile push with its RFC 8935 code and revokes nothing', async () => {

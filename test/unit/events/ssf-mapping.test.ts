@@ -53,6 +53,14 @@ describe('SSF event → revocation', () => {
     }
   });
 
+  it('an iss_sub naming another issuer than token_issuer maps to nothing (also as a complex subject\'s user, also for drop_cache); without token_issuer its iss is kept', () => {
+    const foreign = { format: 'iss_sub', iss: 'https://other-tenant.example', sub: 'u1' };
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, foreign), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    expect(mapEvent('tx', ev(`${CAEP}session-revoked`, { format: 'complex', user: foreign }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    expect(mapEvent('tx', ev(`${CAEP}token-claims-change`, foreign), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, foreign), src, NOW)).toMatchObject({ kind: 'revoke', input: { value: 'u1', issuer: 'https://other-tenant.example' } });
+  });
+
   it('email and opaque subjects follow subjects.*; unmapped ones are acknowledged', () => {
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, { format: 'email', email: 'a@b.example' }), src, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, { format: 'email', email: 'a@b.example' }), mapped, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'a@b.example', issuer: 'https://as.example' } });
