@@ -80,7 +80,7 @@ export class SsfPoller {
     this.#schedule(more ? 0 : Math.min(poll.interval_ms * 2 ** Math.min(this.#failures, 6), 60_000));
   }
 
-  /** One poll request (with the acknowledgements of the last one); true when the transmitter has more. */
+  /** One poll request (with the acknowledgements of the last one); true when the transmitter has more and sent some. */
   async #pollOnce(): Promise<boolean> {
     const poll = this.src.poll!;
     const body = {
@@ -104,7 +104,8 @@ export class SsfPoller {
       if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
       await this.#one(jti, set);
     }
-    return doc.moreAvailable === true;
+    // more at once only after an answer that carried SETs: `moreAvailable` with none would spin the loop
+    return doc.moreAvailable === true && Object.keys(sets).length > 0;
   }
 
   async #one(jti: string, set: string): Promise<void> {

@@ -1,0 +1,100 @@
+// RFC 8936 poll delivery against a hostile transmitter (real `portcullis serve` on a real
+// nats-server, a node:http transmitter that records every request): `moreAvailable: true` with
+// nothing in it does not make the poller spin, a redirect is not followed (the poll secret never
+// reaches another host), an oversized answer is a counted failure and the member stays healthy.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { jwksOf, makeKey } from '../../fixtures/keys.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { sleep, waitReady } from '../ws/ws-fixtures.js';
+import { waitFor } from './proxy-fixtures.js';
+
+const AUD = 'https://proxy.example/ssf';
+const AUTH = 'Bearer poll-hostile-secret-0123456789';
+const JWKS = JSON.stringify(jwksOf([makeKey('ES256')]));
+
+interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
+
+/** A transmitter whose poll endpoints misbehave: `/more` (always moreAvailable, never a SET), `/redirect` (307 to `target`), `/huge` (5 MiB). */
+async function startHostile(target: () => string): Promise<Recorder> {
+  const seen: Array<{ path: string; auth: string }> = [];
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    seen.push({ path: req.url ?? '', auth: String(req.headers.authorization ?? '') });
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/jwks') { res.setHeader('content-type', 'application/json'); res.end(JWKS); return; }
+      if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
+      if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
+      if (req.url === '/huge') { res.setHeader('content-type', 'application/json'); res.end(`{"sets":{"a":"${'x'.repeat(5 * 1024 * 1024)}"}}`); return; }
+      res.writeHead(404); res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, seen, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
+async function metric(p: ProxyProcess, source: string, result: string): Promise<number> {
+  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  const m = new RegExp(`portcullis_idp_events_total\\{source="${source}",type="poll",result="${result}"\\} (\\d+)`).exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
+
+describe('SSF poll against a hostile transmitter', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let tx: Recorder;
+  let other: Recorder;
+  let P: ProxyProcess;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    other = await startHostile(() => '');
+    tx = await startHostile(() => other.url);
+    const src = (path: string): Record<string, unknown> => ({
+      issuer: tx.url, audiences: [AUD], jwks_uri: `${tx.url}/jwks`, poll: { endpoint: `${tx.url}${path}`, authorization_env: 'PT_SSF_POLL', interval_ms: 1_000 },
+    });
+    const config = {
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
+      event_sources: { more: src('/more'), redirect: src('/redirect'), huge: src('/huge') },
+      upstreams: { echo: { targets: ['http://127.0.0.1:9'] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: `pthost${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    };
+    P = await startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: AUTH } });
+    await waitReady(P);
+  });
+
+  afterAll(async () => {
+    await P?.stop();
+    await Promise.all([nats?.stop(), tx?.close(), other?.close()]);
+  });
+
+  it('moreAvailable with no SETs waits interval_ms like an empty answer (no hot loop against the transmitter)', async () => {
+    await waitFor('first poll of /more', async () => (await metric(P, 'more', 'ok')) > 0, 10_000);
+    const before = tx.seen.filter((s) => s.path === '/more').length;
+    await sleep(2_000);
+    const during = tx.seen.filter((s) => s.path === '/more').length - before;
+    // interval_ms 1000: about 2 polls in 2 s; a loop that re-polls at once makes hundreds
+    expect(during).toBeLessThanOrEqual(5);
+  });
+
+  it('a redirect is not followed: the poll secret never reaches another host; the poll is a counted failure', async () => {
+    await waitFor('failed redirect poll counted', async () => (await metric(P, 'redirect', 'failed')) > 0, 10_000);
+    expect(other.seen).toEqual([]);
+    expect(tx.seen.filter((s) => s.path === '/redirect').every((s) => s.auth === AUTH)).toBe(true);
+  });
+
+  it('an answer over the size limit is a counted failure; the member keeps serving', async () => {
+    await waitFor('failed huge poll counted', async () => (await metric(P, 'huge', 'failed')) > 0, 10_000);
+    const r = await request(`${P.url}/api/x`);
+    await r.body.dump();
+    expect(r.statusCode).toBe(401);
+  });
+});
