@@ -5,7 +5,7 @@
 /**
  * Lower-case names stripped from every forwarded request by default. Each one is read by a
  * common upstream stack as a statement the proxy made, not the client:
- * - client address: nginx `real_ip_header`, Rails/Rack, Spring, Akamai/Cloudflare/Fastly conventions;
+ * - client address: nginx `real_ip_header`, Rails/Rack, Spring, Java servlet fallbacks, Akamai/Cloudflare/Fastly conventions;
  * - URL: IIS URL Rewrite / Symfony / Zend (`X-Original-URL`, `X-Rewrite-URL`), nginx auth_request
  *   and Traefik (`X-Original-URI`, `X-Forwarded-Uri`), Spring/ASP.NET path bases (`X-Forwarded-Prefix`),
  *   Envoy (`X-Envoy-Original-Path`);
@@ -18,6 +18,9 @@ export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
   // client address
   'x-real-ip', 'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
   'x-originating-ip', 'x-remote-ip', 'x-remote-addr', 'x-forwarded',
+  // Java servlet code's usual fallbacks after X-Forwarded-For (`getHeader("Proxy-Client-IP")`, WebLogic's
+  // WL-Proxy-Client-IP), and the bare names some stacks and load balancers use
+  'proxy-client-ip', 'wl-proxy-client-ip', 'client-ip', 'forwarded-for', 'x-proxyuser-ip',
   // URL and path
   'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix',
   'x-envoy-original-path',
