@@ -74,6 +74,12 @@ function describeIssue(issue: ZodIssue): ConfigProblem[] {
     if (deepest.length > 0) return deepest.flatMap(describeIssue);
     return [{ path: formatPath(issue.path), message: 'none of the accepted forms matches (see deploy/portcullis.example.yaml)' }];
   }
+  if (issue.code === 'invalid_string' && issue.validation === 'regex' && issue.message === 'Invalid') {
+    // a record key (issuers, upstreams, headers…) that fails its pattern is the last path segment: name it only when it looks like a name
+    const last = issue.path[issue.path.length - 1];
+    const path = typeof last === 'string' && shownName(last) === undefined ? [...issue.path.slice(0, -1), '(name not shown: it may be a secret)'] : issue.path;
+    return [{ path: formatPath(path), message: 'letters, digits, _ and - only' }];
+  }
   if (issue.code === 'invalid_enum_value' && issue.message.startsWith('Invalid enum value')) {
     // zod's own message ends "received '<value>'": the value may be a secret typed in the wrong field
     return [{ path: formatPath(issue.path), message: `expected one of ${issue.options.join(', ')}` }];

@@ -25,7 +25,7 @@ function pasted(): Record<string, unknown> {
         introspection: { endpoint: 'https://issuer.example/introspect', client_id: 'p', client_secret_env: 'P_SECRET', auth_method: SECRET },
       },
     },
-    upstreams: { app: { targets: [echo.url], protocol: `${SECRET}` } },
+    upstreams: { app: { targets: [echo.url], protocol: `${SECRET}` }, [`${SECRET}+=`]: { targets: [echo.url] } },
   });
   const routes = cfg.routes as Array<Record<string, unknown>>;
   routes[0]![SECRET] = 'x';
@@ -44,6 +44,7 @@ describe('config errors never echo a pasted secret', () => {
     expect(out).toContain('upstreams.app.protocol');
     expect(out).toContain('server.listen.port');
     expect(out).toMatch(/routes\[0\]\.\(unknown key/);
+    expect(out).toContain('upstreams.(name not shown');
   });
 
   it('a secret given where a variable name belongs (revoke --admin-token-env) is not echoed in "not set"', async () => {
