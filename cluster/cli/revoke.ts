@@ -9,6 +9,7 @@ import { loadConfigFile, formatProblems, type Config } from '../../node/config/i
 import type { RevocationKind } from '../protocol/index.js';
 import { clusterSettings, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
+import { shownEnvName } from '../../node/contracts/index.js';
 
 /** Help text for `portcullis revoke --help`. */
 export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID)
@@ -103,7 +104,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   const bearer = process.env[envName];
   if (bearer === undefined || bearer === '') {
     const hint = tokenEnv === undefined && config?.admin.token_env === undefined ? ': export it, or name another variable with --admin-token-env NAME' : '';
-    throw new UsageError(`revoke: environment variable ${envName} (admin token) is not set${hint}`);
+    throw new UsageError(`revoke: environment variable ${shownEnvName(envName)} (admin token) is not set${hint}`);
   }
   await postToAdmin(base, bearer, request, rawToken);
 }

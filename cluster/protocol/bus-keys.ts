@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { MIN_KEY_BYTES } from '../../node/contracts/index.js';
 import { BusAuth } from './bus-auth.js';
+import { shownEnvName } from '../../node/contracts/index.js';
 
 /** The `cluster.auth` settings this module reads (see cluster/revocation/revocation-settings.ts). */
 export interface BusKeySource {
@@ -34,7 +35,7 @@ function readKey(envName: string | null, file: string | null, path: string, env:
   let where = '';
   if (envName !== null) {
     const v = env[envName];
-    if (v === undefined || v === '') throw new Error(`${path}_env: environment variable ${envName} is not set`);
+    if (v === undefined || v === '') throw new Error(`${path}_env: environment variable ${shownEnvName(envName)} is not set`);
     key = Buffer.from(v, 'utf8');
     where = `${path}_env (${envName})`;
   } else if (file !== null) {

@@ -3,6 +3,7 @@
 // environment here and never logged.
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, type ConnectionOptions, type TlsOptions } from 'nats';
+import { shownEnvName } from '../../node/contracts/index.js';
 
 /** The `cluster.nats` section as this module reads it (a superset of the schema, so new optional fields work untouched). */
 export interface NatsConfig {
@@ -53,6 +54,6 @@ export function natsConnectionOptions(cfg: NatsConfig, name: string, env: NodeJS
 
 function requireEnv(env: NodeJS.ProcessEnv, name: string, path: string): string {
   const v = env[name];
-  if (v === undefined || v === '') throw new Error(`${path}: environment variable ${name} is not set`);
+  if (v === undefined || v === '') throw new Error(`${path}: environment variable ${shownEnvName(name)} is not set`);
   return v;
 }

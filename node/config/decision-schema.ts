@@ -17,10 +17,12 @@ export const decisionSchema = z.strictObject({
     /** How the edge reports the original request: auto = X-Original-URI (nginx) else X-Forwarded-Uri (Traefik, Caddy, HAProxy). */
     dialect: z.enum(['auto', 'nginx', 'traefik', 'envoy']).default('auto'),
   })).default([]).superRefine((eps, ctx) => {
-    const seen = new Set<string>();
+    const seen = new Map<string, number>();
     eps.forEach((e, i) => {
-      if (seen.has(e.path)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'path'], message: `decision path ${e.path} is listed twice` });
-      seen.add(e.path);
+      const first = seen.get(e.path);
+      // the path is not quoted: config errors never echo a typed value (README: config errors)
+      if (first !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [i, 'path'], message: `the same path as endpoints[${first}]` });
+      else seen.set(e.path, i);
     });
   }),
   /**

@@ -3,7 +3,7 @@
 // enough, as must the bus keys), every `*_file` field a readable file. One walk, used by
 // serve, reload, check-config and explain, so all refuse alike.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { MIN_KEY_BYTES } from '../contracts/index.js';
+import { MIN_KEY_BYTES, shownEnvName } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import type { ConfigProblem } from './problem.js';
 import type { Config } from './schema.js';
@@ -70,17 +70,7 @@ function fileProblem(path: string, file: string): string | null {
   }
 }
 
-/**
- * How an error message names a variable: as written when it looks like one (upper case, digits and
- * `_`, with a `_` or at most 12 characters: `PORTCULLIS_ADMIN_TOKEN`, `PADM`), otherwise not at all —
- * `client_secret_env: q7Lr2xVb…` is most likely the secret itself pasted where its variable's name
- * belongs, and an error message goes to terminals, CI logs and the process log.
- */
-export function shownEnvName(name: string): string {
-  return /^[A-Z_][A-Z0-9_]{0,63}$/.test(name) && (name.includes('_') || name.length <= 12)
-    ? name
-    : '(name not shown: not an UPPER_CASE variable name, it may be a secret pasted in its place)';
-}
+export { shownEnvName };
 
 /**
  * Every problem with the environment `config` names, each with its config path:

@@ -7,6 +7,7 @@ import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
+import { quotedName, shownName } from './shown-value.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import type { ConfigProblem, ConfigResult } from './problem.js';
@@ -47,11 +48,13 @@ function genericPath(path: ReadonlyArray<string | number>): string {
 
 function describeIssue(issue: ZodIssue): ConfigProblem[] {
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => {
+    return issue.keys.map((k, n) => {
       const full = [...issue.path, k];
       const replacement = REMOVED[genericPath(full)];
+      // a key that does not look like a config word may be a secret pasted as a key: name it by position
+      const shown = replacement !== undefined ? k : (shownName(k) ?? `(unknown key #${n + 1} here, not shown: it may be a secret)`);
       return {
-        path: formatPath(full),
+        path: formatPath([...issue.path, shown]),
         message: replacement !== undefined ? `removed key; use ${replacement}` : 'unknown key (check the spelling; unknown keys are refused)',
       };
     });
@@ -70,6 +73,16 @@ function describeIssue(issue: ZodIssue): ConfigProblem[] {
     const deepest = inner.filter((i) => i.code !== 'invalid_type' && i.code !== 'invalid_literal');
     if (deepest.length > 0) return deepest.flatMap(describeIssue);
     return [{ path: formatPath(issue.path), message: 'none of the accepted forms matches (see deploy/portcullis.example.yaml)' }];
+  }
+  if (issue.code === 'invalid_string' && issue.validation === 'regex' && issue.message === 'Invalid') {
+    // a record key (issuers, upstreams, headers…) that fails its pattern is the last path segment: name it only when it looks like a name
+    const last = issue.path[issue.path.length - 1];
+    const path = typeof last === 'string' && shownName(last) === undefined ? [...issue.path.slice(0, -1), '(name not shown: it may be a secret)'] : issue.path;
+    return [{ path: formatPath(path), message: 'letters, digits, _ and - only' }];
+  }
+  if (issue.code === 'invalid_enum_value' && issue.message.startsWith('Invalid enum value')) {
+    // zod's own message ends "received '<value>'": the value may be a secret typed in the wrong field
+    return [{ path: formatPath(issue.path), message: `expected one of ${issue.options.join(', ')}` }];
   }
   return [{ path: formatPath(issue.path), message: issue.message }];
 }
@@ -99,14 +112,14 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
     if (names.has(r.name)) errors.push({ path: `routes[${i}].name`, message: `duplicate route name "${r.name}"` });
     names.add(r.name);
     if (!(r.upstream in cfg.upstreams)) {
-      errors.push({ path: `routes[${i}].upstream`, message: `unknown upstream "${r.upstream}" (known: ${upstreams.join(', ') || 'none'})` });
+      errors.push({ path: `routes[${i}].upstream`, message: `unknown upstream ${quotedName(r.upstream)} (known: ${upstreams.join(', ') || 'none'})` });
     }
     if (r.auth === undefined) {
       errors.push({ path: `routes[${i}].auth`, message: 'required: "none" or an auth block (routes are denied by default, say so explicitly)' });
     } else if (r.auth !== 'none') {
       if (issuers.length === 0) errors.push({ path: `routes[${i}].auth`, message: 'route requires a token but no issuers are configured' });
       r.auth.issuers?.forEach((name, j) => {
-        if (!(name in cfg.issuers)) errors.push({ path: `routes[${i}].auth.issuers[${j}]`, message: `unknown issuer "${name}" (known: ${issuers.join(', ') || 'none'})` });
+        if (!(name in cfg.issuers)) errors.push({ path: `routes[${i}].auth.issuers[${j}]`, message: `unknown issuer ${quotedName(name)} (known: ${issuers.join(', ') || 'none'})` });
       });
       r.auth.claims.forEach((c, j) => {
         const ops = ['equals', 'one_of', 'contains', 'exists', 'equals_param'].filter((k) => (c as Record<string, unknown>)[k] !== undefined);

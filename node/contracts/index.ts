@@ -8,3 +8,4 @@ export type { ClusterStatus } from './cluster-status.js';
 export type { PublishOutcome, RevocationInput, RevocationPublisher } from './revocation-publisher.js';
 export { MIN_KEY_BYTES } from './bus-key.js';
 export type { PolicyVersion } from './policy-version.js';
+export { shownEnvName } from './env-name.js';

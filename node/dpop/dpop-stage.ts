@@ -16,6 +16,7 @@ import { verifyProof, type ProofReason } from './proof-verifier.js';
 import type { ReplaySharing, ReplayVerdict } from '../contracts/index.js';
 import { ReplayCache } from './replay-cache.js';
 import { ReplayGuard } from './replay-guard.js';
+import { shownEnvName } from '../config/env-check.js';
 
 export interface DpopStageOptions {
   readonly config: Config;
@@ -145,9 +146,9 @@ export class DpopStage {
     let secret: Buffer | null = null;
     if (d.nonce.secret_env !== undefined) {
       const v = this.env[d.nonce.secret_env];
-      if (v === undefined || v === '') throw new Error(`dpop.nonce.secret_env: environment variable ${d.nonce.secret_env} is not set`);
+      if (v === undefined || v === '') throw new Error(`dpop.nonce.secret_env: environment variable ${shownEnvName(d.nonce.secret_env)} is not set`);
       secret = Buffer.from(v, 'utf8');
-      if (secret.length < MIN_NONCE_SECRET_BYTES) throw new Error(`dpop.nonce.secret_env: ${d.nonce.secret_env} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes`);
+      if (secret.length < MIN_NONCE_SECRET_BYTES) throw new Error(`dpop.nonce.secret_env: ${shownEnvName(d.nonce.secret_env)} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes`);
     }
     const nonceKey = `${d.nonce.lifetime_s}:${secret === null ? 'random' : createHash('sha256').update(secret).digest('hex')}`;
     const nonces = this.settings?.nonceKey === nonceKey ? this.nonces

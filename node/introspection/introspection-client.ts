@@ -12,6 +12,7 @@ import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
+import { shownEnvName } from '../config/env-check.js';
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
@@ -162,7 +163,7 @@ export class IntrospectionClient {
     if (cfg === undefined) throw new Error(`issuers.${opts.name}.introspection: not configured`);
     const secret = (opts.env ?? process.env)[cfg.client_secret_env];
     if (secret === undefined || secret === '') {
-      throw new Error(`issuers.${opts.name}.introspection.client_secret_env: environment variable ${cfg.client_secret_env} is not set`);
+      throw new Error(`issuers.${opts.name}.introspection.client_secret_env: environment variable ${shownEnvName(cfg.client_secret_env)} is not set`);
     }
     this.name = opts.name;
     this.#issuerUrl = opts.issuer.issuer;

@@ -9,6 +9,7 @@ import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Deny, OutboundResult } from './grant-cache.js';
 import { formBody, requestToken, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
+import { shownEnvName } from '../config/env-check.js';
 
 /** Tokens without expires_in are reused this long, s. */
 export const DEFAULT_CC_TTL_S = 60;
@@ -61,7 +62,7 @@ export class ClientCredentialsSource {
   /** Throws when the client secret's environment variable is unset. */
   constructor(key: string, cfg: Config, cc: ClientCredentialsConfig, audience: string, env: Readonly<Record<string, string | undefined>>, endpoints: EndpointDirectory, dispatcher: Dispatcher, logger: Logger, where: string) {
     const secret = env[cc.client_secret_env];
-    if (secret === undefined || secret === '') throw new Error(`${where}.client_secret_env: environment variable ${cc.client_secret_env} is not set`);
+    if (secret === undefined || secret === '') throw new Error(`${where}.client_secret_env: environment variable ${shownEnvName(cc.client_secret_env)} is not set`);
     this.key = key;
     this.#cc = cc;
     this.#issuer = ccIssuer(cfg, cc);

@@ -10,6 +10,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
 import { formBody, requestToken, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
+import { shownEnvName } from '../config/env-check.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -52,7 +53,7 @@ export class TokenExchanger {
   constructor(name: string, issuer: IssuerConfig, env: Readonly<Record<string, string | undefined>>, endpoints: EndpointDirectory, dispatcher: Dispatcher, logger: Logger) {
     const cfg = issuer.token_exchange!;
     const secret = env[cfg.client_secret_env];
-    if (secret === undefined || secret === '') throw new Error(`issuers.${name}.token_exchange.client_secret_env: environment variable ${cfg.client_secret_env} is not set`);
+    if (secret === undefined || secret === '') throw new Error(`issuers.${name}.token_exchange.client_secret_env: environment variable ${shownEnvName(cfg.client_secret_env)} is not set`);
     this.#name = name;
     this.#issuer = issuer;
     this.#cfg = cfg;

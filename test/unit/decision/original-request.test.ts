@@ -96,7 +96,7 @@ describe('server.decision config', () => {
 
   it('refuses a path listed twice, and an empty trusted_edges', () => {
     const dup = validateConfig(base({ endpoints: [{ path: '/b' }, { path: '/b', dialect: 'envoy' }] }));
-    expect(dup.ok ? [] : dup.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['server.decision.endpoints[1].path: decision path /b is listed twice']);
+    expect(dup.ok ? [] : dup.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['server.decision.endpoints[1].path: the same path as endpoints[0]']);
     const none = validateConfig(base({ endpoints: [{ path: '/b' }], trusted_edges: [] }));
     expect(none.ok ? [] : none.errors.map((e) => e.path)).toEqual(['server.decision.trusted_edges']);
   });
