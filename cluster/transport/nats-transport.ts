@@ -31,6 +31,8 @@ export class NatsTransport implements Transport {
   readonly kind = 'nats' as const;
   private nc: NatsConnection | null = null;
   private connected = false;
+  /** Bumped at every disconnect: a flush begun on an earlier link does not report connected. */
+  private link = 0;
   private closed = false;
   private readonly wanted = new Set<Wanted>();
   private readonly status = new LocalDispatcher();
@@ -201,11 +203,27 @@ export class NatsTransport implements Transport {
     this.replies.attach(nc);
     this.opts.logger?.info({ server: nc.getServer() }, 'connected to NATS');
     this.checkServerAuth(nc);
-    this.setConnected(true);
+    void this.watch(nc);
+    // 'connected' once the server holds our subscriptions, not when the socket is up: a revocation
+    // published the moment a member reports connected must reach it
+    const subscribed = await this.subscribed(nc);
+    if (this.closed) return;
+    // not subscribed: the link dropped meanwhile; the Reconnect event reports connected
+    if (subscribed) this.setConnected(true);
     for (const l of this.connectionListeners) {
       try { l(nc); } catch (err) { this.opts.logger?.error({ err }, 'NATS connection listener failed'); }
     }
-    void this.watch(nc);
+  }
+
+  /** A PING after the SUBs: true once its PONG came on this link (no disconnect meanwhile), false otherwise. */
+  private async subscribed(nc: NatsConnection): Promise<boolean> {
+    const link = this.link;
+    try {
+      await nc.flush();
+    } catch {
+      return false;
+    }
+    return !this.closed && link === this.link;
   }
 
   private async watch(nc: NatsConnection): Promise<void> {
@@ -213,12 +231,17 @@ export class NatsTransport implements Transport {
       if (this.closed) return;
       if (s.type === Events.Disconnect) {
         this.opts.logger?.warn({ server: String(s.data) }, 'NATS connection lost; reconnecting');
+        this.link++;
         this.setConnected(false);
       } else if (s.type === Events.Reconnect) {
         this.counters.bus_reconnects++;
-        this.opts.logger?.info({ server: String(s.data) }, 'NATS reconnected');
         this.checkServerAuth(nc);
-        this.setConnected(true);
+        // nats.js re-sent the subscriptions before this event; reconnected once the server has them
+        void this.subscribed(nc).then((ok) => {
+          if (!ok) return;
+          this.opts.logger?.info({ server: String(s.data) }, 'NATS reconnected');
+          this.setConnected(true);
+        });
       }
     }
     // The iterator ends when the connection is closed for good.
