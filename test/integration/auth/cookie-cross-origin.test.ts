@@ -5,10 +5,13 @@
 // `cookie_origins`; else 403 PORTCULLIS_ERR_AUTH_CROSS_ORIGIN and the upstream sees nothing — on
 // the HTTP/1.1 listener, the HTTP/2 listener and a decision endpoint alike.
 import type { ClientHttp2Session } from 'node:http2';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, ROOT, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { asIssuer, bearer, call, metrics, sample, startRecorder, waitReady, type Recorder, type Reply } from './tokens-helpers.js';
 
@@ -19,6 +22,7 @@ let own = '';
 let token = '';
 let h2Origin = '';
 let session: ClientHttp2Session;
+let extAuthz: grpc.Client;
 
 beforeAll(async () => {
   [as, up] = await Promise.all([
@@ -29,7 +33,7 @@ beforeAll(async () => {
     server: {
       listen: { host: '127.0.0.1', port: 0 },
       http2: { listen: { host: '127.0.0.1', port: 0 } },
-      decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'nginx' }] },
+      decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'nginx' }], grpc: true },
     },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     issuers: { demo: asIssuer(as) },
@@ -48,11 +52,15 @@ beforeAll(async () => {
   own = `http://127.0.0.1:${proxy.port}`;
   h2Origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
   session = await h2Connect(h2Origin);
+  const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  extAuthz = new pkg.envoy.service.auth.v3.Authorization(new URL(h2Origin).host, grpc.credentials.createInsecure());
   token = await as.issueJwt({ sub: 'victim' });
 }, 60_000);
 
 afterAll(async () => {
   session?.close();
+  extAuthz?.close();
   await proxy?.stop();
   await Promise.all([as?.close(), up?.close()]);
 });
@@ -153,5 +161,25 @@ describe('the same shape through the other front doors', () => {
     expect((await decide('POST', { origin: 'http://api.example' })).status).toBe(200);
     expect((await decide('POST', { origin: 'https://app.example', 'sec-fetch-site': 'cross-site' })).status).toBe(200);
     expect(up.hits.length, 'a decision never calls the upstream').toBe(before);
+  });
+
+  it('Envoy ext_authz gRPC Check: the original method decides the same way', async () => {
+    type Check = { status: { code: number } | null; denied_response?: { status: { code: number } | null; body: string } };
+    const check = (method: string, headers: Record<string, string>): Promise<Check> => new Promise((resolve, reject) => {
+      const req = { attributes: { request: { http: {
+        method, path: '/account/transfer', host: 'api.example', scheme: 'https', protocol: 'HTTP/1.1',
+        headers: { ':authority': 'api.example', ':method': method, ':path': '/account/transfer', ':scheme': 'https', ...cookie(), ...headers },
+      } } } };
+      (extAuthz as unknown as { Check(r: unknown, cb: (e: grpc.ServiceError | null, r: Check) => void): void }).Check(req, (e, r) => (e !== null ? reject(e) : resolve(r)));
+    });
+    const before = up.hits.length;
+    for (const h of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }] as Array<Record<string, string>>) {
+      const r = await check('POST', h);
+      expect([r.status?.code, r.denied_response?.status?.code], JSON.stringify(r)).toEqual([grpc.status.PERMISSION_DENIED, 403]);
+      expect(JSON.parse(r.denied_response!.body)).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_CROSS_ORIGIN' });
+    }
+    expect((await check('GET', { origin: 'https://evil.example' })).status?.code ?? 0).toBe(0);
+    expect((await check('POST', { origin: 'https://api.example' })).status?.code ?? 0).toBe(0);
+    expect(up.hits.length, 'a Check never calls the upstream').toBe(before);
   });
 });
