@@ -9,6 +9,7 @@ import type { AuthStages } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
 import { authorize, compileIdentityFilter, compilePolicy, CONTINUE, extract, mutate, stripsAuthorization, type CompiledPolicy } from '../pipeline/index.js';
 import { withCallerHeaders } from '../s2s/s2s-config.js';
+import { cookieRequestAllowed, CROSS_ORIGIN } from './cookie-origin.js';
 import { createTokenCheck, type IssuerReadiness, type PreparedTokenCheck } from './token-check.js';
 
 export interface AuthOptions {
@@ -104,7 +105,12 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
 
   const stages: AuthStages = {
     ready: tokens.ready,
-    extract: (ctx) => dpop.challenge(ctx, extract(ctx, (ctx.route.policy as CompiledPolicy).sources)),
+    extract: (ctx) => {
+      const x = extract(ctx, (ctx.route.policy as CompiledPolicy).sources);
+      // a cookie is the one credential another site's page makes the browser send (CSRF); other sources pay one compare
+      if (ctx.tokenSource === 'cookie' && x.kind === 'continue' && !cookieRequestAllowed(ctx, current.server.trust_forwarded)) return dpop.challenge(ctx, CROSS_ORIGIN);
+      return dpop.challenge(ctx, x);
+    },
     gate: () => tokens.gate() ?? CONTINUE,
     verify: (ctx) => tokens.verify(ctx),
     // revocation, then the DPoP proof (RFC 9449), both after verification completes: a revocation that lands meanwhile still counts

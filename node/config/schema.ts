@@ -264,9 +264,12 @@ export const routeSchema = z.strictObject({
   /** Proxy WebSocket upgrades on this route (closed 1008 when the token is revoked or expires); false: upgrades are forwarded as plain requests. */
   websocket: z.boolean().default(false),
   /**
-   * Origins (`https://app.example`) whose pages may open this route's WebSocket with a token from a
-   * cookie, besides the route's own origin; any other Origin → 403 (cross-site WebSocket hijacking).
+   * Origins (`https://app.example`) whose pages may use a token from a cookie on this route besides
+   * the route's own origin: for requests with a state-changing method (not GET/HEAD/OPTIONS) and for
+   * WebSocket handshakes; another page's → 403 (cross-site request forgery, WebSocket hijacking).
    */
+  cookie_origins: z.array(z.string().refine(isOrigin, 'an origin: http(s)://host[:port], nothing after it')).default([]),
+  /** Origins allowed for WebSocket handshakes only, in addition to `cookie_origins` (not for other requests). */
   websocket_origins: z.array(z.string().refine(isOrigin, 'an origin: http(s)://host[:port], nothing after it')).default([]),
   forward: z.strictObject({
     authorization: z.enum(['keep', 'strip']).default('keep'),

@@ -197,8 +197,8 @@ export class Listener implements RelayHost {
       if (m === null || m === AMBIGUOUS || !m.route.config.websocket) return false;
       // this listener cannot see client certificates: a route that now requires one is refused
       if (m.route.config.client_cert !== undefined) return false;
-      // a cookie token's page origin must still be the route's own or listed (websocket_origins)
-      if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, m.route.config.websocket_origins)) return false;
+      // a cookie token's page origin must still be the route's own or listed (cookie_origins, websocket_origins)
+      if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, m.route.config)) return false;
       if (m.route.policy === null) return true;
       if (ctx.principal === null) return false;
       return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';

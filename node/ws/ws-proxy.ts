@@ -51,7 +51,7 @@ const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
   expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
   unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
 });
-const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s websocket_origins'));
+const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s cookie_origins or websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
 });
@@ -156,7 +156,7 @@ export class WsProxy implements BridgeHost {
     this.pending.delete(relay);
     const ctx = relay.ctx;
     // a cookie is the one credential a foreign page's browser sends by itself
-    if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, trustForwarded, ctx.route.config.websocket_origins)) {
+    if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, trustForwarded, ctx.route.config)) {
       ctx.denyReason = 'ws_cross_origin';
       relay.sendError(CROSS_ORIGIN);
       return true;

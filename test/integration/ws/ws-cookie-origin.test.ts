@@ -1,6 +1,7 @@
 // Cross-site WebSocket hijacking: a browser sends the site's cookies with a WebSocket handshake
 // from any page, and WebSockets have no CORS. A token taken from a cookie therefore opens a
-// socket only for a page of the route's own origin or one listed in `websocket_origins`; a
+// socket only for a page of the route's own origin or one listed in `cookie_origins` (which also
+// admits the route's state-changing requests) or `websocket_origins` (handshakes only); a
 // handshake from another Origin gets 403 and the upstream never sees it. Tokens a page must
 // set itself (Authorization, the bearer subprotocol) and clients without Origin are unaffected.
 import { writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ describe('WebSocket handshakes authenticated by a cookie', () => {
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
     upstreams: { ws: { targets: [up.url] } },
     routes: [
-      { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, websocket_origins: origins, auth: { token_sources: { cookie: 'session' } } },
+      { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, websocket_origins: origins, cookie_origins: ['https://shop.example'], auth: { token_sources: { cookie: 'session' } } },
     ],
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
@@ -44,13 +45,13 @@ describe('WebSocket handshakes authenticated by a cookie', () => {
     const tok = await as.issueJwt({ sub: 'mallory-victim' });
     const cookie = { cookie: `theme=dark; session=${tok}` };
     const before = up.handshakes.length;
-    for (const origin of ['https://evil.example', 'null', 'https://app.example.evil.example', `http://127.0.0.1:${proxy.port + 1}`, 'not a url']) {
+    for (const origin of ['https://evil.example', 'null', 'https://app.example.evil.example', `http://127.0.0.1:${proxy.port + 1}`, 'not a url', 'https://app.example/path']) {
       const h = await handshake(wsUrl(proxy, '/chat/x'), ['chat'], { ...cookie, origin });
       expect(h.kind === 'refused' ? [h.status, JSON.parse(h.body).code] : h.kind, origin).toEqual([403, 'PORTCULLIS_ERR_WEBSOCKET_ORIGIN']);
     }
     expect(up.handshakes.length).toBe(before);
 
-    for (const origin of [own, 'https://app.example', 'HTTPS://APP.EXAMPLE:443', null]) {
+    for (const origin of [own, 'https://app.example', 'HTTPS://APP.EXAMPLE:443', 'https://shop.example', null]) {
       const h = await handshake(wsUrl(proxy, '/chat/x'), ['chat'], origin === null ? cookie : { ...cookie, origin });
       expect(h.kind, String(origin)).toBe('open');
       if (h.kind === 'open') h.client.ws.close();
