@@ -295,6 +295,10 @@ export class H1Parser implements H1FramingState {
     if (this.headRequest || status === 204 || status === 304) {
       reported = 0;
       this.state = P_DONE;
+      // A 204 never has a body nor a length (RFC 9110 §15.3.5, §8.6; RFC 9112 §6.1): one announcing
+      // a body is out of step, and its bytes in a later read would answer the next request on
+      // this socket — another client's. Not reused.
+      if (status === 204 && (te || cl > 0)) this.keepAlive = false;
     } else if (te) {
       reported = -1;
       this.state = P_CHUNK_SIZE;
