@@ -31,6 +31,11 @@ export class H1Parser implements H1FramingState {
   keepAlive = true;
   /** Server's Keep-Alive timeout hint in ms, -1 when none. */
   keepAliveHintMs = -1;
+  /**
+   * The response has no body by its request or status (HEAD, 204, 304) but its head announces one
+   * (Content-Length > 0 or chunked): what follows may be a stray body rather than the next response.
+   */
+  lengthWithoutBody = false;
   private readonly sink: H1ParserSink;
   private headRequest = false;
   // Fields below up to trailerTe are shared with h1-chunk-framing.ts (H1FramingState): not part
@@ -58,6 +63,7 @@ export class H1Parser implements H1FramingState {
     this.headRequest = headRequest;
     this.keepAlive = true;
     this.keepAliveHintMs = -1;
+    this.lengthWithoutBody = false;
     this.carryLen = 0;
     // A large head split across reads grew the carry; do not keep 64 KiB per idle socket.
     if (this.carry !== null && this.carry.length > 8192) this.carry = null;
@@ -295,10 +301,11 @@ export class H1Parser implements H1FramingState {
     if (this.headRequest || status === 204 || status === 304) {
       reported = 0;
       this.state = P_DONE;
+      this.lengthWithoutBody = te || cl > 0;
       // A 204 never has a body nor a length (RFC 9110 §15.3.5, §8.6; RFC 9112 §6.1): one announcing
       // a body is out of step, and its bytes in a later read would answer the next request on
       // this socket — another client's. Not reused.
-      if (status === 204 && (te || cl > 0)) this.keepAlive = false;
+      if (status === 204 && this.lengthWithoutBody) this.keepAlive = false;
     } else if (te) {
       reported = -1;
       this.state = P_CHUNK_SIZE;
