@@ -10,6 +10,7 @@ import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Fetch, h2Request, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
 import { requestText, rawRequest } from '../../helpers/raw-http.js';
+import { eventually } from '../../helpers/upstreams.js';
 
 /** Exact response bytes per request path; `later`: more bytes 50 ms after; `close`: then the upstream closes the socket. */
 const SCRIPT: Record<string, { bytes: string; later?: string; close: boolean }> = {
@@ -90,9 +91,11 @@ describe('an HTTP/1.1 upstream cut after its head, seen by an HTTP/2 client', ()
     expect(r.status).toBe(200);
     expect(r.text).toBe('whole');
     expect(r.rstCode).toBe(0);
-    const lines = proxy.logs().filter((l) => l.msg === 'request' && typeof l.path === 'string' && l.path.startsWith('/public/'));
-    expect(lines.find((l) => l.path === '/public/short')).toMatchObject({ outcome: 'truncated' });
-    expect(lines.find((l) => l.path === '/public/whole')).toMatchObject({ outcome: 'complete' });
+    // access-log lines are written asynchronously: wait for the request's own
+    const line = (path: string): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === path);
+    expect(await eventually(() => line('/public/whole') !== undefined, 5_000)).toBe(true);
+    expect(line('/public/short')).toMatchObject({ outcome: 'truncated' });
+    expect(line('/public/whole')).toMatchObject({ outcome: 'complete' });
   });
 
   it(`more cut responses on one session than the client may reset (${RESET_CAP}): the session stays open for its other requests`, async () => {
