@@ -212,7 +212,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.activity = true;
     if (tx.discard) return true;
     try {
-      tx.handler.onResponseStart(status, statusText, headers, contentLength);
+      tx.handler.onResponseStart(status, statusText, headers, contentLength, this.parser.nonAscii);
     } catch (err) {
       this.handlerThrew(tx, err);
       return false;
