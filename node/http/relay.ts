@@ -107,6 +107,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
   respStatus = 0;
   respStatusMessage = '';
   respHeaders: string[] | null = null;
+  /** The head may hold chars ≥ U+0080 (H1Handler.onResponseStart): response-head.ts writes those as bytes. */
+  respNonAscii = false;
   totalSize = -1; // content-length of the response, -1 = chunked
   pending: Buffer | null = null;
   pendingOffset = 0;
@@ -301,7 +303,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
 
   // H1Handler: the response streams back through response-stream.ts (module-level functions
   // on this relay's fields, so nothing is allocated per chunk).
-  onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void {
+  onResponseStart(status: number, statusText: string, headers: string[], contentLength: number, nonAscii = true): void {
+    this.respNonAscii = nonAscii;
     startResponse(this, status, statusText, headers, contentLength);
   }
 

@@ -8,14 +8,26 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED } from '../pipeline/index.js';
 import { statusLine } from './respond.js';
 
+/** A char U+0080–U+00FF: a byte ≥ 0x80 of the upstream's head (values are latin1 strings). */
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/**
+ * `v` for uWS: uWS sends a string UTF-8-encoded, so one holding chars ≥ U+0080 (bytes ≥ 0x80 read
+ * one char per byte) goes as its latin1 bytes, to reach the client as the upstream sent it.
+ */
+function asSent(v: string): string | Buffer {
+  return NON_ASCII.test(v) ? Buffer.from(v, 'latin1') : v;
+}
+
 /**
  * Write status and headers. `headers`: flat [lowercased-name, value…] as received. `head`: the
  * request was HEAD. `extra`: headers the pipeline adds (flat list), or null. `policy`: the
- * snapshot's `X-Portcullis-Policy` value, or null (off).
+ * snapshot's `X-Portcullis-Policy` value, or null (off). `nonAscii`: the upstream's reason phrase
+ * or values may hold bytes ≥ 0x80 (written as bytes); false skips that check.
  */
-export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined, policy: string | null = null): void {
+export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined, policy: string | null = null, nonAscii = false): void {
   // the standard reason phrase (nearly every response) takes the cached line: no string per response
-  res.writeStatus(statusText === '' || statusText === STATUS_CODES[status] ? statusLine(status) : `${status} ${statusText}`);
+  res.writeStatus(statusText === '' || statusText === STATUS_CODES[status] ? statusLine(status) : nonAscii ? asSent(`${status} ${statusText}`) : `${status} ${statusText}`);
   const h = headers;
   let connection: string | null = null;
   for (let i = 0; i < h.length; i += 2) {
@@ -31,7 +43,7 @@ export function writeUpstreamHead(res: HttpResponse, status: number, statusText:
     }
     if (named !== null && named.has(name)) continue;
     if (policy !== null && name === POLICY_HEADER) continue;
-    res.writeHeader(name, h[i + 1]!);
+    res.writeHeader(name, nonAscii ? asSent(h[i + 1]!) : h[i + 1]!);
   }
   // HEAD and 304 keep the representation's length; 204 never has one.
   if ((head || status === 304) && cl !== null) res.writeHeader('content-length', cl);

@@ -69,7 +69,7 @@ function writeHead(r: Relay): void {
   r.headersWritten = true;
   r.headDue = false;
   r.sent = r.respStatus;
-  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader);
+  writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
 }
 
 export function relayChunk(r: Relay, chunk: Buffer): void {

@@ -15,6 +15,7 @@ import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
+import { resetStream } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
 
 /** Callbacks into the listener (metrics, logs, lifecycle). */
@@ -197,14 +198,17 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.finish(status);
   }
 
-  /** Cut the response: the h2 stream is reset (HTTP/1.1: the connection closed), so the client sees it incomplete. */
+  /**
+   * Cut the response: the h2 stream is reset (HTTP/1.1: the connection closed), so the client sees
+   * it incomplete — RST_STREAM without END_STREAM, not counted as the client's reset (session-guard.ts).
+   */
   private cut(reason: string, rstCode = 0x8 /* CANCEL */): void {
     if (this.done) return;
     this.outcome = 'truncated';
     this.errorKind ??= reason;
     this.finish(this.headersWritten ? this.status : 0);
     const res = this.res;
-    if ('stream' in res && res.stream !== undefined) { if (!res.stream.destroyed) res.stream.close(rstCode); } else res.destroy();
+    if ('stream' in res && res.stream !== undefined) resetStream(res.stream, rstCode); else res.destroy();
   }
 
   /**
@@ -245,19 +249,37 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
     const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304, this.snap.policyHeader);
-    this.headersWritten = true;
-    if (contentLength === 0) {
-      // headers set, then end(): one HEADERS frame with END_STREAM (a gRPC trailers-only answer stays one)
-      const res = this.res;
-      res.statusCode = status;
-      for (const k of Object.keys(out)) res.setHeader(k, out[k]!);
-      res.end();
-      this.finish(status);
+    const res = this.res;
+    try {
+      if (contentLength === 0) {
+        // headers set, then end(): one HEADERS frame with END_STREAM (a gRPC trailers-only answer stays one)
+        res.statusCode = status;
+        for (const k of Object.keys(out)) res.setHeader(k, out[k]!);
+        res.end();
+        this.headersWritten = true;
+        this.finish(status);
+        return;
+      }
+      if ('stream' in res) res.writeHead(status, out, this.trailersMayFollow(headers, contentLength));
+      else res.writeHead(status, out);
+    } catch (err) {
+      this.headRefused(err);
       return;
     }
-    const res = this.res;
-    if ('stream' in res) res.writeHead(status, out, this.trailersMayFollow(headers, contentLength));
-    else res.writeHead(status, out);
+    this.headersWritten = true;
+  }
+
+  /**
+   * node refused the upstream's head (HTTP/2: a single-value field twice…; nothing was sent): the
+   * upstream request is dropped and the client gets 502, as for any response the proxy cannot relay.
+   */
+  private headRefused(err: unknown): void {
+    const up = this.upstream!;
+    this.controller?.abort();
+    this.host.upstreamError(up.name, 'protocol');
+    this.errorKind = 'upstream_protocol';
+    this.status = 0;
+    this.sendError(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" sent a response head the client's protocol cannot carry (${(err as { code?: string }).code ?? 'refused'})`));
   }
 
   /**

@@ -38,7 +38,8 @@ export class H2StreamResponse {
   /**
    * `headers` becomes the response's own (it is completed in place, not copied). `trailers`: false
    * when none can follow (no addTrailers() after this): the last DATA frame then carries END_STREAM
-   * at once, instead of an empty trailers frame one event-loop turn after it.
+   * at once, instead of an empty trailers frame one event-loop turn after it. Throws, having sent
+   * nothing, on a head node:http2 refuses (see respond).
    */
   writeHead(status: number, headers?: Record<string, string | string[]>, trailers = true): void {
     if (this.headersSent) return;
@@ -73,17 +74,26 @@ export class H2StreamResponse {
     this.stream.destroy();
   }
 
+  /**
+   * Send the head. Throws when node:http2 refuses it (a connection-specific field, a single-value
+   * field twice — ERR_HTTP2_*): then nothing was sent and the head is dropped, so the caller can
+   * still answer with its own.
+   */
   private respond(endStream: boolean, trailers = true): void {
-    this.headersSent = true;
     const s = this.stream;
-    if (s.destroyed || s.closed) return; // the client reset it: nothing to send
+    if (s.destroyed || s.closed) { this.headersSent = true; return; } // the client reset it: nothing to send
     // the head object is ours (writeHead takes ownership): respond() copies it anyway, so no copy here
     const h: OutgoingHttpHeaders = this.headers ?? {};
     h[':status'] = this.statusCode;
-    if (endStream) { s.respond(h, END_STREAM); return; }
-    if (!trailers) { s.respond(h, NO_END); return; }
+    try {
+      s.respond(h, endStream ? END_STREAM : trailers ? WAIT_FOR_TRAILERS : NO_END);
+    } catch (err) {
+      this.headers = null;
+      throw err;
+    }
+    this.headersSent = true;
+    if (endStream || !trailers) return;
     // as node's compat response: trailers (possibly none) follow the last DATA frame
-    s.respond(h, WAIT_FOR_TRAILERS);
     (s as ResponseStream)[RESPONSE] = this;
     s.on('wantTrailers', onWantTrailers); // emitted once per stream
   }

@@ -28,10 +28,22 @@ function onWatchedClose(this: WatchedStream): void {
   this[GUARD].clientReset();
 }
 
-/** Reset `stream` from the proxy's side (not counted against the client). */
+/** `end` of a stream being reset by resetStream: ends nothing. */
+function noEnd(this: ServerHttp2Stream): ServerHttp2Stream {
+  return this;
+}
+
+/**
+ * Reset `stream` from the proxy's side with RST_STREAM `code` (not counted against the client),
+ * what it already sent left incomplete. node's stream.close(code) first ends a writable side
+ * still open, and flushes that before the RST_STREAM: on a response without trailers the client
+ * got END_STREAM and took a cut body as whole. The stream's own `end` is made a no-op for that.
+ */
 export function resetStream(stream: ServerHttp2Stream, code: number = constants.NGHTTP2_CANCEL): void {
   resetByUs.add(stream);
-  if (!stream.destroyed && !stream.closed) stream.close(code);
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.writableEnded) (stream as { end: unknown }).end = noEnd;
+  stream.close(code);
 }
 
 export class SessionGuard {

@@ -15,8 +15,10 @@ import type { Snapshot } from './snapshot.js';
  * Connection header names. `te` too, even `te: trailers`: the HTTP/1.1 upstream hop does not
  * relay trailers (an HTTP/2 listener for gRPC must add it back itself). `upgrade` too: a
  * WebSocket route's upstream handshake is built by node/ws, not copied from the client.
+ * `http2-settings` belongs to an h2c upgrade of one connection (RFC 9113 §8.2.2): node:http2
+ * refuses to send it.
  */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'] as const;
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'] as const;
 
 /**
  * Request fields never copied upstream: hop-by-hop; `content-length` (the upstream client frames
@@ -27,9 +29,10 @@ const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-le
 
 /**
  * Response fields never copied to the client: hop-by-hop; `content-length` (the listener frames the
- * body and writes it back for HEAD/304); `date` (the listener writes its own); `proxy-authenticate`.
+ * body and writes it back for HEAD/304); `date` (the listener writes its own); `proxy-authenticate`
+ * and `proxy-authorization` (between the upstream and a proxy of its own, never the client's).
  */
-export const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'date', 'proxy-authenticate']);
+export const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'date', 'proxy-authenticate', 'proxy-authorization']);
 
 const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
 

@@ -7,8 +7,13 @@ import type { UpstreamErrorCode } from '../errors.js';
 
 /** Callbacks of one upstream transaction; called at most once each except onResponseData. Never called synchronously from request(). */
 export interface H1Handler {
-  /** Final (non-1xx) response head. headers: flat [lowercased-name, value, ...] as received (duplicates kept). contentLength: -1 unknown (chunked or close-delimited), 0 for HEAD/204/304. */
-  onResponseStart(status: number, statusText: string, headers: string[], contentLength: number): void;
+  /**
+   * Final (non-1xx) response head. headers: flat [lowercased-name, value, ...] as received
+   * (duplicates kept; values one char per byte, latin1). contentLength: -1 unknown (chunked or
+   * close-delimited), 0 for HEAD/204/304. nonAscii: false when the reason phrase and every value
+   * are ASCII; true or absent (not known) when some may hold chars U+0080–U+00FF.
+   */
+  onResponseStart(status: number, statusText: string, headers: string[], contentLength: number, nonAscii?: boolean): void;
   /**
    * Body bytes, de-chunked. Valid only during the call: plain-TCP connections read into one
    * reused buffer, so a handler that keeps bytes past its return copies them. May call

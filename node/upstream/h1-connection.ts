@@ -212,7 +212,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     tx.activity = true;
     if (tx.discard) return true;
     try {
-      tx.handler.onResponseStart(status, statusText, headers, contentLength);
+      tx.handler.onResponseStart(status, statusText, headers, contentLength, this.parser.nonAscii);
     } catch (err) {
       this.handlerThrew(tx, err);
       return false;
@@ -241,8 +241,10 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     const p = this.parser;
     const followers = this.queue.length > 0;
     // Reusable only after a clean transaction: keep-alive, no stray bytes (unless a pipelined
-    // response follows), request body fully sent.
-    let reusable = (noExtraBytes || followers) && p.keepAlive && this.body === null;
+    // response follows), request body fully sent. A 304 announcing a length with requests
+    // pipelined behind it: the bytes after its head (in this read or a later one) may be a stray
+    // body, not their responses — they are retried on another connection.
+    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && this.body === null;
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;

@@ -31,6 +31,13 @@ export class H1Parser implements H1FramingState {
   keepAlive = true;
   /** Server's Keep-Alive timeout hint in ms, -1 when none. */
   keepAliveHintMs = -1;
+  /**
+   * The response has no body by its request or status (HEAD, 204, 304) but its head announces one
+   * (Content-Length > 0 or chunked): what follows may be a stray body rather than the next response.
+   */
+  lengthWithoutBody = false;
+  /** The final head's reason phrase or a header value holds a byte ≥ 0x80 (its string has a char ≥ U+0080). */
+  nonAscii = false;
   private readonly sink: H1ParserSink;
   private headRequest = false;
   // Fields below up to trailerTe are shared with h1-chunk-framing.ts (H1FramingState): not part
@@ -58,6 +65,7 @@ export class H1Parser implements H1FramingState {
     this.headRequest = headRequest;
     this.keepAlive = true;
     this.keepAliveHintMs = -1;
+    this.lengthWithoutBody = false;
     this.carryLen = 0;
     // A large head split across reads grew the carry; do not keep 64 KiB per idle socket.
     if (this.carry !== null && this.carry.length > 8192) this.carry = null;
@@ -206,12 +214,15 @@ export class H1Parser implements H1FramingState {
     if (status === 101) return this.bad('101 Switching Protocols is not supported');
     let p = s + 12;
     let text = '';
+    // every byte of the reason phrase and of the values OR-ed together: bit 7 set = obs-text seen
+    let high = 0;
     if (b[p] === SP) {
       const ts = ++p;
       for (;;) {
         const c = b[p]!;
         if (c === CR) break;
         if ((c < SP && c !== HTAB) || c === 0x7f || p >= e) return this.bad('invalid byte in reason phrase');
+        high |= c;
         p++;
       }
       if (p - ts === 2 && b[ts] === 0x4f && b[ts + 1] === 0x4b) text = 'OK';
@@ -248,6 +259,7 @@ export class H1Parser implements H1FramingState {
         c = b[p]!;
         if (c === CR) break;
         if ((c < SP && c !== HTAB) || c === 0x7f || p >= e) return this.bad('invalid byte in header value');
+        high |= c;
         p++;
         if (c !== SP && c !== HTAB) ve = p;
       }
@@ -291,10 +303,16 @@ export class H1Parser implements H1FramingState {
     if (te && minor === 0) return this.bad('transfer-encoding in an HTTP/1.0 response');
     this.keepAlive = minor === 1 ? (conn & CONN_CLOSE) === 0 : conn === CONN_KEEP_ALIVE;
     this.keepAliveHintMs = kaHint;
+    this.nonAscii = (high & 0x80) !== 0;
     let reported: number;
     if (this.headRequest || status === 204 || status === 304) {
       reported = 0;
       this.state = P_DONE;
+      this.lengthWithoutBody = te || cl > 0;
+      // A 204 never has a body nor a length (RFC 9110 §15.3.5, §8.6; RFC 9112 §6.1): one announcing
+      // a body is out of step, and its bytes in a later read would answer the next request on
+      // this socket — another client's. Not reused.
+      if (status === 204 && this.lengthWithoutBody) this.keepAlive = false;
     } else if (te) {
       reported = -1;
       this.state = P_CHUNK_SIZE;

@@ -8,12 +8,15 @@ import { S_BUSY, type H1Connection } from './h1-connection.js';
 /**
  * Only safe methods without a body are pipelined (RFC 9112 §9.3.2): if the connection dies with
  * them in flight they are retried once elsewhere, which is harmless only for these; a request
- * with a body would also hold the connection for its upload.
+ * with a body would also hold the connection for its upload. Not HEAD: an upstream that sends a
+ * body with its HEAD answer (a common bug) would have that body read as the next pipelined
+ * request's response — another client's; alone on its connection, such bytes are seen and the
+ * connection dropped (h1-connection.ts complete).
  */
 export function isPipelineable(req: H1Request): boolean {
   if (req.body !== null) return false;
   const m = req.method;
-  return m === 'GET' || m === 'HEAD' || m === 'OPTIONS';
+  return m === 'GET' || m === 'OPTIONS';
 }
 
 /** True when `c` can take another pipelined request: connected, carrying only pipelineable ones, fewer than `max` in flight. */

@@ -31,6 +31,10 @@ beforeAll(async () => {
         'keep-alive': 'timeout=5',
         'x-hop-resp': 'secret',
         'proxy-authenticate': 'Basic',
+        // the upstream's own proxy credentials (README: removed both ways), an h2c upgrade's settings
+        'proxy-authorization': 'Basic dXBzdHJlYW06c2VjcmV0',
+        'proxy-connection': 'keep-alive',
+        'http2-settings': 'AAMAAABkAAQAAP__',
         trailer: 'x-trailer',
         upgrade: 'h2c',
         'x-end-to-end': 'kept',
@@ -237,7 +241,7 @@ describe('headers', () => {
     expect(r.status).toBe(200);
     expect(r.body.toString()).toBe('hello');
     const names = r.headerList.map(([k]) => k);
-    for (const k of ['x-hop-resp', 'keep-alive', 'proxy-authenticate', 'trailer', 'upgrade']) expect(names, k).not.toContain(k);
+    for (const k of ['x-hop-resp', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'http2-settings', 'trailer', 'upgrade']) expect(names, k).not.toContain(k);
     expect(r.headers['x-end-to-end']).toBe('kept');
     expect(r.headerList.filter(([k]) => k === 'set-cookie').map(([, v]) => v)).toEqual(['a=1', 'b=2']);
   });

@@ -423,9 +423,9 @@ describe('H1Pool: onReadEnd', () => {
 });
 
 describe('H1Pool: response framing against raw servers', () => {
-  it('204 and 304 with Content-Length carry no body; the socket stays usable', async () => {
+  it('304 with Content-Length and 204 with Content-Length: 0 carry no body; the socket stays usable', async () => {
     const srv = await rawServer((s, _h, n) => {
-      if (n === 1) s.write('HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n');
+      if (n === 1) s.write('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n');
       else if (n === 2) s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: "x"\r\n\r\n');
       else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
@@ -434,6 +434,21 @@ describe('H1Pool: response framing against raw servers', () => {
     expect(await get(p)).toMatchObject({ status: 304, contentLength: 0, error: null, events: ['start', 'end'] });
     expect((await get(p)).body.toString()).toBe('ok');
     expect(srv.connections).toBe(1);
+  });
+
+  it('204 announcing a body (Content-Length > 0, chunked) carries none, and its socket is not reused: what follows is not the next response', async () => {
+    // n counts per socket: the requests so far across sockets decide the answer
+    const srv = await rawServer((s, _h, _n, st) => {
+      const n = st.requests.length;
+      if (n === 1) s.write('HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n');
+      else if (n === 2) s.write('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const p = pool(srv.port);
+    expect(await get(p)).toMatchObject({ status: 204, contentLength: 0, error: null, events: ['start', 'end'] });
+    expect(await get(p)).toMatchObject({ status: 204, contentLength: 0, error: null, events: ['start', 'end'] });
+    expect((await get(p)).body.toString()).toBe('ok');
+    expect(srv.connections).toBe(3);
   });
 
   it('chunked response with extensions and trailers', async () => {

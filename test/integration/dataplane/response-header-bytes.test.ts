@@ -1,0 +1,70 @@
+// Bytes ≥ 0x80 in an upstream's response head (obs-text, RFC 9110 §5.5: raw UTF-8 filenames in
+// Content-Disposition, cookie values, a Latin-1 reason phrase) reach an HTTP/1.1 client of the
+// main listener unchanged. The parser reads them one char per byte; written to uWS as a string
+// they went out UTF-8-encoded again (0xC3 0xA9 → 0xC3 0x83 0xC2 0xA9): a changed header.
+import { it, expect, beforeAll, afterAll } from 'vitest';
+import net, { type AddressInfo, type Server, type Socket } from 'node:net';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest, requestText } from '../../helpers/raw-http.js';
+
+const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+/** "café.txt" in UTF-8, a lone 0xFF, a Latin-1 reason phrase "Été". */
+const FILENAME = Buffer.concat([latin1('attachment; filename="caf'), Buffer.from([0xc3, 0xa9]), latin1('.txt"')]);
+const RAW = Buffer.from([0x61, 0xff, 0x62]);
+const REASON = Buffer.from([0xc9, 0x74, 0xe9]);
+
+let upstream: Server;
+let proxy: ProxyProcess;
+const sockets = new Set<Socket>();
+
+beforeAll(async () => {
+  upstream = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => { /* closed by the test */ });
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
+        const path = buf.slice(0, end).split(' ')[1] ?? '';
+        buf = buf.slice(end + 4);
+        if (path === '/bytes') {
+          s.write(Buffer.concat([latin1('HTTP/1.1 200 '), REASON, latin1('\r\nContent-Disposition: '), FILENAME, latin1('\r\nX-Raw: '), RAW, latin1('\r\nX-Plain: ascii\r\nContent-Length: 2\r\n\r\nok')]));
+        } else {
+          s.write('HTTP/1.1 200 OK\r\nX-Plain: ascii\r\nContent-Length: 2\r\n\r\nok');
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  proxy = await startProxy(baseConfig(url), { env: ADMIN_ENV });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => upstream?.close(() => r()));
+});
+
+/** The raw header line `name: …` of a response, as bytes. */
+function line(raw: string, name: string): Buffer | undefined {
+  const l = raw.split('\r\n').find((x) => x.toLowerCase().startsWith(`${name}: `));
+  return l === undefined ? undefined : latin1(l.slice(name.length + 2));
+}
+
+it('header values and the reason phrase with bytes ≥ 0x80 reach the client byte for byte', async () => {
+  const r = await rawRequest(proxy.port, requestText('GET', '/bytes'));
+  expect(r.status).toBe(200);
+  expect(r.body.toString()).toBe('ok');
+  expect(line(r.raw, 'content-disposition')?.toString('hex')).toBe(FILENAME.toString('hex'));
+  expect(line(r.raw, 'x-raw')?.toString('hex')).toBe(RAW.toString('hex'));
+  expect(latin1(r.raw.split('\r\n')[0]!).toString('hex')).toBe(Buffer.concat([latin1('HTTP/1.1 200 '), REASON]).toString('hex'));
+  expect(r.headers['x-plain']).toBe('ascii');
+});
+
+it('an all-ASCII head is unchanged', async () => {
+  const r = await rawRequest(proxy.port, requestText('GET', '/plain'));
+  expect(r.raw.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  expect(r.headers['x-plain']).toBe('ascii');
+});

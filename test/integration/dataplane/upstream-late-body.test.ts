@@ -1,0 +1,88 @@
+// A 204 that announces a body (Content-Length > 0 or chunked — RFC 9110 §8.6 forbids both) comes
+// from an upstream out of step with HTTP: whatever it sends after that head is not the next
+// request's response. The connection must not go back to the pool, or the next client (another
+// user, maybe another route) gets those bytes as its answer.
+import { it, expect, beforeAll, afterAll } from 'vitest';
+import net, { type AddressInfo, type Server, type Socket } from 'node:net';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest, requestText } from '../../helpers/raw-http.js';
+
+const FORGED = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nFORGED';
+/** Response per path: a head, and the rest 40 ms later in another write (another TCP segment). */
+const SCRIPT: Record<string, { now: string; later: string }> = {
+  '/no-content-cl': { now: 'HTTP/1.1 204 No Content\r\nContent-Length: 31\r\n\r\n', later: FORGED },
+  '/no-content-chunked': { now: 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n', later: FORGED },
+  '/no-content': { now: 'HTTP/1.1 204 No Content\r\n\r\n', later: '' },
+  '/victim': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nvictim!', later: '' },
+};
+
+let upstream: Server;
+let proxy: ProxyProcess;
+let connections = 0;
+const sockets = new Set<Socket>();
+
+beforeAll(async () => {
+  upstream = net.createServer((s) => {
+    connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => { /* the proxy may close it */ });
+    let buf = '';
+    // answers go out in request order: a response waits until the one before it was fully written
+    let chain = Promise.resolve();
+    const write = (bytes: string, afterMs: number) => (): Promise<void> => new Promise((r) => setTimeout(() => { if (!s.destroyed && bytes !== '') s.write(bytes); r(); }, afterMs));
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
+        const path = buf.slice(0, end).split(' ')[1] ?? '';
+        buf = buf.slice(end + 4);
+        const step = SCRIPT[path] ?? { now: 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', later: '' };
+        // the head after 100 ms (the next client's request is queued behind it by then), the rest 40 ms later
+        chain = chain.then(write(step.now, step.later === '' ? 0 : 100)).then(write(step.later, 40));
+      }
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  // one connection per target: the victim's request waits for the 204's connection and is written on it at once
+  proxy = await startProxy(baseConfig(url, { upstreams: { app: { targets: [url], pool: { connections: 1 } } } }), { env: ADMIN_ENV });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => upstream?.close(() => r()));
+});
+
+/** The 204 and, queued behind it on the one pooled connection, another client's request. */
+async function afterA204(path: string): Promise<{ first: number; victim: string }> {
+  const [first, victim] = await Promise.all([
+    rawRequest(proxy.port, requestText('GET', path)),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 30)); // after the 204's request took the connection, before its answer
+      return rawRequest(proxy.port, requestText('GET', '/victim'), { timeoutMs: 3_000 });
+    })(),
+  ]);
+  return { first: first.status, victim: `${victim.status} ${victim.body.toString('latin1')}` };
+}
+
+it('204 with Content-Length, body bytes later: the next client gets its own response, not those bytes', async () => {
+  const r = await afterA204('/no-content-cl');
+  expect(r.first).toBe(204);
+  expect(r.victim).toBe('200 victim!');
+});
+
+it('204 with Transfer-Encoding: chunked, bytes later: the same', async () => {
+  const r = await afterA204('/no-content-chunked');
+  expect(r.first).toBe(204);
+  expect(r.victim).toBe('200 victim!');
+});
+
+it('a plain 204 keeps its connection for the next request (no new upstream connection)', async () => {
+  expect((await rawRequest(proxy.port, requestText('GET', '/victim'))).status).toBe(200);
+  const before = connections;
+  const r = await afterA204('/no-content');
+  expect(r.first).toBe(204);
+  expect(r.victim).toBe('200 victim!');
+  expect(connections).toBe(before);
+});
