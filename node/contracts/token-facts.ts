@@ -8,6 +8,11 @@
 export interface TokenFacts {
   /** SHA-256 hex (lower case) of the raw token. */
   readonly tokenHash: string;
+  /**
+   * SHA-256 hex of the token's other valid spelling, when it has one (an ES256/ES384 JWT: the
+   * signature's s replaced by n − s verifies as well); a revocation by token hash matches either.
+   */
+  readonly twinHash?: string | undefined;
   readonly jti?: string | undefined;
   readonly sub?: string | undefined;
   readonly clientId?: string | undefined;
