@@ -121,16 +121,42 @@ function formDecode(s: string): string | null {
   try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return null; }
 }
 
-/** `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3). */
+/** A value no b64token check accepts: stands for an `access_token` spelled so only some upstream parsers read it. */
+const AMBIGUOUS = ';';
+
+/**
+ * The name as parsers that mangle it read it: PHP turns ' ', '.' and a first unclosed '[' into
+ * '_' and `name[…]` into an array under `name`. True when that is `access_token`.
+ */
+function mangledAccessToken(key: string): boolean {
+  if (key.startsWith('access_token[')) return true;
+  if (key.length !== 12) return false;
+  return key.replace(/[ .[]/g, '_') === 'access_token';
+}
+
+/**
+ * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
+ * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
+ * 3.9.2), or under a mangled name (PHP's `access.token`, `access_token[]`) — as AMBIGUOUS: never
+ * a credential, but a second one next to another, so no unverified token rides along to an upstream.
+ */
 function queryTokens(query: string): string[] | null {
-  // fast path: a key that decodes to access_token contains it literally or a percent escape
-  if (query.indexOf('access_token') === -1 && query.indexOf('%') === -1) return null;
+  // fast path: every name read as access_token contains `access` literally or a percent escape
+  if (query.indexOf('access') === -1 && query.indexOf('%') === -1) return null;
   let out: string[] | null = null;
   for (const part of query.split('&')) {
     const eq = part.indexOf('=');
     const key = formDecode(eq === -1 ? part : part.slice(0, eq));
-    if (key !== 'access_token') continue;
-    (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
+    if (key === 'access_token') (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
+    else if (key !== null && mangledAccessToken(key)) (out ??= []).push(AMBIGUOUS);
+    // `a=1;access_token=…`: one parameter here, two where `;` separates
+    const semi = part.indexOf(';');
+    if (semi === -1) continue;
+    for (const sub of part.slice(semi + 1).split(';')) {
+      const e = sub.indexOf('=');
+      const k = formDecode(e === -1 ? sub : sub.slice(0, e));
+      if (k !== null && (k === 'access_token' || mangledAccessToken(k))) (out ??= []).push(AMBIGUOUS);
+    }
   }
   return out;
 }
