@@ -1,6 +1,7 @@
 // One signed token, several byte forms that all verify: ECDSA's (r, n − s) twin and an RSA-PSS
 // signature whose leading zero byte is dropped. A revocation by token hash of one form must
 // refuse every form, cached or not; `portcullis serve` with the verifier inline and on the pool.
+// Also the cut of a sub revocation against an `iat` with a fraction (a NumericDate may have one).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
@@ -64,8 +65,12 @@ function psWithLeadingZero(): { token: string; stripped: string } {
 }
 
 async function revokeHash(p: ProxyProcess, hash: string): Promise<void> {
+  await revoke(p, { kind: 'token', value: hash });
+}
+
+async function revoke(p: ProxyProcess, body: Record<string, unknown>): Promise<void> {
   const r = await request(`${p.adminUrl}/revocations`, {
-    method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'token', value: hash }),
+    method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' }, body: JSON.stringify(body),
   });
   const text = await r.body.text();
   expect(r.statusCode, text).toBe(201);
@@ -115,5 +120,16 @@ describe.each(['inline', 'pool'] as const)('verifier %s', (mode) => {
       await revokeHash(p(), sha256(t));
       await refused(p(), t);
     }
+  });
+
+  it('a sub revocation cut at second S refuses a token whose iat is S plus a fraction (issued within S), not one of S + 1', async () => {
+    const S = Math.floor(Date.now() / 1000) - 30;
+    const sub = `frac-${mode}`;
+    const within = makeToken(keys.ES256, { iat: S + 0.5, claims: { sub } });
+    const later = makeToken(keys.ES256, { iat: S + 1, claims: { sub } });
+    expect((await get(p(), within)).status).toBe(200);
+    await revoke(p(), { kind: 'sub', value: sub, before: S });
+    await refused(p(), within);
+    expect((await get(p(), later)).status).toBe(200);
   });
 });
