@@ -140,23 +140,26 @@ function checkParsed(token: string, now: number, state: IssuerState, parsed: Par
   if (found.kind === 'fail') return found.failure;
   if (parsed.signature.length === 0) return { ok: false, code: 'malformed', message: 'token has no signature' };
   const entry = found.entry;
-  if (engine === 'jose') return joseSignature(state, entry, alg, token).then((r) => r ?? finish(token, now, state.policy, parsed, entry.id));
+  if (engine === 'jose') return joseSignature(state, entry, alg, token).then((r) => r ?? finish(token, now, state.policy, parsed, entry));
   const key = nodeKey(state, entry);
   if (key === null) return KEY_UNUSABLE;
   // the signing input is the token up to its last dot, written from the token itself (no slice)
   if (!verifyNodeSignature(alg, key, token, parsed.signature, token.lastIndexOf('.'))) return BAD_SIGNATURE;
-  return finish(token, now, state.policy, parsed, entry.id);
+  return finish(token, now, state.policy, parsed, entry);
 }
 
 /**
  * After a good signature: the claims rules, then the success answer (no closure per token), with
  * the digest of the token's ECDSA twin so a revocation by either spelling's hash refuses both.
+ * `kid` is the header's, else the verifying key's own: a token without a kid header that the one
+ * key of its type verified is still "signed by that key" for a revocation by kid.
  */
-function finish(token: string, now: number, policy: IssuerPolicy, parsed: ParsedToken, keyId: string): VerifyResult {
+function finish(token: string, now: number, policy: IssuerPolicy, parsed: ParsedToken, entry: KeyEntry): VerifyResult {
   const bad = checkClaims(parsed.payload, policy, now);
   if (bad !== null) return bad;
-  const kid = parsed.header.kid;
-  return { ok: true, claims: parsed.payload, kid: typeof kid === 'string' ? kid : null, keyId, twin: twinDigest(token, parsed.header.alg as string) };
+  const h = parsed.header.kid;
+  const kid = typeof h === 'string' ? h : typeof entry.jwk.kid === 'string' ? entry.jwk.kid : null;
+  return { ok: true, claims: parsed.payload, kid, keyId: entry.id, twin: twinDigest(token, parsed.header.alg as string) };
 }
 
 function guarded(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {

@@ -1,7 +1,8 @@
 // One signed token, several byte forms that all verify: ECDSA's (r, n − s) twin and an RSA-PSS
 // signature whose leading zero byte is dropped. A revocation by token hash of one form must
 // refuse every form, cached or not; `portcullis serve` with the verifier inline and on the pool.
-// Also the cut of a sub revocation against an `iat` with a fraction (a NumericDate may have one).
+// Also the cut of a sub revocation against an `iat` with a fraction (a NumericDate may have one),
+// and a revocation by kid against a token without a kid header that the key verified all the same.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
@@ -131,5 +132,15 @@ describe.each(['inline', 'pool'] as const)('verifier %s', (mode) => {
     await revoke(p(), { kind: 'sub', value: sub, before: S });
     await refused(p(), within);
     expect((await get(p(), later)).status).toBe(200);
+  });
+
+  it('a kid revocation refuses a token without a kid header that the one key of its type verified', async () => {
+    const key = mode === 'inline' ? keys.ES384 : keys.EdDSA; // one key per test: a kid revocation outlives it
+    const kidless = makeToken(key, { header: { kid: undefined } });
+    expect(JSON.parse(Buffer.from(kidless.split('.')[0]!, 'base64url').toString())).not.toHaveProperty('kid');
+    expect((await get(p(), kidless)).status).toBe(200);
+    await revoke(p(), { kind: 'kid', value: key.kid });
+    await refused(p(), kidless);
+    await refused(p(), makeToken(key));
   });
 });
