@@ -94,7 +94,24 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   return b64token(v.slice(i), raw.length) ?? MALFORMED;
 }
 
-/** Value of cookie `name` in one Cookie header: undefined absent, null when present twice. */
+/** `a` and `b` differ at most in the case of ASCII letters (no string made per call). */
+function sameIgnoringCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const lx = x | 0x20;
+    if (lx !== (y | 0x20) || lx < 0x61 || lx > 0x7a) return false;
+  }
+  return true;
+}
+
+/**
+ * Value of cookie `name` in one Cookie header: undefined absent, null when present twice — or
+ * present under the name in another case (`Session` for `session`): RFC 6265 names are
+ * case-sensitive, but an upstream that reads them case-insensitively would take that one.
+ */
 function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
   if (prev === null) return null;
   let found = prev;
@@ -103,7 +120,9 @@ function cookieValue(header: string, name: string, prev: string | undefined | nu
     let semi = header.indexOf(';', start);
     if (semi === -1) semi = header.length;
     const eq = header.indexOf('=', start);
-    if (eq !== -1 && eq < semi && trimOws(header.slice(start, eq)) === name) {
+    const key = eq !== -1 && eq < semi ? trimOws(header.slice(start, eq)) : null;
+    if (key !== null && key !== name && sameIgnoringCase(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
+    if (key === name) {
       let value = trimOws(header.slice(eq + 1, semi));
       if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
       if (value !== '') {
