@@ -33,6 +33,9 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
 
 TIME is ISO 8601 with a zone (2024-05-01T12:00:00Z), a date (UTC midnight), epoch seconds, or "now".`;
 
+/** RFC 6750 §2.1 b64token (the grammar of node/pipeline/b64token-memo.ts): the only token the proxy reads from a request (and hashes). */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 /** Admin token variable when neither --admin-token-env nor the config's admin.token_env names one (as in the README and deploy/). */
 export const DEFAULT_ADMIN_TOKEN_ENV = 'PORTCULLIS_ADMIN_TOKEN';
 
@@ -73,8 +76,12 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   const before = values.before === undefined ? undefined : timeOrUsage('--before', String(values.before), now);
   let exp = values.exp === undefined ? undefined : timeOrUsage('--exp', String(values.exp), now);
   if (kind === 'token') {
-    const raw = value === '-' ? (await readStdin()).trim() : value;
+    // trimmed like the proxy trims the Authorization value around the token
+    const raw = (value === '-' ? await readStdin() : value).trim();
     if (raw === '') throw new UsageError('revoke: --token: empty token');
+    // the proxy hashes the b64token it read (RFC 6750 §2.1): the hash of anything else would revoke nothing
+    if (/^(bearer|dpop)\s/i.test(raw)) throw new UsageError(`revoke: --token: give the token alone, without the "${raw.slice(0, raw.search(/\s/))} " scheme`);
+    if (!B64TOKEN.test(raw)) throw new UsageError('revoke: --token: not a bearer token (RFC 6750 b64token: letters, digits, - . _ ~ + / and trailing =); no request carries it, so its hash would revoke nothing');
     exp ??= jwtExp(raw);
     rawToken = raw;
     value = createHash('sha256').update(raw).digest('hex');

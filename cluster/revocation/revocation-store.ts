@@ -123,7 +123,8 @@ export class RevocationStore {
   /** The entry that revokes this token (for the denial log), or undefined. */
   match(t: TokenFacts): RevocationRecord | undefined {
     if (this.byId.size === 0) return undefined;
-    const hit = this.exact.token.get(t.tokenHash);
+    // an ECDSA token's twin spelling (TokenFacts.twinHash) is the same token: either hash revokes it
+    const hit = this.exact.token.get(t.tokenHash) ?? (t.twinHash === undefined ? undefined : this.exact.token.get(t.twinHash));
     if (hit !== undefined) return hit;
     return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat)
       ?? this.exactHit('sid', t.sid, t.iss);

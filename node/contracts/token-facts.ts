@@ -8,10 +8,15 @@
 export interface TokenFacts {
   /** SHA-256 hex (lower case) of the raw token. */
   readonly tokenHash: string;
+  /**
+   * SHA-256 hex of the token's other valid spelling, when it has one (an ES256/ES384 JWT: the
+   * signature's s replaced by n − s verifies as well); a revocation by token hash matches either.
+   */
+  readonly twinHash?: string | undefined;
   readonly jti?: string | undefined;
   readonly sub?: string | undefined;
   readonly clientId?: string | undefined;
-  /** Issued-at, epoch seconds. */
+  /** Issued-at, epoch seconds, floored to the whole second (factIat). */
   readonly iat?: number | undefined;
   /** `kid` of the signing key (JWTs only). */
   readonly kid?: string | undefined;
@@ -23,8 +28,12 @@ export interface TokenFacts {
 
 /** A claim as a revocation key: a non-empty string, else undefined. */
 export const factString = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
-/** `iat` as a revocation key: a finite number (epoch seconds), else undefined. */
-export const factIat = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+/**
+ * `iat` as a revocation key: a finite number, floored to its whole second (epoch seconds), else
+ * undefined. Cuts (`before`) are whole seconds and inclusive: an `iat` of S.5 was issued within
+ * second S, so a cut at S must refuse it (compared unfloored, it slipped past).
+ */
+export const factIat = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : undefined);
 const str = factString;
 
 /**

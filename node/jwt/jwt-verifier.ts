@@ -63,6 +63,8 @@ interface InFlight {
  * 312-char payload and shared claim strings (intern.ts): ~600 B of heap per entry, estimated 612 B.
  */
 const ENTRY_OVERHEAD_BYTES = 300;
+/** An ES256/ES384 entry's twin digest (signature-twin.ts): a 64-char one-byte string and its field. */
+const TWIN_BYTES = 88;
 const DEFAULT_CACHE_MAX_TTL_S = 600; // 10 min
 /** Pool counters in inline mode (no pool): the same keys, all zero. */
 const NO_POOL: Readonly<Record<string, number>> = Object.freeze({
@@ -258,12 +260,12 @@ export class JwtVerifier {
     const exp = claims.exp as number;
     // exp + skew: token-rules accepts exp until now − skew
     const outcome = new VerifiedToken(actor.name, claims, this.#intern.scopes(claims), exp + actor.policy.clockSkewS,
-      digest, r.kid == null ? undefined : this.#intern.string(r.kid), actor.config.issuer, this.#intern.string(r.keyId));
+      digest, r.kid == null ? undefined : this.#intern.string(r.kid), actor.config.issuer, this.#intern.string(r.keyId), r.twin);
     this.#verified++;
     // expire at exp exactly (no skew inside the cache), and never later than the max TTL
     const expiresAt = Math.min(exp * 1000, now + this.#cacheMaxTtlMs);
     const payloadBytes = token.indexOf('.', token.indexOf('.') + 1) - token.indexOf('.');
-    this.#cache.set(digest, outcome, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes, now);
+    this.#cache.set(digest, outcome, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes + (r.twin === null ? 0 : TWIN_BYTES), now);
     return outcome;
   }
 

@@ -14,6 +14,12 @@ const HASH: Readonly<Record<string, string | null>> = {
 /** Raw r||s (RFC 7518 §3.4) and Ed25519 signature sizes, bytes. */
 const FIXED_SIG_BYTES: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, EdDSA: 64 };
 const MIN_RSA_BITS = 2048;
+/**
+ * RSA modulus size in bytes per imported key: an RSASSA signature must be exactly that long
+ * (RFC 8017 §8.1.2, §8.2.2 step 1). OpenSSL's PSS verify also takes one whose leading zero byte
+ * was dropped, which would give 1 in 256 PS tokens a second spelling and a second SHA-256.
+ */
+const RSA_BYTES = new WeakMap<KeyObject, number>();
 
 /**
  * Signing input and signature bytes in thread-local buffers reused for every token: the one-shot
@@ -34,6 +40,16 @@ function view(buf: Buffer, views: Map<number, Buffer>, n: number): Buffer {
     views.set(n, v);
   }
   return v;
+}
+
+/** Modulus bytes of an RSA key (read once per key object); undefined for other keys. */
+function rsaBytes(key: KeyObject): number | undefined {
+  let n = RSA_BYTES.get(key);
+  if (n === undefined && key.asymmetricKeyType === 'rsa') {
+    n = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+    RSA_BYTES.set(key, n);
+  }
+  return n;
 }
 
 /**
@@ -62,7 +78,7 @@ export function verifyNodeSignature(alg: string, key: KeyObject, input: string, 
   const hash = HASH[alg];
   if (hash === undefined) return false;
   if (typeof sig === 'string') sig = sig.length <= SIG.length ? view(SIG, sigViews, SIG.write(sig, 'base64url')) : Buffer.from(sig, 'base64url');
-  const fixed = FIXED_SIG_BYTES[alg];
+  const fixed = FIXED_SIG_BYTES[alg] ?? rsaBytes(key);
   if (fixed !== undefined && sig.length !== fixed) return false;
   let k: KeyObject | VerifyKeyObjectInput = key;
   if (alg[0] === 'E' && alg !== 'EdDSA') k = { key, dsaEncoding: 'ieee-p1363' };

@@ -63,5 +63,12 @@ export interface VerifyBatch {
 }
 
 export type VerifyResult =
-  | { readonly ok: true; readonly claims: Record<string, unknown>; readonly kid: string | null; readonly keyId: string }
+  | {
+    readonly ok: true; readonly claims: Record<string, unknown>;
+    /** The header's kid, else the verifying key's kid (revocation by kid); null when neither has one. */
+    readonly kid: string | null;
+    readonly keyId: string;
+    /** SHA-256 hex of the token's other valid spelling (ECDSA's (r, n − s), signature-twin.ts), else null. */
+    readonly twin: string | null;
+  }
   | { readonly ok: false; readonly code: InvalidCode | 'need_keys' | 'internal'; readonly message: string };

@@ -23,6 +23,7 @@ export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
   readonly validUntil: number;
   readonly fingerprint: string;
   readonly tokenHash: string;
+  readonly twinHash: string | undefined;
   readonly jti: string | undefined;
   readonly sub: string | undefined;
   readonly clientId: string | undefined;
@@ -33,10 +34,11 @@ export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
 
   /**
    * `claims` must already be frozen; `tokenHash` is SHA-256 hex of the token; `validUntil` is
-   * exp + the issuer's clock skew (seconds); `issUrl` is the configured issuer URL (facts.iss fallback).
+   * exp + the issuer's clock skew (seconds); `issUrl` is the configured issuer URL (facts.iss fallback);
+   * `twinHash` the SHA-256 hex of the token's ECDSA twin spelling (signature-twin.ts), null for other algs.
    */
   constructor(issuer: string, claims: Readonly<Record<string, unknown>>, scopes: readonly string[], validUntil: number,
-    tokenHash: string, kid: string | undefined, issUrl: string, keyId: string) {
+    tokenHash: string, kid: string | undefined, issUrl: string, keyId: string, twinHash: string | null) {
     this.keyId = keyId;
     this.issuer = issuer;
     this.claims = claims;
@@ -45,6 +47,7 @@ export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
     this.validUntil = validUntil;
     this.fingerprint = tokenHash.slice(0, 16);
     this.tokenHash = tokenHash;
+    this.twinHash = twinHash ?? undefined;
     this.jti = factString(claims.jti);
     this.sub = factString(claims.sub);
     this.clientId = factString(claims.client_id) ?? factString(claims.azp);

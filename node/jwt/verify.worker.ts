@@ -5,6 +5,7 @@
 import type { KeyObject } from 'node:crypto';
 import { compactVerify, importJWK } from 'jose';
 import { importNodeKey, verifyNodeSignature } from './node-signature.js';
+import { twinDigest } from './signature-twin.js';
 import { parseCompact, type ParsedToken } from './token-parse.js';
 import { checkClaims, checkHeader, resolveKey } from './token-rules.js';
 import type { InvalidCode, IssuerBundle, IssuerPolicy, KeyEntry, VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
@@ -79,7 +80,17 @@ function nodeKey(state: IssuerState, entry: KeyEntry): KeyObject | null {
   return k;
 }
 
+/** Bytes of an RSA JWK's modulus `n` (RFC 7518 §6.3.1.1: no leading zero octets, but tolerate them). */
+function jwkModulusBytes(n: unknown): number {
+  const b = Buffer.from(typeof n === 'string' ? n : '', 'base64url');
+  let i = 0;
+  while (i < b.length && b[i] === 0) i++;
+  return b.length - i;
+}
+
 async function joseSignature(state: IssuerState, entry: KeyEntry, alg: string, token: string): Promise<VerifyResult | null> {
+  // an RSA signature shorter than the modulus passes jose's PSS check too (see node-signature.ts RSA_BYTES)
+  if (entry.jwk.kty === 'RSA' && ((token.length - token.lastIndexOf('.') - 1) * 3) >> 2 !== jwkModulusBytes(entry.jwk.n)) return BAD_SIGNATURE;
   let key: JoseKey;
   try {
     key = await joseKey(state, entry, alg);
@@ -129,18 +140,26 @@ function checkParsed(token: string, now: number, state: IssuerState, parsed: Par
   if (found.kind === 'fail') return found.failure;
   if (parsed.signature.length === 0) return { ok: false, code: 'malformed', message: 'token has no signature' };
   const entry = found.entry;
-  if (engine === 'jose') return joseSignature(state, entry, alg, token).then((r) => r ?? finish(now, state.policy, parsed, entry.id));
+  if (engine === 'jose') return joseSignature(state, entry, alg, token).then((r) => r ?? finish(token, now, state.policy, parsed, entry));
   const key = nodeKey(state, entry);
   if (key === null) return KEY_UNUSABLE;
   // the signing input is the token up to its last dot, written from the token itself (no slice)
   if (!verifyNodeSignature(alg, key, token, parsed.signature, token.lastIndexOf('.'))) return BAD_SIGNATURE;
-  return finish(now, state.policy, parsed, entry.id);
+  return finish(token, now, state.policy, parsed, entry);
 }
 
-/** After a good signature: the claims rules, then the success answer (no closure per token). */
-function finish(now: number, policy: IssuerPolicy, parsed: ParsedToken, keyId: string): VerifyResult {
-  const kid = parsed.header.kid;
-  return checkClaims(parsed.payload, policy, now) ?? { ok: true, claims: parsed.payload, kid: typeof kid === 'string' ? kid : null, keyId };
+/**
+ * After a good signature: the claims rules, then the success answer (no closure per token), with
+ * the digest of the token's ECDSA twin so a revocation by either spelling's hash refuses both.
+ * `kid` is the header's, else the verifying key's own: a token without a kid header that the one
+ * key of its type verified is still "signed by that key" for a revocation by kid.
+ */
+function finish(token: string, now: number, policy: IssuerPolicy, parsed: ParsedToken, entry: KeyEntry): VerifyResult {
+  const bad = checkClaims(parsed.payload, policy, now);
+  if (bad !== null) return bad;
+  const h = parsed.header.kid;
+  const kid = typeof h === 'string' ? h : typeof entry.jwk.kid === 'string' ? entry.jwk.kid : null;
+  return { ok: true, claims: parsed.payload, kid, keyId: entry.id, twin: twinDigest(token, parsed.header.alg as string) };
 }
 
 function guarded(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {

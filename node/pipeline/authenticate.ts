@@ -26,6 +26,8 @@ const freezeDeny = (code: 'PORTCULLIS_ERR_AUTH_MISSING' | 'PORTCULLIS_ERR_AUTH_I
 
 const NO_TOKEN = freezeDeny('PORTCULLIS_ERR_AUTH_MISSING', 'a bearer token is required', 'no_token');
 const OPAQUE_NOT_SUPPORTED = freezeDeny('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'opaque tokens are not accepted here', 'opaque_not_supported');
+/** Same error and reason as the JWT verifier's `malformed` (verify-outcome.ts). */
+const RESPELLED_JWS = freezeDeny('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
 const BUG = freezeDeny('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', 'authenticate_failed', 1);
 
 /**
@@ -43,6 +45,29 @@ export function looksLikeJws(token: string): boolean {
   const b = token.indexOf('.', a + 1);
   if (b === -1 || b === a + 1 || token.indexOf('.', b + 1) !== -1) return false;
   return token.indexOf('+') === -1 && token.indexOf('/') === -1 && token.indexOf('~') === -1;
+}
+
+/**
+ * True when `token` is a compact JWS respelled in the standard base64 alphabet or padded: three
+ * segments, a `+`, `/` or `=` somewhere, and a first segment that, read with `+` `/` as `-` `_`
+ * and without `=`, is a JSON object with a string `alg`. Such a token must not go to an
+ * authorization server that reads base64 leniently and calls it active under a SHA-256 no
+ * revocation by token hash saw. Only tokens with two dots and one of those characters pay for the decode.
+ */
+export function respelledJws(token: string): boolean {
+  const a = token.indexOf('.');
+  if (a <= 0) return false;
+  const b = token.indexOf('.', a + 1);
+  if (b === -1 || b === a + 1 || token.indexOf('.', b + 1) !== -1) return false;
+  if (token.indexOf('+') === -1 && token.indexOf('/') === -1 && token.indexOf('=') === -1) return false;
+  const seg = token.slice(0, a).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  if (!/^[A-Za-z0-9_-]+$/.test(seg)) return false;
+  try {
+    const h: unknown = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
+    return typeof h === 'object' && h !== null && typeof (h as { alg?: unknown }).alg === 'string';
+  } catch {
+    return false;
+  }
 }
 
 /** Denials are cached per failure outcome (those are frozen and shared), so refusals rarely allocate. */
@@ -106,6 +131,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
       }
       const client = introspectorFor(policy);
       if (client === null) return OPAQUE_NOT_SUPPORTED;
+      if (respelledJws(token)) return RESPELLED_JWS;
       return settle(ctx, client.lookup(token));
     } catch {
       return BUG;

@@ -94,7 +94,24 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   return b64token(v.slice(i), raw.length) ?? MALFORMED;
 }
 
-/** Value of cookie `name` in one Cookie header: undefined absent, null when present twice. */
+/** `a` and `b` differ at most in the case of ASCII letters (no string made per call). */
+function sameIgnoringCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const lx = x | 0x20;
+    if (lx !== (y | 0x20) || lx < 0x61 || lx > 0x7a) return false;
+  }
+  return true;
+}
+
+/**
+ * Value of cookie `name` in one Cookie header: undefined absent, null when present twice — or
+ * present under the name in another case (`Session` for `session`): RFC 6265 names are
+ * case-sensitive, but an upstream that reads them case-insensitively would take that one.
+ */
 function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
   if (prev === null) return null;
   let found = prev;
@@ -103,7 +120,9 @@ function cookieValue(header: string, name: string, prev: string | undefined | nu
     let semi = header.indexOf(';', start);
     if (semi === -1) semi = header.length;
     const eq = header.indexOf('=', start);
-    if (eq !== -1 && eq < semi && trimOws(header.slice(start, eq)) === name) {
+    const key = eq !== -1 && eq < semi ? trimOws(header.slice(start, eq)) : null;
+    if (key !== null && key !== name && sameIgnoringCase(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
+    if (key === name) {
       let value = trimOws(header.slice(eq + 1, semi));
       if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
       if (value !== '') {
@@ -121,16 +140,42 @@ function formDecode(s: string): string | null {
   try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return null; }
 }
 
-/** `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3). */
+/** A value no b64token check accepts: stands for an `access_token` spelled so only some upstream parsers read it. */
+const AMBIGUOUS = ';';
+
+/**
+ * The name as parsers that mangle it read it: PHP turns ' ', '.' and a first unclosed '[' into
+ * '_' and `name[…]` into an array under `name`. True when that is `access_token`.
+ */
+function mangledAccessToken(key: string): boolean {
+  if (key.startsWith('access_token[')) return true;
+  if (key.length !== 12) return false;
+  return key.replace(/[ .[]/g, '_') === 'access_token';
+}
+
+/**
+ * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
+ * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
+ * 3.9.2), or under a mangled name (PHP's `access.token`, `access_token[]`) — as AMBIGUOUS: never
+ * a credential, but a second one next to another, so no unverified token rides along to an upstream.
+ */
 function queryTokens(query: string): string[] | null {
-  // fast path: a key that decodes to access_token contains it literally or a percent escape
-  if (query.indexOf('access_token') === -1 && query.indexOf('%') === -1) return null;
+  // fast path: every name read as access_token contains `access` literally or a percent escape
+  if (query.indexOf('access') === -1 && query.indexOf('%') === -1) return null;
   let out: string[] | null = null;
   for (const part of query.split('&')) {
     const eq = part.indexOf('=');
     const key = formDecode(eq === -1 ? part : part.slice(0, eq));
-    if (key !== 'access_token') continue;
-    (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
+    if (key === 'access_token') (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
+    else if (key !== null && mangledAccessToken(key)) (out ??= []).push(AMBIGUOUS);
+    // `a=1;access_token=…`: one parameter here, two where `;` separates
+    const semi = part.indexOf(';');
+    if (semi === -1) continue;
+    for (const sub of part.slice(semi + 1).split(';')) {
+      const e = sub.indexOf('=');
+      const k = formDecode(e === -1 ? sub : sub.slice(0, e));
+      if (k !== null && (k === 'access_token' || mangledAccessToken(k))) (out ??= []).push(AMBIGUOUS);
+    }
   }
   return out;
 }

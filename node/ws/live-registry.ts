@@ -40,9 +40,9 @@ export interface LiveRegistryStats {
   readonly ended_unverifiable: number;
 }
 
-/** Revocation kind → the TokenFacts field it matches (cluster/protocol's RevocationKind). */
+/** Revocation kind → the TokenFacts fields it matches (cluster/protocol's RevocationKind; `token` matches either spelling's hash). */
 const KEYS: ReadonlyArray<readonly [kind: string, field: keyof TokenFacts]> = [
-  ['token', 'tokenHash'], ['jti', 'jti'], ['sub', 'sub'], ['client_id', 'clientId'], ['kid', 'kid'], ['sid', 'sid'],
+  ['token', 'tokenHash'], ['token', 'twinHash'], ['jti', 'jti'], ['sub', 'sub'], ['client_id', 'clientId'], ['kid', 'kid'], ['sid', 'sid'],
 ];
 const SEP = '\n';
 /** Beyond this many seconds between ticks (a clock jump) the wheel is walked by key instead of by second. */

@@ -267,6 +267,32 @@ describe('credential placement → 400 invalid_request', () => {
     expectBearerError(r, 400, 'invalid_request');
   });
 
+  it.each([
+    ['a `;` separator', (t: string) => `a=1;access_token=${t}`],
+    ['`&amp;`', (t: string) => `a=1&amp;access_token=${t}`],
+    ['a PHP-mangled name (access.token)', (t: string) => `access.token=${t}`],
+    ['a PHP-mangled name (access token)', (t: string) => `access+token=${t}`],
+    ['an array name (access_token[])', (t: string) => `access_token%5B%5D=${t}`],
+  ])('a query token behind %s next to a valid Authorization header: 400, never forwarded for an upstream parser to find', async (_n, query) => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    expectBearerError(await refused(`/orders/1?${query(other)}`, bearer(t)), 400, 'invalid_request');
+    expectBearerError(await refused(`/q/1?${query(other)}`, bearer(t)), 400, 'invalid_request');
+    // alone on a query route it is not the canonical access_token parameter: refused, not read
+    expectBearerError(await refused(`/q/1?${query(other)}`), 400, 'invalid_request');
+  });
+
+  it('a cookie named like the token cookie in another case (Session, SESSION) next to a valid Authorization header: 400, never forwarded for a case-insensitive upstream to read', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    for (const name of ['Session', 'SESSION']) {
+      expectBearerError(await refused('/c/1', { ...bearer(t), cookie: `theme=dark; ${name}=${other}` }), 400, 'invalid_request');
+      expectBearerError(await refused('/c/1', { cookie: `session=${t}; ${name}=${other}` }), 400, 'invalid_request');
+    }
+    // other cookies still pass beside the header token
+    expect((await get('/c/1', { ...bearer(t), cookie: 'theme=dark; sessionid=x' })).status).toBe(200);
+  });
+
   it('query and cookie tokens work where enabled', async () => {
     const t = await as.issueJwt({ sub: 'quinn' });
     expect(echoed(await get(`/q/1?access_token=${t}`)).headers['x-auth-subject']).toBe('quinn');

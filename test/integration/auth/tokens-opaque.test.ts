@@ -3,10 +3,11 @@
 // 503 with Retry-After (never 200, never cached as inactive), one call per token
 // however many requests wait for it, cached answers, and both client auth methods.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import {
   INTROSPECTION_SECRET, SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, introspection,
   notForwarded, startRecorder, waitReady, type Recorder, type Reply,
@@ -25,7 +26,10 @@ beforeAll(async () => {
   relay = await startRecorder(async (req, body, res) => {
     const headers: Record<string, string> = { 'content-type': String(req.headers['content-type'] ?? '') };
     if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-    const r = await fetch(as.introspectionEndpoint, { method: 'POST', headers, body });
+    // /lenient plays an authorization server that reads a token's base64 leniently (+ / for - _, padding)
+    const form = new URLSearchParams(body);
+    if (req.url === '/lenient') form.set('token', (form.get('token') ?? '').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+    const r = await fetch(as.introspectionEndpoint, { method: 'POST', headers, body: req.url === '/lenient' ? form.toString() : body });
     res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text());
   });
   proxy = await startProxy(baseConfig(echo.url, {
@@ -34,12 +38,14 @@ beforeAll(async () => {
       demo: asIssuer(as, { introspection: introspection({ cache_ttl_s: 60, negative_ttl_s: 5, timeout_ms: TIMEOUT_MS }) }),
       basic: asIssuer(as, { introspection: introspection({ auth_method: 'client_secret_basic', endpoint: `${relay.url}/basic` }) }),
       post: asIssuer(as, { introspection: introspection({ auth_method: 'client_secret_post', endpoint: `${relay.url}/post` }) }),
+      lenient: asIssuer(as, { introspection: introspection({ auth_method: 'client_secret_post', endpoint: `${relay.url}/lenient` }) }),
     },
     routes: [
       { name: 'orders-read', match: { path: '/orders/*', methods: ['GET'] }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
       { name: 'orders-write', match: { path: '/orders/*', methods: ['POST'] }, upstream: 'app', auth: { scopes: { all: ['orders:write'] } } },
       { name: 'via-basic', match: { path: '/basic/*' }, upstream: 'app', auth: { issuers: ['basic'] } },
       { name: 'via-post', match: { path: '/post/*' }, upstream: 'app', auth: { issuers: ['post'] } },
+      { name: 'via-lenient', match: { path: '/lenient/*' }, upstream: 'app', auth: { issuers: ['lenient'] } },
     ],
     verifier: { pool_size: 1 },
   }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
@@ -156,5 +162,20 @@ describe('opaque tokens', () => {
     expect(pp.get('client_id')).toBe('portcullis');
     expect(pp.get('client_secret')).toBe(INTROSPECTION_SECRET);
     for (const h of [...basic, ...post]) expect(h.headers['content-type']).toBe('application/x-www-form-urlencoded');
+  });
+
+  it('a JWT respelled in the standard base64 alphabet (+ and / for - and _) is refused as malformed, not introspected under a hash a revocation never saw', async () => {
+    let t = '';
+    for (let i = 0; i < 200 && !/[-_]/.test(t); i++) t = await as.issueJwt({ scope: 'orders:read', n: i });
+    expect(t).toMatch(/[-_]/);
+    expect((await get('/lenient/1', t)).status).toBe(200);
+    const r = await request(`${proxy.adminUrl}/revocations`, {
+      method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'token', value: createHash('sha256').update(t).digest('hex') }),
+    });
+    expect(r.statusCode, await r.body.text()).toBe(201);
+    expectBearerError(await refused('/lenient/1', t), 401, 'invalid_token');
+    const respelled = t.replace(/-/g, '+').replace(/_/g, '/');
+    expectBearerError(await refused('/lenient/1', respelled), 401, 'invalid_token');
   });
 });

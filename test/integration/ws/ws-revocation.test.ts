@@ -1,8 +1,10 @@
 // Live connections end with their token, on one proxy process: a revocation at the admin API
 // closes the WebSockets of that token with 1008 "token revoked" (and only those), a short-lived
 // token's socket closes with 1008 "token expired" at its exp, and an SSE response streaming
-// through the proxy is cut (the client sees the stream end without its last chunk).
+// through the proxy is cut (the client sees the stream end without its last chunk); a socket opened
+// with an ES256 token's twin spelling (r, n − s) closes on a revocation of the original's hash.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
@@ -60,6 +62,20 @@ describe('WebSockets and streamed responses end when their token is revoked or e
     expect(again.kind === 'refused' && again.status).toBe(401);
     b.ws.close();
     await b.waitClosed();
+  });
+
+  it('revoking an ES256 token by its hash closes a socket opened with its (r, n − s) twin spelling', async () => {
+    const tok = await as.issueJwt({ sub: 'twin' }, { alg: 'ES256' });
+    const dot = tok.lastIndexOf('.');
+    const sig = Buffer.from(tok.slice(dot + 1), 'base64url');
+    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const twinS = (n - BigInt(`0x${sig.subarray(32).toString('hex')}`)).toString(16).padStart(64, '0');
+    const twin = `${tok.slice(0, dot)}.${Buffer.concat([sig.subarray(0, 32), Buffer.from(twinS, 'hex')]).toString('base64url')}`;
+    const c = await open(wsUrl(proxy, '/chat/twin'), [], bearer(twin));
+    expect((await c.roundTrip('hi')).data.toString()).toBe('hi');
+    const hash = createHash('sha256').update(tok).digest('hex');
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'token', value: hash })).status).toBe(201);
+    expect(await c.waitClosed(3_000)).toMatchObject({ code: 1008, reason: 'token revoked' });
   });
 
   it('revoking a subject closes every socket of that subject issued before the cut', async () => {

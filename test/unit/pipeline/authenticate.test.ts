@@ -2,7 +2,7 @@
 // issuers; opaque → the first allowed issuer with introspection), sync when the judge
 // is, 401 without error code when no token came, and never a rejected Promise.
 import { describe, it, expect } from 'vitest';
-import { createAuthenticator, looksLikeJws, type TokenIntrospector } from '../../../node/pipeline/authenticate.js';
+import { createAuthenticator, looksLikeJws, respelledJws, type TokenIntrospector } from '../../../node/pipeline/authenticate.js';
 import { CONTINUE, type StageResult } from '../../../node/pipeline/context.js';
 import type { TokenVerifier, VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
 import { proxyError } from '../../../node/errors.js';
@@ -117,5 +117,22 @@ describe('authenticate', () => {
     expect(looksLikeJws(`${JWT}==`)).toBe(true); // padded: the JWT verifier refuses it, no authorization server judges it
     expect(looksLikeJws('a=.b=.c')).toBe(true);
     expect(looksLikeJws(OPAQUE)).toBe(false);
+  });
+
+  it('recognises a JWS respelled in the standard base64 alphabet or padded, and nothing else', () => {
+    const header = (h: unknown): string => Buffer.from(JSON.stringify(h)).toString('base64');
+    const std = `${header({ alg: 'RS256', kid: 'k>?~' })}.eyJzdWIiOiJhIn0.c2ln+/`;
+    expect(std).toMatch(/[+/]/);
+    expect(respelledJws(std)).toBe(true);
+    expect(respelledJws(`${JWT}=`)).toBe(true);
+    expect(respelledJws(JWT)).toBe(false); // canonical: the JWT verifier's
+    expect(respelledJws('ab+c.de/f.gh')).toBe(false); // an opaque token with two dots: no JSON header
+    expect(respelledJws(`${header({ typ: 'x' })}.a.b+`)).toBe(false); // JSON but no alg
+    expect(respelledJws(OPAQUE)).toBe(false);
+    const log: string[] = [];
+    const auth = createAuthenticator({ jwt: null, introspection: { a: introspector('a', log) } });
+    const r = auth(ctxWithToken({}, std)) as StageResult;
+    expect(r).toMatchObject({ kind: 'deny', reason: 'malformed' });
+    expect(log).toEqual([]); // never sent to the authorization server
   });
 });

@@ -69,6 +69,18 @@ describe('LiveRegistry', () => {
     expect(other.ended).toBeNull();
   });
 
+  it('a token revocation ends a connection opened with the ECDSA twin spelling (indexed by its twinHash too)', () => {
+    const { state, reg } = setup();
+    const twin = new Conn({ tokenHash: 'h-twin', twinHash: 'h-orig', jti: 'j1' }, NOW_S + 3600);
+    const other = new Conn({ tokenHash: 'h-other', twinHash: 'h-other-twin' }, NOW_S + 3600);
+    for (const c of [twin, other]) expect(reg.add(c)).toBeNull();
+    state.revoke({ kind: 'token', value: 'h-orig' }, (f) => f.tokenHash === 'h-orig' || f.twinHash === 'h-orig');
+    expect([twin.ended, other.ended]).toEqual(['revoked', null]);
+    reg.remove(twin);
+    reg.remove(other);
+    expect(reg.size).toBe(0);
+  });
+
   it('a key match that isRevoked rejects (issuer-scoped, or a sub cut before iat) leaves the connection open', () => {
     const { state, reg } = setup();
     const c = new Conn({ tokenHash: 'h', sub: 'alice', iat: NOW_S, iss: 'https://a' }, NOW_S + 60);

@@ -19,6 +19,9 @@ describe('revoke (usage)', () => {
   it('refuses an unknown option', () => fails(['--email', 'a@b'], /Unknown option '--email'/));
   it('refuses --before with --jti', () => fails(['--jti', 'a', '--before', 'now', '--admin', 'http://x'], /--before only applies to --sub and --client/));
   it('refuses --issuer with --token', () => fails(['--token', 't', '--issuer', 'i', '--admin', 'http://x'], /--issuer does not apply to --token/));
+  // the proxy hashes the b64token it read (RFC 6750 §2.1): the hash of anything else revokes nothing, silently
+  it('refuses --token with the Authorization scheme still on it', () => fails(['--token', 'Bearer eyJ.a.b', '--admin', 'http://127.0.0.1:1'], /--token: .*without the "Bearer " scheme/));
+  it('refuses --token with characters no bearer token has', () => fails(['--token', 'eyJ.a.b, other', '--admin', 'http://127.0.0.1:1'], /--token: not a bearer token/));
   it('needs a destination', () => fails(['--kid', 'k'], /give --config FILE .* or --admin URL/));
   it('needs the admin token variable', () => fails(['--kid', 'k', '--admin', 'http://127.0.0.1:1', '--admin-token-env', 'PT_SURELY_UNSET_VAR'], /PT_SURELY_UNSET_VAR .* is not set/));
   it('reports an unreadable config', () => fails(['--kid', 'k', '--config', '/nonexistent/p.yaml'], /invalid config/));

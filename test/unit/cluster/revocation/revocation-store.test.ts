@@ -42,6 +42,14 @@ describe('RevocationStore', () => {
     expect(s.isRevoked({ tokenHash: 'a'.repeat(64) })).toBe(false);
   });
 
+  it('token: an ECDSA token is revoked by the hash of either spelling (its twinHash), nothing else is', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'token', value: HASH }));
+    expect(s.isRevoked({ tokenHash: 'a'.repeat(64), twinHash: HASH })).toBe(true);
+    expect(s.match({ tokenHash: 'a'.repeat(64), twinHash: HASH })?.value).toBe(HASH);
+    expect(s.isRevoked({ tokenHash: 'a'.repeat(64), twinHash: 'b'.repeat(64) })).toBe(false);
+  });
+
   it('sub: tokens issued up to and including the cut\'s second; unknown iat counts as revoked (fail closed)', () => {
     const s = fresh();
     s.apply(rec({ kind: 'sub', value: 'alice', before: T0 }));
