@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
-import { formBody, requestToken, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
+import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -103,7 +103,7 @@ export class TokenExchanger {
     }
     if (a.tokenType.toLowerCase() !== 'bearer') {
       this.#failed++;
-      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: `token_type ${a.tokenType.slice(0, 20)} is not Bearer` }, 'token exchange failed');
+      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: `token_type ${shownTokenType(a.tokenType)} is not Bearer` }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }
     this.#ok++;
