@@ -341,6 +341,9 @@ export class IntrospectionClient {
       if (this.#cache.set(key, this.#judge(result, key, now), result.expiresAt, now) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
+    }).catch((err: unknown) => {
+      // nobody awaits this chain: a throw here would be an unhandled rejection, which ends the process
+      this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'late introspection answer dropped');
     });
   }
 
