@@ -4,7 +4,7 @@
 // (client_secret_basic / client_secret_post), a total deadline and a bounded answer.
 // Never rejects: failures are plain data without tokens or secrets.
 import { Agent, request, type Dispatcher } from 'undici';
-import { discoveryUrls, fetchJson } from '../jwt/jwks-fetch.js';
+import { discoveryUrls, fetchJson, metadataEndpoint } from '../jwt/jwks-fetch.js';
 import { formEncode } from '../introspection/introspection-caller.js';
 
 const MAX_ANSWER_BYTES = 64 * 1024; // 64 KiB
@@ -67,7 +67,9 @@ export class EndpointDirectory {
       if (!r.ok) continue;
       const doc = r.body as { issuer?: unknown; token_endpoint?: unknown } | null;
       if (doc?.issuer !== issuer) continue;
-      if (typeof doc.token_endpoint === 'string' && /^https?:\/\//i.test(doc.token_endpoint)) return doc.token_endpoint;
+      // a plain-http endpoint named by an https document would carry our client secret in clear text
+      const endpoint = metadataEndpoint(url, doc.token_endpoint);
+      if (endpoint !== 'missing' && endpoint !== 'downgrade') return endpoint;
     }
     return null;
   }
