@@ -14,6 +14,8 @@ import { shownEnvName } from '../config/env-check.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+/** `issued_token_type` values accepted for the access token we request (RFC 8693 §3: a JWT access token may be labelled `jwt`). */
+const ACCESS_TOKEN_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE_ACCESS, 'urn:ietf:params:oauth:token-type:jwt']);
 /** Exchanged tokens without expires_in are reused at most this long (and never past the inbound exp), s. */
 export const DEFAULT_EXCHANGED_TTL_S = 300;
 
@@ -100,6 +102,12 @@ export class TokenExchanger {
       if (d === UNAVAILABLE) this.#failed++; else this.#refused++;
       this.#log.warn({ issuer: this.#name, audience, reason: d.reason, detail: a.detail }, 'token exchange failed');
       return { ok: false, deny: d };
+    }
+    if (a.issuedTokenType !== null && !ACCESS_TOKEN_TYPES.has(a.issuedTokenType)) {
+      // RFC 8693 §2.2.1: we asked for an access token; an ID token or refresh token must not travel as one
+      this.#failed++;
+      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: 'issued_token_type is not an access token' }, 'token exchange failed');
+      return { ok: false, deny: UNAVAILABLE };
     }
     if (a.tokenType.toLowerCase() !== 'bearer') {
       this.#failed++;

@@ -34,6 +34,8 @@ function answer(form: URLSearchParams): [number, Record<string, string>, string]
     case 'space': return ok({ access_token: 'abc def' });
     case 'mac': return ok({ token_type: 'mac' });
     case 'n_a': return ok({ token_type: 'N_A' });
+    case 'id-token': return ok({ issued_token_type: 'urn:ietf:params:oauth:token-type:id_token' });
+    case 'exchanged': return ok({ issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
     case 'redirect': return [307, { location: `${elsewhere.url}/token` }, ''];
     default: return [400, json, '{"error":"invalid_target"}'];
   }
@@ -61,10 +63,12 @@ beforeAll(async () => {
     upstreams: {
       ...Object.fromEntries(egress.map((a) => [a, { targets: [echo.url], client_credentials: cc }])),
       'echo-subject': { targets: [echo.url] },
+      'id-token': { targets: [echo.url] },
+      exchanged: { targets: [echo.url] },
     },
     routes: [
       ...egress.map((a) => ({ name: a, match: { path: `/${a}/*` }, upstream: a, auth: 'none' })),
-      { name: 'exchange', match: { path: '/echo-subject/*' }, upstream: 'echo-subject', auth: {}, forward: { token: 'exchange' } },
+      ...['echo-subject', 'id-token', 'exchanged'].map((a) => ({ name: `x-${a}`, match: { path: `/${a}/*` }, upstream: a, auth: {}, forward: { token: 'exchange' } })),
     ],
     log: { level: 'info', access: false },
     verifier: { pool_size: 1 },
@@ -96,6 +100,11 @@ describe('token endpoint answers that are not a usable Bearer token → 503, not
 
   it.each(['crlf', 'space', 'mac', 'n_a'])('%s → 503', async (name) => {
     expectUnavailable(await refused(`/${name}/1`));
+  });
+
+  it('token exchange answering an ID token (issued_token_type) → 503; an access token → 200', async () => {
+    expectUnavailable(await refused('/id-token/1', bearer(makeToken(key))));
+    expect((await get('/exchanged/1', bearer(makeToken(key)))).status).toBe(200);
   });
 
   it('a redirect is not followed: the other server never sees our credentials', async () => {
