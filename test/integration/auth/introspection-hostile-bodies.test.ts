@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import {
   SECRET_ENV, asIssuer, bearer, call, echoed, expectUnavailable, introspection, notForwarded,
   sleep, startRecorder, waitReady, type Recorder, type Reply,
@@ -88,5 +88,30 @@ describe('introspection answers built to break the reader', () => {
     const token = tokenAnswering((res) => res.writeHead(307, { location: `${elsewhere.url}/introspect` }).end());
     expectUnavailable(await refused(token));
     expect(elsewhere.hits).toEqual([]);
+  });
+});
+
+describe('large answers are bounded by verifier.cache_bytes, not only by cache_entries', () => {
+  let small: ProxyProcess;
+  beforeAll(async () => {
+    small = await startProxy(baseConfig(echo.url, {
+      issuers: { demo: asIssuer(as, { introspection: introspection({ endpoint: `${fake.url}/introspect`, cache_ttl_s: 300 }) }) },
+      routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }],
+      verifier: { pool_size: 1, cache_bytes: 1024 * 1024 },
+    }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
+    await waitReady(small);
+  });
+  afterAll(async () => { await small?.stop(); });
+
+  it('30 active answers of ~100 KiB each: at most ~1 MiB of them stay cached; the oldest token is introspected again', async () => {
+    const pad = 'g'.repeat(100 * 1024);
+    const tokens = Array.from({ length: 30 }, () => tokenAnswering(json(`{"active":true,${claims()},"groups":"${pad}"}`)));
+    for (const t of tokens) expect((await call(`${small.url}/orders/1`, { headers: bearer(t) })).status).toBe(200);
+    const st = (await call(`${small.adminUrl}/cache/stats`, { headers: bearer(ADMIN_TOKEN) })).json as Record<string, number>;
+    expect(st['introspection.cache_entries']).toBeLessThanOrEqual(10);
+    expect(st['introspection.cache_evictions']).toBeGreaterThanOrEqual(20);
+    const before = fake.hits.length;
+    expect((await call(`${small.url}/orders/1`, { headers: bearer(tokens[0]!) })).status).toBe(200);
+    expect(fake.hits.length).toBe(before + 1);
   });
 });
