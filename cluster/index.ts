@@ -32,7 +32,7 @@ export interface ClusterStartOptions {
   /** Heartbeat period, ms (default 1000). */
   readonly heartbeatMs?: number;
   /** Shared introspection cache tuning (lease and owner-request timeouts). */
-  readonly introspection?: Pick<IntrospectionSyncOptions, 'leaseMs' | 'requestTimeoutMs' | 'suspectMs' | 'maxLeases' | 'maxResults'>;
+  readonly introspection?: Pick<IntrospectionSyncOptions, 'leaseMs' | 'requestTimeoutMs' | 'suspectMs' | 'maxLeases' | 'maxResults' | 'maxResultBytes'>;
 }
 
 /** Why requests must wait (see `gate`). */
@@ -129,7 +129,10 @@ export class ClusterNode {
       transport = new LocalTransport();
       mode = 'local';
     }
-    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, opts.introspection, auth);
+    // the owner's kept results hold introspection claims too: bounded by the same byte budget as each local cache
+    const cacheBytes = (opts.config as { verifier?: { cache_bytes?: unknown } }).verifier?.cache_bytes;
+    const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: cacheBytes, ...opts.introspection } : opts.introspection;
+    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, introspection, auth);
     node.revocationActor.start();
     // a primary serves no requests: nothing there would read the ring
     if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);

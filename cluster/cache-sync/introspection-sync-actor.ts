@@ -75,7 +75,7 @@ export class IntrospectionSync {
       membership: opts.membership, bus: opts.bus, self: opts.memberId, now: this.now,
       graceMs: opts.departureGraceMs ?? 500, suspectMs: opts.suspectMs ?? 5_000, onDeparted: (ids) => this.departed(ids),
     });
-    this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, now: this.now });
+    this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now });
     this.waits = new FillWaits(this.now);
     this.drops = new DropMemory(this.now);
   }

@@ -38,5 +38,7 @@ export interface IntrospectionSyncOptions {
   /** Bounds, entries: leases held as owner (default 100 000) and results kept for late askers (default 50 000). */
   readonly maxLeases?: number;
   readonly maxResults?: number;
+  /** Bound of the kept results' estimated memory, bytes (default 64 MiB; serve passes `verifier.cache_bytes`). */
+  readonly maxResultBytes?: number;
   readonly now?: () => number;
 }

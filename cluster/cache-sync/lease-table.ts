@@ -2,6 +2,7 @@
 // lease to call the authorization server, until when, and the results already learnt
 // (so a late asker gets them without a call). Synchronous, bounded, expiry on read.
 import type { IntrospectionResult } from '../../node/contracts/index.js';
+import { resultSize } from '../../node/introspection/index.js';
 
 /** The owner's answer to "may I introspect this token?". */
 export type LeaseAnswer =
@@ -14,13 +15,20 @@ interface Lease {
   readonly until: number;
 }
 
-/** Construction options (all bounds are entry counts; times are ms). */
+/** Construction options (bounds are entry counts unless named bytes; times are ms). */
 export interface LeaseTableOptions {
   readonly leaseMs: number;
   readonly maxLeases: number;
   readonly maxResults: number;
+  /** Estimated bytes of kept results (claims JSON + overhead, resultSize); default 64 MiB. */
+  readonly maxResultBytes?: number;
   readonly now: () => number;
 }
+
+/** Default bound of kept results' memory: an AS answering 200 KiB of claims must not make 50 000 of them 10 GB. */
+export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024; // 64 MiB
+
+interface Kept { readonly result: IntrospectionResult; readonly size: number }
 
 /** Lease id: issuer and key, so one token string under two issuers never shares a lease. */
 export function leaseId(issuer: string, key: string): string {
@@ -30,7 +38,8 @@ export function leaseId(issuer: string, key: string): string {
 /** Leases and kept results, keyed by `leaseId`. */
 export class LeaseTable {
   private readonly leases = new Map<string, Lease>();
-  private readonly results = new Map<string, IntrospectionResult>();
+  private readonly results = new Map<string, Kept>();
+  private resultBytes = 0;
   private readonly issuers = new Set<string>();
   readonly counters = { granted: 0, pending: 0, cached: 0, expired: 0, unrecorded: 0 };
 
@@ -45,10 +54,10 @@ export class LeaseTable {
    */
   acquire(id: string, member: string): LeaseAnswer {
     const now = this.opts.now();
-    const r = this.results.get(id);
-    if (r !== undefined) {
-      if (r.expiresAt > now) { this.counters.cached++; return { status: 'cached', result: r }; }
-      this.results.delete(id);
+    const k = this.results.get(id);
+    if (k !== undefined) {
+      if (k.result.expiresAt > now) { this.counters.cached++; return { status: 'cached', result: k.result }; }
+      this.drop(id);
     }
     const l = this.leases.get(id);
     if (l !== undefined && l.until > now && l.holder !== member) {
@@ -75,13 +84,16 @@ export class LeaseTable {
   complete(id: string, issuer: string, result: IntrospectionResult, keep: boolean): void {
     this.leases.delete(id);
     if (!keep || result.expiresAt <= this.opts.now()) return;
-    this.results.delete(id);
-    if (this.results.size >= this.opts.maxResults) {
-      // oldest first (insertion order); expired ones go with them
-      const oldest = this.results.keys().next().value as string;
-      this.results.delete(oldest);
+    this.drop(id);
+    const size = resultSize(result.claims);
+    const maxBytes = this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    if (!(size <= maxBytes)) return;
+    // oldest first (insertion order); expired ones go with them
+    while (this.results.size > 0 && (this.results.size >= this.opts.maxResults || this.resultBytes + size > maxBytes)) {
+      this.drop(this.results.keys().next().value as string);
     }
-    this.results.set(id, result);
+    this.results.set(id, { result, size });
+    this.resultBytes += size;
     this.issuers.add(issuer);
   }
 
@@ -104,11 +116,11 @@ export class LeaseTable {
   /** Forget the kept result of `key` under every issuer (revocation). */
   /** Drop kept results whose claims name `sub` (an IdP's token-claims-change; a scan, rare). */
   dropSubject(sub: string): void {
-    for (const [id, r] of this.results) if (r.claims !== null && r.claims.sub === sub) this.results.delete(id);
+    for (const [id, k] of this.results) if (k.result.claims !== null && k.result.claims.sub === sub) this.drop(id);
   }
 
   evict(key: string): void {
-    for (const issuer of this.issuers) this.results.delete(leaseId(issuer, key));
+    for (const issuer of this.issuers) this.drop(leaseId(issuer, key));
   }
 
   /** Remove expired leases and results; returns how many leases expired. */
@@ -116,7 +128,7 @@ export class LeaseTable {
     const now = this.opts.now();
     let n = 0;
     for (const [id, l] of this.leases) if (l.until <= now) { this.leases.delete(id); n++; }
-    for (const [id, r] of this.results) if (r.expiresAt <= now) this.results.delete(id);
+    for (const [id, k] of this.results) if (k.result.expiresAt <= now) this.drop(id);
     this.counters.expired += n;
     return n;
   }
@@ -124,5 +136,13 @@ export class LeaseTable {
   clear(): void {
     this.leases.clear();
     this.results.clear();
+    this.resultBytes = 0;
+  }
+
+  private drop(id: string): void {
+    const k = this.results.get(id);
+    if (k === undefined) return;
+    this.results.delete(id);
+    this.resultBytes -= k.size;
   }
 }

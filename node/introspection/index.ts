@@ -5,6 +5,6 @@ export {
   IntrospectionClient, type IntrospectionClientOptions, type IntrospectionStats,
 } from './introspection-client.js';
 export { IntrospectionCaller, formEncode, type CallAnswer, type CallFailed, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
-export { IntrospectionCache } from './introspection-cache.js';
+export { IntrospectionCache, resultSize } from './introspection-cache.js';
 export { IntrospectionSet, type IntrospectionSetOptions, type PreparedIntrospection } from './introspection-set.js';
 export { discoverIntrospection } from './introspection-discovery.js';

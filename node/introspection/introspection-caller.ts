@@ -68,6 +68,25 @@ function checkEndpoint(name: string, url: string): string {
  */
 const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json[ \t]*(?:;|$)/i;
 
+/** Deepest nesting of arrays/objects accepted in an answer: claims are shallow; deeper is not an answer. */
+export const MAX_ANSWER_DEPTH = 32;
+
+/**
+ * True when `v` nests arrays/objects deeper than `max` levels. Iterative: JSON.parse accepts 100 000
+ * levels in 256 KiB, and every recursive walk after it (freezing, the cluster codec, JSON.stringify)
+ * would overflow the stack — one late answer like that crashed the process.
+ */
+export function nestsDeeperThan(v: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (depth >= max) return true;
+    for (const y of Object.values(x)) if (y !== null && typeof y === 'object') stack.push([y, depth + 1]);
+  }
+  return false;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -245,6 +264,9 @@ export class IntrospectionCaller {
       }
       if (!isPlainObject(parsed) || typeof parsed.active !== 'boolean') {
         return { ok: false, reason: 'introspection_bad_response', detail: 'response is not an object with a boolean "active"', status };
+      }
+      if (nestsDeeperThan(parsed, MAX_ANSWER_DEPTH)) {
+        return { ok: false, reason: 'introspection_bad_response', detail: `response nests deeper than ${MAX_ANSWER_DEPTH} levels`, status };
       }
       return { ok: true, response: parsed as Record<string, unknown> & { active: boolean } };
     } catch (err) {

@@ -10,7 +10,7 @@ import { proxyError } from '../errors.js';
 import { identityClaimsMalformed, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
-import { IntrospectionCache } from './introspection-cache.js';
+import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
 
@@ -46,6 +46,8 @@ export interface IntrospectionClientOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Cache bound, entries (LRU); default 100 000, 0 disables the cache. */
   maxEntries?: number;
+  /** Cache bound, estimated bytes (claims JSON + ~600 B per entry); default unbounded (only maxEntries). */
+  maxBytes?: number;
   /** Retry-After sent with 503s when the authorization server fails, seconds; default 5. */
   retryAfterS?: number;
   /** Largest introspection response read, bytes; default 256 KiB (larger → failure). */
@@ -174,7 +176,7 @@ export class IntrospectionClient {
       name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
       maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     });
-    this.#cache = new IntrospectionCache(opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    this.#cache = new IntrospectionCache(opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.maxBytes);
     this.#log = opts.logger?.child({ component: 'introspection', issuer: opts.name }) ?? null;
     this.#now = opts.now ?? Date.now;
     this.#onResult = opts.onResult;
@@ -253,7 +255,7 @@ export class IntrospectionClient {
   prime(tokenHash: string, result: IntrospectionResult): boolean {
     if (this.#closed || !HASH_HEX.test(tokenHash)) return false;
     const now = this.#now();
-    return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now);
+    return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now, resultSize(result.claims));
   }
 
   stats(): IntrospectionStats {
@@ -275,7 +277,7 @@ export class IntrospectionClient {
       const now = this.#now();
       const outcome = this.#judge(result, key, now);
       if (!flight.evicted && !this.#closed) {
-        this.#cache.set(key, outcome, result.expiresAt, now);
+        this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
         if (this.#onResult !== undefined) {
           try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
         }
@@ -338,9 +340,12 @@ export class IntrospectionClient {
       if (watch.evicted) return;
       const now = this.#now();
       const result = this.#toResult(answer.response, now);
-      if (this.#cache.set(key, this.#judge(result, key, now), result.expiresAt, now) && this.#onResult !== undefined) {
+      if (this.#cache.set(key, this.#judge(result, key, now), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
+    }).catch((err: unknown) => {
+      // nobody awaits this chain: a throw here would be an unhandled rejection, which ends the process
+      this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'late introspection answer dropped');
     });
   }
 

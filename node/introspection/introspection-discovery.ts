@@ -4,7 +4,7 @@
 import { Agent } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
 import type { IntrospectionClient } from './introspection-client.js';
-import { discoveryUrls, fetchJson } from '../jwt/jwks-fetch.js';
+import { discoveryUrls, fetchJson, metadataEndpoint } from '../jwt/jwks-fetch.js';
 import type { Logger } from '../log.js';
 
 /** Discovery backoff for the introspection endpoint: 0.5 s doubling to 30 s. */
@@ -30,8 +30,11 @@ export function discoverIntrospection(name: string, cfg: IssuerConfig, client: I
       if (!r.ok) { errors.push(`${url}: ${r.message}`); continue; }
       const doc = r.body as { issuer?: unknown; introspection_endpoint?: unknown } | null;
       if (doc?.issuer !== cfg.issuer) { errors.push(`${url}: issuer does not match`); continue; }
-      if (typeof doc.introspection_endpoint !== 'string' || !/^https?:\/\//i.test(doc.introspection_endpoint)) { errors.push(`${url}: no introspection_endpoint`); continue; }
-      client.setEndpoint(doc.introspection_endpoint);
+      const endpoint = metadataEndpoint(url, doc.introspection_endpoint);
+      if (endpoint === 'missing') { errors.push(`${url}: no introspection_endpoint`); continue; }
+      // our client secret would travel in clear text
+      if (endpoint === 'downgrade') { errors.push(`${url}: introspection_endpoint is plain http in an https document (refused)`); continue; }
+      client.setEndpoint(endpoint);
       logger.info({ issuer: name }, 'introspection endpoint discovered');
       closeAgent();
       return;

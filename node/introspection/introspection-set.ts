@@ -118,7 +118,7 @@ export class IntrospectionSet {
     const oldCfg = old === undefined ? undefined : (JSON.parse(old.config) as IssuerConfig);
     const endpoint = oldCfg !== undefined && oldCfg.issuer === cfg.issuer && JSON.stringify(oldCfg.discovery) === JSON.stringify(cfg.discovery) ? old!.client.endpoint : null;
     const client = new IntrospectionClient({
-      name, issuer: cfg, env, maxEntries: next.verifier.cache_entries, logger, endpoint,
+      name, issuer: cfg, env, maxEntries: next.verifier.cache_entries, maxBytes: next.verifier.cache_bytes, logger, endpoint,
       ...(sharing !== null ? { coordinate: sharing.coordinator(name), onResult: sharing.publisher(name) } : {}),
     });
     return { config: JSON.stringify(cfg), client, detach: () => {}, stopDiscovery: () => {} };

@@ -1,10 +1,11 @@
 // Turns a fetched JWKS document into an immutable key-set snapshot: public
 // signature keys only (no `oct`, no `use` other than sig, private members
 // stripped), each checked by node:crypto, with a process-unique version.
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { keyFitsAlg } from './token-rules.js';
 import { okpKeyProblem } from './okp-point.js';
+import { rsaKeyProblem } from './rsa-key.js';
 import type { KeyEntry } from './types.js';
 
 /** Immutable view of one issuer's keys, read synchronously on the request path. */
@@ -22,7 +23,6 @@ export interface KeySetSnapshot {
 let nextVersion = 1;
 
 const ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA']);
-const MIN_RSA_BYTES = 256; // 2048-bit modulus (RFC 8725 §3.5 via RFC 7518 §3.3)
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 
 /** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK built by `publicPart`. */
@@ -42,7 +42,6 @@ function publicPart(k: Record<string, unknown>): JWK | string {
   switch (k.kty) {
     case 'RSA':
       if (!isStr(k.n) || !isStr(k.e)) return 'RSA key without n/e';
-      if (Buffer.from(k.n, 'base64url').length < MIN_RSA_BYTES) return 'RSA modulus below 2048 bits';
       jwk = { kty: 'RSA', n: k.n, e: k.e };
       break;
     case 'EC':
@@ -68,12 +67,14 @@ function publicPart(k: Record<string, unknown>): JWK | string {
     jwk.alg = k.alg;
   }
   if (k.kid !== undefined) jwk.kid = k.kid as string;
+  let key: KeyObject;
   try {
-    createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
   } catch {
     return 'key material invalid';
   }
-  return jwk;
+  // size and exponent of the parsed key: leading zero bytes in `n` must not pass a short modulus
+  return rsaKeyProblem(key) ?? jwk;
 }
 
 export type SanitizeResult =

@@ -6,7 +6,7 @@
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
-import { discoveryUrls, fetchJson } from './jwks-fetch.js';
+import { discoveryUrls, fetchJson, metadataEndpoint } from './jwks-fetch.js';
 import { makeSnapshot, sanitizeJwks, type KeySetSnapshot } from './jwk-set.js';
 import type { IssuerBundle, IssuerPolicy, KeyEntry } from './types.js';
 
@@ -235,8 +235,10 @@ export class JwksActor {
       if (!res.ok) { errors.push(`${url}: ${res.message}`); continue; }
       const doc = res.body as { issuer?: unknown; jwks_uri?: unknown } | null;
       if (doc?.issuer !== this.config.issuer) { errors.push(`${url}: issuer does not match`); continue; }
-      if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//i.test(doc.jwks_uri)) { errors.push(`${url}: no http(s) jwks_uri`); continue; }
-      return doc.jwks_uri;
+      const uri = metadataEndpoint(url, doc.jwks_uri);
+      if (uri === 'missing') { errors.push(`${url}: no http(s) jwks_uri`); continue; }
+      if (uri === 'downgrade') { errors.push(`${url}: jwks_uri is plain http in an https document (refused)`); continue; }
+      return uri;
     }
     return { message: errors.join('; ') };
   }

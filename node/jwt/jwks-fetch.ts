@@ -32,6 +32,18 @@ export function discoveryUrls(issuer: string, discovery: boolean | string): stri
   return [`${base}/.well-known/openid-configuration`, `${u.origin}/.well-known/oauth-authorization-server${path}`];
 }
 
+/**
+ * An endpoint URL named by a metadata document fetched from `docUrl`: the URL, `'missing'` when it is
+ * absent or not http(s), `'downgrade'` when the document came over https but names a plain http
+ * endpoint — keys fetched there could be swapped on the path and a client secret sent there read (an
+ * identity provider behind a TLS proxy that does not know it is, Keycloak's classic, writes such URLs).
+ */
+export function metadataEndpoint(docUrl: string, value: unknown): string | 'missing' | 'downgrade' {
+  if (typeof value !== 'string' || !/^https?:\/\//i.test(value)) return 'missing';
+  if (/^https:/i.test(docUrl) && !/^https:/i.test(value)) return 'downgrade';
+  return value;
+}
+
 /** GET `url` as JSON within `timeoutMs` (whole exchange), refusing bodies over MAX_DOC_BYTES; `signal` cancels. */
 export async function fetchJson(url: string, opts: { dispatcher: Dispatcher; timeoutMs: number; signal: AbortSignal }): Promise<FetchResult> {
   // one controller per fetch (AbortSignal.any on a long-lived signal retains its dependants in Node 20)

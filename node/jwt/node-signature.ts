@@ -5,6 +5,7 @@ import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject, ty
 import type { JWK } from 'jose';
 import { okpKeyProblem } from './okp-point.js';
 import { MAX_TOKEN_BYTES } from './token-parse.js';
+import { rsaKeyProblem } from './rsa-key.js';
 
 const HASH: Readonly<Record<string, string | null>> = {
   RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
@@ -13,7 +14,6 @@ const HASH: Readonly<Record<string, string | null>> = {
 };
 /** Raw r||s (RFC 7518 §3.4) and Ed25519 signature sizes, bytes. */
 const FIXED_SIG_BYTES: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, EdDSA: 64 };
-const MIN_RSA_BITS = 2048;
 /**
  * RSA modulus size in bytes per imported key: an RSASSA signature must be exactly that long
  * (RFC 8017 §8.1.2, §8.2.2 step 1). OpenSSL's PSS verify also takes one whose leading zero byte
@@ -53,8 +53,9 @@ function rsaBytes(key: KeyObject): number | undefined {
 }
 
 /**
- * Import a sanitised public JWK; throws on invalid material, an RSA modulus under 2048 bits,
- * or an EdDSA key of small order or non-canonical encoding (okp-point.ts).
+ * Import a sanitised public JWK; throws on invalid material, an RSA modulus under 2048 bits or an
+ * exponent even or below 3 (rsa-key.ts), or an EdDSA key of small order or non-canonical
+ * encoding (okp-point.ts).
  */
 export function importNodeKey(jwk: Readonly<JWK>): KeyObject {
   if (jwk.kty === 'OKP') {
@@ -62,9 +63,8 @@ export function importNodeKey(jwk: Readonly<JWK>): KeyObject {
     if (problem !== null) throw new Error(problem);
   }
   const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
-    throw new Error('RSA modulus below 2048 bits');
-  }
+  const rsa = rsaKeyProblem(key);
+  if (rsa !== null) throw new Error(rsa);
   return key;
 }
 

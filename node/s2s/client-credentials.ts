@@ -8,7 +8,7 @@ import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Deny, OutboundResult } from './grant-cache.js';
-import { formBody, requestToken, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
+import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 
 /** Tokens without expires_in are reused this long, s. */
@@ -22,8 +22,16 @@ const UNAVAILABLE: Deny = Object.freeze({
   error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain a client-credentials token for the upstream', { retryAfter: 1 })),
 });
 
-/** When to refresh and when to stop using a token obtained at `nowMs` for `lifetimeS` (pure). */
-export function ccSchedule(nowMs: number, lifetimeS: number, refreshBeforeS: number): { refreshAt: number; useUntil: number } {
+/**
+ * A token is reused at most this long whatever its `expires_in` says, s: an answer of 10^12 s (a
+ * server sending ms, or garbage) would otherwise pin one token for the life of the process — never
+ * refreshed, still sent after the server revoked or really expired it.
+ */
+export const MAX_CC_REUSE_S = 3_600; // 1 h
+
+/** When to refresh and when to stop using a token obtained at `nowMs` for `lifetimeS`, capped at MAX_CC_REUSE_S (pure). */
+export function ccSchedule(nowMs: number, expiresInS: number, refreshBeforeS: number): { refreshAt: number; useUntil: number } {
+  const lifetimeS = Math.min(expiresInS, MAX_CC_REUSE_S);
   // stop using it a little before exp (in-flight time to the upstream); refresh well before that
   const useUntil = nowMs + (lifetimeS - Math.min(5, lifetimeS / 10)) * 1000;
   const ahead = Math.min(refreshBeforeS, lifetimeS / 2);
@@ -107,7 +115,7 @@ export class ClientCredentialsSource {
     const a = endpoint === null ? null : await requestToken(endpoint, this.#form, this.#client, this.#dispatcher);
     if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer') {
       this.#stats.calls_failed++;
-      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : `token_type ${a.tokenType.slice(0, 20)} is not Bearer`;
+      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
       this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
       // keep serving a still-valid token; try again after a backoff
       this.#refreshAt = Date.now() + this.#retryMs;

@@ -4,7 +4,7 @@
 // (client_secret_basic / client_secret_post), a total deadline and a bounded answer.
 // Never rejects: failures are plain data without tokens or secrets.
 import { Agent, request, type Dispatcher } from 'undici';
-import { discoveryUrls, fetchJson } from '../jwt/jwks-fetch.js';
+import { discoveryUrls, fetchJson, metadataEndpoint } from '../jwt/jwks-fetch.js';
 import { formEncode } from '../introspection/introspection-caller.js';
 
 const MAX_ANSWER_BYTES = 64 * 1024; // 64 KiB
@@ -14,7 +14,7 @@ export type TokenFailure = 'refused' | 'http_error' | 'bad_response' | 'network_
 
 export type TokenAnswer =
   | { readonly ok: true; readonly accessToken: string; readonly tokenType: string; readonly expiresIn: number | null; readonly issuedTokenType: string | null }
-  | { readonly ok: false; readonly failure: TokenFailure; readonly detail: string; readonly status: number; readonly oauthError: string | null };
+  | { readonly ok: false; readonly failure: TokenFailure; readonly detail: string; readonly status: number; /** A registered error code, `unregistered`, or null. */ readonly oauthError: string | null };
 
 export interface OAuthClient {
   readonly clientId: string;
@@ -67,7 +67,9 @@ export class EndpointDirectory {
       if (!r.ok) continue;
       const doc = r.body as { issuer?: unknown; token_endpoint?: unknown } | null;
       if (doc?.issuer !== issuer) continue;
-      if (typeof doc.token_endpoint === 'string' && /^https?:\/\//i.test(doc.token_endpoint)) return doc.token_endpoint;
+      // a plain-http endpoint named by an https document would carry our client secret in clear text
+      const endpoint = metadataEndpoint(url, doc.token_endpoint);
+      if (endpoint !== 'missing' && endpoint !== 'downgrade') return endpoint;
     }
     return null;
   }
@@ -79,6 +81,32 @@ export class EndpointDirectory {
   close(): void {
     this.#abort.abort();
   }
+}
+
+/**
+ * Error codes a token endpoint may answer (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 9449 §12.6, RFC 8707 and
+ * the IANA OAuth Extensions Error registry). Anything else is reported as `unregistered`: the `error`
+ * member is the server's text, and a server that echoes what it was sent would put our client secret or
+ * the user's subject token into our log.
+ */
+const ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope',
+  'invalid_target', 'access_denied', 'server_error', 'temporarily_unavailable', 'invalid_dpop_proof', 'use_dpop_nonce',
+  'unsupported_token_type', 'invalid_authorization_details', 'insufficient_user_authentication',
+]);
+
+/** The answer's `error` as a registered code, `unregistered` for any other string, null when absent. */
+function errorCode(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  return ERROR_CODES.has(v) ? v : 'unregistered';
+}
+
+/** Token types worth naming in a log line; any other value is the server's free text and is not repeated. */
+const KNOWN_TOKEN_TYPES: ReadonlySet<string> = new Set(['bearer', 'dpop', 'n_a', 'mac', 'pop']);
+
+/** `token_type` as a log detail: a known type's name, else a placeholder (never the server's text). */
+export function shownTokenType(t: string): string {
+  return KNOWN_TOKEN_TYPES.has(t.toLowerCase()) ? t : 'unrecognised';
 }
 
 /** Headers and body suffix carrying the client's credentials (RFC 6749 §2.3.1). */
@@ -115,7 +143,7 @@ export async function requestToken(endpoint: string, form: string, client: OAuth
     try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { /* judged below */ }
     const o = body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : null;
     if (status !== 200) {
-      const oauthError = typeof o?.error === 'string' ? o.error : null;
+      const oauthError = errorCode(o?.error);
       // RFC 6749 §5.2: 400/401 with an error code is the server refusing us, not an outage
       if ((status === 400 || status === 401) && oauthError !== null) return { ok: false, failure: 'refused', detail: `status ${status} ${oauthError}`, status, oauthError };
       return { ok: false, failure: 'http_error', detail: `status ${status}`, status, oauthError };

@@ -9,11 +9,13 @@ import type { Logger } from '../log.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
-import { formBody, requestToken, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
+import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+/** `issued_token_type` values accepted for the access token we request (RFC 8693 §3: a JWT access token may be labelled `jwt`). */
+const ACCESS_TOKEN_TYPES: ReadonlySet<string> = new Set([TOKEN_TYPE_ACCESS, 'urn:ietf:params:oauth:token-type:jwt']);
 /** Exchanged tokens without expires_in are reused at most this long (and never past the inbound exp), s. */
 export const DEFAULT_EXCHANGED_TTL_S = 300;
 
@@ -101,9 +103,15 @@ export class TokenExchanger {
       this.#log.warn({ issuer: this.#name, audience, reason: d.reason, detail: a.detail }, 'token exchange failed');
       return { ok: false, deny: d };
     }
+    if (a.issuedTokenType !== null && !ACCESS_TOKEN_TYPES.has(a.issuedTokenType)) {
+      // RFC 8693 §2.2.1: we asked for an access token; an ID token or refresh token must not travel as one
+      this.#failed++;
+      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: 'issued_token_type is not an access token' }, 'token exchange failed');
+      return { ok: false, deny: UNAVAILABLE };
+    }
     if (a.tokenType.toLowerCase() !== 'bearer') {
       this.#failed++;
-      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: `token_type ${a.tokenType.slice(0, 20)} is not Bearer` }, 'token exchange failed');
+      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: `token_type ${shownTokenType(a.tokenType)} is not Bearer` }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }
     this.#ok++;

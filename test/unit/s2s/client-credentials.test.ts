@@ -58,6 +58,11 @@ describe('client credentials', () => {
     expect(ccSchedule(0, 4, 60)).toEqual({ refreshAt: 2_000, useUntil: 3_600 });
   });
 
+  it('reuses a token at most an hour, whatever expires_in says (10^12 s would pin it for the life of the process)', () => {
+    expect(ccSchedule(0, 1e12, 60)).toEqual({ refreshAt: 3_540_000, useUntil: 3_595_000 });
+    expect(ccSchedule(0, 86_400, 60)).toEqual(ccSchedule(0, 3_600, 60));
+  });
+
   it('authenticates with Basic (form-encoded id and secret), asks for audience and scope, and calls once for concurrent requests', async () => {
     hits.length = 0;
     answer = { ...tokenAnswer(3600), delayMs: 50 };

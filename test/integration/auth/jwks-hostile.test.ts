@@ -1,0 +1,98 @@
+// Hostile or broken JWKS documents served to the real CLI: RSA keys whose public exponent
+// makes every signature forgeable (e = 1: the signature is the padded message itself), a
+// short modulus dressed up with leading zero bytes, symmetric and encryption keys, and a
+// key whose alg differs from the token's. A token under such a key never reaches the upstream.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { makeKey } from '../../fixtures/keys.js';
+import { accessClaims, b64url, makeToken, signInput, TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
+import { bearer, call, echoed, expectBearerError, notForwarded, startRecorder, waitReady, type Recorder, type Reply } from './tokens-helpers.js';
+
+const good = makeKey('RS256', 'good');
+const es = makeKey('ES256', 'es');
+/** A real 2048-bit modulus published with e = 1 ("AQ"): RSA with e = 1 is the identity map. */
+const e1 = { kty: 'RSA', kid: 'e1', use: 'sig', alg: 'RS256', n: String(good.jwk.n), e: 'AQ' };
+/** e = 2 (even): not an RSA key at all. */
+const e2 = { kty: 'RSA', kid: 'e2', use: 'sig', n: String(good.jwk.n), e: 'Ag' };
+/** A 1024-bit key whose modulus is padded with leading zero bytes to 256 bytes. */
+const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
+const shortN = Buffer.from(String((short.publicKey.export({ format: 'jwk' }) as { n: string }).n), 'base64url');
+const padded = { kty: 'RSA', kid: 'padded', use: 'sig', n: Buffer.concat([Buffer.alloc(256 - shortN.length), shortN]).toString('base64url'), e: 'AQAB' };
+/** An HMAC key in a public JWKS (alg confusion bait). */
+const octSecret = Buffer.from('an hmac secret a JWKS must never hold').toString('base64url');
+const oct = { kty: 'oct', kid: 'hs', k: octSecret, alg: 'HS256' };
+
+let echo: EchoUpstream;
+let jwks: Recorder;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  jwks = await startRecorder((_req, _body, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }] }));
+  });
+  proxy = await startProxy(baseConfig(echo.url, {
+    issuers: { hostile: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256', 'ES256'] } },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
+    verifier: { pool_size: 1 },
+  }), { env: ADMIN_ENV });
+  await waitReady(proxy);
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([echo?.close(), jwks?.close()]);
+});
+
+const get = (token: string): Promise<Reply> => call(`${proxy.url}/api/x`, { headers: bearer(token) });
+const refused = (token: string): Promise<Reply> => notForwarded(() => echo.requests, () => get(token));
+
+/** RS256 "signature" under an e = 1 key: the EMSA-PKCS1-v1_5 encoding of the input's SHA-256, no private key needed. */
+function forgeE1(kid: string): string {
+  const input = `${b64url({ alg: 'RS256', typ: 'at+jwt', kid })}.${b64url(accessClaims())}`;
+  const digestInfo = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update(input).digest()]);
+  const em = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(256 - digestInfo.length - 3, 0xff), Buffer.from([0]), digestInfo]);
+  return `${input}.${em.toString('base64url')}`;
+}
+
+describe('a JWKS with unusable keys: tokens under them are refused, the good keys keep working', () => {
+  it('control: a token of the well-formed RSA and EC keys → 200', async () => {
+    expect(echoed(await get(makeToken(good))).headers['x-auth-subject']).toBe('alice');
+    expect(echoed(await get(makeToken(es))).headers['x-auth-subject']).toBe('alice');
+  });
+
+  it('an RSA key with e = 1 (every signature forgeable without a private key) → 401, nothing forwarded', async () => {
+    expectBearerError(await refused(forgeE1('e1')), 401, 'invalid_token');
+  });
+
+  it('an RSA key with an even exponent → 401', async () => {
+    expectBearerError(await refused(forgeE1('e2')), 401, 'invalid_token');
+  });
+
+  it('a 1024-bit modulus padded with leading zeros to look like 2048 bits → 401 (even with its real private key)', async () => {
+    const input = `${b64url({ alg: 'RS256', typ: 'at+jwt', kid: 'padded' })}.${b64url(accessClaims())}`;
+    const sig = signInput({ ...good, privateKey: short.privateKey }, input, 'RS256');
+    expectBearerError(await refused(`${input}.${sig}`), 401, 'invalid_token');
+  });
+
+  it('an oct key in the JWKS: an HS256 token keyed with it → 401', async () => {
+    const input = `${b64url({ alg: 'HS256', typ: 'at+jwt', kid: 'hs' })}.${b64url(accessClaims())}`;
+    const sig = createHmac('sha256', Buffer.from(octSecret, 'base64url')).update(input).digest('base64url');
+    expectBearerError(await refused(`${input}.${sig}`), 401, 'invalid_token');
+  });
+
+  it('a use: enc key and a key whose alg (ES256) differs from the token\'s (RS256) → 401', async () => {
+    expectBearerError(await refused(makeToken(good, { header: { kid: 'enc' } })), 401, 'invalid_token');
+    expectBearerError(await refused(makeToken(good, { header: { kid: 'es' } })), 401, 'invalid_token');
+  });
+
+  it('the refused keys are named in the log by kid, with no key material', () => {
+    const refusedLine = proxy.logs().find((l) => l.msg === 'jwks keys refused');
+    const text = JSON.stringify(refusedLine);
+    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc']) expect(text).toContain(`kid \\"${kid}\\"`);
+    expect(proxy.output()).not.toContain(octSecret);
+  });
+});
