@@ -366,7 +366,8 @@ export function responseHeaders(h: readonly string[], extra: readonly string[] |
   let connection: string | null = null;
   for (let i = 0; i < h.length; i += 2) if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
   const named = connectionNamed(connection);
-  const out: Record<string, string | string[]> = {};
+  // no prototype: a field named `__proto__` (or `0`, `length` after it) is a field like any other
+  const out: Record<string, string | string[]> = Object.create(null);
   const add = (k: string, v: string): void => {
     const cur = out[k];
     out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];

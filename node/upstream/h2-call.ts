@@ -39,7 +39,8 @@ export interface CallOwner {
 
 /** HTTP/2 request headers from the flat list: Host → :authority, Cookie fields joined, gRPC gets `te: trailers`. */
 export function h2RequestHeaders(req: H1Request, scheme: string, authority: string): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': scheme, ':authority': authority };
+  // no prototype: a field named `__proto__` (or `0`, `length` after it) is a field like any other
+  const out: OutgoingHttpHeaders = Object.assign(Object.create(null) as OutgoingHttpHeaders, { ':method': req.method, ':path': req.path, ':scheme': scheme, ':authority': authority });
   const h = req.headers;
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!.toLowerCase();

@@ -113,7 +113,7 @@ export class WsBridge implements LiveConnection {
   connect(up: UpstreamPool, path: string, headers: readonly string[], hostIdx: number): void {
     const t = up.pickNow(null);
     this.target = t;
-    const out: Record<string, string | string[]> = {};
+    const out: Record<string, string | string[]> = Object.create(null); // `__proto__` is a field name like any other
     for (let i = 0; i < headers.length; i += 2) {
       const k = headers[i]!;
       if (OWN_HEADERS.has(k)) continue;
