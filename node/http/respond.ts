@@ -88,8 +88,12 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
     // inside the handler. The connection stays open; uWS discards any unread body.
     res.writeHeader('content-length', String(Buffer.byteLength(body)));
     res.endWithoutBody();
-  } else {
-    res.end(body, closeConnection);
+  } else if (closeConnection) {
+    res.end(body, true);
+  } else if (!res.tryEnd(body, Buffer.byteLength(body))[1]) {
+    // answers to this client are still unsent (it does not read while it sends requests): close
+    // rather than queue one more in the process (pipelined floods, README "Limitations")
+    res.close();
   }
   return spec.status;
 }

@@ -108,3 +108,22 @@ it('10 clients writing 100 000 refused requests each and never reading: another 
     for (const s of attackers) s.destroy();
   }
 });
+
+it('a client that keeps sending refused requests a few at a time and never reads is closed once its answers back up (not kept in the process)', async () => {
+  const s = connect(proxy.port, '127.0.0.1');
+  s.on('error', () => { /* closed by the proxy */ });
+  s.pause(); // never reads
+  let closed = false;
+  s.on('close', () => { closed = true; });
+  const burst = noToken.repeat(20); // well under the per-turn budget: only the backlog can stop it
+  const rssBefore = rssBytes(proxy.proc.pid!);
+  const end = Date.now() + 45_000;
+  while (!closed && Date.now() < end) {
+    s.write(burst);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  s.destroy();
+  // unbounded, the proxy kept this connection and ~330 bytes per request in its memory for as long as it sent
+  expect(closed, `still open after 45 s, RSS +${Math.round((rssBytes(proxy.proc.pid!) - rssBefore) / 2 ** 20)} MiB`).toBe(true);
+  expect(await honest(10_000)).toBe('200');
+}, 60_000);
