@@ -9,6 +9,27 @@ import type { HttpResponse } from 'uWebSockets.js';
 export const handlerScope = { inside: false };
 
 /**
+ * Keep-alive answers (a 401 to a GET without a token, a decision verdict…) written inside uWS's
+ * handler per event-loop turn; past it the next one closes its connection (README "Limitations",
+ * Pipelining). uWS parses a whole read (up to 512 KiB, ~16 000 pipelined requests) in one native
+ * call: unbounded, one client's write held the event loop for seconds and, unread, piled up answers.
+ */
+export const INLINE_ANSWERS_PER_TURN = 128;
+let inlineAnswers = 0;
+function newTurn(): void { inlineAnswers = 0; }
+
+/**
+ * Count one keep-alive answer about to be written inside the handler. False once this turn has
+ * written INLINE_ANSWERS_PER_TURN: the caller answers with `Connection: close` after the parse loop
+ * (closeAfterParse), and uWS closes that connection at its next pipelined request without reading it.
+ * Only on answers written inside the handler; one setImmediate per turn that has any.
+ */
+export function inlineAnswer(): boolean {
+  if (inlineAnswers === 0) setImmediate(newTurn);
+  return ++inlineAnswers <= INLINE_ANSWERS_PER_TURN;
+}
+
+/**
  * Run `write` — a response ending with `Connection: close` — where uWS will honour the close.
  *
  * Inside the handler, the pinned uWS build writes `Connection: close` but, when the same read
@@ -38,3 +59,12 @@ export function answerAfterParse(res: HttpResponse, write: () => void): void {
   setImmediate(() => { if (!aborted) res.cork(write); });
 }
 
+
+/**
+ * Write a keep-alive answer from inside the handler: now while the turn's INLINE_ANSWERS_PER_TURN
+ * lasts, else after the parse loop (answerAfterParse), so that uWS closes on what is pipelined behind it.
+ */
+export function answerKeepAlive(res: HttpResponse, write: () => void): void {
+  if (inlineAnswer()) write();
+  else answerAfterParse(res, write);
+}

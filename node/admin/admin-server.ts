@@ -82,6 +82,10 @@ export class AdminServer {
 
   private send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
     const text = typeof body === 'string' && contentType !== 'application/json' ? body : JSON.stringify(body);
+    // a body not read to its end (refused before reading it): close after the answer — to keep the
+    // connection node:http would read and drop the rest, as long as the client sends it
+    const req = res.req;
+    if (!req.complete && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0')) res.setHeader('connection', 'close');
     res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }

@@ -37,6 +37,12 @@ export const http2Schema = z.strictObject({
   /** A session with no frame in either direction for this long is closed (GOAWAY), ms; 0 = never. A silent stream counts as idle. */
   idle_timeout_ms: ms(120_000), // 2 min
   /**
+   * A response the client's flow control (or an HTTP/1.1 client's unread socket) has held without
+   * progress this long is reset (RST_STREAM CANCEL; HTTP/1.1: connection closed) and its upstream
+   * request cancelled, ms: the upstream connection it holds is freed. Pings keep a session from idling, not a stalled stream.
+   */
+  stalled_response_ms: z.number().int().min(1_000).default(30_000), // 30 s
+  /**
    * Flood caps per session and per 10 s window; crossing one closes the session with GOAWAY
    * ENHANCE_YOUR_CALM. `resets`: streams the client reset (rapid reset, CVE-2023-44487);
    * `pings`, `settings`: PING and SETTINGS frames received.

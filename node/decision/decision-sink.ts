@@ -6,6 +6,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { proxyError, ERRORS, type ProxyError } from '../errors.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
 import type { Dialect } from './original-request.js';
+import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -69,15 +70,23 @@ export class DecisionSink implements PipelineSink {
       if (remove !== '') out.push('x-envoy-auth-headers-to-remove', remove);
     }
     const extra = ctx.responseHeaders;
-    this.res.cork(() => {
+    const write = (close: boolean): void => {
       this.res.writeStatus('200 OK');
       for (let i = 0; i < out.length; i += 2) this.res.writeHeader(out[i]!, out[i + 1]!);
       if (extra != null) for (let i = 0; i < extra.length; i += 2) this.res.writeHeader(extra[i]!, extra[i + 1]!);
       // a verdict must not outlive a revocation in some cache on the way
       this.res.writeHeader('cache-control', 'no-store');
       if (this.snap.policyHeader !== null) this.res.writeHeader('x-portcullis-policy', this.snap.policyHeader); // cluster.policy.response_header
-      this.res.end('', this.hasBody); // Content-Length: 0 is right for HEAD too
-    });
+      this.res.end('', close); // Content-Length: 0 is right for HEAD too
+    };
+    if (handlerScope.inside && (this.hasBody || !inlineAnswer())) {
+      // a closing verdict inside uWS's handler waits for its parse loop, so that uWS closes on
+      // whatever is pipelined behind it (node/handler-scope.ts: unread body, pipelined flood)
+      this.res.onAborted(() => { this.aborted = true; });
+      closeAfterParse(() => { if (!this.aborted) this.res.cork(() => write(true)); });
+    } else {
+      this.res.cork(() => write(this.hasBody));
+    }
     this.host.done(this, 200, 'allowed');
   }
 

@@ -17,7 +17,7 @@ import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 import { writeClosingError, writeError } from './respond.js';
-import { handlerScope } from '../handler-scope.js';
+import { answerKeepAlive, handlerScope } from '../handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
@@ -342,7 +342,8 @@ export class Listener implements RelayHost {
       const doc = snap.wellKnown(path);
       if (doc !== null) {
         const client = this.opts.accessLog ? clientAddress(res) : '';
-        this.logEarly('(well-known)', writeWellKnown(res, doc, head, snap.policyHeader), null, client, doc.body.length);
+        answerKeepAlive(res, () => writeWellKnown(res, doc, head, snap.policyHeader));
+        this.logEarly('(well-known)', 200, null, client, doc.body.length);
         return;
       }
     }

@@ -5,7 +5,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
-import { closeAfterParse, handlerScope } from '../handler-scope.js';
+import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
@@ -211,7 +211,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
   sendError(err: ProxyError, closeConnection = !this.bodyComplete): void {
     if (this.done || this.aborted) return;
     // a closing answer decided inside uWS's handler waits for its parse loop (node/handler-scope.ts)
-    if (closeConnection && handlerScope.inside) { closeAfterParse(() => this.sendError(err, closeConnection)); return; }
+    // (a keep-alive one too, past the turn's budget of inline answers: pipelined floods, same file)
+    if (handlerScope.inside && (closeConnection || !inlineAnswer())) { closeAfterParse(() => this.sendError(err, true)); return; }
     let status = 0;
     this.res.cork(() => { status = writeError(this.res, err, this.snap.realm, closeConnection, this.head, this.snap.policyHeader); });
     this.sent = status;

@@ -5,7 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import { ERRORS, type ProxyError } from '../errors.js';
 import { POLICY_HEADER } from '../pipeline/index.js';
-import { answerAfterParse, handlerScope } from '../handler-scope.js';
+import { answerAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 
 const STATUS_LINES: string[] = [];
 /** "404 Not Found" for a status code, cached. */
@@ -88,19 +88,24 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
     // inside the handler. The connection stays open; uWS discards any unread body.
     res.writeHeader('content-length', String(Buffer.byteLength(body)));
     res.endWithoutBody();
-  } else {
-    res.end(body, closeConnection);
+  } else if (closeConnection) {
+    res.end(body, true);
+  } else if (!res.tryEnd(body, Buffer.byteLength(body))[1]) {
+    // answers to this client are still unsent (it does not read while it sends requests): close
+    // rather than queue one more in the process (pipelined floods, README "Limitations")
+    res.close();
   }
   return spec.status;
 }
 
 /**
  * writeError, held past uWS's parse loop when it closes the connection and runs inside the
+ * handler — also a keep-alive answer past the turn's INLINE_ANSWERS_PER_TURN, which then closes —
  * handler (node/handler-scope.ts answerAfterParse: it registers the response's onAborted, so only
  * for a response whose owner keeps its own state). Returns the status the answer has or will have.
  */
 export function writeClosingError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head: boolean, policy: string | null): number {
-  if (!closeConnection || !handlerScope.inside) return writeError(res, err, realm, closeConnection, head, policy);
+  if (!handlerScope.inside || (!closeConnection && inlineAnswer())) return writeError(res, err, realm, closeConnection, head, policy);
   answerAfterParse(res, () => writeError(res, err, realm, true, head, policy));
   return ERRORS[err.code].status;
 }

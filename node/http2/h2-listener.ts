@@ -52,6 +52,8 @@ export class H2Listener implements H2RelayHost {
   readonly active = new SlotRegistry<H2Relay>('slot');
   /** Requests whose body is still arriving (swept for the request timeout). Neither is a Set: node/slot-registry.ts. */
   private readonly bodies = new SlotRegistry<H2Relay>('bodySlot');
+  /** Responses the client's side holds back (swept for server.http2.stalled_response_ms). */
+  private readonly stalls = new SlotRegistry<H2Relay>('stallSlot');
   private readonly counters: Counters = {
     'http2.requests_h2_total': 0, 'http2.requests_h2c_total': 0, 'http2.requests_http1_total': 0,
     'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,
@@ -210,7 +212,13 @@ export class H2Listener implements H2RelayHost {
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
 
+  stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
+
   private sweep(): void {
+    if (this.stalls.size !== 0) {
+      const cutoff = performance.now() - this.opts.config.stalled_response_ms;
+      for (const relay of this.stalls) if (relay.stalledSince < cutoff) relay.stallTimedOut(); // finish() unregisters it
+    }
     if (this.bodies.size === 0) return;
     const now = performance.now();
     for (const relay of this.bodies) {

@@ -26,6 +26,8 @@ export interface H2RelayHost {
   bodyEnded(relay: H2Relay): void;
   /** A gRPC call reached its grpc-timeout; `streaming`: its response had started. */
   deadlineExceeded(relay: H2Relay, streaming: boolean): void;
+  /** The client's side became full (`on`) or drained / the relay ended (`!on`): watched for server.http2.stalled_response_ms. */
+  stalled(relay: H2Relay, on: boolean): void;
 }
 
 export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined {
@@ -58,6 +60,10 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   slot = -1;
   /** Index in the listener's registry of requests whose body is still arriving; -1 while not registered. */
   bodySlot = -1;
+  /** performance.now() since the client's side has been full (the upstream paused); 0 while it is not. */
+  stalledSince = 0;
+  /** Index in the listener's registry of stalled responses; -1 while not registered. */
+  stallSlot = -1;
   private deadlineMs = 0;
   private deadlines: GrpcDeadlines | null = null;
 
@@ -237,6 +243,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.done = true;
     this.status = status;
     this.deadlines?.delete(this);
+    this.unstall();
     if (!this.bodyComplete) { this.bodyComplete = true; this.host.bodyEnded(this); }
     this.host.finished(this);
   }
@@ -315,9 +322,23 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   /** The client's side is full: pause the upstream until 'drain' (listener added only when needed: most responses never fill it). */
   private pauseUntilDrain(): void {
     this.controller?.pause();
+    if (this.stalledSince === 0) { this.stalledSince = performance.now(); this.host.stalled(this, true); }
     if (this.drainArmed) return;
     this.drainArmed = true;
-    this.res.on('drain', () => { if (!this.done) this.controller?.resume(); });
+    this.res.on('drain', () => { this.unstall(); if (!this.done) this.controller?.resume(); });
+  }
+
+  private unstall(): void {
+    if (this.stalledSince === 0) return;
+    this.stalledSince = 0;
+    this.host.stalled(this, false);
+  }
+
+  /** The client has not taken any of the response for server.http2.stalled_response_ms: cancel the upstream, reset the stream. */
+  stallTimedOut(): void {
+    if (this.done) return;
+    this.controller?.abort();
+    this.cut('slow_reader');
   }
 
   onResponseEnd(): void {

@@ -42,8 +42,19 @@ export function writeH2Error(res: AnyResponse, err: ProxyError, realm: string, h
   h['cache-control'] = 'no-store';
   const body = errorBody(err);
   h['content-length'] = String(Buffer.byteLength(body));
+  // HTTP/1.1 by ALPN with the request body not read to its end: close after the answer, as the uWS
+  // listener does — to keep the connection node:http would read and drop the rest, without bound
+  if (!('stream' in res) && bodyUnread(res)) h.connection = 'close';
   // the proxy's own answer: no trailers follow its body
   if ('stream' in res) res.writeHead(status, h, false); else res.writeHead(status, h);
   if (head) res.end(); else res.end(body);
   return status;
+}
+
+/** An HTTP/1.1 request with a body (Content-Length > 0 or Transfer-Encoding) that has not all arrived. */
+function bodyUnread(res: ServerResponse): boolean {
+  const req = res.req;
+  if (req.complete) return false;
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }

@@ -63,6 +63,30 @@ describe('admin endpoints', () => {
     expect(ok.headers['content-type']).toMatch(/^text\/plain/);
   });
 
+  it('a call refused before its body was read (401 without the token, 404, 405) closes the connection instead of reading a trickled body on and on', async () => {
+    const adminPort = Number(new URL(proxy.adminUrl).port);
+    const trickle = (head: string): Promise<{ text: string; closed: boolean }> => new Promise((resolve) => {
+      let text = '';
+      const s = connect(adminPort, '127.0.0.1', () => s.write(head));
+      const iv = setInterval(() => { if (!s.destroyed) s.write('0123456789'); }, 1_000);
+      const t = setTimeout(() => { clearInterval(iv); s.destroy(); resolve({ text, closed: false }); }, 8_000);
+      s.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+      s.on('close', () => { clearInterval(iv); clearTimeout(t); resolve({ text, closed: true }); });
+      s.on('error', () => { /* a reset is a close too */ });
+    });
+    const [unauth, chunked, missing] = await Promise.all([
+      trickle('POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n'),
+      trickle('POST /revocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n'),
+      trickle('POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n'),
+    ]);
+    expect(unauth.text).toMatch(/^HTTP\/1\.1 401 [^\r]*\r\n[\s\S]*connection: close\r\n/i);
+    expect(unauth.closed, 'still reading the body 8 s after the 401').toBe(true);
+    expect(chunked.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(chunked.closed, 'still reading the chunked body 8 s after the 401').toBe(true);
+    expect(missing.text).toMatch(/^HTTP\/1\.1 404 /);
+    expect(missing.closed, 'still reading the body 8 s after the 404').toBe(true);
+  });
+
   it('unknown admin paths are 404', async () => {
     expect((await admin('/nope', ADMIN_TOKEN)).status).toBe(404);
   });

@@ -86,6 +86,27 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
     expect(echo.requests).toBe(before);
   });
 
+  it('HTTP/1.1 on the TLS port: a refusal of a request whose body is still arriving closes the connection (node:http would read the rest, without bound)', async () => {
+    // the body trickles (10 bytes a second, 1 MB announced) as a slow attacker's would
+    const trickle = (head: string): Promise<{ text: string; closed: boolean }> => new Promise((resolve) => {
+      let text = '';
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => s.write(head));
+      const iv = setInterval(() => { if (!s.destroyed) s.write('0123456789'); }, 1_000);
+      const t = setTimeout(() => { clearInterval(iv); s.destroy(); resolve({ text, closed: false }); }, 8_000);
+      s.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+      s.on('close', () => { clearInterval(iv); clearTimeout(t); resolve({ text, closed: true }); });
+      s.on('error', () => { /* a reset is a close too */ });
+    });
+    const before = echo.requests;
+    const noToken = await trickle('POST /orders/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n');
+    expect(noToken.text).toMatch(/^HTTP\/1\.1 401 [^\r]*\r\n[\s\S]*connection: close\r\n/i);
+    expect(noToken.closed, 'still reading the body 8 s after the 401').toBe(true);
+    const chunked = await trickle('POST /orders/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n');
+    expect(chunked.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(chunked.closed, 'still reading the chunked body 8 s after the 401').toBe(true);
+    expect(echo.requests).toBe(before);
+  });
+
   it('metrics count requests by the protocol each client spoke', async () => {
     const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="h2"\} [1-9]/);
