@@ -31,19 +31,25 @@ function isOverrideName(key: string): boolean {
  * host and path, the route the request itself selected (`ctx.route`); otherwise the request
  * is refused (METHOD_OVERRIDE_REFUSED). Parts are split at `&` and `;`; names are
  * percent-decoded (`%5Fmethod`). A query without `_method` or any `%` costs one or two
- * indexOf and allocates nothing. Never throws.
+ * indexOf and allocates nothing; any other is read in one linear pass. Never throws.
  */
 export function checkMethodOverride(table: RouteTable, ctx: RequestContext): StageResult {
   const q = ctx.query;
   if (q.indexOf(NAME) === -1 && q.indexOf('%') === -1) return CONTINUE;
   let start = 0;
   while (start <= q.length) {
+    // one pass over the part: its end, its first `=` and whether its name holds an escape (linear in the query)
     let end = start;
-    while (end < q.length && q.charCodeAt(end) !== 0x26 /* & */ && q.charCodeAt(end) !== 0x3b /* ; */) end++;
-    let eq = q.indexOf('=', start);
-    if (eq === -1 || eq > end) eq = end;
+    let eq = -1;
+    let escaped = false;
+    for (; end < q.length; end++) {
+      const c = q.charCodeAt(end);
+      if (c === 0x26 /* & */ || c === 0x3b /* ; */) break;
+      if (eq === -1) { if (c === 0x3d /* = */) eq = end; else if (c === 0x25 /* % */) escaped = true; }
+    }
+    if (eq === -1) eq = end;
     // only names that start with `_method` or hold an escape can read as it: nothing sliced for the rest
-    if (q.startsWith(NAME, start) || q.lastIndexOf('%', eq - 1) >= start) {
+    if (escaped || q.startsWith(NAME, start)) {
       const key = formDecode(q.slice(start, eq));
       if (key !== null && isOverrideName(key)) {
         const value = eq === end ? '' : formDecode(q.slice(eq + 1, end));
