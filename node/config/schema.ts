@@ -252,7 +252,8 @@ export const routeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   match: z.strictObject({
     path: z.string().startsWith('/', 'a path starting with /'),
-    methods: z.array(z.string().regex(/^[A-Za-z]+$/)).min(1).optional(),
+    // CONNECT opens a tunnel (RFC 9110 §9.3.6): never routed (route-table.ts), so never listable
+    methods: z.array(z.string().regex(/^[A-Za-z]+$/).refine((m) => m.toUpperCase() !== 'CONNECT', 'CONNECT opens a tunnel and is never routed: the proxy relays HTTP messages only')).min(1).optional(),
     host: z.string().min(1).optional(), // exact or *.example.com
   }),
   upstream: z.string().min(1),

@@ -1,5 +1,5 @@
 // The request pipeline, in the order a request goes through it:
-//   client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
+//   method override (?_method) → client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
 //   → outbound token step (node/s2s) → forward (mutate, headers, path: forward.ts)
 // The token stages run only on routes with a policy; the outbound step only on routes with one.
 // Each stage answers synchronously when it can and with a promise only on a cache miss; run()
@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { checkClientCert, compileClientCertRule, type ClientCertRule } from './client-cert-rule.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
+import { checkMethodOverride } from './method-override.js';
 import type { Snapshot } from './snapshot.js';
 import type { Pipeline, PipelineSink, Run, Stage } from './stage.js';
 import { tracedForward, tracedStages } from './trace-stages.js';
@@ -93,6 +94,16 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
 
   return {
     run(ctx, sink): void {
+      // `?_method=` that would run another route's handler: refused before anything else (method-override.ts)
+      if (ctx.query !== '') {
+        const o = checkMethodOverride(snap.table, ctx);
+        if (o.kind === 'deny') {
+          ctx.denyReason = o.reason;
+          sink.decision(o.reason);
+          sink.deny(o.error);
+          return;
+        }
+      }
       // auth: none and no outbound step: nothing can deny or wait, so no Run for the stage loop
       // (a decision sink answers instead of forwarding; tracing wraps the stages: both take the loop)
       const cert = certRules[ctx.route.index] ?? null;

@@ -240,6 +240,8 @@ export class RouteTable {
     // TRACE/TRACK echo the request the upstream got back to the client — identity headers and an
     // internal token minted for the upstream among them: only a route that lists the method takes it
     const echoes = method === 'TRACE' || method === 'TRACK';
+    // CONNECT asks for a tunnel (RFC 9110 §9.3.6), whatever its target: no route takes it (the schema refuses it in methods)
+    if (method === 'CONNECT') return null;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.methods === null ? echoes : !e.methods.has(method)) continue;

@@ -47,6 +47,10 @@ const SILENT_AT_ONCE: Array<[string, string | string[]]> = [
   ['header block over 4 KiB that arrives in more than one read', [BIG_HEADERS.slice(0, 3000), BIG_HEADERS.slice(3000)]],
   ['a method not in upper case (get)', 'get /h HTTP/1.1\r\nHost: x\r\n\r\n'],
   ['a method in mixed case (Get)', 'Get /h HTTP/1.1\r\nHost: x\r\n\r\n'],
+  // only GET HEAD POST PUT DELETE PATCH OPTIONS TRACE CONNECT reach a handler
+  ['a method outside RFC 9110 §9 (WebDAV PROPFIND)', 'PROPFIND /h HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ['a method outside RFC 9110 §9 (TRACK)', 'TRACK /h HTTP/1.1\r\nHost: x\r\n\r\n'],
+  ['a method outside RFC 9110 §9 (QUERY)', 'QUERY /h HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'],
 ];
 
 /** Controls that must keep working: the boundary of the header count, a plain request. */

@@ -86,6 +86,29 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
     expect(echo.requests).toBe(before);
   });
 
+  it('HTTP/1.1 on the TLS port: CONNECT (any target) is closed without an answer; an Upgrade (h2c, websocket) is served as a plain request without it; nothing tunnels', async () => {
+    const raw = (text: string): Promise<{ out: string; closed: boolean }> => new Promise((resolve) => {
+      let out = '';
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => s.write(text));
+      const t = setTimeout(() => { s.destroy(); resolve({ out, closed: false }); }, 3_000);
+      s.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+      s.on('close', () => { clearTimeout(t); resolve({ out, closed: true }); });
+      s.on('error', () => { /* reported by close */ });
+    });
+    const before = echo.requests;
+    for (const line of ['CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n', 'CONNECT /orders/1 HTTP/1.1\r\nHost: x\r\n\r\n']) {
+      expect(await raw(line), line).toEqual({ out: '', closed: true });
+    }
+    expect(echo.requests).toBe(before);
+    const token = await as.issueJwt({ sub: 'erin' });
+    for (const upgrade of ['Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nConnection: Upgrade, HTTP2-Settings', 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']) {
+      const { out } = await raw(`GET /orders/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n${upgrade}\r\nConnection: close\r\n\r\n`);
+      expect(out, upgrade).toMatch(/^HTTP\/1\.1 200 /);
+      const seen = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as { headers: Record<string, string> };
+      for (const h of ['upgrade', 'http2-settings', 'connection']) expect(seen.headers[h], h).toBeUndefined();
+    }
+  });
+
   it('HTTP/1.1 on the TLS port: a refusal of a request whose body is still arriving closes the connection (node:http would read the rest, without bound)', async () => {
     // the body trickles (10 bytes a second, 1 MB announced) as a slow attacker's would
     const trickle = (head: string): Promise<{ text: string; closed: boolean }> => new Promise((resolve) => {
