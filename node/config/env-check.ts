@@ -1,7 +1,7 @@
 // The environment a config needs before it may start or be reloaded: every `*_env` field
-// names a variable that must be set and non-empty (and the DPoP nonce secret must be long
-// enough, as must the bus keys), every `*_file` field a readable file. One walk, used by
-// serve, reload, check-config and explain, so all refuse alike.
+// names a variable that must be set and non-empty (and the DPoP nonce secret, the bus keys and
+// an admin token reachable beyond loopback must be long enough), every `*_file` field a
+// readable file. One walk, used by serve, reload, check-config and explain, so all refuse alike.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { MIN_KEY_BYTES, shownEnvName } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
@@ -99,7 +99,31 @@ export function checkEnvironment(config: Config, env: Environment = process.env)
     if (bytes < MIN_NONCE_SECRET_BYTES) out.push({ path: 'dpop.nonce.secret_env', message: `${shownEnvName(nonce)} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes (has ${bytes})` });
   }
   out.push(...busKeyProblems(config, env));
+  out.push(...adminTokenProblems(config, env));
   return out;
+}
+
+/** Bytes an admin token needs when the admin API listens beyond loopback (a network can guess at it). */
+export const MIN_EXPOSED_ADMIN_TOKEN_BYTES = 16;
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`: addresses only this host reaches. */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * An admin token short enough to guess, on an admin API other hosts can reach (0.0.0.0 in a
+ * container or pod, a host address): refused — the token guards /policy, /reload and
+ * /revocations, and nothing slows a guesser down. On loopback any non-empty token is accepted.
+ */
+function adminTokenProblems(config: Config, env: Environment): ConfigProblem[] {
+  const name = config.admin?.token_env;
+  const value = name === undefined ? undefined : env[name];
+  if (value === undefined || value === '' || isLoopback(config.admin.listen.host)) return [];
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes >= MIN_EXPOSED_ADMIN_TOKEN_BYTES) return [];
+  return [{ path: 'admin.token_env', message: `${shownEnvName(name!)} must hold at least ${MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes when the admin API listens beyond loopback (has ${bytes}); e.g. openssl rand -base64 32` }];
 }
 
 /**

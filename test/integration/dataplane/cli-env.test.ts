@@ -101,6 +101,25 @@ describe('explain and serve on a config that cannot start', () => {
     expect(r.stdout).not.toContain('"listening"');
   });
 
+  // /policy, /reload and /revocations answer whoever holds the admin token, and nothing slows a
+  // guesser: beyond loopback (0.0.0.0 in every container and pod config) a short one is refused.
+  it('an admin API beyond loopback with a token under 16 bytes: serve exits 2 before listening; 16 bytes, or loopback, pass', async () => {
+    const exposed = (host: string): string => writeConfig({ ...needsSecrets(), admin: { listen: { host, port: 0 }, token_env: 'PT_CLI_ADMIN' } });
+    for (const host of ['0.0.0.0', '::']) {
+      const r = await runCli(['serve', '--config', exposed(host)], { ...ALL_SET, PT_CLI_ADMIN: 'admin-token' });
+      expect(r.code, host).toBe(2);
+      expect(r.stderr).toContain('admin.token_env: PT_CLI_ADMIN must hold at least 16 bytes when the admin API listens beyond loopback (has 11)');
+      expect(r.stderr).not.toContain('admin-token');
+      expect(r.stdout).not.toContain('"listening"');
+    }
+    expect((await runCli(['check-config', exposed('0.0.0.0')], { ...ALL_SET, PT_CLI_ADMIN: 'x'.repeat(16) })).code).toBe(0);
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+      const r = await runCli(['check-config', exposed(host)], { ...ALL_SET, PT_CLI_ADMIN: 'a' });
+      expect(r.stderr, host).toBe('');
+      expect(r.code).toBe(0);
+    }
+  }, 120_000); // eight CLI runs, one after another
+
   it('serve --workers 2: exit 2 from the primary, no worker forked', async () => {
     const r = await runCli(['serve', '--workers', '2', '--config', writeConfig(needsSecrets())], { ...ALL_SET, PT_CLI_EXCHANGE: '' });
     expect(r.code).toBe(2);

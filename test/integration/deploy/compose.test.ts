@@ -3,7 +3,8 @@
 // every *_env provided, published ports = the config's ports, NATS routes and client URLs
 // name the services, the issuer and upstream name the demo services, whose command lines
 // start here and serve what the proxies expect. Secrets: init-env.sh writes the .env compose
-// reads; without one compose refuses to start; the NATS servers run the shared permissions
+// reads (admin token included: no default); without one compose refuses to start; every
+// published port is on loopback; the NATS servers run the shared permissions
 // file (deploy/nats/permissions.conf) as compose mounts it, with the passwords compose gives them.
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -108,6 +109,8 @@ describe('deploy/compose', () => {
       expect(targets).toEqual([config.server.listen.port, config.admin.listen.port].sort());
       const admin = ports(s).find((p) => p.target === config.admin.listen.port)!;
       expect(admin.host_ip, `${name}: admin port published beyond loopback`).toBe('127.0.0.1');
+      // the admin token is the one init-env.sh drew, not a default anyone can read in compose.yaml
+      expect(s.environment?.PORTCULLIS_ADMIN_TOKEN, `${name}: admin token`).toBe(envFile(ENV_FILE).PORTCULLIS_ADMIN_TOKEN);
       for (const p of ports(s)) { const k = `${p.host_ip ?? ''}:${p.published}`; expect(seenPorts.has(k), k).toBe(false); seenPorts.add(k); }
       expect(config.admin.listen.host).toBe('0.0.0.0'); // the image HEALTHCHECK and the published port reach it
       expect(seconds(s.stop_grace_period!) * 1000).toBeGreaterThan(config.server.timeouts.drain_ms);
@@ -120,8 +123,9 @@ describe('deploy/compose', () => {
 
   it('init-env.sh writes a private .env with a bus key and NATS passwords nats-server can read, and never overwrites it', () => {
     const env = envFile(ENV_FILE);
-    expect(Object.keys(env).sort()).toEqual(['PORTCULLIS_BUS_KEY', 'PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']);
+    expect(Object.keys(env).sort()).toEqual(['PORTCULLIS_ADMIN_TOKEN', 'PORTCULLIS_BUS_KEY', 'PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']);
     expect(Buffer.byteLength(env.PORTCULLIS_BUS_KEY!)).toBeGreaterThanOrEqual(32);
+    expect(env.PORTCULLIS_ADMIN_TOKEN).toMatch(/^[0-9a-f]{48}$/); // 24 random bytes
     // nats-server parses a variable's value as config: "1e5…" or "123…" would not be a string
     for (const k of ['PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']) expect(env[k]).toMatch(/^[a-z][0-9a-f]{40,}$/);
     expect(statSync(ENV_FILE).mode & 0o777).toBe(0o600);
@@ -131,6 +135,36 @@ describe('deploy/compose', () => {
     expect(envFile(ENV_FILE)).toEqual(env);
     // secrets stay out of git (and of the build context: .dockerignore lets only listed files in)
     expect(readFileSync(join(DIR, '..', '..', '.gitignore'), 'utf8')).toMatch(/^deploy\/compose\/\.env$/m);
+  });
+
+  it('init-env.sh run on a .env of an older version adds only the variables it lacks (the admin token), keeping every value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-compose-env-'));
+    copyFileSync(join(DIR, 'init-env.sh'), join(dir, 'init-env.sh'));
+    const older = { PORTCULLIS_BUS_KEY: 'b'.repeat(64), PORTCULLIS_NATS_PASSWORD: 'pold1', PORTCULLIS_NATS_REVOKE_PASSWORD: 'pold2' };
+    writeFileSync(join(dir, '.env'), Object.entries(older).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+    const r = spawnSync('sh', [join(dir, 'init-env.sh')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/added PORTCULLIS_ADMIN_TOKEN/);
+    const env = envFile(join(dir, '.env'));
+    expect(env).toEqual({ ...older, PORTCULLIS_ADMIN_TOKEN: expect.stringMatching(/^[0-9a-f]{48}$/) });
+    expect(composeConfig(join(dir, '.env')).status).toBe(0);
+  });
+
+  it('the admin token has no default: a .env without it is refused and init-env.sh named', () => {
+    const env = envFile(ENV_FILE);
+    delete env.PORTCULLIS_ADMIN_TOKEN;
+    const file = join(mkdtempSync(join(tmpdir(), 'portcullis-compose-env-')), 'old.env');
+    writeFileSync(file, Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''));
+    const r = composeConfig(file);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/PORTCULLIS_ADMIN_TOKEN[\s\S]*run deploy\/compose\/init-env\.sh first/);
+  });
+
+  it('every published port is on loopback: the demo\'s client secrets and admin token are no one else\'s to use', () => {
+    const { services } = file();
+    const published = Object.entries(services).flatMap(([n, s]) => ports(s).map((p) => ({ n, ...p })));
+    expect(published.length).toBeGreaterThanOrEqual(7); // auth, and data + admin per proxy
+    for (const p of published) expect(p.host_ip, `${p.n}: port ${p.published} published on every interface`).toBe('127.0.0.1');
   });
 
   it('without the secrets compose refuses to start and says to run init-env.sh', () => {

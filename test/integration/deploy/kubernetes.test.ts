@@ -218,6 +218,36 @@ describe('deploy/kubernetes', () => {
     expect(r.stderr).toMatch(/is valid/);
   });
 
+  // nats-server takes an empty variable as an empty password and admits anyone as that user with
+  // one; nothing in Kubernetes checks a Secret's values, so the container's command does.
+  it('NATS: the container refuses to start while a password from the Secret is empty or missing, and runs nats-server with its args otherwise', () => {
+    const sts = find('StatefulSet', 'nats');
+    const c = sts.spec.template.spec.containers[0];
+    expect(c.command?.slice(0, 2), 'the NATS container has no start guard').toEqual(['/bin/sh', '-c']);
+    const etc = mkdtempSync(join(tmpdir(), 'portcullis-k8s-nats-'));
+    const gen = kustomization(BASE).configMapGenerator!.find((g) => g.name === 'nats-config')!;
+    for (const file of gen.files) copyFileSync(join(BASE, file), join(etc, file));
+    // the pod's command line, with the ConfigMap's folder here and -t (check the config, then exit)
+    const args = (c.args as string[]).map((a) => a.replace(/^\/etc\/nats\//, `${etc}/`));
+    const start = (env: Record<string, string>): ReturnType<typeof spawnSync> & { stderr: string } => spawnSync(c.command[0], [...c.command.slice(1), ...args, '-t'], {
+      encoding: 'utf8', env: { PATH: `${process.env.PATH}:/usr/sbin`, ...env },
+    }) as ReturnType<typeof spawnSync> & { stderr: string };
+    const filled = { POD_NAME: 'nats-0', PORTCULLIS_NATS_PASSWORD: 'pproxy', PORTCULLIS_NATS_REVOKE_PASSWORD: 'prevoke' };
+    const ok = start(filled);
+    expect(ok.stderr).toMatch(/is valid/);
+    expect(ok.status).toBe(0);
+    const passwords = natsEnvRefs(readFileSync(join(BASE, 'nats.conf'), 'utf8'), readFileSync(join(BASE, 'permissions.conf'), 'utf8')).filter((r) => r !== 'POD_NAME');
+    expect(passwords.length).toBeGreaterThan(0);
+    for (const name of passwords) {
+      for (const env of [{ ...filled, [name]: '' }, Object.fromEntries(Object.entries(filled).filter(([k]) => k !== name))]) {
+        const r = start(env);
+        expect(r.status, `${name} empty or missing`).not.toBe(0);
+        expect(r.stderr).toContain(`${name} is empty or not set`);
+        expect(r.stderr).not.toMatch(/is valid/);
+      }
+    }
+  });
+
   it('the overlay: resources exist, images and patches name what the base has', () => {
     const k = kustomization(OVERLAY);
     manifests(OVERLAY); // throws on a missing resource

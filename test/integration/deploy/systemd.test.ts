@@ -1,10 +1,12 @@
 // The systemd units under deploy/systemd: `systemd-analyze verify` accepts them with no
 // warning (ExecStart paths mapped to this checkout, a documented temporary install prefix),
-// the sandbox directives are there, and the environment file provides every *_env; nats-server
-// runs the node config with the shared permissions file and the passwords of its own
-// environment file, the proxies' one holding the same variable.
+// the sandbox directives and memory bounds are there, and the environment file provides every
+// *_env; nats-server runs the node config with the shared permissions file and the passwords its
+// own environment file names, the proxies' one holding the same variable. Both environment
+// files as shipped (empty values) make their unit refuse the start.
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +21,31 @@ function directives(text: string): Array<[string, string]> {
   return text.split('\n').map((l) => /^([A-Za-z]+)=(.*)$/.exec(l.trim())).filter((m) => m !== null).map((m) => [m![1]!, m![2]!]);
 }
 const get = (d: Array<[string, string]>, k: string): string[] => d.filter(([x]) => x === k).map(([, v]) => v);
+/** A systemd size (`4G`, `512M`, bytes) in bytes; NaN for anything else (`infinity`, a percentage). */
+const bytes = (v: string): number => { const m = /^(\d+)([KMGT]?)$/.exec(v); return m === null ? NaN : Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2] || ' '); };
 /** KEY=value lines of an environment file. */
 const envFile = (file: string): Record<string, string> => Object.fromEntries(readFileSync(file, 'utf8').split('\n').map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m![1]!, m![2]!]));
+
+/** A unit's Exec* command line as argv, with /opt/portcullis → this checkout, /usr/bin/node → this Node and /etc/portcullis/portcullis.yaml → deploy/systemd's. */
+function command(line: string): string[] {
+  return line.replaceAll('/opt/portcullis', ROOT).replaceAll('/usr/bin/node', process.execPath)
+    .replaceAll('/etc/portcullis/portcullis.yaml', join(SYSTEMD, 'portcullis.yaml')).split(/\s+/);
+}
+/** nats-server -t on the node config laid out as the install steps do (/etc/nats with permissions.conf beside it), with `env` only. */
+function natsTest(env: Record<string, string>): ReturnType<typeof spawnSync> & { stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-units-'));
+  copyFileSync(join(SYSTEMD, 'nats-server.conf'), join(dir, 'nats-server.conf'));
+  copyFileSync(NATS_PERMISSIONS, join(dir, 'permissions.conf'));
+  return spawnSync('/usr/sbin/nats-server', ['-c', join(dir, 'nats-server.conf'), '-t'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } }) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
+}
+/** An Exec* line of the form `/bin/sh -c '…'` as argv, systemd's `$$` read as the literal `$` it stands for. */
+function shellCommand(line: string): string[] {
+  const m = /^(\S+) -c '([^']*)'$/.exec(line);
+  if (m === null) throw new Error(`not a /bin/sh -c '…' line: ${line}`);
+  return [m[1]!, '-c', m[2]!.replaceAll('$$', '$')];
+}
+/** A NATS password of the documented shape (p$(openssl rand -hex 24)): nats-server reads it as a string. */
+const natsPassword = (): string => `p${randomBytes(24).toString('hex')}`;
 
 /** The unit with /opt/portcullis → this checkout and /usr/bin/node → this Node (the install prefix of the test). */
 function installed(unit: string, dir: string): string {
@@ -73,6 +98,9 @@ describe('deploy/systemd', () => {
     expect(Number(one('TimeoutStopSec')) * 1000).toBeGreaterThan(config.server.timeouts.drain_ms + 2_000);
     expect(one('ExecStart')).toContain('--config /etc/portcullis/portcullis.yaml');
     expect(get(d, 'MemoryDenyWriteExecute')).toEqual([]); // V8's JIT needs W+X pages
+    // a memory bound the sizing guide's defaults fit: 12 workers of ~100 MiB + 80 MiB token cache + 37 MiB DPoP cache, and the primary
+    expect(bytes(one('MemoryMax')), 'MemoryMax').toBeGreaterThanOrEqual((12 * (100 + 80 + 37) + 100) * 2 ** 20);
+    expect(one('OOMPolicy')).toBe('continue'); // a worker killed at the bound is the supervisor's to replace
   });
 
   it('nats-server.service: sandboxed, JetStream store in its StateDirectory', () => {
@@ -80,6 +108,11 @@ describe('deploy/systemd', () => {
     expect(get(d, 'ProtectSystem')).toEqual(['strict']);
     expect(get(d, 'NoNewPrivileges')).toEqual(['yes']);
     expect(get(d, 'StateDirectory')).toEqual(['nats']);
+    // a memory bound above the JetStream memory store the config allows
+    const store = /max_memory_store: (\d+)MB/.exec(readFileSync(join(SYSTEMD, 'nats-server.conf'), 'utf8'));
+    expect(store, 'nats-server.conf: max_memory_store').not.toBeNull();
+    expect(get(d, 'MemoryMax'), 'MemoryMax').toHaveLength(1);
+    expect(bytes(get(d, 'MemoryMax')[0]!)).toBeGreaterThan(2 * Number(store![1]) * 1e6);
     expect(get(d, 'ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     expect(readFileSync(join(SYSTEMD, 'nats-server.conf'), 'utf8')).toMatch(/store_dir: \/var\/lib\/nats/);
   });
@@ -89,7 +122,7 @@ describe('deploy/systemd', () => {
     expect(env.sort()).toEqual(envNames(yamlFile(join(SYSTEMD, 'portcullis.yaml'))));
   });
 
-  it('nats-server accepts the node config with the shared permissions file beside it and the passwords of its environment file (nats-server -t)', () => {
+  it('nats-server accepts the node config with the shared permissions file beside it and the passwords its environment file names (nats-server -t)', () => {
     const conf = readFileSync(join(SYSTEMD, 'nats-server.conf'), 'utf8');
     expect(/^include\s+(\S+)$/m.exec(conf)?.[1], 'nats-server.conf includes no permissions file').toBe('./permissions.conf');
     const unit = directives(readFileSync(join(SYSTEMD, 'nats-server.service'), 'utf8'));
@@ -102,12 +135,57 @@ describe('deploy/systemd', () => {
     const proxyUser = natsUsers(permissions).find((u) => u.user === nats.user)!;
     expect(nats.password_env).toBe(proxyUser.passwordEnv);
     expect(Object.keys(natsEnv)).toContain(proxyUser.passwordEnv);
-    // /etc/nats as the install steps lay it out
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-units-'));
-    copyFileSync(join(SYSTEMD, 'nats-server.conf'), join(dir, 'nats-server.conf'));
-    copyFileSync(NATS_PERMISSIONS, join(dir, 'permissions.conf'));
-    const r = spawnSync('/usr/sbin/nats-server', ['-c', join(dir, 'nats-server.conf'), '-t'], { encoding: 'utf8', env: { PATH: process.env.PATH, ...natsEnv } });
+    // filled in as the file says, nats-server accepts it
+    const r = natsTest(Object.fromEntries(Object.keys(natsEnv).map((k) => [k, natsPassword()])));
     expect(r.stderr).toMatch(/configuration file .* is valid/);
     expect(r.status).toBe(0);
+  });
+
+  // The install steps copy the examples to /etc and say "then edit": a host where that step was
+  // skipped must refuse to start, not run with an admin token, bus key and NATS passwords that
+  // anyone can read in this repository.
+  it('portcullis.env.example as shipped: the unit\'s ExecStartPre (check-config) refuses the start, naming every unfilled secret (exit 2 = no restart loop)', () => {
+    const unit = directives(readFileSync(join(SYSTEMD, 'portcullis.service'), 'utf8'));
+    const pre = command(get(unit, 'ExecStartPre')[0]!);
+    const shipped = envFile(join(SYSTEMD, 'portcullis.env.example'));
+    const r = spawnSync(pre[0]!, pre.slice(1), { encoding: 'utf8', env: { PATH: process.env.PATH, ...shipped } });
+    for (const name of Object.keys(shipped)) expect(r.stderr, r.stdout).toMatch(new RegExp(`environment variable ${name} is (empty|not set)`));
+    expect(r.status).toBe(2);
+    expect(get(unit, 'RestartPreventExitStatus')).toEqual(['2']);
+    // filled in, the same command passes
+    const filled = Object.fromEntries(Object.keys(shipped).map((k) => [k, randomBytes(48).toString('base64')]));
+    const ok = spawnSync(pre[0]!, pre.slice(1), { encoding: 'utf8', env: { PATH: process.env.PATH, ...filled } });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+  });
+
+  it('nats.env.example as shipped: the unit refuses to start (nats-server itself would take an empty password and let anyone in with one)', () => {
+    const shipped = envFile(join(SYSTEMD, 'nats.env.example'));
+    expect(Object.values(shipped).every((v) => v === '')).toBe(true);
+    // why the unit must refuse: nats-server accepts the config with the passwords empty
+    expect(natsTest(shipped).status).toBe(0);
+    const unit = directives(readFileSync(join(SYSTEMD, 'nats-server.service'), 'utf8'));
+    const guards = get(unit, 'ExecStartPre').map(shellCommand);
+    expect(guards.length, 'nats-server.service: no ExecStartPre checks the passwords').toBeGreaterThan(0);
+    const run = (env: Record<string, string>): { status: number | null; stderr: string } => {
+      let stderr = '';
+      for (const argv of guards) {
+        const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env.PATH, ...env } });
+        stderr += r.stderr;
+        if (r.status !== 0) return { status: r.status, stderr };
+      }
+      return { status: 0, stderr };
+    };
+    expect(run(shipped).status).not.toBe(0);
+    const filled = Object.fromEntries(Object.keys(shipped).map((k) => [k, natsPassword()]));
+    expect(run(filled)).toEqual({ status: 0, stderr: '' });
+    // each password nats-server checks is guarded: empty or missing, the start is refused naming it
+    for (const name of natsEnvRefs(readFileSync(join(SYSTEMD, 'nats-server.conf'), 'utf8'), readFileSync(NATS_PERMISSIONS, 'utf8'))) {
+      for (const env of [{ ...filled, [name]: '' }, Object.fromEntries(Object.entries(filled).filter(([k]) => k !== name))]) {
+        const r = run(env);
+        expect(r.status, `${name} empty or missing`).not.toBe(0);
+        expect(r.stderr).toContain(`${name} is empty or not set`);
+      }
+    }
   });
 });
