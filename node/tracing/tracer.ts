@@ -1,5 +1,5 @@
 // The process's tracer: starts a RequestTrace per request from the client's traceparent
-// (parent-based sampling, else a ratio of new traces), ends it with the request (server) span
+// (parent-based sampling within a client budget, else a ratio of new traces), ends it with the request (server) span
 // and the upstream (client) span, and hands sampled spans to the OTLP exporter.
 import type { Logger } from '../log.js';
 import { OtlpExporter } from './otlp-exporter.js';
@@ -40,6 +40,15 @@ export interface RequestEnd {
   /** The upstream call, when the request was forwarded. */
   readonly upstream: { readonly name: string; readonly target: string; readonly start: number; readonly headMs: number } | null;
 }
+
+/**
+ * Methods HTTP defines (OpenTelemetry semantic conventions' list): any other token a listener
+ * routes (node:http2 takes any) is named `HTTP` and recorded as `_OTHER`, so a client cannot make
+ * one span name — a trace backend's operation, a span-metrics series — per request.
+ */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+/** Longest `http.request.method_original` recorded (characters). */
+const METHOD_ORIGINAL_MAX = 64;
 
 /** Ratio → threshold on the 52 low bits of the trace id's first 13 hex digits (deterministic per trace). */
 const RATIO_SPACE = 2 ** 52;
@@ -112,25 +121,30 @@ export class Tracer {
   end(t: RequestTrace, e: RequestEnd): void {
     if (!t.sampled) return;
     const spans: SpanRecord[] = t.spans;
+    const known = KNOWN_METHODS.has(e.method);
+    const method = known ? e.method : '_OTHER';
+    const named = known ? e.method : 'HTTP';
     const attrs: Attrs = [
-      ['http.request.method', e.method], ['http.route', e.route], ['url.path', e.path], ['http.response.status_code', e.status],
+      ['http.request.method', method], ['http.route', e.route], ['url.path', e.path], ['http.response.status_code', e.status],
       ['client.address', e.client], ['portcullis.outcome', e.outcome],
     ];
+    if (!known) attrs.push(['http.request.method_original', e.method.slice(0, METHOD_ORIGINAL_MAX)]);
     if (e.reason !== null) attrs.push(['portcullis.reason', e.reason]);
     if (e.deny !== null) attrs.push(['portcullis.deny_reason', e.deny]);
     if (e.fingerprint !== null) attrs.push(['portcullis.token.fingerprint', e.fingerprint]);
     const failed = e.status >= 500 || e.status === 0 || e.outcome === 'truncated';
     if (e.upstream !== null && t.upstreamSpanId !== null) {
       const u = e.upstream;
-      const uattrs: Attrs = [['http.request.method', e.method], ['portcullis.upstream', u.name], ['server.address', u.target]];
+      const uattrs: Attrs = [['http.request.method', method], ['portcullis.upstream', u.name], ['server.address', u.target]];
+      if (!known) uattrs.push(['http.request.method_original', e.method.slice(0, METHOD_ORIGINAL_MAX)]);
       if (u.headMs >= 0) uattrs.push(['http.response.status_code', e.status], ['portcullis.upstream.head_ms', Math.round(u.headMs * 1000) / 1000]);
       spans.push({
-        traceId: t.traceId, spanId: t.upstreamSpanId, parentSpanId: t.spanId, traceState: t.traceState, name: `upstream ${e.method}`, kind: SPAN_KIND.client,
+        traceId: t.traceId, spanId: t.upstreamSpanId, parentSpanId: t.spanId, traceState: t.traceState, name: `upstream ${named}`, kind: SPAN_KIND.client,
         start: u.start, end: e.end, attrs: uattrs, error: u.headMs < 0 ? (e.reason ?? 'no response') : null,
       });
     }
     spans.push({
-      traceId: t.traceId, spanId: t.spanId, parentSpanId: t.parentSpanId, traceState: t.traceState, name: `${e.method} ${e.route}`, kind: SPAN_KIND.server,
+      traceId: t.traceId, spanId: t.spanId, parentSpanId: t.parentSpanId, traceState: t.traceState, name: `${named} ${e.route}`, kind: SPAN_KIND.server,
       start: e.start, end: e.end, attrs, error: failed ? (e.reason ?? `status ${e.status}`) : null,
     });
     this.exporter.enqueue(spans);
