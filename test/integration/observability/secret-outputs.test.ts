@@ -133,3 +133,20 @@ describe('HTTP/2 listener: a request refused before routing with ?access_token='
     expect(JSON.stringify(collector.spans)).not.toContain(token.split('.')[2]!);
   });
 });
+
+describe('an OTLP endpoint whose query carries a key (some vendors take one there)', () => {
+  it('a failed export logs the endpoint without its query', async () => {
+    const key = 'otlpQueryKey4f9c2a';
+    const collector = await startOtlpCollector('fail');
+    const proxy = await startProxy(baseConfig(echo.url, { tracing: { enabled: true, endpoint: `${collector.url}?api_key=${key}`, batch: { max_spans: 1, interval_ms: 20 } } }));
+    try {
+      expect((await fetch(`${proxy.url}/x`)).status).toBe(200);
+      expect(await eventually(() => proxy.logs().some((l) => l.msg === 'trace export failed: spans dropped'), 5_000)).toBe(true);
+      expect(proxy.logs().find((l) => l.msg === 'trace export failed: spans dropped')!.endpoint).toBe(collector.url);
+      expect(proxy.output()).not.toContain(key);
+    } finally {
+      await proxy.stop();
+      await collector.close();
+    }
+  });
+});
