@@ -110,6 +110,20 @@ describe('a secret written where a variable name belongs', () => {
   });
 });
 
+describe('credentials in an upstream target URL', () => {
+  // the proxy sends scheme, host and port only: `http://user:pass@host` was accepted and the
+  // password silently dropped — the upstream got no credentials, the config kept them in the clear
+  it('check-config refuses the target, naming its path and never the password', async () => {
+    const password = 'Pa55w0rdInTarget9';
+    const cfg = baseConfig(echo.url, { upstreams: { app: { targets: [echo.url.replace('http://', `http://svc:${password}@`)] } } });
+    const r = await runCli(['check-config', writeConfig(cfg)], { PORTCULLIS_TEST_ADMIN_TOKEN: ADMIN_TOKEN });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain('upstreams.app.targets');
+    expect(r.stderr).toContain('without user:password');
+    expect(r.stdout + r.stderr).not.toContain(password);
+  });
+});
+
 describe('HTTP/2 listener: a request refused before routing with ?access_token=', () => {
   let proxy: ProxyProcess;
   let collector: OtlpCollector;
