@@ -63,7 +63,7 @@ export class Tracer {
 
   constructor(private readonly s: TracingSettings, logger: Logger, version: string, env: Readonly<Record<string, string | undefined>> = process.env) {
     this.threshold = s.sample_ratio * RATIO_SPACE;
-    this.clientTokens = Math.max(s.client_sampled_per_second, 1);
+    this.clientTokens = s.client_sampled_per_second === 0 ? 0 : Math.max(s.client_sampled_per_second, 1);
     this.exporter = new OtlpExporter({
       endpoint: s.endpoint, headers: Object.fromEntries(s.headers.map((h) => [h.name.toLowerCase(), env[h.value_env] ?? ''])), batchSpans: s.batch.max_spans, intervalMs: s.batch.interval_ms, maxQueueSpans: s.max_queue_spans, timeoutMs: s.timeout_ms,
       resource: [['service.name', s.service_name], ['service.version', version], ['process.pid', process.pid]],

@@ -77,6 +77,21 @@ describe('a client cannot have every request recorded', () => {
     });
   }
 
+  it('a budget of 0: a client\'s sampled flag records nothing beyond the ratio, not even the first', async () => {
+    const c = await startOtlpCollector();
+    const p = await startProxy(config(c.url, { client_sampled_per_second: 0 }));
+    try {
+      const { forwardedFlags } = await flood(p.url, 20, () => `00-${randomBytes(16).toString('hex')}-${PARENT}-01`);
+      expect(forwardedFlags.every((f) => f === '00')).toBe(true);
+      const text = await metrics(p, ADMIN_TOKEN);
+      expect(sample(text, 'portcullis_tracing_traces_total{decision="sampled"}') ?? 0).toBe(0);
+      expect(sample(text, 'portcullis_tracing_client_sampling_limited_total')).toBe(20);
+    } finally {
+      await p.stop();
+      await c.close();
+    }
+  });
+
   it('sample_ratio 1 (the default) still records every request, whatever the budget', async () => {
     const c = await startOtlpCollector();
     const p = await startProxy(config(c.url, { sample_ratio: 1 }));
