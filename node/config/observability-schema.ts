@@ -27,6 +27,12 @@ export const tracingSchema = z.strictObject({
   sample_ratio: z.number().min(0).max(1).default(1),
   /** A request with a valid traceparent follows the client's sampled flag (OpenTelemetry ParentBased). */
   parent_based: z.boolean().default(true),
+  /**
+   * Requests per second (per process) recorded because the client's trace context asked (its sampled
+   * flag, or with parent_based off its trace id) beyond what sample_ratio records; past it they are
+   * propagated unsampled (counted). The client chooses both: without a bound it could have every request exported.
+   */
+  client_sampled_per_second: z.number().min(0).default(100), // one second of burst
   batch: z.strictObject({
     max_spans: z.number().int().min(1).max(10_000).default(512), // spans per export request
     interval_ms: z.number().int().min(10).default(1_000), // 1 s: longest a span waits for a batch

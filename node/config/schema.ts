@@ -135,8 +135,20 @@ export const clientCredentialsSchema = z.strictObject({
   timeout_ms: ms(3_000), // 3 s per token endpoint call → 503
 });
 
+/**
+ * An upstream target: an http(s) URL without user:password. The proxy sends only scheme, host and
+ * port; credentials written there would never reach the upstream and would sit in the config (and
+ * a cluster policy) in the clear: refused, the message naming the path and never the value.
+ */
+const targetUrl = z.string().superRefine((u, ctx) => {
+  let url: URL;
+  try { url = new URL(u); } catch { url = new URL('invalid:'); }
+  if (!/^https?:$/.test(url.protocol) || !/^https?:\/\//i.test(u)) ctx.addIssue({ code: 'custom', message: 'an http:// or https:// URL' });
+  else if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'a target without user:password (never sent upstream; credentials belong in the upstream\'s own auth: client_credentials, internal tokens)' });
+});
+
 export const upstreamSchema = z.strictObject({
-  targets: z.array(httpUrl).min(1),
+  targets: z.array(targetUrl).min(1),
   timeouts: z.strictObject({
     connect_ms: ms(2_000), // 2 s
     response_ms: ms(15_000), // 15 s until response headers → 504

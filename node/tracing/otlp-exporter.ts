@@ -46,8 +46,11 @@ export class OtlpExporter {
   private readonly counts = { exported: 0, droppedFull: 0, droppedFailed: 0, ok: 0, failed: 0 };
   /** Failures in a row; the first of a run is logged at warn, later ones at debug (no log flood). */
   private failuresInRow = 0;
+  /** The endpoint as logged: without its query (a vendor's key may sit there) or fragment. */
+  private readonly loggedEndpoint: string;
 
   constructor(private readonly s: ExporterSettings, private readonly logger: Logger) {
+    this.loggedEndpoint = s.endpoint.split(/[?#]/)[0]!;
     this.agent = new Agent({ connections: 2, connect: { timeout: s.timeoutMs }, headersTimeout: s.timeoutMs, bodyTimeout: s.timeoutMs });
     this.timer = setInterval(() => { if (this.queue.length > 0) this.kick(); }, s.intervalMs);
     this.timer.unref();
@@ -111,7 +114,7 @@ export class OtlpExporter {
     } catch (err) {
       this.counts.failed++;
       this.counts.droppedFailed += batch.length;
-      const fields = { err: err instanceof Error ? err.message : String(err), spans: batch.length, endpoint: this.s.endpoint };
+      const fields = { err: err instanceof Error ? err.message : String(err), spans: batch.length, endpoint: this.loggedEndpoint };
       if (this.failuresInRow++ === 0) this.logger.warn(fields, 'trace export failed: spans dropped');
       else this.logger.debug(fields, 'trace export failed: spans dropped');
     }

@@ -110,6 +110,20 @@ describe('a secret written where a variable name belongs', () => {
   });
 });
 
+describe('credentials in an upstream target URL', () => {
+  // the proxy sends scheme, host and port only: `http://user:pass@host` was accepted and the
+  // password silently dropped — the upstream got no credentials, the config kept them in the clear
+  it('check-config refuses the target, naming its path and never the password', async () => {
+    const password = 'Pa55w0rdInTarget9';
+    const cfg = baseConfig(echo.url, { upstreams: { app: { targets: [echo.url.replace('http://', `http://svc:${password}@`)] } } });
+    const r = await runCli(['check-config', writeConfig(cfg)], { PORTCULLIS_TEST_ADMIN_TOKEN: ADMIN_TOKEN });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain('upstreams.app.targets');
+    expect(r.stderr).toContain('without user:password');
+    expect(r.stdout + r.stderr).not.toContain(password);
+  });
+});
+
 describe('HTTP/2 listener: a request refused before routing with ?access_token=', () => {
   let proxy: ProxyProcess;
   let collector: OtlpCollector;
@@ -131,5 +145,22 @@ describe('HTTP/2 listener: a request refused before routing with ?access_token='
     expect(attr(collector.spans.find((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x'))!, 'url.path')).toBe('/nowhere/x');
     expect(proxy.output()).not.toContain(token.split('.')[2]!);
     expect(JSON.stringify(collector.spans)).not.toContain(token.split('.')[2]!);
+  });
+});
+
+describe('an OTLP endpoint whose query carries a key (some vendors take one there)', () => {
+  it('a failed export logs the endpoint without its query', async () => {
+    const key = 'otlpQueryKey4f9c2a';
+    const collector = await startOtlpCollector('fail');
+    const proxy = await startProxy(baseConfig(echo.url, { tracing: { enabled: true, endpoint: `${collector.url}?api_key=${key}`, batch: { max_spans: 1, interval_ms: 20 } } }));
+    try {
+      expect((await fetch(`${proxy.url}/x`)).status).toBe(200);
+      expect(await eventually(() => proxy.logs().some((l) => l.msg === 'trace export failed: spans dropped'), 5_000)).toBe(true);
+      expect(proxy.logs().find((l) => l.msg === 'trace export failed: spans dropped')!.endpoint).toBe(collector.url);
+      expect(proxy.output()).not.toContain(key);
+    } finally {
+      await proxy.stop();
+      await collector.close();
+    }
   });
 });

@@ -133,6 +133,38 @@ describe('the HTTP/2 listener traces like the uWS listener', () => {
   });
 });
 
+describe('span names a client cannot multiply', () => {
+  it('a method outside HTTP\'s own is named HTTP and recorded as _OTHER, its value beside it (OpenTelemetry semantic conventions)', async () => {
+    // node:http2 routes any token as :method: one span name per method sent would give trace
+    // backends (and span-metrics pipelines) a new operation, a new series, per client request
+    const sent: Array<[string, string]> = [];
+    for (let i = 0; i < 6; i++) {
+      const t = `7777777777777777777777777777770${i}`;
+      const method = `X${i}RANDOM${'Z'.repeat(i * 20)}`;
+      sent.push([t, method]);
+      const r = await h2Fetch(origin, { ':method': method, ':path': i % 2 === 0 ? '/open/m' : '/nowhere/m', traceparent: `00-${t}-${PARENT}-01` });
+      expect(r.status).toBeGreaterThanOrEqual(200);
+    }
+    expect(await eventually(() => sent.every(([t]) => spansOf(t).some((s) => s.kind === 2)), 5_000)).toBe(true);
+    const names = new Set(sent.flatMap(([t]) => spansOf(t).filter((s) => s.kind !== 1).map((s) => s.name)));
+    expect([...names].sort()).toEqual(['HTTP (none)', 'HTTP open', 'upstream HTTP']);
+    for (const [t, method] of sent) {
+      for (const s of spansOf(t).filter((x) => x.kind !== 1)) {
+        expect(attr(s, 'http.request.method')).toBe('_OTHER');
+        expect(attr(s, 'http.request.method_original')).toBe(method.slice(0, 64));
+      }
+    }
+    // a method HTTP defines keeps its name
+    const t = '88888888888888888888888888888888';
+    await h2Fetch(origin, { ':method': 'DELETE', ':path': '/open/d', traceparent: `00-${t}-${PARENT}-01` });
+    expect(await eventually(() => spansOf(t).some((s) => s.kind === 2))).toBe(true);
+    const server = spansOf(t).find((s) => s.kind === 2)!;
+    expect(server.name).toBe('DELETE open');
+    expect(attr(server, 'http.request.method')).toBe('DELETE');
+    expect(attr(server, 'http.request.method_original')).toBeUndefined();
+  });
+});
+
 describe('HTTP/2 upstreams get trace context', () => {
   it('from the HTTP/2 listener and from the uWS listener', async () => {
     const t1 = '44444444444444444444444444444444';
