@@ -3,7 +3,7 @@
 // token authorizes a state-changing request only from the route's own origin or a listed one.
 import { clientOrigin } from '../dpop/index.js';
 import { proxyError } from '../errors.js';
-import type { RequestContext, StageResult } from '../pipeline/index.js';
+import { singleHeader as single, type RequestContext, type StageResult } from '../pipeline/index.js';
 
 /** The refusal of a cross-site unsafe request authenticated by a cookie (403, deny reason `cross_origin`). */
 export const CROSS_ORIGIN: StageResult = Object.freeze({
@@ -37,16 +37,6 @@ function listed(origin: string, list: readonly string[]): boolean {
   return set.has(origin);
 }
 
-/** The one value of header `name`: undefined absent, null when sent more than once. */
-function single(headers: readonly string[], name: string): string | undefined | null {
-  let v: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] !== name) continue;
-    if (v !== undefined) return null;
-    v = headers[i + 1]!;
-  }
-  return v;
-}
 
 /** An Origin header's form (RFC 6454 §7): scheme://host[:port], nothing after it (no path, userinfo, query). */
 const SERIALIZED_ORIGIN = /^https?:\/\/[^/?#@\\\s]+$/i;

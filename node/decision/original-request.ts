@@ -3,6 +3,7 @@
 // (X-Forwarded-Method/-Uri/-Host/-Proto), Envoy HTTP ext_authz (method as sent, original
 // path appended to the check path's prefix, Host = the original authority).
 // Only the raw parts are read here; the listener's normalisation and refusals follow.
+import { singleHeader as single } from '../pipeline/index.js';
 
 export type Dialect = 'nginx' | 'traefik' | 'envoy';
 export type DialectSetting = Dialect | 'auto';
@@ -43,16 +44,6 @@ export const REPORTING_HEADERS: ReadonlySet<string> = new Set([
 
 const METHOD = /^[A-Za-z!#$%&'*+.^_`|~0-9-]{1,32}$/;
 
-/** The one value of `name`; undefined when absent, null when sent more than once (ambiguous: refused). */
-function single(h: readonly string[], name: string): string | undefined | null {
-  let v: string | undefined;
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] !== name) continue;
-    if (v !== undefined) return null;
-    v = h[i + 1]!;
-  }
-  return v;
-}
 
 /**
  * The dialect a call speaks: `setting`, or for auto the one whose URI header it carries; null

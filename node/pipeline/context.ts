@@ -104,3 +104,14 @@ export function headerValue(headers: readonly string[], name: string): string | 
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
   return undefined;
 }
+
+/** The one value of header `name` (lower-case): undefined when absent, null when sent more than once (ambiguous). */
+export function singleHeader(headers: readonly string[], name: string): string | undefined | null {
+  let v: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== name) continue;
+    if (v !== undefined) return null;
+    v = headers[i + 1]!;
+  }
+  return v;
+}

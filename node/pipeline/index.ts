@@ -1,7 +1,7 @@
 // Public surface of the request pipeline: createPipeline (pipeline.ts, read it top to bottom
 // for a request's order of stages), the per-request context, the snapshot it runs on, the
 // token stages extract → authenticate → authorize → mutate with their compile steps, and forward.
-export { CONTINUE, headerValue, type RequestContext, type Principal, type StageResult, type CompiledRoute, type ClientCertificate } from './context.js';
+export { CONTINUE, headerValue, singleHeader, type RequestContext, type Principal, type StageResult, type CompiledRoute, type ClientCertificate } from './context.js';
 export type { TokenVerifier, VerifyOutcome, VerifyOk, VerifyFail } from './token-verifier.js';
 export { extract, compileSources, BEARER_ONLY, type CompiledSources } from './extract.js';
 export { createAuthenticator, looksLikeJws, type Authenticate, type AuthenticatorDeps, type TokenIntrospector } from './authenticate.js';
