@@ -6,7 +6,7 @@ import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, t
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import type { Outcome } from '../http/relay.js';
-import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import type { PipelineSink, RequestContext, UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -15,6 +15,7 @@ import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
+import { responseHeaders } from './h2-response-headers.js';
 import { resetStream } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
 
@@ -376,31 +377,4 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.errorKind = f.reason;
     this.sendError(f.error);
   }
-}
-
-/**
- * The upstream's response headers for the client: hop-by-hop and Connection-named fields dropped
- * (HTTP/2 forbids connection-specific fields), duplicates kept as arrays, plus the pipeline's own.
- * `keepLength`: HEAD/304 keep the representation's Content-Length.
- */
-export function responseHeaders(h: readonly string[], extra: readonly string[] | null, keepLength: boolean, policy: string | null = null): Record<string, string | string[]> {
-  let connection: string | null = null;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === 'connection') connection = connection === null ? h[i + 1]! : `${connection},${h[i + 1]!}`;
-  const named = connectionNamed(connection);
-  // no prototype: a field named `__proto__` (or `0`, `length` after it) is a field like any other
-  const out: Record<string, string | string[]> = Object.create(null);
-  const add = (k: string, v: string): void => {
-    const cur = out[k];
-    out[k] = cur === undefined ? v : Array.isArray(cur) ? [...cur, v] : [cur, v];
-  };
-  for (let i = 0; i < h.length; i += 2) {
-    const k = h[i]!;
-    if (RESPONSE_DROPPED.has(k)) { if (k === 'content-length' && keepLength) add(k, h[i + 1]!); continue; }
-    if (named !== null && named.has(k)) continue;
-    if (policy !== null && k === POLICY_HEADER) continue; // only the proxy names its policy
-    add(k, h[i + 1]!);
-  }
-  if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
-  if (policy !== null) out[POLICY_HEADER] = policy;
-  return out;
 }

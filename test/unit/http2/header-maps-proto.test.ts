@@ -2,7 +2,7 @@
 // like any other. On a plain object its assignment replaced the map's prototype instead, the field
 // vanished and later fields named `0`, `1` or `length` picked up inherited values.
 import { describe, expect, it } from 'vitest';
-import { responseHeaders } from '../../../node/http2/h2-relay.js';
+import { responseHeaders } from '../../../node/http2/h2-response-headers.js';
 import { h2RequestHeaders } from '../../../node/upstream/h2-call.js';
 
 describe('header maps for HTTP/2', () => {
