@@ -1,0 +1,79 @@
+// A hot reload re-judges streamed responses (SSE) still flowing to clients, as it does open
+// WebSockets: a stream whose route the new config no longer allows for its request (a scope
+// taken away, `auth: none` tightened to a token, the route removed) is cut — the client sees
+// it stop without its last chunk — and streams still allowed go on.
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, bearer, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
+
+function config(as: AuthServer, up: string, feedScope: string, openAuth: unknown, withGone: boolean): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { echo: { targets: [up] } },
+    routes: [
+      { name: 'feed', match: { path: '/feed/*' }, upstream: 'echo', auth: { scopes: { all: [feedScope] } } },
+      { name: 'open', match: { path: '/open/*' }, upstream: 'echo', auth: openAuth },
+      ...(withGone ? [{ name: 'gone', match: { path: '/gone/*' }, upstream: 'echo', auth: {} }] : []),
+    ],
+    log: { level: 'info', access: true },
+    verifier: { pool_size: 1 },
+  };
+}
+
+/** Resolves with the end of `s`, or null when it is still open after `ms`. */
+const endedWithin = (s: Stream, ms: number): Promise<{ complete: boolean } | null> => Promise.race([s.ended, sleep(ms).then(() => null)]);
+
+describe('reload and streamed responses', () => {
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    proxy = await startProxy(config(as, echo.url, 'feed:read', 'none', true), { env: ADMIN_ENV });
+    await waitReady(proxy);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([as?.close(), echo?.close()]);
+  });
+
+  it('cuts the SSE streams the new policy refuses, keeps the others', async () => {
+    const [reader, admin2] = await Promise.all([as.issueJwt({ scope: 'feed:read' }), as.issueJwt({ scope: 'feed:read feed:admin' })]);
+    const narrowed = await stream(`${proxy.url}/feed/sse`, bearer(reader));
+    const kept = await stream(`${proxy.url}/feed/sse`, bearer(admin2));
+    const anonymous = await stream(`${proxy.url}/open/sse`, {});
+    const removed = await stream(`${proxy.url}/gone/sse`, bearer(reader));
+    const all = [narrowed, kept, anonymous, removed];
+    try {
+      for (const s of all) expect(s.status).toBe(200);
+      await sleep(350);
+      for (const s of all) expect(sseEvents(s)).toBeGreaterThanOrEqual(1);
+
+      writeFileSync(proxy.configPath, stringify(config(as, echo.url, 'feed:admin', {}, false)));
+      const r = await admin(proxy, 'POST', '/reload');
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+
+      for (const [name, s] of [['scope taken away', narrowed], ['auth: none → token required', anonymous], ['route removed', removed]] as const) {
+        const ended = await endedWithin(s, 3_000);
+        expect(ended, `${name}: the stream still flows 3 s after the reload`).not.toBeNull();
+        expect(ended!.complete, `${name}: cut, not a clean end`).toBe(false);
+      }
+      const n = sseEvents(kept);
+      await sleep(350);
+      expect(sseEvents(kept), 'a stream the new config still allows goes on').toBeGreaterThan(n);
+      expect(await wsMetric(proxy, 'streams_ended_policy_changed_total')).toBe(3);
+      const cut = proxy.logs().filter((l) => l.msg === 'request' && l.deny === 'stream_policy_changed');
+      expect(cut.map((l) => l.path).sort()).toEqual(['/feed/sse', '/gone/sse', '/open/sse']);
+    } finally {
+      for (const s of all) s.destroy();
+    }
+  });
+});
