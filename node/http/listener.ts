@@ -15,13 +15,14 @@ import { keepAccessLine } from './access-sampling.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
+import { liveJudge } from './live-reauthorize.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 import { writeClosingError, writeError } from './respond.js';
 import { answerKeepAlive, handlerScope } from '../handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
-import { WsProxy, cookieOriginAllowed } from '../ws/index.js';
+import { WsProxy } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
 
@@ -185,24 +186,12 @@ export class Listener implements RelayHost {
   }
 
   /**
-   * After a reload: every proxied WebSocket is judged again by the new config — the route
-   * its request matches now and that route's policy for the principal it was authorized
-   * with; those no longer allowed are closed 1008. The token is not verified again (its
-   * revocation and expiry already end it). Returns how many were closed.
+   * After a reload: every proxied WebSocket and every response still streaming (this listener's
+   * and the HTTP/2 one's) is judged again by the new config (live-reauthorize.ts); those no longer
+   * allowed are closed 1008 / cut. Returns how many were ended.
    */
   reauthorizeLive(): number {
-    const snap = this.snapshot;
-    return this.ws.reauthorize((ctx) => {
-      const m = snap.table.resolve(ctx.method, ctx.host, ctx.path);
-      if (m === null || m === AMBIGUOUS || !m.route.config.websocket) return false;
-      // this listener cannot see client certificates: a route that now requires one is refused
-      if (m.route.config.client_cert !== undefined) return false;
-      // a cookie token's page origin must still be the route's own or listed (cookie_origins, websocket_origins)
-      if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, m.route.config)) return false;
-      if (m.route.policy === null) return true;
-      if (ctx.principal === null) return false;
-      return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
-    });
+    return this.ws.reauthorize(liveJudge(this.snapshot));
   }
 
   upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }

@@ -242,7 +242,7 @@ counter('portcullis_live_ended_total', 'WebSockets and streamed responses ended 
   'websocket.ended_revoked_total': 'revoked', 'websocket.ended_expired_total': 'expired', 'websocket.ended_unverifiable_total': 'unverifiable', 'websocket.ended_policy_changed_total': 'policy_changed',
 }));
 counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) ended by the proxy, by reason', by('reason', {
-  'websocket.streams_ended_revoked_total': 'revoked', 'websocket.streams_ended_expired_total': 'expired', 'websocket.streams_ended_unverifiable_total': 'unverifiable',
+  'websocket.streams_ended_revoked_total': 'revoked', 'websocket.streams_ended_expired_total': 'expired', 'websocket.streams_ended_unverifiable_total': 'unverifiable', 'websocket.streams_ended_policy_changed_total': 'policy_changed',
 }));
 
 // ---- listener ----

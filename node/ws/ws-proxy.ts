@@ -63,17 +63,19 @@ export class WsProxy implements BridgeHost {
   readonly maxBufferedBytes: number;
   readonly counters: BridgeCounters & {
     upgrades: number; closed_by_client: number; closed_by_upstream: number; closed_by_proxy: number;
-    streams_ended_revoked: number; streams_ended_expired: number; streams_ended_unverifiable: number;
+    streams_ended_revoked: number; streams_ended_expired: number; streams_ended_unverifiable: number; streams_ended_policy_changed: number;
     ended_policy_changed: number; closed_abnormal: number; closed_abnormal_early: number;
   } = {
     messages_from_client: 0, messages_to_client: 0, bytes_from_client: 0, bytes_to_client: 0, upstream_pauses: 0, closed_backpressure: 0,
     upgrades: 0, closed_by_client: 0, closed_by_upstream: 0, closed_by_proxy: 0,
-    streams_ended_revoked: 0, streams_ended_expired: 0, streams_ended_unverifiable: 0,
+    streams_ended_revoked: 0, streams_ended_expired: 0, streams_ended_unverifiable: 0, streams_ended_policy_changed: 0,
     ended_policy_changed: 0, closed_abnormal: 0, closed_abnormal_early: 0,
   };
   private readonly pending = new WeakMap<Relay, UpgradeRequest>();
   private readonly handshakes = new Set<WsBridge>();
   private readonly live = new Set<WsBridge>();
+  /** The listeners' in-flight relays (watchStreams): their streamed responses are judged again at a reload. */
+  private readonly streams: Array<Iterable<StreamingRelay>> = [];
   private readonly logger: Logger;
   private readonly settings: ServerConfig['websocket'];
   private readonly opaque: OpaqueRecheck<WsBridge>;
@@ -180,6 +182,7 @@ export class WsProxy implements BridgeHost {
 
   /** End streamed responses of `active` (the listener's in-flight relays) on revocation and expiry. */
   watchStreams(active: Iterable<StreamingRelay>): void {
+    this.streams.push(active);
     this.registry.addScanner((judge: LiveJudge) => {
       for (const relay of active) {
         // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
@@ -195,14 +198,16 @@ export class WsProxy implements BridgeHost {
   }
 
   /**
-   * After a reload: close with 1008 every proxied WebSocket whose request `allowed` (the new
-   * config's verdict) now refuses. Returns how many were closed.
+   * After a reload: close with 1008 every proxied WebSocket, and cut every streamed response,
+   * whose request `allowed` (the new config's verdict; `websocket` true for a socket) now refuses.
+   * A request still waiting for its response head finishes on the snapshot it started with.
+   * Returns how many were ended.
    */
-  reauthorize(allowed: (ctx: Relay['ctx']) => boolean): number {
+  reauthorize(allowed: (ctx: Relay['ctx'], websocket: boolean) => boolean): number {
     let n = 0;
     for (const b of [...this.live]) {
       let ok: boolean;
-      try { ok = allowed(b.relay.ctx); } catch { ok = false; } // unsure → closed
+      try { ok = allowed(b.relay.ctx, true); } catch { ok = false; } // unsure → closed
       if (ok) continue;
       n++;
       this.counters.ended_policy_changed++;
@@ -210,7 +215,20 @@ export class WsProxy implements BridgeHost {
       b.closeBoth(CLOSE.POLICY, 'access changed by configuration');
     }
     if (n > 0) this.logger.info({ closed: n }, 'websockets closed: the reloaded config no longer allows them');
-    return n;
+    let cut = 0;
+    for (const active of this.streams) {
+      for (const relay of [...active]) {
+        if (relay.status === 0 || relay.done || relay.aborted) continue;
+        let ok: boolean;
+        try { ok = allowed(relay.ctx, false); } catch { ok = false; } // unsure → cut
+        if (ok || !relay.endStream('stream_policy_changed')) continue;
+        cut++;
+        this.counters.ended_policy_changed++;
+        this.counters.streams_ended_policy_changed++;
+      }
+    }
+    if (cut > 0) this.logger.info({ ended: cut }, 'streamed responses ended: the reloaded config no longer allows them');
+    return n + cut;
   }
 
   /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503. */
@@ -251,6 +269,7 @@ export class WsProxy implements BridgeHost {
       'websocket.streams_ended_revoked_total': c.streams_ended_revoked,
       'websocket.streams_ended_expired_total': c.streams_ended_expired,
       'websocket.streams_ended_unverifiable_total': c.streams_ended_unverifiable,
+      'websocket.streams_ended_policy_changed_total': c.streams_ended_policy_changed,
     };
   }
 

@@ -1,0 +1,35 @@
+// After a reload: is a live request — an open WebSocket or a response still streaming — allowed
+// by the new snapshot? The route its request matches now and that route's policy for the principal
+// it was authorized with; the token is not verified again (revocation and expiry already end it).
+import { compileClientCertRule, type ClientCertRule, type RequestContext, type Snapshot } from '../pipeline/index.js';
+import { judgeCertificate } from '../pipeline/client-cert-rule.js';
+import { AMBIGUOUS } from '../routing/route-table.js';
+import { cookieOriginAllowed } from '../ws/index.js';
+
+/**
+ * A judge of live requests under `snap`, for one reload's sweep (client-certificate rules compiled
+ * once per route). `websocket`: the request is a proxied WebSocket (its route must still be
+ * `websocket: true` and a cookie token's page origin still allowed). Unsure → false (ended).
+ */
+export function liveJudge(snap: Snapshot): (ctx: RequestContext, websocket: boolean) => boolean {
+  const certRules = new Map<string, ClientCertRule>();
+  return (ctx, websocket) => {
+    const m = snap.table.resolve(ctx.method, ctx.host, ctx.path);
+    if (m === null || m === AMBIGUOUS) return false;
+    const route = m.route.config;
+    if (websocket && !route.websocket) return false;
+    if (route.client_cert !== undefined) {
+      // a listener that cannot see client certificates (uWS) or a connection that presented none: refused
+      const cert = ctx.clientCert;
+      if (cert === undefined || cert === null) return false;
+      let rule = certRules.get(route.name);
+      if (rule === undefined) certRules.set(route.name, rule = compileClientCertRule(route.client_cert));
+      if (judgeCertificate(rule, cert).kind !== 'continue') return false;
+    }
+    // a cookie token's page origin must still be the route's own or listed (cookie_origins, websocket_origins)
+    if (websocket && ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, route)) return false;
+    if (m.route.policy === null) return true;
+    if (ctx.principal === null) return false;
+    return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
+  };
+}
