@@ -219,7 +219,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   }
 
   /**
-   * End a streamed response because its token was revoked or expired: the stream is reset.
+   * End a streamed response because its token was revoked or expired, or a reload no longer
+   * allows it: the stream is reset (a gRPC call gets its status in the trailers).
    * False when no response is streaming.
    */
   endStream(reason: string): boolean {
@@ -228,9 +229,14 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     this.errorKind = reason;
     this.controller?.abort();
     if (this.grpc && 'stream' in this.res && this.res.stream !== undefined) {
-      // a gRPC call ends with a status its client understands: UNAUTHENTICATED in the trailers
+      // a gRPC call ends with a status its client understands: UNAUTHENTICATED (token revoked or
+      // expired) or PERMISSION_DENIED (a reload no longer allows the call) in the trailers
       this.outcome = 'truncated';
-      this.res.addTrailers({ 'grpc-status': String(GRPC.UNAUTHENTICATED), 'grpc-message': grpcMessage(`token ${reason.replace(/^stream_/, '')}`) });
+      const changed = reason === 'stream_policy_changed';
+      this.res.addTrailers({
+        'grpc-status': String(changed ? GRPC.PERMISSION_DENIED : GRPC.UNAUTHENTICATED),
+        'grpc-message': changed ? 'access changed by configuration' : grpcMessage(`token ${reason.replace(/^stream_/, '')}`),
+      });
       this.res.end();
       this.finish(this.status);
       return true;

@@ -2,8 +2,11 @@
 // h2c to the HTTP/2 listener, the proxy talks h2c to the gRPC server (`protocol: h2c`). Unary,
 // server-streaming, client-streaming and bidi calls with metadata; per-method scopes; the server's
 // own statuses (trailers) reach the client; deadlines; a client cancel reaches the server as a
-// cancel (RST_STREAM); a revocation or the token's expiry mid-stream ends the call with UNAUTHENTICATED.
+// cancel (RST_STREAM); a revocation or the token's expiry mid-stream ends the call with UNAUTHENTICATED, a reload
+// that no longer allows it with PERMISSION_DENIED.
+import { writeFileSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { stringify } from 'yaml';
 import * as grpc from '@grpc/grpc-js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -24,6 +27,21 @@ let server: grpc.Server;
 let proxy: ProxyProcess;
 let client: grpc.Client;
 let cancelledAtServer = 0;
+let grpcPort = 0;
+
+/** The proxy's config: `orders` calls need `ordersScope` (a reload narrows it). */
+function proxyConfig(ordersScope: string): Record<string, unknown> {
+  return baseConfig(`http://127.0.0.1:${grpcPort}`, {
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
+    upstreams: { app: { targets: [`http://127.0.0.1:${grpcPort}`], protocol: 'h2c' } },
+    issuers: { demo: asIssuer(as, { algorithms: ['RS256'], clock_skew_s: 0 }) },
+    routes: [
+      { name: 'orders-write', match: { path: '/shop.Orders/Put' }, upstream: 'app', auth: { scopes: { all: ['orders:write'] } } },
+      { name: 'orders', match: { path: '/shop.Orders/*' }, upstream: 'app', auth: { scopes: { all: [ordersScope] } } },
+    ],
+    verifier: { pool_size: 1 },
+  });
+}
 const who = (md: grpc.Metadata): string => JSON.stringify({ sub: md.get('x-auth-subject')[0] ?? null, auth: md.get('authorization').length, trace: md.get('x-trace')[0] ?? null });
 
 beforeAll(async () => {
@@ -59,16 +77,8 @@ beforeAll(async () => {
     Slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => { setTimeout(() => cb(null, Buffer.from('late')), 2_000); },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  proxy = await startProxy(baseConfig(`http://127.0.0.1:${port}`, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
-    upstreams: { app: { targets: [`http://127.0.0.1:${port}`], protocol: 'h2c' } },
-    issuers: { demo: asIssuer(as, { algorithms: ['RS256'], clock_skew_s: 0 }) },
-    routes: [
-      { name: 'orders-write', match: { path: '/shop.Orders/Put' }, upstream: 'app', auth: { scopes: { all: ['orders:write'] } } },
-      { name: 'orders', match: { path: '/shop.Orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
-    ],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV });
+  grpcPort = port;
+  proxy = await startProxy(proxyConfig('orders:read'), { env: ADMIN_ENV });
   await waitReady(proxy);
   client = new grpc.Client(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
 });
@@ -191,5 +201,36 @@ describe('gRPC calls through the proxy (h2c listener → h2c upstream)', () => {
     expect(status.details).toMatch(/expired/);
     expect(seen).toBeGreaterThan(0);
     expect(seen, 'the stream was cut by the expiry, not ended by the server').toBeLessThan(1000);
+  });
+
+  // last: it narrows the running config
+  it('a reload that no longer allows a streaming call ends it with PERMISSION_DENIED (7); a call still allowed goes on', async () => {
+    const watch = (token: string, onData: (n: number) => void): Promise<{ status: grpc.StatusObject; seen: number }> => {
+      const m = new grpc.Metadata();
+      m.set('authorization', `Bearer ${token}`);
+      let seen = 0;
+      return new Promise((resolve) => {
+        const call = client.makeServerStreamRequest('/shop.Orders/Watch', raw.requestSerialize, raw.responseDeserialize, Buffer.from('150'), m, {});
+        call.on('data', () => onData(++seen));
+        call.on('status', (status: grpc.StatusObject) => resolve({ status, seen }));
+        call.on('error', () => { /* status follows */ });
+      });
+    };
+    const [reader, admin2] = await Promise.all([as.issueJwt({ scope: 'orders:read' }), as.issueJwt({ scope: 'orders:read orders:admin' })]);
+    let reloaded: Promise<{ status: number }> | null = null;
+    const narrowed = watch(reader, (n) => {
+      if (n !== 3 || reloaded !== null) return;
+      writeFileSync(proxy.configPath, stringify(proxyConfig('orders:admin')));
+      reloaded = admin(proxy, 'POST', '/reload');
+    });
+    const kept = watch(admin2, () => { /* counted */ });
+    const cut = await narrowed;
+    expect((await reloaded!)?.status).toBe(200);
+    expect(cut.status.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(cut.status.details).toBe('access changed by configuration');
+    expect(cut.seen, 'the call was cut by the reload, not ended by the server').toBeLessThan(150);
+    const done = await kept;
+    expect(done.status.code).toBe(grpc.status.OK);
+    expect(done.seen).toBe(150);
   });
 });
