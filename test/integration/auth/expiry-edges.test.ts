@@ -1,5 +1,5 @@
 // A token is refused the moment exp + clock_skew_s passes, whatever cached it: a JWT warmed
-// into the verification cache (plain requests and the decision endpoint) and an opaque token
+// into the verification cache (HTTP/1.1, one live HTTP/2 session, the decision endpoint) and an opaque token
 // whose introspection answer (from an AS that keeps saying active) is cached. Requests are
 // sent across the boundary; every 200 for a request sent at or after exp + skew is a hole.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -9,6 +9,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
 import { makeToken, nowS, TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
+import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { asIssuer, bearer, call, introspection, SECRET_ENV, startRecorder, type Recorder, waitReady } from './tokens-helpers.js';
 
 const SKEW_S = 1;
@@ -33,7 +34,7 @@ beforeAll(async () => {
       .end(JSON.stringify(exp === undefined ? { active: false } : { active: true, sub: 'bob', scope: 'orders:read', exp }));
   });
   proxy = await startProxy(baseConfig(echo.url, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }] } },
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }] } },
     issuers: {
       fixture: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'], clock_skew_s: SKEW_S },
       demo: asIssuer(as, { clock_skew_s: SKEW_S, introspection: introspection({ endpoint: `${sloppyAs.url}/introspect`, cache_ttl_s: 60, negative_ttl_s: 5 }) }),
@@ -77,6 +78,17 @@ describe('exp + clock_skew_s is enforced exactly, from every cache', () => {
     const exp = nowS() + 3;
     const token = makeToken(keys.RS256, { claims: { exp } });
     judge(await across(exp, async () => (await call(`${proxy.url}/orders/1`, { headers: bearer(token) })).status), exp);
+  });
+
+  it('a JWT warmed into the verification cache: one HTTP/2 session kept open across exp', async () => {
+    const exp = nowS() + 3;
+    const token = makeToken(keys.RS256, { claims: { exp } });
+    const session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
+    try {
+      judge(await across(exp, async () => (await h2Request(session, { ':method': 'GET', ':path': '/orders/1', ...bearer(token) })).status), exp);
+    } finally {
+      session.close();
+    }
   });
 
   it('a JWT warmed into the verification cache: the decision endpoint', async () => {
