@@ -128,7 +128,8 @@ export class ClientCredentialsSource {
     this.#value = `Bearer ${a.accessToken}`;
     this.#refreshAt = s.refreshAt;
     this.#useUntil = s.useUntil;
-    return this.#value;
+    // an answer that arrived after the token's lifetime (counted from the call) ran out: never sent expired
+    return Date.now() < s.useUntil ? this.#value : UNAVAILABLE;
   }
 
   stats(): Readonly<Record<string, number>> {

@@ -96,6 +96,7 @@ export class TokenExchanger {
       ['grant_type', GRANT_TOKEN_EXCHANGE], ['subject_token', subjectToken], ['subject_token_type', TOKEN_TYPE_ACCESS],
       ['requested_token_type', TOKEN_TYPE_ACCESS], ['audience', audience],
     ]);
+    const t0 = Date.now();
     const a = await requestToken(endpoint, form, this.#client, this.#dispatcher);
     if (!a.ok) {
       const d = exchangeDenial(a);
@@ -114,9 +115,17 @@ export class TokenExchanger {
       this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: `token_type ${shownTokenType(a.tokenType)} is not Bearer` }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }
+    // expires_in counts from when we asked (the answer may have travelled a while): one that ran out
+    // before the answer arrived is never forwarded
+    const nowMs = Date.now();
+    if (a.expiresIn !== null && t0 + a.expiresIn * 1000 <= nowMs) {
+      this.#failed++;
+      this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: 'the exchanged token expired before the answer arrived' }, 'token exchange failed');
+      return { ok: false, deny: UNAVAILABLE };
+    }
     this.#ok++;
-    const nowS = Date.now() / 1000;
-    const exp = Math.min(subjectExp, nowS + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S));
+    const nowS = nowMs / 1000;
+    const exp = Math.min(subjectExp, t0 / 1000 + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S));
     return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
   }
 
