@@ -1,8 +1,10 @@
 // The revocation actor's snapshot on disk (`cluster.revocation.snapshot_file`): loads it at
 // start — entries always, the right to serve from it only while younger than
 // `snapshot_max_age_s` — and keeps it written as the store changes, refreshed while caught up
-// so its age stays true in a quiet cluster, and once more at close.
+// so its age stays true in a quiet cluster, and once more at close. Sealed with the bus key:
+// a file this cluster did not write, or with an entry it cannot read, is never served from.
 import type { Logger } from '../../node/log.js';
+import type { BusAuth } from '../protocol/bus-auth.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { SnapshotSettings } from './revocation-settings.js';
 import { readSnapshot, SnapshotWriter } from './revocation-snapshot.js';
@@ -33,11 +35,13 @@ export class SnapshotKeeper {
     store: RevocationStore,
     private readonly host: SnapshotHost,
     private readonly logger?: Logger,
+    /** The bus key: the file is sealed with it and only a file it opens is used; null (no key) writes and reads it unsealed. */
+    private readonly auth: BusAuth | null = null,
   ) {
     this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list() }), settings.intervalMs, (err) => {
       const n = this.writer.failures;
       if (n === 1 || n % 100 === 0) logger?.error({ err: err.message, file: settings.file, failures: n }, 'revocation snapshot not written');
-    });
+    }, auth);
   }
 
   /**
@@ -46,18 +50,24 @@ export class SnapshotKeeper {
    */
   load(): number | null {
     const s = this.settings;
-    const read = readSnapshot(s.file);
+    const read = readSnapshot(s.file, Date.now(), this.auth);
     if (!read.ok) {
-      if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
+      if (read.reason === 'unauthenticated') this.logger?.error({ reason: read.reason, detail: read.detail }, 'revocation snapshot refused: not sealed with this cluster\'s bus key; requests wait for a replay');
+      else if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
       return null;
     }
     for (const r of read.snapshot.entries) if (this.apply(r) === 'applied') this.loaded++;
+    // an entry it could not read may be the revocation of a token it would let through
+    if (read.skipped > 0) {
+      this.logger?.error({ file: s.file, entries: this.loaded, skipped: read.skipped }, 'revocation snapshot has entries that cannot be read: the others are applied, but requests wait for a replay');
+      return null;
+    }
     const ageMs = Date.now() - read.snapshot.asOf;
     if (ageMs > s.maxAgeS * 1000) {
       this.logger?.warn({ file: s.file, entries: this.loaded, age_s: Math.round(ageMs / 1000), max_age_s: s.maxAgeS }, 'revocation snapshot older than snapshot_max_age_s: its entries are applied, but requests wait for a replay');
       return null;
     }
-    this.logger?.info({ file: s.file, entries: this.loaded, skipped: read.skipped, age_s: Math.round(ageMs / 1000) }, 'revocation snapshot loaded');
+    this.logger?.info({ file: s.file, entries: this.loaded, age_s: Math.round(ageMs / 1000) }, 'revocation snapshot loaded');
     return read.snapshot.asOf;
   }
 

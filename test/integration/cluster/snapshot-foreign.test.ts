@@ -79,6 +79,16 @@ describe('a revocation snapshot that is not this cluster\'s own', () => {
     await Promise.all([S1.stop(), O.stop()]);
     await nats.kill();
 
+    // our own file: served from, the revoked token refused
+    const ours = join(dir, 'ours.json');
+    copyFileSync(mine, ours);
+    const S0 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
+    await waitFor('the start wait to be over', async () => startWaitOver(S0), 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await readyz(S0)).body).toMatchObject({ ready: true, cluster: { revocations_from: 'snapshot' } });
+    expect(await status(S0, bad)).toBe(401);
+    await S0.stop();
+
     // the other cluster's file, young and well-formed, in place of ours
     copyFileSync(theirs, mine);
     const S2 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
