@@ -19,6 +19,8 @@ const SEAL_SUBJECT = '<revocation-snapshot>';
 export interface Snapshot {
   readonly asOf: number;
   readonly entries: readonly RevocationRecord[];
+  /** Ids of entries the stream had not acknowledged (the outbox) when it was written. */
+  readonly pending?: readonly string[];
 }
 
 /** Result of reading a snapshot: absent (no file), unusable (with why), or the snapshot and how many entries were skipped as malformed. */
@@ -50,7 +52,7 @@ export function readSnapshot(file: string, nowMs: number = Date.now(), auth: Bus
     if (!opened.ok) return { ok: false, reason: 'unauthenticated', detail: `${file}: seal refused (${opened.reason}): another cluster's file, or altered` };
     try { o = JSON.parse(Buffer.from(opened.payload).toString('utf8')); } catch (err) { return { ok: false, reason: 'malformed', detail: `${file}: ${(err as Error).message}` }; }
   }
-  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown };
+  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown; pending?: unknown };
   if (s === null || typeof s !== 'object' || s.v !== SNAPSHOT_V || typeof s.asOf !== 'number' || !Number.isFinite(s.asOf) || !Array.isArray(s.entries)) {
     return { ok: false, reason: 'malformed', detail: `${file}: not a version ${SNAPSHOT_V} revocation snapshot` };
   }
@@ -63,7 +65,8 @@ export function readSnapshot(file: string, nowMs: number = Date.now(), auth: Bus
     if (r === null) skipped++;
     else entries.push(r);
   }
-  return { ok: true, snapshot: { asOf: s.asOf, entries }, skipped };
+  const pending = Array.isArray(s.pending) ? s.pending.filter((x): x is string => typeof x === 'string') : [];
+  return { ok: true, snapshot: { asOf: s.asOf, entries, ...(pending.length > 0 ? { pending } : {}) }, skipped };
 }
 
 /** Writes snapshots of whatever `take()` returns, rate-limited; failures are counted and reported, never thrown. */
@@ -114,7 +117,7 @@ export class SnapshotWriter {
     try {
       const fh = await open(tmp, 'w', 0o600);
       try {
-        const body = JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries });
+        const body = JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries, ...(snap.pending !== undefined && snap.pending.length > 0 ? { pending: snap.pending } : {}) });
         await fh.writeFile(this.auth === null ? body : JSON.stringify({ v: SEALED_V, sealed: Buffer.from(this.auth.seal(SEAL_SUBJECT, Buffer.from(body, 'utf8'))).toString('base64') }));
         await fh.sync();
       } finally {

@@ -16,6 +16,8 @@ export interface SnapshotHost {
   caughtUpAt(): number | null;
   /** Is the member caught up right now (the refresh only rewrites then)? */
   live(): boolean;
+  /** Ids the stream has not acknowledged yet (the outbox): written with the entries, published again after a restart. */
+  pending(): readonly string[];
 }
 
 /** Longest interval between two refreshes while caught up, ms. */
@@ -25,6 +27,8 @@ const MAX_REFRESH_MS = 60_000;
 export class SnapshotKeeper {
   /** Entries applied from the file at start. */
   loaded = 0;
+  /** Entries the file marks as never acknowledged by the stream: the actor publishes them again. */
+  private unpublished: RevocationRecord[] = [];
   private readonly writer: SnapshotWriter;
   private refresh: NodeJS.Timeout | null = null;
 
@@ -38,7 +42,7 @@ export class SnapshotKeeper {
     /** The bus key: the file is sealed with it and only a file it opens is used; null (no key) writes and reads it unsealed. */
     private readonly auth: BusAuth | null = null,
   ) {
-    this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list() }), settings.intervalMs, (err) => {
+    this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list(), pending: host.pending() }), settings.intervalMs, (err) => {
       const n = this.writer.failures;
       if (n === 1 || n % 100 === 0) logger?.error({ err: err.message, file: settings.file, failures: n }, 'revocation snapshot not written');
     }, auth);
@@ -56,7 +60,12 @@ export class SnapshotKeeper {
       else if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
       return null;
     }
-    for (const r of read.snapshot.entries) if (this.apply(r) === 'applied') this.loaded++;
+    const pending = new Set(read.snapshot.pending ?? []);
+    for (const r of read.snapshot.entries) {
+      if (this.apply(r) !== 'applied') continue;
+      this.loaded++;
+      if (pending.has(r.id)) this.unpublished.push(r);
+    }
     // an entry it could not read may be the revocation of a token it would let through
     if (read.skipped > 0) {
       this.logger?.error({ file: s.file, entries: this.loaded, skipped: read.skipped }, 'revocation snapshot has entries that cannot be read: the others are applied, but requests wait for a replay');
@@ -69,6 +78,13 @@ export class SnapshotKeeper {
     }
     this.logger?.info({ file: s.file, entries: this.loaded, age_s: Math.round(ageMs / 1000) }, 'revocation snapshot loaded');
     return read.snapshot.asOf;
+  }
+
+  /** The loaded entries the stream never acknowledged (taken once: the outbox owns them from here). */
+  takeUnpublished(): RevocationRecord[] {
+    const out = this.unpublished;
+    this.unpublished = [];
+    return out;
   }
 
   /** The store changed: write within the interval. */

@@ -45,7 +45,7 @@ const startWaitOver = (p: ProxyProcess): boolean => p.logs().some((l) => typeof 
 describe('a revocation snapshot that is not this cluster\'s own', () => {
   let as: AuthServer;
   let echo: EchoUpstream;
-  let nats: NatsServer | undefined;
+  let nats: (NatsServer & { stop(): Promise<void> }) | undefined;
   const proxies: ProxyProcess[] = [];
   const start = async (cluster: Record<string, unknown>, env: Record<string, string>): Promise<ProxyProcess> => {
     const p = await startProxy(proxyConfig(as, echo.url, cluster), { env, timeoutMs: 30_000 });

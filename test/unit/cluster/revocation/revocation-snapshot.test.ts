@@ -68,6 +68,18 @@ describe('revocation snapshot', () => {
     expect(readSnapshot(file, 1_700_000_002_000)).toMatchObject({ ok: false, reason: 'malformed' }); // no key: a sealed file is not v1
   });
 
+  it('keeps the ids the stream has not acknowledged (the outbox), sealed or not', async () => {
+    const d = dir();
+    const auth = new BusAuth({ key: randomBytes(32) });
+    for (const [name, a] of [['plain.json', null], ['sealed.json', auth]] as const) {
+      const file = join(d, name);
+      const w = new SnapshotWriter(file, () => ({ asOf: 1_700_000_001_000, entries: [rec('a'), rec('b')], pending: ['id-b'] }), 0, () => {}, a);
+      await w.flush();
+      w.close();
+      expect(readSnapshot(file, 1_700_000_002_000, a)).toMatchObject({ ok: true, snapshot: { pending: ['id-b'] } });
+    }
+  });
+
   it('a failed write is reported, not thrown', async () => {
     const errors: Error[] = [];
     const w = new SnapshotWriter(join(dir(), 'no-such-dir', 'r.json'), () => ({ asOf: 1, entries: [] }), 0, (e) => errors.push(e));
