@@ -60,7 +60,7 @@ export class RevocationActor {
     this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger });
     // a worker's state is the primary's; it would only write what it got from there
     if (opts.snapshot != null && opts.mode !== 'ipc-worker') {
-      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live' }, opts.logger);
+      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [] }, opts.logger, opts.bus.auth);
     }
     if (opts.mode === 'nats') {
       if (opts.nats === undefined) throw new Error('nats mode needs the NATS transport');
@@ -80,11 +80,9 @@ export class RevocationActor {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
     const asOf = this.snapshot?.load() ?? null;
-    if (asOf !== null) {
-      this.source = 'snapshot';
-      this.snapshotAsOf = asOf;
-      this.lastCaughtUpAt = asOf;
-    }
+    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; }
+    // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
+    for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
     this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
       if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); }
     }));

@@ -52,6 +52,11 @@ export class RevocationOutbox {
     return this.pending.size;
   }
 
+  /** Ids not yet acknowledged by the stream (kept in the snapshot, published again after a restart). */
+  pendingIds(): string[] {
+    return [...this.pending.keys()];
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);

@@ -1,26 +1,39 @@
 // The revocation store on local disk, so a member restarted while the bus is down has
 // revocation state to serve from: JSON written 0600 to a temp file and renamed over the
 // old one (a reader never sees half a file), at most once per interval, one write at a time.
+// With a bus key the content is sealed with it (v2): a file from another cluster, or edited by
+// hand, is refused whole — never read as "these are all the revocations".
 import { readFileSync } from 'node:fs';
 import { chmod, open, rename, unlink } from 'node:fs/promises';
+import type { BusAuth } from '../protocol/bus-auth.js';
 import { parseRevocationRecord, type RevocationRecord } from '../protocol/messages.js';
 
-/** Format version of the file. */
+/** Format version of an unsealed file (no bus key: IPC and single-process members). */
 const SNAPSHOT_V = 1;
+/** Format version of a file sealed with the bus key: `{v: 2, sealed: base64(envelope of the v1 JSON)}`. */
+const SEALED_V = 2;
+/** The envelope's subject: a snapshot's seal cannot pass for a bus message's, nor the reverse. */
+const SEAL_SUBJECT = '<revocation-snapshot>';
 
 /** What a snapshot holds: the entries and the last moment their holder was known caught up with the cluster (epoch ms). */
 export interface Snapshot {
   readonly asOf: number;
   readonly entries: readonly RevocationRecord[];
+  /** Ids of entries the stream had not acknowledged (the outbox) when it was written. */
+  readonly pending?: readonly string[];
 }
 
 /** Result of reading a snapshot: absent (no file), unusable (with why), or the snapshot and how many entries were skipped as malformed. */
 export type SnapshotRead =
   | { readonly ok: true; readonly snapshot: Snapshot; readonly skipped: number }
-  | { readonly ok: false; readonly reason: 'missing' | 'unreadable' | 'malformed' | 'future'; readonly detail: string };
+  | { readonly ok: false; readonly reason: 'missing' | 'unreadable' | 'malformed' | 'future' | 'unauthenticated'; readonly detail: string };
 
-/** Read and check `file` synchronously (at start, before anything is served). Never throws. */
-export function readSnapshot(file: string, nowMs: number = Date.now()): SnapshotRead {
+/**
+ * Read and check `file` synchronously (at start, before anything is served). With `auth` only a
+ * file sealed with the cluster's key (current or previous) is accepted — anything else is
+ * `unauthenticated`, entries and all. Never throws.
+ */
+export function readSnapshot(file: string, nowMs: number = Date.now(), auth: BusAuth | null = null): SnapshotRead {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -30,7 +43,16 @@ export function readSnapshot(file: string, nowMs: number = Date.now()): Snapshot
   }
   let o: unknown;
   try { o = JSON.parse(text); } catch (err) { return { ok: false, reason: 'malformed', detail: `${file}: ${(err as Error).message}` }; }
-  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown };
+  if (auth !== null) {
+    const outer = o as { v?: unknown; sealed?: unknown } | null;
+    if (outer === null || typeof outer !== 'object' || outer.v !== SEALED_V || typeof outer.sealed !== 'string') {
+      return { ok: false, reason: 'unauthenticated', detail: `${file}: not sealed with the cluster's bus key` };
+    }
+    const opened = auth.open(SEAL_SUBJECT, Buffer.from(outer.sealed, 'base64'), false);
+    if (!opened.ok) return { ok: false, reason: 'unauthenticated', detail: `${file}: seal refused (${opened.reason}): another cluster's file, or altered` };
+    try { o = JSON.parse(Buffer.from(opened.payload).toString('utf8')); } catch (err) { return { ok: false, reason: 'malformed', detail: `${file}: ${(err as Error).message}` }; }
+  }
+  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown; pending?: unknown };
   if (s === null || typeof s !== 'object' || s.v !== SNAPSHOT_V || typeof s.asOf !== 'number' || !Number.isFinite(s.asOf) || !Array.isArray(s.entries)) {
     return { ok: false, reason: 'malformed', detail: `${file}: not a version ${SNAPSHOT_V} revocation snapshot` };
   }
@@ -43,7 +65,8 @@ export function readSnapshot(file: string, nowMs: number = Date.now()): Snapshot
     if (r === null) skipped++;
     else entries.push(r);
   }
-  return { ok: true, snapshot: { asOf: s.asOf, entries }, skipped };
+  const pending = Array.isArray(s.pending) ? s.pending.filter((x): x is string => typeof x === 'string') : [];
+  return { ok: true, snapshot: { asOf: s.asOf, entries, ...(pending.length > 0 ? { pending } : {}) }, skipped };
 }
 
 /** Writes snapshots of whatever `take()` returns, rate-limited; failures are counted and reported, never thrown. */
@@ -64,6 +87,8 @@ export class SnapshotWriter {
     private readonly take: () => Snapshot,
     private readonly intervalMs: number,
     private readonly onError: (err: Error) => void,
+    /** Seal the content with the bus key (v2); null: write v1 unsealed. */
+    private readonly auth: BusAuth | null = null,
   ) {}
 
   /** Something changed: write within `intervalMs`. */
@@ -92,7 +117,8 @@ export class SnapshotWriter {
     try {
       const fh = await open(tmp, 'w', 0o600);
       try {
-        await fh.writeFile(JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries }));
+        const body = JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries, ...(snap.pending !== undefined && snap.pending.length > 0 ? { pending: snap.pending } : {}) });
+        await fh.writeFile(this.auth === null ? body : JSON.stringify({ v: SEALED_V, sealed: Buffer.from(this.auth.seal(SEAL_SUBJECT, Buffer.from(body, 'utf8'))).toString('base64') }));
         await fh.sync();
       } finally {
         await fh.close();

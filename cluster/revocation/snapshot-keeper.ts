@@ -1,8 +1,10 @@
 // The revocation actor's snapshot on disk (`cluster.revocation.snapshot_file`): loads it at
 // start — entries always, the right to serve from it only while younger than
 // `snapshot_max_age_s` — and keeps it written as the store changes, refreshed while caught up
-// so its age stays true in a quiet cluster, and once more at close.
+// so its age stays true in a quiet cluster, and once more at close. Sealed with the bus key:
+// a file this cluster did not write, or with an entry it cannot read, is never served from.
 import type { Logger } from '../../node/log.js';
+import type { BusAuth } from '../protocol/bus-auth.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { SnapshotSettings } from './revocation-settings.js';
 import { readSnapshot, SnapshotWriter } from './revocation-snapshot.js';
@@ -14,6 +16,8 @@ export interface SnapshotHost {
   caughtUpAt(): number | null;
   /** Is the member caught up right now (the refresh only rewrites then)? */
   live(): boolean;
+  /** Ids the stream has not acknowledged yet (the outbox): written with the entries, published again after a restart. */
+  pending(): readonly string[];
 }
 
 /** Longest interval between two refreshes while caught up, ms. */
@@ -23,6 +27,8 @@ const MAX_REFRESH_MS = 60_000;
 export class SnapshotKeeper {
   /** Entries applied from the file at start. */
   loaded = 0;
+  /** Entries the file marks as never acknowledged by the stream: the actor publishes them again. */
+  private unpublished: RevocationRecord[] = [];
   private readonly writer: SnapshotWriter;
   private refresh: NodeJS.Timeout | null = null;
 
@@ -33,11 +39,13 @@ export class SnapshotKeeper {
     store: RevocationStore,
     private readonly host: SnapshotHost,
     private readonly logger?: Logger,
+    /** The bus key: the file is sealed with it and only a file it opens is used; null (no key) writes and reads it unsealed. */
+    private readonly auth: BusAuth | null = null,
   ) {
-    this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list() }), settings.intervalMs, (err) => {
+    this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list(), pending: host.pending() }), settings.intervalMs, (err) => {
       const n = this.writer.failures;
       if (n === 1 || n % 100 === 0) logger?.error({ err: err.message, file: settings.file, failures: n }, 'revocation snapshot not written');
-    });
+    }, auth);
   }
 
   /**
@@ -46,19 +54,37 @@ export class SnapshotKeeper {
    */
   load(): number | null {
     const s = this.settings;
-    const read = readSnapshot(s.file);
+    const read = readSnapshot(s.file, Date.now(), this.auth);
     if (!read.ok) {
-      if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
+      if (read.reason === 'unauthenticated') this.logger?.error({ reason: read.reason, detail: read.detail }, 'revocation snapshot refused: not sealed with this cluster\'s bus key; requests wait for a replay');
+      else if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
       return null;
     }
-    for (const r of read.snapshot.entries) if (this.apply(r) === 'applied') this.loaded++;
+    const pending = new Set(read.snapshot.pending ?? []);
+    for (const r of read.snapshot.entries) {
+      if (this.apply(r) !== 'applied') continue;
+      this.loaded++;
+      if (pending.has(r.id)) this.unpublished.push(r);
+    }
+    // an entry it could not read may be the revocation of a token it would let through
+    if (read.skipped > 0) {
+      this.logger?.error({ file: s.file, entries: this.loaded, skipped: read.skipped }, 'revocation snapshot has entries that cannot be read: the others are applied, but requests wait for a replay');
+      return null;
+    }
     const ageMs = Date.now() - read.snapshot.asOf;
     if (ageMs > s.maxAgeS * 1000) {
       this.logger?.warn({ file: s.file, entries: this.loaded, age_s: Math.round(ageMs / 1000), max_age_s: s.maxAgeS }, 'revocation snapshot older than snapshot_max_age_s: its entries are applied, but requests wait for a replay');
       return null;
     }
-    this.logger?.info({ file: s.file, entries: this.loaded, skipped: read.skipped, age_s: Math.round(ageMs / 1000) }, 'revocation snapshot loaded');
+    this.logger?.info({ file: s.file, entries: this.loaded, age_s: Math.round(ageMs / 1000) }, 'revocation snapshot loaded');
     return read.snapshot.asOf;
+  }
+
+  /** The loaded entries the stream never acknowledged (taken once: the outbox owns them from here). */
+  takeUnpublished(): RevocationRecord[] {
+    const out = this.unpublished;
+    this.unpublished = [];
+    return out;
   }
 
   /** The store changed: write within the interval. */

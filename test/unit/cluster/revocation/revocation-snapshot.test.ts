@@ -1,10 +1,12 @@
 // The revocation snapshot on disk: written 0600 by rename (whole files only), read back with
 // the moment its holder was last caught up; a broken, foreign or future-dated file is not used.
+// With a bus key the file is sealed with it: another cluster's file, or an altered one, is refused whole.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
+import { BusAuth, type RevocationRecord } from '../../../../cluster/protocol/index.js';
 import { readSnapshot, SnapshotWriter } from '../../../../cluster/revocation/index.js';
 
 const rec = (value: string): RevocationRecord => ({ id: `id-${value}`, kind: 'jti', value, issuer: null, before: null, expiresAt: 2_000_000_000, reason: null, createdAt: 1_700_000_000_000, origin: 'm' });
@@ -40,6 +42,42 @@ describe('revocation snapshot', () => {
     expect(readSnapshot(join(d, 'future.json'), 1_700_000_000_000)).toMatchObject({ ok: false, reason: 'future' });
     writeFileSync(join(d, 'mixed.json'), JSON.stringify({ v: 1, asOf: 1, entries: [rec('ok'), { kind: 'jti' }, 7] }));
     expect(readSnapshot(join(d, 'mixed.json'))).toMatchObject({ ok: true, skipped: 2, snapshot: { entries: [rec('ok')] } });
+  });
+
+  it('sealed with the bus key: read back with it (or as the previous key); refused with another key, unsealed, or altered', async () => {
+    const d = dir();
+    const file = join(d, 'r.json');
+    const key = randomBytes(32);
+    const auth = new BusAuth({ key });
+    const entries = [rec('a'), rec('b')];
+    const w = new SnapshotWriter(file, () => ({ asOf: 1_700_000_001_000, entries }), 0, () => {}, auth);
+    await w.flush();
+    w.close();
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('id-a'); // sealed: not readable as a v1 file
+    expect(readSnapshot(file, 1_700_000_002_000, auth)).toEqual({ ok: true, snapshot: { asOf: 1_700_000_001_000, entries }, skipped: 0 });
+    expect(readSnapshot(file, 1_700_000_002_000, new BusAuth({ key: randomBytes(32), previousKey: key }))).toMatchObject({ ok: true });
+    expect(readSnapshot(file, 1_700_000_002_000, new BusAuth({ key: randomBytes(32) }))).toMatchObject({ ok: false, reason: 'unauthenticated' });
+    const o = JSON.parse(text) as { v: number; sealed: string };
+    const bytes = Buffer.from(o.sealed, 'base64');
+    bytes[bytes.length - 3] ^= 1;
+    writeFileSync(join(d, 'altered.json'), JSON.stringify({ v: o.v, sealed: bytes.toString('base64') }));
+    expect(readSnapshot(join(d, 'altered.json'), 1_700_000_002_000, auth)).toMatchObject({ ok: false, reason: 'unauthenticated' });
+    writeFileSync(join(d, 'plain.json'), JSON.stringify({ v: 1, asOf: 1_700_000_001_000, entries: [] }));
+    expect(readSnapshot(join(d, 'plain.json'), 1_700_000_002_000, auth)).toMatchObject({ ok: false, reason: 'unauthenticated' });
+    expect(readSnapshot(file, 1_700_000_002_000)).toMatchObject({ ok: false, reason: 'malformed' }); // no key: a sealed file is not v1
+  });
+
+  it('keeps the ids the stream has not acknowledged (the outbox), sealed or not', async () => {
+    const d = dir();
+    const auth = new BusAuth({ key: randomBytes(32) });
+    for (const [name, a] of [['plain.json', null], ['sealed.json', auth]] as const) {
+      const file = join(d, name);
+      const w = new SnapshotWriter(file, () => ({ asOf: 1_700_000_001_000, entries: [rec('a'), rec('b')], pending: ['id-b'] }), 0, () => {}, a);
+      await w.flush();
+      w.close();
+      expect(readSnapshot(file, 1_700_000_002_000, a)).toMatchObject({ ok: true, snapshot: { pending: ['id-b'] } });
+    }
   });
 
   it('a failed write is reported, not thrown', async () => {

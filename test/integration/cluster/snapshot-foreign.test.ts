@@ -1,0 +1,109 @@
+// A member started without NATS serves from its revocation snapshot only when the file is this
+// cluster's own: one written by a member of another cluster (another bus key), or one edited
+// by hand down to no revocations, once let it serve with none of this cluster's revocations —
+// a revoked token answered 200. Now such a file is refused: 503 until a replay.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, jtiOf, waitFor } from './proxy-fixtures.js';
+
+const OTHER_ENV = { ...ADMIN_ENV, PT_BUS_KEY: randomBytes(48).toString('base64') };
+
+function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { app: { targets: [upstream] } },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
+    cluster: { auth: BUS_AUTH, ...cluster },
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  };
+}
+
+async function status(p: ProxyProcess, token: string): Promise<number> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
+  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return { status: r.statusCode, body: await r.body.json() };
+}
+
+const startWaitOver = (p: ProxyProcess): boolean => p.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('cluster bus unreachable at start'));
+
+describe('a revocation snapshot that is not this cluster\'s own', () => {
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let nats: (NatsServer & { stop(): Promise<void> }) | undefined;
+  const proxies: ProxyProcess[] = [];
+  const start = async (cluster: Record<string, unknown>, env: Record<string, string>): Promise<ProxyProcess> => {
+    const p = await startProxy(proxyConfig(as, echo.url, cluster), { env, timeoutMs: 30_000 });
+    proxies.push(p);
+    return p;
+  };
+
+  beforeAll(async () => { [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]); });
+  afterAll(async () => {
+    await Promise.all(proxies.map((p) => p.stop()));
+    await nats?.stop();
+    await Promise.all([as?.close(), echo?.close()]);
+  });
+
+  it('one from another cluster (other bus key) or one emptied by hand is refused: 503, never served with no revocations', async () => {
+    nats = await startNatsServer();
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-snapf-'));
+    const mine = join(dir, 'mine.json');
+    const theirs = join(dir, 'theirs.json');
+    const snap = (file: string): Record<string, unknown> => ({ snapshot_file: file, snapshot_max_age_s: 300, snapshot_interval_ms: 50 });
+    const cfg = { nats: { servers: [nats.url] }, subject_prefix: `pts${Math.random().toString(36).slice(2, 8)}`, start_timeout_ms: 300, revocation: snap(mine) };
+    const [S1, O] = await Promise.all([
+      start(cfg, { ...ADMIN_ENV, ...BUS_ENV }),
+      start({ ...cfg, subject_prefix: `pto${Math.random().toString(36).slice(2, 8)}`, revocation: snap(theirs) }, OTHER_ENV),
+    ]);
+    await waitFor('both ready', async () => (await readyz(S1)).status === 200 && (await readyz(O)).status === 200, 20_000);
+    const bad = await as.issueJwt({ sub: 'snapf-revoked' });
+    expect((await admin(S1, 'POST', '/revocations', { kind: 'jti', value: jtiOf(bad) })).status).toBe(201);
+    await waitFor('both snapshot files', async () => existsSync(mine) && existsSync(theirs), 5_000);
+    await new Promise((r) => setTimeout(r, 300)); // the write after the revocation
+    await Promise.all([S1.stop(), O.stop()]);
+    await nats.kill();
+
+    // our own file: served from, the revoked token refused
+    const ours = join(dir, 'ours.json');
+    copyFileSync(mine, ours);
+    const S0 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
+    await waitFor('the start wait to be over', async () => startWaitOver(S0), 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await readyz(S0)).body).toMatchObject({ ready: true, cluster: { revocations_from: 'snapshot' } });
+    expect(await status(S0, bad)).toBe(401);
+    await S0.stop();
+
+    // the other cluster's file, young and well-formed, in place of ours
+    copyFileSync(theirs, mine);
+    const S2 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
+    await waitFor('the start wait to be over', async () => startWaitOver(S2), 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await status(S2, bad)).toBe(503);
+    expect((await readyz(S2)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
+    await S2.stop();
+
+    // a hand-written file that says "caught up just now, nothing revoked"
+    writeFileSync(mine, JSON.stringify({ v: 1, asOf: Date.now(), entries: [] }), { mode: 0o600 });
+    const S3 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
+    await waitFor('the start wait to be over', async () => startWaitOver(S3), 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await status(S3, bad)).toBe(503);
+    expect((await readyz(S3)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
+  }, 90_000); // several proxy starts and a nats-server kill: slow on a loaded 2-core machine
+});
