@@ -65,6 +65,11 @@ export class RevocationStream {
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
+      // age alone decides what leaves: a message/byte/per-subject limit (set by anyone with NATS
+      // credentials) would drop revocations a later member must replay
+      max_msgs: -1,
+      max_bytes: -1,
+      max_msgs_per_subject: -1,
     };
     let info;
     try {
@@ -74,9 +79,11 @@ export class RevocationStream {
       info = await this.create(jsm, want);
     }
     const c = info.config;
-    if (opts.update !== false && (c.max_age !== want.max_age || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll || c.duplicate_window !== want.duplicate_window)) {
-      this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
-      info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window! });
+    const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== DiscardPolicy.Old;
+    if (opts.update !== false && (limited || c.max_age !== want.max_age || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll || c.duplicate_window !== want.duplicate_window)) {
+      if (limited) this.opts.logger?.warn({ stream: this.name, max_msgs: c.max_msgs, max_bytes: c.max_bytes, max_msgs_per_subject: c.max_msgs_per_subject }, 'revocation stream had limits that drop revocations before their max age: removed');
+      else this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
+      info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: DiscardPolicy.Old });
     }
     return positionOf(info);
   }
