@@ -328,7 +328,8 @@ export async function policyPushConverges(c: HostsCluster, count: number, cutMs:
     for (let attempt = 1; ; attempt++) {
       const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']));
       if (v2.code === 0 || /stale base/.test(v2.stderr)) { pushAttempts = attempt; break; }
-      if (Date.now() - pushedAt > 60_000) throw new Error(`policy push (version 2) failed for 60 s: ${v2.stderr}`);
+      // 120 s: one clean-clone CI run still saw TIMEOUT after 60 s (the bucket's new leader; 4 attempts alone)
+      if (Date.now() - pushedAt > 120_000) throw new Error(`policy push (version 2) failed for 120 s (${attempt} attempts): ${v2.stderr}`);
       await sleep(500);
     }
     for (;;) {
