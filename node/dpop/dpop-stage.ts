@@ -81,7 +81,6 @@ export interface Settings {
   /** `algs` of the challenge: the allowlist, space separated. */
   readonly algs: string;
   readonly maxProofBytes: number;
-  readonly tls: boolean;
   readonly trustForwarded: boolean;
   readonly nonceKey: string;
 }
@@ -157,7 +156,6 @@ export class DpopStage {
       algorithms: new Set<string>(d.algorithms),
       algs: d.algorithms.join(' '),
       maxProofBytes: d.max_proof_bytes,
-      tls: config.server.tls !== undefined,
       trustForwarded: config.server.trust_forwarded,
       nonceKey,
     });
@@ -218,8 +216,9 @@ export class DpopStage {
     if (proof === null) return this.refuse('dpop_missing');
     const st = this.settings;
     const nowS = Math.floor(this.now() / 1000);
+    // the scheme is the connection's own (ctx.secure): the main listener and the HTTP/2 one may differ in TLS
     const r = verifyProof({
-      proof: proof.trim(), method: ctx.method, origin: ctx.origin !== undefined ? ctx.origin : clientOrigin(h, st.tls, st.trustForwarded), path: ctx.path,
+      proof: proof.trim(), method: ctx.method, origin: ctx.origin !== undefined ? ctx.origin : clientOrigin(h, ctx.secure === true, st.trustForwarded), path: ctx.path,
       ath: hash('sha256', ctx.token ?? '', 'base64url'), jkt,
     }, { algorithms: st.algorithms, maxProofBytes: st.maxProofBytes, iatWindowS: policy.iatWindowS, nowS }, this.keys);
     if (!r.ok) return this.refuse(r.reason, r.message);
