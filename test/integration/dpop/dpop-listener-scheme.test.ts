@@ -32,7 +32,8 @@ function config(as: AuthServer, upstream: string, tlsFiles: { cert: string; key:
 /** HTTP/1.1 over TLS (self-signed certificate accepted). */
 function h1Tls(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; challenge: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path, headers, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], agent: false }, (res) => {
+    const opts: https.RequestOptions = { host: '127.0.0.1', port, path, headers, rejectUnauthorized: false, agent: false, ...{ ALPNProtocols: ['http/1.1'] } };
+    const req = https.request(opts, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode!, challenge: String(res.headers['www-authenticate'] ?? '') }));
     });
