@@ -5,6 +5,7 @@ import { compileClientCertRule, type ClientCertRule, type RequestContext, type S
 import { judgeCertificate } from '../pipeline/client-cert-rule.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { cookieOriginAllowed } from '../ws/index.js';
+import { boundJkt, type DpopPolicy } from '../dpop/index.js';
 
 /**
  * A judge of live requests under `snap`, for one reload's sweep (client-certificate rules compiled
@@ -30,6 +31,9 @@ export function liveJudge(snap: Snapshot): (ctx: RequestContext, websocket: bool
     if (websocket && ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, route)) return false;
     if (m.route.policy === null) return true;
     if (ctx.principal === null) return false;
+    // a route made DPoP-only takes no Bearer connection: it was admitted without a proof
+    if ((m.route.policy as { readonly dpop?: DpopPolicy }).dpop?.required === true
+      && (ctx.tokenScheme !== 'dpop' || boundJkt(ctx.principal.claims) === undefined)) return false;
     return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
   };
 }
