@@ -12,7 +12,7 @@ import { DEFAULT_DPOP_POLICY, type DpopPolicy } from './dpop-policy.js';
 import { clientOrigin } from './htu.js';
 import { MIN_NONCE_SECRET_BYTES, NonceSource } from './nonce.js';
 import { ProofKeyCache } from './proof-key.js';
-import { verifyProof, type ProofReason } from './proof-verifier.js';
+import { PROOF_FAILURES, verifyProof, type ProofReason } from './proof-verifier.js';
 import type { ReplaySharing, ReplayVerdict } from '../contracts/index.js';
 import { ReplayCache } from './replay-cache.js';
 import { ReplayGuard } from './replay-guard.js';
@@ -81,6 +81,8 @@ export interface Settings {
   /** `algs` of the challenge: the allowlist, space separated. */
   readonly algs: string;
   readonly maxProofBytes: number;
+  /** Widest `auth.dpop.iat_window_s` of any route, s: a seen proof is remembered until its iat + this. */
+  readonly maxWindowS: number;
   readonly trustForwarded: boolean;
   readonly nonceKey: string;
 }
@@ -111,6 +113,8 @@ export class DpopStage {
   private denials = new Map<string, StageResult>();
   private wrapped = new WeakMap<StageResult, StageResult>();
   private nonceDenial: { readonly nonce: string; readonly result: StageResult } | null = null;
+  /** Proofs with an earlier iat are refused: a reload widened the window past what the cache remembers. */
+  private minIatS = 0;
   private nonces!: NonceSource;
   private readonly keys = new ProofKeyCache();
   private readonly cache: ReplayCache;
@@ -156,6 +160,7 @@ export class DpopStage {
       algorithms: new Set<string>(d.algorithms),
       algs: d.algorithms.join(' '),
       maxProofBytes: d.max_proof_bytes,
+      maxWindowS: config.routes.reduce((m, r) => (typeof r.auth === 'object' ? Math.max(m, r.auth.dpop.iat_window_s) : m), DEFAULT_DPOP_POLICY.iatWindowS),
       trustForwarded: config.server.trust_forwarded,
       nonceKey,
     });
@@ -167,6 +172,13 @@ export class DpopStage {
   /** Reload, step 2: switch to `p` (synchronous, never throws). */
   commit(p: PreparedDpop): void {
     if (p.unsharedNonces) this.opts.logger.warn('DPoP nonces without dpop.nonce.secret_env: each process issues its own, so a nonce from one is refused by the others');
+    // a wider window would accept again proofs the cache let go (or lets go) by the old one: keep
+    // the entries for the new width and refuse what the old window already refused
+    const prev = this.settings?.maxWindowS;
+    if (prev !== undefined && p.settings.maxWindowS > prev) {
+      this.cache.extend(p.settings.maxWindowS - prev);
+      this.minIatS = Math.max(this.minIatS, Math.floor(this.now() / 1000) - prev);
+    }
     this.nonces = p.nonces;
     this.settings = p.settings;
     this.denials = new Map();
@@ -222,6 +234,7 @@ export class DpopStage {
       ath: hash('sha256', ctx.token ?? '', 'base64url'), jkt,
     }, { algorithms: st.algorithms, maxProofBytes: st.maxProofBytes, iatWindowS: policy.iatWindowS, nowS }, this.keys);
     if (!r.ok) return this.refuse(r.reason, r.message);
+    if (r.iat < this.minIatS) return this.refuse('dpop_iat_stale', PROOF_FAILURES.dpop_iat_stale.message);
     if (policy.nonce) {
       if (!this.nonces.accepts(r.nonce, nowS)) {
         this.counters.nonce_challenges++;
@@ -236,7 +249,9 @@ export class DpopStage {
     }
     // jti is unique per key (RFC 9449 §11.1): key the cache by both, hashed to a fixed size.
     const key = createHash('sha256').update(jkt).update('\n').update(r.jti).digest('base64url');
-    const v = this.guard.check(key, Math.max(0, Math.ceil(r.iat)) + policy.iatWindowS, nowS);
+    // remembered for the widest window of any route, not this route's: a reload widening this
+    // route's window (up to that) cannot bring a used proof back
+    const v = this.guard.check(key, Math.max(0, Math.ceil(r.iat)) + st.maxWindowS, nowS);
     return typeof v === 'string' ? this.afterReplay(v) : v.then((x) => this.afterReplay(x));
   }
 

@@ -17,9 +17,9 @@ export interface ReplayCacheStats {
 
 /**
  * Check-and-set of proof keys. Entries are kept in insertion order; expired ones are swept
- * from the front (a few per claim, and by `sweep`). A proof's expiry is iat + the route's iat
- * window: a replay needs the same htm and htu, so the same route, so the same expiry — which
- * makes the expiry of an evicted entry the right floor.
+ * from the front (a few per claim, and by `sweep`). A proof's expiry is iat + the widest iat
+ * window of any route (DpopStage): a replay of a proof has the same iat, so the same expiry —
+ * which makes the expiry of an evicted entry the right floor.
  */
 export class ReplayCache implements ReplayClaims {
   private readonly entries = new Map<string, number>();
@@ -52,6 +52,16 @@ export class ReplayCache implements ReplayClaims {
     else if (this.entries.size >= this.maxEntries) this.evictOldest(nowS);
     this.entries.set(key, exp);
     return 'fresh';
+  }
+
+  /**
+   * Push every expiry (and the floor) `deltaS` seconds later: a reload widened the widest iat
+   * window, so proofs seen live longer (O(entries), at reload only; the order is kept).
+   */
+  extend(deltaS: number): void {
+    if (deltaS <= 0) return;
+    for (const [k, exp] of this.entries) this.entries.set(k, exp + deltaS);
+    if (this.floor > 0) this.floor += deltaS;
   }
 
   /** Is `key` recorded and live? (Does not record it.) */

@@ -21,6 +21,14 @@ describe('ReplayCache', () => {
     expect(c.stats()).toMatchObject({ replayed: 2 });
   });
 
+  it('extend pushes every expiry later (a reload widened the window): a replay stays refused for the new width', () => {
+    const c = new ReplayCache(100);
+    expect(c.claim(key(1), 160, 100)).toBe('fresh');
+    c.extend(540);
+    expect(c.claim(key(1), 700, 650)).toBe('replayed');
+    expect(c.claim(key(1), 700, 701)).toBe('fresh');
+  });
+
   it('sweeps expired entries from the front', () => {
     const c = new ReplayCache(100);
     for (let i = 0; i < 10; i++) c.claim(key(i), 100 + i, 50);
