@@ -90,4 +90,12 @@ describe('trusted X-Forwarded-Host must select the route Host selected', () => {
     expect(r.status, r.body).toBe(401);
     expect(r.forwarded).toBe(0);
   });
+
+  it('host-override headers other upstreams read (X-Original-Host, X-Host, X-HTTP-Host-Override) never reach the upstream', async () => {
+    const r = await get('/x', ['Host: public.example', 'X-Original-Host: admin.example', 'X-Host: admin.example', 'X-HTTP-Host-Override: admin.example']);
+    expect(r.status, r.body).toBe(200);
+    const seen = upstream.seen.at(-1)!.headers;
+    expect([seen['x-original-host'], seen['x-host'], seen['x-http-host-override']]).toEqual([undefined, undefined, undefined]);
+    expect(seen.host).toBe('public.example');
+  });
 });
