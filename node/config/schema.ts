@@ -12,6 +12,7 @@ import { accessLogSchema, logSchema, tracingSchema } from './observability-schem
 import { ALGS, envName, ms, port } from './schema-common.js';
 import { dpopSchema } from './dpop-schema.js';
 import { clusterSchema } from './cluster-schema.js';
+import { routeHostSchema } from './route-host.js';
 
 export { logSchema, dpopSchema, clusterSchema };
 
@@ -266,7 +267,7 @@ export const routeSchema = z.strictObject({
     path: z.string().startsWith('/', 'a path starting with /'),
     // CONNECT opens a tunnel (RFC 9110 §9.3.6): never routed (route-table.ts), so never listable
     methods: z.array(z.string().regex(/^[A-Za-z]+$/).refine((m) => m.toUpperCase() !== 'CONNECT', 'CONNECT opens a tunnel and is never routed: the proxy relays HTTP messages only')).min(1).optional(),
-    host: z.string().min(1).optional(), // exact or *.example.com
+    host: routeHostSchema.optional(), // exact or *.example.com; normalised as Host is read (route-host.ts)
   }),
   upstream: z.string().min(1),
   /** "none" must be explicit; a route without auth is denied. */

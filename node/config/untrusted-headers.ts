@@ -9,6 +9,8 @@
  * - URL: IIS URL Rewrite / Symfony / Zend (`X-Original-URL`, `X-Rewrite-URL`), nginx auth_request
  *   and Traefik (`X-Original-URI`, `X-Forwarded-Uri`), Spring/ASP.NET path bases (`X-Forwarded-Prefix`),
  *   Envoy (`X-Envoy-Original-Path`);
+ * - host: `X-Original-Host` (Azure Application Gateway, ASP.NET Core's record of the original Host), `X-Host`,
+ *   `X-HTTP-Host-Override`;
  * - scheme and port: Rack (`X-Forwarded-Ssl`, `X-Forwarded-Scheme`), Spring/Tomcat RemoteIpValve
  *   (`X-Forwarded-Port`), `Front-End-Https` (Microsoft);
  * - method: Spring HiddenHttpMethodFilter-style and Express method-override (`X-HTTP-Method-Override`…).
@@ -26,6 +28,9 @@ export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
   'x-envoy-original-path',
   // scheme, port, server
   'x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https', 'x-forwarded-server',
+  // host: Azure Application Gateway / ASP.NET Core's X-Original-Host, and the X-Host / X-HTTP-Host-Override
+  // overrides some stacks read for the host (X-Forwarded-Host and Forwarded are the proxy's own)
+  'x-original-host', 'x-host', 'x-http-host-override',
   // method
   'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method',
 ]);

@@ -111,6 +111,9 @@ export function readOriginal(setting: DialectSetting, prefix: string, call: Deci
   if (!METHOD.test(method)) return 'original method is not an HTTP method token';
   // origin-form only: an absolute URI or `*` would let the reported host differ from the routed one
   if (target[0] !== '/') return 'original URI is not an absolute path (origin-form)';
+  // `//host/path` is a network-path reference: the edge forwards it as is, and an upstream that
+  // resolves it as a URL (`new URL(req.url, base)`, `urlsplit`) reads a host there and another path
+  if (target[1] === '/') return 'original URI starts with // (an upstream URL parser reads a host there)';
   // a raw `#` is not cut off as a fragment: the edge forwards the whole target, and an upstream
   // that reads `#` as a path character resolves `/public/x#/../../admin`; the path reader refuses it
   const q = target.indexOf('?');

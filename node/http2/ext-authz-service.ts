@@ -219,6 +219,8 @@ function readCheck(c: CheckRequest): OriginalRequest | string {
   if (!METHOD.test(c.method)) return 'attributes.request.http.method is not an HTTP method token';
   let target = c.path;
   if (target[0] !== '/') return 'attributes.request.http.path is not an absolute path (origin-form)';
+  // `//host/path`: a network-path reference, an upstream URL parser reads a host there (original-request.ts)
+  if (target[1] === '/') return 'attributes.request.http.path starts with // (an upstream URL parser reads a host there)';
   const hash = target.indexOf('#');
   if (hash !== -1) target = target.slice(0, hash);
   const q = target.indexOf('?');

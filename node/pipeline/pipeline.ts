@@ -1,5 +1,5 @@
 // The request pipeline, in the order a request goes through it:
-//   method override (?_method) → client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
+//   method override (?_method) → trusted X-Forwarded-Host → client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
 //   → outbound token step (node/s2s) → forward (mutate, headers, path: forward.ts)
 // The token stages run only on routes with a policy; the outbound step only on routes with one.
 // Each stage answers synchronously when it can and with a promise only on a cache miss; run()
@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { checkClientCert, compileClientCertRule, type ClientCertRule } from './client-cert-rule.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
+import { checkForwardedHost } from './forwarded-host.js';
 import { checkMethodOverride } from './method-override.js';
 import type { Snapshot } from './snapshot.js';
 import type { Pipeline, PipelineSink, Run, Stage } from './stage.js';
@@ -60,6 +61,7 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
   const withCertOnly = wrap([clientCertOnly, outbound]);
   const forward = traced ? tracedForward : forwardRequest;
   const log = opts.logger;
+  const trustForwarded = snap.config.server.trust_forwarded;
 
   /** Stages from `i` on, synchronously until one answers with a promise; then again from its result. The one sync/async bridge. */
   const resume = (r: Run, i: number, result: StageResult | null): void => {
@@ -101,6 +103,16 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
           ctx.denyReason = o.reason;
           sink.decision(o.reason);
           sink.deny(o.error);
+          return;
+        }
+      }
+      // a trusted X-Forwarded-Host reaches the upstream as sent: it must select this same route (forwarded-host.ts)
+      if (trustForwarded) {
+        const f = checkForwardedHost(snap.table, ctx);
+        if (f.kind === 'deny') {
+          ctx.denyReason = f.reason;
+          sink.decision(f.reason);
+          sink.deny(f.error);
           return;
         }
       }

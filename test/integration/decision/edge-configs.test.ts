@@ -44,8 +44,12 @@ describe('deploy/edge', () => {
   });
 
   it('Traefik: ForwardAuth to the auto endpoint, X-Forwarded-* not taken from clients, every X-Auth-* replaced', () => {
-    const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { forwardAuth: Record<string, unknown> }> } };
+    const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { forwardAuth?: Record<string, unknown>; headers?: { customRequestHeaders: Record<string, string> } }>; routers: Record<string, { middlewares: string[] }> } };
+    // every router also removes the host overrides an app may read instead of the judged Host
+    expect(t.http.middlewares['host-overrides']!.headers!.customRequestHeaders).toEqual({ 'X-Original-Host': '', 'X-Host': '', 'X-HTTP-Host-Override': '' });
+    for (const [name, r] of Object.entries(t.http.routers)) expect(r.middlewares, name).toContain('host-overrides');
     for (const [name, m] of Object.entries(t.http.middlewares)) {
+      if (m.forwardAuth === undefined) continue;
       const fa = m.forwardAuth;
       expect(new URL(String(fa.address)).pathname, name).toBe(endpoint('auto'));
       expect(fa.trustForwardHeader, name).toBe(false);
@@ -53,7 +57,7 @@ describe('deploy/edge', () => {
       for (const h of [...IDENTITY, 'X-Auth-Anything']) expect(re.test(h), `${name} ${h}`).toBe(true);
       expect(fa.authRequestHeaders, 'every client header reaches Portcullis').toBeUndefined();
     }
-    expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth.authResponseHeadersRegex)).test('Authorization'), 'a verdict without Authorization would delete the client token').toBe(false);
+    expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth!.authResponseHeadersRegex)).test('Authorization'), 'a verdict without Authorization would delete the client token').toBe(false);
   });
 
   it('Caddy: forward_auth to the auto endpoint, client X-Auth-* removed first, identity headers copied', () => {
@@ -63,6 +67,7 @@ describe('deploy/edge', () => {
     expect(c.indexOf('request_header -X-Auth-*')).toBeLessThan(c.indexOf('forward_auth portcullis'));
     const copy = /copy_headers ([^\n]+)/.exec(c)![1]!.trim().split(/\s+/);
     for (const h of IDENTITY) expect(copy, h).toContain(h);
+    for (const h of ['X-Original-Host', 'X-Host', 'X-HTTP-Host-Override']) expect(c, h).toContain(`request_header -${h}`);
   });
 
   it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {
@@ -79,6 +84,7 @@ describe('deploy/edge', () => {
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
     expect(client).toEqual(expect.arrayContaining(['www-authenticate', 'retry-after', 'dpop-nonce', 'content-type']));
     expect(hcm.use_remote_address).toBe(true);
+    expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override']);
   });
 
   it('Envoy gRPC: ext_authz grpc_service to an HTTP/2 cluster on server.http2\'s port, fail closed with 503, no request body', () => {
@@ -95,6 +101,7 @@ describe('deploy/edge', () => {
     expect(cluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options).toEqual({});
     expect(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(port);
     expect(hcm.use_remote_address).toBe(true);
+    expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override']);
   });
 
   it('Istio: an envoyExtAuthzGrpc provider on server.http2\'s port, fail closed', () => {

@@ -82,6 +82,17 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(pub['x-auth-client-id']).toBeUndefined();
   });
 
+  it('the app reads the host that was judged: client-sent X-Forwarded-Host, X-Original-Host, X-Host never reach it', async () => {
+    // judged by Host; an app reading X-Forwarded-Host (Express trust proxy, Django, Rails, Spring) or
+    // X-Original-Host (behind Azure Application Gateway) would otherwise serve the host the client named
+    const r = await get('/public/x', { 'x-forwarded-host': 'evil.example', 'x-original-host': 'evil.example', 'x-host': 'evil.example', 'x-http-host-override': 'evil.example' });
+    const h = seen(r);
+    const host = new URL(edgeUrl[edge]!).host;
+    expect(h.host).toBe(host);
+    expect([undefined, host]).toContain(h['x-forwarded-host']);
+    expect([h['x-original-host'], h['x-host'], h['x-http-host-override']]).toEqual([undefined, undefined, undefined]);
+  });
+
   it('no token → 401 with the Bearer challenge; the app is not called', async () => {
     const before = app.seen.length;
     const r = await get('/orders/1');
