@@ -21,9 +21,10 @@ export type LiveJudge = (facts: TokenFacts, exp: number) => EndReason | null;
 
 /**
  * Connections kept elsewhere (the listener's in-flight relays): called on every applied
- * revocation and every tick with a judge; ends what the judge names.
+ * revocation and every tick with a judge and the one reason that judge can name (`revoked` only
+ * on a revocation); ends what the judge names.
  */
-export type LiveScanner = (judge: LiveJudge) => void;
+export type LiveScanner = (judge: LiveJudge, reason: EndReason) => void;
 
 export interface LiveRegistryOptions {
   /** Expiry resolution, ms; default 250 (exp has 1 s resolution). */
@@ -188,7 +189,7 @@ export class LiveRegistry {
       for (const c of candidates) if (this.tokenState.isRevoked(c.facts)) hit.push(c);
       this.endAll(hit, 'revoked');
     }
-    this.scan(this.revocationJudge);
+    this.scan(this.revocationJudge, 'revoked');
   }
 
   /** Expire due connections; end everything when revocations cannot be received. Called by the timer; public for tests. */
@@ -198,7 +199,7 @@ export class LiveRegistry {
       const g = this.tokenState.gate();
       if (!g.ok && g.reason === 'bus_lost') {
         this.endAll([...this.all], 'unverifiable');
-        this.scan(this.unverifiableJudge);
+        this.scan(this.unverifiableJudge, 'unverifiable');
       }
     }
     if (nowS > this.cursor) {
@@ -215,7 +216,7 @@ export class LiveRegistry {
       this.endAll(due, 'expired');
     }
     this.expiryNowMs = nowMs;
-    this.scan(this.expiryJudge);
+    this.scan(this.expiryJudge, 'expired');
     for (const fn of this.tickHooks) {
       try { fn(nowMs); } catch { /* a hook must not stop the expiry timer */ }
     }
@@ -230,7 +231,7 @@ export class LiveRegistry {
     }
   }
 
-  private scan(judge: LiveJudge): void {
+  private scan(judge: LiveJudge, reason: EndReason): void {
     if (this.scanners.size === 0) return;
     const counting: LiveJudge = (facts, exp) => {
       const r = judge(facts, exp);
@@ -238,7 +239,7 @@ export class LiveRegistry {
       return r;
     };
     for (const s of this.scanners) {
-      try { s(counting); } catch { /* as above */ }
+      try { s(counting, reason); } catch { /* as above */ }
     }
   }
 }
