@@ -123,13 +123,16 @@ export class LiveRegistry {
     if (why !== null) return why;
     if (this.all.has(c)) return null;
     this.all.add(c);
-    for (const [kind, field] of KEYS) {
-      const v = c.facts[field];
-      if (typeof v !== 'string' || v === '') continue;
-      const k = kind + SEP + v;
-      let s = this.byKey.get(k);
-      if (s === undefined) this.byKey.set(k, (s = new Set()));
-      s.add(c);
+    // a token the proxy minted is indexed by the keys of the inbound token it replaced too (TokenFacts.parent)
+    for (let f: TokenFacts | undefined = c.facts; f !== undefined; f = f.parent) {
+      for (const [kind, field] of KEYS) {
+        const v = f[field];
+        if (typeof v !== 'string' || v === '') continue;
+        const k = kind + SEP + v;
+        let s = this.byKey.get(k);
+        if (s === undefined) this.byKey.set(k, (s = new Set()));
+        s.add(c);
+      }
     }
     const slot = wheelSlot(c.exp);
     if (slot !== null) {
@@ -143,12 +146,14 @@ export class LiveRegistry {
   /** Forget `c` (it closed by itself). Safe to call twice. */
   remove(c: LiveConnection): void {
     if (!this.all.delete(c)) return;
-    for (const [kind, field] of KEYS) {
-      const v = c.facts[field];
-      if (typeof v !== 'string' || v === '') continue;
-      const k = kind + SEP + v;
-      const s = this.byKey.get(k);
-      if (s !== undefined && s.delete(c) && s.size === 0) this.byKey.delete(k);
+    for (let f: TokenFacts | undefined = c.facts; f !== undefined; f = f.parent) {
+      for (const [kind, field] of KEYS) {
+        const v = f[field];
+        if (typeof v !== 'string' || v === '') continue;
+        const k = kind + SEP + v;
+        const s = this.byKey.get(k);
+        if (s !== undefined && s.delete(c) && s.size === 0) this.byKey.delete(k);
+      }
     }
     const slot = wheelSlot(c.exp);
     const b = slot === null ? undefined : this.wheel.get(slot);
