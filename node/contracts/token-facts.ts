@@ -82,7 +82,8 @@ export const factIat = (v: unknown): number | undefined => (typeof v === 'number
 const str = factString;
 
 /**
- * A token whose `sub`, `jti`, `client_id`, `azp` or `sid` is present but not a string (RFC 7519 §4.1.2,
+ * A token whose `sub`, `jti`, `client_id`, `azp` or `sid` is present but not a string, or has a space or
+ * tab at either end (RFC 7519 §4.1.2,
  * §4.1.7, RFC 9068 §2.2, OIDC): its identity header would show `123` or `alice` while a revocation by
  * that sub, client or session (string keys, below) could never match it. Refused, as is a malformed
  * `portcullis_src` (the inbound token an internal token was derived from: its revocation must reach it).
@@ -91,7 +92,13 @@ export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): b
   return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.sid)
     || (p[PARENT_CLAIM] !== undefined && parentFacts(p[PARENT_CLAIM]) === null);
 }
-const notString = (v: unknown): boolean => v !== undefined && typeof v !== 'string';
+/**
+ * Not a string, or one with a space or tab at either end: an identity header drops those (HTTP trims
+ * a field value), so the upstream would read `bob` for a token of `bob ` — another subject, which a
+ * revocation of `bob` does not match.
+ */
+const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)))));
+const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
