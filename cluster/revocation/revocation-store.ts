@@ -127,7 +127,9 @@ export class RevocationStore {
     const hit = this.exact.token.get(t.tokenHash) ?? (t.twinHash === undefined ? undefined : this.exact.token.get(t.twinHash));
     if (hit !== undefined) return hit;
     return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat)
-      ?? this.exactHit('sid', t.sid, t.iss);
+      ?? this.exactHit('sid', t.sid, t.iss)
+      // a token the proxy minted dies with the inbound token it replaced (depth bounded by parentFacts)
+      ?? (t.parent === undefined ? undefined : this.match(t.parent));
   }
 
   /** Live entries, oldest first. */

@@ -120,6 +120,7 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
       return dpop.check(ctx);
     },
     authorize: (ctx) => dpop.challenge(ctx, authorize(ctx)),
+    revocation: (ctx) => tokens.revocation(ctx, CONTINUE),
     mutate: (ctx, out) => mutate(ctx, out),
     stripsAuthorization,
     isIdentityHeader: (k) => identityFilter(k),

@@ -24,6 +24,51 @@ export interface TokenFacts {
   readonly iss?: string | undefined;
   /** The `sid` claim: the OpenID Connect session the token belongs to (revocation kind `sid`). */
   readonly sid?: string | undefined;
+  /**
+   * A token the proxy minted (`forward.token: internal`): the facts of the inbound token it replaced
+   * (claim `portcullis_src`), so a revocation of that token refuses this one too. Undefined otherwise.
+   */
+  readonly parent?: TokenFacts | undefined;
+}
+
+/** Claim of internal tokens carrying the revocation keys of the inbound token they replaced. */
+export const PARENT_CLAIM = 'portcullis_src';
+/** Derivation levels a token may carry (an internal token minted from an internal token…); deeper is refused. */
+export const MAX_PARENT_DEPTH = 4;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The `portcullis_src` value for a token derived from one with `f`: its revocation keys, its own parents nested. */
+export function parentClaim(f: TokenFacts): Record<string, unknown> {
+  const o: Record<string, unknown> = { th: f.tokenHash };
+  if (f.twinHash !== undefined) o.tt = f.twinHash;
+  if (f.jti !== undefined) o.jti = f.jti;
+  if (f.sub !== undefined) o.sub = f.sub;
+  if (f.clientId !== undefined) o.cid = f.clientId;
+  if (f.iat !== undefined) o.iat = f.iat;
+  if (f.kid !== undefined) o.kid = f.kid;
+  if (f.iss !== undefined) o.iss = f.iss;
+  if (f.sid !== undefined) o.sid = f.sid;
+  if (f.parent !== undefined) o.src = parentClaim(f.parent);
+  return o;
+}
+
+/**
+ * Facts from a `portcullis_src` claim: undefined when absent, null when malformed (not an object, no
+ * 64-hex `th`, a field of the wrong type, nested deeper than MAX_PARENT_DEPTH) — such a token is refused.
+ */
+export function parentFacts(v: unknown, depth = 1): TokenFacts | undefined | null {
+  if (v === undefined) return undefined;
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || depth > MAX_PARENT_DEPTH) return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o.th !== 'string' || !HEX64.test(o.th) || (o.tt !== undefined && (typeof o.tt !== 'string' || !HEX64.test(o.tt)))) return null;
+  for (const k of ['jti', 'sub', 'cid', 'kid', 'iss', 'sid'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') return null;
+  if (o.iat !== undefined && factIat(o.iat) === undefined) return null;
+  const up = parentFacts(o.src, depth + 1);
+  if (up === null) return null;
+  return Object.freeze({
+    tokenHash: o.th, twinHash: o.tt as string | undefined, jti: str(o.jti), sub: str(o.sub), clientId: str(o.cid),
+    iat: factIat(o.iat), kid: str(o.kid), iss: str(o.iss), sid: str(o.sid), parent: up,
+  });
 }
 
 /** A claim as a revocation key: a non-empty string, else undefined. */
@@ -37,14 +82,23 @@ export const factIat = (v: unknown): number | undefined => (typeof v === 'number
 const str = factString;
 
 /**
- * A token whose `sub`, `jti`, `client_id`, `azp` or `sid` is present but not a string (RFC 7519 §4.1.2,
+ * A token whose `sub`, `jti`, `client_id`, `azp` or `sid` is present but not a string, or has a space or
+ * tab at either end (RFC 7519 §4.1.2,
  * §4.1.7, RFC 9068 §2.2, OIDC): its identity header would show `123` or `alice` while a revocation by
- * that sub, client or session (string keys, below) could never match it. Refused.
+ * that sub, client or session (string keys, below) could never match it. Refused, as is a malformed
+ * `portcullis_src` (the inbound token an internal token was derived from: its revocation must reach it).
  */
 export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): boolean {
-  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.sid);
+  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.sid)
+    || (p[PARENT_CLAIM] !== undefined && parentFacts(p[PARENT_CLAIM]) === null);
 }
-const notString = (v: unknown): boolean => v !== undefined && typeof v !== 'string';
+/**
+ * Not a string, or one with a space or tab at either end: an identity header drops those (HTTP trims
+ * a field value), so the upstream would read `bob` for a token of `bob ` — another subject, which a
+ * revocation of `bob` does not match.
+ */
+const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)))));
+const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
@@ -57,5 +111,6 @@ export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, un
     kid: kid ?? undefined,
     iss: str(claims.iss) ?? iss,
     sid: str(claims.sid),
+    parent: parentFacts(claims[PARENT_CLAIM]) ?? undefined,
   });
 }

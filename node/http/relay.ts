@@ -247,6 +247,22 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
     return true;
   }
 
+  /**
+   * Its token was revoked while the request waits for its response head (a long poll, an upload
+   * still arriving): the upstream request is cancelled (the upstream sees the body cut off) and
+   * the client gets `err`, the connection closed (the rest of its body is never read). `reason`
+   * goes to the access log. False when a response already started (endStream's case) or it ended.
+   */
+  endPending(reason: string, err: ProxyError): boolean {
+    if (this.done || this.aborted || this.status !== 0 || this.headersWritten) return false;
+    this.ctx.denyReason = reason;
+    this.errorKind = reason;
+    if (this.controller !== null && !this.controller.aborted) this.controller.abort();
+    if (this.body !== null && !this.body.destroyed) this.body.destroy();
+    this.sendError(err, true);
+    return true;
+  }
+
   /** The end, once: `status` is reported (0: none reached the client) unless a status line was written or the client left first. */
   finish(status: number): void {
     if (this.done) return;

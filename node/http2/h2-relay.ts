@@ -245,6 +245,17 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     return true;
   }
 
+  /** Token revoked before the response head (long poll, body still arriving): cancel upstream, answer `err` (gRPC: trailers-only); false once a response started. */
+  endPending(reason: string, err: ProxyError): boolean {
+    if (this.closed || this.headersWritten || this.status !== 0) return false;
+    this.ctx.denyReason = reason;
+    this.errorKind = reason;
+    this.controller?.abort();
+    this.body?.destroy();
+    this.sendError(err);
+    return true;
+  }
+
   private finish(status: number): void {
     if (this.done) return;
     this.done = true;

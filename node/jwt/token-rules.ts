@@ -94,7 +94,7 @@ function isNumericDate(v: unknown): v is number {
 /** Claims rules at `now` (seconds); skew widens exp/nbf/iat, never the lifetime limit. */
 export function checkClaims(p: Record<string, unknown>, policy: IssuerPolicy, now: number): RuleFailure | null {
   if (p.iss !== policy.issuer) return fail('wrong_issuer', 'token issuer does not match');
-  if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp or sid is not a string');
+  if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp or sid is not a string or has whitespace at an end, or portcullis_src is malformed');
   const aud = p.aud;
   if (typeof aud === 'string') {
     if (!policy.audiences.includes(aud)) return fail('wrong_audience', 'token audience does not match');

@@ -1,7 +1,7 @@
 // One verified JWT as a single frozen object that is at once the outcome the pipeline gets
 // (VerifyOk), the principal policy reads and the token's revocation facts: a cache entry is one
 // object instead of three (outcome, principal, facts), so each scavenge copies less per entry.
-import { factIat, factString, type TokenFacts } from '../contracts/index.js';
+import { factIat, factString, parentFacts, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyOk } from './verify-outcome.js';
 
@@ -31,6 +31,8 @@ export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
   readonly kid: string | undefined;
   readonly iss: string | undefined;
   readonly sid: string | undefined;
+  /** The inbound token a token the proxy minted replaced (token-facts.ts); undefined for any other token. */
+  readonly parent: TokenFacts | undefined;
 
   /**
    * `claims` must already be frozen; `tokenHash` is SHA-256 hex of the token; `validUntil` is
@@ -55,6 +57,8 @@ export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
     this.kid = kid;
     this.iss = factString(claims.iss) ?? issUrl;
     this.sid = factString(claims.sid);
+    // token-rules refused a malformed claim before this is built
+    this.parent = parentFacts(claims[PARENT_CLAIM]) ?? undefined;
     Object.freeze(this);
   }
 

@@ -44,7 +44,9 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
       if (step == null) return CONTINUE;
       r.callerHeader = step.callerHeader;
       const a = step.authorization(r.ctx);
-      return a instanceof Promise ? a.then((x) => outboundResult(r, x)) : outboundResult(r, a);
+      // a revocation of any kind may have landed while the step waited (an exchange, a signature):
+      // judged again before its token is used — the grant cache knows only `token` revocations
+      return a instanceof Promise ? a.then((x) => { const v = auth.revocation(r.ctx); return v.kind === 'continue' ? outboundResult(r, x) : v; }) : outboundResult(r, a);
     },
   };
   // routes[].client_cert, by route index; checked first: both it and the token rules must pass

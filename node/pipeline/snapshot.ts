@@ -22,6 +22,8 @@ export interface AuthStages {
   /** After verification, whatever its outcome: revocation, then the DPoP proof (any denial of a DPoP request gets the DPoP challenge). Never rejects. */
   afterVerify(ctx: RequestContext, verified: StageResult): StageResult | Promise<StageResult>;
   authorize(ctx: RequestContext): StageResult;
+  /** Is the principal's token revoked now? CONTINUE or the 401 denial (after a wait: an outbound token step that went async). */
+  revocation(ctx: RequestContext): StageResult;
   /** Append identity headers for the upstream to `out` (flat name/value list). */
   mutate(ctx: RequestContext, out: string[]): void;
   /** True when the route strips the inbound Authorization header. */

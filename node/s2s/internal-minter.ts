@@ -3,6 +3,7 @@
 // min(inbound exp, now + max_ttl_s)), cached per (inbound token, audience).
 import { randomUUID } from 'node:crypto';
 import type { InternalTokensConfig } from '../config/index.js';
+import { parentClaim, PARENT_CLAIM } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { Principal } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
@@ -43,6 +44,8 @@ export function internalClaims(p: Principal, audience: string, cfg: Pick<Interna
   if (scope !== undefined) out.scope = scope;
   for (const name of cfg.claims) if (c[name] !== undefined) out[name] = c[name];
   if (out.sub === undefined) delete out.sub;
+  // the inbound token's revocation keys: presented back to a proxy, this token dies with it (never copied from the inbound's claims)
+  out[PARENT_CLAIM] = parentClaim(p.facts);
   return out;
 }
 

@@ -21,9 +21,10 @@ export type LiveJudge = (facts: TokenFacts, exp: number) => EndReason | null;
 
 /**
  * Connections kept elsewhere (the listener's in-flight relays): called on every applied
- * revocation and every tick with a judge; ends what the judge names.
+ * revocation and every tick with a judge and the one reason that judge can name (`revoked` only
+ * on a revocation); ends what the judge names.
  */
-export type LiveScanner = (judge: LiveJudge) => void;
+export type LiveScanner = (judge: LiveJudge, reason: EndReason) => void;
 
 export interface LiveRegistryOptions {
   /** Expiry resolution, ms; default 250 (exp has 1 s resolution). */
@@ -122,13 +123,16 @@ export class LiveRegistry {
     if (why !== null) return why;
     if (this.all.has(c)) return null;
     this.all.add(c);
-    for (const [kind, field] of KEYS) {
-      const v = c.facts[field];
-      if (typeof v !== 'string' || v === '') continue;
-      const k = kind + SEP + v;
-      let s = this.byKey.get(k);
-      if (s === undefined) this.byKey.set(k, (s = new Set()));
-      s.add(c);
+    // a token the proxy minted is indexed by the keys of the inbound token it replaced too (TokenFacts.parent)
+    for (let f: TokenFacts | undefined = c.facts; f !== undefined; f = f.parent) {
+      for (const [kind, field] of KEYS) {
+        const v = f[field];
+        if (typeof v !== 'string' || v === '') continue;
+        const k = kind + SEP + v;
+        let s = this.byKey.get(k);
+        if (s === undefined) this.byKey.set(k, (s = new Set()));
+        s.add(c);
+      }
     }
     const slot = wheelSlot(c.exp);
     if (slot !== null) {
@@ -142,12 +146,14 @@ export class LiveRegistry {
   /** Forget `c` (it closed by itself). Safe to call twice. */
   remove(c: LiveConnection): void {
     if (!this.all.delete(c)) return;
-    for (const [kind, field] of KEYS) {
-      const v = c.facts[field];
-      if (typeof v !== 'string' || v === '') continue;
-      const k = kind + SEP + v;
-      const s = this.byKey.get(k);
-      if (s !== undefined && s.delete(c) && s.size === 0) this.byKey.delete(k);
+    for (let f: TokenFacts | undefined = c.facts; f !== undefined; f = f.parent) {
+      for (const [kind, field] of KEYS) {
+        const v = f[field];
+        if (typeof v !== 'string' || v === '') continue;
+        const k = kind + SEP + v;
+        const s = this.byKey.get(k);
+        if (s !== undefined && s.delete(c) && s.size === 0) this.byKey.delete(k);
+      }
     }
     const slot = wheelSlot(c.exp);
     const b = slot === null ? undefined : this.wheel.get(slot);
@@ -188,7 +194,7 @@ export class LiveRegistry {
       for (const c of candidates) if (this.tokenState.isRevoked(c.facts)) hit.push(c);
       this.endAll(hit, 'revoked');
     }
-    this.scan(this.revocationJudge);
+    this.scan(this.revocationJudge, 'revoked');
   }
 
   /** Expire due connections; end everything when revocations cannot be received. Called by the timer; public for tests. */
@@ -198,7 +204,7 @@ export class LiveRegistry {
       const g = this.tokenState.gate();
       if (!g.ok && g.reason === 'bus_lost') {
         this.endAll([...this.all], 'unverifiable');
-        this.scan(this.unverifiableJudge);
+        this.scan(this.unverifiableJudge, 'unverifiable');
       }
     }
     if (nowS > this.cursor) {
@@ -215,7 +221,7 @@ export class LiveRegistry {
       this.endAll(due, 'expired');
     }
     this.expiryNowMs = nowMs;
-    this.scan(this.expiryJudge);
+    this.scan(this.expiryJudge, 'expired');
     for (const fn of this.tickHooks) {
       try { fn(nowMs); } catch { /* a hook must not stop the expiry timer */ }
     }
@@ -230,7 +236,7 @@ export class LiveRegistry {
     }
   }
 
-  private scan(judge: LiveJudge): void {
+  private scan(judge: LiveJudge, reason: EndReason): void {
     if (this.scanners.size === 0) return;
     const counting: LiveJudge = (facts, exp) => {
       const r = judge(facts, exp);
@@ -238,7 +244,7 @@ export class LiveRegistry {
       return r;
     };
     for (const s of this.scanners) {
-      try { s(counting); } catch { /* as above */ }
+      try { s(counting, reason); } catch { /* as above */ }
     }
   }
 }

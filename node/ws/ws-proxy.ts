@@ -39,6 +39,8 @@ interface StreamingRelay {
   readonly done: boolean;
   readonly aborted: boolean;
   endStream(reason: string): boolean;
+  /** Answer `err` to a request still waiting for its response head and cancel its upstream request; false when a response started. */
+  endPending(reason: string, err: ProxyError): boolean;
 }
 
 const deny = (message: string, reason: string): StageResult =>
@@ -180,14 +182,24 @@ export class WsProxy implements BridgeHost {
     return true;
   }
 
-  /** End streamed responses of `active` (the listener's in-flight relays) on revocation and expiry. */
+  /**
+   * End streamed responses of `active` (the listener's in-flight relays) on revocation and expiry;
+   * on a revocation also requests still waiting for their response head (a long poll, an upload
+   * still arriving): answered 401 and their upstream request cancelled, so no answer the upstream
+   * gives later and no more of the body passes. Expiry leaves those alone (authorized while valid).
+   */
   watchStreams(active: Iterable<StreamingRelay>): void {
     this.streams.push(active);
-    this.registry.addScanner((judge: LiveJudge) => {
+    this.registry.addScanner((judge: LiveJudge, reason: EndReason) => {
       for (const relay of active) {
-        // status 0: no response yet (the upstream may still be acting on the request); only bodies in flight are ended
         const p = relay.ctx.principal;
-        if (p === null || relay.status === 0 || relay.done || relay.aborted) continue;
+        if (p === null || relay.done || relay.aborted) continue;
+        if (relay.status === 0) {
+          // counted by the registry in live_ended_total{reason="revoked"}; access log deny: pending_revoked
+          if (reason !== 'revoked' || judge(p.facts, p.validUntil) === null || !relay.endPending('pending_revoked', ENDED.revoked)) continue;
+          this.logger.info({ route: relay.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason }, 'request waiting for its response ended');
+          continue;
+        }
         const why = judge(p.facts, p.validUntil);
         if (why !== null && relay.endStream(`stream_${why}`)) {
           this.counters[`streams_ended_${why}`]++;

@@ -5,6 +5,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { InternalTokensConfig } from '../../../node/config/index.js';
 import type { Principal } from '../../../node/pipeline/context.js';
+import { identityClaimsMalformed, parentFacts, type TokenFacts } from '../../../node/contracts/index.js';
 import { InternalMinter, internalClaims, reuseMarginS } from '../../../node/s2s/internal-minter.js';
 import { KeyRing, generateKeySync, type InternalAlg } from '../../../node/s2s/key-ring.js';
 import { InlineSigner, ThreadSigner, type TokenSigner } from '../../../node/s2s/token-signer.js';
@@ -14,7 +15,7 @@ const nowS = (): number => Math.floor(Date.now() / 1000);
 const CFG: InternalTokensConfig = { issuer: 'https://portcullis.internal', alg: 'ES256', max_ttl_s: 300, publish_ahead_s: 60, claims: ['tenant'], cache_entries: 100, signing: 'inline' };
 
 function principal(hash: string, claims: Record<string, unknown>, exp = nowS() + 3600, scopes: string[] = []): Principal {
-  return { issuer: 'demo', kind: 'jwt', claims, scopes, exp, fingerprint: hash.slice(0, 16), facts: { tokenHash: hash } };
+  return { issuer: 'demo', kind: 'jwt', claims, scopes, exp, validUntil: exp, fingerprint: hash.slice(0, 16), facts: { tokenHash: hash } };
 }
 
 function setup(alg: InternalAlg, signer: TokenSigner, cfg: Partial<InternalTokensConfig> = {}): { ring: KeyRing; minter: InternalMinter } {
@@ -30,12 +31,12 @@ describe('internalClaims', () => {
   it('carries sub, scope, client_id and configured claims; iss and aud are the proxy\'s', () => {
     const p = principal('a'.repeat(64), { sub: 'alice', scope: 'orders:read', client_id: 'web', tenant: 'acme', email: 'x@y' });
     const c = internalClaims(p, 'orders', CFG, 1000, 'j1');
-    expect(c).toEqual({ iss: CFG.issuer, sub: 'alice', aud: 'orders', iat: 1000, exp: 1300, jti: 'j1', client_id: 'web', scope: 'orders:read', tenant: 'acme' });
+    expect(c).toEqual({ iss: CFG.issuer, sub: 'alice', aud: 'orders', iat: 1000, exp: 1300, jti: 'j1', client_id: 'web', scope: 'orders:read', tenant: 'acme', portcullis_src: { th: 'a'.repeat(64) } });
   });
 
   it('exp is the earlier of the inbound exp and iat + max_ttl_s; scp and azp are understood', () => {
     const p = principal('b'.repeat(64), { azp: 'svc' }, 1060, ['a', 'b']);
-    expect(internalClaims(p, 'x', CFG, 1000, 'j')).toEqual({ iss: CFG.issuer, sub: 'svc', aud: 'x', iat: 1000, exp: 1060, jti: 'j', client_id: 'svc', scope: 'a b' });
+    expect(internalClaims(p, 'x', CFG, 1000, 'j')).toEqual({ iss: CFG.issuer, sub: 'svc', aud: 'x', iat: 1000, exp: 1060, jti: 'j', client_id: 'svc', scope: 'a b', portcullis_src: { th: 'b'.repeat(64) } });
   });
 
   it('reuses a token until min(30 s, lifetime/4) before exp', () => {
@@ -127,5 +128,27 @@ parentPort.on('message', (items) => { if (items.some((i) => i.input === 'crash')
     expect(crash).toBeNull();
     expect(await t.sign(key, 'b')).toBe('sig:b');
     expect(t.stats()).toMatchObject({ sign_failovers: 2, sign_failures: 1, sign_worker_restarts: 2 });
+  });
+});
+
+describe('portcullis_src: the inbound token an internal token replaced', () => {
+  it('carries the inbound token\'s revocation keys, its own parents nested, and reads back to the same facts', () => {
+    const inner: TokenFacts = { tokenHash: 'c'.repeat(64), jti: 'j0', sub: 'alice', iss: 'https://as', iat: 10 };
+    const facts: TokenFacts = { tokenHash: 'd'.repeat(64), twinHash: 'e'.repeat(64), jti: 'j1', sub: 'alice', clientId: 'web', iat: 20, kid: 'k1', iss: 'https://proxy', sid: 's1', parent: inner };
+    const p: Principal = { issuer: 'demo', kind: 'jwt', claims: { sub: 'alice', portcullis_src: { th: 'f'.repeat(64) } }, scopes: [], exp: nowS() + 60, validUntil: nowS() + 60, fingerprint: 'd'.repeat(16), facts };
+    const claim = internalClaims(p, 'x', { ...CFG, claims: ['portcullis_src'] }, 1000, 'j').portcullis_src;
+    // the proxy's own, never the inbound token's copy
+    expect(claim).toEqual({ th: 'd'.repeat(64), tt: 'e'.repeat(64), jti: 'j1', sub: 'alice', cid: 'web', iat: 20, kid: 'k1', iss: 'https://proxy', sid: 's1', src: { th: 'c'.repeat(64), jti: 'j0', sub: 'alice', iss: 'https://as', iat: 10 } });
+    expect(parentFacts(claim)).toEqual({ ...facts, parent: { ...inner, twinHash: undefined, clientId: undefined, kid: undefined, sid: undefined, parent: undefined } });
+  });
+
+  it('a malformed claim is refused: not an object, no 64-hex th, a wrong type, nested too deep', () => {
+    const th = 'a'.repeat(64);
+    for (const bad of ['x', null, [], {}, { th: 'A'.repeat(64) }, { th, sub: 1 }, { th, iat: 'x' }, { th, src: 'x' }, { th, src: { th, src: { th, src: { th, src: { th } } } } }]) {
+      expect(parentFacts(bad), JSON.stringify(bad)).toBeNull();
+      expect(identityClaimsMalformed({ portcullis_src: bad }), JSON.stringify(bad)).toBe(true);
+    }
+    expect(parentFacts({ th, src: { th, src: { th, src: { th } } } })).not.toBeNull();
+    expect(parentFacts(undefined)).toBeUndefined();
   });
 });

@@ -53,6 +53,21 @@ describe('LiveRegistry', () => {
     expect(reg.stats().ended_revoked).toBe(2);
   });
 
+  it('a socket of a minted token (facts.parent) ends on a revocation of the inbound token it replaced, and is forgotten by every key', () => {
+    const { state, reg } = setup();
+    const minted = new Conn({ tokenHash: 'm1', jti: 'mj', sub: 'alice', parent: { tokenHash: 'in1', jti: 'inj', sid: 's1' } }, NOW_S + 3600);
+    const other = new Conn({ tokenHash: 'm2', jti: 'mj2', sub: 'alice', parent: { tokenHash: 'in2', jti: 'inj2' } }, NOW_S + 3600);
+    for (const c of [minted, other]) expect(reg.add(c)).toBeNull();
+    const viaParent = (f: TokenFacts): boolean => f.parent?.jti === 'inj' || f.jti === 'inj';
+    state.revoke({ kind: 'jti', value: 'inj' }, viaParent);
+    expect([minted.ended, other.ended]).toEqual(['revoked', null]);
+    reg.remove(other);
+    expect(reg.size).toBe(0);
+    // nothing left indexed: a later revocation by the inbound's sid finds no connection to end
+    state.revoke({ kind: 'sid', value: 's1' }, (f) => f.parent?.sid === 's1');
+    expect(reg.stats().ended_revoked).toBe(1);
+  });
+
   it.each([
     ['token', 'h9', (f: TokenFacts) => f.tokenHash === 'h9'],
     ['sub', 'bob', (f: TokenFacts) => f.sub === 'bob'],

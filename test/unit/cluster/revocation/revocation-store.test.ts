@@ -22,6 +22,19 @@ describe('RevocationStore', () => {
     expect(s.isRevoked(tok({ jti: 'a', sub: 'b', clientId: 'c', kid: 'd', iat: T0 }))).toBe(false);
   });
 
+  it('a minted token (facts.parent) is revoked by whatever revokes the inbound token it replaced, at any depth', () => {
+    const s = fresh();
+    const inbound = tok({ tokenHash: HASH, jti: 'in1', sub: 'alice', iss: 'https://as.example', iat: T0 - 10 });
+    const minted = tok({ jti: 'm1', sub: 'alice', iss: 'https://proxy.example', iat: T0, parent: inbound });
+    const twice = tok({ tokenHash: 'e'.repeat(64), jti: 'm2', iss: 'https://proxy.example', parent: minted });
+    expect(s.isRevoked(twice)).toBe(false);
+    s.apply(rec({ kind: 'sub', value: 'alice', issuer: 'https://as.example', before: T0 - 5 }));
+    expect(s.isRevoked(inbound)).toBe(true);
+    expect(s.isRevoked(minted)).toBe(true); // its own sub is the proxy's, its own iat after the cut
+    expect(s.isRevoked(twice)).toBe(true);
+    expect(s.isRevoked(tok({ jti: 'm3', sub: 'alice', iss: 'https://proxy.example', iat: T0 }))).toBe(false);
+  });
+
   it('jti: any issuer, or scoped to one issuer', () => {
     const s = fresh();
     s.apply(rec({ kind: 'jti', value: 'j1' }));
