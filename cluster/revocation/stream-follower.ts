@@ -29,7 +29,7 @@ export interface FollowerEvents {
    * anew): store them again, deduplicated on `tag` (the same loss seen by every member has the same tag).
    * Returns the ids this member does not hold (refused, swept): no longer watched.
    */
-  lost(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated'): readonly string[];
+  lost(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed'): readonly string[];
 }
 
 type FollowerMessage =
@@ -226,16 +226,22 @@ export class StreamFollower {
     return p.lastSeq < this.lastSeq || (p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated);
   }
 
-  private report(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated', p: StreamPosition): void {
+  private report(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed', p: StreamPosition): void {
     if (ids.length === 0) return;
     if (tag !== this.lostTag) this.logger?.warn({ lost: ids.length, why, first_seq: p.firstSeq, stream_seq: p.lastSeq }, 'revocation stream lost revocations that have not expired: storing them again');
     this.lostTag = tag;
     for (const id of this.events.lost(ids, tag, why)) this.coverage.forget(id);
   }
 
+  /** `id` (expiry epoch seconds) came from the snapshot: when a whole replay did not deliver it, it is reported lost. */
+  expect(id: string, expiresAtS: number): void {
+    this.coverage.expect(id, expiresAtS);
+  }
+
   private done(): void {
     if (!this.catchingUp) return;
     this.catchingUp = false;
+    this.report(this.coverage.takeUnseen(Date.now()), `s${this.streamCreated ?? ''}:${this.targetSeq}`, 'not_replayed', { firstSeq: 0, lastSeq: this.targetSeq, messages: 0 });
     this.events.complete();
   }
 

@@ -3,7 +3,12 @@
 // with a max age of one second ages every stored revocation out at once; the stream keeps its name,
 // creation time and sequences. Running members keep their stores, but a member started afterwards
 // replays nothing and let every revoked token through. Running members notice that the stream lost
-// revocations that cannot have aged out yet, store them again and say so.
+// revocations that cannot have aged out yet, store them again and say so. So does a member that
+// started from its snapshot while the bus was away and finds the stream without them when it is back
+// (nats-server restarted without its store).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, headers, nanos, type NatsConnection } from 'nats';
 import { subjects } from '../../../cluster/protocol/index.js';
@@ -107,4 +112,44 @@ describe('a revocation stream emptied under running members', () => {
     await waitFor('W to answer', async () => (await call(W, await as.issueJwt({ sub: 'fresh3' }))).status === 200, 20_000);
     expect(revoked(await call(W, t))).toBe(true);
   }, 90_000);
+
+  it('the bus back without its store under a member started from its snapshot: that member stores its revocations again', async () => {
+    // a cluster of its own: the bus is restarted empty here
+    let bus = await startNatsServer();
+    const file = join(mkdtempSync(join(tmpdir(), 'portcullis-wiped-')), 'revocations.json');
+    const cluster = { nats: { servers: [bus.url] }, subject_prefix: `${P}s`, auth: BUS_AUTH, start_timeout_ms: 300 };
+    const withSnap = { ...cluster, revocation: { snapshot_file: file, snapshot_interval_ms: 50 } };
+    const start = async (c: Record<string, unknown>): Promise<ProxyProcess> => {
+      const p = await startProxy(memberConfig(as, echo.url, c), { env: { ...ADMIN_ENV, ...BUS_ENV } });
+      members.push(p);
+      return p;
+    };
+    try {
+      const S = await start(withSnap);
+      const t = await as.issueJwt({ sub: 'w5' });
+      await waitFor('S to serve', async () => (await call(S, t)).status === 200, 15_000);
+      expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) })).body.persisted).toBe(true);
+      await new Promise((res) => setTimeout(res, 300));
+      // a second one: the snapshot is written again after the first was acknowledged (not in its outbox any more)
+      expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(await as.issueJwt({ sub: 'w6' })) })).body.persisted).toBe(true);
+      await new Promise((res) => setTimeout(res, 500));
+      await S.stop('SIGKILL');
+      await bus.kill();
+      const S2 = await start(withSnap); // the bus still away: serves from its snapshot
+      await waitFor('S2 to serve from its snapshot', async () => (await call(S2, await as.issueJwt({ sub: 'fresh4' }))).status === 200, 20_000);
+      expect(revoked(await call(S2, t))).toBe(true);
+      const port = bus.port;
+      await bus.stop();
+      bus = await startNatsServer({ port }); // back, without its store
+      const nc2 = await connect({ servers: [bus.url] });
+      const jsm = await nc2.jetstreamManager();
+      await waitFor('S2 to store the revocation in the new stream', async () => ((await jsm.streams.info(subjects(`${P}s`).revocationStream).catch(() => null))?.state.messages ?? 0) >= 2, 30_000);
+      await nc2.close();
+      const N = await start(cluster); // no snapshot
+      await waitFor('N to answer', async () => (await call(N, await as.issueJwt({ sub: 'fresh5' }))).status === 200, 20_000);
+      expect(revoked(await call(N, t)), 'a token revoked before the bus lost its store, at a member started after').toBe(true);
+    } finally {
+      await bus.stop();
+    }
+  }, 120_000);
 });

@@ -34,4 +34,15 @@ describe('StreamCoverage', () => {
     expect(c.takeAll(NOW)).toEqual(['a']);
     expect(c.size).toBe(0);
   });
+
+  it('snapshot entries a whole replay did not deliver are lost; delivered ones and expiring ones are not; never before the replay ends', () => {
+    const c = new StreamCoverage();
+    c.expect('s1', inS(3_600));
+    c.expect('s2', inS(3_600));
+    c.expect('s3', inS(30));
+    expect(c.lostBelow(10, NOW)).toEqual([]); // a check during the replay does not count them
+    c.track('s1', 4, inS(3_600));
+    expect(c.takeUnseen(NOW)).toEqual(['s2']);
+    expect(c.takeUnseen(NOW)).toEqual([]);
+  });
 });
