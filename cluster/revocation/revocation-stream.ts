@@ -88,7 +88,14 @@ export class RevocationStream {
       else this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
       // a sealed stream takes no update and no message: say so; the member keeps what it has
       if (c.sealed === true) this.opts.logger?.error({ stream: this.name }, 'revocation stream is sealed (someone with NATS credentials sealed it): it stores no revocation; delete it to let members create it again');
-      else info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: DiscardPolicy.Old, allow_rollup_hdrs: false, no_ack: false });
+      else {
+        try {
+          info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: DiscardPolicy.Old, allow_rollup_hdrs: false, no_ack: false });
+        } catch (err) {
+          // keep following the stream as it is (refused permission, a setting the server will not change): replay must go on
+          this.opts.logger?.error({ stream: this.name, err: (err as Error).message }, 'cannot restore the revocation stream settings');
+        }
+      }
     }
     return positionOf(info);
   }

@@ -75,6 +75,8 @@ export class StreamFollower {
   private readonly coverage = new StreamCoverage();
   /** Tag of the last loss logged: one warning per loss, not one per check until it is stored again. */
   private lostTag = '';
+  /** A check saw harmful settings and this member tried to restore them; cleared when a check sees them right. */
+  private drifted = false;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -198,7 +200,9 @@ export class StreamFollower {
         // recreated while we were connected: position and replay again (resets lastSeq there)
         if (this.renewed(p)) { this.follow(); return; }
         // settings changed by hand while we ran (a short max age, limits, rollups): put them back first (ensure), then look for losses
-        if (p.drifted === true) { this.logger?.warn({ stream_seq: p.lastSeq }, 'revocation stream settings changed under this member: restoring them'); this.follow(); return; }
+        // (once per change: an update this member may not make must not restart its consumer every check)
+        if (p.drifted === true && !this.drifted) { this.drifted = true; this.logger?.warn({ stream_seq: p.lastSeq }, 'revocation stream settings changed under this member: restoring them'); this.follow(); return; }
+        if (p.drifted !== true) this.drifted = false;
         // emptied early without being made anew (a max age or limit set by hand, a purge)
         this.report(this.coverage.lostBelow(p.firstSeq, Date.now()), `f${p.firstSeq}`, 'aged_out_early', p);
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
