@@ -218,7 +218,7 @@ export class PolicyWatcher {
         this.store = store;
         this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; this.pendingAt = nowMs(); void this.drain(); });
         this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
-        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, () => this.handledRevision, (v, wasIsolated, silentMs) => this.leaderSaid(v, wasIsolated, silentMs));
+        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, () => this.handledRevision, (v, wasIsolated, silentMs) => this.leaderSaid(v, wasIsolated, silentMs), this.opts.logger);
         this.probe.start();
         return;
       } catch (err) {

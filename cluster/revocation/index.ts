@@ -17,7 +17,7 @@ export { RevocationOutbox, type PublishOutcome } from './revocation-outbox.js';
 export { readSnapshot, SnapshotWriter, type Snapshot, type SnapshotRead } from './revocation-snapshot.js';
 export { SnapshotKeeper, type SnapshotHost } from './snapshot-keeper.js';
 export { RevocationIngest, type IngestOptions, type IngestResult } from './revocation-ingest.js';
-export { assertQuorum, RevocationStream, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
+export { assertQuorum, isNotFound, RevocationStream, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
 export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';
 export { RevocationReceiver, type RevocationReceiverOptions } from './revocation-receiver.js';

@@ -70,6 +70,7 @@ export class RevocationActor {
         complete: () => this.receive({ type: 'replay.complete' }),
         unreachable: (sinceMs) => this.receive({ type: 'stream.unreachable', sinceMs }),
         reachable: () => this.receive({ type: 'stream.reachable' }),
+        lost: (ids, tag) => ids.filter((id) => { const r = opts.store.get(id); if (r !== undefined) this.outbox?.restore(revocationAdded(r, wallNow()), tag); return r === undefined; }),
       }, opts.logger);
       this.outbox = new RevocationOutbox(opts.bus, () => (opts.bus.transport.isConnected() ? stream() : null), opts.publishTimeoutMs ?? 2_000, opts.logger);
     }
@@ -80,7 +81,7 @@ export class RevocationActor {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
     const asOf = this.snapshot?.load() ?? null;
-    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; }
+    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; for (const r of this.opts.store.list()) this.follower?.expect(r.id, r.expiresAt); }
     // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
     for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
     this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
@@ -233,6 +234,7 @@ export class RevocationActor {
       revocation_stream_seq: this.follower?.lastSeq ?? 0,
       revocation_consumer_restarts_total: this.follower?.restarts ?? 0,
       revocations_persisted_total: this.outbox?.persisted ?? 0,
+      revocations_restored_total: this.outbox?.restored ?? 0,
       revocations_publish_failed_total: this.outbox?.failed ?? 0,
       revocations_unpersisted: this.outbox?.size ?? 0,
       revocations_behind_ms: Number.isFinite(this.behindMs()) ? this.behindMs() : -1,

@@ -18,11 +18,15 @@ type OutboxMessage =
 /** Pending revocations not yet acknowledged by the stream. */
 export class RevocationOutbox {
   private readonly pending = new Map<string, RevocationAdded>();
+  /** JetStream message ids other than the revocation id (a revocation stored again after the stream lost it). */
+  private readonly msgIds = new Map<string, string>();
   private readonly inflight = new Set<string>();
   private readonly waiters = new Map<string, (o: PublishOutcome) => void>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   persisted = 0;
+  /** Revocations the stream had lost, queued to be stored again (`restore`). */
+  restored = 0;
   failed = 0;
   /** Given the sealed bytes of each revocation's first attempt, as they go to NATS (the direct push sends the same bytes). */
   onFirstSeal: ((subject: string, sealed: Uint8Array) => void) | null = null;
@@ -41,6 +45,19 @@ export class RevocationOutbox {
     this.pending.set(msg.id, msg);
     this.attempt(msg, true);
     return outcome;
+  }
+
+  /**
+   * Store again a revocation the stream lost (no live copy: connected members have it). `tag` names
+   * the loss: its message id `<id>~<tag>` gets past the stream's deduplication of the first copy,
+   * and members that saw the same loss store one copy. Nothing is done while `msg.id` is pending.
+   */
+  restore(msg: RevocationAdded, tag: string): void {
+    if (this.pending.has(msg.id) || this.closed) return;
+    this.pending.set(msg.id, msg);
+    this.msgIds.set(msg.id, `${msg.id}~${tag}`);
+    this.restored++;
+    this.attempt(msg);
   }
 
   /** Retry everything pending now (after a reconnect). */
@@ -70,6 +87,7 @@ export class RevocationOutbox {
     switch (m.type) {
       case 'publish.acked':
         if (this.pending.delete(m.id)) this.persisted++;
+        this.msgIds.delete(m.id);
         this.settle(m.id, { persisted: true, seq: m.seq, duplicate: m.duplicate });
         return;
       case 'publish.failed': {
@@ -105,7 +123,7 @@ export class RevocationOutbox {
       return;
     }
     this.inflight.add(msg.id);
-    s.publish(subject, sealed ?? this.bus.seal(subject, msg), msg.id, this.timeoutMs).then(
+    s.publish(subject, sealed ?? this.bus.seal(subject, msg), this.msgIds.get(msg.id) ?? msg.id, this.timeoutMs).then(
       (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq, duplicate: ack.duplicate }),
       (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
     );

@@ -110,6 +110,11 @@ export class RevocationStore {
     return { maxEntries: this.maxEntries, maxBytes: this.maxBytes, bytes: this.bytes };
   }
 
+  /** The applied revocation with this id (not yet swept), or undefined. */
+  get(id: string): RevocationRecord | undefined {
+    return this.byId.get(id);
+  }
+
   /** True when this revocation id was applied (and not yet swept). */
   has(id: string): boolean {
     return this.byId.has(id);

@@ -25,6 +25,8 @@ export interface StreamPosition {
   readonly messages: number;
   /** When this stream was created (ISO): a different value means it was deleted and made anew, its sequences restarted. */
   readonly created?: string;
+  /** Its settings differ from this member's (someone changed them since its last check): `ensure()` puts them back. */
+  readonly drifted?: boolean;
 }
 
 /** One stored revocation as the consumer hands it over. */
@@ -80,17 +82,43 @@ export class RevocationStream {
     }
     const c = info.config;
     const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== DiscardPolicy.Old;
-    if (opts.update !== false && (limited || c.max_age !== want.max_age || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll || c.duplicate_window !== want.duplicate_window)) {
+    if (opts.update !== false && this.drifted(c, true)) {
       if (limited) this.opts.logger?.warn({ stream: this.name, max_msgs: c.max_msgs, max_bytes: c.max_bytes, max_msgs_per_subject: c.max_msgs_per_subject }, 'revocation stream had limits that drop revocations before their max age: removed');
+      else if (c.allow_rollup_hdrs === true || c.no_ack === true) this.opts.logger?.warn({ stream: this.name, allow_rollup_hdrs: c.allow_rollup_hdrs, no_ack: c.no_ack }, 'revocation stream allowed rollups (one message purges it) or turned acks off: reset');
       else this.opts.logger?.info({ stream: this.name }, 'updating revocation stream settings');
-      info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: DiscardPolicy.Old });
+      // a sealed stream takes no update and no message: say so; the member keeps what it has
+      if (c.sealed === true) this.opts.logger?.error({ stream: this.name }, 'revocation stream is sealed (someone with NATS credentials sealed it): it stores no revocation; delete it to let members create it again');
+      else {
+        try {
+          info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: DiscardPolicy.Old, allow_rollup_hdrs: false, no_ack: false });
+        } catch (err) {
+          // keep following the stream as it is (refused permission, a setting the server will not change): replay must go on
+          this.opts.logger?.error({ stream: this.name, err: (err as Error).message }, 'cannot restore the revocation stream settings');
+        }
+      }
     }
     return positionOf(info);
   }
 
-  /** Current first/last sequence, from a leader that has its quorum; rejects otherwise. */
+  /** Current first/last sequence, from a leader that has its quorum; rejects otherwise. `drifted` when its settings are no longer this member's. */
   async position(): Promise<StreamPosition> {
-    return positionOf(await (await this.manager()).streams.info(this.name));
+    const info = await (await this.manager()).streams.info(this.name);
+    const p = positionOf(info);
+    return this.drifted(info.config, false) && info.config.sealed !== true ? { ...p, drifted: true } : p;
+  }
+
+  /**
+   * Does `c` lose or refuse revocations this member's settings keep: limits, a shorter max age, other
+   * subjects, rollups allowed, acks off? `exact` (at a check on connect): also any other max age or
+   * duplicate window. While running only the harmful differences count, so members whose
+   * `max_token_lifetime_s` differ during a roll-out do not rewrite the stream every few seconds.
+   */
+  private drifted(c: StreamConfig, exact: boolean): boolean {
+    const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== DiscardPolicy.Old;
+    const maxAge = nanos(this.opts.maxAgeMs);
+    if (exact && (c.max_age !== maxAge || c.duplicate_window !== nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)))) return true;
+    return limited || (c.max_age !== 0 && c.max_age < maxAge) || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll
+      || c.allow_rollup_hdrs === true || c.no_ack === true;
   }
 
   /** Publish and wait for the stream's ack; `msgId` makes a retry idempotent. */

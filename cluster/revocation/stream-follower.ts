@@ -8,6 +8,7 @@ import type { Logger } from '../../node/log.js';
 import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
 import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
+import { StreamCoverage } from './stream-coverage.js';
 
 /** What the follower reports to the actor (synchronously, from its own mailbox). */
 export interface FollowerEvents {
@@ -23,6 +24,12 @@ export interface FollowerEvents {
   unreachable(sinceMs: number): void;
   /** The stream answers again after `unreachable`: a catch-up from the last sequence has begun (`complete` follows). */
   reachable(): void;
+  /**
+   * The stream no longer holds these unexpired revocations it delivered (emptied early, or made
+   * anew): store them again, deduplicated on `tag` (the same loss seen by every member has the same tag).
+   * Returns the ids this member does not hold (refused, swept): no longer watched.
+   */
+  lost(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed'): readonly string[];
 }
 
 type FollowerMessage =
@@ -64,6 +71,12 @@ export class StreamFollower {
   private retry: NodeJS.Timeout | null = null;
   /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
   private streamCreated: string | null = null;
+  /** The sequence of every unexpired revocation delivered: what the stream must still hold. */
+  private readonly coverage = new StreamCoverage();
+  /** Tag of the last loss logged: one warning per loss, not one per check until it is stored again. */
+  private lostTag = '';
+  /** A check saw harmful settings and this member tried to restore them; cleared when a check sees them right. */
+  private drifted = false;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -126,7 +139,8 @@ export class StreamFollower {
           // revocation stored since. Replay all of it; the store ignores what it already has.
           this.logger?.warn({ seq: this.lastSeq, stream_seq: m.position.lastSeq, created: m.position.created }, 'revocation stream was recreated: replaying it from the start');
           this.lastSeq = 0;
-        }
+          this.report(this.coverage.takeAll(Date.now()), `c${m.position.created ?? m.position.lastSeq}`, 'recreated', m.position);
+        } else this.report(this.coverage.lostBelow(m.position.firstSeq, Date.now()), `f${m.position.firstSeq}`, 'aged_out_early', m.position);
         this.streamCreated = m.position.created ?? this.streamCreated;
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
@@ -143,6 +157,7 @@ export class StreamFollower {
       case 'stream.message':
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
+        if (m.msg !== null) this.coverage.track(m.msg.id, m.seq, m.msg.expiresAt);
         this.events.record(m.msg, m.seq, m.subject, m.signedAt);
         // Only the leader's last sequence says we are complete: a consumer's own `pending`
         // can come from a replica that is itself behind.
@@ -184,6 +199,12 @@ export class StreamFollower {
         const p = m.position;
         // recreated while we were connected: position and replay again (resets lastSeq there)
         if (this.renewed(p)) { this.follow(); return; }
+        // settings changed by hand while we ran (a short max age, limits, rollups): put them back first (ensure), then look for losses
+        // (once per change: an update this member may not make must not restart its consumer every check)
+        if (p.drifted === true && !this.drifted) { this.drifted = true; this.logger?.warn({ stream_seq: p.lastSeq }, 'revocation stream settings changed under this member: restoring them'); this.follow(); return; }
+        if (p.drifted !== true) this.drifted = false;
+        // emptied early without being made anew (a max age or limit set by hand, a purge)
+        this.report(this.coverage.lostBelow(p.firstSeq, Date.now()), `f${p.firstSeq}`, 'aged_out_early', p);
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
           if (this.catchingUp) this.done();
@@ -209,9 +230,22 @@ export class StreamFollower {
     return p.lastSeq < this.lastSeq || (p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated);
   }
 
+  private report(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed', p: StreamPosition): void {
+    if (ids.length === 0) return;
+    if (tag !== this.lostTag) this.logger?.warn({ lost: ids.length, why, first_seq: p.firstSeq, stream_seq: p.lastSeq }, 'revocation stream lost revocations that have not expired: storing them again');
+    this.lostTag = tag;
+    for (const id of this.events.lost(ids, tag, why)) this.coverage.forget(id);
+  }
+
+  /** `id` (expiry epoch seconds) came from the snapshot: when a whole replay did not deliver it, it is reported lost. */
+  expect(id: string, expiresAtS: number): void {
+    this.coverage.expect(id, expiresAtS);
+  }
+
   private done(): void {
     if (!this.catchingUp) return;
     this.catchingUp = false;
+    this.report(this.coverage.takeUnseen(Date.now()), `s${this.streamCreated ?? ''}:${this.targetSeq}`, 'not_replayed', { firstSeq: 0, lastSeq: this.targetSeq, messages: 0 });
     this.events.complete();
   }
 

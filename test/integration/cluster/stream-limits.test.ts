@@ -1,7 +1,7 @@
 // The revocation stream keeps every revocation for its max age: someone with NATS credentials who
 // sets a message, byte or per-subject limit on it (JetStream then drops the oldest revocations,
 // and a member started later cannot replay them) has that limit taken off again by the next
-// member that checks the stream (at its start and every reconnect).
+// member that checks the stream (at its start, every reconnect and every 3 s while connected).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { RevocationStream } from '../../../cluster/revocation/index.js';

@@ -4,7 +4,8 @@
 // new stream below N would never reach it. Here the member is paused (SIGSTOP) across the
 // restart, so it cannot get the revocation made meanwhile live and must find it in the stream.
 // And a stream deleted by hand while members run is created again instead of leaving them
-// degraded (and the admin API's revocations unpersisted) until their next reconnect.
+// degraded (and the admin API's revocations unpersisted) until their next reconnect. In both
+// cases the running member stores again what only the old stream held (stream-wiped.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { request } from 'undici';
@@ -79,7 +80,8 @@ describe('the revocation stream recreated under a running member', () => {
     // Stored as sequence 1 of the new stream: below the 3 X had read.
     await waitFor('X to refuse the token revoked while it was paused', async () => revoked(await call(tokens[3]!)), 15_000);
     for (const t of tokens.slice(0, 3)) expect(revoked(await call(t))).toBe(true);
-    expect(await streamSeq()).toBe(1);
+    // and X stores the three it had read from the old stream in the new one (a member started now replays them)
+    await waitFor('X to store its older revocations in the new stream', async () => (await streamSeq()) === 4, 10_000);
     expect(X.logs().some((l) => String(l.msg).startsWith('revocation stream was recreated'))).toBe(true);
   });
 
@@ -101,7 +103,8 @@ describe('the revocation stream recreated under a running member', () => {
       const post = await admin(X!, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) });
       expect(post.status).toBe(201);
       expect(post.body.persisted).toBe(true);
-      expect((await jsm.streams.info(name)).state.messages).toBe(1);
+      // this one, and the four of the test above that X stored again in the new stream
+      await waitFor('the new stream to hold all five revocations', async () => (await jsm.streams.info(name)).state.messages === 5, 10_000);
     } finally {
       await nc.close();
     }
