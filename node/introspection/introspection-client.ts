@@ -13,6 +13,7 @@ import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-veri
 import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
+import { jwsHeaderKid, withHeaderKid } from './jws-kid.js';
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
@@ -217,7 +218,8 @@ export class IntrospectionClient {
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return this.#malformed;
     const key = hash('sha256', token, 'hex');
     const hit = this.#cache.get(key, this.#now());
-    if (hit !== undefined) { this.#stats.cache_hits++; return hit; }
+    // a result primed from a peer was judged without the token: a JWT's kid is added from its header
+    if (hit !== undefined) { this.#stats.cache_hits++; return withHeaderKid(token, hit); }
     this.#stats.cache_misses++;
     const joined = this.#inflight.get(key);
     if (joined !== undefined) { this.#stats.singleflight_waits++; return joined.promise; }
@@ -275,7 +277,7 @@ export class IntrospectionClient {
       const call = (): Promise<IntrospectionResult> => this.#call(token, key);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       const now = this.#now();
-      const outcome = this.#judge(result, key, now);
+      const outcome = this.#judge(result, key, now, jwsHeaderKid(token));
       if (!flight.evicted && !this.#closed) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
         if (this.#onResult !== undefined) {
@@ -308,7 +310,7 @@ export class IntrospectionClient {
     if (!answer.ok) {
       this.#stats.calls_failed++;
       if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
-      if (answer.late !== undefined) this.#awaitLate(key, answer.late);
+      if (answer.late !== undefined) this.#awaitLate(key, jwsHeaderKid(token), answer.late);
       throw new CallFailure(answer.reason, answer.detail);
     }
     if (answer.response.active) this.#stats.calls_ok++;
@@ -330,7 +332,7 @@ export class IntrospectionClient {
    * all, the answer fills the cache (and the cluster, through onResult) like any other —
    * unless the token was evicted meanwhile. A late failure is dropped: failures are never cached.
    */
-  #awaitLate(key: string, late: Promise<CallAnswer>): void {
+  #awaitLate(key: string, kid: string | undefined, late: Promise<CallAnswer>): void {
     const watch = { evicted: false };
     this.#late.set(key, watch);
     void late.then((answer) => {
@@ -340,7 +342,7 @@ export class IntrospectionClient {
       if (watch.evicted) return;
       const now = this.#now();
       const result = this.#toResult(answer.response, now);
-      if (this.#cache.set(key, this.#judge(result, key, now), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
+      if (this.#cache.set(key, this.#judge(result, key, now, kid), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
     }).catch((err: unknown) => {
@@ -349,8 +351,8 @@ export class IntrospectionClient {
     });
   }
 
-  /** Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a principal. */
-  #judge(result: IntrospectionResult, key: string, now: number): VerifyOutcome {
+  /** Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a principal (`kid`: a JWT's header kid). */
+  #judge(result: IntrospectionResult, key: string, now: number, kid?: string): VerifyOutcome {
     if (!result.active || result.claims === null) return this.#inactive;
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
@@ -386,7 +388,7 @@ export class IntrospectionClient {
       // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
       validUntil: exp !== null ? exp + this.#skewMs / 1000 : Math.floor(result.expiresAt / 1000),
       fingerprint: key.slice(0, 16),
-      facts: tokenFacts(key, claims, null, this.#issuerUrl),
+      facts: tokenFacts(key, claims, kid, this.#issuerUrl),
     });
     const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
     return ok;
