@@ -14,6 +14,8 @@ import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
 import { jwsHeaderKid, withHeaderKid } from './jws-kid.js';
+import { deepFreeze, isAccessTokenType, optionalDate, scopesOf } from './answer-claims.js';
+import { InFlightDrops } from './in-flight-drops.js';
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
@@ -83,45 +85,13 @@ interface Flight {
   promise: Promise<VerifyOutcome>;
   /** evict() ran while the call was in flight: its answer must not be cached (revocation race). */
   evicted: boolean;
+  /** InFlightDrops mark when the call started: a subject drop after it keeps the answer out of the cache. */
+  readonly mark: number;
 }
 
 function fail(code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: string, reason: string, retryAfter?: number): VerifyFail {
   const error = Object.freeze(retryAfter === undefined ? proxyError(code, message) : proxyError(code, message, { retryAfter }));
   return Object.freeze({ ok: false as const, error, reason });
-}
-
-/** Absent, or a finite number (RFC 7519 NumericDate). */
-function optionalDate(v: unknown): boolean {
-  return v === undefined || (typeof v === 'number' && Number.isFinite(v));
-}
-
-/**
- * `Bearer` or `DPoP` (RFC 6750, RFC 9449 §9), any case: the access-token types this proxy serves.
- * A DPoP token must carry the key it is bound to (`cnf.jkt`): without it the binding could not be
- * checked and the token would pass as a plain bearer token.
- */
-function isAccessTokenType(v: unknown, cnf: unknown): boolean {
-  if (typeof v !== 'string') return false;
-  const t = v.toLowerCase();
-  if (t === 'bearer') return true;
-  return t === 'dpop' && typeof cnf === 'object' && cnf !== null && typeof (cnf as Record<string, unknown>).jkt === 'string';
-}
-
-function scopesOf(claims: Readonly<Record<string, unknown>>): readonly string[] {
-  const split = (s: string): string[] => s.split(' ').filter((x) => x.length > 0);
-  if (typeof claims.scope === 'string') return Object.freeze(split(claims.scope));
-  const scp = claims.scp;
-  if (Array.isArray(scp)) return Object.freeze(scp.filter((x): x is string => typeof x === 'string'));
-  if (typeof scp === 'string') return Object.freeze(split(scp));
-  return Object.freeze([]);
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
-  }
-  return v;
 }
 
 /**
@@ -144,6 +114,8 @@ export class IntrospectionClient {
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
   /** Timed-out calls still on the wire, by token key: an eviction meanwhile keeps their late answer out of the cache. */
   readonly #late = new Map<string, { evicted: boolean }>();
+  /** Subjects dropped while calls were on the wire (an IdP's token-claims-change). */
+  readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
     calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0,
     cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
@@ -223,7 +195,7 @@ export class IntrospectionClient {
     this.#stats.cache_misses++;
     const joined = this.#inflight.get(key);
     if (joined !== undefined) { this.#stats.singleflight_waits++; return joined.promise; }
-    const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false };
+    const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark() };
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);
     return flight.promise;
@@ -245,6 +217,7 @@ export class IntrospectionClient {
    */
   dropSubject(iss: string | null, sub: string): string[] {
     if (iss !== null && iss !== this.#issuerUrl) return [];
+    this.#drops.note(sub, this.#inflight.size > 0 || this.#late.size > 0);
     return this.#cache.dropWhere((v) => v.ok && v.principal.claims.sub === sub);
   }
 
@@ -274,11 +247,12 @@ export class IntrospectionClient {
 
   async #resolve(token: string, key: string, flight: Flight): Promise<VerifyOutcome> {
     try {
-      const call = (): Promise<IntrospectionResult> => this.#call(token, key);
+      const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       const now = this.#now();
       const outcome = this.#judge(result, key, now, jwsHeaderKid(token));
-      if (!flight.evicted && !this.#closed) {
+      // an answer written before its subject was dropped (token-claims-change) serves this request only
+      if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
         if (this.#onResult !== undefined) {
           try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
@@ -296,7 +270,7 @@ export class IntrospectionClient {
   }
 
   /** One authorization-server call, counted and timed; rejects with CallFailure. */
-  async #call(token: string, key: string): Promise<IntrospectionResult> {
+  async #call(token: string, key: string, mark: number): Promise<IntrospectionResult> {
     const pending = this.#caller.call(token);
     if (!(pending instanceof Promise)) {
       // refused before any I/O: shedding is counted, not logged per token (a flood would flood the log)
@@ -310,7 +284,7 @@ export class IntrospectionClient {
     if (!answer.ok) {
       this.#stats.calls_failed++;
       if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
-      if (answer.late !== undefined) this.#awaitLate(key, jwsHeaderKid(token), answer.late);
+      if (answer.late !== undefined) this.#awaitLate(key, jwsHeaderKid(token), mark, answer.late);
       throw new CallFailure(answer.reason, answer.detail);
     }
     if (answer.response.active) this.#stats.calls_ok++;
@@ -330,9 +304,9 @@ export class IntrospectionClient {
   /**
    * A call that timed out for its waiter stays on its connection; when the AS answers after
    * all, the answer fills the cache (and the cluster, through onResult) like any other —
-   * unless the token was evicted meanwhile. A late failure is dropped: failures are never cached.
+   * unless the token was evicted, or its subject dropped, meanwhile. A late failure is dropped: failures are never cached.
    */
-  #awaitLate(key: string, kid: string | undefined, late: Promise<CallAnswer>): void {
+  #awaitLate(key: string, kid: string | undefined, mark: number, late: Promise<CallAnswer>): void {
     const watch = { evicted: false };
     this.#late.set(key, watch);
     void late.then((answer) => {
@@ -342,6 +316,7 @@ export class IntrospectionClient {
       if (watch.evicted) return;
       const now = this.#now();
       const result = this.#toResult(answer.response, now);
+      if (this.#drops.overtaken(mark, result.claims)) return;
       if (this.#cache.set(key, this.#judge(result, key, now, kid), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
