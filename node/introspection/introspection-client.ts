@@ -258,7 +258,7 @@ export class IntrospectionClient {
           try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
         }
       }
-      return outcome;
+      return withHeaderKid(token, outcome); // a JWT without a kid header: keyUnknown
     } catch (err) {
       if (this.#closed) return this.#unavailable.introspection_closed;
       if (err instanceof CallFailure) return this.#unavailable[err.reason];

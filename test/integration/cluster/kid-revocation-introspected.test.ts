@@ -1,6 +1,8 @@
 // A `kid` revocation (every token signed by that key) must refuse a JWT that an issuer's
 // introspection judged — its keys not loaded, or never published — at every member: the one
 // that called the authorization server and the ones that learnt the answer from its fill.
+// A JWT without a `kid` header judged that way cannot be tied to a key: while a `kid` revocation
+// of its issuer lives it is refused (closed), opaque tokens are not touched.
 // Regression: the introspected principal carried no `kid`, so such JWTs kept passing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -64,5 +66,17 @@ describe('kid revocation of JWTs judged by introspection, across members', () =>
     expect(headerKid(other)).toBe(kid);
     expect(revoked(await call(B, other))).toBe(true);
     expect(revoked(await call(A, other))).toBe(true);
+  }, 60_000);
+
+  it('while a kid of the issuer is revoked, its JWTs without a kid header are refused (the key that signed them is unknown); opaque tokens still pass', async () => {
+    // runs after the revocation above
+    const kidless = await as.issueJwt({ sub: 'kidless' }, { header: { kid: undefined } });
+    expect(JSON.parse(Buffer.from(kidless.split('.')[0]!, 'base64url').toString())).not.toHaveProperty('kid');
+    expect(revoked(await call(A, kidless))).toBe(true);
+    await new Promise((r) => setTimeout(r, 300)); // A's fill reaches B
+    expect(revoked(await call(B, kidless))).toBe(true);
+    const opaque = as.issueOpaque({ sub: 'opaque-user' }, 600);
+    expect((await call(B, opaque)).status).toBe(200);
+    expect((await call(A, opaque)).status).toBe(200);
   }, 60_000);
 });
