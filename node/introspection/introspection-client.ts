@@ -28,7 +28,7 @@ export interface IntrospectionStats {
   singleflight_waits: number;
   /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting. */
   calls_queue_full: number;
-  /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted meanwhile. */
+  /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted, or something newer cached, meanwhile. */
   calls_late: number;
   cache_hits: number;
   cache_misses: number;
@@ -271,6 +271,7 @@ export class IntrospectionClient {
 
   /** One authorization-server call, counted and timed; rejects with CallFailure. */
   async #call(token: string, key: string, mark: number): Promise<IntrospectionResult> {
+    const startedAt = this.#now();
     const pending = this.#caller.call(token);
     if (!(pending instanceof Promise)) {
       // refused before any I/O: shedding is counted, not logged per token (a flood would flood the log)
@@ -284,7 +285,7 @@ export class IntrospectionClient {
     if (!answer.ok) {
       this.#stats.calls_failed++;
       if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
-      if (answer.late !== undefined) this.#awaitLate(key, jwsHeaderKid(token), mark, answer.late);
+      if (answer.late !== undefined) this.#awaitLate(key, answer.late, { kid: jwsHeaderKid(token), mark, startedAt });
       throw new CallFailure(answer.reason, answer.detail);
     }
     if (answer.response.active) this.#stats.calls_ok++;
@@ -303,10 +304,11 @@ export class IntrospectionClient {
 
   /**
    * A call that timed out for its waiter stays on its connection; when the AS answers after
-   * all, the answer fills the cache (and the cluster, through onResult) like any other —
-   * unless the token was evicted, or its subject dropped, meanwhile. A late failure is dropped: failures are never cached.
+   * all, the answer fills the cache (and the cluster, through onResult), its TTL counted from
+   * when the call began — unless the token was evicted, or its subject dropped, meanwhile, or an
+   * entry was cached since (newer than this answer). A late failure is dropped: failures are never cached.
    */
-  #awaitLate(key: string, kid: string | undefined, mark: number, late: Promise<CallAnswer>): void {
+  #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly kid: string | undefined; readonly mark: number; readonly startedAt: number }): void {
     const watch = { evicted: false };
     this.#late.set(key, watch);
     void late.then((answer) => {
@@ -315,9 +317,12 @@ export class IntrospectionClient {
       this.#stats.calls_late++;
       if (watch.evicted) return;
       const now = this.#now();
-      const result = this.#toResult(answer.response, now);
-      if (this.#drops.overtaken(mark, result.claims)) return;
-      if (this.#cache.set(key, this.#judge(result, key, now, kid), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
+      // an entry cached meanwhile (another member's fill, a later call) is newer than this answer
+      if (this.#cache.get(key, now) !== undefined) return;
+      // trusted from when the call began (the server answered at some point since), not from its arrival
+      const result = this.#toResult(answer.response, call.startedAt);
+      if (this.#drops.overtaken(call.mark, result.claims)) return;
+      if (this.#cache.set(key, this.#judge(result, key, now, call.kid), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
     }).catch((err: unknown) => {

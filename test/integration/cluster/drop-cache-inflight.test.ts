@@ -2,8 +2,6 @@
 // subject is on the wire: the authorization server already wrote its answer (the old claims) and
 // the network delivers it after the drop. That late answer must not go back into the cache — at the
 // member that made the call, nor at the others through its fill: the next request is introspected again.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -12,40 +10,12 @@ import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../
 import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { waitReady } from '../ws/ws-fixtures.js';
 import { waitFor } from './proxy-fixtures.js';
+import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';
 const SECRET = 'Bearer ssf-push-secret-0123456789';
 const TOKEN = 'opaque-token-of-ivan-0123456789abcdef';
-
-/** An introspection endpoint that decides its answer when the request arrives and sends it `delayMs` later. */
-interface SlowWireAs { readonly issuer: string; readonly endpoint: string; active: boolean; delayMs: number; calls: number; close(): Promise<void> }
-
-async function startSlowWireAs(): Promise<SlowWireAs> {
-  let server: Server;
-  const as: SlowWireAs = {
-    issuer: '', endpoint: '', active: true, delayMs: 0, calls: 0,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-  server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => { body += d.toString(); });
-    req.on('end', () => {
-      as.calls++;
-      const token = new URLSearchParams(body).get('token');
-      const now = Math.floor(Date.now() / 1000);
-      const answer = token === TOKEN && as.active
-        ? { active: true, sub: 'ivan', iss: as.issuer, aud: 'portcullis-demo', exp: now + 600, iat: now, token_type: 'Bearer', scope: 'orders:read' }
-        : { active: false };
-      const text = JSON.stringify(answer); // decided now, delivered later
-      setTimeout(() => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(text); }, as.delayMs);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  Object.assign(as, { issuer: url, endpoint: `${url}/introspect` });
-  return as;
-}
 
 async function status(p: ProxyProcess): Promise<number> {
   const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
@@ -62,7 +32,7 @@ describe('shared introspection cache: a drop_cache during an introspection call'
   let B: ProxyProcess;
 
   beforeAll(async () => {
-    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startSlowWireAs(), startEchoUpstream(), startTransmitter(AUD)]);
+    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream(), startTransmitter(AUD)]);
     const config = {
       server: { listen: { host: '127.0.0.1', port: 0 } },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
