@@ -13,9 +13,11 @@ export function jwsHeaderKey(token: string): { readonly kid: string | undefined 
   if (a <= 0) return null;
   const b = token.indexOf('.', a + 1);
   if (b === -1 || token.indexOf('.', b + 1) !== -1) return null;
+  const text = Buffer.from(token.slice(0, a), 'base64url').toString('utf8');
+  if (!text.trimStart().startsWith('{')) return null; // a dotted opaque token: no exception per cache hit
   let h: unknown;
   try {
-    h = JSON.parse(Buffer.from(token.slice(0, a), 'base64url').toString('utf8'));
+    h = JSON.parse(text);
   } catch {
     return null;
   }
