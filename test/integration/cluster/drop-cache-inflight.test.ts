@@ -60,7 +60,7 @@ describe('shared introspection cache: a drop_cache during an introspection call'
   });
 
   it('the answer delivered after the drop is not cached at the calling member nor shared with the others', async () => {
-    as.delayMs = 2_000;
+    as.delayMs = 3_000;
     const inFlight = status(B); // B calls the authorization server, which decides "active" now
     await waitFor('the call at the authorization server', async () => as.calls >= 1, 5_000);
 

@@ -53,14 +53,14 @@ describe('shared introspection cache: a late answer older than the cluster\'s', 
   });
 
   it('the late "active" does not replace the newer "inactive" anywhere', async () => {
-    as.delayMs = 4_000;
+    as.delayMs = 6_000;
     expect(await status(B)).toBe(503); // the server decided "active" but is slow: B gives up at timeout_ms
     as.active = false; // revoked at the authorization server
     as.delayMs = 0;
     expect(await status(A)).toBe(401); // A asks again: inactive, shared with B
     await new Promise((r) => setTimeout(r, 300));
     expect(await status(B)).toBe(401);
-    await new Promise((r) => setTimeout(r, 4_000)); // B's old call answers "active" now
+    await new Promise((r) => setTimeout(r, 6_000)); // B's old call answers "active" by now
     expect(await status(B)).toBe(401);
     expect(await status(A)).toBe(401);
   }, 60_000);
