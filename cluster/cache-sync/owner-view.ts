@@ -38,6 +38,8 @@ export class OwnerView {
     this.unsubscribes.push(
       this.opts.bus.subscribe(this.opts.bus.subjects.members, (m, incoming) => { if (m.type === 'member.left' && !this.opts.membership.staleGoodbye(m.id, incoming.signedAt)) this.goodbye(m.id); }),
       this.opts.membership.onChange((ids) => this.changed(ids)),
+      // restarted under the same id: the old process's keys and leases are gone with it
+      this.opts.membership.onRestart((id) => this.depart(new Set([id]))),
     );
   }
 

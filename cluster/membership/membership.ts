@@ -54,6 +54,7 @@ export class Membership {
   private readonly view = new Map<string, MemberInfo>();
   private readonly startedAt: number;
   private readonly listeners = new Set<(ids: readonly string[]) => void>();
+  private readonly restartListeners = new Set<(id: string) => void>();
   private sorted: readonly string[] = [];
   private nextExpiry = Infinity;
   private seq = 0;
@@ -132,6 +133,16 @@ export class Membership {
     return () => { this.listeners.delete(listener); };
   }
 
+  /**
+   * Called with a member's id when it is heard from as a new process (a later `startedAt`) while
+   * still in the view: restarted at once under the same id, it is a peer that left and came back —
+   * what its old process held (introspection leases) will never be answered. Returns the unsubscribe function.
+   */
+  onRestart(listener: (id: string) => void): () => void {
+    this.restartListeners.add(listener);
+    return () => { this.restartListeners.delete(listener); };
+  }
+
   stats(): Record<string, number> {
     return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed };
   }
@@ -146,6 +157,7 @@ export class Membership {
       this.unsubscribe = null;
     }
     this.listeners.clear();
+    this.restartListeners.clear();
   }
 
   /**
@@ -171,6 +183,11 @@ export class Membership {
         this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
+        if (known && last !== undefined && m.startedAt > last.startedAt) {
+          for (const l of this.restartListeners) {
+            try { l(m.id); } catch { /* a listener's failure must not stop the others */ }
+          }
+        }
         return;
       }
       case 'member.left':

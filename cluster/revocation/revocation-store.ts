@@ -132,7 +132,7 @@ export class RevocationStore {
     const hit = this.exact.token.get(t.tokenHash) ?? (t.twinHash === undefined ? undefined : this.exact.token.get(t.twinHash));
     if (hit !== undefined) return hit;
     return this.exactHit('jti', t.jti, t.iss) ?? this.exactHit('kid', t.kid, t.iss) ?? this.cutHit('sub', t.sub, t.iss, t.iat) ?? this.cutHit('client_id', t.clientId, t.iss, t.iat)
-      ?? this.exactHit('sid', t.sid, t.iss)
+      ?? this.exactHit('sid', t.sid, t.iss) ?? (t.keyUnknown === true ? this.anyKid(t.iss) : undefined)
       // a token the proxy minted dies with the inbound token it replaced (depth bounded by parentFacts)
       ?? (t.parent === undefined ? undefined : this.match(t.parent));
   }
@@ -211,6 +211,12 @@ export class RevocationStore {
     const m = this.exact[kind];
     if (m.size === 0) return undefined;
     return m.get(value) ?? (iss === undefined ? undefined : m.get(iss + SEP + value));
+  }
+
+  /** A live `kid` revocation of issuer `iss` or of every issuer (a token whose signing key is unknown); kid revocations are few. */
+  private anyKid(iss: string | undefined): RevocationRecord | undefined {
+    for (const r of this.exact.kid.values()) if (r.issuer === null || r.issuer === iss) return r;
+    return undefined;
   }
 
   private cutHit(kind: 'sub' | 'client_id', value: string | undefined, iss: string | undefined, iat: number | undefined): RevocationRecord | undefined {

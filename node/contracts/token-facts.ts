@@ -20,6 +20,11 @@ export interface TokenFacts {
   readonly iat?: number | undefined;
   /** `kid` of the signing key (JWTs only). */
   readonly kid?: string | undefined;
+  /**
+   * A JWT its issuer's introspection judged whose header names no `kid`: the key that signed it is
+   * unknown here, so every live `kid` revocation of its issuer (or of any issuer) refuses it.
+   */
+  readonly keyUnknown?: true | undefined;
   /** The `iss` claim (the issuer URL). */
   readonly iss?: string | undefined;
   /** The `sid` claim: the OpenID Connect session the token belongs to (revocation kind `sid`). */

@@ -13,6 +13,9 @@ import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-veri
 import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
+import { jwsHeaderKid, withHeaderKid } from './jws-kid.js';
+import { deepFreeze, isAccessTokenType, optionalDate, scopesOf } from './answer-claims.js';
+import { InFlightDrops } from './in-flight-drops.js';
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
@@ -25,7 +28,7 @@ export interface IntrospectionStats {
   singleflight_waits: number;
   /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting. */
   calls_queue_full: number;
-  /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted meanwhile. */
+  /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted, or something newer cached, meanwhile. */
   calls_late: number;
   cache_hits: number;
   cache_misses: number;
@@ -82,45 +85,13 @@ interface Flight {
   promise: Promise<VerifyOutcome>;
   /** evict() ran while the call was in flight: its answer must not be cached (revocation race). */
   evicted: boolean;
+  /** InFlightDrops mark when the call started: a subject drop after it keeps the answer out of the cache. */
+  readonly mark: number;
 }
 
 function fail(code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: string, reason: string, retryAfter?: number): VerifyFail {
   const error = Object.freeze(retryAfter === undefined ? proxyError(code, message) : proxyError(code, message, { retryAfter }));
   return Object.freeze({ ok: false as const, error, reason });
-}
-
-/** Absent, or a finite number (RFC 7519 NumericDate). */
-function optionalDate(v: unknown): boolean {
-  return v === undefined || (typeof v === 'number' && Number.isFinite(v));
-}
-
-/**
- * `Bearer` or `DPoP` (RFC 6750, RFC 9449 §9), any case: the access-token types this proxy serves.
- * A DPoP token must carry the key it is bound to (`cnf.jkt`): without it the binding could not be
- * checked and the token would pass as a plain bearer token.
- */
-function isAccessTokenType(v: unknown, cnf: unknown): boolean {
-  if (typeof v !== 'string') return false;
-  const t = v.toLowerCase();
-  if (t === 'bearer') return true;
-  return t === 'dpop' && typeof cnf === 'object' && cnf !== null && typeof (cnf as Record<string, unknown>).jkt === 'string';
-}
-
-function scopesOf(claims: Readonly<Record<string, unknown>>): readonly string[] {
-  const split = (s: string): string[] => s.split(' ').filter((x) => x.length > 0);
-  if (typeof claims.scope === 'string') return Object.freeze(split(claims.scope));
-  const scp = claims.scp;
-  if (Array.isArray(scp)) return Object.freeze(scp.filter((x): x is string => typeof x === 'string'));
-  if (typeof scp === 'string') return Object.freeze(split(scp));
-  return Object.freeze([]);
-}
-
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
-  }
-  return v;
 }
 
 /**
@@ -143,6 +114,8 @@ export class IntrospectionClient {
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
   /** Timed-out calls still on the wire, by token key: an eviction meanwhile keeps their late answer out of the cache. */
   readonly #late = new Map<string, { evicted: boolean }>();
+  /** Subjects dropped while calls were on the wire (an IdP's token-claims-change). */
+  readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
     calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0,
     cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
@@ -217,11 +190,12 @@ export class IntrospectionClient {
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return this.#malformed;
     const key = hash('sha256', token, 'hex');
     const hit = this.#cache.get(key, this.#now());
-    if (hit !== undefined) { this.#stats.cache_hits++; return hit; }
+    // a result primed from a peer was judged without the token: a JWT's kid is added from its header
+    if (hit !== undefined) { this.#stats.cache_hits++; return withHeaderKid(token, hit); }
     this.#stats.cache_misses++;
     const joined = this.#inflight.get(key);
     if (joined !== undefined) { this.#stats.singleflight_waits++; return joined.promise; }
-    const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false };
+    const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark() };
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);
     return flight.promise;
@@ -243,6 +217,7 @@ export class IntrospectionClient {
    */
   dropSubject(iss: string | null, sub: string): string[] {
     if (iss !== null && iss !== this.#issuerUrl) return [];
+    this.#drops.note(sub, this.#inflight.size > 0 || this.#late.size > 0);
     return this.#cache.dropWhere((v) => v.ok && v.principal.claims.sub === sub);
   }
 
@@ -272,17 +247,18 @@ export class IntrospectionClient {
 
   async #resolve(token: string, key: string, flight: Flight): Promise<VerifyOutcome> {
     try {
-      const call = (): Promise<IntrospectionResult> => this.#call(token, key);
+      const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       const now = this.#now();
-      const outcome = this.#judge(result, key, now);
-      if (!flight.evicted && !this.#closed) {
+      const outcome = this.#judge(result, key, now, jwsHeaderKid(token));
+      // an answer written before its subject was dropped (token-claims-change) serves this request only
+      if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
         if (this.#onResult !== undefined) {
           try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
         }
       }
-      return outcome;
+      return withHeaderKid(token, outcome); // a JWT without a kid header: keyUnknown
     } catch (err) {
       if (this.#closed) return this.#unavailable.introspection_closed;
       if (err instanceof CallFailure) return this.#unavailable[err.reason];
@@ -294,7 +270,8 @@ export class IntrospectionClient {
   }
 
   /** One authorization-server call, counted and timed; rejects with CallFailure. */
-  async #call(token: string, key: string): Promise<IntrospectionResult> {
+  async #call(token: string, key: string, mark: number): Promise<IntrospectionResult> {
+    const startedAt = this.#now();
     const pending = this.#caller.call(token);
     if (!(pending instanceof Promise)) {
       // refused before any I/O: shedding is counted, not logged per token (a flood would flood the log)
@@ -308,7 +285,7 @@ export class IntrospectionClient {
     if (!answer.ok) {
       this.#stats.calls_failed++;
       if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
-      if (answer.late !== undefined) this.#awaitLate(key, answer.late);
+      if (answer.late !== undefined) this.#awaitLate(key, answer.late, { kid: jwsHeaderKid(token), mark, startedAt });
       throw new CallFailure(answer.reason, answer.detail);
     }
     if (answer.response.active) this.#stats.calls_ok++;
@@ -327,10 +304,11 @@ export class IntrospectionClient {
 
   /**
    * A call that timed out for its waiter stays on its connection; when the AS answers after
-   * all, the answer fills the cache (and the cluster, through onResult) like any other —
-   * unless the token was evicted meanwhile. A late failure is dropped: failures are never cached.
+   * all, the answer fills the cache (and the cluster, through onResult), its TTL counted from
+   * when the call began — unless the token was evicted, or its subject dropped, meanwhile, or an
+   * entry was cached since (newer than this answer). A late failure is dropped: failures are never cached.
    */
-  #awaitLate(key: string, late: Promise<CallAnswer>): void {
+  #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly kid: string | undefined; readonly mark: number; readonly startedAt: number }): void {
     const watch = { evicted: false };
     this.#late.set(key, watch);
     void late.then((answer) => {
@@ -339,8 +317,12 @@ export class IntrospectionClient {
       this.#stats.calls_late++;
       if (watch.evicted) return;
       const now = this.#now();
-      const result = this.#toResult(answer.response, now);
-      if (this.#cache.set(key, this.#judge(result, key, now), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
+      // an entry cached meanwhile (another member's fill, a later call) is newer than this answer
+      if (this.#cache.get(key, now) !== undefined) return;
+      // trusted from when the call began (the server answered at some point since), not from its arrival
+      const result = this.#toResult(answer.response, call.startedAt);
+      if (this.#drops.overtaken(call.mark, result.claims)) return;
+      if (this.#cache.set(key, this.#judge(result, key, now, call.kid), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
     }).catch((err: unknown) => {
@@ -349,8 +331,8 @@ export class IntrospectionClient {
     });
   }
 
-  /** Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a principal. */
-  #judge(result: IntrospectionResult, key: string, now: number): VerifyOutcome {
+  /** Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a principal (`kid`: a JWT's header kid). */
+  #judge(result: IntrospectionResult, key: string, now: number, kid?: string): VerifyOutcome {
     if (!result.active || result.claims === null) return this.#inactive;
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
@@ -386,7 +368,7 @@ export class IntrospectionClient {
       // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
       validUntil: exp !== null ? exp + this.#skewMs / 1000 : Math.floor(result.expiresAt / 1000),
       fingerprint: key.slice(0, 16),
-      facts: tokenFacts(key, claims, null, this.#issuerUrl),
+      facts: tokenFacts(key, claims, kid, this.#issuerUrl),
     });
     const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
     return ok;

@@ -187,8 +187,9 @@ export class LiveRegistry {
   revoked(r: RevokedEntry): void {
     if (this.tokenState === null) return;
     const field = KEYS.find(([kind]) => kind === r.kind);
-    // an unknown kind: check everything (isRevoked knows what it matches)
-    const candidates = field === undefined ? this.all : this.byKey.get(r.kind + SEP + r.value);
+    // an unknown kind: check everything (isRevoked knows what it matches); so for `kid`, which also
+    // refuses tokens whose signing key is unknown (keyUnknown: not indexed by a kid) — kid revocations are rare
+    const candidates = field === undefined || r.kind === 'kid' ? this.all : this.byKey.get(r.kind + SEP + r.value);
     if (candidates !== undefined && candidates.size > 0) {
       const hit: LiveConnection[] = [];
       for (const c of candidates) if (this.tokenState.isRevoked(c.facts)) hit.push(c);

@@ -41,6 +41,15 @@ function setup(): { state: ReturnType<typeof fakeState>; reg: LiveRegistry; cloc
 }
 
 describe('LiveRegistry', () => {
+  it('a kid revocation ends a connection whose token names no key (keyUnknown: a JWT judged by introspection)', () => {
+    const { state, reg } = setup();
+    const unknown = new Conn({ tokenHash: 'h1', sub: 'alice', keyUnknown: true }, NOW_S + 3600);
+    const opaque = new Conn({ tokenHash: 'h2', sub: 'bob' }, NOW_S + 3600);
+    for (const c of [unknown, opaque]) expect(reg.add(c)).toBeNull();
+    state.revoke({ kind: 'kid', value: 'k1' }, (f) => f.kid === 'k1' || f.keyUnknown === true);
+    expect([unknown.ended, opaque.ended]).toEqual(['revoked', null]);
+  });
+
   it('a jti revocation ends the connections of that token only', () => {
     const { state, reg } = setup();
     const a1 = new Conn({ tokenHash: 'h1', jti: 'j1', sub: 'alice' }, NOW_S + 3600);

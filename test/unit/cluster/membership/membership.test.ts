@@ -40,6 +40,26 @@ describe('Membership', () => {
     expect(a.all().find((m) => m.id === 'b-worker')).toMatchObject({ direct: null });
   });
 
+  it('a member heard from as a new process under the same id (later startedAt) is reported as restarted; its old beats are not', async () => {
+    const a = member('a-worker');
+    const b1 = member('b-worker');
+    const restarted: string[] = [];
+    a.onRestart((id) => restarted.push(id));
+    a.start();
+    b1.start();
+    await tick(1_000);
+    expect(a.members()).toContain('b-worker');
+    expect(restarted).toEqual([]);
+    await tick(5); // the new process starts later
+    const b2 = member('b-worker');
+    b2.start();
+    await tick(1_000);
+    expect(restarted).toEqual(['b-worker']); // once: the old process's beats are replays from now on
+    await tick(2_000);
+    expect(restarted).toEqual(['b-worker']);
+    expect(a.members()).toContain('b-worker');
+  });
+
   it('makes subject-safe unique ids', () => {
     expect(newMemberId('web.example.com', 12)).toMatch(/^web_example_com-12-[0-9a-f]{6}$/);
     expect(newMemberId('h', 1)).not.toBe(newMemberId('h', 1));

@@ -106,6 +106,20 @@ describe('RevocationStore', () => {
     expect(s.match(tok({ kid: 'k1' }))?.kind).toBe('kid');
   });
 
+  it('kid: a token whose signing key is unknown (keyUnknown) is refused by any kid revocation of its issuer or of every issuer', () => {
+    const s = fresh();
+    const unknownAtA = tok({ keyUnknown: true, iss: 'https://a.example' });
+    expect(s.isRevoked(unknownAtA)).toBe(false);
+    s.apply(rec({ kind: 'kid', value: 'k1', issuer: 'https://b.example' }));
+    expect(s.isRevoked(unknownAtA)).toBe(false); // another issuer's key
+    s.apply(rec({ kind: 'kid', value: 'k2', issuer: 'https://a.example' }));
+    expect(s.match(unknownAtA)?.value).toBe('k2');
+    expect(s.isRevoked(tok({ iss: 'https://a.example' }))).toBe(false); // an opaque token has no key
+    const t = fresh();
+    t.apply(rec({ kind: 'kid', value: 'k3' }));
+    expect(t.isRevoked(tok({ keyUnknown: true, iss: 'https://c.example' }))).toBe(true);
+  });
+
   it('sid: every token of the session, whenever issued; scoped by issuer; a token without sid is untouched', () => {
     const s = fresh();
     s.apply(rec({ kind: 'sid', value: 's-1', issuer: 'https://a.example' }));

@@ -1,0 +1,81 @@
+// An IdP's token-claims-change (`drop_cache`) lands while a member's introspection call for that
+// subject is on the wire: the authorization server already wrote its answer (the old claims) and
+// the network delivers it after the drop. That late answer must not go back into the cache — at the
+// member that made the call, nor at the others through its fill: the next request is introspected again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
+import { waitReady } from '../ws/ws-fixtures.js';
+import { waitFor } from './proxy-fixtures.js';
+import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+
+const PATH = '/ssf/events';
+const AUD = 'https://proxy.example/ssf';
+const SECRET = 'Bearer ssf-push-secret-0123456789';
+const TOKEN = 'opaque-token-of-ivan-0123456789abcdef';
+
+async function status(p: ProxyProcess): Promise<number> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+describe('shared introspection cache: a drop_cache during an introspection call', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: SlowWireAs;
+  let echo: EchoUpstream;
+  let tx: Transmitter;
+  let A: ProxyProcess;
+  let B: ProxyProcess;
+
+  beforeAll(async () => {
+    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream(), startTransmitter(AUD)]);
+    const config = {
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: {
+        demo: {
+          issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
+          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 1, timeout_ms: 5_000 },
+        },
+      },
+      event_sources: { idp: { issuer: tx.issuer, audiences: [AUD], push: { path: PATH, authorization_env: 'PT_SSF_PUSH' }, token_issuer: as.issuer } },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptdc${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    };
+    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_PUSH: SECRET, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
+    await Promise.all([waitReady(A), waitReady(B)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
+  });
+
+  it('the answer delivered after the drop is not cached at the calling member nor shared with the others', async () => {
+    as.delayMs = 3_000;
+    const inFlight = status(B); // B calls the authorization server, which decides "active" now
+    await waitFor('the call at the authorization server', async () => as.calls >= 1, 5_000);
+
+    // the subject's claims change (here: the token is no longer active); the IdP tells A
+    as.active = false;
+    const set = await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'ivan' } });
+    expect(await tx.push(`${A.url}${PATH}`, set, SECRET)).toMatchObject({ status: 202 });
+    await new Promise((r) => setTimeout(r, 500)); // the drop reaches B over the bus, long before the answer
+
+    await inFlight; // judged by the answer the server wrote before the change (the request began before it)
+    as.delayMs = 0;
+    await new Promise((r) => setTimeout(r, 300)); // B's fill, if it sends one, reaches A
+    const callsBefore = as.calls;
+    expect(await status(B)).toBe(401);
+    expect(await status(A)).toBe(401);
+    expect(as.calls).toBeGreaterThan(callsBefore); // introspected again, not served the old answer
+  }, 60_000);
+});

@@ -1,0 +1,67 @@
+// A late introspection answer (it came after its request's timeout_ms) is older than what the
+// cluster learnt meanwhile: here the token was revoked at the authorization server, another member
+// asked again and everyone cached "inactive". The late "active" must not replace that — not at the
+// member that made the slow call, nor, through its fill, at the others.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitReady } from '../ws/ws-fixtures.js';
+import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+
+const TOKEN = 'opaque-token-late-0123456789abcdef';
+
+async function status(p: ProxyProcess): Promise<number> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+describe('shared introspection cache: a late answer older than the cluster\'s', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: SlowWireAs;
+  let echo: EchoUpstream;
+  let A: ProxyProcess;
+  let B: ProxyProcess;
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
+    const config = {
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: {
+        demo: {
+          issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
+          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 60, timeout_ms: 1_000 },
+        },
+      },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptla${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    };
+    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
+    await Promise.all([waitReady(A), waitReady(B)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('the late "active" does not replace the newer "inactive" anywhere', async () => {
+    as.delayMs = 6_000;
+    expect(await status(B)).toBe(503); // the server decided "active" but is slow: B gives up at timeout_ms
+    as.active = false; // revoked at the authorization server
+    as.delayMs = 0;
+    expect(await status(A)).toBe(401); // A asks again: inactive, shared with B
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await status(B)).toBe(401);
+    await new Promise((r) => setTimeout(r, 6_000)); // B's old call answers "active" by now
+    expect(await status(B)).toBe(401);
+    expect(await status(A)).toBe(401);
+  }, 60_000);
+});
