@@ -16,8 +16,9 @@ import { checkOverrideHeaders } from './override-headers.js';
  * route or path than the judged one (override-headers.ts; proxy mode strips those headers).
  * `headers`: the client's headers as the edge copied them, without the reporting ones and without
  * Host (the original Host is appended here). `remote`: the address the pipeline sees as the client.
+ * `reported`: every header of the call as the edge sent it (reports included), for the override check.
  */
-export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot): RequestContext | ProxyError {
+export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot, reported: readonly string[]): RequestContext | ProxyError {
   const limits = snap.config.server.limits;
   if (orig.rawPath.length + orig.query.length > limits.max_url_bytes) {
     return proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `original request target exceeds ${limits.max_url_bytes} bytes`);
@@ -40,5 +41,5 @@ export function originalContext(orig: OriginalRequest, headers: string[], remote
     // DPoP htu/htm are checked against the original request
     origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),
   };
-  return checkOverrideHeaders(snap.table, ctx, allowParams, limits.max_url_bytes) ?? ctx;
+  return checkOverrideHeaders(snap.table, ctx, reported, allowParams, limits.max_url_bytes) ?? ctx;
 }

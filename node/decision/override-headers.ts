@@ -19,15 +19,18 @@ const URL_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_URL_OVE
   'a URL-override header (X-Original-URL, X-Rewrite-URL…) names another path than the original request\'s'));
 
 /**
- * Null when every method- or URL-override header in `ctx.headers` (lower-case names; `_` read as
+ * Null when every method- or URL-override header in `reported` (lower-case names; `_` read as
  * `-`, as CGI, WSGI and Rack do) selects the judged request: a method of letters only that
  * resolves to `ctx.route` for this host and path; a path (`/…`, not `//…`) that normalises to
  * `ctx.path`, whose query passes the `_method` rule. Otherwise METHOD_OVERRIDE or URL_OVERRIDE
- * (400). Headers not starting with `x-`/`x_` cost two charCodeAt; nothing is allocated unless one
+ * (400). `reported`: every header of the call, the dialect's own reports included — a report
+ * (nginx's X-Original-URI/-Method, Traefik's X-Forwarded-Uri) names the judged request and passes,
+ * while the same name sent by a client through an edge that does not set it (Envoy) is judged.
+ * Headers not starting with `x-`/`x_` cost two charCodeAt; nothing is allocated unless one
  * of these names is present. Never throws.
  */
-export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, allowParams: boolean, maxUrlBytes: number): ProxyError | null {
-  const h = ctx.headers;
+export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, reported: readonly string[], allowParams: boolean, maxUrlBytes: number): ProxyError | null {
+  const h = reported;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
     const c1 = name.charCodeAt(1);
@@ -43,8 +46,9 @@ export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, all
   return null;
 }
 
-/** True when `method` is letters only and selects, for this host and path, the judged route. */
+/** True when `method` is the judged one, or letters only and selects, for this host and path, the judged route. */
 function selectsRoute(table: RouteTable, ctx: RequestContext, method: string): boolean {
+  if (method === ctx.method) return true;
   if (!LETTERS.test(method)) return false;
   const m = table.resolve(method.toUpperCase(), ctx.host, ctx.path);
   return m !== null && m !== AMBIGUOUS && m.route === ctx.route;

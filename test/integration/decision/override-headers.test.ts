@@ -137,6 +137,16 @@ describe.each(Object.keys(dialects) as Array<keyof typeof dialects>)('%s dialect
     }
     expect(await call('GET', '/public/x', [['X-Original-URL', '/public/x'], ['X-Original-URL', '/admin/x']])).toEqual(URL_REFUSED);
     expect(await call('GET', '/public/x', [['X-Envoy-Original-Path', '/admin/x']])).toEqual(URL_REFUSED);
+    expect(await call('GET', '/public/x', [['X-Forwarded-Path', '/admin/x']])).toEqual(URL_REFUSED);
+  });
+
+  it('a report name the dialect does not use is a client\'s override, judged like the others', async () => {
+    // Envoy sets none of these; nginx sets X-Original-URI/-Method, Traefik X-Forwarded-Uri: each dialect's own report names the judged request
+    if (name !== 'traefik') expect(await call('GET', '/public/x', [['X-Forwarded-Uri', '/admin/x']])).toEqual(name === 'nginx' ? { status: 400, code: 'PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING' } : URL_REFUSED);
+    if (name !== 'nginx') {
+      expect(await call('GET', '/public/x', [['X-Original-URI', '/admin/x']])).toEqual(name === 'traefik' ? { status: 400, code: 'PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING' } : URL_REFUSED);
+      expect(await call('POST', '/public/x', [['X-Original-Method', 'DELETE']])).toEqual(METHOD_REFUSED);
+    }
   });
 
   it('a URL override naming the judged path passes; its query is held to the _method rule', async () => {
@@ -161,6 +171,12 @@ describe('Envoy ext_authz gRPC Check', () => {
   it('underscore spellings (Envoy passes them by default; Rack/WSGI/CGI read them as dashes) are held to the same rule', async () => {
     expect(await check('POST', '/public/x', { x_http_method_override: 'DELETE' })).toEqual(METHOD_REFUSED);
     expect(await check('GET', '/public/x', { x_original_url: '/admin/x' })).toEqual(URL_REFUSED);
+  });
+
+  it('the HTTP dialects\' report names are a client\'s overrides here (Envoy sets none of them)', async () => {
+    expect(await check('GET', '/public/x', { 'x-original-uri': '/admin/x' })).toEqual(URL_REFUSED);
+    expect(await check('GET', '/public/x', { 'x-forwarded-uri': '/admin/x' })).toEqual(URL_REFUSED);
+    expect(await check('POST', '/public/x', { 'x-original-method': 'DELETE' })).toEqual(METHOD_REFUSED);
   });
 
   it('overrides selecting the judged route pass', async () => {
