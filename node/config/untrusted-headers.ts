@@ -3,6 +3,23 @@
 // before forwarding unless `server.forwarded.keep_headers` names them.
 
 /**
+ * Names that give an upstream another method than the request line's (Express method-override,
+ * Rack::MethodOverride, Laravel/Symfony, ASP.NET). Stripped in proxy mode; at a decision
+ * endpoint each must select the judged route (node/decision/override-headers.ts).
+ */
+export const METHOD_OVERRIDE_HEADERS: readonly string[] = Object.freeze(['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method']);
+
+/**
+ * Names that give an upstream another path (and query) than the request line's: IIS URL Rewrite /
+ * Symfony < 4 / Zend (`X-Original-URL`, `X-Rewrite-URL`), nginx auth_request and Traefik
+ * (`X-Original-URI`, `X-Forwarded-Uri`), `X-Forwarded-Path`, Envoy (`X-Envoy-Original-Path`).
+ * Stripped in proxy mode; at a decision endpoint each must name the judged path.
+ */
+export const URL_OVERRIDE_HEADERS: readonly string[] = Object.freeze([
+  'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri', 'x-forwarded-path', 'x-envoy-original-path',
+]);
+
+/**
  * Lower-case names stripped from every forwarded request by default. Each one is read by a
  * common upstream stack as a statement the proxy made, not the client:
  * - client address: nginx `real_ip_header`, Rails/Rack, Spring, Java servlet fallbacks, Akamai/Cloudflare/Fastly conventions;
@@ -24,15 +41,14 @@ export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
   // WL-Proxy-Client-IP), and the bare names some stacks and load balancers use
   'proxy-client-ip', 'wl-proxy-client-ip', 'client-ip', 'forwarded-for', 'x-proxyuser-ip',
   // URL and path
-  'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-forwarded-uri', 'x-forwarded-path', 'x-forwarded-prefix',
-  'x-envoy-original-path',
+  ...URL_OVERRIDE_HEADERS, 'x-forwarded-prefix',
   // scheme, port, server
   'x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https', 'x-forwarded-server',
   // host: Azure Application Gateway / ASP.NET Core's X-Original-Host, and the X-Host / X-HTTP-Host-Override
   // overrides some stacks read for the host (X-Forwarded-Host and Forwarded are the proxy's own)
   'x-original-host', 'x-host', 'x-http-host-override',
   // method
-  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-method',
+  ...METHOD_OVERRIDE_HEADERS,
 ]);
 
 const UNTRUSTED = new Set(UNTRUSTED_REQUEST_HEADERS);

@@ -101,7 +101,7 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     const headers: string[] = [];
     const h = call.headers;
     for (let i = 0; i < h.length; i += 2) if (!REPORTING_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
-    const ctx = originalContext(orig, headers, remote, snap);
+    const ctx = originalContext(orig, headers, remote, snap, h);
     if (!('route' in ctx)) return this.refuse(res, call, dialect, ctx, remote);
     const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
     this.inflight++;

@@ -8,13 +8,17 @@ import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import type { OriginalRequest } from './original-request.js';
+import { checkOverrideHeaders } from './override-headers.js';
 
 /**
- * The context of `orig`, or the refusal proxy mode would have answered it with (414, 400, 404).
+ * The context of `orig`, or the refusal proxy mode would have answered it with (414, 400, 404), or
+ * 400 when a method- or URL-override header the app behind the edge would obey selects another
+ * route or path than the judged one (override-headers.ts; proxy mode strips those headers).
  * `headers`: the client's headers as the edge copied them, without the reporting ones and without
  * Host (the original Host is appended here). `remote`: the address the pipeline sees as the client.
+ * `reported`: every header of the call as the edge sent it (reports included), for the override check.
  */
-export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot): RequestContext | ProxyError {
+export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot, reported: readonly string[]): RequestContext | ProxyError {
   const limits = snap.config.server.limits;
   if (orig.rawPath.length + orig.query.length > limits.max_url_bytes) {
     return proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `original request target exceeds ${limits.max_url_bytes} bytes`);
@@ -31,10 +35,11 @@ export function originalContext(orig: OriginalRequest, headers: string[], remote
   if (match === AMBIGUOUS) return proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge');
   if (match === null) return proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`);
   if (orig.host !== '') headers.push('host', orig.host);
-  return {
+  const ctx: RequestContext = {
     method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, secure: orig.proto === 'https', connection: null,
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     // DPoP htu/htm are checked against the original request
     origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),
   };
+  return checkOverrideHeaders(snap.table, ctx, reported, allowParams, limits.max_url_bytes) ?? ctx;
 }

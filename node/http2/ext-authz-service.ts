@@ -111,7 +111,7 @@ export class ExtAuthzService implements CheckHost {
     if (err === null && typeof orig !== 'string') {
       // the pipeline sees the client Envoy reports (X-Forwarded-For, logs); the edge when it reports none
       const client = isIP(check.sourceAddress) !== 0 ? check.sourceAddress : edge;
-      const ctx = originalContext(orig, headers, client, snap);
+      const ctx = originalContext(orig, headers, client, snap, check.headers);
       if ('route' in ctx) {
         const sink = new CheckSink(this, snap, ctx, start, res);
         res.stream.on('close', () => { if (!sink.closed) { sink.onAborted(); this.settled(); } });

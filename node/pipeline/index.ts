@@ -16,6 +16,7 @@ export {
   DEFAULT_IDENTITY, MAX_IDENTITY_VALUE_BYTES, type CompiledMutation, type IdentityConfig,
 } from './mutate.js';
 export { compileClaimPath, resolveClaim, containsWord, claimHas, type ClaimPath } from './claim-path.js';
+export { checkMethodOverride, METHOD_OVERRIDE_REFUSED } from './method-override.js';
 export { createPipeline, type Pipeline, type PipelineSink } from './pipeline.js';
 export { forwardRequest, connectionNamed, RESPONSE_DROPPED, type UpstreamRequest } from './forward.js';
 export type { Snapshot, AuthStages, OutboundStep, OutboundResult, WellKnownDoc } from './snapshot.js';

@@ -9,10 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULT_IDENTITY } from '../../../node/pipeline/index.js';
 import { validateConfig } from '../../../node/config/index.js';
+import { METHOD_OVERRIDE_HEADERS, URL_OVERRIDE_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { EDGE_DIR } from './edge-fixtures.js';
 
 const read = (f: string): string => readFileSync(join(EDGE_DIR, f), 'utf8');
 const IDENTITY = Object.keys(DEFAULT_IDENTITY.headers);
+/** Lower-case names every edge removes towards the app: host overrides, then method and URL overrides (Portcullis's own lists). */
+const OVERRIDES = ['x-original-host', 'x-host', 'x-http-host-override', ...METHOD_OVERRIDE_HEADERS, ...URL_OVERRIDE_HEADERS];
 
 const portcullis = validateConfig(parse(read('portcullis-decision.yaml')));
 const endpoints = portcullis.ok ? portcullis.config.server.decision.endpoints : [];
@@ -33,6 +36,15 @@ describe('deploy/edge', () => {
     expect(read('haproxy.cfg')).not.toMatch(/^\s*(cache|http-request cache-use)/m);
   });
 
+  it('nginx.conf and haproxy.cfg remove every host, method and URL override towards the app', () => {
+    const nginx = read('nginx.conf').toLowerCase();
+    const haproxy = read('haproxy.cfg').toLowerCase();
+    for (const h of OVERRIDES) {
+      expect(nginx, h).toMatch(new RegExp(`proxy_set_header ${h} +"";`));
+      expect(haproxy, h).toMatch(new RegExp(`http-request del-header ${h}\\n`));
+    }
+  });
+
   it('nginx.conf calls Portcullis on the unix socket portcullis-decision.yaml opens, over keep-alive HTTP/1.1 without the body', () => {
     const nginx = read('nginx.conf');
     const sock = portcullis.ok ? portcullis.config.server.decision.unix_socket?.path : undefined;
@@ -46,8 +58,10 @@ describe('deploy/edge', () => {
   it('Traefik: ForwardAuth to the auto endpoint, X-Forwarded-* not taken from clients, every X-Auth-* replaced', () => {
     const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { forwardAuth?: Record<string, unknown>; headers?: { customRequestHeaders: Record<string, string> } }>; routers: Record<string, { middlewares: string[] }> } };
     // every router also removes the host overrides an app may read instead of the judged Host
-    expect(t.http.middlewares['host-overrides']!.headers!.customRequestHeaders).toEqual({ 'X-Original-Host': '', 'X-Host': '', 'X-HTTP-Host-Override': '' });
-    for (const [name, r] of Object.entries(t.http.routers)) expect(r.middlewares, name).toContain('host-overrides');
+    const custom = t.http.middlewares['client-overrides']!.headers!.customRequestHeaders;
+    expect(Object.keys(custom).map((h) => h.toLowerCase())).toEqual(OVERRIDES);
+    expect(new Set(Object.values(custom))).toEqual(new Set(['']));
+    for (const [name, r] of Object.entries(t.http.routers)) expect(r.middlewares, name).toContain('client-overrides');
     for (const [name, m] of Object.entries(t.http.middlewares)) {
       if (m.forwardAuth === undefined) continue;
       const fa = m.forwardAuth;
@@ -67,7 +81,7 @@ describe('deploy/edge', () => {
     expect(c.indexOf('request_header -X-Auth-*')).toBeLessThan(c.indexOf('forward_auth portcullis'));
     const copy = /copy_headers ([^\n]+)/.exec(c)![1]!.trim().split(/\s+/);
     for (const h of IDENTITY) expect(copy, h).toContain(h);
-    for (const h of ['X-Original-Host', 'X-Host', 'X-HTTP-Host-Override']) expect(c, h).toContain(`request_header -${h}`);
+    for (const h of OVERRIDES) expect(c.toLowerCase(), h).toContain(`request_header -${h}\n`);
   });
 
   it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {
@@ -79,12 +93,18 @@ describe('deploy/edge', () => {
     expect(f.http_service.path_prefix).toBe(endpoint('envoy'));
     const sent = f.http_service.authorization_request.allowed_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
     expect(sent).toEqual(expect.arrayContaining(['authorization', 'dpop', 'x-forwarded-proto', 'x-auth-*']));
+    // every method and URL override reaches Portcullis to be judged, in either spelling (Envoy matches the whole name)
+    const re = f.http_service.authorization_request.allowed_headers.patterns.filter((p: any) => p.safe_regex !== undefined).map((p: any) => new RegExp(`^(?:${p.safe_regex.regex})$`));
+    for (const h of [...METHOD_OVERRIDE_HEADERS, ...URL_OVERRIDE_HEADERS]) {
+      for (const spelling of [h, h.replace(/-/g, '_')]) expect(re.some((r: RegExp) => r.test(spelling)), spelling).toBe(true);
+    }
+    expect(re.some((r: RegExp) => r.test('x-http-method-overrides')), 'whole names only').toBe(false);
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
     expect(client).toEqual(expect.arrayContaining(['www-authenticate', 'retry-after', 'dpop-nonce', 'content-type']));
     expect(hcm.use_remote_address).toBe(true);
-    expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override']);
+    expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', ...OVERRIDES]);
   });
 
   it('Envoy gRPC: ext_authz grpc_service to an HTTP/2 cluster on server.http2\'s port, fail closed with 503, no request body', () => {
@@ -101,7 +121,7 @@ describe('deploy/edge', () => {
     expect(cluster.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options).toEqual({});
     expect(cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value).toBe(port);
     expect(hcm.use_remote_address).toBe(true);
-    expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override']);
+    expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', ...OVERRIDES]);
   });
 
   it('Istio: an envoyExtAuthzGrpc provider on server.http2\'s port, fail closed', () => {

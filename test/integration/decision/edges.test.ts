@@ -93,6 +93,29 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect([h['x-original-host'], h['x-host'], h['x-http-host-override']]).toEqual([undefined, undefined, undefined]);
   });
 
+  it('the app runs the method and path that were judged: method and URL overrides never reach it', async () => {
+    // /public/* takes every method, so these overrides select the judged route and pass Portcullis;
+    // an app obeying one (Express method-override, Rack, Symfony < 4, IIS) still gets none of them
+    const overrides: Record<string, string> = {
+      'x-http-method-override': 'DELETE', 'x-http-method': 'DELETE', 'x-method-override': 'DELETE', 'x-original-method': 'DELETE',
+      'x-original-url': '/public/x', 'x-rewrite-url': '/public/x', 'x-forwarded-path': '/public/x', 'x-envoy-original-path': '/public/x',
+      // the dialects' own reports: the edge sets them towards Portcullis, a client's copy went on to the app
+      // (through nginx a client's X-Forwarded-Uri beside nginx's X-Original-URI is refused: auto dialect, both present)
+      'x-original-uri': '/admin/x', ...(edge === 'haproxy' ? { 'x-forwarded-uri': '/admin/x' } : {}),
+    };
+    const h = seen(await get('/public/x', overrides, 'POST'));
+    for (const name of Object.keys(overrides)) expect(h[name], name).toBeUndefined();
+  });
+
+  it('a method or URL override selecting another route → 400 through the edge; the app is not called', async () => {
+    const before = app.seen.length;
+    const url = await get('/public/x', { 'x-original-url': '/admin/x' });
+    expect(url.status, url.text).toBe(400);
+    const method = await get('/public/x', { 'x-http-method-override': 'DEL ETE' }, 'POST');
+    expect(method.status, method.text).toBe(400);
+    expect(app.seen.length).toBe(before);
+  });
+
   it('no token → 401 with the Bearer challenge; the app is not called', async () => {
     const before = app.seen.length;
     const r = await get('/orders/1');
