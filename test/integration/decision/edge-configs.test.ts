@@ -79,6 +79,12 @@ describe('deploy/edge', () => {
     expect(c).toContain(`uri ${endpoint('auto')}`);
     expect(c.indexOf('request_header -X-Auth-*')).toBeGreaterThan(-1);
     expect(c.indexOf('request_header -X-Auth-*')).toBeLessThan(c.indexOf('forward_auth portcullis'));
+    // the order of the file is the order of execution only inside a route block (Caddy's default order runs
+    // forward_auth before request_header: the removal would delete the verdict's copied identity headers)
+    const route = c.indexOf('route {');
+    expect(route, 'directives inside route { }').toBeGreaterThan(-1);
+    expect(route).toBeLessThan(c.indexOf('request_header -X-Auth-*'));
+    expect(c.indexOf('reverse_proxy app:')).toBeGreaterThan(c.indexOf('forward_auth portcullis'));
     const copy = /copy_headers ([^\n]+)/.exec(c)![1]!.trim().split(/\s+/);
     for (const h of IDENTITY) expect(copy, h).toContain(h);
     for (const h of OVERRIDES) expect(c.toLowerCase(), h).toContain(`request_header -${h}\n`);
