@@ -67,6 +67,9 @@ const BAD_IN_ELEMENT = /[^\x21-\x2b\x2d-\x7e]/;
 /** Not allowed in a space-separated list string (`scope`): as BAD_IN_ELEMENT, the space aside. */
 const BAD_IN_LIST = /[^\x20-\x2b\x2d-\x7e]/;
 
+/** SP or HTAB: what an HTTP parser trims from either end of a field value (RFC 9110 §5.5). */
+const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
+
 /**
  * A claim as a header value, or null when it must not be forwarded: strings, numbers and
  * booleans as text; arrays as their scalar elements joined with spaces; objects skipped.
@@ -75,13 +78,15 @@ const BAD_IN_LIST = /[^\x20-\x2b\x2d-\x7e]/;
  * header) with anything but visible ASCII, spaces or no commas: the upstream must read the
  * elements the policy judged, never more. Other non-ASCII text becomes its UTF-8 bytes in a
  * latin1 string, which the upstream client writes byte for byte (a code point above U+00FF could
- * otherwise be truncated to a CR or LF on the wire).
+ * otherwise be truncated to a CR or LF on the wire). A string with a space or tab at either end is
+ * omitted too: the upstream's parser would trim it into another value (`" admin@corp"` → `admin@corp`).
  */
 export function identityHeaderValue(claim: unknown, list = false): string | null {
   let v: string;
   if (typeof claim === 'string') {
     v = claim;
-    if (list && BAD_IN_LIST.test(v)) return null;
+    if (list) { if (BAD_IN_LIST.test(v)) return null; }
+    else if (v !== '' && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)))) return null;
   } else if (typeof claim === 'number') { if (!Number.isFinite(claim)) return null; v = String(claim); }
   else if (typeof claim === 'boolean') v = claim ? 'true' : 'false';
   else if (Array.isArray(claim)) {

@@ -70,6 +70,11 @@ describe('identityHeaderValue', () => {
     expect(identityHeaderValue('Doe, Jane')).toBe('Doe, Jane');
   });
 
+  it('omits a string with a space or tab at either end (the upstream would read it trimmed)', () => {
+    for (const v of [' admin', 'admin ', '\tadmin', 'admin\t', ' ']) expect(identityHeaderValue(v), JSON.stringify(v)).toBeNull();
+    expect(identityHeaderValue('van  der\tBerg')).toBe('van  der\tBerg');
+  });
+
   it('writes non-ASCII text as its UTF-8 bytes, so no code point can become CR or LF on the wire', () => {
     const v = identityHeaderValue('José \u010a')!;
     const wire = Buffer.from(v, 'latin1');
