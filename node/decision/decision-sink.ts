@@ -72,7 +72,7 @@ export class DecisionSink implements PipelineSink {
     const extra = ctx.responseHeaders;
     const write = (close: boolean): void => {
       this.res.writeStatus('200 OK');
-      for (let i = 0; i < out.length; i += 2) this.res.writeHeader(out[i]!, out[i + 1]!);
+      for (let i = 0; i < out.length; i += 2) this.res.writeHeader(out[i]!, asBytes(out[i + 1]!));
       if (extra != null) for (let i = 0; i < extra.length; i += 2) this.res.writeHeader(extra[i]!, extra[i + 1]!);
       // a verdict must not outlive a revocation in some cache on the way
       this.res.writeHeader('cache-control', 'no-store');
@@ -94,6 +94,14 @@ export class DecisionSink implements PipelineSink {
   fingerprint(): string | null {
     return tokenFingerprint(this.ctx);
   }
+}
+
+/** A char U+0080–U+00FF: a byte ≥ 0x80 of an identity value (its UTF-8 bytes, one char each: node/pipeline/mutate). */
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/** `v` for uWS, which UTF-8-encodes a string: one holding bytes ≥ 0x80 goes as those bytes (else `José` went out as `JosÃ©`). */
+function asBytes(v: string): string | Buffer {
+  return NON_ASCII.test(v) ? Buffer.from(v, 'latin1') : v;
 }
 
 /** The headers an allowed verdict hands the edge: identity headers (mutate appends them to an empty list, so client copies never enter it) and the outbound token. */

@@ -238,9 +238,17 @@ function struct(o: { readonly [k: string]: StructValue }): Writer {
   return w;
 }
 
-/** HeaderValueOption{header: HeaderValue{key = 1, value = 2} = 1, append: BoolValue = 2}; append false = overwrite. */
+/** A char U+0080–U+00FF: header values hold bytes one char each (identity values are their UTF-8 bytes, node/pipeline/mutate). */
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/**
+ * HeaderValueOption{header: HeaderValue{key = 1, value = 2} = 1, append: BoolValue = 2}; append false = overwrite.
+ * The value goes as its bytes: encoding its latin1 chars as UTF-8 again sent `José` as `JosÃ©`.
+ */
 function headerOption(key: string, val: string): Writer {
-  return new Writer().message(1, new Writer().string(1, key).string(2, val)).message(2, new Writer());
+  const header = new Writer().string(1, key);
+  if (NON_ASCII.test(val)) header.bytes(2, Buffer.from(val, 'latin1')); else header.string(2, val);
+  return new Writer().message(1, header).message(2, new Writer());
 }
 
 export type CheckResponse =

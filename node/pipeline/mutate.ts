@@ -14,6 +14,8 @@ interface IdentityHeader {
   /** Lower-case header name. */
   readonly name: string;
   readonly path: ClaimPath;
+  /** The claim is `scope`: the header carries the scopes the policy judged (a list). */
+  readonly scope: boolean;
 }
 
 export interface CompiledMutation {
@@ -41,7 +43,7 @@ export function compileMutation(route: RouteConfig, identity: IdentityConfig = D
     const lower = name.toLowerCase();
     if (seen.has(lower)) continue;
     seen.add(lower);
-    headers.push(Object.freeze({ name: lower, path: compileClaimPath(claim) }));
+    headers.push(Object.freeze({ name: lower, path: compileClaimPath(claim), scope: claim === 'scope' }));
   }
   const strip = route.forward?.authorization === 'strip';
   const auth = route.auth;
@@ -54,22 +56,47 @@ export function compileMutation(route: RouteConfig, identity: IdentityConfig = D
 const UNUSUAL = /[^\x09\x20-\x7e]/;
 /** Forbidden in a header value: CTLs except HTAB (CR, LF and NUL included). */
 const BAD_CHARS = /[\x00-\x08\x0a-\x1f\x7f]/;
+/**
+ * Not allowed in one element of a list value: anything but visible ASCII, and the comma. An element
+ * with a space, tab or comma would reach the upstream as two elements (`["x admin"]` read as role
+ * `admin` by a reader splitting on whitespace, `["x,admin"]` by one splitting an HTTP list), and
+ * non-ASCII brings separators of its own (U+00A0, U+2003; the UTF-8 bytes 0x85 and 0xA0, whitespace
+ * to a reader decoding latin1, as Python's `str.split()` does).
+ */
+const BAD_IN_ELEMENT = /[^\x21-\x2b\x2d-\x7e]/;
+/** Not allowed in a space-separated list string (`scope`): as BAD_IN_ELEMENT, the space aside. */
+const BAD_IN_LIST = /[^\x20-\x2b\x2d-\x7e]/;
+
+/** SP or HTAB: what an HTTP parser trims from either end of a field value (RFC 9110 §5.5). */
+const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /**
  * A claim as a header value, or null when it must not be forwarded: strings, numbers and
  * booleans as text; arrays as their scalar elements joined with spaces; objects skipped.
- * Values with control characters or over 4 KiB are omitted. Non-ASCII text becomes its
- * UTF-8 bytes in a latin1 string, which the upstream client writes byte for byte (a code
- * point above U+00FF could otherwise be truncated to a CR or LF on the wire).
+ * Values with control characters or over 4 KiB are omitted. An array with an element holding
+ * anything but visible ASCII or holding a comma is omitted, and so is a `list` string (the scope
+ * header) with anything but visible ASCII, spaces or no commas: the upstream must read the
+ * elements the policy judged, never more. Other non-ASCII text becomes its UTF-8 bytes in a
+ * latin1 string, which the upstream client writes byte for byte (a code point above U+00FF could
+ * otherwise be truncated to a CR or LF on the wire). A string with a space or tab at either end is
+ * omitted too: the upstream's parser would trim it into another value (`" admin@corp"` → `admin@corp`).
  */
-export function identityHeaderValue(claim: unknown): string | null {
+export function identityHeaderValue(claim: unknown, list = false): string | null {
   let v: string;
-  if (typeof claim === 'string') v = claim;
-  else if (typeof claim === 'number') { if (!Number.isFinite(claim)) return null; v = String(claim); }
+  if (typeof claim === 'string') {
+    v = claim;
+    if (list) { if (BAD_IN_LIST.test(v)) return null; }
+    else if (v !== '' && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)))) return null;
+  } else if (typeof claim === 'number') { if (!Number.isFinite(claim)) return null; v = String(claim); }
   else if (typeof claim === 'boolean') v = claim ? 'true' : 'false';
   else if (Array.isArray(claim)) {
     const parts: string[] = [];
-    for (const x of claim) if (typeof x === 'string' || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x))) parts.push(String(x));
+    for (const x of claim) {
+      if (typeof x === 'string') {
+        if (BAD_IN_ELEMENT.test(x)) return null;
+        parts.push(x);
+      } else if (typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x))) parts.push(String(x));
+    }
     v = parts.join(' ');
   } else return null;
   if (v === '') return null;
@@ -104,9 +131,10 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i]!;
     let claim = resolveClaim(p.claims, h.path);
-    // `scp`-style tokens carry no `scope` claim: forward the parsed scopes instead
-    if (claim === undefined && h.path.text === 'scope' && p.scopes.length > 0) claim = p.scopes;
-    const value = identityHeaderValue(claim);
+    // the scopes the policy judged: the `scope` string as written, else the parsed `scp`; a
+    // `scope` of another type (an array) gave the policy no scopes, so it gives the upstream none
+    if (h.scope && typeof claim !== 'string') claim = p.scopes.length > 0 ? p.scopes : undefined;
+    const value = identityHeaderValue(claim, h.scope);
     if (value !== null) out.push(h.name, value);
   }
 }

@@ -34,6 +34,11 @@ describe('mutate: identity headers', () => {
     expect(run({}, p)).toEqual(['x-auth-subject', 'c', 'x-auth-scopes', 'x y']);
   });
 
+  it('forwards the scopes the policy judged: a `scope` array (no scopes to the policy) gives no scope header', () => {
+    const p: Principal = { ...principal({ sub: 'c', scope: ['admin'] }), scopes: [] };
+    expect(run({}, p)).toEqual(['x-auth-subject', 'c']);
+  });
+
   it('skips objects, null, missing claims and non-scalar array elements', () => {
     const out = run({}, principal({ sub: { id: 1 }, scope: null, client_id: ['a', { x: 1 }, ['b'], 2] }));
     expect(out).toEqual(['x-auth-client-id', 'a 2']);
@@ -51,6 +56,23 @@ describe('identityHeaderValue', () => {
     expect(identityHeaderValue('x'.repeat(4096))).toHaveLength(4096);
     expect(identityHeaderValue('x'.repeat(4097))).toBeNull();
     expect(identityHeaderValue(['a\r', 'b'])).toBeNull();
+  });
+
+  it('omits a list whose element holds a separator, a comma or non-ASCII (one element never reads as two)', () => {
+    for (const el of ['x admin', 'x\tadmin', 'x,admin', 'x\u00a0admin', 'x\u00e0admin', 'x\u2003admin', 'M\u00fcller']) {
+      expect(identityHeaderValue(['reader', el]), JSON.stringify(el)).toBeNull();
+    }
+    expect(identityHeaderValue(['reader', 'team-1', 42, true])).toBe('reader team-1 42 true');
+    // the scope header is a space-separated list as written: spaces pass, tabs, commas and non-ASCII do not
+    expect(identityHeaderValue('read  write', true)).toBe('read  write');
+    for (const s of ['read x\tadmin', 'read x,admin', 'read x\u00a0admin']) expect(identityHeaderValue(s, true), JSON.stringify(s)).toBeNull();
+    // a single-valued header keeps commas and UTF-8
+    expect(identityHeaderValue('Doe, Jane')).toBe('Doe, Jane');
+  });
+
+  it('omits a string with a space or tab at either end (the upstream would read it trimmed)', () => {
+    for (const v of [' admin', 'admin ', '\tadmin', 'admin\t', ' ']) expect(identityHeaderValue(v), JSON.stringify(v)).toBeNull();
+    expect(identityHeaderValue('van  der\tBerg')).toBe('van  der\tBerg');
   });
 
   it('writes non-ASCII text as its UTF-8 bytes, so no code point can become CR or LF on the wire', () => {
