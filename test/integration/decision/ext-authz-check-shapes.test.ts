@@ -1,9 +1,11 @@
-// Envoy ext_authz gRPC Check with `encode_raw_headers: true`: Envoy then reports the request's
+// Shapes of an Envoy ext_authz gRPC Check the HTTP decision endpoints already refuse or read. With `encode_raw_headers: true`, Envoy
 // headers in `attributes.request.http.header_map` (field 13: key + raw_value bytes, repeated
 // names not joined) instead of the `headers` map. The verdict must read them as it reads the map:
 // the token from `authorization`, client-sent identity headers named in `headers_to_remove`.
 // Before, header_map was skipped: a client's `x-auth-subject: root` on an `auth: none` route was
 // not named for removal and reached the app through Envoy. A Check never calls the upstream.
+// Also the reported target: a raw `#` in `path` is refused as at the HTTP decision endpoints, not
+// cut off as a fragment (before: `/public/x#/../../admin/x` was judged as `/public/x`, OK).
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -73,6 +75,17 @@ function check(req: unknown): Promise<CheckResponse> {
 }
 
 const setHeader = (r: CheckResponse, name: string): string | undefined => r.ok_response?.headers.find((o) => o.header.key === name)?.header.value;
+
+describe('ext_authz Check: the reported path', () => {
+  it('a raw # in the path → INVALID_ARGUMENT 400, as the HTTP decision endpoints answer; never OK', async () => {
+    for (const target of ['/public/x#/../../admin/x', '/public/x#frag']) {
+      const r = await check(rawRequest(target, []));
+      expect(r.http_response, `${target} ${JSON.stringify(r)}`).toBe('denied_response');
+      expect(r.status?.code).toBe(3);
+      expect(r.denied_response!.status?.code).toBe(400);
+    }
+  });
+});
 
 describe('ext_authz Check with encode_raw_headers (header_map)', () => {
   it('the token in header_map is read: OK with the identity headers, as with the headers map', async () => {
