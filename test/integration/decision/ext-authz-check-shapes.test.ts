@@ -1,4 +1,5 @@
-// Shapes of an Envoy ext_authz gRPC Check the HTTP decision endpoints already refuse or read. With `encode_raw_headers: true`, Envoy
+// Shapes of an Envoy ext_authz gRPC Check read like the HTTP decision endpoints. With
+// `encode_raw_headers: true` Envoy reports the request's
 // headers in `attributes.request.http.header_map` (field 13: key + raw_value bytes, repeated
 // names not joined) instead of the `headers` map. The verdict must read them as it reads the map:
 // the token from `authorization`, client-sent identity headers named in `headers_to_remove`.
