@@ -98,9 +98,10 @@ describe('ext_authz Check with encode_raw_headers (header_map)', () => {
   });
 
   it('client-sent identity headers in header_map are named for removal on an auth: none route', async () => {
-    const r = await check(rawRequest('/public/x', [['x-auth-subject', 'root'], ['x_auth_email', 'root@evil.example'], ['x-other', 'kept']]));
+    const r = await check(rawRequest('/public/x', [['x-auth-subject', 'root'], ['x_auth_email', 'root@evil.example'], ['grpc-metadata-x-auth-scopes', 'admin'], ['x-other', 'kept']]));
     expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
-    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(['x-auth-subject', 'x_auth_email']));
+    // grpc-metadata-x-auth-*: grpc-gateway's spelling of metadata x-auth-* (grpc-metadata-prefix.test.ts)
+    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(['x-auth-subject', 'x_auth_email', 'grpc-metadata-x-auth-scopes']));
     expect(r.ok_response!.headers_to_remove).not.toContain('x-other');
   });
 
