@@ -4,6 +4,9 @@
 // `grpc-metadata-x-auth-subject: root` must therefore be stripped like `x-auth-subject` itself,
 // on both listeners and every route. Before, it was forwarded unchanged (the service saw
 // `x-auth-subject: root`, on an `auth: none` route and next to a verified token alike).
+// Likewise `grpc-metadata-authorization` becomes a second `authorization` value at the service:
+// next to a verified token it is a second credential (400 / INVALID_ARGUMENT, nothing forwarded),
+// as `?access_token=` is; before, the unverified token rode along.
 import http2 from 'node:http2';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -77,5 +80,18 @@ describe('grpc-gateway metadata spellings of identity headers', () => {
       expect(received.length, path).toBe(1);
       expect(forgedSeen(received[0]!), path).toEqual([]);
     }
+  });
+
+  it('grpc-metadata-authorization next to a verified token is a second credential: refused, nothing forwarded', async () => {
+    const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
+    const token = await as.issueJwt({ sub: 'erin', scope: 'orders:read' });
+    const forged = await as.issueJwt({ sub: 'root', scope: 'orders:read admin' });
+    received.length = 0;
+    const r = await h2Fetch(origin, { ':method': 'POST', ':path': '/shop.Orders/Get', 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${token}`, 'grpc-metadata-authorization': `Bearer ${forged}` }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(r.headers['grpc-status']).toBe('3');
+    const h1 = await fetch(`${proxy.url}/shop.Orders/Get`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'Grpc-Metadata-Authorization': `Bearer ${forged}` }, body: '{}' });
+    expect(h1.status).toBe(400);
+    expect(((await h1.json()) as { error: string }).error).toBe('invalid_request');
+    expect(received.length).toBe(0);
   });
 });
