@@ -6,7 +6,8 @@
 // `x-auth-subject: root`, on an `auth: none` route and next to a verified token alike).
 // Likewise `grpc-metadata-authorization` becomes a second `authorization` value at the service:
 // next to a verified token it is a second credential (400 / INVALID_ARGUMENT, nothing forwarded),
-// as `?access_token=` is; before, the unverified token rode along.
+// as `?access_token=` is; before, the unverified token rode along. The same for a route's own
+// token header (`token_sources.header: x-api-token` → `grpc-metadata-x-api-token`).
 import http2 from 'node:http2';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -41,6 +42,7 @@ beforeAll(async () => {
     routes: [
       { name: 'public', match: { path: '/pub.Public/*' }, upstream: 'app', auth: 'none' },
       { name: 'orders', match: { path: '/shop.Orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
+      { name: 'keyed', match: { path: '/keyed.Svc/*' }, upstream: 'app', auth: { token_sources: { header: 'x-api-token' } } },
     ],
     verifier: { pool_size: 1 },
   }), { env: ADMIN_ENV });
@@ -93,5 +95,18 @@ describe('grpc-gateway metadata spellings of identity headers', () => {
     expect(h1.status).toBe(400);
     expect(((await h1.json()) as { error: string }).error).toBe('invalid_request');
     expect(received.length).toBe(0);
+  });
+
+  it('grpc-metadata-<the route\'s token header> next to the token is a second credential too', async () => {
+    const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
+    const token = await as.issueJwt({ sub: 'erin' });
+    const forged = await as.issueJwt({ sub: 'root' });
+    received.length = 0;
+    const ok = await h2Fetch(origin, { ':method': 'POST', ':path': '/keyed.Svc/Get', 'content-type': 'application/grpc', te: 'trailers', 'x-api-token': token }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(ok.trailers['grpc-status'] ?? ok.headers['grpc-status'], 'the token header alone is accepted').toBe('0');
+    expect(received.length).toBe(1);
+    const r = await h2Fetch(origin, { ':method': 'POST', ':path': '/keyed.Svc/Get', 'content-type': 'application/grpc', te: 'trailers', 'x-api-token': token, 'grpc-metadata-x-api-token': forged }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(r.headers['grpc-status']).toBe('3');
+    expect(received.length).toBe(1);
   });
 });
