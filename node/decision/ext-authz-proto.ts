@@ -14,7 +14,10 @@ export interface CheckRequest {
   readonly scheme: string;
   /** HTTP/1.0, HTTP/1.1, HTTP/2, HTTP/3. */
   readonly protocol: string;
-  /** Flat [name, value…] in message order (Envoy: lower-case names, repeated values joined by ','). */
+  /**
+   * Flat [name, value…] in message order, from the `headers` map (Envoy: lower-case names, repeated
+   * values joined by ',') or `header_map` (encode_raw_headers: one entry per field, raw bytes as latin1).
+   */
   readonly headers: string[];
   /** attributes.source.address.socket_address.address ('' when absent). */
   readonly sourceAddress: string;
@@ -59,6 +62,12 @@ class Reader {
   string(): string {
     const r = this.sub();
     try { return utf8.decode(this.buf.subarray(r.pos, r.end)); } catch { throw new ProtoError('string field is not UTF-8'); }
+  }
+
+  /** A bytes field as latin1 (one char per byte: bytes past ASCII stay visible to the header checks). */
+  latin1(): string {
+    const r = this.sub();
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset + r.pos, r.end - r.pos).toString('latin1');
   }
 
   /** Skip a field of `wire` type (groups are refused: proto3 never sends them). */
@@ -128,7 +137,12 @@ export function decodeCheckRequest(buf: Uint8Array): CheckRequest {
           fields(a.sub(), (rf, rw, q) => {
             if (rf !== 2) return false;
             want(rw, 'request.http');
-            fields(q.sub(), (hf, hw, h) => httpField(out, hf, hw, h));
+            let forms = 0; // 1: headers map, 2: header_map (encode_raw_headers); Envoy sends one
+            fields(q.sub(), (hf, hw, h) => {
+              if (hw === 2 && (hf === 3 || hf === 13)) forms |= hf === 3 ? 1 : 2;
+              return httpField(out, hf, hw, h);
+            });
+            if (forms === 3) throw new ProtoError('request.http has both headers and header_map');
             return true;
           });
           return true;
@@ -162,7 +176,29 @@ function peerAddress(peer: Reader): string {
   return address;
 }
 
-/** One HttpRequest field: id 1, method 2, headers 3, path 4, host 5, scheme 6, protocol 10. */
+/**
+ * config.core.v3.HeaderMap (headers = 1, HeaderValue: key 1, value 2, raw_value 3) onto the flat
+ * list: Envoy's `encode_raw_headers` fills key and raw_value, one entry per field (names not joined).
+ */
+function headerMap(r: Reader, out: string[]): void {
+  fields(r, (f, w, e) => {
+    if (f !== 1 || w !== 2) return false;
+    let k = '';
+    let v: string | null = null;
+    let raw: string | null = null;
+    fields(e.sub(), (hf, hw, h) => {
+      if (hw !== 2) return false;
+      if (hf === 1) { k = h.string(); return true; }
+      if (hf === 2) { v = h.string(); return true; }
+      if (hf === 3) { raw = h.latin1(); return true; }
+      return false;
+    });
+    out.push(k, raw ?? v ?? '');
+    return true;
+  });
+}
+
+/** One HttpRequest field: id 1, method 2, headers 3, path 4, host 5, scheme 6, protocol 10, header_map 13. */
 function httpField(out: { method: string; path: string; host: string; scheme: string; protocol: string; headers: string[] }, f: number, w: number, r: Reader): boolean {
   if (w !== 2) return false;
   switch (f) {
@@ -172,6 +208,7 @@ function httpField(out: { method: string; path: string; host: string; scheme: st
     case 5: out.host = r.string(); return true;
     case 6: out.scheme = r.string(); return true;
     case 10: out.protocol = r.string(); return true;
+    case 13: headerMap(r.sub(), out.headers); return true;
     default: return false;
   }
 }

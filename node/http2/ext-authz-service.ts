@@ -217,12 +217,13 @@ function unframe(body: Buffer): Buffer | string {
 /** The original request of a Check, as the HTTP dialects report it; or what is wrong with it. */
 function readCheck(c: CheckRequest): OriginalRequest | string {
   if (!METHOD.test(c.method)) return 'attributes.request.http.method is not an HTTP method token';
-  let target = c.path;
+  const target = c.path;
   if (target[0] !== '/') return 'attributes.request.http.path is not an absolute path (origin-form)';
   // `//host/path`: a network-path reference, an upstream URL parser reads a host there (original-request.ts)
   if (target[1] === '/') return 'attributes.request.http.path starts with // (an upstream URL parser reads a host there)';
-  const hash = target.indexOf('#');
-  if (hash !== -1) target = target.slice(0, hash);
+  // a raw `#` stays in the path (the normaliser refuses it, as at the HTTP decision endpoints): an
+  // edge that reports it forwards it, and an upstream reading it as a path character resolves
+  // `/public/x#/../../admin/x` — cut off here, it was judged as `/public/x`
   const q = target.indexOf('?');
   const scheme = c.scheme === '' ? 'http' : c.scheme.toLowerCase();
   if (scheme !== 'http' && scheme !== 'https') return 'attributes.request.http.scheme is neither http nor https';

@@ -14,10 +14,12 @@ export interface CompiledSources {
   readonly cookie: string | null;
   /** Accept `?access_token=` (RFC 6750 §2.3). */
   readonly query: boolean;
+  /** `grpc-metadata-` + `header` (grpc-gateway's spelling of it: a second credential), or null. */
+  readonly gatewayHeader: string | null;
 }
 
 /** Only `Authorization: Bearer`; query tokens refused. */
-export const BEARER_ONLY: CompiledSources = Object.freeze({ header: null, cookie: null, query: false });
+export const BEARER_ONLY: CompiledSources = Object.freeze({ header: null, cookie: null, query: false, gatewayHeader: null });
 
 /** Compile a route's `auth.token_sources` once, at config load. */
 export function compileSources(cfg: RouteAuthConfig['token_sources'] | undefined): CompiledSources {
@@ -26,7 +28,7 @@ export function compileSources(cfg: RouteAuthConfig['token_sources'] | undefined
   const cookie = cfg.cookie ?? null;
   const query = cfg.query === true;
   if (header === null && cookie === null && !query) return BEARER_ONLY;
-  return Object.freeze({ header, cookie, query });
+  return Object.freeze({ header, cookie, query, gatewayHeader: header === null ? null : `grpc-metadata-${header}` });
 }
 
 const deny = (message: string, reason: string): StageResult =>
@@ -191,7 +193,9 @@ function queryTokens(query: string): string[] | null {
  * - `access_token` in the query where the route does not set `token_sources.query: true` is an
  *   unsupported method: alone it is no credential (401, bare challenge, §3.1); next to another
  *   credential it is still a second one (400), so an unverified token never reaches an upstream
- *   that might read the query itself.
+ *   that might read the query itself;
+ * - `Grpc-Metadata-Authorization` (and `Grpc-Metadata-<token header>`) likewise: grpc-gateway hands
+ *   it to the gRPC service as a second `authorization` value — alone no credential, next to one a second (400).
  */
 export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_ONLY): StageResult {
   let token: string | null = null;
@@ -201,6 +205,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
   let authorizations = 0;
   let custom = 0;
   let cookie: string | undefined | null;
+  let gateway = false;
   const h = ctx.headers;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
@@ -224,6 +229,8 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
     } else if (name === 'cookie' && sources.cookie !== null) {
       cookie = cookieValue(h[i + 1]!, sources.cookie, cookie);
       if (cookie === null) return MULTIPLE;
+    } else if (name === 'grpc-metadata-authorization' || name === sources.gatewayHeader) {
+      gateway = true;
     }
   }
   if (cookie !== undefined && cookie !== null) {
@@ -244,6 +251,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       source = 'query';
     }
   }
+  if (gateway && token !== null) return MULTIPLE;
   ctx.token = token;
   ctx.tokenSource = source;
   ctx.tokenScheme = scheme;

@@ -173,15 +173,23 @@ export function stripsAuthorization(ctx: RequestContext): boolean {
   return mutationOf(ctx)?.stripAuthorization === true;
 }
 
-/** Default filter: names starting with `x-auth-`. Prefer compileIdentityFilter for a config. */
+/**
+ * grpc-gateway's spelling of gRPC metadata: it hands `Grpc-Metadata-<name>` to the service as
+ * metadata `<name>` (and drops other headers, the proxy's `X-Auth-*` too, by default), so
+ * `grpc-metadata-x-auth-subject` is an identity header as much as `x-auth-subject`.
+ */
+const GATEWAY_PREFIX = 'grpc-metadata-';
+const GATEWAY_LEN = GATEWAY_PREFIX.length;
+
+/** Default filter: names starting with `x-auth-` (or `grpc-metadata-x-auth-`). Prefer compileIdentityFilter for a config. */
 export function isIdentityHeader(lowerName: string): boolean {
-  return lowerName.startsWith('x-auth-');
+  return lowerName.startsWith('x-auth-') || (lowerName.startsWith(GATEWAY_PREFIX) && lowerName.startsWith('x-auth-', GATEWAY_LEN));
 }
 
 /**
  * The forwarder's filter for client-sent headers, for every route (auth: none included):
  * names starting with a strip prefix, and every header name any route (or the identity
- * defaults) maps a claim to — otherwise a client could send `X-User` itself on a route that
+ * defaults) maps a claim to, each also prefixed `grpc-metadata-` (GATEWAY_PREFIX) — otherwise a client could send `X-User` itself on a route that
  * maps `sub` to `X-User` and the upstream would see two values.
  */
 export function compileIdentityFilter(identity: IdentityConfig = DEFAULT_IDENTITY, routes: readonly RouteConfig[] = []): (lowerName: string) => boolean {
@@ -189,12 +197,14 @@ export function compileIdentityFilter(identity: IdentityConfig = DEFAULT_IDENTIT
   const names = new Set(Object.keys(identity.headers).map((n) => n.toLowerCase()));
   for (const r of routes) for (const n of Object.keys(r.forward?.identity_headers ?? {})) names.add(n.toLowerCase());
   for (const n of [...names]) if (prefixes.some((p) => n.startsWith(p))) names.delete(n);
+  // each also under grpc-gateway's `grpc-metadata-` spelling (GATEWAY_PREFIX); no allocation unless a name has it
   if (prefixes.length === 1 && names.size === 0) {
     const only = prefixes[0]!;
-    return (lowerName) => lowerName.startsWith(only);
+    return (lowerName) => lowerName.startsWith(only) || (lowerName.startsWith(GATEWAY_PREFIX) && lowerName.startsWith(only, GATEWAY_LEN));
   }
-  return (lowerName) => {
-    for (let i = 0; i < prefixes.length; i++) if (lowerName.startsWith(prefixes[i]!)) return true;
-    return names.size !== 0 && names.has(lowerName);
+  const plain = (lowerName: string, at: number): boolean => {
+    for (let i = 0; i < prefixes.length; i++) if (lowerName.startsWith(prefixes[i]!, at)) return true;
+    return names.size !== 0 && names.has(at === 0 ? lowerName : lowerName.slice(at));
   };
+  return (lowerName) => plain(lowerName, 0) || (lowerName.startsWith(GATEWAY_PREFIX) && plain(lowerName, GATEWAY_LEN));
 }

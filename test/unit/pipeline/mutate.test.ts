@@ -129,4 +129,17 @@ describe('identity header filter', () => {
     expect(f('x-auth-anything')).toBe(true);
     expect(f('authorization')).toBe(false);
   });
+
+  it('every one also under grpc-gateway\'s grpc-metadata- spelling (the gateway hands it on as metadata <name>)', () => {
+    const one = compileIdentityFilter(DEFAULT_IDENTITY);
+    const many = compileIdentityFilter(identitySchema.parse({ strip_prefixes: ['X-Auth-', 'x-user-'] }), [route({}, { forward: { identity_headers: { 'X-Role': 'role' } } })]);
+    for (const f of [one, many, isIdentityHeader]) {
+      expect(f('grpc-metadata-x-auth-subject')).toBe(true);
+      expect(f('grpc-metadata-trace')).toBe(false);
+      expect(f('grpc-metadata-')).toBe(false);
+    }
+    expect(many('grpc-metadata-x-user-id')).toBe(true);
+    expect(many('grpc-metadata-x-role')).toBe(true);
+    expect(many('grpc-metadata-x-roles')).toBe(false);
+  });
 });
