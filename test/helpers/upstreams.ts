@@ -2,7 +2,7 @@
 // enough: a scriptable one that records what reached it, a port nobody listens on,
 // and a reader of a process's resident memory.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 
 /** What one request looked like when it reached the upstream. */
@@ -45,13 +45,22 @@ export async function startScriptedUpstream(handler: (req: IncomingMessage, res:
   };
 }
 
-/** A loopback port that was free a moment ago and has nobody listening (connect → ECONNREFUSED). */
+/**
+ * A loopback port with nobody listening (connect → ECONNREFUSED) that no other test can take: a
+ * privileged port below the ephemeral range (port-0 listeners never get one), checked refused.
+ * (A port-0 port closed again was handed to another test's listener in a loaded CI run: the
+ * "dead" Portcullis behind an edge answered as someone's admin API.)
+ */
 export async function deadPort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  for (const port of [1, 3, 5, 7, 9, 11, 13, 15, 17, 19]) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = connect({ host: '127.0.0.1', port });
+      c.once('connect', () => { c.destroy(); resolve(false); });
+      c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+    });
+    if (refused) return port;
+  }
+  throw new Error('deadPort: every candidate port below 20 on 127.0.0.1 accepts connections — stop what listens there');
 }
 
 /** Resident set size of a process in bytes (Linux /proc). */
