@@ -233,6 +233,7 @@ export class RevocationActor {
       revocation_replay_lag: this.phase === 'catching_up' ? (this.follower?.lag() ?? 0) : 0,
       revocation_stream_seq: this.follower?.lastSeq ?? 0,
       revocation_consumer_restarts_total: this.follower?.restarts ?? 0,
+      revocation_stream_watched: this.follower?.watched() ?? 0,
       revocations_persisted_total: this.outbox?.persisted ?? 0,
       revocations_restored_total: this.outbox?.restored ?? 0,
       revocations_publish_failed_total: this.outbox?.failed ?? 0,

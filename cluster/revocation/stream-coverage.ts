@@ -59,7 +59,8 @@ export class StreamCoverage {
     this.seqOf.delete(id);
   }
 
+  /** Revocations watched: delivered by the stream, or loaded from the snapshot and not yet delivered. */
   get size(): number {
-    return this.seqOf.size;
+    return this.seqOf.size + this.unseen.size;
   }
 }

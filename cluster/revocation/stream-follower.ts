@@ -109,6 +109,11 @@ export class StreamFollower {
     return this.catchingUp ? Math.max(0, this.targetSeq - this.lastSeq) : 0;
   }
 
+  /** Revocations whose presence in the stream this member watches (the refill's memory). */
+  watched(): number {
+    return this.coverage.size;
+  }
+
   /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
   tick(): void {
     const s = this.stream();
