@@ -70,6 +70,7 @@ export class RevocationActor {
         complete: () => this.receive({ type: 'replay.complete' }),
         unreachable: (sinceMs) => this.receive({ type: 'stream.unreachable', sinceMs }),
         reachable: () => this.receive({ type: 'stream.reachable' }),
+        holds: (id) => opts.store.has(id),
         lost: (ids, tag) => ids.filter((id) => { const r = opts.store.get(id); if (r !== undefined) this.outbox?.restore(revocationAdded(r, wallNow()), tag); return r === undefined; }),
       }, opts.logger);
       this.outbox = new RevocationOutbox(opts.bus, () => (opts.bus.transport.isConnected() ? stream() : null), opts.publishTimeoutMs ?? 2_000, opts.logger);

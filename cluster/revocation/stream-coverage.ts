@@ -57,6 +57,7 @@ export class StreamCoverage {
   /** Stop watching `id` (this member does not hold it). */
   forget(id: string): void {
     this.seqOf.delete(id);
+    this.unseen.delete(id);
   }
 
   /** Revocations watched: delivered by the stream, or loaded from the snapshot and not yet delivered. */
