@@ -70,6 +70,7 @@ export class RevocationActor {
         complete: () => this.receive({ type: 'replay.complete' }),
         unreachable: (sinceMs) => this.receive({ type: 'stream.unreachable', sinceMs }),
         reachable: () => this.receive({ type: 'stream.reachable' }),
+        holds: (id) => opts.store.has(id),
         lost: (ids, tag) => ids.filter((id) => { const r = opts.store.get(id); if (r !== undefined) this.outbox?.restore(revocationAdded(r, wallNow()), tag); return r === undefined; }),
       }, opts.logger);
       this.outbox = new RevocationOutbox(opts.bus, () => (opts.bus.transport.isConnected() ? stream() : null), opts.publishTimeoutMs ?? 2_000, opts.logger);
@@ -233,6 +234,7 @@ export class RevocationActor {
       revocation_replay_lag: this.phase === 'catching_up' ? (this.follower?.lag() ?? 0) : 0,
       revocation_stream_seq: this.follower?.lastSeq ?? 0,
       revocation_consumer_restarts_total: this.follower?.restarts ?? 0,
+      revocation_stream_watched: this.follower?.watched() ?? 0,
       revocations_persisted_total: this.outbox?.persisted ?? 0,
       revocations_restored_total: this.outbox?.restored ?? 0,
       revocations_publish_failed_total: this.outbox?.failed ?? 0,

@@ -57,9 +57,11 @@ export class StreamCoverage {
   /** Stop watching `id` (this member does not hold it). */
   forget(id: string): void {
     this.seqOf.delete(id);
+    this.unseen.delete(id);
   }
 
+  /** Revocations watched: delivered by the stream, or loaded from the snapshot and not yet delivered. */
   get size(): number {
-    return this.seqOf.size;
+    return this.seqOf.size + this.unseen.size;
   }
 }

@@ -30,6 +30,12 @@ export interface FollowerEvents {
    * Returns the ids this member does not hold (refused, swept): no longer watched.
    */
   lost(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed'): readonly string[];
+  /**
+   * Does this member's store hold revocation `id` (asked right after `record`)? Only those are
+   * watched: one it refused (full) or already swept it could not store again, and watching it would
+   * grow with the stream past the store's bound.
+   */
+  holds(id: string): boolean;
 }
 
 type FollowerMessage =
@@ -109,6 +115,11 @@ export class StreamFollower {
     return this.catchingUp ? Math.max(0, this.targetSeq - this.lastSeq) : 0;
   }
 
+  /** Revocations whose presence in the stream this member watches (the refill's memory). */
+  watched(): number {
+    return this.coverage.size;
+  }
+
   /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
   tick(): void {
     const s = this.stream();
@@ -157,8 +168,12 @@ export class StreamFollower {
       case 'stream.message':
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
-        if (m.msg !== null) this.coverage.track(m.msg.id, m.seq, m.msg.expiresAt);
         this.events.record(m.msg, m.seq, m.subject, m.signedAt);
+        // watched only when held: the refill's memory stays within the store's bound
+        if (m.msg !== null) {
+          if (this.events.holds(m.msg.id)) this.coverage.track(m.msg.id, m.seq, m.msg.expiresAt);
+          else this.coverage.forget(m.msg.id);
+        }
         // Only the leader's last sequence says we are complete: a consumer's own `pending`
         // can come from a replica that is itself behind.
         if (this.catchingUp && m.seq >= this.targetSeq) this.done();

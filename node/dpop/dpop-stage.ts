@@ -179,6 +179,7 @@ export class DpopStage {
       this.cache.extend(p.settings.maxWindowS - prev);
       this.minIatS = Math.max(this.minIatS, Math.floor(this.now() / 1000) - prev);
     }
+    this.cache?.setWindow(p.settings.maxWindowS);
     this.nonces = p.nonces;
     this.settings = p.settings;
     this.denials = new Map();

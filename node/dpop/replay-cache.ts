@@ -2,8 +2,15 @@
 // jti) → epoch second after which the proof is refused by its `iat` anyway. Bounded: at the
 // bound the oldest entry leaves, and when it was still live every proof that expires no
 // later is refused from then on (the "floor"), so eviction narrows the window, never opens a replay.
+// Proofs dated ahead (iat past now + AHEAD_S) are kept apart and never pushed out live, so no
+// client can raise the floor past everyone's fresh proofs.
 
 import type { ReplayClaims, ReplayVerdict } from '../contracts/index.js';
+
+/** A proof whose iat is further ahead of now than this, s, is "dated ahead" (a fast clock, or a flood meant to raise the floor). */
+export const AHEAD_S = 5;
+/** Share of `max_entries` that proofs dated ahead may hold; past it a new one is refused (too_old) while they are live. */
+const AHEAD_SHARE = 10;
 
 /** Counters of one cache. */
 export interface ReplayCacheStats {
@@ -23,10 +30,19 @@ export interface ReplayCacheStats {
  */
 export class ReplayCache implements ReplayClaims {
   private readonly entries = new Map<string, number>();
+  /** Proofs dated ahead, apart from `entries`: never evicted live (their expiry would make the floor refuse every fresh proof). */
+  private readonly ahead = new Map<string, number>();
+  /** Widest iat window, s: a proof's iat is its expiry minus this (DpopStage sets it; unset, none counts as dated ahead). */
+  private windowS = Infinity;
   private floor = 0;
   private readonly counters: ReplayCacheStats = { entries: 0, replayed: 0, too_old: 0, evicted_live: 0 };
 
   constructor(private maxEntries: number) {}
+
+  /** The widest iat window of any route, s (each commit): tells a proof dated ahead by its expiry. */
+  setWindow(windowS: number): void {
+    this.windowS = windowS;
+  }
 
   /** Change the bound (reload); a smaller bound takes effect as entries come and go. */
   resize(maxEntries: number): void {
@@ -38,7 +54,7 @@ export class ReplayCache implements ReplayClaims {
    * refused by its iat; `nowS`: epoch seconds. Synchronous, O(1) amortised.
    */
   claim(key: string, exp: number, nowS: number): ReplayVerdict {
-    const have = this.entries.get(key);
+    const have = this.entries.get(key) ?? this.ahead.get(key);
     if (have !== undefined && have >= nowS) {
       this.counters.replayed++;
       return 'replayed';
@@ -48,6 +64,13 @@ export class ReplayCache implements ReplayClaims {
       return 'too_old';
     }
     this.sweep(nowS, 4);
+    if (exp - this.windowS > nowS + AHEAD_S) {
+      this.entries.delete(key);
+      if (this.ahead.delete(key) || this.ahead.size < Math.max(1, Math.ceil(this.maxEntries / AHEAD_SHARE))) { this.ahead.set(key, exp); return 'fresh'; }
+      this.counters.too_old++; // full of live proofs dated ahead: refusing this one touches no other client
+      return 'too_old';
+    }
+    this.ahead.delete(key);
     if (have !== undefined) this.entries.delete(key);
     else if (this.entries.size >= this.maxEntries) this.evictOldest(nowS);
     this.entries.set(key, exp);
@@ -61,29 +84,35 @@ export class ReplayCache implements ReplayClaims {
   extend(deltaS: number): void {
     if (deltaS <= 0) return;
     for (const [k, exp] of this.entries) this.entries.set(k, exp + deltaS);
+    for (const [k, exp] of this.ahead) this.ahead.set(k, exp + deltaS);
     if (this.floor > 0) this.floor += deltaS;
   }
 
   /** Is `key` recorded and live? (Does not record it.) */
   has(key: string, nowS: number): boolean {
-    const e = this.entries.get(key);
+    const e = this.entries.get(key) ?? this.ahead.get(key);
     return e !== undefined && e >= nowS;
   }
 
   /** Drop expired entries from the front, at most `budget` of them. */
   sweep(nowS: number, budget = Infinity): void {
+    let b = budget;
     for (const [k, exp] of this.entries) {
-      if (budget-- <= 0 || exp >= nowS) return;
+      if (b-- <= 0 || exp >= nowS) break;
       this.entries.delete(k);
+    }
+    for (const [k, exp] of this.ahead) {
+      if (budget-- <= 0 || exp >= nowS) return;
+      this.ahead.delete(k);
     }
   }
 
   stats(): ReplayCacheStats {
-    this.counters.entries = this.entries.size;
+    this.counters.entries = this.entries.size + this.ahead.size;
     return { ...this.counters };
   }
 
-  get size(): number { return this.entries.size; }
+  get size(): number { return this.entries.size + this.ahead.size; }
 
   private evictOldest(nowS: number): void {
     while (this.entries.size >= this.maxEntries) {

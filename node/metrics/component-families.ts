@@ -151,6 +151,7 @@ gauge('portcullis_revocations_degraded', '1 while revocations may be missing (bu
 gauge('portcullis_revocations_replay_lag_messages', 'Stream messages still to replay while catching up', { 'cluster.revocation_replay_lag': null }, { aggregate: 'max' });
 gauge('portcullis_revocations_stream_sequence', 'Last revocation stream sequence applied', { 'cluster.revocation_stream_seq': null }, { aggregate: 'max' });
 counter('portcullis_revocations_consumer_restarts_total', 'Revocation stream consumer restarts', { 'cluster.revocation_consumer_restarts_total': null });
+gauge('portcullis_revocations_stream_watched', 'Revocations whose presence in the stream this process watches to refill a lost one (at most the store holds; the highest over workers)', { 'cluster.revocation_stream_watched': null }, { aggregate: 'max' });
 counter('portcullis_revocations_restored_total', 'Revocations stored in the stream again after it lost them before their time (emptied or made anew)', { 'cluster.revocations_restored_total': null });
 counter('portcullis_revocations_persisted_total', 'Revocations the stream acknowledged', { 'cluster.revocations_persisted_total': null });
 counter('portcullis_revocations_publish_failures_total', 'Revocation publishes the stream did not acknowledge (retried from the outbox)', { 'cluster.revocations_publish_failed_total': null });

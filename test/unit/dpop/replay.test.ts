@@ -52,6 +52,22 @@ describe('ReplayCache', () => {
     expect(c.stats()).toMatchObject({ too_old: 1, evicted_live: 2 });
   });
 
+  it('proofs dated ahead are kept apart: at most a tenth of the bound, never evicted live, so the floor stays below fresh proofs', () => {
+    const c = new ReplayCache(1000);
+    c.setWindow(60);
+    // now 100: iat 155 (55 s ahead) → exp 215
+    for (let i = 0; i < 100; i++) expect(c.claim(key(i), 215, 100)).toBe('fresh');
+    expect(c.claim(key(100), 215, 100), 'the ahead share is full').toBe('too_old');
+    expect(c.claim(key(5), 215, 100), 'a proof dated ahead stays single-use').toBe('replayed');
+    // the main cache fills and evicts live entries: the floor comes from proofs dated about now
+    for (let i = 0; i < 1001; i++) expect(c.claim(key(2000 + i), 160, 100)).toBe('fresh');
+    expect(c.stats().evicted_live).toBe(1);
+    expect(c.claim(key(9000), 161, 101), 'a fresh proof of another client').toBe('fresh');
+    expect(c.claim(key(5), 215, 101)).toBe('replayed');
+    c.extend(100);
+    expect(c.claim(key(5), 315, 250), 'extended like the other entries').toBe('replayed');
+  });
+
   it('evicts expired entries without raising the floor', () => {
     const c = new ReplayCache(1000);
     for (let i = 0; i < 1000; i++) c.claim(key(i), 150, 100);
