@@ -10,6 +10,7 @@ import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, 
 import { appliedPolicyRecord } from '../../node/audit/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
+import { plainHttpCredentials } from '../../node/config/plain-http-credentials.js';
 import type { ClusterNode } from '../index.js';
 
 const USAGE: Record<string, string> = {
@@ -178,6 +179,7 @@ function checkConfig(argv: string[]): void {
   }
   const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  for (const w of plainHttpCredentials(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }
 
