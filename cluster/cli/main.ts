@@ -4,13 +4,12 @@
 // module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile, parseConfigText, plainHttpCredentials, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
-import { plainHttpCredentials } from '../../node/config/plain-http-credentials.js';
 import type { ClusterNode } from '../index.js';
 
 const USAGE: Record<string, string> = {

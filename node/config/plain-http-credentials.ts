@@ -1,7 +1,6 @@
-// Where the config sends credentials the proxy owns over plain http beyond loopback: client secrets
-// to token and introspection endpoints (configured, or found by discovery over http), and
-// client-credentials or exchanged tokens to upstream targets. Warnings, not errors (a service mesh
-// may encrypt the hop); check-config prints them and serve/reload log them.
+// Where the config sends credentials the proxy owns over plain http beyond loopback (client secrets
+// to token/introspection endpoints or discovery, obtained tokens to upstream targets): warnings, not
+// errors (a mesh may encrypt the hop); check-config prints them, serve and reload log them.
 import type { Config } from './schema.js';
 
 /** One place a credential would travel in clear text: the config path and what goes there. */
