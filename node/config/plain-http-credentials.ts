@@ -53,6 +53,10 @@ export function plainHttpCredentials(cfg: Config): PlainHttpCredential[] {
     const path = at.via === 'endpoint' ? `${where}.token_endpoint` : `${where}.issuer`;
     if (plainHttpBeyondLoopback(at.url)) out.push(secretWarning(path, 'client-credentials', at));
   }
+  for (const [name, src] of Object.entries(cfg.event_sources ?? {})) {
+    if (src.poll !== undefined && plainHttpBeyondLoopback(src.poll.endpoint)) out.push({ path: `event_sources.${name}.poll.endpoint`, message: `the poll Authorization goes over plain http to ${hostOf(src.poll.endpoint)}: anyone on the path reads it; use https` });
+    if (src.stream !== undefined && plainHttpBeyondLoopback(src.issuer)) out.push({ path: `event_sources.${name}.issuer`, message: `the stream-management Authorization goes to endpoints read over plain http at ${hostOf(src.issuer)}: anyone on the path can rewrite them and take it; use https` });
+  }
   cfg.routes.forEach((r, i) => {
     const up = cfg.upstreams[r.upstream];
     if (up === undefined) return;

@@ -1,6 +1,6 @@
 // A config that sends the proxy's own credentials over plain http beyond loopback — a client secret to
 // a token or introspection endpoint (configured, or discovered over http), a client-credentials or
-// exchanged token to an http upstream target — is warned about by check-config (stderr, exit 0) and
+// exchanged token to an http upstream target, an SSF poll or management Authorization — is warned about by check-config (stderr, exit 0) and
 // by serve at start (a warn log line naming the path). Before, nothing said so: the secret just went.
 import { describe, expect, it } from 'vitest';
 import { baseConfig, runCli, startProxy, writeConfig } from '../../helpers/proxy-process.js';
@@ -40,6 +40,19 @@ describe('credentials over plain http beyond loopback', () => {
     expect(r.stderr).toMatch(/warning: upstreams\.billing\.targets: routes\[0\] attaches a client-credentials token .*plain http.*billing\.example\.test:8080/);
     expect(r.stderr).toMatch(/warning: issuers\.corp\.introspection\.endpoint: .*plain http.*sso\.example\.test/);
     expect(r.stderr).not.toMatch(/token_endpoint/);
+  });
+
+  it('check-config warns about an SSF poll endpoint and stream management over plain http', async () => {
+    const cfg = baseConfig('http://127.0.0.1:9', {
+      event_sources: { idp: {
+        issuer: 'http://ssf.example.test', audiences: ['https://proxy.example/ssf'],
+        poll: { endpoint: 'http://ssf.example.test/poll', authorization_env: 'PT_CC_SECRET' }, stream: { authorization_env: 'PT_CC_SECRET' },
+      } },
+    });
+    const r = await checkConfig(cfg);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: event_sources\.idp\.poll\.endpoint: .*plain http.*ssf\.example\.test/);
+    expect(r.stderr).toMatch(/warning: event_sources\.idp\.issuer: .*plain http.*ssf\.example\.test/);
   });
 
   it('no warning for https endpoints and targets, nor for plain http on loopback', async () => {
