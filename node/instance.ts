@@ -23,6 +23,7 @@ import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
 import { warmReload } from './reload-warm.js';
+import { plainHttpCredentials } from './config/plain-http-credentials.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -130,6 +131,7 @@ export class ProxyInstance {
   static async start(opts: InstanceOptions): Promise<ProxyInstance> {
     const inst = new ProxyInstance(opts);
     const cfg = opts.config;
+    for (const w of plainHttpCredentials(cfg)) inst.logger.warn({ path: w.path }, w.message);
     if (inst.policy !== null) inst.logger.info({ rounds: await warmReload(inst, cfg, inst.policy) }, 'reload path warmed for cluster policy versions');
     let passphrase: string | undefined;
     if (cfg.server.tls?.passphrase_env !== undefined) passphrase = process.env[cfg.server.tls.passphrase_env];
@@ -362,6 +364,7 @@ export class ProxyInstance {
     for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) void up.close();
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
+    for (const w of plainHttpCredentials(p.config)) this.logger.warn({ path: w.path }, w.message);
     if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
     if (JSON.stringify(old.config.server.decision) !== JSON.stringify(p.config.server.decision)) this.logger.warn('server.decision changed: takes effect at the next restart');
     if (JSON.stringify(old.config.tracing) !== JSON.stringify(p.config.tracing) || JSON.stringify(old.config.log.audit) !== JSON.stringify(p.config.log.audit)) {

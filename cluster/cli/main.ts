@@ -4,7 +4,7 @@
 // module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { formatProblems, loadConfigFile, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile, parseConfigText, plainHttpCredentials, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
@@ -178,6 +178,7 @@ function checkConfig(argv: string[]): void {
   }
   const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  for (const w of plainHttpCredentials(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }
 

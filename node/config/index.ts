@@ -10,3 +10,4 @@ export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractP
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { decisionSchema, type DecisionConfig } from './decision-schema.js';
 export { parseYamlText, MAX_YAML_BYTES, MAX_FLOW_DEPTH, MAX_TIMER_MS } from './yaml-text.js';
+export { plainHttpCredentials, plainHttpBeyondLoopback, type PlainHttpCredential } from './plain-http-credentials.js';

@@ -8,6 +8,7 @@ import { request, type Dispatcher } from 'undici';
 import { streamDelivery, type EventSourceConfig } from '../config/index.js';
 import type { RevocationPublisher } from '../contracts/index.js';
 import type { Logger } from '../log.js';
+import { metadataEndpoint } from '../jwt/index.js';
 
 export const PUSH_METHOD = 'urn:ietf:rfc:8935';
 export const POLL_METHOD = 'urn:ietf:rfc:8936';
@@ -174,18 +175,28 @@ export class SsfStreamManager {
   async #metadata(): Promise<Metadata> {
     const u = new URL(this.src.issuer);
     const path = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
-    const r = await this.#call('GET', `${u.origin}/.well-known/ssf-configuration${path}`, undefined, false);
+    const url = `${u.origin}/.well-known/ssf-configuration${path}`;
+    const r = await this.#call('GET', url, undefined, false);
     if (r.status !== 200 || !isObj(r.json)) throw new Error(`SSF metadata answered ${r.status}`);
     const m = r.json;
     if (m.issuer !== this.src.issuer) throw new Error('SSF metadata names another issuer');
-    if (typeof m.configuration_endpoint !== 'string') throw new Error('SSF metadata has no configuration_endpoint');
+    // an https document naming a plain-http endpoint would send our management Authorization in clear text
+    const at = (k: string): string | null => {
+      const e = metadataEndpoint(url, m[k]);
+      if (e === 'downgrade') throw new Error(`SSF metadata names a plain http ${k} in an https document (refused)`);
+      return e === 'missing' ? null : e;
+    };
+    const configuration = at('configuration_endpoint');
+    if (configuration === null) throw new Error('SSF metadata has no configuration_endpoint');
+    const verification = at('verification_endpoint');
+    const status = at('status_endpoint');
     const methods = strs(m.delivery_methods_supported);
     const want = this.#delivery === 'push' ? PUSH_METHOD : POLL_METHOD;
     if (methods !== null && !methods.includes(want)) throw new Error(`the transmitter does not support ${this.#delivery} delivery (${want})`);
     return {
-      configuration_endpoint: m.configuration_endpoint,
-      verification_endpoint: typeof m.verification_endpoint === 'string' ? m.verification_endpoint : null,
-      status_endpoint: typeof m.status_endpoint === 'string' ? m.status_endpoint : null,
+      configuration_endpoint: configuration,
+      verification_endpoint: verification,
+      status_endpoint: status,
     };
   }
 

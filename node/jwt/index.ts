@@ -7,7 +7,7 @@ export type { FailCode, InvalidCode, UnavailableCode, IssuerPolicy, IssuerBundle
 export { MAX_TOKEN_BYTES, parseCompact, type ParsedToken, type ParseFailure } from './token-parse.js';
 export { JwksActor, issuerPolicy, UNKNOWN_KID_BURST, type JwksCounters } from './jwks-actor.js';
 export { sanitizeJwks, makeSnapshot, thumbprint, type KeySetSnapshot } from './jwk-set.js';
-export { parseMaxAge, discoveryUrls } from './jwks-fetch.js';
+export { parseMaxAge, discoveryUrls, metadataEndpoint } from './jwks-fetch.js';
 export { TokenCache, type TokenCacheOptions } from './token-cache.js';
 export { VerifyPlacement, LOW_LOOP_UTILISATION, BACK_INLINE_UTILISATION, type VerifierMode, type PlacementOptions } from './verify-placement.js';
 export { VerifierPool, defaultWorkerFilename, resolvePoolSize, type PoolResult, type VerifierPoolOptions } from './verifier-pool.js';

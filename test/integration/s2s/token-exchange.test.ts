@@ -1,7 +1,7 @@
 // `forward.token: exchange` (RFC 8693) against real processes: the demo authorization server's
 // token endpoint exchanges the inbound token for one with the upstream's audience; the upstream
 // verifies it with jose against the authorization server's JWKS. One token-endpoint call for
-// concurrent requests, the result cached; endpoint down → 503 and nothing forwarded; a refused
+// concurrent requests, the result cached and never served to another caller; endpoint down → 503 and nothing forwarded; a refused
 // subject token → 401; the original token never reaches the upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -57,6 +57,18 @@ describe('token exchange', () => {
     expect(st['token_exchange.calls_ok']).toBeGreaterThanOrEqual(1);
     expect(st['token_exchange.singleflight_waits']).toBeGreaterThanOrEqual(19);
     expect(st['token_exchange.cache_hits']).toBeGreaterThanOrEqual(5);
+  });
+
+  it('never serves one caller\'s exchanged token to another: concurrent callers each get their own subject', async () => {
+    const who = ['carol', 'dave', 'erin'] as const;
+    const tokens = await Promise.all(who.map((sub) => as.issueJwt({ sub, scope: 'orders:read' })));
+    const before = upstream.received.length;
+    const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => call(`${proxy.url}/orders/${i}`, { token: tokens[i % 3]!, headers: { 'x-caller': who[i % 3]! } })));
+    expect(rs.map((r) => r.status)).toEqual(Array(30).fill(200));
+    const seen = upstream.received.slice(before);
+    expect(seen).toHaveLength(30);
+    for (const s of seen) expect(s.verified?.payload.sub, JSON.stringify(s.headers)).toBe(s.headers['x-caller']);
+    expect(new Set(seen.map((s) => s.token)).size).toBe(3);
   });
 
   it('token endpoint down → 503 with Retry-After, nothing forwarded (the original token is never sent instead)', async () => {
