@@ -4,7 +4,7 @@
 // module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { formatProblems, loadConfigFile, parseConfigText, plainHttpCredentials, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile, MAX_WORKERS, parseConfigText, plainHttpCredentials, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
@@ -98,8 +98,9 @@ async function serve(argv: string[]): Promise<void> {
   let workersFlag: number | undefined;
   if (values.workers !== undefined) {
     if (values.workers === 'auto') workersFlag = availableParallelism();
-    else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1) workersFlag = Number(values.workers);
-    else throw new UsageError(`--workers: expected a number ≥ 1 or "auto", got "${values.workers}"`);
+    // bounded as server.workers is: a typo (100000) would fork that many processes
+    else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1 && Number(values.workers) <= MAX_WORKERS) workersFlag = Number(values.workers);
+    else throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or "auto", got "${values.workers}"`);
   }
   // cluster policy: only the file's local part counts; the policy comes from the bus (or the state file)
   const cp = values.config !== undefined ? readClusterPolicyConfig(values.config) : null;

@@ -20,6 +20,9 @@ export { logSchema, dpopSchema, clusterSchema };
 const listen = (host: string, p: number) =>
   z.strictObject({ host: z.string().min(1).default(host), port: port.default(p) }).default({ host, port: p });
 
+/** Most worker processes `server.workers` and `serve --workers` accept. */
+export const MAX_WORKERS = 256;
+
 export const serverSchema = z.strictObject({
   listen: listen('0.0.0.0', 8080),
   tls: z.strictObject({
@@ -44,8 +47,8 @@ export const serverSchema = z.strictObject({
     request_ms: ms(30_000), // 30 s to receive the whole request body → 408
     drain_ms: ms(10_000), // 10 s for in-flight requests at shutdown
   }).default({}),
-  /** Worker processes: a number, or "auto" = available parallelism. */
-  workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
+  /** Worker processes: a number (1 … MAX_WORKERS), or "auto" = available parallelism. */
+  workers: z.union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')]).default(1),
   /**
    * With workers > 1: V8's young-generation floor for each worker process (`--min-semi-space-size`), MB per
    * semi-space. V8 shrinks an idle process's young generation to 1 MB and grows it back only as objects

@@ -72,6 +72,9 @@ describe('usage', () => {
     [['serve'], '--config FILE is required'],
     [['serve', '--config', 'x.yaml', '--workers', 'many'], '--workers: expected a number'],
     [['serve', '--config', 'x.yaml', '--workers', '0'], '--workers: expected a number'],
+    // the config caps server.workers at 256; the flag forked as many as it was told (a typo: a fork bomb)
+    [['serve', '--config', 'x.yaml', '--workers', '100000'], '--workers: expected a number from 1 to 256'],
+    [['serve', '--config', 'x.yaml', '--workers', '257'], '--workers: expected a number from 1 to 256'],
     [['check-config'], 'expected exactly one FILE'],
     [['check-config', 'a.yaml', 'b.yaml'], 'expected exactly one FILE'],
     [['check-config', '--strict', 'a.yaml'], "Unknown option '--strict'"],
