@@ -170,10 +170,13 @@ async function postToAdmin(base: string, bearer: string, request: Record<string,
   const url = `${base.replace(/\/+$/, '')}/revocations`;
   let res: Response;
   try {
-    res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(10_000) });
+    // never followed: the admin API does not redirect, so one means a wrong URL — following it
+    // re-sent the revocation elsewhere and printed "revoked" on whatever answered there
+    res = await fetch(url, { method: 'POST', redirect: 'manual', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     throw new Error(`cannot reach the admin API at ${url}: ${(err as Error).message}`);
   }
+  if (res.status >= 300 && res.status < 400) throw new Error(`admin API answered ${res.status}: a redirect (not followed; is ${url} the admin listener?), nothing was revoked`);
   const text = await res.text();
   let body: { revocation?: ReturnType<typeof revocationJson>; message?: string; persisted?: boolean | null } = {};
   try { body = JSON.parse(text) as typeof body; } catch { /* reported below */ }
