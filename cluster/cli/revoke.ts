@@ -174,7 +174,10 @@ async function postToAdmin(base: string, bearer: string, request: Record<string,
     // re-sent the revocation elsewhere and printed "revoked" on whatever answered there
     res = await fetch(url, { method: 'POST', redirect: 'manual', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(10_000) });
   } catch (err) {
-    throw new Error(`cannot reach the admin API at ${url}: ${(err as Error).message}`);
+    // fetch's own message is "fetch failed": the reason (ECONNREFUSED, ENOTFOUND, a timeout) is its cause
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : null;
+    throw new Error(`cannot reach the admin API at ${url}: ${(err as Error).message}${why !== null ? ` (${why})` : ''}`);
   }
   if (res.status >= 300 && res.status < 400) throw new Error(`admin API answered ${res.status}: a redirect (not followed; is ${url} the admin listener?), nothing was revoked`);
   const text = await res.text();

@@ -1,9 +1,11 @@
 // `portcullis revoke --admin URL` when what answers there redirects: the admin API never does,
 // so a redirect means the URL is wrong. The revocation must not be re-sent to the redirect's
 // target, and the command must not report as done a revocation the admin API never applied.
+// Also an admin URL where nothing listens: exit 1 saying why (the bare "fetch failed" did not).
 import { describe, it, expect, afterAll } from 'vitest';
 import { createServer, type Server, type IncomingMessage } from 'node:http';
 import { runCli } from '../../helpers/proxy-process.js';
+import { deadPort } from '../../helpers/upstreams.js';
 
 const servers: Server[] = [];
 afterAll(async () => { await Promise.all(servers.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); }))); });
@@ -33,5 +35,16 @@ describe('portcullis revoke --admin URL that redirects', () => {
     expect(r.stderr).toContain(`admin API answered ${status}`);
     expect(r.stderr).toContain('redirect');
     expect(reached).toEqual([]);
+  });
+});
+
+describe('portcullis revoke --admin URL where nothing listens', () => {
+  it('exit 1 naming the URL and the cause', async () => {
+    const url = `http://127.0.0.1:${await deadPort()}`;
+    const r = await runCli(['revoke', '--jti', 'abc', '--admin', url], { PORTCULLIS_ADMIN_TOKEN: 'redirect-test-admin-token' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot reach the admin API at ${url}/revocations`);
+    // the reason after fetch's bare "fetch failed": ECONNREFUSED, or "bad port" for the ports fetch blocks
+    expect(r.stderr).toMatch(/fetch failed \((ECONNREFUSED|bad port)\)/);
   });
 });
