@@ -1,7 +1,7 @@
 // One pipeline, many front doors: the per-request rules fixed today (trusted X-Forwarded-Host
 // selecting the same route, client host-override / grpc-metadata identity headers stripped,
 // Grpc-Metadata-Authorization as a second credential, identity list elements left out) hold on
-// uWS HTTP/1.1, h2c, h2 over TLS, HTTP/1.1 on the TLS port and WebSocket upgrades alike.
+// uWS HTTP/1.1, h2c, h2 over TLS, HTTP/1.1 on the TLS port and WebSocket upgrades (both ports) alike.
 import http, { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -60,7 +60,7 @@ function h2(origin: string): Door {
 function ws(origin: string): Door {
   return async (path, headers) => {
     const { host, ...rest } = headers;
-    const h = await handshake(`${origin.replace('http', 'ws')}${path}`, [], rest, { headers: { ...rest, host: host ?? 'a.example' } });
+    const h = await handshake(`${origin.replace('http', 'ws')}${path}`, [], rest, { headers: { ...rest, host: host ?? 'a.example' }, rejectUnauthorized: false });
     if (h.kind === 'open') { h.client.ws.close(); return { status: 101, headers: {} }; }
     if (h.kind === 'refused') return { status: h.status, headers: h.headers };
     throw new Error(h.message);
@@ -94,6 +94,7 @@ beforeAll(async () => {
   doors['h2 TLS'] = h2(`https://127.0.0.1:${http2PortOf(h2tls.logs())}`);
   doors['HTTP/1.1 on the TLS port'] = h1(`https://127.0.0.1:${http2PortOf(h2tls.logs())}`, true);
   doors['WebSocket upgrade'] = ws(h2c.url);
+  doors['WebSocket upgrade on the TLS port'] = ws(`https://127.0.0.1:${http2PortOf(h2tls.logs())}`);
   token = await as.issueJwt({ sub: 'alice', roles: ['reader', 'x admin', 'a,b'] });
   plainRoles = await as.issueJwt({ sub: 'bob', roles: ['reader', 'writer'] });
 }, 60_000);
@@ -113,7 +114,7 @@ async function through(door: string, path: string, headers: Record<string, strin
   return { r, up: got?.headers ?? null };
 }
 
-const DOORS = ['uWS HTTP/1.1', 'h2c', 'h2 TLS', 'HTTP/1.1 on the TLS port', 'WebSocket upgrade'];
+const DOORS = ['uWS HTTP/1.1', 'h2c', 'h2 TLS', 'HTTP/1.1 on the TLS port', 'WebSocket upgrade', 'WebSocket upgrade on the TLS port'];
 
 describe('every front door applies the same per-request rules', () => {
   for (const door of DOORS) {
