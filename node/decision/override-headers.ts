@@ -1,14 +1,17 @@
-// Method- and URL-override headers at a decision endpoint. Proxy mode strips them; behind an edge
-// the app gets the client's request as sent, so each one must select the route (and the path)
-// that was judged — else the app runs another handler than the one the verdict was for.
+// Method-, URL- and host-override headers at a decision endpoint. Proxy mode strips them; behind an
+// edge the app gets the client's request as sent, so each one must select the route (and the path)
+// that was judged — else the app runs another handler (or host) than the one the verdict was for.
 import { METHOD_OVERRIDE_HEADERS, URL_OVERRIDE_HEADERS } from '../config/untrusted-headers.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { checkMethodOverride, type RequestContext } from '../pipeline/index.js';
+import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS, type RouteTable } from '../routing/route-table.js';
 
 const METHOD_NAMES: ReadonlySet<string> = new Set(METHOD_OVERRIDE_HEADERS);
 const URL_NAMES: ReadonlySet<string> = new Set(URL_OVERRIDE_HEADERS);
+/** Names an app (Express `trust proxy`, Django, Rails, ASP.NET Core, Azure) reads as the host. */
+const HOST_NAMES: ReadonlySet<string> = new Set(['x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override']);
 const LETTERS = /^[A-Za-z]+$/;
 
 /** 400 PORTCULLIS_ERR_METHOD_OVERRIDE: a method-override header (or `_method` in a URL override's query) names another route's method. */
@@ -17,13 +20,17 @@ const METHOD_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_METH
 /** 400 PORTCULLIS_ERR_URL_OVERRIDE: a URL-override header names another path than the judged one. */
 const URL_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_URL_OVERRIDE',
   'a URL-override header (X-Original-URL, X-Rewrite-URL…) names another path than the original request\'s'));
+/** 400 PORTCULLIS_ERR_FORWARDED_HOST: a host-override header names a host that selects another route (or is not one host). */
+const HOST_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_FORWARDED_HOST',
+  'a host-override header (X-Forwarded-Host, X-Original-Host, X-Host, X-HTTP-Host-Override) names a host that selects another route than the judged one (or is not one host)'));
 
 /**
- * Null when every method- or URL-override header in `reported` (lower-case names; `_` read as
- * `-`, as CGI, WSGI and Rack do) selects the judged request: a method of letters only that
+ * Null when every method-, URL- or host-override header in `reported` (lower-case names; `_` read
+ * as `-`, as CGI, WSGI and Rack do) selects the judged request: a method of letters only that
  * resolves to `ctx.route` for this host and path; a path (`/…`, not `//…`) that normalises to
- * `ctx.path`, whose query passes the `_method` rule. Otherwise METHOD_OVERRIDE or URL_OVERRIDE
- * (400). `reported`: every header of the call, the dialect's own reports included — a report
+ * `ctx.path`, whose query passes the `_method` rule; a host (X-Forwarded-Host, X-Original-Host,
+ * X-Host, X-HTTP-Host-Override; empty passes) selecting `ctx.route` for this method and path.
+ * Otherwise METHOD_OVERRIDE, URL_OVERRIDE or FORWARDED_HOST (400). `reported`: every header of the call, the dialect's own reports included — a report
  * (nginx's X-Original-URI/-Method, Traefik's X-Forwarded-Uri) names the judged request and passes,
  * while the same name sent by a client through an edge that does not set it (Envoy) is judged.
  * Headers not starting with `x-`/`x_` cost two charCodeAt; nothing is allocated unless one
@@ -41,9 +48,21 @@ export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, rep
     } else if (URL_NAMES.has(key)) {
       const e = checkUrl(table, ctx, h[i + 1]!, allowParams, maxUrlBytes);
       if (e !== null) return e;
+    } else if (HOST_NAMES.has(key)) {
+      if (!selectsHost(table, ctx, h[i + 1]!)) return HOST_REFUSED;
     }
   }
   return null;
+}
+
+/** True when `value` is empty (an app falls back to Host) or one host[:port] selecting, for this method and path, the judged route. */
+function selectsHost(table: RouteTable, ctx: RequestContext, value: string): boolean {
+  if (value.trim() === '') return true;
+  const host = routingHost(value);
+  if (host === null || host === '') return false;
+  if (host === ctx.host) return true;
+  const m = table.resolve(ctx.method, host, ctx.path);
+  return m !== null && m !== AMBIGUOUS && m.route === ctx.route;
 }
 
 /** True when `method` is the judged one, or letters only and selects, for this host and path, the judged route. */

@@ -1,5 +1,5 @@
-// checkOverrideHeaders: which header names count (dash or underscore spelling), which values pass
-// (the judged method's route, the judged path), and that arbitrary header lists never throw and are
+// checkOverrideHeaders: which header names count (method, URL and host overrides; dash or underscore spelling), which values pass
+// (the judged method's route, the judged path, a host selecting the judged route), and that arbitrary header lists never throw and are
 // refused only when they carry one of the names (test/integration/decision/override-headers.test.ts
 // drives real processes).
 import { describe, expect, it } from 'vitest';
@@ -48,6 +48,18 @@ describe('checkOverrideHeaders', () => {
     }
   });
 
+  it('every host-override name, dash or underscore spelling, must be one host selecting the judged route', () => {
+    for (const n of ['x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override']) {
+      for (const name of [n, n.replace(/-/g, '_')]) {
+        // routes here match any host: one valid host selects the judged route, a list or junk does not
+        expect(check([name, 'Other.Example.:8080']), name).toBeNull();
+        expect(check([name, '']), `${name} empty`).toBeNull();
+        expect(check([name, 'a.example, b.example']), name).toBe('PORTCULLIS_ERR_FORWARDED_HOST');
+        expect(check([name, 'a.example/admin']), name).toBe('PORTCULLIS_ERR_FORWARDED_HOST');
+      }
+    }
+  });
+
   it('the judged method itself passes even when it is not letters only (a dialect\'s own X-Original-Method)', () => {
     expect(check(['x-original-method', 'POST'])).toBeNull();
     expect(check(['x-http-method-override', 'PO-ST'])).toBe('PORTCULLIS_ERR_METHOD_OVERRIDE');
@@ -58,7 +70,7 @@ describe('checkOverrideHeaders', () => {
   });
 
   it('any header list: never throws, refuses only when it carries an override name', () => {
-    const names = [...METHOD_OVERRIDE_HEADERS, ...URL_OVERRIDE_HEADERS];
+    const names = [...METHOD_OVERRIDE_HEADERS, ...URL_OVERRIDE_HEADERS, 'x-forwarded-host', 'x-original-host', 'x-host', 'x-http-host-override'];
     const name = fc.oneof(fc.constantFrom(...names, 'x-forwarded-for', 'x-request-id', 'x', 'x-', ''), fc.string({ maxLength: 12 }));
     fc.assert(fc.property(fc.array(fc.tuple(name, fc.string({ maxLength: 20 })), { maxLength: 6 }), (pairs) => {
       const flat = pairs.flat();
