@@ -12,9 +12,9 @@ import { RevocationArrivals } from './revocation-arrivals.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
 import { wallNow } from './revocation-time.js';
-import { RevocationOutbox } from './revocation-outbox.js';
+import { OUTBOX_ZEROS, RevocationOutbox } from './revocation-outbox.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
-import { StreamFollower } from './stream-follower.js';
+import { FOLLOWER_ZEROS, StreamFollower } from './stream-follower.js';
 import type { ActorMessage, AddOutcome, ArrivalPath, Phase, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
 // The contract's public types stay importable from here (index.ts, existing importers).
 export type { AddOutcome, ArrivalPath, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
@@ -232,13 +232,9 @@ export class RevocationActor {
       revocations_caught_up: this.caughtUp() ? 1 : 0,
       revocations_degraded: this.degraded() ? 1 : 0,
       revocation_replay_lag: this.phase === 'catching_up' ? (this.follower?.lag() ?? 0) : 0,
-      revocation_stream_seq: this.follower?.lastSeq ?? 0,
-      revocation_consumer_restarts_total: this.follower?.restarts ?? 0,
-      revocation_stream_watched: this.follower?.watched() ?? 0,
-      revocations_persisted_total: this.outbox?.persisted ?? 0,
-      revocations_restored_total: this.outbox?.restored ?? 0,
-      revocations_publish_failed_total: this.outbox?.failed ?? 0,
-      revocations_unpersisted: this.outbox?.size ?? 0,
+      // a member without a stream (IPC, local) reports their zeros: the metric families always exist
+      ...(this.follower?.stats() ?? FOLLOWER_ZEROS),
+      ...(this.outbox?.stats() ?? OUTBOX_ZEROS),
       revocations_behind_ms: Number.isFinite(this.behindMs()) ? this.behindMs() : -1,
       ...this.ingest.stats(),
       ...this.snapshot?.stats(),

@@ -16,6 +16,11 @@ type OutboxMessage =
   | { readonly type: 'publish.failed'; readonly id: string; readonly error: string };
 
 /** Pending revocations not yet acknowledged by the stream. */
+/** RevocationOutbox.stats() of a member without a stream (IPC, local): the families still exist. */
+export const OUTBOX_ZEROS: Readonly<Record<string, number>> = Object.freeze({
+  revocations_persisted_total: 0, revocations_restored_total: 0, revocations_publish_failed_total: 0, revocations_unpersisted: 0,
+});
+
 export class RevocationOutbox {
   private readonly pending = new Map<string, RevocationAdded>();
   /** JetStream message ids other than the revocation id (a revocation stored again after the stream lost it). */
@@ -67,6 +72,16 @@ export class RevocationOutbox {
 
   get size(): number {
     return this.pending.size;
+  }
+
+  /** Its counters and gauge for /metrics (flat, `revocations_*`). */
+  stats(): Record<string, number> {
+    return {
+      revocations_persisted_total: this.persisted,
+      revocations_restored_total: this.restored,
+      revocations_publish_failed_total: this.failed,
+      revocations_unpersisted: this.pending.size,
+    };
   }
 
   /** Ids not yet acknowledged by the stream (kept in the snapshot, published again after a restart). */

@@ -53,6 +53,9 @@ const LIVE_CHECK_MS = 3_000;
 const MAX_GAP_FILL = 5_000;
 
 /** The stream side of the revocation actor (NATS mode only). */
+/** StreamFollower.stats() of a member without a stream (IPC, local): the families still exist. */
+export const FOLLOWER_ZEROS: Readonly<Record<string, number>> = Object.freeze({ revocation_stream_seq: 0, revocation_consumer_restarts_total: 0, revocation_stream_watched: 0 });
+
 export class StreamFollower {
   /** Stream sequence of the last message delivered to `record`. */
   lastSeq = 0;
@@ -118,6 +121,11 @@ export class StreamFollower {
   /** Revocations whose presence in the stream this member watches (the refill's memory). */
   watched(): number {
     return this.coverage.size;
+  }
+
+  /** Its position, restarts and the refill's memory for /metrics (flat). */
+  stats(): Record<string, number> {
+    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.coverage.size };
   }
 
   /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
