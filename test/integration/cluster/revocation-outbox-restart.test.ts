@@ -12,28 +12,14 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-    cluster: { auth: BUS_AUTH, ...cluster },
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
+/** The shared member config (one JWT route on /api/*) on an authenticated bus. */
+const proxyConfig = (as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> => memberConfig(as, upstream, { auth: BUS_AUTH, ...cluster });
 
-async function status(p: ProxyProcess, token: string): Promise<number> {
-  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}` } });
-  await r.body.dump();
-  return r.statusCode;
-}
+const status = async (p: ProxyProcess, token: string): Promise<number> => (await call(p, token)).status;
 
 async function ready(p: ProxyProcess): Promise<boolean> {
   const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
