@@ -2,7 +2,7 @@
 // (`log.audit.file`, created 0600, or standard output when no file is set), apart from the
 // request and component logs so it can be shipped and kept on its own terms. Never a token
 // or secret: actors and tokens appear as fingerprints only.
-import { chmodSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 
@@ -58,11 +58,9 @@ export class AuditLog {
     if (s.file !== undefined) {
       mkdirSync(dirname(s.file), { recursive: true, mode: 0o700 });
       // create it 0600 and tighten one that exists: audit lines name actors and subjects
-      // opened here, not by the destination (which opens asynchronously): a close() right after start
-      // could not flush into a file not yet open, and the process exits 20 ms later (run-instance)
-      const fd = openSync(s.file, 'a', 0o600);
+      closeSync(openSync(s.file, 'a', 0o600));
       chmodSync(s.file, 0o600);
-      dest = pino.destination({ fd, sync: false, minLength: 0 });
+      dest = pino.destination({ dest: s.file, sync: false, append: true, mkdir: false, minLength: 0 });
     } else {
       dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
     }
