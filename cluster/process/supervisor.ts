@@ -152,7 +152,7 @@ export class Supervisor {
     }
     this.audit = AuditLog.open(cfg.log.audit);
     const audit = this.audit;
-    node.revocationActor.onApplied = (r) => audit.record(appliedRevocationRecord(r));
+    node.revocationActor.onApplied = (r) => audit.recordSoon(appliedRevocationRecord(r));
     this.admin = new AdminServer({
       audit: this.audit,
       host: cfg.admin.listen.host,

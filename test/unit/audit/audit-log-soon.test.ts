@@ -1,7 +1,7 @@
 // AuditLog.recordSoon: records of remote revocation applies are written in a batch within
 // 50 ms, in order, never lost at a clean close (close writes what is still queued).
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog, appliedRevocationRecord } from '../../../node/audit/index.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
@@ -35,5 +35,19 @@ describe('AuditLog.recordSoon', () => {
     // the process exits 20 ms after close (run-instance); the write is asynchronous, the 50 ms batch timer is cancelled
     await sleep(20);
     expect(lines(file).map((r) => r.detail.id)).toEqual(['q1', 'q2']);
+  });
+
+  it('keeps every line in order across record, recordSoon and close, with nothing left for later (the file is complete when close returns)', () => {
+    const file = join(tempDir('portcullis-audit-soon-'), 'audit.log');
+    const log = AuditLog.open({ file });
+    log.record(applied('a0'));
+    for (let i = 1; i <= 200; i++) {
+      if (i % 3 === 0) log.record(applied(`a${i}`)); else log.recordSoon(applied(`a${i}`));
+    }
+    log.close();
+    log.record(applied('late')); // e.g. an admin call finishing during shutdown: appended, not lost
+    const want = ['a0', ...Array.from({ length: 200 }, (_, i) => `a${i + 1}`), 'late'];
+    expect(lines(file).map((r) => r.detail.id)).toEqual(want);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
