@@ -149,12 +149,17 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
     const claims = { sub: 'svc', scope: 'orders:read', iss: as.issuer, exp: nowS() + 60 };
     const bytes = (token: string, c: Record<string, unknown> = claims): Uint8Array => codec.encode(fill(token, c, Date.now() + 60_000));
     const [staleBefore, macBefore] = [await clusterMetric(A, 'bus_rejected_stale_total'), await clusterMetric(A, 'bus_rejected_bad_mac_total')];
+    const judged = async (): Promise<number> => (await clusterMetric(A, 'cluster_cache_fills_received_total')) + (await clusterMetric(A, 'cluster_cache_fills_refused_total')) + (await clusterMetric(A, 'cluster_cache_fills_ignored_total'));
+    const judgedBefore = await judged();
     attacker.publish(subj, keyed.seal(subj, bytes(stale), null, Date.now() - 60_000)); // captured a minute ago
     attacker.publish(subj, keyed.seal(`${P}.revocations.jti`, bytes(moved))); // sealed for another subject
     attacker.publish(subj, keyed.seal(subj, bytes(foreignIss, { ...claims, iss: 'https://evil.example' })));
     attacker.publish(subj, keyed.seal(subj, bytes(stringExp, { ...claims, exp: String(nowS() + TEN_YEARS_S) })));
     attacker.publish(subj, keyed.seal(subj, bytes(control)));
     await attacker.flush();
+    // the three authentic fills reached A before any call: a call first would make A ask the server
+    // (unknown token: inactive), and that newer answer rightly replaces the fill everywhere
+    await waitFor('A to take the three authentic fills', async () => (await judged()) >= judgedBefore + 3, 5_000);
     // one connection, one subject: the control arrives after the others, so once it is served they were judged
     await waitFor('A to serve the control fill', async () => (await call(A, control)).status === 200, 5_000);
     expect(await clusterMetric(A, 'bus_rejected_stale_total')).toBeGreaterThan(staleBefore);
@@ -168,9 +173,10 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
     const capped = await clusterMetric(A, 'cluster_cache_fills_capped_total');
     attacker.publish(subj, keyed.seal(subj, codec.encode(fill(token, { sub: 'svc', scope: 'orders:read', exp: nowS() + TEN_YEARS_S }, Date.now() + TEN_YEARS_S * 1000))));
     await attacker.flush();
+    // taken (and capped) before the first call: a call first would make A ask the server (inactive), a newer answer than the fill
+    await waitFor('A to take and cap the keyed fill', async () => (await clusterMetric(A, 'cluster_cache_fills_capped_total')) > capped, 5_000);
     // authentic: served from the shared cache without asking the server …
     await waitFor('A to serve the keyed fill', async () => (await call(A, token)).status === 200, 5_000);
-    expect(await clusterMetric(A, 'cluster_cache_fills_capped_total')).toBeGreaterThan(capped);
     // … but only for cache_ttl_s (2 s), not ten years
     await waitFor('the capped result to expire and the token to be refused', async () => (await call(A, token)).status === 401, 10_000);
     expect((await call(B, token)).status).toBe(401);
