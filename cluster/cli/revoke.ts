@@ -92,7 +92,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   if (exp !== undefined) request.exp = exp;
   if (values.reason !== undefined) request.reason = values.reason;
 
-  const adminUrl = values.admin === undefined ? undefined : String(values.admin);
+  const adminUrl = values.admin === undefined ? undefined : adminBase(String(values.admin));
   const tokenEnv = values['admin-token-env'] === undefined ? undefined : String(values['admin-token-env']);
   if (values.config === undefined && adminUrl === undefined) throw new UsageError(`revoke: give --config FILE (NATS or its admin listener) or --admin URL\n\n${usage}`);
   let config: Config | undefined;
@@ -132,6 +132,21 @@ function jwtExp(token: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The --admin value as a base URL; a UsageError (exit 2) for anything but http(s) without
+ * credentials. The value is never echoed: a mistyped one may hold a password, and fetch's own
+ * error for `http://user:pass@host` printed it back.
+ */
+function adminBase(text: string): string {
+  let u: URL;
+  try { u = new URL(text); } catch { throw new UsageError('revoke: --admin: not a URL (the value is not shown; expected e.g. http://127.0.0.1:9901)'); }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError('revoke: --admin: only http:// or https:// URLs (the value is not shown)');
+  if (u.username !== '' || u.password !== '') {
+    throw new UsageError('revoke: --admin: a URL with user:password is refused, and not shown (the admin API takes a bearer token: --admin-token-env NAME, default PORTCULLIS_ADMIN_TOKEN)');
+  }
+  return text;
 }
 
 function loopbackFor(host: string): string {

@@ -48,3 +48,12 @@ describe('portcullis revoke --admin URL where nothing listens', () => {
     expect(r.stderr).toMatch(/fetch failed \((ECONNREFUSED|bad port)\)/);
   });
 });
+
+describe('portcullis revoke --admin URL carrying user:password', () => {
+  it.each(['http://ops:s3cr3t-pw@127.0.0.1:9', 'http://ops:s3cr3t-pw@[::1', 'not a url s3cr3t-pw'])('%s: exit 2 without printing the password, nothing sent', async (url) => {
+    const r = await runCli(['revoke', '--jti', 'abc', '--admin', url], { PORTCULLIS_ADMIN_TOKEN: 'redirect-test-admin-token' });
+    expect(r.code).toBe(2);
+    expect(`${r.stdout}${r.stderr}`).not.toContain('s3cr3t-pw');
+    expect(r.stderr).toMatch(/--admin/);
+  });
+});
