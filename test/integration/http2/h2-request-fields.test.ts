@@ -2,8 +2,8 @@
 // request trailers (HEADERS after DATA) never reach an HTTP/1.1 or HTTP/2 upstream and never carry
 // the credential; connection-specific fields, upper-case names and `te` other than `trailers` are
 // stream errors (RFC 9113 §8.2.1, §8.2.2: RST_STREAM PROTOCOL_ERROR, nothing forwarded); `:scheme`
-// does not steer X-Forwarded-Proto; an HTTP/1.1 `Upgrade: h2c` on the h2c port is not a request
-// (GOAWAY, closed).
+// does not steer X-Forwarded-Proto; extended CONNECT is not offered and reset whatever the token;
+// an HTTP/1.1 `Upgrade: h2c` on the h2c port is not a request (GOAWAY, closed).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import http2, { type Http2Server, type IncomingHttpHeaders } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
@@ -154,6 +154,29 @@ describe('fields HTTP/2 forbids in a request (RFC 9113 §8.2)', () => {
     } finally { s.close(); }
     expect(h1.seen.at(-1)!.url).toBe('/public/te');
     expect(h1.seen.at(-1)!.headers.te).toBeUndefined();
+  });
+});
+
+describe('extended CONNECT (RFC 8441, WebSockets over HTTP/2)', () => {
+  it('is not offered (no SETTINGS_ENABLE_CONNECT_PROTOCOL); sent anyway it is reset before any judging, with or without a valid token; nothing forwarded', async () => {
+    const s = await h2Connect(`http://127.0.0.1:${port}`);
+    try {
+      if (s.remoteSettings.enableConnectProtocol === undefined) await new Promise((r) => s.once('remoteSettings', r));
+      expect(s.remoteSettings.enableConnectProtocol).toBe(false);
+    } finally { s.close(); }
+    const before = { h1: h1.seen.length, h2: h2Seen.length };
+    const token = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
+    const raw = await rawSession(port);
+    try {
+      const ext = (id: number, path: string, extra: Buffer[]): Buffer => frame(FRAME.HEADERS, FLAG.END_HEADERS, id, Buffer.concat([
+        literal(':method', 'CONNECT'), literal(':protocol', 'websocket'), literal(':scheme', 'http'), literal(':path', path), literal(':authority', 'localhost'), literal('sec-websocket-version', '13'), ...extra,
+      ]));
+      raw.send(ext(1, '/public/ws', []), ext(3, '/orders/ws', []), ext(5, '/orders/ws', [literal('authorization', `Bearer ${token}`)]));
+      expect(await eventually(() => raw.resets.size === 3, 5_000), `resets ${JSON.stringify([...raw.resets])}`).toBe(true);
+      expect([...raw.resets.values()]).toEqual([1, 1, 1]);
+      expect(raw.responses.size).toBe(0);
+    } finally { raw.socket.destroy(); }
+    expect({ h1: h1.seen.length, h2: h2Seen.length }).toEqual(before);
   });
 });
 
