@@ -8,7 +8,7 @@ import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
@@ -25,7 +25,7 @@ import { GrpcDeadlines } from './grpc-deadline.js';
 import { H2Body } from './h2-body.js';
 import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
-import { writeH2Error, type AnyResponse } from './h2-respond.js';
+import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
@@ -121,6 +121,8 @@ export class H2Listener implements H2RelayHost {
       // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
       // every HTTP/2 stream through its compat wrappers too — that 'stream' listener is removed
       this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(http1Head(req), res, req, req.socket));
+      // HTTP/1.1 CONNECT: node:http hands over the socket ('connect'; without a listener it closes it without a word)
+      this.server.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
       this.server.removeAllListeners('stream');
     }
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.onStream(stream, headers, rawHeaders));
@@ -238,18 +240,18 @@ export class H2Listener implements H2RelayHost {
     stream.on('error', noop);
     const res = new H2StreamResponse(stream);
     const method = headers[':method'];
-    // what node's compat layer answered before: CONNECT is not proxied (405), an expectation other than 100-continue fails (417)
-    if (method === 'CONNECT') { res.statusCode = 405; res.end(); return; }
-    const expect = headers.expect;
-    if (expect !== undefined) {
-      if (expect !== '100-continue') { res.statusCode = 417; res.end(); return; }
-      if (!stream.destroyed) stream.additionalHeaders({ ':status': 100 });
-    }
     const session = stream.session;
     const head: RequestHead = {
       h2: true, method, url: headers[':path'], rawHeaders, remoteAddress: session?.socket?.remoteAddress ?? '',
       endAfterHeaders: stream.endAfterHeaders, contentType: headers['content-type'],
     };
+    // CONNECT (no :path, RFC 9113 §8.5) asks for a tunnel: never proxied (405); an expectation other than 100-continue fails (417)
+    if (method === 'CONNECT') { this.reject(head, res, connectRefused(), performance.now(), false, isGrpc(head.contentType)); return; }
+    const expect = headers.expect;
+    if (expect !== undefined) {
+      if (expect !== '100-continue') { res.statusCode = 417; res.end(); return; }
+      if (!stream.destroyed) stream.additionalHeaders({ ':status': 100 });
+    }
     this.handle(head, res, stream, session ?? null);
   }
 
@@ -287,9 +289,23 @@ export class H2Listener implements H2RelayHost {
     this.pipelineOf(snap).run(ctx, relay);
   }
 
+  /** HTTP/1.1 CONNECT on the TLS port: 405 and the connection closed; nothing is read from it or forwarded. */
+  private refuseConnect(req: IncomingMessage, socket: Duplex): void {
+    socket.on('error', noop);
+    const start = performance.now();
+    const err = connectRefused();
+    const status = writeSocketError(socket, err, this.snapshot.realm, this.snapshot.policyHeader);
+    this.refused(http1Head(req), 'http/1.1', err, status, start);
+  }
+
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */
   private reject(req: RequestHead, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
     const status = writeH2Error(res, err, this.snapshot.realm, head, grpc, this.snapshot.policyHeader);
+    this.refused(req, protocolOf(res), err, status, start);
+  }
+
+  /** Metrics, trace and access log line of a request the listener answered itself before routing. */
+  private refused(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/1.1', err: ProxyError, status: number, start: number): void {
     const end = performance.now();
     const ms = end - start;
     this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
@@ -309,7 +325,7 @@ export class H2Listener implements H2RelayHost {
     }
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
-      listener: 'http2', protocol: protocolOf(res), route: '(none)', method: req.method, path: logged,
+      listener: 'http2', protocol, route: '(none)', method: req.method, path: logged,
       status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0, policy: this.snapshot.policyLabel,
       client, ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     }, 'request');
@@ -322,6 +338,11 @@ export class H2Listener implements H2RelayHost {
     }
     return this.pipeline!;
   }
+}
+
+/** The answer to CONNECT on either protocol: the proxy relays HTTP requests, it opens no tunnels. */
+function connectRefused(): ProxyError {
+  return proxyError('PORTCULLIS_ERR_CONNECT_REFUSED', 'CONNECT asks for a tunnel: this proxy relays HTTP requests only');
 }
 
 /** The per-protocol request counter's key (no string built per request). */

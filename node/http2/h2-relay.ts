@@ -15,7 +15,7 @@ import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
-import { responseHeaders } from './h2-response-headers.js';
+import { responseHeaders, responseTrailers } from './h2-response-headers.js';
 import { resetStream } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
 
@@ -361,8 +361,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
 
   onResponseEnd(): void {
     if (this.closed) return;
-    // trailers pass through to HTTP/2 clients (gRPC's grpc-status lives there); hop-by-hop names never do
-    if (this.trailers !== null && 'stream' in this.res) this.res.addTrailers(responseHeaders(this.trailers, null, false) as Record<string, string>);
+    // trailers pass through to HTTP/2 clients (gRPC's grpc-status lives there); hop-by-hop names and the policy field never do
+    if (this.trailers !== null && 'stream' in this.res) this.res.addTrailers(responseTrailers(this.trailers, this.snap.policyHeader) as Record<string, string>);
     this.res.end();
     this.finish(this.status);
   }

@@ -1,7 +1,8 @@
 // The HTTP/2 listener's own answers: an error as the uWS listener writes it (status, RFC 6750
 // challenge, Retry-After, DPoP-Nonce, JSON body: node/http/respond.ts decides the values), or for
 // a gRPC request a trailers-only response (HTTP 200, grpc-status, grpc-message, the challenge kept).
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ERRORS, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
 import { grpcMessage, grpcStatusOf } from './grpc-status.js';
@@ -57,4 +58,19 @@ function bodyUnread(res: ServerResponse): boolean {
   if (req.complete) return false;
   const cl = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+/**
+ * `err` as an HTTP/1.1 answer on a bare socket, then the connection closed: node:http hands a
+ * CONNECT request over as its socket (no response object). Returns the status written.
+ */
+export function writeSocketError(socket: Duplex, err: ProxyError, realm: string, policy: string | null = null): number {
+  const status = ERRORS[err.code].status;
+  const h = errorHeaders(err, realm);
+  if (policy !== null) h['x-portcullis-policy'] = policy; // cluster.policy.response_header
+  const body = errorBody(err);
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
+  for (const k of Object.keys(h)) head += `${k}: ${h[k]!}\r\n`;
+  socket.end(`${head}\r\n${body}`);
+  return status;
 }

@@ -1,5 +1,5 @@
-// The upstream's response head as node:http2 / node:http want it for the client: connection-specific
-// fields dropped, duplicates as arrays, the pipeline's own fields added.
+// The upstream's response head (and trailers) as node:http2 / node:http want them for the client:
+// connection-specific fields dropped, duplicates as arrays, the pipeline's own fields added to the head.
 import { connectionNamed, POLICY_HEADER, RESPONSE_DROPPED } from '../pipeline/index.js';
 
 /**
@@ -26,5 +26,16 @@ export function responseHeaders(h: readonly string[], extra: readonly string[] |
   }
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) add(extra[i]!, extra[i + 1]!);
   if (policy !== null) out[POLICY_HEADER] = policy;
+  return out;
+}
+
+/**
+ * An HTTP/2 upstream's trailers for an HTTP/2 client: dropped as in the head (hop-by-hop,
+ * Connection-named), and with `policy` (cluster.policy.response_header on) the upstream's own
+ * X-Portcullis-Policy too — only the proxy names its policy, in the head, never in trailers.
+ */
+export function responseTrailers(t: readonly string[], policy: string | null): Record<string, string | string[]> {
+  const out = responseHeaders(t, null, false);
+  if (policy !== null) delete out[POLICY_HEADER];
   return out;
 }

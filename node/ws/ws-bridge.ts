@@ -193,6 +193,13 @@ export class WsBridge implements LiveConnection {
       return;
     }
     this.upstreamError = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'upstream message exceeds max_message_bytes' : 'upstream connection failed';
+    // ws has sent its close frame upstream (bad frame, oversized message) and waits up to 30 s for the
+    // answer before its 'close': the client is told now (1014), the upstream's close finishes behind it
+    const c = this.client;
+    if (this.state === 'open' && c !== null) {
+      this.initiator = 'upstream';
+      c.end(CLOSE.BAD_GATEWAY, this.upstreamError); // → clientClosed: upstream already closing, not closed again
+    }
   }
 
   private onUpstreamOpen(up: UpstreamPool): void {

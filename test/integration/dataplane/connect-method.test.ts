@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { rawSession, frame, FRAME, FLAG, literal } from '../../helpers/h2-frames.js';
 
@@ -61,6 +61,19 @@ describe('CONNECT is never routed', () => {
     expect(Buffer.concat(data).includes(Buffer.from('405')), '405 in the response head').toBe(true);
     expect(s.resets.get(3), 'extended CONNECT: RST_STREAM PROTOCOL_ERROR').toBe(1);
     s.socket.destroy();
+  });
+
+  it('HTTP/2: CONNECT to an authority (`internal:22`) → 405 with the JSON error PORTCULLIS_ERR_CONNECT_REFUSED, logged; nothing forwarded', async () => {
+    const before = up.seen.length;
+    const s = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
+    try {
+      const r = await h2Request(s, { ':method': 'CONNECT', ':authority': 'internal:22' });
+      expect(r.status, r.text).toBe(405);
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_CONNECT_REFUSED' });
+    } finally { s.close(); }
+    expect(up.seen.length).toBe(before);
+    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.method === 'CONNECT' && l.status === 405 && l.reason === 'connect_refused'))).toBe(true);
   });
 
   it('a decision endpoint asked about a CONNECT says 404, not 200', async () => {

@@ -86,7 +86,7 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
     expect(echo.requests).toBe(before);
   });
 
-  it('HTTP/1.1 on the TLS port: CONNECT (any target) is closed without an answer; an Upgrade (h2c, websocket) is served as a plain request without it; nothing tunnels', async () => {
+  it('HTTP/1.1 on the TLS port: CONNECT (any target) → 405 PORTCULLIS_ERR_CONNECT_REFUSED and closed; an Upgrade (h2c, websocket) is served as a plain request without it; nothing tunnels', async () => {
     const raw = (text: string): Promise<{ out: string; closed: boolean }> => new Promise((resolve) => {
       let out = '';
       const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => s.write(text));
@@ -96,8 +96,13 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
       s.on('error', () => { /* reported by close */ });
     });
     const before = echo.requests;
-    for (const line of ['CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n', 'CONNECT /orders/1 HTTP/1.1\r\nHost: x\r\n\r\n']) {
-      expect(await raw(line), line).toEqual({ out: '', closed: true });
+    // before: closed without a word (node:http with no 'connect' listener), which a client cannot tell from a crash
+    for (const line of ['CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n', 'CONNECT /orders/1 HTTP/1.1\r\nHost: x\r\n\r\nSSH-2.0-probe\r\n']) {
+      const r = await raw(line);
+      expect(r.closed, line).toBe(true);
+      expect(r.out, line).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+      expect(r.out.toLowerCase(), line).toContain('connection: close');
+      expect(JSON.parse(r.out.slice(r.out.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 'PORTCULLIS_ERR_CONNECT_REFUSED' });
     }
     expect(echo.requests).toBe(before);
     const token = await as.issueJwt({ sub: 'erin' });
