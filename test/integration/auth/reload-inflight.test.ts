@@ -26,10 +26,10 @@ afterAll(async () => {
 });
 
 /** One opaque-token route to `app`; `keepAliveMs` differs between versions so a reload builds a new pool. */
-function config(keepAliveMs: number, workers: number): Record<string, unknown> {
+function config(keepAliveMs: number, workers: number, timeoutMs = 3 * SLOW_MS): Record<string, unknown> {
   return baseConfig(echo.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, workers },
-    issuers: { demo: asIssuer(as, { introspection: introspection({ timeout_ms: 3 * SLOW_MS, cache_ttl_s: 1 }) }) },
+    issuers: { demo: asIssuer(as, { introspection: introspection({ timeout_ms: timeoutMs, cache_ttl_s: 1 }) }) },
     upstreams: { app: { targets: [echo.url], pool: { keep_alive_ms: keepAliveMs } } },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
     verifier: { pool_size: 1 },
@@ -66,5 +66,15 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
     as.setIntrospection('normal');
     // and the new pool serves what comes after
     expect((await call(`${proxy.url}/api/y`, { headers: bearer(as.issueOpaque({ sub: 'bob' }, 60)) })).status).toBe(200);
+  });
+
+  it('waiting on an introspection client the reload replaced (issuer changed) get its answer (200), not 503', async () => {
+    as.setIntrospection('slow', SLOW_MS);
+    const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'carol' }, 60)) }));
+    await sleep(SLOW_MS / 3);
+    writeFileSync(proxy.configPath, stringify(config(4_002, workers, 3 * SLOW_MS + 1)));
+    await reload(proxy);
+    const replies = await Promise.all(inflight);
+    expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));
   });
 });
