@@ -360,8 +360,9 @@ export class ProxyInstance {
     this.events.manageStreams(p.config);
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
     if (this.h2 !== null) this.h2.snapshot = p.snapshot;
-    // Pools no longer referenced close once their in-flight requests finish.
-    for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) void up.close();
+    // Pools no longer referenced are retired, not closed: a request that started on the old
+    // snapshot and is still authenticating forwards through its pool later (closing gave it 502).
+    for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) up.retire();
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     for (const w of plainHttpCredentials(p.config)) this.logger.warn({ path: w.path }, w.message);

@@ -123,6 +123,8 @@ export class IntrospectionCaller {
   readonly #tickMs: number;
   #sweeper: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Set by drain(): called once the last waiter was answered and the caller closed. */
+  #drained: (() => void) | null = null;
   readonly #queueFull: CallFailed;
 
   constructor(opts: IntrospectionCallerOptions) {
@@ -191,6 +193,15 @@ export class IntrospectionCaller {
     });
   }
 
+  /**
+   * A reload replaced the client: waiters keep their deadline (at most timeout_ms) and get their
+   * answer, then close(); resolves once closed. (close() itself answered them 503 mid-reload.)
+   */
+  drain(): Promise<void> {
+    if (this.#waiting.size === 0) return this.close();
+    return new Promise((resolve) => { this.#drained = resolve; });
+  }
+
   /** Answer every waiter `introspection_closed`, drop the queue, close the owned Agent (aborting calls on the wire). */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -227,7 +238,11 @@ export class IntrospectionCaller {
     if (resolve === null) return;
     job.resolve = null;
     this.#waiting.delete(job);
-    if (this.#waiting.size === 0) this.#stopSweeper();
+    if (this.#waiting.size === 0) {
+      this.#stopSweeper();
+      const drained = this.#drained;
+      if (drained !== null) { this.#drained = null; void this.close().then(drained); }
+    }
     resolve(a);
   }
 

@@ -237,6 +237,11 @@ export class IntrospectionClient {
     return { ...this.#stats, cache_entries: this.#cache.size, cache_evictions: this.#cache.evictions };
   }
 
+  /** A reload replaced this client: lookups already waiting get their answer (within timeout_ms), then close(). */
+  retire(): void {
+    void this.#caller.drain().then(() => this.close());
+  }
+
   /** Abort calls in flight (their lookups answer 503), drop the cache, close the owned Agent. */
   async close(): Promise<void> {
     if (this.#closed) return;

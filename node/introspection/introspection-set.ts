@@ -66,10 +66,10 @@ export class IntrospectionSet {
     return { clients, slots, created };
   }
 
-  /** Swap to `p`: new clients join the cluster cache and start discovery, retired ones close. Never throws. */
+  /** Swap to `p`: new clients join the cluster cache and start discovery, retired ones close once their waiting lookups are answered. Never throws. */
   commit(p: PreparedIntrospection): void {
     for (const [name, s] of p.slots) if (p.created.includes(s)) this.start(name, s);
-    for (const [name, s] of this.slots) if (p.slots.get(name) !== s) this.retire(s);
+    for (const [name, s] of this.slots) if (p.slots.get(name) !== s) this.retire(s, true);
     this.slots = p.slots;
   }
 
@@ -130,13 +130,15 @@ export class IntrospectionSet {
     if (s.client.endpoint === null) s.stopDiscovery = discoverIntrospection(name, JSON.parse(s.config) as IssuerConfig, s.client, this.opts.logger);
   }
 
-  private retire(s: Slot): void {
+  /** `replaced`: a reload, lookups waiting on it get their answer first; else (shutdown) it closes now. */
+  private retire(s: Slot, replaced = false): void {
     const st = s.client.stats();
     this.retired.calls_ok += st.calls_ok;
     this.retired.calls_failed += st.calls_failed;
     this.retired.calls_inactive += st.calls_inactive;
     s.detach();
     s.stopDiscovery();
-    void s.client.close();
+    if (replaced) s.client.retire();
+    else void s.client.close();
   }
 }

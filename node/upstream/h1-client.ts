@@ -60,6 +60,12 @@ export interface UpstreamClient {
   close(): Promise<void>;
   /** Close every socket now; running transactions get H1_CLOSED. */
   destroy(): void;
+  /**
+   * A reload replaced this client: requests that started on the old config still go through it
+   * (never H1_CLOSED), but nothing is kept open for later — no idle socket or session, no timer
+   * once the last one finished — so it is garbage once no request refers to it. Absent: close().
+   */
+  retire?(): void;
   /** Pipelining counters (H1Pool only). */
   pipelineCounters?(): PipelineCounters;
 }

@@ -25,6 +25,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   private pendingCount = 0;
   private closing = false;
   private closed = false;
+  private retired = false; // retire(): serve what still comes, keep no socket idle
   private closeResolve: (() => void) | null = null;
   private closePromise: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -146,9 +147,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     return null;
   }
 
-  pipelineCounters(): PipelineCounters {
-    return this.counters;
-  }
+  pipelineCounters(): PipelineCounters { return this.counters; }
 
   stats(): { connected: number; free: number; pending: number; running: number } {
     let connected = 0, running = 0;
@@ -166,6 +165,12 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
     this.closePromise ??= new Promise<void>((resolve) => { this.closeResolve = resolve; });
     this.maybeClosed();
     return this.closePromise;
+  }
+
+  /** See UpstreamClient.retire: idle sockets close now, busy ones when their transaction ends (the timer stops with the last, tick()). */
+  retire(): void {
+    this.retired = true;
+    for (const c of this.idle.slice()) c.destroy();
   }
 
   /** Close every socket now; queued and running transactions get H1_CLOSED. */
@@ -251,7 +256,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
         return;
       }
     }
-    if (this.closing) {
+    if (this.closing || this.retired) {
       c.destroy();
       return;
     }
@@ -318,15 +323,11 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   }
 
   private ensureTimer(): void {
-    if (this.timer !== null) return;
-    this.timer = setInterval(this.tickBound, this.tickMs);
-    this.timer.unref();
+    if (this.timer === null) (this.timer = setInterval(this.tickBound, this.tickMs)).unref();
   }
 
   private stopTimer(): void {
-    if (this.timer === null) return;
-    clearInterval(this.timer);
-    this.timer = null;
+    if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
   }
 
   /** Every timeout of the pool: connect, headers, body idle, queue wait, idle sockets. */

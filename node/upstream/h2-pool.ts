@@ -130,6 +130,14 @@ export class H2Pool implements UpstreamClient, CallOwner {
     this.closeResolve = null;
   }
 
+  /** See UpstreamClient.retire: an idle session closes now; one with calls after keep_alive_ms as usual (tick()). */
+  retire(): void {
+    if (this.calls.size > 0) return;
+    this.session?.close();
+    this.session = null;
+    if (this.timer !== null) { clearInterval(this.timer); this.timer = null; }
+  }
+
   destroy(): void {
     this.closing = true;
     for (const c of [...this.calls]) c.fail(h1Error('H1_CLOSED', 'upstream pool destroyed', c.responseStarted));

@@ -129,6 +129,17 @@ export class UpstreamPool {
     await Promise.all(this.targets.map((t) => t.pool.close().catch(() => t.pool.destroy())));
   }
 
+  /**
+   * A reload replaced this upstream: requests that started on the old config finish here (close()
+   * would answer them 502), and the targets keep nothing open once they are done.
+   */
+  retire(): void {
+    for (const t of this.targets) {
+      if (t.pool.retire !== undefined) t.pool.retire();
+      else void t.pool.close().catch(() => t.pool.destroy());
+    }
+  }
+
   destroy(): void {
     for (const t of this.targets) t.pool.destroy();
   }

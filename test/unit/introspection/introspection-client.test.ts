@@ -227,6 +227,27 @@ describe('introspection against the dev authorization server', () => {
     expect(await pending).toMatchObject({ ok: false, reason: 'introspection_closed' });
     expect(c.lookup('x')).toMatchObject({ ok: false, reason: 'introspection_closed' });
   });
+
+  it('retired by a reload: a lookup already waiting gets the AS answer, then the client closes', async () => {
+    as.setIntrospection('slow', 300);
+    const c = new IntrospectionClient({ name: 'demo', issuer: issuer(as.introspectionEndpoint), env: ENV });
+    const pending = c.lookup(as.issueOpaque({ sub: 'dave' }, 600));
+    await new Promise((r) => setTimeout(r, 50));
+    c.retire();
+    const r = await pending;
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(c.stats().cache_entries).toBe(1);
+    // closing drops the cache: wait for that without starting lookups that would keep it busy
+    expect(await eventually(() => c.stats().cache_entries === 0, 3_000), 'retired client never closed').toBe(true);
+    expect(c.lookup('x')).toMatchObject({ ok: false, reason: 'introspection_closed' });
+  });
+
+  it('retired with nothing waiting: closes at once', async () => {
+    const c = new IntrospectionClient({ name: 'demo', issuer: issuer(as.introspectionEndpoint), env: ENV });
+    c.retire();
+    await new Promise((r) => setImmediate(r));
+    expect(c.lookup('x')).toMatchObject({ ok: false, reason: 'introspection_closed' });
+  });
 });
 
 /** A scripted AS: records requests and answers with whatever the test sets. */

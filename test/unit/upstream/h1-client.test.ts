@@ -213,6 +213,30 @@ describe('H1Pool: basics against node:http', () => {
   });
 });
 
+describe('H1Pool: retire (a reload replaced the upstream)', () => {
+  it('still serves requests that started on the old config (close() answers them H1_CLOSED) and keeps no socket open afterwards', async () => {
+    const srv = await httpServer((req, res) => { setTimeout(() => res.end(`ok ${req.url}`), req.url === '/slow' ? 60 : 0); });
+    const p = pool(srv.port);
+    expect((await get(p)).status).toBe(200);
+    expect(p.stats()).toMatchObject({ connected: 1, free: 1 });
+    const running = get(p, { path: '/slow' });
+    await until(() => p.stats().running === 1);
+    p.retire();
+    // the idle socket goes at once; the busy one when its response ended
+    const late = await get(p, { path: '/late' });
+    expect([late.status, late.error, late.body.toString()]).toEqual([200, null, 'ok /late']);
+    const slow = await running;
+    expect([slow.status, slow.error, slow.body.toString()]).toEqual([200, null, 'ok /slow']);
+    await until(() => srv.sockets.size === 0);
+    expect(srv.sockets.size, 'sockets the retired pool left open at the upstream').toBe(0);
+    expect(p.stats()).toMatchObject({ connected: 0, free: 0, running: 0, pending: 0 });
+    // for comparison: a closed pool refuses
+    const closed = pool(srv.port);
+    void closed.close();
+    expect((await get(closed)).error?.code).toBe('H1_CLOSED');
+  });
+});
+
 describe('H1Pool: request bodies', () => {
   const SIZE = 3 * 1024 * 1024 + 17;
   const payload = Buffer.alloc(SIZE);
