@@ -39,6 +39,16 @@ describe('README CLI block vs --help', () => {
     expect(problems).toEqual([]);
   }, 60_000);
 
+  it('the Benchmarks table has a row for every scenario bench --help lists, and no other', async () => {
+    const help = (await runCli(['bench', '--help'])).stdout;
+    const listed = [...help.slice(help.indexOf('Scenarios')).matchAll(/^ {2}([a-z0-9-]+) {2,}/gm)].map((m) => m[1]!).sort();
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Benchmarks\n'), readme.indexOf('\n## ', readme.indexOf('\n## Benchmarks\n') + 1));
+    const rows = [...section.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]!).sort();
+    expect(listed.length).toBeGreaterThan(10);
+    expect(rows).toEqual(listed);
+  });
+
   it('the top-level --help names every command with the flags of its own --help', async () => {
     const top = (await runCli(['--help'])).stdout;
     const problems: string[] = [];
