@@ -233,7 +233,8 @@ export class ProxyInstance {
     return out;
   }
 
-  private adminRoutes(): Record<string, AdminHandler> {
+  /** This instance's own admin handlers (`serve --workers`: the primary asks a worker for /cache/stats and /explain). */
+  adminRoutes(): Record<string, AdminHandler> {
     return {
       'POST /reload': async () => {
         const r = this.reloadFromFile();

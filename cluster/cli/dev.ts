@@ -104,7 +104,7 @@ export async function dev(argv: string[], usage: string): Promise<void> {
     `  curl -i ${u}/public/hello                                          # 200, no token needed`,
     `  curl -i ${u}/orders/42 -H "Authorization: Bearer $TOKEN"            # 200, identity headers reach the upstream`,
     `  curl -i ${u}/orders/42                                              # 401, WWW-Authenticate: Bearer realm="portcullis"`,
-    `  curl -i ${u}/orders/42 -H "Authorization: Bearer \${TOKEN}x"         # 401 invalid_token (signature)`,
+    `  curl -i ${u}/orders/42 -H "Authorization: Bearer \${TOKEN%????}AAAA" # 401 invalid_token (signature): its last 4 characters replaced`,
     `  curl -i -X POST ${u}/orders/42 -H "Authorization: Bearer $TOKEN"    # 403 insufficient_scope, scope="orders:write"`,
     `  curl -i -X POST ${u}/orders/42 -H "Authorization: Bearer $OPAQUE"   # 200 via RFC 7662 introspection`,
     `  curl -i ${u}/tenants/acme/x -H "Authorization: Bearer $TOKEN"       # 200 (claim tenant = :tenant)`,

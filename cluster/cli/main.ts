@@ -19,17 +19,17 @@ Usage: portcullis <command> [options]
 
 Commands:
   dev                              embedded demo: authorization server + echo upstream + proxy
-  serve --config FILE [--workers N|auto]
+  serve --config FILE [--workers N|auto] [--watch]
                                    run the proxy
   check-config [--no-env] FILE     validate a config file and its environment, list every error with its path
-  explain --config FILE METHOD PATH [--token T] [--host H]
+  explain --config FILE METHOD PATH [--token T] [--host H] [--json]
                                    which route matches, each rule and why allowed/denied
-  revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID | --kid KID | --sid SID) (--config FILE | --admin URL)
+  revoke (--jti ID | --token T | --sub S [--before TIME] | --client ID [--before TIME] | --kid KID | --sid SID) (--config FILE | --admin URL)
                                    revoke tokens on every instance (NATS, else the admin API)
   cluster-demo [--exit]            nats-server + 3 instances: a revocation at one is refused at the others
-  bench [SCENARIO...] [--quick] [--record]
   policy push|status|history|rollback --config FILE
                                    cluster-wide policy versions (policy --help)
+  bench [SCENARIO...] [--quick] [--record]
                                    run benchmarks (bench --help lists the scenarios)
   demo-auth | demo-echo            the dev mode's authorization server / echo upstream alone (compose demo)
 
@@ -55,10 +55,11 @@ then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-
 
   --port N   the proxy's port; exits 1 when N is in use (0 = any free port).
              Without --port: 8080, or a free port when 8080 is taken.`,
-  explain: `Usage: portcullis explain --config FILE METHOD PATH [--token T] [--host H]
+  explain: `Usage: portcullis explain --config FILE METHOD PATH [--token T] [--host H] [--json]
 
 Prints the matched route, each rule and why the request would be allowed or denied.
-With --token the token is checked against the issuers' live JWKS/introspection.`,
+With --token the token is checked against the issuers' live JWKS/introspection.
+  --json     print the answer as JSON; exit 0 when allowed, 1 when denied`,
   'cluster-demo': `Usage: portcullis cluster-demo [--exit]
 
 Starts a local nats-server (JetStream), the demo authorization server, an echo upstream and

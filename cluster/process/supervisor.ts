@@ -15,6 +15,7 @@ import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { MetricsGather, supervisorSeries } from './metrics-gather.js';
+import { WorkerAdmin } from './worker-admin.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
 /** Messages between primary and workers (plain data over IPC). */
@@ -92,6 +93,7 @@ export class Supervisor {
   private http2Port = 0;
   /** /metrics over the ready workers; a dead or silent one is left out, never a failed scrape. */
   private readonly gatherer = new MetricsGather();
+  private readonly workerAdmin = new WorkerAdmin();
   private bootFailed = 0;
   /** True once every worker of the first start was ready: from then on every exit is restarted. */
   private started = false;
@@ -185,6 +187,7 @@ export class Supervisor {
       routes: {
         ...node.adminRoutes(),
         ...this.extraAdminRoutes,
+        ...this.workerAdmin.routes(() => this.slots.find((s) => s.ready && s.worker !== null)?.worker ?? null),
         'POST /reload': async () => this.reload(),
       },
     });
@@ -217,6 +220,7 @@ export class Supervisor {
     slot.issuers = null;
     slot.readyAt = 0;
     this.gatherer.listen(w);
+    this.workerAdmin.listen(w);
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'worker.ready') {

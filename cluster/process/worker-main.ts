@@ -7,6 +7,7 @@ import { createLogger } from '../../node/log.js';
 import { runInstance } from './run-instance.js';
 import type { IssuerReadiness, PrimaryMessage, WorkerMessage } from './supervisor.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
+import { answerWorkerAdmin } from './worker-admin.js';
 
 /** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
 export async function runWorker(argv: string[]): Promise<void> {
@@ -58,6 +59,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'worker.shutdown') stop();
     else if (m?.type === 'policy.hold') policyHold = m.on;
+    else if (answerWorkerAdmin(m, () => inst.adminRoutes(), (a) => process.send?.(a))) return;
     else reloads(m as ReloadMessage);
   });
   process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);

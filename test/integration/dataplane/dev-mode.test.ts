@@ -57,6 +57,16 @@ describe('dev mode (npm start)', () => {
     // the revocation line must have run before the last check: it is printed between them
     expect(out).toMatch(/"kind":"sub","value":"alice"/);
   }, 60_000);
+
+  it('the line promising a signature failure gets one (not "token malformed"): it shows the signature check', async () => {
+    const env = { TOKEN: /export TOKEN=(\S+)/.exec(out)?.[1] ?? '' };
+    const line = out.split('\n').find((l) => /^\s+curl .*# 401 invalid_token \(signature\)/.test(l));
+    expect(line, 'a curl line commented "401 invalid_token (signature)"').toBeDefined();
+    const cmd = line!.replace(/\s+#.*$/, '').trim().replace(/^curl -i /, 'curl -s -D - -o /dev/null ');
+    const head = await bash(cmd, env);
+    expect(head).toMatch(/^HTTP\/1\.1 401/);
+    expect(head).toMatch(/error="invalid_token", error_description="token signature invalid"/);
+  }, 20_000);
 });
 
 describe('dev --port', () => {

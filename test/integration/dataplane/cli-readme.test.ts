@@ -1,0 +1,63 @@
+// The README's CLI block and each command's `--help` name the same flags: a flag the CLI takes
+// that the README never shows is undiscoverable, one the README shows that the CLI lacks fails.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli } from '../../helpers/proxy-process.js';
+
+const COMMANDS = ['dev', 'serve', 'check-config', 'explain', 'revoke', 'policy', 'cluster-demo', 'bench', 'demo-auth', 'demo-echo'];
+
+function flags(text: string): Set<string> {
+  return new Set([...text.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)].map((m) => m[0]).filter((f) => f !== '--help'));
+}
+
+function readmeCliBlock(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('## CLI\n');
+  expect(start, 'README has a "## CLI" section').toBeGreaterThan(0);
+  const open = readme.indexOf('```\n', start);
+  return readme.slice(open + 4, readme.indexOf('```', open + 4));
+}
+
+describe('README CLI block vs --help', () => {
+  it('every command in the block has its flags in its --help, and every --help flag is in the block', async () => {
+    const block = readmeCliBlock();
+    const problems: string[] = [];
+    for (const cmd of COMMANDS) {
+      // a command's entry is its line plus the indented continuation lines right after it
+      const at = block.split('\n').findIndex((l) => l.startsWith(`portcullis ${cmd} `));
+      if (at < 0) { problems.push(`${cmd}: not in the README CLI block`); continue; }
+      const entry = [block.split('\n')[at]];
+      for (const l of block.split('\n').slice(at + 1)) { if (!/^\s/.test(l)) break; entry.push(l); }
+      const r = await runCli([cmd, '--help']);
+      expect(r.code, `${cmd} --help`).toBe(0);
+      const inHelp = flags(r.stdout);
+      const inReadme = flags(entry.join('\n'));
+      for (const f of inHelp) if (!inReadme.has(f)) problems.push(`${cmd}: ${f} is in --help, not in the README`);
+      for (const f of inReadme) if (!inHelp.has(f)) problems.push(`${cmd}: ${f} is in the README, not in --help`);
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it('the Benchmarks table has a row for every scenario bench --help lists, and no other', async () => {
+    const help = (await runCli(['bench', '--help'])).stdout;
+    const listed = [...help.slice(help.indexOf('Scenarios')).matchAll(/^ {2}([a-z0-9-]+) {2,}/gm)].map((m) => m[1]!).sort();
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Benchmarks\n'), readme.indexOf('\n## ', readme.indexOf('\n## Benchmarks\n') + 1));
+    const rows = [...section.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]!).sort();
+    expect(listed.length).toBeGreaterThan(10);
+    expect(rows).toEqual(listed);
+  });
+
+  it('the top-level --help names every command with the flags of its own --help', async () => {
+    const top = (await runCli(['--help'])).stdout;
+    const problems: string[] = [];
+    for (const cmd of ['serve', 'check-config', 'explain', 'cluster-demo', 'bench']) {
+      const line = top.split('\n').find((l) => l.trimStart().startsWith(`${cmd} `));
+      if (line === undefined) { problems.push(`${cmd}: missing`); continue; }
+      const own = (await runCli([cmd, '--help'])).stdout.split('\n')[0]!;
+      for (const f of flags(own)) if (!flags(line).has(f)) problems.push(`${cmd}: ${f} missing from the top-level line`);
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
+});
