@@ -312,7 +312,7 @@ export class JwtVerifier {
     return { actors, created };
   }
 
-  /** Reload, step 2: swap to `p` (synchronous, never throws); replaced actors retire (close once a fetch in flight settles), any change clears the cache. */
+  /** Reload, step 2: swap to `p` (synchronous, never throws); replaced actors retire (close once a fetch in flight settles), any change clears the cache and the joinable verifications. */
   commitIssuers(p: PreparedIssuers): void {
     if (this.#closed) { this.discardIssuers(p); return; }
     let changed = false;
@@ -329,7 +329,9 @@ export class JwtVerifier {
       if (list === undefined) this.#byIss.set(a.config.issuer, [a]); else list.push(a);
     }
     if (this.#started) for (const a of p.created) a.start();
-    if (changed) this.#cache.clear();
+    // verifications in flight were started under the old issuer policy: they answer their own requests, but
+    // a request of the new version must not join one (it got the old policy's verdict: 200 for an audience now refused)
+    if (changed) { this.#cache.clear(); this.#inflight.clear(); }
   }
 
   /** A refused reload: close the actors prepareIssuers created (they never fetched). */

@@ -63,7 +63,10 @@ describe.each([1, 2])('requests waiting on an unknown-kid JWKS refetch across a 
     await sleep(SLOW_MS / 3);
     writeFileSync(proxy.configPath, stringify(config([AUDIENCE], workers)));
     await reload(proxy);
+    // the same token sent now is judged by the new version: it must not join the old actor's verification in flight
+    const joined = await call(`${proxy.url}/api/joined`, { headers: bearer(tokens[0]!) });
     const replies = await Promise.all(inflight);
+    expect(joined.status, joined.text).toBe(401);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));
     as.setJwks('normal');
     // the new actor has the new key too once its own fetch is in (this request waits for it)…
