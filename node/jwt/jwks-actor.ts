@@ -66,6 +66,8 @@ export class JwksActor {
   #bucket = UNKNOWN_KID_BURST;
   #bucketAt = 0; // ms
   #closed = false;
+  /** Replaced by a reload: no timer, no new refetch; closes when the fetch in flight settles. */
+  #retired = false;
   #started = false;
   #onReady: (() => void) | null = null;
   /** Resolves at the first key set; never rejects. */
@@ -115,6 +117,7 @@ export class JwksActor {
   refetchForUnknownKid(): Promise<void> | null {
     if (this.#closed || this.#snapshot === null) return null;
     if (this.#inflight !== null) return this.#inflight;
+    if (this.#retired) return null;
     const now = Date.now();
     this.#bucket = Math.min(UNKNOWN_KID_BURST, this.#bucket + Math.max(0, now - this.#bucketAt) / UNKNOWN_KID_REFILL_MS);
     this.#bucketAt = now;
@@ -127,6 +130,21 @@ export class JwksActor {
     this.counters.jwks_unknown_kid_refetch++;
     this.#receive({ type: 'jwks.refresh', reason: 'unknown_kid' });
     return this.#inflight;
+  }
+
+  /**
+   * A reload replaced this actor: timers stop and no new refetch starts, but a fetch in flight
+   * finishes (bounded by jwks.timeout_ms) so the requests waiting on it get its keys, then the
+   * actor closes. close() instead aborted that fetch: an unknown-kid wait became 401.
+   */
+  retire(): void {
+    if (this.#closed || this.#retired) return;
+    this.#retired = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const inflight = this.#inflight;
+    if (inflight === null) void this.close();
+    else void inflight.then(() => this.close());
   }
 
   /** Stop timers and abort an in-flight fetch; the last snapshot stays readable. */
@@ -198,6 +216,7 @@ export class JwksActor {
   }
 
   #schedule(ms: number): void {
+    if (this.#retired) return;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#nextAt = Date.now() + ms;
     this.#timer = setTimeout(() => { this.#timer = null; this.#receive({ type: 'jwks.refresh', reason: 'timer' }); }, ms);

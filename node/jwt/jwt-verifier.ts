@@ -265,7 +265,8 @@ export class JwtVerifier {
     // expire at exp exactly (no skew inside the cache), and never later than the max TTL
     const expiresAt = Math.min(exp * 1000, now + this.#cacheMaxTtlMs);
     const payloadBytes = token.indexOf('.', token.indexOf('.') + 1) - token.indexOf('.');
-    this.#cache.set(digest, outcome, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes + (r.twin === null ? 0 : TWIN_BYTES), now);
+    // an actor a reload replaced judged this under the old issuer policy: the answer is the old snapshot's, never cached for the new one
+    if (this.#actors.get(actor.name) === actor) this.#cache.set(digest, outcome, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes + (r.twin === null ? 0 : TWIN_BYTES), now);
     return outcome;
   }
 
@@ -311,7 +312,7 @@ export class JwtVerifier {
     return { actors, created };
   }
 
-  /** Reload, step 2: swap to `p` (synchronous, never throws); retired actors close, any change clears the cache. */
+  /** Reload, step 2: swap to `p` (synchronous, never throws); replaced actors retire (close once a fetch in flight settles), any change clears the cache and the joinable verifications. */
   commitIssuers(p: PreparedIssuers): void {
     if (this.#closed) { this.discardIssuers(p); return; }
     let changed = false;
@@ -319,7 +320,7 @@ export class JwtVerifier {
       if (p.actors.get(name) === a) continue;
       changed = true;
       for (const c of Object.keys(this.#retired) as (keyof JwksCounters)[]) this.#retired[c] += a.counters[c];
-      void a.close();
+      a.retire(); // a fetch in flight finishes for the requests waiting on it (README: in-flight requests keep their snapshot)
     }
     this.#actors = p.actors;
     this.#byIss = new Map();
@@ -328,7 +329,9 @@ export class JwtVerifier {
       if (list === undefined) this.#byIss.set(a.config.issuer, [a]); else list.push(a);
     }
     if (this.#started) for (const a of p.created) a.start();
-    if (changed) this.#cache.clear();
+    // verifications in flight were started under the old issuer policy: they answer their own requests, but
+    // a request of the new version must not join one (it got the old policy's verdict: 200 for an audience now refused)
+    if (changed) { this.#cache.clear(); this.#inflight.clear(); }
   }
 
   /** A refused reload: close the actors prepareIssuers created (they never fetched). */

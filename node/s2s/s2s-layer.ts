@@ -138,9 +138,10 @@ export class S2sLayer {
     p.issuing.apply();
     const next = p.issuing.next;
     if (cur !== null && cur !== next) {
-      // the replaced issuer object: its rotation stops; its signer closes unless the next one keeps it
+      // the replaced issuer object: its rotation stops; its signer retires unless the next one keeps it
+      // (signs what it was already asked, then closes: closing answered those mints 503)
       if (cur.rotation !== null) clearInterval(cur.rotation);
-      if (next?.signer !== cur.signer) void cur.signer.close();
+      if (next?.signer !== cur.signer) cur.signer.retire();
     }
     this.#issuing = next;
     if (next !== null) this.#startRotation(next);

@@ -10,6 +10,8 @@ export interface TokenSigner {
   /** Signature of `input` with `key`: a string inline, a Promise from the worker; null = failed. */
   sign(key: RingKey, input: string): string | null | Promise<string | null>;
   stats(): Record<string, number>;
+  /** A reload replaced this signer: what it was already asked to sign is still signed, then it closes. */
+  retire(): void;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,8 @@ export class InlineSigner implements TokenSigner {
   stats(): Record<string, number> {
     return { signed: this.#signed, sign_failures: this.#failed, sign_ms_sum: Math.round(this.#cpuMs * 1000) / 1000 };
   }
+
+  retire(): void {}
 
   async close(): Promise<void> {}
 }
@@ -73,6 +77,8 @@ export class ThreadSigner implements TokenSigner {
   #retry: Pending[] = [];
   #scheduled = false;
   #closed = false;
+  /** Replaced by a reload: closes once nothing waits on it (close() answered the waiting mints null: 503). */
+  #retired = false;
   #restartMs = RESTART_FIRST_MS;
   #restartTimer: NodeJS.Timeout | null = null;
   #signed = 0;
@@ -142,7 +148,7 @@ export class ThreadSigner implements TokenSigner {
     if (w === null || this.#inFlight !== null || this.#closed) return;
     let batch: Pending[];
     if (this.#retry.length > 0) batch = [this.#retry.shift()!];
-    else if (this.#pending.length === 0) return;
+    else if (this.#pending.length === 0) { if (this.#retired) void this.close(); return; }
     else batch = this.#pending.length <= MAX_BATCH ? this.#pending.splice(0) : this.#pending.splice(0, MAX_BATCH);
     this.#inFlight = batch;
     this.#batches++;
@@ -155,6 +161,13 @@ export class ThreadSigner implements TokenSigner {
       signed: this.#signed, sign_failures: this.#failed, sign_batches: this.#batches, sign_failovers: this.#failovers,
       sign_worker_restarts: this.#restarts, sign_queue: this.#pending.length + this.#retry.length, sign_wall_ms_sum: Math.round(this.#wallMs * 1000) / 1000,
     };
+  }
+
+  /** Sign what was asked (a crashed batch still gets its one retry), then close. */
+  retire(): void {
+    if (this.#closed || this.#retired) return;
+    this.#retired = true;
+    if (!this.#scheduled) this.#flush(); // idle: closes now; else when the last batch answers
   }
 
   async close(): Promise<void> {

@@ -81,6 +81,8 @@ export class WsBridge implements LiveConnection {
   readonly opened = performance.now();
   /** performance.now() of the 101 (0 before). */
   upgradedAt = 0;
+  /** A reload committed during the handshake and its config refuses this socket: closed (1008) as soon as it opens. */
+  refusedByReload = false;
   state: State = 'connecting';
   private upstream: WebSocket | null = null;
   private client: ClientSocket<SocketData> | null = null;
@@ -249,6 +251,7 @@ export class WsBridge implements LiveConnection {
       const why = this.host.track(this);
       if (why !== null) { this.end(why); return; }
     }
+    if (this.refusedByReload) { this.relay.ctx.denyReason = 'policy_changed'; this.closeBoth(CLOSE.POLICY, 'access changed by configuration'); return; }
     const early = this.early!;
     this.early = null;
     for (const [d, b] of early) this.fromUpstream(d, b);

@@ -226,6 +226,17 @@ export class WsProxy implements BridgeHost {
       b.relay.ctx.denyReason = 'policy_changed';
       b.closeBoth(CLOSE.POLICY, 'access changed by configuration');
     }
+    // handshakes still waiting on their upstream finish on their snapshot, then face the new config as they open
+    // (before, reauthorize missed them and a socket the new config refuses stayed open)
+    for (const b of this.handshakes) {
+      if (b.refusedByReload) continue;
+      let ok: boolean;
+      try { ok = allowed(b.relay.ctx, true); } catch { ok = false; }
+      if (ok) continue;
+      b.refusedByReload = true;
+      n++;
+      this.counters.ended_policy_changed++;
+    }
     if (n > 0) this.logger.info({ closed: n }, 'websockets closed: the reloaded config no longer allows them');
     let cut = 0;
     for (const active of this.streams) {
