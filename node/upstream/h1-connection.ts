@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { failOver, type FailoverOwner } from './h1-pipeline-failover.js';
-import type { H1Transaction, TransactionOwner } from './h1-transaction.js';
+import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
@@ -41,7 +41,7 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink, RequestWriterConn {
+export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier {
   state = S_CONNECTING;
   /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
@@ -292,6 +292,15 @@ export class H1Connection implements H1ParserSink, RequestWriterConn {
     if (q.length === 0) return;
     this.queue = [];
     failOver(q, this.pool);
+  }
+
+  /** TransactionCarrier: its pool abandoned `tx`; true while the connection still reads its response (see discardTx). */
+  abandonTx(tx: H1Transaction): boolean {
+    if (this.queue.length > 0) { this.discardTx(tx); return true; } // others in flight behind it
+    tx.conn = null;
+    this.tx = null;
+    if (this.state !== S_CONNECTING) this.destroy(); // a socket still connecting is healthy: kept for the next request
+    return false;
   }
 
   /**

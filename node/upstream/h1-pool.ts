@@ -287,18 +287,8 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       tx.queued = false;
       this.pendingCount--;
     }
-    const c = tx.conn;
-    if (c !== null && c.queue.length > 0) {
-      // Others are in flight on this pipelined socket: read this response and throw it away.
-      c.discardTx(tx);
-      return;
-    }
-    if (c !== null) {
-      tx.conn = null;
-      c.tx = null;
-      // A socket still connecting is healthy: keep it for the next request.
-      if (c.state !== S_CONNECTING) c.destroy();
-    }
+    // others in flight on its pipelined socket: that socket reads this response and throws it away
+    if (tx.conn !== null && tx.conn.abandonTx(tx)) return;
     this.maybeClosed();
   }
 

@@ -1,12 +1,20 @@
 // One request/response on an H1Pool: the handler, the request, timestamps and flags, and the
-// H1Control a caller gets back from request(). The connection carrying it is h1-connection.ts.
+// H1Control a caller gets back from request(). The connection carrying it is h1-connection.ts
+// (a TransactionCarrier: this file names only what it calls).
 import type { H1Control, H1Handler, H1Request } from './h1-client.js';
-import type { H1Connection } from './h1-connection.js';
 
 /** What a transaction needs from its pool. */
 export interface TransactionOwner {
   /** Called by H1Transaction.abort(). Silent. */
   abandon(tx: H1Transaction): void;
+}
+
+/** The connection carrying a transaction, as the transaction and its pool use it (h1-connection.ts). */
+export interface TransactionCarrier {
+  pauseReading(tx: H1Transaction): void;
+  resumeReading(tx: H1Transaction): void;
+  /** The pool abandoned `tx`: true while the connection still reads its response (others in flight behind it). */
+  abandonTx(tx: H1Transaction): boolean;
 }
 
 /** One request/response on the pool: the handler, the request, timestamps and flags. */
@@ -36,7 +44,7 @@ export class H1Transaction implements H1Control {
   /** performance.now() when written to a connection (pipelining pools only: the response-time estimate, h1-pipelining.ts). */
   writtenAt = 0;
   lastActivity = 0;
-  conn: H1Connection | null = null;
+  conn: TransactionCarrier | null = null;
   head = '';
 
   constructor(
