@@ -12,7 +12,7 @@ import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { writeError } from './respond.js';
-import { startResponse, readEnded, relayChunk, responseEnded } from './response-stream.js';
+import { startResponse, readEnded, relayChunk, responseEnded, type RelayResponse } from './response-stream.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 
 /**
@@ -54,7 +54,7 @@ export interface RelayHost {
  * One request's relay. It is also the upstream request it sends (H1Request: method, path, headers,
  * body, lengths read from its own fields), so a dispatch allocates no request object.
  */
-export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
+export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, RelayResponse {
   readonly res: HttpResponse;
   readonly host: RelayHost;
   readonly snap: Snapshot;

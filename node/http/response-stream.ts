@@ -1,10 +1,55 @@
 // The response half of a relay (relay.ts): the upstream's head and body streamed to the uWS
 // client with backpressure — the head written with the first body bytes (or alone at the end of
 // an upstream read), the client's slowness pausing the upstream, the end written once the body
-// is. Module-level functions on the Relay's fields: no object or closure per request or chunk.
+// is. Module-level functions on the relay's fields (the RelayResponse interface below, which relay.ts's
+// class implements): no object or closure per request or chunk.
 // uWS rules: write only inside cork() and only while not aborted.
+import type { HttpResponse } from 'uWebSockets.js';
+import type { H1Control } from '../upstream/h1-client.js';
+import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeUpstreamHead } from './response-head.js';
-import type { Relay } from './relay.js';
+
+/**
+ * What this module reads and writes of one request's relay (relay.ts's Relay class implements it; the
+ * fields are documented there): the client response, the upstream's head as it arrived, the
+ * backpressure state, and the relay's own end (finish, cut).
+ */
+export interface RelayResponse {
+  readonly res: HttpResponse;
+  readonly host: { headHeld(relay: RelayResponse): void };
+  readonly snap: Snapshot;
+  readonly ctx: RequestContext;
+  readonly head: boolean;
+  readonly timed: boolean;
+  readonly bodyComplete: boolean;
+  readonly aborted: boolean;
+  readonly done: boolean;
+  readonly controller: H1Control | null;
+  readonly upstream: UpstreamPool | null;
+  readonly target: Target | null;
+  readonly upstreamStart: number;
+  status: number;
+  sent: number;
+  bytesOut: number;
+  upstreamMs: number;
+  headersWritten: boolean;
+  respStatus: number;
+  respStatusMessage: string;
+  respHeaders: string[] | null;
+  respNonAscii: boolean;
+  totalSize: number;
+  pending: Buffer | null;
+  pendingOffset: number;
+  pendingChunk: Buffer | null;
+  writableRegistered: boolean;
+  blockedSince: number;
+  headDue: boolean;
+  upstreamEnded: boolean;
+  finish(status: number): void;
+  cut(reason: string): void;
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -12,12 +57,12 @@ const EMPTY = Buffer.alloc(0);
  * The relay whose write is being corked: res.cork() runs its callback synchronously, so the
  * callbacks below are module-level functions, not a closure (or a bound method) per request.
  */
-let corked: Relay | null = null;
+let corked: RelayResponse | null = null;
 function writeLoneHeadCorked(): void { const r = corked!; corked = null; writeLoneHead(r); }
 function writeChunkCorked(): void { const r = corked!; corked = null; writeChunk(r); }
 function endResponseCorked(): void { const r = corked!; corked = null; endResponse(r); }
 
-export function startResponse(r: Relay, status: number, statusText: string, headers: string[], contentLength: number): void {
+export function startResponse(r: RelayResponse, status: number, statusText: string, headers: string[], contentLength: number): void {
   if (r.aborted || r.done) { r.controller?.abort(); return; }
   r.upstream!.succeeded(r.target!);
   if (r.timed) r.upstreamMs = performance.now() - r.upstreamStart;
@@ -40,7 +85,7 @@ export function startResponse(r: Relay, status: number, statusText: string, head
 }
 
 /** The upstream read is delivered: a head still unwritten goes out alone (known length) or is counted as held. */
-export function readEnded(r: Relay): void {
+export function readEnded(r: RelayResponse): void {
   if (!r.headDue || r.done || r.aborted) return;
   r.headDue = false;
   if (r.totalSize > 0) {
@@ -54,7 +99,7 @@ export function readEnded(r: Relay): void {
 }
 
 /** Known length: tryEnd with no data writes the head with its Content-Length and sends it. */
-function writeLoneHead(r: Relay): void {
+function writeLoneHead(r: RelayResponse): void {
   writeHead(r);
   const lastOffset = r.res.getWriteOffset();
   const [ok] = r.res.tryEnd(EMPTY, r.totalSize);
@@ -65,14 +110,14 @@ function writeLoneHead(r: Relay): void {
   }
 }
 
-function writeHead(r: Relay): void {
+function writeHead(r: RelayResponse): void {
   r.headersWritten = true;
   r.headDue = false;
   r.sent = r.respStatus;
   writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
 }
 
-export function relayChunk(r: Relay, chunk: Buffer): void {
+export function relayChunk(r: RelayResponse, chunk: Buffer): void {
   if (r.aborted || r.done || r.totalSize === 0) return;
   r.bytesOut += chunk.length;
   r.pendingChunk = chunk;
@@ -81,7 +126,7 @@ export function relayChunk(r: Relay, chunk: Buffer): void {
 }
 
 /** Inside res.cork(): the head if still unwritten, then `pendingChunk`. */
-function writeChunk(r: Relay): void {
+function writeChunk(r: RelayResponse): void {
   const chunk = r.pendingChunk!;
   r.pendingChunk = null;
   const first = !r.headersWritten;
@@ -102,7 +147,7 @@ function writeChunk(r: Relay): void {
   }
 }
 
-function waitWritable(r: Relay): void {
+function waitWritable(r: RelayResponse): void {
   r.controller?.pause();
   if (r.blockedSince === 0) r.blockedSince = performance.now();
   if (!r.writableRegistered) {
@@ -111,7 +156,7 @@ function waitWritable(r: Relay): void {
   }
 }
 
-function onWritable(r: Relay, offset: number): boolean {
+function onWritable(r: RelayResponse, offset: number): boolean {
   if (r.aborted || r.done) return true;
   if (r.pending !== null) {
     const [ok, done] = r.res.tryEnd(r.pending.subarray(offset - r.pendingOffset), r.totalSize);
@@ -125,7 +170,7 @@ function onWritable(r: Relay, offset: number): boolean {
   return true;
 }
 
-export function responseEnded(r: Relay): void {
+export function responseEnded(r: RelayResponse): void {
   r.upstreamEnded = true;
   if (r.aborted || r.done) return;
   if (r.pending !== null) return; // finished from onWritable
@@ -134,7 +179,7 @@ export function responseEnded(r: Relay): void {
 }
 
 /** Inside res.cork() (or onWritable): the end of a response whose body is all written. */
-function endResponse(r: Relay): void {
+function endResponse(r: RelayResponse): void {
   if (r.done) return;
   const res = r.res;
   if (!r.headersWritten) writeHead(r);
