@@ -24,6 +24,8 @@ import { parseWrk, requireWrk, WRK_BIN } from './wrk-load.js';
 const PERF_BIN = '/usr/bin/perf';
 const HZ = 999;
 const CONNECTIONS = 64;
+/** Unmeasured load per target before the first round, s. */
+const PRIME_S = 8;
 type Scenario = 'warm' | 'cold' | 'pass';
 
 interface Target { name: string; url: string; pid: number; peerDso: string | null }
@@ -35,6 +37,14 @@ export interface AccountRow {
   categories: Partial<Record<PerfCategory, number>>;
   /** The proxy's 30 costliest symbols, µs per request. */
   top: Array<{ sym: string; category: PerfCategory; us: number }>;
+}
+
+/** wrk's per-request arguments: fixed headers, or a Lua script that rotates tokens. */
+function wrkRequestArgs(headers: Record<string, string>, lua: string | null): string[] {
+  const args: string[] = [];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  if (lua !== null) args.push('-s', lua);
+  return args;
 }
 
 function perfReport(data: string, args: string[]): string {
@@ -69,10 +79,7 @@ function threadsOf(pids: readonly number[]): number[] {
 
 async function measure(t: Target, round: number, seconds: number, lua: string | null, headers: Record<string, string>, dir: string, upstreamPid: number): Promise<AccountRow> {
   const warm = 2;
-  const args = [`-t2`, `-c${CONNECTIONS}`, `-d${warm + seconds + 1}s`, '--latency'];
-  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
-  if (lua !== null) args.push('-s', lua);
-  args.push(t.url + '/');
+  const args = [`-t2`, `-c${CONNECTIONS}`, `-d${warm + seconds + 1}s`, '--latency', ...wrkRequestArgs(headers, lua), t.url + '/'];
   const wrk = spawn('taskset', ['-c', '0', WRK_BIN, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   wrk.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -165,6 +172,9 @@ async function main(): Promise<void> {
     if (hp.skipped) throw new Error(`haproxy: ${hp.reason}`);
     stops.push(() => hp.stop());
     targets.push({ name: 'haproxy', url: hp.url, pid: hp.process.pid, peerDso: 'haproxy' });
+    // JIT and caches warm before any measurement: a fresh Node process compiles its hot path for seconds
+    // (TurboFan's compile thread and IC misses showed as ~25 % of the first round's samples)
+    for (const t of targets) execFileSync('taskset', ['-c', '0', WRK_BIN, '-t2', `-c${CONNECTIONS}`, `-d${PRIME_S}s`, ...wrkRequestArgs(headers, lua), t.url + '/'], { stdio: 'ignore' });
     const rows: AccountRow[] = [];
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < targets.length; k++) {
