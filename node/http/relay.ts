@@ -172,6 +172,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner {
 
   /** BodyOwner */
   bodyTooLarge(maxBody: number): void {
+    if (this.errorKind === 'body_too_large') return; // the rest of the read's chunks, while the 413 waits
     // called from uWS's body callback, inside its parse loop: the closing 413 waits for it (node/handler-scope.ts)
     asInsideParseLoop(() => this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large'));
   }
