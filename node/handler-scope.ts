@@ -48,6 +48,17 @@ export function closeAfterParse(write: () => void): void {
 }
 
 /**
+ * Run `fn` with closing answers held as inside the handler: for a uWS body callback (res.onData),
+ * which runs inside the same parse loop, so a 413 decided there would have its close reset by the
+ * request pipelined behind the body, and that request served. Only on such refusal paths.
+ */
+export function asInsideParseLoop(fn: () => void): void {
+  const was = handlerScope.inside;
+  handlerScope.inside = true;
+  try { fn(); } finally { handlerScope.inside = was; }
+}
+
+/**
  * closeAfterParse for a response no object owns yet (refused before it had a relay): registers
  * its onAborted (uWS requires one for a response left pending) and writes corked, unless the
  * client left meanwhile (then nothing is written: uWS closed the connection).

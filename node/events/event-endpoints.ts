@@ -13,7 +13,7 @@ import { EventLatency } from './event-latency.js';
 import { SsfPoller } from './ssf-poller.js';
 import { requestedEvents } from './ssf-mapping.js';
 import { SsfStreamManager, STREAM_STATUSES, type StreamView } from './ssf-stream.js';
-import { closeAfterParse } from '../handler-scope.js';
+import { asInsideParseLoop, closeAfterParse } from '../handler-scope.js';
 
 /** A logout token is at most 16 KiB (node/jwt's MAX_TOKEN_BYTES); the form adds its name and little else. */
 export const MAX_EVENT_BODY_BYTES = 20 * 1024;
@@ -159,7 +159,8 @@ export class EventEndpoints {
     res.onData((ab, last) => {
       if (aborted || over) return;
       size += ab.byteLength;
-      if (size > MAX_EVENT_BODY_BYTES) { over = true; write(json(413, 'oversized', 'invalid_request', `body exceeds ${MAX_EVENT_BODY_BYTES} bytes`)); return; }
+      // inside uWS's parse loop (body callback): the closing 413 waits for it, as in the handler
+      if (size > MAX_EVENT_BODY_BYTES) { over = true; asInsideParseLoop(() => write(json(413, 'oversized', 'invalid_request', `body exceeds ${MAX_EVENT_BODY_BYTES} bytes`))); return; }
       // uWS neuters the ArrayBuffer on return: copy
       chunks.push(Buffer.from(Buffer.from(ab)));
       if (last) run(Buffer.concat(chunks));

@@ -5,7 +5,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
-import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
+import { asInsideParseLoop, closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
@@ -172,7 +172,9 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
 
   /** BodyOwner */
   bodyTooLarge(maxBody: number): void {
-    this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large');
+    if (this.errorKind === 'body_too_large') return; // the rest of the read's chunks, while the 413 waits
+    // called from uWS's body callback, inside its parse loop: the closing 413 waits for it (node/handler-scope.ts)
+    asInsideParseLoop(() => this.failRequestBody(proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${maxBody} bytes`), 'body_too_large'));
   }
 
   /** The listener's sweep: re-arm uWS's body timer of a slow upload (RequestBody.keepAlive) until a response starts. True when re-armed. */
