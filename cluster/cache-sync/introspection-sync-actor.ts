@@ -89,9 +89,10 @@ export class IntrospectionSync {
     this.unsubscribes.push(
       this.bus.subscribe(s.cacheIntrospection, (m, incoming) => this.receive(m, incoming)),
       this.bus.subscribe(s.introspectionOwner(this.memberId), (m, incoming) => this.answer(m, incoming)),
+      // bus gone: no fill or release can reach a waiter any more — each asks the server itself (coordinate's fallback)
+      this.bus.transport.onStatus((st) => { if (st === 'disconnected') this.waits.wakeAll(); }),
     );
-    this.sweeper = setInterval(() => { this.leases.sweep(); this.view.prune(); }, Math.min(5_000, Math.max(250, this.leaseMs / 2)));
-    this.sweeper.unref();
+    this.sweeper = setInterval(() => { this.leases.sweep(); this.view.prune(); }, Math.min(5_000, Math.max(250, this.leaseMs / 2))).unref();
   }
 
   /** Register the client of `issuer`: fills and evictions from peers reach its cache. Returns the detach function. */
@@ -214,7 +215,7 @@ export class IntrospectionSync {
             // A fill, a release or the owner's departure may have overtaken its answer (the bus
             // delivers them in one batch, before this continuation runs): then do not wait.
             if (!this.view.isCandidate(owner)) { this.c.owner_failovers++; break; }
-            if (w.result === null && w.released === seen) await this.waits.wait(w, a.waitMs + WAIT_MARGIN_MS);
+            if (w.result === null && w.released === seen && this.bus.transport.isConnected()) await this.waits.wait(w, a.waitMs + WAIT_MARGIN_MS);
             break;
           default: { const never: never = a; return never; }
         }

@@ -1,0 +1,79 @@
+// DESIGN §4 "bus down: keep serving on local state" for a request caught mid single-flight: one
+// member holds the token's introspection lease (its call to the authorization server is slow), the
+// other waits for the holder's fill — and the bus dies. The fill can never arrive; the waiter must
+// ask the authorization server itself instead of sitting out its timeout_ms and answering 503.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitReady } from '../ws/ws-fixtures.js';
+import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+import { metric, waitFor } from './proxy-fixtures.js';
+
+const TOKEN = 'opaque-token-busloss-0123456789abcdef';
+
+async function status(p: ProxyProcess): Promise<number> {
+  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+describe('shared introspection: the bus dies while a member waits for another member\'s answer', () => {
+  let nats: NatsServer & { stop(): Promise<void> };
+  let as: SlowWireAs;
+  let echo: EchoUpstream;
+  let A: ProxyProcess;
+  let B: ProxyProcess;
+
+  beforeAll(async () => {
+    [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
+    const prefix = `ptbl${Math.random().toString(36).slice(2, 8)}`;
+    const config = (id: string): Record<string, unknown> => ({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: {
+        demo: {
+          issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
+          // timeout_ms at its default (3 s: the waiter's 503); the server answers each call in 1.5 s
+          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 60 },
+        },
+      },
+      upstreams: { echo: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
+      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: id },
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    });
+    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+    [A, B] = await Promise.all([startProxy(config('a'), { env }), startProxy(config('b'), { env })]);
+    await Promise.all([waitReady(A), waitReady(B)]);
+    // both in both views, so both agree on the token's owner (single-flight holds)
+    await waitFor('both members in both views', async () => (await metric(A, 'portcullis_cluster_members')) === 2 && (await metric(B, 'portcullis_cluster_members')) === 2, 15_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+  });
+
+  it('both members answer 200: the waiter asks the authorization server itself once the bus is gone', async () => {
+    as.delayMs = 1_500;
+    const atA = status(A); // A takes the lease (from itself or from B, whichever owns the token) and calls
+    await new Promise((r) => setTimeout(r, 300));
+    const atB = status(B); // B waits for A's answer
+    await new Promise((r) => setTimeout(r, 300));
+    expect(as.calls).toBe(1); // single-flight held: one call so far
+    expect(await metric(B, 'portcullis_introspection_sync_lease_waits_total')).toBe(1);
+    await nats.kill(); // SIGKILL: the holder's fill will never reach the waiter
+    expect(await Promise.all([atA, atB])).toEqual([200, 200]);
+    expect(as.calls).toBe(2); // the waiter's own call, after the bus died
+    // B stopped waiting because the bus went down — not ~3 s later, when its view dropped A as
+    // silent (the only thing that ended the wait before: A's heartbeats stop with the bus)
+    const ended = {
+      fallback: await metric(B, 'portcullis_introspection_sync_fallback_calls_total'),
+      byDeparture: await metric(B, 'portcullis_introspection_sync_owner_failovers_total') + await metric(B, 'portcullis_introspection_sync_holder_failovers_total'),
+    };
+    expect(ended).toEqual({ fallback: 1, byDeparture: 0 });
+  }, 30_000);
+});
