@@ -1,6 +1,6 @@
 // The RFC 8725 / RFC 9068 rules applied to a parsed token: header (alg allowlist,
 // crit, typ), key selection (kid as a map key only, alg consistent with the key)
-// and claims (iss, aud, exp, nbf, iat, lifetime). Pure functions, shared by the
+// and claims (iss, no ID-token claims, aud, exp, nbf, iat, lifetime). Pure functions, shared by the
 // main thread (cheap pre-checks before the pool) and the worker (authoritative).
 import type { JWK } from 'jose';
 import { identityClaimsMalformed } from '../contracts/index.js';
@@ -87,6 +87,21 @@ export function resolveKey(byKid: ReadonlyMap<string, KeyEntry>, keys: readonly 
   return { kind: 'fail', failure: fail('unknown_kid', n === 0 ? 'no key for the token alg' : 'token has no kid and several keys match') };
 }
 
+/** Keycloak's own `typ` claim values of tokens that are not access tokens (its access tokens say `Bearer`). */
+const OTHER_KIND_CLAIM = new Set(['id', 'refresh', 'offline', 'logout']);
+
+/**
+ * An OpenID Connect ID token (or another non-access token) by its claims, whatever its header says:
+ * `at_hash`, `c_hash` (OIDC Core §3.1.3.6, §3.3.2.11) and `s_hash` (FAPI) exist only in ID tokens, and
+ * Keycloak types its tokens in a `typ` claim. Without `require_typ: at+jwt` an ID token typed `JWT` whose
+ * `aud` (the client) is also an API audience would otherwise pass (RFC 9068 §4, RFC 8725 §3.11).
+ */
+function notAnAccessToken(p: Record<string, unknown>): boolean {
+  if (p.at_hash !== undefined || p.c_hash !== undefined || p.s_hash !== undefined) return true;
+  const typ = p.typ;
+  return typeof typ === 'string' && OTHER_KIND_CLAIM.has(typ.toLowerCase());
+}
+
 function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
@@ -94,6 +109,7 @@ function isNumericDate(v: unknown): v is number {
 /** Claims rules at `now` (seconds); skew widens exp/nbf/iat, never the lifetime limit. */
 export function checkClaims(p: Record<string, unknown>, policy: IssuerPolicy, now: number): RuleFailure | null {
   if (p.iss !== policy.issuer) return fail('wrong_issuer', 'token issuer does not match');
+  if (notAnAccessToken(p)) return fail('bad_typ', 'token carries ID token claims (at_hash, c_hash, s_hash or typ)');
   if (identityClaimsMalformed(p)) return fail('malformed', 'token sub, jti, client_id, azp or sid is not a string or has whitespace at an end, or portcullis_src is malformed');
   const aud = p.aud;
   if (typeof aud === 'string') {
