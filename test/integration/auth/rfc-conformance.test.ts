@@ -54,3 +54,32 @@ describe('an ID token is no access token (RFC 9068 §4, RFC 8725 §3.11), typ re
     expect(r.json?.message).toMatch(/not an access token/);
   });
 });
+
+describe('route scopes are scope-tokens (RFC 6749 §3.3), so the scope= challenge names them exactly (RFC 6750 §3)', () => {
+  it('check-config refuses scopes.all / scopes.any that are not scope-tokens, naming every path', async () => {
+    const bad = [
+      'orders:read orders:write', // a space: two scopes the route would ask for as one, never granted
+      'orders"read', // a double quote: dropped from the quoted challenge, which would name another scope
+      'orders\\read', // a backslash
+      'orders\tread', // a control character
+      'commandes:lïre', // non-ASCII
+    ];
+    const cfg = baseConfig('http://127.0.0.1:9', {
+      issuers: { demo: { issuer: 'https://as.example', jwks_uri: 'https://as.example/jwks', discovery: false, audiences: ['api'] } },
+      routes: bad.map((scope, i) => ({ name: `r${i}`, match: { path: `/r${i}/*` }, upstream: 'app', auth: { scopes: { all: ['ok:scope', scope], any: [scope] } } })),
+    });
+    const r = await runCli(['check-config', '--no-env', writeConfig(cfg)]);
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).toBe(2);
+    for (let i = 0; i < bad.length; i++) {
+      expect(out).toContain(`routes[${i}].auth.scopes.all[1]`);
+      expect(out).toContain(`routes[${i}].auth.scopes.any[0]`);
+    }
+    expect(out).not.toContain('routes[0].auth.scopes.all[0]');
+    expect(out).toContain('RFC 6749 §3.3');
+  });
+
+  it('control: a token lacking the route scope gets 403 insufficient_scope naming it exactly', async () => {
+    expectBearerError(await refused(await as.issueJwt({ scope: 'profile' })), 403, 'insufficient_scope', 'orders:read');
+  });
+});
