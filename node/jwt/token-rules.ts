@@ -3,7 +3,7 @@
 // and claims (iss, no ID-token claims, aud, exp, nbf, iat, lifetime). Pure functions, shared by the
 // main thread (cheap pre-checks before the pool) and the worker (authoritative).
 import type { JWK } from 'jose';
-import { identityClaimsMalformed } from '../contracts/index.js';
+import { identityClaimsMalformed, notAnAccessToken } from '../contracts/index.js';
 import type { InvalidCode, IssuerPolicy, KeyEntry } from './types.js';
 
 export interface RuleFailure {
@@ -85,21 +85,6 @@ export function resolveKey(byKid: ReadonlyMap<string, KeyEntry>, keys: readonly 
   }
   if (n === 1) return { kind: 'found', entry: found! };
   return { kind: 'fail', failure: fail('unknown_kid', n === 0 ? 'no key for the token alg' : 'token has no kid and several keys match') };
-}
-
-/** Keycloak's own `typ` claim values of tokens that are not access tokens (its access tokens say `Bearer`). */
-const OTHER_KIND_CLAIM = new Set(['id', 'refresh', 'offline', 'logout']);
-
-/**
- * An OpenID Connect ID token (or another non-access token) by its claims, whatever its header says:
- * `at_hash`, `c_hash` (OIDC Core §3.1.3.6, §3.3.2.11) and `s_hash` (FAPI) exist only in ID tokens, and
- * Keycloak types its tokens in a `typ` claim. Without `require_typ: at+jwt` an ID token typed `JWT` whose
- * `aud` (the client) is also an API audience would otherwise pass (RFC 9068 §4, RFC 8725 §3.11).
- */
-function notAnAccessToken(p: Record<string, unknown>): boolean {
-  if (p.at_hash !== undefined || p.c_hash !== undefined || p.s_hash !== undefined) return true;
-  const typ = p.typ;
-  return typeof typ === 'string' && OTHER_KIND_CLAIM.has(typ.toLowerCase());
 }
 
 function isNumericDate(v: unknown): v is number {

@@ -1,11 +1,16 @@
 // RFC conformance a strict reviewer checks from outside: an OpenID Connect ID token presented as an
-// access token (RFC 9068 §4, RFC 8725 §3.11) on an issuer that does not require `typ: at+jwt`, and
-// route scopes that are not RFC 6749 §3.3 scope-tokens (the RFC 6750 §3 `scope=` challenge would lie).
+// access token (RFC 9068 §4, RFC 8725 §3.11) on an issuer that does not require `typ: at+jwt`, or
+// introspected (RFC 7662) as active; an introspection answer dated in the future; and route scopes that
+// are not RFC 6749 §3.3 scope-tokens (the RFC 6750 §3 `scope=` challenge would lie).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { AUDIENCE, asIssuer, bearer, call, echoed, expectBearerError, notForwarded, waitReady, type Reply } from './tokens-helpers.js';
+import {
+  AUDIENCE, SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, introspection, notForwarded, startRecorder, waitReady,
+  type Recorder, type Reply,
+} from './tokens-helpers.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -52,6 +57,58 @@ describe('an ID token is no access token (RFC 9068 §4, RFC 8725 §3.11), typ re
     const r = await refused(await idToken({ scope: 'orders:read', ...extra }));
     expectBearerError(r, 401, 'invalid_token');
     expect(r.json?.message).toMatch(/not an access token/);
+  });
+});
+
+describe('introspection answers: an ID token and an iat in the future are refused as in a JWT', () => {
+  let fake: Recorder;
+  let p: ProxyProcess;
+  /** token → the JSON the fake introspection endpoint answers. */
+  const answers = new Map<string, Record<string, unknown>>();
+  beforeAll(async () => {
+    fake = await startRecorder((_req, body, res) => {
+      const a = answers.get(new URLSearchParams(body).get('token') ?? '') ?? { active: false };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(a));
+    });
+    p = await startProxy(baseConfig(echo.url, {
+      issuers: { demo: asIssuer(as, { introspection: introspection({ endpoint: `${fake.url}/introspect`, cache_ttl_s: 60 }) }) },
+      routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }],
+      verifier: { pool_size: 1 },
+    }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
+    await waitReady(p);
+  });
+  afterAll(async () => {
+    await p?.stop();
+    await fake?.close();
+  });
+
+  const now = (): number => Math.floor(Date.now() / 1000);
+  const answering = (extra: Record<string, unknown>): string => {
+    const t = randomBytes(32).toString('base64url');
+    answers.set(t, { active: true, sub: 'bob', iss: as.issuer, exp: now() + 300, iat: now(), token_type: 'Bearer', ...extra });
+    return t;
+  };
+  const getP = (token: string): Promise<Reply> => call(`${p.url}/orders/1`, { headers: bearer(token) });
+
+  it('control: an active answer dated now → 200', async () => {
+    expect(echoed(await getP(answering({}))).headers['x-auth-subject']).toBe('bob');
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['at_hash (an ID token the AS introspects as active)', { at_hash: 'HK6E_P6Dh8Y93mRNtsDB1Q', nonce: 'n' }],
+    ['Keycloak typ ID', { typ: 'ID' }],
+    ['Keycloak typ Refresh', { typ: 'Refresh' }],
+  ])('an active answer with %s → 401 invalid_token "not an access token", nothing forwarded', async (_name, extra) => {
+    const r = await notForwarded(() => echo.requests, () => getP(answering(extra)));
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json?.message).toBe('token is not an access token');
+  });
+
+  it('an active answer issued an hour ahead (beyond clock_skew_s) → 401 "token issued in the future", as a JWT; within the skew → 200', async () => {
+    const r = await notForwarded(() => echo.requests, () => getP(answering({ iat: now() + 3600 })));
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json?.message).toBe('token issued in the future');
+    expect((await getP(answering({ iat: now() + 20 }))).status).toBe(200);
   });
 });
 
