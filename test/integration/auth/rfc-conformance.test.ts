@@ -46,6 +46,9 @@ describe('an ID token is no access token (RFC 9068 §4, RFC 8725 §3.11), typ re
     expect(echoed(await get(t)).headers['x-auth-subject']).toBe('alice');
     const untyped = await as.issueJwt({}, { typ: '' });
     expect((await get(untyped)).status).toBe(200);
+    // a nonce, or an access token's own kind in a claim (Keycloak, Cognito), is no sign of an ID token
+    const claimed = await as.issueJwt({ nonce: 'n', typ: 'Bearer', token_use: 'access' }, { typ: 'JWT' });
+    expect((await get(claimed)).status).toBe(200);
   });
 
   it.each<[string, Record<string, unknown>]>([
@@ -53,6 +56,7 @@ describe('an ID token is no access token (RFC 9068 §4, RFC 8725 §3.11), typ re
     ['c_hash (OIDC Core §3.3.2.11: the hash of the code issued with it)', { c_hash: 'LDktKdoQak3Pk0cnXxCltA' }],
     ['s_hash (FAPI: the hash of the state)', { s_hash: 'x6bKR_xrKqYHtnyG-9Wz6w' }],
     ['a Keycloak-style typ claim "ID"', { typ: 'ID' }],
+    ['an AWS Cognito token_use "id"', { token_use: 'id' }],
   ])('an ID token typed JWT carrying %s → 401 invalid_token, nothing forwarded', async (_name, extra) => {
     const r = await refused(await idToken({ scope: 'orders:read', ...extra }));
     expectBearerError(r, 401, 'invalid_token');
@@ -92,12 +96,14 @@ describe('introspection answers: an ID token and an iat in the future are refuse
 
   it('control: an active answer dated now → 200', async () => {
     expect(echoed(await getP(answering({}))).headers['x-auth-subject']).toBe('bob');
+    expect((await getP(answering({ token_use: 'access_token' }))).status).toBe(200);
   });
 
   it.each<[string, Record<string, unknown>]>([
     ['at_hash (an ID token the AS introspects as active)', { at_hash: 'HK6E_P6Dh8Y93mRNtsDB1Q', nonce: 'n' }],
     ['Keycloak typ ID', { typ: 'ID' }],
     ['Keycloak typ Refresh', { typ: 'Refresh' }],
+    ['Ory Hydra token_use refresh_token (RFC 7662 §2.1: the AS searches past token_type_hint)', { token_use: 'refresh_token' }],
   ])('an active answer with %s → 401 invalid_token "not an access token", nothing forwarded', async (_name, extra) => {
     const r = await notForwarded(() => echo.requests, () => getP(answering(extra)));
     expectBearerError(r, 401, 'invalid_token');

@@ -38,6 +38,9 @@ describe('checkClaims', () => {
     ['an ID token: s_hash', { s_hash: 'x6bKR_xrKqYHtnyG-9Wz6w' }, 'bad_typ'],
     ['Keycloak typ claim ID', { typ: 'ID' }, 'bad_typ'],
     ['Keycloak typ claim Refresh', { typ: 'Refresh' }, 'bad_typ'],
+    ['Cognito token_use id', { token_use: 'id' }, 'bad_typ'],
+    ['Hydra token_use refresh_token', { token_use: 'refresh_token' }, 'bad_typ'],
+    ['token_use not a string', { token_use: ['access'] }, 'bad_typ'],
   ])('%s → %s', (_n, patch, code) => {
     const claims: Record<string, unknown> = { ...good, ...patch };
     for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
@@ -52,6 +55,8 @@ describe('checkClaims', () => {
     expect(checkClaims({ ...good, iat: NOW - 10, exp: NOW - 10 + 3600 }, policy, NOW)).toBeNull();
     // a nonce or a Keycloak access token's own typ claim is no sign of an ID token
     expect(checkClaims({ ...good, nonce: 'n', typ: 'Bearer', auth_time: NOW - 60 }, policy, NOW)).toBeNull();
+    expect(checkClaims({ ...good, token_use: 'access' }, policy, NOW)).toBeNull();
+    expect(checkClaims({ ...good, token_use: 'Access_Token' }, policy, NOW)).toBeNull();
   });
 });
 
