@@ -69,9 +69,14 @@ describe('introspection answers: an ID token and an iat in the future are refuse
   let p: ProxyProcess;
   /** token → the JSON the fake introspection endpoint answers. */
   const answers = new Map<string, Record<string, unknown>>();
+  /** token → an RFC 9701 signed answer (a JWT) the fake endpoint sends instead. */
+  const jwtAnswers = new Map<string, string>();
   beforeAll(async () => {
     fake = await startRecorder((_req, body, res) => {
-      const a = answers.get(new URLSearchParams(body).get('token') ?? '') ?? { active: false };
+      const token = new URLSearchParams(body).get('token') ?? '';
+      const signed = jwtAnswers.get(token);
+      if (signed !== undefined) { res.writeHead(200, { 'content-type': 'application/token-introspection+jwt' }).end(signed); return; }
+      const a = answers.get(token) ?? { active: false };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(a));
     });
     p = await startProxy(baseConfig(echo.url, {
@@ -108,6 +113,19 @@ describe('introspection answers: an ID token and an iat in the future are refuse
     const r = await notForwarded(() => echo.requests, () => getP(answering(extra)));
     expectBearerError(r, 401, 'invalid_token');
     expect(r.json?.message).toBe('token is not an access token');
+  });
+
+  it('an RFC 9701 signed (JWT) answer → 503, not cached, and the log says signed answers are not supported', async () => {
+    const t = randomBytes(32).toString('base64url');
+    jwtAnswers.set(t, await as.issueJwt({ token_introspection: { active: true, sub: 'bob' } }, { typ: 'token-introspection+jwt' }));
+    const before = fake.hits.length;
+    for (let i = 0; i < 2; i++) {
+      const r = await notForwarded(() => echo.requests, () => getP(t));
+      expect(r.status).toBe(503);
+      expect(r.json?.error).toBe('temporarily_unavailable');
+    }
+    expect(fake.hits.length - before, 'a failed answer is not cached').toBe(2);
+    await expect.poll(() => p.logs().some((l) => l.msg === 'introspection failed' && String(l.detail).includes('RFC 9701'))).toBe(true);
   });
 
   it('an active answer issued an hour ahead (beyond clock_skew_s) → 401 "token issued in the future", as a JWT; within the skew → 200', async () => {
