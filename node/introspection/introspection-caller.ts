@@ -262,7 +262,9 @@ export class IntrospectionCaller {
       if (status !== 200) {
         // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'
         res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-        return { ok: false, reason: 'introspection_http_error', detail: `status ${status}`, status };
+        // 401: RFC 7662 §2.3 — the AS refused our client authentication (never "inactive")
+        const detail = status === 401 ? 'status 401: the authorization server refused the client credentials (client_id, secret, auth_method)' : `status ${status}`;
+        return { ok: false, reason: 'introspection_http_error', detail, status };
       }
       const type = res.headers['content-type'];
       if (typeof type !== 'string' || !JSON_TYPE.test(type)) {

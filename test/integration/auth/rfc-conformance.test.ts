@@ -71,9 +71,12 @@ describe('introspection answers: an ID token and an iat in the future are refuse
   const answers = new Map<string, Record<string, unknown>>();
   /** token → an RFC 9701 signed answer (a JWT) the fake endpoint sends instead. */
   const jwtAnswers = new Map<string, string>();
+  /** The token the fake endpoint answers 401 invalid_client for (our client credentials refused). */
+  const wrongClient = randomBytes(32).toString('base64url');
   beforeAll(async () => {
     fake = await startRecorder((_req, body, res) => {
       const token = new URLSearchParams(body).get('token') ?? '';
+      if (token === wrongClient) { res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="as"' }).end('{"error":"invalid_client"}'); return; }
       const signed = jwtAnswers.get(token);
       if (signed !== undefined) { res.writeHead(200, { 'content-type': 'application/token-introspection+jwt' }).end(signed); return; }
       const a = answers.get(token) ?? { active: false };
@@ -126,6 +129,17 @@ describe('introspection answers: an ID token and an iat in the future are refuse
     }
     expect(fake.hits.length - before, 'a failed answer is not cached').toBe(2);
     await expect.poll(() => p.logs().some((l) => l.msg === 'introspection failed' && String(l.detail).includes('RFC 9701'))).toBe(true);
+  });
+
+  it('a 401 from the AS (our client credentials refused, RFC 7662 §2.3) → 503, never "inactive", not cached, and logged as a credentials problem', async () => {
+    const before = fake.hits.length;
+    for (let i = 0; i < 2; i++) {
+      const r = await notForwarded(() => echo.requests, () => getP(wrongClient));
+      expect(r.status).toBe(503);
+      expect(r.json?.error).toBe('temporarily_unavailable');
+    }
+    expect(fake.hits.length - before, 'a failed answer is not cached').toBe(2);
+    await expect.poll(() => p.logs().some((l) => l.msg === 'introspection failed' && l.status === 401 && String(l.detail).includes('client credentials'))).toBe(true);
   });
 
   it('an active answer issued an hour ahead (beyond clock_skew_s) → 401 "token issued in the future", as a JWT; within the skew → 200', async () => {
