@@ -208,6 +208,7 @@ export const issuerSchema = z.strictObject({
     auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
     cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
+    require_aud: z.boolean().default(false), // true: an active answer without `aud` is refused (RFC 7662 makes it optional)
     timeout_ms: ms(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
     /** Connections to the endpoint, which is also the most calls on the wire at once (one call per connection). */
     connections: z.number().int().min(1).max(1024).default(64),

@@ -104,6 +104,8 @@ export class IntrospectionClient {
   readonly #issuerUrl: string;
   readonly #cfg: IntrospectionConfig;
   readonly #audiences: readonly string[];
+  /** `introspection.require_aud`: an answer without `aud` is refused. */
+  readonly #requireAud: boolean;
   readonly #skewMs: number;
   readonly #caller: IntrospectionCaller;
   readonly #cache: IntrospectionCache<VerifyOutcome>;
@@ -145,6 +147,7 @@ export class IntrospectionClient {
     this.#issuerUrl = opts.issuer.issuer;
     this.#cfg = cfg;
     this.#audiences = opts.issuer.audiences;
+    this.#requireAud = cfg.require_aud;
     this.#skewMs = opts.issuer.clock_skew_s * 1000;
     this.#caller = new IntrospectionCaller({
       name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
@@ -363,9 +366,11 @@ export class IntrospectionClient {
     // an iat beyond the skew, as for a JWT: a revocation cut (`iat` ≤ before) would not reach the token
     const iat = claims.iat;
     if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 - this.#skewMs > now) return this.#issuedInFuture;
-    // RFC 7662 `aud` is optional; when the server names audiences, one must be ours (as for JWTs)
+    // RFC 7662 `aud` is optional (unless require_aud); when the server names audiences, one must be ours (as for JWTs)
     const aud = claims.aud;
-    if (aud !== undefined && aud !== null) {
+    if (aud === undefined || aud === null) {
+      if (this.#requireAud) return this.#wrongAudience;
+    } else {
       const list = Array.isArray(aud) ? aud : [aud];
       if (!list.some((a) => typeof a === 'string' && this.#audiences.includes(a))) return this.#wrongAudience;
     }

@@ -83,8 +83,18 @@ describe('introspection answers: an ID token and an iat in the future are refuse
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(a));
     });
     p = await startProxy(baseConfig(echo.url, {
-      issuers: { demo: asIssuer(as, { introspection: introspection({ endpoint: `${fake.url}/introspect`, cache_ttl_s: 60 }) }) },
-      routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }],
+      issuers: {
+        demo: asIssuer(as, { introspection: introspection({ endpoint: `${fake.url}/introspect`, cache_ttl_s: 60 }) }),
+        // an AS that answers for tokens of every resource server: an answer must name our audience
+        strict: {
+          issuer: STRICT_ISS, discovery: false, jwks_uri: `${fake.url}/no-keys`, audiences: [AUDIENCE],
+          introspection: introspection({ endpoint: `${fake.url}/introspect`, cache_ttl_s: 60, require_aud: true }),
+        },
+      },
+      routes: [
+        { name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { issuers: ['demo'] } },
+        { name: 'strict', match: { path: '/strict/*' }, upstream: 'app', auth: { issuers: ['strict'] } },
+      ],
       verifier: { pool_size: 1 },
     }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
     await waitReady(p);
@@ -101,6 +111,7 @@ describe('introspection answers: an ID token and an iat in the future are refuse
     return t;
   };
   const getP = (token: string): Promise<Reply> => call(`${p.url}/orders/1`, { headers: bearer(token) });
+  const STRICT_ISS = 'https://strict.example';
 
   it('control: an active answer dated now → 200', async () => {
     expect(echoed(await getP(answering({}))).headers['x-auth-subject']).toBe('bob');
@@ -140,6 +151,21 @@ describe('introspection answers: an ID token and an iat in the future are refuse
     }
     expect(fake.hits.length - before, 'a failed answer is not cached').toBe(2);
     await expect.poll(() => p.logs().some((l) => l.msg === 'introspection failed' && l.status === 401 && String(l.detail).includes('client credentials'))).toBe(true);
+  });
+
+  it('introspection.require_aud: an active answer without aud → 401 "token audience not accepted"; with ours → 200; the default accepts it', async () => {
+    const bare = (extra: Record<string, unknown>): string => {
+      const t = randomBytes(32).toString('base64url');
+      answers.set(t, { active: true, sub: 'bob', exp: now() + 300, token_type: 'Bearer', ...extra });
+      return t;
+    };
+    const strict = (token: string): Promise<Reply> => call(`${p.url}/strict/1`, { headers: bearer(token) });
+    const r = await notForwarded(() => echo.requests, () => strict(bare({})));
+    expectBearerError(r, 401, 'invalid_token');
+    expect(r.json?.message).toBe('token audience not accepted');
+    expect((await strict(bare({ aud: [AUDIENCE] }))).status).toBe(200);
+    expect((await strict(bare({ aud: AUDIENCE, iss: STRICT_ISS }))).status).toBe(200);
+    expect((await getP(bare({}))).status, 'require_aud defaults to false').toBe(200);
   });
 
   it('an active answer issued an hour ahead (beyond clock_skew_s) → 401 "token issued in the future", as a JWT; within the skew → 200', async () => {
