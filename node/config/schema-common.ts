@@ -9,3 +9,6 @@ export const ms = (def: number) => z.number().int().min(0).default(def);
 export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 /** JWS algorithms accepted anywhere (asymmetric only: never none or HS*). */
 export const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'] as const;
+
+/** One RFC 6749 §3.3 scope-token (%x21 / %x23-5B / %x5D-7E): no space, quote, backslash, control or non-ASCII. */
+export const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token (RFC 6749 §3.3: visible ASCII but " and \\, no space)');

@@ -9,7 +9,7 @@ import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-header
 import { decisionSchema, grpcNeedsHttp2 } from './decision-schema.js';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
-import { ALGS, envName, ms, port } from './schema-common.js';
+import { ALGS, envName, ms, port, scopeToken } from './schema-common.js';
 import { dpopSchema } from './dpop-schema.js';
 import { clusterSchema } from './cluster-schema.js';
 import { routeHostSchema } from './route-host.js';
@@ -133,7 +133,7 @@ export const clientCredentialsSchema = z.strictObject({
   client_id: z.string().min(1),
   client_secret_env: envName,
   auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token (RFC 6749 §3.3)')).default([]),
+  scopes: z.array(scopeToken).default([]),
   audience: z.string().min(1).optional(), // default: the upstream's audience (its name)
   refresh_before_s: z.number().int().min(0).default(60), // fetch a new token this long before exp, s
   timeout_ms: ms(3_000), // 3 s per token endpoint call → 503
@@ -208,6 +208,7 @@ export const issuerSchema = z.strictObject({
     auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
     cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
+    require_aud: z.boolean().default(false), // true: an active answer without `aud` is refused (RFC 7662 makes it optional)
     timeout_ms: ms(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
     /** Connections to the endpoint, which is also the most calls on the wire at once (one call per connection). */
     connections: z.number().int().min(1).max(1024).default(64),
@@ -239,9 +240,11 @@ const claimPredicate = z.strictObject({
 export const routeAuthSchema = z.strictObject({
   required: z.literal(true).default(true),
   issuers: z.array(z.string().min(1)).optional(), // default: all configured issuers
+  // scope-tokens: the 403 challenge's scope="…" must name them exactly (RFC 6750 §3), and a token's
+  // space-separated scope never holds one with a space
   scopes: z.strictObject({
-    all: z.array(z.string().min(1)).optional(),
-    any: z.array(z.string().min(1)).optional(),
+    all: z.array(scopeToken).optional(),
+    any: z.array(scopeToken).optional(),
   }).optional(),
   claims: z.array(claimPredicate).default([]),
   roles: z.strictObject({

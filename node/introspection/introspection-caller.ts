@@ -68,6 +68,10 @@ function checkEndpoint(name: string, url: string): string {
  */
 const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json[ \t]*(?:;|$)/i;
 
+/** RFC 9701 signed introspection answers (a JWT), which this client does not verify. */
+const JWT_ANSWER_TYPE = /^application\/token-introspection\+jwt[ \t]*(?:;|$)/i;
+const JWT_ANSWER_DETAIL = 'a signed JWT answer (RFC 9701, application/token-introspection+jwt) is not supported: register the client for plain JSON answers (no introspection_signed_response_alg)';
+
 /** Deepest nesting of arrays/objects accepted in an answer: claims are shallow; deeper is not an answer. */
 export const MAX_ANSWER_DEPTH = 32;
 
@@ -258,12 +262,16 @@ export class IntrospectionCaller {
       if (status !== 200) {
         // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'
         res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-        return { ok: false, reason: 'introspection_http_error', detail: `status ${status}`, status };
+        // 401: RFC 7662 §2.3 — the AS refused our client authentication (never "inactive")
+        const detail = status === 401 ? 'status 401: the authorization server refused the client credentials (client_id, secret, auth_method)' : `status ${status}`;
+        return { ok: false, reason: 'introspection_http_error', detail, status };
       }
       const type = res.headers['content-type'];
       if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
         res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-        return { ok: false, reason: 'introspection_bad_response', detail: 'response is not application/json', status };
+        // RFC 9701 signed answers are not verified here: say so, the operator has to change the client's registration
+        const detail = typeof type === 'string' && JWT_ANSWER_TYPE.test(type) ? JWT_ANSWER_DETAIL : 'response is not application/json';
+        return { ok: false, reason: 'introspection_bad_response', detail, status };
       }
       const chunks: Buffer[] = [];
       let size = 0;

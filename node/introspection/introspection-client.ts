@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
-import { identityClaimsMalformed, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
+import { identityClaimsMalformed, notAnAccessToken, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache, resultSize } from './introspection-cache.js';
@@ -104,6 +104,8 @@ export class IntrospectionClient {
   readonly #issuerUrl: string;
   readonly #cfg: IntrospectionConfig;
   readonly #audiences: readonly string[];
+  /** `introspection.require_aud`: an answer without `aud` is refused. */
+  readonly #requireAud: boolean;
   readonly #skewMs: number;
   readonly #caller: IntrospectionCaller;
   readonly #cache: IntrospectionCache<VerifyOutcome>;
@@ -125,6 +127,7 @@ export class IntrospectionClient {
   readonly #inactive = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token inactive', 'inactive');
   readonly #expired = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired', 'expired');
   readonly #notYetValid = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token not yet valid', 'not_yet_valid');
+  readonly #issuedInFuture = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issued in the future', 'iat_in_future');
   readonly #wrongAudience = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token audience not accepted', 'wrong_audience');
   readonly #malformed = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
   readonly #wrongIssuer = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issuer does not match', 'wrong_issuer');
@@ -144,6 +147,7 @@ export class IntrospectionClient {
     this.#issuerUrl = opts.issuer.issuer;
     this.#cfg = cfg;
     this.#audiences = opts.issuer.audiences;
+    this.#requireAud = cfg.require_aud;
     this.#skewMs = opts.issuer.clock_skew_s * 1000;
     this.#caller = new IntrospectionCaller({
       name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
@@ -351,15 +355,22 @@ export class IntrospectionClient {
     // token_type (RFC 7662 §2.2, RFC 6749 §7.1) names an access-token type; a refresh token or anything
     // else some servers answer `active` for must not open a route
     if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return this.#notAccessToken;
+    // nor an ID token (Keycloak introspects those too, `active` with `typ: ID`), as for a JWT (token-rules.ts)
+    if (notAnAccessToken(claims)) return this.#notAccessToken;
     const exp = typeof claims.exp === 'number' ? claims.exp : null;
     if (exp !== null && exp * 1000 + this.#skewMs <= now) return this.#expired;
     // an AS answering active with a future nbf contradicts itself: refused as a JWT would be (for as
     // long as the answer is cached: at most cache_ttl_s)
     const nbf = claims.nbf;
     if (typeof nbf === 'number' && Number.isFinite(nbf) && nbf * 1000 - this.#skewMs > now) return this.#notYetValid;
-    // RFC 7662 `aud` is optional; when the server names audiences, one must be ours (as for JWTs)
+    // an iat beyond the skew, as for a JWT: a revocation cut (`iat` ≤ before) would not reach the token
+    const iat = claims.iat;
+    if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 - this.#skewMs > now) return this.#issuedInFuture;
+    // RFC 7662 `aud` is optional (unless require_aud); when the server names audiences, one must be ours (as for JWTs)
     const aud = claims.aud;
-    if (aud !== undefined && aud !== null) {
+    if (aud === undefined || aud === null) {
+      if (this.#requireAud) return this.#wrongAudience;
+    } else {
       const list = Array.isArray(aud) ? aud : [aud];
       if (!list.some((a) => typeof a === 'string' && this.#audiences.includes(a))) return this.#wrongAudience;
     }

@@ -33,6 +33,14 @@ describe('checkClaims', () => {
     ['iat in the future beyond skew', { iat: NOW + 31, exp: NOW + 100 }, 'iat_in_future'],
     ['lifetime above the maximum', { iat: NOW - 10, exp: NOW - 10 + 3601 }, 'lifetime_exceeded'],
     ['no iat and remaining life above the maximum', { iat: undefined, exp: NOW + 3601 }, 'lifetime_exceeded'],
+    ['an ID token: at_hash', { at_hash: 'HK6E_P6Dh8Y93mRNtsDB1Q' }, 'bad_typ'],
+    ['an ID token: c_hash', { c_hash: 'LDktKdoQak3Pk0cnXxCltA' }, 'bad_typ'],
+    ['an ID token: s_hash', { s_hash: 'x6bKR_xrKqYHtnyG-9Wz6w' }, 'bad_typ'],
+    ['Keycloak typ claim ID', { typ: 'ID' }, 'bad_typ'],
+    ['Keycloak typ claim Refresh', { typ: 'Refresh' }, 'bad_typ'],
+    ['Cognito token_use id', { token_use: 'id' }, 'bad_typ'],
+    ['Hydra token_use refresh_token', { token_use: 'refresh_token' }, 'bad_typ'],
+    ['token_use not a string', { token_use: ['access'] }, 'bad_typ'],
   ])('%s → %s', (_n, patch, code) => {
     const claims: Record<string, unknown> = { ...good, ...patch };
     for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
@@ -45,6 +53,10 @@ describe('checkClaims', () => {
     expect(checkClaims({ ...good, iat: NOW + 30, exp: NOW + 100 }, policy, NOW)).toBeNull();
     expect(checkClaims({ ...good, aud: ['x', 'api2'] }, policy, NOW)).toBeNull();
     expect(checkClaims({ ...good, iat: NOW - 10, exp: NOW - 10 + 3600 }, policy, NOW)).toBeNull();
+    // a nonce or a Keycloak access token's own typ claim is no sign of an ID token
+    expect(checkClaims({ ...good, nonce: 'n', typ: 'Bearer', auth_time: NOW - 60 }, policy, NOW)).toBeNull();
+    expect(checkClaims({ ...good, token_use: 'access' }, policy, NOW)).toBeNull();
+    expect(checkClaims({ ...good, token_use: 'Access_Token' }, policy, NOW)).toBeNull();
   });
 });
 
