@@ -95,12 +95,9 @@ export class Supervisor {
   /** /metrics over the ready workers; a dead or silent one is left out, never a failed scrape. */
   private readonly gatherer = new MetricsGather();
   private readonly workerAdmin = new WorkerAdmin();
-  /** A worker whose loop stopped turning (no status for 2 s) is not ready; after 10 s it is killed and restarted. */
-  private readonly watchdog = new WorkerWatchdog((w, silentMs) => {
-    if (this.stopping) return;
-    this.logger.error({ worker: this.slots.find((s) => s.worker === w)?.index, silent_ms: silentMs }, 'worker silent (event loop stuck): killing it to restart it');
-    w.process.kill('SIGKILL');
-  });
+  /** A worker whose loop stopped turning (no status for 2 s) is not ready; after 30 s it is killed and restarted. */
+  private readonly watchdog: WorkerWatchdog;
+  private reloadsRunning = 0;
   private bootFailed = 0;
   /** True once every worker of the first start was ready: from then on every exit is restarted. */
   private started = false;
@@ -140,7 +137,9 @@ export class Supervisor {
   }
 
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
-  constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
+  constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {
+    this.watchdog = new WorkerWatchdog(logger, () => this.stopping || this.reloadsRunning > 0);
+  }
 
   async start(): Promise<void> {
     const cfg = this.config;
@@ -355,13 +354,14 @@ export class Supervisor {
     }
     const version = this.version + 1;
     const id = ++this.reloadSeq;
+    this.reloadsRunning++; // the workers parse it on their loops: no watchdog meanwhile
     const outcome = await coordinateReload(live as Worker[], text, version, id, () => {
       // from here on a restarted worker boots with the new config
       this.version = version;
       this.configText = text;
       this.config = config;
       this.policyVersion = policy;
-    }, undefined, policy);
+    }, undefined, policy).finally(() => this.reloadsRunning--);
     const workers = this.slots.length;
     switch (outcome.kind) {
       case 'refused':

@@ -1,6 +1,6 @@
 // `serve --workers 2` with a worker whose event loop stops turning (SIGSTOP stands in for a loop
 // stuck in a busy or deadlocked state): connections the kernel hands it would hang forever. The
-// primary hears no status from it: /readyz says 503 naming it, and after 10 s of silence it is
+// primary hears no status from it: /readyz says 503 naming it, and after 30 s of silence it is
 // killed and restarted, so every worker answers again.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -50,7 +50,7 @@ afterAll(async () => {
 const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) });
 
 describe('serve --workers 2: a worker whose event loop stops', () => {
-  it('/readyz 503 naming it within seconds; killed and restarted after 10 s of silence; then every request is answered', async () => {
+  it('/readyz 503 naming it within seconds; killed and restarted after 30 s of silence; then every request is answered', async () => {
     expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
     const pids = workerPids();
     expect(pids).toHaveLength(2);
@@ -62,13 +62,16 @@ describe('serve --workers 2: a worker whose event loop stops', () => {
     const r = await readyz();
     expect(r.json).toMatchObject({ ready: false, workers: 2, workers_ready: 1 });
     expect((r.json as { workers_silent: number[] }).workers_silent).toHaveLength(1);
+    // still alive at 10 s: a loop blocked for seconds (a reload parsing a large config) is not killed
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect(workerPids()).toContain(stopped);
 
-    expect(await eventually(() => !workerPids().includes(stopped), 20_000), 'the silent worker was never killed').toBe(true);
+    expect(await eventually(() => !workerPids().includes(stopped), 45_000), 'the silent worker was never killed').toBe(true);
     expect(await eventually(() => workerPids().length === 2, 10_000)).toBe(true);
     expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
     expect(proxy.logs().some((l) => l.msg === 'worker silent (event loop stuck): killing it to restart it')).toBe(true);
     const answers: Array<number | 'hung' | 'reset'> = [];
     for (let i = 0; i < 10; i++) answers.push(await once());
     expect(answers).toEqual(Array(10).fill(200));
-  }, 60_000);
+  }, 90_000);
 });
