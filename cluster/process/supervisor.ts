@@ -3,7 +3,7 @@
 // backoff (only a failure during the process's first start stops it), reports a worker it
 // cannot restore in /healthz, forwards SIGTERM, coordinates reloads (SIGHUP, POST /reload:
 // every worker or none, worker-reload.ts), hosts the admin listener and aggregates
-// /metrics over every worker.
+// /metrics over every worker; a worker whose loop stops turning is killed (worker-watchdog.ts).
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js';
@@ -16,6 +16,7 @@ import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { MetricsGather, supervisorSeries } from './metrics-gather.js';
 import { WorkerAdmin } from './worker-admin.js';
+import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 
 /** Messages between primary and workers (plain data over IPC). */
@@ -94,6 +95,9 @@ export class Supervisor {
   /** /metrics over the ready workers; a dead or silent one is left out, never a failed scrape. */
   private readonly gatherer = new MetricsGather();
   private readonly workerAdmin = new WorkerAdmin();
+  /** A worker whose loop stopped turning (no status for 2 s) is not ready; after 30 s it is killed and restarted. */
+  private readonly watchdog: WorkerWatchdog;
+  private reloadsRunning = 0;
   private bootFailed = 0;
   /** True once every worker of the first start was ready: from then on every exit is restarted. */
   private started = false;
@@ -133,7 +137,9 @@ export class Supervisor {
   }
 
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
-  constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {}
+  constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {
+    this.watchdog = new WorkerWatchdog(logger, () => this.stopping || this.reloadsRunning > 0);
+  }
 
   async start(): Promise<void> {
     const cfg = this.config;
@@ -152,6 +158,7 @@ export class Supervisor {
       this.slots.push({ index: i, worker: null, ready: false, judging: false, issuers: null, failures: 0, readyAt: 0, lastExit: null });
       this.fork(this.slots[i]!);
     }
+    this.watchdog.start();
     this.audit = AuditLog.open(cfg.log.audit);
     const audit = this.audit;
     node.revocationActor.onApplied = (r) => audit.recordSoon(appliedRevocationRecord(r));
@@ -162,7 +169,8 @@ export class Supervisor {
       token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
       logger: this.logger,
       readiness: () => {
-        const ready = this.slots.filter((s) => s.ready && s.judging).length;
+        const ready = this.slots.filter((s) => s.ready && s.judging && this.watchdog.responsive(s.worker)).length;
+        const silent = this.slots.filter((s) => s.ready && !this.watchdog.responsive(s.worker)).map((s) => s.index);
         const c = node.readiness();
         const issuers = this.issuerReadiness();
         // as in one process: an issuer with introspection needs its endpoint, any other its keys;
@@ -173,14 +181,14 @@ export class Supervisor {
           ready: ready === this.slots.length && !this.stopping && c.ready && extra.ready,
           detail: {
             workers: this.slots.length, workers_ready: ready, keys_loaded: keysLoaded, issuers, issuers_waiting: waitingIssuers(issuers),
-            draining: this.stopping, config_version: this.version, ...c.detail, ...extra.detail,
+            draining: this.stopping, config_version: this.version, ...(silent.length > 0 ? { workers_silent: silent } : {}), ...c.detail, ...extra.detail,
           },
         };
       },
       health: () => this.health(),
       metrics: async () => {
         // the primary's own component values (cluster policy) go into the workers' families
-        const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
+        const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null && this.watchdog.responsive(s.worker) ? [s.worker] : [])));
         const workers = mergeComponentValues(g.text, this.extraStats?.() ?? {});
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
@@ -231,8 +239,10 @@ export class Supervisor {
       else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version, policy: this.policyVersion, hold: this.holdSent } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
+      if (slot.ready) this.watchdog.heard(w);
     });
     w.on('exit', (code, signal) => {
+      this.watchdog.forget(w);
       const wasReady = slot.ready;
       slot.ready = false;
       slot.worker = null;
@@ -344,13 +354,14 @@ export class Supervisor {
     }
     const version = this.version + 1;
     const id = ++this.reloadSeq;
+    this.reloadsRunning++; // the workers parse it on their loops: no watchdog meanwhile
     const outcome = await coordinateReload(live as Worker[], text, version, id, () => {
       // from here on a restarted worker boots with the new config
       this.version = version;
       this.configText = text;
       this.config = config;
       this.policyVersion = policy;
-    }, undefined, policy);
+    }, undefined, policy).finally(() => this.reloadsRunning--);
     const workers = this.slots.length;
     switch (outcome.kind) {
       case 'refused':

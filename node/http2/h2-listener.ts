@@ -380,6 +380,6 @@ function tlsSocketOf(conn: object): TLSSocket {
 function http1Head(req: IncomingMessage): RequestHead {
   return {
     h2: false, method: req.method, url: req.url, rawHeaders: req.rawHeaders, remoteAddress: req.socket?.remoteAddress ?? '',
-    endAfterHeaders: false, contentType: req.headers['content-type'], hostRequired: req.httpVersion === '1.1',
+    endAfterHeaders: false, contentType: req.headers['content-type'], hostRequired: req.httpVersion === '1.1', httpVersion: req.httpVersion,
   };
 }

@@ -30,6 +30,8 @@ export interface RequestHead {
   readonly contentType: string | undefined;
   /** HTTP/1.1 (not 1.0) on the TLS port: a request without Host is refused (RFC 9112 §3.2). */
   readonly hostRequired?: boolean;
+  /** HTTP/1.x on the TLS port: the request line's version (`1.0`, `1.1`); any other is refused. */
+  readonly httpVersion?: string;
 }
 
 /** Read and route `req`. `secure`: the listener is TLS; `clientCert`: undefined when it asks for no client certificates. */
@@ -50,6 +52,8 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
   let chunked = false;
   let connection: string | null = null;
   let cookies: string | null = null;
+  // node:http also reads `HTTP/2.0` and `HTTP/0.9` request lines as HTTP/1.x framing
+  if (!h2 && req.httpVersion !== '1.0' && req.httpVersion !== '1.1') return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'HTTP version other than 1.0 or 1.1');
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!.toLowerCase();
     const v = raw[i + 1]!;
@@ -66,6 +70,9 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
       if (!/^\d{1,15}$/.test(v) || (contentLength !== -1 && contentLength !== Number(v))) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Content-Length');
       contentLength = Number(v);
     } else if (k === 'transfer-encoding') {
+      // HTTP/1.1: `chunked` alone, once, as the main listener requires (node:http reads a coding
+      // list ending in chunked as chunked, and the other coding would be dropped on the way out)
+      if (!h2 && (chunked || v.trim().toLowerCase() !== 'chunked')) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding');
       chunked = true;
     } else if (k === 'connection') {
       connection = connection === null ? v : `${connection},${v}`;

@@ -14,6 +14,9 @@ import type { IssuerBundle, IssuerPolicy, KeyEntry } from './types.js';
 export const UNKNOWN_KID_BURST = 3;
 const UNKNOWN_KID_REFILL_MS = 20_000; // one token per 20 s
 const BACKOFF_START_MS = 1_000;
+// With no keys loaded yet the issuer's requests get 503 and /readyz says 503, so a load balancer
+// sends nothing that could wake the actor: retry at least this often instead of up to max_refresh_s.
+const BACKOFF_CAP_WITHOUT_KEYS_MS = 10_000;
 /** Failed discoveries/fetches in a row after which a discovered jwks_uri is looked up again. */
 const REDISCOVER_AFTER = 3;
 
@@ -194,7 +197,7 @@ export class JwksActor {
         this.counters.jwks_fetch_failed++;
         this.#failures++;
         if (this.config.jwks_uri === undefined && this.#failures % REDISCOVER_AFTER === 0) this.#jwksUri = null;
-        const cap = this.config.jwks.max_refresh_s * 1000;
+        const cap = Math.min(this.config.jwks.max_refresh_s * 1000, this.#snapshot === null ? BACKOFF_CAP_WITHOUT_KEYS_MS : Infinity);
         const delay = Math.min(cap, BACKOFF_START_MS * 2 ** Math.min(this.#failures - 1, 30)) * (0.8 + Math.random() * 0.2);
         this.#log.warn({ stage: msg.stage, error: msg.message, failures: this.#failures, retryInMs: Math.round(delay), keepingKeys: this.#snapshot !== null }, 'jwks fetch failed');
         this.#schedule(delay);

@@ -1,0 +1,51 @@
+// An issuer whose keys never loaded (JWKS down at start) is retried at most every 10 s however long
+// the outage lasts: the instance answers 503 for that issuer and /readyz says 503 until a fetch
+// succeeds, and a load balancer sends it no traffic meanwhile, so nothing else would wake it. Once
+// keys are loaded, a failing refresh backs off up to max_refresh_s as before (the keys stay in use).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { asIssuer, bearer, call, echoed } from './tokens-helpers.js';
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  as = await startAuthServer();
+  echo = await startEchoUpstream();
+  as.setJwks('down');
+  proxy = await startProxy(baseConfig(echo.url, {
+    issuers: { demo: asIssuer(as, { jwks: { timeout_ms: 500 } }) }, // max_refresh_s: its default, 3600 s
+    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }],
+    verifier: { pool_size: 1 },
+  }), { env: ADMIN_ENV });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([as?.close(), echo?.close()]);
+});
+
+/** The proxy's own word on when it tries again, per failed fetch of a never-loaded set. */
+const failedRetries = (): number[] => proxy.logs()
+  .filter((l) => l.msg === 'jwks fetch failed' && l.keepingKeys === false)
+  .map((l) => Number(l.retryInMs));
+
+describe('JWKS down at start for longer than the first backoff steps', () => {
+  it('never waits more than 10 s between tries while no keys are loaded; ready once the JWKS answers', async () => {
+    // five failures take 1 + 2 + 4 + 8 s (×0.8–1): before, the fifth scheduled the next try ~16 s out,
+    // doubling up to max_refresh_s (an hour) — an instance started in an outage stayed unready that long after it
+    expect(await eventually(() => failedRetries().length >= 5, 25_000), `failures logged: ${failedRetries().join(', ')}`).toBe(true);
+    const retries = failedRetries();
+    expect(Math.max(...retries), retries.join(', ')).toBeLessThanOrEqual(10_000);
+    expect(retries[0]!).toBeLessThanOrEqual(1_000); // still starts at 1 s
+
+    as.setJwks('normal');
+    // the next scheduled try loads the keys, with no request needed to wake it
+    expect(await eventually(async () => (await call(`${proxy.adminUrl}/readyz`)).status === 200, 15_000)).toBe(true);
+    expect(echoed(await call(`${proxy.url}/orders/1`, { headers: bearer(await as.issueJwt()) })).headers['x-auth-subject']).toBe('alice');
+  }, 50_000);
+});

@@ -1,0 +1,77 @@
+// `serve --workers 2` with a worker whose event loop stops turning (SIGSTOP stands in for a loop
+// stuck in a busy or deadlocked state): connections the kernel hands it would hang forever. The
+// primary hears no status from it: /readyz says 503 naming it, and after 30 s of silence it is
+// killed and restarted, so every worker answers again.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { Client } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { bearer, call } from '../auth/tokens-helpers.js';
+
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+let stopped = 0;
+
+function workerPids(): number[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+/** One request on a fresh connection; 'hung' when no answer came in 3 s. */
+async function once(): Promise<number | 'hung' | 'reset'> {
+  const c = new Client(proxy.url, { headersTimeout: 3_000 });
+  try {
+    const r = await c.request({ path: '/x', method: 'GET', headers: { connection: 'close' } });
+    await r.body.text();
+    return r.statusCode;
+  } catch (e) {
+    return (e as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'hung' : 'reset';
+  } finally {
+    await c.destroy().catch(() => undefined);
+  }
+}
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  proxy = await startProxy(baseConfig(echo.url, { verifier: { pool_size: 1 } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+});
+
+afterAll(async () => {
+  if (stopped !== 0) { try { process.kill(stopped, 'SIGCONT'); } catch { /* gone */ } }
+  await proxy?.stop();
+  await echo?.close();
+});
+
+const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) });
+
+describe('serve --workers 2: a worker whose event loop stops', () => {
+  it('/readyz 503 naming it within seconds; killed and restarted after 30 s of silence; then every request is answered', async () => {
+    expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
+    const pids = workerPids();
+    expect(pids).toHaveLength(2);
+    stopped = pids[0]!;
+    process.kill(stopped, 'SIGSTOP');
+
+    // before: /readyz and /healthz stayed 200 with workers_ready 2 while about half the new connections hung
+    expect(await eventually(async () => (await readyz()).status === 503, 8_000), 'a silent worker still counted as ready').toBe(true);
+    const r = await readyz();
+    expect(r.json).toMatchObject({ ready: false, workers: 2, workers_ready: 1 });
+    expect((r.json as { workers_silent: number[] }).workers_silent).toHaveLength(1);
+    // still alive at 10 s: a loop blocked for seconds (a reload parsing a large config) is not killed
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect(workerPids()).toContain(stopped);
+
+    expect(await eventually(() => !workerPids().includes(stopped), 45_000), 'the silent worker was never killed').toBe(true);
+    expect(await eventually(() => workerPids().length === 2, 10_000)).toBe(true);
+    expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
+    expect(proxy.logs().some((l) => l.msg === 'worker silent (event loop stuck): killing it to restart it')).toBe(true);
+    const answers: Array<number | 'hung' | 'reset'> = [];
+    for (let i = 0; i < 10; i++) answers.push(await once());
+    expect(answers).toEqual(Array(10).fill(200));
+  }, 90_000);
+});
