@@ -92,7 +92,7 @@ export class Supervisor {
   private port = 0;
   /** Port of server.http2 shared by the workers; 0 = not configured. */
   private http2Port = 0;
-  /** /metrics over the ready workers; a dead or silent one is left out, never a failed scrape. */
+  /** /metrics over the ready workers; a dead or silent one is left out after the gather's wait (a merely slow one still counts), never a failed scrape. */
   private readonly gatherer = new MetricsGather();
   private readonly workerAdmin = new WorkerAdmin();
   /** A worker whose loop stopped turning (no status for 2 s) is not ready; after 30 s it is killed and restarted. */
@@ -188,7 +188,7 @@ export class Supervisor {
       health: () => this.health(),
       metrics: async () => {
         // the primary's own component values (cluster policy) go into the workers' families
-        const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null && this.watchdog.responsive(s.worker) ? [s.worker] : [])));
+        const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
         const workers = mergeComponentValues(g.text, this.extraStats?.() ?? {});
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
