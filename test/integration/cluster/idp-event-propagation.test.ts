@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitReady } from '../ws/ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
 
 const PATH = '/oidc/backchannel-logout';
 const ROUNDS = 40;
@@ -27,18 +27,13 @@ describe('identity-provider event propagation (back-channel logout at A → 401 
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], backchannel_logout: { path: PATH, client_id: 'rp' } } },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptprop${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    [A, B] = await Promise.all([startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } }), startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptprop')),
+    });
+    [A, B] = await startMembers(2, config);
   });
 
   afterAll(async () => {

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitReady } from '../ws/ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, call, metric, revoked, waitFor } from './proxy-fixtures.js';
 
 const headerKid = (t: string): string => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid as string;
@@ -23,9 +23,7 @@ describe('kid revocation of JWTs judged by introspection, across members', () =>
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: {
         demo: {
           // the keys never load (nothing listens on port 9): every JWT of this issuer is introspected
@@ -35,13 +33,9 @@ describe('kid revocation of JWTs judged by introspection, across members', () =>
       },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptkid${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptkid')),
+    });
+    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' });
   }, 60_000);
 
   afterAll(async () => {

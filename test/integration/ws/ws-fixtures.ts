@@ -5,6 +5,8 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+
+export { waitReady } from '../../helpers/proxy-process.js';
 import { sourceValue } from '../../../node/metrics/index.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -134,18 +136,6 @@ export async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: strin
   let parsed: unknown = text;
   try { parsed = JSON.parse(text); } catch { /* metrics text */ }
   return { status: r.statusCode, body: parsed };
-}
-
-export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`);
-    last = await r.body.text();
-    if (r.statusCode === 200) return;
-    await sleep(25);
-  }
-  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
 }
 
 /** The websocket counter `name` (`websocket.<name>`) read from the family /metrics exports it as; NaN when absent. */
