@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
@@ -15,9 +16,7 @@ import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+  return clusterMemberConfig({
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
     upstreams: { app: { targets: [upstream] } },
     routes: [
@@ -25,9 +24,7 @@ function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, u
       { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
     ],
     cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
+  });
 }
 
 interface Answer { status: number; challenge: string; retryAfter: string; body: string }
@@ -43,7 +40,7 @@ describe('a proxy process without its NATS', () => {
   let echo: EchoUpstream;
   const proxies: ProxyProcess[] = [];
   const servers: Array<NatsServer & { stop(): Promise<void> }> = [];
-  const prefix = (): string => `ptd${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = (): string => subjectPrefix('ptd');
   const start = async (cluster: Record<string, unknown>): Promise<ProxyProcess> => {
     const p = await startProxy(proxyConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV });
     proxies.push(p);
