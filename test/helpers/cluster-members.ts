@@ -1,7 +1,8 @@
 // Real `portcullis serve` members of one bus for the cluster suites: the config sections every
 // member shares (loopback listeners, the admin token, a quiet log, one verifier thread), the
 // `cluster` section on a fresh subject prefix with this file's bus key, and starting N members.
-import { BUS_AUTH, BUS_ENV, startProxy, waitReady, type ProxyProcess } from './proxy-process.js';
+import { request } from 'undici';
+import { ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, waitReady, type ProxyProcess } from './proxy-process.js';
 
 /** A fresh bus subject prefix `<tag><6 random chars>`, so suites never see each other's streams. */
 export function subjectPrefix(tag: string): string {
@@ -36,4 +37,17 @@ export async function startMembers(n: number, config: unknown, env: Record<strin
   const members = await Promise.all(Array.from({ length: n }, () => startProxy(config, { env: { ...BUS_ENV, ...env } })));
   await Promise.all(members.map((p) => waitReady(p)));
   return members;
+}
+
+/** Poll the authenticated /readyz of `p` every 100 ms until 200 with `members` members in its view; throws with the last body after `ms` (default 30 s). */
+export async function waitReadyWithMembers(p: ProxyProcess, members: number, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  let last = '';
+  while (Date.now() < end) {
+    const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    last = await r.body.text();
+    if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === members) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`proxy not ready with ${members} members: ${last}`);
 }

@@ -4,12 +4,12 @@
 // fail_closed_after_ms never after the restore at all); a proxy D started after the
 // revocation replays the stream before its first answer and before /readyz says ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { Relay } from '../../helpers/tcp-relay.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
@@ -36,54 +36,6 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   const r = await request(`${p.url}${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
   await r.body.dump();
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), sent, done: Date.now() };
-}
-
-
-/** A TCP relay the test can cut (every socket destroyed, new ones refused) and restore. */
-class Relay {
-  private readonly sockets = new Set<Socket>();
-  private blocked = false;
-  /** Connections let through, and when the last one was accepted (Date.now()). */
-  accepted = 0;
-  private constructor(private readonly server: Server, readonly port: number) {}
-
-  static async start(targetPort: number): Promise<Relay> {
-    let relay: Relay | null = null;
-    const server = createServer((client) => relay!.accept(client, targetPort));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const a = server.address();
-    relay = new Relay(server, typeof a === 'object' && a !== null ? a.port : 0);
-    return relay;
-  }
-
-  get url(): string { return `nats://127.0.0.1:${this.port}`; }
-
-  private accept(client: Socket, targetPort: number): void {
-    if (this.blocked) { client.destroy(); return; }
-    this.accepted++;
-    const up = connect(targetPort, '127.0.0.1');
-    for (const [s, other] of [[client, up], [up, client]] as const) {
-      this.sockets.add(s);
-      s.on('error', () => other.destroy());
-      s.on('close', () => { this.sockets.delete(s); other.destroy(); });
-    }
-    client.pipe(up);
-    up.pipe(client);
-  }
-
-  cut(): void {
-    this.blocked = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  restore(): void {
-    this.blocked = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
 }
 
 describe('catch-up after a cut, and replay before ready, across proxy processes', () => {

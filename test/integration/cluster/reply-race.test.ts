@@ -8,25 +8,13 @@ import { connect, headers, type NatsConnection } from 'nats';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, clusterMemberConfig, subjectPrefix, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { metric } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-
-async function readyWithPeers(p: ProxyProcess, peers: number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    last = await r.body.text();
-    if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === peers) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`proxy not ready with ${peers} members: ${last}`);
-}
 
 async function get(p: ProxyProcess, h: Record<string, string>): Promise<number> {
   const r = await request(`${p.url}/api/orders`, { headers: h });
@@ -83,7 +71,7 @@ describe('a bus request takes the first authentic reply to it, not the first rep
       cluster: busSection(nats.url, prefix),
     });
     [a, b] = await Promise.all([startProxy(config, { env: ENV }), startProxy(config, { env: ENV })]);
-    await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
+    await Promise.all([waitReadyWithMembers(a, 2), waitReadyWithMembers(b, 2)]);
     attacker = await racer(nats.url, prefix);
   }, 90_000);
 
