@@ -115,6 +115,14 @@ export async function readyz(p: ProxyProcess): Promise<{ status: number; body: a
   return { status: r.statusCode, body: await r.body.json() };
 }
 
+/** Write `config` over the proxy's config file, then POST /reload with the admin token; throws with the answer unless it is 200. */
+export async function reloadWith(p: ProxyProcess, config: unknown): Promise<void> {
+  writeFileSync(p.configPath, typeof config === 'string' ? config : stringify(config));
+  const r = await request(`${p.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`POST /reload answered ${r.statusCode}: ${text}`);
+}
+
 /** A minimal valid config around one upstream URL; `extra` is merged at the top level. */
 export function baseConfig(upstreamUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
