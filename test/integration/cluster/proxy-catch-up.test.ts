@@ -7,27 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { Relay } from '../../helpers/tcp-relay.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>, level = 'warn'): Record<string, unknown> {
-  return clusterMemberConfig({
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster,
-    log: { level, access: false },
-  });
-}
+/** A member trusting `as` by JWT and by introspection: /api/* needs a token, /public/* does not. */
+const proxyConfig = (as: AuthServer, upstream: string, cluster: Record<string, unknown>, level = 'warn'): Record<string, unknown> =>
+  publicApiConfig(as, upstream, cluster, { introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } }, level);
 
 interface Answer { status: number; challenge: string; sent: number; done: number }
 

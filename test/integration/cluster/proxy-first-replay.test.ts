@@ -12,24 +12,12 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: 'proxy-secret' };
-
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return clusterMemberConfig({
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster: { auth: BUS_AUTH, ...cluster },
-  });
-}
 
 interface Answer { status: number; challenge: string; retryAfter: string }
 
@@ -49,7 +37,7 @@ describe('no serving before the first replay', () => {
   const servers: Array<{ stop(): Promise<void> }> = [];
   const prefix = (): string => subjectPrefix('ptf');
   const start = async (cluster: Record<string, unknown>): Promise<ProxyProcess> => {
-    const p = await startProxy(proxyConfig(as, echo.url, cluster), { env: ENV, timeoutMs: 30_000 });
+    const p = await startProxy(publicApiConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV, timeoutMs: 30_000 });
     proxies.push(p);
     return p;
   };

@@ -9,10 +9,10 @@ import { connect } from 'nats';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin } from './proxy-fixtures.js';
+import { admin, publicApiConfig } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -21,17 +21,8 @@ const nowS = (): number => Math.floor(Date.now() / 1000);
 const LIFETIME_S = 7 * 86_400;
 
 /** A proxy in front of `upstream` trusting `as` (JWT + introspection): /api/* needs a token, /public/* does not. */
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return clusterMemberConfig({
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster,
-  });
-}
+const proxyConfig = (as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> =>
+  publicApiConfig(as, upstream, cluster, { introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } });
 
 interface Answer { status: number; challenge: string }
 
