@@ -5,6 +5,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../cluster/cli/demo/ech
 import { startNatsServer, type NatsServer } from './nats.js';
 import type { ProxyProcess } from './proxy-process.js';
 
+/** The servers a cluster suite shares, and the members it started on them. */
 export interface BusServers {
   readonly nats: NatsServer & { stop(): Promise<void> };
   readonly as: AuthServer;

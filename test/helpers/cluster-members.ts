@@ -1,6 +1,6 @@
-// Real `portcullis serve` members of one bus for the cluster suites: the config sections every
-// member shares (loopback listeners, the admin token, a quiet log, one verifier thread), the
-// `cluster` section on a fresh subject prefix with this file's bus key, and starting N members.
+// Real `portcullis serve` members of one bus for the cluster suites: the config every member
+// shares (loopback listeners, admin token, quiet log, one verifier thread), its `cluster` section
+// (fresh subject prefix, this file's bus key), starting N members, waiting for N in a member's view.
 import { request } from 'undici';
 import { ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, waitReady, type ProxyProcess } from './proxy-process.js';
 

@@ -1,5 +1,6 @@
 // Starts the proxy exactly as a user does (node dist/cluster/cli/main.js …) with a
-// config written to a temp file, waits for its "listening" line and collects output.
+// config written to a temp file, waits for its "listening" line and collects output;
+// reads its /readyz and reloads it with a new config through the admin API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, existsSync } from 'node:fs';
