@@ -4,10 +4,8 @@
 // only what a user notices (every round ends refused at B), never a timing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 
 const PATH = '/oidc/backchannel-logout';
@@ -19,14 +17,13 @@ const quantile = (xs: number[], q: number): number => {
 };
 
 describe('identity-provider event propagation (back-channel logout at A → 401 at B)', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
+  let servers: BusServers;
   let A: ProxyProcess;
   let B: ProxyProcess;
 
   beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+    servers = await startBusServers();
+    const { nats, as, echo } = servers;
     const config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], backchannel_logout: { path: PATH, client_id: 'rp' } } },
       upstreams: { echo: { targets: [echo.url] } },
@@ -34,14 +31,13 @@ describe('identity-provider event propagation (back-channel logout at A → 401 
       cluster: busSection(nats.url, subjectPrefix('ptprop')),
     });
     [A, B] = await startMembers(2, config);
+    servers.started.push(A, B);
   });
 
-  afterAll(async () => {
-    await Promise.all([A?.stop(), B?.stop()]);
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(async () => { await servers?.stop(); });
 
   it(`every one of ${ROUNDS} logouts at A is enforced at B (delays printed)`, async () => {
+    const { as } = servers;
     const toB: number[] = [];
     const answered: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
