@@ -1,7 +1,9 @@
 // node:http2 client calls for the HTTP/2 listener tests: one request on a session (h2c with
-// prior knowledge, or h2 over TLS), its status, headers, trailers and body.
+// prior knowledge, or h2 over TLS), its status, headers, trailers and body; and the public
+// HTTP/2 set-up (echo upstream, proxy, one client session).
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { baseConfig } from './proxy-process.js';
+import { startEchoUpstream, type EchoUpstream } from '../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from './proxy-process.js';
 
 export interface H2Reply {
   status: number;
@@ -70,4 +72,36 @@ export function publicH2Config(upstreamUrl: string): Record<string, unknown> {
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
     routes: [{ name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' }],
   });
+}
+
+/** The echo upstream, a proxy on publicH2Config in front of it, and one h2c session to its HTTP/2 listener. */
+export interface PublicH2 {
+  readonly echo: EchoUpstream;
+  readonly proxy: ProxyProcess;
+  readonly session: ClientHttp2Session;
+  /** Close the session, stop the proxy, close the upstream. */
+  stop(): Promise<void>;
+}
+
+/** Start the echo upstream, the proxy (publicH2Config) and an h2c session to its HTTP/2 port; on a failure what started is stopped. */
+export async function startPublicH2(): Promise<PublicH2> {
+  const echo = await startEchoUpstream();
+  let proxy: ProxyProcess | undefined;
+  let session: ClientHttp2Session;
+  try {
+    proxy = await startProxy(publicH2Config(echo.url), { env: ADMIN_ENV });
+    session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
+  } catch (err) {
+    await proxy?.stop();
+    await echo.close();
+    throw err;
+  }
+  return {
+    echo, proxy, session,
+    async stop() {
+      session.close();
+      await proxy.stop();
+      await echo.close();
+    },
+  };
 }

@@ -1,10 +1,12 @@
 // Starts the proxy exactly as a user does (node dist/cluster/cli/main.js …) with a
-// config written to a temp file, waits for its "listening" line and collects output.
+// config written to a temp file, waits for its "listening" line and collects output;
+// reads its /readyz and reloads it with a new config through the admin API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
 import { stringify } from 'yaml';
 import { tempDir } from './temp-dirs.js';
 
@@ -93,6 +95,33 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
       return code;
     },
   };
+}
+
+/** Poll the unauthenticated `/readyz` of `p` every 25 ms until 200; throws with its last body and output after `ms` (default 20 s). */
+export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  let last = '';
+  while (Date.now() < end) {
+    const r = await request(`${p.adminUrl}/readyz`);
+    last = await r.body.text();
+    if (r.statusCode === 200) return;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
+}
+
+/** GET /readyz of `p` with the admin token (so the body carries its details): status and parsed JSON body. */
+export async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
+  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return { status: r.statusCode, body: await r.body.json() };
+}
+
+/** Write `config` over the proxy's config file, then POST /reload with the admin token; throws with the answer unless it is 200. */
+export async function reloadWith(p: ProxyProcess, config: unknown): Promise<void> {
+  writeFileSync(p.configPath, typeof config === 'string' ? config : stringify(config));
+  const r = await request(`${p.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await r.body.text();
+  if (r.statusCode !== 200) throw new Error(`POST /reload answered ${r.statusCode}: ${text}`);
 }
 
 /** A minimal valid config around one upstream URL; `extra` is merged at the top level. */

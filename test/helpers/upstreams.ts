@@ -1,9 +1,10 @@
 // Small node:http upstreams for integration tests where the echo upstream is not
-// enough: a scriptable one that records what reached it, a port nobody listens on,
-// and a reader of a process's resident memory.
+// enough: a scriptable one that records what reached it, a JWKS server for the fixture key,
+// a port nobody listens on, and a reader of a process's resident memory.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { fixtureKeys, jwksOf } from '../fixtures/keys.js';
 
 /** What one request looked like when it reached the upstream. */
 export interface Seen {
@@ -43,6 +44,13 @@ export async function startScriptedUpstream(handler: (req: IncomingMessage, res:
     url: `http://127.0.0.1:${port}`, port, seen,
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
+}
+
+/** A scripted upstream answering every request 200 with the fixture RS256 public key as a JWKS (application/json). */
+export function startFixtureJwks(): Promise<ScriptedUpstream> {
+  return startScriptedUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
+  });
 }
 
 /**

@@ -3,12 +3,10 @@
 // Before the fix the replaced actor's close() aborted the fetch, so a token signed with a key
 // the issuer had just published got 401 unknown_kid from a healthy issuer; and the outcome of a
 // verification finished under the old issuer policy must not be cached for the new one.
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { AUDIENCE, asIssuer, bearer, call, sleep, waitReady } from './tokens-helpers.js';
 
 const SLOW_MS = 1_200;
@@ -36,11 +34,6 @@ function config(audiences: string[], workers: number): Record<string, unknown> {
   });
 }
 
-async function reload(proxy: ProxyProcess): Promise<void> {
-  const r = await call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
-  expect(r.status, r.text).toBe(200);
-}
-
 describe.each([1, 2])('requests waiting on an unknown-kid JWKS refetch across a reload (workers: %i)', (workers) => {
   let proxy: ProxyProcess;
 
@@ -61,8 +54,7 @@ describe.each([1, 2])('requests waiting on an unknown-kid JWKS refetch across a 
     const tokens = await Promise.all(Array.from({ length: 6 }, (_, i) => as.issueJwt({ sub: `u${i}`, aud: 'other' })));
     const inflight = tokens.map((t) => call(`${proxy.url}/api/x`, { headers: bearer(t) }));
     await sleep(SLOW_MS / 3);
-    writeFileSync(proxy.configPath, stringify(config([AUDIENCE], workers)));
-    await reload(proxy);
+    await reloadWith(proxy, config([AUDIENCE], workers));
     // the same token sent now is judged by the new version: it must not join the old actor's verification in flight
     const joined = await call(`${proxy.url}/api/joined`, { headers: bearer(tokens[0]!) });
     const replies = await Promise.all(inflight);

@@ -3,12 +3,10 @@
 // (reloads every second under token churn): a request still authenticating (introspection
 // answering slowly) when the reload committed reached the old pool after it had closed and got
 // 502 from a healthy upstream. Single process and `--workers 2`.
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { SECRET_ENV, asIssuer, bearer, call, introspection, sleep, waitReady } from './tokens-helpers.js';
 
 const SLOW_MS = 1_200;
@@ -36,11 +34,6 @@ function config(keepAliveMs: number, workers: number, timeoutMs = 3 * SLOW_MS): 
   });
 }
 
-async function reload(proxy: ProxyProcess): Promise<void> {
-  const r = await call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
-  expect(r.status, r.text).toBe(200);
-}
-
 describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (workers) => {
   let proxy: ProxyProcess;
 
@@ -59,8 +52,7 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
     // several in flight so that with --workers 2 each worker has some waiting on introspection
     const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'alice' }, 60)) }));
     await sleep(SLOW_MS / 3);
-    writeFileSync(proxy.configPath, stringify(config(4_001, workers)));
-    await reload(proxy);
+    await reloadWith(proxy, config(4_001, workers));
     const replies = await Promise.all(inflight);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));
     as.setIntrospection('normal');
@@ -72,8 +64,7 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
     as.setIntrospection('slow', SLOW_MS);
     const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'carol' }, 60)) }));
     await sleep(SLOW_MS / 3);
-    writeFileSync(proxy.configPath, stringify(config(4_002, workers, 3 * SLOW_MS + 1)));
-    await reload(proxy);
+    await reloadWith(proxy, config(4_002, workers, 3 * SLOW_MS + 1));
     const replies = await Promise.all(inflight);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));
   });

@@ -7,9 +7,10 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, open, sleep, waitReady, wsUrl } from '../ws/ws-fixtures.js';
+import { ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 
 const PATH = '/oidc/backchannel-logout';
@@ -40,21 +41,16 @@ describe('OpenID Connect back-channel logout across members', () => {
 
   beforeAll(async () => {
     [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], backchannel_logout: { path: PATH, client_id: CLIENT } } },
       upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
       routes: [
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptbcl${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    [A, B] = await Promise.all([startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } }), startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptbcl')),
+    });
+    [A, B] = await startMembers(2, config);
     logoutToken = (claims, opts = {}) => as.issueJwt(
       { aud: CLIENT, scope: undefined, client_id: undefined, exp: undefined, events: EVENT, ...claims },
       { typ: opts.typ ?? 'logout+jwt', ...(opts.alg === undefined ? {} : { alg: opts.alg }) },

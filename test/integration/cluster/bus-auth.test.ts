@@ -15,7 +15,8 @@ import { BusAuth, Codec, type BusMessage } from '../../../cluster/protocol/index
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
+import { ADMIN_ENV, ADMIN_TOKEN, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
 import { sourceValue } from '../../../node/metrics/index.js';
 
@@ -26,9 +27,7 @@ const nowS = (): number => Math.floor(Date.now() / 1000);
 const TEN_YEARS_S = 10 * 365 * 86_400;
 
 function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+  return clusterMemberConfig({
     issuers: {
       demo: {
         issuer: as.issuer, audiences: ['portcullis-demo'],
@@ -38,9 +37,7 @@ function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, u
     upstreams: { app: { targets: [upstream] } },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
     cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
+  });
 }
 
 interface Answer { status: number; subject: string | null; challenge: string }
@@ -60,20 +57,14 @@ async function clusterMetric(p: ProxyProcess, name: string): Promise<number> {
   return Number.isNaN(v) ? -1 : v;
 }
 
-async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return { status: r.statusCode, body: await r.body.json() };
-}
-
 describe('bus messages are authenticated and bounded (two proxies on one nats-server)', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: AuthServer;
   let echo: EchoUpstream;
   let attacker: NatsConnection;
   const proxies: ProxyProcess[] = [];
-  const P = `pba${Math.random().toString(36).slice(2, 8)}`;
-  const cluster = (prefix = P, extra: Record<string, unknown> = {}): Record<string, unknown> => (
-    { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: { key_env: 'PT_BUS_KEY' }, ...extra });
+  const P = subjectPrefix('pba');
+  const cluster = (prefix = P, extra: Record<string, unknown> = {}): Record<string, unknown> => busSection(nats.url, prefix, extra);
   const codec = new Codec();
   const keyed = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') });
   let A: ProxyProcess;

@@ -3,6 +3,7 @@
 import { pino } from 'pino';
 import { ClusterNode, type ClusterRole } from '../../../cluster/index.js';
 import type { ConnectionOptions } from 'nats';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { BUS_AUTH, BUS_ENV } from '../../helpers/proxy-process.js';
 
 // in-process members read the bus key from this process' environment
@@ -12,9 +13,9 @@ export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A fresh subject prefix per suite so suites never see each other's streams. */
+/** A fresh subject prefix per suite (`pt<tag>` + 6 random characters) so suites never see each other's streams. */
 export function prefix(tag: string): string {
-  return `pt${tag}${Math.random().toString(36).slice(2, 8)}`;
+  return subjectPrefix(`pt${tag}`);
 }
 
 /** Start an in-process member on NATS. */

@@ -6,30 +6,22 @@
 // ignored and counted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
+import { BUS_ENV, startProxy } from '../../helpers/proxy-process.js';
 import { memberConfig, metric, waitFor } from './proxy-fixtures.js';
 
 describe('membership: replayed heartbeats of a dead member', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  const prefix = `hbr${Math.random().toString(36).slice(2, 8)}`;
-  const started: ProxyProcess[] = [];
+  let servers: BusServers;
+  const prefix = subjectPrefix('hbr');
 
-  beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-  }, 60_000);
+  beforeAll(async () => { servers = await startBusServers(); }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(started.map((p) => p.stop()));
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(async () => { await servers?.stop(); });
 
   it('a SIGKILLed member leaves the view although its captured heartbeat is replayed every 250 ms', async () => {
-    const cluster = (id: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: id });
+    const { nats, as, echo, started } = servers;
+    const cluster = (id: string): Record<string, unknown> => busSection(nats.url, prefix, { member_id: id });
     const [a, b] = await Promise.all(['hbr-dead', 'hbr-live'].map((id) => startProxy(memberConfig(as, echo.url, cluster(id)), { env: BUS_ENV })));
     started.push(a!, b!);
     await waitFor('both members see each other', async () => (await metric(b!, 'portcullis_cluster_members')) === 2, 15_000);
@@ -54,7 +46,8 @@ describe('membership: replayed heartbeats of a dead member', () => {
   }, 90_000);
 
   it('a member restarted under the same member_id stays in the view while its previous process\'s goodbye is replayed', async () => {
-    const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: 'hbr-again' };
+    const { nats, as, echo, started } = servers;
+    const cluster = busSection(nats.url, prefix, { member_id: 'hbr-again' });
     const b = started[1]!;
     const nc = await connect({ servers: [nats.url] });
     const seen: Uint8Array[] = [];

@@ -9,8 +9,9 @@ import { request } from 'undici';
 import { rendezvousOwner } from '../../../cluster/cache-sync/rendezvous.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { waitReady } from '../ws/ws-fixtures.js';
 import { metric, waitFor } from './proxy-fixtures.js';
 
@@ -25,17 +26,13 @@ describe('shared introspection cache: a lease holder restarted under the same me
   let as: AuthServer;
   let echo: EchoUpstream;
   const M: ProxyProcess[] = [];
-  const prefix = `ptrs${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = subjectPrefix('ptrs');
   const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-  const config = (id: string): Record<string, unknown> => ({
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+  const config = (id: string): Record<string, unknown> => clusterMemberConfig({
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, timeout_ms: 9_000 } } },
     upstreams: { echo: { targets: [echo.url] } },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-    cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: id },
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
+    cluster: busSection(nats.url, prefix, { member_id: id }),
   });
 
   /** Until both members hear each other (so both agree on a token's owner). */

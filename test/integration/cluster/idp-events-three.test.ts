@@ -9,10 +9,11 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, POLL_AUTH, RISC, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
-import { admin, bearer, open, sleep, waitReady, wsUrl } from '../ws/ws-fixtures.js';
+import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 
 const PATH = '/ssf/events';
@@ -43,9 +44,7 @@ describe('identity-provider events across three members', () => {
 
   beforeAll(async () => {
     [nats, as, up, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream(), startTransmitter(AUD)]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: {
         demo: {
           issuer: as.issuer, audiences: ['portcullis-demo'],
@@ -65,13 +64,9 @@ describe('identity-provider events across three members', () => {
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `pt3${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_PUSH: SECRET, PT_SSF_POLL: POLL_AUTH, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-    members = await Promise.all([0, 1, 2].map(() => startProxy(config, { env })));
-    await Promise.all(members.map((m) => waitReady(m)));
+      cluster: busSection(nats.url, subjectPrefix('pt3')),
+    });
+    members = await startMembers(3, config, { PT_SSF_PUSH: SECRET, PT_SSF_POLL: POLL_AUTH, PT_INTROSPECTION_SECRET: 'portcullis-secret' });
     await waitFor('every member sees the other two', async () => {
       const r = await Promise.all(members.map((m) => admin(m, 'GET', '/readyz')));
       return r.every((x) => x.body?.cluster?.members === 3);

@@ -2,42 +2,19 @@
 // revocations through the hub, with the same protocol bytes as over NATS; a worker
 // forked later syncs every revocation from the hub before it is ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { forkIpcFixture, type IpcFixture } from '../../helpers/ipc-fixture.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
 describe('IPC hub (node:cluster primary) without NATS', () => {
-  let child: ChildProcess;
-  let output = '';
-  let rid = 0;
-  const waiting = new Map<number, (v: unknown) => void>();
-  const send = <T>(m: Record<string, unknown>): Promise<T> => new Promise((resolve) => {
-    const id = ++rid;
-    waiting.set(id, resolve as (v: unknown) => void);
-    child.send({ ...m, rid: id });
-  });
+  let fixture: IpcFixture;
+  const send = <T>(m: Record<string, unknown>): Promise<T> => fixture.send<T>(m);
 
   beforeAll(async () => {
-    child = fork(here('./fixtures/ipc-cluster.ts'), [], { execArgv: ['--import', here('./fixtures/ts-register.mjs')], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-    child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
-    await new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { reply: number; value: unknown }) => {
-        if (m.reply === 0) resolve();
-        else { waiting.get(m.reply)?.(m.value); waiting.delete(m.reply); }
-      });
-      child.once('exit', (code) => reject(new Error(`ipc cluster exited ${code}: ${output}`)));
-    });
+    fixture = await forkIpcFixture(here('./fixtures/ipc-cluster.ts'), { execArgv: ['--import', here('./fixtures/ts-register.mjs')] });
   }, 30_000);
-  afterAll(async () => {
-    if (child?.exitCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.disconnect();
-      setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
-      await gone;
-    }
-  });
+  afterAll(async () => { await fixture?.stop(); });
 
   const check = (jti: string): Promise<{ hub: boolean; workers: boolean[] }> => send({ cmd: 'check', jti });
 

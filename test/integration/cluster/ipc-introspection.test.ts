@@ -4,8 +4,8 @@
 // then every worker answers from memory; a crashed owner (SIGKILL, no goodbye) fails no
 // lookup waiting on it and costs at most one extra call.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { forkIpcFixture, type IpcFixture } from '../../helpers/ipc-fixture.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { until } from './cluster-fixtures.js';
 
@@ -13,31 +13,14 @@ const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
 describe('shared introspection cache over the node:cluster IPC hub', () => {
   let as: AuthServer;
-  let child: ChildProcess;
-  let output = '';
-  let rid = 0;
-  const waiting = new Map<number, (v: unknown) => void>();
-  const send = <T>(m: Record<string, unknown>): Promise<T> => new Promise((resolve) => {
-    const id = ++rid;
-    waiting.set(id, resolve as (v: unknown) => void);
-    child.send({ ...m, rid: id });
-  });
+  let fixture: IpcFixture;
+  const send = <T>(m: Record<string, unknown>): Promise<T> => fixture.send<T>(m);
 
   beforeAll(async () => {
     as = await startAuthServer();
-    child = fork(here('./fixtures/ipc-introspection.ts'), [], {
+    fixture = await forkIpcFixture(here('./fixtures/ipc-introspection.ts'), {
       execArgv: ['--import', here('./fixtures/ts-register.mjs')],
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, AS_ENDPOINT: as.introspectionEndpoint, AS_ISSUER: as.issuer, AS_SECRET: 'portcullis-secret' },
-    });
-    child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
-    child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
-    await new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { reply: number; value: unknown }) => {
-        if (m.reply === 0) resolve();
-        else { waiting.get(m.reply)?.(m.value); waiting.delete(m.reply); }
-      });
-      child.once('exit', (code) => reject(new Error(`ipc cluster exited ${code}: ${output}`)));
     });
     const t0 = Date.now();
     let members = await send<string[][]>({ cmd: 'members' });
@@ -45,12 +28,7 @@ describe('shared introspection cache over the node:cluster IPC hub', () => {
     expect(members.every((m) => m.length === 3)).toBe(true);
   }, 60_000);
   afterAll(async () => {
-    if (child?.exitCode === null) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.disconnect();
-      setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
-      await gone;
-    }
+    await fixture?.stop();
     await as?.close();
   });
 

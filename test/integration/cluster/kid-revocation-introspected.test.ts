@@ -5,27 +5,22 @@
 // of its issuer lives it is refused (closed), opaque tokens are not touched.
 // Regression: the introspected principal carried no `kid`, so such JWTs kept passing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitReady } from '../ws/ws-fixtures.js';
+import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, call, metric, revoked, waitFor } from './proxy-fixtures.js';
 
 const headerKid = (t: string): string => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid as string;
 
 describe('kid revocation of JWTs judged by introspection, across members', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
+  let servers: BusServers;
   let A: ProxyProcess;
   let B: ProxyProcess;
 
   beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    servers = await startBusServers();
+    const { nats, as, echo } = servers;
+    const config = clusterMemberConfig({
       issuers: {
         demo: {
           // the keys never load (nothing listens on port 9): every JWT of this issuer is introspected
@@ -35,21 +30,16 @@ describe('kid revocation of JWTs judged by introspection, across members', () =>
       },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptkid${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptkid')),
+    });
+    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' });
+    servers.started.push(A, B);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([A?.stop(), B?.stop()]);
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(async () => { await servers?.stop(); });
 
   it('the revoked key\'s JWTs are refused at the calling member and at the member that got the fill', async () => {
+    const { as } = servers;
     const token = await as.issueJwt({ sub: 'kid-victim' });
     const kid = headerKid(token);
     expect((await call(A, token)).status).toBe(200); // introspected at A (the keys are not there)
@@ -69,6 +59,7 @@ describe('kid revocation of JWTs judged by introspection, across members', () =>
   }, 60_000);
 
   it('while a kid of the issuer is revoked, its JWTs without a kid header are refused (the key that signed them is unknown); opaque tokens still pass', async () => {
+    const { as } = servers;
     // runs after the revocation above
     const kidless = await as.issueJwt({ sub: 'kidless' }, { header: { kid: undefined } });
     expect(JSON.parse(Buffer.from(kidless.split('.')[0]!, 'base64url').toString())).not.toHaveProperty('kid');

@@ -5,9 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitReady } from '../ws/ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
 
 const TOKEN = 'opaque-token-late-0123456789abcdef';
@@ -27,9 +27,7 @@ describe('shared introspection cache: a late answer older than the cluster\'s', 
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: {
         demo: {
           issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
@@ -38,13 +36,9 @@ describe('shared introspection cache: a late answer older than the cluster\'s', 
       },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptla${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptla')),
+    });
+    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' });
   }, 60_000);
 
   afterAll(async () => {

@@ -1,48 +1,15 @@
 // An instance cut off from NATS (through a TCP relay the test cuts) while a version is pushed
 // keeps serving its version; on reconnect it converges: once it answers by the new version
 // (or waits, 503, while the newer version is looked at) it never answers by the old one again.
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
+import { Relay } from '../../helpers/tcp-relay.js';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, waitFor } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
-
-/** A TCP relay the test can cut (every socket destroyed, new ones refused) and restore (as in proxy-catch-up.test.ts). */
-class Relay {
-  private readonly sockets = new Set<Socket>();
-  private blocked = false;
-  private constructor(private readonly server: Server, readonly port: number) {}
-
-  static async start(targetPort: number): Promise<Relay> {
-    let relay: Relay | null = null;
-    const server = createServer((client) => relay!.accept(client, targetPort));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const a = server.address();
-    relay = new Relay(server, typeof a === 'object' && a !== null ? a.port : 0);
-    return relay;
-  }
-
-  get url(): string { return `nats://127.0.0.1:${this.port}`; }
-
-  private accept(client: Socket, targetPort: number): void {
-    if (this.blocked) { client.destroy(); return; }
-    const up = connect(targetPort, '127.0.0.1');
-    for (const [s, other] of [[client, up], [up, client]] as const) {
-      this.sockets.add(s);
-      s.on('error', () => other.destroy());
-      s.on('close', () => { this.sockets.delete(s); other.destroy(); });
-    }
-    client.pipe(up);
-    up.pipe(client);
-  }
-
-  cut(): void { this.blocked = true; for (const s of this.sockets) s.destroy(); }
-  restore(): void { this.blocked = false; }
-  async close(): Promise<void> { this.cut(); await new Promise<void>((r) => this.server.close(() => r())); }
-}
 
 describe('cluster policy: an instance cut off during a push converges on reconnect', () => {
   let nats: NatsServer & { stop(): Promise<void> };
@@ -56,7 +23,7 @@ describe('cluster policy: an instance cut off during a push converges on reconne
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     relay = await Relay.start(nats.port);
-    const prefix = `ptc${Math.random().toString(36).slice(2, 8)}`;
+    const prefix = subjectPrefix('ptc');
     cliConfig = writeConfig(localConfig([nats.url], prefix));
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url))]);
     expect(r.code, r.stderr).toBe(0);

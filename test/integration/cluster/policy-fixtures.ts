@@ -1,5 +1,6 @@
 // Shared pieces of the cluster policy suites: an instance config whose policy comes from the
 // cluster (local part only), policy documents, the `portcullis policy` CLI and a bearer call.
+import { expect } from 'vitest';
 import { request } from 'undici';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 
@@ -28,6 +29,19 @@ export function policyDoc(issuer: string, upstream: string, opts: { scopes?: str
     verifier: { pool_size: 1 },
     ...(opts.extra ?? {}),
   };
+}
+
+/** A policy whose `/api/*` needs no token at all (the rollback suites' version 1: what a replay must not bring back). */
+export function openPolicyDoc(issuer: string, upstream: string): Record<string, unknown> {
+  return policyDoc(issuer, upstream, { routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] });
+}
+
+/** `portcullis policy push` each document in turn (versions 1, 2, … of a fresh bucket); every push must exit 0. */
+export async function pushPolicies(cliConfig: string, docs: readonly unknown[]): Promise<void> {
+  for (const doc of docs) {
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(doc)]);
+    expect(r.code, r.stderr).toBe(0);
+  }
 }
 
 /** Write a policy document to a temp file. */

@@ -7,33 +7,31 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
+import { freePort } from '../../helpers/nats.js';
+import { CLI, startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { admin, waitFor } from './proxy-fixtures.js';
-import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
 
 describe('cluster policy: start-up without NATS, and workers', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
+  let servers: BusServers;
   let prefix = '';
   let cliConfig = '';
   const dir = tempDir('portcullis-policy-state-');
   const stateFile = join(dir, 'policy.state');
-  const started: ProxyProcess[] = [];
   let instanceConfig = '';
 
   beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    prefix = `ptr${Math.random().toString(36).slice(2, 8)}`;
+    servers = await startBusServers();
+    const { nats, as, echo } = servers;
+    prefix = subjectPrefix('ptr');
     cliConfig = writeConfig(localConfig([nats.url], prefix));
     // version 1 needs orders:write on /api; the instance's own file says the opposite (no token needed): it must never serve that
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
     expect(r.code, r.stderr).toBe(0);
-    const stale = policyDoc(as.issuer, echo.url, { routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] });
+    const stale = openPolicyDoc(as.issuer, echo.url);
     instanceConfig = writeConfig({
       ...localConfig([nats.url], prefix, { state_file: stateFile }),
       ...stale,
@@ -43,12 +41,10 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     (await import('node:fs')).writeFileSync(instanceConfig, (await import('yaml')).stringify(cfg));
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(started.map((p) => p.stop()));
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(async () => { await servers?.stop(); });
 
   it('with --workers 2 the primary applies a pushed version to every worker', async () => {
+    const { nats, as, echo, started } = servers;
     const p = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), args: ['--workers', '2'], env: ENV, timeoutMs: 30_000 });
     started.push(p);
     await waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
@@ -69,6 +65,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
   });
 
   it('persists the applied version (0600) and, restarted while NATS is down, serves it (ready, degraded) instead of its file\'s policy', async () => {
+    const { nats, as, echo, started } = servers;
     const p1 = await startProxy(null, { configPath: instanceConfig, env: ENV, timeoutMs: 30_000 });
     started.push(p1);
     await waitFor('ready', async () => (await readyz(p1.adminUrl)).status === 200, 20_000);
@@ -95,6 +92,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
   }, 90_000);
 
   it('without NATS and without a state file: the proxy port stays closed and /readyz says why; it starts once NATS is back', async () => {
+    const { nats, as } = servers;
     const adminPort = await freePort();
     const cfgPath = writeConfig({ ...localConfig([nats.url], prefix), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
     const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,34 +5,26 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, headers } from 'nats';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
+import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
+import { freePort } from '../../helpers/nats.js';
 import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, waitFor } from './proxy-fixtures.js';
-import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, pushPolicies, readyz, statusOf, writePolicy } from './policy-fixtures.js';
 
 describe('cluster policy: an old authentic version copied back, and a member that starts without a state file', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  const prefix = `prf${Math.random().toString(36).slice(2, 8)}`;
+  let servers: BusServers;
+  const prefix = subjectPrefix('prf');
   const bucket = `${prefix.toUpperCase()}_POLICY`;
-  const started: ProxyProcess[] = [];
   let lone: ProxyProcess | null = null;
 
-  beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-  }, 60_000);
+  beforeAll(async () => { servers = await startBusServers(); }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(started.map((p) => p.stop()));
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(async () => { await servers?.stop(); });
 
   /** Version 1's sealed bytes put back as `current` by a bucket writer without the bus key; `rollup` also drops every older revision. */
   async function replayVersion1(rollup: boolean): Promise<number> {
-    const nc = await connect({ servers: [nats.url] });
+    const nc = await connect({ servers: [servers.nats.url] });
     try {
       const kv = await nc.jetstream().views.kv(bucket, { bindOnly: true });
       const hist: Uint8Array[] = [];
@@ -53,12 +45,10 @@ describe('cluster policy: an old authentic version copied back, and a member tha
   }
 
   it('a lone member with no state file starts with the newest authentic version in the bucket history, not the replayed old one', async () => {
+    const { nats, as, echo, started } = servers;
     const cliConfig = writeConfig(localConfig([nats.url], prefix));
     // version 1 lets anyone through /api; version 2 needs orders:write
-    for (const doc of [policyDoc(as.issuer, echo.url, { routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] }), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]) {
-      const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(doc)]);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await pushPolicies(cliConfig, [openPolicyDoc(as.issuer, echo.url), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]);
     expect(await replayVersion1(false)).toBe(3);
 
     lone = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 30_000 });
@@ -72,6 +62,7 @@ describe('cluster policy: an old authentic version copied back, and a member tha
   }, 90_000);
 
   it('with the history flushed too, a new member holds to the version its peers run: nothing served until a newer version', async () => {
+    const { nats, as, echo } = servers;
     expect(lone, 'the first test starts the member running version 2').not.toBeNull();
     expect(await replayVersion1(true)).toBe(1);
     const cliConfig = writeConfig(localConfig([nats.url], prefix));
@@ -114,6 +105,7 @@ describe('cluster policy: an old authentic version copied back, and a member tha
   }, 120_000);
 
   it('a push after a replay numbers past the newest authentic version in the history, so the members apply it', async () => {
+    const { nats, as, echo } = servers;
     expect(lone, 'the first test starts the member').not.toBeNull();
     const running = Number((await admin(lone!, 'GET', '/policy')).body.version);
     expect(running).toBeGreaterThanOrEqual(2);

@@ -4,37 +4,26 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
+import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { admin, waitFor } from './proxy-fixtures.js';
-import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, openPolicyDoc, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
 
 describe('cluster policy: an old authentic version copied back onto the bucket', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  const prefix = `prb${Math.random().toString(36).slice(2, 8)}`;
-  const started: ProxyProcess[] = [];
+  let servers: BusServers;
+  const prefix = subjectPrefix('prb');
 
-  beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-  }, 60_000);
+  beforeAll(async () => { servers = await startBusServers(); }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(started.map((p) => p.stop()));
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(async () => { await servers?.stop(); });
 
   it('a restarted member keeps the newer version of its state file (degraded), not the replayed old one', async () => {
+    const { nats, as, echo, started } = servers;
     const cliConfig = writeConfig(localConfig([nats.url], prefix));
     // version 1 lets anyone through /api; version 2 needs orders:write
-    for (const doc of [policyDoc(as.issuer, echo.url, { routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] }), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]) {
-      const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(doc)]);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await pushPolicies(cliConfig, [openPolicyDoc(as.issuer, echo.url), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]);
     const stateFile = join(tempDir('portcullis-policy-rollback-'), 'policy.state');
     const instance = writeConfig(localConfig([nats.url], prefix, { state_file: stateFile }));
     const p1 = await startProxy(null, { configPath: instance, env: ENV, timeoutMs: 30_000 });

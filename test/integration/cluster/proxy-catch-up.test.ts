@@ -4,32 +4,21 @@
 // fail_closed_after_ms never after the restore at all); a proxy D started after the
 // revocation replays the stream before its first answer and before /readyz says ready.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { Relay } from '../../helpers/tcp-relay.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>, level = 'warn'): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster,
-    log: { level, access: false },
-    verifier: { pool_size: 1 },
-  };
-}
+/** A member trusting `as` by JWT and by introspection: /api/* needs a token, /public/* does not. */
+const proxyConfig = (as: AuthServer, upstream: string, cluster: Record<string, unknown>, level = 'warn'): Record<string, unknown> =>
+  publicApiConfig(as, upstream, cluster, { introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } }, level);
 
 interface Answer { status: number; challenge: string; sent: number; done: number }
 
@@ -38,60 +27,6 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   const r = await request(`${p.url}${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
   await r.body.dump();
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), sent, done: Date.now() };
-}
-
-
-/** /readyz with its details (they need the admin token). */
-async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return { status: r.statusCode, body: await r.body.json() };
-}
-
-/** A TCP relay the test can cut (every socket destroyed, new ones refused) and restore. */
-class Relay {
-  private readonly sockets = new Set<Socket>();
-  private blocked = false;
-  /** Connections let through, and when the last one was accepted (Date.now()). */
-  accepted = 0;
-  private constructor(private readonly server: Server, readonly port: number) {}
-
-  static async start(targetPort: number): Promise<Relay> {
-    let relay: Relay | null = null;
-    const server = createServer((client) => relay!.accept(client, targetPort));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const a = server.address();
-    relay = new Relay(server, typeof a === 'object' && a !== null ? a.port : 0);
-    return relay;
-  }
-
-  get url(): string { return `nats://127.0.0.1:${this.port}`; }
-
-  private accept(client: Socket, targetPort: number): void {
-    if (this.blocked) { client.destroy(); return; }
-    this.accepted++;
-    const up = connect(targetPort, '127.0.0.1');
-    for (const [s, other] of [[client, up], [up, client]] as const) {
-      this.sockets.add(s);
-      s.on('error', () => other.destroy());
-      s.on('close', () => { this.sockets.delete(s); other.destroy(); });
-    }
-    client.pipe(up);
-    up.pipe(client);
-  }
-
-  cut(): void {
-    this.blocked = true;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  restore(): void {
-    this.blocked = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
 }
 
 describe('catch-up after a cut, and replay before ready, across proxy processes', () => {
@@ -112,11 +47,11 @@ describe('catch-up after a cut, and replay before ready, across proxy processes'
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     relay = await Relay.start(nats.port);
-    prefix = `ptc${Math.random().toString(36).slice(2, 8)}`;
-    const direct = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH });
+    prefix = subjectPrefix('ptc');
+    const direct = proxyConfig(as, echo.url, busSection(nats.url, prefix));
     // info level: the test reads C's "NATS reconnected" line (with its time)
-    const cut = proxyConfig(as, echo.url, { nats: { servers: [relay.url] }, subject_prefix: prefix, auth: BUS_AUTH }, 'info');
-    const closed = proxyConfig(as, echo.url, { nats: { servers: [relay.url] }, subject_prefix: prefix, auth: BUS_AUTH, fail_closed_after_ms: 300 }, 'info');
+    const cut = proxyConfig(as, echo.url, busSection(relay.url, prefix), 'info');
+    const closed = proxyConfig(as, echo.url, busSection(relay.url, prefix, { fail_closed_after_ms: 300 }), 'info');
     [A, C, F] = await Promise.all([startProxy(direct, { env: ENV }), startProxy(cut, { env: ENV }), startProxy(closed, { env: ENV })]);
     proxies.push(A, C, F);
     await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p)).status === 200, 20_000)));
@@ -194,7 +129,7 @@ describe('catch-up after a cut, and replay before ready, across proxy processes'
 
   it('a proxy D started after the revocation refuses the token from its first answer; /readyz is never ready before the replay', async () => {
     // the token of the first test is revoked in the stream; D has never seen it
-    const config = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH });
+    const config = proxyConfig(as, echo.url, busSection(nats.url, prefix));
     const D = await startProxy(config, { env: ENV });
     proxies.push(D);
     const ready: Array<{ status: number; caughtUp: unknown }> = [];

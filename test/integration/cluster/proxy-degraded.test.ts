@@ -8,27 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
-
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
 
 interface Answer { status: number; challenge: string; retryAfter: string; body: string }
 
@@ -37,15 +22,14 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), retryAfter: String(r.headers['retry-after'] ?? ''), body: await r.body.text() };
 }
 
-
 describe('a proxy process without its NATS', () => {
   let as: AuthServer;
   let echo: EchoUpstream;
   const proxies: ProxyProcess[] = [];
   const servers: Array<NatsServer & { stop(): Promise<void> }> = [];
-  const prefix = (): string => `ptd${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = (): string => subjectPrefix('ptd');
   const start = async (cluster: Record<string, unknown>): Promise<ProxyProcess> => {
-    const p = await startProxy(proxyConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV });
+    const p = await startProxy(publicApiConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV });
     proxies.push(p);
     return p;
   };

@@ -12,27 +12,12 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, jtiOf, publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: 'proxy-secret' };
-
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster: { auth: BUS_AUTH, ...cluster },
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
 
 interface Answer { status: number; challenge: string; retryAfter: string }
 
@@ -40,12 +25,6 @@ async function call(p: ProxyProcess, token: string | null, path = '/api/x'): Pro
   const r = await request(`${p.url}${path}`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
   await r.body.dump();
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), retryAfter: String(r.headers['retry-after'] ?? '') };
-}
-
-/** /readyz with its details (they need the admin token once /readyz hides them from others). */
-async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return { status: r.statusCode, body: await r.body.json() };
 }
 
 /** The member logged that its start wait is over (the moment the old code began to serve on no state). */
@@ -56,9 +35,9 @@ describe('no serving before the first replay', () => {
   let echo: EchoUpstream;
   const proxies: ProxyProcess[] = [];
   const servers: Array<{ stop(): Promise<void> }> = [];
-  const prefix = (): string => `ptf${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = (): string => subjectPrefix('ptf');
   const start = async (cluster: Record<string, unknown>): Promise<ProxyProcess> => {
-    const p = await startProxy(proxyConfig(as, echo.url, cluster), { env: ENV, timeoutMs: 30_000 });
+    const p = await startProxy(publicApiConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV, timeoutMs: 30_000 });
     proxies.push(p);
     return p;
   };

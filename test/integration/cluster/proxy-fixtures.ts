@@ -1,8 +1,9 @@
 // Shared pieces of the suites that run real proxy processes on a bus: the admin API call,
-// a member config (one JWT route on /api/*), a call to it, a /metrics reader, revocation rounds, polling for an async condition, what a revocation refusal looks like, a JWT's jti.
+// a member config (one JWT route on /api/*, or a public route beside it), a call to it, a /metrics reader, revocation rounds, polling for an async condition, what a revocation refusal looks like, a JWT's jti.
 import { expect } from 'vitest';
 import { request } from 'undici';
 import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { clusterMemberConfig } from '../../helpers/cluster-members.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep } from './cluster-fixtures.js';
 
@@ -18,6 +19,24 @@ export function memberConfig(as: AuthServer, upstream: string, cluster: Record<s
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
   };
+}
+
+/**
+ * A member config with a public and a protected route on `upstream`: `/public/*` needs no token,
+ * `/api/*` a token of `as` (issuer `demo`, audience portcullis-demo, `issuerExtra` keys added);
+ * `cluster` as given, log `level` (default warn) without access lines.
+ */
+export function publicApiConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>, issuerExtra: Record<string, unknown> = {}, level = 'warn'): Record<string, unknown> {
+  return clusterMemberConfig({
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], ...issuerExtra } },
+    upstreams: { app: { targets: [upstream] } },
+    routes: [
+      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
+      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
+    ],
+    cluster,
+    log: { level, access: false },
+  });
 }
 
 /** GET /api/x with the token, on a fresh connection (so `--workers` processes share them). */

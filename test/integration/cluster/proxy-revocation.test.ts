@@ -9,9 +9,10 @@ import { connect } from 'nats';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin } from './proxy-fixtures.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, publicApiConfig } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -20,21 +21,8 @@ const nowS = (): number => Math.floor(Date.now() / 1000);
 const LIFETIME_S = 7 * 86_400;
 
 /** A proxy in front of `upstream` trusting `as` (JWT + introspection): /api/* needs a token, /public/* does not. */
-function proxyConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } } },
-    upstreams: { app: { targets: [upstream] } },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
-    ],
-    cluster,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
-}
+const proxyConfig = (as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> =>
+  publicApiConfig(as, upstream, cluster, { introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } });
 
 interface Answer { status: number; challenge: string }
 
@@ -42,18 +30,6 @@ async function call(p: ProxyProcess, token: string, path = '/api/x'): Promise<An
   const r = await request(`${p.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
   await r.body.dump();
   return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? '') };
-}
-
-async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`);
-    last = await r.body.text();
-    if (r.statusCode === 200) return;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
 }
 
 const isRevokedAnswer = (a: Answer): boolean => a.status === 401 && /error="invalid_token"/.test(a.challenge) && /revoked/.test(a.challenge);
@@ -88,8 +64,8 @@ describe('revocation across three proxy processes on one nats-server', () => {
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    prefix = `ptp${Math.random().toString(36).slice(2, 8)}`;
-    const config = proxyConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { max_token_lifetime_s: LIFETIME_S } });
+    prefix = subjectPrefix('ptp');
+    const config = proxyConfig(as, echo.url, busSection(nats.url, prefix, { revocation: { max_token_lifetime_s: LIFETIME_S } }));
     const started = await Promise.all([0, 1, 2].map(() => startProxy(config, { env: ENV })));
     proxies.push(...started);
     [A, B, C] = started as [ProxyProcess, ProxyProcess, ProxyProcess];
@@ -189,7 +165,7 @@ describe('revocation across three proxy processes on one nats-server', () => {
     const cliConfig = writeConfig({
       upstreams: { u: { targets: ['http://127.0.0.1:9'] } },
       routes: [{ name: 'r', match: { path: '/' }, upstream: 'u', auth: 'none' }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
+      cluster: busSection(nats.url, prefix),
     });
     const t0 = performance.now();
     const cli = await runCli(['revoke', '--sub', 'carol', '--config', cliConfig, '--reason', 'cli test'], ENV);

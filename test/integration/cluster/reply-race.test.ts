@@ -8,24 +8,13 @@ import { connect, headers, type NatsConnection } from 'nats';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, subjectPrefix, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { metric } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-
-async function readyWithPeers(p: ProxyProcess, peers: number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    last = await r.body.text();
-    if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === peers) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`proxy not ready with ${peers} members: ${last}`);
-}
 
 async function get(p: ProxyProcess, h: Record<string, string>): Promise<number> {
   const r = await request(`${p.url}/api/orders`, { headers: h });
@@ -64,13 +53,11 @@ describe('a bus request takes the first authentic reply to it, not the first rep
   let b: ProxyProcess;
   let key: ClientKey;
   let attacker: { nc: NatsConnection; answered: () => number };
-  const prefix = `ptrr${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = subjectPrefix('ptrr');
 
   beforeAll(async () => {
     [as, echo, nats, key] = await Promise.all([startAuthServer({ algorithms: ['ES256'] }), startEchoUpstream(), startNatsServer(), clientKey('ES256')]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: {
         demo: {
           issuer: as.issuer, audiences: ['portcullis-demo'],
@@ -81,12 +68,10 @@ describe('a bus request takes the first authentic reply to it, not the first rep
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
       // generous: the machine is shared; a timeout would turn the strict check into a local one
       dpop: { replay: { owner_timeout_ms: 3_000 } },
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
+      cluster: busSection(nats.url, prefix),
+    });
     [a, b] = await Promise.all([startProxy(config, { env: ENV }), startProxy(config, { env: ENV })]);
-    await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
+    await Promise.all([waitReadyWithMembers(a, 2), waitReadyWithMembers(b, 2)]);
     attacker = await racer(nats.url, prefix);
   }, 90_000);
 

@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, call, jtiOf, memberConfig, waitFor } from './proxy-fixtures.js';
 
@@ -48,7 +49,7 @@ describe('a revocation accepted while the bus is down survives its member\'s res
   it('201 persisted:false, origin restarted before the bus returns: the others and a later member refuse the token', async () => {
     nats = await startNatsServer();
     const file = join(mkdtempSync(join(tmpdir(), 'portcullis-outbox-')), 'revocations.json');
-    const base = { nats: { servers: [nats.url] }, subject_prefix: `pto${Math.random().toString(36).slice(2, 8)}`, start_timeout_ms: 300 };
+    const base = { nats: { servers: [nats.url] }, subject_prefix: subjectPrefix('pto'), start_timeout_ms: 300 };
     const withSnap = { ...base, revocation: { snapshot_file: file, snapshot_interval_ms: 50 } };
     const A = await start(withSnap);
     const B = await start(base);

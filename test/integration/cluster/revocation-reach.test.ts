@@ -7,10 +7,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { busSection, clusterMemberConfig, startMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
-import { waitReady, sleep, jtiOf } from '../ws/ws-fixtures.js';
+import { sleep, jtiOf } from '../ws/ws-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
@@ -24,17 +25,14 @@ describe('a revocation at one member reaches every place another member holds th
     as = await startAuthServer();
     up = createServer((req, res) => { if (req.url?.startsWith('/api/poll')) setTimeout(() => { if (!res.destroyed) res.end('late answer'); }, 2500); else res.end('ok'); });
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
-    const cfg = {
+    const cfg = clusterMemberConfig({
       server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_auth', dialect: 'traefik' }] } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET' } } },
       upstreams: { app: { targets: [`http://127.0.0.1:${(up.address() as AddressInfo).port}`] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {}, timeout_ms: 20000 }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `reach${Date.now()}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false }, verifier: { pool_size: 1 },
-    };
-    [A, B] = await Promise.all([startProxy(cfg, { env: ENV }), startProxy(cfg, { env: ENV })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, `reach${Date.now()}`),
+    });
+    [A, B] = await startMembers(2, cfg, ENV);
   });
   afterAll(async () => { await A?.stop(); await B?.stop(); await nats?.stop(); await as?.close(); up?.close(); });
   const call = async (p: ProxyProcess, t: string): Promise<number> => { const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${t}` } }); await r.body.dump(); return r.statusCode; };

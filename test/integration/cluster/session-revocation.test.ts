@@ -7,8 +7,9 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, bearer, open, waitReady, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 
@@ -29,21 +30,16 @@ describe('revocation by session (sid) across members', () => {
 
   beforeAll(async () => {
     [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
       upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
       routes: [
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptsid${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    [A, B] = await Promise.all([startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } }), startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptsid')),
+    });
+    [A, B] = await startMembers(2, config);
   });
 
   afterAll(async () => {

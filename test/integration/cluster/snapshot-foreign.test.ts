@@ -7,11 +7,11 @@ import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, call, jtiOf, memberConfig, waitFor } from './proxy-fixtures.js';
 
 const OTHER_ENV = { ...ADMIN_ENV, PT_BUS_KEY: randomBytes(48).toString('base64') };
@@ -20,11 +20,6 @@ const OTHER_ENV = { ...ADMIN_ENV, PT_BUS_KEY: randomBytes(48).toString('base64')
 const proxyConfig = (as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> => memberConfig(as, upstream, { auth: BUS_AUTH, ...cluster });
 
 const status = async (p: ProxyProcess, token: string): Promise<number> => (await call(p, token)).status;
-
-async function readyz(p: ProxyProcess): Promise<{ status: number; body: any }> {
-  const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  return { status: r.statusCode, body: await r.body.json() };
-}
 
 const startWaitOver = (p: ProxyProcess): boolean => p.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('cluster bus unreachable at start'));
 
@@ -52,7 +47,7 @@ describe('a revocation snapshot that is not this cluster\'s own', () => {
     const mine = join(dir, 'mine.json');
     const theirs = join(dir, 'theirs.json');
     const snap = (file: string): Record<string, unknown> => ({ snapshot_file: file, snapshot_max_age_s: 300, snapshot_interval_ms: 50 });
-    const cfg = { nats: { servers: [nats.url] }, subject_prefix: `pts${Math.random().toString(36).slice(2, 8)}`, start_timeout_ms: 300, revocation: snap(mine) };
+    const cfg = { nats: { servers: [nats.url] }, subject_prefix: subjectPrefix('pts'), start_timeout_ms: 300, revocation: snap(mine) };
     const [S1, O] = await Promise.all([
       start(cfg, { ...ADMIN_ENV, ...BUS_ENV }),
       start({ ...cfg, subject_prefix: `pto${Math.random().toString(36).slice(2, 8)}`, revocation: snap(theirs) }, OTHER_ENV),

@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { jwksOf, makeKey } from '../../fixtures/keys.js';
+import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep, waitReady } from '../ws/ws-fixtures.js';
 import { waitFor } from './proxy-fixtures.js';
 
@@ -56,17 +57,13 @@ describe('SSF poll against a hostile transmitter', () => {
     const src = (path: string): Record<string, unknown> => ({
       issuer: tx.url, audiences: [AUD], jwks_uri: `${tx.url}/jwks`, poll: { endpoint: `${tx.url}${path}`, authorization_env: 'PT_SSF_POLL', interval_ms: 1_000 },
     });
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
       event_sources: { more: src('/more'), redirect: src('/redirect'), huge: src('/huge') },
       upstreams: { echo: { targets: ['http://127.0.0.1:9'] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `pthost${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
+      cluster: busSection(nats.url, subjectPrefix('pthost')),
+    });
     P = await startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: AUTH } });
     await waitReady(P);
   });

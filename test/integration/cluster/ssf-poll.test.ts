@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { POLL_AUTH, RISC, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
-import { admin, bearer, sleep, waitReady } from '../ws/ws-fixtures.js';
+import { admin, bearer, sleep } from '../ws/ws-fixtures.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 
 const AUD = 'https://proxy.example/ssf';
@@ -36,20 +37,14 @@ describe('SSF poll: one member polls, another takes over', () => {
 
   beforeAll(async () => {
     [nats, as, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
       event_sources: { idp: { issuer: tx.issuer, audiences: [AUD], poll: { endpoint: tx.pollUrl, authorization_env: 'PT_SSF_POLL', interval_ms: 200 } } },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptpoll${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: POLL_AUTH };
-    members = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
-    await Promise.all(members.map((m) => waitReady(m)));
+      cluster: busSection(nats.url, subjectPrefix('ptpoll')),
+    });
+    members = await startMembers(2, config, { PT_SSF_POLL: POLL_AUTH });
   });
 
   afterAll(async () => {

@@ -8,11 +8,12 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, RISC, SSF_VERIFY, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { makeKey } from '../../fixtures/keys.js';
-import { admin, bearer, open, sleep, waitReady, wsUrl } from '../ws/ws-fixtures.js';
+import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked, waitFor } from './proxy-fixtures.js';
 
 const PATH = '/ssf/events';
@@ -40,9 +41,7 @@ describe('SSF push receiver across members', () => {
   beforeAll(async () => {
     [nats, as, up, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream(), startTransmitter(AUD)]);
     other = await startAuthServer();
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] }, other: { issuer: other.issuer, audiences: ['portcullis-demo'] } },
       event_sources: {
         idp: { issuer: tx.issuer, audiences: [AUD], push: { path: PATH, authorization_env: 'PT_SSF_PUSH' }, token_issuer: as.issuer, subjects: { email: 'sub' } },
@@ -52,13 +51,9 @@ describe('SSF push receiver across members', () => {
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptssf${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_PUSH: SECRET };
-    [A, B] = await Promise.all([startProxy(config, { env }), startProxy(config, { env })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptssf')),
+    });
+    [A, B] = await startMembers(2, config, { PT_SSF_PUSH: SECRET });
     push = (set, auth = SECRET, type) => tx.push(`${A.url}${PATH}`, set, auth, type);
   });
 

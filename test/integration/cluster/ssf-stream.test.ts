@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, MGMT_AUTH, POLL_AUTH, RISC, SSF_VERIFY, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { stringify } from 'yaml';
 import { admin, bearer, waitReady } from '../ws/ws-fixtures.js';
@@ -59,10 +60,9 @@ describe('SSF stream management (receiver side)', () => {
     ]);
     const portA = await freePort();
     pushUrl = `http://127.0.0.1:${portA}${PATH}`;
-    const prefix = `ptstr${Math.random().toString(36).slice(2, 8)}`;
-    const config = (port: number): Record<string, unknown> => ({
+    const prefix = subjectPrefix('ptstr');
+    const config = (port: number): Record<string, unknown> => clusterMemberConfig({
       server: { listen: { host: '127.0.0.1', port } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
       event_sources: {
         idp: {
@@ -72,9 +72,7 @@ describe('SSF stream management (receiver side)', () => {
       },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
+      cluster: busSection(nats.url, prefix),
     });
     const env = { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_PUSH: SECRET, PT_SSF_MGMT: MGMT_AUTH };
     [A, B] = await Promise.all([startProxy(config(portA), { env }), startProxy(config(0), { env })]);
@@ -158,10 +156,8 @@ describe('SSF stream management with poll delivery, and a reload that changes th
 
   beforeAll(async () => {
     [nats, as, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
-    const prefix = `ptstp${Math.random().toString(36).slice(2, 8)}`;
-    config = (events) => ({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const prefix = subjectPrefix('ptstp');
+    config = (events) => clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
       event_sources: {
         idp: {
@@ -172,9 +168,7 @@ describe('SSF stream management with poll delivery, and a reload that changes th
       },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
+      cluster: busSection(nats.url, prefix),
     });
     configPath = writeConfig(config({}));
     P = await startProxy(null, { configPath, env: { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: POLL_AUTH, PT_SSF_MGMT: MGMT_AUTH } });

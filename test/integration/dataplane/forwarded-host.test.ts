@@ -5,10 +5,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
 import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
@@ -19,9 +18,7 @@ let h2: ClientHttp2Session;
 
 beforeAll(async () => {
   upstream = await startScriptedUpstream((req, res) => { req.resume(); req.on('end', () => res.end('reached')); });
-  jwks = await startScriptedUpstream((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
-  });
+  jwks = await startFixtureJwks();
   proxy = await startProxy(baseConfig(upstream.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, trust_forwarded: true },
     issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },

@@ -4,8 +4,7 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { connect } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
-import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
+import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
@@ -15,9 +14,7 @@ let proxy: ProxyProcess;
 
 beforeAll(async () => {
   upstream = await startScriptedUpstream((req, res) => { req.resume(); req.on('end', () => res.end(`reached ${req.url}`)); });
-  jwks = await startScriptedUpstream((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
-  });
+  jwks = await startFixtureJwks();
   proxy = await startProxy(baseConfig(upstream.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }] } },
     issuers: {

@@ -4,9 +4,8 @@
 // (judged public, and a `host: preserve` upstream still reads the protected host).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { rawRequest } from '../../helpers/raw-http.js';
-import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
 import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
@@ -29,9 +28,7 @@ function config(adminHost: string, wildHost = '*.internal.example'): Record<stri
 
 beforeAll(async () => {
   upstream = await startScriptedUpstream((req, res) => { req.resume(); req.on('end', () => res.end('reached')); });
-  jwks = await startScriptedUpstream((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
-  });
+  jwks = await startFixtureJwks();
   // written as an operator copies a DNS name: absolute (trailing dot), mixed case
   proxy = await startProxy(config('Admin.Example.', '*.Internal.Example.'), { env: ADMIN_ENV });
   await waitReady(proxy);

@@ -8,9 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, baseConfig, ADMIN_ENV, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startFixtureJwks, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
 import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 import { send } from './decision-fixtures.js';
@@ -23,9 +22,7 @@ let proxy: ProxyProcess;
 let client: grpc.Client;
 
 beforeAll(async () => {
-  jwks = await startScriptedUpstream((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
-  });
+  jwks = await startFixtureJwks();
   proxy = await startProxy(baseConfig(jwks.url, {
     server: {
       listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } },

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { clusterMemberConfig, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { NonceSource } from '../../../node/dpop/nonce.js';
@@ -15,9 +16,7 @@ import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.j
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_DPOP_NONCE_SECRET: 'integration-test-nonce-secret-0123456789' };
 
 function proxyConfig(as: AuthServer, upstream: string, nats: string): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+  return clusterMemberConfig({
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
     upstreams: { app: { targets: [upstream] } },
     routes: [
@@ -29,9 +28,7 @@ function proxyConfig(as: AuthServer, upstream: string, nats: string): Record<str
     // generous: the machine is shared; a timeout would turn the strict check into a local one
     dpop: { replay: { owner_timeout_ms: 3_000 }, nonce: { secret_env: 'PT_DPOP_NONCE_SECRET' } },
     cluster: { nats: { servers: [nats] }, auth: BUS_AUTH },
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
+  });
 }
 
 interface Answer { status: number; challenge: string; nonce: string | undefined; body: any }
@@ -48,18 +45,6 @@ async function send(p: ProxyProcess, path: string, headers: Record<string, strin
 async function dpopCall(p: ProxyProcess, key: ClientKey, token: string, path = '/api/orders', o: Parameters<typeof proof>[1] = {}): Promise<{ answer: Answer; proof: string }> {
   const pr = await proof(key, { htu: `${p.url}${path}`, token, ...o });
   return { answer: await send(p, path, { authorization: `DPoP ${token}`, dpop: pr }), proof: pr };
-}
-
-async function readyWithPeers(p: ProxyProcess, peers: number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    last = await r.body.text();
-    if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === peers) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`proxy not ready with ${peers} members: ${last}`);
 }
 
 const invalidProof = (a: Answer): void => {
@@ -84,7 +69,7 @@ describe('DPoP through two proxies on one nats-server', () => {
       startProxy(proxyConfig(as, echo.url, nats.url), { env: ENV }),
       startProxy(proxyConfig(as, echo.url, nats.url), { env: ENV }),
     ]);
-    await Promise.all([readyWithPeers(a, 2), readyWithPeers(b, 2)]);
+    await Promise.all([waitReadyWithMembers(a, 2), waitReadyWithMembers(b, 2)]);
   }, 90_000);
 
   afterAll(async () => {

@@ -2,12 +2,10 @@
 // life: the replay cache forgets a proof once the old window would refuse it, and the new,
 // wider window would accept it again. Real `portcullis serve`: window 2 s, proofs used, then
 // the window becomes 600 s — every proof used before the reload stays refused.
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, waitReady } from '../auth/tokens-helpers.js';
 import { clientKey, proof } from '../../unit/dpop/dpop-helpers.js';
 
@@ -54,9 +52,7 @@ describe('widening the DPoP iat window by reload', () => {
     const late = await proof(key, { htu: url, token });
     expect(await send(late)).toBe(200); // still in the cache at the reload
 
-    writeFileSync(proxy.configPath, stringify(config(as, echo.url, 600)));
-    const r = await call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    expect(r.status, r.text).toBe(200);
+    await reloadWith(proxy, config(as, echo.url, 600));
     await sleep(3_000); // past late's old expiry too
 
     const before = echo.requests;

@@ -5,26 +5,14 @@
 // the client would receive a body of the right length with foreign bytes in it.
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Connect, h2Request, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
+import { h2Request, startPublicH2, type PublicH2 } from '../../helpers/h2-client.js';
 
-let echo: EchoUpstream;
-let proxy: ProxyProcess;
+let h2: PublicH2;
 let session: ClientHttp2Session;
 const SIZE = 6 * 1024 * 1024;
 
-beforeAll(async () => {
-  echo = await startEchoUpstream();
-  proxy = await startProxy(publicH2Config(echo.url), { env: ADMIN_ENV });
-  session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
-});
-
-afterAll(async () => {
-  session?.close();
-  await proxy?.stop();
-  await echo?.close();
-});
+beforeAll(async () => { h2 = await startPublicH2(); session = h2.session; });
+afterAll(async () => { await h2?.stop(); });
 
 it('four concurrent 6 MiB chunked downloads from an HTTP/1.1 upstream arrive byte-exact over HTTP/2', async () => {
   const replies = await Promise.all(Array.from({ length: 4 }, () => h2Request(session, { ':method': 'GET', ':path': `/public/chunked/${SIZE}` })));

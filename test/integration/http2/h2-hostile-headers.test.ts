@@ -4,25 +4,15 @@
 // (both listeners).
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Connect, h2Request, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
+import { h2Request, startPublicH2, type PublicH2 } from '../../helpers/h2-client.js';
 
-let echo: EchoUpstream;
-let proxy: ProxyProcess;
+let h2: PublicH2;
+let echo: PublicH2['echo'];
+let proxy: PublicH2['proxy'];
 let session: ClientHttp2Session;
 
-beforeAll(async () => {
-  echo = await startEchoUpstream();
-  proxy = await startProxy(publicH2Config(echo.url), { env: ADMIN_ENV });
-  session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
-});
-
-afterAll(async () => {
-  session?.close();
-  await proxy?.stop();
-  await echo?.close();
-});
+beforeAll(async () => { h2 = await startPublicH2(); ({ echo, proxy, session } = h2); });
+afterAll(async () => { await h2?.stop(); });
 
 it('refuses a header name with an underscore (400) and forwards nothing, as the HTTP/1.1 listener refuses it', async () => {
   const ok = await h2Request(session, { ':method': 'GET', ':path': '/public/a', 'x-probe': '1' });

@@ -1,13 +1,11 @@
 // Requests waiting on a slow HTTP/2 (h2c) upstream when a reload replaces its pool: they get
 // the upstream's answer (200 and its body) from the retired pool, and the retired pool's session
 // closes once they are done (README "In-flight requests finish on the snapshot they started with").
-import { writeFileSync } from 'node:fs';
 import http2, { type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { bearer, call, sleep } from '../auth/tokens-helpers.js';
+import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { call, sleep } from '../auth/tokens-helpers.js';
 
 const SLOW_MS = 1_200;
 let up: http2.Http2Server;
@@ -45,9 +43,7 @@ describe.each([1, 2])('h2c upstream requests across a reload that replaces the p
   it('get the upstream\'s 200 and body; the retired session closes after them', async () => {
     const inflight = Array.from({ length: 6 }, (_, i) => call(`${proxy.url}/slow/${i}`));
     await sleep(SLOW_MS / 3);
-    writeFileSync(proxy.configPath, stringify(config(workers, 1_001)));
-    const r = await call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
-    expect(r.status, r.text).toBe(200);
+    await reloadWith(proxy, config(workers, 1_001));
     const replies = await Promise.all(inflight);
     expect(replies.map((x) => `${x.status} ${x.text}`)).toEqual(replies.map((_, i) => `200 ok /slow/${i}`));
     expect((await call(`${proxy.url}/after`)).text).toBe('ok /after');

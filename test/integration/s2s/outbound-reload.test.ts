@@ -2,11 +2,9 @@
 // reload that replaces the exchanger and the client-credentials source (their settings changed):
 // README "In-flight requests finish on the snapshot they started with" — each gets the token its
 // call brings (200 from the upstream), never a refusal caused by the reload. `serve` inline and `--workers 2`.
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
 
 const SLOW_MS = 1_200;
@@ -65,9 +63,7 @@ describe.each([1, 2])('outbound token calls across a reload that replaces their 
       ...Array.from({ length: 4 }, (_, i) => call(`${proxy.url}/billing/${i}`)),
     ];
     await sleep(SLOW_MS / 3);
-    writeFileSync(proxy.configPath, stringify(config(workers, 3 * SLOW_MS + 1)));
-    const r = await call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    expect(r.status, r.text).toBe(200);
+    await reloadWith(proxy, config(workers, 3 * SLOW_MS + 1));
     const replies = await Promise.all(inflight);
     expect(replies.map((x) => `${x.status} ${x.status === 200 ? '' : x.text}`)).toEqual(replies.map(() => '200 '));
     as.setToken('normal');

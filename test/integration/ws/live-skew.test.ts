@@ -8,7 +8,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { bearer, expOf, handshake, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { bearer, chatEventsConfig, expOf, handshake, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
 
 /** Wide enough that a loaded machine still opens the socket and the stream inside it. */
 const SKEW_S = 12;
@@ -21,18 +21,7 @@ describe('clock skew: the same instant for HTTP, WebSockets and streamed respons
 
   beforeAll(async () => {
     [as, up, echo] = await Promise.all([startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], clock_skew_s: SKEW_S } },
-      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
-      routes: [
-        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
-        { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
-      ],
-      log: { level: 'info', access: true },
-      verifier: { pool_size: 1 },
-    }, { env: ADMIN_ENV });
+    proxy = await startProxy(chatEventsConfig(as.issuer, up.url, echo.url, { clock_skew_s: SKEW_S }), { env: ADMIN_ENV });
     await waitReady(proxy);
   });
 

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, jtiOf, open, sleep, sseEvents, stream, waitReady, wsUrl } from './ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, bearer, jtiOf, open, sleep, sseEvents, stream, wsUrl } from './ws-fixtures.js';
 
 describe('a revocation at instance B closes a WebSocket held at instance A', () => {
   let nats: NatsServer & { stop(): Promise<void> };
@@ -21,21 +22,16 @@ describe('a revocation at instance B closes a WebSocket held at instance A', () 
 
   beforeAll(async () => {
     [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    const config = {
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    const config = clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
       upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
       routes: [
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: `ptws${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    };
-    [A, B] = await Promise.all([startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } }), startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV } })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+      cluster: busSection(nats.url, subjectPrefix('ptws')),
+    });
+    [A, B] = await startMembers(2, config);
   });
 
   afterAll(async () => {

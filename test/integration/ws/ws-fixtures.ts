@@ -1,10 +1,12 @@
 // Shared pieces of the WebSocket suites: a client wrapper around `ws` that records messages
 // and the close (code, reason, time), the handshake outcome (101 or the HTTP refusal), SSE
-// reading over node:http, and admin/readiness calls against a proxy process.
+// reading over node:http, a one-proxy chat/events config, and admin/readiness calls against a proxy process.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+
+export { waitReady } from '../../helpers/proxy-process.js';
 import { sourceValue } from '../../../node/metrics/index.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -136,16 +138,24 @@ export async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: strin
   return { status: r.statusCode, body: parsed };
 }
 
-export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await request(`${p.adminUrl}/readyz`);
-    last = await r.body.text();
-    if (r.statusCode === 200) return;
-    await sleep(25);
-  }
-  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
+/**
+ * A one-proxy config: `/chat/*` a WebSocket route to `wsUpstream`, `/events/*` to `echoUpstream`, both
+ * needing a token of the `demo` issuer `issuer` (audience portcullis-demo; `issuerExtra` keys added);
+ * log level info with access lines, one verifier thread.
+ */
+export function chatEventsConfig(issuer: string, wsUpstream: string, echoUpstream: string, issuerExtra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer, audiences: ['portcullis-demo'], ...issuerExtra } },
+    upstreams: { ws: { targets: [wsUpstream] }, echo: { targets: [echoUpstream] } },
+    routes: [
+      { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
+      { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
+    ],
+    log: { level: 'info', access: true },
+    verifier: { pool_size: 1 },
+  };
 }
 
 /** The websocket counter `name` (`websocket.<name>`) read from the family /metrics exports it as; NaN when absent. */

@@ -9,7 +9,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, expOf, handshake, jtiOf, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { admin, bearer, chatEventsConfig, expOf, handshake, jtiOf, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
 
 describe('WebSockets and streamed responses end when their token is revoked or expires', () => {
   let as: AuthServer;
@@ -20,18 +20,7 @@ describe('WebSockets and streamed responses end when their token is revoked or e
 
   beforeAll(async () => {
     [as, up, echo] = await Promise.all([startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], clock_skew_s: 0 } },
-      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
-      routes: [
-        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
-        { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
-      ],
-      log: { level: 'info', access: true },
-      verifier: { pool_size: 1 },
-    }, { env: ADMIN_ENV });
+    proxy = await startProxy(chatEventsConfig(as.issuer, up.url, echo.url, { clock_skew_s: 0 }), { env: ADMIN_ENV });
     await waitReady(proxy);
   });
 
