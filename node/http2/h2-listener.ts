@@ -107,8 +107,10 @@ export class H2Listener implements H2RelayHost {
         // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
         ...(c.tls.client_ca_file !== undefined ? { ca: readFileSync(c.tls.client_ca_file), requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
       });
-      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection
-      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } });
+      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection.
+      // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
+      // the certificate is read once per connection, so a second handshake could only disagree with it
+      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } else sock.disableRenegotiation(); });
       this.mtls = c.tls.client_ca_file !== undefined;
     } else {
       this.server = http2.createServer(common);
