@@ -271,11 +271,14 @@ export class H2Listener implements H2RelayHost {
     const start = performance.now();
     const snap = this.snapshot;
     this.counters[REQUESTS_BY_PROTOCOL[protocolOf(res)]]!++;
+    const cert = this.mtls && conn !== null ? clientCertOf(conn, tlsSocketOf(conn)) : undefined;
+    // a certificate that did not verify (or a connection already closed): closed unanswered, nothing forwarded
+    if (cert === false) { tlsSocketOf(conn!).destroy(); return; }
     // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
     if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res) {
       return this.extAuthz.handle(req, res, snap, this.pipelineOf(snap), start);
     }
-    const r = readRequest(req, snap, this.tls, this.mtls && conn !== null ? clientCertOf(conn, tlsSocketOf(conn)) : undefined);
+    const r = readRequest(req, snap, this.tls, cert);
     const grpc = isGrpc(req.contentType);
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);
