@@ -5,7 +5,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { ClientCertificate } from '../pipeline/index.js';
 
-const cache = new WeakMap<object, ClientCertificate | null>();
+const cache = new WeakMap<object, ClientCertificate | null | false>();
 
 /** Subject as one RFC 2253-like line ("CN=a,O=b"), SANs split by kind. */
 export function describeCertificate(raw: Buffer): ClientCertificate {
@@ -23,16 +23,23 @@ export function describeCertificate(raw: Buffer): ClientCertificate {
 }
 
 /**
- * The verified certificate of the connection, or null when none was presented. `key`: what the
- * answer is cached on (HTTP/2: the session, whose socket is a Proxy object; HTTP/1.1: the socket).
- * A presented certificate that did not verify never gets here: the connection was closed at
- * 'secureConnection' (h2-listener.ts).
+ * The verified certificate of the connection, null when none was presented, false when the
+ * request must not be served: a certificate was presented that did not verify, or the connection
+ * is already closed — h2-listener.ts closes one with such a certificate at 'secureConnection',
+ * but node:http2 / node:http may have read a request sent in the same flight as the TLS 1.3
+ * handshake and hand it over afterwards, when the closed socket no longer shows its certificate:
+ * the caller refuses it, it is never "no certificate". `key`: what the answer is cached on
+ * (HTTP/2: the session, whose socket is a Proxy object; HTTP/1.1: the socket).
  */
-export function clientCertOf(key: object, sock: TLSSocket): ClientCertificate | null {
+export function clientCertOf(key: object, sock: TLSSocket): ClientCertificate | null | false {
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const peer = sock.authorized ? sock.getPeerCertificate() : null;
-  const cert = peer !== null && peer.raw !== undefined ? describeCertificate(peer.raw) : null;
+  let cert: ClientCertificate | null | false;
+  if (sock.destroyed) cert = false;
+  else if (sock.authorized) {
+    const peer = sock.getPeerCertificate();
+    cert = peer !== null && peer.raw !== undefined ? describeCertificate(peer.raw) : null;
+  } else cert = acceptableHandshake(sock) ? null : false;
   cache.set(key, cert);
   return cert;
 }

@@ -107,8 +107,10 @@ export class H2Listener implements H2RelayHost {
         // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
         ...(c.tls.client_ca_file !== undefined ? { ca: readFileSync(c.tls.client_ca_file), requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
       });
-      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection
-      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } });
+      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection.
+      // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
+      // the certificate is read once per connection, so a second handshake could only disagree with it
+      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } else sock.disableRenegotiation(); });
       this.mtls = c.tls.client_ca_file !== undefined;
     } else {
       this.server = http2.createServer(common);
@@ -269,11 +271,14 @@ export class H2Listener implements H2RelayHost {
     const start = performance.now();
     const snap = this.snapshot;
     this.counters[REQUESTS_BY_PROTOCOL[protocolOf(res)]]!++;
+    const cert = this.mtls && conn !== null ? clientCertOf(conn, tlsSocketOf(conn)) : undefined;
+    // a certificate that did not verify (or a connection already closed): closed unanswered, nothing forwarded
+    if (cert === false) { tlsSocketOf(conn!).destroy(); return; }
     // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
     if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res) {
       return this.extAuthz.handle(req, res, snap, this.pipelineOf(snap), start);
     }
-    const r = readRequest(req, snap, this.tls, this.mtls && conn !== null ? clientCertOf(conn, tlsSocketOf(conn)) : undefined);
+    const r = readRequest(req, snap, this.tls, cert);
     const grpc = isGrpc(req.contentType);
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);

@@ -149,11 +149,32 @@ function dropSegments(path: string, n: number): string {
   return path.slice(i);
 }
 
-/** Envoy's x-forwarded-client-cert value: Hash (hex SHA-256 of the DER), Subject, URI and DNS SANs; quoted values escape `"` and `\\`. */
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/;
+
+/**
+ * `v` with every character outside printable ASCII written as RFC 4514 hex pairs of its UTF-8 bytes
+ * (`注` → `\E6\B3\A8`, as Envoy prints a subject): a header value carries Latin-1 at most, so a
+ * certificate naming its holder in CJK or emoji would otherwise make every request of that client
+ * unforwardable (400), and a Latin-1 name would reach the upstream as bytes that are not UTF-8.
+ */
+function asciiOnly(v: string): string {
+  if (!NOT_PRINTABLE_ASCII.test(v)) return v;
+  let out = '';
+  for (const ch of v) {
+    if (!NOT_PRINTABLE_ASCII.test(ch)) { out += ch; continue; }
+    for (const b of Buffer.from(ch, 'utf8')) out += `\\${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * Envoy's x-forwarded-client-cert value: Hash (hex SHA-256 of the DER), Subject, URI and DNS SANs;
+ * non-ASCII written as hex pairs (asciiOnly), then quoted values escape `"` and `\\`.
+ */
 export function xfcc(c: ClientCertificate): string {
   const q = (v: string): string => `"${v.replace(/["\\]/g, (m) => `\\${m}`)}"`;
-  const parts = [`Hash=${Buffer.from(c.thumbprint, 'base64url').toString('hex')}`, `Subject=${q(c.subject)}`];
-  const v = (x: string): string => (/[;,="\\]/.test(x) ? q(x) : x);
+  const parts = [`Hash=${Buffer.from(c.thumbprint, 'base64url').toString('hex')}`, `Subject=${q(asciiOnly(c.subject))}`];
+  const v = (raw: string): string => { const x = asciiOnly(raw); return /[;,="\\]/.test(x) ? q(x) : x; };
   for (const u of c.uris) parts.push(`URI=${v(u)}`);
   for (const d of c.dns) parts.push(`DNS=${v(d)}`);
   return parts.join(';');

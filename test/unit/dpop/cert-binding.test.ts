@@ -36,4 +36,8 @@ describe('xfcc', () => {
     expect(xfcc(CERT)).toBe(`Hash=${Buffer.from(CERT.thumbprint, 'base64url').toString('hex')};Subject="CN=orders,O=Shop";URI=spiffe://example.org/sa/orders;DNS=orders.internal`);
     expect(xfcc({ ...CERT, subject: 'CN=a "b"', uris: ['urn:x;y'], dns: [] })).toMatch(/Subject="CN=a \\"b\\"";URI="urn:x;y"$/);
   });
+
+  it('characters outside printable ASCII become RFC 4514 hex pairs of their UTF-8 bytes (a header carries no more)', () => {
+    expect(xfcc({ ...CERT, subject: 'CN=注,O=ö', uris: [], dns: ['dé.internal'] })).toMatch(/;Subject="CN=\\\\E6\\\\B3\\\\A8,O=\\\\C3\\\\B6";DNS="d\\\\C3\\\\A9\.internal"$/);
+  });
 });
