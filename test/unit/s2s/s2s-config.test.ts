@@ -50,7 +50,7 @@ describe('s2s config', () => {
     expect(errors({ routes: [route({ forward: { caller_authorization: 'X-Caller' } })] }))
       .toEqual(['routes[0].forward.caller_authorization: only for egress routes (a client_credentials block on the route or its upstream)']);
     expect(errors({ routes: [route({ auth: 'none', client_credentials: { ...cc, issuer: 'demo', scopes: ['a b'] } })] }))
-      .toEqual(['routes[0].client_credentials.scopes[0]: a scope token (RFC 6749 §3.3)']);
+      .toEqual(['routes[0].client_credentials.scopes[0]: a scope token (RFC 6749 §3.3: visible ASCII but \" and \\, no space)']);
   });
 
   it('an issuer that is not a URL needs jwks_uri', () => {
