@@ -3,30 +3,23 @@
 // succeeds, and a load balancer sends it no traffic meanwhile, so nothing else would wake it. Once
 // keys are loaded, a failing refresh backs off up to max_refresh_s as before (the keys stay in use).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { asIssuer, bearer, call, echoed } from './tokens-helpers.js';
+import { startWithJwksDown, type JwksDownStart } from './tokens-helpers.js';
 
 let as: AuthServer;
-let echo: EchoUpstream;
 let proxy: ProxyProcess;
+let started: JwksDownStart | undefined;
 
 beforeAll(async () => {
-  as = await startAuthServer();
-  echo = await startEchoUpstream();
-  as.setJwks('down');
-  proxy = await startProxy(baseConfig(echo.url, {
-    issuers: { demo: asIssuer(as, { jwks: { timeout_ms: 500 } }) }, // max_refresh_s: its default, 3600 s
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV });
+  started = await startWithJwksDown([{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }]);
+  ({ as, proxy } = started);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
+  await started?.stop();
 });
 
 /** The proxy's own word on when it tries again, per failed fetch of a never-loaded set. */

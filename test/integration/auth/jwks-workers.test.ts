@@ -4,30 +4,25 @@
 // the last good keys on every worker, and a flood of one unknown kid costs one fetch per worker.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Client } from 'undici';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { asIssuer, bearer, call } from './tokens-helpers.js';
+import { startWithJwksDown, type JwksDownStart } from './tokens-helpers.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
+let started: JwksDownStart | undefined;
 
 beforeAll(async () => {
-  as = await startAuthServer();
-  echo = await startEchoUpstream();
-  as.setJwks('down');
-  proxy = await startProxy(baseConfig(echo.url, {
-    issuers: { demo: asIssuer(as, { jwks: { timeout_ms: 500 } }) },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  started = await startWithJwksDown([{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }], { args: ['--workers', '2'], timeoutMs: 20_000 });
+  ({ as, echo, proxy } = started);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
+  await started?.stop();
 });
 
 interface Answer { status: number; retryAfter: string | undefined; body: string; challenge: string | undefined }

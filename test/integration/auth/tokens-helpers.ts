@@ -1,12 +1,14 @@
 // Shared pieces of the token integration suites: an issuer block for the demo
 // authorization server, a strict RFC 6750 challenge parser, HTTP calls that
-// return status/headers/JSON, and a tiny recording server for attacker URLs.
+// return status/headers/JSON, a tiny recording server for attacker URLs, and the
+// "JWKS down at start" set-up of the readiness suites.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { request } from 'undici';
-import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 
 export const AUDIENCE = 'portcullis-demo';
 export const INTROSPECTION_SECRET = 'portcullis-secret';
@@ -166,3 +168,19 @@ export async function startRecorder(handler?: (req: IncomingMessage, body: strin
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A demo authorization server with its JWKS down, the echo upstream, and a proxy (`routes` on upstream `app`, demo issuer, jwks timeout 500 ms) started against them: DESIGN §4's "JWKS unreachable at start". */
+export interface JwksDownStart { as: AuthServer; echo: EchoUpstream; proxy: ProxyProcess; stop(): Promise<void> }
+
+/** Start JwksDownStart; `args`/`timeoutMs` pass to startProxy (e.g. `--workers 2`). */
+export async function startWithJwksDown(routes: unknown[], opts: { args?: string[]; timeoutMs?: number } = {}): Promise<JwksDownStart> {
+  const as = await startAuthServer();
+  const echo = await startEchoUpstream();
+  as.setJwks('down');
+  const proxy = await startProxy(baseConfig(echo.url, {
+    issuers: { demo: asIssuer(as, { jwks: { timeout_ms: 500 } }) }, // max_refresh_s: its default, 3600 s
+    routes,
+    verifier: { pool_size: 1 },
+  }), { env: ADMIN_ENV, ...opts });
+  return { as, echo, proxy, stop: async () => { await proxy.stop(); await Promise.all([as.close(), echo.close()]); } };
+}

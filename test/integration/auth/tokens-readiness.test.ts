@@ -5,32 +5,27 @@
 // are introspected until the keys load, then verified locally.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, introspection, notForwarded, waitReady } from './tokens-helpers.js';
+import { startWithJwksDown, type JwksDownStart } from './tokens-helpers.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
+let started: JwksDownStart | undefined;
 
 beforeAll(async () => {
-  as = await startAuthServer();
-  echo = await startEchoUpstream();
-  as.setJwks('down');
-  proxy = await startProxy(baseConfig(echo.url, {
-    issuers: { demo: asIssuer(as, { jwks: { timeout_ms: 500 } }) },
-    routes: [
-      { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
-      { name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
-    ],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV });
+  started = await startWithJwksDown([
+    { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
+    { name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
+  ]);
+  ({ as, echo, proxy } = started);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
+  await started?.stop();
 });
 
 // the details of /readyz need the admin token (without it: ready or not only)

@@ -3,21 +3,16 @@
 // other waits for the holder's fill — and the bus dies. The fill can never arrive; the waiter must
 // ask the authorization server itself instead of sitting out its timeout_ms and answering 503.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitReady } from '../ws/ws-fixtures.js';
-import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
 import { metric, waitFor } from './proxy-fixtures.js';
 
 const TOKEN = 'opaque-token-busloss-0123456789abcdef';
 
-async function status(p: ProxyProcess): Promise<number> {
-  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
-  await r.body.dump();
-  return r.statusCode;
-}
+const status = (p: ProxyProcess): Promise<number> => apiStatus(p, TOKEN);
 
 describe('shared introspection: the bus dies while a member waits for another member\'s answer', () => {
   let nats: NatsServer & { stop(): Promise<void> };
@@ -28,26 +23,9 @@ describe('shared introspection: the bus dies while a member waits for another me
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
-    const prefix = `ptbl${Math.random().toString(36).slice(2, 8)}`;
-    const config = (id: string): Record<string, unknown> => ({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: {
-        demo: {
-          issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
-          // timeout_ms at its default (3 s: the waiter's 503); the server answers each call in 1.5 s
-          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 60 },
-        },
-      },
-      upstreams: { echo: { targets: [echo.url] } },
-      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, member_id: id },
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    });
-    const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-    [A, B] = await Promise.all([startProxy(config('a'), { env }), startProxy(config('b'), { env })]);
-    await Promise.all([waitReady(A), waitReady(B)]);
+    // introspection timeout_ms at its default (3 s: the waiter's 503); the server answers each call in 1.5 s
+    const config = clusterMemberConfig({ ...slowWireSections(as, echo.url), cluster: busSection(nats.url, subjectPrefix('ptbl')) });
+    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' }) as [ProxyProcess, ProxyProcess];
     // both in both views, so both agree on the token's owner (single-flight holds)
     await waitFor('both members in both views', async () => (await metric(A, 'portcullis_cluster_members')) === 2 && (await metric(B, 'portcullis_cluster_members')) === 2, 15_000);
   }, 60_000);

@@ -3,20 +3,15 @@
 // asked again and everyone cached "inactive". The late "active" must not replace that — not at the
 // member that made the slow call, nor, through its fill, at the others.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
 
 const TOKEN = 'opaque-token-late-0123456789abcdef';
 
-async function status(p: ProxyProcess): Promise<number> {
-  const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${TOKEN}`, connection: 'close' } });
-  await r.body.dump();
-  return r.statusCode;
-}
+const status = (p: ProxyProcess): Promise<number> => apiStatus(p, TOKEN);
 
 describe('shared introspection cache: a late answer older than the cluster\'s', () => {
   let nats: NatsServer & { stop(): Promise<void> };
@@ -27,17 +22,7 @@ describe('shared introspection cache: a late answer older than the cluster\'s', 
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
-    const config = clusterMemberConfig({
-      issuers: {
-        demo: {
-          issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
-          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 60, timeout_ms: 1_000 },
-        },
-      },
-      upstreams: { echo: { targets: [echo.url] } },
-      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: busSection(nats.url, subjectPrefix('ptla')),
-    });
+    const config = clusterMemberConfig({ ...slowWireSections(as, echo.url, { timeout_ms: 1_000 }), cluster: busSection(nats.url, subjectPrefix('ptla')) });
     [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' });
   }, 60_000);
 
