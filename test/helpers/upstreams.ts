@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fixtureKeys, jwksOf } from '../fixtures/keys.js';
+import { TEST_AUDIENCE, TEST_ISSUER } from '../fixtures/tokens.js';
 
 /** What one request looked like when it reached the upstream. */
 export interface Seen {
@@ -51,6 +52,11 @@ export function startFixtureJwks(): Promise<ScriptedUpstream> {
   return startScriptedUpstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
   });
+}
+
+/** The issuer block of the fixture tokens (TEST_ISSUER, TEST_AUDIENCE, RS256, no discovery) with its keys at `${jwksUrl}/jwks` (startFixtureJwks or a test's own); `extra` adds or overrides fields. */
+export function fixtureIssuer(jwksUrl: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { issuer: TEST_ISSUER, jwks_uri: `${jwksUrl}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'], ...extra };
 }
 
 /**

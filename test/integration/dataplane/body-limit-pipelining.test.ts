@@ -5,9 +5,8 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
-import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
 const LIMIT = 16;
@@ -46,10 +45,7 @@ beforeAll(async () => {
   proxy = await startProxy(baseConfig(`http://127.0.0.1:${port}`, {
     server: { listen: { host: '127.0.0.1', port: 0 }, limits: { max_body_bytes: LIMIT } },
     issuers: {
-      fx: {
-        issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'],
-        backchannel_logout: { path: '/oidc/backchannel-logout', client_id: 'portcullis-web' },
-      },
+      fx: fixtureIssuer(jwks.url, { backchannel_logout: { path: '/oidc/backchannel-logout', client_id: 'portcullis-web' } }),
     },
     routes: [
       { name: 'public', match: { path: '/pub/*' }, upstream: 'app', auth: 'none' },

@@ -5,9 +5,9 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { fixtureKeys, jwksOf } from '../../fixtures/keys.js';
-import { TEST_AUDIENCE, TEST_ISSUER, makeToken } from '../../fixtures/tokens.js';
+import { makeToken } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
 /** One upstream connection: its bytes, the request lines read from them, and any framing it could not read. */
@@ -82,7 +82,7 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([fixtureKeys().RS256])));
   });
   proxy = await startProxy(baseConfig(`http://127.0.0.1:${port}`, {
-    issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
+    issuers: { fx: fixtureIssuer(jwks.url) },
     // one connection: a connection handed back to the pool with a request half written would glue it to the next
     upstreams: { app: { targets: [`http://127.0.0.1:${port}`], pool: { connections: 1 } } },
     routes: [

@@ -5,10 +5,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
 let upstream: ScriptedUpstream;
@@ -21,7 +20,7 @@ beforeAll(async () => {
   jwks = await startFixtureJwks();
   proxy = await startProxy(baseConfig(upstream.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, trust_forwarded: true },
-    issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
+    issuers: { fx: fixtureIssuer(jwks.url) },
     upstreams: { app: { targets: [upstream.url], host: 'preserve' } },
     routes: [
       { name: 'admin', match: { path: '/*', host: 'admin.example' }, upstream: 'app', auth: {} },

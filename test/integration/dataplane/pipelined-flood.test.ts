@@ -5,8 +5,7 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { rssBytes, startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
-import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
+import { rssBytes, startFixtureJwks, startScriptedUpstream, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
 let upstream: ScriptedUpstream;
@@ -18,7 +17,7 @@ beforeAll(async () => {
   jwks = await startFixtureJwks();
   proxy = await startProxy(baseConfig(upstream.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }] } },
-    issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
+    issuers: { fx: fixtureIssuer(jwks.url) },
     routes: [
       { name: 'public', match: { path: '/pub/*' }, upstream: 'app', auth: 'none' },
       { name: 'private', match: { path: '/api/*' }, upstream: 'app', auth: {} },

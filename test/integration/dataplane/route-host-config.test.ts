@@ -4,9 +4,8 @@
 // (judged public, and a `host: preserve` upstream still reads the protected host).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startFixtureJwks, startScriptedUpstream, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { rawRequest } from '../../helpers/raw-http.js';
-import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 
 let upstream: ScriptedUpstream;
@@ -16,7 +15,7 @@ let proxy: ProxyProcess;
 /** Routes: `admin` (a token needed) on `adminHost`, `api` (a token needed) on `wildHost`, and any other host open. */
 function config(adminHost: string, wildHost = '*.internal.example'): Record<string, unknown> {
   return baseConfig(upstream.url, {
-    issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
+    issuers: { fx: fixtureIssuer(jwks.url) },
     upstreams: { app: { targets: [upstream.url], host: 'preserve' } },
     routes: [
       { name: 'admin', match: { path: '/*', host: adminHost }, upstream: 'app', auth: {} },

@@ -8,9 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, baseConfig, ADMIN_ENV, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startFixtureJwks, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startFixtureJwks, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 import { send } from './decision-fixtures.js';
 
@@ -28,7 +27,7 @@ beforeAll(async () => {
       listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } },
       decision: { grpc: true, endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }, { path: '/_portcullis/ext_authz', dialect: 'envoy' }] },
     },
-    issuers: { fx: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'] } },
+    issuers: { fx: fixtureIssuer(jwks.url) },
     routes: [
       { name: 'admin', match: { path: '/admin/*' }, upstream: 'app', auth: {} },
       { name: 'open', match: { path: '/*' }, upstream: 'app', auth: 'none' },

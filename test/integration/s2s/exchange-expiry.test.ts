@@ -1,11 +1,12 @@
 // Token exchange never forwards an exchanged token past its lifetime: an answer that arrives
 // after its `expires_in` ran out (counted from when the proxy asked) gets the request 503.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureIssuer } from '../../helpers/upstreams.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { jwksOf, makeKey } from '../../fixtures/keys.js';
-import { makeToken, TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
+import { makeToken } from '../../fixtures/tokens.js';
 import { bearer, call, expectUnavailable, startRecorder, waitReady, type Recorder } from '../auth/tokens-helpers.js';
 
 const key = makeKey('RS256', 'k1');
@@ -40,10 +41,7 @@ beforeAll(async () => {
     server: { listen: { host: '127.0.0.1', port: 0 } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     issuers: {
-      mine: {
-        issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'],
-        token_exchange: { token_endpoint: `${as.url}/token`, client_id: 'portcullis', client_secret_env: 'PT_EX_SECRET', auth_method: 'client_secret_post' },
-      },
+      mine: fixtureIssuer(jwks.url, { token_exchange: { token_endpoint: `${as.url}/token`, client_id: 'portcullis', client_secret_env: 'PT_EX_SECRET', auth_method: 'client_secret_post' } }),
     },
     upstreams: { slow: { targets: [target], audience: 'slow' }, fast: { targets: [target], audience: 'fast' } },
     routes: [

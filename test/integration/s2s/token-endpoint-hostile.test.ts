@@ -3,10 +3,11 @@
 // secret or the user's subject token (never logged), header-unsafe or non-Bearer tokens,
 // redirects (never followed with our credentials). None may reach the upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureIssuer } from '../../helpers/upstreams.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { jwksOf, makeKey } from '../../fixtures/keys.js';
-import { makeToken, TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
+import { makeToken } from '../../fixtures/tokens.js';
 import { bearer, call, expectUnavailable, notForwarded, startRecorder, waitReady, type Recorder, type Reply } from '../auth/tokens-helpers.js';
 
 const CC_SECRET = 'cc-secret-5f1d0b2e9a7c44e1';
@@ -55,10 +56,7 @@ beforeAll(async () => {
     server: { listen: { host: '127.0.0.1', port: 0 } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     issuers: {
-      mine: {
-        issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256'],
-        token_exchange: { token_endpoint: `${as.url}/token`, client_id: 'portcullis', client_secret_env: 'PT_EX_SECRET', auth_method: 'client_secret_post' },
-      },
+      mine: fixtureIssuer(jwks.url, { token_exchange: { token_endpoint: `${as.url}/token`, client_id: 'portcullis', client_secret_env: 'PT_EX_SECRET', auth_method: 'client_secret_post' } }),
     },
     upstreams: {
       ...Object.fromEntries(egress.map((a) => [a, { targets: [echo.url], client_credentials: cc }])),
