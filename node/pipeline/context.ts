@@ -89,7 +89,7 @@ export interface RequestContext {
   /** Stable reason code of a denial, for logs and metrics. */
   denyReason: string | null;
   /** Headers a stage adds to the forwarded response (flat [name, value…]), e.g. a fresh DPoP-Nonce; null/absent = none. */
-  responseHeaders?: string[] | null;
+  responseHeaders?: readonly string[] | null;
   /** This request's trace (node/tracing) when tracing is on; null/absent when off. */
   trace?: RequestTrace | null;
 }

@@ -44,6 +44,14 @@ const MALFORMED_QUERY = deny('malformed access_token query parameter', 'malforme
  * RFC 6750 §3.1: a request that "attempted using an unsupported authentication method" is
  * treated like one without credentials — 401 with the bare challenge, no error code.
  */
+/**
+ * Added to the response of a request whose token came from the query (RFC 6750 §2.3: "SHOULD include
+ * a Cache-Control header containing the private option"): a shared cache must not keep an answer whose
+ * URI carries a credential. A second Cache-Control line beside the upstream's own (RFC 9111 §5.2: lines
+ * combine into one list); `private` wins over `public` for a shared cache.
+ */
+const QUERY_TOKEN_RESPONSE_HEADERS: readonly string[] = Object.freeze(['cache-control', 'private']);
+
 const QUERY_UNSUPPORTED: StageResult = Object.freeze({
   kind: 'deny' as const,
   error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_MISSING', 'a bearer token is required (access_token in the query is not accepted on this route)')),
@@ -249,6 +257,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       token = v === null ? null : b64token(v, ctx.query.length);
       if (token === null) return MALFORMED_QUERY;
       source = 'query';
+      ctx.responseHeaders = QUERY_TOKEN_RESPONSE_HEADERS;
     }
   }
   if (gateway && token !== null) return MULTIPLE;
