@@ -168,10 +168,8 @@ export class IntrospectionSync {
     for (const u of this.unsubscribes.splice(0)) {
       try { u(); } catch { /* the transport may be gone already */ }
     }
-    if (this.sweeper !== null) clearInterval(this.sweeper);
-    this.sweeper = null;
-    if (this.markFlush !== null) clearImmediate(this.markFlush);
-    this.markFlush = null;
+    if (this.sweeper !== null) { clearInterval(this.sweeper); this.sweeper = null; }
+    if (this.markFlush !== null) { clearImmediate(this.markFlush); this.markFlush = null; }
     this.marks.clear();
     this.waits.wakeAll();
     this.leases.clear();
@@ -297,7 +295,9 @@ export class IntrospectionSync {
       this.marks.delete(id);
       if (m.kind === 'remote') return; // learnt from a peer: everyone has it already
     }
-    if (!this.started || this.closed || !HEX64.test(key) || result.expiresAt <= this.now()) return;
+    if (!this.started || this.closed || !HEX64.test(key)) return;
+    // not cacheable (a TTL of 0, an `exp` already past): nothing to share — waiters ask the server themselves, now
+    if (result.expiresAt <= this.now()) { if (m?.kind === 'granted') this.release(issuer, key, this.memberId, true); return; }
     const msg: CacheFilled = {
       type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
     };

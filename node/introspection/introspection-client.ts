@@ -13,7 +13,7 @@ import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-veri
 import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
-import { jwsHeaderKid, withHeaderKid } from './jws-kid.js';
+import { jwsKeyFacts, withHeaderKid, withKeyFacts, type JwsKeyFacts } from './jws-kid.js';
 import { deepFreeze, isAccessTokenType, optionalDate, scopesOf } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
 
@@ -259,7 +259,7 @@ export class IntrospectionClient {
       const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       const now = this.#now();
-      const outcome = this.#judge(result, key, now, jwsHeaderKid(token));
+      const outcome = this.#judge(result, key, now, jwsKeyFacts(token));
       // an answer written before its subject was dropped (token-claims-change) serves this request only
       if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
@@ -267,7 +267,7 @@ export class IntrospectionClient {
           try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
         }
       }
-      return withHeaderKid(token, outcome); // a JWT without a kid header: keyUnknown
+      return outcome;
     } catch (err) {
       if (this.#closed) return this.#unavailable.introspection_closed;
       if (err instanceof CallFailure) return this.#unavailable[err.reason];
@@ -294,7 +294,7 @@ export class IntrospectionClient {
     if (!answer.ok) {
       this.#stats.calls_failed++;
       if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
-      if (answer.late !== undefined) this.#awaitLate(key, answer.late, { kid: jwsHeaderKid(token), mark, startedAt });
+      if (answer.late !== undefined) this.#awaitLate(key, answer.late, { jws: jwsKeyFacts(token), mark, startedAt });
       throw new CallFailure(answer.reason, answer.detail);
     }
     if (answer.response.active) this.#stats.calls_ok++;
@@ -317,7 +317,7 @@ export class IntrospectionClient {
    * when the call began — unless the token was evicted, or its subject dropped, meanwhile, or an
    * entry was cached since (newer than this answer). A late failure is dropped: failures are never cached.
    */
-  #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly kid: string | undefined; readonly mark: number; readonly startedAt: number }): void {
+  #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number }): void {
     const watch = { evicted: false };
     this.#late.set(key, watch);
     void late.then((answer) => {
@@ -331,7 +331,7 @@ export class IntrospectionClient {
       // trusted from when the call began (the server answered at some point since), not from its arrival
       const result = this.#toResult(answer.response, call.startedAt);
       if (this.#drops.overtaken(call.mark, result.claims)) return;
-      if (this.#cache.set(key, this.#judge(result, key, now, call.kid), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
+      if (this.#cache.set(key, this.#judge(result, key, now, call.jws), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
     }).catch((err: unknown) => {
@@ -340,8 +340,11 @@ export class IntrospectionClient {
     });
   }
 
-  /** Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a principal (`kid`: a JWT's header kid). */
-  #judge(result: IntrospectionResult, key: string, now: number, kid?: string): VerifyOutcome {
+  /**
+   * Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a
+   * principal (`jws`: a JWT's header kid and ECDSA twin digest; absent for a peer's result, added on a hit).
+   */
+  #judge(result: IntrospectionResult, key: string, now: number, jws?: JwsKeyFacts | null): VerifyOutcome {
     if (!result.active || result.claims === null) return this.#inactive;
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
@@ -384,7 +387,7 @@ export class IntrospectionClient {
       // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
       validUntil: exp !== null ? exp + this.#skewMs / 1000 : Math.floor(result.expiresAt / 1000),
       fingerprint: key.slice(0, 16),
-      facts: tokenFacts(key, claims, kid, this.#issuerUrl),
+      facts: jws === undefined || jws === null ? tokenFacts(key, claims, undefined, this.#issuerUrl) : Object.freeze(withKeyFacts(tokenFacts(key, claims, undefined, this.#issuerUrl), jws)),
     });
     const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
     return ok;

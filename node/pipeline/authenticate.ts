@@ -48,9 +48,10 @@ export function looksLikeJws(token: string): boolean {
 }
 
 /**
- * True when `token` is a compact JWS respelled in the standard base64 alphabet or padded: three
- * segments, a `+`, `/` or `=` somewhere, and a first segment that, read with `+` `/` as `-` `_`
- * and without `=`, is a JSON object with a string `alg`. Such a token must not go to an
+ * True when `token` is a compact JWS respelled in the standard base64 alphabet, padded, or with a `~`
+ * (outside every base64 alphabet: Node's Buffer decoder skips it): three segments, a `+`, `/`, `=`
+ * or `~` somewhere, and a first segment that, read with `+` `/` as `-` `_` and without `=` and `~`,
+ * is a JSON object with a string `alg`. Such a token must not go to an
  * authorization server that reads base64 leniently and calls it active under a SHA-256 no
  * revocation by token hash saw. Only tokens with two dots and one of those characters pay for the decode.
  */
@@ -59,8 +60,8 @@ export function respelledJws(token: string): boolean {
   if (a <= 0) return false;
   const b = token.indexOf('.', a + 1);
   if (b === -1 || b === a + 1 || token.indexOf('.', b + 1) !== -1) return false;
-  if (token.indexOf('+') === -1 && token.indexOf('/') === -1 && token.indexOf('=') === -1) return false;
-  const seg = token.slice(0, a).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  if (token.indexOf('+') === -1 && token.indexOf('/') === -1 && token.indexOf('=') === -1 && token.indexOf('~') === -1) return false;
+  const seg = token.slice(0, a).replace(/\+/g, '-').replace(/\//g, '_').replace(/~/g, '').replace(/=+$/, '');
   if (!/^[A-Za-z0-9_-]+$/.test(seg)) return false;
   try {
     const h: unknown = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));

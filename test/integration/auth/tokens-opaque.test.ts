@@ -26,9 +26,10 @@ beforeAll(async () => {
   relay = await startRecorder(async (req, body, res) => {
     const headers: Record<string, string> = { 'content-type': String(req.headers['content-type'] ?? '') };
     if (req.headers.authorization !== undefined) headers.authorization = req.headers.authorization;
-    // /lenient plays an authorization server that reads a token's base64 leniently (+ / for - _, padding)
+    // /lenient plays an authorization server that reads a token's base64 leniently (+ / for - _, padding,
+    // and — as Node's Buffer decoder does — skipping characters outside the alphabet such as ~)
     const form = new URLSearchParams(body);
-    if (req.url === '/lenient') form.set('token', (form.get('token') ?? '').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+    if (req.url === '/lenient') form.set('token', (form.get('token') ?? '').replace(/\+/g, '-').replace(/\//g, '_').replace(/~/g, '').replace(/=+$/, ''));
     const r = await fetch(as.introspectionEndpoint, { method: 'POST', headers, body: req.url === '/lenient' ? form.toString() : body });
     res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text());
   });
@@ -177,5 +178,22 @@ describe('opaque tokens', () => {
     expectBearerError(await refused('/lenient/1', t), 401, 'invalid_token');
     const respelled = t.replace(/-/g, '+').replace(/_/g, '/');
     expectBearerError(await refused('/lenient/1', respelled), 401, 'invalid_token');
+  });
+
+  it('a JWT with a ~ in its signature (a character Node\'s Buffer base64 decoder skips) is refused as malformed, not introspected under a hash a revocation never saw', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read', n: 'tilde' });
+    const d = t.lastIndexOf('.');
+    const tilde = `${t.slice(0, d + 3)}~${t.slice(d + 3)}`;
+    // a Buffer-based verifier reads the same signature bytes: the same signed token
+    expect(Buffer.from(tilde.slice(d + 1), 'base64url')).toEqual(Buffer.from(t.slice(d + 1), 'base64url'));
+    const r = await request(`${proxy.adminUrl}/revocations`, {
+      method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'token', value: createHash('sha256').update(t).digest('hex') }),
+    });
+    expect(r.statusCode, await r.body.text()).toBe(201);
+    expectBearerError(await refused('/lenient/1', t), 401, 'invalid_token');
+    expectBearerError(await refused('/lenient/1', tilde), 401, 'invalid_token');
+    // in the header too
+    expectBearerError(await refused('/lenient/1', `${t.slice(0, 4)}~${t.slice(4)}`), 401, 'invalid_token');
   });
 });

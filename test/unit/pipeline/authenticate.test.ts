@@ -125,6 +125,9 @@ describe('authenticate', () => {
     expect(std).toMatch(/[+/]/);
     expect(respelledJws(std)).toBe(true);
     expect(respelledJws(`${JWT}=`)).toBe(true);
+    expect(respelledJws(`${JWT.slice(0, -2)}~${JWT.slice(-2)}`)).toBe(true); // ~ in the signature: a Buffer decoder skips it
+    expect(respelledJws(`${JWT.slice(0, 3)}~${JWT.slice(3)}`)).toBe(true); // ~ in the header
+    expect(respelledJws('ab~c.de~f.gh')).toBe(false); // an opaque token with ~ and two dots: no JSON header
     expect(respelledJws(JWT)).toBe(false); // canonical: the JWT verifier's
     expect(respelledJws('ab+c.de/f.gh')).toBe(false); // an opaque token with two dots: no JSON header
     expect(respelledJws(`${header({ typ: 'x' })}.a.b+`)).toBe(false); // JSON but no alg
