@@ -1,7 +1,7 @@
 // After a reload: is a live request (an open WebSocket, a response still streaming) allowed by the
-// new snapshot? Its route now, that route's policy for the principal, and the principal's issuer
-// still configured as it was; the token is not verified again (revocation and expiry end it).
-import { compileClientCertRule, type ClientCertRule, type RequestContext, type Snapshot } from '../pipeline/index.js';
+// new snapshot? Its route now, that route's policy for the principal, where its token was read, and
+// its issuer still configured as it was; the token is not verified again (revocation and expiry end it).
+import { compileClientCertRule, extract, type ClientCertRule, type CompiledPolicy, type RequestContext, type Snapshot } from '../pipeline/index.js';
 import { judgeCertificate } from '../pipeline/client-cert-rule.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { cookieOriginAllowed } from '../ws/index.js';
@@ -37,6 +37,10 @@ export function liveJudge(snap: Snapshot): (ctx: RequestContext, websocket: bool
     // or whose name now stands for another server (`iss`), is refused here, as a new request would be
     const issuers = snap.config.issuers;
     if (!Object.hasOwn(issuers, principal.issuer) || principal.facts.iss !== issuers[principal.issuer]!.issuer) return false;
+    // the new route must still read that very token from the request (token_sources: a query or
+    // token header it no longer reads, or a second credential it now reads, refuses a new request)
+    const reread: RequestContext = { ...ctx, token: null, tokenSource: null };
+    if (extract(reread, (m.route.policy as CompiledPolicy).sources).kind !== 'continue' || reread.token !== ctx.token) return false;
     // a route made DPoP-only takes no Bearer connection: it was admitted without a proof
     if ((m.route.policy as { readonly dpop?: DpopPolicy }).dpop?.required === true
       && (ctx.tokenScheme !== 'dpop' || boundJkt(principal.claims) === undefined)) return false;
