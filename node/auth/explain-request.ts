@@ -4,7 +4,7 @@
 import type { Config } from '../config/index.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import type { Logger } from '../log.js';
-import { compileClientCertRule, explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
+import { checkMethodOverride, compileClientCertRule, explainPolicy, type CompiledPolicy, type CompiledRoute, type ExplainedRule, type RequestContext } from '../pipeline/index.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { AMBIGUOUS, readingsOf, RouteTable } from '../routing/route-table.js';
 import type { Auth } from './auth-stages.js';
@@ -42,6 +42,19 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
   if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
   const policy = m.route.policy as CompiledPolicy | null;
   const base = { route: m.route.name, upstream: m.route.config.upstream, params: m.params };
+  const ctx: RequestContext = {
+    method, path, query: q === -1 ? '' : req.path.slice(q + 1), host, remoteAddress: '127.0.0.1',
+    headers: req.token !== undefined ? ['authorization', `Bearer ${req.token}`] : [],
+    route: m.route, params: m.params, token: null, tokenSource: null, principal: null, denyReason: null,
+  };
+  // the pipeline's first step, on every route: a `?_method=` that would select another route → 400
+  if (ctx.query !== '' && checkMethodOverride(table, ctx).kind === 'deny') {
+    return {
+      ...base, allowed: false, status: 400, token: null,
+      rules: [{ rule: 'method override', ok: false, why: 'the query names a method (_method) that selects another route than the request line, or is not a method' }],
+      summary: `route ${m.route.name}: denied with 400 (method_override) before any token check`,
+    };
+  }
   // routes[].client_cert is checked before the token; explain presents no certificate, so it
   // names the rule and answers what a request without one gets
   const cc = m.route.config.client_cert;
@@ -56,11 +69,6 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
     return { ...base, allowed: true, status: 200, token: null, rules, summary: `route ${m.route.name}: auth none, forwarded to ${m.route.config.upstream}` };
   }
 
-  const ctx: RequestContext = {
-    method, path, query: q === -1 ? '' : req.path.slice(q + 1), host, remoteAddress: '127.0.0.1',
-    headers: req.token !== undefined ? ['authorization', `Bearer ${req.token}`] : [],
-    route: m.route, params: m.params, token: null, tokenSource: null, principal: null, denyReason: null,
-  };
   let token: ExplainAnswer['token'] = null;
   let status = 200;
   let reason: string | null = null;

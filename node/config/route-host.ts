@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { normalizedHostHeader, routingHost } from '../routing/host-normalize.js';
 
-const NAME = 'a host name (labels of letters, digits, - and _; Unicode in its punycode form xn--…), an [IPv6] literal, or *.suffix';
+const NAME = 'a host name (labels of letters, digits, - and _; Unicode in its punycode form xn--…), an [IPv6] literal in its canonical form (RFC 5952: [2001:db8::1], not [2001:0db8:0::1]), or *.suffix';
 
 /** The normalised host ("Admin.Example." → "admin.example", "*.Example." → "*.example"), or why it can never match. */
 export function normalizeRouteHost(raw: string): { host: string } | { error: string } {

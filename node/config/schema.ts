@@ -237,21 +237,27 @@ const claimPredicate = z.strictObject({
   equals_param: z.string().min(1).optional(),
 });
 
+const NOT_EMPTY = 'at least one entry: an empty list checks nothing and would let every valid token through (leave the key out for no rule)';
+const NO_LIST = 'all or any (or both): without either the block checks nothing and would let every valid token through';
+const namesAList = (b: { all?: readonly string[] | undefined; any?: readonly string[] | undefined }): boolean => b.all !== undefined || b.any !== undefined;
+
 export const routeAuthSchema = z.strictObject({
   required: z.literal(true).default(true),
   issuers: z.array(z.string().min(1)).optional(), // default: all configured issuers
   // scope-tokens: the 403 challenge's scope="…" must name them exactly (RFC 6750 §3), and a token's
   // space-separated scope never holds one with a space
+  // an empty list, or a block with neither list, checks nothing: every valid token passed
+  // (`any: []` read as "no any rule"); refused so a rule never silently opens a route
   scopes: z.strictObject({
-    all: z.array(scopeToken).optional(),
-    any: z.array(scopeToken).optional(),
-  }).optional(),
+    all: z.array(scopeToken).min(1, NOT_EMPTY).optional(),
+    any: z.array(scopeToken).min(1, NOT_EMPTY).optional(),
+  }).refine(namesAList, NO_LIST).optional(),
   claims: z.array(claimPredicate).default([]),
   roles: z.strictObject({
     claim: z.string().min(1).default('roles'),
-    all: z.array(z.string().min(1)).optional(),
-    any: z.array(z.string().min(1)).optional(),
-  }).optional(),
+    all: z.array(z.string().min(1)).min(1, NOT_EMPTY).optional(),
+    any: z.array(z.string().min(1)).min(1, NOT_EMPTY).optional(),
+  }).refine(namesAList, NO_LIST).optional(),
   /** DPoP (RFC 9449). DPoP-bound tokens (cnf.jkt) need a valid proof on every route; these settings apply to this route's proofs. */
   dpop: z.strictObject({
     required: z.boolean().default(false), // true: only DPoP-bound tokens sent as `Authorization: DPoP` with a valid proof

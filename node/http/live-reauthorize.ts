@@ -1,7 +1,7 @@
-// After a reload: is a live request — an open WebSocket or a response still streaming — allowed
-// by the new snapshot? The route its request matches now and that route's policy for the principal
-// it was authorized with; the token is not verified again (revocation and expiry already end it).
-import { compileClientCertRule, type ClientCertRule, type RequestContext, type Snapshot } from '../pipeline/index.js';
+// After a reload: is a live request (an open WebSocket, a response still streaming) allowed by the
+// new snapshot? Its route now, that route's policy for the principal, where its token was read, and
+// its issuer still configured as it was; the token is not verified again (revocation and expiry end it).
+import { compileClientCertRule, extract, type ClientCertRule, type CompiledPolicy, type RequestContext, type Snapshot } from '../pipeline/index.js';
 import { judgeCertificate } from '../pipeline/client-cert-rule.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { cookieOriginAllowed } from '../ws/index.js';
@@ -30,10 +30,20 @@ export function liveJudge(snap: Snapshot): (ctx: RequestContext, websocket: bool
     // a cookie token's page origin must still be the route's own or listed (cookie_origins, websocket_origins)
     if (websocket && ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, snap.config.server.trust_forwarded, route)) return false;
     if (m.route.policy === null) return true;
-    if (ctx.principal === null) return false;
+    const principal = ctx.principal;
+    if (principal === null) return false;
+    // the issuer that vouched for the token must still be trusted as it was: a route without
+    // auth.issuers ("every configured issuer") passes any principal, so an issuer the reload removed,
+    // or whose name now stands for another server (`iss`), is refused here, as a new request would be
+    const issuers = snap.config.issuers;
+    if (!Object.hasOwn(issuers, principal.issuer) || principal.facts.iss !== issuers[principal.issuer]!.issuer) return false;
+    // the new route must still read that very token from the request (token_sources: a query or
+    // token header it no longer reads, or a second credential it now reads, refuses a new request)
+    const reread: RequestContext = { ...ctx, token: null, tokenSource: null };
+    if (extract(reread, (m.route.policy as CompiledPolicy).sources).kind !== 'continue' || reread.token !== ctx.token) return false;
     // a route made DPoP-only takes no Bearer connection: it was admitted without a proof
     if ((m.route.policy as { readonly dpop?: DpopPolicy }).dpop?.required === true
-      && (ctx.tokenScheme !== 'dpop' || boundJkt(ctx.principal.claims) === undefined)) return false;
+      && (ctx.tokenScheme !== 'dpop' || boundJkt(principal.claims) === undefined)) return false;
     return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
   };
 }

@@ -53,6 +53,15 @@ function dottedQuad(raw: string, end: number): boolean {
   return parts === 4;
 }
 
+/**
+ * `[…]` (lower case) is a valid IPv6 address written as RFC 5952 and URL parsers write it: one
+ * address has many spellings (`[2001:0db8:0::1]`, `[::ffff:127.0.0.1]`), which a host route compared
+ * as text would miss while an upstream's URL parser reads them as its route's address. IPv6 hosts only.
+ */
+function canonicalIpv6(literal: string): boolean {
+  try { return new URL(`http://${literal}/`).hostname === literal; } catch { return false; }
+}
+
 /** Validate `:port` at `i` (i at the ':'); true when 1–5 digits ≤ 65535 run to the end. */
 function validPort(raw: string, i: number): boolean {
   const n = raw.length - i - 1;
@@ -72,7 +81,8 @@ function validPort(raw: string, i: number): boolean {
  * without `match.host` apply). Null (→ 400) for anything else than `reg-name[.][:port]` with
  * labels of 1–63 characters out of letters, digits, '-', '_' (253 at most in all; a name
  * ending in a numeric label must be a canonical dotted-quad IPv4 address), or
- * `[IPv6]` (hex digits, ':', '.'; no zone id), each with an optional port of 1–5 digits ≤ 65535.
+ * `[IPv6]` (a valid address in its canonical RFC 5952 form, any case; no zone id), each with an
+ * optional port of 1–5 digits ≤ 65535.
  * Allocates only when the value has a port, upper case or a trailing dot.
  */
 export function routingHost(raw: string): string | null {
@@ -116,7 +126,8 @@ function parseHost(raw: string): string | null {
       portColon = end;
     }
     hostEnd = end;
-    return end === n && !upper ? raw : raw.slice(0, end).toLowerCase();
+    const literal = end === n && !upper ? raw : raw.slice(0, end).toLowerCase();
+    return canonicalIpv6(literal) ? literal : null;
   }
   let label = 0;
   let total = 0;
