@@ -5,6 +5,11 @@ import { z } from 'zod';
 
 export const port = z.number().int().min(0).max(65535);
 export const ms = (def: number) => z.number().int().min(0).default(def);
+/**
+ * A timeout, ms: at least 1. 0 is not "no timeout" — the upstream client, the JWKS fetch and the
+ * token endpoint calls would time out at once (every call failing, or racing the first tick).
+ */
+export const timeoutMs = (def: number) => z.number().int().min(1, 'at least 1 ms (0 is not "no timeout": every call would time out at once)').default(def);
 /** Name of an environment variable holding a secret; secrets are never inline. */
 export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 /** JWS algorithms accepted anywhere (asymmetric only: never none or HS*). */
