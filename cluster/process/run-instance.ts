@@ -26,7 +26,10 @@ export function reloadSingle(inst: ProxyInstance, configPath: string, policy: Cl
   if (policy === null) return inst.reloadFromFile();
   const r = reloadLocalPart(configPath, policy.watcher);
   if (!r.ok) { inst.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return r; }
-  return inst.reload(r.config);
+  const out = inst.reload(r.config);
+  // later cluster versions combine with this local part (not the start's, which would undo the reload)
+  if (out.ok && r.raw !== undefined) policy.watcher.localRaw = r.raw;
+  return out;
 }
 import type { WorkerMessage } from './supervisor.js';
 
@@ -55,7 +58,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       ...held,
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {
-        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId, () => member!.node.membership.all()),
+        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, member.node.memberId, () => member!.node.membership.all()),
         'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
       },
     };

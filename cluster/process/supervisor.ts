@@ -75,11 +75,7 @@ export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+    s.listen(0, host, () => { const a = s.address(); s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0)); });
   });
 }
 
@@ -112,7 +108,9 @@ export class Supervisor {
   private reloading: Promise<unknown> = Promise.resolve();
 
   /** Cluster policy (cluster/policy): a file reload takes the file's local part with the active policy (the text workers get). */
-  composeReload: (() => ConfigResult & { text?: string }) | null = null;
+  composeReload: (() => ConfigResult & { text?: string; raw?: unknown }) | null = null;
+  /** Called with composeReload's result once every worker committed it (cluster policy: later versions combine with its local part). */
+  onReloaded: ((r: { raw?: unknown }) => void) | null = null;
   /** More admin routes (GET/POST /policy). */
   extraAdminRoutes: Record<string, AdminHandler> = {};
   /** More readiness: ready only when it is too; its detail joins /readyz. */
@@ -330,7 +328,9 @@ export class Supervisor {
     const read = this.composeReload !== null ? null : readConfigText(this.configPath);
     const r = read === null ? this.composeReload!() : read.ok ? parseConfigText(read.text, { env: process.env }) : read;
     if (!r.ok) { this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return { status: 422, body: { reloaded: false, errors: r.errors } }; }
-    return this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
+    const out = await this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
+    if (out.status === 200 && read === null) this.onReloaded?.(r as { raw?: unknown });
+    return out;
   }
 
   /** Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads. */
