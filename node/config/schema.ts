@@ -9,7 +9,7 @@ import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-header
 import { decisionSchema, grpcNeedsHttp2 } from './decision-schema.js';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
-import { ALGS, envName, ms, port, scopeToken, timeoutMs } from './schema-common.js';
+import { ALGS, envName, ms, port, scopeToken, timeoutMs, timerS } from './schema-common.js';
 import { dpopSchema } from './dpop-schema.js';
 import { clusterSchema } from './cluster-schema.js';
 import { routeHostSchema } from './route-host.js';
@@ -196,8 +196,8 @@ export const issuerSchema = z.strictObject({
   max_token_lifetime_s: z.number().int().min(1).optional(), // seconds; exp − iat above it → 401
   require_typ: z.enum(['at+jwt']).optional(),
   jwks: z.strictObject({
-    min_refresh_s: z.number().int().min(1).default(60), // lower bound on Cache-Control max-age
-    max_refresh_s: z.number().int().min(1).default(3600), // upper bound / default refresh
+    min_refresh_s: timerS(1).default(60), // lower bound on Cache-Control max-age, s
+    max_refresh_s: timerS(1).default(3600), // upper bound / default refresh, s (≤ 2147483: a timer)
     unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per issuer per cool-down
     timeout_ms: timeoutMs(5_000), // 5 s per JWKS or discovery fetch
   }).default({}),
@@ -314,7 +314,7 @@ export const internalTokensSchema = z.strictObject({
   key_file: z.string().min(1).optional(),
   max_ttl_s: z.number().int().min(1).max(86_400).default(300), // 5 min upper bound on exp − iat
   /** Generated keys only: a new key every this many seconds; unset = no automatic rotation. */
-  rotate_after_s: z.number().int().min(1).optional(),
+  rotate_after_s: timerS(1).optional(), // ≤ 2147483 s: a timer
   /** A new key is published this long before it signs (and the JWKS max-age), s. */
   publish_ahead_s: z.number().int().min(0).default(60),
   /** Inbound claims copied into minted tokens besides sub, scope and client_id. */
