@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { AdminServer, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
-import { checkEnvironment, loadConfigFile, type Config, type ConfigProblem, type Environment } from './config/index.js';
+import { checkEnvironment, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
@@ -49,9 +49,11 @@ export interface InstanceOptions {
   revocationPublisher?: RevocationPublisher | null;
   /** The cluster policy version `config` carries (cluster/policy); none = single-file policy, named by config version. */
   policy?: PolicyVersion | null;
+  /** The config the process started with, when `config` is a later one (a worker restarted after a reload); default `config`. */
+  started?: Config;
 }
 
-export type ReloadResult = { ok: true; version: number } | { ok: false; errors: ConfigProblem[] };
+export type ReloadResult = { ok: true; version: number; /** fields read at start only that differ from the start config: not applied */ restartRequired: string[] } | { ok: false; errors: ConfigProblem[] };
 
 /** A new config built beside the running one by ProxyInstance.prepare: commit it or discard it. */
 export interface PreparedReload {
@@ -64,6 +66,8 @@ export interface PreparedReload {
   /** Upstream pools made for this config (changed upstreams), closed on discard. */
   readonly pools: readonly UpstreamPool[];
   readonly snapshot: Snapshot;
+  /** Fields read at start only whose new value waits for a restart (the config carries the start values). */
+  readonly restartRequired: string[];
 }
 
 /** Routes compiled per event-loop turn by prepareYielding (~5–10 ms of work on the test machine). */
@@ -98,6 +102,8 @@ export class ProxyInstance {
   private readonly env: Environment;
   private closing = false;
   private readonly configPath: string | undefined;
+  /** The config this process started with: the fields read at start only keep its values (config/restart-only.ts). */
+  private readonly started: Config;
   /** Back-channel logout endpoints (node/events), answered by the listener before routing. */
   private readonly events: EventEndpoints;
   /** OTLP tracing, when `tracing.enabled` at start (the section is read at start: a reload keeps it). */
@@ -106,6 +112,7 @@ export class ProxyInstance {
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
     this.configPath = opts.configPath;
+    this.started = opts.started ?? opts.config;
     this.env = opts.env ?? process.env;
     this.version = opts.version ?? 1;
     this.policy = opts.policy ?? null;
@@ -133,13 +140,9 @@ export class ProxyInstance {
     const cfg = opts.config;
     for (const w of plainHttpCredentials(cfg)) inst.logger.warn({ path: w.path }, w.message);
     if (inst.policy !== null) inst.logger.info({ rounds: await warmReload(inst, cfg, inst.policy) }, 'reload path warmed for cluster policy versions');
-    let passphrase: string | undefined;
-    if (cfg.server.tls?.passphrase_env !== undefined) passphrase = process.env[cfg.server.tls.passphrase_env];
-    if (cfg.server.tls !== undefined) {
-      // Fail with a clear message before uWS (which only says "cannot listen").
-      readFileSync(cfg.server.tls.cert_file);
-      readFileSync(cfg.server.tls.key_file);
-    }
+    const passphrase = cfg.server.tls?.passphrase_env !== undefined ? process.env[cfg.server.tls.passphrase_env] : undefined;
+    // Fail with a clear message before uWS (which only says "cannot listen").
+    if (cfg.server.tls !== undefined) { readFileSync(cfg.server.tls.cert_file); readFileSync(cfg.server.tls.key_file); }
     inst.listener = new Listener(inst.snapshot, {
       host: cfg.server.listen.host,
       port: cfg.server.listen.port,
@@ -238,7 +241,7 @@ export class ProxyInstance {
     return {
       'POST /reload': async () => {
         const r = this.reloadFromFile();
-        return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } };
+        return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } };
       },
       'GET /cache/stats': async () => ({ status: 200, body: { ...this.auth.stats(), ...this.s2s.stats() } }),
       'POST /explain': async (_req, body) => {
@@ -296,7 +299,7 @@ export class ProxyInstance {
   reload(config: Config, policy: PolicyVersion | null = this.policy): ReloadResult {
     const p = this.prepare(config, this.version + 1, policy);
     if (!p.ok) return p;
-    return { ok: true, version: this.commit(p.prepared) };
+    return { ok: true, version: this.commit(p.prepared), restartRequired: p.prepared.restartRequired };
   }
 
   /**
@@ -308,7 +311,9 @@ export class ProxyInstance {
    * `environmentChecked`: the caller has just checked `config`'s environment in this process's
    * (a policy version, checked on the validation thread): not walked again on the event loop.
    */
-  prepare(config: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy, environmentChecked = false, compiled?: ReadonlyArray<CompiledPolicy | null>): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
+  prepare(next: Config, version = this.version + 1, policy: PolicyVersion | null = this.policy, environmentChecked = false, compiled?: ReadonlyArray<CompiledPolicy | null>): { ok: true; prepared: PreparedReload } | { ok: false; errors: ConfigProblem[] } {
+    const restartRequired = restartOnlyChanges(this.started, next);
+    const config = withStartFields(next, this.started);
     const envErrors = environmentChecked ? [] : checkEnvironment(config, this.env);
     if (envErrors.length > 0) {
       this.logger.error({ errors: envErrors }, 'reload refused: config invalid, keeping the running config');
@@ -321,7 +326,7 @@ export class ProxyInstance {
       auth = this.auth.prepare(config);
       s2s = this.s2s.prepare(config);
       const snapshot = this.build(config, version, policy, auth, s2s, this.snapshot.upstreams, pools, compiled);
-      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot } };
+      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot, restartRequired } };
     } catch (err) {
       if (auth !== null) this.auth.discard(auth);
       if (s2s !== null) this.s2s.discard(s2s);
@@ -352,7 +357,6 @@ export class ProxyInstance {
   /** Reload, step 2: swap to `p` in one synchronous step (never throws); returns the version now running. */
   commit(p: PreparedReload): number {
     const old = this.snapshot;
-    const listenChanged = JSON.stringify(old.config.server.listen) !== JSON.stringify(p.config.server.listen) || JSON.stringify(old.config.admin) !== JSON.stringify(p.config.admin);
     this.auth.commit(p.auth);
     this.s2s.commit(p.s2s);
     this.version = p.version;
@@ -367,11 +371,7 @@ export class ProxyInstance {
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     for (const w of plainHttpCredentials(p.config)) this.logger.warn({ path: w.path }, w.message);
-    if (listenChanged) this.logger.warn('listen addresses changed: takes effect at the next restart');
-    if (JSON.stringify(old.config.server.decision) !== JSON.stringify(p.config.server.decision)) this.logger.warn('server.decision changed: takes effect at the next restart');
-    if (JSON.stringify(old.config.tracing) !== JSON.stringify(p.config.tracing) || JSON.stringify(old.config.log.audit) !== JSON.stringify(p.config.log.audit)) {
-      this.logger.warn('tracing or log.audit changed: read at start, takes effect at the next restart');
-    }
+    if (p.restartRequired.length > 0) this.logger.warn({ restart_required: p.restartRequired }, `reload applied except ${p.restartRequired.join(', ')}: read at start, they take effect at the next restart`);
     this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
     return this.version;
   }

@@ -141,12 +141,14 @@ async function serve(argv: string[]): Promise<void> {
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
 function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
   sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
+  // later versions combine with the reloaded local part (the start's would undo the reload)
+  sup.onReloaded = (r) => { if (r.raw !== undefined) policy.watcher.localRaw = r.raw; };
   let member: ClusterNode | null = null;
   sup.onMember = (node) => { member = node; policy.watcher.attachMember(node.membership); };
   // the workers serve, the primary's watcher decides when auth routes wait for the policy
   sup.policyHold = () => policy.watcher.catchingUp(member?.busConnected() ?? false);
   policy.watcher.hold.onChange = () => sup.policyHoldChanged();
-  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.raw, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
+  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
   sup.extraReadiness = () => policy.watcher.readiness();
   sup.extraStats = () => policy.watcher.stats();
   const first = policy.watcher.current();
@@ -155,10 +157,10 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
     const before = sup.policyVersion?.version ?? null;
     const version = { version: entry.version, digest: entry.digest };
     // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
-    let r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
+    let r = await sup.applyConfig(combinedText(policy.watcher.localRaw, entry.policyJson), config, version);
     for (let i = 0; i < 10 && r.status === 503; i++) {
       await new Promise((res) => setTimeout(res, 500));
-      r = await sup.applyConfig(combinedText(policy.raw, entry.policyJson), config, version);
+      r = await sup.applyConfig(combinedText(policy.watcher.localRaw, entry.policyJson), config, version);
     }
     const result = r.status === 200 ? { ok: true as const } : { ok: false as const, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
     sup.auditRecord(appliedPolicyRecord(entry, before, result));

@@ -24,7 +24,7 @@ function membersOf(watcher: PolicyWatcher, peers: () => readonly PeerView[]): Ar
   ];
 }
 
-export function policyAdminRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string, peers: () => readonly PeerView[] = () => []): Record<string, AdminHandler> {
+export function policyAdminRoutes(watcher: PolicyWatcher, memberId: string, peers: () => readonly PeerView[] = () => []): Record<string, AdminHandler> {
   return {
     'GET /policy': async () => ({ status: 200, body: { ...watcher.status(), members: membersOf(watcher, peers) } }),
     'POST /policy': async (req, body) => {
@@ -33,7 +33,7 @@ export function policyAdminRoutes(watcher: PolicyWatcher, localRaw: unknown, mem
       if (baseText !== null && !/^\d+$/.test(baseText)) return { status: 400, body: { error: 'invalid_request', message: 'base: a version number' } };
       const parsed = parseYaml(body);
       if (!parsed.ok) return { status: 422, body: { pushed: false, errors: parsed.errors } };
-      const p = preparePolicy(localRaw, parsed.raw);
+      const p = preparePolicy(watcher.localRaw, parsed.raw);
       if (!p.ok) return { status: 422, body: { pushed: false, errors: p.errors } };
       try {
         const e = await watcher.push(p.policy as Record<string, unknown>, { by: `admin-api@${memberId}`, ...(baseText === null ? {} : { base: Number(baseText) }), force: q.get('force') === '1' });

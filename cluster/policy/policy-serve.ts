@@ -59,7 +59,7 @@ export function withPolicyReadiness(cluster: ClusterStatus | null | undefined, w
 }
 
 /** The file's local part (re-read now) with the active cluster policy, validated with this environment. */
-export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): ConfigResult & { text?: string } {
+export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): ConfigResult & { text?: string; raw?: unknown } {
   const read = readConfigText(configPath);
   if (!read.ok) return read;
   const parsed = parseYaml(read.text);
@@ -68,12 +68,12 @@ export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): Con
   const policy = watcher.currentPolicy();
   if (active === null || policy === null) return { ok: false, errors: [{ path: '(policy)', message: 'no cluster policy applied yet' }] };
   const r = combinePolicy(parsed.raw, policy, { env: process.env });
-  return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson) } : r;
+  return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson), raw: parsed.raw } : r;
 }
 
 /** GET/POST /policy for a process that owns the watcher; `peers`: its member's heartbeat view (GET /policy lists their status). */
-export function policyRoutes(watcher: PolicyWatcher, localRaw: unknown, memberId: string, peers?: () => readonly PeerView[]): Record<string, AdminHandler> {
-  return policyAdminRoutes(watcher, localRaw, memberId, peers);
+export function policyRoutes(watcher: PolicyWatcher, memberId: string, peers?: () => readonly PeerView[]): Record<string, AdminHandler> {
+  return policyAdminRoutes(watcher, memberId, peers);
 }
 
 /**

@@ -18,7 +18,7 @@ export type RefusalReason = 'invalid' | 'environment' | 'apply';
 export interface PolicyWatcherOptions {
   /** The config file as loaded: its cluster section is read, its local part is combined with every version. */
   readonly config: Config;
-  /** The config file's raw document (policy keys in it are ignored). */
+  /** The config file's raw document at start (policy keys in it are ignored); a committed file reload replaces it (PolicyWatcher.localRaw). */
   readonly localRaw: unknown;
   readonly logger: Logger;
   /** Name in status reports (default `cluster.member_id` or host-pid). */

@@ -60,12 +60,15 @@ export class PolicyWatcher {
   private readonly timings = new VersionTimings();
   private running = false;
   private applier: PolicyApplier | null = null;
+  /** The file's raw document every version is combined with: the start's, then each committed file reload's (README "Cluster policy"). */
+  localRaw: unknown;
   private initial: { resolve: (c: Config) => void; done: boolean };
   private readonly initialConfig: Promise<Config>;
   private readonly counters = { applies: 0, ignored: {} as Partial<Record<EntryRefusal | 'not_newer', number>>, refusals: {} as Partial<Record<RefusalReason, number>>, propagationMs: 0, appliedAt: 0 };
 
   constructor(private readonly opts: PolicyWatcherOptions) {
     this.settings = clusterSettings(opts.config.cluster);
+    this.localRaw = opts.localRaw;
     this.bucket = policyBucket(this.settings.prefix);
     this.auth = busAuthFrom(this.settings.auth);
     this.memberId = opts.memberId ?? this.settings.memberId ?? `${hostname()}-${process.pid}`;
@@ -292,7 +295,7 @@ export class PolicyWatcher {
     // the MAC on the event loop; gunzip, parse, digest and validation too for a small policy, else in a worker thread
     const opened = openEnvelope(v.value, this.bucket, this.auth);
     const t1 = nowMs();
-    const checked = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.opts.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
+    const checked = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
     if (checked.kind === 'ignored') {
       this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
       this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
@@ -381,7 +384,7 @@ export class PolicyWatcher {
     }
     const sealed = state.sealed;
     const opened = openEnvelope(sealed, this.bucket, this.auth);
-    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.opts.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
+    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
     if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }

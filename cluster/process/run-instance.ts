@@ -26,7 +26,10 @@ export function reloadSingle(inst: ProxyInstance, configPath: string, policy: Cl
   if (policy === null) return inst.reloadFromFile();
   const r = reloadLocalPart(configPath, policy.watcher);
   if (!r.ok) { inst.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return r; }
-  return inst.reload(r.config);
+  const out = inst.reload(r.config);
+  // later cluster versions combine with this local part (not the start's, which would undo the reload)
+  if (out.ok && r.raw !== undefined) policy.watcher.localRaw = r.raw;
+  return out;
 }
 import type { WorkerMessage } from './supervisor.js';
 
@@ -34,15 +37,16 @@ import type { WorkerMessage } from './supervisor.js';
  * Start the member, then the instance on it. `admin`: this process serves the admin API and handles SIGTERM/SIGINT/SIGHUP itself.
  * `policyVersion`: the cluster policy version `config` carries when the primary owns the watcher (a worker); with `policy` it is the watcher's.
  * `policyHold`: in a worker, whether the primary's watcher holds auth routes now (with `policy` it is the watcher's own).
+ * `started`: the config the primary started with, when `config` is a later one (a worker restarted after a reload).
  */
-export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null, policyVersion: PolicyVersion | null = null, policyHold: (() => boolean) | null = null): Promise<ProxyInstance> {
+export async function runInstance(config: Config, configPath: string, logger: Logger, admin: boolean, role: ClusterRole, version = 1, policy: ClusterPolicy | null = null, policyVersion: PolicyVersion | null = null, policyHold: (() => boolean) | null = null, started: Config = config): Promise<ProxyInstance> {
   let inst: ProxyInstance;
   let member: MemberWiring | null = null;
   try {
     member = await startMember(config, logger, role);
     // without NATS, POST /policy applies a policy to this instance (as a reload would)
     const local = policy === null && config.cluster.nats === undefined && admin
-      ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version } } : { status: 422, body: { errors: r.errors } }; })
+      ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { errors: r.errors } }; })
       : {};
     const tokenState = member.instance.tokenState;
     // a newer policy version waiting after a reconnect, or a policy unconfirmed past
@@ -54,12 +58,12 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       ...held,
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
       adminRoutes: {
-        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, policy.raw, member.node.memberId, () => member!.node.membership.all()),
-        'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
+        ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, member.node.memberId, () => member!.node.membership.all()),
+        'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
       },
     };
     const active = policy?.watcher.current() ?? null;
-    inst = await ProxyInstance.start({ config, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
+    inst = await ProxyInstance.start({ config, started, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
     // the process serving the admin API keeps the audit trail, revocations from other members included
     const audit = inst.audit;
     if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.recordSoon(appliedRevocationRecord(r));

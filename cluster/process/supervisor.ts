@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
-import { parseConfigText, readConfigText, type Config, type ConfigResult } from '../../node/config/index.js';
+import { parseConfigText, readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
@@ -75,11 +75,7 @@ export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+    s.listen(0, host, () => { const a = s.address(); s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0)); });
   });
 }
 
@@ -112,7 +108,9 @@ export class Supervisor {
   private reloading: Promise<unknown> = Promise.resolve();
 
   /** Cluster policy (cluster/policy): a file reload takes the file's local part with the active policy (the text workers get). */
-  composeReload: (() => ConfigResult & { text?: string }) | null = null;
+  composeReload: (() => ConfigResult & { text?: string; raw?: unknown }) | null = null;
+  /** Called with composeReload's result once every worker committed it (cluster policy: later versions combine with its local part). */
+  onReloaded: ((r: { raw?: unknown }) => void) | null = null;
   /** More admin routes (GET/POST /policy). */
   extraAdminRoutes: Record<string, AdminHandler> = {};
   /** More readiness: ready only when it is too; its detail joins /readyz. */
@@ -125,6 +123,8 @@ export class Supervisor {
   /** More primary-side component values (`policy.version`…), exported through the family table (node/metrics) like a worker's. */
   extraStats: (() => Record<string, number>) | null = null;
 
+  /** The config (and its text) of the start: the fields read at start only keep its values in every worker (config/restart-only.ts). */
+  private readonly startConfig: Config; private readonly startText: string;
   /** The committed config (what every worker runs). */
   get committedConfig(): Config { return this.config; }
 
@@ -138,6 +138,7 @@ export class Supervisor {
 
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
   constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {
+    this.startConfig = config; this.startText = configText;
     this.watchdog = new WorkerWatchdog(logger, () => this.stopping || this.reloadsRunning > 0);
   }
 
@@ -236,7 +237,7 @@ export class Supervisor {
         slot.readyAt = Date.now();
         if (slot.failures >= UNRESTORABLE_AFTER) this.logger.warn({ worker: slot.index, failures: slot.failures }, 'worker restored');
       }
-      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, version: this.version, policy: this.policyVersion, hold: this.holdSent } satisfies PrimaryMessage); }
+      else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, start: this.startText, version: this.version, policy: this.policyVersion, hold: this.holdSent } satisfies PrimaryMessage); }
       else if (m.type === 'worker.status') { slot.judging = m.ready; if (m.issuers !== undefined) slot.issuers = m.issuers; }
       else if (m.type === 'worker.boot_failed') { this.logger.error({ worker: slot.index, error: m.message }, 'worker failed at boot'); }
       if (slot.ready) this.watchdog.heard(w);
@@ -324,14 +325,12 @@ export class Supervisor {
   }
 
   private async reloadNow(): Promise<{ status: number; body: unknown }> {
-    const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
-      this.logger.error(log, `reload refused: ${why}, keeping the running config`);
-      return { status, body: { reloaded: false, ...body } };
-    };
     const read = this.composeReload !== null ? null : readConfigText(this.configPath);
     const r = read === null ? this.composeReload!() : read.ok ? parseConfigText(read.text, { env: process.env }) : read;
-    if (!r.ok) return refuse(422, { errors: r.errors }, { errors: r.errors }, 'config invalid');
-    return this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
+    if (!r.ok) { this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return { status: 422, body: { reloaded: false, errors: r.errors } }; }
+    const out = await this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
+    if (out.status === 200 && read === null) this.onReloaded?.(r as { raw?: unknown });
+    return out;
   }
 
   /** Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads. */
@@ -371,7 +370,7 @@ export class Supervisor {
       case 'committed':
         if (outcome.acked < workers) this.logger.warn({ version, workers, workers_ok: outcome.acked }, 'config committed; a worker has not confirmed yet (it applies the commit when it reads it, or restarts with this config)');
         this.logger.info({ version }, 'config reloaded');
-        return { status: 200, body: { reloaded: true, version, workers, workers_ok: outcome.acked } };
+        return { status: 200, body: { reloaded: true, version, workers, workers_ok: outcome.acked, restart_required: restartOnlyChanges(this.startConfig, config) } };
       default: {
         const never: never = outcome;
         throw new Error(`unknown reload outcome ${String(never)}`);

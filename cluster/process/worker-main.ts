@@ -2,7 +2,7 @@
 // on the primary's committed config, serves on the shared port, answers the primary's
 // reload steps, metrics requests and shutdown, and reports its readiness every 500 ms.
 import { parseArgs } from 'node:util';
-import { formatProblems, parseConfigText, type Config } from '../../node/config/index.js';
+import { formatProblems, parseConfigText, withStartFields, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { runInstance } from './run-instance.js';
 import type { IssuerReadiness, PrimaryMessage, WorkerMessage } from './supervisor.js';
@@ -27,11 +27,14 @@ export async function runWorker(argv: string[]): Promise<void> {
   };
   const r = parse(boot.text);
   if (!r.ok) bootFailed(formatProblems(r.errors));
-  const config = (r as { config: Config }).config;
+  // a worker restarted after a reload runs what the others run: the start's values of the fields read at start only
+  const s = boot.start === boot.text ? r : parse(boot.start);
+  const started = s.ok ? s.config : (r as { config: Config }).config;
+  const config = withStartFields((r as { config: Config }).config, started);
   const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
   // the primary owns the cluster policy watcher: it says when auth routes wait for the policy
   let policyHold = boot.hold;
-  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy, () => policyHold);
+  const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy, () => policyHold, started);
   const { AggregatorRegistry } = await import('prom-client');
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
   // prom-client installs the worker-side listener that answers the primary's

@@ -11,7 +11,8 @@ export type ReloadMessage =
   /** Answer to worker.config_request: the committed config a (re)starting worker runs. */
   /** `policy`: the cluster policy version the text carries (null: single-file), named in access logs and X-Portcullis-Policy. */
   /** `hold`: auth routes wait for the cluster policy now (the primary's PolicyWatcher.catchingUp; later changes come as policy.hold). */
-  | { type: 'config.boot'; text: string; version: number; policy: PolicyVersion | null; hold?: boolean }
+  /** `start`: the text the primary started with (its fields read at start only stay in force: config/restart-only.ts). */
+  | { type: 'config.boot'; text: string; start?: string; version: number; policy: PolicyVersion | null; hold?: boolean }
   | { type: 'config.prepare'; id: number; text: string; version: number; policy: PolicyVersion | null }
   | { type: 'config.commit'; id: number }
   | { type: 'config.discard'; id: number };
@@ -113,13 +114,13 @@ export function workerReloadHandler<P>(steps: ReloadSteps<P>, send: (m: ReloadRe
 }
 
 /** Ask the primary for the config to boot with; rejects after `timeoutMs` (the worker then fails at boot). */
-export function requestBootConfig(timeoutMs = 10_000): Promise<{ text: string; version: number; policy: PolicyVersion | null; hold: boolean }> {
+export function requestBootConfig(timeoutMs = 10_000): Promise<{ text: string; start: string; version: number; policy: PolicyVersion | null; hold: boolean }> {
   return new Promise((resolve, reject) => {
     const onMsg = (m: ReloadMessage): void => {
       if (m === null || typeof m !== 'object' || m.type !== 'config.boot') return;
       clearTimeout(timer);
       process.off('message', onMsg);
-      resolve({ text: m.text, version: m.version, policy: m.policy ?? null, hold: m.hold === true });
+      resolve({ text: m.text, start: m.start ?? m.text, version: m.version, policy: m.policy ?? null, hold: m.hold === true });
     };
     const timer = setTimeout(() => { process.off('message', onMsg); reject(new Error(`no config from the primary within ${timeoutMs} ms`)); }, timeoutMs);
     process.on('message', onMsg);

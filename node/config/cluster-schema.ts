@@ -37,7 +37,8 @@ export const clusterSchema = z.strictObject({
   }).default({}),
   revocation: z.strictObject({
     /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age). */
-    max_token_lifetime_s: z.number().int().min(60).default(86_400), // 24 h
+    // ≤ 10 years: the stream's max age is int64 nanoseconds (past ~292 years nats-server refuses the stream for good)
+    max_token_lifetime_s: z.number().int().min(60).max(315_360_000, 'at most 315360000 s (10 years): the revocation stream keeps entries this long').default(86_400), // 24 h
     /** JetStream stream replicas; auto = min(3, servers in the NATS cluster). */
     replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
     /** Longest a replay or catch-up may block requests before serving degraded (never before the first replay), ms. */

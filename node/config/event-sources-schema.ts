@@ -2,7 +2,7 @@
 // Back-Channel Logout 1.0 per issuer, Shared Signals (SSF 1.0 push, RFC 8935) per transmitter
 // under `event_sources:`. Off unless configured; every field with its default and unit.
 import { z } from 'zod';
-import { ALGS, envName } from './schema-common.js';
+import { ALGS, envName, timeoutMs, timerS } from './schema-common.js';
 
 /** An exact request path on the main listener: `/` then unreserved characters and `/`, no dot segments. */
 const endpointPath = z.string().max(256)
@@ -111,10 +111,10 @@ export const eventSourceSchema = z.strictObject({
     opaque: z.enum(['sub', 'sid', 'ignore']).default('ignore'),
   }).default({}),
   jwks: z.strictObject({
-    min_refresh_s: z.number().int().min(1).default(60), // lower bound on Cache-Control max-age
-    max_refresh_s: z.number().int().min(1).default(3600), // upper bound / default refresh
+    min_refresh_s: timerS(1).default(60), // lower bound on Cache-Control max-age, s
+    max_refresh_s: timerS(1).default(3600), // upper bound / default refresh, s (≤ 2147483: a timer)
     unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per cool-down
-    timeout_ms: z.number().int().min(0).default(5_000), // per fetch, ms
+    timeout_ms: timeoutMs(5_000), // per fetch, ms
   }).default({}),
 }).refine((s) => s.push !== undefined || s.poll !== undefined, { message: 'give push, poll or both (how the transmitter delivers)' })
   .superRefine((s, ctx) => {

@@ -11,3 +11,4 @@ export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { decisionSchema, type DecisionConfig } from './decision-schema.js';
 export { parseYamlText, MAX_YAML_BYTES, MAX_FLOW_DEPTH, MAX_TIMER_MS } from './yaml-text.js';
 export { plainHttpCredentials, plainHttpBeyondLoopback, type PlainHttpCredential } from './plain-http-credentials.js';
+export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './restart-only.js';

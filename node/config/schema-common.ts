@@ -5,6 +5,15 @@ import { z } from 'zod';
 
 export const port = z.number().int().min(0).max(65535);
 export const ms = (def: number) => z.number().int().min(0).default(def);
+/**
+ * A timeout, ms: at least 1. 0 is not "no timeout" — the upstream client, the JWKS fetch and the
+ * token endpoint calls would time out at once (every call failing, or racing the first tick).
+ */
+/** Longest period a seconds field that becomes a Node.js timer may hold: 2147483 s (~24.8 days); past it the timer fires after 1 ms. */
+export const MAX_TIMER_S = 2_147_483;
+/** A seconds field that becomes a timer (at least `min`), bounded by MAX_TIMER_S. */
+export const timerS = (min: number) => z.number().int().min(min).max(MAX_TIMER_S, `at most ${MAX_TIMER_S} s (~24.8 days, the longest timer Node.js can set: past it the timer fires after 1 ms)`);
+export const timeoutMs = (def: number) => z.number().int().min(1, 'at least 1 ms (0 is not "no timeout": every call would time out at once)').default(def);
 /** Name of an environment variable holding a secret; secrets are never inline. */
 export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 /** JWS algorithms accepted anywhere (asymmetric only: never none or HS*). */

@@ -9,7 +9,7 @@ import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-header
 import { decisionSchema, grpcNeedsHttp2 } from './decision-schema.js';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema, logSchema, tracingSchema } from './observability-schema.js';
-import { ALGS, envName, ms, port, scopeToken } from './schema-common.js';
+import { ALGS, envName, ms, port, scopeToken, timeoutMs, timerS } from './schema-common.js';
 import { dpopSchema } from './dpop-schema.js';
 import { clusterSchema } from './cluster-schema.js';
 import { routeHostSchema } from './route-host.js';
@@ -44,7 +44,7 @@ export const serverSchema = z.strictObject({
     max_url_bytes: z.number().int().min(64).default(8 * 1024), // 8 KiB
   }).default({}),
   timeouts: z.strictObject({
-    request_ms: ms(30_000), // 30 s to receive the whole request body → 408
+    request_ms: timeoutMs(30_000), // 30 s to receive the whole request body → 408
     drain_ms: ms(10_000), // 10 s for in-flight requests at shutdown
   }).default({}),
   /** Worker processes: a number (1 … MAX_WORKERS), or "auto" = available parallelism. */
@@ -136,7 +136,7 @@ export const clientCredentialsSchema = z.strictObject({
   scopes: z.array(scopeToken).default([]),
   audience: z.string().min(1).optional(), // default: the upstream's audience (its name)
   refresh_before_s: z.number().int().min(0).default(60), // fetch a new token this long before exp, s
-  timeout_ms: ms(3_000), // 3 s per token endpoint call → 503
+  timeout_ms: timeoutMs(3_000), // 3 s per token endpoint call → 503
 });
 
 /**
@@ -154,9 +154,9 @@ const targetUrl = z.string().superRefine((u, ctx) => {
 export const upstreamSchema = z.strictObject({
   targets: z.array(targetUrl).min(1),
   timeouts: z.strictObject({
-    connect_ms: ms(2_000), // 2 s
-    response_ms: ms(15_000), // 15 s until response headers → 504
-    idle_body_ms: ms(30_000), // 30 s without a body byte → connection dropped
+    connect_ms: timeoutMs(2_000), // 2 s
+    response_ms: timeoutMs(15_000), // 15 s until response headers → 504
+    idle_body_ms: timeoutMs(30_000), // 30 s without a body byte → connection dropped
   }).default({}),
   pool: z.strictObject({
     connections: z.number().int().min(1).default(256), // per target
@@ -196,10 +196,10 @@ export const issuerSchema = z.strictObject({
   max_token_lifetime_s: z.number().int().min(1).optional(), // seconds; exp − iat above it → 401
   require_typ: z.enum(['at+jwt']).optional(),
   jwks: z.strictObject({
-    min_refresh_s: z.number().int().min(1).default(60), // lower bound on Cache-Control max-age
-    max_refresh_s: z.number().int().min(1).default(3600), // upper bound / default refresh
+    min_refresh_s: timerS(1).default(60), // lower bound on Cache-Control max-age, s
+    max_refresh_s: timerS(1).default(3600), // upper bound / default refresh, s (≤ 2147483: a timer)
     unknown_kid_cooldown_s: z.number().int().min(0).default(10), // one refetch per issuer per cool-down
-    timeout_ms: ms(5_000),
+    timeout_ms: timeoutMs(5_000), // 5 s per JWKS or discovery fetch
   }).default({}),
   introspection: z.strictObject({
     endpoint: httpUrl.optional(), // default: from discovery
@@ -209,7 +209,7 @@ export const issuerSchema = z.strictObject({
     cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
     require_aud: z.boolean().default(false), // true: an active answer without `aud` is refused (RFC 7662 makes it optional)
-    timeout_ms: ms(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
+    timeout_ms: timeoutMs(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
     /** Connections to the endpoint, which is also the most calls on the wire at once (one call per connection). */
     connections: z.number().int().min(1).max(1024).default(64),
     /** Calls waiting for a free connection; more → 503 with Retry-After at once (counted). Default: `connections`. */
@@ -221,7 +221,7 @@ export const issuerSchema = z.strictObject({
     client_id: z.string().min(1),
     client_secret_env: envName,
     auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-    timeout_ms: ms(3_000), // 3 s per call → 503
+    timeout_ms: timeoutMs(3_000), // 3 s per call → 503
     cache_entries: z.number().int().min(0).default(10_000), // exchanged tokens kept, per issuer
   }).optional(),
   backchannel_logout: backchannelLogoutSchema.optional(), // OIDC Back-Channel Logout receiver (node/events); off when absent
@@ -320,7 +320,7 @@ export const internalTokensSchema = z.strictObject({
   key_file: z.string().min(1).optional(),
   max_ttl_s: z.number().int().min(1).max(86_400).default(300), // 5 min upper bound on exp − iat
   /** Generated keys only: a new key every this many seconds; unset = no automatic rotation. */
-  rotate_after_s: z.number().int().min(1).optional(),
+  rotate_after_s: timerS(1).optional(), // ≤ 2147483 s: a timer
   /** A new key is published this long before it signs (and the JWKS max-age), s. */
   publish_ahead_s: z.number().int().min(0).default(60),
   /** Inbound claims copied into minted tokens besides sub, scope and client_id. */

@@ -297,7 +297,8 @@ describe('tracing off (the default)', () => {
       writeFileSync(p.configPath, stringify(baseConfig(echo.url, { tracing: { enabled: true } })));
       const r = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect(r.status).toBe(200);
-      expect(await eventually(() => p.logs().some((l) => String(l.msg).includes('tracing or log.audit changed')))).toBe(true);
+      expect(((await r.json()) as { restart_required?: unknown }).restart_required).toEqual(['tracing']);
+      expect(await eventually(() => p.logs().some((l) => Array.isArray(l.restart_required) && l.restart_required.includes('tracing')))).toBe(true);
       expect(echoed(await call(`${p.url}/off3`)).headers.traceparent).toBeUndefined();
     } finally {
       await p.stop();
