@@ -36,7 +36,7 @@ export const clusterSchema = z.strictObject({
     max_age_ms: z.number().int().min(1_000).max(600_000).default(30_000), // 30 s
   }).default({}),
   revocation: z.strictObject({
-    /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age). */
+    /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age); a token living longer → 401. */
     max_token_lifetime_s: z.number().int().min(60).default(86_400), // 24 h
     /** JetStream stream replicas; auto = min(3, servers in the NATS cluster). */
     replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
