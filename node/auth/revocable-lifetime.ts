@@ -1,6 +1,6 @@
 // The longest token lifetime a revocation can cover: a revocation without `exp` is dropped after
 // `cluster.revocation.max_token_lifetime_s`, so a token living longer would be accepted again once
-// it is gone. Each issuer's `max_token_lifetime_s` is capped at that value while revocations are checked.
+// it is gone. Each issuer's `max_token_lifetime_s` is capped at that value (in `explain` too: the same verdicts).
 import type { Config } from '../config/index.js';
 
 /**

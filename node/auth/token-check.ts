@@ -89,8 +89,9 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
     logger,
   });
   const introspection = new IntrospectionSet({ logger, env: opts.env, sharing: opts.sharing });
-  // what the store keeps a revocation without exp (read once, as the cluster member does): no token may live longer
-  const revocationLifetimeS = tokenState === null ? null : config.cluster.revocation.max_token_lifetime_s;
+  // what the store keeps a revocation without exp (read once, as the cluster member does): no token may live longer —
+  // also without a token state (`explain`), so a verdict there is the one `serve` gives
+  const revocationLifetimeS = config.cluster.revocation.max_token_lifetime_s;
   /**
    * Issuers whose readiness gates /readyz and every auth route: those of the config the check
    * started with, until all of them are ready once (then `opened`: keys are never dropped, a

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { SECRET_ENV, asIssuer, bearer, call, expectBearerError, introspection, type Reply } from '../auth/tokens-helpers.js';
 import { sleep } from './cluster-fixtures.js';
 
@@ -50,5 +50,14 @@ describe('tokens that would outlive their revocation are refused', () => {
   it('an introspected token whose answer gives an exp past the maximum → 401; within it → 200', async () => {
     expect((await get(as.issueOpaque({ sub: 'opaque-short' }, 300))).status).toBe(200);
     expectBearerError(await get(as.issueOpaque({ sub: 'opaque-long' }, MAX_LIFETIME_S + 3600)), 401, 'invalid_token');
+  });
+
+  it('`explain --token` gives serve\'s verdict: the long-lived JWT is denied, the short one allowed', async () => {
+    const args = (t: string): string[] => ['explain', '--config', proxy.configPath, 'GET', '/api/x', '--token', t];
+    const short = await runCli(args(await as.issueJwt({ sub: 'explain-short' }, { ttlSeconds: 60 })), { ...ADMIN_ENV, ...SECRET_ENV });
+    expect(short.code, short.stdout + short.stderr).toBe(0);
+    const long = await runCli(args(await as.issueJwt({ sub: 'explain-long' }, { ttlSeconds: MAX_LIFETIME_S + 3600 })), { ...ADMIN_ENV, ...SECRET_ENV });
+    expect(long.code, long.stdout + long.stderr).toBe(1);
+    expect(long.stdout).toMatch(/lifetime/);
   });
 });
