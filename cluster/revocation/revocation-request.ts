@@ -39,6 +39,8 @@ const FIELDS = ['kind', 'value', 'issuer', 'before', 'exp', 'reason'] as const;
 const KINDS: ReadonlySet<string> = new Set(REVOCATION_KINDS);
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/** A space or tab at either end: no token with such a sub, client_id, jti, sid or iss is accepted (token-facts.ts), so it would revoke nothing. */
+const OWS_END = /^[ \t]|[ \t]$/;
 
 /** Check `input` completely (all problems at once) and build the record to publish. */
 export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult {
@@ -54,6 +56,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   if (value === null || value === '') errors.push('value: expected a non-empty string');
   else if (value.length > 1024) errors.push('value: longer than 1024 characters');
   else if (CONTROL.test(value)) errors.push('value: contains control characters');
+  else if (kind !== 'kid' && OWS_END.test(value)) errors.push(`value: a space or tab at an end; no token whose ${kind ?? 'claim'} has one is accepted, so it would revoke nothing`);
   else if (kind === 'token') {
     if (!HEX64.test(value)) errors.push('value: for kind "token", the SHA-256 of the token as 64 hex characters (raw tokens are not accepted; `portcullis revoke --token` hashes locally)');
     else value = value.toLowerCase();
@@ -62,6 +65,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   let issuer: string | null = null;
   if (o.issuer !== undefined && o.issuer !== null) {
     if (typeof o.issuer !== 'string' || o.issuer === '' || o.issuer.length > 1024 || CONTROL.test(o.issuer)) errors.push('issuer: expected a non-empty string (the token\'s iss)');
+    else if (OWS_END.test(o.issuer)) errors.push('issuer: a space or tab at an end; a token\'s iss is compared exactly, so it would revoke nothing');
     else if (kind === 'token') errors.push('issuer: not used with kind "token" (the hash identifies the token)');
     else issuer = o.issuer;
   }

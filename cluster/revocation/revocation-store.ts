@@ -1,6 +1,6 @@
 // The revocation set of one process: O(1) lookups by jti, token hash, sub/client_id
 // with a cut (tokens issued up to and including its second), kid and sid (an OIDC session: every token carrying it); idempotent apply keyed by
-// revocation id; a coarse sweeper drops entries once every token they can match has expired.
+// revocation id; a coarse sweeper drops entries once every token they can match has expired (clock skew included).
 // Bounded in entries and estimated bytes: a revocation beyond the bound is refused (`full`),
 // never evicting another.
 import type { TokenFacts } from '../../node/contracts/index.js';
@@ -38,6 +38,14 @@ interface Cut {
   expiresAt: number;
 }
 
+/**
+ * How long an entry stays past its `expiresAt`, s: a token is accepted until its `exp` plus its
+ * issuer's clock skew (60 s by default), and one revoked at T may carry an `iat` up to the skew ahead
+ * of T — an entry dropped at its expiry let such a token through again. Twice the default skew,
+ * inside the stream's 300 s margin past a revocation's life, so a replay still finds it.
+ */
+export const LINGER_S = 120;
+
 /** Separator between issuer and value in scoped keys (cannot occur in an `iss` URL). */
 const SEP = '\n';
 
@@ -68,7 +76,7 @@ export class RevocationStore {
    */
   apply(r: RevocationRecord): ApplyResult {
     if (this.byId.has(r.id)) return 'duplicate';
-    if (r.expiresAt * 1000 <= this.now()) return 'expired';
+    if ((r.expiresAt + LINGER_S) * 1000 <= this.now()) return 'expired';
     if (!this.hasRoom(r)) { this.refusedFull++; return 'full'; }
     this.byId.set(r.id, r);
     this.bytes += revocationBytes(r);
@@ -137,9 +145,9 @@ export class RevocationStore {
       ?? (t.parent === undefined ? undefined : this.match(t.parent));
   }
 
-  /** Live entries, oldest first. */
+  /** Live entries (lingering ones included), oldest first. */
   list(kind?: RevocationKind): RevocationRecord[] {
-    const nowS = this.now() / 1000;
+    const nowS = this.now() / 1000 - LINGER_S;
     const out: RevocationRecord[] = [];
     for (const r of this.byId.values()) if (r.expiresAt > nowS && (kind === undefined || r.kind === kind)) out.push(r);
     return out.sort((a, b) => a.createdAt - b.createdAt);
@@ -162,9 +170,9 @@ export class RevocationStore {
     return () => { this.listeners.delete(listener); };
   }
 
-  /** Drop every entry whose `expiresAt` has passed; returns how many went. */
+  /** Drop every entry whose `expiresAt` has passed by LINGER_S; returns how many went. */
   sweep(): number {
-    const nowS = this.now() / 1000;
+    const nowS = this.now() / 1000 - LINGER_S;
     let n = 0;
     for (const [id, r] of this.byId) {
       if (r.expiresAt > nowS) continue;

@@ -8,6 +8,7 @@ import { proxyError } from '../errors.js';
 import { IntrospectionSet, type PreparedIntrospection } from '../introspection/index.js';
 import { JwtVerifier, type PreparedIssuers } from '../jwt/index.js';
 import type { Logger } from '../log.js';
+import { withRevocableLifetimes } from './revocable-lifetime.js';
 import { createAuthenticator, type Authenticate, type RequestContext, type StageResult, type TokenIntrospector } from '../pipeline/index.js';
 
 export interface TokenCheckOptions {
@@ -88,6 +89,9 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
     logger,
   });
   const introspection = new IntrospectionSet({ logger, env: opts.env, sharing: opts.sharing });
+  // what the store keeps a revocation without exp (read once, as the cluster member does): no token may live longer —
+  // also without a token state (`explain`), so a verdict there is the one `serve` gives
+  const revocationLifetimeS = config.cluster.revocation.max_token_lifetime_s;
   /**
    * Issuers whose readiness gates /readyz and every auth route: those of the config the check
    * started with, until all of them are ready once (then `opened`: keys are never dropped, a
@@ -140,8 +144,9 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
       return waiting;
     },
     prepare(next: Config): PreparedTokenCheck {
-      const intro = introspection.prepare(next); // throws on an unset client secret variable
-      const issuers = jwt.prepareIssuers(next.issuers); // never throws
+      const judged = withRevocableLifetimes(next, revocationLifetimeS);
+      const intro = introspection.prepare(judged); // throws on an unset client secret variable
+      const issuers = jwt.prepareIssuers(judged.issuers); // never throws
       const introspectors: Record<string, TokenIntrospector> = {};
       for (const [name, client] of intro.clients) introspectors[name] = client;
       return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({ jwt, introspection: introspectors }) };

@@ -36,7 +36,7 @@ export const clusterSchema = z.strictObject({
     max_age_ms: z.number().int().min(1_000).max(600_000).default(30_000), // 30 s
   }).default({}),
   revocation: z.strictObject({
-    /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age). */
+    /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age); a token living longer → 401. */
     // ≤ 10 years: the stream's max age is int64 nanoseconds (past ~292 years nats-server refuses the stream for good)
     max_token_lifetime_s: z.number().int().min(60).max(315_360_000, 'at most 315360000 s (10 years): the revocation stream keeps entries this long').default(86_400), // 24 h
     /** JetStream stream replicas; auto = min(3, servers in the NATS cluster). */

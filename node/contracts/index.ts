@@ -1,6 +1,6 @@
 // Public surface of node/contracts: the types that cross from one proxy instance to the
 // cluster around it. node/ defines them, cluster/ implements them; node/ never imports cluster/.
-export { tokenFacts, factString, factIat, identityClaimsMalformed, parentClaim, parentFacts, PARENT_CLAIM, type TokenFacts } from './token-facts.js';
+export { tokenFacts, clientOf, factString, factIat, identityClaimsMalformed, parentClaim, parentFacts, PARENT_CLAIM, type TokenFacts } from './token-facts.js';
 export { notAnAccessToken } from './token-kind.js';
 export type { TokenState, RevokedEntry, GateVerdict } from './token-state.js';
 export type { IntrospectionResult, IntrospectionSharing, IntrospectionCacheLink } from './introspection-sharing.js';

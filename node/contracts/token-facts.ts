@@ -105,13 +105,19 @@ export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): b
 const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)))));
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
+/**
+ * The token's client as a revocation key: `client_id` (RFC 9068), else `azp` (OIDC, Auth0, Keycloak), else
+ * `cid` (Okta) — a `client_id` revocation must reach a client however its issuer names it.
+ */
+export const clientOf = (claims: Readonly<Record<string, unknown>>): string | undefined => str(claims.client_id) ?? str(claims.azp) ?? str(claims.cid);
+
 /** Build TokenFacts from claims (strings and numbers only; anything else is left out). */
 export function tokenFacts(tokenHash: string, claims: Readonly<Record<string, unknown>>, kid: string | null | undefined, iss: string): TokenFacts {
   return Object.freeze({
     tokenHash,
     jti: str(claims.jti),
     sub: str(claims.sub),
-    clientId: str(claims.client_id) ?? str(claims.azp),
+    clientId: clientOf(claims),
     iat: factIat(claims.iat),
     kid: kid ?? undefined,
     iss: str(claims.iss) ?? iss,

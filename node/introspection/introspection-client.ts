@@ -107,6 +107,8 @@ export class IntrospectionClient {
   /** `introspection.require_aud`: an answer without `aud` is refused. */
   readonly #requireAud: boolean;
   readonly #skewMs: number;
+  /** `max_token_lifetime_s` (capped by the revocation lifetime, node/auth/revocable-lifetime.ts), s; null = none. */
+  readonly #maxLifetimeS: number | null;
   readonly #caller: IntrospectionCaller;
   readonly #cache: IntrospectionCache<VerifyOutcome>;
   readonly #inflight = new Map<string, Flight>();
@@ -128,6 +130,7 @@ export class IntrospectionClient {
   readonly #expired = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired', 'expired');
   readonly #notYetValid = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token not yet valid', 'not_yet_valid');
   readonly #issuedInFuture = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issued in the future', 'iat_in_future');
+  readonly #lifetimeExceeded = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token lifetime exceeds the allowed maximum', 'lifetime_exceeded');
   readonly #wrongAudience = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token audience not accepted', 'wrong_audience');
   readonly #malformed = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
   readonly #wrongIssuer = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issuer does not match', 'wrong_issuer');
@@ -149,6 +152,7 @@ export class IntrospectionClient {
     this.#audiences = opts.issuer.audiences;
     this.#requireAud = cfg.require_aud;
     this.#skewMs = opts.issuer.clock_skew_s * 1000;
+    this.#maxLifetimeS = opts.issuer.max_token_lifetime_s ?? null;
     this.#caller = new IntrospectionCaller({
       name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
       maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
@@ -369,6 +373,8 @@ export class IntrospectionClient {
     // an iat beyond the skew, as for a JWT: a revocation cut (`iat` ≤ before) would not reach the token
     const iat = claims.iat;
     if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 - this.#skewMs > now) return this.#issuedInFuture;
+    // a lifetime above the maximum, as for a JWT (exp − iat, else what is left): a revocation would be dropped before the token
+    if (exp !== null && this.#maxLifetimeS !== null && (typeof iat === 'number' && Number.isFinite(iat) ? exp - iat : exp - now / 1000) > this.#maxLifetimeS) return this.#lifetimeExceeded;
     // RFC 7662 `aud` is optional (unless require_aud); when the server names audiences, one must be ours (as for JWTs)
     const aud = claims.aud;
     if (aud === undefined || aud === null) {

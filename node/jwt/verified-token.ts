@@ -1,7 +1,7 @@
 // One verified JWT as a single frozen object that is at once the outcome the pipeline gets
 // (VerifyOk), the principal policy reads and the token's revocation facts: a cache entry is one
 // object instead of three (outcome, principal, facts), so each scavenge copies less per entry.
-import { factIat, factString, parentFacts, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
+import { clientOf, factIat, factString, parentFacts, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyOk } from './verify-outcome.js';
 
@@ -52,7 +52,7 @@ export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
     this.twinHash = twinHash ?? undefined;
     this.jti = factString(claims.jti);
     this.sub = factString(claims.sub);
-    this.clientId = factString(claims.client_id) ?? factString(claims.azp);
+    this.clientId = clientOf(claims);
     this.iat = factIat(claims.iat);
     this.kid = kid;
     this.iss = factString(claims.iss) ?? issUrl;

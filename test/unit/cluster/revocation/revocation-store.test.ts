@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
 import type { TokenFacts } from '../../../../node/contracts/index.js';
-import { RevocationStore } from '../../../../cluster/revocation/index.js';
+import { LINGER_S, RevocationStore } from '../../../../cluster/revocation/index.js';
 
 const T0 = 1_700_000_000; // epoch s
 const HASH = 'c0ffee'.padEnd(64, '0');
@@ -80,10 +80,10 @@ describe('RevocationStore', () => {
     s.apply(rec({ kind: 'sub', value: 'alice', before: T0, expiresAt: T0 + 3600 }));
     s.apply(rec({ kind: 'sub', value: 'alice', before: T0 - 500, expiresAt: T0 + 60 }));
     expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 50 }))).toBe(true);
-    clock.now = (T0 + 3601) * 1000;
+    clock.now = (T0 + 3601 + LINGER_S) * 1000;
     s.sweep();
     expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 50 }))).toBe(true); // the 7200 s entry keeps the cut alive
-    clock.now = (T0 + 7201) * 1000;
+    clock.now = (T0 + 7201 + LINGER_S) * 1000;
     s.sweep();
     expect(s.isRevoked(tok({ sub: 'alice', iat: T0 - 50 }))).toBe(false);
     expect(s.size).toBe(0);
@@ -130,7 +130,7 @@ describe('RevocationStore', () => {
     expect(s.isRevoked(tok({ sub: 's-2', jti: 's-2' }))).toBe(false);
     expect(s.match(tok({ sid: 's-2' }))?.kind).toBe('sid');
     expect(s.stats().revocations_entries_sid).toBe(2);
-    clock.now = (T0 + 3601) * 1000;
+    clock.now = (T0 + 3601 + LINGER_S) * 1000;
     expect(s.sweep()).toBe(2);
     expect(s.isRevoked(tok({ sid: 's-2' }))).toBe(false);
   });
@@ -152,8 +152,11 @@ describe('RevocationStore', () => {
     s.apply(rec({ kind: 'jti', value: 'unknown-yet', expiresAt: T0 + 10 }));
     expect(s.isRevoked(tok({ jti: 'unknown-yet' }))).toBe(true);
     expect(s.list()).toHaveLength(1);
-    clock.now = (T0 + 11) * 1000;
-    expect(s.list()).toHaveLength(0); // not listed once expired
+    clock.now = (T0 + 11) * 1000; // past its expiry, within the skew a token is still accepted for: kept
+    expect(s.isRevoked(tok({ jti: 'unknown-yet' }))).toBe(true);
+    expect(s.sweep()).toBe(0);
+    clock.now = (T0 + 11 + LINGER_S) * 1000;
+    expect(s.list()).toHaveLength(0); // not listed once the linger is over
     expect(s.sweep()).toBe(1);
     expect(s.isRevoked(tok({ jti: 'unknown-yet' }))).toBe(false);
     expect(s.stats().revocations_swept_total).toBe(1);
@@ -161,15 +164,17 @@ describe('RevocationStore', () => {
 
   it('refuses an already-expired revocation', () => {
     const s = fresh();
-    expect(s.apply(rec({ kind: 'jti', value: 'old', expiresAt: T0 - 1 }))).toBe('expired');
+    expect(s.apply(rec({ kind: 'jti', value: 'old', expiresAt: T0 - 1 - LINGER_S }))).toBe('expired');
     expect(s.size).toBe(0);
+    expect(s.apply(rec({ kind: 'jti', value: 'recent', expiresAt: T0 - 1 }))).toBe('applied'); // within the linger: a token may still pass
+    expect(s.size).toBe(1);
   });
 
   it('a longer-lived duplicate key survives the sweep of the shorter one', () => {
     const s = fresh();
     s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 100 }));
     s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 10 }));
-    clock.now = (T0 + 50) * 1000;
+    clock.now = (T0 + 11 + LINGER_S) * 1000;
     expect(s.sweep()).toBe(1);
     expect(s.isRevoked(tok({ jti: 'k' }))).toBe(true);
   });
@@ -205,7 +210,7 @@ describe('RevocationStore bounds', () => {
     expect(s.apply(c)).toBe('full');
     expect(s.isRevoked(tok({ jti: 'a' })) && s.isRevoked(tok({ jti: 'b' }))).toBe(true);
     expect(s.stats()).toMatchObject({ revocations_entries: 2, revocations_refused_full_total: 1 });
-    clock.now = (T0 + 11) * 1000; // 'a' is over: its room is found again
+    clock.now = (T0 + 11 + LINGER_S) * 1000; // 'a' is over: its room is found again
     expect(s.apply(c)).toBe('applied');
     expect(s.isRevoked(tok({ jti: 'c' }))).toBe(true);
   });

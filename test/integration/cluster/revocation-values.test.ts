@@ -1,0 +1,68 @@
+// A revocation value that can match no token is refused (400, nothing stored) instead of answered
+// 201: a token whose sub, client_id, jti or sid has a space or tab at an end is itself refused (a tab
+// was already refused as a control character), so
+// `revoke --sub "alice "` (a stray space from a copy) revoked nothing while alice's tokens kept passing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, call } from './proxy-fixtures.js';
+import { sleep } from './cluster-fixtures.js';
+
+describe('revocation values with a space or tab at an end are refused', () => {
+  let as: AuthServer;
+  let echo: EchoUpstream;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    proxy = await startProxy({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+      upstreams: { app: { targets: [echo.url] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
+      log: { level: 'warn', access: false },
+      verifier: { pool_size: 1 },
+    }, { env: ADMIN_ENV });
+    const warm = await as.issueJwt({ sub: 'warm-up' });
+    for (let i = 0; i < 40 && (await call(proxy, warm)).status !== 200; i++) await sleep(250);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([as?.close(), echo?.close()]);
+  });
+
+  const stored = async (): Promise<number> => ((await admin(proxy, 'GET', '/revocations')).body.entries as unknown[]).length;
+
+  it.each([
+    ['sub', 'alice ', 'value'],
+    ['client_id', ' billing', 'value'],
+    ['jti', 'j-1 ', 'value'],
+    ['sid', ' s-1', 'value'],
+  ])('POST /revocations kind %s value %j → 400 naming the field, nothing stored', async (kind, value, field) => {
+    const before = await stored();
+    const r = await admin(proxy, 'POST', '/revocations', { kind, value });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(JSON.stringify(r.body)).toMatch(new RegExp(`${field}: .*space or tab`));
+    expect(await stored()).toBe(before);
+  });
+
+  it('an issuer with a space at an end → 400 (a token\'s iss is compared exactly)', async () => {
+    const r = await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'bob', issuer: `${as.issuer} ` });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(JSON.stringify(r.body)).toMatch(/issuer: .*space or tab/);
+  });
+
+  it('`revoke --sub "carol "` fails with the reason, and carol\'s token is then revoked by the corrected value', async () => {
+    const tok = await as.issueJwt({ sub: 'carol' });
+    expect((await call(proxy, tok)).status).toBe(200);
+    const bad = await runCli(['revoke', '--admin', proxy.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--sub', 'carol '], ADMIN_ENV);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/space or tab/);
+    const good = await runCli(['revoke', '--admin', proxy.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--sub', 'carol'], ADMIN_ENV);
+    expect(good.code, good.stderr).toBe(0);
+    expect((await call(proxy, tok)).status).toBe(401);
+  });
+});
