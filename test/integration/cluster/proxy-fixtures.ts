@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { request } from 'undici';
 import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { clusterMemberConfig } from '../../helpers/cluster-members.js';
-import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep } from './cluster-fixtures.js';
 
 /** A proxy config on `upstream` with the given `cluster` section. */
@@ -37,6 +37,19 @@ export function publicApiConfig(as: AuthServer, upstream: string, cluster: Recor
     cluster,
     log: { level, access: false },
   });
+}
+
+/**
+ * One proxy started from memberConfig (no bus unless `cluster` names one) that already answers 200 to
+ * a token of `as`: the first token makes it fetch the issuer's JWKS, which on a busy machine can outlast
+ * the fetch timeout (503, fail-closed), so a warm-up token is retried for up to 10 s.
+ * `warmTtlSeconds`: the warm-up token's lifetime (default the authorization server's).
+ */
+export async function startWarmProxy(as: AuthServer, upstream: string, cluster: Record<string, unknown> = {}, warmTtlSeconds?: number): Promise<ProxyProcess> {
+  const proxy = await startProxy(memberConfig(as, upstream, cluster), { env: ADMIN_ENV });
+  const warm = await as.issueJwt({ sub: 'warm-up' }, warmTtlSeconds === undefined ? {} : { ttlSeconds: warmTtlSeconds });
+  for (let i = 0; i < 40 && (await call(proxy, warm)).status !== 200; i++) await sleep(250);
+  return proxy;
 }
 
 /** GET /api/x with the token, on a fresh connection (so `--workers` processes share them). */

@@ -4,9 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { call, revoked } from './proxy-fixtures.js';
-import { sleep } from './cluster-fixtures.js';
+import { ADMIN_ENV, runCli, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { call, revoked, startWarmProxy } from './proxy-fixtures.js';
 
 describe('a client revocation reaches client_id, azp and cid', () => {
   let as: AuthServer;
@@ -15,17 +14,7 @@ describe('a client revocation reaches client_id, azp and cid', () => {
 
   beforeAll(async () => {
     [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-      upstreams: { app: { targets: [echo.url] } },
-      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    }, { env: ADMIN_ENV });
-    const warm = await as.issueJwt({ sub: 'warm-up' });
-    for (let i = 0; i < 40 && (await call(proxy, warm)).status !== 200; i++) await sleep(250);
+    proxy = await startWarmProxy(as, echo.url);
   });
 
   afterAll(async () => {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, revoked } from './proxy-fixtures.js';
+import { ADMIN_ENV, runCli, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, revoked, startWarmProxy } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 interface Answer { status: number; challenge: string }
@@ -33,19 +33,7 @@ describe('sub/client_id revocations cover the second they name', () => {
 
   beforeAll(async () => {
     [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-      upstreams: { app: { targets: [echo.url] } },
-      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    }, { env: ADMIN_ENV });
-    // Warm up: the first token makes the proxy fetch the issuer's JWKS, which on a busy machine
-    // can outlast the fetch timeout (503, fail-closed); the cases below need a warm verifier.
-    const warm = await as.issueJwt({ sub: 'warm-up' });
-    for (let i = 0; i < 40 && (await call(warm)).status !== 200; i++) await sleep(250);
+    proxy = await startWarmProxy(as, echo.url);
   });
 
   afterAll(async () => {

@@ -6,8 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, revoked } from './proxy-fixtures.js';
+import { ADMIN_ENV, runCli, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, call, revoked, startWarmProxy } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const LIFETIME_S = 60;
@@ -19,18 +19,7 @@ describe('a revocation outlasts the clock skew its token is accepted for', () =>
 
   async function start(): Promise<ProxyProcess> {
     [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-      upstreams: { app: { targets: [echo.url] } },
-      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-      cluster: { revocation: { max_token_lifetime_s: LIFETIME_S, max_entries: 1 } },
-    }, { env: ADMIN_ENV });
-    const warm = await as.issueJwt({ sub: 'warm-up' }, { ttlSeconds: 30 });
-    for (let i = 0; i < 40 && (await call(proxy, warm)).status !== 200; i++) await sleep(250);
+    proxy = await startWarmProxy(as, echo.url, { revocation: { max_token_lifetime_s: LIFETIME_S, max_entries: 1 } }, 30);
     return proxy;
   }
 
