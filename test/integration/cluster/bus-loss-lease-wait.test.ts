@@ -3,37 +3,28 @@
 // other waits for the holder's fill — and the bus dies. The fill can never arrive; the waiter must
 // ask the authorization server itself instead of sitting out its timeout_ms and answering 503.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
-import { metric, waitFor } from './proxy-fixtures.js';
+import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
+import { metric } from './proxy-fixtures.js';
 
 const TOKEN = 'opaque-token-busloss-0123456789abcdef';
 
 const status = (p: ProxyProcess): Promise<number> => apiStatus(p, TOKEN);
 
 describe('shared introspection: the bus dies while a member waits for another member\'s answer', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
+  let pair: SlowWirePair;
   let as: SlowWireAs;
-  let echo: EchoUpstream;
   let A: ProxyProcess;
   let B: ProxyProcess;
+  let nats: SlowWirePair['nats'];
 
   beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
     // introspection timeout_ms at its default (3 s: the waiter's 503); the server answers each call in 1.5 s
-    const config = clusterMemberConfig({ ...slowWireSections(as, echo.url), cluster: busSection(nats.url, subjectPrefix('ptbl')) });
-    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' }) as [ProxyProcess, ProxyProcess];
-    // both in both views, so both agree on the token's owner (single-flight holds)
-    await waitFor('both members in both views', async () => (await metric(A, 'portcullis_cluster_members')) === 2 && (await metric(B, 'portcullis_cluster_members')) === 2, 15_000);
+    pair = await startSlowWirePair(TOKEN, 'ptbl', {}, true);
+    ({ as, A, B, nats } = pair);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([A?.stop(), B?.stop()]);
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(() => pair?.stop());
 
   it('both members answer 200: the waiter asks the authorization server itself once the bus is gone', async () => {
     as.delayMs = 1_500;

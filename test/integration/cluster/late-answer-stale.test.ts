@@ -3,33 +3,25 @@
 // asked again and everyone cached "inactive". The late "active" must not replace that — not at the
 // member that made the slow call, nor, through its fill, at the others.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
 
 const TOKEN = 'opaque-token-late-0123456789abcdef';
 
 const status = (p: ProxyProcess): Promise<number> => apiStatus(p, TOKEN);
 
 describe('shared introspection cache: a late answer older than the cluster\'s', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
+  let pair: SlowWirePair;
   let as: SlowWireAs;
-  let echo: EchoUpstream;
   let A: ProxyProcess;
   let B: ProxyProcess;
 
   beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
-    const config = clusterMemberConfig({ ...slowWireSections(as, echo.url, { timeout_ms: 1_000 }), cluster: busSection(nats.url, subjectPrefix('ptla')) });
-    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' });
+    pair = await startSlowWirePair(TOKEN, 'ptla', { timeout_ms: 1_000 });
+    ({ as, A, B } = pair);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([A?.stop(), B?.stop()]);
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(() => pair?.stop());
 
   it('the late "active" does not replace the newer "inactive" anywhere', async () => {
     as.delayMs = 6_000;

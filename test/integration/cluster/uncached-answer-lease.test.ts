@@ -4,35 +4,25 @@
 // for it then asks the authorization server itself. Regression: the holder sent neither a fill nor a
 // release, and the waiter sat out the whole lease (10 s) before it could even ask.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
-import { metric, waitFor } from './proxy-fixtures.js';
+import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
+import { metric } from './proxy-fixtures.js';
 
 const TOKEN = 'opaque-token-uncached-0123456789abcdef';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('shared introspection: an answer that is not cached ends the holder\'s lease', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
+  let pair: SlowWirePair;
   let as: SlowWireAs;
-  let echo: EchoUpstream;
   let A: ProxyProcess;
   let B: ProxyProcess;
 
   beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startEchoUpstream()]);
-    const config = clusterMemberConfig({ ...slowWireSections(as, echo.url, { negative_ttl_s: 0 }), cluster: busSection(nats.url, subjectPrefix('ptuc')) });
-    [A, B] = await startMembers(2, config, { PT_INTROSPECTION_SECRET: 'portcullis-secret' }) as [ProxyProcess, ProxyProcess];
-    // both in both views, so both agree on the token's owner (single-flight holds)
-    await waitFor('both members in both views', async () => (await metric(A, 'portcullis_cluster_members')) === 2 && (await metric(B, 'portcullis_cluster_members')) === 2, 15_000);
+    pair = await startSlowWirePair(TOKEN, 'ptuc', { negative_ttl_s: 0 }, true);
+    ({ as, A, B } = pair);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([A?.stop(), B?.stop()]);
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  afterAll(() => pair?.stop());
 
   it('the waiting member answers as soon as it has asked the server itself, not after the lease ran out', async () => {
     as.active = false;
