@@ -160,14 +160,20 @@ export class KeyRing {
 
   /**
    * Add `key`. The first key signs at once; any later one is published now and signs after
-   * publish_ahead_s, when every current signer starts its retirement countdown. Same kid = no-op.
+   * publish_ahead_s, when every current signer starts its retirement countdown. The signing (or
+   * next) key again = no-op. A key still published but retiring (a key file rolled back) signs
+   * again at once — it never left the JWKS — and the keys after it start their countdown.
    */
   install(key: KeyObject, alg: InternalAlg): RingKey {
     const now = this.#now();
-    const existing = this.#keys.find((k) => k.kid === ringKey(key, alg, 0).kid);
-    if (existing !== undefined) return existing;
+    const kid = ringKey(key, alg, 0).kid;
+    const existing = this.#keys.find((k) => k.kid === kid);
+    if (existing !== undefined && existing.retireAt === Infinity) return existing;
+    // before: a retiring key was returned as is, so the key that replaced it went on signing
+    if (existing !== undefined) this.#keys = this.#keys.filter((k) => k !== existing);
+    const stillPublished = existing !== undefined && existing.retireAt > now;
     const first = this.#keys.length === 0;
-    const entry = ringKey(key, alg, first ? now : now + this.#publishAheadMs);
+    const entry = ringKey(key, alg, first || stillPublished ? now : now + this.#publishAheadMs);
     for (const k of this.#keys) if (k.retireAt === Infinity) k.retireAt = entry.signFrom + this.#maxTtlMs + RETIRE_SLACK_MS;
     this.#keys.push(entry);
     this.#alg = alg;

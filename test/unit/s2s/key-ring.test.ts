@@ -73,4 +73,37 @@ describe('rotation', () => {
     expect(ring.rotations).toBe(0);
     expect(ring.published()).toHaveLength(1);
   });
+
+  it('a key rolled back to while still published signs again at once; the one it replaced retires after its tokens', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 300, publishAheadS: 60, now: () => now });
+    const keyA = generateKeySync('ES256');
+    const a = ring.install(keyA, 'ES256');
+    now += 10_000;
+    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    now += 70_000; // b signs
+    expect(ring.signer(now).kid).toBe(b.kid);
+    // before: the same kid was a no-op, so b went on signing with the file naming a
+    expect(ring.install(keyA, 'ES256').kid).toBe(a.kid);
+    expect(ring.signer(now).kid).toBe(a.kid);
+    expect(kids(ring, now)).toEqual([b.kid, a.kid]);
+    expect(kids(ring, now + 305_000)).toEqual([a.kid]);
+    expect(ring.rotations).toBe(2);
+    // a second reload with the same file changes nothing more
+    ring.install(keyA, 'ES256');
+    expect(ring.rotations).toBe(2);
+  });
+
+  it('a key rolled back to after it left the JWKS is published ahead again, like a new one', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 60, publishAheadS: 10, now: () => now });
+    const keyA = generateKeySync('ES256');
+    const a = ring.install(keyA, 'ES256');
+    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    now += 10_000 + 65_000; // a retired (no JWKS fetched meanwhile)
+    ring.install(keyA, 'ES256');
+    expect(ring.signer(now).kid).toBe(b.kid);
+    expect(ring.signer(now + 10_000).kid).toBe(a.kid);
+    expect(kids(ring, now)).toEqual([b.kid, a.kid]);
+  });
 });
