@@ -64,8 +64,14 @@ export class InternalMinter {
     this.#cache = new TokenBoundCache(cfg.cache_entries, REVOKED_MEANWHILE);
   }
 
-  /** Settings for tokens minted from now on (a reload); cached tokens stay valid. */
+  /**
+   * Settings for tokens minted from now on (a reload). Cached tokens are dropped when what they
+   * carry changed (issuer, claims, a shorter max_ttl_s): before, a removed claim or the old `iss`
+   * reached the upstream until the cached token's exp. Otherwise they stay in use.
+   */
   configure(cfg: InternalTokensConfig): void {
+    const old = this.#cfg;
+    if (cfg.issuer !== old.issuer || cfg.max_ttl_s < old.max_ttl_s || cfg.claims.join('\n') !== old.claims.join('\n')) this.#cache.clear();
     this.#cfg = cfg;
   }
 

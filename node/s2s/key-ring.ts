@@ -134,6 +134,8 @@ export class KeyRing {
   #keys: RingKey[] = [];
   #alg: InternalAlg;
   #maxTtlMs: number;
+  /** Longest lifetime the keys signing now may have minted with (max_ttl_s lowered by a reload), ms. */
+  #signedTtlMs: number;
   #publishAheadMs: number;
   readonly #now: () => number;
   #jwksBody = '{"keys":[]}';
@@ -144,6 +146,7 @@ export class KeyRing {
   constructor(opts: KeyRingOptions) {
     this.#alg = opts.alg;
     this.#maxTtlMs = opts.maxTtlS * 1000;
+    this.#signedTtlMs = this.#maxTtlMs;
     this.#publishAheadMs = opts.publishAheadS * 1000;
     this.#now = opts.now ?? Date.now;
   }
@@ -152,23 +155,47 @@ export class KeyRing {
   get rotations(): number { return this.#rotations; }
   get publishAheadS(): number { return this.#publishAheadMs / 1000; }
 
-  /** New lifetimes for keys installed from now on (a reload). */
+  /**
+   * New lifetimes (a reload): tokens minted from now on live at most `maxTtlS`. A key stays
+   * published until the longest-lived token it signed has expired: a shorter lifetime never
+   * retires it sooner; a longer one delays the retirement of a key that still signs until its successor does.
+   */
   setTimes(maxTtlS: number, publishAheadS: number): void {
-    this.#maxTtlMs = maxTtlS * 1000;
+    const ttl = maxTtlS * 1000;
+    const now = this.#now();
+    for (let i = 0; i < this.#keys.length; i++) {
+      const k = this.#keys[i]!;
+      if (k.retireAt === Infinity) continue;
+      let until = Infinity; // when a later key starts signing, so this one stops
+      for (let j = i + 1; j < this.#keys.length; j++) until = Math.min(until, this.#keys[j]!.signFrom);
+      if (until > now) k.retireAt = Math.max(k.retireAt, until + ttl + RETIRE_SLACK_MS);
+    }
+    this.#signedTtlMs = Math.max(this.#signedTtlMs, ttl);
+    this.#maxTtlMs = ttl;
     this.#publishAheadMs = publishAheadS * 1000;
+    this.#rebuild(now);
   }
 
   /**
    * Add `key`. The first key signs at once; any later one is published now and signs after
-   * publish_ahead_s, when every current signer starts its retirement countdown. Same kid = no-op.
+   * publish_ahead_s, when every current signer starts its retirement countdown. The signing (or
+   * next) key again = no-op. A key still published but retiring (a key file rolled back) signs
+   * again at once — it never left the JWKS — and the keys after it start their countdown.
    */
   install(key: KeyObject, alg: InternalAlg): RingKey {
     const now = this.#now();
-    const existing = this.#keys.find((k) => k.kid === ringKey(key, alg, 0).kid);
-    if (existing !== undefined) return existing;
+    const kid = ringKey(key, alg, 0).kid;
+    const existing = this.#keys.find((k) => k.kid === kid);
+    if (existing !== undefined && existing.retireAt === Infinity) return existing;
+    // before: a retiring key was returned as is, so the key that replaced it went on signing
+    if (existing !== undefined) this.#keys = this.#keys.filter((k) => k !== existing);
+    const stillPublished = existing !== undefined && existing.retireAt > now;
     const first = this.#keys.length === 0;
-    const entry = ringKey(key, alg, first ? now : now + this.#publishAheadMs);
-    for (const k of this.#keys) if (k.retireAt === Infinity) k.retireAt = entry.signFrom + this.#maxTtlMs + RETIRE_SLACK_MS;
+    const entry = ringKey(key, alg, first || stillPublished ? now : now + this.#publishAheadMs);
+    // the keys signing until entry.signFrom may have minted with a longer lifetime before a reload shortened it
+    const signedTtl = Math.max(this.#signedTtlMs, this.#maxTtlMs);
+    for (const k of this.#keys) if (k.retireAt === Infinity) k.retireAt = entry.signFrom + signedTtl + RETIRE_SLACK_MS;
+    this.#signedTtlMs = this.#maxTtlMs;
     this.#keys.push(entry);
     this.#alg = alg;
     if (!first) this.#rotations++;

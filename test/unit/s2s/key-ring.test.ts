@@ -73,4 +73,67 @@ describe('rotation', () => {
     expect(ring.rotations).toBe(0);
     expect(ring.published()).toHaveLength(1);
   });
+
+  it('a key rolled back to while still published signs again at once; the one it replaced retires after its tokens', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 300, publishAheadS: 60, now: () => now });
+    const keyA = generateKeySync('ES256');
+    const a = ring.install(keyA, 'ES256');
+    now += 10_000;
+    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    now += 70_000; // b signs
+    expect(ring.signer(now).kid).toBe(b.kid);
+    // before: the same kid was a no-op, so b went on signing with the file naming a
+    expect(ring.install(keyA, 'ES256').kid).toBe(a.kid);
+    expect(ring.signer(now).kid).toBe(a.kid);
+    expect(kids(ring, now)).toEqual([b.kid, a.kid]);
+    expect(kids(ring, now + 305_000)).toEqual([a.kid]);
+    expect(ring.rotations).toBe(2);
+    // a second reload with the same file changes nothing more
+    ring.install(keyA, 'ES256');
+    expect(ring.rotations).toBe(2);
+  });
+
+  it('max_ttl_s lowered in the rotating reload: the old key stays until the tokens it signed under the old lifetime expire', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 3600, publishAheadS: 60, now: () => now });
+    const a = ring.install(generateKeySync('ES256'), 'ES256');
+    now += 10_000;
+    ring.setTimes(60, 60);
+    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    // a signed 1 h tokens until now; before, it left 60 s + 5 s after b started signing
+    expect(kids(ring, b.signFrom + 65_000)).toEqual([a.kid, b.kid]);
+    // b signs with the new lifetime only: its successor retires it 60 s (+5 s) after taking over
+    now = b.signFrom;
+    const c = ring.install(generateKeySync('ES256'), 'ES256');
+    expect(kids(ring, c.signFrom + 64_999)).toEqual([a.kid, b.kid, c.kid]);
+    expect(kids(ring, c.signFrom + 65_000)).toEqual([a.kid, c.kid]);
+    expect(kids(ring, b.signFrom + 3_600_000)).toEqual([a.kid, c.kid]);
+    expect(kids(ring, b.signFrom + 3_605_000)).toEqual([c.kid]);
+  });
+
+  it('max_ttl_s raised while the old key still signs (before its successor does) keeps it published for those tokens', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 60, publishAheadS: 60, now: () => now });
+    const a = ring.install(generateKeySync('ES256'), 'ES256');
+    const b = ring.install(generateKeySync('ES256'), 'ES256'); // signs at +60 s; a retires at +125 s
+    now += 30_000;
+    ring.setTimes(3600, 60); // a mints 1 h tokens for 30 s more
+    expect(ring.signer(now).kid).toBe(a.kid);
+    expect(kids(ring, 1_000_000 + 60_000 + 3_600_000)).toEqual([a.kid, b.kid]);
+    expect(kids(ring, 1_000_000 + 60_000 + 3_605_000)).toEqual([b.kid]);
+  });
+
+  it('a key rolled back to after it left the JWKS is published ahead again, like a new one', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 60, publishAheadS: 10, now: () => now });
+    const keyA = generateKeySync('ES256');
+    const a = ring.install(keyA, 'ES256');
+    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    now += 10_000 + 65_000; // a retired (no JWKS fetched meanwhile)
+    ring.install(keyA, 'ES256');
+    expect(ring.signer(now).kid).toBe(b.kid);
+    expect(ring.signer(now + 10_000).kid).toBe(a.kid);
+    expect(kids(ring, now)).toEqual([b.kid, a.kid]);
+  });
 });

@@ -1,0 +1,78 @@
+// Rolling a key file back: `internal_tokens.key_file` A replaced by B and reloaded, then A put
+// back and reloaded (a botched or leaked B) must sign with A again. Before, the second reload
+// found A still in the ring (published until its tokens expire) and did nothing: B went on signing
+// — for good, with the file naming A — and after a restart only A was published, so the tokens B
+// had signed stopped verifying. Now A signs again at once (never unpublished, every cached JWKS
+// still holds it) and B stays published only until the tokens it signed have expired.
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { ADMIN_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { adminPost, call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+
+const ISS = 'https://portcullis.test';
+const pem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+
+let as: AuthServer;
+let upstream: VerifyingUpstream;
+let proxy: ProxyProcess;
+let keyFile = '';
+const keyA = pem();
+const keyB = pem();
+
+beforeAll(async () => {
+  [as, upstream] = await Promise.all([startAuthServer(), startVerifyingUpstream()]);
+  keyFile = join(tempDir('portcullis-key-revert-'), 'internal.pem');
+  writeFileSync(keyFile, keyA, { mode: 0o600 });
+  const file = writeConfig({
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { orders: { targets: [upstream.url] } },
+    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'internal' } }],
+    internal_tokens: { issuer: ISS, key_file: keyFile, max_ttl_s: 60, publish_ahead_s: 2 },
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  });
+  proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file });
+  await waitReady(proxy);
+  // the upstream keeps the JWKS 1.5 s (under publish_ahead_s, as its max-age asks): it never refetches for an unknown kid
+  upstream.trust(`${proxy.url}/.well-known/jwks.json`, ISS, 'orders', { cacheMaxAgeMs: 1_500 });
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([as?.close(), upstream?.close()]);
+});
+
+/** The kid of the internal token minted for a fresh inbound token, as the upstream verified it. */
+async function signingKid(sub: string): Promise<string> {
+  const r = await call(`${proxy.url}/orders/1`, { token: await as.issueJwt({ sub }) });
+  expect(r.status, r.text).toBe(200);
+  return r.json.kid as string;
+}
+const publishedKids = async (): Promise<string[]> => (await call(`${proxy.url}/.well-known/jwks.json`)).json.keys.map((k: { kid: string }) => k.kid);
+
+describe('internal_tokens.key_file rolled back to the previous key', () => {
+  it('A → B → A: A signs again after the second reload; B stays published for the tokens it signed', async () => {
+    const kidA = await signingKid('u1');
+    expect(await publishedKids()).toEqual([kidA]);
+
+    writeFileSync(keyFile, keyB);
+    expect((await adminPost(proxy, '/reload', {})).status).toBe(200);
+    const kidB = (await publishedKids()).find((k) => k !== kidA)!;
+    expect(kidB).toBeDefined();
+    await sleep(2_300); // publish_ahead_s (2 s)
+    expect(await signingKid('u2')).toBe(kidB);
+    const signedByB = upstream.received.at(-1)!.token!;
+
+    writeFileSync(keyFile, keyA);
+    expect((await adminPost(proxy, '/reload', {})).status).toBe(200);
+    await sleep(2_300);
+    expect(await signingKid('u3')).toBe(kidA);
+    expect(new Set(await publishedKids())).toEqual(new Set([kidA, kidB]));
+    expect((await upstream.verify(signedByB))?.kid).toBe(kidB);
+  }, 30_000);
+});
