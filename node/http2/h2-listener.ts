@@ -279,7 +279,9 @@ export class H2Listener implements H2RelayHost {
       return this.extAuthz.handle(req, res, snap, this.pipelineOf(snap), start);
     }
     const r = readRequest(req, snap, this.tls, cert);
-    const grpc = isGrpc(req.contentType);
+    // gRPC needs HTTP/2: HTTP/1.1 by ALPN with `application/grpc` is refused as on the main listener
+    // (its HTTP status; Connection: close with its body unread), not with a trailers-only 200
+    const grpc = req.h2 && isGrpc(req.contentType);
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);
     if (r.kind === 'refused') return this.reject(req, res, r.error, start, head, grpc);
