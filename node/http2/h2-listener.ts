@@ -13,6 +13,7 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
+import { keepAccessLine } from '../http/access-sampling.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
@@ -38,6 +39,8 @@ export interface H2ListenerOptions {
   logger: Logger;
   metrics: RequestMetrics;
   accessLog: boolean;
+  /** A line left out by routes[].access_log.sample_allowed (counted with the main listener's). */
+  sampledOut?: () => void;
 }
 
 /** Requests by protocol as the client spoke it; sessions closed by the proxy by reason. */
@@ -195,7 +198,8 @@ export class H2Listener implements H2RelayHost {
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
     const tr = relay.ctx.trace;
     if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
-    if (this.opts.accessLog) {
+    if (this.opts.accessLog && !keepAccessLine(relay)) this.opts.sampledOut?.();
+    else if (this.opts.accessLog) {
       const ctx = relay.ctx;
       this.opts.logger.info({
         listener: 'http2', protocol: protocolOf(relay.res), route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
