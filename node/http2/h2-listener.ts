@@ -192,6 +192,7 @@ export class H2Listener implements H2RelayHost {
   finished(relay: H2Relay): void {
     this.active.delete(relay);
     const m = this.opts.metrics;
+    m.inflightH2 = this.active.size;
     const ms = performance.now() - relay.start;
     m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
     const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
@@ -292,6 +293,7 @@ export class H2Listener implements H2RelayHost {
     const ctx = r.ctx;
     const relay = new H2Relay(res, this, snap, ctx, start, grpc);
     this.active.add(relay);
+    this.opts.metrics.inflightH2 = this.active.size;
     if (grpc) relay.withDeadline(this.deadlines);
     if (r.hasBody) {
       relay.setBody(new H2Body(body, relay, start + snap.config.server.timeouts.request_ms, r.contentLength, snap.config.server.limits.max_body_bytes));
