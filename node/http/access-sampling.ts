@@ -3,8 +3,8 @@
 // that did not end complete and a request whose trace is sampled are always logged.
 import type { Relay } from './relay.js';
 
-/** True when `relay`'s access-log line is written. */
-export function keepAccessLine(relay: Relay): boolean {
+/** True when `relay`'s access-log line is written (either listener's relay: node/http, node/http2). */
+export function keepAccessLine(relay: Pick<Relay, 'status' | 'outcome' | 'ctx'>): boolean {
   const s = relay.ctx.route.config.access_log?.sample_allowed;
   if (s === undefined || s >= 1) return true;
   if (relay.status >= 400 || relay.status < 100 || relay.ctx.denyReason !== null || relay.outcome !== 'complete') return true;

@@ -195,6 +195,8 @@ export class Listener implements RelayHost {
   }
 
   upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
+  /** An access-log line left out by its route's sample_allowed (the HTTP/2 listener's too: one counter). */
+  accessLineSampledOut(): void { this.bodyCounters.access_lines_sampled_out++; }
   headHeld(): void { this.opts.metrics.headsHeld++; }
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
 

@@ -13,6 +13,7 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
+import { keepAccessLine } from '../http/access-sampling.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
@@ -38,6 +39,8 @@ export interface H2ListenerOptions {
   logger: Logger;
   metrics: RequestMetrics;
   accessLog: boolean;
+  /** A line left out by routes[].access_log.sample_allowed (counted with the main listener's). */
+  sampledOut?: () => void;
 }
 
 /** Requests by protocol as the client spoke it; sessions closed by the proxy by reason. */
@@ -189,13 +192,15 @@ export class H2Listener implements H2RelayHost {
   finished(relay: H2Relay): void {
     this.active.delete(relay);
     const m = this.opts.metrics;
+    m.inflightH2 = this.active.size;
     const ms = performance.now() - relay.start;
     m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
     const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
     const tr = relay.ctx.trace;
     if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
-    if (this.opts.accessLog) {
+    if (this.opts.accessLog && !keepAccessLine(relay)) this.opts.sampledOut?.();
+    else if (this.opts.accessLog) {
       const ctx = relay.ctx;
       this.opts.logger.info({
         listener: 'http2', protocol: protocolOf(relay.res), route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
@@ -279,13 +284,16 @@ export class H2Listener implements H2RelayHost {
       return this.extAuthz.handle(req, res, snap, this.pipelineOf(snap), start);
     }
     const r = readRequest(req, snap, this.tls, cert);
-    const grpc = isGrpc(req.contentType);
+    // gRPC needs HTTP/2: HTTP/1.1 by ALPN with `application/grpc` is refused as on the main listener
+    // (its HTTP status; Connection: close with its body unread), not with a trailers-only 200
+    const grpc = req.h2 && isGrpc(req.contentType);
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);
     if (r.kind === 'refused') return this.reject(req, res, r.error, start, head, grpc);
     const ctx = r.ctx;
     const relay = new H2Relay(res, this, snap, ctx, start, grpc);
     this.active.add(relay);
+    this.opts.metrics.inflightH2 = this.active.size;
     if (grpc) relay.withDeadline(this.deadlines);
     if (r.hasBody) {
       relay.setBody(new H2Body(body, relay, start + snap.config.server.timeouts.request_ms, r.contentLength, snap.config.server.limits.max_body_bytes));

@@ -201,8 +201,11 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     if (this.headersWritten) { this.cut(err.code); return; }
     this.errorCode = err.code;
     this.headersWritten = true;
+    const unread = !this.bodyComplete;
     const status = writeH2Error(this.res, err, this.snap.realm, this.head, this.grpc, this.snap.policyHeader);
     this.finish(status);
+    // a body still arriving would be read and dropped without bound: RST_STREAM NO_ERROR after the answer (RFC 9113 §8.1)
+    if (unread && 'stream' in this.res) this.res.stream.close(0 /* NO_ERROR */);
   }
 
   /**

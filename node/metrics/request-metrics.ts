@@ -27,7 +27,9 @@ export class RequestMetrics {
   readonly incompleteResponses = new Map<string, number>();
   /** Response heads of unknown length that waited for their first body byte (uWS cannot send them alone). */
   headsHeld = 0;
+  /** Requests in flight on the main (uWS) listener; `inflightH2` on the HTTP/2 one (both in portcullis_inflight_requests). */
   inflight = 0;
+  inflightH2 = 0;
   /** "allowed" or the stable deny reason → count. */
   readonly decisions = new Map<string, number>();
   private readonly components: ComponentCollector;
@@ -80,7 +82,7 @@ export class RequestMetrics {
     });
     new Gauge({
       name: 'portcullis_inflight_requests', help: 'Requests being processed', registers: [this.registry],
-      collect() { this.set(self.inflight); },
+      collect() { this.set(self.inflight + self.inflightH2); },
     });
     this.components = new ComponentCollector(this.registry);
   }
