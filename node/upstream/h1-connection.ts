@@ -241,9 +241,10 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     const p = this.parser;
     const followers = this.queue.length > 0;
     // Reusable only after a clean transaction: keep-alive, no stray bytes (unless a pipelined
-    // response follows), request body fully sent. A 304 announcing a length with requests
-    // pipelined behind it: the bytes after its head (in this read or a later one) may be a stray
-    // body, not their responses — they are retried on another connection.
+    // response follows), request body fully sent. A HEAD/204/304 answer announcing a length is
+    // never keep-alive (h1-parser.ts): the bytes after its head (in this read or a later one) may
+    // be a stray body, not the next response — requests pipelined behind it are retried on another
+    // connection.
     let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && this.body === null;
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
