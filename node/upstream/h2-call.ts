@@ -193,7 +193,10 @@ export class H2Call implements H1Control {
     const se = this.streamError;
     const sock = se === null ? null : typeof se.code === 'string' && !se.code.startsWith('ERR_HTTP2') ? se : (se.cause as NodeJS.ErrnoException | undefined) ?? null;
     if (!this.responseStarted && sock !== null && typeof sock.code === 'string') {
-      this.fail(h1Error(sock.code, `upstream connection failed: ${sock.message}`, false, sock)); // connect-level: ejection and retry apply
+      // A stream with an id went out on a connected session: the upstream may have it (and acted
+      // on it), so a reset now is no connect failure — no retry on another target, no ejection.
+      const sent = s.id !== undefined;
+      this.fail(h1Error(sent ? 'H1_RESET' : sock.code, `upstream connection failed: ${sock.message}`, sent, sock)); // not sent: connect-level, ejection and retry apply
       return;
     }
     // HTTP/2's own failure words (node/errors.ts UPSTREAM_ERRORS H2_*): requestSent stays true, so none reads as a connect failure
