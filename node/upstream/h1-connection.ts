@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
-import { failOver, type FailoverOwner } from './h1-pipeline-failover.js';
+import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
@@ -315,6 +315,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       tx.paused = false;
       if (this.tx === tx) this.resumeReading(tx);
     }
+    if (allDiscarded(this.tx, this.queue)) this.destroy(); // no response read on is wanted (h1-pipeline-failover.ts)
   }
 
   private handlerThrew(tx: H1Transaction, err: unknown): void {
