@@ -33,8 +33,7 @@ export class H1Parser implements H1FramingState {
   keepAliveHintMs = -1;
   /**
    * The response has no body by its request or status (HEAD, 204, 304) but its head announces one
-   * (Content-Length > 0 or chunked; for HEAD, no length either): what follows may be a stray body
-   * rather than the next response. Never keep-alive.
+   * (Content-Length > 0 or chunked): what follows may be a stray body rather than the next response.
    */
   lengthWithoutBody = false;
   /** The final head's reason phrase or a header value holds a byte ≥ 0x80 (its string has a char ≥ U+0080). */
@@ -309,8 +308,7 @@ export class H1Parser implements H1FramingState {
     if (this.headRequest || status === 204 || status === 304) {
       reported = 0;
       this.state = P_DONE;
-      // HEAD with neither: a GET would be read to the close, so the server may send one and close
-      this.lengthWithoutBody = te || cl > 0 || (cl === -1 && this.headRequest && status !== 204 && status !== 304);
+      this.lengthWithoutBody = te || cl > 0;
       // The body such a head announces may still come, in a later read: a 204 doing so is out of
       // step (RFC 9110 §15.3.5, §8.6), an upstream sending its body with a HEAD answer is a common
       // bug, and a 304 may carry the representation's length. Its bytes would answer the next
