@@ -49,6 +49,9 @@ export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
   'x-original-host', 'x-host', 'x-http-host-override',
   // method
   ...METHOD_OVERRIDE_HEADERS,
+  // httpoxy (CVE-2016-5385): CGI, PHP-FPM and Go's net/http/cgi hand `Proxy` to the application as
+  // HTTP_PROXY, which HTTP clients there use for their outbound calls (no legitimate request field)
+  'proxy',
 ]);
 
 const UNTRUSTED = new Set(UNTRUSTED_REQUEST_HEADERS);

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
-import { failOver, type FailoverOwner } from './h1-pipeline-failover.js';
+import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
@@ -241,9 +241,10 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     const p = this.parser;
     const followers = this.queue.length > 0;
     // Reusable only after a clean transaction: keep-alive, no stray bytes (unless a pipelined
-    // response follows), request body fully sent. A 304 announcing a length with requests
-    // pipelined behind it: the bytes after its head (in this read or a later one) may be a stray
-    // body, not their responses — they are retried on another connection.
+    // response follows), request body fully sent. A HEAD/204/304 answer announcing a length is
+    // never keep-alive (h1-parser.ts): the bytes after its head (in this read or a later one) may
+    // be a stray body, not the next response — requests pipelined behind it are retried on another
+    // connection.
     let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && this.body === null;
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
@@ -314,6 +315,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       tx.paused = false;
       if (this.tx === tx) this.resumeReading(tx);
     }
+    if (allDiscarded(this.tx, this.queue)) this.destroy(); // no response read on is wanted (h1-pipeline-failover.ts)
   }
 
   private handlerThrew(tx: H1Transaction, err: unknown): void {

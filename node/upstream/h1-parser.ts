@@ -309,10 +309,11 @@ export class H1Parser implements H1FramingState {
       reported = 0;
       this.state = P_DONE;
       this.lengthWithoutBody = te || cl > 0;
-      // A 204 never has a body nor a length (RFC 9110 §15.3.5, §8.6; RFC 9112 §6.1): one announcing
-      // a body is out of step, and its bytes in a later read would answer the next request on
-      // this socket — another client's. Not reused.
-      if (status === 204 && this.lengthWithoutBody) this.keepAlive = false;
+      // The body such a head announces may still come, in a later read: a 204 doing so is out of
+      // step (RFC 9110 §15.3.5, §8.6), an upstream sending its body with a HEAD answer is a common
+      // bug, and a 304 may carry the representation's length. Its bytes would answer the next
+      // request written to this socket — another client's, queued for it. Not reused.
+      if (this.lengthWithoutBody) this.keepAlive = false;
     } else if (te) {
       reported = -1;
       this.state = P_CHUNK_SIZE;

@@ -1,5 +1,6 @@
 // What happens to the requests pipelined behind a response when their connection is lost
-// (h1-connection.ts): each is retried once, alone, on another connection, or gets H1_RESET.
+// (h1-connection.ts): each is retried once, alone, on another connection, or gets H1_RESET; and
+// when a connection whose every request was abandoned is dropped rather than read on.
 import { h1Error, type H1Error, type PipelineCounters } from './h1-client.js';
 import type { H1Transaction } from './h1-transaction.js';
 
@@ -38,4 +39,16 @@ export function failOver(q: readonly H1Transaction[], owner: FailoverOwner): voi
       owner.report(tx, h1Error('H1_RESET', 'upstream closed a pipelined connection before this response', true, null));
     }
   }
+}
+
+/**
+ * True when `head` (the transaction being read) and every one written behind it were abandoned
+ * (client gone, or timed out): no response on the connection is wanted, and reading on would keep
+ * it and its pool slot for nobody — an endless response (SSE) for ever, every request queued
+ * behind it timing out. The caller drops the connection; none of them is reported again.
+ */
+export function allDiscarded(head: H1Transaction | null, queue: readonly H1Transaction[]): boolean {
+  if (head === null || !head.discard) return false;
+  for (let i = 0; i < queue.length; i++) if (!queue[i]!.discard) return false;
+  return true;
 }

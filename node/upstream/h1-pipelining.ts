@@ -10,8 +10,8 @@ import { S_BUSY, type H1Connection } from './h1-connection.js';
  * them in flight they are retried once elsewhere, which is harmless only for these; a request
  * with a body would also hold the connection for its upload. Not HEAD: an upstream that sends a
  * body with its HEAD answer (a common bug) would have that body read as the next pipelined
- * request's response — another client's; alone on its connection, such bytes are seen and the
- * connection dropped (h1-connection.ts complete).
+ * request's response — another client's; alone on its connection, a HEAD answer announcing a
+ * length ends the connection (h1-parser.ts keepAlive).
  */
 export function isPipelineable(req: H1Request): boolean {
   if (req.body !== null) return false;

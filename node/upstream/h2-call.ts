@@ -5,7 +5,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { h1Error, type H1Control, type H1Error, type H1Handler, type H1Request } from './h1-client.js';
+import { h1Error, retryOnFreshSocket, type H1Control, type H1Error, type H1Handler, type H1Request } from './h1-client.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_DEFAULT_WEIGHT } = http2.constants;
 
@@ -193,7 +193,13 @@ export class H2Call implements H1Control {
     const se = this.streamError;
     const sock = se === null ? null : typeof se.code === 'string' && !se.code.startsWith('ERR_HTTP2') ? se : (se.cause as NodeJS.ErrnoException | undefined) ?? null;
     if (!this.responseStarted && sock !== null && typeof sock.code === 'string') {
-      this.fail(h1Error(sock.code, `upstream connection failed: ${sock.message}`, false, sock)); // connect-level: ejection and retry apply
+      // A stream with an id went out on a connected session: the upstream may have it (and acted
+      // on it), so a reset now is no connect failure — no retry on another target, no ejection.
+      const sent = s.id !== undefined;
+      // the stale keep-alive race, as HTTP/1.1 (h1-client.ts): a session that carried earlier
+      // streams (ids 1, 3… so id > 1) died under a replayable request — once on a fresh session
+      if (sent && retryOnFreshSocket('H1_RESET', { gotBytes: false, retried: this.retried, requestSent: true, reusedSocket: s.id! > 1, hasBody: this.req.body !== null, method: this.req.method }) && this.owner.retry(this)) return;
+      this.fail(h1Error(sent ? 'H1_RESET' : sock.code, `upstream connection failed: ${sock.message}`, sent, sock)); // not sent: connect-level, ejection and retry apply
       return;
     }
     // HTTP/2's own failure words (node/errors.ts UPSTREAM_ERRORS H2_*): requestSent stays true, so none reads as a connect failure

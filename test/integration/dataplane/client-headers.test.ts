@@ -28,6 +28,8 @@ const HOSTILE: Array<[string, string]> = [
   ['X-Forwarded-Port', '443'],
   ['True-Client-IP', '10.9.8.7'],
   ['X-Client-IP', '10.9.8.7'],
+  // httpoxy (CVE-2016-5385): CGI, PHP-FPM and Go's net/http/cgi hand `Proxy` to the application as HTTP_PROXY
+  ['Proxy', 'http://attacker.example:8080'],
   ['CF-Connecting-IP', '10.9.8.7'],
 ];
 

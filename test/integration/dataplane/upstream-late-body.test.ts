@@ -1,7 +1,8 @@
-// A 204 that announces a body (Content-Length > 0 or chunked — RFC 9110 §8.6 forbids both) comes
-// from an upstream out of step with HTTP: whatever it sends after that head is not the next
-// request's response. The connection must not go back to the pool, or the next client (another
-// user, maybe another route) gets those bytes as its answer.
+// A response that has no body by its request or status (HEAD, 204, 304) but whose head announces
+// one (Content-Length > 0 or chunked) may be followed by that body in a later read: a 204 doing so
+// is out of step with HTTP (RFC 9110 §8.6), and an upstream that sends the body with its HEAD
+// answer is a common bug. Those bytes are not the next request's response. The connection must not
+// go back to the pool, or the next client (another user, maybe another route) gets them as its answer.
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -13,6 +14,10 @@ const SCRIPT: Record<string, { now: string; later: string }> = {
   '/no-content-cl': { now: 'HTTP/1.1 204 No Content\r\nContent-Length: 31\r\n\r\n', later: FORGED },
   '/no-content-chunked': { now: 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n', later: FORGED },
   '/no-content': { now: 'HTTP/1.1 204 No Content\r\n\r\n', later: '' },
+  '/head-cl': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 31\r\n\r\n', later: FORGED },
+  '/head-chunked': { now: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', later: `2c\r\n${FORGED}\r\n0\r\n\r\n` },
+  '/not-modified-cl': { now: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 31\r\n\r\n', later: FORGED },
+  '/not-modified': { now: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', later: '' },
   '/victim': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nvictim!', later: '' },
 };
 
@@ -54,10 +59,10 @@ afterAll(async () => {
   await new Promise<void>((r) => upstream?.close(() => r()));
 });
 
-/** The 204 and, queued behind it on the one pooled connection, another client's request. */
-async function afterA204(path: string): Promise<{ first: number; victim: string }> {
+/** The bodiless answer (204, or `method` HEAD/304) and, queued behind it on the one pooled connection, another client's request. */
+async function afterA204(path: string, method = 'GET'): Promise<{ first: number; victim: string }> {
   const [first, victim] = await Promise.all([
-    rawRequest(proxy.port, requestText('GET', path)),
+    rawRequest(proxy.port, requestText(method, path), { head: method === 'HEAD' }),
     (async () => {
       await new Promise((r) => setTimeout(r, 30)); // after the 204's request took the connection, before its answer
       return rawRequest(proxy.port, requestText('GET', '/victim'), { timeoutMs: 3_000 });
@@ -83,6 +88,33 @@ it('a plain 204 keeps its connection for the next request (no new upstream conne
   const before = connections;
   const r = await afterA204('/no-content');
   expect(r.first).toBe(204);
+  expect(r.victim).toBe('200 victim!');
+  expect(connections).toBe(before);
+});
+
+it('HEAD answered with Content-Length, the body sent anyway in a later read: the next client gets its own response', async () => {
+  const r = await afterA204('/head-cl', 'HEAD');
+  expect(r.first).toBe(200);
+  expect(r.victim).toBe('200 victim!');
+});
+
+it('HEAD answered chunked, the chunked body sent anyway in a later read: the same', async () => {
+  const r = await afterA204('/head-chunked', 'HEAD');
+  expect(r.first).toBe(200);
+  expect(r.victim).toBe('200 victim!');
+});
+
+it('304 with Content-Length, bytes later: the same', async () => {
+  const r = await afterA204('/not-modified-cl');
+  expect(r.first).toBe(304);
+  expect(r.victim).toBe('200 victim!');
+});
+
+it('a 304 without a length keeps its connection for the next request (no new upstream connection)', async () => {
+  expect((await rawRequest(proxy.port, requestText('GET', '/victim'))).status).toBe(200);
+  const before = connections;
+  const r = await afterA204('/not-modified');
+  expect(r.first).toBe(304);
   expect(r.victim).toBe('200 victim!');
   expect(connections).toBe(before);
 });

@@ -168,14 +168,14 @@ describe('H1Pool: basics against node:http', () => {
     expect(p.stats()).toMatchObject({ connected: 1, free: 1, running: 0, pending: 0 });
   });
 
-  it('HEAD: Content-Length reported as 0, no body read, socket reused', async () => {
+  it('HEAD: Content-Length reported as 0, no body read; its socket is not reused (a body sent anyway could come later)', async () => {
     const srv = await httpServer((_req, res) => { res.setHeader('content-length', '14'); res.end('representation'); }); // node:http sends no body for HEAD
     const p = pool(srv.port);
     const r = await get(p, { method: 'HEAD' });
     expect(r).toMatchObject({ status: 200, contentLength: 0, error: null, events: ['start', 'end'] });
     expect(r.headers[r.headers.indexOf('content-length') + 1]).toBe('14');
     expect((await get(p)).body.toString()).toBe('representation');
-    expect(srv.connections).toBe(1);
+    expect(srv.connections).toBe(2);
   });
 
   it('Connection: close from the server: the socket is not reused', async () => {
@@ -447,10 +447,10 @@ describe('H1Pool: onReadEnd', () => {
 });
 
 describe('H1Pool: response framing against raw servers', () => {
-  it('304 with Content-Length and 204 with Content-Length: 0 carry no body; the socket stays usable', async () => {
+  it('304 without a length and 204 with Content-Length: 0 carry no body; the socket stays usable', async () => {
     const srv = await rawServer((s, _h, n) => {
       if (n === 1) s.write('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n');
-      else if (n === 2) s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: "x"\r\n\r\n');
+      else if (n === 2) s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nETag: "x"\r\n\r\n');
       else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
     const p = pool(srv.port);
@@ -460,19 +460,21 @@ describe('H1Pool: response framing against raw servers', () => {
     expect(srv.connections).toBe(1);
   });
 
-  it('204 announcing a body (Content-Length > 0, chunked) carries none, and its socket is not reused: what follows is not the next response', async () => {
+  it('204 or 304 announcing a body (Content-Length > 0, chunked) carries none, and its socket is not reused: what follows is not the next response', async () => {
     // n counts per socket: the requests so far across sockets decide the answer
     const srv = await rawServer((s, _h, _n, st) => {
       const n = st.requests.length;
       if (n === 1) s.write('HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n');
       else if (n === 2) s.write('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n');
+      else if (n === 3) s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nETag: "x"\r\n\r\n');
       else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     });
     const p = pool(srv.port);
     expect(await get(p)).toMatchObject({ status: 204, contentLength: 0, error: null, events: ['start', 'end'] });
     expect(await get(p)).toMatchObject({ status: 204, contentLength: 0, error: null, events: ['start', 'end'] });
+    expect(await get(p)).toMatchObject({ status: 304, contentLength: 0, error: null, events: ['start', 'end'] });
     expect((await get(p)).body.toString()).toBe('ok');
-    expect(srv.connections).toBe(3);
+    expect(srv.connections).toBe(4);
   });
 
   it('chunked response with extensions and trailers', async () => {

@@ -68,6 +68,25 @@ describe('H1Parser: valid responses', () => {
     expect(one('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n')).toMatchObject({ done: true, heads: [{ contentLength: 0 }] });
   });
 
+  it('a bodiless answer whose head announces a body is never keep-alive (the body may still come); one that does not, is', () => {
+    const announcing: Array<[string, boolean]> = [
+      ['HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n', true],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', true],
+      ['HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n', false],
+      ['HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n', false],
+      ['HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n', false],
+    ];
+    for (const [s, head] of announcing) expect(one(s, { head }).keepAlive, s).toBe(false);
+    const quiet: Array<[string, boolean]> = [
+      ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', true],
+      ['HTTP/1.1 200 OK\r\n\r\n', true], // node:http's HEAD answer: no framing field at all (reused; see README)
+      ['HTTP/1.1 204 No Content\r\n\r\n', true],
+      ['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', false],
+      ['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', true],
+    ];
+    for (const [s, head] of quiet) expect(one(s, { head }).keepAlive, s).toBe(true);
+  });
+
   it('chunk sizes with leading zeros (1*HEXDIG) and trailers whose names merely start like framing fields', () => {
     const r = one('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000000005\r\nhello\r\n0\r\nContent-Lengths: 1\r\nTransfer-Encodingx: y\r\n\r\n');
     expect(r.error).toBe('');
