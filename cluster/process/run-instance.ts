@@ -10,6 +10,18 @@ import type { ClusterRole } from '../index.js';
 import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
 
+/** The cluster member each running instance was started on (closed by stopInstance). */
+const members = new WeakMap<ProxyInstance, { close(): Promise<void> }>();
+
+/**
+ * Graceful stop of an instance runInstance started: drain it (ProxyInstance.shutdown), then close
+ * its cluster member — peers hear `member.left` at once rather than expiring it 3 heartbeats later.
+ */
+export async function stopInstance(inst: ProxyInstance): Promise<void> {
+  await inst.shutdown();
+  await members.get(inst)?.close();
+}
+
 /** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
 export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
 
@@ -95,9 +107,9 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     setTimeout(() => process.exit(1), 50);
     throw err;
   }
-  const node = member.node;
+  members.set(inst, member.node);
   const stop = (): void => {
-    void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
+    void stopInstance(inst).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {
     logListening(logger, { port: inst.port, adminPort: inst.adminPort, ...(inst.http2Port !== 0 ? { http2Port: inst.http2Port } : {}) });

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { formatProblems, parseConfigText, withStartFields, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
-import { runInstance } from './run-instance.js';
+import { runInstance, stopInstance } from './run-instance.js';
 import type { IssuerReadiness, PrimaryMessage, WorkerMessage } from './supervisor.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
 import { answerWorkerAdmin } from './worker-admin.js';
@@ -46,7 +46,8 @@ export async function runWorker(argv: string[]): Promise<void> {
   // SIGHUP's default action ends the process: one meant for the primary (pkill -HUP, a script that
   // signals every pid) would cut this worker's connections and cost a restart
   process.on('SIGHUP', () => { logger.warn({ primary: process.ppid }, 'SIGHUP reached a worker and was ignored: send it to the primary to reload'); });
-  const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
+  // drain, then leave the cluster (peers drop this member at once instead of expiring it)
+  const stop = (): void => { void stopInstance(inst).then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
   process.on('SIGTERM', stop);
   process.on('disconnect', stop);
   const reloads = workerReloadHandler({
