@@ -13,13 +13,21 @@ import { startMember, type MemberWiring } from './member-wiring.js';
 /** The cluster member each running instance was started on (closed by stopInstance). */
 const members = new WeakMap<ProxyInstance, { close(): Promise<void> }>();
 
+/** The stop under way per instance: a second signal, or the primary's message after a signal, waits for the same drain. */
+const stopping = new WeakMap<ProxyInstance, Promise<void>>();
+
 /**
  * Graceful stop of an instance runInstance started: drain it (ProxyInstance.shutdown), then close
  * its cluster member — peers hear `member.left` at once rather than expiring it 3 heartbeats later.
+ * Called again while it runs, the same stop (never a second one that would exit mid-drain).
  */
-export async function stopInstance(inst: ProxyInstance): Promise<void> {
-  await inst.shutdown();
-  await members.get(inst)?.close();
+export function stopInstance(inst: ProxyInstance): Promise<void> {
+  let p = stopping.get(inst);
+  if (p === undefined) {
+    p = inst.shutdown().then(() => members.get(inst)?.close());
+    stopping.set(inst, p);
+  }
+  return p;
 }
 
 /** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
