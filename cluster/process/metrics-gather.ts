@@ -2,6 +2,8 @@
 // cluster message protocol, answered by the AggregatorRegistry listener every worker installs) and
 // aggregates whatever arrives in time, so a worker that dies, hangs or is still booting costs its own
 // series, never the whole scrape (prom-client's clusterMetrics rejects the scrape — a 500 — then).
+// Counters and histograms stay monotonic: a worker's last answer stands in for it while it is
+// silent, and is carried into every later scrape once it exited (its replacement starts at 0).
 import type { Worker } from 'node:cluster';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
@@ -12,7 +14,18 @@ const RESPONSE = 'prom-client:getMetricsRes';
 /** How long one scrape waits for the workers' answers (ms): a healthy worker answers in milliseconds. */
 export const GATHER_TIMEOUT_MS = 2_000;
 
-type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
+type WorkerMetric = MetricObjectWithValues<MetricValue<string>>;
+type WorkerMetrics = WorkerMetric[];
+
+/** Families whose samples only grow; a sum over workers that drops reads as a reset to Prometheus. */
+const MONOTONIC: ReadonlySet<string> = new Set(['counter', 'histogram']);
+
+/** The counters and histograms of one worker's answer (one array per registry), flattened. */
+function monotonic(registries: readonly unknown[]): WorkerMetrics {
+  const out: WorkerMetrics = [];
+  for (const reg of registries) if (Array.isArray(reg)) for (const m of reg as WorkerMetrics) if (MONOTONIC.has(String(m?.type))) out.push(m);
+  return out;
+}
 
 /** One scrape's outcome: the aggregated exposition text and how many workers it covers. */
 export interface Gathered {
@@ -30,14 +43,34 @@ interface Pending {
   readonly finish: () => void;
 }
 
+/** `a` and `b` (one family) with the values of each series (sample name and label set) added. */
+function sumSeries(a: WorkerMetric, b: WorkerMetric): WorkerMetric {
+  const key = (v: MetricValue<string>): string => {
+    const l = (v.labels ?? {}) as Record<string, unknown>;
+    return `${(v as { metricName?: string }).metricName ?? ''}\u0000${Object.keys(l).sort().map((k) => `${k}=${String(l[k])}`).join('\u0000')}`;
+  };
+  const out = new Map<string, MetricValue<string>>();
+  for (const v of [...a.values, ...b.values]) {
+    const k = key(v);
+    const had = out.get(k);
+    out.set(k, had === undefined ? { ...v } : { ...had, value: had.value + v.value });
+  }
+  return { ...a, values: [...out.values()] };
+}
+
 /**
  * Scrapes over workers. One instance per primary; `listen(worker)` for every forked worker.
  * gather() never rejects: a worker that answers with an error, exits or is silent past
- * `timeoutMs` is left out (and not counted in `answered`).
+ * `timeoutMs` is left out (and not counted in `answered`); its counters and histograms as of
+ * its last answer still count (what it counted after that answer is lost when it exits).
  */
 export class MetricsGather {
   #next = 1;
   readonly #pending = new Map<number, Pending>();
+  /** Per live worker (id): the counters and histograms of its last answer. */
+  readonly #last = new Map<number, WorkerMetrics>();
+  /** Per family name: the counters and histograms of every worker that exited, summed (bounded by the label sets). */
+  readonly #retired = new Map<string, WorkerMetric>();
 
   constructor(private readonly timeoutMs = GATHER_TIMEOUT_MS) {}
 
@@ -47,6 +80,7 @@ export class MetricsGather {
       if (m === null || typeof m !== 'object' || (m as { type?: unknown }).type !== RESPONSE) return;
       const { requestId, metrics, error } = m as { requestId?: unknown; metrics?: unknown; error?: unknown };
       const p = typeof requestId === 'number' ? this.#pending.get(requestId) : undefined;
+      if (error === undefined && Array.isArray(metrics)) this.#last.set(worker.id, monotonic(metrics)); // a late answer is still the newest
       if (p === undefined || !p.waiting.delete(worker.id)) return; // late, or not asked
       if (error === undefined && Array.isArray(metrics)) {
         p.answered++;
@@ -55,6 +89,13 @@ export class MetricsGather {
       if (p.waiting.size === 0) p.finish();
     });
     worker.on('exit', () => {
+      // its replacement counts from 0: keep what this one had counted in every later sum
+      const last = this.#last.get(worker.id);
+      this.#last.delete(worker.id);
+      for (const m of last ?? []) {
+        const had = this.#retired.get(m.name);
+        this.#retired.set(m.name, had === undefined ? m : sumSeries(had, m));
+      }
       for (const p of this.#pending.values()) if (p.waiting.delete(worker.id) && p.waiting.size === 0) p.finish();
     });
   }
@@ -69,9 +110,14 @@ export class MetricsGather {
       const finish = (): void => {
         if (!this.#pending.delete(id)) return;
         if (timer !== null) clearTimeout(timer);
-        // a worker answers with one array per registry; aggregate() groups them by metric name
+        // a worker answers with one array per registry; aggregate() groups them by metric name. The
+        // answers come first (a family's help and aggregator are its first copy's), then the silent
+        // workers' last counters and the exited ones'
+        const parts = [...answers];
+        for (const w of waiting) { const l = this.#last.get(w); if (l !== undefined && l.length > 0) parts.push(l); }
+        if (this.#retired.size > 0) parts.push([...this.#retired.values()]);
         let text: Promise<string>;
-        try { text = answers.length === 0 ? Promise.resolve('') : AggregatorRegistry.aggregate(answers).metrics(); } catch (err) { text = Promise.reject(err); } // finish runs in IPC/exit handlers: never throw there
+        try { text = parts.length === 0 ? Promise.resolve('') : AggregatorRegistry.aggregate(parts).metrics(); } catch (err) { text = Promise.reject(err); } // finish runs in IPC/exit handlers: never throw there
         void text.then((t) => resolve({ text: t, asked, answered: pending.answered }), () => resolve({ text: '', asked, answered: 0 }));
       };
       for (const w of workers) {

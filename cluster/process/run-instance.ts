@@ -10,6 +10,26 @@ import type { ClusterRole } from '../index.js';
 import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
 
+/** The cluster member each running instance was started on (closed by stopInstance). */
+const members = new WeakMap<ProxyInstance, { close(): Promise<void> }>();
+
+/** The stop under way per instance: a second signal, or the primary's message after a signal, waits for the same drain. */
+const stopping = new WeakMap<ProxyInstance, Promise<void>>();
+
+/**
+ * Graceful stop of an instance runInstance started: drain it (ProxyInstance.shutdown), then close
+ * its cluster member — peers hear `member.left` at once rather than expiring it 3 heartbeats later.
+ * Called again while it runs, the same stop (never a second one that would exit mid-drain).
+ */
+export function stopInstance(inst: ProxyInstance): Promise<void> {
+  let p = stopping.get(inst);
+  if (p === undefined) {
+    p = inst.shutdown().then(() => members.get(inst)?.close());
+    stopping.set(inst, p);
+  }
+  return p;
+}
+
 /** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
 export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
 
@@ -95,9 +115,9 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     setTimeout(() => process.exit(1), 50);
     throw err;
   }
-  const node = member.node;
+  members.set(inst, member.node);
   const stop = (): void => {
-    void inst.shutdown().then(() => node.close()).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
+    void stopInstance(inst).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {
     logListening(logger, { port: inst.port, adminPort: inst.adminPort, ...(inst.http2Port !== 0 ? { http2Port: inst.http2Port } : {}) });

@@ -272,9 +272,7 @@ export class Supervisor {
   }
 
   /** Slots that failed UNRESTORABLE_AFTER times in a row and have no ready worker now. */
-  private unrestorable(): Slot[] {
-    return this.slots.filter((s) => s.failures >= UNRESTORABLE_AFTER && !s.ready);
-  }
+  private unrestorable(): Slot[] { return this.slots.filter((s) => s.failures >= UNRESTORABLE_AFTER && !s.ready); }
 
   /** /healthz: failing while a worker cannot be restored (the reason names it), else ok. */
   private health(): { ok: boolean; detail: Record<string, unknown> } {
@@ -387,7 +385,9 @@ export class Supervisor {
       const w = s.worker;
       if (w === null || w.isDead()) { resolve(); return; }
       w.once('exit', () => resolve());
-      w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
+      // a booting worker may not hear the message yet (its code listens once it runs): SIGTERM reaches it in every phase
+      if (w.isConnected()) w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
+      if (!s.ready || !w.isConnected()) w.process.kill('SIGTERM');
       setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
     })));
     await this.admin?.close();

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { formatProblems, parseConfigText, withStartFields, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
-import { runInstance } from './run-instance.js';
+import { runInstance, stopInstance } from './run-instance.js';
 import type { IssuerReadiness, PrimaryMessage, WorkerMessage } from './supervisor.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
 import { answerWorkerAdmin } from './worker-admin.js';
@@ -14,6 +14,15 @@ export async function runWorker(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, port: { type: 'string' }, 'http2-port': { type: 'string' } }, strict: true });
   const port = Number(values.port);
   const http2Port = values['http2-port'] === undefined ? null : Number(values['http2-port']);
+  // a shutdown, or the primary gone, while this worker boots: it leaves instead of finishing its
+  // boot and binding the shared port during the shutdown (its handlers below come after the boot)
+  const atBoot = { leave: false };
+  const early = (m: PrimaryMessage): void => { if (m?.type === 'worker.shutdown') atBoot.leave = true; };
+  const gone = (): void => { atBoot.leave = true; };
+  process.on('message', early);
+  process.on('disconnect', gone);
+  process.on('SIGTERM', gone);
+  const leaving = (): boolean => atBoot.leave || !process.connected;
   // the primary's committed config, not the file: it may have been edited since (a refused reload)
   const bootFailed = (message: string): never => { process.send?.({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
   const boot = await requestBootConfig().catch((err: Error) => bootFailed(err.message));
@@ -25,6 +34,7 @@ export async function runWorker(argv: string[]): Promise<void> {
     const http2 = h2 !== undefined && http2Port !== null ? { http2: { ...h2, listen: { ...h2.listen, port: http2Port } } } : {};
     return { ok: true, config: { ...r.config, server: { ...r.config.server, listen: { ...r.config.server.listen, port }, ...http2 } } as Config };
   };
+  if (leaving()) process.exit(0); // nothing served yet
   const r = parse(boot.text);
   if (!r.ok) bootFailed(formatProblems(r.errors));
   // a worker restarted after a reload runs what the others run: the start's values of the fields read at start only
@@ -46,7 +56,12 @@ export async function runWorker(argv: string[]): Promise<void> {
   // SIGHUP's default action ends the process: one meant for the primary (pkill -HUP, a script that
   // signals every pid) would cut this worker's connections and cost a restart
   process.on('SIGHUP', () => { logger.warn({ primary: process.ppid }, 'SIGHUP reached a worker and was ignored: send it to the primary to reload'); });
-  const stop = (): void => { void inst.shutdown().then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
+  // drain, then leave the cluster (peers drop this member at once instead of expiring it)
+  const stop = (): void => { void stopInstance(inst).then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
+  process.off('message', early);
+  process.off('disconnect', gone);
+  process.off('SIGTERM', gone);
+  if (leaving()) { stop(); return; } // told while the instance started: drain what it took
   process.on('SIGTERM', stop);
   process.on('disconnect', stop);
   const reloads = workerReloadHandler({

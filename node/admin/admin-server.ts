@@ -118,7 +118,12 @@ export class AdminServer {
         return this.send(res, 200, await this.opts.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
       }
       const handler = this.opts.routes[key];
-      if (handler === undefined) return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
+      if (handler === undefined) {
+        // RFC 9110 §15.5.6: a 405 names the methods the endpoint takes
+        const allow = [...(path === '/metrics' ? ['GET'] : []), ...Object.keys(this.opts.routes).filter((k) => k.endsWith(` ${path}`)).map((k) => k.split(' ')[0]!)];
+        res.setHeader('allow', allow.join(', '));
+        return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
+      }
       const read = await readBody(req);
       if (read === null) {
         res.setHeader('connection', 'close'); // the rest of the body is discarded, not parsed as a next request

@@ -87,6 +87,22 @@ describe('admin endpoints', () => {
     expect(missing.closed, 'still reading the body 8 s after the 404').toBe(true);
   });
 
+  it('a method an endpoint does not take is 405 with the Allow header naming the ones it does (RFC 9110 §15.5.6)', async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const m = await request(`${proxy.adminUrl}/metrics`, { method: 'POST', headers: auth, body: '' });
+    expect(m.statusCode).toBe(405);
+    expect(m.headers.allow).toBe('GET');
+    expect((await m.body.json() as { error: string }).error).toBe('method_not_allowed');
+    const r = await request(`${proxy.adminUrl}/reload`, { headers: auth });
+    expect(r.statusCode).toBe(405);
+    expect(r.headers.allow).toBe('POST');
+    await r.body.dump();
+    const v = await request(`${proxy.adminUrl}/revocations`, { method: 'DELETE', headers: auth });
+    expect(v.statusCode).toBe(405);
+    expect(String(v.headers.allow).split(', ').sort()).toEqual(['GET', 'POST']);
+    await v.body.dump();
+  });
+
   it('unknown admin paths are 404', async () => {
     expect((await admin('/nope', ADMIN_TOKEN)).status).toBe(404);
   });

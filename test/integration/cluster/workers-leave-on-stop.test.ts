@@ -1,0 +1,43 @@
+// `serve --workers 2` on NATS stopped with SIGTERM: each worker's cluster member says
+// `member.left` as a single `serve` does, so a peer drops it at once instead of counting it
+// a crash (expired after 3 missed heartbeats — meanwhile the peer still routes introspection
+// and DPoP replay keys to owners that are gone). The primary exits 0.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { memberConfig, metric, waitFor } from './proxy-fixtures.js';
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let nats: NatsServer & { stop(): Promise<void> };
+let peer: ProxyProcess;
+let workers: ProxyProcess | null = null;
+
+beforeAll(async () => {
+  [as, echo, nats] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer()]);
+  const config = memberConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: `ptl${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH });
+  const env = { ...ADMIN_ENV, ...BUS_ENV };
+  peer = await startProxy(config, { env, timeoutMs: 20_000 });
+  workers = await startProxy(config, { env, args: ['--workers', '2'], timeoutMs: 20_000 });
+});
+
+afterAll(async () => {
+  await workers?.stop();
+  await peer?.stop();
+  await nats?.stop();
+  await Promise.all([as?.close(), echo?.close()]);
+});
+
+describe('SIGTERM to serve --workers 2 on NATS', () => {
+  it('its workers leave the cluster (the peer drops them without expiring any) and the primary exits 0', async () => {
+    await waitFor('the peer hears both workers', async () => (await metric(peer, 'portcullis_cluster_members')) === 3, 15_000);
+    const expiredBefore = await metric(peer, 'portcullis_cluster_members_expired_total');
+    const code = await workers!.stop('SIGTERM');
+    workers = null;
+    expect(code).toBe(0);
+    await waitFor('the peer hears only itself', async () => (await metric(peer, 'portcullis_cluster_members')) === 1, 15_000);
+    expect(await metric(peer, 'portcullis_cluster_members_expired_total'), 'the stopped workers were expired (never said member.left)').toBe(expiredBefore);
+  });
+});

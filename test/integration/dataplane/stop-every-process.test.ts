@@ -1,0 +1,65 @@
+// `serve --workers 2` when SIGTERM reaches every process at once (`pkill -TERM -f portcullis`,
+// systemd's default KillMode=control-group): each worker hears it twice — the signal and the
+// primary's shutdown message — and must still drain once: the request in flight is answered
+// and the primary exits 0. Before, the second stop found the instance closing, exited at once
+// and cut the request.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
+
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+
+function workerPids(): number[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  expect(await eventually(async () => {
+    const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return r.statusCode === 200 && ((await r.body.json()) as { workers_ready?: number }).workers_ready === 2;
+  }, 20_000)).toBe(true);
+});
+
+afterAll(async () => {
+  await proxy?.stop('SIGKILL');
+  await echo?.close();
+});
+
+describe('SIGTERM to the primary and every worker at once', () => {
+  it('the request in flight is answered 200 and the primary exits 0', async () => {
+    const exited = new Promise<number | null>((resolve) => proxy.proc.once('exit', (code) => resolve(code)));
+    const inflight = request(`${proxy.url}/slow/1500`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
+    expect(await eventually(() => echo.lastRequest?.url === '/slow/1500', 3_000)).toBe(true);
+    const pids = workerPids();
+    expect(pids).toHaveLength(2);
+    for (const pid of [proxy.proc.pid!, ...pids]) process.kill(pid, 'SIGTERM');
+    const res = await inflight;
+    expect(res.status, `in-flight request: ${res.body}`).toBe(200);
+    expect(await exited).toBe(0);
+  });
+});
+
+describe('single process: a second signal during the drain', () => {
+  it('SIGTERM then SIGINT: the request in flight is still answered 200 and the process exits 0', async () => {
+    const p = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV });
+    const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
+    const inflight = request(`${p.url}/slow/1200`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
+    expect(await eventually(() => echo.lastRequest?.url === '/slow/1200', 3_000)).toBe(true);
+    p.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    p.proc.kill('SIGINT');
+    const res = await inflight;
+    expect(res.status, `in-flight request: ${res.body}`).toBe(200);
+    expect(await exited).toBe(0);
+  });
+});

@@ -1,0 +1,74 @@
+// `serve --workers 2` stopped (SIGTERM) while the primary is restarting a worker: the
+// replacement that is still booting must stop too, not finish its boot, bind the shared port
+// and serve new connections during the shutdown (until the primary SIGKILLs it drain_ms + 2 s
+// later, cutting whatever it was serving then).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
+
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+
+function workerPids(): number[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+beforeAll(async () => {
+  echo = await startEchoUpstream();
+  const config = baseConfig(echo.url, { log: { level: 'info', access: false } });
+  (config.server as Record<string, unknown>).timeouts = { drain_ms: 4_000 };
+  proxy = await startProxy(config, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  expect(await eventually(async () => {
+    const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return r.statusCode === 200 && ((await r.body.json()) as { workers_ready?: number }).workers_ready === 2;
+  }, 20_000)).toBe(true);
+});
+
+afterAll(async () => {
+  await proxy?.stop('SIGKILL');
+  await echo?.close();
+});
+
+describe('SIGTERM while a worker is being restarted', () => {
+  it('the booting replacement stops too: no connection is served once the listener closed, and no worker outlives the primary', async () => {
+    const known = new Set(workerPids());
+    const [victim] = known;
+    process.kill(victim!, 'SIGKILL');
+    let fresh: number | undefined;
+    for (let i = 0; i < 3_000 && fresh === undefined; i++) {
+      fresh = workerPids().find((p) => !known.has(p));
+      if (fresh === undefined) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(fresh, 'the primary forked a replacement').toBeDefined();
+    const exited = new Promise<number | null>((resolve) => proxy.proc.once('exit', (code) => resolve(code)));
+    let done = false;
+    void exited.then(() => { done = true; });
+    proxy.proc.kill('SIGTERM');
+    // from the first refused connection on (the running worker closed its listener), nothing may answer
+    const outcomes: string[] = [];
+    for (let i = 0; i < 200 && !done; i++) {
+      try {
+        const r = await request(`${proxy.url}/after-sigterm/${i}`, { headers: { connection: 'close' }, headersTimeout: 2_000, bodyTimeout: 2_000 });
+        await r.body.dump();
+        outcomes.push(String(r.statusCode));
+      } catch (err) {
+        outcomes.push((err as { code?: string }).code ?? 'error');
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const firstRefusal = outcomes.findIndex((o) => o === 'ECONNREFUSED');
+    const servedAfter = firstRefusal < 0 ? [] : outcomes.slice(firstRefusal).filter((o) => o === '200');
+    expect(servedAfter, `answers after the listener closed: ${outcomes.join(' ')}`).toEqual([]);
+    expect(await exited).toBe(0);
+    expect(await eventually(() => !alive(fresh!), 5_000), 'the replacement worker outlived the primary').toBe(true);
+  });
+});
