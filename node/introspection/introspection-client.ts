@@ -77,9 +77,7 @@ const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024; // 256 KiB
 const MAX_TOKEN_CHARS = 16 * 1024; // 16 KiB
 const HASH_HEX = /^[0-9a-f]{64}$/;
 
-class CallFailure extends Error {
-  constructor(readonly reason: CallFailReason, message: string) { super(message); }
-}
+class CallFailure extends Error { constructor(readonly reason: CallFailReason, message: string) { super(message); } }
 
 interface Flight {
   promise: Promise<VerifyOutcome>;
