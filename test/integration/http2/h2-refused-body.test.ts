@@ -5,37 +5,24 @@
 // server.timeouts.request_ms, without bound.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import http2 from 'node:http2';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { http2PortOf } from '../../helpers/h2-client.js';
-import { asIssuer, bearer, waitReady } from '../auth/tokens-helpers.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { bearer } from '../auth/tokens-helpers.js';
+import { startOrdersDoor, type OrdersDoor } from './h2-orders-door.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 let port: number;
+let door: OrdersDoor;
 
 beforeAll(async () => {
-  as = await startAuthServer();
-  echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url, {
-    server: {
-      listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } },
-      limits: { max_body_bytes: 4096 }, timeouts: { request_ms: 1000 },
-    },
-    issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV });
-  await waitReady(proxy);
-  port = http2PortOf(proxy.logs());
+  door = await startOrdersDoor({ server: { limits: { max_body_bytes: 4096 }, timeouts: { request_ms: 1000 } } });
+  ({ as, echo, proxy, port } = door);
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
-});
+afterAll(() => door?.stop());
 
 interface Sent { status: number; body: string; endedByServer: boolean; rstCode: number; sentAfterAnswer: number }
 

@@ -5,36 +5,25 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import tls from 'node:tls';
 import net from 'node:net';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
-import { selfSignedCert } from '../../helpers/tls-probe.js';
-import { asIssuer, bearer, waitReady } from '../auth/tokens-helpers.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { h2Fetch } from '../../helpers/h2-client.js';
+import { bearer } from '../auth/tokens-helpers.js';
+import { startOrdersDoor, type OrdersDoor } from './h2-orders-door.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 let port: number;
+let door: OrdersDoor;
 
 beforeAll(async () => {
-  as = await startAuthServer();
-  echo = await startEchoUpstream();
-  const { cert, key } = selfSignedCert();
-  proxy = await startProxy(baseConfig(echo.url, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: cert, key_file: key } } },
-    issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV });
-  await waitReady(proxy);
-  port = http2PortOf(proxy.logs());
+  door = await startOrdersDoor({ tls: true });
+  ({ as, echo, proxy, port } = door);
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
-});
+afterAll(() => door?.stop());
 
 /** Raw bytes to a port (TLS with ALPN http/1.1, or the main listener in clear); the body trickles 10 bytes a second. */
 function trickle(head: string, viaTls: boolean, ms: number): Promise<{ text: string; closed: boolean }> {

@@ -3,36 +3,25 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import https from 'node:https';
 import tls from 'node:tls';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
-import { selfSignedCert } from '../../helpers/tls-probe.js';
-import { asIssuer, bearer, call, parseChallenge, waitReady } from '../auth/tokens-helpers.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { h2Fetch } from '../../helpers/h2-client.js';
+import { bearer, call, parseChallenge } from '../auth/tokens-helpers.js';
+import { startOrdersDoor, type OrdersDoor } from './h2-orders-door.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 let port: number;
+let door: OrdersDoor;
 
 beforeAll(async () => {
-  as = await startAuthServer();
-  echo = await startEchoUpstream();
-  const { cert, key } = selfSignedCert();
-  proxy = await startProxy(baseConfig(echo.url, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: cert, key_file: key } } },
-    issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
-    verifier: { pool_size: 1 },
-  }), { env: ADMIN_ENV });
-  await waitReady(proxy);
-  port = http2PortOf(proxy.logs());
+  door = await startOrdersDoor({ tls: true });
+  ({ as, echo, proxy, port } = door);
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
-});
+afterAll(() => door?.stop());
 
 /** An HTTP/1.1 request over TLS (ALPN offers only http/1.1, or nothing). */
 function h1(path: string, headers: Record<string, string>, alpn: string[] | undefined): Promise<{ status: number; headers: Record<string, unknown>; body: string; alpn: string | false | null }> {
