@@ -4,7 +4,6 @@
 // internal tokens, /readyz, config_version); a committed reload that adds an issuer whose
 // keys cannot load leaves every other route and /readyz at 200. Single process and
 // `--workers 2`, where every worker applies the new config or none does.
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { ADMIN_ENV, baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { deadPort, eventually } from '../../helpers/upstreams.js';
 import { admin, call, until, waitReady } from './policy-fixtures.js';
+import { workerPids } from '../../helpers/worker-processes.js';
 
 const INTERNAL_ISS = 'https://portcullis.test';
 const REFUSED_LOG = /keeping the running config/;
@@ -209,14 +209,6 @@ describe('single process: a refused reload changes nothing', () => {
 });
 
 /** Worker pids of a `--workers` primary. */
-function workerPids(primary: number): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return [];
-  }
-}
-
 describe('serve --workers 2: every worker applies the new config, or none does', () => {
   let proxy: ProxyProcess;
   let file: string;

@@ -4,7 +4,6 @@
 // process started with, so a later reload keeps saying it until a restart. Before, these changes
 // were dropped silently with `reloaded: true`. With `--workers 2` a worker restarted after such a
 // reload keeps the start's values like the others (before, it alone took the file's).
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -12,6 +11,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { admin, call, waitReady } from './policy-fixtures.js';
+import { workerPids } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 beforeAll(async () => { echo = await startEchoUpstream(); });
@@ -63,14 +63,6 @@ describe('single process', () => {
 });
 
 /** Worker pids of a `--workers` primary. */
-function workerPids(primary: number): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return [];
-  }
-}
-
 describe('serve --workers 2', () => {
   let p: ProxyProcess;
   beforeAll(async () => {

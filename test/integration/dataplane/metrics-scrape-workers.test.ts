@@ -3,23 +3,15 @@
 // worker costs its own series, never the whole scrape (a 500 would blind the operator exactly
 // when a worker is in trouble).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 const stopped: number[] = [];
-
-function workerPids(): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
 
 async function scrape(): Promise<{ status: number; text: string }> {
   const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -30,18 +22,10 @@ const gauge = (text: string, name: string): number => Number(new RegExp(`^${name
 const requestsServed = (text: string): number =>
   [...text.matchAll(/^portcullis_requests_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
 
-async function twoReady(): Promise<boolean> {
-  return eventually(async () => {
-    const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const body = await r.body.json() as { workers_ready?: number };
-    return r.statusCode === 200 && body.workers_ready === 2;
-  }, 20_000);
-}
-
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await twoReady()).toBe(true);
+  expect(await workersReady(proxy)).toBe(true);
   for (let i = 0; i < 20; i++) {
     const r = await request(`${proxy.url}/m/${i}`, { headers: { connection: 'close' } });
     await r.body.dump();
@@ -63,7 +47,7 @@ describe('/metrics over workers that hang or die', () => {
   });
 
   it('a hung worker (SIGSTOP): the scrape still answers 200 with the other worker\'s series and says 1 of 2 reported', async () => {
-    const pids = workerPids();
+    const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     process.kill(pids[0]!, 'SIGSTOP');
     stopped.push(pids[0]!);
@@ -78,7 +62,7 @@ describe('/metrics over workers that hang or die', () => {
   });
 
   it('a worker killed while a scrape waits for it: that scrape answers 200, and the replacement reports once it is ready', async () => {
-    const pids = workerPids();
+    const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     process.kill(pids[1]!, 'SIGSTOP'); // hold it so the scrape is surely waiting for it when it dies
     const pending = scrape();
@@ -87,7 +71,7 @@ describe('/metrics over workers that hang or die', () => {
     const m = await pending;
     expect(m.status, m.text.slice(0, 500)).toBe(200);
     expect(gauge(m.text, 'portcullis_metrics_workers_reporting')).toBe(1);
-    expect(await twoReady()).toBe(true);
+    expect(await workersReady(proxy)).toBe(true);
     const after = await scrape();
     expect(after.status).toBe(200);
     expect(gauge(after.text, 'portcullis_metrics_workers_reporting')).toBe(2);

@@ -4,23 +4,15 @@
 // Prometheus reads any drop as a reset of the whole series and rate() spikes by every other
 // worker's total.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 const stopped: number[] = [];
-
-function workerPids(): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
 
 async function scrape(): Promise<string> {
   const r = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -35,14 +27,6 @@ const served = (t: string): number => total(t, 'portcullis_requests_total');
 const timed = (t: string): number => total(t, 'portcullis_request_duration_seconds_count');
 const gauge = (text: string, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
 
-async function twoReady(): Promise<boolean> {
-  return eventually(async () => {
-    const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const body = await r.body.json() as { workers_ready?: number };
-    return r.statusCode === 200 && body.workers_ready === 2;
-  }, 20_000);
-}
-
 async function send(n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const r = await request(`${proxy.url}/m/${i}`, { headers: { connection: 'close' } });
@@ -53,15 +37,15 @@ async function send(n: number): Promise<void> {
 /** SIGKILL worker `pid` and wait until the primary has a ready replacement. */
 async function killAndRestore(pid: number): Promise<void> {
   process.kill(pid, 'SIGKILL');
-  expect(await eventually(() => !workerPids().includes(pid), 10_000)).toBe(true);
-  expect(await twoReady()).toBe(true);
+  expect(await eventually(() => !workerPids(proxy.proc.pid!).includes(pid), 10_000)).toBe(true);
+  expect(await workersReady(proxy)).toBe(true);
   expect(await eventually(async () => gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2, 10_000)).toBe(true);
 }
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await twoReady()).toBe(true);
+  expect(await workersReady(proxy)).toBe(true);
 });
 
 afterAll(async () => {
@@ -76,7 +60,7 @@ describe('/metrics counters across worker restarts', () => {
     const before = await scrape();
     expect(served(before)).toBeGreaterThanOrEqual(30);
     expect(timed(before)).toBeGreaterThanOrEqual(30);
-    const [a, b] = workerPids();
+    const [a, b] = workerPids(proxy.proc.pid!);
     expect(b, 'two workers').toBeDefined();
     await killAndRestore(a!);
     const mid = await scrape();
@@ -94,7 +78,7 @@ describe('/metrics counters across worker restarts', () => {
   it('a worker that does not answer a scrape (SIGSTOP): the sum does not drop while it is silent', async () => {
     await send(20);
     const before = await scrape();
-    const [pid] = workerPids();
+    const [pid] = workerPids(proxy.proc.pid!);
     process.kill(pid!, 'SIGSTOP');
     stopped.push(pid!);
     const during = await scrape();

@@ -4,30 +4,19 @@
 // and the primary exits 0. Before, the second stop found the instance closing, exited at once
 // and cut the request.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 
-function workerPids(): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
-
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await eventually(async () => {
-    const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    return r.statusCode === 200 && ((await r.body.json()) as { workers_ready?: number }).workers_ready === 2;
-  }, 20_000)).toBe(true);
+  expect(await workersReady(proxy)).toBe(true);
 });
 
 afterAll(async () => {
@@ -40,7 +29,7 @@ describe('SIGTERM to the primary and every worker at once', () => {
     const exited = new Promise<number | null>((resolve) => proxy.proc.once('exit', (code) => resolve(code)));
     const inflight = request(`${proxy.url}/slow/1500`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
     expect(await eventually(() => echo.lastRequest?.url === '/slow/1500', 3_000)).toBe(true);
-    const pids = workerPids();
+    const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     for (const pid of [proxy.proc.pid!, ...pids]) process.kill(pid, 'SIGTERM');
     const res = await inflight;

@@ -3,22 +3,14 @@
 // and serve new connections during the shutdown (until the primary SIGKILLs it drain_ms + 2 s
 // later, cutting whatever it was serving then).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
-
-function workerPids(): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
 
 const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
@@ -27,10 +19,7 @@ beforeAll(async () => {
   const config = baseConfig(echo.url, { log: { level: 'info', access: false } });
   (config.server as Record<string, unknown>).timeouts = { drain_ms: 4_000 };
   proxy = await startProxy(config, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await eventually(async () => {
-    const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    return r.statusCode === 200 && ((await r.body.json()) as { workers_ready?: number }).workers_ready === 2;
-  }, 20_000)).toBe(true);
+  expect(await workersReady(proxy)).toBe(true);
 });
 
 afterAll(async () => {
@@ -40,12 +29,12 @@ afterAll(async () => {
 
 describe('SIGTERM while a worker is being restarted', () => {
   it('the booting replacement stops too: no connection is served once the listener closed, and no worker outlives the primary', async () => {
-    const known = new Set(workerPids());
+    const known = new Set(workerPids(proxy.proc.pid!));
     const [victim] = known;
     process.kill(victim!, 'SIGKILL');
     let fresh: number | undefined;
     for (let i = 0; i < 3_000 && fresh === undefined; i++) {
-      fresh = workerPids().find((p) => !known.has(p));
+      fresh = workerPids(proxy.proc.pid!).find((p) => !known.has(p));
       if (fresh === undefined) await new Promise((r) => setTimeout(r, 5));
     }
     expect(fresh, 'the primary forked a replacement').toBeDefined();

@@ -3,24 +3,16 @@
 // primary hears no status from it: /readyz says 503 naming it, and after 30 s of silence it is
 // killed and restarted, so every worker answers again.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { Client } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { bearer, call } from '../auth/tokens-helpers.js';
+import { workerPids } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 let stopped = 0;
-
-function workerPids(): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(proxy.proc.pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
 
 /** One request on a fresh connection; 'hung' when no answer came in 3 s. */
 async function once(): Promise<number | 'hung' | 'reset'> {
@@ -52,7 +44,7 @@ const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`, {
 describe('serve --workers 2: a worker whose event loop stops', () => {
   it('/readyz 503 naming it within seconds; killed and restarted after 30 s of silence; then every request is answered', async () => {
     expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
-    const pids = workerPids();
+    const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     stopped = pids[0]!;
     process.kill(stopped, 'SIGSTOP');
@@ -64,10 +56,10 @@ describe('serve --workers 2: a worker whose event loop stops', () => {
     expect((r.json as { workers_silent: number[] }).workers_silent).toHaveLength(1);
     // still alive at 10 s: a loop blocked for seconds (a reload parsing a large config) is not killed
     await new Promise((r) => setTimeout(r, 8_000));
-    expect(workerPids()).toContain(stopped);
+    expect(workerPids(proxy.proc.pid!)).toContain(stopped);
 
-    expect(await eventually(() => !workerPids().includes(stopped), 45_000), 'the silent worker was never killed').toBe(true);
-    expect(await eventually(() => workerPids().length === 2, 10_000)).toBe(true);
+    expect(await eventually(() => !workerPids(proxy.proc.pid!).includes(stopped), 45_000), 'the silent worker was never killed').toBe(true);
+    expect(await eventually(() => workerPids(proxy.proc.pid!).length === 2, 10_000)).toBe(true);
     expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
     expect(proxy.logs().some((l) => l.msg === 'worker silent (event loop stuck): killing it to restart it')).toBe(true);
     const answers: Array<number | 'hung' | 'reset'> = [];

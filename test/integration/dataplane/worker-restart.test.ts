@@ -4,22 +4,14 @@
 // worker slot cannot be restored (every replacement dies), /healthz answers 503 with the
 // reason, so an orchestrator replaces the process; it recovers once a worker boots again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually } from '../../helpers/upstreams.js';
+import { workerPids } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
-
-function workerPids(primary: number): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
 
 async function admin(path: string): Promise<{ status: number; body: any; text: string }> {
   const r = await request(`${proxy.adminUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });

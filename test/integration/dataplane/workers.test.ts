@@ -3,7 +3,6 @@
 // keep working, SIGTERM drains everything, and a worker that fails at boot is not
 // restarted in a loop.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request, Client } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -12,19 +11,12 @@ import { eventually } from '../../helpers/upstreams.js';
 import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
 import { sampleValue } from '../../../node/metrics/index.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { workerPids } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
 let as: AuthServer;
 let proxy: ProxyProcess;
 const VERIFIER_THREADS = 1;
-
-function workerPids(primary: number): number[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(primary), '-o', 'pid='], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
 
 /** The process has exited (a zombie has closed its descriptors, its listening socket with them). */
 function gone(pid: number): boolean {
