@@ -6,23 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { call, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+import { call, startVerifyingUpstream, waitReady, type VerifyingUpstream, internalTokenConfig } from './s2s-fixtures.js';
 
 let as: AuthServer;
 let upstream: VerifyingUpstream;
 let proxy: ProxyProcess;
 
 function config(internal: Record<string, unknown>): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { orders: { targets: [upstream.url] } },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'internal' } }],
-    internal_tokens: internal,
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
+  return internalTokenConfig(as, upstream.url, internal);
 }
 
 beforeAll(async () => {

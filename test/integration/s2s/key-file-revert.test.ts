@@ -4,39 +4,28 @@
 // — for good, with the file naming A — and after a restart only A was published, so the tokens B
 // had signed stopped verifying. Now A signs again at once (never unpublished, every cached JWKS
 // still holds it) and B stays published only until the tokens it signed have expired.
-import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { adminPost, call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+import { adminPost, call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream, internalTokenConfig, ecPem } from './s2s-fixtures.js';
 
 const ISS = 'https://portcullis.test';
-const pem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 let as: AuthServer;
 let upstream: VerifyingUpstream;
 let proxy: ProxyProcess;
 let keyFile = '';
-const keyA = pem();
-const keyB = pem();
+const keyA = ecPem();
+const keyB = ecPem();
 
 beforeAll(async () => {
   [as, upstream] = await Promise.all([startAuthServer(), startVerifyingUpstream()]);
   keyFile = join(tempDir('portcullis-key-revert-'), 'internal.pem');
   writeFileSync(keyFile, keyA, { mode: 0o600 });
-  const file = writeConfig({
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { orders: { targets: [upstream.url] } },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'internal' } }],
-    internal_tokens: { issuer: ISS, key_file: keyFile, max_ttl_s: 60, publish_ahead_s: 2 },
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  });
+  const file = writeConfig(internalTokenConfig(as, upstream.url, { issuer: ISS, key_file: keyFile, max_ttl_s: 60, publish_ahead_s: 2 }));
   proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file });
   await waitReady(proxy);
   // the upstream keeps the JWKS 1.5 s (under publish_ahead_s, as its max-age asks): it never refetches for an unknown kid

@@ -2,17 +2,15 @@
 // published until the tokens it signed under the old, longer lifetime have expired. Before, its
 // retirement was counted with the new lifetime (1 s here, +5 s), so a token it had minted for an hour
 // stopped verifying at the upstream (or wherever the upstream passed it on) minutes into its life.
-import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { ADMIN_ENV, reloadWith, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+import { call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream, internalTokenConfig, ecPem } from './s2s-fixtures.js';
 
 const ISS = 'https://portcullis.test';
-const pem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 
 let as: AuthServer;
 let upstream: VerifyingUpstream;
@@ -20,22 +18,13 @@ let proxy: ProxyProcess;
 let keyFile = '';
 
 function config(maxTtlS: number): Record<string, unknown> {
-  return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
-    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-    upstreams: { orders: { targets: [upstream.url] } },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'internal' } }],
-    internal_tokens: { issuer: ISS, key_file: keyFile, max_ttl_s: maxTtlS, publish_ahead_s: 1 },
-    log: { level: 'warn', access: false },
-    verifier: { pool_size: 1 },
-  };
+  return internalTokenConfig(as, upstream.url, { issuer: ISS, key_file: keyFile, max_ttl_s: maxTtlS, publish_ahead_s: 1 });
 }
 
 beforeAll(async () => {
   [as, upstream] = await Promise.all([startAuthServer(), startVerifyingUpstream()]);
   keyFile = join(tempDir('portcullis-key-ttl-'), 'internal.pem');
-  writeFileSync(keyFile, pem(), { mode: 0o600 });
+  writeFileSync(keyFile, ecPem(), { mode: 0o600 });
   proxy = await startProxy(config(3600), { env: ADMIN_ENV });
   await waitReady(proxy);
   // JWKS kept 0.5 s (under publish_ahead_s): a retired key is noticed at the next fetch
@@ -55,7 +44,7 @@ describe('old key retirement when a reload rotates the key and shortens max_ttl_
     expect(first.json.claims.exp - first.json.claims.iat).toBeGreaterThan(3_500); // min(inbound exp, now + 3600 s)
     const minted = upstream.received.at(-1)!.token!;
 
-    writeFileSync(keyFile, pem());
+    writeFileSync(keyFile, ecPem());
     await reloadWith(proxy, config(1));
     await sleep(1_000 + 1_000 + 5_000 + 1_500); // publish_ahead_s + the new max_ttl_s + 5 s slack, and a JWKS refetch
     const kids = (await call(`${proxy.url}/.well-known/jwks.json`)).json.keys.map((k: { kid: string }) => k.kid);

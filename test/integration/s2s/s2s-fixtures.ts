@@ -1,12 +1,14 @@
 // Shared pieces of the service-to-service suites: an upstream that verifies the bearer
 // token it receives with jose (createRemoteJWKSet against a JWKS URL, e.g. the proxy's own)
-// and echoes the verified claims, plus HTTP, admin and stats helpers.
-import { createHash } from 'node:crypto';
+// and echoes the verified claims, the config of a proxy minting internal tokens for it, plus HTTP,
+// admin and stats helpers.
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { request } from 'undici';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 
 export const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -117,4 +119,24 @@ export async function waitReady(p: ProxyProcess, ms = 15_000): Promise<void> {
     await sleep(25);
   }
   throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
+}
+
+/** A fresh P-256 private key, PKCS#8 PEM: an `internal_tokens.key_file`'s content. */
+export const ecPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+
+/**
+ * A proxy config whose `/orders/*` route (any valid token of `as`, issuer `demo`) forwards to
+ * `upstreamUrl` with an internal token minted by `internal` (the `internal_tokens` section).
+ */
+export function internalTokenConfig(as: AuthServer, upstreamUrl: string, internal: Record<string, unknown>): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { orders: { targets: [upstreamUrl] } },
+    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'internal' } }],
+    internal_tokens: internal,
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  };
 }
