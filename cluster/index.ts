@@ -6,7 +6,7 @@ import type { ConnectionOptions } from 'nats';
 import type { AdminHandler } from '../node/admin/admin-server.js';
 import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
-import { Membership, newMemberId } from './membership/index.js';
+import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
 import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
@@ -25,7 +25,7 @@ export interface ClusterStartOptions {
   readonly config: { readonly cluster?: unknown };
   readonly logger: Logger;
   readonly role: ClusterRole;
-  /** Fixed member id (default: `cluster.member_id` or hostname-pid-random). */
+  /** Fixed member id (default: `cluster.member_id` — `<id>-w<index>` in worker `index` — or hostname-pid-random). */
   readonly memberId?: string;
   /** Extra nats.js options (tests: `ignoreClusterUpdates`). */
   readonly natsOptions?: Partial<ConnectionOptions>;
@@ -105,7 +105,7 @@ export class ClusterNode {
    */
   static async start(opts: ClusterStartOptions): Promise<ClusterNode> {
     const settings = clusterSettings(opts.config.cluster);
-    const memberId = opts.memberId ?? settings.memberId ?? newMemberId();
+    const memberId = opts.memberId ?? (settings.memberId === null ? newMemberId() : configuredMemberId(settings.memberId, opts.role));
     const logger = opts.logger.child({ member: memberId });
     let transport: Transport;
     let mode: RevocationMode;

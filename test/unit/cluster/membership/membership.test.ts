@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Codec, MessageBus, subjects } from '../../../../cluster/protocol/index.js';
 import { LocalTransport } from '../../../../cluster/transport/index.js';
-import { Membership, newMemberId } from '../../../../cluster/membership/index.js';
+import { Membership, configuredMemberId, newMemberId } from '../../../../cluster/membership/index.js';
 
 /** Advance fake time and let the loop-back deliveries (microtasks) run. */
 async function tick(ms: number): Promise<void> {
@@ -63,6 +63,14 @@ describe('Membership', () => {
   it('makes subject-safe unique ids', () => {
     expect(newMemberId('web.example.com', 12)).toMatch(/^web_example_com-12-[0-9a-f]{6}$/);
     expect(newMemberId('h', 1)).not.toBe(newMemberId('h', 1));
+  });
+
+  it('a configured member_id is the id of a single process and a primary; worker i of serve --workers N joins as <id>-w<i>', () => {
+    expect(configuredMemberId('proxy-a', 'single', '1')).toBe('proxy-a');
+    expect(configuredMemberId('proxy-a', 'primary', undefined)).toBe('proxy-a');
+    expect(configuredMemberId('proxy-a', 'worker', '0')).toBe('proxy-a-w0');
+    expect(configuredMemberId('proxy-a', 'worker', '1')).toBe('proxy-a-w1');
+    expect(configuredMemberId('proxy-a', 'worker', undefined)).toBe(`proxy-a-w${process.pid}`);
   });
 
   it('sees the others, sorted, without the primary; a silent member expires after 3 missed heartbeats', async () => {
