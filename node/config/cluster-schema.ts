@@ -18,8 +18,8 @@ export const clusterSchema = z.strictObject({
   subject_prefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/).default('portcullis'),
   /** Bus lost longer than this → requests on auth routes get 503; unset = keep serving on local state. */
   fail_closed_after_ms: z.number().int().min(0).optional(),
-  /** Member id on the bus; default hostname-pid-random. */
-  member_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  /** Member id on the bus (one subject token: it ends the owner request subjects); default hostname-pid-random. */
+  member_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1 to 64 letters, digits, _ and - (one bus subject token)').optional(),
   /** How long start waits for the bus before serving from a revocation snapshot (without one: 503 until the first replay), ms. */
   start_timeout_ms: z.number().int().min(0).default(2_000), // 2 s
   /** Authentication of bus messages between members over NATS (cluster/protocol/bus-auth.ts); node:cluster IPC needs none. */

@@ -127,6 +127,13 @@ describe('config: schema errors', () => {
   });
 
   const ROUTES = [{ name: 'a', match: { path: '/*' }, upstream: 'a', auth: 'none' }];
+  it('cluster.member_id is one bus subject token: a dot used to pass check-config and stop serve at its start', () => {
+    const ok = { upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES };
+    expect(validateConfig({ ...ok, cluster: { member_id: 'proxy-a_1' } }).ok).toBe(true);
+    for (const id of ['proxy.a', 'a*', '>', '', 'x'.repeat(65)]) {
+      expect(errors(validateConfig({ ...ok, cluster: { member_id: id } })), id).toEqual(['cluster.member_id: 1 to 64 letters, digits, _ and - (one bus subject token)']);
+    }
+  });
   it('X-Forwarded-For keep is refused without trust_forwarded, with its path; append is the default', () => {
     expect(errors(validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES, server: { forwarded: { x_forwarded_for: 'keep' } } })))
       .toEqual([expect.stringMatching(/^server\.forwarded\.x_forwarded_for: keep passes the client's X-Forwarded-For unchanged/)]);
