@@ -140,6 +140,11 @@ export class ClusterNode {
     // A primary serves no requests and owns no keys.
     if (opts.role !== 'primary') node.introspection.start();
     if (settings.direct !== null && mode === 'nats') await node.startDirect(opts.role !== 'primary');
+    let conflicts = 0;
+    node.membership.onIdConflict((other) => {
+      if (++conflicts !== 1 && conflicts % 60 !== 0) return;
+      logger.error({ other_host: other.host, other_pid: other.pid, heartbeats: conflicts }, 'another process heartbeats under this member id: give each instance its own cluster.member_id (or leave it unset) — each takes the other\'s DPoP records and cache evictions for its own echo');
+    });
     node.membership.start();
     logger.info({ mode, role: opts.role, prefix: settings.prefix, bus_auth: node.busAuthMode(), bus_key_id: auth?.keyIds().current }, 'cluster member started');
     return node;

@@ -5,7 +5,8 @@
 // cluster policy carries its policy status in every heartbeat (`policy status` reads them);
 // one with a direct revocation listener carries its address (heartbeat v3). A heartbeat not newer
 // (startedAt, seq) than one already heard from that id is a replay, and so is a `member.left` signed
-// before that member's process started (a restart under the same id): ignored and counted.
+// before that member's process started (a restart under the same id): ignored and counted. A
+// heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -76,6 +77,8 @@ export class Membership {
   /** The newest heartbeat heard per member id (kept REPLAY_MEMORY_MS past leaving the view): an older or equal one is a replay. */
   private readonly newest = new Map<string, { readonly startedAt: number; readonly seq: number; readonly at: number }>();
   private replayed = 0;
+  private idConflicts = 0;
+  private readonly conflictListeners = new Set<(other: { readonly host: string; readonly pid: number; readonly startedAt: number }) => void>();
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -143,8 +146,18 @@ export class Membership {
     return () => { this.restartListeners.delete(listener); };
   }
 
+  /**
+   * Called with the other process's host, pid and start time when a heartbeat carries this member's
+   * id but is not its own: two processes joined under one `cluster.member_id`, and each ignores the
+   * other as its own echo (DPoP records, cache evictions). Returns the unsubscribe function.
+   */
+  onIdConflict(listener: (other: { readonly host: string; readonly pid: number; readonly startedAt: number }) => void): () => void {
+    this.conflictListeners.add(listener);
+    return () => { this.conflictListeners.delete(listener); };
+  }
+
   stats(): Record<string, number> {
-    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed };
+    return { members_live: this.members().length, members_joined_total: this.joined, members_expired_total: this.expired, members_expiry_rounds_skipped_total: this.roundsSkipped, heartbeats_replayed_total: this.replayed, member_id_conflicts_total: this.idConflicts };
   }
 
   /** Say goodbye (others drop us at once) and stop. */
@@ -158,6 +171,7 @@ export class Membership {
     }
     this.listeners.clear();
     this.restartListeners.clear();
+    this.conflictListeners.clear();
   }
 
   /**
@@ -174,7 +188,11 @@ export class Membership {
   receive(m: BusMessage, signedAt: number | null = null): void {
     switch (m.type) {
       case 'member.heartbeat': {
-        if (m.id === this.id) return;
+        if (m.id === this.id) {
+          // our own comes back (NATS echoes it); another process's under our id: a duplicate member_id
+          if (m.startedAt !== this.startedAt || m.pid !== process.pid || m.host !== hostname()) this.idConflict(m);
+          return;
+        }
         // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
         const last = this.newest.get(m.id);
         if (last !== undefined && (m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq))) { this.replayed++; return; }
@@ -196,6 +214,13 @@ export class Membership {
         return;
       default:
         return;
+    }
+  }
+
+  private idConflict(m: { readonly host: string; readonly pid: number; readonly startedAt: number }): void {
+    this.idConflicts++;
+    for (const l of this.conflictListeners) {
+      try { l({ host: m.host, pid: m.pid, startedAt: m.startedAt }); } catch { /* a listener must not stop membership */ }
     }
   }
 

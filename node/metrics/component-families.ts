@@ -130,6 +130,7 @@ counter('portcullis_cluster_members_joined_total', 'Members that joined', { 'clu
 counter('portcullis_cluster_members_expired_total', 'Members dropped for missing heartbeats', { 'cluster.members_expired_total': null });
 counter('portcullis_cluster_members_expiry_rounds_skipped_total', 'Membership expiry rounds skipped (this process was paused too long to judge others)', { 'cluster.members_expiry_rounds_skipped_total': null });
 counter('portcullis_cluster_heartbeats_replayed_total', 'Authentic heartbeats ignored as not newer than one already heard from that member (a replay)', { 'cluster.heartbeats_replayed_total': null });
+counter('portcullis_cluster_member_id_conflicts_total', 'Heartbeats carrying this member\'s own id from another process: two processes joined under one cluster.member_id', { 'cluster.member_id_conflicts_total': null });
 
 // ---- revocations (cluster/revocation) ----
 counter('portcullis_revocations_published_total', 'Revocations this process published', { 'cluster.revocations_published_total': null });

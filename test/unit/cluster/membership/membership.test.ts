@@ -40,6 +40,19 @@ describe('Membership', () => {
     expect(a.all().find((m) => m.id === 'b-worker')).toMatchObject({ direct: null });
   });
 
+  it('its own heartbeats coming back are no conflict; another process beating under its id is, reported with that process', async () => {
+    const a = member('a-worker');
+    const seen: Array<{ host: string; pid: number; startedAt: number }> = [];
+    a.onIdConflict((o) => seen.push(o));
+    a.start();
+    await tick(2_000);
+    expect(a.stats().member_id_conflicts_total).toBe(0);
+    a.receive({ type: 'member.heartbeat', v: 2, id: 'a-worker', role: 'single', host: 'elsewhere', pid: 4242, startedAt: Date.now(), seq: 1, intervalMs: 1_000, policy: null });
+    expect(a.stats().member_id_conflicts_total).toBe(1);
+    expect(seen).toEqual([{ host: 'elsewhere', pid: 4242, startedAt: Date.now() }]);
+    expect(a.all()).toEqual([]); // still not in its own view
+  });
+
   it('a member heard from as a new process under the same id (later startedAt) is reported as restarted; its old beats are not', async () => {
     const a = member('a-worker');
     const b1 = member('b-worker');
