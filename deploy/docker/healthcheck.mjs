@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Container HEALTHCHECK: GET a URL (default the admin /healthz on loopback) and exit 0 on
 // a 2xx answer within 2 s, 1 otherwise. Node instead of curl: the image has no curl.
-//   node healthcheck.mjs [URL]       (or PORTCULLIS_HEALTHCHECK_URL)
-const url = process.argv[2] ?? process.env.PORTCULLIS_HEALTHCHECK_URL ?? 'http://127.0.0.1:9901/healthz';
+//   node healthcheck.mjs [URL]       PORTCULLIS_HEALTHCHECK_URL, when set, wins over URL: the image's
+//   HEALTHCHECK names the deploy configs' admin port, and a config with its admin API elsewhere sets the variable
+const env = process.env.PORTCULLIS_HEALTHCHECK_URL;
+const url = env !== undefined && env !== '' ? env : process.argv[2] ?? 'http://127.0.0.1:9901/healthz';
 try {
   const r = await fetch(url, { signal: AbortSignal.timeout(2_000) });
   await r.arrayBuffer();

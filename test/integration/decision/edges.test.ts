@@ -82,6 +82,15 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(pub['x-auth-client-id']).toBeUndefined();
   });
 
+  it('an identity header spelt with `_` (CGI, WSGI and Rack read x_auth_subject as X-Auth-Subject) never reaches the app', async () => {
+    // nginx drops such names (underscores_in_headers off); HAProxy refuses them with 400, as Portcullis's
+    // own listeners do — not a 503 "authorization service unavailable" after a check that cannot answer
+    const r = await get('/public/x', { x_auth_subject: 'root', 'x-auth_client-id': 'admin' });
+    expect(r.status, r.text).toBe(edge === 'nginx' ? 200 : 400);
+    const h = r.status === 200 ? (r.json as { headers: Record<string, string> }).headers : {};
+    expect([h.x_auth_subject, h['x-auth_client-id']], `${r.status} ${r.text}`).toEqual([undefined, undefined]);
+  });
+
   it('the app reads the host that was judged: client-sent X-Forwarded-Host, X-Original-Host, X-Host never reach it', async () => {
     // judged by Host; an app reading X-Forwarded-Host (Express trust proxy, Django, Rails, Spring) or
     // X-Original-Host (behind Azure Application Gateway) would otherwise serve the host the client named

@@ -110,6 +110,28 @@ describe('deploy/docker/Dockerfile: structure', () => {
     }
     expect(existsSync(join(DEPLOY, 'docker', 'healthcheck.mjs'))).toBe(true);
   });
+
+  it('HEALTHCHECK follows PORTCULLIS_HEALTHCHECK_URL (a config with its admin API elsewhere), as healthcheck.mjs says', async () => {
+    const hc = ops(runtime, 'HEALTHCHECK')[0]!;
+    const argv = (JSON.parse(/CMD\s+(\[.*\])$/.exec(hc)![1]!) as string[]).map((a) => a.replace('/app/deploy/healthcheck.mjs', join(DEPLOY, 'docker', 'healthcheck.mjs')));
+    const seen: string[] = [];
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => { seen.push(req.url ?? ''); res.writeHead(req.url === '/healthz' ? 200 : 503).end(); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const run = (url: string): Promise<number | null> => new Promise((resolve) => {
+        const p = spawn(argv[0] === 'node' ? process.execPath : argv[0]!, argv.slice(1), { env: { ...process.env, PORTCULLIS_HEALTHCHECK_URL: url }, stdio: 'ignore' });
+        p.on('exit', (code) => resolve(code));
+      });
+      expect(await run(`http://127.0.0.1:${port}/healthz`)).toBe(0);
+      expect(seen).toEqual(['/healthz']);
+      expect(await run(`http://127.0.0.1:${port}/failing`)).toBe(1);
+      expect(seen).toEqual(['/healthz', '/failing']);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 });
 
 describe('deploy/docker/prune-uws.mjs', () => {

@@ -46,7 +46,7 @@ describe('alert rules', () => {
 
   it('cover what the issue asks an operator be woken for', () => {
     const names = rules.map((r) => r.alert);
-    for (const a of ['PortcullisJwksFetchFailing', 'PortcullisIntrospectionFailing', 'PortcullisBusDisconnected', 'PortcullisRevocationsDegraded',
+    for (const a of ['PortcullisJwksFetchFailing', 'PortcullisIntrospectionFailing', 'PortcullisBusDisconnected', 'PortcullisBusServerAuthMissing', 'PortcullisRevocationsDegraded',
       'PortcullisRevocationReplayLag', 'PortcullisWorkersUnrestorable', 'PortcullisDenialRateSpike', 'PortcullisTokenCacheNearBound']) {
       expect(names).toContain(a);
     }

@@ -1,0 +1,100 @@
+// deploy/edge/envoy.yaml and istio.yaml (HTTP ext_authz) against a real proxy: a client identity
+// header in any spelling CGI, WSGI and Rack read as X-Auth-* (x_auth_subject, x-auth_subject…)
+// must not reach the app. Envoy forwards the client's headers except those the verdict replaces or
+// names in x-envoy-auth-headers-to-remove, and passes to the check only its allowed_headers: each
+// spelling must reach the check, where it is named for removal or the call is refused (→ 503).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, waitReady } from './decision-fixtures.js';
+import { EDGE_DIR } from './edge-fixtures.js';
+
+const SPELLINGS = ['x-auth-subject', 'x_auth_subject', 'x-auth_subject', 'x_auth-subject', 'X_Auth_Subject'];
+/** Whether the edge passes a client header to the check; 'rejected': the edge answers 400 itself (nothing reaches the check or the app). */
+type Matcher = (name: string) => boolean | 'rejected';
+
+/**
+ * envoy.yaml: the listener's headers_with_underscores_action, then the http_service's allowed_headers
+ * (exact, prefix, safe_regex as Envoy reads them: lower-case names, whole-name regex).
+ */
+function envoyAllowed(): Matcher {
+  const e = parse(readFileSync(join(EDGE_DIR, 'envoy.yaml'), 'utf8')) as any;
+  const f = e.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters
+    .find((x: any) => x.name === 'envoy.filters.http.ext_authz').typed_config;
+  const patterns = f.http_service.authorization_request.allowed_headers.patterns as Array<{ exact?: string; prefix?: string; safe_regex?: { regex: string } }>;
+  const underscores = e.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.common_http_protocol_options?.headers_with_underscores_action;
+  return (name) => (underscores === 'REJECT_REQUEST' && name.includes('_') ? 'rejected' : false) || patterns.some((p) => (p.exact !== undefined && p.exact === name) || (p.prefix !== undefined && name.startsWith(p.prefix))
+    || (p.safe_regex !== undefined && new RegExp(`^(?:${p.safe_regex.regex})$`).test(name)));
+}
+
+/** istio.yaml: includeRequestHeadersInCheck (exact, `prefix*`, `*suffix`). */
+function istioAllowed(): Matcher {
+  const docs = parseAllDocuments(readFileSync(join(EDGE_DIR, 'istio.yaml'), 'utf8')).map((d) => d.toJS() as any);
+  const list = docs[0].spec.meshConfig.extensionProviders.find((p: any) => p.envoyExtAuthzHttp !== undefined).envoyExtAuthzHttp.includeRequestHeadersInCheck as string[];
+  return (name) => list.some((p) => p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : p.startsWith('*') ? name.endsWith(p.slice(1)) : p === name);
+}
+
+let as: AuthServer;
+let echo: EchoUpstream;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+  proxy = await startProxy({
+    server: { listen: { host: '127.0.0.1', port: 0 }, decision: DECISION },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    ...decisionPolicy(as, echo.url),
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  }, { env: { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET } });
+  await waitReady(proxy.adminUrl, ADMIN_TOKEN);
+}, 60_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([as?.close(), echo?.close()]);
+});
+
+/**
+ * What the app gets for a client header `name: root` on an open route, behind an Envoy whose check
+ * passes `allowed` headers: 'removed' (named for removal), 'refused' (the check did not answer
+ * 200: Envoy answers the client itself) or 'reaches the app'.
+ */
+async function fate(allowed: Matcher, name: string): Promise<string> {
+  const envoyName = name.toLowerCase(); // Envoy's HTTP/1 codec lower-cases names
+  const at = allowed(envoyName);
+  if (at === 'rejected') return 'refused';
+  const passed = at ? { [envoyName]: 'root' } : {};
+  let r;
+  try {
+    r = await send(`${proxy.url}/_portcullis/ext_authz/public/x`, { host: 'api.example', 'x-forwarded-proto': 'https', ...passed });
+  } catch {
+    return 'refused'; // connection closed: Envoy's status_on_error (503)
+  }
+  if (r.status !== 200) return 'refused';
+  const remove = String(r.headers['x-envoy-auth-headers-to-remove'] ?? '').split(',').map((s) => s.trim());
+  return remove.includes(envoyName) ? 'removed' : 'reaches the app';
+}
+
+describe('a client identity header in another spelling, behind the shipped Envoy/Istio HTTP ext_authz configs', () => {
+  it('envoy.yaml: never reaches the app', async () => {
+    const allowed = envoyAllowed();
+    const got = Object.fromEntries(await Promise.all(SPELLINGS.map(async (s) => [s, await fate(allowed, s)] as const)));
+    for (const s of SPELLINGS) expect(got[s], `${s}: ${JSON.stringify(got)}`).not.toBe('reaches the app');
+  });
+
+  it('istio.yaml: never reaches the app', async () => {
+    const allowed = istioAllowed();
+    const got = Object.fromEntries(await Promise.all(SPELLINGS.map(async (s) => [s, await fate(allowed, s)] as const)));
+    for (const s of SPELLINGS) expect(got[s], `${s}: ${JSON.stringify(got)}`).not.toBe('reaches the app');
+  });
+
+  it('the dash spelling is still named for removal, not refused (a control: the check answers)', async () => {
+    expect(await fate(envoyAllowed(), 'x-auth-subject')).toBe('removed');
+    expect(await fate(istioAllowed(), 'x-auth-subject')).toBe('removed');
+  });
+});
