@@ -74,3 +74,19 @@ describe('makeSnapshot', () => {
     expect(Object.isFrozen(s2)).toBe(true);
   });
 });
+
+describe('key refs', () => {
+  it('the same kid with new material is another key: its ref and the snapshot change', () => {
+    const a = makeKey('ES256', 'same');
+    const b = makeKey('ES256', 'same');
+    const ra = sanitizeJwks({ keys: [a.jwk] });
+    const rb = sanitizeJwks({ keys: [b.jwk] });
+    if (!ra.ok || !rb.ok) throw new Error('fixture keys refused');
+    expect(ra.keys[0]!.id).toBe(rb.keys[0]!.id);
+    expect(ra.keys[0]!.ref).not.toBe(rb.keys[0]!.ref);
+    const s1 = makeSnapshot(ra.keys, null);
+    const s2 = makeSnapshot(rb.keys, s1);
+    expect(s1.ids.has(ra.keys[0]!.ref)).toBe(true);
+    expect(s2.ids.has(ra.keys[0]!.ref)).toBe(false);
+  });
+});
