@@ -102,7 +102,8 @@ export function sanitizeJwks(doc: unknown): SanitizeResult {
     const id = jwk.kid ?? '~' + print;
     if (seen.has(id)) { dropped.push('duplicate kid'); continue; }
     seen.add(id);
-    keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: `${id}#${print}` }));
+    // the alg too: a key narrowed to another alg no longer verifies what it verified before
+    keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));
   }
   if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped)` };
   return { ok: true, keys, dropped };

@@ -30,8 +30,9 @@ export interface KeyEntry {
   readonly id: string;
   readonly jwk: Readonly<JWK>;
   /**
-   * The id and the key material: `<id>#<RFC 7638 thumbprint>`. An issuer may publish new material
-   * under an old kid; a cached verification holds the ref, so it dies with the material, not the kid.
+   * The id, the key material and its alg: `<id>#<RFC 7638 thumbprint>[#<alg>]`. An issuer may publish
+   * new material (or narrow the alg) under an old kid; a cached verification holds the ref, so it
+   * dies with what verified it, not with the kid.
    */
   readonly ref: string;
 }

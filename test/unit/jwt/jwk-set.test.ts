@@ -89,4 +89,13 @@ describe('key refs', () => {
     expect(s1.ids.has(ra.keys[0]!.ref)).toBe(true);
     expect(s2.ids.has(ra.keys[0]!.ref)).toBe(false);
   });
+
+  it('the same material narrowed to another alg is another key', () => {
+    const r = makeKey('RS256', 'rsa');
+    const rs = sanitizeJwks({ keys: [r.jwk] });
+    const ps = sanitizeJwks({ keys: [{ ...r.jwk, alg: 'PS256' }] });
+    const any = sanitizeJwks({ keys: [{ ...r.jwk, alg: undefined }] });
+    if (!rs.ok || !ps.ok || !any.ok) throw new Error('fixture keys refused');
+    expect(new Set([rs.keys[0]!.ref, ps.keys[0]!.ref, any.keys[0]!.ref]).size).toBe(3);
+  });
 });

@@ -53,7 +53,7 @@ describe.each(ENGINES)('%s engine', (engine) => {
   it.each(FIXTURE_ALGS)('accepts %s', async (alg) => {
     const r = await run(makeToken(k[alg]), engine);
     // keyId names the kid and the material (KeyEntry.ref): a new key under the same kid is another key
-    expect(r).toMatchObject({ ok: true, kid: k[alg].kid, keyId: `${k[alg].kid}#${thumbprint(k[alg].jwk)}` });
+    expect(r).toMatchObject({ ok: true, kid: k[alg].kid, keyId: `${k[alg].kid}#${thumbprint(k[alg].jwk)}#${alg}` });
   });
 
   it.each(attacks)('%s → %s', async (_n, code, make) => {
