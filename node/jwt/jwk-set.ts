@@ -14,7 +14,7 @@ export interface KeySetSnapshot {
   readonly version: number;
   readonly keys: readonly KeyEntry[];
   readonly byKid: ReadonlyMap<string, KeyEntry>;
-  /** Ids of every key: a cached token stays valid only while its key is still published. */
+  /** Refs (id and material, KeyEntry.ref) of every key: a cached token stays valid only while its key is still published. */
   readonly ids: ReadonlySet<string>;
   /** Canonical form of the keys: a refresh with the same digest keeps the version. */
   readonly digest: string;
@@ -98,10 +98,12 @@ export function sanitizeJwks(doc: unknown): SanitizeResult {
       dropped.push(typeof kid === 'string' && kid.length <= 128 ? `kid ${JSON.stringify(kid)}: ${jwk}` : jwk);
       continue;
     }
-    const id = jwk.kid ?? '~' + thumbprint(jwk);
+    const print = thumbprint(jwk);
+    const id = jwk.kid ?? '~' + print;
     if (seen.has(id)) { dropped.push('duplicate kid'); continue; }
     seen.add(id);
-    keys.push(Object.freeze({ id, jwk: Object.freeze(jwk) }));
+    // the alg too: a key narrowed to another alg no longer verifies what it verified before
+    keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));
   }
   if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped)` };
   return { ok: true, keys, dropped };
@@ -117,7 +119,7 @@ export function makeSnapshot(keys: readonly KeyEntry[], prev: KeySetSnapshot | n
     version: nextVersion++,
     keys: Object.freeze([...keys]),
     byKid,
-    ids: new Set(keys.map((k) => k.id)),
+    ids: new Set(keys.map((k) => k.ref)),
     digest,
   });
 }

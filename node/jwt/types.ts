@@ -29,6 +29,12 @@ export interface IssuerPolicy {
 export interface KeyEntry {
   readonly id: string;
   readonly jwk: Readonly<JWK>;
+  /**
+   * The id, the key material and its alg: `<id>#<RFC 7638 thumbprint>[#<alg>]`. An issuer may publish
+   * new material (or narrow the alg) under an old kid; a cached verification holds the ref, so it
+   * dies with what verified it, not with the kid.
+   */
+  readonly ref: string;
 }
 
 /** What a worker needs per (issuer, version): sent once per key-set change, not per request. */
@@ -67,6 +73,7 @@ export type VerifyResult =
     readonly ok: true; readonly claims: Record<string, unknown>;
     /** The header's kid, else the verifying key's kid (revocation by kid); null when neither has one. */
     readonly kid: string | null;
+    /** The verifying key's ref (KeyEntry.ref: id and material). */
     readonly keyId: string;
     /** SHA-256 hex of the token's other valid spelling (ECDSA's (r, n − s), signature-twin.ts), else null. */
     readonly twin: string | null;

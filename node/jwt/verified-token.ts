@@ -14,7 +14,7 @@ import type { VerifyOk } from './verify-outcome.js';
 export class VerifiedToken implements VerifyOk, Principal, TokenFacts {
   declare readonly ok: true;
   declare readonly kind: 'jwt';
-  /** Stable id of the key that verified it: the entry dies when the key leaves the JWKS. */
+  /** Ref (id and material, KeyEntry.ref) of the key that verified it: the entry dies when the key leaves the JWKS or its kid gets new material. */
   readonly keyId: string;
   readonly issuer: string;
   readonly claims: Readonly<Record<string, unknown>>;

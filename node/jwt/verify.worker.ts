@@ -159,7 +159,7 @@ function finish(token: string, now: number, policy: IssuerPolicy, parsed: Parsed
   if (bad !== null) return bad;
   const h = parsed.header.kid;
   const kid = typeof h === 'string' ? h : typeof entry.jwk.kid === 'string' ? entry.jwk.kid : null;
-  return { ok: true, claims: parsed.payload, kid, keyId: entry.id, twin: twinDigest(token, parsed.header.alg as string) };
+  return { ok: true, claims: parsed.payload, kid, keyId: entry.ref, twin: twinDigest(token, parsed.header.alg as string) };
 }
 
 function guarded(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise<VerifyResult> {

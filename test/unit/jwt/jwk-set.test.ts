@@ -74,3 +74,28 @@ describe('makeSnapshot', () => {
     expect(Object.isFrozen(s2)).toBe(true);
   });
 });
+
+describe('key refs', () => {
+  it('the same kid with new material is another key: its ref and the snapshot change', () => {
+    const a = makeKey('ES256', 'same');
+    const b = makeKey('ES256', 'same');
+    const ra = sanitizeJwks({ keys: [a.jwk] });
+    const rb = sanitizeJwks({ keys: [b.jwk] });
+    if (!ra.ok || !rb.ok) throw new Error('fixture keys refused');
+    expect(ra.keys[0]!.id).toBe(rb.keys[0]!.id);
+    expect(ra.keys[0]!.ref).not.toBe(rb.keys[0]!.ref);
+    const s1 = makeSnapshot(ra.keys, null);
+    const s2 = makeSnapshot(rb.keys, s1);
+    expect(s1.ids.has(ra.keys[0]!.ref)).toBe(true);
+    expect(s2.ids.has(ra.keys[0]!.ref)).toBe(false);
+  });
+
+  it('the same material narrowed to another alg is another key', () => {
+    const r = makeKey('RS256', 'rsa');
+    const rs = sanitizeJwks({ keys: [r.jwk] });
+    const ps = sanitizeJwks({ keys: [{ ...r.jwk, alg: 'PS256' }] });
+    const any = sanitizeJwks({ keys: [{ ...r.jwk, alg: undefined }] });
+    if (!rs.ok || !ps.ok || !any.ok) throw new Error('fixture keys refused');
+    expect(new Set([rs.keys[0]!.ref, ps.keys[0]!.ref, any.keys[0]!.ref]).size).toBe(3);
+  });
+});
