@@ -201,8 +201,13 @@ function endResponse(r: RelayResponse): void {
     // Fewer bytes than Content-Length: the client must see a truncated response.
     r.cut('upstream_short_body');
     return;
+  } else if (r.bytesOut === 0 || r.bodyComplete) {
+    res.end(undefined, !r.bodyComplete); // nothing written yet: Connection: close goes in the head
   } else {
-    res.end(undefined, !r.bodyComplete);
+    // Chunks are out: this build would write `Connection: close` after the last chunk's data,
+    // into the body (a broken chunk). The connection stays; the rest of the request body is read and dropped.
+    r.body?.release();
+    res.end();
   }
   r.finish(r.respStatus);
 }
