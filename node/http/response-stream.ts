@@ -195,8 +195,9 @@ function endResponse(r: RelayResponse): void {
     if (r.head || r.respStatus === 204 || r.respStatus === 304) {
       if (!r.bodyComplete) r.body?.release(); // keeps the connection: the rest of the body is read and dropped
       res.endWithoutBody();
+    } else {
+      res.end(undefined, !r.bodyComplete);
     }
-    else res.end(undefined, !r.bodyComplete);
   } else if (r.totalSize > 0) {
     // Fewer bytes than Content-Length: the client must see a truncated response.
     r.cut('upstream_short_body');
