@@ -3,6 +3,8 @@
 // the client for backpressure, then ended the response and left it paused — the rest of the body was
 // never read, the client's upload stalled and uWS reset the connection 8–12 s later (the client saw
 // its 200, then ECONNRESET). The rest of the body must be read and dropped, the connection kept usable.
+// Also a chunked early answer (it had `Connection: close` written into its body) and the proxy's own
+// error answer to a HEAD with a body (it cannot announce a close on this uWS build).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -37,6 +39,7 @@ beforeAll(async () => {
       const answer = EARLY[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n';
       if (path === '/next') { s.write(answer); return; }
       s.pause(); // the body is never read: the proxy's writes back up, and so does the client
+      if (path === '/reset') { setTimeout(() => s.resetAndDestroy(), 1_000); return; } // → the proxy's own 502
       setTimeout(() => { if (!s.destroyed) s.write(answer); }, 1_000);
     });
   });
@@ -56,7 +59,7 @@ afterAll(async () => {
  * connection once the whole body was taken. Resolves with both answers; rejects with what the
  * client saw when the connection ends first.
  */
-function uploadThenNext(port: number, path: string): Promise<{ first: RawResponse; firstRaw: string; next: RawResponse }> {
+function uploadThenNext(port: number, path: string, method = 'POST'): Promise<{ first: RawResponse; firstRaw: string; next: RawResponse }> {
   return new Promise((resolve, reject) => {
     const c = net.connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
@@ -76,7 +79,9 @@ function uploadThenNext(port: number, path: string): Promise<{ first: RawRespons
     c.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       if (first === null) {
-        const r = parseResponse(buf, false);
+        // a HEAD answer has no body whatever its Content-Length: parsed as if closed after its head
+        const headEnd = buf.indexOf('\r\n\r\n');
+        const r = method === 'HEAD' ? (headEnd < 0 ? null : parseResponse(buf.subarray(0, headEnd + 4), true)) : parseResponse(buf, false);
         if (r === null) return;
         first = r;
         firstRaw = buf.toString('latin1');
@@ -91,7 +96,7 @@ function uploadThenNext(port: number, path: string): Promise<{ first: RawRespons
     });
     c.on('error', (e: NodeJS.ErrnoException) => fail(`client connection failed: ${e.code ?? e.message}`));
     c.on('end', () => fail('the proxy closed the connection'));
-    c.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY_BYTES}\r\n\r\n`);
+    c.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY_BYTES}\r\n\r\n`);
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let written = 0;
     const pump = (): void => {
@@ -115,6 +120,14 @@ describe('an upstream answering before it read the request body, the client stil
     // framed exactly: before, the chunked answer had `Connection: close` written into its body,
     // in place of the CRLF after the chunk's data (a broken chunk for every client)
     if (path === '/chunked') expect(firstRaw.slice(firstRaw.indexOf('\r\n\r\n') + 4)).toBe('5\r\nearly\r\n0\r\n\r\n');
+    expect(next.status).toBe(200);
+    expect(next.body.toString()).toBe('next');
+  }, 40_000);
+
+  it('HEAD with a body, the upstream reset before answering: the proxy\'s own 502 head, then the connection serves the next request', async () => {
+    // a HEAD error answer cannot announce its close on this build (writeError): the body is read and dropped instead
+    const { first, next } = await uploadThenNext(proxy.port, '/reset', 'HEAD');
+    expect(first.status).toBe(502);
     expect(next.status).toBe(200);
     expect(next.body.toString()).toBe('next');
   }, 40_000);
