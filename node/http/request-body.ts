@@ -77,6 +77,19 @@ export class RequestBody extends Readable {
   }
 
   /**
+   * The response is about to end before this body did (an upstream that answered without reading
+   * it all): a client paused for backpressure is resumed, so that uWS reads the rest and drops it
+   * (the owner is closed by then) and the connection serves its next request. Left paused, the
+   * upload stalled and uWS reset the connection 8–12 s later. Call before the write that may end
+   * the response: uWS refuses any call on it afterwards.
+   */
+  release(): void {
+    if (!this.clientPaused) return;
+    this.clientPaused = false;
+    this.owner.res.resume();
+  }
+
+  /**
    * Keep uWS from cutting a slow request body before request_ms: the pinned build closes a
    * connection whose body arrives slower than 16 KiB/s 8–12 s after its headers, with no answer
    * and whatever request_ms says. pause() + resume() re-arm its 10 s timer (there is no other

@@ -24,6 +24,8 @@ export interface RelayResponse {
   readonly head: boolean;
   readonly timed: boolean;
   readonly bodyComplete: boolean;
+  /** The request body, while one is expected (relay.ts); released before a write that may end the response early. */
+  readonly body: { release(): void } | null;
   readonly aborted: boolean;
   readonly done: boolean;
   readonly controller: H1Control | null;
@@ -134,6 +136,7 @@ function writeChunk(r: RelayResponse): void {
   if (r.totalSize > 0) {
     // no body byte written before the first chunk: offset 0 without asking uWS (one crossing less)
     const lastOffset = first ? 0 : r.res.getWriteOffset();
+    if (!r.bodyComplete && r.bytesOut >= r.totalSize) r.body?.release(); // may end the response
     const [ok, done] = r.res.tryEnd(chunk, r.totalSize);
     if (done) { r.finish(r.respStatus); return; }
     if (!ok) {
@@ -159,6 +162,7 @@ function waitWritable(r: RelayResponse): void {
 function onWritable(r: RelayResponse, offset: number): boolean {
   if (r.aborted || r.done) return true;
   if (r.pending !== null) {
+    if (!r.bodyComplete && r.bytesOut >= r.totalSize) r.body?.release(); // may end the response
     const [ok, done] = r.res.tryEnd(r.pending.subarray(offset - r.pendingOffset), r.totalSize);
     if (done) { r.pending = null; r.finish(r.respStatus); return true; }
     if (!ok) return false;
@@ -188,14 +192,23 @@ function endResponse(r: RelayResponse): void {
     // written as a header). This uWS build writes "Content-Length: 2^63" for
     // endWithoutBody(undefined, …) and treats endWithoutBody(n > 0) as unfinished.
     // Other statuses with an empty body get "Content-Length: 0" from end().
-    if (r.head || r.respStatus === 204 || r.respStatus === 304) res.endWithoutBody();
-    else res.end(undefined, !r.bodyComplete);
+    if (r.head || r.respStatus === 204 || r.respStatus === 304) {
+      if (!r.bodyComplete) r.body?.release(); // keeps the connection: the rest of the body is read and dropped
+      res.endWithoutBody();
+    } else {
+      res.end(undefined, !r.bodyComplete);
+    }
   } else if (r.totalSize > 0) {
     // Fewer bytes than Content-Length: the client must see a truncated response.
     r.cut('upstream_short_body');
     return;
+  } else if (r.bytesOut === 0 || r.bodyComplete) {
+    res.end(undefined, !r.bodyComplete); // nothing written yet: Connection: close goes in the head
   } else {
-    res.end(undefined, !r.bodyComplete);
+    // Chunks are out: this build would write `Connection: close` after the last chunk's data,
+    // into the body (a broken chunk). The connection stays; the rest of the request body is read and dropped.
+    r.body?.release();
+    res.end();
   }
   r.finish(r.respStatus);
 }
