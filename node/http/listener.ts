@@ -201,7 +201,9 @@ export class Listener implements RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
 
   upgrade(relay: Relay, req: UpstreamRequest): boolean {
-    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx, this.snapshot.config.server.trust_forwarded);
+    const snap = this.snapshot;
+    // authorized under a snapshot a reload has since replaced: the new one must allow the socket too
+    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx, snap.config.server.trust_forwarded, relay.snap === snap ? null : liveJudge(snap));
   }
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }

@@ -53,6 +53,7 @@ const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
   expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
   unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
 });
+const POLICY_CHANGED = Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_FORBIDDEN', 'access changed by configuration'));
 const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s cookie_origins or websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
@@ -152,13 +153,27 @@ export class WsProxy implements BridgeHost {
 
   /**
    * From Listener.send once the request is authorized: connect to the upstream WebSocket and
-   * upgrade the client when it answers. False when `relay` is not an accepted upgrade.
+   * upgrade the client when it answers. `current`: the config now in force when a reload committed
+   * since the request was read (it must allow the socket too, else 403). False when `relay` is not an accepted upgrade.
    */
-  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number, trustForwarded: boolean): boolean {
+  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number, trustForwarded: boolean,
+    current: ((ctx: Relay['ctx'], websocket: boolean) => boolean) | null = null): boolean {
     const req = this.pending.get(relay);
     if (req === undefined) return false;
     this.pending.delete(relay);
     const ctx = relay.ctx;
+    if (current !== null) {
+      // a reload committed while the upgrade was being authorized: reauthorize() could not see it
+      // (neither open nor waiting on its upstream), so the new config judges it here, before the upstream
+      let ok: boolean;
+      try { ok = current(ctx, true); } catch { ok = false; } // unsure → refused
+      if (!ok) {
+        this.counters.ended_policy_changed++;
+        ctx.denyReason = 'policy_changed';
+        relay.sendError(POLICY_CHANGED);
+        return true;
+      }
+    }
     // a cookie is the one credential a foreign page's browser sends by itself
     if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, trustForwarded, ctx.route.config)) {
       ctx.denyReason = 'ws_cross_origin';
