@@ -54,6 +54,7 @@ const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
   unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
 });
 const POLICY_CHANGED = Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_FORBIDDEN', 'access changed by configuration'));
+const SHUTTING_DOWN = Object.freeze(proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }));
 const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s cookie_origins or websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
@@ -82,6 +83,8 @@ export class WsProxy implements BridgeHost {
   private readonly logger: Logger;
   private readonly settings: ServerConfig['websocket'];
   private readonly opaque: OpaqueRecheck<WsBridge>;
+  /** closeAll() ran: no new upstream socket is opened. */
+  private closing = false;
 
   constructor(opts: WsProxyOptions) {
     this.settings = opts.settings;
@@ -162,6 +165,8 @@ export class WsProxy implements BridgeHost {
     if (req === undefined) return false;
     this.pending.delete(relay);
     const ctx = relay.ctx;
+    // shutdown began while the upgrade was being authorized: closeAll() could not see it, and a socket opened now is dropped without a close frame
+    if (this.closing) { relay.sendError(SHUTTING_DOWN, true); return true; }
     if (current !== null) {
       // a reload committed while the upgrade was being authorized: reauthorize() could not see it
       // (neither open nor waiting on its upstream), so the new config judges it here, before the upstream
@@ -269,8 +274,9 @@ export class WsProxy implements BridgeHost {
     return n + cut;
   }
 
-  /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503. */
+  /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503 (and upgrades still being authorized as they reach forward). */
   closeAll(): void {
+    this.closing = true;
     for (const b of [...this.handshakes]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
     for (const b of [...this.live]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
   }
