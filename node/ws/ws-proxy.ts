@@ -85,6 +85,7 @@ export class WsProxy implements BridgeHost {
   private readonly opaque: OpaqueRecheck<WsBridge>;
   /** closeAll() ran: no new upstream socket is opened. */
   private closing = false;
+  private lastLivenessMs = 0;
 
   constructor(opts: WsProxyOptions) {
     this.settings = opts.settings;
@@ -98,7 +99,7 @@ export class WsProxy implements BridgeHost {
       const p = b.principal;
       this.logger.info({ route: b.relay.ctx.route.name, ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}) }, 'websocket closed: its token is refused by introspection now');
     });
-    this.registry.onTick((nowMs) => { this.sweepHandshakes(); this.opaque.tick(nowMs); });
+    this.registry.onTick((nowMs) => { this.sweepHandshakes(); this.opaque.tick(nowMs); this.liveness(nowMs); });
     this.registry.start();
   }
 
@@ -358,6 +359,14 @@ export class WsProxy implements BridgeHost {
       messages_in: b.messagesIn, messages_out: b.messagesOut,
       ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}),
     }, 'websocket closed');
+  }
+
+  /** Upstream hops are pinged like uWS pings clients: a round every half `idle_timeout_s` (0: never). */
+  private liveness(nowMs: number): void {
+    const period = this.settings.idle_timeout_s * 500;
+    if (period === 0 || this.live.size === 0 || nowMs - this.lastLivenessMs < period) return;
+    this.lastLivenessMs = nowMs;
+    for (const b of this.live) b.livenessRound();
   }
 
   private sweepHandshakes(): void {
