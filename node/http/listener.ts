@@ -22,7 +22,7 @@ import { answerKeepAlive, handlerScope } from '../handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { writeWellKnown } from '../s2s/index.js';
 import type { TokenState } from '../contracts/index.js';
-import { WsProxy } from '../ws/index.js';
+import { WsProxy, verifyAndAuthorize } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
 
@@ -98,7 +98,7 @@ export class Listener implements RelayHost {
       })
       : uWS.App();
     // live sockets of introspected tokens are verified again by the current config's token check
-    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger, recheck: (ctx) => this.snapshot.auth.verify(ctx) });
+    this.ws = new WsProxy({ settings: snapshot.config.server.websocket, tokenState: opts.tokenState ?? null, logger: opts.logger, recheck: (ctx) => verifyAndAuthorize(this.snapshot.auth, ctx) });
     this.ws.watchStreams(this.active);
     opts.metrics.addSource(() => this.ws.stats());
     opts.metrics.addSource(() => ({
@@ -201,7 +201,9 @@ export class Listener implements RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
 
   upgrade(relay: Relay, req: UpstreamRequest): boolean {
-    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx, this.snapshot.config.server.trust_forwarded);
+    const snap = this.snapshot;
+    // authorized under a snapshot a reload has since replaced: the new one must allow the socket too
+    return this.ws.forward(relay, req.upstream, req.path, req.headers, req.hostIdx, snap.config.server.trust_forwarded, relay.snap === snap ? null : liveJudge(snap));
   }
 
   bodyStarted(relay: Relay): void { this.bodies.add(relay); }

@@ -208,8 +208,8 @@ export class LiveRegistry {
         this.scan(this.unverifiableJudge, 'unverifiable');
       }
     }
+    const due: LiveConnection[] = [];
     if (nowS > this.cursor) {
-      const due: LiveConnection[] = [];
       if (nowS - this.cursor > MAX_STEP_S) {
         for (const [s, b] of this.wheel) if (s <= nowS) due.push(...b);
       } else {
@@ -219,8 +219,11 @@ export class LiveRegistry {
         }
       }
       this.cursor = nowS;
-      this.endAll(due, 'expired');
     }
+    // a fractional exp sits in the next second's slot (ceil): due at its instant, not at that second
+    const next = this.wheel.get(nowS + 1);
+    if (next !== undefined) for (const c of next) if (c.exp * 1000 <= nowMs) due.push(c);
+    if (due.length > 0) this.endAll(due, 'expired');
     this.expiryNowMs = nowMs;
     this.scan(this.expiryJudge, 'expired');
     for (const fn of this.tickHooks) {

@@ -1,6 +1,6 @@
 // Live WebSockets whose token an authorization server judged (introspection) are judged again
-// about once a second through the token check HTTP requests use, so a token the server now
-// answers inactive for (revoked there) ends its sockets as it starts getting 401 over HTTP.
+// about once a second through the token check and policy HTTP requests use, so a token the server
+// now answers inactive for (revoked there), or grants less, ends its sockets as HTTP starts refusing it.
 import type { RequestContext, StageResult } from '../pipeline/context.js';
 
 /** Verify a token again: the listener's current token check, run on a copy of the upgrade request's context. */
@@ -10,6 +10,17 @@ export type Recheck = (ctx: RequestContext) => StageResult | Promise<StageResult
 export interface Rechecked {
   readonly relay: { readonly ctx: RequestContext };
   readonly principal: RequestContext['principal'];
+}
+
+/**
+ * The check a live socket gets (the listener's current `auth`): the token verified again, then the
+ * route's policy for the principal that yields — an answer that still says active but no longer
+ * grants what the route needs (a scope taken away: HTTP 403 now) refuses the socket too.
+ */
+export function verifyAndAuthorize(auth: { verify: Recheck; authorize(ctx: RequestContext): StageResult }, ctx: RequestContext): StageResult | Promise<StageResult> {
+  const then = (r: StageResult): StageResult => (r.kind === 'continue' ? auth.authorize(ctx) : r);
+  const r = auth.verify(ctx);
+  return r instanceof Promise ? r.then(then) : then(r);
 }
 
 /** Least time between two checks of one connection, ms (each one is a cache lookup while the answer is cached). */

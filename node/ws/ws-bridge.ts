@@ -89,6 +89,9 @@ export class WsBridge implements LiveConnection {
   /** Upstream messages that arrived before the client socket opened (the upstream is paused meanwhile). */
   private early: Array<[Buffer, boolean]> | null = null;
   private upstreamPaused = false;
+  /** Upstream liveness (livenessRound): anything heard from it since the last round; a ping of ours unanswered. */
+  private heard = true;
+  private pinged = false;
   private upstreamError: string | null = null;
   private target: Target | null = null;
   /** Who started the close: the client's close handler also runs for closes we start with end(). */
@@ -147,6 +150,8 @@ export class WsBridge implements LiveConnection {
     ws.on('error', (err: Error & { code?: string }) => this.onUpstreamError(up, err));
     ws.on('close', (code: number, reason: Buffer) => this.onUpstreamClose(code, reason));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.fromUpstream(data, isBinary));
+    ws.on('pong', () => { this.heard = true; });
+    ws.on('ping', () => { this.heard = true; });
   }
 
   /** Deadline passed or the client went away while the upstream handshake runs (the shared tick checks). */
@@ -280,6 +285,7 @@ export class WsBridge implements LiveConnection {
   }
 
   private fromUpstream(data: Buffer, isBinary: boolean): void {
+    this.heard = true;
     if (this.state === 'upgraded') { this.early?.push([data, isBinary]); return; }
     const c = this.client;
     if (this.state !== 'open' || c === null) return;
@@ -299,6 +305,20 @@ export class WsBridge implements LiveConnection {
       this.host.counters.upstream_pauses++;
       this.upstream?.pause();
     }
+  }
+
+  /**
+   * Every half idle period (WsProxy): ping an upstream that said nothing since the last round; one
+   * that left the previous ping unanswered is lost (no FIN may ever come): closed, the client gets 1014.
+   */
+  livenessRound(): void {
+    const ws = this.upstream;
+    if (this.state !== 'open' || ws === null || ws.readyState !== WebSocket.OPEN) return;
+    // paused: its pong waits unread behind the slow client's backlog, so no verdict
+    if (this.heard || this.upstreamPaused) { this.heard = false; this.pinged = false; return; }
+    if (this.pinged) { this.upstreamError = 'upstream did not answer a ping'; ws.terminate(); return; }
+    this.pinged = true;
+    ws.ping();
   }
 
   /** uWS drain handler: resume the upstream once the client's queue is down to half the limit. */

@@ -53,6 +53,8 @@ const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
   expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
   unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
 });
+const POLICY_CHANGED = Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_FORBIDDEN', 'access changed by configuration'));
+const SHUTTING_DOWN = Object.freeze(proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }));
 const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s cookie_origins or websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'a WebSocket upgrade request cannot carry a body')), reason: 'upgrade_with_body',
@@ -81,6 +83,9 @@ export class WsProxy implements BridgeHost {
   private readonly logger: Logger;
   private readonly settings: ServerConfig['websocket'];
   private readonly opaque: OpaqueRecheck<WsBridge>;
+  /** closeAll() ran: no new upstream socket is opened. */
+  private closing = false;
+  private lastLivenessMs = 0;
 
   constructor(opts: WsProxyOptions) {
     this.settings = opts.settings;
@@ -94,7 +99,7 @@ export class WsProxy implements BridgeHost {
       const p = b.principal;
       this.logger.info({ route: b.relay.ctx.route.name, ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}) }, 'websocket closed: its token is refused by introspection now');
     });
-    this.registry.onTick((nowMs) => { this.sweepHandshakes(); this.opaque.tick(nowMs); });
+    this.registry.onTick((nowMs) => { this.sweepHandshakes(); this.opaque.tick(nowMs); this.liveness(nowMs); });
     this.registry.start();
   }
 
@@ -152,13 +157,29 @@ export class WsProxy implements BridgeHost {
 
   /**
    * From Listener.send once the request is authorized: connect to the upstream WebSocket and
-   * upgrade the client when it answers. False when `relay` is not an accepted upgrade.
+   * upgrade the client when it answers. `current`: the config now in force when a reload committed
+   * since the request was read (it must allow the socket too, else 403). False when `relay` is not an accepted upgrade.
    */
-  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number, trustForwarded: boolean): boolean {
+  forward(relay: Relay, up: UpstreamPool, path: string, headers: string[], hostIdx: number, trustForwarded: boolean,
+    current: ((ctx: Relay['ctx'], websocket: boolean) => boolean) | null = null): boolean {
     const req = this.pending.get(relay);
     if (req === undefined) return false;
     this.pending.delete(relay);
     const ctx = relay.ctx;
+    // shutdown began while the upgrade was being authorized: closeAll() could not see it, and a socket opened now is dropped without a close frame
+    if (this.closing) { relay.sendError(SHUTTING_DOWN, true); return true; }
+    if (current !== null) {
+      // a reload committed while the upgrade was being authorized: reauthorize() could not see it
+      // (neither open nor waiting on its upstream), so the new config judges it here, before the upstream
+      let ok: boolean;
+      try { ok = current(ctx, true); } catch { ok = false; } // unsure → refused
+      if (!ok) {
+        this.counters.ended_policy_changed++;
+        ctx.denyReason = 'policy_changed';
+        relay.sendError(POLICY_CHANGED);
+        return true;
+      }
+    }
     // a cookie is the one credential a foreign page's browser sends by itself
     if (ctx.tokenSource === 'cookie' && !cookieOriginAllowed(ctx.headers, ctx.secure === true, trustForwarded, ctx.route.config)) {
       ctx.denyReason = 'ws_cross_origin';
@@ -254,8 +275,9 @@ export class WsProxy implements BridgeHost {
     return n + cut;
   }
 
-  /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503. */
+  /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503 (and upgrades still being authorized as they reach forward). */
   closeAll(): void {
+    this.closing = true;
     for (const b of [...this.handshakes]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
     for (const b of [...this.live]) b.closeBoth(CLOSE.GOING_AWAY, 'proxy shutting down');
   }
@@ -337,6 +359,14 @@ export class WsProxy implements BridgeHost {
       messages_in: b.messagesIn, messages_out: b.messagesOut,
       ...(p !== null ? { sub: p.claims.sub, token: new Fingerprint(p.fingerprint) } : {}),
     }, 'websocket closed');
+  }
+
+  /** Upstream hops are pinged like uWS pings clients: a round every half `idle_timeout_s` (0: never). */
+  private liveness(nowMs: number): void {
+    const period = this.settings.idle_timeout_s * 500;
+    if (period === 0 || this.live.size === 0 || nowMs - this.lastLivenessMs < period) return;
+    this.lastLivenessMs = nowMs;
+    for (const b of this.live) b.livenessRound();
   }
 
   private sweepHandshakes(): void {

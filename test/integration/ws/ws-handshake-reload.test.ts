@@ -31,11 +31,13 @@ describe('a WebSocket handshake in flight across a reload', () => {
   let up: WebSocketServer;
   let upUrl: string;
   let proxy: ProxyProcess;
+  /** Upgrade requests the upstream has received (each then waits SLOW_MS for its answer). */
+  let seen = 0;
 
   beforeAll(async () => {
     as = await startAuthServer();
     // an echo upstream that answers each upgrade after SLOW_MS
-    up = new WebSocketServer({ host: '127.0.0.1', port: 0, verifyClient: (_info, cb) => { setTimeout(() => cb(true), SLOW_MS); } });
+    up = new WebSocketServer({ host: '127.0.0.1', port: 0, verifyClient: (_info, cb) => { seen++; setTimeout(() => cb(true), SLOW_MS); } });
     up.on('connection', (ws) => ws.on('message', (d, binary) => ws.send(d, { binary })));
     await new Promise<void>((r) => up.once('listening', () => r()));
     upUrl = `http://127.0.0.1:${(up.address() as AddressInfo).port}`;
@@ -59,7 +61,9 @@ describe('a WebSocket handshake in flight across a reload', () => {
   it('opens (101), and is closed 1008 at once when the new config refuses it; one still allowed keeps relaying', async () => {
     const [reader, boss] = await Promise.all([as.issueJwt({ sub: 'rita', scope: 'chat:read' }), as.issueJwt({ sub: 'bob', scope: 'chat:read chat:admin' })]);
     const opening = [open(wsUrl(proxy, '/room/1'), [], bearer(reader)), open(wsUrl(proxy, '/room/2'), [], bearer(boss))];
-    await sleep(SLOW_MS / 3);
+    // both are waiting on their upstream (authorized: a reload before that refuses one with 403, ws-auth-reload.test.ts)
+    for (let i = 0; i < 1_000 && seen < 2; i++) await sleep(10);
+    expect(seen).toBe(2);
     await reload(config(as, upUrl, 'chat:admin')); // the room now needs chat:admin
     const [r1, b1] = await Promise.all(opening);
     expect(await r1!.waitClosed(3_000)).toMatchObject({ code: 1008, reason: 'access changed by configuration' });

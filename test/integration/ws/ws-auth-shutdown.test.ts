@@ -1,0 +1,56 @@
+// A WebSocket upgrade still being authenticated (a slow introspection call) when the proxy starts
+// shutting down: shutdown closes every socket with 1001 and fails handshakes waiting on their
+// upstream with 503, so one that finishes its token check during the drain must not open a new
+// upstream socket and get a 101 the process then drops without a close frame.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { bearer, handshake, sleep, waitReady, wsUrl } from './ws-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+const SLOW_MS = 1_500;
+
+describe('a WebSocket upgrade whose token check spans the start of a shutdown', () => {
+  let as: AuthServer;
+  let up: WsEchoUpstream;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    [as, up] = await Promise.all([startAuthServer(), startWsEchoUpstream()]);
+    proxy = await startProxy({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      issuers: {
+        demo: {
+          issuer: as.issuer, audiences: ['portcullis-demo'],
+          introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 30, timeout_ms: 5_000 },
+        },
+      },
+      upstreams: { ws: { targets: [up.url] } },
+      routes: [{ name: 'room', match: { path: '/room/*' }, upstream: 'ws', websocket: true, auth: {} }],
+      log: { level: 'info', access: false },
+      verifier: { pool_size: 1 },
+    }, { env: ENV });
+    await waitReady(proxy);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([as?.close(), up?.close()]);
+  });
+
+  it('is answered 503 and nothing reaches the upstream, not opened and then dropped', async () => {
+    const token = as.issueOpaque({ sub: 'rita', aud: 'portcullis-demo' }, 600);
+    as.setIntrospection('slow', SLOW_MS);
+    const opening = handshake(wsUrl(proxy, '/room/1'), [], bearer(token));
+    await sleep(SLOW_MS / 3);
+    const stopped = proxy.stop();
+    const h = await opening;
+    let closed: unknown = null;
+    if (h.kind === 'open') closed = await h.client.waitClosed(15_000).catch((e: Error) => e.message);
+    await stopped;
+    expect(h.kind === 'open' ? { kind: 'open', closed } : h).toMatchObject({ kind: 'refused', status: 503 });
+    expect(up.handshakes.map((x) => x.url)).not.toContain('/room/1');
+  });
+});
