@@ -120,6 +120,7 @@ describe('deploy/edge', () => {
     const passes = (name: string): boolean => pats.some((p) => p.exact === name || (p.prefix !== undefined && name.startsWith(p.prefix))
       || (p.safe_regex !== undefined && new RegExp(`^(?:${p.safe_regex.regex})$`).test(name)));
     for (const spelling of identitySpellings()) expect(passes(spelling), spelling).toBe(true);
+    expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
@@ -166,6 +167,7 @@ describe('deploy/edge', () => {
     for (const spelling of identitySpellings()) expect(passes(spelling), spelling).toBe(true);
     // and every host, method and URL override (as envoy.yaml sends them): the sidecar passes them to the app, so
     // Portcullis must see them to refuse one selecting another route or path. Before, none reached the check.
+    expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
     for (const h of ['x-forwarded-host', ...OVERRIDES]) {
       for (const spelling of [h, h.replace(/-/g, '_')]) expect(passes(spelling), spelling).toBe(true);
     }
