@@ -53,7 +53,7 @@ beforeAll(async () => {
       { name: 'open', match: { path: '/*' }, upstream: 'app', auth: 'none' },
     ],
   }), { env: ADMIN_ENV });
-  await waitReady(proxy);
+  await waitReady(proxy, 30_000); // the machine may be loaded: readiness waits for the JWKS
   [edgePort.nginx, edgePort.haproxy] = await Promise.all([freePort(), freePort()]);
   [nginx, haproxy] = await Promise.all([startNginxEdge(edgePort.nginx!, join(dir, 'a.sock'), appPort), startHaproxyEdge(edgePort.haproxy!, proxy.port, appPort)]);
 }, 60_000);

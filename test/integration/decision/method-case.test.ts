@@ -62,7 +62,7 @@ beforeAll(async () => {
       { name: 'items', match: { path: '/items/*' }, upstream: 'app', auth: {} },
     ],
   }), { env: ADMIN_ENV });
-  await waitReady(proxy);
+  await waitReady(proxy, 30_000); // the machine may be loaded: readiness waits for the JWKS
   edgePort = await freePort();
   haproxy = await startHaproxyEdge(edgePort, proxy.port, appPort);
   const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });

@@ -35,11 +35,11 @@ beforeAll(async () => {
       { name: 'keyed', match: { path: '/keyed/*' }, upstream: 'app', auth: { token_sources: { header: 'x-api-token' } }, forward: { authorization: 'strip' } },
     ],
   }), { env: ADMIN_ENV });
-  await waitReady(proxy);
+  await waitReady(proxy, 30_000); // the machine may be loaded: readiness waits for the JWKS
   const def = protoLoader.loadSync(join(ROOT, 'test', 'fixtures', 'ext-authz', 'external_auth.proto'), { keepCase: true, defaults: true, oneofs: true, longs: String });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
   client = new pkg.envoy.service.auth.v3.Authorization(`127.0.0.1:${http2PortOf(proxy.logs())}`, grpc.credentials.createInsecure());
-});
+}, 60_000);
 
 afterAll(async () => {
   client?.close();
