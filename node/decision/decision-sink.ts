@@ -129,9 +129,13 @@ export function tokenFingerprint(c: RequestContext): string | null {
  * (HTTP: `x-envoy-auth-headers-to-remove`; gRPC: `ok_response.headers_to_remove`). Underscore
  * spellings (`x_auth_subject`) too: Envoy passes them by default and CGI, WSGI and Rack
  * upstreams read them as the dashed name; a verdict never sets one, so they are always named.
+ * A route that strips credentials also names its own token header (`token_sources.header`).
  */
 export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: readonly string[], stripCredentials: boolean): string[] {
   const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
+  // a stripping route's own token header goes too, internal token or not (proxy mode: mutate drops it)
+  const tokenHeader = strippedTokenHeader(snap, ctx);
+  if (tokenHeader !== null && !names.includes(tokenHeader)) names.push(tokenHeader);
   const h = ctx.headers;
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
@@ -142,6 +146,13 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
     if (!set) names.push(k);
   }
   return names;
+}
+
+/** The route's `token_sources.header` (lower-case) when the route strips credentials, else null. */
+function strippedTokenHeader(snap: Snapshot, ctx: RequestContext): string | null {
+  if (ctx.route.policy === null || !snap.auth.stripsAuthorization(ctx)) return null;
+  const auth = ctx.route.config.auth;
+  return auth !== undefined && auth !== 'none' ? auth.token_sources?.header?.toLowerCase() ?? null : null;
 }
 
 /** The status an error answer gets (for refusals answered before a sink exists). */

@@ -2,7 +2,7 @@
 // and Envoy's HTTP ext_authz): the endpoint set the listener consults before routing.
 export { DecisionEndpoints, decisionKey, type DecisionOptions } from './decision-endpoints.js';
 export type { CallParts, Endpoint } from './decision-call.js';
-export { readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting, type OriginalRequest, type DecisionCall } from './original-request.js';
+export { originalMethodError, readOriginal, REPORTING_HEADERS, type Dialect, type DialectSetting, type OriginalRequest, type DecisionCall } from './original-request.js';
 export { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type DecisionResult } from './decision-sink.js';
 export { originalContext } from './original-context.js';
 export { decodeCheckRequest, encodeCheckResponse, grpcFrame, ProtoError, type CheckRequest, type CheckResponse, type StructValue } from './ext-authz-proto.js';

@@ -11,7 +11,7 @@ export type DialectSetting = Dialect | 'auto';
 /** The request the client sent to the edge, as reported (not yet normalised). */
 export interface OriginalRequest {
   readonly dialect: Dialect;
-  /** Upper-case method. */
+  /** Method as reported: an upper-case token (originalMethodError). */
   readonly method: string;
   /** Path as sent, before normalisation; starts with `/`. */
   readonly rawPath: string;
@@ -43,6 +43,17 @@ export const REPORTING_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 const METHOD = /^[A-Za-z!#$%&'*+.^_`|~0-9-]{1,32}$/;
+
+/**
+ * Null when `method` (as the edge reports it) is a method token in upper case, else why not.
+ * Methods are case-sensitive: Go (Traefik, Caddy) and HAProxy forward `get` as sent, and an app
+ * routing by exact method runs another handler for it than the GET route that would be judged.
+ */
+export function originalMethodError(method: string): string | null {
+  if (!METHOD.test(method)) return 'original method is not an HTTP method token';
+  if (method !== method.toUpperCase()) return 'original method is not in upper case (the app behind the edge would get it as sent, not as the method judged)';
+  return null;
+}
 
 
 /**
@@ -108,7 +119,8 @@ export function readOriginal(setting: DialectSetting, prefix: string, call: Deci
     }
   }
   if (method === null || target === null || host === null || proto === null) return 'an original-request header was sent more than once';
-  if (!METHOD.test(method)) return 'original method is not an HTTP method token';
+  const bad = originalMethodError(method);
+  if (bad !== null) return bad;
   // origin-form only: an absolute URI or `*` would let the reported host differ from the routed one
   if (target[0] !== '/') return 'original URI is not an absolute path (origin-form)';
   // `//host/path` is a network-path reference: the edge forwards it as is, and an upstream that
@@ -131,7 +143,7 @@ export function readOriginal(setting: DialectSetting, prefix: string, call: Deci
     if (v !== 'http' && v !== 'https') return 'original proto is neither http nor https';
     p = v;
   }
-  return { dialect, method: method.toUpperCase(), rawPath, query, host, proto: p };
+  return { dialect, method, rawPath, query, host, proto: p };
 }
 
 function first(a: string | undefined | null, b: string | undefined | null): string | undefined | null {

@@ -20,20 +20,21 @@ const METHOD_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_METH
 /** 400 PORTCULLIS_ERR_URL_OVERRIDE: a URL-override header names another path than the judged one. */
 const URL_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_URL_OVERRIDE',
   'a URL-override header (X-Original-URL, X-Rewrite-URL…) names another path than the original request\'s'));
-/** 400 PORTCULLIS_ERR_FORWARDED_HOST: a host-override header names a host that selects another route (or is not one host). */
+/** 400 PORTCULLIS_ERR_FORWARDED_HOST: a host-override header (or a `Forwarded` host) names a host that selects another route (or is not one host). */
 const HOST_REFUSED: ProxyError = Object.freeze(proxyError('PORTCULLIS_ERR_FORWARDED_HOST',
-  'a host-override header (X-Forwarded-Host, X-Original-Host, X-Host, X-HTTP-Host-Override) names a host that selects another route than the judged one (or is not one host)'));
+  'a host-override header (X-Forwarded-Host, X-Original-Host, X-Host, X-HTTP-Host-Override, a Forwarded host=) names a host that selects another route than the judged one (or is not one host)'));
 
 /**
  * Null when every method-, URL- or host-override header in `reported` (lower-case names; `_` read
  * as `-`, as CGI, WSGI and Rack do) selects the judged request: a method of letters only that
  * resolves to `ctx.route` for this host and path; a path (`/…`, not `//…`) that normalises to
  * `ctx.path`, whose query passes the `_method` rule; a host (X-Forwarded-Host, X-Original-Host,
- * X-Host, X-HTTP-Host-Override; empty passes) selecting `ctx.route` for this method and path.
+ * X-Host, X-HTTP-Host-Override; empty passes) selecting `ctx.route` for this method and path, as
+ * must each `host=` of a `Forwarded` header (RFC 7239; an empty one is refused).
  * Otherwise METHOD_OVERRIDE, URL_OVERRIDE or FORWARDED_HOST (400). `reported`: every header of the call, the dialect's own reports included — a report
  * (nginx's X-Original-URI/-Method, Traefik's X-Forwarded-Uri) names the judged request and passes,
  * while the same name sent by a client through an edge that does not set it (Envoy) is judged.
- * Headers not starting with `x-`/`x_` cost two charCodeAt; nothing is allocated unless one
+ * Headers not starting with `x-`/`x_` cost two charCodeAt and a compare; nothing is allocated unless one
  * of these names is present. Never throws.
  */
 export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, reported: readonly string[], allowParams: boolean, maxUrlBytes: number): ProxyError | null {
@@ -41,7 +42,10 @@ export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, rep
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
     const c1 = name.charCodeAt(1);
-    if (name.charCodeAt(0) !== 0x78 /* x */ || (c1 !== 0x2d /* - */ && c1 !== 0x5f /* _ */)) continue;
+    if (name.charCodeAt(0) !== 0x78 /* x */ || (c1 !== 0x2d /* - */ && c1 !== 0x5f /* _ */)) {
+      if (name === 'forwarded' && !forwardedHostsSelect(table, ctx, h[i + 1]!)) return HOST_REFUSED;
+      continue;
+    }
     const key = name.indexOf('_') === -1 ? name : name.replace(/_/g, '-');
     if (METHOD_NAMES.has(key)) {
       if (!selectsRoute(table, ctx, h[i + 1]!)) return METHOD_REFUSED;
@@ -53,6 +57,23 @@ export function checkOverrideHeaders(table: RouteTable, ctx: RequestContext, rep
     }
   }
   return null;
+}
+
+/**
+ * True when every `host=` of a `Forwarded` value (RFC 7239: elements split by `,`, pairs by `;`,
+ * names in any case, a value maybe quoted) selects the judged route: Spring's ForwardedHeaderFilter
+ * and other RFC 7239 readers take it as the request's host. A quoted value holding `,` or `;` is
+ * split and so refused — no host holds either.
+ */
+function forwardedHostsSelect(table: RouteTable, ctx: RequestContext, value: string): boolean {
+  for (const pair of value.split(/[,;]/)) {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'host') continue;
+    let v = pair.slice(eq + 1).trim();
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    if (v === '' || !selectsHost(table, ctx, v)) return false;
+  }
+  return true;
 }
 
 /** True when `value` is empty (an app falls back to Host) or one host[:port] selecting, for this method and path, the judged route. */

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { ServerHttp2Stream } from 'node:http2';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
-import { decodeCheckRequest, encodeCheckResponse, grpcFrame, originalContext, ProtoError, REPORTING_HEADERS, type CheckRequest, type CheckResponse, type DecisionResult, type OriginalRequest } from '../decision/index.js';
+import { decodeCheckRequest, encodeCheckResponse, grpcFrame, originalContext, originalMethodError, ProtoError, REPORTING_HEADERS, type CheckRequest, type CheckResponse, type DecisionResult, type OriginalRequest } from '../decision/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Pipeline, Snapshot } from '../pipeline/index.js';
@@ -27,7 +27,6 @@ export interface ExtAuthzOptions {
 }
 
 const RESULTS: readonly DecisionResult[] = ['allowed', 'denied', 'unavailable', 'refused'];
-const METHOD = /^[A-Za-z!#$%&'*+.^_`|~0-9-]{1,32}$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 /** Visible ASCII, SP and HTAB (the listeners' visibleAscii relies on the HTTP parser refusing CTLs; a message has none). */
 const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
@@ -216,7 +215,8 @@ function unframe(body: Buffer): Buffer | string {
 
 /** The original request of a Check, as the HTTP dialects report it; or what is wrong with it. */
 function readCheck(c: CheckRequest): OriginalRequest | string {
-  if (!METHOD.test(c.method)) return 'attributes.request.http.method is not an HTTP method token';
+  const bad = originalMethodError(c.method);
+  if (bad !== null) return `attributes.request.http.method: ${bad}`;
   const target = c.path;
   if (target[0] !== '/') return 'attributes.request.http.path is not an absolute path (origin-form)';
   // `//host/path`: a network-path reference, an upstream URL parser reads a host there (original-request.ts)
@@ -227,7 +227,7 @@ function readCheck(c: CheckRequest): OriginalRequest | string {
   const q = target.indexOf('?');
   const scheme = c.scheme === '' ? 'http' : c.scheme.toLowerCase();
   if (scheme !== 'http' && scheme !== 'https') return 'attributes.request.http.scheme is neither http nor https';
-  return { dialect: 'envoy', method: c.method.toUpperCase(), rawPath: q === -1 ? target : target.slice(0, q), query: q === -1 ? '' : target.slice(q + 1), host: c.host, proto: scheme };
+  return { dialect: 'envoy', method: c.method, rawPath: q === -1 ? target : target.slice(0, q), query: q === -1 ? '' : target.slice(q + 1), host: c.host, proto: scheme };
 }
 
 /**

@@ -21,6 +21,14 @@ const portcullis = validateConfig(parse(read('portcullis-decision.yaml')));
 const endpoints = portcullis.ok ? portcullis.config.server.decision.endpoints : [];
 const endpoint = (dialect: string): string => endpoints.find((e) => e.dialect === dialect)!.path;
 
+/** The default identity headers as a client may spell them past an edge: dashes, underscores, a mix, grpc-gateway's prefix. */
+function identitySpellings(): string[] {
+  return IDENTITY.flatMap((h) => {
+    const n = h.toLowerCase();
+    return [n, n.replace(/-/g, '_'), n.replace('-', '_'), `grpc-metadata-${n}`];
+  });
+}
+
 describe('deploy/edge', () => {
   it('portcullis-decision.yaml is a valid config with an auto and an envoy endpoint', () => {
     expect(portcullis.ok, JSON.stringify(portcullis.ok ? null : portcullis.errors)).toBe(true);
@@ -105,6 +113,14 @@ describe('deploy/edge', () => {
       for (const spelling of [h, h.replace(/-/g, '_')]) expect(re.some((r: RegExp) => r.test(spelling)), spelling).toBe(true);
     }
     expect(re.some((r: RegExp) => r.test('x-http-method-overrides')), 'whole names only').toBe(false);
+    // every spelling of an identity header an app may read as it reaches the check, so the answer names it for
+    // removal: `x_auth_subject` (Envoy passes underscore names; CGI, WSGI, Rack read X-Auth-Subject) and
+    // grpc-gateway's `grpc-metadata-x-auth-subject`. Before, only `x-auth-*` was sent: the others reached the app.
+    const pats = f.http_service.authorization_request.allowed_headers.patterns as any[];
+    const passes = (name: string): boolean => pats.some((p) => p.exact === name || (p.prefix !== undefined && name.startsWith(p.prefix))
+      || (p.safe_regex !== undefined && new RegExp(`^(?:${p.safe_regex.regex})$`).test(name)));
+    for (const spelling of identitySpellings()) expect(passes(spelling), spelling).toBe(true);
+    expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
@@ -145,6 +161,16 @@ describe('deploy/edge', () => {
     expect(provider.envoyExtAuthzHttp.failOpen).toBe(false);
     expect(provider.envoyExtAuthzHttp.includeRequestHeadersInCheck).toEqual(expect.arrayContaining(['authorization', 'dpop', 'x-forwarded-proto', 'x-auth-*']));
     expect(provider.envoyExtAuthzHttp.headersToUpstreamOnAllow).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
+    // Istio's lists take exact names and `prefix*` (as envoy.yaml above: every identity spelling reaches the check)
+    const included = provider.envoyExtAuthzHttp.includeRequestHeadersInCheck as string[];
+    const passes = (name: string): boolean => included.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+    for (const spelling of identitySpellings()) expect(passes(spelling), spelling).toBe(true);
+    // and every host, method and URL override (as envoy.yaml sends them): the sidecar passes them to the app, so
+    // Portcullis must see them to refuse one selecting another route or path. Before, none reached the check.
+    expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
+    for (const h of ['x-forwarded-host', ...OVERRIDES]) {
+      for (const spelling of [h, h.replace(/-/g, '_')]) expect(passes(spelling), spelling).toBe(true);
+    }
     const policy = docs.find((d) => d.kind === 'AuthorizationPolicy');
     expect(policy.spec.action).toBe('CUSTOM');
     expect(policy.spec.provider.name).toBe(provider.name);

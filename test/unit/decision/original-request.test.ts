@@ -13,7 +13,7 @@ const call = (headers: Record<string, string | string[]>, o: Partial<DecisionCal
 
 describe('readOriginal', () => {
   it('nginx: X-Original-URI with query, X-Original-Method, Host or X-Forwarded-Host, X-Forwarded-Proto', () => {
-    expect(readOriginal('auto', '/_portcullis/auth', call({ host: 'api.example', 'x-original-uri': '/a/b?c=1&d', 'x-original-method': 'post', 'x-forwarded-proto': 'https' })))
+    expect(readOriginal('auto', '/_portcullis/auth', call({ host: 'api.example', 'x-original-uri': '/a/b?c=1&d', 'x-original-method': 'POST', 'x-forwarded-proto': 'https' })))
       .toEqual({ dialect: 'nginx', method: 'POST', rawPath: '/a/b', query: 'c=1&d', host: 'api.example', proto: 'https' });
     expect(readOriginal('nginx', '/x', call({ host: 'auth.internal', 'x-forwarded-host': 'api.example', 'x-original-uri': '/', 'x-original-method': 'GET' })))
       .toMatchObject({ host: 'api.example', proto: 'http' });
@@ -38,6 +38,9 @@ describe('readOriginal', () => {
     expect(readOriginal('auto', '/x', call({ 'x-original-uri': 'http://evil/a', 'x-original-method': 'GET' }))).toMatch(/origin-form/);
     expect(readOriginal('auto', '/x', call({ 'x-original-uri': '*', 'x-original-method': 'OPTIONS' }))).toMatch(/origin-form/);
     expect(readOriginal('auto', '/x', call({ 'x-original-uri': '/a', 'x-original-method': 'G T' }))).toMatch(/method/);
+    // methods are case-sensitive: the edge forwards `post` as sent, and the app may route it apart from POST
+    expect(readOriginal('auto', '/x', call({ 'x-original-uri': '/a', 'x-original-method': 'post' }))).toMatch(/upper case/);
+    expect(readOriginal('traefik', '/x', call({ 'x-forwarded-uri': '/a', 'x-forwarded-method': 'Get' }))).toMatch(/upper case/);
     expect(readOriginal('auto', '/x', call({ 'x-original-uri': '/a', 'x-original-method': 'GET', 'x-forwarded-proto': 'ftp' }))).toMatch(/proto/);
   });
 
