@@ -73,7 +73,8 @@ function judge(samples: Sample[], expS: number): void {
   expect(samples.filter((s) => s.sentAt >= limit).every((s) => s.status === 401), JSON.stringify(samples)).toBe(true);
 }
 
-describe('exp + clock_skew_s is enforced exactly, from every cache', () => {
+// each case waits ~5 s for its own token's exp and shares nothing with the others but the proxy: side by side
+describe.concurrent('exp + clock_skew_s is enforced exactly, from every cache', () => {
   it('a JWT warmed into the verification cache: plain HTTP/1.1 requests', async () => {
     const exp = nowS() + 3;
     const token = makeToken(keys.RS256, { claims: { exp } });

@@ -38,8 +38,11 @@ afterAll(async () => {
 // the config names the admin token variable: explain, like serve, refuses a config whose variables are unset
 const explain = (...args: string[]): ReturnType<typeof runCli> => runCli(['explain', '--config', file, ...args], ADMIN_ENV);
 
-describe('portcullis explain', () => {
-  it('with --token and an issuer nobody answers for: says so and exits 1, not 0 with no output', async () => {
+// The issuer nobody answers for keeps one CLI process waiting 10 s: that case runs beside the others
+// (two suites side by side, describe.concurrent); the others still run one after another
+// (it.sequential), since each starts CLI processes (a loaded 2-core machine times them out in a crowd).
+describe.concurrent('portcullis explain: an issuer nobody answers for', () => {
+  it.sequential('with --token and an issuer nobody answers for: says so and exits 1, not 0 with no output', async () => {
     const dead = writeConfig(baseConfig(echo.url, {
       issuers: { demo: { issuer: 'http://127.0.0.1:9/realms/gone', audiences: ['portcullis-demo'] } }, routes: ROUTES, verifier: { pool_size: 1 },
     }));
@@ -48,9 +51,10 @@ describe('portcullis explain', () => {
     expect(r.stdout).toMatch(/verdict/);
     expect(r.code, r.stdout + r.stderr).toBe(1);
   });
+});
 
-
-  it('prints the route, each rule with pass/FAIL and the verdict; exit 0 allowed, 1 denied', async () => {
+describe.concurrent('portcullis explain', () => {
+  it.sequential('prints the route, each rule with pass/FAIL and the verdict; exit 0 allowed, 1 denied', async () => {
     const [noToken, allowed, wrongScope, otherTenant] = await Promise.all([
       explain('GET', '/orders/42'),
       explain('GET', '/orders/42', '--token', reader),
@@ -84,14 +88,14 @@ describe('portcullis explain', () => {
     expect(otherTenant.stdout).toMatch(/verdict\s+DENIED \(403\)/);
   });
 
-  it('says so when no route matches (exit 1)', async () => {
+  it.sequential('says so when no route matches (exit 1)', async () => {
     const none = await explain('GET', '/nowhere');
     expect(none.code).toBe(1);
     expect(none.stdout).toMatch(/no route matches GET \/nowhere: 404/);
     expect(none.stdout).not.toContain('ALLOWED');
   });
 
-  it('exit 2 on bad usage: no --config, a bad method, an invalid config', async () => {
+  it.sequential('exit 2 on bad usage: no --config, a bad method, an invalid config', async () => {
     const bad = writeConfig({ upstreams: {}, routes: [] });
     const [noConfig, badMethod, invalid] = await Promise.all([
       runCli(['explain', 'GET', '/orders/1']),
@@ -107,7 +111,7 @@ describe('portcullis explain', () => {
     for (const r of [noConfig, badMethod, invalid]) expect(r.stdout).not.toContain('verdict');
   });
 
-  it('admin POST /explain returns the same verdict as JSON as the CLI', async () => {
+  it.sequential('admin POST /explain returns the same verdict as JSON as the CLI', async () => {
     const [cli, http] = await Promise.all([
       explain('POST', '/orders/42', '--token', reader, '--json'),
       admin(proxy, 'POST', '/explain', { method: 'POST', path: '/orders/42', token: reader }),
@@ -136,7 +140,7 @@ describe('portcullis explain', () => {
     expect(byHost.json).toMatchObject({ allowed: true, status: 200, route: 'api-host' });
   });
 
-  it('admin POST /explain needs the admin token and a well-formed body', async () => {
+  it.sequential('admin POST /explain needs the admin token and a well-formed body', async () => {
     expect((await call(`${proxy.adminUrl}/explain`, { method: 'POST', body: '{}' })).status).toBe(401);
     expect((await admin(proxy, 'POST', '/explain', { path: '/x' })).status).toBe(400);
     expect((await admin(proxy, 'POST', '/explain', { method: 'GET', path: 'x' })).status).toBe(400);

@@ -79,7 +79,10 @@ function expectSilentClose(results: Probe[], minMs: number): void {
   }
 }
 
-describe('the bare uWebSockets.js build', () => {
+// The two suites share nothing (their own processes, ports and event logs) and each waits ~10 s
+// on uWS's timer: they run side by side (describe.concurrent); inside each, tests run in order
+// (it.sequential), since the bare build's event log is read by every test of its suite.
+describe.concurrent('the bare uWebSockets.js build', () => {
   let proc: ChildProcess;
   let port = 0;
   let out = '';
@@ -100,7 +103,7 @@ describe('the bare uWebSockets.js build', () => {
 
   afterAll(() => { proc?.kill(); });
 
-  it('drops each malformed or unsupported request without a status, 8–12 s later, before any handler runs', async () => {
+  it.sequential('drops each malformed or unsupported request without a status, 8–12 s later, before any handler runs', async () => {
     const [slow, atOnce, answered] = await Promise.all([probeAll(port, SILENT_TIMEOUT), probeAll(port, SILENT_AT_ONCE), probeAll(port, ANSWERED)]);
     console.log('bare uWS:', [...slow, ...atOnce, ...answered].map((p) => `${p.name}: ${p.r.status || 'no answer'} after ${p.ms} ms`).join('; '));
     // uWS's HTTP timer: 10 s in 4 s ticks, so never before 8 s
@@ -111,7 +114,7 @@ describe('the bare uWebSockets.js build', () => {
     expect(events().filter((e) => e.ev === 'request').map((e) => e.headers).sort((a, b) => a! - b!)).toEqual([1, 2, 48]);
   }, 40_000);
 
-  it('closes the connection and loses the pending response when a pipelined request arrives before it', async () => {
+  it.sequential('closes the connection and loses the pending response when a pipelined request arrives before it', async () => {
     const before = events().length;
     const r = await rawRequest(port, ['GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /b HTTP/1.1\r\nHost: x\r\n\r\n'], { gapMs: 100, waitClose: true, timeoutMs: 5_000 });
     expect(r.raw).toBe('');
@@ -121,12 +124,12 @@ describe('the bare uWebSockets.js build', () => {
     expect(events().slice(before)).toEqual([{ ev: 'request', url: '/slow', headers: 1 }, { ev: 'aborted', url: '/slow' }]);
   });
 
-  it('answers pipelined requests that are answered synchronously, in order', async () => {
+  it.sequential('answers pipelined requests that are answered synchronously, in order', async () => {
     const r = await rawRequest(port, 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { waitClose: true, timeoutMs: 5_000 });
     expect(r.raw.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
   });
 
-  it('cuts a request body slower than 16 KiB/s 8–12 s after its headers, with no answer', async () => {
+  it.sequential('cuts a request body slower than 16 KiB/s 8–12 s after its headers, with no answer', async () => {
     const before = events().length;
     const t0 = performance.now();
     const chunks = ['POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n', ...Array.from({ length: 200 }, () => 'x'.repeat(100))];
@@ -140,7 +143,7 @@ describe('the bare uWebSockets.js build', () => {
   }, 30_000);
 });
 
-describe('the proxy in front of the same build', () => {
+describe.concurrent('the proxy in front of the same build', () => {
   let app: ScriptedUpstream;
   let proxy: ProxyProcess;
 
@@ -165,7 +168,7 @@ describe('the proxy in front of the same build', () => {
     return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
 
-  it('drops the same requests without a status, and none reaches the upstream', async () => {
+  it.sequential('drops the same requests without a status, and none reaches the upstream', async () => {
     const seen = app.seen.length;
     const [slow, atOnce, answered] = await Promise.all([probeAll(proxy.port, SILENT_TIMEOUT), probeAll(proxy.port, SILENT_AT_ONCE), probeAll(proxy.port, ANSWERED)]);
     console.log('proxy:', [...slow, ...atOnce, ...answered].map((p) => `${p.name}: ${p.r.status || 'no answer'} after ${p.ms} ms`).join('; '));
@@ -176,12 +179,12 @@ describe('the proxy in front of the same build', () => {
     expect(proxy.proc.exitCode).toBeNull();
   }, 40_000);
 
-  it('HTTP/1.0 health checks are answered by the admin listener (node:http) instead', async () => {
+  it.sequential('HTTP/1.0 health checks are answered by the admin listener (node:http) instead', async () => {
     const r = await rawRequest(proxy.adminPort, 'GET /healthz HTTP/1.0\r\n\r\n', { waitClose: true });
     expect(r.status).toBe(200);
   });
 
-  it('a pipelined request that arrives while the first waits for the upstream: the upstream executed the first, the client gets nothing, the metrics count a 499', async () => {
+  it.sequential('a pipelined request that arrives while the first waits for the upstream: the upstream executed the first, the client gets nothing, the metrics count a 499', async () => {
     // a request first, so the pool holds an idle upstream connection and /slow is written at once
     expect((await rawRequest(proxy.port, 'GET /warm HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(200);
     const seen = app.seen.length;
