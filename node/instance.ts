@@ -164,6 +164,8 @@ export class ProxyInstance {
     }
     if (opts.admin) {
       inst.audit = AuditLog.open(cfg.log.audit);
+      const audit = inst.audit;
+      inst.metrics.addSource(() => audit.stats());
       inst.admin = new AdminServer({
         audit: inst.audit,
         host: cfg.admin.listen.host,

@@ -21,6 +21,20 @@ export class Fingerprint {
 
 const censor = (value: unknown): unknown => (value instanceof Fingerprint ? value.hex : '[redacted]');
 
+/**
+ * A URL as a log line or error message may name it: scheme, host and path. Userinfo, query and
+ * fragment are left out (a configured JWKS or discovery URL may carry a password or a vendor's
+ * key there); text that is not a URL becomes `(invalid URL)`. Never throws.
+ */
+export function loggedUrl(u: string): string {
+  try {
+    const x = new URL(u);
+    return `${x.protocol}//${x.host}${x.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 /** Separator of nested components in one `component` value: `auth.jwt.jwks`. */
 export const COMPONENT_SEPARATOR = '.';
 

@@ -25,8 +25,9 @@ export function revocationAdminRoutes(actor: RevocationActor, store: RevocationS
       let input: unknown;
       try {
         input = JSON.parse(body);
-      } catch (err) {
-        return bad(`body: not valid JSON (${(err as Error).message})`);
+      } catch {
+        // not V8's message: it quotes the text around the error, a piece of a raw token pasted unquoted
+        return bad('body: not valid JSON');
       }
       const out = await actor.add(input);
       // 507: the request is fine, the store's bound is not (cluster.revocation.max_entries / max_bytes)

@@ -6,7 +6,7 @@ import { busAuthFrom } from '../protocol/bus-keys.js';
 import { MessageBus } from '../protocol/message-bus.js';
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
-import { natsConnectionOptions, NatsTransport } from '../transport/index.js';
+import { natsConnectionOptions, NatsTransport, shownServers } from '../transport/index.js';
 import { RevocationOutbox } from './revocation-outbox.js';
 import { buildRevocation } from './revocation-request.js';
 import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
@@ -57,7 +57,7 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     try {
       await transport.whenConnected(opts.connectTimeoutMs ?? 5_000);
     } catch (err) {
-      return { kind: 'failed', message: `${(err as Error).message} (${settings.nats.servers.join(', ')})` };
+      return { kind: 'failed', message: `${(err as Error).message} (${shownServers(settings.nats.servers)})` };
     }
     const stream = new RevocationStream(transport.connection()!, {
       subjects: bus.subjects, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas,

@@ -19,6 +19,14 @@ export interface NatsConfig {
 }
 
 /**
+ * The servers as a message may name them: a `nats://user:password@host` entry loses its userinfo
+ * (nats.js takes credentials there; they belong in user / password_env, never in a message).
+ */
+export function shownServers(servers: readonly string[]): string {
+  return servers.map((s) => s.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i, '$1')).join(', ');
+}
+
+/**
  * Build nats.js connection options. Throws an Error naming the config path when a
  * referenced environment variable is unset or the creds file cannot be read.
  */

@@ -118,21 +118,32 @@ export class AdminServer {
         return this.send(res, 200, await this.opts.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
       }
       const handler = this.opts.routes[key];
+      const action = this.opts.audit != null ? auditedAction(req.method ?? 'GET', path) : null;
+      // a call refused before its handler ran (405, 413, a body that is not UTF-8) is an attempt the trail records too
+      const refusedEarly = (status: number, message: string): void => {
+        if (action === null) return;
+        const v = this.versions();
+        this.opts.audit!.record({ action, actor: adminActor(req, true), outcome: 'refused', status, before: v, after: v, detail: { message } });
+      };
       if (handler === undefined) {
         // RFC 9110 §15.5.6: a 405 names the methods the endpoint takes
         const allow = [...(path === '/metrics' ? ['GET'] : []), ...Object.keys(this.opts.routes).filter((k) => k.endsWith(` ${path}`)).map((k) => k.split(' ')[0]!)];
         res.setHeader('allow', allow.join(', '));
+        refusedEarly(405, `${req.method} not allowed on ${path}`);
         return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
       }
       const read = await readBody(req);
       if (read === null) {
         res.setHeader('connection', 'close'); // the rest of the body is discarded, not parsed as a next request
+        refusedEarly(413, 'admin request body too large');
         return this.send(res, 413, { error: 'invalid_request', message: 'admin request body too large' });
       }
       // a lossy decode would act on (and store) a value the caller never sent: U+FFFD for each bad byte
       const body = decodeUtf8(read);
-      if (body === null) return this.send(res, 400, { error: 'invalid_request', message: 'body: not valid UTF-8' });
-      const action = this.opts.audit != null ? auditedAction(req.method ?? 'GET', path) : null;
+      if (body === null) {
+        refusedEarly(400, 'body: not valid UTF-8');
+        return this.send(res, 400, { error: 'invalid_request', message: 'body: not valid UTF-8' });
+      }
       if (action === null) {
         const r = await handler(req, body);
         return this.send(res, r.status, r.body, r.contentType);

@@ -57,6 +57,8 @@ export class AuditLog {
   private queued: AuditRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Lines whose write failed (disk full, file size limit, a bad descriptor): the actions went on. */
+  private linesLost = 0;
   private readonly writeQueued = (): void => {
     this.timer = null;
     const q = this.queued;
@@ -115,6 +117,11 @@ export class AuditLog {
     }
   }
 
+  /** Metric source keys (node/metrics/component-families.ts): `audit.lines_lost`. */
+  stats(): Record<string, number> {
+    return { 'audit.lines_lost': this.linesLost };
+  }
+
   /** Write what is still queued and close the file (at shutdown). A record after close() is appended by path. */
   close(): void {
     if (this.timer !== null) clearTimeout(this.timer);
@@ -141,7 +148,9 @@ export class AuditLog {
       if (this.closed && this.file !== null) appendFileSync(this.file, s, { mode: 0o600 });
       else writeAll(this.fd, Buffer.from(s, 'utf8'));
     } catch (err) {
-      process.stderr.write(`portcullis: audit trail write failed (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${s.split('\n').length - 1} line(s) not written\n`);
+      const lines = s.split('\n').length - 1;
+      this.linesLost += lines;
+      process.stderr.write(`portcullis: audit trail write failed (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${lines} line(s) not written\n`);
     }
   }
 }

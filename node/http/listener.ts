@@ -242,14 +242,18 @@ export class Listener implements RelayHost {
     this.logEarly(route, status, errorReason(err.code), client);
   }
 
-  /** Metrics and access log line of a request answered inside the handler (no Relay). */
-  private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0): void {
+  /**
+   * Metrics and access log line of a request answered inside the handler (no Relay). `headers`:
+   * the request's own; an answer given later (an identity-provider event, after its body) passes
+   * them, the module-level collector holding by then whichever request came last.
+   */
+  private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0, headers: readonly string[] = headersIn.headers): void {
     const end = performance.now();
     const ms = end - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
     // refused before it had a context: its trace (tracing on) starts and ends here
     const tracer = this.snapshot.tracer;
-    const tr = tracer === null ? null : tracer.start(headersIn.headers);
+    const tr = tracer === null ? null : tracer.start(headers);
     if (tr !== null) {
       tracer!.end(tr, {
         method: this.reqMethod, route, path: loggedRawPath(this.reqPath), status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start: this.reqStart, end, upstream: null,
@@ -346,7 +350,7 @@ export class Listener implements RelayHost {
       const client = this.opts.accessLog ? clientAddress(res) : '';
       this.opts.events!.serve(res, event, method, headers, chunked ? -1 : Math.max(contentLength, 0), (status, result) => {
         this.reqStart = start; this.reqMethod = method; this.reqPath = rawPath;
-        this.logEarly('(idp-event)', status, result === 'accepted' ? null : result, client);
+        this.logEarly('(idp-event)', status, result === 'accepted' ? null : result, client, 0, headers);
       });
       return;
     }

@@ -5,7 +5,7 @@ import { Agent } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
 import type { IntrospectionClient } from './introspection-client.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from '../jwt/jwks-fetch.js';
-import type { Logger } from '../log.js';
+import { loggedUrl, type Logger } from '../log.js';
 
 /** Discovery backoff for the introspection endpoint: 0.5 s doubling to 30 s. */
 const DISCOVERY_FIRST_MS = 500;
@@ -25,15 +25,16 @@ export function discoverIntrospection(name: string, cfg: IssuerConfig, client: I
   const attempt = async (): Promise<void> => {
     const errors: string[] = [];
     for (const url of discoveryUrls(cfg.issuer, cfg.discovery === false ? true : cfg.discovery)) {
+      const shown = loggedUrl(url);
       const r = await fetchJson(url, { dispatcher: agent, timeoutMs: cfg.jwks.timeout_ms, signal: abort.signal });
       if (abort.signal.aborted) return;
-      if (!r.ok) { errors.push(`${url}: ${r.message}`); continue; }
+      if (!r.ok) { errors.push(`${shown}: ${r.message}`); continue; }
       const doc = r.body as { issuer?: unknown; introspection_endpoint?: unknown } | null;
-      if (doc?.issuer !== cfg.issuer) { errors.push(`${url}: issuer does not match`); continue; }
+      if (doc?.issuer !== cfg.issuer) { errors.push(`${shown}: issuer does not match`); continue; }
       const endpoint = metadataEndpoint(url, doc.introspection_endpoint);
-      if (endpoint === 'missing') { errors.push(`${url}: no introspection_endpoint`); continue; }
+      if (endpoint === 'missing') { errors.push(`${shown}: no introspection_endpoint`); continue; }
       // our client secret would travel in clear text
-      if (endpoint === 'downgrade') { errors.push(`${url}: introspection_endpoint is plain http in an https document (refused)`); continue; }
+      if (endpoint === 'downgrade') { errors.push(`${shown}: introspection_endpoint is plain http in an https document (refused)`); continue; }
       client.setEndpoint(endpoint);
       logger.info({ issuer: name }, 'introspection endpoint discovered');
       closeAgent();

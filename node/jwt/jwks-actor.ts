@@ -7,6 +7,7 @@ import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from './jwks-fetch.js';
+import { loggedUrl } from '../log.js';
 import { makeSnapshot, sanitizeJwks, type KeySetSnapshot } from './jwk-set.js';
 import type { IssuerBundle, IssuerPolicy, KeyEntry } from './types.js';
 
@@ -238,9 +239,9 @@ export class JwksActor {
         this.#receive({ type: 'jwks.discovered', jwksUri: uri });
       }
       const res = await fetchJson(uri, io);
-      if (!res.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${uri}: ${res.message}` }); return; }
+      if (!res.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${res.message}` }); return; }
       const keys = sanitizeJwks(res.body);
-      if (!keys.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${uri}: ${keys.message}` }); return; }
+      if (!keys.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${keys.message}` }); return; }
       this.#log.debug({ reason }, 'jwks fetched');
       this.#receive({ type: 'jwks.fetched', keys: keys.keys, dropped: keys.dropped, maxAgeS: res.maxAgeS });
     } catch (err) {
@@ -253,13 +254,14 @@ export class JwksActor {
     if (this.config.discovery === false) return { message: 'discovery disabled and no jwks_uri configured' };
     const errors: string[] = [];
     for (const url of discoveryUrls(this.config.issuer, this.config.discovery)) {
+      const shown = loggedUrl(url);
       const res = await fetchJson(url, io);
-      if (!res.ok) { errors.push(`${url}: ${res.message}`); continue; }
+      if (!res.ok) { errors.push(`${shown}: ${res.message}`); continue; }
       const doc = res.body as { issuer?: unknown; jwks_uri?: unknown } | null;
-      if (doc?.issuer !== this.config.issuer) { errors.push(`${url}: issuer does not match`); continue; }
+      if (doc?.issuer !== this.config.issuer) { errors.push(`${shown}: issuer does not match`); continue; }
       const uri = metadataEndpoint(url, doc.jwks_uri);
-      if (uri === 'missing') { errors.push(`${url}: no http(s) jwks_uri`); continue; }
-      if (uri === 'downgrade') { errors.push(`${url}: jwks_uri is plain http in an https document (refused)`); continue; }
+      if (uri === 'missing') { errors.push(`${shown}: no http(s) jwks_uri`); continue; }
+      if (uri === 'downgrade') { errors.push(`${shown}: jwks_uri is plain http in an https document (refused)`); continue; }
       return uri;
     }
     return { message: errors.join('; ') };

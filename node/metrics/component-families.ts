@@ -272,6 +272,7 @@ counter('portcullis_access_log_lines_sampled_out_total', 'Access-log lines of al
 counter('portcullis_tracing_traces_total', 'Requests traced, by sampling decision (sampled: spans exported; not_sampled: trace headers only)', by('decision', { 'tracing.traces_sampled': 'sampled', 'tracing.traces_not_sampled': 'not_sampled' }));
 counter('portcullis_tracing_client_sampling_limited_total', 'Requests whose client trace context asked to be recorded beyond tracing.client_sampled_per_second: propagated unsampled', { 'tracing.client_sampling_limited': null });
 counter('portcullis_tracing_traceparent_invalid_total', 'Requests whose traceparent was malformed (a new trace was started, the header not forwarded)', { 'tracing.traceparent_invalid': null });
+counter('portcullis_audit_lines_lost_total', 'Audit trail lines that could not be written (disk full, file size limit, a closed file); the admin action went on', { 'audit.lines_lost': null });
 counter('portcullis_tracing_spans_exported_total', 'Spans the OTLP collector accepted', { 'tracing.spans_exported': null });
 counter('portcullis_tracing_spans_dropped_total', 'Spans dropped, by reason (queue_full: tracing.max_queue_spans reached; export_failed: the collector refused or did not answer)', by('reason', { 'tracing.spans_dropped_queue_full': 'queue_full', 'tracing.spans_dropped_export_failed': 'export_failed' }));
 counter('portcullis_tracing_exports_total', 'OTLP export requests, by outcome (ok, failed)', by('outcome', { 'tracing.exports_ok': 'ok', 'tracing.exports_failed': 'failed' }));

@@ -78,7 +78,11 @@ export async function generateKeyAsync(alg: InternalAlg): Promise<KeyObject> {
 export function parsePrivateKey(text: string, where: string): KeyObject {
   try {
     const t = text.trim();
-    return t.startsWith('{') ? createPrivateKey({ key: JSON.parse(t) as Record<string, unknown> as never, format: 'jwk' }) : createPrivateKey(t);
+    if (!t.startsWith('{')) return createPrivateKey(t);
+    let jwk: unknown;
+    // V8's message quotes the text around the error: a piece of the private key
+    try { jwk = JSON.parse(t); } catch { throw new Error('a JWK that is not valid JSON'); }
+    return createPrivateKey({ key: jwk as never, format: 'jwk' });
   } catch (err) {
     throw new Error(`${where}: not a PEM or JWK private key (${(err as Error).message})`);
   }
