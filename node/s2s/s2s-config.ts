@@ -2,7 +2,7 @@
 // client credentials) that the schema alone cannot express; called by config/load.ts
 // so one run reports every problem with its path.
 import type { ClientCredentialsConfig, Config } from '../config/schema.js';
-import { UNTRUSTED_REQUEST_HEADERS } from '../config/untrusted-headers.js';
+import { proxyOwnedHeaderProblem } from '../config/proxy-owned-headers.js';
 
 interface Problem { readonly path: string; readonly message: string }
 
@@ -11,26 +11,13 @@ export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud'
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
 
-/**
- * Fields `forward.caller_authorization` may not name: ones the proxy sets, drops or reads itself
- * (node/pipeline/forward.ts REQUEST_DROPPED, the token and its proof, Cookie, trace context) and
- * the overrides an upstream takes as the proxy's word (config/untrusted-headers.ts). The caller's
- * Authorization value would go out under that name beside (before) the proxy's own: `Host:
- * <anything the caller wrote>` ahead of the real one, a second `X-Forwarded-For`, a method
- * override — and the name joins the identity filter, so `Authorization` or `Cookie` would be
- * dropped from every route's requests.
- */
-const CALLER_HEADER_FORBIDDEN: ReadonlySet<string> = new Set([
-  'authorization', 'proxy-authorization', 'dpop', 'cookie', 'host', 'content-length', 'transfer-encoding', 'content-type',
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'http2-settings', 'expect',
-  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert', 'traceparent', 'tracestate',
-  ...UNTRUSTED_REQUEST_HEADERS,
-]);
-
 /** Why `name` cannot be a `forward.caller_authorization` header in `cfg`, or null when it can. */
 function callerHeaderProblem(cfg: Config, name: string): string | null {
+  // e.g. `Host`: the upstream got `Host: <the caller's Authorization text>` ahead of the real one; and the
+  // name joins the client-header filter, so `Authorization` or `Cookie` left every route's requests
+  const owned = proxyOwnedHeaderProblem(name);
+  if (owned !== null) return `${owned} (name a header of its own, e.g. X-Forwarded-Authorization)`;
   const lower = name.toLowerCase();
-  if (CALLER_HEADER_FORBIDDEN.has(lower)) return `"${name}" is a field the proxy sets or removes itself, or one an upstream reads as the request's host, client address, method or URL: the caller's Authorization would go out as it (name a header of its own, e.g. X-Forwarded-Authorization)`;
   const mapped = [cfg.identity?.headers ?? {}, ...(cfg.routes ?? []).map((r) => r.forward?.identity_headers ?? {})];
   if (mapped.some((m) => Object.keys(m).some((k) => k.toLowerCase() === lower))) return `"${name}" is an identity header (identity.headers or a route's forward.identity_headers): the caller's Authorization would reach the upstream as the caller's identity`;
   return null;

@@ -4,7 +4,9 @@
 // `X-Auth-Subject` the caller's text arrived as an identity header, with `X-HTTP-Method-Override`
 // as a method override, and `Authorization`/`Cookie` joined the identity filter, so every other
 // route stopped forwarding the client's token or cookies. Now check-config, serve and a reload
-// refuse such a name, naming the field; an ordinary name keeps working.
+// refuse such a name, naming the field; an ordinary name keeps working. The same for identity
+// header names (`identity.headers`, `forward.identity_headers`): `Host: sub` put the claim ahead
+// of the real Host.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, reloadWith, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -50,6 +52,26 @@ describe('forward.caller_authorization names', () => {
       expect(r.code, `${REFUSED[i]!}: ${r.stdout}${r.stderr}`).not.toBe(0);
       expect(r.stdout + r.stderr, REFUSED[i]).toContain(FIELD);
     });
+  }, 120_000);
+
+  it('identity headers: a name the proxy owns is refused the same way (a claim would go out as Host, a second Authorization…)', async () => {
+    const withIdentity = (names: Record<string, string>, where: 'global' | 'route'): Record<string, unknown> => {
+      const c = config('X-Forwarded-Authorization') as { identity?: unknown; routes: Array<{ forward?: unknown }> };
+      if (where === 'global') c.identity = { headers: names };
+      else c.routes[1]!.forward = { identity_headers: names };
+      return c;
+    };
+    const [global, route, ok] = await Promise.all([
+      runCli(['check-config', writeConfig(withIdentity({ Host: 'sub' }, 'global'))], ENV),
+      runCli(['check-config', writeConfig(withIdentity({ 'X-User': 'sub', Authorization: 'email' }, 'route'))], ENV),
+      runCli(['check-config', writeConfig(withIdentity({ 'X-Remote-User': 'sub' }, 'route'))], ENV),
+    ]);
+    expect(global.code, global.stdout + global.stderr).not.toBe(0);
+    expect(global.stdout + global.stderr).toContain('identity.headers.Host');
+    expect(route.code, route.stdout + route.stderr).not.toBe(0);
+    expect(route.stdout + route.stderr).toContain('routes[1].forward.identity_headers.Authorization');
+    expect(route.stdout + route.stderr).not.toContain('identity_headers.X-User');
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
   }, 120_000);
 
   it('serve does not start with one (nothing is forwarded under it)', async () => {

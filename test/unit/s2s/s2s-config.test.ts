@@ -65,6 +65,13 @@ describe('s2s config', () => {
     expect(named('X-Caller-Token')).toEqual([]);
   });
 
+  it('identity header names: not one the proxy owns', () => {
+    expect(errors({ identity: { headers: { Host: 'sub', 'X-User': 'sub' } }, routes: [route({})] }).map((e) => e.split(':')[0])).toEqual(['identity.headers.Host']);
+    expect(errors({ routes: [route({ forward: { identity_headers: { 'X-Forwarded-For': 'sub', Cookie: 'sid' } } })] }).map((e) => e.split(':')[0]))
+      .toEqual(['routes[0].forward.identity_headers.X-Forwarded-For', 'routes[0].forward.identity_headers.Cookie']);
+    expect(errors({ routes: [route({ forward: { identity_headers: { 'X-Remote-User': 'sub' } } })] })).toEqual([]);
+  });
+
   it('an issuer that is not a URL needs jwks_uri', () => {
     expect(errors({ internal_tokens: { issuer: 'portcullis' }, routes: [route({})] }))
       .toEqual(['internal_tokens.jwks_uri: required when issuer is not an http(s) URL (the discovery document names an absolute jwks_uri)']);
