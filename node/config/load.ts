@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
+import { proxyOwnedHeaderProblem } from './proxy-owned-headers.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
@@ -142,6 +143,18 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   if (cfg.server.listen.port !== 0 && cfg.server.listen.port === cfg.admin.listen.port) {
     errors.push({ path: 'admin.listen.port', message: `must differ from server.listen.port (${cfg.server.listen.port})` });
   }
+  // an identity header under a name the proxy owns: `Host: <claim>` ahead of the real Host, a second
+  // Authorization; and the name joins the client-header filter, dropping the client's own from every route
+  for (const name of Object.keys(cfg.identity?.headers ?? {})) {
+    const why = proxyOwnedHeaderProblem(name);
+    if (why !== null) errors.push({ path: `identity.headers.${name}`, message: why });
+  }
+  cfg.routes.forEach((r, i) => {
+    for (const name of Object.keys(r.forward?.identity_headers ?? {})) {
+      const why = proxyOwnedHeaderProblem(name);
+      if (why !== null) errors.push({ path: `routes[${i}].forward.identity_headers.${name}`, message: why });
+    }
+  });
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
   return errors;

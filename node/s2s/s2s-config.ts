@@ -2,6 +2,7 @@
 // client credentials) that the schema alone cannot express; called by config/load.ts
 // so one run reports every problem with its path.
 import type { ClientCredentialsConfig, Config } from '../config/schema.js';
+import { proxyOwnedHeaderProblem } from '../config/proxy-owned-headers.js';
 
 interface Problem { readonly path: string; readonly message: string }
 
@@ -9,6 +10,18 @@ interface Problem { readonly path: string; readonly message: string }
 export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'scope', 'client_id', 'typ']);
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s);
+
+/** Why `name` cannot be a `forward.caller_authorization` header in `cfg`, or null when it can. */
+function callerHeaderProblem(cfg: Config, name: string): string | null {
+  // e.g. `Host`: the upstream got `Host: <the caller's Authorization text>` ahead of the real one; and the
+  // name joins the client-header filter, so `Authorization` or `Cookie` left every route's requests
+  const owned = proxyOwnedHeaderProblem(name);
+  if (owned !== null) return `${owned} (name a header of its own, e.g. X-Forwarded-Authorization)`;
+  const lower = name.toLowerCase();
+  const mapped = [cfg.identity?.headers ?? {}, ...(cfg.routes ?? []).map((r) => r.forward?.identity_headers ?? {})];
+  if (mapped.some((m) => Object.keys(m).some((k) => k.toLowerCase() === lower))) return `"${name}" is an identity header (identity.headers or a route's forward.identity_headers): the caller's Authorization would reach the upstream as the caller's identity`;
+  return null;
+}
 
 /** The client-credentials block that applies to a route: its own, else its upstream's; null = none. */
 export function routeClientCredentials(cfg: Config, routeIndex: number): ClientCredentialsConfig | null {
@@ -64,6 +77,9 @@ export function checkS2sConfig(cfg: Config): Problem[] {
     }
     if (r.forward?.caller_authorization !== undefined && cc === undefined) {
       out.push({ path: `${at}.forward.caller_authorization`, message: 'only for egress routes (a client_credentials block on the route or its upstream)' });
+    } else if (typeof r.forward?.caller_authorization === 'string') {
+      const why = callerHeaderProblem(cfg, r.forward.caller_authorization);
+      if (why !== null) out.push({ path: `${at}.forward.caller_authorization`, message: why });
     }
     if (mode === 'keep') return;
     if (r.auth === 'none' || r.auth === undefined) {

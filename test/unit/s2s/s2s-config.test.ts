@@ -53,6 +53,25 @@ describe('s2s config', () => {
       .toEqual(['routes[0].client_credentials.scopes[0]: a scope token (RFC 6749 §3.3: visible ASCII but \" and \\, no space)']);
   });
 
+  it('caller_authorization names a header of its own: not one the proxy owns, an override or an identity header', () => {
+    const cc = { issuer: 'demo', client_id: 'c', client_secret_env: 'S' };
+    const named = (h: string, extra: Record<string, unknown> = {}): string[] => errors({ routes: [route({ auth: 'none', client_credentials: cc, forward: { caller_authorization: h } })], ...extra });
+    for (const h of ['Host', 'AUTHORIZATION', 'dpop', 'Cookie', 'Content-Length', 'X-Forwarded-Proto', 'Forwarded', 'X-Original-URL', 'X-Real-IP', 'X-Auth-Subject']) {
+      expect(named(h), h).toHaveLength(1);
+      expect(named(h)[0], h).toMatch(/^routes\[0\]\.forward\.caller_authorization: /);
+    }
+    expect(named('X-User', { identity: { headers: { 'x-user': 'sub' } } })).toHaveLength(1);
+    expect(named('X-Forwarded-Authorization')).toEqual([]);
+    expect(named('X-Caller-Token')).toEqual([]);
+  });
+
+  it('identity header names: not one the proxy owns', () => {
+    expect(errors({ identity: { headers: { Host: 'sub', 'X-User': 'sub' } }, routes: [route({})] }).map((e) => e.split(':')[0])).toEqual(['identity.headers.Host']);
+    expect(errors({ routes: [route({ forward: { identity_headers: { 'X-Forwarded-For': 'sub', Cookie: 'sid' } } })] }).map((e) => e.split(':')[0]))
+      .toEqual(['routes[0].forward.identity_headers.X-Forwarded-For', 'routes[0].forward.identity_headers.Cookie']);
+    expect(errors({ routes: [route({ forward: { identity_headers: { 'X-Remote-User': 'sub' } } })] })).toEqual([]);
+  });
+
   it('an issuer that is not a URL needs jwks_uri', () => {
     expect(errors({ internal_tokens: { issuer: 'portcullis' }, routes: [route({})] }))
       .toEqual(['internal_tokens.jwks_uri: required when issuer is not an http(s) URL (the discovery document names an absolute jwks_uri)']);

@@ -1,0 +1,23 @@
+// Request fields a config may not name for a header the proxy fills itself (an identity header,
+// `forward.caller_authorization`): ones the proxy sets, drops or reads, and the overrides an
+// upstream takes as the proxy's word. Such a header would go out beside the proxy's own field.
+import { UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
+
+/**
+ * Lower-case names: the credential and its proof, Cookie, Host and framing, hop-by-hop fields and
+ * `Expect` (node/pipeline/forward.ts drops them), the forwarding fields and trace context the proxy
+ * writes, and every override in UNTRUSTED_REQUEST_HEADERS (whatever `keep_headers` says).
+ */
+export const PROXY_OWNED_HEADERS: ReadonlySet<string> = new Set([
+  'authorization', 'proxy-authorization', 'dpop', 'cookie', 'host', 'content-length', 'transfer-encoding', 'content-type',
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'http2-settings', 'expect',
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert', 'traceparent', 'tracestate',
+  ...UNTRUSTED_REQUEST_HEADERS,
+]);
+
+/** The config error for a header name the proxy would fill: null when `name` is free to use. */
+export function proxyOwnedHeaderProblem(name: string): string | null {
+  return PROXY_OWNED_HEADERS.has(name.toLowerCase())
+    ? `"${name}" is a field the proxy sets or removes itself, or one an upstream reads as the request's credential, host, client address, method or URL: a second copy would reach the upstream beside (ahead of) the proxy's own`
+    : null;
+}
