@@ -107,8 +107,8 @@ export class DirectListener {
     let nonce: Buffer | null = null;
     if (hs !== undefined) {
       // an unproven connection never waits for a slot: the oldest unproven one makes room
-      if (this.pending.size >= (hs.maxPending ?? 64)) {
-        const oldest = this.pending.keys().next().value as Socket;
+      const oldest = this.pending.size >= (hs.maxPending ?? 64) ? this.pending.keys().next().value : undefined;
+      if (oldest !== undefined) {
         this.forget(oldest);
         this.tooMany(oldest, `${oldest.remoteAddress ?? '?'}:${oldest.remotePort ?? 0}`);
       }
