@@ -2,7 +2,9 @@
 // message it publishes on NATS also straight to every peer over TCP — a second delivery of
 // the same published message, never a second publisher. Receiving, a frame passes exactly the
 // live NATS message's checks (revocation subject, HMAC bound to it, freshness, codec) before
-// the actor applies it; anything else closes the connection, is counted and logged once.
+// the actor applies it; anything else closes the connection, is counted and logged once. A
+// connection proves the bus key (a hello MACed over the listener's nonce, or an accepted frame)
+// within HANDSHAKE_MS or is closed: a socket without the key cannot hold a slot.
 import { hostname } from 'node:os';
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
@@ -12,10 +14,13 @@ import type { RevocationActor } from './revocation-actor.js';
 import type { DirectSettings } from './revocation-settings.js';
 
 /** Every refusal reason a direct frame or connection can get (each is a counter). */
-export const DIRECT_REFUSALS = ['oversized', 'malformed', 'subject', 'unsigned', 'bad_mac', 'unknown_key', 'stale', 'too_many_connections'] as const;
+export const DIRECT_REFUSALS = ['oversized', 'malformed', 'subject', 'unsigned', 'bad_mac', 'unknown_key', 'stale', 'too_many_connections', 'handshake_timeout'] as const;
 type Refusal = (typeof DIRECT_REFUSALS)[number];
 /** Inbound connections held at once: peers hold one each. */
 const MAX_CONNECTIONS = 64;
+/** An inbound connection that has not proven the bus key this long after accept is closed, ms: 2 s. */
+const HANDSHAKE_MS = 2_000;
+const EMPTY = new Uint8Array(0);
 /** How often the peer set is re-read from the membership view (joins are also taken at once), ms. */
 const PEER_SYNC_MS = 500;
 
@@ -41,11 +46,16 @@ export class RevocationDirect {
   private timer: NodeJS.Timeout | null = null;
   private refusalsLogged = 0;
   private address: string | null = null;
+  /** Subject the hello is MACed for: `<prefix>.direct.hello`, so it can pass as no other message. */
+  private readonly helloSubject: string;
 
   /** Throws when the bus is not authenticated: an unauthenticated direct port must not exist. */
   constructor(private readonly o: RevocationDirectOptions) {
     if (o.bus.auth === null) throw new Error('cluster.revocation.direct needs cluster.auth.mode: hmac');
     this.kinds = new Map(REVOCATION_KINDS.map((k) => [o.bus.subjects.revocation(k), k]));
+    this.helloSubject = `${o.bus.subjects.prefix}.direct.hello`;
+    const auth = o.bus.auth;
+    this.sender.onChallenge = (nonce) => encodeDirectFrame(this.helloSubject, auth.seal(this.helloSubject, EMPTY, nonce));
     this.sender.onPeerDown = (id, address, error) => o.logger?.warn({ peer: id, address, err: error }, 'direct revocation push: peer unreachable, retrying (NATS still delivers)');
   }
 
@@ -59,6 +69,7 @@ export class RevocationDirect {
         host: hp.host, port: hp.port === 0 ? 0 : hp.port + (this.o.portOffset ?? 0), maxConnections: MAX_CONNECTIONS,
         onFrame: (subject, payload) => this.frame(subject, payload),
         onRefused: (reason, remote) => this.refusal(reason, remote),
+        handshake: { helloSubject: this.helloSubject, deadlineMs: HANDSHAKE_MS, maxPending: MAX_CONNECTIONS, onHello: (payload, nonce) => this.hello(payload, nonce) },
       });
       const bound = await this.listener.listen();
       const host = this.o.settings.advertise ?? (bound.host === '0.0.0.0' || bound.host === '::' ? hostname() : bound.host);
@@ -114,6 +125,12 @@ export class RevocationDirect {
     if (msg.type !== 'revocation.added' || msg.kind !== kind) return 'subject';
     this.o.actor.receiveDirect(msg, subject, opened.signedAt);
     return null;
+  }
+
+  /** A hello: the bus MAC over the hello subject, bound to this connection's nonce, fresh. */
+  private hello(payload: Uint8Array, nonce: Uint8Array): DirectVerdict {
+    const opened = this.o.bus.auth!.open(this.helloSubject, payload, true, nonce);
+    return opened.ok ? null : opened.reason;
   }
 
   private refusal(reason: string, remote: string): void {

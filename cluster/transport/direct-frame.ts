@@ -6,6 +6,10 @@
 export const MAX_DIRECT_FRAME_BYTES = 4096;
 /** Longest subject, bytes. */
 export const MAX_DIRECT_SUBJECT_BYTES = 255;
+/** Subject of the frame a listener with a handshake writes on accept; its payload is the nonce the hello must be bound to. */
+export const DIRECT_CHALLENGE_SUBJECT = 'portcullis.direct.challenge';
+/** Bytes of a challenge nonce. */
+export const DIRECT_NONCE_BYTES = 16;
 const LEN_BYTES = 4;
 const SUBJ_LEN_BYTES = 2;
 

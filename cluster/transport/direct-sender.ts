@@ -1,8 +1,10 @@
 // The sending end of the direct revocation push: one persistent TCP connection per peer,
 // connected as soon as the peer is known, reconnected with capped backoff. A frame goes to
 // every peer at once and never waits: a peer that is down or slow gets it queued within a
-// small bound, or dropped and counted (the NATS copy still reaches it).
+// small bound, or dropped and counted (the NATS copy still reaches it). A receiver's
+// challenge is answered with the hello `onChallenge` makes (its proof of the key).
 import { connect, type Socket } from 'node:net';
+import { DIRECT_CHALLENGE_SUBJECT, DIRECT_NONCE_BYTES, DirectFrameReader } from './direct-frame.js';
 
 /** Bytes a connected peer may have unwritten before further frames to it are dropped: 64 KiB. */
 export const DIRECT_MAX_BUFFERED_BYTES = 64 * 1024;
@@ -49,6 +51,12 @@ export class DirectSender {
   private readonly peers = new Map<string, Peer>();
   private readonly counters = { frames_sent: 0, frames_dropped: 0, connects: 0, connect_failures: 0 };
   private closed = false;
+
+  /**
+   * Makes the hello frame answering a receiver's challenge nonce (DIRECT_NONCE_BYTES long); null:
+   * challenges are not answered (a receiver with a handshake then closes the idle connection).
+   */
+  onChallenge: ((nonce: Uint8Array) => Buffer) | null = null;
 
   /** Called once per peer when a connection attempt fails for the first time in a row (for a log line). */
   onPeerDown: ((id: string, address: string, error: string) => void) | null = null;
@@ -115,8 +123,19 @@ export class DirectSender {
         this.counters.frames_sent++;
       }
     });
-    // the receiver never answers; anything it sends is read and dropped so the socket stays drained
-    s.on('data', () => {});
+    // the receiver sends one challenge at most (a receiver of an earlier release: nothing); the
+    // hello answers it, anything else is read and dropped so the socket stays drained
+    let reader: DirectFrameReader | null = new DirectFrameReader();
+    s.on('data', (chunk: Buffer) => {
+      if (reader === null) return;
+      const frames = reader.push(chunk);
+      if (typeof frames === 'string') { reader = null; return; }
+      const c = frames[0];
+      if (c === undefined) return;
+      reader = null;
+      if (c.subject !== DIRECT_CHALLENGE_SUBJECT || c.payload.byteLength !== DIRECT_NONCE_BYTES || this.onChallenge === null) return;
+      try { s.write(this.onChallenge(c.payload)); } catch { /* no hello: the receiver closes, we reconnect */ }
+    });
     s.on('error', (err) => {
       if (!p.connected) {
         this.counters.connect_failures++;

@@ -182,7 +182,7 @@ counter('portcullis_revocation_direct_frames_total', 'Direct revocation push fra
   'cluster.revocation_direct_frames_sent_total': 'sent', 'cluster.revocation_direct_frames_dropped_total': 'dropped', 'cluster.revocation_direct_frames_accepted_total': 'accepted',
 }));
 counter('portcullis_revocation_direct_refused_total', 'Direct revocation push frames or connections refused (connection closed), by reason', by('reason', Object.fromEntries(
-  ['oversized', 'malformed', 'subject', 'unsigned', 'bad_mac', 'unknown_key', 'stale', 'too_many_connections'].map((r) => [`cluster.revocation_direct_refused_${r}_total`, r]))));
+  ['oversized', 'malformed', 'subject', 'unsigned', 'bad_mac', 'unknown_key', 'stale', 'too_many_connections', 'handshake_timeout'].map((r) => [`cluster.revocation_direct_refused_${r}_total`, r]))));
 counter('portcullis_revocation_direct_connect_failures_total', 'Direct revocation push connection attempts to a peer that failed (retried with backoff)', { 'cluster.revocation_direct_connect_failures_total': null });
 gauge('portcullis_revocation_direct_peers', 'Peers with a direct revocation push address, and of them connected now', by('state', { 'cluster.revocation_direct_peers': 'known', 'cluster.revocation_direct_peers_connected': 'connected' }));
 gauge('portcullis_revocation_direct_connections', 'Inbound direct revocation push connections held now', { 'cluster.revocation_direct_connections': null });

@@ -43,12 +43,14 @@ async function freePort(): Promise<number> {
   }
 }
 
-/** Open a connection to `addr`, write `bytes`, resolve true once the member closed it (false: still open after 3 s). */
+/** Open a connection to `addr`, write `bytes` (reading what the member sends), resolve true once the member closed it (false: still open after 3 s). */
 function sendRaw(addr: { host: string; port: number }, bytes: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
     const s = tcpConnect(addr, () => s.write(bytes));
     const t = setTimeout(() => { s.destroy(); resolve(false); }, 3_000);
     s.on('error', () => {});
+    // the member writes its challenge first: read it, or the FIN behind it is never seen
+    s.on('data', () => {});
     s.on('close', () => { clearTimeout(t); resolve(true); });
   });
 }
