@@ -6,7 +6,7 @@
 // /metrics over every worker; a worker whose loop stops turning is killed (worker-watchdog.ts).
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
-import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js';
+import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
@@ -167,7 +167,7 @@ export class Supervisor {
       audit: this.audit,
       host: cfg.admin.listen.host,
       port: cfg.admin.listen.port,
-      token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
+      ...adminTokens(cfg.admin),
       logger: this.logger,
       readiness: () => {
         const ready = this.slots.filter((s) => s.ready && s.judging && this.watchdog.responsive(s.worker)).length;
