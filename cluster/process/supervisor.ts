@@ -346,6 +346,7 @@ export class Supervisor {
     };
     // a worker that is (re)starting boots with the committed text and could miss this reload
     const live = this.slots.map((s) => (s.ready && s.worker !== null ? s.worker : null));
+    if (this.stopping) return refuse(503, { message: 'the process is stopping: nothing applied' }, {}, 'the process is stopping');
     if (live.some((w) => w === null)) {
       return refuse(503, { workers: this.slots.length, workers_ready: live.filter((w) => w !== null).length, message: 'a worker is restarting; nothing applied, try again' }, {}, 'a worker is restarting');
     }

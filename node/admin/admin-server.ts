@@ -31,6 +31,7 @@ export interface AdminOptions {
 }
 
 const MAX_ADMIN_BODY = 1024 * 1024;
+const STOPPING = 'the process is stopping (draining after SIGTERM/SIGINT): nothing reloaded';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -153,6 +154,12 @@ export class AdminServer {
         res.setHeader('allow', allow.join(', '));
         refusedEarly(405, `${req.method} not allowed on ${path}`);
         return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
+      }
+      // a stopping process (SIGTERM/SIGINT drain; readiness says `draining`) applies no new config:
+      // say so, rather than whatever a half-stopped set of workers would make of it
+      if (key === 'POST /reload' && this.opts.readiness().detail.draining === true) {
+        refusedEarly(503, STOPPING);
+        return this.send(res, 503, { reloaded: false, error: 'temporarily_unavailable', message: STOPPING });
       }
       const read = await readBody(req);
       if (read === null) {
