@@ -194,7 +194,7 @@ export class Supervisor {
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {
-        ...node.adminRoutes(),
+        ...node.adminRoutes(() => this.config),
         ...this.extraAdminRoutes,
         ...this.workerAdmin.routes(() => this.slots.find((s) => s.ready && s.worker !== null)?.worker ?? null),
         'POST /reload': async () => this.reload(),
