@@ -4,11 +4,12 @@
 // readiness and metrics.
 import type { ConnectionOptions } from 'nats';
 import type { AdminHandler } from '../node/admin/admin-server.js';
+import type { Config } from '../node/config/index.js';
 import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
+import { clusterSettings, configuredIssuers, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -248,9 +249,9 @@ export class ClusterNode {
     };
   }
 
-  /** `POST /revocations` and `GET /revocations`. */
-  adminRoutes(): Record<string, AdminHandler> {
-    return revocationAdminRoutes(this.revocationActor, this.revocations);
+  /** `POST /revocations` and `GET /revocations`; `current`: the running config (its issuers bound a revocation's `issuer`). */
+  adminRoutes(current?: () => Config): Record<string, AdminHandler> {
+    return revocationAdminRoutes(this.revocationActor, this.revocations, current === undefined ? undefined : () => configuredIssuers(current()));
   }
 
   /** Flat metrics: revocation counters and propagation histogram, bus and codec counters, members. */

@@ -53,6 +53,7 @@ export const ERRORS = {
   PORTCULLIS_ERR_SHUTTING_DOWN: { status: 503, source: 'internal', retryable: true, oauth: 'temporarily_unavailable', doc: 'instance is draining for shutdown' },
   PORTCULLIS_ERR_INTERNAL: { status: 500, source: 'internal', retryable: false, oauth: 'server_error', doc: 'a bug: logged with its stack, never with a token' },
   PORTCULLIS_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'admin API call without the admin bearer token' },
+  PORTCULLIS_ERR_ADMIN_FORBIDDEN: { status: 403, source: 'downstream', retryable: false, oauth: 'insufficient_scope', doc: 'the metrics token (admin.metrics_token_env) on an admin call other than GET /metrics' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

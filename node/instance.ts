@@ -3,7 +3,7 @@
 // Reload is prepare-then-commit: every component builds its new state beside the running
 // one, and only when all succeeded is everything swapped in one synchronous step.
 import { readFileSync } from 'node:fs';
-import { AdminServer, type AdminHandler } from './admin/admin-server.js';
+import { AdminServer, adminTokens, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
 import { checkEnvironment, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
@@ -170,7 +170,7 @@ export class ProxyInstance {
         audit: inst.audit,
         host: cfg.admin.listen.host,
         port: cfg.admin.listen.port,
-        token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
+        ...adminTokens(cfg.admin),
         logger: opts.logger,
         readiness: () => inst.readiness(),
         ...(opts.cluster?.health === undefined ? {} : { health: () => ({ ok: true, detail: opts.cluster!.health!() }) }),

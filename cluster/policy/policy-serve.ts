@@ -3,7 +3,7 @@
 // into the running instance: readiness, GET/POST /policy, and a reload from the file that
 // takes only the file's local part and keeps the cluster's policy.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
-import { AdminServer } from '../../node/admin/admin-server.js';
+import { AdminServer, adminTokens } from '../../node/admin/admin-server.js';
 import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult, type Environment } from '../../node/config/index.js';
 import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
@@ -23,7 +23,7 @@ export async function waitForPolicy(localConfig: Config, localRaw: unknown, logg
   const placeholder = new AdminServer({
     host: localConfig.admin.listen.host,
     port: localConfig.admin.listen.port,
-    token: localConfig.admin.token_env !== undefined ? process.env[localConfig.admin.token_env] : undefined,
+    ...adminTokens(localConfig.admin),
     logger,
     readiness: () => watcher.readiness(),
     metrics: async () => '',

@@ -13,8 +13,11 @@ export interface MemberWiring {
   readonly instance: Pick<InstanceOptions, 'tokenState' | 'sharing' | 'dpopReplay' | 'cluster' | 'adminRoutes' | 'revocationPublisher'>;
 }
 
-/** Start the cluster member for this process; rejects only on a config problem (e.g. unset password variable). */
-export async function startMember(config: Config, logger: Logger, role: ClusterRole): Promise<MemberWiring> {
+/**
+ * Start the cluster member for this process; rejects only on a config problem (e.g. unset password
+ * variable). `current`: the running config, read per admin call (its issuers bound a revocation's `issuer`).
+ */
+export async function startMember(config: Config, logger: Logger, role: ClusterRole, current: () => Config = () => config): Promise<MemberWiring> {
   const node = await ClusterNode.start({ config, logger, role });
   const store = node.revocations;
   const receiver = node.revocationReceiver;
@@ -46,7 +49,7 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         ...(receiver === null ? {} : { health: () => ({ revocation_receiver: receiver.health() }) }),
       },
       // workers have no admin listener; single processes serve revocations themselves
-      adminRoutes: role === 'worker' ? {} : node.adminRoutes(),
+      adminRoutes: role === 'worker' ? {} : node.adminRoutes(current),
     },
   };
 }

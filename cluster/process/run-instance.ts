@@ -63,7 +63,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
   let inst: ProxyInstance;
   let member: MemberWiring | null = null;
   try {
-    member = await startMember(config, logger, role);
+    member = await startMember(config, logger, role, () => inst?.config ?? config);
     // without NATS, POST /policy applies a policy to this instance (as a reload would)
     const local = policy === null && config.cluster.nats === undefined && admin
       ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { errors: r.errors } }; })

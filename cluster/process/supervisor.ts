@@ -6,7 +6,7 @@
 // /metrics over every worker; a worker whose loop stops turning is killed (worker-watchdog.ts).
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
-import { AdminServer, type AdminHandler } from '../../node/admin/admin-server.js';
+import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
 import { logListening, type Logger } from '../../node/log.js';
@@ -167,7 +167,7 @@ export class Supervisor {
       audit: this.audit,
       host: cfg.admin.listen.host,
       port: cfg.admin.listen.port,
-      token: cfg.admin.token_env !== undefined ? process.env[cfg.admin.token_env] : undefined,
+      ...adminTokens(cfg.admin),
       logger: this.logger,
       readiness: () => {
         const ready = this.slots.filter((s) => s.ready && s.judging && this.watchdog.responsive(s.worker)).length;
@@ -194,7 +194,7 @@ export class Supervisor {
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {
-        ...node.adminRoutes(),
+        ...node.adminRoutes(() => this.config),
         ...this.extraAdminRoutes,
         ...this.workerAdmin.routes(() => this.slots.find((s) => s.ready && s.worker !== null)?.worker ?? null),
         'POST /reload': async () => this.reload(),
@@ -346,6 +346,7 @@ export class Supervisor {
     };
     // a worker that is (re)starting boots with the committed text and could miss this reload
     const live = this.slots.map((s) => (s.ready && s.worker !== null ? s.worker : null));
+    if (this.stopping) return refuse(503, { message: 'the process is stopping: nothing applied' }, {}, 'the process is stopping');
     if (live.some((w) => w === null)) {
       return refuse(503, { workers: this.slots.length, workers_ready: live.filter((w) => w !== null).length, message: 'a worker is restarting; nothing applied, try again' }, {}, 'a worker is restarting');
     }

@@ -4,7 +4,7 @@
 // the direct member-to-member push beside NATS, and the receiver thread with its shared ring.
 export { RevocationStore, revocationBytes, LINGER_S, type ApplyResult, type StoreLimits } from './revocation-store.js';
 export { RevocationActor, type AddOutcome, type ArrivalPath, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
-export { buildRevocation, checkRevocationRecord, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
+export { buildRevocation, checkRevocationRecord, configuredIssuers, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
 export { parseTime, wallNow, type TimeParse } from './revocation-time.js';
 export { revocationAdminRoutes, revocationJson } from './revocation-admin.js';
 export {

@@ -1,6 +1,7 @@
 // Admin API handlers: `POST /revocations` (JSON `{ kind, value, before?, exp?, issuer?,
 // reason? }` → 201 with the entry, 400 naming every bad field, 507 when the store is at
-// its bound) and `GET /revocations` (live entries, optional `?kind=` and `?limit=`).
+// its bound) and `GET /revocations` (live entries, optional `?kind=` and `?limit=`). An `issuer`
+// must be one the member's current config (cluster policy) configures.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
@@ -18,8 +19,8 @@ export function revocationJson(r: RevocationRecord): Record<string, unknown> {
 const bad = (message: string, errors?: readonly string[]): { status: number; body: unknown } =>
   ({ status: 400, body: { error: 'invalid_request', message, ...(errors === undefined ? {} : { errors }) } });
 
-/** Both routes, keyed as the AdminServer expects. */
-export function revocationAdminRoutes(actor: RevocationActor, store: RevocationStore): Record<string, AdminHandler> {
+/** Both routes, keyed as the AdminServer expects; `knownIssuers` (read per call): the current config's `issuers.*.issuer`, unchecked when absent. */
+export function revocationAdminRoutes(actor: RevocationActor, store: RevocationStore, knownIssuers?: () => readonly string[]): Record<string, AdminHandler> {
   return {
     'POST /revocations': async (_req, body) => {
       let input: unknown;
@@ -29,7 +30,7 @@ export function revocationAdminRoutes(actor: RevocationActor, store: RevocationS
         // not V8's message: it quotes the text around the error, a piece of a raw token pasted unquoted
         return bad('body: not valid JSON');
       }
-      const out = await actor.add(input);
+      const out = await actor.add(input, undefined, knownIssuers?.());
       // 507: the request is fine, the store's bound is not (cluster.revocation.max_entries / max_bytes)
       if (!out.ok && out.full === true) return { status: 507, body: { error: 'revocation_store_full', message: out.errors.join('; '), errors: out.errors } };
       if (!out.ok) return bad(out.errors.join('; '), out.errors);

@@ -22,6 +22,8 @@ export interface PublishOnceOptions {
   readonly connectTimeoutMs?: number;
   /** How long to wait for the stream's ack, ms (default 5000). */
   readonly ackTimeoutMs?: number;
+  /** The configured issuers an `issuer` must be one of (the CLI's config, with a file policy); unchecked when absent. */
+  readonly knownIssuers?: readonly string[];
 }
 
 export type PublishOnceResult =
@@ -40,7 +42,7 @@ export type PublishOnceResult =
 export async function publishOnce(request: unknown, opts: PublishOnceOptions): Promise<PublishOnceResult> {
   const { settings, origin } = opts;
   if (settings.nats === null) return { kind: 'refused', errors: ['cluster.nats is not configured'] };
-  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin });
+  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin, knownIssuers: opts.knownIssuers });
   if (!built.ok) return { kind: 'refused', errors: built.errors };
   let transport: NatsTransport;
   let bus: MessageBus;

@@ -28,6 +28,12 @@ export interface BuildContext {
   /** Member (or `cli:<host>`) creating it. */
   readonly origin: string;
   readonly id?: string;
+  /**
+   * The `issuer` values of the configured issuers (the current config or cluster policy): an
+   * `issuer` outside them is refused, as it matches no token the proxy accepts. Undefined: not
+   * checked (a record from the bus, an identity-provider event, a CLI without the policy).
+   */
+  readonly knownIssuers?: readonly string[] | undefined;
 }
 
 /** A complete record, or every problem found. */
@@ -67,6 +73,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
     if (typeof o.issuer !== 'string' || o.issuer === '' || o.issuer.length > 1024 || CONTROL.test(o.issuer)) errors.push('issuer: expected a non-empty string (the token\'s iss)');
     else if (OWS_END.test(o.issuer)) errors.push('issuer: a space or tab at an end; a token\'s iss is compared exactly, so it would revoke nothing');
     else if (kind === 'token') errors.push('issuer: not used with kind "token" (the hash identifies the token)');
+    else if (ctx.knownIssuers !== undefined && !ctx.knownIssuers.includes(o.issuer)) errors.push(unknownIssuer(o.issuer, ctx.knownIssuers));
     else issuer = o.issuer;
   }
 
@@ -143,4 +150,15 @@ export function checkRevocationRecord(r: RevocationRecord, ctx: { readonly nowMs
   if (errors.length > 0) return { ok: false, errors };
   const cap = expiryCap(nowS, ctx.maxLifetimeS);
   return r.expiresAt > cap ? { ok: true, record: { ...r, expiresAt: cap }, capped: true } : { ok: true, record: r, capped: false };
+}
+
+/** The refusal of an `issuer` no configured issuer has: it names the value and the configured ones. */
+function unknownIssuer(issuer: string, known: readonly string[]): string {
+  const list = known.length === 0 ? 'none is configured' : `configured: ${known.slice(0, 20).map((i) => JSON.stringify(i)).join(', ')}${known.length > 20 ? ', …' : ''}`;
+  return `issuer: ${JSON.stringify(issuer.slice(0, 256))} is the iss of no configured issuer (${list}); a token's iss is compared exactly, so it would revoke nothing`;
+}
+
+/** The `iss` values a config accepts tokens from (`issuers.*.issuer`): what a revocation's `issuer` may name. */
+export function configuredIssuers(config: { readonly issuers?: Readonly<Record<string, { readonly issuer: string }>> | undefined }): string[] {
+  return Object.values(config.issuers ?? {}).map((i) => i.issuer);
 }

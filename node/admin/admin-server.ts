@@ -1,10 +1,12 @@
 // The admin listener (own port, loopback by default): health, readiness, metrics,
 // reload and the other operator endpoints. Everything but /healthz and /readyz needs
-// the admin bearer token; without a configured token those endpoints refuse (closed).
+// the admin bearer token; without a configured token those endpoints refuse (closed). The
+// optional metrics token reads GET /metrics only: anything else it asks answers 403.
 // /readyz answers anyone with ready or not; its details (issuers, members…) need the token.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
+export { adminTokens } from './admin-tokens.js';
 import { adminActor, adminDetail, auditedAction, outcomeOf, type AuditLog } from '../audit/index.js';
 
 /** One admin route handler: returns status and a JSON-able body (or text for metrics). */
@@ -15,6 +17,8 @@ export interface AdminOptions {
   port: number;
   /** The admin bearer token value (already read from the environment); undefined = protected endpoints refuse. */
   token: string | undefined;
+  /** The read-only scrape token (admin.metrics_token_env's value): GET /metrics only; undefined = none. */
+  metricsToken?: string | undefined;
   logger: Logger;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
   /** /healthz verdict: 200 `{status: ok}` when omitted or ok, else 503 `{status: failing, ...detail}` (e.g. a worker that cannot be restored). */
@@ -27,6 +31,7 @@ export interface AdminOptions {
 }
 
 const MAX_ADMIN_BODY = 1024 * 1024;
+const STOPPING = 'the process is stopping (draining after SIGTERM/SIGINT): nothing reloaded';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -36,9 +41,11 @@ export class AdminServer {
   private server: Server;
   port = 0;
   private readonly tokenDigest: Buffer | null;
+  private readonly metricsDigest: Buffer | null;
 
   constructor(private readonly opts: AdminOptions) {
     this.tokenDigest = opts.token !== undefined && opts.token !== '' ? digest(opts.token) : null;
+    this.metricsDigest = opts.metricsToken !== undefined && opts.metricsToken !== '' ? digest(opts.metricsToken) : null;
     this.server = createServer((req, res) => { void this.handle(req, res); });
     this.server.keepAliveTimeout = 5_000;
   }
@@ -63,11 +70,17 @@ export class AdminServer {
   }
 
   private authorized(req: IncomingMessage): boolean {
-    if (this.tokenDigest === null) return false;
-    const h = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(h);
-    if (m === null) return false;
-    return timingSafeEqual(digest(m[1]!), this.tokenDigest);
+    return this.credential(req) === 'admin';
+  }
+
+  /** Which configured token the request presents (compared as SHA-256 digests in constant time), or null. */
+  private credential(req: IncomingMessage): 'admin' | 'metrics' | null {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (m === null) return null;
+    const presented = digest(m[1]!);
+    if (this.tokenDigest !== null && timingSafeEqual(presented, this.tokenDigest)) return 'admin';
+    if (this.metricsDigest !== null && timingSafeEqual(presented, this.metricsDigest)) return 'metrics';
+    return null;
   }
 
   /** The versions an action may change, as readiness reports them (config; cluster policy when present). */
@@ -106,7 +119,17 @@ export class AdminServer {
       const key = `${req.method} ${path}`;
       const known = path === '/metrics' || key in this.opts.routes || Object.keys(this.opts.routes).some((k) => k.endsWith(` ${path}`));
       if (!known) return this.send(res, 404, { error: 'not_found', message: `no admin endpoint ${path}` });
-      if (!this.authorized(req)) {
+      const who = this.credential(req);
+      const isScrape = path === '/metrics' && req.method === 'GET';
+      if (who === 'metrics' && !isScrape) {
+        this.opts.audit?.record({ action: auditedAction(req.method ?? 'GET', path) ?? `read ${path}`, actor: adminActor(req, 'metrics'), outcome: 'refused', status: 403 });
+        res.setHeader('www-authenticate', 'Bearer realm="portcullis-admin", error="insufficient_scope"');
+        return this.send(res, 403, {
+          error: 'insufficient_scope', code: 'PORTCULLIS_ERR_ADMIN_FORBIDDEN',
+          message: 'the metrics token (admin.metrics_token_env) reads GET /metrics only; this call needs the admin token',
+        });
+      }
+      if (who === null) {
         this.opts.audit?.record({ action: auditedAction(req.method ?? 'GET', path) ?? `read ${path}`, actor: adminActor(req, false), outcome: 'unauthorized', status: 401 });
         res.setHeader('www-authenticate', 'Bearer realm="portcullis-admin"');
         return this.send(res, 401, {
@@ -114,7 +137,7 @@ export class AdminServer {
           message: this.tokenDigest === null ? 'admin token not configured (set admin.token_env and that variable)' : 'admin bearer token required',
         });
       }
-      if (path === '/metrics' && req.method === 'GET') {
+      if (isScrape) {
         return this.send(res, 200, await this.opts.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
       }
       const handler = this.opts.routes[key];
@@ -131,6 +154,12 @@ export class AdminServer {
         res.setHeader('allow', allow.join(', '));
         refusedEarly(405, `${req.method} not allowed on ${path}`);
         return this.send(res, 405, { error: 'method_not_allowed', message: `${req.method} not allowed on ${path}` });
+      }
+      // a stopping process (SIGTERM/SIGINT drain; readiness says `draining`) applies no new config:
+      // say so, rather than whatever a half-stopped set of workers would make of it
+      if (key === 'POST /reload' && this.opts.readiness().detail.draining === true) {
+        refusedEarly(503, STOPPING);
+        return this.send(res, 503, { reloaded: false, error: 'temporarily_unavailable', message: STOPPING });
       }
       const read = await readBody(req);
       if (read === null) {

@@ -8,12 +8,17 @@ import type { AuditActor, AuditRecord } from './audit-log.js';
 /** First 8 bytes of SHA-256, hex: the only form a token or credential takes in an audit line. */
 export const fingerprint = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
-/** The actor of an admin call; `authorized`: the token matched the admin token. */
-export function adminActor(req: IncomingMessage, authorized: boolean): AuditActor {
+/**
+ * The actor of an admin call; `authorized`: the token matched the admin token, `'metrics'`: it
+ * matched the read-only metrics token (admin.metrics_token_env).
+ */
+export function adminActor(req: IncomingMessage, authorized: boolean | 'metrics'): AuditActor {
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
   const token = m === null ? null : fingerprint(m[1]!);
   const address = req.socket.remoteAddress ?? '';
-  return authorized && token !== null ? { kind: 'admin_token', token, address } : { kind: 'unauthenticated', token, address };
+  if (token === null) return { kind: 'unauthenticated', token, address };
+  if (authorized === 'metrics') return { kind: 'metrics_token', token, address };
+  return authorized ? { kind: 'admin_token', token, address } : { kind: 'unauthenticated', token, address };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

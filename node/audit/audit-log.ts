@@ -10,6 +10,8 @@ import pino, { type Logger } from 'pino';
 export type AuditActor =
   | { readonly kind: 'admin_token'; readonly token: string; readonly address: string }
   | { readonly kind: 'unauthenticated'; readonly token: string | null; readonly address: string }
+  /** The read-only scrape token (`admin.metrics_token_env`), refused on anything but GET /metrics. */
+  | { readonly kind: 'metrics_token'; readonly token: string; readonly address: string }
   | { readonly kind: 'signal'; readonly signal: string }
   | { readonly kind: 'file_watch' }
   /** Another cluster member (a revocation that arrived over the bus): its member id. */

@@ -113,17 +113,27 @@ function isLoopback(host: string): boolean {
 }
 
 /**
- * An admin token short enough to guess, on an admin API other hosts can reach (0.0.0.0 in a
- * container or pod, a host address): refused — the token guards /policy, /reload and
+ * An admin or metrics token short enough to guess, on an admin API other hosts can reach (0.0.0.0
+ * in a container or pod, a host address): refused — the admin token guards /policy, /reload and
  * /revocations, and nothing slows a guesser down. On loopback any non-empty token is accepted.
+ * A metrics token equal to the admin token is refused anywhere: it would carry every admin right.
  */
 function adminTokenProblems(config: Config, env: Environment): ConfigProblem[] {
-  const name = config.admin?.token_env;
-  const value = name === undefined ? undefined : env[name];
-  if (value === undefined || value === '' || isLoopback(config.admin.listen.host)) return [];
-  const bytes = Buffer.byteLength(value, 'utf8');
-  if (bytes >= MIN_EXPOSED_ADMIN_TOKEN_BYTES) return [];
-  return [{ path: 'admin.token_env', message: `${shownEnvName(name!)} must hold at least ${MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes when the admin API listens beyond loopback (has ${bytes}); e.g. openssl rand -base64 32` }];
+  const out: ConfigProblem[] = [];
+  const admin = config.admin?.token_env;
+  const metrics = config.admin?.metrics_token_env;
+  const adminValue = admin === undefined ? undefined : env[admin];
+  const metricsValue = metrics === undefined ? undefined : env[metrics];
+  if (metricsValue !== undefined && metricsValue !== '' && metricsValue === adminValue) {
+    out.push({ path: 'admin.metrics_token_env', message: `${shownEnvName(metrics!)} holds the admin token (${shownEnvName(admin!)}): a scrape token must be its own secret, or it carries every admin right` });
+  }
+  for (const [path, name, value] of [['admin.token_env', admin, adminValue], ['admin.metrics_token_env', metrics, metricsValue]] as const) {
+    if (value === undefined || value === '' || isLoopback(config.admin.listen.host)) continue;
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes >= MIN_EXPOSED_ADMIN_TOKEN_BYTES) continue;
+    out.push({ path, message: `${shownEnvName(name!)} must hold at least ${MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes when the admin API listens beyond loopback (has ${bytes}); e.g. openssl rand -base64 32` });
+  }
+  return out;
 }
 
 /**

@@ -107,6 +107,11 @@ export const adminSchema = z.strictObject({
   listen: listen('127.0.0.1', 9901),
   /** Env var holding the admin bearer token; without it only /healthz and /readyz answer. */
   token_env: envName.optional(),
+  /**
+   * Env var holding a read-only scrape token: accepted for GET /metrics only (every other
+   * endpoint answers it 403), so Prometheus need not hold the admin token. Unset: none.
+   */
+  metrics_token_env: envName.optional(),
 }).default({});
 
 /** One check, one message (z.string().url() plus a refine reported two errors for one bad URL). */

@@ -15,6 +15,19 @@ describe('buildRevocation', () => {
     });
   });
 
+  it('knownIssuers: an issuer outside them is refused naming both; inside them, or no issuer, is built', () => {
+    const known = { ...ctx, knownIssuers: ['https://a.example', 'https://b.example'] };
+    const r = buildRevocation({ kind: 'sub', value: 'alice', issuer: 'https://c.example' }, known);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.errors).toEqual([expect.stringMatching(/^issuer: "https:\/\/c\.example" is the iss of no configured issuer \(configured: "https:\/\/a\.example", "https:\/\/b\.example"\)/)]);
+    expect(buildRevocation({ kind: 'sub', value: 'alice', issuer: 'https://b.example' }, known).ok).toBe(true);
+    expect(buildRevocation({ kind: 'sub', value: 'alice' }, known).ok).toBe(true);
+    const none = buildRevocation({ kind: 'kid', value: 'k', issuer: 'https://a.example' }, { ...ctx, knownIssuers: [] });
+    expect(!none.ok && none.errors[0]).toMatch(/none is configured/);
+    // without the list (a record from the bus, an event source) nothing is checked
+    expect(buildRevocation({ kind: 'sub', value: 'alice', issuer: 'https://c.example' }, ctx).ok).toBe(true);
+  });
+
   it('uses exp when known, capped at the maximum lifetime', () => {
     const r1 = buildRevocation({ kind: 'jti', value: 'a', exp: NOW + 60 }, ctx);
     expect(r1.ok && r1.record.expiresAt).toBe(NOW + 60);

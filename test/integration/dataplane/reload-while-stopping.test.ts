@@ -1,0 +1,48 @@
+// POST /reload while the process stops (SIGTERM, a request still draining): refused 503 with
+// words that say the process is stopping — not "a worker is restarting" (which sends an operator
+// looking for a crash and retrying), and never applied to a process on its way out.
+// One process and --workers 2.
+import { describe, it, expect, afterAll } from 'vitest';
+import { request } from 'undici';
+import { ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startScriptedUpstream, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+
+const started: Array<ProxyProcess | ScriptedUpstream> = [];
+afterAll(async () => {
+  for (const s of started.reverse()) await ('proc' in s ? s.stop('SIGKILL') : s.close());
+});
+
+describe.each([
+  ['one process', [] as string[]],
+  ['--workers 2', ['--workers', '2']],
+])('POST /reload during a SIGTERM drain, %s', (_name, args) => {
+  it('answers 503 saying the process is stopping; nothing applied', async () => {
+    // an upstream that holds its answer: the request keeps the drain open
+    const slow = await startScriptedUpstream((_req, res) => { setTimeout(() => res.end('late'), 3_000); });
+    started.push(slow);
+    const cfg = baseConfig(slow.url, { log: { level: 'info', access: false } });
+    (cfg.server as Record<string, unknown>).timeouts = { drain_ms: 8_000 };
+    const proxy = await startProxy(cfg, { args, timeoutMs: 30_000 });
+    started.push(proxy);
+    const inflight = request(`${proxy.url}/held`).then(async (r) => { await r.body.dump(); return r.statusCode; }, () => 0);
+    expect(await eventually(() => slow.seen.length === 1, 10_000), 'the held request reached the upstream').toBe(true);
+    proxy.proc.kill('SIGTERM');
+    // the admin API answers through the drain; wait until it says so
+    const draining = async (): Promise<boolean> => {
+      const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const b = await r.body.json() as { draining?: boolean };
+      return b.draining === true;
+    };
+    expect(await eventually(draining, 5_000), 'readyz never said draining').toBe(true);
+    const r = await request(`${proxy.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const text = await r.body.text();
+    expect(r.statusCode, text).toBe(503);
+    const body = JSON.parse(text) as { reloaded?: boolean; message?: string };
+    expect(body.reloaded).toBe(false);
+    expect(body.message).toMatch(/stopping/);
+    expect(body.message).not.toMatch(/restart/);
+    expect(proxy.output()).not.toMatch(/a worker is restarting/);
+    expect(await inflight).toBe(200); // the drain itself is untouched
+    expect(await proxy.exited).toBe(0);
+  });
+});
