@@ -84,6 +84,7 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
     cacheBytes: config.verifier.cache_bytes,
     mode: config.verifier.mode,
     inlineBudgetUs: config.verifier.inline_budget_us,
+    taskTimeoutMs: config.verifier.task_timeout_ms,
     // proxy processes sharing the host's cores (serve --workers sets it in each worker)
     processes: Number(opts.env.PORTCULLIS_WORKER_COUNT ?? 1) || 1,
     logger,

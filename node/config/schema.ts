@@ -368,6 +368,8 @@ export const configSchema = z.strictObject({
     // where signatures are checked: auto = measured at run time (README: Verifier placement), pool, inline
     mode: z.enum(['auto', 'pool', 'inline']).default('auto'),
     inline_budget_us: z.number().int().min(0).max(1_000_000).default(2000), // 2 ms of inline verification per event-loop turn (auto)
+    // deadline of a token on the verifier pool → 503; a thread stuck on a batch that long is replaced
+    task_timeout_ms: timeoutMs(5_000), // 5 s
   }).default({}),
 });
 

@@ -40,6 +40,8 @@ export interface JwtVerifierOptions {
   mode?: VerifierMode;
   /** Inline verification per event-loop turn in auto mode, µs; default 2000 µs. */
   inlineBudgetUs?: number;
+  /** Deadline of a token on the pool, ms (VerifierPoolOptions.taskTimeoutMs); default 5_000 (5 s). */
+  taskTimeoutMs?: number;
   /** Proxy processes on this host (serve --workers); default 1. */
   processes?: number;
 }
@@ -69,7 +71,7 @@ const DEFAULT_CACHE_MAX_TTL_S = 600; // 10 min
 /** Pool counters in inline mode (no pool): the same keys, all zero. */
 const NO_POOL: Readonly<Record<string, number>> = Object.freeze({
   pool_size: 0, pool_queue: 0, pool_in_flight: 0, pool_tasks: 0, pool_batches: 0, pool_task_ms_sum: 0,
-  pool_failovers: 0, pool_failures: 0, pool_overloaded: 0, pool_utilization: 0,
+  pool_failovers: 0, pool_failures: 0, pool_overloaded: 0, pool_timeouts: 0, pool_stuck_threads: 0, pool_utilization: 0,
 });
 const DEFAULT_INLINE_BUDGET_US = 2000; // 2 ms of crypto per event-loop turn
 
@@ -104,7 +106,7 @@ export class JwtVerifier {
     this.#log = opts.logger.child({ component: 'jwt' });
     this.#pool = opts.mode === 'inline' ? null : new VerifierPool({
       size: opts.poolSize, engine: opts.engine, filename: opts.workerFilename,
-      concurrentTasksPerWorker: opts.concurrentTasksPerWorker, maxBatch: opts.maxBatch,
+      concurrentTasksPerWorker: opts.concurrentTasksPerWorker, maxBatch: opts.maxBatch, taskTimeoutMs: opts.taskTimeoutMs,
     });
     this.#engine = opts.engine ?? 'node';
     this.#placement = new VerifyPlacement({ mode: opts.mode ?? 'auto', inlineBudgetUs: opts.inlineBudgetUs ?? DEFAULT_INLINE_BUDGET_US, processes: opts.processes });
@@ -253,7 +255,7 @@ export class JwtVerifier {
   #settle(r: VerifyResult | PoolResult, token: string, digest: string, actor: JwksActor, now: number): VerifyOutcome {
     if (!r.ok) {
       if (r.code === 'need_keys') return this.#fail('internal');
-      if (r.code === 'pool_failure' || r.code === 'internal') this.#log.warn({ reason: r.code, issuer: actor.name }, 'jwt verification unavailable');
+      if (r.code === 'pool_failure' || r.code === 'pool_timeout' || r.code === 'internal') this.#log.warn({ reason: r.code, issuer: actor.name }, 'jwt verification unavailable');
       return this.#fail(r.code);
     }
     const claims = Object.freeze(this.#intern.claims(r.claims));

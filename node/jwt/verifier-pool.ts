@@ -2,13 +2,15 @@
 // while every worker slot is busy and travel as one batch per free slot, so batches
 // grow with load and piscina's own queue stays empty. A token whose worker crashed
 // is retried once alone, then answered pool_failure (503); past maxInFlight tokens
-// it answers pool_overloaded at once. Never rejects; close() is bounded even while workers crash.
+// it answers pool_overloaded at once; a token still unanswered taskTimeoutMs after run() is
+// answered pool_timeout (503) and a thread stuck on a batch that long is terminated and replaced.
+// Never rejects; close() is bounded even while workers crash.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { threadExecArgv } from './worker-exec-argv.js';
 import type { VerifyBatch, VerifyEngine, VerifyResult, VerifyTask } from './types.js';
 
-export type PoolResult = VerifyResult | { readonly ok: false; readonly code: 'pool_failure' | 'pool_overloaded'; readonly message: string };
+export type PoolResult = VerifyResult | { readonly ok: false; readonly code: 'pool_failure' | 'pool_overloaded' | 'pool_timeout'; readonly message: string };
 
 export interface VerifierPoolOptions {
   /** Worker threads; 'auto' = os.availableParallelism(). */
@@ -25,6 +27,12 @@ export interface VerifierPoolOptions {
   maxBatch?: number;
   /** How long close() lets running batches finish before it terminates the workers, ms; default 5_000 (5 s). */
   closeGraceMs?: number;
+  /**
+   * Deadline of one token from run(), ms; default 5_000 (5 s). Past it the token is answered
+   * pool_timeout; a batch running that long has its thread terminated (piscina starts a new one).
+   * Checked by one shared timer every min(250, deadline / 4) ms, so answers come up to that much later.
+   */
+  taskTimeoutMs?: number;
 }
 
 interface Pending {
@@ -32,10 +40,22 @@ interface Pending {
   readonly resolve: (r: PoolResult) => void;
   readonly t0: number;
   retried: boolean;
+  /** Answered (result, failure or deadline): later answers for it are dropped. */
+  settled: boolean;
+}
+
+/** A batch on a thread: its tokens, when it was sent, and the abort that terminates its thread. */
+interface Running {
+  readonly items: Pending[];
+  readonly sentAt: number;
+  readonly abort: AbortController;
+  /** Aborted by the deadline sweep: its tokens are not retried (one stuck thread per token is enough). */
+  stuck: boolean;
 }
 
 const OVERLOADED: PoolResult = Object.freeze({ ok: false, code: 'pool_overloaded', message: 'verifier queue is full' });
 const FAILED: PoolResult = Object.freeze({ ok: false, code: 'pool_failure', message: 'verifier worker failed' });
+const TIMED_OUT: PoolResult = Object.freeze({ ok: false, code: 'pool_timeout', message: 'verification did not finish in time' });
 const LOST: PoolResult = Object.freeze({ ok: false, code: 'internal', message: 'verifier returned no result' });
 
 /**
@@ -84,6 +104,11 @@ export class VerifierPool {
   #failovers = 0;
   #failures = 0;
   #overloaded = 0;
+  #timeouts = 0;
+  #stuckThreads = 0;
+  readonly #running = new Set<Running>();
+  readonly #taskTimeoutMs: number;
+  readonly #sweepTimer: NodeJS.Timeout;
   #closed = false;
   #closing: Promise<void> | null = null;
   /** Set while close() waits for running batches; called when the last one settles. */
@@ -96,6 +121,7 @@ export class VerifierPool {
     this.#maxBatch = Math.max(1, opts.maxBatch ?? 32);
     this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1024 * this.size);
     this.#closeGraceMs = Math.max(0, opts.closeGraceMs ?? 5_000);
+    this.#taskTimeoutMs = Math.max(1, opts.taskTimeoutMs ?? 5_000);
     const perWorker = Math.max(1, opts.concurrentTasksPerWorker ?? 1);
     this.#slots = perWorker * this.size;
     this.#pool = new Piscina<VerifyBatch, VerifyResult[]>({
@@ -110,6 +136,9 @@ export class VerifierPool {
     });
     // a crashed worker also emits 'error' on the pool; the batch promise carries it to #send
     this.#pool.on('error', () => {});
+    // one coarse timer for every deadline (no timer per token or batch); returns at once while idle
+    this.#sweepTimer = setInterval(this.#sweep, Math.max(5, Math.min(250, Math.floor(this.#taskTimeoutMs / 4))));
+    this.#sweepTimer.unref();
   }
 
   /** Verify on a worker; at most one failover after a worker crash. */
@@ -122,7 +151,7 @@ export class VerifierPool {
     this.#inFlight++;
     this.#tasks++;
     return new Promise((resolve) => {
-      this.#pending.push({ task, resolve, t0: performance.now(), retried: false });
+      this.#pending.push({ task, resolve, t0: performance.now(), retried: false, settled: false });
       if (!this.#scheduled && this.#busy < this.#slots) {
         // gather what this event-loop turn submits; runs right after the poll phase
         this.#scheduled = true;
@@ -147,17 +176,23 @@ export class VerifierPool {
   #send(items: Pending[]): void {
     this.#busy++;
     this.#batches++;
-    this.#pool.run({ engine: this.engine, tasks: items.map((p) => p.task) }).then(
+    const run: Running = { items, sentAt: performance.now(), abort: new AbortController(), stuck: false };
+    this.#running.add(run);
+    this.#pool.run({ engine: this.engine, tasks: items.map((p) => p.task) }, { signal: run.abort.signal }).then(
       (results) => {
         this.#busy--;
+        this.#running.delete(run);
         for (let i = 0; i < items.length; i++) this.#done(items[i]!, results[i] ?? LOST);
         if (this.#busy === 0) this.#drained?.();
         this.#flush();
       },
       () => {
         this.#busy--;
+        this.#running.delete(run);
         if (this.#busy === 0) this.#drained?.();
         for (const p of items) {
+          if (p.settled) continue; // answered at its deadline already
+          if (run.stuck) { this.#timeouts++; this.#done(p, TIMED_OUT); continue; }
           if (p.retried || this.#closed) { this.#failures++; this.#done(p, FAILED); continue; }
           // alone, so a token that kills its worker cannot take its batch-mates down twice
           p.retried = true;
@@ -170,9 +205,52 @@ export class VerifierPool {
   }
 
   #done(p: Pending, r: PoolResult): void {
+    if (p.settled) return;
+    p.settled = true;
     this.#inFlight--;
     this.#taskMsSum += performance.now() - p.t0;
     p.resolve(r);
+  }
+
+  /**
+   * The deadline: tokens waiting (gathering, retry) or running for taskTimeoutMs since run() are
+   * answered pool_timeout; a batch on its thread that long is aborted, which makes piscina
+   * terminate that thread and start a replacement (its tokens are answered in #send, not retried).
+   */
+  readonly #sweep = (): void => {
+    if (this.#inFlight === 0 || this.#closed) return;
+    const now = performance.now();
+    const limit = this.#taskTimeoutMs;
+    for (const run of this.#running) {
+      if (!run.stuck && now - run.sentAt >= limit) {
+        run.stuck = true;
+        this.#stuckThreads++;
+        run.abort.abort();
+        continue;
+      }
+      for (const p of run.items) if (!p.settled && now - p.t0 >= limit) this.#expire(p);
+    }
+    if (this.#pending.length > 0) this.#pending = this.#unexpired(this.#pending, now, limit);
+    if (this.#retry.length > 0) this.#retry = this.#unexpired(this.#retry, now, limit);
+  };
+
+  /** `list` without its expired tokens (answered here); the same array when none expired. */
+  #unexpired(list: Pending[], now: number, limit: number): Pending[] {
+    let i = 0;
+    while (i < list.length && now - list[i]!.t0 < limit) i++;
+    if (i === list.length) return list;
+    const keep = list.slice(0, i);
+    for (; i < list.length; i++) {
+      const p = list[i]!;
+      if (now - p.t0 >= limit) this.#expire(p);
+      else keep.push(p);
+    }
+    return keep;
+  }
+
+  #expire(p: Pending): void {
+    this.#timeouts++;
+    this.#done(p, TIMED_OUT);
   }
 
   /** Counters: queue depth (tokens gathering + batches waiting), tokens in flight, tokens and batches run, summed wall time per token. */
@@ -187,6 +265,8 @@ export class VerifierPool {
       pool_failovers: this.#failovers,
       pool_failures: this.#failures,
       pool_overloaded: this.#overloaded,
+      pool_timeouts: this.#timeouts,
+      pool_stuck_threads: this.#stuckThreads,
       pool_utilization: this.#pool.utilization,
     };
   }
@@ -203,6 +283,7 @@ export class VerifierPool {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweepTimer);
     const left = [...this.#retry, ...this.#pending];
     this.#pending = [];
     this.#retry = [];

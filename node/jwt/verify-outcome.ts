@@ -33,6 +33,7 @@ const TABLE: Readonly<Record<FailCode, ProxyError>> = {
   keys_unavailable: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: RETRY_AFTER_KEYS_S }),
   pool_failure: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token verification failed, retry', { retryAfter: RETRY_AFTER_POOL_S }),
   pool_overloaded: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token verification overloaded, retry', { retryAfter: RETRY_AFTER_POOL_S }),
+  pool_timeout: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token verification timed out, retry', { retryAfter: RETRY_AFTER_POOL_S }),
   internal: proxyError('PORTCULLIS_ERR_INTERNAL', 'token verification error'),
 };
 

@@ -39,6 +39,13 @@ const BAD_SIGNATURE: VerifyResult = Object.freeze({ ok: false, code: 'bad_signat
 const KEY_UNUSABLE: VerifyResult = Object.freeze({ ok: false, code: 'alg_not_allowed', message: 'key cannot be used with the token alg' });
 const INTERNAL: VerifyResult = Object.freeze({ ok: false, code: 'internal', message: 'verifier error' });
 
+/**
+ * TEST-ONLY (test/integration/auth/verify-deadline.test.ts): a token whose `jti` equals this
+ * variable spins its worker thread for ever, the stuck verification the pool's deadline ends.
+ * Unset — as in any real deployment — it is inert: one comparison per batch.
+ */
+const TEST_ONLY_HANG_JTI = process.env.PORTCULLIS_TEST_ONLY_VERIFY_HANG_JTI;
+
 function install(name: string, b: IssuerBundle): IssuerState {
   const prev = issuers.get(name);
   if (prev?.version === b.version) return prev;
@@ -175,6 +182,7 @@ function guarded(task: VerifyTask, engine: VerifyEngine): VerifyResult | Promise
 export default function verifyBatch(batch: VerifyBatch): VerifyResult[] | Promise<VerifyResult[]> {
   const out: (VerifyResult | Promise<VerifyResult>)[] = [];
   if (!Array.isArray(batch?.tasks)) return out as VerifyResult[];
+  if (TEST_ONLY_HANG_JTI !== undefined) testOnlySpin(batch.tasks, TEST_ONLY_HANG_JTI);
   let pending = false;
   for (const t of batch.tasks) {
     const r = guarded(t, batch.engine);
@@ -182,4 +190,13 @@ export default function verifyBatch(batch: VerifyBatch): VerifyResult[] | Promis
     out.push(r);
   }
   return pending ? Promise.all(out) : (out as VerifyResult[]);
+}
+
+/** TEST-ONLY: never returns when a task's token carries `jti` (see TEST_ONLY_HANG_JTI). */
+function testOnlySpin(tasks: readonly VerifyTask[], jti: string): void {
+  for (const t of tasks) {
+    const parsed = parseCompact(t.token);
+    if (!parsed.ok || parsed.payload.jti !== jti) continue;
+    for (let spins = 0; ; spins++) if (spins < 0) return;
+  }
 }

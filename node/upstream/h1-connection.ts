@@ -127,6 +127,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     if (tx !== null) {
       if (this.pool.coalescer !== null) tx.writtenAt = performance.now(); // connecting is not response time
       writeRequest(this, tx);
+      // its deadline counts from the connect, not the write: timeout_ms bounds connect + response head together
+      if (tx.sentAt > 0) tx.sentAt = this.connectStart;
       this.pool.roomFreed(this); // with pipelining, requests queued while connecting follow it
     } else {
       this.pool.release(this); // its transaction was aborted while connecting

@@ -330,7 +330,11 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       if (c === undefined) continue;
       const tx = c.tx;
       if (c.state === S_CONNECTING) {
-        if (now - c.connectStart >= o.connectTimeoutMs) {
+        // the request's own deadline (route timeout_ms, else response_ms) runs while connecting too, from
+        // when it began waiting for a connection: 504, no retry
+        if (tx !== null && now - (tx.queuedAt > 0 ? tx.queuedAt : c.connectStart) >= tx.headersTimeoutMs) {
+          c.fail(tx, 'H1_HEADERS_TIMEOUT', `no upstream connection within ${tx.headersTimeoutMs} ms`, null);
+        } else if (now - c.connectStart >= o.connectTimeoutMs) {
           if (tx !== null) c.fail(tx, 'ETIMEDOUT', `connect timeout after ${o.connectTimeoutMs} ms`, null);
           else c.destroy();
         }
@@ -343,7 +347,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
         }
         if (!tx.responseStarted) {
           if (tx.sentAt > 0) {
-            if (now - tx.sentAt >= tx.headersTimeoutMs) c.fail(tx, 'H1_HEADERS_TIMEOUT', `no response head within ${tx.headersTimeoutMs} ms`, null);
+            // a body-less request that waited for its connection counts that wait too (an upload's time never counts)
+            const since = tx.queuedAt > 0 && tx.queuedAt < tx.sentAt && tx.req.body === null ? tx.queuedAt : tx.sentAt;
+            if (now - since >= tx.headersTimeoutMs) c.fail(tx, 'H1_HEADERS_TIMEOUT', `no response head within ${tx.headersTimeoutMs} ms`, null);
           } else if (c.bodyWaitingDrain && now - tx.lastActivity >= o.bodyTimeoutMs) {
             c.fail(tx, 'H1_BODY_TIMEOUT', `upstream stopped reading the request body for ${o.bodyTimeoutMs} ms`, null);
           }

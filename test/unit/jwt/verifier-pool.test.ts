@@ -59,6 +59,23 @@ describe('VerifierPool', () => {
     expect(p.stats()).toMatchObject({ pool_failovers: 6, pool_failures: 1 });
   });
 
+  // Regression: a verification that never finished kept its token (and every token queued behind
+  // its thread) waiting with no deadline.
+  it('answers pool_timeout at taskTimeoutMs, also to a token queued behind, and replaces the stuck thread', async () => {
+    const p = pool({ size: 1, maxBatch: 1, filename: CRASH_WORKER, taskTimeoutMs: 300 });
+    const stuck = makeToken(k.RS256, { claims: { spin: 'always' } });
+    const [a, b] = await Promise.all([stuck, makeToken(k.ES256)].map((t) => p.run(task(t))));
+    expect(a).toMatchObject({ ok: false, code: 'pool_timeout' });
+    expect(b).toMatchObject({ ok: false, code: 'pool_timeout' });
+    // the pool's one thread was replaced: a new token verifies (on a loaded machine the new
+    // thread may take longer than 300 ms to start: a token waiting for it times out, so try a few)
+    let again = await p.run(task(makeToken(k.EdDSA)));
+    for (let i = 0; i < 10 && !again.ok; i++) again = await p.run(task(makeToken(k.EdDSA)));
+    expect(again).toMatchObject({ ok: true });
+    expect(p.stats()).toMatchObject({ pool_stuck_threads: 1, pool_in_flight: 0, pool_failovers: 0 });
+    expect(p.stats().pool_timeouts).toBeGreaterThanOrEqual(2);
+  });
+
   it('fails over a one-off crash transparently', async () => {
     const dir = tempDir('portcullis-pool-');
     const p = pool({ size: 2, filename: CRASH_WORKER });
