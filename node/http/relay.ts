@@ -45,6 +45,10 @@ export interface RelayHost {
   headHeld(relay: Relay): void;
   /** An auth decision of the pipeline (metrics). */
   decision(reason: string | null): void;
+  /** The config in force now: a reload swaps it (relay.snap stays the one the request was authorized under). */
+  readonly snapshot: Snapshot;
+  /** A response head arriving under a newer snapshot: true when the new config refused it (the relay answered 403). */
+  refusedByReload(relay: Relay): boolean;
   /** A WebSocket route: connect upstream and upgrade when `relay` is an accepted upgrade; false for an ordinary request. */
   upgrade(relay: Relay, req: UpstreamRequest): boolean;
 }
@@ -326,6 +330,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   // on this relay's fields, so nothing is allocated per chunk).
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number, nonAscii = true): void {
     this.respNonAscii = nonAscii;
+    // a reload committed while it waited for this head: the config now in force judges it before it streams
+    if (this.snap !== this.host.snapshot && !this.done && !this.aborted && this.host.refusedByReload(this)) return;
     startResponse(this, status, statusText, headers, contentLength);
   }
 

@@ -275,6 +275,22 @@ export class WsProxy implements BridgeHost {
     return n + cut;
   }
 
+  /**
+   * A response whose upstream head arrives under a config a reload swapped in after its request was
+   * authorized (reauthorize() leaves requests waiting for their head alone): judged by `allowed` (the
+   * current config) before any byte reaches the client. Refused (or unsure): 403 "access changed by
+   * configuration", its upstream request cancelled, counted as a stream the reload ended; true.
+   */
+  refusedAtStart(relay: StreamingRelay, allowed: (ctx: Relay['ctx'], websocket: boolean) => boolean): boolean {
+    let ok: boolean;
+    try { ok = allowed(relay.ctx, false); } catch { ok = false; } // unsure → refused
+    if (ok || !relay.endPending('policy_changed', POLICY_CHANGED)) return false;
+    this.counters.ended_policy_changed++;
+    this.counters.streams_ended_policy_changed++;
+    this.logger.info({ route: relay.ctx.route.name }, 'response refused as it started: the reloaded config no longer allows it');
+    return true;
+  }
+
   /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503 (and upgrades still being authorized as they reach forward). */
   closeAll(): void {
     this.closing = true;

@@ -1,0 +1,96 @@
+// A streamed response whose upstream head arrives after a reload committed is judged by the config
+// in force when it starts, not by the one its request was authorized under: an upstream holds its
+// SSE head until a POST /reload took the scope away, then streams. Refused, the client gets 403
+// "access changed by configuration" and no byte of the stream; one the new config still allows
+// streams, and is judged again by every later reload (cut when a reload removes its route).
+import type { ServerResponse } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { bearer, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
+
+function config(as: AuthServer, up: string, feedScope: string, withFeed = true): Record<string, unknown> {
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
+    upstreams: { held: { targets: [up] } },
+    routes: [
+      ...(withFeed ? [{ name: 'feed', match: { path: '/feed/*' }, upstream: 'held', auth: { scopes: { all: [feedScope] } } }] : []),
+      { name: 'other', match: { path: '/other/*' }, upstream: 'held', auth: 'none' },
+    ],
+    log: { level: 'info', access: true },
+    verifier: { pool_size: 1 },
+  };
+}
+
+/** Resolves with the end of `s`, or null when it is still open after `ms`. */
+const endedWithin = (s: Stream, ms: number): Promise<{ complete: boolean } | null> => Promise.race([s.ended, sleep(ms).then(() => null)]);
+
+describe('a streamed response whose head arrives after a reload', () => {
+  let as: AuthServer;
+  let up: ScriptedUpstream;
+  let proxy: ProxyProcess;
+  /** Responses the upstream holds until `release()`. */
+  const held: ServerResponse[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  const release = (): void => {
+    for (const res of held.splice(0)) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let n = 0;
+      const t = setInterval(() => { if (!res.destroyed) res.write(`data: event ${n++}\n\n`); }, 50);
+      res.on('close', () => clearInterval(t));
+      timers.push(t);
+    }
+  };
+
+  beforeAll(async () => {
+    as = await startAuthServer();
+    up = await startScriptedUpstream((_req, res) => { held.push(res); });
+    proxy = await startProxy(config(as, up.url, 'feed:read'), { env: ADMIN_ENV });
+    await waitReady(proxy);
+  });
+
+  afterAll(async () => {
+    for (const t of timers) clearInterval(t);
+    await proxy?.stop();
+    await Promise.all([as?.close(), up?.close()]);
+  });
+
+  it('refuses it with 403 when the reload took access away, streams it when not, and re-judges it at the next reload', async () => {
+    const [reader, admin2] = await Promise.all([as.issueJwt({ scope: 'feed:read' }), as.issueJwt({ scope: 'feed:read feed:admin' })]);
+    const refusedP = stream(`${proxy.url}/feed/sse`, bearer(reader));
+    const keptP = stream(`${proxy.url}/feed/sse`, bearer(admin2));
+    expect(await eventually(() => held.length === 2, 10_000), 'both requests reach the upstream').toBe(true);
+
+    await reloadWith(proxy, config(as, up.url, 'feed:admin'));
+    release();
+    const [refused, kept] = await Promise.all([refusedP, keptP]);
+    try {
+      expect(refused.status, 'a stream the reloaded config refuses does not start').toBe(403);
+      await refused.ended;
+      expect(refused.text()).toContain('access changed by configuration');
+      expect(sseEvents(refused), 'no event of the stream reaches the client').toBe(0);
+
+      expect(kept.status, 'a stream the reloaded config still allows starts').toBe(200);
+      expect(await eventually(() => sseEvents(kept) >= 2, 5_000)).toBe(true);
+
+      // judged again by every later reload, as a stream open at the first one
+      await reloadWith(proxy, config(as, up.url, 'feed:admin', false));
+      const ended = await endedWithin(kept, 3_000);
+      expect(ended, 'the stream still flows 3 s after a reload removed its route').not.toBeNull();
+      expect(ended!.complete, 'cut, not a clean end').toBe(false);
+
+      expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.status === 403 && l.deny === 'policy_changed'), 3_000),
+        'access log: 403 deny policy_changed').toBe(true);
+      expect(await eventually(() => proxy.logs().filter((l) => l.msg === 'request' && l.deny === 'stream_policy_changed').length === 1, 3_000),
+        'access log: the cut stream, deny stream_policy_changed').toBe(true);
+      expect(await wsMetric(proxy, 'streams_ended_policy_changed_total')).toBe(2);
+      expect(up.seen.every((s) => s.aborted), 'the upstream requests are cancelled').toBe(true);
+    } finally {
+      refused.destroy();
+      kept.destroy();
+    }
+  });
+});
