@@ -217,8 +217,7 @@ export class Listener implements RelayHost {
     for (const relay of this.bodies) {
       if (relay.bodyDeadline < now) {
         this.bodies.delete(relay);
-        this.bodyCounters.request_timeouts++;
-        relay.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+        if (relay.bodyDeadlinePassed()) this.bodyCounters.request_timeouts++; // 408, else 504: the upstream did not take it
       } else if (relay.keepBodyAlive(now)) {
         this.bodyCounters.uws_body_timer_rearms++;
       }

@@ -187,6 +187,22 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     return this.body.keepAlive(now);
   }
 
+  /**
+   * The listener's sweep: the body's deadline (`request_ms`) passed. 408 when the client did not send
+   * it in time; 504 when the proxy was holding the client back because the upstream did not take what
+   * it had (backpressure: the client is blameless). True for a 408.
+   */
+  bodyDeadlinePassed(): boolean {
+    const up = this.upstream;
+    if (up === null || this.body === null || !this.body.heldBack) {
+      this.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+      return true;
+    }
+    this.host.upstreamError(up.name, 'request_body_timeout');
+    this.failRequestBody(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not take the request body within ${this.snap.config.server.timeouts.request_ms} ms`), 'upstream_request_body_timeout');
+    return false;
+  }
+
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
   failRequestBody(err: ProxyError, kind: string): void {
     this.errorKind = kind;
@@ -365,7 +381,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
     const connect = isConnectFailure(err);
-    const f = beforeHeadFailure(err, up.name, connect);
+    const f = beforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
     if (connect) {
       up.connectFailed(this.target!, Date.now());

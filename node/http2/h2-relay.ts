@@ -383,7 +383,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     }
     if (this.errorKind !== null) return; // aborted by us (413/408), answered already
     const connect = isConnectFailure(err);
-    const f = h2BeforeHeadFailure(err, up.name, connect);
+    const f = h2BeforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
     if (connect) {
       up.connectFailed(this.target!, Date.now());
