@@ -194,8 +194,8 @@ export class Listener implements RelayHost {
     return this.ws.reauthorize(liveJudge(this.snapshot));
   }
 
-  /** A response head arriving after a reload (relay.snap is not the current one): refused and answered 403 when the new config refuses it. */
-  refusedByReload(relay: Relay): boolean { return this.ws.refusedAtStart(relay, liveJudge(this.snapshot)); }
+  /** A response head arriving under `current`, newer than its request's snapshot (also the HTTP/2 listener's): answered 403 and true when `current` refuses it. */
+  refusedByReload(relay: Parameters<WsProxy['refusedAtStart']>[0], current = this.snapshot): boolean { return this.ws.refusedAtStart(relay, liveJudge(current)); }
   upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
   /** An access-log line left out by its route's sample_allowed (the HTTP/2 listener's too: one counter). */
   accessLineSampledOut(): void { this.bodyCounters.access_lines_sampled_out++; }

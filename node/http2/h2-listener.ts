@@ -41,6 +41,8 @@ export interface H2ListenerOptions {
   accessLog: boolean;
   /** A line left out by routes[].access_log.sample_allowed (counted with the main listener's). */
   sampledOut?: () => void;
+  /** A response head arriving under `current`, newer than the relay's snapshot: true when `current` refused it (node/ws WsProxy.refusedAtStart). */
+  refusedByReload?: (relay: H2Relay, current: Snapshot) => boolean;
 }
 
 /** Requests by protocol as the client spoke it; sessions closed by the proxy by reason. */
@@ -220,7 +222,7 @@ export class H2Listener implements H2RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
-
+  refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
   stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
 
   private sweep(): void {

@@ -2,17 +2,20 @@
 // in force when it starts, not by the one its request was authorized under: an upstream holds its
 // SSE head until a POST /reload took the scope away, then streams. Refused, the client gets 403
 // "access changed by configuration" and no byte of the stream; one the new config still allows
-// streams, and is judged again by every later reload (cut when a reload removes its route).
+// streams, and is judged again by every later reload (cut when a reload removes its route). HTTP/1.1
+// and HTTP/2 listeners alike.
 import type { ServerResponse } from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { bearer, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
 
 function config(as: AuthServer, up: string, feedScope: string, withFeed = true): Record<string, unknown> {
   return {
-    server: { listen: { host: '127.0.0.1', port: 0 } },
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
     upstreams: { held: { targets: [up] } },
@@ -25,6 +28,19 @@ function config(as: AuthServer, up: string, feedScope: string, withFeed = true):
   };
 }
 
+/** GET `path` over an HTTP/2 session: the status once the head came, the body once the stream closed. */
+function h2Get(session: ClientHttp2Session, path: string, headers: Record<string, string>): Promise<{ status: number; body: Promise<string>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'GET', ':path': path, accept: 'text/event-stream', ...headers });
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => { body += d; });
+    const closed = new Promise<string>((done) => req.on('close', () => done(body)));
+    req.on('response', (h) => resolve({ status: Number(h[':status']), body: closed, close: () => req.close() }));
+    req.on('error', reject);
+  });
+}
+
 /** Resolves with the end of `s`, or null when it is still open after `ms`. */
 const endedWithin = (s: Stream, ms: number): Promise<{ complete: boolean } | null> => Promise.race([s.ended, sleep(ms).then(() => null)]);
 
@@ -32,6 +48,7 @@ describe('a streamed response whose head arrives after a reload', () => {
   let as: AuthServer;
   let up: ScriptedUpstream;
   let proxy: ProxyProcess;
+  let session: ClientHttp2Session;
   /** Responses the upstream holds until `release()`. */
   const held: ServerResponse[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -50,10 +67,12 @@ describe('a streamed response whose head arrives after a reload', () => {
     up = await startScriptedUpstream((_req, res) => { held.push(res); });
     proxy = await startProxy(config(as, up.url, 'feed:read'), { env: ADMIN_ENV });
     await waitReady(proxy);
+    session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
   });
 
   afterAll(async () => {
     for (const t of timers) clearInterval(t);
+    session?.close();
     await proxy?.stop();
     await Promise.all([as?.close(), up?.close()]);
   });
@@ -62,7 +81,8 @@ describe('a streamed response whose head arrives after a reload', () => {
     const [reader, admin2] = await Promise.all([as.issueJwt({ scope: 'feed:read' }), as.issueJwt({ scope: 'feed:read feed:admin' })]);
     const refusedP = stream(`${proxy.url}/feed/sse`, bearer(reader));
     const keptP = stream(`${proxy.url}/feed/sse`, bearer(admin2));
-    expect(await eventually(() => held.length === 2, 10_000), 'both requests reach the upstream').toBe(true);
+    const h2RefusedP = h2Get(session, '/feed/sse', bearer(reader)); // the same over the HTTP/2 listener (h2c)
+    expect(await eventually(() => held.length === 3, 10_000), 'the three requests reach the upstream').toBe(true);
 
     await reloadWith(proxy, config(as, up.url, 'feed:admin'));
     release();
@@ -72,6 +92,11 @@ describe('a streamed response whose head arrives after a reload', () => {
       await refused.ended;
       expect(refused.text()).toContain('access changed by configuration');
       expect(sseEvents(refused), 'no event of the stream reaches the client').toBe(0);
+      const h2Refused = await h2RefusedP;
+      try {
+        expect(h2Refused.status, 'HTTP/2: a stream the reloaded config refuses does not start').toBe(403);
+        expect(await h2Refused.body).toContain('access changed by configuration');
+      } finally { h2Refused.close(); }
 
       expect(kept.status, 'a stream the reloaded config still allows starts').toBe(200);
       expect(await eventually(() => sseEvents(kept) >= 2, 5_000)).toBe(true);
@@ -86,7 +111,7 @@ describe('a streamed response whose head arrives after a reload', () => {
         'access log: 403 deny policy_changed').toBe(true);
       expect(await eventually(() => proxy.logs().filter((l) => l.msg === 'request' && l.deny === 'stream_policy_changed').length === 1, 3_000),
         'access log: the cut stream, deny stream_policy_changed').toBe(true);
-      expect(await wsMetric(proxy, 'streams_ended_policy_changed_total')).toBe(2);
+      expect(await wsMetric(proxy, 'streams_ended_policy_changed_total')).toBe(3);
       expect(up.seen.every((s) => s.aborted), 'the upstream requests are cancelled').toBe(true);
     } finally {
       refused.destroy();
