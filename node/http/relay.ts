@@ -6,7 +6,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { asInsideParseLoop, closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
+import { beforeHeadFailure, lateRequestBody, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -193,14 +193,10 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
    * it had (backpressure: the client is blameless). True for a 408.
    */
   bodyDeadlinePassed(): boolean {
-    const up = this.upstream;
-    if (up === null || this.body === null || !this.body.heldBack) {
-      this.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
-      return true;
-    }
-    this.host.upstreamError(up.name, 'request_body_timeout');
-    this.failRequestBody(proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${up.name}" did not take the request body within ${this.snap.config.server.timeouts.request_ms} ms`), 'upstream_request_body_timeout');
-    return false;
+    const f = lateRequestBody(this.upstream?.name ?? null, this.body?.heldBack === true, this.snap.config.server.timeouts.request_ms);
+    if (f.metric !== null) this.host.upstreamError(this.upstream!.name, f.metric);
+    this.failRequestBody(f.error, f.reason);
+    return f.metric === null;
   }
 
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */

@@ -58,6 +58,17 @@ export function beforeHeadFailure(err: H1Error, upstream: string, connect: boole
   }
 }
 
+/**
+ * A request body not all arrived by `server.timeouts.request_ms`. `heldBack`: the proxy was holding
+ * the client back because what it had was not taken yet (backpressure), so the upstream (named
+ * `upstream`, null while none was picked) is late, not the client: 504. Otherwise the client did not
+ * send it: 408, and `metric` null (it is the listener's request_timeouts_total, not the upstream's).
+ */
+export function lateRequestBody(upstream: string | null, heldBack: boolean, requestMs: number): UpstreamFailure {
+  if (upstream === null || !heldBack) return { metric: null, reason: 'request_timeout', error: proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time') };
+  return { metric: 'request_body_timeout', reason: 'upstream_request_body_timeout', error: proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${upstream}" did not take the request body within ${requestMs} ms`) };
+}
+
 function ourSide(upstream: string): ProxyError {
   return proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `request to upstream "${upstream}" failed`);
 }

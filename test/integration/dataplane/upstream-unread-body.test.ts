@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { parseResponse, type RawResponse } from '../../helpers/raw-http.js';
+import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { eventually } from '../../helpers/upstreams.js';
 
 const BODY_BYTES = 48 * 1024 * 1024; // far over every socket buffer between the client and the upstream
@@ -35,7 +36,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   proxy = await startProxy({
-    server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { request_ms: REQUEST_MS }, limits: { max_body_bytes: 64 * 1024 * 1024 } },
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, timeouts: { request_ms: REQUEST_MS }, limits: { max_body_bytes: 64 * 1024 * 1024 } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     upstreams: {
       // request_ms (2.5 s) comes first
@@ -92,6 +93,33 @@ function upload(port: number, path: string, fast: boolean): Promise<RawResponse>
   });
 }
 
+/** The same over the HTTP/2 listener (h2c): the body written as fast as flow control lets it. Resolves with the status and body. */
+async function h2Upload(port: number, path: string): Promise<{ status: number; body: string }> {
+  const session = await h2Connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': path, 'content-length': String(BODY_BYTES) });
+      let status = 0;
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.on('data', (d: string) => { body += d; });
+      req.on('close', () => resolve({ status, body }));
+      req.on('error', reject);
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let written = 0;
+      const pump = (): void => {
+        while (written < BODY_BYTES && !req.destroyed && status === 0) {
+          written += chunk.length;
+          if (!req.write(chunk)) return;
+        }
+      };
+      req.on('drain', pump);
+      pump();
+    });
+  } finally { session.destroy(); }
+}
+
 const accessLine = (path: string): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === path);
 
 describe('an upstream that stops reading the request body', () => {
@@ -106,6 +134,16 @@ describe('an upstream that stops reading the request body', () => {
     expect(body.message).toMatch(/^upstream "(patient|strict)" did not (read|take) the request body/);
     expect(await eventually(() => accessLine(path) !== undefined, 3_000)).toBe(true);
     expect(accessLine(path)!.reason).toBe('upstream_request_body_timeout');
+  }, 30_000);
+
+  it('HTTP/2 listener (request_ms fires first): 504 naming the upstream', async () => {
+    const r = await h2Upload(http2PortOf(proxy.logs()), '/patient?h2');
+    expect(r.status, r.body).toBe(504);
+    const body = JSON.parse(r.body) as { code: string; message: string };
+    expect(body.code).toBe('PORTCULLIS_ERR_UPSTREAM_TIMEOUT');
+    expect(body.message).toMatch(/^upstream "patient" did not take the request body/);
+    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.listener === 'http2' && l.reason === 'upstream_request_body_timeout'), 3_000),
+      'access log reason upstream_request_body_timeout').toBe(true);
   }, 30_000);
 
   it('a client that stops sending its body still gets 408 at request_ms', async () => {
