@@ -47,6 +47,7 @@ beforeAll(async () => {
     routes: [
       { name: 'patient', match: { path: '/patient' }, upstream: 'patient', auth: 'none' },
       { name: 'strict', match: { path: '/strict' }, upstream: 'strict', auth: 'none' },
+      { name: 'strict-chunked', match: { path: '/strict-chunked' }, upstream: 'strict', auth: 'none' },
       { name: 'slow', match: { path: '/slow' }, upstream: 'patient', auth: 'none' },
     ],
     log: { level: 'info', access: true },
@@ -59,8 +60,11 @@ afterAll(async () => {
   await new Promise<void>((r) => upstream?.close(() => r()));
 });
 
-/** POST `path` announcing BODY_BYTES; `fast`: written as fast as the proxy takes it, else 10 bytes and then nothing. Resolves with the answer. */
-function upload(port: number, path: string, fast: boolean): Promise<RawResponse> {
+/**
+ * POST `path` announcing BODY_BYTES (`chunked`: in 64 KiB chunks, no length); `fast`: written as fast
+ * as the proxy takes it, else 10 bytes and then nothing. Resolves with the answer.
+ */
+function upload(port: number, path: string, fast: boolean, chunked = false): Promise<RawResponse> {
   return new Promise((resolve) => {
     const c = net.connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
@@ -78,13 +82,14 @@ function upload(port: number, path: string, fast: boolean): Promise<RawResponse>
     c.on('data', (d: Buffer) => { buf = Buffer.concat([buf, d]); finish(false); });
     c.on('error', () => { /* the answer (or its absence) tells */ });
     c.on('close', () => finish(true));
-    c.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${BODY_BYTES}\r\n\r\n`);
+    c.write(`POST ${path} HTTP/1.1\r\nHost: x\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${BODY_BYTES}`}\r\n\r\n`);
     if (!fast) { c.write('0123456789'); return; }
-    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const data = Buffer.alloc(64 * 1024, 0x61);
+    const chunk = chunked ? Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]) : data;
     let written = 0;
     const pump = (): void => {
       while (written < BODY_BYTES && !c.destroyed) {
-        written += chunk.length;
+        written += data.length;
         if (!c.write(chunk)) return;
       }
     };
@@ -124,10 +129,11 @@ const accessLine = (path: string): Record<string, unknown> | undefined => proxy.
 
 describe('an upstream that stops reading the request body', () => {
   it.each([
-    ['/patient', 'request_ms fires first'],
-    ['/strict', 'idle_body_ms fires first'],
-  ])('%s (%s): 504 naming the upstream, not 408 blaming the client', async (path) => {
-    const r = await upload(proxy.port, path, true);
+    ['/patient', 'request_ms fires first', false],
+    ['/strict', 'idle_body_ms fires first', false],
+    ['/strict-chunked', 'a chunked upload, idle_body_ms fires first', true],
+  ])('%s (%s): 504 naming the upstream, not 408 blaming the client', async (path, _why, chunked) => {
+    const r = await upload(proxy.port, path, true, chunked);
     expect(r.status, r.raw.slice(0, 300)).toBe(504);
     const body = JSON.parse(r.body.toString()) as { error: string; code: string; message: string };
     expect(body.code).toBe('PORTCULLIS_ERR_UPSTREAM_TIMEOUT');
