@@ -255,14 +255,17 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
 
   /**
    * End a response whose body is still streaming (SSE…) because its token was revoked or
-   * expired (node/ws): the client connection is closed, so the client sees the stream end
-   * without a last chunk. `reason` goes to the access log. False when no response is streaming.
+   * expired, or a reload no longer allows it (node/ws): the client connection is closed, so the client
+   * sees the stream end without a last chunk — or, a head still held (unknown length, no body byte
+   * yet: nothing written), gets `err` instead. `reason` goes to the access log. False when no response is streaming.
    */
-  endStream(reason: string): boolean {
+  endStream(reason: string, err: ProxyError): boolean {
     if (this.done || this.aborted || this.status === 0) return false;
     this.ctx.denyReason = reason;
     this.errorKind = reason;
     if (this.controller !== null && !this.controller.aborted) this.controller.abort();
+    // cut with nothing written, the client saw its connection close without any answer
+    if (!this.headersWritten) { this.headDue = false; this.sendError(err, true); return true; }
     this.cut(reason);
     return true;
   }

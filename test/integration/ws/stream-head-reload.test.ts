@@ -52,6 +52,8 @@ describe('a streamed response whose head arrives after a reload', () => {
   /** Responses the upstream holds until `release()`. */
   const held: ServerResponse[] = [];
   const timers: NodeJS.Timeout[] = [];
+  /** SSE responses whose head the upstream sent at once, with no event yet (the proxy holds such a head: README Limitations). */
+  const quiet: ServerResponse[] = [];
   const release = (): void => {
     for (const res of held.splice(0)) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -64,7 +66,10 @@ describe('a streamed response whose head arrives after a reload', () => {
 
   beforeAll(async () => {
     as = await startAuthServer();
-    up = await startScriptedUpstream((_req, res) => { held.push(res); });
+    up = await startScriptedUpstream((req, res) => {
+      if (req.url === '/feed/quiet') { res.writeHead(200, { 'content-type': 'text/event-stream' }); res.flushHeaders(); quiet.push(res); return; }
+      held.push(res);
+    });
     proxy = await startProxy(config(as, up.url, 'feed:read'), { env: ADMIN_ENV });
     await waitReady(proxy);
     session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
@@ -117,5 +122,21 @@ describe('a streamed response whose head arrives after a reload', () => {
       refused.destroy();
       kept.destroy();
     }
+  });
+
+  it('a held SSE head (no event yet) the reload refuses: the client gets 403, not a connection closed without an answer', async () => {
+    await reloadWith(proxy, config(as, up.url, 'feed:read'));
+    const reader = await as.issueJwt({ scope: 'feed:read' });
+    const quietP = stream(`${proxy.url}/feed/quiet`, bearer(reader));
+    const answered = quietP.then(() => true, () => false);
+    expect(await eventually(() => quiet.length === 1, 10_000), 'the request reaches the upstream').toBe(true);
+    await sleep(300); // its head reached the proxy, which holds it for the first event
+    await reloadWith(proxy, config(as, up.url, 'feed:admin'));
+    const r = await Promise.race([quietP, sleep(5_000).then(() => null)]).catch((e: Error) => e);
+    expect(r instanceof Error ? `failed: ${r.message}` : r === null ? 'no answer within 5 s' : r.status, 'a clear status').toBe(403);
+    const s = r as Stream;
+    await s.ended;
+    expect(s.text()).toContain('access changed by configuration');
+    expect(await answered).toBe(true);
   });
 });
