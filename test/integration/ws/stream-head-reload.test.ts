@@ -11,7 +11,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
-import { bearer, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
+import { admin, bearer, jtiOf, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
 
 function config(as: AuthServer, up: string, feedScope: string, withFeed = true): Record<string, unknown> {
   return {
@@ -138,5 +138,18 @@ describe('a streamed response whose head arrives after a reload', () => {
     await s.ended;
     expect(s.text()).toContain('access changed by configuration');
     expect(await answered).toBe(true);
+  });
+
+  it('a held SSE head whose token is revoked: the client gets 401, not a connection closed without an answer', async () => {
+    const reader = await as.issueJwt({ scope: 'feed:admin' });
+    const before = quiet.length;
+    const quietP = stream(`${proxy.url}/feed/quiet`, bearer(reader));
+    expect(await eventually(() => quiet.length === before + 1, 10_000), 'the request reaches the upstream').toBe(true);
+    await sleep(300); // its head reached the proxy, which holds it for the first event
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(reader) })).status).toBe(201);
+    const r = await Promise.race([quietP, sleep(5_000).then(() => null)]).catch((e: Error) => e);
+    expect(r instanceof Error ? `failed: ${r.message}` : r === null ? 'no answer within 5 s' : r.status, 'a clear status').toBe(401);
+    await (r as Stream).ended;
+    expect((r as Stream).text()).toContain('revoked');
   });
 });
