@@ -157,7 +157,7 @@ export class ProxyInstance {
     if (cfg.server.http2 !== undefined) {
       const t = cfg.server.http2.tls;
       const h2Pass = t?.passphrase_env !== undefined ? process.env[t.passphrase_env] : undefined;
-      inst.h2 = new H2Listener(inst.snapshot, { config: cfg.server.http2, ...(h2Pass !== undefined ? { passphrase: h2Pass } : {}), logger: opts.logger, metrics: inst.metrics, accessLog: cfg.log.access, sampledOut: () => inst.listener?.accessLineSampledOut() });
+      inst.h2 = new H2Listener(inst.snapshot, { config: cfg.server.http2, ...(h2Pass !== undefined ? { passphrase: h2Pass } : {}), logger: opts.logger, metrics: inst.metrics, accessLog: cfg.log.access, sampledOut: () => inst.listener?.accessLineSampledOut(), refusedByReload: (relay, current) => inst.listener!.refusedByReload(relay, current) });
       // streamed responses on HTTP/2 end on revocation and expiry like those on the uWS listener
       inst.listener.ws.watchStreams(inst.h2.active);
       await inst.h2.listen();

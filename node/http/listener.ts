@@ -194,6 +194,8 @@ export class Listener implements RelayHost {
     return this.ws.reauthorize(liveJudge(this.snapshot));
   }
 
+  /** A response head arriving under `current`, newer than its request's snapshot (also the HTTP/2 listener's): answered 403 and true when `current` refuses it. */
+  refusedByReload(relay: Parameters<WsProxy['refusedAtStart']>[0], current = this.snapshot): boolean { return this.ws.refusedAtStart(relay, liveJudge(current)); }
   upstreamError(upstream: string, kind: string): void { this.opts.metrics.upstreamError(upstream, kind); }
   /** An access-log line left out by its route's sample_allowed (the HTTP/2 listener's too: one counter). */
   accessLineSampledOut(): void { this.bodyCounters.access_lines_sampled_out++; }
@@ -215,8 +217,7 @@ export class Listener implements RelayHost {
     for (const relay of this.bodies) {
       if (relay.bodyDeadline < now) {
         this.bodies.delete(relay);
-        this.bodyCounters.request_timeouts++;
-        relay.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+        if (relay.bodyDeadlinePassed()) this.bodyCounters.request_timeouts++; // 408, else 504: the upstream did not take it
       } else if (relay.keepBodyAlive(now)) {
         this.bodyCounters.uws_body_timer_rearms++;
       }

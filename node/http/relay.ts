@@ -6,7 +6,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { asInsideParseLoop, closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { beforeHeadFailure, midBodyFailure } from './upstream-failure.js';
+import { beforeHeadFailure, lateRequestBody, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -45,6 +45,10 @@ export interface RelayHost {
   headHeld(relay: Relay): void;
   /** An auth decision of the pipeline (metrics). */
   decision(reason: string | null): void;
+  /** The config in force now: a reload swaps it (relay.snap stays the one the request was authorized under). */
+  readonly snapshot: Snapshot;
+  /** A response head arriving under a newer snapshot: true when the new config refused it (the relay answered 403). */
+  refusedByReload(relay: Relay): boolean;
   /** A WebSocket route: connect upstream and upgrade when `relay` is an accepted upgrade; false for an ordinary request. */
   upgrade(relay: Relay, req: UpstreamRequest): boolean;
 }
@@ -183,6 +187,18 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     return this.body.keepAlive(now);
   }
 
+  /**
+   * The listener's sweep: the body's deadline (`request_ms`) passed. 408 when the client did not send
+   * it in time; 504 when the proxy was holding the client back because the upstream did not take what
+   * it had (backpressure: the client is blameless). True for a 408.
+   */
+  bodyDeadlinePassed(): boolean {
+    const f = lateRequestBody(this.upstream?.name ?? null, this.body?.heldBack === true, this.snap.config.server.timeouts.request_ms);
+    if (f.metric !== null) this.host.upstreamError(this.upstream!.name, f.metric);
+    this.failRequestBody(f.error, f.reason);
+    return f.metric === null;
+  }
+
   /** Body too large or too slow: answer (if nothing was sent yet) and stop the upstream. */
   failRequestBody(err: ProxyError, kind: string): void {
     this.errorKind = kind;
@@ -239,14 +255,17 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
 
   /**
    * End a response whose body is still streaming (SSE…) because its token was revoked or
-   * expired (node/ws): the client connection is closed, so the client sees the stream end
-   * without a last chunk. `reason` goes to the access log. False when no response is streaming.
+   * expired, or a reload no longer allows it (node/ws): the client connection is closed, so the client
+   * sees the stream end without a last chunk — or, a head still held (unknown length, no body byte
+   * yet: nothing written), gets `err` instead. `reason` goes to the access log. False when no response is streaming.
    */
-  endStream(reason: string): boolean {
+  endStream(reason: string, err: ProxyError): boolean {
     if (this.done || this.aborted || this.status === 0) return false;
     this.ctx.denyReason = reason;
     this.errorKind = reason;
     if (this.controller !== null && !this.controller.aborted) this.controller.abort();
+    // cut with nothing written, the client saw its connection close without any answer
+    if (!this.headersWritten) { this.headDue = false; this.sendError(err, true); return true; }
     this.cut(reason);
     return true;
   }
@@ -326,6 +345,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   // on this relay's fields, so nothing is allocated per chunk).
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number, nonAscii = true): void {
     this.respNonAscii = nonAscii;
+    // a reload committed while it waited for this head: the config now in force judges it before it streams
+    if (this.snap !== this.host.snapshot && !this.done && !this.aborted && this.host.refusedByReload(this)) return;
     startResponse(this, status, statusText, headers, contentLength);
   }
 
@@ -359,7 +380,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
     const connect = isConnectFailure(err);
-    const f = beforeHeadFailure(err, up.name, connect);
+    const f = beforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
     if (connect) {
       up.connectFailed(this.target!, Date.now());

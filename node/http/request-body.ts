@@ -43,6 +43,15 @@ export class RequestBody extends Readable {
     owner.res.onData((ab, isLast) => this.onChunk(ab, isLast));
   }
 
+  /**
+   * The proxy holds the client back: what it already sent is not taken yet (the upstream, or the
+   * upstream connection, is not reading it). A body late while this is true is late because of the
+   * upstream, not the client.
+   */
+  get heldBack(): boolean {
+    return this.clientPaused;
+  }
+
   override _read(): void {
     if (this.clientPaused && !this.owner.closed) {
       this.clientPaused = false;

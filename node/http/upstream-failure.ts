@@ -24,8 +24,8 @@ export function midBodyFailure(err: H1Error, upstream: string, idleBodyMs: numbe
   return { metric: 'reset_mid_body', reason: 'upstream_reset', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" closed the connection`) };
 }
 
-/** A failure before any response head. `connect`: isConnectFailure(err) (h1-client.ts). */
-export function beforeHeadFailure(err: H1Error, upstream: string, connect: boolean): UpstreamFailure {
+/** A failure before any response head. `connect`: isConnectFailure(err) (h1-client.ts); `idleBodyMs`: the upstream's idle_body_ms, for the message. */
+export function beforeHeadFailure(err: H1Error, upstream: string, connect: boolean, idleBodyMs = 0): UpstreamFailure {
   const code = err.code;
   if (connect) {
     // refused, unreachable, connect timeout, TLS: the target is at fault
@@ -48,10 +48,25 @@ export function beforeHeadFailure(err: H1Error, upstream: string, connect: boole
       return { metric: 'timeout', reason: 'upstream_timeout', error: proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${upstream}" did not answer in time`) };
     case 'H1_PROTOCOL':
       return { metric: 'protocol', reason: 'upstream_protocol', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" sent an invalid response`) };
+    case 'H1_BODY_TIMEOUT':
+      // before a head, this is the upstream that stopped reading the request body for idle_body_ms
+      // (it answered 502 "closed the connection" before, the client was never at fault)
+      return { metric: 'request_body_timeout', reason: 'upstream_request_body_timeout', error: proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${upstream}" did not read the request body for ${idleBodyMs} ms`) };
     default:
-      // H1_RESET, and H1_BODY_TIMEOUT while the upstream stopped reading the request body
+      // H1_RESET
       return { metric: 'reset', reason: 'upstream_reset', error: proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${upstream}" closed the connection`) };
   }
+}
+
+/**
+ * A request body not all arrived by `server.timeouts.request_ms`. `heldBack`: the proxy was holding
+ * the client back because what it had was not taken yet (backpressure), so the upstream (named
+ * `upstream`, null while none was picked) is late, not the client: 504. Otherwise the client did not
+ * send it: 408, and `metric` null (it is the listener's request_timeouts_total, not the upstream's).
+ */
+export function lateRequestBody(upstream: string | null, heldBack: boolean, requestMs: number): UpstreamFailure {
+  if (upstream === null || !heldBack) return { metric: null, reason: 'request_timeout', error: proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time') };
+  return { metric: 'request_body_timeout', reason: 'upstream_request_body_timeout', error: proxyError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT', `upstream "${upstream}" did not take the request body within ${requestMs} ms`) };
 }
 
 function ourSide(upstream: string): ProxyError {

@@ -28,6 +28,9 @@ export class H2Body extends Readable {
     req.on('end', () => { if (!this.destroyed) { this.push(null); owner.bodyEnded(); } });
   }
 
+  /** The client is held back: what it sent is not taken yet (the upstream is not reading it). A body late while this is true is the upstream's fault. */
+  get heldBack(): boolean { return this.paused; }
+
   override _read(): void {
     if (this.paused) { this.paused = false; this.req.resume(); }
   }

@@ -13,6 +13,7 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
+import { lateRequestBody } from '../http/upstream-failure.js';
 import { keepAccessLine } from '../http/access-sampling.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
@@ -41,6 +42,8 @@ export interface H2ListenerOptions {
   accessLog: boolean;
   /** A line left out by routes[].access_log.sample_allowed (counted with the main listener's). */
   sampledOut?: () => void;
+  /** A response head arriving under `current`, newer than the relay's snapshot: true when `current` refused it (node/ws WsProxy.refusedAtStart). */
+  refusedByReload?: (relay: H2Relay, current: Snapshot) => boolean;
 }
 
 /** Requests by protocol as the client spoke it; sessions closed by the proxy by reason. */
@@ -166,7 +169,6 @@ export class H2Listener implements H2RelayHost {
   }
 
   // ---- sessions ------------------------------------------------------------
-
   private onSession(s: ServerHttp2Session): void {
     this.sessions.add(s);
     this.counters['http2.sessions_total']!++;
@@ -188,7 +190,6 @@ export class H2Listener implements H2RelayHost {
   }
 
   // ---- H2RelayHost -----------------------------------------------------------
-
   finished(relay: H2Relay): void {
     this.active.delete(relay);
     const m = this.opts.metrics;
@@ -220,7 +221,7 @@ export class H2Listener implements H2RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
-
+  refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
   stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
 
   private sweep(): void {
@@ -233,8 +234,9 @@ export class H2Listener implements H2RelayHost {
     for (const relay of this.bodies) {
       if (relay.body !== null && relay.body.deadline < now) {
         this.bodies.delete(relay);
-        this.counters['http2.request_timeouts_total']!++;
-        relay.failRequestBody(proxyError('PORTCULLIS_ERR_REQUEST_TIMEOUT', 'request body not received in time'), 'request_timeout');
+        const f = lateRequestBody(relay.upstream?.name ?? null, relay.body.heldBack, relay.snap.config.server.timeouts.request_ms); // 408, or 504: the upstream did not take it
+        if (f.metric === null) this.counters['http2.request_timeouts_total']!++; else this.upstreamError(relay.upstream!.name, f.metric);
+        relay.failRequestBody(f.error, f.reason);
       }
     }
   }

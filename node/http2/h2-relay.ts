@@ -29,6 +29,8 @@ export interface H2RelayHost {
   deadlineExceeded(relay: H2Relay, streaming: boolean): void;
   /** The client's side became full (`on`) or drained / the relay ended (`!on`): watched for server.http2.stalled_response_ms. */
   stalled(relay: H2Relay, on: boolean): void;
+  /** A response head arriving under a snapshot a reload swapped in: true when the config now in force refused it (the relay answered 403). */
+  refusedByReload(relay: H2Relay): boolean;
 }
 
 export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined {
@@ -114,7 +116,6 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   }
 
   get bytesIn(): number { return this.body === null ? 0 : this.body.bytesIn; }
-
   /** Attach the request body (before the pipeline runs). */
   setBody(body: H2Body): void {
     this.body = body;
@@ -163,9 +164,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   // ---- PipelineSink ----------------------------------------------------------
 
   get closed(): boolean { return this.done || this.aborted; }
-
   decision(reason: string | null): void { this.host.decision(reason); }
-
   deny(error: ProxyError): void { this.sendError(error); }
 
   forward(req: UpstreamRequest): void {
@@ -272,7 +271,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   // ---- H1Handler: the upstream's answer ----------------------------------------
 
   onResponseStart(status: number, _statusText: string, headers: string[], contentLength: number): void {
-    if (this.closed) { this.controller?.abort(); return; }
+    // a reload committed while it waited for this head: the config now in force judges it before it streams
+    if (this.closed || this.host.refusedByReload(this)) { this.controller?.abort(); return; }
     this.upstream!.succeeded(this.target!);
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
@@ -383,7 +383,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     }
     if (this.errorKind !== null) return; // aborted by us (413/408), answered already
     const connect = isConnectFailure(err);
-    const f = h2BeforeHeadFailure(err, up.name, connect);
+    const f = h2BeforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
     if (connect) {
       up.connectFailed(this.target!, Date.now());

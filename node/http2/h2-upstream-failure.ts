@@ -20,8 +20,8 @@ function h2Failure(err: H1Error, upstream: string): UpstreamFailure | null {
 }
 
 /** Before any response head (see node/http/upstream-failure.ts beforeHeadFailure). */
-export function h2BeforeHeadFailure(err: H1Error, upstream: string, connect: boolean): UpstreamFailure {
-  return (connect ? null : h2Failure(err, upstream)) ?? beforeHeadFailure(err, upstream, connect);
+export function h2BeforeHeadFailure(err: H1Error, upstream: string, connect: boolean, idleBodyMs = 0): UpstreamFailure {
+  return (connect ? null : h2Failure(err, upstream)) ?? beforeHeadFailure(err, upstream, connect, idleBodyMs);
 }
 
 /** After the response head (see midBodyFailure). */

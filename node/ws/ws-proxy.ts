@@ -38,7 +38,8 @@ interface StreamingRelay {
   readonly status: number;
   readonly done: boolean;
   readonly aborted: boolean;
-  endStream(reason: string): boolean;
+  /** `err`: the answer when nothing was written yet (a held head); the HTTP/2 listener writes every head at once. */
+  endStream(reason: string, err: ProxyError): boolean;
   /** Answer `err` to a request still waiting for its response head and cancel its upstream request; false when a response started. */
   endPending(reason: string, err: ProxyError): boolean;
 }
@@ -222,7 +223,7 @@ export class WsProxy implements BridgeHost {
           continue;
         }
         const why = judge(p.facts, p.validUntil);
-        if (why !== null && relay.endStream(`stream_${why}`)) {
+        if (why !== null && relay.endStream(`stream_${why}`, ENDED[why])) {
           this.counters[`streams_ended_${why}`]++;
           this.logger.info({ route: relay.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
         }
@@ -265,7 +266,7 @@ export class WsProxy implements BridgeHost {
         if (relay.status === 0 || relay.done || relay.aborted) continue;
         let ok: boolean;
         try { ok = allowed(relay.ctx, false); } catch { ok = false; } // unsure → cut
-        if (ok || !relay.endStream('stream_policy_changed')) continue;
+        if (ok || !relay.endStream('stream_policy_changed', POLICY_CHANGED)) continue;
         cut++;
         this.counters.ended_policy_changed++;
         this.counters.streams_ended_policy_changed++;
@@ -273,6 +274,22 @@ export class WsProxy implements BridgeHost {
     }
     if (cut > 0) this.logger.info({ ended: cut }, 'streamed responses ended: the reloaded config no longer allows them');
     return n + cut;
+  }
+
+  /**
+   * A response whose upstream head arrives under a config a reload swapped in after its request was
+   * authorized (reauthorize() leaves requests waiting for their head alone): judged by `allowed` (the
+   * current config) before any byte reaches the client. Refused (or unsure): 403 "access changed by
+   * configuration", its upstream request cancelled, counted as a stream the reload ended; true.
+   */
+  refusedAtStart(relay: StreamingRelay, allowed: (ctx: Relay['ctx'], websocket: boolean) => boolean): boolean {
+    let ok: boolean;
+    try { ok = allowed(relay.ctx, false); } catch { ok = false; } // unsure → refused
+    if (ok || !relay.endPending('policy_changed', POLICY_CHANGED)) return false;
+    this.counters.ended_policy_changed++;
+    this.counters.streams_ended_policy_changed++;
+    this.logger.info({ route: relay.ctx.route.name }, 'response refused as it started: the reloaded config no longer allows it');
+    return true;
   }
 
   /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503 (and upgrades still being authorized as they reach forward). */
