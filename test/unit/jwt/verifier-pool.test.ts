@@ -72,7 +72,10 @@ describe('VerifierPool', () => {
     let again = await p.run(task(makeToken(k.EdDSA)));
     for (let i = 0; i < 10 && !again.ok; i++) again = await p.run(task(makeToken(k.EdDSA)));
     expect(again).toMatchObject({ ok: true });
-    expect(p.stats()).toMatchObject({ pool_stuck_threads: 1, pool_in_flight: 0, pool_failovers: 0 });
+    expect(p.stats()).toMatchObject({ pool_in_flight: 0, pool_failovers: 0 });
+    // at least the spinning thread; a retry whose batch outlived 300 ms on a slow-starting
+    // replacement (a loaded machine) aborts that thread too and counts it
+    expect(p.stats().pool_stuck_threads).toBeGreaterThanOrEqual(1);
     expect(p.stats().pool_timeouts).toBeGreaterThanOrEqual(2);
   });
 
