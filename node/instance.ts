@@ -4,7 +4,7 @@
 // one, and only when all succeeded is everything swapped in one synchronous step.
 import { readFileSync } from 'node:fs';
 import { AdminServer, adminTokens, type AdminHandler } from './admin/admin-server.js';
-import { createAuth, explainRequest, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
+import { createAuth, explainAdminCall, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
 import { checkEnvironment, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
@@ -246,18 +246,7 @@ export class ProxyInstance {
         return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } };
       },
       'GET /cache/stats': async () => ({ status: 200, body: { ...this.auth.stats(), ...this.s2s.stats() } }),
-      'POST /explain': async (_req, body) => {
-        let q: { method?: unknown; path?: unknown; host?: unknown; token?: unknown };
-        try { q = JSON.parse(body) as typeof q; } catch { return { status: 400, body: { error: 'invalid_request', message: 'body must be JSON {method, path, host?, token?}' } }; }
-        if (typeof q?.method !== 'string' || typeof q.path !== 'string' || !q.path.startsWith('/')) {
-          return { status: 400, body: { error: 'invalid_request', message: 'method (string) and path (starting with /) are required' } };
-        }
-        const answer = await explainRequest(this.snapshot.config, this.auth, {
-          method: q.method, path: q.path,
-          ...(typeof q.host === 'string' ? { host: q.host } : {}), ...(typeof q.token === 'string' ? { token: q.token } : {}),
-        });
-        return { status: 200, body: answer };
-      },
+      'POST /explain': (_req, body) => explainAdminCall(this.snapshot.config, this.auth, body),
     };
   }
 

@@ -109,3 +109,20 @@ export function formatExplain(a: ExplainAnswer, method: string, path: string): s
 }
 
 export type { Logger };
+
+/**
+ * Admin `POST /explain`: `body` is JSON `{method, path, host?, token?}`; 400 `invalid_request`
+ * when it is not, else 200 with the ExplainAnswer.
+ */
+export async function explainAdminCall(config: Config, auth: Auth, body: string): Promise<{ status: number; body: unknown }> {
+  let q: { method?: unknown; path?: unknown; host?: unknown; token?: unknown };
+  try { q = JSON.parse(body) as typeof q; } catch { return { status: 400, body: { error: 'invalid_request', message: 'body must be JSON {method, path, host?, token?}' } }; }
+  if (typeof q?.method !== 'string' || typeof q.path !== 'string' || !q.path.startsWith('/')) {
+    return { status: 400, body: { error: 'invalid_request', message: 'method (string) and path (starting with /) are required' } };
+  }
+  const answer = await explainRequest(config, auth, {
+    method: q.method, path: q.path,
+    ...(typeof q.host === 'string' ? { host: q.host } : {}), ...(typeof q.token === 'string' ? { token: q.token } : {}),
+  });
+  return { status: 200, body: answer };
+}

@@ -3,5 +3,5 @@
 // `explain` (which route, which rule, why), and which page origins may use a cookie token.
 export { createAuth, type Auth, type AuthOptions, type PreparedAuth } from './auth-stages.js';
 export { createTokenCheck, waitingIssuers, type TokenCheck, type TokenCheckOptions, type PreparedTokenCheck, type IssuerReadiness } from './token-check.js';
-export { explainRequest, formatExplain, type ExplainAnswer } from './explain-request.js';
+export { explainAdminCall, explainRequest, formatExplain, type ExplainAnswer } from './explain-request.js';
 export { cookieRequestAllowed, pageOriginAllowed, CROSS_ORIGIN } from './cookie-origin.js';

@@ -1,8 +1,6 @@
-// One upstream socket (net or tls), its parser (h1-parser.ts) and the transactions on it: the one
-// whose response is being read (`tx`) and, with pipelining, the ones written after it (`queue`,
-// answered in order). Feeds response bytes to the parser, decides keep-alive, fails or retries
-// transactions. Writing the request (head, inline or streamed body) is h1-request-writer.ts. The
-// pool that owns it (h1-pool.ts) is seen through ConnectionOwner.
+// One upstream socket (net or tls), its parser and its transactions: `tx` being read, pipelined ones
+// after it in `queue`. Feeds the parser, decides keep-alive, fails or retries; writing the request is
+// h1-request-writer.ts, the owning pool (h1-pool.ts) is seen through ConnectionOwner.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
