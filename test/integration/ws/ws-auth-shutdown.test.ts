@@ -5,10 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
-import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { bearer, handshake, sleep, waitReady, wsUrl } from './ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { bearer, handshake, sleep, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const SLOW_MS = 1_500;
 
 describe('a WebSocket upgrade whose token check spans the start of a shutdown', () => {
@@ -18,21 +17,7 @@ describe('a WebSocket upgrade whose token check spans the start of a shutdown', 
 
   beforeAll(async () => {
     [as, up] = await Promise.all([startAuthServer(), startWsEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: {
-        demo: {
-          issuer: as.issuer, audiences: ['portcullis-demo'],
-          introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 30, timeout_ms: 5_000 },
-        },
-      },
-      upstreams: { ws: { targets: [up.url] } },
-      routes: [{ name: 'room', match: { path: '/room/*' }, upstream: 'ws', websocket: true, auth: {} }],
-      log: { level: 'info', access: false },
-      verifier: { pool_size: 1 },
-    }, { env: ENV });
-    await waitReady(proxy);
+    proxy = await startOpaqueWsProxy(as.issuer, up.url, { name: 'room', match: { path: '/room/*' }, auth: {} }, { cache_ttl_s: 30, timeout_ms: 5_000 }, 'info');
   });
 
   afterAll(async () => {

@@ -4,9 +4,9 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
-import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
 
-export { waitReady } from '../../helpers/proxy-process.js';
+export { waitReady };
 import { sourceValue } from '../../../node/metrics/index.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -156,6 +156,28 @@ export function chatEventsConfig(issuer: string, wsUpstream: string, echoUpstrea
     log: { level: 'info', access: true },
     verifier: { pool_size: 1 },
   };
+}
+
+/** The environment of the opaque-token suites: the admin token and the introspection client's secret. */
+export const OPAQUE_ENV: Record<string, string> = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
+
+/**
+ * A ready proxy judging the `demo` issuer's tokens (`issuer`, audience portcullis-demo) by
+ * introspection (`introspection`: cache_ttl_s, timeout_ms, endpoint…, added to the client's id and
+ * secret), with one WebSocket route `route` (name, match, auth) to `wsUpstream`; one verifier thread.
+ */
+export async function startOpaqueWsProxy(issuer: string, wsUpstream: string, route: Record<string, unknown>, introspection: Record<string, unknown>, level = 'warn'): Promise<ProxyProcess> {
+  const proxy = await startProxy({
+    server: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', ...introspection } } },
+    upstreams: { ws: { targets: [wsUpstream] } },
+    routes: [{ upstream: 'ws', websocket: true, ...route }],
+    log: { level, access: false },
+    verifier: { pool_size: 1 },
+  }, { env: OPAQUE_ENV });
+  await waitReady(proxy);
+  return proxy;
 }
 
 /** The websocket counter `name` (`websocket.<name>`) read from the family /metrics exports it as; NaN when absent. */

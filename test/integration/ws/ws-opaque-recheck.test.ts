@@ -5,11 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
-import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { bearer, open, sleep, waitReady, wsUrl } from './ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { bearer, open, sleep, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
 import { call } from '../s2s/s2s-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
 describe('opaque tokens: a live WebSocket follows the introspection answer', () => {
   let as: AuthServer;
@@ -18,21 +17,7 @@ describe('opaque tokens: a live WebSocket follows the introspection answer', () 
 
   beforeAll(async () => {
     [as, up] = await Promise.all([startAuthServer(), startWsEchoUpstream()]);
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: {
-        demo: {
-          issuer: as.issuer, audiences: ['portcullis-demo'],
-          introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 1, timeout_ms: 1_000 },
-        },
-      },
-      upstreams: { ws: { targets: [up.url] } },
-      routes: [{ name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} }],
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    }, { env: ENV });
-    await waitReady(proxy);
+    proxy = await startOpaqueWsProxy(as.issuer, up.url, { name: 'chat', match: { path: '/chat/*' }, auth: {} }, { cache_ttl_s: 1, timeout_ms: 1_000 });
   });
 
   afterAll(async () => {

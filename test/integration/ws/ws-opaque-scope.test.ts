@@ -7,11 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
-import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { bearer, open, waitReady, wsUrl } from './ws-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { bearer, open, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
 import { call } from '../s2s/s2s-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
 describe('opaque tokens: a live WebSocket follows the scope the authorization server grants now', () => {
   let as: AuthServer;
@@ -37,24 +36,9 @@ describe('opaque tokens: a live WebSocket follows the scope the authorization se
       });
     });
     await new Promise<void>((r) => introspection.listen(0, '127.0.0.1', r));
-    proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port: 0 } },
-      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-      issuers: {
-        demo: {
-          issuer: as.issuer, audiences: ['portcullis-demo'],
-          introspection: {
-            endpoint: `http://127.0.0.1:${(introspection.address() as AddressInfo).port}/introspect`,
-            client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 1, timeout_ms: 1_000,
-          },
-        },
-      },
-      upstreams: { ws: { targets: [up.url] } },
-      routes: [{ name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: { scopes: { all: ['chat'] } } }],
-      log: { level: 'warn', access: false },
-      verifier: { pool_size: 1 },
-    }, { env: ENV });
-    await waitReady(proxy);
+    proxy = await startOpaqueWsProxy(as.issuer, up.url, { name: 'chat', match: { path: '/chat/*' }, auth: { scopes: { all: ['chat'] } } }, {
+      endpoint: `http://127.0.0.1:${(introspection.address() as AddressInfo).port}/introspect`, cache_ttl_s: 1, timeout_ms: 1_000,
+    });
   });
 
   afterAll(async () => {
