@@ -3,7 +3,7 @@
 // addresses replaced; and a recording upstream that answers with what reached it.
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { startNginx, type Nginx } from '../../helpers/nginx.js';
 import { ROOT } from '../../helpers/proxy-process.js';
@@ -84,4 +84,29 @@ export function startRecordingUpstream(): Promise<ScriptedUpstream> {
       res.end(JSON.stringify({ url: req.url, headers: req.headers }));
     });
   });
+}
+
+/** An app behind an edge that records each request head as bytes arrived (a raw server: Node's parser refuses `get`). */
+export interface RawApp { readonly port: number; readonly heads: string[]; close(): Promise<void> }
+
+/** Start a RawApp on 127.0.0.1 port 0: every request (head, no body) answered `200 ok`, keep-alive. */
+export function startRawApp(): Promise<RawApp> {
+  const heads: string[] = [];
+  const server = createServer((sock) => {
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      let end: number;
+      while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
+        heads.push(buf.slice(0, end));
+        buf = buf.slice(end + 4);
+        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      }
+    });
+    sock.on('error', () => { /* the edge closed */ });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    port: (server.address() as { port: number }).port, heads,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  })));
 }

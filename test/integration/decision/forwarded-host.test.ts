@@ -4,7 +4,6 @@
 // another host than the judged one, as with `X-Forwarded-Host`. Real nginx and HAProxy in front
 // (deploy/edge/), a raw app recording what reaches it.
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { freePort } from '../../helpers/nats.js';
@@ -13,37 +12,20 @@ import { rawRequest } from '../../helpers/raw-http.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { startFixtureJwks, type ScriptedUpstream, fixtureIssuer } from '../../helpers/upstreams.js';
 import { waitReady } from '../auth/tokens-helpers.js';
-import { startHaproxyEdge, startNginxEdge, type Haproxy } from './edge-fixtures.js';
+import { startHaproxyEdge, startNginxEdge, startRawApp, type Haproxy, type RawApp } from './edge-fixtures.js';
 
 let jwks: ScriptedUpstream;
 let proxy: ProxyProcess;
 let haproxy: Haproxy;
 let nginx: Nginx;
 const edgePort: Record<string, number> = {};
-let app: Server;
-/** Each request head the app received. */
-const heads: string[] = [];
-
-function startRawApp(): Promise<number> {
-  app = createServer((sock) => {
-    let buf = '';
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      let end: number;
-      while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
-        heads.push(buf.slice(0, end));
-        buf = buf.slice(end + 4);
-        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-      }
-    });
-    sock.on('error', () => { /* the edge closed */ });
-  });
-  return new Promise((resolve) => app.listen(0, '127.0.0.1', () => resolve((app.address() as { port: number }).port)));
-}
+/** The app behind the edges; `app.heads`: each request head it received. */
+let app: RawApp;
 
 beforeAll(async () => {
   jwks = await startFixtureJwks();
-  const appPort = await startRawApp();
+  app = await startRawApp();
+  const appPort = app.port;
   const dir = tempDir('portcullis-forwarded-');
   proxy = await startProxy(baseConfig(`http://127.0.0.1:${appPort}`, {
     server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }], unix_socket: { path: join(dir, 'a.sock') } } },
@@ -62,7 +44,7 @@ afterAll(async () => {
   await Promise.all([nginx?.stop(), haproxy?.stop()]);
   await proxy?.stop();
   await jwks?.close();
-  await new Promise<void>((resolve) => (app === undefined ? resolve() : app.close(() => resolve())));
+  await app?.close();
 });
 
 describe.each(['nginx', 'haproxy'] as const)('%s in front: a client\'s Forwarded host', (edge) => {
@@ -76,18 +58,18 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front: a client\'s Forwarded
     ['host=app.example, host=admin.example'],
     ['host="a.example,b"'],
   ])('%s on a request judged by Host app.example (an open route) → 400, the app never sees it', async (forwarded) => {
-    const before = heads.length;
+    const before = app.heads.length;
     const r = await get(forwarded);
     // before: 200, and the app got `Forwarded: host=admin.example` — the guarded host
-    expect(heads.slice(before), 'requests the app received').toEqual([]);
+    expect(app.heads.slice(before), 'requests the app received').toEqual([]);
     expect(r.status, `${r.raw}\n${edge === 'nginx' ? nginx.errors() : haproxy.errors()}`).toBe(400);
   });
 
   it('a Forwarded naming the judged host (or none) passes: the app gets it', async () => {
-    const before = heads.length;
+    const before = app.heads.length;
     const r = await get('for=192.0.2.1;proto=http;host=app.example');
     expect(r.status, r.raw).toBe(200);
-    expect(heads.slice(before).join('\n')).toMatch(/forwarded: for=192\.0\.2\.1;proto=http;host=app\.example/i);
+    expect(app.heads.slice(before).join('\n')).toMatch(/forwarded: for=192\.0\.2\.1;proto=http;host=app\.example/i);
     expect((await get('for=192.0.2.1')).status).toBe(200);
   });
 });

@@ -5,7 +5,6 @@
 // GET, answered 200 by the open GET-only route. Proxy mode forwards the upper-cased method; a
 // decision cannot change what the edge forwards, so it refuses a method not in upper case.
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import { startFixtureJwks, type ScriptedUpstream, fixtureIssuer } from '../../he
 import { http2PortOf } from '../../helpers/h2-client.js';
 import { waitReady } from '../auth/tokens-helpers.js';
 import { send } from './decision-fixtures.js';
-import { startHaproxyEdge, type Haproxy } from './edge-fixtures.js';
+import { startHaproxyEdge, startRawApp, type Haproxy, type RawApp } from './edge-fixtures.js';
 
 interface CheckResponse { status: { code: number; message: string } | null; denied_response?: { status?: { code: number } } | null }
 type CheckFn = (req: unknown, cb: (err: grpc.ServiceError | null, res: CheckResponse) => void) => void;
@@ -26,30 +25,14 @@ let proxy: ProxyProcess;
 let client: grpc.Client;
 let haproxy: Haproxy;
 let edgePort: number;
-/** The app behind the edge: a raw server (Node's parser refuses `get`), recording each request line. */
-let app: Server;
-const lines: string[] = [];
-
-function startRawApp(): Promise<number> {
-  app = createServer((sock) => {
-    let buf = '';
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      let end: number;
-      while ((end = buf.indexOf('\r\n\r\n')) !== -1) {
-        lines.push(buf.slice(0, buf.indexOf('\r\n')));
-        buf = buf.slice(end + 4);
-        sock.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
-      }
-    });
-    sock.on('error', () => { /* the edge closed */ });
-  });
-  return new Promise((resolve) => app.listen(0, '127.0.0.1', () => resolve((app.address() as { port: number }).port)));
-}
+/** The app behind the edge: a raw server (Node's parser refuses `get`); `lines()`: the request line of each request it received. */
+let app: RawApp;
+const lines = (): string[] => app.heads.map((h) => h.split('\r\n')[0]!);
 
 beforeAll(async () => {
   jwks = await startFixtureJwks();
-  const appPort = await startRawApp();
+  app = await startRawApp();
+  const appPort = app.port;
   proxy = await startProxy(baseConfig(`http://127.0.0.1:${appPort}`, {
     server: {
       listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } },
@@ -75,7 +58,7 @@ afterAll(async () => {
   await haproxy?.stop();
   await proxy?.stop();
   await jwks?.close();
-  await new Promise<void>((resolve) => (app === undefined ? resolve() : app.close(() => resolve())));
+  await app?.close();
 });
 
 function check(method: string): Promise<CheckResponse> {
@@ -89,13 +72,13 @@ function check(method: string): Promise<CheckResponse> {
 
 describe('an original method not in upper case is refused at every decision door', () => {
   it('through HAProxy: `get /items/1` without a token → 400, the app never sees it (GET is open, upper case passes)', async () => {
-    const before = lines.length;
+    const before = lines().length;
     const upper = await rawRequest(edgePort, 'GET /items/1 HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n');
     expect(upper.status, `${upper.raw}\n${haproxy.errors()}`).toBe(200);
-    expect(lines.slice(before)).toEqual(['GET /items/1 HTTP/1.1']);
+    expect(lines().slice(before)).toEqual(['GET /items/1 HTTP/1.1']);
     const lower = await rawRequest(edgePort, 'get /items/1 HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n');
     // before: 200, and the app got `get /items/1` — its any-method handler, which the `items` route guards
-    expect(lines.slice(before + 1), 'request lines the app received').toEqual([]);
+    expect(lines().slice(before + 1), 'request lines the app received').toEqual([]);
     expect(lower.status, lower.raw).toBe(400);
   });
 
