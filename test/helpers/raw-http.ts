@@ -1,7 +1,7 @@
 // A raw TCP HTTP/1.1 client for tests that need bytes a normal client refuses to
 // send (hop-by-hop headers, malformed request lines, smuggling attempts) or exact
 // control over when the body arrives. Parses one response, tolerating truncation.
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface RawResponse {
   /** 0 when no status line arrived (connection closed or timed out first). */
@@ -122,4 +122,27 @@ export function requestText(method: string, target: string, headers: Array<[stri
   const lines = [`${method} ${target} HTTP/1.1`, 'Host: 127.0.0.1', ...headers.map(([k, v]) => `${k}: ${v}`)];
   if (body !== '' && !headers.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k))) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** A raw TCP upstream (127.0.0.1, port 0): each connection goes to the suite's own handler; close() destroys them all. */
+export interface RawUpstream { readonly port: number; readonly url: string; close(): Promise<void> }
+
+/**
+ * Start a RawUpstream whose every connection is handed to `onSocket`; socket errors are ignored (the
+ * proxy drops connections it gave up on, the suites close them).
+ */
+export async function startRawUpstream(onSocket: (s: Socket) => void): Promise<RawUpstream> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => { /* dropped by the proxy or the suite */ });
+    onSocket(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port, url: `http://127.0.0.1:${port}`,
+    close: () => { for (const s of sockets) s.destroy(); return new Promise<void>((r) => server.close(() => r())); },
+  };
 }

@@ -6,9 +6,9 @@
 // Also a chunked early answer (it had `Connection: close` written into its body) and the proxy's own
 // error answer to a HEAD with a body (it cannot announce a close on this uWS build).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net, { type AddressInfo, type Server, type Socket } from 'node:net';
+import net from 'node:net';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { parseResponse, type RawResponse } from '../../helpers/raw-http.js';
+import { parseResponse, type RawResponse, type RawUpstream, startRawUpstream } from '../../helpers/raw-http.js';
 
 /** Per path: the answer the upstream gives 1 s after the request head, reading none of its body. */
 const EARLY: Record<string, string> = {
@@ -19,15 +19,11 @@ const EARLY: Record<string, string> = {
 };
 const BODY_BYTES = 8 * 1024 * 1024; // under the default 10 MiB limit, far over every socket buffer on the way
 
-let upstream: Server;
+let upstream: RawUpstream;
 let proxy: ProxyProcess;
-const sockets = new Set<Socket>();
 
 beforeAll(async () => {
-  upstream = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => { /* the proxy drops a connection whose request body it never finished */ });
+  upstream = await startRawUpstream((s) => {
     let buf: string | null = '';
     s.on('data', (d: Buffer) => {
       if (buf === null) return;
@@ -43,15 +39,13 @@ beforeAll(async () => {
       setTimeout(() => { if (!s.destroyed) s.write(answer); }, 1_000);
     });
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const url = upstream.url;
   proxy = await startProxy(baseConfig(url), { env: ADMIN_ENV });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => upstream?.close(() => r()));
+  await upstream?.close();
 });
 
 /**

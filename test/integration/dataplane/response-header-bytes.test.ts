@@ -3,9 +3,8 @@
 // main listener unchanged. The parser reads them one char per byte; written to uWS as a string
 // they went out UTF-8-encoded again (0xC3 0xA9 → 0xC3 0x83 0xC2 0xA9): a changed header.
 import { it, expect, beforeAll, afterAll } from 'vitest';
-import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { rawRequest, type RawUpstream, requestText, startRawUpstream } from '../../helpers/raw-http.js';
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** "café.txt" in UTF-8, a lone 0xFF, a Latin-1 reason phrase "Été". */
@@ -13,15 +12,11 @@ const FILENAME = Buffer.concat([latin1('attachment; filename="caf'), Buffer.from
 const RAW = Buffer.from([0x61, 0xff, 0x62]);
 const REASON = Buffer.from([0xc9, 0x74, 0xe9]);
 
-let upstream: Server;
+let upstream: RawUpstream;
 let proxy: ProxyProcess;
-const sockets = new Set<Socket>();
 
 beforeAll(async () => {
-  upstream = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => { /* closed by the test */ });
+  upstream = await startRawUpstream((s) => {
     let buf = '';
     s.on('data', (d: Buffer) => {
       buf += d.toString('latin1');
@@ -36,15 +31,13 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const url = upstream.url;
   proxy = await startProxy(baseConfig(url), { env: ADMIN_ENV });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => upstream?.close(() => r()));
+  await upstream?.close();
 });
 
 /** The raw header line `name: …` of a response, as bytes. */

@@ -6,23 +6,18 @@
 // GET) that announces a length ends pipelining on its connection: the requests behind it are
 // retried on another.
 import { it, expect, beforeAll, afterAll } from 'vitest';
-import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { rawRequest, type RawUpstream, requestText, startRawUpstream } from '../../helpers/raw-http.js';
 
 const FORGED = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nFORGED';
-let upstream: Server;
+let upstream: RawUpstream;
 let proxy: ProxyProcess;
-const sockets = new Set<Socket>();
 
 beforeAll(async () => {
   // Answers in request order; the first answer on a connection waits 150 ms, so requests arriving
   // meanwhile are pipelined behind it. HEAD and GET /cond get a head announcing FORGED's length
 // (200, 304), then FORGED.
-  upstream = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => { /* the proxy may drop it */ });
+  upstream = await startRawUpstream((s) => {
     let buf = '';
     let ready = false;
     const pending: string[] = [];
@@ -43,15 +38,13 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const url = upstream.url;
   proxy = await startProxy(baseConfig(url, { upstreams: { app: { targets: [url], pipelining: 8, pool: { connections: 1 } } } }), { env: ADMIN_ENV });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => upstream?.close(() => r()));
+  await upstream?.close();
 });
 
 /** `first`, then (while it waits for its answer) four GETs from other clients; their replies. */

@@ -6,25 +6,21 @@
 // (telling it it was too slow) or 502 "upstream closed the connection". A client that really stops
 // sending still gets its 408.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net, { type AddressInfo, type Server, type Socket } from 'node:net';
+import net from 'node:net';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { parseResponse, type RawResponse } from '../../helpers/raw-http.js';
+import { parseResponse, type RawResponse, type RawUpstream, startRawUpstream } from '../../helpers/raw-http.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { eventually } from '../../helpers/upstreams.js';
 
 const BODY_BYTES = 48 * 1024 * 1024; // far over every socket buffer between the client and the upstream
 const REQUEST_MS = 2_500;
 
-let upstream: Server;
+let upstream: RawUpstream;
 let proxy: ProxyProcess;
-const sockets = new Set<Socket>();
 
 beforeAll(async () => {
   // reads the request head, then never another byte (/slow: keeps reading, never answers)
-  upstream = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => { /* the proxy drops the connection */ });
+  upstream = await startRawUpstream((s) => {
     let head = '';
     const onData = (d: Buffer): void => {
       head += d.toString('latin1');
@@ -33,8 +29,7 @@ beforeAll(async () => {
     };
     s.on('data', onData);
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const url = upstream.url;
   proxy = await startProxy({
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, timeouts: { request_ms: REQUEST_MS }, limits: { max_body_bytes: 64 * 1024 * 1024 } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
@@ -56,8 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.stop();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => upstream?.close(() => r()));
+  await upstream?.close();
 });
 
 /**
