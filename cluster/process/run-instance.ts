@@ -30,6 +30,8 @@ export function stopInstance(inst: ProxyInstance): Promise<void> {
   return p;
 }
 
+const STOPPING_RELOAD: ReturnType<ProxyInstance['reload']> = Object.freeze({ ok: false, errors: [{ path: '', message: 'the process is stopping: nothing reloaded' }] });
+
 /** An instance whose policy comes from the cluster (cluster.policy.source: cluster). */
 export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
 
@@ -37,7 +39,9 @@ export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: 
 /** reloadSingle for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */
 export function auditedReloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null, actor: AuditActor): ReturnType<ProxyInstance['reload']> {
   const before = inst.configVersion;
-  const r = reloadSingle(inst, configPath, policy);
+  // a process draining after SIGTERM/SIGINT applies no new config (as POST /reload answers 503 then)
+  const r = stopping.has(inst) ? STOPPING_RELOAD : reloadSingle(inst, configPath, policy);
+  if (r === STOPPING_RELOAD) inst.logger.warn('reload not applied: the process is stopping (draining after SIGTERM/SIGINT)');
   inst.audit?.record(reloadRecord(actor, before, r));
   return r;
 }

@@ -12,6 +12,13 @@ afterAll(async () => {
   for (const s of started.reverse()) await ('proc' in s ? s.stop('SIGKILL') : s.close());
 });
 
+/** The admin API answers through the drain: true once /readyz says `draining`. */
+async function draining(proxy: ProxyProcess): Promise<boolean> {
+  const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const b = await r.body.json() as { draining?: boolean };
+  return b.draining === true;
+}
+
 describe.each([
   ['one process', [] as string[]],
   ['--workers 2', ['--workers', '2']],
@@ -27,13 +34,7 @@ describe.each([
     const inflight = request(`${proxy.url}/held`).then(async (r) => { await r.body.dump(); return r.statusCode; }, () => 0);
     expect(await eventually(() => slow.seen.length === 1, 10_000), 'the held request reached the upstream').toBe(true);
     proxy.proc.kill('SIGTERM');
-    // the admin API answers through the drain; wait until it says so
-    const draining = async (): Promise<boolean> => {
-      const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const b = await r.body.json() as { draining?: boolean };
-      return b.draining === true;
-    };
-    expect(await eventually(draining, 5_000), 'readyz never said draining').toBe(true);
+    expect(await eventually(() => draining(proxy), 5_000), 'readyz never said draining').toBe(true);
     const r = await request(`${proxy.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const text = await r.body.text();
     expect(r.statusCode, text).toBe(503);
@@ -43,6 +44,28 @@ describe.each([
     expect(body.message).not.toMatch(/restart/);
     expect(proxy.output()).not.toMatch(/a worker is restarting/);
     expect(await inflight).toBe(200); // the drain itself is untouched
+    expect(await proxy.exited).toBe(0);
+  });
+});
+
+// The same through SIGHUP (and --watch, which takes the same path) in one process: before, a SIGHUP
+// during the drain reloaded the draining instance ("config reloaded" after "draining").
+describe('SIGHUP during a SIGTERM drain, one process', () => {
+  it('is not applied: the log says the process is stopping, no "config reloaded"', async () => {
+    const slow = await startScriptedUpstream((_req, res) => { setTimeout(() => res.end('late'), 3_000); });
+    started.push(slow);
+    const cfg = baseConfig(slow.url, { log: { level: 'info', access: false } });
+    (cfg.server as Record<string, unknown>).timeouts = { drain_ms: 8_000 };
+    const proxy = await startProxy(cfg, { timeoutMs: 30_000 });
+    started.push(proxy);
+    const inflight = request(`${proxy.url}/held`).then(async (r) => { await r.body.dump(); return r.statusCode; }, () => 0);
+    expect(await eventually(() => slow.seen.length === 1, 10_000), 'the held request reached the upstream').toBe(true);
+    proxy.proc.kill('SIGTERM');
+    expect(await eventually(() => draining(proxy), 5_000), 'readyz never said draining').toBe(true);
+    proxy.proc.kill('SIGHUP');
+    expect(await eventually(() => /reload not applied: the process is stopping/.test(proxy.output()), 5_000), proxy.output()).toBe(true);
+    expect(proxy.output()).not.toMatch(/config reloaded/);
+    expect(await inflight).toBe(200);
     expect(await proxy.exited).toBe(0);
   });
 });
