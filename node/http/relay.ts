@@ -345,8 +345,9 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   // on this relay's fields, so nothing is allocated per chunk).
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number, nonAscii = true): void {
     this.respNonAscii = nonAscii;
-    // a reload committed while it waited for this head: the config now in force judges it before it streams
-    if (this.snap !== this.host.snapshot && !this.done && !this.aborted && this.host.refusedByReload(this)) return;
+    // a stream (no known length: SSE, long downloads) whose head comes after a reload is judged by the config
+    // now in force before it starts, as open streams are at the reload; a known-length answer finishes on its snapshot
+    if (contentLength < 0 && this.snap !== this.host.snapshot && !this.done && !this.aborted && this.host.refusedByReload(this)) return;
     startResponse(this, status, statusText, headers, contentLength);
   }
 

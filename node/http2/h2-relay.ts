@@ -271,8 +271,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   // ---- H1Handler: the upstream's answer ----------------------------------------
 
   onResponseStart(status: number, _statusText: string, headers: string[], contentLength: number): void {
-    // a reload committed while it waited for this head: the config now in force judges it before it streams
-    if (this.closed || this.host.refusedByReload(this)) { this.controller?.abort(); return; }
+    // a stream (no known length) whose head comes after a reload is judged by the config now in force first
+    if (this.closed || (contentLength < 0 && this.host.refusedByReload(this))) { this.controller?.abort(); return; }
     this.upstream!.succeeded(this.target!);
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
