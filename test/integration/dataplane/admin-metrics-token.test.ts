@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, runCli, waitReady, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { eventually } from '../../helpers/upstreams.js';
 
@@ -53,6 +53,7 @@ describe.each([
     const cfg = baseConfig(echo.url, { log: { level: 'info', access: false, audit: { file } } });
     (cfg.admin as Record<string, unknown>).metrics_token_env = 'PORTCULLIS_TEST_METRICS_TOKEN';
     proxy = await startProxy(cfg, { args, env: METRICS_ENV, timeoutMs: 30_000 });
+    await waitReady(proxy); // the /readyz verdict below is read as `ready: true` (workers finish their replay after "listening")
   });
   afterAll(async () => { await proxy?.stop(); });
 
