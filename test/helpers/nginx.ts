@@ -15,6 +15,11 @@ export function nginxBinary(): string {
   throw new Error('nginx not found (looked in /usr/sbin, /usr/bin, /usr/local/sbin, $NGINX_BIN): install it with `apt-get install -y nginx`');
 }
 
+/** startNginx found one of its ports taken by another process (it was free when picked): pick new ones and start again. */
+export class NginxPortTaken extends Error {
+  constructor(log: string) { super(`nginx could not bind a port (taken after it was picked):\n${log}`); }
+}
+
 export interface Nginx {
   /** Everything nginx wrote to its error log so far. */
   errors(): string;
@@ -54,8 +59,19 @@ export async function startNginx(servers: string, ports: readonly number[]): Pro
   const errors = (): string => { try { return out + readFileSync(join(dir, 'error.log'), 'utf8'); } catch { return out; } };
   const end = Date.now() + 10_000;
   for (;;) {
+    // a port another process took after the caller picked it (freePort, then a bind): that process
+    // answers on it, so "every port accepts" would pass while nginx retries and then exits
+    if (/Address already in use/.test(errors())) {
+      proc.kill('SIGKILL'); await exited; rmSync(dir, { recursive: true, force: true });
+      throw new NginxPortTaken(errors());
+    }
     if (proc.exitCode !== null) throw new Error(`nginx exited at start:\n${errors()}`);
-    if ((await Promise.all(ports.map(portOpen))).every(Boolean)) break;
+    if ((await Promise.all(ports.map(portOpen))).every(Boolean)) {
+      // nginx logs a failed bind at once; give it a moment to say so before trusting the open ports
+      await new Promise((r) => setTimeout(r, 100));
+      if (!/Address already in use/.test(errors()) && proc.exitCode === null) break;
+      continue;
+    }
     if (Date.now() > end) { proc.kill('SIGKILL'); throw new Error(`nginx did not listen within 10 s:\n${errors()}`); }
     await new Promise((r) => setTimeout(r, 25));
   }

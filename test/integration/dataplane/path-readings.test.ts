@@ -12,7 +12,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { freePort } from '../../helpers/nats.js';
-import { startNginx, type Nginx } from '../../helpers/nginx.js';
+import { NginxPortTaken, startNginx, type Nginx } from '../../helpers/nginx.js';
 import { EXPRESS, SERVLET, familyRoute, type Family, type RouteSpec } from '../../helpers/path-families.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
@@ -62,17 +62,22 @@ async function modelServer(f: Family, via: string): Promise<number> {
 beforeAll(async () => {
   as = await startAuthServer();
   const targets: Record<string, number> = {};
-  const nginxPorts: number[] = [];
-  const blocks: string[] = [];
   for (const r of ROUTES) {
-    const p = await freePort();
-    nginxPorts.push(p);
-    blocks.push(nginxServer(p, r.name));
-    targets[`nginx-${r.name}`] = p;
     targets[`express-${r.name}`] = await modelServer(EXPRESS, r.name);
     targets[`servlet-${r.name}`] = await modelServer(SERVLET, r.name);
   }
-  nginx = await startNginx(blocks.join('\n'), nginxPorts);
+  // nginx listens on ports picked free beforehand: one another suite binds meanwhile means new ones
+  for (let attempt = 1; ; attempt++) {
+    const nginxPorts: number[] = [];
+    for (const _r of ROUTES) nginxPorts.push(await freePort());
+    try {
+      nginx = await startNginx(ROUTES.map((r, i) => nginxServer(nginxPorts[i]!, r.name)).join('\n'), nginxPorts);
+      ROUTES.forEach((r, i) => { targets[`nginx-${r.name}`] = nginxPorts[i]!; });
+      break;
+    } catch (err) {
+      if (!(err instanceof NginxPortTaken) || attempt === 5) throw err;
+    }
+  }
   const upstreams = Object.fromEntries(Object.entries(targets).map(([k, port]) => [k, { targets: [`http://127.0.0.1:${port}`] }]));
   const routes = FAMILY_NAMES.flatMap((f) => ROUTES.map((r) => ({
     name: `${f}-${r.name}`, match: { path: r.path, host: `${f}.test` }, upstream: `${f}-${r.name}`, auth: r.open ? 'none' : {},
