@@ -72,10 +72,10 @@ export interface RawOptions {
   waitClose?: boolean;
 }
 
-/** Open a connection, write `data` (string or list of chunks written with `gapMs` between), read one response. */
-export function rawRequest(port: number, data: string | Buffer | Array<string | Buffer>, opts: RawOptions & { gapMs?: number } = {}): Promise<RawResponse> {
+/** Open a connection to a loopback port or a unix socket path, write `data` (string or list of chunks written with `gapMs` between), read one response. */
+export function rawRequest(port: number | string, data: string | Buffer | Array<string | Buffer>, opts: RawOptions & { gapMs?: number } = {}): Promise<RawResponse> {
   return new Promise((resolve) => {
-    const sock: Socket = connect(port, '127.0.0.1');
+    const sock: Socket = typeof port === 'number' ? connect(port, '127.0.0.1') : connect(port);
     const chunks: Buffer[] = [];
     let closed = false;
     let done = false;
