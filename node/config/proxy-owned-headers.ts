@@ -4,13 +4,23 @@
 import { UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
 /**
+ * Hop-by-hop fields (RFC 9110 §7.6.1), never relayed in either direction (node/pipeline/forward.ts),
+ * plus every field the Connection header names. `te` too, even `te: trailers`: the HTTP/1.1 upstream
+ * hop does not relay trailers (an HTTP/2 listener for gRPC must add it back itself). `upgrade` too: a
+ * WebSocket route's upstream handshake is built by node/ws, not copied from the client.
+ * `http2-settings` belongs to an h2c upgrade of one connection (RFC 9113 §8.2.2): node:http2
+ * refuses to send it.
+ */
+export const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'] as const;
+
+/**
  * Lower-case names: the credential and its proof, Cookie, Host and framing, hop-by-hop fields and
  * `Expect` (node/pipeline/forward.ts drops them), the forwarding fields and trace context the proxy
  * writes, and every override in UNTRUSTED_REQUEST_HEADERS (whatever `keep_headers` says).
  */
 export const PROXY_OWNED_HEADERS: ReadonlySet<string> = new Set([
-  'authorization', 'proxy-authorization', 'dpop', 'cookie', 'host', 'content-length', 'transfer-encoding', 'content-type',
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'http2-settings', 'expect',
+  'authorization', 'proxy-authorization', 'dpop', 'cookie', 'host', 'content-length', 'content-type', 'expect',
+  ...HOP_BY_HOP_HEADERS,
   'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert', 'traceparent', 'tracestate',
   ...UNTRUSTED_REQUEST_HEADERS,
 ]);

@@ -2,6 +2,7 @@
 // client-set forwarding and identity headers; the outbound token; identity headers (mutate);
 // X-Forwarded-For/-Proto/-Host; Host per the upstream's `host` mode; the path after strip_prefix
 // and path_prefix, with its query. Also the one hop-by-hop list both directions use.
+import { HOP_BY_HOP_HEADERS } from '../config/proxy-owned-headers.js';
 import { strippedRequestHeaders } from '../config/untrusted-headers.js';
 import { normalizedHostHeader } from '../routing/host-normalize.js';
 import { stripParams } from '../routing/path-normalize.js';
@@ -11,30 +12,20 @@ import { forwardedQuery } from './mutate.js';
 import type { Snapshot } from './snapshot.js';
 
 /**
- * Hop-by-hop fields (RFC 9110 §7.6.1), never relayed in either direction, plus every field the
- * Connection header names. `te` too, even `te: trailers`: the HTTP/1.1 upstream hop does not
- * relay trailers (an HTTP/2 listener for gRPC must add it back itself). `upgrade` too: a
- * WebSocket route's upstream handshake is built by node/ws, not copied from the client.
- * `http2-settings` belongs to an h2c upgrade of one connection (RFC 9113 §8.2.2): node:http2
- * refuses to send it.
- */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'] as const;
-
-/**
  * Request fields never copied upstream: hop-by-hop; `content-length` (the upstream client frames
  * the body); `proxy-authorization` (meant for us); `expect` (uWS already answered "100 Continue",
  * and an upstream would wait for it again); `host` and the forwarding fields (set below).
  */
-const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert']);
+const REQUEST_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'proxy-authorization', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert']);
 
 /**
  * Response fields never copied to the client: hop-by-hop; `content-length` (the listener frames the
  * body and writes it back for HEAD/304); `date` (the listener writes its own); `proxy-authenticate`
  * and `proxy-authorization` (between the upstream and a proxy of its own, never the client's).
  */
-export const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'date', 'proxy-authenticate', 'proxy-authorization']);
+export const RESPONSE_DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'date', 'proxy-authenticate', 'proxy-authorization']);
 
-const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
+const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP_HEADERS);
 
 /**
  * Lower-case field names listed in Connection values (`a, B` → [a, b]), or null when there are
