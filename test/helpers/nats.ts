@@ -4,9 +4,9 @@
 // binary fails the test with the install command.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
 
 const CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
@@ -16,18 +16,8 @@ export function natsServerBinary(): string {
   throw new Error('nats-server not found (looked in /usr/sbin, /usr/bin, /usr/local/bin, $NATS_SERVER_BIN): install it with `apt-get install -y nats-server`');
 }
 
-/** A free TCP port on 127.0.0.1 (closed again before returning). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (test/helpers/ports.ts: below the ephemeral range). */
+export { freePort };
 
 export interface NatsServer {
   readonly name: string;

@@ -4,7 +4,7 @@
 // forged frames to a member's direct port change nothing, are counted and close the
 // connection while the member keeps serving; a killed peer does not stop delivery to the third;
 // the config is refused without NATS or without hmac.
-import { createServer, connect as tcpConnect, type Server } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -14,6 +14,7 @@ import { encodeDirectFrame } from '../../../cluster/transport/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked, waitFor } from './proxy-fixtures.js';
+import { freePort } from '../../helpers/ports.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
@@ -26,22 +27,6 @@ async function directAddress(p: ProxyProcess): Promise<{ host: string; port: num
   return { host: m[1]!, port: Number(m[2]) };
 }
 
-/** A port P such that P and P + 1 are free now (bound, then released). */
-async function freePort(): Promise<number> {
-  const bind = (port: number): Promise<Server | null> => new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(null));
-    s.listen(port, '127.0.0.1', () => resolve(s));
-  });
-  const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
-  for (;;) {
-    const a = (await bind(0))!;
-    const p = (a.address() as { port: number }).port;
-    const b = p < 65_535 ? await bind(p + 1) : null;
-    await close(a);
-    if (b !== null) { await close(b); return p; }
-  }
-}
 
 /** Open a connection to `addr`, write `bytes` (reading what the member sends), resolve true once the member closed it (false: still open after 3 s). */
 function sendRaw(addr: { host: string; port: number }, bytes: Buffer): Promise<boolean> {
@@ -180,7 +165,7 @@ describe('direct revocation push to a member with --workers 2', () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     const cluster = (listen: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen } } });
     // the workers get a fixed port P: worker 0 binds P, worker 1 P + 1
-    const fixed = await freePort();
+    const fixed = await freePort(2);
     // one after the other: a start that fails leaves nothing running behind afterAll's back
     single = await startProxy(memberConfig(as, echo.url, cluster('127.0.0.1:0')), { env: ENV });
     workers = await startProxy(memberConfig(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] });

@@ -6,8 +6,6 @@
 // outside the stream's events_delivered are refused; when the managing member dies, the other
 // takes over without creating a second stream.
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -19,6 +17,7 @@ import { CAEP, MGMT_AUTH, POLL_AUTH, RISC, SSF_VERIFY, startTransmitter, type Tr
 import { stringify } from 'yaml';
 import { admin, bearer, waitReady } from '../ws/ws-fixtures.js';
 import { waitFor } from './proxy-fixtures.js';
+import { freePort } from '../../helpers/ports.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';
@@ -29,13 +28,6 @@ const MAPPED = [
   `${CAEP}token-claims-change`,
 ];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function metrics(p: ProxyProcess): Promise<string> {
   return (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();

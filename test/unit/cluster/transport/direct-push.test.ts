@@ -2,22 +2,14 @@
 // callback in order and closes a connection on the first refusal; the sender connects on
 // discovery, holds a bounded queue while a peer is unreachable (the excess dropped and
 // counted), delivers it once the peer listens, and closes peers that leave.
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DIRECT_MAX_QUEUED_AGE_MS, DIRECT_MAX_QUEUED_FRAMES, DirectListener, DirectSender, encodeDirectFrame, parseHostPort } from '../../../../cluster/transport/index.js';
+import { freePort } from '../../../helpers/ports.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms = 5_000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) { if (Date.now() - t0 > ms) throw new Error('timed out'); await sleep(10); }
-}
-/** A port nothing listens on right now (bound, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('direct push transport', () => {
