@@ -111,7 +111,11 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
       if (ctx.tokenSource === 'cookie' && x.kind === 'continue' && !cookieRequestAllowed(ctx, current.server.trust_forwarded)) return dpop.challenge(ctx, CROSS_ORIGIN);
       return dpop.challenge(ctx, x);
     },
-    gate: () => tokens.gate() ?? CONTINUE,
+    // a known-revoked token while gated: challenged as after verification (DPoP routes name DPoP); the 503s as they are
+    gate: (ctx) => {
+      const g = tokens.gate(ctx);
+      return g === null ? CONTINUE : g.kind === 'deny' && g.reason === 'revoked' ? dpop.challenge(ctx, g) : g;
+    },
     verify: (ctx) => tokens.verify(ctx),
     // revocation, then the DPoP proof (RFC 9449), both after verification completes: a revocation that lands meanwhile still counts
     afterVerify: (ctx, r) => {

@@ -37,8 +37,13 @@ export interface PreparedTokenCheck {
 }
 
 export interface TokenCheck {
-  /** The cluster gate: null while requests can be judged, else the 503 denial (revocations replaying, bus lost, store full). */
-  gate(): StageResult | null;
+  /**
+   * The cluster gate: null while requests can be judged. Closed (revocations replaying, bus lost, store
+   * full): the revoked denial (401) for a token this process already knows is revoked — from a cached
+   * verification or introspection answer (then ctx.principal is set), or a revocation of its hash —
+   * else the 503 denial. Verifies nothing and calls nobody while closed.
+   */
+  gate(ctx: RequestContext): StageResult | null;
   /** Verify ctx.token and set ctx.principal; synchronous on cache hits, never rejects. */
   verify(ctx: RequestContext): StageResult | Promise<StageResult>;
   /** After verification (a revocation that landed meanwhile still counts): `r`, or the revoked denial. */
@@ -114,6 +119,23 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
   /** An issuer with introspection is ready once its endpoint is known (its JWTs are introspected until its keys load); any other needs its keys. */
   const issuerReady = (name: string): boolean => introspection.ready(name) ?? jwt.issuerReady(name);
 
+  /**
+   * While the gate is closed, only what this process already holds judges a token (no signature
+   * check, no introspection call: a revocation may be missing, so nothing new may be decided): its
+   * cached verification or introspection answer, else a revocation of its SHA-256. A token known to
+   * be revoked is told so (401) instead of being sent back to retry a dead token (503).
+   */
+  const knownRevoked = (ctx: RequestContext, state: TokenState): boolean => {
+    const token = ctx.token;
+    if (token === null) return false;
+    const digest = jwt.digestOf(token);
+    const known = jwt.cached(digest) ?? introspection.cached(token, digest);
+    if (known === undefined) return state.isRevoked({ tokenHash: digest });
+    if (!state.isRevoked(known.facts)) return false;
+    ctx.principal = known; // the denial's log line names the token, as after verification
+    return true;
+  };
+
   const ready = (): boolean => {
     if (opened) return true;
     for (const name of gating) if (!issuerReady(name)) return false;
@@ -122,11 +144,11 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
   };
 
   return {
-    gate(): StageResult | null {
+    gate(ctx): StageResult | null {
       if (tokenState === null) return null;
       const g = tokenState.gate();
       if (g.ok) return null;
-      return g.reason === 'bus_lost' ? BUS_LOST : g.reason === 'revocations_incomplete' ? REVOCATIONS_INCOMPLETE : CATCHING_UP;
+      return knownRevoked(ctx, tokenState) ? REVOKED : g.reason === 'bus_lost' ? BUS_LOST : g.reason === 'revocations_incomplete' ? REVOCATIONS_INCOMPLETE : CATCHING_UP;
     },
     verify: (ctx) => authenticate(ctx),
     revocation(ctx, r): StageResult {

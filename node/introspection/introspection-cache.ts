@@ -49,6 +49,12 @@ export class IntrospectionCache<V> {
     return e.value;
   }
 
+  /** The live value for `key`, or undefined, leaving the recency order alone (the cluster gate's look, node/auth). */
+  peek(key: string, nowMs: number): V | undefined {
+    const e = this.#map.get(key);
+    return e !== undefined && e.expiresAt > nowMs ? e.value : undefined;
+  }
+
   /**
    * Insert or replace; an entry already expired, larger than maxBytes, or with caching disabled
    * is not stored. Least recently used entries make room. `size`: estimated bytes, default 0.

@@ -178,8 +178,13 @@ export class IntrospectionClient {
   get endpoint(): string | null { return this.#caller.endpoint; }
 
   /** Supply (or replace) the endpoint found by discovery; the config's endpoint always wins. */
-  setEndpoint(url: string): void {
-    this.#caller.setEndpoint(url);
+  setEndpoint(url: string): void { this.#caller.setEndpoint(url); }
+
+  /** This process's cached principal for `token` (SHA-256 hex `key`; a peer's answer included), or undefined; calls nobody, counts nothing. */
+  cached(token: string, key: string): Principal | undefined {
+    const hit = this.#closed ? undefined : this.#cache.peek(key, this.#now());
+    const o = hit === undefined ? undefined : withHeaderKid(token, hit);
+    return o?.ok === true ? o.principal : undefined;
   }
 
   /** An endpoint is known and the client is open. */
@@ -239,14 +244,10 @@ export class IntrospectionClient {
     return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now, resultSize(result.claims));
   }
 
-  stats(): IntrospectionStats {
-    return { ...this.#stats, cache_entries: this.#cache.size, cache_evictions: this.#cache.evictions };
-  }
+  stats(): IntrospectionStats { return { ...this.#stats, cache_entries: this.#cache.size, cache_evictions: this.#cache.evictions }; }
 
   /** A reload replaced this client: lookups already waiting get their answer (within timeout_ms), then close(). */
-  retire(): void {
-    void this.#caller.drain().then(() => this.close());
-  }
+  retire(): void { void this.#caller.drain().then(() => this.close()); }
 
   /** Abort calls in flight (their lookups answer 503), drop the cache, close the owned Agent. */
   async close(): Promise<void> {

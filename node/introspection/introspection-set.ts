@@ -5,6 +5,7 @@
 import type { Config, IssuerConfig } from '../config/index.js';
 import type { IntrospectionSharing } from '../contracts/index.js';
 import type { Logger } from '../log.js';
+import type { Principal } from '../pipeline/context.js';
 import { IntrospectionClient, type IntrospectionStats } from './introspection-client.js';
 import { discoverIntrospection } from './introspection-discovery.js';
 
@@ -82,6 +83,15 @@ export class IntrospectionSet {
   ready(issuer: string): boolean | null {
     const s = this.slots.get(issuer);
     return s === undefined ? null : s.client.ready();
+  }
+
+  /** A client's cached principal for `token` (SHA-256 hex `key`), or undefined; calls nobody (the cluster gate's look, node/auth). */
+  cached(token: string, key: string): Principal | undefined {
+    for (const s of this.slots.values()) {
+      const p = s.client.cached(token, key);
+      if (p !== undefined) return p;
+    }
+    return undefined;
   }
 
   /** A revoked token leaves every client's cache. */

@@ -145,6 +145,11 @@ export class JwtVerifier {
     return this.#cache.delete(tokenHash.toLowerCase());
   }
 
+  /** SHA-256 hex of `token`: the cache key and its tokenHash (memoised). */
+  digestOf(token: string): string { return this.#digests.of(token); }
+  /** The cached verification of the token with SHA-256 hex `digest` (any issuer, any key state), or undefined; verifies nothing. */
+  cached(digest: string): VerifiedToken | undefined { return this.#cache.peek(digest, Date.now()); }
+
   /** Drop every cached token (a key revoked by kid, a subject cut). */
   clearCache(): void {
     this.#cache.clear();

@@ -78,6 +78,12 @@ export class TokenCache<V> {
     return this.#values[i];
   }
 
+  /** The value for `key` if present and `nowMs` < its expiry, neither counted nor marked used (the cluster gate's look, node/auth). */
+  peek(key: string, nowMs: number): V | undefined {
+    const i = this.#find(key);
+    return i >= 0 && this.#expires[i]! > nowMs ? this.#values[i] : undefined;
+  }
+
   /** Insert or replace; entries that could never fit (or already expired) are not stored. */
   set(key: string, value: V, expiresAtMs: number, bytes: number, nowMs: number): void {
     if (this.maxEntries === 0 || bytes > this.maxBytes || expiresAtMs <= nowMs) return;

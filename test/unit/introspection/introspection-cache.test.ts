@@ -16,3 +16,16 @@ describe('IntrospectionCache.dropWhere', () => {
     expect(c.dropWhere((v) => v.sub === 'nobody')).toEqual([]);
   });
 });
+
+describe('IntrospectionCache.peek (the cluster gate\'s look)', () => {
+  it('answers live entries only and leaves the recency order alone', () => {
+    const c = new IntrospectionCache<string>(2);
+    c.set('k1', 'a', 1_000, 0);
+    c.set('k2', 'b', 1_000, 0);
+    expect(c.peek('k1', 999)).toBe('a');
+    expect(c.peek('k1', 1_000)).toBeUndefined();
+    expect(c.peek('nope', 1)).toBeUndefined();
+    c.set('k3', 'c', 1_000, 0); // k1 stays the least recently used despite the peek
+    expect([c.peek('k1', 1), c.peek('k2', 1), c.peek('k3', 1)]).toEqual([undefined, 'b', 'c']);
+  });
+});

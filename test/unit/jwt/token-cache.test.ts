@@ -15,6 +15,18 @@ describe('TokenCache', () => {
     expect(c.counters).toMatchObject({ hits: 1, misses: 1, expirations: 1 });
   });
 
+  it('peek (the cluster gate\'s look) answers like get until expiry but counts nothing and gives no second chance', () => {
+    const c = new TokenCache<string>({ maxEntries: 2, maxBytes: 1000 });
+    c.set('a', 'A', 2000, 10, 1000);
+    c.set('b', 'B', 2000, 10, 1000);
+    expect(c.peek('a', 1999)).toBe('A');
+    expect(c.peek('a', 2000)).toBeUndefined();
+    expect(c.peek('zz', 1000)).toBeUndefined();
+    expect(c.counters).toMatchObject({ hits: 0, misses: 0, expirations: 0 });
+    c.set('c', 'C', 3000, 10, 1000); // a peeked entry is not marked used: the first one goes
+    expect([c.peek('a', 1500), c.peek('b', 1500), c.peek('c', 1500)]).toEqual([undefined, 'B', 'C']);
+  });
+
   it('does not store entries already expired or larger than the byte bound', () => {
     const c = new TokenCache<string>({ maxEntries: 10, maxBytes: 100 });
     c.set('old', 'x', 1000, 10, 1000);
