@@ -13,6 +13,7 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
+import { unmetExpectation } from '../http/expectation.js';
 import { lateRequestBody } from '../http/upstream-failure.js';
 import { keepAccessLine } from '../http/access-sampling.js';
 import { Fingerprint, type Logger } from '../log.js';
@@ -128,7 +129,8 @@ export class H2Listener implements H2RelayHost {
     if (c.tls !== undefined && c.allow_http1) {
       // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
       // every HTTP/2 stream through its compat wrappers too — that 'stream' listener is removed
-      this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(http1Head(req), res, req, req.socket));
+      // node:http answers an unmet Expect 417 itself, unlogged, unless 'checkExpectation' is heard: readRequest refuses it
+      for (const ev of ['request', 'checkExpectation']) this.server.on(ev, (req: IncomingMessage, res: ServerResponse) => this.handle(http1Head(req), res, req, req.socket));
       // HTTP/1.1 CONNECT: node:http hands over the socket ('connect'; without a listener it closes it without a word)
       this.server.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
       this.server.removeAllListeners('stream');
@@ -254,13 +256,9 @@ export class H2Listener implements H2RelayHost {
       h2: true, method, url: headers[':path'], rawHeaders, remoteAddress: session?.socket?.remoteAddress ?? '',
       endAfterHeaders: stream.endAfterHeaders, contentType: headers['content-type'],
     };
-    // CONNECT (no :path, RFC 9113 §8.5) asks for a tunnel: never proxied (405); an expectation other than 100-continue fails (417)
+    // CONNECT (no :path, RFC 9113 §8.5) asks for a tunnel: never proxied (405); another expectation than 100-continue is refused by readRequest (417)
     if (method === 'CONNECT') { this.reject(head, res, connectRefused(), performance.now(), false, isGrpc(head.contentType)); return; }
-    const expect = headers.expect;
-    if (expect !== undefined) {
-      if (expect !== '100-continue') { res.statusCode = 417; res.end(); return; }
-      if (!stream.destroyed) stream.additionalHeaders({ ':status': 100 });
-    }
+    if (headers.expect !== undefined && !unmetExpectation(headers.expect) && !stream.destroyed) stream.additionalHeaders({ ':status': 100 });
     this.handle(head, res, stream, session ?? null);
   }
 
