@@ -30,6 +30,7 @@ import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
+import { listenerSettings, maxHeaderListSize } from './h2-settings.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
@@ -89,12 +90,7 @@ export class H2Listener implements H2RelayHost {
     const limits = snapshot.config.server.limits;
     this.tls = c.tls !== undefined;
     const common: http2.ServerOptions = {
-      settings: {
-        maxConcurrentStreams: c.max_concurrent_streams,
-        // SETTINGS_MAX_HEADER_LIST_SIZE: nghttp2 refuses a header block decoding past this (HPACK bombs, CONTINUATION floods)
-        maxHeaderListSize: limits.max_header_bytes + 32 * c.max_header_pairs,
-        enablePush: false,
-      },
+      settings: listenerSettings(limits, c),
       maxHeaderListPairs: c.max_header_pairs,
       maxSessionMemory: c.max_session_memory_mib,
       maxSessionInvalidFrames: c.flood.invalid_frames,
@@ -223,6 +219,12 @@ export class H2Listener implements H2RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
+  /** A reloaded snapshot: a changed max_header_bytes reaches the SETTINGS of sessions opened from now on (h2-settings.ts). */
+  useSnapshot(next: Snapshot): void {
+    const limits = next.config.server.limits;
+    if (limits.max_header_bytes !== this.snapshot.config.server.limits.max_header_bytes) this.server.updateSettings({ maxHeaderListSize: maxHeaderListSize(limits, this.opts.config) });
+    this.snapshot = next;
+  }
   refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
   stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
 
