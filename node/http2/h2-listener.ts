@@ -30,7 +30,7 @@ import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
-import { listenerSettings, maxHeaderListSize } from './h2-settings.js';
+import { applyLimits, listenerSettings } from './h2-settings.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
@@ -121,6 +121,7 @@ export class H2Listener implements H2RelayHost {
     this.extAuthz = ExtAuthzService.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
     });
+    applyLimits(this.server, limits, c);
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
     if (c.tls !== undefined && c.allow_http1) {
       // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
@@ -219,10 +220,9 @@ export class H2Listener implements H2RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
-  /** A reloaded snapshot: a changed max_header_bytes reaches the SETTINGS of sessions opened from now on (h2-settings.ts). */
+  /** A reloaded snapshot: its header limits reach the sessions and HTTP/1.1 connections opened from now on (h2-settings.ts). */
   useSnapshot(next: Snapshot): void {
-    const limits = next.config.server.limits;
-    if (limits.max_header_bytes !== this.snapshot.config.server.limits.max_header_bytes) this.server.updateSettings({ maxHeaderListSize: maxHeaderListSize(limits, this.opts.config) });
+    applyLimits(this.server, next.config.server.limits, this.opts.config);
     this.snapshot = next;
   }
   refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
