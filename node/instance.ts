@@ -355,7 +355,7 @@ export class ProxyInstance {
     this.snapshot = p.snapshot;
     this.events.manageStreams(p.config);
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
-    if (this.h2 !== null) this.h2.snapshot = p.snapshot;
+    if (this.h2 !== null) this.h2.useSnapshot(p.snapshot);
     // Pools no longer referenced are retired, not closed: a request that started on the old
     // snapshot and is still authenticating forwards through its pool later (closing gave it 502).
     for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) up.retire();

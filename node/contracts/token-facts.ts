@@ -87,22 +87,26 @@ export const factIat = (v: unknown): number | undefined => (typeof v === 'number
 const str = factString;
 
 /**
- * A token whose `sub`, `jti`, `client_id`, `azp` or `sid` is present but not a string, or has a space or
- * tab at either end (RFC 7519 §4.1.2,
- * §4.1.7, RFC 9068 §2.2, OIDC): its identity header would show `123` or `alice` while a revocation by
- * that sub, client or session (string keys, below) could never match it. Refused, as is a malformed
- * `portcullis_src` (the inbound token an internal token was derived from: its revocation must reach it).
+ * A token whose `sub`, `jti`, `client_id`, `azp`, `cid` or `sid` is present but not a string, has a space
+ * or tab at either end, or holds a control character (RFC 7519 §4.1.2, §4.1.7, RFC 9068 §2.2, OIDC; `cid`
+ * is Okta's client id, a revocation key like the other two — clientOf): its identity header would show
+ * `123`, `alice` or nothing at all while a revocation by that sub, client or session (string keys, below)
+ * could never match it. Refused, as is a malformed `portcullis_src` (the inbound token an internal token
+ * was derived from: its revocation must reach it).
  */
 export function identityClaimsMalformed(p: Readonly<Record<string, unknown>>): boolean {
-  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.sid)
+  return notString(p.sub) || notString(p.jti) || notString(p.client_id) || notString(p.azp) || notString(p.cid) || notString(p.sid)
     || (p[PARENT_CLAIM] !== undefined && parentFacts(p[PARENT_CLAIM]) === null);
 }
 /**
- * Not a string, or one with a space or tab at either end: an identity header drops those (HTTP trims
- * a field value), so the upstream would read `bob` for a token of `bob ` — another subject, which a
- * revocation of `bob` does not match.
+ * Not a string, one with a space or tab at either end, or one with a control character: an identity
+ * header drops the ends (HTTP trims a field value), so the upstream would read `bob` for a token of
+ * `bob ` — another subject, which a revocation of `bob` does not match — and leaves out a value with a
+ * CTL (node/pipeline/mutate.ts), so the upstream would read no client while the token's client is another.
  */
-const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)))));
+const notString = (v: unknown): boolean => v !== undefined && (typeof v !== 'string' || (v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1)) || CTL.test(v))));
+/** Controls but HTAB (NUL, CR, LF…) and DEL: what mutate.ts leaves out of a header, so never accepted here. */
+const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /**

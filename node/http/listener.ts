@@ -12,6 +12,7 @@ import { Relay, type RelayHost } from './relay.js';
 import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
+import { unmetExpectation } from './expectation.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -316,7 +317,8 @@ export class Listener implements RelayHost {
         chunked = true;
       } else if (k === 'connection') {
         connectionNames = connectionNames === null ? headers[i + 1]! : `${connectionNames},${headers[i + 1]!}`;
-      }
+      } else if (k === 'expect' && unmetExpectation(headers[i + 1]!)) { // uWS meets 100-continue itself
+        return this.reject(res, proxyError('PORTCULLIS_ERR_EXPECTATION_FAILED', 'an expectation other than 100-continue cannot be met'), '(none)', head); }
     }
     if (chunked && contentLength !== -1) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'both Content-Length and Transfer-Encoding'), '(none)', head);
     if (contentLength > limits.max_body_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`), '(none)', head);

@@ -4,7 +4,7 @@
 import { compileClientCertRule, extract, type ClientCertRule, type CompiledPolicy, type RequestContext, type Snapshot } from '../pipeline/index.js';
 import { judgeCertificate } from '../pipeline/client-cert-rule.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
-import { cookieOriginAllowed } from '../ws/index.js';
+import { BEARER_PROTOCOL_PREFIX, cookieOriginAllowed } from '../ws/index.js';
 import { boundJkt, type DpopPolicy } from '../dpop/index.js';
 
 /**
@@ -40,10 +40,19 @@ export function liveJudge(snap: Snapshot): (ctx: RequestContext, websocket: bool
     // the new route must still read that very token from the request (token_sources: a query or
     // token header it no longer reads, or a second credential it now reads, refuses a new request)
     const reread: RequestContext = { ...ctx, token: null, tokenSource: null };
+    // a bearer subprotocol became Authorization at the handshake (ws-proxy.ts accept): reading that
+    // header back is not enough, the route must still take a token from Sec-WebSocket-Protocol
+    if (websocket && bearerSubprotocol(ctx.headers) && !(route.auth !== undefined && route.auth !== 'none' && route.auth.token_sources.websocket_protocol)) return false;
     if (extract(reread, (m.route.policy as CompiledPolicy).sources).kind !== 'continue' || reread.token !== ctx.token) return false;
     // a route made DPoP-only takes no Bearer connection: it was admitted without a proof
     if ((m.route.policy as { readonly dpop?: DpopPolicy }).dpop?.required === true
       && (ctx.tokenScheme !== 'dpop' || boundJkt(principal.claims) === undefined)) return false;
     return snap.auth.authorize({ ...ctx, route: m.route, params: m.params, denyReason: null }).kind === 'continue';
   };
+}
+
+/** The handshake offered a bearer-token subprotocol (its token is the connection's credential: two are refused). */
+function bearerSubprotocol(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'sec-websocket-protocol' && headers[i + 1]!.includes(BEARER_PROTOCOL_PREFIX)) return true;
+  return false;
 }

@@ -2,6 +2,7 @@
 // of a forwarded request. Allowed → OK with the identity headers (and internal token) to set,
 // client-sent identity headers to remove, and the principal as dynamic_metadata; denied → the
 // proxy-mode answer (status, challenge, JSON body) as denied_response, with a gRPC code.
+import { clientOf } from '../contracts/index.js';
 import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
 import { ERRORS, proxyError, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
@@ -90,8 +91,8 @@ export class CheckSink implements PipelineSink {
     m.issuer = p.issuer;
     const sub = p.claims.sub;
     if (typeof sub === 'string') m.sub = sub;
-    const cid = p.claims.client_id ?? p.claims.azp;
-    if (typeof cid === 'string') m.client_id = cid;
+    const cid = clientOf(p.claims);
+    if (cid !== undefined) m.client_id = cid;
     m.scopes = p.scopes;
     return m;
   }

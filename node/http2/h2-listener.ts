@@ -13,6 +13,7 @@ import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
+import { unmetExpectation } from '../http/expectation.js';
 import { lateRequestBody } from '../http/upstream-failure.js';
 import { keepAccessLine } from '../http/access-sampling.js';
 import { Fingerprint, type Logger } from '../log.js';
@@ -29,6 +30,7 @@ import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
+import { applyLimits, listenerSettings } from './h2-settings.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
@@ -88,12 +90,7 @@ export class H2Listener implements H2RelayHost {
     const limits = snapshot.config.server.limits;
     this.tls = c.tls !== undefined;
     const common: http2.ServerOptions = {
-      settings: {
-        maxConcurrentStreams: c.max_concurrent_streams,
-        // SETTINGS_MAX_HEADER_LIST_SIZE: nghttp2 refuses a header block decoding past this (HPACK bombs, CONTINUATION floods)
-        maxHeaderListSize: limits.max_header_bytes + 32 * c.max_header_pairs,
-        enablePush: false,
-      },
+      settings: listenerSettings(limits, c),
       maxHeaderListPairs: c.max_header_pairs,
       maxSessionMemory: c.max_session_memory_mib,
       maxSessionInvalidFrames: c.flood.invalid_frames,
@@ -124,11 +121,13 @@ export class H2Listener implements H2RelayHost {
     this.extAuthz = ExtAuthzService.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
     });
+    applyLimits(this.server, limits, c);
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
     if (c.tls !== undefined && c.allow_http1) {
       // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
       // every HTTP/2 stream through its compat wrappers too — that 'stream' listener is removed
-      this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(http1Head(req), res, req, req.socket));
+      // node:http answers an unmet Expect 417 itself, unlogged, unless 'checkExpectation' is heard: readRequest refuses it
+      for (const ev of ['request', 'checkExpectation']) this.server.on(ev, (req: IncomingMessage, res: ServerResponse) => this.handle(http1Head(req), res, req, req.socket));
       // HTTP/1.1 CONNECT: node:http hands over the socket ('connect'; without a listener it closes it without a word)
       this.server.on('connect', (req: IncomingMessage, socket: Duplex) => this.refuseConnect(req, socket));
       this.server.removeAllListeners('stream');
@@ -221,6 +220,11 @@ export class H2Listener implements H2RelayHost {
   decision(reason: string | null): void { this.opts.metrics.decision(reason); }
   bodyEnded(relay: H2Relay): void { this.bodies.delete(relay); }
   deadlineExceeded(_relay: H2Relay, streaming: boolean): void { this.counters[streaming ? 'http2.grpc_deadline_streaming_total' : 'http2.grpc_deadline_before_response_total']!++; }
+  /** A reloaded snapshot: its header limits reach the sessions and HTTP/1.1 connections opened from now on (h2-settings.ts). */
+  useSnapshot(next: Snapshot): void {
+    applyLimits(this.server, next.config.server.limits, this.opts.config);
+    this.snapshot = next;
+  }
   refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
   stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
 
@@ -254,13 +258,9 @@ export class H2Listener implements H2RelayHost {
       h2: true, method, url: headers[':path'], rawHeaders, remoteAddress: session?.socket?.remoteAddress ?? '',
       endAfterHeaders: stream.endAfterHeaders, contentType: headers['content-type'],
     };
-    // CONNECT (no :path, RFC 9113 §8.5) asks for a tunnel: never proxied (405); an expectation other than 100-continue fails (417)
+    // CONNECT (no :path, RFC 9113 §8.5) asks for a tunnel: never proxied (405); another expectation than 100-continue is refused by readRequest (417)
     if (method === 'CONNECT') { this.reject(head, res, connectRefused(), performance.now(), false, isGrpc(head.contentType)); return; }
-    const expect = headers.expect;
-    if (expect !== undefined) {
-      if (expect !== '100-continue') { res.statusCode = 417; res.end(); return; }
-      if (!stream.destroyed) stream.additionalHeaders({ ':status': 100 });
-    }
+    if (headers.expect !== undefined && !unmetExpectation(headers.expect) && !stream.destroyed) stream.additionalHeaders({ ':status': 100 });
     this.handle(head, res, stream, session ?? null);
   }
 

@@ -1,7 +1,8 @@
 // A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
-// the same order and with the same answers: header bytes, URL length, visible ASCII, no `_` in names, one Host
+// the same order and with the same answers: header bytes, URL length, visible ASCII, no `_` in names, Expect, one Host
 // (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
 import { proxyError, type ProxyError } from '../errors.js';
+import { unmetExpectation } from '../http/expectation.js';
 import { visibleAscii } from '../routing/request-bytes.js';
 import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
@@ -63,7 +64,9 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     // CGI, WSGI, Rack and PHP read `x_auth_subject` as X-Auth-Subject: a stripped identity or
     // forwarding header would pass under its underscore spelling. uWS refuses such names too.
     if (k.indexOf('_') !== -1) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', `header name ${k} has "_" (upstreams read it as "-")`);
-    if (k === 'host') {
+    if (k === 'expect') {
+      if (unmetExpectation(v)) return refused('PORTCULLIS_ERR_EXPECTATION_FAILED', 'an expectation other than 100-continue cannot be met');
+    } else if (k === 'host') {
       if (hostHeader !== null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'more than one Host header');
       hostHeader = v;
     } else if (k === 'content-length') {

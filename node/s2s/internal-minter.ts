@@ -3,7 +3,7 @@
 // min(inbound exp, now + max_ttl_s)), cached per (inbound token, audience).
 import { randomUUID } from 'node:crypto';
 import type { InternalTokensConfig } from '../config/index.js';
-import { parentClaim, PARENT_CLAIM } from '../contracts/index.js';
+import { clientOf, parentClaim, PARENT_CLAIM } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { Principal } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
@@ -29,7 +29,7 @@ export function reuseMarginS(lifetimeS: number): number {
 export function internalClaims(p: Principal, audience: string, cfg: Pick<InternalTokensConfig, 'issuer' | 'max_ttl_s' | 'claims'>, nowS: number, jti: string): Record<string, unknown> {
   const c = p.claims;
   const sub = typeof c.sub === 'string' ? c.sub : undefined;
-  const clientId = typeof c.client_id === 'string' ? c.client_id : typeof c.azp === 'string' ? c.azp : undefined;
+  const clientId = clientOf(c); // client_id, else azp, else cid (Okta): the client a revocation names
   const scope = typeof c.scope === 'string' ? c.scope : p.scopes.length > 0 ? p.scopes.join(' ') : undefined;
   const out: Record<string, unknown> = {
     iss: cfg.issuer,

@@ -33,7 +33,8 @@ export class H1Parser implements H1FramingState {
   keepAliveHintMs = -1;
   /**
    * The response has no body by its request or status (HEAD, 204, 304) but its head announces one
-   * (Content-Length > 0 or chunked): what follows may be a stray body rather than the next response.
+   * (Content-Length > 0 or chunked), or it answers HEAD with no framing field at all: what follows
+   * may be a stray body rather than the next response.
    */
   lengthWithoutBody = false;
   /** The final head's reason phrase or a header value holds a byte ≥ 0x80 (its string has a char ≥ U+0080). */
@@ -308,7 +309,9 @@ export class H1Parser implements H1FramingState {
     if (this.headRequest || status === 204 || status === 304) {
       reported = 0;
       this.state = P_DONE;
-      this.lengthWithoutBody = te || cl > 0;
+      // A HEAD answer with no framing field at all says nothing of what follows it either: an
+      // upstream answering HEAD as GET writes the body it would close-delimit.
+      this.lengthWithoutBody = te || cl > 0 || (cl === -1 && this.headRequest && status !== 204 && status !== 304);
       // The body such a head announces may still come, in a later read: a 204 doing so is out of
       // step (RFC 9110 §15.3.5, §8.6), an upstream sending its body with a HEAD answer is a common
       // bug, and a 304 may carry the representation's length. Its bytes would answer the next

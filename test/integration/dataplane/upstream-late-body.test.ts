@@ -1,5 +1,5 @@
 // A response that has no body by its request or status (HEAD, 204, 304) but whose head announces
-// one (Content-Length > 0 or chunked) may be followed by that body in a later read: a 204 doing so
+// one (Content-Length > 0 or chunked) — or a HEAD answer that says nothing of its framing — may be followed by that body in a later read: a 204 doing so
 // is out of step with HTTP (RFC 9110 §8.6), and an upstream that sends the body with its HEAD
 // answer is a common bug. Those bytes are not the next request's response. The connection must not
 // go back to the pool, or the next client (another user, maybe another route) gets them as its answer.
@@ -15,6 +15,8 @@ const SCRIPT: Record<string, { now: string; later: string }> = {
   '/no-content-chunked': { now: 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n', later: FORGED },
   '/no-content': { now: 'HTTP/1.1 204 No Content\r\n\r\n', later: '' },
   '/head-cl': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 31\r\n\r\n', later: FORGED },
+  '/head-bare': { now: 'HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n', later: FORGED },
+  '/head-cl-zero': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', later: '' },
   '/head-chunked': { now: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', later: `2c\r\n${FORGED}\r\n0\r\n\r\n` },
   '/not-modified-cl': { now: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 31\r\n\r\n', later: FORGED },
   '/not-modified': { now: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', later: '' },
@@ -115,6 +117,21 @@ it('a 304 without a length keeps its connection for the next request (no new ups
   const before = connections;
   const r = await afterA204('/not-modified');
   expect(r.first).toBe(304);
+  expect(r.victim).toBe('200 victim!');
+  expect(connections).toBe(before);
+});
+
+it('HEAD answered with no framing field at all, a body sent anyway in a later read: the client gets the HEAD answer, the next client its own response', async () => {
+  const r = await afterA204('/head-bare', 'HEAD');
+  expect(r.first).toBe(200);
+  expect(r.victim).toBe('200 victim!');
+});
+
+it('HEAD answered with Content-Length: 0 keeps its connection for the next request (no new upstream connection)', async () => {
+  expect((await rawRequest(proxy.port, requestText('GET', '/victim'))).status).toBe(200);
+  const before = connections;
+  const r = await afterA204('/head-cl-zero', 'HEAD');
+  expect(r.first).toBe(200);
   expect(r.victim).toBe('200 victim!');
   expect(connections).toBe(before);
 });

@@ -98,7 +98,9 @@ describe('upstream pipelining through the proxy', () => {
       expect(r.body).toBe(i % 5 === 0 ? '' : `GET ${paths[i]}`);
     }
     expect(maxInFlightPerSocket).toBeGreaterThan(1); // really pipelined
-    expect(echoConnections).toBeLessThanOrEqual(4); // pool.connections
+    // pool.connections, plus one per HEAD: node:http answers HEAD with no framing field at all, and
+    // such an answer ends its connection (a body may follow it; upstream-late-body.test.ts)
+    expect(echoConnections).toBeLessThanOrEqual(4 + paths.length / 5);
     expect(await pipelineMetric('app', 'pipelined')).toBeGreaterThan(0);
   });
 

@@ -39,6 +39,11 @@ describe('internalClaims', () => {
     expect(internalClaims(p, 'x', CFG, 1000, 'j')).toEqual({ iss: CFG.issuer, sub: 'svc', aud: 'x', iat: 1000, exp: 1060, jti: 'j', client_id: 'svc', scope: 'a b', portcullis_src: { th: 'b'.repeat(64) } });
   });
 
+  it('a client only in cid (Okta) is the internal token\'s client_id, and its sub when there is none', () => {
+    const p = principal('c'.repeat(64), { cid: 'okta-app', scope: 'r' });
+    expect(internalClaims(p, 'x', CFG, 1000, 'j')).toMatchObject({ sub: 'okta-app', client_id: 'okta-app' });
+  });
+
   it('reuses a token until min(30 s, lifetime/4) before exp', () => {
     expect(reuseMarginS(300)).toBe(30);
     expect(reuseMarginS(60)).toBe(15);

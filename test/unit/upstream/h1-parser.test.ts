@@ -75,11 +75,14 @@ describe('H1Parser: valid responses', () => {
       ['HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n', false],
       ['HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n', false],
       ['HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n', false],
+      // node:http's HEAD answer: no framing field at all — says nothing of what follows (an upstream answering HEAD as GET)
+      ['HTTP/1.1 200 OK\r\n\r\n', true],
+      ['HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n\r\n', true],
     ];
     for (const [s, head] of announcing) expect(one(s, { head }).keepAlive, s).toBe(false);
     const quiet: Array<[string, boolean]> = [
       ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', true],
-      ['HTTP/1.1 200 OK\r\n\r\n', true], // node:http's HEAD answer: no framing field at all (reused; see README)
+      ['HTTP/1.1 204 No Content\r\n\r\n', false],
       ['HTTP/1.1 204 No Content\r\n\r\n', true],
       ['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', false],
       ['HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', true],
