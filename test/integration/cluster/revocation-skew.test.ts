@@ -3,11 +3,18 @@
 // token through again: `revoke --token` (entry expiry = the token's exp) and a `sub` cut (expiry =
 // before + max_token_lifetime_s) both answered 200 for a revoked token in the seconds after its exp.
 // A full store (max_entries: 1) sweeps at the next revocation, so the window is reached at once.
+// The entry's stay past its expiry follows the issuers' clock_skew_s (up to 600 s), in the store,
+// after a reload that raises it, and in the JetStream stream a later member replays.
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, runCli, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, revoked, startWarmProxy } from './proxy-fixtures.js';
+import { RevocationStream } from '../../../cluster/revocation/index.js';
+import { subjects } from '../../../cluster/protocol/index.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_ENV, readyz, reloadWith, runCli, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, call, memberConfig, revoked, startWarmProxy } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const LIFETIME_S = 60;
@@ -62,4 +69,104 @@ describe('a revocation outlasts the clock skew its token is accepted for', () =>
     expect(a.status, 'a revoked token accepted again after the cut expired, within the clock skew').toBe(401);
     expect(revoked(a)).toBe(true);
   });
+});
+
+const SKEW_S = 300;
+
+describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay refused for the whole skew', () => {
+  let as: AuthServer | undefined;
+  let echo: EchoUpstream | undefined;
+  let nats: (NatsServer & { stop(): Promise<void> }) | undefined;
+  const procs: ProxyProcess[] = [];
+
+  /** memberConfig on `cluster`, the issuer's clock_skew_s set to `skewS` (undefined: the default 60 s). */
+  function config(cluster: Record<string, unknown>, skewS?: number): Record<string, unknown> {
+    const c = memberConfig(as!, echo!.url, { ...cluster, revocation: { max_token_lifetime_s: LIFETIME_S, ...(cluster.revocation as object | undefined) } }) as { issuers: { demo: Record<string, unknown> } };
+    if (skewS !== undefined) c.issuers.demo.clock_skew_s = skewS;
+    return c;
+  }
+
+  /** Start a proxy on `cfg` that has its keys (a warm-up token answers 200). */
+  async function start(cfg: Record<string, unknown>): Promise<ProxyProcess> {
+    const p = await startProxy(cfg, { env: { ...ADMIN_ENV, ...BUS_ENV } });
+    procs.push(p);
+    await waitReady(p);
+    const warm = await as!.issueJwt({ sub: 'warm-up' }, { ttlSeconds: 30 });
+    for (let i = 0; i < 40 && (await call(p, warm)).status !== 200; i++) await sleep(250);
+    return p;
+  }
+
+  /** A token of `sub` living the maximum lifetime whose exp passed `agoS` s ago, and the sub cut at its iat: the cut's entry expires with it. */
+  async function pastCut(sub: string, agoS: number): Promise<{ token: string; cut: Record<string, unknown>; exp: number }> {
+    const before = Math.floor(Date.now() / 1000) - agoS - LIFETIME_S;
+    return { token: await as!.issueJwt({ sub, iat: before, exp: before + LIFETIME_S }), cut: { kind: 'sub', value: sub, before }, exp: before + LIFETIME_S };
+  }
+
+  afterEach(async () => {
+    await Promise.all(procs.splice(0).map((p) => p.stop()));
+    await nats?.stop();
+    await Promise.all([as?.close(), echo?.close()]);
+    nats = undefined;
+  });
+
+  it('a token 130 s past its exp (accepted: skew 300 s) is refused once revoked; its entry is held, not swept to make room', async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    const p = await start(config({ revocation: { max_entries: 1 } }, SKEW_S));
+    const { token, cut } = await pastCut('late-skew', 130);
+    expect((await call(p, token)).status, 'inside the issuer\'s clock skew the token is accepted').toBe(200);
+    expect((await admin(p, 'POST', '/revocations', cut)).status).toBe(201);
+    const a = await call(p, token);
+    expect(a.status, 'a revoked token accepted: the entry was dropped as expired though the token is accepted for 300 s past its exp').toBe(401);
+    expect(revoked(a)).toBe(true);
+    expect((await admin(p, 'GET', '/revocations?kind=sub')).body.total).toBe(1);
+    // the store is full (max_entries: 1): making room sweeps, and the entry still counts
+    expect((await admin(p, 'POST', '/revocations', { kind: 'jti', value: 'sweep-trigger' })).status).toBe(507);
+    expect(revoked(await call(p, token))).toBe(true);
+  });
+
+  it('a reload that raises clock_skew_s keeps the entries already held for the new skew', async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    const cfg = config({ revocation: { max_entries: 1 } });
+    const p = await start(cfg);
+    // exp 100 s ago: past the default skew (refused as expired), its entry held 120 s past its expiry
+    const { token, cut, exp } = await pastCut('raised-skew', 100);
+    expect((await call(p, token)).status).toBe(401);
+    expect((await admin(p, 'POST', '/revocations', cut)).status).toBe(201);
+    const raised = config({ revocation: { max_entries: 1 } }, SKEW_S);
+    await reloadWith(p, raised);
+    expect(revoked(await call(p, token)), 'accepted again by the raised skew, and refused as revoked').toBe(true);
+    // past the old 120 s linger: a full store sweeps at the next revocation
+    while (Date.now() / 1000 < exp + 121.5) await sleep(200);
+    const trigger = await admin(p, 'POST', '/revocations', { kind: 'jti', value: 'sweep-trigger' });
+    const a = await call(p, token);
+    expect(a.status, 'the entry was swept after the old skew\'s linger though the raised skew accepts the token').toBe(401);
+    expect(revoked(a)).toBe(true);
+    expect(trigger.status).toBe(507);
+  }, 60_000);
+
+  it('NATS: a stream an older release made (max age lifetime + 300 s) is raised, and a member started later replays the revocation', async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    nats = await startNatsServer();
+    const prefix = subjectPrefix('pskew');
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      const old = new RevocationStream(nc, { subjects: subjects(prefix), maxAgeMs: (LIFETIME_S + 300) * 1000, replicas: 1 });
+      await old.ensure();
+      const cfg = config(busSection(nats.url, prefix), SKEW_S);
+      const a = await start(cfg);
+      const maxAgeS = (await (await nc.jetstreamManager()).streams.info(old.name)).config.max_age / 1e9;
+      expect(maxAgeS, 'the stream keeps a revocation for the lifetime plus twice the largest skew any config allows, and 180 s').toBe(LIFETIME_S + 1380);
+      expect((await readyz(a)).body.cluster.stream_retention_short).toBeUndefined();
+      const { token, cut } = await pastCut('replayed-skew', 130);
+      expect((await call(a, token)).status).toBe(200);
+      const posted = await admin(a, 'POST', '/revocations', cut);
+      expect(posted.status).toBe(201);
+      expect(posted.body.persisted).toBe(true);
+      expect(revoked(await call(a, token)), 'refused at the member that took it').toBe(true);
+      const b = await start(cfg);
+      expect(revoked(await call(b, token)), 'a member started later replays it from the stream and refuses the token').toBe(true);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 });
