@@ -72,7 +72,7 @@ export class RevocationActor {
         reachable: () => this.receive({ type: 'stream.reachable' }),
         holds: (id) => opts.store.has(id),
         lost: (ids, tag) => ids.filter((id) => { const r = opts.store.get(id); if (r !== undefined) this.outbox?.restore(revocationAdded(r, wallNow()), tag); return r === undefined; }),
-      }, opts.logger);
+      }, opts.logger, () => opts.store.lingerS());
       this.outbox = new RevocationOutbox(opts.bus, () => (opts.bus.transport.isConnected() ? stream() : null), opts.publishTimeoutMs ?? 2_000, opts.logger);
     }
   }

@@ -81,7 +81,7 @@ export class StreamFollower {
   /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
   private streamCreated: string | null = null;
   /** The sequence of every unexpired revocation delivered: what the stream must still hold. */
-  private readonly coverage = new StreamCoverage();
+  private readonly coverage: StreamCoverage;
   /** Tag of the last loss logged: one warning per loss, not one per check until it is stored again. */
   private lostTag = '';
   /** A check saw harmful settings and this member tried to restore them; cleared when a check sees them right. */
@@ -93,7 +93,11 @@ export class StreamFollower {
     private readonly open: (subject: string, data: Uint8Array) => OpenedMessage | null,
     private readonly events: FollowerEvents,
     private readonly logger?: Logger,
-  ) {}
+    /** Seconds the store keeps an entry past its expiry (RevocationStore.lingerS): the stream must hold it as long. */
+    lingerS?: () => number,
+  ) {
+    this.coverage = new StreamCoverage(lingerS);
+  }
 
   /** Connected: find the leader's position and replay from `lastSeq + 1`; `complete` fires when reached. */
   follow(): void {
