@@ -12,9 +12,9 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { RevocationStream } from '../../../cluster/revocation/index.js';
 import { subjects } from '../../../cluster/protocol/index.js';
 import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, readyz, reloadWith, runCli, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, memberConfig, revoked, startWarmProxy } from './proxy-fixtures.js';
+import { admin, call, memberConfig, metric, revoked, startWarmProxy, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const LIFETIME_S = 60;
@@ -72,6 +72,16 @@ describe('a revocation outlasts the clock skew its token is accepted for', () =>
 });
 
 const SKEW_S = 300;
+const NATS_PASSWORD = 'proxy-secret';
+
+/** nats-server config: user `admin` may do anything, user `proxy` everything but `proxyPerms`. */
+const twoUsers = (proxyPerms: string) => (at: NatsPlaces): string => [
+  `listen: 127.0.0.1:${at.port}`,
+  `http: 127.0.0.1:${at.monitorPort}`,
+  `jetstream { store_dir: "${at.storeDir}", max_memory_store: 64MB, max_file_store: 256MB }`,
+  `authorization { users: [ { user: admin, password: $PT_NATS_PASSWORD }, { user: proxy, password: $PT_NATS_PASSWORD, ${proxyPerms} } ] }`,
+  '',
+].join('\n');
 
 describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay refused for the whole skew', () => {
   let as: AuthServer | undefined;
@@ -88,7 +98,7 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
 
   /** Start a proxy on `cfg` that has its keys (a warm-up token answers 200). */
   async function start(cfg: Record<string, unknown>): Promise<ProxyProcess> {
-    const p = await startProxy(cfg, { env: { ...ADMIN_ENV, ...BUS_ENV } });
+    const p = await startProxy(cfg, { env: { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: NATS_PASSWORD } });
     procs.push(p);
     await waitReady(p);
     const warm = await as!.issueJwt({ sub: 'warm-up' }, { ttlSeconds: 30 });
@@ -165,6 +175,29 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
       expect(revoked(await call(a, token)), 'refused at the member that took it').toBe(true);
       const b = await start(cfg);
       expect(revoked(await call(b, token)), 'a member started later replays it from the stream and refuses the token').toBe(true);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+
+  it('NATS: a member whose user may not raise an older release\'s stream says so in /readyz and /metrics, and serves on', async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    nats = await startNatsServerWithConfig(twoUsers('permissions: { publish: { deny: ["$JS.API.STREAM.UPDATE.>"] } }'), { PT_NATS_PASSWORD: NATS_PASSWORD });
+    const prefix = subjectPrefix('pskewro');
+    const nc = await connect({ servers: [nats.url], user: 'admin', pass: NATS_PASSWORD });
+    try {
+      const old = new RevocationStream(nc, { subjects: subjects(prefix), maxAgeMs: (LIFETIME_S + 300) * 1000, replicas: 1 });
+      await old.ensure();
+      const a = await start(config(busSection(nats.url, prefix, { nats: { servers: [nats.url], user: 'proxy', password_env: 'PT_NATS_PASSWORD' } }), SKEW_S));
+      await waitFor('the short stream in /readyz', async () => (await readyz(a)).body.cluster.stream_retention_short !== undefined, 15_000);
+      const r = await readyz(a);
+      expect(r.status, 'its own store is complete: still ready').toBe(200);
+      expect(r.body.cluster.stream_retention_short).toEqual({ max_age_s: LIFETIME_S + 300, wanted_s: LIFETIME_S + 1380 });
+      expect(await metric(a, 'portcullis_revocation_stream_retention_short')).toBe(1);
+      expect((await (await nc.jetstreamManager()).streams.info(old.name)).config.max_age / 1e9, 'the update was refused').toBe(LIFETIME_S + 300);
+      const { token, cut } = await pastCut('readonly-skew', 130);
+      expect((await admin(a, 'POST', '/revocations', cut)).status).toBe(201);
+      expect(revoked(await call(a, token))).toBe(true);
     } finally {
       await nc.close();
     }
