@@ -190,7 +190,7 @@ export class RevocationActor {
    * `knownIssuers`: the configured issuers an `issuer` must be one of (the admin API's check).
    */
   async add(input: unknown, id?: string, knownIssuers?: readonly string[]): Promise<AddOutcome> {
-    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, knownIssuers, ...(id === undefined ? {} : { id }) });
+    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, knownIssuers, skewS: this.opts.store.lingerS() / 2, ...(id === undefined ? {} : { id }) });
     if (!built.ok) return built;
     const r = built.record;
     const full = this.ingest.refusal(r);

@@ -14,7 +14,7 @@ import { subjects } from '../../../cluster/protocol/index.js';
 import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, readyz, reloadWith, runCli, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, memberConfig, metric, revoked, startWarmProxy, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked, startWarmProxy, waitFor } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
 
 const LIFETIME_S = 60;
@@ -132,6 +132,19 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
     // the store is full (max_entries: 1): making room sweeps, and the entry still counts
     expect((await admin(p, 'POST', '/revocations', { kind: 'jti', value: 'sweep-trigger' })).status).toBe(507);
     expect(revoked(await call(p, token))).toBe(true);
+  });
+
+  it('POST /revocations with the exp of a token still accepted within the skew (exp 130 s ago) revokes it instead of answering 400', async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    const p = await start(config({}, SKEW_S));
+    const exp = Math.floor(Date.now() / 1000) - 130;
+    const token = await as!.issueJwt({ sub: 'late-exp', iat: exp - 30, exp });
+    expect((await call(p, token)).status).toBe(200);
+    const posted = await admin(p, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token), exp });
+    expect(posted.status, JSON.stringify(posted.body)).toBe(201);
+    expect(revoked(await call(p, token))).toBe(true);
+    const stale = await admin(p, 'POST', '/revocations', { kind: 'jti', value: 'older-than-the-skew', exp: exp - 200 });
+    expect(stale.status, 'an exp further back than every issuer\'s skew: that token is refused as expired anyway').toBe(400);
   });
 
   it('a reload that raises clock_skew_s keeps the entries already held for the new skew', async () => {
