@@ -193,6 +193,23 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
     }
   }, 60_000);
 
+  it('NATS: a reload that raises clock_skew_s after an entry was swept reads the stream again, and the token stays refused', async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    nats = await startNatsServer();
+    const bus = busSection(nats.url, subjectPrefix('pskewre'));
+    const a = await start(config(bus));
+    // exp 115 s ago: refused as expired under the default skew; its entry is held 120 s past it, then swept (every 60 s)
+    const { token, cut } = await pastCut('reread-skew', 115);
+    const posted = await admin(a, 'POST', '/revocations', cut);
+    expect(posted.status).toBe(201);
+    expect(posted.body.persisted).toBe(true);
+    expect((await call(a, token)).status).toBe(401);
+    await waitFor('the entry swept', async () => (await metric(a, 'portcullis_revocations_swept_total')) >= 1, 90_000);
+    await reloadWith(a, config(bus, SKEW_S));
+    expect(await metric(a, 'portcullis_revocations_linger_seconds')).toBe(2 * SKEW_S);
+    await waitFor('the token refused as revoked again', async () => revoked(await call(a, token)), 10_000);
+  }, 150_000);
+
   it('NATS: a member whose user may not raise an older release\'s stream says so in /readyz and /metrics, and serves on', async () => {
     [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
     nats = await startNatsServerWithConfig(twoUsers('permissions: { publish: { deny: ["$JS.API.STREAM.UPDATE.>"] } }'), { PT_NATS_PASSWORD: NATS_PASSWORD });
