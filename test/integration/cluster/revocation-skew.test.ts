@@ -3,8 +3,9 @@
 // token through again: `revoke --token` (entry expiry = the token's exp) and a `sub` cut (expiry =
 // before + max_token_lifetime_s) both answered 200 for a revoked token in the seconds after its exp.
 // A full store (max_entries: 1) sweeps at the next revocation, so the window is reached at once.
-// The entry's stay past its expiry follows the issuers' clock_skew_s (up to 600 s), in the store,
-// after a reload that raises it, and in the JetStream stream a later member replays.
+// The entry's stay past its expiry follows the issuers' clock_skew_s (up to 600 s): in the store, after
+// a reload that raises it (a NATS member reads the stream again for what it dropped), and in the
+// JetStream stream a later member replays (an older release's shorter stream is raised, or reported).
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
