@@ -86,8 +86,8 @@ export class StreamFollower {
   private lostTag = '';
   /** A check saw harmful settings and this member tried to restore them; cleared when a check sees them right. */
   private drifted = false;
-  /** The store's linger at the last tick, s (0: not read yet). */
-  private lingerSeen = 0;
+  /** The store's linger when the stream was last read whole or followed under it, s. */
+  private lingerSeen: number;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -102,6 +102,9 @@ export class StreamFollower {
     private readonly lingerS: (() => number) | null = null,
   ) {
     this.coverage = new StreamCoverage(lingerS ?? undefined);
+    // from the start: a policy version applied after the first replay began (a start config without
+    // the cluster's issuers) raises it, and that replay dropped what the new linger needs
+    this.lingerSeen = lingerS?.() ?? 0;
   }
 
   /** Connected: find the leader's position and replay from `lastSeq + 1`; `complete` fires when reached. */
@@ -130,9 +133,8 @@ export class StreamFollower {
    */
   private lingerRaised(): boolean {
     const l = this.lingerS?.() ?? 0;
-    if (l <= this.lingerSeen) return false;
-    if (this.lingerSeen === 0) { this.lingerSeen = l; return false; }
-    if (this.catchingUp) return false; // once it is over: it reads only what follows its start
+    // during a catch-up: once it is over (it reads only what follows its start)
+    if (l <= this.lingerSeen || this.catchingUp) return false;
     this.lingerSeen = l;
     this.logger?.info({ linger_s: l, stream_seq: this.lastSeq }, 'revocation linger raised (an issuer\'s clock_skew_s): reading the revocation stream again from its start');
     this.lastSeq = 0;
