@@ -9,7 +9,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, configuredIssuers, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RevocationMode } from './revocation/index.js';
+import { clusterSettings, configuredIssuers, lingerFor, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -22,8 +22,10 @@ export * from './cache-sync/index.js';
 export type ClusterRole = 'single' | 'worker' | 'primary';
 
 export interface ClusterStartOptions {
-  /** The validated config; only its `cluster` section is read. */
-  readonly config: { readonly cluster?: unknown };
+  /** The validated config; its `cluster` section, and its issuers' clock skews (the revocations' linger). */
+  readonly config: { readonly cluster?: unknown } & SkewSource;
+  /** The running config, read at every revocation apply and sweep (default `config`): a reload raising an issuer's `clock_skew_s` keeps entries longer. */
+  readonly current?: () => SkewSource;
   readonly logger: Logger;
   readonly role: ClusterRole;
   /** Fixed member id (default: `cluster.member_id` — `<id>-w<index>` in worker `index` — or hostname-pid-random). */
@@ -57,6 +59,8 @@ export class ClusterNode {
   /** The receiver thread (`cluster.revocation.receiver: thread`, NATS, request-serving processes): poll it before every revocation check. */
   revocationReceiver: RevocationReceiver | null = null;
   private closed = false;
+  /** The stream keeps revocations for less than this member needs (its update refused), null when not. */
+  private streamRetention: RetentionShort | null = null;
   private dropsLogged = 0;
   private rejectsLogged = 0;
 
@@ -71,6 +75,7 @@ export class ClusterNode {
     heartbeatMs: number,
     introspection: ClusterStartOptions['introspection'],
     auth: BusAuth | null,
+    current: () => SkewSource,
   ) {
     this.bus = new MessageBus(transport, codec, subjects(settings.prefix), auth);
     codec.onDrop = (reason, type) => {
@@ -81,7 +86,7 @@ export class ClusterNode {
       this.rejectsLogged++;
       if (this.rejectsLogged === 1 || this.rejectsLogged % 1000 === 0) logger.warn({ reason, subject, type, rejected: this.rejectsLogged }, 'bus message refused');
     };
-    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes });
+    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, lingerS: () => lingerFor(current()) });
     this.revocationActor = new RevocationActor({
       store: this.revocations,
       bus: this.bus,
@@ -90,7 +95,7 @@ export class ClusterNode {
       maxLifetimeS: settings.maxLifetimeS,
       logger,
       nats: transport instanceof NatsTransport
-        ? { transport, stream: { maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas } }
+        ? { transport, stream: { maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas, onRetention: (r) => { this.streamRetention = r; } } }
         : undefined,
       startTimeoutMs: settings.startTimeoutMs,
       catchUpTimeoutMs: settings.catchUpTimeoutMs,
@@ -133,7 +138,7 @@ export class ClusterNode {
     // the owner's kept results hold introspection claims too: bounded by the same byte budget as each local cache
     const cacheBytes = (opts.config as { verifier?: { cache_bytes?: unknown } }).verifier?.cache_bytes;
     const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: cacheBytes, ...opts.introspection } : opts.introspection;
-    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, introspection, auth);
+    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, introspection, auth, opts.current ?? (() => opts.config));
     node.revocationActor.start();
     // a primary serves no requests: nothing there would read the ring
     if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);
@@ -244,6 +249,8 @@ export class ClusterNode {
           ...(this.direct === null ? {} : { direct: this.direct.advertised() }),
           ...(this.revocationReceiver === null ? {} : { revocation_receiver: this.revocationReceiver.health() }),
           ...(keys === undefined ? {} : { bus_key_id: keys.current, bus_previous_key_id: keys.previous }),
+          // served on, but a member started later cannot replay what ages out of the stream early
+          ...(this.streamRetention === null ? {} : { stream_retention_short: { max_age_s: this.streamRetention.maxAgeS, wanted_s: this.streamRetention.wantS } }),
         },
       },
     };
@@ -272,6 +279,7 @@ export class ClusterNode {
       bus_messages_dropped_too_large_total: codec.dropped_too_large,
       ...this.membership.stats(),
       ...this.revocationActor.stats(),
+      revocation_stream_retention_short: this.streamRetention === null ? 0 : 1,
       ...this.direct?.stats(),
       ...this.revocationReceiver?.stats(),
       ...this.introspection.stats(),

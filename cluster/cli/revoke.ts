@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
 import type { RevocationKind } from '../protocol/index.js';
-import { clusterSettings, configuredIssuers, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
+import { clusterSettings, configuredIssuers, lingerFor, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
@@ -104,7 +104,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   const settings = clusterSettings(config?.cluster);
   if (adminUrl === undefined && settings.nats !== null) {
     // the file's issuers are the policy unless the cluster holds it (then members check on their admin API only)
-    await publishOnNats(request, settings, config!.cluster.policy?.source === 'cluster' ? undefined : configuredIssuers(config!));
+    await publishOnNats(request, settings, config!.cluster.policy?.source === 'cluster' ? undefined : configuredIssuers(config!), lingerFor(config) / 2);
     return;
   }
   const base = adminUrl ?? `http://${loopbackFor(config!.admin.listen.host)}:${config!.admin.listen.port}`;
@@ -162,9 +162,9 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function publishOnNats(request: Record<string, unknown>, settings: ClusterSettings, knownIssuers: readonly string[] | undefined): Promise<void> {
+async function publishOnNats(request: Record<string, unknown>, settings: ClusterSettings, knownIssuers: readonly string[] | undefined, skewS: number): Promise<void> {
   const origin = `cli-${hostname().replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 48)}`;
-  const r = await publishOnce(request, { settings, origin, ...(knownIssuers === undefined ? {} : { knownIssuers }) });
+  const r = await publishOnce(request, { settings, origin, skewS, ...(knownIssuers === undefined ? {} : { knownIssuers }) });
   switch (r.kind) {
     case 'refused': throw new UsageError(`revoke: ${r.errors.join('; ')}`);
     case 'failed': throw new Error(r.message);

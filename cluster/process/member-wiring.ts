@@ -18,7 +18,7 @@ export interface MemberWiring {
  * variable). `current`: the running config, read per admin call (its issuers bound a revocation's `issuer`).
  */
 export async function startMember(config: Config, logger: Logger, role: ClusterRole, current: () => Config = () => config): Promise<MemberWiring> {
-  const node = await ClusterNode.start({ config, logger, role });
+  const node = await ClusterNode.start({ config, logger, role, current });
   const store = node.revocations;
   const receiver = node.revocationReceiver;
   return {

@@ -146,7 +146,7 @@ export class Supervisor {
     const cfg = this.config;
     this.port = cfg.server.listen.port === 0 ? await freePort(cfg.server.listen.host) : cfg.server.listen.port;
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
-    this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary' });
+    this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary', current: () => this.config });
     const node = this.node;
     this.onMember?.(node);
     // the HTTP/2 listener too: workers share one port the primary chose (node:cluster hands them its connections)

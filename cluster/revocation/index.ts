@@ -3,6 +3,7 @@
 // stream, publishOnce (a source outside a member, the revoke CLI, through the same outbox) and
 // the direct member-to-member push beside NATS, and the receiver thread with its shared ring.
 export { RevocationStore, revocationBytes, LINGER_S, type ApplyResult, type StoreLimits } from './revocation-store.js';
+export { DEFAULT_LINGER_S, lingerFor, MAX_LINGER_S, MAX_SKEW_S, MIN_SKEW_S, type SkewSource } from './revocation-linger.js';
 export { RevocationActor, type AddOutcome, type ArrivalPath, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
 export { buildRevocation, checkRevocationRecord, configuredIssuers, SKEW_S, type BuildContext, type BuildResult, type RecordCheck, type RevocationRequest } from './revocation-request.js';
 export { parseTime, wallNow, type TimeParse } from './revocation-time.js';
@@ -17,7 +18,7 @@ export { RevocationOutbox, type PublishOutcome } from './revocation-outbox.js';
 export { readSnapshot, SnapshotWriter, type Snapshot, type SnapshotRead } from './revocation-snapshot.js';
 export { SnapshotKeeper, type SnapshotHost } from './snapshot-keeper.js';
 export { RevocationIngest, type IngestOptions, type IngestResult } from './revocation-ingest.js';
-export { assertQuorum, isNotFound, RevocationStream, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
+export { assertQuorum, isNotFound, RevocationStream, type RetentionShort, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
 export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';
 export { RevocationReceiver, type RevocationReceiverOptions } from './revocation-receiver.js';

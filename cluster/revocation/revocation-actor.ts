@@ -72,7 +72,7 @@ export class RevocationActor {
         reachable: () => this.receive({ type: 'stream.reachable' }),
         holds: (id) => opts.store.has(id),
         lost: (ids, tag) => ids.filter((id) => { const r = opts.store.get(id); if (r !== undefined) this.outbox?.restore(revocationAdded(r, wallNow()), tag); return r === undefined; }),
-      }, opts.logger);
+      }, opts.logger, () => opts.store.lingerS());
       this.outbox = new RevocationOutbox(opts.bus, () => (opts.bus.transport.isConnected() ? stream() : null), opts.publishTimeoutMs ?? 2_000, opts.logger);
     }
   }
@@ -190,7 +190,7 @@ export class RevocationActor {
    * `knownIssuers`: the configured issuers an `issuer` must be one of (the admin API's check).
    */
   async add(input: unknown, id?: string, knownIssuers?: readonly string[]): Promise<AddOutcome> {
-    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, knownIssuers, ...(id === undefined ? {} : { id }) });
+    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, knownIssuers, skewS: this.opts.store.lingerS() / 2, ...(id === undefined ? {} : { id }) });
     if (!built.ok) return built;
     const r = built.record;
     const full = this.ingest.refusal(r);

@@ -7,7 +7,7 @@ import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { ArrivalPath } from './revocation-actor-contract.js';
 import { checkRevocationRecord } from './revocation-request.js';
-import { LINGER_S, type ApplyResult, type RevocationStore } from './revocation-store.js';
+import type { ApplyResult, RevocationStore } from './revocation-store.js';
 
 /** What happened to a record from the bus: the store's answer, or `invalid` (refused by the admin rules). */
 export type IngestResult = ApplyResult | 'invalid';
@@ -64,7 +64,7 @@ export class RevocationIngest {
     return `revocation store full (${s.size} entries of cluster.revocation.max_entries ${l.maxEntries}, ~${l.bytes} of max_bytes ${l.maxBytes} bytes): revoke by sub, client_id or kid to cover many tokens with one entry, or raise the bounds on every member`;
   }
 
-  /** True until every revocation refused for lack of room has expired (LINGER_S included): the member cannot tell whether a token is revoked. */
+  /** True until every revocation refused for lack of room has expired (the store's linger included): the member cannot tell whether a token is revoked. */
   overflowed(): boolean {
     // read by the gate on every request: no clock read in the common case
     return this.overflowUntil !== 0 && this.overflowUntil > Date.now();
@@ -76,7 +76,7 @@ export class RevocationIngest {
 
   /** Never silently: until the refused revocation expires the gate stays closed, and the log says why. */
   private overflow(r: RevocationRecord): void {
-    this.overflowUntil = Math.max(this.overflowUntil, (r.expiresAt + LINGER_S) * 1000);
+    this.overflowUntil = Math.max(this.overflowUntil, (r.expiresAt + this.o.store.lingerS()) * 1000);
     this.fullLogged++;
     if (this.fullLogged === 1 || this.fullLogged % 100 === 0) {
       const s = this.o.store;

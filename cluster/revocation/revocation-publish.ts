@@ -8,6 +8,7 @@ import { revocationAdded, type RevocationAdded, type RevocationRecord } from '..
 import { subjects } from '../protocol/subjects.js';
 import { natsConnectionOptions, NatsTransport, shownServers } from '../transport/index.js';
 import { RevocationOutbox } from './revocation-outbox.js';
+import { MIN_SKEW_S } from './revocation-linger.js';
 import { buildRevocation } from './revocation-request.js';
 import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
 import { RevocationStream } from './revocation-stream.js';
@@ -24,6 +25,8 @@ export interface PublishOnceOptions {
   readonly ackTimeoutMs?: number;
   /** The configured issuers an `issuer` must be one of (the CLI's config, with a file policy); unchecked when absent. */
   readonly knownIssuers?: readonly string[];
+  /** The largest `clock_skew_s` of the CLI config's issuers (lingerFor / 2), s: how far in the past an `exp` may lie (default 60). */
+  readonly skewS?: number;
 }
 
 export type PublishOnceResult =
@@ -42,7 +45,7 @@ export type PublishOnceResult =
 export async function publishOnce(request: unknown, opts: PublishOnceOptions): Promise<PublishOnceResult> {
   const { settings, origin } = opts;
   if (settings.nats === null) return { kind: 'refused', errors: ['cluster.nats is not configured'] };
-  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin, knownIssuers: opts.knownIssuers });
+  const built = buildRevocation(request, { nowMs: Date.now(), maxLifetimeS: settings.maxLifetimeS, origin, knownIssuers: opts.knownIssuers, skewS: opts.skewS ?? MIN_SKEW_S });
   if (!built.ok) return { kind: 'refused', errors: built.errors };
   let transport: NatsTransport;
   let bus: MessageBus;

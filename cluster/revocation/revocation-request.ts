@@ -34,6 +34,11 @@ export interface BuildContext {
    * checked (a record from the bus, an identity-provider event, a CLI without the policy).
    */
   readonly knownIssuers?: readonly string[] | undefined;
+  /**
+   * The largest `clock_skew_s` of the configured issuers, s (default 0): a token is accepted that long
+   * after its `exp`, so an `exp` up to that far in the past still names a token worth revoking.
+   */
+  readonly skewS?: number | undefined;
 }
 
 /** A complete record, or every problem found. */
@@ -100,7 +105,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
     else {
       const t = parseTime(o.exp, ctx.nowMs);
       if (!t.ok) errors.push(`exp: ${t.message}`);
-      else if (t.seconds <= nowS) errors.push('exp: in the past; an expired token is refused anyway, nothing to revoke');
+      else if (t.seconds + (ctx.skewS ?? 0) <= nowS) errors.push(`exp: in the past${ctx.skewS ? ` by more than the issuers' clock skew (${ctx.skewS} s)` : ''}; an expired token is refused anyway, nothing to revoke (leave exp out to keep the entry max_token_lifetime_s)`);
       else expiresAt = Math.min(t.seconds, cap);
     }
   }

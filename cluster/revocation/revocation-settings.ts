@@ -2,11 +2,17 @@
 // fields the schema may not carry yet (max token lifetime, stream replicas, start wait,
 // bus authentication, revocation store bounds and snapshot).
 import type { NatsConfig } from '../transport/nats-options.js';
+import { MAX_LINGER_S } from './revocation-linger.js';
 
 /** Default maximum token lifetime: 24 h. */
 export const DEFAULT_MAX_TOKEN_LIFETIME_S = 86_400;
-/** Kept in the stream beyond the maximum lifetime, to cover `before` skew: 5 min. */
-export const STREAM_AGE_MARGIN_S = 300;
+/**
+ * Kept in the stream beyond the maximum lifetime: the longest linger any config can ask for (2 × the
+ * schema's largest `clock_skew_s`, 1200 s) plus 180 s (the 60 s an expiry may lie past its
+ * creation's lifetime, and publish delays) — 1380 s, 23 min. Not read from the config, so a reload or
+ * policy version that raises a skew finds every revocation it needs still there for a replay.
+ */
+export const STREAM_AGE_MARGIN_S = MAX_LINGER_S + 180;
 /** Default bound of the revocation store: 100 000 entries… */
 export const DEFAULT_MAX_REVOCATIONS = 100_000;
 /** …and 128 MiB by the store's own estimate of its heap (room for max_entries of typical ~800 B entries; it binds for long ones). */

@@ -6,15 +6,22 @@
 import type { TokenFacts } from '../../node/contracts/index.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { RevocationKind } from '../protocol/subjects.js';
+import { DEFAULT_LINGER_S } from './revocation-linger.js';
 
 /** `applied`: new; `duplicate`: id already known; `expired`: nothing left to match, not stored; `full`: over the store's bound, not stored. */
 export type ApplyResult = 'applied' | 'duplicate' | 'expired' | 'full';
 
-/** Bounds of the store (defaults: unbounded; the cluster passes `cluster.revocation.max_entries`/`max_bytes`). */
+/** Bounds of the store (defaults: unbounded; the cluster passes `cluster.revocation.max_entries`/`max_bytes`) and its linger. */
 export interface StoreLimits {
   readonly maxEntries?: number;
   /** By `revocationBytes`' estimate. */
   readonly maxBytes?: number;
+  /**
+   * Seconds an entry stays past its `expiresAt` (default LINGER_S, 120 s; the cluster passes
+   * `lingerFor(running config)`). Read at every apply, list and sweep and never lowered: a reload
+   * or policy version that raises an issuer's `clock_skew_s` keeps the entries already held longer.
+   */
+  readonly lingerS?: () => number;
 }
 
 /** Fixed heap cost of one entry besides its strings: the record, its slots in two maps. Measured ≈ 700 B on Node 20 (50 000 short jti entries: 765 B each). */
@@ -39,12 +46,12 @@ interface Cut {
 }
 
 /**
- * How long an entry stays past its `expiresAt`, s: a token is accepted until its `exp` plus its
+ * How long an entry stays past its `expiresAt` by default, s: a token is accepted until its `exp` plus its
  * issuer's clock skew (60 s by default), and one revoked at T may carry an `iat` up to the skew ahead
- * of T — an entry dropped at its expiry let such a token through again. Twice the default skew,
- * inside the stream's 300 s margin past a revocation's life, so a replay still finds it.
+ * of T — an entry dropped at its expiry let such a token through again. Twice the default skew; a
+ * config with a larger `clock_skew_s` raises it (StoreLimits.lingerS, revocation-linger.ts).
  */
-export const LINGER_S = 120;
+export const LINGER_S = DEFAULT_LINGER_S;
 
 /** Separator between issuer and value in scoped keys (cannot occur in an `iss` URL). */
 const SEP = '\n';
@@ -62,11 +69,23 @@ export class RevocationStore {
   private forcedSweepAt = Number.NEGATIVE_INFINITY;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
+  private readonly lingerSource: (() => number) | null;
+  private lingerMax = LINGER_S;
 
   /** `now`: epoch ms clock (tests inject one); `limits`: bounds (default none). */
   constructor(private readonly now: () => number = Date.now, limits: StoreLimits = {}) {
     this.maxEntries = limits.maxEntries ?? Number.POSITIVE_INFINITY;
     this.maxBytes = limits.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.lingerSource = limits.lingerS ?? null;
+  }
+
+  /** Seconds an entry stays past its `expiresAt` now: the largest the source has given (never lowered), at least LINGER_S. */
+  lingerS(): number {
+    if (this.lingerSource !== null) {
+      const s = this.lingerSource();
+      if (Number.isFinite(s) && s > this.lingerMax) this.lingerMax = s;
+    }
+    return this.lingerMax;
   }
 
   /**
@@ -76,7 +95,7 @@ export class RevocationStore {
    */
   apply(r: RevocationRecord): ApplyResult {
     if (this.byId.has(r.id)) return 'duplicate';
-    if ((r.expiresAt + LINGER_S) * 1000 <= this.now()) return 'expired';
+    if ((r.expiresAt + this.lingerS()) * 1000 <= this.now()) return 'expired';
     if (!this.hasRoom(r)) { this.refusedFull++; return 'full'; }
     this.byId.set(r.id, r);
     this.bytes += revocationBytes(r);
@@ -147,7 +166,7 @@ export class RevocationStore {
 
   /** Live entries (lingering ones included), oldest first. */
   list(kind?: RevocationKind): RevocationRecord[] {
-    const nowS = this.now() / 1000 - LINGER_S;
+    const nowS = this.now() / 1000 - this.lingerS();
     const out: RevocationRecord[] = [];
     for (const r of this.byId.values()) if (r.expiresAt > nowS && (kind === undefined || r.kind === kind)) out.push(r);
     return out.sort((a, b) => a.createdAt - b.createdAt);
@@ -170,9 +189,9 @@ export class RevocationStore {
     return () => { this.listeners.delete(listener); };
   }
 
-  /** Drop every entry whose `expiresAt` has passed by LINGER_S; returns how many went. */
+  /** Drop every entry whose `expiresAt` has passed by the linger (`lingerS()`); returns how many went. */
   sweep(): number {
-    const nowS = this.now() / 1000 - LINGER_S;
+    const nowS = this.now() / 1000 - this.lingerS();
     let n = 0;
     for (const [id, r] of this.byId) {
       if (r.expiresAt > nowS) continue;
@@ -209,6 +228,7 @@ export class RevocationStore {
     for (const r of this.byId.values()) by[r.kind]!++;
     const out: Record<string, number> = {
       revocations_entries: this.byId.size, revocations_swept_total: this.swept, revocations_bytes_estimate: this.bytes, revocations_refused_full_total: this.refusedFull,
+      revocations_linger_seconds: this.lingerS(),
     };
     for (const [k, v] of Object.entries(by)) out[`revocations_entries_${k}`] = v;
     return out;

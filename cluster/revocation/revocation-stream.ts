@@ -16,7 +16,16 @@ export interface RevocationStreamOptions {
   readonly logger?: Logger | undefined;
   /** JetStream API timeout, ms (default 2000). */
   readonly apiTimeoutMs?: number;
+  /**
+   * Told after every check whether the stream keeps revocations shorter than `maxAgeMs` (a stream an
+   * older release made, whose update was refused): `null` when it does not. The member shows it in
+   * /readyz and /metrics — a member started later could not replay what ages out early.
+   */
+  readonly onRetention?: (short: RetentionShort | null) => void;
 }
+
+/** The stream's max age and the one this member needs, seconds. */
+export interface RetentionShort { readonly maxAgeS: number; readonly wantS: number }
 
 /** Where the stream stands: `lastSeq` 0 when nothing was ever stored. */
 export interface StreamPosition {
@@ -96,6 +105,8 @@ export class RevocationStream {
           this.opts.logger?.error({ stream: this.name, err: (err as Error).message }, 'cannot restore the revocation stream settings');
         }
       }
+      const short = this.retention(info.config);
+      if (short !== null) this.opts.logger?.error({ stream: this.name, max_age_s: short.maxAgeS, wanted_s: short.wantS }, 'revocation stream keeps revocations for less than the maximum token lifetime plus the clock-skew margin, and this member could not raise it: a member started later cannot replay the oldest ones — raise its max_age (or let members update it)');
     }
     return positionOf(info);
   }
@@ -104,6 +115,7 @@ export class RevocationStream {
   async position(): Promise<StreamPosition> {
     const info = await (await this.manager()).streams.info(this.name);
     const p = positionOf(info);
+    this.retention(info.config);
     return this.drifted(info.config, false) && info.config.sealed !== true ? { ...p, drifted: true } : p;
   }
 
@@ -119,6 +131,14 @@ export class RevocationStream {
     if (exact && (c.max_age !== maxAge || c.duplicate_window !== nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)))) return true;
     return limited || (c.max_age !== 0 && c.max_age < maxAge) || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll
       || c.allow_rollup_hdrs === true || c.no_ack === true;
+  }
+
+  /** Tell `onRetention` whether `c` keeps revocations for less than this member's max age (0 = for ever). */
+  private retention(c: StreamConfig): RetentionShort | null {
+    const want = nanos(this.opts.maxAgeMs);
+    const short = c.max_age !== 0 && c.max_age < want ? { maxAgeS: Math.floor(c.max_age / 1e9), wantS: Math.ceil(want / 1e9) } : null;
+    this.opts.onRetention?.(short);
+    return short;
   }
 
   /** Publish and wait for the stream's ack; `msgId` makes a retry idempotent. */

@@ -2,7 +2,13 @@
 // last stored at. A stream whose first sequence has passed one of them (emptied early by a max age,
 // limit or purge someone with NATS credentials set), or that was made anew, lost it; so did one
 // that, replayed whole, did not hold a revocation this member loaded from its snapshot.
-/** Legitimate ageing keeps a revocation STREAM_AGE_MARGIN_S (5 min) past its own expiry; losses this close to expiry are ignored (clock skew). */
+import { DEFAULT_LINGER_S } from './revocation-linger.js';
+
+/**
+ * A revocation matters until its expiry plus the store's linger (twice the largest clock skew); the
+ * stream legitimately keeps it STREAM_AGE_MARGIN_S (23 min) past its lifetime, later than that.
+ * Losses within 2 min of the end of that span are ignored (clock differences between hosts).
+ */
 const SLACK_MS = 120_000;
 
 /** Sequence of each revocation id in the current stream, in sequence order (map insertion order). */
@@ -10,6 +16,14 @@ export class StreamCoverage {
   private readonly seqOf = new Map<string, { readonly seq: number; readonly expiresAtMs: number }>();
   /** Loaded from the snapshot, not yet delivered by the stream: expiry, epoch ms. */
   private readonly unseen = new Map<string, number>();
+
+  /** `lingerS`: seconds an entry is still needed past its expiry (default 120 s), read at every check. */
+  constructor(private readonly lingerS: () => number = () => DEFAULT_LINGER_S) {}
+
+  /** Is an entry expiring at `expiresAtMs` still needed at `nowMs` (beyond the slack)? */
+  private needed(expiresAtMs: number, nowMs: number): boolean {
+    return expiresAtMs + this.lingerS() * 1000 > nowMs + SLACK_MS;
+  }
 
   /** `id` was delivered from stream sequence `seq`; `expiresAtS` its expiry, epoch seconds. Re-tracking moves it to its newer sequence. */
   track(id: string, seq: number, expiresAtS: number): void {
@@ -19,15 +33,15 @@ export class StreamCoverage {
   }
 
   /**
-   * Ids stored below `firstSeq` that cannot have aged out by `nowMs` (their expiry is more than
-   * 2 min away): the stream lost them. Expired ones below it are forgotten; the lost ones are kept
+   * Ids stored below `firstSeq` that cannot have aged out by `nowMs` (their expiry plus the linger
+   * is more than 2 min away): the stream lost them. Expired ones below it are forgotten; the lost ones are kept
    * until stored again (a failed re-store is found again at the next check). O(entries below `firstSeq`).
    */
   lostBelow(firstSeq: number, nowMs: number): string[] {
     const lost: string[] = [];
     for (const [id, e] of this.seqOf) {
       if (e.seq >= firstSeq) break;
-      if (e.expiresAtMs > nowMs + SLACK_MS) lost.push(id);
+      if (this.needed(e.expiresAtMs, nowMs)) lost.push(id);
       else this.seqOf.delete(id);
     }
     return lost;
@@ -36,7 +50,7 @@ export class StreamCoverage {
   /** The stream was made anew (its sequences restarted): every unexpired id is lost; all are forgotten (the replay tracks them again). */
   takeAll(nowMs: number): string[] {
     const lost: string[] = [];
-    for (const [id, e] of this.seqOf) if (e.expiresAtMs > nowMs + SLACK_MS) lost.push(id);
+    for (const [id, e] of this.seqOf) if (this.needed(e.expiresAtMs, nowMs)) lost.push(id);
     this.seqOf.clear();
     return lost;
   }
@@ -49,7 +63,7 @@ export class StreamCoverage {
   /** After a whole replay: the snapshot's unexpired ids the stream did not deliver (it lost them); all are forgotten. */
   takeUnseen(nowMs: number): string[] {
     const lost: string[] = [];
-    for (const [id, exp] of this.unseen) if (exp > nowMs + SLACK_MS) lost.push(id);
+    for (const [id, exp] of this.unseen) if (this.needed(exp, nowMs)) lost.push(id);
     this.unseen.clear();
     return lost;
   }

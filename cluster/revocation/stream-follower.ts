@@ -81,11 +81,13 @@ export class StreamFollower {
   /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
   private streamCreated: string | null = null;
   /** The sequence of every unexpired revocation delivered: what the stream must still hold. */
-  private readonly coverage = new StreamCoverage();
+  private readonly coverage: StreamCoverage;
   /** Tag of the last loss logged: one warning per loss, not one per check until it is stored again. */
   private lostTag = '';
   /** A check saw harmful settings and this member tried to restore them; cleared when a check sees them right. */
   private drifted = false;
+  /** The store's linger when the stream was last read whole or followed under it, s. */
+  private lingerSeen: number;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -93,7 +95,17 @@ export class StreamFollower {
     private readonly open: (subject: string, data: Uint8Array) => OpenedMessage | null,
     private readonly events: FollowerEvents,
     private readonly logger?: Logger,
-  ) {}
+    /**
+     * Seconds the store keeps an entry past its expiry (RevocationStore.lingerS): the stream must hold it as
+     * long, and when it rises (a reload raised an issuer's clock_skew_s) the whole stream is read again.
+     */
+    private readonly lingerS: (() => number) | null = null,
+  ) {
+    this.coverage = new StreamCoverage(lingerS ?? undefined);
+    // from the start: a policy version applied after the first replay began (a start config without
+    // the cluster's issuers) raises it, and that replay dropped what the new linger needs
+    this.lingerSeen = lingerS?.() ?? 0;
+  }
 
   /** Connected: find the leader's position and replay from `lastSeq + 1`; `complete` fires when reached. */
   follow(): void {
@@ -111,6 +123,23 @@ export class StreamFollower {
     this.stopConsumer();
     if (this.retry !== null) clearTimeout(this.retry);
     this.retry = null;
+  }
+
+  /**
+   * Has the store's linger risen since the last tick? Then read the stream again from its first
+   * message, live (requests are not held): a revocation this member dropped after the old linger is
+   * needed again for the longer skew, and the stream keeps it long enough (STREAM_AGE_MARGIN_S); the
+   * store ignores what it holds. After a catch-up under way, not during it.
+   */
+  private lingerRaised(): boolean {
+    const l = this.lingerS?.() ?? 0;
+    // during a catch-up: once it is over (it reads only what follows its start)
+    if (l <= this.lingerSeen || this.catchingUp) return false;
+    this.lingerSeen = l;
+    this.logger?.info({ linger_s: l, stream_seq: this.lastSeq }, 'revocation linger raised (an issuer\'s clock_skew_s): reading the revocation stream again from its start');
+    this.lastSeq = 0;
+    this.follow();
+    return true;
   }
 
   /** Messages still to replay in the current catch-up. */
@@ -132,6 +161,7 @@ export class StreamFollower {
   tick(): void {
     const s = this.stream();
     if (!this.active || this.checking || s === null) return;
+    if (this.lingerRaised()) return;
     const now = Date.now();
     if (now - this.lastCheck < (this.catchingUp || this.lost ? CATCH_UP_CHECK_MS : LIVE_CHECK_MS)) return;
     this.lastCheck = now;

@@ -146,6 +146,7 @@ gauge('portcullis_revocations_entries', 'Revocations in the store (every process
 gauge('portcullis_revocations_entries_by_kind', 'Revocations in the store by kind (the highest over workers)', Object.fromEntries(KINDS.map((k) => [`cluster.revocations_entries_${k}`, { kind: k }])), { aggregate: 'max' });
 gauge('portcullis_revocations_memory_bytes', 'Estimated memory of the revocation store, summed over processes', { 'cluster.revocations_bytes_estimate': null });
 counter('portcullis_revocations_swept_total', 'Revocations removed after their expiry', { 'cluster.revocations_swept_total': null });
+gauge('portcullis_revocations_linger_seconds', 'Seconds a revocation stays past its expiry: twice the largest issuer clock_skew_s, at least 120 (the highest over workers)', { 'cluster.revocations_linger_seconds': null }, { aggregate: 'max' });
 counter('portcullis_revocations_refused_total', 'Revocations refused, by reason (full: store bounds, invalid)', by('reason', { 'cluster.revocations_refused_full_total': 'full', 'cluster.revocations_refused_invalid_total': 'invalid' }));
 counter('portcullis_revocations_capped_total', 'Revocations whose lifetime was capped to the maximum token lifetime', { 'cluster.revocations_capped_total': null });
 gauge('portcullis_revocations_overflowed', '1 while a revocation refused for lack of room has not expired: the gate answers 503', { 'cluster.revocations_overflowed': null }, { aggregate: 'max' });
@@ -155,6 +156,7 @@ gauge('portcullis_revocations_replay_lag_messages', 'Stream messages still to re
 gauge('portcullis_revocations_stream_sequence', 'Last revocation stream sequence applied', { 'cluster.revocation_stream_seq': null }, { aggregate: 'max' });
 counter('portcullis_revocations_consumer_restarts_total', 'Revocation stream consumer restarts', { 'cluster.revocation_consumer_restarts_total': null });
 gauge('portcullis_revocations_stream_watched', 'Revocations whose presence in the stream this process watches to refill a lost one (at most the store holds; the highest over workers)', { 'cluster.revocation_stream_watched': null }, { aggregate: 'max' });
+gauge('portcullis_revocation_stream_retention_short', '1 while the revocation stream keeps revocations for less than this member needs and it could not raise the max age (the highest over workers)', { 'cluster.revocation_stream_retention_short': null }, { aggregate: 'max' });
 counter('portcullis_revocations_restored_total', 'Revocations stored in the stream again after it lost them before their time (emptied or made anew)', { 'cluster.revocations_restored_total': null });
 counter('portcullis_revocations_persisted_total', 'Revocations the stream acknowledged', { 'cluster.revocations_persisted_total': null });
 counter('portcullis_revocations_publish_failures_total', 'Revocation publishes the stream did not acknowledge (retried from the outbox)', { 'cluster.revocations_publish_failed_total': null });

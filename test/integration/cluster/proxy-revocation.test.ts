@@ -9,6 +9,7 @@ import { connect } from 'nats';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { STREAM_AGE_MARGIN_S } from '../../../cluster/revocation/index.js';
 import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -182,12 +183,12 @@ describe('revocation across three proxy processes on one nats-server', () => {
       const list = await admin(p, 'GET', '/revocations?kind=sub');
       expect(list.body.entries.map((e: { value: string }) => e.value)).toContain('carol');
     }
-    // regression: the CLI used to "update" the stream to its own max age (24 h + 5 min here), silently
+    // regression: the CLI used to "update" the stream to its own max age (24 h + 23 min here), silently
     // dropping every revocation older than that for members that replay later
     const nc = await connect({ servers: [nats.url] });
     try {
       const info = await (await nc.jetstreamManager()).streams.info(`${prefix.toUpperCase()}_REVOCATIONS`);
-      expect(info.config.max_age).toBe((LIFETIME_S + 300) * 1e9);
+      expect(info.config.max_age).toBe((LIFETIME_S + STREAM_AGE_MARGIN_S) * 1e9);
     } finally {
       await nc.close();
     }

@@ -15,6 +15,14 @@ describe('buildRevocation', () => {
     });
   });
 
+  it('skewS: an exp that far in the past still names an accepted token (the entry expires at it); further back, or without skewS, is refused', () => {
+    const within = buildRevocation({ kind: 'jti', value: 'late', exp: NOW - 250 }, { ...ctx, skewS: 300 });
+    expect(within.ok && within.record.expiresAt).toBe(NOW - 250);
+    const beyond = buildRevocation({ kind: 'jti', value: 'late', exp: NOW - 300 }, { ...ctx, skewS: 300 });
+    expect(beyond.ok ? [] : beyond.errors).toEqual([expect.stringMatching(/^exp: in the past by more than the issuers' clock skew \(300 s\).*leave exp out/)]);
+    expect(buildRevocation({ kind: 'jti', value: 'late', exp: NOW - 1 }, ctx).ok).toBe(false);
+  });
+
   it('knownIssuers: an issuer outside them is refused naming both; inside them, or no issuer, is built', () => {
     const known = { ...ctx, knownIssuers: ['https://a.example', 'https://b.example'] };
     const r = buildRevocation({ kind: 'sub', value: 'alice', issuer: 'https://c.example' }, known);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
 import type { TokenFacts } from '../../../../node/contracts/index.js';
-import { LINGER_S, RevocationStore } from '../../../../cluster/revocation/index.js';
+import { LINGER_S, lingerFor, RevocationStore } from '../../../../cluster/revocation/index.js';
 
 const T0 = 1_700_000_000; // epoch s
 const HASH = 'c0ffee'.padEnd(64, '0');
@@ -221,5 +221,28 @@ describe('RevocationStore bounds', () => {
     expect(s.apply(rec({ kind: 'jti', value: 'x'.repeat(1024), issuer: 'https://'.padEnd(1000, 'i'), reason: 'r'.repeat(512) }))).toBe('full');
     expect(s.limits()).toMatchObject({ maxBytes: 4_000 });
     expect(s.limits().bytes).toBeLessThanOrEqual(4_000);
+  });
+
+  it('the linger follows the largest issuer clock_skew_s (twice it, at least 120 s), is read at every apply and sweep, and is never lowered', () => {
+    expect(lingerFor({ issuers: {} })).toBe(120);
+    expect(lingerFor({ issuers: { a: { clock_skew_s: 30 }, b: {} } })).toBe(120);
+    expect(lingerFor({ issuers: { a: { clock_skew_s: 30 }, b: { clock_skew_s: 300 } } })).toBe(600);
+    expect(lingerFor({ issuers: { a: { clock_skew_s: Number.NaN } } }), 'a value no validated config has: the largest the schema allows').toBe(1_200);
+    clock.now = T0 * 1000;
+    let skews: Record<string, { clock_skew_s: number }> = { a: { clock_skew_s: 60 } };
+    const s = new RevocationStore(() => clock.now, { lingerS: () => lingerFor({ issuers: skews }) });
+    expect(s.apply(rec({ kind: 'jti', value: 'past', expiresAt: T0 - 200 }))).toBe('expired');
+    s.apply(rec({ kind: 'jti', value: 'held', expiresAt: T0 - 100 }));
+    skews = { a: { clock_skew_s: 300 } }; // a reload raises the skew: the entry held stays 600 s past its expiry
+    clock.now = (T0 + 100) * 1000;
+    expect(s.sweep()).toBe(0);
+    expect(s.isRevoked(tok({ jti: 'held' }))).toBe(true);
+    expect(s.apply(rec({ kind: 'jti', value: 'past', expiresAt: T0 - 200 }))).toBe('applied');
+    skews = { a: { clock_skew_s: 10 } }; // lowered again: not below what it was raised to
+    clock.now = (T0 + 399) * 1000;
+    expect(s.sweep()).toBe(0);
+    expect(s.stats().revocations_linger_seconds).toBe(600);
+    clock.now = (T0 + 501) * 1000;
+    expect(s.sweep()).toBe(2);
   });
 });
