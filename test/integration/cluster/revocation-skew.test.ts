@@ -84,46 +84,55 @@ const twoUsers = (proxyPerms: string) => (at: NatsPlaces): string => [
   '',
 ].join('\n');
 
-describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay refused for the whole skew', () => {
-  let as: AuthServer | undefined;
-  let echo: EchoUpstream | undefined;
-  let nats: (NatsServer & { stop(): Promise<void> }) | undefined;
-  const procs: ProxyProcess[] = [];
+// Each case has its own authorization server, upstream, nats-server and proxies, so the cases run
+// side by side: two of them wait for the store's 60 s sweep.
+describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay refused for the whole skew', () => {
+  interface World {
+    as: AuthServer;
+    echo: EchoUpstream;
+    nats?: NatsServer & { stop(): Promise<void> };
+    procs: ProxyProcess[];
+  }
+
+  /** A case's own authorization server and upstream, stopped with everything started on it when the case ends. */
+  async function world(onTestFinished: (fn: () => Promise<void>) => void): Promise<World> {
+    const [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    const w: World = { as, echo, procs: [] };
+    onTestFinished(async () => {
+      await Promise.all(w.procs.splice(0).map((p) => p.stop()));
+      await w.nats?.stop();
+      await Promise.all([w.as.close(), w.echo.close()]);
+    });
+    return w;
+  }
 
   /** memberConfig on `cluster`, the issuer's clock_skew_s set to `skewS` (undefined: the default 60 s). */
-  function config(cluster: Record<string, unknown>, skewS?: number): Record<string, unknown> {
-    const c = memberConfig(as!, echo!.url, { ...cluster, revocation: { max_token_lifetime_s: LIFETIME_S, ...(cluster.revocation as object | undefined) } }) as { issuers: { demo: Record<string, unknown> } };
+  function config(w: World, cluster: Record<string, unknown>, skewS?: number): Record<string, unknown> {
+    const c = memberConfig(w.as, w.echo.url, { ...cluster, revocation: { max_token_lifetime_s: LIFETIME_S, ...(cluster.revocation as object | undefined) } }) as { issuers: { demo: Record<string, unknown> } };
     if (skewS !== undefined) c.issuers.demo.clock_skew_s = skewS;
     return c;
   }
 
   /** Start a proxy on `cfg` that has its keys (a warm-up token answers 200). */
-  async function start(cfg: Record<string, unknown>): Promise<ProxyProcess> {
+  async function start(w: World, cfg: Record<string, unknown>): Promise<ProxyProcess> {
     const p = await startProxy(cfg, { env: { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: NATS_PASSWORD } });
-    procs.push(p);
+    w.procs.push(p);
     await waitReady(p);
-    const warm = await as!.issueJwt({ sub: 'warm-up' }, { ttlSeconds: 30 });
+    const warm = await w.as.issueJwt({ sub: 'warm-up' }, { ttlSeconds: 30 });
     for (let i = 0; i < 40 && (await call(p, warm)).status !== 200; i++) await sleep(250);
     return p;
   }
 
   /** A token of `sub` living the maximum lifetime whose exp passed `agoS` s ago, and the sub cut at its iat: the cut's entry expires with it. */
-  async function pastCut(sub: string, agoS: number): Promise<{ token: string; cut: Record<string, unknown>; exp: number }> {
+  async function pastCut(w: World, sub: string, agoS: number): Promise<{ token: string; cut: Record<string, unknown>; exp: number }> {
     const before = Math.floor(Date.now() / 1000) - agoS - LIFETIME_S;
-    return { token: await as!.issueJwt({ sub, iat: before, exp: before + LIFETIME_S }), cut: { kind: 'sub', value: sub, before }, exp: before + LIFETIME_S };
+    return { token: await w.as.issueJwt({ sub, iat: before, exp: before + LIFETIME_S }), cut: { kind: 'sub', value: sub, before }, exp: before + LIFETIME_S };
   }
 
-  afterEach(async () => {
-    await Promise.all(procs.splice(0).map((p) => p.stop()));
-    await nats?.stop();
-    await Promise.all([as?.close(), echo?.close()]);
-    nats = undefined;
-  });
-
-  it('a token 130 s past its exp (accepted: skew 300 s) is refused once revoked; its entry is held, not swept to make room', async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    const p = await start(config({ revocation: { max_entries: 1 } }, SKEW_S));
-    const { token, cut } = await pastCut('late-skew', 130);
+  it('a token 130 s past its exp (accepted: skew 300 s) is refused once revoked; its entry is held, not swept to make room', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const p = await start(w, config(w, { revocation: { max_entries: 1 } }, SKEW_S));
+    const { token, cut } = await pastCut(w, 'late-skew', 130);
     expect((await call(p, token)).status, 'inside the issuer\'s clock skew the token is accepted').toBe(200);
     expect((await admin(p, 'POST', '/revocations', cut)).status).toBe(201);
     const a = await call(p, token);
@@ -135,11 +144,11 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
     expect(revoked(await call(p, token))).toBe(true);
   });
 
-  it('POST /revocations with the exp of a token still accepted within the skew (exp 130 s ago) revokes it instead of answering 400', async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    const p = await start(config({}, SKEW_S));
+  it('POST /revocations with the exp of a token still accepted within the skew (exp 130 s ago) revokes it instead of answering 400', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const p = await start(w, config(w, {}, SKEW_S));
     const exp = Math.floor(Date.now() / 1000) - 130;
-    const token = await as!.issueJwt({ sub: 'late-exp', iat: exp - 30, exp });
+    const token = await w.as.issueJwt({ sub: 'late-exp', iat: exp - 30, exp });
     expect((await call(p, token)).status).toBe(200);
     const posted = await admin(p, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token), exp });
     expect(posted.status, JSON.stringify(posted.body)).toBe(201);
@@ -148,15 +157,15 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
     expect(stale.status, 'an exp further back than every issuer\'s skew: that token is refused as expired anyway').toBe(400);
   });
 
-  it('a reload that raises clock_skew_s keeps the entries already held for the new skew', async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    const cfg = config({ revocation: { max_entries: 1 } });
-    const p = await start(cfg);
+  it('a reload that raises clock_skew_s keeps the entries already held for the new skew', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const cfg = config(w, { revocation: { max_entries: 1 } });
+    const p = await start(w, cfg);
     // exp 100 s ago: past the default skew (refused as expired), its entry held 120 s past its expiry
-    const { token, cut, exp } = await pastCut('raised-skew', 100);
+    const { token, cut, exp } = await pastCut(w, 'raised-skew', 100);
     expect((await call(p, token)).status).toBe(401);
     expect((await admin(p, 'POST', '/revocations', cut)).status).toBe(201);
-    const raised = config({ revocation: { max_entries: 1 } }, SKEW_S);
+    const raised = config(w, { revocation: { max_entries: 1 } }, SKEW_S);
     await reloadWith(p, raised);
     expect(revoked(await call(p, token)), 'accepted again by the raised skew, and refused as revoked').toBe(true);
     // past the old 120 s linger: a full store sweeps at the next revocation
@@ -168,65 +177,65 @@ describe('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay ref
     expect(trigger.status).toBe(507);
   }, 60_000);
 
-  it('NATS: a stream an older release made (max age lifetime + 300 s) is raised, and a member started later replays the revocation', async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    nats = await startNatsServer();
+  it('NATS: a stream an older release made (max age lifetime + 300 s) is raised, and a member started later replays the revocation', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const nats = w.nats = await startNatsServer();
     const prefix = subjectPrefix('pskew');
     const nc = await connect({ servers: [nats.url] });
     try {
       const old = new RevocationStream(nc, { subjects: subjects(prefix), maxAgeMs: (LIFETIME_S + 300) * 1000, replicas: 1 });
       await old.ensure();
-      const cfg = config(busSection(nats.url, prefix), SKEW_S);
-      const a = await start(cfg);
+      const cfg = config(w, busSection(nats.url, prefix), SKEW_S);
+      const a = await start(w, cfg);
       const maxAgeS = (await (await nc.jetstreamManager()).streams.info(old.name)).config.max_age / 1e9;
       expect(maxAgeS, 'the stream keeps a revocation for the lifetime plus twice the largest skew any config allows, and 180 s').toBe(LIFETIME_S + 1380);
       expect((await readyz(a)).body.cluster.stream_retention_short).toBeUndefined();
-      const { token, cut } = await pastCut('replayed-skew', 130);
+      const { token, cut } = await pastCut(w, 'replayed-skew', 130);
       expect((await call(a, token)).status).toBe(200);
       const posted = await admin(a, 'POST', '/revocations', cut);
       expect(posted.status).toBe(201);
       expect(posted.body.persisted).toBe(true);
       expect(revoked(await call(a, token)), 'refused at the member that took it').toBe(true);
-      const b = await start(cfg);
+      const b = await start(w, cfg);
       expect(revoked(await call(b, token)), 'a member started later replays it from the stream and refuses the token').toBe(true);
     } finally {
       await nc.close();
     }
   }, 60_000);
 
-  it('NATS: a reload that raises clock_skew_s after an entry was swept reads the stream again, and the token stays refused', async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    nats = await startNatsServer();
+  it('NATS: a reload that raises clock_skew_s after an entry was swept reads the stream again, and the token stays refused', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const nats = w.nats = await startNatsServer();
     const bus = busSection(nats.url, subjectPrefix('pskewre'));
-    const a = await start(config(bus));
+    const a = await start(w, config(w, bus));
     // exp 115 s ago: refused as expired under the default skew; its entry is held 120 s past it, then swept (every 60 s)
-    const { token, cut } = await pastCut('reread-skew', 115);
+    const { token, cut } = await pastCut(w, 'reread-skew', 115);
     const posted = await admin(a, 'POST', '/revocations', cut);
     expect(posted.status).toBe(201);
     expect(posted.body.persisted).toBe(true);
     expect((await call(a, token)).status).toBe(401);
     await waitFor('the entry swept', async () => (await metric(a, 'portcullis_revocations_swept_total')) >= 1, 90_000);
-    await reloadWith(a, config(bus, SKEW_S));
+    await reloadWith(a, config(w, bus, SKEW_S));
     expect(await metric(a, 'portcullis_revocations_linger_seconds')).toBe(2 * SKEW_S);
     await waitFor('the token refused as revoked again', async () => revoked(await call(a, token)), 10_000);
   }, 150_000);
 
-  it('NATS: a member whose user may not raise an older release\'s stream says so in /readyz and /metrics, and serves on', async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    nats = await startNatsServerWithConfig(twoUsers('permissions: { publish: { deny: ["$JS.API.STREAM.UPDATE.>"] } }'), { PT_NATS_PASSWORD: NATS_PASSWORD });
+  it('NATS: a member whose user may not raise an older release\'s stream says so in /readyz and /metrics, and serves on', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const nats = w.nats = await startNatsServerWithConfig(twoUsers('permissions: { publish: { deny: ["$JS.API.STREAM.UPDATE.>"] } }'), { PT_NATS_PASSWORD: NATS_PASSWORD });
     const prefix = subjectPrefix('pskewro');
     const nc = await connect({ servers: [nats.url], user: 'admin', pass: NATS_PASSWORD });
     try {
       const old = new RevocationStream(nc, { subjects: subjects(prefix), maxAgeMs: (LIFETIME_S + 300) * 1000, replicas: 1 });
       await old.ensure();
-      const a = await start(config(busSection(nats.url, prefix, { nats: { servers: [nats.url], user: 'proxy', password_env: 'PT_NATS_PASSWORD' } }), SKEW_S));
+      const a = await start(w, config(w, busSection(nats.url, prefix, { nats: { servers: [nats.url], user: 'proxy', password_env: 'PT_NATS_PASSWORD' } }), SKEW_S));
       await waitFor('the short stream in /readyz', async () => (await readyz(a)).body.cluster.stream_retention_short !== undefined, 15_000);
       const r = await readyz(a);
       expect(r.status, 'its own store is complete: still ready').toBe(200);
       expect(r.body.cluster.stream_retention_short).toEqual({ max_age_s: LIFETIME_S + 300, wanted_s: LIFETIME_S + 1380 });
       expect(await metric(a, 'portcullis_revocation_stream_retention_short')).toBe(1);
       expect((await (await nc.jetstreamManager()).streams.info(old.name)).config.max_age / 1e9, 'the update was refused').toBe(LIFETIME_S + 300);
-      const { token, cut } = await pastCut('readonly-skew', 130);
+      const { token, cut } = await pastCut(w, 'readonly-skew', 130);
       expect((await admin(a, 'POST', '/revocations', cut)).status).toBe(201);
       expect(revoked(await call(a, token))).toBe(true);
     } finally {
