@@ -1,11 +1,11 @@
-// The environment a config needs before it may start or be reloaded: every `*_env` field
-// names a variable that must be set and non-empty (and the DPoP nonce secret, the bus keys and
-// an admin token reachable beyond loopback must be long enough), every `*_file` field a
-// readable file. One walk, used by serve, reload, check-config and explain, so all refuse alike.
+// The environment a config needs before it may start or be reloaded: every `*_env` variable set
+// and non-empty (DPoP nonce secret, bus keys, an exposed admin token long enough), every `*_file`
+// readable, the listeners' TLS files loadable (tls-files.ts). One walk for serve, reload, check-config, explain.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { MIN_KEY_BYTES, shownEnvName } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import type { ConfigProblem } from './problem.js';
+import { tlsFileProblems } from './tls-files.js';
 import type { Config } from './schema.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -100,6 +100,7 @@ export function checkEnvironment(config: Config, env: Environment = process.env)
   }
   out.push(...busKeyProblems(config, env));
   out.push(...adminTokenProblems(config, env));
+  out.push(...tlsFileProblems(config, env));
   return out;
 }
 
