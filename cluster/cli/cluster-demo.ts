@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './command-line.js';
 import { formatProblems, validateConfig } from '../../node/config/index.js';
 import { startAuthServer } from './demo/auth-server.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
@@ -47,7 +47,7 @@ async function status(url: string, token: string): Promise<number> {
 }
 
 export async function clusterDemo(argv: string[], usage: string): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('cluster-demo', { args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } } }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
   const bin = natsBinary();
   const store = mkdtempSync(join(tmpdir(), 'portcullis-demo-nats-'));

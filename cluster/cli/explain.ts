@@ -2,17 +2,17 @@
 // allowed or denied. With --token the token is judged against the issuers' live JWKS or
 // introspection endpoint, exactly as the proxy would. Exit 0 allowed, 1 denied, 2 usage or
 // a config that cannot start (invalid, or an unset `*_env` variable).
-import { parseArgs } from 'node:util';
 import { createAuth, explainRequest, formatExplain } from '../../node/auth/index.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 
 export async function explain(argv: string[], usage: string): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+  const { values, positionals } = parseCommandLine('explain', {
+    args: argv, allowPositionals: true,
     options: { config: { type: 'string' }, token: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-  });
+  }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
   if (values.config === undefined) throw new UsageError(`explain: --config FILE is required\n\n${usage}`);
   if (positionals.length !== 2) throw new UsageError(`explain: expected METHOD PATH\n\n${usage}`);

@@ -2,7 +2,6 @@
 // The `portcullis` command: parses the command line and hands each command (USAGE lists
 // them; `worker` is the node:cluster supervisor's internal entry, cluster/process) to its
 // module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
-import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, MAX_WORKERS, parseConfigText, plainHttpCredentials, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
@@ -10,6 +9,7 @@ import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, 
 import { appliedPolicyRecord } from '../../node/audit/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 import type { ClusterNode } from '../index.js';
 
 const USAGE: Record<string, string> = {
@@ -93,7 +93,7 @@ function loadOrExit(file: string | undefined, cmd: string): { config: Config; te
 }
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('serve', { args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean' } } }, USAGE.serve);
   if (values.help) { process.stdout.write(USAGE.serve + '\n'); return; }
   // Bad usage is reported before the config file is read.
   let workersFlag: number | undefined;
@@ -169,7 +169,7 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
 }
 
 function checkConfig(argv: string[]): void {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine('check-config', { args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true }, USAGE['check-config']);
   if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
   const noEnv = values['no-env'] === true;

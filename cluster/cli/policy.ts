@@ -2,7 +2,6 @@
 // (cluster/policy). Exit codes: 0 done / all members agree; 1 refused (stale base, lost race,
 // members disagree or report an error, bus unreachable); 2 bad usage or an invalid policy.
 import { hostname, userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import { formatProblems, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
 import { collectMemberStatus, latestVersion, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
@@ -10,6 +9,7 @@ import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 
 export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollback> --config FILE [options]
 
@@ -71,14 +71,13 @@ const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 
 export async function policy(argv: string[], usage: string = POLICY_USAGE): Promise<void> {
   const [sub, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values } = parseCommandLine('policy', {
     args: rest,
     options: {
       config: { type: 'string' }, policy: { type: 'string' }, by: { type: 'string' }, base: { type: 'string' }, force: { type: 'boolean' },
       wait: { type: 'string' }, json: { type: 'boolean' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
-    strict: true,
-  });
+  }, usage);
   if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
   const num = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;

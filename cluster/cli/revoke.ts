@@ -4,11 +4,11 @@
 // publishOnce: the members' validation, bus key sealing (`cluster.auth`) and outbox.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
 import type { RevocationKind } from '../protocol/index.js';
 import { clusterSettings, configuredIssuers, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
 /** Help text for `portcullis revoke --help`. */
@@ -44,21 +44,15 @@ type KindFlag = keyof typeof KIND_FLAGS;
 
 /** Run `portcullis revoke`. Throws UsageError (exit 2) for bad usage, Error (exit 1) when the revocation could not be delivered. */
 export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' }, sid: { type: 'string' },
-        before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
-        config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`revoke: ${(err as Error).message}\n\n${usage}`);
-  }
+  const { values } = parseCommandLine('revoke', {
+    args: argv,
+    options: {
+      jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' }, sid: { type: 'string' },
+      before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
+      config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  }, usage);
   if (values.help === true) { process.stdout.write(usage + '\n'); return; }
 
   const given = (Object.keys(KIND_FLAGS) as KindFlag[]).filter((f) => values[f] !== undefined);
