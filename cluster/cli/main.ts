@@ -186,7 +186,20 @@ function checkConfig(argv: string[]): void {
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }
 
+/**
+ * A reader that left (`portcullis … | head -0`): Node ignores SIGPIPE, so the next write fails with
+ * EPIPE as an 'error' event that, unhandled, printed a crash trace and made every verdict exit 1.
+ * Output nobody reads is dropped; the command ends with its own exit code.
+ */
+function dropOutputToClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}
+
 async function main(): Promise<void> {
+  dropOutputToClosedPipe(process.stdout);
+  dropOutputToClosedPipe(process.stderr);
   const [cmd, ...rest] = process.argv.slice(2);
   try {
     switch (cmd) {
