@@ -1,6 +1,6 @@
-// Command-line parsing for every `portcullis` command: node:util parseArgs (strict) plus the one
-// thing it lets through — a value option given twice, where the last one silently won (`revoke
-// --jti a --jti b` revoked only b) — refused as bad usage naming the option.
+// Command-line parsing for every `portcullis` command: node:util parseArgs (strict), plus a value
+// option given twice refused (the last one silently won: `revoke --jti a --jti b` revoked only b),
+// and a stray argument never echoed (it may be a token pasted after `--token Bearer`).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type Token = { kind: string; name?: string };
@@ -18,6 +18,10 @@ export function parseCommandLine<T extends ParseArgsConfig>(cmd: string, config:
   try {
     parsed = parseArgs({ ...config, strict: true, tokens: true });
   } catch (err) {
+    // parseArgs quotes the stray argument: `revoke --token Bearer eyJ…` (unquoted) printed the token
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new UsageError(`${cmd}: unexpected argument (not shown: it may be a token or a secret); this command takes none — quote a value that holds spaces${tail}`);
+    }
     throw new UsageError(`${cmd}: ${(err as Error).message}${tail}`);
   }
   const seen = new Set<string>();
