@@ -17,8 +17,8 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   if (values.config === undefined) throw new UsageError(`explain: --config FILE is required\n\n${usage}`);
   if (positionals.length !== 2) throw new UsageError(`explain: expected METHOD PATH\n\n${usage}`);
   const [method, path] = positionals as [string, string];
-  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`explain: METHOD must be letters, got "${method}"`);
-  if (!path.startsWith('/')) throw new UsageError(`explain: PATH must start with /, got "${path}"`);
+  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError('explain: METHOD must be letters, such as GET (the argument given is not shown: it may be a token)');
+  if (!path.startsWith('/')) throw new UsageError('explain: PATH must start with /, such as /orders/42 (the argument given is not shown: it may be a token)');
   // the environment too: a config serve would refuse is not explained as if it could run
   const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);

@@ -1,6 +1,7 @@
 // A stray argument is bad usage, and the argument is never echoed: the common slip
 // `portcullis revoke --token Bearer $TOKEN` (unquoted) leaves the token as a positional, and
-// parseArgs's own message ("Unexpected argument 'eyJ…'") printed it to the terminal and CI logs.
+// parseArgs's own message ("Unexpected argument 'eyJ…'") printed it to the terminal and CI logs;
+// explain's METHOD/PATH errors quoted theirs.
 import { describe, it, expect } from 'vitest';
 import { runCli, writeConfig, baseConfig, ADMIN_ENV } from '../../helpers/proxy-process.js';
 
@@ -20,5 +21,18 @@ describe('a stray argument', () => {
       // not the token, nor any 12 characters of it
       for (let i = 0; i + 12 <= TOKEN.length; i += 6) expect(r.stdout + r.stderr).not.toContain(TOKEN.slice(i, i + 12));
     }
+  });
+
+  it('explain --token Bearer TOKEN PATH (the token lands in METHOD), explain GET TOKEN: exit 2, the argument not shown', async () => {
+    const cfg = writeConfig(baseConfig('http://127.0.0.1:9'));
+    const [asMethod, asPath] = await Promise.all([
+      runCli(['explain', '--config', cfg, '--token', 'Bearer', TOKEN, '/orders/1'], ADMIN_ENV),
+      runCli(['explain', '--config', cfg, 'GET', TOKEN], ADMIN_ENV),
+    ]);
+    expect(asMethod.code).toBe(2);
+    expect(asMethod.stderr).toMatch(/^portcullis: explain: METHOD must be letters/);
+    expect(asPath.code).toBe(2);
+    expect(asPath.stderr).toMatch(/^portcullis: explain: PATH must start with \//);
+    for (const r of [asMethod, asPath]) for (let i = 0; i + 12 <= TOKEN.length; i += 6) expect(r.stdout + r.stderr).not.toContain(TOKEN.slice(i, i + 12));
   });
 });
