@@ -17,7 +17,7 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
                          [--issuer ISS] [--exp TIME] [--reason TEXT]
 
   --jti ID             revoke the token with this jti
-  --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin)
+  --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin, at most 1 MiB)
   --sub S              revoke the subject's tokens issued up to and including the
                        second of --before (default now: every token issued so far)
   --client ID          the same for the client's tokens
@@ -150,9 +150,21 @@ function loopbackFor(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Bytes `--token -` reads at most: far above any request head the proxy accepts, so no request carries a longer token. */
+const MAX_STDIN_TOKEN_BYTES = 1024 * 1024; // 1 MiB
+
+/** The token from stdin; a UsageError past MAX_STDIN_TOKEN_BYTES (`--token - < /dev/urandom` grew without bound). */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let total = 0;
+  for await (const c of process.stdin) {
+    total += (c as Buffer).length;
+    if (total > MAX_STDIN_TOKEN_BYTES) {
+      process.stdin.destroy();
+      throw new UsageError(`revoke: --token -: more than ${MAX_STDIN_TOKEN_BYTES} bytes on stdin; no request carries a token that long`);
+    }
+    chunks.push(c as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 
