@@ -53,8 +53,15 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   const store = mkdtempSync(join(tmpdir(), 'portcullis-demo-nats-'));
   const natsPort = await freePort('127.0.0.1');
   const nats: ChildProcess = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
-  const cleanup: Array<() => Promise<unknown> | void> = [() => { nats.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); }];
+  const stopNats = (): void => { nats.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
+  const cleanup: Array<() => Promise<unknown> | void> = [stopNats];
   const stopAll = async (): Promise<void> => { for (const f of cleanup.reverse()) await f(); };
+  // A signal before the demonstration is up: the servers in this process end with it, nats-server
+  // (a child) would not — a SIGTERM here left it running with its store in the temp directory.
+  const interrupted = (code: number) => (): void => { stopNats(); process.exit(code); };
+  const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143) };
+  process.once('SIGINT', early.SIGINT);
+  process.once('SIGTERM', early.SIGTERM);
   try {
     await waitPort(natsPort, 10_000);
     const as = await startAuthServer();
@@ -120,6 +127,8 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     }
     process.stdout.write(out.join('\n') + '\n');
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
+    process.off('SIGINT', early.SIGINT);
+    process.off('SIGTERM', early.SIGTERM);
     if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; return; }
     let stopping = false;
     const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => process.exit(0)); };
