@@ -20,7 +20,7 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
         --force publishes anyway.
   status --config FILE [--wait MS] [--json]
         every member's active version, digest and last error, as their heartbeats carry them
-        (listens MS ms, default 2500);
+        (listens MS ms, default 2500, at most 600000);
         exit 1 while members disagree with the latest version or report an error
   history --config FILE [--json]
         the versions kept in the bucket (cluster.policy.history), oldest first
@@ -29,6 +29,9 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
 
 FILE is the config of any instance: its cluster section says how to reach NATS and the bus key.`;
 
+
+/** Longest `status --wait`, ms. */
+const MAX_WAIT_MS = 600_000; // 10 min
 
 function out(s: string): void { process.stdout.write(`${s}\n`); }
 function die(message: string, code: number): never {
@@ -81,7 +84,8 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
   if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
   const num = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new UsageError(`--${name}: expected a number, got "${v}"`);
+    // beyond 2^53 the digits typed are not the number compared
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name}: expected a number, got "${v}"`);
     return Number(v);
   };
   switch (sub) {
@@ -110,6 +114,8 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
     }
     case 'status': {
       const waitMs = num('wait', values.wait) ?? 2_500;
+      // a timer past 2^31 ms fires at once: "no member reported" after 1 ms instead of a long wait
+      if (waitMs < 1 || waitMs > MAX_WAIT_MS) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${waitMs}`);
       const ctx = await (await open(values.config)).connect();
       try {
         const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs)]);
