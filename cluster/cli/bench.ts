@@ -1,6 +1,6 @@
 // `portcullis bench [SCENARIO…] [--quick] [--record]`: runs the autocannon scenarios of bench/;
 // its help lists every scenario of bench/scenarios.ts with what it measures.
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './command-line.js';
 import { UsageError } from './usage-error.js';
 
 /** `text` wrapped at `width` columns, every line after the first indented by `indent` spaces. */
@@ -26,7 +26,7 @@ export async function benchHelp(usage: string): Promise<string> {
 
 /** Run `portcullis bench`. Throws UsageError (exit 2) for an unknown scenario or --quick with --record. */
 export async function bench(argv: string[], usage: string): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, record: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine('bench', { args: argv, options: { quick: { type: 'boolean' }, record: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true }, usage);
   if (values.help) { process.stdout.write(await benchHelp(usage)); return; }
   if (values.quick === true && values.record === true) throw new UsageError('bench: --record: a --quick run is a smoke test, not numbers to record; drop one of them');
   const { resolveScenarios, runBench } = await import('../../bench/run.js');

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './command-line.js';
 import { formatProblems, validateConfig } from '../../node/config/index.js';
 import { startAuthServer } from './demo/auth-server.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
@@ -47,14 +47,21 @@ async function status(url: string, token: string): Promise<number> {
 }
 
 export async function clusterDemo(argv: string[], usage: string): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('cluster-demo', { args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } } }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
   const bin = natsBinary();
   const store = mkdtempSync(join(tmpdir(), 'portcullis-demo-nats-'));
   const natsPort = await freePort('127.0.0.1');
   const nats: ChildProcess = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
-  const cleanup: Array<() => Promise<unknown> | void> = [() => { nats.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); }];
+  const stopNats = (): void => { nats.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
+  const cleanup: Array<() => Promise<unknown> | void> = [stopNats];
   const stopAll = async (): Promise<void> => { for (const f of cleanup.reverse()) await f(); };
+  // A signal before the demonstration is up: the servers in this process end with it, nats-server
+  // (a child) would not — a SIGTERM here left it running with its store in the temp directory.
+  const interrupted = (code: number) => (): void => { stopNats(); process.exit(code); };
+  const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143) };
+  process.once('SIGINT', early.SIGINT);
+  process.once('SIGTERM', early.SIGTERM);
   try {
     await waitPort(natsPort, 10_000);
     const as = await startAuthServer();
@@ -120,6 +127,8 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     }
     process.stdout.write(out.join('\n') + '\n');
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
+    process.off('SIGINT', early.SIGINT);
+    process.off('SIGTERM', early.SIGTERM);
     if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; return; }
     let stopping = false;
     const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => process.exit(0)); };

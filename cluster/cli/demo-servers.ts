@@ -1,7 +1,7 @@
 // `portcullis demo-auth` and `portcullis demo-echo`: the dev mode's authorization server and
 // echo upstream as processes of their own, for the compose demo (containers) and the
 // multi-host harness (network namespaces). Demo only: the server mints tokens for anyone.
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './command-line.js';
 import { startAuthServer } from './demo/auth-server.js';
 import { startAuthControl } from './demo/auth-control.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
@@ -36,7 +36,7 @@ function onStop(close: () => Promise<unknown>): void {
 }
 
 export async function demoAuth(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { listen: { type: 'string' }, 'public-url': { type: 'string' }, control: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('demo-auth', { args: argv, options: { listen: { type: 'string' }, 'public-url': { type: 'string' }, control: { type: 'string' }, help: { type: 'boolean' } } }, DEMO_AUTH_USAGE);
   if (values.help) { process.stdout.write(DEMO_AUTH_USAGE + '\n'); return; }
   const { host, port } = parseListen('--listen', values.listen ?? '127.0.0.1:9000');
   const control = values.control !== undefined ? parseListen('--control', values.control) : null;
@@ -47,7 +47,7 @@ export async function demoAuth(argv: string[]): Promise<void> {
 }
 
 export async function demoEcho(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { listen: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('demo-echo', { args: argv, options: { listen: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean' } } }, DEMO_ECHO_USAGE);
   if (values.help) { process.stdout.write(DEMO_ECHO_USAGE + '\n'); return; }
   const { host, port } = parseListen('--listen', values.listen ?? '127.0.0.1:3000');
   const echo = await startEchoUpstream({ host, port, name: values.name ?? 'echo' });

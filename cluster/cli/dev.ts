@@ -2,7 +2,6 @@
 // authorization server, an echo upstream and the proxy in front of it, then prints
 // the proxy URL, ready tokens and copy-paste curl lines. Ctrl-C stops everything.
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { startAuthServer } from './demo/auth-server.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
 import { startWsEchoUpstream } from './demo/ws-echo-upstream.js';
@@ -11,6 +10,7 @@ import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
 import { freePort, startMember } from '../process/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 
 /** Bind `port` on loopback for a moment: null when free, else the error code (EADDRINUSE, EACCES…). */
 async function probePort(port: number): Promise<string | null> {
@@ -43,7 +43,7 @@ async function proxyPort(flag: string | undefined): Promise<number> {
 }
 
 export async function dev(argv: string[], usage: string): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('dev', { args: argv, options: { port: { type: 'string' }, help: { type: 'boolean' } } }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
   const port = await proxyPort(values.port);
   const adminPort = await preferPort(9901);

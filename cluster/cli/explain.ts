@@ -1,24 +1,24 @@
-// `portcullis explain`: which route matches a request, each rule, and why it would be
-// allowed or denied. With --token the token is judged against the issuers' live JWKS or
-// introspection endpoint, exactly as the proxy would. Exit 0 allowed, 1 denied, 2 usage or
-// a config that cannot start (invalid, or an unset `*_env` variable).
-import { parseArgs } from 'node:util';
+// `portcullis explain`: which route matches a request, each rule, and why it would be allowed or
+// denied. --token is judged against the issuers' live JWKS/introspection, and its revocation by the
+// instance at FILE's admin listener (explain-revocations.ts). Exit 0 allowed, 1 denied, 2 usage/bad config.
 import { createAuth, explainRequest, formatExplain } from '../../node/auth/index.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
+import { revocationAtInstance } from './explain-revocations.js';
 
 export async function explain(argv: string[], usage: string): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+  const { values, positionals } = parseCommandLine('explain', {
+    args: argv, allowPositionals: true,
     options: { config: { type: 'string' }, token: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
-  });
+  }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
   if (values.config === undefined) throw new UsageError(`explain: --config FILE is required\n\n${usage}`);
   if (positionals.length !== 2) throw new UsageError(`explain: expected METHOD PATH\n\n${usage}`);
   const [method, path] = positionals as [string, string];
-  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError(`explain: METHOD must be letters, got "${method}"`);
-  if (!path.startsWith('/')) throw new UsageError(`explain: PATH must start with /, got "${path}"`);
+  if (!/^[A-Za-z]+$/.test(method)) throw new UsageError('explain: METHOD must be letters, such as GET (the argument given is not shown: it may be a token)');
+  if (!path.startsWith('/')) throw new UsageError('explain: PATH must start with /, such as /orders/42 (the argument given is not shown: it may be a token)');
   // the environment too: a config serve would refuse is not explained as if it could run
   const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
@@ -32,8 +32,16 @@ export async function explain(argv: string[], usage: string): Promise<void> {
     if (values.token !== undefined && !(await auth.whenReady(10_000))) {
       process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');
     }
-    const answer = await explainRequest(r.config, auth, { method, path, ...(values.host !== undefined ? { host: values.host } : {}), ...(values.token !== undefined ? { token: values.token } : {}) });
-    process.stdout.write((values.json ? JSON.stringify(answer, null, 2) : formatExplain(answer, method, path)) + '\n');
+    const req = { method, path, ...(values.host !== undefined ? { host: values.host } : {}) };
+    let answer = await explainRequest(r.config, auth, { ...req, ...(values.token !== undefined ? { token: values.token } : {}) });
+    // FILE cannot say whether the token is revoked: the running instance's store can
+    const check = values.token !== undefined && answer.allowed ? await revocationAtInstance(r.config, process.env, { ...req, token: values.token }) : null;
+    if (check?.kind === 'refused') {
+      answer = { ...answer, allowed: false, status: check.status, token: answer.token === null ? null : { ...answer.token, ok: false, reason: check.reason }, summary: `route ${answer.route}: denied with ${check.status} (${check.reason}) by the instance at ${check.at}` };
+    }
+    const note = check === null || check.kind === 'refused' ? null : check.kind === 'not_revoked' ? `revocations checked at ${check.at}: not revoked` : `revocations NOT checked: ${check.why}; a member holding one would answer 401`;
+    if (values.json) process.stdout.write(JSON.stringify(note === null ? answer : { ...answer, revocations: note }, null, 2) + '\n');
+    else process.stdout.write(formatExplain(answer, method, path) + (note === null ? '' : `\n  ${note}`) + '\n');
     process.exitCode = answer.allowed ? 0 : 1;
   } finally {
     clearInterval(keepAlive);

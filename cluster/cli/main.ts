@@ -2,7 +2,6 @@
 // The `portcullis` command: parses the command line and hands each command (USAGE lists
 // them; `worker` is the node:cluster supervisor's internal entry, cluster/process) to its
 // module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
-import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { formatProblems, loadConfigFile, MAX_WORKERS, parseConfigText, plainHttpCredentials, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
@@ -10,6 +9,7 @@ import { auditedReloadSingle, reloadSingle, runInstance, runWorker, Supervisor, 
 import { appliedPolicyRecord } from '../../node/audit/index.js';
 import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 import type { ClusterNode } from '../index.js';
 
 const USAGE: Record<string, string> = {
@@ -58,7 +58,8 @@ then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-
   explain: `Usage: portcullis explain --config FILE METHOD PATH [--token T] [--host H] [--json]
 
 Prints the matched route, each rule and why the request would be allowed or denied.
-With --token the token is checked against the issuers' live JWKS/introspection.
+With --token the token is checked against the issuers' live JWKS/introspection, and its
+revocation by the instance at FILE's admin listener (on this host; else "revocations NOT checked").
   --json     print the answer as JSON; exit 0 when allowed, 1 when denied`,
   'cluster-demo': `Usage: portcullis cluster-demo [--exit]
 
@@ -93,7 +94,7 @@ function loadOrExit(file: string | undefined, cmd: string): { config: Config; te
 }
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseCommandLine('serve', { args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean' } } }, USAGE.serve);
   if (values.help) { process.stdout.write(USAGE.serve + '\n'); return; }
   // Bad usage is reported before the config file is read.
   let workersFlag: number | undefined;
@@ -169,7 +170,7 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
 }
 
 function checkConfig(argv: string[]): void {
-  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine('check-config', { args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true }, USAGE['check-config']);
   if (values.help) { process.stdout.write(USAGE['check-config'] + '\n'); return; }
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${USAGE['check-config']}`);
   const noEnv = values['no-env'] === true;
@@ -186,7 +187,20 @@ function checkConfig(argv: string[]): void {
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }
 
+/**
+ * A reader that left (`portcullis … | head -0`): Node ignores SIGPIPE, so the next write fails with
+ * EPIPE as an 'error' event that, unhandled, printed a crash trace and made every verdict exit 1.
+ * Output nobody reads is dropped; the command ends with its own exit code.
+ */
+function dropOutputToClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}
+
 async function main(): Promise<void> {
+  dropOutputToClosedPipe(process.stdout);
+  dropOutputToClosedPipe(process.stderr);
   const [cmd, ...rest] = process.argv.slice(2);
   try {
     switch (cmd) {

@@ -2,7 +2,6 @@
 // (cluster/policy). Exit codes: 0 done / all members agree; 1 refused (stale base, lost race,
 // members disagree or report an error, bus unreachable); 2 bad usage or an invalid policy.
 import { hostname, userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import { formatProblems, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
 import { collectMemberStatus, latestVersion, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
@@ -10,6 +9,7 @@ import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 
 export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollback> --config FILE [options]
 
@@ -20,7 +20,7 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
         --force publishes anyway.
   status --config FILE [--wait MS] [--json]
         every member's active version, digest and last error, as their heartbeats carry them
-        (listens MS ms, default 2500);
+        (listens MS ms, default 2500, at most 600000);
         exit 1 while members disagree with the latest version or report an error
   history --config FILE [--json]
         the versions kept in the bucket (cluster.policy.history), oldest first
@@ -29,6 +29,9 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
 
 FILE is the config of any instance: its cluster section says how to reach NATS and the bus key.`;
 
+
+/** Longest `status --wait`, ms. */
+const MAX_WAIT_MS = 600_000; // 10 min
 
 function out(s: string): void { process.stdout.write(`${s}\n`); }
 function die(message: string, code: number): never {
@@ -71,18 +74,18 @@ const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 
 export async function policy(argv: string[], usage: string = POLICY_USAGE): Promise<void> {
   const [sub, ...rest] = argv;
-  const { values } = parseArgs({
+  const { values } = parseCommandLine('policy', {
     args: rest,
     options: {
       config: { type: 'string' }, policy: { type: 'string' }, by: { type: 'string' }, base: { type: 'string' }, force: { type: 'boolean' },
       wait: { type: 'string' }, json: { type: 'boolean' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
-    strict: true,
-  });
+  }, usage);
   if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
   const num = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new UsageError(`--${name}: expected a number, got "${v}"`);
+    // beyond 2^53 the digits typed are not the number compared
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name}: expected a number, got "${v}"`);
     return Number(v);
   };
   switch (sub) {
@@ -111,6 +114,8 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
     }
     case 'status': {
       const waitMs = num('wait', values.wait) ?? 2_500;
+      // a timer past 2^31 ms fires at once: "no member reported" after 1 ms instead of a long wait
+      if (waitMs < 1 || waitMs > MAX_WAIT_MS) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${waitMs}`);
       const ctx = await (await open(values.config)).connect();
       try {
         const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs)]);

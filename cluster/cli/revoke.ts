@@ -4,11 +4,11 @@
 // publishOnce: the members' validation, bus key sealing (`cluster.auth`) and outbox.
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
 import type { RevocationKind } from '../protocol/index.js';
 import { clusterSettings, configuredIssuers, lingerFor, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
 /** Help text for `portcullis revoke --help`. */
@@ -17,7 +17,7 @@ export const REVOKE_USAGE = `Usage: portcullis revoke (--jti ID | --token T | --
                          [--issuer ISS] [--exp TIME] [--reason TEXT]
 
   --jti ID             revoke the token with this jti
-  --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin)
+  --token T            revoke this token (hashed locally with SHA-256; "-" reads it from stdin, at most 1 MiB)
   --sub S              revoke the subject's tokens issued up to and including the
                        second of --before (default now: every token issued so far)
   --client ID          the same for the client's tokens
@@ -44,21 +44,15 @@ type KindFlag = keyof typeof KIND_FLAGS;
 
 /** Run `portcullis revoke`. Throws UsageError (exit 2) for bad usage, Error (exit 1) when the revocation could not be delivered. */
 export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' }, sid: { type: 'string' },
-        before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
-        config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`revoke: ${(err as Error).message}\n\n${usage}`);
-  }
+  const { values } = parseCommandLine('revoke', {
+    args: argv,
+    options: {
+      jti: { type: 'string' }, token: { type: 'string' }, sub: { type: 'string' }, client: { type: 'string' }, kid: { type: 'string' }, sid: { type: 'string' },
+      before: { type: 'string' }, exp: { type: 'string' }, reason: { type: 'string' }, issuer: { type: 'string' },
+      config: { type: 'string' }, admin: { type: 'string' }, 'admin-token-env': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  }, usage);
   if (values.help === true) { process.stdout.write(usage + '\n'); return; }
 
   const given = (Object.keys(KIND_FLAGS) as KindFlag[]).filter((f) => values[f] !== undefined);
@@ -156,9 +150,21 @@ function loopbackFor(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** Bytes `--token -` reads at most: far above any request head the proxy accepts, so no request carries a longer token. */
+const MAX_STDIN_TOKEN_BYTES = 1024 * 1024; // 1 MiB
+
+/** The token from stdin; a UsageError past MAX_STDIN_TOKEN_BYTES (`--token - < /dev/urandom` grew without bound). */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let total = 0;
+  for await (const c of process.stdin) {
+    total += (c as Buffer).length;
+    if (total > MAX_STDIN_TOKEN_BYTES) {
+      process.stdin.destroy();
+      throw new UsageError(`revoke: --token -: more than ${MAX_STDIN_TOKEN_BYTES} bytes on stdin; no request carries a token that long`);
+    }
+    chunks.push(c as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 

@@ -1,11 +1,12 @@
-// The environment a config needs before it may start or be reloaded: every `*_env` field
-// names a variable that must be set and non-empty (and the DPoP nonce secret, the bus keys and
-// an admin token reachable beyond loopback must be long enough), every `*_file` field a
-// readable file. One walk, used by serve, reload, check-config and explain, so all refuse alike.
+// The environment a config needs before it may start or be reloaded: every `*_env` variable set
+// and non-empty (DPoP nonce secret, bus keys, an exposed admin token long enough), every `*_file`
+// readable, listener TLS files and the internal signing key loadable. One walk: serve, reload, check-config, explain.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { MIN_KEY_BYTES, shownEnvName } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import type { ConfigProblem } from './problem.js';
+import { tlsFileProblems } from './tls-files.js';
+import { checkKeyType, parsePrivateKey } from '../s2s/key-ring.js';
 import type { Config } from './schema.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -100,7 +101,27 @@ export function checkEnvironment(config: Config, env: Environment = process.env)
   }
   out.push(...busKeyProblems(config, env));
   out.push(...adminTokenProblems(config, env));
+  out.push(...tlsFileProblems(config, env));
+  out.push(...internalKeyProblems(config));
   return out;
+}
+
+/**
+ * An existing internal_tokens.key_file must hold the key serve signs with: a PEM or private JWK of
+ * internal_tokens.alg's type (a missing file is created; an unreadable one is the walk's). Before,
+ * check-config said ok and serve exited 1 on it.
+ */
+function internalKeyProblems(config: Config): ConfigProblem[] {
+  const it = (config as { internal_tokens?: { key_file?: unknown; alg?: unknown } }).internal_tokens;
+  if (typeof it?.key_file !== 'string') return [];
+  let text: string;
+  try { text = readFileSync(it.key_file, 'utf8'); } catch { return []; }
+  try {
+    checkKeyType(parsePrivateKey(text, it.key_file), it.alg === 'EdDSA' ? 'EdDSA' : 'ES256', it.key_file);
+    return [];
+  } catch (err) {
+    return [{ path: 'internal_tokens.key_file', message: (err as Error).message }];
+  }
 }
 
 /** Bytes an admin token needs when the admin API listens beyond loopback (a network can guess at it). */

@@ -143,6 +143,11 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   if (cfg.server.listen.port !== 0 && cfg.server.listen.port === cfg.admin.listen.port) {
     errors.push({ path: 'admin.listen.port', message: `must differ from server.listen.port (${cfg.server.listen.port})` });
   }
+  // the HTTP/2 listener binds its own port (node:http2, no SO_REUSEPORT): the same one as another listener failed serve with EADDRINUSE
+  const h2Port = cfg.server.http2?.listen.port ?? 0;
+  for (const [other, port] of [['server.listen.port', cfg.server.listen.port], ['admin.listen.port', cfg.admin.listen.port]] as const) {
+    if (h2Port !== 0 && h2Port === port) errors.push({ path: 'server.http2.listen.port', message: `must differ from ${other} (${port})` });
+  }
   // an identity header under a name the proxy owns: `Host: <claim>` ahead of the real Host, a second
   // Authorization; and the name joins the client-header filter, dropping the client's own from every route
   for (const name of Object.keys(cfg.identity?.headers ?? {})) {

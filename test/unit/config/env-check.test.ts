@@ -1,11 +1,13 @@
 // checkEnvironment: every `*_env` field the config names, found wherever it sits (maps,
 // route lists), reported with its config path when its variable is unset or empty; the
-// DPoP nonce secret's length; files that must be readable; values never appear in a message.
+// DPoP nonce secret's length; files that must be readable (listener TLS files loadable); values
+// never appear in a message.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkEnvironment, validateConfig, type Config } from '../../../node/config/index.js';
+import { selfSignedCert } from '../../helpers/tls-probe.js';
 
 function config(extra: Record<string, unknown> = {}): Config {
   const r = validateConfig({
@@ -69,11 +71,17 @@ describe('checkEnvironment', () => {
     const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z' };
     const dir = mkdtempSync(join(tmpdir(), 'env-check-'));
     const cert = join(dir, 'tls.crt');
-    writeFileSync(cert, 'not parsed here');
+    writeFileSync(cert, 'not a certificate');
     const cfg = (tls: Record<string, string>, keyFile: string): Config => config({
       server: { tls }, internal_tokens: { issuer: 'https://p.example', key_file: keyFile },
     });
-    expect(checkEnvironment(cfg({ cert_file: cert, key_file: cert }, join(dir, 'created-later.pem')), env)).toEqual([]);
+    const pair = selfSignedCert();
+    expect(checkEnvironment(cfg({ cert_file: pair.cert, key_file: pair.key }, join(dir, 'created-later.pem')), env)).toEqual([]);
+    // readable but not loadable by the listener (tls-files.ts)
+    expect(checkEnvironment(cfg({ cert_file: cert, key_file: cert }, join(dir, 'created-later.pem')), env)).toEqual([
+      { path: 'server.tls.cert_file', message: `${cert}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)` },
+      { path: 'server.tls.key_file', message: `${cert}: not a PEM private key (an encrypted one needs passphrase_env)` },
+    ]);
     expect(checkEnvironment(cfg({ cert_file: join(dir, 'missing.crt'), key_file: dir }, dir), env)).toEqual([
       { path: 'server.tls.cert_file', message: `cannot read ${join(dir, 'missing.crt')} (ENOENT)` },
       { path: 'server.tls.key_file', message: `${dir} is not a file` },

@@ -1,0 +1,37 @@
+// `portcullis policy` numbers out of range are bad usage (exit 2) before NATS is asked: `status
+// --wait` past 2^31 ms made Node's timer fire at once (TimeoutOverflowWarning), so status printed
+// "no member reported" (exit 1) without waiting; `rollback --to` past 2^53 compared another number.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { writeConfig } from '../../helpers/proxy-process.js';
+import { localConfig, policyCli } from './policy-fixtures.js';
+
+let nats: NatsServer & { stop(): Promise<void> };
+let cfg: string;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  cfg = writeConfig(localConfig([nats.url], `ptn${Math.random().toString(36).slice(2, 8)}`));
+}, 60_000);
+afterAll(async () => { await nats?.stop(); });
+
+describe('policy numbers', () => {
+  it('status --wait 99999999999 (past a timer\'s 2^31 ms) and --wait 0: exit 2 naming --wait, no "no member reported"', async () => {
+    const [huge, zero] = await Promise.all([
+      policyCli(['status', '--config', cfg, '--wait', '99999999999']),
+      policyCli(['status', '--config', cfg, '--wait', '0']),
+    ]);
+    for (const r of [huge, zero]) {
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/status: --wait: expected milliseconds from 1 to 600000/);
+      expect(r.stdout).not.toContain('no member reported');
+      expect(r.stderr).not.toContain('TimeoutOverflowWarning');
+    }
+  });
+
+  it('rollback --to 99999999999999999999 (past 2^53): exit 2 naming --to', async () => {
+    const r = await policyCli(['rollback', '--config', cfg, '--to', '99999999999999999999']);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--to: expected a number/);
+  });
+});
