@@ -1,35 +1,15 @@
 // A value option given twice on the command line is bad usage (exit 2, one line naming it), for
 // every command: before, the last value silently won — `revoke --jti a --jti b` revoked only b and
 // printed "revoked", `serve --config a --config b` served b. A boolean flag repeated still passes.
-import { describe, it, expect, afterAll } from 'vitest';
-import { createServer, type Server } from 'node:http';
+import { describe, it, expect } from 'vitest';
+import { startRecordingAdmin } from '../../helpers/admin-stand-in.js';
 import { runCli, writeConfig, baseConfig, ADMIN_ENV } from '../../helpers/proxy-process.js';
-
-const servers: Server[] = [];
-afterAll(async () => { await Promise.all(servers.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); }))); });
-
-/** An admin API stand-in that records every request body and answers 201 as the real one does. */
-function recordingAdmin(): Promise<{ url: string; bodies: string[] }> {
-  const bodies: string[] = [];
-  const s = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      bodies.push(body);
-      const v = (JSON.parse(body) as { value?: string }).value;
-      res.writeHead(201, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ revocation: { kind: 'jti', value: v, id: 'r1' }, persisted: true }));
-    });
-  });
-  servers.push(s);
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(s.address() as { port: number }).port}`, bodies })));
-}
 
 const TOKEN_ENV = { PORTCULLIS_ADMIN_TOKEN: 'repeated-flags-admin-token' };
 
 describe('a value option given twice', () => {
   it('revoke --jti a --jti b: exit 2 naming --jti, nothing sent to the admin API', async () => {
-    const admin = await recordingAdmin();
+    const admin = await startRecordingAdmin();
     const [twice, once] = await Promise.all([
       runCli(['revoke', '--jti', 'a', '--jti=b', '--admin', admin.url], TOKEN_ENV),
       runCli(['revoke', '--jti', 'c', '--admin', admin.url], TOKEN_ENV),
@@ -44,7 +24,7 @@ describe('a value option given twice', () => {
   });
 
   it('revoke --admin twice, --reason twice: exit 2 naming each', async () => {
-    const admin = await recordingAdmin();
+    const admin = await startRecordingAdmin();
     const [a, r] = await Promise.all([
       runCli(['revoke', '--jti', 'a', '--admin', 'http://127.0.0.1:9', '--admin', admin.url], TOKEN_ENV),
       runCli(['revoke', '--jti', 'a', '--admin', admin.url, '--reason', 'x', '--reason', 'y'], TOKEN_ENV),

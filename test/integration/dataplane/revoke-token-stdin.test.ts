@@ -1,28 +1,10 @@
 // `portcullis revoke --token -` reads the token from stdin, at most 1 MiB: more is exit 2 and
 // nothing sent. Before, stdin was read whole, however long (`yes | portcullis revoke --token -`
 // grew until memory ran out) and a 2 MiB "token" no request can carry was hashed and "revoked".
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { startRecordingAdmin } from '../../helpers/admin-stand-in.js';
 import { CLI } from '../../helpers/proxy-process.js';
-
-const servers: Server[] = [];
-afterAll(async () => { await Promise.all(servers.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); }))); });
-
-function recordingAdmin(): Promise<{ url: string; bodies: string[] }> {
-  const bodies: string[] = [];
-  const s = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      bodies.push(body);
-      res.writeHead(201, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ revocation: { kind: 'token', value: (JSON.parse(body) as { value: string }).value, id: 'r1' }, persisted: true }));
-    });
-  });
-  servers.push(s);
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(s.address() as { port: number }).port}`, bodies })));
-}
 
 /** `portcullis revoke --token - --admin URL` with `input` on stdin. */
 function revokeFromStdin(url: string, input: Buffer): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -40,7 +22,7 @@ function revokeFromStdin(url: string, input: Buffer): Promise<{ code: number | n
 
 describe('revoke --token - (stdin)', () => {
   it('a 2 MiB token: exit 2 naming the bound, nothing sent; a real token with a newline is revoked', async () => {
-    const admin = await recordingAdmin();
+    const admin = await startRecordingAdmin();
     const [huge, ok] = await Promise.all([
       revokeFromStdin(admin.url, Buffer.alloc(2 * 1024 * 1024, 'a')),
       revokeFromStdin(admin.url, Buffer.from('opaque-token-from-stdin\n')),
