@@ -11,6 +11,14 @@ function flags(text: string): Set<string> {
   return new Set([...text.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)].map((m) => m[0]).filter((f) => f !== '--help'));
 }
 
+const helps = new Map<string, ReturnType<typeof runCli>>();
+/** `portcullis [cmd] --help`, run once per file: the cases below read the same outputs (each still runs what it needs on its own). */
+function help(cmd?: string): ReturnType<typeof runCli> {
+  const key = cmd ?? '';
+  if (!helps.has(key)) helps.set(key, runCli(cmd === undefined ? ['--help'] : [cmd, '--help']));
+  return helps.get(key)!;
+}
+
 function readmeCliBlock(): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const start = readme.indexOf('## CLI\n');
@@ -23,13 +31,15 @@ describe('README CLI block vs --help', () => {
   it('every command in the block has its flags in its --help, and every --help flag is in the block', async () => {
     const block = readmeCliBlock();
     const problems: string[] = [];
-    for (const cmd of COMMANDS) {
+    // every --help at once (independent processes), compared in COMMANDS order
+    const outs = await Promise.all(COMMANDS.map((cmd) => help(cmd)));
+    for (const [i, cmd] of COMMANDS.entries()) {
       // a command's entry is its line plus the indented continuation lines right after it
       const at = block.split('\n').findIndex((l) => l.startsWith(`portcullis ${cmd} `));
       if (at < 0) { problems.push(`${cmd}: not in the README CLI block`); continue; }
       const entry = [block.split('\n')[at]];
       for (const l of block.split('\n').slice(at + 1)) { if (!/^\s/.test(l)) break; entry.push(l); }
-      const r = await runCli([cmd, '--help']);
+      const r = outs[i]!;
       expect(r.code, `${cmd} --help`).toBe(0);
       const inHelp = flags(r.stdout);
       const inReadme = flags(entry.join('\n'));
@@ -40,8 +50,8 @@ describe('README CLI block vs --help', () => {
   }, 60_000);
 
   it('the Benchmarks table has a row for every scenario bench --help lists, and no other', async () => {
-    const help = (await runCli(['bench', '--help'])).stdout;
-    const listed = [...help.slice(help.indexOf('Scenarios')).matchAll(/^ {2}([a-z0-9-]+) {2,}/gm)].map((m) => m[1]!).sort();
+    const bench = (await help('bench')).stdout;
+    const listed = [...bench.slice(bench.indexOf('Scenarios')).matchAll(/^ {2}([a-z0-9-]+) {2,}/gm)].map((m) => m[1]!).sort();
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('\n## Benchmarks\n'), readme.indexOf('\n## ', readme.indexOf('\n## Benchmarks\n') + 1));
     const rows = [...section.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]!).sort();
@@ -50,12 +60,14 @@ describe('README CLI block vs --help', () => {
   });
 
   it('the top-level --help names every command with the flags of its own --help', async () => {
-    const top = (await runCli(['--help'])).stdout;
+    const cmds = ['serve', 'check-config', 'explain', 'cluster-demo', 'bench'];
+    const [topHelp, ...owns] = await Promise.all([help(), ...cmds.map((cmd) => help(cmd))]);
+    const top = topHelp!.stdout;
     const problems: string[] = [];
-    for (const cmd of ['serve', 'check-config', 'explain', 'cluster-demo', 'bench']) {
+    for (const [i, cmd] of cmds.entries()) {
       const line = top.split('\n').find((l) => l.trimStart().startsWith(`${cmd} `));
       if (line === undefined) { problems.push(`${cmd}: missing`); continue; }
-      const own = (await runCli([cmd, '--help'])).stdout.split('\n')[0]!;
+      const own = owns[i]!.stdout.split('\n')[0]!;
       for (const f of flags(own)) if (!flags(line).has(f)) problems.push(`${cmd}: ${f} missing from the top-level line`);
     }
     expect(problems).toEqual([]);

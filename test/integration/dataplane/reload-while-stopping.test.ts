@@ -19,7 +19,9 @@ async function draining(proxy: ProxyProcess): Promise<boolean> {
   return b.draining === true;
 }
 
-describe.each([
+// The three cases share nothing (each its own held upstream and proxy) and each waits on a 3 s
+// held request: they run side by side (describe.concurrent).
+describe.concurrent.each([
   ['one process', [] as string[]],
   ['--workers 2', ['--workers', '2']],
 ])('POST /reload during a SIGTERM drain, %s', (_name, args) => {
@@ -50,7 +52,7 @@ describe.each([
 
 // The same through SIGHUP (and --watch, which takes the same path) in one process: before, a SIGHUP
 // during the drain reloaded the draining instance ("config reloaded" after "draining").
-describe('SIGHUP during a SIGTERM drain, one process', () => {
+describe.concurrent('SIGHUP during a SIGTERM drain, one process', () => {
   it('is not applied: the log says the process is stopping, no "config reloaded"', async () => {
     const slow = await startScriptedUpstream((_req, res) => { setTimeout(() => res.end('late'), 3_000); });
     started.push(slow);
