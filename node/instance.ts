@@ -31,6 +31,8 @@ export interface InstanceOptions {
   logger: Logger;
   /** Run the admin listener in this process (false for node:cluster workers). */
   admin: boolean;
+  /** Share the proxy port with sibling processes (SO_REUSEPORT; node:cluster workers); default false: a port another process holds fails the start. */
+  sharedPort?: boolean;
   /** Extra admin routes (cluster layer). */
   adminRoutes?: Record<string, AdminHandler>;
   /** Revocation set and request gate from the cluster member; none = no revocation checks. */
@@ -152,6 +154,7 @@ export class ProxyInstance {
       accessLog: cfg.log.access,
       tokenState: opts.tokenState ?? null,
       events: inst.events,
+      sharedPort: opts.sharedPort === true,
     });
     await inst.listener.listen();
     if (cfg.server.http2 !== undefined) {

@@ -4,8 +4,9 @@
 export { startMember, type MemberWiring } from './member-wiring.js';
 export { auditedReloadSingle, reloadSingle, runInstance, type ClusterPolicy } from './run-instance.js';
 export { runWorker } from './worker-main.js';
+export { freePort, portForWorkers } from './worker-port.js';
 export {
-  freePort, restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, Supervisor, UNRESTORABLE_AFTER,
+  restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, Supervisor, UNRESTORABLE_AFTER,
   type IssuerReadiness, type PrimaryMessage, type WorkerMessage,
 } from './supervisor.js';
 export {

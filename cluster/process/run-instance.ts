@@ -87,7 +87,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       },
     };
     const active = policy?.watcher.current() ?? null;
-    inst = await ProxyInstance.start({ config, started, configPath, logger, admin, version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
+    inst = await ProxyInstance.start({ config, started, configPath, logger, admin, sharedPort: role === 'worker', version, policy: active !== null ? { version: active.version, digest: active.digest } : policyVersion, ...wiring });
     // the process serving the admin API keeps the audit trail, revocations from other members included
     const audit = inst.audit;
     if (audit !== null) member.node.revocationActor.onApplied = (r) => audit.recordSoon(appliedRevocationRecord(r));

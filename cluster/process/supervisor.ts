@@ -5,7 +5,6 @@
 // every worker or none, worker-reload.ts), hosts the admin listener and aggregates
 // /metrics over every worker; a worker whose loop stops turning is killed (worker-watchdog.ts).
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:net';
 import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
@@ -18,6 +17,7 @@ import { MetricsGather, supervisorSeries } from './metrics-gather.js';
 import { WorkerAdmin } from './worker-admin.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
+import { portForWorkers } from './worker-port.js';
 
 /** Messages between primary and workers (plain data over IPC). */
 export type WorkerMessage =
@@ -68,15 +68,6 @@ export function restartDelayMs(failures: number): number {
 export function workerExecArgv(own: readonly string[], minSemiSpaceMb: number): string[] {
   if (minSemiSpaceMb === 0 || own.some((a) => a.startsWith('--min-semi-space-size'))) return [...own];
   return [...own, `--min-semi-space-size=${minSemiSpaceMb}`];
-}
-
-/** Find a free TCP port on host (used when the config says port 0 and workers must share one). */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => { const a = s.address(); s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0)); });
-  });
 }
 
 export class Supervisor {
@@ -144,14 +135,14 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const cfg = this.config;
-    this.port = cfg.server.listen.port === 0 ? await freePort(cfg.server.listen.host) : cfg.server.listen.port;
+    this.port = await portForWorkers(cfg.server.listen.host, cfg.server.listen.port);
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary', current: () => this.config });
     const node = this.node;
     this.onMember?.(node);
     // the HTTP/2 listener too: workers share one port the primary chose (node:cluster hands them its connections)
     const h2 = cfg.server.http2?.listen;
-    this.http2Port = h2 === undefined ? 0 : h2.port === 0 ? await freePort(h2.host) : h2.port;
+    this.http2Port = h2 === undefined ? 0 : h2.port === 0 ? await portForWorkers(h2.host, 0) : h2.port;
     cluster.setupPrimary({ args: ['worker', '--config', this.configPath, '--port', String(this.port), ...(this.http2Port !== 0 ? ['--http2-port', String(this.http2Port)] : [])], execArgv: workerExecArgv(process.execArgv, cfg.server.min_semi_space_mb), silent: false });
     // the hold also ends or begins with time (timeouts, fail_closed_after_ms): look every 50 ms
     if (this.policyHold !== null) setInterval(() => this.policyHoldChanged(), 50).unref();

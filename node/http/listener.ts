@@ -13,6 +13,7 @@ import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
 import { unmetExpectation } from './expectation.js';
+import { listenOn } from './listen-port.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
@@ -28,7 +29,6 @@ import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
 
 const headersIn = new HeaderCollector();
-
 const addressText = new TextDecoder();
 
 /**
@@ -60,6 +60,8 @@ export interface ListenerOptions {
   tokenState?: TokenState | null;
   /** Identity-provider event endpoints (node/events), answered before routing; none = no such paths. */
   events?: EventEndpoints | null;
+  /** Share the port with other listeners (SO_REUSEPORT: `--workers`); default false — a port another process holds fails the bind. */
+  sharedPort?: boolean;
 }
 
 export class Listener implements RelayHost {
@@ -121,13 +123,11 @@ export class Listener implements RelayHost {
   /** Bind (and server.decision.unix_socket); resolves with the bound port. Rejects when either cannot be bound. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app.listen(this.opts.host, this.opts.port, (s) => {
-        if (s === false) { reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}`)); return; }
+      listenOn(this.app, this.opts.host, this.opts.port, this.opts.sharedPort === true, (s) => {
+        if (s === false) { reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port} (another process holds the port, or the address is not this host's)`)); return; }
         this.socket = s;
         this.port = uWS.us_socket_local_port(s);
-        // One coarse timer for every request body deadline (no per-request setTimeout).
-        this.sweeper = setInterval(() => this.sweep(), 250);
-        this.sweeper.unref();
+        this.sweeper = setInterval(() => this.sweep(), 250).unref(); // one coarse timer for every request body deadline
         (this.decisions?.listenSocket() ?? Promise.resolve()).then(() => resolve(this.port), reject);
       });
     });
