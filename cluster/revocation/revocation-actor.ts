@@ -348,6 +348,7 @@ export class RevocationActor {
     if (result !== 'applied') return;
     // first arrival: the delays below and the counters are recorded once, by the path that won
     if (via !== 'replay') this.arrivals.first(via);
+    else if (this.phase === 'live' && record.origin !== this.opts.memberId) this.arrivals.first('stream');
     this.countApplied(record);
     this.snapshot?.changed();
     if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;

@@ -6,6 +6,8 @@ import type { ArrivalPath } from './revocation-actor-contract.js';
 import { wallNow } from './revocation-time.js';
 
 type LivePath = Exclude<ArrivalPath, 'replay'>;
+/** The path that applied a revocation first: a live path, or the stream when its consumer won while live. */
+type FirstPath = LivePath | 'stream';
 
 /** Counters and histograms for /metrics; the actor calls it inside its mailbox. */
 export class RevocationArrivals {
@@ -13,7 +15,7 @@ export class RevocationArrivals {
   private readonly visible = new DelayHistogram();
   private readonly counters: Record<string, number> = {
     revocations_arrived_live_total: 0, revocations_arrived_direct_total: 0, revocations_arrived_thread_total: 0,
-    revocations_first_live_total: 0, revocations_first_direct_total: 0, revocations_first_thread_total: 0,
+    revocations_first_live_total: 0, revocations_first_direct_total: 0, revocations_first_thread_total: 0, revocations_first_stream_total: 0,
   };
 
   /** Any copy from another member (duplicates included). */
@@ -21,8 +23,8 @@ export class RevocationArrivals {
     this.counters[`revocations_arrived_${via}_total`]!++;
   }
 
-  /** The copy that was applied here first came this way. */
-  first(via: LivePath): void {
+  /** The copy that was applied here first came this way (`stream`: the stream's consumer, while live, beat the live paths). */
+  first(via: FirstPath): void {
     this.counters[`revocations_first_${via}_total`]!++;
   }
 

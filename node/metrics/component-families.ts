@@ -168,8 +168,9 @@ counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snap
 counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push, thread: the receiver thread; duplicates included)', by('path', {
   'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct', 'cluster.revocations_arrived_thread_total': 'thread',
 }));
-counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct, thread)', by('path', {
+counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct, thread; stream: the stream\'s consumer beat them while live)', by('path', {
   'cluster.revocations_first_live_total': 'live', 'cluster.revocations_first_direct_total': 'direct', 'cluster.revocations_first_thread_total': 'thread',
+  'cluster.revocations_first_stream_total': 'stream',
 }));
 gauge('portcullis_revocation_receiver_threads', 'Revocation receiver threads running, and of them connected to NATS now (summed over processes)', by('state', {
   'cluster.revocation_receiver_threads_up': 'running', 'cluster.revocation_receiver_connected': 'connected',
