@@ -1,7 +1,7 @@
 // Request fields a config may not name for a header the proxy fills itself (an identity header,
 // `forward.caller_authorization`): ones the proxy sets, drops or reads, and the overrides an
 // upstream takes as the proxy's word. Such a header would go out beside the proxy's own field.
-import { UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
+import { IDENTITY_ASSERTION_HEADERS, UNTRUSTED_REQUEST_HEADERS } from './untrusted-headers.js';
 
 /**
  * Hop-by-hop fields (RFC 9110 §7.6.1), never relayed in either direction (node/pipeline/forward.ts),
@@ -16,13 +16,15 @@ export const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection
 /**
  * Lower-case names: the credential and its proof, Cookie, Host and framing, hop-by-hop fields and
  * `Expect` (node/pipeline/forward.ts drops them), the forwarding fields and trace context the proxy
- * writes, and every override in UNTRUSTED_REQUEST_HEADERS (whatever `keep_headers` says).
+ * writes, and every override in UNTRUSTED_REQUEST_HEADERS (whatever `keep_headers` says) but the identity
+ * assertions of other proxies: `X-Forwarded-User: sub` is what a route moved from oauth2-proxy maps, and a
+ * name a route maps a claim to loses the client's copy anyway (the identity filter).
  */
 export const PROXY_OWNED_HEADERS: ReadonlySet<string> = new Set([
   'authorization', 'proxy-authorization', 'dpop', 'cookie', 'host', 'content-length', 'content-type', 'expect',
   ...HOP_BY_HOP_HEADERS,
   'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-forwarded-client-cert', 'traceparent', 'tracestate',
-  ...UNTRUSTED_REQUEST_HEADERS,
+  ...UNTRUSTED_REQUEST_HEADERS.filter((n) => !IDENTITY_ASSERTION_HEADERS.includes(n)),
 ]);
 
 /** The config error for a header name the proxy would fill: null when `name` is free to use. */

@@ -30,9 +30,42 @@ export const URL_OVERRIDE_HEADERS: readonly string[] = Object.freeze([
  *   `X-HTTP-Host-Override`;
  * - scheme and port: Rack (`X-Forwarded-Ssl`, `X-Forwarded-Scheme`), Spring/Tomcat RemoteIpValve
  *   (`X-Forwarded-Port`), `Front-End-Https` (Microsoft);
- * - method: Spring HiddenHttpMethodFilter-style and Express method-override (`X-HTTP-Method-Override`…).
+ * - method: Spring HiddenHttpMethodFilter-style and Express method-override (`X-HTTP-Method-Override`…);
+ * - who the client is, as another authenticating proxy or platform asserts it to the apps behind it
+ *   (an app moved behind Portcullis from one of them still believes its header): see IDENTITY_ASSERTION_HEADERS;
+ * - the client certificate, as TLS-terminating proxies pass it (RFC 9440 `Client-Cert`, nginx, Traefik, ALB, Azure).
  * `Forwarded`, `X-Forwarded-For/-Proto/-Host` are handled apart (set or appended by the proxy).
  */
+/**
+ * Identity that another authenticating proxy or platform hands its upstreams: oauth2-proxy
+ * (`X-Forwarded-User`/`-Email`/`-Groups`/`-Preferred-Username`/`-Access-Token`), Authelia, Traefik
+ * and Caddy forward-auth (`Remote-User`/`-Groups`/`-Email`/`-Name`), Kubernetes request-header
+ * authentication and Apache (`X-Remote-User`/`-Group`), Grafana's auth proxy (`X-WEBAUTH-USER`),
+ * AWS ALB (`X-Amzn-Oidc-*`), Google IAP (`X-Goog-Authenticated-User-*`, `X-Goog-IAP-JWT-Assertion`),
+ * Azure App Service (`X-MS-Client-Principal*`), Cloudflare Access (`Cf-Access-*`), Pomerium.
+ * The proxy's own identity headers are `x-auth-*` (`identity.strip_prefixes`), stripped apart.
+ */
+export const IDENTITY_ASSERTION_HEADERS: readonly string[] = Object.freeze([
+  'x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-preferred-username', 'x-forwarded-access-token',
+  'remote-user', 'remote-groups', 'remote-email', 'remote-name',
+  'x-remote-user', 'x-remote-group', 'x-webauth-user',
+  'x-amzn-oidc-data', 'x-amzn-oidc-identity', 'x-amzn-oidc-accesstoken',
+  'x-goog-authenticated-user-email', 'x-goog-authenticated-user-id', 'x-goog-iap-jwt-assertion',
+  'x-ms-client-principal', 'x-ms-client-principal-name', 'x-ms-client-principal-id', 'x-ms-client-principal-idp',
+  'cf-access-jwt-assertion', 'cf-access-authenticated-user-email', 'x-pomerium-jwt-assertion',
+]);
+
+/**
+ * The client certificate as a TLS-terminating proxy passes it: RFC 9440 (`Client-Cert`,
+ * `Client-Cert-Chain`), nginx conventions, Traefik `passTLSClientCert`, AWS ALB mTLS, Azure ARR.
+ * The proxy's own is `X-Forwarded-Client-Cert` (mTLS listener), dropped apart.
+ */
+export const CLIENT_CERT_HEADERS: readonly string[] = Object.freeze([
+  'client-cert', 'client-cert-chain', 'ssl-client-cert', 'x-ssl-client-cert', 'x-client-cert', 'x-ssl-client-verify',
+  'x-ssl-client-s-dn', 'x-ssl-client-dn', 'x-client-verify', 'x-forwarded-tls-client-cert', 'x-forwarded-tls-client-cert-info',
+  'x-amzn-mtls-clientcert', 'x-amzn-mtls-clientcert-leaf', 'x-arr-clientcert',
+]);
+
 export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
   // client address
   'x-real-ip', 'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
@@ -52,6 +85,8 @@ export const UNTRUSTED_REQUEST_HEADERS: readonly string[] = Object.freeze([
   // httpoxy (CVE-2016-5385): CGI, PHP-FPM and Go's net/http/cgi hand `Proxy` to the application as
   // HTTP_PROXY, which HTTP clients there use for their outbound calls (no legitimate request field)
   'proxy',
+  // identity and client certificate, as other proxies assert them
+  ...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS,
 ]);
 
 const UNTRUSTED = new Set(UNTRUSTED_REQUEST_HEADERS);

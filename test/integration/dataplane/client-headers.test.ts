@@ -31,6 +31,15 @@ const HOSTILE: Array<[string, string]> = [
   // httpoxy (CVE-2016-5385): CGI, PHP-FPM and Go's net/http/cgi hand `Proxy` to the application as HTTP_PROXY
   ['Proxy', 'http://attacker.example:8080'],
   ['CF-Connecting-IP', '10.9.8.7'],
+  // identity and client certificate as other authenticating proxies assert them to their apps (oauth2-proxy,
+  // Authelia/Traefik forward-auth, Kubernetes request-header auth, AWS ALB, Google IAP, RFC 9440)
+  ['X-Forwarded-User', 'admin'],
+  ['X-Forwarded-Email', 'admin@example.com'],
+  ['Remote-User', 'admin'],
+  ['X-Remote-Group', 'system:masters'],
+  ['X-Amzn-Oidc-Identity', 'admin'],
+  ['X-Goog-Authenticated-User-Email', 'accounts.google.com:admin@example.com'],
+  ['Client-Cert', ':MIIBqDCCAU6gAwIBAgIBBzAKBggqhkjOPQQDAjA6MRswGQYDVQQKDBJMZXQncyBBdXRoZW50aWNhdGUxGzAZ:'],
 ];
 
 beforeAll(async () => {
@@ -63,8 +72,12 @@ describe('client-sent override headers', () => {
 
   it('every name of the default list is stripped, in any letter case', async () => {
     const headers = UNTRUSTED_REQUEST_HEADERS.map((n, i): [string, string] => [i % 2 === 0 ? n.toUpperCase() : n, 'client-value']);
-    const e = await echoed(proxy, '/x', headers);
-    for (const n of UNTRUSTED_REQUEST_HEADERS) expect(e.headers[n], n).toBeUndefined();
+    // 40 per request: the pinned uWS drops a request of 49 or more header lines unanswered (README, uWS limits)
+    for (let at = 0; at < headers.length; at += 40) {
+      const batch = headers.slice(at, at + 40);
+      const e = await echoed(proxy, '/x', batch);
+      for (const [n] of batch) expect(e.headers[n.toLowerCase()], n).toBeUndefined();
+    }
   });
 
   it('server.forwarded.keep_headers passes the named ones (any case in config) and still strips the rest', async () => {

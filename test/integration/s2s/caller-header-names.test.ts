@@ -28,7 +28,7 @@ function config(callerHeader: string): Record<string, unknown> {
     },
     routes: [
       { name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: 'none', forward: { caller_authorization: callerHeader } },
-      { name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { identity_headers: { 'X-User': 'sub' } } },
+      { name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { identity_headers: { 'X-User': 'sub', 'X-Forwarded-User': 'sub' } } },
     ],
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
@@ -99,9 +99,11 @@ describe('forward.caller_authorization names', () => {
       // the client's token still reaches the `orders` upstream (Authorization did not join the identity filter)
       const token = await as.issueJwt({ sub: 'alice' });
       const before = upstream.received.length;
-      const o = await call(`${p.url}/orders/1`, { token });
+      const o = await call(`${p.url}/orders/1`, { token, headers: { 'x-forwarded-user': 'admin' } });
       expect(o.status, o.text).toBe(200);
       expect(upstream.received.slice(before)[0]?.headers.authorization).toBe(`Bearer ${token}`);
+      // an identity assertion of another proxy (oauth2-proxy's) may be mapped: the upstream gets the proxy's value only
+      expect(upstream.received.slice(before)[0]?.headers['x-forwarded-user']).toBe('alice');
       const b = await call(`${p.url}/billing/1`, { headers: { authorization: 'Bearer caller' } });
       expect(b.status, b.text).toBe(200);
       expect(upstream.received.at(-1)?.headers['x-forwarded-authorization']).toBe('Bearer caller');
