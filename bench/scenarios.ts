@@ -99,7 +99,7 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
     onlyByName: true,
   },
   'tail-pair': {
-    description: 'issue 13\'s added p99 at 2000 rps measured robustly to host jitter: one pacer sends 2000 rps to the target and, in the same turns, 500 rps straight to the same upstream; per 100 ms window target p99 − direct p99 (median, p90, share of windows > 1 ms), whole-run added p50/p99/p99.9, the loader\'s own lateness per window — Portcullis workers 2 (warm RS256 and passthrough), HAProxy nbthread 2 (jwt_verify and passthrough, option forwardfor), nginx-cached, and an A/A control (PORTCULLIS_BENCH_PAIR_TARGETS)',
+    description: 'issue 13\'s added p99 at 2000 rps measured robustly to host jitter: one pacer sends 2000 rps to the target and, in the same turns, 500 rps straight to the same upstream; per 100 ms window target p99 − direct p99 (median, p90, share of windows > 1 ms), whole-run added p50/p99/p99.9, the loader\'s own lateness per window — Portcullis workers 2 (warm RS256 and passthrough), HAProxy nbthread 2 (jwt_verify and passthrough, option forwardfor), nginx-cached, and an A/A control (PORTCULLIS_BENCH_PAIR_TARGETS; pcflags-jwt = warm RS256 under node flags PORTCULLIS_BENCH_PAIR_NODE_ARGS, only when named)',
     run: tailPair,
     onlyByName: true,
   },

@@ -21,8 +21,12 @@ import { haproxyJwtChecks, jwtRefusalProbes, publicKeyPem, refusalsMissed, start
 
 export const PAIR_TARGETS_ENV = 'PORTCULLIS_BENCH_PAIR_TARGETS';
 /** `direct` is the A/A control: the target stream goes to the upstream too (its own pool), so its windowed difference is the method's null. */
-export const PAIR_TARGETS = ['direct', 'pc-jwt', 'hap-jwt', 'nginx-cached', 'pc-pass', 'hap-pass'] as const;
+export const PAIR_TARGETS = ['direct', 'pc-jwt', 'hap-jwt', 'nginx-cached', 'pc-pass', 'hap-pass', 'pcflags-jwt'] as const;
 export type PairTarget = (typeof PAIR_TARGETS)[number];
+/** Without $PORTCULLIS_BENCH_PAIR_TARGETS: every target but `pcflags-jwt` (it needs PAIR_NODE_ARGS_ENV). */
+export const PAIR_DEFAULT_TARGETS: readonly PairTarget[] = PAIR_TARGETS.filter((n) => n !== 'pcflags-jwt');
+/** Node/V8 flags of row `pcflags-jwt` — pc-jwt, same build, started `node <flags> …/main.js` (e.g. `--single-threaded-gc`): a flag A/B in the same pacer turns. */
+export const PAIR_NODE_ARGS_ENV = 'PORTCULLIS_BENCH_PAIR_NODE_ARGS';
 /** Rates, window and thresholds of the paired measurement. */
 export const PAIR_RATE = 2000;
 export const PAIR_PROBE_RATE = 500;
@@ -42,10 +46,19 @@ export const PAIR_RUNQ_MS = 1;
 
 /** Pure: targets from $PORTCULLIS_BENCH_PAIR_TARGETS (comma-separated, default all; `direct` always first); throws on an unknown name. */
 export function pairTargets(env: string | undefined): PairTarget[] {
-  const names = env === undefined || env.trim() === '' ? [...PAIR_TARGETS] : env.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = env === undefined || env.trim() === '' ? [...PAIR_DEFAULT_TARGETS] : env.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const n of names) if (!(PAIR_TARGETS as readonly string[]).includes(n)) throw new Error(`${PAIR_TARGETS_ENV}: "${n}" is not one of ${PAIR_TARGETS.join(', ')}`);
   const out = names as PairTarget[];
   return out.includes('direct') ? ['direct', ...out.filter((n) => n !== 'direct')] : ['direct', ...out];
+}
+
+/** Pure: the flags of row `pcflags-jwt` from $PORTCULLIS_BENCH_PAIR_NODE_ARGS (whitespace-separated); throws when the row is asked for without any, or a word is not a flag. */
+export function pairNodeArgs(env: string | undefined, names: readonly PairTarget[]): string[] {
+  if (!names.includes('pcflags-jwt')) return [];
+  const args = (env ?? '').split(/\s+/).filter((a) => a !== '');
+  if (args.length === 0) throw new Error(`pcflags-jwt: set ${PAIR_NODE_ARGS_ENV} to the node flags it runs with (e.g. --single-threaded-gc)`);
+  for (const a of args) if (!a.startsWith('--')) throw new Error(`${PAIR_NODE_ARGS_ENV}: "${a}" is not a --flag`);
+  return args;
 }
 
 /** One round of one target: the paired summary, the window differences, the proxy's CPU and GC, the foreign CPU. */
@@ -110,6 +123,7 @@ function gcPausesRel(output: string, tree: readonly number[], startEpochMs: numb
 export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
   const plan = cpuPlanSpread(availableParallelism());
   const names = pairTargets(process.env[PAIR_TARGETS_ENV]);
+  const nodeArgs = pairNodeArgs(process.env[PAIR_NODE_ARGS_ENV], names);
   const workers = plan.proxy.length;
   // matched work by default (the peer terms): every proxy appends X-Forwarded-For; =0 turns the peers' copy off
   const forwardfor = process.env[HAPROXY_FORWARDFOR_ENV] !== '0';
@@ -137,11 +151,11 @@ export async function tailPair(opts: ScenarioOptions): Promise<ScenarioReport> {
     stops.push(() => pem.cleanup());
     for (const name of names) {
       if (name === 'direct') { live.push({ name, url: upstream.url, pid: upstream.process.pid, portcullis: false }); continue; }
-      if (name === 'pc-jwt' || name === 'pc-pass') {
-        const yaml = name === 'pc-jwt'
+      if (name === 'pc-jwt' || name === 'pc-pass' || name === 'pcflags-jwt') {
+        const yaml = name !== 'pc-pass'
           ? tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [opts.jwtAlg], poolSize: 1, cacheEntries: 100_000, workers })
           : passthroughConfigYaml(upstream.port).replace('workers: 1', `workers: ${workers}`);
-        const pc = await startPortcullis(yaml, plan.proxy, { ...env, ...preload });
+        const pc = await startPortcullis(yaml, plan.proxy, { ...env, ...preload }, undefined, name === 'pcflags-jwt' ? nodeArgs : []);
         stops.push(() => pc.stop());
         gcOut.set(name, () => pc.process.output());
         live.push({ name, url: pc.url, pid: pc.process.pid, portcullis: true });

@@ -66,9 +66,9 @@ export class PortcullisUnavailable extends Error {}
  * `node dist/cluster/cli/main.js serve --config <tmp>/portcullis.yaml`, pinned to `cpus`, ready
  * at its `"msg":"listening"` line (fields port, adminPort). Throws PortcullisUnavailable when the
  * CLI is not built or exits/never reports listening, with its output. `cli`: another build's
- * main.js (scenario build-compare); default this tree's.
+ * main.js (scenario build-compare); default this tree's. `nodeArgs`: node flags before the script (`node <nodeArgs> main.js`).
  */
-export async function startPortcullis(configYaml: string, cpus?: readonly number[], env?: Record<string, string>, cli = cliPath()): Promise<RunningTarget & { adminPort: number }> {
+export async function startPortcullis(configYaml: string, cpus?: readonly number[], env?: Record<string, string>, cli = cliPath(), nodeArgs: readonly string[] = []): Promise<RunningTarget & { adminPort: number }> {
   if (!existsSync(cli)) throw new PortcullisUnavailable(`Portcullis CLI not found at ${cli}: run "npm run build" (the bench starts it as a user would)`);
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const configPath = join(dir, 'portcullis.yaml');
@@ -76,7 +76,7 @@ export async function startPortcullis(configYaml: string, cpus?: readonly number
   let started;
   try {
     started = await startProcess({
-      name: 'portcullis', command: process.execPath, args: [...cpuProfArgs(), cli, 'serve', '--config', configPath],
+      name: 'portcullis', command: process.execPath, args: [...nodeArgs, ...cpuProfArgs(), cli, 'serve', '--config', configPath],
       ready: jsonLine<{ port: number; adminPort: number }>((o) => o.msg === 'listening' && typeof o.port === 'number'),
       timeoutMs: 20_000,
       ...(cpus !== undefined ? { cpus } : {}),

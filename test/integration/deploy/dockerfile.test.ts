@@ -98,6 +98,7 @@ describe('deploy/docker/Dockerfile: structure', () => {
     const entry = jsonArgs(runtime, 'ENTRYPOINT');
     expect(entry.slice(0, 2)).toEqual(['/usr/bin/tini', '--']);
     expect(entry).not.toContain('-g'); // workers must not get SIGHUP directly
+    expect(entry.slice(2)).toEqual(['node', '--min-semi-space-size=16', '/app/dist/cluster/cli/main.js']); // the young-generation floor for a workers: 1 process too
     expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/portcullis/portcullis.yaml']);
     const hc = ops(runtime, 'HEALTHCHECK')[0]!;
     const cmd = JSON.parse(/CMD\s+(\[.*\])$/.exec(hc)![1]!) as string[];

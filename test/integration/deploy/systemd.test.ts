@@ -97,6 +97,8 @@ describe('deploy/systemd', () => {
     const config = yamlFile(join(SYSTEMD, 'portcullis.yaml')) as { server: { timeouts: { drain_ms: number } } };
     expect(Number(one('TimeoutStopSec')) * 1000).toBeGreaterThan(config.server.timeouts.drain_ms + 2_000);
     expect(one('ExecStart')).toContain('--config /etc/portcullis/portcullis.yaml');
+    // the young-generation floor for the process itself too (a workers: 1 process is not forked), the field's default, as a node flag
+    expect(one('ExecStart')).toMatch(/^\/usr\/bin\/node --min-semi-space-size=16 \/opt\/portcullis\/dist\/cluster\/cli\/main\.js serve /);
     expect(get(d, 'MemoryDenyWriteExecute')).toEqual([]); // V8's JIT needs W+X pages
     // a memory bound the sizing guide's defaults fit: 12 workers of ~100 MiB + 80 MiB token cache + 37 MiB DPoP cache, and the primary
     expect(bytes(one('MemoryMax')), 'MemoryMax').toBeGreaterThanOrEqual((12 * (100 + 80 + 37) + 100) * 2 ** 20);

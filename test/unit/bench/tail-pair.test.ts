@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { groupByWindow, overCauses, pairSummary, pairWindows, percentiles, quantileSorted, summariseDiffs, windowsTouched, type StreamSamples } from '../../../bench/tail-pair-stats.js';
-import { pairTable, pairTargets, type PairRound } from '../../../bench/tail-pair.bench.js';
+import { pairNodeArgs, pairTable, pairTargets, type PairRound } from '../../../bench/tail-pair.bench.js';
 
 /** A stream of `n` samples per window over `windows` windows, latency from `lat(window, i)`. */
 function stream(windows: number, n: number, windowMs: number, lat: (w: number, i: number) => number): StreamSamples {
@@ -131,6 +131,15 @@ describe('tail-pair targets and table', () => {
     expect(pairTargets('hap-jwt, pc-jwt')).toEqual(['direct', 'hap-jwt', 'pc-jwt']);
     expect(pairTargets('pc-jwt,direct')).toEqual(['direct', 'pc-jwt']);
     expect(() => pairTargets('pc-w2')).toThrow(/"pc-w2"/);
+  });
+
+  it('runs the flags row only when named, and only with node flags to run it with', () => {
+    expect(pairTargets(undefined)).not.toContain('pcflags-jwt');
+    const named = pairTargets('pc-jwt,pcflags-jwt');
+    expect(pairNodeArgs(' --single-threaded-gc  --max-semi-space-size=64 ', named)).toEqual(['--single-threaded-gc', '--max-semi-space-size=64']);
+    expect(pairNodeArgs(undefined, pairTargets('pc-jwt'))).toEqual([]);
+    expect(() => pairNodeArgs(undefined, named)).toThrow(/PORTCULLIS_BENCH_PAIR_NODE_ARGS/);
+    expect(() => pairNodeArgs('single-threaded-gc', named)).toThrow(/"single-threaded-gc"/);
   });
 
   it('pools the windows of every round for the window columns', () => {
