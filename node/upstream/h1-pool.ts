@@ -240,7 +240,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
         return tx;
       }
     }
-    q.length = 0;
+    // an empty queue (every response end of an unqueued pool) is left alone: a store to an array's
+    // `length` is a V8 runtime call (Runtime_StoreCallbackProperty), not an inline store
+    if (q.length !== 0) q.length = 0;
     this.pendingHead = 0;
     return null;
   }
