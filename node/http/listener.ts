@@ -27,17 +27,10 @@ import type { TokenState } from '../contracts/index.js';
 import { WsProxy, verifyAndAuthorize } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
+import { clientAddress } from './client-address.js';
+import { enterRun, leaveRun, runNow } from '../run-clock.js';
 
 const headersIn = new HeaderCollector();
-const addressText = new TextDecoder();
-
-/**
- * The client address as text (one getpeername in uWS): decoded straight from uWS's ArrayBuffer,
- * 32 B and ~100 ns instead of a Buffer view and its toString (128 B, ~200 ns; measured).
- */
-function clientAddress(res: HttpResponse): string {
-  return addressText.decode(res.getRemoteAddressAsText());
-}
 
 /** Access-log `reason` of the proxy's own error answer: the code without its prefix, lower-case (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
 function errorReason(code: ErrorCode): string {
@@ -164,7 +157,9 @@ export class Listener implements RelayHost {
     this.active.delete(relay);
     const m = this.opts.metrics;
     m.inflight = this.active.size;
-    const ms = performance.now() - relay.start;
+    // the upstream read's one clock reading (node/run-clock.ts); answered in its own handler run, a fresh one
+    const end = runNow();
+    const ms = (end === relay.start ? performance.now() : end) - relay.start;
     m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
     const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
     if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
@@ -229,12 +224,13 @@ export class Listener implements RelayHost {
 
   private handle(res: HttpResponse, req: HttpRequest, wsContext?: unknown): void {
     handlerScope.inside = true; // until the finally: closing answers wait for uWS's parse loop
+    enterRun(); // one clock reading for the request's start and its upstream write (node/run-clock.ts)
     try {
       this.handleUnsafe(res, req, wsContext);
     } catch (err) {
       this.opts.logger.error({ err }, 'request handler failed');
       try { res.cork(() => writeError(res, proxyError('PORTCULLIS_ERR_INTERNAL', 'internal error'), this.snapshot.realm, true, false, this.snapshot.policyHeader)); } catch { /* already answered or aborted */ }
-    } finally { handlerScope.inside = false; }
+    } finally { handlerScope.inside = false; leaveRun(); }
   }
 
   /** Answer a request refused before it became an Relay (limits, bad bytes, no route, draining): metrics and its access log line. */
@@ -272,7 +268,7 @@ export class Listener implements RelayHost {
 
   /** `wsContext`: set for WebSocket upgrade requests (uWS socket context for res.upgrade). */
   private handleUnsafe(res: HttpResponse, req: HttpRequest, wsContext?: unknown): void {
-    const start = performance.now();
+    const start = runNow();
     const snap = this.snapshot;
     const limits = snap.config.server.limits;
     const method = req.getCaseSensitiveMethod().toUpperCase();

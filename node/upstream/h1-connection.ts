@@ -10,14 +10,10 @@ import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failov
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 
+import { sharedRead } from './h1-shared-read.js';
+import { runNow } from '../run-clock.js';
+
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
-/**
- * Every plain-TCP upstream socket of the process reads into this one buffer (net `onread`):
- * no buffer allocated and no stream 'data' machinery per read. Safe because a read is parsed
- * and handed on synchronously; whatever outlives the callback is copied (the parser's carry,
- * a held remainder below, the relay's unsent chunk) — see H1Handler.onResponseData.
- */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** Where a connection goes: host, port and TLS settings of one origin. */
 export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
@@ -49,7 +45,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   corked = false;
   readonly socket: net.Socket;
   readonly parser: H1Parser;
-  readonly connectStart = Date.now();
+  /** performance.now() domain, as every timestamp of the pool (node/run-clock.ts). */
+  readonly connectStart = runNow();
   idleSince = 0;
   idleTimeout = 0;
   served = 0;
@@ -74,7 +71,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       this.socket.on('secureConnect', () => this.onConnect());
       this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     } else {
-      this.socket = net.connect({ host: o.host, port: o.port, onread: { buffer: READ_BUFFER, callback: (n: number) => { this.onData(READ_BUFFER.subarray(0, n)); return true; } } });
+      this.socket = net.connect({ host: o.host, port: o.port, onread: sharedRead((chunk) => this.onData(chunk)) });
       this.socket.on('connect', () => this.onConnect());
     }
     const s = this.socket;

@@ -5,6 +5,7 @@
 // GET/HEAD/OPTIONS share connections (h1-pipelining.ts).
 import net from 'node:net';
 import { requestHead } from './h1-request-head.js';
+import { runNow } from '../run-clock.js';
 import { h1Error, type H1Control, type H1Error, type H1Handler, type H1PoolOptions, type H1Request, type PipelineCounters, type UpstreamClient } from './h1-client.js';
 import { H1Connection, S_CONNECTING, S_IDLE, type ConnectionOwner, type H1Origin } from './h1-connection.js';
 import { H1Transaction } from './h1-transaction.js';
@@ -214,7 +215,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
 
   private enqueue(tx: H1Transaction): void {
     tx.queued = true;
-    tx.queuedAt = Date.now();
+    tx.queuedAt = runNow();
     this.pending.push(tx);
     this.pendingCount++;
   }
@@ -222,7 +223,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   /** @internal A stale-socket retry goes first, on a fresh connection (see removed()). */
   requeueFirst(tx: H1Transaction): void {
     tx.queued = true;
-    tx.queuedAt = Date.now();
+    tx.queuedAt = runNow();
     if (this.pendingHead > 0) this.pending[--this.pendingHead] = tx;
     else this.pending.unshift(tx);
     this.pendingCount++;
@@ -240,7 +241,9 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
         return tx;
       }
     }
-    q.length = 0;
+    // an empty queue (every response end of an unqueued pool) is left alone: a store to an array's
+    // `length` is a V8 runtime call (Runtime_StoreCallbackProperty), not an inline store
+    if (q.length !== 0) q.length = 0;
     this.pendingHead = 0;
     return null;
   }
@@ -261,7 +264,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
       return;
     }
     c.state = S_IDLE;
-    c.idleSince = Date.now();
+    c.idleSince = runNow(); // inside an upstream read: the reading its response end already took
     this.idle.push(c);
   }
 
@@ -322,7 +325,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
 
   /** Every timeout of the pool: connect, headers, body idle, queue wait, idle sockets. */
   private tick(): void {
-    const now = Date.now();
+    const now = performance.now(); // every timestamp of the pool is performance.now() (node/run-clock.ts)
     const conns = this.conns;
     const o = this.opts;
     for (let i = conns.length - 1; i >= 0; i--) {

@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { H1Transaction } from './h1-transaction.js';
+import { runNow } from '../run-clock.js';
 
 /** The connection fields the writer reads and writes (H1Connection is the one implementation). */
 export interface RequestWriterConn {
@@ -33,7 +34,7 @@ export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
   if (body === null || cl === 0) {
     tx.requestSent = true;
     s.write(tx.head, 'latin1');
-    tx.sentAt = Date.now();
+    tx.sentAt = runNow();
   } else if (cl > 0 && cl <= INLINE_BODY_MAX && body.readableLength >= cl && !body.readableObjectMode) {
     const data = body.read(cl) as Buffer | null;
     if (data === null || data.length !== cl) {
@@ -46,7 +47,7 @@ export function writeRequest(c: RequestWriterConn, tx: H1Transaction): void {
     out.write(tx.head, 0, headLen, 'latin1');
     data.copy(out, headLen);
     s.write(out);
-    tx.sentAt = Date.now();
+    tx.sentAt = runNow();
   } else {
     // The head waits for the first body byte (as in undici): a body that fails before any
     // data, e.g. malformed framing from the client, never reaches the upstream.
@@ -139,7 +140,7 @@ export function onBodyEnd(c: RequestWriterConn): void {
   tx.requestSent = true;
   if (c.bodyChunked) c.socket.write(head + '0\r\n\r\n', 'latin1');
   else if (head !== '') c.socket.write(head, 'latin1');
-  if (!tx.responseStarted) tx.sentAt = Date.now();
+  if (!tx.responseStarted) tx.sentAt = runNow();
 }
 
 export function onBodyError(c: RequestWriterConn, err: Error | null): void {

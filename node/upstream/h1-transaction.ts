@@ -39,6 +39,7 @@ export class H1Transaction implements H1Control {
   wasPipelined = false;
   /** Activity since the last timer tick (body bytes in, or request-body progress). */
   activity = false;
+  /** performance.now() when it began waiting for a connection / its request was written (node/run-clock.ts); 0 = not. */
   queuedAt = 0;
   sentAt = 0;
   /** performance.now() when written to a connection (pipelining pools only: the response-time estimate, h1-pipelining.ts). */
