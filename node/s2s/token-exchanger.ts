@@ -78,6 +78,15 @@ export class TokenExchanger {
     return this.#cache.get(p.facts.tokenHash, audience, ctx, this.#load);
   }
 
+  /** The upstream answered 401 invalid_token to `authz` (TokenBoundCache.refused). True when another token comes next. */
+  refused(ctx: RequestContext, audience: string, authz: string, retrying: boolean): boolean {
+    const p = ctx.principal;
+    if (p === null) return false;
+    const outcome = this.#cache.refused(p.facts.tokenHash, audience, authz, retrying);
+    if (outcome === 'evicted') this.#log.warn({ issuer: this.#name, audience, reason: 'upstream_invalid_token', retrying }, 'upstream refused the exchanged token (invalid_token): dropped, exchanged again');
+    return outcome !== 'throttled';
+  }
+
   revoke(tokenHash: string): boolean {
     return this.#cache.revoke(tokenHash);
   }
