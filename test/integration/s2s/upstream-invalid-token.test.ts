@@ -6,11 +6,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, stats, waitReady } from './s2s-fixtures.js';
 
-const ENV = { ...ADMIN_ENV, PT_CC_SECRET: 'egress-secret' };
+const ENV = { ...ADMIN_ENV, PT_CC_SECRET: 'egress-secret', PT_EXCHANGE_SECRET: 'portcullis-secret' };
 
 /** A token endpoint issuing `tok-<audience>-<n>` (opaque, 1 h), counting grants per audience. */
 interface TokenEndpoint { url: string; grants: Map<string, number>; close(): Promise<void> }
@@ -32,22 +33,24 @@ async function startTokenEndpoint(): Promise<TokenEndpoint> {
 }
 
 /**
- * An upstream per path prefix: `dead` tokens get 401 with `challenge` (default Bearer invalid_token),
+ * An upstream per path prefix: `dead` tokens (and the first token of a `refuseFirst` prefix) get 401 with `challenge` (default Bearer invalid_token),
  * `refuseAll` answers that 401 to every token; else 200 echoing the token. `hold` keeps the 401s of
  * dead tokens until that many arrived (requests in flight at once), or 2 s passed.
  */
-interface Upstream { url: string; seen: Array<{ path: string; method: string; token: string }>; dead: Set<string>; refuseAll: Set<string>; hold: number; close(): Promise<void> }
+interface Upstream { url: string; seen: Array<{ path: string; method: string; token: string }>; dead: Set<string>; refuseAll: Set<string>; refuseFirst: Set<string>; hold: number; close(): Promise<void> }
 
 async function startUpstream(): Promise<Upstream> {
   const seen: Upstream['seen'] = [];
   const held: Array<() => void> = [];
-  const up: Omit<Upstream, 'url' | 'close'> = { seen, dead: new Set(), refuseAll: new Set(), hold: 0 };
+  const up: Omit<Upstream, 'url' | 'close'> = { seen, dead: new Set(), refuseAll: new Set(), refuseFirst: new Set(), hold: 0 };
   const server: Server = createServer((req, res) => {
     req.resume();
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
     const path = req.url ?? '';
     seen.push({ path, method: req.method ?? '', token });
     const prefix = path.split('/')[1]!;
+    // `refuseFirst`: the first token this prefix sees is dead (tokens the test cannot know in advance)
+    if (up.refuseFirst.delete(prefix)) up.dead.add(token);
     const refuse = up.dead.has(token) || up.refuseAll.has(prefix);
     if (!refuse) { res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${token}`); return; }
     const challenge = prefix === 'plain' ? 'Bearer realm="upstream"' : 'Bearer realm="upstream", error="invalid_token", error_description="token revoked"';
@@ -63,27 +66,32 @@ async function startUpstream(): Promise<Upstream> {
 }
 
 let te: TokenEndpoint;
+let as: AuthServer;
 let upstream: Upstream;
 let proxy: ProxyProcess;
 const NAMES = ['retry', 'post', 'plain', 'all', 'many', 'h2'] as const;
 
 beforeAll(async () => {
-  [te, upstream] = await Promise.all([startTokenEndpoint(), startUpstream()]);
+  [te, upstream, as] = await Promise.all([startTokenEndpoint(), startUpstream(), startAuthServer()]);
   // one upstream (and so one client-credentials token, audience = its name) per case: cool-downs are per credential
   const upstreams = Object.fromEntries(NAMES.map((n) => [n, { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET' } }]));
   proxy = await startProxy({
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    issuers: {},
-    upstreams,
-    routes: NAMES.map((n) => ({ name: n, match: { path: `/${n}/*` }, upstream: n, auth: 'none' })),
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], token_exchange: { client_id: 'portcullis', client_secret_env: 'PT_EXCHANGE_SECRET' } } },
+    upstreams: { ...upstreams, xch: { targets: [upstream.url] } },
+    routes: [
+      ...NAMES.map((n) => ({ name: n, match: { path: `/${n}/*` }, upstream: n, auth: 'none' })),
+      { name: 'xch', match: { path: '/xch/*' }, upstream: 'xch', auth: {}, forward: { token: 'exchange' } },
+    ],
     log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
   }, { env: ENV });
   await waitReady(proxy);
 });
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([te?.close(), upstream?.close()]);
+  await Promise.all([te?.close(), upstream?.close(), as?.close()]);
 });
 
 const grants = (aud: string): number => te.grants.get(aud) ?? 0;
@@ -162,5 +170,22 @@ describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials to
     expect(next.status).toBe(200);
     expect(next.text).toBe('ok tok-h2-2');
     expect(grants('h2')).toBe(2);
+  });
+
+  it('an exchanged token the upstream refuses is exchanged again and the request retried', async () => {
+    const inbound = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
+    const exchanges = (): number => as.tokenRequests.filter((r) => r.audience === 'xch').length;
+    upstream.refuseFirst.add('xch');
+    const r = await call(`${proxy.url}/xch/a`, { token: inbound });
+    expect(r.status).toBe(200);
+    const seen = tokensSeen('xch');
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).not.toBe(seen[1]);
+    expect(r.text).toBe(`ok ${seen[1]}`);
+    expect(exchanges()).toBe(2);
+    expect((await call(`${proxy.url}/xch/b`, { token: inbound })).text).toBe(`ok ${seen[1]}`);
+    expect(exchanges()).toBe(2);
+    const st = await stats(proxy);
+    expect(st).toMatchObject({ 'token_exchange.upstream_refusals_evicted': 1, 'token_exchange.upstream_refusals_retried': 1 });
   });
 });
