@@ -1,7 +1,8 @@
 // One request's life from the uWS handler to the last response byte: the request
 // body (request-body.ts), the pipeline's sink, the upstream handler (the response streams
 // back with backpressure in response-stream.ts), retries (another target; a fresh outbound token
-// after the upstream's 401 invalid_token), errors, how it ended (outcome, reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
+// after the upstream's 401 invalid_token), errors, how it ended (outcome, reason) and the finish
+// guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
