@@ -140,15 +140,19 @@ describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials to
 
   it('an upstream refusing every token gets each request at most twice and the token endpoint one refetch per cool-down', async () => {
     upstream.refuseAll.add('all');
+    const t0 = Date.now();
     const rs: number[] = [];
     for (let i = 0; i < 10; i++) rs.push((await call(`${proxy.url}/all/${i}`)).status);
     await Promise.all(Array.from({ length: 10 }, async () => { rs.push((await call(`${proxy.url}/all/x`)).status); }));
     expect(rs).toEqual(Array(20).fill(401));
-    // first request: tok-1 refused → dropped → tok-2 refused → passed on; then tok-2 is kept (cool-down): no more retries
-    expect(grants('all')).toBe(2);
-    expect(tokensSeen('all')).toHaveLength(21);
+    // first request: tok-1 refused → dropped → tok-2 refused → passed on; then tok-2 is kept (cool-down): no more
+    // retries — one more drop (and retry) per 5 s should this machine take longer than that
+    const refetches = grants('all') - 1;
+    expect(refetches).toBeGreaterThanOrEqual(1);
+    expect(refetches).toBeLessThanOrEqual(Math.ceil((Date.now() - t0) / 5_000));
+    expect(tokensSeen('all')).toHaveLength(20 + refetches);
     const s = await stats(proxy);
-    expect(s['client_credentials.upstream_refusals_throttled']).toBeGreaterThanOrEqual(20);
+    expect(s['client_credentials.upstream_refusals_throttled']).toBeGreaterThanOrEqual(21 - 2 * refetches); // the refusals kept, not retried
   });
 
   it('many requests in flight with the refused token: one refetch, every client gets 200', async () => {
