@@ -1,17 +1,19 @@
 // One request's life from the uWS handler to the last response byte: the request
 // body (request-body.ts), the pipeline's sink, the upstream handler (the response streams
-// back with backpressure in response-stream.ts), retries, errors, how it ended (outcome,
-// reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
+// back with backpressure in response-stream.ts), retries (another target; a fresh outbound token
+// after the upstream's 401 invalid_token), errors, how it ended (outcome, reason) and the finish
+// guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { asInsideParseLoop, closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { beforeHeadFailure, lateRequestBody, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { PipelineSink, UpstreamRequest } from '../pipeline/index.js';
+import { freshAuthorization, outboundRefused, replaceAuthorization, type OutboundResult, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { writeError } from './respond.js';
+import type { Outcome, RelayHost } from './relay-host.js';
 import { startResponse, readEnded, relayChunk, responseEnded, type RelayResponse } from './response-stream.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 
@@ -24,35 +26,7 @@ const UWS_STALL_CUT_MS = 8_000;
 
 const NO_HEADERS: string[] = [];
 
-/**
- * How a request ended, as the client saw it (access log `outcome`, README "Logs"):
- * `complete` — a whole response was written (the upstream's, or the proxy's own error);
- * `truncated` — the proxy cut the client connection mid-response (upstream reset, body timeout
- * or protocol error after the head, revocation, shutdown); `aborted` — the client connection
- * ended first (the client closed it, or uWS dropped a client that stopped reading).
- */
-export type Outcome = 'complete' | 'truncated' | 'aborted';
-
-/** Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. */
-export interface RelayHost {
-  /** Access log on: its lines carry upstream_ms. */
-  readonly accessLog: boolean;
-  finished(relay: Relay): void;
-  upstreamError(upstream: string, kind: string): void;
-  bodyStarted(relay: Relay): void;
-  bodyEnded(relay: Relay): void;
-  /** A response head of unknown length waits for its first body byte (uWS limitation, README "Limitations"). */
-  headHeld(relay: Relay): void;
-  /** An auth decision of the pipeline (metrics). */
-  decision(reason: string | null): void;
-  /** The config in force now: a reload swaps it (relay.snap stays the one the request was authorized under). */
-  readonly snapshot: Snapshot;
-  /** A response head arriving under a newer snapshot: true when the new config refused it (the relay answered 403). */
-  refusedByReload(relay: Relay): boolean;
-  /** A WebSocket route: connect upstream and upgrade when `relay` is an accepted upgrade; false for an ordinary request. */
-  upgrade(relay: Relay, req: UpstreamRequest): boolean;
-}
-
+export type { Outcome, RelayHost } from './relay-host.js';
 
 /**
  * One request's relay. It is also the upstream request it sends (H1Request: method, path, headers,
@@ -106,6 +80,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   headers: string[] = NO_HEADERS;
   private hostIdx = -1;
   private attempt = 0;
+  /** Sent once more with a fresh outbound token after the upstream's 401 invalid_token: never twice. */
+  private tokenRetried = false;
   controller: H1Control | null = null;
   headersWritten = false;
   respStatus = 0;
@@ -345,10 +321,32 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   // on this relay's fields, so nothing is allocated per chunk).
   onResponseStart(status: number, statusText: string, headers: string[], contentLength: number, nonAscii = true): void {
     this.respNonAscii = nonAscii;
+    if (status === 401 && this.retryRefusedToken(headers)) return;
     // a stream (no known length: SSE, long downloads) whose head comes after a reload is judged by the config
     // now in force before it starts, as open streams are at the reload; a known-length answer finishes on its snapshot
     if (contentLength < 0 && this.snap !== this.host.snapshot && !this.done && !this.aborted && this.host.refusedByReload(this)) return;
     startResponse(this, status, statusText, headers, contentLength);
+  }
+
+  /**
+   * A 401 invalid_token to the token the proxy attached: the outbound step drops it; a request
+   * without a body (nothing streamed that cannot be sent again) goes once more — never twice — with
+   * a fresh token, and this answer is discarded. True when retrying (node/pipeline/outbound-refusal.ts).
+   */
+  private retryRefusedToken(headers: string[]): boolean {
+    if (this.done || this.aborted || !outboundRefused(this.snap, this.ctx, headers, this.headers, this.body === null && !this.tokenRetried)) return false;
+    this.tokenRetried = true;
+    this.controller?.abort(); // the 401's body is not wanted; no callback follows
+    this.controller = null;
+    void freshAuthorization(this.snap, this.ctx).then((a) => this.redispatch(a));
+    return true;
+  }
+
+  private redispatch(a: OutboundResult): void {
+    if (this.done || this.aborted) return;
+    if (typeof a !== 'string') { this.ctx.denyReason = a.reason; this.sendError(a.error); return; }
+    replaceAuthorization(this.headers, a);
+    this.dispatch(null);
   }
 
   onReadEnd(): void {

@@ -6,7 +6,7 @@ import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, t
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import type { Outcome } from '../http/relay.js';
-import type { PipelineSink, RequestContext, UpstreamRequest } from '../pipeline/index.js';
+import { outboundRefused, type PipelineSink, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import { H2Call } from '../upstream/h2-call.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -17,21 +17,10 @@ import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js
 import { GRPC, grpcMessage } from './grpc-status.js';
 import { responseHeaders, responseTrailers } from './h2-response-headers.js';
 import { resetStream } from './session-guard.js';
+import type { H2RelayHost } from './h2-relay-host.js';
 import { performance } from 'node:perf_hooks';
 
-/** Callbacks into the listener (metrics, logs, lifecycle). */
-export interface H2RelayHost {
-  finished(relay: H2Relay): void;
-  upstreamError(upstream: string, kind: string): void;
-  decision(reason: string | null): void;
-  bodyEnded(relay: H2Relay): void;
-  /** A gRPC call reached its grpc-timeout; `streaming`: its response had started. */
-  deadlineExceeded(relay: H2Relay, streaming: boolean): void;
-  /** The client's side became full (`on`) or drained / the relay ended (`!on`): watched for server.http2.stalled_response_ms. */
-  stalled(relay: H2Relay, on: boolean): void;
-  /** A response head arriving under a snapshot a reload swapped in: true when the config now in force refused it (the relay answered 403). */
-  refusedByReload(relay: H2Relay): boolean;
-}
+export type { H2RelayHost } from './h2-relay-host.js';
 
 export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined {
   done = false;
@@ -274,6 +263,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     // a stream (no known length) whose head comes after a reload is judged by the config now in force first
     if (this.closed || (contentLength < 0 && this.host.refusedByReload(this))) { this.controller?.abort(); return; }
     this.upstream!.succeeded(this.target!);
+    // the upstream refused the proxy's own token: dropped; this 401 still goes to the client (no retry here, README "Service to service")
+    if (status === 401) outboundRefused(this.snap, this.ctx, headers, this.req!.headers, false);
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
     const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304, this.snap.policyHeader);

@@ -79,6 +79,7 @@ counter('portcullis_internal_tokens_cache_lookups_total', 'Internal-token cache 
 counter('portcullis_internal_tokens_singleflight_waits_total', 'Lookups that waited for an internal token being minted', { 'internal_tokens.singleflight_waits': null });
 gauge('portcullis_internal_tokens_cache_entries', 'Internal tokens cached', { 'internal_tokens.cache_tokens': null });
 counter('portcullis_internal_tokens_cache_evictions_total', 'Internal tokens removed from the cache by reason (room, revoked)', by('reason', { 'internal_tokens.cache_evictions': 'room', 'internal_tokens.revocation_evictions': 'revoked' }));
+counter('portcullis_internal_tokens_upstream_refusals_total', 'Upstream 401 invalid_token answers to an internal token (counted, the token is kept)', { 'internal_tokens.upstream_refusals': null });
 counter('portcullis_internal_tokens_signed_total', 'Internal tokens signed', { 'internal_tokens.signed': null });
 counter('portcullis_internal_tokens_sign_failures_total', 'Internal token signatures that failed', { 'internal_tokens.sign_failures': null });
 counter('portcullis_internal_tokens_sign_batches_total', 'Batches sent to the signing thread', { 'internal_tokens.sign_batches': null });
@@ -94,6 +95,9 @@ for (const [c, what] of [['token_exchange', 'RFC 8693 token exchange'], ['client
     c === 'token_exchange' ? by('outcome', { [`${c}.calls_ok`]: 'ok', [`${c}.calls_failed`]: 'failed', [`${c}.calls_refused`]: 'refused' }) : by('outcome', { [`${c}.calls_ok`]: 'ok', [`${c}.calls_failed`]: 'failed' }));
   counter(`portcullis_${c}_cache_lookups_total`, `${what} token cache lookups by result (hit, miss)`, by('result', { [`${c}.cache_hits`]: 'hit', [`${c}.cache_misses`]: 'miss' }));
   counter(`portcullis_${c}_singleflight_waits_total`, `Lookups that waited for a ${what} already running`, { [`${c}.singleflight_waits`]: null });
+  counter(`portcullis_${c}_upstream_refusals_total`, `Upstream 401 invalid_token answers to a ${what} token by outcome (evicted, replaced: a newer one was there, throttled: kept within the 5 s cool-down)`,
+    by('outcome', { [`${c}.upstream_refusals_evicted`]: 'evicted', [`${c}.upstream_refusals_replaced`]: 'replaced', [`${c}.upstream_refusals_throttled`]: 'throttled' }));
+  counter(`portcullis_${c}_upstream_refusal_retries_total`, `Requests sent once more with a fresh ${what} token after the upstream's 401 invalid_token`, { [`${c}.upstream_refusals_retried`]: null });
 }
 gauge('portcullis_token_exchange_cache_entries', 'Exchanged tokens cached', { 'token_exchange.cache_tokens': null });
 counter('portcullis_token_exchange_cache_evictions_total', 'Exchanged tokens removed from the cache by reason (room, revoked)', by('reason', { 'token_exchange.cache_evictions': 'room', 'token_exchange.revocation_evictions': 'revoked' }));

@@ -42,6 +42,13 @@ export type OutboundResult = string | (StageResult & { readonly kind: 'deny' });
 export interface OutboundStep {
   /** Synchronous when cached; the Promise never rejects. */
   authorization(ctx: RequestContext): OutboundResult | Promise<OutboundResult>;
+  /**
+   * The upstream answered 401 `invalid_token` to `authz`, the value this step gave for `ctx`: the
+   * step drops it when it still holds it (rate-limited per credential), counts and logs it.
+   * `retrying`: the transport will send the request once more if this answers true. True when
+   * authorization() would now give another token (dropped now, or already replaced).
+   */
+  refused(ctx: RequestContext, authz: string, retrying: boolean): boolean;
   /** Lower-case header carrying the caller's own Authorization upstream (egress), or null: dropped. */
   readonly callerHeader: string | null;
 }

@@ -2,7 +2,7 @@
 // set), attached to calls to upstreams that have `client_credentials`. Served from memory
 // until `refresh_before_s` before exp, then refreshed in the background while the current
 // token is still served; one call at a time (single-flight). No valid token → 503, never an
-// unauthenticated call.
+// unauthenticated call. A token the upstream refuses (401 invalid_token) is dropped, rate-limited.
 import type { Dispatcher } from 'undici';
 import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { Deny, OutboundResult } from './grant-cache.js';
 import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
+import { REFUSAL_COOLDOWN_MS, RefusalStats } from './upstream-refusal.js';
 
 /** Tokens without expires_in are reused this long, s. */
 export const DEFAULT_CC_TTL_S = 60;
@@ -65,6 +66,9 @@ export class ClientCredentialsSource {
   #useUntil = 0;
   #pending: Promise<OutboundResult> | null = null;
   #retryMs = RETRY_FIRST_MS;
+  /** When a refusal last dropped the token (epoch ms); -∞ before the first. */
+  #droppedAt = Number.NEGATIVE_INFINITY;
+  readonly #refusals = new RefusalStats();
   #stats = { calls_ok: 0, calls_failed: 0, cache_hits: 0, cache_misses: 0, singleflight_waits: 0, refreshes_ahead: 0 };
 
   /** Throws when the client secret's environment variable is unset. */
@@ -102,6 +106,24 @@ export class ClientCredentialsSource {
     return this.#start();
   }
 
+  /**
+   * The upstream answered 401 invalid_token to `authz` (RFC 6750 §3.1: expired early, revoked at
+   * the authorization server, its keys rotated): dropped when it is still the cached token, at most
+   * once per REFUSAL_COOLDOWN_MS; the next authorization() fetches a new one (single-flight). A
+   * token already replaced stays. True when authorization() now gives (or fetches) another token.
+   */
+  refused(authz: string, retrying: boolean): boolean {
+    if (this.#value !== authz) return this.#refusals.note('replaced', retrying);
+    const now = Date.now();
+    if (now - this.#droppedAt < REFUSAL_COOLDOWN_MS) return this.#refusals.note('throttled', retrying);
+    this.#droppedAt = now;
+    this.#value = null;
+    this.#useUntil = 0;
+    this.#refreshAt = 0;
+    this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'upstream_invalid_token', retrying }, 'upstream refused the client-credentials token (invalid_token): dropped, a new one is fetched');
+    return this.#refusals.note('evicted', retrying);
+  }
+
   #start(): Promise<OutboundResult> {
     const p = this.#fetch().then((r) => { this.#pending = null; return r; });
     this.#pending = p;
@@ -133,6 +155,6 @@ export class ClientCredentialsSource {
   }
 
   stats(): Readonly<Record<string, number>> {
-    return this.#stats;
+    return { ...this.#stats, ...this.#refusals.stats() };
   }
 }

@@ -1,8 +1,9 @@
 // Outbound tokens bound to an inbound token: per (SHA-256 of the inbound token, audience)
 // the Authorization value to send upstream, reused until shortly before it expires,
 // fetched once for concurrent requests (single-flight), dropped when the inbound token is
-// revoked. Bounded by inbound tokens; the oldest is evicted first.
+// revoked or the upstream refuses it (rate-limited). Bounded by inbound tokens; the oldest is evicted first.
 import type { StageResult } from '../pipeline/context.js';
+import { REFUSAL_COOLDOWN_MS, type RefusalOutcome } from './upstream-refusal.js';
 
 export type Deny = StageResult & { readonly kind: 'deny' };
 /** What an outbound step yields: the Authorization header value, or a refusal. */
@@ -17,6 +18,8 @@ interface Slot {
   pending: Promise<OutboundResult> | null;
   /** The inbound token was revoked while this slot was loading. */
   revoked: boolean;
+  /** When an upstream's refusal last dropped this slot's value (epoch ms); -∞ before. */
+  droppedAt: number;
 }
 
 export class TokenBoundCache {
@@ -55,7 +58,7 @@ export class TokenBoundCache {
       this.#bound();
     }
     if (slot === undefined) {
-      slot = { value: null, useUntil: 0, pending: null, revoked: false };
+      slot = { value: null, useUntil: 0, pending: null, revoked: false, droppedAt: Number.NEGATIVE_INFINITY };
       inner.set(audience, slot);
     }
     const s = slot;
@@ -83,6 +86,26 @@ export class TokenBoundCache {
     for (const s of inner.values()) s.revoked = true;
     this.#revocations++;
     return true;
+  }
+
+  /**
+   * The upstream answered 401 invalid_token to `value`, bound to (tokenHash, audience): dropped when
+   * it is still the cached value, at most once per slot per REFUSAL_COOLDOWN_MS (the slot stays, with
+   * that time, so the next get() loads anew). `replaced`/`evicted`: get() now gives (or loads) another value.
+   */
+  refused(tokenHash: string, audience: string, value: string): RefusalOutcome {
+    const s = this.#byToken.get(tokenHash)?.get(audience);
+    let outcome: RefusalOutcome = 'replaced';
+    if (s !== undefined && s.value === value) {
+      const now = this.#now();
+      outcome = now - s.droppedAt < REFUSAL_COOLDOWN_MS ? 'throttled' : 'evicted';
+      if (outcome === 'evicted') {
+        s.droppedAt = now;
+        s.value = null;
+        s.useUntil = 0;
+      }
+    }
+    return outcome;
   }
 
   get size(): number { return this.#byToken.size; }

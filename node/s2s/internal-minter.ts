@@ -10,6 +10,7 @@ import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './g
 import { signingInput } from './jws-sign.js';
 import type { KeyRing } from './key-ring.js';
 import type { TokenSigner } from './token-signer.js';
+import { REFUSAL_COOLDOWN_MS } from './upstream-refusal.js';
 
 const SIGN_FAILED: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'internal_token_failed',
@@ -56,6 +57,8 @@ export class InternalMinter {
   readonly #cache: TokenBoundCache;
   #minted = 0;
   #failed = 0;
+  #refusals = 0;
+  #refusalLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner) {
     this.#cfg = cfg;
@@ -85,6 +88,20 @@ export class InternalMinter {
     return this.#cache.get(p.facts.tokenHash, audience, p, this.#load);
   }
 
+  /**
+   * An upstream answered 401 invalid_token to a minted token: counted, never dropped. The proxy is
+   * this token's issuer: a new one carries the same key and claims (refused alike), and a new `jti`
+   * would get round an upstream that refused this one by its `jti`. True when it is worth a log
+   * line (the first one per REFUSAL_COOLDOWN_MS).
+   */
+  refused(): boolean {
+    this.#refusals++;
+    const now = Date.now();
+    if (now - this.#refusalLoggedAt < REFUSAL_COOLDOWN_MS) return false;
+    this.#refusalLoggedAt = now;
+    return true;
+  }
+
   /** The inbound token was revoked: its minted tokens leave the cache. */
   revoke(tokenHash: string): boolean {
     return this.#cache.revoke(tokenHash);
@@ -111,6 +128,6 @@ export class InternalMinter {
   }
 
   stats(): Record<string, number> {
-    return { minted: this.#minted, mint_failures: this.#failed, ...this.#cache.stats() };
+    return { minted: this.#minted, mint_failures: this.#failed, upstream_refusals: this.#refusals, ...this.#cache.stats() };
   }
 }

@@ -181,14 +181,18 @@ export class S2sLayer {
       }
       sources.set(key, src);
       const s = src;
-      return { authorization: () => s.authorization(), callerHeader: route.forward.caller_authorization?.toLowerCase() ?? null };
+      return { authorization: () => s.authorization(), refused: (_ctx, a, retrying) => s.refused(a, retrying), callerHeader: route.forward.caller_authorization?.toLowerCase() ?? null };
     }
     switch (route.forward.token) {
       case 'keep':
         return null;
       case 'internal': {
         if (minter === null) throw pathError(`routes[${i}].forward.token`, '"internal" requires internal_tokens');
-        return { authorization: (ctx) => (ctx.principal === null ? NO_PRINCIPAL : minter.authorization(ctx.principal, audience)), callerHeader: null };
+        const refused = (): boolean => {
+          if (minter.refused()) this.#log.warn({ audience, reason: 'upstream_invalid_token' }, 'upstream refused an internal token (invalid_token): kept — a new one would carry the same key and claims; check the upstream trusts this proxy\'s JWKS');
+          return false;
+        };
+        return { authorization: (ctx) => (ctx.principal === null ? NO_PRINCIPAL : minter.authorization(ctx.principal, audience)), refused, callerHeader: null };
       }
       case 'exchange': {
         return {
@@ -196,6 +200,7 @@ export class S2sLayer {
             const x = ctx.principal === null ? undefined : exchangers.get(ctx.principal.issuer);
             return x === undefined ? NO_EXCHANGE : x.authorization(ctx, audience);
           },
+          refused: (ctx, a, retrying) => (ctx.principal === null ? false : exchangers.get(ctx.principal.issuer)?.refused(ctx, audience, a, retrying) ?? false),
           callerHeader: null,
         };
       }

@@ -11,6 +11,7 @@ import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './g
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
 import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
+import { RefusalStats } from './upstream-refusal.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -50,6 +51,7 @@ export class TokenExchanger {
   #ok = 0;
   #failed = 0;
   #refused = 0;
+  readonly #refusals = new RefusalStats();
 
   /** Throws when the client secret's environment variable is unset. */
   constructor(name: string, issuer: IssuerConfig, env: Readonly<Record<string, string | undefined>>, endpoints: EndpointDirectory, dispatcher: Dispatcher, logger: Logger) {
@@ -76,6 +78,16 @@ export class TokenExchanger {
     const p = ctx.principal;
     if (p === null || ctx.token === null) return NO_TOKEN;
     return this.#cache.get(p.facts.tokenHash, audience, ctx, this.#load);
+  }
+
+  /** The upstream answered 401 invalid_token to `authz` (TokenBoundCache.refused). True when another token comes next. */
+  refused(ctx: RequestContext, audience: string, authz: string, retrying: boolean): boolean {
+    const p = ctx.principal;
+    if (p === null) return false;
+    const outcome = this.#cache.refused(p.facts.tokenHash, audience, authz);
+    this.#refusals.note(outcome, retrying);
+    if (outcome === 'evicted') this.#log.warn({ issuer: this.#name, audience, reason: 'upstream_invalid_token', retrying }, 'upstream refused the exchanged token (invalid_token): dropped, exchanged again');
+    return outcome !== 'throttled';
   }
 
   revoke(tokenHash: string): boolean {
@@ -130,6 +142,6 @@ export class TokenExchanger {
   }
 
   stats(): Record<string, number> {
-    return { calls_ok: this.#ok, calls_failed: this.#failed, calls_refused: this.#refused, ...this.#cache.stats() };
+    return { calls_ok: this.#ok, calls_failed: this.#failed, calls_refused: this.#refused, ...this.#cache.stats(), ...this.#refusals.stats() };
   }
 }

@@ -1,10 +1,11 @@
 // Client-credentials sources against a scripted token endpoint: client authentication and
 // form, single-flight, refresh ahead of exp while the current token keeps being served,
-// a failed refresh served from the still-valid token, and 503 once nothing valid is left.
+// a failed refresh served from the still-valid token, and 503 once nothing valid is left; a token
+// the upstream refused dropped (once per cool-down), never served again.
 // Also the exchange error mapping.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { validateConfig, type Config } from '../../../node/config/index.js';
 import { createLogger } from '../../../node/log.js';
 import { ClientCredentialsSource, ccKey, ccSchedule } from '../../../node/s2s/client-credentials.js';
@@ -74,6 +75,33 @@ describe('client credentials', () => {
     expect(Object.fromEntries(hits[0]!.body)).toEqual({ grant_type: 'client_credentials', audience: 'billing', scope: 'billing:write billing:read' });
     expect(s.authorization()).toBe(all[0]); // synchronous from now on
     expect(s.stats()).toMatchObject({ calls_ok: 1, cache_misses: 1, singleflight_waits: 24, cache_hits: 1 });
+  });
+
+  it('drops a token the upstream refused (once per 5 s), and never serves it again when the new fetch fails', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      hits.length = 0;
+      answer = tokenAnswer(3600);
+      const s = source({});
+      const first = await s.authorization();
+      expect(s.refused(first as string, true)).toBe(true);
+      answer = tokenAnswer(3600);
+      const second = await s.authorization();
+      expect(second).not.toBe(first);
+      expect(s.refused(first as string, true)).toBe(true); // already replaced: kept, retried with the new one
+      expect(s.authorization()).toBe(second);
+      vi.setSystemTime(Date.now() + 4_999);
+      expect(s.refused(second as string, false)).toBe(false); // inside the cool-down: kept
+      expect(s.authorization()).toBe(second);
+      expect(hits).toHaveLength(2);
+      vi.setSystemTime(Date.now() + 1);
+      answer = { status: 500, body: {} };
+      expect(s.refused(second as string, false)).toBe(true);
+      expect(await s.authorization()).toMatchObject({ kind: 'deny', reason: 'client_credentials_failed' });
+      expect(s.stats()).toMatchObject({ upstream_refusals_evicted: 2, upstream_refusals_replaced: 1, upstream_refusals_throttled: 1, upstream_refusals_retried: 2 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('client_secret_post puts the credentials in the body', async () => {

@@ -1,0 +1,195 @@
+// An upstream's 401 `WWW-Authenticate: Bearer error="invalid_token"` to the client-credentials token
+// the proxy attached: the token is dropped and a fresh one fetched (single-flight, at most one refetch
+// per credential per cool-down), a request without a body is sent once more with it; a 401 without
+// invalid_token changes nothing; on the HTTP/2 listener the token is dropped, not retried. Real token endpoint and upstream (node:http on port 0), real proxy.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { call, stats, waitReady } from './s2s-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, PT_CC_SECRET: 'egress-secret', PT_EXCHANGE_SECRET: 'portcullis-secret' };
+
+/** A token endpoint issuing `tok-<audience>-<n>` (opaque, 1 h), counting grants per audience. */
+interface TokenEndpoint { url: string; grants: Map<string, number>; close(): Promise<void> }
+
+async function startTokenEndpoint(): Promise<TokenEndpoint> {
+  const grants = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const aud = new URLSearchParams(body).get('audience') ?? '?';
+      const n = (grants.get(aud) ?? 0) + 1;
+      grants.set(aud, n);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `tok-${aud}-${n}`, token_type: 'Bearer', expires_in: 3600 }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, grants, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+}
+
+/**
+ * An upstream per path prefix: `dead` tokens (and the first token of a `refuseFirst` prefix) get 401 with `challenge` (default Bearer invalid_token),
+ * `refuseAll` answers that 401 to every token; else 200 echoing the token. `hold` keeps the 401s of
+ * dead tokens until that many arrived (requests in flight at once), or 2 s passed.
+ */
+interface Upstream { url: string; seen: Array<{ path: string; method: string; token: string }>; dead: Set<string>; refuseAll: Set<string>; refuseFirst: Set<string>; hold: number; close(): Promise<void> }
+
+async function startUpstream(): Promise<Upstream> {
+  const seen: Upstream['seen'] = [];
+  const held: Array<() => void> = [];
+  const up: Omit<Upstream, 'url' | 'close'> = { seen, dead: new Set(), refuseAll: new Set(), refuseFirst: new Set(), hold: 0 };
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+    const path = req.url ?? '';
+    seen.push({ path, method: req.method ?? '', token });
+    const prefix = path.split('/')[1]!;
+    // `refuseFirst`: the first token this prefix sees is dead (tokens the test cannot know in advance)
+    if (up.refuseFirst.delete(prefix)) up.dead.add(token);
+    const refuse = up.dead.has(token) || up.refuseAll.has(prefix);
+    if (!refuse) { res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${token}`); return; }
+    const challenge = prefix === 'plain' ? 'Bearer realm="upstream"' : 'Bearer realm="upstream", error="invalid_token", error_description="token revoked"';
+    const answer = (): void => { res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'text/plain' }).end('refused by upstream'); };
+    if (up.hold <= 1) { answer(); return; }
+    held.push(answer);
+    if (held.length >= up.hold) { up.hold = 0; for (const a of held.splice(0)) a(); }
+    else setTimeout(() => { for (const a of held.splice(0)) a(); }, 2_000).unref();
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return Object.assign(up, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) });
+}
+
+let te: TokenEndpoint;
+let as: AuthServer;
+let upstream: Upstream;
+let proxy: ProxyProcess;
+const NAMES = ['retry', 'post', 'plain', 'all', 'many', 'h2'] as const;
+
+beforeAll(async () => {
+  [te, upstream, as] = await Promise.all([startTokenEndpoint(), startUpstream(), startAuthServer()]);
+  // one upstream (and so one client-credentials token, audience = its name) per case: cool-downs are per credential
+  const upstreams = Object.fromEntries(NAMES.map((n) => [n, { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET' } }]));
+  proxy = await startProxy({
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+    issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], token_exchange: { client_id: 'portcullis', client_secret_env: 'PT_EXCHANGE_SECRET' } } },
+    upstreams: { ...upstreams, xch: { targets: [upstream.url] } },
+    routes: [
+      ...NAMES.map((n) => ({ name: n, match: { path: `/${n}/*` }, upstream: n, auth: 'none' })),
+      { name: 'xch', match: { path: '/xch/*' }, upstream: 'xch', auth: {}, forward: { token: 'exchange' } },
+    ],
+    log: { level: 'warn', access: false },
+    verifier: { pool_size: 1 },
+  }, { env: ENV });
+  await waitReady(proxy);
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([te?.close(), upstream?.close(), as?.close()]);
+});
+
+const grants = (aud: string): number => te.grants.get(aud) ?? 0;
+const tokensSeen = (prefix: string): string[] => upstream.seen.filter((s) => s.path.startsWith(`/${prefix}/`)).map((s) => s.token);
+
+describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials token', () => {
+  it('drops the token and sends a request without a body once more with a fresh one: the client sees 200', async () => {
+    upstream.dead.add('tok-retry-1');
+    const r = await call(`${proxy.url}/retry/a`);
+    expect(r.status).toBe(200);
+    expect(r.text).toBe('ok tok-retry-2');
+    expect(tokensSeen('retry')).toEqual(['tok-retry-1', 'tok-retry-2']);
+    // later requests use the fresh token, no further grant
+    expect((await call(`${proxy.url}/retry/b`)).text).toBe('ok tok-retry-2');
+    expect(grants('retry')).toBe(2);
+    const s = await stats(proxy);
+    expect(s['client_credentials.upstream_refusals_evicted']).toBeGreaterThanOrEqual(1);
+    expect(s['client_credentials.upstream_refusals_retried']).toBeGreaterThanOrEqual(1);
+    const line = proxy.logs().find((l) => l.reason === 'upstream_invalid_token' && l.audience === 'retry');
+    expect(line).toMatchObject({ client_id: 'egress', retrying: true });
+    expect(proxy.output()).not.toContain('tok-retry-1');
+  });
+
+  it('a request with a body gets the 401 (not sent twice); the next request carries a fresh token', async () => {
+    upstream.dead.add('tok-post-1');
+    const r = await request(`${proxy.url}/post/a`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(r.statusCode).toBe(401);
+    expect(await r.body.text()).toBe('refused by upstream');
+    expect(tokensSeen('post')).toEqual(['tok-post-1']);
+    const next = await call(`${proxy.url}/post/b`);
+    expect(next.status).toBe(200);
+    expect(next.text).toBe('ok tok-post-2');
+    expect(grants('post')).toBe(2);
+  });
+
+  it('a 401 without error="invalid_token" keeps the token and is not retried', async () => {
+    upstream.refuseAll.add('plain');
+    for (const p of ['a', 'b']) {
+      const r = await call(`${proxy.url}/plain/${p}`);
+      expect(r.status).toBe(401);
+      expect(r.headers['www-authenticate']).toBe('Bearer realm="upstream"');
+    }
+    expect(tokensSeen('plain')).toEqual(['tok-plain-1', 'tok-plain-1']);
+    expect(grants('plain')).toBe(1);
+  });
+
+  it('an upstream refusing every token gets each request at most twice and the token endpoint one refetch per cool-down', async () => {
+    upstream.refuseAll.add('all');
+    const t0 = Date.now();
+    const rs: number[] = [];
+    for (let i = 0; i < 10; i++) rs.push((await call(`${proxy.url}/all/${i}`)).status);
+    await Promise.all(Array.from({ length: 10 }, async () => { rs.push((await call(`${proxy.url}/all/x`)).status); }));
+    expect(rs).toEqual(Array(20).fill(401));
+    // first request: tok-1 refused → dropped → tok-2 refused → passed on; then tok-2 is kept (cool-down): no more
+    // retries — one more drop (and retry) per 5 s should this machine take longer than that
+    const refetches = grants('all') - 1;
+    expect(refetches).toBeGreaterThanOrEqual(1);
+    expect(refetches).toBeLessThanOrEqual(Math.ceil((Date.now() - t0) / 5_000));
+    expect(tokensSeen('all')).toHaveLength(20 + refetches);
+    const s = await stats(proxy);
+    expect(s['client_credentials.upstream_refusals_throttled']).toBeGreaterThanOrEqual(21 - 2 * refetches); // the refusals kept, not retried
+  });
+
+  it('many requests in flight with the refused token: one refetch, every client gets 200', async () => {
+    expect((await call(`${proxy.url}/many/warm`)).text).toBe('ok tok-many-1');
+    upstream.dead.add('tok-many-1');
+    upstream.hold = 12; // the 401s wait until all 12 requests reached the upstream with the dead token
+    const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => call(`${proxy.url}/many/${i}`)));
+    expect(rs.map((r) => `${r.status} ${r.text}`)).toEqual(Array(12).fill('200 ok tok-many-2'));
+    expect(grants('many')).toBe(2);
+    expect(tokensSeen('many').filter((t) => t === 'tok-many-1')).toHaveLength(13);
+  });
+
+  it('on the HTTP/2 listener: the client gets the 401, the token is dropped, the next request carries a fresh one', async () => {
+    upstream.dead.add('tok-h2-1');
+    const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
+    const first = await h2Fetch(origin, { ':method': 'GET', ':path': '/h2/a' });
+    expect(first.status).toBe(401);
+    const next = await h2Fetch(origin, { ':method': 'GET', ':path': '/h2/b' });
+    expect(next.status).toBe(200);
+    expect(next.text).toBe('ok tok-h2-2');
+    expect(grants('h2')).toBe(2);
+  });
+
+  it('an exchanged token the upstream refuses is exchanged again and the request retried', async () => {
+    const inbound = await as.issueJwt({ sub: 'alice', scope: 'orders:read' });
+    const exchanges = (): number => as.tokenRequests.filter((r) => r.audience === 'xch').length;
+    upstream.refuseFirst.add('xch');
+    const r = await call(`${proxy.url}/xch/a`, { token: inbound });
+    expect(r.status).toBe(200);
+    const seen = tokensSeen('xch');
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).not.toBe(seen[1]);
+    expect(r.text).toBe(`ok ${seen[1]}`);
+    expect(exchanges()).toBe(2);
+    expect((await call(`${proxy.url}/xch/b`, { token: inbound })).text).toBe(`ok ${seen[1]}`);
+    expect(exchanges()).toBe(2);
+    const st = await stats(proxy);
+    expect(st).toMatchObject({ 'token_exchange.upstream_refusals_evicted': 1, 'token_exchange.upstream_refusals_retried': 1 });
+  });
+});
