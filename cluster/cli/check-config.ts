@@ -1,7 +1,8 @@
 // `portcullis check-config [--no-env] FILE`: validates a config file (or a cluster policy's local
 // part) and the environment it names; prints "ok: …" or every error with its path (exit 2).
 import { formatProblems, loadConfigFile, plainHttpCredentials } from '../../node/config/index.js';
-import { readClusterPolicyConfig } from '../policy/index.js';
+// the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
+import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { fail } from './fail.js';
