@@ -18,6 +18,7 @@ import { revocationDirect } from './revocation-direct.bench.js';
 import { revocationThread } from './revocation-thread.bench.js';
 import { idpEventPropagation } from './idp-event-propagation.bench.js';
 import { soak } from './soak.bench.js';
+import { startup } from './startup.bench.js';
 import { tailPair } from './tail-pair.bench.js';
 import { tailPeer } from './tail-peer.bench.js';
 import { upstreamClient } from './upstream-client.bench.js';
@@ -87,6 +88,10 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
   'forward-auth': {
     description: 'one warm JWT: nginx auth_request → Portcullis decision endpoint (no edge cache) vs nginx auth_request → a Node validator with proxy_cache vs Portcullis as the proxy vs HAProxy jwt_verify — throughput, ratios, revocation honoured',
     run: forwardAuth,
+  },
+  startup: {
+    description: 'CLI start-up: --help, check-config and serve to its listening line, median of repeated runs; beside another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) interleaved when given',
+    run: startup,
   },
   'build-compare': {
     description: 'this build vs another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) in the same rotated rounds, each beside HAProxy: passthrough and jwt-warm closed loop — ratios, CPU µs/req, per-round table',

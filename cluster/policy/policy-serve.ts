@@ -4,7 +4,7 @@
 // takes only the file's local part and keeps the cluster's policy.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { AdminServer, adminTokens } from '../../node/admin/admin-server.js';
-import { combinePolicy, readConfigText, splitDocument, validateLocal, type Config, type ConfigProblem, type ConfigResult, type Environment } from '../../node/config/index.js';
+import { combinePolicy, readConfigText, splitDocument, type Config, type ConfigResult } from '../../node/config/index.js';
 import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import { parseYaml } from './policy-document.js';
@@ -74,22 +74,6 @@ export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): Con
 /** GET/POST /policy for a process that owns the watcher; `peers`: its member's heartbeat view (GET /policy lists their status). */
 export function policyRoutes(watcher: PolicyWatcher, memberId: string, peers?: () => readonly PeerView[]): Record<string, AdminHandler> {
   return policyAdminRoutes(watcher, memberId, peers);
-}
-
-/**
- * The config file of an instance with `cluster.policy.source: cluster`, its local part validated
- * (with this environment); null when the file's own policy is used (source: file, or unreadable:
- * the ordinary loader reports that).
- */
-export function readClusterPolicyConfig(file: string, env: Environment | null = process.env): null | { ok: true; config: Config; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
-  const read = readConfigText(file);
-  if (!read.ok) return null;
-  const parsed = parseYaml(read.text);
-  if (!parsed.ok) return null;
-  const source = (parsed.raw as { cluster?: { policy?: { source?: unknown } } } | null)?.cluster?.policy?.source;
-  if (source !== 'cluster') return null;
-  const r = validateLocal(parsed.raw, { env });
-  return r.ok ? { ok: true, config: r.config, raw: parsed.raw } : r;
 }
 
 /** The text a worker boots with: the file's local part and the active policy, as JSON (which is YAML). */

@@ -2,7 +2,7 @@
 // `current`, with history. Writes are compare-and-set on the revision read, so of two
 // concurrent pushes exactly one wins; the loser gets a PolicyConflict.
 import type { JetStreamManager, KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
-import { KvWatchInclude } from 'nats';
+import { nats } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
 /** The one key every version is written under. */
@@ -109,7 +109,7 @@ export class PolicyStore {
    * is called. The watch survives reconnects (nats.js resumes an ordered consumer).
    */
   async watch(onValue: (v: StoredValue) => void): Promise<() => void> {
-    const it: QueuedIterator<KvEntry> = await this.kv.watch({ key: POLICY_KEY, include: KvWatchInclude.LastValue, ignoreDeletes: true });
+    const it: QueuedIterator<KvEntry> = await this.kv.watch({ key: POLICY_KEY, include: nats().KvWatchInclude.LastValue, ignoreDeletes: true });
     void (async () => {
       for await (const e of it) if (e.operation === 'PUT') onValue({ revision: e.revision, value: e.value });
     })().catch(() => { /* stopped or connection closed */ });

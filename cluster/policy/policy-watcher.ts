@@ -6,11 +6,11 @@
 // member's heartbeat (`attachMember`), sent again at once whenever it changes. The first version
 // is held to the start floors (policy-start-floor.ts): no rollback by an old entry copied back.
 import { hostname } from 'node:os';
-import { connect, Events, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
 import { busAuthFrom, type BusAuth, type MemberPolicyStatus } from '../protocol/index.js';
 import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
-import { natsConnectionOptions } from '../transport/index.js';
+import { nats as natsModule, natsConnectionOptions } from '../transport/index.js';
 import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 import { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
@@ -198,7 +198,7 @@ export class PolicyWatcher {
     if (nats === null) return;
     const opts = natsConnectionOptions(nats, `portcullis policy ${this.memberId}`);
     try {
-      this.nc = await connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      this.nc = await natsModule().connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     } catch (err) {
       if (!this.closed) this.opts.logger.error({ err: String(err) }, 'policy: cannot connect to NATS');
       return;
@@ -209,8 +209,8 @@ export class PolicyWatcher {
     void (async () => {
       for await (const s of this.nc!.status()) {
         // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
-        if (s.type === Events.Disconnect) { this.connected = false; this.hold.onChange?.(); }
-        if (s.type === Events.Reconnect) { this.connected = true; this.hold.waitFor(Number.MAX_SAFE_INTEGER); void this.checkBehind(); }
+        if (s.type === natsModule().Events.Disconnect) { this.connected = false; this.hold.onChange?.(); }
+        if (s.type === natsModule().Events.Reconnect) { this.connected = true; this.hold.waitFor(Number.MAX_SAFE_INTEGER); void this.checkBehind(); }
       }
     })().catch(() => {});
     // JetStream may still be electing a leader: retry opening the bucket

@@ -130,7 +130,7 @@ export class Supervisor {
   /** `configText`: the file's text as validated at start; workers boot from it (never from the file, which may have changed). */
   constructor(private config: Config, private configText: string, private readonly configPath: string, private readonly workers: number, private readonly logger: Logger) {
     this.startConfig = config; this.startText = configText;
-    this.watchdog = new WorkerWatchdog(logger, () => this.stopping || this.reloadsRunning > 0);
+    this.watchdog = new WorkerWatchdog(logger, () => this.stopping || this.reloadsRunning > 0, config.server.worker_silence_kill_ms);
   }
 
   async start(): Promise<void> {

@@ -2,7 +2,8 @@
 // `<p>.revocations.>`, max age = maximum token lifetime): create or update it, publish
 // with an ack (deduplicated on the revocation id), replay from a sequence with an
 // ordered consumer.
-import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection, type StreamConfig } from 'nats';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnection, StreamConfig } from 'nats';
+import { nats } from '../transport/index.js';
 import type { Logger } from '../../node/log.js';
 import type { Subjects } from '../protocol/subjects.js';
 
@@ -71,11 +72,11 @@ export class RevocationStream {
     const want: Partial<StreamConfig> = {
       name: this.name,
       subjects: [this.opts.subjects.revocationsAll],
-      max_age: nanos(this.opts.maxAgeMs),
-      duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)),
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
+      max_age: nats().nanos(this.opts.maxAgeMs),
+      duplicate_window: nats().nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)),
+      storage: nats().StorageType.File,
+      retention: nats().RetentionPolicy.Limits,
+      discard: nats().DiscardPolicy.Old,
       // age alone decides what leaves: a message/byte/per-subject limit (set by anyone with NATS
       // credentials) would drop revocations a later member must replay
       max_msgs: -1,
@@ -90,7 +91,7 @@ export class RevocationStream {
       info = await this.create(jsm, want);
     }
     const c = info.config;
-    const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== DiscardPolicy.Old;
+    const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== nats().DiscardPolicy.Old;
     if (opts.update !== false && this.drifted(c, true)) {
       if (limited) this.opts.logger?.warn({ stream: this.name, max_msgs: c.max_msgs, max_bytes: c.max_bytes, max_msgs_per_subject: c.max_msgs_per_subject }, 'revocation stream had limits that drop revocations before their max age: removed');
       else if (c.allow_rollup_hdrs === true || c.no_ack === true) this.opts.logger?.warn({ stream: this.name, allow_rollup_hdrs: c.allow_rollup_hdrs, no_ack: c.no_ack }, 'revocation stream allowed rollups (one message purges it) or turned acks off: reset');
@@ -99,7 +100,7 @@ export class RevocationStream {
       if (c.sealed === true) this.opts.logger?.error({ stream: this.name }, 'revocation stream is sealed (someone with NATS credentials sealed it): it stores no revocation; delete it to let members create it again');
       else {
         try {
-          info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: DiscardPolicy.Old, allow_rollup_hdrs: false, no_ack: false });
+          info = await jsm.streams.update(this.name, { ...c, subjects: want.subjects!, max_age: want.max_age!, duplicate_window: want.duplicate_window!, max_msgs: -1, max_bytes: -1, max_msgs_per_subject: -1, discard: nats().DiscardPolicy.Old, allow_rollup_hdrs: false, no_ack: false });
         } catch (err) {
           // keep following the stream as it is (refused permission, a setting the server will not change): replay must go on
           this.opts.logger?.error({ stream: this.name, err: (err as Error).message }, 'cannot restore the revocation stream settings');
@@ -126,16 +127,16 @@ export class RevocationStream {
    * `max_token_lifetime_s` differ during a roll-out do not rewrite the stream every few seconds.
    */
   private drifted(c: StreamConfig, exact: boolean): boolean {
-    const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== DiscardPolicy.Old;
-    const maxAge = nanos(this.opts.maxAgeMs);
-    if (exact && (c.max_age !== maxAge || c.duplicate_window !== nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)))) return true;
+    const limited = c.max_msgs !== -1 || c.max_bytes !== -1 || c.max_msgs_per_subject !== -1 || c.discard !== nats().DiscardPolicy.Old;
+    const maxAge = nats().nanos(this.opts.maxAgeMs);
+    if (exact && (c.max_age !== maxAge || c.duplicate_window !== nats().nanos(Math.min(DUPLICATE_WINDOW_MS, this.opts.maxAgeMs)))) return true;
     return limited || (c.max_age !== 0 && c.max_age < maxAge) || c.subjects.length !== 1 || c.subjects[0] !== this.opts.subjects.revocationsAll
       || c.allow_rollup_hdrs === true || c.no_ack === true;
   }
 
   /** Tell `onRetention` whether `c` keeps revocations for less than this member's max age (0 = for ever). */
   private retention(c: StreamConfig): RetentionShort | null {
-    const want = nanos(this.opts.maxAgeMs);
+    const want = nats().nanos(this.opts.maxAgeMs);
     const short = c.max_age !== 0 && c.max_age < want ? { maxAgeS: Math.floor(c.max_age / 1e9), wantS: Math.ceil(want / 1e9) } : null;
     this.opts.onRetention?.(short);
     return short;

@@ -6,6 +6,7 @@ export { LocalTransport } from './local-transport.js';
 export { IpcWorkerTransport } from './ipc-worker-transport.js';
 export { IpcHubTransport } from './ipc-hub-transport.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
+export { nats } from './nats-module.js';
 export { natsConnectionOptions, shownServers, type NatsConfig } from './nats-options.js';
 export { DIRECT_CHALLENGE_SUBJECT, DIRECT_NONCE_BYTES, DirectFrameReader, encodeDirectFrame, MAX_DIRECT_FRAME_BYTES, type DirectFrame, type DirectFrameError } from './direct-frame.js';
 export { DirectListener, type DirectHandshake, type DirectListenerOptions, type DirectListenerStats, type DirectVerdict } from './direct-listener.js';

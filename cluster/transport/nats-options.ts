@@ -2,7 +2,8 @@
 // password (from env), token (from env), creds file, TLS. Secrets are read from the
 // environment here and never logged.
 import { readFileSync } from 'node:fs';
-import { credsAuthenticator, type ConnectionOptions, type TlsOptions } from 'nats';
+import type { ConnectionOptions, TlsOptions } from 'nats';
+import { nats } from './nats-module.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
 /** The `cluster.nats` section as this module reads it (a superset of the schema, so new optional fields work untouched). */
@@ -47,7 +48,7 @@ export function natsConnectionOptions(cfg: NatsConfig, name: string, env: NodeJS
     } catch (err) {
       throw new Error(`cluster.nats.creds_file: cannot read ${cfg.creds_file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
-    opts.authenticator = credsAuthenticator(creds);
+    opts.authenticator = nats().credsAuthenticator(creds);
   }
   if (cfg.tls === true) opts.tls = {};
   else if (typeof cfg.tls === 'object') {

@@ -1,7 +1,8 @@
 // NATS transport: connects in the background (retrying with capped backoff until the
 // first connection, then nats.js reconnects forever with the same backoff), keeps
 // subscriptions across reconnects and reports connected/disconnected.
-import { connect, Events, type ConnectionOptions, type NatsConnection, type Subscription } from 'nats';
+import type { ConnectionOptions, NatsConnection, Subscription } from 'nats';
+import { nats } from './nats-module.js';
 import { LocalDispatcher } from './local-dispatcher.js';
 import { ReplyInbox, type ReplyValidator } from './reply-inbox.js';
 import { busError, type IncomingHandler, type Transport, type TransportLogger, type TransportStatus } from './transport.js';
@@ -179,7 +180,7 @@ export class NatsTransport implements Transport {
     if (this.closed) return;
     let nc: NatsConnection;
     try {
-      nc = await connect({
+      nc = await nats().connect({
         ...this.opts.connection,
         // Our own first-connect loop instead of waitOnFirstConnect: it can be stopped by close().
         waitOnFirstConnect: false,
@@ -229,11 +230,11 @@ export class NatsTransport implements Transport {
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (this.closed) return;
-      if (s.type === Events.Disconnect) {
+      if (s.type === nats().Events.Disconnect) {
         this.opts.logger?.warn({ server: String(s.data) }, 'NATS connection lost; reconnecting');
         this.link++;
         this.setConnected(false);
-      } else if (s.type === Events.Reconnect) {
+      } else if (s.type === nats().Events.Reconnect) {
         this.counters.bus_reconnects++;
         this.checkServerAuth(nc);
         // nats.js re-sent the subscriptions before this event; reconnected once the server has them

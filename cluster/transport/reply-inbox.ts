@@ -2,7 +2,8 @@
 // a table of pending requests, and the rule that a request settles on the first reply its validator
 // accepts. Anything else on its inbox (junk, a forged status, an answer replayed from another
 // request) is ignored and counted; it never ends the request (README, Bus threat model).
-import { createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import { nats } from './nats-module.js';
 import { busError } from './transport.js';
 
 /** True when `data` answers the request (authentic and bound to it); counts its own refusals. Must not throw. */
@@ -49,7 +50,7 @@ export class ReplyInbox {
 
   /** `prefix`: the connection's inbox prefix (nats.js default `_INBOX`), so NATS permissions on reply subjects still apply. */
   constructor(prefix: string | undefined) {
-    this.base = `${createInbox(prefix)}.`;
+    this.base = `${nats().createInbox(prefix)}.`;
   }
 
   /** Subscribe the inbox on `nc` (once; nats.js keeps it across reconnects). */

@@ -56,6 +56,8 @@ export const serverSchema = z.strictObject({
    * a second at 2000 rps instead of once (bench tail-peer). 0 = V8's own policy. Takes effect when a worker starts.
    */
   min_semi_space_mb: z.number().int().min(0).max(256).default(16), // 16 MB per semi-space (V8 starts at 1 MB; a loaded worker grew to 32 MB here)
+  /** With workers > 1: a worker not heard from this long (its event loop stuck) is killed and restarted, ms; above the 2 s after which it is not ready. */
+  worker_silence_kill_ms: z.number().int().min(3_000).max(600_000).default(30_000), // 30 s: a liveness probe's usual 3 × 10 s
   /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For: forwarded.x_forwarded_for). */
   trust_forwarded: z.boolean().default(false),
   /**

@@ -3,7 +3,8 @@
 // a stream at a time and another takes over when it leaves or dies. A SET is acknowledged only
 // once its revocation is stored in the revocation stream (or it needs none); what is not
 // acknowledged is delivered again, and applying it again is a no-op (same revocation id).
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../lazy-packages.js';
 import type { EventSourceConfig } from '../config/index.js';
 import type { RevocationPublisher } from '../contracts/index.js';
 import type { JwksActor } from '../jwt/index.js';
@@ -87,7 +88,7 @@ export class SsfPoller {
       ack: [...this.#acks], ...(this.#errs.size > 0 ? { setErrs: Object.fromEntries(this.#errs) } : {}),
       maxEvents: poll.max_events, returnImmediately: true,
     };
-    const res = await request(poll.endpoint, {
+    const res = await undici().request(poll.endpoint, {
       method: 'POST', headers: { authorization: this.deps.authorization, 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(body), headersTimeout: poll.timeout_ms, bodyTimeout: poll.timeout_ms, ...(this.deps.dispatcher === undefined ? {} : { dispatcher: this.deps.dispatcher }),
     });

@@ -4,7 +4,8 @@
 // stream's status (§8.1.2). Every member reads the stream and its status (so each knows
 // `events_delivered` and reports the status); only the member owning `ssf-stream:<name>` by the
 // cluster's rendezvous rule creates, updates and asks for verification.
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../lazy-packages.js';
 import { streamDelivery, type EventSourceConfig } from '../config/index.js';
 import type { RevocationPublisher } from '../contracts/index.js';
 import type { Logger } from '../log.js';
@@ -152,7 +153,7 @@ export class SsfStreamManager {
   }
 
   async #call(method: 'GET' | 'POST' | 'PATCH', url: string, body?: Json, auth = true): Promise<{ status: number; json: unknown }> {
-    const res = await request(url, {
+    const res = await undici().request(url, {
       method, headersTimeout: 10_000, bodyTimeout: 10_000,
       headers: { accept: 'application/json', ...(auth ? { authorization: this.deps.authorization } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

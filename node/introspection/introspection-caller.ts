@@ -2,7 +2,8 @@
 // §2.3.1), a bounded response read; at most `connections` calls on the wire and
 // `max_pending` waiting, and a deadline per waiter (one coarse timer per caller).
 import { performance } from 'node:perf_hooks';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../lazy-packages.js';
 import type { IssuerConfig } from '../config/index.js';
 
 export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
@@ -154,7 +155,7 @@ export class IntrospectionCaller {
     const late = Math.max(LATE_LIMIT_MS, timeout);
     // one request per connection (no pipelining): a slow answer must not hold others behind it
     this.#own = opts.dispatcher === undefined
-      ? new Agent({ connect: { timeout }, headersTimeout: late, bodyTimeout: late, keepAliveTimeout: 4_000, connections: this.#connections, pipelining: 1 })
+      ? new (undici().Agent)({ connect: { timeout }, headersTimeout: late, bodyTimeout: late, keepAliveTimeout: 4_000, connections: this.#connections, pipelining: 1 })
       : null;
     this.#dispatcher = opts.dispatcher ?? this.#own!;
     this.#maxBytes = opts.maxResponseBytes;
@@ -254,7 +255,7 @@ export class IntrospectionCaller {
   async #send(token: string, endpoint: string): Promise<CallAnswer> {
     let status = 0;
     try {
-      const res = await request(endpoint, {
+      const res = await undici().request(endpoint, {
         method: 'POST', headers: this.#headers, body: `token=${formEncode(token)}${this.#bodySuffix}`,
         dispatcher: this.#dispatcher,
       });

@@ -1,7 +1,7 @@
 // Finds an issuer's RFC 7662 introspection endpoint through its metadata (RFC 8414 /
 // OpenID discovery) when the config names none, retrying with backoff until found or
 // stopped. Used by IntrospectionSet when a new introspection client goes live.
-import { Agent } from 'undici';
+import { undici } from '../lazy-packages.js';
 import type { IssuerConfig } from '../config/index.js';
 import type { IntrospectionClient } from './introspection-client.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from '../jwt/jwks-fetch.js';
@@ -17,7 +17,7 @@ const DISCOVERY_MAX_MS = 30_000;
  */
 export function discoverIntrospection(name: string, cfg: IssuerConfig, client: IntrospectionClient, logger: Logger): () => void {
   const abort = new AbortController();
-  const agent = new Agent({ connections: 1 });
+  const agent = new (undici().Agent)({ connections: 1 });
   let timer: NodeJS.Timeout | null = null;
   let delay = DISCOVERY_FIRST_MS;
   let closed = false;

@@ -3,7 +3,8 @@
 // bounds), keeps the last good set on failure with capped exponential backoff, and
 // rations unknown-kid refetches (cool-down + token bucket, one in-flight fetch).
 // The request path reads `snapshot` synchronously and never waits on the actor.
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from '../lazy-packages.js';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from './jwks-fetch.js';
@@ -56,7 +57,7 @@ export class JwksActor {
   readonly policy: IssuerPolicy;
   readonly counters: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0, jwks_keys_refused: 0 };
   readonly #log: Logger;
-  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
+  readonly #agent = new (undici().Agent)({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #abort = new AbortController();
   #snapshot: KeySetSnapshot | null = null;
   #bundle: IssuerBundle | null = null;

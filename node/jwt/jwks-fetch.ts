@@ -1,7 +1,8 @@
 // HTTP side of the JWKS actor: discovery URLs (OIDC and RFC 8414), a bounded JSON
 // GET over undici with a total timeout, and Cache-Control max-age parsing.
 // Never rejects: failures come back as `{ ok: false, message }` (no token, no body).
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../lazy-packages.js';
 
 /** Discovery documents and JWKS larger than this are refused. */
 export const MAX_DOC_BYTES = 512 * 1024; // 512 KiB
@@ -64,7 +65,7 @@ export async function fetchJson(url: string, opts: { dispatcher: Dispatcher; tim
 }
 
 async function get(url: string, dispatcher: Dispatcher, timeoutMs: number, signal: AbortSignal): Promise<FetchResult> {
-  const res = await request(url, {
+  const res = await undici().request(url, {
     method: 'GET',
     headers: { accept: 'application/json, application/jwk-set+json' },
     dispatcher,

@@ -84,8 +84,11 @@ export class S2sLayer {
   readonly #log: Logger;
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #signWorker: string | undefined;
-  readonly #dispatcher: Agent = tokenAgent();
-  readonly #endpoints = new EndpointDirectory(this.#dispatcher);
+  // made on first use: undici, the slowest package to load, waits for a config that calls a token endpoint
+  #agent: Agent | null = null;
+  #directory: EndpointDirectory | null = null;
+  get #dispatcher(): Agent { return this.#agent ??= tokenAgent(); }
+  get #endpoints(): EndpointDirectory { return this.#directory ??= new EndpointDirectory(this.#dispatcher); }
   #issuing: Issuing | null = null;
   #exchangers: ReadonlyMap<string, TokenExchanger> = new Map();
   #sources: ReadonlyMap<string, ClientCredentialsSource> = new Map();
@@ -326,7 +329,7 @@ export class S2sLayer {
       if (this.#issuing.rotation !== null) clearInterval(this.#issuing.rotation);
       await this.#issuing.signer.close();
     }
-    this.#endpoints.close();
-    await this.#dispatcher.destroy().catch(() => {});
+    this.#directory?.close();
+    await this.#agent?.destroy().catch(() => {});
   }
 }

@@ -3,7 +3,8 @@
 // document, looked up once per issuer, single-flight), client authentication
 // (client_secret_basic / client_secret_post), a total deadline and a bounded answer.
 // Never rejects: failures are plain data without tokens or secrets.
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../lazy-packages.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from '../jwt/jwks-fetch.js';
 import { formEncode } from '../introspection/introspection-caller.js';
 
@@ -25,7 +26,7 @@ export interface OAuthClient {
 
 /** Shared keep-alive agent for every token endpoint call of one process. */
 export function tokenAgent(): Agent {
-  return new Agent({ connections: 16, keepAliveTimeout: 4_000, connect: { timeout: 5_000 } });
+  return new (undici().Agent)({ connections: 16, keepAliveTimeout: 4_000, connect: { timeout: 5_000 } });
 }
 
 /** Issuer → token endpoint, from discovery when not configured; remembered once found. */
@@ -130,7 +131,7 @@ export async function requestToken(endpoint: string, form: string, client: OAuth
   const signal = AbortSignal.timeout(client.timeoutMs); // token calls are rare (cache misses): one timer each is fine
   let status = 0;
   try {
-    const res = await request(endpoint, { method: 'POST', headers: auth.headers, body: form + auth.suffix, dispatcher, signal });
+    const res = await undici().request(endpoint, { method: 'POST', headers: auth.headers, body: form + auth.suffix, dispatcher, signal });
     status = res.statusCode;
     const chunks: Buffer[] = [];
     let size = 0;

@@ -2,7 +2,8 @@
 // request path: the request path only appends to a bounded queue (overflow is dropped and
 // counted, never waited for); one export is in flight at a time; a failed export is dropped
 // and counted (a collector outage must cost memory bounded by the queue, nothing more).
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
+import { undici } from '../lazy-packages.js';
 import type { Logger } from '../log.js';
 import { encodeSpans } from './otlp-json.js';
 import type { Attrs, SpanRecord } from './span.js';
@@ -51,7 +52,7 @@ export class OtlpExporter {
 
   constructor(private readonly s: ExporterSettings, private readonly logger: Logger) {
     this.loggedEndpoint = s.endpoint.split(/[?#]/)[0]!;
-    this.agent = new Agent({ connections: 2, connect: { timeout: s.timeoutMs }, headersTimeout: s.timeoutMs, bodyTimeout: s.timeoutMs });
+    this.agent = new (undici().Agent)({ connections: 2, connect: { timeout: s.timeoutMs }, headersTimeout: s.timeoutMs, bodyTimeout: s.timeoutMs });
     this.timer = setInterval(() => { if (this.queue.length > 0) this.kick(); }, s.intervalMs);
     this.timer.unref();
   }
@@ -105,7 +106,7 @@ export class OtlpExporter {
   private async send(batch: SpanRecord[]): Promise<void> {
     try {
       const body = encodeSpans(batch, this.s.resource, this.s.scope);
-      const r = await request(this.s.endpoint, { method: 'POST', body, headers: { ...this.s.headers, 'content-type': 'application/json' }, dispatcher: this.agent });
+      const r = await undici().request(this.s.endpoint, { method: 'POST', body, headers: { ...this.s.headers, 'content-type': 'application/json' }, dispatcher: this.agent });
       await r.body.dump();
       if (r.statusCode < 200 || r.statusCode >= 300) throw new Error(`collector answered ${r.statusCode}`);
       this.counts.ok++;

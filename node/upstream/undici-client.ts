@@ -1,7 +1,8 @@
 // The same UpstreamClient surface as H1Pool over an undici Pool, for `bench upstream-client` only:
 // it measures the hand-written client against undici on the same proxy path. Chosen with the
 // internal environment variable PORTCULLIS_UPSTREAM_CLIENT=undici (upstream-pool.ts); not a user setting.
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
+import { undici } from '../lazy-packages.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { H1Control, H1Error, H1Handler, H1PoolOptions, H1Request, UpstreamClient } from './h1-client.js';
 
@@ -115,7 +116,7 @@ export class UndiciClient implements UpstreamClient {
   constructor(origin: string, opts: H1PoolOptions) {
     this.headersTimeoutMs = opts.headersTimeoutMs;
     this.bodyTimeoutMs = opts.bodyTimeoutMs;
-    this.pool = new Pool(origin, {
+    this.pool = new (undici().Pool)(origin, {
       connections: opts.connections,
       keepAliveTimeout: opts.keepAliveMs,
       keepAliveMaxTimeout: Math.max(opts.keepAliveMs, 1000),

@@ -4,8 +4,9 @@
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket as ClientSocket } from 'uWebSockets.js';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { proxyError, type ProxyError } from '../errors.js';
+import { wsClient } from '../lazy-packages.js';
 import type { Relay } from '../http/relay.js';
 import type { Principal } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -129,7 +130,7 @@ export class WsBridge implements LiveConnection {
     const url = (t.origin.startsWith('https:') ? 'wss:' : 'ws:') + t.origin.slice(t.origin.indexOf('//')) + path;
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, [...this.req.protocols], {
+      ws = new (wsClient())(url, [...this.req.protocols], {
         headers: out,
         perMessageDeflate: false,
         maxPayload: this.host.maxMessageBytes,
@@ -175,7 +176,7 @@ export class WsBridge implements LiveConnection {
     this.state = 'closed';
     this.host.handshakeDone(this);
     const ws = this.upstream;
-    if (ws !== null && ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    if (ws !== null && ws.readyState !== ws.CLOSED) ws.terminate();
     const up = this.relay.upstream;
     if (metric !== null && up !== null) this.relay.host.upstreamError(up.name, metric);
     if (err !== null) {
@@ -269,7 +270,7 @@ export class WsBridge implements LiveConnection {
   /** uWS message handler: `ab` is valid only during this call (send() copies it synchronously, see generateMask). */
   fromClient(ab: ArrayBuffer, isBinary: boolean): void {
     const ws = this.upstream;
-    if (this.state !== 'open' || ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (this.state !== 'open' || ws === null || ws.readyState !== ws.OPEN) return;
     // the same instant HTTP starts answering 401, to the millisecond: the message is dropped, the socket closed
     if (Date.now() >= this.expMs) { this.host.expire(this); return; }
     // uWS cannot stop reading a WebSocket: bound what we queue towards a slow upstream instead
@@ -313,7 +314,7 @@ export class WsBridge implements LiveConnection {
    */
   livenessRound(): void {
     const ws = this.upstream;
-    if (this.state !== 'open' || ws === null || ws.readyState !== WebSocket.OPEN) return;
+    if (this.state !== 'open' || ws === null || ws.readyState !== ws.OPEN) return;
     // paused: its pong waits unread behind the slow client's backlog, so no verdict
     if (this.heard || this.upstreamPaused) { this.heard = false; this.pinged = false; return; }
     if (this.pinged) { this.upstreamError = 'upstream did not answer a ping'; ws.terminate(); return; }
@@ -339,7 +340,7 @@ export class WsBridge implements LiveConnection {
     this.early = null;
     const ws = this.upstream;
     const text = clampReason(Buffer.from(reason).toString('utf8'));
-    if (ws !== null && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
+    if (ws !== null && (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING)) {
       if (ws.isPaused) ws.resume(); // the close handshake needs the upstream's close frame
       if (code === NO_STATUS) ws.close();
       else if (sendableCloseCode(code)) ws.close(code, text);
@@ -393,7 +394,7 @@ export class WsBridge implements LiveConnection {
     this.state = 'closed';
     this.early = null;
     const ws = this.upstream;
-    if (ws !== null && ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+    if (ws !== null && ws.readyState === ws.OPEN) ws.close(code, reason);
     this.host.closed(this, 'proxy', code, reason);
   }
 }

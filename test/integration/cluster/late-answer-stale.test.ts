@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
+import { metric, waitFor } from './proxy-fixtures.js';
 
 const TOKEN = 'opaque-token-late-0123456789abcdef';
 
@@ -24,14 +25,15 @@ describe('shared introspection cache: a late answer older than the cluster\'s', 
   afterAll(() => pair?.stop());
 
   it('the late "active" does not replace the newer "inactive" anywhere', async () => {
-    as.delayMs = 6_000;
+    as.delayMs = 5_000; // well past timeout_ms (1 s) and A's ask below
     expect(await status(B)).toBe(503); // the server decided "active" but is slow: B gives up at timeout_ms
     as.active = false; // revoked at the authorization server
     as.delayMs = 0;
     expect(await status(A)).toBe(401); // A asks again: inactive, shared with B
     await new Promise((r) => setTimeout(r, 300));
     expect(await status(B)).toBe(401);
-    await new Promise((r) => setTimeout(r, 6_000)); // B's old call answers "active" by now
+    // B's old call has answered "active" and B has taken it in (counted before it is judged against the cache)
+    await waitFor('B\'s late answer', async () => (await metric(B, 'portcullis_introspection_late_answers_total')) >= 1, 15_000);
     expect(await status(B)).toBe(401);
     expect(await status(A)).toBe(401);
   }, 60_000);

@@ -1,0 +1,27 @@
+// `portcullis check-config [--no-env] FILE`: validates a config file (or a cluster policy's local
+// part) and the environment it names; prints "ok: …" or every error with its path (exit 2).
+import { formatProblems, loadConfigFile, plainHttpCredentials } from '../../node/config/index.js';
+// the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
+import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
+import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
+import { fail } from './fail.js';
+
+/** Run `check-config` with its arguments; `usage` is its --help text. */
+export function checkConfig(argv: string[], usage: string): void {
+  const { values, positionals } = parseCommandLine('check-config', { args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true }, usage);
+  if (values.help) { process.stdout.write(usage + '\n'); return; }
+  if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${usage}`);
+  const noEnv = values['no-env'] === true;
+  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env);
+  if (cp !== null) {
+    // cluster policy: only the local part is this file's; each pushed version is checked by push and by every instance
+    if (!cp.ok) fail(`invalid config ${positionals[0]}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+    process.stdout.write(`ok: ${positionals[0]} (local part; the policy comes from the cluster${noEnv ? '; environment not checked' : ''})\n`);
+    return;
+  }
+  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
+  if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  for (const w of plainHttpCredentials(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+  process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
+}

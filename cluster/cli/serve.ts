@@ -1,0 +1,99 @@
+// `portcullis serve`: reads and validates the config (or a cluster policy's local part), then runs
+// one instance or the node:cluster supervisor with its workers; SIGHUP and --watch reload. Loaded
+// by main.ts only when the command is serve: --help and the other commands skip its modules.
+import { availableParallelism } from 'node:os';
+import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, watchConfig, type Config } from '../../node/config/index.js';
+import { createLogger } from '../../node/log.js';
+import { auditedReloadSingle, runInstance, Supervisor, type ClusterPolicy } from '../process/index.js';
+import { appliedPolicyRecord } from '../../node/audit/index.js';
+import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
+import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './command-line.js';
+import { fail } from './fail.js';
+import type { ClusterNode } from '../index.js';
+
+/** Read and validate FILE and the environment it names; exit 2 listing every problem. */
+function loadOrExit(file: string | undefined, usage: string): { config: Config; text: string } {
+  if (file === undefined) throw new UsageError(`serve: --config FILE is required\n\n${usage}`);
+  const read = readConfigText(file);
+  const r = read.ok ? parseConfigText(read.text, { env: process.env }) : read;
+  if (!r.ok) fail(`invalid config ${file}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  return { config: r.config, text: (read as { text: string }).text };
+}
+
+/** Run `serve` with its arguments; `usage` is its --help text. */
+export async function serve(argv: string[], usage: string): Promise<void> {
+  const { values } = parseCommandLine('serve', { args: argv, options: { config: { type: 'string' }, workers: { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean' } } }, usage);
+  if (values.help) { process.stdout.write(usage + '\n'); return; }
+  // Bad usage is reported before the config file is read.
+  let workersFlag: number | undefined;
+  if (values.workers !== undefined) {
+    if (values.workers === 'auto') workersFlag = availableParallelism();
+    // bounded as server.workers is: a typo (100000) would fork that many processes
+    else if (/^\d+$/.test(values.workers) && Number(values.workers) >= 1 && Number(values.workers) <= MAX_WORKERS) workersFlag = Number(values.workers);
+    else throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or "auto", got "${values.workers}"`);
+  }
+  // cluster policy: only the file's local part counts; the policy comes from the bus (or the state file)
+  const cp = values.config !== undefined ? readClusterPolicyConfig(values.config) : null;
+  if (cp !== null && !cp.ok) fail(`invalid config ${values.config}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+  let { config, text } = cp !== null ? { config: cp.config, text: '' } : loadOrExit(values.config, usage);
+  const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
+  const logger = createLogger({ level: config.log.level, format: config.log.format });
+  // SIGHUP's default action ends the process: one that arrives while the instance starts
+  // (waiting for the bus, forking workers — seconds) would kill it. Remember it and reload
+  // once started: the file may have changed after it was read.
+  let hupWhileStarting = false;
+  const earlyHup = (): void => { hupWhileStarting = true; };
+  process.on('SIGHUP', earlyHup);
+  let policy: ClusterPolicy | null = null;
+  if (cp !== null) {
+    const first = await waitForPolicy(cp.config, cp.raw, logger);
+    policy = { watcher: first.watcher, raw: cp.raw };
+    config = first.config;
+    text = combinedText(cp.raw, first.watcher.current()?.policyJson);
+  }
+  if (workers > 1) {
+    const sup = new Supervisor(config, text, values.config!, workers, logger);
+    if (policy !== null) attachPolicy(sup, policy, values.config!);
+    else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (t, c) => sup.applyConfig(t, c));
+    try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
+    process.off('SIGHUP', earlyHup);
+    if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.auditedReload({ kind: 'signal', signal: 'SIGHUP' }); }
+    if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.auditedReload({ kind: 'file_watch' }); });
+    return;
+  }
+  const inst = await runInstance(config, values.config!, logger, true, 'single', 1, policy);
+  process.off('SIGHUP', earlyHup);
+  if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'signal', signal: 'SIGHUP' }); }
+  if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); auditedReloadSingle(inst, values.config!, policy, { kind: 'file_watch' }); });
+}
+
+/** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
+function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
+  sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
+  // later versions combine with the reloaded local part (the start's would undo the reload)
+  sup.onReloaded = (r) => { if (r.raw !== undefined) policy.watcher.localRaw = r.raw; };
+  let member: ClusterNode | null = null;
+  sup.onMember = (node) => { member = node; policy.watcher.attachMember(node.membership); };
+  // the workers serve, the primary's watcher decides when auth routes wait for the policy
+  sup.policyHold = () => policy.watcher.catchingUp(member?.busConnected() ?? false);
+  policy.watcher.hold.onChange = () => sup.policyHoldChanged();
+  sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
+  sup.extraReadiness = () => policy.watcher.readiness();
+  sup.extraStats = () => policy.watcher.stats();
+  const first = policy.watcher.current();
+  if (first !== null) sup.policyVersion = { version: first.version, digest: first.digest };
+  policy.watcher.setApplier(async (config, entry) => {
+    const before = sup.policyVersion?.version ?? null;
+    const version = { version: entry.version, digest: entry.digest };
+    // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
+    let r = await sup.applyConfig(combinedText(policy.watcher.localRaw, entry.policyJson), config, version);
+    for (let i = 0; i < 10 && r.status === 503; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      r = await sup.applyConfig(combinedText(policy.watcher.localRaw, entry.policyJson), config, version);
+    }
+    const result = r.status === 200 ? { ok: true as const } : { ok: false as const, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
+    sup.auditRecord(appliedPolicyRecord(entry, before, result));
+    return result;
+  });
+}
