@@ -64,8 +64,10 @@ describe('shared introspection cache: a lease holder restarted under the same me
     const [A, B] = M as [ProxyProcess, ProxyProcess];
     const token = tokenOwnedBy('a'); // A owns it: A's lease table holds B's lease
     as.setIntrospection('slow', 8_000);
+    const calls = as.counters.introspection;
     const atB = status(B, token).catch(() => 0); // B takes the lease and calls
-    await new Promise((r) => setTimeout(r, 300));
+    // waited for, not slept: had A asked before B held the lease, A would call (slowly) itself
+    await waitFor('B\'s call at the authorization server', async () => as.counters.introspection > calls, 10_000);
     const atA = status(A, token); // A waits for B's answer
     // the replacement under the same id starts before the old process is gone (no gap in heartbeats)
     M[1] = await startProxy(config('b'), { env });
