@@ -143,14 +143,17 @@ describe('direct revocation push between three members', () => {
 describe('cluster.revocation.direct config', () => {
   it('is refused without hmac bus authentication, without NATS and beside a TLS bus, naming the path', async () => {
     const base = { server: { listen: { host: '127.0.0.1', port: 0 } }, upstreams: { app: { targets: ['http://127.0.0.1:9'] } }, routes: [{ name: 'r', match: { path: '/*' }, upstream: 'app' }] };
-    const none = await runCli(['check-config', writeConfig({ ...base, cluster: { nats: { servers: ['nats://127.0.0.1:4222'] }, auth: { mode: 'none' }, revocation: { direct: {} } } })]);
+    // the three checks run side by side: each is a CLI start (seconds on a loaded machine)
+    const [none, noNats, tls] = await Promise.all([
+      runCli(['check-config', writeConfig({ ...base, cluster: { nats: { servers: ['nats://127.0.0.1:4222'] }, auth: { mode: 'none' }, revocation: { direct: {} } } })]),
+      runCli(['check-config', writeConfig({ ...base, cluster: { revocation: { direct: { listen: '127.0.0.1:0' } } } })]),
+      // an encrypted bus must not get a plaintext side channel carrying the same revocations
+      runCli(['check-config', writeConfig({ ...base, cluster: { nats: { servers: ['nats://127.0.0.1:4222'], tls: true }, auth: { mode: 'hmac', key_env: 'PORTCULLIS_TEST_BUS_KEY' }, revocation: { direct: {} } } })]),
+    ]);
     expect(none.code).not.toBe(0);
     expect(none.stdout + none.stderr).toMatch(/cluster\.revocation\.direct.*hmac/);
-    const noNats = await runCli(['check-config', writeConfig({ ...base, cluster: { revocation: { direct: { listen: '127.0.0.1:0' } } } })]);
     expect(noNats.code).not.toBe(0);
     expect(noNats.stdout + noNats.stderr).toMatch(/cluster\.revocation\.direct.*cluster\.nats/);
-    // an encrypted bus must not get a plaintext side channel carrying the same revocations
-    const tls = await runCli(['check-config', writeConfig({ ...base, cluster: { nats: { servers: ['nats://127.0.0.1:4222'], tls: true }, auth: { mode: 'hmac', key_env: 'PORTCULLIS_TEST_BUS_KEY' }, revocation: { direct: {} } } })]);
     expect(tls.code).not.toBe(0);
     expect(tls.stdout + tls.stderr).toMatch(/cluster\.revocation\.direct.*cluster\.nats\.tls/);
   });
