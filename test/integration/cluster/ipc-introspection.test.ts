@@ -57,10 +57,7 @@ describe('shared introspection cache over the node:cluster IPC hub', () => {
     const pendingBefore = (await send<Record<string, number>>({ cmd: 'stats', worker: o })).cluster_introspection_lease_pending_total!;
     const failovers = async (): Promise<number> => (await Promise.all(others.map((w) => send<Record<string, number>>({ cmd: 'stats', worker: w })))).reduce((s, st) => s + st.cluster_introspection_owner_failovers_total!, 0);
     const failoversBefore = await failovers();
-    // slow enough that the others' lease requests reach the owner while its call is still out, however
-    // loaded the machine (at 500 ms they could come after its answer and find nothing pending); the
-    // owner dies before its answer, and the calls after the failover are answered at once
-    as.setIntrospection('slow', 10_000);
+    as.setIntrospection('slow', 500);
     as.resetCounters();
     void send({ cmd: 'lookup', workers: [o], tokens: [token], reps: 1 }); // never answered: the worker dies
     await until(() => as.counters.introspection === 1, 2_000, 'the owner to call');
@@ -71,11 +68,11 @@ describe('shared introspection cache over the node:cluster IPC hub', () => {
       pendingNow = (await send<Record<string, number>>({ cmd: 'stats', worker: o })).cluster_introspection_lease_pending_total!;
     }
     expect(pendingNow).toBe(pendingBefore + 2);
-    as.setIntrospection('normal');
     await send({ cmd: 'kill', worker: o });
     expect(await elsewhere).toEqual([2, 2]);
     // handed over when the owner left (heartbeat expiry + departure grace), not by sitting out the 10 s lease
     expect(await failovers() - failoversBefore).toBe(2);
     expect(as.counters.introspection).toBe(2);
+    as.setIntrospection('normal');
   });
 });
