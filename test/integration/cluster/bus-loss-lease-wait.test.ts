@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
-import { metric } from './proxy-fixtures.js';
+import { metric, waitFor } from './proxy-fixtures.js';
 
 const TOKEN = 'opaque-token-busloss-0123456789abcdef';
 
@@ -29,9 +29,10 @@ describe('shared introspection: the bus dies while a member waits for another me
   it('both members answer 200: the waiter asks the authorization server itself once the bus is gone', async () => {
     as.delayMs = 1_500;
     const atA = status(A); // A takes the lease (from itself or from B, whichever owns the token) and calls
-    await new Promise((r) => setTimeout(r, 300));
+    // waited for, not slept: on a loaded machine A's call (or B's wait) can take longer than a fixed pause
+    await waitFor('A\'s call at the authorization server', async () => as.calls >= 1, 10_000);
     const atB = status(B); // B waits for A's answer
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('B waiting for A\'s answer', async () => (await metric(B, 'portcullis_introspection_sync_lease_waits_total')) >= 1, 10_000);
     expect(as.calls).toBe(1); // single-flight held: one call so far
     expect(await metric(B, 'portcullis_introspection_sync_lease_waits_total')).toBe(1);
     await nats.kill(); // SIGKILL: the holder's fill will never reach the waiter

@@ -11,7 +11,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { Relay } from '../../helpers/tcp-relay.js';
 import { waitReady } from '../ws/ws-fixtures.js';
 import { metric, waitFor } from './proxy-fixtures.js';
 
@@ -28,11 +29,11 @@ describe('shared introspection cache: a lease holder restarted under the same me
   const M: ProxyProcess[] = [];
   const prefix = subjectPrefix('ptrs');
   const env = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
-  const config = (id: string): Record<string, unknown> => clusterMemberConfig({
+  const config = (id: string, natsUrl = nats.url, bus: Record<string, unknown> = {}): Record<string, unknown> => clusterMemberConfig({
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], introspection: { client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, timeout_ms: 9_000 } } },
     upstreams: { echo: { targets: [echo.url] } },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-    cluster: busSection(nats.url, prefix, { member_id: id }),
+    cluster: busSection(natsUrl, prefix, { member_id: id, ...bus }),
   });
 
   /** Until both members hear each other (so both agree on a token's owner). */
@@ -63,16 +64,33 @@ describe('shared introspection cache: a lease holder restarted under the same me
   it('the owner frees the old process\'s lease when the new one under the same id beats: the waiter calls at once (a holder failover, not a lease run out)', async () => {
     const [A, B] = M as [ProxyProcess, ProxyProcess];
     const token = tokenOwnedBy('a'); // A owns it: A's lease table holds B's lease
-    as.setIntrospection('slow', 8_000);
-    const atB = status(B, token).catch(() => 0); // B takes the lease and calls
-    await new Promise((r) => setTimeout(r, 300));
-    const atA = status(A, token); // A waits for B's answer
-    // the replacement under the same id starts before the old process is gone (no gap in heartbeats)
-    M[1] = await startProxy(config('b'), { env });
-    as.setIntrospection('normal');
-    B.proc.kill('SIGKILL');
-    expect(await atA).toBe(200);
-    await atB;
+    // The replacement under the same id is booted first, behind a cut relay: not on the bus, so not
+    // heard yet. Booted between the lease and B's answer (8 s), a loaded machine's start outlasted the
+    // answer, which then reached A as a fill: no failover to see (failed 2 of 3 runs under load).
+    const relay = await Relay.start(nats.port);
+    relay.cut();
+    try {
+      const replacement = await startProxy(config('b', relay.url, { start_timeout_ms: 300 }), { env });
+      M.push(replacement);
+      as.setIntrospection('slow', 8_000);
+      const calls = as.counters.introspection;
+      const atB = status(B, token).catch(() => 0); // B takes the lease and calls
+      // waited for, not slept: had A asked before B held the lease, A would call (slowly) itself
+      await waitFor('B\'s call at the authorization server', async () => as.counters.introspection > calls, 10_000);
+      const atA = status(A, token); // A waits for B's answer
+      await waitFor('A waiting for B\'s answer', async () => (await metric(A, 'portcullis_introspection_sync_lease_waits_total')) >= 1, 10_000);
+      as.setIntrospection('normal'); // B's call stays slow; A's own, once the lease is freed, is not
+      // the replacement joins the bus (its reconnect backoff is at most ~2 s) while the old process
+      // still runs: no gap in heartbeats
+      relay.restore();
+      M[1] = replacement;
+      await waitFor('the replacement on the bus', async () => (await readyz(replacement)).body.cluster?.bus_connected === true, 10_000);
+      B.proc.kill('SIGKILL');
+      expect(await atA).toBe(200);
+      await atB;
+    } finally {
+      await relay.close();
+    }
     expect({ failovers: await sum('portcullis_introspection_sync_holder_failovers_total'), expired: await sum('portcullis_introspection_sync_leases_expired_total') }).toEqual({ failovers: 1, expired: 0 });
   }, 60_000);
 });

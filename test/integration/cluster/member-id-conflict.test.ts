@@ -38,9 +38,12 @@ afterAll(async () => {
 
 describe('two instances under one cluster.member_id', () => {
   it('each counts the other\'s heartbeats and logs an error naming cluster.member_id; a member with its own id counts none', async () => {
-    await waitFor('both replicas to count a conflict', async () => (await metric(a, CONFLICTS)) >= 1 && (await metric(b, CONFLICTS)) >= 1, 10_000);
+    const logged = (p: ProxyProcess): Record<string, unknown> | undefined => p.logs().find((l) => l.level === 50 && String(l.msg).includes('another process heartbeats under this member id'));
+    // the count and the log line leave together, but the line travels an asynchronous pipe: wait for both
+    await waitFor('both replicas to count and log a conflict', async () => (await metric(a, CONFLICTS)) >= 1 && (await metric(b, CONFLICTS)) >= 1
+      && logged(a) !== undefined && logged(b) !== undefined, 10_000);
     for (const p of [a, b]) {
-      const line = p.logs().find((l) => l.level === 50 && String(l.msg).includes('another process heartbeats under this member id'));
+      const line = logged(p);
       expect(line, p.output().slice(-2000)).toBeDefined();
       expect(String(line!.msg)).toContain('cluster.member_id');
       expect(line!.other_pid).toBe((p === a ? b : a).proc.pid);

@@ -62,7 +62,7 @@ describe('shared introspection cache over NATS', () => {
     as.setIntrospection('normal');
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     expect(as.counters.introspection).toBe(50);
-    await until(() => clients.every((c) => c.stats().cache_entries === 50), 2_000, 'every cache to hold all 50');
+    await until(() => clients.every((c) => c.stats().cache_entries === 50), 10_000, 'every cache to hold all 50');
     for (const c of clients) {
       tokens.forEach((t, i) => {
         const o = c.lookup(t);
@@ -81,7 +81,7 @@ describe('shared introspection cache over NATS', () => {
   it('evictEverywhere drops a token from every member; the next lookups cost one call in all', async () => {
     const token = tokens[7]!;
     nodes[1]!.introspection.evictEverywhere(sha256hex(token));
-    await until(() => clients.every((c) => c.stats().cache_entries === 49), 2_000, 'every member to drop it');
+    await until(() => clients.every((c) => c.stats().cache_entries === 49), 10_000, 'every member to drop it');
     as.resetCounters();
     const again = clients.map((c) => c.lookup(token));
     expect(again.every((o) => o instanceof Promise)).toBe(true);
@@ -93,7 +93,7 @@ describe('shared introspection cache over NATS', () => {
     const token = as.issueOpaque({ sub: 'failover' }, 600);
     const key = sha256hex(token);
     const ownerId = nodes[0]!.introspection.ownerOf(key);
-    await until(() => nodes.every((n) => n.membership.members().length === 3 && n.introspection.ownerOf(key) === ownerId), 3_000, 'every member to agree on the owner');
+    await until(() => nodes.every((n) => n.membership.members().length === 3 && n.introspection.ownerOf(key) === ownerId), 10_000, 'every member to agree on the owner');
     const o = nodes.findIndex((n) => n.memberId === ownerId);
     const others = [0, 1, 2].filter((i) => i !== o);
     as.setIntrospection('slow', 700);

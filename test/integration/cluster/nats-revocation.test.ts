@@ -47,7 +47,7 @@ describe('revocations over one nats-server', () => {
       const pending = a.revocationActor.add({ kind: 'jti', value: jti });
       // Applied at A synchronously, before the bus round trip.
       expect(a.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) })).toBe(true);
-      await until(() => b.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }) && c.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }), 2_000, `jti ${jti} at B and C`);
+      await until(() => b.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }) && c.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }), 10_000, `jti ${jti} at B and C`);
       delays.push(performance.now() - t0);
       const out = await pending;
       expect(out.ok && out.persisted).toBe(true);
@@ -75,7 +75,7 @@ describe('revocations over one nats-server', () => {
       { kind: 'jti', value: 'scoped', issuer: 'https://as.example' },
     ]) expect((await a.revocationActor.add(req)).ok).toBe(true);
     const tok = (o: object): Parameters<ClusterNode['revocations']['isRevoked']>[0] => ({ tokenHash: 'f'.repeat(64), ...o });
-    await until(() => c.revocations.size >= a.revocations.size, 2_000, 'C to hold what A holds');
+    await until(() => c.revocations.size >= a.revocations.size, 10_000, 'C to hold what A holds');
     expect(c.revocations.isRevoked(tok({ tokenHash: hash }))).toBe(true);
     expect(c.revocations.isRevoked(tok({ sub: 'alice', iat: now - 10 }))).toBe(true);
     expect(c.revocations.isRevoked(tok({ sub: 'alice', iat: now + 5 }))).toBe(false);
@@ -116,7 +116,7 @@ describe('revocations over one nats-server', () => {
     expect(body.revocation).toMatchObject({ kind: 'sub', value: 'bob', reason: 'left the company' });
     expect(body.persisted).toBe(true);
     expect(body.stream_seq).toBeGreaterThan(0);
-    await until(() => a.revocations.has(body.revocation.id as string), 2_000, 'A to get it');
+    await until(() => a.revocations.has(body.revocation.id as string), 10_000, 'A to get it');
     const list = await routes['GET /revocations']!({ url: '/revocations?kind=sub', method: 'GET' } as Parameters<typeof post>[0], '');
     expect(list.status).toBe(200);
     const entries = (list.body as { entries: Array<{ value: string }> }).entries;
@@ -143,7 +143,7 @@ describe('revocations over one nats-server', () => {
     }
     const hash = createHash('sha256').update('raw.jwt.value').digest('hex');
     expect(out.join('')).not.toContain('raw.jwt.value');
-    await until(() => c.revocations.isRevoked({ tokenHash: hash }) && c.revocations.isRevoked({ tokenHash: 'x', sub: 'carol', iat: 1 }), 2_000, 'CLI revocations at C');
+    await until(() => c.revocations.isRevoked({ tokenHash: hash }) && c.revocations.isRevoked({ tokenHash: 'x', sub: 'carol', iat: 1 }), 10_000, 'CLI revocations at C');
 
     process.env.PT_ADMIN_TOKEN = 'admin-secret';
     const admin = new AdminServer({ host: '127.0.0.1', port: 0, token: 'admin-secret', logger: silent, readiness: () => ({ ready: true, detail: {} }), metrics: async () => '', routes: a.adminRoutes() });
@@ -155,7 +155,7 @@ describe('revocations over one nats-server', () => {
       } finally {
         process.stdout.write = write;
       }
-      await until(() => c.revocations.isRevoked({ tokenHash: 'x', kid: 'via-admin' }), 2_000, 'admin-API revocation at C');
+      await until(() => c.revocations.isRevoked({ tokenHash: 'x', kid: 'via-admin' }), 10_000, 'admin-API revocation at C');
       await expect(revoke(['--kid', 'k', '--admin', `http://127.0.0.1:${admin.port}`, '--admin-token-env', 'PT_ADMIN_TOKEN', '--exp', '2001-01-01'])).rejects.toBeInstanceOf(UsageError);
     } finally {
       await admin.close();

@@ -88,7 +88,7 @@ describe('a proxy process without its NATS', () => {
     expect((await call(X, tok2)).status).toBe(200);
     const t0 = Date.now();
     expect((await admin(Y, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok2) })).status).toBe(201);
-    await waitFor('X to refuse the token revoked at Y', async () => revoked(await call(X, tok2)), 2_000);
+    await waitFor('X to refuse the token revoked at Y', async () => revoked(await call(X, tok2)), 10_000);
     const metrics = await request(`${X.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const text = await metrics.body.text();
     expect(text).toMatch(/^portcullis_revocations_unpersisted 0$/m);
@@ -108,7 +108,8 @@ describe('a proxy process without its NATS', () => {
     await nats.kill();
     const seen: Array<{ t: number; status: number }> = [];
     let closed: Answer | null = null;
-    while (performance.now() - killedAt < 3_000) {
+    // a bound on the wait (≤ 10 s), not on the speed: a loaded machine notices the loss late; the delay is printed
+    while (performance.now() - killedAt < 10_000) {
       const a = await call(Z, tok);
       seen.push({ t: performance.now() - killedAt, status: a.status });
       if (a.status === 503) { closed = a; break; }

@@ -36,10 +36,11 @@ async function call(p: ProxyProcess, token: string, path = '/api/x'): Promise<An
 const isRevokedAnswer = (a: Answer): boolean => a.status === 401 && /error="invalid_token"/.test(a.challenge) && /revoked/.test(a.challenge);
 
 /**
- * Poll `p` with `token` back to back from `t0` until it is refused as revoked (≤ `ms`);
+ * Poll `p` with `token` back to back from `t0` until it is refused as revoked (≤ `ms`, a bound on the
+ * wait, not on the speed: a loaded CI member can take seconds; the delays are printed, bench/ judges them);
  * then keep asking `after` more times: every answer must be the same refusal. Returns the delay.
  */
-async function refusedWithin(p: ProxyProcess, token: string, t0: number, ms = 2_000, after = 25): Promise<number> {
+async function refusedWithin(p: ProxyProcess, token: string, t0: number, ms = 10_000, after = 25): Promise<number> {
   let a: Answer;
   for (;;) {
     a = await call(p, token);

@@ -32,10 +32,10 @@ describe('serve --workers 2 without NATS', () => {
     return { status: r.statusCode, challenge: String(r.headers['www-authenticate'] ?? ''), path };
   }
   
-  /** Access-log lines (status, worker pid) of these request paths, once all are logged. */
+  /** Access-log lines (status, worker pid) of these request paths, once all are logged (≤ 10 s: the workers' lines come through pipes, late on a loaded machine). */
   async function logged(paths: readonly string[]): Promise<Array<{ path: string; status: number; pid: number }>> {
     const want = new Set(paths);
-    for (let i = 0; i < 100; i++) {
+    for (const end = Date.now() + 10_000; Date.now() < end;) {
       const lines = proxy.logs().filter((l) => l.msg === 'request' && want.has(String(l.path)));
       if (lines.length === want.size) {
         const byPath = new Map(lines.map((l) => [String(l.path), l]));
@@ -47,7 +47,8 @@ describe('serve --workers 2 without NATS', () => {
   }
 
   /**
-   * Poll with fresh connections until `count` refusals in a row (≤ 2 s from `t0`), then
+   * Poll with fresh connections until `count` refusals in a row (a wait of ≤ 10 s from `t0`, not a
+   * speed bound: the delay is printed; a loaded machine can take seconds), then
    * check from the access log that each worker refused and, once it had, never answered 200 again.
    */
   async function refusedByBothWorkers(token: string, t0: number, count = 40): Promise<number> {
@@ -58,7 +59,7 @@ describe('serve --workers 2 without NATS', () => {
       const a = await once(token);
       seen.push(a);
       if (revoked(a)) { run++; firstRefusal ||= performance.now() - t0; } else { run = 0; expect(a.status).toBe(200); }
-      if (run === 0 && performance.now() - t0 > 2_000) throw new Error('the workers still accept the token 2 s after the revocation');
+      if (run === 0 && performance.now() - t0 > 10_000) throw new Error('the workers still accept the token 10 s after the revocation');
     }
     const lines = await logged(seen.map((a) => a.path));
     const pids = new Set(lines.slice(-count).map((l) => l.pid));

@@ -86,6 +86,8 @@ describe('MessageBus.request over NATS with a bus key', () => {
     raw.subscribe(subject, { callback: (_e, m) => { inboxes.push(m.reply!); } });
     await raw.flush();
     await expect(asker.bus.request(subject, claim('asker'), 200)).rejects.toMatchObject({ code: 'BUS_TIMEOUT' });
+    // a loaded process can run the request's 200 ms timer before the silent responder's delivery
+    await expect.poll(() => inboxes.length, { timeout: 5_000 }).toBe(1);
     raw.publish(inboxes[0]!, new Uint8Array([1]));
     await raw.flush();
     await expect.poll(() => asker.t.stats().bus_replies_ignored_late, { timeout: 5_000 }).toBe(1);

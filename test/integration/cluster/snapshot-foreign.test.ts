@@ -23,6 +23,15 @@ const status = async (p: ProxyProcess, token: string): Promise<number> => (await
 
 const startWaitOver = (p: ProxyProcess): boolean => p.logs().some((l) => typeof l.msg === 'string' && l.msg.startsWith('cluster bus unreachable at start'));
 
+/**
+ * `p` past its start wait with its issuer's keys loaded (a loaded machine fetches them late: until
+ * then /readyz is 503 and a token 503 whatever the snapshot), so what it answers is the snapshot's doing.
+ */
+async function settled(p: ProxyProcess): Promise<void> {
+  await waitFor('the start wait to be over', async () => startWaitOver(p), 10_000);
+  await waitFor('the issuer keys loaded', async () => (await readyz(p)).body.keys_loaded === true, 10_000);
+}
+
 describe('a revocation snapshot that is not this cluster\'s own', () => {
   let as: AuthServer;
   let echo: EchoUpstream;
@@ -64,8 +73,7 @@ describe('a revocation snapshot that is not this cluster\'s own', () => {
     const ours = join(dir, 'ours.json');
     copyFileSync(mine, ours);
     const S0 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
-    await waitFor('the start wait to be over', async () => startWaitOver(S0), 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await settled(S0);
     expect((await readyz(S0)).body).toMatchObject({ ready: true, cluster: { revocations_from: 'snapshot' } });
     expect(await status(S0, bad)).toBe(401);
     await S0.stop();
@@ -73,8 +81,7 @@ describe('a revocation snapshot that is not this cluster\'s own', () => {
     // the other cluster's file, young and well-formed, in place of ours
     copyFileSync(theirs, mine);
     const S2 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
-    await waitFor('the start wait to be over', async () => startWaitOver(S2), 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await settled(S2);
     expect(await status(S2, bad)).toBe(503);
     expect((await readyz(S2)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
     await S2.stop();
@@ -82,8 +89,7 @@ describe('a revocation snapshot that is not this cluster\'s own', () => {
     // a hand-written file that says "caught up just now, nothing revoked"
     writeFileSync(mine, JSON.stringify({ v: 1, asOf: Date.now(), entries: [] }), { mode: 0o600 });
     const S3 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
-    await waitFor('the start wait to be over', async () => startWaitOver(S3), 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await settled(S3);
     expect(await status(S3, bad)).toBe(503);
     expect((await readyz(S3)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
   }, 90_000); // several proxy starts and a nats-server kill: slow on a loaded 2-core machine

@@ -6,10 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
-import { metric } from './proxy-fixtures.js';
+import { metric, waitFor } from './proxy-fixtures.js';
 
 const TOKEN = 'opaque-token-uncached-0123456789abcdef';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('shared introspection: an answer that is not cached ends the holder\'s lease', () => {
   let pair: SlowWirePair;
@@ -28,9 +27,10 @@ describe('shared introspection: an answer that is not cached ends the holder\'s 
     as.active = false;
     as.delayMs = 1_000; // every call is answered 1 s after it arrives
     const atA = apiStatus(A, TOKEN); // A takes the lease and calls
-    await sleep(300);
+    // waited for, not slept: on a loaded machine A's call (or B's wait) can take longer than a fixed pause
+    await waitFor('A\'s call at the authorization server', async () => as.calls >= 1, 10_000);
     const atB = apiStatus(B, TOKEN).then((s) => ({ who: 'waiter', s })); // B waits for A's answer
-    await sleep(300);
+    await waitFor('B waiting for A\'s answer', async () => (await metric(B, 'portcullis_introspection_sync_lease_waits_total')) >= 1, 10_000);
     expect(as.calls).toBe(1); // single-flight held so far
     expect(await metric(B, 'portcullis_introspection_sync_lease_waits_total')).toBe(1);
     expect(await atA).toBe(401);
