@@ -1,7 +1,7 @@
 // A 10 000-route policy is pushed and applied while traffic runs: decoding and validation run
-// off the event loop, so no request fails, p99 latency stays bounded (generously: this
-// machine's cores are shared) and no request waits as long as the validation took (it would
-// if the loop were blocked for it); only the swap itself (compiling the routes) holds the loop.
+// off the event loop, so no request fails and no request waits as long as the validation took
+// (it would if the loop were blocked for it); only the swap itself (compiling the routes) holds
+// the loop. The latencies are printed; how fast is bench/'s question, not a timed assertion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -12,8 +12,6 @@ import { admin, waitFor } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from './policy-fixtures.js';
 
 const ROUTES = 10_000;
-/** p99 request latency allowed during the push, ms (a blocked event loop for the whole validation would exceed it). */
-const P99_BOUND_MS = 250;
 
 describe('cluster policy: a 10 000-route version applies while traffic continues', () => {
   let nats: NatsServer & { stop(): Promise<void> };
@@ -37,7 +35,7 @@ describe('cluster policy: a 10 000-route version applies while traffic continues
     await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
   });
 
-  it('no request fails and p99 latency stays bounded while 10 000 routes are validated and applied', async () => {
+  it('no request fails and none waits as long as the validation took while 10 000 routes are validated and applied', async () => {
     const routes: unknown[] = [
       { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
       { name: 'open', match: { path: '/open/*' }, upstream: 'app', auth: 'none' },
@@ -80,7 +78,6 @@ describe('cluster policy: a 10 000-route version applies while traffic continues
     const applied = proxy.logs().filter((l) => l.msg === 'policy applied').at(-1)!;
     const max = during[during.length - 1]!;
     console.log(`policy-large: ${during.length} requests during push+apply, p50 ${during[Math.floor(during.length / 2)]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; check ${String(applied.check_ms)} ms off the loop, apply ${String(applied.apply_ms)} ms (prepare ${String(applied.prepare_ms)} in slices, commit ${String(applied.commit_ms)}), longest event-loop delay while processing it ${String(applied.loop_max_ms)} ms`);
-    expect(p99).toBeLessThan(P99_BOUND_MS);
     expect(max).toBeLessThan(Number(applied.check_ms));
   }, 120_000);
 });
