@@ -9,6 +9,10 @@
 
 local decision_url = os.getenv("PORTCULLIS_DECISION_URL") or "http://127.0.0.1:8080/_portcullis/auth"
 local identity_prefix = "x-auth-"
+-- verdict headers set on the request besides X-Auth-*: the internal token, and a route's identity_headers
+-- name outside X-Auth-* (add it here, e.g. ["x-forwarded-user"] = true for X-Forwarded-User: sub;
+-- haproxy.cfg removes the client's copy before the check)
+local copied = { ["authorization"] = true }
 -- the call's own framing and the dialect headers are set here, never copied from the client
 local not_copied = {
   ["host"] = true, ["content-length"] = true, ["transfer-encoding"] = true, ["connection"] = true,
@@ -60,7 +64,7 @@ core.register_action("portcullis_auth", { "http-req" }, function(txn)
   if res.status == 200 then
     for name, values in pairs(rh) do
       local lname = string.lower(name)
-      if string.find(lname, identity_prefix, 1, true) == 1 or lname == "authorization" then
+      if string.find(lname, identity_prefix, 1, true) == 1 or copied[lname] then
         txn.http:req_set_header(lname, first(values))
       end
     end

@@ -7,6 +7,7 @@ import { proxyError, ERRORS, type ProxyError } from '../errors.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
+import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -130,6 +131,9 @@ export function tokenFingerprint(c: RequestContext): string | null {
  * spellings (`x_auth_subject`) too: Envoy passes them by default and CGI, WSGI and Rack
  * upstreams read them as the dashed name; a verdict never sets one, so they are always named.
  * A route that strips credentials also names its own token header (`token_sources.header`).
+ * So are other proxies' identity assertions and client-certificate headers (`X-Forwarded-User`,
+ * `Client-Cert`…), as proxy mode strips them, unless `server.forwarded.keep_headers` keeps them
+ * or the verdict sets one (a route mapping a claim to `X-Forwarded-User`: its value replaces the client's).
  */
 export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: readonly string[], stripCredentials: boolean): string[] {
   const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
@@ -140,12 +144,19 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
     const dashed = k.indexOf('_') === -1 ? k : k.replace(/_/g, '-');
-    if (!snap.auth.isIdentityHeader(dashed) || names.includes(k)) continue;
+    if ((!snap.auth.isIdentityHeader(dashed) && !assertedStripped(snap, dashed)) || names.includes(k)) continue;
     let set = false;
     for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
     if (!set) names.push(k);
   }
   return names;
+}
+
+const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]);
+
+/** `dashed` is another proxy's identity or client-certificate header that this config strips (not in keep_headers). */
+function assertedStripped(snap: Snapshot, dashed: string): boolean {
+  return ASSERTED.has(dashed) && !snap.config.server.forwarded.keep_headers.includes(dashed);
 }
 
 /** The route's `token_sources.header` (lower-case) when the route strips credentials, else null. */

@@ -9,13 +9,16 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULT_IDENTITY } from '../../../node/pipeline/index.js';
 import { validateConfig } from '../../../node/config/index.js';
-import { METHOD_OVERRIDE_HEADERS, URL_OVERRIDE_HEADERS } from '../../../node/config/untrusted-headers.js';
+import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS, METHOD_OVERRIDE_HEADERS, URL_OVERRIDE_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { EDGE_DIR } from './edge-fixtures.js';
 
 const read = (f: string): string => readFileSync(join(EDGE_DIR, f), 'utf8');
 const IDENTITY = Object.keys(DEFAULT_IDENTITY.headers);
 /** Lower-case names every edge removes towards the app: host overrides, then method and URL overrides (Portcullis's own lists). */
 const OVERRIDES = ['x-original-host', 'x-host', 'x-http-host-override', ...METHOD_OVERRIDE_HEADERS, ...URL_OVERRIDE_HEADERS];
+
+/** Other proxies' identity assertions and client-certificate headers: every edge removes client copies (proxy mode strips them). */
+const ASSERTED = [...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS];
 
 const portcullis = validateConfig(parse(read('portcullis-decision.yaml')));
 const endpoints = portcullis.ok ? portcullis.config.server.decision.endpoints : [];
@@ -50,6 +53,29 @@ describe('deploy/edge', () => {
     for (const h of OVERRIDES) {
       expect(nginx, h).toMatch(new RegExp(`proxy_set_header ${h} +"";`));
       expect(haproxy, h).toMatch(new RegExp(`http-request del-header ${h}\\n`));
+    }
+  });
+
+  it('every edge names every identity assertion and client-certificate header of node/config/untrusted-headers.ts', () => {
+    // adding a name to the lists without the edges fails here. nginx: set to "" towards the app; HAProxy: deleted
+    // before the check (the Lua sets the verdict's); Caddy: removed before forward_auth; Traefik: a middleware
+    // emptying them, run before ForwardAuth on every router
+    const nginx = read('nginx.conf').toLowerCase();
+    const haproxy = read('haproxy.cfg').toLowerCase();
+    const caddy = read('Caddyfile').toLowerCase();
+    const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { headers?: { customRequestHeaders: Record<string, string> } }>; routers: Record<string, { middlewares: string[] }> } };
+    const custom = t.http.middlewares['client-identity']!.headers!.customRequestHeaders;
+    expect(Object.keys(custom).map((h) => h.toLowerCase())).toEqual(ASSERTED);
+    expect(new Set(Object.values(custom))).toEqual(new Set(['']));
+    for (const [name, r] of Object.entries(t.http.routers)) expect(r.middlewares[0], name).toBe('client-identity');
+    const check = haproxy.indexOf('http-request lua.portcullis_auth');
+    const forward = caddy.indexOf('forward_auth portcullis');
+    for (const h of ASSERTED) {
+      expect(nginx, h).toMatch(new RegExp(`proxy_set_header ${h} +"";`));
+      expect(haproxy.indexOf(`http-request del-header ${h}\n`), h).toBeGreaterThan(-1);
+      expect(haproxy.indexOf(`http-request del-header ${h}\n`), `${h} before the check`).toBeLessThan(check);
+      expect(caddy.indexOf(`request_header -${h}\n`), h).toBeGreaterThan(caddy.indexOf('route {'));
+      expect(caddy.indexOf(`request_header -${h}\n`), `${h} before forward_auth`).toBeLessThan(forward);
     }
   });
 
@@ -120,6 +146,14 @@ describe('deploy/edge', () => {
     const passes = (name: string): boolean => pats.some((p) => p.exact === name || (p.prefix !== undefined && name.startsWith(p.prefix))
       || (p.safe_regex !== undefined && new RegExp(`^(?:${p.safe_regex.regex})$`).test(name)));
     for (const spelling of identitySpellings()) expect(passes(spelling), spelling).toBe(true);
+    // other proxies' identity assertions and client-certificate headers reach the check, so the answer names them for removal
+    for (const h of ASSERTED) for (const spelling of [h, h.replace(/-/g, '_')]) expect(passes(spelling), spelling).toBe(true);
+    // a route mapping a claim to one (X-Forwarded-User: sub): Envoy takes the verdict's value, replacing the client's
+    const upPats = f.http_service.authorization_response.allowed_upstream_headers.patterns as any[];
+    const upstreamPasses = (name: string): boolean => upPats.some((p) => p.exact === name || (p.prefix !== undefined && name.startsWith(p.prefix))
+      || (p.safe_regex !== undefined && new RegExp(`^(?:${p.safe_regex.regex})$`).test(name)));
+    for (const h of IDENTITY_ASSERTION_HEADERS) expect(upstreamPasses(h), h).toBe(true);
+    expect(upstreamPasses('x-forwarded-for'), 'whole names only').toBe(false);
     expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
@@ -171,6 +205,9 @@ describe('deploy/edge', () => {
     for (const h of ['x-forwarded-host', ...OVERRIDES]) {
       for (const spelling of [h, h.replace(/-/g, '_')]) expect(passes(spelling), spelling).toBe(true);
     }
+    for (const h of ASSERTED) for (const spelling of [h, h.replace(/-/g, '_')]) expect(passes(spelling), spelling).toBe(true);
+    const upstream = provider.envoyExtAuthzHttp.headersToUpstreamOnAllow as string[];
+    for (const h of IDENTITY_ASSERTION_HEADERS) expect(upstream.some((p) => (p.endsWith('*') ? h.startsWith(p.slice(0, -1)) : h === p)), h).toBe(true);
     const policy = docs.find((d) => d.kind === 'AuthorizationPolicy');
     expect(policy.spec.action).toBe('CUSTOM');
     expect(policy.spec.provider.name).toBe(provider.name);

@@ -12,6 +12,7 @@ import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProces
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
+import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady, type Answer } from './decision-fixtures.js';
 import { startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
 
@@ -114,6 +115,15 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     };
     const h = seen(await get('/public/x', overrides, 'POST'));
     for (const name of Object.keys(overrides)) expect(h[name], name).toBeUndefined();
+  });
+
+  it('other proxies\' identity assertions and client-certificate headers (X-Forwarded-User, Client-Cert…) never reach the app', async () => {
+    // an app moved from oauth2-proxy (or behind ALB, IAP, a TLS terminator) believes them; before, the edge passed them on
+    const sent = Object.fromEntries([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS].map((n) => [n, 'root']));
+    for (const path of ['/orders/1', '/public/x']) {
+      const h = seen(await get(path, { ...bearer(token), ...sent }));
+      expect(Object.keys(sent).filter((n) => h[n] !== undefined), path).toEqual([]);
+    }
   });
 
   it('a method or URL override selecting another route → 400 through the edge; the app is not called', async () => {

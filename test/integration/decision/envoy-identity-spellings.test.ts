@@ -3,6 +3,8 @@
 // must not reach the app. Envoy forwards the client's headers except those the verdict replaces or
 // names in x-envoy-auth-headers-to-remove, and passes to the check only its allowed_headers: each
 // spelling must reach the check, where it is named for removal or the call is refused (→ 503).
+// Other proxies' identity assertions and client-certificate headers (X-Forwarded-User, Client-Cert…)
+// likewise, except where the config keeps one or a route maps a claim to it (the verdict's value wins).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, waitReady } from './decision-fixtures.js';
 import { EDGE_DIR } from './edge-fixtures.js';
+import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../../../node/config/untrusted-headers.js';
 
 const SPELLINGS = ['x-auth-subject', 'x_auth_subject', 'x-auth_subject', 'x_auth-subject', 'X_Auth_Subject'];
 /** Whether the edge passes a client header to the check; 'rejected': the edge answers 400 itself (nothing reaches the check or the app). */
@@ -41,17 +44,25 @@ function istioAllowed(): Matcher {
 let as: AuthServer;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
+let token: string;
+/** Kept by `server.forwarded.keep_headers` (a TLS terminator in front sets it): the check leaves it alone. */
+const KEPT = 'x-ssl-client-verify';
+const ASSERTED = [...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS].filter((n) => n !== KEPT);
 
 beforeAll(async () => {
   [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+  const policy = decisionPolicy(as, echo.url);
+  // an app moved from oauth2-proxy: the route maps the subject to the header the app already reads
+  const moved = { name: 'moved', match: { path: '/moved/*' }, upstream: 'app', auth: {}, forward: { identity_headers: { 'X-Forwarded-User': 'sub' } } };
   proxy = await startProxy({
-    server: { listen: { host: '127.0.0.1', port: 0 }, decision: DECISION },
+    server: { listen: { host: '127.0.0.1', port: 0 }, decision: DECISION, forwarded: { keep_headers: [KEPT] } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    ...decisionPolicy(as, echo.url),
+    ...policy, routes: [moved, ...(policy.routes as unknown[])],
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
   }, { env: { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET } });
   await waitReady(proxy.adminUrl, ADMIN_TOKEN);
+  token = await as.issueJwt({ sub: 'alice' });
 }, 60_000);
 
 afterAll(async () => {
@@ -96,5 +107,33 @@ describe('a client identity header in another spelling, behind the shipped Envoy
   it('the dash spelling is still named for removal, not refused (a control: the check answers)', async () => {
     expect(await fate(envoyAllowed(), 'x-auth-subject')).toBe('removed');
     expect(await fate(istioAllowed(), 'x-auth-subject')).toBe('removed');
+  });
+});
+
+describe('other proxies\' identity assertions and client-certificate headers, behind the shipped Envoy/Istio HTTP ext_authz configs', () => {
+  // before, Envoy passed a client's `X-Forwarded-User: root` to the app, which an app moved from oauth2-proxy believes
+  // underscore spellings through Istio end as the ones above (the check's listener answers nothing: 503 after
+  // the timeout); that they reach its check is edge-configs.test.ts's. envoy.yaml refuses them at once.
+  const spellings = ASSERTED.flatMap((n) => [n, n.replace(/-/g, '_')]);
+
+  it('envoy.yaml (either spelling) and istio.yaml: none reaches the app', async () => {
+    for (const [allowed, names] of [[envoyAllowed(), spellings], [istioAllowed(), ASSERTED]] as const) {
+      const got = Object.fromEntries(await Promise.all(names.map(async (s) => [s, await fate(allowed, s)] as const)));
+      // dashed: named for removal (the request goes on); underscored: envoy.yaml answers 400 itself
+      for (const s of names) expect(got[s], `${s}: ${JSON.stringify(got)}`).toBe(s.includes('_') ? 'refused' : 'removed');
+    }
+  });
+
+  it('a name in server.forwarded.keep_headers is left to the app', async () => {
+    expect(await fate(envoyAllowed(), KEPT)).toBe('reaches the app');
+  });
+
+  it('a route mapping a claim to X-Forwarded-User: the verdict\'s value replaces the client\'s, not removed', async () => {
+    const r = await send(`${proxy.url}/_portcullis/ext_authz/moved/x`, { host: 'api.example', 'x-forwarded-proto': 'https', authorization: `Bearer ${token}`, 'x-forwarded-user': 'root', 'remote-user': 'root' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.headers['x-forwarded-user']).toBe('alice');
+    const remove = String(r.headers['x-envoy-auth-headers-to-remove'] ?? '').split(',');
+    expect(remove).toContain('remote-user');
+    expect(remove).not.toContain('x-forwarded-user');
   });
 });

@@ -144,6 +144,14 @@ describe('Envoy ext_authz gRPC Check', () => {
     expect(r.ok_response!.headers_to_remove).not.toContain('x_other');
   });
 
+  it('other proxies\' identity assertions and client-certificate headers (X-Forwarded-User, Client-Cert…), any spelling, are named for removal', async () => {
+    const sent = { 'x-forwarded-user': 'root', 'remote-user': 'root', x_forwarded_email: 'root@evil.example', 'client-cert': ':MIIB:', 'x-ms-client-principal-name': 'root' };
+    const r = await check(clientA, envoyRequest('/orders/42', { ...bearer(token), ...sent }));
+    expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
+    // before, Envoy forwarded each of them to the app, which an app moved from oauth2-proxy believes
+    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(Object.keys(sent)));
+  });
+
   it('no token → UNAUTHENTICATED with a 401 denied_response, the RFC 6750 challenge and the JSON body', async () => {
     expectDenied(await check(clientA, envoyRequest('/orders/1')), 16, 401, /^Bearer realm="portcullis"$/, 'PORTCULLIS_ERR_AUTH_MISSING');
   });
