@@ -2,7 +2,6 @@
 // callbacks (RelayHost) for metrics, logs, lifecycle and config, so the relay stays I/O only.
 import type { UpstreamRequest } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
-import type { Relay } from './relay.js';
 
 /**
  * How a request ended, as the client saw it (access log `outcome`, README "Logs"):
@@ -13,8 +12,11 @@ import type { Relay } from './relay.js';
  */
 export type Outcome = 'complete' | 'truncated' | 'aborted';
 
-/** Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. */
-export interface RelayHost {
+/**
+ * Callbacks into the listener (metrics, logs, lifecycle) so the relay stays I/O only. `Relay` is the
+ * relay class (relay.ts names it: a parameter here, so this contract does not import its implementation).
+ */
+export interface RelayHostOf<Relay> {
   /** Access log on: its lines carry upstream_ms. */
   readonly accessLog: boolean;
   finished(relay: Relay): void;

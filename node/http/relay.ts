@@ -13,7 +13,7 @@ import { freshAuthorization, outboundRefused, replaceAuthorization, type Outboun
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { writeError } from './respond.js';
-import type { Outcome, RelayHost } from './relay-host.js';
+import type { Outcome, RelayHostOf } from './relay-host.js';
 import { startResponse, readEnded, relayChunk, responseEnded, type RelayResponse } from './response-stream.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 
@@ -26,7 +26,9 @@ const UWS_STALL_CUT_MS = 8_000;
 
 const NO_HEADERS: string[] = [];
 
-export type { Outcome, RelayHost } from './relay-host.js';
+export type { Outcome } from './relay-host.js';
+/** The listener's side of a relay (relay-host.ts). */
+export type RelayHost = RelayHostOf<Relay>;
 
 /**
  * One request's relay. It is also the upstream request it sends (H1Request: method, path, headers,

@@ -1,9 +1,8 @@
 // The HTTP/2 relay's contract with the listener that owns it: the callbacks for metrics, logs,
 // lifecycle and reloads, so the relay stays I/O only.
-import type { H2Relay } from './h2-relay.js';
 
-/** Callbacks into the listener (metrics, logs, lifecycle). */
-export interface H2RelayHost {
+/** Callbacks into the listener (metrics, logs, lifecycle); `H2Relay` is the relay class (h2-relay.ts names it: no import back). */
+export interface H2RelayHostOf<H2Relay> {
   finished(relay: H2Relay): void;
   upstreamError(upstream: string, kind: string): void;
   decision(reason: string | null): void;

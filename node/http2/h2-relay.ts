@@ -17,10 +17,11 @@ import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js
 import { GRPC, grpcMessage } from './grpc-status.js';
 import { responseHeaders, responseTrailers } from './h2-response-headers.js';
 import { resetStream } from './session-guard.js';
-import type { H2RelayHost } from './h2-relay-host.js';
+import type { H2RelayHostOf } from './h2-relay-host.js';
 import { performance } from 'node:perf_hooks';
 
-export type { H2RelayHost } from './h2-relay-host.js';
+/** The listener's side of an HTTP/2 relay (h2-relay-host.ts). */
+export type H2RelayHost = H2RelayHostOf<H2Relay>;
 
 export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined {
   done = false;
