@@ -1,6 +1,6 @@
 // One clock reading per synchronous run of a native callback (a uWS request handler, an upstream
 // socket read): the first caller inside a run reads performance.now(), the others reuse that reading,
-// as HAProxy and nginx read the time once per event-loop wake-up. A clock read costs ~0.2 µs here.
+// as HAProxy and nginx read the time once per event-loop wake-up. A clock read costs ~50 ns here (pinned micro, bench/RESULTS.md 13:11–14:00).
 
 let depth = 0;
 let reading = -1;
