@@ -1,7 +1,8 @@
 // The JetStream key-value bucket `<P>_POLICY` holding the policy versions under one key,
 // `current`, with history. Writes are compare-and-set on the revision read, so of two
-// concurrent pushes exactly one wins; the loser gets a PolicyConflict.
-import type { JetStreamManager, KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
+// concurrent pushes exactly one wins (also on nats-server 2.9.x clusters: see `write`); the
+// loser gets a PolicyConflict.
+import type { JetStreamClient, JetStreamManager, KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import { nats } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
@@ -37,7 +38,13 @@ export interface PolicyStoreOptions {
 export class PolicyStore {
   private jsm: JetStreamManager | null = null;
 
-  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection) {}
+  private readonly js: JetStreamClient;
+  /** Writes refused because another won: by the expected-sequence check, or by the de-duplication alone (nats-server#4320). */
+  private readonly conflicts = { sequence: 0, duplicate: 0 };
+
+  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number) {
+    this.js = nc.jetstream({ timeout: timeoutMs });
+  }
 
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
@@ -46,11 +53,11 @@ export class PolicyStore {
     const replicas = opts.replicas === undefined || opts.replicas === 'auto' ? (clustered ? 3 : 1) : opts.replicas;
     const history = opts.history ?? 16;
     try {
-      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc);
+      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000);
     } catch (err) {
       const msg = (err as Error).message ?? '';
       if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
-        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc);
+        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000);
       }
       throw err;
     }
@@ -85,15 +92,54 @@ export class PolicyStore {
     }
   }
 
-  /** Write `value` if the key is still at `expectRevision` (null = nothing there yet); returns the new revision. */
+  /**
+   * Write `value` if the key is still at `expectRevision` (null = nothing there yet, or deleted);
+   * returns the new revision; throws PolicyConflict when another write got there first. Each
+   * write carries the message id `on-<revision it was based on>`: only one write can follow a
+   * given revision, and the stream's de-duplication refuses the others even while they are in
+   * flight together — which the expected-sequence header alone does not do on a replicated
+   * stream before nats-server 2.9.21 (nats-server#4320: every racer was told it won).
+   */
   async write(value: Uint8Array, expectRevision: number | null): Promise<number> {
+    if (expectRevision !== null) return this.publishOn(value, expectRevision);
     try {
-      return expectRevision === null ? await this.kv.create(POLICY_KEY, value) : await this.kv.update(POLICY_KEY, value, expectRevision);
+      return await this.publishOn(value, 0);
     } catch (err) {
+      if (!(err instanceof PolicyConflict)) throw err;
+      // a deleted or purged key: its marker (as the stream's leader has it, not a replica's
+      // possibly stale copy) is the revision a create follows, as kv.create does
+      this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs });
+      const m = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
+      const op = m.header?.get('KV-Operation') ?? '';
+      if (op !== 'DEL' && op !== 'PURGE') throw err;
+      return this.publishOn(value, m.seq);
+    }
+  }
+
+  private async publishOn(value: Uint8Array, revision: number): Promise<number> {
+    const h = nats().headers();
+    h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
+    try {
+      const ack = await this.js.publish(`$KV.${this.bucket}.${POLICY_KEY}`, value, { headers: h, msgID: `on-${revision}`, timeout: this.timeoutMs });
+      if (ack.duplicate) throw this.conflict('duplicate');
+      return ack.seq;
+    } catch (err) {
+      if (err instanceof PolicyConflict) throw err;
       const msg = (err as Error).message ?? '';
-      if (/wrong last sequence|key exists|already exists/i.test(msg)) throw new PolicyConflict('the policy changed since it was read: another push won');
+      if (/wrong last sequence/i.test(msg)) throw this.conflict('sequence');
+      if (/duplicate/i.test(msg)) throw this.conflict('duplicate');
       throw err;
     }
+  }
+
+  private conflict(by: 'sequence' | 'duplicate'): PolicyConflict {
+    this.conflicts[by]++;
+    return new PolicyConflict('the policy changed since it was read: another push won');
+  }
+
+  /** `policy.push_conflicts.<by>`: this store's writes that lost a race (POST /policy on a member). */
+  stats(): Record<string, number> {
+    return { 'policy.push_conflicts.sequence': this.conflicts.sequence, 'policy.push_conflicts.duplicate': this.conflicts.duplicate };
   }
 
   /** Every stored value of the key, oldest first (up to the bucket's history). */

@@ -172,14 +172,14 @@ export class PolicyWatcher {
     return pushPolicy(this.store, this.auth, policy, opts);
   }
 
-  /** Component metrics: `policy.version`, `policy.applies`, `policy.refusals.<reason>`, `policy.ignored.<reason>`, `policy.propagation_ms`. */
+  /** Component metrics: `policy.version`, `policy.applies`, `policy.refusals.<reason>`, `policy.ignored.<reason>`, `policy.propagation_ms`, `policy.push_conflicts.<by>`. */
   stats(): Record<string, number> {
     const out: Record<string, number> = {
       'policy.version': this.active?.version ?? 0,
       'policy.latest_seen': this.latestSeen,
       'policy.applies': this.counters.applies,
       'policy.propagation_ms': this.counters.propagationMs,
-      'policy.degraded': this.from === 'state_file' ? 1 : 0,
+      'policy.degraded': this.from === 'state_file' ? 1 : 0, 'policy.push_conflicts.sequence': 0, 'policy.push_conflicts.duplicate': 0, ...this.store?.stats(),
     };
     for (const r of ['invalid', 'environment', 'apply'] as const) out[`policy.refusals.${r}`] = this.counters.refusals[r] ?? 0;
     for (const r of ['unsigned', 'bad_mac', 'unknown_key', 'stale', 'corrupt', 'digest_mismatch', 'not_newer'] as const) out[`policy.ignored.${r}`] = this.counters.ignored[r] ?? 0;
