@@ -39,9 +39,10 @@ export interface FollowerEvents {
 }
 
 type FollowerMessage =
-  | { readonly type: 'stream.positioned'; readonly gen: number; readonly position: StreamPosition }
+  | { readonly type: 'stream.positioned'; readonly gen: number; readonly position: StreamPosition; readonly identified?: boolean }
+  | { readonly type: 'stream.identified'; readonly gen: number; readonly position: StreamPosition; readonly same: boolean }
   | { readonly type: 'stream.failed'; readonly gen: number; readonly error: string }
-  | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly subject: string; readonly msg: RevocationAdded | null; readonly signedAt: number | null }
+  | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly subject: string; readonly msg: RevocationAdded | null; readonly signedAt: number | null; readonly data: Uint8Array | null }
   | { readonly type: 'stream.consuming'; readonly consumer: number; readonly handle: { stop(): void } }
   | { readonly type: 'stream.checked'; readonly gen: number; readonly position: StreamPosition | null; readonly seqBefore: number; readonly missing?: boolean };
 
@@ -54,7 +55,7 @@ const MAX_GAP_FILL = 5_000;
 
 /** The stream side of the revocation actor (NATS mode only). */
 /** StreamFollower.stats() of a member without a stream (IPC, local): the families still exist. */
-export const FOLLOWER_ZEROS: Readonly<Record<string, number>> = Object.freeze({ revocation_stream_seq: 0, revocation_consumer_restarts_total: 0, revocation_stream_watched: 0 });
+export const FOLLOWER_ZEROS: Readonly<Record<string, number>> = Object.freeze({ revocation_stream_seq: 0, revocation_consumer_restarts_total: 0, revocation_stream_watched: 0, revocation_stream_created_changed_total: 0 });
 
 export class StreamFollower {
   /** Stream sequence of the last message delivered to `record`. */
@@ -80,6 +81,10 @@ export class StreamFollower {
   private retry: NodeJS.Timeout | null = null;
   /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
   private streamCreated: string | null = null;
+  /** The stored bytes of sequence `lastSeq` (null: not read, or gone): what tells the same stream under a new creation time. */
+  private lastData: Uint8Array | null = null;
+  /** Times the stream reported a new creation time while still holding `lastData` at `lastSeq` (the same stream). */
+  private createdChanged = 0;
   /** The sequence of every unexpired revocation delivered: what the stream must still hold. */
   private readonly coverage: StreamCoverage;
   /** Tag of the last loss logged: one warning per loss, not one per check until it is stored again. */
@@ -154,7 +159,7 @@ export class StreamFollower {
 
   /** Its position, restarts and the refill's memory for /metrics (flat). */
   stats(): Record<string, number> {
-    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.coverage.size };
+    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.coverage.size, revocation_stream_created_changed_total: this.createdChanged };
   }
 
   /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
@@ -182,18 +187,31 @@ export class StreamFollower {
         this.failedChecks = 0;
         this.confirmedAt = Date.now();
         this.lost = false;
+        if (m.identified !== true && this.onlyCreatedChanged(m.position)) { this.identify(m.gen, m.position); return; }
         if (this.renewed(m.position)) {
           // The stream was deleted and made anew (a nats-server restarted without its store, an
           // operator's `stream rm`): its sequences restarted, so "after lastSeq" would skip every
           // revocation stored since. Replay all of it; the store ignores what it already has.
           this.logger?.warn({ seq: this.lastSeq, stream_seq: m.position.lastSeq, created: m.position.created }, 'revocation stream was recreated: replaying it from the start');
           this.lastSeq = 0;
+          this.lastData = null;
           this.report(this.coverage.takeAll(Date.now()), `c${m.position.created ?? m.position.lastSeq}`, 'recreated', m.position);
         } else this.report(this.coverage.lostBelow(m.position.firstSeq, Date.now()), `f${m.position.firstSeq}`, 'aged_out_early', m.position);
         this.streamCreated = m.position.created ?? this.streamCreated;
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
         if (m.position.messages === 0 || this.lastSeq >= this.targetSeq) this.done();
+        return;
+      case 'stream.identified':
+        if (m.gen !== this.gen) return;
+        if (m.same) {
+          // nats-server 2.9 (standalone) reports a new creation time after a restart, a settings update
+          // and another restart (nats-server#8470); the sequences and messages are the same
+          this.createdChanged++;
+          this.logger?.warn({ seq: this.lastSeq, created: m.position.created, was: this.streamCreated }, 'revocation stream reports a new creation time but holds the same messages: the same stream, following on');
+          this.streamCreated = m.position.created ?? this.streamCreated;
+        }
+        this.receive({ type: 'stream.positioned', gen: m.gen, position: m.position, identified: true });
         return;
       case 'stream.failed': {
         if (m.gen !== this.gen) return;
@@ -206,6 +224,7 @@ export class StreamFollower {
       case 'stream.message':
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
+        this.lastData = m.data === null ? null : Uint8Array.from(m.data);
         this.events.record(m.msg, m.seq, m.subject, m.signedAt);
         // watched only when held: the refill's memory stays within the store's bound
         if (m.msg !== null) {
@@ -277,6 +296,25 @@ export class StreamFollower {
     }
   }
 
+  /**
+   * Only the creation time differs from the stream `lastSeq` counts in (it still has as many sequences):
+   * a stream made anew and refilled past `lastSeq`, or the same one under a time nats-server 2.9 changed.
+   */
+  private onlyCreatedChanged(p: StreamPosition): boolean {
+    return this.lastSeq > 0 && this.lastData !== null && p.lastSeq >= this.lastSeq && p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated;
+  }
+
+  /** Read sequence `lastSeq` from the leader: the same bytes (a copy published again has another publishedAt) = the same stream. */
+  private identify(gen: number, position: StreamPosition): void {
+    const s = this.stream();
+    const want = this.lastData;
+    if (s === null || want === null) { this.receive({ type: 'stream.identified', gen, position, same: false }); return; }
+    s.get(this.lastSeq).then(
+      (sm) => this.receive({ type: 'stream.identified', gen, position, same: sm !== null && Buffer.from(sm.data.buffer, sm.data.byteOffset, sm.data.byteLength).equals(want) }),
+      (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
+    );
+  }
+
   /** Is `p` a different stream from the one `lastSeq` counts in (recreated: new creation time, or fewer sequences than we applied)? */
   private renewed(p: StreamPosition): boolean {
     if (this.lastSeq === 0) return false;
@@ -319,7 +357,7 @@ export class StreamFollower {
     const id = this.consumerId;
     const gen = this.gen;
     this.lastCheck = Date.now();
-    s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, subject: sm.subject, ...this.decode(sm.subject, sm.data) })).then(
+    s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, subject: sm.subject, data: sm.data, ...this.decode(sm.subject, sm.data) })).then(
       (handle) => this.receive({ type: 'stream.consuming', consumer: id, handle }),
       (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
     );
@@ -343,7 +381,7 @@ export class StreamFollower {
       try {
         for (let seq = from; seq <= to && id === this.consumerId; seq++) {
           const sm = await s.get(seq);
-          this.receive({ type: 'stream.message', consumer: id, seq, subject: sm?.subject ?? '', ...(sm === null ? { msg: null, signedAt: null } : this.decode(sm.subject, sm.data)) });
+          this.receive({ type: 'stream.message', consumer: id, seq, subject: sm?.subject ?? '', data: sm?.data ?? null, ...(sm === null ? { msg: null, signedAt: null } : this.decode(sm.subject, sm.data)) });
         }
       } catch (err) {
         this.logger?.warn({ err: (err as Error).message }, 'reading the revocation stream gap failed; will retry');

@@ -161,6 +161,7 @@ gauge('portcullis_revocations_stream_sequence', 'Last revocation stream sequence
 counter('portcullis_revocations_consumer_restarts_total', 'Revocation stream consumer restarts', { 'cluster.revocation_consumer_restarts_total': null });
 gauge('portcullis_revocations_stream_watched', 'Revocations whose presence in the stream this process watches to refill a lost one (at most the store holds; the highest over workers)', { 'cluster.revocation_stream_watched': null }, { aggregate: 'max' });
 gauge('portcullis_revocation_stream_retention_short', '1 while the revocation stream keeps revocations for less than this member needs and it could not raise the max age (the highest over workers)', { 'cluster.revocation_stream_retention_short': null }, { aggregate: 'max' });
+counter('portcullis_revocations_stream_created_changed_total', 'Times the revocation stream reported a new creation time but still held the messages read (nats-server 2.9: the same stream, not replayed again)', { 'cluster.revocation_stream_created_changed_total': null });
 counter('portcullis_revocations_restored_total', 'Revocations stored in the stream again after it lost them before their time (emptied or made anew)', { 'cluster.revocations_restored_total': null });
 counter('portcullis_revocations_persisted_total', 'Revocations the stream acknowledged', { 'cluster.revocations_persisted_total': null });
 counter('portcullis_revocations_publish_failures_total', 'Revocation publishes the stream did not acknowledge (retried from the outbox)', { 'cluster.revocations_publish_failed_total': null });
