@@ -13,7 +13,8 @@ export {
   type BusAuthSettings, type ClusterSection, type ClusterSettings, type DirectSettings, type SnapshotSettings,
 } from './revocation-settings.js';
 export { DelayHistogram, DELAY_BUCKETS_MS } from './delay-histogram.js';
-export { StreamFollower, type FollowerEvents } from './stream-follower.js';
+export { StreamFollower } from './stream-follower.js';
+export type { FollowerEvents, LossReason } from './follower-events.js';
 export { RevocationOutbox, type PublishOutcome } from './revocation-outbox.js';
 export { readSnapshot, SnapshotWriter, type Snapshot, type SnapshotRead } from './revocation-snapshot.js';
 export { SnapshotKeeper, type SnapshotHost } from './snapshot-keeper.js';

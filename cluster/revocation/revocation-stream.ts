@@ -37,6 +37,8 @@ export interface StreamPosition {
   readonly created?: string;
   /** Its settings differ from this member's (someone changed them since its last check): `ensure()` puts them back. */
   readonly drifted?: boolean;
+  /** Messages taken out between its first and last sequence (a single delete, a filtered purge): `deletedSeqs()` names them. */
+  readonly deleted?: number;
 }
 
 /** One stored revocation as the consumer hands it over. */
@@ -149,6 +151,17 @@ export class RevocationStream {
   }
 
   /**
+   * The sequences taken out between the first and the last (STREAM.INFO with deleted_details), from a
+   * leader with its quorum; rejects otherwise. Asked only when the deleted count rose: a revocation
+   * stream has none unless someone with NATS credentials deleted or purged by subject.
+   */
+  async deletedSeqs(): Promise<number[]> {
+    const info = await (await this.manager()).streams.info(this.name, { deleted_details: true });
+    assertQuorum(info, 'revocation stream');
+    return info.state.deleted ?? [];
+  }
+
+  /**
    * Read one message from the stream leader (not a replica); null when that sequence
    * no longer exists (aged out). Used to fill a gap a stalled consumer leaves.
    */
@@ -226,7 +239,7 @@ export function assertQuorum(info: StreamInfoLike, what: string): void {
 }
 
 /** The stream's position, only when it comes from a leader that still has a quorum of current replicas (assertQuorum). */
-function positionOf(info: StreamInfoLike & { created?: string; state: { first_seq: number; last_seq: number; messages: number } }): StreamPosition {
+function positionOf(info: StreamInfoLike & { created?: string; state: { first_seq: number; last_seq: number; messages: number; num_deleted?: number } }): StreamPosition {
   assertQuorum(info, 'revocation stream');
-  return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages, ...(info.created === undefined ? {} : { created: info.created }) };
+  return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages, deleted: info.state.num_deleted ?? 0, ...(info.created === undefined ? {} : { created: info.created }) };
 }

@@ -1,6 +1,7 @@
 // Which revocations the stream must still hold: the stream sequence each unexpired revocation was
 // last stored at. A stream whose first sequence has passed one of them (emptied early by a max age,
-// limit or purge someone with NATS credentials set), or that was made anew, lost it; so did one
+// limit or purge someone with NATS credentials set), that took its sequence out of the middle (a
+// single delete, a filtered purge), or that was made anew, lost it; so did one
 // that, replayed whole, did not hold a revocation this member loaded from its snapshot.
 import { DEFAULT_LINGER_S } from './revocation-linger.js';
 
@@ -41,6 +42,20 @@ export class StreamCoverage {
     const lost: string[] = [];
     for (const [id, e] of this.seqOf) {
       if (e.seq >= firstSeq) break;
+      if (this.needed(e.expiresAtMs, nowMs)) lost.push(id);
+      else this.seqOf.delete(id);
+    }
+    return lost;
+  }
+
+  /**
+   * Ids stored at one of the `deleted` sequences (taken out of the middle: a single delete, a purge
+   * filtered on one kind) that are still needed; expired ones there are forgotten. O(entries).
+   */
+  lostAt(deleted: ReadonlySet<number>, nowMs: number): string[] {
+    const lost: string[] = [];
+    for (const [id, e] of this.seqOf) {
+      if (!deleted.has(e.seq)) continue;
       if (this.needed(e.expiresAtMs, nowMs)) lost.push(id);
       else this.seqOf.delete(id);
     }

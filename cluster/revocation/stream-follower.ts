@@ -9,38 +9,12 @@ import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
 import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
 import { StreamCoverage } from './stream-coverage.js';
-
-/** What the follower reports to the actor (synchronously, from its own mailbox). */
-export interface FollowerEvents {
-  /** One stream message, in sequence order, each sequence once (null: not an authentic, valid revocation); `signedAt` epoch ms or null without authentication. */
-  record(msg: RevocationAdded | null, seq: number, subject: string, signedAt: number | null): void;
-  /** Every message up to the leader's last sequence (as of the connect or a later check) has been delivered. */
-  complete(): void;
-  /**
-   * The stream stopped answering while the connection stayed up (this member's NATS server is
-   * cut off from the stream's quorum): nothing newer than `sinceMs` (epoch ms, the last time
-   * the stream answered) can be trusted to have arrived. Called on every failed check.
-   */
-  unreachable(sinceMs: number): void;
-  /** The stream answers again after `unreachable`: a catch-up from the last sequence has begun (`complete` follows). */
-  reachable(): void;
-  /**
-   * The stream no longer holds these unexpired revocations it delivered (emptied early, or made
-   * anew): store them again, deduplicated on `tag` (the same loss seen by every member has the same tag).
-   * Returns the ids this member does not hold (refused, swept): no longer watched.
-   */
-  lost(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed'): readonly string[];
-  /**
-   * Does this member's store hold revocation `id` (asked right after `record`)? Only those are
-   * watched: one it refused (full) or already swept it could not store again, and watching it would
-   * grow with the stream past the store's bound.
-   */
-  holds(id: string): boolean;
-}
+import type { FollowerEvents, LossReason } from './follower-events.js';
 
 type FollowerMessage =
   | { readonly type: 'stream.positioned'; readonly gen: number; readonly position: StreamPosition; readonly identified?: boolean }
   | { readonly type: 'stream.identified'; readonly gen: number; readonly position: StreamPosition; readonly same: boolean }
+  | { readonly type: 'stream.holes'; readonly gen: number; readonly position: StreamPosition; readonly seqs: readonly number[] }
   | { readonly type: 'stream.failed'; readonly gen: number; readonly error: string }
   | { readonly type: 'stream.message'; readonly consumer: number; readonly seq: number; readonly subject: string; readonly msg: RevocationAdded | null; readonly signedAt: number | null; readonly data: Uint8Array | null }
   | { readonly type: 'stream.consuming'; readonly consumer: number; readonly handle: { stop(): void } }
@@ -83,6 +57,8 @@ export class StreamFollower {
   private streamCreated: string | null = null;
   /** The stored bytes of sequence `lastSeq` (null: not read, or gone): what tells the same stream under a new creation time. */
   private lastData: Uint8Array | null = null;
+  /** `firstSeq:deleted` of the stream when its holes were last looked at ('' = none seen). */
+  private holesSeen = '';
   /** Times the stream reported a new creation time while still holding `lastData` at `lastSeq` (the same stream). */
   private createdChanged = 0;
   /** The sequence of every unexpired revocation delivered: what the stream must still hold. */
@@ -195,8 +171,10 @@ export class StreamFollower {
           this.logger?.warn({ seq: this.lastSeq, stream_seq: m.position.lastSeq, created: m.position.created }, 'revocation stream was recreated: replaying it from the start');
           this.lastSeq = 0;
           this.lastData = null;
+          this.holesSeen = '';
           this.report(this.coverage.takeAll(Date.now()), `c${m.position.created ?? m.position.lastSeq}`, 'recreated', m.position);
         } else this.report(this.coverage.lostBelow(m.position.firstSeq, Date.now()), `f${m.position.firstSeq}`, 'aged_out_early', m.position);
+        this.holes(m.gen, m.position);
         this.streamCreated = m.position.created ?? this.streamCreated;
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
@@ -212,6 +190,10 @@ export class StreamFollower {
           this.streamCreated = m.position.created ?? this.streamCreated;
         }
         this.receive({ type: 'stream.positioned', gen: m.gen, position: m.position, identified: true });
+        return;
+      case 'stream.holes':
+        if (m.gen !== this.gen) return;
+        this.report(this.coverage.lostAt(new Set(m.seqs), Date.now()), `d${m.position.created ?? ''}:${m.position.firstSeq}:${m.position.deleted ?? 0}`, 'deleted', m.position);
         return;
       case 'stream.failed': {
         if (m.gen !== this.gen) return;
@@ -277,6 +259,7 @@ export class StreamFollower {
         if (p.drifted !== true) this.drifted = false;
         // emptied early without being made anew (a max age or limit set by hand, a purge)
         this.report(this.coverage.lostBelow(p.firstSeq, Date.now()), `f${p.firstSeq}`, 'aged_out_early', p);
+        this.holes(m.gen, p);
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
           if (this.catchingUp) this.done();
@@ -321,7 +304,24 @@ export class StreamFollower {
     return p.lastSeq < this.lastSeq || (p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated);
   }
 
-  private report(ids: readonly string[], tag: string, why: 'aged_out_early' | 'recreated' | 'not_replayed', p: StreamPosition): void {
+  /**
+   * Did the stream's deleted count (or first sequence under it) change? Then read which sequences were
+   * taken out of the middle: those of watched revocations are lost (`stream.holes`). A count of 0 is the
+   * usual case and costs nothing; a failed read is tried again at the next check.
+   */
+  private holes(gen: number, p: StreamPosition): void {
+    const key = (p.deleted ?? 0) === 0 ? '' : `${p.firstSeq}:${p.deleted}`;
+    const s = this.stream();
+    if (key === this.holesSeen || s === null) return;
+    this.holesSeen = key;
+    if (key === '' || this.coverage.size === 0) return;
+    s.deletedSeqs().then(
+      (seqs) => this.receive({ type: 'stream.holes', gen, position: p, seqs }),
+      (err: Error) => { if (this.holesSeen === key) this.holesSeen = ''; this.logger?.warn({ err: err.message }, 'reading the revocation stream\'s deleted sequences failed; will retry'); },
+    );
+  }
+
+  private report(ids: readonly string[], tag: string, why: LossReason, p: StreamPosition): void {
     if (ids.length === 0) return;
     if (tag !== this.lostTag) this.logger?.warn({ lost: ids.length, why, first_seq: p.firstSeq, stream_seq: p.lastSeq }, 'revocation stream lost revocations that have not expired: storing them again');
     this.lostTag = tag;

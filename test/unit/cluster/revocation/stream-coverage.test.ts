@@ -27,6 +27,18 @@ describe('StreamCoverage', () => {
     expect(c.lostBelow(3, NOW)).toEqual([]);
   });
 
+  it('revocations at sequences taken out of the middle are lost, expired ones there forgotten, the others kept', () => {
+    const c = new StreamCoverage();
+    c.track('a', 1, inS(3_600));
+    c.track('b', 2, inS(3_600));
+    c.track('c', 3, inS(-30));
+    c.track('d', 4, inS(3_600));
+    expect(c.lostAt(new Set([2, 3, 9]), NOW)).toEqual(['b']);
+    expect(c.size).toBe(3); // c forgotten; b kept until stored again
+    c.track('b', 5, inS(3_600));
+    expect(c.lostAt(new Set([2, 3]), NOW)).toEqual([]);
+  });
+
   it('a stream made anew lost every unexpired revocation; all are forgotten', () => {
     const c = new StreamCoverage();
     c.track('a', 7, inS(3_600));
