@@ -144,7 +144,7 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
     const dashed = k.indexOf('_') === -1 ? k : k.replace(/_/g, '-');
-    if ((!snap.auth.isIdentityHeader(dashed) && !assertedStripped(snap, dashed)) || names.includes(k)) continue;
+    if ((!snap.auth.isIdentityHeader(dashed) && !assertedStripped(snap, dashed, k !== dashed)) || names.includes(k)) continue;
     let set = false;
     for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
     if (!set) names.push(k);
@@ -154,9 +154,13 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
 
 const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]);
 
-/** `dashed` is another proxy's identity or client-certificate header that this config strips (not in keep_headers). */
-function assertedStripped(snap: Snapshot, dashed: string): boolean {
-  return ASSERTED.has(dashed) && !snap.config.server.forwarded.keep_headers.includes(dashed);
+/**
+ * `dashed` is another proxy's identity or client-certificate header that this config strips: not in
+ * keep_headers, or sent `underscored` — keep_headers trusts the name a front proxy sets, and none sets
+ * `x_ssl_client_verify`: a client's copy, which CGI, WSGI and Rack read as the kept one.
+ */
+function assertedStripped(snap: Snapshot, dashed: string, underscored: boolean): boolean {
+  return ASSERTED.has(dashed) && (underscored || !snap.config.server.forwarded.keep_headers.includes(dashed));
 }
 
 /** The route's `token_sources.header` (lower-case) when the route strips credentials, else null. */
