@@ -75,7 +75,7 @@ export class ClientCredentialsSource {
   #retryMs = RETRY_FIRST_MS;
   /** performance.now() before which no call follows a failed one that left no usable token; 0: none. */
   #holdUntil = 0;
-  /** When a refusal last dropped the token (epoch ms); -∞ before the first. */
+  /** When a refusal last dropped the token (performance.now(): a wall-clock step must not stretch the cool-down); -∞ before the first. */
   #droppedAt = Number.NEGATIVE_INFINITY;
   readonly #refusals = new RefusalStats();
   #stats = { calls_ok: 0, calls_failed: 0, cache_hits: 0, cache_misses: 0, singleflight_waits: 0, refreshes_ahead: 0, failure_holds: 0 };
@@ -124,7 +124,7 @@ export class ClientCredentialsSource {
    */
   refused(authz: string, retrying: boolean): boolean {
     if (this.#value !== authz) return this.#refusals.note('replaced', retrying);
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.#droppedAt < REFUSAL_COOLDOWN_MS) return this.#refusals.note('throttled', retrying);
     this.#droppedAt = now;
     this.#value = null;
