@@ -180,6 +180,7 @@ describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials to
     expect(tokensSeen('down')).toEqual(['tok-down-1']);
     // the grant and the failed refetch, then at most one call per second the failures last (not one per request)
     expect(te.calls.get('down')).toBeLessThanOrEqual(2 + Math.ceil((Date.now() - t0) / 1_000));
+    expect((await stats(proxy))['client_credentials.failure_holds']).toBeGreaterThanOrEqual(1); // the requests answered without a call
   });
 
   it('many requests in flight with the refused token: one refetch, every client gets 200', async () => {
