@@ -7,7 +7,7 @@ import { proxyError, ERRORS, type ProxyError } from '../errors.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
+import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -156,11 +156,14 @@ const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ..
 
 /**
  * `dashed` is another proxy's identity or client-certificate header that this config strips: not in
- * keep_headers, or sent `underscored` — keep_headers trusts the name a front proxy sets, and none sets
- * `x_ssl_client_verify`: a client's copy, which CGI, WSGI and Rack read as the kept one.
+ * keep_headers, or sent `underscored` or under grpc-gateway's prefix — keep_headers trusts the name a
+ * front proxy sets, and none sets `x_ssl_client_verify` or `grpc-metadata-x-ssl-client-verify`: a
+ * client's copy, which CGI, WSGI and Rack (or grpc-gateway, as metadata) hand on as the kept one.
  */
 function assertedStripped(snap: Snapshot, dashed: string, underscored: boolean): boolean {
-  return ASSERTED.has(dashed) && (underscored || !snap.config.server.forwarded.keep_headers.includes(dashed));
+  const gateway = dashed.startsWith(GATEWAY_METADATA_PREFIX);
+  const name = gateway ? dashed.slice(GATEWAY_METADATA_PREFIX.length) : dashed;
+  return ASSERTED.has(name) && (underscored || gateway || !snap.config.server.forwarded.keep_headers.includes(name));
 }
 
 /** The route's `token_sources.header` (lower-case) when the route strips credentials, else null. */

@@ -160,6 +160,15 @@ describe('Envoy ext_authz gRPC Check', () => {
     expect(r.ok_response!.headers_to_remove).toContain('x_ssl_client_verify');
   });
 
+  it('grpc-gateway\'s spelling of an identity assertion or client-certificate header (kept or not) is named for removal', async () => {
+    const sent = { 'grpc-metadata-x-forwarded-user': 'root', 'grpc-metadata-x-ssl-client-verify': 'SUCCESS', 'grpc-metadata-trace-tag': 'kept' };
+    const r = await check(clientA, envoyRequest('/orders/42', { ...bearer(token), ...sent }));
+    expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
+    // before, grpc-gateway handed them to the service as x-forwarded-user / x-ssl-client-verify metadata
+    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(['grpc-metadata-x-forwarded-user', 'grpc-metadata-x-ssl-client-verify']));
+    expect(r.ok_response!.headers_to_remove).not.toContain('grpc-metadata-trace-tag');
+  });
+
   it('no token → UNAUTHENTICATED with a 401 denied_response, the RFC 6750 challenge and the JSON body', async () => {
     expectDenied(await check(clientA, envoyRequest('/orders/1')), 16, 401, /^Bearer realm="portcullis"$/, 'PORTCULLIS_ERR_AUTH_MISSING');
   });
