@@ -24,6 +24,7 @@ import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
 import { warmReload } from './reload-warm.js';
 import { plainHttpCredentials } from './config/plain-http-credentials.js';
+import { wsClient } from './lazy-packages.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -266,6 +267,9 @@ export class ProxyInstance {
       created.push(pool);
       upstreams.set(name, pool);
     }
+    // WebSocket routes: the ws client loads with the config (a missing package fails the start or the
+    // reload, naming it), not at the first upgrade (which answered 400, blaming the client's headers)
+    if (config.routes.some((r) => r.websocket)) wsClient();
     const outbound = s2s.steps;
     // a route with an outbound token step never forwards the inbound credential (header, cookie or query)
     const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });

@@ -99,15 +99,24 @@ export function isUntrustedHeader(lowerName: string): boolean {
 const compiled = new WeakMap<readonly string[], ReadonlySet<string>>();
 
 /**
+ * grpc-gateway's spelling of a header it hands the gRPC service as metadata (`Grpc-Metadata-X-Forwarded-User`
+ * arrives as `x-forwarded-user`), as for the proxy's own identity headers (node/pipeline/mutate.ts).
+ */
+export const GATEWAY_METADATA_PREFIX = 'grpc-metadata-';
+
+/**
  * The names stripped for a config: the default list minus `keep` (lower-case names, as the
- * schema stores them). Computed once per config (the config is frozen, so its array is the key).
+ * schema stores them), and grpc-gateway's spelling of each identity and client-certificate name
+ * (a trusted front proxy sets none of those, so `keep` does not keep them). Computed once per
+ * config (the config is frozen, so its array is the key).
  */
 export function strippedRequestHeaders(keep: readonly string[]): ReadonlySet<string> {
   let s = compiled.get(keep);
   if (s === undefined) {
     const kept = new Set(keep);
-    s = new Set(UNTRUSTED_REQUEST_HEADERS.filter((n) => !kept.has(n)));
-    compiled.set(keep, s);
+    const out = new Set(UNTRUSTED_REQUEST_HEADERS.filter((n) => !kept.has(n)));
+    for (const n of [...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]) out.add(GATEWAY_METADATA_PREFIX + n);
+    compiled.set(keep, s = out);
   }
   return s;
 }

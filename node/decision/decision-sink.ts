@@ -7,7 +7,7 @@ import { proxyError, ERRORS, type ProxyError } from '../errors.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
+import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -144,7 +144,7 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
     const dashed = k.indexOf('_') === -1 ? k : k.replace(/_/g, '-');
-    if ((!snap.auth.isIdentityHeader(dashed) && !assertedStripped(snap, dashed)) || names.includes(k)) continue;
+    if ((!snap.auth.isIdentityHeader(dashed) && !assertedStripped(snap, dashed, k !== dashed)) || names.includes(k)) continue;
     let set = false;
     for (let j = 0; j < verdict.length; j += 2) if (verdict[j] === k) { set = true; break; }
     if (!set) names.push(k);
@@ -154,9 +154,16 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
 
 const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]);
 
-/** `dashed` is another proxy's identity or client-certificate header that this config strips (not in keep_headers). */
-function assertedStripped(snap: Snapshot, dashed: string): boolean {
-  return ASSERTED.has(dashed) && !snap.config.server.forwarded.keep_headers.includes(dashed);
+/**
+ * `dashed` is another proxy's identity or client-certificate header that this config strips: not in
+ * keep_headers, or sent `underscored` or under grpc-gateway's prefix — keep_headers trusts the name a
+ * front proxy sets, and none sets `x_ssl_client_verify` or `grpc-metadata-x-ssl-client-verify`: a
+ * client's copy, which CGI, WSGI and Rack (or grpc-gateway, as metadata) hand on as the kept one.
+ */
+function assertedStripped(snap: Snapshot, dashed: string, underscored: boolean): boolean {
+  const gateway = dashed.startsWith(GATEWAY_METADATA_PREFIX);
+  const name = gateway ? dashed.slice(GATEWAY_METADATA_PREFIX.length) : dashed;
+  return ASSERTED.has(name) && (underscored || gateway || !snap.config.server.forwarded.keep_headers.includes(name));
 }
 
 /** The route's `token_sources.header` (lower-case) when the route strips credentials, else null. */

@@ -2,7 +2,8 @@
 // set), attached to calls to upstreams that have `client_credentials`. Served from memory
 // until `refresh_before_s` before exp, then refreshed in the background while the current
 // token is still served; one call at a time (single-flight). No valid token → 503, never an
-// unauthenticated call. A token the upstream refuses (401 invalid_token) is dropped, rate-limited.
+// unauthenticated call, and a failing endpoint is called at most once per second meanwhile.
+// A token the upstream refuses (401 invalid_token) is dropped, rate-limited.
 import type { Dispatcher } from 'undici';
 import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
@@ -17,6 +18,12 @@ export const DEFAULT_CC_TTL_S = 60;
 /** A failed background refresh is retried after 1 s, doubling to 30 s, while the old token is still good. */
 const RETRY_FIRST_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
+/**
+ * A failed call that left no usable token holds the next one back this long, ms (monotonic clock):
+ * meanwhile requests get the 503 (Retry-After: 1) at once. Without it every request called the
+ * failing endpoint again — after a token the upstream refused was dropped, one call per request.
+ */
+const FAILURE_HOLD_MS = 1_000; // 1 s
 
 const UNAVAILABLE: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'client_credentials_failed',
@@ -66,10 +73,12 @@ export class ClientCredentialsSource {
   #useUntil = 0;
   #pending: Promise<OutboundResult> | null = null;
   #retryMs = RETRY_FIRST_MS;
-  /** When a refusal last dropped the token (epoch ms); -∞ before the first. */
+  /** performance.now() before which no call follows a failed one that left no usable token; 0: none. */
+  #holdUntil = 0;
+  /** When a refusal last dropped the token (performance.now(): a wall-clock step must not stretch the cool-down); -∞ before the first. */
   #droppedAt = Number.NEGATIVE_INFINITY;
   readonly #refusals = new RefusalStats();
-  #stats = { calls_ok: 0, calls_failed: 0, cache_hits: 0, cache_misses: 0, singleflight_waits: 0, refreshes_ahead: 0 };
+  #stats = { calls_ok: 0, calls_failed: 0, cache_hits: 0, cache_misses: 0, singleflight_waits: 0, refreshes_ahead: 0, failure_holds: 0 };
 
   /** Throws when the client secret's environment variable is unset. */
   constructor(key: string, cfg: Config, cc: ClientCredentialsConfig, audience: string, env: Readonly<Record<string, string | undefined>>, endpoints: EndpointDirectory, dispatcher: Dispatcher, logger: Logger, where: string) {
@@ -102,6 +111,7 @@ export class ClientCredentialsSource {
       return v;
     }
     if (this.#pending !== null) { this.#stats.singleflight_waits++; return this.#pending; }
+    if (this.#holdUntil !== 0 && performance.now() < this.#holdUntil) { this.#stats.failure_holds++; return UNAVAILABLE; }
     this.#stats.cache_misses++;
     return this.#start();
   }
@@ -114,7 +124,7 @@ export class ClientCredentialsSource {
    */
   refused(authz: string, retrying: boolean): boolean {
     if (this.#value !== authz) return this.#refusals.note('replaced', retrying);
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.#droppedAt < REFUSAL_COOLDOWN_MS) return this.#refusals.note('throttled', retrying);
     this.#droppedAt = now;
     this.#value = null;
@@ -142,10 +152,13 @@ export class ClientCredentialsSource {
       // keep serving a still-valid token; try again after a backoff
       this.#refreshAt = Date.now() + this.#retryMs;
       this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
-      return this.#value !== null && Date.now() < this.#useUntil ? this.#value : UNAVAILABLE;
+      if (this.#value !== null && Date.now() < this.#useUntil) return this.#value;
+      this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
+      return UNAVAILABLE;
     }
     this.#stats.calls_ok++;
     this.#retryMs = RETRY_FIRST_MS;
+    this.#holdUntil = 0;
     const s = ccSchedule(t0, a.expiresIn ?? DEFAULT_CC_TTL_S, this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
     this.#refreshAt = s.refreshAt;

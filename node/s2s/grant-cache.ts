@@ -18,7 +18,7 @@ interface Slot {
   pending: Promise<OutboundResult> | null;
   /** The inbound token was revoked while this slot was loading. */
   revoked: boolean;
-  /** When an upstream's refusal last dropped this slot's value (epoch ms); -∞ before. */
+  /** When an upstream's refusal last dropped this slot's value (the monotonic clock, `mono`); -∞ before. */
   droppedAt: number;
 }
 
@@ -27,17 +27,23 @@ export class TokenBoundCache {
   readonly #max: number;
   readonly #revoked: Deny;
   readonly #now: () => number;
+  readonly #mono: () => number;
   #hits = 0;
   #misses = 0;
   #waits = 0;
   #evictions = 0;
   #revocations = 0;
 
-  /** `maxTokens` inbound tokens kept (0 = no caching, single-flight still applies); `revoked` answers a load overtaken by a revocation. */
-  constructor(maxTokens: number, revoked: Deny, now: () => number = Date.now) {
+  /**
+   * `maxTokens` inbound tokens kept (0 = no caching, single-flight still applies); `revoked` answers a load
+   * overtaken by a revocation. `now`: the wall clock values expire by (epoch ms); `mono`: the clock the
+   * refusal cool-down is measured on (ms, monotonic: a stepped wall clock must not stretch it).
+   */
+  constructor(maxTokens: number, revoked: Deny, now: () => number = Date.now, mono: () => number = () => performance.now()) {
     this.#max = maxTokens;
     this.#revoked = revoked;
     this.#now = now;
+    this.#mono = mono;
   }
 
   /**
@@ -97,7 +103,7 @@ export class TokenBoundCache {
     const s = this.#byToken.get(tokenHash)?.get(audience);
     let outcome: RefusalOutcome = 'replaced';
     if (s !== undefined && s.value === value) {
-      const now = this.#now();
+      const now = this.#mono();
       outcome = now - s.droppedAt < REFUSAL_COOLDOWN_MS ? 'throttled' : 'evicted';
       if (outcome === 'evicted') {
         s.droppedAt = now;

@@ -96,7 +96,7 @@ export class InternalMinter {
    */
   refused(): boolean {
     this.#refusals++;
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.#refusalLoggedAt < REFUSAL_COOLDOWN_MS) return false;
     this.#refusalLoggedAt = now;
     return true;

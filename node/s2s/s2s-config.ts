@@ -3,6 +3,7 @@
 // so one run reports every problem with its path.
 import type { ClientCredentialsConfig, Config } from '../config/schema.js';
 import { proxyOwnedHeaderProblem } from '../config/proxy-owned-headers.js';
+import { IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
 
 interface Problem { readonly path: string; readonly message: string }
 
@@ -20,6 +21,8 @@ function callerHeaderProblem(cfg: Config, name: string): string | null {
   const lower = name.toLowerCase();
   const mapped = [cfg.identity?.headers ?? {}, ...(cfg.routes ?? []).map((r) => r.forward?.identity_headers ?? {})];
   if (mapped.some((m) => Object.keys(m).some((k) => k.toLowerCase() === lower))) return `"${name}" is an identity header (identity.headers or a route's forward.identity_headers): the caller's Authorization would reach the upstream as the caller's identity`;
+  // X-Forwarded-User, Remote-User…: mapped or not, apps behind other proxies read them as the verified user
+  if (IDENTITY_ASSERTION_HEADERS.includes(lower)) return `"${name}" is a header other authenticating proxies assert the user in (oauth2-proxy, Authelia, forward-auth, IAP…): the caller's Authorization would reach the upstream as the caller's identity (name a header of its own, e.g. X-Forwarded-Authorization)`;
   return null;
 }
 

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import uWS from 'uWebSockets.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { UNTRUSTED_REQUEST_HEADERS } from '../../../node/config/untrusted-headers.js';
+import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS, UNTRUSTED_REQUEST_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 
@@ -77,6 +77,17 @@ describe('client-sent override headers', () => {
       const batch = headers.slice(at, at + 40);
       const e = await echoed(proxy, '/x', batch);
       for (const [n] of batch) expect(e.headers[n.toLowerCase()], n).toBeUndefined();
+    }
+  });
+
+  it('grpc-gateway\'s spelling of the identity and client-certificate names is stripped too (it hands Grpc-Metadata-X-Forwarded-User to the service as x-forwarded-user)', async () => {
+    const names = [...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS].map((n) => `Grpc-Metadata-${n}`);
+    for (let at = 0; at < names.length; at += 40) {
+      const batch = names.slice(at, at + 40).map((n): [string, string] => [n, 'admin']);
+      const e = await echoed(proxy, '/public/x', [...batch, ['Grpc-Metadata-Trace-Tag', 'kept']]);
+      // before, each reached the upstream as sent
+      for (const [n] of batch) expect(e.headers[n.toLowerCase()], n).toBeUndefined();
+      expect(e.headers['grpc-metadata-trace-tag']).toBe('kept');
     }
   });
 

@@ -115,9 +115,11 @@ describe('other proxies\' identity assertions and client-certificate headers, be
   // underscore spellings through Istio end as the ones above (the check's listener answers nothing: 503 after
   // the timeout); that they reach its check is edge-configs.test.ts's. envoy.yaml refuses them at once.
   const spellings = ASSERTED.flatMap((n) => [n, n.replace(/-/g, '_')]);
+  // grpc-gateway hands Grpc-Metadata-X-Forwarded-User to the gRPC service as x-forwarded-user metadata
+  const gateway = [...ASSERTED, KEPT].map((n) => `grpc-metadata-${n}`);
 
   it('envoy.yaml (either spelling) and istio.yaml: none reaches the app', async () => {
-    for (const [allowed, names] of [[envoyAllowed(), spellings], [istioAllowed(), ASSERTED]] as const) {
+    for (const [allowed, names] of [[envoyAllowed(), [...spellings, ...gateway]], [istioAllowed(), [...ASSERTED, ...gateway]]] as const) {
       const got = Object.fromEntries(await Promise.all(names.map(async (s) => [s, await fate(allowed, s)] as const)));
       // dashed: named for removal (the request goes on); underscored: envoy.yaml answers 400 itself
       for (const s of names) expect(got[s], `${s}: ${JSON.stringify(got)}`).toBe(s.includes('_') ? 'refused' : 'removed');

@@ -44,7 +44,7 @@ type CheckFn = (req: unknown, cb: (err: grpc.ServiceError | null, res: CheckResp
 
 function config(trusted: string[]): Record<string, unknown> {
   return {
-    server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { request_ms: 1_000 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, decision: { grpc: true, trusted_edges: trusted } },
+    server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { request_ms: 1_000 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, decision: { grpc: true, trusted_edges: trusted }, forwarded: { keep_headers: ['x-ssl-client-verify'] } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     ...decisionPolicy(as, echo.url),
     cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
@@ -150,6 +150,23 @@ describe('Envoy ext_authz gRPC Check', () => {
     expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
     // before, Envoy forwarded each of them to the app, which an app moved from oauth2-proxy believes
     expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(Object.keys(sent)));
+  });
+
+  it('server.forwarded.keep_headers keeps the dashed name a front proxy sets, never its underscore spelling (CGI/WSGI/Rack read both as one)', async () => {
+    const r = await check(clientA, envoyRequest('/orders/42', { ...bearer(token), 'x-ssl-client-verify': 'SUCCESS', x_ssl_client_verify: 'SUCCESS' }));
+    expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
+    expect(r.ok_response!.headers_to_remove).not.toContain('x-ssl-client-verify');
+    // before, the kept name let the client's own underscore copy through to the app as well
+    expect(r.ok_response!.headers_to_remove).toContain('x_ssl_client_verify');
+  });
+
+  it('grpc-gateway\'s spelling of an identity assertion or client-certificate header (kept or not) is named for removal', async () => {
+    const sent = { 'grpc-metadata-x-forwarded-user': 'root', 'grpc-metadata-x-ssl-client-verify': 'SUCCESS', 'grpc-metadata-trace-tag': 'kept' };
+    const r = await check(clientA, envoyRequest('/orders/42', { ...bearer(token), ...sent }));
+    expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
+    // before, grpc-gateway handed them to the service as x-forwarded-user / x-ssl-client-verify metadata
+    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(['grpc-metadata-x-forwarded-user', 'grpc-metadata-x-ssl-client-verify']));
+    expect(r.ok_response!.headers_to_remove).not.toContain('grpc-metadata-trace-tag');
   });
 
   it('no token → UNAUTHENTICATED with a 401 denied_response, the RFC 6750 challenge and the JSON body', async () => {

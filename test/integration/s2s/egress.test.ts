@@ -120,7 +120,7 @@ describe('refresh ahead of expiry', () => {
 });
 
 describe('token endpoint failure', () => {
-  it('503 with Retry-After and the upstream receives no request; recovers when the endpoint does', async () => {
+  it('503 with Retry-After and the upstream receives no request; recovers when the endpoint does, within the Retry-After', async () => {
     const proxy = await startProxy(config(), { env: ENV });
     try {
       await waitReady(proxy);
@@ -135,6 +135,8 @@ describe('token endpoint failure', () => {
       expect(upstream.received.length).toBe(before);
       expect((await stats(proxy))['client_credentials.calls_failed']).toBeGreaterThanOrEqual(1);
       as.setToken('normal');
+      // a client that waits as Retry-After says (the failed call holds the next back for 1 s) gets through
+      await sleep(Number(rs[0]!.headers['retry-after']) * 1_000);
       const ok = await call(`${proxy.url}/billing/x`);
       expect(ok.status, ok.text).toBe(200);
     } finally {

@@ -13,23 +13,33 @@ import { call, stats, waitReady } from './s2s-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_CC_SECRET: 'egress-secret', PT_EXCHANGE_SECRET: 'portcullis-secret' };
 
-/** A token endpoint issuing `tok-<audience>-<n>` (opaque, 1 h), counting grants per audience. */
-interface TokenEndpoint { url: string; grants: Map<string, number>; close(): Promise<void> }
+/**
+ * A token endpoint issuing `tok-<audience>-<n>` (opaque, 1 h), counting grants per audience; an
+ * audience in `failAfterFirst` gets 503 once it has had one grant (`calls` counts those too).
+ */
+interface TokenEndpoint { url: string; grants: Map<string, number>; calls: Map<string, number>; failAfterFirst: Set<string>; close(): Promise<void> }
 
 async function startTokenEndpoint(): Promise<TokenEndpoint> {
   const grants = new Map<string, number>();
+  const calls = new Map<string, number>();
+  const failAfterFirst = new Set<string>();
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       const aud = new URLSearchParams(body).get('audience') ?? '?';
+      calls.set(aud, (calls.get(aud) ?? 0) + 1);
+      if (failAfterFirst.has(aud) && grants.has(aud)) {
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"temporarily_unavailable"}');
+        return;
+      }
       const n = (grants.get(aud) ?? 0) + 1;
       grants.set(aud, n);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `tok-${aud}-${n}`, token_type: 'Bearer', expires_in: 3600 }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, grants, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, grants, calls, failAfterFirst, close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }) };
 }
 
 /**
@@ -69,7 +79,7 @@ let te: TokenEndpoint;
 let as: AuthServer;
 let upstream: Upstream;
 let proxy: ProxyProcess;
-const NAMES = ['retry', 'post', 'plain', 'all', 'many', 'h2'] as const;
+const NAMES = ['retry', 'post', 'plain', 'all', 'many', 'h2', 'down'] as const;
 
 beforeAll(async () => {
   [te, upstream, as] = await Promise.all([startTokenEndpoint(), startUpstream(), startAuthServer()]);
@@ -153,6 +163,24 @@ describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials to
     expect(tokensSeen('all')).toHaveLength(20 + refetches);
     const s = await stats(proxy);
     expect(s['client_credentials.upstream_refusals_throttled']).toBeGreaterThanOrEqual(21 - 2 * refetches); // the refusals kept, not retried
+  });
+
+  it('an upstream refusing every token while the token endpoint fails: the endpoint is not called once per request', async () => {
+    upstream.refuseAll.add('down');
+    te.failAfterFirst.add('down');
+    const t0 = Date.now();
+    const rs: Array<{ status: number; retryAfter: unknown }> = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await call(`${proxy.url}/down/${i}`);
+      rs.push({ status: r.status, retryAfter: r.headers['retry-after'] });
+    }
+    // the first request: tok-1 refused → dropped → the refetch fails → 503; then no token: 503 (Retry-After), never unauthenticated
+    expect(rs.map((r) => r.status)).toEqual(Array(20).fill(503));
+    for (const r of rs) expect(String(r.retryAfter)).toMatch(/^[1-9]\d*$/);
+    expect(tokensSeen('down')).toEqual(['tok-down-1']);
+    // the grant and the failed refetch, then at most one call per second the failures last (not one per request)
+    expect(te.calls.get('down')).toBeLessThanOrEqual(2 + Math.ceil((Date.now() - t0) / 1_000));
+    expect((await stats(proxy))['client_credentials.failure_holds']).toBeGreaterThanOrEqual(1); // the requests answered without a call
   });
 
   it('many requests in flight with the refused token: one refetch, every client gets 200', async () => {

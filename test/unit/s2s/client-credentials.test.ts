@@ -78,7 +78,7 @@ describe('client credentials', () => {
   });
 
   it('drops a token the upstream refused (once per 5 s), and never serves it again when the new fetch fails', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
     try {
       hits.length = 0;
       answer = tokenAnswer(3600);
@@ -90,15 +90,34 @@ describe('client credentials', () => {
       expect(second).not.toBe(first);
       expect(s.refused(first as string, true)).toBe(true); // already replaced: kept, retried with the new one
       expect(s.authorization()).toBe(second);
-      vi.setSystemTime(Date.now() + 4_999);
+      vi.advanceTimersByTime(4_999);
       expect(s.refused(second as string, false)).toBe(false); // inside the cool-down: kept
       expect(s.authorization()).toBe(second);
       expect(hits).toHaveLength(2);
-      vi.setSystemTime(Date.now() + 1);
+      vi.advanceTimersByTime(1);
       answer = { status: 500, body: {} };
       expect(s.refused(second as string, false)).toBe(true);
       expect(await s.authorization()).toMatchObject({ kind: 'deny', reason: 'client_credentials_failed' });
       expect(s.stats()).toMatchObject({ upstream_refusals_evicted: 2, upstream_refusals_replaced: 1, upstream_refusals_throttled: 1, upstream_refusals_retried: 2 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('the 5 s cool-down is measured on the monotonic clock: a wall clock stepped back an hour does not keep a refused token', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    try {
+      answer = tokenAnswer(3600);
+      const s = source({});
+      const first = await s.authorization();
+      expect(s.refused(first as string, false)).toBe(true);
+      answer = tokenAnswer(3600);
+      const second = await s.authorization();
+      vi.setSystemTime(Date.now() - 3_600_000); // NTP steps the wall clock back (performance.now() goes on)
+      vi.advanceTimersByTime(5_000);
+      // before: 'throttled' for the hour the step put back — the upstream's every 401 kept the token
+      expect(s.refused(second as string, false)).toBe(true);
+      expect(s.stats()).toMatchObject({ upstream_refusals_evicted: 2, upstream_refusals_throttled: 0 });
     } finally {
       vi.useRealTimers();
     }

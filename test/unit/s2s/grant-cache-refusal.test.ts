@@ -11,7 +11,7 @@ describe('TokenBoundCache.refused', () => {
   it('drops the refused value once per cool-down; a replaced value is left alone', async () => {
     let now = 1_000_000;
     let n = 0;
-    const cache = new TokenBoundCache(10, REVOKED, () => now);
+    const cache = new TokenBoundCache(10, REVOKED, () => now, () => now);
     const load = async (): Promise<Grant> => ({ ok: true, authorization: `Bearer t${++n}`, useUntil: now + 600_000 });
     expect(await cache.get('h', 'aud', null, load)).toBe('Bearer t1');
     expect(cache.refused('h', 'aud', 'Bearer t1')).toBe('evicted');
@@ -30,5 +30,19 @@ describe('TokenBoundCache.refused', () => {
     // another audience, another inbound token: their own slots
     expect(cache.refused('other', 'aud', 'Bearer t3')).toBe('replaced');
     expect(cache.get('h', 'aud', null, load)).toBe('Bearer t3');
+  });
+
+  it('the cool-down is measured on the monotonic clock, not the wall clock a step can move back', async () => {
+    let wall = 1_000_000;
+    let mono = 50_000;
+    let n = 0;
+    const cache = new TokenBoundCache(10, REVOKED, () => wall, () => mono);
+    const load = async (): Promise<Grant> => ({ ok: true, authorization: `Bearer t${++n}`, useUntil: wall + 600_000 });
+    expect(await cache.get('h', 'aud', null, load)).toBe('Bearer t1');
+    expect(cache.refused('h', 'aud', 'Bearer t1')).toBe('evicted');
+    expect(await cache.get('h', 'aud', null, load)).toBe('Bearer t2');
+    wall -= 3_600_000; // stepped back an hour
+    mono += REFUSAL_COOLDOWN_MS;
+    expect(cache.refused('h', 'aud', 'Bearer t2')).toBe('evicted');
   });
 });
