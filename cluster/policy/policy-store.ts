@@ -23,6 +23,8 @@ export interface StoredValue {
 /** Thrown by `write` when the key moved on since `expectRevision` (another push won). */
 export class PolicyConflict extends Error {
   readonly code = 'PORTCULLIS_POLICY_CONFLICT';
+  /** What refused the write: the expected-sequence check, or the de-duplication alone. */
+  constructor(message: string, readonly by: 'sequence' | 'duplicate' = 'sequence') { super(message); }
 }
 
 export interface PolicyStoreOptions {
@@ -103,7 +105,7 @@ export class PolicyStore {
   async write(value: Uint8Array, expectRevision: number | null): Promise<number> {
     if (expectRevision !== null) return this.publishOn(value, expectRevision);
     try {
-      return await this.publishOn(value, 0);
+      return await this.publishOn(value, 0, false);
     } catch (err) {
       if (!(err instanceof PolicyConflict)) throw err;
       // a deleted or purged key: its marker (as the stream's leader has it, not a replica's
@@ -111,30 +113,31 @@ export class PolicyStore {
       this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs });
       const m = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
       const op = m.header?.get('KV-Operation') ?? '';
-      if (op !== 'DEL' && op !== 'PURGE') throw err;
+      if (op !== 'DEL' && op !== 'PURGE') { this.conflicts[err.by]++; throw err; }
       return this.publishOn(value, m.seq);
     }
   }
 
-  private async publishOn(value: Uint8Array, revision: number): Promise<number> {
+  /** `count`: a refusal counts as a lost race (not when a create first tries an empty key and falls back to a delete marker). */
+  private async publishOn(value: Uint8Array, revision: number, count = true): Promise<number> {
     const h = nats().headers();
     h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
     try {
       const ack = await this.js.publish(`$KV.${this.bucket}.${POLICY_KEY}`, value, { headers: h, msgID: `on-${revision}`, timeout: this.timeoutMs });
-      if (ack.duplicate) throw this.conflict('duplicate');
+      if (ack.duplicate) throw this.conflict('duplicate', count);
       return ack.seq;
     } catch (err) {
       if (err instanceof PolicyConflict) throw err;
       const msg = (err as Error).message ?? '';
-      if (/wrong last sequence/i.test(msg)) throw this.conflict('sequence');
-      if (/duplicate/i.test(msg)) throw this.conflict('duplicate');
+      if (/wrong last sequence/i.test(msg)) throw this.conflict('sequence', count);
+      if (/duplicate/i.test(msg)) throw this.conflict('duplicate', count);
       throw err;
     }
   }
 
-  private conflict(by: 'sequence' | 'duplicate'): PolicyConflict {
-    this.conflicts[by]++;
-    return new PolicyConflict('the policy changed since it was read: another push won');
+  private conflict(by: 'sequence' | 'duplicate', count: boolean): PolicyConflict {
+    if (count) this.conflicts[by]++;
+    return new PolicyConflict('the policy changed since it was read: another push won', by);
   }
 
   /** `policy.push_conflicts.<by>`: this store's writes that lost a race (POST /policy on a member). */

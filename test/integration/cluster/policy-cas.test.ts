@@ -54,6 +54,8 @@ describe('policy bucket compare-and-set on a NATS cluster', () => {
   }, 120_000);
 
   it('after the key was deleted, writers racing to create it again: exactly one wins', async () => {
+    const counted = (): number => stores.reduce((n, st) => n + Object.values(st.stats()).reduce((a, b) => a + b, 0), 0);
+    const lostBefore = counted();
     for (let round = 0; round < 10; round++) {
       const nc = await connect({ servers: [nats.urls[0]!] });
       try { await (await nc.jetstream().views.kv(stores[0]!.bucket, { bindOnly: true })).delete('current'); } finally { await nc.close(); }
@@ -64,5 +66,7 @@ describe('policy bucket compare-and-set on a NATS cluster', () => {
       const latest = await stores[2]!.latestFromLeader(5_000);
       expect(latest === null ? null : dec(latest.value)).toBe(`again${round}-w${won[0]}`);
     }
+    // each loser once; the winner's first try on the empty key (it was deleted) is not a lost race
+    expect(counted() - lostBefore).toBe(10 * (stores.length - 1));
   }, 120_000);
 });
