@@ -1,16 +1,15 @@
-// Micro-measure (not a test): the all-miss JWT path of JwtVerifier.verify per build — `verifier.mode:
-// inline` (what `portcullis-workers-2` runs), cache 1024 < rotation, RS256 tokens shaped like the
-// demo authorization server's — minus the bare node:crypto verify of the same tokens (the crypto
-// floor, measured in the same child): what is left is the non-crypto cost a cache miss adds.
-// Each build in its own child (own JIT, young generation fixed at 16 MB semi-spaces as the deploy units
-// run workers, so scavenge counts compare), builds alternating, ROUNDS rounds. Build first, then
-// `node bench/micro/cold-miss.bench.mjs BASE_ROOT [ROOT]` (env N tokens per pass, TOKENS distinct, ROUNDS;
-// COLD_MISS_PROF=1 in a child: no crypto pass, for --cpu-prof / --heap-prof of the miss path alone).
+// Micro-measure (not a test): the all-miss JWT path per build — extract's b64token memo and JwtVerifier.verify
+// (`verifier.mode: inline`, what `portcullis-workers-2` runs) on distinct RS256 tokens — minus the bare node:crypto
+// verify of the same tokens: the non-crypto cost of a cache miss, its heap and scavenge-kept bytes.
 import { createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { createServer } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 
+// Run (build first): `node bench/micro/cold-miss.bench.mjs BASE_ROOT [ROOT]`; env N misses per pass, TOKENS distinct
+// (> the cache's 1024), ROUNDS. Each build in its own child (own JIT; 16 MB semi-spaces fixed, as the deploy units run
+// workers, so scavenges compare), builds alternating. COLD_MISS_CHILD=1 COLD_MISS_PROF=1 runs one child without the
+// crypto pass, for --cpu-prof of the miss path alone.
 const N = Number(process.env.N ?? 40_000);
 const TOKENS = Number(process.env.TOKENS ?? 4000);
 const ISS = 'http://127.0.0.1:9/issuer';
