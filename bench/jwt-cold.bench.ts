@@ -62,6 +62,8 @@ export function connectionsFromEnv(env: NodeJS.ProcessEnv, fallback: number): nu
 }
 /** Row of the $PORTCULLIS_BENCH_BASELINE build with `n` verifier threads (its defaults otherwise). */
 export const baselineTarget = (n: number): string => `baseline-pool-${n}`;
+/** Row of the $PORTCULLIS_BENCH_BASELINE build as `portcullis-workers-N` runs (N processes, verifier.mode auto): the paired A/B of issue 13's row. */
+export const baselineWorkersTarget = (n: number): string => `baseline-workers-${n}`;
 
 /** Pure: median of per-round CPU µs/req ratios a / b (every round: CPU per request is robust to load). */
 export function cpuRatio(m: RoundResults, a: string, b: string): number | null {
@@ -116,6 +118,12 @@ export function summariseJwtCold(closed: RoundResults, sizes: readonly number[],
     cpuRow(extra, hi);
   }
   if (closed[AUTO_TARGET] !== undefined) cpuRow(AUTO_TARGET, baselineTarget(sizes[sizes.length - 1]!));
+  const [workers, baseWorkers] = [workersTarget(sizes[sizes.length - 1]!), baselineWorkersTarget(sizes[sizes.length - 1]!)];
+  if (closed[baseWorkers] !== undefined) {
+    ratios.push(row(baseWorkers, 'haproxy'));
+    if (closed[workers] !== undefined) { ratios.push(row(workers, baseWorkers)); cpuRow(workers, baseWorkers); }
+    cpuRow(baseWorkers, 'haproxy');
+  }
   cpuRow(hi, 'haproxy');
   if (hi !== lo) cpuRow(lo, 'haproxy');
   return {
@@ -221,7 +229,10 @@ export async function jwtCold(opts: ScenarioOptions): Promise<ScenarioReport> {
     // (with no more CPUs than processes auto verifies inline: its placement counters show it)
     const extras: [string, string | undefined, string | undefined, number][] = [[AUTO_TARGET, undefined, undefined, 1], [INLINE_TARGET, 'inline', undefined, 1]];
     if (plan.proxy.length > 1) extras.unshift([workersTarget(plan.proxy.length), undefined, undefined, plan.proxy.length]);
-    if ((process.env[BASELINE_ENV] ?? '') !== '') extras.push([baselineTarget(hiSize), undefined, baselineCli(), 1]);
+    if ((process.env[BASELINE_ENV] ?? '') !== '') {
+      extras.push([baselineTarget(hiSize), undefined, baselineCli(), 1]);
+      if (plan.proxy.length > 1) extras.push([baselineWorkersTarget(plan.proxy.length), undefined, baselineCli(), plan.proxy.length]);
+    }
     for (const [name, mode, cli, workers] of extras) {
       if (!wanted(name)) continue;
       const { env, adminToken } = tokenConfigEnv();

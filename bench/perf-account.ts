@@ -3,7 +3,8 @@
 // upstream on the last CPU, while `perf record -a -e cpu-clock` samples every CPU. Per target: CPU µs
 // per request of the proxy, the upstream, the loader and everything else, and the proxy's µs by what
 // they buy (perf-categories.ts). Needs perf (apt-get install -y linux-perf), wrk and haproxy.
-// Run: `node dist/bench/perf-account.js [--scenario warm|cold|pass] [--seconds 5] [--rounds 2] [--record]`.
+// Run: `node dist/bench/perf-account.js [--scenario warm|cold|pass] [--seconds 5] [--rounds 2] [--record]`
+// (PORTCULLIS_BENCH_PERF_TOP=N keeps the N busiest symbols per row in the JSON instead of 30).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -96,7 +97,7 @@ async function measure(t: Target, round: number, seconds: number, lua: string | 
   const known = s.proxy! + s.upstream! + s.loader! + s.idle!;
   const symbols = parsePerfReport(perfReport(data, ['--pid', groups.proxy.join(','), '--sort', 'dso,sym']));
   const cats = categoryMicros(symbols, HZ, requests, t.peerDso);
-  const top = [...symbols].sort((a, b) => b.samples - a.samples).slice(0, 30)
+  const top = [...symbols].sort((a, b) => b.samples - a.samples).slice(0, Number(process.env.PORTCULLIS_BENCH_PERF_TOP ?? 30))
     .map((r) => ({ sym: r.sym.slice(0, 160), category: categorize(r, t.peerDso), us: (r.samples / HZ) * 1e6 / requests }));
   return {
     target: t.name, round, rps: w.rps,

@@ -184,7 +184,8 @@ export class JwtVerifier {
         this.#cache.delete(digest); // key withdrawn or issuer removed: judge it again
       }
     }
-    const joined = this.#inflight.get(digest);
+    // nothing in flight (always so inline): no lookup, whose first step hashes the fresh 64-char digest
+    const joined = this.#inflight.size === 0 ? undefined : this.#inflight.get(digest);
     if (joined !== undefined && joined.allowed === allowedIssuers) return joined.promise;
     try {
       const r = this.#miss(token, digest, allowedIssuers, nowMs);

@@ -1,12 +1,23 @@
 // The token cache's key: SHA-256 hex of the raw token, with a small direct-mapped memo of recent
 // tokens in front, so a token that repeats (a client reusing its access token) skips the hash.
-// The memo maps a raw token to its digest only — no verdict — and matches by full string equality.
+// The memo maps a raw token to its digest only — no verdict — and matches by full string equality;
+// a token enters it on its second miss in a row at its slot, so a token seen once is not kept.
 import { hash } from 'node:crypto';
 
 /** Memo slots per process (a power of two). */
 export const DIGEST_MEMO_SLOTS = 1024;
 /** Longest token kept in the memo, characters: bounds the memo at SLOTS × this (4 MiB); longer tokens are hashed every time. */
 export const DIGEST_MEMO_MAX_CHARS = 4096;
+
+/**
+ * A second look at a token beside its slot index (its length and four other characters): what a
+ * slot remembers of the last token that missed there, for the admission rule. Collisions only
+ * admit a token one sighting early; a hit still needs the whole string equal. The b64token memo
+ * (node/pipeline/b64token-memo.ts) uses the same slot and the same tag.
+ */
+function admissionTag(token: string, n: number): number {
+  return (((((n * 31 + token.charCodeAt(n - 6)) * 31 + token.charCodeAt(n - 7)) * 31 + token.charCodeAt(n - 8)) * 31 + token.charCodeAt(n - 9)) | 0);
+}
 
 /**
  * SHA-256 hex digests of tokens, memoised per slot. `of(token)` returns exactly
@@ -19,6 +30,13 @@ export const DIGEST_MEMO_MAX_CHARS = 4096;
 export class TokenDigests {
   readonly #tokens: Array<string | null> = new Array<string | null>(DIGEST_MEMO_SLOTS).fill(null);
   readonly #digests: string[] = new Array<string>(DIGEST_MEMO_SLOTS).fill('');
+  /**
+   * Per slot, the admission tag of the last token that missed there. A token is remembered on its
+   * second miss in a row: with distinct tokens (each seen once) no token string is held for the
+   * ~SLOTS requests until its slot is reused — live at a scavenge, copied and promoted — and a
+   * one-off token does not displace a remembered one. Off the JS heap.
+   */
+  readonly #seen = new Int32Array(DIGEST_MEMO_SLOTS);
   /** Memo hits and misses since start (tests, diagnosis). */
   hits = 0;
   misses = 0;
@@ -35,8 +53,13 @@ export class TokenDigests {
     }
     this.misses++;
     const digest = hash('sha256', token, 'hex');
-    this.#tokens[i] = token;
-    this.#digests[i] = digest;
+    const tag = admissionTag(token, n);
+    if (this.#seen[i] === tag) {
+      this.#tokens[i] = token;
+      this.#digests[i] = digest;
+    } else {
+      this.#seen[i] = tag;
+    }
     return digest;
   }
 
@@ -44,5 +67,6 @@ export class TokenDigests {
   clear(): void {
     this.#tokens.fill(null);
     this.#digests.fill('');
+    this.#seen.fill(0);
   }
 }

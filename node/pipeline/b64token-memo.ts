@@ -1,7 +1,7 @@
 // RFC 6750 §2.1 b64token check for extract, with a direct-mapped memo of recent tokens that passed
-// it: a token that repeats (a client reusing its access token) is compared instead of re-scanned,
-// and the memo's own string instance is handed on, so the verifier's digest memo
-// (node/jwt/token-digest.ts) matches it by identity instead of comparing ~1 KB again.
+// it (from their second pass): a token that repeats (a client reusing its access token) is compared
+// instead of re-scanned, and the memo's own string instance is handed on, so the verifier's digest
+// memo (node/jwt/token-digest.ts) matches it by identity instead of comparing ~1 KB again.
 
 /** RFC 6750 §2.1 b64token. */
 export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -12,6 +12,12 @@ const SLOTS = 1024;
 const MAX_CHARS = 4096;
 
 const proven: Array<string | null> = new Array<string | null>(SLOTS).fill(null);
+/**
+ * Per slot, the tag (length and four other characters, as the digest memo's admissionTag) of the
+ * last token checked there: a token is remembered on its second check in a row, so distinct tokens
+ * seen once are not held until their slot is reused (live at scavenges, copied and promoted).
+ */
+const seen = new Int32Array(SLOTS);
 
 /** A cut-out this much longer than its token is copied before the memo keeps it (see b64token). */
 const SOURCE_SLACK = 64;
@@ -33,8 +39,10 @@ export function b64token(v: string, sourceLength: number): string | null {
   const known = proven[i];
   if (known === v) return known;
   if (!B64TOKEN.test(v)) return null;
-  // a b64token is ASCII: the latin1 round trip copies it exactly
+  // a b64token is ASCII: the latin1 round trip copies it exactly (handed on either way: the digest
+  // memo may admit this instance even when this memo does not)
   const kept = sourceLength > n + SOURCE_SLACK ? Buffer.from(v, 'latin1').toString('latin1') : v;
-  proven[i] = kept;
+  const tag = (((((n * 31 + v.charCodeAt(n - 6)) * 31 + v.charCodeAt(n - 7)) * 31 + v.charCodeAt(n - 8)) * 31 + v.charCodeAt(n - 9)) | 0);
+  if (seen[i] === tag) proven[i] = kept; else seen[i] = tag;
   return kept;
 }

@@ -16,7 +16,7 @@ import {
 } from '../../../bench/token-targets.js';
 import { jwtWarmTables, peerWorkLine, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
 import { pathMicroTable } from '../../../bench/verifier-path-micro.js';
-import { AUTO_TARGET, baselineTarget, coldCounters, coldPoolSizes, coldTargetsFromEnv, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
+import { AUTO_TARGET, baselineTarget, baselineWorkersTarget, coldCounters, coldPoolSizes, coldTargetsFromEnv, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
 import { poolVerdict, microTable, type MicroResult } from '../../../bench/verify-micro.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS } from '../../../bench/load.js';
@@ -253,6 +253,20 @@ describe('jwt-cold summary', () => {
     const md = jwtColdTables(s, ['direct', poolTarget(1), poolTarget(2), AUTO_TARGET, baselineTarget(2), 'haproxy'], {}, DEFAULT_LOAD_FLAGS, 20_000, 'RS256', 'split');
     expect(md).toContain('ratio (CPU µs/req, median of per-round ratios; < 1 = cheaper)');
     expect(md).toContain(`| ${AUTO_TARGET} / ${baselineTarget(2)} | 0.40 |`);
+  });
+
+  it('pairs portcullis-workers-N with the baseline build run the same way (rps and CPU per request)', () => {
+    const cpu = (rps: number, us: number) => ({ ...run(rps), cpuUsPerReq: us });
+    const m = { ...closed, haproxy: [cpu(1000, 50)], [workersTarget(2)]: [cpu(750, 100)], [baselineWorkersTarget(2)]: [cpu(700, 110)] };
+    const s = summariseJwtCold(m, [1, 2], {}, null);
+    const r = Object.fromEntries(s.ratios.map((x) => [x[0], x[1]]));
+    const c = Object.fromEntries(s.cpuRatios.map((x) => [x[0], x[1]]));
+    expect(r[`${workersTarget(2)} / ${baselineWorkersTarget(2)}`]).toBeCloseTo(750 / 700, 10);
+    expect(r[`${baselineWorkersTarget(2)} / haproxy`]).toBeCloseTo(0.7, 10);
+    expect(c[`${workersTarget(2)} / ${baselineWorkersTarget(2)}`]).toBeCloseTo(100 / 110, 10);
+    // without the baseline row, no such ratios
+    const plain = summariseJwtCold({ ...closed, haproxy: [cpu(1000, 50)], [workersTarget(2)]: [cpu(750, 100)] }, [1, 2], {}, null);
+    expect(plain.ratios.map(([k]) => k).filter((k) => k.includes(baselineWorkersTarget(2)))).toEqual([]);
   });
 
   it('the miss-path table compares every variant with the first row by CPU per token', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deserialize, serialize } from 'node:v8';
-import { Interner } from '../../../node/jwt/intern.js';
+import { Interner, SHARED_CLAIMS } from '../../../node/jwt/intern.js';
 
 // Claims as they come back from a verifier worker: a fresh structured clone per token.
 const cloned = <T>(o: T): T => deserialize(serialize(o)) as T;
@@ -23,6 +23,20 @@ describe('Interner', () => {
     const b = i.claims(cloned({ scope: 'orders:read orders:write' }));
     expect(i.scopes(a)).toBe(i.scopes(b));
     expect(i.scopes(a)).not.toBe(i.scopes(i.claims(cloned({ scope: 'orders:read' }))));
+  });
+
+  it('every shared claim keeps its own value, whatever its type (one named access per claim, none crossed)', () => {
+    const i = new Interner();
+    const values = (k: string): unknown[] => [`${k}-v`, [`${k}-a`, 7, `${k}-b`], 42, { k }, null, true];
+    for (let n = 0; n < values('x').length; n++) {
+      const src: Record<string, unknown> = { sub: 'u', extra: 'e' };
+      for (const k of SHARED_CLAIMS) src[k] = values(k)[n];
+      const out = i.claims(cloned(src));
+      expect(out).toEqual(src);
+      expect(Object.keys(out)).toEqual(Object.keys(src));
+    }
+    // absent claims stay absent
+    expect(Object.keys(i.claims(cloned({ sub: 'u' })))).toEqual(['sub']);
   });
 
   it('stays bounded: a full table is dropped and refilled, values stay correct', () => {

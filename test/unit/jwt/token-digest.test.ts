@@ -13,9 +13,29 @@ describe('TokenDigests', () => {
     const t = `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.${'s'.repeat(300)}Abcde`;
     expect(d.of(t)).toBe(sha(t));
     // a fresh string with the same content, as uWS hands every request
+    // remembered from its second sighting: the third is a hit
+    expect(d.of(Buffer.from(t).toString('latin1'))).toBe(sha(t));
     expect(d.of(Buffer.from(t).toString('latin1'))).toBe(sha(t));
     expect(d.hits).toBe(1);
-    expect(d.misses).toBe(1);
+    expect(d.misses).toBe(2);
+  });
+
+  it('remembers a token only from its second miss in a row at its slot: one seen once neither stays nor displaces another', () => {
+    const d = new TokenDigests();
+    const a = `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.${'A'.repeat(300)}XYZW1`;
+    const b = `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0.${'B'.repeat(300)}XYZW1`; // same last characters: same slot
+    d.of(a);
+    d.of(a); // admitted
+    expect(d.of(b)).toBe(sha(b)); // seen once: a stays
+    const hits = d.hits;
+    expect(d.of(a)).toBe(sha(a));
+    expect(d.hits).toBe(hits + 1);
+    // distinct tokens, each once: nothing is remembered, so none of them hits when it comes back after the others
+    const e = new TokenDigests();
+    const once = Array.from({ length: 64 }, (_, k) => `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ${k}In0.${'C'.repeat(200)}${String(k).padStart(5, 'q')}`);
+    for (const t of once) e.of(t);
+    for (const t of once) expect(e.of(t)).toBe(sha(t));
+    expect(e.hits).toBe(0);
   });
 
   it('gives tokens that share a slot their own digests (same last characters, different payload)', () => {

@@ -70,6 +70,29 @@ describe('parseCompact', () => {
     expect(parseCompact(`${H}x.${P}.c2ln`).ok).toBe(false);
   });
 
+  it('the last header segment is matched whole: a longer, shorter or one-character-different segment gets its own header', () => {
+    const last = b64url({ alg: 'RS256', kid: 'abc' });
+    const first = parseCompact(`${last}.${P}.c2ln`);
+    expect(first.ok && first.header).toEqual({ alg: 'RS256', kid: 'abc' });
+    // same length, one character apart (kid abd): not the last header
+    const near = b64url({ alg: 'RS256', kid: 'abd' });
+    expect(near.length).toBe(last.length);
+    const n = parseCompact(`${near}.${P}.c2ln`);
+    expect(n.ok && n.header).toEqual({ alg: 'RS256', kid: 'abd' });
+    // the last segment as a prefix of a longer one, and a shorter prefix of it: parsed (and refused) on their own
+    const again = parseCompact(`${last}.${P}.c2ln`);
+    expect(again.ok && again.header).toEqual({ alg: 'RS256', kid: 'abc' });
+    expect(parseCompact(`${last}AAAA.${P}.c2ln`).ok).toBe(false);
+    expect(parseCompact(`${last.slice(0, -4)}.${P}.c2ln`).ok).toBe(false);
+    const longer = b64url({ alg: 'RS256', kid: 'abc', typ: 'at+jwt' });
+    const l = parseCompact(`${longer}.${P}.c2ln`);
+    expect(l.ok && l.header).toEqual({ alg: 'RS256', kid: 'abc', typ: 'at+jwt' });
+    // back to the first: still its own object, frozen
+    const back = parseCompact(`${last}.${P}.c2ln`);
+    expect(back.ok && first.ok && back.header).toBe(first.ok && first.header);
+    expect(back.ok && Object.isFrozen(back.header)).toBe(true);
+  });
+
   it('property: a segment spelled with non-zero unused bits in its last character is refused (one spelling per token)', () => {
     // base64url's last character of a 4n+2 / 4n+3 segment carries 4 / 2 bits the decoder ignores: without
     // this rule `…Q` and `…R` are the same signed token under two SHA-256 hashes (revocation by token hash)
