@@ -3,21 +3,12 @@
 // The memo maps a raw token to its digest only — no verdict — and matches by full string equality;
 // a token enters it on its second miss in a row at its slot, so a token seen once is not kept.
 import { hash } from 'node:crypto';
+import { TOKEN_MEMO_SLOTS, admissionTag, tokenSlot } from '../pipeline/token-slot.js';
 
-/** Memo slots per process (a power of two). */
-export const DIGEST_MEMO_SLOTS = 1024;
+/** Memo slots per process (a power of two): the same slots as extract's b64token memo. */
+export const DIGEST_MEMO_SLOTS = TOKEN_MEMO_SLOTS;
 /** Longest token kept in the memo, characters: bounds the memo at SLOTS × this (4 MiB); longer tokens are hashed every time. */
 export const DIGEST_MEMO_MAX_CHARS = 4096;
-
-/**
- * A second look at a token beside its slot index (its length and four other characters): what a
- * slot remembers of the last token that missed there, for the admission rule. Collisions only
- * admit a token one sighting early; a hit still needs the whole string equal. The b64token memo
- * (node/pipeline/b64token-memo.ts) uses the same slot and the same tag.
- */
-function admissionTag(token: string, n: number): number {
-  return (((((n * 31 + token.charCodeAt(n - 6)) * 31 + token.charCodeAt(n - 7)) * 31 + token.charCodeAt(n - 8)) * 31 + token.charCodeAt(n - 9)) | 0);
-}
 
 /**
  * SHA-256 hex digests of tokens, memoised per slot. `of(token)` returns exactly
@@ -45,8 +36,7 @@ export class TokenDigests {
   of(token: string): string {
     const n = token.length;
     if (n > DIGEST_MEMO_MAX_CHARS) return hash('sha256', token, 'hex');
-    // the characters before the last: a base64url signature's last character carries only 2–4 bits
-    const i = ((((token.charCodeAt(n - 2) * 31 + token.charCodeAt(n - 3)) * 31 + token.charCodeAt(n - 4)) * 31 + token.charCodeAt(n - 5)) | 0) & (DIGEST_MEMO_SLOTS - 1);
+    const i = tokenSlot(token, n);
     if (this.#tokens[i] === token) {
       this.hits++;
       return this.#digests[i]!;

@@ -3,17 +3,17 @@
 // instead of re-scanned, and the memo's own string instance is handed on, so the verifier's digest
 // memo (node/jwt/token-digest.ts) matches it by identity instead of comparing ~1 KB again.
 
+import { TOKEN_MEMO_SLOTS as SLOTS, admissionTag, tokenSlot } from './token-slot.js';
+
 /** RFC 6750 §2.1 b64token. */
 export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-/** Memo slots per process (a power of two); the same count and slot function as the digest memo. */
-const SLOTS = 1024;
 /** Longest token kept, characters (bounds the memo at 4 MiB); longer ones are checked every time. */
 const MAX_CHARS = 4096;
 
 const proven: Array<string | null> = new Array<string | null>(SLOTS).fill(null);
 /**
- * Per slot, the tag (length and four other characters, as the digest memo's admissionTag) of the
+ * Per slot, the tag (token-slot.ts) of the
  * last token checked there: a token is remembered on its second check in a row, so distinct tokens
  * seen once are not held until their slot is reused (live at scavenges, copied and promoted).
  */
@@ -35,14 +35,14 @@ const SOURCE_SLACK = 64;
 export function b64token(v: string, sourceLength: number): string | null {
   const n = v.length;
   if (n > MAX_CHARS) return B64TOKEN.test(v) ? v : null;
-  const i = ((((v.charCodeAt(n - 2) * 31 + v.charCodeAt(n - 3)) * 31 + v.charCodeAt(n - 4)) * 31 + v.charCodeAt(n - 5)) | 0) & (SLOTS - 1);
+  const i = tokenSlot(v, n);
   const known = proven[i];
   if (known === v) return known;
   if (!B64TOKEN.test(v)) return null;
   // a b64token is ASCII: the latin1 round trip copies it exactly (handed on either way: the digest
   // memo may admit this instance even when this memo does not)
   const kept = sourceLength > n + SOURCE_SLACK ? Buffer.from(v, 'latin1').toString('latin1') : v;
-  const tag = (((((n * 31 + v.charCodeAt(n - 6)) * 31 + v.charCodeAt(n - 7)) * 31 + v.charCodeAt(n - 8)) * 31 + v.charCodeAt(n - 9)) | 0);
+  const tag = admissionTag(v, n);
   if (seen[i] === tag) proven[i] = kept; else seen[i] = tag;
   return kept;
 }
