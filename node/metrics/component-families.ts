@@ -104,6 +104,7 @@ counter('portcullis_token_exchange_cache_evictions_total', 'Exchanged tokens rem
 gauge('portcullis_client_credentials_sources', 'Upstreams with a client-credentials grant', { 'client_credentials.sources': null }, { aggregate: 'max' });
 counter('portcullis_client_credentials_refreshes_ahead_total', 'Client-credentials tokens refreshed before expiry', { 'client_credentials.refreshes_ahead': null });
 counter('portcullis_client_credentials_failure_holds_total', 'Lookups answered 503 without a call: a failed token-endpoint call left no usable token less than 1 s before', { 'client_credentials.failure_holds': null });
+counter('portcullis_token_exchange_failure_holds_total', 'Exchanges answered 503 without a call: an exchange call had failed (503) less than 1 s before', { 'token_exchange.failure_holds': null });
 counter('portcullis_token_endpoint_discovery_lookups_total', 'Token endpoint discovery lookups', { 'token_endpoint.discovery_lookups': null });
 counter('portcullis_token_endpoint_discovery_failures_total', 'Token endpoint discovery lookups that failed', { 'token_endpoint.discovery_failures': null });
 

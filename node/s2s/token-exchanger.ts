@@ -1,7 +1,8 @@
 // `forward.token: exchange` (RFC 8693): the inbound token becomes the subject_token of a
 // token-exchange request at the issuer that verified it, for the upstream's audience. The
 // answer is cached per (inbound token, audience) within its lifetime and the inbound
-// token's, fetched once for concurrent requests. Failure → 503; the original token is never sent instead.
+// token's, fetched once for concurrent requests. Failure → 503; the original token is never sent instead;
+// after the endpoint itself failed (unreachable, slow, an HTTP error) no call is made for 1 s.
 import type { Dispatcher } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
@@ -28,6 +29,9 @@ const deny = (reason: string, code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' | 'PORTCUL
 const UNAVAILABLE = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token exchange at the authorization server failed');
 const SUBJECT_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the authorization server refused to exchange the token');
 const TARGET_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_FORBIDDEN', 'the authorization server refused a token for this upstream');
+/** After the endpoint was unreachable, slow, or answered an HTTP error (5xx, 429, 404…), new loads are answered 503 this long without a call, ms. */
+const FAILURE_HOLD_MS = 1_000; // 1 s
+const HELD: Promise<Grant> = Promise.resolve(Object.freeze({ ok: false as const, deny: UNAVAILABLE }));
 const NO_TOKEN = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'no inbound token to exchange');
 
 /** An OAuth error answer → what the client gets (pure). Outages and our own misconfiguration → 503. */
@@ -51,6 +55,9 @@ export class TokenExchanger {
   #ok = 0;
   #failed = 0;
   #refused = 0;
+  #holds = 0;
+  /** performance.now() before which no exchange call follows a failed one; 0: none. */
+  #holdUntil = 0;
   readonly #refusals = new RefusalStats();
 
   /** Throws when the client secret's environment variable is unset. */
@@ -94,13 +101,18 @@ export class TokenExchanger {
     return this.#cache.revoke(tokenHash);
   }
 
-  readonly #load = (ctx: RequestContext, audience: string): Promise<Grant> => this.#exchange(ctx.token!, ctx.principal!.exp, audience);
+  readonly #load = (ctx: RequestContext, audience: string): Promise<Grant> => {
+    // every caller's exchange goes to the same endpoint: while it fails, it is not called once per request
+    if (this.#holdUntil !== 0 && performance.now() < this.#holdUntil) { this.#holds++; return HELD; }
+    return this.#exchange(ctx.token!, ctx.principal!.exp, audience);
+  };
 
   async #exchange(subjectToken: string, subjectExp: number, audience: string): Promise<Grant> {
     let endpoint = this.#cfg.token_endpoint ?? null;
     if (endpoint === null) endpoint = await this.#endpoints.resolve(this.#issuer.issuer, this.#issuer.discovery, this.#cfg.timeout_ms);
     if (endpoint === null) {
       this.#failed++;
+      this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       this.#log.warn({ issuer: this.#name, reason: 'exchange_failed', detail: 'no token_endpoint in the discovery document' }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }
@@ -113,6 +125,9 @@ export class TokenExchanger {
     if (!a.ok) {
       const d = exchangeDenial(a);
       if (d === UNAVAILABLE) this.#failed++; else this.#refused++;
+      // the endpoint itself failing (not an OAuth answer about this subject token or audience, not
+      // one odd answer): every caller's exchange would fail alike
+      if (a.failure === 'network_error' || a.failure === 'timeout' || a.failure === 'http_error' || a.failure === 'no_endpoint') this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       this.#log.warn({ issuer: this.#name, audience, reason: d.reason, detail: a.detail }, 'token exchange failed');
       return { ok: false, deny: d };
     }
@@ -136,12 +151,13 @@ export class TokenExchanger {
       return { ok: false, deny: UNAVAILABLE };
     }
     this.#ok++;
+    this.#holdUntil = 0;
     const nowS = nowMs / 1000;
     const exp = Math.min(subjectExp, t0 / 1000 + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S));
     return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
   }
 
   stats(): Record<string, number> {
-    return { calls_ok: this.#ok, calls_failed: this.#failed, calls_refused: this.#refused, ...this.#cache.stats(), ...this.#refusals.stats() };
+    return { calls_ok: this.#ok, calls_failed: this.#failed, calls_refused: this.#refused, failure_holds: this.#holds, ...this.#cache.stats(), ...this.#refusals.stats() };
   }
 }

@@ -71,24 +71,39 @@ describe('token exchange', () => {
     expect(new Set(seen.map((s) => s.token)).size).toBe(3);
   });
 
-  it('token endpoint down → 503 with Retry-After, nothing forwarded (the original token is never sent instead)', async () => {
+  it('token endpoint down → 503 with Retry-After, nothing forwarded (the original token is never sent instead); the endpoint is not called once per request meanwhile', async () => {
     as.setToken('down');
-    const inbound = await as.issueJwt({ sub: 'bob' });
+    const callers = await Promise.all(['bob', 'frank', 'grace', 'heidi'].map((sub) => as.issueJwt({ sub })));
     const before = upstream.received.length;
+    const calls0 = as.counters.token;
+    const held0 = (await stats(proxy))['token_exchange.failure_holds'] ?? 0;
     try {
-      const rs = await Promise.all(Array.from({ length: 5 }, () => call(`${proxy.url}/orders/x`, { token: inbound })));
+      const rs = await Promise.all(Array.from({ length: 5 }, () => call(`${proxy.url}/orders/x`, { token: callers[0]! })));
+      // then, one after another, every caller (each its own inbound token) asks again
+      for (let i = 0; i < 12; i++) rs.push(await call(`${proxy.url}/orders/x`, { token: callers[i % 4]! }));
       for (const r of rs) {
         expect(r.status, r.text).toBe(503);
         expect(r.json).toMatchObject({ error: 'temporarily_unavailable' });
         expect(String(r.headers['retry-after'])).toMatch(/^[1-9]\d*$/);
       }
       expect(upstream.received.length).toBe(before);
-      expect((await stats(proxy))['token_exchange.calls_failed']).toBeGreaterThanOrEqual(1);
+      const st = await stats(proxy);
+      expect(st['token_exchange.calls_failed']).toBeGreaterThanOrEqual(1);
+      // 17 requests of 4 callers: each failed call holds the next second's calls back (before: 13 calls, one per request)
+      const calls = as.counters.token - calls0;
+      const held = st['token_exchange.failure_holds']! - held0;
+      expect(calls + held, 'every request either called or was held').toBe(13);
+      // (each request follows the previous 503 within milliseconds, well inside the 1 s hold; typically 1–2 calls)
+      expect(held, `${calls} calls for 13 loads`).toBeGreaterThanOrEqual(1);
     } finally {
       as.setToken('normal');
     }
-    // failures are not cached: the endpoint is back, the next request succeeds
-    const ok = await call(`${proxy.url}/orders/x`, { token: inbound });
+    // failures are not cached: the endpoint is back, and a request after the hold succeeds
+    let ok = await call(`${proxy.url}/orders/x`, { token: callers[0]! });
+    for (let i = 0; ok.status === 503 && i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ok = await call(`${proxy.url}/orders/x`, { token: callers[0]! });
+    }
     expect(ok.status, ok.text).toBe(200);
     expect(ok.json.claims.sub).toBe('bob');
   });
