@@ -68,6 +68,8 @@ export class RevocationStream {
   private readonly js: JetStreamClient;
   /** performance.now() of the last try to raise the replicas; -∞ before the first. */
   private raiseTriedAt = Number.NEGATIVE_INFINITY;
+  /** Raises the cluster refused so far. */
+  private raiseRefusals = 0;
 
   constructor(private readonly nc: NatsConnection, private readonly opts: RevocationStreamOptions) {
     this.name = opts.subjects.revocationStream;
@@ -146,7 +148,9 @@ export class RevocationStream {
       // the caller keeps this read's answer, from before the raise (1 replica, its own quorum): the new
       // replicas are still copying, and a quorum check of the raised stream now would fail for nothing
     } catch (err) {
-      this.opts.logger?.info({ stream: this.name, replicas: have, err: (err as Error).message }, 'revocation stream still cannot be raised to 3 replicas; will try again');
+      // said once at info (a cluster that stays too small would repeat it every 30 s), then at debug
+      const log = this.raiseRefusals++ === 0 ? this.opts.logger?.info.bind(this.opts.logger) : this.opts.logger?.debug.bind(this.opts.logger);
+      log?.({ stream: this.name, replicas: have, err: (err as Error).message }, 'revocation stream cannot be raised to 3 replicas yet; will try again every 30 s');
     }
   }
 
