@@ -61,6 +61,8 @@ export class ClusterNode {
   private closed = false;
   /** The stream keeps revocations for less than this member needs (its update refused), null when not. */
   private streamRetention: RetentionShort | null = null;
+  /** The revocation stream's replicas at the last check; 0 before the first (or without NATS). */
+  private streamReplicas = 0;
   private dropsLogged = 0;
   private rejectsLogged = 0;
 
@@ -95,7 +97,7 @@ export class ClusterNode {
       maxLifetimeS: settings.maxLifetimeS,
       logger,
       nats: transport instanceof NatsTransport
-        ? { transport, stream: { maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas, onRetention: (r) => { this.streamRetention = r; } } }
+        ? { transport, stream: { maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas, onRetention: (r) => { this.streamRetention = r; }, onReplicas: (n) => { this.streamReplicas = n; } } }
         : undefined,
       startTimeoutMs: settings.startTimeoutMs,
       catchUpTimeoutMs: settings.catchUpTimeoutMs,
@@ -280,6 +282,7 @@ export class ClusterNode {
       ...this.membership.stats(),
       ...this.revocationActor.stats(),
       revocation_stream_retention_short: this.streamRetention === null ? 0 : 1,
+      revocation_stream_replicas: this.streamReplicas,
       ...this.direct?.stats(),
       ...this.revocationReceiver?.stats(),
       ...this.introspection.stats(),

@@ -2,7 +2,7 @@
 // `<p>.revocations.>`, max age = maximum token lifetime): create or update it, publish
 // with an ack (deduplicated on the revocation id), replay from a sequence with an
 // ordered consumer.
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnection, StreamConfig } from 'nats';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnection, StreamConfig, StreamInfo } from 'nats';
 import { nats } from '../transport/index.js';
 import type { Logger } from '../../node/log.js';
 import type { Subjects } from '../protocol/subjects.js';
@@ -23,6 +23,8 @@ export interface RevocationStreamOptions {
    * /readyz and /metrics — a member started later could not replay what ages out early.
    */
   readonly onRetention?: (short: RetentionShort | null) => void;
+  /** Told after every check the stream's replica count (`num_replicas`): the member shows it in /metrics. */
+  readonly onReplicas?: (replicas: number) => void;
 }
 
 /** The stream's max age and the one this member needs, seconds. */
@@ -53,12 +55,21 @@ export interface StreamMessage {
 
 /** Deduplication window: a re-published revocation id within it is stored once. */
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
+/**
+ * A stream created with 1 replica because the cluster could not place 3 (`replicas: auto`) is raised
+ * to 3 at most this often per member, ms (monotonic clock): a cluster still too small refuses each try.
+ */
+const RAISE_RETRY_MS = 30_000; // 30 s
 
 /** Operations on the revocation stream over one NATS connection (reconnects are handled by nats.js). */
 export class RevocationStream {
   readonly name: string;
   private jsm: JetStreamManager | null = null;
   private readonly js: JetStreamClient;
+  /** performance.now() of the last try to raise the replicas; -∞ before the first. */
+  private raiseTriedAt = Number.NEGATIVE_INFINITY;
+  /** Raises the cluster refused so far. */
+  private raiseRefusals = 0;
 
   constructor(private readonly nc: NatsConnection, private readonly opts: RevocationStreamOptions) {
     this.name = opts.subjects.revocationStream;
@@ -111,12 +122,43 @@ export class RevocationStream {
       const short = this.retention(info.config);
       if (short !== null) this.opts.logger?.error({ stream: this.name, max_age_s: short.maxAgeS, wanted_s: short.wantS }, 'revocation stream keeps revocations for less than the maximum token lifetime plus the clock-skew margin, and this member could not raise it: a member started later cannot replay the oldest ones — raise its max_age (or let members update it)');
     }
+    if (opts.update !== false) await this.raiseReplicas(jsm, info);
     return positionOf(info);
+  }
+
+  /**
+   * `replicas: auto` on a NATS cluster wants 3; a stream the fallback created with 1 (the cluster could not
+   * place 3 then) is raised once the cluster can: a scale-up keeps the stream, its sequences and its
+   * messages (the new replicas copy them from the leader), so nothing is replayed or stored twice. Tried at
+   * most every RAISE_RETRY_MS; a refusal (still too few servers, no permission) keeps the stream as it is.
+   */
+  private async raiseReplicas(jsm: JetStreamManager, info: StreamInfo): Promise<void> {
+    const have = info.config.num_replicas ?? 1;
+    this.opts.onReplicas?.(have);
+    const clustered = typeof this.nc.info?.cluster === 'string' && this.nc.info.cluster !== '';
+    const auto = this.opts.replicas === undefined || this.opts.replicas === 'auto';
+    if (!auto || !clustered || have >= 3 || info.config.sealed === true) return;
+    const now = performance.now();
+    if (now - this.raiseTriedAt < RAISE_RETRY_MS) return;
+    this.raiseTriedAt = now;
+    try {
+      const raised = await jsm.streams.update(this.name, { ...info.config, num_replicas: 3 });
+      this.opts.logger?.info({ stream: this.name, replicas_before: have, replicas: raised.config.num_replicas }, 'revocation stream raised to 3 replicas (it was created with fewer when the NATS cluster could not place 3)');
+      this.opts.onReplicas?.(raised.config.num_replicas ?? 1);
+      // the caller keeps this read's answer, from before the raise (1 replica, its own quorum): the new
+      // replicas are still copying, and a quorum check of the raised stream now would fail for nothing
+    } catch (err) {
+      // said once at info (a cluster that stays too small would repeat it every 30 s), then at debug
+      const log = this.raiseRefusals++ === 0 ? this.opts.logger?.info.bind(this.opts.logger) : this.opts.logger?.debug.bind(this.opts.logger);
+      log?.({ stream: this.name, replicas: have, err: (err as Error).message }, 'revocation stream cannot be raised to 3 replicas yet; will try again every 30 s');
+    }
   }
 
   /** Current first/last sequence, from a leader that has its quorum; rejects otherwise. `drifted` when its settings are no longer this member's. */
   async position(): Promise<StreamPosition> {
-    const info = await (await this.manager()).streams.info(this.name);
+    const jsm = await this.manager();
+    const info = await jsm.streams.info(this.name);
+    await this.raiseReplicas(jsm, info);
     const p = positionOf(info);
     this.retention(info.config);
     return this.drifted(info.config, false) && info.config.sealed !== true ? { ...p, drifted: true } : p;

@@ -39,7 +39,10 @@ export const clusterSchema = z.strictObject({
     /** Longest token lifetime of any issuer, s: revocations without exp live this long (and the stream's max age); a token living longer → 401. */
     // ≤ 10 years: the stream's max age is int64 nanoseconds (past ~292 years nats-server refuses the stream for good)
     max_token_lifetime_s: z.number().int().min(60).max(315_360_000, 'at most 315360000 s (10 years): the revocation stream keeps entries this long').default(86_400), // 24 h
-    /** JetStream stream replicas; auto = min(3, servers in the NATS cluster). */
+    /**
+     * JetStream stream replicas; auto = 3 on a NATS cluster (1 when the cluster cannot place 3 at creation,
+     * raised to 3 by a member once it can: tried at connect and at most every 30 s), 1 on a single server.
+     */
     replicas: z.union([z.number().int().min(1).max(5), z.literal('auto')]).default('auto'),
     /** Longest a replay or catch-up may block requests before serving degraded (never before the first replay), ms. */
     catch_up_timeout_ms: z.number().int().min(0).default(10_000), // 10 s

@@ -3,7 +3,8 @@
 // until `refresh_before_s` before exp, then refreshed in the background while the current
 // token is still served; one call at a time (single-flight). No valid token → 503, never an
 // unauthenticated call, and a failing endpoint is called at most once per second meanwhile.
-// A token the upstream refuses (401 invalid_token) is dropped, rate-limited.
+// A token an upstream refuses (401 invalid_token) is replaced, rate-limited per upstream; the other
+// upstreams sharing it keep it until the replacement arrives.
 import type { Dispatcher } from 'undici';
 import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
@@ -75,8 +76,16 @@ export class ClientCredentialsSource {
   #retryMs = RETRY_FIRST_MS;
   /** performance.now() before which no call follows a failed one that left no usable token; 0: none. */
   #holdUntil = 0;
-  /** When a refusal last dropped the token (performance.now(): a wall-clock step must not stretch the cool-down); -∞ before the first. */
-  #droppedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Per upstream name, when its refusal last dropped the token for it (performance.now(): a wall-clock
+   * step must not stretch the cool-down). Bounded by the upstreams of the config.
+   */
+  readonly #droppedAt = new Map<string, number>();
+  /**
+   * Upstreams that refused the current token: their requests wait for the next one (and get the 503
+   * when it cannot be had); the others keep the current one until the next arrives. null: none.
+   */
+  #refusedBy: Set<string> | null = null;
   readonly #refusals = new RefusalStats();
   #stats = { calls_ok: 0, calls_failed: 0, cache_hits: 0, cache_misses: 0, singleflight_waits: 0, refreshes_ahead: 0, failure_holds: 0 };
 
@@ -98,11 +107,16 @@ export class ClientCredentialsSource {
     this.#log = logger;
   }
 
-  /** `Bearer <token>`: synchronous while cached (a refresh may start behind it), else the call in flight. */
-  authorization(): OutboundResult | Promise<OutboundResult> {
+  /**
+   * `Bearer <token>` for a request to `upstream` (the route's upstream name): synchronous while cached
+   * (a refresh may start behind it), else the call in flight. An upstream that refused the cached token
+   * waits for the next one.
+   */
+  authorization(upstream = ''): OutboundResult | Promise<OutboundResult> {
     const now = Date.now();
     const v = this.#value;
-    if (v !== null && now < this.#useUntil) {
+    const refused = this.#refusedBy !== null && this.#refusedBy.has(upstream);
+    if (v !== null && now < this.#useUntil && !refused) {
       this.#stats.cache_hits++;
       if (now >= this.#refreshAt && this.#pending === null) {
         this.#stats.refreshes_ahead++;
@@ -110,27 +124,33 @@ export class ClientCredentialsSource {
       }
       return v;
     }
-    if (this.#pending !== null) { this.#stats.singleflight_waits++; return this.#pending; }
+    if (this.#pending !== null) {
+      this.#stats.singleflight_waits++;
+      // a failed call answers the others with the still-valid token: never this upstream, which refused it
+      return refused ? this.#pending.then((r) => (this.#refusedBy?.has(upstream) === true ? UNAVAILABLE : r)) : this.#pending;
+    }
     if (this.#holdUntil !== 0 && performance.now() < this.#holdUntil) { this.#stats.failure_holds++; return UNAVAILABLE; }
     this.#stats.cache_misses++;
-    return this.#start();
+    const p = this.#start();
+    return refused ? p.then((r) => (this.#refusedBy?.has(upstream) === true ? UNAVAILABLE : r)) : p;
   }
 
   /**
-   * The upstream answered 401 invalid_token to `authz` (RFC 6750 §3.1: expired early, revoked at
-   * the authorization server, its keys rotated): dropped when it is still the cached token, at most
-   * once per REFUSAL_COOLDOWN_MS; the next authorization() fetches a new one (single-flight). A
-   * token already replaced stays. True when authorization() now gives (or fetches) another token.
+   * `upstream` answered 401 invalid_token to `authz` (RFC 6750 §3.1: expired early, revoked at the
+   * authorization server, its keys rotated): when it is still the cached token, dropped for that
+   * upstream, at most once per upstream per REFUSAL_COOLDOWN_MS — its next authorization() fetches a
+   * new one (single-flight) that then serves every upstream, while the others keep this one until it
+   * arrives. One upstream refusing every token (broken or hostile) thus forces one token-endpoint
+   * call per 5 s, and neither takes the token from the others nor uses up their cool-down. A token
+   * already replaced stays. True when authorization() now gives (or fetches) another token.
    */
-  refused(authz: string, retrying: boolean): boolean {
-    if (this.#value !== authz) return this.#refusals.note('replaced', retrying);
+  refused(authz: string, retrying: boolean, upstream = ''): boolean {
+    if (this.#value !== authz || this.#refusedBy?.has(upstream) === true) return this.#refusals.note('replaced', retrying);
     const now = performance.now();
-    if (now - this.#droppedAt < REFUSAL_COOLDOWN_MS) return this.#refusals.note('throttled', retrying);
-    this.#droppedAt = now;
-    this.#value = null;
-    this.#useUntil = 0;
-    this.#refreshAt = 0;
-    this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'upstream_invalid_token', retrying }, 'upstream refused the client-credentials token (invalid_token): dropped, a new one is fetched');
+    if (now - (this.#droppedAt.get(upstream) ?? Number.NEGATIVE_INFINITY) < REFUSAL_COOLDOWN_MS) return this.#refusals.note('throttled', retrying);
+    this.#droppedAt.set(upstream, now);
+    (this.#refusedBy ??= new Set()).add(upstream);
+    this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, upstream, reason: 'upstream_invalid_token', retrying }, 'upstream refused the client-credentials token (invalid_token): a new one is fetched, the other upstreams keep it meanwhile');
     return this.#refusals.note('evicted', retrying);
   }
 
@@ -152,6 +172,8 @@ export class ClientCredentialsSource {
       // keep serving a still-valid token; try again after a backoff
       this.#refreshAt = Date.now() + this.#retryMs;
       this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+      // an upstream that refused it waits (503) as if there were none: held back too
+      if (this.#refusedBy !== null) this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       if (this.#value !== null && Date.now() < this.#useUntil) return this.#value;
       this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       return UNAVAILABLE;
@@ -159,6 +181,7 @@ export class ClientCredentialsSource {
     this.#stats.calls_ok++;
     this.#retryMs = RETRY_FIRST_MS;
     this.#holdUntil = 0;
+    this.#refusedBy = null;
     const s = ccSchedule(t0, a.expiresIn ?? DEFAULT_CC_TTL_S, this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
     this.#refreshAt = s.refreshAt;

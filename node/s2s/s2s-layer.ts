@@ -184,7 +184,9 @@ export class S2sLayer {
       }
       sources.set(key, src);
       const s = src;
-      return { authorization: () => s.authorization(), refused: (_ctx, a, retrying) => s.refused(a, retrying), callerHeader: route.forward.caller_authorization?.toLowerCase() ?? null };
+      // the upstream's name: a refusal drops the shared token for that upstream only (client-credentials.ts)
+      const up = route.upstream;
+      return { authorization: () => s.authorization(up), refused: (_ctx, a, retrying) => s.refused(a, retrying, up), callerHeader: route.forward.caller_authorization?.toLowerCase() ?? null };
     }
     switch (route.forward.token) {
       case 'keep':

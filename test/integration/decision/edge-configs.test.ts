@@ -65,7 +65,7 @@ describe('deploy/edge', () => {
     const caddy = read('Caddyfile').toLowerCase();
     const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { headers?: { customRequestHeaders: Record<string, string> } }>; routers: Record<string, { middlewares: string[] }> } };
     const custom = t.http.middlewares['client-identity']!.headers!.customRequestHeaders;
-    expect(Object.keys(custom).map((h) => h.toLowerCase())).toEqual(ASSERTED);
+    expect(Object.keys(custom).map((h) => h.toLowerCase())).toEqual([...ASSERTED, ...ASSERTED.map((h) => `grpc-metadata-${h}`)]);
     expect(new Set(Object.values(custom))).toEqual(new Set(['']));
     for (const [name, r] of Object.entries(t.http.routers)) expect(r.middlewares[0], name).toBe('client-identity');
     const check = haproxy.indexOf('http-request lua.portcullis_auth');
@@ -76,6 +76,37 @@ describe('deploy/edge', () => {
       expect(haproxy.indexOf(`http-request del-header ${h}\n`), `${h} before the check`).toBeLessThan(check);
       expect(caddy.indexOf(`request_header -${h}\n`), h).toBeGreaterThan(caddy.indexOf('route {'));
       expect(caddy.indexOf(`request_header -${h}\n`), `${h} before forward_auth`).toBeLessThan(forward);
+    }
+  });
+
+  it('nginx, HAProxy, Caddy and Traefik clear grpc-gateway\'s Grpc-Metadata- spelling of the identity, assertion and certificate headers', () => {
+    // a grpc-gateway app hands Grpc-Metadata-<name> to its gRPC service as metadata <name>; before, each of these
+    // edges passed a client's Grpc-Metadata-X-Auth-Subject on (nginx and HAProxy run it in edges.test.ts)
+    const nginx = read('nginx.conf').toLowerCase();
+    const haproxy = read('haproxy.cfg').toLowerCase();
+    const caddy = read('Caddyfile').toLowerCase();
+    const check = haproxy.indexOf('http-request lua.portcullis_auth');
+    const forward = caddy.indexOf('forward_auth portcullis');
+    // nginx names each identity header it sets; HAProxy, Caddy and Traefik remove the whole prefix
+    for (const h of IDENTITY) expect(nginx, h).toMatch(new RegExp(`proxy_set_header grpc-metadata-${h.toLowerCase()} +"";`));
+    expect(haproxy.indexOf('http-request del-header grpc-metadata-x-auth- -m beg\n')).toBeGreaterThan(-1);
+    expect(haproxy.indexOf('http-request del-header grpc-metadata-x-auth- -m beg\n'), 'before the check').toBeLessThan(check);
+    expect(caddy.indexOf('request_header -grpc-metadata-x-auth-*\n')).toBeGreaterThan(caddy.indexOf('route {'));
+    expect(caddy.indexOf('request_header -grpc-metadata-x-auth-*\n'), 'before forward_auth').toBeLessThan(forward);
+    for (const h of ASSERTED.map((n) => `grpc-metadata-${n}`)) {
+      expect(nginx, h).toMatch(new RegExp(`proxy_set_header ${h} +"";`));
+      expect(haproxy.indexOf(`http-request del-header ${h}\n`), `${h} before the check`).toBeGreaterThan(-1);
+      expect(haproxy.indexOf(`http-request del-header ${h}\n`), `${h} before the check`).toBeLessThan(check);
+      expect(caddy.indexOf(`request_header -${h}\n`), h).toBeGreaterThan(caddy.indexOf('route {'));
+      expect(caddy.indexOf(`request_header -${h}\n`), `${h} before forward_auth`).toBeLessThan(forward);
+    }
+    // Traefik: ForwardAuth removes the request's headers its regex matches (Go's canonical spelling) before copying the verdict's
+    const t = parse(read('traefik-dynamic.yaml')) as { http: { middlewares: Record<string, { forwardAuth?: { authResponseHeadersRegex: string } }> } };
+    for (const [name, m] of Object.entries(t.http.middlewares)) {
+      if (m.forwardAuth === undefined) continue;
+      const re = new RegExp(m.forwardAuth.authResponseHeadersRegex);
+      for (const h of [...IDENTITY, 'X-Auth-Other']) expect(re.test(`Grpc-Metadata-${h}`), `${name} Grpc-Metadata-${h}`).toBe(true);
+      expect(re.test('Grpc-Metadata-Trace-Tag'), 'the app\'s own metadata passes').toBe(false);
     }
   });
 

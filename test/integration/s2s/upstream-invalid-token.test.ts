@@ -80,18 +80,22 @@ let as: AuthServer;
 let upstream: Upstream;
 let proxy: ProxyProcess;
 const NAMES = ['retry', 'post', 'plain', 'all', 'many', 'h2', 'down'] as const;
+/** Upstream name → the audience of its client-credentials token (shared by the pair). */
+const SHARED = [['hostile', 'shared'], ['honest', 'shared'], ['hostile-d', 'shared-down'], ['honest-d', 'shared-down']] as const;
 
 beforeAll(async () => {
   [te, upstream, as] = await Promise.all([startTokenEndpoint(), startUpstream(), startAuthServer()]);
   // one upstream (and so one client-credentials token, audience = its name) per case: cool-downs are per credential
   const upstreams = Object.fromEntries(NAMES.map((n) => [n, { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET' } }]));
+  // two pairs of upstreams sharing one client-credentials token each (the same audience): one hostile, one honest
+  for (const [n, aud] of SHARED) upstreams[n] = { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET', audience: aud } };
   proxy = await startProxy({
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], token_exchange: { client_id: 'portcullis', client_secret_env: 'PT_EXCHANGE_SECRET' } } },
     upstreams: { ...upstreams, xch: { targets: [upstream.url] } },
     routes: [
-      ...NAMES.map((n) => ({ name: n, match: { path: `/${n}/*` }, upstream: n, auth: 'none' })),
+      ...[...NAMES, ...SHARED.map(([n]) => n)].map((n) => ({ name: n, match: { path: `/${n}/*` }, upstream: n, auth: 'none' })),
       { name: 'xch', match: { path: '/xch/*' }, upstream: 'xch', auth: {}, forward: { token: 'exchange' } },
     ],
     log: { level: 'warn', access: false },
@@ -202,6 +206,54 @@ describe('an upstream\'s 401 invalid_token to the proxy\'s client-credentials to
     expect(next.status).toBe(200);
     expect(next.text).toBe('ok tok-h2-2');
     expect(grants('h2')).toBe(2);
+  });
+
+  it('one upstream refusing every token shared with another (same audience): the other\'s own refusal is not held back by its cool-down; one refetch per 5 s', async () => {
+    upstream.refuseAll.add('hostile');
+    expect((await call(`${proxy.url}/honest/warm`)).text).toBe('ok tok-shared-1');
+    const t0 = Date.now();
+    // hostile: tok-1 refused → a new token for it (which then serves both) → refused again → kept (its cool-down)
+    expect((await call(`${proxy.url}/hostile/a`)).status).toBe(401);
+    expect(grants('shared')).toBe(2);
+    expect((await call(`${proxy.url}/honest/a`)).text).toBe('ok tok-shared-2');
+    // the authorization server then revokes tok-2 and the honest upstream refuses it too: its refusal is its own,
+    // not throttled by the hostile one's (before, one cool-down per token: its clients got the 401 for 5 s)
+    upstream.dead.add('tok-shared-2');
+    const honest = await call(`${proxy.url}/honest/b`);
+    expect(`${honest.status} ${honest.text}`).toBe('200 ok tok-shared-3');
+    // the hostile upstream keeps refusing: no further token-endpoint call per request, one per 5 s at most
+    const rs: number[] = [];
+    for (let i = 0; i < 10; i++) rs.push((await call(`${proxy.url}/hostile/${i}`)).status, (await call(`${proxy.url}/honest/${i}`)).status);
+    expect(rs.filter((_, i) => i % 2 === 1)).toEqual(Array(10).fill(200));
+    expect(rs.filter((_, i) => i % 2 === 0)).toEqual(Array(10).fill(401));
+    const refetches = grants('shared') - 3;
+    // eslint-disable-next-line no-console
+    console.log(`shared audience: ${grants('shared')} grants (1 + 2 forced) over ${Date.now() - t0} ms with a hostile upstream refusing 11 requests`);
+    expect(refetches).toBeLessThanOrEqual(Math.floor((Date.now() - t0) / 5_000));
+  });
+
+  it('one upstream refusing the token it shares while the token endpoint fails: the other keeps the still-valid token (200), not 503', async () => {
+    expect((await call(`${proxy.url}/honest-d/warm`)).text).toBe('ok tok-shared-down-1');
+    upstream.refuseAll.add('hostile-d');
+    te.failAfterFirst.add('shared-down');
+    const t0 = Date.now();
+    const hostile: number[] = [];
+    const honest: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      hostile.push((await call(`${proxy.url}/hostile-d/${i}`)).status);
+      const r = await call(`${proxy.url}/honest-d/${i}`);
+      honest.push(`${r.status} ${r.text}`);
+    }
+    // before, the hostile upstream's refusal dropped the token for both: the honest one got 503 from then on
+    expect(honest).toEqual(Array(10).fill('200 ok tok-shared-down-1'));
+    // the hostile one: tok-1 refused, no new token to be had → 503, never tok-1 again, never unauthenticated
+    expect(hostile).toEqual(Array(10).fill(503));
+    expect(tokensSeen('hostile-d')).toEqual(['tok-shared-down-1']);
+    // the grant, the failed refetch, then at most one call per second the failures last
+    const calls = te.calls.get('shared-down') ?? 0;
+    // eslint-disable-next-line no-console
+    console.log(`shared audience, endpoint down: ${calls} token-endpoint calls over ${Date.now() - t0} ms (10 hostile + 10 honest requests)`);
+    expect(calls).toBeLessThanOrEqual(2 + Math.ceil((Date.now() - t0) / 1_000));
   });
 
   it('an exchanged token the upstream refuses is exchanged again and the request retried', async () => {

@@ -104,6 +104,35 @@ describe('client credentials', () => {
     }
   });
 
+  it('shared by two upstreams: a refusal drops the token for the refusing one only, each has its own cool-down', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+    try {
+      hits.length = 0;
+      answer = tokenAnswer(3600);
+      const s = source({});
+      const first = await s.authorization('honest');
+      expect(s.refused(first as string, false, 'hostile')).toBe(true);
+      // the token endpoint now fails: the honest upstream keeps the token it accepts, the hostile one gets the 503
+      answer = { status: 500, body: {} };
+      expect(s.authorization('honest')).toBe(first);
+      expect(await s.authorization('hostile')).toMatchObject({ kind: 'deny', reason: 'client_credentials_failed' });
+      expect(s.authorization('honest')).toBe(first);
+      expect(hits).toHaveLength(2);
+      // the endpoint back: the new token serves both
+      vi.advanceTimersByTime(1_000);
+      answer = tokenAnswer(3600);
+      const second = await s.authorization('hostile');
+      expect(second).not.toBe(first);
+      expect(s.authorization('honest')).toBe(second);
+      // the hostile one is inside its cool-down; the honest one's own refusal is not
+      expect(s.refused(second as string, false, 'hostile')).toBe(false);
+      expect(s.refused(second as string, false, 'honest')).toBe(true);
+      expect(s.stats()).toMatchObject({ upstream_refusals_evicted: 2, upstream_refusals_throttled: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('the 5 s cool-down is measured on the monotonic clock: a wall clock stepped back an hour does not keep a refused token', async () => {
     vi.useFakeTimers({ toFake: ['Date', 'performance'] });
     try {
