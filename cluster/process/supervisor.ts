@@ -322,15 +322,18 @@ export class Supervisor {
     return out;
   }
 
-  /** Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads. */
-  applyConfig(text: string, config: Config, policy?: PolicyVersion): Promise<{ status: number; body: unknown }> {
-    const next = this.reloading.then(() => this.commitText(text, config, policy));
+  /**
+   * Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads.
+   * `onCommit` runs in the step that commits it, before any reload queued behind it composes its text.
+   */
+  applyConfig(text: string, config: Config, policy?: PolicyVersion, onCommit?: () => void): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => this.commitText(text, config, policy, onCommit));
     this.reloading = next.catch(() => {});
     return next;
   }
 
   /** `policy`: the cluster version `config` carries; default the committed one (a reload of the file's local part keeps it). */
-  private async commitText(text: string, config: Config, policy: PolicyVersion | null = this.policyVersion): Promise<{ status: number; body: unknown }> {
+  private async commitText(text: string, config: Config, policy: PolicyVersion | null = this.policyVersion, onCommit?: () => void): Promise<{ status: number; body: unknown }> {
     const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
       this.logger.error(log, `reload refused: ${why}, keeping the running config`);
       return { status, body: { reloaded: false, ...body } };
@@ -350,6 +353,7 @@ export class Supervisor {
       this.configText = text;
       this.config = config;
       this.policyVersion = policy;
+      onCommit?.();
     }, undefined, policy).finally(() => this.reloadsRunning--);
     const workers = this.slots.length;
     switch (outcome.kind) {
