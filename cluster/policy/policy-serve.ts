@@ -75,6 +75,19 @@ export function reloadLocalPart(configPath: string, watcher: PolicyWatcher, acti
   return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson), raw: parsed.raw } : r;
 }
 
+/**
+ * Version `entry` with the file's local part the instance runs now, and the text workers get:
+ * `config` as checked while no file reload committed since the check (`checkedWith` is still the
+ * watcher's local part), else validated again with the reloaded one — a version must not undo it.
+ */
+export function withLocalPartNow(watcher: PolicyWatcher, entry: CheckedEntry, config: Config, checkedWith: unknown): ConfigResult & { text?: string } {
+  const raw = watcher.localRaw;
+  const text = combinedText(raw, entry.policyJson);
+  if (raw === checkedWith) return { ok: true, config, text };
+  const r = combinePolicy(raw, JSON.parse(entry.policyJson), { env: process.env });
+  return r.ok ? { ...r, text } : r;
+}
+
 /** GET/POST /policy for a process that owns the watcher; `peers`: its member's heartbeat view (GET /policy lists their status). */
 export function policyRoutes(watcher: PolicyWatcher, memberId: string, peers?: () => readonly PeerView[]): Record<string, AdminHandler> {
   return policyAdminRoutes(watcher, memberId, peers);

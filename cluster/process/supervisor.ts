@@ -323,11 +323,15 @@ export class Supervisor {
   }
 
   /**
-   * Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads.
-   * `onCommit` runs in the step that commits it, before any reload queued behind it composes its text.
+   * Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads;
+   * a function composes it at its turn (a reload committed meanwhile is part of it). `onCommit` runs in the step that commits it.
    */
-  applyConfig(text: string, config: Config, policy?: PolicyVersion, onCommit?: () => void): Promise<{ status: number; body: unknown }> {
-    const next = this.reloading.then(() => this.commitText(text, config, policy, onCommit));
+  applyConfig(apply: { readonly text: string; readonly config: Config } | (() => ConfigResult & { text?: string }), policy?: PolicyVersion, onCommit?: () => void): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => {
+      const r = typeof apply === 'function' ? apply() : { ok: true as const, ...apply };
+      if (!r.ok) { this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return { status: 422, body: { reloaded: false, errors: r.errors } }; }
+      return this.commitText(r.text ?? '', r.config, policy, onCommit);
+    });
     this.reloading = next.catch(() => {});
     return next;
   }
