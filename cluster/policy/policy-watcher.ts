@@ -292,6 +292,11 @@ export class PolicyWatcher {
     if (checked.kind === 'ignored') {
       this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
       this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
+      if (this.active !== null) return;
+      // at start, junk on top (a bucket writer without the key) must not keep the member closed: the history's newest authentic version instead
+      const h = (await (this.floors ??= this.startFloors())).history;
+      if (h !== null && h.value.revision !== v.revision) await this.process(h.value, arrivedAt);
+      else this.heldBelow = `the bucket's latest entry is not usable (${checked.reason}) and its history holds no authentic version to start from; waiting for a push`;
       return;
     }
     const e = checked.entry;
