@@ -324,6 +324,8 @@ export class PolicyWatcher {
     const t2 = nowMs();
     this.timings.stages = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
     if (this.applier === null) {
+      // the start timeout took the state file's version meanwhile: this one waits for the applier, as a pushed one
+      if (this.initial.done) { this.pending ??= v; return; }
       this.commit(e, v.value, 'bus');
       this.initial.done = true;
       this.initial.resolve(verdict.config);
