@@ -1,5 +1,5 @@
-// Junk on the policy bucket's `current` — put there by someone with the proxy's NATS credentials but
-// not the bus key — and a member that starts without a state file: it starts from the newest
+// Junk on the policy bucket's `current`, or `current` deleted — by someone with the proxy's NATS
+// credentials but not the bus key — and a member that starts without a state file: it starts from the newest
 // authentic version still in the bucket's history (held to the same floors as any start). Before, it
 // ignored the junk and then waited for a push, proxy port closed, for as long as the junk stayed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ describe('cluster policy: junk on `current` and a starting member', () => {
     await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
   });
 
-  it('starts from the history\'s newest authentic version', async () => {
+  for (const how of ['junk', 'deleted'] as const) it(`starts from the history's newest authentic version (current ${how})`, async () => {
     const prefix = `pjc${Math.random().toString(36).slice(2, 8)}`;
     const cliConfig = writeConfig(localConfig([nats.url], prefix));
     const v1 = policyDoc(as.issuer, echo.url);
@@ -35,7 +35,8 @@ describe('cluster policy: junk on `current` and a starting member', () => {
     const nc = await connect({ servers: [nats.url] });
     try {
       const kv = await nc.jetstream().views.kv(`${prefix.toUpperCase()}_POLICY`, { bindOnly: true });
-      await kv.put('current', new TextEncoder().encode('{"v":1,"version":99} not sealed'));
+      if (how === 'junk') await kv.put('current', new TextEncoder().encode('{"v":1,"version":99} not sealed'));
+      else await kv.delete('current');
     } finally {
       await nc.close();
     }
@@ -45,5 +46,7 @@ describe('cluster policy: junk on `current` and a starting member', () => {
     expect([s.version, s.from]).toEqual([2, 'bus']);
     expect(await statusOf(p, '/open2/x')).toBe(200);
     expect(await statusOf(p, '/api/x')).toBe(401);
+    await p.stop();
+    p = null;
   }, 60_000);
 });
