@@ -6,7 +6,7 @@ import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, watchConf
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, runInstance, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
-import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy } from '../policy/index.js';
+import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withLocalPartNow, type CheckedEntry } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { fail } from './fail.js';
@@ -55,7 +55,7 @@ export async function serve(argv: string[], usage: string): Promise<void> {
   if (workers > 1) {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
     if (policy !== null) attachPolicy(sup, policy, values.config!);
-    else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (t, c) => sup.applyConfig(t, c));
+    else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (text, c) => sup.applyConfig({ text, config: c }));
     try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.auditedReload({ kind: 'signal', signal: 'SIGHUP' }); }
@@ -70,7 +70,10 @@ export async function serve(argv: string[], usage: string): Promise<void> {
 
 /** The primary owns the watcher: versions go to every worker or none, like a reload; reloads keep the cluster's policy. */
 function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string): void {
-  sup.composeReload = () => reloadLocalPart(configPath, policy.watcher);
+  // the version the workers run: the watcher names a version only after the apply returned, and a
+  // reload queued behind the apply runs before that (it put the previous version's policy back)
+  let committed: CheckedEntry | null = policy.watcher.current();
+  sup.composeReload = () => reloadLocalPart(configPath, policy.watcher, committed);
   // later versions combine with the reloaded local part (the start's would undo the reload)
   sup.onReloaded = (r) => { if (r.raw !== undefined) policy.watcher.localRaw = r.raw; };
   let member: ClusterNode | null = null;
@@ -83,14 +86,17 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   sup.extraStats = () => policy.watcher.stats();
   const first = policy.watcher.current();
   if (first !== null) sup.policyVersion = { version: first.version, digest: first.digest };
-  policy.watcher.setApplier(async (config, entry) => {
+  policy.watcher.setApplier(async (config, entry, checkedWith) => {
     const before = sup.policyVersion?.version ?? null;
     const version = { version: entry.version, digest: entry.digest };
+    // composed at its turn: with the local part of a reload committed before it (else the version undid the reload)
+    const compose = (): ReturnType<typeof withLocalPartNow> => withLocalPartNow(policy.watcher, entry, config, checkedWith);
+    const onCommit = (): void => { committed = entry; };
     // a worker restarting (503) is transient: retry for ~5 s before refusing the version here
-    let r = await sup.applyConfig(combinedText(policy.watcher.localRaw, entry.policyJson), config, version);
+    let r = await sup.applyConfig(compose, version, onCommit);
     for (let i = 0; i < 10 && r.status === 503; i++) {
       await new Promise((res) => setTimeout(res, 500));
-      r = await sup.applyConfig(combinedText(policy.watcher.localRaw, entry.policyJson), config, version);
+      r = await sup.applyConfig(compose, version, onCommit);
     }
     const result = r.status === 200 ? { ok: true as const } : { ok: false as const, errors: (r.body as { errors?: Array<{ path: string; message: string }> }).errors ?? [{ path: '(workers)', message: String((r.body as { message?: string }).message ?? 'not applied') }] };
     sup.auditRecord(appliedPolicyRecord(entry, before, result));

@@ -8,6 +8,6 @@ export { checkVersion, checkVersionFor, checkVersionOffThread, INLINE_MAX_BYTES,
 export { PolicyWatcher, type ApplyResult, type PolicyApplier, type PolicyWatcherOptions, type RefusalReason, type StatusCarrier } from './policy-watcher.js';
 export { collectMemberStatus, type MemberPolicyRow } from './policy-status.js';
 export { policyAdminRoutes } from './policy-admin.js';
-export { combinedText, policyRoutes, reloadLocalPart, waitForPolicy, withPolicyReadiness } from './policy-serve.js';
+export { combinedText, policyRoutes, reloadLocalPart, waitForPolicy, withLocalPartNow, withPolicyReadiness } from './policy-serve.js';
 export { readClusterPolicyConfig } from './policy-local-config.js';
 export { localPolicyRoutes, type LocalApply } from './policy-local.js';

@@ -4,10 +4,11 @@
 // takes only the file's local part and keeps the cluster's policy.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { AdminServer, adminTokens } from '../../node/admin/admin-server.js';
-import { combinePolicy, readConfigText, splitDocument, type Config, type ConfigResult } from '../../node/config/index.js';
+import { combinePolicy, readConfigText, splitDocument, type Config, type ConfigResult, type PolicyDocument } from '../../node/config/index.js';
 import type { ClusterStatus } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import { parseYaml } from './policy-document.js';
+import type { CheckedEntry } from './policy-messages.js';
 import { policyAdminRoutes, type PeerView } from './policy-admin.js';
 import { warmCheckEntry } from './policy-validate.js';
 import { PolicyWatcher } from './policy-watcher.js';
@@ -58,17 +59,33 @@ export function withPolicyReadiness(cluster: ClusterStatus | null | undefined, w
   };
 }
 
-/** The file's local part (re-read now) with the active cluster policy, validated with this environment. */
-export function reloadLocalPart(configPath: string, watcher: PolicyWatcher): ConfigResult & { text?: string; raw?: unknown } {
+/**
+ * The file's local part (re-read now) with a cluster policy version, validated with this
+ * environment. `active`: the version the instance runs — default the watcher's; with workers the
+ * version the primary last committed to them, which the watcher names only a moment later.
+ */
+export function reloadLocalPart(configPath: string, watcher: PolicyWatcher, active: CheckedEntry | null = watcher.current()): ConfigResult & { text?: string; raw?: unknown } {
   const read = readConfigText(configPath);
   if (!read.ok) return read;
   const parsed = parseYaml(read.text);
   if (!parsed.ok) return parsed;
-  const active = watcher.current();
-  const policy = watcher.currentPolicy();
+  const policy = active === null ? null : active === watcher.current() ? watcher.currentPolicy() : JSON.parse(active.policyJson) as PolicyDocument;
   if (active === null || policy === null) return { ok: false, errors: [{ path: '(policy)', message: 'no cluster policy applied yet' }] };
   const r = combinePolicy(parsed.raw, policy, { env: process.env });
   return r.ok ? { ...r, text: combinedText(parsed.raw, active.policyJson), raw: parsed.raw } : r;
+}
+
+/**
+ * Version `entry` with the file's local part the instance runs now, and the text workers get:
+ * `config` as checked while no file reload committed since the check (`checkedWith` is still the
+ * watcher's local part), else validated again with the reloaded one — a version must not undo it.
+ */
+export function withLocalPartNow(watcher: PolicyWatcher, entry: CheckedEntry, config: Config, checkedWith: unknown): ConfigResult & { text?: string } {
+  const raw = watcher.localRaw;
+  const text = combinedText(raw, entry.policyJson);
+  if (raw === checkedWith) return { ok: true, config, text };
+  const r = combinePolicy(raw, JSON.parse(entry.policyJson), { env: process.env });
+  return r.ok ? { ...r, text } : r;
 }
 
 /** GET/POST /policy for a process that owns the watcher; `peers`: its member's heartbeat view (GET /policy lists their status). */

@@ -8,8 +8,12 @@ import type { VersionCheck } from './policy-validate.js';
 
 /** What applying a validated config did: committed (with where its time went, ms, when the applier measured it), or refused with every problem. */
 export type ApplyResult = { readonly ok: true; readonly timings?: Readonly<Record<string, number>> } | { readonly ok: false; readonly errors: readonly ConfigProblem[] };
-/** Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers). */
-export type PolicyApplier = (config: Config, entry: CheckedEntry) => Promise<ApplyResult>;
+/**
+ * Applies a config built from a version (ProxyInstance.reload, or the supervisor across workers).
+ * `checkedWith`: the file's local part `config` was checked with; a file reload that committed since
+ * replaced PolicyWatcher.localRaw, and the version is then applied with the reloaded local part.
+ */
+export type PolicyApplier = (config: Config, entry: CheckedEntry, checkedWith: unknown) => Promise<ApplyResult>;
 
 /** Why a version was not applied, for `policy.refusals.<reason>`. */
 export type RefusalReason = 'invalid' | 'environment' | 'apply';

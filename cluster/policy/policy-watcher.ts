@@ -11,7 +11,7 @@ import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/in
 import { busAuthFrom, type BusAuth, type MemberPolicyStatus } from '../protocol/index.js';
 import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
 import { nats as natsModule, natsConnectionOptions } from '../transport/index.js';
-import { openEnvelope, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
+import { openEnvelope, type CheckedEntry, type PolicyEntry } from './policy-messages.js';
 import { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
@@ -20,6 +20,7 @@ import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
 import { judgeStart, listenForPeers, newestInHistory, olderThan, type PeerVersion, type StartFloors } from './policy-start-floor.js';
 import { checkVersionFor, type VersionCheck } from './policy-validate.js';
 import { ms, nowMs, VersionTimings } from './policy-timings.js';
+import { policyStats, type PolicyCounters } from './policy-stats.js';
 import type { PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier } from './policy-watcher-contract.js';
 
 export type { ApplyResult, PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier } from './policy-watcher-contract.js';
@@ -64,7 +65,7 @@ export class PolicyWatcher {
   localRaw: unknown;
   private initial: { resolve: (c: Config) => void; done: boolean };
   private readonly initialConfig: Promise<Config>;
-  private readonly counters = { applies: 0, ignored: {} as Partial<Record<EntryRefusal | 'not_newer', number>>, refusals: {} as Partial<Record<RefusalReason, number>>, propagationMs: 0, appliedAt: 0 };
+  private readonly counters: PolicyCounters = { applies: 0, ignored: {}, refusals: {}, propagationMs: 0, appliedAt: 0 };
 
   constructor(private readonly opts: PolicyWatcherOptions) {
     this.settings = clusterSettings(opts.config.cluster);
@@ -174,16 +175,7 @@ export class PolicyWatcher {
 
   /** Component metrics: `policy.version`, `policy.applies`, `policy.refusals.<reason>`, `policy.ignored.<reason>`, `policy.propagation_ms`, `policy.push_conflicts.<by>`. */
   stats(): Record<string, number> {
-    const out: Record<string, number> = {
-      'policy.version': this.active?.version ?? 0,
-      'policy.latest_seen': this.latestSeen,
-      'policy.applies': this.counters.applies,
-      'policy.propagation_ms': this.counters.propagationMs,
-      'policy.degraded': this.from === 'state_file' ? 1 : 0, 'policy.push_conflicts.sequence': 0, 'policy.push_conflicts.duplicate': 0, ...this.store?.stats(),
-    };
-    for (const r of ['invalid', 'environment', 'apply'] as const) out[`policy.refusals.${r}`] = this.counters.refusals[r] ?? 0;
-    for (const r of ['unsigned', 'bad_mac', 'unknown_key', 'stale', 'corrupt', 'digest_mismatch', 'not_newer'] as const) out[`policy.ignored.${r}`] = this.counters.ignored[r] ?? 0;
-    return out;
+    return policyStats(this.counters, this.active?.version ?? 0, this.latestSeen, this.from === 'state_file', this.store?.stats());
   }
 
   async close(): Promise<void> {
@@ -295,10 +287,16 @@ export class PolicyWatcher {
     // the MAC on the event loop; gunzip, parse, digest and validation too for a small policy, else in a worker thread
     const opened = openEnvelope(v.value, this.bucket, this.auth);
     const t1 = nowMs();
-    const checked = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.localRaw, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
+    const checkedWith = this.localRaw; // a file reload may commit while the check runs: the applier is told which local part it used
+    const checked = opened.ok ? await (this.opts.check ?? checkVersionFor)(checkedWith, opened.payload) : { kind: 'ignored' as const, reason: opened.reason };
     if (checked.kind === 'ignored') {
       this.counters.ignored[checked.reason] = (this.counters.ignored[checked.reason] ?? 0) + 1;
       this.opts.logger.warn({ reason: checked.reason, revision: v.revision }, 'policy: bucket entry ignored (not authentic or malformed)');
+      if (this.active !== null) return;
+      // at start, junk on top (a bucket writer without the key) must not keep the member closed: the history's newest authentic version instead
+      const h = (await (this.floors ??= this.startFloors())).history;
+      if (h !== null && h.value.revision !== v.revision) await this.process(h.value, arrivedAt);
+      else this.heldBelow = `the bucket's latest entry is not usable (${checked.reason}) and its history holds no authentic version to start from; waiting for a push`;
       return;
     }
     const e = checked.entry;
@@ -326,12 +324,14 @@ export class PolicyWatcher {
     const t2 = nowMs();
     this.timings.stages = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
     if (this.applier === null) {
+      // the start timeout took the state file's version meanwhile: this one waits for the applier, as a pushed one
+      if (this.initial.done) { this.pending ??= v; return; }
       this.commit(e, v.value, 'bus');
       this.initial.done = true;
       this.initial.resolve(verdict.config);
       return;
     }
-    const r = await this.applier(verdict.config, e);
+    const r = await this.applier(verdict.config, e, checkedWith);
     this.timings.stages.apply_ms = ms(nowMs() - t2);
     if (r.ok) { Object.assign(this.timings.stages, r.timings); this.commit(e, v.value, 'bus'); }
     else this.refuse(e, 'apply', r.errors);

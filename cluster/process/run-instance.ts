@@ -7,7 +7,7 @@ import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import type { ClusterRole } from '../index.js';
-import { localPolicyRoutes, policyRoutes, reloadLocalPart, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
+import { localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
 
 /** The cluster member each running instance was started on (closed by stopInstance). */
@@ -95,13 +95,20 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
       // this member's heartbeats carry its policy status (`policy status`, peers' GET /policy)
       policy.watcher.attachMember(member.node.membership);
       const running = inst;
-      policy.watcher.setApplier(async (c, e) => {
+      policy.watcher.setApplier(async (c, e, checkedWith) => {
         const before = policy.watcher.current()?.version ?? null;
         // reload() in its two steps, timed (the watcher logs where a version's time went); the
         // environment was checked on the validation thread a moment ago; a large policy's routes
         // compile in slices between requests, the swap is still one step
         const t0 = performance.now();
-        const p = await running.prepareYielding(c, { version: e.version, digest: e.digest }, true);
+        const v = { version: e.version, digest: e.digest };
+        let p = await running.prepareYielding(c, v, true);
+        // a file reload committed during the check or the slices: this version with its local part (not undo it)
+        if (policy.watcher.localRaw !== checkedWith) {
+          if (p.ok) running.discard(p.prepared);
+          const again = withLocalPartNow(policy.watcher, e, c, checkedWith);
+          p = again.ok ? running.prepare(again.config, undefined, v) : again;
+        }
         const t1 = performance.now();
         if (p.ok) running.commit(p.prepared);
         const t2 = performance.now();

@@ -322,15 +322,22 @@ export class Supervisor {
     return out;
   }
 
-  /** Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads. */
-  applyConfig(text: string, config: Config, policy?: PolicyVersion): Promise<{ status: number; body: unknown }> {
-    const next = this.reloading.then(() => this.commitText(text, config, policy));
+  /**
+   * Apply a config validated elsewhere (a cluster policy version: `policy`) to every worker or none, queued with reloads;
+   * a function composes it at its turn (a reload committed meanwhile is part of it). `onCommit` runs in the step that commits it.
+   */
+  applyConfig(apply: { readonly text: string; readonly config: Config } | (() => ConfigResult & { text?: string }), policy?: PolicyVersion, onCommit?: () => void): Promise<{ status: number; body: unknown }> {
+    const next = this.reloading.then(() => {
+      const r = typeof apply === 'function' ? apply() : { ok: true as const, ...apply };
+      if (!r.ok) { this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return { status: 422, body: { reloaded: false, errors: r.errors } }; }
+      return this.commitText(r.text ?? '', r.config, policy, onCommit);
+    });
     this.reloading = next.catch(() => {});
     return next;
   }
 
   /** `policy`: the cluster version `config` carries; default the committed one (a reload of the file's local part keeps it). */
-  private async commitText(text: string, config: Config, policy: PolicyVersion | null = this.policyVersion): Promise<{ status: number; body: unknown }> {
+  private async commitText(text: string, config: Config, policy: PolicyVersion | null = this.policyVersion, onCommit?: () => void): Promise<{ status: number; body: unknown }> {
     const refuse = (status: number, body: Record<string, unknown>, log: Record<string, unknown>, why: string): { status: number; body: unknown } => {
       this.logger.error(log, `reload refused: ${why}, keeping the running config`);
       return { status, body: { reloaded: false, ...body } };
@@ -350,6 +357,7 @@ export class Supervisor {
       this.configText = text;
       this.config = config;
       this.policyVersion = policy;
+      onCommit?.();
     }, undefined, policy).finally(() => this.reloadsRunning--);
     const workers = this.slots.length;
     switch (outcome.kind) {
