@@ -87,6 +87,23 @@ describe('admin endpoints', () => {
     expect(missing.closed, 'still reading the body 8 s after the 404').toBe(true);
   });
 
+  // node:http closes an idle keep-alive connection and times a request head once it began, but a
+  // connection that never sent a byte stayed open for good: one client held thousands, each a
+  // descriptor of the process serving the proxy port too
+  it('a connection that sends no request is closed (5 s, as an idle keep-alive one); a request on a fresh connection still answers', async () => {
+    const adminPort = Number(new URL(proxy.adminUrl).port);
+    const started = Date.now();
+    const silent = connect(adminPort, '127.0.0.1');
+    silent.on('error', () => { /* a reset is a close too */ });
+    const closed = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => { silent.destroy(); resolve(false); }, 20_000); // a failure bound, not a speed check
+      silent.on('close', () => { clearTimeout(t); resolve(true); });
+    });
+    expect(closed, 'a silent connection still open after 20 s').toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_000); // not closed at once: a client has its time to send
+    expect((await admin('/healthz')).status).toBe(200);
+  });
+
   it('a method an endpoint does not take is 405 with the Allow header naming the ones it does (RFC 9110 §15.5.6)', async () => {
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const m = await request(`${proxy.adminUrl}/metrics`, { method: 'POST', headers: auth, body: '' });
