@@ -198,6 +198,11 @@ export class AdminServer {
       this.opts.audit!.record({ action, actor: adminActor(req, true), outcome: outcomeOf(r.status), status: r.status, before, after, detail: adminDetail(action, body, r.status, r.body, req.url ?? '/') });
       return this.send(res, r.status, r.body, r.contentType);
     } catch (err) {
+      // a client gone before its body ended is not a failure of the proxy: no error line, no stack (it paged operators)
+      if (req.destroyed && (err as { code?: unknown }).code === 'ECONNRESET') {
+        this.opts.logger.info({ path: (req.url ?? '/').split('?')[0], method: req.method }, 'admin request aborted by the client before its body ended');
+        return;
+      }
       this.opts.logger.error({ err }, 'admin request failed');
       if (!res.headersSent) this.send(res, 500, { error: 'server_error', message: 'internal error' });
       else res.destroy();
