@@ -106,7 +106,10 @@ export function adminDetail(action: string, reqBody: string, status: number, res
       const b = json(reqBody) ?? {};
       return {
         // the query is never recorded: an explained request may carry its token there (?access_token=)
-        method: b.method ?? null, path: typeof b.path === 'string' ? b.path.split('?')[0]!.slice(0, 512) : null, ...(typeof b.host === 'string' ? { host: b.host } : {}),
+        // a method that is no HTTP method, or a host that is no host name, may be a pasted token (and a host was kept whole, up to 1 MiB)
+        ...(typeof b.method === 'string' && !/^[A-Za-z]{1,16}$/.test(b.method) ? { method_fingerprint: fingerprint(b.method) } : { method: typeof b.method === 'string' ? b.method : null }),
+        path: typeof b.path === 'string' ? b.path.split('?')[0]!.slice(0, 512) : null,
+        ...(typeof b.host === 'string' ? (/^[\w.:\[\]-]{1,256}$/.test(b.host) ? { host: b.host } : { host_fingerprint: fingerprint(b.host) }) : {}),
         ...(typeof b.token === 'string' ? { token: fingerprint(b.token) } : {}), ...(res.verdict !== undefined ? { verdict: res.verdict } : res.allowed !== undefined ? { allowed: res.allowed } : {}),
       };
     }
