@@ -61,7 +61,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   for (const k of Object.keys(o)) if (!(FIELDS as readonly string[]).includes(k)) errors.push(`${k}: unknown field (expected ${FIELDS.join(', ')})`);
   const nowS = Math.floor(ctx.nowMs / 1000);
   const kind = typeof o.kind === 'string' && KINDS.has(o.kind) ? (o.kind as RevocationKind) : null;
-  if (kind === null) errors.push(`kind: expected one of ${REVOCATION_KINDS.join(', ')}${o.kind === undefined ? '' : `, got ${JSON.stringify(o.kind)}`}`);
+  if (kind === null) errors.push(`kind: expected one of ${REVOCATION_KINDS.join(', ')}${o.kind === undefined ? '' : `, got ${shownKind(o.kind)}`}`);
 
   let value = typeof o.value === 'string' ? o.value : null;
   if (value === null || value === '') errors.push('value: expected a non-empty string');
@@ -121,6 +121,15 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
     ok: true,
     record: { id: ctx.id ?? randomUUID(), kind, value, issuer, before, expiresAt, reason, createdAt: ctx.nowMs, origin: ctx.origin },
   };
+}
+
+/**
+ * A wrong `kind` as a message may show it: a short name as written, anything else by its type and
+ * size — quoting it whole echoed a token pasted there, and a deeply nested array overflowed the stack (500).
+ */
+function shownKind(k: unknown): string {
+  if (typeof k === 'string') return /^[\w-]{0,32}$/.test(k) ? JSON.stringify(k) : `a string of ${k.length} characters (not shown)`;
+  return Array.isArray(k) ? 'an array' : k === null ? 'null' : `a ${typeof k}`;
 }
 
 /** The admin rule for `before`: not in the future beyond the clock skew (a revocation covers tokens already issued). Null when fine. */

@@ -29,6 +29,19 @@ function json(text: string): Record<string, unknown> | null {
 /** Revocation kinds whose values are identifiers, not credentials (`token` values are hashes of one). */
 const PLAIN_KINDS: ReadonlySet<string> = new Set(['jti', 'sub', 'client_id', 'kid', 'sid']);
 
+/** A `before` as an operator writes a time (ISO 8601, epoch seconds, `now`): no token looks like one. */
+const TIME_LIKE = /^(now|[0-9][0-9T:.+\-Z ]{0,39})$/i;
+
+/** `text` with each of `secrets` (as written and as JSON quotes it) replaced by its fingerprint. */
+function scrub(text: string, secrets: readonly string[]): string {
+  for (const s of secrets) {
+    if (s.length < 8) continue; // no credential is that short; scrubbing "a" would garble the message
+    const mark = `[fingerprint ${fingerprint(s)}]`;
+    text = text.split(JSON.stringify(s).slice(1, -1)).join(mark).split(s).join(mark);
+  }
+  return text;
+}
+
 /** The action name of an admin route: `POST /revocations` → `revocation.add`. */
 const ACTIONS: Readonly<Record<string, string>> = {
   'POST /reload': 'config.reload',
@@ -58,10 +71,26 @@ export function adminDetail(action: string, reqBody: string, status: number, res
       // mistyped or missing kind (an operator pasting a raw token), is named by fingerprint
       const plain = typeof b.kind === 'string' && PLAIN_KINDS.has(b.kind);
       const value = typeof b.value === 'string' ? (plain ? { value: b.value.slice(0, 256) } : { value_fingerprint: fingerprint(b.value) }) : {};
+      // so is any other field that is not what it should be (a kind that is none, an issuer of a refused
+      // call, a before that is no time): a token pasted there was written as is, and quoted by the message
+      const hidden: string[] = [];
+      const field = (name: string, v: unknown, asWritten: boolean): Record<string, unknown> => {
+        if (v === undefined || v === null) return name === 'kind' ? { kind: null } : {};
+        if (asWritten) return { [name]: v };
+        if (typeof v !== 'string') return { [`${name}_type`]: Array.isArray(v) ? 'array' : typeof v };
+        hidden.push(v);
+        return { [`${name}_fingerprint`]: fingerprint(v) };
+      };
+      const written = {
+        ...field('kind', b.kind, typeof b.kind === 'string' && (plain || b.kind === 'token')),
+        ...value,
+        ...field('issuer', b.issuer, typeof b.issuer === 'string' && status < 300),
+        ...field('before', b.before, typeof b.before === 'number' || (typeof b.before === 'string' && TIME_LIKE.test(b.before))),
+      };
       return {
-        kind: b.kind ?? null, ...value, ...(b.issuer !== undefined ? { issuer: b.issuer } : {}), ...(b.before !== undefined ? { before: b.before } : {}),
+        ...written,
         ...(typeof b.reason === 'string' ? { reason: b.reason.slice(0, 256) } : {}), ...(r.id !== undefined ? { id: r.id } : {}),
-        ...(res.stream_seq !== undefined ? { stream_seq: res.stream_seq } : {}), ...(typeof res.message === 'string' && status >= 400 ? { message: res.message.slice(0, 512) } : {}),
+        ...(res.stream_seq !== undefined ? { stream_seq: res.stream_seq } : {}), ...(typeof res.message === 'string' && status >= 400 ? { message: scrub(res.message, hidden).slice(0, 512) } : {}),
       };
     }
     case 'policy.push': {
@@ -77,7 +106,10 @@ export function adminDetail(action: string, reqBody: string, status: number, res
       const b = json(reqBody) ?? {};
       return {
         // the query is never recorded: an explained request may carry its token there (?access_token=)
-        method: b.method ?? null, path: typeof b.path === 'string' ? b.path.split('?')[0]!.slice(0, 512) : null, ...(typeof b.host === 'string' ? { host: b.host } : {}),
+        // a method that is no HTTP method, or a host that is no host name, may be a pasted token (and a host was kept whole, up to 1 MiB)
+        ...(typeof b.method === 'string' && !/^[A-Za-z]{1,16}$/.test(b.method) ? { method_fingerprint: fingerprint(b.method) } : { method: typeof b.method === 'string' ? b.method : null }),
+        path: typeof b.path === 'string' ? b.path.split('?')[0]!.slice(0, 512) : null,
+        ...(typeof b.host === 'string' ? (/^[\w.:\[\]-]{1,256}$/.test(b.host) ? { host: b.host } : { host_fingerprint: fingerprint(b.host) }) : {}),
         ...(typeof b.token === 'string' ? { token: fingerprint(b.token) } : {}), ...(res.verdict !== undefined ? { verdict: res.verdict } : res.allowed !== undefined ? { allowed: res.allowed } : {}),
       };
     }

@@ -110,19 +110,29 @@ export function formatExplain(a: ExplainAnswer, method: string, path: string): s
 
 export type { Logger };
 
+/** The fields `POST /explain` takes: anything else is refused, not ignored (a misspelled `token` explained a request without one). */
+const EXPLAIN_FIELDS: readonly string[] = ['method', 'path', 'host', 'token'];
+
 /**
  * Admin `POST /explain`: `body` is JSON `{method, path, host?, token?}`; 400 `invalid_request`
- * when it is not, else 200 with the ExplainAnswer.
+ * naming every bad field (a field of the wrong type or an unknown one: answered as if absent, the
+ * verdict was the one of another request), else 200 with the ExplainAnswer. Values are never quoted.
  */
 export async function explainAdminCall(config: Config, auth: Auth, body: string): Promise<{ status: number; body: unknown }> {
-  let q: { method?: unknown; path?: unknown; host?: unknown; token?: unknown };
-  try { q = JSON.parse(body) as typeof q; } catch { return { status: 400, body: { error: 'invalid_request', message: 'body must be JSON {method, path, host?, token?}' } }; }
-  if (typeof q?.method !== 'string' || typeof q.path !== 'string' || !q.path.startsWith('/')) {
-    return { status: 400, body: { error: 'invalid_request', message: 'method (string) and path (starting with /) are required' } };
-  }
+  let q: unknown;
+  try { q = JSON.parse(body); } catch { return { status: 400, body: { error: 'invalid_request', message: 'body must be JSON {method, path, host?, token?}' } }; }
+  if (q === null || typeof q !== 'object' || Array.isArray(q)) return { status: 400, body: { error: 'invalid_request', message: 'body must be a JSON object {method, path, host?, token?}' } };
+  const o = q as { method?: unknown; path?: unknown; host?: unknown; token?: unknown };
+  const errors: string[] = [];
+  // a name is quoted only when it looks like one: a key may be a pasted token
+  for (const k of Object.keys(o)) if (!EXPLAIN_FIELDS.includes(k)) errors.push(`${/^[A-Za-z_][\w-]{0,31}$/.test(k) ? k : 'a field'}: unknown field (expected ${EXPLAIN_FIELDS.join(', ')})`);
+  if (typeof o.method !== 'string' || typeof o.path !== 'string' || !o.path.startsWith('/')) errors.unshift('method (string) and path (starting with /) are required');
+  if (o.host !== undefined && typeof o.host !== 'string') errors.push('host: expected a string (the request\'s Host header)');
+  if (o.token !== undefined && typeof o.token !== 'string') errors.push('token: expected a string (the bearer token alone)');
+  if (errors.length > 0) return { status: 400, body: { error: 'invalid_request', message: errors.join('; '), errors } };
   const answer = await explainRequest(config, auth, {
-    method: q.method, path: q.path,
-    ...(typeof q.host === 'string' ? { host: q.host } : {}), ...(typeof q.token === 'string' ? { token: q.token } : {}),
+    method: o.method as string, path: o.path as string,
+    ...(typeof o.host === 'string' ? { host: o.host } : {}), ...(typeof o.token === 'string' ? { token: o.token } : {}),
   });
   return { status: 200, body: answer };
 }

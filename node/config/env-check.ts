@@ -134,6 +134,20 @@ function isLoopback(host: string): boolean {
 }
 
 /**
+ * What keeps a (non-empty) admin or metrics token out of any request, or null. The admin listener
+ * reads `Bearer <visible ASCII>` (node:http decodes header bytes as latin-1): a trailing newline (a
+ * Kubernetes Secret made from a file), a space, a control or a non-ASCII character can never match.
+ */
+function unpresentable(value: string): string | null {
+  if (/^\s+$/.test(value)) return 'only whitespace';
+  if (/[\r\n]\s*$/.test(value)) return 'a trailing newline';
+  if (/\s/.test(value)) return 'whitespace';
+  if (/[\u0000-\u001f\u007f]/.test(value)) return 'a control character';
+  if (/[^\u0021-\u007e]/.test(value)) return 'a non-ASCII character';
+  return null;
+}
+
+/**
  * An admin or metrics token short enough to guess, on an admin API other hosts can reach (0.0.0.0
  * in a container or pod, a host address): refused — the admin token guards /policy, /reload and
  * /revocations, and nothing slows a guesser down. On loopback any non-empty token is accepted.
@@ -149,7 +163,9 @@ function adminTokenProblems(config: Config, env: Environment): ConfigProblem[] {
     out.push({ path: 'admin.metrics_token_env', message: `${shownEnvName(metrics!)} holds the admin token (${shownEnvName(admin!)}): a scrape token must be its own secret, or it carries every admin right` });
   }
   for (const [path, name, value] of [['admin.token_env', admin, adminValue], ['admin.metrics_token_env', metrics, metricsValue]] as const) {
-    if (value === undefined || value === '' || isLoopback(config.admin.listen.host)) continue;
+    const unsendable = value === undefined ? null : unpresentable(value);
+    if (unsendable !== null) out.push({ path, message: `${shownEnvName(name!)} holds ${unsendable}: an \`Authorization: Bearer\` header carries visible ASCII only, so no client could present this token and every call needing it would answer 401 (the value is not shown)` });
+    if (value === undefined || value === '' || unsendable !== null || isLoopback(config.admin.listen.host)) continue;
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes >= MIN_EXPOSED_ADMIN_TOKEN_BYTES) continue;
     out.push({ path, message: `${shownEnvName(name!)} must hold at least ${MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes when the admin API listens beyond loopback (has ${bytes}); e.g. openssl rand -base64 32` });

@@ -147,6 +147,24 @@ describe.concurrent('portcullis explain', () => {
     const notJson = await call(`${proxy.adminUrl}/explain`, { method: 'POST', body: 'nope', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(notJson.status).toBe(400);
   });
+
+  // a field of the wrong type or a misspelled one was ignored: the verdict answered was the one of a
+  // request without it (no token: 401; no host: 404), not of the request the operator described
+  it.sequential('admin POST /explain refuses a field of the wrong type or an unknown one, naming it and never the value', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ method: 'GET', path: '/orders/42', token: [reader] }, 'token: expected a string'],
+      [{ method: 'GET', path: '/nowhere', host: ['api.example.com'] }, 'host: expected a string'],
+      [{ method: 'GET', path: '/orders/42', access_token: reader }, 'access_token: unknown field (expected method, path, host, token)'],
+      [{ method: 'GET', path: '/orders/42', [reader]: true }, 'a field: unknown field'],
+    ];
+    for (const [body, message] of cases) {
+      const r = await admin(proxy, 'POST', '/explain', body);
+      expect(r.status, message).toBe(400);
+      expect(r.json).toMatchObject({ error: 'invalid_request' });
+      expect(String(r.json!.message)).toContain(message);
+      expect(JSON.stringify(r.json)).not.toContain(reader);
+    }
+  });
 });
 
 describe('/readyz', () => {

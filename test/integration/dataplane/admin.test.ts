@@ -87,6 +87,35 @@ describe('admin endpoints', () => {
     expect(missing.closed, 'still reading the body 8 s after the 404').toBe(true);
   });
 
+  // node:http closes an idle keep-alive connection and times a request head once it began, but a
+  // connection that never sent a byte stayed open for good: one client held thousands, each a
+  // descriptor of the process serving the proxy port too
+  it('a connection that sends no request is closed (5 s, as an idle keep-alive one); a request on a fresh connection still answers', async () => {
+    const adminPort = Number(new URL(proxy.adminUrl).port);
+    const started = Date.now();
+    const silent = connect(adminPort, '127.0.0.1');
+    silent.on('error', () => { /* a reset is a close too */ });
+    const closed = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => { silent.destroy(); resolve(false); }, 20_000); // a failure bound, not a speed check
+      silent.on('close', () => { clearTimeout(t); resolve(true); });
+    });
+    expect(closed, 'a silent connection still open after 20 s').toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_000); // not closed at once: a client has its time to send
+    expect((await admin('/healthz')).status).toBe(200);
+  });
+
+  // a client gone mid-body was logged at level error with the stack of node's "aborted": noise that pages
+  it('a client that disconnects before its body ended is an info line, not an error with a stack', async () => {
+    const adminPort = Number(new URL(proxy.adminUrl).port);
+    const s = connect(adminPort, '127.0.0.1', () => s.write(`POST /revocations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: 1000\r\n\r\n{"kind":`));
+    s.on('error', () => { /* we close it */ });
+    await new Promise((r) => setTimeout(r, 200));
+    s.destroy();
+    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'admin request aborted by the client before its body ended'), 10_000)).toBe(true);
+    expect(proxy.logs().filter((l) => l.msg === 'admin request failed')).toEqual([]);
+    expect((await admin('/healthz')).status).toBe(200);
+  });
+
   it('a method an endpoint does not take is 405 with the Allow header naming the ones it does (RFC 9110 §15.5.6)', async () => {
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const m = await request(`${proxy.adminUrl}/metrics`, { method: 'POST', headers: auth, body: '' });

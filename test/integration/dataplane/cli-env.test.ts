@@ -120,6 +120,23 @@ describe('explain and serve on a config that cannot start', () => {
     }
   }, 120_000); // eight CLI runs, one after another
 
+  // node:http reads `Bearer <visible ASCII>`: a token with a trailing newline (a Kubernetes Secret
+  // made from a file), a space or a non-ASCII character started fine and then answered every admin
+  // call — `portcullis revoke` included — 401, though client and server read the same variable
+  it('an admin or metrics token no Authorization header can carry: serve and check-config exit 2 naming it, never its value', async () => {
+    const cfg = writeConfig({ ...needsSecrets(), admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PT_CLI_ADMIN', metrics_token_env: 'PT_CLI_METRICS' } });
+    const serve = await runCli(['serve', '--config', cfg], { ...ALL_SET, PT_CLI_ADMIN: 'admin-secret-1\n', PT_CLI_METRICS: 'scrape secret' }, 20_000);
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toContain('admin.token_env: PT_CLI_ADMIN holds a trailing newline: an `Authorization: Bearer` header carries visible ASCII only');
+    expect(serve.stderr).toContain('admin.metrics_token_env: PT_CLI_METRICS holds whitespace: an `Authorization: Bearer` header carries visible ASCII only');
+    expect(serve.stdout).not.toContain('"listening"');
+    const check = await runCli(['check-config', cfg], { ...ALL_SET, PT_CLI_ADMIN: 'admin-sécret', PT_CLI_METRICS: ' \t' });
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain('admin.token_env: PT_CLI_ADMIN holds a non-ASCII character');
+    expect(check.stderr).toContain('admin.metrics_token_env: PT_CLI_METRICS holds only whitespace');
+    for (const out of [serve.stderr, serve.stdout, check.stderr, check.stdout]) expect(out).not.toMatch(/admin-secret-1|scrape secret|admin-sécret/);
+  }, 60_000);
+
   it('serve --workers 2: exit 2 from the primary, no worker forked', async () => {
     const r = await runCli(['serve', '--workers', '2', '--config', writeConfig(needsSecrets())], { ...ALL_SET, PT_CLI_EXCHANGE: '' });
     expect(r.code).toBe(2);

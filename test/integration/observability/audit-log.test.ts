@@ -116,6 +116,29 @@ describe('audit log, one process', () => {
     // and the audit lines are not mixed into the process log
     expect(proxy.logs().some((l) => l.msg === 'audit')).toBe(false);
   });
+
+  // a token pasted into `kind`, `issuer` or `before` was written as is into the record (and its
+  // refusal message quoted it twice); a deeply nested `kind` answered 500 (the message's JSON.stringify overflowed)
+  it('a refused revocation names a malformed field by fingerprint, and a deeply nested one is a 400', async () => {
+    const [k, iss, bef] = ['kind', 'iss', 'before'].map((w) => `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ${w}In0.c2lnbmF0dXJl`) as [string, string, string];
+    const n = records(file).length;
+    const pasted = await admin(proxy, 'POST', '/revocations', { kind: k, value: 'alice', issuer: iss, before: bef });
+    expect(pasted.status).toBe(400);
+    expect(pasted.json.message).toContain('kind: expected one of jti, token, sub, client_id, kid, sid, got a string of');
+    const deep = await fetch(`${proxy.adminUrl}/revocations`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: `{"kind":${'['.repeat(200_000)}${']'.repeat(200_000)},"value":"a"}`,
+    });
+    expect(deep.status).toBe(400);
+    expect(((await deep.json()) as { message: string }).message).toContain('got an array');
+    expect(await eventually(() => records(file).length >= n + 2, 5_000)).toBe(true);
+    const [r1, r2] = records(file).slice(n);
+    expect(r1).toMatchObject({ action: 'revocation.add', outcome: 'refused', status: 400 });
+    expect(r1!.detail).toMatchObject({ kind_fingerprint: fp(k), issuer_fingerprint: fp(iss), before_fingerprint: fp(bef), value_fingerprint: fp('alice') });
+    expect(r1!.detail.message).toContain(`[fingerprint ${fp(iss)}]`);
+    expect(r2).toMatchObject({ action: 'revocation.add', outcome: 'refused', status: 400, detail: { kind_type: 'array' } });
+    const text = readFileSync(file, 'utf8');
+    for (const secret of [k, iss, bef]) expect(text).not.toContain(secret);
+  });
 });
 
 describe('audit log with --workers (the primary serves the admin API)', () => {

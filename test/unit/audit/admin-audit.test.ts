@@ -28,6 +28,16 @@ describe('admin audit records', () => {
     expect(ex).toMatchObject({ token: fingerprint(TOKEN), allowed: false });
   });
 
+  // a method or host field that is not one (a pasted token; a host of 1 MiB) was recorded as written
+  it('names an explain method or host that is not one by fingerprint', () => {
+    const host = 'h'.repeat(100_000);
+    const ex = adminDetail('explain', JSON.stringify({ method: TOKEN, path: '/a', host }), 200, { allowed: false }, '/explain');
+    expect(ex).toMatchObject({ method_fingerprint: fingerprint(TOKEN), host_fingerprint: fingerprint(host) });
+    expect(JSON.stringify(ex)).not.toContain(TOKEN);
+    expect(JSON.stringify(ex).length).toBeLessThan(1_000);
+    expect(adminDetail('explain', JSON.stringify({ method: 'GET', path: '/a', host: 'API.example.com:8443' }), 200, {}, '/explain')).toMatchObject({ method: 'GET', host: 'API.example.com:8443' });
+  });
+
   it('names a policy by digest, never by content', () => {
     const body = 'routes: [{ name: secret-route }]\n';
     const d = adminDetail('policy.push', body, 200, { pushed: true, version: 4, digest: 'd'.repeat(64) }, '/policy?base=3');
