@@ -137,7 +137,7 @@ export class AdminServer {
         });
       }
       if (who === null) {
-        this.opts.audit?.record({ action: auditedAction(req.method ?? 'GET', path) ?? `read ${path}`, actor: adminActor(req, false), outcome: 'unauthorized', status: 401 });
+        this.opts.audit?.recordUnauthorized({ action: auditedAction(req.method ?? 'GET', path) ?? `read ${path}`, actor: adminActor(req, false), outcome: 'unauthorized', status: 401 });
         res.setHeader('www-authenticate', 'Bearer realm="portcullis-admin"');
         return this.send(res, 401, {
           error: 'invalid_token', code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED',

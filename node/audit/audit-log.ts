@@ -5,6 +5,7 @@
 import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { UnauthorizedBudget } from './unauthorized-budget.js';
 
 /** Who asked. */
 export type AuditActor =
@@ -61,6 +62,7 @@ export class AuditLog {
   private closed = false;
   /** Lines whose write failed (disk full, file size limit, a bad descriptor): the actions went on. */
   private linesLost = 0;
+  private readonly unauthorized = new UnauthorizedBudget((r) => this.record(r));
   private readonly writeQueued = (): void => {
     this.timer = null;
     const q = this.queued;
@@ -119,13 +121,23 @@ export class AuditLog {
     }
   }
 
-  /** Metric source keys (node/metrics/component-families.ts): `audit.lines_lost`. */
+  /** Metric source keys (node/metrics/component-families.ts): `audit.lines_lost`, `audit.unauthorized_coalesced`. */
   stats(): Record<string, number> {
-    return { 'audit.lines_lost': this.linesLost };
+    return { 'audit.lines_lost': this.linesLost, 'audit.unauthorized_coalesced': this.unauthorized.coalesced };
+  }
+
+  /**
+   * An admin call refused for want of a valid token (outcome `unauthorized`): written at once while
+   * this second has had fewer than 20 of them, else counted into one summary record
+   * (`admin.unauthorized_coalesced`) written when the second ends (node/audit/unauthorized-budget.ts).
+   */
+  recordUnauthorized(r: AuditRecord): void {
+    this.unauthorized.note(r);
   }
 
   /** Write what is still queued and close the file (at shutdown). A record after close() is appended by path. */
   close(): void {
+    this.unauthorized.flush();
     if (this.timer !== null) clearTimeout(this.timer);
     this.writeQueued();
     if (this.closed) return;

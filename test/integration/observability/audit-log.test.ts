@@ -139,6 +139,37 @@ describe('audit log, one process', () => {
     const text = readFileSync(file, 'utf8');
     for (const secret of [k, iss, bef]) expect(text).not.toContain(secret);
   });
+
+  // one client without a token wrote ~7.7k audit lines (1.8 MB) a second: anonymous traffic could fill the audit disk
+  it('calls without a valid token: the first 20 a second recorded one by one, the rest of the second in one summary', async () => {
+    const n = records(file).length;
+    const flood = 'flood-token-not-the-admin-one';
+    let refused = 0;
+    for (let batch = 0; batch < 8; batch++) {
+      const rs = await Promise.all(Array.from({ length: 50 }, () => admin(proxy, 'GET', '/revocations', undefined, flood)));
+      refused += rs.filter((r) => r.status === 401).length;
+    }
+    expect(refused).toBe(400);
+    const summaries = (): Array<Record<string, any>> => records(file).slice(n).filter((r) => r.action === 'admin.unauthorized_coalesced');
+    const single = (): Array<Record<string, any>> => records(file).slice(n).filter((r) => r.action === 'read /revocations');
+    // every refusal is in the trail, one by one or counted in a summary (written when its second ends)
+    expect(await eventually(() => single().length + summaries().reduce((a, r) => a + r.detail.records, 0) === 400, 10_000),
+      `${single().length} single records, summaries ${JSON.stringify(summaries().map((r) => r.detail.records))}`).toBe(true);
+    expect(single().length).toBeGreaterThanOrEqual(20);
+    expect(single().length, 'most of the 400 refusals folded into summaries').toBeLessThan(400);
+    for (const r of single()) expect(r.actor).toEqual({ kind: 'unauthenticated', token: fp(flood), address: '127.0.0.1' });
+    for (const r of summaries()) {
+      expect(r).toMatchObject({ outcome: 'unauthorized', status: 401, actor: { kind: 'unauthenticated', token: null, address: '127.0.0.1' } });
+      expect(r.detail).toMatchObject({ window_ms: 1000, addresses: ['127.0.0.1'], other_addresses: 0, actions: { 'read /revocations': r.detail.records } });
+    }
+    const metrics = await fetch(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.text());
+    const coalesced = Number(/^portcullis_audit_unauthorized_coalesced_total (\d+)$/m.exec(metrics)?.[1]);
+    expect(coalesced).toBe(400 - single().length);
+    // an action with the admin token is recorded on its own line, at once
+    expect((await admin(proxy, 'POST', '/reload')).status).toBe(200);
+    expect(records(file).at(-1)).toMatchObject({ action: 'config.reload', outcome: 'ok', actor: { kind: 'admin_token' } });
+    expect(readFileSync(file, 'utf8')).not.toContain(flood);
+  });
 });
 
 describe('audit log with --workers (the primary serves the admin API)', () => {
