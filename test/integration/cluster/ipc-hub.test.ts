@@ -14,7 +14,7 @@ describe('IPC hub (node:cluster primary) without NATS', () => {
 
   beforeAll(async () => {
     fixture = await forkIpcFixture(here('./fixtures/ipc-cluster.ts'), { execArgv: ['--import', here('./fixtures/ts-register.mjs')] });
-  }, 30_000);
+  }, 60_000); // a failure bound: the fixture transpiles the cluster code through ts-hooks at start (24 s alone on a loaded 2-core host)
   afterAll(async () => { await fixture?.stop(); });
 
   const check = (jti: string): Promise<{ hub: boolean; workers: boolean[] }> => send({ cmd: 'check', jti });
