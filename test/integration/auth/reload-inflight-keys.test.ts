@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { AUDIENCE, asIssuer, bearer, call, sleep, waitReady } from './tokens-helpers.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { AUDIENCE, asIssuer, bearer, call, waitReady } from './tokens-helpers.js';
 
 const SLOW_MS = 1_200;
 
@@ -52,8 +53,10 @@ describe.each([1, 2])('requests waiting on an unknown-kid JWKS refetch across a 
     await as.rotateKeys(); // a key the proxy has not seen yet: the next tokens make it refetch
     as.setJwks('slow', SLOW_MS);
     const tokens = await Promise.all(Array.from({ length: 6 }, (_, i) => as.issueJwt({ sub: `u${i}`, aud: 'other' })));
+    const asked = as.counters.jwks;
     const inflight = tokens.map((t) => call(`${proxy.url}/api/x`, { headers: bearer(t) }));
-    await sleep(SLOW_MS / 3);
+    // the refetch waits at the (slow) JWKS endpoint when the reload replaces the actor
+    expect(await eventually(() => as.counters.jwks > asked, 10_000), 'the refetch at the JWKS endpoint').toBe(true);
     await reloadWith(proxy, config([AUDIENCE], workers));
     // the same token sent now is judged by the new version: it must not join the old actor's verification in flight
     const joined = await call(`${proxy.url}/api/joined`, { headers: bearer(tokens[0]!) });

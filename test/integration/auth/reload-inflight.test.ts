@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { SECRET_ENV, asIssuer, bearer, call, introspection, sleep, waitReady } from './tokens-helpers.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { SECRET_ENV, asIssuer, bearer, call, introspection, waitReady } from './tokens-helpers.js';
 
 const SLOW_MS = 1_200;
 
@@ -49,9 +50,10 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
 
   it('reach the upstream (200), never a 502 from the pool the reload retired', async () => {
     as.setIntrospection('slow', SLOW_MS);
+    const asked = as.counters.introspection;
     // several in flight so that with --workers 2 each worker has some waiting on introspection
     const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'alice' }, 60)) }));
-    await sleep(SLOW_MS / 3);
+    expect(await eventually(() => as.counters.introspection - asked >= 6, 10_000), 'the six at introspection').toBe(true);
     await reloadWith(proxy, config(4_001, workers));
     const replies = await Promise.all(inflight);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));
@@ -62,8 +64,9 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
 
   it('waiting on an introspection client the reload replaced (issuer changed) get its answer (200), not 503', async () => {
     as.setIntrospection('slow', SLOW_MS);
+    const asked = as.counters.introspection;
     const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'carol' }, 60)) }));
-    await sleep(SLOW_MS / 3);
+    expect(await eventually(() => as.counters.introspection - asked >= 6, 10_000), 'the six at introspection').toBe(true);
     await reloadWith(proxy, config(4_002, workers, 3 * SLOW_MS + 1));
     const replies = await Promise.all(inflight);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));

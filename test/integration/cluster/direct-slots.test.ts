@@ -102,13 +102,13 @@ describe('direct push port held by sockets without the bus key', () => {
     members.push(origin);
     await ready(origin);
     await waitFor('origin knows the target', async () => (await metric(origin, 'portcullis_revocation_direct_peers', 'state="known"')) === 1, 15_000);
-    // let the origin (re)connect through the attack
-    await sleep(3_000);
+    // the origin (re)connects through the attack: wait until its direct link to the target is up
+    await waitFor('origin connected to the target', async () => (await metric(origin, 'portcullis_revocation_direct_peers', 'state="connected"')) === 1, 15_000);
     const token = await as.issueJwt({ scope: 'read' });
     expect((await call(target, token)).status).toBe(200);
     expect((await admin(origin, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
     await waitFor('revoked at the target', async () => revoked(await call(target, token)), 10_000);
-    await waitFor('arrived by the direct push', async () => (await metric(target, 'portcullis_revocations_arrivals_total', 'path="direct"')) === 1, 5_000);
+    await waitFor('arrived by the direct push', async () => (await metric(target, 'portcullis_revocations_arrivals_total', 'path="direct"')) === 1, 10_000);
     // the attack was still going on, and its sockets were closed for not proving the key
     expect(attack.closedByPeer()).toBeGreaterThan(0);
     expect(await metric(target, 'portcullis_revocation_direct_refused_total', 'reason="handshake_timeout"')).toBeGreaterThan(0);
@@ -139,7 +139,7 @@ describe('direct push port held by sockets without the bus key', () => {
     await new Promise<void>((r) => s.once('connect', () => r()));
     await sleep(300);
     s.write(frame);
-    await waitFor('revoked by the old sender frame', async () => revoked(await call(target, token)), 5_000);
+    await waitFor('revoked by the old sender frame', async () => revoked(await call(target, token)), 10_000);
     expect(await metric(target, 'portcullis_revocations_arrivals_total', 'path="direct"')).toBe(before + 1);
     // proven by that frame: the connection is kept past the handshake deadline
     await sleep(2_500);

@@ -12,7 +12,7 @@ import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '..
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
-import { waitFor } from './proxy-fixtures.js';
+import { metric, waitFor } from './proxy-fixtures.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';
@@ -76,9 +76,12 @@ describe('shared introspection cache: a captured fill replayed after a token-cla
 
       // the replay, after the negative result (1 s) ran out
       await new Promise((r) => setTimeout(r, 1_200));
+      const refusedAtB = (): Promise<number> => metric(B, 'portcullis_introspection_sync_fills_dropped_total', 'reason="refused"');
+      const refused = await refusedAtB();
       for (let i = 0; i < 3; i++) nc.publish(`${prefix}.cache.introspection`, fill!);
       await nc.flush();
-      await new Promise((r) => setTimeout(r, 300));
+      // the replay has reached B's cache (another process, over the bus) and was refused there
+      await waitFor('the replayed fill refused at B', async () => (await refusedAtB()) > refused, 10_000);
       expect(await status(B, token)).toBe(401);
       expect(await status(A, token)).toBe(401);
     } finally {

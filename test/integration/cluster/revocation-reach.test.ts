@@ -10,8 +10,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { busSection, clusterMemberConfig, startMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin } from './proxy-fixtures.js';
-import { sleep, jtiOf } from '../ws/ws-fixtures.js';
+import { admin, waitFor } from './proxy-fixtures.js';
+import { jtiOf } from '../ws/ws-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 
@@ -19,11 +19,12 @@ describe('a revocation at one member reaches every place another member holds th
   let nats: NatsServer & { stop(): Promise<void> };
   let as: AuthServer;
   let up: Server;
+  let pollsHeld = 0; // long polls the upstream holds
   let A: ProxyProcess; let B: ProxyProcess;
   beforeAll(async () => {
     nats = await startNatsServer();
     as = await startAuthServer();
-    up = createServer((req, res) => { if (req.url?.startsWith('/api/poll')) setTimeout(() => { if (!res.destroyed) res.end('late answer'); }, 2500); else res.end('ok'); });
+    up = createServer((req, res) => { if (req.url?.startsWith('/api/poll')) { pollsHeld++; setTimeout(() => { if (!res.destroyed) res.end('late answer'); }, 2500); } else res.end('ok'); });
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     const cfg = clusterMemberConfig({
       server: { listen: { host: '127.0.0.1', port: 0 }, decision: { endpoints: [{ path: '/_auth', dialect: 'traefik' }] } },
@@ -70,7 +71,7 @@ describe('a revocation at one member reaches every place another member holds th
   it('a long poll B forwarded is answered 401 when A revokes its token, never with the upstream\'s later answer', async () => {
     const lp = await as.issueJwt({ sub: 'long-poller' });
     const pending = request(`${B.url}/api/poll`, { headers: { authorization: `Bearer ${lp}` } }).then(async (x) => ({ status: x.statusCode, body: await x.body.text() }));
-    await sleep(500);
+    await waitFor('the upstream to hold the poll', async () => pollsHeld === 1, 10_000); // forwarded by B
     expect((await admin(A, 'POST', '/revocations', { kind: 'jti', value: jtiOf(lp) })).status).toBe(201);
     const got = await pending;
     expect(got.status).toBe(401);

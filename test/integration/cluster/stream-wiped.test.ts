@@ -137,7 +137,9 @@ describe('a revocation stream emptied under running members', () => {
         await new Promise((res) => setTimeout(res, 300));
         // a second one: the snapshot is written again after the first was acknowledged (not in its outbox any more)
         expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(await as.issueJwt({ sub: 'w6' })) })).body.persisted).toBe(true);
-        await new Promise((res) => setTimeout(res, 500));
+        // SIGKILL skips the final write: wait for the one after the revocation (snapshot_interval_ms 50)
+        const writes = await metric(S, 'portcullis_revocations_snapshot_writes_total');
+        await waitFor('the snapshot written after the revocation', async () => (await metric(S, 'portcullis_revocations_snapshot_writes_total')) > writes, 10_000);
         await S.stop('SIGKILL');
         await bus.kill();
         const S2 = await start(withSnap); // the bus still away: serves from its snapshot

@@ -233,17 +233,19 @@ describe('graceful shutdown', () => {
   it('SIGTERM lets an in-flight request finish, refuses new connections, exits 0', async () => {
     const p = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV });
     const inflight = request(`${p.url}/slow/1000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
-    await eventually(() => echo.lastRequest?.url === '/slow/1000', 2_000);
+    let answered = false;
+    void inflight.then(() => { answered = true; }, () => { answered = true; });
+    expect(await eventually(() => echo.lastRequest?.url === '/slow/1000', 10_000), 'the request at the upstream').toBe(true);
     await new Promise((r) => setTimeout(r, 100));
     p.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
-    // The listen socket is closed while draining.
-    const refused = await new Promise<boolean>((resolve) => {
+    // The listen socket is closed while draining (the process closes it after the signal reached it).
+    const refused = (): Promise<boolean> => new Promise<boolean>((resolve) => {
       const s = connect(p.port, '127.0.0.1');
       s.on('connect', () => { s.destroy(); resolve(false); });
       s.on('error', () => resolve(true));
     });
-    expect(refused).toBe(true);
+    expect(await eventually(refused, 10_000), 'new connections refused').toBe(true);
+    expect(answered, 'refused while the request was still in flight').toBe(false);
     const res = await inflight;
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ url: '/slow/1000' });
@@ -255,7 +257,7 @@ describe('graceful shutdown', () => {
     const sock = connect(p.port, '127.0.0.1');
     const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => {}); });
     sock.write(requestText('GET', '/hang'));
-    await new Promise((r) => setTimeout(r, 200));
+    expect(await eventually(() => echo.lastRequest?.url === '/hang', 10_000), 'the request at the upstream').toBe(true);
     p.proc.kill('SIGTERM');
     // /hang never answers: only drain_ms ending the wait lets the process exit
     expect(await p.exited).toBe(0);

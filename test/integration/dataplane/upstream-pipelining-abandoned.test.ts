@@ -8,6 +8,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { eventually } from '../../helpers/upstreams.js';
 
 let proxy: ProxyProcess;
 let upstream: http.Server;
@@ -55,8 +56,9 @@ it('once the stream\'s client left and the request behind it timed out, the conn
   const behind = await rawRequest(proxy.port, requestText('GET', '/fast/behind'), { timeoutMs: 5_000 });
   expect(behind.status).toBe(504);
   streamClient.destroy();
-  await new Promise((r) => setTimeout(r, 300));
-  // nobody waits for anything on that connection now: the next request gets its answer
+  // nobody waits for anything on that connection now: the proxy lets it go (the upstream sees the stream end)
+  expect(await eventually(() => streaming === 0, 10_000), 'the abandoned stream\'s connection closed').toBe(true);
+  // and the next request gets its answer
   const next = await rawRequest(proxy.port, requestText('GET', '/fast/next'), { timeoutMs: 5_000 });
   expect(`${next.status} ${next.body.toString()}`).toBe('200 fast');
   expect(streaming).toBe(0);

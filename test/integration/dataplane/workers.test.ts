@@ -137,7 +137,8 @@ describe('serve --workers 2', () => {
     const primary = proxy.proc.pid!;
     const pids = workerPids(primary);
     const inflight = request(`${proxy.url}/slow/500`).then(async (r) => { await r.body.text(); return r.statusCode; });
-    await new Promise((r) => setTimeout(r, 150));
+    // in flight: the upstream holds it when SIGTERM comes
+    expect(await eventually(() => echo.lastRequest?.url === '/slow/500', 10_000), 'the request at the upstream').toBe(true);
     expect(await proxy.stop()).toBe(0);
     expect(await inflight).toBe(200);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();

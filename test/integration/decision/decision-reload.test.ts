@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, waitReady } from './decision-fixtures.js';
 
 const SLOW_MS = 1_200;
@@ -49,11 +50,12 @@ describe.each([1, 2])('decision calls waiting on introspection across a reload (
 
   it('answer 200 with the identity headers, never a 503 from the replaced client', async () => {
     as.setIntrospection('slow', SLOW_MS);
+    const asked = as.counters.introspection;
     const inflight = Array.from({ length: 4 }, (_, i) => send(`${proxy.url}/_portcullis/auth`, {
       'x-original-uri': `/orders/${i}`, 'x-original-method': 'GET', host: 'api.example',
       authorization: `Bearer ${as.issueOpaque({ sub: `u${i}`, scope: 'orders:read' }, 60)}`,
     }));
-    await sleep(SLOW_MS / 3);
+    expect(await eventually(() => as.counters.introspection - asked >= 4, 10_000), 'the four at introspection').toBe(true);
     writeFileSync(proxy.configPath, stringify(JSON.parse(JSON.stringify(config(workers, 3 * SLOW_MS + 1)))));
     const r = await send(`${proxy.adminUrl}/reload`, { authorization: `Bearer ${ADMIN_TOKEN}` }, 'POST');
     expect(r.status, r.text).toBe(200);
@@ -62,4 +64,3 @@ describe.each([1, 2])('decision calls waiting on introspection across a reload (
   });
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -4,6 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { startEchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Fetch, h2Request, http2PortOf } from '../../helpers/h2-client.js';
+import { eventually } from '../../helpers/upstreams.js';
 
 describe('HTTP/2 listener at shutdown', () => {
   it('GOAWAY to the open session, the in-flight request completes, then exit 0; new connections are refused', async () => {
@@ -16,8 +17,10 @@ describe('HTTP/2 listener at shutdown', () => {
       const s = await h2Connect(origin);
       let goaway = false;
       s.on('goaway', () => { goaway = true; });
+      const before = echo.requests;
       const slow = h2Request(s, { ':method': 'GET', ':path': '/slow/800' });
-      await new Promise((r) => setTimeout(r, 200));
+      // in flight: the upstream holds it when SIGTERM comes
+      expect(await eventually(() => echo.requests > before, 10_000), 'the request at the upstream').toBe(true);
       proxy.proc.kill('SIGTERM');
       const r = await slow;
       expect(r.status, r.text).toBe(200);

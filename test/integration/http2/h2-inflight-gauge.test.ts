@@ -4,6 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { startEchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
+import { eventually } from '../../helpers/upstreams.js';
 import { metrics, sample } from '../auth/tokens-helpers.js';
 
 describe('portcullis_inflight_requests with server.http2', () => {
@@ -13,13 +14,15 @@ describe('portcullis_inflight_requests with server.http2', () => {
       server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
     }), { env: ADMIN_ENV });
     try {
+      const inflight = async (): Promise<number | null> => sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_inflight_requests');
       const s = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
       const slow = h2Request(s, { ':method': 'GET', ':path': '/slow/1500' });
-      await new Promise((r) => setTimeout(r, 400));
-      expect(sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_inflight_requests'), 'during the slow h2 request').toBe(1);
+      // the request reaches the proxy, and leaves its count, in another process: wait for each reading
+      // (10 s is a failure bound; the first must come while the upstream still holds the request)
+      expect(await eventually(async () => (await inflight()) === 1, 10_000), 'reads 1 during the slow h2 request').toBe(true);
       expect((await slow).status).toBe(200);
       s.close();
-      expect(sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_inflight_requests'), 'after it').toBe(0);
+      expect(await eventually(async () => (await inflight()) === 0, 10_000), 'reads 0 after it').toBe(true);
     } finally {
       await proxy.stop();
       await echo.close();

@@ -5,18 +5,21 @@ import http2, { type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { eventually } from '../../helpers/upstreams.js';
 import { call, sleep } from '../auth/tokens-helpers.js';
 
 const SLOW_MS = 1_200;
 let up: http2.Http2Server;
 let upUrl: string;
 const sessions = new Set<ServerHttp2Session>();
+let slowHeld = 0; // /slow streams the upstream has received
 
 beforeAll(async () => {
   up = http2.createServer();
   up.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
   up.on('stream', (stream, headers) => {
     const wait = String(headers[':path']).startsWith('/slow') ? SLOW_MS : 0;
+    if (wait > 0) slowHeld++;
     setTimeout(() => { if (!stream.destroyed) { stream.respond({ ':status': 200, 'content-type': 'text/plain' }); stream.end(`ok ${headers[':path']}`); } }, wait);
   });
   await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
@@ -41,8 +44,10 @@ describe.each([1, 2])('h2c upstream requests across a reload that replaces the p
   afterAll(async () => { await proxy?.stop(); });
 
   it('get the upstream\'s 200 and body; the retired session closes after them', async () => {
+    const held = slowHeld;
     const inflight = Array.from({ length: 6 }, (_, i) => call(`${proxy.url}/slow/${i}`));
-    await sleep(SLOW_MS / 3);
+    // all six wait at the upstream when the reload replaces the pool
+    expect(await eventually(() => slowHeld - held === 6, 10_000), 'the six requests at the upstream').toBe(true);
     await reloadWith(proxy, config(workers, 1_001));
     const replies = await Promise.all(inflight);
     expect(replies.map((x) => `${x.status} ${x.text}`)).toEqual(replies.map((_, i) => `200 ok /slow/${i}`));

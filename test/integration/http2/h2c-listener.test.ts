@@ -9,6 +9,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf, type H2Reply } from '../../helpers/h2-client.js';
+import { eventually } from '../../helpers/upstreams.js';
 import { asIssuer, bearer, call, parseChallenge, waitReady } from '../auth/tokens-helpers.js';
 
 let as: AuthServer;
@@ -60,8 +61,9 @@ describe('h2c with prior knowledge: same routing, auth and identity as the main 
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_H2_AUTHORITY_MISMATCH' });
     expect(echo.requests).toBe(before);
-    await new Promise((res) => setTimeout(res, 100));
-    expect(proxy.logs().find((l) => l.msg === 'request' && l.path === '/public/hello' && l.status === 400)).toMatchObject({ listener: 'http2', reason: 'h2_authority_mismatch' });
+    const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/public/hello' && l.status === 400);
+    await eventually(() => line() !== undefined, 10_000); // the access line comes over the proxy's stdout, after the answer
+    expect(line()).toMatchObject({ listener: 'http2', reason: 'h2_authority_mismatch' });
   });
 
   it('no token → 401 with the RFC 6750 challenge and JSON body; nothing reaches the upstream', async () => {

@@ -191,7 +191,7 @@ describe('exported spans', () => {
     expect(m[1]).toBe(t);
     expect(m[3]).toBe('00');
     await call(`${proxy.url}/open/after`); // a later sampled request flushes past it
-    await new Promise((res) => setTimeout(res, 300));
+    expect(await eventually(() => collector.spans.some((s) => attr(s, 'url.path') === '/open/after'), 10_000), 'the later request\'s span exported').toBe(true);
     expect(spansOf(collector, t)).toEqual([]);
     await eventually(() => accessLine(proxy, '/open/unsampled') !== undefined, 10_000);
     expect(accessLine(proxy, '/open/unsampled')!.trace_id).toBe(t);

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { call, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
 
 const SLOW_MS = 1_200;
 const ENV = { ...ADMIN_ENV, PT_SECRET: 'portcullis-secret' };
@@ -58,11 +59,13 @@ describe.each([1, 2])('outbound token calls across a reload that replaces their 
     const warm = await call(`${proxy.url}/orders/warm`, { token: inbound[0]! });
     expect(warm.status, warm.text).toBe(200);
     as.setToken('slow', SLOW_MS);
+    const asked = as.counters.token;
     const inflight = [
       ...inbound.slice(1).map((t, i) => call(`${proxy.url}/orders/${i}`, { token: t })),
       ...Array.from({ length: 4 }, (_, i) => call(`${proxy.url}/billing/${i}`)),
     ];
-    await sleep(SLOW_MS / 3);
+    // token requests wait at the (slow) token endpoint when the reload replaces the clients
+    expect(await eventually(() => as.counters.token > asked, 10_000), 'a token request at the token endpoint').toBe(true);
     await reloadWith(proxy, config(workers, 3 * SLOW_MS + 1));
     const replies = await Promise.all(inflight);
     expect(replies.map((x) => `${x.status} ${x.status === 200 ? '' : x.text}`)).toEqual(replies.map(() => '200 '));

@@ -3,7 +3,7 @@
 // endpoint's edge gets the freshly exchanged token of a token revoked meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, sleep, waitReady } from '../ws/ws-fixtures.js';
 
@@ -40,8 +40,10 @@ describe('a token revoked while its outbound token is being obtained', () => {
 
   it('the decision endpoint answers 401, not 200 with the exchanged token, when the jti is revoked during the exchange', async () => {
     const tok = await as.issueJwt({ sub: 'decided' });
+    const asked = as.counters.token;
     const verdict = decide(tok);
-    await sleep(400); // verified, authorized, waiting at the token endpoint
+    // verified, authorized, waiting at the (slow) token endpoint
+    expect(await eventually(() => as.counters.token > asked, 10_000), 'the exchange at the token endpoint').toBe(true);
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     const r = await verdict;
     expect(r.status).toBe(401);
@@ -51,8 +53,9 @@ describe('a token revoked while its outbound token is being obtained', () => {
 
   it('a proxied request answers 401 and reaches no upstream when its sub is revoked during the exchange', async () => {
     const tok = await as.issueJwt({ sub: 'proxied' });
+    const asked = as.counters.token;
     const answer = fetch(`${proxy.url}/api/proxied`, { headers: { authorization: `Bearer ${tok}` } });
-    await sleep(400);
+    expect(await eventually(() => as.counters.token > asked, 10_000), 'the exchange at the token endpoint').toBe(true);
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'proxied' })).status).toBe(201);
     expect((await answer).status).toBe(401);
     await sleep(1_500); // the exchange has answered by now

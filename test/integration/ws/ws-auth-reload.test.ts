@@ -8,7 +8,8 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, handshake, sleep, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { admin, bearer, handshake, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const SLOW_MS = 1_500;
@@ -50,8 +51,10 @@ describe('a WebSocket upgrade whose token check spans a reload', () => {
     const reader = as.issueOpaque({ sub: 'rita', aud: 'portcullis-demo', scope: 'chat:read' }, 600);
     const boss = as.issueOpaque({ sub: 'bob', aud: 'portcullis-demo', scope: 'chat:read chat:admin' }, 600);
     as.setIntrospection('slow', SLOW_MS);
+    const asked = as.counters.introspection;
     const opening = [handshake(wsUrl(proxy, '/room/1'), [], bearer(reader)), handshake(wsUrl(proxy, '/room/2'), [], bearer(boss))];
-    await sleep(SLOW_MS / 3);
+    // both handshakes wait at the (slow) introspection endpoint when the reload commits
+    expect(await eventually(() => as.counters.introspection >= asked + 2, 10_000), 'both handshakes at introspection').toBe(true);
     writeFileSync(proxy.configPath, stringify(config(as, up.url, 'chat:admin'))); // the room now needs chat:admin
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -72,8 +75,8 @@ describe('a WebSocket upgrade whose token check spans a reload', () => {
     expect((await h2!.client.roundTrip('still here')).data.toString()).toBe('still here');
     h2!.client.ws.close();
     await h2!.client.waitClosed();
-    await sleep(300);
-    expect(await wsMetric(proxy, 'connections')).toBe(0);
+    // the proxy process counts the close after the client has it
+    expect(await eventually(async () => (await wsMetric(proxy, 'connections')) === 0, 10_000), 'no connection left').toBe(true);
     expect(await wsMetric(proxy, 'handshakes_pending')).toBe(0);
   });
 });

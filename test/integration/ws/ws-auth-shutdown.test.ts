@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { bearer, handshake, sleep, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { bearer, handshake, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
 
 const SLOW_MS = 1_500;
 
@@ -28,8 +29,10 @@ describe('a WebSocket upgrade whose token check spans the start of a shutdown', 
   it('is answered 503 and nothing reaches the upstream, not opened and then dropped', async () => {
     const token = as.issueOpaque({ sub: 'rita', aud: 'portcullis-demo' }, 600);
     as.setIntrospection('slow', SLOW_MS);
+    const asked = as.counters.introspection;
     const opening = handshake(wsUrl(proxy, '/room/1'), [], bearer(token));
-    await sleep(SLOW_MS / 3);
+    // the handshake waits at the (slow) introspection endpoint when the stop begins
+    expect(await eventually(() => as.counters.introspection > asked, 10_000), 'the handshake at introspection').toBe(true);
     const stopped = proxy.stop();
     const h = await opening;
     let closed: unknown = null;

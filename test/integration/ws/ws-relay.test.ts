@@ -10,8 +10,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { bearerProtocol } from '../../../node/ws/ws-protocol.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { deadPort } from '../../helpers/upstreams.js';
-import { bearer, handshake, open, sleep, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { deadPort, eventually } from '../../helpers/upstreams.js';
+import { bearer, handshake, open, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
 
 const MiB = 1024 * 1024;
 
@@ -85,7 +85,7 @@ describe('WebSocket relay through the proxy', () => {
     c.ws.send(Buffer.alloc(9 * MiB));
     const closed = await c.waitClosed();
     expect(closed.code).toBe(1006); // uWS drops the connection without a close frame
-    await sleep(200);
+    await eventually(() => up.closes.length > before, 10_000); // the upstream process hears the close after the client does
     // the upstream side was closed as "going away", with no 9 MiB message echoed
     expect(up.closes.slice(before)).toEqual([{ code: 1001, reason: 'client connection lost', url: '/open/too-big' }]);
     expect(c.messages).toHaveLength(0);
@@ -157,7 +157,7 @@ describe('WebSocket relay through the proxy', () => {
     await b.roundTrip('x');
     b.ws.close(4000, 'client done');
     await b.waitClosed();
-    await sleep(200);
+    await eventually(() => up.closes.some((x) => x.url === '/open/echo-b'), 10_000);
     expect(up.closes.find((x) => x.url === '/open/echo-b')).toMatchObject({ code: 4000, reason: 'client done' });
 
     const c = await open(wsUrl(proxy, '/open/destroy'));

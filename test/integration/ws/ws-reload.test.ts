@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, open, sleep, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { eventually } from '../../helpers/upstreams.js';
+import { admin, bearer, open, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
 
 function config(as: AuthServer, up: string, roomScope: string, withLobby: boolean): Record<string, unknown> {
   return {
@@ -58,15 +59,15 @@ describe('reload and open WebSockets', () => {
 
     // the room now needs chat:admin: the reader's socket goes, the admin's and the lobby stay
     await reload(config(as, up.url, 'chat:admin', true));
-    expect(await r1.waitClosed(3_000)).toMatchObject({ code: 1008, reason: 'access changed by configuration' });
+    expect(await r1.waitClosed()).toMatchObject({ code: 1008, reason: 'access changed by configuration' });
     expect((await a1.roundTrip('still here')).data.toString()).toBe('still here');
     expect((await lobby.roundTrip('lobby too')).data.toString()).toBe('lobby too');
-    await sleep(100);
+    await eventually(() => up.closes.some((c) => c.url === '/room/1'), 10_000); // the upstream process hears the close after the client does
     expect(up.closes.filter((c) => c.url === '/room/1').map((c) => c.code)).toEqual([1008]);
 
     // the lobby route is removed: its socket goes too
     await reload(config(as, up.url, 'chat:admin', false));
-    expect(await lobby.waitClosed(3_000)).toMatchObject({ code: 1008, reason: 'access changed by configuration' });
+    expect(await lobby.waitClosed()).toMatchObject({ code: 1008, reason: 'access changed by configuration' });
     expect((await a1.roundTrip('and now')).data.toString()).toBe('and now');
     expect(await wsMetric(proxy, 'ended_policy_changed_total')).toBe(2);
     a1.ws.close();
