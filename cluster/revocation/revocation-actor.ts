@@ -81,8 +81,8 @@ export class RevocationActor {
   start(): void {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
-    const asOf = this.snapshot?.load() ?? null;
-    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; for (const r of this.opts.store.list()) this.follower?.expect(r.id, r.expiresAt); }
+    const asOf = this.snapshot?.load((r) => this.follower?.expect(r.id, r.expiresAt)) ?? null;
+    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; }
     // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
     for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
     this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
