@@ -206,10 +206,10 @@ export class RevocationActor {
     return { ok: true, record: r, persisted: o.persisted, streamSeq: o.seq };
   }
 
-  /** A revocation pushed by its origin (revocation-direct.ts), envelope checked as a live message's; the second copy (NATS or direct) is a duplicate. */
-  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number): void {
+  /** A revocation pushed by its origin (revocation-direct.ts, envelope checked as a live message's) or handed over by this instance's primary (revocation-workers.ts); the second copy is a duplicate. */
+  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number, via: 'direct' | 'primary' = 'direct'): void {
     this.drainFirst?.();
-    this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
+    this.receive({ type: 'revocation.received', msg, via, subject, signedAt });
   }
 
   /** A revocation the receiver thread verified (revocation-receiver.ts), written to the ring at `visibleAt` (epoch ms); the NATS copy here is a duplicate. */
