@@ -9,7 +9,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, configuredIssuers, lingerFor, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
+import { clusterSettings, configuredIssuers, handRevocationsToWorkers, lingerFor, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeRevocationsFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -142,6 +142,9 @@ export class ClusterNode {
     const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: cacheBytes, ...opts.introspection } : opts.introspection;
     const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, introspection, auth, opts.current ?? (() => opts.config));
     node.revocationActor.start();
+    // `serve --workers N` on NATS: the primary answers POST /revocations, its workers serve: each goes to them over IPC too, NATS up or not
+    if (mode === 'nats' && opts.role === 'primary') handRevocationsToWorkers(node.revocations, memberId);
+    if (mode === 'nats' && opts.role === 'worker') takeRevocationsFromPrimary(node.revocationActor, (k) => node.bus.subjects.revocation(k));
     // a primary serves no requests: nothing there would read the ring
     if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.

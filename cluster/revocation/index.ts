@@ -1,7 +1,7 @@
 // Public surface of cluster/revocation: the store read by the hot path, the actor that
 // writes it, request validation, time parsing, admin routes and settings, the JetStream
 // stream, publishOnce (a source outside a member, the revoke CLI, through the same outbox) and
-// the direct member-to-member push beside NATS, and the receiver thread with its shared ring.
+// the direct member-to-member push beside NATS, the primary's hand-over to its workers, and the receiver thread with its shared ring.
 export { RevocationStore, revocationBytes, LINGER_S, type ApplyResult, type StoreLimits } from './revocation-store.js';
 export { DEFAULT_LINGER_S, lingerFor, MAX_LINGER_S, MAX_SKEW_S, MIN_SKEW_S, type SkewSource } from './revocation-linger.js';
 export { RevocationActor, type AddOutcome, type ArrivalPath, type RevocationActorOptions, type RevocationMode, type RevocationSource } from './revocation-actor.js';
@@ -22,6 +22,7 @@ export { RevocationIngest, type IngestOptions, type IngestResult } from './revoc
 export { assertQuorum, isNotFound, RevocationStream, type RetentionShort, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
 export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';
+export { handRevocationsToWorkers, takeRevocationsFromPrimary } from './revocation-workers.js';
 export { RevocationReceiver, type RevocationReceiverOptions } from './revocation-receiver.js';
 export { createRing, RING_SLOT_BYTES, RING_SLOTS, RingCell, RingReader, RingWriter, type RingRecord } from './revocation-ring.js';
 export { RevocationArrivals } from './revocation-arrivals.js';

@@ -41,8 +41,8 @@ export type AddOutcome =
   | { readonly ok: true; readonly record: RevocationRecord; readonly persisted: boolean | null; readonly streamSeq: number | null }
   | { readonly ok: false; readonly errors: readonly string[]; readonly full?: boolean };
 
-/** How a revocation reached this member: the live NATS message, the stream (or the primary's sync), the direct push from its origin, or the receiver thread's ring. */
-export type ArrivalPath = 'live' | 'replay' | 'direct' | 'thread';
+/** How a revocation reached this member: the live NATS message, the stream (or the primary's sync), the direct push from its origin, the receiver thread's ring, or this instance's primary over IPC (`serve --workers N`). */
+export type ArrivalPath = 'live' | 'replay' | 'direct' | 'thread' | 'primary';
 
 /** Where the member stands with respect to the cluster's revocations. */
 export type Phase = 'starting' | 'catching_up' | 'live' | 'offline';

@@ -81,8 +81,8 @@ export class RevocationActor {
   start(): void {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
-    const asOf = this.snapshot?.load() ?? null;
-    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; for (const r of this.opts.store.list()) this.follower?.expect(r.id, r.expiresAt); }
+    const asOf = this.snapshot?.load((r) => this.follower?.expect(r.id, r.expiresAt)) ?? null;
+    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; }
     // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
     for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
     this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
@@ -206,10 +206,10 @@ export class RevocationActor {
     return { ok: true, record: r, persisted: o.persisted, streamSeq: o.seq };
   }
 
-  /** A revocation pushed by its origin (revocation-direct.ts), envelope checked as a live message's; the second copy (NATS or direct) is a duplicate. */
-  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number): void {
+  /** A revocation pushed by its origin (revocation-direct.ts, envelope checked as a live message's) or handed over by this instance's primary (revocation-workers.ts); the second copy is a duplicate. */
+  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number, via: 'direct' | 'primary' = 'direct'): void {
     this.drainFirst?.();
-    this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
+    this.receive({ type: 'revocation.received', msg, via, subject, signedAt });
   }
 
   /** A revocation the receiver thread verified (revocation-receiver.ts), written to the ring at `visibleAt` (epoch ms); the NATS copy here is a duplicate. */

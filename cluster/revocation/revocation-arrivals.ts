@@ -14,8 +14,8 @@ export class RevocationArrivals {
   private readonly applied = new DelayHistogram();
   private readonly visible = new DelayHistogram();
   private readonly counters: Record<string, number> = {
-    revocations_arrived_live_total: 0, revocations_arrived_direct_total: 0, revocations_arrived_thread_total: 0,
-    revocations_first_live_total: 0, revocations_first_direct_total: 0, revocations_first_thread_total: 0, revocations_first_stream_total: 0,
+    revocations_arrived_live_total: 0, revocations_arrived_direct_total: 0, revocations_arrived_thread_total: 0, revocations_arrived_primary_total: 0,
+    revocations_first_live_total: 0, revocations_first_direct_total: 0, revocations_first_thread_total: 0, revocations_first_primary_total: 0, revocations_first_stream_total: 0,
   };
 
   /** Any copy from another member (duplicates included). */

@@ -49,10 +49,12 @@ export class SnapshotKeeper {
   }
 
   /**
-   * Apply the file's entries (more revocations never let a token through). Returns the
-   * snapshot's caught-up time when it is young enough to serve from, else null.
+   * Apply the file's entries (more revocations never let a token through), each applied one also
+   * handed to `applied` — served from or not: a stream that lost it is refilled from here (an old
+   * snapshot is the whole cluster's only copy when everything was away for longer than its max age).
+   * Returns the snapshot's caught-up time when it is young enough to serve from, else null.
    */
-  load(): number | null {
+  load(applied?: (r: RevocationRecord) => void): number | null {
     const s = this.settings;
     const read = readSnapshot(s.file, Date.now(), this.auth);
     if (!read.ok) {
@@ -64,6 +66,7 @@ export class SnapshotKeeper {
     for (const r of read.snapshot.entries) {
       if (this.apply(r) !== 'applied') continue;
       this.loaded++;
+      applied?.(r);
       if (pending.has(r.id)) this.unpublished.push(r);
     }
     // an entry it could not read may be the revocation of a token it would let through

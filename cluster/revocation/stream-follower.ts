@@ -9,6 +9,7 @@ import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
 import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
 import { StreamCoverage } from './stream-coverage.js';
+import { readGap } from './stream-gap.js';
 import type { FollowerEvents, LossReason } from './follower-events.js';
 
 type FollowerMessage =
@@ -24,8 +25,6 @@ type FollowerMessage =
 const CATCH_UP_CHECK_MS = 500;
 /** While live: check the consumer is not behind the stream this often, ms. */
 const LIVE_CHECK_MS = 3_000;
-/** Largest gap read message by message from the leader; beyond it only the consumer is recreated. */
-const MAX_GAP_FILL = 5_000;
 
 /** The stream side of the revocation actor (NATS mode only). */
 /** StreamFollower.stats() of a member without a stream (IPC, local): the families still exist. */
@@ -271,8 +270,8 @@ export class StreamFollower {
         this.lagTicks = 0;
         this.restarts++;
         this.logger?.warn({ seq: this.lastSeq, stream_seq: p.lastSeq }, 'revocation consumer stalled; reading the gap from the stream leader and recreating it');
-        if (p.lastSeq - this.lastSeq <= MAX_GAP_FILL) this.fillGap(this.lastSeq + 1, p.lastSeq);
-        else this.startConsumer();
+        // a gap of more than MAX_GAP_FILL stored messages only recreates the consumer (readGap, after it)
+        this.fillGap(this.lastSeq + 1, p.lastSeq);
         return;
       }
       default: { const never: never = m; return never; }
@@ -370,26 +369,20 @@ export class StreamFollower {
     this.consumer = null;
   }
 
-  /** Read sequences from..to from the stream leader, then start a fresh consumer after them. */
+  /** Read sequences from..to from the stream leader (holes skipped, stream-gap.ts), then start a fresh consumer after them. */
   private fillGap(from: number, to: number): void {
     const s = this.stream();
     if (s === null || this.filling) return;
     this.filling = true;
     this.stopConsumer();
     const id = this.consumerId;
-    void (async () => {
-      try {
-        for (let seq = from; seq <= to && id === this.consumerId; seq++) {
-          const sm = await s.get(seq);
-          this.receive({ type: 'stream.message', consumer: id, seq, subject: sm?.subject ?? '', data: sm?.data ?? null, ...(sm === null ? { msg: null, signedAt: null } : this.decode(sm.subject, sm.data)) });
-        }
-      } catch (err) {
-        this.logger?.warn({ err: (err as Error).message }, 'reading the revocation stream gap failed; will retry');
-      } finally {
-        this.filling = false;
-        if (id === this.consumerId && this.active) this.startConsumer();
-      }
-    })();
+    readGap(s, from, to, () => id === this.consumerId, (seq, sm) => this.receive({ type: 'stream.message', consumer: id, seq, subject: sm?.subject ?? '', data: sm?.data ?? null, ...(sm === null ? { msg: null, signedAt: null } : this.decode(sm.subject, sm.data)) })).then(
+      () => {},
+      (err: Error) => { this.logger?.warn({ err: err.message }, 'reading the revocation stream gap failed; will retry'); },
+    ).finally(() => {
+      this.filling = false;
+      if (id === this.consumerId && this.active) this.startConsumer();
+    });
   }
 
   private decode(subject: string, data: Uint8Array): { msg: RevocationAdded | null; signedAt: number | null } {

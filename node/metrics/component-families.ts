@@ -173,12 +173,13 @@ gauge('portcullis_revocations_behind_seconds', 'How far this process may be behi
 gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
-counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push, thread: the receiver thread; duplicates included)', by('path', {
+counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push, thread: the receiver thread, primary: this instance\'s primary over IPC; duplicates included)', by('path', {
   'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct', 'cluster.revocations_arrived_thread_total': 'thread',
+  'cluster.revocations_arrived_primary_total': 'primary',
 }));
-counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct, thread; stream: the stream\'s consumer beat them while live)', by('path', {
+counter('portcullis_revocations_first_arrivals_total', 'Revocations applied here on their first arrival, by the path that brought them first (live, direct, thread, primary; stream: the stream\'s consumer beat them while live)', by('path', {
   'cluster.revocations_first_live_total': 'live', 'cluster.revocations_first_direct_total': 'direct', 'cluster.revocations_first_thread_total': 'thread',
-  'cluster.revocations_first_stream_total': 'stream',
+  'cluster.revocations_first_primary_total': 'primary', 'cluster.revocations_first_stream_total': 'stream',
 }));
 gauge('portcullis_revocation_receiver_threads', 'Revocation receiver threads running, and of them connected to NATS now (summed over processes)', by('state', {
   'cluster.revocation_receiver_threads_up': 'running', 'cluster.revocation_receiver_connected': 'connected',
