@@ -1,11 +1,13 @@
 // `serve --workers 2` sent SIGTERM while its workers are still booting, to the primary alone (tini as
 // PID 1, `kill PID`, systemd's KillMode=mixed): it stops them, waits for them and exits 0 — before,
 // the signal's default action ended the primary at once (143) and a worker still booting crashed on its
-// closed IPC channel with an "Error: write EPIPE" trace on the shared terminal.
+// closed IPC channel with an "Error: write EPIPE" trace on the shared terminal. A start that fails in the
+// primary (its admin port held: a second instance started with the same config) ends the same way.
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, baseConfig, CLI, writeConfig } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, baseConfig, CLI, runCli, writeConfig } from '../../helpers/proxy-process.js';
 import { workerPids } from '../../helpers/worker-processes.js';
 
 let echo: EchoUpstream;
@@ -36,5 +38,29 @@ describe('SIGTERM to the primary while the workers boot', () => {
     expect(end, output).toEqual({ code: 0, signal: null });
     expect(output).not.toMatch(/EPIPE|Error:|node:internal/);
     expect(workers.filter(alive), 'no worker outlives the primary').toEqual([]);
+  });
+});
+
+describe('an admin port another process holds', () => {
+  let held: Server;
+  let port: number;
+  beforeAll(async () => {
+    held = createServer();
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    port = (held.address() as { port: number }).port;
+  });
+  afterAll(async () => { await new Promise((r) => held.close(r)); });
+
+  const config = (): string => writeConfig(baseConfig(echo.url, { admin: { listen: { host: '127.0.0.1', port }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' }, log: { level: 'info', access: false } }));
+  const says = (): RegExp => new RegExp(`portcullis: admin\\.listen: cannot listen on 127\\.0\\.0\\.1:${port} \\(another process holds the port\\)`);
+
+  it('serve names admin.listen and the port, exits 1; with --workers the booting workers stop without a crash trace', async () => {
+    const one = await runCli(['serve', '--config', config()], ADMIN_ENV, 30_000);
+    expect(one.code, one.stdout + one.stderr).toBe(1);
+    expect(one.stderr).toMatch(says());
+    const two = await runCli(['serve', '--config', config(), '--workers', '2'], ADMIN_ENV, 30_000);
+    expect(two.code, two.stdout + two.stderr).toBe(1);
+    expect(two.stderr).toMatch(says());
+    expect(two.stdout + two.stderr).not.toMatch(/EPIPE|Error:|node:internal/);
   });
 });
