@@ -56,12 +56,21 @@ describe('check-config', () => {
     const r = await runCli(['check-config', writeConfig('routes: [\n  - a: b\n  c\n')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/line \d+: /);
+    // the parser's " at line 3, column 1:" tail, left dangling by the code frame cut after it, is said once as "(column N)"
+    expect(r.stderr).toMatch(/line \d+: [^\n]+ \(column \d+\)\n/);
+    expect(r.stderr).not.toMatch(/at line \d+, column \d+/);
   });
 
   it('a missing file: exit 2 naming it', async () => {
     const r = await runCli(['check-config', '/nonexistent/portcullis.yaml']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('/nonexistent/portcullis.yaml: cannot read: ENOENT');
+    expect(r.stderr).toContain('/nonexistent/portcullis.yaml: cannot read: no such file (ENOENT)');
+  });
+
+  it('a relative path that is not there: says where it looked (the working directory is often not the one meant)', async () => {
+    const r = await runCli(['check-config', 'no-such-portcullis.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no-such-portcullis.yaml: cannot read: no such file (ENOENT, looked for ${join(process.cwd(), 'no-such-portcullis.yaml')})`);
   });
 });
 
