@@ -26,7 +26,7 @@ Commands:
                                    run benchmarks (bench --help lists the scenarios)
   demo-auth | demo-echo            the dev mode's authorization server / echo upstream alone (compose demo)
 
-Run "portcullis <command> --help" for a command's options.`,
+Run "portcullis <command> --help" for a command's options; "portcullis --version" prints the version.`,
   serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
 
   --config FILE     YAML config (see deploy/portcullis.example.yaml)
@@ -96,6 +96,14 @@ async function main(): Promise<void> {
         process.stdout.write(USAGE.main + '\n');
         if (cmd === undefined) process.exitCode = 2;
         return;
+      case '--version':
+      case '-V':
+      case 'version': {
+        // the first thing an operator types on a new host or in a bug report; before, "unknown command"
+        const { PORTCULLIS_VERSION } = await import('../../node/version.js');
+        process.stdout.write(`portcullis ${PORTCULLIS_VERSION} (node ${process.version})\n`);
+        return;
+      }
       // each command's modules load only when it runs: --help and check-config skip the proxy's
       case 'serve': { const { serve } = await import('./serve.js'); return await serve(rest, USAGE.serve!); }
       case 'worker': { const { runWorker } = await import('../process/index.js'); return await runWorker(rest); }

@@ -3,6 +3,7 @@
 // serve refusing a bad config or a busy port with a readable message.
 import { describe, it, expect, afterAll } from 'vitest';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { runCli, writeConfig, ROOT, ADMIN_ENV, baseConfig } from '../../helpers/proxy-process.js';
 
@@ -98,6 +99,15 @@ describe('usage', () => {
     const r = await runCli(args);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Usage: portcullis/);
+  });
+});
+
+describe('--version (before: "unknown command", exit 2)', () => {
+  it.each([[['--version']], [['-V']], [['version']]])('%j → exit 0 with package.json\'s version', async (args) => {
+    const r = await runCli(args);
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`portcullis ${version} (node ${process.version})\n`);
   });
 });
 
