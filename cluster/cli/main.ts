@@ -40,7 +40,8 @@ Validates FILE completely, including the environment it names: every *_env varia
 set and non-empty and every *_file readable, as serve requires. Prints "ok" or every error
 with its path. Exit 0 when valid, 2 otherwise.
 
-  --no-env   skip the environment check (pipelines that validate without secrets and files)`,
+  --no-env       skip the environment check (pipelines that validate without secrets and files)
+  --config FILE  the same as FILE alone (as serve and explain spell it)`,
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,

@@ -102,6 +102,18 @@ describe('usage', () => {
   });
 });
 
+describe('check-config --config FILE, as serve and explain spell it (before: Node\'s "Unknown option" advice)', () => {
+  it('validates FILE; FILE and --config together are one too many', async () => {
+    const file = writeConfig(baseConfig('http://127.0.0.1:1'));
+    const r = await runCli(['check-config', '--no-env', '--config', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`ok: ${file}`);
+    const both = await runCli(['check-config', '--config', file, file]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('expected exactly one FILE');
+  });
+});
+
 describe('--version (before: "unknown command", exit 2)', () => {
   it.each([[['--version']], [['-V']], [['version']]])('%j → exit 0 with package.json\'s version', async (args) => {
     const r = await runCli(args);
