@@ -9,8 +9,10 @@ import { fail } from './fail.js';
 
 /** Run `check-config` with its arguments; `usage` is its --help text. */
 export function checkConfig(argv: string[], usage: string): void {
-  const { values, positionals } = parseCommandLine('check-config', { args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' } }, allowPositionals: true }, usage);
+  // --config FILE as serve and explain spell it, or FILE alone: before, --config was Node's "Unknown option … place it after '--'"
+  const { values, positionals: files } = parseCommandLine('check-config', { args: argv, options: { help: { type: 'boolean' }, 'no-env': { type: 'boolean' }, config: { type: 'string' } }, allowPositionals: true }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
+  const positionals = values.config !== undefined ? [values.config, ...files] : files;
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${usage}`);
   const noEnv = values['no-env'] === true;
   const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env);

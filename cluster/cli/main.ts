@@ -26,7 +26,7 @@ Commands:
                                    run benchmarks (bench --help lists the scenarios)
   demo-auth | demo-echo            the dev mode's authorization server / echo upstream alone (compose demo)
 
-Run "portcullis <command> --help" for a command's options.`,
+Run "portcullis <command> --help" for a command's options; "portcullis --version" prints the version.`,
   serve: `Usage: portcullis serve --config FILE [--workers N|auto] [--watch]
 
   --config FILE     YAML config (see deploy/portcullis.example.yaml)
@@ -40,7 +40,8 @@ Validates FILE completely, including the environment it names: every *_env varia
 set and non-empty and every *_file readable, as serve requires. Prints "ok" or every error
 with its path. Exit 0 when valid, 2 otherwise.
 
-  --no-env   skip the environment check (pipelines that validate without secrets and files)`,
+  --no-env       skip the environment check (pipelines that validate without secrets and files)
+  --config FILE  the same as FILE alone (as serve and explain spell it)`,
   dev: `Usage: portcullis dev [--port N]
 
 Starts, on loopback, an embedded authorization server, an echo upstream and the proxy,
@@ -96,6 +97,14 @@ async function main(): Promise<void> {
         process.stdout.write(USAGE.main + '\n');
         if (cmd === undefined) process.exitCode = 2;
         return;
+      case '--version':
+      case '-V':
+      case 'version': {
+        // the first thing an operator types on a new host or in a bug report; before, "unknown command"
+        const { PORTCULLIS_VERSION } = await import('../../node/version.js');
+        process.stdout.write(`portcullis ${PORTCULLIS_VERSION} (node ${process.version})\n`);
+        return;
+      }
       // each command's modules load only when it runs: --help and check-config skip the proxy's
       case 'serve': { const { serve } = await import('./serve.js'); return await serve(rest, USAGE.serve!); }
       case 'worker': { const { runWorker } = await import('../process/index.js'); return await runWorker(rest); }

@@ -56,7 +56,15 @@ export async function serve(argv: string[], usage: string): Promise<void> {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
     if (policy !== null) attachPolicy(sup, policy, values.config!);
     else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (text, c) => sup.applyConfig({ text, config: c }));
-    try { await sup.start(); } catch (err) { logger.fatal({ err: String(err) }, 'start failed'); logger.flush(); setTimeout(() => process.exit(1), 50); return; }
+    try { await sup.start(); } catch (err) {
+      // as a single process says it; then stop the workers still booting and wait for them (exiting at once, the
+      // primary left each an "Error: write EPIPE" trace from its closed channel — e.g. for an admin port in use)
+      const message = (err as Error).message ?? String(err);
+      logger.fatal({ err: message }, 'start failed');
+      process.stderr.write(`portcullis: ${message}\n`);
+      void sup.stop(1);
+      return;
+    }
     process.off('SIGHUP', earlyHup);
     if (hupWhileStarting) { logger.info('SIGHUP received while starting: reloading'); void sup.auditedReload({ kind: 'signal', signal: 'SIGHUP' }); }
     if (values.watch) watchConfig(values.config!, () => { logger.info('config file changed: reloading'); void sup.auditedReload({ kind: 'file_watch' }); });

@@ -135,6 +135,10 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const cfg = this.config;
+    // from the first fork on the primary must outlive its workers: a SIGTERM/SIGINT to it alone (tini, `kill PID`)
+    // killed it at once, and a worker still booting crashed on its closed channel (EPIPE trace), exit 143/130
+    process.on('SIGTERM', () => void this.stop(0));
+    process.on('SIGINT', () => void this.stop(0));
     this.port = await portForWorkers(cfg.server.listen.host, cfg.server.listen.port);
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary', current: () => this.config });
@@ -195,8 +199,6 @@ export class Supervisor {
     await this.waitReady();
     this.started = true;
     logListening(this.logger, { port: this.port, adminPort: this.admin.port, workers: this.workers, ...(this.http2Port !== 0 ? { http2Port: this.http2Port } : {}) });
-    process.on('SIGTERM', () => void this.stop(0));
-    process.on('SIGINT', () => void this.stop(0));
     process.on('SIGHUP', () => void this.auditedReload({ kind: 'signal', signal: 'SIGHUP' }));
   }
 
@@ -213,6 +215,7 @@ export class Supervisor {
   }
 
   private fork(slot: Slot): void {
+    if (this.stopping) return; // a stop during start: no worker after the stop waited for the others
     const w = cluster.fork({ PORTCULLIS_WORKER_INDEX: String(slot.index), PORTCULLIS_WORKER_COUNT: String(this.workers) }); // the count: verifier placement (node/jwt)
     slot.worker = w;
     slot.ready = false;

@@ -39,6 +39,13 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** Why a bind failed, in words an operator acts on. */
+const LISTEN_PROBLEMS: Record<string, string> = {
+  EADDRINUSE: 'another process holds the port',
+  EADDRNOTAVAIL: "the address is not this host's",
+  EACCES: 'permission denied: a port below 1024 needs root or CAP_NET_BIND_SERVICE',
+};
+
 export class AdminServer {
   private server: Server;
   port = 0;
@@ -59,9 +66,11 @@ export class AdminServer {
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
+      // worded like the main listener's refusal, naming the config field: before, "listen EADDRINUSE: address already in use"
+      const onError = (err: NodeJS.ErrnoException): void => reject(new Error(`admin.listen: cannot listen on ${this.opts.host}:${this.opts.port} (${LISTEN_PROBLEMS[err.code ?? ''] ?? err.message})`));
+      this.server.once('error', onError);
       this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
+        this.server.off('error', onError);
         const a = this.server.address();
         this.port = typeof a === 'object' && a !== null ? a.port : 0;
         resolve(this.port);

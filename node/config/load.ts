@@ -2,6 +2,7 @@
 // (when asked) the environment it names, report every error at once with its path, then
 // deep-freeze. Used at start, on reload, by check-config and by explain.
 import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { proxyOwnedHeaderProblem } from './proxy-owned-headers.js';
@@ -250,8 +251,16 @@ export function readConfigText(file: string): { ok: true; text: string } | { ok:
     if (st.size > MAX_YAML_BYTES) return { ok: false, errors: [{ path: file, message: `${st.size} bytes, more than the ${MAX_YAML_BYTES} bytes accepted` }] };
     return { ok: true, text: readFileSync(file, 'utf8') };
   } catch (err) {
-    return { ok: false, errors: [{ path: file, message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }] };
+    return { ok: false, errors: [{ path: file, message: `cannot read: ${readProblem(file, err as NodeJS.ErrnoException)}` }] };
   }
+}
+
+/** Why `file` could not be read, in words (the code kept: scripts and searches know it); a relative path names where it was looked for. */
+function readProblem(file: string, err: NodeJS.ErrnoException): string {
+  const code = err.code ?? String(err);
+  const words = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : null;
+  const where = resolve(file) !== file ? `, looked for ${resolve(file)}` : '';
+  return words === null ? `${code}${where}` : `${words} (${code}${where})`;
 }
 
 /** Read and validate a config file (and its environment when `opts.env` is given). Never throws. */

@@ -79,6 +79,13 @@ function badNumbers(v: unknown, path: string, out: ConfigProblem[]): void {
   }
 }
 
+/** The parser's first message line without its " at line L, column C:" tail (the code frame after it, which
+ *  would show the file's text, is left out; the line is the problem's path): the column said in words. */
+function yamlMessage(message: string, col: number | undefined): string {
+  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  return col === undefined ? first : `${first} (column ${col})`;
+}
+
 /**
  * Parse YAML (or JSON) text to plain data. Never throws: too large, too deeply nested, a syntax
  * error, too many alias expansions (a "billion laughs" document) or out-of-range numbers come
@@ -92,7 +99,7 @@ export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: 
   try {
     const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) {
-      return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]! })) };
+      return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: yamlMessage(e.message, e.linePos?.[0]?.col) })) };
     }
     const raw: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     const errors: ConfigProblem[] = [];

@@ -3,6 +3,7 @@
 // serve refusing a bad config or a busy port with a readable message.
 import { describe, it, expect, afterAll } from 'vitest';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { runCli, writeConfig, ROOT, ADMIN_ENV, baseConfig } from '../../helpers/proxy-process.js';
 
@@ -56,12 +57,21 @@ describe('check-config', () => {
     const r = await runCli(['check-config', writeConfig('routes: [\n  - a: b\n  c\n')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/line \d+: /);
+    // the parser's " at line 3, column 1:" tail, left dangling by the code frame cut after it, is said once as "(column N)"
+    expect(r.stderr).toMatch(/line \d+: [^\n]+ \(column \d+\)\n/);
+    expect(r.stderr).not.toMatch(/at line \d+, column \d+/);
   });
 
   it('a missing file: exit 2 naming it', async () => {
     const r = await runCli(['check-config', '/nonexistent/portcullis.yaml']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('/nonexistent/portcullis.yaml: cannot read: ENOENT');
+    expect(r.stderr).toContain('/nonexistent/portcullis.yaml: cannot read: no such file (ENOENT)');
+  });
+
+  it('a relative path that is not there: says where it looked (the working directory is often not the one meant)', async () => {
+    const r = await runCli(['check-config', 'no-such-portcullis.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`no-such-portcullis.yaml: cannot read: no such file (ENOENT, looked for ${join(process.cwd(), 'no-such-portcullis.yaml')})`);
   });
 });
 
@@ -89,6 +99,27 @@ describe('usage', () => {
     const r = await runCli(args);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Usage: portcullis/);
+  });
+});
+
+describe('check-config --config FILE, as serve and explain spell it (before: Node\'s "Unknown option" advice)', () => {
+  it('validates FILE; FILE and --config together are one too many', async () => {
+    const file = writeConfig(baseConfig('http://127.0.0.1:1'));
+    const r = await runCli(['check-config', '--no-env', '--config', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`ok: ${file}`);
+    const both = await runCli(['check-config', '--config', file, file]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('expected exactly one FILE');
+  });
+});
+
+describe('--version (before: "unknown command", exit 2)', () => {
+  it.each([[['--version']], [['-V']], [['version']]])('%j → exit 0 with package.json\'s version', async (args) => {
+    const r = await runCli(args);
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`portcullis ${version} (node ${process.version})\n`);
   });
 });
 

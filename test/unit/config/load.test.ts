@@ -186,7 +186,7 @@ describe('config: YAML and files', () => {
 
   it('a missing file is one error naming the file', () => {
     const r = loadConfigFile('/nonexistent/portcullis.yaml');
-    expect(errors(r)).toEqual(['/nonexistent/portcullis.yaml: cannot read: ENOENT']);
+    expect(errors(r)).toEqual(['/nonexistent/portcullis.yaml: cannot read: no such file (ENOENT)']);
   });
 
   it('a valid file loads deep-frozen, with defaults and units filled in', () => {
