@@ -139,7 +139,7 @@ export class Supervisor {
     // killed it at once, and a worker still booting crashed on its closed channel (EPIPE trace), exit 143/130
     process.on('SIGTERM', () => void this.stop(0));
     process.on('SIGINT', () => void this.stop(0));
-    this.port = await portForWorkers(cfg.server.listen.host, cfg.server.listen.port);
+    this.port = await portForWorkers(cfg.server.listen.host, cfg.server.listen.port).catch((err: Error) => { throw new Error(`server.listen: ${err.message}`); });
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary', current: () => this.config });
     const node = this.node;

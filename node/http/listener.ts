@@ -117,7 +117,7 @@ export class Listener implements RelayHost {
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
       listenOn(this.app, this.opts.host, this.opts.port, this.opts.sharedPort === true, (s) => {
-        if (s === false) { reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port} (another process holds the port, or the address is not this host's)`)); return; }
+        if (s === false) { reject(new Error(`server.listen: cannot listen on ${this.opts.host}:${this.opts.port} (another process holds the port, or the address is not this host's)`)); return; }
         this.socket = s;
         this.port = uWS.us_socket_local_port(s);
         this.sweeper = setInterval(() => this.sweep(), 250).unref(); // one coarse timer for every request body deadline

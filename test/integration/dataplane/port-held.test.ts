@@ -49,7 +49,7 @@ describe('a port another process serves', () => {
     const a = await startProxy(config(port, first.url));
     procs.push(a);
     await expect(startProxy(config(port, second.url), { timeoutMs: 20_000 }).then((p) => { procs.push(p); return p; }))
-      .rejects.toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`));
+      .rejects.toThrow(new RegExp(`server\\.listen: cannot listen on 127\\.0\\.0\\.1:${port}`));
     expect(new Set(await bodies(a.url, 40)), 'every connection reached the first instance\'s upstream').toEqual(new Set(['first']));
   });
 
@@ -58,14 +58,14 @@ describe('a port another process serves', () => {
     const a = await startProxy(config(port, first.url));
     procs.push(a);
     await expect(startProxy(config(port, second.url), { args: ['--workers', '2'], timeoutMs: 30_000 }).then((p) => { procs.push(p); return p; }))
-      .rejects.toThrow(/another process holds the port/);
+      .rejects.toThrow(/server\.listen: cannot listen on .*another process holds the port/);
     expect(new Set(await bodies(a.url, 40))).toEqual(new Set(['first']));
 
     const other = await freePort();
     const w = await startProxy(config(other, second.url), { args: ['--workers', '2'], timeoutMs: 30_000 });
     procs.push(w);
     await expect(startProxy(config(other, first.url), { timeoutMs: 20_000 }).then((p) => { procs.push(p); return p; }))
-      .rejects.toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${other}`));
+      .rejects.toThrow(new RegExp(`server\\.listen: cannot listen on 127\\.0\\.0\\.1:${other}`));
     expect(new Set(await bodies(w.url, 40)), 'the workers kept every connection').toEqual(new Set(['second']));
   }, 90_000);
 });
