@@ -206,7 +206,8 @@ describe('metrics and access log name the HTTP/2 listener', () => {
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="h2c"\} [1-9]/);
     expect(m.text).toMatch(/portcullis_http2_sessions_total [1-9]/);
     expect(m.text).toMatch(/portcullis_requests_total\{route="orders",status="401"\} [1-9]/);
-    const line = proxy.logs().find((l) => l.msg === 'request' && l.listener === 'http2' && l.route === 'orders');
-    expect(line).toMatchObject({ protocol: 'h2c' });
+    const line = (): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.listener === 'http2' && l.route === 'orders');
+    await eventually(() => line() !== undefined, 10_000); // access lines come over the proxy's stdout, after the answers
+    expect(line()).toMatchObject({ protocol: 'h2c' });
   });
 });
