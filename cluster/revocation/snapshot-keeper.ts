@@ -112,8 +112,10 @@ export class SnapshotKeeper {
     this.refresh.unref();
   }
 
-  stats(): { revocation_snapshot_loaded: number; revocation_snapshot_writes_total: number; revocation_snapshot_write_failures_total: number } {
-    return { revocation_snapshot_loaded: this.loaded, revocation_snapshot_writes_total: this.writer?.writes ?? 0, revocation_snapshot_write_failures_total: this.writer?.failures ?? 0 };
+  /** The write counters only from the writer: a reader's zeros would stand beside the primary's in the instance's /metrics. */
+  stats(): { revocation_snapshot_loaded: number; revocation_snapshot_writes_total?: number; revocation_snapshot_write_failures_total?: number } {
+    if (this.writer === null) return { revocation_snapshot_loaded: this.loaded };
+    return { revocation_snapshot_loaded: this.loaded, revocation_snapshot_writes_total: this.writer.writes, revocation_snapshot_write_failures_total: this.writer.failures };
   }
 
   /** Stop refreshing and write the final state, with the moment the member was last caught up. */

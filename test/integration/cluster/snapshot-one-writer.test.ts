@@ -7,13 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { BusAuth } from '../../../cluster/protocol/bus-auth.js';
 import { readSnapshot } from '../../../cluster/revocation/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, BUS_KEY, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, call, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
@@ -23,6 +24,12 @@ const SEAL = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') });
 const pendingIn = (file: string): readonly string[] => {
   const r = readSnapshot(file, Date.now(), SEAL);
   return r.ok ? r.snapshot.pending ?? [] : [];
+};
+
+/** The samples of the snapshot write counter in `p`'s /metrics. */
+const writeSamples = async (p: ProxyProcess): Promise<string[]> => {
+  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  return text.split('\n').filter((l) => l.startsWith('portcullis_revocations_snapshot_writes_total'));
 };
 
 describe('serve --workers 2 on NATS: one writer per revocation snapshot file', () => {
@@ -75,6 +82,10 @@ describe('serve --workers 2 on NATS: one writer per revocation snapshot file', (
     const id = r.body.revocation.id as string;
     await waitFor('the token refused at both workers', () => everyCall(P, revoked), 5_000);
     await waitFor('the snapshot to keep the revocation as unsent', async () => pendingIn(file).includes(id), 5_000);
+    // /metrics counts the primary's writes, in one sample (the workers write none)
+    const samples = await writeSamples(P);
+    expect(samples).toHaveLength(1);
+    expect(Number(samples[0]!.split(' ')[1])).toBeGreaterThan(0);
     await P.stop();
     proxies.splice(proxies.indexOf(P), 1);
     expect(pendingIn(file)).toContain(id);
