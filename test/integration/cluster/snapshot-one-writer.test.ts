@@ -2,7 +2,7 @@
 // wrote the same file, last writer wins, and only the primary's copy carries the outbox's ids (the
 // revocations accepted while NATS was down): a worker's write dropped them. Now the primary is the
 // file's one writer and workers only load it; a revocation accepted while NATS was down is resent
-// after a full restart and refused by every worker.
+// after a full restart and refused by every worker, also by one replaced during the outage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, watch, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { readSnapshot } from '../../../cluster/revocation/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 const SEAL = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') });
@@ -82,6 +82,11 @@ describe('serve --workers 2 on NATS: one writer per revocation snapshot file', (
     const id = r.body.revocation.id as string;
     await waitFor('the token refused at both workers', () => everyCall(P, revoked), 5_000);
     await waitFor('the snapshot to keep the revocation as unsent', async () => pendingIn(file).includes(id), 5_000);
+    // a worker replaced during the outage can only learn it from the primary's file: it refuses the token too (and writes nothing)
+    await waitFor('a log line of worker 0', async () => P.logs().some((l) => l.name === 'portcullis-w0'), 10_000);
+    process.kill(Number(P.logs().find((l) => l.name === 'portcullis-w0')!.pid), 'SIGKILL');
+    await waitFor('worker 0 replaced and ready', async () => (await metric(P, 'portcullis_worker_restarts_total')) >= 1 && (await readyz(P)).body.workers_ready === 2, 20_000);
+    await waitFor('the token refused at both workers, the new one too', () => everyCall(P, revoked), 5_000);
     // /metrics counts the primary's writes, in one sample (the workers write none)
     const samples = await writeSamples(P);
     expect(samples).toHaveLength(1);
