@@ -102,6 +102,8 @@ export class ClusterNode {
       startTimeoutMs: settings.startTimeoutMs,
       catchUpTimeoutMs: settings.catchUpTimeoutMs,
       snapshot: settings.snapshot,
+      // the primary writes the file (it alone holds the outbox's ids); a worker that wrote too could drop them
+      snapshotWriter: role !== 'worker',
     });
     this.membership = new Membership({ bus: this.bus, id: memberId, role, intervalMs: heartbeatMs });
     this.introspection = new IntrospectionSync({ ...introspection, bus: this.bus, membership: this.membership, memberId, logger });

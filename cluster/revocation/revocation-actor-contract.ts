@@ -31,6 +31,8 @@ export interface RevocationActorOptions {
   readonly publishTimeoutMs?: number;
   /** Persist the store here and start from it when the bus is away (`cluster.revocation.snapshot_file`). */
   readonly snapshot?: SnapshotSettings | null;
+  /** Write the snapshot too (default true); false: load it only — a `serve --workers N` worker on NATS, whose primary is the file's one writer (its outbox's ids are in no worker's store). */
+  readonly snapshotWriter?: boolean;
 }
 
 /** Where the member's revocation state comes from: nothing yet, a snapshot on disk, the stream, the node:cluster primary, or this process alone. */

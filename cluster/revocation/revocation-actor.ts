@@ -60,7 +60,7 @@ export class RevocationActor {
     this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger });
     // a worker's state is the primary's; it would only write what it got from there
     if (opts.snapshot != null && opts.mode !== 'ipc-worker') {
-      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [] }, opts.logger, opts.bus.auth);
+      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [] }, opts.logger, opts.bus.auth, opts.snapshotWriter !== false);
     }
     if (opts.mode === 'nats') {
       if (opts.nats === undefined) throw new Error('nats mode needs the NATS transport');

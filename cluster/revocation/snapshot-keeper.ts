@@ -3,6 +3,7 @@
 // `snapshot_max_age_s` — and keeps it written as the store changes, refreshed while caught up
 // so its age stays true in a quiet cluster, and once more at close. Sealed with the bus key:
 // a file this cluster did not write, or with an entry it cannot read, is never served from.
+// One process writes a file: a reader (a `serve --workers N` worker on NATS) only loads it.
 import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/bus-auth.js';
 import type { RevocationRecord } from '../protocol/messages.js';
@@ -23,13 +24,14 @@ export interface SnapshotHost {
 /** Longest interval between two refreshes while caught up, ms. */
 const MAX_REFRESH_MS = 60_000;
 
-/** Loads and writes one member's snapshot. */
+/** Loads and (unless a reader) writes one member's snapshot. */
 export class SnapshotKeeper {
   /** Entries applied from the file at start. */
   loaded = 0;
   /** Entries the file marks as never acknowledged by the stream: the actor publishes them again. */
   private unpublished: RevocationRecord[] = [];
-  private readonly writer: SnapshotWriter;
+  /** Null for a reader: the file is another process's (the primary's, which alone holds the outbox's ids). */
+  private readonly writer: SnapshotWriter | null;
   private refresh: NodeJS.Timeout | null = null;
 
   constructor(
@@ -41,11 +43,15 @@ export class SnapshotKeeper {
     private readonly logger?: Logger,
     /** The bus key: the file is sealed with it and only a file it opens is used; null (no key) writes and reads it unsealed. */
     private readonly auth: BusAuth | null = null,
+    /** Write the file too (default); false: load it only, and leave its outbox ids to the writer. */
+    writes = true,
   ) {
-    this.writer = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list(), pending: host.pending() }), settings.intervalMs, (err) => {
-      const n = this.writer.failures;
+    if (!writes) { this.writer = null; return; }
+    const writer: SnapshotWriter = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list(), pending: host.pending() }), settings.intervalMs, (err) => {
+      const n = writer.failures;
       if (n === 1 || n % 100 === 0) logger?.error({ err: err.message, file: settings.file, failures: n }, 'revocation snapshot not written');
     }, auth);
+    this.writer = writer;
   }
 
   /**
@@ -67,7 +73,8 @@ export class SnapshotKeeper {
       if (this.apply(r) !== 'applied') continue;
       this.loaded++;
       applied?.(r);
-      if (pending.has(r.id)) this.unpublished.push(r);
+      // a reader would publish them beside the writer, whose outbox owns them
+      if (pending.has(r.id) && this.writer !== null) this.unpublished.push(r);
     }
     // an entry it could not read may be the revocation of a token it would let through
     if (read.skipped > 0) {
@@ -92,19 +99,22 @@ export class SnapshotKeeper {
 
   /** The store changed: write within the interval. */
   changed(): void {
-    this.writer.touch();
+    this.writer?.touch();
   }
 
   /** Caught up: write now-ish, and keep the file's caught-up time current from here on. */
   caughtUp(): void {
+    if (this.writer === null) return;
     this.writer.touch();
     if (this.refresh !== null) return;
     const every = Math.max(1_000, Math.min(MAX_REFRESH_MS, (this.settings.maxAgeS * 1000) / 4));
-    this.refresh = setInterval(() => { if (this.host.live()) this.writer.touch(); }, every);
+    this.refresh = setInterval(() => { if (this.host.live()) this.writer?.touch(); }, every);
     this.refresh.unref();
   }
 
-  stats(): { revocation_snapshot_loaded: number; revocation_snapshot_writes_total: number; revocation_snapshot_write_failures_total: number } {
+  /** The write counters only from the writer: a reader's zeros would stand beside the primary's in the instance's /metrics. */
+  stats(): { revocation_snapshot_loaded: number; revocation_snapshot_writes_total?: number; revocation_snapshot_write_failures_total?: number } {
+    if (this.writer === null) return { revocation_snapshot_loaded: this.loaded };
     return { revocation_snapshot_loaded: this.loaded, revocation_snapshot_writes_total: this.writer.writes, revocation_snapshot_write_failures_total: this.writer.failures };
   }
 
@@ -112,6 +122,7 @@ export class SnapshotKeeper {
   async close(): Promise<void> {
     if (this.refresh !== null) clearInterval(this.refresh);
     this.refresh = null;
+    if (this.writer === null) return;
     this.writer.close();
     await this.writer.flush();
   }
