@@ -2,7 +2,7 @@
 // token-exchange request at the issuer that verified it, for the upstream's audience. The
 // answer is cached per (inbound token, audience) within its lifetime and the inbound
 // token's, fetched once for concurrent requests. Failure → 503; the original token is never sent instead;
-// after the endpoint itself failed (unreachable, slow, an HTTP error) no call is made for 1 s.
+// after the endpoint itself failed (unreachable, slow, a 5xx/429, an HTTP error that is no OAuth answer) no call is made for 1 s.
 import type { Dispatcher } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
