@@ -1,7 +1,6 @@
-// Under `serve --workers N` on NATS the primary answers POST /revocations but serves no requests:
-// each revocation it makes goes to its workers over node:cluster IPC at once, beside NATS, so the
-// instance enforces it while the bus is away too (the stream's copy follows when the bus is back).
-// A worker that boots meanwhile asks for them once it listens: the live hand-over missed it.
+// Under `serve --workers N` on NATS the primary answers POST /revocations but serves no requests: each
+// revocation it makes goes to its workers over node:cluster IPC at once, beside NATS (enforced while the
+// bus is away too), and a booting worker asks for all of them once it listens (the live hand-over missed it).
 import cluster from 'node:cluster';
 import { parseRevocationRecord, revocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import type { RevocationKind } from '../protocol/subjects.js';
