@@ -1,7 +1,6 @@
-// `serve --workers 2` on NATS with a snapshot file: a worker that is being replaced (forked or still
-// booting) when the primary accepts a revocation during a bus outage misses the IPC hand-over, and the
-// snapshot it starts from was written before the revocation (one write per snapshot_interval_ms). It must
-// still refuse the token: the primary hands a booting worker the revocations it made.
+// `serve --workers 2` on NATS with a snapshot file: a worker being replaced when the primary accepts a revocation
+// during a bus outage misses the IPC hand-over and loads a snapshot written before it (one write a minute here);
+// it must still refuse the token (the primary hands a booting worker the revocations it made).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
