@@ -2,7 +2,7 @@
 // token-exchange request at the issuer that verified it, for the upstream's audience. The
 // answer is cached per (inbound token, audience) within its lifetime and the inbound
 // token's, fetched once for concurrent requests. Failure → 503; the original token is never sent instead;
-// after the endpoint itself failed (unreachable, slow, an HTTP error) no call is made for 1 s.
+// after the endpoint itself failed (unreachable, slow, a 5xx/429, an HTTP error that is no OAuth answer) no call is made for 1 s.
 import type { Dispatcher } from 'undici';
 import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
@@ -40,6 +40,17 @@ export function exchangeDenial(a: TokenAnswer & { ok: false }): Deny {
   if (a.oauthError === 'invalid_grant') return SUBJECT_REFUSED;
   if (a.oauthError === 'invalid_target' || a.oauthError === 'invalid_scope' || a.oauthError === 'unauthorized_client' || a.oauthError === 'access_denied') return TARGET_REFUSED;
   return UNAVAILABLE; // invalid_client, invalid_request, unsupported_grant_type: ours to fix
+}
+
+/**
+ * The endpoint itself failing, so every caller's exchange would fail alike (held back FAILURE_HOLD_MS):
+ * unreachable, slow, no endpoint, a 5xx or 429, or an HTTP error with no OAuth error code (a wrong URL).
+ * Not an OAuth answer about this subject token or audience — also in a status other than 400/401
+ * (Keycloak refuses an audience with 403 access_denied) — nor one odd answer.
+ */
+function endpointDown(a: TokenAnswer & { ok: false }): boolean {
+  if (a.failure === 'http_error') return a.status >= 500 || a.status === 429 || a.oauthError === null;
+  return a.failure === 'network_error' || a.failure === 'timeout' || a.failure === 'no_endpoint';
 }
 
 /** Token exchange for the tokens of one issuer. */
@@ -125,9 +136,7 @@ export class TokenExchanger {
     if (!a.ok) {
       const d = exchangeDenial(a);
       if (d === UNAVAILABLE) this.#failed++; else this.#refused++;
-      // the endpoint itself failing (not an OAuth answer about this subject token or audience, not
-      // one odd answer): every caller's exchange would fail alike
-      if (a.failure === 'network_error' || a.failure === 'timeout' || a.failure === 'http_error' || a.failure === 'no_endpoint') this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
+      if (endpointDown(a)) this.#holdUntil = performance.now() + FAILURE_HOLD_MS;
       this.#log.warn({ issuer: this.#name, audience, reason: d.reason, detail: a.detail }, 'token exchange failed');
       return { ok: false, deny: d };
     }
