@@ -96,8 +96,14 @@ export class IntrospectionSync {
     this.sweeper = setInterval(() => { this.leases.sweep(); this.view.prune(); }, Math.min(5_000, Math.max(250, this.leaseMs / 2))).unref();
   }
 
-  /** Register the client of `issuer`: fills and evictions from peers reach its cache. Returns the detach function. */
+  /**
+   * Register the client of `issuer`: fills and evictions from peers reach its cache. A client that
+   * replaces another (a reload changed the issuer) starts empty, so the results kept here as owner
+   * under the old settings go too — a lease answered from them would hand them back. Returns the detach function.
+   */
   attach(issuer: string, client: SharedCacheClient): () => void {
+    const old = this.clients.get(issuer);
+    if (old !== undefined && old !== client) this.leases.dropIssuer(issuer);
     this.clients.set(issuer, client);
     return () => { if (this.clients.get(issuer) === client) this.clients.delete(issuer); };
   }
