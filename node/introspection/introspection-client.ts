@@ -109,8 +109,8 @@ export class IntrospectionClient {
   readonly #now: () => number;
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
-  /** Timed-out calls still on the wire, by token key: an eviction meanwhile keeps their late answer out of the cache. */
-  readonly #late = new Map<string, { evicted: boolean }>();
+  /** Timed-out calls still on the wire, by token key: an eviction, or a newer answer, meanwhile keeps their late answer out of the cache. */
+  readonly #late = new Map<string, Set<{ evicted: boolean }>>();
   /** Subjects dropped while calls were on the wire (an IdP's token-claims-change). */
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
@@ -189,8 +189,7 @@ export class IntrospectionClient {
   evict(tokenHash: string): boolean {
     const f = this.#inflight.get(tokenHash);
     if (f !== undefined) f.evicted = true;
-    const l = this.#late.get(tokenHash);
-    if (l !== undefined) l.evicted = true;
+    for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
     return this.#cache.delete(tokenHash);
   }
 
@@ -213,6 +212,8 @@ export class IntrospectionClient {
   /** Install a result learnt elsewhere (another cluster member); does not call onResult. */
   prime(tokenHash: string, result: IntrospectionResult): boolean {
     if (this.#closed || !HASH_HEX.test(tokenHash)) return false;
+    // another member's answer: a call of ours that timed out is taken for older (its late answer is dropped)
+    for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
     const now = this.#now();
     return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now, resultSize(result.claims));
   }
@@ -234,6 +235,9 @@ export class IntrospectionClient {
     try {
       const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
+      // a call that timed out before this one began is older: its late answer must not be cached over this
+      // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to 30 s late)
+      for (const l of this.#late.get(key) ?? []) l.evicted = true;
       const now = this.#now();
       const outcome = this.#judge(result, key, now, jwsKeyFacts(token));
       // an answer written before its subject was dropped (token-claims-change) serves this request only
@@ -295,9 +299,12 @@ export class IntrospectionClient {
    */
   #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number }): void {
     const watch = { evicted: false };
-    this.#late.set(key, watch);
+    // every call of the key still on the wire is watched (two may be late at once, each its own answer)
+    const watches = this.#late.get(key) ?? new Set();
+    this.#late.set(key, watches.add(watch));
     void late.then((answer) => {
-      if (this.#late.get(key) === watch) this.#late.delete(key);
+      watches.delete(watch);
+      if (watches.size === 0 && this.#late.get(key) === watches) this.#late.delete(key);
       if (!answer.ok || this.#closed) return;
       this.#stats.calls_late++;
       if (watch.evicted) return;
