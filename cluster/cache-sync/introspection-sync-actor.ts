@@ -99,13 +99,14 @@ export class IntrospectionSync {
   /**
    * Register the client of `issuer`: fills and evictions from peers reach its cache. A client that
    * replaces another (a reload changed the issuer) starts empty, so the results kept here as owner
-   * under the old settings go too — a lease answered from them would hand them back. Returns the detach function.
+   * under the old settings go too — a lease answered from them would hand them back; so do they when
+   * the client leaves without a successor (an issuer added back later starts empty too). Returns the detach function.
    */
   attach(issuer: string, client: SharedCacheClient): () => void {
     const old = this.clients.get(issuer);
     if (old !== undefined && old !== client) this.leases.dropIssuer(issuer);
     this.clients.set(issuer, client);
-    return () => { if (this.clients.get(issuer) === client) this.clients.delete(issuer); };
+    return () => { if (this.clients.get(issuer) === client) { this.clients.delete(issuer); this.leases.dropIssuer(issuer); } };
   }
 
   /** The `coordinate` hook for the client of `issuer`. Never rejects because of the bus; rejects only as `call` does. */

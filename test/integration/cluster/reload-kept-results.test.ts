@@ -14,26 +14,28 @@ import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from '.
 
 const TOKEN = 'opaque-token-reload-kept-0123456789abcdef';
 const TOKEN2 = 'opaque-token-reload-inflight-0123456789abcdef';
+const TOKEN3 = 'opaque-token-reload-readded-0123456789abcdef';
 
 describe('shared introspection: a reload of the issuer\'s introspection settings', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: SlowWireAs;
   let old2: SlowWireAs;
   let new2: SlowWireAs;
+  let as3: SlowWireAs;
   let echo: EchoUpstream;
   let member: ProxyProcess;
   const config = (server: SlowWireAs, introspection: Record<string, unknown>): Record<string, unknown> =>
     clusterMemberConfig({ ...slowWireSections(server, echo.url, introspection), cluster: busSection(nats.url, subjectPrefix('ptrk')) });
 
   beforeAll(async () => {
-    [nats, as, old2, new2, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startSlowWireAs(TOKEN2), startSlowWireAs(TOKEN2), startEchoUpstream()]);
+    [nats, as, old2, new2, as3, echo] = await Promise.all([startNatsServer(), startSlowWireAs(TOKEN), startSlowWireAs(TOKEN2), startSlowWireAs(TOKEN2), startSlowWireAs(TOKEN3), startEchoUpstream()]);
     // one member: it owns every token, so it keeps every answer for the cluster
     [member] = await startMembers(1, config(as, {}), { PT_INTROSPECTION_SECRET: 'portcullis-secret' }) as [ProxyProcess];
   }, 60_000);
 
   afterAll(async () => {
     await member?.stop();
-    await Promise.all([nats?.stop(), as?.close(), old2?.close(), new2?.close(), echo?.close()]);
+    await Promise.all([nats?.stop(), as?.close(), old2?.close(), new2?.close(), as3?.close(), echo?.close()]);
   });
 
   it('asks the authorization server again instead of serving the answer kept under the old settings', async () => {
@@ -56,5 +58,17 @@ describe('shared introspection: a reload of the issuer\'s introspection settings
     expect(await apiStatus(member, TOKEN2)).toBe(401);
     expect(new2.calls).toBe(1);
     expect(old2.calls).toBe(1);
+  }, 30_000);
+
+  it('does not hand an issuer added back the answers kept before it was taken out', async () => {
+    await reloadWith(member, config(as3, {}));
+    expect(await apiStatus(member, TOKEN3)).toBe(200);
+    as3.active = false;
+    const withoutIntrospection = config(as3, {}) as { issuers: { demo: Record<string, unknown> } };
+    delete withoutIntrospection.issuers.demo.introspection;
+    await reloadWith(member, withoutIntrospection);
+    await reloadWith(member, config(as3, {})); // the same settings as before, back again
+    expect(await apiStatus(member, TOKEN3)).toBe(401);
+    expect(as3.calls).toBe(2);
   }, 30_000);
 });
