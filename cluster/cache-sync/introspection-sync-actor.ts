@@ -24,6 +24,7 @@ import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
 import { leaseReply } from './lease-reply.js';
+import { syncStats, type SyncCounters } from './sync-stats.js';
 import { DropMemory, dropSubjectLocally, evictLocally } from './local-drops.js';
 import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
@@ -58,7 +59,7 @@ export class IntrospectionSync {
   private sweeper: NodeJS.Timeout | null = null;
   private started = false;
   private closed = false;
-  private readonly c = {
+  private readonly c: SyncCounters = {
     fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0,
     calls: 0, remote_hits: 0, lease_waits: 0, released_sent: 0, owner_slow: 0, owner_failovers: 0, holder_failovers: 0, fallback_calls: 0,
     fills_capped: 0, fills_refused: 0,
@@ -95,10 +96,17 @@ export class IntrospectionSync {
     this.sweeper = setInterval(() => { this.leases.sweep(); this.view.prune(); }, Math.min(5_000, Math.max(250, this.leaseMs / 2))).unref();
   }
 
-  /** Register the client of `issuer`: fills and evictions from peers reach its cache. Returns the detach function. */
+  /**
+   * Register the client of `issuer`: fills and evictions from peers reach its cache. A client that
+   * replaces another (a reload changed the issuer) starts empty, so the results kept here as owner
+   * under the old settings go too — a lease answered from them would hand them back; so do they when
+   * the client leaves without a successor (an issuer added back later starts empty too). Returns the detach function.
+   */
   attach(issuer: string, client: SharedCacheClient): () => void {
+    const old = this.clients.get(issuer);
+    if (old !== undefined && old !== client) this.leases.dropIssuer(issuer);
     this.clients.set(issuer, client);
-    return () => { if (this.clients.get(issuer) === client) this.clients.delete(issuer); };
+    return () => { if (this.clients.get(issuer) === client) { this.clients.delete(issuer); this.leases.dropIssuer(issuer); } };
   }
 
   /** The `coordinate` hook for the client of `issuer`. Never rejects because of the bus; rejects only as `call` does. */
@@ -131,33 +139,7 @@ export class IntrospectionSync {
 
   /** Flat counters and gauges for /metrics. */
   stats(): Record<string, number> {
-    const l = this.leases.counters;
-    const c = this.c;
-    return {
-      cluster_cache_fills_sent_total: c.fills_sent,
-      cluster_cache_fills_received_total: c.fills_received,
-      cluster_cache_fills_ignored_total: c.fills_ignored,
-      cluster_cache_fills_capped_total: c.fills_capped,
-      cluster_cache_fills_refused_total: c.fills_refused,
-      cluster_cache_evictions_sent_total: c.evictions_sent,
-      cluster_cache_evictions_received_total: c.evictions_received,
-      cluster_introspection_lease_granted_total: l.granted,
-      cluster_introspection_lease_pending_total: l.pending,
-      cluster_introspection_lease_cached_total: l.cached,
-      cluster_introspection_lease_expired_total: l.expired,
-      cluster_introspection_lease_unrecorded_total: l.unrecorded,
-      cluster_introspection_leases_active: this.leases.size,
-      cluster_introspection_results_kept: this.leases.kept,
-      cluster_introspection_calls_total: c.calls,
-      cluster_introspection_remote_hits_total: c.remote_hits,
-      cluster_introspection_lease_waits_total: c.lease_waits,
-      cluster_introspection_lease_released_total: c.released_sent,
-      cluster_introspection_owner_slow_total: c.owner_slow,
-      cluster_introspection_owner_failovers_total: c.owner_failovers,
-      cluster_introspection_holder_failovers_total: c.holder_failovers,
-      cluster_introspection_fallback_calls_total: c.fallback_calls,
-      cluster_introspection_owners_suspected: this.view.suspected,
-    };
+    return syncStats(this.c, this.leases, this.view.suspected);
   }
 
   /** Unsubscribe; lookups waiting on a peer call the server themselves. Idempotent. */

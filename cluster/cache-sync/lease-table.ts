@@ -113,12 +113,18 @@ export class LeaseTable {
     return out;
   }
 
-  /** Forget the kept result of `key` under every issuer (revocation). */
   /** Drop kept results whose claims name `sub` (an IdP's token-claims-change; a scan, rare). */
   dropSubject(sub: string): void {
     for (const [id, k] of this.results) if (k.result.claims !== null && k.result.claims.sub === sub) this.drop(id);
   }
 
+  /** Forget every kept result of `issuer` (a reload replaced its client); leases stand, their holders still fill or release them. */
+  dropIssuer(issuer: string): void {
+    const prefix = leaseId(issuer, '');
+    for (const id of this.results.keys()) if (id.startsWith(prefix)) this.drop(id);
+  }
+
+  /** Forget the kept result of `key` under every issuer (revocation). */
   evict(key: string): void {
     for (const issuer of this.issuers) this.drop(leaseId(issuer, key));
   }

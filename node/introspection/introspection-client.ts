@@ -6,7 +6,6 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
-import { proxyError } from '../errors.js';
 import { identityClaimsMalformed, notAnAccessToken, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
 import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
@@ -16,6 +15,7 @@ import { shownEnvName } from '../config/env-check.js';
 import { jwsKeyFacts, withHeaderKid, withKeyFacts, type JwsKeyFacts } from './jws-kid.js';
 import { deepFreeze, isAccessTokenType, optionalDate, scopesOf } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
+import { REFUSED, unavailableOutcomes } from './refusals.js';
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
@@ -87,11 +87,6 @@ interface Flight {
   readonly mark: number;
 }
 
-function fail(code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: string, reason: string, retryAfter?: number): VerifyFail {
-  const error = Object.freeze(retryAfter === undefined ? proxyError(code, message) : proxyError(code, message, { retryAfter }));
-  return Object.freeze({ ok: false as const, error, reason });
-}
-
 /**
  * Introspection client of one issuer. `lookup` answers from the cache synchronously, else
  * makes (or joins) one call per token. Failures of the authorization server become
@@ -114,8 +109,8 @@ export class IntrospectionClient {
   readonly #now: () => number;
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
-  /** Timed-out calls still on the wire, by token key: an eviction meanwhile keeps their late answer out of the cache. */
-  readonly #late = new Map<string, { evicted: boolean }>();
+  /** Timed-out calls still on the wire, by token key: an eviction, or a newer answer, meanwhile keeps their late answer out of the cache. */
+  readonly #late = new Map<string, Set<{ evicted: boolean }>>();
   /** Subjects dropped while calls were on the wire (an IdP's token-claims-change). */
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
@@ -123,17 +118,6 @@ export class IntrospectionClient {
     cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
   };
   #closed = false;
-  // preallocated, frozen outcomes: a refusal allocates nothing
-  readonly #inactive = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token inactive', 'inactive');
-  readonly #expired = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired', 'expired');
-  readonly #notYetValid = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token not yet valid', 'not_yet_valid');
-  readonly #issuedInFuture = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issued in the future', 'iat_in_future');
-  readonly #lifetimeExceeded = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token lifetime exceeds the allowed maximum', 'lifetime_exceeded');
-  readonly #wrongAudience = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token audience not accepted', 'wrong_audience');
-  readonly #malformed = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token malformed', 'malformed');
-  readonly #wrongIssuer = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token issuer does not match', 'wrong_issuer');
-  readonly #notAccessToken = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token is not an access token', 'wrong_token_type');
-  readonly #badClaims = fail('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token claims malformed', 'malformed_claims');
   readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
 
   /** Throws when the issuer has no introspection section or the secret's variable is unset. */
@@ -160,18 +144,7 @@ export class IntrospectionClient {
     this.#now = opts.now ?? Date.now;
     this.#onResult = opts.onResult;
     this.#coordinate = opts.coordinate;
-    const retryAfter = opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S;
-    const down = (reason: string, message: string): VerifyFail => fail('PORTCULLIS_ERR_AUTH_UNAVAILABLE', message, reason, retryAfter);
-    this.#unavailable = {
-      introspection_timeout: down('introspection_timeout', 'authorization server timed out'),
-      introspection_http_error: down('introspection_http_error', 'authorization server failed'),
-      introspection_bad_response: down('introspection_bad_response', 'authorization server answered badly'),
-      introspection_network_error: down('introspection_network_error', 'authorization server unreachable'),
-      introspection_no_endpoint: down('introspection_no_endpoint', 'introspection endpoint not known yet'),
-      introspection_closed: down('introspection_closed', 'introspection client closed'),
-      introspection_queue_full: down('introspection_queue_full', 'introspection queue full'),
-      introspection_failed: down('introspection_failed', 'token introspection failed'),
-    };
+    this.#unavailable = unavailableOutcomes(opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S);
   }
 
   /** The endpoint in use, or null until discovery supplied one. */
@@ -198,7 +171,7 @@ export class IntrospectionClient {
    */
   lookup(token: string): VerifyOutcome | Promise<VerifyOutcome> {
     if (this.#closed) return this.#unavailable.introspection_closed;
-    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return this.#malformed;
+    if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return REFUSED.malformed;
     const key = hash('sha256', token, 'hex');
     const hit = this.#cache.get(key, this.#now());
     // a result primed from a peer was judged without the token: a JWT's kid is added from its header
@@ -216,8 +189,7 @@ export class IntrospectionClient {
   evict(tokenHash: string): boolean {
     const f = this.#inflight.get(tokenHash);
     if (f !== undefined) f.evicted = true;
-    const l = this.#late.get(tokenHash);
-    if (l !== undefined) l.evicted = true;
+    for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
     return this.#cache.delete(tokenHash);
   }
 
@@ -240,6 +212,8 @@ export class IntrospectionClient {
   /** Install a result learnt elsewhere (another cluster member); does not call onResult. */
   prime(tokenHash: string, result: IntrospectionResult): boolean {
     if (this.#closed || !HASH_HEX.test(tokenHash)) return false;
+    // another member's answer: a call of ours that timed out is taken for older (its late answer is dropped)
+    for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
     const now = this.#now();
     return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now, resultSize(result.claims));
   }
@@ -261,6 +235,9 @@ export class IntrospectionClient {
     try {
       const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
+      // a call that timed out before this one began is older: its late answer must not be cached over this
+      // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to 30 s late)
+      for (const l of this.#late.get(key) ?? []) l.evicted = true;
       const now = this.#now();
       const outcome = this.#judge(result, key, now, jwsKeyFacts(token));
       // an answer written before its subject was dropped (token-claims-change) serves this request only
@@ -322,9 +299,12 @@ export class IntrospectionClient {
    */
   #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number }): void {
     const watch = { evicted: false };
-    this.#late.set(key, watch);
+    // every call of the key still on the wire is watched (two may be late at once, each its own answer)
+    const watches = this.#late.get(key) ?? new Set();
+    this.#late.set(key, watches.add(watch));
     void late.then((answer) => {
-      if (this.#late.get(key) === watch) this.#late.delete(key);
+      watches.delete(watch);
+      if (watches.size === 0 && this.#late.get(key) === watches) this.#late.delete(key);
       if (!answer.ok || this.#closed) return;
       this.#stats.calls_late++;
       if (watch.evicted) return;
@@ -348,39 +328,39 @@ export class IntrospectionClient {
    * principal (`jws`: a JWT's header kid and ECDSA twin digest; absent for a peer's result, added on a hit).
    */
   #judge(result: IntrospectionResult, key: string, now: number, jws?: JwsKeyFacts | null): VerifyOutcome {
-    if (!result.active || result.claims === null) return this.#inactive;
+    if (!result.active || result.claims === null) return REFUSED.inactive;
     // results from a coordinator or prime() are frozen here, like our own answers
     const claims = deepFreeze(result.claims);
     // RFC 7662 §2.2 dates are NumericDates: a string, object or null exp would otherwise be ignored and
     // the answer trusted for the whole cache_ttl_s — refused, as a JWT with such a claim is; so is a
     // non-string sub/jti/client_id/azp/sid, which a revocation could never match (token-rules.ts)
-    if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return this.#badClaims;
+    if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return REFUSED.badClaims;
     // an answer naming another issuer is not about a token of this one (a shared multi-tenant AS, a
     // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional)
-    if (claims.iss !== undefined && claims.iss !== this.#issuerUrl) return this.#wrongIssuer;
+    if (claims.iss !== undefined && claims.iss !== this.#issuerUrl) return REFUSED.wrongIssuer;
     // token_type (RFC 7662 §2.2, RFC 6749 §7.1) names an access-token type; a refresh token or anything
     // else some servers answer `active` for must not open a route
-    if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return this.#notAccessToken;
+    if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return REFUSED.notAccessToken;
     // nor an ID token (Keycloak introspects those too, `active` with `typ: ID`), as for a JWT (token-rules.ts)
-    if (notAnAccessToken(claims)) return this.#notAccessToken;
+    if (notAnAccessToken(claims)) return REFUSED.notAccessToken;
     const exp = typeof claims.exp === 'number' ? claims.exp : null;
-    if (exp !== null && exp * 1000 + this.#skewMs <= now) return this.#expired;
+    if (exp !== null && exp * 1000 + this.#skewMs <= now) return REFUSED.expired;
     // an AS answering active with a future nbf contradicts itself: refused as a JWT would be (for as
     // long as the answer is cached: at most cache_ttl_s)
     const nbf = claims.nbf;
-    if (typeof nbf === 'number' && Number.isFinite(nbf) && nbf * 1000 - this.#skewMs > now) return this.#notYetValid;
+    if (typeof nbf === 'number' && Number.isFinite(nbf) && nbf * 1000 - this.#skewMs > now) return REFUSED.notYetValid;
     // an iat beyond the skew, as for a JWT: a revocation cut (`iat` ≤ before) would not reach the token
     const iat = claims.iat;
-    if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 - this.#skewMs > now) return this.#issuedInFuture;
+    if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 - this.#skewMs > now) return REFUSED.issuedInFuture;
     // a lifetime above the maximum, as for a JWT (exp − iat, else what is left): a revocation would be dropped before the token
-    if (exp !== null && this.#maxLifetimeS !== null && (typeof iat === 'number' && Number.isFinite(iat) ? exp - iat : exp - now / 1000) > this.#maxLifetimeS) return this.#lifetimeExceeded;
+    if (exp !== null && this.#maxLifetimeS !== null && (typeof iat === 'number' && Number.isFinite(iat) ? exp - iat : exp - now / 1000) > this.#maxLifetimeS) return REFUSED.lifetimeExceeded;
     // RFC 7662 `aud` is optional (unless require_aud); when the server names audiences, one must be ours (as for JWTs)
     const aud = claims.aud;
     if (aud === undefined || aud === null) {
-      if (this.#requireAud) return this.#wrongAudience;
+      if (this.#requireAud) return REFUSED.wrongAudience;
     } else {
       const list = Array.isArray(aud) ? aud : [aud];
-      if (!list.some((a) => typeof a === 'string' && this.#audiences.includes(a))) return this.#wrongAudience;
+      if (!list.some((a) => typeof a === 'string' && this.#audiences.includes(a))) return REFUSED.wrongAudience;
     }
     const principal: Principal = Object.freeze({
       issuer: this.name,

@@ -12,6 +12,8 @@ import { discoverIntrospection } from './introspection-discovery.js';
 interface Slot {
   readonly config: string; // JSON of the issuer config, to keep clients of unchanged issuers
   readonly client: IntrospectionClient;
+  /** Cleared when a reload retires the client: its answers (old settings) are no longer shared. */
+  readonly shares: { open: boolean };
   /** Set on commit: leaves the cluster cache and stops discovery. */
   detach: () => void;
   stopDiscovery: () => void;
@@ -127,11 +129,13 @@ export class IntrospectionSet {
     const old = this.slots.get(name);
     const oldCfg = old === undefined ? undefined : (JSON.parse(old.config) as IssuerConfig);
     const endpoint = oldCfg !== undefined && oldCfg.issuer === cfg.issuer && JSON.stringify(oldCfg.discovery) === JSON.stringify(cfg.discovery) ? old!.client.endpoint : null;
+    const shares = { open: true };
+    const publish = sharing?.publisher(name);
     const client = new IntrospectionClient({
       name, issuer: cfg, env, maxEntries: next.verifier.cache_entries, maxBytes: next.verifier.cache_bytes, logger, endpoint,
-      ...(sharing !== null ? { coordinate: sharing.coordinator(name), onResult: sharing.publisher(name) } : {}),
+      ...(sharing !== null ? { coordinate: sharing.coordinator(name), onResult: (key, result) => { if (shares.open) publish?.(key, result); } } : {}),
     });
-    return { config: JSON.stringify(cfg), client, detach: () => {}, stopDiscovery: () => {} };
+    return { config: JSON.stringify(cfg), client, shares, detach: () => {}, stopDiscovery: () => {} };
   }
 
   private start(name: string, s: Slot): void {
@@ -146,6 +150,9 @@ export class IntrospectionSet {
     this.retired.calls_ok += st.calls_ok;
     this.retired.calls_failed += st.calls_failed;
     this.retired.calls_inactive += st.calls_inactive;
+    // the lookups still waiting on it get their answer, but the cluster (and this member's new
+    // client, through the owner's kept results) does not: it was fetched under the replaced settings
+    s.shares.open = false;
     s.detach();
     s.stopDiscovery();
     if (replaced) s.client.retire();
