@@ -5,10 +5,8 @@ export { startMember, type MemberWiring } from './member-wiring.js';
 export { auditedReloadSingle, reloadSingle, runInstance, type ClusterPolicy } from './run-instance.js';
 export { runWorker } from './worker-main.js';
 export { freePort, portForWorkers } from './worker-port.js';
-export {
-  restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, Supervisor, UNRESTORABLE_AFTER,
-  type IssuerReadiness, type PrimaryMessage, type WorkerMessage,
-} from './supervisor.js';
+export { Supervisor, type PrimaryMessage, type WorkerMessage } from './supervisor.js';
+export { restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, UNRESTORABLE_AFTER, type IssuerReadiness } from './worker-slots.js';
 export {
   coordinateReload, RELOAD_ANSWER_TIMEOUT_MS, requestBootConfig, workerReloadHandler,
   type ReloadMessage, type ReloadOutcome, type ReloadReply, type ReloadSteps,

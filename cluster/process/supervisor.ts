@@ -18,6 +18,7 @@ import { WorkerAdmin } from './worker-admin.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 import { portForWorkers } from './worker-port.js';
+import { issuerReadiness, restartDelayMs, slotHealth, STABLE_RUN_MS, unrestorable, UNRESTORABLE_AFTER, type IssuerReadiness, type Slot } from './worker-slots.js';
 
 /** Messages between primary and workers (plain data over IPC). */
 export type WorkerMessage =
@@ -28,41 +29,6 @@ export type WorkerMessage =
   | ReloadReply;
 /** `policy.hold`: whether auth routes wait (503) for the cluster policy, sent on every change (the primary owns the watcher). */
 export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown' } | { type: 'policy.hold'; on: boolean };
-
-/** Per-issuer readiness as /readyz reports it (node/auth readiness()). */
-export type IssuerReadiness = Record<string, { keys: boolean; introspection: boolean | null }>;
-
-interface Slot {
-  index: number;
-  worker: Worker | null;
-  ready: boolean;
-  /** Last worker.status verdict. */
-  judging: boolean;
-  /** Last per-issuer readiness the worker reported. */
-  issuers: IssuerReadiness | null;
-  /** Exits in a row without a stable run (drives the backoff and the /healthz verdict). */
-  failures: number;
-  /** When the current worker reported ready (epoch ms), 0 while it boots. */
-  readyAt: number;
-  /** How the last worker of this slot ended, for /healthz and logs. */
-  lastExit: string | null;
-}
-
-/** Restart delay: 100 ms doubling per failure in a row, capped at 10 s. */
-export const RESTART_BACKOFF_MS = { initial: 100, max: 10_000 } as const;
-/** A worker ready for this long (30 s) counts as a stable run: its slot's failure count restarts at 0. */
-export const STABLE_RUN_MS = 30_000;
-/**
- * After this many exits in a row (5) without a stable run, a slot with no ready worker counts as
- * "cannot be restored": /healthz answers 503 so an orchestrator replaces the process. The primary
- * keeps retrying at the capped backoff; /healthz recovers when a worker of that slot is ready again.
- */
-export const UNRESTORABLE_AFTER = 5;
-
-/** Delay before the restart that follows `failures` exits in a row (0-based). */
-export function restartDelayMs(failures: number): number {
-  return Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** Math.min(failures, 20));
-}
 
 /** A forked worker's node options: the primary's, plus the young-generation floor (server.min_semi_space_mb, MB; 0: none; one given to node wins). */
 export function workerExecArgv(own: readonly string[], minSemiSpaceMb: number): string[] {
@@ -168,7 +134,7 @@ export class Supervisor {
         const ready = this.slots.filter((s) => s.ready && s.judging && this.watchdog.responsive(s.worker)).length;
         const silent = this.slots.filter((s) => s.ready && !this.watchdog.responsive(s.worker)).map((s) => s.index);
         const c = node.readiness();
-        const issuers = this.issuerReadiness();
+        const issuers = issuerReadiness(this.slots, this.config);
         // as in one process: an issuer with introspection needs its endpoint, any other its keys;
         // `ready` is the workers' own verdict (an issuer a reload added does not hold it back)
         const keysLoaded = waitingIssuers(issuers).length === 0;
@@ -181,7 +147,7 @@ export class Supervisor {
           },
         };
       },
-      health: () => this.health(),
+      health: () => slotHealth(this.slots),
       metrics: async () => {
         // the primary's own component values (cluster policy, snapshot writes) go into the workers' families
         const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
@@ -265,35 +231,7 @@ export class Supervisor {
     });
   }
 
-  /** Slots that failed UNRESTORABLE_AFTER times in a row and have no ready worker now. */
-  private unrestorable(): Slot[] { return this.slots.filter((s) => s.failures >= UNRESTORABLE_AFTER && !s.ready); }
-
-  /** /healthz: failing while a worker cannot be restored (the reason names it), else ok. */
-  private health(): { ok: boolean; detail: Record<string, unknown> } {
-    const lost = this.unrestorable();
-    if (lost.length === 0) return { ok: true, detail: {} };
-    const reason = lost.map((s) => `worker ${s.index} could not be restored: ${s.failures} exits in a row without a ${STABLE_RUN_MS / 1000} s stable run (last: ${s.lastExit ?? 'unknown'})`).join('; ');
-    return { ok: false, detail: { reason, workers: this.slots.length, workers_ready: this.slots.filter((s) => s.ready).length } };
-  }
-
-  /** Per issuer: ready only when every worker has reported it ready (a worker not heard from yet counts as not ready). */
-  private issuerReadiness(): IssuerReadiness {
-    const out: IssuerReadiness = {};
-    const names = new Set(Object.keys(this.config.issuers));
-    for (const s of this.slots) for (const n of Object.keys(s.issuers ?? {})) names.add(n);
-    for (const name of names) {
-      let keys = true;
-      let introspection: boolean | null = null;
-      for (const s of this.slots) {
-        const r = s.issuers?.[name];
-        if (r === undefined) { keys = false; continue; }
-        keys &&= r.keys;
-        if (r.introspection !== null) introspection = (introspection ?? true) && r.introspection;
-      }
-      out[name] = { keys, introspection };
-    }
-    return out;
-  }
+  private unrestorable(): Slot[] { return unrestorable(this.slots); }
 
   /** Write one record to the audit trail (none before start or without `log.audit`… standard output then). */
   auditRecord(r: AuditRecord): void {

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { formatProblems, parseConfigText, withStartFields, type Config } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { runInstance, stopInstance } from './run-instance.js';
-import type { IssuerReadiness, PrimaryMessage, WorkerMessage } from './supervisor.js';
+import type { PrimaryMessage, WorkerMessage } from './supervisor.js';
+import type { IssuerReadiness } from './worker-slots.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
 import { answerWorkerAdmin } from './worker-admin.js';
 
