@@ -2,7 +2,7 @@
 // the first UNAUTHORIZED_PER_WINDOW of each second; the rest of that second become one summary record
 // (how many, from which addresses, on which actions). Anonymous traffic must not fill the audit disk —
 // one client without a token wrote ~7.7k lines (1.8 MB) a second — while the trail still shows it.
-import type { AuditRecord } from './audit-log.js';
+import type { AuditRecord } from './audit-record.js';
 
 /** `unauthorized` records written one by one per window. */
 export const UNAUTHORIZED_PER_WINDOW = 20;
