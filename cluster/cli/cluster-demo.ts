@@ -127,9 +127,11 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     }
     process.stdout.write(out.join('\n') + '\n');
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
+    // --exit: the early handlers stay while everything stops (without one, a signal then killed the
+    // process before nats-server, last in the list, and left it running)
+    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; process.off('SIGINT', early.SIGINT); process.off('SIGTERM', early.SIGTERM); return; }
     process.off('SIGINT', early.SIGINT);
     process.off('SIGTERM', early.SIGTERM);
-    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; return; }
     let stopping = false;
     const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => process.exit(0)); };
     process.on('SIGINT', stop);

@@ -26,7 +26,13 @@ function natsChildren(ppid: number): number[] {
   return out;
 }
 
-const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+/** Running: it exists and is not a zombie (a killed child the exited CLI left to be reaped by pid 1 is not running). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch { return false; }
+};
 
 describe('cluster-demo and signals', () => {
   it('SIGTERM while starting: the CLI exits and its nats-server child is gone too', async () => {
