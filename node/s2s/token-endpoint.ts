@@ -145,8 +145,9 @@ export async function requestToken(endpoint: string, form: string, client: OAuth
     const o = body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : null;
     if (status !== 200) {
       const oauthError = errorCode(o?.error);
-      // RFC 6749 §5.2: 400/401 with an error code is the server refusing us, not an outage
-      if ((status === 400 || status === 401) && oauthError !== null) return { ok: false, failure: 'refused', detail: `status ${status} ${oauthError}`, status, oauthError };
+      // RFC 6749 §5.2: 400/401 with an error code is the server refusing us, not an outage; so is a 403
+      // with one (Keycloak refuses a token exchange for an audience with 403 access_denied)
+      if ((status === 400 || status === 401 || status === 403) && oauthError !== null) return { ok: false, failure: 'refused', detail: `status ${status} ${oauthError}`, status, oauthError };
       return { ok: false, failure: 'http_error', detail: `status ${status}`, status, oauthError };
     }
     if (o === null || typeof o.access_token !== 'string' || o.access_token === '' || typeof o.token_type !== 'string') {
