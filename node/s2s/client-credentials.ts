@@ -10,7 +10,7 @@ import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Deny, OutboundResult } from './grant-cache.js';
-import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
+import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 import { REFUSAL_COOLDOWN_MS, RefusalStats } from './upstream-refusal.js';
 
@@ -19,13 +19,6 @@ export const DEFAULT_CC_TTL_S = 60;
 /** A failed background refresh is retried after 1 s, doubling to 30 s, while the old token is still good. */
 const RETRY_FIRST_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
-/**
- * A failed call that left no usable token holds the next one back this long, ms (monotonic clock):
- * meanwhile requests get the 503 (Retry-After: 1) at once. Without it every request called the
- * failing endpoint again — after a token the upstream refused was dropped, one call per request.
- */
-const FAILURE_HOLD_MS = 1_000; // 1 s
-
 const UNAVAILABLE: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'client_credentials_failed',
   error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain a client-credentials token for the upstream', { retryAfter: 1 })),

@@ -11,6 +11,13 @@ import { formEncode } from '../introspection/introspection-caller.js';
 const MAX_ANSWER_BYTES = 64 * 1024; // 64 KiB
 
 /** Why a call failed: `refused` = the server answered an OAuth error (4xx JSON); the rest are outages. */
+/**
+ * After a token endpoint call failed so that no usable token came of it, the next call for the same
+ * grant waits this long, ms (monotonic clock): meanwhile requests get the 503 (Retry-After: 1) at once,
+ * instead of one call per request to an endpoint that is failing (client credentials and exchange alike).
+ */
+export const FAILURE_HOLD_MS = 1_000; // 1 s
+
 export type TokenFailure = 'refused' | 'http_error' | 'bad_response' | 'network_error' | 'timeout' | 'no_endpoint';
 
 export type TokenAnswer =

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
-import { formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
+import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 import { RefusalStats } from './upstream-refusal.js';
 
@@ -29,8 +29,6 @@ const deny = (reason: string, code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' | 'PORTCUL
 const UNAVAILABLE = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token exchange at the authorization server failed');
 const SUBJECT_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the authorization server refused to exchange the token');
 const TARGET_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_FORBIDDEN', 'the authorization server refused a token for this upstream');
-/** After the endpoint was unreachable, slow, or answered an HTTP error (5xx, 429, 404…), new loads are answered 503 this long without a call, ms. */
-const FAILURE_HOLD_MS = 1_000; // 1 s
 const HELD: Promise<Grant> = Promise.resolve(Object.freeze({ ok: false as const, deny: UNAVAILABLE }));
 const NO_TOKEN = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'no inbound token to exchange');
 
