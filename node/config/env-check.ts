@@ -4,7 +4,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { MIN_KEY_BYTES, shownEnvName } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
-import type { ConfigProblem } from './problem.js';
+import { readProblem, type ConfigProblem } from './problem.js';
 import { tlsFileProblems } from './tls-files.js';
 import { checkKeyType, parsePrivateKey } from '../s2s/key-ring.js';
 import type { Config } from './schema.js';
@@ -65,9 +65,8 @@ function fileProblem(path: string, file: string): string | null {
     accessSync(file, constants.R_OK);
     return null;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    if (code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return null;
-    return `cannot read ${file} (${code})`;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return null;
+    return `cannot read ${file}: ${readProblem(file, err as NodeJS.ErrnoException)}`;
   }
 }
 
@@ -76,7 +75,7 @@ export { shownEnvName };
 /**
  * Every problem with the environment `config` names, each with its config path:
  * `issuers.main.introspection.client_secret_env: environment variable X is not set`,
- * `server.tls.cert_file: cannot read /etc/tls.crt (ENOENT)`. Fields are found by name (any
+ * `server.tls.cert_file: cannot read /etc/tls.crt: no such file (ENOENT)`. Fields are found by name (any
  * key ending in `_env` or `_file`), so a new secret or file field is covered without a change
  * here (add a file the proxy creates itself to CREATED_WHEN_MISSING). Never reports a
  * variable's value. Empty list = the config can start.

@@ -2,7 +2,6 @@
 // (when asked) the environment it names, report every error at once with its path, then
 // deep-freeze. Used at start, on reload, by check-config and by explain.
 import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { proxyOwnedHeaderProblem } from './proxy-owned-headers.js';
@@ -12,7 +11,7 @@ import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
-import type { ConfigProblem, ConfigResult } from './problem.js';
+import { readProblem, type ConfigProblem, type ConfigResult } from './problem.js';
 export type { ConfigProblem, ConfigResult } from './problem.js';
 
 export interface LoadOptions {
@@ -253,14 +252,6 @@ export function readConfigText(file: string): { ok: true; text: string } | { ok:
   } catch (err) {
     return { ok: false, errors: [{ path: file, message: `cannot read: ${readProblem(file, err as NodeJS.ErrnoException)}` }] };
   }
-}
-
-/** Why `file` could not be read, in words (the code kept: scripts and searches know it); a relative path names where it was looked for. */
-function readProblem(file: string, err: NodeJS.ErrnoException): string {
-  const code = err.code ?? String(err);
-  const words = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'ENOTDIR' ? 'a part of the path is not a directory' : null;
-  const where = resolve(file) !== file ? `, looked for ${resolve(file)}` : '';
-  return words === null ? `${code}${where}` : `${words} (${code}${where})`;
 }
 
 /** Read and validate a config file (and its environment when `opts.env` is given). Never throws. */

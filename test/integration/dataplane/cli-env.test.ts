@@ -73,8 +73,8 @@ describe('check-config and the environment', () => {
     const cfg = { ...needsSecrets(), server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: '/nonexistent/tls.crt', key_file: '/nonexistent/tls.key' } } };
     const r = await runCli(['check-config', writeConfig(cfg)], ALL_SET);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('server.tls.cert_file: cannot read /nonexistent/tls.crt (ENOENT)');
-    expect(r.stderr).toContain('server.tls.key_file: cannot read /nonexistent/tls.key (ENOENT)');
+    expect(r.stderr).toContain('server.tls.cert_file: cannot read /nonexistent/tls.crt: no such file (ENOENT)');
+    expect(r.stderr).toContain('server.tls.key_file: cannot read /nonexistent/tls.key: no such file (ENOENT)');
   });
 
   it('the shipped example validates without its secrets only with --no-env', async () => {

@@ -83,7 +83,7 @@ describe('checkEnvironment', () => {
       { path: 'server.tls.key_file', message: `${cert}: not a PEM private key (an encrypted one needs passphrase_env)` },
     ]);
     expect(checkEnvironment(cfg({ cert_file: join(dir, 'missing.crt'), key_file: dir }, dir), env)).toEqual([
-      { path: 'server.tls.cert_file', message: `cannot read ${join(dir, 'missing.crt')} (ENOENT)` },
+      { path: 'server.tls.cert_file', message: `cannot read ${join(dir, 'missing.crt')}: no such file (ENOENT)` },
       { path: 'server.tls.key_file', message: `${dir} is not a file` },
       { path: 'internal_tokens.key_file', message: `${dir} is not a file` },
     ]);
