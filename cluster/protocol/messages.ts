@@ -171,13 +171,9 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
       return { type: 'revocation.added', v: 1, ...r, publishedAt: o.publishedAt };
     },
   },
-  {
-    // Retired: the IPC hub's paged sync over the bus, replaced by the worker channel (worker-channel.ts).
-    // The slots keep the shared structure ids of the specs after them.
-    type: 'retired.revocation.sync', v: 1,
-    fields: ['type', 'v', 'member', 'afterCreatedAt', 'afterId'],
-    parse: () => null,
-  },
+  // Retired: the IPC hub's paged sync over the bus, replaced by the worker channel (worker-channel.ts).
+  // The slots keep the shared structure ids of the specs after them.
+  { type: 'retired.revocation.sync', v: 1, fields: ['type', 'v', 'member', 'afterCreatedAt', 'afterId'], parse: () => null },
   { type: 'retired.revocation.snapshot', v: 1, fields: ['type', 'v', 'entries', 'more'], parse: () => null },
   {
     type: 'member.heartbeat', v: 1,

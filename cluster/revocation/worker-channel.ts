@@ -45,27 +45,34 @@ export class PrimaryChannel {
     cluster.off('exit', this.onExit);
   }
 
-  /** Every selected revocation, in pages, the last one marked; live ones handed meanwhile follow it on the same pipe. */
+  /**
+   * Every selected revocation as of now, a page at a time (the next once the pipe took the last: a slow
+   * worker holds one page here, not the store), the final page marked; live ones handed meanwhile go as usual.
+   */
   private sync(w: Worker): void {
-    if (!this.unsent.has(w.id)) this.unsent.set(w.id, { n: 0 });
+    const box = this.unsent.get(w.id) ?? { n: 0 };
+    this.unsent.set(w.id, box);
     const all = this.store.list().filter(this.hands);
-    for (let i = 0; i === 0 || i < all.length; i += PAGE) {
-      const records = all.slice(i, i + PAGE).map((r) => ({ ...r }));
-      this.hand(w, { type: 'revocation.handed', v: 1, records, sync: i + PAGE >= all.length ? 'last' : 'page' }, true);
-    }
+    const page = (i: number): void => {
+      if (this.unsent.get(w.id) !== box) return; // overflowed since: its next ask starts anew
+      const last = i + PAGE >= all.length;
+      this.hand(w, { type: 'revocation.handed', v: 1, records: all.slice(i, i + PAGE).map((r) => ({ ...r })), sync: last ? 'last' : 'page' }, last ? null : () => page(i + PAGE));
+    };
+    page(0);
   }
 
-  /** Send through the worker's mailbox; a full one (not for a sync's pages) overflows: the worker is told, and gets nothing more until it asks. */
-  private hand(w: Worker, m: WorkerChannelMessage, syncing = false): void {
+  /** Send through the worker's mailbox; a full one overflows (not for a sync's page, `next` set: one at a time): the worker is told, and gets nothing more until it asks. */
+  private hand(w: Worker, m: WorkerChannelMessage, next?: (() => void) | null): void {
     const box = this.unsent.get(w.id);
     if (box === undefined || !w.isConnected()) return;
-    if (box.n >= MAILBOX && !syncing) {
+    if (box.n >= MAILBOX && next === undefined) {
       this.overflows++;
       this.unsent.delete(w.id);
       m = { type: 'revocation.overflowed', v: 1 };
     }
     box.n++;
-    try { w.send(m, undefined, () => { box.n--; }); } catch { box.n--; /* the worker is leaving: its replacement asks */ }
+    const taken = (err: Error | null): void => { box.n--; if (err === null) next?.(); };
+    try { w.send(m, undefined, taken); } catch { box.n--; /* the worker is leaving: its replacement asks */ }
   }
 }
 
