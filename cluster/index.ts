@@ -9,7 +9,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, configuredIssuers, handRevocationsToWorkers, lingerFor, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeRevocationsFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
+import { clusterSettings, configuredIssuers, lingerFor, PrimaryChannel, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -56,6 +56,9 @@ export class ClusterNode {
   readonly introspection: IntrospectionSync;
   /** The direct revocation push, when `cluster.revocation.direct` is set (NATS with hmac only). */
   private direct: RevocationDirect | null = null;
+  /** `serve --workers N`: the primary's channel to its workers, or a worker's unsubscribe from it. */
+  private toWorkers: PrimaryChannel | null = null;
+  private fromPrimary: (() => void) | null = null;
   /** The receiver thread (`cluster.revocation.receiver: thread`, NATS, request-serving processes): poll it before every revocation check. */
   revocationReceiver: RevocationReceiver | null = null;
   private closed = false;
@@ -104,6 +107,7 @@ export class ClusterNode {
       snapshot: settings.snapshot,
       // the primary writes the file (it alone holds the outbox's ids); a worker that wrote too could drop them
       snapshotWriter: role !== 'worker',
+      fromPrimary: role === 'worker',
     });
     this.membership = new Membership({ bus: this.bus, id: memberId, role, intervalMs: heartbeatMs });
     this.introspection = new IntrospectionSync({ ...introspection, bus: this.bus, membership: this.membership, memberId, logger });
@@ -144,9 +148,9 @@ export class ClusterNode {
     const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: cacheBytes, ...opts.introspection } : opts.introspection;
     const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, introspection, auth, opts.current ?? (() => opts.config));
     node.revocationActor.start();
-    // `serve --workers N` on NATS: the primary answers POST /revocations, its workers serve: each goes to them over IPC too, NATS up or not
-    if (mode === 'nats' && opts.role === 'primary') handRevocationsToWorkers(node.revocations, memberId);
-    if (mode === 'nats' && opts.role === 'worker') takeRevocationsFromPrimary(node.revocationActor, (k) => node.bus.subjects.revocation(k));
+    // `serve --workers N`: the primary hands its workers every revocation it holds (without NATS) or makes (on NATS: enforced with the bus away too)
+    if (opts.role === 'primary') node.toWorkers = new PrimaryChannel(node.revocations, mode === 'nats' ? (r) => r.origin === memberId : () => true);
+    if (opts.role === 'worker') node.fromPrimary = takeFromPrimary(node.revocationActor);
     // a primary serves no requests: nothing there would read the ring
     if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
@@ -289,6 +293,7 @@ export class ClusterNode {
       revocation_stream_retention_short: this.streamRetention === null ? 0 : 1,
       revocation_stream_replicas: this.streamReplicas,
       ...this.direct?.stats(),
+      ...this.toWorkers?.stats(),
       ...this.revocationReceiver?.stats(),
       ...this.introspection.stats(),
     };
@@ -301,6 +306,8 @@ export class ClusterNode {
     // First: lookups waiting on a peer call the server themselves instead of hanging on a closed bus.
     this.introspection.close();
     this.membership.close();
+    this.toWorkers?.close();
+    this.fromPrimary?.();
     await this.direct?.close();
     await this.revocationReceiver?.close();
     await this.revocationActor.close();

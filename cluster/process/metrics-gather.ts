@@ -153,9 +153,9 @@ export function supervisorSeries(v: { restarts: number; ready: number; unrestora
   ].join('\n');
 }
 
-/** The primary's snapshot write counters (it is the file's one writer; its workers only load it) as component values, from its member's stats. */
-export function primarySnapshotValues(stats: Readonly<Record<string, number>> | undefined): Record<string, number> {
+/** The primary's own member counters as component values: snapshot writes (it is the file's one writer; its workers only load it), worker mailbox overflows. */
+export function primaryMemberValues(stats: Readonly<Record<string, number>> | undefined): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const k of ['revocation_snapshot_writes_total', 'revocation_snapshot_write_failures_total']) if (stats?.[k] !== undefined) out[`cluster.${k}`] = stats[k];
+  for (const k of ['revocation_snapshot_writes_total', 'revocation_snapshot_write_failures_total', 'revocations_worker_overflows_total']) if (stats?.[k] !== undefined) out[`cluster.${k}`] = stats[k];
   return out;
 }

@@ -13,7 +13,7 @@ import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type 
 import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
-import { MetricsGather, primarySnapshotValues, supervisorSeries } from './metrics-gather.js';
+import { MetricsGather, primaryMemberValues, supervisorSeries } from './metrics-gather.js';
 import { WorkerAdmin } from './worker-admin.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
@@ -151,7 +151,7 @@ export class Supervisor {
       metrics: async () => {
         // the primary's own component values (cluster policy, snapshot writes) go into the workers' families
         const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
-        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primarySnapshotValues(this.node?.stats()) });
+        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()) });
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {

@@ -3,9 +3,9 @@
 export { REVOCATION_KINDS, subjects, type RevocationKind, type Subjects } from './subjects.js';
 export { subjectMatches } from '../transport/index.js';
 export {
-  MESSAGE_SPECS, parseRevocationRecord, revocationAdded, revocationVersion,
+  MESSAGE_SPECS, parseRevocationRecord, parseWorkerChannel, revocationAdded, revocationVersion,
   type BusMessage, type BusMessageType, type MemberHeartbeat, type MemberHeartbeatV1, type MemberHeartbeatV2, type MemberHeartbeatV3, type MemberLeft, type MemberPolicyStatus, type MemberRole,
-  type RevocationAdded, type RevocationRecord, type RevocationSnapshot, type RevocationSync,
+  type RevocationAdded, type RevocationRecord, type WorkerChannelMessage,
 } from './messages.js';
 export type { CacheEvicted, CacheFilled, CacheMessage, IntrospectionLease, IntrospectionLeased, IntrospectionReleased } from './cache-messages.js';
 export type { DpopClaim, DpopClaimed, DpopMessage, DpopSeen } from './dpop-messages.js';

@@ -4,7 +4,7 @@
 import { REVOCATION_KINDS, type RevocationKind } from './subjects.js';
 import { CACHE_SPECS, CACHE_SUBJECT_DROPPED_SPEC, type CacheMessage } from './cache-messages.js';
 import { DPOP_SPECS, type DpopMessage } from './dpop-messages.js';
-import { isInt, isNum, isStr, isStrOrNull, isNumOrNull, type MessageSpec } from './message-spec.js';
+import { isInt, isNum, isPlainObject, isStr, isStrOrNull, isNumOrNull, type MessageSpec } from './message-spec.js';
 
 /** A revocation as it travels and as the store keeps it (times: `before`/`expiresAt` epoch s, `createdAt` epoch ms). */
 export interface RevocationRecord {
@@ -39,23 +39,25 @@ export interface RevocationAdded extends RevocationRecord {
 }
 
 /**
- * `revocation.sync`: an IPC worker asks the hub for the revocations it holds, one page
- * at a time, ordered by (createdAt, id) after the given cursor (null = from the start).
+ * The primary→worker revocation channel of `serve --workers N` (node:cluster IPC, plain data, NATS or
+ * not; cluster/revocation/worker-channel.ts). `revocation.handed`: revocations for the worker — one live,
+ * or a page of a sync (`last` on its final page: the worker now holds all the primary had when asked).
+ * `revocation.overflowed`: the worker's mailbox was full, revocations were dropped: it must ask again.
+ * `revocation.ask` (worker → primary): hand me all of them (booting, or after an overflow).
  */
-export interface RevocationSync {
-  readonly type: 'revocation.sync';
-  readonly v: 1;
-  readonly member: string;
-  readonly afterCreatedAt: number | null;
-  readonly afterId: string | null;
-}
+export type WorkerChannelMessage =
+  | { readonly type: 'revocation.handed'; readonly v: 1; readonly records: readonly RevocationRecord[]; readonly sync: 'live' | 'page' | 'last' }
+  | { readonly type: 'revocation.overflowed'; readonly v: 1 }
+  | { readonly type: 'revocation.ask'; readonly v: 1 };
 
-/** `revocation.snapshot`: one page of the hub's answer to `revocation.sync`; `more` = ask again after the last entry. */
-export interface RevocationSnapshot {
-  readonly type: 'revocation.snapshot';
-  readonly v: 1;
-  readonly entries: readonly RevocationRecord[];
-  readonly more: boolean;
+/** An IPC message of the worker channel, checked (records as strictly as from the bus); null: not one (the supervisor's own). */
+export function parseWorkerChannel(m: unknown): WorkerChannelMessage | null {
+  if (!isPlainObject(m) || m.v !== 1) return null;
+  if (m.type === 'revocation.overflowed' || m.type === 'revocation.ask') return { type: m.type, v: 1 };
+  if (m.type !== 'revocation.handed' || !Array.isArray(m.records) || (m.sync !== 'live' && m.sync !== 'page' && m.sync !== 'last')) return null;
+  const records: RevocationRecord[] = [];
+  for (const x of m.records as unknown[]) { const r = isPlainObject(x) ? parseRevocationRecord(x) : null; if (r !== null) records.push(r); }
+  return { type: 'revocation.handed', v: 1, records, sync: m.sync };
 }
 
 /** What a member does: workers and single instances serve requests, a primary only supervises. */
@@ -119,7 +121,7 @@ export interface MemberLeft {
 }
 
 /** Every message that can cross the bus. */
-export type BusMessage = RevocationAdded | RevocationSync | RevocationSnapshot | MemberHeartbeat | MemberLeft | CacheMessage | DpopMessage;
+export type BusMessage = RevocationAdded | MemberHeartbeat | MemberLeft | CacheMessage | DpopMessage;
 /** The `type` discriminator of any bus message. */
 export type BusMessageType = BusMessage['type'];
 
@@ -169,27 +171,10 @@ const CORE_SPECS: ReadonlyArray<MessageSpec<BusMessage>> = [
       return { type: 'revocation.added', v: 1, ...r, publishedAt: o.publishedAt };
     },
   },
-  {
-    type: 'revocation.sync', v: 1,
-    fields: ['type', 'v', 'member', 'afterCreatedAt', 'afterId'],
-    parse: (o) => (isStr(o.member, MAX_ID) && isNumOrNull(o.afterCreatedAt) && isStrOrNull(o.afterId, MAX_ID) && (o.afterCreatedAt === null) === (o.afterId === null)
-      ? { type: 'revocation.sync', v: 1, member: o.member, afterCreatedAt: o.afterCreatedAt, afterId: o.afterId } : null),
-  },
-  {
-    type: 'revocation.snapshot', v: 1,
-    fields: ['type', 'v', 'entries', 'more'],
-    parse: (o) => {
-      if (!Array.isArray(o.entries) || typeof o.more !== 'boolean') return null;
-      const entries: RevocationRecord[] = [];
-      for (const e of o.entries as unknown[]) {
-        if (e === null || typeof e !== 'object' || Array.isArray(e)) return null;
-        const r = parseRevocationRecord(e as Record<string, unknown>);
-        if (r === null) return null;
-        entries.push(r);
-      }
-      return { type: 'revocation.snapshot', v: 1, entries, more: o.more };
-    },
-  },
+  // Retired: the IPC hub's paged sync over the bus, replaced by the worker channel (worker-channel.ts).
+  // The slots keep the shared structure ids of the specs after them.
+  { type: 'retired.revocation.sync', v: 1, fields: ['type', 'v', 'member', 'afterCreatedAt', 'afterId'], parse: () => null },
+  { type: 'retired.revocation.snapshot', v: 1, fields: ['type', 'v', 'entries', 'more'], parse: () => null },
   {
     type: 'member.heartbeat', v: 1,
     fields: HEARTBEAT_FIELDS,

@@ -14,8 +14,6 @@ export interface Subjects {
   revocation(kind: RevocationKind): string;
   /** `<p>.revocations.>`: the stream's subject filter and the live subscription. */
   readonly revocationsAll: string;
-  /** `<p>.rpc.revocations.sync`: request/reply, the IPC hub answers with its whole store (outside the stream's subjects). */
-  readonly revocationSync: string;
   /** `<p>.cache.introspection`: introspection fills and evictions (keys are SHA-256 of the token). */
   readonly cacheIntrospection: string;
   /** `<p>.members`: heartbeats and departures. */
@@ -40,7 +38,6 @@ export function subjects(prefix = 'portcullis'): Subjects {
     prefix: p,
     revocation: (kind: RevocationKind) => `${p}.revocations.${kind}`,
     revocationsAll: `${p}.revocations.>`,
-    revocationSync: `${p}.rpc.revocations.sync`,
     cacheIntrospection: `${p}.cache.introspection`,
     members: `${p}.members`,
     introspectionOwner: (memberId: string) => {

@@ -22,7 +22,7 @@ export { RevocationIngest, type IngestOptions, type IngestResult } from './revoc
 export { assertQuorum, isNotFound, RevocationStream, type RetentionShort, type RevocationStreamOptions, type StreamInfoLike, type StreamMessage, type StreamPosition } from './revocation-stream.js';
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
 export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';
-export { handRevocationsToWorkers, takeRevocationsFromPrimary } from './revocation-workers.js';
+export { PrimaryChannel, takeFromPrimary } from './worker-channel.js';
 export { RevocationReceiver, type RevocationReceiverOptions } from './revocation-receiver.js';
 export { createRing, RING_SLOT_BYTES, RING_SLOTS, RingCell, RingReader, RingWriter, type RingRecord } from './revocation-ring.js';
 export { RevocationArrivals } from './revocation-arrivals.js';

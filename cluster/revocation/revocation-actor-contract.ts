@@ -2,7 +2,7 @@
 // (state source, add outcome), and its internal vocabulary — the phases and the mailbox messages
 // every state change arrives as. Types only: the flows live in the actor.
 import type { Logger } from '../../node/log.js';
-import type { RevocationAdded, RevocationRecord, RevocationSnapshot } from '../protocol/messages.js';
+import type { RevocationAdded, RevocationRecord } from '../protocol/messages.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { NatsTransport } from '../transport/nats-transport.js';
 import type { RevocationStreamOptions } from './revocation-stream.js';
@@ -33,6 +33,8 @@ export interface RevocationActorOptions {
   readonly snapshot?: SnapshotSettings | null;
   /** Write the snapshot too (default true); false: load it only — a `serve --workers N` worker on NATS, whose primary is the file's one writer (its outbox's ids are in no worker's store). */
   readonly snapshotWriter?: boolean;
+  /** A `serve --workers N` worker (default false): not caught up until its primary's sync is complete (worker-channel.ts), nor after an overflow until the next. */
+  readonly fromPrimary?: boolean;
 }
 
 /** Where the member's revocation state comes from: nothing yet, a snapshot on disk, the stream, the node:cluster primary, or this process alone. */
@@ -57,8 +59,7 @@ export type ActorMessage =
   | { readonly type: 'replay.complete' }
   | { readonly type: 'stream.unreachable'; readonly sinceMs: number }
   | { readonly type: 'stream.reachable' }
-  | { readonly type: 'sync.page'; readonly snapshot: RevocationSnapshot }
-  | { readonly type: 'sync.failed'; readonly error: string }
+  | { readonly type: 'primary.sync'; readonly complete: boolean }
   | { readonly type: 'start.expired' }
   | { readonly type: 'catchup.expired'; readonly gen: number }
   | { readonly type: 'watchdog.tick' };

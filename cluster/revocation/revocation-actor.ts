@@ -1,7 +1,8 @@
 // The revocation actor: sole writer of the RevocationStore. Takes revocations from the
 // admin API/CLI and the bus, publishes new ones (JetStream with ack under NATS, the
 // primary hub under node:cluster), replays the stream on start and catches up after
-// every reconnect before reporting itself caught up. A member that has never replayed
+// every reconnect before reporting itself caught up; a `--workers` worker also waits for
+// its primary's sync (worker-channel.ts). A member that has never replayed
 // (nor loaded a young enough snapshot) is not caught up: it has no revocation state.
 // Bus records pass the admin API's time rules. Async work reports back as messages
 // (their types and the options: revocation-actor-contract.ts).
@@ -18,7 +19,6 @@ import { FOLLOWER_ZEROS, StreamFollower } from './stream-follower.js';
 import type { ActorMessage, AddOutcome, ArrivalPath, Phase, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
 // The contract's public types stay importable from here (index.ts, existing importers).
 export type { AddOutcome, ArrivalPath, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
-const SYNC_PAGE = 1_000;
 const WATCHDOG_TICK_MS = 250;
 
 /** Owns the store; see the file header for the flows. */
@@ -35,7 +35,8 @@ export class RevocationActor {
   private readonly timers = new Set<NodeJS.Timeout>();
   private watchdog: NodeJS.Timeout | null = null;
   private readonly unsubs: Array<() => void> = [];
-  private syncFailures = 0;
+  /** A `serve --workers` worker without a complete sync from its primary (at start, after an overflow): not caught up. */
+  private awaitingPrimary: boolean;
   private closed = false;
   private readyResolve!: () => void;
   private readonly readyPromise = new Promise<void>((r) => { this.readyResolve = r; });
@@ -56,6 +57,7 @@ export class RevocationActor {
   drainFirst: (() => void) | null = null;
 
   constructor(private readonly opts: RevocationActorOptions) {
+    this.awaitingPrimary = opts.fromPrimary === true;
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
     this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger });
     // a worker's state is the primary's; it would only write what it got from there
@@ -77,7 +79,7 @@ export class RevocationActor {
     }
   }
 
-  /** Load the snapshot (if any), subscribe and begin replay (NATS), sync (IPC worker) or go live at once (hub, local). */
+  /** Load the snapshot (if any), subscribe and begin replay (NATS), wait for the primary's sync (IPC worker) or go live at once (hub, local). */
   start(): void {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
@@ -85,27 +87,20 @@ export class RevocationActor {
     if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; }
     // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
     for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
-    this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
-      if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); }
-    }));
+    // an IPC worker takes them from the primary's channel only (worker-channel.ts), not also relayed by the hub
+    if (this.opts.mode !== 'ipc-worker') {
+      this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
+        if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); }
+      }));
+    }
     switch (this.opts.mode) {
       case 'local':
-        this.goLive();
-        return;
       case 'ipc-hub':
-        this.unsubs.push(bus.subscribe(bus.subjects.revocationSync, (m, incoming) => {
-          if (m.type !== 'revocation.sync' || !incoming.isRequest) return;
-          const after = m.afterCreatedAt === null || m.afterId === null ? null : { createdAt: m.afterCreatedAt, id: m.afterId };
-          const page = this.opts.store.page(after, SYNC_PAGE);
-          bus.respond(incoming, { type: 'revocation.snapshot', v: 1, entries: page.entries, more: page.more });
-        }));
         this.goLive();
         return;
       case 'ipc-worker':
         this.phase = 'catching_up';
         this.unsubs.push(bus.transport.onStatus((s) => { if (s === 'disconnected') this.receive({ type: 'bus.disconnected' }); }));
-        this.later(this.opts.startTimeoutMs ?? 2_000, { type: 'start.expired' });
-        this.requestSync(null);
         return;
       case 'nats': {
         const t = this.opts.nats!.transport;
@@ -134,7 +129,7 @@ export class RevocationActor {
    * snapshot was loaded): requests must wait (the gate answers 503).
    */
   caughtUp(): boolean {
-    if (this.source === 'none') return false;
+    if (this.source === 'none' || this.awaitingPrimary) return false;
     return this.phase === 'live' || this.phase === 'offline' || (this.phase === 'catching_up' && this.catchUpTimedOut);
   }
 
@@ -206,10 +201,22 @@ export class RevocationActor {
     return { ok: true, record: r, persisted: o.persisted, streamSeq: o.seq };
   }
 
-  /** A revocation pushed by its origin (revocation-direct.ts, envelope checked as a live message's) or handed over by this instance's primary (revocation-workers.ts); the second copy is a duplicate. */
-  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number, via: 'direct' | 'primary' = 'direct'): void {
+  /** A revocation pushed by its origin (revocation-direct.ts, envelope checked as a live message's); the second copy is a duplicate. */
+  receiveDirect(msg: RevocationAdded, subject: string, signedAt: number): void {
     this.drainFirst?.();
-    this.receive({ type: 'revocation.received', msg, via, subject, signedAt });
+    this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
+  }
+
+  /** Revocations handed over by this instance's primary (worker-channel.ts; admin rules judged now): live, or a page of a sync (a replay until live). */
+  receivePrimary(records: readonly RevocationRecord[], page: boolean): void {
+    this.drainFirst?.();
+    const replay = page && this.phase !== 'live';
+    for (const r of records) this.receive({ type: 'revocation.received', msg: revocationAdded(r, replay ? 0 : r.createdAt), via: replay ? 'replay' : 'primary', subject: this.opts.bus.subjects.revocation(r.kind), signedAt: replay ? null : wallNow() });
+  }
+
+  /** The primary's sync is complete (`true`: requests may be judged once the rest allows), or this worker missed revocations (`false`: 503 until the next one). */
+  primarySynced(complete: boolean): void {
+    this.receive({ type: 'primary.sync', complete });
   }
 
   /** A revocation the receiver thread verified (revocation-receiver.ts), written to the ring at `visibleAt` (epoch ms); the NATS copy here is a duplicate. */
@@ -298,28 +305,16 @@ export class RevocationActor {
       case 'watchdog.tick':
         if (this.phase === 'catching_up' || this.phase === 'live') this.follower?.tick();
         return;
-      case 'sync.page': {
-        for (const r of m.snapshot.entries) this.applyRemote(revocationAdded(r, 0), 'replay', this.opts.bus.subjects.revocationSync, null);
-        const last = m.snapshot.entries[m.snapshot.entries.length - 1];
-        if (m.snapshot.more && last !== undefined) this.requestSync({ createdAt: last.createdAt, id: last.id });
-        else { this.syncFailures = 0; this.goLive(); }
+      case 'primary.sync':
+        this.awaitingPrimary = !m.complete;
+        if (m.complete && this.opts.mode === 'ipc-worker' && this.phase === 'catching_up') this.goLive();
+        else this.maybeReady();
         return;
-      }
-      case 'sync.failed': {
-        this.syncFailures++;
-        if (this.syncFailures === 1) this.opts.logger?.warn({ err: m.error }, 'revocation sync with the primary failed; retrying');
-        const t = setTimeout(() => { this.timers.delete(t); this.requestSync(null); }, Math.min(2_000, 50 * 2 ** Math.min(this.syncFailures, 6)));
-        this.timers.add(t);
-        return;
-      }
       case 'start.expired':
         if (this.phase === 'starting') {
           this.phase = 'offline';
           if (this.source === 'snapshot') this.opts.logger?.warn({ snapshot_age_s: Math.round((this.snapshotAgeMs() ?? 0) / 1000) }, 'cluster bus unreachable at start: serving from the revocation snapshot (degraded)');
           else this.opts.logger?.error('cluster bus unreachable at start and no revocation state: auth routes answer 503 until the first replay');
-        } else if (this.phase === 'catching_up' && this.opts.mode === 'ipc-worker') {
-          this.catchUpTimedOut = true;
-          this.opts.logger?.warn('revocation sync with the primary did not finish: still retrying (auth routes answer 503 until it does)');
         }
         this.maybeReady();
         return;
@@ -371,7 +366,7 @@ export class RevocationActor {
     this.snapshotAsOf = null;
     if (was === 'catching_up' && this.follower !== null) this.opts.logger?.info({ seq: this.follower.lastSeq, entries: this.opts.store.size }, 'revocations caught up');
     this.snapshot?.caughtUp();
-    this.readyResolve();
+    this.maybeReady();
   }
 
   private later(ms: number, m: ActorMessage): void {
@@ -386,15 +381,5 @@ export class RevocationActor {
     if (nc === null) return null;
     this.stream = new RevocationStream(nc, { ...this.opts.nats!.stream, subjects: this.opts.bus.subjects, logger: this.opts.logger });
     return this.stream;
-  }
-
-  private requestSync(after: { createdAt: number; id: string } | null): void {
-    const { bus } = this.opts;
-    bus.request(bus.subjects.revocationSync, {
-      type: 'revocation.sync', v: 1, member: this.opts.memberId, afterCreatedAt: after?.createdAt ?? null, afterId: after?.id ?? null,
-    }, 2_000).then(
-      (reply) => this.receive(reply.type === 'revocation.snapshot' ? { type: 'sync.page', snapshot: reply } : { type: 'sync.failed', error: `unexpected ${reply.type}` }),
-      (err: Error) => this.receive({ type: 'sync.failed', error: err.message }),
-    );
   }
 }

@@ -172,13 +172,6 @@ export class RevocationStore {
     return out.sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Up to `limit` live entries ordered by (createdAt, id) strictly after `after` (null = from the start): stable paging for the IPC sync. */
-  page(after: { readonly createdAt: number; readonly id: string } | null, limit: number): { entries: RevocationRecord[]; more: boolean } {
-    const all = this.list().sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const from = after === null ? all : all.filter((r) => r.createdAt > after.createdAt || (r.createdAt === after.createdAt && r.id > after.id));
-    return { entries: from.slice(0, limit), more: from.length > limit };
-  }
-
   get size(): number {
     return this.byId.size;
   }

@@ -55,11 +55,6 @@ export class IpcHubTransport implements Transport {
     return this.d.onStatus(listener);
   }
 
-  /** Live workers attached to the hub and their subscription count. */
-  workers(): number {
-    return this.remote.size;
-  }
-
   stats(): Record<string, number> {
     return { ...this.counters, bus_delivered: this.d.delivered, bus_handler_errors: this.d.handlerErrors, bus_ipc_workers: this.remote.size };
   }

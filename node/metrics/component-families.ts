@@ -173,6 +173,7 @@ gauge('portcullis_revocations_behind_seconds', 'How far this process may be behi
 gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was loaded from a snapshot file at start', { 'cluster.revocation_snapshot_loaded': null }, { aggregate: 'max' });
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
+counter('portcullis_revocations_worker_overflows_total', 'Times a worker under serve --workers N fell 256 revocation messages behind its primary (stopped or stuck): the rest were dropped and the worker answered 503 until it had them all again', { 'cluster.revocations_worker_overflows_total': null });
 counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push, thread: the receiver thread, primary: this instance\'s primary over IPC; duplicates included)', by('path', {
   'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct', 'cluster.revocations_arrived_thread_total': 'thread',
   'cluster.revocations_arrived_primary_total': 'primary',

@@ -15,9 +15,6 @@ const samples: BusMessage[] = [
   revocation,
   { ...revocation, kind: 'token', value: HASH, issuer: null, before: null, reason: 'leaked' },
   { ...revocation, v: 2, kind: 'sid', value: 'session-7f', before: null },
-  { type: 'revocation.sync', v: 1, member: 'w1', afterCreatedAt: null, afterId: null },
-  { type: 'revocation.sync', v: 1, member: 'w1', afterCreatedAt: 5, afterId: 'r-1' },
-  { type: 'revocation.snapshot', v: 1, entries: [{ id: 'r-2', kind: 'jti', value: 'j', issuer: null, before: null, expiresAt: 10, reason: null, createdAt: 1, origin: 'o' }], more: false },
   { type: 'member.heartbeat', v: 1, id: 'host-1-abc', role: 'worker', host: 'host', pid: 42, startedAt: 1, seq: 7, intervalMs: 1000 },
   { type: 'member.left', v: 1, id: 'host-1-abc' },
   { type: 'member.heartbeat', v: 2, id: 'host-1-abc', role: 'single', host: 'host', pid: 42, startedAt: 1, seq: 8, intervalMs: 1000, policy: null },
@@ -51,7 +48,7 @@ describe('Codec', () => {
 
   it('keeps the shared structure order (append-only: members of different builds must agree)', () => {
     expect(MESSAGE_SPECS.slice(0, 6).map((s) => `${s.type}@${s.v}`)).toEqual([
-      'revocation.added@1', 'revocation.sync@1', 'revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'retired.policy.updated@1',
+      'revocation.added@1', 'retired.revocation.sync@1', 'retired.revocation.snapshot@1', 'member.heartbeat@1', 'member.left@1', 'retired.policy.updated@1',
     ]);
     // the retired slot keeps its place; new specs only at the end
     expect(MESSAGE_SPECS.at(-3)).toMatchObject({ type: 'member.heartbeat', v: 2 });

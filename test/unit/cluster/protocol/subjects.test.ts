@@ -17,8 +17,8 @@ describe('subjects', () => {
 
   it('keeps request/reply subjects out of the revocation stream', () => {
     const s = subjects();
-    expect(subjectMatches(s.revocationsAll, s.revocationSync)).toBe(false);
     expect(subjectMatches(s.revocationsAll, s.revocation('jti'))).toBe(true);
+    expect(subjectMatches(s.revocationsAll, s.introspectionOwner('host-1-abc'))).toBe(false);
   });
 
   it('refuses a bad prefix or member id', () => {

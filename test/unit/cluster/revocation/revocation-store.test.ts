@@ -179,16 +179,6 @@ describe('RevocationStore', () => {
     expect(s.isRevoked(tok({ jti: 'k' }))).toBe(true);
   });
 
-  it('pages in (createdAt, id) order from a cursor', () => {
-    const s = fresh();
-    for (let i = 0; i < 5; i++) s.apply(rec({ kind: 'jti', value: `p${i}`, createdAt: T0 * 1000 + i, id: `p${i}` }));
-    const first = s.page(null, 2);
-    expect(first.entries.map((e) => e.id)).toEqual(['p0', 'p1']);
-    expect(first.more).toBe(true);
-    const last = s.page({ createdAt: T0 * 1000 + 3, id: 'p3' }, 2);
-    expect(last).toEqual({ entries: [expect.objectContaining({ id: 'p4' })], more: false });
-  });
-
   it('counts entries per kind', () => {
     const s = fresh();
     s.apply(rec({ kind: 'kid', value: 'a' }));
