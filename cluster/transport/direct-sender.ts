@@ -35,6 +35,8 @@ interface Peer {
   backoffMs: number;
   timer: NodeJS.Timeout | null;
   failures: number;
+  /** Gone from the membership view while its connection stood: kept until that connection closes. */
+  unlisted: boolean;
 }
 
 /** Parse `host:port` (IPv6 as `[::1]:port`); null when it is not one. */
@@ -61,18 +63,25 @@ export class DirectSender {
   /** Called once per peer when a connection attempt fails for the first time in a row (for a log line). */
   onPeerDown: ((id: string, address: string, error: string) => void) | null = null;
 
-  /** Make the peer set exactly `peers` (member id → `host:port`): new ones are connected, gone or moved ones closed. */
+  /**
+   * Make the peer set `peers` (member id → `host:port`): new ones are connected, moved ones closed,
+   * gone ones closed unless connected. Unheard is not gone: when this member loses its bus, every
+   * peer's heartbeats stop at once while the direct connections still stand, and the push is then
+   * the only way its revocations reach them. Such a peer is dropped when its connection closes.
+   */
   setPeers(peers: ReadonlyMap<string, string>): void {
     if (this.closed) return;
     for (const [id, p] of this.peers) {
       const addr = peers.get(id);
-      if (addr === undefined || addr !== `${p.host}:${p.port}`) this.drop(id);
+      if (addr === undefined && p.connected) p.unlisted = true;
+      else if (addr === undefined || addr !== `${p.host}:${p.port}`) this.drop(id);
+      else p.unlisted = false;
     }
     for (const [id, addr] of peers) {
       if (this.peers.has(id)) continue;
       const hp = parseHostPort(addr);
       if (hp === null) continue;
-      const peer: Peer = { id, host: hp.host, port: hp.port, socket: null, connected: false, queue: [], backoffMs: BACKOFF_MIN_MS, timer: null, failures: 0 };
+      const peer: Peer = { id, host: hp.host, port: hp.port, socket: null, connected: false, queue: [], backoffMs: BACKOFF_MIN_MS, timer: null, failures: 0, unlisted: false };
       this.peers.set(id, peer);
       this.connect(peer);
     }
@@ -147,6 +156,7 @@ export class DirectSender {
       p.socket = null;
       p.connected = false;
       if (this.closed || this.peers.get(p.id) !== p) return;
+      if (p.unlisted) { this.drop(p.id); return; }
       const wait = p.backoffMs;
       p.backoffMs = Math.min(BACKOFF_MAX_MS, p.backoffMs * 2);
       p.timer = setTimeout(() => { p.timer = null; this.connect(p); }, wait);

@@ -15,6 +15,7 @@ import { shownEnvName } from '../config/env-check.js';
 import { jwsKeyFacts, withHeaderKid, withKeyFacts, type JwsKeyFacts } from './jws-kid.js';
 import { deepFreeze, isAccessTokenType, optionalDate, scopesOf } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
+import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
 
 export interface IntrospectionStats {
@@ -106,6 +107,7 @@ export class IntrospectionClient {
   readonly #cache: IntrospectionCache<VerifyOutcome>;
   readonly #inflight = new Map<string, Flight>();
   readonly #log: Logger | null;
+  readonly #failureLog = new FailureLog();
   readonly #now: () => number;
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
@@ -273,7 +275,8 @@ export class IntrospectionClient {
     this.#stats.latency_count++;
     if (!answer.ok) {
       this.#stats.calls_failed++;
-      if (!this.#closed) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16) }, 'introspection failed');
+      const line = this.#closed ? null : this.#failureLog.admit(answer.reason, answer.status, answer.detail);
+      if (line !== null) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16), suppressed: line.suppressed }, 'introspection failed');
       if (answer.late !== undefined) this.#awaitLate(key, answer.late, { jws: jwsKeyFacts(token), mark, startedAt });
       throw new CallFailure(answer.reason, answer.detail);
     }
