@@ -45,6 +45,15 @@ describe('error registry', () => {
     expect(README).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${spec.status}\\s*\\|`));
   });
 
+  it('every PORTCULLIS_ERR_ code the README or deploy/ names is registered (a renamed code leaves no stale name behind)', () => {
+    const named = new Set<string>();
+    for (const f of [join(ROOT, 'README.md'), join(ROOT, 'deploy', 'README.md')]) {
+      for (const m of readFileSync(f, 'utf8').matchAll(/PORTCULLIS_ERR_[A-Z0-9_]*[A-Z0-9]/g)) named.add(m[0]);
+    }
+    expect(named.size).toBeGreaterThan(codes.length / 2);
+    expect([...named].filter((c) => !(c in ERRORS))).toEqual([]);
+  });
+
   it('every PORTCULLIS_ERR_ code used in node/ and cluster/ is registered', () => {
     const used = new Set<string>();
     for (const f of [...sources(join(ROOT, 'node')), ...sources(join(ROOT, 'cluster'))]) {

@@ -4,9 +4,10 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { request } from 'undici';
 import { connect } from 'node:net';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { eventually } from '../../helpers/upstreams.js';
 
@@ -130,6 +131,29 @@ describe('admin endpoints', () => {
     expect(v.statusCode).toBe(405);
     expect(String(v.headers.allow).split(', ').sort()).toEqual(['GET', 'POST']);
     await v.body.dump();
+  });
+
+  it('serves every endpoint of the README Admin API table with exactly the methods the table gives it (no NATS: GET/POST /policy are local)', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('\n## Admin API\n');
+    const section = readme.slice(at, readme.indexOf('\n## ', at + 1));
+    const documented = new Map<string, string[]>();
+    for (const m of section.matchAll(/^\| `([A-Z]+) (\/[a-z/]*)` \|/gm)) documented.set(m[2]!, [...(documented.get(m[2]!) ?? []), m[1]!].sort());
+    expect(documented.size).toBeGreaterThanOrEqual(8);
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const problems: string[] = [];
+    for (const [path, methods] of documented) {
+      const r = await request(`${proxy.adminUrl}${path}`, { method: 'PATCH', headers: auth, body: '' });
+      await r.body.dump();
+      if (path === '/healthz' || path === '/readyz') {
+        // probes answer whatever method a load balancer checks with (HAProxy's `option httpchk URI` sends OPTIONS)
+        if (r.statusCode !== 200) problems.push(`PATCH ${path}: ${r.statusCode}, want 200 as for GET`);
+        continue;
+      }
+      const allow = String(r.headers.allow ?? '').split(', ').filter((x) => x !== '').sort();
+      if (r.statusCode !== 405 || allow.join() !== methods.join()) problems.push(`${path}: README ${methods.join()}, served ${r.statusCode} Allow ${allow.join()}`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('unknown admin paths are 404', async () => {

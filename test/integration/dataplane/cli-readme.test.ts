@@ -59,6 +59,15 @@ describe('README CLI block vs --help', () => {
     expect(rows).toEqual(listed);
   });
 
+  it('the README block, the top-level --help and this test name the same commands (a new command cannot go undocumented)', async () => {
+    const top = (await help()).stdout;
+    const section = top.slice(top.indexOf('Commands:'), top.indexOf('\n\n', top.indexOf('Commands:')));
+    const inHelp = [...section.matchAll(/^ {2}([a-z][a-z-]*)(?: \| ([a-z][a-z-]*))?/gm)].flatMap((m) => m.slice(1).filter((x) => x !== undefined)).sort();
+    const inReadme = [...new Set([...readmeCliBlock().matchAll(/^portcullis ([a-z][a-z-]*)/gm)].map((m) => m[1]!))].sort();
+    expect(inHelp).toEqual([...COMMANDS].sort());
+    expect(inReadme).toEqual([...COMMANDS].sort());
+  });
+
   it('the top-level --help names every command with the flags of its own --help', async () => {
     const cmds = ['serve', 'check-config', 'explain', 'cluster-demo', 'bench'];
     const [topHelp, ...owns] = await Promise.all([help(), ...cmds.map((cmd) => help(cmd))]);

@@ -1,10 +1,12 @@
 // `npm start` = `portcullis dev`: every curl line it prints is run as printed (bash, with the
 // printed TOKEN/OPAQUE exported), and the status each line promises in its comment is checked.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../helpers/nats.js';
-import { CLI, runCli } from '../../helpers/proxy-process.js';
+import { CLI, ROOT, runCli } from '../../helpers/proxy-process.js';
 
 let proc: ChildProcess;
 let out = '';
@@ -67,6 +69,30 @@ describe('dev mode (npm start)', () => {
     expect(head).toMatch(/^HTTP\/1\.1 401/);
     expect(head).toMatch(/error="invalid_token", error_description="token signature invalid"/);
   }, 20_000);
+});
+
+describe('deploy/README compose demo, on dev mode', () => {
+  it('its token, call and revocation lines answer as commented, with the demo\'s ports mapped onto dev mode\'s', async () => {
+    // dev mode runs the same demo authorization server and an orders:read route on /orders/*
+    const text = readFileSync(join(ROOT, 'deploy', 'README.md'), 'utf8');
+    const at = text.indexOf('## Compose demo');
+    const open = text.indexOf('```sh\n', at) + 6;
+    const block = text.slice(open, text.indexOf('```', open));
+    const [, proxy, admin, as] = /proxy (http:\/\/\S+)\s+admin (http:\/\/\S+)\s+authorization server (http:\/\/\S+)/.exec(out)!;
+    const adminToken = /metrics -H "Authorization: Bearer (\S+)"/.exec(out)![1]!;
+    const lines = block.replace(/\\\n\s*/g, ' ').split('\n'); // continuation lines joined
+    const script = lines
+      .filter((l) => !/^(deploy\/compose\/init-env\.sh|docker compose)/.test(l))
+      .map((l) => l.startsWith('ADMIN_TOKEN=') ? `ADMIN_TOKEN='${adminToken}'` : l)
+      .map((l) => l.replace(/jq -r \.access_token/, `node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).access_token'`)
+        .replace(/127\.0\.0\.1:9000/g, as!).replace(/127\.0\.0\.1:808[123]/g, proxy!).replace(/127\.0\.0\.1:9911/g, admin!))
+      .map((l) => /^curl .*#\s*\d{3}/.test(l) ? `${l.replace(/\s+#.*$/, '').replace(/^curl /, 'curl -s -o /dev/null -w "%{http_code}\\n" ')}` : l)
+      .join('\n');
+    const statuses = (await bash(script, {})).trim().split('\n');
+    const wanted = lines.flatMap((l) => /^curl .*#\s*(\d{3})/.exec(l)?.[1] ?? []);
+    expect(wanted.length).toBeGreaterThanOrEqual(3);
+    expect(statuses).toEqual(wanted);
+  }, 30_000);
 });
 
 describe('dev --port', () => {

@@ -7,6 +7,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { parseExposition, sampleValue } from '../../../node/metrics/index.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
+import { readmeFamilies, scrapedLabels } from '../../helpers/readme-metrics.js';
 import { asIssuer, bearer, call, metrics, waitReady } from '../auth/tokens-helpers.js';
 import { forgeSignature } from '../../fixtures/tokens.js';
 
@@ -92,6 +93,25 @@ describe('GET /metrics', () => {
     expect(sampleValue(text, 'portcullis_upstream_connections', { upstream: 'app' })).toBeGreaterThanOrEqual(0);
     expect(sampleValue(text, 'portcullis_process_resident_memory_bytes')).toBeGreaterThan(1024 * 1024);
     expect(sampleValue(text, 'portcullis_issuer_keys_ready', { issuer: 'demo' })).toBe(1);
+  });
+
+  it('prints exactly the README Metrics tables\' families (but the --workers ones), each with its documented type and labels', () => {
+    const types = familyTypes(text);
+    const documented = readmeFamilies();
+    expect(documented.size).toBeGreaterThan(200);
+    const problems: string[] = [];
+    for (const [name, type] of types) {
+      const doc = documented.get(name);
+      if (doc === undefined) problems.push(`${name} (${type}): in /metrics, not in the README`);
+      else if (doc.type !== type) problems.push(`${name}: README says ${doc.type}, /metrics ${type}`);
+    }
+    for (const [name, doc] of documented) if (!doc.workersOnly && !types.has(name)) problems.push(`${name}: in the README, not in /metrics`);
+    // families with samples here carry exactly the labels the README names (labels are what queries select on)
+    for (const [name, labels] of scrapedLabels(text, types)) {
+      const doc = documented.get(name);
+      if (doc !== undefined && labels.join() !== doc.labels.join()) problems.push(`${name}: README labels [${doc.labels.join()}], /metrics [${labels.join()}]`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('has no catch-all family, nothing unmapped, and no credential', () => {

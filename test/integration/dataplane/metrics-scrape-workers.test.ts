@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { familyTypes } from '../../helpers/promtool.js';
+import { readmeFamilies } from '../../helpers/readme-metrics.js';
 import { eventually } from '../../helpers/upstreams.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 
@@ -44,6 +46,11 @@ describe('/metrics over workers that hang or die', () => {
     expect(m.status).toBe(200);
     expect(gauge(m.text, 'portcullis_metrics_workers_reporting')).toBe(2);
     expect(requestsServed(m.text)).toBeGreaterThanOrEqual(20);
+    // the README's `--workers` families are the primary's own: here, with their documented types
+    const types = familyTypes(m.text);
+    const workersOnly = [...readmeFamilies()].filter(([, d]) => d.workersOnly);
+    expect(workersOnly.length).toBeGreaterThanOrEqual(4);
+    expect(workersOnly.filter(([name, d]) => types.get(name) !== d.type).map(([name]) => name)).toEqual([]);
   });
 
   it('a hung worker (SIGSTOP): the scrape still answers 200 with the other worker\'s series and says 1 of 2 reported', async () => {

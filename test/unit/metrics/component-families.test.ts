@@ -17,6 +17,7 @@ import { ProxyInstance } from '../../../node/instance.js';
 import { COMPONENT_FAMILIES, mapKey, parseExposition, RequestMetrics, sourceValues, UNMAPPED_COUNT_FAMILY, UNMAPPED_FAMILY } from '../../../node/metrics/index.js';
 import { InlineSigner } from '../../../node/s2s/token-signer.js';
 import { ROOT } from '../../helpers/proxy-process.js';
+import { readmeFamilies } from '../../helpers/readme-metrics.js';
 import { removeTempDirs, tempDir } from '../../helpers/temp-dirs.js';
 import { forgeSignature } from '../../fixtures/tokens.js';
 
@@ -150,5 +151,16 @@ describe('README', () => {
     const section = readme.slice(readme.indexOf('\n## Metrics\n'), readme.indexOf('\n## ', readme.indexOf('\n## Metrics\n') + 1));
     const missing = [...COMPONENT_FAMILIES.keys(), UNMAPPED_FAMILY, UNMAPPED_COUNT_FAMILY].filter((n) => !section.includes(`| \`${n}\` |`));
     expect(missing).toEqual([]);
+  });
+
+  it('gives every component family the type and labels the registry exports it with (families with no sample in a scrape too)', () => {
+    const documented = readmeFamilies();
+    const wrong = [...COMPONENT_FAMILIES.values()].flatMap((f) => {
+      const doc = documented.get(f.name);
+      if (doc === undefined) return [];
+      const labels = [...f.labels].sort();
+      return doc.type === f.type && doc.labels.join() === labels.join() ? [] : [`${f.name}: README ${doc.type} [${doc.labels.join()}], registry ${f.type} [${labels.join()}]`];
+    });
+    expect(wrong).toEqual([]);
   });
 });
