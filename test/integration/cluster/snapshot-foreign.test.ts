@@ -12,7 +12,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const OTHER_ENV = { ...ADMIN_ENV, PT_BUS_KEY: randomBytes(48).toString('base64') };
 

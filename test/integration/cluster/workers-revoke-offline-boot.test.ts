@@ -10,7 +10,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { workerPids } from '../../helpers/worker-processes.js';
-import { admin, call, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;

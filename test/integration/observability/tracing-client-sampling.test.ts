@@ -6,9 +6,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { startOtlpCollector } from '../../helpers/otlp-collector.js';
 import { call, echoed, metrics, sample } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 const PARENT = '00f067aa0ba902b7';
@@ -65,7 +65,7 @@ describe('a client cannot have every request recorded', () => {
         expect(forwardedFlags.filter((f) => f === '01').length).toBeLessThanOrEqual(sampled);
         expect(forwardedFlags.filter((f) => f === '00').length).toBeGreaterThanOrEqual(n / 2 - allowed);
         // and the collector receives exactly the recorded traces
-        expect(await eventually(() => new Set(c.spans.map((s) => s.traceId)).size >= sampled, 5_000)).toBe(true);
+        await waitFor('new Set(c.spans.map((s) => s.traceId)).size >= sampled', () => new Set(c.spans.map((s) => s.traceId)).size >= sampled, 5_000);
         await new Promise((r) => setTimeout(r, 200));
         const exported = new Set(c.spans.map((s) => s.traceId));
         expect(exported.size).toBe(sampled);
