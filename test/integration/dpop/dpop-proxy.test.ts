@@ -9,7 +9,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { clusterMemberConfig, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { NonceSource } from '../../../node/dpop/nonce.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -221,13 +221,7 @@ describe('DPoP replay across node:cluster workers (serve --workers 2, no NATS)',
     delete cfg.cluster;
     cfg.log = { level: 'info', access: true };
     proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
-    const end = Date.now() + 30_000;
-    while (Date.now() < end) {
-      const r = await request(`${proxy.adminUrl}/readyz`);
-      await r.body.dump();
-      if (r.statusCode === 200) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await waitReady(proxy, 30_000);
     await new Promise((res) => setTimeout(res, 2_500)); // workers hear each other's heartbeats
   }, 90_000);
 
