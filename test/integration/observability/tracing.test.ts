@@ -236,8 +236,9 @@ describe('sampling ratio and a collector that fails', () => {
     }
   });
 
+  // the three collectors side by side: each case has a proxy and a collector of its own
   for (const mode of ['hang', 'fail', 'dead'] as const) {
-    it(`a collector that ${mode === 'hang' ? 'never answers' : mode === 'fail' ? 'answers 503' : 'is not listening'}: every request still served, spans dropped and counted`, async () => {
+    it.concurrent(`a collector that ${mode === 'hang' ? 'never answers' : mode === 'fail' ? 'answers 503' : 'is not listening'}: every request still served, spans dropped and counted`, async () => {
       const c = await startOtlpCollector(mode === 'dead' ? 'ok' : mode);
       const url = c.url;
       if (mode === 'dead') await c.close();
