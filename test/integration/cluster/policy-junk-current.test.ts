@@ -4,7 +4,7 @@
 // ignored the junk and then waited for a push, proxy port closed, for as long as the junk stayed.
 import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
-import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -13,9 +13,9 @@ import { busStand } from './bus-stand.js';
 describe('cluster policy: junk on `current` and a starting member', () => {
   const stand = busStand();
   const { track } = stand;
-  let p: ProxyProcess | null = null;
 
-  for (const how of ['junk', 'deleted'] as const) it(`starts from the history's newest authentic version (current ${how})`, async () => {
+  // the two cases side by side: each has a bucket (subject prefix) and a member of its own
+  for (const how of ['junk', 'deleted'] as const) it.concurrent(`starts from the history's newest authentic version (current ${how})`, async () => {
     const prefix = `pjc${Math.random().toString(36).slice(2, 8)}`;
     const cliConfig = writeConfig(localConfig([stand.nats.url], prefix));
     const v1 = policyDoc(stand.as.issuer, stand.echo.url);
@@ -29,13 +29,12 @@ describe('cluster policy: junk on `current` and a starting member', () => {
     } finally {
       await nc.close();
     }
-    p = track(await startProxy(localConfig([stand.nats.url], prefix), { env: ENV, timeoutMs: 30_000 }));
-    await waitFor('the member ready', async () => (await readyz(p!.adminUrl)).status === 200, 20_000);
+    const p = track(await startProxy(localConfig([stand.nats.url], prefix), { env: ENV, timeoutMs: 30_000 }));
+    await waitFor('the member ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
     const s = (await admin(p, 'GET', '/policy')).body;
     expect([s.version, s.from]).toEqual([2, 'bus']);
     expect(await statusOf(p, '/open2/x')).toBe(200);
     expect(await statusOf(p, '/api/x')).toBe(401);
     await p.stop();
-    p = null;
   }, 60_000);
 });
