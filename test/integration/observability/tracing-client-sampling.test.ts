@@ -41,7 +41,8 @@ const config = (collector: string, extra: Record<string, unknown>): Record<strin
   tracing: { enabled: true, endpoint: collector, batch: { max_spans: 64, interval_ms: 50 }, sample_ratio: 0, client_sampled_per_second: BUDGET, ...extra },
 });
 
-describe('a client cannot have every request recorded', () => {
+// each case has a collector and a proxy of its own (the budget is per proxy): they run side by side
+describe.concurrent('a client cannot have every request recorded', () => {
   for (const mode of ['sampled flag (parent_based)', 'trace id in the ratio (parent_based: false)'] as const) {
     it(`${mode}: at most the budget is recorded and exported, the rest propagate unsampled`, async () => {
       const c = await startOtlpCollector();
