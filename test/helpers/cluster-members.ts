@@ -3,6 +3,7 @@
 // (fresh subject prefix, this file's bus key), starting N members, waiting for N in a member's view.
 import { request } from 'undici';
 import { ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, waitReady, type ProxyProcess } from './proxy-process.js';
+import { waitFor } from './wait.js';
 
 /** A fresh bus subject prefix `<tag><6 random chars>`, so suites never see each other's streams. */
 export function subjectPrefix(tag: string): string {
@@ -41,13 +42,10 @@ export async function startMembers(n: number, config: unknown, env: Record<strin
 
 /** Poll the authenticated /readyz of `p` every 100 ms until 200 with `members` members in its view; throws with the last body after `ms` (default 30 s). */
 export async function waitReadyWithMembers(p: ProxyProcess, members: number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
   let last = '';
-  while (Date.now() < end) {
+  await waitFor(`/readyz 200 with ${members} members`, async () => {
     const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     last = await r.body.text();
-    if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === members) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`proxy not ready with ${members} members: ${last}`);
+    return r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === members;
+  }, ms, { everyMs: 100, detail: () => last });
 }

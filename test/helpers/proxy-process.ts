@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { tempDir } from './temp-dirs.js';
+import { waitFor } from './wait.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'cluster', 'cli', 'main.js');
@@ -68,7 +69,20 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   proc.stdout!.on('data', (d) => { out += d; stdout += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const logs = (): Array<Record<string, unknown>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
+  // Parsed once per line: tests poll logs() every 20 ms, and re-parsing a long access log each time
+  // kept a core busy on the shared 2-core machine. A line still being written is left for the next call.
+  const parsed: Array<Record<string, unknown>> = [];
+  let parsedTo = 0;
+  const logs = (): Array<Record<string, unknown>> => {
+    const end = stdout.lastIndexOf('\n') + 1;
+    if (end > parsedTo) {
+      for (const l of stdout.slice(parsedTo, end).split('\n')) {
+        if (l.startsWith('{')) { try { parsed.push(JSON.parse(l) as Record<string, unknown>); } catch { parsed.push({}); } }
+      }
+      parsedTo = end;
+    }
+    return parsed.slice();
+  };
   const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
     const timeout = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`proxy did not report listening within ${opts.timeoutMs ?? 30_000} ms:\n${out}`)); }, opts.timeoutMs ?? 30_000);
     const check = (): void => {
@@ -97,17 +111,14 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   };
 }
 
-/** Poll the unauthenticated `/readyz` of `p` every 25 ms until 200; throws with its last body and output after `ms` (default 20 s). */
+/** Poll the unauthenticated `/readyz` of `p` until 200; throws with its last body and output after `ms` (default 20 s). */
 export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
   let last = '';
-  while (Date.now() < end) {
+  await waitFor('/readyz 200', async () => {
     const r = await request(`${p.adminUrl}/readyz`);
     last = await r.body.text();
-    if (r.statusCode === 200) return;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
+    return r.statusCode === 200;
+  }, ms, { everyMs: 25, detail: () => `${last}\n${p.output().slice(-2000)}` });
 }
 
 /** GET /readyz of `p` with the admin token (so the body carries its details): status and parsed JSON body. */

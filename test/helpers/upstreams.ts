@@ -84,12 +84,3 @@ export function rssBytes(pid: number): number {
   return Number(m[1]) * 1024;
 }
 
-/** Poll `fn` every 20 ms until it returns true or `ms` pass; returns the last result. */
-export async function eventually(fn: () => boolean | Promise<boolean>, ms = 3_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await fn()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

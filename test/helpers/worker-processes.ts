@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { ADMIN_TOKEN, type ProxyProcess } from './proxy-process.js';
-import { eventually } from './upstreams.js';
+import { waitFor } from './wait.js';
 
 /** Pids of `primary`'s child processes (its workers); empty when it has none (ps exits 1 then). */
 export function workerPids(primary: number): number[] {
@@ -14,11 +14,11 @@ export function workerPids(primary: number): number[] {
   }
 }
 
-/** `p`'s /readyz answers 200 with `n` workers ready within `ms` (default 20 s); false when it never did. */
-export function workersReady(p: ProxyProcess, n = 2, ms = 20_000): Promise<boolean> {
-  return eventually(async () => {
+/** Wait until `p`'s /readyz answers 200 with `n` workers ready; throws past `ms` (default 20 s). */
+export async function workersReady(p: ProxyProcess, n = 2, ms = 20_000): Promise<void> {
+  await waitFor(`/readyz 200 with ${n} workers ready`, async () => {
     const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const body = await r.body.json().catch(() => ({})) as { workers_ready?: number };
     return r.statusCode === 200 && body.workers_ready === n;
-  }, ms);
+  }, ms, { detail: () => p.output().slice(-2000) });
 }

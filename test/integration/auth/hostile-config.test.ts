@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let base: string;
@@ -89,7 +89,7 @@ describe('reloading hostile YAML keeps the running config', () => {
       expect(JSON.stringify(r.json.errors)).toMatch(message);
       proxy.proc.kill('SIGHUP');
       // --watch and SIGHUP each log their refusal; the process is alive and still serving
-      expect(await eventually(() => proxy.logs().filter((l) => /keeping the running config|refused/.test(String(l.msg))).length >= refusedBefore + 3, 20_000), proxy.output().slice(-2000)).toBe(true);
+      await waitFor('proxy.logs().filter((l) => /keeping the running config|refused/.test(String(l.msg))).length >= refusedBefor…', () => proxy.logs().filter((l) => /keeping the running config|refused/.test(String(l.msg))).length >= refusedBefore + 3, 20_000, { detail: () => proxy.output().slice(-2000) });
       expect(proxy.proc.exitCode, proxy.output().slice(-2000)).toBeNull();
       expect(await serves()).toBe(200);
       writeFileSync(configPath, base);

@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { SECRET_ENV, bearer, call, expectBearerError, expectUnavailable, waitReady, type Reply } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /**
  * An AS whose introspection answers are held until the test releases them (slower than any
@@ -114,7 +114,7 @@ describe('introspection under a flood of junk tokens with a slow authorization s
     as.active.add(good);
     // the good token goes first so that its call holds one of the pool's connections
     const goodReply = get(good);
-    expect(await eventually(() => as.requests >= 1, 10_000)).toBe(true);
+    await waitFor('as.requests >= 1', () => as.requests >= 1, 10_000);
     const tokens = Array.from({ length: FLOOD }, junk);
     const replies = await Promise.all(tokens.map(get));
 
@@ -132,7 +132,7 @@ describe('introspection under a flood of junk tokens with a slow authorization s
 
     // the AS answers at last: the timed-out calls finish on their connections; the good token's late answer is cached
     as.release();
-    expect(await eventually(async () => (await stats())['introspection.calls_late'] >= as.requests, 10_000)).toBe(true);
+    await waitFor("(await stats())['introspection.calls_late'] >= as.requests", async () => (await stats())['introspection.calls_late'] >= as.requests, 10_000);
     const before = as.requests;
     const ok = await get(good);
     expect(ok.status, ok.text).toBe(200);

@@ -8,7 +8,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { clusterMemberConfig } from '../../helpers/cluster-members.js';
 import { startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from '../cluster/fixtures/slow-wire-as.js';
-import { metric, waitFor } from '../cluster/proxy-fixtures.js';
+import { metric } from '../cluster/proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const TOKEN = 'opaque-token-late-superseded-0123456789abcdef';
 

@@ -7,9 +7,9 @@ import { Client } from 'undici';
 import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { asIssuer, bearer, call } from './tokens-helpers.js';
 import { startWithJwksDown, type JwksDownStart } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -57,7 +57,7 @@ describe('serve --workers 2 with the JWKS down at start', () => {
     expect(echo.requests).toBe(before);
 
     as.setJwks('normal');
-    expect(await eventually(async () => (await readyz()).status === 200, 15_000)).toBe(true);
+    await waitFor('/readyz 200', async () => (await readyz()).status === 200, 15_000);
     expect((await readyz()).json).toMatchObject({ ready: true, workers_ready: 2, keys_loaded: true });
     for (let i = 0; i < 8; i++) expect((await once(token)).status).toBe(200);
   }, 25_000);

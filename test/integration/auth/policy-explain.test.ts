@@ -5,8 +5,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, call, issuerFor, waitReady } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -181,7 +181,7 @@ describe('/readyz', () => {
     }), { env: ADMIN_ENV });
     try {
       // early's keys load at once; late's JWKS answers 503
-      expect(await eventually(async () => (await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN })).json?.issuers?.early?.keys === true, 5_000)).toBe(true);
+      await waitFor('(await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN })).json?.issuers?.early?.keys === true', async () => (await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN })).json?.issuers?.early?.keys === true, 5_000);
       const notYet = await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN });
       expect(notYet.status).toBe(503);
       expect(notYet.json).toMatchObject({ ready: false, keys_loaded: false, issuers: { early: { keys: true, introspection: null }, late: { keys: false, introspection: null } } });

@@ -4,7 +4,7 @@
 import { request } from 'undici';
 import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 export const AUD = 'portcullis-demo';
 
@@ -45,21 +45,10 @@ export function admin(p: ProxyProcess, method: string, path: string, body?: unkn
 /** Poll /readyz (with the admin token: its details) until 200 (keys loaded); throws with the last body otherwise. */
 export async function waitReady(p: ProxyProcess, ms = 8_000): Promise<Record<string, any>> {
   let last: Answer | null = null;
-  const ok = await eventually(async () => {
+  await waitFor('/readyz 200 (keys loaded)', async () => {
     last = await call(`${p.adminUrl}/readyz`, { token: ADMIN_TOKEN });
     return last.status === 200;
-  }, ms);
-  if (!ok) throw new Error(`proxy not ready within ${ms} ms: ${last === null ? 'no answer' : (last as Answer).text}\n${p.output()}`);
+  }, ms, { detail: () => `${last === null ? 'no answer' : (last as Answer).text}\n${p.output()}` });
   return (last as unknown as Answer).json!;
 }
 
-/** Poll `fn` until it yields `want`; returns the last value (for a readable assertion). */
-export async function until<T>(fn: () => Promise<T>, want: T, ms = 5_000): Promise<T> {
-  let last = await fn();
-  const end = Date.now() + ms;
-  while (last !== want && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 25));
-    last = await fn();
-  }
-  return last;
-}

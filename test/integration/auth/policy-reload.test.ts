@@ -9,8 +9,8 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, writeConfig, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
-import { admin, call, issuerFor, until, waitReady } from './policy-fixtures.js';
+import { admin, call, issuerFor, waitReady } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echoA: EchoUpstream;
@@ -62,10 +62,10 @@ describe('single process', () => {
     expect(await status('/added/x')).toBe(404);
     rewrite(config('orders:write', { extraRoutes: [ADDED] }));
     proxy.proc.kill('SIGHUP');
-    expect(await until(() => status('/r/x', writer), 200)).toBe(200);
+    await waitFor('/r/x to answer 200', async () => (await status('/r/x', writer)) === 200);
     expect(await status('/r/x', reader)).toBe(403);
     expect(await status('/added/x')).toBe(200);
-    await eventually(() => logged(proxy, 'config reloaded') >= 1, 4_000); // written asynchronously (pino)
+    await waitFor("logged(proxy, 'config reloaded') >= 1", () => logged(proxy, 'config reloaded') >= 1, 4_000); // written asynchronously (pino)
     expect(logged(proxy, 'config reloaded')).toBe(1);
   });
 
@@ -89,7 +89,7 @@ describe('single process', () => {
     expect(r.json?.reloaded).toBe(false);
     const paths = (r.json?.errors as { path: string; message: string }[]).map((e) => e.path);
     expect(paths).toEqual(expect.arrayContaining(['routes[2].upstream', 'routes[2].auth.scopes.all']));
-    expect(await eventually(() => logged(proxy, 'reload refused: config invalid, keeping the running config') === 1, 2_000)).toBe(true);
+    await waitFor("logged(proxy, 'reload refused: config invalid, keeping the running config') === 1", () => logged(proxy, 'reload refused: config invalid, keeping the running config') === 1, 2_000);
     const line = proxy.logs().find((l) => l.msg === 'reload refused: config invalid, keeping the running config')!;
     expect(JSON.stringify(line.errors)).toContain('routes[2].upstream');
     expect(line.level).toBe(50); // error
@@ -103,7 +103,7 @@ describe('single process', () => {
     expect(syntax.status).toBe(422);
     expect((syntax.json?.errors as { path: string }[])[0]!.path).toMatch(/^line \d+$/);
     proxy.proc.kill('SIGHUP');
-    expect(await eventually(() => logged(proxy, 'reload refused: config invalid, keeping the running config') === 3, 2_000)).toBe(true);
+    await waitFor("logged(proxy, 'reload refused: config invalid, keeping the running config') === 3", () => logged(proxy, 'reload refused: config invalid, keeping the running config') === 3, 2_000);
     expect(await status('/r/x', reader)).toBe(200);
     expect((await call(`${proxy.adminUrl}/readyz`, { token: ADMIN_TOKEN })).json).toMatchObject({ ready: true, config_version: 3 });
   });
@@ -120,7 +120,7 @@ describe('single process', () => {
     expect((await admin(proxy, 'POST', '/reload')).status).toBe(200);
     const before = echoA.requests;
     const inflight = call(`${proxy.url}/r/slow/700`, { token: reader });
-    expect(await eventually(() => echoA.requests > before && echoA.lastRequest?.url === '/r/slow/700', 2_000)).toBe(true);
+    await waitFor("echoA.requests > before && echoA.lastRequest?.url === '/r/slow/700'", () => echoA.requests > before && echoA.lastRequest?.url === '/r/slow/700', 2_000);
     rewrite(config('orders:write', { target: echoB.url }));
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status).toBe(200);
@@ -143,19 +143,19 @@ describe('serve --watch', () => {
       await waitReady(proxy);
       expect(await status('/added/x')).toBe(404);
       writeFileSync(file, stringify(config('orders:read', { extraRoutes: [ADDED] })));
-      expect(await until(() => status('/added/x'), 200, 4_000)).toBe(200);
+      await waitFor('/added/x to answer 200', async () => (await status('/added/x')) === 200, 4_000);
       // the log line is written asynchronously (pino): it may land just after the new policy answers
-      expect(await eventually(() => logged(proxy, 'config file changed: reloading') >= 1, 4_000)).toBe(true);
+      await waitFor("logged(proxy, 'config file changed: reloading') >= 1", () => logged(proxy, 'config file changed: reloading') >= 1, 4_000);
 
       // editors and ConfigMaps replace the file (write elsewhere, rename over it)
       const tmp = join(dirname(file), '.portcullis.yaml.tmp');
       writeFileSync(tmp, stringify(config('orders:write', { extraRoutes: [ADDED] })));
       renameSync(tmp, file);
-      expect(await until(() => status('/r/x', writer), 200, 4_000)).toBe(200);
+      await waitFor('/r/x to answer 200', async () => (await status('/r/x', writer)) === 200, 4_000);
       expect(await status('/r/x', reader)).toBe(403);
 
       writeFileSync(file, stringify(config('orders:read', { extraRoutes: [{ ...ADDED, upstream: 'nope' }] })));
-      expect(await eventually(() => logged(proxy, 'reload refused: config invalid, keeping the running config') >= 1, 4_000)).toBe(true);
+      await waitFor("logged(proxy, 'reload refused: config invalid, keeping the running config') >= 1", () => logged(proxy, 'reload refused: config invalid, keeping the running config') >= 1, 4_000);
       expect(await status('/r/x', writer)).toBe(200);
       expect(await status('/added/x')).toBe(200);
     } finally {
@@ -172,7 +172,7 @@ describe('serve --workers 2', () => {
     const spread = async (tag: string, token: string, n = 20): Promise<{ statuses: Set<number>; pids: Set<unknown> }> => {
       const statuses = new Set((await Promise.all(Array.from({ length: n }, (_, i) => call(`${proxy.url}/r/${tag}/${i}`, { token, fresh: true })))).map((r) => r.status));
       const lines = (): Record<string, unknown>[] => proxy.logs().filter((l) => l.msg === 'request' && String(l.path).startsWith(`/r/${tag}/`));
-      await eventually(() => lines().length === n, 3_000);
+      await waitFor('lines().length === n', () => lines().length === n, 3_000);
       return { statuses, pids: new Set(lines().map((l) => l.pid)) };
     };
     try {

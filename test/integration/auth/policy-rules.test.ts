@@ -5,8 +5,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { call, issuerFor, waitReady } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let main: AuthServer;
 let second: AuthServer;
@@ -124,7 +124,7 @@ describe('claim predicates', () => {
     expect(r.status).toBe(403);
     expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_FORBIDDEN' });
     // the access line comes over the proxy's stdout, after the answer
-    await eventually(() => lines().length > before, 10_000);
+    await waitFor('lines().length > before', () => lines().length > before, 10_000);
     expect(lines().at(-1)).toMatchObject({ status: 403, deny: 'claim_mismatch:acr' });
   });
 });

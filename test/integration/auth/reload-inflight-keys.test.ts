@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { AUDIENCE, asIssuer, bearer, call, waitReady } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SLOW_MS = 1_200;
 
@@ -56,7 +56,7 @@ describe.each([1, 2])('requests waiting on an unknown-kid JWKS refetch across a 
     const asked = as.counters.jwks;
     const inflight = tokens.map((t) => call(`${proxy.url}/api/x`, { headers: bearer(t) }));
     // the refetch waits at the (slow) JWKS endpoint when the reload replaces the actor
-    expect(await eventually(() => as.counters.jwks > asked, 10_000), 'the refetch at the JWKS endpoint').toBe(true);
+    await waitFor('as.counters.jwks > asked', () => as.counters.jwks > asked, 10_000, { detail: () => 'the refetch at the JWKS endpoint' });
     await reloadWith(proxy, config([AUDIENCE], workers));
     // the same token sent now is judged by the new version: it must not join the old actor's verification in flight
     const joined = await call(`${proxy.url}/api/joined`, { headers: bearer(tokens[0]!) });

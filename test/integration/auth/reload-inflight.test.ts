@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { SECRET_ENV, asIssuer, bearer, call, introspection, waitReady } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SLOW_MS = 1_200;
 
@@ -53,7 +53,7 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
     const asked = as.counters.introspection;
     // several in flight so that with --workers 2 each worker has some waiting on introspection
     const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'alice' }, 60)) }));
-    expect(await eventually(() => as.counters.introspection - asked >= 6, 10_000), 'the six at introspection').toBe(true);
+    await waitFor('as.counters.introspection - asked >= 6', () => as.counters.introspection - asked >= 6, 10_000, { detail: () => 'the six at introspection' });
     await reloadWith(proxy, config(4_001, workers));
     const replies = await Promise.all(inflight);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));
@@ -66,7 +66,7 @@ describe.each([1, 2])('requests authenticating across a reload (workers: %i)', (
     as.setIntrospection('slow', SLOW_MS);
     const asked = as.counters.introspection;
     const inflight = Array.from({ length: 6 }, () => call(`${proxy.url}/api/x`, { headers: bearer(as.issueOpaque({ sub: 'carol' }, 60)) }));
-    expect(await eventually(() => as.counters.introspection - asked >= 6, 10_000), 'the six at introspection').toBe(true);
+    await waitFor('as.counters.introspection - asked >= 6', () => as.counters.introspection - asked >= 6, 10_000, { detail: () => 'the six at introspection' });
     await reloadWith(proxy, config(4_002, workers, 3 * SLOW_MS + 1));
     const replies = await Promise.all(inflight);
     expect(replies.map((r) => `${r.status} ${r.status === 200 ? '' : r.text}`)).toEqual(replies.map(() => '200 '));

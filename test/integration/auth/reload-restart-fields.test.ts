@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, call, waitReady } from './policy-fixtures.js';
 import { workerPids } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 beforeAll(async () => { echo = await startEchoUpstream(); });
@@ -43,11 +43,10 @@ describe('single process', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ reloaded: true, version: 2 });
     expect([...(r.json?.restart_required ?? [])].sort()).toEqual(['log.access', 'server.websocket', 'verifier']);
-    const warned = await eventually(() => p.logs().some((l) => l.level === 40 && Array.isArray(l.restart_required) && (l.restart_required as string[]).includes('verifier')));
-    expect(warned, p.output().slice(-3000)).toBe(true);
+    await waitFor('a warning naming verifier as restart-required', () => p.logs().some((l) => l.level === 40 && Array.isArray(l.restart_required) && (l.restart_required as string[]).includes('verifier')), 3_000, { detail: () => p.output().slice(-3000) });
     // what the answer says is true: access lines are still written, the new route is served
     expect((await call(`${p.url}/extra/a`)).status).toBe(200);
-    expect(await eventually(() => accessLines(p, '/extra/a').length === 1)).toBe(true);
+    await waitFor("accessLines(p, '/extra/a').length === 1", () => accessLines(p, '/extra/a').length === 1);
   });
 
   it('keeps naming them at the next reload, until the file matches the start again', async () => {
@@ -76,7 +75,7 @@ describe('serve --workers 2', () => {
   async function loggingPids(tag: string, n = 16): Promise<Set<unknown>> {
     const statuses = await Promise.all(Array.from({ length: n }, async (_, i) => (await call(`${p.url}/${tag}/${i}`, { fresh: true })).status));
     expect(new Set(statuses)).toEqual(new Set([200]));
-    await eventually(() => accessLines(p, `/${tag}/`).length === n, 10_000);
+    await waitFor('accessLines(p, `/${tag}/`).length === n', () => accessLines(p, `/${tag}/`).length === n, 10_000);
     return new Set(accessLines(p, `/${tag}/`).map((l) => l.pid));
   }
 
@@ -91,11 +90,10 @@ describe('serve --workers 2', () => {
     const before = workerPids(p.proc.pid!);
     expect(before).toHaveLength(2);
     process.kill(before[0]!, 'SIGKILL');
-    const replaced = await eventually(async () => {
+    await waitFor('the killed worker replaced and both ready', async () => {
       const now = workerPids(p.proc.pid!);
       return now.length === 2 && !now.includes(before[0]!) && (await admin(p, 'GET', '/readyz')).json?.workers_ready === 2;
     }, 45_000); // restart backoff plus a full worker boot on a loaded 2-core machine
-    expect(replaced).toBe(true);
     // both workers, the replacement included, still write access lines (log.access is read at start)
     expect((await loggingPids('after', 24)).size).toBe(2);
   }, 90_000);

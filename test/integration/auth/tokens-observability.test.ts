@@ -6,9 +6,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { forgeSignature } from '../../fixtures/tokens.js';
 import { INTROSPECTION_SECRET, SECRET_ENV, asIssuer, bearer, call, introspection, metrics, waitReady } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -72,7 +72,7 @@ const accessLine = (path: string): Record<string, unknown> | undefined => proxy.
 
 describe('logs', () => {
   it('one access line per request; denials carry the stable deny reason and a 16-hex token fingerprint', async () => {
-    expect(await eventually(() => [...expected.keys()].every((p) => accessLine(p) !== undefined), 3_000)).toBe(true);
+    await waitFor('[...expected.keys()].every((p) => accessLine(p) !== undefined)', () => [...expected.keys()].every((p) => accessLine(p) !== undefined), 3_000);
     for (const [path, reason] of expected) {
       const line = accessLine(path)!;
       const token = byPath.get(path)!;

@@ -7,9 +7,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { SECRET_ENV, asIssuer, bearer, call, echoed, expectBearerError, expectUnavailable, introspection, notForwarded, waitReady } from './tokens-helpers.js';
 import { startWithJwksDown, type JwksDownStart } from './tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -44,7 +44,7 @@ describe('JWKS unreachable at start', () => {
     expect(as.counters.jwks).toBeGreaterThanOrEqual(1); // it did try
 
     as.setJwks('normal');
-    expect(await eventually(async () => (await readyz()).status === 200, 8_000)).toBe(true);
+    await waitFor('/readyz 200', async () => (await readyz()).status === 200, 8_000);
     expect(proxy.proc.pid).toBe(pid);
     expect(proxy.proc.exitCode).toBeNull();
     expect(echoed(await call(`${proxy.url}/orders/1`, { headers: bearer(token) })).headers['x-auth-subject']).toBe('alice');
@@ -96,7 +96,7 @@ describe('JWKS unreachable at start, issuer with introspection', () => {
     expectBearerError(await notForwarded(() => echo.requests, () => call(`${proxy2.url}/orders/1`, { headers: bearer(forged) })), 401, 'invalid_token');
 
     as2.setJwks('normal');
-    expect(await eventually(async () => (await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true, 8_000)).toBe(true);
+    await waitFor('(await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true', async () => (await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true, 8_000);
     const calls1 = as2.counters.introspection;
     expect(echoed(await call(`${proxy2.url}/orders/1`, { headers: bearer(await as2.issueJwt({ sub: 'dave' })) })).headers['x-auth-subject']).toBe('dave');
     expect(as2.counters.introspection, 'a JWT is verified locally once the keys are loaded').toBe(calls1);

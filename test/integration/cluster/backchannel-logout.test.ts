@@ -11,7 +11,8 @@ import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '..
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/oidc/backchannel-logout';
 const CLIENT = 'portcullis-web';

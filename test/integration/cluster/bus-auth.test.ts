@@ -17,8 +17,9 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, revoked } from './proxy-fixtures.js';
 import { sourceValue } from '../../../node/metrics/index.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const BUS_KEY = randomBytes(48).toString('base64');
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret', PT_BUS_KEY: BUS_KEY };

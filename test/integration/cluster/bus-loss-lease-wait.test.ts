@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { apiStatus, type SlowWireAs, startSlowWirePair, type SlowWirePair } from './fixtures/slow-wire-as.js';
-import { metric, waitFor } from './proxy-fixtures.js';
+import { metric } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const TOKEN = 'opaque-token-busloss-0123456789abcdef';
 

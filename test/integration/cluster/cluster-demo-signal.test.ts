@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { natsServerBinary } from '../../helpers/nats.js';
 import { CLI } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const strays: number[] = [];
 afterAll(() => { for (const pid of strays) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } });
@@ -43,7 +43,7 @@ describe('cluster-demo and signals', () => {
     p.stderr.on('data', (d) => { out += d; });
     const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
     let nats: number[] = [];
-    expect(await eventually(() => (nats = natsChildren(p.pid!)).length > 0, 30_000), `no nats-server child appeared:\n${out}`).toBe(true);
+    await waitFor('(nats = natsChildren(p.pid!)).length > 0', () => (nats = natsChildren(p.pid!)).length > 0, 30_000, { detail: () => `no nats-server child appeared:\n${out}` });
     strays.push(...nats);
     const args = readFileSync(`/proc/${nats[0]}/cmdline`, 'utf8').split('\0');
     const store = args[args.indexOf('-sd') + 1]!;
@@ -51,7 +51,7 @@ describe('cluster-demo and signals', () => {
     const code = await exited;
     expect(out).not.toContain('After:'); // stopped before the demonstration ended: this is the start-up window
     expect(code, out).not.toBe(0);
-    expect(await eventually(() => nats.every((pid) => !alive(pid)), 10_000), `nats-server ${nats.join(',')} still running after the CLI exited`).toBe(true);
+    await waitFor('nats.every((pid) => !alive(pid))', () => nats.every((pid) => !alive(pid)), 10_000, { detail: () => `nats-server ${nats.join(',')} still running after the CLI exited` });
     expect(existsSync(store), `the demo's JetStream store ${store} was left behind`).toBe(false);
   }, 60_000);
 });

@@ -29,15 +29,6 @@ export function natsNode(servers: readonly string[], subjectPrefix: string, extr
   });
 }
 
-/** Poll `cond` on every turn of the event loop until true or `timeoutMs`; resolves with the elapsed ms. */
-export async function until(cond: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
-  const t0 = performance.now();
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-  return performance.now() - t0;
-}
 
 /** p-quantile of a sample, ms. */
 export function quantile(xs: readonly number[], q: number): number {

@@ -14,8 +14,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServerWithConfig, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, ROOT, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf } from './proxy-fixtures.js';
 import { sourceValue } from '../../../node/metrics/index.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PASSWORDS = { PORTCULLIS_NATS_PASSWORD: `proxy-${randomUUID()}`, PORTCULLIS_NATS_REVOKE_PASSWORD: `revoke-${randomUUID()}` };
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, ...PASSWORDS, PT_INTROSPECTION_SECRET: 'portcullis-secret' };

@@ -12,7 +12,8 @@ import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/prot
 import { encodeDirectFrame } from '../../../cluster/transport/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

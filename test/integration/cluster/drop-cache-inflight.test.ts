@@ -9,8 +9,8 @@ import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '..
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
-import { waitFor } from './proxy-fixtures.js';
 import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';

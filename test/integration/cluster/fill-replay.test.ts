@@ -12,7 +12,8 @@ import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '..
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
-import { metric, waitFor } from './proxy-fixtures.js';
+import { metric } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';

@@ -12,7 +12,8 @@ import { clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-member
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SECRET = 'portcullis-secret';
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: SECRET };

@@ -9,7 +9,8 @@ import { connect } from 'nats';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { BUS_ENV, startProxy } from '../../helpers/proxy-process.js';
-import { memberConfig, metric, waitFor } from './proxy-fixtures.js';
+import { memberConfig, metric } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('membership: replayed heartbeats of a dead member', () => {
   let servers: BusServers;

@@ -14,7 +14,8 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { Relay } from '../../helpers/tcp-relay.js';
 import { waitReady } from '../ws/ws-fixtures.js';
-import { metric, waitFor } from './proxy-fixtures.js';
+import { metric } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 async function status(p: ProxyProcess, token: string): Promise<number> {
   const r = await request(`${p.url}/api/x`, { headers: { authorization: `Bearer ${token}`, connection: 'close' }, headersTimeout: 60_000, bodyTimeout: 60_000 });

@@ -14,7 +14,8 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, POLL_AUTH, RISC, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { forkIpcFixture, type IpcFixture } from '../../helpers/ipc-fixture.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
@@ -49,7 +49,7 @@ describe('IPC hub (node:cluster primary) without NATS', () => {
   it('a worker forked later syncs every revocation from the hub before it is ready', async () => {
     await send({ cmd: 'revoke', worker: 1, req: { kind: 'jti', value: 'ipc-2' } });
     // the hub hears it from worker 1 over IPC, after the worker answered: the later worker syncs from the hub
-    expect(await eventually(async () => (await check('ipc-2')).hub, 10_000), 'the hub holds the revocation').toBe(true);
+    await waitFor("(await check('ipc-2')).hub", async () => (await check('ipc-2')).hub, 10_000, { detail: () => 'the hub holds the revocation' });
     const index = await send<number>({ cmd: 'fork' });
     expect(index).toBe(2);
     const stats = await send<Record<string, number | boolean>>({ cmd: 'stats', worker: 2 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { forkIpcFixture, type IpcFixture } from '../../helpers/ipc-fixture.js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { until } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 
@@ -60,7 +60,7 @@ describe('shared introspection cache over the node:cluster IPC hub', () => {
     as.setIntrospection('slow', 500);
     as.resetCounters();
     void send({ cmd: 'lookup', workers: [o], tokens: [token], reps: 1 }); // never answered: the worker dies
-    await until(() => as.counters.introspection === 1, 2_000, 'the owner to call');
+    await waitFor('the owner to call', () => as.counters.introspection === 1, 2_000);
     const elsewhere = send<number[]>({ cmd: 'lookup', workers: others, tokens: [token], reps: 2 });
     const t0 = Date.now();
     let pendingNow = pendingBefore;

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const headerKid = (t: string): string => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid as string;
 

@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitFor } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PASSWORD = `pw-${randomUUID()}`;
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: PASSWORD };

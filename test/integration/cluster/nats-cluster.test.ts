@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../../../cluster/index.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
-import { natsNode, prefix, sleep, until } from './cluster-fixtures.js';
+import { natsNode, prefix, sleep } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const tok = (jti: string): { jti: string; tokenHash: string } => ({ jti, tokenHash: '0'.repeat(64) });
 
@@ -32,25 +33,25 @@ describe('revocations over a 3-node NATS cluster', () => {
     const c = await pinned(s3!.url);
     await Promise.all([a.ready(), b.ready(), c.ready()]);
     expect((await a.revocationActor.add({ kind: 'jti', value: 'before-cut' })).ok).toBe(true);
-    await until(() => b.revocations.isRevoked(tok('before-cut')), 10_000, 'B to see the first revocation');
+    await waitFor('B to see the first revocation', () => b.revocations.isRevoked(tok('before-cut')), 10_000);
 
     await s2!.kill();
-    await until(() => !b.busConnected(), 5_000, 'B to notice');
+    await waitFor('B to notice', () => !b.busConnected(), 5_000);
     const ids = ['cut-1', 'cut-2', 'cut-3'];
     for (const jti of ids) expect((await a.revocationActor.add({ kind: 'jti', value: jti })).ok).toBe(true);
-    await until(() => a.stats().revocations_unpersisted === 0, 15_000, 'the stream to hold every revocation');
-    await until(() => ids.every((j) => c.revocations.isRevoked(tok(j))), 5_000, 'C to see them');
+    await waitFor('the stream to hold every revocation', () => a.stats().revocations_unpersisted === 0, 15_000);
+    await waitFor('C to see them', () => ids.every((j) => c.revocations.isRevoked(tok(j))), 5_000);
     expect(ids.some((j) => b.revocations.isRevoked(tok(j)))).toBe(false);
     expect(b.degraded()).toBe(true);
 
     // Watch every turn of the event loop from before the restart: the moment B is connected
     // and caught up it must already refuse every token revoked while it was away.
     let sawCatchingUp = false;
-    const watching = until(() => {
+    const watching = waitFor('B to reconnect and catch up', () => {
       if (!b.busConnected()) return false;
       if (!b.caughtUp()) { sawCatchingUp = true; expect(b.gate().ok).toBe(false); return false; }
       return true;
-    }, 15_000, 'B to reconnect and catch up');
+    }, 15_000, { everyMs: 0 });
     await s2!.restart();
     await watching;
     for (const j of ids) expect(b.revocations.isRevoked(tok(j))).toBe(true);
@@ -86,10 +87,10 @@ describe('revocations over a 3-node NATS cluster', () => {
     await sleep(150);
     await s3!.kill();
     await sending;
-    await until(() => publisher.stats().revocations_unpersisted === 0, 15_000, 'the stream to hold every revocation');
+    await waitFor('the stream to hold every revocation', () => publisher.stats().revocations_unpersisted === 0, 15_000);
     const everyone = [...spread, ...nodes.filter((n) => !spread.includes(n) && n.busConnected())];
     try {
-      await until(() => everyone.every((n) => ids.every((j) => n.revocations.isRevoked(tok(j)))), 15_000, 'every member to hold every revocation');
+      await waitFor('every member to hold every revocation', () => everyone.every((n) => ids.every((j) => n.revocations.isRevoked(tok(j)))), 15_000);
     } catch (err) {
       for (const n of everyone) {
         const missing = ids.filter((j) => !n.revocations.isRevoked(tok(j)));
@@ -105,6 +106,6 @@ describe('revocations over a 3-node NATS cluster', () => {
     // The member pinned to s3 (first test) was cut off; it catches up when s3 returns.
     await s3!.restart();
     const pinnedToS3 = nodes[2]!;
-    await until(() => pinnedToS3.busConnected() && pinnedToS3.caughtUp() && ids.every((j) => pinnedToS3.revocations.isRevoked(tok(j))), 15_000, 'the s3-pinned member to catch up');
+    await waitFor('the s3-pinned member to catch up', () => pinnedToS3.busConnected() && pinnedToS3.caughtUp() && ids.every((j) => pinnedToS3.revocations.isRevoked(tok(j))), 15_000);
   });
 });

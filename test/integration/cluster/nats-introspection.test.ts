@@ -11,7 +11,8 @@ import { issuerSchema } from '../../../node/config/index.js';
 import { IntrospectionClient } from '../../../node/introspection/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { BUS_AUTH } from '../../helpers/proxy-process.js';
-import { prefix, silent, until } from './cluster-fixtures.js';
+import { prefix, silent } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
 const ISSUER = 'demo';
@@ -42,7 +43,7 @@ describe('shared introspection cache over NATS', () => {
       clients.push(client);
     }
     await Promise.all(nodes.map((n) => n.ready()));
-    await until(() => nodes.every((n) => n.membership.members().length === 3), 5_000, 'every member to see the other two');
+    await waitFor('every member to see the other two', () => nodes.every((n) => n.membership.members().length === 3), 5_000);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -62,7 +63,7 @@ describe('shared introspection cache over NATS', () => {
     as.setIntrospection('normal');
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     expect(as.counters.introspection).toBe(50);
-    await until(() => clients.every((c) => c.stats().cache_entries === 50), 10_000, 'every cache to hold all 50');
+    await waitFor('every cache to hold all 50', () => clients.every((c) => c.stats().cache_entries === 50), 10_000);
     for (const c of clients) {
       tokens.forEach((t, i) => {
         const o = c.lookup(t);
@@ -81,7 +82,7 @@ describe('shared introspection cache over NATS', () => {
   it('evictEverywhere drops a token from every member; the next lookups cost one call in all', async () => {
     const token = tokens[7]!;
     nodes[1]!.introspection.evictEverywhere(sha256hex(token));
-    await until(() => clients.every((c) => c.stats().cache_entries === 49), 10_000, 'every member to drop it');
+    await waitFor('every member to drop it', () => clients.every((c) => c.stats().cache_entries === 49), 10_000);
     as.resetCounters();
     const again = clients.map((c) => c.lookup(token));
     expect(again.every((o) => o instanceof Promise)).toBe(true);
@@ -93,7 +94,7 @@ describe('shared introspection cache over NATS', () => {
     const token = as.issueOpaque({ sub: 'failover' }, 600);
     const key = sha256hex(token);
     const ownerId = nodes[0]!.introspection.ownerOf(key);
-    await until(() => nodes.every((n) => n.membership.members().length === 3 && n.introspection.ownerOf(key) === ownerId), 10_000, 'every member to agree on the owner');
+    await waitFor('every member to agree on the owner', () => nodes.every((n) => n.membership.members().length === 3 && n.introspection.ownerOf(key) === ownerId), 10_000);
     const o = nodes.findIndex((n) => n.memberId === ownerId);
     const others = [0, 1, 2].filter((i) => i !== o);
     as.setIntrospection('slow', 700);
@@ -101,9 +102,9 @@ describe('shared introspection cache over NATS', () => {
     const pendingBefore = nodes[o]!.stats().cluster_introspection_lease_pending_total!;
 
     const atOwner = clients[o]!.lookup(token); // the owner leases to itself and calls
-    await until(() => as.counters.introspection === 1, 2_000, 'the owner to call');
+    await waitFor('the owner to call', () => as.counters.introspection === 1, 2_000);
     const elsewhere = others.map((i) => clients[i]!.lookup(token));
-    await until(() => nodes[o]!.stats().cluster_introspection_lease_pending_total === pendingBefore + 2, 2_000, 'both others to wait on the owner');
+    await waitFor('both others to wait on the owner', () => nodes[o]!.stats().cluster_introspection_lease_pending_total === pendingBefore + 2, 2_000);
     await nodes[o]!.close();
 
     const outcomes = await Promise.all(elsewhere);

@@ -11,8 +11,9 @@ import { revoke } from '../../../cluster/cli/revoke.js';
 import { UsageError } from '../../../cluster/cli/usage-error.js';
 import { AdminServer } from '../../../node/admin/admin-server.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { natsNode, prefix, quantile, silent, sleep, until } from './cluster-fixtures.js';
+import { natsNode, prefix, quantile, silent, sleep } from './cluster-fixtures.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('revocations over one nats-server', () => {
   let server: NatsServer & { stop(): Promise<void> };
@@ -47,7 +48,7 @@ describe('revocations over one nats-server', () => {
       const pending = a.revocationActor.add({ kind: 'jti', value: jti });
       // Applied at A synchronously, before the bus round trip.
       expect(a.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) })).toBe(true);
-      await until(() => b.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }) && c.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }), 10_000, `jti ${jti} at B and C`);
+      await waitFor(`jti ${jti} at B and C`, () => b.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }) && c.revocations.isRevoked({ jti, tokenHash: '0'.repeat(64) }), 10_000);
       delays.push(performance.now() - t0);
       const out = await pending;
       expect(out.ok && out.persisted).toBe(true);
@@ -75,7 +76,7 @@ describe('revocations over one nats-server', () => {
       { kind: 'jti', value: 'scoped', issuer: 'https://as.example' },
     ]) expect((await a.revocationActor.add(req)).ok).toBe(true);
     const tok = (o: object): Parameters<ClusterNode['revocations']['isRevoked']>[0] => ({ tokenHash: 'f'.repeat(64), ...o });
-    await until(() => c.revocations.size >= a.revocations.size, 10_000, 'C to hold what A holds');
+    await waitFor('C to hold what A holds', () => c.revocations.size >= a.revocations.size, 10_000);
     expect(c.revocations.isRevoked(tok({ tokenHash: hash }))).toBe(true);
     expect(c.revocations.isRevoked(tok({ sub: 'alice', iat: now - 10 }))).toBe(true);
     expect(c.revocations.isRevoked(tok({ sub: 'alice', iat: now + 5 }))).toBe(false);
@@ -116,7 +117,7 @@ describe('revocations over one nats-server', () => {
     expect(body.revocation).toMatchObject({ kind: 'sub', value: 'bob', reason: 'left the company' });
     expect(body.persisted).toBe(true);
     expect(body.stream_seq).toBeGreaterThan(0);
-    await until(() => a.revocations.has(body.revocation.id as string), 10_000, 'A to get it');
+    await waitFor('A to get it', () => a.revocations.has(body.revocation.id as string), 10_000);
     const list = await routes['GET /revocations']!({ url: '/revocations?kind=sub', method: 'GET' } as Parameters<typeof post>[0], '');
     expect(list.status).toBe(200);
     const entries = (list.body as { entries: Array<{ value: string }> }).entries;
@@ -143,7 +144,7 @@ describe('revocations over one nats-server', () => {
     }
     const hash = createHash('sha256').update('raw.jwt.value').digest('hex');
     expect(out.join('')).not.toContain('raw.jwt.value');
-    await until(() => c.revocations.isRevoked({ tokenHash: hash }) && c.revocations.isRevoked({ tokenHash: 'x', sub: 'carol', iat: 1 }), 10_000, 'CLI revocations at C');
+    await waitFor('CLI revocations at C', () => c.revocations.isRevoked({ tokenHash: hash }) && c.revocations.isRevoked({ tokenHash: 'x', sub: 'carol', iat: 1 }), 10_000);
 
     process.env.PT_ADMIN_TOKEN = 'admin-secret';
     const admin = new AdminServer({ host: '127.0.0.1', port: 0, token: 'admin-secret', logger: silent, readiness: () => ({ ready: true, detail: {} }), metrics: async () => '', routes: a.adminRoutes() });
@@ -155,7 +156,7 @@ describe('revocations over one nats-server', () => {
       } finally {
         process.stdout.write = write;
       }
-      await until(() => c.revocations.isRevoked({ tokenHash: 'x', kid: 'via-admin' }), 10_000, 'admin-API revocation at C');
+      await waitFor('admin-API revocation at C', () => c.revocations.isRevoked({ tokenHash: 'x', kid: 'via-admin' }), 10_000);
       await expect(revoke(['--kid', 'k', '--admin', `http://127.0.0.1:${admin.port}`, '--admin-token-env', 'PT_ADMIN_TOKEN', '--exp', '2001-01-01'])).rejects.toBeInstanceOf(UsageError);
     } finally {
       await admin.close();
@@ -177,7 +178,7 @@ describe('revocations over one nats-server', () => {
       await y.revocationActor.add({ kind: 'jti', value: 'while-x-was-away' });
       await x.ready();
       expect(x.gate()).toEqual({ ok: true });
-      await until(() => x.revocations.isRevoked({ jti: 'while-x-was-away', tokenHash: '0'.repeat(64) }), 8_000, 'X to have it');
+      await waitFor('X to have it', () => x.revocations.isRevoked({ jti: 'while-x-was-away', tokenHash: '0'.repeat(64) }), 8_000);
       expect(x.readiness()).toMatchObject({ ready: true, detail: { cluster: { degraded: false, revocations_from: 'stream' } } });
     } finally {
       await Promise.all(nodes.splice(nodes.indexOf(x)).map((n) => n.close()));
@@ -192,7 +193,7 @@ describe('revocations over one nats-server', () => {
       await z.ready();
       expect(z.gate().ok).toBe(true);
       await own.kill();
-      await until(() => !z.gate().ok, 5_000, 'gate to close');
+      await waitFor('gate to close', () => !z.gate().ok, 5_000);
       expect(z.gate()).toEqual({ ok: false, reason: 'bus_lost' });
     } finally {
       await own.stop();

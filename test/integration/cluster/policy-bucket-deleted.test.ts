@@ -7,8 +7,9 @@ import { connect } from 'nats';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: the bucket deleted and created again under a running member', () => {
   let servers: BusServers;

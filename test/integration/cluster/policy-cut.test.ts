@@ -8,8 +8,9 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { Relay } from '../../helpers/tcp-relay.js';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: an instance cut off during a push converges on reconnect', () => {
   let nats: NatsServer & { stop(): Promise<void> };

@@ -12,8 +12,9 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { promtoolCheck } from '../../helpers/promtool.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** GET `path`: status and the X-Portcullis-Policy header (null when absent). */
 async function policyOf(p: ProxyProcess, path: string, token?: string): Promise<{ status: number; header: string | null }> {

@@ -2,37 +2,26 @@
 // credentials but not the bus key — and a member that starts without a state file: it starts from the newest
 // authentic version still in the bucket's history (held to the same floors as any start). Before, it
 // ignored the junk and then waited for a push, proxy port closed, for as long as the junk stayed.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
+import { busStand } from './bus-stand.js';
 
 describe('cluster policy: junk on `current` and a starting member', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  let p: ProxyProcess | null = null;
+  const stand = busStand();
+  const { track } = stand;
 
-  beforeAll(async () => {
-    [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-  }, 60_000);
-
-  afterAll(async () => {
-    await p?.stop();
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
-
-  for (const how of ['junk', 'deleted'] as const) it(`starts from the history's newest authentic version (current ${how})`, async () => {
+  // the two cases side by side: each has a bucket (subject prefix) and a member of its own
+  for (const how of ['junk', 'deleted'] as const) it.concurrent(`starts from the history's newest authentic version (current ${how})`, async () => {
     const prefix = `pjc${Math.random().toString(36).slice(2, 8)}`;
-    const cliConfig = writeConfig(localConfig([nats.url], prefix));
-    const v1 = policyDoc(as.issuer, echo.url);
-    const v2 = policyDoc(as.issuer, echo.url, { routes: [...v1.routes as unknown[], { name: 'open2', match: { path: '/open2/*' }, upstream: 'app', auth: 'none' }] });
+    const cliConfig = writeConfig(localConfig([stand.nats.url], prefix));
+    const v1 = policyDoc(stand.as.issuer, stand.echo.url);
+    const v2 = policyDoc(stand.as.issuer, stand.echo.url, { routes: [...v1.routes as unknown[], { name: 'open2', match: { path: '/open2/*' }, upstream: 'app', auth: 'none' }] });
     await pushPolicies(cliConfig, [v1, v2]);
-    const nc = await connect({ servers: [nats.url] });
+    const nc = await connect({ servers: [stand.nats.url] });
     try {
       const kv = await nc.jetstream().views.kv(`${prefix.toUpperCase()}_POLICY`, { bindOnly: true });
       if (how === 'junk') await kv.put('current', new TextEncoder().encode('{"v":1,"version":99} not sealed'));
@@ -40,13 +29,12 @@ describe('cluster policy: junk on `current` and a starting member', () => {
     } finally {
       await nc.close();
     }
-    p = await startProxy(localConfig([nats.url], prefix), { env: ENV, timeoutMs: 30_000 });
-    await waitFor('the member ready', async () => (await readyz(p!.adminUrl)).status === 200, 20_000);
+    const p = track(await startProxy(localConfig([stand.nats.url], prefix), { env: ENV, timeoutMs: 30_000 }));
+    await waitFor('the member ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
     const s = (await admin(p, 'GET', '/policy')).body;
     expect([s.version, s.from]).toEqual([2, 'bus']);
     expect(await statusOf(p, '/open2/x')).toBe(200);
     expect(await statusOf(p, '/api/x')).toBe(401);
     await p.stop();
-    p = null;
   }, 60_000);
 });

@@ -8,8 +8,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ROUTES = 10_000;
 

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitFor } from './proxy-fixtures.js';
 import { readyz, statusOf } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('POST /policy without NATS (serve --workers 2)', () => {
   let echo: EchoUpstream;

@@ -14,8 +14,9 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyDoc, pushPolicies } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** GET `path` on a fresh connection (they spread over the workers): the status. */
 async function fresh(p: ProxyProcess, path: string): Promise<number> {
@@ -50,7 +51,7 @@ describe('a file reload queued behind a policy version (--workers 2)', () => {
     // version 1: /api/* needs no token
     await pushPolicies(cliConfig, [openPolicyDoc(as.issuer, echo.url)]);
     p = await startProxy(local(), { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
-    expect(await workersReady(p, 2, 40_000)).toBe(true);
+    await workersReady(p, 2, 40_000);
   }, 90_000);
 
   afterAll(async () => {

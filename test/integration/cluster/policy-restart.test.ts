@@ -12,8 +12,9 @@ import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { freePort } from '../../helpers/nats.js';
 import { CLI, startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: start-up without NATS, and workers', () => {
   let servers: BusServers;

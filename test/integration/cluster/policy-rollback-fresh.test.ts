@@ -9,8 +9,9 @@ import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { freePort } from '../../helpers/nats.js';
 import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, pushPolicies, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: an old authentic version copied back, and a member that starts without a state file', () => {
   let servers: BusServers;

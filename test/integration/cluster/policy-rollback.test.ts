@@ -8,8 +8,9 @@ import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: an old authentic version copied back onto the bucket', () => {
   let servers: BusServers;

@@ -11,8 +11,9 @@ import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { Relay } from '../../helpers/tcp-relay.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
+import { publicApiConfig, revoked } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 

@@ -15,7 +15,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, publicApiConfig, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, publicApiConfig, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: 'proxy-secret' };
 

@@ -6,6 +6,7 @@ import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { clusterMemberConfig } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** A proxy config on `upstream` with the given `cluster` section. */
 export function memberConfig(as: AuthServer, upstream: string, cluster: Record<string, unknown>): Record<string, unknown> {
@@ -98,12 +99,3 @@ export async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: strin
   return { status: r.statusCode, body: await r.body.json() };
 }
 
-/** Poll the async `cond` every 20 ms until true; throws naming `what` after `ms`. Resolves with the elapsed ms. */
-export async function waitFor(what: string, cond: () => Promise<boolean>, ms: number): Promise<number> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-  return Date.now() - t0;
-}

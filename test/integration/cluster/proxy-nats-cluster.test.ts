@@ -10,8 +10,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, memberConfig, revoked } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 

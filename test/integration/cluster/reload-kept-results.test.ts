@@ -9,8 +9,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { reloadWith, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitFor } from './proxy-fixtures.js';
 import { apiStatus, slowWireSections, startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const TOKEN = 'opaque-token-reload-kept-0123456789abcdef';
 const TOKEN2 = 'opaque-token-reload-inflight-0123456789abcdef';

@@ -13,8 +13,9 @@ import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/prot
 import { encodeDirectFrame } from '../../../cluster/transport/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked } from './proxy-fixtures.js';
 import { freePort } from '../../helpers/ports.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 

@@ -13,7 +13,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 

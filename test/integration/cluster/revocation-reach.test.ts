@@ -10,8 +10,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { busSection, clusterMemberConfig, startMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, waitFor } from './proxy-fixtures.js';
+import { admin } from './proxy-fixtures.js';
 import { jtiOf } from '../ws/ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 

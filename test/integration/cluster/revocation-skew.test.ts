@@ -15,8 +15,9 @@ import { subjects } from '../../../cluster/protocol/index.js';
 import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, startNatsServerWithConfig, type NatsPlaces, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, readyz, reloadWith, runCli, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, startWarmProxy, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked, startWarmProxy } from './proxy-fixtures.js';
 import { sleep } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const LIFETIME_S = 60;
 

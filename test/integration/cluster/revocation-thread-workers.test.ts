@@ -11,8 +11,9 @@ import type { ClusterNode } from '../../../cluster/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { tokenFacts } from '../../../node/contracts/index.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { natsNode, prefix as newPrefix, until } from './cluster-fixtures.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { natsNode, prefix as newPrefix } from './cluster-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
@@ -71,7 +72,7 @@ describe('a receiver thread that dies', () => {
     nodes.push(a);
     await a.ready();
     const receiver = a.revocationReceiver!;
-    await until(() => receiver.connected(), 15_000, 'thread connected');
+    await waitFor('thread connected', () => receiver.connected(), 15_000);
     const facts = tokenFacts('hash-blocked', { jti: 'blocked-loop', sub: 's', iat: Math.floor(Date.now() / 1000) }, 'k', 'https://as.example');
     // what every wired check does (cluster/process/member-wiring.ts): poll the ring, then the store
     const check = (): boolean => { receiver.poll(); return a.revocations.isRevoked(facts); };
@@ -102,14 +103,14 @@ describe('a receiver thread that dies', () => {
     const receiver = a.revocationReceiver!;
     expect(receiver).not.toBeNull();
     expect(b.revocationReceiver).toBeNull();
-    await until(() => receiver.connected(), 15_000, 'thread connected');
+    await waitFor('thread connected', () => receiver.connected(), 15_000);
     await receiver.kill();
     expect(receiver.connected()).toBe(false);
     // while the thread is down (or restarting): the main thread's subscription applies it
     const first = await b.revocationActor.add({ kind: 'jti', value: 'while-down' });
     expect(first.ok).toBe(true);
-    await until(() => a.revocations.has((first as { record: { id: string } }).record.id), 10_000, 'applied without the thread');
-    await until(() => receiver.connected(), 15_000, 'thread restarted and connected');
+    await waitFor('applied without the thread', () => a.revocations.has((first as { record: { id: string } }).record.id), 10_000);
+    await waitFor('thread restarted and connected', () => receiver.connected(), 15_000);
     expect(a.stats().revocation_receiver_restarts_total).toBe(1);
     // "connected" is the thread's NATS connection, not yet its subscription at the server (core NATS
     // has no replay for the thread: the main thread's JetStream copy covers that gap), so a revocation
@@ -118,8 +119,8 @@ describe('a receiver thread that dies', () => {
     for (let i = 0; i < 10 && !delivered; i++) {
       const next = await b.revocationActor.add({ kind: 'jti', value: `after-restart-${i}` });
       expect(next.ok).toBe(true);
-      await until(() => a.revocations.has((next as { record: { id: string } }).record.id), 10_000, 'applied after the restart');
-      delivered = await until(() => (a.stats().revocations_arrived_thread_total ?? 0) >= 1, 2_000, 'the restarted thread delivered').then(() => true, () => false);
+      await waitFor('applied after the restart', () => a.revocations.has((next as { record: { id: string } }).record.id), 10_000);
+      delivered = await waitFor('the restarted thread delivered', () => (a.stats().revocations_arrived_thread_total ?? 0) >= 1, 2_000, { everyMs: 0 }).then(() => true, () => false);
     }
     expect(delivered, 'the restarted thread delivered one of 10 revocations').toBe(true);
   });

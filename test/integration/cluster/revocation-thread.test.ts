@@ -13,8 +13,9 @@ import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/prot
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { familyTypes, promtoolCheck } from '../../helpers/promtool.js';
-import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked } from './proxy-fixtures.js';
 import { startNatsRelay, type NatsRelay } from './revocation-thread-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 

@@ -7,7 +7,8 @@ import { BusAuth, Codec, type BusMessage } from '../../../cluster/protocol/index
 import type { ClusterNode } from '../../../cluster/index.js';
 import { freePort, startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { BUS_AUTH, BUS_ENV, BUS_KEY, runCli, writeConfig } from '../../helpers/proxy-process.js';
-import { natsNode, prefix, until } from './cluster-fixtures.js';
+import { natsNode, prefix } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** What a config for the CLI needs to reach the cluster. */
 function cliConfig(servers: string[], subjectPrefix: string): string {
@@ -42,7 +43,7 @@ describe('portcullis revoke on NATS publishes as a member does', () => {
     const cli = await runCli(['revoke', '--sub', 'cli-path', '--reason', 'r', '--config', cliConfig([server.url], P)], BUS_ENV);
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stdout).toMatch(/^revoked sub cli-path \(id [0-9a-f-]+, stream \S+ seq \d+\)/);
-    await until(() => member.revocations.isRevoked({ tokenHash: '0'.repeat(64), sub: 'cli-path', iat: 1 }), 5_000, 'the member to apply the CLI revocation');
+    await waitFor('the member to apply the CLI revocation', () => member.revocations.isRevoked({ tokenHash: '0'.repeat(64), sub: 'cli-path', iat: 1 }), 5_000);
 
     // both as stored: opened with the cluster key, decoded by the members' codec, field for field alike
     const jsm = await nc.jetstreamManager();

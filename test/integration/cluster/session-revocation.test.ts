@@ -11,7 +11,8 @@ import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '..
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, bearer, open, waitReady, wsUrl } from '../ws/ws-fixtures.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 async function get(p: ProxyProcess, path: string, token: string): Promise<{ status: number; challenge: string }> {
   const r = await request(`${p.url}${path}`, { headers: bearer(token) });

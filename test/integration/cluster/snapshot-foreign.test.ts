@@ -12,7 +12,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const OTHER_ENV = { ...ADMIN_ENV, PT_BUS_KEY: randomBytes(48).toString('base64') };
 
@@ -69,28 +70,25 @@ describe('a revocation snapshot that is not this cluster\'s own', () => {
     await Promise.all([S1.stop(), O.stop()]);
     await nats.kill();
 
-    // our own file: served from, the revoked token refused
+    // three members side by side, each on a snapshot file of its own (the bus is away for all three):
+    // our own file, the other cluster's (young and well-formed) in place of ours, and a hand-written
+    // file that says "caught up just now, nothing revoked"
     const ours = join(dir, 'ours.json');
+    const foreign = join(dir, 'foreign.json');
+    const emptied = join(dir, 'emptied.json');
     copyFileSync(mine, ours);
-    const S0 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
-    await settled(S0);
-    expect((await readyz(S0)).body).toMatchObject({ ready: true, cluster: { revocations_from: 'snapshot' } });
-    expect(await status(S0, bad)).toBe(401);
-    await S0.stop();
+    copyFileSync(theirs, foreign);
+    writeFileSync(emptied, JSON.stringify({ v: 1, asOf: Date.now(), entries: [] }), { mode: 0o600 });
+    const [S0, S2, S3] = await Promise.all([ours, foreign, emptied].map((file) => start({ ...cfg, revocation: snap(file) }, { ...ADMIN_ENV, ...BUS_ENV })));
+    await Promise.all([S0, S2, S3].map(settled));
 
-    // the other cluster's file, young and well-formed, in place of ours
-    copyFileSync(theirs, mine);
-    const S2 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
-    await settled(S2);
-    expect(await status(S2, bad)).toBe(503);
-    expect((await readyz(S2)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
-    await S2.stop();
-
-    // a hand-written file that says "caught up just now, nothing revoked"
-    writeFileSync(mine, JSON.stringify({ v: 1, asOf: Date.now(), entries: [] }), { mode: 0o600 });
-    const S3 = await start(cfg, { ...ADMIN_ENV, ...BUS_ENV });
-    await settled(S3);
-    expect(await status(S3, bad)).toBe(503);
-    expect((await readyz(S3)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
+    // our own file: served from, the revoked token refused
+    expect((await readyz(S0!)).body).toMatchObject({ ready: true, cluster: { revocations_from: 'snapshot' } });
+    expect(await status(S0!, bad)).toBe(401);
+    // the other cluster's file, and the emptied one: refused, 503
+    for (const S of [S2!, S3!]) {
+      expect(await status(S, bad)).toBe(503);
+      expect((await readyz(S)).body).toMatchObject({ ready: false, cluster: { revocations_from: 'none' } });
+    }
   }, 90_000); // several proxy starts and a nats-server kill: slow on a loaded 2-core machine
 });

@@ -15,7 +15,8 @@ import { readSnapshot } from '../../../cluster/revocation/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 const SEAL = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') });

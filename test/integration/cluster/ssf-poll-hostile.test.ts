@@ -11,7 +11,7 @@ import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cl
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep, waitReady } from '../ws/ws-fixtures.js';
-import { waitFor } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const AUD = 'https://proxy.example/ssf';
 const AUTH = 'Bearer poll-hostile-secret-0123456789';

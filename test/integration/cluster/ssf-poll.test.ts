@@ -11,7 +11,8 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { POLL_AUTH, RISC, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { admin, bearer, sleep } from '../ws/ws-fixtures.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const AUD = 'https://proxy.example/ssf';
 

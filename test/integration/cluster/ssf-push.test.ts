@@ -14,7 +14,8 @@ import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { CAEP, RISC, SSF_VERIFY, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { makeKey } from '../../fixtures/keys.js';
 import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
-import { revoked, waitFor } from './proxy-fixtures.js';
+import { revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';

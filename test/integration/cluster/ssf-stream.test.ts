@@ -16,8 +16,8 @@ import { ADMIN_ENV, ADMIN_TOKEN, BUS_ENV, startProxy, writeConfig, type ProxyPro
 import { CAEP, MGMT_AUTH, POLL_AUTH, RISC, SSF_VERIFY, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { stringify } from 'yaml';
 import { admin, bearer, waitReady } from '../ws/ws-fixtures.js';
-import { waitFor } from './proxy-fixtures.js';
 import { freePort } from '../../helpers/ports.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/ssf/events';
 const AUD = 'https://proxy.example/ssf';

@@ -10,7 +10,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const P = `pcd${Math.random().toString(36).slice(2, 8)}`;
 

@@ -5,37 +5,23 @@
 // afterwards replayed the stream without those revocations and let the revoked tokens through.
 // Running members now see the stream's deleted count rise, read which sequences are gone and store
 // again the unexpired revocations they held there.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { subjects } from '../../../cluster/protocol/index.js';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, call, jtiOf, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
+import { busStand } from './bus-stand.js';
 
 const P = `psh${Math.random().toString(36).slice(2, 8)}`;
 
 describe('revocations taken out of the middle of the stream', () => {
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  let nats: NatsServer & { stop(): Promise<void> };
-  const members: ProxyProcess[] = [];
-  const member = async (): Promise<ProxyProcess> => {
-    const p = await startProxy(memberConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: P, auth: BUS_AUTH }), { env: { ...ADMIN_ENV, ...BUS_ENV } });
-    members.push(p);
-    return p;
-  };
-
-  beforeAll(async () => { [as, echo, nats] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer()]); });
-  afterAll(async () => {
-    await Promise.all(members.map((m) => m.stop()));
-    await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
-  });
+  const stand = busStand({ prefix: P });
+  const member = (): Promise<ProxyProcess> => stand.member();
 
   it('one deleted message and one kind purged: running members store them again, a member started afterwards refuses them', async () => {
     const X = await member();
-    const tokens = await Promise.all([1, 2, 3, 4].map((i) => as.issueJwt({ sub: `h${i}` })));
+    const tokens = await Promise.all([1, 2, 3, 4].map((i) => stand.as.issueJwt({ sub: `h${i}` })));
     await waitFor('X to serve', async () => (await call(X, tokens[0]!)).status === 200, 15_000);
     // sequence 1: a subject revocation (kind sub, another subject), 2–4: three jti revocations
     expect((await admin(X, 'POST', '/revocations', { kind: 'sub', value: 'someone-else' })).status).toBe(201);
@@ -43,7 +29,7 @@ describe('revocations taken out of the middle of the stream', () => {
     await waitFor('X to have read four from the stream', async () => (await metric(X, 'portcullis_revocations_stream_sequence')) === 4, 10_000);
 
     const name = subjects(P).revocationStream;
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect({ servers: stand.nats.url });
     try {
       const jsm = await nc.jetstreamManager();
       await jsm.streams.deleteMessage(name, 3, false);

@@ -14,7 +14,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, jtiOf, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, jtiOf, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const P = `psr${Math.random().toString(36).slice(2, 8)}`;
 

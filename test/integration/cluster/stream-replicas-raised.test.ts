@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../../../cluster/index.js';
 import { subjects } from '../../../cluster/protocol/index.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
-import { natsNode, prefix, until } from './cluster-fixtures.js';
+import { natsNode, prefix } from './cluster-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const tok = (jti: string): { jti: string; tokenHash: string } => ({ jti, tokenHash: '0'.repeat(64) });
 
@@ -40,7 +41,7 @@ describe('a 1-replica revocation stream on a 3-server NATS cluster', () => {
     const a = await node({ revocation: { replicas: 1 } });
     const before = ['r-1', 'r-2', 'r-3', 'r-4', 'r-5'];
     for (const jti of before) expect((await a.revocationActor.add({ kind: 'jti', value: jti })).ok).toBe(true);
-    await until(() => a.stats().revocations_unpersisted === 0, 10_000, 'the stream to hold them');
+    await waitFor('the stream to hold them', () => a.stats().revocations_unpersisted === 0, 10_000);
     const r1 = await streamInfo();
     expect(r1).toMatchObject({ replicas: 1, lastSeq: 5, messages: 5 });
 
@@ -55,7 +56,7 @@ describe('a 1-replica revocation stream on a 3-server NATS cluster', () => {
     // revocations written during and after the raise reach both members
     const after = ['r-6', 'r-7', 'r-8'];
     for (const jti of after) expect((await b.revocationActor.add({ kind: 'jti', value: jti })).ok).toBe(true);
-    await until(() => after.every((j) => a.revocations.isRevoked(tok(j))), 10_000, 'A to see those written after the raise');
+    await waitFor('A to see those written after the raise', () => after.every((j) => a.revocations.isRevoked(tok(j))), 10_000);
 
     // the same stream (creation time, sequences): nothing lost, nothing stored twice; every replica copied
     let r3 = await streamInfo();

@@ -2,55 +2,35 @@
 // subject of the revocation stream and purges that subject: the stream's last sequences are all holes.
 // A member that then starts (or reconnects) must still finish its replay — before, its consumer never
 // reached the stream's last sequence (nothing left to deliver) and it answered 503 until a revocation came.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { describe, expect, it } from 'vitest';
 import { subjects } from '../../../cluster/protocol/index.js';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { admin, call, jtiOf, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
+import { busStand } from './bus-stand.js';
 
 const P = `pth${Math.random().toString(36).slice(2, 8)}`;
 
 describe('a revocation stream whose last 5 001 sequences were purged', () => {
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  let nats: NatsServer & { stop(): Promise<void> };
-  let nc: NatsConnection;
-  const members: ProxyProcess[] = [];
-  const start = async (): Promise<ProxyProcess> => {
-    const p = await startProxy(memberConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: P, auth: BUS_AUTH }), { env: { ...ADMIN_ENV, ...BUS_ENV } });
-    members.push(p);
-    return p;
-  };
+  const stand = busStand({ prefix: P, client: true });
+  const start = (): Promise<ProxyProcess> => stand.member();
 
-  beforeAll(async () => {
-    [as, echo, nats] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer()]);
-    nc = await connect({ servers: [nats.url] });
-  }, 30_000);
-  afterAll(async () => {
-    await Promise.all(members.map((m) => m.stop()));
-    await nc?.close();
-    await nats?.stop();
-    await Promise.all([as?.close(), echo?.close()]);
-  });
 
   it('a member started afterwards finishes its replay and refuses the revoked token', async () => {
     const M = await start();
-    const t = await as.issueJwt({ sub: 'holes' });
+    const t = await stand.as.issueJwt({ sub: 'holes' });
     await waitFor('M to serve', async () => (await call(M, t)).status === 200, 15_000);
     expect((await admin(M, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) })).body.persisted).toBe(true);
 
-    const js = nc.jetstream();
+    const js = stand.nc.jetstream();
     const junk = `${P}.revocations.zzz`;
     for (let i = 0; i < 5_001; i += 500) await Promise.all(Array.from({ length: Math.min(500, 5_001 - i) }, () => js.publish(junk, new Uint8Array([1]))));
-    const jsm = await nc.jetstreamManager();
+    const jsm = await stand.nc.jetstreamManager();
     await jsm.streams.purge(subjects(P).revocationStream, { filter: junk });
     expect((await jsm.streams.info(subjects(P).revocationStream)).state.messages).toBe(1);
 
     const N = await start();
-    await waitFor('N to finish its replay and serve', async () => (await call(N, await as.issueJwt({ sub: 'fresh' }))).status === 200, 15_000);
+    await waitFor('N to finish its replay and serve', async () => (await call(N, await stand.as.issueJwt({ sub: 'fresh' }))).status === 200, 15_000);
     expect(revoked(await call(N, t))).toBe(true);
   }, 60_000);
 });

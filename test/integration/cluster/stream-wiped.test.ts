@@ -9,49 +9,31 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, headers, nanos, type NatsConnection } from 'nats';
+import { describe, expect, it } from 'vitest';
+import { connect, headers, nanos } from 'nats';
 import { subjects } from '../../../cluster/protocol/index.js';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { startNatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
+import { busStand } from './bus-stand.js';
 
 const P = `psw${Math.random().toString(36).slice(2, 8)}`;
 
 describe('a revocation stream emptied under running members', () => {
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  let nats: NatsServer & { stop(): Promise<void> };
-  let nc: NatsConnection;
-  const members: ProxyProcess[] = [];
+  const stand = busStand({ prefix: P, client: true });
 
-  beforeAll(async () => {
-    [as, echo, nats] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer()]);
-    nc = await connect({ servers: [nats.url] });
-  }, 30_000);
-  afterAll(async () => {
-    await Promise.all(members.map((m) => m.stop()));
-    await nc?.close();
-    await nats?.stop();
-    await Promise.all([as?.close(), echo?.close()]);
-  });
 
   /** Member X of the first three cases (one stream, each case continuing where the one before left it). */
   let X: ProxyProcess;
-  const member = async (): Promise<ProxyProcess> => {
-    const p = await startProxy(memberConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: P, auth: BUS_AUTH }), { env: { ...ADMIN_ENV, ...BUS_ENV } });
-    members.push(p);
-    return p;
-  };
+  const member = (): Promise<ProxyProcess> => stand.member();
 
   // The first three cases share one stream and member X, in order; the fourth has a bus of its own:
   // the two groups run side by side (describe.concurrent, it.sequential inside): ~22 s and ~10 s.
   describe.concurrent('one stream under running member X', () => {
     it.sequential('aged out by a max-age update: a member started afterwards still refuses the revoked tokens', async () => {
       X = await member();
-      const tokens = await Promise.all([1, 2].map((i) => as.issueJwt({ sub: `w${i}` })));
+      const tokens = await Promise.all([1, 2].map((i) => stand.as.issueJwt({ sub: `w${i}` })));
       await waitFor('X to serve', async () => (await call(X, tokens[0]!)).status === 200, 15_000);
       for (const t of tokens) {
         const r = await admin(X, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) });
@@ -60,7 +42,7 @@ describe('a revocation stream emptied under running members', () => {
       }
 
       // the outsider: max age 1 s until the stream is empty, then the old settings back
-      const jsm = await nc.jetstreamManager();
+      const jsm = await stand.nc.jetstreamManager();
       const name = subjects(P).revocationStream;
       const c = (await jsm.streams.info(name)).config;
       await jsm.streams.update(name, { ...c, max_age: nanos(1_000), duplicate_window: nanos(1_000) });
@@ -72,28 +54,28 @@ describe('a revocation stream emptied under running members', () => {
       expect(X.logs().some((l) => String(l.msg).startsWith('revocation stream lost revocations'))).toBe(true);
 
       const Y = await member(); // no snapshot: the stream is all it has
-      await waitFor('Y to answer', async () => (await call(Y, await as.issueJwt({ sub: 'fresh' }))).status === 200, 20_000);
+      await waitFor('Y to answer', async () => (await call(Y, await stand.as.issueJwt({ sub: 'fresh' }))).status === 200, 20_000);
       for (const t of tokens) expect(revoked(await call(Y, t)), 'a token revoked before the wipe, at a member started after it').toBe(true);
     }, 90_000);
 
     it.sequential('deleted and created again under a running member: a member started afterwards still refuses the revoked token', async () => {
-      const t = await as.issueJwt({ sub: 'w3' });
+      const t = await stand.as.issueJwt({ sub: 'w3' });
       expect((await admin(X, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) })).status).toBe(201);
-      const jsm = await nc.jetstreamManager();
+      const jsm = await stand.nc.jetstreamManager();
       const name = subjects(P).revocationStream;
       await jsm.streams.delete(name);
       // X creates it again; it must hold this revocation and the two of the test above
       await waitFor('X to store its revocations in the new stream', async () => ((await jsm.streams.info(name).catch(() => null))?.state.messages ?? 0) >= 3, 20_000);
 
       const Z = await member();
-      await waitFor('Z to answer', async () => (await call(Z, await as.issueJwt({ sub: 'fresh2' }))).status === 200, 20_000);
+      await waitFor('Z to answer', async () => (await call(Z, await stand.as.issueJwt({ sub: 'fresh2' }))).status === 200, 20_000);
       expect(revoked(await call(Z, t))).toBe(true);
     }, 90_000);
 
     it.sequential('a one-second max age left in place, then rollups allowed and one rollup message: settings restored, revocations stored again', async () => {
-      const t = await as.issueJwt({ sub: 'w4' });
+      const t = await stand.as.issueJwt({ sub: 'w4' });
       expect((await admin(X, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) })).status).toBe(201);
-      const jsm = await nc.jetstreamManager();
+      const jsm = await stand.nc.jetstreamManager();
       const name = subjects(P).revocationStream;
       const c = (await jsm.streams.info(name)).config;
       await jsm.streams.update(name, { ...c, max_age: nanos(1_000), duplicate_window: nanos(1_000) }); // and left so
@@ -104,7 +86,7 @@ describe('a revocation stream emptied under running members', () => {
       await jsm.streams.update(name, { ...(await jsm.streams.info(name)).config, allow_rollup_hdrs: true });
       const h = headers();
       h.set('Nats-Rollup', 'all');
-      await nc.jetstream().publish(subjects(P).revocation('jti'), new Uint8Array([1]), { headers: h });
+      await stand.nc.jetstream().publish(subjects(P).revocation('jti'), new Uint8Array([1]), { headers: h });
       expect((await jsm.streams.info(name)).state.messages).toBe(1);
       await waitFor('X to forbid rollups again and store the revocations again', async () => {
         const i = await jsm.streams.info(name);
@@ -112,7 +94,7 @@ describe('a revocation stream emptied under running members', () => {
       }, 20_000);
 
       const W = await member();
-      await waitFor('W to answer', async () => (await call(W, await as.issueJwt({ sub: 'fresh3' }))).status === 200, 20_000);
+      await waitFor('W to answer', async () => (await call(W, await stand.as.issueJwt({ sub: 'fresh3' }))).status === 200, 20_000);
       expect(revoked(await call(W, t))).toBe(true);
     }, 90_000);
   });
@@ -125,25 +107,25 @@ describe('a revocation stream emptied under running members', () => {
       const cluster = { nats: { servers: [bus.url] }, subject_prefix: `${P}s`, auth: BUS_AUTH, start_timeout_ms: 300 };
       const withSnap = { ...cluster, revocation: { snapshot_file: file, snapshot_interval_ms: 50 } };
       const start = async (c: Record<string, unknown>): Promise<ProxyProcess> => {
-        const p = await startProxy(memberConfig(as, echo.url, c), { env: { ...ADMIN_ENV, ...BUS_ENV } });
-        members.push(p);
+        const p = await startProxy(memberConfig(stand.as, stand.echo.url, c), { env: { ...ADMIN_ENV, ...BUS_ENV } });
+        stand.track(p);
         return p;
       };
       try {
         const S = await start(withSnap);
-        const t = await as.issueJwt({ sub: 'w5' });
+        const t = await stand.as.issueJwt({ sub: 'w5' });
         await waitFor('S to serve', async () => (await call(S, t)).status === 200, 15_000);
         expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) })).body.persisted).toBe(true);
         await new Promise((res) => setTimeout(res, 300));
         // a second one: the snapshot is written again after the first was acknowledged (not in its outbox any more)
-        expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(await as.issueJwt({ sub: 'w6' })) })).body.persisted).toBe(true);
+        expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(await stand.as.issueJwt({ sub: 'w6' })) })).body.persisted).toBe(true);
         // SIGKILL skips the final write: wait for the one after the revocation (snapshot_interval_ms 50)
         const writes = await metric(S, 'portcullis_revocations_snapshot_writes_total');
         await waitFor('the snapshot written after the revocation', async () => (await metric(S, 'portcullis_revocations_snapshot_writes_total')) > writes, 10_000);
         await S.stop('SIGKILL');
         await bus.kill();
         const S2 = await start(withSnap); // the bus still away: serves from its snapshot
-        await waitFor('S2 to serve from its snapshot', async () => (await call(S2, await as.issueJwt({ sub: 'fresh4' }))).status === 200, 20_000);
+        await waitFor('S2 to serve from its snapshot', async () => (await call(S2, await stand.as.issueJwt({ sub: 'fresh4' }))).status === 200, 20_000);
         expect(revoked(await call(S2, t))).toBe(true);
         const port = bus.port;
         await bus.stop();
@@ -153,7 +135,7 @@ describe('a revocation stream emptied under running members', () => {
         await waitFor('S2 to store the revocation in the new stream', async () => ((await jsm.streams.info(subjects(`${P}s`).revocationStream).catch(() => null))?.state.messages ?? 0) >= 2, 30_000);
         await nc2.close();
         const N = await start(cluster); // no snapshot
-        await waitFor('N to answer', async () => (await call(N, await as.issueJwt({ sub: 'fresh5' }))).status === 200, 20_000);
+        await waitFor('N to answer', async () => (await call(N, await stand.as.issueJwt({ sub: 'fresh5' }))).status === 200, 20_000);
         expect(revoked(await call(N, t)), 'a token revoked before the bus lost its store, at a member started after').toBe(true);
       } finally {
         await bus.stop();

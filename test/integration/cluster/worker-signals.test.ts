@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -22,11 +22,11 @@ const alive = (pid: number): boolean => { try { process.kill(pid, 0); return tru
 
 describe('SIGHUP sent to a worker', () => {
   it('does not kill it: it keeps serving, logs where to send the signal, and nothing is restarted', async () => {
-    expect(await eventually(() => proxy.logs().some((l) => l.name === 'portcullis-w0'), 10_000)).toBe(true);
+    await waitFor("proxy.logs().some((l) => l.name === 'portcullis-w0')", () => proxy.logs().some((l) => l.name === 'portcullis-w0'), 10_000);
     const worker = Number(proxy.logs().find((l) => l.name === 'portcullis-w0')!.pid);
     expect(worker).not.toBe(proxy.proc.pid);
     process.kill(worker, 'SIGHUP');
-    expect(await eventually(() => proxy.logs().some((l) => l.name === 'portcullis-w0' && /SIGHUP/.test(String(l.msg))), 5_000), proxy.output().slice(-1500)).toBe(true);
+    await waitFor("proxy.logs().some((l) => l.name === 'portcullis-w0' && /SIGHUP/.test(String(l.msg)))", () => proxy.logs().some((l) => l.name === 'portcullis-w0' && /SIGHUP/.test(String(l.msg))), 5_000, { detail: () => proxy.output().slice(-1500) });
     expect(alive(worker)).toBe(true);
     for (let i = 0; i < 10; i++) expect((await fetch(`${proxy.url}/after-hup-${i}`, { headers: { connection: 'close' } })).status).toBe(200);
     expect(proxy.logs().some((l) => l.msg === 'worker died; restarting'), proxy.output().slice(-1500)).toBe(false);

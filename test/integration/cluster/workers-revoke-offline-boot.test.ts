@@ -4,39 +4,27 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
 import { workerPids } from '../../helpers/worker-processes.js';
-import { admin, call, jtiOf, memberConfig, revoked, waitFor } from './proxy-fixtures.js';
+import { bothWorkersServe, busStand } from './bus-stand.js';
+import { admin, call, jtiOf, revoked } from './proxy-fixtures.js';
 
-let as: AuthServer;
-let echo: EchoUpstream;
-let nats: NatsServer & { stop(): Promise<void> };
+const stand = busStand({ prefix: `pwb${Math.random().toString(36).slice(2, 8)}` });
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
-  [as, echo, nats] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer()]);
   const file = join(mkdtempSync(join(tmpdir(), 'portcullis-wboot-')), 'revocations.json');
   // one snapshot write a minute: the file written at start stays the one a replacement loads
-  const cluster = { nats: { servers: [nats.url] }, subject_prefix: `pwb${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH, start_timeout_ms: 500, revocation: { snapshot_file: file, snapshot_interval_ms: 60_000 } };
-  proxy = await startProxy(memberConfig(as, echo.url, cluster), { env: { ...ADMIN_ENV, ...BUS_ENV }, args: ['--workers', '2'], timeoutMs: 20_000 });
+  proxy = await stand.member({ start_timeout_ms: 500, revocation: { snapshot_file: file, snapshot_interval_ms: 60_000 } }, { args: ['--workers', '2'], timeoutMs: 20_000 });
 }, 30_000);
-
-afterAll(async () => {
-  await proxy?.stop();
-  await nats?.stop();
-  await Promise.all([as?.close(), echo?.close()]);
-});
 
 describe('serve --workers 2, a revocation accepted during an outage while a worker is replaced', () => {
   it('is enforced by the replacement too', async () => {
-    const token = await as.issueJwt({ sub: 'offline-boot' });
-    const all200 = async (): Promise<boolean> => { for (let i = 0; i < 8; i++) if ((await call(proxy, token)).status !== 200) return false; return true; };
-    await waitFor('both workers to serve', all200, 15_000);
-    await nats.kill();
+    const token = await stand.as.issueJwt({ sub: 'offline-boot' });
+    await bothWorkersServe(proxy, token);
+    await stand.nats.kill();
     const before = workerPids(proxy.proc.pid!);
     expect(before).toHaveLength(2);
     process.kill(before[0]!, 'SIGKILL');

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -39,7 +39,7 @@ type Line = Record<string, unknown>;
 /** The access log lines whose path starts with `path` (waits until `count` exist). */
 async function accessLines(path: string, count = 1): Promise<Line[]> {
   const find = (): Line[] => proxy.logs().filter((l) => l.msg === 'request' && typeof l.path === 'string' && l.path.startsWith(path));
-  await eventually(() => find().length >= count, 5_000);
+  await waitFor('find().length >= count', () => find().length >= count, 5_000);
   return find();
 }
 
@@ -108,7 +108,7 @@ describe('every response is logged and counted with its real outcome', () => {
     const sock = connect(proxy.port, '127.0.0.1');
     sock.on('error', () => {});
     sock.write(requestText('GET', '/api/hang'));
-    expect(await eventually(() => echo.lastRequest?.url === '/api/hang', 3_000)).toBe(true);
+    await waitFor("echo.lastRequest?.url === '/api/hang'", () => echo.lastRequest?.url === '/api/hang', 3_000);
     sock.destroy();
     const [line] = await accessLines('/api/hang');
     expect(line).toMatchObject({ status: 499, outcome: 'aborted', reason: 'client_closed' });
@@ -120,9 +120,11 @@ describe('every response is logged and counted with its real outcome', () => {
     sock.on('error', () => {});
     sock.write(requestText('GET', path));
     sock.pause(); // never read: the proxy's writes stall, uWS drops the connection after ~10 s
-    const found = await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.path === `/api/bytes/${1 << 30}` && l.reason === 'slow_reader'), 25_000);
-    sock.destroy();
-    expect(found).toBe(true);
+    try {
+      await waitFor('an access line with reason slow_reader', () => proxy.logs().some((l) => l.msg === 'request' && l.path === `/api/bytes/${1 << 30}` && l.reason === 'slow_reader'), 25_000);
+    } finally {
+      sock.destroy();
+    }
     const line = proxy.logs().find((l) => l.msg === 'request' && l.reason === 'slow_reader');
     expect(line).toMatchObject({ status: 200, outcome: 'truncated' });
     expect(await incomplete('api', 'truncated', 'slow_reader')).toBe(1);
@@ -133,13 +135,13 @@ describe('503 while draining is logged too', () => {
   it('a request on a kept-alive connection after SIGTERM → 503 shutting_down, one log line', async () => {
     // a slow request keeps the drain going; a second, idle keep-alive connection then asks again
     const slow = rawRequest(proxy.port, requestText('GET', '/api/slow/1500'), { timeoutMs: 10_000 });
-    expect(await eventually(() => echo.lastRequest?.url === '/api/slow/1500', 5_000)).toBe(true);
+    await waitFor("echo.lastRequest?.url === '/api/slow/1500'", () => echo.lastRequest?.url === '/api/slow/1500', 5_000);
     const sock = connect(proxy.port, '127.0.0.1');
     sock.on('error', () => {});
     let buf = '';
     sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); });
     sock.write(requestText('GET', '/api/warm'));
-    expect(await eventually(() => buf.includes('"url":"/api/warm"'), 5_000)).toBe(true);
+    await waitFor('buf.includes(\'"url":"/api/warm"\')', () => buf.includes('"url":"/api/warm"'), 5_000);
     buf = '';
     proxy.proc.kill('SIGTERM');
     // draining once the listen socket is closed: new connections are refused
@@ -148,11 +150,11 @@ describe('503 while draining is logged too', () => {
       probe.on('connect', () => { probe.destroy(); resolve(false); });
       probe.on('error', () => resolve(true));
     });
-    expect(await eventually(refused, 5_000)).toBe(true);
+    await waitFor('refused', refused, 5_000);
     // the kept-alive connection still carries requests
     const path = unique('/api/after-sigterm');
     sock.write(requestText('GET', path));
-    expect(await eventually(() => buf.includes('\r\n\r\n{'), 5_000)).toBe(true);
+    await waitFor("buf.includes('\\r\\n\\r\\n{')", () => buf.includes('\r\n\r\n{'), 5_000);
     expect(buf).toContain('HTTP/1.1 503');
     expect(buf).toContain('PORTCULLIS_ERR_SHUTTING_DOWN');
     const lines = await accessLines(path);

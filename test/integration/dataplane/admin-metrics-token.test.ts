@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, waitReady, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const METRICS_TOKEN = 'metrics-scrape1'; // 15 bytes: accepted on loopback only
 const METRICS_ENV = { PORTCULLIS_TEST_METRICS_TOKEN: METRICS_TOKEN };
@@ -89,7 +89,7 @@ describe.each([
   it('a refused write by the metrics token is audited as such, without the token', async () => {
     expect((await call(proxy, 'POST', '/revocations', METRICS_TOKEN, { kind: 'jti', value: 'audited-refusal' })).status).toBe(403);
     const refused = (): Record<string, any> | undefined => records(file).find((x) => x.action === 'revocation.add' && x.actor?.kind === 'metrics_token');
-    await eventually(() => refused() !== undefined, 5_000);
+    await waitFor('refused() !== undefined', () => refused() !== undefined, 5_000);
     expect(refused()).toMatchObject({ outcome: 'refused', status: 403, actor: { kind: 'metrics_token' } });
     expect(typeof refused()!.actor.token).toBe('string');
     expect(readFileSync(file, 'utf8')).not.toContain(METRICS_TOKEN);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, ROOT, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -112,7 +112,7 @@ describe('admin endpoints', () => {
     s.on('error', () => { /* we close it */ });
     await new Promise((r) => setTimeout(r, 200));
     s.destroy();
-    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'admin request aborted by the client before its body ended'), 10_000)).toBe(true);
+    await waitFor("proxy.logs().some((l) => l.msg === 'admin request aborted by the client before its body ended')", () => proxy.logs().some((l) => l.msg === 'admin request aborted by the client before its body ended'), 10_000);
     expect(proxy.logs().filter((l) => l.msg === 'admin request failed')).toEqual([]);
     expect((await admin('/healthz')).status).toBe(200);
   });
@@ -244,7 +244,7 @@ describe('access log', () => {
     const body = await r.body.text();
     expect(r.statusCode).toBe(200);
     let line: Record<string, unknown> | undefined;
-    expect(await eventually(() => (line = proxy.logs().find((l) => l.msg === 'request' && l.path === marker)) !== undefined, 3_000)).toBe(true);
+    await waitFor("(line = proxy.logs().find((l) => l.msg === 'request' && l.path === marker)) !== undefined", () => (line = proxy.logs().find((l) => l.msg === 'request' && l.path === marker)) !== undefined, 3_000);
     expect(line).toMatchObject({ route: 'orders', method: 'POST', status: 200, bytes_in: 12, bytes_out: Buffer.byteLength(body), client: '127.0.0.1' });
     expect(typeof line!.ms).toBe('number');
     expect(typeof line!.upstream_ms).toBe('number');
@@ -259,7 +259,7 @@ describe('graceful shutdown', () => {
     const inflight = request(`${p.url}/slow/1000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
     let answered = false;
     void inflight.then(() => { answered = true; }, () => { answered = true; });
-    expect(await eventually(() => echo.lastRequest?.url === '/slow/1000', 10_000), 'the request at the upstream').toBe(true);
+    await waitFor("echo.lastRequest?.url === '/slow/1000'", () => echo.lastRequest?.url === '/slow/1000', 10_000, { detail: () => 'the request at the upstream' });
     await new Promise((r) => setTimeout(r, 100));
     p.proc.kill('SIGTERM');
     // The listen socket is closed while draining (the process closes it after the signal reached it).
@@ -268,7 +268,7 @@ describe('graceful shutdown', () => {
       s.on('connect', () => { s.destroy(); resolve(false); });
       s.on('error', () => resolve(true));
     });
-    expect(await eventually(refused, 10_000), 'new connections refused').toBe(true);
+    await waitFor('refused', refused, 10_000, { detail: () => 'new connections refused' });
     expect(answered, 'refused while the request was still in flight').toBe(false);
     const res = await inflight;
     expect(res.status).toBe(200);
@@ -281,7 +281,7 @@ describe('graceful shutdown', () => {
     const sock = connect(p.port, '127.0.0.1');
     const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => {}); });
     sock.write(requestText('GET', '/hang'));
-    expect(await eventually(() => echo.lastRequest?.url === '/hang', 10_000), 'the request at the upstream').toBe(true);
+    await waitFor("echo.lastRequest?.url === '/hang'", () => echo.lastRequest?.url === '/hang', 10_000, { detail: () => 'the request at the upstream' });
     p.proc.kill('SIGTERM');
     // /hang never answers: only drain_ms ending the wait lets the process exit
     expect(await p.exited).toBe(0);

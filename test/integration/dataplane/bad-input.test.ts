@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText, type RawResponse } from '../../helpers/raw-http.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let app: EchoUpstream;
 let secret: EchoUpstream;
@@ -122,7 +122,7 @@ describe('limits', () => {
     expect(json(r)).toMatchObject({ code: 'PORTCULLIS_ERR_BODY_TOO_LARGE' });
     expect(r.closed).toBe(true);
     // Whatever reached the upstream was cut: no request completed there.
-    expect(await eventually(() => app.requests - before === app.aborted - abortedBefore, 2_000)).toBe(true);
+    await waitFor('app.requests - before === app.aborted - abortedBefore', () => app.requests - before === app.aborted - abortedBefore, 2_000);
     await expectAlive();
   });
 
@@ -157,7 +157,7 @@ describe('limits', () => {
     expect(json(r)).toMatchObject({ code: 'PORTCULLIS_ERR_REQUEST_TIMEOUT' });
     expect(r.closed).toBe(true);
     expect(ms).toBeGreaterThanOrEqual(450); // at request_ms, not before (a 408 at all: uWS's own cut sends none)
-    expect(await eventually(() => app.requests - before === app.aborted - abortedBefore, 2_000)).toBe(true);
+    await waitFor('app.requests - before === app.aborted - abortedBefore', () => app.requests - before === app.aborted - abortedBefore, 2_000);
   });
 
   it('a body completed in time, in slow pieces, is forwarded whole', async () => {

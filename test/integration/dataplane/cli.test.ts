@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { runCli, writeConfig, ROOT, ADMIN_ENV, baseConfig } from '../../helpers/proxy-process.js';
 
+// Every case is one or two CLI processes of its own, mostly waiting on their start: the cases of each
+// describe run side by side (describe.concurrent, vitest's maxConcurrency 5 at a time).
 const servers: Server[] = [];
 afterAll(async () => { await Promise.all(servers.map((s) => new Promise((r) => s.close(r)))); });
 
@@ -27,7 +29,7 @@ routes:
   - { name: d, match: { path: /d }, upstream: orders }
 `;
 
-describe('check-config', () => {
+describe.concurrent('check-config', () => {
   it('a valid file: exit 0 and a summary', async () => {
     // the variables the example names must be set (cli-env.test.ts: unset ones fail, --no-env skips them)
     const r = await runCli(['check-config', join(ROOT, 'deploy', 'portcullis.example.yaml')], { PORTCULLIS_ADMIN_TOKEN: 'a', PORTCULLIS_INTROSPECTION_SECRET: 'b' });
@@ -75,7 +77,7 @@ describe('check-config', () => {
   });
 });
 
-describe('usage', () => {
+describe.concurrent('usage', () => {
   it.each([
     [['frobnicate'], 'unknown command "frobnicate"'],
     [['serve', '--bogus'], "Unknown option '--bogus'"],
@@ -102,7 +104,7 @@ describe('usage', () => {
   });
 });
 
-describe('check-config --config FILE, as serve and explain spell it (before: Node\'s "Unknown option" advice)', () => {
+describe.concurrent('check-config --config FILE, as serve and explain spell it (before: Node\'s "Unknown option" advice)', () => {
   it('validates FILE; FILE and --config together are one too many', async () => {
     const file = writeConfig(baseConfig('http://127.0.0.1:1'));
     const r = await runCli(['check-config', '--no-env', '--config', file]);
@@ -114,7 +116,7 @@ describe('check-config --config FILE, as serve and explain spell it (before: Nod
   });
 });
 
-describe('--version (before: "unknown command", exit 2)', () => {
+describe.concurrent('--version (before: "unknown command", exit 2)', () => {
   it.each([[['--version']], [['-V']], [['version']]])('%j → exit 0 with package.json\'s version', async (args) => {
     const r = await runCli(args);
     const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -123,7 +125,7 @@ describe('--version (before: "unknown command", exit 2)', () => {
   });
 });
 
-describe('serve refuses to start', () => {
+describe.concurrent('serve refuses to start', () => {
   it('with an invalid config: exit 2, errors listed', async () => {
     const r = await runCli(['serve', '--config', writeConfig(BAD)], ADMIN_ENV);
     expect(r.code).toBe(2);

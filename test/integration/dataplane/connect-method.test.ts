@@ -6,9 +6,10 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { startScriptedUpstream, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { rawSession, frame, FRAME, FLAG, literal } from '../../helpers/h2-frames.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let up: ScriptedUpstream;
 let proxy: ProxyProcess;
@@ -73,7 +74,7 @@ describe('CONNECT is never routed', () => {
       expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_CONNECT_REFUSED' });
     } finally { s.close(); }
     expect(up.seen.length).toBe(before);
-    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.method === 'CONNECT' && l.status === 405 && l.reason === 'connect_refused'))).toBe(true);
+    await waitFor("proxy.logs().some((l) => l.msg === 'request' && l.method === 'CONNECT' && l.status === 405 && l.reason === …", () => proxy.logs().some((l) => l.msg === 'request' && l.method === 'CONNECT' && l.status === 405 && l.reason === 'connect_refused'));
   });
 
   it('a decision endpoint asked about a CONNECT says 404, not 200', async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** The keys of a JSON object's top level, in order, duplicates kept (JSON.parse would drop them). */
 function topLevelKeys(line: string): string[] {
@@ -61,7 +61,7 @@ describe('log lines', () => {
 
   it('one key per name: the JWKS line of the auth → jwt → jwks chain carries one component "auth.jwt.jwks"', async () => {
     const p = await start('info');
-    expect(await eventually(() => jsonLines(p).some((l) => l.includes('"jwks loaded"')), 10_000), p.output()).toBe(true);
+    await waitFor('jsonLines(p).some((l) => l.includes(\'"jwks loaded"\'))', () => jsonLines(p).some((l) => l.includes('"jwks loaded"')), 10_000, { detail: () => p.output() });
     const jwks = jsonLines(p).find((l) => l.includes('"jwks loaded"'))!;
     expect(duplicates(jwks), jwks).toEqual([]);
     expect(JSON.parse(jwks)).toMatchObject({ component: 'auth.jwt.jwks', issuer: 'demo', level: 30 });

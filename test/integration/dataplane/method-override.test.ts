@@ -6,10 +6,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText, type RawResponse } from '../../helpers/raw-http.js';
-import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
 import type { ClientHttp2Session } from 'node:http2';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let up: ScriptedUpstream;
@@ -79,7 +80,7 @@ describe('a _method override in the query (main listener)', () => {
     }
     expect(up.seen.length).toBe(before + 3);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.route === 'items-create' && l.status === 400);
-    await eventually(() => line() !== undefined, 10_000); // the access line comes over the proxy's stdout, after the answer
+    await waitFor('line() !== undefined', () => line() !== undefined, 10_000); // the access line comes over the proxy's stdout, after the answer
     expect(line()).toMatchObject({ deny: 'method_override' });
   });
 });

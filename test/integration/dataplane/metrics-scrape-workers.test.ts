@@ -8,8 +8,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { familyTypes } from '../../helpers/promtool.js';
 import { readmeFamilies } from '../../helpers/readme-metrics.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -27,7 +27,7 @@ const requestsServed = (text: string): number =>
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await workersReady(proxy)).toBe(true);
+  await workersReady(proxy);
   for (let i = 0; i < 20; i++) {
     const r = await request(`${proxy.url}/m/${i}`, { headers: { connection: 'close' } });
     await r.body.dump();
@@ -65,7 +65,7 @@ describe('/metrics over workers that hang or die', () => {
     expect(m.text).toMatch(/^portcullis_requests_total\{/m);
     process.kill(pids[0]!, 'SIGCONT');
     stopped.pop();
-    expect(await eventually(async () => gauge((await scrape()).text, 'portcullis_metrics_workers_reporting') === 2, 10_000)).toBe(true);
+    await waitFor("gauge((await scrape()).text, 'portcullis_metrics_workers_reporting') === 2", async () => gauge((await scrape()).text, 'portcullis_metrics_workers_reporting') === 2, 10_000);
   });
 
   it('a worker killed while a scrape waits for it: that scrape answers 200, and the replacement reports once it is ready', async () => {
@@ -78,7 +78,7 @@ describe('/metrics over workers that hang or die', () => {
     const m = await pending;
     expect(m.status, m.text.slice(0, 500)).toBe(200);
     expect(gauge(m.text, 'portcullis_metrics_workers_reporting')).toBe(1);
-    expect(await workersReady(proxy)).toBe(true);
+    await workersReady(proxy);
     const after = await scrape();
     expect(after.status).toBe(200);
     expect(gauge(after.text, 'portcullis_metrics_workers_reporting')).toBe(2);

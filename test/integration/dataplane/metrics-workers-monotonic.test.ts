@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -37,15 +37,15 @@ async function send(n: number): Promise<void> {
 /** SIGKILL worker `pid` and wait until the primary has a ready replacement. */
 async function killAndRestore(pid: number): Promise<void> {
   process.kill(pid, 'SIGKILL');
-  expect(await eventually(() => !workerPids(proxy.proc.pid!).includes(pid), 10_000)).toBe(true);
-  expect(await workersReady(proxy)).toBe(true);
-  expect(await eventually(async () => gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2, 10_000)).toBe(true);
+  await waitFor('!workerPids(proxy.proc.pid!).includes(pid)', () => !workerPids(proxy.proc.pid!).includes(pid), 10_000);
+  await workersReady(proxy);
+  await waitFor("gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2", async () => gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2, 10_000);
 }
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await workersReady(proxy)).toBe(true);
+  await workersReady(proxy);
 });
 
 afterAll(async () => {
@@ -86,7 +86,7 @@ describe('/metrics counters across worker restarts', () => {
     expect(served(during), 'portcullis_requests_total dropped while a worker was silent').toBeGreaterThanOrEqual(served(before));
     process.kill(pid!, 'SIGCONT');
     stopped.pop();
-    expect(await eventually(async () => gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2, 10_000)).toBe(true);
+    await waitFor("gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2", async () => gauge(await scrape(), 'portcullis_metrics_workers_reporting') === 2, 10_000);
     expect(served(await scrape())).toBeGreaterThanOrEqual(served(before));
   });
 });

@@ -34,38 +34,40 @@ describe('a port another process serves', () => {
   const procs: ProxyProcess[] = [];
   let first: { server: Server; url: string };
   let second: { server: Server; url: string };
+  /** The single process both cases try to share a port with, and its port. */
+  let a: ProxyProcess;
+  let port = 0;
 
   beforeAll(async () => {
-    [first, second] = await Promise.all([namedUpstream('first'), namedUpstream('second')]);
+    [first, second, port] = await Promise.all([namedUpstream('first'), namedUpstream('second'), freePort()]);
     ups.push(first.server, second.server);
-  });
+    a = await startProxy(config(port, first.url));
+    procs.push(a);
+  }, 60_000);
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop()));
     await Promise.all(ups.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
   });
 
   it('a second single-process serve refuses to start, naming the port; the first keeps every connection', async () => {
-    const port = await freePort();
-    const a = await startProxy(config(port, first.url));
-    procs.push(a);
     await expect(startProxy(config(port, second.url), { timeoutMs: 20_000 }).then((p) => { procs.push(p); return p; }))
       .rejects.toThrow(new RegExp(`server\\.listen: cannot listen on 127\\.0\\.0\\.1:${port}`));
     expect(new Set(await bodies(a.url, 40)), 'every connection reached the first instance\'s upstream').toEqual(new Set(['first']));
   });
 
   it('serve --workers 2 on a port a single process serves refuses to start; and a single process on the workers\' port too', async () => {
-    const port = await freePort();
-    const a = await startProxy(config(port, first.url));
-    procs.push(a);
-    await expect(startProxy(config(port, second.url), { args: ['--workers', '2'], timeoutMs: 30_000 }).then((p) => { procs.push(p); return p; }))
+    // the two directions side by side: each is a start or two and a refusal of its own
+    const workersRefused = expect(startProxy(config(port, second.url), { args: ['--workers', '2'], timeoutMs: 30_000 }).then((p) => { procs.push(p); return p; }))
       .rejects.toThrow(/server\.listen: cannot listen on .*another process holds the port/);
+    const singleRefused = (async () => {
+      const other = await freePort();
+      const w = await startProxy(config(other, second.url), { args: ['--workers', '2'], timeoutMs: 30_000 });
+      procs.push(w);
+      await expect(startProxy(config(other, first.url), { timeoutMs: 20_000 }).then((p) => { procs.push(p); return p; }))
+        .rejects.toThrow(new RegExp(`server\\.listen: cannot listen on 127\\.0\\.0\\.1:${other}`));
+      expect(new Set(await bodies(w.url, 40)), 'the workers kept every connection').toEqual(new Set(['second']));
+    })();
+    await Promise.all([workersRefused, singleRefused]);
     expect(new Set(await bodies(a.url, 40))).toEqual(new Set(['first']));
-
-    const other = await freePort();
-    const w = await startProxy(config(other, second.url), { args: ['--workers', '2'], timeoutMs: 30_000 });
-    procs.push(w);
-    await expect(startProxy(config(other, first.url), { timeoutMs: 20_000 }).then((p) => { procs.push(p); return p; }))
-      .rejects.toThrow(new RegExp(`server\\.listen: cannot listen on 127\\.0\\.0\\.1:${other}`));
-    expect(new Set(await bodies(w.url, 40)), 'the workers kept every connection').toEqual(new Set(['second']));
   }, 90_000);
 });

@@ -5,7 +5,8 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { request } from 'undici';
 import { ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { startScriptedUpstream, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const started: Array<ProxyProcess | ScriptedUpstream> = [];
 afterAll(async () => {
@@ -34,9 +35,9 @@ describe.concurrent.each([
     const proxy = await startProxy(cfg, { args, timeoutMs: 30_000 });
     started.push(proxy);
     const inflight = request(`${proxy.url}/held`).then(async (r) => { await r.body.dump(); return r.statusCode; }, () => 0);
-    expect(await eventually(() => slow.seen.length === 1, 10_000), 'the held request reached the upstream').toBe(true);
+    await waitFor('slow.seen.length === 1', () => slow.seen.length === 1, 10_000, { detail: () => 'the held request reached the upstream' });
     proxy.proc.kill('SIGTERM');
-    expect(await eventually(() => draining(proxy), 5_000), 'readyz never said draining').toBe(true);
+    await waitFor('draining(proxy)', () => draining(proxy), 5_000, { detail: () => 'readyz never said draining' });
     const r = await request(`${proxy.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const text = await r.body.text();
     expect(r.statusCode, text).toBe(503);
@@ -61,11 +62,11 @@ describe.concurrent('SIGHUP during a SIGTERM drain, one process', () => {
     const proxy = await startProxy(cfg, { timeoutMs: 30_000 });
     started.push(proxy);
     const inflight = request(`${proxy.url}/held`).then(async (r) => { await r.body.dump(); return r.statusCode; }, () => 0);
-    expect(await eventually(() => slow.seen.length === 1, 10_000), 'the held request reached the upstream').toBe(true);
+    await waitFor('slow.seen.length === 1', () => slow.seen.length === 1, 10_000, { detail: () => 'the held request reached the upstream' });
     proxy.proc.kill('SIGTERM');
-    expect(await eventually(() => draining(proxy), 5_000), 'readyz never said draining').toBe(true);
+    await waitFor('draining(proxy)', () => draining(proxy), 5_000, { detail: () => 'readyz never said draining' });
     proxy.proc.kill('SIGHUP');
-    expect(await eventually(() => /reload not applied: the process is stopping/.test(proxy.output()), 5_000), proxy.output()).toBe(true);
+    await waitFor('/reload not applied: the process is stopping/.test(proxy.output())', () => /reload not applied: the process is stopping/.test(proxy.output()), 5_000, { detail: () => proxy.output() });
     expect(proxy.output()).not.toMatch(/config reloaded/);
     expect(await inflight).toBe(200);
     expect(await proxy.exited).toBe(0);

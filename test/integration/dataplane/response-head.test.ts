@@ -9,7 +9,8 @@ import type { ServerResponse } from 'node:http';
 import { request } from 'undici';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { requestText, parseResponse } from '../../helpers/raw-http.js';
-import { startScriptedUpstream, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const IDLE_BODY_MS = 1_500;
 let upstream: ScriptedUpstream;
@@ -60,7 +61,7 @@ describe('response heads', () => {
   it('a known-length head reaches the client while the upstream still holds the body', async () => {
     const c = client('/known/1');
     // only the head can arrive: the upstream has not written a body byte
-    expect(await eventually(() => c.text().includes('\r\n\r\n'), 5_000)).toBe(true);
+    await waitFor("c.text().includes('\\r\\n\\r\\n')", () => c.text().includes('\r\n\r\n'), 5_000);
     expect(held.has('/known/1')).toBe(true);
     const head = parseResponse(Buffer.from(c.text(), 'latin1'), true)!;
     expect(head.status).toBe(200);
@@ -68,44 +69,44 @@ describe('response heads', () => {
     expect(head.headers['content-length']).toBe('11');
     expect(head.body.length).toBe(0);
     held.get('/known/1')!.end('hello world');
-    expect(await eventually(() => c.text().endsWith('hello world'), 5_000)).toBe(true);
+    await waitFor("c.text().endsWith('hello world')", () => c.text().endsWith('hello world'), 5_000);
     c.sock.destroy();
-    expect(await eventually(() => requestLine('/known/1') !== undefined)).toBe(true);
+    await waitFor("requestLine('/known/1') !== undefined", () => requestLine('/known/1') !== undefined);
     expect(requestLine('/known/1')).toMatchObject({ status: 200, outcome: 'complete', bytes_out: 11 });
   });
 
   it('known length, then no body for idle_body_ms: the client has the head, then the connection is cut; logged as truncated', async () => {
     const c = client('/known/2');
-    expect(await eventually(() => c.text().includes('\r\n\r\n'), 5_000)).toBe(true);
-    expect(await eventually(c.closed, IDLE_BODY_MS + 5_000)).toBe(true);
+    await waitFor("c.text().includes('\\r\\n\\r\\n')", () => c.text().includes('\r\n\r\n'), 5_000);
+    await waitFor('c.closed', c.closed, IDLE_BODY_MS + 5_000);
     expect(c.text()).toMatch(/^HTTP\/1\.1 200 /);
-    expect(await eventually(() => requestLine('/known/2') !== undefined)).toBe(true);
+    await waitFor("requestLine('/known/2') !== undefined", () => requestLine('/known/2') !== undefined);
     expect(requestLine('/known/2')).toMatchObject({ status: 200, outcome: 'truncated', reason: 'upstream_body_timeout' });
   });
 
   it('an SSE head with no event for idle_body_ms: the held head is counted, the client gets 504 JSON, the log says why', async () => {
     const heldBefore = await metric('portcullis_response_heads_held_total');
     const c = client('/sse/1');
-    expect(await eventually(() => held.has('/sse/1'), 5_000)).toBe(true);
-    expect(await eventually(async () => (await metric('portcullis_response_heads_held_total')) > heldBefore, 5_000)).toBe(true);
-    expect(await eventually(() => c.text().includes('}'), IDLE_BODY_MS + 5_000)).toBe(true);
+    await waitFor("held.has('/sse/1')", () => held.has('/sse/1'), 5_000);
+    await waitFor("(await metric('portcullis_response_heads_held_total')) > heldBefore", async () => (await metric('portcullis_response_heads_held_total')) > heldBefore, 5_000);
+    await waitFor("c.text().includes('}')", () => c.text().includes('}'), IDLE_BODY_MS + 5_000);
     const r = parseResponse(Buffer.from(c.text(), 'latin1'), true)!;
     expect(r.status).toBe(504);
     expect(JSON.parse(r.body.toString())).toMatchObject({ code: 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' });
     c.sock.destroy();
-    expect(await eventually(() => requestLine('/sse/1') !== undefined)).toBe(true);
+    await waitFor("requestLine('/sse/1') !== undefined", () => requestLine('/sse/1') !== undefined);
     expect(requestLine('/sse/1')).toMatchObject({ status: 504, outcome: 'complete', reason: 'upstream_body_timeout' });
   });
 
   it('an SSE head reaches the client with the first event, and events keep streaming', async () => {
     const c = client('/sse/2');
-    expect(await eventually(() => held.has('/sse/2'), 5_000)).toBe(true);
+    await waitFor("held.has('/sse/2')", () => held.has('/sse/2'), 5_000);
     const res = held.get('/sse/2')!;
     res.write('data: one\n\n');
-    expect(await eventually(() => c.text().includes('data: one'), 5_000)).toBe(true);
+    await waitFor("c.text().includes('data: one')", () => c.text().includes('data: one'), 5_000);
     expect(c.text()).toMatch(/^HTTP\/1\.1 200 [^]*content-type: text\/event-stream/i);
     res.write('data: two\n\n');
-    expect(await eventually(() => c.text().includes('data: two'), 5_000)).toBe(true);
+    await waitFor("c.text().includes('data: two')", () => c.text().includes('data: two'), 5_000);
     res.end();
     c.sock.destroy();
   });

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -16,7 +16,7 @@ let proxy: ProxyProcess;
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await workersReady(proxy)).toBe(true);
+  await workersReady(proxy);
 });
 
 afterAll(async () => {
@@ -28,7 +28,7 @@ describe('SIGTERM to the primary and every worker at once', () => {
   it('the request in flight is answered 200 and the primary exits 0', async () => {
     const exited = new Promise<number | null>((resolve) => proxy.proc.once('exit', (code) => resolve(code)));
     const inflight = request(`${proxy.url}/slow/1500`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
-    expect(await eventually(() => echo.lastRequest?.url === '/slow/1500', 3_000)).toBe(true);
+    await waitFor("echo.lastRequest?.url === '/slow/1500'", () => echo.lastRequest?.url === '/slow/1500', 3_000);
     const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     for (const pid of [proxy.proc.pid!, ...pids]) process.kill(pid, 'SIGTERM');
@@ -43,7 +43,7 @@ describe('single process: a second signal during the drain', () => {
     const p = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV });
     const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
     const inflight = request(`${p.url}/slow/1200`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
-    expect(await eventually(() => echo.lastRequest?.url === '/slow/1200', 3_000)).toBe(true);
+    await waitFor("echo.lastRequest?.url === '/slow/1200'", () => echo.lastRequest?.url === '/slow/1200', 3_000);
     p.proc.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     p.proc.kill('SIGINT');

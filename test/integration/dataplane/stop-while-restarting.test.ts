@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -19,7 +19,7 @@ beforeAll(async () => {
   const config = baseConfig(echo.url, { log: { level: 'info', access: false } });
   (config.server as Record<string, unknown>).timeouts = { drain_ms: 4_000 };
   proxy = await startProxy(config, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await workersReady(proxy)).toBe(true);
+  await workersReady(proxy);
 });
 
 afterAll(async () => {
@@ -58,6 +58,6 @@ describe('SIGTERM while a worker is being restarted', () => {
     const servedAfter = firstRefusal < 0 ? [] : outcomes.slice(firstRefusal).filter((o) => o === '200');
     expect(servedAfter, `answers after the listener closed: ${outcomes.join(' ')}`).toEqual([]);
     expect(await exited).toBe(0);
-    expect(await eventually(() => !alive(fresh!), 5_000), 'the replacement worker outlived the primary').toBe(true);
+    await waitFor('!alive(fresh!)', () => !alive(fresh!), 5_000, { detail: () => 'the replacement worker outlived the primary' });
   });
 });

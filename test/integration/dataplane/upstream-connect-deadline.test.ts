@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let blackhole: Server;
 const open = new Set<Socket>();
@@ -40,6 +40,6 @@ describe('connecting counts against the route timeout', () => {
     expect(body).toMatchObject({ code: 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' });
     expect(accepted).toBe(1);
     // the abandoned handshake does not hold a socket until connect_ms
-    expect(await eventually(() => open.size === 0, 5_000)).toBe(true);
+    await waitFor('open.size === 0', () => open.size === 0, 5_000);
   }, 30_000);
 });

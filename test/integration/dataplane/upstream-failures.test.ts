@@ -8,7 +8,8 @@ import { connect } from 'node:net';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { startScriptedUpstream, deadPort, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let chunky: ScriptedUpstream;
@@ -127,7 +128,7 @@ describe('slow upstreams and aborts', () => {
     expect(r.status).toBe(504);
     expect(r.body).toMatchObject({ error: 'gateway_timeout', code: 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' });
     expect(ms).toBeGreaterThanOrEqual(250); // the upstream answers after 3 s (response_ms 5 s): only the route's 300 ms gives a 504
-    expect(await eventually(() => echo.aborted > abortedBefore, 3_000)).toBe(true);
+    await waitFor('echo.aborted > abortedBefore', () => echo.aborted > abortedBefore, 3_000);
   });
 
   it('a client abort while waiting reaches the upstream (it sees its request closed)', async () => {
@@ -136,9 +137,9 @@ describe('slow upstreams and aborts', () => {
     const sock = connect(proxy.port, '127.0.0.1');
     sock.on('error', () => {});
     sock.write(requestText('GET', '/hang'));
-    expect(await eventually(() => echo.requests > before, 2_000)).toBe(true);
+    await waitFor('echo.requests > before', () => echo.requests > before, 2_000);
     sock.destroy();
-    expect(await eventually(() => echo.aborted > abortedBefore, 2_000)).toBe(true);
+    await waitFor('echo.aborted > abortedBefore', () => echo.aborted > abortedBefore, 2_000);
   });
 
   it('a client abort mid-upload reaches the upstream', async () => {
@@ -148,9 +149,9 @@ describe('slow upstreams and aborts', () => {
     sock.on('error', () => {});
     sock.write(requestText('POST', '/sink', [['Content-Length', String(10 * 1024 * 1024)]]));
     sock.write(Buffer.alloc(256 * 1024, 'u'));
-    expect(await eventually(() => echo.requests > before, 2_000)).toBe(true);
+    await waitFor('echo.requests > before', () => echo.requests > before, 2_000);
     sock.destroy();
-    expect(await eventually(() => echo.aborted > abortedBefore, 2_000)).toBe(true);
+    await waitFor('echo.aborted > abortedBefore', () => echo.aborted > abortedBefore, 2_000);
   });
 
   it('a client abort mid-download reaches the upstream', async () => {
@@ -162,7 +163,7 @@ describe('slow upstreams and aborts', () => {
       sock.on('data', (d: Buffer) => { got += d.length; if (got > 1024 * 1024) { sock.destroy(); resolve(); } });
       sock.write(requestText('GET', '/bytes/1073741824'));
     });
-    expect(await eventually(() => echo.aborted > abortedBefore, 3_000)).toBe(true);
+    await waitFor('echo.aborted > abortedBefore', () => echo.aborted > abortedBefore, 3_000);
   });
 });
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let proxy: ProxyProcess;
 let upstream: http.Server;
@@ -57,7 +57,7 @@ it('once the stream\'s client left and the request behind it timed out, the conn
   expect(behind.status).toBe(504);
   streamClient.destroy();
   // nobody waits for anything on that connection now: the proxy lets it go (the upstream sees the stream end)
-  expect(await eventually(() => streaming === 0, 10_000), 'the abandoned stream\'s connection closed').toBe(true);
+  await waitFor('streaming === 0', () => streaming === 0, 10_000, { detail: () => 'the abandoned stream\'s connection closed' });
   // and the next request gets its answer
   const next = await rawRequest(proxy.port, requestText('GET', '/fast/next'), { timeoutMs: 5_000 });
   expect(`${next.status} ${next.body.toString()}`).toBe('200 fast');

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { parseResponse, type RawResponse, type RawUpstream, startRawUpstream } from '../../helpers/raw-http.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const BODY_BYTES = 48 * 1024 * 1024; // far over every socket buffer between the client and the upstream
 const REQUEST_MS = 2_500;
@@ -132,7 +132,7 @@ describe('an upstream that stops reading the request body', () => {
     const body = JSON.parse(r.body.toString()) as { error: string; code: string; message: string };
     expect(body.code).toBe('PORTCULLIS_ERR_UPSTREAM_TIMEOUT');
     expect(body.message).toMatch(/^upstream "(patient|strict)" did not (read|take) the request body/);
-    expect(await eventually(() => accessLine(path) !== undefined, 3_000)).toBe(true);
+    await waitFor('accessLine(path) !== undefined', () => accessLine(path) !== undefined, 3_000);
     expect(accessLine(path)!.reason).toBe('upstream_request_body_timeout');
   }, 30_000);
 
@@ -142,15 +142,14 @@ describe('an upstream that stops reading the request body', () => {
     const body = JSON.parse(r.body) as { code: string; message: string };
     expect(body.code).toBe('PORTCULLIS_ERR_UPSTREAM_TIMEOUT');
     expect(body.message).toMatch(/^upstream "patient" did not take the request body/);
-    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.listener === 'http2' && l.reason === 'upstream_request_body_timeout'), 3_000),
-      'access log reason upstream_request_body_timeout').toBe(true);
+    await waitFor("proxy.logs().some((l) => l.msg === 'request' && l.listener === 'http2' && l.reason === 'upstream_request_bo…", () => proxy.logs().some((l) => l.msg === 'request' && l.listener === 'http2' && l.reason === 'upstream_request_body_timeout'), 3_000, { detail: () => 'access log reason upstream_request_body_timeout' });
   }, 30_000);
 
   it('a client that stops sending its body still gets 408 at request_ms', async () => {
     const r = await upload(proxy.port, '/slow', false);
     expect(r.status, r.raw.slice(0, 300)).toBe(408);
     expect(r.body.toString()).toContain('request body not received in time');
-    expect(await eventually(() => accessLine('/slow') !== undefined, 3_000)).toBe(true);
+    await waitFor("accessLine('/slow') !== undefined", () => accessLine('/slow') !== undefined, 3_000);
     expect(accessLine('/slow')!.reason).toBe('request_timeout');
   }, 30_000);
 });

@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connect } from 'node:net';
 import uWS, { type HttpResponse, type us_listen_socket } from 'uWebSockets.js';
+import { waitFor } from '../../helpers/wait.js';
 
 type Handler = (res: HttpResponse, seen: Array<[string, string]>) => void;
 const handlers = new Map<string, Handler>();
@@ -55,11 +56,6 @@ function exchange(bytes: Buffer, ms = 1_000, until: (text: string) => boolean = 
   });
 }
 
-/** Wait (polling every 10 ms, up to 5 s) until `cond` holds. */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(cond()).toBe(true);
-}
 
 const headerProbe = (hex: string): Buffer => Buffer.concat([Buffer.from('GET /h HTTP/1.1\r\nHost: x\r\nX-V: ', 'latin1'), Buffer.from(hex, 'hex'), Buffer.from('\r\n\r\n', 'latin1')]);
 
@@ -106,10 +102,10 @@ describe('uWS 20.30: a response head without a body byte', () => {
     sock.on('data', (d: Buffer) => { text += d.toString('latin1'); });
     sock.write('GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n');
     // what the handler's cork flushed: the status line and its header, not the end of the head
-    await until(() => text.includes('text/event-stream\r\n'));
+    await waitFor('the status line and its header', () => text.includes('text/event-stream\r\n'));
     expect(text).toBe('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n');
     res!.cork(() => { res!.write('data: x\n\n'); });
-    await until(() => text.includes('data: x'));
+    await waitFor('the first chunk', () => text.includes('data: x'));
     expect(text).toMatch(/Transfer-Encoding: chunked\r\n\r\n[0-9a-f]+\r\ndata: x/);
     res!.cork(() => { res!.end(); });
     sock.destroy();

@@ -6,9 +6,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Client } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { bearer, call } from '../auth/tokens-helpers.js';
 import { workerPids } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -44,14 +44,14 @@ const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`, {
 
 describe('serve --workers 2: a worker whose event loop stops', () => {
   it('/readyz 503 naming it within seconds; killed and restarted after worker_silence_kill_ms of silence; then every request is answered', async () => {
-    expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
+    await waitFor('/readyz 200', async () => (await readyz()).status === 200, 10_000);
     const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     stopped = pids[0]!;
     process.kill(stopped, 'SIGSTOP');
 
     // before: /readyz and /healthz stayed 200 with workers_ready 2 while about half the new connections hung
-    expect(await eventually(async () => (await readyz()).status === 503, 8_000), 'a silent worker still counted as ready').toBe(true);
+    await waitFor('(await readyz()).status === 503', async () => (await readyz()).status === 503, 8_000, { detail: () => 'a silent worker still counted as ready' });
     const r = await readyz();
     expect(r.json).toMatchObject({ ready: false, workers: 2, workers_ready: 1 });
     expect((r.json as { workers_silent: number[] }).workers_silent).toHaveLength(1);
@@ -60,9 +60,9 @@ describe('serve --workers 2: a worker whose event loop stops', () => {
     expect(workerPids(proxy.proc.pid!)).toContain(stopped);
 
     // the configured silence, not the 30 s default: killed within 20 s (eventually's bound), and not before KILL_AFTER_MS
-    expect(await eventually(() => !workerPids(proxy.proc.pid!).includes(stopped), 20_000), 'the silent worker was not killed at worker_silence_kill_ms').toBe(true);
-    expect(await eventually(() => workerPids(proxy.proc.pid!).length === 2, 10_000)).toBe(true);
-    expect(await eventually(async () => (await readyz()).status === 200, 10_000)).toBe(true);
+    await waitFor('!workerPids(proxy.proc.pid!).includes(stopped)', () => !workerPids(proxy.proc.pid!).includes(stopped), 20_000, { detail: () => 'the silent worker was not killed at worker_silence_kill_ms' });
+    await waitFor('workerPids(proxy.proc.pid!).length === 2', () => workerPids(proxy.proc.pid!).length === 2, 10_000);
+    await waitFor('/readyz 200', async () => (await readyz()).status === 200, 10_000);
     const killed = proxy.logs().find((l) => l.msg === 'worker silent (event loop stuck): killing it to restart it');
     expect(killed?.silent_ms).toBeGreaterThanOrEqual(KILL_AFTER_MS);
     const answers: Array<number | 'hung' | 'reset'> = [];

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { workerPids } from '../../helpers/worker-processes.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -36,11 +36,12 @@ async function killNextWorker(known: Set<number>, ms = 15_000): Promise<number> 
   }
 }
 
-async function restoredToTwo(): Promise<boolean> {
-  return eventually(async () => {
+/** Wait until /readyz says both workers are ready again; throws naming `when` past 20 s. */
+async function restoredToTwo(when: string): Promise<void> {
+  await waitFor(`two ready workers ${when}`, async () => {
     const r = await admin('/readyz');
     return r.status === 200 && r.body?.workers_ready === 2;
-  }, 20_000);
+  }, 20_000, { detail: () => proxy.output().slice(-3000) });
 }
 
 async function servesRequests(): Promise<boolean> {
@@ -55,7 +56,7 @@ async function servesRequests(): Promise<boolean> {
 beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-  expect(await restoredToTwo()).toBe(true);
+  await restoredToTwo('at start');
 });
 
 afterAll(async () => {
@@ -70,11 +71,11 @@ describe('serve --workers 2: restoring workers after the first start', () => {
     expect(known.size).toBe(2);
     process.kill([...known][0]!, 'SIGKILL');
     await killNextWorker(known); // the replacement, before it is ready
-    expect(await restoredToTwo(), `not back to two ready workers:\n${proxy.output().slice(-3000)}`).toBe(true);
+    await restoredToTwo('after the kill');
     expect(workerPids(primary)).toHaveLength(2);
     expect((await admin('/healthz')).status).toBe(200);
     expect(await servesRequests()).toBe(true);
-    expect(await eventually(() => proxy.output().includes('worker exited before it was ready; restarting'), 5_000), proxy.output().slice(-2000)).toBe(true);
+    await waitFor("proxy.output().includes('worker exited before it was ready; restarting')", () => proxy.output().includes('worker exited before it was ready; restarting'), 5_000, { detail: () => proxy.output().slice(-2000) });
     expect(proxy.output()).not.toContain('not restarting');
     expect(proxy.proc.exitCode).toBeNull();
   });
@@ -96,13 +97,13 @@ describe('serve --workers 2: restoring workers after the first start', () => {
     expect(health.body.reason).toMatch(/worker 0|worker 1/);
     expect(health.body.reason).toMatch(/could not be restored/);
     // the log line is written asynchronously: it may arrive just after the /healthz answer
-    expect(await eventually(() => proxy.output().includes('worker cannot be restored'), 5_000), proxy.output().slice(-2000)).toBe(true);
+    await waitFor("proxy.output().includes('worker cannot be restored')", () => proxy.output().includes('worker cannot be restored'), 5_000, { detail: () => proxy.output().slice(-2000) });
     const metrics = (await admin('/metrics')).text;
     expect(Number(/^portcullis_workers_unrestorable (\d+)$/m.exec(metrics)?.[1])).toBe(1);
     expect(Number(/^portcullis_worker_restarts_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(killed);
     // the other worker still serves meanwhile, and the primary keeps retrying at the capped backoff
     expect(await servesRequests()).toBe(true);
-    expect(await restoredToTwo(), `not restored after the kills stopped:\n${proxy.output().slice(-3000)}`).toBe(true);
+    await restoredToTwo('after the kills stopped');
     expect((await admin('/healthz')).status).toBe(200);
     expect(Number(/^portcullis_workers_unrestorable (\d+)$/m.exec((await admin('/metrics')).text)?.[1])).toBe(0);
   });

@@ -7,9 +7,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { DECISION, INTERNAL_ISS, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady } from './decision-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
 
@@ -316,7 +316,7 @@ describe('shutdown', () => {
       const asked = as.counters.introspection;
       const pending = send(`${p.url}/_portcullis/auth`, { 'x-original-uri': '/orders/1', 'x-original-method': 'GET', ...bearer(opaque) });
       // still waiting for the authorization server when SIGTERM comes
-      expect(await eventually(() => as.counters.introspection > asked, 10_000), 'the decision at introspection').toBe(true);
+      await waitFor('as.counters.introspection > asked', () => as.counters.introspection > asked, 10_000, { detail: () => 'the decision at introspection' });
       p.proc.kill('SIGTERM');
       const r = await pending;
       expect(r.status, r.text).toBe(200);

@@ -7,8 +7,8 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, send, waitReady } from './decision-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SLOW_MS = 1_200;
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
@@ -55,7 +55,7 @@ describe.each([1, 2])('decision calls waiting on introspection across a reload (
       'x-original-uri': `/orders/${i}`, 'x-original-method': 'GET', host: 'api.example',
       authorization: `Bearer ${as.issueOpaque({ sub: `u${i}`, scope: 'orders:read' }, 60)}`,
     }));
-    expect(await eventually(() => as.counters.introspection - asked >= 4, 10_000), 'the four at introspection').toBe(true);
+    await waitFor('as.counters.introspection - asked >= 4', () => as.counters.introspection - asked >= 4, 10_000, { detail: () => 'the four at introspection' });
     writeFileSync(proxy.configPath, stringify(JSON.parse(JSON.stringify(config(workers, 3 * SLOW_MS + 1)))));
     const r = await send(`${proxy.adminUrl}/reload`, { authorization: `Bearer ${ADMIN_TOKEN}` }, 'POST');
     expect(r.status, r.text).toBe(200);

@@ -13,7 +13,7 @@ import { startNatsServer, startNatsServerWithConfig, type NatsServer } from '../
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { DEPLOY, yamlFile } from '../../helpers/deploy-files.js';
-import { waitFor } from '../cluster/proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const RULES = join(DEPLOY, 'monitoring', 'prometheus', 'alert-rules.yaml');
 const PASSWORD = `pw-${randomUUID()}`;

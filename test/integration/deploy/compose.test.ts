@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { CLI } from '../../helpers/proxy-process.js';
 import { freePort } from '../../helpers/nats.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { DEPLOY, envNames, NATS_PERMISSIONS, natsEnvRefs, natsUsers, yamlFile } from '../../helpers/deploy-files.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const DIR = join(DEPLOY, 'compose');
 const COMPOSE = '/usr/bin/docker-compose';
@@ -238,7 +238,7 @@ describe('deploy/compose', () => {
       let out = '';
       p.stdout!.on('data', (d: Buffer) => { out += d; });
       p.stderr!.on('data', (d: Buffer) => { out += d; });
-      expect(await eventually(() => out.includes('\n') || p.exitCode !== null, 20_000), out).toBe(true);
+      await waitFor("out.includes('\\n') || p.exitCode !== null", () => out.includes('\n') || p.exitCode !== null, 20_000, { detail: () => out });
       return { port, line: JSON.parse(out.split('\n')[0]!) as Record<string, unknown> };
     }
 

@@ -12,8 +12,8 @@ import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ROOT } from '../../helpers/proxy-process.js';
 import { freePort } from '../../helpers/nats.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { DEPLOY, dockerignore, envNames, filesUnder, parseDockerfile, splitFlags, yamlFile, type DockerStage } from '../../helpers/deploy-files.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const DOCKERFILE = join(DEPLOY, 'docker', 'Dockerfile');
 const stages = parseDockerfile(readFileSync(DOCKERFILE, 'utf8'));
@@ -236,8 +236,8 @@ describe('deploy/docker/Dockerfile: the image command line on this machine', () 
     });
     proc.stdout!.on('data', (d: Buffer) => { out += d; });
     proc.stderr!.on('data', (d: Buffer) => { out += d; });
-    const listening = await eventually(() => out.includes('"msg":"listening"') || proc!.exitCode !== null, 60_000);
-    expect(listening && proc.exitCode === null, out).toBe(true);
+    await waitFor('the image\'s command to listen or exit', () => out.includes('"msg":"listening"') || proc!.exitCode !== null, 60_000, { detail: () => out });
+    expect(proc.exitCode, out).toBe(null);
     const hc = ops(runtime, 'HEALTHCHECK')[0]!;
     const hcArgv = (JSON.parse(/CMD\s+(\[.*\])$/.exec(hc)![1]!) as string[]).map(mapPath).map((a) => a.replace(':9901/', `:${adminPort}/`));
     const r = spawnSync(hcArgv[0]!, hcArgv.slice(1), { encoding: 'utf8' });
@@ -261,7 +261,7 @@ describe('deploy/docker/Dockerfile: the image command line on this machine', () 
     expect(tini, 'tini is not running').toBeGreaterThan(1);
     const before = (out.match(/"msg":"config reloaded"/g) ?? []).length;
     process.kill(tini, 'SIGHUP');
-    expect(await eventually(() => (out.match(/"msg":"config reloaded"/g) ?? []).length >= before + 2, 20_000), out.slice(-3000)).toBe(true);
+    await waitFor('(out.match(/"msg":"config reloaded"/g) ?? []).length >= before + 2', () => (out.match(/"msg":"config reloaded"/g) ?? []).length >= before + 2, 20_000, { detail: () => out.slice(-3000) });
     expect(proc!.exitCode).toBeNull();
     const exited = new Promise<number | null>((resolve) => proc!.once('exit', (code) => resolve(code)));
     process.kill(tini, 'SIGTERM');

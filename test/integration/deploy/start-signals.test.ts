@@ -3,7 +3,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI, writeConfig, ADMIN_ENV, BUS_AUTH, BUS_ENV } from '../../helpers/proxy-process.js';
-import { deadPort, eventually } from '../../helpers/upstreams.js';
+import { deadPort } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let proc: ChildProcess | null = null;
 afterEach(() => { if (proc !== null && proc.exitCode === null) proc.kill('SIGKILL'); proc = null; });
@@ -30,13 +31,13 @@ describe('signals while starting', () => {
     proc.stdout!.on('data', (d: Buffer) => { out += d; });
     proc.stderr!.on('data', (d: Buffer) => { out += d; });
     // the config is read and the member is waiting for the bus: well before "listening"
-    expect(await eventually(() => out.includes('cluster member started') || proc!.exitCode !== null, 20_000), out).toBe(true);
+    await waitFor("out.includes('cluster member started') || proc!.exitCode !== null", () => out.includes('cluster member started') || proc!.exitCode !== null, 20_000, { detail: () => out });
     expect(out).not.toContain('"msg":"listening"');
     proc.kill('SIGHUP');
-    expect(await eventually(() => out.includes('"msg":"listening"') || proc!.exitCode !== null || proc!.signalCode !== null, 30_000)).toBe(true);
+    await waitFor('out.includes(\'"msg":"listening"\') || proc!.exitCode !== null || proc!.signalCode !== null', () => out.includes('"msg":"listening"') || proc!.exitCode !== null || proc!.signalCode !== null, 30_000);
     expect({ code: proc.exitCode, signal: proc.signalCode }).toEqual({ code: null, signal: null });
-    expect(await eventually(() => out.includes('SIGHUP received while starting: reloading'), 10_000), out.slice(-2000)).toBe(true);
-    expect(await eventually(() => (out.match(/"msg":"config reloaded"/g) ?? []).length >= 2, 20_000), out.slice(-2000)).toBe(true);
+    await waitFor("out.includes('SIGHUP received while starting: reloading')", () => out.includes('SIGHUP received while starting: reloading'), 10_000, { detail: () => out.slice(-2000) });
+    await waitFor('(out.match(/"msg":"config reloaded"/g) ?? []).length >= 2', () => (out.match(/"msg":"config reloaded"/g) ?? []).length >= 2, 20_000, { detail: () => out.slice(-2000) });
     proc.kill('SIGTERM');
     expect(await new Promise((r) => proc!.once('exit', (c) => r(c)))).toBe(0);
   }, 90_000);

@@ -9,9 +9,9 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, bearer, handshake, open, waitReady, wsUrl } from '../ws/ws-fixtures.js';
 import { clientKey, proof } from '../../unit/dpop/dpop-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 function config(as: AuthServer, up: string, dpopOnly: boolean): Record<string, unknown> {
   return {
@@ -61,7 +61,7 @@ describe('reload to a DPoP-only route and open WebSockets', () => {
 
     expect(await b1.waitClosed()).toMatchObject({ code: 1008, reason: 'access changed by configuration' });
     expect((await d1.roundTrip('still here')).data.toString()).toBe('still here');
-    await eventually(() => up.closes.some((c) => c.url === '/room/1'), 10_000); // the upstream process hears the close after the client does
+    await waitFor("up.closes.some((c) => c.url === '/room/1')", () => up.closes.some((c) => c.url === '/room/1'), 10_000); // the upstream process hears the close after the client does
     expect(up.closes.filter((c) => c.url === '/room/1').map((c) => c.code)).toEqual([1008]);
     d1.ws.close();
     await d1.waitClosed();

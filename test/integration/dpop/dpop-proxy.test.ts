@@ -9,10 +9,10 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { clusterMemberConfig, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { eventually } from '../../helpers/upstreams.js';
-import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { NonceSource } from '../../../node/dpop/nonce.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_DPOP_NONCE_SECRET: 'integration-test-nonce-secret-0123456789' };
 
@@ -221,13 +221,7 @@ describe('DPoP replay across node:cluster workers (serve --workers 2, no NATS)',
     delete cfg.cluster;
     cfg.log = { level: 'info', access: true };
     proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
-    const end = Date.now() + 30_000;
-    while (Date.now() < end) {
-      const r = await request(`${proxy.adminUrl}/readyz`);
-      await r.body.dump();
-      if (r.statusCode === 200) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await waitReady(proxy, 30_000);
     await new Promise((res) => setTimeout(res, 2_500)); // workers hear each other's heartbeats
   }, 90_000);
 
@@ -256,7 +250,7 @@ describe('DPoP replay across node:cluster workers (serve --workers 2, no NATS)',
     // the access log shows both workers answering (otherwise the test proved nothing about sharing);
     // the workers' lines come through pipes: waited for, a loaded machine delivers them late
     const pids = (): Set<unknown> => new Set(proxy.logs().filter((l) => l.msg === 'request' && paths.includes(String(l.path))).map((l) => l.pid));
-    await eventually(() => pids().size >= 2, 10_000);
+    await waitFor('pids().size >= 2', () => pids().size >= 2, 10_000);
     expect(pids().size).toBe(2);
   });
 });

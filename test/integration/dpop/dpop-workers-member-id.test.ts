@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { clusterMemberConfig } from '../../helpers/cluster-members.js';
+import { clusterMemberConfig, waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { clientKey, proof } from '../../unit/dpop/dpop-helpers.js';
@@ -32,14 +32,7 @@ describe('DPoP replay across workers of one instance with a fixed cluster.member
     });
     proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
     // ready, and both workers in each other's view (2 serving members)
-    const end = Date.now() + 30_000;
-    let last = '';
-    while (Date.now() < end) {
-      const r = await request(`${proxy.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      last = await r.body.text();
-      if (r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === 2) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await waitReadyWithMembers(proxy, 2);
     await new Promise((res) => setTimeout(res, 2_500)); // workers hear each other's heartbeats
   }, 90_000);
 

@@ -9,9 +9,9 @@ import * as grpc from '@grpc/grpc-js';
 import { sourceValue } from '../../../node/metrics/index.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, waitReady } from '../ws/ws-fixtures.js';
 import type { ClientHttp2Session } from 'node:http2';
+import { waitFor } from '../../helpers/wait.js';
 
 const raw = { requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
 const SERVICE: grpc.ServiceDefinition = {
@@ -106,9 +106,9 @@ describe('grpc-timeout bounds the whole call', () => {
     expect(got[0]).toBe('tick 0');
     // not before the deadline; that it ended early shows in the messages: fewer than the 60 sent in full
     expect(ms).toBeGreaterThanOrEqual(1_190);
-    expect(await eventually(() => cancelled.includes('Watch'), 15_000)).toBe(true);
+    await waitFor("cancelled.includes('Watch')", () => cancelled.includes('Watch'), 15_000);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/shop.Orders/Watch');
-    await eventually(() => line() !== undefined, 15_000);
+    await waitFor('line() !== undefined', () => line() !== undefined, 15_000);
     // The proxy's deadline races grpc-js's own on the server (same grpc-timeout, started a few ms
     // later; the proxy checks on a shared 20 ms timer). The caller sees the same thing either way;
     // the proxy's message, counter and log reason appear when its deadline fired first.
@@ -130,9 +130,9 @@ describe('grpc-timeout bounds the whole call', () => {
     // the server, which gets the same grpc-timeout a few ms later. Whichever fires first, the caller
     // sees the same trailers-only status 4 and the server call ends (cancelled); the proxy counts
     // and logs the call as its own deadline only when it fired first.
-    if (started.includes('Slow')) expect(await eventually(() => cancelled.includes('Slow'), 15_000)).toBe(true);
+    if (started.includes('Slow')) await waitFor("cancelled.includes('Slow')", () => cancelled.includes('Slow'), 15_000);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/shop.Orders/Slow');
-    await eventually(() => line() !== undefined, 15_000);
+    await waitFor('line() !== undefined', () => line() !== undefined, 15_000);
     const proxyFired = (await metric('http2.grpc_deadline_before_response_total')) > before;
     expect(line()).toMatchObject({ status: 200, outcome: 'complete', ...(proxyFired ? { reason: 'h2_deadline_exceeded' } : {}) });
   });

@@ -11,9 +11,9 @@ import * as grpc from '@grpc/grpc-js';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, jtiOf } from '../ws/ws-fixtures.js';
 import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const raw = { requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
 const method = (name: string, requestStream: boolean, responseStream: boolean) => ({ path: `/shop.Orders/${name}`, requestStream, responseStream, ...raw });
@@ -168,7 +168,7 @@ describe('gRPC calls through the proxy (h2c listener → h2c upstream)', () => {
       call.on('data', () => { call.cancel(); resolve(); });
       call.on('error', () => { /* CANCELLED */ });
     });
-    expect(await eventually(() => cancelledAtServer > before, 3_000)).toBe(true);
+    await waitFor('cancelledAtServer > before', () => cancelledAtServer > before, 3_000);
   });
 
   it('revoking the token mid-stream ends the call with UNAUTHENTICATED (16)', async () => {

@@ -5,8 +5,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { metrics, sample } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -36,7 +36,7 @@ describe('access-log sampling per route on the HTTP/2 listener', () => {
       expect((await h2Request(s, { ':method': 'GET', ':path': '/quiet/status/404' })).status).toBe(404);
       for (let i = 0; i < 3; i++) expect((await h2Request(s, { ':method': 'GET', ':path': `/loud/${i}` })).status).toBe(200);
     } finally { s.close(); }
-    expect(await eventually(() => lines('loud').length === 3)).toBe(true);
+    await waitFor("lines('loud').length === 3", () => lines('loud').length === 3);
     expect(lines('quiet').map((l) => l.status)).toEqual([404]);
     const text = await metrics(proxy, ADMIN_TOKEN);
     expect(sample(text, 'portcullis_access_log_lines_sampled_out_total')).toBe(10);

@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { startEchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Fetch, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('HTTP/2 listener at shutdown', () => {
   it('GOAWAY to the open session, the in-flight request completes, then exit 0; new connections are refused', async () => {
@@ -20,7 +20,7 @@ describe('HTTP/2 listener at shutdown', () => {
       const before = echo.requests;
       const slow = h2Request(s, { ':method': 'GET', ':path': '/slow/800' });
       // in flight: the upstream holds it when SIGTERM comes
-      expect(await eventually(() => echo.requests > before, 10_000), 'the request at the upstream').toBe(true);
+      await waitFor('echo.requests > before', () => echo.requests > before, 10_000, { detail: () => 'the request at the upstream' });
       proxy.proc.kill('SIGTERM');
       const r = await slow;
       expect(r.status, r.text).toBe(200);

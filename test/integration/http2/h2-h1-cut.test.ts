@@ -10,7 +10,7 @@ import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Fetch, h2Request, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
 import { requestText, rawRequest } from '../../helpers/raw-http.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** Exact response bytes per request path; `later`: more bytes 50 ms after; `close`: then the upstream closes the socket. */
 const SCRIPT: Record<string, { bytes: string; later?: string; close: boolean }> = {
@@ -93,7 +93,7 @@ describe('an HTTP/1.1 upstream cut after its head, seen by an HTTP/2 client', ()
     expect(r.rstCode).toBe(0);
     // access-log lines are written asynchronously: wait for the request's own
     const line = (path: string): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === path);
-    expect(await eventually(() => line('/public/whole') !== undefined, 5_000)).toBe(true);
+    await waitFor("line('/public/whole') !== undefined", () => line('/public/whole') !== undefined, 5_000);
     expect(line('/public/short')).toMatchObject({ outcome: 'truncated' });
     expect(line('/public/whole')).toMatchObject({ outcome: 'complete' });
   });

@@ -4,8 +4,8 @@ import { describe, it, expect } from 'vitest';
 import { startEchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { metrics, sample } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('portcullis_inflight_requests with server.http2', () => {
   it('reads 1 during a slow h2 request and 0 after it', async () => {
@@ -19,10 +19,10 @@ describe('portcullis_inflight_requests with server.http2', () => {
       const slow = h2Request(s, { ':method': 'GET', ':path': '/slow/1500' });
       // the request reaches the proxy, and leaves its count, in another process: wait for each reading
       // (10 s is a failure bound; the first must come while the upstream still holds the request)
-      expect(await eventually(async () => (await inflight()) === 1, 10_000), 'reads 1 during the slow h2 request').toBe(true);
+      await waitFor('(await inflight()) === 1', async () => (await inflight()) === 1, 10_000, { detail: () => 'reads 1 during the slow h2 request' });
       expect((await slow).status).toBe(200);
       s.close();
-      expect(await eventually(async () => (await inflight()) === 0, 10_000), 'reads 0 after it').toBe(true);
+      await waitFor('(await inflight()) === 0', async () => (await inflight()) === 0, 10_000, { detail: () => 'reads 0 after it' });
     } finally {
       await proxy.stop();
       await echo.close();

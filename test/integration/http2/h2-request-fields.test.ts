@@ -11,8 +11,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startProxy, baseConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { rawSession, frame, FRAME, FLAG, literal } from '../../helpers/h2-frames.js';
-import { startScriptedUpstream, eventually, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 interface H2Seen { headers: IncomingHttpHeaders; trailers: IncomingHttpHeaders | null; body: string }
 
@@ -132,7 +133,7 @@ describe('fields HTTP/2 forbids in a request (RFC 9113 §8.2)', () => {
       }
       // then a plain request on the same session: answered, so every reset above was the stream's alone
       s.send(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, Buffer.concat([literal(':method', 'GET'), literal(':scheme', 'http'), literal(':path', '/public/ok'), literal(':authority', 'localhost')])));
-      expect(await eventually(() => s.resets.size === cases.length && s.responses.has(id), 5_000), `resets ${JSON.stringify([...s.resets])}`).toBe(true);
+      await waitFor('s.resets.size === cases.length && s.responses.has(id)', () => s.resets.size === cases.length && s.responses.has(id), 5_000, { detail: () => `resets ${JSON.stringify([...s.resets])}` });
       for (let i = 0; i < cases.length; i++) expect(s.resets.get(2 * i + 1), cases[i]![0]).toBe(1);
       expect(s.goaway).toBeNull();
     } finally { s.socket.destroy(); }
@@ -172,7 +173,7 @@ describe('extended CONNECT (RFC 8441, WebSockets over HTTP/2)', () => {
         literal(':method', 'CONNECT'), literal(':protocol', 'websocket'), literal(':scheme', 'http'), literal(':path', path), literal(':authority', 'localhost'), literal('sec-websocket-version', '13'), ...extra,
       ]));
       raw.send(ext(1, '/public/ws', []), ext(3, '/orders/ws', []), ext(5, '/orders/ws', [literal('authorization', `Bearer ${token}`)]));
-      expect(await eventually(() => raw.resets.size === 3, 5_000), `resets ${JSON.stringify([...raw.resets])}`).toBe(true);
+      await waitFor('raw.resets.size === 3', () => raw.resets.size === 3, 5_000, { detail: () => `resets ${JSON.stringify([...raw.resets])}` });
       expect([...raw.resets.values()]).toEqual([1, 1, 1]);
       expect(raw.responses.size).toBe(0);
     } finally { raw.socket.destroy(); }

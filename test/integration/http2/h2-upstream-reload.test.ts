@@ -5,8 +5,8 @@ import http2, { type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ENV, baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { call, sleep } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SLOW_MS = 1_200;
 let up: http2.Http2Server;
@@ -47,7 +47,7 @@ describe.each([1, 2])('h2c upstream requests across a reload that replaces the p
     const held = slowHeld;
     const inflight = Array.from({ length: 6 }, (_, i) => call(`${proxy.url}/slow/${i}`));
     // all six wait at the upstream when the reload replaces the pool
-    expect(await eventually(() => slowHeld - held === 6, 10_000), 'the six requests at the upstream').toBe(true);
+    await waitFor('slowHeld - held === 6', () => slowHeld - held === 6, 10_000, { detail: () => 'the six requests at the upstream' });
     await reloadWith(proxy, config(workers, 1_001));
     const replies = await Promise.all(inflight);
     expect(replies.map((x) => `${x.status} ${x.text}`)).toEqual(replies.map((_, i) => `200 ok /slow/${i}`));

@@ -10,8 +10,9 @@ import { request } from 'undici';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Fetch, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { selfSignedCert } from '../../helpers/tls-probe.js';
-import { deadPort, eventually } from '../../helpers/upstreams.js';
+import { deadPort } from '../../helpers/upstreams.js';
 import { bearer, call, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 interface H2Upstream { port: number; sessions: number; alpn: string[]; close(): Promise<void> }
 
@@ -152,7 +153,7 @@ describe('HTTP/2 upstreams', () => {
     expect(mid.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
     const line = (path: string) => proxy.logs().find((l) => l.msg === 'request' && l.path === path);
     // the access lines come over the proxy's stdout, after the answers
-    await eventually(() => line('/reset-head') !== undefined && line('/reset-mid') !== undefined, 10_000);
+    await waitFor("line('/reset-head') !== undefined && line('/reset-mid') !== undefined", () => line('/reset-head') !== undefined && line('/reset-mid') !== undefined, 10_000);
     expect(line('/reset-head')).toMatchObject({ status: 502, reason: 'upstream_h2_stream_reset' });
     expect(line('/reset-mid')).toMatchObject({ outcome: 'truncated', reason: 'upstream_h2_stream_reset' });
     const m = await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });

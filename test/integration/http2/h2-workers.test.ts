@@ -5,7 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { startEchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV } from '../../helpers/proxy-process.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('HTTP/2 listener with workers', () => {
   it('one http2Port for all workers; connections are spread over them', async () => {
@@ -20,7 +20,7 @@ describe('HTTP/2 listener with workers', () => {
         expect(r.status, r.text).toBe(200);
       }
       const served = (): Set<unknown> => new Set(proxy.logs().filter((l) => l.msg === 'request' && l.listener === 'http2').map((l) => l.name));
-      expect(await eventually(() => served().size === 2, 3_000), `served by ${[...served()].join(', ')}`).toBe(true);
+      await waitFor('served().size === 2', () => served().size === 2, 3_000, { detail: () => `served by ${[...served()].join(', ')}` });
     } finally {
       await proxy.stop();
       await echo.close();

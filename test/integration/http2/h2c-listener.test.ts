@@ -9,8 +9,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Request, http2PortOf, type H2Reply } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { asIssuer, bearer, call, parseChallenge, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -62,7 +62,7 @@ describe('h2c with prior knowledge: same routing, auth and identity as the main 
     expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_H2_AUTHORITY_MISMATCH' });
     expect(echo.requests).toBe(before);
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/public/hello' && l.status === 400);
-    await eventually(() => line() !== undefined, 10_000); // the access line comes over the proxy's stdout, after the answer
+    await waitFor('line() !== undefined', () => line() !== undefined, 10_000); // the access line comes over the proxy's stdout, after the answer
     expect(line()).toMatchObject({ listener: 'http2', reason: 'h2_authority_mismatch' });
   });
 
@@ -207,7 +207,7 @@ describe('metrics and access log name the HTTP/2 listener', () => {
     expect(m.text).toMatch(/portcullis_http2_sessions_total [1-9]/);
     expect(m.text).toMatch(/portcullis_requests_total\{route="orders",status="401"\} [1-9]/);
     const line = (): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.listener === 'http2' && l.route === 'orders');
-    await eventually(() => line() !== undefined, 10_000); // access lines come over the proxy's stdout, after the answers
+    await waitFor('line() !== undefined', () => line() !== undefined, 10_000); // access lines come over the proxy's stdout, after the answers
     expect(line()).toMatchObject({ protocol: 'h2c' });
   });
 });

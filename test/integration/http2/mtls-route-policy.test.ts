@@ -11,9 +11,9 @@ import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, ADMIN_TOKEN, ty
 import { h2Connect, h2Request, http2PortOf, type H2Reply } from '../../helpers/h2-client.js';
 import { makePki, type ClientCert, type Pki } from '../../helpers/mtls-certs.js';
 import { selfSignedCert } from '../../helpers/tls-probe.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { startOtlpCollector, type OtlpCollector } from '../../helpers/otlp-collector.js';
 import { asIssuer, bearer, call, metrics, SECRET_ENV, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -115,7 +115,7 @@ describe('certificate and token on one route', () => {
   it('logs the denial reason and counts it as an auth decision', async () => {
     await get(pki.other, '/cn/deny-me');
     const line = (): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === '/cn/deny-me');
-    await eventually(() => line() !== undefined);
+    await waitFor('line() !== undefined', () => line() !== undefined);
     expect(line()?.deny).toBe('client_cert_mismatch:subject_cn');
     const text = await metrics(proxy, ADMIN_TOKEN);
     expect(text).toMatch(/client_cert_mismatch:subject_cn/);
@@ -127,7 +127,7 @@ describe('certificate and token on one route', () => {
     expect((await get(pki.good, '/both/2', { ...bearer(token), traceparent: `00-${t}-00f067aa0ba902b7-01` })).status).toBe(200);
     const u = 'dddddddddddddddddddddddddddddd77';
     expect((await get(pki.other, '/cn/3', { traceparent: `00-${u}-00f067aa0ba902b7-01` })).status).toBe(403);
-    expect(await eventually(() => collector.spans.some((s) => s.traceId === t && s.name === 'authorize') && collector.spans.some((s) => s.traceId === u && s.kind === 2))).toBe(true);
+    await waitFor("collector.spans.some((s) => s.traceId === t && s.name === 'authorize') && collector.spans.some((s) => s.tra…", () => collector.spans.some((s) => s.traceId === t && s.name === 'authorize') && collector.spans.some((s) => s.traceId === u && s.kind === 2));
     const ok = collector.spans.filter((s) => s.traceId === t);
     const check = ok.find((s) => s.name === 'client certificate')!;
     expect(check.parentSpanId).toBe(ok.find((s) => s.kind === 2)!.spanId);

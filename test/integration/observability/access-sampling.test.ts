@@ -4,8 +4,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { call, metrics, sample } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -35,7 +35,7 @@ describe('access-log sampling per route', () => {
     expect((await call(`${proxy.url}/quiet/status/503`)).status).toBe(503);
     expect((await call(`${proxy.url}/guarded/x`)).status).toBe(503); // keys never load: refused, and a refusal is always logged
     for (let i = 0; i < 5; i++) expect((await call(`${proxy.url}/loud/${i}`)).status).toBe(200);
-    expect(await eventually(() => lines('loud').length === 5 && lines('guarded').length === 1)).toBe(true);
+    await waitFor("lines('loud').length === 5 && lines('guarded').length === 1", () => lines('loud').length === 5 && lines('guarded').length === 1);
     expect(lines('quiet').map((l) => l.status).sort()).toEqual([404, 503]);
     expect(lines('guarded')[0]).toMatchObject({ status: 503, deny: 'not_ready' });
     const text = await metrics(proxy, ADMIN_TOKEN);

@@ -10,8 +10,8 @@ import { stringify } from 'yaml';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, writeConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { call } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
@@ -73,7 +73,7 @@ describe('audit log, one process', () => {
     expect((await admin(proxy, 'GET', '/revocations')).status).toBe(200);
     proxy.proc.kill('SIGHUP');
 
-    expect(await eventually(() => records(file).length >= 9, 5_000), JSON.stringify(records(file))).toBe(true);
+    await waitFor('records(file).length >= 9', () => records(file).length >= 9, 5_000, { detail: () => JSON.stringify(records(file)) });
     const rs = records(file);
     const summary = rs.map((r) => [r.action, r.outcome, r.actor.kind]);
     expect(summary).toEqual([
@@ -130,7 +130,7 @@ describe('audit log, one process', () => {
     });
     expect(deep.status).toBe(400);
     expect(((await deep.json()) as { message: string }).message).toContain('got an array');
-    expect(await eventually(() => records(file).length >= n + 2, 5_000)).toBe(true);
+    await waitFor('records(file).length >= n + 2', () => records(file).length >= n + 2, 5_000);
     const [r1, r2] = records(file).slice(n);
     expect(r1).toMatchObject({ action: 'revocation.add', outcome: 'refused', status: 400 });
     expect(r1!.detail).toMatchObject({ kind_fingerprint: fp(k), issuer_fingerprint: fp(iss), before_fingerprint: fp(bef), value_fingerprint: fp('alice') });
@@ -153,8 +153,7 @@ describe('audit log, one process', () => {
     const summaries = (): Array<Record<string, any>> => records(file).slice(n).filter((r) => r.action === 'admin.unauthorized_coalesced');
     const single = (): Array<Record<string, any>> => records(file).slice(n).filter((r) => r.action === 'read /revocations');
     // every refusal is in the trail, one by one or counted in a summary (written when its second ends)
-    expect(await eventually(() => single().length + summaries().reduce((a, r) => a + r.detail.records, 0) === 400, 10_000),
-      `${single().length} single records, summaries ${JSON.stringify(summaries().map((r) => r.detail.records))}`).toBe(true);
+    await waitFor('single().length + summaries().reduce((a, r) => a + r.detail.records, 0) === 400', () => single().length + summaries().reduce((a, r) => a + r.detail.records, 0) === 400, 10_000, { detail: () => `${single().length} single records, summaries ${JSON.stringify(summaries().map((r) => r.detail.records))}` });
     // (the earlier tests' refused calls may share the first second's 20)
     expect(single().length).toBeGreaterThanOrEqual(1);
     expect(single().length, 'most of the 400 refusals folded into summaries').toBeLessThan(400);
@@ -180,7 +179,7 @@ describe('audit log with --workers (the primary serves the admin API)', () => {
     try {
       expect((await admin(p, 'POST', '/reload')).status).toBe(200);
       p.proc.kill('SIGHUP');
-      expect(await eventually(() => records(file).length >= 2, 10_000)).toBe(true);
+      await waitFor('records(file).length >= 2', () => records(file).length >= 2, 10_000);
       await new Promise((r) => setTimeout(r, 300));
       const rs = records(file);
       expect(rs.map((r) => [r.action, r.outcome, r.actor.kind, r.before.config_version, r.after.config_version])).toEqual([
@@ -199,7 +198,7 @@ describe('audit log without a file', () => {
     const p = await startProxy(baseConfig(echo.url));
     try {
       expect((await admin(p, 'POST', '/reload')).status).toBe(200);
-      expect(await eventually(() => p.logs().some((l) => l.msg === 'audit'))).toBe(true);
+      await waitFor("p.logs().some((l) => l.msg === 'audit')", () => p.logs().some((l) => l.msg === 'audit'));
       const r = p.logs().find((l) => l.msg === 'audit')!;
       expect(r).toMatchObject({ name: 'portcullis-audit', action: 'config.reload', outcome: 'ok' });
       expect((await call(`${p.url}/x`)).status).toBe(200);

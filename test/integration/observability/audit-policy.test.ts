@@ -10,8 +10,8 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from '../cluster/policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const records = (file: string): Array<Record<string, any>> =>
   (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>) : []);
@@ -34,7 +34,7 @@ beforeAll(async () => {
     files.push(file);
     proxies.push(await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, { log: { level: 'warn', access: false, audit: { file } } })), args, env: ENV, timeoutMs: 30_000 }));
   }
-  for (const p of proxies) expect(await eventually(async () => (await readyz(p.adminUrl)).status === 200, 20_000)).toBe(true);
+  for (const p of proxies) await waitFor('(await readyz(p.adminUrl)).status === 200', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
 }, 90_000);
 
 afterAll(async () => {
@@ -48,7 +48,7 @@ describe('cluster policy in the audit trail', () => {
     expect(r.code, r.stderr).toBe(0);
     for (const file of files) {
       const applied = (): Array<Record<string, any>> => records(file).filter((x) => x.action === 'policy.applied' && x.after?.policy_version === 2);
-      expect(await eventually(() => applied().length === 1, 15_000), `no policy.applied v2 in ${file}: ${readFileSync(file, 'utf8')}`).toBe(true);
+      await waitFor('applied().length === 1', () => applied().length === 1, 15_000, { detail: () => `no policy.applied v2 in ${file}: ${readFileSync(file, 'utf8')}` });
       const rec = applied()[0]!;
       expect(rec).toMatchObject({ actor: { kind: 'policy_pusher', by: 'bob' }, outcome: 'ok', before: { policy_version: 1 }, after: { policy_version: 2 } });
       expect(rec.detail.digest).toMatch(/^[0-9a-f]{64}$/);

@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
@@ -44,7 +44,7 @@ describe('admin calls refused before their handler', () => {
     const big = Buffer.alloc(1024 * 1024 + 4096, 0x61);
     expect(await admin('POST', '/revocations', big)).toBe(413);
     expect(await admin('DELETE', '/revocations')).toBe(405);
-    expect(await eventually(() => records().length >= 3, 5_000), JSON.stringify(records())).toBe(true);
+    await waitFor('records().length >= 3', () => records().length >= 3, 5_000, { detail: () => JSON.stringify(records()) });
     const got = records().map((r) => ({ action: r.action, outcome: r.outcome, status: r.status, actor: r.actor.kind, token: r.actor.token }));
     expect(got).toEqual([
       { action: 'revocation.add', outcome: 'refused', status: 400, actor: 'admin_token', token: fp(ADMIN_TOKEN) },

@@ -9,9 +9,9 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, baseConfig, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin } from '../cluster/proxy-fixtures.js';
 import { waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const records = (file: string): Array<Record<string, any>> =>
   (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>) : []);
@@ -48,7 +48,7 @@ describe('revocations in the audit trail', () => {
     expect(j.status).toBe(201);
     const t = await admin(A, 'POST', '/revocations', { kind: 'token', value: hash });
     expect(t.status).toBe(201);
-    expect(await eventually(() => records(files[1]!).length >= 2, 10_000)).toBe(true);
+    await waitFor('records(files[1]!).length >= 2', () => records(files[1]!).length >= 2, 10_000);
     await new Promise((r) => setTimeout(r, 300));
 
     const atA = records(files[0]!);
@@ -67,7 +67,7 @@ describe('revocations in the audit trail', () => {
     const before = files.map((f) => records(f).length);
     const r = await runCli(['revoke', '--jti', 'cli-jti-1', '--config', proxies[0]!.configPath], { ...ADMIN_ENV, ...BUS_ENV });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(await eventually(() => files.every((f, i) => records(f).length > before[i]!), 10_000)).toBe(true);
+    await waitFor('files.every((f, i) => records(f).length > before[i]!)', () => files.every((f, i) => records(f).length > before[i]!), 10_000);
     for (const f of files) {
       const last = records(f).at(-1)!;
       expect(last).toMatchObject({ action: 'revocation.applied', detail: { kind: 'jti', value: 'cli-jti-1' } });

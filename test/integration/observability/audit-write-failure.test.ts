@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { call, metrics, sample, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 
@@ -43,7 +43,7 @@ for (const workers of [0, 2]) {
 
     it('keeps serving and answering admin calls, and counts the lost lines', async () => {
       expect(await reload(proxy)).toBe(200);
-      expect(await eventually(() => readFileSync(file, 'utf8').includes('"config.reload"'), 5_000)).toBe(true);
+      await waitFor('readFileSync(file, \'utf8\').includes(\'"config.reload"\')', () => readFileSync(file, 'utf8').includes('"config.reload"'), 5_000);
       expect(sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_audit_lines_lost_total')).toBe(0);
 
       const size = statSync(file).size;

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SECRET = 'q7Lr2xVb9KpT4mWz8NcY';
 let echo: EchoUpstream;
@@ -74,7 +74,7 @@ describe('config errors never echo a pasted secret', () => {
       expect(body).toContain('auth_method');
       expect(body).not.toContain(SECRET);
       proxy.proc.kill('SIGHUP');
-      expect(await eventually(() => proxy.logs().filter((l) => /keeping the running config|refused/.test(String(l.msg))).length >= refusedBefore + 2, 20_000), proxy.output().slice(-2000)).toBe(true);
+      await waitFor('proxy.logs().filter((l) => /keeping the running config|refused/.test(String(l.msg))).length >= refusedBefor…', () => proxy.logs().filter((l) => /keeping the running config|refused/.test(String(l.msg))).length >= refusedBefore + 2, 20_000, { detail: () => proxy.output().slice(-2000) });
       expect(proxy.output()).toContain('auth_method');
       expect(proxy.output()).not.toContain(SECRET);
       writeFileSync(configPath, base());

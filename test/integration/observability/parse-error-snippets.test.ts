@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** Every 6-character piece of `secret`: none may appear in an output. */
 const pieces = (secret: string): string[] => Array.from({ length: secret.length - 5 }, (_, i) => secret.slice(i, i + 6));
@@ -55,7 +55,7 @@ describe('JSON parse errors of secret text', () => {
       const answer = await r.text();
       expect(r.status).toBe(400);
       expect(answer).toContain('not valid JSON');
-      expect(await eventually(() => existsSync(file) && readFileSync(file, 'utf8').includes('revocation.add'), 5_000)).toBe(true);
+      await waitFor("existsSync(file) && readFileSync(file, 'utf8').includes('revocation.add')", () => existsSync(file) && readFileSync(file, 'utf8').includes('revocation.add'), 5_000);
       const text = readFileSync(file, 'utf8') + answer + proxy.output();
       for (const p of pieces(token)) expect(text, `a piece of the token (${p})`).not.toContain(p);
     });

@@ -13,10 +13,11 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
-import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { asIssuer, waitReady } from '../auth/tokens-helpers.js';
 import { h2Fetch, http2PortOf, publicH2Config } from '../../helpers/h2-client.js';
 import { attr, startOtlpCollector, type OtlpCollector } from '../../helpers/otlp-collector.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const fp = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
 
@@ -50,7 +51,7 @@ describe('audit records of admin calls that carry a token', () => {
   it('POST /explain of a request with ?access_token= records the path without its query', async () => {
     const token = await as.issueJwt({ sub: 'explained' });
     expect(await admin('/explain', { method: 'GET', path: `/q/orders?access_token=${token}&page=2` })).toBe(200);
-    expect(await eventually(() => records().some((r) => r.action === 'explain'), 5_000)).toBe(true);
+    await waitFor("records().some((r) => r.action === 'explain')", () => records().some((r) => r.action === 'explain'), 5_000);
     const rec = records().find((r) => r.action === 'explain')!;
     expect(rec.detail.path).toBe('/q/orders');
     expect(readFileSync(file, 'utf8')).not.toContain(token);
@@ -63,7 +64,7 @@ describe('audit records of admin calls that carry a token', () => {
     expect(await admin('/revocations', { kind: 'tokn', value: token })).toBe(400);
     // a kind that is none of the kinds is itself named by fingerprint (it may be pasted text too)
     const mine = (r: Record<string, any>): boolean => r.action === 'revocation.add' && r.detail.kind_fingerprint === fp('tokn');
-    expect(await eventually(() => records().some(mine), 5_000)).toBe(true);
+    await waitFor('records().some(mine)', () => records().some(mine), 5_000);
     const rec = records().find(mine)!;
     expect(rec.detail.kind).toBeUndefined();
     expect(rec.detail.value).toBeUndefined();
@@ -142,8 +143,8 @@ describe('HTTP/2 listener: a request refused before routing with ?access_token='
     const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
     const r = await h2Fetch(origin, { ':method': 'GET', ':path': `/nowhere/x?access_token=${token}` });
     expect(r.status).toBe(404);
-    expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && String(l.path).startsWith('/nowhere/x')), 5_000)).toBe(true);
-    expect(await eventually(() => collector.spans.some((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x')), 5_000)).toBe(true);
+    await waitFor("proxy.logs().some((l) => l.msg === 'request' && String(l.path).startsWith('/nowhere/x'))", () => proxy.logs().some((l) => l.msg === 'request' && String(l.path).startsWith('/nowhere/x')), 5_000);
+    await waitFor("collector.spans.some((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x'))", () => collector.spans.some((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x')), 5_000);
     expect(proxy.logs().find((l) => l.msg === 'request' && String(l.path).startsWith('/nowhere/x'))!.path).toBe('/nowhere/x');
     expect(attr(collector.spans.find((sp) => String(attr(sp, 'url.path')).startsWith('/nowhere/x'))!, 'url.path')).toBe('/nowhere/x');
     expect(proxy.output()).not.toContain(token.split('.')[2]!);
@@ -158,7 +159,7 @@ describe('an OTLP endpoint whose query carries a key (some vendors take one ther
     const proxy = await startProxy(baseConfig(echo.url, { tracing: { enabled: true, endpoint: `${collector.url}?api_key=${key}`, batch: { max_spans: 1, interval_ms: 20 } } }));
     try {
       expect((await fetch(`${proxy.url}/x`)).status).toBe(200);
-      expect(await eventually(() => proxy.logs().some((l) => l.msg === 'trace export failed: spans dropped'), 5_000)).toBe(true);
+      await waitFor("proxy.logs().some((l) => l.msg === 'trace export failed: spans dropped')", () => proxy.logs().some((l) => l.msg === 'trace export failed: spans dropped'), 5_000);
       expect(proxy.logs().find((l) => l.msg === 'trace export failed: spans dropped')!.endpoint).toBe(collector.url);
       expect(proxy.output()).not.toContain(key);
     } finally {

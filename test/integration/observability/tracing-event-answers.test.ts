@@ -7,9 +7,9 @@ import { connect, type Socket } from 'node:net';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { startOtlpCollector, type OtlpCollector } from '../../helpers/otlp-collector.js';
 import { asIssuer, call, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/oidc/backchannel-logout';
 const EVENT_TRACE = '1111111111111111111111111111111e';
@@ -69,7 +69,7 @@ describe('identity-provider event endpoints under tracing', () => {
     expect(text.startsWith('HTTP/1.1 400'), text).toBe(true);
 
     const logoutSpan = (): boolean => collector.spans.some((sp) => sp.name.endsWith('(idp-event)'));
-    expect(await eventually(logoutSpan, 10_000), 'the logout request span was exported').toBe(true);
+    await waitFor('logoutSpan', logoutSpan, 10_000, { detail: () => 'the logout request span was exported' });
     const spans = collector.spans.filter((sp) => sp.name.endsWith('(idp-event)'));
     expect(spans.map((sp) => sp.traceId), 'the logout span is in the trace its request sent').toEqual([EVENT_TRACE]);
     expect(spans[0]!.parentSpanId).toBe(PARENT);

@@ -11,9 +11,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Fetch, http2PortOf, type H2Reply } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { attr, startOtlpCollector, type OtlpCollector, type OtlpSpan } from '../../helpers/otlp-collector.js';
 import { SECRET_ENV, asIssuer, call, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const PARENT = '00f067aa0ba902b7';
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
@@ -91,7 +91,7 @@ describe('the HTTP/2 listener traces like the uWS listener', () => {
     expect(m[1]).toBe(t);
     expect(m[2]).not.toBe(PARENT);
     expect(seen.tracestate).toBe('vendor=abc');
-    expect(await eventually(() => spansOf(t).length >= 2)).toBe(true);
+    await waitFor('spansOf(t).length >= 2', () => spansOf(t).length >= 2);
     const server = spansOf(t).find((s) => s.kind === 2)!;
     expect(server.name).toBe('GET open');
     expect(server.parentSpanId).toBe(PARENT);
@@ -99,7 +99,7 @@ describe('the HTTP/2 listener traces like the uWS listener', () => {
     expect(upstream.spanId, 'the span id the upstream got is the upstream call span').toBe(m[2]);
     expect(upstream.parentSpanId).toBe(server.spanId);
     expect(attr(upstream, 'portcullis.upstream')).toBe('app');
-    await eventually(() => accessLine('/open/a') !== undefined);
+    await waitFor("accessLine('/open/a') !== undefined", () => accessLine('/open/a') !== undefined);
     expect(accessLine('/open/a')!.listener).toBe('http2');
     expect(accessLine('/open/a')!.trace_id).toBe(t);
     expect(accessLine('/open/a')!.span_id).toBe(server.spanId);
@@ -110,7 +110,7 @@ describe('the HTTP/2 listener traces like the uWS listener', () => {
     const t = '22222222222222222222222222222222';
     const r = await h2Fetch(origin, { ':method': 'GET', ':path': '/orders/1', authorization: `Bearer ${token}`, traceparent: `00-${t}-${PARENT}-01` });
     seenBy(r);
-    expect(await eventually(() => spansOf(t).length >= 6)).toBe(true);
+    await waitFor('spansOf(t).length >= 6', () => spansOf(t).length >= 6);
     const server = spansOf(t).find((s) => s.kind === 2)!;
     for (const name of ['extract', 'authenticate', 'revocation check', 'authorize']) {
       expect(spansOf(t).find((s) => s.name === name)?.parentSpanId, name).toBe(server.spanId);
@@ -126,9 +126,9 @@ describe('the HTTP/2 listener traces like the uWS listener', () => {
     expect(seen.tracestate).toBeUndefined();
     const t = '33333333333333333333333333333333';
     expect((await h2Fetch(origin, { ':method': 'GET', ':path': '/nowhere', traceparent: `00-${t}-${PARENT}-01` })).status).toBe(404);
-    expect(await eventually(() => spansOf(t).some((s) => s.kind === 2))).toBe(true);
+    await waitFor('spansOf(t).some((s) => s.kind === 2)', () => spansOf(t).some((s) => s.kind === 2));
     expect(attr(spansOf(t).find((s) => s.kind === 2)!, 'http.response.status_code')).toBe(404);
-    await eventually(() => accessLine('/nowhere') !== undefined);
+    await waitFor("accessLine('/nowhere') !== undefined", () => accessLine('/nowhere') !== undefined);
     expect(accessLine('/nowhere')!.trace_id).toBe(t);
   });
 });
@@ -145,7 +145,7 @@ describe('span names a client cannot multiply', () => {
       const r = await h2Fetch(origin, { ':method': method, ':path': i % 2 === 0 ? '/open/m' : '/nowhere/m', traceparent: `00-${t}-${PARENT}-01` });
       expect(r.status).toBeGreaterThanOrEqual(200);
     }
-    expect(await eventually(() => sent.every(([t]) => spansOf(t).some((s) => s.kind === 2)), 5_000)).toBe(true);
+    await waitFor('sent.every(([t]) => spansOf(t).some((s) => s.kind === 2))', () => sent.every(([t]) => spansOf(t).some((s) => s.kind === 2)), 5_000);
     const names = new Set(sent.flatMap(([t]) => spansOf(t).filter((s) => s.kind !== 1).map((s) => s.name)));
     expect([...names].sort()).toEqual(['HTTP (none)', 'HTTP open', 'upstream HTTP']);
     for (const [t, method] of sent) {
@@ -157,7 +157,7 @@ describe('span names a client cannot multiply', () => {
     // a method HTTP defines keeps its name
     const t = '88888888888888888888888888888888';
     await h2Fetch(origin, { ':method': 'DELETE', ':path': '/open/d', traceparent: `00-${t}-${PARENT}-01` });
-    expect(await eventually(() => spansOf(t).some((s) => s.kind === 2))).toBe(true);
+    await waitFor('spansOf(t).some((s) => s.kind === 2)', () => spansOf(t).some((s) => s.kind === 2));
     const server = spansOf(t).find((s) => s.kind === 2)!;
     expect(server.name).toBe('DELETE open');
     expect(attr(server, 'http.request.method')).toBe('DELETE');
@@ -175,7 +175,7 @@ describe('HTTP/2 upstreams get trace context', () => {
     expect(viaUws.status, viaUws.text).toBe(200);
     const m = TRACEPARENT_RE.exec((viaUws.json as { headers: Record<string, string> }).headers.traceparent!)!;
     expect(m[1]).toBe(t2);
-    expect(await eventually(() => spansOf(t2).some((s) => s.kind === 3))).toBe(true);
+    await waitFor('spansOf(t2).some((s) => s.kind === 3)', () => spansOf(t2).some((s) => s.kind === 3));
     expect(spansOf(t2).find((s) => s.kind === 3)!.spanId).toBe(m[2]);
   });
 
@@ -189,11 +189,11 @@ describe('HTTP/2 upstreams get trace context', () => {
     const m = TRACEPARENT_RE.exec(got)!;
     expect(m, got).not.toBeNull();
     expect(m[1]).toBe(t);
-    expect(await eventually(() => spansOf(t).length >= 2)).toBe(true);
+    await waitFor('spansOf(t).length >= 2', () => spansOf(t).length >= 2);
     const server = spansOf(t).find((s) => s.kind === 2)!;
     expect(server.name).toBe('POST grpc');
     expect(spansOf(t).find((s) => s.kind === 3)!.spanId).toBe(m[2]);
-    await eventually(() => accessLine('/shop.Orders/Get') !== undefined);
+    await waitFor("accessLine('/shop.Orders/Get') !== undefined", () => accessLine('/shop.Orders/Get') !== undefined);
     expect(accessLine('/shop.Orders/Get')!.trace_id).toBe(t);
   });
 });

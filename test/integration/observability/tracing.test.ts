@@ -9,10 +9,10 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { attr, startOtlpCollector, type OtlpCollector, type OtlpSpan } from '../../helpers/otlp-collector.js';
 import { promtoolCheck } from '../../helpers/promtool.js';
 import { SECRET_ENV, asIssuer, bearer, call, echoed, introspection, metrics, sample, waitReady } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -68,7 +68,7 @@ describe('trace context to the upstream', () => {
     expect(m![3]).toBe('01');
     expect(seen.tracestate).toBe('vendor=abc,other=x1');
     // the access log line names the trace
-    await eventually(() => accessLine(proxy, '/open/a') !== undefined, 10_000);
+    await waitFor("accessLine(proxy, '/open/a') !== undefined", () => accessLine(proxy, '/open/a') !== undefined, 10_000);
     expect(accessLine(proxy, '/open/a')!.trace_id).toBe(TRACE);
   });
 
@@ -96,7 +96,7 @@ describe('trace context to the upstream', () => {
     const r = await call(`${proxy.url}/open/fresh`);
     const m = TRACEPARENT_RE.exec(echoed(r).headers.traceparent!);
     expect(m![3]).toBe('01'); // sample_ratio 1
-    expect(await eventually(() => spansOf(collector, m![1]!).length >= 2)).toBe(true);
+    await waitFor('spansOf(collector, m![1]!).length >= 2', () => spansOf(collector, m![1]!).length >= 2);
     const server = spansOf(collector, m![1]!).find((s) => s.kind === 2)!;
     expect(server.parentSpanId, 'a root span').toBeUndefined();
   });
@@ -110,7 +110,7 @@ describe('exported spans', () => {
     const r1 = await call(`${proxy.url}/orders/1`, { headers: { ...bearer(token), traceparent: `00-${t1}-${PARENT}-01` } });
     const up1 = TRACEPARENT_RE.exec(echoed(r1).headers.traceparent!)!;
     await call(`${proxy.url}/orders/2`, { headers: { ...bearer(token), traceparent: `00-${t2}-${PARENT}-01` } });
-    expect(await eventually(() => spansOf(collector, t1).length >= 6 && spansOf(collector, t2).length >= 5)).toBe(true);
+    await waitFor('spansOf(collector, t1).length >= 6 && spansOf(collector, t2).length >= 5', () => spansOf(collector, t1).length >= 6 && spansOf(collector, t2).length >= 5);
 
     const s1 = spansOf(collector, t1);
     const server = s1.find((s) => s.kind === 2)!;
@@ -151,7 +151,7 @@ describe('exported spans', () => {
     const opaque = as.issueOpaque({ sub: 'bob' });
     const t = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb1';
     expect((await call(`${proxy.url}/orders/o`, { headers: { ...bearer(opaque), traceparent: `00-${t}-${PARENT}-01` } })).status).toBe(200);
-    expect(await eventually(() => byName(spansOf(collector, t), 'introspection') !== undefined)).toBe(true);
+    await waitFor("byName(spansOf(collector, t), 'introspection') !== undefined", () => byName(spansOf(collector, t), 'introspection') !== undefined);
     const spans = spansOf(collector, t);
     const auth = byName(spans, 'authenticate')!;
     expect(attr(auth, 'portcullis.token.kind')).toBe('opaque');
@@ -164,23 +164,23 @@ describe('exported spans', () => {
     const t = 'cccccccccccccccccccccccccccccc01';
     const r = await call(`${proxy.url}/orders/none`, { headers: { traceparent: `00-${t}-${PARENT}-01` } });
     expect(r.status).toBe(401);
-    expect(await eventually(() => spansOf(collector, t).some((s) => s.kind === 2))).toBe(true);
+    await waitFor('spansOf(collector, t).some((s) => s.kind === 2)', () => spansOf(collector, t).some((s) => s.kind === 2));
     const spans = spansOf(collector, t);
     const server = spans.find((s) => s.kind === 2)!;
     expect(attr(server, 'portcullis.deny_reason')).toBe('no_token');
     expect(attr(server, 'http.response.status_code')).toBe(401);
     expect(spans.some((s) => s.kind === 3), 'nothing forwarded, no upstream span').toBe(false);
     // the access line goes through pino's async destination: it may land after the span export
-    await eventually(() => accessLine(proxy, '/orders/none') !== undefined, 10_000);
+    await waitFor("accessLine(proxy, '/orders/none') !== undefined", () => accessLine(proxy, '/orders/none') !== undefined, 10_000);
     expect(accessLine(proxy, '/orders/none')!.trace_id).toBe(t);
   });
 
   it('traces requests refused before routing too, and logs their trace id', async () => {
     const t = 'dddddddddddddddddddddddddddddd01';
     expect((await call(`${proxy.url}/nowhere`, { headers: { traceparent: `00-${t}-${PARENT}-01` } })).status).toBe(404);
-    expect(await eventually(() => spansOf(collector, t).length === 1)).toBe(true);
+    await waitFor('spansOf(collector, t).length === 1', () => spansOf(collector, t).length === 1);
     expect(attr(spansOf(collector, t)[0]!, 'http.route')).toBe('(none)');
-    await eventually(() => accessLine(proxy, '/nowhere') !== undefined, 10_000);
+    await waitFor("accessLine(proxy, '/nowhere') !== undefined", () => accessLine(proxy, '/nowhere') !== undefined, 10_000);
     expect(accessLine(proxy, '/nowhere')!.trace_id).toBe(t);
   });
 
@@ -191,9 +191,9 @@ describe('exported spans', () => {
     expect(m[1]).toBe(t);
     expect(m[3]).toBe('00');
     await call(`${proxy.url}/open/after`); // a later sampled request flushes past it
-    expect(await eventually(() => collector.spans.some((s) => attr(s, 'url.path') === '/open/after'), 10_000), 'the later request\'s span exported').toBe(true);
+    await waitFor("collector.spans.some((s) => attr(s, 'url.path') === '/open/after')", () => collector.spans.some((s) => attr(s, 'url.path') === '/open/after'), 10_000, { detail: () => 'the later request\'s span exported' });
     expect(spansOf(collector, t)).toEqual([]);
-    await eventually(() => accessLine(proxy, '/open/unsampled') !== undefined, 10_000);
+    await waitFor("accessLine(proxy, '/open/unsampled') !== undefined", () => accessLine(proxy, '/open/unsampled') !== undefined, 10_000);
     expect(accessLine(proxy, '/open/unsampled')!.trace_id).toBe(t);
   });
 
@@ -228,7 +228,7 @@ describe('sampling ratio and a collector that fails', () => {
       // a sampled parent is still followed (parent-based)
       const t = 'ffffffffffffffffffffffffffffff01';
       await call(`${p.url}/parent`, { headers: { traceparent: `00-${t}-${PARENT}-01` } });
-      expect(await eventually(() => spansOf(c, t).length >= 2)).toBe(true);
+      await waitFor('spansOf(c, t).length >= 2', () => spansOf(c, t).length >= 2);
       expect(c.spans.every((s) => s.traceId === t)).toBe(true);
     } finally {
       await p.stop();
@@ -236,8 +236,9 @@ describe('sampling ratio and a collector that fails', () => {
     }
   });
 
+  // the three collectors side by side: each case has a proxy and a collector of its own
   for (const mode of ['hang', 'fail', 'dead'] as const) {
-    it(`a collector that ${mode === 'hang' ? 'never answers' : mode === 'fail' ? 'answers 503' : 'is not listening'}: every request still served, spans dropped and counted`, async () => {
+    it.concurrent(`a collector that ${mode === 'hang' ? 'never answers' : mode === 'fail' ? 'answers 503' : 'is not listening'}: every request still served, spans dropped and counted`, async () => {
       const c = await startOtlpCollector(mode === 'dead' ? 'ok' : mode);
       const url = c.url;
       if (mode === 'dead') await c.close();
@@ -250,7 +251,7 @@ describe('sampling ratio and a collector that fails', () => {
           const text = await metrics(p, ADMIN_TOKEN);
           return (sample(text, 'portcullis_tracing_spans_dropped_total{reason="queue_full"}') ?? 0) + (sample(text, 'portcullis_tracing_spans_dropped_total{reason="export_failed"}') ?? 0);
         };
-        expect(await eventually(async () => (await dropped()) > 0, 5_000)).toBe(true);
+        await waitFor('(await dropped()) > 0', async () => (await dropped()) > 0, 5_000);
         const text = await metrics(p, ADMIN_TOKEN);
         if (mode === 'hang') expect(sample(text, 'portcullis_tracing_spans_dropped_total{reason="queue_full"}')).toBeGreaterThan(0);
         else expect(sample(text, 'portcullis_tracing_exports_total{outcome="failed"}')).toBeGreaterThan(0);
@@ -272,7 +273,7 @@ describe('with --workers', () => {
         const m = TRACEPARENT_RE.exec(echoed(await call(`${p.url}/w${i}`)).headers.traceparent!)!;
         ids.push(m[1]!);
       }
-      expect(await eventually(() => ids.every((id) => spansOf(c, id).some((s) => s.kind === 2)), 5_000)).toBe(true);
+      await waitFor('ids.every((id) => spansOf(c, id).some((s) => s.kind === 2))', () => ids.every((id) => spansOf(c, id).some((s) => s.kind === 2)), 5_000);
       const text = await metrics(p, ADMIN_TOKEN);
       expect(sample(text, 'portcullis_tracing_traces_total{decision="sampled"}')).toBe(20);
     } finally {
@@ -291,14 +292,14 @@ describe('tracing off (the default)', () => {
       expect(seen.traceparent).toBe(bad);
       expect(seen.tracestate).toBe('a=b');
       expect(echoed(await call(`${p.url}/off2`)).headers.traceparent).toBeUndefined();
-      await eventually(() => p.logs().some((l) => l.path === '/off2'));
+      await waitFor("p.logs().some((l) => l.path === '/off2')", () => p.logs().some((l) => l.path === '/off2'));
       expect(p.logs().filter((l) => l.msg === 'request').every((l) => !('trace_id' in l))).toBe(true);
       // the section is read at start: a reload that turns it on says so and changes nothing
       writeFileSync(p.configPath, stringify(baseConfig(echo.url, { tracing: { enabled: true } })));
       const r = await fetch(`${p.adminUrl}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect(r.status).toBe(200);
       expect(((await r.json()) as { restart_required?: unknown }).restart_required).toEqual(['tracing']);
-      expect(await eventually(() => p.logs().some((l) => Array.isArray(l.restart_required) && l.restart_required.includes('tracing')))).toBe(true);
+      await waitFor("p.logs().some((l) => Array.isArray(l.restart_required) && l.restart_required.includes('tracing'))", () => p.logs().some((l) => Array.isArray(l.restart_required) && l.restart_required.includes('tracing')));
       expect(echoed(await call(`${p.url}/off3`)).headers.traceparent).toBeUndefined();
     } finally {
       await p.stop();

@@ -5,8 +5,9 @@
 // servers without the user:password a `nats://` URL may carry.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, BUS_AUTH, BUS_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { deadPort, eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { deadPort, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { SECRET_ENV, introspection } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SECRETS = ['jwks-pass-5ecret', 'jwks-query-5ecret', 'disc-pass-5ecret', 'disc-query-5ecret'];
 
@@ -36,7 +37,7 @@ afterAll(async () => {
 describe('configured URLs in log lines', () => {
   it('names a failed JWKS fetch and a failed discovery by scheme, host and path, never userinfo or query', async () => {
     const failed = (msg: string): boolean => proxy.logs().some((l) => l.msg === msg);
-    expect(await eventually(() => failed('jwks fetch failed') && failed('introspection endpoint discovery failed'), 15_000), proxy.output()).toBe(true);
+    await waitFor("failed('jwks fetch failed') && failed('introspection endpoint discovery failed')", () => failed('jwks fetch failed') && failed('introspection endpoint discovery failed'), 15_000, { detail: () => proxy.output() });
     // the fetches were made to the configured URLs (the proxy did use them)
     expect(idp.seen.some((s) => s.url.startsWith('/jwks?api_key='))).toBe(true);
     expect(idp.seen.some((s) => s.url.startsWith('/idp/.well-known/openid-configuration'))).toBe(true);

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { call, startVerifyingUpstream, waitReady, type VerifyingUpstream } from './s2s-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SLOW_MS = 1_200;
 const ENV = { ...ADMIN_ENV, PT_SECRET: 'portcullis-secret' };
@@ -65,7 +65,7 @@ describe.each([1, 2])('outbound token calls across a reload that replaces their 
       ...Array.from({ length: 4 }, (_, i) => call(`${proxy.url}/billing/${i}`)),
     ];
     // token requests wait at the (slow) token endpoint when the reload replaces the clients
-    expect(await eventually(() => as.counters.token > asked, 10_000), 'a token request at the token endpoint').toBe(true);
+    await waitFor('as.counters.token > asked', () => as.counters.token > asked, 10_000, { detail: () => 'a token request at the token endpoint' });
     await reloadWith(proxy, config(workers, 3 * SLOW_MS + 1));
     const replies = await Promise.all(inflight);
     expect(replies.map((x) => `${x.status} ${x.status === 200 ? '' : x.text}`)).toEqual(replies.map(() => '200 '));

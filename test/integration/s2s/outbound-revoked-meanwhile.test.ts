@@ -3,9 +3,10 @@
 // endpoint's edge gets the freshly exchanged token of a token revoked meanwhile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, jtiOf, sleep, waitReady } from '../ws/ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('a token revoked while its outbound token is being obtained', () => {
   let as: AuthServer;
@@ -43,7 +44,7 @@ describe('a token revoked while its outbound token is being obtained', () => {
     const asked = as.counters.token;
     const verdict = decide(tok);
     // verified, authorized, waiting at the (slow) token endpoint
-    expect(await eventually(() => as.counters.token > asked, 10_000), 'the exchange at the token endpoint').toBe(true);
+    await waitFor('as.counters.token > asked', () => as.counters.token > asked, 10_000, { detail: () => 'the exchange at the token endpoint' });
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     const r = await verdict;
     expect(r.status).toBe(401);
@@ -55,7 +56,7 @@ describe('a token revoked while its outbound token is being obtained', () => {
     const tok = await as.issueJwt({ sub: 'proxied' });
     const asked = as.counters.token;
     const answer = fetch(`${proxy.url}/api/proxied`, { headers: { authorization: `Bearer ${tok}` } });
-    expect(await eventually(() => as.counters.token > asked, 10_000), 'the exchange at the token endpoint').toBe(true);
+    await waitFor('as.counters.token > asked', () => as.counters.token > asked, 10_000, { detail: () => 'the exchange at the token endpoint' });
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'proxied' })).status).toBe(201);
     expect((await answer).status).toBe(401);
     await sleep(1_500); // the exchange has answered by now

@@ -108,18 +108,7 @@ export async function stats(p: ProxyProcess): Promise<Record<string, number>> {
   return r.json as Record<string, number>;
 }
 
-/** Poll /readyz until 200. */
-export async function waitReady(p: ProxyProcess, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    const r = await call(`${p.adminUrl}/readyz`);
-    last = r.text;
-    if (r.status === 200) return;
-    await sleep(25);
-  }
-  throw new Error(`proxy not ready within ${ms} ms: ${last}\n${p.output().slice(-2000)}`);
-}
+export { waitReady } from '../../helpers/proxy-process.js';
 
 /** A fresh P-256 private key, PKCS#8 PEM: an `internal_tokens.key_file`'s content. */
 export const ecPem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;

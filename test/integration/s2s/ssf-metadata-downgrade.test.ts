@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { selfSignedCert } from '../../helpers/tls-probe.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { jwksOf, makeKey } from '../../fixtures/keys.js';
 import { sleep, startRecorder, type Recorder } from '../auth/tokens-helpers.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const MGMT = 'Bearer ssf-mgmt-secret-0123456789abcdef';
 const PUSH = 'Bearer ssf-push-secret-0123456789abcdef';
@@ -64,16 +64,16 @@ afterAll(async () => {
 
 describe('SSF metadata over https naming plain-http management endpoints', () => {
   it('control: metadata that stays on https gets the stream read with the management Authorization', async () => {
-    expect(await eventually(() => tlsHits.some((h) => h.url === '/good/streams' && h.auth === MGMT), 10_000), JSON.stringify(tlsHits)).toBe(true);
+    await waitFor("tlsHits.some((h) => h.url === '/good/streams' && h.auth === MGMT)", () => tlsHits.some((h) => h.url === '/good/streams' && h.auth === MGMT), 10_000, { detail: () => JSON.stringify(tlsHits) });
   });
 
   it('the plain-http configuration_endpoint is never called: the management Authorization never leaves in clear text', async () => {
     // the bad source has fetched its metadata (more than once: it retries) by now
-    expect(await eventually(() => tlsHits.filter((h) => h.url === '/.well-known/ssf-configuration/bad').length >= 2, 10_000), JSON.stringify(tlsHits)).toBe(true);
+    await waitFor("tlsHits.filter((h) => h.url === '/.well-known/ssf-configuration/bad').length >= 2", () => tlsHits.filter((h) => h.url === '/.well-known/ssf-configuration/bad').length >= 2, 10_000, { detail: () => JSON.stringify(tlsHits) });
     await sleep(300);
     expect(plain.hits.map((h) => `${h.method} ${h.url} ${h.headers.authorization ?? ''}`)).toEqual([]);
     // the refusal's log line is written asynchronously (pino): wait for it rather than assume 300 ms
-    expect(await eventually(() => /plain http/.test(proxy.output()), 10_000), 'a log line naming the plain-http endpoint').toBe(true);
+    await waitFor('/plain http/.test(proxy.output())', () => /plain http/.test(proxy.output()), 10_000, { detail: () => 'a log line naming the plain-http endpoint' });
     expect(proxy.output()).not.toContain(MGMT.slice(7));
   });
 });

@@ -10,15 +10,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { admin, jtiOf, sleep, waitReady } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
-/** Poll `cond` every 20 ms until it holds; fails naming `what` after `ms` (a bound, not a speed check: a pass waits as long as it takes). */
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** What the upstream received for one request. */
 interface Seen { url: string; bytes: number; complete: boolean; closed: boolean; answered: boolean }
@@ -77,7 +70,7 @@ describe('a request waiting for its response ends when its token is revoked', ()
   it('a long poll gets 401 at the revocation, never the upstream\'s later answer', async () => {
     const tok = await as.issueJwt({ sub: 'poller' });
     const c = raw(`GET /api/poll HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`);
-    await until('the upstream to hold the poll', () => seen.some((s) => s.url === '/api/poll')); // forwarded, the upstream holds it
+    await waitFor('the upstream to hold the poll', () => seen.some((s) => s.url === '/api/poll'), 10_000); // forwarded, the upstream holds it
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     await Promise.race([c.closed, sleep(10_000)]);
     c.sock.destroy();
@@ -85,7 +78,7 @@ describe('a request waiting for its response ends when its token is revoked', ()
     expect(c.text()).toContain('the token has been revoked');
     expect(c.text()).not.toContain('the answer after the wait');
     const s = seen.find((x) => x.url === '/api/poll')!;
-    await until('the upstream request to be cancelled', () => s.closed).catch(() => { /* asserted next */ });
+    await waitFor('the upstream request to be cancelled', () => s.closed, 10_000).catch(() => { /* asserted next */ });
     expect(s.closed).toBe(true); // the upstream request was cancelled
     const log = proxy.logs().find((l) => l.msg === 'request' && l.path === '/api/poll');
     expect(log).toMatchObject({ status: 401, deny: 'pending_revoked' });
@@ -96,7 +89,7 @@ describe('a request waiting for its response ends when its token is revoked', ()
     const c = raw(`POST /api/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\nTransfer-Encoding: chunked\r\n\r\n`);
     const chunk = `400\r\n${'x'.repeat(1024)}\r\n`;
     for (let i = 0; i < 4; i++) { c.sock.write(chunk); await sleep(100); }
-    await until('the upstream to have the first 4 KiB', () => seen.find((x) => x.url === '/api/upload')?.bytes === 4096);
+    await waitFor('the upstream to have the first 4 KiB', () => seen.find((x) => x.url === '/api/upload')?.bytes === 4096, 10_000);
     const s = seen.find((x) => x.url === '/api/upload')!;
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'uploader' })).status).toBe(201);
     // the client keeps sending as long as the connection lets it
@@ -104,7 +97,7 @@ describe('a request waiting for its response ends when its token is revoked', ()
     if (!c.sock.destroyed) c.sock.write('0\r\n\r\n');
     await Promise.race([c.closed, sleep(10_000)]);
     c.sock.destroy();
-    await until('the upstream request to be cancelled', () => s.closed).catch(() => { /* asserted below */ });
+    await waitFor('the upstream request to be cancelled', () => s.closed, 10_000).catch(() => { /* asserted below */ });
     expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
     expect(c.text()).not.toContain('stored');
     expect(s.complete).toBe(false); // the upstream never got the end of the body
@@ -123,13 +116,13 @@ describe('a request waiting for its response ends when its token is revoked', ()
       req.on('data', (d: string) => { body += d; });
       const status = new Promise<number>((r) => req.on('response', (h) => r(Number(h[':status']))));
       const ended = new Promise<void>((r) => { req.on('close', () => r()); req.on('error', () => r()); });
-      await until('the upstream to hold the h2 poll', () => seen.some((s) => s.url === '/api/poll?h2'));
+      await waitFor('the upstream to hold the h2 poll', () => seen.some((s) => s.url === '/api/poll?h2'), 10_000);
       expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
       const got = await Promise.race([status, sleep(10_000).then(() => 0)]);
       await Promise.race([ended, sleep(10_000)]);
       expect(got).toBe(401);
       expect(body).not.toContain('the answer after the wait');
-      await until('the upstream request to be cancelled', () => seen.find((x) => x.url === '/api/poll?h2')!.closed).catch(() => { /* asserted next */ });
+      await waitFor('the upstream request to be cancelled', () => seen.find((x) => x.url === '/api/poll?h2')!.closed, 10_000).catch(() => { /* asserted next */ });
       expect(seen.find((x) => x.url === '/api/poll?h2')!.closed).toBe(true);
     } finally {
       session.destroy();

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { admin, bearer, jtiOf, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 function config(as: AuthServer, up: string, feedScope: string, withFeed = true): Record<string, unknown> {
   return {
@@ -87,7 +88,7 @@ describe('a streamed response whose head arrives after a reload', () => {
     const refusedP = stream(`${proxy.url}/feed/sse`, bearer(reader));
     const keptP = stream(`${proxy.url}/feed/sse`, bearer(admin2));
     const h2RefusedP = h2Get(session, '/feed/sse', bearer(reader)); // the same over the HTTP/2 listener (h2c)
-    expect(await eventually(() => held.length === 3, 10_000), 'the three requests reach the upstream').toBe(true);
+    await waitFor('held.length === 3', () => held.length === 3, 10_000, { detail: () => 'the three requests reach the upstream' });
 
     await reloadWith(proxy, config(as, up.url, 'feed:admin'));
     release();
@@ -104,7 +105,7 @@ describe('a streamed response whose head arrives after a reload', () => {
       } finally { h2Refused.close(); }
 
       expect(kept.status, 'a stream the reloaded config still allows starts').toBe(200);
-      expect(await eventually(() => sseEvents(kept) >= 2, 5_000)).toBe(true);
+      await waitFor('sseEvents(kept) >= 2', () => sseEvents(kept) >= 2, 5_000);
 
       // judged again by every later reload, as a stream open at the first one
       await reloadWith(proxy, config(as, up.url, 'feed:admin', false));
@@ -112,10 +113,8 @@ describe('a streamed response whose head arrives after a reload', () => {
       expect(ended, 'the stream still flows 3 s after a reload removed its route').not.toBeNull();
       expect(ended!.complete, 'cut, not a clean end').toBe(false);
 
-      expect(await eventually(() => proxy.logs().some((l) => l.msg === 'request' && l.status === 403 && l.deny === 'policy_changed'), 3_000),
-        'access log: 403 deny policy_changed').toBe(true);
-      expect(await eventually(() => proxy.logs().filter((l) => l.msg === 'request' && l.deny === 'stream_policy_changed').length === 1, 3_000),
-        'access log: the cut stream, deny stream_policy_changed').toBe(true);
+      await waitFor("proxy.logs().some((l) => l.msg === 'request' && l.status === 403 && l.deny === 'policy_changed')", () => proxy.logs().some((l) => l.msg === 'request' && l.status === 403 && l.deny === 'policy_changed'), 3_000, { detail: () => 'access log: 403 deny policy_changed' });
+      await waitFor("proxy.logs().filter((l) => l.msg === 'request' && l.deny === 'stream_policy_changed').length === 1", () => proxy.logs().filter((l) => l.msg === 'request' && l.deny === 'stream_policy_changed').length === 1, 3_000, { detail: () => 'access log: the cut stream, deny stream_policy_changed' });
       expect(await wsMetric(proxy, 'streams_ended_policy_changed_total')).toBe(3);
       expect(up.seen.every((s) => s.aborted), 'the upstream requests are cancelled').toBe(true);
     } finally {
@@ -129,7 +128,7 @@ describe('a streamed response whose head arrives after a reload', () => {
     const reader = await as.issueJwt({ scope: 'feed:read' });
     const quietP = stream(`${proxy.url}/feed/quiet`, bearer(reader));
     const answered = quietP.then(() => true, () => false);
-    expect(await eventually(() => quiet.length === 1, 10_000), 'the request reaches the upstream').toBe(true);
+    await waitFor('quiet.length === 1', () => quiet.length === 1, 10_000, { detail: () => 'the request reaches the upstream' });
     await sleep(300); // its head reached the proxy, which holds it for the first event
     await reloadWith(proxy, config(as, up.url, 'feed:admin'));
     const r = await Promise.race([quietP, sleep(5_000).then(() => null)]).catch((e: Error) => e);
@@ -144,7 +143,7 @@ describe('a streamed response whose head arrives after a reload', () => {
     const reader = await as.issueJwt({ scope: 'feed:admin' });
     const before = quiet.length;
     const quietP = stream(`${proxy.url}/feed/quiet`, bearer(reader));
-    expect(await eventually(() => quiet.length === before + 1, 10_000), 'the request reaches the upstream').toBe(true);
+    await waitFor('quiet.length === before + 1', () => quiet.length === before + 1, 10_000, { detail: () => 'the request reaches the upstream' });
     await sleep(300); // its head reached the proxy, which holds it for the first event
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(reader) })).status).toBe(201);
     const r = await Promise.race([quietP, sleep(5_000).then(() => null)]).catch((e: Error) => e);

@@ -10,8 +10,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, bearer, sleep, sseEvents, stream, waitReady, wsMetric, type Stream } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** GET `path` over an open HTTP/2 session and read the body as it streams (SSE); same shape as `stream`. */
 function h2Stream(session: ClientHttp2Session, path: string, headers: Record<string, string>): Promise<Stream> {
@@ -80,7 +80,7 @@ describe('reload and streamed responses', () => {
     const all = [narrowed, kept, anonymous, removed, h2Narrowed, h2Kept];
     try {
       for (const s of all) expect(s.status).toBe(200);
-      expect(await eventually(() => all.every((s) => sseEvents(s) >= 1), 10_000), 'every stream has its first event').toBe(true);
+      await waitFor('all.every((s) => sseEvents(s) >= 1)', () => all.every((s) => sseEvents(s) >= 1), 10_000, { detail: () => 'every stream has its first event' });
 
       writeFileSync(proxy.configPath, stringify(config(as, echo.url, 'feed:admin', {}, false)));
       const r = await admin(proxy, 'POST', '/reload');
@@ -92,12 +92,12 @@ describe('reload and streamed responses', () => {
         expect(ended!.complete, `${name}: cut, not a clean end`).toBe(false);
       }
       const [n, n2] = [sseEvents(kept), sseEvents(h2Kept)];
-      expect(await eventually(() => sseEvents(kept) > n, 10_000), 'a stream the new config still allows goes on').toBe(true);
-      expect(await eventually(() => sseEvents(h2Kept) > n2, 10_000), 'an HTTP/2 stream the new config still allows goes on').toBe(true);
+      await waitFor('sseEvents(kept) > n', () => sseEvents(kept) > n, 10_000, { detail: () => 'a stream the new config still allows goes on' });
+      await waitFor('sseEvents(h2Kept) > n2', () => sseEvents(h2Kept) > n2, 10_000, { detail: () => 'an HTTP/2 stream the new config still allows goes on' });
       expect(await wsMetric(proxy, 'streams_ended_policy_changed_total')).toBe(4);
       // the access lines of the cut streams come over the proxy's stdout, after the cuts
       const cut = (): Array<Record<string, unknown>> => proxy.logs().filter((l) => l.deny === 'stream_policy_changed');
-      await eventually(() => cut().length >= 4, 10_000);
+      await waitFor('cut().length >= 4', () => cut().length >= 4, 10_000);
       expect(cut().map((l) => l.path).sort()).toEqual(['/feed/sse', '/feed/sse', '/gone/sse', '/open/sse']);
     } finally {
       for (const s of all) s.destroy();

@@ -8,8 +8,8 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, bearer, handshake, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, PT_INTROSPECTION_SECRET: 'portcullis-secret' };
 const SLOW_MS = 1_500;
@@ -54,7 +54,7 @@ describe('a WebSocket upgrade whose token check spans a reload', () => {
     const asked = as.counters.introspection;
     const opening = [handshake(wsUrl(proxy, '/room/1'), [], bearer(reader)), handshake(wsUrl(proxy, '/room/2'), [], bearer(boss))];
     // both handshakes wait at the (slow) introspection endpoint when the reload commits
-    expect(await eventually(() => as.counters.introspection >= asked + 2, 10_000), 'both handshakes at introspection').toBe(true);
+    await waitFor('as.counters.introspection >= asked + 2', () => as.counters.introspection >= asked + 2, 10_000, { detail: () => 'both handshakes at introspection' });
     writeFileSync(proxy.configPath, stringify(config(as, up.url, 'chat:admin'))); // the room now needs chat:admin
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -76,7 +76,7 @@ describe('a WebSocket upgrade whose token check spans a reload', () => {
     h2!.client.ws.close();
     await h2!.client.waitClosed();
     // the proxy process counts the close after the client has it
-    expect(await eventually(async () => (await wsMetric(proxy, 'connections')) === 0, 10_000), 'no connection left').toBe(true);
+    await waitFor("(await wsMetric(proxy, 'connections')) === 0", async () => (await wsMetric(proxy, 'connections')) === 0, 10_000, { detail: () => 'no connection left' });
     expect(await wsMetric(proxy, 'handshakes_pending')).toBe(0);
   });
 });

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { bearer, handshake, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SLOW_MS = 1_500;
 
@@ -32,7 +32,7 @@ describe('a WebSocket upgrade whose token check spans the start of a shutdown', 
     const asked = as.counters.introspection;
     const opening = handshake(wsUrl(proxy, '/room/1'), [], bearer(token));
     // the handshake waits at the (slow) introspection endpoint when the stop begins
-    expect(await eventually(() => as.counters.introspection > asked, 10_000), 'the handshake at introspection').toBe(true);
+    await waitFor('as.counters.introspection > asked', () => as.counters.introspection > asked, 10_000, { detail: () => 'the handshake at introspection' });
     const stopped = proxy.stop();
     const h = await opening;
     let closed: unknown = null;

@@ -9,8 +9,8 @@ import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/d
 import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, bearer, jtiOf, open, sleep, sseEvents, stream, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('a revocation at instance B closes a WebSocket held at instance A', () => {
   let nats: NatsServer & { stop(): Promise<void> };
@@ -66,7 +66,7 @@ describe('a revocation at instance B closes a WebSocket held at instance A', () 
     const tok = await as.issueJwt({ sub: 'sse-user' });
     const s = await stream(`${A.url}/events/sse`, bearer(tok));
     expect(s.status).toBe(200);
-    expect(await eventually(() => sseEvents(s) >= 1, 10_000), 'the stream\'s first event reaches the client').toBe(true);
+    await waitFor('sseEvents(s) >= 1', () => sseEvents(s) >= 1, 10_000, { detail: () => 'the stream\'s first event reaches the client' });
     const t0 = performance.now();
     expect((await admin(B, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     const ended = await Promise.race([s.ended, sleep(10_000).then(() => null)]);

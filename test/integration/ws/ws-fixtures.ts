@@ -5,6 +5,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
 
 export { waitReady };
 import { sourceValue } from '../../../node/metrics/index.js';
@@ -19,17 +20,14 @@ export class Client {
   readonly messages: Received[] = [];
   closedWith: Closed | null = null;
   readonly closed: Promise<Closed>;
-  private waiters: Array<() => void> = [];
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, binary: boolean) => {
       this.messages.push({ data, binary });
-      for (const w of this.waiters.splice(0)) w();
     });
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
         this.closedWith = { code, reason: reason.toString(), at: performance.now() };
-        for (const w of this.waiters.splice(0)) w();
         resolve(this.closedWith);
       });
     });
@@ -38,15 +36,13 @@ export class Client {
 
   get protocol(): string { return this.ws.protocol; }
 
-  /** Wait until `n` messages have arrived in total; rejects on close or after `ms`. */
+  /** Wait until `n` messages have arrived in total; rejects at once on close, or after `ms`. */
   async waitFor(n: number, ms = 10_000): Promise<Received[]> {
-    const end = Date.now() + ms;
-    while (this.messages.length < n) {
+    await waitFor(`${n} messages`, () => {
+      if (this.messages.length >= n) return true;
       if (this.closedWith !== null) throw new Error(`closed (${this.closedWith.code} ${this.closedWith.reason}) after ${this.messages.length} of ${n} messages`);
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`only ${this.messages.length} of ${n} messages within ${ms} ms`);
-      await new Promise<void>((resolve) => { const t = setTimeout(resolve, left); this.waiters.push(() => { clearTimeout(t); resolve(); }); });
-    }
+      return false;
+    }, ms, { everyMs: 1, detail: () => `${this.messages.length} arrived` }); // 1 ms: a round trip is a few ms, many per test
     return this.messages.slice(0, n);
   }
 

@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 import { admin, bearer, handshake, open, waitReady, wsMetric, wsUrl, type Client } from './ws-fixtures.js';
 
 function config(issuers: Record<string, AuthServer>, up: string): Record<string, unknown> {
@@ -50,14 +50,13 @@ describe('reload that stops trusting an issuer, and open WebSockets', () => {
   const openWhenKeys = async (path: string, token: string): Promise<Client> => {
     let last = '';
     let client: Client | null = null;
-    const ok = await eventually(async () => {
+    await waitFor(`a 101 at ${path}`, async () => {
       const h = await handshake(wsUrl(proxy, path), [], bearer(token));
       if (h.kind === 'open') { client = h.client; return true; }
       last = JSON.stringify(h).slice(0, 300);
       return false;
-    }, 8_000);
-    if (!ok || client === null) throw new Error(`no 101 at ${path}: ${last}`);
-    return client;
+    }, 8_000, { detail: () => `last answer: ${last}` });
+    return client!;
   };
 
   const reload = async (cfg: Record<string, unknown>): Promise<void> => {

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { bearer, open, sleep, startOpaqueWsProxy, wsUrl } from './ws-fixtures.js';
 import { call } from '../s2s/s2s-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 
 describe('opaque tokens: a live WebSocket follows the introspection answer', () => {
@@ -36,7 +36,7 @@ describe('opaque tokens: a live WebSocket follows the introspection answer', () 
     expect(closed).toMatchObject({ code: 1008, reason: 'token revoked' });
     expect((await call(`${proxy.url}/chat/a`, { token: revoked })).status).toBe(401);
     expect((await b.roundTrip('still here')).data.toString()).toBe('still here');
-    await eventually(() => up.closes.some((c) => c.url === '/chat/a'), 10_000); // the upstream process hears the close after the client does
+    await waitFor("up.closes.some((c) => c.url === '/chat/a')", () => up.closes.some((c) => c.url === '/chat/a'), 10_000); // the upstream process hears the close after the client does
     expect(up.closes.filter((c) => c.url === '/chat/a').map((c) => c.code)).toEqual([1008]);
 
     // an introspection outage is not a refusal: the socket stays (HTTP answers 503 meanwhile)

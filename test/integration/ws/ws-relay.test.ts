@@ -10,8 +10,9 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { bearerProtocol } from '../../../node/ws/ws-protocol.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { deadPort, eventually } from '../../helpers/upstreams.js';
+import { deadPort } from '../../helpers/upstreams.js';
 import { bearer, handshake, open, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 
@@ -85,7 +86,7 @@ describe('WebSocket relay through the proxy', () => {
     c.ws.send(Buffer.alloc(9 * MiB));
     const closed = await c.waitClosed();
     expect(closed.code).toBe(1006); // uWS drops the connection without a close frame
-    await eventually(() => up.closes.length > before, 10_000); // the upstream process hears the close after the client does
+    await waitFor('up.closes.length > before', () => up.closes.length > before, 10_000); // the upstream process hears the close after the client does
     // the upstream side was closed as "going away", with no 9 MiB message echoed
     expect(up.closes.slice(before)).toEqual([{ code: 1001, reason: 'client connection lost', url: '/open/too-big' }]);
     expect(c.messages).toHaveLength(0);
@@ -157,7 +158,7 @@ describe('WebSocket relay through the proxy', () => {
     await b.roundTrip('x');
     b.ws.close(4000, 'client done');
     await b.waitClosed();
-    await eventually(() => up.closes.some((x) => x.url === '/open/echo-b'), 10_000);
+    await waitFor("up.closes.some((x) => x.url === '/open/echo-b')", () => up.closes.some((x) => x.url === '/open/echo-b'), 10_000);
     expect(up.closes.find((x) => x.url === '/open/echo-b')).toMatchObject({ code: 4000, reason: 'client done' });
 
     const c = await open(wsUrl(proxy, '/open/destroy'));
@@ -184,10 +185,9 @@ describe('WebSocket relay through the proxy', () => {
     expect(await wsMetric(proxy, 'upgrades_total')).toBeGreaterThan(0);
     expect(await wsMetric(proxy, 'messages_from_client_total')).toBeGreaterThan(50);
     // the gauge drops and the close lines arrive (over the proxy's stdout) after the clients saw their closes
-    expect(await eventually(async () => (await wsMetric(proxy, 'connections')) === 0, 10_000), 'the connections gauge back at 0').toBe(true);
+    await waitFor("(await wsMetric(proxy, 'connections')) === 0", async () => (await wsMetric(proxy, 'connections')) === 0, 10_000, { detail: () => 'the connections gauge back at 0' });
     const closes = (): Array<Record<string, unknown>> => proxy.logs().filter((l) => l.msg === 'websocket closed');
-    expect(await eventually(() => closes().length > 3 && closes().some((l) => l.closed_by === 'upstream' && l.code === 4001), 10_000),
-      JSON.stringify(closes())).toBe(true);
+    await waitFor("closes().length > 3 && closes().some((l) => l.closed_by === 'upstream' && l.code === 4001)", () => closes().length > 3 && closes().some((l) => l.closed_by === 'upstream' && l.code === 4001), 10_000, { detail: () => JSON.stringify(closes()) });
     // tokens never appear in logs, only fingerprints
     expect(proxy.output()).not.toContain(chatToken.split('.')[2]!);
   });

@@ -7,8 +7,8 @@ import { stringify } from 'yaml';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, bearer, open, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 function config(as: AuthServer, up: string, roomScope: string, withLobby: boolean): Record<string, unknown> {
   return {
@@ -62,7 +62,7 @@ describe('reload and open WebSockets', () => {
     expect(await r1.waitClosed()).toMatchObject({ code: 1008, reason: 'access changed by configuration' });
     expect((await a1.roundTrip('still here')).data.toString()).toBe('still here');
     expect((await lobby.roundTrip('lobby too')).data.toString()).toBe('lobby too');
-    await eventually(() => up.closes.some((c) => c.url === '/room/1'), 10_000); // the upstream process hears the close after the client does
+    await waitFor("up.closes.some((c) => c.url === '/room/1')", () => up.closes.some((c) => c.url === '/room/1'), 10_000); // the upstream process hears the close after the client does
     expect(up.closes.filter((c) => c.url === '/room/1').map((c) => c.code)).toEqual([1008]);
 
     // the lobby route is removed: its socket goes too

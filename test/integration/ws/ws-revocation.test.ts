@@ -9,8 +9,8 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { admin, bearer, chatEventsConfig, expOf, handshake, jtiOf, open, sleep, sseEvents, stream, waitReady, wsMetric, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 describe('WebSockets and streamed responses end when their token is revoked or expires', () => {
   let as: AuthServer;
@@ -46,7 +46,7 @@ describe('WebSockets and streamed responses end when their token is revoked or e
     // the other token's socket still relays
     expect((await b.roundTrip('still here')).data.toString()).toBe('still here');
     const upstreamCloses = () => up.closes.filter((c) => c.url === '/chat/1' || c.url === '/chat/2');
-    await eventually(() => upstreamCloses().length >= 2, 10_000); // the upstream process hears the closes after the client does
+    await waitFor('upstreamCloses().length >= 2', () => upstreamCloses().length >= 2, 10_000); // the upstream process hears the closes after the client does
     expect(upstreamCloses().map((c) => c.code)).toEqual([1008, 1008]);
     // and the revoked token cannot reconnect
     const again = await handshake(wsUrl(proxy, '/chat/4'), [], bearer(tok));
@@ -97,7 +97,7 @@ describe('WebSockets and streamed responses end when their token is revoked or e
     const s = await stream(`${proxy.url}/events/sse`, bearer(tok));
     const keep = await stream(`${proxy.url}/events/sse`, bearer(other));
     expect(s.status).toBe(200);
-    expect(await eventually(() => sseEvents(s) >= 2, 10_000), 'two events of the stream reach the client').toBe(true);
+    await waitFor('sseEvents(s) >= 2', () => sseEvents(s) >= 2, 10_000, { detail: () => 'two events of the stream reach the client' });
     const t0 = performance.now();
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(tok) })).status).toBe(201);
     const ended = await Promise.race([s.ended, sleep(10_000).then(() => null)]);
@@ -105,11 +105,11 @@ describe('WebSockets and streamed responses end when their token is revoked or e
     expect(ended!.complete).toBe(false); // cut, not a clean end the client could take for "done"
     measured.push(`jti revocation → SSE cut ${(ended!.at - t0).toFixed(1)} ms`);
     const n = sseEvents(keep);
-    expect(await eventually(() => sseEvents(keep) > n, 10_000), 'the other token\'s stream goes on').toBe(true);
+    await waitFor('sseEvents(keep) > n', () => sseEvents(keep) > n, 10_000, { detail: () => 'the other token\'s stream goes on' });
     keep.destroy();
     // the access line of the cut stream comes over the proxy's stdout, after the cut
     const log = (): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === '/events/sse' && l.deny === 'stream_revoked');
-    await eventually(() => log() !== undefined, 10_000);
+    await waitFor('log() !== undefined', () => log() !== undefined, 10_000);
     expect(log()).toMatchObject({ status: 200 });
   });
 

@@ -9,8 +9,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { eventually } from '../../helpers/upstreams.js';
 import { open, wsUrl } from './ws-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let dead: Server;
 let quiet: WebSocketServer;
@@ -65,7 +65,7 @@ describe('an upstream that stops answering after its 101', () => {
     const [d, q] = await Promise.all([open(wsUrl(proxy, '/dead/1')), open(wsUrl(proxy, '/quiet/1'))]);
     const closed = await d.waitClosed(40_000);
     expect(closed).toMatchObject({ code: 1014, reason: 'upstream did not answer a ping' });
-    await eventually(() => deadSockets[0]?.closed === true, 10_000); // the upstream's socket closes after the client hears 1014
+    await waitFor('deadSockets[0]?.closed === true', () => deadSockets[0]?.closed === true, 10_000); // the upstream's socket closes after the client hears 1014
     expect(deadSockets.length).toBe(1);
     expect(deadSockets[0]!.closed).toBe(true);
     // the quiet one lived through the same quiet periods

@@ -10,7 +10,7 @@ import type { IntrospectionResult } from '../../../node/contracts/index.js';
 import { IntrospectionClient, formEncode, type IntrospectionClientOptions } from '../../../node/introspection/index.js';
 import { issuerSchema } from '../../../node/config/index.js';
 import type { VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
-import { eventually } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { AS_SECRET: 'portcullis-secret' };
 const sha256hex = (t: string): string => createHash('sha256').update(t).digest('hex');
@@ -238,7 +238,7 @@ describe('introspection against the dev authorization server', () => {
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(c.stats().cache_entries).toBe(1);
     // closing drops the cache: wait for that without starting lookups that would keep it busy
-    expect(await eventually(() => c.stats().cache_entries === 0, 3_000), 'retired client never closed').toBe(true);
+    await waitFor('c.stats().cache_entries === 0', () => c.stats().cache_entries === 0, 3_000, { detail: () => 'retired client never closed' });
     expect(c.lookup('x')).toMatchObject({ ok: false, reason: 'introspection_closed' });
   });
 
@@ -327,9 +327,9 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(b).toMatchObject({ ok: false, reason: 'introspection_timeout' });
     c.evict(sha256hex(evicted));
     // both calls stay on the wire after their waiters' timeouts (on a loaded machine they may reach the AS only now)
-    expect(await eventually(() => held.length === 2, 10_000)).toBe(true);
+    await waitFor('held.length === 2', () => held.length === 2, 10_000);
     for (const res of held) { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"active":true,"sub":"late"}'); }
-    await eventually(() => c.stats().calls_late === 2, 10_000);
+    await waitFor('c.stats().calls_late === 2', () => c.stats().calls_late === 2, 10_000);
     expect(c.stats()).toMatchObject({ calls_late: 2, calls_failed: 2 });
     const hit = c.lookup(kept);
     expect(hit).not.toBeInstanceOf(Promise);
@@ -351,9 +351,9 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(answers[2]).toMatchObject({ error: { code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', message: 'introspection queue full', retryAfter: 5 } });
     expect(c.stats()).toMatchObject({ calls_queue_full: 2 });
     // q1's call ends: had q2 stayed queued it would go out now, before q5 on the one connection
-    expect(await eventually(() => held.length === 1, 10_000)).toBe(true);
+    await waitFor('held.length === 1', () => held.length === 1, 10_000);
     held[0]!.writeHead(200, { 'content-type': 'application/json' }).end('{"active":false}');
-    expect(await eventually(() => c.stats().calls_late === 1, 10_000)).toBe(true);
+    await waitFor('c.stats().calls_late === 1', () => c.stats().calls_late === 1, 10_000);
     as.setReply(json(200, '{"active":false}'));
     expect(await c.lookup('q5')).toMatchObject({ ok: false, reason: 'inactive' });
     expect(as.seen.map((r) => new URLSearchParams(r.body).get('token'))).toEqual(['q1', 'q5']); // q2 timed out waiting and was never sent

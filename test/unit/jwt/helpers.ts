@@ -24,11 +24,3 @@ export function capturingLogger(): { logger: Logger; lines: string[] } {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Poll `cond` every 10 ms until true or `timeoutMs` elapses. */
-export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}

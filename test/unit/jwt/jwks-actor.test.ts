@@ -4,8 +4,9 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { JwksActor, UNKNOWN_KID_BURST } from '../../../node/jwt/index.js';
 import { fixtureKeys, makeKey } from '../../fixtures/keys.js';
-import { capturingLogger, issuerConfig, silentLogger, sleep, until, type IssuerInput } from './helpers.js';
+import { capturingLogger, issuerConfig, silentLogger, sleep, type IssuerInput } from './helpers.js';
 import { startJwksServer, type JwksServer } from './jwks-server.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const k = fixtureKeys();
 const open: { close(): Promise<void> }[] = [];
@@ -47,7 +48,7 @@ describe('discovery', () => {
     s.discovery.issuerOverride = 'https://evil.test';
     const a = actor(s);
     a.start();
-    await until(() => a.counters.jwks_fetch_failed === 1);
+    await waitFor('a.counters.jwks_fetch_failed === 1', () => a.counters.jwks_fetch_failed === 1);
     expect(a.snapshot).toBeNull();
     expect(s.counters.jwks).toBe(0);
   });
@@ -80,7 +81,7 @@ describe('refresh schedule', () => {
     s.cacheControl = 'max-age=0';
     const a = actor(s, { jwks_uri: s.jwksUri, jwks: { min_refresh_s: 1, max_refresh_s: 1 } });
     a.start();
-    await until(() => a.counters.jwks_fetch_ok >= 3, 8000);
+    await waitFor('a.counters.jwks_fetch_ok >= 3', () => a.counters.jwks_fetch_ok >= 3, 8000);
     expect(s.counters.jwks).toBeGreaterThanOrEqual(3);
   });
 
@@ -95,7 +96,7 @@ describe('refresh schedule', () => {
     for (const mode of ['down', 'garbage', 'empty'] as const) {
       s.mode = mode;
       const failed = a.counters.jwks_fetch_failed;
-      await until(() => a.counters.jwks_fetch_failed > failed, 5000);
+      await waitFor('a.counters.jwks_fetch_failed > failed', () => a.counters.jwks_fetch_failed > failed, 5000);
       expect(a.snapshot).toBe(good);
     }
     // three failures in a row: the next try is 4 s × [0.8, 1]
@@ -110,7 +111,7 @@ describe('refresh schedule', () => {
     s.mode = 'down';
     const a = actor(s, { jwks_uri: s.jwksUri });
     a.start();
-    await until(() => a.counters.jwks_fetch_failed >= 1);
+    await waitFor('a.counters.jwks_fetch_failed >= 1', () => a.counters.jwks_fetch_failed >= 1);
     expect(a.snapshot).toBeNull();
     s.mode = 'normal';
     await a.ready;
@@ -122,7 +123,7 @@ describe('refresh schedule', () => {
     s.mode = 'slow';
     const a = actor(s, { jwks_uri: s.jwksUri, jwks: { timeout_ms: 200 } });
     a.start();
-    await until(() => a.counters.jwks_fetch_failed >= 1);
+    await waitFor('a.counters.jwks_fetch_failed >= 1', () => a.counters.jwks_fetch_failed >= 1);
     // the server answers after 2 s: failing before any fetch succeeded means timeout_ms cut it
     expect(a.counters.jwks_fetch_ok).toBe(0);
     expect(a.snapshot).toBeNull();

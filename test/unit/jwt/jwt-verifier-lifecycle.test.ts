@@ -11,9 +11,10 @@ import { JwtVerifier, VerifierPool, RETRY_AFTER_KEYS_S, defaultWorkerFilename, t
 import { startAuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { fixtureKeys, makeKey } from '../../fixtures/keys.js';
 import { TEST_ISSUER, makeToken, nowS } from '../../fixtures/tokens.js';
-import { issuerConfig, silentLogger, until, type IssuerInput } from './helpers.js';
+import { issuerConfig, silentLogger, type IssuerInput } from './helpers.js';
 import { startJwksServer, type JwksServer } from './jwks-server.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const k = fixtureKeys();
 const CRASH_WORKER = new URL('./crash.worker.mjs', import.meta.url).href;
@@ -227,6 +228,6 @@ describe('with the dev authorization server', () => {
     expect(as.counters.jwks - jwks).toBe(1);
     as.setJwks('down');
     expect((await v.verify(await as.issueJwt({}, { alg: 'ES256' }), null)).ok).toBe(true);
-    await until(() => v.stats().pool_tasks! > 0);
+    await waitFor('v.stats().pool_tasks! > 0', () => v.stats().pool_tasks! > 0);
   });
 });

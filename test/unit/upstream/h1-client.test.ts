@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { H1Control, H1Error, H1Handler, H1PoolOptions, H1Request } from '../../../node/upstream/h1-client.js';
 import { H1Pool } from '../../../node/upstream/h1-pool.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -86,10 +87,6 @@ function send(p: H1Pool, req: Partial<H1Request> = {}, hooks: Hooks = {}): { ctl
 
 const get = async (p: H1Pool, req: Partial<H1Request> = {}): Promise<Result> => send(p, req).result;
 
-/** Poll every 5 ms until `cond` holds (at most 5 s): waits for an event without guessing how long it takes on a loaded machine. */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await sleep(5);
-}
 
 interface Server { port: number; connections: number; sockets: Set<net.Socket>; requests: string[] }
 
@@ -220,14 +217,14 @@ describe('H1Pool: retire (a reload replaced the upstream)', () => {
     expect((await get(p)).status).toBe(200);
     expect(p.stats()).toMatchObject({ connected: 1, free: 1 });
     const running = get(p, { path: '/slow' });
-    await until(() => p.stats().running === 1);
+    await waitFor('p.stats().running === 1', () => p.stats().running === 1);
     p.retire();
     // the idle socket goes at once; the busy one when its response ended
     const late = await get(p, { path: '/late' });
     expect([late.status, late.error, late.body.toString()]).toEqual([200, null, 'ok /late']);
     const slow = await running;
     expect([slow.status, slow.error, slow.body.toString()]).toEqual([200, null, 'ok /slow']);
-    await until(() => srv.sockets.size === 0);
+    await waitFor('srv.sockets.size === 0', () => srv.sockets.size === 0);
     expect(srv.sockets.size, 'sockets the retired pool left open at the upstream').toBe(0);
     expect(p.stats()).toMatchObject({ connected: 0, free: 0, running: 0, pending: 0 });
     // for comparison: a closed pool refuses
@@ -438,7 +435,7 @@ describe('H1Pool: onReadEnd', () => {
         onError(e) { events.push(`error:${e.code}`); resolve(); },
       });
     });
-    await until(() => events.includes('read-end'));
+    await waitFor("events.includes('read-end')", () => events.includes('read-end'));
     expect(events).toEqual(['start', 'read-end']);
     sock!.write('ok');
     await done;
@@ -657,7 +654,7 @@ describe('H1Pool: failures', () => {
       onResponseEnd() {},
       onError(e) { errored = e; },
     });
-    await until(() => errored !== null);
+    await waitFor('errored !== null', () => errored !== null);
     expect(errored!.code).toBe('H1_HANDLER');
     expect((await get(p)).body.toString()).toBe('fine');
     expect(srv.connections).toBe(2);
@@ -686,7 +683,7 @@ describe('H1Pool: keep-alive edge cases', () => {
     });
     const p = pool(srv.port);
     expect((await get(p)).body.toString()).toBe('ok');
-    await until(() => p.stats().connected === 0); // a loaded machine may run the server's 50 ms close late
+    await waitFor('p.stats().connected === 0', () => p.stats().connected === 0); // a loaded machine may run the server's 50 ms close late
     expect(p.stats().connected).toBe(0); // the close was noticed while idle
     expect((await get(p)).body.toString()).toBe('ok');
     expect(srv.connections).toBe(2);
@@ -796,7 +793,7 @@ describe('H1Pool: flow control', () => {
     const seen: string[] = [];
     let ctlRef: H1Control | null = null;
     const { result } = send(p, {}, { onData: (c, ctl) => { seen.push(c.toString()); if (seen.length === 1) { ctlRef = ctl; ctl.pause(); } } });
-    await until(() => seen.length > 0);
+    await waitFor('seen.length > 0', () => seen.length > 0);
     await sleep(50); // nothing more may arrive while paused
     expect(seen).toEqual(['a']);
     ctlRef!.resume();

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { H1Control, H1Error, H1PoolOptions, H1Request } from '../../../node/upstream/h1-client.js';
 import { H1Pool } from '../../../node/upstream/h1-pool.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -39,9 +40,6 @@ function send(p: H1Pool, path: string, req: Partial<H1Request> = {}): { ctl: H1C
   return { ctl, result };
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await sleep(5);
-}
 
 interface Server { port: number; connections: number; chunks: string[][]; requests: string[] }
 
@@ -215,7 +213,7 @@ describe('H1Pool pipelining', () => {
     const a = send(p, '/a');
     const b = send(p, '/b');
     const c = send(p, '/c');
-    await until(() => srv.requests.length >= 4);
+    await waitFor('srv.requests.length >= 4', () => srv.requests.length >= 4);
     b.ctl.abort();
     const [ra, rc] = await Promise.all([a.result, c.result]);
     expect(ra.body).toBe('/a');

@@ -11,19 +11,13 @@ import { LocalTransport } from '../../../../cluster/transport/index.js';
 import { Membership } from '../../../../cluster/membership/index.js';
 import { IntrospectionSync, rendezvousOwner, type IntrospectionSyncOptions } from '../../../../cluster/cache-sync/index.js';
 import type { IntrospectionResult } from '../../../../node/contracts/index.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
 const ISSUER = 'demo';
 const keyOf = (s: string): string => createHash('sha256').update(s).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** A counting authorization server: `delayMs` per call, `failNext` makes calls fail. */
 class FakeAs {
@@ -105,7 +99,7 @@ describe('IntrospectionSync', () => {
   async function cluster(n: number, as: FakeAs, opts: Partial<IntrospectionSyncOptions> = {}): Promise<Member[]> {
     const t = mesh();
     const ms = Array.from({ length: n }, (_, i) => member(t, `m${i}`, as, opts));
-    await until(() => ms.every((m) => m.membership.members().length === n), 2_000, 'membership');
+    await waitFor('membership', () => ms.every((m) => m.membership.members().length === n), 2_000);
     return ms;
   }
 
@@ -156,7 +150,7 @@ describe('IntrospectionSync', () => {
     as.delayMs = 150;
     as.failNext = 1;
     const pa = Promise.resolve(a!.client.lookup(key)).then(() => 'ok', () => 'failed');
-    await until(() => as.calls === 1, 1_000, 'the first call');
+    await waitFor('the first call', () => as.calls === 1, 1_000);
     const pb = b!.client.lookup(key);
     expect(await pa).toBe('failed');
     expect((await pb).active).toBe(true);
@@ -170,7 +164,7 @@ describe('IntrospectionSync', () => {
     const key = keyOwnedBy(a!.id, [a!.id, b!.id], 'ev');
     as.delayMs = 150;
     const pa = a!.client.lookup(key);
-    await until(() => as.calls === 1, 1_000, 'the first call');
+    await waitFor('the first call', () => as.calls === 1, 1_000);
     a!.client.evict(key); // revocation races the call
     const pb = b!.client.lookup(key);
     await pa;
@@ -186,9 +180,9 @@ describe('IntrospectionSync', () => {
     const key = keyOwnedBy(a!.id, ids, 'leave');
     as.delayMs = 300;
     const pb = b!.client.lookup(key); // b asks a, is granted, calls
-    await until(() => as.calls === 1, 1_000, 'b to call');
+    await waitFor('b to call', () => as.calls === 1, 1_000);
     const pc = c!.client.lookup(key); // c asks a: pending behind b
-    await until(() => a!.sync.stats().cluster_introspection_lease_pending_total === 1, 1_000, 'c to wait');
+    await waitFor('c to wait', () => a!.sync.stats().cluster_introspection_lease_pending_total === 1, 1_000);
     b!.sync.close();
     b!.membership.close(); // member.left: b's answer will never be broadcast
     expect((await pc).active).toBe(true);
@@ -231,16 +225,16 @@ describe('IntrospectionSync', () => {
     const a = member(t, 'm0', as, { departureGraceMs: 400 });
     const g = ghost(t, 'g1');
     try {
-      await until(() => a.membership.members().length === 2, 1_000, 'membership');
+      await waitFor('membership', () => a.membership.members().length === 2, 1_000);
       const key = keyOwnedBy('g1', ['g1', 'm0'], 'flap');
       const mine = keyOwnedBy('m0', ['g1', 'm0'], 'flap');
       const reply = await a.bus.request(a.bus.subjects.introspectionOwner('m0'), { type: 'introspection.lease', v: 1, key: mine, issuer: ISSUER, member: 'g1' }, 500);
       expect(reply).toMatchObject({ status: 'granted' });
       g.beating = false;
-      await until(() => a.membership.members().length === 1, 1_000, 'g1 to expire');
+      await waitFor('g1 to expire', () => a.membership.members().length === 1, 1_000);
       expect(a.sync.ownerOf(key)).toBe('g1'); // still within the grace
       g.beating = true;
-      await until(() => a.membership.members().length === 2, 1_000, 'g1 to come back');
+      await waitFor('g1 to come back', () => a.membership.members().length === 2, 1_000);
       await sleep(450);
       expect(a.sync.ownerOf(key)).toBe('g1');
       expect(a.sync.stats()).toMatchObject({ cluster_introspection_leases_active: 1, cluster_introspection_holder_failovers_total: 0 });
@@ -255,12 +249,12 @@ describe('IntrospectionSync', () => {
     const b = member(t, 'm1', as, { departureGraceMs: 200, leaseMs: 60_000 });
     const g = ghost(t, 'g1');
     try {
-      await until(() => a.membership.members().length === 3 && b.membership.members().length === 3, 1_000, 'membership');
+      await waitFor('membership', () => a.membership.members().length === 3 && b.membership.members().length === 3, 1_000);
       const key = keyOwnedBy('m0', ['g1', 'm0', 'm1'], 'crash');
       const reply = await b.bus.request(b.bus.subjects.introspectionOwner('m0'), { type: 'introspection.lease', v: 1, key, issuer: ISSUER, member: 'g1' }, 500);
       expect(reply).toMatchObject({ status: 'granted' });
       const pb = b.client.lookup(key); // pending behind g1
-      await until(() => a.sync.stats().cluster_introspection_lease_pending_total === 1, 1_000, 'b to wait');
+      await waitFor('b to wait', () => a.sync.stats().cluster_introspection_lease_pending_total === 1, 1_000);
       g.stop(); // crash
       expect((await pb).active).toBe(true);
       expect(as.calls).toBe(1);
@@ -276,7 +270,7 @@ describe('IntrospectionSync', () => {
     const bus = new MessageBus(t, new Codec(), subjects('t'));
     const unsub = bus.subscribe(bus.subjects.introspectionOwner('hung'), () => {}); // never answers
     try {
-      await until(() => a.membership.members().length === 2, 2_000, 'membership');
+      await waitFor('membership', () => a.membership.members().length === 2, 2_000);
       const key = keyOwnedBy('hung', ['hung', 'm0'], 'hung');
       g.beating = false; // its event loop is stuck: no heartbeats either
       expect((await a.client.lookup(key)).active).toBe(true);
@@ -304,7 +298,7 @@ describe('IntrospectionSync', () => {
       else bus.respond(incoming, reply);
     });
     try {
-      await until(() => a.membership.members().length === 2, 2_000, 'membership');
+      await waitFor('membership', () => a.membership.members().length === 2, 2_000);
       const key = keyOwnedBy('busy', ['busy', 'm0'], 'busy');
       expect(await a.client.lookup(key)).toMatchObject({ active: true, claims: { sub: 'from-owner' } });
       expect(asked).toBe(2);
@@ -322,13 +316,13 @@ describe('IntrospectionSync', () => {
     const key = keyOf('fill');
     const fill = { type: 'cache.filled', v: 1, key, issuer: ISSUER, active: true, claims: { sub: 'x' }, origin: 'elsewhere' } as const;
     a!.bus.publish(a!.bus.subjects.cacheIntrospection, { ...fill, expiresAt: Date.now() - 1 });
-    await until(() => b!.sync.stats().cluster_cache_fills_ignored_total === 1, 1_000, 'the stale fill');
+    await waitFor('the stale fill', () => b!.sync.stats().cluster_cache_fills_ignored_total === 1, 1_000);
     expect(b!.client.cache.has(key)).toBe(false);
     a!.bus.publish(a!.bus.subjects.cacheIntrospection, { ...fill, expiresAt: Date.now() + 10_000 });
-    await until(() => a!.client.cache.has(key) && b!.client.cache.has(key), 1_000, 'the fill');
+    await waitFor('the fill', () => a!.client.cache.has(key) && b!.client.cache.has(key), 1_000);
     b!.sync.evictEverywhere(key);
     expect(b!.client.cache.has(key)).toBe(false); // at once locally
-    await until(() => !a!.client.cache.has(key), 1_000, 'the eviction');
+    await waitFor('the eviction', () => !a!.client.cache.has(key), 1_000);
     expect(a!.sync.stats().cluster_cache_evictions_received_total).toBe(1);
     expect(as.calls).toBe(0);
   });

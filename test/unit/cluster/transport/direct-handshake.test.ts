@@ -6,12 +6,9 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusAuth } from '../../../../cluster/protocol/index.js';
 import { DIRECT_CHALLENGE_SUBJECT, DirectFrameReader, DirectListener, DirectSender, encodeDirectFrame, type DirectFrame, type DirectListenerOptions } from '../../../../cluster/transport/index.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms = 5_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) { if (Date.now() - t0 > ms) throw new Error('timed out'); await sleep(10); }
-}
 const HELLO = 'test.direct.hello';
 const EMPTY = new Uint8Array(0);
 const auth = new BusAuth({ key: Buffer.alloc(32, 9) });
@@ -65,7 +62,7 @@ describe('direct push handshake', () => {
     const t = setInterval(() => drip.s.write(Buffer.from([bytes[i++] ?? 0x78])), 50);
     closers.push(() => clearInterval(t));
     sender(port);
-    await until(() => idle.closed() && drip.closed());
+    await waitFor('idle.closed() && drip.closed()', () => idle.closed() && drip.closed());
     expect(idle.frames[0]?.subject).toBe(DIRECT_CHALLENGE_SUBJECT);
     expect(refused.filter((r) => r === 'handshake_timeout')).toHaveLength(2);
     await sleep(400);
@@ -75,17 +72,17 @@ describe('direct push handshake', () => {
   it('a flood of unproven connections neither evicts a proven peer nor keeps a new one out', async () => {
     const { l, port, seen } = await listener({ handshake: { helloSubject: HELLO, deadlineMs: 10_000, maxPending: 3, onHello: (p, nonce) => (auth.open(HELLO, p, true, nonce).ok ? null : 'bad_mac') } });
     const a = sender(port);
-    await until(() => l.stats().connections === 1 && l.stats().connections_pending === 0);
+    await waitFor('l.stats().connections === 1 && l.stats().connections_pending === 0', () => l.stats().connections === 1 && l.stats().connections_pending === 0);
     const flood = Array.from({ length: 8 }, () => rawClient(port));
     closers.push(() => { for (const f of flood) f.s.destroy(); });
-    await until(() => flood.filter((f) => f.closed()).length === 5);
+    await waitFor('flood.filter((f) => f.closed()).length === 5', () => flood.filter((f) => f.closed()).length === 5);
     expect(l.stats()).toMatchObject({ connections: 4, connections_pending: 3 });
     const b = sender(port);
     // b evicted the oldest unproven connection, then proved itself
-    await until(() => l.stats().connections_pending === 2 && flood.filter((f) => f.closed()).length === 6);
+    await waitFor('l.stats().connections_pending === 2 && flood.filter((f) => f.closed()).length === 6', () => l.stats().connections_pending === 2 && flood.filter((f) => f.closed()).length === 6);
     a.send(encodeDirectFrame('ok', Buffer.from('from-a')));
     b.send(encodeDirectFrame('ok', Buffer.from('from-b')));
-    await until(() => seen.length === 2);
+    await waitFor('seen.length === 2', () => seen.length === 2);
     expect(seen.sort()).toEqual(['from-a', 'from-b']);
     expect(l.stats()).toMatchObject({ connections: 4, connections_pending: 2 });
   });
@@ -94,10 +91,10 @@ describe('direct push handshake', () => {
     const { port, refused } = await listener();
     const c = rawClient(port);
     closers.push(() => c.s.destroy());
-    await until(() => c.frames.length === 1);
+    await waitFor('c.frames.length === 1', () => c.frames.length === 1);
     const captured = encodeDirectFrame(HELLO, auth.seal(HELLO, EMPTY, Buffer.alloc(16, 1)));
     c.s.write(captured);
-    await until(() => c.closed());
+    await waitFor('c.closed()', () => c.closed());
     expect(refused).toEqual(['bad_mac']);
   });
 
@@ -105,7 +102,7 @@ describe('direct push handshake', () => {
     const { l, port, seen } = await listener();
     const old = sender(port, false);
     old.send(encodeDirectFrame('ok', Buffer.from('old-sender')));
-    await until(() => seen.includes('old-sender'));
+    await waitFor("seen.includes('old-sender')", () => seen.includes('old-sender'));
     await sleep(500);
     expect(l.stats()).toMatchObject({ connections: 1, connections_pending: 0 });
     expect(old.stats().connects).toBe(1);
@@ -115,7 +112,7 @@ describe('direct push handshake', () => {
     const p2 = (await plain.listen()).port;
     const s = sender(p2);
     s.send(encodeDirectFrame('ok', Buffer.from('x')));
-    await until(() => subjects.length === 1);
+    await waitFor('subjects.length === 1', () => subjects.length === 1);
     await sleep(100);
     expect(subjects).toEqual(['ok']);
   });

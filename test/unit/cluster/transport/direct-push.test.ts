@@ -5,12 +5,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DIRECT_MAX_QUEUED_AGE_MS, DIRECT_MAX_QUEUED_FRAMES, DirectListener, DirectSender, encodeDirectFrame, parseHostPort } from '../../../../cluster/transport/index.js';
 import { freePort } from '../../../helpers/ports.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, ms = 5_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) { if (Date.now() - t0 > ms) throw new Error('timed out'); await sleep(10); }
-}
 
 describe('direct push transport', () => {
   const closers: Array<() => unknown> = [];
@@ -26,11 +23,11 @@ describe('direct push transport', () => {
     closers.push(() => s.close());
     s.setPeers(new Map([['p', `127.0.0.1:${port}`]]));
     for (const x of ['a', 'b', 'c']) s.send(encodeDirectFrame('ok', Buffer.from(x)));
-    await until(() => seen.length === 3);
+    await waitFor('seen.length === 3', () => seen.length === 3);
     expect(seen).toEqual(['ok:a', 'ok:b', 'ok:c']);
     s.send(encodeDirectFrame('bad', Buffer.from('x')));
     s.send(encodeDirectFrame('ok', Buffer.from('after')));
-    await until(() => refused.length === 1);
+    await waitFor('refused.length === 1', () => refused.length === 1);
     expect(refused).toEqual(['subject']);
     expect(l.stats()).toMatchObject({ frames_accepted: 3, frames_refused: 1 });
     await sleep(50);
@@ -45,12 +42,12 @@ describe('direct push transport', () => {
     const extra = 5;
     for (let i = 0; i < DIRECT_MAX_QUEUED_FRAMES + extra; i++) s.send(encodeDirectFrame('ok', Buffer.from(String(i))));
     expect(s.stats()).toMatchObject({ frames_sent: 0, frames_dropped: extra, peers: 1, peers_connected: 0 });
-    await until(() => s.stats().connect_failures > 0);
+    await waitFor('s.stats().connect_failures > 0', () => s.stats().connect_failures > 0);
     const seen: string[] = [];
     const l = new DirectListener({ host: '127.0.0.1', port, onFrame: (_s, p) => { seen.push(Buffer.from(p).toString()); return null; } });
     closers.push(() => l.close());
     await l.listen();
-    await until(() => seen.length === DIRECT_MAX_QUEUED_FRAMES, 10_000);
+    await waitFor('seen.length === DIRECT_MAX_QUEUED_FRAMES', () => seen.length === DIRECT_MAX_QUEUED_FRAMES, 10_000);
     // the oldest were dropped: what arrives is the newest, in order
     expect(seen[0]).toBe(String(extra));
     expect(seen.at(-1)).toBe(String(DIRECT_MAX_QUEUED_FRAMES + extra - 1));
@@ -71,7 +68,7 @@ describe('direct push transport', () => {
     const l = new DirectListener({ host: '127.0.0.1', port, onFrame: (_s, p) => { seen.push(Buffer.from(p).toString()); return null; } });
     closers.push(() => l.close());
     await l.listen();
-    await until(() => seen.length === 1, 10_000);
+    await waitFor('seen.length === 1', () => seen.length === 1, 10_000);
     expect(seen).toEqual(['new']);
     expect(s.stats()).toMatchObject({ frames_sent: 1, frames_dropped: 1 });
   });
@@ -85,15 +82,15 @@ describe('direct push transport', () => {
     const b = new DirectSender();
     closers.push(() => a.close(), () => b.close());
     a.setPeers(new Map([['p', `127.0.0.1:${port}`]]));
-    await until(() => l.stats().connections === 1);
+    await waitFor('l.stats().connections === 1', () => l.stats().connections === 1);
     b.setPeers(new Map([['p', `127.0.0.1:${port}`]]));
-    await until(() => refused.includes('too_many_connections'));
+    await waitFor("refused.includes('too_many_connections')", () => refused.includes('too_many_connections'));
     b.close();
     // unheard is not gone (this member may be the one off the bus): the standing connection stays
     a.setPeers(new Map());
     expect(a.stats()).toMatchObject({ peers: 1, peers_connected: 1 });
     await l.close();
-    await until(() => a.stats().peers === 0);
+    await waitFor('a.stats().peers === 0', () => a.stats().peers === 0);
     expect(a.stats()).toMatchObject({ peers: 0, peers_connected: 0, connect_failures: 0 });
   });
 
