@@ -9,7 +9,8 @@ import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { waitReadyWithMembers } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, readyz, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { Relay } from '../../helpers/tcp-relay.js';
-import { admin, call, jtiOf, memberConfig, metric, revoked, waitFor } from './proxy-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
