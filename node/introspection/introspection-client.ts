@@ -107,7 +107,8 @@ export class IntrospectionClient {
   readonly #cache: IntrospectionCache<VerifyOutcome>;
   readonly #inflight = new Map<string, Flight>();
   readonly #log: Logger | null;
-  readonly #failureLog = new FailureLog();
+  // the count of failures no later line reported (an outage shorter than the interval, its last second)
+  readonly #failureLog = new FailureLog(Date.now, (l) => this.#log?.warn({ reason: l.reason, detail: l.detail, status: l.status, suppressed: l.suppressed }, 'introspection failures left out'));
   readonly #now: () => number;
   readonly #onResult: IntrospectionClientOptions['onResult'];
   readonly #coordinate: IntrospectionClientOptions['coordinate'];
@@ -229,6 +230,7 @@ export class IntrospectionClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#failureLog.flush();
     this.#cache.clear();
     await this.#caller.close();
   }

@@ -14,4 +14,15 @@ describe('FailureLog', () => {
     expect(log.admit('introspection_http_status', 503, 'HTTP 503')).toEqual({ suppressed: 5 });
     expect(log.admit('introspection_http_status', 401, 'HTTP 401')).toEqual({ suppressed: 0 });
   });
+
+  it('says the count no later line carried when flushed (a client closing), once', () => {
+    let t = 0;
+    const said: unknown[] = [];
+    const log = new FailureLog(() => t, (l) => said.push(l));
+    log.admit('introspection_timeout', 0, 'timed out');
+    for (let i = 0; i < 3; i++) { t += 10; log.admit('introspection_timeout', 0, 'timed out'); }
+    log.flush();
+    log.flush();
+    expect(said).toEqual([{ reason: 'introspection_timeout', status: 0, detail: 'timed out', suppressed: 3 }]);
+  });
 });
