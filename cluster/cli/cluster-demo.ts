@@ -52,16 +52,20 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   const bin = natsBinary();
   const store = mkdtempSync(join(tmpdir(), 'portcullis-demo-nats-'));
   const natsPort = await freePort('127.0.0.1');
-  const nats: ChildProcess = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
-  const stopNats = (): void => { nats.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
+  let nats: ChildProcess | null = null;
+  const stopNats = (): void => { nats?.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
   const cleanup: Array<() => Promise<unknown> | void> = [stopNats];
   const stopAll = async (): Promise<void> => { for (const f of cleanup.reverse()) await f(); };
   // A signal before the demonstration is up: the servers in this process end with it, nats-server
   // (a child) would not — a SIGTERM here left it running with its store in the temp directory.
+  // Installed before the spawn: nats-server is visible (and the CLI signalled) as soon as it has
+  // exec'd, which on a loaded host came before the line after spawn() ran — the default action then
+  // ended the CLI and orphaned nats-server (a clean-clone CI run of cluster-demo-signal).
   const interrupted = (code: number) => (): void => { stopNats(); process.exit(code); };
   const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143) };
   process.once('SIGINT', early.SIGINT);
   process.once('SIGTERM', early.SIGTERM);
+  nats = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
   try {
     await waitPort(natsPort, 10_000);
     const as = await startAuthServer();
