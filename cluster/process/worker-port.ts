@@ -9,7 +9,7 @@ const PICK_LOW = 10_000;
 const PICK_TRIES = 64;
 
 /** Lowest port the kernel hands out for port-0 binds and outgoing connections (Linux default 32768). */
-function ephemeralLow(): number {
+export function ephemeralLow(): number {
   try {
     const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
     return Number.isInteger(low) && low > PICK_LOW + 1_000 ? low : 32_768;

@@ -1,18 +1,9 @@
 // Loopback ports a test names before something binds them (nats-server, nginx, HAProxy, a member's
 // fixed direct port). Picked below the kernel's ephemeral range, so no port-0 bind of another suite
 // running beside this one can take the port between the check and the real bind.
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { ephemeralLow } from '../../cluster/process/worker-port.js'; // that file alone: no supervisor imports in every port-taking test
 
-/** Lowest port the kernel hands out for port-0 binds (Linux default 32768). */
-function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 12_000 ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
-}
 const LOW = 10_000;
 const HIGH = ephemeralLow();
 
