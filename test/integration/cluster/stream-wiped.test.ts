@@ -117,10 +117,12 @@ describe('a revocation stream emptied under running members', () => {
         await waitFor('S to serve', async () => (await call(S, t)).status === 200, 15_000);
         expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(t) })).body.persisted).toBe(true);
         await new Promise((res) => setTimeout(res, 300));
-        // a second one: the snapshot is written again after the first was acknowledged (not in its outbox any more)
-        expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(await stand.as.issueJwt({ sub: 'w6' })) })).body.persisted).toBe(true);
-        // SIGKILL skips the final write: wait for the one after the revocation (snapshot_interval_ms 50)
+        // a second one: the snapshot is written again after the first was acknowledged (not in its outbox any more).
+        // The count is read before it: read after, the write it causes (snapshot_interval_ms 50) had often come
+        // already, and nothing else changed to cause another (a clean-clone CI run timed out waiting for it)
         const writes = await metric(S, 'portcullis_revocations_snapshot_writes_total');
+        expect((await admin(S, 'POST', '/revocations', { kind: 'jti', value: jtiOf(await stand.as.issueJwt({ sub: 'w6' })) })).body.persisted).toBe(true);
+        // SIGKILL skips the final write: wait for the one after the revocation
         await waitFor('the snapshot written after the revocation', async () => (await metric(S, 'portcullis_revocations_snapshot_writes_total')) > writes, 10_000);
         await S.stop('SIGKILL');
         await bus.kill();
