@@ -1,19 +1,39 @@
 // The last applied policy version on local disk (`cluster.policy.state_file`): the entry exactly
 // as stored in the bucket (still sealed, so it is checked again when read), written 0600 with
-// write + rename so a crash never leaves half a file.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+// write + fsync + rename (+ the directory's fsync) so neither a crash nor a power loss leaves half a file.
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/index.js';
 import { decodeEntry, openEnvelope } from './policy-messages.js';
 
 interface StateFile { readonly v: 1; readonly bucket: string; readonly sealed: string }
 
-/** Write atomically (0600); throws on an I/O error. */
+/**
+ * Write atomically and durably (0600): the bytes reach the disk before the rename, and the rename
+ * before the call returns — a version the member reports as applied survives a power loss. Throws
+ * on an I/O error.
+ */
 export function writeStateFile(file: string, bucket: string, sealed: Uint8Array): void {
   const state: StateFile = { v: 1, bucket, sealed: Buffer.from(sealed).toString('base64') };
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600); // a temp file left by an earlier crash keeps its own mode on open
+    writeFileSync(fd, JSON.stringify(state));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, file);
+  syncDir(dirname(file));
+}
+
+/** fsync a directory so a rename inside it is on disk; a filesystem that cannot (EINVAL/EISDIR) is left as is. */
+function syncDir(dir: string): void {
+  let fd: number;
+  try { fd = openSync(dir, 'r'); } catch { return; }
+  try { fsyncSync(fd); } catch { /* some filesystems refuse fsync on a directory */ } finally { closeSync(fd); }
 }
 
 /** writeStateFile, a failure logged (the version applied still runs). */
