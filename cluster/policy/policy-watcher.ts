@@ -1,6 +1,6 @@
 // One instance's side of cluster policy (`cluster.policy.source: cluster`): watches the
-// `<P>_POLICY` bucket on its own NATS connection, checks every new version (authentic,
-// well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
+// `<P>_POLICY` bucket on its own NATS connection (policy-link.ts), checks every new version
+// (authentic, well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
 // to the applier (the same prepare-then-commit as a reload); keeps the last applied version in
 // `state_file` for a restart without NATS; its status (version, digest, last error) rides on the
 // member's heartbeat (`attachMember`), sent again at once whenever it changes. The first version

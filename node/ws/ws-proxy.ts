@@ -1,7 +1,7 @@
 // The listener's WebSocket side: the uWS behaviour for upgrade requests, the bearer
 // subprotocol translation, the bridges between a client socket and its upstream
-// socket, and the live-connection registry that ends WebSockets and streamed responses
-// when their token is revoked anywhere in the cluster or expires.
+// socket, and the live-connection registry that ends WebSockets (and, through stream-watch.ts,
+// streamed responses) when their token is revoked anywhere in the cluster or expires.
 import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from 'uWebSockets.js';
 import type { TokenState } from '../contracts/index.js';
 import type { ServerConfig } from '../config/index.js';
