@@ -109,7 +109,7 @@ export function soakTable(s: SoakSummary, samples: readonly SoakSample[], tokens
   return `**Soak** — one Portcullis process (workers 1, verifier pool 1) under closed-loop load (50 connections), every request the next of ${tokens} distinct JWTs with a cache of ${cacheEntries}: each request verifies on the pool, inserts and evicts.\n\n${head}\n\nRSS / heap minimum (MiB) over time: ${trace}`;
 }
 
-/** `portcullis_process_heap_used_bytes` from the admin /metrics (node/instance.ts), NaN when absent. */
+/** `portcullis_process_heap_used_bytes` from the admin /metrics (node/instance-stats.ts), NaN when absent. */
 async function heapUsed(adminPort: number, adminToken: string): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } });
   const text = await res.text();

@@ -10,21 +10,19 @@ import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing,
 import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
-import { policyLabel } from './pipeline/policy-label.js';
 import { compilePolicy, type CompiledPolicy } from './pipeline/index.js';
 import type { Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
-import type { CompiledRoute } from './pipeline/context.js';
-import { readingsOf, RouteTable } from './routing/route-table.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { EventEndpoints } from './events/index.js';
-import { addUpstreamStats, UpstreamPool } from './upstream/upstream-pool.js';
+import type { UpstreamPool } from './upstream/upstream-pool.js';
+import { instanceStats } from './instance-stats.js';
 import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
 import { warmReload } from './reload-warm.js';
 import { plainHttpCredentials } from './config/plain-http-credentials.js';
-import { wsClient } from './lazy-packages.js';
+import { buildSnapshot } from './snapshot-build.js';
 
 export interface InstanceOptions {
   config: Config;
@@ -124,7 +122,7 @@ export class ProxyInstance {
     this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION, this.env) : null;
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
-    this.metrics.addSource(() => this.componentStats());
+    this.metrics.addSource(() => instanceStats(this.snapshot.upstreams, this.auth, this.s2s, opts.cluster));
     // token-claims-change: through the shared introspection cache (every member) when clustered, else this process's caches
     const sharing = opts.sharing ?? null;
     this.events = new EventEndpoints({
@@ -221,27 +219,6 @@ export class ProxyInstance {
     return this.auth.whenReady(timeoutMs);
   }
 
-  private componentStats(): Record<string, number> {
-    const out: Record<string, number> = {};
-    addUpstreamStats(out, this.snapshot.upstreams);
-    for (const [k, v] of Object.entries(this.auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
-    // per issuer, what /readyz waits for: its keys, and its introspection endpoint when it has one
-    for (const [name, r] of Object.entries(this.auth.readiness())) {
-      out[`issuer.${name}_keys_ready`] = r.keys ? 1 : 0;
-      if (r.introspection !== null) out[`issuer.${name}_introspection_ready`] = r.introspection ? 1 : 0;
-    }
-    Object.assign(out, this.s2s.stats());
-    const c = this.opts.cluster;
-    if (c != null) for (const [k, v] of Object.entries(c.stats())) out[`cluster.${k}`] = v;
-    // memory at scrape time (summed over workers by the primary): to see a cache fill or a leak
-    const m = process.memoryUsage();
-    out['process.rss_bytes'] = m.rss;
-    out['process.heap_used_bytes'] = m.heapUsed;
-    out['process.heap_total_bytes'] = m.heapTotal;
-    out['process.external_bytes'] = m.external;
-    return out;
-  }
-
   /** This instance's own admin handlers (`serve --workers`: the primary asks a worker for /cache/stats and /explain). */
   adminRoutes(): Record<string, AdminHandler> {
     return {
@@ -254,32 +231,9 @@ export class ProxyInstance {
     };
   }
 
-  /**
-   * Compile a snapshot from prepared component state; reuses upstream pools whose config did
-   * not change. Throws only on a bug; the pools it created are in `created` either way.
-   */
+  /** buildSnapshot with this instance's auth stages and tracer. */
   private build(config: Config, version: number, policy: PolicyVersion | null, auth: Pick<PreparedAuth, 'compilePolicy'>, s2s: Pick<PreparedS2s, 'steps' | 'wellKnown'>, previous: ReadonlyMap<string, UpstreamPool>, created: UpstreamPool[], compiled?: ReadonlyArray<CompiledPolicy | null>): Snapshot {
-    const upstreams = new Map<string, UpstreamPool>();
-    for (const [name, uc] of Object.entries(config.upstreams)) {
-      const old = previous.get(name);
-      if (old !== undefined && JSON.stringify(old.config) === JSON.stringify(uc)) { upstreams.set(name, old); continue; }
-      const pool = new UpstreamPool(name, uc);
-      created.push(pool);
-      upstreams.set(name, pool);
-    }
-    // WebSocket routes: the ws client loads with the config (a missing package fails the start or the
-    // reload, naming it), not at the first upgrade (which answered 400, blaming the client's headers)
-    if (config.routes.some((r) => r.websocket)) wsClient();
-    const outbound = s2s.steps;
-    // a route with an outbound token step never forwards the inbound credential (header, cookie or query)
-    const policyRoute = (r: Config['routes'][number], i: number): Config['routes'][number] => (outbound[i] === null ? r : { ...r, forward: { ...r.forward, authorization: 'strip' } });
-    // a route with an outbound step compiles here (its forward rule changed); the others may come precompiled (prepareYielding)
-    const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: outbound[index] === null && compiled?.[index] !== undefined ? compiled[index]! : auth.compilePolicy(policyRoute(r, index)) }));
-    const label = policyLabel(config, version, policy);
-    return {
-      version, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: this.auth.stages, realm: 'portcullis',
-      outbound, wellKnown: s2s.wellKnown, tracer: this.tracer, policyLabel: label, policyHeader: config.cluster.policy.response_header ? label : null,
-    };
+    return buildSnapshot(config, version, policy, { auth, s2s, stages: this.auth.stages, tracer: this.tracer }, previous, created, compiled);
   }
 
   /** Re-read the config file and swap atomically; on error the running config stays. */

@@ -12,10 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { repoRoot } from '../paths.js';
 import { killNamespace, Topology } from './netns.js';
+import { AgentClient } from './agent-client.js';
+import { runOperatorCli, type CliRun } from './operator-cli.js';
 
 export const PROXY_HOSTS = ['a', 'b', 'c'] as const;
 export type ProxyHost = typeof PROXY_HOSTS[number];
@@ -35,45 +36,6 @@ export interface HostsOptions {
   failClosedAfterMs?: number;
   /** Print every child's output to stderr (default false). */
   verbose?: boolean;
-}
-
-interface AgentAnswer { id: number; ok: boolean; result?: unknown; error?: string }
-
-/** The client agent in the cli namespace, driven over its stdin/stdout. */
-export class AgentClient {
-  private next = 1;
-  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      let m: AgentAnswer;
-      try { m = JSON.parse(line) as AgentAnswer; } catch { return; }
-      const w = this.waiting.get(m.id);
-      if (w === undefined) return;
-      this.waiting.delete(m.id);
-      if (m.ok) w.resolve(m.result); else w.reject(new Error(m.error));
-    });
-    proc.once('exit', () => { for (const w of this.waiting.values()) w.reject(new Error('client agent exited')); this.waiting.clear(); });
-  }
-
-  static async start(argv: string[], onOutput: (s: string) => void): Promise<AgentClient> {
-    const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    proc.stderr!.on('data', (d: Buffer) => onOutput(d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const rl = createInterface({ input: proc.stdout! });
-      rl.once('line', () => { rl.close(); resolve(); });
-      proc.once('exit', (code) => reject(new Error(`client agent exited with ${code}`)));
-    });
-    return new AgentClient(proc);
-  }
-
-  /** Send one command; resolves with its result. */
-  call<T>(cmd: Record<string, unknown> & { cmd: string }): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.proc.stdin!.write(JSON.stringify({ id, ...cmd }) + '\n');
-    });
-  }
 }
 
 /** dist/ of this checkout (the harness's children always run compiled code). */
@@ -276,7 +238,7 @@ export class HostsCluster {
    * `portcullis revoke ARGS` from the client host as an operator runs it: NATS user
    * `portcullis-revoke` (may only publish revocations), this run's bus key, every NATS server.
    */
-  async revokeCli(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async revokeCli(args: string[], timeoutMs = 30_000): Promise<CliRun> {
     const file = join(this.dir, 'revoke.yaml');
     writeFileSync(file, stringify({
       // revoke reads only `cluster` (and `admin` without NATS); a config still needs a route
@@ -287,19 +249,8 @@ export class HostsCluster {
         auth: { key_env: 'PORTCULLIS_BUS_KEY' },
       },
     }));
-    const cli = join(compiledRoot(), 'cluster', 'cli', 'main.js');
-    const p = spawn('ip', ['netns', 'exec', this.topo.host('cli').ns, process.execPath, cli, 'revoke', '--config', file, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_REVOKE_PASSWORD: this.secrets.PORTCULLIS_NATS_REVOKE_PASSWORD },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (d: Buffer) => { stdout += d; });
-    p.stderr!.on('data', (d: Buffer) => { stderr += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    const code = await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
-    clearTimeout(t);
-    return { code, stdout, stderr };
+    return runOperatorCli(this.topo.host('cli').ns, ['revoke', '--config', file, ...args],
+      { PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_REVOKE_PASSWORD: this.secrets.PORTCULLIS_NATS_REVOKE_PASSWORD }, timeoutMs);
   }
 
   /**
@@ -307,7 +258,7 @@ export class HostsCluster {
    * NATS user `portcullis` (deploy/nats/permissions.conf lets it use the policy bucket), every
    * NATS server, this run's bus key. `policy`: written to a file and passed as `--policy FILE`.
    */
-  async policyCli(args: string[], policy?: unknown, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async policyCli(args: string[], policy?: unknown, timeoutMs = 30_000): Promise<CliRun> {
     const file = join(this.dir, 'policy-cli.yaml');
     writeFileSync(file, stringify({
       cluster: {
@@ -322,19 +273,8 @@ export class HostsCluster {
       writeFileSync(pf, JSON.stringify(policy));
       extra.push('--policy', pf);
     }
-    const cli = join(compiledRoot(), 'cluster', 'cli', 'main.js');
-    const p = spawn('ip', ['netns', 'exec', this.topo.host('cli').ns, process.execPath, cli, 'policy', ...args, '--config', file, ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_PASSWORD: this.secrets.PORTCULLIS_NATS_PASSWORD },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (d: Buffer) => { stdout += d; });
-    p.stderr!.on('data', (d: Buffer) => { stderr += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    const code = await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
-    clearTimeout(t);
-    return { code, stdout, stderr };
+    return runOperatorCli(this.topo.host('cli').ns, ['policy', ...args, '--config', file, ...extra],
+      { PORTCULLIS_BUS_KEY: this.secrets.PORTCULLIS_BUS_KEY, PORTCULLIS_NATS_PASSWORD: this.secrets.PORTCULLIS_NATS_PASSWORD }, timeoutMs);
   }
 
   /** The policy the proxies' own files carry, with the `/api/*` route requiring `scopes` (scenario f pushes versions of it). */

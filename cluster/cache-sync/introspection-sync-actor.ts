@@ -24,6 +24,8 @@ import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
 import { leaseReply } from './lease-reply.js';
+import { askOwner } from './lease-request.js';
+import { ResultMarks } from './result-marks.js';
 import { syncStats, type SyncCounters } from './sync-stats.js';
 import { DropMemory, dropSubjectLocally, evictLocally } from './local-drops.js';
 import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
@@ -37,9 +39,6 @@ const WAIT_MARGIN_MS = 100;
 const MAX_ROUNDS = 5;
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** How the coordinator's result must be treated by the `onResult` hook that follows. */
-interface Mark { readonly kind: 'remote' | 'granted'; readonly issuer: string; readonly key: string }
-
 /** One member's side of the shared introspection cache. */
 export class IntrospectionSync {
   readonly memberId: string;
@@ -52,9 +51,8 @@ export class IntrospectionSync {
   private readonly clients = new Map<string, SharedCacheClient>();
   private readonly leases: LeaseTable;
   private readonly waits: FillWaits;
-  private readonly marks = new Map<string, Mark>();
+  private readonly marks = new ResultMarks((m) => this.release(m.issuer, m.key, this.memberId, false));
   private readonly drops: DropMemory;
-  private markFlush: NodeJS.Immediate | null = null;
   private readonly unsubscribes: Array<() => void> = [];
   private sweeper: NodeJS.Timeout | null = null;
   private started = false;
@@ -151,7 +149,6 @@ export class IntrospectionSync {
       try { u(); } catch { /* the transport may be gone already */ }
     }
     if (this.sweeper !== null) { clearInterval(this.sweeper); this.sweeper = null; }
-    if (this.markFlush !== null) { clearImmediate(this.markFlush); this.markFlush = null; }
     this.marks.clear();
     this.waits.wakeAll();
     this.leases.clear();
@@ -207,28 +204,10 @@ export class IntrospectionSync {
     return this.fallback(call);
   }
 
-  /** Ask `owner` for a lease: its answer, `slow` on a timeout, null when it cannot answer (no responders, bus down). */
-  private async ask(owner: string, issuer: string, key: string): Promise<LeaseAnswer | 'slow' | null> {
-    let reply: BusMessage;
-    try {
-      reply = await this.bus.request(this.bus.subjects.introspectionOwner(owner), { type: 'introspection.lease', v: 1, key, issuer, member: this.memberId }, this.requestTimeoutMs);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      this.log.debug({ owner, code, fingerprint: key.slice(0, 16) }, 'introspection owner did not answer');
-      return code === 'BUS_TIMEOUT' ? 'slow' : null;
-    }
-    if (reply.type !== 'introspection.leased' || reply.key !== key) return null;
-    switch (reply.status) {
-      case 'granted': return { status: 'granted' };
-      case 'pending': return { status: 'pending', waitMs: Math.min(reply.waitMs, this.leaseMs) };
-      case 'cached': {
-        // An expired result is never used: ask again (the owner drops it on read).
-        if (reply.active === null || reply.expiresAt === null || reply.expiresAt <= this.now()) return { status: 'pending', waitMs: 0 };
-        const result = this.bound(issuer, { active: reply.active, claims: reply.claims, expiresAt: reply.expiresAt }, null, this.bus.subjects.introspectionOwner(owner), reply.type);
-        return result === null ? null : { status: 'cached', result };
-      }
-      default: { const never: never = reply.status; return never; }
-    }
+  /** Ask `owner` for a lease (lease-request.ts); a cached result is held to this member's rules for `issuer`. */
+  private ask(owner: string, issuer: string, key: string): Promise<LeaseAnswer | 'slow' | null> {
+    return askOwner(this.bus, { owner, issuer, key, member: this.memberId, timeoutMs: this.requestTimeoutMs, leaseMs: this.leaseMs }, this.now,
+      (r, subject, type) => this.bound(issuer, r, null, subject, type), this.log);
   }
 
   /** Holding the lease: call the server; on failure tell waiters at once. */
@@ -241,13 +220,13 @@ export class IntrospectionSync {
       this.release(issuer, key, this.memberId, true);
       throw err;
     }
-    this.mark({ kind: 'granted', issuer, key }, id);
+    this.marks.set(id, { kind: 'granted', issuer, key });
     return result;
   }
 
   private remoteHit(id: string, issuer: string, key: string, result: IntrospectionResult): IntrospectionResult {
     this.c.remote_hits++;
-    this.mark({ kind: 'remote', issuer, key }, id);
+    this.marks.set(id, { kind: 'remote', issuer, key });
     return result;
   }
 
@@ -256,27 +235,10 @@ export class IntrospectionSync {
     return call();
   }
 
-  /**
-   * The client calls `onResult` synchronously after the coordinator's promise settles, so by
-   * the next macrotask every mark is consumed — except when it skipped the hook (the token was
-   * evicted mid-flight): a granted lease is then released so waiters do not sit out the lease.
-   */
-  private mark(m: Mark, id: string): void {
-    this.marks.set(id, m);
-    this.markFlush ??= setImmediate(() => {
-      this.markFlush = null;
-      for (const x of this.marks.values()) if (x.kind === 'granted') this.release(x.issuer, x.key, this.memberId, false);
-      this.marks.clear();
-    });
-  }
-
   private publish(issuer: string, key: string, result: IntrospectionResult): void {
     const id = leaseId(issuer, key);
-    const m = this.marks.get(id);
-    if (m !== undefined) {
-      this.marks.delete(id);
-      if (m.kind === 'remote') return; // learnt from a peer: everyone has it already
-    }
+    const m = this.marks.take(id);
+    if (m?.kind === 'remote') return; // learnt from a peer: everyone has it already
     if (!this.started || this.closed || !HEX64.test(key)) return;
     // not cacheable (a TTL of 0, an `exp` already past): nothing to share — waiters ask the server themselves, now
     if (result.expiresAt <= this.now()) { if (m?.kind === 'granted') this.release(issuer, key, this.memberId, true); return; }

@@ -6,6 +6,7 @@ import { constants, gunzipSync } from 'node:zlib';
 import type { NatsConnection } from 'nats';
 import type { BusAuth } from '../protocol/index.js';
 import { decodeEntry, openEnvelope } from './policy-messages.js';
+import { stateFileVersion } from './policy-state-file.js';
 import { collectMemberStatus } from './policy-status.js';
 import type { PolicyStore, StoredValue } from './policy-store.js';
 
@@ -83,4 +84,10 @@ export function judgeStart(e: { readonly version: number; readonly digest: strin
   const h = f.history;
   const instead = h !== null && h.value.revision !== revision && h.version >= Math.max(f.stateFile, f.peers?.version ?? 0) ? h.value : null;
   return { kind: 'older', ...why, instead };
+}
+
+/** What the first version is held to: the state file's version, the peers' (`peers`, heard by now), the bucket history's newest. */
+export async function startFloors(peers: Promise<PeerVersion | null> | null, store: PolicyStore | null, stateFile: string | null, bucket: string, auth: BusAuth | null): Promise<StartFloors> {
+  const [heard, history] = await Promise.all([peers ?? null, store === null ? null : newestInHistory(store, auth)]);
+  return { stateFile: stateFileVersion(stateFile, bucket, auth), peers: heard, history };
 }

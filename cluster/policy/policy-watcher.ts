@@ -1,24 +1,23 @@
 // One instance's side of cluster policy (`cluster.policy.source: cluster`): watches the
-// `<P>_POLICY` bucket on its own NATS connection, checks every new version (authentic,
-// well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
+// `<P>_POLICY` bucket on its own NATS connection (policy-link.ts), checks every new version
+// (authentic, well-formed, newer, valid here with this instance's secrets — off the event loop) and hands it
 // to the applier (the same prepare-then-commit as a reload); keeps the last applied version in
 // `state_file` for a restart without NATS; its status (version, digest, last error) rides on the
 // member's heartbeat (`attachMember`), sent again at once whenever it changes. The first version
 // is held to the start floors (policy-start-floor.ts): no rollback by an old entry copied back.
 import { hostname } from 'node:os';
-import type { NatsConnection } from 'nats';
 import type { Config, ConfigProblem, PolicyDocument } from '../../node/config/index.js';
 import { busAuthFrom, type BusAuth, type MemberPolicyStatus } from '../protocol/index.js';
 import { clusterSettings, type ClusterSettings } from '../revocation/index.js';
-import { nats as natsModule, natsConnectionOptions } from '../transport/index.js';
 import { openEnvelope, type CheckedEntry, type PolicyEntry } from './policy-messages.js';
 import { PolicyHold } from './policy-hold.js';
-import { LeaderProbe } from './policy-probe.js';
+import { PolicyLink } from './policy-link.js';
 import { pushPolicy, type PushOptions } from './policy-push.js';
-import { persistState, readStateFile, stateFileVersion } from './policy-state-file.js';
-import { policyBucket, PolicyStore, type StoredValue } from './policy-store.js';
-import { judgeStart, listenForPeers, newestInHistory, olderThan, type PeerVersion, type StartFloors } from './policy-start-floor.js';
-import { checkVersionFor, type VersionCheck } from './policy-validate.js';
+import { persistState } from './policy-state-file.js';
+import { stateFileStart } from './policy-state-start.js';
+import { policyBucket, type StoredValue } from './policy-store.js';
+import { judgeStart, startFloors, type StartFloors } from './policy-start-floor.js';
+import { checkVersionFor } from './policy-validate.js';
 import { ms, nowMs, VersionTimings } from './policy-timings.js';
 import { policyStats, type PolicyCounters } from './policy-stats.js';
 import type { PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier } from './policy-watcher-contract.js';
@@ -32,31 +31,25 @@ export class PolicyWatcher {
   private memberId: string;
   private carrier: StatusCarrier | null = null;
   private readonly stateFile: string | null;
-  private nc: NatsConnection | null = null;
-  private store: PolicyStore | null = null;
-  private stopWatch: (() => void) | null = null;
   private closed = false;
   private active: CheckedEntry | null = null;
   private activePolicy: { json: string; doc: PolicyDocument } | null = null;
   private from: 'bus' | 'state_file' | 'none' = 'none';
   private lastError: string | null = null;
   private latestSeen = 0;
-  private bucketEmpty: boolean | null = null;
   private stateProblem: string | null = null;
-  /** Peers' versions heard for PEER_WAIT_MS after connecting; the floors the first version is held to (read once). */
-  private peersHeard: Promise<PeerVersion | null> | null = null;
+  /** The floors the first version is held to (read once). */
   private floors: Promise<StartFloors> | null = null;
   /** Why the latest version was not taken at start (older than a floor), until a version is active. */
   private heldBelow: string | null = null;
   private pending: StoredValue | null = null;
   private pendingAt = 0; // when `pending` arrived (epoch ms): where this member's part of its propagation starts
-  /** Our own NATS connection is up (status events). */
-  private connected = false;
   /** Highest bucket revision looked at (applied, refused or ignored). */
   private handledRevision = 0;
   /** When auth routes wait for the policy (after a reconnect, a cut-off). */
   readonly hold: PolicyHold;
-  private probe: LeaderProbe | null = null;
+  /** Our own NATS connection and the bucket. */
+  private readonly link: PolicyLink;
   /** Where the last version's time went, ms (logged with "policy applied"; README "Cluster policy" names each stage). */
   private readonly timings = new VersionTimings();
   private running = false;
@@ -75,6 +68,11 @@ export class PolicyWatcher {
     this.memberId = opts.memberId ?? this.settings.memberId ?? `${hostname()}-${process.pid}`;
     this.stateFile = opts.config.cluster.policy.state_file ?? null;
     this.hold = new PolicyHold(this.settings.catchUpTimeoutMs, this.settings.failClosedAfterMs);
+    this.link = new PolicyLink(this.settings, this.bucket, this.auth, opts.config.cluster.policy, this.hold, opts.logger, {
+      value: (v) => { this.pending = v; this.pendingAt = nowMs(); void this.drain(); },
+      leader: (v, wasIsolated, silentMs) => this.leaderSaid(v, wasIsolated, silentMs),
+      handled: () => this.handledRevision,
+    });
     let resolve!: (c: Config) => void;
     this.initialConfig = new Promise<Config>((r) => { resolve = r; });
     this.initial = { resolve, done: false };
@@ -87,7 +85,7 @@ export class PolicyWatcher {
    * Never resolves while neither exists (the caller stays not ready and says why: `waitingFor`).
    */
   start(): Promise<Config> {
-    void this.connectLoop();
+    void this.link.connect(this.memberId);
     setTimeout(() => { if (!this.initial.done) void this.fromStateFile(); }, this.settings.startTimeoutMs).unref();
     return this.initialConfig;
   }
@@ -127,8 +125,8 @@ export class PolicyWatcher {
   /** Why there is no policy yet, or null when there is one. */
   waitingFor(): string | null {
     if (this.active !== null) return null;
-    if (this.nc === null) return `no policy: NATS not reachable${this.stateFile === null ? ' and no cluster.policy.state_file configured' : `, state file: ${this.stateProblem ?? 'not read yet'}`}`;
-    if (this.bucketEmpty === true) return `no policy version pushed yet to ${this.bucket} (portcullis policy push)`;
+    if (this.link.nc === null) return `no policy: NATS not reachable${this.stateFile === null ? ' and no cluster.policy.state_file configured' : `, state file: ${this.stateProblem ?? 'not read yet'}`}`;
+    if (this.link.bucketEmpty === true) return `no policy version pushed yet to ${this.bucket} (portcullis policy push)`;
     if (this.heldBelow !== null) return this.heldBelow;
     if (this.lastError !== null) return `the latest policy version cannot be applied here: ${this.lastError}`;
     return 'reading the latest policy version';
@@ -140,7 +138,7 @@ export class PolicyWatcher {
    * `cluster.revocation.catch_up_timeout_ms`), and past `cluster.fail_closed_after_ms` without
    * an answer from the bucket's leader until it answers and any newer version is applied.
    */
-  catchingUp(busConnected = false): boolean { return this.hold.holding(this.connected, busConnected, this.handledRevision, this.settings.nats !== null); }
+  catchingUp(busConnected = false): boolean { return this.hold.holding(this.link.connected, busConnected, this.handledRevision, this.settings.nats !== null); }
 
   /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
   readiness(): { ready: boolean; detail: Record<string, unknown> } {
@@ -151,7 +149,7 @@ export class PolicyWatcher {
       detail: {
         policy: {
           source: 'cluster', version: a?.version ?? 0, digest: a?.digest ?? null, from: this.from, degraded: this.from === 'state_file',
-          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.nc !== null && !this.nc.isClosed(), catching_up: this.catchingUp(),
+          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.link.nc !== null && !this.link.nc.isClosed(), catching_up: this.catchingUp(),
           ...(waiting === null ? {} : { waiting_for: waiting }),
         },
       },
@@ -169,59 +167,20 @@ export class PolicyWatcher {
 
   /** Publish a version from this member (POST /policy); the caller validated it. Throws when the bus is not there. */
   async push(policy: Record<string, unknown>, opts: PushOptions): Promise<PolicyEntry> {
-    if (this.store === null) throw new Error('the policy bucket is not reachable (NATS down?)');
-    return pushPolicy(this.store, this.auth, policy, opts);
+    if (this.link.store === null) throw new Error('the policy bucket is not reachable (NATS down?)');
+    return pushPolicy(this.link.store, this.auth, policy, opts);
   }
 
   /** Component metrics: `policy.version`, `policy.applies`, `policy.refusals.<reason>`, `policy.ignored.<reason>`, `policy.propagation_ms`, `policy.push_conflicts.<by>`. */
   stats(): Record<string, number> {
-    return policyStats(this.counters, this.active?.version ?? 0, this.latestSeen, this.from === 'state_file', this.store?.stats());
+    return policyStats(this.counters, this.active?.version ?? 0, this.latestSeen, this.from === 'state_file', this.link.store?.stats());
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.probe?.stop();
-    this.stopWatch?.();
-    await this.nc?.close().catch(() => {});
+    await this.link.close();
   }
 
-  private async connectLoop(): Promise<void> {
-    const nats = this.settings.nats;
-    if (nats === null) return;
-    const opts = natsConnectionOptions(nats, `portcullis policy ${this.memberId}`);
-    try {
-      this.nc = await natsModule().connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    } catch (err) {
-      if (!this.closed) this.opts.logger.error({ err: String(err) }, 'policy: cannot connect to NATS');
-      return;
-    }
-    if (this.closed) { await this.nc.close(); return; }
-    this.connected = true;
-    this.peersHeard = listenForPeers(this.nc, this.settings.prefix, this.auth);
-    void (async () => {
-      for await (const s of this.nc!.status()) {
-        // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
-        if (s.type === natsModule().Events.Disconnect) { this.connected = false; this.hold.onChange?.(); }
-        if (s.type === natsModule().Events.Reconnect) { this.connected = true; this.hold.waitFor(Number.MAX_SAFE_INTEGER); void this.checkBehind(); }
-      }
-    })().catch(() => {});
-    // JetStream may still be electing a leader: retry opening the bucket
-    for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2_000)) {
-      try {
-        const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.opts.config.cluster.policy.history, replicas: this.opts.config.cluster.policy.replicas });
-        this.bucketEmpty = (await store.latest()) === null;
-        this.store = store;
-        this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.pending = v; this.pendingAt = nowMs(); void this.drain(); });
-        this.opts.logger.info({ bucket: this.bucket }, 'policy: watching the bucket');
-        this.probe = new LeaderProbe(store, () => !this.closed && this.connected, () => this.handledRevision, (v, wasIsolated, silentMs) => this.leaderSaid(v, wasIsolated, silentMs), this.opts.logger);
-        this.probe.start();
-        return;
-      } catch (err) {
-        this.opts.logger.warn({ err: String(err), bucket: this.bucket, retry_ms: delay }, 'policy: cannot open the bucket yet');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  }
 
   /**
    * The leader's answer (LeaderProbe): the active version is confirmed current, or a newer one
@@ -240,22 +199,6 @@ export class PolicyWatcher {
     this.pending = latest;
     this.pendingAt = nowMs();
     void this.drain();
-  }
-
-  /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
-  private async checkBehind(): Promise<void> {
-    const since = this.hold.waitingSince() ?? Date.now();
-    let latest: StoredValue | null | undefined;
-    // JetStream may not answer at once after a reconnect: retry until the catch-up timeout
-    while (latest === undefined) {
-      try { latest = this.store === null ? null : await this.store.latest(); } catch {
-        if (this.closed || Date.now() - since > this.settings.catchUpTimeoutMs) return;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    if (latest === null || latest.revision <= this.handledRevision) { this.hold.release(); return; }
-    this.hold.waitFor(latest.revision, since);
-    this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision }, 'policy: a newer version is waiting after a reconnect; auth routes wait until it is looked at');
   }
 
   /** The status changed (applied, refused): the member's next heartbeat goes now, not within a second. */
@@ -368,33 +311,25 @@ export class PolicyWatcher {
   }
 
   /** What the first version is held to: the state file's version, the peers' (heard by now), the bucket history's newest. */
-  private async startFloors(): Promise<StartFloors> {
-    const [peers, history] = await Promise.all([this.peersHeard ?? null, this.store === null ? null : newestInHistory(this.store, this.auth)]);
-    return { stateFile: stateFileVersion(this.stateFile, this.bucket, this.auth), peers, history };
+  private startFloors(): Promise<StartFloors> {
+    return startFloors(this.link.peersHeard, this.link.store, this.stateFile, this.bucket, this.auth);
   }
 
   /** Start from the state file when there is still no initial config (bus unreachable, or its latest version unusable here). */
   private async fromStateFile(): Promise<void> {
     if (this.initial.done || this.stateFile === null) { this.stateProblem ??= 'none configured'; return; }
-    const state = readStateFile(this.stateFile, this.bucket);
-    if (!state.ok) {
-      this.stateProblem = state.problem;
-      this.opts.logger.error({ file: this.stateFile, problem: this.stateProblem }, 'policy: no usable state file; not ready until a version arrives from the bus');
+    const start = await stateFileStart(this.stateFile, this.bucket, this.auth, this.localRaw, this.opts.check ?? checkVersionFor, this.link.peersHeard);
+    if (!start.ok) {
+      this.stateProblem = start.problem;
+      if (start.unreadable) this.opts.logger.error({ file: this.stateFile, problem: this.stateProblem }, 'policy: no usable state file; not ready until a version arrives from the bus');
+      else this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused');
       return;
     }
-    const sealed = state.sealed;
-    const opened = openEnvelope(sealed, this.bucket, this.auth);
-    const checked: VersionCheck = opened.ok ? await (this.opts.check ?? checkVersionFor)(this.localRaw, opened.payload) : { kind: 'ignored', reason: opened.reason };
-    if (checked.kind === 'ignored') { this.stateProblem = `${this.stateFile} refused (${checked.reason})`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
-    const verdict = checked.verdict;
-    if (!verdict.ok) { this.stateProblem = `${this.stateFile} version ${checked.entry.version} invalid here: ${verdict.errors[0]?.path}: ${verdict.errors[0]?.message}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
-    // not older than what the peers run: that would be the rollback the floors refuse
-    const below = olderThan(checked.entry, { stateFile: 0, peers: await (this.peersHeard ?? null), history: null });
-    if (below !== null) { this.stateProblem = `${this.stateFile} holds version ${checked.entry.version}, older than version ${below.floor}, ${below.by}`; this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused'); return; }
+    const { entry, sealed, config } = start;
     if (this.initial.done) return;
-    this.commit(checked.entry, sealed, 'state_file');
-    this.opts.logger.warn({ version: checked.entry.version }, 'policy: started from the state file (degraded) until the bus is reachable');
+    this.commit(entry, sealed, 'state_file');
+    this.opts.logger.warn({ version: entry.version }, 'policy: started from the state file (degraded) until the bus is reachable');
     this.initial.done = true;
-    this.initial.resolve(verdict.config);
+    this.initial.resolve(config);
   }
 }

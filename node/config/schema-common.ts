@@ -1,4 +1,5 @@
-// Building blocks shared by schema.ts and the section schemas split out of it (dpop-schema.ts …);
+// Building blocks shared by schema.ts and the section schemas split out of it (dpop-schema.ts,
+// route-schema.ts …), among them the client-credentials block upstreams and routes both carry;
 // their own module so a section file never imports schema.ts back (a cycle would meet these
 // constants before they exist).
 import { z } from 'zod';
@@ -21,3 +22,25 @@ export const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES25
 
 /** One RFC 6749 §3.3 scope-token (%x21 / %x23-5B / %x5D-7E): no space, quote, backslash, control or non-ASCII. */
 export const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope token (RFC 6749 §3.3: visible ASCII but " and \\, no space)');
+
+/** An http:// or https:// URL (discovery, JWKS, token endpoints). */
+export const httpUrl = z.string().refine((u) => {
+  try { return /^https?:$/.test(new URL(u).protocol) && /^https?:\/\//i.test(u); } catch { return false; }
+}, 'an http:// or https:// URL');
+
+/**
+ * The OAuth client an upstream (egress) or route uses to get client-credentials tokens (node/s2s).
+ * `issuer` names an entry of `issuers:` or is an issuer URL; its token endpoint comes from discovery
+ * unless `token_endpoint` is set.
+ */
+export const clientCredentialsSchema = z.strictObject({
+  issuer: z.string().min(1),
+  token_endpoint: httpUrl.optional(), // default: discovery of the issuer
+  client_id: z.string().min(1),
+  client_secret_env: envName,
+  auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+  scopes: z.array(scopeToken).default([]),
+  audience: z.string().min(1).optional(), // default: the upstream's audience (its name)
+  refresh_before_s: z.number().int().min(0).default(60), // fetch a new token this long before exp, s
+  timeout_ms: timeoutMs(3_000), // 3 s per token endpoint call → 503
+});

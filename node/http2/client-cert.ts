@@ -25,7 +25,7 @@ export function describeCertificate(raw: Buffer): ClientCertificate {
 /**
  * The verified certificate of the connection, null when none was presented, false when the
  * request must not be served: a certificate was presented that did not verify, or the connection
- * is already closed — h2-listener.ts closes one with such a certificate at 'secureConnection',
+ * is already closed — h2-server.ts closes one with such a certificate at 'secureConnection',
  * but node:http2 / node:http may have read a request sent in the same flight as the TLS 1.3
  * handshake and hand it over afterwards, when the closed socket no longer shows its certificate:
  * the caller refuses it, it is never "no certificate". `key`: what the answer is cached on

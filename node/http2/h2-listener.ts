@@ -4,24 +4,18 @@
 // bounds sessions against the HTTP/2 attack classes (node:http2 limits + SessionGuard).
 // HTTP/2 streams are served on node:http2's core API ('stream' event, H2StreamResponse): its
 // compat Http2ServerRequest/Response pair is never built; only HTTP/1.1 by ALPN uses node:http.
-import { hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import http2, { type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex, Readable } from 'node:stream';
 import { Socket, type AddressInfo } from 'node:net';
 import type { Http2Config } from '../config/index.js';
-import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
-import { endRelayTrace } from '../http/request-trace.js';
+import { proxyError, type ProxyError } from '../errors.js';
 import { unmetExpectation } from '../http/expectation.js';
 import { lateRequestBody } from '../http/upstream-failure.js';
-import { keepAccessLine } from '../http/access-sampling.js';
-import { Fingerprint, type Logger } from '../log.js';
-import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline } from '../pipeline/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import type { TLSSocket } from 'node:tls';
-import { acceptableHandshake, clientCertOf } from './client-cert.js';
+import { clientCertOf } from './client-cert.js';
 import { CHECK_PATH, ExtAuthzService } from './ext-authz-service.js';
 import { SlotRegistry } from '../slot-registry.js';
 import { GrpcDeadlines } from './grpc-deadline.js';
@@ -30,20 +24,17 @@ import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
-import { applyLimits, listenerSettings } from './h2-settings.js';
+import { applyLimits } from './h2-settings.js';
+import { createH2Server } from './h2-server.js';
+import { protocolOf, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
 
-export interface H2ListenerOptions {
+export interface H2ListenerOptions extends H2RecordOptions {
   config: Http2Config;
   /** TLS key passphrase (from tls.passphrase_env). */
   passphrase?: string;
-  logger: Logger;
-  metrics: RequestMetrics;
-  accessLog: boolean;
-  /** A line left out by routes[].access_log.sample_allowed (counted with the main listener's). */
-  sampledOut?: () => void;
   /** A response head arriving under `current`, newer than the relay's snapshot: true when `current` refused it (node/ws WsProxy.refusedAtStart). */
   refusedByReload?: (relay: H2Relay, current: Snapshot) => boolean;
 }
@@ -80,7 +71,7 @@ export class H2Listener implements H2RelayHost {
   port = 0;
   readonly tls: boolean;
   /** Client certificates are asked for (server.http2.tls.client_ca_file). */
-  private mtls = false;
+  private readonly mtls: boolean;
   /** Envoy ext_authz gRPC Check (server.decision.grpc), null when off. Read at start. */
   private readonly extAuthz: ExtAuthzService | null;
 
@@ -89,35 +80,9 @@ export class H2Listener implements H2RelayHost {
     const c = opts.config;
     const limits = snapshot.config.server.limits;
     this.tls = c.tls !== undefined;
-    const common: http2.ServerOptions = {
-      settings: listenerSettings(limits, c),
-      maxHeaderListPairs: c.max_header_pairs,
-      maxSessionMemory: c.max_session_memory_mib,
-      maxSessionInvalidFrames: c.flood.invalid_frames,
-      maxSessionRejectedStreams: c.flood.invalid_frames,
-      maxSettings: 32,
-      maxOutstandingPings: 10,
-      peerMaxConcurrentStreams: c.max_concurrent_streams,
-      unknownProtocolTimeout: 1_000,
-    };
-    if (c.tls !== undefined) {
-      this.server = http2.createSecureServer({
-        ...common,
-        cert: readFileSync(c.tls.cert_file), key: readFileSync(c.tls.key_file),
-        ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
-        minVersion: c.tls.min_version === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
-        allowHTTP1: c.allow_http1,
-        // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
-        ...(c.tls.client_ca_file !== undefined ? { ca: readFileSync(c.tls.client_ca_file), requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
-      });
-      // optional: none is fine, but one that does not verify (other CA, expired) closes the connection.
-      // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
-      // the certificate is read once per connection, so a second handshake could only disagree with it
-      if (c.tls.client_ca_file !== undefined) this.server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { this.counters['http2.client_certificates_refused_total']!++; sock.destroy(); } else sock.disableRenegotiation(); });
-      this.mtls = c.tls.client_ca_file !== undefined;
-    } else {
-      this.server = http2.createServer(common);
-    }
+    const built = createH2Server(c, limits, opts.passphrase, () => { this.counters['http2.client_certificates_refused_total']!++; });
+    this.server = built.server;
+    this.mtls = built.mtls;
     this.extAuthz = ExtAuthzService.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
     });
@@ -191,28 +156,8 @@ export class H2Listener implements H2RelayHost {
   // ---- H2RelayHost -----------------------------------------------------------
   finished(relay: H2Relay): void {
     this.active.delete(relay);
-    const m = this.opts.metrics;
-    m.inflightH2 = this.active.size;
-    const ms = performance.now() - relay.start;
-    m.observe(relay.ctx.route.name, relay.status, ms / 1000, relay.bytesIn, relay.bytesOut);
-    const reason = relay.errorKind ?? (relay.errorCode !== null ? errorReason(relay.errorCode) : null);
-    if (relay.outcome !== 'complete') m.incomplete(relay.ctx.route.name, relay.outcome, reason ?? 'unknown');
-    const tr = relay.ctx.trace;
-    if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
-    if (this.opts.accessLog && !keepAccessLine(relay)) this.opts.sampledOut?.();
-    else if (this.opts.accessLog) {
-      const ctx = relay.ctx;
-      this.opts.logger.info({
-        listener: 'http2', protocol: protocolOf(relay.res), route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
-        ...(reason !== null ? { reason } : {}),
-        ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress, policy: relay.snap.policyLabel,
-        ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
-        ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
-        ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub, token: new Fingerprint(ctx.principal.fingerprint) }
-          : ctx.token !== null ? { token: new Fingerprint(hash('sha256', ctx.token, 'hex').slice(0, 16)) } : {}),
-      }, 'request');
-    }
+    this.opts.metrics.inflightH2 = this.active.size;
+    recordFinished(relay, this.opts);
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
   }
 
@@ -310,40 +255,13 @@ export class H2Listener implements H2RelayHost {
     const start = performance.now();
     const err = connectRefused();
     const status = writeSocketError(socket, err, this.snapshot.realm, this.snapshot.policyHeader);
-    this.refused(http1Head(req), 'http/1.1', err, status, start);
+    recordRefused(http1Head(req), 'http/1.1', err, status, start, this.snapshot, this.opts);
   }
 
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */
   private reject(req: RequestHead, res: AnyResponse, err: ProxyError, start: number, head: boolean, grpc: boolean): void {
     const status = writeH2Error(res, err, this.snapshot.realm, head, grpc, this.snapshot.policyHeader);
-    this.refused(req, protocolOf(res), err, status, start);
-  }
-
-  /** Metrics, trace and access log line of a request the listener answered itself before routing. */
-  private refused(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/1.1', err: ProxyError, status: number, start: number): void {
-    const end = performance.now();
-    const ms = end - start;
-    this.opts.metrics.observe('(none)', status, ms / 1000, 0, 0);
-    // `:path` carries the query (uWS hands the path alone): never logged, it may hold ?access_token=
-    const target = req.url ?? '';
-    const q = target.indexOf('?');
-    const path = q === -1 ? target : target.slice(0, q);
-    const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
-    const client = req.remoteAddress;
-    // refused before it had a context: its trace (tracing on) starts and ends here, as on the uWS listener
-    const tracer = this.snapshot.tracer;
-    const tr = tracer === null ? null : tracer.start(traceHeaders(req.rawHeaders));
-    if (tr !== null) {
-      tracer!.end(tr, {
-        method: req.method ?? '', route: '(none)', path: logged, status, outcome: 'complete', reason: errorReason(err.code), deny: null, client, fingerprint: null, start, end, upstream: null,
-      });
-    }
-    if (!this.opts.accessLog) return;
-    this.opts.logger.info({
-      listener: 'http2', protocol, route: '(none)', method: req.method, path: logged,
-      status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0, policy: this.snapshot.policyLabel,
-      client, ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
-    }, 'request');
+    recordRefused(req, protocolOf(res), err, status, start, this.snapshot, this.opts);
   }
 
   private pipelineOf(snap: Snapshot): Pipeline {
@@ -362,27 +280,6 @@ function connectRefused(): ProxyError {
 
 /** The per-protocol request counter's key (no string built per request). */
 const REQUESTS_BY_PROTOCOL = { h2: 'http2.requests_h2_total', h2c: 'http2.requests_h2c_total', 'http/1.1': 'http2.requests_http1_total' } as const;
-
-/** Access-log `reason` of the proxy's own error answer (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
-function errorReason(code: ErrorCode): string {
-  return code.slice(15).toLowerCase();
-}
-
-/** The trace headers of a refused request as the tracer reads them (lower-case names, flat). */
-function traceHeaders(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!.toLowerCase();
-    if (k === 'traceparent' || k === 'tracestate') out.push(k, raw[i + 1]!);
-  }
-  return out;
-}
-
-/** How the client spoke: h2 (TLS), h2c (cleartext) or http/1.1 (TLS, ALPN fallback). */
-function protocolOf(res: AnyResponse): 'h2' | 'h2c' | 'http/1.1' {
-  if (!('stream' in res)) return 'http/1.1';
-  return (res.stream.session?.encrypted ?? false) ? 'h2' : 'h2c';
-}
 
 function noop(): void { /* reported elsewhere */ }
 

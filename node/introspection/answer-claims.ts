@@ -1,4 +1,4 @@
-// What an introspection answer's claims mean to the judge (introspection-client.ts): NumericDate
+// What an introspection answer's claims mean to the judge (answer-judge.ts): NumericDate
 // shape, access-token types, scopes, and the deep freeze that makes a shared answer immutable.
 
 /** Absent, or a finite number (RFC 7519 NumericDate). */

@@ -6,14 +6,15 @@ import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/index.js';
-import { identityClaimsMalformed, notAnAccessToken, tokenFacts, type IntrospectionResult } from '../contracts/index.js';
+import type { IntrospectionResult } from '../contracts/index.js';
 import type { Principal } from '../pipeline/context.js';
-import type { VerifyFail, VerifyOk, VerifyOutcome } from '../pipeline/token-verifier.js';
+import type { VerifyFail, VerifyOutcome } from '../pipeline/token-verifier.js';
 import { IntrospectionCache, resultSize } from './introspection-cache.js';
 import { IntrospectionCaller, type CallAnswer, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 import { shownEnvName } from '../config/env-check.js';
-import { jwsKeyFacts, withHeaderKid, withKeyFacts, type JwsKeyFacts } from './jws-kid.js';
-import { deepFreeze, isAccessTokenType, optionalDate, scopesOf } from './answer-claims.js';
+import { jwsKeyFacts, withHeaderKid, type JwsKeyFacts } from './jws-kid.js';
+import { judgeAnswer, type AnswerRules } from './answer-judge.js';
+import { deepFreeze } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
 import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
@@ -95,14 +96,9 @@ interface Flight {
  */
 export class IntrospectionClient {
   readonly name: string;
-  readonly #issuerUrl: string;
   readonly #cfg: IntrospectionConfig;
-  readonly #audiences: readonly string[];
-  /** `introspection.require_aud`: an answer without `aud` is refused. */
-  readonly #requireAud: boolean;
-  readonly #skewMs: number;
-  /** `max_token_lifetime_s` (capped by the revocation lifetime, node/auth/revocable-lifetime.ts), s; null = none. */
-  readonly #maxLifetimeS: number | null;
+  /** What an answer is held to (answer-judge.ts). */
+  readonly #rules: AnswerRules;
   readonly #caller: IntrospectionCaller;
   readonly #cache: IntrospectionCache<VerifyOutcome>;
   readonly #inflight = new Map<string, Flight>();
@@ -132,12 +128,11 @@ export class IntrospectionClient {
       throw new Error(`issuers.${opts.name}.introspection.client_secret_env: environment variable ${shownEnvName(cfg.client_secret_env)} is not set`);
     }
     this.name = opts.name;
-    this.#issuerUrl = opts.issuer.issuer;
     this.#cfg = cfg;
-    this.#audiences = opts.issuer.audiences;
-    this.#requireAud = cfg.require_aud;
-    this.#skewMs = opts.issuer.clock_skew_s * 1000;
-    this.#maxLifetimeS = opts.issuer.max_token_lifetime_s ?? null;
+    this.#rules = {
+      name: opts.name, issuerUrl: opts.issuer.issuer, audiences: opts.issuer.audiences, requireAud: cfg.require_aud,
+      skewMs: opts.issuer.clock_skew_s * 1000, maxLifetimeS: opts.issuer.max_token_lifetime_s ?? null,
+    };
     this.#caller = new IntrospectionCaller({
       name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
       maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
@@ -202,7 +197,7 @@ export class IntrospectionClient {
    * Returns the dropped token hashes.
    */
   dropSubject(iss: string | null, sub: string): string[] {
-    if (iss !== null && iss !== this.#issuerUrl) return [];
+    if (iss !== null && iss !== this.#rules.issuerUrl) return [];
     this.#drops.note(sub, this.#inflight.size > 0 || this.#late.size > 0);
     return this.#cache.dropWhere((v) => v.ok && v.principal.claims.sub === sub);
   }
@@ -218,7 +213,7 @@ export class IntrospectionClient {
     // another member's answer: a call of ours that timed out is taken for older (its late answer is dropped)
     for (const l of this.#late.get(tokenHash) ?? []) l.evicted = true;
     const now = this.#now();
-    return this.#cache.set(tokenHash, this.#judge(result, tokenHash, now), result.expiresAt, now, resultSize(result.claims));
+    return this.#cache.set(tokenHash, judgeAnswer(result, tokenHash, now, this.#rules), result.expiresAt, now, resultSize(result.claims));
   }
 
   stats(): IntrospectionStats { return { ...this.#stats, cache_entries: this.#cache.size, cache_evictions: this.#cache.evictions }; }
@@ -243,7 +238,7 @@ export class IntrospectionClient {
       // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to 30 s late)
       for (const l of this.#late.get(key) ?? []) l.evicted = true;
       const now = this.#now();
-      const outcome = this.#judge(result, key, now, jwsKeyFacts(token));
+      const outcome = judgeAnswer(result, key, now, this.#rules, jwsKeyFacts(token));
       // an answer written before its subject was dropped (token-claims-change) serves this request only
       if (!flight.evicted && !this.#closed && !this.#drops.overtaken(flight.mark, result.claims)) {
         this.#cache.set(key, outcome, result.expiresAt, now, resultSize(result.claims));
@@ -319,67 +314,12 @@ export class IntrospectionClient {
       // trusted from when the call began (the server answered at some point since), not from its arrival
       const result = this.#toResult(answer.response, call.startedAt);
       if (this.#drops.overtaken(call.mark, result.claims)) return;
-      if (this.#cache.set(key, this.#judge(result, key, now, call.jws), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
+      if (this.#cache.set(key, judgeAnswer(result, key, now, this.#rules, call.jws), result.expiresAt, now, resultSize(result.claims)) && this.#onResult !== undefined) {
         try { this.#onResult(key, result); } catch (err) { this.#log?.error({ err }, 'introspection onResult hook failed'); }
       }
     }).catch((err: unknown) => {
       // nobody awaits this chain: a throw here would be an unhandled rejection, which ends the process
       this.#log?.error({ err, fingerprint: key.slice(0, 16) }, 'late introspection answer dropped');
     });
-  }
-
-  /**
-   * Outcome of an answer: inactive, expired, not yet valid (nbf beyond the skew), foreign audience, or a
-   * principal (`jws`: a JWT's header kid and ECDSA twin digest; absent for a peer's result, added on a hit).
-   */
-  #judge(result: IntrospectionResult, key: string, now: number, jws?: JwsKeyFacts | null): VerifyOutcome {
-    if (!result.active || result.claims === null) return REFUSED.inactive;
-    // results from a coordinator or prime() are frozen here, like our own answers
-    const claims = deepFreeze(result.claims);
-    // RFC 7662 §2.2 dates are NumericDates: a string, object or null exp would otherwise be ignored and
-    // the answer trusted for the whole cache_ttl_s — refused, as a JWT with such a claim is; so is a
-    // non-string sub/jti/client_id/azp/sid, which a revocation could never match (token-rules.ts)
-    if (!optionalDate(claims.exp) || !optionalDate(claims.nbf) || !optionalDate(claims.iat) || identityClaimsMalformed(claims)) return REFUSED.badClaims;
-    // an answer naming another issuer is not about a token of this one (a shared multi-tenant AS, a
-    // misrouted endpoint): compared exactly, like a JWT's iss; absent is fine (iss is optional)
-    if (claims.iss !== undefined && claims.iss !== this.#issuerUrl) return REFUSED.wrongIssuer;
-    // token_type (RFC 7662 §2.2, RFC 6749 §7.1) names an access-token type; a refresh token or anything
-    // else some servers answer `active` for must not open a route
-    if (claims.token_type !== undefined && !isAccessTokenType(claims.token_type, claims.cnf)) return REFUSED.notAccessToken;
-    // nor an ID token (Keycloak introspects those too, `active` with `typ: ID`), as for a JWT (token-rules.ts)
-    if (notAnAccessToken(claims)) return REFUSED.notAccessToken;
-    const exp = typeof claims.exp === 'number' ? claims.exp : null;
-    if (exp !== null && exp * 1000 + this.#skewMs <= now) return REFUSED.expired;
-    // an AS answering active with a future nbf contradicts itself: refused as a JWT would be (for as
-    // long as the answer is cached: at most cache_ttl_s)
-    const nbf = claims.nbf;
-    if (typeof nbf === 'number' && Number.isFinite(nbf) && nbf * 1000 - this.#skewMs > now) return REFUSED.notYetValid;
-    // an iat beyond the skew, as for a JWT: a revocation cut (`iat` ≤ before) would not reach the token
-    const iat = claims.iat;
-    if (typeof iat === 'number' && Number.isFinite(iat) && iat * 1000 - this.#skewMs > now) return REFUSED.issuedInFuture;
-    // a lifetime above the maximum, as for a JWT (exp − iat, else what is left): a revocation would be dropped before the token
-    if (exp !== null && this.#maxLifetimeS !== null && (typeof iat === 'number' && Number.isFinite(iat) ? exp - iat : exp - now / 1000) > this.#maxLifetimeS) return REFUSED.lifetimeExceeded;
-    // RFC 7662 `aud` is optional (unless require_aud); when the server names audiences, one must be ours (as for JWTs)
-    const aud = claims.aud;
-    if (aud === undefined || aud === null) {
-      if (this.#requireAud) return REFUSED.wrongAudience;
-    } else {
-      const list = Array.isArray(aud) ? aud : [aud];
-      if (!list.some((a) => typeof a === 'string' && this.#audiences.includes(a))) return REFUSED.wrongAudience;
-    }
-    const principal: Principal = Object.freeze({
-      issuer: this.name,
-      kind: 'opaque' as const,
-      claims,
-      scopes: scopesOf(claims),
-      // no `exp` in the answer: the principal is trusted until the cached answer expires
-      exp: exp ?? Math.floor(result.expiresAt / 1000),
-      // the same instant as the check above: exp + skew; without exp, the answer's cache expiry
-      validUntil: exp !== null ? exp + this.#skewMs / 1000 : Math.floor(result.expiresAt / 1000),
-      fingerprint: key.slice(0, 16),
-      facts: jws === undefined || jws === null ? tokenFacts(key, claims, undefined, this.#issuerUrl) : Object.freeze(withKeyFacts(tokenFacts(key, claims, undefined, this.#issuerUrl), jws)),
-    });
-    const ok: VerifyOk = Object.freeze({ ok: true as const, principal });
-    return ok;
   }
 }

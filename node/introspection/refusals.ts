@@ -1,4 +1,4 @@
-// The introspection client's refusals (introspection-client.ts): the 401 outcomes of a judged answer
+// The introspection client's refusals (introspection-client.ts, answer-judge.ts): the 401 outcomes of a judged answer
 // and the 503 outcomes of a failed call, preallocated and frozen, so a refusal allocates nothing.
 import { proxyError } from '../errors.js';
 import type { VerifyFail } from '../pipeline/token-verifier.js';

@@ -2,7 +2,7 @@
 // code, a bucket bound): matched by pattern, mapped to a labelled sample and back.
 import { declare, elsewhere, exact, MS, named, patterns, round, sample } from './family-registry.js';
 
-// upstream pools (node/instance.ts: `upstream.<name>_connections`…)
+// upstream pools (node/instance-stats.ts: `upstream.<name>_connections`…)
 declare('portcullis_upstream_connections', 'gauge', 'Open connections to an upstream', ['upstream']);
 declare('portcullis_upstream_pending_requests', 'gauge', 'Requests waiting for a connection to an upstream', ['upstream']);
 declare('portcullis_upstream_ejections_total', 'counter', 'Targets ejected from an upstream after failures', ['upstream']);
@@ -14,7 +14,7 @@ named('upstream.', '_', 'upstream', {
   pipeline_discarded: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'discarded' } },
 });
 
-// issuer readiness (node/instance.ts: `issuer.<name>_keys_ready`…), what /readyz waits for
+// issuer readiness (node/instance-stats.ts: `issuer.<name>_keys_ready`…), what /readyz waits for
 declare('portcullis_issuer_keys_ready', 'gauge', '1 when the issuer\'s signing keys are loaded (the lowest over workers)', ['issuer'], 'min');
 declare('portcullis_issuer_introspection_ready', 'gauge', '1 when the issuer\'s introspection endpoint is known (issuers with introspection only; the lowest over workers)', ['issuer'], 'min');
 named('issuer.', '_', 'issuer', { keys_ready: { family: 'portcullis_issuer_keys_ready' }, introspection_ready: { family: 'portcullis_issuer_introspection_ready' } });

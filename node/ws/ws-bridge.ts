@@ -1,17 +1,16 @@
 // One proxied WebSocket: the upstream handshake (ws client) while the client's upgrade
 // waits, then message relay both ways with bounded buffers, close-code mapping between
 // the hops, and the policy close (1008) when the token is revoked or expires.
-import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket as ClientSocket } from 'uWebSockets.js';
 import type WebSocket from 'ws';
 import { proxyError, type ProxyError } from '../errors.js';
-import { wsClient } from '../lazy-packages.js';
 import type { Relay } from '../http/relay.js';
 import type { Principal } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { EndReason, LiveConnection } from './live-registry.js';
 import { CLOSE, NO_STATUS, clampReason, sendableCloseCode } from './ws-protocol.js';
+import { handshakeFailure, openUpstream } from './ws-upstream-hop.js';
 
 /** What the client's upgrade request left for the handshake (recorded by WsProxy.accept). */
 export interface UpgradeRequest {
@@ -47,24 +46,6 @@ export interface BridgeCounters {
   upstream_pauses: number;
   closed_backpressure: number;
 }
-
-// ws masks client frames with a random key and copies the payload while masking, in send()
-// itself — except when the key happens to be all zeros (1 in 2^32), when it keeps a reference
-// to the payload. uWS neuters a message's ArrayBuffer when the message handler returns, so the
-// key is never zero here: send() never keeps the (uncopied) uWS buffer.
-const MASK_POOL = Buffer.alloc(8 * 1024);
-let maskAt = MASK_POOL.length;
-function generateMask(mask: Buffer): void {
-  if (maskAt + 4 > MASK_POOL.length) { randomFillSync(MASK_POOL); maskAt = 0; }
-  mask[0] = MASK_POOL[maskAt++]!;
-  mask[1] = MASK_POOL[maskAt++]!;
-  mask[2] = MASK_POOL[maskAt++]!;
-  mask[3] = MASK_POOL[maskAt++]!;
-  if ((mask[0] | mask[1] | mask[2] | mask[3]) === 0) mask[0] = 1;
-}
-
-/** Request headers the ws client writes itself (or that belong to the client's hop only). */
-const OWN_HEADERS = new Set(['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']);
 
 /** Close reason texts (the client sees them; no token, no internals). */
 const END_TEXT: Record<EndReason, string> = { revoked: 'token revoked', expired: 'token expired', unverifiable: 'revocation state unavailable' };
@@ -119,24 +100,9 @@ export class WsBridge implements LiveConnection {
   connect(up: UpstreamPool, path: string, headers: readonly string[], hostIdx: number): void {
     const t = up.pickNow(null);
     this.target = t;
-    const out: Record<string, string | string[]> = Object.create(null); // `__proto__` is a field name like any other
-    for (let i = 0; i < headers.length; i += 2) {
-      const k = headers[i]!;
-      if (OWN_HEADERS.has(k)) continue;
-      const v = i + 1 === hostIdx ? t.hostPort : headers[i + 1]!;
-      const prev = out[k];
-      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
-    }
-    const url = (t.origin.startsWith('https:') ? 'wss:' : 'ws:') + t.origin.slice(t.origin.indexOf('//')) + path;
     let ws: WebSocket;
     try {
-      ws = new (wsClient())(url, [...this.req.protocols], {
-        headers: out,
-        perMessageDeflate: false,
-        maxPayload: this.host.maxMessageBytes,
-        followRedirects: false,
-        generateMask,
-      });
+      ws = openUpstream(t, path, headers, hostIdx, this.req.protocols, this.host.maxMessageBytes);
     } catch (err) {
       // a header value node:http refuses (uWS accepted it): the client's request is at fault
       this.fail(proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'request headers cannot be forwarded'), null, String((err as Error).message));
@@ -189,15 +155,10 @@ export class WsBridge implements LiveConnection {
 
   private onUpstreamError(up: UpstreamPool, err: Error & { code?: string }): void {
     if (this.state === 'connecting') {
-      const code = err.code ?? '';
-      if (/^E[A-Z]+$/.test(code)) {
-        // connection-level (refused, reset, unreachable): the target is at fault
-        if (code !== 'ECONNRESET' && this.target !== null) up.connectFailed(this.target, Date.now());
-        this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" refused the WebSocket connection`), 'ws_connect', null);
-      } else {
-        // handshake answered but invalid (subprotocol not offered, bad accept key…)
-        this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" sent an invalid WebSocket handshake`), 'ws_handshake', null);
-      }
+      const f = handshakeFailure(up.name, err.code ?? '');
+      // a reset says nothing against the target (it answered); refused or unreachable does
+      if (f.connection && err.code !== 'ECONNRESET' && this.target !== null) up.connectFailed(this.target, Date.now());
+      this.fail(f.error, f.metric, null);
       return;
     }
     this.upstreamError = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'upstream message exceeds max_message_bytes' : 'upstream connection failed';
@@ -267,7 +228,7 @@ export class WsBridge implements LiveConnection {
     }
   }
 
-  /** uWS message handler: `ab` is valid only during this call (send() copies it synchronously, see generateMask). */
+  /** uWS message handler: `ab` is valid only during this call (send() copies it synchronously, see ws-upstream-hop.ts generateMask). */
   fromClient(ab: ArrayBuffer, isBinary: boolean): void {
     const ws = this.upstream;
     if (this.state !== 'open' || ws === null || ws.readyState !== ws.OPEN) return;

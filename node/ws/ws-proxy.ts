@@ -1,7 +1,7 @@
 // The listener's WebSocket side: the uWS behaviour for upgrade requests, the bearer
 // subprotocol translation, the bridges between a client socket and its upstream
-// socket, and the live-connection registry that ends WebSockets and streamed responses
-// when their token is revoked anywhere in the cluster or expires.
+// socket, and the live-connection registry that ends WebSockets (and, through stream-watch.ts,
+// streamed responses) when their token is revoked anywhere in the cluster or expires.
 import uWS, { type HttpRequest, type HttpResponse, type WebSocketBehavior } from 'uWebSockets.js';
 import type { TokenState } from '../contracts/index.js';
 import type { ServerConfig } from '../config/index.js';
@@ -10,9 +10,10 @@ import type { Relay } from '../http/relay.js';
 import { Fingerprint, type Logger } from '../log.js';
 import type { Principal, StageResult } from '../pipeline/context.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
-import { LiveRegistry, type EndReason, type LiveJudge } from './live-registry.js';
+import { LiveRegistry, type EndReason } from './live-registry.js';
 import { WsBridge, type BridgeCounters, type BridgeHost, type SocketData, type UpgradeRequest } from './ws-bridge.js';
 import { ABNORMAL, CLOSE, parseOfferedProtocols } from './ws-protocol.js';
+import { ENDED, POLICY_CHANGED, StreamWatch, type StreamingRelay } from './stream-watch.js';
 
 /**
  * A client connection lost without a close frame (1006) this soon after its 101 is counted in
@@ -32,29 +33,10 @@ export interface WsProxyOptions {
   recheck?: Recheck;
 }
 
-/** A streamed response the registry may end: what Relay offers (see Relay.endStream). */
-interface StreamingRelay {
-  readonly ctx: Relay['ctx'];
-  readonly status: number;
-  readonly done: boolean;
-  readonly aborted: boolean;
-  /** `err`: the answer when nothing was written yet (a held head); the HTTP/2 listener writes every head at once. */
-  endStream(reason: string, err: ProxyError): boolean;
-  /** Answer `err` to a request still waiting for its response head and cancel its upstream request; false when a response started. */
-  endPending(reason: string, err: ProxyError): boolean;
-}
-
 const deny = (message: string, reason: string): StageResult =>
   Object.freeze({ kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_REQUEST', message)), reason });
 const PROTOCOL_TOKEN_REFUSED = deny('a token in Sec-WebSocket-Protocol is not allowed on this route', 'protocol_token_refused');
 const MULTIPLE = deny('more than one credential sent', 'multiple_credentials');
-/** Refusals of a token that must not be connected any more (same answers as on the HTTP path). */
-const ENDED: Readonly<Record<EndReason, ProxyError>> = Object.freeze({
-  revoked: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the token has been revoked')),
-  expired: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'token expired')),
-  unverifiable: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })),
-});
-const POLICY_CHANGED = Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_FORBIDDEN', 'access changed by configuration'));
 const SHUTTING_DOWN = Object.freeze(proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }));
 const CROSS_ORIGIN = Object.freeze(proxyError('PORTCULLIS_ERR_WEBSOCKET_ORIGIN', 'a WebSocket authenticated by a cookie must come from a page of this origin or of the route\'s cookie_origins or websocket_origins'));
 const UPGRADE_WITH_BODY: StageResult = Object.freeze({
@@ -79,8 +61,8 @@ export class WsProxy implements BridgeHost {
   private readonly pending = new WeakMap<Relay, UpgradeRequest>();
   private readonly handshakes = new Set<WsBridge>();
   private readonly live = new Set<WsBridge>();
-  /** The listeners' in-flight relays (watchStreams): their streamed responses are judged again at a reload. */
-  private readonly streams: Array<Iterable<StreamingRelay>> = [];
+  /** The listeners' streamed responses, ended and judged again beside the WebSockets. */
+  private readonly streams: StreamWatch;
   private readonly logger: Logger;
   private readonly settings: ServerConfig['websocket'];
   private readonly opaque: OpaqueRecheck<WsBridge>;
@@ -94,6 +76,7 @@ export class WsProxy implements BridgeHost {
     this.maxBufferedBytes = opts.settings.max_buffered_bytes;
     this.logger = opts.logger.child({ component: 'websocket' });
     this.registry = new LiveRegistry(opts.tokenState);
+    this.streams = new StreamWatch(this.registry, this.counters, this.logger);
     this.opaque = new OpaqueRecheck<WsBridge>(opts.recheck ?? null, (b) => {
       // the authorization server no longer vouches for the token (HTTP gets 401 with it now)
       if (!this.registry.endNow(b, 'revoked')) b.end('revoked');
@@ -211,24 +194,7 @@ export class WsProxy implements BridgeHost {
    * gives later and no more of the body passes. Expiry leaves those alone (authorized while valid).
    */
   watchStreams(active: Iterable<StreamingRelay>): void {
-    this.streams.push(active);
-    this.registry.addScanner((judge: LiveJudge, reason: EndReason) => {
-      for (const relay of active) {
-        const p = relay.ctx.principal;
-        if (p === null || relay.done || relay.aborted) continue;
-        if (relay.status === 0) {
-          // counted by the registry in live_ended_total{reason="revoked"}; access log deny: pending_revoked
-          if (reason !== 'revoked' || judge(p.facts, p.validUntil) === null || !relay.endPending('pending_revoked', ENDED.revoked)) continue;
-          this.logger.info({ route: relay.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason }, 'request waiting for its response ended');
-          continue;
-        }
-        const why = judge(p.facts, p.validUntil);
-        if (why !== null && relay.endStream(`stream_${why}`, ENDED[why])) {
-          this.counters[`streams_ended_${why}`]++;
-          this.logger.info({ route: relay.ctx.route.name, sub: p.claims.sub, token: new Fingerprint(p.fingerprint), reason: why }, 'streamed response ended');
-        }
-      }
-    });
+    this.streams.watch(active);
   }
 
   /**
@@ -260,20 +226,7 @@ export class WsProxy implements BridgeHost {
       this.counters.ended_policy_changed++;
     }
     if (n > 0) this.logger.info({ closed: n }, 'websockets closed: the reloaded config no longer allows them');
-    let cut = 0;
-    for (const active of this.streams) {
-      for (const relay of [...active]) {
-        if (relay.status === 0 || relay.done || relay.aborted) continue;
-        let ok: boolean;
-        try { ok = allowed(relay.ctx, false); } catch { ok = false; } // unsure → cut
-        if (ok || !relay.endStream('stream_policy_changed', POLICY_CHANGED)) continue;
-        cut++;
-        this.counters.ended_policy_changed++;
-        this.counters.streams_ended_policy_changed++;
-      }
-    }
-    if (cut > 0) this.logger.info({ ended: cut }, 'streamed responses ended: the reloaded config no longer allows them');
-    return n + cut;
+    return n + this.streams.reauthorize(allowed);
   }
 
   /**
@@ -283,13 +236,7 @@ export class WsProxy implements BridgeHost {
    * configuration", its upstream request cancelled, counted as a stream the reload ended; true.
    */
   refusedAtStart(relay: StreamingRelay, allowed: (ctx: Relay['ctx'], websocket: boolean) => boolean): boolean {
-    let ok: boolean;
-    try { ok = allowed(relay.ctx, false); } catch { ok = false; } // unsure → refused
-    if (ok || !relay.endPending('policy_changed', POLICY_CHANGED)) return false;
-    this.counters.ended_policy_changed++;
-    this.counters.streams_ended_policy_changed++;
-    this.logger.info({ route: relay.ctx.route.name }, 'response refused as it started: the reloaded config no longer allows it');
-    return true;
+    return this.streams.refusedAtStart(relay, allowed);
   }
 
   /** Shutdown: close every WebSocket with 1001, fail pending handshakes with 503 (and upgrades still being authorized as they reach forward). */
