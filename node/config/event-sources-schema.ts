@@ -77,7 +77,7 @@ export const eventSourceSchema = z.strictObject({
     authorization_env: envName,
     interval_ms: z.number().int().min(100).max(300_000).default(1_000), // between polls when nothing more is available
     max_events: z.number().int().min(1).max(1_000).default(100), // maxEvents per poll
-    timeout_ms: z.number().int().min(100).default(10_000), // per poll request
+    timeout_ms: z.number().int().min(100).default(10_000), // per poll request, whole exchange (head and body): past it the poll fails and is retried
   }).optional(),
   /**
    * SSF 1.0 §8 stream management as a receiver: read the transmitter's stream at its
