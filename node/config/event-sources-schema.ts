@@ -94,6 +94,7 @@ export const eventSourceSchema = z.strictObject({
     /** The stream's `description` when created. */
     description: z.string().min(1).max(256).optional(),
     refresh_s: z.number().int().min(1).max(3600).default(60), // re-read the stream and its status, seconds
+    timeout_ms: z.number().int().min(100).default(10_000), // per management call, whole exchange (head and body), ms: past it the round fails and is retried
     /** Request a verification event (§8.1.4) when this member starts managing the stream. */
     verify: z.boolean().default(true),
   }).optional(),
