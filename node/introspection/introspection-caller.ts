@@ -271,15 +271,16 @@ export class IntrospectionCaller {
       });
       status = res.statusCode;
       if (status !== 200) {
-        // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'
-        res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'. Awaited: the
+        // connection is this call's until then, and `signal` (late_answer_ms) bounds a body that drips
+        await res.body.dump({ limit: 64 * 1024, signal }).catch(() => {});
         // 401: RFC 7662 §2.3 — the AS refused our client authentication (never "inactive")
         const detail = status === 401 ? 'status 401: the authorization server refused the client credentials (client_id, secret, auth_method)' : `status ${status}`;
         return { ok: false, reason: 'introspection_http_error', detail, status };
       }
       const type = res.headers['content-type'];
       if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
-        res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        await res.body.dump({ limit: 64 * 1024, signal }).catch(() => {});
         // RFC 9701 signed answers are not verified here: say so, the operator has to change the client's registration
         const detail = typeof type === 'string' && JWT_ANSWER_TYPE.test(type) ? JWT_ANSWER_DETAIL : 'response is not application/json';
         return { ok: false, reason: 'introspection_bad_response', detail, status };

@@ -1,6 +1,7 @@
 // An introspection endpoint that drips its answer a byte at a time, forever: every idle timer stays
 // happy. Waiters coalesced on that one call all get 503 at timeout_ms, and the call itself is cut
-// at late_answer_ms (a total bound), so its connection serves other tokens again afterwards.
+// at late_answer_ms (a total bound), so its connection serves other tokens again afterwards — also
+// when the dripped body follows an error status.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -17,7 +18,8 @@ let as: AuthServer;
 let echo: EchoUpstream;
 let fake: Recorder;
 let proxy: ProxyProcess;
-const dripped = new Set<string>();
+/** token → the status whose body drips forever (200 or an error status). */
+const dripped = new Map<string, number>();
 
 beforeAll(async () => {
   as = await startAuthServer();
@@ -29,8 +31,8 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(`{"active":true,"sub":"bob","iss":"${as.issuer}","exp":${exp}}`);
       return;
     }
-    // a 200 head, then one space every 50 ms: valid JSON whitespace that never ends
-    res.writeHead(200, { 'content-type': 'application/json' });
+    // a head, then one space every 50 ms: valid JSON whitespace that never ends
+    res.writeHead(dripped.get(token)!, { 'content-type': 'application/json' });
     const t = setInterval(() => res.write(' '), 50);
     res.on('close', () => clearInterval(t));
   });
@@ -56,7 +58,7 @@ const get = (t: string) => call(`${proxy.url}/orders/1`, { headers: bearer(t) })
 describe('introspection answer dripped forever', () => {
   it('every request coalesced on the hung call gets 503 with Retry-After; the AS saw one call', async () => {
     const t = token();
-    dripped.add(t);
+    dripped.set(t, 200);
     const before = fake.hits.length;
     const replies = await Promise.all(Array.from({ length: 20 }, () => get(t)));
     for (const r of replies) expectUnavailable(r);
@@ -65,10 +67,19 @@ describe('introspection answer dripped forever', () => {
 
   it('the hung call is cut at late_answer_ms: the only connection then answers other tokens again', async () => {
     const hung = token();
-    dripped.add(hung);
+    dripped.set(hung, 200);
     expectUnavailable(await get(hung));
     // before: the dripping call held the one connection for good, and every other token got 503
     await waitFor('another token is introspected and forwarded', async () => (await get(token())).status === 200, 5_000);
     expect(echoed(await get(token())).headers['x-auth-subject']).toBe('bob');
+  });
+
+  it('an error status whose body drips forever: 503, and its connection too is freed at late_answer_ms', async () => {
+    await waitFor('the connection is free', async () => (await get(token())).status === 200, 5_000);
+    const hung = token();
+    dripped.set(hung, 500);
+    expectUnavailable(await get(hung));
+    // before: the error body was drained after the call had given its connection back, with no deadline
+    await waitFor('another token is introspected and forwarded', async () => (await get(token())).status === 200, 5_000);
   });
 });
