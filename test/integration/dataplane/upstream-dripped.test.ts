@@ -1,7 +1,7 @@
 // Upstreams that drip-feed (node:net and node:http2 servers on 127.0.0.1, the proxy started by the
 // CLI): the route's timeout_ms is a total bound on the response head — a head sent a header line at
-// a time, endless 103 interim heads, an HTTP/2 upstream whose window stays shut on the request body
-// all get 504 — while idle_body_ms bounds only the gaps in a body: a body dripped faster than it
+// a time, endless 103 interim heads, an HTTP/2 upstream whose window stays shut on the request body,
+// a WebSocket upgrade answered with a dripped 101 head all get 504 — while idle_body_ms bounds only the gaps in a body: a body dripped faster than it
 // streams on until the client leaves, and the client leaving closes the upstream connection.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer as netServer, type Server, type Socket } from 'node:net';
@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { waitFor } from '../../helpers/wait.js';
+import { handshake, wsUrl } from '../ws/ws-fixtures.js';
 
 /** Upstream socket state by the first request line's path. */
 const closed = new Map<string, boolean>();
@@ -30,8 +31,8 @@ beforeAll(async () => {
       const path = /^[A-Z]+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '';
       closed.set(path, false);
       s.on('close', () => closed.set(path, true));
-      if (path === '/head') {
-        s.write('HTTP/1.1 200 OK\r\n');
+      if (path === '/head' || path.startsWith('/ws/')) {
+        s.write(path === '/head' ? 'HTTP/1.1 200 OK\r\n' : 'HTTP/1.1 101 Switching Protocols\r\n');
         drip(s, () => 'X-A: b\r\n');
       } else if (path === '/interim') {
         drip(s, () => 'HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n');
@@ -58,6 +59,7 @@ beforeAll(async () => {
     },
     routes: [
       { name: 'h2', match: { path: '/h2/*' }, upstream: 'grpcish', auth: 'none', timeout_ms: 400 },
+      { name: 'ws', match: { path: '/ws/*' }, upstream: 'app', auth: 'none', timeout_ms: 400, websocket: true },
       { name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none', timeout_ms: 400 },
     ],
   }), { env: ADMIN_ENV });
@@ -87,6 +89,12 @@ describe('upstream response head: a total deadline (timeout_ms)', () => {
 
   it('HTTP/2 upstream that never opens its window for the request body (4 MiB) → 504', async () => {
     expect(await status('/h2/upload', Buffer.alloc(4 * 1024 * 1024, 97))).toEqual({ status: 504, code: 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' });
+  });
+
+  it('a WebSocket upgrade whose 101 head drips → 504, upstream connection closed', async () => {
+    const h = await handshake(wsUrl(proxy, '/ws/chat'));
+    expect(h.kind === 'refused' ? h.status : h.kind).toBe(504);
+    await waitFor('the upstream connection closed', () => closed.get('/ws/chat') === true);
   });
 });
 
