@@ -77,7 +77,7 @@ export const eventSourceSchema = z.strictObject({
     authorization_env: envName,
     interval_ms: z.number().int().min(100).max(300_000).default(1_000), // between polls when nothing more is available
     max_events: z.number().int().min(1).max(1_000).default(100), // maxEvents per poll
-    timeout_ms: z.number().int().min(100).default(10_000), // per poll request
+    timeout_ms: z.number().int().min(100).default(10_000), // per poll request, whole exchange (head and body): past it the poll fails and is retried
   }).optional(),
   /**
    * SSF 1.0 §8 stream management as a receiver: read the transmitter's stream at its
@@ -94,6 +94,7 @@ export const eventSourceSchema = z.strictObject({
     /** The stream's `description` when created. */
     description: z.string().min(1).max(256).optional(),
     refresh_s: z.number().int().min(1).max(3600).default(60), // re-read the stream and its status, seconds
+    timeout_ms: z.number().int().min(100).default(10_000), // per management call, whole exchange (head and body), ms: past it the round fails and is retried
     /** Request a verification event (§8.1.4) when this member starts managing the stream. */
     verify: z.boolean().default(true),
   }).optional(),

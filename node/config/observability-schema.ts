@@ -39,7 +39,7 @@ export const tracingSchema = z.strictObject({
   }).default({}),
   /** Spans waiting for export at most; a request whose spans do not fit is dropped (counted). */
   max_queue_spans: z.number().int().min(1).default(8_192),
-  /** Deadline of one export (connect + answer), ms; a failed export is dropped (counted). */
+  /** Deadline of one export in total (connect to the answer's last byte), ms; a failed export is dropped (counted). */
   timeout_ms: z.number().int().min(1).default(5_000), // 5 s
 }).default({});
 

@@ -187,7 +187,9 @@ export const issuerSchema = z.strictObject({
     cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
     require_aud: z.boolean().default(false), // true: an active answer without `aud` is refused (RFC 7662 makes it optional)
-    timeout_ms: timeoutMs(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ 30 s)
+    timeout_ms: timeoutMs(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ late_answer_ms)
+    /** A call whose waiter got its 503 may finish (its answer still fills the cache) for this long in total, from its start; then its connection is closed. At least timeout_ms. */
+    late_answer_ms: timeoutMs(30_000), // 30 s
     /** Connections to the endpoint, which is also the most calls on the wire at once (one call per connection). */
     connections: z.number().int().min(1).max(1024).default(64),
     /** Calls waiting for a free connection; more → 503 with Retry-After at once (counted). Default: `connections`. */

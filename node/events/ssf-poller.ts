@@ -88,12 +88,21 @@ export class SsfPoller {
       ack: [...this.#acks], ...(this.#errs.size > 0 ? { setErrs: Object.fromEntries(this.#errs) } : {}),
       maxEvents: poll.max_events, returnImmediately: true,
     };
-    const res = await undici().request(poll.endpoint, {
-      method: 'POST', headers: { authorization: this.deps.authorization, 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(body), headersTimeout: poll.timeout_ms, bodyTimeout: poll.timeout_ms, ...(this.deps.dispatcher === undefined ? {} : { dispatcher: this.deps.dispatcher }),
-    });
-    const text = await readLimited(res.body, MAX_POLL_BYTES);
-    if (res.statusCode !== 200) throw new Error(`poll endpoint answered ${res.statusCode}`);
+    // timeout_ms bounds the whole exchange, body included: undici's own timeouts are idle timers, and a
+    // transmitter dripping a byte now and then would hold this loop (and every revocation behind it) forever
+    const signal = AbortSignal.timeout(poll.timeout_ms);
+    let text: string;
+    try {
+      const res = await undici().request(poll.endpoint, {
+        method: 'POST', headers: { authorization: this.deps.authorization, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body), signal, ...(this.deps.dispatcher === undefined ? {} : { dispatcher: this.deps.dispatcher }),
+      });
+      text = await readLimited(res.body, MAX_POLL_BYTES);
+      if (res.statusCode !== 200) throw new Error(`poll endpoint answered ${res.statusCode}`);
+    } catch (err) {
+      if (signal.aborted) throw new Error(`no complete poll answer within ${poll.timeout_ms} ms`);
+      throw err;
+    }
     this.deps.count('poll', 'ok');
     // the transmitter has them now
     this.#acks.clear();

@@ -153,18 +153,28 @@ export class SsfStreamManager {
   }
 
   async #call(method: 'GET' | 'POST' | 'PATCH', url: string, body?: Json, auth = true): Promise<{ status: number; json: unknown }> {
-    const res = await undici().request(url, {
-      method, headersTimeout: 10_000, bodyTimeout: 10_000,
-      headers: { accept: 'application/json', ...(auth ? { authorization: this.deps.authorization } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      ...(this.deps.dispatcher === undefined ? {} : { dispatcher: this.deps.dispatcher }),
-    });
+    // stream.timeout_ms bounds the whole call: undici's timeouts are idle timers, and a transmitter that
+    // drips its answer a byte at a time would otherwise hold the management loop (never rescheduled) forever
+    const timeoutMs = this.src.stream!.timeout_ms;
+    const signal = AbortSignal.timeout(timeoutMs);
     const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of res.body) {
-      n += (c as Buffer).length;
-      if (n > MAX_ANSWER_BYTES) { res.body.destroy(); throw new Error(`${method} ${new URL(url).pathname} answer exceeds ${MAX_ANSWER_BYTES} bytes`); }
-      chunks.push(c as Buffer);
+    let res: Awaited<ReturnType<ReturnType<typeof undici>['request']>>;
+    try {
+      res = await undici().request(url, {
+        method, signal,
+        headers: { accept: 'application/json', ...(auth ? { authorization: this.deps.authorization } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(this.deps.dispatcher === undefined ? {} : { dispatcher: this.deps.dispatcher }),
+      });
+      let n = 0;
+      for await (const c of res.body) {
+        n += (c as Buffer).length;
+        if (n > MAX_ANSWER_BYTES) { res.body.destroy(); throw new Error(`${method} ${new URL(url).pathname} answer exceeds ${MAX_ANSWER_BYTES} bytes`); }
+        chunks.push(c as Buffer);
+      }
+    } catch (err) {
+      if (signal.aborted) throw new Error(`${method} ${new URL(url).pathname}: no complete answer within ${timeoutMs} ms`);
+      throw err;
     }
     const text = Buffer.concat(chunks).toString('utf8');
     let json: unknown = null;

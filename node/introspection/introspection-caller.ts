@@ -43,11 +43,12 @@ export interface IntrospectionCallerOptions {
   maxResponseBytes: number;
 }
 
-/**
- * How long a call that its waiter gave up on may keep its connection: max(30 s, timeout_ms).
- * Past it undici closes the connection (an AS that never answers must not hold the pool forever).
- */
-const LATE_LIMIT_MS = 30_000;
+/** A call on the wire: aborted (its connection closed) once `abortAt` passes, whatever bytes still trickle in. */
+interface Wire {
+  readonly ctl: AbortController;
+  /** performance.now() past which the call is aborted: its start + max(late_answer_ms, timeout_ms). */
+  readonly abortAt: number;
+}
 
 /** application/x-www-form-urlencoded serialisation (WHATWG), as RFC 6749 §2.3.1 asks for id and secret. */
 export function formEncode(s: string): string {
@@ -121,6 +122,10 @@ export class IntrospectionCaller {
   readonly #maxPending: number;
   /** Calls on the wire (≤ #connections, so undici never queues nor opens more connections). */
   #onWire = 0;
+  /** The calls on the wire, each with its total deadline (undici's own timeouts are idle timers: a drip-fed answer resets them). */
+  readonly #wires = new Set<Wire>();
+  /** Longest a call may stay on the wire in total, ms: max(late_answer_ms, timeout_ms). */
+  readonly #lateMs: number;
   /** Jobs waiting for a free connection, oldest first (a Set: an expired one leaves in O(1)). */
   readonly #queue = new Set<Job>();
   /** Jobs whose waiter has not been answered yet, queued or on the wire. */
@@ -152,7 +157,8 @@ export class IntrospectionCaller {
     this.#tickMs = Math.min(250, Math.max(10, Math.floor(timeout / 4)));
     this.#connections = cfg.connections;
     this.#maxPending = cfg.max_pending ?? cfg.connections;
-    const late = Math.max(LATE_LIMIT_MS, timeout);
+    const late = Math.max(cfg.late_answer_ms, timeout);
+    this.#lateMs = late;
     // one request per connection (no pipelining): a slow answer must not hold others behind it
     this.#own = opts.dispatcher === undefined
       ? new (undici().Agent)({ connect: { timeout }, headersTimeout: late, bodyTimeout: late, keepAliveTimeout: 4_000, connections: this.#connections, pipelining: 1 })
@@ -219,8 +225,12 @@ export class IntrospectionCaller {
 
   #start(job: Job, endpoint: string): void {
     this.#onWire++;
-    job.wire = this.#send(job.token, endpoint);
+    const wire: Wire = { ctl: new AbortController(), abortAt: performance.now() + this.#lateMs };
+    this.#wires.add(wire);
+    this.#armSweeper();
+    job.wire = this.#send(job.token, endpoint, wire.ctl.signal);
     void job.wire.then((a) => {
+      this.#wires.delete(wire);
       this.#onWire--;
       this.#answer(job, a);
       this.#next();
@@ -244,32 +254,33 @@ export class IntrospectionCaller {
     job.resolve = null;
     this.#waiting.delete(job);
     if (this.#waiting.size === 0) {
-      this.#stopSweeper();
+      if (this.#wires.size === 0) this.#stopSweeper();
       const drained = this.#drained;
       if (drained !== null) { this.#drained = null; void this.close().then(drained); }
     }
     resolve(a);
   }
 
-  /** The wire call itself, without a deadline of its own (undici's headers/body timeouts bound it). */
-  async #send(token: string, endpoint: string): Promise<CallAnswer> {
+  /** The wire call itself; `signal` is its total deadline (the sweeper aborts it at max(late_answer_ms, timeout_ms)). */
+  async #send(token: string, endpoint: string, signal: AbortSignal): Promise<CallAnswer> {
     let status = 0;
     try {
       const res = await undici().request(endpoint, {
         method: 'POST', headers: this.#headers, body: `token=${formEncode(token)}${this.#bodySuffix}`,
-        dispatcher: this.#dispatcher,
+        dispatcher: this.#dispatcher, signal,
       });
       status = res.statusCode;
       if (status !== 200) {
-        // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'
-        res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        // drain (small) or drop the body; destroy() alone would emit an unhandled 'error'. Awaited: the
+        // connection is this call's until then, and `signal` (late_answer_ms) bounds a body that drips
+        await res.body.dump({ limit: 64 * 1024, signal }).catch(() => {});
         // 401: RFC 7662 §2.3 — the AS refused our client authentication (never "inactive")
         const detail = status === 401 ? 'status 401: the authorization server refused the client credentials (client_id, secret, auth_method)' : `status ${status}`;
         return { ok: false, reason: 'introspection_http_error', detail, status };
       }
       const type = res.headers['content-type'];
       if (typeof type !== 'string' || !JSON_TYPE.test(type)) {
-        res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+        await res.body.dump({ limit: 64 * 1024, signal }).catch(() => {});
         // RFC 9701 signed answers are not verified here: say so, the operator has to change the client's registration
         const detail = typeof type === 'string' && JWT_ANSWER_TYPE.test(type) ? JWT_ANSWER_DETAIL : 'response is not application/json';
         return { ok: false, reason: 'introspection_bad_response', detail, status };
@@ -295,6 +306,7 @@ export class IntrospectionCaller {
       return { ok: true, response: parsed as Record<string, unknown> & { active: boolean } };
     } catch (err) {
       if (this.#closed) return { ok: false, reason: 'introspection_closed', detail: 'closed', status };
+      if (signal.aborted) return { ok: false, reason: 'introspection_timeout', detail: `no complete answer within ${this.#lateMs} ms (connection closed)`, status };
       const code = (err as { code?: string }).code;
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
         return { ok: false, reason: 'introspection_timeout', detail: code, status };
@@ -308,6 +320,8 @@ export class IntrospectionCaller {
     // one coarse timer per caller while waiters exist, instead of a timer per call
     this.#sweeper = setInterval(() => {
       const t = performance.now();
+      // an AS that drips its answer keeps undici's idle timers happy: the total bound is kept here
+      for (const w of this.#wires) if (t >= w.abortAt) w.ctl.abort();
       for (const j of this.#waiting) {
         if (t < j.deadline) continue;
         // a queued call is never sent: its waiter is gone and nobody else asked for it
@@ -317,6 +331,7 @@ export class IntrospectionCaller {
           ...(j.wire !== null ? { late: j.wire } : {}),
         });
       }
+      if (this.#waiting.size === 0 && this.#wires.size === 0) this.#stopSweeper();
     }, this.#tickMs);
     this.#sweeper.unref();
   }

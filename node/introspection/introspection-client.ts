@@ -235,7 +235,7 @@ export class IntrospectionClient {
       const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       // a call that timed out before this one began is older: its late answer must not be cached over this
-      // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to 30 s late)
+      // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to late_answer_ms late)
       for (const l of this.#late.get(key) ?? []) l.evicted = true;
       const now = this.#now();
       const outcome = judgeAnswer(result, key, now, this.#rules, jwsKeyFacts(token));

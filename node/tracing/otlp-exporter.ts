@@ -106,8 +106,11 @@ export class OtlpExporter {
   private async send(batch: SpanRecord[]): Promise<void> {
     try {
       const body = encodeSpans(batch, this.s.resource, this.s.scope);
-      const r = await undici().request(this.s.endpoint, { method: 'POST', body, headers: { ...this.s.headers, 'content-type': 'application/json' }, dispatcher: this.agent });
-      await r.body.dump();
+      // timeout_ms bounds the whole export: the Agent's timeouts are idle timers, and a collector dripping its
+      // answer would hold the one export in flight (and so every later one) forever; the answer is not kept
+      const signal = AbortSignal.timeout(this.s.timeoutMs);
+      const r = await undici().request(this.s.endpoint, { method: 'POST', body, headers: { ...this.s.headers, 'content-type': 'application/json' }, dispatcher: this.agent, signal });
+      await r.body.dump({ limit: 128 * 1024, signal });
       if (r.statusCode < 200 || r.statusCode >= 300) throw new Error(`collector answered ${r.statusCode}`);
       this.counts.ok++;
       this.counts.exported += batch.length;
@@ -115,7 +118,8 @@ export class OtlpExporter {
     } catch (err) {
       this.counts.failed++;
       this.counts.droppedFailed += batch.length;
-      const fields = { err: err instanceof Error ? err.message : String(err), spans: batch.length, endpoint: this.loggedEndpoint };
+      const timedOut = (err as { name?: unknown } | null)?.name === 'TimeoutError';
+      const fields = { err: timedOut ? `no complete answer within ${this.s.timeoutMs} ms` : err instanceof Error ? err.message : String(err), spans: batch.length, endpoint: this.loggedEndpoint };
       if (this.failuresInRow++ === 0) this.logger.warn(fields, 'trace export failed: spans dropped');
       else this.logger.debug(fields, 'trace export failed: spans dropped');
     }

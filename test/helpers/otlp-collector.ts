@@ -1,6 +1,7 @@
 // A real OTLP/HTTP trace receiver on port 0 for tests: decodes the JSON export requests
 // (ExportTraceServiceRequest) the proxy sends and keeps every span with its resource.
-// `mode` scripts it: 'ok' answers 200, 'fail' answers 503, 'hang' never answers.
+// `mode` scripts it: 'ok' answers 200, 'fail' answers 503, 'hang' never answers, 'drip' sends a
+// 200 head then one body byte every 50 ms and never ends (every idle timer stays happy).
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -26,7 +27,7 @@ export interface OtlpCollector {
   requests: number;
   /** Requests that were not valid OTLP JSON. */
   malformed: number;
-  mode: 'ok' | 'fail' | 'hang';
+  mode: 'ok' | 'fail' | 'hang' | 'drip';
   /** Headers of the last export request. */
   lastHeaders: Record<string, string | string[] | undefined>;
   close(): Promise<void>;
@@ -66,6 +67,13 @@ export async function startOtlpCollector(mode: OtlpCollector['mode'] = 'ok'): Pr
         return;
       }
       if (c.mode === 'fail') { res.writeHead(503).end(); return; }
+      if (c.mode === 'drip') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const t = setInterval(() => res.write(' '), 50);
+        res.on('close', () => clearInterval(t));
+        hanging.push(res);
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });

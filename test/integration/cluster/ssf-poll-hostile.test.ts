@@ -1,7 +1,9 @@
 // RFC 8936 poll delivery against a hostile transmitter (real `portcullis serve` on a real
 // nats-server, a node:http transmitter that records every request): `moreAvailable: true` with
 // nothing in it does not make the poller spin, a redirect is not followed (the poll secret never
-// reaches another host), an oversized answer is a counted failure and the member stays healthy.
+// reaches another host), an oversized answer is a counted failure and the member stays healthy, an
+// answer dripped a byte at a time fails at timeout_ms (a total bound) and the poller polls again;
+// stream management whose metadata document drips fails at stream.timeout_ms and says so in /readyz.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +21,11 @@ const JWKS = JSON.stringify(jwksOf([makeKey('ES256')]));
 
 interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
 
-/** A transmitter whose poll endpoints misbehave: `/more` (always moreAvailable, never a SET), `/redirect` (307 to `target`), `/huge` (5 MiB). */
+/**
+ * A transmitter whose poll endpoints misbehave: `/more` (always moreAvailable, never a SET), `/redirect` (307 to `target`),
+ * `/huge` (5 MiB), `/drip` and the SSF metadata document (a 200 head, then one body byte every 50 ms, never ending:
+ * every idle timer stays happy).
+ */
 async function startHostile(target: () => string): Promise<Recorder> {
   const seen: Array<{ path: string; auth: string }> = [];
   const server: Server = createServer((req: IncomingMessage, res) => {
@@ -29,6 +35,12 @@ async function startHostile(target: () => string): Promise<Recorder> {
       if (req.url === '/jwks') { res.setHeader('content-type', 'application/json'); res.end(JWKS); return; }
       if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
       if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
+      if (req.url === '/drip' || req.url?.startsWith('/.well-known/ssf-configuration') === true) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const t = setInterval(() => res.write(' '), 50);
+        res.on('close', () => clearInterval(t));
+        return;
+      }
       if (req.url === '/huge') { res.setHeader('content-type', 'application/json'); res.end(`{"sets":{"a":"${'x'.repeat(5 * 1024 * 1024)}"}}`); return; }
       res.writeHead(404); res.end();
     });
@@ -59,7 +71,11 @@ describe('SSF poll against a hostile transmitter', () => {
     });
     const config = clusterMemberConfig({
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
-      event_sources: { more: src('/more'), redirect: src('/redirect'), huge: src('/huge') },
+      event_sources: {
+        more: src('/more'), redirect: src('/redirect'), huge: src('/huge'),
+        drip: { ...src('/drip'), poll: { ...(src('/drip').poll as object), interval_ms: 100, timeout_ms: 300 } },
+        managed: { ...src('/drip'), issuer: `${tx.url}/managed`, stream: { authorization_env: 'PT_SSF_POLL', delivery: 'poll', timeout_ms: 300 } },
+      },
       upstreams: { echo: { targets: ['http://127.0.0.1:9'] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
       cluster: busSection(nats.url, subjectPrefix('pthost')),
@@ -93,5 +109,20 @@ describe('SSF poll against a hostile transmitter', () => {
     const r = await request(`${P.url}/api/x`);
     await r.body.dump();
     expect(r.statusCode).toBe(401);
+  });
+
+  it('an answer dripped forever fails at timeout_ms (whole exchange) and is polled again: the loop never hangs', async () => {
+    await waitFor('second failed drip poll counted', async () => (await metric(P, 'drip', 'failed')) >= 2, 10_000);
+  });
+
+  it('stream management whose metadata drips forever fails at stream.timeout_ms and reports it in /readyz (the loop retries)', async () => {
+    let seen: unknown = null;
+    await waitFor('the stream reports the timeout', async () => {
+      const r = await request(`${P.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const body = await r.body.json() as { event_streams?: Record<string, { error: string | null }> };
+      seen = body.event_streams?.managed?.error ?? null;
+      return typeof seen === 'string' && seen.includes('no complete answer within 300 ms');
+    }, 10_000);
+    expect(seen).toMatch(/ssf-configuration\/managed: no complete answer/);
   });
 });

@@ -261,6 +261,24 @@ describe('sampling ratio and a collector that fails', () => {
       }
     });
   }
+
+  it('a collector that drips its answer forever: the export is cut at timeout_ms (a total bound) and the next one goes out', async () => {
+    const c = await startOtlpCollector('drip');
+    const p = await startProxy(baseConfig(echo.url, { tracing: tracing(c.url, { batch: { max_spans: 64, interval_ms: 20 }, timeout_ms: 300 }) }));
+    try {
+      expect((await call(`${p.url}/drip1`)).status).toBe(200);
+      await waitFor('the first export reached the collector', () => c.requests >= 1, 5_000);
+      c.mode = 'ok';
+      const t = 'ffffffffffffffffffffffffffffff02';
+      await call(`${p.url}/drip2`, { headers: { traceparent: `00-${t}-${PARENT}-01` } });
+      // before: the dripped export never ended, and with one export in flight at a time nothing was exported again
+      await waitFor('the next request\'s spans exported', () => spansOf(c, t).length >= 1, 5_000);
+      expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_tracing_exports_total{outcome="failed"}')).toBeGreaterThan(0);
+    } finally {
+      await p.stop();
+      await c.close();
+    }
+  });
 });
 
 describe('with --workers', () => {

@@ -1,7 +1,8 @@
 // Hostile or broken token-endpoint answers (RFC 6749 §5, RFC 8693) for client-credentials
 // egress and token exchange, from a scripted endpoint: error codes that echo our client
 // secret or the user's subject token (never logged), header-unsafe or non-Bearer tokens,
-// redirects (never followed with our credentials). None may reach the upstream.
+// redirects (never followed with our credentials), an answer dripped forever (cut at timeout_ms,
+// every request coalesced on that one mint answered 503). None may reach the upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureIssuer } from '../../helpers/upstreams.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -18,6 +19,7 @@ let jwks: Recorder;
 let as: Recorder;
 let elsewhere: Recorder;
 let proxy: ProxyProcess;
+let dripCalls = 0;
 
 /** What the scripted token endpoint answers, by requested audience: [status, headers, body]. */
 function answer(form: URLSearchParams): [number, Record<string, string>, string] {
@@ -47,7 +49,16 @@ beforeAll(async () => {
   elsewhere = await startRecorder((_req, _body, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"stolen","token_type":"Bearer"}'); });
   jwks = await startRecorder((_req, _body, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf([key]))); });
   as = await startRecorder((_req, body, res) => {
-    const [status, headers, text] = answer(new URLSearchParams(body));
+    const form = new URLSearchParams(body);
+    if (form.get('audience') === 'drip') {
+      // a 200 head, then one space every 50 ms, never ending: every idle timer stays happy
+      dripCalls++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const t = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(t));
+      return;
+    }
+    const [status, headers, text] = answer(form);
     res.writeHead(status, headers).end(text);
   });
   const cc = { issuer: 'https://as.test', token_endpoint: `${as.url}/token`, client_id: 'portcullis', client_secret_env: 'PT_CC_SECRET' };
@@ -60,12 +71,13 @@ beforeAll(async () => {
     },
     upstreams: {
       ...Object.fromEntries(egress.map((a) => [a, { targets: [echo.url], client_credentials: cc }])),
+      drip: { targets: [echo.url], client_credentials: { ...cc, timeout_ms: 300 } },
       'echo-subject': { targets: [echo.url] },
       'id-token': { targets: [echo.url] },
       exchanged: { targets: [echo.url] },
     },
     routes: [
-      ...egress.map((a) => ({ name: a, match: { path: `/${a}/*` }, upstream: a, auth: 'none' })),
+      ...[...egress, 'drip'].map((a) => ({ name: a, match: { path: `/${a}/*` }, upstream: a, auth: 'none' })),
       ...['echo-subject', 'id-token', 'exchanged'].map((a) => ({ name: `x-${a}`, match: { path: `/${a}/*` }, upstream: a, auth: {}, forward: { token: 'exchange' } })),
     ],
     log: { level: 'info', access: false },
@@ -103,6 +115,12 @@ describe('token endpoint answers that are not a usable Bearer token → 503, not
   it('token exchange answering an ID token (issued_token_type) → 503; an access token → 200', async () => {
     expectUnavailable(await refused('/id-token/1', bearer(makeToken(key))));
     expect((await get('/exchanged/1', bearer(makeToken(key)))).status).toBe(200);
+  });
+
+  it('an answer dripped forever: every request waiting on the one mint gets 503 at timeout_ms (a total bound)', async () => {
+    const replies = await notForwarded(() => echo.requests, () => Promise.all(Array.from({ length: 10 }, () => get('/drip/1'))));
+    for (const r of replies) expectUnavailable(r);
+    expect(dripCalls).toBe(1);
   });
 
   it('a redirect is not followed: the other server never sees our credentials', async () => {
