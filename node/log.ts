@@ -51,6 +51,11 @@ function prettyInstalled(): boolean {
   }
 }
 
+/** pino's options for the process logger (level, the name and pid on every line, redaction): also a test's logger over another destination. */
+export function loggerOptions(opts: { level: string; name?: string }): pino.LoggerOptions {
+  return { level: opts.level, base: { name: opts.name ?? 'portcullis', pid: process.pid }, redact: { paths: REDACT, censor } };
+}
+
 /**
  * Create the process logger. `pretty` uses pino-pretty in a transport thread (dev only); when
  * the package is not installed it writes JSON lines instead and says so once. Its children
@@ -58,14 +63,13 @@ function prettyInstalled(): boolean {
  * parent's value, and nested `component`s join into one value (`auth.jwt.jwks`).
  */
 export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string }): Logger {
-  const base = { name: opts.name ?? 'portcullis', pid: process.pid };
   const pretty = opts.format === 'pretty' && prettyInstalled();
   if (pretty) {
-    return mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } },
+    return mergingChildren(pino(loggerOptions(opts),
       pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })));
   }
   const dest = lineDestination();
-  const logger = mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } }, dest));
+  const logger = mergingChildren(pino(loggerOptions(opts), dest));
   if (opts.format === 'pretty' && !prettyMissingWarned) {
     prettyMissingWarned = true;
     logger.warn('log format "pretty" needs the pino-pretty package (a devDependency, not installed here): writing JSON lines');
