@@ -58,6 +58,16 @@ export function pinoQuote(str: string): string {
   return point < 32 ? JSON.stringify(str) : '"' + result + '"';
 }
 
+/** `str` as pinoQuote writes it, without the two quotes: `str` itself when nothing in it needs escaping. */
+function inQuotes(str: string): string {
+  if (str.length > 100) return JSON.stringify(str).slice(1, -1);
+  for (let i = 0; i < str.length; i++) {
+    const c = str.charCodeAt(i);
+    if (c < 32 || c === 34 || c === 92) return pinoQuote(str).slice(1, -1);
+  }
+  return str;
+}
+
 const num = (n: number): string => (Number.isFinite(n) ? '' + n : 'null');
 const KEYS = ['route', 'method', 'path', 'status', 'outcome', 'reason', 'ms', 'upstream_ms', 'bytes_in', 'bytes_out', 'client', 'policy', 'trace_id', 'span_id', 'deny', 'sub', 'token'];
 type Internals = Record<symbol, unknown>;
@@ -97,14 +107,15 @@ export function accessLineWriter(logger: Logger): AccessLine {
     const tr = ctx.trace;
     const token = ctx.principal !== null ? tokenValue(ctx.principal.fingerprint) : ctx.token !== null ? tokenValue(tokenFingerprint(ctx.token)) : undefined;
     const time = (l[S.timeSym] as (this: unknown) => string).call(l);
+    // the separators carry the quotes around a value that needs no escaping (nearly every one): fewer strings joined
     stream.write(ls + time + (l[S.chindingsSym] as string)
-      + ',"route":' + routeQ + ',"method":' + pinoQuote(ctx.method) + ',"path":' + pinoQuote(ctx.path) + ',"status":' + num(relay.status)
-      + ',"outcome":' + pinoQuote(relay.outcome) + (reason !== null ? ',"reason":' + pinoQuote(reason) : '')
-      + ',"ms":' + num(Math.round(ms * 1000) / 1000) + ',"upstream_ms":' + (relay.upstreamMs < 0 ? 'null' : num(Math.round(relay.upstreamMs * 1000) / 1000))
-      + ',"bytes_in":' + num(relay.bytesIn) + ',"bytes_out":' + num(relay.bytesOut) + ',"client":' + pinoQuote(ctx.remoteAddress) + ',"policy":' + policyQ
-      + (tr != null ? ',"trace_id":' + pinoQuote(tr.traceId) + ',"span_id":' + pinoQuote(tr.spanId) : '')
-      + (ctx.denyReason !== null ? ',"deny":' + pinoQuote(ctx.denyReason) : '')
-      + (sub !== undefined ? ',"sub":' + pinoQuote(sub) : '') + (token !== undefined ? ',"token":' + token : '')
+      + ',"route":' + routeQ + ',"method":"' + inQuotes(ctx.method) + '","path":"' + inQuotes(ctx.path) + '","status":' + num(relay.status)
+      + ',"outcome":"' + inQuotes(relay.outcome) + (reason !== null ? '","reason":"' + inQuotes(reason) : '')
+      + '","ms":' + num(Math.round(ms * 1000) / 1000) + ',"upstream_ms":' + (relay.upstreamMs < 0 ? 'null' : num(Math.round(relay.upstreamMs * 1000) / 1000))
+      + ',"bytes_in":' + num(relay.bytesIn) + ',"bytes_out":' + num(relay.bytesOut) + ',"client":"' + inQuotes(ctx.remoteAddress) + '","policy":' + policyQ
+      + (tr != null ? ',"trace_id":"' + inQuotes(tr.traceId) + '","span_id":"' + inQuotes(tr.spanId) + '"' : '')
+      + (ctx.denyReason !== null ? ',"deny":"' + inQuotes(ctx.denyReason) + '"' : '')
+      + (sub !== undefined ? ',"sub":"' + inQuotes(sub) + '"' : '') + (token !== undefined ? ',"token":' + token : '')
       + ',"msg":"request"' + (l[S.endSym] as string));
   };
 }
