@@ -3,6 +3,9 @@
 // profile of that window (bench/alloc-profile-preload.ts) beside the exact bytes (heap-alloc-preload):
 // bytes per response by allocation site (function file:line) and by the nearest frame of our code.
 // Run: `node dist/bench/alloc-profile.js [--scenario passthrough|jwt-warm] [--seconds 4] [--access off] [--cli OTHER/dist/cluster/cli/main.js]`.
+// `--ab OTHER/dist/cluster/cli/main.js --rounds N`: no sampling; N rounds alternating that build and this one (order
+// swapped every round), each its own proxy, CPU µs/resp of the proxy (every thread, /proc), heap B/resp, rps and the
+// CPU other processes used meanwhile (foreign cores: disturbed when > 0).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseHeapAlloc } from './heap-alloc-preload.js';
 import { compiledRoot } from './paths.js';
+import { cpuSeconds, watchForeignCpu } from './processes.js';
 import { passthroughConfigYaml, startPortcullis, startUpstreamProcess } from './targets.js';
 import { startAuthServerProcess, tokenConfigEnv, tokenConfigYaml } from './token-targets.js';
 import { WRK_BIN, parseWrk } from './wrk-load.js';
@@ -43,17 +47,19 @@ function table(title: string, m: Map<string, number>, requests: number, top: num
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function wrk(url: string, seconds: number, headers: Record<string, string>): Promise<ReturnType<typeof parseWrk>> {
+/** `pids`: wrk's pid is added (its CPU is ours, not foreign). */
+function wrk(url: string, seconds: number, headers: Record<string, string>, pids: number[] = []): Promise<ReturnType<typeof parseWrk>> {
   const args = ['-t2', '-c64', `-d${seconds}s`, '--latency'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   const p = spawn(WRK_BIN, [...args, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (p.pid !== undefined) pids.push(p.pid);
   let out = '';
   p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   return new Promise((resolve, reject) => p.on('close', (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}: ${out}`)))));
 }
 
 if (process.argv[1]?.endsWith('alloc-profile.js') === true) {
-  const { values } = parseArgs({ options: { scenario: { type: 'string', default: 'passthrough' }, seconds: { type: 'string', default: '4' }, access: { type: 'string', default: 'on' }, cli: { type: 'string' }, top: { type: 'string', default: '25' } } });
+  const { values } = parseArgs({ options: { scenario: { type: 'string', default: 'passthrough' }, seconds: { type: 'string', default: '4' }, access: { type: 'string', default: 'on' }, cli: { type: 'string' }, top: { type: 'string', default: '25' }, ab: { type: 'string' }, rounds: { type: 'string', default: '4' } } });
   const jwt = values.scenario === 'jwt-warm';
   const dir = mkdtempSync(join(tmpdir(), 'alloc-profile-'));
   const file = join(dir, 'profile.heapprofile');
@@ -75,6 +81,35 @@ if (process.argv[1]?.endsWith('alloc-profile.js') === true) {
     // the default config logs every request; --access off keeps the bench configs' `access: false`
     if (values.access !== 'off') yaml = yaml.replace(/, access: false \}/, ' }');
     const bench = join(compiledRoot(), 'bench');
+    if (values.ab !== undefined) {
+      const heapEnv = { ...env, NODE_OPTIONS: `--import ${join(bench, 'heap-alloc-preload.js')}`, PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1' };
+      process.stdout.write(`scenario ${values.scenario} · access log ${values.access} · A/B ${values.ab} (base) vs this tree · wrk -t2 -c64 ${values.seconds} s per row\n`);
+      for (let round = 0; round < Number(values.rounds); round++) {
+        const order: Array<[string, string | undefined]> = round % 2 === 0 ? [['base', values.ab], ['this', undefined]] : [['this', undefined], ['base', values.ab]];
+        for (const [name, cli] of order) {
+          const pc = await startPortcullis(yaml, [0], heapEnv, cli);
+          try {
+            await wrk(pc.url + '/', 1, headers);
+            process.kill(pc.process.pid, 'SIGUSR2');
+            // CPU and foreign CPU over the load's window but its last 0.3 s (read while wrk still runs: its pid must exist)
+            const pids = [pc.process.pid, upstream.process.pid];
+            const running = wrk(pc.url + '/', Number(values.seconds), headers, pids);
+            await sleep(200);
+            const t0 = performance.now(), cpu0 = cpuSeconds(pc.process.pid) ?? Number.NaN;
+            const foreign = watchForeignCpu(pids);
+            await sleep(Number(values.seconds) * 1000 - 500);
+            const cpu1 = cpuSeconds(pc.process.pid) ?? Number.NaN, windowS = (performance.now() - t0) / 1000;
+            const fc = foreign();
+            const w = await running;
+            process.kill(pc.process.pid, 'SIGUSR2');
+            await sleep(300);
+            const heap = parseHeapAlloc(pc.process.output());
+            process.stdout.write(`round ${round} ${name}: ${w.rps.toFixed(0)} rps · ${(((cpu1 - cpu0) * 1e6) / (w.rps * windowS)).toFixed(1)} CPU µs/resp · heap ${heap === null ? '?' : (heap.bytes / w.requests).toFixed(0)} B/resp · foreign ${fc === undefined ? '?' : fc.toFixed(2)} cores\n`);
+          } finally { await pc.stop(); }
+        }
+      }
+      process.exit(0);
+    }
     const preloads = `--import ${join(bench, 'heap-alloc-preload.js')} --import ${join(bench, 'alloc-profile-preload.js')}`;
     const pc = await startPortcullis(yaml, [0], { ...env, NODE_OPTIONS: preloads, PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1', PORTCULLIS_BENCH_ALLOC_PROFILE: file }, values.cli);
     stops.push(() => pc.stop());
