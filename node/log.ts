@@ -51,6 +51,11 @@ function prettyInstalled(): boolean {
   }
 }
 
+/** pino's options for the process logger (level, the name and pid on every line, redaction): also a test's logger over another destination. */
+export function loggerOptions(opts: { level: string; name?: string }): pino.LoggerOptions {
+  return { level: opts.level, base: { name: opts.name ?? 'portcullis', pid: process.pid }, redact: { paths: REDACT, censor } };
+}
+
 /**
  * Create the process logger. `pretty` uses pino-pretty in a transport thread (dev only); when
  * the package is not installed it writes JSON lines instead and says so once. Its children
@@ -58,19 +63,32 @@ function prettyInstalled(): boolean {
  * parent's value, and nested `component`s join into one value (`auth.jwt.jwks`).
  */
 export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string }): Logger {
-  const base = { name: opts.name ?? 'portcullis', pid: process.pid };
   const pretty = opts.format === 'pretty' && prettyInstalled();
   if (pretty) {
-    return mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } },
+    return mergingChildren(pino(loggerOptions(opts),
       pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })));
   }
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
-  const logger = mergingChildren(pino({ level: opts.level, base, redact: { paths: REDACT, censor } }, dest));
+  const dest = lineDestination();
+  const logger = mergingChildren(pino(loggerOptions(opts), dest));
   if (opts.format === 'pretty' && !prettyMissingWarned) {
     prettyMissingWarned = true;
     logger.warn('log format "pretty" needs the pino-pretty package (a devDependency, not installed here): writing JSON lines');
   }
   return logger;
+}
+
+/**
+ * stdout as pino's asynchronous destination, holding the lines written while a write(2) is in
+ * flight as Buffers. In its default string mode sonic-boom appends each line to the pending
+ * string and takes that string's Buffer.byteLength, which flattens the whole pending batch again
+ * for every line: ~4.7 KB of heap per access line under 64 connections (bench/RESULTS.md, issue
+ * 13 alloc). A line copied once into a Buffer, the batch concatenated once per write(2): same bytes.
+ */
+function lineDestination(): ReturnType<typeof pino.destination> {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, contentMode: 'buffer' });
+  const writeBuffer = dest.write as unknown as (this: typeof dest, b: Buffer) => boolean;
+  dest.write = function write(this: typeof dest, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(line) : line); } as typeof dest.write;
+  return dest;
 }
 
 /**

@@ -1,17 +1,17 @@
 // The client-facing uWS listener: reads the request synchronously, applies limits
 // and path normalisation, routes, runs the pipeline stages and hands the request to
 // an Relay for forwarding. The handler never throws into uWS (that aborts the process).
-import { hash } from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
-import { Fingerprint, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
 import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
+import { accessLineWriter, type AccessLine } from './access-line.js';
 import { unmetExpectation } from './expectation.js';
 import { listenOn } from './listen-port.js';
 import { routingHost } from '../routing/host-normalize.js';
@@ -65,6 +65,7 @@ export class Listener implements RelayHost {
   private readonly active = new SlotRegistry<Relay>('slot');
   /** Request bodies answered 408 by the sweeper; slow bodies kept from uWS's own cut (Relay.keepBodyAlive). */
   private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
+  private readonly accessLine: AccessLine;
   private sweeper: NodeJS.Timeout | null = null;
   private draining = false;
   private drainResolve: (() => void) | null = null;
@@ -86,6 +87,7 @@ export class Listener implements RelayHost {
   constructor(snapshot: Snapshot, private readonly opts: ListenerOptions) {
     this.snapshot = snapshot;
     this.tls = opts.tls !== undefined;
+    this.accessLine = accessLineWriter(opts.logger);
     this.app = opts.tls !== undefined
       ? uWS.SSLApp({
         cert_file_name: opts.tls.cert_file, key_file_name: opts.tls.key_file, ...(opts.tls.passphrase !== undefined ? { passphrase: opts.tls.passphrase } : {}),
@@ -166,18 +168,7 @@ export class Listener implements RelayHost {
     const tr = relay.ctx.trace;
     if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
     if (this.opts.accessLog && !keepAccessLine(relay)) this.bodyCounters.access_lines_sampled_out++;
-    else if (this.opts.accessLog) {
-      this.opts.logger.info({
-        route: relay.ctx.route.name, method: relay.ctx.method, path: relay.ctx.path, status: relay.status, outcome: relay.outcome,
-        ...(reason !== null ? { reason } : {}),
-        ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-        bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: relay.ctx.remoteAddress, policy: relay.snap.policyLabel,
-        ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
-        ...(relay.ctx.denyReason !== null ? { deny: relay.ctx.denyReason } : {}),
-        ...(relay.ctx.principal !== null ? { sub: relay.ctx.principal.claims.sub, token: new Fingerprint(relay.ctx.principal.fingerprint) }
-          : relay.ctx.token !== null ? { token: new Fingerprint(hash('sha256', relay.ctx.token, 'hex').slice(0, 16)) } : {}),
-      }, 'request');
-    }
+    else if (this.opts.accessLog) this.accessLine(relay, reason, ms);
     if (this.draining && this.active.size === 0 && this.drainResolve !== null) this.drainResolve();
   }
 

@@ -18,7 +18,8 @@ export function requestHead(method: string, path: string, headers: readonly stri
   // A 2xx to CONNECT turns the socket into a tunnel; this client only relays HTTP messages.
   if (method === 'CONNECT') throw new Error('CONNECT is not supported');
   if (!TARGET_RE.test(path)) throw new Error('invalid request target');
-  let head = method + ' ' + path + ' HTTP/1.1\r\n';
+  // each line's CRLF ends the line before it: `\r\nname: ` is one cached string, two concatenations per header instead of four
+  let head = method + ' ' + path + ' HTTP/1.1';
   const n = headers.length;
   if ((n & 1) !== 0) throw new Error('odd number of header entries');
   for (let i = 0; i < n; i += 2) {
@@ -29,16 +30,29 @@ export function requestHead(method: string, path: string, headers: readonly stri
     if (value !== checked && BAD_VALUE_RE.test(value)) throw new Error(`invalid value for header ${name}`);
     // Framing is ours alone, derived from what we actually send: a caller's copy is dropped.
     if ((name.length === 14 || name.length === 17) && isFraming(name)) continue;
-    head += name + ': ' + value + '\r\n';
+    head += lineStart(name) + value;
   }
   if (hasBody) {
-    head += contentLength >= 0 ? 'content-length: ' + contentLength + '\r\n\r\n' : 'transfer-encoding: chunked\r\n\r\n';
+    head += contentLength >= 0 ? '\r\ncontent-length: ' + contentLength + '\r\n\r\n' : '\r\ntransfer-encoding: chunked\r\n\r\n';
   } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
-    head += 'content-length: 0\r\n\r\n';
+    head += '\r\ncontent-length: 0\r\n\r\n';
   } else {
-    head += '\r\n';
+    head += '\r\n\r\n';
   }
   return head;
+}
+
+/** `\r\nname: ` per header name, kept for the first LINE_STARTS_MAX names of at most 64 characters (≤ ~50 KB; names a client invents past that are built per request). */
+const lineStarts = new Map<string, string>();
+const LINE_STARTS_MAX = 512;
+
+function lineStart(name: string): string {
+  let s = lineStarts.get(name);
+  if (s === undefined) {
+    s = '\r\n' + name + ': ';
+    if (lineStarts.size < LINE_STARTS_MAX && name.length <= 64) lineStarts.set(name, s);
+  }
+  return s;
 }
 
 function isFraming(name: string): boolean {

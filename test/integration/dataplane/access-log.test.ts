@@ -78,6 +78,16 @@ describe('every response is logged and counted with its real outcome', () => {
     expect(line).not.toHaveProperty('reason');
   });
 
+  it('a burst over many connections: one whole line per response, none merged, cut or lost', async () => {
+    // lines written while an earlier write(2) is in flight are queued and written together (node/log.ts)
+    const paths = Array.from({ length: 400 }, (_, i) => unique(`/api/burst-${i}`));
+    const statuses = await Promise.all(paths.map(async (p) => { const r = await request(`${proxy.url}${p}`); await r.body.text(); return r.statusCode; }));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    const lines = await accessLines('/api/burst-', paths.length);
+    expect(lines.map((l) => l.path).sort()).toEqual([...paths].sort());
+    expect(proxy.logs().filter((l) => Object.keys(l).length === 0)).toEqual([]); // a line that did not parse
+  });
+
   it('upstream reset mid-body: status 200 as sent, outcome truncated, reason upstream_reset, counted', async () => {
     const before = await incomplete('api', 'truncated', 'upstream_reset');
     const r = await rawRequest(proxy.port, requestText('GET', '/api/reset-mid'), { waitClose: true });

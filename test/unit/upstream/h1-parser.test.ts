@@ -198,6 +198,14 @@ describe('requestHead', () => {
     expect(requestHead('POST', '/', ['host', 'x'], true, -1)).toBe('POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n');
   });
 
+  it('writes every name the same before and after the per-name line starts stop being kept (> 512 names, names > 64 characters)', () => {
+    const line = (name: string): string => requestHead('GET', '/', [name, 'v', 'host', 'x'], false, 0);
+    const names = [...Array.from({ length: 700 }, (_, i) => `x-n${i}`), `x-${'l'.repeat(80)}`];
+    for (const n of names) expect(line(n)).toBe(`GET / HTTP/1.1\r\n${n}: v\r\nhost: x\r\n\r\n`);
+    for (const n of names) expect(line(n)).toBe(`GET / HTTP/1.1\r\n${n}: v\r\nhost: x\r\n\r\n`); // kept or not, a second time
+    expect(requestHead('GET', '/', [], false, 0)).toBe('GET / HTTP/1.1\r\n\r\n');
+  });
+
   it('builds each head from its own headers only: a long head, a refused one, then short ones', () => {
     const many = Array.from({ length: 100 }, (_, i) => [`x-h${i}`, `v${i}`]).flat();
     const long = requestHead('GET', '/long', many, false, 0);
