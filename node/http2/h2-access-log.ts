@@ -1,12 +1,12 @@
 // What a request on the HTTP/2 listener leaves behind once answered: its metrics, the end of its
 // trace and its access-log line — for a relayed request (H2Relay) and for one the listener refused
 // before routing (no context: its trace starts and ends here).
-import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
 import { keepAccessLine } from '../http/access-sampling.js';
-import { Fingerprint, type Logger } from '../log.js';
+import { accessFields } from '../http/access-line.js';
+import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
 import type { RequestHead } from './h2-request.js';
@@ -33,17 +33,7 @@ export function recordFinished(relay: H2Relay, o: H2RecordOptions): void {
   if (tr != null) endRelayTrace(relay.snap.tracer!, tr, relay, reason, performance.now());
   if (o.accessLog && !keepAccessLine(relay)) o.sampledOut?.();
   else if (o.accessLog) {
-    const ctx = relay.ctx;
-    o.logger.info({
-      listener: 'http2', protocol: protocolOf(relay.res), route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
-      ...(reason !== null ? { reason } : {}),
-      ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-      bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress, policy: relay.snap.policyLabel,
-      ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
-      ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
-      ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub, token: new Fingerprint(ctx.principal.fingerprint) }
-        : ctx.token !== null ? { token: new Fingerprint(hash('sha256', ctx.token, 'hex').slice(0, 16)) } : {}),
-    }, 'request');
+    o.logger.info({ listener: 'http2', protocol: protocolOf(relay.res), ...accessFields(relay, reason, ms) }, 'request');
   }
 }
 
