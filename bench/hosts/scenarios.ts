@@ -282,6 +282,10 @@ export interface PolicyPushResult {
   switchMs: number[];
   /** `policy push` runs it took (a timeout while JetStream re-elects the bucket's leader is retried). */
   pushAttempts: number;
+  /** …of which killed after PUSH_ATTEMPT_MS without an answer (the CLI hung). */
+  pushAttemptsKilled: number;
+  /** The last line the CLI wrote for each failed attempt, with its ms ("killed" when it said nothing). */
+  pushFailures: string[];
   /** Version 2 pushed while c is cut off: first push attempt → a and b refuse the token (403), ms. */
   appliedElsewhereMs: number;
   cutMs: number;
@@ -294,6 +298,9 @@ export interface PolicyPushResult {
   /** `portcullis policy status` after it: exit code and each member's version. */
   status: { code: number | null; versions: number[] };
 }
+
+/** How long scenario f lets one `policy push` attempt run before it kills and retries it, ms. */
+const PUSH_ATTEMPT_MS = 15_000;
 
 /**
  * f. Cluster-wide policy across hosts: every proxy switched to `cluster.policy.source: cluster`
@@ -321,14 +328,22 @@ export async function policyPushConverges(c: HostsCluster, count: number, cutMs:
   const cutAt = Date.now();
   let appliedElsewhereMs: number;
   let pushAttempts = 0;
+  let pushAttemptsKilled = 0;
+  const pushFailures: string[] = [];
   try {
     const pushedAt = Date.now();
     // as an operator would: retry while JetStream elects a new leader for the bucket (its leader
     // may have been c's server); `--base 1` makes a retry after a lost acknowledgement safe
     // (refused as stale when version 2 was written after all)
+    // An attempt is given PUSH_ATTEMPT_MS, then killed and retried: each of the CLI's steps is bounded
+    // by 5 s (connect, each JetStream request), yet with c cut off the first attempt hung silently
+    // until it was killed at the old 30 s limit in the runs of 2026-12-06 (where it hangs: not known yet).
     for (let attempt = 1; ; attempt++) {
-      const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']));
+      const attemptAt = Date.now();
+      const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']), PUSH_ATTEMPT_MS);
       if (v2.code === 0 || /stale base/.test(v2.stderr)) { pushAttempts = attempt; break; }
+      if (v2.code === null) pushAttemptsKilled++;
+      pushFailures.push(`${Date.now() - attemptAt} ms: ${v2.code === null ? 'killed' : v2.stderr.trim().split('\n').at(-1)?.slice(0, 200)}`);
       // 120 s: one clean-clone CI run still saw TIMEOUT after 60 s (the bucket's new leader; 4 attempts alone)
       if (Date.now() - pushedAt > 120_000) throw new Error(`policy push (version 2) failed for 120 s (${attempt} attempts): ${v2.stderr}`);
       await sleep(500);
@@ -356,7 +371,7 @@ export async function policyPushConverges(c: HostsCluster, count: number, cutMs:
   let versions: number[] = [];
   try { versions = (JSON.parse(status.stdout) as { members: Array<{ version: number }> }).members.map((m) => m.version); } catch { /* reported as is */ }
   return {
-    switchMs, pushAttempts, appliedElsewhereMs, cutMs: Date.now() - cutAt, answers: s.counts, servedOld: s.served,
+    switchMs, pushAttempts, pushAttemptsKilled, pushFailures, appliedElsewhereMs, cutMs: Date.now() - cutAt, answers: s.counts, servedOld: s.served,
     convergedMs: s.all401 === null ? null : round(msBetween(upAt, s.all401)), status: { code: status.code, versions },
   };
 }

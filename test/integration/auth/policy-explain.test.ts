@@ -39,7 +39,7 @@ afterAll(async () => {
 const explain = (...args: string[]): ReturnType<typeof runCli> => runCli(['explain', '--config', file, ...args], ADMIN_ENV);
 
 // The issuer nobody answers for keeps one CLI process waiting 10 s: that case runs beside the others
-// (two suites side by side, describe.concurrent); the others still run one after another
+// (suites side by side, describe.concurrent); the others still run one after another
 // (it.sequential), since each starts CLI processes (a loaded 2-core machine times them out in a crowd).
 describe.concurrent('portcullis explain: an issuer nobody answers for', () => {
   it.sequential('with --token and an issuer nobody answers for: says so and exits 1, not 0 with no output', async () => {
@@ -167,8 +167,9 @@ describe.concurrent('portcullis explain', () => {
   });
 });
 
-describe('/readyz', () => {
-  it('reports each issuer and turns 200 once its keys are loaded; until then auth routes answer 503', async () => {
+// its own proxy and authorization server (the shared ones are only read): beside the suites above
+describe.concurrent('/readyz', () => {
+  it.sequential('reports each issuer and turns 200 once its keys are loaded; until then auth routes answer 503', async () => {
     const slow = await startAuthServer({ issuerPath: '/realms/late' });
     slow.setJwks('down');
     const p = await startProxy(baseConfig(echo.url, {

@@ -6,7 +6,7 @@
 // The entry's stay past its expiry follows the issuers' clock_skew_s (up to 600 s): in the store, after
 // a reload that raises it (a NATS member reads the stream again for what it dropped), and in the
 // JetStream stream a later member replays (an older release's shorter stream is raised, or reported).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -21,15 +21,19 @@ import { waitFor } from '../../helpers/wait.js';
 
 const LIFETIME_S = 60;
 
-describe('a revocation outlasts the clock skew its token is accepted for', () => {
-  let as: AuthServer | undefined;
-  let echo: EchoUpstream | undefined;
-  let proxy: ProxyProcess | undefined;
-
-  async function start(): Promise<ProxyProcess> {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+// Each case has its own authorization server, upstream and proxy; the cases (and the suite below)
+// run side by side: each waits seconds for a token's exp to pass.
+describe.concurrent('a revocation outlasts the clock skew its token is accepted for', () => {
+  /** A case's own authorization server, upstream and proxy (full store: max_entries 1), stopped when the case ends. */
+  async function start(onTestFinished: (fn: () => Promise<void>) => void): Promise<{ as: AuthServer; p: ProxyProcess }> {
+    const [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    let proxy: ProxyProcess | undefined;
+    onTestFinished(async () => {
+      await proxy?.stop();
+      await Promise.all([as.close(), echo.close()]);
+    });
     proxy = await startWarmProxy(as, echo.url, { revocation: { max_token_lifetime_s: LIFETIME_S, max_entries: 1 } }, 30);
-    return proxy;
+    return { as, p: proxy };
   }
 
   /** Wait until the clock is past `t` (epoch s), then make the full store sweep (another revocation). */
@@ -38,15 +42,10 @@ describe('a revocation outlasts the clock skew its token is accepted for', () =>
     await admin(p, 'POST', '/revocations', { kind: 'jti', value: `sweep-trigger-${Date.now()}` });
   }
 
-  afterEach(async () => {
-    await proxy?.stop();
-    await Promise.all([as?.close(), echo?.close()]);
-    proxy = undefined;
-  });
-
-  it('`revoke --token` (entry expiry = the token\'s exp): still refused after exp, within the skew', async () => {
-    const p = await start();
-    const tok = await as!.issueJwt({ sub: 'short-lived' }, { ttlSeconds: 3 });
+  it('`revoke --token` (entry expiry = the token\'s exp): still refused after exp, within the skew', async ({ onTestFinished }) => {
+    const { as, p } = await start(onTestFinished);
+    // 6 s: the revoke CLI (a process of its own) runs while the other cases start theirs
+    const tok = await as.issueJwt({ sub: 'short-lived' }, { ttlSeconds: 6 });
     expect((await call(p, tok)).status).toBe(200);
     const out = await runCli(['revoke', '--admin', p.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--token', tok], ADMIN_ENV);
     expect(out.code, out.stderr).toBe(0);
@@ -58,10 +57,10 @@ describe('a revocation outlasts the clock skew its token is accepted for', () =>
     expect(revoked(a)).toBe(true);
   });
 
-  it('a `sub` cut (entry expiry = before + max_token_lifetime_s): a token living that long is still refused after it', async () => {
-    const p = await start();
+  it('a `sub` cut (entry expiry = before + max_token_lifetime_s): a token living that long is still refused after it', async ({ onTestFinished }) => {
+    const { as, p } = await start(onTestFinished);
     const before = Math.floor(Date.now() / 1000) - LIFETIME_S + 4;
-    const tok = await as!.issueJwt({ sub: 'cut-edge', iat: before, exp: before + LIFETIME_S });
+    const tok = await as.issueJwt({ sub: 'cut-edge', iat: before, exp: before + LIFETIME_S });
     expect((await call(p, tok)).status).toBe(200);
     const posted = await admin(p, 'POST', '/revocations', { kind: 'sub', value: 'cut-edge', before });
     expect(posted.status).toBe(201);
@@ -86,7 +85,8 @@ const twoUsers = (proxyPerms: string) => (at: NatsPlaces): string => [
 ].join('\n');
 
 // Each case has its own authorization server, upstream, nats-server and proxies, so the cases run
-// side by side: two of them wait for the store's 60 s sweep.
+// side by side: two of them wait for the store's 60 s sweep. The longest (the sweeper's 60 s timer)
+// comes first: vitest runs at most 5 tests at once, and one started last would wait for a place.
 describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay refused for the whole skew', () => {
   interface World {
     as: AuthServer;
@@ -129,6 +129,23 @@ describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked toke
     const before = Math.floor(Date.now() / 1000) - agoS - LIFETIME_S;
     return { token: await w.as.issueJwt({ sub, iat: before, exp: before + LIFETIME_S }), cut: { kind: 'sub', value: sub, before }, exp: before + LIFETIME_S };
   }
+
+  it('NATS: a reload that raises clock_skew_s after an entry was swept reads the stream again, and the token stays refused', async ({ onTestFinished }) => {
+    const w = await world(onTestFinished);
+    const nats = w.nats = await startNatsServer();
+    const bus = busSection(nats.url, subjectPrefix('pskewre'));
+    const a = await start(w, config(w, bus));
+    // exp 115 s ago: refused as expired under the default skew; its entry is held 120 s past it, then swept (every 60 s)
+    const { token, cut } = await pastCut(w, 'reread-skew', 115);
+    const posted = await admin(a, 'POST', '/revocations', cut);
+    expect(posted.status).toBe(201);
+    expect(posted.body.persisted).toBe(true);
+    expect((await call(a, token)).status).toBe(401);
+    await waitFor('the entry swept', async () => (await metric(a, 'portcullis_revocations_swept_total')) >= 1, 90_000);
+    await reloadWith(a, config(w, bus, SKEW_S));
+    expect(await metric(a, 'portcullis_revocations_linger_seconds')).toBe(2 * SKEW_S);
+    await waitFor('the token refused as revoked again', async () => revoked(await call(a, token)), 10_000);
+  }, 150_000);
 
   it('a token 130 s past its exp (accepted: skew 300 s) is refused once revoked; its entry is held, not swept to make room', async ({ onTestFinished }) => {
     const w = await world(onTestFinished);
@@ -203,23 +220,6 @@ describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked toke
       await nc.close();
     }
   }, 60_000);
-
-  it('NATS: a reload that raises clock_skew_s after an entry was swept reads the stream again, and the token stays refused', async ({ onTestFinished }) => {
-    const w = await world(onTestFinished);
-    const nats = w.nats = await startNatsServer();
-    const bus = busSection(nats.url, subjectPrefix('pskewre'));
-    const a = await start(w, config(w, bus));
-    // exp 115 s ago: refused as expired under the default skew; its entry is held 120 s past it, then swept (every 60 s)
-    const { token, cut } = await pastCut(w, 'reread-skew', 115);
-    const posted = await admin(a, 'POST', '/revocations', cut);
-    expect(posted.status).toBe(201);
-    expect(posted.body.persisted).toBe(true);
-    expect((await call(a, token)).status).toBe(401);
-    await waitFor('the entry swept', async () => (await metric(a, 'portcullis_revocations_swept_total')) >= 1, 90_000);
-    await reloadWith(a, config(w, bus, SKEW_S));
-    expect(await metric(a, 'portcullis_revocations_linger_seconds')).toBe(2 * SKEW_S);
-    await waitFor('the token refused as revoked again', async () => revoked(await call(a, token)), 10_000);
-  }, 150_000);
 
   it('NATS: a member whose user may not raise an older release\'s stream says so in /readyz and /metrics, and serves on', async ({ onTestFinished }) => {
     const w = await world(onTestFinished);

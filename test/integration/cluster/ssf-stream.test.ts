@@ -35,7 +35,9 @@ async function metrics(p: ProxyProcess): Promise<string> {
 
 const streamOf = async (p: ProxyProcess): Promise<any> => (await admin(p, 'GET', '/readyz')).body?.event_streams?.idp ?? null;
 
-describe('SSF stream management (receiver side)', () => {
+// The two suites share nothing (each its own nats-server, servers, transmitter and members) and run
+// side by side (describe.concurrent); the first one's cases build on each other, in order (it.sequential).
+describe.concurrent('SSF stream management (receiver side)', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: AuthServer;
   let echo: EchoUpstream;
@@ -76,7 +78,7 @@ describe('SSF stream management (receiver side)', () => {
     await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
   });
 
-  it('one member creates the stream (push to our URL, the mapped events) and asks for verification; the verification SET is accepted and revokes nothing; both report it enabled', async () => {
+  it.sequential('one member creates the stream (push to our URL, the mapped events) and asks for verification; the verification SET is accepted and revokes nothing; both report it enabled', async () => {
     await waitFor('both members report the stream enabled', async () => {
       const [a, b] = await Promise.all([streamOf(A), streamOf(B)]);
       return a?.status === 'enabled' && b?.status === 'enabled' && a.stream_id === b.stream_id;
@@ -100,7 +102,7 @@ describe('SSF stream management (receiver side)', () => {
     expect(await metrics(B)).toMatch(/portcullis_ssf_stream_status\{source="idp",status="enabled"\} 1/);
   });
 
-  it('refuses an event outside the stream\'s events_delivered and counts it; revokes nothing', async () => {
+  it.sequential('refuses an event outside the stream\'s events_delivered and counts it; revokes nothing', async () => {
     const tok = await as.issueJwt({ sub: 'nora' });
     const set = await tx.set(`${CAEP}credential-change`, {}, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'nora' } });
     const r = await tx.push(pushUrl, set, SECRET);
@@ -112,7 +114,7 @@ describe('SSF stream management (receiver side)', () => {
     expect(g.statusCode).toBe(200);
   });
 
-  it('reports a paused stream at every member (readyz and metric)', async () => {
+  it.sequential('reports a paused stream at every member (readyz and metric)', async () => {
     const [stream] = [...tx.streams.values()];
     stream!.status = 'paused';
     await waitFor('both report paused', async () => (await streamOf(A))?.status === 'paused' && (await streamOf(B))?.status === 'paused', 10_000);
@@ -123,7 +125,7 @@ describe('SSF stream management (receiver side)', () => {
     stream!.status = 'enabled';
   });
 
-  it('when the managing member dies, the other takes over and asks for verification again, without a second stream', async () => {
+  it.sequential('when the managing member dies, the other takes over and asks for verification again, without a second stream', async () => {
     const managerIsA = (await streamOf(A)).manager === true;
     const [manager, other] = managerIsA ? [A, B] : [B, A];
     const before = tx.counters.verifications;
@@ -137,7 +139,7 @@ describe('SSF stream management (receiver side)', () => {
   });
 });
 
-describe('SSF stream management with poll delivery, and a reload that changes the mapping', () => {
+describe.concurrent('SSF stream management with poll delivery, and a reload that changes the mapping', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let as: AuthServer;
   let echo: EchoUpstream;
