@@ -145,11 +145,21 @@ export class PolicyStore {
     return { 'policy.push_conflicts.sequence': this.conflicts.sequence, 'policy.push_conflicts.duplicate': this.conflicts.duplicate };
   }
 
-  /** Every stored value of the key, oldest first (up to the bucket's history). */
+  /**
+   * Every stored value of the key, oldest first (up to the bucket's history). Throws TIMEOUT when
+   * they have not all arrived within `timeoutMs`: nats.js ends its history iterator only when the
+   * count the consumer announced has arrived, so deliveries that never come (a stream leader cut
+   * off mid-read) kept `policy push` waiting forever, silent.
+   */
   async history(): Promise<StoredValue[]> {
     const it = await this.kv.history({ key: POLICY_KEY });
     const out: StoredValue[] = [];
-    for await (const e of it) if (e.operation === 'PUT') out.push({ revision: e.revision, value: e.value });
+    let late = false;
+    const timer = setTimeout(() => { late = true; it.stop(); }, this.timeoutMs);
+    try {
+      for await (const e of it) if (e.operation === 'PUT') out.push({ revision: e.revision, value: e.value });
+    } finally { clearTimeout(timer); }
+    if (late) throw new Error(`TIMEOUT: the policy bucket's history (${out.length} value(s) so far) did not arrive within ${this.timeoutMs} ms`);
     return out;
   }
 
