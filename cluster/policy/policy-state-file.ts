@@ -1,7 +1,7 @@
 // The last applied policy version on local disk (`cluster.policy.state_file`): the entry exactly
 // as stored in the bucket (still sealed, so it is checked again when read), written 0600 with
 // write + fsync + rename (+ the directory's fsync) so neither a crash nor a power loss leaves half a file.
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/index.js';
@@ -12,20 +12,26 @@ interface StateFile { readonly v: 1; readonly bucket: string; readonly sealed: s
 /**
  * Write atomically and durably (0600): the bytes reach the disk before the rename, and the rename
  * before the call returns — a version the member reports as applied survives a power loss. Throws
- * on an I/O error.
+ * on an I/O error, the temp file removed.
  */
 export function writeStateFile(file: string, bucket: string, sealed: Uint8Array): void {
   const state: StateFile = { v: 1, bucket, sealed: Buffer.from(sealed).toString('base64') };
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    fchmodSync(fd, 0o600); // a temp file left by an earlier crash keeps its own mode on open
-    writeFileSync(fd, JSON.stringify(state));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      fchmodSync(fd, 0o600); // a temp file left by an earlier crash keeps its own mode on open
+      writeFileSync(fd, JSON.stringify(state));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    // a failed write (disk full, the rename refused) leaves no copy of the version beside the file
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw err;
   }
-  renameSync(tmp, file);
   syncDir(dirname(file));
 }
 

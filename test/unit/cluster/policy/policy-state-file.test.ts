@@ -1,9 +1,10 @@
 // The policy state file on disk: 0600 whatever a crashed earlier write left behind, and read back.
-import { mkdtempSync, readFileSync, statSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readStateFile, writeStateFile } from '../../../../cluster/policy/policy-state-file.js';
+import { tempDir } from '../../../helpers/temp-dirs.js';
 
 describe('policy state file', () => {
   it('is written 0600 even over a world-readable temp file an earlier crash left', () => {
@@ -27,5 +28,14 @@ describe('policy state file', () => {
     const back = readStateFile(file, 'PORTCULLIS_POLICY');
     expect(back.ok).toBe(false);
     expect(!back.ok && back.problem).toContain('OTHER');
+  });
+
+  it('a write that fails leaves no temp file with the sealed version behind, and the path as it was', () => {
+    const dir = tempDir('pc-state-');
+    const file = join(dir, 'policy.state');
+    mkdirSync(file); // the rename onto it fails (EISDIR) after the bytes were written
+    expect(() => writeStateFile(file, 'PORTCULLIS_POLICY', Uint8Array.from([1, 2, 3]))).toThrow();
+    expect(readdirSync(dir)).toEqual(['policy.state']);
+    expect(statSync(file).isDirectory()).toBe(true);
   });
 });
