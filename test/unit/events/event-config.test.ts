@@ -56,7 +56,7 @@ describe('event endpoint config', () => {
   it('stream management: push delivery by default with a push block, needs push_url; poll delivery needs the poll block', () => {
     const src = (extra: Record<string, unknown>): Record<string, unknown> => ({ issuer: 'https://tx.example', audiences: ['rp'], ...extra });
     const ok = validateConfig(base({ event_sources: { tx: src({ push: { path: '/e', authorization_env: 'P' }, stream: { authorization_env: 'M', push_url: 'https://proxy.example/e' } }) } }));
-    expect(ok.ok && ok.config.event_sources.tx!.stream).toEqual({ authorization_env: 'M', push_url: 'https://proxy.example/e', refresh_s: 60, verify: true });
+    expect(ok.ok && ok.config.event_sources.tx!.stream).toEqual({ authorization_env: 'M', push_url: 'https://proxy.example/e', refresh_s: 60, timeout_ms: 10_000, verify: true });
     const errs = paths(base({
       event_sources: {
         nourl: src({ push: { path: '/a', authorization_env: 'P' }, stream: { authorization_env: 'M' } }),
