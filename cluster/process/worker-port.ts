@@ -8,6 +8,14 @@ const PICK_LOW = 10_000;
 /** Random picks tried below the ephemeral range before falling back to the kernel's choice. */
 const PICK_TRIES = 64;
 
+/**
+ * A port browsers and fetch() refuse to connect to (the Fetch standard's "bad port" list; above
+ * PICK_LOW it holds 10080 alone): never picked, or a demo's URL and a test's fetch fail with "bad port".
+ */
+export function fetchBlocked(port: number): boolean {
+  return port === 10_080;
+}
+
 /** Lowest port the kernel hands out for port-0 binds and outgoing connections (Linux default 32768). */
 export function ephemeralLow(): number {
   try {
@@ -41,7 +49,9 @@ export async function portForWorkers(host: string, port: number): Promise<number
   if (port === 0) {
     const high = ephemeralLow();
     for (let i = 0; i < PICK_TRIES; i++) {
-      const r = await tryPort(host, PICK_LOW + Math.floor(Math.random() * (high - PICK_LOW)));
+      const pick = PICK_LOW + Math.floor(Math.random() * (high - PICK_LOW));
+      if (fetchBlocked(pick)) continue;
+      const r = await tryPort(host, pick);
       if ('port' in r) return r.port;
       if (r.err.code !== 'EADDRINUSE') break; // not a busy port: the kernel's answer below says what
     }

@@ -2,7 +2,7 @@
 // fixed direct port). Picked below the kernel's ephemeral range, so no port-0 bind of another suite
 // running beside this one can take the port between the check and the real bind.
 import { createServer, type Server } from 'node:net';
-import { ephemeralLow } from '../../cluster/process/worker-port.js'; // that file alone: no supervisor imports in every port-taking test
+import { ephemeralLow, fetchBlocked } from '../../cluster/process/worker-port.js'; // that file alone: no supervisor imports in every port-taking test
 
 const LOW = 10_000;
 const HIGH = ephemeralLow();
@@ -23,6 +23,8 @@ const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()
 export async function freePort(count = 1): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const first = LOW + Math.floor(Math.random() * (HIGH - LOW - count));
+    // a monitor or admin port on 10080: the test's fetch() refuses it ("bad port") and waits out its timeout
+    if (Array.from({ length: count }, (_, i) => first + i).some(fetchBlocked)) continue;
     const held: Server[] = [];
     for (let i = 0; i < count; i++) {
       const s = await bind(first + i);

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { portForWorkers } from '../../../cluster/process/index.js';
+import { fetchBlocked } from '../../../cluster/process/worker-port.js';
+import { createRequire } from 'node:module';
 
 const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
 const held: Server[] = [];
@@ -34,4 +36,13 @@ describe('portForWorkers', () => {
     const p = await portForWorkers('127.0.0.1', 0);
     expect(await portForWorkers('127.0.0.1', p)).toBe(p);
   });
+
+  it('never picks a port fetch() refuses (the Fetch standard\'s bad ports, as undici lists them): a demo URL or a monitor port on 10080 fails with "bad port"', async () => {
+    const { badPorts } = createRequire(import.meta.url)('undici/lib/web/fetch/constants.js') as { badPorts: string[] };
+    const inRange = badPorts.map(Number).filter((p) => p >= 10_000 && p < ephemeralLow);
+    expect(inRange.length).toBeGreaterThan(0); // 10080: the pick's range does hold one
+    for (let p = 10_000; p < ephemeralLow; p++) expect(fetchBlocked(p), `port ${p}`).toBe(inRange.includes(p));
+    await expect(fetch(`http://127.0.0.1:${inRange[0]}/`)).rejects.toThrow(); // what a pick of it did to a fetch
+  });
 });
+
