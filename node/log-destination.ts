@@ -9,7 +9,7 @@ type Destination = ReturnType<typeof pino.destination>;
 /** sonic-boom's pending state in buffer mode (4.2.x fields, read by the exit flush only). */
 interface Pending { fd: number; _bufs: Buffer[][]; _lens: number[]; _len: number; _writing: boolean; _writingBuf: Buffer }
 
-/** How long the exit flush keeps retrying a full pipe (EAGAIN) before giving up on the rest: 2 s. */
+/** How long the exit flush keeps retrying a full pipe (EAGAIN) with no byte taken before giving up on the rest: 2 s. */
 export const EXIT_FLUSH_MS = 2_000;
 /** Pause between two tries of a full pipe at exit: 5 ms. */
 const RETRY_PAUSE_MS = 5;
@@ -56,8 +56,8 @@ export function lineDestination(): Destination {
 }
 
 /**
- * Write what is pending with write(2) at exit, in order: bounded by EXIT_FLUSH_MS while the pipe
- * is full, given up at once on any other error (EPIPE: the reader is gone; EBADF, ENOSPC…).
+ * Write what is pending with write(2) at exit, in order: given up after EXIT_FLUSH_MS without a
+ * byte taken by a full pipe (EAGAIN), at once on any other error (EPIPE: the reader is gone; EBADF, ENOSPC…).
  * What is not written is counted in whole lines. sonic-boom's own flushSync retries such errors
  * every 100 ms forever, so a process with a dead stdout reader never exited.
  */
@@ -68,10 +68,13 @@ function exitFlush(s: Pending, retryWaiting: boolean): void {
   if ((retryWaiting || !s._writing) && s._writingBuf.length > 0) chunks.unshift(s._writingBuf);
   s._bufs = []; s._lens = []; s._len = 0; s._writingBuf = Buffer.alloc(0);
   let buf = Buffer.concat(chunks);
-  const deadline = Date.now() + EXIT_FLUSH_MS;
+  let deadline = Date.now() + EXIT_FLUSH_MS;
   while (buf.length > 0) {
     try {
-      buf = buf.subarray(writeSync(s.fd, buf));
+      const n = writeSync(s.fd, buf);
+      buf = buf.subarray(n);
+      // a reader that keeps reading, however slowly, gets every line; only a stalled one is bounded
+      if (n > 0) deadline = Date.now() + EXIT_FLUSH_MS;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) break;
