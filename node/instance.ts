@@ -11,7 +11,7 @@ import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
 import { compilePolicy, type CompiledPolicy } from './pipeline/index.js';
-import type { Logger } from './log.js';
+import { logLinesDropped, type Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { EventEndpoints } from './events/index.js';
@@ -122,6 +122,7 @@ export class ProxyInstance {
     this.tracer = opts.config.tracing.enabled ? new Tracer(opts.config.tracing, opts.logger, PORTCULLIS_VERSION, this.env) : null;
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
+    this.metrics.addSource(() => ({ 'log.lines_dropped': logLinesDropped() }));
     this.metrics.addSource(() => instanceStats(this.snapshot.upstreams, this.auth, this.s2s, opts.cluster));
     // token-claims-change: through the shared introspection cache (every member) when clustered, else this process's caches
     const sharing = opts.sharing ?? null;

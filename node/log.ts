@@ -5,8 +5,10 @@
 // their bindings so every line has each key once.
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
+import { lineDestination } from './log-destination.js';
 
 export type { Logger };
+export { logLinesDropped } from './log-destination.js';
 
 const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'token', 'access_token', 'client_secret', 'password'];
 
@@ -75,20 +77,6 @@ export function createLogger(opts: { level: string; format: 'json' | 'pretty'; n
     logger.warn('log format "pretty" needs the pino-pretty package (a devDependency, not installed here): writing JSON lines');
   }
   return logger;
-}
-
-/**
- * stdout as pino's asynchronous destination, holding the lines written while a write(2) is in
- * flight as Buffers. In its default string mode sonic-boom appends each line to the pending
- * string and takes that string's Buffer.byteLength, which flattens the whole pending batch again
- * for every line: ~4.7 KB of heap per access line under 64 connections (bench/RESULTS.md, issue
- * 13 alloc). A line copied once into a Buffer, the batch concatenated once per write(2): same bytes.
- */
-function lineDestination(): ReturnType<typeof pino.destination> {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, contentMode: 'buffer' });
-  const writeBuffer = dest.write as unknown as (this: typeof dest, b: Buffer) => boolean;
-  dest.write = function write(this: typeof dest, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(line) : line); } as typeof dest.write;
-  return dest;
 }
 
 /**

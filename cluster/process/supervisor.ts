@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
 import { parseConfigText, readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
-import { logListening, type Logger } from '../../node/log.js';
+import { logLinesDropped, logListening, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
@@ -151,7 +151,7 @@ export class Supervisor {
       metrics: async () => {
         // the primary's own component values (cluster policy, snapshot writes) go into the workers' families
         const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
-        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()) });
+        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()), 'log.primary_lines_dropped': logLinesDropped() });
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {

@@ -1,0 +1,85 @@
+// stdout as pino's asynchronous destination (sonic-boom 4.2): whole Buffers per line, an exit
+// flush that is bounded in time and gives up on a dead reader, and the count of lines it could
+// not write (portcullis_log_lines_dropped_total; README: Limitations, "a dead log reader").
+import { writeSync } from 'node:fs';
+import pino from 'pino';
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/** sonic-boom's pending state in buffer mode (4.2.x fields, read by the exit flush only). */
+interface Pending { fd: number; _bufs: Buffer[][]; _lens: number[]; _len: number; _writing: boolean; _writingBuf: Buffer }
+
+/** How long the exit flush keeps retrying a full pipe (EAGAIN) with no byte taken before giving up on the rest: 2 s. */
+export const EXIT_FLUSH_MS = 2_000;
+/** Pause between two tries of a full pipe at exit: 5 ms. */
+const RETRY_PAUSE_MS = 5;
+const NEWLINE = 0x0a;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+let dropped = 0;
+
+/** Log lines this process's destination could not write (a reader gone, a full pipe at exit). */
+export function logLinesDropped(): number { return dropped; }
+
+function linesIn(bufs: readonly Buffer[]): number {
+  let n = 0;
+  for (const b of bufs) for (let at = b.indexOf(NEWLINE); at >= 0; at = b.indexOf(NEWLINE, at + 1)) n++;
+  return n;
+}
+
+/**
+ * stdout as pino's asynchronous destination, holding the lines written while a write(2) is in
+ * flight as Buffers. In its default string mode sonic-boom appends each line to the pending
+ * string and takes that string's Buffer.byteLength, which flattens the whole pending batch again
+ * for every line: ~4.7 KB of heap per access line under 64 connections (bench/RESULTS.md, issue
+ * 13 alloc). A line copied once into a Buffer, the batch concatenated once per write(2): same bytes.
+ * Writes stay asynchronous; only the exit flush (pino's exit hook) writes synchronously.
+ */
+export function lineDestination(): Destination {
+  // true while sonic-boom waits (100 ms timer) to retry a write the full pipe refused: the rest of
+  // its writing buffer is then not in flight, and the exit flush must write it first
+  let retryWaiting = false;
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, contentMode: 'buffer', retryEAGAIN: () => { retryWaiting = true; return true; } });
+  const state = dest as unknown as Pending;
+  dest.on('write', () => { retryWaiting = false; });
+  const writeBuffer = dest.write as unknown as (this: Destination, b: Buffer) => boolean;
+  dest.write = function write(this: Destination, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(line) : line); } as typeof dest.write;
+  // pino's own listener (added first) stops the stream on EPIPE; this one counts what it dropped
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    dropped += linesIn([state._writingBuf, ...state._bufs.flat()]);
+    state._bufs = []; state._lens = []; state._len = 0; state._writingBuf = Buffer.alloc(0);
+    dest.write = (() => { dropped++; return true; }) as typeof dest.write;
+  });
+  dest.flushSync = () => exitFlush(state, retryWaiting);
+  return dest;
+}
+
+/**
+ * Write what is pending with write(2) at exit, in order: given up after EXIT_FLUSH_MS without a
+ * byte taken by a full pipe (EAGAIN), at once on any other error (EPIPE: the reader is gone; EBADF, ENOSPC…).
+ * What is not written is counted in whole lines. sonic-boom's own flushSync retries such errors
+ * every 100 ms forever, so a process with a dead stdout reader never exited.
+ */
+function exitFlush(s: Pending, retryWaiting: boolean): void {
+  if (s.fd < 0) return;
+  const chunks = s._bufs.flat();
+  // a write in flight (not waiting for its retry) goes out through libuv: leave its bytes to it
+  if ((retryWaiting || !s._writing) && s._writingBuf.length > 0) chunks.unshift(s._writingBuf);
+  s._bufs = []; s._lens = []; s._len = 0; s._writingBuf = Buffer.alloc(0);
+  let buf = Buffer.concat(chunks);
+  let deadline = Date.now() + EXIT_FLUSH_MS;
+  while (buf.length > 0) {
+    try {
+      const n = writeSync(s.fd, buf);
+      buf = buf.subarray(n);
+      // a reader that keeps reading, however slowly, gets every line; only a stalled one is bounded
+      if (n > 0) deadline = Date.now() + EXIT_FLUSH_MS;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) break;
+      Atomics.wait(pause, 0, 0, RETRY_PAUSE_MS);
+    }
+  }
+  dropped += linesIn([buf]);
+}
