@@ -20,7 +20,8 @@ export function parseCommandLine<T extends ParseArgsConfig>(cmd: string, config:
   } catch (err) {
     // parseArgs quotes the stray argument: `revoke --token Bearer eyJ…` (unquoted) printed the token
     if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new UsageError(`${cmd}: unexpected argument (not shown: it may be a token or a secret); this command takes none — quote a value that holds spaces${tail}`);
+      const hint = configFileSlip(config) ? 'give the config file as --config FILE' : 'quote a value that holds spaces';
+      throw new UsageError(`${cmd}: unexpected argument (not shown: it may be a token or a secret); this command takes none — ${hint}${tail}`);
     }
     throw new UsageError(`${cmd}: ${(err as Error).message}${tail}`);
   }
@@ -33,4 +34,20 @@ export function parseCommandLine<T extends ParseArgsConfig>(cmd: string, config:
     seen.add(t.name);
   }
   return parsed as unknown as ReturnType<typeof parseArgs<T>>;
+}
+
+/**
+ * `serve portcullis.yaml` — check-config's spelling, the newcomer's slip: a stray argument naming a
+ * YAML or JSON file to a command that takes `--config FILE` and was not given one. Only the file's
+ * extension is looked at; the argument itself is still never printed.
+ */
+function configFileSlip(config: ParseArgsConfig): boolean {
+  if (config.options?.['config']?.type !== 'string') return false;
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ ...config, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch {
+    return false;
+  }
+  return parsed.values['config'] === undefined && parsed.positionals.some((a) => /\.(ya?ml|json)$/i.test(a));
 }

@@ -142,6 +142,8 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
             : { revision: h.revision, ignored: o.reason };
         });
         if (values.json) out(JSON.stringify(rows));
+        // an empty answer read as "the command did nothing" (or the wrong bucket): say what was found
+        else if (rows.length === 0) out(`no version in ${ctx.store.bucket} yet: "portcullis policy push --config FILE" publishes the first`);
         else for (const r of rows) out('ignored' in r ? `rev ${r.revision}\t(ignored: ${r.ignored})` : `v${r.version}\t${r.pushed_at}\t${r.pushed_by}\t${short(r.digest)}\tbased on ${r.based_on}`);
       } finally { await ctx.nc.close(); }
       return;

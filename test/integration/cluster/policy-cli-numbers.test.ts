@@ -1,6 +1,7 @@
 // `portcullis policy` numbers out of range are bad usage (exit 2) before NATS is asked: `status
 // --wait` past 2^31 ms made Node's timer fire at once (TimeoutOverflowWarning), so status printed
 // "no member reported" (exit 1) without waiting; `rollback --to` past 2^53 compared another number.
+// And `policy history` before the first push says so (it printed nothing, exit 0).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { writeConfig } from '../../helpers/proxy-process.js';
@@ -33,5 +34,15 @@ describe('policy numbers', () => {
     const r = await policyCli(['rollback', '--config', cfg, '--to', '99999999999999999999']);
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toMatch(/--to: expected a number/);
+  });
+});
+
+describe('policy history before the first push', () => {
+  it('says no version is in the bucket yet and how to publish one (exit 0); --json is []', async () => {
+    const [text, json] = await Promise.all([policyCli(['history', '--config', cfg]), policyCli(['history', '--config', cfg, '--json'])]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.trim()).toMatch(/^no version in \S+_POLICY yet: "portcullis policy push --config FILE" publishes the first$/);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([]);
   });
 });

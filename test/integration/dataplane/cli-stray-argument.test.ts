@@ -23,6 +23,20 @@ describe('a stray argument', () => {
     }
   });
 
+  it('serve FILE, revoke --jti X FILE, policy history FILE (the config without --config, as check-config takes it): exit 2 saying where the file goes', async () => {
+    const cfg = writeConfig(baseConfig('http://127.0.0.1:9'));
+    const runs = await Promise.all([
+      runCli(['serve', cfg], ADMIN_ENV),
+      runCli(['revoke', '--jti', 'x', cfg], ADMIN_ENV),
+      runCli(['policy', 'history', cfg]),
+    ]);
+    for (const [r, cmd] of runs.map((r, i) => [r, ['serve', 'revoke', 'policy'][i]!] as const)) {
+      expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr.split('\n')[0]).toBe(`portcullis: ${cmd}: unexpected argument (not shown: it may be a token or a secret); this command takes none — give the config file as --config FILE`);
+      expect(r.stderr).not.toContain(cfg);
+    }
+  });
+
   it('explain --token Bearer TOKEN PATH (the token lands in METHOD), explain GET TOKEN: exit 2, the argument not shown', async () => {
     const cfg = writeConfig(baseConfig('http://127.0.0.1:9'));
     const [asMethod, asPath] = await Promise.all([
