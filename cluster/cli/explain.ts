@@ -37,7 +37,9 @@ export async function explain(argv: string[], usage: string): Promise<void> {
     // FILE cannot say whether the token is revoked: the running instance's store can
     const check = values.token !== undefined && answer.allowed ? await revocationAtInstance(r.config, process.env, { ...req, token: values.token }) : null;
     if (check?.kind === 'refused') {
-      answer = { ...answer, allowed: false, status: check.status, token: answer.token === null ? null : { ...answer.token, ok: false, reason: check.reason }, summary: `route ${answer.route}: denied with ${check.status} (${check.reason}) by the instance at ${check.at}` };
+      // the token rule read "pass" above a DENIED (revoked) verdict: it is the rule the instance failed
+      const rules = answer.rules.map((x) => (x.rule === 'token' ? { ...x, ok: false, why: `refused by the instance at ${check.at}: ${check.reason}` } : x));
+      answer = { ...answer, allowed: false, status: check.status, rules, token: answer.token === null ? null : { ...answer.token, ok: false, reason: check.reason }, summary: `route ${answer.route}: denied with ${check.status} (${check.reason}) by the instance at ${check.at}` };
     }
     const note = check === null || check.kind === 'refused' ? null : check.kind === 'not_revoked' ? `revocations checked at ${check.at}: not revoked` : `revocations NOT checked: ${check.why}; a member holding one would answer 401`;
     if (values.json) process.stdout.write(JSON.stringify(note === null ? answer : { ...answer, revocations: note }, null, 2) + '\n');

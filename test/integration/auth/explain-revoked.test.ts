@@ -51,6 +51,9 @@ describe('explain --token and revocations', () => {
     expect(revoked.code, revoked.stdout + revoked.stderr).toBe(1);
     expect(revoked.stdout).toMatch(/verdict\s+DENIED \(401\).*revoked/);
     expect(revoked.stdout).not.toContain('ALLOWED');
+    // the token rule says it failed, not "pass" above a DENIED verdict
+    expect(revoked.stdout).toMatch(new RegExp(`FAIL\\s+token — refused by the instance at http://127\\.0\\.0\\.1:${adminPort}: revoked`));
+    expect(revoked.stdout).not.toMatch(/pass\s+token/);
     expect(allowed.code, allowed.stdout + allowed.stderr).toBe(0);
     expect(allowed.stdout).toMatch(/verdict\s+ALLOWED \(200\)/);
     expect(allowed.stdout).toContain(`revocations checked at http://127.0.0.1:${adminPort}: not revoked`);
