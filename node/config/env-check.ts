@@ -158,13 +158,17 @@ function adminTokenProblems(config: Config, env: Environment): ConfigProblem[] {
   const metrics = config.admin?.metrics_token_env;
   const adminValue = admin === undefined ? undefined : env[admin];
   const metricsValue = metrics === undefined ? undefined : env[metrics];
+  // a schema-invalid document (refused anyway) may lack admin.listen or mistype it: read as its
+  // default, loopback, so the other errors are listed instead of a crash on the missing field
+  const host: unknown = (config.admin as { listen?: { host?: unknown } | null } | undefined)?.listen?.host;
+  const exposed = typeof host === 'string' && !isLoopback(host);
   if (metricsValue !== undefined && metricsValue !== '' && metricsValue === adminValue) {
     out.push({ path: 'admin.metrics_token_env', message: `${shownEnvName(metrics!)} holds the admin token (${shownEnvName(admin!)}): a scrape token must be its own secret, or it carries every admin right` });
   }
   for (const [path, name, value] of [['admin.token_env', admin, adminValue], ['admin.metrics_token_env', metrics, metricsValue]] as const) {
     const unsendable = value === undefined ? null : unpresentable(value);
     if (unsendable !== null) out.push({ path, message: `${shownEnvName(name!)} holds ${unsendable}: an \`Authorization: Bearer\` header carries visible ASCII only, so no client could present this token and every call needing it would answer 401 (the value is not shown)` });
-    if (value === undefined || value === '' || unsendable !== null || isLoopback(config.admin.listen.host)) continue;
+    if (value === undefined || value === '' || unsendable !== null || !exposed) continue;
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes >= MIN_EXPOSED_ADMIN_TOKEN_BYTES) continue;
     out.push({ path, message: `${shownEnvName(name!)} must hold at least ${MIN_EXPOSED_ADMIN_TOKEN_BYTES} bytes when the admin API listens beyond loopback (has ${bytes}); e.g. openssl rand -base64 32` });
@@ -179,8 +183,9 @@ function adminTokenProblems(config: Config, env: Environment): ConfigProblem[] {
  * variables and unreadable files are reported by the walk above.
  */
 function busKeyProblems(config: Config, env: Environment): ConfigProblem[] {
-  const auth = config.cluster?.auth;
-  if (auth === undefined || auth.mode === 'none') return [];
+  // null in a schema-invalid document (`auth:` left empty), refused anyway
+  const auth = config.cluster?.auth as NonNullable<Config['cluster']>['auth'] | null | undefined;
+  if (auth === undefined || auth === null || auth.mode === 'none') return [];
   const out: ConfigProblem[] = [];
   const short = (path: string, what: string, bytes: number): void => {
     if (bytes < MIN_KEY_BYTES) out.push({ path, message: `${what} must hold at least ${MIN_KEY_BYTES} bytes (has ${bytes}); e.g. openssl rand -base64 48` });

@@ -69,6 +69,19 @@ describe('check-config and the environment', () => {
     expect(bad.stderr).toContain('routes: ');
   });
 
+  it('a misspelt key beside an admin section without listen (its default), or an empty cluster.auth: exit 2 listing it, no crash', async () => {
+    // the environment check also runs on a schema-invalid document, to list everything at once; it read
+    // admin.listen.host and cluster.auth.mode unguarded: exit 1 "Cannot read properties of undefined (reading 'host')"
+    const typo = { ...needsSecrets(), admin: { token_env: 'PT_CLI_ADMIN' }, routes: [{ name: 'all', match: { path: '/*', methds: ['GET'] }, upstream: 'app', auth: 'none' }] };
+    const emptyAuth = { ...needsSecrets(), cluster: { auth: null } };
+    const [a, b] = await Promise.all([runCli(['check-config', writeConfig(typo)], ALL_SET), runCli(['check-config', writeConfig(emptyAuth)], ALL_SET)]);
+    expect(a.code, a.stderr).toBe(2);
+    expect(a.stderr).toContain('routes[0].match.methds: unknown key');
+    expect(b.code, b.stderr).toBe(2);
+    expect(b.stderr).toContain('cluster.auth: ');
+    for (const r of [a, b]) expect(r.stderr).not.toContain('Cannot read properties');
+  });
+
   it('a file the config names that cannot be read: exit 2 with its path (a TLS certificate)', async () => {
     const cfg = { ...needsSecrets(), server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: '/nonexistent/tls.crt', key_file: '/nonexistent/tls.key' } } };
     const r = await runCli(['check-config', writeConfig(cfg)], ALL_SET);
