@@ -196,7 +196,8 @@ function lenient(raw: unknown): Config {
     return { name: String(rt.name ?? ''), upstream: String(rt.upstream ?? ''), match: { path: typeof o(rt.match).path === 'string' ? o(rt.match).path : '/' }, auth, strip_prefix: typeof rt.strip_prefix === 'string' ? rt.strip_prefix : undefined };
   });
   const issuers: Record<string, any> = {};
-  for (const [k, v] of Object.entries(o(r.issuers))) issuers[k] = { jwks: { min_refresh_s: 0, max_refresh_s: 1 }, discovery: true, ...o(v) };
+  // jwks after the spread: `jwks:` with every child commented out is null, and crossCheck reads its fields
+  for (const [k, v] of Object.entries(o(r.issuers))) issuers[k] = { discovery: true, ...o(v), jwks: { min_refresh_s: 0, max_refresh_s: 1, ...o(o(v).jwks) } };
   return { routes, upstreams: o(r.upstreams), issuers, server: { listen: { port: 0 } }, admin: { listen: { port: -1 } } } as unknown as Config;
 }
 

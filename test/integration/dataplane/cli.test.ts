@@ -55,6 +55,15 @@ describe.concurrent('check-config', () => {
     expect(r.stderr).not.toContain('inline-secret');
   });
 
+  it('a section whose every child is commented out (`jwks:` alone is null): exit 2 naming it, no crash', async () => {
+    // before: "portcullis: Cannot read properties of null (reading 'min_refresh_s')", exit 1, no error listed
+    const text = 'upstreams:\n  a: { targets: ["http://127.0.0.1:9"] }\nissuers:\n  main:\n    issuer: https://idp.example.com\n    audiences: [api]\n    jwks:\n      # min_refresh_s: 60\nroutes:\n  - { name: r, match: { path: /x }, upstream: a, auth: {} }\n';
+    const r = await runCli(['check-config', '--no-env', writeConfig(text)]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('issuers.main.jwks: ');
+    expect(r.stderr).not.toContain('Cannot read properties');
+  });
+
   it('a YAML syntax error: exit 2 with the line', async () => {
     const r = await runCli(['check-config', writeConfig('routes: [\n  - a: b\n  c\n')]);
     expect(r.code).toBe(2);
