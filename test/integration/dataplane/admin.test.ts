@@ -34,8 +34,11 @@ async function admin(path: string, token?: string): Promise<{ status: number; he
   return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
 }
 
-describe('admin endpoints', () => {
-  it('/healthz and /readyz answer without a token; /readyz says only ready or not', async () => {
+// The suites up to graceful shutdown run side by side (describe.concurrent): reload and graceful shutdown
+// start proxies of their own (each shutdown case with an upstream of its own too, whose last request it
+// waits for). This suite's cases read one shared proxy in turn (it.sequential).
+describe.concurrent('admin endpoints', () => {
+  it.sequential('/healthz and /readyz answer without a token; /readyz says only ready or not', async () => {
     const h = await admin('/healthz');
     expect(h.status).toBe(200);
     expect(JSON.parse(h.text)).toEqual({ status: 'ok' });
@@ -46,13 +49,13 @@ describe('admin endpoints', () => {
     expect(JSON.parse((await admin('/readyz', 'wrong-token')).text)).toEqual({ ready: true });
   });
 
-  it('/readyz with the admin token carries the details', async () => {
+  it.sequential('/readyz with the admin token carries the details', async () => {
     const r = await admin('/readyz', ADMIN_TOKEN);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.text)).toMatchObject({ ready: true, listener: true, draining: false, config_version: 1, issuers: {} });
   });
 
-  it('/metrics needs the admin bearer token', async () => {
+  it.sequential('/metrics needs the admin bearer token', async () => {
     const none = await admin('/metrics');
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toMatch(/^Bearer realm=/);
@@ -64,7 +67,7 @@ describe('admin endpoints', () => {
     expect(ok.headers['content-type']).toMatch(/^text\/plain/);
   });
 
-  it('a call refused before its body was read (401 without the token, 404, 405) closes the connection instead of reading a trickled body on and on', async () => {
+  it.sequential('a call refused before its body was read (401 without the token, 404, 405) closes the connection instead of reading a trickled body on and on', async () => {
     const adminPort = Number(new URL(proxy.adminUrl).port);
     const trickle = (head: string): Promise<{ text: string; closed: boolean }> => new Promise((resolve) => {
       let text = '';
@@ -91,7 +94,7 @@ describe('admin endpoints', () => {
   // node:http closes an idle keep-alive connection and times a request head once it began, but a
   // connection that never sent a byte stayed open for good: one client held thousands, each a
   // descriptor of the process serving the proxy port too
-  it('a connection that sends no request is closed (5 s, as an idle keep-alive one); a request on a fresh connection still answers', async () => {
+  it.sequential('a connection that sends no request is closed (5 s, as an idle keep-alive one); a request on a fresh connection still answers', async () => {
     const adminPort = Number(new URL(proxy.adminUrl).port);
     const started = Date.now();
     const silent = connect(adminPort, '127.0.0.1');
@@ -106,7 +109,7 @@ describe('admin endpoints', () => {
   });
 
   // a client gone mid-body was logged at level error with the stack of node's "aborted": noise that pages
-  it('a client that disconnects before its body ended is an info line, not an error with a stack', async () => {
+  it.sequential('a client that disconnects before its body ended is an info line, not an error with a stack', async () => {
     const adminPort = Number(new URL(proxy.adminUrl).port);
     const s = connect(adminPort, '127.0.0.1', () => s.write(`POST /revocations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: 1000\r\n\r\n{"kind":`));
     s.on('error', () => { /* we close it */ });
@@ -117,7 +120,7 @@ describe('admin endpoints', () => {
     expect((await admin('/healthz')).status).toBe(200);
   });
 
-  it('a method an endpoint does not take is 405 with the Allow header naming the ones it does (RFC 9110 §15.5.6)', async () => {
+  it.sequential('a method an endpoint does not take is 405 with the Allow header naming the ones it does (RFC 9110 §15.5.6)', async () => {
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const m = await request(`${proxy.adminUrl}/metrics`, { method: 'POST', headers: auth, body: '' });
     expect(m.statusCode).toBe(405);
@@ -133,7 +136,7 @@ describe('admin endpoints', () => {
     await v.body.dump();
   });
 
-  it('serves every endpoint of the README Admin API table with exactly the methods the table gives it (no NATS: GET/POST /policy are local)', async () => {
+  it.sequential('serves every endpoint of the README Admin API table with exactly the methods the table gives it (no NATS: GET/POST /policy are local)', async () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const at = readme.indexOf('\n## Admin API\n');
     const section = readme.slice(at, readme.indexOf('\n## ', at + 1));
@@ -156,11 +159,11 @@ describe('admin endpoints', () => {
     expect(problems).toEqual([]);
   });
 
-  it('unknown admin paths are 404', async () => {
+  it.sequential('unknown admin paths are 404', async () => {
     expect((await admin('/nope', ADMIN_TOKEN)).status).toBe(404);
   });
 
-  it('a body over 1 MiB to POST /revocations or /explain gets 413 (not a dropped connection); the admin keeps serving', async () => {
+  it.sequential('a body over 1 MiB to POST /revocations or /explain gets 413 (not a dropped connection); the admin keeps serving', async () => {
     const big = JSON.stringify({ kind: 'jti', value: 'x'.repeat(2 * 1024 * 1024) });
     for (const path of ['/revocations', '/explain']) {
       const r = await request(`${proxy.adminUrl}${path}`, { method: 'POST', body: big, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
@@ -170,7 +173,7 @@ describe('admin endpoints', () => {
     expect((await admin('/healthz')).status).toBe(200);
   });
 
-  it('a body that is not valid UTF-8 gets 400 and changes nothing (it was decoded lossily and stored with U+FFFD)', async () => {
+  it.sequential('a body that is not valid UTF-8 gets 400 and changes nothing (it was decoded lossily and stored with U+FFFD)', async () => {
     const bad = Buffer.concat([Buffer.from('{"kind":"jti","value":"utf8-'), Buffer.from([0xff, 0xfe, 0xc0, 0xaf]), Buffer.from('"}')]);
     for (const path of ['/revocations', '/explain', '/policy']) {
       const r = await request(`${proxy.adminUrl}${path}`, { method: 'POST', body: bad, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
@@ -182,7 +185,7 @@ describe('admin endpoints', () => {
     expect(await list.body.text()).not.toContain('utf8-');
   });
 
-  it('metrics count requests by route and status, with a latency histogram and upstream errors', async () => {
+  it.sequential('metrics count requests by route and status, with a latency histogram and upstream errors', async () => {
     for (let i = 0; i < 3; i++) await request(`${proxy.url}/orders/${i}`).then((r) => r.body.text());
     await request(`${proxy.url}/status/503`).then((r) => r.body.text());
     for (let i = 0; i < 2; i++) await rawRequest(proxy.port, requestText('GET', '/a%2Fb'));
@@ -205,7 +208,7 @@ describe('admin endpoints', () => {
   });
 });
 
-describe('reload', () => {
+describe.concurrent('reload', () => {
   it('POST /reload swaps routes atomically; a bad file keeps the running config (422 with the errors)', async () => {
     const other = await startEchoUpstream({ name: 'other' });
     const cfg = baseConfig(echo.url);
@@ -234,6 +237,55 @@ describe('reload', () => {
   });
 });
 
+describe.concurrent('graceful shutdown', () => {
+  it('SIGTERM lets an in-flight request finish, refuses new connections, exits 0', async () => {
+    const up = await startEchoUpstream();
+    const p = await startProxy(baseConfig(up.url), { env: ADMIN_ENV });
+    try {
+      const inflight = request(`${p.url}/slow/1000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+      let answered = false;
+      void inflight.then(() => { answered = true; }, () => { answered = true; });
+      await waitFor("up.lastRequest?.url === '/slow/1000'", () => up.lastRequest?.url === '/slow/1000', 10_000, { detail: () => 'the request at the upstream' });
+      await new Promise((r) => setTimeout(r, 100));
+      p.proc.kill('SIGTERM');
+      // The listen socket is closed while draining (the process closes it after the signal reached it).
+      const refused = (): Promise<boolean> => new Promise<boolean>((resolve) => {
+        const s = connect(p.port, '127.0.0.1');
+        s.on('connect', () => { s.destroy(); resolve(false); });
+        s.on('error', () => resolve(true));
+      });
+      await waitFor('refused', refused, 10_000, { detail: () => 'new connections refused' });
+      expect(answered, 'refused while the request was still in flight').toBe(false);
+      const res = await inflight;
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ url: '/slow/1000' });
+      expect(await p.exited).toBe(0);
+    } finally {
+      await p.stop();
+      await up.close();
+    }
+  });
+
+  it('a request that outlives drain_ms is cut and the process still exits 0', async () => {
+    const up = await startEchoUpstream();
+    const p = await startProxy(baseConfig(up.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { drain_ms: 300 } } }), { env: ADMIN_ENV });
+    try {
+      const sock = connect(p.port, '127.0.0.1');
+      const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => {}); });
+      sock.write(requestText('GET', '/hang'));
+      await waitFor("up.lastRequest?.url === '/hang'", () => up.lastRequest?.url === '/hang', 10_000, { detail: () => 'the request at the upstream' });
+      p.proc.kill('SIGTERM');
+      // /hang never answers: only drain_ms ending the wait lets the process exit
+      expect(await p.exited).toBe(0);
+      await closed;
+    } finally {
+      await p.stop();
+      await up.close();
+    }
+  });
+});
+
+// after the suites above: the shared proxy's request counts are read exactly by the metrics case
 describe('access log', () => {
   it('one JSON line per request with route, status, timing and bytes; never credentials', async () => {
     const marker = `/orders/log-${Date.now()}`;
@@ -250,41 +302,5 @@ describe('access log', () => {
     expect(typeof line!.upstream_ms).toBe('number');
     expect(proxy.logs().filter((l) => l.msg === 'request' && l.path === marker)).toHaveLength(1);
     expect(proxy.output()).not.toContain('super-secret');
-  });
-});
-
-describe('graceful shutdown', () => {
-  it('SIGTERM lets an in-flight request finish, refuses new connections, exits 0', async () => {
-    const p = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV });
-    const inflight = request(`${p.url}/slow/1000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
-    let answered = false;
-    void inflight.then(() => { answered = true; }, () => { answered = true; });
-    await waitFor("echo.lastRequest?.url === '/slow/1000'", () => echo.lastRequest?.url === '/slow/1000', 10_000, { detail: () => 'the request at the upstream' });
-    await new Promise((r) => setTimeout(r, 100));
-    p.proc.kill('SIGTERM');
-    // The listen socket is closed while draining (the process closes it after the signal reached it).
-    const refused = (): Promise<boolean> => new Promise<boolean>((resolve) => {
-      const s = connect(p.port, '127.0.0.1');
-      s.on('connect', () => { s.destroy(); resolve(false); });
-      s.on('error', () => resolve(true));
-    });
-    await waitFor('refused', refused, 10_000, { detail: () => 'new connections refused' });
-    expect(answered, 'refused while the request was still in flight').toBe(false);
-    const res = await inflight;
-    expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toMatchObject({ url: '/slow/1000' });
-    expect(await p.exited).toBe(0);
-  });
-
-  it('a request that outlives drain_ms is cut and the process still exits 0', async () => {
-    const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { drain_ms: 300 } } }), { env: ADMIN_ENV });
-    const sock = connect(p.port, '127.0.0.1');
-    const closed = new Promise<void>((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => {}); });
-    sock.write(requestText('GET', '/hang'));
-    await waitFor("echo.lastRequest?.url === '/hang'", () => echo.lastRequest?.url === '/hang', 10_000, { detail: () => 'the request at the upstream' });
-    p.proc.kill('SIGTERM');
-    // /hang never answers: only drain_ms ending the wait lets the process exit
-    expect(await p.exited).toBe(0);
-    await closed;
   });
 });
