@@ -91,7 +91,7 @@ export class ClusterNode {
       this.rejectsLogged++;
       if (this.rejectsLogged === 1 || this.rejectsLogged % 1000 === 0) logger.warn({ reason, subject, type, rejected: this.rejectsLogged }, 'bus message refused');
     };
-    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, lingerS: () => lingerFor(current()) });
+    this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, sweepIntervalMs: settings.sweepIntervalS * 1000, lingerS: () => lingerFor(current()) });
     this.revocationActor = new RevocationActor({
       store: this.revocations,
       bus: this.bus,

@@ -39,6 +39,7 @@ export interface ClusterSection {
     readonly catch_up_timeout_ms?: number | undefined;
     readonly max_entries?: number | undefined;
     readonly max_bytes?: number | undefined;
+    readonly sweep_interval_s?: number | undefined;
     readonly snapshot_file?: string | undefined;
     readonly snapshot_max_age_s?: number | undefined;
     readonly snapshot_interval_ms?: number | undefined;
@@ -91,6 +92,8 @@ export interface ClusterSettings {
   /** Revocation store bounds: entries and estimated bytes. */
   readonly maxRevocations: number;
   readonly maxRevocationBytes: number;
+  /** How often the store sweeps entries past their expiry and linger, s (default 60). */
+  readonly sweepIntervalS: number;
   readonly snapshot: SnapshotSettings | null;
   /** Null: off (the default). */
   readonly direct: DirectSettings | null;
@@ -122,6 +125,7 @@ export function clusterSettings(section: unknown): ClusterSettings {
     },
     maxRevocations: r.max_entries ?? DEFAULT_MAX_REVOCATIONS,
     maxRevocationBytes: r.max_bytes ?? DEFAULT_MAX_REVOCATION_BYTES,
+    sweepIntervalS: r.sweep_interval_s ?? 60,
     snapshot: r.snapshot_file === undefined ? null : { file: r.snapshot_file, maxAgeS: r.snapshot_max_age_s ?? 300, intervalMs: r.snapshot_interval_ms ?? 1_000 },
     direct: r.direct === undefined ? null : { listen: r.direct.listen ?? '127.0.0.1:0', advertise: r.direct.advertise ?? null },
     receiver: r.receiver ?? 'main',

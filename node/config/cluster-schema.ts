@@ -50,6 +50,8 @@ export const clusterSchema = z.strictObject({
     max_entries: z.number().int().min(1).default(100_000),
     /** Bound of the revocation store by its own estimate of its heap (~700 B + the strings per entry), bytes. */
     max_bytes: z.number().int().min(1024 * 1024).default(128 * 1024 * 1024), // 128 MiB
+    /** How often the store drops entries past their expiry and linger, s: an expired entry stays up to this much longer (memory, `GET /revocations`); each sweep walks every entry. */
+    sweep_interval_s: z.number().int().min(1).max(3_600).default(60), // 1 min
     /** Persist the store here (0600, atomic rename) so a restart while the bus is down can serve from it; under `serve --workers N` the primary writes it, workers only load it. */
     snapshot_file: z.string().min(1).optional(),
     /** A snapshot whose state was last caught up longer ago than this is not served from, s. */

@@ -1,6 +1,6 @@
 // RevocationStore semantics per kind (jti with optional issuer, token hash, sub and
 // client_id with a not-before cut, kid, sid), idempotent apply, expiry and the sweeper.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { RevocationRecord } from '../../../../cluster/protocol/index.js';
 import type { TokenFacts } from '../../../../node/contracts/index.js';
 import { LINGER_S, lingerFor, RevocationStore } from '../../../../cluster/revocation/index.js';
@@ -160,6 +160,27 @@ describe('RevocationStore', () => {
     expect(s.sweep()).toBe(1);
     expect(s.isRevoked(tok({ jti: 'unknown-yet' }))).toBe(false);
     expect(s.stats().revocations_swept_total).toBe(1);
+  });
+
+  it('the sweeper runs every sweepIntervalMs (cluster.revocation.sweep_interval_s), 60 s by default', () => {
+    vi.useFakeTimers();
+    try {
+      const swept = (limits: { sweepIntervalMs?: number }): number[] => {
+        clock.now = T0 * 1000;
+        const s = new RevocationStore(() => clock.now, limits);
+        s.apply(rec({ kind: 'jti', value: 'short', expiresAt: T0 + 1 }));
+        clock.now = (T0 + 2 + LINGER_S) * 1000; // past its expiry and linger: the next sweep drops it
+        s.startSweeper();
+        const at: number[] = [];
+        for (const ms of [999, 1, 58_999, 1]) { vi.advanceTimersByTime(ms); at.push(s.stats().revocations_swept_total!); }
+        s.stop();
+        return at;
+      };
+      expect(swept({ sweepIntervalMs: 1_000 })).toEqual([0, 1, 1, 1]);
+      expect(swept({})).toEqual([0, 0, 0, 1]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses an already-expired revocation', () => {
