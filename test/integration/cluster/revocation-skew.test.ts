@@ -22,7 +22,8 @@ import { waitFor } from '../../helpers/wait.js';
 const LIFETIME_S = 60;
 
 // Each case has its own authorization server, upstream and proxy; the cases (and the suite below)
-// run side by side: each waits seconds for a token's exp to pass.
+// run side by side: each waits seconds for a token's exp to pass. 60 s each: a start among the
+// file's eight took up to 25 s on the loaded 2-core machine (one case ran past the default 30 s).
 describe.concurrent('a revocation outlasts the clock skew its token is accepted for', () => {
   /** A case's own authorization server, upstream and proxy (full store: max_entries 1), stopped when the case ends. */
   async function start(onTestFinished: (fn: () => Promise<void>) => void): Promise<{ as: AuthServer; p: ProxyProcess }> {
@@ -55,7 +56,7 @@ describe.concurrent('a revocation outlasts the clock skew its token is accepted 
     const a = await call(p, tok);
     expect(a.status, 'a revoked token accepted again after its exp, within the clock skew').toBe(401);
     expect(revoked(a)).toBe(true);
-  });
+  }, 60_000);
 
   it('a `sub` cut (entry expiry = before + max_token_lifetime_s): a token living that long is still refused after it', async ({ onTestFinished }) => {
     const { as, p } = await start(onTestFinished);
@@ -69,7 +70,7 @@ describe.concurrent('a revocation outlasts the clock skew its token is accepted 
     const a = await call(p, tok);
     expect(a.status, 'a revoked token accepted again after the cut expired, within the clock skew').toBe(401);
     expect(revoked(a)).toBe(true);
-  });
+  }, 60_000);
 });
 
 const SKEW_S = 300;
@@ -85,8 +86,8 @@ const twoUsers = (proxyPerms: string) => (at: NatsPlaces): string => [
 ].join('\n');
 
 // Each case has its own authorization server, upstream, nats-server and proxies, so the cases run
-// side by side: two of them wait for the store's 60 s sweep. The longest (the sweeper's 60 s timer)
-// comes first: vitest runs at most 5 tests at once, and one started last would wait for a place.
+// side by side: two of them wait for the store's sweep (one the sweeper's timer, set to 1 s, one a full
+// store's). The longest comes first: vitest runs at most 5 tests at once, and one started last would wait for a place.
 describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked tokens stay refused for the whole skew', () => {
   interface World {
     as: AuthServer;
@@ -133,9 +134,10 @@ describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked toke
   it('NATS: a reload that raises clock_skew_s after an entry was swept reads the stream again, and the token stays refused', async ({ onTestFinished }) => {
     const w = await world(onTestFinished);
     const nats = w.nats = await startNatsServer();
-    const bus = busSection(nats.url, subjectPrefix('pskewre'));
+    // swept every second (cluster.revocation.sweep_interval_s) instead of every 60 s: the case waits for one sweep
+    const bus = { ...busSection(nats.url, subjectPrefix('pskewre')), revocation: { sweep_interval_s: 1 } };
     const a = await start(w, config(w, bus));
-    // exp 115 s ago: refused as expired under the default skew; its entry is held 120 s past it, then swept (every 60 s)
+    // exp 115 s ago: refused as expired under the default skew; its entry is held 120 s past it, then swept
     const { token, cut } = await pastCut(w, 'reread-skew', 115);
     const posted = await admin(a, 'POST', '/revocations', cut);
     expect(posted.status).toBe(201);
@@ -145,7 +147,7 @@ describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked toke
     await reloadWith(a, config(w, bus, SKEW_S));
     expect(await metric(a, 'portcullis_revocations_linger_seconds')).toBe(2 * SKEW_S);
     await waitFor('the token refused as revoked again', async () => revoked(await call(a, token)), 10_000);
-  }, 150_000);
+  }, 90_000);
 
   it('a token 130 s past its exp (accepted: skew 300 s) is refused once revoked; its entry is held, not swept to make room', async ({ onTestFinished }) => {
     const w = await world(onTestFinished);
@@ -179,8 +181,9 @@ describe.concurrent('an issuer whose clock_skew_s exceeds 60 s: its revoked toke
     const w = await world(onTestFinished);
     const cfg = config(w, { revocation: { max_entries: 1 } });
     const p = await start(w, cfg);
-    // exp 100 s ago: past the default skew (refused as expired), its entry held 120 s past its expiry
-    const { token, cut, exp } = await pastCut(w, 'raised-skew', 100);
+    // exp 110 s ago: past the default skew (refused as expired), its entry held 120 s past its expiry —
+    // the post and reload below have 10 s before the old linger ends (the sweeper's timer is 60 s)
+    const { token, cut, exp } = await pastCut(w, 'raised-skew', 110);
     expect((await call(p, token)).status).toBe(401);
     expect((await admin(p, 'POST', '/revocations', cut)).status).toBe(201);
     const raised = config(w, { revocation: { max_entries: 1 } }, SKEW_S);
