@@ -4,12 +4,13 @@
 // `auth: none` route, per build: what the token part costs in JS. Real config, real auth side, a demo
 // authorization server on 127.0.0.1 for the keys; fresh header strings per request as uWS hands them.
 // Each build in its own child process, alternating. Build first, then
-// `ROUTE=orders|open node bench/micro/warm-pipeline.bench.mjs BASE_ROOT [ROOT]`.
+// `ROUTE=orders|open node bench/micro/warm-pipeline.bench.mjs BASE_ROOT [ROOT]` (AUTH=0 with ROUTE=open: no Authorization header).
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { pairedBuilds, printCpuPerRequest } from './paired-builds.mjs';
 
 const N = Number(process.env.N ?? 200_000);
 const ROUTE = process.env.ROUTE ?? 'orders';
+const AUTH = process.env.AUTH !== '0';
 if (process.env.WARM_PIPELINE_CHILD === '1') {
   const root = process.argv[2];
   const dist = (p) => import(pathToFileURL(`${root}/dist/${p}`).href);
@@ -50,7 +51,7 @@ if (process.env.WARM_PIPELINE_CHILD === '1') {
   const out = { closed: false, decision() {}, deny() { denied++; }, forward(req) { sink += requestHead('GET', req.path, req.headers, false, 0, ctx.checkedAuthorization ?? null).length; } };
   let ctx = null;
   const one = (i) => {
-    const headers = ['host', fresh('127.0.0.1:8080'), 'user-agent', 'wrk', 'authorization', auths[i % POOL]];
+    const headers = AUTH ? ['host', fresh('127.0.0.1:8080'), 'user-agent', 'wrk', 'authorization', auths[i % POOL]] : ['host', fresh('127.0.0.1:8080'), 'user-agent', 'wrk'];
     ctx = { method: 'GET', path, query: '', host: '127.0.0.1', headers, remoteAddress: '127.0.0.1', secure: false, connection: null, route: m.route, params: m.params, token: null, tokenSource: null, tokenScheme: 'bearer', checkedAuthorization: null, principal: null, denyReason: null, responseHeaders: null, trace: null };
     pipeline.run(ctx, out);
   };
@@ -67,5 +68,5 @@ if (process.env.WARM_PIPELINE_CHILD === '1') {
   const base = process.argv[2];
   const here = process.argv[3] ?? fileURLToPath(new URL('../..', import.meta.url));
   if (base === undefined) throw new Error('usage: node bench/micro/warm-pipeline.bench.mjs BASE_ROOT [ROOT]');
-  pairedBuilds({ script: fileURLToPath(import.meta.url), childEnv: 'WARM_PIPELINE_CHILD', base, here, n: N, label: `ROUTE=${ROUTE}` });
+  pairedBuilds({ script: fileURLToPath(import.meta.url), childEnv: 'WARM_PIPELINE_CHILD', base, here, n: N, label: `ROUTE=${ROUTE}${AUTH ? '' : ' AUTH=0'}` });
 }
