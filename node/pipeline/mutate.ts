@@ -2,8 +2,9 @@
 // are always removed (isIdentityHeader, used by the forwarder while copying headers);
 // configured claims are added as headers; the inbound token is dropped on request.
 import { identitySchema, type Config, type RouteConfig } from '../config/index.js';
-import type { RequestContext } from './context.js';
+import type { Principal, RequestContext } from './context.js';
 import { compileClaimPath, resolveClaim, type ClaimPath } from './claim-path.js';
+import { IdentityMemo } from './identity-memo.js';
 
 export type IdentityConfig = Config['identity'];
 
@@ -125,7 +126,17 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
     }
   }
   const p = ctx.principal;
-  if (p === null) return;
+  if (p === null || m.headers.length === 0) return;
+  // a cached token's headers on this route are computed once (identity-memo.ts), then copied
+  const pairs = identityMemo.pairs(p, m, identityPairs);
+  for (let i = 0; i < pairs.length; i++) out.push(pairs[i]!);
+}
+
+const identityMemo = new IdentityMemo();
+
+/** The identity headers of `p` under `m`, as flat name/value pairs (claims that must not be forwarded left out). */
+function identityPairs(p: Principal, m: CompiledMutation): string[] {
+  const out: string[] = [];
   // indexed: for…of over the frozen array allocated an iterator result per header (heap sampling, warm path)
   const hs = m.headers;
   for (let i = 0; i < hs.length; i++) {
@@ -137,6 +148,7 @@ export function mutate(ctx: RequestContext, out: string[], m: CompiledMutation |
     const value = identityHeaderValue(claim, h.scope);
     if (value !== null) out.push(h.name, value);
   }
+  return out;
 }
 
 /** A Cookie header value without the pairs named `name` (RFC 6265 §4.2.1: `; `-separated). */

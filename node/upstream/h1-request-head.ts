@@ -25,12 +25,20 @@ export function requestHead(method: string, path: string, headers: readonly stri
   for (let i = 0; i < n; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
-    if (!TOKEN_RE.test(name)) throw new Error('invalid header name');
+    // a name in the cache passed TOKEN_RE and is not a framing field (only such names enter it): one lookup instead of the regex
+    let start = lineStarts.get(name);
+    if (start === undefined) {
+      if (!TOKEN_RE.test(name)) throw new Error('invalid header name');
+      // Framing is ours alone, derived from what we actually send: a caller's copy is dropped.
+      if ((name.length === 14 || name.length === 17) && isFraming(name)) {
+        if (value !== checked && BAD_VALUE_RE.test(value)) throw new Error(`invalid value for header ${name}`);
+        continue;
+      }
+      start = lineStart(name);
+    }
     // `!==` is a pointer compare when the caller forwards the very string it checked
     if (value !== checked && BAD_VALUE_RE.test(value)) throw new Error(`invalid value for header ${name}`);
-    // Framing is ours alone, derived from what we actually send: a caller's copy is dropped.
-    if ((name.length === 14 || name.length === 17) && isFraming(name)) continue;
-    head += lineStart(name) + value;
+    head += start + value;
   }
   if (hasBody) {
     head += contentLength >= 0 ? '\r\ncontent-length: ' + contentLength + '\r\n\r\n' : '\r\ntransfer-encoding: chunked\r\n\r\n';
@@ -42,16 +50,17 @@ export function requestHead(method: string, path: string, headers: readonly stri
   return head;
 }
 
-/** `\r\nname: ` per header name, kept for the first LINE_STARTS_MAX names of at most 64 characters (≤ ~50 KB; names a client invents past that are built per request). */
+/**
+ * `\r\nname: ` per header name, kept for the first LINE_STARTS_MAX names of at most 64 characters (≤ ~50 KB; names a
+ * client invents past that are built per request). Only names that passed TOKEN_RE and are not framing fields enter it.
+ */
 const lineStarts = new Map<string, string>();
 const LINE_STARTS_MAX = 512;
 
+/** `name` passed TOKEN_RE and is not a framing field. */
 function lineStart(name: string): string {
-  let s = lineStarts.get(name);
-  if (s === undefined) {
-    s = '\r\n' + name + ': ';
-    if (lineStarts.size < LINE_STARTS_MAX && name.length <= 64) lineStarts.set(name, s);
-  }
+  const s = '\r\n' + name + ': ';
+  if (lineStarts.size < LINE_STARTS_MAX && name.length <= 64) lineStarts.set(name, s);
   return s;
 }
 

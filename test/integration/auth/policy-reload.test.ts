@@ -28,8 +28,9 @@ afterAll(async () => {
 });
 
 /** The config under test: /r/* needs `scope`; `extraRoutes` appended; upstream `target`. */
-function config(scope: string, opts: { extraRoutes?: unknown[]; target?: string } = {}): Record<string, unknown> {
+function config(scope: string, opts: { extraRoutes?: unknown[]; target?: string; identity?: unknown } = {}): Record<string, unknown> {
   return baseConfig(opts.target ?? echoA.url, {
+    ...(opts.identity === undefined ? {} : { identity: opts.identity }),
     issuers: { demo: issuerFor(as) },
     routes: [
       { name: 'r', match: { path: '/r/*' }, upstream: 'app', auth: { scopes: { all: [scope] } } },
@@ -131,6 +132,28 @@ describe('single process', () => {
     expect(done.status).toBe(200);
     expect(done.json).toMatchObject({ upstream: 'echo-a', url: '/r/slow/700' });
     expect(echoA.aborted).toBe(0);
+  });
+
+  it('a reload that changes the identity mapping gives a cached token the new headers on its next request', async () => {
+    rewrite(config('orders:read'));
+    expect((await admin(proxy, 'POST', '/reload')).status).toBe(200);
+    const seen = async (): Promise<Record<string, string>> => {
+      const r = await call(`${proxy.url}/r/x`, { token: reader });
+      expect(r.status, r.text).toBe(200);
+      return (r.json as { headers: Record<string, string> }).headers;
+    };
+    let subject = '';
+    for (let i = 0; i < 4; i++) { // a warm token: cached verdict, its identity headers remembered after the second request
+      const h = await seen();
+      subject = h['x-auth-subject']!;
+      expect(subject).toBeTruthy();
+      expect(h['x-user']).toBeUndefined();
+    }
+    rewrite(config('orders:read', { identity: { headers: { 'X-User': 'sub' } } }));
+    expect((await admin(proxy, 'POST', '/reload')).status).toBe(200);
+    const after = await seen();
+    expect(after['x-user']).toBe(subject);
+    expect(after['x-auth-subject']).toBeUndefined();
   });
 });
 

@@ -47,6 +47,34 @@ describe('mutate: identity headers', () => {
   it('adds nothing without a principal', () => {
     expect(run({}, null)).toEqual([]);
   });
+
+  // a cached token's headers are remembered per (principal, compiled route): these hold across repeats
+  it('gives a repeated principal its route\'s headers every time, the new mapping at once after a reload recompiles the route', () => {
+    const p = principal({ sub: 'alice', scope: 'a', tier: 2 });
+    const before = compiled(route({}));
+    const after = compiled(route({}, { forward: { identity_headers: { 'X-Tier': 'tier' } } }));
+    const headers = (r: ReturnType<typeof compiled>): string[] => { const out: string[] = []; mutate(ctxFor(r, { principal: p }), out); return out; };
+    for (let i = 0; i < 4; i++) expect(headers(before)).toEqual(['x-auth-subject', 'alice', 'x-auth-scopes', 'a']);
+    for (let i = 0; i < 4; i++) expect(headers(after)).toEqual(['x-tier', '2']);
+    expect(headers(before)).toEqual(['x-auth-subject', 'alice', 'x-auth-scopes', 'a']);
+  });
+
+  it('never gives one principal\'s headers to another, repeated or interleaved, with the same token fingerprint', () => {
+    const a = principal({ sub: 'alice' });
+    const b = principal({ sub: 'bob' });
+    expect(a.fingerprint).toBe(b.fingerprint);
+    for (let i = 0; i < 4; i++) expect(run({}, a)).toEqual(['x-auth-subject', 'alice']);
+    for (let i = 0; i < 4; i++) expect(run({}, b)).toEqual(['x-auth-subject', 'bob']);
+    for (let i = 0; i < 4; i++) expect(run({}, i % 2 === 0 ? a : b)).toEqual(['x-auth-subject', i % 2 === 0 ? 'alice' : 'bob']);
+  });
+
+  it('reads a principal that is not frozen again on every request', () => {
+    const claims: Record<string, unknown> = { sub: 'v1' };
+    const p: Principal = { ...principal({}), claims };
+    for (let i = 0; i < 3; i++) expect(run({}, p)).toEqual(['x-auth-subject', 'v1']);
+    claims.sub = 'v2';
+    expect(run({}, p)).toEqual(['x-auth-subject', 'v2']);
+  });
 });
 
 describe('identityHeaderValue', () => {

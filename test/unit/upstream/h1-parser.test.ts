@@ -222,6 +222,16 @@ describe('requestHead', () => {
     expect(() => requestHead('GET', '/', ['authorization', 'Bearer a\r\nx-evil: 1'], false, 0, proven)).toThrow('invalid value for header authorization');
   });
 
+  it('checks names the same on every request: a refused name stays refused, framing names stay dropped, with a bad value still refused', () => {
+    for (let round = 0; round < 3; round++) {
+      expect(() => requestHead('GET', '/', ['x a', 'v'], false, 0)).toThrow('invalid header name');
+      expect(() => requestHead('GET', '/', ['x:a', 'v'], false, 0)).toThrow('invalid header name');
+      expect(requestHead('GET', '/', ['Transfer-Encoding', 'chunked', 'x-ok', 'v'], false, 0)).toBe('GET / HTTP/1.1\r\nx-ok: v\r\n\r\n');
+      expect(() => requestHead('GET', '/', ['content-length', '5\r\nx-evil: 1'], false, 0)).toThrow('invalid value for header content-length');
+      expect(() => requestHead('GET', '/', ['x-ok', 'v\r\nx-evil: 1'], false, 0)).toThrow('invalid value for header x-ok');
+    }
+  });
+
   it('drops caller-supplied framing headers: framing always matches what is sent', () => {
     expect(requestHead('POST', '/', ['host', 'x', 'Content-Length', '999', 'transfer-encoding', 'chunked'], true, 5)).toBe('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n');
     expect(requestHead('GET', '/', ['content-length', '5', 'host', 'x'], false, 0)).toBe('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
