@@ -173,6 +173,7 @@ export class ProxyInstance {
         audit: inst.audit,
         host: cfg.admin.listen.host,
         port: cfg.admin.listen.port,
+        maxConnections: cfg.admin.max_connections,
         ...adminTokens(cfg.admin),
         logger: opts.logger,
         readiness: () => inst.readiness(),

@@ -40,10 +40,22 @@ function waitPort(port: number, timeoutMs: number): Promise<void> {
   });
 }
 
-async function status(url: string, token: string): Promise<number> {
-  const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-  await r.arrayBuffer();
-  return r.status;
+/** The demo's own calls (its proxies, its admin API): bounded, so a stuck listener ends the demo with an error instead of hanging it. */
+const CALL_MS = 10_000;
+
+async function bounded(url: string, init: RequestInit): Promise<number> {
+  try {
+    const r = await fetch(url, { ...init, signal: AbortSignal.timeout(CALL_MS) });
+    await r.arrayBuffer();
+    return r.status;
+  } catch (err) {
+    const why = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${CALL_MS / 1000} s` : (err as Error).message;
+    throw new Error(`${new URL(url).origin}: ${why}`);
+  }
+}
+
+function status(url: string, token: string): Promise<number> {
+  return bounded(url, { headers: { authorization: `Bearer ${token}` } });
 }
 
 export async function clusterDemo(argv: string[], usage: string): Promise<void> {
@@ -107,11 +119,10 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     out.push(`Before: the token at instances 1, 2, 3 → ${before.join(', ')}`);
     const jti = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti as string;
     const t0 = performance.now();
-    const r = await fetch(`http://127.0.0.1:${instances[0]!.inst.adminPort}/revocations`, {
+    const revoked = await bounded(`http://127.0.0.1:${instances[0]!.inst.adminPort}/revocations`, {
       method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'jti', value: jti, reason: 'demo' }),
     });
-    await r.arrayBuffer();
-    out.push(`Revoked jti ${jti} at instance 1 (admin API answered ${r.status}).`);
+    out.push(`Revoked jti ${jti} at instance 1 (admin API answered ${revoked}).`);
     const refusedAfter: string[] = [];
     for (let i = 1; i < 3; i++) {
       let s = 0;

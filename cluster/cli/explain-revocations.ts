@@ -10,6 +10,9 @@ export type RevocationCheck =
   | { readonly kind: 'unchecked'; readonly why: string };
 
 /** The instance's token refusals that come from its revocation state (node/auth/token-check.ts), not from FILE. */
+/** How long the instance has to answer (head and body), ms. */
+const ASK_MS = 5_000;
+
 const REVOCATION_REASONS: ReadonlySet<string> = new Set(['revoked', 'revocations_catching_up', 'revocation_bus_lost', 'revocations_incomplete']);
 
 /** 127.0.0.0/8, ::1, localhost, and the wildcard addresses (reached on loopback). Null for anything else. */
@@ -34,17 +37,23 @@ export async function revocationAtInstance(config: Config, env: NodeJS.ProcessEn
   if (bearer === undefined || bearer === '') return { kind: 'unchecked', why: 'no admin token (admin.token_env) to ask the instance with' };
   try {
     const res = await fetch(`${base}/explain`, {
-      method: 'POST', redirect: 'manual', signal: AbortSignal.timeout(5_000),
+      method: 'POST', redirect: 'manual', signal: AbortSignal.timeout(ASK_MS),
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
       body: JSON.stringify({ method: req.method, path: req.path, token: req.token, ...(req.host !== undefined ? { host: req.host } : {}) }),
     });
-    const body = await res.json().catch(() => null) as { status?: unknown; token?: { ok?: unknown; reason?: unknown } | null } | null;
+    const body = await res.json().catch((err: unknown) => { if (isTimeout(err)) throw err; return null; }) as { status?: unknown; token?: { ok?: unknown; reason?: unknown } | null } | null;
     if (res.status !== 200 || body === null) return { kind: 'unchecked', why: `the instance at ${base} answered ${res.status}` };
     const reason = body.token?.reason;
     if (typeof reason === 'string' && REVOCATION_REASONS.has(reason)) return { kind: 'refused', at: base, status: typeof body.status === 'number' ? body.status : 401, reason };
     if (body.token === null || body.token === undefined) return { kind: 'unchecked', why: `the instance at ${base} does not judge a token for this request (its routes differ from FILE's?)` };
     return { kind: 'not_revoked', at: base };
-  } catch {
+  } catch (err) {
+    // something listens there and does not answer (a hung or stopped process): said apart from no listener at all
+    if (isTimeout(err)) return { kind: 'unchecked', why: `the instance at ${base} did not answer within ${ASK_MS / 1000} s` };
     return { kind: 'unchecked', why: `no instance answered at ${base}` };
   }
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || (err.cause instanceof Error && err.cause.name === 'TimeoutError'));
 }

@@ -24,6 +24,7 @@ export async function waitForPolicy(localConfig: Config, localRaw: unknown, logg
   const placeholder = new AdminServer({
     host: localConfig.admin.listen.host,
     port: localConfig.admin.listen.port,
+    maxConnections: localConfig.admin.max_connections,
     ...adminTokens(localConfig.admin),
     logger,
     readiness: () => watcher.readiness(),

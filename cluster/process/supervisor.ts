@@ -128,6 +128,7 @@ export class Supervisor {
       audit: this.audit,
       host: cfg.admin.listen.host,
       port: cfg.admin.listen.port,
+      maxConnections: cfg.admin.max_connections,
       ...adminTokens(cfg.admin),
       logger: this.logger,
       readiness: () => {

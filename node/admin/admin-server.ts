@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
 export { adminTokens } from './admin-tokens.js';
+import { capConnections } from './connection-cap.js';
 import { adminActor, adminDetail, auditedAction, outcomeOf, type AuditLog } from '../audit/index.js';
 
 /** One admin route handler: returns status and a JSON-able body (or text for metrics). */
@@ -26,6 +27,8 @@ export interface AdminOptions {
   metrics: () => Promise<string>;
   /** Extra protected routes, keyed "METHOD /path". */
   routes: Record<string, AdminHandler>;
+  /** Open connections at once (admin.max_connections); default 256. */
+  maxConnections?: number;
   /** Where every call that can change something (and every refused token) is recorded; null: nowhere (tests, placeholders). */
   audit?: AuditLog | null;
 }
@@ -62,6 +65,7 @@ export class AdminServer {
     // 15,000 of them, each a descriptor of the process that also serves the proxy port)
     this.server.on('connection', (socket) => socket.setTimeout(FIRST_REQUEST_MS));
     this.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
+    capConnections(this.server, opts.maxConnections ?? 256);
   }
 
   listen(): Promise<number> {

@@ -6,7 +6,7 @@ import type { Config } from './schema.js';
 /** Dotted paths read at start only (`event_sources.*.poll`: each source's poll loop, started once). */
 export const RESTART_ONLY_FIELDS: readonly string[] = [
   'server.listen', 'server.tls', 'server.workers', 'server.min_semi_space_mb', 'server.worker_silence_kill_ms', 'server.http2', 'server.decision', 'server.websocket',
-  'admin.listen', 'admin.token_env', 'admin.metrics_token_env',
+  'admin.listen', 'admin.token_env', 'admin.metrics_token_env', 'admin.max_connections',
   'log.level', 'log.format', 'log.access', 'log.audit',
   'tracing', 'verifier',
   // the bus connection and the member on it; only cluster.policy.response_header is read per snapshot

@@ -114,6 +114,11 @@ export const adminSchema = z.strictObject({
    * endpoint answers it 403), so Prometheus need not hold the admin token. Unset: none.
    */
   metrics_token_env: envName.optional(),
+  /**
+   * Open admin connections at once, per process. At the cap a new connection closes the oldest one not
+   * serving a request (idle, or still sending its head), or is closed itself when every one is.
+   */
+  max_connections: z.number().int().min(1).max(65_536).default(256), // 256 connections
 }).default({});
 
 /** One check, one message (z.string().url() plus a refine reported two errors for one bad URL). */

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { ClientCredentialsSource, ccKey } from './client-credentials.js';
 import type { Deny } from './grant-cache.js';
 import { InternalMinter } from './internal-minter.js';
+import { routeDeadlineMs, withDeadline } from './outbound-deadline.js';
 import { KeyRing, generateKeyAsync, generateKeySync, loadOrCreateKeyFile, type InternalAlg } from './key-ring.js';
 import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
 import { TokenExchanger } from './token-exchanger.js';
@@ -127,7 +128,11 @@ export class S2sLayer {
       const issuing = this.#prepareIssuing(config, created);
       const sources = new Map<string, ClientCredentialsSource>();
       const minter = issuing.next?.minter ?? null;
-      const steps = config.routes.map((route, i) => this.#compile(config, route, i, sources, minter, exchangers));
+      // every wait for an outbound token ends at the route's deadline (outbound-deadline.ts)
+      const steps = config.routes.map((route, i) => {
+        const step = this.#compile(config, route, i, sources, minter, exchangers);
+        return step === null ? null : withDeadline(step, routeDeadlineMs(config, route));
+      });
       return { exchangers, issuing, sources, steps, wellKnown: issuing.next === null ? null : this.#wellKnown, release: () => { for (const r of created) r(); } };
     } catch (err) {
       for (const r of created) r();

@@ -78,6 +78,13 @@ export class H2Call implements H1Control {
   slot = -1;
   /** performance.now() of the last progress (sent, head, body bytes): the pool's timer reads it. */
   lastActivity = performance.now();
+  /**
+   * The request body is still being sent (the stream's writable side not finished): the wait for the
+   * head starts when it has been, as on HTTP/1.1 — the client's upload pace is the listener's to bound.
+   */
+  uploading = false;
+  /** performance.now() since the upstream stopped taking the body (its window shut, the end not flushed); 0: it takes it. */
+  uploadStalledSince = 0;
   private stream: ClientHttp2Stream | null = null;
   private paused = false;
   private streamError: NodeJS.ErrnoException | null = null;
@@ -119,6 +126,8 @@ export class H2Call implements H1Control {
       body.on('data', onBodyData);
       body.on('end', onBodyEnd);
       s.on('drain', onStreamDrain);
+      s.on('finish', onStreamFinish);
+      this.uploading = true;
     }
   }
 
@@ -126,18 +135,31 @@ export class H2Call implements H1Control {
   writeBody(chunk: Buffer, body: Readable): void {
     const s = this.stream;
     if (s === null || s.destroyed || s.writableEnded) return;
-    if (!s.write(chunk)) body.pause();
+    if (!s.write(chunk)) {
+      body.pause();
+      if (this.uploadStalledSince === 0) this.uploadStalledSince = performance.now();
+    }
   }
 
   /** @internal the request body ended: so does the stream's writable side */
   endBody(): void {
     const s = this.stream;
     if (s !== null && !s.destroyed && !s.writableEnded) s.end();
+    // what is still buffered waits for the upstream's window: a stall until 'finish'
+    if (this.uploading && this.uploadStalledSince === 0) this.uploadStalledSince = performance.now();
+  }
+
+  /** @internal the whole request body (and its END_STREAM) went out: the wait for the head starts now */
+  bodySent(): void {
+    this.uploading = false;
+    this.uploadStalledSince = 0;
+    this.lastActivity = performance.now();
   }
 
   /** @internal the upstream stream has room again */
   drained(): void {
     const body = this.req.body;
+    if (this.uploading) this.uploadStalledSince = 0;
     if (body !== null && !this.done) body.resume();
   }
 
@@ -268,6 +290,7 @@ function onStreamEnd(this: CallStream): void { if ((this.rstCode ?? NGHTTP2_NO_E
 function onStreamError(this: CallStream, err: NodeJS.ErrnoException): void { this[CALL].onStreamError(err); }
 function onStreamClose(this: CallStream): void { this[CALL].onClose(this); }
 function onStreamDrain(this: CallStream): void { this[CALL].drained(); }
+function onStreamFinish(this: CallStream): void { this[CALL].bodySent(); }
 function onBodyData(this: CallBody, chunk: Buffer): void { this[FEEDS].writeBody(chunk, this); }
 function onBodyEnd(this: CallBody): void { this[FEEDS].endBody(); }
 function onBodyError(this: CallBody, err: Error): void { this[FEEDS].bodyFailed(err); }

@@ -101,8 +101,11 @@ export class H2Pool implements UpstreamClient, CallOwner {
     }
     for (const c of this.calls) {
       const idle = now - c.lastActivity;
-      if (!c.responseStarted && idle > c.headersTimeoutMs) c.fail(h1Error('H1_HEADERS_TIMEOUT', `no response head within ${c.headersTimeoutMs} ms`, true));
-      else if (c.responseStarted && idle > this.opts.bodyTimeoutMs && !c.isPaused) c.fail(h1Error('H1_BODY_TIMEOUT', `no response body within ${this.opts.bodyTimeoutMs} ms`, true));
+      if (!c.responseStarted) {
+        // an upload in progress has no head deadline yet (as HTTP/1.1): only an upstream not taking it is bounded
+        if (!c.uploading) { if (idle > c.headersTimeoutMs) c.fail(h1Error('H1_HEADERS_TIMEOUT', `no response head within ${c.headersTimeoutMs} ms`, true)); }
+        else if (c.uploadStalledSince > 0 && now - c.uploadStalledSince > this.opts.bodyTimeoutMs) c.fail(h1Error('H1_BODY_TIMEOUT', `upstream stopped reading the request body for ${this.opts.bodyTimeoutMs} ms`, true));
+      } else if (c.responseStarted && idle > this.opts.bodyTimeoutMs && !c.isPaused) c.fail(h1Error('H1_BODY_TIMEOUT', `no response body within ${this.opts.bodyTimeoutMs} ms`, true));
     }
     if (this.calls.size === 0) {
       const cur = this.session;

@@ -3,6 +3,8 @@
 // (loopback only). Before, it judged FILE alone and said ALLOWED (exit 0) where the proxy answered
 // 401; with no instance to ask, the verdict now says revocations were not checked.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, runCli, writeConfig, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -75,5 +77,20 @@ describe('explain --token and revocations', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/verdict\s+ALLOWED \(200\)/);
     expect(r.stdout).toMatch(/revocations NOT checked: no instance answered at http:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('an admin listener that accepts and never answers: explain ends, naming the address and the 5 s it waited', async () => {
+    const token = await as.issueJwt({ sub: 'hung', scope: 'orders:read' });
+    const hung = createServer(() => { /* accepts, never answers */ });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (hung.address() as AddressInfo).port;
+      const r = await runCli(['explain', '--config', writeConfig(config(port)), 'GET', '/orders/1', '--token', token], ADMIN_ENV);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`revocations NOT checked: the instance at http://127.0.0.1:${port} did not answer within 5 s`);
+    } finally {
+      hung.closeAllConnections();
+      hung.close();
+    }
   });
 });
