@@ -40,10 +40,24 @@ export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: 
 export function auditedReloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null, actor: AuditActor): ReturnType<ProxyInstance['reload']> {
   const before = inst.configVersion;
   // a process draining after SIGTERM/SIGINT applies no new config (as POST /reload answers 503 then)
-  const r = stopping.has(inst) ? STOPPING_RELOAD : reloadSingle(inst, configPath, policy);
+  const r = stopping.has(inst) ? STOPPING_RELOAD : guardedReload(inst, configPath, policy);
   if (r === STOPPING_RELOAD) inst.logger.warn('reload not applied: the process is stopping (draining after SIGTERM/SIGINT)');
   inst.audit?.record(reloadRecord(actor, before, r));
   return r;
+}
+
+/**
+ * reloadSingle, where an unexpected throw (a bug, not an invalid file: those come back as errors)
+ * refuses the reload instead of ending the process — a SIGHUP or a file watch has no caller to
+ * answer, and the running config keeps serving.
+ */
+function guardedReload(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {
+  try {
+    return reloadSingle(inst, configPath, policy);
+  } catch (err) {
+    inst.logger.error({ err: (err as Error).message }, 'reload refused: internal error, keeping the running config');
+    return { ok: false, errors: [{ path: '', message: 'internal error during the reload: the running config is kept' }] };
+  }
 }
 
 export function reloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {

@@ -242,7 +242,12 @@ export class Supervisor {
   /** reload() for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */
   async auditedReload(actor: AuditActor): Promise<{ status: number; body: unknown }> {
     const before = this.version;
-    const r = await this.reload();
+    // an unexpected throw refuses the reload (no caller to answer a SIGHUP or a file watch; an
+    // unhandled rejection would end the primary and its workers with it)
+    const r = await this.reload().catch((err: unknown) => {
+      this.logger.error({ err: (err as Error).message }, 'reload refused: internal error, keeping the running config');
+      return { status: 500, body: { reloaded: false, errors: [{ path: '', message: 'internal error during the reload: the running config is kept' }] } as unknown };
+    });
     const b = r.body as { version?: number; errors?: unknown[] };
     this.audit?.record(reloadRecord(actor, before, r.status === 200 && typeof b.version === 'number' ? { ok: true, version: b.version } : { ok: false, errors: b.errors ?? [] }));
     return r;
