@@ -1,6 +1,6 @@
 // The HTTP/2 attack classes against a running proxy, sent as raw frames (no client library sends
-// them): rapid reset (CVE-2023-44487), CONTINUATION flood, SETTINGS flood, PING flood, HPACK
-// bomb. Each attacking session is closed with GOAWAY (or its stream refused, for the bomb), the
+// them): rapid reset (CVE-2023-44487), its server-side twin MadeYouReset (CVE-2025-8671), empty
+// DATA frames (CVE-2019-9518), CONTINUATION flood, SETTINGS flood, PING flood, HPACK bomb. Each attacking session is closed with GOAWAY (or its stream refused, for the bomb), the
 // process keeps serving other clients, and its memory stays bounded.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -52,6 +52,33 @@ describe('HTTP/2 attack classes: the attacking session is closed, the process go
     expect(end.goaway).toBe(H2_ENHANCE_YOUR_CALM);
     expect(end.closed).toBe(true);
     expect(await closedSessions('rapid_reset')).toBe(before + 1);
+    await stillServing();
+  });
+
+  it('MadeYouReset (CVE-2025-8671): DATA on streams the client already half-closed → GOAWAY at the first, nothing more goes upstream', async () => {
+    const upstreamBefore = echo.requests;
+    const s = await rawSession(port);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 1000; i++) frames.push(headers(1 + 2 * i, '/public/x'), frame(FRAME.DATA, 0, 1 + 2 * i, Buffer.from('x')));
+    s.send(...frames);
+    // nghttp2 answers the first such DATA with GOAWAY STREAM_CLOSED and reads nothing after it;
+    // the socket itself stays open until server.http2.idle_timeout_ms (node emits no event for it)
+    const end = await s.ended(1_000);
+    expect(end.goaway).toBe(0x5);
+    expect(echo.requests - upstreamBefore).toBeLessThanOrEqual(1);
+    s.socket.destroy();
+    await stillServing();
+  });
+
+  it('empty DATA frames (CVE-2019-9518) on an open request body → the session is closed', async () => {
+    const s = await rawSession(port);
+    const post = Buffer.concat([literal(':method', 'POST'), literal(':scheme', 'http'), literal(':path', '/public/x'), literal(':authority', 'localhost')]);
+    const frames = [frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, post)];
+    for (let i = 0; i < 100_000; i++) frames.push(frame(FRAME.DATA, 0, 1));
+    s.send(...frames);
+    const end = await s.ended(30_000); // resolves when the session closes; the bound only matters when it never does
+    expect(end.goaway).not.toBeNull();
+    expect(end.closed).toBe(true);
     await stillServing();
   });
 
