@@ -9,10 +9,10 @@ export type RevocationCheck =
   | { readonly kind: 'not_revoked'; readonly at: string }
   | { readonly kind: 'unchecked'; readonly why: string };
 
-/** The instance's token refusals that come from its revocation state (node/auth/token-check.ts), not from FILE. */
 /** How long the instance has to answer (head and body), ms. */
 const ASK_MS = 5_000;
 
+/** The instance's token refusals that come from its revocation state (node/auth/token-check.ts), not from FILE. */
 const REVOCATION_REASONS: ReadonlySet<string> = new Set(['revoked', 'revocations_catching_up', 'revocation_bus_lost', 'revocations_incomplete']);
 
 /** 127.0.0.0/8, ::1, localhost, and the wildcard addresses (reached on loopback). Null for anything else. */
