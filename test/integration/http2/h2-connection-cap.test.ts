@@ -2,7 +2,7 @@
 // counted (portcullis_http2_connections_refused_total) and logged at most once a second; sessions
 // already open keep being served, and a slot freed by a close is taken by the next connection.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { ClientHttp2Session } from 'node:http2';
 import { sourceValue } from '../../../node/metrics/index.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -30,12 +30,19 @@ afterAll(async () => {
   await echo?.close();
 });
 
-/** A raw TCP connection to the listener: resolves true when the server closed it without a byte, false when it was still open after the server's preface. */
-function probe(port: number): Promise<boolean> {
+/** Connections `probe` kept open. */
+const kept: Socket[] = [];
+afterAll(() => { for (const s of kept) s.destroy(); });
+
+/**
+ * A raw TCP connection to the listener: resolves true when the server closed it without a byte,
+ * false when the server's SETTINGS came (accepted; then closed, or kept open with `keep`).
+ */
+function probe(port: number, keep = false): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
     s.on('error', () => { /* a reset is a close */ });
-    s.once('data', () => { s.destroy(); resolve(false); }); // the server's SETTINGS: accepted
+    s.once('data', () => { if (keep) kept.push(s); else s.destroy(); resolve(false); });
     s.once('close', () => resolve(true));
     s.on('connect', () => s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00'));
   });
@@ -70,3 +77,23 @@ describe('the HTTP/2 listener at server.http2.max_connections', () => {
     }
   });
 });
+
+describe('the default server.http2.max_connections', () => {
+  it('is half the open-files limit the process starts with (prlimit --nofile=128: 64 connections)', async () => {
+    const p = await startProxy(baseConfig(echo.url, {
+      server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
+    }), { env: ADMIN_ENV, wrap: ['prlimit', '--nofile=128:128', '--'] });
+    try {
+      const port = http2PortOf(p.logs());
+      const results: boolean[] = [];
+      // sequential: each connection is accepted (or refused) before the next, so the count is exact
+      for (let i = 0; i < 70; i++) results.push(await probe(port, true));
+      expect(results.filter((refused) => refused).length).toBe(6);
+      const m = await admin(p, 'GET', '/metrics');
+      expect(sourceValue(String(m.body), 'http2.connections_refused_total')).toBe(6);
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
