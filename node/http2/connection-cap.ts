@@ -1,8 +1,8 @@
-// server.http2.max_connections: the HTTP/2 listener's cap on open connections per process. node's
-// net.Server.maxConnections closes a connection past it at accept (before TLS or HTTP/2 work, every
-// close path counted by node); refusals are counted and logged at most once a second.
+// server.http2.max_connections: the HTTP/2 listener's cap on open connections per process. A TCP
+// connection past it is destroyed by the first 'connection' listener, before TLS or HTTP/2 reads a
+// byte; each counts until its socket's 'close'. Refusals are counted and logged at most once a second.
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 /** Refusal lines are at most this often, ms: 1 s. */
 export const REFUSAL_LOG_INTERVAL_MS = 1_000;
@@ -25,12 +25,21 @@ export function defaultMaxConnections(fdLimit: number | null = softFdLimit()): n
   return fdLimit === null ? FALLBACK_CAP : Math.max(16, Math.floor(fdLimit / 2));
 }
 
-/** Cap `server` at `max` open connections; `refused` per connection closed at accept, `log` at most once a second with the refusals since the last line. */
+/**
+ * Cap `server` at `max` open connections; `refused` per connection closed at accept, `log` at most
+ * once a second with the refusals since the last line. Not node's net.Server.maxConnections: in a
+ * node:cluster worker (--workers, round-robin) a connection it refuses goes back to the primary,
+ * which hands it to a worker again, forever (Node 20.20: ~1 core spent between the two, the client
+ * never closed) — so the socket is taken and destroyed here, which works the same in both modes.
+ */
 export function capConnections(server: Server, max: number, refused: () => void, log: (count: number) => void): void {
-  server.maxConnections = max;
+  let open = 0;
   let last = -Infinity;
   let pending = 0;
-  server.on('drop', () => {
+  const closed = (): void => { open--; };
+  server.prependListener('connection', (socket: Socket) => {
+    if (open < max) { open++; socket.once('close', closed); return; }
+    socket.destroy();
     refused();
     pending++;
     const now = performance.now();

@@ -138,6 +138,8 @@ export class H2Listener implements H2RelayHost {
 
   // ---- sessions ------------------------------------------------------------
   private onSession(s: ServerHttp2Session): void {
+    // h2c: node:http2 still builds a session on a connection capConnections destroyed; it is no session
+    if (s.destroyed || s.socket?.destroyed === true) return;
     this.sessions.add(s);
     this.counters['http2.sessions_total']!++;
     const guard = new SessionGuard(s, this.opts.config.flood, (reason: SessionCloseReason) => {
