@@ -28,9 +28,9 @@ export function defaultMaxConnections(fdLimit: number | null = softFdLimit()): n
 /**
  * Cap `server` at `max` open connections; `refused` per connection closed at accept, `log` at most
  * once a second with the refusals since the last line. Not node's net.Server.maxConnections: in a
- * node:cluster worker (--workers, round-robin) a connection it refuses goes back to the primary,
- * which hands it to a worker again, forever (Node 20.20: ~1 core spent between the two, the client
- * never closed) — so the socket is taken and destroyed here, which works the same in both modes.
+ * bare node:cluster round-robin worker a connection it refuses goes back to the primary, which hands
+ * it out again, forever (Node 20.20, one worker: ~1 core, the client never closed; not reproduced
+ * through `serve --workers 1`) — the socket is taken and destroyed here, the same in every mode.
  */
 export function capConnections(server: Server, max: number, refused: () => void, log: (count: number) => void): void {
   let open = 0;

@@ -98,3 +98,19 @@ describe('the default server.http2.max_connections', () => {
   });
 });
 
+
+describe('server.http2.max_connections under --workers', () => {
+  it('a worker at its cap closes the new connection (not handed back to the primary and round again)', async () => {
+    const p = await startProxy(baseConfig(echo.url, {
+      server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, max_connections: 4 } },
+    }), { env: ADMIN_ENV, args: ['--workers', '1'], timeoutMs: 20_000 });
+    try {
+      const port = http2PortOf(p.logs());
+      const results: boolean[] = [];
+      for (let i = 0; i < 10; i++) results.push(await probe(port, true));
+      expect(results.filter((refused) => refused).length).toBe(6);
+    } finally {
+      await p.stop();
+    }
+  });
+});
