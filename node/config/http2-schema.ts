@@ -28,6 +28,12 @@ export const http2Schema = z.strictObject({
   }).optional(),
   /** With tls: serve HTTP/1.1 clients (ALPN http/1.1 or none) on the same port. */
   allow_http1: z.boolean().default(true),
+  /**
+   * Open connections (TCP, before TLS) at once in this process; past it a new one is closed at
+   * accept. Absent = half the process's soft open-files limit (`ulimit -n`; 512 under 1024, 32768
+   * under the systemd unit's LimitNOFILE=65536), or 512 where that cannot be read. With --workers: per worker.
+   */
+  max_connections: z.number().int().min(1).max(1_048_576).optional(), // connections
   /** SETTINGS_MAX_CONCURRENT_STREAMS per session; further streams are refused (RST_STREAM REFUSED_STREAM). */
   max_concurrent_streams: z.number().int().min(1).max(10_000).default(100),
   /** Header fields per request (HPACK-decoded); beyond it the stream is refused. */

@@ -26,6 +26,7 @@ import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.j
 import { isGrpc } from './grpc-status.js';
 import { applyLimits } from './h2-settings.js';
 import { createH2Server } from './h2-server.js';
+import { capConnections, defaultMaxConnections } from './connection-cap.js';
 import { protocolOf, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
@@ -57,7 +58,7 @@ export class H2Listener implements H2RelayHost {
     'http2.requests_h2_total': 0, 'http2.requests_h2c_total': 0, 'http2.requests_http1_total': 0,
     'http2.sessions_total': 0, 'http2.sessions_closed_rapid_reset_total': 0, 'http2.sessions_closed_ping_flood_total': 0,
     'http2.sessions_closed_settings_flood_total': 0, 'http2.sessions_closed_protocol_error_total': 0, 'http2.sessions_closed_idle_total': 0,
-    'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0,
+    'http2.request_timeouts_total': 0, 'http2.client_certificates_refused_total': 0, 'http2.connections_refused_total': 0,
     'http2.grpc_deadline_before_response_total': 0, 'http2.grpc_deadline_streaming_total': 0,
   };
   /** gRPC calls bounded by their grpc-timeout (one shared timer). */
@@ -87,6 +88,9 @@ export class H2Listener implements H2RelayHost {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src), authDecision: (reason) => opts.metrics.decision(reason),
     });
     applyLimits(this.server, limits, c);
+    const maxConnections = c.max_connections ?? defaultMaxConnections();
+    capConnections(this.server, maxConnections, () => { this.counters['http2.connections_refused_total']!++; },
+      (refused) => opts.logger.warn({ max_connections: maxConnections, refused }, 'http2 connections refused at server.http2.max_connections'));
     this.server.on('session', (s: ServerHttp2Session) => this.onSession(s));
     if (c.tls !== undefined && c.allow_http1) {
       // HTTP/1.1 by ALPN arrives as 'request' only; adding that listener makes node:http2 serve
@@ -134,6 +138,8 @@ export class H2Listener implements H2RelayHost {
 
   // ---- sessions ------------------------------------------------------------
   private onSession(s: ServerHttp2Session): void {
+    // h2c: node:http2 still builds a session on a connection capConnections destroyed; it is no session
+    if (s.destroyed || s.socket?.destroyed === true) return;
     this.sessions.add(s);
     this.counters['http2.sessions_total']!++;
     const guard = new SessionGuard(s, this.opts.config.flood, (reason: SessionCloseReason) => {

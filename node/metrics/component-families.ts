@@ -277,6 +277,7 @@ counter('portcullis_grpc_deadlines_exceeded_total', 'gRPC calls the HTTP/2 liste
 }));
 counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional)', { 'http2.client_certificates_refused_total': null });
 counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
+counter('portcullis_http2_connections_refused_total', 'Connections to the HTTP/2 listener closed at accept because server.http2.max_connections were open', { 'http2.connections_refused_total': null });
 gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });
 counter('portcullis_http2_sessions_closed_total', 'HTTP/2 sessions the proxy closed, by reason (rapid_reset, ping_flood, settings_flood: flood caps; protocol_error: node:http2 limits; idle)', by('reason', {
   'http2.sessions_closed_rapid_reset_total': 'rapid_reset', 'http2.sessions_closed_ping_flood_total': 'ping_flood', 'http2.sessions_closed_settings_flood_total': 'settings_flood',

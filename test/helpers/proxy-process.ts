@@ -57,10 +57,13 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 }
 
 /** Start `portcullis serve --config <tmp>` (plus extra args) and wait until it listens. */
-export async function startProxy(config: unknown, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; configPath?: string; nodeArgs?: string[] } = {}): Promise<ProxyProcess> {
+/** `wrap`: a command the node process is started under (`['prlimit', '--nofile=128:128', '--']`). */
+export async function startProxy(config: unknown, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number; configPath?: string; nodeArgs?: string[]; wrap?: string[] } = {}): Promise<ProxyProcess> {
   ensureBuilt();
   const configPath = opts.configPath ?? writeConfig(config);
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'serve', '--config', configPath, ...(opts.args ?? [])], {
+  const argv = [...(opts.nodeArgs ?? []), CLI, 'serve', '--config', configPath, ...(opts.args ?? [])];
+  const wrap = opts.wrap ?? [];
+  const proc = spawn(wrap[0] ?? process.execPath, wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...argv] : argv, {
     env: { ...process.env, ...ADMIN_ENV, ...(opts.env ?? {}) }, // baseConfig names the admin token variable: a config naming an unset one does not start
     stdio: ['ignore', 'pipe', 'pipe'],
   });
