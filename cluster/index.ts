@@ -9,7 +9,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, configuredIssuers, lingerFor, PrimaryChannel, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
+import { clusterSettings, configuredIssuers, lingerFor, PrimaryChannel, PrimaryLease, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -59,6 +59,8 @@ export class ClusterNode {
   /** `serve --workers N`: the primary's channel to its workers, or a worker's unsubscribe from it. */
   private toWorkers: PrimaryChannel | null = null;
   private fromPrimary: (() => void) | null = null;
+  /** A worker's lease on that channel: its requests wait while the newest message read is stale. */
+  private primaryLease: PrimaryLease | null = null;
   /** The receiver thread (`cluster.revocation.receiver: thread`, NATS, request-serving processes): poll it before every revocation check. */
   revocationReceiver: RevocationReceiver | null = null;
   private closed = false;
@@ -150,7 +152,7 @@ export class ClusterNode {
     node.revocationActor.start();
     // `serve --workers N`: the primary hands its workers every revocation it holds (without NATS) or makes (on NATS: enforced with the bus away too)
     if (opts.role === 'primary') node.toWorkers = new PrimaryChannel(node.revocations, mode === 'nats' ? (r) => r.origin === memberId : () => true);
-    if (opts.role === 'worker') node.fromPrimary = takeFromPrimary(node.revocationActor);
+    if (opts.role === 'worker') { node.primaryLease = new PrimaryLease(); node.fromPrimary = takeFromPrimary(node.revocationActor, node.primaryLease); }
     // a primary serves no requests: nothing there would read the ring
     if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
@@ -234,6 +236,15 @@ export class ClusterNode {
     return { ok: true };
   }
 
+  /**
+   * Is this process's revocation state known current? true, except in a `serve --workers N` worker whose
+   * newest message from its primary is older than its lease (it stalled, or the primary did): then a promise,
+   * true once a fresh one has been read, false after the wait (callers answer 503). Call once gate() is ok.
+   */
+  current(): true | Promise<boolean> {
+    return this.primaryLease === null ? true : this.primaryLease.current();
+  }
+
   /** `hmac` (NATS, authenticated), `none` (NATS, opted out) or `ipc` (node:cluster / in-process: one process tree). */
   busAuthMode(): 'hmac' | 'none' | 'ipc' {
     return this.mode !== 'nats' ? 'ipc' : this.bus.auth === null ? 'none' : 'hmac';
@@ -294,6 +305,7 @@ export class ClusterNode {
       revocation_stream_replicas: this.streamReplicas,
       ...this.direct?.stats(),
       ...this.toWorkers?.stats(),
+      ...this.primaryLease?.stats(),
       ...this.revocationReceiver?.stats(),
       ...this.introspection.stats(),
     };
@@ -308,6 +320,7 @@ export class ClusterNode {
     this.membership.close();
     this.toWorkers?.close();
     this.fromPrimary?.();
+    this.primaryLease?.close();
     await this.direct?.close();
     await this.revocationReceiver?.close();
     await this.revocationActor.close();

@@ -26,6 +26,7 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
     instance: {
       tokenState: {
         gate: () => node.gate(),
+        current: () => node.current(),
         // with the receiver thread: first apply whatever it wrote (one Atomics.load when nothing is pending)
         isRevoked: receiver === null ? (facts) => store.isRevoked(facts) : (facts) => { receiver.poll(); return store.isRevoked(facts); },
         onRevoked: receiver === null ? (listener) => store.onRevoked(listener) : (listener) => store.onRevoked((r) => receiver.hold(() => listener(r))),

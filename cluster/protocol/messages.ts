@@ -43,10 +43,14 @@ export interface RevocationAdded extends RevocationRecord {
  * not; cluster/revocation/worker-channel.ts). `revocation.handed`: revocations for the worker — one live,
  * or a page of a sync (`last` on its final page: the worker now holds all the primary had when asked).
  * `revocation.overflowed`: the worker's mailbox was full, revocations were dropped: it must ask again.
+ * `revocation.tick`: nothing new (sent every 100 ms): the worker's state is complete as of `at`.
  * `revocation.ask` (worker → primary): hand me all of them (booting, or after an overflow).
+ * `at`: when the primary sent it, ms on the host's monotonic clock (process.hrtime, one per host):
+ * a worker that read it holds every revocation the primary had handed out before then.
  */
 export type WorkerChannelMessage =
-  | { readonly type: 'revocation.handed'; readonly v: 1; readonly records: readonly RevocationRecord[]; readonly sync: 'live' | 'page' | 'last' }
+  | { readonly type: 'revocation.handed'; readonly v: 1; readonly records: readonly RevocationRecord[]; readonly sync: 'live' | 'page' | 'last'; readonly at: number }
+  | { readonly type: 'revocation.tick'; readonly v: 1; readonly at: number }
   | { readonly type: 'revocation.overflowed'; readonly v: 1 }
   | { readonly type: 'revocation.ask'; readonly v: 1 };
 
@@ -54,10 +58,13 @@ export type WorkerChannelMessage =
 export function parseWorkerChannel(m: unknown): WorkerChannelMessage | null {
   if (!isPlainObject(m) || m.v !== 1) return null;
   if (m.type === 'revocation.overflowed' || m.type === 'revocation.ask') return { type: m.type, v: 1 };
+  const at = m.at;
+  if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) return null;
+  if (m.type === 'revocation.tick') return { type: 'revocation.tick', v: 1, at };
   if (m.type !== 'revocation.handed' || !Array.isArray(m.records) || (m.sync !== 'live' && m.sync !== 'page' && m.sync !== 'last')) return null;
   const records: RevocationRecord[] = [];
   for (const x of m.records as unknown[]) { const r = isPlainObject(x) ? parseRevocationRecord(x) : null; if (r !== null) records.push(r); }
-  return { type: 'revocation.handed', v: 1, records, sync: m.sync };
+  return { type: 'revocation.handed', v: 1, records, sync: m.sync, at };
 }
 
 /** What a member does: workers and single instances serve requests, a primary only supervises. */

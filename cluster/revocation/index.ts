@@ -23,6 +23,7 @@ export { assertQuorum, isNotFound, RevocationStream, type RetentionShort, type R
 export { publishOnce, type PublishOnceOptions, type PublishOnceResult } from './revocation-publish.js';
 export { DIRECT_REFUSALS, RevocationDirect, type RevocationDirectOptions } from './revocation-direct.js';
 export { PrimaryChannel, takeFromPrimary } from './worker-channel.js';
+export { PrimaryLease } from './primary-lease.js';
 export { RevocationReceiver, type RevocationReceiverOptions } from './revocation-receiver.js';
 export { createRing, RING_SLOT_BYTES, RING_SLOTS, RingCell, RingReader, RingWriter, type RingRecord } from './revocation-ring.js';
 export { RevocationArrivals } from './revocation-arrivals.js';

@@ -1,8 +1,10 @@
 // The one primary→worker revocation channel of `serve --workers N` (node:cluster IPC, NATS or not): the
 // primary hands each revocation to every worker through a bounded mailbox, and all of them to a worker
-// that asks (booting, or told its mailbox overflowed); the worker serves no token until it has them.
+// that asks (booting, or told its mailbox overflowed); the worker serves no token until it has them, nor
+// while the newest message it has read is older than its lease (primary-lease.ts: ticks every 100 ms).
 import cluster, { type Worker } from 'node:cluster';
 import { parseWorkerChannel, type RevocationRecord, type WorkerChannelMessage } from '../protocol/messages.js';
+import { hostMonoMs, PrimaryLease, TICK_MS } from './primary-lease.js';
 import type { RevocationActor } from './revocation-actor.js';
 import type { RevocationStore } from './revocation-store.js';
 
@@ -23,15 +25,22 @@ export class PrimaryChannel {
   private readonly off: () => void;
   private readonly onMessage = (w: Worker, m: unknown): void => { if (parseWorkerChannel(m)?.type === 'revocation.ask') this.sync(w); };
   private readonly onExit = (w: Worker): void => { this.unsent.delete(w.id); };
+  private readonly ticker: NodeJS.Timeout;
 
   constructor(private readonly store: RevocationStore, private readonly hands: (r: RevocationRecord) => boolean) {
     this.off = store.onRevoked((r) => {
       if (!hands(r)) return;
-      const m: WorkerChannelMessage = { type: 'revocation.handed', v: 1, records: [{ ...r }], sync: 'live' };
+      const m: WorkerChannelMessage = { type: 'revocation.handed', v: 1, records: [{ ...r }], sync: 'live', at: hostMonoMs() };
       for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined) this.hand(w, m);
     });
     cluster.on('message', this.onMessage);
     cluster.on('exit', this.onExit);
+    // the workers' leases: nothing new as of now (a worker's mailbox bounds these as any message)
+    this.ticker = setInterval(() => {
+      const m: WorkerChannelMessage = { type: 'revocation.tick', v: 1, at: hostMonoMs() };
+      for (const w of Object.values(cluster.workers ?? {})) if (w !== undefined) this.hand(w, m);
+    }, TICK_MS);
+    this.ticker.unref();
   }
 
   /** `revocations_worker_overflows_total`: times a worker's mailbox was full (it missed revocations and resynced). */
@@ -40,6 +49,7 @@ export class PrimaryChannel {
   }
 
   close(): void {
+    clearInterval(this.ticker);
     this.off();
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
@@ -56,7 +66,7 @@ export class PrimaryChannel {
     const page = (i: number): void => {
       if (this.unsent.get(w.id) !== box) return; // overflowed since: its next ask starts anew
       const last = i + PAGE >= all.length;
-      this.hand(w, { type: 'revocation.handed', v: 1, records: all.slice(i, i + PAGE).map((r) => ({ ...r })), sync: last ? 'last' : 'page' }, last ? null : () => page(i + PAGE));
+      this.hand(w, { type: 'revocation.handed', v: 1, records: all.slice(i, i + PAGE).map((r) => ({ ...r })), sync: last ? 'last' : 'page', at: hostMonoMs() }, last ? null : () => page(i + PAGE));
     };
     page(0);
   }
@@ -79,17 +89,20 @@ export class PrimaryChannel {
 /**
  * Worker: apply what the primary hands over through the actor, and ask for all of it at start and after an
  * overflow (the primary's channel exists before it forks); the actor holds requests (503) until a sync is
- * complete. Returns the unsubscribe function.
+ * complete. Every stamped message read renews `lease`. Returns the unsubscribe function.
  */
-export function takeFromPrimary(actor: RevocationActor): () => void {
+export function takeFromPrimary(actor: RevocationActor, lease: PrimaryLease): () => void {
   const ask = (): void => { if (process.connected) process.send?.({ type: 'revocation.ask', v: 1 } satisfies WorkerChannelMessage); };
   const on = (raw: unknown): void => {
     const m = parseWorkerChannel(raw);
     if (m === null || m.type === 'revocation.ask') return;
     if (m.type === 'revocation.overflowed') { actor.primarySynced(false); ask(); return; }
-    actor.receivePrimary(m.records, m.sync !== 'live');
-    // a last page after an overflow notice answers an ask made after it: it holds what was dropped
-    if (m.sync === 'last') actor.primarySynced(true);
+    if (m.type === 'revocation.handed') {
+      actor.receivePrimary(m.records, m.sync !== 'live');
+      // a last page after an overflow notice answers an ask made after it: it holds what was dropped
+      if (m.sync === 'last') actor.primarySynced(true);
+    }
+    lease.heard(m.at);
   };
   process.on('message', on);
   ask();

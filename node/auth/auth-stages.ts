@@ -7,7 +7,7 @@ import type { IntrospectionSharing, ReplaySharing, TokenState } from '../contrac
 import { DpopStage, type PreparedDpop } from '../dpop/index.js';
 import type { AuthStages } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
-import { authorize, compileIdentityFilter, compilePolicy, CONTINUE, extract, mutate, stripsAuthorization, type CompiledPolicy } from '../pipeline/index.js';
+import { authorize, compileIdentityFilter, compilePolicy, CONTINUE, extract, mutate, stripsAuthorization, type CompiledPolicy, type RequestContext, type StageResult } from '../pipeline/index.js';
 import { withCallerHeaders } from '../s2s/s2s-config.js';
 import { cookieRequestAllowed, CROSS_ORIGIN } from './cookie-origin.js';
 import { createTokenCheck, type IssuerReadiness, type PreparedTokenCheck } from './token-check.js';
@@ -103,6 +103,8 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
   commit(first);
   tokens.start();
 
+  // a known-revoked token while gated: challenged as after verification (DPoP routes name DPoP); the 503s as they are
+  const gated = (ctx: RequestContext, g: StageResult): StageResult => (g.kind === 'deny' && g.reason === 'revoked' ? dpop.challenge(ctx, g) : g);
   const stages: AuthStages = {
     ready: tokens.ready,
     extract: (ctx) => {
@@ -111,10 +113,10 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
       if (ctx.tokenSource === 'cookie' && x.kind === 'continue' && !cookieRequestAllowed(ctx, current.server.trust_forwarded)) return dpop.challenge(ctx, CROSS_ORIGIN);
       return dpop.challenge(ctx, x);
     },
-    // a known-revoked token while gated: challenged as after verification (DPoP routes name DPoP); the 503s as they are
     gate: (ctx) => {
       const g = tokens.gate(ctx);
-      return g === null ? CONTINUE : g.kind === 'deny' && g.reason === 'revoked' ? dpop.challenge(ctx, g) : g;
+      if (g === null) return CONTINUE;
+      return g instanceof Promise ? g.then((x) => gated(ctx, x)) : gated(ctx, g);
     },
     verify: (ctx) => tokens.verify(ctx),
     // revocation, then the DPoP proof (RFC 9449), both after verification completes: a revocation that lands meanwhile still counts

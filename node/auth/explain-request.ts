@@ -76,7 +76,7 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
   if (x.kind === 'deny') { status = x.error.code === 'PORTCULLIS_ERR_AUTH_INVALID_REQUEST' ? 400 : 401; reason = x.reason; }
   else {
     const s = auth.stages;
-    const g = s.gate(ctx);
+    const g = await s.gate(ctx);
     const a = g.kind === 'deny' ? g : await s.afterVerify(ctx, await s.verify(ctx));
     if (a.kind === 'deny') {
       status = a.error.code === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' ? 503 : 401;

@@ -9,7 +9,7 @@ import { IntrospectionSet, type PreparedIntrospection } from '../introspection/i
 import { JwtVerifier, type PreparedIssuers } from '../jwt/index.js';
 import type { Logger } from '../log.js';
 import { withRevocableLifetimes } from './revocable-lifetime.js';
-import { createAuthenticator, type Authenticate, type RequestContext, type StageResult, type TokenIntrospector } from '../pipeline/index.js';
+import { CONTINUE, createAuthenticator, type Authenticate, type RequestContext, type StageResult, type TokenIntrospector } from '../pipeline/index.js';
 
 export interface TokenCheckOptions {
   tokenState: TokenState | null;
@@ -41,9 +41,10 @@ export interface TokenCheck {
    * The cluster gate: null while requests can be judged. Closed (revocations replaying, bus lost, store
    * full): the revoked denial (401) for a token this process already knows is revoked — from a cached
    * verification or introspection answer (then ctx.principal is set), or a revocation of its hash —
-   * else the 503 denial. Verifies nothing and calls nobody while closed.
+   * else the 503 denial. Verifies nothing and calls nobody while closed. Open but not known current (a
+   * `--workers` worker not heard from its primary lately): a promise of the same answer once it is, or 503.
    */
-  gate(ctx: RequestContext): StageResult | null;
+  gate(ctx: RequestContext): StageResult | Promise<StageResult> | null;
   /** Verify ctx.token and set ctx.principal; synchronous on cache hits, never rejects. */
   verify(ctx: RequestContext): StageResult | Promise<StageResult>;
   /** After verification (a revocation that landed meanwhile still counts): `r`, or the revoked denial. */
@@ -73,6 +74,9 @@ const CATCHING_UP: StageResult = Object.freeze({
 });
 const BUS_LOST: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation bus lost', { retryAfter: 5 })), reason: 'revocation_bus_lost',
+});
+const PRIMARY_SILENT: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocations from the primary are late', { retryAfter: 1 })), reason: 'revocations_primary_silent',
 });
 const REVOCATIONS_INCOMPLETE: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation store full', { retryAfter: 30 })), reason: 'revocations_incomplete',
@@ -125,6 +129,8 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
    * cached verification or introspection answer, else a revocation of its SHA-256. A token known to
    * be revoked is told so (401) instead of being sent back to retry a dead token (503).
    */
+  const closed = (ctx: RequestContext, state: TokenState, reason: string): StageResult =>
+    (knownRevoked(ctx, state) ? REVOKED : reason === 'bus_lost' ? BUS_LOST : reason === 'revocations_incomplete' ? REVOCATIONS_INCOMPLETE : CATCHING_UP);
   const knownRevoked = (ctx: RequestContext, state: TokenState): boolean => {
     const token = ctx.token;
     if (token === null) return false;
@@ -144,11 +150,18 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
   };
 
   return {
-    gate(ctx): StageResult | null {
+    gate(ctx): StageResult | Promise<StageResult> | null {
       if (tokenState === null) return null;
       const g = tokenState.gate();
-      if (g.ok) return null;
-      return knownRevoked(ctx, tokenState) ? REVOKED : g.reason === 'bus_lost' ? BUS_LOST : g.reason === 'revocations_incomplete' ? REVOCATIONS_INCOMPLETE : CATCHING_UP;
+      if (!g.ok) return closed(ctx, tokenState, g.reason);
+      const c = tokenState.current === undefined ? true : tokenState.current();
+      if (c === true) return null;
+      // judged once the state is current again (the gate may have closed meanwhile), else 503
+      return c.then((fresh) => {
+        if (!fresh) return knownRevoked(ctx, tokenState) ? REVOKED : PRIMARY_SILENT;
+        const again = tokenState.gate();
+        return again.ok ? CONTINUE : closed(ctx, tokenState, again.reason);
+      });
     },
     verify: (ctx) => authenticate(ctx),
     revocation(ctx, r): StageResult {

@@ -12,6 +12,12 @@ export type GateVerdict = { readonly ok: true } | { readonly ok: false; readonly
 export interface TokenState {
   /** ok=false before the first replay, while revocations are being replayed, or past fail_closed_after_ms. */
   gate(): GateVerdict;
+  /**
+   * Once gate() is ok: is the state known current? true, or (a `serve --workers N` worker that has not
+   * heard from its primary lately) a promise — true once it has, false when waiting was given up (503).
+   * Absent: always current.
+   */
+  current?(): true | Promise<boolean>;
   /** O(1), synchronous, allocation-free. */
   isRevoked(facts: TokenFacts): boolean;
   /** Called for every revocation applied here; returns the unsubscribe function. */

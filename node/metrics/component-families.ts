@@ -174,6 +174,8 @@ gauge('portcullis_revocations_snapshot_loaded', '1 when the revocation set was l
 counter('portcullis_revocations_snapshot_writes_total', 'Revocation snapshot files written', { 'cluster.revocation_snapshot_writes_total': null });
 counter('portcullis_revocations_snapshot_write_failures_total', 'Revocation snapshot writes that failed', { 'cluster.revocation_snapshot_write_failures_total': null });
 counter('portcullis_revocations_worker_overflows_total', 'Times a worker under serve --workers N fell 256 revocation messages behind its primary (stopped or stuck): the rest were dropped and the worker answered 503 until it had them all again', { 'cluster.revocations_worker_overflows_total': null });
+counter('portcullis_revocations_primary_lease_waits_total', 'Requests a worker under serve --workers N held because the newest message it had read from its primary was over 500 ms old (it, or the primary, had stalled), until it read a fresh one', { 'cluster.revocations_primary_lease_waits_total': null });
+counter('portcullis_revocations_primary_lease_expired_total', 'Of the held requests, those refused with 503 because no fresh message from the primary came within 1 s', { 'cluster.revocations_primary_lease_expired_total': null });
 counter('portcullis_revocations_arrivals_total', 'Revocations that arrived from another member, by path (live: the NATS message, direct: the direct push, thread: the receiver thread, primary: this instance\'s primary over IPC; duplicates included)', by('path', {
   'cluster.revocations_arrived_live_total': 'live', 'cluster.revocations_arrived_direct_total': 'direct', 'cluster.revocations_arrived_thread_total': 'thread',
   'cluster.revocations_arrived_primary_total': 'primary',

@@ -15,8 +15,8 @@ export interface AuthStages {
   /** Keys loaded and revocations replayed: requests can be judged. */
   ready(): boolean;
   extract(ctx: RequestContext): StageResult;
-  /** The cluster gate (revocations replaying, bus lost…): CONTINUE or a 503 denial. */
-  gate(ctx: RequestContext): StageResult;
+  /** The cluster gate (revocations replaying, bus lost…): CONTINUE or a 503 denial; a promise of one while a `--workers` worker waits to hear from its primary. Never rejects. */
+  gate(ctx: RequestContext): StageResult | Promise<StageResult>;
   /** Verify the token, set ctx.principal. Synchronous on cache hits; never rejects. */
   verify(ctx: RequestContext): StageResult | Promise<StageResult>;
   /** After verification, whatever its outcome: revocation, then the DPoP proof (any denial of a DPoP request gets the DPoP challenge). Never rejects. */

@@ -9,6 +9,7 @@ import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-pr
 import { workerPids } from '../../helpers/worker-processes.js';
 import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
+import { sleep } from './cluster-fixtures.js';
 
 const OVERFLOWS = 'portcullis_revocations_worker_overflows_total';
 let as: AuthServer;
@@ -53,6 +54,9 @@ describe('serve --workers 2, a stopped worker whose revocation mailbox overflows
     expect(await metric(proxy, OVERFLOWS)).toBeGreaterThanOrEqual(1);
     // dropped for the stopped worker: its mailbox has overflowed
     expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+    // past the worker's 500 ms lease on its primary's channel: what it read before the overflow notice was sent
+    // earlier than that, so it holds requests until it has read the notice (the README's bound for a stalled worker)
+    await sleep(600);
     process.kill(stopped, 'SIGCONT');
     stopped = null;
     // each call on a fresh connection: both workers answer; none may let the revoked token through (503 while resyncing)
