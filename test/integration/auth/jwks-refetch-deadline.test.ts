@@ -80,8 +80,9 @@ describe('the route deadline of a request waiting on an unknown-kid JWKS refetch
     });
     const fetchesBefore = jwks.fetches;
     jwks.hold([known, rotated]); // the issuer rotated: its next JWKS answer (slow) carries the new key
-    const [h1, h2, edge] = await Promise.all([
+    const [h1, joined, h2, edge] = await Promise.all([
       call(`${proxy.url}/api/a`, { token: t1 }),
+      call(`${proxy.url}/api/a`, { token: t1 }), // the same token: joins the first one's verification, with its own deadline
       h2Fetch(origin, { ':method': 'GET', ':path': '/api/a', authorization: `Bearer ${t2}` }),
       decide(t3),
     ]);
@@ -89,7 +90,7 @@ describe('the route deadline of a request waiting on an unknown-kid JWKS refetch
     expect(jwks.fetches).toBe(fetchesBefore + 1);
     expect(jwks.answered).toBe(fetchesBefore);
     for (const [status, retryAfter, body] of [
-      [h1.status, h1.headers['retry-after'], h1.text], [h2.status, h2.headers['retry-after'], h2.text],
+      [h1.status, h1.headers['retry-after'], h1.text], [joined.status, joined.headers['retry-after'], joined.text], [h2.status, h2.headers['retry-after'], h2.text],
       [edge.status, edge.headers.get('retry-after'), await edge.text()],
     ]) {
       expect(status).toBe(503);
@@ -109,6 +110,6 @@ describe('the route deadline of a request waiting on an unknown-kid JWKS refetch
     expect(again).toEqual([200, 200]);
     expect(jwks.fetches).toBe(fetchesBefore + 1);
     // the access log says why: one line per 503
-    expect(proxy.logs().filter((l) => l.deny === 'jwks_refetch_timeout' && l.status === 503).length).toBe(3);
+    expect(proxy.logs().filter((l) => l.deny === 'jwks_refetch_timeout' && l.status === 503).length).toBe(4);
   });
 });
