@@ -42,6 +42,20 @@ function waitPort(port: number, timeoutMs: number): Promise<void> {
 
 /** The demo's own calls (its proxies, its admin API): bounded, so a stuck listener ends the demo with an error instead of hanging it. */
 const CALL_MS = 10_000;
+/** How long the three members may take to replay revocations from the demo's nats-server and load their keys (a 10 s wait of its own): 30 s. */
+const READY_MS = 30_000;
+
+/**
+ * `p`, unless nats-server exits first (`exited`: how it ended) or `ms` pass: then an error naming
+ * `what` and why. Without it a nats-server that died (or never answered) left the members waiting
+ * for their first replay for ever, and the demo with them, printing nothing.
+ */
+function natsBound<T>(p: Promise<T>, exited: Promise<string>, what: string, ms: number): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: nothing within ${ms / 1000} s`)), ms); });
+  const died = exited.then((how) => { throw new Error(`${what}: nats-server ${how}`); });
+  return Promise.race([p, late, died]).finally(() => clearTimeout(t));
+}
 
 async function bounded(url: string, init: RequestInit): Promise<number> {
   try {
@@ -78,8 +92,10 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   process.once('SIGINT', early.SIGINT);
   process.once('SIGTERM', early.SIGTERM);
   nats = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
+  const child = nats;
+  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal === null ? `exited with code ${code}` : `was killed (${signal})`)));
   try {
-    await waitPort(natsPort, 10_000);
+    await natsBound(waitPort(natsPort, 10_000), exited, `cannot start ${bin}`, CALL_MS + 1_000);
     const as = await startAuthServer();
     cleanup.push(() => as.close());
     const echo = await startEchoUpstream({ name: 'echo' });
@@ -108,7 +124,8 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
       cleanup.push(async () => { await inst.shutdown(); await member.node.close(); });
       instances.push({ inst, member });
     }
-    await Promise.all(instances.map(async ({ inst, member }) => { await member.node.ready(); await inst.whenAuthReady(10_000); }));
+    const ready = Promise.all(instances.map(async ({ inst, member }) => { await member.node.ready(); await inst.whenAuthReady(10_000); }));
+    await natsBound(ready, exited, `the instances did not replay revocations from nats-server 127.0.0.1:${natsPort}`, READY_MS);
 
     const token = await as.issueJwt({ sub: 'carol', scope: 'orders:read' });
     const urls = instances.map(({ inst }) => `http://127.0.0.1:${inst.port}/orders/1`);

@@ -2,7 +2,7 @@
 // token's verification (JWT verifier pool, or RFC 7662 introspection per issuer) and the
 // revocation check, plus the issuers' readiness. Reload in two steps (prepare → commit |
 // discard), so warm keys and caches survive unchanged issuers and a refused reload changes nothing.
-import type { Config } from '../config/index.js';
+import { routeDeadlineMs, type Config } from '../config/index.js';
 import type { IntrospectionSharing, TokenState } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import { IntrospectionSet, type PreparedIntrospection } from '../introspection/index.js';
@@ -185,7 +185,9 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
       const issuers = jwt.prepareIssuers(judged.issuers); // never throws
       const introspectors: Record<string, TokenIntrospector> = {};
       for (const [name, client] of intro.clients) introspectors[name] = client;
-      return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({ jwt, introspection: introspectors }) };
+      // a request waiting on an unknown-kid refetch is answered 503 at its route's deadline, as on its outbound token
+      const deadlinesMs = next.routes.map((route) => routeDeadlineMs(next, route));
+      return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({ jwt, introspection: introspectors, deadlinesMs }) };
     },
     commit(p: PreparedTokenCheck): void {
       jwt.commitIssuers(p.issuers);

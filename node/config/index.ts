@@ -12,3 +12,4 @@ export { decisionSchema, type DecisionConfig } from './decision-schema.js';
 export { parseYamlText, MAX_YAML_BYTES, MAX_FLOW_DEPTH, MAX_TIMER_MS } from './yaml-text.js';
 export { plainHttpCredentials, plainHttpBeyondLoopback, type PlainHttpCredential } from './plain-http-credentials.js';
 export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './restart-only.js';
+export { routeDeadlineMs } from './route-deadline.js';

@@ -7,7 +7,9 @@ import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { inlineChecks } from '../tracing/index.js';
 import { Interner } from './intern.js';
+import { selectIssuer } from './issuer-select.js';
 import { JwksActor, type JwksCounters } from './jwks-actor.js';
+import { withKeyDeadline } from './key-wait.js';
 import { TokenCache } from './token-cache.js';
 import { TokenDigests } from './token-digest.js';
 import { MAX_TOKEN_BYTES, parseCompact, type ParsedToken } from './token-parse.js';
@@ -56,6 +58,8 @@ export interface PreparedIssuers {
 interface InFlight {
   readonly allowed: readonly string[] | null;
   readonly promise: Promise<VerifyOutcome>;
+  /** It waits on an unknown-kid refetch: each request joining it waits at most its own keyWaitMs. */
+  readonly refetch: boolean;
 }
 
 /**
@@ -75,11 +79,6 @@ const NO_POOL: Readonly<Record<string, number>> = Object.freeze({
 });
 const DEFAULT_INLINE_BUDGET_US = 2000; // 2 ms of crypto per event-loop turn
 
-function audienceMatches(aud: unknown, audiences: readonly string[]): boolean {
-  if (typeof aud === 'string') return audiences.includes(aud);
-  return Array.isArray(aud) && aud.some((a) => typeof a === 'string' && audiences.includes(a));
-}
-
 export class JwtVerifier {
   readonly #log: Logger;
   /** null in inline mode: no threads are started. */
@@ -91,6 +90,8 @@ export class JwtVerifier {
   readonly #cacheMaxTtlMs: number;
   readonly #inflight = new Map<string, InFlight>();
   readonly #failed = new Map<FailCode, number>();
+  /** #miss's answers that wait on an unknown-kid refetch (verify bounds each request's wait). */
+  readonly #refetchWaits = new WeakSet<Promise<VerifyOutcome>>();
   /** Shared claim strings and scope arrays of cached principals (memory per cached token). */
   readonly #intern = new Interner();
   #actors: ReadonlyMap<string, JwksActor> = new Map<string, JwksActor>();
@@ -136,7 +137,7 @@ export class JwtVerifier {
   keylessIssuer(token: string, allowed: readonly string[] | null): string | null {
     const parsed = parseCompact(token);
     if (!parsed.ok) return null;
-    const actor = this.#selectIssuer(parsed.payload, allowed);
+    const actor = selectIssuer(this.#byIss, parsed.payload, allowed);
     return actor !== null && actor.snapshot === null ? actor.name : null;
   }
 
@@ -168,9 +169,11 @@ export class JwtVerifier {
   /**
    * Verify a bearer token. A cache hit (and any refusal decided on the main thread) returns
    * synchronously without allocating; otherwise a Promise. Never rejects, never throws.
-   * `allowedIssuers` are config names; null = any configured issuer.
+   * `allowedIssuers` are config names; null = any configured issuer. `keyWaitMs`: how long this
+   * request waits on an unknown-kid refetch (the route's deadline) before it is answered 503
+   * `jwks_refetch_timeout`; absent = until the fetch settles (`jwks.timeout_ms`).
    */
-  verify(token: string, allowedIssuers: readonly string[] | null): VerifyOutcome | Promise<VerifyOutcome> {
+  verify(token: string, allowedIssuers: readonly string[] | null, keyWaitMs?: number): VerifyOutcome | Promise<VerifyOutcome> {
     if (token.length > MAX_TOKEN_BYTES) return this.#fail('oversized');
     if (this.#closed) return this.#fail('pool_failure');
     const nowMs = Date.now();
@@ -186,18 +189,22 @@ export class JwtVerifier {
     }
     // nothing in flight (always so inline): no lookup, whose first step hashes the fresh 64-char digest
     const joined = this.#inflight.size === 0 ? undefined : this.#inflight.get(digest);
-    if (joined !== undefined && joined.allowed === allowedIssuers) return joined.promise;
+    if (joined !== undefined && joined.allowed === allowedIssuers) return joined.refetch ? this.#keyWait(joined.promise, keyWaitMs) : joined.promise;
     try {
       const r = this.#miss(token, digest, allowedIssuers, nowMs);
       if (!(r instanceof Promise)) return r;
       const promise = r.then(undefined, (err: unknown) => this.#bug(err, digest));
-      const entry: InFlight = { allowed: allowedIssuers, promise };
+      const entry: InFlight = { allowed: allowedIssuers, promise, refetch: this.#refetchWaits.has(r) };
       this.#inflight.set(digest, entry);
       void promise.then(() => { if (this.#inflight.get(digest) === entry) this.#inflight.delete(digest); });
-      return promise;
+      return entry.refetch ? this.#keyWait(promise, keyWaitMs) : promise;
     } catch (err) {
       return this.#bug(err, digest);
     }
+  }
+
+  #keyWait(p: Promise<VerifyOutcome>, ms: number | undefined): Promise<VerifyOutcome> {
+    return withKeyDeadline(p, ms, () => this.#fail('jwks_refetch_timeout'));
   }
 
   #bug(err: unknown, digest: string): VerifyOutcome {
@@ -208,7 +215,7 @@ export class JwtVerifier {
   #miss(token: string, digest: string, allowed: readonly string[] | null, nowMs: number): VerifyOutcome | Promise<VerifyOutcome> {
     const parsed = parseCompact(token);
     if (!parsed.ok) return this.#fail(parsed.code);
-    const actor = this.#selectIssuer(parsed.payload, allowed);
+    const actor = selectIssuer(this.#byIss, parsed.payload, allowed);
     if (actor === null) return this.#fail('wrong_issuer');
     const snap = actor.snapshot;
     if (snap === null) return this.#fail('keys_unavailable');
@@ -222,12 +229,14 @@ export class JwtVerifier {
     if (found.kind === 'found') return this.#submit(token, parsed, digest, actor, nowMs);
     const refetch = actor.refetchForUnknownKid();
     if (refetch === null) return this.#fail('unknown_kid');
-    return refetch.then(() => {
+    const waiting = refetch.then(() => {
       const fresh = actor.snapshot!;
       const again = resolveKey(fresh.byKid, fresh.keys, parsed.header.kid, alg);
       if (again.kind === 'found') return this.#submit(token, parsed, digest, actor, Date.now());
       return this.#fail(again.kind === 'fail' ? again.failure.code : 'unknown_kid');
     });
+    this.#refetchWaits.add(waiting);
+    return waiting;
   }
 
   /** The authoritative check: inline (synchronous with the node engine) or on the pool. */
@@ -276,22 +285,6 @@ export class JwtVerifier {
     // an actor a reload replaced judged this under the old issuer policy: the answer is the old snapshot's, never cached for the new one
     if (this.#actors.get(actor.name) === actor) this.#cache.set(digest, outcome, expiresAt, ENTRY_OVERHEAD_BYTES + payloadBytes + (r.twin === null ? 0 : TWIN_BYTES), now);
     return outcome;
-  }
-
-  #selectIssuer(payload: Record<string, unknown>, allowed: readonly string[] | null): JwksActor | null {
-    const iss = payload.iss;
-    if (typeof iss !== 'string') return null;
-    const candidates = this.#byIss.get(iss);
-    if (candidates === undefined) return null;
-    let first: JwksActor | null = null;
-    for (const a of candidates) {
-      if (allowed !== null && !allowed.includes(a.name)) continue;
-      if (candidates.length === 1) return a;
-      first ??= a;
-      // several configs share this iss: the unverified aud only picks one; the worker decides
-      if (audienceMatches(payload.aud, a.policy.audiences)) return a;
-    }
-    return first;
   }
 
   #fail(code: FailCode): VerifyOutcome {

@@ -17,6 +17,8 @@ export interface AuthenticatorDeps {
   readonly jwt: TokenVerifier | null;
   /** Introspection clients by issuer config name, in config order (the order picks the first). */
   readonly introspection: Readonly<Record<string, TokenIntrospector>>;
+  /** Per route index: the route's deadline, ms (routeDeadlineMs): a request waits no longer on an unknown-kid JWKS refetch. */
+  readonly deadlinesMs?: readonly number[];
 }
 
 export type Authenticate = (ctx: RequestContext) => StageResult | Promise<StageResult>;
@@ -95,6 +97,7 @@ function apply(ctx: RequestContext, outcome: VerifyOutcome): StageResult {
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
   const jwt = deps.jwt;
+  const deadlines = deps.deadlinesMs ?? [];
   const introspectors = Object.entries(deps.introspection);
   const byName = new Map(introspectors);
   // the introspector a policy uses, decided once per compiled policy
@@ -120,7 +123,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     if (token === null) return NO_TOKEN;
     try {
       if (jwt !== null && looksLikeJws(token)) {
-        const r = jwt.verify(token, policy.issuers);
+        const r = jwt.verify(token, policy.issuers, deadlines[ctx.route.index]);
         // An issuer with introspection whose keys are not loaded yet (or never published):
         // its authorization server judges the JWT instead of a 503.
         if (!(r instanceof Promise) && !r.ok && r.reason === 'keys_unavailable' && byName.size > 0) {

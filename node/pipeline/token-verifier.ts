@@ -11,10 +11,11 @@ export type VerifyOutcome = VerifyOk | VerifyFail;
 /** node/jwt's JwtVerifier satisfies this structurally; tests pass fakes. */
 export interface TokenVerifier {
   /**
-   * Judge `token`. `allowedIssuers` are config names (null = any configured issuer).
-   * Returns synchronously on a cache hit; the Promise never rejects.
+   * Judge `token`. `allowedIssuers` are config names (null = any configured issuer). `keyWaitMs`:
+   * the longest this request waits for its issuer's keys to be refetched (an unknown kid), ms; then
+   * a 503 outcome. Returns synchronously on a cache hit; the Promise never rejects.
    */
-  verify(token: string, allowedIssuers: readonly string[] | null): VerifyOutcome | Promise<VerifyOutcome>;
+  verify(token: string, allowedIssuers: readonly string[] | null, keyWaitMs?: number): VerifyOutcome | Promise<VerifyOutcome>;
   /**
    * Config name of the issuer a JWS token claims (by `iss`, among `allowedIssuers`) when that
    * issuer has no signing keys yet; null otherwise. Lets authenticate introspect such a token

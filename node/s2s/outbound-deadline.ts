@@ -2,7 +2,6 @@
 // exchange — discovery included —, an internal token's signature): the route's own request deadline.
 // Past it the request is answered 503; the call goes on and its token fills the cache for later requests.
 import { proxyError } from '../errors.js';
-import type { Config, RouteConfig } from '../config/index.js';
 import type { OutboundResult, OutboundStep } from '../pipeline/snapshot.js';
 import type { Deny } from './grant-cache.js';
 
@@ -10,11 +9,6 @@ const TIMED_OUT: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'outbound_token_timeout',
   error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'the outbound token was not obtained within the route\'s deadline', { retryAfter: 1 })),
 });
-
-/** The route's request deadline, ms: its `timeout_ms`, else its upstream's `timeouts.response_ms` (the 504 deadline of the forward). */
-export function routeDeadlineMs(config: Config, route: RouteConfig): number {
-  return route.timeout_ms ?? config.upstreams[route.upstream]?.timeouts.response_ms ?? 15_000;
-}
 
 /**
  * `step` whose waits end at `ms`: a cached answer stays synchronous; a promise still pending `ms`

@@ -5,14 +5,14 @@
 import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
-import type { Config, InternalTokensConfig, RouteConfig } from '../config/index.js';
+import { routeDeadlineMs, type Config, type InternalTokensConfig, type RouteConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { OutboundStep, WellKnownDoc } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
 import { ClientCredentialsSource, ccKey } from './client-credentials.js';
 import type { Deny } from './grant-cache.js';
 import { InternalMinter } from './internal-minter.js';
-import { routeDeadlineMs, withDeadline } from './outbound-deadline.js';
+import { withDeadline } from './outbound-deadline.js';
 import { KeyRing, generateKeyAsync, generateKeySync, loadOrCreateKeyFile, type InternalAlg } from './key-ring.js';
 import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
 import { TokenExchanger } from './token-exchanger.js';

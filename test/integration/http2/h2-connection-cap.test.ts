@@ -1,13 +1,16 @@
 // server.http2.max_connections: a client opening connections past the cap has them closed at accept,
 // counted (portcullis_http2_connections_refused_total) and logged at most once a second; sessions
-// already open keep being served, and a slot freed by a close is taken by the next connection.
+// already open keep being served, and a slot freed by a close is taken by the next connection —
+// on h2c and over TLS alike (the cap is on the TCP accept, before the TLS handshake).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ClientHttp2Session } from 'node:http2';
 import { sourceValue } from '../../../node/metrics/index.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Connect, h2Fetch, h2Request, http2PortOf } from '../../helpers/h2-client.js';
+import { selfSignedCert } from '../../helpers/tls-probe.js';
 import { admin } from '../ws/ws-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -110,6 +113,44 @@ describe('server.http2.max_connections under --workers', () => {
       for (let i = 0; i < 10; i++) results.push(await probe(port, true));
       expect(results.filter((refused) => refused).length).toBe(6);
     } finally {
+      await p.stop();
+    }
+  });
+});
+
+/** A TLS connection offering h2: the socket once its handshake completed, or null when the server closed it before. */
+function tlsOpen(port: number): Promise<TLSSocket | null> {
+  return new Promise((resolve) => {
+    const s = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+    s.on('error', () => { /* a reset before the handshake is a close */ });
+    s.once('secureConnect', () => resolve(s));
+    s.once('close', () => resolve(null));
+  });
+}
+
+describe('server.http2.max_connections over TLS', () => {
+  it('closes the connection past the cap before its handshake, counts it, and serves a new one once a slot is freed', async () => {
+    const { cert, key } = selfSignedCert();
+    const p = await startProxy(baseConfig(echo.url, {
+      server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: cert, key_file: key }, max_connections: 2 } },
+    }), { env: ADMIN_ENV });
+    const idle: TLSSocket[] = [];
+    try {
+      const port = http2PortOf(p.logs());
+      // two connections through their handshake, then silent: each holds a slot
+      for (let i = 0; i < 2; i++) {
+        const s = await tlsOpen(port);
+        expect(s?.alpnProtocol).toBe('h2');
+        idle.push(s!);
+      }
+      expect(await tlsOpen(port)).toBeNull();
+      const m = await admin(p, 'GET', '/metrics');
+      expect(sourceValue(String(m.body), 'http2.connections_refused_total')).toBe(1);
+      // one of them closes: its slot serves the next client (counted on the server's close, so polled)
+      idle.shift()!.destroy();
+      await waitFor('a slot was freed', async () => (await h2Fetch(`https://127.0.0.1:${port}`, { ':method': 'GET', ':path': '/x' }).then((r) => r.status === 200, () => false)), 10_000);
+    } finally {
+      for (const s of idle) s.destroy();
       await p.stop();
     }
   });
