@@ -185,7 +185,7 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
       const issuers = jwt.prepareIssuers(judged.issuers); // never throws
       const introspectors: Record<string, TokenIntrospector> = {};
       for (const [name, client] of intro.clients) introspectors[name] = client;
-      // a request waiting on an unknown-kid refetch is answered 503 at its route's deadline, as on its outbound token
+      // a request waiting on an unknown-kid refetch or an introspection call is answered 503 at its route's deadline, as on its outbound token
       const deadlinesMs = next.routes.map((route) => routeDeadlineMs(next, route));
       return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({ jwt, introspection: introspectors, deadlinesMs }) };
     },

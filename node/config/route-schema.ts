@@ -74,7 +74,7 @@ export const routeSchema = z.strictObject({
   auth: z.union([z.literal('none'), routeAuthSchema]).optional(),
   client_cert: clientCertRuleSchema.optional(), // required client-certificate identity (client-cert-schema.ts); with `auth: none` too
   strip_prefix: z.string().startsWith('/').optional(),
-  timeout_ms: z.number().int().min(1).optional(), // ms; overrides upstream response_ms (504); also ends waits before forwarding (outbound token, unknown-kid JWKS refetch: 503)
+  timeout_ms: z.number().int().min(1).optional(), // ms; overrides upstream response_ms (504); also ends waits before forwarding (outbound token, unknown-kid JWKS refetch, introspection call: 503)
   /** Proxy WebSocket upgrades on this route (closed 1008 when the token is revoked or expires); false: upgrades are forwarded as plain requests. */
   websocket: z.boolean().default(false),
   /**

@@ -18,6 +18,7 @@ import { deepFreeze } from './answer-claims.js';
 import { InFlightDrops } from './in-flight-drops.js';
 import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
+import { withinDeadline } from './lookup-deadline.js';
 
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
@@ -32,6 +33,8 @@ export interface IntrospectionStats {
   calls_queue_full: number;
   /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted, or something newer cached, meanwhile. */
   calls_late: number;
+  /** Lookups answered 503 at their route's deadline while the call went on (its answer is cached as usual). */
+  lookups_deadline: number;
   cache_hits: number;
   cache_misses: number;
   cache_entries: number;
@@ -78,6 +81,8 @@ const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024; // 256 KiB
 /** Longer tokens are refused without asking the authorization server. */
 const MAX_TOKEN_CHARS = 16 * 1024; // 16 KiB
 const HASH_HEX = /^[0-9a-f]{64}$/;
+/** Longest a lookup outlives `timeout_ms` without a cluster coordinator: the caller's sweeper tick (≤ 250 ms). */
+const SWEEP_SLACK_MS = 250;
 
 class CallFailure extends Error { constructor(readonly reason: CallFailReason, message: string) { super(message); } }
 
@@ -113,7 +118,7 @@ export class IntrospectionClient {
   /** Subjects dropped while calls were on the wire (an IdP's token-claims-change). */
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
-    calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0,
+    calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0,
     cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
   };
   #closed = false;
@@ -165,9 +170,11 @@ export class IntrospectionClient {
 
   /**
    * Judge an opaque token. Cache hit → synchronous; otherwise one authorization-server call per
-   * token however many lookups wait for it. The Promise never rejects.
+   * token however many lookups wait for it. `waitMs` (the route's deadline, ms): this lookup's
+   * answer at the latest then — 503 `introspection_deadline`, the call goes on and its answer is
+   * cached; absent = until the call settles (`timeout_ms`). The Promise never rejects.
    */
-  lookup(token: string): VerifyOutcome | Promise<VerifyOutcome> {
+  lookup(token: string, waitMs?: number): VerifyOutcome | Promise<VerifyOutcome> {
     if (this.#closed) return this.#unavailable.introspection_closed;
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return REFUSED.malformed;
     const key = hash('sha256', token, 'hex');
@@ -176,11 +183,17 @@ export class IntrospectionClient {
     if (hit !== undefined) { this.#stats.cache_hits++; return withHeaderKid(token, hit); }
     this.#stats.cache_misses++;
     const joined = this.#inflight.get(key);
-    if (joined !== undefined) { this.#stats.singleflight_waits++; return joined.promise; }
+    if (joined !== undefined) { this.#stats.singleflight_waits++; return this.#waitAtMost(joined.promise, waitMs); }
     const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark() };
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);
-    return flight.promise;
+    return this.#waitAtMost(flight.promise, waitMs);
+  }
+
+  /** A lookup's wait, ended at `ms`; no timer when the call's own `timeout_ms` ends it first (no cluster owner to wait on). */
+  #waitAtMost(p: Promise<VerifyOutcome>, ms: number | undefined): Promise<VerifyOutcome> {
+    if (ms === undefined || (this.#coordinate === undefined && ms >= this.#cfg.timeout_ms + SWEEP_SLACK_MS)) return p;
+    return withinDeadline(p, ms, () => { this.#stats.lookups_deadline++; });
   }
 
   /** Drop a token's cached outcome (revocation); an answer still in flight will not be cached. */

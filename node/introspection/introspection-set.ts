@@ -36,7 +36,7 @@ export interface IntrospectionSetOptions {
 }
 
 const ZERO_STATS: IntrospectionStats = {
-  calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0,
+  calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0,
   cache_hits: 0, cache_misses: 0, cache_entries: 0, cache_evictions: 0, latency_ms_sum: 0, latency_count: 0,
 };
 

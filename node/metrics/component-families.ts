@@ -44,6 +44,7 @@ counter('portcullis_introspection_calls_total', 'RFC 7662 calls to the authoriza
   by('outcome', { 'introspection.calls_ok': 'active', 'introspection.calls_inactive': 'inactive', 'introspection.calls_failed': 'failed' }));
 counter('portcullis_introspection_queue_full_total', 'Introspections refused because too many were waiting', { 'introspection.calls_queue_full': null });
 counter('portcullis_introspection_late_answers_total', 'Introspection answers that arrived after the request gave up', { 'introspection.calls_late': null });
+counter('portcullis_introspection_deadline_total', 'Lookups answered 503 at their route\'s deadline while the introspection call went on (its answer is cached as usual)', { 'introspection.lookups_deadline': null });
 counter('portcullis_introspection_singleflight_waits_total', 'Lookups that waited for an introspection already running for the same token', { 'introspection.singleflight_waits': null });
 counter('portcullis_introspection_cache_lookups_total', 'Introspection cache lookups by result (hit, miss)', by('result', { 'introspection.cache_hits': 'hit', 'introspection.cache_misses': 'miss' }));
 gauge('portcullis_introspection_cache_entries', 'Introspection results cached', { 'introspection.cache_entries': null });

@@ -9,7 +9,8 @@ import type { VerifyOutcome, TokenVerifier } from './token-verifier.js';
 
 /** What authenticate needs from an introspection client (node/introspection's IntrospectionClient). */
 export interface TokenIntrospector {
-  lookup(token: string): VerifyOutcome | Promise<VerifyOutcome>;
+  /** `waitMs`: the longest this request waits on a call (the route's deadline), ms; then a 503 outcome. */
+  lookup(token: string, waitMs?: number): VerifyOutcome | Promise<VerifyOutcome>;
 }
 
 export interface AuthenticatorDeps {
@@ -17,7 +18,7 @@ export interface AuthenticatorDeps {
   readonly jwt: TokenVerifier | null;
   /** Introspection clients by issuer config name, in config order (the order picks the first). */
   readonly introspection: Readonly<Record<string, TokenIntrospector>>;
-  /** Per route index: the route's deadline, ms (routeDeadlineMs): a request waits no longer on an unknown-kid JWKS refetch. */
+  /** Per route index: the route's deadline, ms (routeDeadlineMs): a request waits no longer on an unknown-kid JWKS refetch or an introspection call. */
   readonly deadlinesMs?: readonly number[];
 }
 
@@ -129,14 +130,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
         if (!(r instanceof Promise) && !r.ok && r.reason === 'keys_unavailable' && byName.size > 0) {
           const name = jwt.keylessIssuer?.(token, policy.issuers) ?? null;
           const client = name === null ? undefined : byName.get(name);
-          if (client !== undefined) return settle(ctx, client.lookup(token));
+          if (client !== undefined) return settle(ctx, client.lookup(token, deadlines[ctx.route.index]));
         }
         return settle(ctx, r);
       }
       const client = introspectorFor(policy);
       if (client === null) return OPAQUE_NOT_SUPPORTED;
       if (respelledJws(token)) return RESPELLED_JWS;
-      return settle(ctx, client.lookup(token));
+      return settle(ctx, client.lookup(token, deadlines[ctx.route.index]));
     } catch {
       return BUG;
     }
