@@ -1,7 +1,8 @@
 // The cluster-wide introspection cache on a real nats-server: three members, each with a
 // real IntrospectionClient against one counting authorization server (node:http, port 0).
 // Under concurrent lookups everywhere the server sees one call per token; afterwards
-// every member answers from memory; an eviction reaches every member; and killing the
+// every member answers from memory; an eviction reaches every member; a lookup waiting on the
+// owner's lease ends at its request's deadline while the call goes on; and killing the
 // owner while its call is slow fails no lookup and costs at most one extra call.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -87,6 +88,19 @@ describe('shared introspection cache over NATS', () => {
     const again = clients.map((c) => c.lookup(token));
     expect(again.every((o) => o instanceof Promise)).toBe(true);
     expect((await Promise.all(again)).every((o) => o.ok)).toBe(true);
+    expect(as.counters.introspection).toBe(1);
+  });
+
+  it('a lookup waiting on the owner\'s lease ends at its request\'s deadline; the one call goes on and its answer reaches every member', async () => {
+    const token = as.issueOpaque({ sub: 'deadline' }, 600);
+    const key = sha256hex(token);
+    await waitFor('every member to agree on the owner', () => nodes.every((n) => n.membership.members().length === 3 && n.introspection.ownerOf(key) === nodes[0]!.introspection.ownerOf(key)), 10_000);
+    as.setIntrospection('slow', 1_000); // inside timeout_ms (3 s), past the requests' 200 ms
+    as.resetCounters();
+    const outcomes = await Promise.all(clients.map((c) => c.lookup(token, 200)));
+    expect(outcomes.map((x) => (x.ok ? 'ok' : x.reason))).toEqual(['introspection_deadline', 'introspection_deadline', 'introspection_deadline']);
+    await waitFor('every member to cache the one answer', () => clients.every((c) => c.cached(token, key)?.claims.sub === 'deadline'), 10_000);
+    as.setIntrospection('normal');
     expect(as.counters.introspection).toBe(1);
   });
 
