@@ -7,7 +7,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/admin-server.js';
 import { waitingIssuers } from '../../node/auth/index.js';
-import { parseConfigText, readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
+import { readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
+import { parseReloadText } from './reload-parse.js';
 import { logLinesDropped, logListening, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
@@ -262,7 +263,8 @@ export class Supervisor {
 
   private async reloadNow(): Promise<{ status: number; body: unknown }> {
     const read = this.composeReload !== null ? null : readConfigText(this.configPath);
-    const r = read === null ? this.composeReload!() : read.ok ? parseConfigText(read.text, { env: process.env }) : read;
+    // a large file is parsed off the loop: the workers' leases keep hearing from this process (reload-parse.ts)
+    const r = read === null ? this.composeReload!() : read.ok ? await parseReloadText(read.text) : read;
     if (!r.ok) { this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return { status: 422, body: { reloaded: false, errors: r.errors } }; }
     const out = await this.commitText(read === null ? (r as { text?: string }).text ?? '' : (read as { text: string }).text, r.config);
     if (out.status === 200 && read === null) this.onReloaded?.(r as { raw?: unknown });
