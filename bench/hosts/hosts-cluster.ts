@@ -34,7 +34,7 @@ export interface HostsOptions {
   drainMs?: number;
   /** cluster.fail_closed_after_ms (default 10 000 ms): how long a member may serve without a confirmed revocation stream. */
   failClosedAfterMs?: number;
-  /** Print every child's output to stderr (default false). */
+  /** Print every child's output to stderr (default false; PORTCULLIS_HOSTS_VERBOSE=1 turns it on, e.g. for the test). */
   verbose?: boolean;
 }
 
@@ -74,7 +74,7 @@ export class HostsCluster {
 
   /** Build the topology and start everything; on any failure everything is removed again. */
   static async start(options: HostsOptions = {}): Promise<HostsCluster> {
-    const opts: Required<HostsOptions> = { workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000, verbose: false, ...options };
+    const opts: Required<HostsOptions> = { workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000, verbose: process.env.PORTCULLIS_HOSTS_VERBOSE === '1', ...options };
     const topo = Topology.create({ ...OCTETS });
     const c = new HostsCluster(topo, mkdtempSync(join(tmpdir(), 'portcullis-hosts-')), opts);
     try {
