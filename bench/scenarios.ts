@@ -90,7 +90,7 @@ export const scenarios: Readonly<Record<string, Scenario>> = {
     run: forwardAuth,
   },
   startup: {
-    description: 'CLI start-up: --help, check-config and serve to its listening line, median of repeated runs; beside another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) interleaved when given',
+    description: 'CLI start-up: --help, check-config, serve (one process and two workers) to the listening line, dev to its token — median wall and process-tree CPU ms of repeated runs; beside another built checkout (PORTCULLIS_BENCH_BASELINE=<root>) interleaved when given',
     run: startup,
   },
   'build-compare': {

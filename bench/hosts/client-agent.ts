@@ -43,6 +43,8 @@ export function send(url: string, opts: { method?: string; headers?: Record<stri
 const now = (): string => process.hrtime.bigint().toString();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const errorCode = (o: Outcome): string | null => { try { return (JSON.parse(o.body) as { code?: string }).code ?? null; } catch { return null; } };
+/** The error answer's code and message ("PORTCULLIS_ERR_X (why)"): which stage refused, in a failure report. */
+const errorWhy = (o: Outcome): string => { try { const b = JSON.parse(o.body) as { code?: string; message?: string }; return b.message === undefined ? b.code ?? '' : `${b.code ?? ''} (${b.message})`; } catch { return ''; } };
 
 /**
  * Answers that say "not processed, try another instance", as an Envoy retry policy with
@@ -67,8 +69,13 @@ interface LoadReport {
   sent: number; ok: number; failed: number; retried: number; overload: number;
   byHost: Record<string, { ok: number; failed: number; retriedAway: number }>;
   failures: Record<string, number>; retries: Record<string, number>;
+  /** Every refused attempt (retried or final), oldest first, at most REFUSALS_KEPT: [ms since the load started, host, why]. */
+  refusals: Array<[number, string, string]>;
   latency: { p50: number; p99: number; max: number };
 }
+
+/** How many refused attempts a load report lists one by one (a timeline beside the restarts). */
+const REFUSALS_KEPT = 400;
 
 /** Paced load through a client-side pool that knows every address: round-robin, skips an address for 500 ms after a refusal, retries there-and-elsewhere up to maxAttempts. */
 class Load {
@@ -81,12 +88,17 @@ class Load {
   private loop: Promise<void>;
 
   constructor(private readonly spec: LoadSpec) {
-    this.report = { sent: 0, ok: 0, failed: 0, retried: 0, overload: 0, byHost: {}, failures: {}, retries: {}, latency: { p50: 0, p99: 0, max: 0 } };
+    this.report = { sent: 0, ok: 0, failed: 0, retried: 0, overload: 0, byHost: {}, failures: {}, retries: {}, refusals: [], latency: { p50: 0, p99: 0, max: 0 } };
     for (const u of spec.urls) this.report.byHost[new URL(u).host] = { ok: 0, failed: 0, retriedAway: 0 };
     this.loop = this.run();
   }
 
   private readonly out = new Set<string>();
+  private readonly t0 = performance.now();
+
+  private refused(host: string, o: Outcome): void {
+    if (this.report.refusals.length < REFUSALS_KEPT) this.report.refusals.push([Math.round(performance.now() - this.t0), host, o.error ?? `${o.status} ${errorWhy(o)}`.trim()]);
+  }
 
   private pick(): string {
     const t = performance.now();
@@ -122,11 +134,12 @@ class Load {
       host = new URL(url).host;
       last = await send(url, { headers: { authorization: `Bearer ${token}` }, timeoutMs: this.spec.timeoutMs ?? 5_000 });
       if (!retriable(last)) break;
+      this.refused(host, last);
       if (!refusedByLive(last)) {
         this.downUntil.set(url, performance.now() + 500);
         this.takeOut(url);
       }
-      const why = `${host} ${last.error ?? `${last.status} ${errorCode(last) ?? ''}`.trim()}`;
+      const why = `${host} ${last.error ?? `${last.status} ${errorWhy(last)}`.trim()}`;
       this.report.retries[why] = (this.report.retries[why] ?? 0) + 1;
       this.report.byHost[host]!.retriedAway++;
       this.report.retried++;
@@ -136,7 +149,8 @@ class Load {
     if (last !== null && last.status === 200) { this.report.ok++; h.ok++; return; }
     this.report.failed++;
     h.failed++;
-    const why = last === null ? 'none' : last.error ?? `${last.status} ${errorCode(last) ?? ''}`.trim();
+    if (last !== null && !retriable(last)) this.refused(host, last);
+    const why = last === null ? 'none' : last.error ?? `${last.status} ${errorWhy(last)}`.trim();
     this.report.failures[`${host} ${why}`] = (this.report.failures[`${host} ${why}`] ?? 0) + 1;
   }
 

@@ -34,7 +34,7 @@ export interface HostsOptions {
   drainMs?: number;
   /** cluster.fail_closed_after_ms (default 10 000 ms): how long a member may serve without a confirmed revocation stream. */
   failClosedAfterMs?: number;
-  /** Print every child's output to stderr (default false). */
+  /** Print every child's output to stderr (default false; PORTCULLIS_HOSTS_VERBOSE=1 turns it on, e.g. for the test). */
   verbose?: boolean;
 }
 
@@ -74,7 +74,7 @@ export class HostsCluster {
 
   /** Build the topology and start everything; on any failure everything is removed again. */
   static async start(options: HostsOptions = {}): Promise<HostsCluster> {
-    const opts: Required<HostsOptions> = { workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000, verbose: false, ...options };
+    const opts: Required<HostsOptions> = { workers: 2, drainMs: 5_000, failClosedAfterMs: 10_000, verbose: process.env.PORTCULLIS_HOSTS_VERBOSE === '1', ...options };
     const topo = Topology.create({ ...OCTETS });
     const c = new HostsCluster(topo, mkdtempSync(join(tmpdir(), 'portcullis-hosts-')), opts);
     try {
@@ -186,6 +186,30 @@ export class HostsCluster {
       }
     }
     throw new Error('no host reports a leader for the revocation stream');
+  }
+
+  /**
+   * Until the cluster is whole again after a fault: every proxy's /readyz says 200 (each member
+   * caught up, none past `fail_closed_after_ms`) and the revocation stream has a leader. A healed
+   * partition is followed by JetStream elections (seconds without a stream leader, also for the hosts
+   * that kept their quorum), during which members past `fail_closed_after_ms` answer 503 by design; a
+   * scenario that measures something else (the rolling restart) starts after them. (A replica's
+   * `current` flag is not waited for: nats-c's stayed false for over 60 s after the link came back.)
+   * Resolves with the ms waited and what it saw meanwhile.
+   */
+  async waitSettled(timeoutMs = 60_000): Promise<{ ms: number; waitedFor: string[] }> {
+    const t0 = Date.now();
+    let last = '';
+    const waitedFor = new Set<string>();
+    while (Date.now() - t0 < timeoutMs) {
+      const ready = await Promise.all(PROXY_HOSTS.map(async (h) => (await this.agent.call<{ status: number }>({ cmd: 'get', url: `${this.adminUrl(h)}/readyz`, timeoutMs: 1_000 })).status === 200));
+      const leader = await this.streamLeader().then((l) => (l as string) !== '', () => false);
+      if (ready.every(Boolean) && leader) return { ms: Date.now() - t0, waitedFor: [...waitedFor] };
+      last = `ready: ${PROXY_HOSTS.filter((_, i) => ready[i]).join(',') || 'none'}${leader ? '' : '; no stream leader'}`;
+      waitedFor.add(last);
+      await sleep(250);
+    }
+    throw new Error(`the cluster did not settle within ${timeoutMs} ms (${last})`);
   }
 
   private proxyConfig(h: ProxyHost): string {

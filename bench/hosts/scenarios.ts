@@ -160,6 +160,8 @@ interface LoadReport {
   sent: number; ok: number; failed: number; retried: number; overload: number;
   byHost: Record<string, { ok: number; failed: number; retriedAway: number }>;
   failures: Record<string, number>; retries: Record<string, number>; latency: { p50: number; p99: number; max: number };
+  /** Refused attempts, oldest first (bounded): [ms since the load started, host, why]. */
+  refusals: Array<[number, string, string]>;
 }
 
 export interface LeaderLossResult {
@@ -249,13 +251,21 @@ export async function introspectionOnce(c: HostsCluster, count: number): Promise
 
 // ---- e. rolling restart --------------------------------------------------------------------
 
-export interface RollingResult { restarts: Array<{ host: ProxyHost; exitCode: number | null; drainMs: number; readyMs: number }>; load: LoadReport }
+export interface RollingResult {
+  /** How long the scenario waited for a whole cluster first (every proxy ready, the stream's replicas current), ms, and what it saw meanwhile. */
+  settled: { ms: number; waitedFor: string[] };
+  /** Per host: `exitedAt` (the old process gone) and `readyAt` (the new one's /readyz 200): ms since the load started (the load report's `refusals` use the same origin, ± a few ms). */
+  restarts: Array<{ host: ProxyHost; exitCode: number | null; drainMs: number; readyMs: number; exitedAt: number; readyAt: number }>;
+  load: LoadReport;
+}
 
 /** e. Restart every proxy, one host at a time, under load through a pool that knows all three. */
 export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_000): Promise<RollingResult> {
+  const settled = await c.waitSettled(); // from a whole cluster, not from the last scenario's partition aftermath
   const tokens = await mint(c, 'jwt', 20);
   await statuses(c, PROXY_HOSTS, tokens);
   await c.agent.call({ cmd: 'loadStart', spec: { urls: PROXY_HOSTS.map((h) => c.apiUrl(h)), health: PROXY_HOSTS.map((h) => `${c.adminUrl(h)}/readyz`), tokens, rps } });
+  const t0 = Date.now();
   const restarts: RollingResult['restarts'] = [];
   try {
     await sleep(settleMs);
@@ -264,7 +274,7 @@ export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_
       const start = Date.now();
       await c.startProxy(h);
       await c.waitReady(h);
-      restarts.push({ host: h, exitCode: code, drainMs: round(ms), readyMs: Date.now() - start });
+      restarts.push({ host: h, exitCode: code, drainMs: round(ms), readyMs: Date.now() - start, exitedAt: start - t0, readyAt: Date.now() - t0 });
       await sleep(settleMs);
     }
   } catch (err) {
@@ -272,7 +282,7 @@ export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_
     throw err;
   }
   const load = await c.agent.call<LoadReport>({ cmd: 'loadStop' });
-  return { restarts, load };
+  return { settled, restarts, load };
 }
 
 // ---- f. cluster-wide policy (hook) -------------------------------------------------------------

@@ -77,7 +77,9 @@ describe('deploy/docker/Dockerfile: structure', () => {
     expect(ops(stage('build'), 'WORKDIR')).toEqual(['/src']);
     const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string } };
     expect(tsconfig.compilerOptions.outDir).toBe('dist');
-    expect(ops(stage('build'), 'RUN')).toContain('npx tsc -p tsconfig.json');
+    expect(ops(stage('build'), 'RUN')).toContain('npm run build');
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { build: string } };
+    expect(pkg.scripts.build).toMatch(/^tsc -p tsconfig\.json && rolldown -c rolldown\.config\.mjs/); // the bundled CLI
     expect(existsSync(join(ROOT, 'dist', 'cluster', 'cli', 'main.js'))).toBe(true);
   });
 
