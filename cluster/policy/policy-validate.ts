@@ -5,7 +5,7 @@
 // where the hand-off to the thread and back costs more than the check (checkVersionFor).
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { CanonicalRouteMemo, checkEnvironment, combinePolicy, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { CanonicalRouteMemo, checkEnvironment, combinePolicy, deepFreeze, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
 import { decodeEntry, decodeEntryText, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
@@ -136,14 +136,6 @@ function freezeVerdict(r: VersionCheck): VersionCheck {
 function workerUrl(): URL {
   const here = import.meta.url;
   return here.endsWith('.ts') ? new URL('../../dist/cluster/policy/policy-validate.worker.js', here) : new URL('./policy-validate.worker.js', here);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as object)) deepFreeze(v);
-  }
-  return o;
 }
 
 /** A config with more routes comes back from the validation thread in slices of this many routes (one event-loop turn each). */

@@ -2,7 +2,7 @@
 // thread, so the primary's event loop keeps running — its workers' revocation lease (primary-lease.ts)
 // hears from it every 100 ms, and a reload of thousands of routes no longer answers their requests 503.
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import { parseConfigText, type ConfigResult } from '../../node/config/index.js';
+import { deepFreeze, parseConfigText, type ConfigResult } from '../../node/config/index.js';
 
 /** Config texts up to this size are parsed on the event loop (tens of routes: ms); larger ones in a thread. */
 export const INLINE_PARSE_MAX_BYTES = 64 * 1024;
@@ -12,14 +12,6 @@ const PARSE_TIMEOUT_MS = 60_000;
 function workerUrl(): URL {
   const here = import.meta.url;
   return here.endsWith('.ts') ? new URL('../../dist/cluster/process/reload-parse.worker.js', here) : new URL('./reload-parse.worker.js', here);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as object)) deepFreeze(v);
-  }
-  return o;
 }
 
 /**

@@ -2,7 +2,7 @@
 export * from './schema.js';
 export { backchannelLogoutSchema, eventSourceSchema, streamDelivery, STANDARD_EVENT_TYPES, EVENT_ACTIONS, type EventActionName, type BackchannelLogoutConfig, type EventSourceConfig } from './event-sources-schema.js';
 export * from './http2-schema.js';
-export { loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
+export { deepFreeze, loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
 export { checkEnvironment, type Environment } from './env-check.js';
 export { watchConfig } from './config-watch.js';
 export { RouteParseMemo, validateConfigReusing } from './validate-reusing.js';
