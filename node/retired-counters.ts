@@ -35,3 +35,8 @@ export class RetiredCounters<S extends object> {
     }
   }
 }
+
+/** Resolves after `ms` (the timer does not hold the process): the drain bound of a component with no close to wait for. */
+export function afterMs(ms: number): Promise<void> {
+  return new Promise((resolve) => { setTimeout(resolve, ms).unref(); });
+}
