@@ -36,6 +36,9 @@ export class RetiredCounters<S extends object> {
   }
 }
 
+/** How long a replaced component with no close to wait for is still read live (its calls in flight end within their timeouts); then its last values. */
+export const RETIRED_READ_MS = 30_000;
+
 /** Resolves after `ms` (the timer does not hold the process): the drain bound of a component with no close to wait for. */
 export function afterMs(ms: number): Promise<void> {
   return new Promise((resolve) => { setTimeout(resolve, ms).unref(); });

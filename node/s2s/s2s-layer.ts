@@ -18,7 +18,7 @@ import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
 import { TokenExchanger } from './token-exchanger.js';
 import { InlineSigner, ThreadSigner, type TokenSigner } from './token-signer.js';
 import { wellKnownDocs } from './well-known.js';
-import { RetiredCounters, afterMs } from '../retired-counters.js';
+import { RETIRED_READ_MS, RetiredCounters, afterMs } from '../retired-counters.js';
 
 /** The part of the auth layer's TokenState this layer needs. */
 export interface RevocationFeed {
@@ -84,8 +84,6 @@ export function upstreamAudience(config: Config, route: RouteConfig): string {
 
 /** Keys of the exchangers', sources' and signer's stats that are levels, not counts: a reload does not carry them over. */
 export const S2S_GAUGES: ReadonlySet<string> = new Set(['cache_tokens', 'sign_queue']);
-/** How long a replaced exchanger, source or signer is still read live (calls it had begun answer within their timeout_ms); then its last values. */
-const RETIRED_READ_MS = 30_000;
 
 export class S2sLayer {
   readonly #log: Logger;

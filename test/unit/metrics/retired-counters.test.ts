@@ -6,6 +6,8 @@ import { COMPONENT_FAMILIES, mapKey } from '../../../node/metrics/index.js';
 import { RetiredCounters } from '../../../node/retired-counters.js';
 import { INTROSPECTION_GAUGES } from '../../../node/introspection/introspection-client.js';
 import { ZERO_STATS } from '../../../node/introspection/introspection-set.js';
+import { validateConfig } from '../../../node/config/index.js';
+import { poolStats, UPSTREAM_GAUGES, UpstreamPool } from '../../../node/upstream/upstream-pool.js';
 
 function familyType(key: string): string {
   const m = mapKey(key);
@@ -18,6 +20,15 @@ describe('RetiredCounters', () => {
     for (const k of Object.keys(ZERO_STATS) as (keyof typeof ZERO_STATS)[]) {
       expect([k, familyType(`introspection.${k}`)]).toEqual([k, INTROSPECTION_GAUGES.has(k) ? 'gauge' : 'counter']);
     }
+  });
+
+  it('upstream pools: every pool stats key that is a Prometheus counter is carried, every gauge is not', async () => {
+    const r = validateConfig({ upstreams: { app: { targets: ['http://127.0.0.1:9'], pipelining: 2 } }, routes: [{ name: 'a', match: { path: '/*' }, upstream: 'app', auth: 'none' }] });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const up = new UpstreamPool('app', r.config.upstreams.app!);
+    try {
+      for (const k of Object.keys(poolStats(up))) expect([k, familyType(`upstream.app_${k}`)]).toEqual([k, UPSTREAM_GAUGES.has(k) ? 'gauge' : 'counter']);
+    } finally { await up.close(); }
   });
 
   it('keeps a retired component counting while it drains, then its last values; gauges never', async () => {
