@@ -3,12 +3,15 @@
 import type { Auth } from './auth/index.js';
 import type { ClusterStatus } from './contracts/index.js';
 import type { S2sLayer } from './s2s/index.js';
+import type { RetiredCounters } from './retired-counters.js';
 import { addUpstreamStats, type UpstreamPool } from './upstream/upstream-pool.js';
 
 /** Flat counters and gauges (names as /metrics groups them: `auth.`, `issuer.`, `cluster.`, `process.`). */
-export function instanceStats(upstreams: ReadonlyMap<string, UpstreamPool>, auth: Auth, s2s: S2sLayer, cluster: ClusterStatus | null | undefined): Record<string, number> {
+/** `retiredPools`: by upstream name, the counters of the pools reloads replaced (they stay in the sums). */
+export function instanceStats(upstreams: ReadonlyMap<string, UpstreamPool>, auth: Auth, s2s: S2sLayer, cluster: ClusterStatus | null | undefined,
+  retiredPools: ReadonlyMap<string, RetiredCounters<Record<string, number>>> = new Map()): Record<string, number> {
   const out: Record<string, number> = {};
-  addUpstreamStats(out, upstreams);
+  addUpstreamStats(out, upstreams, retiredPools);
   for (const [k, v] of Object.entries(auth.stats())) out[k.includes('.') ? k : `auth.${k}`] = v;
   // per issuer, what /readyz waits for: its keys, and its introspection endpoint when it has one
   for (const [name, r] of Object.entries(auth.readiness())) {

@@ -15,7 +15,8 @@ import { logLinesDropped, type Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { EventEndpoints } from './events/index.js';
-import type { UpstreamPool } from './upstream/upstream-pool.js';
+import { poolStats, UPSTREAM_GAUGES, type UpstreamPool } from './upstream/upstream-pool.js';
+import { RETIRED_READ_MS, RetiredCounters, afterMs } from './retired-counters.js';
 import { instanceStats } from './instance-stats.js';
 import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
@@ -109,6 +110,8 @@ export class ProxyInstance {
   private readonly events: EventEndpoints;
   /** OTLP tracing, when `tracing.enabled` at start (the section is read at start: a reload keeps it). */
   private readonly tracer: Tracer | null;
+  /** By upstream name, the counters of the pools reloads replaced: /metrics keeps them (a counter never goes down). */
+  private readonly retiredPools = new Map<string, RetiredCounters<Record<string, number>>>();
 
   private constructor(private readonly opts: InstanceOptions) {
     this.logger = opts.logger;
@@ -123,7 +126,7 @@ export class ProxyInstance {
     if (this.tracer !== null) { const t = this.tracer; this.metrics.addSource(() => t.stats()); }
     this.snapshot = this.build(opts.config, this.version, this.policy, this.auth, this.s2s.committed, new Map(), []);
     this.metrics.addSource(() => ({ 'log.lines_dropped': logLinesDropped() }));
-    this.metrics.addSource(() => instanceStats(this.snapshot.upstreams, this.auth, this.s2s, opts.cluster));
+    this.metrics.addSource(() => instanceStats(this.snapshot.upstreams, this.auth, this.s2s, opts.cluster, this.retiredPools));
     // token-claims-change: through the shared introspection cache (every member) when clustered, else this process's caches
     const sharing = opts.sharing ?? null;
     this.events = new EventEndpoints({
@@ -321,7 +324,13 @@ export class ProxyInstance {
     if (this.h2 !== null) this.h2.useSnapshot(p.snapshot);
     // Pools no longer referenced are retired, not closed: a request that started on the old
     // snapshot and is still authenticating forwards through its pool later (closing gave it 502).
-    for (const [name, up] of old.upstreams) if (p.snapshot.upstreams.get(name) !== up) up.retire();
+    for (const [name, up] of old.upstreams) {
+      if (p.snapshot.upstreams.get(name) === up) continue;
+      up.retire();
+      const r = this.retiredPools.get(name) ?? new RetiredCounters<Record<string, number>>(UPSTREAM_GAUGES);
+      this.retiredPools.set(name, r);
+      r.retire({ stats: () => poolStats(up) }, afterMs(RETIRED_READ_MS));
+    }
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
     for (const w of plainHttpCredentials(p.config)) this.logger.warn({ path: w.path }, w.message);

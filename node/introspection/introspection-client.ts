@@ -20,6 +20,9 @@ import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
 import { withinDeadline } from './lookup-deadline.js';
 
+/** The keys of IntrospectionStats that are levels, not counts: a reload does not carry them over (introspection-set.ts). */
+export const INTROSPECTION_GAUGES: ReadonlySet<keyof IntrospectionStats> = new Set(['cache_entries']);
+
 export interface IntrospectionStats {
   /** Authorization-server calls answered `active: true`. */
   calls_ok: number;
@@ -231,8 +234,8 @@ export class IntrospectionClient {
 
   stats(): IntrospectionStats { return { ...this.#stats, cache_entries: this.#cache.size, cache_evictions: this.#cache.evictions }; }
 
-  /** A reload replaced this client: lookups already waiting get their answer (within timeout_ms), then close(). */
-  retire(): void { void this.#caller.drain().then(() => this.close()); }
+  /** A reload replaced this client: lookups already waiting get their answer (within timeout_ms), then close(); resolves once closed. */
+  retire(): Promise<void> { return this.#caller.drain().then(() => this.close()); }
 
   /** Abort calls in flight (their lookups answer 503), drop the cache, close the owned Agent. */
   async close(): Promise<void> {

@@ -6,7 +6,8 @@ import type { Config, IssuerConfig } from '../config/index.js';
 import type { IntrospectionSharing } from '../contracts/index.js';
 import type { Logger } from '../log.js';
 import type { Principal } from '../pipeline/context.js';
-import { IntrospectionClient, type IntrospectionStats } from './introspection-client.js';
+import { RetiredCounters } from '../retired-counters.js';
+import { INTROSPECTION_GAUGES, IntrospectionClient, type IntrospectionStats } from './introspection-client.js';
 import { discoverIntrospection } from './introspection-discovery.js';
 
 interface Slot {
@@ -35,15 +36,16 @@ export interface IntrospectionSetOptions {
   sharing: IntrospectionSharing | null;
 }
 
-const ZERO_STATS: IntrospectionStats = {
+/** Every key of the stats (the type makes a new one appear here); counters or gauges by INTROSPECTION_GAUGES. */
+export const ZERO_STATS: IntrospectionStats = {
   calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0,
   cache_hits: 0, cache_misses: 0, cache_entries: 0, cache_evictions: 0, latency_ms_sum: 0, latency_count: 0,
 };
 
 export class IntrospectionSet {
   private slots: ReadonlyMap<string, Slot> = new Map();
-  /** Calls made by clients a reload retired: the counters stay monotonic. */
-  private readonly retired = { calls_ok: 0, calls_failed: 0, calls_inactive: 0 };
+  /** Every counter of the clients a reload retired (gauges not): the summed counters never go down. */
+  private readonly retired = new RetiredCounters<IntrospectionStats>(INTROSPECTION_GAUGES);
 
   constructor(private readonly opts: IntrospectionSetOptions) {}
 
@@ -108,9 +110,10 @@ export class IntrospectionSet {
     return n;
   }
 
-  /** Counters summed over the live clients, plus the calls of retired ones. */
+  /** Stats summed over the live clients, plus the counters of retired ones. */
   stats(): IntrospectionStats {
-    const out: IntrospectionStats = { ...ZERO_STATS, ...this.retired };
+    const out: IntrospectionStats = { ...ZERO_STATS };
+    this.retired.addTo(out);
     for (const s of this.slots.values()) {
       const st = s.client.stats();
       for (const k of Object.keys(out) as (keyof IntrospectionStats)[]) out[k] += st[k];
@@ -146,16 +149,12 @@ export class IntrospectionSet {
 
   /** `replaced`: a reload, lookups waiting on it get their answer first; else (shutdown) it closes now. */
   private retire(s: Slot, replaced = false): void {
-    const st = s.client.stats();
-    this.retired.calls_ok += st.calls_ok;
-    this.retired.calls_failed += st.calls_failed;
-    this.retired.calls_inactive += st.calls_inactive;
     // the lookups still waiting on it get their answer, but the cluster (and this member's new
     // client, through the owner's kept results) does not: it was fetched under the replaced settings
     s.shares.open = false;
     s.detach();
     s.stopDiscovery();
-    if (replaced) s.client.retire();
+    if (replaced) this.retired.retire(s.client, s.client.retire()); // counts on while its waiters are answered
     else void s.client.close();
   }
 }

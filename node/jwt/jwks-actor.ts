@@ -40,6 +40,9 @@ export interface JwksCounters {
   jwks_keys_refused: number;
 }
 
+/** Every JWKS counter at zero (all of them are counters: a reload carries each over, jwt-verifier.ts). */
+export const ZERO_JWKS: Readonly<JwksCounters> = Object.freeze({ jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0, jwks_keys_refused: 0 });
+
 export function issuerPolicy(c: IssuerConfig): IssuerPolicy {
   return Object.freeze({
     issuer: c.issuer,
@@ -55,7 +58,7 @@ export class JwksActor {
   readonly name: string;
   readonly config: IssuerConfig;
   readonly policy: IssuerPolicy;
-  readonly counters: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0, jwks_keys_refused: 0 };
+  readonly counters: JwksCounters = { ...ZERO_JWKS };
   readonly #log: Logger;
   readonly #agent = new (undici().Agent)({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #abort = new AbortController();

@@ -8,7 +8,7 @@ import type { IssuerConfig } from '../config/schema.js';
 import { inlineChecks } from '../tracing/index.js';
 import { Interner } from './intern.js';
 import { selectIssuer } from './issuer-select.js';
-import { JwksActor, type JwksCounters } from './jwks-actor.js';
+import { JwksActor, ZERO_JWKS, type JwksCounters } from './jwks-actor.js';
 import { withKeyDeadline } from './key-wait.js';
 import { TokenCache } from './token-cache.js';
 import { TokenDigests } from './token-digest.js';
@@ -97,8 +97,8 @@ export class JwtVerifier {
   #actors: ReadonlyMap<string, JwksActor> = new Map<string, JwksActor>();
   /** Exact `iss` string → actors in config order (several configs may share an issuer). */
   #byIss = new Map<string, JwksActor[]>();
-  /** Counters of actors retired by reloads, so totals never go backwards. */
-  readonly #retired: JwksCounters = { jwks_fetch_ok: 0, jwks_fetch_failed: 0, jwks_unknown_kid_refetch: 0, jwks_unknown_kid_throttled: 0, jwks_keys_refused: 0 };
+  /** Counters of actors retired by reloads, by issuer name: the totals and each issuer's counters never go backwards. */
+  readonly #retired = new Map<string, JwksCounters>();
   #verified = 0;
   #started = false;
   #closed = false;
@@ -320,7 +320,9 @@ export class JwtVerifier {
     for (const [name, a] of this.#actors) {
       if (p.actors.get(name) === a) continue;
       changed = true;
-      for (const c of Object.keys(this.#retired) as (keyof JwksCounters)[]) this.#retired[c] += a.counters[c];
+      const r = this.#retired.get(name) ?? { ...ZERO_JWKS };
+      for (const c of Object.keys(r) as (keyof JwksCounters)[]) r[c] += a.counters[c];
+      this.#retired.set(name, r);
       a.retire(); // a fetch in flight finishes for the requests waiting on it (README: in-flight requests keep their snapshot)
     }
     this.#actors = p.actors;
@@ -363,18 +365,23 @@ export class JwtVerifier {
       verify_pool: this.#placement.pool,
       verify_inline_spills: this.#placement.spills,
       verify_prefers_inline: this.#placement.prefersInline ? 1 : 0,
-      ...this.#retired,
+      ...ZERO_JWKS,
       issuers: this.#actors.size,
       issuers_ready: 0,
       verify_ok: this.#verified,
       verify_inflight: this.#inflight.size,
     };
-    for (const a of this.#actors.values()) {
-      for (const k of Object.keys(a.counters) as (keyof JwksCounters)[]) {
-        out[k]! += a.counters[k];
-        // the same per issuer (`jwks.<issuer>.fetch_ok`…) for metrics labelled by issuer
-        out[`jwks.${a.name}.${k.slice('jwks_'.length)}`] = a.counters[k];
+    const perIssuer = [...this.#retired].map(([name, c]) => ({ name, c })).concat([...this.#actors.values()].map((a) => ({ name: a.name, c: a.counters })));
+    for (const { name, c } of perIssuer) {
+      for (const k of Object.keys(c) as (keyof JwksCounters)[]) {
+        out[k]! += c[k];
+        // the same per configured issuer (`jwks.<issuer>.fetch_ok`…, its retired actors' counts included) for metrics labelled by issuer
+        if (!this.#actors.has(name)) continue;
+        const key = `jwks.${name}.${k.slice('jwks_'.length)}`;
+        out[key] = (out[key] ?? 0) + c[k];
       }
+    }
+    for (const a of this.#actors.values()) {
       if (a.snapshot !== null) out.issuers_ready!++;
     }
     for (const [code, n] of this.#failed) out[`verify_failed_${code}`] = n;

@@ -18,6 +18,7 @@ import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
 import { TokenExchanger } from './token-exchanger.js';
 import { InlineSigner, ThreadSigner, type TokenSigner } from './token-signer.js';
 import { wellKnownDocs } from './well-known.js';
+import { RETIRED_READ_MS, RetiredCounters, afterMs } from '../retired-counters.js';
 
 /** The part of the auth layer's TokenState this layer needs. */
 export interface RevocationFeed {
@@ -81,6 +82,9 @@ export function upstreamAudience(config: Config, route: RouteConfig): string {
   return config.upstreams[route.upstream]?.audience ?? route.upstream;
 }
 
+/** Keys of the exchangers', sources' and signer's stats that are levels, not counts: a reload does not carry them over. */
+export const S2S_GAUGES: ReadonlySet<string> = new Set(['cache_tokens', 'sign_queue']);
+
 export class S2sLayer {
   readonly #log: Logger;
   readonly #env: Readonly<Record<string, string | undefined>>;
@@ -96,6 +100,8 @@ export class S2sLayer {
   readonly #unsubscribe: () => void;
   #committed: PreparedS2s | null = null;
   #closed = false;
+  /** The counters of exchangers, sources and signers a reload replaced or removed: the sums never go down. */
+  readonly #retired = { token_exchange: new RetiredCounters<Record<string, number>>(S2S_GAUGES), client_credentials: new RetiredCounters<Record<string, number>>(S2S_GAUGES), internal_tokens: new RetiredCounters<Record<string, number>>(S2S_GAUGES) };
 
   /** Throws on a key file that cannot be read or created, or an unset secret variable. */
   constructor(config: Config, opts: S2sOptions) {
@@ -149,8 +155,11 @@ export class S2sLayer {
       // the replaced issuer object: its rotation stops; its signer retires unless the next one keeps it
       // (signs what it was already asked, then closes: closing answered those mints 503)
       if (cur.rotation !== null) clearInterval(cur.rotation);
-      if (next?.signer !== cur.signer) cur.signer.retire();
+      if (next?.signer !== cur.signer) { cur.signer.retire(); this.#retired.internal_tokens.retire(cur.signer, afterMs(RETIRED_READ_MS)); }
+      if (next?.minter !== cur.minter) this.#retired.internal_tokens.retire(cur.minter, afterMs(RETIRED_READ_MS)); // internal_tokens removed
     }
+    for (const [name, x] of this.#exchangers) if (p.exchangers.get(name) !== x) this.#retired.token_exchange.retire(x, afterMs(RETIRED_READ_MS));
+    for (const [key, src] of this.#sources) if (p.sources.get(key) !== src) this.#retired.client_credentials.retire(src, afterMs(RETIRED_READ_MS));
     this.#issuing = next;
     if (next !== null) this.#startRotation(next);
     this.#exchangers = p.exchangers;
@@ -302,26 +311,25 @@ export class S2sLayer {
   }
 
 
-  /** Flat counters for /metrics and /cache/stats (`internal_tokens.*`, `token_exchange.*`, `client_credentials.*`). */
+  /** Flat counters for /metrics and /cache/stats (`internal_tokens.*`, `token_exchange.*`, `client_credentials.*`), with those of replaced parts. */
   stats(): Record<string, number> {
     const out: Record<string, number> = {};
     const i = this.#issuing;
+    const issuing: Record<string, number> = i === null ? {} : { ...i.minter.stats(), ...i.signer.stats() };
+    this.#retired.internal_tokens.addTo(issuing);
+    for (const [k, v] of Object.entries(issuing)) out[`internal_tokens.${k}`] = v;
     if (i !== null) {
-      for (const [k, v] of Object.entries(i.minter.stats())) out[`internal_tokens.${k}`] = v;
-      for (const [k, v] of Object.entries(i.signer.stats())) out[`internal_tokens.${k}`] = v;
       out['internal_tokens.keys_published'] = i.ring.published().length;
       out['internal_tokens.key_rotations'] = i.ring.rotations;
     }
-    if (this.#exchangers.size > 0) {
-      const sum: Record<string, number> = {};
-      for (const x of this.#exchangers.values()) for (const [k, v] of Object.entries(x.stats())) sum[k] = (sum[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(sum)) out[`token_exchange.${k}`] = v;
-    }
-    if (this.#sources.size > 0) {
-      const sum: Record<string, number> = { sources: this.#sources.size };
-      for (const s of this.#sources.values()) for (const [k, v] of Object.entries(s.stats())) sum[k] = (sum[k] ?? 0) + v;
-      for (const [k, v] of Object.entries(sum)) out[`client_credentials.${k}`] = v;
-    }
+    const exchange: Record<string, number> = {};
+    for (const x of this.#exchangers.values()) for (const [k, v] of Object.entries(x.stats())) exchange[k] = (exchange[k] ?? 0) + v;
+    this.#retired.token_exchange.addTo(exchange);
+    for (const [k, v] of Object.entries(exchange)) out[`token_exchange.${k}`] = v;
+    const cc: Record<string, number> = this.#sources.size > 0 ? { sources: this.#sources.size } : {};
+    for (const s of this.#sources.values()) for (const [k, v] of Object.entries(s.stats())) cc[k] = (cc[k] ?? 0) + v;
+    this.#retired.client_credentials.addTo(cc);
+    for (const [k, v] of Object.entries(cc)) out[`client_credentials.${k}`] = v;
     if (this.#exchangers.size > 0 || this.#sources.size > 0) {
       for (const [k, v] of Object.entries(this.#endpoints.stats())) out[`token_endpoint.${k}`] = v;
     }

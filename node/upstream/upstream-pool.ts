@@ -6,6 +6,7 @@ import { H1Pool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
 import { UndiciClient } from './undici-client.js';
 import type { UpstreamConfig } from '../config/index.js';
+import type { RetiredCounters } from '../retired-counters.js';
 
 /**
  * Internal, for `bench upstream-client` only (not a user setting): PORTCULLIS_UPSTREAM_CLIENT=undici
@@ -145,18 +146,28 @@ export class UpstreamPool {
   }
 }
 
-/** Component values of every upstream for /metrics (`upstream.<name>_connections`, `_pending`, `_ejections`, and the pipelining counters where it is on). */
-export function addUpstreamStats(out: Record<string, number>, upstreams: ReadonlyMap<string, UpstreamPool>): void {
+/** Keys of poolStats that are levels, not counts: a reload does not carry them over to the pool replacing this one. */
+export const UPSTREAM_GAUGES: ReadonlySet<string> = new Set(['connections', 'pending']);
+
+/** One pool's component values: `connections`, `pending`, `ejections`, and the pipelining counters where it is on. */
+export function poolStats(up: UpstreamPool): Record<string, number> {
+  const c = up.connections();
+  const out: Record<string, number> = { connections: c.connected, pending: c.pending, ejections: up.stats.ejections };
+  if (up.config.pipelining > 1) {
+    const p = up.pipelineCounters();
+    Object.assign(out, { pipelined: p.pipelined, pipeline_retried: p.retried, pipeline_discarded: p.discarded });
+  }
+  return out;
+}
+
+/**
+ * Component values of every upstream for /metrics (`upstream.<name>_<key>` of poolStats), with the
+ * counters of the pools a reload replaced under that name (`retired`): they never go down.
+ */
+export function addUpstreamStats(out: Record<string, number>, upstreams: ReadonlyMap<string, UpstreamPool>, retired: ReadonlyMap<string, RetiredCounters<Record<string, number>>> = new Map()): void {
   for (const [name, up] of upstreams) {
-    const c = up.connections();
-    out[`upstream.${name}_connections`] = c.connected;
-    out[`upstream.${name}_pending`] = c.pending;
-    out[`upstream.${name}_ejections`] = up.stats.ejections;
-    if (up.config.pipelining > 1) {
-      const p = up.pipelineCounters();
-      out[`upstream.${name}_pipelined`] = p.pipelined;
-      out[`upstream.${name}_pipeline_retried`] = p.retried;
-      out[`upstream.${name}_pipeline_discarded`] = p.discarded;
-    }
+    const s = poolStats(up);
+    retired.get(name)?.addTo(s);
+    for (const [k, v] of Object.entries(s)) out[`upstream.${name}_${k}`] = v;
   }
 }

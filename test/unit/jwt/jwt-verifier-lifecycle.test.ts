@@ -181,6 +181,18 @@ describe('hot reload', () => {
   });
 });
 
+describe('counters across a reload', () => {
+  it('an issuer whose actor a reload replaced keeps its JWKS counts (jwks.<issuer>.*, a Prometheus counter), not back to 0', async () => {
+    const { s, v } = await started();
+    expect(v.stats()['jwks.main.fetch_ok']).toBe(1);
+    v.reconfigure({ main: issuerConfig({ issuer: TEST_ISSUER, jwks_uri: s.jwksUri, audiences: ['api://other'] }) }); // a new actor, seeded with the keys
+    expect(v.stats()).toMatchObject({ 'jwks.main.fetch_ok': 1, jwks_fetch_ok: 1 });
+    v.reconfigure({}); // removed: its series goes, the all-issuer total stays
+    expect(v.stats()).toMatchObject({ jwks_fetch_ok: 1 });
+    expect(v.stats()['jwks.main.fetch_ok']).toBeUndefined();
+  });
+});
+
 describe('worker crashes', () => {
   it('fails a crashed task over once, then answers 503', async () => {
     const dir = tempDir('portcullis-crash-');
