@@ -9,6 +9,7 @@ import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditA
 import type { ClusterRole } from '../index.js';
 import { localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
+import { toPrimary } from '../transport/index.js';
 
 /** The cluster member each running instance was started on (closed by stopInstance). */
 const members = new WeakMap<ProxyInstance, { close(): Promise<void> }>();
@@ -134,7 +135,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
   } catch (err) {
     void member?.node.close();
     const message = (err as Error).message ?? String(err);
-    if (process.send !== undefined) process.send({ type: 'worker.boot_failed', message } satisfies WorkerMessage);
+    toPrimary({ type: 'worker.boot_failed', message } satisfies WorkerMessage);
     logger.fatal({ err: message }, 'start failed');
     logger.flush();
     setTimeout(() => process.exit(1), 50);

@@ -9,6 +9,7 @@ import type { PrimaryMessage, WorkerMessage } from './supervisor.js';
 import type { IssuerReadiness } from './worker-slots.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
 import { answerWorkerAdmin } from './worker-admin.js';
+import { toPrimary } from '../transport/index.js';
 
 /** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
 export async function runWorker(argv: string[]): Promise<void> {
@@ -25,7 +26,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   process.on('SIGTERM', gone);
   const leaving = (): boolean => atBoot.leave || !process.connected;
   // the primary's committed config, not the file: it may have been edited since (a refused reload)
-  const bootFailed = (message: string): never => { process.send?.({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
+  const bootFailed = (message: string): never => { toPrimary({ type: 'worker.boot_failed', message } satisfies WorkerMessage); process.exit(2); };
   const boot = await requestBootConfig().catch((err: Error) => bootFailed(err.message));
   /** Parse a config text from the primary for this worker: its environment checked, the shared port in place. */
   const parse = (text: string): ReturnType<typeof parseConfigText> => {
@@ -74,18 +75,18 @@ export async function runWorker(argv: string[]): Promise<void> {
     },
     commit: (p) => inst.commit(p),
     discard: (p) => inst.discard(p),
-  }, (m) => process.send?.(m satisfies WorkerMessage));
+  }, (m) => toPrimary(m satisfies WorkerMessage));
   process.on('message', (m: PrimaryMessage) => {
     if (m?.type === 'worker.shutdown') stop();
     else if (m?.type === 'policy.hold') policyHold = m.on;
-    else if (answerWorkerAdmin(m, () => inst.adminRoutes(), (a) => process.send?.(a))) return;
+    else if (answerWorkerAdmin(m, () => inst.adminRoutes(), (a) => toPrimary(a))) return;
     else reloads(m as ReloadMessage);
   });
-  process.send?.({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
+  toPrimary({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
   const status = (): void => {
     if (!process.connected) return;
     const r = inst.readiness();
-    process.send?.({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
+    toPrimary({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
   };
   status();
   setInterval(status, 500).unref();

@@ -5,6 +5,7 @@
 import type { Worker } from 'node:cluster';
 import type { ConfigProblem } from '../../node/config/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
+import { toPrimary } from '../transport/index.js';
 
 /** Primary → worker. */
 export type ReloadMessage =
@@ -124,6 +125,6 @@ export function requestBootConfig(timeoutMs = 10_000): Promise<{ text: string; s
     };
     const timer = setTimeout(() => { process.off('message', onMsg); reject(new Error(`no config from the primary within ${timeoutMs} ms`)); }, timeoutMs);
     process.on('message', onMsg);
-    process.send?.({ type: 'worker.config_request' } satisfies ReloadReply);
+    toPrimary({ type: 'worker.config_request' } satisfies ReloadReply);
   });
 }

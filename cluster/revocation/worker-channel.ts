@@ -7,6 +7,7 @@ import { parseWorkerChannel, type RevocationRecord, type WorkerChannelMessage } 
 import { hostMonoMs, PrimaryLease, TICK_MS } from './primary-lease.js';
 import type { RevocationActor } from './revocation-actor.js';
 import type { RevocationStore } from './revocation-store.js';
+import { toPrimary } from '../transport/index.js';
 
 /** Records per message of a sync. */
 const PAGE = 256;
@@ -92,7 +93,7 @@ export class PrimaryChannel {
  * complete. Every stamped message read renews `lease`. Returns the unsubscribe function.
  */
 export function takeFromPrimary(actor: RevocationActor, lease: PrimaryLease): () => void {
-  const ask = (): void => { if (process.connected) process.send?.({ type: 'revocation.ask', v: 1 } satisfies WorkerChannelMessage); };
+  const ask = (): void => { toPrimary({ type: 'revocation.ask', v: 1 } satisfies WorkerChannelMessage); };
   const on = (raw: unknown): void => {
     const m = parseWorkerChannel(raw);
     if (m === null || m.type === 'revocation.ask') return;

@@ -4,6 +4,7 @@ export { busError, type BusError, type Incoming, type IncomingHandler, type Tran
 export { subjectMatches } from './subject-match.js';
 export { LocalTransport } from './local-transport.js';
 export { IpcWorkerTransport } from './ipc-worker-transport.js';
+export { toPrimary } from './primary-send.js';
 export { IpcHubTransport } from './ipc-hub-transport.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
 export { nats } from './nats-module.js';
