@@ -263,6 +263,7 @@ export class StreamFollower {
         this.holes(m.gen, p);
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
+          this.gapLog.ended(this.lastSeq); // the consumer caught up by itself: a streak of failed gap reads is over
           if (this.catchingUp) this.done();
           return;
         }

@@ -54,7 +54,7 @@ export class GapReadLog {
       `reading the revocation stream gap failed; ${why}: this member is behind the stream until it has read up to stream_seq (retrying at every check)`);
   }
 
-  /** The stream was read up to `seq` (a gap read ended, or a catch-up completed): a streak of failures is over, said once. */
+  /** The stream was read up to `seq` (a gap read ended, a catch-up completed, a check found the member level with it): a streak of failures is over, said once. */
   ended(seq: number): void {
     if (this.failures === 0) return;
     this.logger?.info({ failed_attempts: this.failures, failed_for_ms: Date.now() - this.since, seq }, 'revocation stream read again after failed gap reads');
