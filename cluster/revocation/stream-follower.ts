@@ -9,7 +9,7 @@ import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
 import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
 import { StreamCoverage } from './stream-coverage.js';
-import { readGap } from './stream-gap.js';
+import { GapReadLog, readGap } from './stream-gap.js';
 import type { FollowerEvents, LossReason } from './follower-events.js';
 
 type FollowerMessage =
@@ -68,6 +68,7 @@ export class StreamFollower {
   private drifted = false;
   /** The store's linger when the stream was last read whole or followed under it, s. */
   private lingerSeen: number;
+  private readonly gapLog: GapReadLog;
 
   constructor(
     private readonly stream: () => RevocationStream | null,
@@ -82,6 +83,7 @@ export class StreamFollower {
     private readonly lingerS: (() => number) | null = null,
   ) {
     this.coverage = new StreamCoverage(lingerS ?? undefined);
+    this.gapLog = new GapReadLog(logger);
     // from the start: a policy version applied after the first replay began (a start config without
     // the cluster's issuers) raises it, and that replay dropped what the new linger needs
     this.lingerSeen = lingerS?.() ?? 0;
@@ -261,6 +263,7 @@ export class StreamFollower {
         this.holes(m.gen, p);
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
+          this.gapLog.ended(this.lastSeq); // the consumer caught up by itself: a streak of failed gap reads is over
           if (this.catchingUp) this.done();
           return;
         }
@@ -269,7 +272,7 @@ export class StreamFollower {
         if (this.lagTicks < (this.catchingUp ? 1 : 2)) return;
         this.lagTicks = 0;
         this.restarts++;
-        this.logger?.warn({ seq: this.lastSeq, stream_seq: p.lastSeq }, 'revocation consumer stalled; reading the gap from the stream leader and recreating it');
+        if (!this.gapLog.failing) this.logger?.warn({ seq: this.lastSeq, stream_seq: p.lastSeq }, 'revocation consumer stalled; reading the gap from the stream leader and recreating it');
         // a gap of more than MAX_GAP_FILL stored messages only recreates the consumer (readGap, after it)
         this.fillGap(this.lastSeq + 1, p.lastSeq);
         return;
@@ -335,6 +338,7 @@ export class StreamFollower {
   private done(): void {
     if (!this.catchingUp) return;
     this.catchingUp = false;
+    this.gapLog.ended(this.targetSeq);
     this.report(this.coverage.takeUnseen(Date.now()), `s${this.streamCreated ?? ''}:${this.targetSeq}`, 'not_replayed', { firstSeq: 0, lastSeq: this.targetSeq, messages: 0 });
     this.events.complete();
   }
@@ -377,8 +381,8 @@ export class StreamFollower {
     this.stopConsumer();
     const id = this.consumerId;
     readGap(s, from, to, () => id === this.consumerId, (seq, sm) => this.receive({ type: 'stream.message', consumer: id, seq, subject: sm?.subject ?? '', data: sm?.data ?? null, ...(sm === null ? { msg: null, signedAt: null } : this.decode(sm.subject, sm.data)) })).then(
-      () => {},
-      (err: Error) => { this.logger?.warn({ err: err.message }, 'reading the revocation stream gap failed; will retry'); },
+      () => { this.gapLog.ended(this.lastSeq); },
+      (err: Error) => { this.gapLog.failed(err, this.lastSeq, to, this.catchingUp ? CATCH_UP_CHECK_MS : 2 * LIVE_CHECK_MS); },
     ).finally(() => {
       this.filling = false;
       if (id === this.consumerId && this.active) this.startConsumer();

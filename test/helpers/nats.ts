@@ -30,6 +30,10 @@ export interface NatsServer {
   kill(): Promise<void>;
   /** Start again with the same ports and store (after kill). */
   restart(): Promise<void>;
+  /** SIGSTOP: the process holds its sockets but answers nothing (a frozen host); `resume()` undoes it. */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   /** Output so far (for failure messages). */
   output(): string;
 }
@@ -115,6 +119,14 @@ class ServerProcess implements NatsServer {
     const p = this.proc;
     if (p === null || !this.running()) return;
     await new Promise<void>((resolve) => { p.once('exit', () => resolve()); p.kill('SIGKILL'); });
+  }
+
+  pause(): void {
+    if (this.running()) this.proc!.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.running()) this.proc!.kill('SIGCONT');
   }
 
   async restart(): Promise<void> {
