@@ -154,24 +154,47 @@ function formDecode(s: string): string | null {
 const AMBIGUOUS = ';';
 
 /**
- * The name as parsers that mangle it read it: PHP turns ' ', '.' and a first unclosed '[' into
- * '_' and `name[…]` into an array under `name`. True when that is `access_token`.
+ * The name PHP registers for a decoded query key (main/php_variables.c): leading spaces dropped,
+ * cut at a NUL (a C string), ' ' and '.' before the first '[' turned into '_'; `name[…]` with a
+ * `]` after it is an array under `name`, an unclosed '[' becomes '_'.
+ */
+function phpName(key: string): string {
+  let from = 0;
+  while (from < key.length && key.charCodeAt(from) === 0x20) from++;
+  const nul = key.indexOf('\0', from);
+  const k = nul === -1 ? key.slice(from) : key.slice(from, nul);
+  const open = k.indexOf('[');
+  const base = (open === -1 ? k : k.slice(0, open)).replace(/[ .]/g, '_');
+  if (open === -1) return base;
+  return k.indexOf(']', open + 1) === -1 ? `${base}_${k.slice(open + 1)}` : base;
+}
+
+/**
+ * True when a parser other than ours reads `key` (decoded, not exactly `access_token`) as
+ * `access_token`: PHP's mangled names (phpName: `access.token`, ` access_token`,
+ * `access_token\0x`, `access.token[]`), qs's and Rack's `access_token[…]`, and ASP.NET Core,
+ * whose query collection ignores case (`ACCESS_TOKEN` — what SignalR's documented
+ * `Request.Query["access_token"]` reads).
  */
 function mangledAccessToken(key: string): boolean {
   if (key.startsWith('access_token[')) return true;
-  if (key.length !== 12) return false;
-  return key.replace(/[ .[]/g, '_') === 'access_token';
+  if (key.length === 12 && key.toLowerCase() === 'access_token') return true;
+  // PHP only turns spaces and dots into '_': its reading keeps `access` as written
+  return key.indexOf('access') !== -1 && phpName(key) === 'access_token';
 }
+
+/** `access` in any case: every name read as access_token without a percent escape contains it. */
+const ACCESS_ANY_CASE = /[aA][cC][cC][eE][sS][sS]/;
 
 /**
  * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
  * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
- * 3.9.2), or under a mangled name (PHP's `access.token`, `access_token[]`) — as AMBIGUOUS: never
+ * 3.9.2), or under a name they mangle or fold (mangledAccessToken) — as AMBIGUOUS: never
  * a credential, but a second one next to another, so no unverified token rides along to an upstream.
  */
 function queryTokens(query: string): string[] | null {
-  // fast path: every name read as access_token contains `access` literally or a percent escape
-  if (query.indexOf('access') === -1 && query.indexOf('%') === -1) return null;
+  // fast path: every name read as access_token contains `access` (in some case) or a percent escape
+  if (query.indexOf('access') === -1 && query.indexOf('%') === -1 && !ACCESS_ANY_CASE.test(query)) return null;
   let out: string[] | null = null;
   for (const part of query.split('&')) {
     const eq = part.indexOf('=');

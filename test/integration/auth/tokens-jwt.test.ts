@@ -273,6 +273,10 @@ describe('credential placement → 400 invalid_request', () => {
     ['a PHP-mangled name (access.token)', (t: string) => `access.token=${t}`],
     ['a PHP-mangled name (access token)', (t: string) => `access+token=${t}`],
     ['an array name (access_token[])', (t: string) => `access_token%5B%5D=${t}`],
+    ['a name PHP reads without its leading space ( access_token)', (t: string) => `+access_token=${t}`],
+    ['a name PHP cuts at its NUL (access_token%00x)', (t: string) => `access_token%00x=${t}`],
+    ['a PHP array under a mangled name (access.token[])', (t: string) => `access.token%5B%5D=${t}`],
+    ['the name in another case (ASP.NET Core reads query names ignoring case)', (t: string) => `ACCESS_TOKEN=${t}`],
   ])('a query token behind %s next to a valid Authorization header: 400, never forwarded for an upstream parser to find', async (_n, query) => {
     const t = await as.issueJwt({ scope: 'orders:read' });
     const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });

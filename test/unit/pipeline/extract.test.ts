@@ -100,6 +100,16 @@ describe('extract: query parameter', () => {
     // a similarly named parameter is not the token
     expect(run([], 'my_access_token=a', sources).token).toBeNull();
   });
+
+  it('a name PHP or ASP.NET Core reads as access_token is a second credential; names no parser reads so are not', () => {
+    for (const q of ['+access_token=b', '%20%20access.token=b', 'access_token%00=b', 'access_token%00x=b', 'access.token[]=b',
+      'access%20token[x]=b', 'access[token=b', 'ACCESS_TOKEN=b', 'Access_Token=b', 'x=1&aCcEsS_tOkEn=b']) {
+      expect(reasonOf(run(['authorization', 'Bearer a'], q).r), q).toBe('multiple_credentials');
+    }
+    for (const q of ['access_token_=b', 'access_tokens=b', 'x%00access_token=b', 'access[token]=b', 'ACCESS=b', 'access_token%5D=b']) {
+      expect(run(['authorization', 'Bearer a'], q).r, q).toBe(CONTINUE);
+    }
+  });
 });
 
 describe('extract: custom header and cookie', () => {
