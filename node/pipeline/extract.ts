@@ -118,19 +118,39 @@ function sameIgnoringCase(a: string, b: string): boolean {
 }
 
 /**
+ * True when `pair` (one `;`-separated piece of a Cookie header) holds `, name=value` after a comma: RFC 6265
+ * parsers read it as one cookie whose name or value has a comma, but Rack 2 (Rails), Tomcat's legacy and
+ * Jetty's RFC 2965 parsers split on `,` too and read a cookie `name` there (in any case, for the
+ * case-insensitive ones). No b64token has a comma, so a token cookie never looks like this.
+ */
+function commaHidden(pair: string, name: string): boolean {
+  let comma = pair.indexOf(',');
+  while (comma !== -1) {
+    const eq = pair.indexOf('=', comma);
+    const next = pair.indexOf(',', comma + 1);
+    if (eq !== -1 && (next === -1 || eq < next) && sameIgnoringCase(trimOws(pair.slice(comma + 1, eq)), name)) return true;
+    comma = next;
+  }
+  return false;
+}
+
+/**
  * Value of cookie `name` in one Cookie header: undefined absent, null when present twice — or
  * present under the name in another case (`Session` for `session`): RFC 6265 names are
- * case-sensitive, but an upstream that reads them case-insensitively would take that one.
+ * case-sensitive, but an upstream that reads them case-insensitively would take that one —
+ * or after a comma inside another pair (commaHidden), where comma-splitting upstreams read it.
  */
 function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
   if (prev === null) return null;
   let found = prev;
   let start = 0;
+  const commas = header.indexOf(',') !== -1;
   while (start <= header.length) {
     let semi = header.indexOf(';', start);
     if (semi === -1) semi = header.length;
     const eq = header.indexOf('=', start);
     const key = eq !== -1 && eq < semi ? trimOws(header.slice(start, eq)) : null;
+    if (commas && commaHidden(header.slice(start, semi), name)) return null;
     if (key !== null && key !== name && sameIgnoringCase(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
     if (key === name) {
       let value = trimOws(header.slice(eq + 1, semi));

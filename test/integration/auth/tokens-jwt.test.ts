@@ -297,6 +297,16 @@ describe('credential placement → 400 invalid_request', () => {
     expect((await get('/c/1', { ...bearer(t), cookie: 'theme=dark; sessionid=x' })).status).toBe(200);
   });
 
+  it('a token cookie after a comma inside another cookie (Rack 2, Tomcat\'s legacy parser split on commas): 400, never forwarded for such an upstream to read', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    expectBearerError(await refused('/c/1', { ...bearer(t), cookie: `theme=dark, session=${other}` }), 400, 'invalid_request');
+    // cookie alone: a first-wins comma splitter would take mallory's, the proxy the second
+    expectBearerError(await refused('/c/1', { cookie: `theme=dark, session=${other}; session=${t}` }), 400, 'invalid_request');
+    // a comma in another cookie's value is still data
+    expect((await get('/c/1', { cookie: `seen=Wed, 21 Oct 2026; session=${t}` })).status).toBe(200);
+  });
+
   it('query and cookie tokens work where enabled', async () => {
     const t = await as.issueJwt({ sub: 'quinn' });
     expect(echoed(await get(`/q/1?access_token=${t}`)).headers['x-auth-subject']).toBe('quinn');

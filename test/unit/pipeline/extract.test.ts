@@ -124,6 +124,16 @@ describe('extract: custom header and cookie', () => {
     expect(reasonOf(run(['x-access-token', 'a', 'x-access-token', 'a'], '', both).r)).toBe('multiple_credentials');
   });
 
+  it('a token cookie after a comma, which Rack 2, Tomcat\'s legacy and Jetty\'s RFC 2965 parsers split on, is a second credential', () => {
+    for (const c of ['theme=dark, at=other', 'theme=dark,at=other; x=1', 'a, at=other', 'theme=x,y, AT=other']) {
+      expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', both).r), c).toBe('multiple_credentials');
+      expect(reasonOf(run(['cookie', `${c}; at=tok`], '', both).r), c).toBe('multiple_credentials');
+    }
+    // commas elsewhere in cookies are data: a date, a list, a name merely ending in the cookie's name
+    expect(run(['cookie', 'seen=Wed, 21 Oct 2026; at=tok'], '', both).token).toBe('tok');
+    expect(run(['cookie', 'ids=1,2,3; at=tok; flat=x,cat=y'], '', both).token).toBe('tok');
+  });
+
   it('reads the configured cookie, plain or quoted, among others', () => {
     expect(run(['cookie', 'theme=dark; at=tok.en; lang=en'], '', both).token).toBe('tok.en');
     expect(run(['cookie', 'at="q-tok"'], '', both).token).toBe('q-tok');
