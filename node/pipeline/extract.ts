@@ -4,6 +4,7 @@
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
 import { b64token } from './b64token-memo.js';
+import { readElsewhereAsAccessToken } from './query-token-names.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** Where a route accepts a token besides `Authorization: Bearer`. */
@@ -173,43 +174,13 @@ function formDecode(s: string): string | null {
 /** A value no b64token check accepts: stands for an `access_token` spelled so only some upstream parsers read it. */
 const AMBIGUOUS = ';';
 
-/**
- * The name PHP registers for a decoded query key (main/php_variables.c): leading spaces dropped,
- * cut at a NUL (a C string), ' ' and '.' before the first '[' turned into '_'; `name[…]` with a
- * `]` after it is an array under `name`, an unclosed '[' becomes '_'.
- */
-function phpName(key: string): string {
-  let from = 0;
-  while (from < key.length && key.charCodeAt(from) === 0x20) from++;
-  const nul = key.indexOf('\0', from);
-  const k = nul === -1 ? key.slice(from) : key.slice(from, nul);
-  const open = k.indexOf('[');
-  const base = (open === -1 ? k : k.slice(0, open)).replace(/[ .]/g, '_');
-  if (open === -1) return base;
-  return k.indexOf(']', open + 1) === -1 ? `${base}_${k.slice(open + 1)}` : base;
-}
-
-/**
- * True when a parser other than ours reads `key` (decoded, not exactly `access_token`) as
- * `access_token`: PHP's mangled names (phpName: `access.token`, ` access_token`,
- * `access_token\0x`, `access.token[]`), qs's and Rack's `access_token[…]`, and ASP.NET Core,
- * whose query collection ignores case (`ACCESS_TOKEN` — what SignalR's documented
- * `Request.Query["access_token"]` reads).
- */
-function mangledAccessToken(key: string): boolean {
-  if (key.startsWith('access_token[')) return true;
-  if (key.length === 12 && key.toLowerCase() === 'access_token') return true;
-  // PHP only turns spaces and dots into '_': its reading keeps `access` as written
-  return key.indexOf('access') !== -1 && phpName(key) === 'access_token';
-}
-
 /** `access` in any case: every name read as access_token without a percent escape contains it. */
 const ACCESS_ANY_CASE = /[aA][cC][cC][eE][sS][sS]/;
 
 /**
  * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
  * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
- * 3.9.2), or under a name they mangle or fold (mangledAccessToken) — as AMBIGUOUS: never
+ * 3.9.2), or under a name they mangle or fold (query-token-names.ts) — as AMBIGUOUS: never
  * a credential, but a second one next to another, so no unverified token rides along to an upstream.
  */
 function queryTokens(query: string): string[] | null {
@@ -218,16 +189,18 @@ function queryTokens(query: string): string[] | null {
   let out: string[] | null = null;
   for (const part of query.split('&')) {
     const eq = part.indexOf('=');
-    const key = formDecode(eq === -1 ? part : part.slice(0, eq));
+    const raw = eq === -1 ? part : part.slice(0, eq);
+    const key = formDecode(raw);
     if (key === 'access_token') (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
-    else if (key !== null && mangledAccessToken(key)) (out ??= []).push(AMBIGUOUS);
+    else if (readElsewhereAsAccessToken(raw, key)) (out ??= []).push(AMBIGUOUS);
     // `a=1;access_token=…`: one parameter here, two where `;` separates
     const semi = part.indexOf(';');
     if (semi === -1) continue;
     for (const sub of part.slice(semi + 1).split(';')) {
       const e = sub.indexOf('=');
-      const k = formDecode(e === -1 ? sub : sub.slice(0, e));
-      if (k !== null && (k === 'access_token' || mangledAccessToken(k))) (out ??= []).push(AMBIGUOUS);
+      const r = e === -1 ? sub : sub.slice(0, e);
+      const k = formDecode(r);
+      if (k === 'access_token' || readElsewhereAsAccessToken(r, k)) (out ??= []).push(AMBIGUOUS);
     }
   }
   return out;
