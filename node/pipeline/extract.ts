@@ -4,7 +4,7 @@
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
 import { b64token } from './b64token-memo.js';
-import { readElsewhereAsAccessToken } from './query-token-names.js';
+import { phpName, readElsewhereAsAccessToken } from './name-readings.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** Where a route accepts a token besides `Authorization: Bearer`. */
@@ -119,6 +119,17 @@ function sameIgnoringCase(a: string, b: string): boolean {
 }
 
 /**
+ * `key` is not `name` but an upstream reads it as `name`: in another case (ASP.NET Core and other
+ * case-insensitive collections), or as PHP mangles cookie names (`auth.token` or `auth token` is
+ * `$_COOKIE['auth_token']`, `session[x]` an array there). No string made unless `key` has `.`, `[` or a space.
+ */
+function readAsCookie(key: string, name: string): boolean {
+  if (key === name) return false;
+  if (sameIgnoringCase(key, name)) return true;
+  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === name;
+}
+
+/**
  * True when `pair` (one `;`-separated piece of a Cookie header) holds `, name=value` after a comma: RFC 6265
  * parsers read it as one cookie whose name or value has a comma, but Rack 2 (Rails), Tomcat's legacy and
  * Jetty's RFC 2965 parsers split on `,` too and read a cookie `name` there (in any case, for the
@@ -129,7 +140,10 @@ function commaHidden(pair: string, name: string): boolean {
   while (comma !== -1) {
     const eq = pair.indexOf('=', comma);
     const next = pair.indexOf(',', comma + 1);
-    if (eq !== -1 && (next === -1 || eq < next) && sameIgnoringCase(trimOws(pair.slice(comma + 1, eq)), name)) return true;
+    if (eq !== -1 && (next === -1 || eq < next)) {
+      const key = trimOws(pair.slice(comma + 1, eq));
+      if (key === name || readAsCookie(key, name)) return true;
+    }
     comma = next;
   }
   return false;
@@ -137,8 +151,8 @@ function commaHidden(pair: string, name: string): boolean {
 
 /**
  * Value of cookie `name` in one Cookie header: undefined absent, null when present twice — or
- * present under the name in another case (`Session` for `session`): RFC 6265 names are
- * case-sensitive, but an upstream that reads them case-insensitively would take that one —
+ * present under a name an upstream reads as it (readAsCookie: `Session` for `session`; RFC 6265
+ * names are case-sensitive, but an upstream that reads them otherwise would take that one) —
  * or after a comma inside another pair (commaHidden), where comma-splitting upstreams read it.
  */
 function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
@@ -152,7 +166,7 @@ function cookieValue(header: string, name: string, prev: string | undefined | nu
     const eq = header.indexOf('=', start);
     const key = eq !== -1 && eq < semi ? trimOws(header.slice(start, eq)) : null;
     if (commas && commaHidden(header.slice(start, semi), name)) return null;
-    if (key !== null && key !== name && sameIgnoringCase(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
+    if (key !== null && readAsCookie(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
     if (key === name) {
       let value = trimOws(header.slice(eq + 1, semi));
       if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
@@ -180,7 +194,7 @@ const ACCESS_ANY_CASE = /[aA][cC][cC][eE][sS][sS]/;
 /**
  * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
  * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
- * 3.9.2), or under a name they mangle or fold (query-token-names.ts) — as AMBIGUOUS: never
+ * 3.9.2), or under a name they mangle or fold (name-readings.ts) — as AMBIGUOUS: never
  * a credential, but a second one next to another, so no unverified token rides along to an upstream.
  */
 function queryTokens(query: string): string[] | null {

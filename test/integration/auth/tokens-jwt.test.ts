@@ -51,6 +51,7 @@ beforeAll(async () => {
       { name: 'query', match: { path: '/q/*' }, upstream: 'app', auth: auth({ token_sources: { query: true } }) },
       { name: 'query-strip', match: { path: '/qs/*' }, upstream: 'app', auth: auth({ token_sources: { query: true } }), forward: { authorization: 'strip' } },
       { name: 'cookie', match: { path: '/c/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'session' } }) },
+      { name: 'cookie-underscore', match: { path: '/cu/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'auth_token' } }) },
       { name: 'cookie-strip', match: { path: '/cs/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'session' } }), forward: { authorization: 'strip' } },
       { name: 'fixture-only', match: { path: '/fx/*' }, upstream: 'app', auth: auth({ issuers: ['fixture'] }) },
     ],
@@ -307,6 +308,16 @@ describe('credential placement → 400 invalid_request', () => {
     expectBearerError(await refused('/c/1', { cookie: `theme=dark, session=${other}; session=${t}` }), 400, 'invalid_request');
     // a comma in another cookie's value is still data
     expect((await get('/c/1', { cookie: `seen=Wed, 21 Oct 2026; session=${t}` })).status).toBe(200);
+  });
+
+  it('a cookie PHP reads as the token cookie (auth.token or auth_token[x] for auth_token): 400, never forwarded for PHP to read', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    for (const name of ['auth.token', 'auth token', 'auth_token[x]']) {
+      expectBearerError(await refused('/cu/1', { ...bearer(t), cookie: `${name}=${other}` }), 400, 'invalid_request');
+      expectBearerError(await refused('/cu/1', { cookie: `${name}=${other}; auth_token=${t}` }), 400, 'invalid_request');
+    }
+    expect(echoed(await get('/cu/1', { cookie: `auth.token.x=1; auth_token=${t}` })).headers['x-auth-subject']).toBe(echoed(await get('/cu/1', bearer(t))).headers['x-auth-subject']);
   });
 
   it('query and cookie tokens work where enabled', async () => {

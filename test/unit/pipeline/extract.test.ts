@@ -139,6 +139,15 @@ describe('extract: custom header and cookie', () => {
     expect(run(['cookie', 'ids=1,2,3; at=tok; flat=x,cat=y'], '', both).token).toBe('tok');
   });
 
+  it('a cookie PHP reads as the token cookie (its name with . or a space for _, or an array of it) is a second credential', () => {
+    const php = compileSources({ cookie: 'auth_token' });
+    for (const c of ['auth.token=other', 'auth token=other', 'auth_token[x]=other', 'auth.token[]=other', 'x=1, auth.token=other']) {
+      expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', php).r), c).toBe('multiple_credentials');
+      expect(reasonOf(run(['cookie', `${c}; auth_token=tok`], '', php).r), c).toBe('multiple_credentials');
+    }
+    expect(run(['cookie', 'auth.token.x=1; auth_tokens=2; auth_token=tok'], '', php).token).toBe('tok');
+  });
+
   it('reads the configured cookie, plain or quoted, among others', () => {
     expect(run(['cookie', 'theme=dark; at=tok.en; lang=en'], '', both).token).toBe('tok.en');
     expect(run(['cookie', 'at="q-tok"'], '', both).token).toBe('q-tok');

@@ -1,6 +1,6 @@
-// Which query parameter names upstream parsers read as `access_token` though ours does not: PHP's
-// byte-wise mangling, qs's and Rack's arrays, ASP.NET Core's case-insensitive query collection.
-// Read by extract.ts, which counts such a parameter as a second credential (never as one).
+// Which query parameter and cookie names upstream parsers read as the token's though ours does not:
+// PHP's byte-wise mangling, qs's and Rack's arrays, case-insensitive collections (ASP.NET Core).
+// Read by extract.ts, which counts such a parameter or cookie as a second credential (never as one).
 
 /**
  * `s` (a raw query name) as a byte-wise parser decodes it: `+` a space, each valid `%XX` the
@@ -13,11 +13,11 @@ function byteDecode(s: string): string {
 }
 
 /**
- * The name PHP registers for a decoded query key (main/php_variables.c): leading spaces dropped,
+ * The name PHP registers for a decoded query key or a cookie name (main/php_variables.c): leading spaces dropped,
  * cut at a NUL (a C string), ' ' and '.' before the first '[' turned into '_'; `name[…]` with a
  * `]` after it is an array under `name`, an unclosed '[' becomes '_'.
  */
-function phpName(key: string): string {
+export function phpName(key: string): string {
   let from = 0;
   while (from < key.length && key.charCodeAt(from) === 0x20) from++;
   const nul = key.indexOf('\0', from);
