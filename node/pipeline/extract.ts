@@ -84,13 +84,19 @@ function schemeIs(v: string, lower: string): boolean {
   return true;
 }
 
+/** RFC 9110 §5.6.2 tchar: what may follow `Bearer` in another scheme's name. */
+function isTchar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
+}
+
 /** Scheme of the last value parseAuthorization recognised (a module slot: no allocation per call). */
 let parsedScheme: 'bearer' | 'dpop' = 'bearer';
 
 /**
  * `Bearer <b64token>` or `DPoP <b64token>` (RFC 9449 §7.1) → the token, its scheme in
  * parsedScheme; another scheme (Basic, Digest…) → NOT_BEARER; scheme Bearer/DPoP (any case)
- * with anything but 1*SP and exactly one b64token after it → MALFORMED.
+ * with anything but 1*SP and exactly one b64token after it, or run into a character no scheme
+ * name has (`Bearer:x`) → MALFORMED.
  */
 function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MALFORMED {
   const v = trimOws(raw);
@@ -98,6 +104,11 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   while (end < v.length && !isOws(v.charCodeAt(end))) end++;
   if (end === 6 && schemeIs(v, 'bearer')) parsedScheme = 'bearer';
   else if (end === 4 && schemeIs(v, 'dpop')) parsedScheme = 'dpop';
+  // `Bearer:…`, `Bearer,…`, `Bearer=…`: no scheme at all (RFC 9110 §11.1: a scheme is a token), but an
+  // upstream that checks a prefix (`startsWith("Bearer")`, then `substring(7)`) or takes the word after
+  // a space reads a token there; `Bearerx` or `Bearer-2` would be another scheme's name
+  else if (end > 6 && schemeIs(v, 'bearer') && !isTchar(v.charCodeAt(6))) { parsedScheme = 'bearer'; return MALFORMED; }
+  else if (end > 4 && schemeIs(v, 'dpop') && !isTchar(v.charCodeAt(4))) { parsedScheme = 'dpop'; return MALFORMED; }
   else return NOT_BEARER;
   let i = end;
   while (i < v.length && v.charCodeAt(i) === 0x20) i++;

@@ -244,6 +244,8 @@ describe('credential placement → 400 invalid_request', () => {
     ['two values', 'Bearer abc def'],
     ['a comma list', 'Bearer abc, Bearer def'],
     ['characters outside b64token', 'Bearer abc"def'],
+    ['the scheme run into a colon (code stripping a `Bearer` prefix reads a token there)', 'Bearer:abc'],
+    ['the scheme run into a colon and a space', 'Bearer: abc'],
   ])('malformed Authorization: Bearer (%s)', async (_n, value) => {
     const before = echo.requests;
     const raw = await rawRequest(proxy.port, requestText('GET', '/orders/1', [['Authorization', value]]));
