@@ -308,6 +308,8 @@ describe('credential placement → 400 invalid_request', () => {
     expectBearerError(await refused('/c/1', { ...bearer(t), cookie: `theme=dark, session=${other}` }), 400, 'invalid_request');
     // cookie alone: a first-wins comma splitter would take mallory's, the proxy the second
     expectBearerError(await refused('/c/1', { cookie: `theme=dark, session=${other}; session=${t}` }), 400, 'invalid_request');
+    // nor does an Authorization that a prefix-stripping upstream reads as Bearer ride beside the cookie token
+    expectBearerError(await refused('/c/1', { authorization: `Bearer:${other}`, cookie: `session=${t}` }), 400, 'invalid_request');
     // a comma in another cookie's value is still data
     expect((await get('/c/1', { cookie: `seen=Wed, 21 Oct 2026; session=${t}` })).status).toBe(200);
   });
