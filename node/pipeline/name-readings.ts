@@ -29,6 +29,19 @@ export function phpName(key: string): string {
 }
 
 /**
+ * The name Rack 2 (`\A[\[\]]*([^\[\]]+)`: leading brackets skipped, up to the next bracket) and qs
+ * (a leading `[name]` group is the name) read in `bytes`: `access_token` for `[access_token]`,
+ * `]access_token`, `access_token]`, `access_token[x]`.
+ */
+function bracketName(bytes: string): string {
+  let i = 0;
+  while (i < bytes.length && (bytes.charCodeAt(i) === 0x5b || bytes.charCodeAt(i) === 0x5d)) i++;
+  let j = i;
+  while (j < bytes.length && bytes.charCodeAt(j) !== 0x5b && bytes.charCodeAt(j) !== 0x5d) j++;
+  return bytes.slice(i, j);
+}
+
+/**
  * `key` compared ignoring case as .NET's OrdinalIgnoreCase and Unicode case folding do: `ſ`
  * (U+017F) is `s`, the Kelvin sign `k`, `ı`/`İ` `i` — the letters node/routing/case-fold.ts
  * folds in paths.
@@ -42,7 +55,8 @@ function foldedIs(key: string, lower: string): boolean {
  * True when a parser other than ours reads the query name `raw` (as sent; `decoded` is our
  * reading, null when it is not valid UTF-8) as `access_token`, and ours does not: PHP's mangled
  * names (phpName: `access.token`, ` access_token`, `access_token%00x`, `access.token[]`, also
- * behind an escape decodeURIComponent refuses), qs's and Rack's `access_token[…]`, and ASP.NET
+ * behind an escape decodeURIComponent refuses), qs's and Rack's `access_token[…]`, `[access_token]`
+ * (and Rack 2's `]access_token`, `access_token]`: bracketName), and ASP.NET
  * Core, whose query collection ignores case (`ACCESS_TOKEN`, `acce%C5%BF%C5%BF_token` — what
  * SignalR's documented `Request.Query["access_token"]` reads).
  */
@@ -50,7 +64,7 @@ export function readElsewhereAsAccessToken(raw: string, decoded: string | null):
   if (decoded === 'access_token') return false;
   if (decoded !== null && foldedIs(decoded, 'access_token')) return true;
   const bytes = byteDecode(raw);
-  if (bytes.startsWith('access_token[')) return true;
+  if ((bytes.indexOf('[') !== -1 || bytes.indexOf(']') !== -1) && bracketName(bytes) === 'access_token') return true;
   // PHP only turns spaces and dots into '_': its reading keeps `access` as written
   return bytes.indexOf('access') !== -1 && phpName(bytes) === 'access_token';
 }

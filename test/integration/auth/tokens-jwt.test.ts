@@ -282,6 +282,7 @@ describe('credential placement → 400 invalid_request', () => {
     ['the name in another case (ASP.NET Core reads query names ignoring case)', (t: string) => `ACCESS_TOKEN=${t}`],
     ['a PHP array behind an escape decodeURIComponent refuses (access.token[%FF])', (t: string) => `access.token%5B%FF%5D=${t}`],
     ['a letter .NET folds onto s (acceſſ_token)', (t: string) => `acce%C5%BF%C5%BF_token=${t}`],
+    ['a leading bracket group (qs, Express 4\'s req.query, reads [access_token] as access_token)', (t: string) => `%5Baccess_token%5D=${t}`],
   ])('a query token behind %s next to a valid Authorization header: 400, never forwarded for an upstream parser to find', async (_n, query) => {
     const t = await as.issueJwt({ scope: 'orders:read' });
     const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });

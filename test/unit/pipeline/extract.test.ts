@@ -103,17 +103,19 @@ describe('extract: query parameter', () => {
     expect(run([], 'my_access_token=a', sources).token).toBeNull();
   });
 
-  it('a name PHP or ASP.NET Core reads as access_token is a second credential; names no parser reads so are not', () => {
+  it('a name PHP, qs, Rack 2 or ASP.NET Core reads as access_token is a second credential; names no parser reads so are not', () => {
     for (const q of ['+access_token=b', '%20%20access.token=b', 'access_token%00=b', 'access_token%00x=b', 'access.token[]=b',
       'access%20token[x]=b', 'access[token=b', 'ACCESS_TOKEN=b', 'Access_Token=b', 'x=1&aCcEsS_tOkEn=b',
       // behind an escape decodeURIComponent refuses (PHP and qs decode byte-wise, keeping it)
       'access_token%00%FF=b', 'access.token[%zz]=b', 'access_token[%FF]=b', 'a=1;access_token%00%zz=b',
       // letters .NET's OrdinalIgnoreCase and Unicode folding take for ASCII ones (ſ is s)
-      'acce%C5%BF%C5%BF_token=b', 'ACCE%C5%BFS_TOKEN=b']) {
+      'acce%C5%BF%C5%BF_token=b', 'ACCE%C5%BFS_TOKEN=b',
+      // qs (Express 4's req.query) reads a leading [name] group as the name, Rack 2 skips leading brackets
+      '[access_token]=b', '%5Baccess_token%5D=b', '[access_token][x]=b', ']access_token=b', 'access_token]=b', '[[access_token=b']) {
       expect(reasonOf(run(['authorization', 'Bearer a'], q).r), q).toBe('multiple_credentials');
     }
-    for (const q of ['access_token_=b', 'access_tokens=b', 'x%00access_token=b', 'access[token]=b', 'ACCESS=b', 'access_token%5D=b',
-      'access_token%FF=b', 'acce%C3%9F_token=b', 'q=%FF&page=2']) {
+    for (const q of ['access_token_=b', 'access_tokens=b', 'x%00access_token=b', 'access[token]=b', 'ACCESS=b',
+      'access_token%FF=b', 'acce%C3%9F_token=b', 'q=%FF&page=2', 'x[access_token]=b', '[x]access_token=b']) {
       expect(run(['authorization', 'Bearer a'], q).r, q).toBe(CONTINUE);
     }
   });
