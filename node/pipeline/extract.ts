@@ -4,6 +4,7 @@
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
 import { b64token } from './b64token-memo.js';
+import { phpName, readElsewhereAsAccessToken } from './name-readings.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** Where a route accepts a token besides `Authorization: Bearer`. */
@@ -83,13 +84,19 @@ function schemeIs(v: string, lower: string): boolean {
   return true;
 }
 
+/** RFC 9110 §5.6.2 tchar: what may follow `Bearer` in another scheme's name. */
+function isTchar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
+}
+
 /** Scheme of the last value parseAuthorization recognised (a module slot: no allocation per call). */
 let parsedScheme: 'bearer' | 'dpop' = 'bearer';
 
 /**
  * `Bearer <b64token>` or `DPoP <b64token>` (RFC 9449 §7.1) → the token, its scheme in
  * parsedScheme; another scheme (Basic, Digest…) → NOT_BEARER; scheme Bearer/DPoP (any case)
- * with anything but 1*SP and exactly one b64token after it → MALFORMED.
+ * with anything but 1*SP and exactly one b64token after it, or run into a character no scheme
+ * name has (`Bearer:x`) → MALFORMED.
  */
 function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MALFORMED {
   const v = trimOws(raw);
@@ -97,6 +104,11 @@ function parseAuthorization(raw: string): string | typeof NOT_BEARER | typeof MA
   while (end < v.length && !isOws(v.charCodeAt(end))) end++;
   if (end === 6 && schemeIs(v, 'bearer')) parsedScheme = 'bearer';
   else if (end === 4 && schemeIs(v, 'dpop')) parsedScheme = 'dpop';
+  // `Bearer:…`, `Bearer,…`, `Bearer=…`: no scheme at all (RFC 9110 §11.1: a scheme is a token), but an
+  // upstream that checks a prefix (`startsWith("Bearer")`, then `substring(7)`) or takes the word after
+  // a space reads a token there; `Bearerx` or `Bearer-2` would be another scheme's name
+  else if (end > 6 && schemeIs(v, 'bearer') && !isTchar(v.charCodeAt(6))) { parsedScheme = 'bearer'; return MALFORMED; }
+  else if (end > 4 && schemeIs(v, 'dpop') && !isTchar(v.charCodeAt(4))) { parsedScheme = 'dpop'; return MALFORMED; }
   else return NOT_BEARER;
   let i = end;
   while (i < v.length && v.charCodeAt(i) === 0x20) i++;
@@ -118,20 +130,54 @@ function sameIgnoringCase(a: string, b: string): boolean {
 }
 
 /**
+ * `key` is not `name` but an upstream reads it as `name`: in another case (ASP.NET Core and other
+ * case-insensitive collections), or as PHP mangles cookie names (`auth.token` or `auth token` is
+ * `$_COOKIE['auth_token']`, `session[x]` an array there). No string made unless `key` has `.`, `[` or a space.
+ */
+function readAsCookie(key: string, name: string): boolean {
+  if (key === name) return false;
+  if (sameIgnoringCase(key, name)) return true;
+  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === name;
+}
+
+/**
+ * True when `pair` (one `;`-separated piece of a Cookie header) holds `, name=value` after a comma: RFC 6265
+ * parsers read it as one cookie whose name or value has a comma, but Rack 2 (Rails), Tomcat's legacy and
+ * Jetty's RFC 2965 parsers split on `,` too and read a cookie `name` there (in any case, for the
+ * case-insensitive ones). No b64token has a comma, so a token cookie never looks like this.
+ */
+function commaHidden(pair: string, name: string): boolean {
+  let comma = pair.indexOf(',');
+  while (comma !== -1) {
+    const eq = pair.indexOf('=', comma);
+    const next = pair.indexOf(',', comma + 1);
+    if (eq !== -1 && (next === -1 || eq < next)) {
+      const key = trimOws(pair.slice(comma + 1, eq));
+      if (key === name || readAsCookie(key, name)) return true;
+    }
+    comma = next;
+  }
+  return false;
+}
+
+/**
  * Value of cookie `name` in one Cookie header: undefined absent, null when present twice — or
- * present under the name in another case (`Session` for `session`): RFC 6265 names are
- * case-sensitive, but an upstream that reads them case-insensitively would take that one.
+ * present under a name an upstream reads as it (readAsCookie: `Session` for `session`; RFC 6265
+ * names are case-sensitive, but an upstream that reads them otherwise would take that one) —
+ * or after a comma inside another pair (commaHidden), where comma-splitting upstreams read it.
  */
 function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
   if (prev === null) return null;
   let found = prev;
   let start = 0;
+  const commas = header.indexOf(',') !== -1;
   while (start <= header.length) {
     let semi = header.indexOf(';', start);
     if (semi === -1) semi = header.length;
     const eq = header.indexOf('=', start);
     const key = eq !== -1 && eq < semi ? trimOws(header.slice(start, eq)) : null;
-    if (key !== null && key !== name && sameIgnoringCase(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
+    if (commas && commaHidden(header.slice(start, semi), name)) return null;
+    if (key !== null && readAsCookie(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
     if (key === name) {
       let value = trimOws(header.slice(eq + 1, semi));
       if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
@@ -153,38 +199,33 @@ function formDecode(s: string): string | null {
 /** A value no b64token check accepts: stands for an `access_token` spelled so only some upstream parsers read it. */
 const AMBIGUOUS = ';';
 
-/**
- * The name as parsers that mangle it read it: PHP turns ' ', '.' and a first unclosed '[' into
- * '_' and `name[…]` into an array under `name`. True when that is `access_token`.
- */
-function mangledAccessToken(key: string): boolean {
-  if (key.startsWith('access_token[')) return true;
-  if (key.length !== 12) return false;
-  return key.replace(/[ .[]/g, '_') === 'access_token';
-}
+/** `access` in any case: every name read as access_token without a percent escape contains it. */
+const ACCESS_ANY_CASE = /[aA][cC][cC][eE][sS][sS]/;
 
 /**
  * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
  * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
- * 3.9.2), or under a mangled name (PHP's `access.token`, `access_token[]`) — as AMBIGUOUS: never
+ * 3.9.2), or under a name they mangle or fold (name-readings.ts) — as AMBIGUOUS: never
  * a credential, but a second one next to another, so no unverified token rides along to an upstream.
  */
 function queryTokens(query: string): string[] | null {
-  // fast path: every name read as access_token contains `access` literally or a percent escape
-  if (query.indexOf('access') === -1 && query.indexOf('%') === -1) return null;
+  // fast path: every name read as access_token contains `access` (in some case) or a percent escape
+  if (query.indexOf('access') === -1 && query.indexOf('%') === -1 && !ACCESS_ANY_CASE.test(query)) return null;
   let out: string[] | null = null;
   for (const part of query.split('&')) {
     const eq = part.indexOf('=');
-    const key = formDecode(eq === -1 ? part : part.slice(0, eq));
+    const raw = eq === -1 ? part : part.slice(0, eq);
+    const key = formDecode(raw);
     if (key === 'access_token') (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
-    else if (key !== null && mangledAccessToken(key)) (out ??= []).push(AMBIGUOUS);
+    else if (readElsewhereAsAccessToken(raw, key)) (out ??= []).push(AMBIGUOUS);
     // `a=1;access_token=…`: one parameter here, two where `;` separates
     const semi = part.indexOf(';');
     if (semi === -1) continue;
     for (const sub of part.slice(semi + 1).split(';')) {
       const e = sub.indexOf('=');
-      const k = formDecode(e === -1 ? sub : sub.slice(0, e));
-      if (k !== null && (k === 'access_token' || mangledAccessToken(k))) (out ??= []).push(AMBIGUOUS);
+      const r = e === -1 ? sub : sub.slice(0, e);
+      const k = formDecode(r);
+      if (k === 'access_token' || readElsewhereAsAccessToken(r, k)) (out ??= []).push(AMBIGUOUS);
     }
   }
   return out;

@@ -51,6 +51,7 @@ beforeAll(async () => {
       { name: 'query', match: { path: '/q/*' }, upstream: 'app', auth: auth({ token_sources: { query: true } }) },
       { name: 'query-strip', match: { path: '/qs/*' }, upstream: 'app', auth: auth({ token_sources: { query: true } }), forward: { authorization: 'strip' } },
       { name: 'cookie', match: { path: '/c/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'session' } }) },
+      { name: 'cookie-underscore', match: { path: '/cu/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'auth_token' } }) },
       { name: 'cookie-strip', match: { path: '/cs/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'session' } }), forward: { authorization: 'strip' } },
       { name: 'fixture-only', match: { path: '/fx/*' }, upstream: 'app', auth: auth({ issuers: ['fixture'] }) },
     ],
@@ -243,6 +244,8 @@ describe('credential placement → 400 invalid_request', () => {
     ['two values', 'Bearer abc def'],
     ['a comma list', 'Bearer abc, Bearer def'],
     ['characters outside b64token', 'Bearer abc"def'],
+    ['the scheme run into a colon (code stripping a `Bearer` prefix reads a token there)', 'Bearer:abc'],
+    ['the scheme run into a colon and a space', 'Bearer: abc'],
   ])('malformed Authorization: Bearer (%s)', async (_n, value) => {
     const before = echo.requests;
     const raw = await rawRequest(proxy.port, requestText('GET', '/orders/1', [['Authorization', value]]));
@@ -273,6 +276,13 @@ describe('credential placement → 400 invalid_request', () => {
     ['a PHP-mangled name (access.token)', (t: string) => `access.token=${t}`],
     ['a PHP-mangled name (access token)', (t: string) => `access+token=${t}`],
     ['an array name (access_token[])', (t: string) => `access_token%5B%5D=${t}`],
+    ['a name PHP reads without its leading space ( access_token)', (t: string) => `+access_token=${t}`],
+    ['a name PHP cuts at its NUL (access_token%00x)', (t: string) => `access_token%00x=${t}`],
+    ['a PHP array under a mangled name (access.token[])', (t: string) => `access.token%5B%5D=${t}`],
+    ['the name in another case (ASP.NET Core reads query names ignoring case)', (t: string) => `ACCESS_TOKEN=${t}`],
+    ['a PHP array behind an escape decodeURIComponent refuses (access.token[%FF])', (t: string) => `access.token%5B%FF%5D=${t}`],
+    ['a letter .NET folds onto s (acceſſ_token)', (t: string) => `acce%C5%BF%C5%BF_token=${t}`],
+    ['a leading bracket group (qs, Express 4\'s req.query, reads [access_token] as access_token)', (t: string) => `%5Baccess_token%5D=${t}`],
   ])('a query token behind %s next to a valid Authorization header: 400, never forwarded for an upstream parser to find', async (_n, query) => {
     const t = await as.issueJwt({ scope: 'orders:read' });
     const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
@@ -291,6 +301,28 @@ describe('credential placement → 400 invalid_request', () => {
     }
     // other cookies still pass beside the header token
     expect((await get('/c/1', { ...bearer(t), cookie: 'theme=dark; sessionid=x' })).status).toBe(200);
+  });
+
+  it('a token cookie after a comma inside another cookie (Rack 2, Tomcat\'s legacy parser split on commas): 400, never forwarded for such an upstream to read', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    expectBearerError(await refused('/c/1', { ...bearer(t), cookie: `theme=dark, session=${other}` }), 400, 'invalid_request');
+    // cookie alone: a first-wins comma splitter would take mallory's, the proxy the second
+    expectBearerError(await refused('/c/1', { cookie: `theme=dark, session=${other}; session=${t}` }), 400, 'invalid_request');
+    // nor does an Authorization that a prefix-stripping upstream reads as Bearer ride beside the cookie token
+    expectBearerError(await refused('/c/1', { authorization: `Bearer:${other}`, cookie: `session=${t}` }), 400, 'invalid_request');
+    // a comma in another cookie's value is still data
+    expect((await get('/c/1', { cookie: `seen=Wed, 21 Oct 2026; session=${t}` })).status).toBe(200);
+  });
+
+  it('a cookie PHP reads as the token cookie (auth.token or auth_token[x] for auth_token): 400, never forwarded for PHP to read', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    for (const name of ['auth.token', 'auth token', 'auth_token[x]']) {
+      expectBearerError(await refused('/cu/1', { ...bearer(t), cookie: `${name}=${other}` }), 400, 'invalid_request');
+      expectBearerError(await refused('/cu/1', { cookie: `${name}=${other}; auth_token=${t}` }), 400, 'invalid_request');
+    }
+    expect(echoed(await get('/cu/1', { cookie: `auth.token.x=1; auth_token=${t}` })).headers['x-auth-subject']).toBe(echoed(await get('/cu/1', bearer(t))).headers['x-auth-subject']);
   });
 
   it('query and cookie tokens work where enabled', async () => {

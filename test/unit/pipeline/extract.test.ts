@@ -35,7 +35,9 @@ describe('extract: Authorization header', () => {
   });
 
   it('refuses a Bearer credential that is not exactly one b64token with 400 invalid_request', () => {
-    for (const v of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer a,b', 'Bearer\ttok', 'Bearer tok"', 'Bearer =abc', 'Bearer a=b', 'bearer tök']) {
+    for (const v of ['Bearer', 'Bearer ', 'Bearer a b', 'Bearer a,b', 'Bearer\ttok', 'Bearer tok"', 'Bearer =abc', 'Bearer a=b', 'bearer tök',
+      // run into a character no scheme name has: code that strips a `Bearer` prefix reads a token there
+      'Bearer:tok', 'Bearer: tok', 'bearer,tok', 'Bearer=tok', 'Bearer"tok"', 'Bearer/tok']) {
       const { r, token } = run(['authorization', v]);
       expect(reasonOf(r), v).toBe('malformed_authorization');
       expect(codeOf(r)).toBe('PORTCULLIS_ERR_AUTH_INVALID_REQUEST');
@@ -45,7 +47,7 @@ describe('extract: Authorization header', () => {
 
   it('treats another scheme (Basic, Digest, Bearerx) as no bearer credential', () => {
     // `DPoP tok` is a credential since DPoP support (RFC 9449): test/unit/dpop/dpop-stage.test.ts
-    for (const v of ['Basic dXNlcjpwYXNz', 'Digest username="a"', 'Bearerx tok', 'DPoPx tok', '']) {
+    for (const v of ['Basic dXNlcjpwYXNz', 'Digest username="a"', 'Bearerx tok', 'DPoPx tok', 'Bearer-2 tok', '']) {
       const { r, token, source } = run(['authorization', v]);
       expect(r, v).toBe(CONTINUE);
       expect(token).toBeNull();
@@ -100,6 +102,23 @@ describe('extract: query parameter', () => {
     // a similarly named parameter is not the token
     expect(run([], 'my_access_token=a', sources).token).toBeNull();
   });
+
+  it('a name PHP, qs, Rack 2 or ASP.NET Core reads as access_token is a second credential; names no parser reads so are not', () => {
+    for (const q of ['+access_token=b', '%20%20access.token=b', 'access_token%00=b', 'access_token%00x=b', 'access.token[]=b',
+      'access%20token[x]=b', 'access[token=b', 'ACCESS_TOKEN=b', 'Access_Token=b', 'x=1&aCcEsS_tOkEn=b',
+      // behind an escape decodeURIComponent refuses (PHP and qs decode byte-wise, keeping it)
+      'access_token%00%FF=b', 'access.token[%zz]=b', 'access_token[%FF]=b', 'a=1;access_token%00%zz=b',
+      // letters .NET's OrdinalIgnoreCase and Unicode folding take for ASCII ones (ſ is s)
+      'acce%C5%BF%C5%BF_token=b', 'ACCE%C5%BFS_TOKEN=b',
+      // qs (Express 4's req.query) reads a leading [name] group as the name, Rack 2 skips leading brackets
+      '[access_token]=b', '%5Baccess_token%5D=b', '[access_token][x]=b', ']access_token=b', 'access_token]=b', '[[access_token=b']) {
+      expect(reasonOf(run(['authorization', 'Bearer a'], q).r), q).toBe('multiple_credentials');
+    }
+    for (const q of ['access_token_=b', 'access_tokens=b', 'x%00access_token=b', 'access[token]=b', 'ACCESS=b',
+      'access_token%FF=b', 'acce%C3%9F_token=b', 'q=%FF&page=2', 'x[access_token]=b', '[x]access_token=b']) {
+      expect(run(['authorization', 'Bearer a'], q).r, q).toBe(CONTINUE);
+    }
+  });
 });
 
 describe('extract: custom header and cookie', () => {
@@ -112,6 +131,25 @@ describe('extract: custom header and cookie', () => {
     expect(source).toBe('custom-header');
     expect(reasonOf(run(['x-access-token', 'a b'], '', both).r)).toBe('malformed_token_header');
     expect(reasonOf(run(['x-access-token', 'a', 'x-access-token', 'a'], '', both).r)).toBe('multiple_credentials');
+  });
+
+  it('a token cookie after a comma, which Rack 2, Tomcat\'s legacy and Jetty\'s RFC 2965 parsers split on, is a second credential', () => {
+    for (const c of ['theme=dark, at=other', 'theme=dark,at=other; x=1', 'a, at=other', 'theme=x,y, AT=other']) {
+      expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', both).r), c).toBe('multiple_credentials');
+      expect(reasonOf(run(['cookie', `${c}; at=tok`], '', both).r), c).toBe('multiple_credentials');
+    }
+    // commas elsewhere in cookies are data: a date, a list, a name merely ending in the cookie's name
+    expect(run(['cookie', 'seen=Wed, 21 Oct 2026; at=tok'], '', both).token).toBe('tok');
+    expect(run(['cookie', 'ids=1,2,3; at=tok; flat=x,cat=y'], '', both).token).toBe('tok');
+  });
+
+  it('a cookie PHP reads as the token cookie (its name with . or a space for _, or an array of it) is a second credential', () => {
+    const php = compileSources({ cookie: 'auth_token' });
+    for (const c of ['auth.token=other', 'auth token=other', 'auth_token[x]=other', 'auth.token[]=other', 'x=1, auth.token=other']) {
+      expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', php).r), c).toBe('multiple_credentials');
+      expect(reasonOf(run(['cookie', `${c}; auth_token=tok`], '', php).r), c).toBe('multiple_credentials');
+    }
+    expect(run(['cookie', 'auth.token.x=1; auth_tokens=2; auth_token=tok'], '', php).token).toBe('tok');
   });
 
   it('reads the configured cookie, plain or quoted, among others', () => {
@@ -179,14 +217,21 @@ describe('extract: properties', () => {
 });
 
 describe('extract: scheme names compared by char code', () => {
-  it('takes a value as Bearer/DPoP exactly when its scheme lower-cases to bearer/dpop', () => {
-    const letters = fc.constantFrom(...'bBeEaArRdDpPoOkK@`[{\u0130\u212a'.split(''));
-    fc.assert(fc.property(fc.oneof(fc.string({ unit: letters, minLength: 4, maxLength: 4 }), fc.string({ unit: letters, minLength: 6, maxLength: 6 }), fc.string({ minLength: 4, maxLength: 6 }).filter((x) => !/[ \t]/.test(x))), (scheme) => {
-      const ctx = ctxFor(R, { headers: ['authorization', `${scheme} tok`] });
+  it('takes a value as Bearer/DPoP exactly when its scheme lower-cases to bearer/dpop, refuses one run into a non-tchar', () => {
+    const letters = fc.constantFrom(...'bBeEaArRdDpPoOkK@`[{:\u0130\u212a'.split(''));
+    const scheme = (n: number) => fc.string({ unit: letters, minLength: n, maxLength: n });
+    fc.assert(fc.property(fc.oneof(scheme(4), scheme(5), scheme(6), scheme(7), fc.string({ minLength: 4, maxLength: 7 }).filter((x) => !/[ \t]/.test(x))), (s) => {
+      const ctx = ctxFor(R, { headers: ['authorization', `${s} tok`] });
       const r = extract(ctx);
-      const expected = scheme.toLowerCase() === 'bearer' || scheme.toLowerCase() === 'dpop';
-      expect(r).toBe(CONTINUE);
-      expect(ctx.token).toBe(expected ? 'tok' : null);
+      const lower = s.replace(/[^A-Za-z]/g, (c) => (c === '\u0130' || c === '\u212a' ? '?' : c)).toLowerCase();
+      const exact = lower === 'bearer' || lower === 'dpop';
+      const runInto = (p: string): boolean => lower.length > p.length && lower.startsWith(p) && !/[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(s[p.length]!);
+      if (!exact && (runInto('bearer') || runInto('dpop'))) {
+        expect(reasonOf(r), s).toMatch(/^malformed_authorization/);
+      } else {
+        expect(r, s).toBe(CONTINUE);
+        expect(ctx.token).toBe(exact ? 'tok' : null);
+      }
     }), { numRuns: 3000 });
   });
 });
