@@ -1,0 +1,94 @@
+// Two members on one nats-server. Member B stopped (SIGSTOP) with requests already read into its keep-alive
+// connections while A revokes the token must, once continued, judge them on the revocation that waited in its
+// NATS socket: 401, and the upstream never sees them (before: judged on the state from before the stop and forwarded). A member whose NATS is down and that stalls
+// keeps serving on its local state, as a member off the bus does.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
+import { KeepAlive } from '../../helpers/keep-alive.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { ADMIN_ENV, BUS_ENV, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
+import { sleep } from './cluster-fixtures.js';
+import { admin, call, jtiOf, memberConfig, metric } from './proxy-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, ...BUS_ENV };
+const WAITS = 'portcullis_revocations_bus_catch_up_waits_total';
+
+let nats: NatsServer & { stop(): Promise<void> };
+let as: AuthServer;
+let echo: EchoUpstream;
+let A: ProxyProcess;
+let B: ProxyProcess;
+const stopped = new Set<number>();
+
+beforeAll(async () => {
+  [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
+  const config = memberConfig(as, echo.url, busSection(nats.url, subjectPrefix('pst')));
+  [A, B] = await Promise.all([startProxy(config, { env: ENV }), startProxy(config, { env: ENV })]) as [ProxyProcess, ProxyProcess];
+  await Promise.all([waitReady(A), waitReady(B)]);
+}, 30_000);
+
+afterAll(async () => {
+  for (const pid of stopped) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+  await Promise.all([A?.stop(), B?.stop()]);
+  await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+});
+
+/** Stop `p` for `ms` at least, writing one request with `token` on each of `conns` first; the answers once continued. */
+async function stall(p: ProxyProcess, conns: readonly KeepAlive[], token: string, ms: number, meanwhile: () => Promise<void>): Promise<Array<{ status: number; challenge: string }>> {
+  const pid = p.proc.pid!;
+  process.kill(pid, 'SIGSTOP');
+  stopped.add(pid);
+  const t0 = performance.now();
+  // read by the kernel into the stopped member's sockets before anything else happens
+  const answers = conns.map((c) => c.get(token));
+  await meanwhile();
+  const left = ms - (performance.now() - t0);
+  if (left > 0) await sleep(left);
+  process.kill(pid, 'SIGCONT');
+  stopped.delete(pid);
+  return Promise.all(answers);
+}
+
+async function openWarm(p: ProxyProcess, token: string, n: number): Promise<KeepAlive[]> {
+  const port = Number(new URL(p.url).port);
+  const conns = await Promise.all(Array.from({ length: n }, () => KeepAlive.open(port)));
+  for (const c of conns) expect((await c.get(token)).status).toBe(200);
+  return conns;
+}
+
+describe('a member continued after a stop, on NATS', () => {
+  it('judges the requests it had queued on the revocation another member made meanwhile (401)', async () => {
+    const token = await as.issueJwt({ sub: 'nats-stall' });
+    await waitFor('the token served at A and B', async () => (await call(A, token)).status === 200 && (await call(B, token)).status === 200, 15_000);
+    const conns = await openWarm(B, token, 3);
+    const waitsBefore = await metric(B, WAITS);
+    const forwardedBefore = echo.requests;
+    const got = await stall(B, conns, token, 700, async () => {
+      expect((await admin(A, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+      expect((await call(A, token)).status).toBe(401);
+    });
+    // before: B read these before its NATS socket and judged them on the state from before the stop: forwarded to the
+    // upstream with the revoked token (then answered 401 as the revocation landed while the upstream answered, or 200)
+    expect(echo.requests - forwardedBefore, 'requests with the revoked token the upstream received').toBe(0);
+    expect(got.map((a) => a.status), 'answers to the requests the stopped member held').toEqual([401, 401, 401]);
+    for (const a of got) expect(a.challenge).toMatch(/revoked/);
+    expect(await metric(B, WAITS)).toBeGreaterThan(waitsBefore);
+    for (const c of conns) c.socket.destroy();
+    // and it serves other tokens at once afterwards
+    expect((await call(B, await as.issueJwt({ sub: 'nats-stall-after' }))).status).toBe(200);
+  }, 30_000);
+
+  it('with its NATS down, a member that stalls keeps serving on its local state (200), as off the bus', async () => {
+    const token = await as.issueJwt({ sub: 'nats-stall-down' });
+    await waitFor('the token served at B', async () => (await call(B, token)).status === 200, 10_000);
+    const conns = await openWarm(B, token, 2);
+    await nats.stop();
+    await waitFor('B off the bus', async () => (await metric(B, 'portcullis_bus_connected')) === 0, 10_000);
+    const got = await stall(B, conns, token, 700, async () => {});
+    expect(got.map((a) => a.status), 'answers of the stalled member off the bus').toEqual([200, 200]);
+    for (const c of conns) c.socket.destroy();
+  }, 30_000);
+});
