@@ -47,6 +47,7 @@ export class BusCatchUp {
   private waits = 0;
   private expired = 0;
 
+  /** `stallMs` above TURN_MS (else every request between two turns looks stalled). */
   constructor(private readonly src: BusCatchUpSource, private readonly stallMs = STALL_MS, private readonly waitMs = CATCH_UP_WAIT_MS) {
     this.turn = setInterval(() => {
       const now = performance.now();
