@@ -1,7 +1,9 @@
-// Two members on one nats-server. Member B stopped (SIGSTOP) with requests already read into its keep-alive
-// connections while A revokes the token must, once continued, judge them on the revocation that waited in its
-// NATS socket: 401, and the upstream never sees them (before: judged on the state from before the stop and forwarded). A member whose NATS is down and that stalls
-// keeps serving on its local state, as a member off the bus does.
+// Members on one nats-server. A member stopped (SIGSTOP) with requests already read into its keep-alive
+// connections while another member revokes the token must, once continued, judge them on the revocation that
+// waited in its NATS socket: 401, and the upstream never sees them (before: judged on the state from before the
+// stop and forwarded). Each process that reads NATS for its requests: a single process, one with the receiver
+// thread, the workers of `serve --workers 2` (stopped with their primary). A member whose NATS is down and that
+// stalls keeps serving on its local state, as a member off the bus does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -9,6 +11,7 @@ import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
 import { KeepAlive } from '../../helpers/keep-alive.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 import { waitFor } from '../../helpers/wait.js';
 import { sleep } from './cluster-fixtures.js';
 import { admin, call, jtiOf, memberConfig, metric } from './proxy-fixtures.js';
@@ -19,39 +22,48 @@ const WAITS = 'portcullis_revocations_bus_catch_up_waits_total';
 let nats: NatsServer & { stop(): Promise<void> };
 let as: AuthServer;
 let echo: EchoUpstream;
-let A: ProxyProcess;
+/** B a single process, T one with the receiver thread, W `--workers 2`; each is stopped while another revokes. */
 let B: ProxyProcess;
+let T: ProxyProcess;
+let W: ProxyProcess;
 const stopped = new Set<number>();
 
 beforeAll(async () => {
   [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-  const config = memberConfig(as, echo.url, busSection(nats.url, subjectPrefix('pst')));
-  [A, B] = await Promise.all([startProxy(config, { env: ENV }), startProxy(config, { env: ENV })]) as [ProxyProcess, ProxyProcess];
-  await Promise.all([waitReady(A), waitReady(B)]);
-}, 30_000);
+  const prefix = subjectPrefix('pst');
+  const config = memberConfig(as, echo.url, busSection(nats.url, prefix));
+  const thread = memberConfig(as, echo.url, busSection(nats.url, prefix, { revocation: { receiver: 'thread' } }));
+  [B, T, W] = await Promise.all([
+    startProxy(config, { env: ENV }), startProxy(thread, { env: ENV }),
+    startProxy(config, { env: ENV, args: ['--workers', '2'], timeoutMs: 20_000 }),
+  ]) as [ProxyProcess, ProxyProcess, ProxyProcess];
+  await Promise.all([waitReady(B), waitReady(T), workersReady(W)]);
+}, 40_000);
 
 afterAll(async () => {
   for (const pid of stopped) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
-  await Promise.all([A?.stop(), B?.stop()]);
+  await Promise.all([B?.stop(), T?.stop(), W?.stop()]);
   await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
 });
 
-/** Stop `p` for `ms` at least, writing one request with `token` on each of `conns` first; the answers once continued. */
+/** The processes of `p`: its workers (when it has any) and itself. */
+const processesOf = (p: ProxyProcess): number[] => [...workerPids(p.proc.pid!), p.proc.pid!];
+
+/** Stop `p` for `ms` at least, writing one request with `token` on each of `conns` first, running `meanwhile`; the answers once continued. */
 async function stall(p: ProxyProcess, conns: readonly KeepAlive[], token: string, ms: number, meanwhile: () => Promise<void>): Promise<Array<{ status: number; challenge: string }>> {
-  const pid = p.proc.pid!;
-  process.kill(pid, 'SIGSTOP');
-  stopped.add(pid);
+  const pids = processesOf(p);
+  for (const pid of pids) { process.kill(pid, 'SIGSTOP'); stopped.add(pid); }
   const t0 = performance.now();
   // read by the kernel into the stopped member's sockets before anything else happens
   const answers = conns.map((c) => c.get(token));
   await meanwhile();
   const left = ms - (performance.now() - t0);
   if (left > 0) await sleep(left);
-  process.kill(pid, 'SIGCONT');
-  stopped.delete(pid);
+  for (const pid of pids) { process.kill(pid, 'SIGCONT'); stopped.delete(pid); }
   return Promise.all(answers);
 }
 
+/** `n` keep-alive connections to `p`, each answered 200 once with `token`. */
 async function openWarm(p: ProxyProcess, token: string, n: number): Promise<KeepAlive[]> {
   const port = Number(new URL(p.url).port);
   const conns = await Promise.all(Array.from({ length: n }, () => KeepAlive.open(port)));
@@ -60,31 +72,41 @@ async function openWarm(p: ProxyProcess, token: string, n: number): Promise<Keep
 }
 
 describe('a member continued after a stop, on NATS', () => {
-  it('judges the requests it had queued on the revocation another member made meanwhile (401)', async () => {
-    const token = await as.issueJwt({ sub: 'nats-stall' });
-    await waitFor('the token served at A and B', async () => (await call(A, token)).status === 200 && (await call(B, token)).status === 200, 15_000);
-    const conns = await openWarm(B, token, 3);
-    const waitsBefore = await metric(B, WAITS);
-    const forwardedBefore = echo.requests;
-    const got = await stall(B, conns, token, 700, async () => {
-      expect((await admin(A, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
-      expect((await call(A, token)).status).toBe(401);
-    });
-    // before: B read these before its NATS socket and judged them on the state from before the stop: forwarded to the
-    // upstream with the revoked token (then answered 401 as the revocation landed while the upstream answered, or 200)
-    expect(echo.requests - forwardedBefore, 'requests with the revoked token the upstream received').toBe(0);
-    expect(got.map((a) => a.status), 'answers to the requests the stopped member held').toEqual([401, 401, 401]);
-    for (const a of got) expect(a.challenge).toMatch(/revoked/);
-    expect(await metric(B, WAITS)).toBeGreaterThan(waitsBefore);
-    for (const c of conns) c.socket.destroy();
-    // and it serves other tokens at once afterwards
-    expect((await call(B, await as.issueJwt({ sub: 'nats-stall-after' }))).status).toBe(200);
-  }, 30_000);
+  const cases: Array<[string, () => ProxyProcess, () => ProxyProcess]> = [
+    ['a single process', () => B, () => T], ['with the receiver thread', () => T, () => B], ['serve --workers 2 (workers and primary stopped)', () => W, () => B],
+  ];
+  for (const [name, member, revoker] of cases) {
+    it(`${name}: judges the requests it had queued on the revocation another member made meanwhile (401, nothing forwarded)`, async () => {
+      const m = member();
+      const A = revoker();
+      const token = await as.issueJwt({ sub: `nats-stall-${name}` });
+      await waitFor('the token served at the revoking member and the stopped one', async () => (await call(A, token)).status === 200 && (await call(m, token)).status === 200, 15_000);
+      const conns = await openWarm(m, token, 4);
+      const waitsBefore = await metric(m, WAITS);
+      const forwardedBefore = echo.requests;
+      const got = await stall(m, conns, token, 700, async () => {
+        expect((await admin(A, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) })).status).toBe(201);
+        expect((await call(A, token)).status).toBe(401);
+      });
+      // before: the member read these before its NATS socket and judged them on the state from before the stop:
+      // forwarded to the upstream with the revoked token (then 401 when the revocation landed before the upstream answered, else 200)
+      expect(echo.requests - forwardedBefore, 'requests with the revoked token the upstream received').toBe(0);
+      expect(got.map((a) => a.status), 'answers to the requests the stopped member held').toEqual([401, 401, 401, 401]);
+      for (const a of got) expect(a.challenge).toMatch(/revoked/);
+      await waitFor('the held requests counted', async () => (await metric(m, WAITS)) > waitsBefore, 5_000);
+      for (const c of conns) c.socket.destroy();
+      // and it serves other tokens afterwards
+      const fresh = await as.issueJwt({ sub: `nats-stall-after-${name}` });
+      await waitFor('another token served', async () => (await call(m, fresh)).status === 200, 5_000);
+    }, 30_000);
+  }
 
   it('with its NATS down, a member that stalls keeps serving on its local state (200), as off the bus', async () => {
     const token = await as.issueJwt({ sub: 'nats-stall-down' });
     await waitFor('the token served at B', async () => (await call(B, token)).status === 200, 10_000);
     const conns = await openWarm(B, token, 2);
+    // the other members first: they need not wait out a drain on a dead bus
+    await Promise.all([T.stop(), W.stop()]);
     await nats.stop();
     await waitFor('B off the bus', async () => (await metric(B, 'portcullis_bus_connected')) === 0, 10_000);
     const got = await stall(B, conns, token, 700, async () => {});
