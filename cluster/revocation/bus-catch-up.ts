@@ -11,6 +11,8 @@ export const STALL_MS = 500;
 export const CATCH_UP_WAIT_MS = 1_000;
 /** While a catch-up waits for the stream consumer to reach the stream's last sequence: look this often, ms. */
 const APPLIED_POLL_MS = 5;
+/** While a catch-up waits for the link to come back: look this often, ms. */
+const RECONNECT_POLL_MS = 20;
 
 /** What the catch-up needs from the member (ClusterNode wires the NATS transport and the revocation actor). */
 export interface BusCatchUpSource {
@@ -40,6 +42,8 @@ export class BusCatchUp {
   /** A stall was seen and the member has not caught up since. */
   private behind = false;
   private running = false;
+  /** performance.now() when the link dropped during a catch-up (null: it did not): held on for a reconnect until `waitMs` past it. */
+  private droppedAt: number | null = null;
   private waiters: Waiter[] = [];
   private expiry: NodeJS.Timeout | null = null;
   private readonly turn: NodeJS.Timeout;
@@ -63,6 +67,11 @@ export class BusCatchUp {
       if (runNow() - this.lastTurn <= this.stallMs) return true;
       this.stalled();
       if (!this.behind) return true;
+    } else if (this.droppedAt !== null && !this.src.connected() && performance.now() - this.droppedAt > this.waitMs) {
+      // off the bus for longer than a reconnect takes: the rules for a member off the bus (local state, fail_closed_after_ms)
+      this.behind = false;
+      this.droppedAt = null;
+      return true;
     }
     this.waits++;
     const p = new Promise<boolean>((resolve) => { this.waiters.push({ until: performance.now() + this.waitMs, resolve }); });
@@ -101,18 +110,24 @@ export class BusCatchUp {
       this.running = false;
       if (ok) {
         this.behind = false;
+        this.droppedAt = null;
         this.settle(true, Number.POSITIVE_INFINITY);
-      } else if (!this.src.connected()) {
-        // the link dropped meanwhile: those held are refused; later requests follow the rules for a member off the bus
-        this.behind = false;
-        this.settle(false, Number.POSITIVE_INFINITY);
-      } else if (this.waiters.length > 0) this.run();
+        return;
+      }
+      // the link dropped meanwhile (nats-server closed the stopped member as a slow consumer): still behind — the
+      // reconnect's replay holds requests from then on (catching_up), until then they wait here, for `waitMs` at most
+      if (!this.src.connected()) this.droppedAt ??= performance.now();
+      if (this.waiters.length > 0) this.run();
     });
   }
 
-  /** Round trip, then the stream's last sequence applied; false when the link dropped or the consumer is still behind after `waitMs`. */
+  /** (Re)connected, a round trip, then the stream's last sequence applied; false when that takes over `waitMs` or the link drops. */
   private async catchUp(): Promise<boolean> {
     const end = performance.now() + this.waitMs;
+    while (!this.src.connected()) {
+      if (performance.now() > end) return false;
+      await new Promise((r) => setTimeout(r, RECONNECT_POLL_MS));
+    }
     if (!(await this.src.roundTrip())) return false;
     // after a stall longer than the bus's freshness window the live copies are refused as stale: the consumer's count
     const target = await this.src.streamLastSeq();

@@ -78,20 +78,35 @@ describe('BusCatchUp', () => {
     expect(c.stats().revocations_bus_catch_up_expired_total).toBe(1);
   });
 
-  it('off the bus a stall holds nothing (local state, as documented); a link lost during the catch-up refuses those held', async () => {
+  it('off the bus a stall holds nothing (local state, as documented)', () => {
     const off = bus(false);
     const c = catchUp(off);
     block(STALL + 40);
     expect(c.current()).toBe(true);
     expect(c.stats().revocations_bus_stalls_total).toBe(0);
+  });
 
+  it('a link lost during the catch-up (a slow consumer closed) holds on for the reconnect; lost for longer than the wait, the off-bus rules apply', async () => {
     const b = bus();
-    const d = catchUp(b);
+    const c = catchUp(b, 300);
     block(STALL + 40);
-    const held = d.current();
+    const held = c.current();
     b.up = false;
     b.answer(false);
-    expect(await held).toBe(false);
-    expect(d.current(), 'off the bus now').toBe(true);
+    await sleep(60);
+    b.up = true; // reconnected: the round trip on the new link
+    await sleep(40);
+    b.answer(true);
+    expect(await held).toBe(true);
+
+    const d = bus();
+    const e = catchUp(d, 100);
+    block(STALL + 40);
+    const lost = e.current();
+    d.up = false;
+    d.answer(false);
+    expect(await lost).toBe(false);
+    await sleep(30);
+    expect(e.current(), 'off the bus past the wait: judged on local state').toBe(true);
   });
 });
