@@ -1,7 +1,7 @@
 // Members on one nats-server. A member stopped (SIGSTOP) with requests already read into its keep-alive
 // connections while another member revokes the token must, once continued, judge them on the revocation that
 // waited in its NATS socket: 401, and the upstream never sees them (before: judged on the state from before the
-// stop and forwarded). Each kind of process that reads NATS for its requests: a single process, and the workers of
+// stop and forwarded); on a frozen nats-server it refuses them (503) rather than judge on that state. Each kind of process that reads NATS for its requests: a single process, and the workers of
 // `serve --workers 2` with the receiver thread (stopped with their primary: there the lease and the thread also
 // hold or apply, so this case shows the catch-up runs, counted). A member whose NATS is down and that stalls keeps
 // serving on its local state, as a member off the bus does.
@@ -99,6 +99,24 @@ describe('a member continued after a stop, on NATS', () => {
       await waitFor('another token served', async () => (await call(m, fresh)).status === 200, 5_000);
     }, 30_000);
   }
+
+  it('with its nats-server frozen, a member that stalls refuses tokens (503 revocations_bus_catching_up) until the server answers again', async () => {
+    const token = await as.issueJwt({ sub: 'nats-stall-frozen' });
+    await waitFor('the token served at B', async () => (await call(B, token)).status === 200, 10_000);
+    const conns = await openWarm(B, token, 2);
+    const refusedBefore = await metric(B, 'portcullis_auth_decisions_total', 'reason="revocations_bus_catching_up"');
+    const server = nats.pid()!;
+    process.kill(server, 'SIGSTOP');
+    stopped.add(server);
+    const got = await stall(B, conns, token, 700, async () => {});
+    process.kill(server, 'SIGCONT');
+    stopped.delete(server);
+    // held 1 s for a round trip the frozen server does not answer, then refused; not judged on the state from before
+    expect(got.map((a) => a.status), 'answers of the stalled member on a frozen bus').toEqual([503, 503]);
+    expect(await metric(B, 'portcullis_auth_decisions_total', 'reason="revocations_bus_catching_up"')).toBe(refusedBefore + 2);
+    await waitFor('B serving once the server answers', async () => (await call(B, token)).status === 200, 10_000);
+    for (const c of conns) c.socket.destroy();
+  }, 30_000);
 
   it('with its NATS down, a member that stalls keeps serving on its local state (200), as off the bus', async () => {
     const token = await as.issueJwt({ sub: 'nats-stall-down' });
