@@ -9,7 +9,7 @@ import type { Logger } from '../node/log.js';
 import { IntrospectionSync, type IntrospectionSyncOptions } from './cache-sync/index.js';
 import { Membership, configuredMemberId, newMemberId } from './membership/index.js';
 import { busAuthFrom, Codec, MessageBus, subjects, type BusAuth } from './protocol/index.js';
-import { clusterSettings, configuredIssuers, lingerFor, PrimaryChannel, PrimaryLease, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
+import { BusCatchUp, clusterSettings, configuredIssuers, lingerFor, PrimaryChannel, PrimaryLease, RevocationActor, revocationAdminRoutes, RevocationDirect, RevocationReceiver, RevocationStore, STREAM_AGE_MARGIN_S, takeFromPrimary, type ClusterSettings, type RetentionShort, type RevocationMode, type SkewSource } from './revocation/index.js';
 import { IpcHubTransport, IpcWorkerTransport, LocalTransport, natsConnectionOptions, NatsTransport, type Transport } from './transport/index.js';
 
 export * from './protocol/index.js';
@@ -41,6 +41,14 @@ export interface ClusterStartOptions {
 /** Why requests must wait (see `gate`). */
 export type GateResult = { readonly ok: true } | { readonly ok: false; readonly reason: 'catching_up' | 'bus_lost' | 'revocations_incomplete' };
 
+/** Whether a held request may be judged (`current`): not when the primary stayed silent or the bus catch-up did not finish in time. */
+export type CurrentVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: 'primary_silent' | 'bus_catching_up' };
+/** The catch-up's counters where there is none (no NATS, a primary): the metric families always exist. */
+const BUS_CATCH_UP_ZEROS = Object.freeze({ revocations_bus_stalls_total: 0, revocations_bus_catch_up_waits_total: 0, revocations_bus_catch_up_expired_total: 0 });
+const CURRENT: CurrentVerdict = Object.freeze({ ok: true });
+const PRIMARY_SILENT: CurrentVerdict = Object.freeze({ ok: false, reason: 'primary_silent' });
+const BUS_CATCHING_UP: CurrentVerdict = Object.freeze({ ok: false, reason: 'bus_catching_up' });
+
 /** One member of the cluster. */
 export class ClusterNode {
   /** The revocation set: read synchronously on every request (`isRevoked`). */
@@ -61,6 +69,8 @@ export class ClusterNode {
   private fromPrimary: (() => void) | null = null;
   /** A worker's lease on that channel: its requests wait while the newest message read is stale. */
   private primaryLease: PrimaryLease | null = null;
+  /** NATS, a request-serving process: after a stall of its own loop, requests wait until it has caught up with the bus. */
+  private busCatchUp: BusCatchUp | null = null;
   /** The receiver thread (`cluster.revocation.receiver: thread`, NATS, request-serving processes): poll it before every revocation check. */
   revocationReceiver: RevocationReceiver | null = null;
   private closed = false;
@@ -153,6 +163,9 @@ export class ClusterNode {
     // `serve --workers N`: the primary hands its workers every revocation it holds (without NATS) or makes (on NATS: enforced with the bus away too)
     if (opts.role === 'primary') node.toWorkers = new PrimaryChannel(node.revocations, mode === 'nats' ? (r) => r.origin === memberId : () => true);
     if (opts.role === 'worker') { node.primaryLease = new PrimaryLease(); node.fromPrimary = takeFromPrimary(node.revocationActor, node.primaryLease); }
+    // a process that judges requests on what its own NATS connection brought (a `--workers` primary judges none, and
+    // what it hands its workers on NATS — the revocations it makes itself — cannot have queued unread in its stall)
+    if (mode === 'nats' && opts.role !== 'primary') node.busCatchUp = node.catchUpOn(transport as NatsTransport);
     // a primary serves no requests: nothing there would read the ring
     if (settings.receiver === 'thread' && settings.nats !== null && opts.role !== 'primary') node.startReceiver(settings.nats);
     // Before the first heartbeat: a peer that hears of us can reach our owner subject at once.
@@ -167,6 +180,12 @@ export class ClusterNode {
     node.membership.start();
     logger.info({ mode, role: opts.role, prefix: settings.prefix, bus_auth: node.busAuthMode(), bus_key_id: auth?.keyIds().current }, 'cluster member started');
     return node;
+  }
+
+  private catchUpOn(t: NatsTransport): BusCatchUp {
+    const actor = this.revocationActor;
+    // the receiver thread's copies arrive on its own connection; this one subscribes to every revocation too
+    return new BusCatchUp({ connected: () => t.isConnected(), roundTrip: () => t.roundTrip(), streamLastSeq: () => actor.streamLastSeq(), appliedSeq: () => actor.appliedSeq() });
   }
 
   private startReceiver(nats: NonNullable<ClusterSettings['nats']>): void {
@@ -238,11 +257,15 @@ export class ClusterNode {
 
   /**
    * Is this process's revocation state known current? true, except in a `serve --workers N` worker whose
-   * newest message from its primary is older than its lease (it stalled, or the primary did): then a promise,
-   * true once a fresh one has been read, false after the wait (callers answer 503). Call once gate() is ok.
+   * newest message from its primary is older than its lease (it stalled, or the primary did), and on NATS in a
+   * process whose loop stalled (bus-catch-up.ts): then a promise, ok once a fresh message has been read and the
+   * member caught up with the bus, else the reason after the wait (callers answer 503). Call once gate() is ok.
    */
-  current(): true | Promise<boolean> {
-    return this.primaryLease === null ? true : this.primaryLease.current();
+  current(): true | Promise<CurrentVerdict> {
+    const lease = this.primaryLease === null ? true : this.primaryLease.current();
+    const bus = this.busCatchUp === null ? true : this.busCatchUp.current();
+    if (lease === true && bus === true) return true;
+    return Promise.all([lease, bus]).then(([l, b]) => (!l ? PRIMARY_SILENT : !b ? BUS_CATCHING_UP : CURRENT));
   }
 
   /** `hmac` (NATS, authenticated), `none` (NATS, opted out) or `ipc` (node:cluster / in-process: one process tree). */
@@ -306,6 +329,7 @@ export class ClusterNode {
       ...this.direct?.stats(),
       ...this.toWorkers?.stats(),
       ...this.primaryLease?.stats(),
+      ...(this.busCatchUp?.stats() ?? BUS_CATCH_UP_ZEROS),
       ...this.revocationReceiver?.stats(),
       ...this.introspection.stats(),
     };
@@ -321,6 +345,7 @@ export class ClusterNode {
     this.toWorkers?.close();
     this.fromPrimary?.();
     this.primaryLease?.close();
+    this.busCatchUp?.close();
     await this.direct?.close();
     await this.revocationReceiver?.close();
     await this.revocationActor.close();

@@ -13,7 +13,7 @@ export type RevocationCheck =
 const ASK_MS = 5_000;
 
 /** The instance's token refusals that come from its revocation state (node/auth/token-check.ts), not from FILE. */
-const REVOCATION_REASONS: ReadonlySet<string> = new Set(['revoked', 'revocations_catching_up', 'revocation_bus_lost', 'revocations_incomplete', 'revocations_primary_silent']);
+const REVOCATION_REASONS: ReadonlySet<string> = new Set(['revoked', 'revocations_catching_up', 'revocation_bus_lost', 'revocations_incomplete', 'revocations_primary_silent', 'revocations_bus_catching_up']);
 
 /** 127.0.0.0/8, ::1, localhost, and the wildcard addresses (reached on loopback). Null for anything else. */
 function loopbackBase(host: string, port: number): string | null {

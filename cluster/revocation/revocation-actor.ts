@@ -229,6 +229,15 @@ export class RevocationActor {
     if (this.outbox !== null) this.outbox.onFirstSeal = push;
   }
 
+  /** The revocation stream's last sequence as its leader answers now; null without a stream or when it does not answer. */
+  streamLastSeq(): Promise<number | null> {
+    const s = this.follower === null ? null : this.streamOf();
+    return s === null ? Promise.resolve(null) : s.position().then((p) => p.lastSeq, () => null);
+  }
+
+  /** Stream sequence of the last revocation the consumer delivered (0 without a stream). */
+  appliedSeq(): number { return this.follower?.lastSeq ?? 0; }
+
   /** Flat counters and gauges for /metrics. */
   stats(): Record<string, number> {
     return {

@@ -136,6 +136,15 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /**
+   * A PING on the live connection: true once its PONG was read on the same link (no disconnect meanwhile):
+   * every message the server sent before it has been handed to its subscription first. False when not
+   * connected or the link dropped; pending while the server does not answer.
+   */
+  roundTrip(): Promise<boolean> {
+    return this.nc === null || !this.connected ? Promise.resolve(false) : this.subscribed(this.nc);
+  }
+
   isConnected(): boolean {
     return this.connected;
   }

@@ -78,6 +78,9 @@ const BUS_LOST: StageResult = Object.freeze({
 const PRIMARY_SILENT: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocations from the primary are late', { retryAfter: 1 })), reason: 'revocations_primary_silent',
 });
+const BUS_CATCHING_UP: StageResult = Object.freeze({
+  kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocations from the bus are being caught up after a stall', { retryAfter: 1 })), reason: 'revocations_bus_catching_up',
+});
 const REVOCATIONS_INCOMPLETE: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'revocation store full', { retryAfter: 30 })), reason: 'revocations_incomplete',
 });
@@ -157,8 +160,8 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
       const c = tokenState.current === undefined ? true : tokenState.current();
       if (c === true) return null;
       // judged once the state is current again (the gate may have closed meanwhile), else 503
-      return c.then((fresh) => {
-        if (!fresh) return knownRevoked(ctx, tokenState) ? REVOKED : PRIMARY_SILENT;
+      return c.then((v) => {
+        if (!v.ok) return knownRevoked(ctx, tokenState) ? REVOKED : v.reason === 'bus_catching_up' ? BUS_CATCHING_UP : PRIMARY_SILENT;
         const again = tokenState.gate();
         return again.ok ? CONTINUE : closed(ctx, tokenState, again.reason);
       });

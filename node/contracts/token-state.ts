@@ -13,11 +13,11 @@ export interface TokenState {
   /** ok=false before the first replay, while revocations are being replayed, or past fail_closed_after_ms. */
   gate(): GateVerdict;
   /**
-   * Once gate() is ok: is the state known current? true, or (a `serve --workers N` worker that has not
-   * heard from its primary lately) a promise — true once it has, false when waiting was given up (503).
-   * Absent: always current.
+   * Once gate() is ok: is the state known current? true, or a promise — a `serve --workers N` worker that has
+   * not heard from its primary lately, a NATS member whose loop stalled — ok once it is current again, else
+   * the reason waiting was given up (503: `primary_silent`, `bus_catching_up`). Absent: always current.
    */
-  current?(): true | Promise<boolean>;
+  current?(): true | Promise<GateVerdict>;
   /** O(1), synchronous, allocation-free. */
   isRevoked(facts: TokenFacts): boolean;
   /** Called for every revocation applied here; returns the unsubscribe function. */

@@ -26,6 +26,8 @@ export interface NatsServer {
   readonly monitorPort: number;
   /** Is the process running? */
   running(): boolean;
+  /** The process id (null before the first start): to stop and continue it (a frozen server). */
+  pid(): number | null;
   /** SIGKILL and wait for exit (a crash, not a graceful shutdown). */
   kill(): Promise<void>;
   /** Start again with the same ports and store (after kill). */
@@ -101,6 +103,10 @@ class ServerProcess implements NatsServer {
 
   running(): boolean {
     return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  pid(): number | null {
+    return this.proc?.pid ?? null;
   }
 
   /** Wait until the monitor says healthy (JetStream included). */

@@ -3,10 +3,10 @@
 // once continued, not judge them on the state from before the stop: a token revoked meanwhile gets 401.
 // A stopped primary makes its workers hold requests, then refuse them (503), and serve once it is back.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { KeepAlive } from '../../helpers/keep-alive.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { workerPids } from '../../helpers/worker-processes.js';
 import { sleep } from './cluster-fixtures.js';
@@ -28,47 +28,6 @@ afterAll(async () => {
   await proxy?.stop();
   await Promise.all([as?.close(), echo?.close()]);
 });
-
-/** One keep-alive HTTP/1.1 connection: GET /api/x with a token, answers read in order (status and WWW-Authenticate). */
-class KeepAlive {
-  private buf = '';
-  private readonly waiting: Array<(a: { status: number; challenge: string }) => void> = [];
-  private constructor(readonly socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => { this.buf += d; this.drain(); });
-  }
-
-  static open(port: number): Promise<KeepAlive> {
-    return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(new KeepAlive(s)));
-      s.once('error', reject);
-    });
-  }
-
-  get(token: string): Promise<{ status: number; challenge: string }> {
-    return new Promise((resolve) => {
-      this.waiting.push(resolve);
-      this.socket.write(`GET /api/x HTTP/1.1\r\nhost: t\r\nauthorization: Bearer ${token}\r\n\r\n`);
-    });
-  }
-
-  /** The server's end of this connection: its port pair as /proc/net/tcp shows it. */
-  localPort(): number { return this.socket.localPort!; }
-
-  private drain(): void {
-    for (;;) {
-      const end = this.buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = this.buf.slice(0, end);
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-      if (this.buf.length < end + 4 + length) return;
-      this.buf = this.buf.slice(end + 4 + length);
-      const status = Number(head.slice(9, 12));
-      const challenge = /\r\nwww-authenticate: *([^\r]*)/i.exec(head)?.[1] ?? '';
-      this.waiting.shift()?.({ status, challenge });
-    }
-  }
-}
 
 /** The pid among `pids` that holds the server end of the loopback connection from client port `port` to `server`. */
 function holderOf(port: number, server: number, pids: readonly number[]): number | null {

@@ -1,0 +1,162 @@
+// A NATS member's guard against judging on its bus state from before a stall of its own event loop (SIGSTOP,
+// a blocked loop): a coarse timer records when the loop last turned, and after a turn over 500 ms late requests
+// wait for one shared catch-up — a NATS round trip, then the revocation stream read up to its last sequence.
+import { runNow } from '../../node/run-clock.js';
+
+/** How often (ms) the loop's turn is recorded. */
+export const TURN_MS = 100;
+/** A loop that did not turn for longer than this (ms) stalled: requests wait until the member caught up with the bus. */
+export const STALL_MS = 500;
+/** How long (ms) a request waits for the catch-up before it is refused (503), as the worker lease. */
+export const CATCH_UP_WAIT_MS = 1_000;
+/** While a catch-up waits for the stream consumer to reach the stream's last sequence: look this often, ms. */
+const APPLIED_POLL_MS = 5;
+/** While a catch-up waits for the link to come back: look this often, ms. */
+const RECONNECT_POLL_MS = 20;
+
+/** What the catch-up needs from the member (ClusterNode wires the NATS transport and the revocation actor). */
+export interface BusCatchUpSource {
+  /** Is the NATS connection up (subscriptions held by the server)? */
+  connected(): boolean;
+  /**
+   * PING/PONG on the connection: true once the PONG was read on the same link. Everything the server queued
+   * for this connection before it was dispatched first — the subscriptions are callbacks: applied too.
+   */
+  roundTrip(): Promise<boolean>;
+  /** The revocation stream's last sequence now; null when the stream does not answer (no quorum: the documented partition case). */
+  streamLastSeq(): Promise<number | null>;
+  /** Stream sequence of the last revocation the member's consumer applied. */
+  appliedSeq(): number;
+}
+
+interface Waiter { readonly until: number; readonly resolve: (current: boolean) => void }
+
+/**
+ * Current unless the loop stalled. The record is read by the request path (one compare on the run's clock
+ * reading) and by the timer itself (a turn that comes late: libuv runs timers before I/O when a stop
+ * interrupted its poll), so whichever runs first after a stall, no request is judged before the catch-up.
+ * A member off the bus is not held (it serves on its local state, cluster.fail_closed_after_ms aside).
+ */
+export class BusCatchUp {
+  private lastTurn = performance.now();
+  /** A stall was seen and the member has not caught up since. */
+  private behind = false;
+  private running = false;
+  /** performance.now() when the link dropped during a catch-up (null: it did not): held on for a reconnect until `waitMs` past it. */
+  private droppedAt: number | null = null;
+  private waiters: Waiter[] = [];
+  private expiry: NodeJS.Timeout | null = null;
+  private readonly turn: NodeJS.Timeout;
+  private stalls = 0;
+  private waits = 0;
+  private expired = 0;
+
+  /** `stallMs` above TURN_MS (else every request between two turns looks stalled). */
+  constructor(private readonly src: BusCatchUpSource, private readonly stallMs = STALL_MS, private readonly waitMs = CATCH_UP_WAIT_MS) {
+    this.turn = setInterval(() => {
+      const now = performance.now();
+      if (now - this.lastTurn > this.stallMs) this.stalled();
+      this.lastTurn = now;
+    }, TURN_MS);
+    this.turn.unref();
+  }
+
+  /** true when judged at once (the request path: one compare); else a promise: true once caught up, false when waiting was given up (503). */
+  current(): true | Promise<boolean> {
+    if (!this.behind) {
+      if (runNow() - this.lastTurn <= this.stallMs) return true;
+      this.stalled();
+      if (!this.behind) return true;
+    } else if (this.droppedAt !== null && !this.src.connected() && performance.now() - this.droppedAt > this.waitMs) {
+      // off the bus for longer than a reconnect takes: the rules for a member off the bus (local state, fail_closed_after_ms)
+      this.behind = false;
+      this.droppedAt = null;
+      return true;
+    }
+    this.waits++;
+    const p = new Promise<boolean>((resolve) => { this.waiters.push({ until: performance.now() + this.waitMs, resolve }); });
+    if (this.expiry === null) this.arm();
+    if (!this.running) this.run();
+    return p;
+  }
+
+  /**
+   * `revocations_bus_stalls_total` (stalls seen while on the bus), `revocations_bus_catch_up_waits_total`
+   * (requests held for a catch-up), `…_expired_total` (of those, refused).
+   */
+  stats(): Record<string, number> {
+    return { revocations_bus_stalls_total: this.stalls, revocations_bus_catch_up_waits_total: this.waits, revocations_bus_catch_up_expired_total: this.expired };
+  }
+
+  /** Release every waiter (false) and stop the timers. */
+  close(): void {
+    clearInterval(this.turn);
+    this.settle(false, Number.POSITIVE_INFINITY);
+  }
+
+  /** The loop did not turn for over `stallMs`: hold requests and catch up at once — unless off the bus (nothing to catch up with). */
+  private stalled(): void {
+    this.lastTurn = performance.now();
+    if (this.behind || !this.src.connected()) return;
+    this.behind = true;
+    this.stalls++;
+    if (!this.running) this.run();
+  }
+
+  /** One catch-up at a time, shared by every held request; again while requests still wait. */
+  private run(): void {
+    this.running = true;
+    this.catchUp().then((ok) => ok, () => false).then((ok) => {
+      this.running = false;
+      if (ok) {
+        this.behind = false;
+        this.droppedAt = null;
+        this.settle(true, Number.POSITIVE_INFINITY);
+        return;
+      }
+      // the link dropped meanwhile (nats-server closed the stopped member as a slow consumer): still behind — the
+      // reconnect's replay holds requests from then on (catching_up), until then they wait here, for `waitMs` at most
+      if (!this.src.connected()) this.droppedAt ??= performance.now();
+      if (this.waiters.length > 0) this.run();
+    });
+  }
+
+  /** (Re)connected, a round trip, then the stream's last sequence applied; false when that takes over `waitMs` or the link drops. */
+  private async catchUp(): Promise<boolean> {
+    const end = performance.now() + this.waitMs;
+    while (!this.src.connected()) {
+      if (performance.now() > end) return false;
+      await new Promise((r) => setTimeout(r, RECONNECT_POLL_MS));
+    }
+    if (!(await this.src.roundTrip())) return false;
+    // after a stall longer than the bus's freshness window the live copies are refused as stale: the consumer's count
+    const target = await this.src.streamLastSeq();
+    if (target === null) return true;
+    while (this.src.appliedSeq() < target) {
+      if (!this.src.connected() || performance.now() > end) return false;
+      await new Promise((r) => setTimeout(r, APPLIED_POLL_MS));
+    }
+    return true;
+  }
+
+  private arm(): void {
+    this.expiry = setTimeout(() => {
+      this.expiry = null;
+      this.settle(false, performance.now());
+      if (this.waiters.length > 0) this.arm();
+    }, 50);
+    this.expiry.unref();
+  }
+
+  /** Caught up (`current`): release all; else give up on those whose wait has ended by `now`. */
+  private settle(current: boolean, now: number): void {
+    const keep: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (current) w.resolve(true);
+      else if (w.until <= now) { this.expired++; w.resolve(false); }
+      else keep.push(w);
+    }
+    this.waiters = keep;
+    if (keep.length === 0 && this.expiry !== null) { clearTimeout(this.expiry); this.expiry = null; }
+  }
+}
