@@ -58,9 +58,12 @@ export function judgeAnswer(result: IntrospectionResult, key: string, now: numbe
   const aud = claims.aud;
   if (aud === undefined || aud === null) {
     if (rules.requireAud) return REFUSED.wrongAudience;
+  } else if (typeof aud === 'string') {
+    if (!rules.audiences.includes(aud)) return REFUSED.wrongAudience;
   } else {
-    const list = Array.isArray(aud) ? aud : [aud];
-    if (!list.some((a) => typeof a === 'string' && rules.audiences.includes(a))) return REFUSED.wrongAudience;
+    // a string or an array of strings (RFC 7519 §4.1.3), as for a JWT: `[null, "ours"]` or a number is malformed
+    if (!Array.isArray(aud) || !aud.every((a) => typeof a === 'string')) return REFUSED.badClaims;
+    if (!aud.some((a: string) => rules.audiences.includes(a))) return REFUSED.wrongAudience;
   }
   const principal: Principal = Object.freeze({
     issuer: rules.name,

@@ -387,6 +387,11 @@ describe('introspection wire format and broken answers (scripted AS)', () => {
     expect(await client(as.url).lookup('t')).toMatchObject({ ok: false, reason: 'expired', error: { code: 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' } });
     as.setReply(json(200, JSON.stringify({ active: true, sub: 'a', aud: ['other-api'], exp: now + 600 })));
     expect(await client(as.url).lookup('t')).toMatchObject({ ok: false, reason: 'wrong_audience' });
+    // an aud that is neither a string nor an array of strings is malformed, ours among the members or not (as for a JWT)
+    for (const aud of [[null, 'portcullis-demo'], ['portcullis-demo', 42], 42, { 0: 'portcullis-demo' }]) {
+      as.setReply(json(200, JSON.stringify({ active: true, sub: 'a', aud, exp: now + 600 })));
+      expect(await client(as.url).lookup('t'), JSON.stringify(aud)).toMatchObject({ ok: false, reason: 'malformed_claims' });
+    }
     as.setReply(json(200, JSON.stringify({ active: true, sub: 'a', aud: ['other-api', 'portcullis-demo'] })));
     const ok = await client(as.url, { cache_ttl_s: 30 }).lookup('t');
     expect(ok.ok).toBe(true);

@@ -22,7 +22,7 @@ describe('introspection lookup: the request\'s deadline', () => {
       name: 'demo', env: { AS_SECRET: 'portcullis-secret' },
       issuer: issuerSchema.parse({
         issuer: as.issuer, audiences: ['portcullis-demo'],
-        introspection: { endpoint: as.introspectionEndpoint, client_id: 'portcullis', client_secret_env: 'AS_SECRET', timeout_ms: 100 },
+        introspection: { endpoint: as.introspectionEndpoint, client_id: 'portcullis', client_secret_env: 'AS_SECRET', timeout_ms: 1_000 },
       }),
       // a peer holds the token's lease: its owner answers only when the test says so, then this member calls
       coordinate: async (_key, call): Promise<IntrospectionResult> => { resolutions++; await owner; return call(); },
@@ -30,7 +30,8 @@ describe('introspection lookup: the request\'s deadline', () => {
     clients.push(c);
     const token = as.issueOpaque({ sub: 'grace' }, 600);
     // a deadline past the call's own timeout_ms counts too: nothing else bounds the wait on the owner
-    const first = c.lookup(token, 400);
+    // (1 s for the call itself: this host under a full suite once took over 100 ms to answer it)
+    const first = c.lookup(token, 1_200);
     const joined = c.lookup(token, 30_000);
     expect(await first).toMatchObject({ ok: false, reason: 'introspection_deadline', error: { code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', retryAfter: 1 } });
     expect(c.stats()).toMatchObject({ lookups_deadline: 1, singleflight_waits: 1, cache_entries: 0 });
