@@ -152,9 +152,9 @@ export const SYSCALL_REQUESTS = 3000;
 /** Pure: syscalls per request of each target (a skip reason where strace could not count). */
 export function syscallTable(counts: Record<string, SyscallCount | string>): string {
   const rows = Object.entries(counts).map(([name, c]) => typeof c === 'string'
-    ? [name, '—', `skipped: ${c}`]
-    : [name, cell(c.perRequest, 2), Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')]);
-  return markdownTable([`target (strace -c, ${SYSCALL_REQUESTS} requests)`, 'syscalls / request', 'by syscall (≥ 0.05 / request)'], rows, [false, true, false]);
+    ? [name, '—', `skipped: ${c}`, '—']
+    : [name, cell(c.perRequest, 2), Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', '), `${c.setUp.accepts} · ${c.setUp.connects}`]);
+  return markdownTable([`target (strace -c, ${SYSCALL_REQUESTS} requests)`, 'syscalls / request', 'by syscall (≥ 0.05 / request)', 'set up in the count: accept · connect calls'], rows, [false, true, false, true]);
 }
 
 const say = (s: string): void => { process.stdout.write(s + '\n'); };
@@ -219,7 +219,7 @@ export async function buildCompare(opts: ScenarioOptions): Promise<ScenarioRepor
           if (t.name === 'direct') continue;
           const c = await countSyscalls(t.pid, async () => (await runAmount(t.url, { connections: load.connections, pipelining: 1, timeoutS: load.timeoutS, path: load.path, headers, amount: SYSCALL_REQUESTS })).requests);
           phases[phase]!.syscalls[t.name] = c;
-          say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
+          say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')}; set up in the count: ${c.setUp.accepts} accept, ${c.setUp.connects} connect calls)`}`);
         }
       } finally {
         for (const stop of phaseStops.reverse()) await stop().catch(() => {});

@@ -216,7 +216,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       if (t.name === 'direct' || traced.includes(t.name)) continue;
       const c = await countSyscalls(t.pid, async () => (await runAmount(t.url, { connections: load.connections, pipelining: 1, timeoutS: load.timeoutS, path: load.path, headers: auth, amount: SYSCALL_REQUESTS })).requests);
       summary.syscalls[t.name] = c;
-      say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')})`}`);
+      say(`  syscalls ${t.name.padEnd(12)} ${typeof c === 'string' ? `skipped: ${c}` : `${c.perRequest.toFixed(2)} per request (${Object.entries(c.bySyscall).map(([k, v]) => `${k} ${v}`).join(', ')}; set up in the count: ${c.setUp.accepts} accept, ${c.setUp.connects} connect calls)`}`);
     }
     const warnings = [
       ...sideBySideWarnings(summary.throughput, summary.fixedRate, rate.rate),

@@ -1,16 +1,14 @@
 // One upstream socket (net or tls), its parser and its transactions: `tx` being read, pipelined ones
 // after it in `queue`. Feeds the parser, decides keep-alive, fails or retries; writing the request is
 // h1-request-writer.ts, the owning pool (h1-pool.ts) is seen through ConnectionOwner.
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
 import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
-
-import { sharedRead } from './h1-shared-read.js';
+import { openUpstreamSocket } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
@@ -64,19 +62,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   readonly onBodyCloseBound = (): void => onBodyError(this, null);
 
   constructor(readonly pool: ConnectionOwner) {
-    const o = pool.origin;
     this.parser = new H1Parser(this, pool.maxHeaderBytes);
-    if (o.tls) {
-      this.socket = tls.connect({ host: o.host, port: o.port, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
-      this.socket.on('secureConnect', () => this.onConnect());
-      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    } else {
-      this.socket = net.connect({ host: o.host, port: o.port, onread: sharedRead((chunk) => this.onData(chunk)) });
-      this.socket.on('connect', () => this.onConnect());
-    }
-    const s = this.socket;
-    s.setNoDelay(true);
-    s.setKeepAlive(true, 60_000);
+    const s = this.socket = openUpstreamSocket(pool.origin, (chunk) => this.onData(chunk), () => this.onConnect());
     s.on('end', () => this.onEnd());
     s.on('error', (err: Error) => this.onSocketError(err));
     s.on('close', () => this.onSocketError(null));

@@ -29,11 +29,18 @@ describe('syscall count', () => {
     expect(c.perRequest).toBeCloseTo(14925 / 3600, 5);
     expect(c.bySyscall).toEqual({ sendto: 1.01, read: 1.01, recvfrom: 1, write: 1, futex: 0.05 });
     expect(c.requests).toBe(3600);
+    expect(c.setUp).toEqual({ accepts: 0, connects: 0 });
+  });
+
+  it('counts the connections set up in the window (their set-up is spread over its requests)', () => {
+    const c = perRequest({ accept4: 65, connect: 64, setsockopt: 384, write: 3000 }, 3000);
+    expect(c.setUp).toEqual({ accepts: 65, connects: 64 });
+    expect(perRequest({ accept: 2, accept4: 3 }, 100).setUp.accepts).toBe(5);
   });
 
   it('the build-compare table shows a count per target and the reason where strace could not count', () => {
-    const t = syscallTable({ portcullis: perRequest({ write: 3000, read: 3000 }, 3000), haproxy: 'strace not found' });
-    expect(t).toContain('| portcullis | 2.00 | write 1, read 1 |');
-    expect(t).toContain('| haproxy | — | skipped: strace not found |');
+    const t = syscallTable({ portcullis: perRequest({ write: 3000, read: 3000, accept4: 64, connect: 64 }, 3000), haproxy: 'strace not found' });
+    expect(t).toContain('| portcullis | 2.04 | write 1, read 1 | 64 · 64 |');
+    expect(t).toContain('| haproxy | — | skipped: strace not found | — |');
   });
 });
