@@ -8,13 +8,11 @@ import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
-import { openUpstreamSocket } from './h1-socket.js';
+import { openUpstreamSocket, type H1Origin } from './h1-socket.js';
+export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
 export const S_CONNECTING = 0, S_BUSY = 1, S_IDLE = 2, S_CLOSED = 3;
-
-/** Where a connection goes: host, port and TLS settings of one origin. */
-export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
 
 /** What a connection and a transaction need from the pool that owns them (h1-pool.ts). */
 export interface ConnectionOwner extends TransactionOwner, FailoverOwner {

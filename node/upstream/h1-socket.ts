@@ -2,8 +2,10 @@
 // connection (h1-connection.ts) reads from and writes to.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { H1Origin } from './h1-connection.js';
 import { sharedRead } from './h1-shared-read.js';
+
+/** Where a connection goes: host, port and TLS settings of one origin. */
+export interface H1Origin { host: string; port: number; tls: boolean; servername: string | undefined; rejectUnauthorized: boolean }
 
 /** TCP keep-alive probes start after 60 s without traffic on an upstream socket. */
 const TCP_KEEPALIVE_MS = 60_000;
