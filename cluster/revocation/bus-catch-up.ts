@@ -23,7 +23,7 @@ export interface BusCatchUpSource {
    * for this connection before it was dispatched first — the subscriptions are callbacks: applied too.
    */
   roundTrip(): Promise<boolean>;
-  /** The revocation stream's last sequence now; null when the stream does not answer (no quorum: the documented partition case). */
+  /** The revocation stream's last sequence now, 0 when it holds no message; null when the stream does not answer (no quorum: the documented partition case). */
   streamLastSeq(): Promise<number | null>;
   /** Stream sequence of the last revocation the member's consumer applied. */
   appliedSeq(): number;

@@ -229,10 +229,13 @@ export class RevocationActor {
     if (this.outbox !== null) this.outbox.onFirstSeal = push;
   }
 
-  /** The revocation stream's last sequence as its leader answers now; null without a stream or when it does not answer. */
+  /**
+   * The revocation stream's last sequence as its leader answers now — 0 when it stores no message (every revocation aged
+   * out: its last sequence stays, but no consumer will deliver it); null without a stream or when it does not answer.
+   */
   streamLastSeq(): Promise<number | null> {
     const s = this.follower === null ? null : this.streamOf();
-    return s === null ? Promise.resolve(null) : s.position().then((p) => p.lastSeq, () => null);
+    return s === null ? Promise.resolve(null) : s.position().then((p) => (p.messages === 0 ? 0 : p.lastSeq), () => null);
   }
 
   /** Stream sequence of the last revocation the consumer delivered (0 without a stream). */

@@ -13,6 +13,8 @@ export interface CompiledSources {
   readonly header: string | null;
   /** Cookie name (case-sensitive, RFC 6265), or null. */
   readonly cookie: string | null;
+  /** The name PHP reads that cookie under when it differs (`auth.token` is `$_COOKIE['auth_token']`), else null. */
+  readonly cookiePhp: string | null;
   /** Accept `?access_token=` (RFC 6750 §2.3). */
   readonly query: boolean;
   /** `grpc-metadata-` + `header` (grpc-gateway's spelling of it: a second credential), or null. */
@@ -20,7 +22,7 @@ export interface CompiledSources {
 }
 
 /** Only `Authorization: Bearer`; query tokens refused. */
-export const BEARER_ONLY: CompiledSources = Object.freeze({ header: null, cookie: null, query: false, gatewayHeader: null });
+export const BEARER_ONLY: CompiledSources = Object.freeze({ header: null, cookie: null, cookiePhp: null, query: false, gatewayHeader: null });
 
 /** Compile a route's `auth.token_sources` once, at config load. */
 export function compileSources(cfg: RouteAuthConfig['token_sources'] | undefined): CompiledSources {
@@ -29,7 +31,9 @@ export function compileSources(cfg: RouteAuthConfig['token_sources'] | undefined
   const cookie = cfg.cookie ?? null;
   const query = cfg.query === true;
   if (header === null && cookie === null && !query) return BEARER_ONLY;
-  return Object.freeze({ header, cookie, query, gatewayHeader: header === null ? null : `grpc-metadata-${header}` });
+  // a name with `[` is an array in PHP: other names under it are other keys, not this cookie
+  const php = cookie === null || cookie.indexOf('[') !== -1 ? null : phpName(cookie);
+  return Object.freeze({ header, cookie, cookiePhp: php === cookie ? null : php, query, gatewayHeader: header === null ? null : `grpc-metadata-${header}` });
 }
 
 const deny = (message: string, reason: string): StageResult =>
@@ -132,12 +136,14 @@ function sameIgnoringCase(a: string, b: string): boolean {
 /**
  * `key` is not `name` but an upstream reads it as `name`: in another case (ASP.NET Core and other
  * case-insensitive collections), or as PHP mangles cookie names (`auth.token` or `auth token` is
- * `$_COOKIE['auth_token']`, `session[x]` an array there). No string made unless `key` has `.`, `[` or a space.
+ * `$_COOKIE['auth_token']`, `session[x]` an array there) — PHP reads `name` itself as `php` when that is
+ * not null (`auth_token` for a token cookie `auth.token`). No string made unless `key` has `.`, `[` or a space.
  */
-function readAsCookie(key: string, name: string): boolean {
+function readAsCookie(key: string, name: string, php: string | null): boolean {
   if (key === name) return false;
   if (sameIgnoringCase(key, name)) return true;
-  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === name;
+  if (key === php) return true;
+  return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === (php ?? name);
 }
 
 /**
@@ -146,14 +152,14 @@ function readAsCookie(key: string, name: string): boolean {
  * Jetty's RFC 2965 parsers split on `,` too and read a cookie `name` there (in any case, for the
  * case-insensitive ones). No b64token has a comma, so a token cookie never looks like this.
  */
-function commaHidden(pair: string, name: string): boolean {
+function commaHidden(pair: string, name: string, php: string | null): boolean {
   let comma = pair.indexOf(',');
   while (comma !== -1) {
     const eq = pair.indexOf('=', comma);
     const next = pair.indexOf(',', comma + 1);
     if (eq !== -1 && (next === -1 || eq < next)) {
       const key = trimOws(pair.slice(comma + 1, eq));
-      if (key === name || readAsCookie(key, name)) return true;
+      if (key === name || readAsCookie(key, name, php)) return true;
     }
     comma = next;
   }
@@ -166,7 +172,7 @@ function commaHidden(pair: string, name: string): boolean {
  * names are case-sensitive, but an upstream that reads them otherwise would take that one) —
  * or after a comma inside another pair (commaHidden), where comma-splitting upstreams read it.
  */
-function cookieValue(header: string, name: string, prev: string | undefined | null): string | undefined | null {
+function cookieValue(header: string, name: string, php: string | null, prev: string | undefined | null): string | undefined | null {
   if (prev === null) return null;
   let found = prev;
   let start = 0;
@@ -176,8 +182,8 @@ function cookieValue(header: string, name: string, prev: string | undefined | nu
     if (semi === -1) semi = header.length;
     const eq = header.indexOf('=', start);
     const key = eq !== -1 && eq < semi ? trimOws(header.slice(start, eq)) : null;
-    if (commas && commaHidden(header.slice(start, semi), name)) return null;
-    if (key !== null && readAsCookie(key, name) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
+    if (commas && commaHidden(header.slice(start, semi), name, php)) return null;
+    if (key !== null && readAsCookie(key, name, php) && trimOws(header.slice(eq + 1, semi)) !== '') return null;
     if (key === name) {
       let value = trimOws(header.slice(eq + 1, semi));
       if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
@@ -276,7 +282,7 @@ export function extract(ctx: RequestContext, sources: CompiledSources = BEARER_O
       if (token === null) return MALFORMED_HEADER;
       source = 'custom-header';
     } else if (name === 'cookie' && sources.cookie !== null) {
-      cookie = cookieValue(h[i + 1]!, sources.cookie, cookie);
+      cookie = cookieValue(h[i + 1]!, sources.cookie, sources.cookiePhp, cookie);
       if (cookie === null) return MULTIPLE;
     } else if (name === 'grpc-metadata-authorization' || name === sources.gatewayHeader) {
       gateway = true;

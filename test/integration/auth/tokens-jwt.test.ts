@@ -52,6 +52,7 @@ beforeAll(async () => {
       { name: 'query-strip', match: { path: '/qs/*' }, upstream: 'app', auth: auth({ token_sources: { query: true } }), forward: { authorization: 'strip' } },
       { name: 'cookie', match: { path: '/c/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'session' } }) },
       { name: 'cookie-underscore', match: { path: '/cu/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'auth_token' } }) },
+      { name: 'cookie-dot', match: { path: '/cd/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'auth.token' } }) },
       { name: 'cookie-strip', match: { path: '/cs/*' }, upstream: 'app', auth: auth({ token_sources: { cookie: 'session' } }), forward: { authorization: 'strip' } },
       { name: 'fixture-only', match: { path: '/fx/*' }, upstream: 'app', auth: auth({ issuers: ['fixture'] }) },
     ],
@@ -323,6 +324,14 @@ describe('credential placement → 400 invalid_request', () => {
       expectBearerError(await refused('/cu/1', { cookie: `${name}=${other}; auth_token=${t}` }), 400, 'invalid_request');
     }
     expect(echoed(await get('/cu/1', { cookie: `auth.token.x=1; auth_token=${t}` })).headers['x-auth-subject']).toBe(echoed(await get('/cu/1', bearer(t))).headers['x-auth-subject']);
+  });
+
+  it('a token cookie PHP reads under another name (auth.token as auth_token): a cookie of that name is 400, never forwarded', async () => {
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    expectBearerError(await refused('/cd/1', { ...bearer(t), cookie: `auth_token=${other}` }), 400, 'invalid_request');
+    expectBearerError(await refused('/cd/1', { cookie: `auth_token=${other}; auth.token=${t}` }), 400, 'invalid_request');
+    expect((await get('/cd/1', { cookie: `auth_tokens=1; auth.token=${t}` })).status).toBe(200);
   });
 
   it('query and cookie tokens work where enabled', async () => {

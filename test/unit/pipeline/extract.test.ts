@@ -152,6 +152,17 @@ describe('extract: custom header and cookie', () => {
     expect(run(['cookie', 'auth.token.x=1; auth_tokens=2; auth_token=tok'], '', php).token).toBe('tok');
   });
 
+  it('a token cookie PHP itself reads under another name (auth.token is $_COOKIE[\'auth_token\']): a cookie of that name is a second credential', () => {
+    const dotted = compileSources({ cookie: 'auth.token' });
+    for (const c of ['auth_token=other', 'auth token=other', 'auth.token[x]=other', 'x=1, auth_token=other']) {
+      expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', dotted).r), c).toBe('multiple_credentials');
+      expect(reasonOf(run(['cookie', `${c}; auth.token=tok`], '', dotted).r), c).toBe('multiple_credentials');
+    }
+    expect(run(['cookie', 'auth_tokens=1; auth.token.x=2; auth.token=tok'], '', dotted).token).toBe('tok');
+    // an array name is PHP's array: its other keys are other cookies
+    expect(run(['cookie', 'auth[x]=1; auth[token]=tok'], '', compileSources({ cookie: 'auth[token]' })).token).toBe('tok');
+  });
+
   it('reads the configured cookie, plain or quoted, among others', () => {
     expect(run(['cookie', 'theme=dark; at=tok.en; lang=en'], '', both).token).toBe('tok.en');
     expect(run(['cookie', 'at="q-tok"'], '', both).token).toBe('q-tok');
