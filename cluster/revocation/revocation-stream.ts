@@ -219,17 +219,32 @@ export class RevocationStream {
 
   /**
    * Deliver every stored message from `fromSeq` (1 = the beginning) in order, then keep
-   * delivering new ones until `stop()`. The ordered consumer recreates itself on gaps.
+   * delivering new ones until `stop()`, which deletes it. The ordered consumer recreates itself on gaps;
+   * a consumer the server refuses to create rejects at once (the follower's watchdog tries again).
+   * `pullExpiresMs`: how long each pull waits (default 30 000 ms); half of it is the heartbeat after which
+   * a silent consumer is recreated.
    */
-  async consume(fromSeq: number, onMessage: (m: StreamMessage) => void): Promise<{ stop(): void }> {
+  async consume(fromSeq: number, onMessage: (m: StreamMessage) => void, opts: { readonly pullExpiresMs?: number } = {}): Promise<{ stop(): void }> {
     // Always a start sequence: nats.js 2.29 sends opt_start_seq with deliver_policy=all too,
     // which nats-server 2.9 refuses, and the ordered consumer then retries for ever.
     const consumer = await this.js.consumers.get(this.name, { opt_start_seq: Math.max(1, fromSeq) });
+    // nats.js 2.29 retries a refused creation in the background 30 times, 15–45 s apart (README Limitations):
+    // one try here, so a refusal rejects now and no retry outlives the follower's next consumer
+    if ('maxInitialReset' in consumer) (consumer as { maxInitialReset: number }).maxInitialReset = 0;
+    let stopped = false;
     const msgs: ConsumerMessages = await consumer.consume({
       max_messages: 512,
+      // nats.js's default (30 s): also its heartbeat (half of it) and its recreation delay (15–45 s)
+      expires: opts.pullExpiresMs ?? 30_000,
       callback: (m) => onMessage({ seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending }),
     });
-    return { stop: () => { msgs.stop(); } };
+    // A consumer that lost its server is recreated by nats.js without bound, and stop() does not end that
+    // loop: when it succeeds later it binds a live pull to the stopped messages. Stop and delete that one.
+    const bind = (msgs as Partial<{ setSource(src: { stop(): void }): void }>).setSource?.bind(msgs);
+    if (bind !== undefined) Object.assign(msgs, { setSource: (src: { stop(): void }) => { if (!stopped) { bind(src); return; } src.stop(); consumer.delete().catch(() => undefined); } });
+    // deleted, not left to the server's 5-minute inactivity threshold: a member restarting its consumer
+    // at every stall would otherwise pile them up on the stream
+    return { stop: () => { stopped = true; msgs.stop(); consumer.delete().catch(() => undefined); } };
   }
 
   private async manager(): Promise<JetStreamManager> {

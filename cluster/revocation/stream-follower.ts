@@ -358,11 +358,11 @@ export class StreamFollower {
     const s = this.stream();
     if (s === null) return;
     const id = this.consumerId;
-    const gen = this.gen;
     this.lastCheck = Date.now();
     s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, subject: sm.subject, data: sm.data, ...this.decode(sm.subject, sm.data) })).then(
       (handle) => this.receive({ type: 'stream.consuming', consumer: id, handle }),
-      (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
+      // refused (nats.js retries no more, revocation-stream.ts): the stall check reads the gap and starts another
+      (err: Error) => { if (id === this.consumerId) this.logger?.debug({ err: err.message, seq: this.lastSeq }, 'revocation consumer refused; the next stall check starts another'); },
     );
   }
 
