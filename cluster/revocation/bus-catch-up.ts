@@ -29,6 +29,11 @@ export interface BusCatchUpSource {
   appliedSeq(): number;
 }
 
+/** A poll's pause: unref'd, so a catch-up in flight never keeps a closing process alive. */
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => { setTimeout(r, ms).unref(); });
+}
+
 interface Waiter { readonly until: number; readonly resolve: (current: boolean) => void }
 
 /**
@@ -42,6 +47,8 @@ export class BusCatchUp {
   /** A stall was seen and the member has not caught up since. */
   private behind = false;
   private running = false;
+  /** close() was called: a catch-up in flight ends at its next poll, none starts. */
+  private closed = false;
   /** performance.now() when the link dropped during a catch-up (null: it did not): held on for a reconnect until `waitMs` past it. */
   private droppedAt: number | null = null;
   private waiters: Waiter[] = [];
@@ -90,6 +97,7 @@ export class BusCatchUp {
 
   /** Release every waiter (false) and stop the timers. */
   close(): void {
+    this.closed = true;
     clearInterval(this.turn);
     this.settle(false, Number.POSITIVE_INFINITY);
   }
@@ -117,7 +125,7 @@ export class BusCatchUp {
       // the link dropped meanwhile (nats-server closed the stopped member as a slow consumer): still behind — the
       // reconnect's replay holds requests from then on (catching_up), until then they wait here, for `waitMs` at most
       if (!this.src.connected()) this.droppedAt ??= performance.now();
-      if (this.waiters.length > 0) this.run();
+      if (this.waiters.length > 0 && !this.closed) this.run();
     });
   }
 
@@ -125,16 +133,16 @@ export class BusCatchUp {
   private async catchUp(): Promise<boolean> {
     const end = performance.now() + this.waitMs;
     while (!this.src.connected()) {
-      if (performance.now() > end) return false;
-      await new Promise((r) => setTimeout(r, RECONNECT_POLL_MS));
+      if (this.closed || performance.now() > end) return false;
+      await pause(RECONNECT_POLL_MS);
     }
     if (!(await this.src.roundTrip())) return false;
     // after a stall longer than the bus's freshness window the live copies are refused as stale: the consumer's count
     const target = await this.src.streamLastSeq();
     if (target === null) return true;
     while (this.src.appliedSeq() < target) {
-      if (!this.src.connected() || performance.now() > end) return false;
-      await new Promise((r) => setTimeout(r, APPLIED_POLL_MS));
+      if (this.closed || !this.src.connected() || performance.now() > end) return false;
+      await pause(APPLIED_POLL_MS);
     }
     return true;
   }

@@ -109,4 +109,22 @@ describe('BusCatchUp', () => {
     await sleep(30);
     expect(e.current(), 'off the bus past the wait: judged on local state').toBe(true);
   });
+
+  it('close() during a catch-up releases the held requests and ends the catch-up at its next poll', async () => {
+    const b = bus();
+    const c = catchUp(b);
+    block(STALL + 40);
+    const held = c.current();
+    expect(held).toBeInstanceOf(Promise);
+    b.last = 3;
+    b.answer(true); // through the round trip: now polling for the consumer to reach sequence 3, which never comes
+    await sleep(20);
+    let polls = 0;
+    b.appliedSeq = () => { polls++; return 0; };
+    c.close();
+    expect(await held).toBe(false);
+    const after = polls;
+    await sleep(50);
+    expect(polls - after, 'the catch-up polled on after close()').toBeLessThanOrEqual(1);
+  });
 });
