@@ -2,6 +2,7 @@
 // a blocked loop): a coarse timer records when the loop last turned, and after a turn over 500 ms late requests
 // wait for one shared catch-up — a NATS round trip, then the revocation stream read up to its last sequence.
 import { runNow } from '../../node/run-clock.js';
+import { HeldRequests } from './held-requests.js';
 
 /** How often (ms) the loop's turn is recorded. */
 export const TURN_MS = 100;
@@ -34,8 +35,6 @@ function pause(ms: number): Promise<void> {
   return new Promise((r) => { setTimeout(r, ms).unref(); });
 }
 
-interface Waiter { readonly until: number; readonly resolve: (current: boolean) => void }
-
 /**
  * Current unless the loop stalled. The record is read by the request path (one compare on the run's clock
  * reading) and by the timer itself (a turn that comes late: libuv runs timers before I/O when a stop
@@ -51,15 +50,13 @@ export class BusCatchUp {
   private closed = false;
   /** performance.now() when the link dropped during a catch-up (null: it did not): held on for a reconnect until `waitMs` past it. */
   private droppedAt: number | null = null;
-  private waiters: Waiter[] = [];
-  private expiry: NodeJS.Timeout | null = null;
+  private readonly held: HeldRequests;
   private readonly turn: NodeJS.Timeout;
   private stalls = 0;
-  private waits = 0;
-  private expired = 0;
 
   /** `stallMs` above TURN_MS (else every request between two turns looks stalled). */
   constructor(private readonly src: BusCatchUpSource, private readonly stallMs = STALL_MS, private readonly waitMs = CATCH_UP_WAIT_MS) {
+    this.held = new HeldRequests(waitMs);
     this.turn = setInterval(() => {
       const now = performance.now();
       if (now - this.lastTurn > this.stallMs) this.stalled();
@@ -80,9 +77,7 @@ export class BusCatchUp {
       this.droppedAt = null;
       return true;
     }
-    this.waits++;
-    const p = new Promise<boolean>((resolve) => { this.waiters.push({ until: performance.now() + this.waitMs, resolve }); });
-    if (this.expiry === null) this.arm();
+    const p = this.held.hold();
     if (!this.running) this.run();
     return p;
   }
@@ -92,14 +87,14 @@ export class BusCatchUp {
    * (requests held for a catch-up), `…_expired_total` (of those, refused).
    */
   stats(): Record<string, number> {
-    return { revocations_bus_stalls_total: this.stalls, revocations_bus_catch_up_waits_total: this.waits, revocations_bus_catch_up_expired_total: this.expired };
+    return { revocations_bus_stalls_total: this.stalls, revocations_bus_catch_up_waits_total: this.held.held, revocations_bus_catch_up_expired_total: this.held.expired };
   }
 
   /** Release every waiter (false) and stop the timers. */
   close(): void {
     this.closed = true;
     clearInterval(this.turn);
-    this.settle(false, Number.POSITIVE_INFINITY);
+    this.held.refuseAll();
   }
 
   /** The loop did not turn for over `stallMs`: hold requests and catch up at once — unless off the bus (nothing to catch up with). */
@@ -119,13 +114,13 @@ export class BusCatchUp {
       if (ok) {
         this.behind = false;
         this.droppedAt = null;
-        this.settle(true, Number.POSITIVE_INFINITY);
+        this.held.release();
         return;
       }
       // the link dropped meanwhile (nats-server closed the stopped member as a slow consumer): still behind — the
       // reconnect's replay holds requests from then on (catching_up), until then they wait here, for `waitMs` at most
       if (!this.src.connected()) this.droppedAt ??= performance.now();
-      if (this.waiters.length > 0 && !this.closed) this.run();
+      if (this.held.waiting > 0 && !this.closed) this.run();
     });
   }
 
@@ -145,26 +140,5 @@ export class BusCatchUp {
       await pause(APPLIED_POLL_MS);
     }
     return true;
-  }
-
-  private arm(): void {
-    this.expiry = setTimeout(() => {
-      this.expiry = null;
-      this.settle(false, performance.now());
-      if (this.waiters.length > 0) this.arm();
-    }, 50);
-    this.expiry.unref();
-  }
-
-  /** Caught up (`current`): release all; else give up on those whose wait has ended by `now`. */
-  private settle(current: boolean, now: number): void {
-    const keep: Waiter[] = [];
-    for (const w of this.waiters) {
-      if (current) w.resolve(true);
-      else if (w.until <= now) { this.expired++; w.resolve(false); }
-      else keep.push(w);
-    }
-    this.waiters = keep;
-    if (keep.length === 0 && this.expiry !== null) { clearTimeout(this.expiry); this.expiry = null; }
   }
 }

@@ -2,6 +2,7 @@
 // worker judges tokens only while the newest message it has read from the channel was sent recently,
 // so a worker that resumes after a stall holds its requests until it has read what queued meanwhile.
 import { runNow } from '../../node/run-clock.js';
+import { HeldRequests } from './held-requests.js';
 
 /** How old (ms) the newest message read from the primary may be while requests are judged. */
 export const LEASE_MS = 500;
@@ -15,8 +16,6 @@ export function hostMonoMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-interface Waiter { readonly until: number; readonly resolve: (fresh: boolean) => void }
-
 /**
  * Fresh while the newest message read was sent within LEASE_MS. A request that finds it stale waits
  * (a promise, one shared timer) for the next message to be read — after a stall it is already in the
@@ -25,59 +24,33 @@ interface Waiter { readonly until: number; readonly resolve: (fresh: boolean) =>
 export class PrimaryLease {
   /** performance.now() ms until which the state is fresh. */
   private freshUntil = Number.NEGATIVE_INFINITY;
-  private waiters: Waiter[] = [];
-  private timer: NodeJS.Timeout | null = null;
-  private waits = 0;
-  private expired = 0;
+  private readonly held: HeldRequests;
 
-  constructor(private readonly leaseMs = LEASE_MS, private readonly waitMs = LEASE_WAIT_MS) {}
+  constructor(private readonly leaseMs = LEASE_MS, waitMs = LEASE_WAIT_MS) {
+    this.held = new HeldRequests(waitMs);
+  }
 
   /** A message sent at `at` (hostMonoMs of the primary) was read and applied. */
   heard(at: number): void {
     const now = performance.now();
     const until = now + this.leaseMs - Math.max(0, hostMonoMs() - at);
     if (until > this.freshUntil) this.freshUntil = until;
-    if (this.waiters.length > 0 && now <= this.freshUntil) this.settle(true, now);
+    if (this.held.waiting > 0 && now <= this.freshUntil) this.held.release();
   }
 
   /** true while fresh (the request path: one compare); else a promise: true once fresh again, false when waiting is given up. */
   current(): true | Promise<boolean> {
     if (runNow() <= this.freshUntil) return true;
-    this.waits++;
-    const until = performance.now() + this.waitMs;
-    const p = new Promise<boolean>((resolve) => { this.waiters.push({ until, resolve }); });
-    if (this.timer === null) this.arm();
-    return p;
+    return this.held.hold();
   }
 
   /** `revocations_primary_lease_waits_total` (requests that waited), `…_expired_total` (of those, refused). */
   stats(): Record<string, number> {
-    return { revocations_primary_lease_waits_total: this.waits, revocations_primary_lease_expired_total: this.expired };
+    return { revocations_primary_lease_waits_total: this.held.held, revocations_primary_lease_expired_total: this.held.expired };
   }
 
   /** Release every waiter (false) and stop the timer. */
   close(): void {
-    this.settle(false, Number.POSITIVE_INFINITY);
-  }
-
-  private arm(): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.settle(false, performance.now());
-      if (this.waiters.length > 0) this.arm();
-    }, 50);
-    this.timer.unref();
-  }
-
-  /** Fresh: release all; else give up on those whose wait has ended by `now`. */
-  private settle(fresh: boolean, now: number): void {
-    const keep: Waiter[] = [];
-    for (const w of this.waiters) {
-      if (fresh) w.resolve(true);
-      else if (w.until <= now) { this.expired++; w.resolve(false); }
-      else keep.push(w);
-    }
-    this.waiters = keep;
-    if (keep.length === 0 && this.timer !== null) { clearTimeout(this.timer); this.timer = null; }
+    this.held.refuseAll();
   }
 }
