@@ -1,7 +1,7 @@
 // `portcullis explain`: which route matches a request, each rule, and why it would be allowed or
 // denied. --token is judged against the issuers' live JWKS/introspection, and its revocation by the
 // instance at FILE's admin listener (explain-revocations.ts). Exit 0 allowed, 1 denied, 2 usage/bad config.
-import { createAuth, explainRequest, formatExplain } from '../../node/auth/index.js';
+import { createAuth, explainRequest, formatExplain, type Auth } from '../../node/auth/index.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
 import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
@@ -29,9 +29,11 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   // issuer that refuses connections left nothing to wait on and the CLI exited 0 — "allowed" — silently
   const keepAlive = setInterval(() => undefined, 1_000);
   try {
+    const until = Date.now() + 10_000;
     if (values.token !== undefined && !(await auth.whenReady(10_000))) {
       process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');
     }
+    if (values.token !== undefined) await keysSettled(auth, until);
     const req = { method, path, ...(values.host !== undefined ? { host: values.host } : {}) };
     let answer = await explainRequest(r.config, auth, { ...req, ...(values.token !== undefined ? { token: values.token } : {}) });
     // FILE cannot say whether the token is revoked: the running instance's store can
@@ -49,4 +51,18 @@ export async function explain(argv: string[], usage: string): Promise<void> {
     clearInterval(keepAlive);
     await auth.close();
   }
+}
+
+/**
+ * An issuer with introspection is ready once its endpoint is known and judges JWTs by introspection
+ * until its keys arrive; a running proxy has them. Wait until each such issuer's keys load, one of
+ * its key fetches fails, or `untilMs`, so a JWT is judged as the proxy judges it (before: always
+ * introspected — "opaque token", one authorization-server call per explain).
+ */
+async function keysSettled(auth: Auth, untilMs: number): Promise<void> {
+  const pending = (): boolean => {
+    const stats = auth.stats();
+    return Object.entries(auth.readiness()).some(([name, r]) => r.introspection !== null && !r.keys && (stats[`jwt.jwks.${name}.fetch_failed`] ?? 0) === 0);
+  };
+  while (pending() && Date.now() < untilMs) await new Promise((resolve) => setTimeout(resolve, 25));
 }

@@ -6,7 +6,7 @@ import { formatProblems, MAX_WORKERS, parseConfigText, readConfigText, watchConf
 import { createLogger } from '../../node/log.js';
 import { auditedReloadSingle, runInstance, Supervisor, type ClusterPolicy } from '../process/index.js';
 import { appliedPolicyRecord } from '../../node/audit/index.js';
-import { combinedText, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withLocalPartNow, type CheckedEntry } from '../policy/index.js';
+import { combinedText, filePolicyRoutes, localPolicyRoutes, policyRoutes, readClusterPolicyConfig, reloadLocalPart, waitForPolicy, withLocalPartNow, type CheckedEntry } from '../policy/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { fail } from './fail.js';
@@ -56,6 +56,7 @@ export async function serve(argv: string[], usage: string): Promise<void> {
     const sup = new Supervisor(config, text, values.config!, workers, logger);
     if (policy !== null) attachPolicy(sup, policy, values.config!);
     else if (config.cluster.nats === undefined) sup.extraAdminRoutes = localPolicyRoutes(values.config!, () => sup.committedConfig, (text, c) => sup.applyConfig({ text, config: c }));
+    else sup.extraAdminRoutes = filePolicyRoutes(() => sup.committedConfig);
     try { await sup.start(); } catch (err) {
       // as a single process says it; then stop the workers still booting and wait for them (exiting at once, the
       // primary left each an "Error: write EPIPE" trace from its closed channel — e.g. for an admin port in use)

@@ -7,7 +7,7 @@ import { ProxyInstance } from '../../node/instance.js';
 import { logListening, type Logger } from '../../node/log.js';
 import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import type { ClusterRole } from '../index.js';
-import { localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
+import { filePolicyRoutes, localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
 import { toPrimary } from '../transport/index.js';
 
@@ -83,9 +83,11 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
   let member: MemberWiring | null = null;
   try {
     member = await startMember(config, logger, role, () => inst?.config ?? config);
-    // without NATS, POST /policy applies a policy to this instance (as a reload would)
-    const local = policy === null && config.cluster.nats === undefined && admin
-      ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { errors: r.errors } }; })
+    // without NATS, POST /policy applies a policy to this instance (as a reload would); with NATS it is refused
+    const local = policy === null && admin
+      ? config.cluster.nats === undefined
+        ? localPolicyRoutes(configPath, () => inst.config, async (_t, c) => { const r = inst.reload(c); return r.ok ? { status: 200, body: { version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { errors: r.errors } }; })
+        : filePolicyRoutes(() => inst.config)
       : {};
     const tokenState = member.instance.tokenState;
     // a newer policy version waiting after a reconnect, or a policy unconfirmed past

@@ -1,9 +1,10 @@
 // What a fresh clone holds (issue 8 item 17): the LICENSE that package.json names, no
 // profiler droppings (V8 `isolate-*-v8.log`) committed or committable, and a README whose
 // set-up paragraph names every Debian package a suite of `npm test` fails without (those `.ci/run`
-// installs, but nghttp2-client, which only the h2 benchmark runs).
+// installs, but nghttp2-client, which only the h2 benchmark runs), and READMEs whose file references
+// (`test/…`, `bench/…`, `node/…`, a bare `*.test.ts` name, `node dist/…js`) name files that exist.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/proxy-process.js';
@@ -39,5 +40,26 @@ describe('repository', () => {
     const forTests = installs.filter((p) => p !== 'nghttp2-client'); // h2load: the h2 benchmark only
     expect(forTests.filter((p) => !new RegExp(`\\b${p}\\b`).test(testPara))).toEqual([]);
     expect(setup).toMatch(/`npm run bench`[^]*haproxy/);
+  });
+
+  it('every file README.md and deploy/README.md name exists (a "Test: …" of a renamed file would point nowhere)', () => {
+    const tracked = git('ls-files').split('\n');
+    const missing: string[] = [];
+    for (const doc of ['README.md', 'deploy/README.md']) {
+      const text = read(doc);
+      for (const m of text.matchAll(/(?<![\w./-])((?:test|bench|node|cluster|deploy)\/[\w./-]+\.(?:ts|mjs|js|yaml|yml|json|conf|cfg|sh|service))/g)) {
+        if (!existsSync(join(ROOT, m[1]!))) missing.push(`${doc}: ${m[1]}`);
+      }
+      // `node dist/bench/x.js` runs what tsc built from bench/x.ts
+      for (const m of text.matchAll(/(?<![\w./-])dist\/([\w./-]+)\.js/g)) {
+        if (!existsSync(join(ROOT, `${m[1]}.ts`))) missing.push(`${doc}: dist/${m[1]}.js (no ${m[1]}.ts)`);
+      }
+      // a bare name (`reload-half-valid.test.ts`) must name exactly one file
+      for (const m of text.matchAll(/(?<![\w./-])([\w.-]+\.(?:test|bench)\.ts)/g)) {
+        const found = tracked.filter((f) => f.endsWith(`/${m[1]}`));
+        if (found.length !== 1) missing.push(`${doc}: ${m[1]} (${found.length} files)`);
+      }
+    }
+    expect([...new Set(missing)]).toEqual([]);
   });
 });

@@ -1,0 +1,55 @@
+// GET /policy on a NATS member whose policy comes from its file (`cluster.policy.source: file`, the
+// default): the running policy's digest, as without NATS; POST /policy is refused (409), since each
+// member reads its own file. Before, both were 404 "no admin endpoint /policy", single process and --workers.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { ADMIN_TOKEN, BUS_AUTH, BUS_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { readyz, statusOf } from './policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
+
+let nats: NatsServer & { stop(): Promise<void> };
+let echo: EchoUpstream;
+let single: ProxyProcess;
+let workers: ProxyProcess;
+
+beforeAll(async () => {
+  [nats, echo] = await Promise.all([startNatsServer(), startEchoUpstream()]);
+  const config = baseConfig(echo.url, { cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH } });
+  [single, workers] = await Promise.all([
+    startProxy(config, { env: BUS_ENV, timeoutMs: 30_000 }),
+    startProxy(config, { env: BUS_ENV, args: ['--workers', '2'], timeoutMs: 30_000 }),
+  ]);
+  for (const p of [single, workers]) await waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([single?.stop(), workers?.stop()]);
+  await Promise.all([nats?.stop(), echo?.close()]);
+});
+
+const call = async (p: ProxyProcess, method: 'GET' | 'POST', body?: unknown): Promise<{ status: number; body: any }> => {
+  const r = await request(`${p.adminUrl}/policy`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return { status: r.statusCode, body: await r.body.json() };
+};
+
+describe('/policy on a NATS member with source: file', () => {
+  it('GET gives the running policy digest, the same on both instances of one file; POST is 409 and changes nothing', async () => {
+    const [a, b] = await Promise.all([call(single, 'GET'), call(workers, 'GET')]);
+    expect(a.status, JSON.stringify(a.body)).toBe(200);
+    expect(a.body).toEqual({ source: 'file', digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(b.status, JSON.stringify(b.body)).toBe(200);
+    expect(b.body.digest).toBe(a.body.digest);
+
+    const policy = { upstreams: { app: { targets: [echo.url] } }, routes: [{ name: 'only', match: { path: '/only/*' }, upstream: 'app', auth: 'none' }] };
+    for (const p of [single, workers]) {
+      const r = await call(p, 'POST', policy);
+      expect(r.status, JSON.stringify(r.body)).toBe(409);
+      expect(r.body).toMatchObject({ applied: false, error: 'conflict' });
+      expect(r.body.message).toMatch(/cluster\.policy\.source: file/);
+      expect(await statusOf(p, '/anything')).toBe(200);
+    }
+    expect((await call(single, 'GET')).body.digest).toBe(a.body.digest);
+  });
+});
