@@ -23,6 +23,7 @@ const CORPUS = {
   '1.8 KB': longPlain,
   '1.8 KB, % in values': longPlain.replace(/,/g, '%2C'),
   '1.8 KB, ACCESS in a value': `${longPlain}&role=ACCESS_ADMIN`,
+  '% in names': 'filter%5Bstatus%5D=open&page%5Bsize%5D=20&sort=-created',
   'name has access': 'has_access=1&page=2',
   'access_token=…': 'page=2&access_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln',
 };

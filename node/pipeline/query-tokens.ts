@@ -12,19 +12,36 @@ export function formDecode(s: string): string | null {
 /** A value no b64token check accepts: stands for an `access_token` spelled so only some upstream parsers read it. */
 export const AMBIGUOUS = ';';
 
-/** `ccess` in any ASCII case at q[i+1..i+5] (`c | 0x20` is a lower-case letter only for that letter and its upper case). */
-function ccessAt(q: string, i: number): boolean {
-  return (q.charCodeAt(i + 1) | 0x20) === 0x63 && (q.charCodeAt(i + 2) | 0x20) === 0x63 && (q.charCodeAt(i + 3) | 0x20) === 0x65
-    && (q.charCodeAt(i + 4) | 0x20) === 0x73 && (q.charCodeAt(i + 5) | 0x20) === 0x73;
+/**
+ * Chars taken by the letter `lower` (a, c or e) at q[j], in either ASCII case or as its `%XX` escape
+ * (`%61`/`%41` for a): 3, 1, or 0 when something else is there. `c | 0x20` is `lower` only for that
+ * letter and its upper case; no other char — and no UTF-8 sequence — decodes or case-folds to a, c or e.
+ */
+function letterAt(q: string, j: number, lower: number): number {
+  const c = q.charCodeAt(j);
+  if ((c | 0x20) === lower) return 1;
+  if (c !== 0x25) return 0;
+  const h = q.charCodeAt(j + 1);
+  return (h === 0x36 || h === 0x34) && q.charCodeAt(j + 2) === 0x30 + (lower & 0xf) ? 3 : 0;
+}
+
+/** `acce` at q[i] in any case, any letter of it possibly escaped. */
+function acceAt(q: string, i: number): boolean {
+  let j = i;
+  let l = letterAt(q, j, 0x61);
+  if (l === 0) return false;
+  if ((l = letterAt(q, (j += l), 0x63)) === 0) return false;
+  if ((l = letterAt(q, (j += l), 0x63)) === 0) return false;
+  return letterAt(q, j + l, 0x65) !== 0;
 }
 
 /**
  * False when no parameter name of `query` (the text before a `=` after the start, a `&` or a `;`; values
- * are skipped by indexOf, never read) can be one queryTokensFull counts: every such name has a `%`, a
- * non-ASCII char (`ſ`, the Kelvin sign… fold to letters of it) or `access` in some ASCII case — without
- * `%` our reading, PHP's, qs's, Rack's and a case-insensitive one are the name's own ASCII letters.
+ * are skipped by indexOf, never read) can be one queryTokensFull counts. Each such name, as we, PHP, qs,
+ * Rack or a case-insensitive collection read it, holds `acce` in some ASCII case (`access`; `ſ` and the
+ * Kelvin sign fold only to s and k), so its raw bytes hold it with any letter possibly `%XX`-escaped.
  * The names queryTokensFull reads (a `&` piece up to its first `=`, which may run over `;`, and each
- * `;` piece after it) lie within the ones scanned here, and `access` never spans a `;`.
+ * `;` piece after it) lie within the ones scanned here, and `acce` never spans a `;`.
  */
 function namesMayRead(query: string): boolean {
   const n = query.length;
@@ -34,7 +51,7 @@ function namesMayRead(query: string): boolean {
   while (i < n) {
     let c = query.charCodeAt(i);
     while (c !== 0x3d && c !== 0x26 && c !== 0x3b) { // name: up to `=`, `&` or `;`
-      if (c === 0x25 || c >= 0x80 || ((c | 0x20) === 0x61 && ccessAt(query, i))) return true;
+      if (((c | 0x20) === 0x61 || c === 0x25) && acceAt(query, i)) return true;
       if (++i === n) return false;
       c = query.charCodeAt(i);
     }

@@ -9,12 +9,13 @@ import { compiled, ctxFor, route } from './pipeline-helpers.js';
 
 const R = compiled(route({}));
 
-/** One letter of `access_token` as sent: itself, upper case, escaped, or a char .NET folds to it. */
+/** One letter of `access_token` as sent: itself, upper case, either escaped, or a char .NET folds to it. */
 const letter = (ch: string): fc.Arbitrary<string> => {
   const hex = ch.charCodeAt(0).toString(16);
+  const upperHex = ch.toUpperCase().charCodeAt(0).toString(16);
   const extra = ch === 's' ? ['\u017f', '%C5%BF'] : ch === 'k' ? ['\u212a', '%E2%84%AA'] : [];
   return fc.oneof({ weight: 4, arbitrary: fc.constant(ch) }, { weight: 2, arbitrary: fc.constant(ch.toUpperCase()) },
-    fc.constantFrom(`%${hex}`, `%${hex.toUpperCase()}`), ...extra.map((x) => fc.constant(x)));
+    fc.constantFrom(`%${hex}`, `%${hex.toUpperCase()}`, `%${upperHex}`), ...extra.map((x) => fc.constant(x)));
 };
 /** `w` in lower or upper case, or each letter drawn on its own. */
 const word = (w: string): fc.Arbitrary<string> =>
