@@ -23,6 +23,7 @@ const CORPUS = {
   '1.8 KB': longPlain,
   '1.8 KB, % in values': longPlain.replace(/,/g, '%2C'),
   '1.8 KB, ACCESS in a value': `${longPlain}&role=ACCESS_ADMIN`,
+  'base64url value 1.2 KB': `state=${Buffer.from(Array.from({ length: 900 }, (_, i) => (i * 7 + 3) & 255)).toString('base64url')}&page=2`,
   '% in names': 'filter%5Bstatus%5D=open&page%5Bsize%5D=20&sort=-created',
   'name has access': 'has_access=1&page=2',
   'access_token=…': 'page=2&access_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln',
