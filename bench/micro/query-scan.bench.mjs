@@ -27,6 +27,7 @@ const CORPUS = {
   '% in names': 'filter%5Bstatus%5D=open&page%5Bsize%5D=20&sort=-created',
   'name has access': 'has_access=1&page=2',
   'access_token=…': 'page=2&access_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln',
+  '1.8 KB, access_token last': `${longPlain}&access_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln`,
 };
 // a pool of distinct string objects with the same bytes per query, as uWS hands them over
 const fresh = (s) => Buffer.from(s, 'latin1').toString('latin1');

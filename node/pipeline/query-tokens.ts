@@ -36,32 +36,36 @@ function acceAt(q: string, i: number): boolean {
 }
 
 /**
- * False when no parameter name of `query` (the text before a `=` after the start, a `&` or a `;`; values
- * are skipped by indexOf, never read) can be one queryTokensFull counts. Each such name, as we, PHP, qs,
- * Rack or a case-insensitive collection read it, holds `acce` in some ASCII case (`access`; `ſ` and the
- * Kelvin sign fold only to s and k), so its raw bytes hold it with any letter possibly `%XX`-escaped.
- * The names queryTokensFull reads (a `&` piece up to its first `=`, which may run over `;`, and each
- * `;` piece after it) lie within the ones scanned here, and `acce` never spans a `;`.
+ * Start of the first `&` piece of `query` with a parameter name queryTokensFull may count, -1 when none
+ * (names: the text before a `=` after the start, a `&` or a `;`; values are skipped by indexOf, never
+ * read). Each such name, as we, PHP, qs, Rack or a case-insensitive collection read it, holds `acce` in
+ * some ASCII case (`access`; `ſ` and the Kelvin sign fold only to s and k), so its raw bytes hold it with
+ * any letter possibly `%XX`-escaped. The names queryTokensFull reads (a `&` piece up to its first `=`,
+ * which may run over `;`, and each `;` piece after it) lie within the ones scanned here, `acce` never
+ * spans a `;`, and a `&` piece without such a name adds nothing: the pieces before the one returned
+ * need no parse.
  */
-function namesMayRead(query: string): boolean {
+function firstReadablePart(query: string): number {
   const n = query.length;
   let amp = -1;
   let semi = -1;
+  let part = 0;
   let i = 0;
   while (i < n) {
     let c = query.charCodeAt(i);
     while (c !== 0x3d && c !== 0x26 && c !== 0x3b) { // name: up to `=`, `&` or `;`
-      if (((c | 0x20) === 0x61 || c === 0x25) && acceAt(query, i)) return true;
-      if (++i === n) return false;
+      if (((c | 0x20) === 0x61 || c === 0x25) && acceAt(query, i)) return part;
+      if (++i === n) return -1;
       c = query.charCodeAt(i);
     }
+    if (c === 0x26) part = i + 1;
     if (c !== 0x3d) { i++; continue; }
     // value: up to the next `&` or `;` (each found once, not per parameter when absent)
     if (amp < i) { amp = query.indexOf('&', i); if (amp === -1) amp = n; }
     if (semi < i) { semi = query.indexOf(';', i); if (semi === -1) semi = n; }
-    i = (amp < semi ? amp : semi) + 1;
+    if (amp < semi) { i = amp + 1; part = i; } else i = semi + 1;
   }
-  return false;
+  return -1;
 }
 
 /**
@@ -87,7 +91,8 @@ export function queryTokens(query: string): string[] | null {
   // first a few memchr-speed scans of the whole query: a name without `%` is read as access_token only
   // when it has `cc` in some ASCII case (no other char lower-cases to `c`, none decodes to it without `%`)
   if (query.indexOf('%') === -1 && !mayHaveCc(query)) return null;
-  return namesMayRead(query) ? queryTokensFull(query) : null;
+  const from = firstReadablePart(query);
+  return from === -1 ? null : queryTokensFull(from === 0 ? query : query.slice(from));
 }
 
 /** queryTokens without the name scan: every parameter split, decoded and read (exported for the test that both agree). */
