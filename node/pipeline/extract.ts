@@ -4,7 +4,8 @@
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
 import { b64token } from './b64token-memo.js';
-import { phpName, readElsewhereAsAccessToken } from './name-readings.js';
+import { phpName } from './name-readings.js';
+import { formDecode, queryTokens } from './query-tokens.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** Where a route accepts a token besides `Authorization: Bearer`. */
@@ -195,46 +196,6 @@ function cookieValue(header: string, name: string, php: string | null, prev: str
     start = semi + 1;
   }
   return found;
-}
-
-function formDecode(s: string): string | null {
-  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s;
-  try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return null; }
-}
-
-/** A value no b64token check accepts: stands for an `access_token` spelled so only some upstream parsers read it. */
-const AMBIGUOUS = ';';
-
-/** `access` in any case: every name read as access_token without a percent escape contains it. */
-const ACCESS_ANY_CASE = /[aA][cC][cC][eE][sS][sS]/;
-
-/**
- * `access_token` values of a raw query string (application/x-www-form-urlencoded, RFC 6750 §2.3).
- * Also the ones only other parsers see — after a `;` separator (older frameworks, Python before
- * 3.9.2), or under a name they mangle or fold (name-readings.ts) — as AMBIGUOUS: never
- * a credential, but a second one next to another, so no unverified token rides along to an upstream.
- */
-function queryTokens(query: string): string[] | null {
-  // fast path: every name read as access_token contains `access` (in some case) or a percent escape
-  if (query.indexOf('access') === -1 && query.indexOf('%') === -1 && !ACCESS_ANY_CASE.test(query)) return null;
-  let out: string[] | null = null;
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=');
-    const raw = eq === -1 ? part : part.slice(0, eq);
-    const key = formDecode(raw);
-    if (key === 'access_token') (out ??= []).push(eq === -1 ? '' : part.slice(eq + 1));
-    else if (readElsewhereAsAccessToken(raw, key)) (out ??= []).push(AMBIGUOUS);
-    // `a=1;access_token=…`: one parameter here, two where `;` separates
-    const semi = part.indexOf(';');
-    if (semi === -1) continue;
-    for (const sub of part.slice(semi + 1).split(';')) {
-      const e = sub.indexOf('=');
-      const r = e === -1 ? sub : sub.slice(0, e);
-      const k = formDecode(r);
-      if (k === 'access_token' || readElsewhereAsAccessToken(r, k)) (out ??= []).push(AMBIGUOUS);
-    }
-  }
-  return out;
 }
 
 /**
