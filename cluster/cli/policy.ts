@@ -118,15 +118,20 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
       if (waitMs < 1 || waitMs > MAX_WAIT_MS) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${waitMs}`);
       const ctx = await (await open(values.config)).connect();
       try {
-        const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs)]);
+        const fileMembers = new Set<string>();
+        const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs, fileMembers)]);
         const members = [...reports.values()].sort((a, b) => (a.member < b.member ? -1 : 1));
         const agree = members.length > 0 && members.every((m) => m.version === latest.version && m.digest === (latest.entry?.digest ?? null) && m.error === null);
-        if (values.json) out(JSON.stringify({ latest: { version: latest.version, digest: latest.entry?.digest ?? null }, members, agree }));
+        const fromFile = [...fileMembers].sort();
+        if (values.json) out(JSON.stringify({ latest: { version: latest.version, digest: latest.entry?.digest ?? null }, members, agree, file_members: fromFile }));
         else {
+          // "no member reported" alone sent an operator of a file-policy cluster looking for a bus fault
+          if (ctx.config.cluster.policy.source === 'file') out(`note: ${values.config} has cluster.policy.source: file — instances with it read their own file (GET /policy on each gives its digest); this lists those with source: cluster`);
           out(`latest version ${latest.version} (digest ${short(latest.entry?.digest ?? null)})`);
           out(['MEMBER', 'HOST', 'PID', 'VERSION', 'DIGEST', 'FROM', 'ERROR'].join('\t'));
           for (const m of members) out([m.member, m.host, m.pid, m.version, short(m.digest), m.from, m.error ?? '-'].join('\t'));
-          out(members.length === 0 ? 'no member reported' : agree ? `all ${members.length} members run version ${latest.version}` : 'members disagree or report an error');
+          out(members.length === 0 ? 'no member with cluster policy reported' : agree ? `all ${members.length} members run version ${latest.version}` : 'members disagree or report an error');
+          if (fromFile.length > 0) out(`${fromFile.length} instance(s) heard with policy from their own file (source: file, not compared): ${fromFile.join(', ')}`);
         }
         if (!agree) process.exitCode = 1;
       } finally { await ctx.nc.close(); }

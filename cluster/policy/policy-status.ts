@@ -1,6 +1,7 @@
 // `portcullis policy status`: every member's policy status as its heartbeats on `<p>.members`
 // carry it (sealed with the bus key like every bus message: an unauthentic or stale one is
-// not believed). Members without cluster policy (heartbeat `policy: null`) are not listed.
+// not believed). Members without cluster policy (heartbeat `policy: null`: `source: file`) are not
+// listed, only counted, so the command can say who reads its own file instead of "no member".
 import type { NatsConnection } from 'nats';
 import { Codec, subjects, type BusAuth, type MemberPolicyStatus, type MemberRole } from '../protocol/index.js';
 
@@ -12,8 +13,12 @@ export interface MemberPolicyRow extends MemberPolicyStatus {
   readonly pid: number;
 }
 
-/** Listen to heartbeats for `ms` (members beat every second): the latest word of every member with cluster policy. */
-export async function collectMemberStatus(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number): Promise<Map<string, MemberPolicyRow>> {
+/**
+ * Listen to heartbeats for `ms` (members beat every second): the latest word of every member with cluster policy.
+ * `fileMembers`, when given, receives the ids of the instances heard without cluster policy (a single process or a
+ * `--workers` primary whose policy is its own file; workers and CLIs are not instances of their own).
+ */
+export async function collectMemberStatus(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number, fileMembers?: Set<string>): Promise<Map<string, MemberPolicyRow>> {
   const subject = subjects(prefix).members;
   const codec = new Codec();
   const out = new Map<string, MemberPolicyRow>();
@@ -31,8 +36,12 @@ export async function collectMemberStatus(nc: NatsConnection, prefix: string, au
     }
     const msg = codec.decode(payload);
     if (msg === null) continue;
-    if (msg.type === 'member.left') { if (signedAt === null || signedAt >= (started.get(msg.id) ?? 0)) out.delete(msg.id); }
-    else if (msg.type === 'member.heartbeat' && msg.v !== 1 && msg.policy !== null) {
+    if (msg.type === 'member.left') { if (signedAt === null || signedAt >= (started.get(msg.id) ?? 0)) { out.delete(msg.id); fileMembers?.delete(msg.id); } }
+    else if (msg.type === 'member.heartbeat') {
+      if (msg.v === 1 || msg.policy === null) {
+        if (msg.role === 'single' || msg.role === 'primary') fileMembers?.add(msg.id);
+        continue;
+      }
       if (msg.startedAt < (started.get(msg.id) ?? 0)) continue; // a replay of an earlier process's heartbeat
       started.set(msg.id, msg.startedAt);
       out.set(msg.id, { member: msg.id, role: msg.role, host: msg.host, pid: msg.pid, ...msg.policy });

@@ -1,22 +1,26 @@
 // GET /policy on a NATS member whose policy comes from its file (`cluster.policy.source: file`, the
 // default): the running policy's digest, as without NATS; POST /policy is refused (409), since each
 // member reads its own file. Before, both were 404 "no admin endpoint /policy", single process and --workers.
+// And `policy status` with that file says why it lists no member and names the instances heard (it said only
+// "no member reported", exit 1, as if the bus were broken).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_TOKEN, BUS_AUTH, BUS_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_TOKEN, BUS_AUTH, BUS_ENV, baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { readyz, statusOf } from './policy-fixtures.js';
+import { policyCli, readyz, statusOf } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 let nats: NatsServer & { stop(): Promise<void> };
 let echo: EchoUpstream;
 let single: ProxyProcess;
 let workers: ProxyProcess;
+let configFile: string;
 
 beforeAll(async () => {
   [nats, echo] = await Promise.all([startNatsServer(), startEchoUpstream()]);
   const config = baseConfig(echo.url, { cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH } });
+  configFile = writeConfig(config);
   [single, workers] = await Promise.all([
     startProxy(config, { env: BUS_ENV, timeoutMs: 30_000 }),
     startProxy(config, { env: BUS_ENV, args: ['--workers', '2'], timeoutMs: 30_000 }),
@@ -51,5 +55,17 @@ describe('/policy on a NATS member with source: file', () => {
       expect(await statusOf(p, '/anything')).toBe(200);
     }
     expect((await call(single, 'GET')).body.digest).toBe(a.body.digest);
+  });
+
+  it('policy status names the two instances reading their own file, and says FILE has source: file', async () => {
+    const [r, j] = await Promise.all([
+      policyCli(['status', '--config', configFile, '--wait', '2500'], BUS_ENV),
+      policyCli(['status', '--config', configFile, '--wait', '2500', '--json'], BUS_ENV),
+    ]);
+    expect(r.code, r.stdout + r.stderr).toBe(1); // nothing to compare: no instance takes the cluster's policy
+    expect(r.stdout).toMatch(/has cluster\.policy\.source: file/);
+    expect(r.stdout).toMatch(/no member with cluster policy reported/);
+    expect(r.stdout).toMatch(/^2 instance\(s\) heard with policy from their own file/m);
+    expect(JSON.parse(j.stdout)).toMatchObject({ members: [], agree: false, file_members: [expect.any(String), expect.any(String)] });
   });
 });
