@@ -1,12 +1,14 @@
 // An internal token minted for one upstream's audience, replayed by that upstream (a compromised
-// service) at the proxy: a route naming no issuers does not take the proxy's own tokens — only a
-// route that names the proxy's issuer does, and that issuer's `audiences` decide which ones.
+// service) at the proxy — HTTP/1.1, HTTP/2, WebSocket, decision endpoint: a route naming no issuers
+// does not take the proxy's own tokens; only a route naming the proxy's issuer does, and that
+// issuer's `audiences` decide whose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer as createNetServer } from 'node:net';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { waitReady } from '../ws/ws-fixtures.js';
+import { handshake, waitReady, wsUrl } from '../ws/ws-fixtures.js';
+import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 
 const SELF = 'https://portcullis.internal';
 const freePort = (): Promise<number> => new Promise((r) => { const s = createNetServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => r(p)); }); });
@@ -23,7 +25,7 @@ describe('an internal token replayed by the service it was minted for', () => {
     const port = await freePort(); // the proxy's own JWKS is on its main port: the issuer names it
     const self = { issuer: SELF, jwks_uri: `http://127.0.0.1:${port}/.well-known/jwks.json`, algorithms: ['ES256'], clock_skew_s: 0 };
     proxy = await startProxy({
-      server: { listen: { host: '127.0.0.1', port }, decision: { endpoints: [{ path: '/_auth', dialect: 'traefik' }] } },
+      server: { listen: { host: '127.0.0.1', port }, http2: { listen: { host: '127.0.0.1', port: 0 } }, decision: { endpoints: [{ path: '/_auth', dialect: 'traefik' }] } },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
       issuers: {
         demo: { issuer: as.issuer, audiences: ['portcullis-demo'], clock_skew_s: 0 },
@@ -34,7 +36,7 @@ describe('an internal token replayed by the service it was minted for', () => {
       upstreams: { orders: { targets: [up.url] }, billing: { targets: [up.url] } },
       routes: [
         { name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'internal' } },
-        { name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: {}, forward: { token: 'internal' } },
+        { name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: {}, forward: { token: 'internal' }, websocket: true },
         { name: 'billing-for-orders', match: { path: '/from-orders/billing/*' }, upstream: 'billing', auth: { issuers: ['from_orders'] }, forward: { token: 'internal' } },
       ],
       log: { level: 'warn' },
@@ -61,6 +63,8 @@ describe('an internal token replayed by the service it was minted for', () => {
     // before: 200 — every default route took the proxy's own tokens, minted for whichever audience
     expect(await call('/billing/x', forOrders)).toBe(401);
     expect(await verdict('/billing/x', forOrders)).toBe(401);
+    expect((await h2Fetch(`http://127.0.0.1:${http2PortOf(proxy.logs())}`, { ':method': 'GET', ':path': '/billing/x', authorization: `Bearer ${forOrders}` })).status).toBe(401);
+    expect(await handshake(wsUrl(proxy, '/billing/ws'), [], { authorization: `Bearer ${forOrders}` })).toMatchObject({ kind: 'refused', status: 401 });
     expect(await call('/orders/x', forOrders)).toBe(401);
     // the user's own token still opens it, and the route naming the proxy's issuer takes the chain
     expect(await call('/billing/x', user)).toBe(200);
