@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { AdminServer, adminTokens, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainAdminCall, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
-import { checkEnvironment, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
+import { checkEnvironment, defaultRouteIssuers, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
 import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
@@ -304,8 +304,9 @@ export class ProxyInstance {
     const routes = config.routes;
     if (routes.length <= PRECOMPILE_SLICE) return this.prepare(config, this.version + 1, policy, environmentChecked);
     const compiled: Array<CompiledPolicy | null> = [];
+    const defaults = defaultRouteIssuers(config);
     for (let i = 0; i < routes.length; i += PRECOMPILE_SLICE) {
-      for (const r of routes.slice(i, i + PRECOMPILE_SLICE)) compiled.push(compilePolicy(r, config.identity));
+      for (const r of routes.slice(i, i + PRECOMPILE_SLICE)) compiled.push(compilePolicy(r, config.identity, defaults));
       await new Promise((resolve) => setImmediate(resolve));
     }
     return this.prepare(config, this.version + 1, policy, environmentChecked, compiled);

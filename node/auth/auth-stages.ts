@@ -2,7 +2,7 @@
 // (node/dpop), compiled route policies and the identity-header filter, as the AuthStages the
 // request pipeline runs. Reload prepares all of them beside the running ones and commits them in
 // one synchronous swap (or discards them).
-import type { Config, RouteConfig } from '../config/index.js';
+import { defaultRouteIssuers, type Config, type RouteConfig } from '../config/index.js';
 import type { IntrospectionSharing, ReplaySharing, TokenState } from '../contracts/index.js';
 import { DpopStage, type PreparedDpop } from '../dpop/index.js';
 import type { AuthStages } from '../pipeline/snapshot.js';
@@ -81,7 +81,7 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
     return {
       config: next, dpop: preparedDpop, tokens: preparedTokens,
       identityFilter: withCallerHeaders(compileIdentityFilter(next.identity, next.routes), next.routes),
-      compilePolicy: (route) => compilePolicy(route, next.identity),
+      compilePolicy: (route) => compilePolicy(route, next.identity, defaultRouteIssuers(next)),
     };
   };
   const commit = (p: Prepared): void => {
@@ -134,7 +134,7 @@ export function createAuth(config: Config, logger: Logger, opts: AuthOptions = {
 
   return {
     stages,
-    compilePolicy: (route) => compilePolicy(route, current.identity),
+    compilePolicy: (route) => compilePolicy(route, current.identity, defaultRouteIssuers(current)),
     prepare,
     commit: (p) => commit(p as Prepared),
     discard: (p) => {

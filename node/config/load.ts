@@ -9,6 +9,7 @@ import { checkClientCertRoutes } from './client-cert-schema.js';
 import { checkEnvironment, type Environment } from './env-check.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
+import { defaultRouteIssuers } from './route-issuers.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import { readProblem, type ConfigProblem, type ConfigResult } from './problem.js';
@@ -119,6 +120,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       errors.push({ path: `routes[${i}].auth`, message: 'required: "none" or an auth block (routes are denied by default, say so explicitly)' });
     } else if (r.auth !== 'none') {
       if (issuers.length === 0) errors.push({ path: `routes[${i}].auth`, message: 'route requires a token but no issuers are configured' });
+      else if (r.auth.issuers === undefined && defaultRouteIssuers(cfg)?.length === 0) errors.push({ path: `routes[${i}].auth.issuers`, message: `required: every configured issuer is the proxy's own (internal_tokens.issuer), which a route accepts only when it names it (known: ${issuers.join(', ')})` });
       r.auth.issuers?.forEach((name, j) => {
         if (!(name in cfg.issuers)) errors.push({ path: `routes[${i}].auth.issuers[${j}]`, message: `unknown issuer ${quotedName(name)} (known: ${issuers.join(', ') || 'none'})` });
       });

@@ -31,7 +31,7 @@ const namesAList = (b: { all?: readonly string[] | undefined; any?: readonly str
 
 export const routeAuthSchema = z.strictObject({
   required: z.literal(true).default(true),
-  issuers: z.array(z.string().min(1)).optional(), // default: all configured issuers
+  issuers: z.array(z.string().min(1)).optional(), // default: all configured issuers but the proxy's own (internal_tokens.issuer; route-issuers.ts)
   // scope-tokens: the 403 challenge's scope="…" must name them exactly (RFC 6750 §3), and a token's
   // space-separated scope never holds one with a space
   // an empty list, or a block with neither list, checks nothing: every valid token passed

@@ -189,7 +189,7 @@ export const issuerSchema = z.strictObject({
     client_id: z.string().min(1),
     client_secret_env: envName,
     auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
-    cache_ttl_s: z.number().int().min(0).default(60), // positive results, capped by exp
+    cache_ttl_s: z.number().int().min(0).default(60), // s; positive results, capped by exp; also caps the life of internal tokens minted from them (when > 0)
     negative_ttl_s: z.number().int().min(0).default(5), // active:false results
     require_aud: z.boolean().default(false), // true: an active answer without `aud` is refused (RFC 7662 makes it optional)
     timeout_ms: timeoutMs(3_000), // the waiter's 503; the call itself keeps its connection until the AS answers (≤ late_answer_ms)

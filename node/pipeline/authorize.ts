@@ -70,23 +70,30 @@ function compileTests(p: ClaimPredicate): ClaimTest[] {
 
 /**
  * Compile a route's auth block: null for `auth: none`. `identity` supplies the default
- * claim→header mapping for mutate (schema defaults when omitted).
+ * claim→header mapping for mutate (schema defaults when omitted); `defaultIssuers` the issuers a
+ * route without `auth.issuers` accepts (null: every configured one; config defaultRouteIssuers).
  */
-export function compilePolicy(route: RouteConfig, identity: IdentityConfig = DEFAULT_IDENTITY): CompiledPolicy | null {
-  // a frozen route cannot change: compiled again with the same identity object, it gives the same
-  // (frozen) policy — a pushed version's unchanged routes are the very objects of the last one
-  if (!Object.isFrozen(route)) return compileFresh(route, identity);
+export function compilePolicy(route: RouteConfig, identity: IdentityConfig = DEFAULT_IDENTITY, defaultIssuers: readonly string[] | null = null): CompiledPolicy | null {
+  // a frozen route cannot change: compiled again with the same identity object and default
+  // issuers, it gives the same (frozen) policy — a pushed version's unchanged routes are the very
+  // objects of the last one
+  if (!Object.isFrozen(route)) return compileFresh(route, identity, defaultIssuers);
   const hit = compiledRoutes.get(route);
-  if (hit !== undefined && hit.identity === identity) return hit.compiled;
-  const compiled = compileFresh(route, identity);
-  compiledRoutes.set(route, { identity, compiled });
+  if (hit !== undefined && hit.identity === identity && sameNames(hit.defaultIssuers, defaultIssuers)) return hit.compiled;
+  const compiled = compileFresh(route, identity, defaultIssuers);
+  compiledRoutes.set(route, { identity, defaultIssuers, compiled });
   return compiled;
 }
 
-/** compilePolicy's results for frozen (validated, deep-frozen) routes; an entry goes when its route is collected. */
-const compiledRoutes = new WeakMap<RouteConfig, { readonly identity: IdentityConfig; readonly compiled: CompiledPolicy | null }>();
+function sameNames(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((n, i) => b[i] === n);
+}
 
-function compileFresh(route: RouteConfig, identity: IdentityConfig): CompiledPolicy | null {
+/** compilePolicy's results for frozen (validated, deep-frozen) routes; an entry goes when its route is collected. */
+const compiledRoutes = new WeakMap<RouteConfig, { readonly identity: IdentityConfig; readonly defaultIssuers: readonly string[] | null; readonly compiled: CompiledPolicy | null }>();
+
+function compileFresh(route: RouteConfig, identity: IdentityConfig, defaultIssuers: readonly string[] | null): CompiledPolicy | null {
   const auth = route.auth;
   if (auth === 'none') return null;
   const all = Object.freeze([...(auth?.scopes?.all ?? [])]);
@@ -107,7 +114,7 @@ function compileFresh(route: RouteConfig, identity: IdentityConfig): CompiledPol
   });
   return Object.freeze({
     route: route.name,
-    issuers: auth?.issuers !== undefined ? Object.freeze([...auth.issuers]) : null,
+    issuers: auth?.issuers !== undefined ? Object.freeze([...auth.issuers]) : defaultIssuers === null ? null : Object.freeze([...defaultIssuers]),
     scopesAll: all,
     scopesAny: any,
     claims: Object.freeze(claims),

@@ -1,8 +1,8 @@
 // `forward.token: internal`: replaces the inbound token with a short-lived RFC 9068 JWT
 // the proxy signs (iss = internal_tokens.issuer, aud = the upstream's audience, exp ≤
-// min(inbound exp, now + max_ttl_s)), cached per (inbound token, audience).
+// min(inbound exp, now + max_ttl_s, now + cache_ttl_s for an introspected one)), cached per (inbound token, audience).
 import { randomUUID } from 'node:crypto';
-import type { InternalTokensConfig } from '../config/index.js';
+import type { Config, InternalTokensConfig } from '../config/index.js';
 import { clientOf, parentClaim, PARENT_CLAIM } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { Principal } from '../pipeline/context.js';
@@ -26,8 +26,23 @@ export function reuseMarginS(lifetimeS: number): number {
   return Math.min(30, Math.floor(lifetimeS / 4));
 }
 
-/** The payload of the internal token for `p` (pure; times in epoch seconds). */
-export function internalClaims(p: Principal, audience: string, cfg: Pick<InternalTokensConfig, 'issuer' | 'max_ttl_s' | 'claims'>, nowS: number, jti: string): Record<string, unknown> {
+/**
+ * Per issuer name with introspection, its `cache_ttl_s` (s, when > 0): how long the proxy vouches for
+ * an introspected token without asking again, so how long a token minted from one may live. Before,
+ * one lived to max_ttl_s past a deactivation at the authorization server that the proxy itself
+ * noticed after cache_ttl_s.
+ */
+export function introspectionRecheckS(config: Pick<Config, 'issuers'>): ReadonlyMap<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, iss] of Object.entries(config.issuers)) {
+    const ttl = iss.introspection?.cache_ttl_s;
+    if (ttl !== undefined && ttl > 0) out.set(name, ttl);
+  }
+  return out;
+}
+
+/** The payload of the internal token for `p` (pure; times in epoch seconds); `recheckS` caps its lifetime too (introspectionRecheckS). */
+export function internalClaims(p: Principal, audience: string, cfg: Pick<InternalTokensConfig, 'issuer' | 'max_ttl_s' | 'claims'>, nowS: number, jti: string, recheckS?: number): Record<string, unknown> {
   const c = p.claims;
   const sub = typeof c.sub === 'string' ? c.sub : undefined;
   const clientId = clientOf(c); // client_id, else azp, else cid (Okta): the client a revocation names
@@ -37,7 +52,7 @@ export function internalClaims(p: Principal, audience: string, cfg: Pick<Interna
     // RFC 9068 requires sub: a client's own token (no sub) is about the client
     sub: sub ?? clientId,
     aud: audience,
-    exp: Math.min(p.exp, nowS + cfg.max_ttl_s),
+    exp: Math.min(p.exp, nowS + cfg.max_ttl_s, recheckS === undefined ? Infinity : nowS + recheckS),
     iat: nowS,
     jti,
   };
@@ -59,6 +74,7 @@ export class InternalMinter {
   #failed = 0;
   #refusals = 0;
   #refusalLoggedAt = Number.NEGATIVE_INFINITY;
+  #recheck: ReadonlyMap<string, number> = new Map();
 
   constructor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner) {
     this.#cfg = cfg;
@@ -76,6 +92,11 @@ export class InternalMinter {
     const old = this.#cfg;
     if (cfg.issuer !== old.issuer || cfg.max_ttl_s < old.max_ttl_s || cfg.claims.join('\n') !== old.claims.join('\n')) this.#cache.clear();
     this.#cfg = cfg;
+  }
+
+  /** Lifetime caps of tokens minted from introspected tokens, by issuer name, from now on (introspectionRecheckS). */
+  setRecheck(recheck: ReadonlyMap<string, number>): void {
+    this.#recheck = recheck;
   }
 
   /** Sign with `signer` from now on (a reload switched signing mode). */
@@ -113,7 +134,7 @@ export class InternalMinter {
     const nowMs = Date.now();
     const nowS = Math.floor(nowMs / 1000);
     const key = this.#ring.signer(nowMs);
-    const payload = internalClaims(p, audience, this.#cfg, nowS, randomUUID());
+    const payload = internalClaims(p, audience, this.#cfg, nowS, randomUUID(), p.kind === 'opaque' ? this.#recheck.get(p.issuer) : undefined);
     const input = signingInput({ alg: key.alg, typ: 'at+jwt', kid: key.kid }, payload);
     let sig: string | null;
     try {

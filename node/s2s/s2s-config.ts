@@ -3,6 +3,7 @@
 // so one run reports every problem with its path.
 import type { ClientCredentialsConfig, Config } from '../config/schema.js';
 import { proxyOwnedHeaderProblem } from '../config/proxy-owned-headers.js';
+import { routeIssuers } from '../config/route-issuers.js';
 import { IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
 
 interface Problem { readonly path: string; readonly message: string }
@@ -93,7 +94,7 @@ export function checkS2sConfig(cfg: Config): Problem[] {
       out.push({ path: `${at}.forward.token`, message: '"internal" requires the top-level internal_tokens section' });
     }
     if (mode === 'exchange') {
-      for (const name of r.auth.issuers ?? Object.keys(cfg.issuers ?? {})) {
+      for (const name of routeIssuers(cfg, r.auth) ?? Object.keys(cfg.issuers ?? {})) {
         const iss = cfg.issuers?.[name];
         if (iss === undefined) continue; // reported by the route's issuer check
         if (iss.token_exchange === undefined) out.push({ path: `${at}.forward.token`, message: `"exchange" requires issuers.${name}.token_exchange (the route accepts tokens of ${name})` });

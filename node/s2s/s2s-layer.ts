@@ -11,7 +11,7 @@ import type { OutboundStep, WellKnownDoc } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
 import { ClientCredentialsSource, ccKey } from './client-credentials.js';
 import type { Deny } from './grant-cache.js';
-import { InternalMinter } from './internal-minter.js';
+import { InternalMinter, introspectionRecheckS } from './internal-minter.js';
 import { withDeadline } from './outbound-deadline.js';
 import { KeyRing, generateKeyAsync, generateKeySync, loadOrCreateKeyFile, type InternalAlg } from './key-ring.js';
 import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
@@ -261,7 +261,9 @@ export class S2sLayer {
       ring.install(key?.key ?? generateKeySync(cfg.alg), cfg.alg);
       const signer = this.#newSigner(cfg);
       created.push(() => { void signer.close(); });
-      const next = this.#issuingFor(cfg, ring, signer, new InternalMinter(cfg, ring, signer));
+      const minter = new InternalMinter(cfg, ring, signer);
+      minter.setRecheck(introspectionRecheckS(config));
+      const next = this.#issuingFor(cfg, ring, signer, minter);
       return { next, apply: logNew };
     }
     // a new key file, another alg, or a switch to generated keys: publish the new key first, sign with it later
@@ -271,6 +273,7 @@ export class S2sLayer {
     if (signer !== cur.signer) created.push(() => { void signer.close(); });
     const ring = cur.ring;
     const minter = cur.minter;
+    const recheck = introspectionRecheckS(config);
     // the documents are built on apply: they read the ring's alg and publish-ahead time
     const next: Issuing = { cfg, ring, signer, minter, wellKnown: () => null, rotation: null };
     return {
@@ -280,6 +283,7 @@ export class S2sLayer {
         ring.setTimes(cfg.max_ttl_s, cfg.publish_ahead_s);
         if (install !== null) ring.install(install, cfg.alg);
         minter.configure(cfg);
+        minter.setRecheck(recheck);
         minter.setSigner(signer);
         next.wellKnown = wellKnownDocs(cfg, ring);
       },

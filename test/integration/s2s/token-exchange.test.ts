@@ -1,7 +1,7 @@
 // `forward.token: exchange` (RFC 8693) against real processes: the demo authorization server's
 // token endpoint exchanges the inbound token for one with the upstream's audience; the upstream
 // verifies it with jose against the authorization server's JWKS. One token-endpoint call for
-// concurrent requests, the result cached and never served to another caller; endpoint down → 503 and nothing forwarded; a refused
+// concurrent requests, the result cached and never served to another caller or audience; endpoint down → 503 and nothing forwarded; a refused
 // subject token → 401; the original token never reaches the upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -17,13 +17,16 @@ const exchanges = (): number => as.tokenRequests.filter((r) => r.grant_type === 
 
 beforeAll(async () => {
   [as, upstream] = await Promise.all([startAuthServer(), startVerifyingUpstream()]);
-  upstream.trust(as.jwksUri, as.issuer, 'orders');
+  upstream.trust(as.jwksUri, as.issuer, ['orders', 'billing']);
   proxy = await startProxy({
     server: { listen: { host: '127.0.0.1', port: 0 } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], token_exchange: { client_id: 'portcullis', client_secret_env: 'PT_EXCHANGE_SECRET' } } },
-    upstreams: { orders: { targets: [upstream.url] } },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'exchange' } }],
+    upstreams: { orders: { targets: [upstream.url] }, billing: { targets: [upstream.url] } },
+    routes: [
+      { name: 'orders', match: { path: '/orders/*' }, upstream: 'orders', auth: {}, forward: { token: 'exchange' } },
+      { name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: {}, forward: { token: 'exchange' } },
+    ],
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
   }, { env: { ...ADMIN_ENV, PT_EXCHANGE_SECRET: 'portcullis-secret' } });
@@ -69,6 +72,17 @@ describe('token exchange', () => {
     expect(seen).toHaveLength(30);
     for (const s of seen) expect(s.verified?.payload.sub, JSON.stringify(s.headers)).toBe(s.headers['x-caller']);
     expect(new Set(seen.map((s) => s.token)).size).toBe(3);
+  });
+
+  it('never serves the token exchanged for one upstream\'s audience to another\'s: one exchange per audience', async () => {
+    const inbound = await as.issueJwt({ sub: 'frank', scope: 'orders:read' });
+    const calls0 = exchanges();
+    const before = upstream.received.length;
+    const paths = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? `/orders/${i}` : `/billing/${i}`));
+    const rs = await Promise.all(paths.map((p) => call(`${proxy.url}${p}`, { token: inbound, headers: { 'x-path': p } })));
+    expect(rs.map((r) => r.status)).toEqual(Array(12).fill(200));
+    expect(exchanges() - calls0).toBe(2);
+    for (const s of upstream.received.slice(before)) expect(s.verified?.payload.aud).toBe(String(s.headers['x-path']).split('/')[1]);
   });
 
   it('token endpoint down → 503 with Retry-After, nothing forwarded (the original token is never sent instead); the endpoint is not called once per request meanwhile', async () => {

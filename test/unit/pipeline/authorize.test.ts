@@ -44,6 +44,16 @@ describe('compilePolicy', () => {
     expect(compilePolicy(open)).not.toBe(compilePolicy(open));
   });
 
+  it('a route naming no issuers takes the default it is compiled with (every issuer but the proxy\'s own); a named list wins', () => {
+    const deepFreeze = <T>(o: T): T => { if (o !== null && typeof o === 'object') { Object.freeze(o); for (const v of Object.values(o)) deepFreeze(v); } return o; };
+    const r = deepFreeze(route({}));
+    expect(compilePolicy(r)!.issuers).toBeNull();
+    // the same frozen route under a config that gained the proxy's own issuer: compiled again
+    expect(compilePolicy(r, DEFAULT_IDENTITY, ['demo'])!.issuers).toEqual(['demo']);
+    expect(compilePolicy(r, DEFAULT_IDENTITY, null)!.issuers).toBeNull();
+    expect(compilePolicy(route({ issuers: ['self'] }), DEFAULT_IDENTITY, ['demo'])!.issuers).toEqual(['self']);
+  });
+
   it('passes a route with auth: none without a principal', () => {
     expect(check('none', null)).toBe(CONTINUE);
   });

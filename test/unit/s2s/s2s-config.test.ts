@@ -87,6 +87,18 @@ describe('s2s config', () => {
       .toEqual(['internal_tokens.rotate_after_s: must exceed publish_ahead_s (60): a key is published that long before it signs']);
   });
 
+  it('a route naming no issuers needs one other than the proxy\'s own; exchange is judged on the ones it accepts', () => {
+    const self = { issuer: 'https://p', jwks_uri: 'http://127.0.0.1:9/.well-known/jwks.json', audiences: ['app'], algorithms: ['ES256'] };
+    expect(errors({ issuers: { self }, internal_tokens: { issuer: 'https://p' }, routes: [route({})] }))
+      .toEqual(['routes[0].auth.issuers: required: every configured issuer is the proxy\'s own (internal_tokens.issuer), which a route accepts only when it names it (known: self)']);
+    expect(errors({ issuers: { self }, internal_tokens: { issuer: 'https://p' }, routes: [route({ auth: { issuers: ['self'] } })] })).toEqual([]);
+    // the default leaves the proxy's own issuer out, so it needs no token_exchange
+    expect(errors({
+      issuers: { demo: { ...issuer, token_exchange: { client_id: 'p', client_secret_env: 'S' } }, self },
+      internal_tokens: { issuer: 'https://p' }, routes: [route({ forward: { token: 'exchange' } })],
+    })).toEqual([]);
+  });
+
   it('the example config stays valid', async () => {
     const { loadConfigFile } = await import('../../../node/config/index.js');
     const r = loadConfigFile(new URL('../../../deploy/portcullis.example.yaml', import.meta.url).pathname);
