@@ -102,7 +102,10 @@ const readyz = async (p: ProxyProcess): Promise<{ status: number; json: Record<s
 };
 const refusals = (p: ProxyProcess): number => p.logs().filter((l) => REFUSED_LOG.test(String(l.msg)) && l.level === 50).length;
 
-describe('single process: a refused reload changes nothing', () => {
+// The two suites have a proxy each (they share only the servers, which each only reads) and mostly
+// wait on start-ups and reloads: they run side by side (describe.concurrent); the cases of each
+// build on the one before (the file and version they leave), so they stay in order (it.sequential).
+describe.concurrent('single process: a refused reload changes nothing', () => {
   let proxy: ProxyProcess;
   let file: string;
   const status = async (path: string, token?: string): Promise<number> => (await call(`${proxy.url}${path}`, token === undefined ? {} : { token })).status;
@@ -127,7 +130,7 @@ describe('single process: a refused reload changes nothing', () => {
   });
   afterAll(async () => { await proxy?.stop(); });
 
-  it('issue 9.1: RS256/portcullis-demo plus a second issuer with an unset introspection secret → 422, the RS256 token stays 401, version stays 1', async () => {
+  it.sequential('issue 9.1: RS256/portcullis-demo plus a second issuer with an unset introspection secret → 422, the RS256 token stays 401, version stays 1', async () => {
     rewrite(candidate({ issuers: secondUnsetSecret() }));
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status).toBe(422);
@@ -144,7 +147,7 @@ describe('single process: a refused reload changes nothing', () => {
     expect(asThird.counters).toMatchObject({ discovery: 0, jwks: 0 });
   });
 
-  it('an unset client_credentials.client_secret_env refuses the reload: nothing of it applies', async () => {
+  it.sequential('an unset client_credentials.client_secret_env refuses the reload: nothing of it applies', async () => {
     rewrite(candidate({
       upstreams: { billing: { targets: [echo.url], client_credentials: { issuer: 'demo', client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_CC' } } },
       routes: [{ name: 'billing', match: { path: '/billing/*' }, upstream: 'billing', auth: 'none' }],
@@ -156,7 +159,7 @@ describe('single process: a refused reload changes nothing', () => {
     expect(r.json?.errors).toContainEqual({ path: 'upstreams.billing.client_credentials.client_secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_CC') });
   });
 
-  it('an unset or too short dpop.nonce.secret_env refuses the reload: the internal-token max_ttl_s change does not apply', async () => {
+  it.sequential('an unset or too short dpop.nonce.secret_env refuses the reload: the internal-token max_ttl_s change does not apply', async () => {
     rewrite(candidate({ dpop: { nonce: { secret_env: 'PT_RELOAD_UNSET_DPOP' } } }));
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status).toBe(422);
@@ -170,7 +173,7 @@ describe('single process: a refused reload changes nothing', () => {
     expect(short.json?.errors).toContainEqual({ path: 'dpop.nonce.secret_env', message: expect.stringContaining('at least 32 bytes') });
   });
 
-  it('an unset token_exchange.client_secret_env refuses the reload', async () => {
+  it.sequential('an unset token_exchange.client_secret_env refuses the reload', async () => {
     rewrite(candidate({ demo: { token_exchange: { client_id: 'portcullis', client_secret_env: 'PT_RELOAD_UNSET_EXCHANGE' } } }));
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status).toBe(422);
@@ -178,7 +181,7 @@ describe('single process: a refused reload changes nothing', () => {
     expect(r.json?.errors).toContainEqual({ path: 'issuers.demo.token_exchange.client_secret_env', message: expect.stringContaining('PT_RELOAD_UNSET_EXCHANGE') });
   });
 
-  it('a key file the new config cannot use (found only when the new config is built) refuses the whole reload, with its path', async () => {
+  it.sequential('a key file the new config cannot use (found only when the new config is built) refuses the whole reload, with its path', async () => {
     rewrite(candidate({ keyFile: wrongKeyFile }));
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status).toBe(422);
@@ -187,7 +190,7 @@ describe('single process: a refused reload changes nothing', () => {
     expect(r.json?.errors).toContainEqual({ path: 'internal_tokens.key_file', message: expect.stringContaining('cannot sign ES256') });
   });
 
-  it('a committed reload adding an issuer whose keys cannot load: its route answers 503, the others and /readyz stay 200; the version counts committed reloads only', async () => {
+  it.sequential('a committed reload adding an issuer whose keys cannot load: its route answers 503, the others and /readyz stay 200; the version counts committed reloads only', async () => {
     const cfg = running();
     rewrite({
       ...cfg,
@@ -210,7 +213,7 @@ describe('single process: a refused reload changes nothing', () => {
 });
 
 /** Worker pids of a `--workers` primary. */
-describe('serve --workers 2: every worker applies the new config, or none does', () => {
+describe.concurrent('serve --workers 2: every worker applies the new config, or none does', () => {
   let proxy: ProxyProcess;
   let file: string;
   /** Workers sign internal tokens with one key file (created by the first worker). */
@@ -246,7 +249,7 @@ describe('serve --workers 2: every worker applies the new config, or none does',
   });
   afterAll(async () => { await proxy?.stop(); });
 
-  it('an unset secret variable: 422 from the primary, no worker switches', async () => {
+  it.sequential('an unset secret variable: 422 from the primary, no worker switches', async () => {
     await unchanged('start');
     expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
     rewrite(candidate({ issuers: secondUnsetSecret() }));
@@ -265,7 +268,7 @@ describe('serve --workers 2: every worker applies the new config, or none does',
     await unchanged('env-hup');
   });
 
-  it('a config the workers cannot build (key file): 422 with the path, no worker switches', async () => {
+  it.sequential('a config the workers cannot build (key file): 422 with the path, no worker switches', async () => {
     rewrite(candidate({ keyFile: wrongKeyFile }));
     const r = await admin(proxy, 'POST', '/reload');
     await unchanged('keyfile');
@@ -274,7 +277,7 @@ describe('serve --workers 2: every worker applies the new config, or none does',
     expect(r.json?.errors).toContainEqual({ path: 'internal_tokens.key_file', message: expect.stringContaining('cannot sign ES256') });
   });
 
-  it('a worker that does not answer: the reload is refused and the worker that could apply it does not', async () => {
+  it.sequential('a worker that does not answer: the reload is refused and the worker that could apply it does not', async () => {
     const pids = workerPids(proxy.proc.pid!);
     expect(pids).toHaveLength(2);
     rewrite(candidate());
@@ -292,7 +295,7 @@ describe('serve --workers 2: every worker applies the new config, or none does',
     expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
   });
 
-  it('a worker restarted after a refused reload runs the committed config, not the edited file', async () => {
+  it.sequential('a worker restarted after a refused reload runs the committed config, not the edited file', async () => {
     // the file still holds the candidate the previous test could not apply
     const before = workerPids(proxy.proc.pid!);
     expect(before).toHaveLength(2);
@@ -305,7 +308,7 @@ describe('serve --workers 2: every worker applies the new config, or none does',
     expect((await readyz(proxy)).json).toMatchObject({ ready: true, config_version: 1 });
   }, 90_000);
 
-  it('a good config: every worker switches, and /readyz and the answer agree on the version', async () => {
+  it.sequential('a good config: every worker switches, and /readyz and the answer agree on the version', async () => {
     rewrite(candidate());
     const r = await admin(proxy, 'POST', '/reload');
     expect(r.status, r.text).toBe(200);

@@ -50,8 +50,10 @@ async function incomplete(route: string, outcome: string, reason: string): Promi
   return line === undefined ? 0 : Number(line.slice(want.length));
 }
 
-describe('early rejections write one access log line each, with status and reason', () => {
-  it.each([
+// The slow reader waits ~10 s for uWS's timer on a connection and path of its own: it runs beside
+// the other cases (describe.concurrent), which stay in order (it.sequential); the drain ends the file.
+describe.concurrent('early rejections write one access log line each, with status and reason', () => {
+  it.sequential.each([
     ['no route → 404', () => unique('/nowhere'), (p: string) => requestText('GET', p), 404, 'route_not_found'],
     ['ambiguous path → 400', () => unique('/api/%2F'), (p: string) => requestText('GET', p), 400, 'path_ambiguous'],
     ['URL over max_url_bytes → 414', () => unique(`/api/${'l'.repeat(400)}`), (p: string) => requestText('GET', p), 414, 'url_too_long'],
@@ -69,8 +71,8 @@ describe('early rejections write one access log line each, with status and reaso
   });
 });
 
-describe('every response is logged and counted with its real outcome', () => {
-  it('a complete response: outcome complete, no reason', async () => {
+describe.concurrent('every response is logged and counted with its real outcome', () => {
+  it.sequential('a complete response: outcome complete, no reason', async () => {
     const r = await rawRequest(proxy.port, requestText('GET', '/api/bytes/1000'));
     expect(r.status).toBe(200);
     const [line] = await accessLines('/api/bytes/1000');
@@ -78,7 +80,7 @@ describe('every response is logged and counted with its real outcome', () => {
     expect(line).not.toHaveProperty('reason');
   });
 
-  it('a burst over many connections: one whole line per response, none merged, cut or lost', async () => {
+  it.sequential('a burst over many connections: one whole line per response, none merged, cut or lost', async () => {
     // lines written while an earlier write(2) is in flight are queued and written together (node/log.ts)
     const paths = Array.from({ length: 400 }, (_, i) => unique(`/api/burst-${i}`));
     const statuses = await Promise.all(paths.map(async (p) => { const r = await request(`${proxy.url}${p}`); await r.body.text(); return r.statusCode; }));
@@ -88,7 +90,7 @@ describe('every response is logged and counted with its real outcome', () => {
     expect(proxy.logs().filter((l) => Object.keys(l).length === 0)).toEqual([]); // a line that did not parse
   });
 
-  it('upstream reset mid-body: status 200 as sent, outcome truncated, reason upstream_reset, counted', async () => {
+  it.sequential('upstream reset mid-body: status 200 as sent, outcome truncated, reason upstream_reset, counted', async () => {
     const before = await incomplete('api', 'truncated', 'upstream_reset');
     const r = await rawRequest(proxy.port, requestText('GET', '/api/reset-mid'), { waitClose: true });
     expect(r.status).toBe(200);
@@ -98,7 +100,7 @@ describe('every response is logged and counted with its real outcome', () => {
     expect(await incomplete('api', 'truncated', 'upstream_reset')).toBe(before + 1);
   });
 
-  it('client closes mid-download: outcome aborted, reason client_closed, counted', async () => {
+  it.sequential('client closes mid-download: outcome aborted, reason client_closed, counted', async () => {
     const before = await incomplete('api', 'aborted', 'client_closed');
     const path = `/api/bytes/${1 << 30}`;
     await new Promise<void>((resolve) => {
@@ -114,7 +116,7 @@ describe('every response is logged and counted with its real outcome', () => {
     expect(await incomplete('api', 'aborted', 'client_closed')).toBe(before + 1);
   });
 
-  it('client leaves before any status was written: 499, outcome aborted', async () => {
+  it.sequential('client leaves before any status was written: 499, outcome aborted', async () => {
     const sock = connect(proxy.port, '127.0.0.1');
     sock.on('error', () => {});
     sock.write(requestText('GET', '/api/hang'));
@@ -123,15 +125,17 @@ describe('every response is logged and counted with its real outcome', () => {
     const [line] = await accessLines('/api/hang');
     expect(line).toMatchObject({ status: 499, outcome: 'aborted', reason: 'client_closed' });
   });
+});
 
+describe.concurrent('a client that stops reading', () => {
   it('a client that stops reading is cut by uWS: outcome truncated, reason slow_reader', async () => {
-    const path = `/api/bytes/${1 << 30}?slow`;
+    const path = `/api/slow-reader/bytes/${1 << 30}?slow`; // a path of its own: the cases beside it read theirs
     const sock = connect(proxy.port, '127.0.0.1');
     sock.on('error', () => {});
     sock.write(requestText('GET', path));
     sock.pause(); // never read: the proxy's writes stall, uWS drops the connection after ~10 s
     try {
-      await waitFor('an access line with reason slow_reader', () => proxy.logs().some((l) => l.msg === 'request' && l.path === `/api/bytes/${1 << 30}` && l.reason === 'slow_reader'), 25_000);
+      await waitFor('an access line with reason slow_reader', () => proxy.logs().some((l) => l.msg === 'request' && l.path === `/api/slow-reader/bytes/${1 << 30}` && l.reason === 'slow_reader'), 25_000);
     } finally {
       sock.destroy();
     }

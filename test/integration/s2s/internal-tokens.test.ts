@@ -41,7 +41,10 @@ afterAll(async () => {
   await Promise.all([as?.close(), upstream?.close()]);
 });
 
-describe('internal tokens', () => {
+// The three suites share only the authorization server (each has its own proxy and upstream) and
+// mostly wait (a 6.5 s rotation window, a restart and a 3.3 s publish_ahead_s): they run side by
+// side (describe.concurrent); the cases of the first share one proxy and stay in order (it.sequential).
+describe.concurrent('internal tokens', () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
     proxy = await startProxy(config(), { env: ADMIN_ENV });
@@ -50,7 +53,7 @@ describe('internal tokens', () => {
   });
   afterAll(async () => { await proxy?.stop(); });
 
-  it('the upstream verifies the minted token: iss, aud, sub, scope, client_id, configured claims, exp bounds', async () => {
+  it.sequential('the upstream verifies the minted token: iss, aud, sub, scope, client_id, configured claims, exp bounds', async () => {
     const inbound = await as.issueJwt({ sub: 'alice', scope: 'orders:read orders:write', client_id: 'web', tenant: 'acme', email: 'a@example.com' }, { ttlSeconds: 3600 });
     const r = await call(`${proxy.url}/orders/1`, { token: inbound });
     expect(r.status, r.text).toBe(200);
@@ -69,7 +72,7 @@ describe('internal tokens', () => {
     expect(s.json.claims).toMatchObject({ aud: 'ledger-api', sub: 'bob', exp: inboundExp });
   });
 
-  it('the inbound credential never reaches the upstream (Authorization replaced, token cookie removed)', async () => {
+  it.sequential('the inbound credential never reaches the upstream (Authorization replaced, token cookie removed)', async () => {
     const inbound = await as.issueJwt({ sub: 'carol' });
     const before = upstream.received.length;
     const r = await call(`${proxy.url}/orders/2`, { headers: { cookie: `theme=dark; session=${inbound}` } });
@@ -81,7 +84,7 @@ describe('internal tokens', () => {
     expect(JSON.stringify(seen[0]!.headers)).not.toContain(inbound);
   });
 
-  it('reuses the minted token for the same inbound token (no new signing) and mints once for concurrent requests', async () => {
+  it.sequential('reuses the minted token for the same inbound token (no new signing) and mints once for concurrent requests', async () => {
     const inbound = await as.issueJwt({ sub: 'dave' });
     const s0 = await stats(proxy);
     const a = await call(`${proxy.url}/orders/3`, { token: inbound });
@@ -104,7 +107,7 @@ describe('internal tokens', () => {
     expect(metrics.text).toMatch(/^portcullis_internal_tokens_minted_total \d+$/m);
   });
 
-  it('a revoked inbound token gets 401 and its minted tokens leave the cache', async () => {
+  it.sequential('a revoked inbound token gets 401 and its minted tokens leave the cache', async () => {
     const inbound = await as.issueJwt({ sub: 'frank' });
     expect((await call(`${proxy.url}/orders/5`, { token: inbound })).status).toBe(200);
     expect((await call(`${proxy.url}/ledger/5`, { token: inbound })).status).toBe(200);
@@ -121,7 +124,7 @@ describe('internal tokens', () => {
     expect(s1['internal_tokens.cache_tokens']).toBe(s0['internal_tokens.cache_tokens']! - 1);
   });
 
-  it('publishes its JWKS and discovery document before routing, without a token', async () => {
+  it.sequential('publishes its JWKS and discovery document before routing, without a token', async () => {
     const d = await call(`${proxy.url}/.well-known/openid-configuration`);
     expect(d.status).toBe(200);
     expect(d.json).toMatchObject({ issuer: ISS, jwks_uri: `${ISS}/.well-known/jwks.json` });
@@ -138,7 +141,7 @@ describe('internal tokens', () => {
   });
 });
 
-describe('generated-key rotation', () => {
+describe.concurrent('generated-key rotation', () => {
   it('publishes each new key before it signs; the upstream verifies tokens of the old and the new key', async () => {
     const rotating = await startVerifyingUpstream();
     const proxy = await startProxy(config({
@@ -191,7 +194,7 @@ describe('generated-key rotation', () => {
   }, 45_000);
 });
 
-describe('key file', () => {
+describe.concurrent('key file', () => {
   it('EdDSA key created at first start (0600), the same kid after a restart, a replaced file rotates on reload', async () => {
     const dir = tempDir('portcullis-s2s-key-');
     const keyFile = join(dir, 'internal.pem');
