@@ -50,5 +50,10 @@ describe('rolling upgrade: a revocation from a newer build', () => {
     expect(await ready.body.text()).toContain('revocations_incomplete');
     expect(await metric(A, 'portcullis_revocations_refused_total', 'reason="unreadable"')).toBeGreaterThanOrEqual(1); // live, and again from the stream
     expect(await metric(A, 'portcullis_revocations_unreadable')).toBe(1);
+
+    // a member started afterwards reads it from the stream: closed as well
+    const B = await stand.member();
+    await waitFor('B read it from the stream', async () => (await metric(B, 'portcullis_revocations_unreadable')) === 1, 15_000);
+    expect((await call(B, token)).status).toBe(503);
   }, 60_000);
 });
