@@ -160,4 +160,18 @@ describe('Codec', () => {
     expect(b.decode(Buffer.concat([Buffer.from([extra]), p.pack('member.left'), p.pack(1), p.pack('m2')]))).toBeNull();
     for (const m of samples) expect(b.decode(a.encode(m))).toEqual(m);
   });
+
+  it('a codec that decodes between its own encodes still round-trips nested objects (records past the shared ids)', () => {
+    const a = new Codec();
+    const b = new Codec();
+    for (let i = 0; i < 50; i++) {
+      for (const m of samples) {
+        const bytes = a.encode(m);
+        expect(a.decode(b.encode(m))).toEqual(m);
+        expect(b.decode(bytes)).toEqual(m);
+        expect(a.decode(bytes)).toEqual(m);
+      }
+    }
+  });
 });
+
