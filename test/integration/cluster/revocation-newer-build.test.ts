@@ -39,6 +39,14 @@ describe('rolling upgrade: a revocation from a newer build', () => {
     await stand.nc.flush();
     await waitFor('the unsigned one refused', async () => (await metric(A, 'portcullis_bus_messages_rejected_total', 'reason="unsigned"')) > unsigned, 10_000);
     expect((await call(A, token)).status).toBe(200);
+    // a member on another key: refused too, and logged although an unsigned message was logged before it
+    stand.nc.publish(subject, new BusAuth({ key: Buffer.alloc(48, 7) }).seal(subject, nextBuildRevocation(jtiOf(token))));
+    await stand.nc.flush();
+    await waitFor('the foreign key refused', async () => (await metric(A, 'portcullis_bus_messages_rejected_total', 'reason="unknown_key"')) > 0, 10_000);
+    expect((await call(A, token)).status).toBe(200);
+    const refusedLogged = (): unknown[] => A.logs().filter((l) => l.msg === 'bus message refused').map((l) => l.reason);
+    await waitFor('each refusal reason logged once', async () => refusedLogged().includes('unknown_key'), 5_000);
+    expect(refusedLogged()).toEqual(['unsigned', 'unknown_key']);
 
     // the newer build's member, with the key
     stand.nc.publish(subject, new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, nextBuildRevocation(jtiOf(token))));
