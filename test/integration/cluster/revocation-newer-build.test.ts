@@ -1,7 +1,6 @@
-// Rolling upgrade: a member of a newer build publishes a revocation this build cannot read (a
-// `revocation.added` version appended after this build's specs, under its next shared record id).
-// Dropping it would let the token it names through here: the member fails closed instead — auth
-// routes 503 and /readyz not ready, counted — while a keyless client's junk on the same subject changes nothing.
+// Rolling upgrade: a newer build's member publishes a revocation this build cannot read (a version under
+// its next shared record id). Dropping it would let its token through: the member fails closed instead
+// (auth routes 503, /readyz not ready, counted, logged); a keyless client's junk changes nothing.
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { request } from 'undici';
