@@ -34,6 +34,8 @@ export async function collectMemberStatus(nc: NatsConnection, prefix: string, au
     if (msg.type === 'member.left') { if (signedAt === null || signedAt >= (started.get(msg.id) ?? 0)) out.delete(msg.id); }
     else if (msg.type === 'member.heartbeat' && msg.v !== 1 && msg.policy !== null) {
       if (msg.startedAt < (started.get(msg.id) ?? 0)) continue; // a replay of an earlier process's heartbeat
+      // a process cannot have started after it signed: such a beat would hide every real one of that member
+      if (signedAt !== null && msg.startedAt > signedAt) continue;
       started.set(msg.id, msg.startedAt);
       out.set(msg.id, { member: msg.id, role: msg.role, host: msg.host, pid: msg.pid, ...msg.policy });
     }
