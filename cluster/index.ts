@@ -78,8 +78,9 @@ export class ClusterNode {
   private streamRetention: RetentionShort | null = null;
   /** The revocation stream's replicas at the last check; 0 before the first (or without NATS). */
   private streamReplicas = 0;
-  private dropsLogged = 0;
-  private rejectsLogged = 0;
+  /** Per reason: the first of each kind is logged (then every 1000th), so a newer build's `unknown_version` is not hidden behind junk. */
+  private readonly dropsLogged = new Map<string, number>();
+  private readonly rejectsLogged = new Map<string, number>();
 
   private constructor(
     readonly memberId: string,
@@ -96,12 +97,14 @@ export class ClusterNode {
   ) {
     this.bus = new MessageBus(transport, codec, subjects(settings.prefix), auth);
     codec.onDrop = (reason, type) => {
-      this.dropsLogged++;
-      if (this.dropsLogged === 1 || this.dropsLogged % 1000 === 0) logger.warn({ reason, type, dropped: this.dropsLogged }, 'bus message dropped');
+      const n = (this.dropsLogged.get(reason) ?? 0) + 1;
+      this.dropsLogged.set(reason, n);
+      if (n === 1 || n % 1000 === 0) logger.warn({ reason, type, dropped: n }, 'bus message dropped');
     };
     this.bus.onReject = (reason, subject, type) => {
-      this.rejectsLogged++;
-      if (this.rejectsLogged === 1 || this.rejectsLogged % 1000 === 0) logger.warn({ reason, subject, type, rejected: this.rejectsLogged }, 'bus message refused');
+      const n = (this.rejectsLogged.get(reason) ?? 0) + 1;
+      this.rejectsLogged.set(reason, n);
+      if (n === 1 || n % 1000 === 0) logger.warn({ reason, subject, type, rejected: n }, 'bus message refused');
     };
     this.revocations = new RevocationStore(Date.now, { maxEntries: settings.maxRevocations, maxBytes: settings.maxRevocationBytes, sweepIntervalMs: settings.sweepIntervalS * 1000, lingerS: () => lingerFor(current()) });
     this.revocationActor = new RevocationActor({

@@ -3,13 +3,26 @@
 // at once when it says `member.left`. A round whose timer fired late (this process was
 // stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
 // cluster policy carries its policy status in every heartbeat (`policy status` reads them);
-// one with a direct revocation listener carries its address (heartbeat v3). A heartbeat not newer
-// (startedAt, seq) than one already heard from that id is a replay, and so is a `member.left` signed
-// before that member's process started (a restart under the same id): ignored and counted. A
+// one with a direct revocation listener carries its address (heartbeat v3). A heartbeat signed no later
+// than one already heard from that id (unsigned IPC: not newer by startedAt, seq) is a replay, and so is
+// a `member.left` signed before that member's process started (a restart under the same id): ignored and counted. A
 // heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
+
+/** The newest heartbeat heard from a member: its process, sequence and signing time (null: unsigned IPC), and when it was heard. */
+interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number }
+
+/**
+ * Is a heartbeat no newer than `last`? Signed ones are ordered by their signing time alone (the sender's
+ * clock): a key holder's beat with an invented startedAt or seq can then hold the real member's beats
+ * out for at most the freshness window it may sign ahead (`cluster.auth.max_age_ms`), not until it restarts.
+ */
+function notNewer(m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, last: Newest): boolean {
+  if (signedAt !== null && last.signedAt !== null) return signedAt <= last.signedAt;
+  return m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq);
+}
 
 /** What the view knows about one member. */
 export interface MemberInfo {
@@ -75,7 +88,7 @@ export class Membership {
   /** This member's direct revocation address for each heartbeat (setDirectAddress); null = none, heartbeat v2. */
   private directAddress: string | null = null;
   /** The newest heartbeat heard per member id (kept REPLAY_MEMORY_MS past leaving the view): an older or equal one is a replay. */
-  private readonly newest = new Map<string, { readonly startedAt: number; readonly seq: number; readonly at: number }>();
+  private readonly newest = new Map<string, Newest>();
   private replayed = 0;
   private idConflicts = 0;
   private readonly conflictListeners = new Set<(other: { readonly host: string; readonly pid: number; readonly startedAt: number }) => void>();
@@ -193,10 +206,12 @@ export class Membership {
           if (m.startedAt !== this.startedAt || m.pid !== process.pid || m.host !== hostname()) this.idConflict(m);
           return;
         }
+        // a process cannot have started after it signed: such a beat (its startedAt would order every real one before it) is refused
+        if (signedAt !== null && m.startedAt > signedAt) { this.opts.bus.rejectInvalid(this.opts.bus.subjects.members, m.type); return; }
         // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
         const last = this.newest.get(m.id);
-        if (last !== undefined && (m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq))) { this.replayed++; return; }
-        this.newest.set(m.id, { startedAt: m.startedAt, seq: m.seq, at: this.now() });
+        if (last !== undefined && notNewer(m, signedAt, last)) { this.replayed++; return; }
+        this.newest.set(m.id, { startedAt: m.startedAt, seq: m.seq, signedAt, at: this.now() });
         const known = this.view.has(m.id);
         this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); }

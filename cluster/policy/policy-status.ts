@@ -43,6 +43,8 @@ export async function collectMemberStatus(nc: NatsConnection, prefix: string, au
         continue;
       }
       if (msg.startedAt < (started.get(msg.id) ?? 0)) continue; // a replay of an earlier process's heartbeat
+      // a process cannot have started after it signed: such a beat would hide every real one of that member
+      if (signedAt !== null && msg.startedAt > signedAt) continue;
       started.set(msg.id, msg.startedAt);
       out.set(msg.id, { member: msg.id, role: msg.role, host: msg.host, pid: msg.pid, ...msg.policy });
     }

@@ -1,6 +1,6 @@
 // msgpackr codec for bus messages: fixed shared record structures (one per message
 // spec, append-only), strict decode that validates shape and version. A bad message
-// is dropped and counted; decode never throws.
+// is dropped and counted; decode never throws, and no message changes how the next one decodes.
 import { Packr } from 'msgpackr';
 import { MESSAGE_SPECS, type BusMessage } from './messages.js';
 import { isPlainObject, type MessageSpec } from './message-spec.js';
@@ -24,6 +24,8 @@ export interface CodecStats {
 /** Encode/decode bus messages. One instance per member; it holds the drop counters. */
 export class Codec {
   private readonly packr: Packr;
+  /** The shared structures as built here: put back after every decode (see `restoreStructures`). */
+  private readonly shared: string[][];
   private readonly specs = new Map<string, Map<number, MessageSpec<BusMessage>>>();
   private readonly counters: CodecStats = { encoded: 0, decoded: 0, dropped_malformed: 0, dropped_unknown_type: 0, dropped_unknown_version: 0, dropped_too_large: 0 };
   /** Called for every dropped message (for a rate-limited log line); never gets the bytes. */
@@ -36,6 +38,7 @@ export class Codec {
       byV.set(s.v, s);
     }
     const structures = MESSAGE_SPECS.map((s) => [...s.fields]);
+    this.shared = [...structures];
     // maxSharedStructures = exactly our list: msgpackr then writes any other shape inline
     // instead of growing the shared table, so members never disagree on structure ids.
     this.packr = new Packr({ structures, maxSharedStructures: structures.length, useRecords: true, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
@@ -59,8 +62,12 @@ export class Codec {
     try {
       o = this.packr.unpack(bytes);
     } catch {
+      this.restoreStructures();
       return this.drop('malformed', null);
     }
+    // A message that redefined a shared record is not one our encoders write (they only define
+    // record ids past the shared ones, for nested objects): its fields are the sender's invention.
+    if (this.restoreStructures()) return this.drop('malformed', null);
     if (!isPlainObject(o) || typeof o.type !== 'string') return this.drop('malformed', null);
     const byV = this.specs.get(o.type);
     if (byV === undefined) return this.drop('unknown_type', o.type.slice(0, 64));
@@ -81,6 +88,23 @@ export class Codec {
   /** A copy of the counters. */
   stats(): CodecStats {
     return { ...this.counters };
+  }
+
+  /**
+   * msgpackr keeps a record definition read from a message in the decoder's table — a shared id
+   * included — so one message could make every later one decode to other fields (a revocation's
+   * `value` read as its `origin`). Put the table back as built; true when a shared id was redefined.
+   */
+  private restoreStructures(): boolean {
+    const table = (this.packr as unknown as { structures?: unknown[] }).structures;
+    if (table === undefined) return false;
+    let redefined = false;
+    for (let i = 0; i < this.shared.length; i++) {
+      if (table[i] !== this.shared[i]) { table[i] = this.shared[i]; redefined = true; }
+    }
+    // Ids past the shared ones live for one message only: each message carries its own definitions.
+    if (table.length > this.shared.length) table.length = this.shared.length;
+    return redefined;
   }
 
   private drop(reason: DropReason, type: string | null): null {

@@ -34,6 +34,11 @@ export interface OpenedMessage {
 export class MessageBus {
   /** Called for every refused message (for a rate-limited log line); never gets the bytes. */
   onReject: ((reason: BusRejectReason, subject: string, type: string | null) => void) | null = null;
+  /**
+   * Called for a message that passed authentication (or needed none) but that this build's codec cannot
+   * read — a newer build's type or version, or junk under the key; the codec has counted it. Never gets the bytes.
+   */
+  onUnreadable: ((subject: string, signedAt: number | null) => void) | null = null;
   private invalid = 0;
 
   /** `auth` null: messages travel as bare codec bytes (IPC and in-process transports). */
@@ -64,7 +69,7 @@ export class MessageBus {
         authTag = o.tag;
       }
       const msg = this.codec.decode(payload);
-      if (msg === null) return;
+      if (msg === null) { this.unreadable(incoming.subject, signedAt); return; }
       handler(msg, { subject: incoming.subject, data: payload, isRequest: incoming.isRequest, respond: (d) => incoming.respond(d), signedAt, authTag });
     });
   }
@@ -83,7 +88,8 @@ export class MessageBus {
       signedAt = o.signedAt;
     }
     const msg = this.codec.decode(payload);
-    return msg === null ? null : { msg, signedAt };
+    if (msg === null) { this.unreadable(subject, signedAt); return null; }
+    return { msg, signedAt };
   }
 
   /**
@@ -133,6 +139,10 @@ export class MessageBus {
     return {
       unsigned: a?.rejected_unsigned ?? 0, bad_mac: a?.rejected_bad_mac ?? 0, unknown_key: a?.rejected_unknown_key ?? 0, stale: a?.rejected_stale ?? 0, invalid: this.invalid,
     };
+  }
+
+  private unreadable(subject: string, signedAt: number | null): void {
+    try { this.onUnreadable?.(subject, signedAt); } catch { /* a listener must not break delivery */ }
   }
 
   private rejected(reason: BusRejectReason, subject: string, type: string | null): void {

@@ -90,7 +90,7 @@ export class RevocationActor {
     // an IPC worker takes them from the primary's channel only (worker-channel.ts), not also relayed by the hub
     if (this.opts.mode !== 'ipc-worker') {
       this.unsubs.push(bus.subscribe(bus.subjects.revocationsAll, (m, incoming) => {
-        if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); }
+        if (m.type === 'revocation.added') { this.drainFirst?.(); this.receive({ type: 'revocation.received', msg: m, via: 'live', subject: incoming.subject, signedAt: incoming.signedAt }); } else this.ingest.unreadable(incoming.subject, incoming.signedAt, 'not_a_revocation');
       }));
     }
     switch (this.opts.mode) {
@@ -155,9 +155,9 @@ export class RevocationActor {
     return this.lastCaughtUpAt === null ? Number.POSITIVE_INFINITY : Date.now() - this.lastCaughtUpAt;
   }
 
-  /** True until every revocation refused for lack of room has expired: the member cannot tell whether a token is revoked. */
+  /** True until every revocation refused for lack of room, or this build could not read, has expired: the member cannot tell whether a token is revoked. */
   overflowed(): boolean {
-    return this.ingest.overflowed();
+    return this.ingest.incomplete();
   }
 
   /** True when serving on local state only: bus down, stream unreachable, or a replay that could not finish. */

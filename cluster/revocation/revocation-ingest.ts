@@ -1,7 +1,7 @@
 // How revocations enter a member's store: records from the bus, the stream or the primary
 // pass the admin API's time rules first (judged at their signing time); every entry meets the
-// store's bound, and one that does not fit is never dropped silently — the member fails closed
-// until it expires. Used only by the revocation actor, inside its mailbox.
+// store's bound, and one that does not fit — or that this build cannot read — is never dropped
+// silently: the member fails closed until it expires. Used only by the revocation actor.
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationRecord } from '../protocol/messages.js';
@@ -24,11 +24,40 @@ export interface IngestOptions {
 /** Applies revocations to the store under the rules and the bound. */
 export class RevocationIngest {
   private overflowUntil = 0;
+  private unreadableUntil = 0;
   private invalidLogged = 0;
   private fullLogged = 0;
-  private readonly counters = { revocations_refused_invalid_total: 0, revocations_capped_total: 0 };
+  private unreadableLogged = 0;
+  private readonly counters = { revocations_refused_invalid_total: 0, revocations_capped_total: 0, revocations_unreadable_total: 0 };
 
-  constructor(private readonly o: IngestOptions) {}
+  constructor(private readonly o: IngestOptions) {
+    const revocations = `${o.bus.subjects.prefix}.revocations.`;
+    o.bus.onUnreadable = (subject, signedAt) => { if (subject.startsWith(revocations)) this.unreadable(subject, signedAt, 'undecodable'); };
+  }
+
+  /**
+   * An authentic message on a revocation subject that this build cannot read: a newer build's kind or
+   * version in a rolling upgrade, or junk under the key. It may revoke any token, so the gate stays
+   * closed (503, /readyz `revocations_incomplete`) until any revocation signed then has expired: its
+   * signing time + the maximum token lifetime + the store's linger. Counted and logged, never silent.
+   */
+  unreadable(subject: string, signedAt: number | null, why: 'undecodable' | 'not_a_revocation'): void {
+    this.counters.revocations_unreadable_total++;
+    const until = (signedAt ?? Date.now()) + (this.o.maxLifetimeS + this.o.store.lingerS()) * 1000;
+    if (until <= Date.now()) return; // signed so long ago that nothing it revoked can still be live
+    this.unreadableUntil = Math.max(this.unreadableUntil, until);
+    this.unreadableLogged++;
+    if (this.unreadableLogged === 1 || this.unreadableLogged % 100 === 0) {
+      this.o.logger?.error({ subject, why, unreadable: this.unreadableLogged, until: new Date(this.unreadableUntil).toISOString() },
+        'revocation this build cannot read (a newer build\'s kind or version?): auth routes answer 503 until it could have expired; upgrade this member');
+    }
+  }
+
+  /** True while a revocation refused for lack of room, or one this build could not read, may still be live. */
+  incomplete(): boolean {
+    if (this.unreadableUntil !== 0 && this.unreadableUntil > Date.now()) return true;
+    return this.overflowed();
+  }
 
   /**
    * A record from the bus (`signedAt` from its envelope), the stream or the primary (`signedAt`
@@ -71,7 +100,8 @@ export class RevocationIngest {
   }
 
   stats(): Record<string, number> {
-    return { ...this.counters, revocations_overflowed: this.overflowed() ? 1 : 0 };
+    const unreadable = this.unreadableUntil !== 0 && this.unreadableUntil > Date.now();
+    return { ...this.counters, revocations_overflowed: this.overflowed() ? 1 : 0, revocations_unreadable: unreadable ? 1 : 0 };
   }
 
   /** Never silently: until the refused revocation expires the gate stays closed, and the log says why. */

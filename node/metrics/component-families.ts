@@ -154,9 +154,10 @@ gauge('portcullis_revocations_entries_by_kind', 'Revocations in the store by kin
 gauge('portcullis_revocations_memory_bytes', 'Estimated memory of the revocation store, summed over processes', { 'cluster.revocations_bytes_estimate': null });
 counter('portcullis_revocations_swept_total', 'Revocations removed after their expiry', { 'cluster.revocations_swept_total': null });
 gauge('portcullis_revocations_linger_seconds', 'Seconds a revocation stays past its expiry: twice the largest issuer clock_skew_s, at least 120 (the highest over workers)', { 'cluster.revocations_linger_seconds': null }, { aggregate: 'max' });
-counter('portcullis_revocations_refused_total', 'Revocations refused, by reason (full: store bounds, invalid)', by('reason', { 'cluster.revocations_refused_full_total': 'full', 'cluster.revocations_refused_invalid_total': 'invalid' }));
+counter('portcullis_revocations_refused_total', 'Revocations refused, by reason (full: store bounds, invalid, unreadable: authentic but not readable by this build)', by('reason', { 'cluster.revocations_refused_full_total': 'full', 'cluster.revocations_refused_invalid_total': 'invalid', 'cluster.revocations_unreadable_total': 'unreadable' }));
 counter('portcullis_revocations_capped_total', 'Revocations whose lifetime was capped to the maximum token lifetime', { 'cluster.revocations_capped_total': null });
 gauge('portcullis_revocations_overflowed', '1 while a revocation refused for lack of room has not expired: the gate answers 503', { 'cluster.revocations_overflowed': null }, { aggregate: 'max' });
+gauge('portcullis_revocations_unreadable', '1 while a revocation this build could not read may still be live: the gate answers 503', { 'cluster.revocations_unreadable': null }, { aggregate: 'max' });
 gauge('portcullis_revocations_caught_up', '1 once the revocation stream is replayed (the lowest over workers)', { 'cluster.revocations_caught_up': null }, { aggregate: 'min' });
 gauge('portcullis_revocations_degraded', '1 while revocations may be missing (bus down, behind)', { 'cluster.revocations_degraded': null }, { aggregate: 'max' });
 gauge('portcullis_revocations_replay_lag_messages', 'Stream messages still to replay while catching up', { 'cluster.revocation_replay_lag': null }, { aggregate: 'max' });

@@ -197,4 +197,20 @@ describe('Membership', () => {
     a.receive({ type: 'member.left', v: 1, id: 'p' }, 5_100);
     expect(a.members()).toEqual(['a']);
   });
+
+  it('a signed beat with an invented seq or startedAt holds the real member out only until the real one signs later; a start after signing is refused', async () => {
+    const a = member('a');
+    a.start();
+    const hb = (startedAt: number, seq: number, signedAt: number): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt, seq, intervalMs: 1_000 }, signedAt);
+    const start = Date.now() - 60_000;
+    hb(start, 60, Date.now() - 1);
+    hb(start, Number.MAX_SAFE_INTEGER, Date.now()); // forged by a key holder: the real process's seq never gets there
+    hb(Date.now() + 5_000, 1, Date.now()); // a process that claims to start after it signed
+    for (let i = 1; i <= 5; i++) { await tick(1_000); hb(start, 60 + i, Date.now()); }
+    expect(a.members()).toEqual(['a', 'p']); // still heard: its beats are signed later
+    hb(start, 61, Date.now() - 2_000); // a captured earlier beat replayed: refused
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 1 });
+    expect(bus.rejections().invalid).toBe(1);
+  });
 });
+

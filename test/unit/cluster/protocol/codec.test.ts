@@ -141,4 +141,37 @@ describe('Codec', () => {
     expect(b.decode(raw({ ...revocation, v: 2, kind: 'jti', value: 'j', before: null }))).toBeNull();
     expect(b.stats().dropped_malformed).toBe(2);
   });
+
+  it('a message cannot redefine a shared record: it is dropped and later messages decode as sent', () => {
+    const a = new Codec();
+    const b = new Codec();
+    const legit = a.encode(revocation);
+    const id = legit[0]!; // the shared record id a revocation travels under
+    // The same fields with `value` and `origin` swapped, defined inline under that id (msgpackr's 0xd4 0x72 record definition).
+    const fields = MESSAGE_SPECS.find((s) => s.type === 'revocation.added')!.fields.map((f) => (f === 'value' ? 'origin' : f === 'origin' ? 'value' : f));
+    const p = new Packr({ useRecords: false });
+    const forged = Buffer.concat([Buffer.from([0xd4, 0x72, id]), p.pack(fields), ...fields.map((f) => p.pack((revocation as unknown as Record<string, unknown>)[f]))]);
+    expect(b.decode(forged)).toBeNull();
+    expect(b.stats().dropped_malformed).toBe(1);
+    expect(b.decode(legit)).toEqual(revocation);
+    // A definition past the shared ids lives for its own message only: a later one cannot lean on it.
+    const extra = 0x40 + MESSAGE_SPECS.length + 3;
+    expect(b.decode(Buffer.concat([Buffer.from([0xd4, 0x72, extra]), p.pack(['type', 'v', 'id']), p.pack('member.left'), p.pack(1), p.pack('m1')]))).toEqual({ type: 'member.left', v: 1, id: 'm1' });
+    expect(b.decode(Buffer.concat([Buffer.from([extra]), p.pack('member.left'), p.pack(1), p.pack('m2')]))).toBeNull();
+    for (const m of samples) expect(b.decode(a.encode(m))).toEqual(m);
+  });
+
+  it('a codec that decodes between its own encodes still round-trips nested objects (records past the shared ids)', () => {
+    const a = new Codec();
+    const b = new Codec();
+    for (let i = 0; i < 50; i++) {
+      for (const m of samples) {
+        const bytes = a.encode(m);
+        expect(a.decode(b.encode(m))).toEqual(m);
+        expect(b.decode(bytes)).toEqual(m);
+        expect(a.decode(bytes)).toEqual(m);
+      }
+    }
+  });
 });
+
