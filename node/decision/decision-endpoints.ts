@@ -25,7 +25,7 @@ export interface DecisionOptions {
   authDecision(reason: string | null): void;
   /** The snapshot in force and its pipeline (the unix socket's calls; they change on reload). */
   current(): { snap: Snapshot; pipeline: Pipeline };
-  /** True once the instance is shutting down (unix socket calls get 503). */
+  /** True once the instance is shutting down (unix socket calls get 503; answers on the listener carry `Connection: close`). */
   draining(): boolean;
   /** server.workers: with several, each worker's unix socket path gets its index. */
   workers: number | 'auto';
@@ -139,6 +139,7 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
   }
 
   authDecision(reason: string | null): void { this.opts.authDecision(reason); }
+  draining(): boolean { return this.opts.draining(); }
 
   done(call: DecisionSink, status: number, result: DecisionResult): void {
     this.settled();
