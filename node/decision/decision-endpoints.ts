@@ -116,6 +116,9 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     return this.socket === null ? Promise.resolve() : this.socket.listen();
   }
 
+  /** A decision is being judged. */
+  get busy(): boolean { return this.inflight > 0; }
+
   /** Shutdown: stop the unix socket; resolve once no decision is being judged, or after `ms`. */
   drain(ms: number): Promise<void> {
     this.socket?.close();

@@ -129,20 +129,20 @@ export class Listener implements RelayHost {
     });
   }
 
-  /** Stop accepting; resolve when in-flight requests finished or after `drainMs`. */
+  /** Stop accepting; resolve when in-flight requests and decisions finished or after `drainMs`. */
   async drain(drainMs: number): Promise<void> {
     this.draining = true;
+    const until = performance.now() + drainMs;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
-    // decisions still being judged (node/decision) are answered too, within the same drainMs
-    const decisions = this.decisions?.drain(drainMs); // also stops its unix socket
-    if (this.active.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.drainResolve = resolve;
-        setTimeout(resolve, drainMs).unref();
-      });
+    // decisions being judged (node/decision) are answered too, within the same drainMs; so are requests and
+    // decisions asked on open connections meanwhile: waiting for one kind, the other may have started
+    for (let left = drainMs; left > 0; left = until - performance.now()) {
+      const decisions = this.decisions?.drain(left); // also stops its unix socket
+      if (this.active.size > 0) await new Promise<void>((resolve) => { this.drainResolve = resolve; setTimeout(resolve, left).unref(); });
+      await decisions;
+      if (this.active.size === 0 && this.decisions?.busy !== true) break;
     }
-    await decisions;
     for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();

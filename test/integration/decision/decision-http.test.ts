@@ -342,4 +342,32 @@ describe('shutdown', () => {
       await p.stop();
     }
   }, 30_000);
+
+  it('a decision asked during the drain that outlasts the proxied request in flight is answered, not cut', async () => {
+    const p = await startProxy(config(DECISION), { env: ENV });
+    const edge = new Client(p.url, { keepAliveTimeout: 60_000, pipelining: 1 });
+    try {
+      await waitReady(p.adminUrl, ADMIN_TOKEN);
+      const warm = await edge.request({ path: '/public/warm', method: 'GET' });
+      expect(warm.statusCode, await warm.body.text()).toBe(200);
+      // the drain waits for this request; the decision below is still at the authorization server when it ends
+      const relayed = send(`${p.url}/public/slow/800`, {});
+      await waitFor('the request at the upstream', () => echo.lastRequest?.url === '/public/slow/800', 10_000);
+      as.setIntrospection('slow', 1_700); // under the fixture's 2 s introspection timeout
+      p.proc.kill('SIGTERM');
+      await waitFor('new connections refused', async () => (await send(`${p.url}/public/probe`, {}).then(() => false, () => true)), 10_000);
+      const opaque = as.issueOpaque({ sub: 'erin', scope: 'orders:read' });
+      const late = await edge.request({ path: '/_portcullis/auth', method: 'GET', headers: { 'x-original-uri': '/orders/3', 'x-original-method': 'GET', ...bearer(opaque) } })
+        .then(async (r) => ({ status: r.statusCode, subject: r.headers['x-auth-subject'], body: await r.body.text() }), (err: Error) => ({ status: 0, subject: undefined, body: err.message }));
+      expect((await relayed).status).toBe(200);
+      // before: cut when the proxied request ended (the edge saw its connection close without an answer)
+      expect(late.status, late.body).toBe(200);
+      expect(late.subject).toBe('erin');
+      expect(await p.exited).toBe(0);
+    } finally {
+      as.setIntrospection('normal');
+      await edge.destroy();
+      await p.stop();
+    }
+  }, 30_000);
 });
