@@ -350,8 +350,10 @@ export class ProxyInstance {
   /** Graceful stop: refuse new connections, drain in-flight requests, close pools. */
   async shutdown(): Promise<void> {
     if (this.closing) return;
-    this.closing = true;
-    const drainMs = this.snapshot.config.server.timeouts.drain_ms;
+    this.closing = true; // /readyz 503 from here
+    const { drain_ms: drainMs, shutdown_delay_ms: delayMs } = this.snapshot.config.server.timeouts;
+    // serve on while load balancers see /readyz 503 and stop sending (README: Shutdown)
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     await Promise.all([this.listener?.drain(drainMs), this.h2?.drain(drainMs)]);
     await this.admin?.close();
     await this.auth.close();

@@ -329,7 +329,7 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     this.logger.info('shutting down: draining workers');
-    const drain = this.config.server.timeouts.drain_ms + 2_000;
+    const drain = this.config.server.timeouts.shutdown_delay_ms + this.config.server.timeouts.drain_ms + 2_000;
     await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
       const w = s.worker;
       if (w === null || w.isDead()) { resolve(); return; }

@@ -46,6 +46,12 @@ export const serverSchema = z.strictObject({
   timeouts: z.strictObject({
     request_ms: timeoutMs(30_000), // 30 s to receive the whole request body → 408
     drain_ms: ms(10_000), // 10 s for in-flight requests at shutdown
+    /**
+     * After SIGTERM/SIGINT, before the drain: /readyz answers 503 while the listeners still accept
+     * and serve normally, so a load balancer probing /readyz stops sending here before the port
+     * closes (set it ≥ the probe's interval × fall count). 0 = the drain begins at once.
+     */
+    shutdown_delay_ms: z.number().int().min(0).max(300_000).default(0), // 0 ms; at most 5 min
   }).default({}),
   /** Worker processes: a number (1 … MAX_WORKERS), or "auto" = available parallelism. */
   workers: z.union([z.number().int().min(1).max(MAX_WORKERS), z.literal('auto')]).default(1),

@@ -25,7 +25,7 @@ export interface DecisionOptions {
   authDecision(reason: string | null): void;
   /** The snapshot in force and its pipeline (the unix socket's calls; they change on reload). */
   current(): { snap: Snapshot; pipeline: Pipeline };
-  /** True once the instance is shutting down (unix socket calls get 503). */
+  /** True once the instance is shutting down (unix socket calls get 503; answers on the listener carry `Connection: close`). */
   draining(): boolean;
   /** server.workers: with several, each worker's unix socket path gets its index. */
   workers: number | 'auto';
@@ -116,6 +116,9 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     return this.socket === null ? Promise.resolve() : this.socket.listen();
   }
 
+  /** A decision is being judged. */
+  get busy(): boolean { return this.inflight > 0; }
+
   /** Shutdown: stop the unix socket; resolve once no decision is being judged, or after `ms`. */
   drain(ms: number): Promise<void> {
     this.socket?.close();
@@ -139,6 +142,7 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
   }
 
   authDecision(reason: string | null): void { this.opts.authDecision(reason); }
+  draining(): boolean { return this.opts.draining(); }
 
   done(call: DecisionSink, status: number, result: DecisionResult): void {
     this.settled();

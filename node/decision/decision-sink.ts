@@ -18,6 +18,8 @@ export interface DecisionHost {
   /** Auth decision for portcullis_auth_decisions_total (null = allowed). */
   authDecision(reason: string | null): void;
   done(call: DecisionSink, status: number, result: DecisionResult): void;
+  /** A stop's drain has begun: answers carry `Connection: close`, so the edge opens its next connection elsewhere. */
+  draining(): boolean;
 }
 
 /** Result of an error answer: 503 = the authorization side is in trouble, else a denial. */
@@ -52,7 +54,7 @@ export class DecisionSink implements PipelineSink {
     if (this.closed) return;
     this.answered = true;
     let status = 0;
-    this.res.cork(() => { status = this.host.writeError(this.res, error, this.hasBody, this.head); });
+    this.res.cork(() => { status = this.host.writeError(this.res, error, this.hasBody || this.host.draining(), this.head); });
     this.host.done(this, status, resultOf(status));
   }
 
@@ -80,13 +82,14 @@ export class DecisionSink implements PipelineSink {
       if (this.snap.policyHeader !== null) this.res.writeHeader('x-portcullis-policy', this.snap.policyHeader); // cluster.policy.response_header
       this.res.end('', close); // Content-Length: 0 is right for HEAD too
     };
-    if (handlerScope.inside && (this.hasBody || !inlineAnswer())) {
+    const close = this.hasBody || this.host.draining();
+    if (handlerScope.inside && (close || !inlineAnswer())) {
       // a closing verdict inside uWS's handler waits for its parse loop, so that uWS closes on
       // whatever is pipelined behind it (node/handler-scope.ts: unread body, pipelined flood)
       this.res.onAborted(() => { this.aborted = true; });
       closeAfterParse(() => { if (!this.aborted) this.res.cork(() => write(true)); });
     } else {
-      this.res.cork(() => write(this.hasBody));
+      this.res.cork(() => write(close));
     }
     this.host.done(this, 200, 'allowed');
   }

@@ -67,7 +67,8 @@ export class Listener implements RelayHost {
   private readonly bodyCounters = { request_timeouts: 0, uws_body_timer_rearms: 0, access_lines_sampled_out: 0 };
   private readonly accessLine: AccessLine;
   private sweeper: NodeJS.Timeout | null = null;
-  private draining = false;
+  /** A stop's drain has begun (drain()): requests on open connections are still served, with `Connection: close`. */
+  draining = false;
   private drainResolve: (() => void) | null = null;
   // The request being handled synchronously, for reject()'s access log line (no object per request).
   private reqStart = 0;
@@ -128,20 +129,20 @@ export class Listener implements RelayHost {
     });
   }
 
-  /** Stop accepting; resolve when in-flight requests finished or after `drainMs`. */
+  /** Stop accepting; resolve when in-flight requests and decisions finished or after `drainMs`. */
   async drain(drainMs: number): Promise<void> {
     this.draining = true;
+    const until = performance.now() + drainMs;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
-    // decisions still being judged (node/decision) are answered too, within the same drainMs
-    const decisions = this.decisions?.drain(drainMs); // also stops its unix socket
-    if (this.active.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.drainResolve = resolve;
-        setTimeout(resolve, drainMs).unref();
-      });
+    // decisions being judged (node/decision) are answered too, within the same drainMs; so are requests and
+    // decisions asked on open connections meanwhile: waiting for one kind, the other may have started
+    for (let left = drainMs; left > 0; left = until - performance.now()) {
+      const decisions = this.decisions?.drain(left); // also stops its unix socket
+      if (this.active.size > 0) await new Promise<void>((resolve) => { this.drainResolve = resolve; setTimeout(resolve, left).unref(); });
+      await decisions;
+      if (this.active.size === 0 && this.decisions?.busy !== true) break;
     }
-    await decisions;
     for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
@@ -277,7 +278,10 @@ export class Listener implements RelayHost {
     req.forEach(headersIn.collect);
     const headerBytes = headersIn.bytes;
 
-    if (this.draining) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
+    // During a stop's drain a request on a connection opened before is served (with `Connection: close`):
+    // a 503 here was an error for a client that had only reused its keep-alive connection. A WebSocket
+    // would outlive the drain: refused.
+    if (this.draining && wsContext !== undefined) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
     if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
     if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
     if (headersIn.bad !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${headersIn.bad} has a byte outside visible ASCII, SP and HTAB`), '(none)', head);

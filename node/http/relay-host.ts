@@ -19,6 +19,8 @@ export type Outcome = 'complete' | 'truncated' | 'aborted';
 export interface RelayHostOf<Relay> {
   /** Access log on: its lines carry upstream_ms. */
   readonly accessLog: boolean;
+  /** A stop's drain has begun: answers carry `Connection: close`. */
+  readonly draining: boolean;
   finished(relay: Relay): void;
   upstreamError(upstream: string, kind: string): void;
   bodyStarted(relay: Relay): void;

@@ -204,7 +204,7 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   // ---- responses -------------------------------------------------------------
 
   /** Answer with an error (only if nothing was written yet). Safe to call twice. */
-  sendError(err: ProxyError, closeConnection = !this.bodyComplete): void {
+  sendError(err: ProxyError, closeConnection = !this.bodyComplete || this.host.draining): void {
     if (this.done || this.aborted) return;
     // a closing answer decided inside uWS's handler waits for its parse loop (node/handler-scope.ts)
     // (a keep-alive one too, past the turn's budget of inline answers: pipelined floods, same file)

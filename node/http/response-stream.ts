@@ -18,7 +18,7 @@ import { writeUpstreamHead } from './response-head.js';
  */
 export interface RelayResponse {
   readonly res: HttpResponse;
-  readonly host: { headHeld(relay: RelayResponse): void };
+  readonly host: { headHeld(relay: RelayResponse): void; readonly draining: boolean };
   readonly snap: Snapshot;
   readonly ctx: RequestContext;
   readonly head: boolean;
@@ -117,6 +117,9 @@ function writeHead(r: RelayResponse): void {
   r.headDue = false;
   r.sent = r.respStatus;
   writeUpstreamHead(r.res, r.respStatus, r.respStatusMessage, r.respHeaders!, r.head, r.ctx.responseHeaders, r.snap.policyHeader, r.respNonAscii);
+  // a stop's drain: the client closes this connection after the response instead of sending the
+  // next request into a socket about to close (nginx and HAProxy do the same at a graceful stop)
+  if (r.host.draining) r.res.writeHeader('connection', 'close');
 }
 
 export function relayChunk(r: RelayResponse, chunk: Buffer): void {

@@ -3,6 +3,7 @@
 // (original path appended to the check path, original Host and method). A real proxy process,
 // the demo authorization server; the upstream must never be called by a decision.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -307,10 +308,16 @@ describe('trusted edges and metrics', () => {
 });
 
 describe('shutdown', () => {
-  it('a decision still waiting for the authorization server when SIGTERM arrives is answered, not cut', async () => {
+  it('a decision still waiting for the authorization server when SIGTERM arrives is answered, not cut; one asked during the drain on an open connection too', async () => {
     const p = await startProxy(config(DECISION), { env: ENV });
+    // an edge's kept connection, opened before the stop (its token's introspection cached by then)
+    const edge = new Client(p.url, { keepAliveTimeout: 60_000, pipelining: 1 });
     try {
       await waitReady(p.adminUrl, ADMIN_TOKEN);
+      const known = as.issueOpaque({ sub: 'dave', scope: 'orders:read' });
+      const ask = { 'x-original-uri': '/orders/2', 'x-original-method': 'GET', ...bearer(known) };
+      const warm = await edge.request({ path: '/_portcullis/auth', method: 'GET', headers: ask });
+      expect(warm.statusCode, await warm.body.text()).toBe(200);
       const opaque = as.issueOpaque({ sub: 'carol', scope: 'orders:read' });
       as.setIntrospection('slow', 1_000);
       const asked = as.counters.introspection;
@@ -318,12 +325,48 @@ describe('shutdown', () => {
       // still waiting for the authorization server when SIGTERM comes
       await waitFor('as.counters.introspection > asked', () => as.counters.introspection > asked, 10_000, { detail: () => 'the decision at introspection' });
       p.proc.kill('SIGTERM');
+      // the drain has begun once the port refuses new connections; the edge's kept one is still answered
+      // (before: 503 SHUTTING_DOWN, which nginx's auth_request turns into a 500 for its client), and told to close
+      await waitFor('new connections refused', async () => (await send(`${p.url}/_portcullis/auth`, ask).then(() => false, () => true)), 10_000);
+      const late = await edge.request({ path: '/_portcullis/auth', method: 'GET', headers: ask });
+      expect(late.statusCode, await late.body.text()).toBe(200);
+      expect(late.headers['x-auth-subject']).toBe('dave');
+      expect(late.headers.connection).toBe('close');
       const r = await pending;
       expect(r.status, r.text).toBe(200);
       expect(r.headers['x-auth-subject']).toBe('carol');
       expect(await p.exited).toBe(0);
     } finally {
       as.setIntrospection('normal');
+      await edge.destroy();
+      await p.stop();
+    }
+  }, 30_000);
+
+  it('a decision asked during the drain that outlasts the proxied request in flight is answered, not cut', async () => {
+    const p = await startProxy(config(DECISION), { env: ENV });
+    const edge = new Client(p.url, { keepAliveTimeout: 60_000, pipelining: 1 });
+    try {
+      await waitReady(p.adminUrl, ADMIN_TOKEN);
+      const warm = await edge.request({ path: '/public/warm', method: 'GET' });
+      expect(warm.statusCode, await warm.body.text()).toBe(200);
+      // the drain waits for this request; the decision below is still at the authorization server when it ends
+      const relayed = send(`${p.url}/public/slow/800`, {});
+      await waitFor('the request at the upstream', () => echo.lastRequest?.url === '/public/slow/800', 10_000);
+      as.setIntrospection('slow', 1_700); // under the fixture's 2 s introspection timeout
+      p.proc.kill('SIGTERM');
+      await waitFor('new connections refused', async () => (await send(`${p.url}/public/probe`, {}).then(() => false, () => true)), 10_000);
+      const opaque = as.issueOpaque({ sub: 'erin', scope: 'orders:read' });
+      const late = await edge.request({ path: '/_portcullis/auth', method: 'GET', headers: { 'x-original-uri': '/orders/3', 'x-original-method': 'GET', ...bearer(opaque) } })
+        .then(async (r) => ({ status: r.statusCode, subject: r.headers['x-auth-subject'], body: await r.body.text() }), (err: Error) => ({ status: 0, subject: undefined, body: err.message }));
+      expect((await relayed).status).toBe(200);
+      // before: cut when the proxied request ended (the edge saw its connection close without an answer)
+      expect(late.status, late.body).toBe(200);
+      expect(late.subject).toBe('erin');
+      expect(await p.exited).toBe(0);
+    } finally {
+      as.setIntrospection('normal');
+      await edge.destroy();
       await p.stop();
     }
   }, 30_000);

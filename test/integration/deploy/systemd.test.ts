@@ -94,8 +94,9 @@ describe('deploy/systemd', () => {
     expect(one('Restart')).toBe('on-failure');
     expect(one('RestartPreventExitStatus')).toBe('2');
     expect(one('KillMode')).toBe('mixed');
-    const config = yamlFile(join(SYSTEMD, 'portcullis.yaml')) as { server: { timeouts: { drain_ms: number } } };
-    expect(Number(one('TimeoutStopSec')) * 1000).toBeGreaterThan(config.server.timeouts.drain_ms + 2_000);
+    const config = yamlFile(join(SYSTEMD, 'portcullis.yaml')) as { server: { timeouts: { drain_ms: number; shutdown_delay_ms?: number } } };
+    const stopMs = (config.server.timeouts.shutdown_delay_ms ?? 0) + config.server.timeouts.drain_ms + 2_000;
+    expect(Number(one('TimeoutStopSec')) * 1000).toBeGreaterThan(stopMs);
     expect(one('ExecStart')).toContain('--config /etc/portcullis/portcullis.yaml');
     // the young-generation floor for the process itself too (a workers: 1 process is not forked), the field's default, as a node flag
     expect(one('ExecStart')).toMatch(/^\/usr\/bin\/node --min-semi-space-size=16 \/opt\/portcullis\/dist\/cluster\/cli\/main\.js serve /);
