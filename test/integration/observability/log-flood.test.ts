@@ -1,0 +1,53 @@
+// What a client can do to the process log through its own requests: a flood while the log reader
+// (a shipper) stalls must not grow the proxy by every line (log.buffer_bytes bounds it, the rest is
+// counted).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { Agent, request } from 'undici';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const FLOOD = 1_000;
+
+const dropped = async (p: ProxyProcess): Promise<number> => {
+  const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const m = /^portcullis_log_lines_dropped_total\{process="proxy"\} (\d+)$/m.exec(await r.body.text());
+  return Number(m?.[1] ?? NaN);
+};
+
+describe('process log under a flood', () => {
+  let proxy: ProxyProcess;
+  let echo: EchoUpstream;
+  beforeAll(async () => {
+    echo = await startEchoUpstream();
+    proxy = await startProxy(baseConfig(echo.url, { log: { level: 'info', access: true, buffer_bytes: 65_536 } }));
+  });
+  afterAll(async () => { await proxy?.stop(); await echo?.close(); });
+
+  it('a stalled stdout reader: lines past log.buffer_bytes are dropped and counted, every other line arrives whole', async () => {
+    const before = proxy.logs().filter((l) => l.msg === 'request').length;
+    proxy.proc.stdout!.pause();
+    const agent = new Agent({ connections: 8 });
+    let lost = NaN;
+    try {
+      let next = 0;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < FLOOD) {
+          const i = next++;
+          const r = await request(`${proxy.url}/flood/${i}`, { dispatcher: agent });
+          await r.body.dump();
+          expect(r.statusCode).toBe(200);
+        }
+      }));
+      lost = await dropped(proxy);
+    } finally {
+      await agent.close();
+      proxy.proc.stdout!.resume();
+    }
+    // ~330 bytes a line: a 64 KiB pipe and a 64 KiB buffer hold a few hundred of them
+    expect(lost).toBeGreaterThan(FLOOD / 4);
+    const lines = (): number => proxy.logs().filter((l) => l.msg === 'request').length - before;
+    await waitFor('every request logged or counted as dropped', () => lines() + lost === FLOOD, 10_000, { detail: () => `${lines()} lines + ${lost} dropped` });
+    expect(proxy.logs().every((l) => Object.keys(l).length > 0)).toBe(true); // every line parsed as JSON
+  });
+});
