@@ -23,6 +23,19 @@ let dropped = 0;
 /** Log lines this process's destination could not write (a reader gone, a full pipe at exit). */
 export function logLinesDropped(): number { return dropped; }
 
+const SEPARATORS = /[\u2028\u2029]/g;
+
+/**
+ * `line` with U+2028/U+2029 written as JSON escapes (`\u2028`): JSON.stringify leaves them raw, and
+ * readers that split on every Unicode line break (Python's splitlines, editors, some shippers) cut
+ * a line there — a client could split its own access line (a path with %E2%80%A8 bytes refused
+ * before routing) into two pieces that no JSON reader takes. Outside strings JSON has neither
+ * character, so the escaped line is the same JSON value.
+ */
+export function oneLine(line: string): string {
+  return line.indexOf('\u2028') < 0 && line.indexOf('\u2029') < 0 ? line : line.replace(SEPARATORS, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+}
+
 function linesIn(bufs: readonly Buffer[]): number {
   let n = 0;
   for (const b of bufs) for (let at = b.indexOf(NEWLINE); at >= 0; at = b.indexOf(NEWLINE, at + 1)) n++;
@@ -49,7 +62,7 @@ export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES): Destination {
   dest.on('drop', (line: Buffer) => { dropped += linesIn([line]); });
   dest.on('write', () => { retryWaiting = false; });
   const writeBuffer = dest.write as unknown as (this: Destination, b: Buffer) => boolean;
-  dest.write = function write(this: Destination, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(line) : line); } as typeof dest.write;
+  dest.write = function write(this: Destination, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(oneLine(line)) : line); } as typeof dest.write;
   // pino's own listener (added first) stops the stream on EPIPE; this one counts what it dropped
   dest.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;

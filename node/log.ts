@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import { lineDestination } from './log-destination.js';
 
 export type { Logger };
-export { logLinesDropped } from './log-destination.js';
+export { logLinesDropped, oneLine } from './log-destination.js';
 
 const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'token', 'access_token', 'client_secret', 'password'];
 

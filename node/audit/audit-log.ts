@@ -5,6 +5,7 @@
 import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { oneLine } from '../log.js';
 import type { AuditRecord } from './audit-record.js';
 import { UnauthorizedBudget } from './unauthorized-budget.js';
 
@@ -23,7 +24,7 @@ const FULL_PIPE_WAIT_MS = 2_000;
 /** pino's destination: the lines of one record() or one batch, collected for a single write. */
 class LineCollector {
   private lines = '';
-  write(s: string): void { this.lines += s; }
+  write(s: string): void { this.lines += oneLine(s); }
   take(): string {
     const s = this.lines;
     this.lines = '';

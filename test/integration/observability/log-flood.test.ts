@@ -1,10 +1,12 @@
 // What a client can do to the process log through its own requests: a flood while the log reader
 // (a shipper) stalls must not grow the proxy by every line (log.buffer_bytes bounds it, the rest is
-// counted).
+// counted), and a path with Unicode line separators must not split its access line for readers
+// that break lines at them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Agent, request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { rawRequest } from '../../helpers/raw-http.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const FLOOD = 1_000;
@@ -49,5 +51,14 @@ describe('process log under a flood', () => {
     const lines = (): number => proxy.logs().filter((l) => l.msg === 'request').length - before;
     await waitFor('every request logged or counted as dropped', () => lines() + lost === FLOOD, 10_000, { detail: () => `${lines()} lines + ${lost} dropped` });
     expect(proxy.logs().every((l) => Object.keys(l).length > 0)).toBe(true); // every line parsed as JSON
+  });
+
+  it('a path with U+2028/U+2029 is written escaped: its access line stays one line for any line splitter', async () => {
+    const path = Buffer.concat([Buffer.from('GET /nowhere/a'), Buffer.from('\u2028{}\u2029b', 'utf8'), Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n')]);
+    expect((await rawRequest(proxy.port, path)).status).toBe(400);
+    await waitFor('the line of the refused path', () => proxy.logs().some((l) => typeof l.path === 'string' && l.path.includes('\u2028')), 5_000);
+    expect(proxy.logs().find((l) => typeof l.path === 'string' && l.path.includes('\u2028'))!.path).toBe('/nowhere/a\u2028{}\u2029b');
+    expect(proxy.output()).not.toMatch(/[\u2028\u2029]/);
+    expect(proxy.output()).toContain('/nowhere/a\\u2028{}\\u2029b');
   });
 });
