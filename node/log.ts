@@ -37,6 +37,11 @@ export function loggedUrl(u: string): string {
   }
 }
 
+/** Where `logger` writes its lines (its pino destination): other writers of standard output go through it, one queue. */
+export function lineSink(logger: Logger): { write(lines: string): unknown } {
+  return (logger as unknown as Record<symbol, { write(lines: string): unknown }>)[pino.symbols.streamSym]!;
+}
+
 /** Separator of nested components in one `component` value: `auth.jwt.jwks`. */
 export const COMPONENT_SEPARATOR = '.';
 

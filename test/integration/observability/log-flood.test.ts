@@ -11,11 +11,27 @@ import { waitFor } from '../../helpers/wait.js';
 
 const FLOOD = 1_000;
 
-const dropped = async (p: ProxyProcess): Promise<number> => {
+const metric = async (p: ProxyProcess, re: RegExp): Promise<number> => {
   const r = await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  const m = /^portcullis_log_lines_dropped_total\{process="proxy"\} (\d+)$/m.exec(await r.body.text());
-  return Number(m?.[1] ?? NaN);
+  return Number(re.exec(await r.body.text())?.[1] ?? NaN);
 };
+const dropped = (p: ProxyProcess): Promise<number> => metric(p, /^portcullis_log_lines_dropped_total\{process="proxy"\} (\d+)$/m);
+
+/** `n` requests to `p` over 8 keep-alive connections, each answered 200. */
+async function flood(p: ProxyProcess, n: number): Promise<void> {
+  const agent = new Agent({ connections: 8 });
+  try {
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const r = await request(`${p.url}/flood/${i}`, { dispatcher: agent });
+        await r.body.dump();
+        expect(r.statusCode).toBe(200);
+      }
+    }));
+  } finally { await agent.close(); }
+}
 
 describe('process log under a flood', () => {
   let proxy: ProxyProcess;
@@ -29,23 +45,11 @@ describe('process log under a flood', () => {
   it('a stalled stdout reader: lines past log.buffer_bytes are dropped and counted, every other line arrives whole', async () => {
     const before = proxy.logs().filter((l) => l.msg === 'request').length;
     proxy.proc.stdout!.pause();
-    const agent = new Agent({ connections: 8 });
     let lost = NaN;
     try {
-      let next = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < FLOOD) {
-          const i = next++;
-          const r = await request(`${proxy.url}/flood/${i}`, { dispatcher: agent });
-          await r.body.dump();
-          expect(r.statusCode).toBe(200);
-        }
-      }));
+      await flood(proxy, FLOOD);
       lost = await dropped(proxy);
-    } finally {
-      await agent.close();
-      proxy.proc.stdout!.resume();
-    }
+    } finally { proxy.proc.stdout!.resume(); }
     // ~330 bytes a line: a 64 KiB pipe and a 64 KiB buffer hold a few hundred of them
     expect(lost).toBeGreaterThan(FLOOD / 4);
     const lines = (): number => proxy.logs().filter((l) => l.msg === 'request').length - before;
@@ -60,5 +64,32 @@ describe('process log under a flood', () => {
     expect(proxy.logs().find((l) => typeof l.path === 'string' && l.path.includes('\u2028'))!.path).toBe('/nowhere/a\u2028{}\u2029b');
     expect(proxy.output()).not.toMatch(/[\u2028\u2029]/);
     expect(proxy.output()).toContain('/nowhere/a\\u2028{}\\u2029b');
+  });
+});
+
+describe('audit trail on standard output under a flood', () => {
+  let proxy: ProxyProcess;
+  let echo: EchoUpstream;
+  beforeAll(async () => {
+    echo = await startEchoUpstream();
+    proxy = await startProxy(baseConfig(echo.url));
+  });
+  afterAll(async () => { await proxy?.stop(); await echo?.close(); });
+
+  it('an audit record on stdout waits in the log queue while the reader stalls: nothing blocks, nothing is lost or cut', async () => {
+    const before = await dropped(proxy);
+    proxy.proc.stdout!.pause();
+    try {
+      // ~600 KB of access lines: more than the socket pair of spawn's stdout holds (~200 KB)
+      await flood(proxy, 2_000);
+      // no admin token: an audit record (outcome unauthorized), which a synchronous write held the
+      // event loop for while the pipe stayed full (2 s) and then lost
+      expect((await request(`${proxy.adminUrl}/reload`, { method: 'POST' })).statusCode).toBe(401);
+    } finally { proxy.proc.stdout!.resume(); }
+    await waitFor('the audit record', () => proxy.logs().some((l) => l.name === 'portcullis-audit' && l.action === 'config.reload'), 5_000);
+    expect(await dropped(proxy)).toBe(before);
+    expect(await metric(proxy, /^portcullis_audit_lines_lost_total (\d+)$/m)).toBe(0);
+    expect(proxy.output()).not.toContain('audit trail write failed');
+    expect(proxy.logs().every((l) => Object.keys(l).length > 0)).toBe(true);
   });
 });
