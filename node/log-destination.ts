@@ -13,6 +13,8 @@ interface Pending { fd: number; _bufs: Buffer[][]; _lens: number[]; _len: number
 export const EXIT_FLUSH_MS = 2_000;
 /** Bytes of lines held while stdout does not take them, by default (`log.buffer_bytes`): 16 MiB. */
 export const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Bytes a pipe writes whole or not at all (POSIX PIPE_BUF on Linux): one write(2) of shared stdout at most. */
+const PIPE_BUF = 4096;
 /** Pause between two tries of a full pipe at exit: 5 ms. */
 const RETRY_PAUSE_MS = 5;
 const NEWLINE = 0x0a;
@@ -52,12 +54,16 @@ function linesIn(bufs: readonly Buffer[]): number {
  * `maxBytes` bounds the lines waiting for a reader that does not keep up: a line that would pass it
  * is dropped and counted (sonic-boom's maxLength). Without it a stalled log shipper let a request
  * flood grow the process by every line (+76 MB of RSS per 100k 401s, never given back).
+ * `shared`: other processes write the same stdout (the workers and primary of `serve --workers N`):
+ * each write(2) then carries whole lines of at most PIPE_BUF bytes, which a pipe takes whole or not
+ * at all — larger ones (16 KiB batches) were taken in part and another process's lines landed inside
+ * a line, two lines no JSON reader takes (2 in 30,000 through a slow reader).
  */
-export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES): Destination {
+export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES, shared = false): Destination {
   // true while sonic-boom waits (100 ms timer) to retry a write the full pipe refused: the rest of
   // its writing buffer is then not in flight, and the exit flush must write it first
   let retryWaiting = false;
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: maxBytes, contentMode: 'buffer', retryEAGAIN: () => { retryWaiting = true; return true; } });
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: maxBytes, ...(shared ? { maxWrite: PIPE_BUF } : {}), contentMode: 'buffer', retryEAGAIN: () => { retryWaiting = true; return true; } });
   const state = dest as unknown as Pending;
   dest.on('drop', (line: Buffer) => { dropped += linesIn([line]); });
   dest.on('write', () => { retryWaiting = false; });

@@ -65,18 +65,20 @@ export function loggerOptions(opts: { level: string; name?: string }): pino.Logg
 
 /**
  * Create the process logger. `bufferBytes`: lines held while stdout does not take them (default
- * log-destination.ts's DEFAULT_BUFFER_BYTES, 16 MiB; past it lines are dropped and counted). `pretty` uses pino-pretty in a transport thread (dev only); when
+ * log-destination.ts's DEFAULT_BUFFER_BYTES, 16 MiB; past it lines are dropped and counted).
+ * `sharedStdout`: other processes write the same stdout (`serve --workers N`), so each write(2) is
+ * atomic (see lineDestination). `pretty` uses pino-pretty in a transport thread (dev only); when
  * the package is not installed it writes JSON lines instead and says so once. Its children
  * (and theirs) merge bindings instead of appending them: a key bound again replaces the
  * parent's value, and nested `component`s join into one value (`auth.jwt.jwks`).
  */
-export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string; bufferBytes?: number }): Logger {
+export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string; bufferBytes?: number; sharedStdout?: boolean }): Logger {
   const pretty = opts.format === 'pretty' && prettyInstalled();
   if (pretty) {
     return mergingChildren(pino(loggerOptions(opts),
       pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })));
   }
-  const dest = lineDestination(opts.bufferBytes);
+  const dest = lineDestination(opts.bufferBytes, opts.sharedStdout === true);
   const logger = mergingChildren(pino(loggerOptions(opts), dest));
   if (opts.format === 'pretty' && !prettyMissingWarned) {
     prettyMissingWarned = true;

@@ -3,9 +3,14 @@
 // counted), and a path with Unicode line separators must not split its access line for readers
 // that break lines at them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import { constants, openSync, closeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { startProxy, baseConfig, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, CLI, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -18,14 +23,14 @@ const metric = async (p: ProxyProcess, re: RegExp): Promise<number> => {
 const dropped = (p: ProxyProcess): Promise<number> => metric(p, /^portcullis_log_lines_dropped_total\{process="proxy"\} (\d+)$/m);
 
 /** `n` requests to `p` over 8 keep-alive connections, each answered 200. */
-async function flood(p: ProxyProcess, n: number): Promise<void> {
+async function flood(p: Pick<ProxyProcess, 'url'>, n: number, path = '/flood/'): Promise<void> {
   const agent = new Agent({ connections: 8 });
   try {
     let next = 0;
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (next < n) {
         const i = next++;
-        const r = await request(`${p.url}/flood/${i}`, { dispatcher: agent });
+        const r = await request(`${p.url}${path}${i}`, { dispatcher: agent });
         await r.body.dump();
         expect(r.statusCode).toBe(200);
       }
@@ -91,5 +96,45 @@ describe('audit trail on standard output under a flood', () => {
     expect(await metric(proxy, /^portcullis_audit_lines_lost_total (\d+)$/m)).toBe(0);
     expect(proxy.output()).not.toContain('audit trail write failed');
     expect(proxy.logs().every((l) => Object.keys(l).length > 0)).toBe(true);
+  });
+});
+
+describe('serve --workers 2 into a pipe', () => {
+  let echo: EchoUpstream;
+  beforeAll(async () => { echo = await startEchoUpstream(); });
+  afterAll(async () => { await echo?.close(); });
+
+  it('lines of the processes sharing stdout are never cut into each other, however slowly the pipe is read', async () => {
+    // a real pipe (spawn's 'pipe' is a socket pair): a FIFO, read with pauses as a busy shipper would
+    const fifo = join(tempDir('portcullis-log-pipe-'), 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    // the read end first, non-blocking: opening the write end then does not wait for a reader
+    const reader = new Socket({ fd: openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+    const fd = openSync(fifo, 'w');
+    const proc = spawn(process.execPath, [CLI, 'serve', '--config', writeConfig(baseConfig(echo.url)), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', fd, 'inherit'] });
+    closeSync(fd);
+    let out = '';
+    reader.on('data', (d) => { out += d; });
+    const slow = setInterval(() => { if (reader.isPaused()) reader.resume(); else reader.pause(); }, 30);
+    try {
+      await waitFor('listening', () => out.includes('"msg":"listening"'), 30_000);
+      const listening = JSON.parse(out.split('\n').find((l) => l.includes('"msg":"listening"'))!) as { port: number };
+      // ~3.3 KB lines: a 16 KiB write holds a few, and a pipe takes any write over 4 KiB in part
+      await flood({ url: `http://127.0.0.1:${listening.port}` }, 2_000, `/${'p'.repeat(3_000)}/`);
+      reader.resume();
+      clearInterval(slow);
+      const accessLines = (): string[] => out.split('\n').filter((l) => l.includes('/pppp'));
+      // each line's start, cut or not
+      const starts = (): number => out.split('"path":"/pppp').length - 1;
+      await waitFor('2000 access lines', () => starts() >= 2_000, 10_000, { detail: () => `${starts()}` });
+      const cut = accessLines().filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
+      expect(cut.map((l) => `${l.slice(0, 60)}…${l.slice(-60)}`)).toEqual([]);
+      expect(accessLines()).toHaveLength(2_000);
+    } finally {
+      clearInterval(slow);
+      proc.kill('SIGTERM');
+      if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
+      reader.destroy();
+    }
   });
 });
