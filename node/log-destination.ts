@@ -1,6 +1,6 @@
-// stdout as pino's asynchronous destination (sonic-boom 4.2): whole Buffers per line, an exit
-// flush that is bounded in time and gives up on a dead reader, and the count of lines it could
-// not write (portcullis_log_lines_dropped_total; README: Limitations, "a dead log reader").
+// stdout as pino's asynchronous destination (sonic-boom 4.2): whole Buffers per line, a bound on
+// what waits for a slow reader, an exit flush that is bounded in time and gives up on a dead
+// reader, and the count of lines it could not write (portcullis_log_lines_dropped_total).
 import { writeSync } from 'node:fs';
 import pino from 'pino';
 
@@ -11,6 +11,10 @@ interface Pending { fd: number; _bufs: Buffer[][]; _lens: number[]; _len: number
 
 /** How long the exit flush keeps retrying a full pipe (EAGAIN) with no byte taken before giving up on the rest: 2 s. */
 export const EXIT_FLUSH_MS = 2_000;
+/** Bytes of lines held while stdout does not take them, by default (`log.buffer_bytes`): 16 MiB. */
+export const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Bytes a pipe writes whole or not at all (POSIX PIPE_BUF on Linux): one write(2) of shared stdout at most. */
+const PIPE_BUF = 4096;
 /** Pause between two tries of a full pipe at exit: 5 ms. */
 const RETRY_PAUSE_MS = 5;
 const NEWLINE = 0x0a;
@@ -20,6 +24,19 @@ let dropped = 0;
 
 /** Log lines this process's destination could not write (a reader gone, a full pipe at exit). */
 export function logLinesDropped(): number { return dropped; }
+
+const SEPARATORS = /[\u2028\u2029]/g;
+
+/**
+ * `line` with U+2028/U+2029 written as JSON escapes (`\u2028`): JSON.stringify leaves them raw, and
+ * readers that split on every Unicode line break (Python's splitlines, editors, some shippers) cut
+ * a line there — a client could split its own access line (a path with %E2%80%A8 bytes refused
+ * before routing) into two pieces that no JSON reader takes. Outside strings JSON has neither
+ * character, so the escaped line is the same JSON value.
+ */
+export function oneLine(line: string): string {
+  return line.indexOf('\u2028') < 0 && line.indexOf('\u2029') < 0 ? line : line.replace(SEPARATORS, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+}
 
 function linesIn(bufs: readonly Buffer[]): number {
   let n = 0;
@@ -34,16 +51,24 @@ function linesIn(bufs: readonly Buffer[]): number {
  * for every line: ~4.7 KB of heap per access line under 64 connections (bench/RESULTS.md, issue
  * 13 alloc). A line copied once into a Buffer, the batch concatenated once per write(2): same bytes.
  * Writes stay asynchronous; only the exit flush (pino's exit hook) writes synchronously.
+ * `maxBytes` bounds the lines waiting for a reader that does not keep up: a line that would pass it
+ * is dropped and counted (sonic-boom's maxLength). Without it a stalled log shipper let a request
+ * flood grow the process by every line (+76 MB of RSS per 100k 401s, never given back).
+ * `shared`: other processes write the same stdout (the workers and primary of `serve --workers N`):
+ * each write(2) then carries whole lines of at most PIPE_BUF bytes, which a pipe takes whole or not
+ * at all — larger ones (16 KiB batches) were taken in part and another process's lines landed inside
+ * a line, two lines no JSON reader takes (2 in 30,000 through a slow reader).
  */
-export function lineDestination(): Destination {
+export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES, shared = false): Destination {
   // true while sonic-boom waits (100 ms timer) to retry a write the full pipe refused: the rest of
   // its writing buffer is then not in flight, and the exit flush must write it first
   let retryWaiting = false;
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, contentMode: 'buffer', retryEAGAIN: () => { retryWaiting = true; return true; } });
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: maxBytes, ...(shared ? { maxWrite: PIPE_BUF } : {}), contentMode: 'buffer', retryEAGAIN: () => { retryWaiting = true; return true; } });
   const state = dest as unknown as Pending;
+  dest.on('drop', (line: Buffer) => { dropped += linesIn([line]); });
   dest.on('write', () => { retryWaiting = false; });
   const writeBuffer = dest.write as unknown as (this: Destination, b: Buffer) => boolean;
-  dest.write = function write(this: Destination, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(line) : line); } as typeof dest.write;
+  dest.write = function write(this: Destination, line: string | Buffer) { return writeBuffer.call(this, typeof line === 'string' ? Buffer.from(oneLine(line)) : line); } as typeof dest.write;
   // pino's own listener (added first) stops the stream on EPIPE; this one counts what it dropped
   dest.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;

@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import { lineDestination } from './log-destination.js';
 
 export type { Logger };
-export { logLinesDropped } from './log-destination.js';
+export { logLinesDropped, oneLine } from './log-destination.js';
 
 const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie', 'token', 'access_token', 'client_secret', 'password'];
 
@@ -37,6 +37,11 @@ export function loggedUrl(u: string): string {
   }
 }
 
+/** Where `logger` writes its lines (its pino destination): other writers of standard output go through it, one queue. */
+export function lineSink(logger: Logger): { write(lines: string): unknown } {
+  return (logger as unknown as Record<symbol, { write(lines: string): unknown }>)[pino.symbols.streamSym]!;
+}
+
 /** Separator of nested components in one `component` value: `auth.jwt.jwks`. */
 export const COMPONENT_SEPARATOR = '.';
 
@@ -59,18 +64,21 @@ export function loggerOptions(opts: { level: string; name?: string }): pino.Logg
 }
 
 /**
- * Create the process logger. `pretty` uses pino-pretty in a transport thread (dev only); when
+ * Create the process logger. `bufferBytes`: lines held while stdout does not take them (default
+ * log-destination.ts's DEFAULT_BUFFER_BYTES, 16 MiB; past it lines are dropped and counted).
+ * `sharedStdout`: other processes write the same stdout (`serve --workers N`), so each write(2) is
+ * atomic (see lineDestination). `pretty` uses pino-pretty in a transport thread (dev only); when
  * the package is not installed it writes JSON lines instead and says so once. Its children
  * (and theirs) merge bindings instead of appending them: a key bound again replaces the
  * parent's value, and nested `component`s join into one value (`auth.jwt.jwks`).
  */
-export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string }): Logger {
+export function createLogger(opts: { level: string; format: 'json' | 'pretty'; name?: string; bufferBytes?: number; sharedStdout?: boolean }): Logger {
   const pretty = opts.format === 'pretty' && prettyInstalled();
   if (pretty) {
     return mergingChildren(pino(loggerOptions(opts),
       pino.transport({ target: 'pino-pretty', options: { colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } })));
   }
-  const dest = lineDestination();
+  const dest = lineDestination(opts.bufferBytes, opts.sharedStdout === true);
   const logger = mergingChildren(pino(loggerOptions(opts), dest));
   if (opts.format === 'pretty' && !prettyMissingWarned) {
     prettyMissingWarned = true;

@@ -38,7 +38,7 @@ export async function serve(argv: string[], usage: string): Promise<void> {
   if (cp !== null && !cp.ok) fail(`invalid config ${values.config}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
   let { config, text } = cp !== null ? { config: cp.config, text: '' } : loadOrExit(values.config, usage);
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);
-  const logger = createLogger({ level: config.log.level, format: config.log.format });
+  const logger = createLogger({ level: config.log.level, format: config.log.format, bufferBytes: config.log.buffer_bytes, sharedStdout: workers > 1 });
   // SIGHUP's default action ends the process: one that arrives while the instance starts
   // (waiting for the bus, forking workers — seconds) would kill it. Remember it and reload
   // once started: the file may have changed after it was read.

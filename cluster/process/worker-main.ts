@@ -43,7 +43,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   const s = boot.start === boot.text ? r : parse(boot.start);
   const started = s.ok ? s.config : (r as { config: Config }).config;
   const config = withStartFields((r as { config: Config }).config, started);
-  const logger = createLogger({ level: config.log.level, format: config.log.format, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
+  const logger = createLogger({ level: config.log.level, format: config.log.format, bufferBytes: config.log.buffer_bytes, sharedStdout: true, name: `portcullis-w${process.env.PORTCULLIS_WORKER_INDEX ?? ''}` });
   // the primary owns the cluster policy watcher: it says when auth routes wait for the policy
   let policyHold = boot.hold;
   const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy, () => policyHold, started);

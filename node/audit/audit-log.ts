@@ -1,10 +1,11 @@
 // The audit trail: one JSON line per administrative action, on its own file (`log.audit.file`,
-// created 0600, or standard output when no file is set), apart from the request and component
-// logs so it can be shipped and kept on its own terms. Written synchronously, in order, so a
-// clean close loses nothing. Never a token or secret: actors and tokens appear as fingerprints only.
+// created 0600, written synchronously, in order, so a clean close loses nothing) or, when no file is
+// set, through the process log's stdout queue. Never a token or secret: actors and tokens appear as
+// fingerprints only.
 import { appendFileSync, chmodSync, closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { logLinesDropped, oneLine } from '../log.js';
 import type { AuditRecord } from './audit-record.js';
 import { UnauthorizedBudget } from './unauthorized-budget.js';
 
@@ -17,13 +18,14 @@ export interface AuditSettings {
 
 /** How long recordSoon may hold a record, ms. */
 const SOON_MS = 50;
-/** How long a write may wait for a full pipe on standard output (EAGAIN) before the lines are given up, ms. */
-const FULL_PIPE_WAIT_MS = 2_000;
+
+/** The process log's destination (node/log-destination.ts): where records go when no file is set. */
+export interface LineSink { write(lines: string): unknown }
 
 /** pino's destination: the lines of one record() or one batch, collected for a single write. */
 class LineCollector {
   private lines = '';
-  write(s: string): void { this.lines += s; }
+  write(s: string): void { this.lines += oneLine(s); }
   take(): string {
     const s = this.lines;
     this.lines = '';
@@ -48,18 +50,25 @@ export class AuditLog {
   };
 
   /**
-   * `fd`: the open audit file (or 1); `file`: its path, for records after close(). Writes are
+   * `fd`: the open audit file (-1 without one); `file`: its path, for records after close(). Writes are
    * synchronous — a record's line is in the file when record() returns, lines keep their order
    * and close() needs no wait. An asynchronous destination (pino's, used before) reordered lines
    * at close (its flushSync wrote the buffered ones while an earlier write was still in flight)
    * and could lose them when the process exited first. Audit writes are rare (admin calls,
    * reloads) or batched (recordSoon), so a few µs of write(2) off the request path is cheap.
    */
-  private constructor(private readonly out: Logger, private readonly lines: LineCollector, private fd: number, private readonly file: string | null) {}
+  private constructor(private readonly out: Logger, private readonly lines: LineCollector, private fd: number, private readonly file: string | null,
+    private readonly stdout: LineSink) {}
 
-  /** Open the destination; throws (with the path) when the file cannot be created. */
-  static open(s: AuditSettings): AuditLog {
-    let fd = 1;
+  /**
+   * Open the destination; throws (with the path) when the file cannot be created. Without a file the
+   * records join `stdout`, the process log's asynchronous queue: one writer on standard output, so a
+   * record never waits on the event loop for a full pipe (a synchronous write did, up to 2 s per
+   * record while a log shipper stalled: any unauthenticated admin call froze every request) and is
+   * never cut by the other lines; what that queue drops is counted as lost here.
+   */
+  static open(s: AuditSettings, stdout: LineSink): AuditLog {
+    let fd = -1;
     if (s.file !== undefined) {
       mkdirSync(dirname(s.file), { recursive: true, mode: 0o700 });
       fd = openSync(s.file, 'a', 0o600);
@@ -68,7 +77,7 @@ export class AuditLog {
     }
     const lines = new LineCollector();
     const out = pino({ base: { name: 'portcullis-audit', pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg' }, lines);
-    return new AuditLog(out, lines, fd, s.file ?? null);
+    return new AuditLog(out, lines, fd, s.file ?? null, stdout);
   }
 
   /** Write one record now (synchronously, after any still queued by recordSoon; never throws). */
@@ -134,8 +143,14 @@ export class AuditLog {
   private flush(): void {
     const s = this.lines.take();
     if (s.length === 0) return;
+    if (this.file === null) {
+      const dropped = logLinesDropped();
+      this.stdout.write(s);
+      this.linesLost += logLinesDropped() - dropped;
+      return;
+    }
     try {
-      if (this.closed && this.file !== null) appendFileSync(this.file, s, { mode: 0o600 });
+      if (this.closed) appendFileSync(this.file, s, { mode: 0o600 });
       else writeAll(this.fd, Buffer.from(s, 'utf8'));
     } catch (err) {
       const lines = s.split('\n').length - 1;
@@ -145,19 +160,8 @@ export class AuditLog {
   }
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
-/** write(2) until every byte is out; a full non-blocking pipe (EAGAIN) is waited on for up to FULL_PIPE_WAIT_MS. */
+/** write(2) to the audit file until every byte is out. */
 function writeAll(fd: number, b: Buffer): void {
   let off = 0;
-  let waited = 0;
-  while (off < b.length) {
-    try {
-      off += writeSync(fd, b, off, b.length - off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || waited >= FULL_PIPE_WAIT_MS) throw err;
-      Atomics.wait(pause, 0, 0, 5);
-      waited += 5;
-    }
-  }
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
 }

@@ -60,5 +60,11 @@ export const logSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   format: z.enum(['json', 'pretty']).default('json'),
   access: z.boolean().default(true), // one line per request
+  /**
+   * Bytes of log lines held in memory while stdout does not take them (a slow or stalled reader),
+   * 16 MiB by default; a line that does not fit is dropped and counted
+   * (portcullis_log_lines_dropped_total). Read at start.
+   */
+  buffer_bytes: z.number().int().min(65_536).default(16 * 1024 * 1024), // 16 MiB
   audit: auditSchema,
 }).default({});

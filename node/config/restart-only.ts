@@ -7,7 +7,7 @@ import type { Config } from './schema.js';
 export const RESTART_ONLY_FIELDS: readonly string[] = [
   'server.listen', 'server.tls', 'server.workers', 'server.min_semi_space_mb', 'server.worker_silence_kill_ms', 'server.http2', 'server.decision', 'server.websocket',
   'admin.listen', 'admin.token_env', 'admin.metrics_token_env', 'admin.max_connections',
-  'log.level', 'log.format', 'log.access', 'log.audit',
+  'log.level', 'log.format', 'log.access', 'log.buffer_bytes', 'log.audit',
   'tracing', 'verifier',
   // the bus connection and the member on it; only cluster.policy.response_header is read per snapshot
   'cluster.nats', 'cluster.subject_prefix', 'cluster.fail_closed_after_ms', 'cluster.member_id', 'cluster.start_timeout_ms',
