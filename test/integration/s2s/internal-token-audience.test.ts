@@ -3,15 +3,14 @@
 // does not take the proxy's own tokens; only a route naming the proxy's issuer does, and that
 // issuer's `audiences` decide whose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer as createNetServer } from 'node:net';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { handshake, waitReady, wsUrl } from '../ws/ws-fixtures.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { freePort } from '../../helpers/ports.js';
 
 const SELF = 'https://portcullis.internal';
-const freePort = (): Promise<number> => new Promise((r) => { const s = createNetServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => r(p)); }); });
 
 describe('an internal token replayed by the service it was minted for', () => {
   let as: AuthServer;

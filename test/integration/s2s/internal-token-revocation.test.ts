@@ -4,11 +4,11 @@
 // scoped to the inbound's issuer, sid or kid — not for the rest of its max_ttl_s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { createServer as createNetServer } from 'node:net';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin, waitReady } from '../ws/ws-fixtures.js';
+import { freePort } from '../../helpers/ports.js';
 
 const SELF = 'https://portcullis.internal';
 const claimsOf = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -23,7 +23,7 @@ describe('a minted internal token dies with the inbound token it replaced', () =
     as = await startAuthServer();
     up = await startScriptedUpstream((req, res) => { auths.push(String(req.headers.authorization ?? '')); res.end('ok'); });
     // the proxy's own JWKS is served on its main port: pick the port first so the issuer can name it
-    const port = await new Promise<number>((r) => { const s = createNetServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => r(p)); }); });
+    const port = await freePort(); // below the ephemeral range: no port-0 bind beside it takes it first
     proxy = await startProxy({
       server: { listen: { host: '127.0.0.1', port } },
       admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
