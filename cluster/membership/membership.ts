@@ -3,25 +3,36 @@
 // at once when it says `member.left`. A round whose timer fired late (this process was
 // stalled) expires nobody: the peers' heartbeats are still unread in the socket. A member with
 // cluster policy carries its policy status in every heartbeat (`policy status` reads them);
-// one with a direct revocation listener carries its address (heartbeat v3). A heartbeat signed no later
-// than one already heard from that id (unsigned IPC: not newer by startedAt, seq) is a replay, and so is
-// a `member.left` signed before that member's process started (a restart under the same id): ignored and counted. A
+// one with a direct revocation listener carries its address (heartbeat v3). A heartbeat neither signed later
+// than every one heard from that id nor newer by (startedAt, seq) is a replay, and so is a `member.left`
+// signed before that member's process started (a restart under the same id): ignored and counted. A
 // heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
 
-/** The newest heartbeat heard from a member: its process, sequence and signing time (null: unsigned IPC), and when it was heard. */
+/** The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC), and when it was heard. */
 interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number }
 
 /**
- * Is a heartbeat no newer than `last`? Signed ones are ordered by their signing time alone (the sender's
- * clock): a key holder's beat with an invented startedAt or seq can then hold the real member's beats
- * out for at most the freshness window it may sign ahead (`cluster.auth.max_age_ms`), not until it restarts.
+ * Is a heartbeat no newer than `last`? A replay is older on both counts: its (startedAt, seq) and, when
+ * signed, its signing time. Signing time alone made a member whose clock was stepped back (an NTP step)
+ * a "replayer" of its own beats, out of every view until its clock passed the last one heard; (startedAt,
+ * seq) alone let one beat sealed under its id with seq 2^53 hold it out until it restarted. Now such a
+ * beat holds it out at most for the freshness window it may sign ahead (`cluster.auth.max_age_ms`).
  */
 function notNewer(m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, last: Newest): boolean {
-  if (signedAt !== null && last.signedAt !== null) return signedAt <= last.signedAt;
-  return m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq);
+  const olderProcessOrSeq = m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq);
+  if (signedAt !== null && last.signedAt !== null) return olderProcessOrSeq && signedAt <= last.signedAt;
+  return olderProcessOrSeq;
+}
+
+/** `last` moved forward by a heartbeat that is not a replay: each count keeps its highest. */
+function newer(last: Newest | undefined, m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, at: number): Newest {
+  if (last === undefined) return { startedAt: m.startedAt, seq: m.seq, signedAt, at };
+  const ahead = m.startedAt > last.startedAt || (m.startedAt === last.startedAt && m.seq > last.seq);
+  const signed = signedAt === null ? last.signedAt : last.signedAt === null ? signedAt : Math.max(signedAt, last.signedAt);
+  return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at };
 }
 
 /** What the view knows about one member. */
@@ -211,7 +222,7 @@ export class Membership {
         // a captured authentic heartbeat replayed (fresh for max_age_ms) must not keep a dead member in the view
         const last = this.newest.get(m.id);
         if (last !== undefined && notNewer(m, signedAt, last)) { this.replayed++; return; }
-        this.newest.set(m.id, { startedAt: m.startedAt, seq: m.seq, signedAt, at: this.now() });
+        this.newest.set(m.id, newer(last, m, signedAt, this.now()));
         const known = this.view.has(m.id);
         this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); }

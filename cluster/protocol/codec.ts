@@ -65,9 +65,11 @@ export class Codec {
       this.restoreStructures();
       return this.drop('malformed', null);
     }
-    // A message that redefined a shared record is not one our encoders write (they only define
-    // record ids past the shared ones, for nested objects): its fields are the sender's invention.
-    if (this.restoreStructures()) return this.drop('malformed', null);
+    // A message whose own record is defined inline (it begins with msgpackr's record definition,
+    // 0xd4 0x72) over a shared one is not one any build writes: its fields are the sender's invention.
+    // A nested object defined under a shared id is: a build with fewer shared records defines nested
+    // records from the end of its own list (dropped before, an older member's fills and heartbeats).
+    if (this.restoreStructures() && bytes[0] === 0xd4 && bytes[1] === 0x72) return this.drop('malformed', null);
     if (!isPlainObject(o) || typeof o.type !== 'string') return this.drop('malformed', null);
     const byV = this.specs.get(o.type);
     if (byV === undefined) return this.drop('unknown_type', o.type.slice(0, 64));

@@ -67,7 +67,7 @@ export class RevocationActor {
     if (opts.mode === 'nats') {
       if (opts.nats === undefined) throw new Error('nats mode needs the NATS transport');
       const stream = (): RevocationStream | null => this.streamOf();
-      this.follower = new StreamFollower(stream, (subject, data) => opts.bus.openStored(subject, data), {
+      this.follower = new StreamFollower(stream, (subject, data) => this.ingest.openStored(subject, data), {
         record: (msg, _seq, subject, signedAt) => { if (msg !== null) this.receive({ type: 'revocation.received', msg, via: 'replay', subject, signedAt }); },
         complete: () => this.receive({ type: 'replay.complete' }),
         unreachable: (sinceMs) => this.receive({ type: 'stream.unreachable', sinceMs }),

@@ -3,7 +3,7 @@
 // store's bound, and one that does not fit — or that this build cannot read — is never dropped
 // silently: the member fails closed until it expires. Used only by the revocation actor.
 import type { Logger } from '../../node/log.js';
-import type { MessageBus } from '../protocol/message-bus.js';
+import type { MessageBus, OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { ArrivalPath } from './revocation-actor-contract.js';
 import { checkRevocationRecord } from './revocation-request.js';
@@ -51,6 +51,17 @@ export class RevocationIngest {
       this.o.logger?.error({ subject, why, unreadable: this.unreadableLogged, until: new Date(this.unreadableUntil).toISOString() },
         'revocation this build cannot read (a newer build\'s kind or version?): auth routes answer 503 until it could have expired; upgrade this member');
     }
+  }
+
+  /**
+   * A stream message opened for replay (MessageBus.openStored, which reports one that does not decode):
+   * one that decodes as another kind closes the gate as it does live. Before, replay skipped it, so a
+   * member started after it served the tokens the live members refused.
+   */
+  openStored(subject: string, data: Uint8Array): OpenedMessage | null {
+    const o = this.o.bus.openStored(subject, data);
+    if (o !== null && o.msg.type !== 'revocation.added') this.unreadable(subject, o.signedAt, 'not_a_revocation');
+    return o;
   }
 
   /** True while a revocation refused for lack of room, or one this build could not read, may still be live. */

@@ -94,8 +94,16 @@ export class InternalMinter {
     this.#cfg = cfg;
   }
 
-  /** Lifetime caps of tokens minted from introspected tokens, by issuer name, from now on (introspectionRecheckS). */
+  /**
+   * Lifetime caps of tokens minted from introspected tokens, by issuer name, from now on
+   * (introspectionRecheckS). A cap that is new or shorter drops the cached tokens, as a shorter
+   * max_ttl_s does: before, the ones minted under the longer cap went on being handed out.
+   */
   setRecheck(recheck: ReadonlyMap<string, number>): void {
+    for (const [name, s] of recheck) {
+      const old = this.#recheck.get(name);
+      if (old === undefined || s < old) { this.#cache.clear(); break; }
+    }
     this.#recheck = recheck;
   }
 

@@ -1,10 +1,11 @@
 // Rolling upgrade: a newer build's member publishes a revocation this build cannot read (a version under
 // its next shared record id). Dropping it would let its token through: the member fails closed instead
-// (auth routes 503, /readyz not ready, counted, logged); a keyless client's junk changes nothing.
+// (auth routes 503, /readyz not ready, counted, logged); a keyless client's junk changes nothing. A sealed
+// message of another kind on a revocation subject closes it too, live and replayed alike.
 import { describe, expect, it } from 'vitest';
 import { Packr } from 'msgpackr';
 import { request } from 'undici';
-import { BusAuth, MESSAGE_SPECS } from '../../../cluster/protocol/index.js';
+import { BusAuth, Codec, MESSAGE_SPECS } from '../../../cluster/protocol/index.js';
 import { ADMIN_TOKEN, BUS_KEY } from '../../helpers/proxy-process.js';
 import { waitFor } from '../../helpers/wait.js';
 import { busStand } from './bus-stand.js';
@@ -63,4 +64,21 @@ describe('rolling upgrade: a revocation from a newer build', () => {
     await waitFor('B read it from the stream', async () => (await metric(B, 'portcullis_revocations_unreadable')) === 1, 15_000);
     expect((await call(B, token)).status).toBe(503);
   }, 60_000);
+
+  it('a sealed message of another kind on a revocation subject closes a member replaying it from the stream too, as it closed the live one (regression)', async () => {
+    // a prefix of its own: its stream holds only this message
+    const other = `${prefix}x`;
+    const A = await stand.member({ subject_prefix: other });
+    const token = await stand.as.issueJwt({ sub: 'omar' });
+    await waitFor('the member serves', async () => (await call(A, token)).status === 200, 15_000);
+    const subject = `${other}.revocations.jti`;
+    const goodbye = new Codec().encode({ type: 'member.left', v: 1, id: 'nobody' });
+    stand.nc.publish(subject, new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, goodbye));
+    await stand.nc.flush();
+    await waitFor('the live member closed', async () => (await call(A, token)).status === 503, 10_000);
+    // before: a member started afterwards skipped it in the stream and let every token through
+    const B = await stand.member({ subject_prefix: other });
+    await waitFor('B read it from the stream', async () => (await metric(B, 'portcullis_revocations_unreadable')) === 1, 10_000);
+    expect((await call(B, token)).status).toBe(503);
+  }, 40_000);
 });

@@ -212,5 +212,22 @@ describe('Membership', () => {
     expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 1 });
     expect(bus.rejections().invalid).toBe(1);
   });
-});
 
+  it('a member whose clock is stepped back (NTP step) stays in the view: its process keeps counting seq; a captured beat of it is still a replay (regression)', async () => {
+    const a = member('a');
+    a.start();
+    const start = Date.now() - 60_000;
+    let seq = 0;
+    const hb = (signedAt: number, s = ++seq): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: start, seq: s, intervalMs: 1_000 }, signedAt);
+    hb(Date.now());
+    await tick(1_000);
+    hb(Date.now());
+    // p's clock is stepped back 10 s (within max_age_ms, so its beats stay fresh): before, every beat of it
+    // was a "replay" until its clock passed the last one heard — it left every view (and its keys) for ~7 s
+    for (let i = 0; i < 6; i++) { await tick(1_000); hb(Date.now() - 10_000); }
+    expect(a.members()).toEqual(['a', 'p']);
+    hb(Date.now() - 10_000, 3); // a beat captured earlier, replayed: older by seq and by signing time
+    hb(Date.now() - 12_000, seq); // and the newest one again
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 2 });
+  });
+});

@@ -173,5 +173,27 @@ describe('Codec', () => {
       }
     }
   });
-});
 
+  it('reads the messages of a build with fewer shared records: their nested objects are defined under ids that are shared here (regression)', () => {
+    // A build before the last spec was appended (before `sid`: one shared record fewer) writes a nested
+    // object's record under the first id past its own list, which is this build's last shared id; the
+    // next build will read ours the same way. Before: every such message was dropped as malformed —
+    // an older member's cache fills and lease answers (claims), its heartbeats with policy status.
+    const older = MESSAGE_SPECS.slice(0, -1).map((s) => [...s.fields]);
+    const packr = new Packr({ structures: older, maxSharedStructures: older.length, useRecords: true, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
+    const inOrder = (m: BusMessage): Record<string, unknown> => {
+      const spec = MESSAGE_SPECS.find((s) => s.type === m.type && s.v === m.v)!;
+      return Object.fromEntries(spec.fields.map((f) => [f, (m as unknown as Record<string, unknown>)[f] ?? null]));
+    };
+    const fill: BusMessage = { type: 'cache.filled', v: 1, key: 'b'.repeat(64), issuer: 'corp', active: true, claims: { sub: 'u', cnf: { jkt: 'k' }, realm_access: { roles: ['a'] } }, expiresAt: 2e12, origin: 'old-member' };
+    const beat: BusMessage = { type: 'member.heartbeat', v: 2, id: 'old-member', role: 'single', host: 'h', pid: 1, startedAt: 1, seq: 2, intervalMs: 1_000, policy: { version: 3, digest: 'a'.repeat(64), error: null, latestSeen: 3, from: 'bus' } };
+    const b = new Codec();
+    for (const m of [fill, beat, fill]) {
+      const bytes = packr.pack(inOrder(m));
+      expect(bytes[0]).toBeLessThan(0xd4); // the message itself under a shared record, only its nested objects defined inline
+      expect(b.decode(bytes)).toEqual(m);
+      expect(b.decode(new Codec().encode(revocation))).toEqual(revocation); // and the shared record is ours again
+    }
+    expect(b.stats().dropped_malformed).toBe(0);
+  });
+});
