@@ -103,6 +103,9 @@ export class ProxyInstance {
   private policy: PolicyVersion | null;
   private readonly env: Environment;
   private closing = false;
+  /** Ends shutdown_delay_ms early while it runs (endShutdownDelay); set by the delay. */
+  private delayEnd: (() => void) | null = null;
+  private delaySkipped = false;
   private readonly configPath: string | undefined;
   /** The config this process started with: the fields read at start only keep its values (config/restart-only.ts). */
   private readonly started: Config;
@@ -347,13 +350,28 @@ export class ProxyInstance {
     for (const pool of p.pools) void pool.close();
   }
 
+  /**
+   * A second stop signal: the rest of server.timeouts.shutdown_delay_ms is skipped and the drain
+   * begins now (a shutdown not yet begun skips its delay). What is in flight is still drained.
+   */
+  endShutdownDelay(): void {
+    this.delaySkipped = true;
+    this.delayEnd?.();
+  }
+
   /** Graceful stop: refuse new connections, drain in-flight requests, close pools. */
   async shutdown(): Promise<void> {
     if (this.closing) return;
     this.closing = true; // /readyz 503 from here
     const { drain_ms: drainMs, shutdown_delay_ms: delayMs } = this.snapshot.config.server.timeouts;
     // serve on while load balancers see /readyz 503 and stop sending (README: Shutdown)
-    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (delayMs > 0 && !this.delaySkipped) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        this.delayEnd = () => { clearTimeout(timer); resolve(); };
+      });
+      this.delayEnd = null;
+    }
     await Promise.all([this.listener?.drain(drainMs), this.h2?.drain(drainMs)]);
     await this.admin?.close();
     await this.auth.close();

@@ -145,6 +145,8 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
   }
   members.set(inst, member.node);
   const stop = (): void => {
+    // a second SIGTERM/SIGINT skips the rest of shutdown_delay_ms: the drain begins now (README: Signals)
+    if (stopping.has(inst)) { inst.endShutdownDelay(); return; }
     void stopInstance(inst).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
   };
   if (admin) {

@@ -29,7 +29,8 @@ export type WorkerMessage =
   | { type: 'worker.status'; ready: boolean; issuers?: IssuerReadiness }
   | ReloadReply;
 /** `policy.hold`: whether auth routes wait (503) for the cluster policy, sent on every change (the primary owns the watcher). */
-export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown' } | { type: 'policy.hold'; on: boolean };
+/** `worker.shutdown` with `now`: the primary's second stop signal, the rest of shutdown_delay_ms is skipped. */
+export type PrimaryMessage = ReloadMessage | { type: 'worker.shutdown'; now?: true } | { type: 'policy.hold'; on: boolean };
 
 /** A forked worker's node options: the primary's, plus the young-generation floor (server.min_semi_space_mb, MB; 0: none; one given to node wins). */
 export function workerExecArgv(own: readonly string[], minSemiSpaceMb: number): string[] {
@@ -104,8 +105,8 @@ export class Supervisor {
     const cfg = this.config;
     // from the first fork on the primary must outlive its workers: a SIGTERM/SIGINT to it alone (tini, `kill PID`)
     // killed it at once, and a worker still booting crashed on its closed channel (EPIPE trace), exit 143/130
-    process.on('SIGTERM', () => void this.stop(0));
-    process.on('SIGINT', () => void this.stop(0));
+    process.on('SIGTERM', () => this.signalled());
+    process.on('SIGINT', () => this.signalled());
     this.port = await portForWorkers(cfg.server.listen.host, cfg.server.listen.port).catch((err: Error) => { throw new Error(`server.listen: ${err.message}`); });
     // the hub must exist before workers connect to it (IPC mode); with NATS it is one more member
     this.node = await ClusterNode.start({ config: cfg, logger: this.logger, role: 'primary', current: () => this.config });
@@ -323,6 +324,12 @@ export class Supervisor {
         throw new Error(`unknown reload outcome ${String(never)}`);
       }
     }
+  }
+
+  /** SIGTERM/SIGINT: stop; a second one tells the workers to skip the rest of shutdown_delay_ms (their drain begins). */
+  private signalled(): void {
+    if (!this.stopping) { void this.stop(0); return; }
+    for (const s of this.slots) if (s.worker?.isConnected() === true) s.worker.send({ type: 'worker.shutdown', now: true } satisfies PrimaryMessage);
   }
 
   async stop(code: number): Promise<void> {

@@ -77,7 +77,7 @@ export async function runWorker(argv: string[]): Promise<void> {
     discard: (p) => inst.discard(p),
   }, (m) => toPrimary(m satisfies WorkerMessage));
   process.on('message', (m: PrimaryMessage) => {
-    if (m?.type === 'worker.shutdown') stop();
+    if (m?.type === 'worker.shutdown') { stop(); if (m.now === true) inst.endShutdownDelay(); }
     else if (m?.type === 'policy.hold') policyHold = m.on;
     else if (answerWorkerAdmin(m, () => inst.adminRoutes(), (a) => toPrimary(a))) return;
     else reloads(m as ReloadMessage);
