@@ -76,7 +76,7 @@ export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES, shared = false)
     state._bufs = []; state._lens = []; state._len = 0; state._writingBuf = Buffer.alloc(0);
     dest.write = (() => { dropped++; return true; }) as typeof dest.write;
   });
-  dest.flushSync = () => exitFlush(state, retryWaiting);
+  dest.flushSync = () => exitFlush(state, retryWaiting, shared);
   return dest;
 }
 
@@ -84,9 +84,12 @@ export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES, shared = false)
  * Write what is pending with write(2) at exit, in order: given up after EXIT_FLUSH_MS without a
  * byte taken by a full pipe (EAGAIN), at once on any other error (EPIPE: the reader is gone; EBADF, ENOSPC…).
  * What is not written is counted in whole lines. sonic-boom's own flushSync retries such errors
- * every 100 ms forever, so a process with a dead stdout reader never exited.
+ * every 100 ms forever, so a process with a dead stdout reader never exited. `shared`: in whole lines
+ * of at most PIPE_BUF bytes per write(2), as while running — one write of everything queued was taken
+ * in part by a full pipe, and the other processes exiting with it (a stop of `serve --workers N`)
+ * wrote their lines inside its lines.
  */
-function exitFlush(s: Pending, retryWaiting: boolean): void {
+function exitFlush(s: Pending, retryWaiting: boolean, shared: boolean): void {
   if (s.fd < 0) return;
   const chunks = s._bufs.flat();
   // a write in flight (not waiting for its retry) goes out through libuv: leave its bytes to it
@@ -96,7 +99,7 @@ function exitFlush(s: Pending, retryWaiting: boolean): void {
   let deadline = Date.now() + EXIT_FLUSH_MS;
   while (buf.length > 0) {
     try {
-      const n = writeSync(s.fd, buf);
+      const n = writeSync(s.fd, buf, 0, shared ? wholeLines(buf) : buf.length);
       buf = buf.subarray(n);
       // a reader that keeps reading, however slowly, gets every line; only a stalled one is bounded
       if (n > 0) deadline = Date.now() + EXIT_FLUSH_MS;
@@ -107,4 +110,13 @@ function exitFlush(s: Pending, retryWaiting: boolean): void {
     }
   }
   dropped += linesIn([buf]);
+}
+
+/** Bytes of `buf`'s next write(2) to a shared pipe: its whole lines up to PIPE_BUF bytes, or its first line alone when longer. */
+function wholeLines(buf: Buffer): number {
+  if (buf.length <= PIPE_BUF) return buf.length;
+  const last = buf.lastIndexOf(NEWLINE, PIPE_BUF - 1);
+  if (last >= 0) return last + 1;
+  const end = buf.indexOf(NEWLINE, PIPE_BUF);
+  return end < 0 ? buf.length : end + 1;
 }
