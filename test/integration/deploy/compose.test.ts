@@ -27,7 +27,7 @@ interface Service {
   healthcheck?: { test: string[] }; depends_on?: Record<string, { condition: string }>;
 }
 interface PortcullisConfig {
-  server: { listen: { port: number }; timeouts: { drain_ms: number } };
+  server: { listen: { port: number }; timeouts: { drain_ms: number; shutdown_delay_ms?: number } };
   admin: { listen: { host: string; port: number } };
   issuers: Record<string, { issuer: string }>;
   upstreams: Record<string, { targets: string[] }>;
@@ -113,7 +113,8 @@ describe('deploy/compose', () => {
       expect(s.environment?.PORTCULLIS_ADMIN_TOKEN, `${name}: admin token`).toBe(envFile(ENV_FILE).PORTCULLIS_ADMIN_TOKEN);
       for (const p of ports(s)) { const k = `${p.host_ip ?? ''}:${p.published}`; expect(seenPorts.has(k), k).toBe(false); seenPorts.add(k); }
       expect(config.admin.listen.host).toBe('0.0.0.0'); // the image HEALTHCHECK and the published port reach it
-      expect(seconds(s.stop_grace_period!) * 1000).toBeGreaterThan(config.server.timeouts.drain_ms);
+      // the primary kills a worker still draining shutdown_delay_ms + drain_ms + 2 s after the signal
+      expect(seconds(s.stop_grace_period!) * 1000).toBeGreaterThan((config.server.timeouts.shutdown_delay_ms ?? 0) + config.server.timeouts.drain_ms + 2_000);
       expect(s.read_only).toBe(true);
       expect(s.cap_drop).toEqual(['ALL']);
       expect(s.security_opt).toContain('no-new-privileges:true');

@@ -77,11 +77,11 @@ describe('deploy/kubernetes', () => {
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(container.startupProbe.httpGet.path).toBe('/healthz');
-    // preStop pause ≥ drain_ms; the grace period covers pause + drain
+    // preStop pause ≥ drain_ms; the grace period covers pause + shutdown_delay_ms (if set) + drain + the primary's 2 s
     const sleep = container.lifecycle.preStop.exec.command as string[];
     expect(sleep[0]).toBe('/bin/sleep');
     expect(Number(sleep[1]) * 1000).toBeGreaterThanOrEqual(c.server.timeouts.drain_ms);
-    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(sleep[1]) * 1000 + c.server.timeouts.drain_ms);
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(sleep[1]) * 1000 + (c.server.timeouts.shutdown_delay_ms ?? 0) + c.server.timeouts.drain_ms + 2_000);
     // workers fit the CPU limit
     expect(c.server.workers).toBeLessThanOrEqual(Number(container.resources.limits.cpu));
   });
