@@ -74,7 +74,8 @@ export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES, shared = false)
     if (err.code !== 'EPIPE') throw err;
     dropped += linesIn([state._writingBuf, ...state._bufs.flat()]);
     state._bufs = []; state._lens = []; state._len = 0; state._writingBuf = Buffer.alloc(0);
-    dest.write = (() => { dropped++; return true; }) as typeof dest.write;
+    // one per line, not per call: the audit trail hands over a batch of records in one write
+    dest.write = ((line: string | Buffer) => { dropped += linesIn([typeof line === 'string' ? Buffer.from(line) : line]); return true; }) as typeof dest.write;
   });
   dest.flushSync = () => exitFlush(state, retryWaiting, shared);
   return dest;
