@@ -80,6 +80,9 @@ export class EventEndpoints {
   readonly #streams = new Map<string, { readonly manager: SsfStreamManager; readonly json: string }>();
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #dropCached: DropCached | null;
+  /** Requests being served (body arriving or being judged): a stop's drain waits for them (idle()). */
+  #inflight = 0;
+  #idleResolve: (() => void) | null = null;
 
   constructor(opts: EventEndpointsOptions) {
     this.#log = opts.logger.child({ component: 'idp-events' });
@@ -101,7 +104,14 @@ export class EventEndpoints {
   serve(res: HttpResponse, t: EventTarget, method: string, headers: readonly string[], contentLength: number, done: (status: number, result: string) => void): void {
     const started = performance.now();
     let aborted = false;
-    res.onAborted(() => { aborted = true; });
+    let settled = false;
+    this.#inflight++;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      if (--this.#inflight === 0 && this.#idleResolve !== null) { this.#idleResolve(); this.#idleResolve = null; }
+    };
+    res.onAborted(() => { aborted = true; settle(); });
     const write = (a: EventAnswer & { readonly type?: string }, allow = false): void => {
       this.#count(t.name, t.kind === 'logout' ? 'backchannel_logout' : `ssf_${a.type ?? 'unknown'}`, a.result);
       if (a.result === 'accepted') this.#latency.record(performance.now() - started);
@@ -119,6 +129,7 @@ export class EventEndpoints {
           res.end(a.body, close);
         });
         done(a.status, a.result);
+        settle();
       };
       // a closing answer given inside uWS's handler waits for its parse loop (node/handler-scope.ts)
       if (close) closeAfterParse(answer);
@@ -164,6 +175,19 @@ export class EventEndpoints {
       // uWS neuters the ArrayBuffer on return: copy
       chunks.push(Buffer.from(Buffer.from(ab)));
       if (last) run(Buffer.concat(chunks));
+    });
+  }
+
+  /** A request is being served. */
+  get busy(): boolean { return this.#inflight > 0; }
+
+  /** A stop's drain: resolve once no request is being served, or after `ms`. */
+  idle(ms: number): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      t.unref();
+      this.#idleResolve = () => { clearTimeout(t); resolve(); };
     });
   }
 

@@ -3,7 +3,7 @@
 // an Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
-import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
+import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
@@ -28,19 +28,10 @@ import { WsProxy, verifyAndAuthorize } from '../ws/index.js';
 import type { EventEndpoints } from '../events/index.js';
 import { DecisionEndpoints } from '../decision/index.js';
 import { clientAddress } from './client-address.js';
+import { errorReason, loggedRawPath } from './refusal-fields.js';
 import { enterRun, leaveRun, runNow } from '../run-clock.js';
 
 const headersIn = new HeaderCollector();
-
-/** Access-log `reason` of the proxy's own error answer: the code without its prefix, lower-case (PORTCULLIS_ERR_ROUTE_NOT_FOUND → route_not_found). */
-function errorReason(code: ErrorCode): string {
-  return code.slice(15).toLowerCase();
-}
-
-/** A request path as logged for a request refused before normalisation: at most 512 characters. */
-function loggedRawPath(p: string): string {
-  return p.length > 512 ? `${p.slice(0, 512)}…` : p;
-}
 
 export interface ListenerOptions {
   host: string;
@@ -69,6 +60,8 @@ export class Listener implements RelayHost {
   private sweeper: NodeJS.Timeout | null = null;
   /** A stop's drain has begun (drain()): requests on open connections are still served, with `Connection: close`. */
   draining = false;
+  /** The drain is over; the sockets close within this turn. */
+  private drained = false;
   private drainResolve: (() => void) | null = null;
   // The request being handled synchronously, for reject()'s access log line (no object per request).
   private reqStart = 0;
@@ -135,17 +128,25 @@ export class Listener implements RelayHost {
     const until = performance.now() + drainMs;
     if (this.socket !== null) { uWS.us_listen_socket_close(this.socket); this.socket = null; }
     this.ws.closeAll(); // a WebSocket never finishes by itself: 1001 at once
-    // decisions being judged (node/decision) are answered too, within the same drainMs; so are requests and
-    // decisions asked on open connections meanwhile: waiting for one kind, the other may have started
+    // decisions being judged (node/decision) and identity-provider events (node/events) are answered too, within
+    // the same drainMs; so are requests, decisions and events asked on open connections meanwhile: waiting for
+    // one kind, another may have started
+    const events = this.opts.events ?? null;
     for (let left = drainMs; left > 0; left = until - performance.now()) {
       const decisions = this.decisions?.drain(left); // also stops its unix socket
       if (this.active.size > 0) await new Promise<void>((resolve) => { this.drainResolve = resolve; setTimeout(resolve, left).unref(); });
       await decisions;
-      if (this.active.size === 0 && this.decisions?.busy !== true) break;
+      await events?.idle(until - performance.now());
+      if (this.active.size === 0 && this.decisions?.busy !== true && events?.busy !== true) break;
     }
     for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
+    // an answer written in this turn (the last event or decision, from a promise callback) leaves with uWS's
+    // loop iteration: closing the sockets now dropped it (the client saw the connection close without it);
+    // a request read meanwhile is not served (pools and components close next): its connection is closed
+    this.drained = true;
+    await new Promise((r) => setImmediate(r));
     (this.app as unknown as { close?: () => void }).close?.();
   }
 
@@ -281,6 +282,7 @@ export class Listener implements RelayHost {
     // During a stop's drain a request on a connection opened before is served (with `Connection: close`):
     // a 503 here was an error for a client that had only reused its keep-alive connection. A WebSocket
     // would outlive the drain: refused.
+    if (this.drained) { res.close(); return; }
     if (this.draining && wsContext !== undefined) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
     if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
     if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
