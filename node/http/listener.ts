@@ -142,8 +142,8 @@ export class Listener implements RelayHost {
     for (const relay of [...this.active]) relay.shutdown();
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.ws.stop();
-    // an answer written in this turn (the last event or decision, from a promise callback) leaves with uWS's
-    // loop iteration: closing the sockets now dropped it (the client saw the connection close without it);
+    // an answer written in this turn (the last event's, from a promise callback) leaves with uWS's loop
+    // iteration: closing the sockets now dropped it (the client saw the connection close without it);
     // a request read meanwhile is not served (pools and components close next): its connection is closed
     this.drained = true;
     await new Promise((r) => setImmediate(r));
