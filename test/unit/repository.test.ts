@@ -47,7 +47,7 @@ describe('repository', () => {
     const missing: string[] = [];
     for (const doc of ['README.md', 'deploy/README.md']) {
       const text = read(doc);
-      for (const m of text.matchAll(/(?<![\w./-])((?:test|bench|node|cluster|deploy)\/[\w./-]+\.(?:ts|mjs|js|yaml|yml|json|conf|cfg|sh|service))/g)) {
+      for (const m of text.matchAll(/(?<![\w./-])((?:test|bench|node|cluster|deploy)\/[\w./-]+\.(?:ts|mjs|json|js|yaml|yml|conf|cfg|sh|service))(?![\w])/g)) {
         if (!existsSync(join(ROOT, m[1]!))) missing.push(`${doc}: ${m[1]}`);
       }
       // `node dist/bench/x.js` runs what tsc built from bench/x.ts
