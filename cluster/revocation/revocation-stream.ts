@@ -267,7 +267,7 @@ export class RevocationStream {
       }
       // set explicitly: say which setting waits for which servers (nats-server only says "no suitable peers")
       if (replicas > 1 && /insufficient resources|no suitable peers/i.test(msg)) {
-        throw new Error(`${msg}: cluster.revocation.replicas is ${replicas} and fewer JetStream servers of the NATS cluster can take a replica — start the others (auth routes answer 503 until then)`);
+        throw new Error(`${msg}: cluster.revocation.replicas is ${replicas} and fewer JetStream servers of the NATS cluster can take a replica — start the others`);
       }
       throw err;
     }
