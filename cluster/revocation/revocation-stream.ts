@@ -265,6 +265,10 @@ export class RevocationStream {
         this.opts.logger?.warn({ stream: this.name, err: msg }, 'cannot place 3 stream replicas; using 1');
         return jsm.streams.add({ ...want, num_replicas: 1 });
       }
+      // set explicitly: say which setting waits for which servers (nats-server only says "no suitable peers")
+      if (replicas > 1 && /insufficient resources|no suitable peers/i.test(msg)) {
+        throw new Error(`${msg}: cluster.revocation.replicas is ${replicas} and fewer JetStream servers of the NATS cluster can take a replica — start the others`);
+      }
       throw err;
     }
   }

@@ -51,6 +51,8 @@ export class StreamFollower {
   /** Two checks in a row failed: the stream is unreachable though the connection is up. */
   private lost = false;
   private failedChecks = 0;
+  /** 'missing: creating it again' was logged since the stream last answered. */
+  private missingLogged = false;
   private retry: NodeJS.Timeout | null = null;
   /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
   private streamCreated: string | null = null;
@@ -162,6 +164,7 @@ export class StreamFollower {
         if (m.gen !== this.gen) return;
         this.failures = 0;
         this.failedChecks = 0;
+        this.missingLogged = false;
         this.confirmedAt = Date.now();
         this.lost = false;
         if (m.identified !== true && this.onlyCreatedChanged(m.position)) { this.identify(m.gen, m.position); return; }
@@ -238,7 +241,8 @@ export class StreamFollower {
           this.events.unreachable(this.confirmedAt === 0 ? Date.now() : this.confirmedAt);
           // Not a partition: the server answers that the stream is gone (deleted by hand). Create it
           // again and replay it (positioned → renewed); the member stays stale until that completes.
-          if (m.missing === true) { this.logger?.warn({ seq: this.lastSeq }, 'revocation stream missing: creating it again'); this.follow(); }
+          // logged once per loss: while it cannot be created (too few servers for its replicas) this runs every check
+          if (m.missing === true) { if (!this.missingLogged) this.logger?.warn({ seq: this.lastSeq }, 'revocation stream missing: creating it again'); this.missingLogged = true; this.follow(); }
           return;
         }
         this.failedChecks = 0;

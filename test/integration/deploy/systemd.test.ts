@@ -125,6 +125,17 @@ describe('deploy/systemd', () => {
     expect(env.sort()).toEqual(envNames(yamlFile(join(SYSTEMD, 'portcullis.yaml'))));
   });
 
+  // deploy/monitoring's static job ("hosts (systemd, compose)") scrapes 127.0.0.1:9901 with the read-only
+  // metrics token: a systemd host must name one, or Prometheus gets 401 — or is handed the admin token.
+  it('the host scrape job reaches a systemd host with the metrics token (admin.metrics_token_env, the job\'s port)', () => {
+    const config = yamlFile(join(SYSTEMD, 'portcullis.yaml')) as { admin: { listen: { port: number }; metrics_token_env?: string; token_env: string } };
+    expect(config.admin.metrics_token_env, 'portcullis.yaml: no admin.metrics_token_env for Prometheus').toBe('PORTCULLIS_METRICS_TOKEN');
+    expect(config.admin.metrics_token_env).not.toBe(config.admin.token_env);
+    const jobs = (yamlFile(join(DEPLOY, 'monitoring', 'prometheus', 'scrape-configs.yaml')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }> }> }).scrape_configs;
+    const targets = jobs.flatMap((j) => j.static_configs ?? []).flatMap((s) => s.targets);
+    expect(targets.map((t) => Number(t.split(':').at(-1)))).toContain(config.admin.listen.port);
+  });
+
   it('nats-server accepts the node config with the shared permissions file beside it and the passwords its environment file names (nats-server -t)', () => {
     const conf = readFileSync(join(SYSTEMD, 'nats-server.conf'), 'utf8');
     expect(/^include\s+(\S+)$/m.exec(conf)?.[1], 'nats-server.conf includes no permissions file').toBe('./permissions.conf');
