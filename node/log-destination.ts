@@ -15,6 +15,19 @@ export const EXIT_FLUSH_MS = 2_000;
 export const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
 /** Bytes a pipe writes whole or not at all (POSIX PIPE_BUF on Linux): one write(2) of shared stdout at most. */
 const PIPE_BUF = 4096;
+/** How often `settled` looks whether a write is still in flight: 5 ms. */
+const SETTLE_POLL_MS = 5;
+const settlers = new WeakMap<object, () => Promise<void>>();
+
+/**
+ * Resolves once `dest` (a lineDestination) has no write(2) in flight, so that exiting now loses no
+ * line: at once when idle, after the reader took the rest when it keeps reading (however slowly),
+ * after EXIT_FLUSH_MS without progress when it stalls (the exit flush then counts what is left).
+ * Any other destination (pino-pretty's transport): at once. Before, the process exited 20 ms after
+ * its last line and a write still in flight lost its rest (12 of 1 000 lines, a slow reader, a loaded host).
+ */
+export function settled(dest: object): Promise<void> { return settlers.get(dest)?.() ?? Promise.resolve(); }
+
 /** Pause between two tries of a full pipe at exit: 5 ms. */
 const RETRY_PAUSE_MS = 5;
 const NEWLINE = 0x0a;
@@ -78,6 +91,18 @@ export function lineDestination(maxBytes = DEFAULT_BUFFER_BYTES, shared = false)
     dest.write = ((line: string | Buffer) => { dropped += linesIn([typeof line === 'string' ? Buffer.from(line) : line]); return true; }) as typeof dest.write;
   });
   dest.flushSync = () => exitFlush(state, retryWaiting, shared);
+  settlers.set(dest, () => new Promise<void>((resolve) => {
+    // a write(2) in flight through libuv when the process exits is lost with whatever it had not
+    // taken yet (a partial write's rest is re-issued from its callback, which never runs): wait
+    // until none is in flight — or a full pipe's retry is pending, whose bytes the exit flush writes
+    let deadline = Date.now() + EXIT_FLUSH_MS;
+    let len = state._len;
+    const poll = setInterval(() => {
+      if (!state._writing || retryWaiting || state.fd < 0) { clearInterval(poll); resolve(); return; }
+      if (state._len !== len) { len = state._len; deadline = Date.now() + EXIT_FLUSH_MS; }
+      if (Date.now() >= deadline) { clearInterval(poll); resolve(); }
+    }, SETTLE_POLL_MS);
+  }));
   return dest;
 }
 

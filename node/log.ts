@@ -5,7 +5,7 @@
 // their bindings so every line has each key once.
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { lineDestination } from './log-destination.js';
+import { lineDestination, settled } from './log-destination.js';
 
 export type { Logger };
 export { logLinesDropped, oneLine } from './log-destination.js';
@@ -35,6 +35,12 @@ export function loggedUrl(u: string): string {
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** Flush `logger` and resolve once no write of its lines is in flight (log-destination.ts `settled`): call before process.exit. */
+export function logSettled(logger: Logger): Promise<void> {
+  logger.flush();
+  return settled(lineSink(logger) as object);
 }
 
 /** Where `logger` writes its lines (its pino destination): other writers of standard output go through it, one queue. */

@@ -4,7 +4,7 @@
 import type { Config } from '../../node/config/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ProxyInstance } from '../../node/instance.js';
-import { logListening, type Logger } from '../../node/log.js';
+import { logListening, logSettled, type Logger } from '../../node/log.js';
 import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditActor } from '../../node/audit/index.js';
 import type { ClusterRole } from '../index.js';
 import { filePolicyRoutes, localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
@@ -139,15 +139,15 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     const message = (err as Error).message ?? String(err);
     toPrimary({ type: 'worker.boot_failed', message } satisfies WorkerMessage);
     logger.fatal({ err: message }, 'start failed');
-    logger.flush();
-    setTimeout(() => process.exit(1), 50);
+    void logSettled(logger).then(() => process.exit(1));
     throw err;
   }
   members.set(inst, member.node);
   const stop = (): void => {
     // a second SIGTERM/SIGINT skips the rest of shutdown_delay_ms: the drain begins now (README: Signals)
     if (stopping.has(inst)) { inst.endShutdownDelay(); return; }
-    void stopInstance(inst).then(() => { logger.info('stopped'); logger.flush(); setTimeout(() => process.exit(0), 20); });
+    // exit once no log write is in flight: one still in flight at exit lost the rest of its lines
+    void stopInstance(inst).then(() => { logger.info('stopped'); return logSettled(logger); }).then(() => process.exit(0));
   };
   if (admin) {
     logListening(logger, { port: inst.port, adminPort: inst.adminPort, ...(inst.http2Port !== 0 ? { http2Port: inst.http2Port } : {}) });

@@ -9,7 +9,7 @@ import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/ad
 import { waitingIssuers } from '../../node/auth/index.js';
 import { readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
 import { parseReloadText } from './reload-parse.js';
-import { lineSink, logLinesDropped, logListening, type Logger } from '../../node/log.js';
+import { lineSink, logLinesDropped, logListening, logSettled, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
@@ -349,7 +349,7 @@ export class Supervisor {
     await this.admin?.close();
     this.audit?.close();
     await this.node?.close();
-    this.logger.flush();
-    setTimeout(() => process.exit(code), 50);
+    await logSettled(this.logger);
+    process.exit(code);
   }
 }

@@ -3,7 +3,7 @@
 // reload steps, metrics requests and shutdown, and reports its readiness every 500 ms.
 import { parseArgs } from 'node:util';
 import { formatProblems, parseConfigText, withStartFields, type Config } from '../../node/config/index.js';
-import { createLogger } from '../../node/log.js';
+import { createLogger, logSettled } from '../../node/log.js';
 import { runInstance, stopInstance } from './run-instance.js';
 import type { PrimaryMessage, WorkerMessage } from './supervisor.js';
 import type { IssuerReadiness } from './worker-slots.js';
@@ -59,7 +59,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   // signals every pid) would cut this worker's connections and cost a restart
   process.on('SIGHUP', () => { logger.warn({ primary: process.ppid }, 'SIGHUP reached a worker and was ignored: send it to the primary to reload'); });
   // drain, then leave the cluster (peers drop this member at once instead of expiring it)
-  const stop = (): void => { void stopInstance(inst).then(() => { logger.flush(); setTimeout(() => process.exit(0), 20); }); };
+  const stop = (): void => { void stopInstance(inst).then(() => logSettled(logger)).then(() => process.exit(0)); };
   process.off('message', early);
   process.off('disconnect', gone);
   process.off('SIGTERM', gone);
