@@ -80,8 +80,10 @@ describe('a request waiting for its response ends when its token is revoked', ()
     const s = seen.find((x) => x.url === '/api/poll')!;
     await waitFor('the upstream request to be cancelled', () => s.closed, 10_000).catch(() => { /* asserted next */ });
     expect(s.closed).toBe(true); // the upstream request was cancelled
-    const log = proxy.logs().find((l) => l.msg === 'request' && l.path === '/api/poll');
-    expect(log).toMatchObject({ status: 401, deny: 'pending_revoked' });
+    // the access line comes over the proxy's stdout after the answer (asynchronous writes): wait for it
+    const accessLine = (): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === '/api/poll');
+    await waitFor('the poll\'s access line', () => accessLine() !== undefined, 10_000).catch(() => { /* asserted next */ });
+    expect(accessLine()).toMatchObject({ status: 401, deny: 'pending_revoked' });
   });
 
   it('an upload still arriving gets 401 at a revocation of its subject and the upstream gets no more of it', async () => {
