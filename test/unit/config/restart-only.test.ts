@@ -1,6 +1,10 @@
 // The fields read at start only: which changes a reload names (against the start config), and the
 // config a process runs after such a reload (start values kept, the rest taken, nothing recreated).
-// Every top-level section is either classified here or reloadable: a new one must be decided.
+// Every top-level section is either classified here or reloadable: a new one must be decided; the
+// README's "Fields read at start" paragraph names the same list.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { configSchema, POLICY_KEYS, restartOnlyChanges, RESTART_ONLY_FIELDS, validateConfig, withStartFields, type Config } from '../../../node/config/index.js';
 
@@ -65,5 +69,31 @@ describe('every top-level section is decided', () => {
     const startOnly = new Set(RESTART_ONLY_FIELDS.map((f) => f.split('.')[0]!));
     const undecided = Object.keys(configSchema.shape).filter((k) => !(POLICY_KEYS as readonly string[]).includes(k) && !startOnly.has(k) && !RELOADED.includes(k));
     expect(undecided).toEqual([]);
+  });
+});
+
+/** The keys of an object schema under its default/optional/refine wrappers. */
+function shapeOf(t: unknown): Record<string, unknown> {
+  let s = t as { shape?: Record<string, unknown>; _def: { innerType?: unknown; schema?: unknown } };
+  while (s.shape === undefined) s = (s._def.innerType ?? s._def.schema) as typeof s;
+  return s.shape;
+}
+
+describe('README "Fields read at start" names the list', () => {
+  it('names every field of RESTART_ONLY_FIELDS, and no other (cluster: every field but policy.response_header)', () => {
+    const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'README.md'), 'utf8');
+    const start = readme.indexOf('**Fields read at start.**');
+    expect(start, 'README: the "Fields read at start" paragraph').toBeGreaterThan(0);
+    const para = readme.slice(start, readme.indexOf('node/config/restart-only.ts', start)).replace(/\s+/g, ' ');
+    expect(para).toContain('every `cluster` field but `cluster.policy.response_header`');
+    const named = [...para.matchAll(/`([a-z_]+(?:\.[a-z0-9_<>*]+)*)`/g)].map((m) => m[1]!.replace('<name>', '*'))
+      .filter((f) => f !== 'cluster' && f !== 'cluster.policy.response_header' && f !== 'cluster.policy.source');
+    const listed = RESTART_ONLY_FIELDS.filter((f) => !f.startsWith('cluster.'));
+    expect([...new Set(named)].sort()).toEqual([...listed].sort());
+    // "every cluster field but response_header" holds for the list itself
+    const cluster = shapeOf(configSchema.shape.cluster);
+    const policy = shapeOf(cluster.policy!);
+    const all = [...Object.keys(cluster).filter((k) => k !== 'policy').map((k) => `cluster.${k}`), ...Object.keys(policy).filter((k) => k !== 'response_header').map((k) => `cluster.policy.${k}`)];
+    expect(RESTART_ONLY_FIELDS.filter((f) => f.startsWith('cluster.')).sort()).toEqual(all.sort());
   });
 });
