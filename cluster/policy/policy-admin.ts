@@ -1,9 +1,10 @@
 // Admin API of cluster policy: GET /policy (the active version, digest, last error, and every
 // member's as their heartbeats last said) and
 // POST /policy (body: a policy in YAML or JSON; `?base=N` refuses it when N is no longer the
-// latest version, `&force=1` publishes anyway). Both need the admin token (admin-server.ts).
+// latest version, `&force=1` publishes anyway; any other parameter is a 400). Both need the admin token (admin-server.ts).
 import { hostname } from 'node:os';
 import type { AdminHandler } from '../../node/admin/admin-server.js';
+import { adminQuery } from '../../node/admin/admin-query.js';
 import { preparePolicy, parseYaml } from './policy-document.js';
 import { StalePolicyBase } from './policy-push.js';
 import { PolicyConflict } from './policy-store.js';
@@ -28,7 +29,8 @@ export function policyAdminRoutes(watcher: PolicyWatcher, memberId: string, peer
   return {
     'GET /policy': async () => ({ status: 200, body: { ...watcher.status(), members: membersOf(watcher, peers) } }),
     'POST /policy': async (req, body) => {
-      const q = new URL(req.url ?? '/', 'http://admin').searchParams;
+      const q = adminQuery(req.url, ['base', 'force']);
+      if (!q.ok) return { status: q.status, body: q.body };
       const baseText = q.get('base');
       if (baseText !== null && !/^\d+$/.test(baseText)) return { status: 400, body: { error: 'invalid_request', message: 'base: a version number' } };
       const parsed = parseYaml(body);

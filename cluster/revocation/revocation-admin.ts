@@ -1,8 +1,9 @@
 // Admin API handlers: `POST /revocations` (JSON `{ kind, value, before?, exp?, issuer?,
 // reason? }` → 201 with the entry, 400 naming every bad field, 507 when the store is at
-// its bound) and `GET /revocations` (live entries, optional `?kind=` and `?limit=`). An `issuer`
+// its bound) and `GET /revocations` (live entries, optional `?kind=` and `?limit=`, nothing else). An `issuer`
 // must be one the member's current config (cluster policy) configures.
 import type { AdminHandler } from '../../node/admin/admin-server.js';
+import { adminQuery } from '../../node/admin/admin-query.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
 import type { RevocationActor } from './revocation-actor.js';
@@ -37,11 +38,13 @@ export function revocationAdminRoutes(actor: RevocationActor, store: RevocationS
       return { status: 201, body: { revocation: revocationJson(out.record), persisted: out.persisted, stream_seq: out.streamSeq } };
     },
     'GET /revocations': async (req) => {
-      const q = new URL(req.url ?? '/', 'http://admin').searchParams;
+      const q = adminQuery(req.url, ['kind', 'limit']);
+      if (!q.ok) return { status: q.status, body: q.body };
       const kind = q.get('kind');
       if (kind !== null && !(REVOCATION_KINDS as readonly string[]).includes(kind)) return bad(`kind: expected one of ${REVOCATION_KINDS.join(', ')}`);
       const limitText = q.get('limit');
-      const limit = limitText === null ? 1_000 : Number(limitText);
+      // digits only: Number() also reads 1e2, 0x10 and ' 5 '
+      const limit = limitText === null ? 1_000 : /^\d{1,6}$/.test(limitText) ? Number(limitText) : NaN;
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > 100_000) return bad('limit: expected an integer from 1 to 100000');
       const all = store.list(kind === null ? undefined : (kind as RevocationKind));
       return { status: 200, body: { total: all.length, count: Math.min(limit, all.length), entries: all.slice(-limit).map(revocationJson) } };

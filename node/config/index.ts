@@ -14,3 +14,4 @@ export { plainHttpCredentials, plainHttpBeyondLoopback, type PlainHttpCredential
 export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './restart-only.js';
 export { routeDeadlineMs } from './route-deadline.js';
 export { defaultRouteIssuers, ownIssuerNames, routeIssuers } from './route-issuers.js';
+export { shownName } from './shown-value.js';

@@ -162,7 +162,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(rows[4]!.pushed_by).toBe(ra.code === 0 ? 'a' : 'b');
   });
 
-  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409', async () => {
+  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409, an unknown parameter with 400', async () => {
     const body = JSON.stringify(policyDoc(as.issuer, echo.url));
     const { request } = await import('undici');
     const unauth = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body });
@@ -171,6 +171,10 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     const stale = await request(`${proxies[0]!.adminUrl}/policy?base=1`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
     expect(stale.statusCode).toBe(409);
     await stale.body.dump();
+    // a misspelt ?force is refused, not read as "no force" (before: 409 as if it were not there)
+    const misspelt = await request(`${proxies[0]!.adminUrl}/policy?base=1&forse=1`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
+    expect(misspelt.statusCode).toBe(400);
+    expect((await misspelt.body.json() as { message: string }).message).toBe('forse: unknown parameter (expected base, force)');
     const ok = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
     const j = await ok.body.json() as { pushed: boolean; version: number };
     expect(ok.statusCode).toBe(200);

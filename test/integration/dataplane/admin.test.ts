@@ -159,6 +159,28 @@ describe.concurrent('admin endpoints', () => {
     expect(problems).toEqual([]);
   });
 
+  it.sequential('GET /revocations takes ?kind= and ?limit= once each and nothing else: a misspelt or repeated filter is 400, not every entry', async () => {
+    for (const [kind, value] of [['jti', 'query-j'], ['sid', 'query-s']]) {
+      const r = await request(`${proxy.adminUrl}/revocations`, { method: 'POST', body: JSON.stringify({ kind, value }), headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(r.statusCode).toBe(201);
+      await r.body.dump();
+    }
+    const sids = JSON.parse((await admin('/revocations?kind=sid&limit=1', ADMIN_TOKEN)).text) as { entries: Array<{ value: string }> };
+    expect(sids.entries.map((e) => e.value)).toEqual(['query-s']);
+    // before: 200 with every kind (the filter ignored), or the first of two kinds
+    const misspelt = await admin('/revocations?knd=sid', ADMIN_TOKEN);
+    expect(misspelt.status).toBe(400);
+    expect(JSON.parse(misspelt.text).message).toBe('knd: unknown parameter (expected kind, limit)');
+    const twice = await admin('/revocations?kind=sid&kind=jti', ADMIN_TOKEN);
+    expect(twice.status).toBe(400);
+    expect(JSON.parse(twice.text).message).toBe('kind: given more than once');
+    expect((await admin('/revocations?limit=1e2', ADMIN_TOKEN)).status).toBe(400);
+    // a name that may be a pasted token is not echoed
+    const pasted = await admin('/revocations?eyJhbGciOiJSUzI1NiJ9=1', ADMIN_TOKEN);
+    expect(pasted.status).toBe(400);
+    expect(pasted.text).not.toContain('eyJhbGciOiJSUzI1NiJ9');
+  });
+
   it.sequential('unknown admin paths are 404', async () => {
     expect((await admin('/nope', ADMIN_TOKEN)).status).toBe(404);
   });
