@@ -6,6 +6,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { isMap, isPair, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import { configSchema, loadConfigFile, parseConfigText, validateConfig, formatProblems, type ConfigResult } from '../../../node/config/index.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 
@@ -234,5 +235,31 @@ describe('deploy/portcullis.example.yaml', () => {
   it('documents every field of the schema (commented or not)', () => {
     const missing = [...schemaKeys(configSchema)].filter((k) => !new RegExp(`(^|[\\s{,#])${k}:`, 'm').test(text));
     expect(missing).toEqual([]);
+  });
+
+  it('a value written with a "# default …" comment is the default: left out, the schema gives the same', () => {
+    const lines = text.split('\n');
+    const cases: Array<{ line: number; path: Array<string | number>; written: unknown }> = [];
+    visit(parseDocument(text), {
+      Pair(_, pair, path) {
+        const flow = isScalar(pair.value) || ((isSeq(pair.value) || isMap(pair.value)) && pair.value.flow === true);
+        if (!flow || !isScalar(pair.key)) return;
+        const line = text.slice(0, pair.key.range![0]).split('\n').length;
+        if (!/ # default\b/.test(lines[line - 1]!)) return;
+        const at: Array<string | number> = [];
+        path.forEach((n, i) => { if (isPair(n)) at.push(String((n.key as { value: unknown }).value)); else if (isSeq(n)) at.push(n.items.indexOf(path[i + 1] as never)); });
+        cases.push({ line, path: [...at, String(pair.key.value)], written: (pair.value as { toJSON(): unknown }).toJSON() });
+      },
+    });
+    expect(cases.length).toBeGreaterThan(50);
+    const wrong = cases.flatMap((c) => {
+      const doc = parseDocument(text);
+      doc.deleteIn(c.path);
+      const r = validateConfig(doc.toJS());
+      if (!r.ok) return [`line ${c.line} ${c.path.join('.')}: invalid when left out`];
+      const got = c.path.reduce<unknown>((o, k) => (o as Record<string | number, unknown> | undefined)?.[k], r.config);
+      return JSON.stringify(got) === JSON.stringify(c.written) ? [] : [`line ${c.line} ${c.path.join('.')}: written ${JSON.stringify(c.written)}, default ${JSON.stringify(got)}`];
+    });
+    expect(wrong).toEqual([]);
   });
 });
