@@ -46,7 +46,7 @@ export function writeUpstreamHead(res: HttpResponse, status: number, statusText:
     res.writeHeader(name, nonAscii ? asSent(h[i + 1]!) : h[i + 1]!);
   }
   // HEAD and 304 keep the representation's length; 204 never has one.
-  if ((head || status === 304) && cl !== null) res.writeHeader('content-length', cl);
+  if ((head || status === 304) && status !== 204 && cl !== null) res.writeHeader('content-length', cl);
   if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
   if (policy !== null) res.writeHeader(POLICY_HEADER, policy);
 }

@@ -268,7 +268,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     if (status === 401) outboundRefused(this.snap, this.ctx, headers, this.req!.headers, false);
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
-    const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, this.head || status === 304, this.snap.policyHeader);
+    // HEAD and 304 keep the representation's length; a 204 never has one (RFC 9110 §8.6: an h2 client resets the stream)
+    const out = responseHeaders(headers, this.ctx.responseHeaders ?? null, (this.head || status === 304) && status !== 204, this.snap.policyHeader);
     const res = this.res;
     try {
       if (contentLength === 0) {

@@ -24,7 +24,9 @@ const GUARD = Symbol('portcullis.sessionGuard');
 type WatchedStream = ServerHttp2Stream & { [GUARD]: SessionGuard };
 
 function onWatchedClose(this: WatchedStream): void {
-  if (this.rstCode === constants.NGHTTP2_NO_ERROR || resetByUs.has(this)) return;
+  // NO_ERROR is a normal end only when the stream's answer was under way (not `aborted`): a
+  // client's RST_STREAM NO_ERROR before it is a reset like any other, and dodged the cap before
+  if ((this.rstCode === constants.NGHTTP2_NO_ERROR && !this.aborted) || resetByUs.has(this)) return;
   this[GUARD].clientReset();
 }
 

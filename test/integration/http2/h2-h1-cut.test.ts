@@ -19,6 +19,7 @@ const SCRIPT: Record<string, { bytes: string; later?: string; close: boolean }> 
   '/public/chunk-bad': { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nshort\r\n', later: '10000000000000004\r\nEVIL\r\n0\r\n\r\n', close: false },
   '/public/whole': { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole', close: false },
   '/public/h2-settings': { bytes: 'HTTP/1.1 200 OK\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 2\r\n\r\nok', close: false },
+  '/public/no-content': { bytes: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', close: false },
   '/public/two-types': { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok', close: false },
 };
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
       buf += d.toString('latin1');
       for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
         const path = buf.slice(0, end).split(' ')[1] ?? '';
-        buf = buf.slice(end + 4); // GETs only: no body
+        buf = buf.slice(end + 4); // GETs and HEADs only: no body
         const step = SCRIPT[path] ?? { bytes: 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', close: false };
         s.write(step.bytes);
         setTimeout(() => {
@@ -124,6 +125,16 @@ describe('upstream heads node:http2 cannot send', () => {
     const h1 = await rawRequest(proxy.port, requestText('GET', '/public/h2-settings'));
     expect(h1.status).toBe(200);
     expect(h1.headers['http2-settings']).toBeUndefined();
+  });
+
+  it('a 204 with Content-Length (RFC 9110 §8.6 forbids it) to a HEAD: the 204 without it on both listeners (HTTP/2 before: a reset, the client read it as malformed)', async () => {
+    const r = await h2Fetch(origin, { ':method': 'HEAD', ':path': '/public/no-content' });
+    expect(r.rstCode).toBe(0);
+    expect(r.status).toBe(204);
+    expect(r.headers['content-length']).toBeUndefined();
+    const h1 = await rawRequest(proxy.port, requestText('HEAD', '/public/no-content'), { head: true });
+    expect(h1.status).toBe(204);
+    expect(h1.headers['content-length']).toBeUndefined();
   });
 
   it('a head with two Content-Type fields: 502 PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE with a JSON body, not a bare stream reset', async () => {
