@@ -26,8 +26,11 @@ function asSent(v: string): string | Buffer {
  * or values may hold bytes ≥ 0x80 (written as bytes); false skips that check.
  */
 export function writeUpstreamHead(res: HttpResponse, status: number, statusText: string, headers: readonly string[], head: boolean, extra: readonly string[] | null | undefined, policy: string | null = null, nonAscii = false): void {
-  // the standard reason phrase (nearly every response) takes the cached line: no string per response
-  res.writeStatus(statusText === '' || statusText === STATUS_CODES[status] ? statusLine(status) : nonAscii ? asSent(`${status} ${statusText}`) : `${status} ${statusText}`);
+  // the standard reason phrase (nearly every response) takes the cached line: no string per response.
+  // `200 OK` is uWS's own line when no status was written (its first header or end writes it): one
+  // crossing less per response, with its UTF-8 copy of the argument (~60 ns, bench/RESULTS.md 2026-12-06 14:10)
+  const standard = statusText === '' || statusText === STATUS_CODES[status];
+  if (!standard || status !== 200) res.writeStatus(standard ? statusLine(status) : nonAscii ? asSent(`${status} ${statusText}`) : `${status} ${statusText}`);
   const h = headers;
   let connection: string | null = null;
   for (let i = 0; i < h.length; i += 2) {

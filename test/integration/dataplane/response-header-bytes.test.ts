@@ -25,6 +25,12 @@ beforeAll(async () => {
         buf = buf.slice(end + 4);
         if (path === '/bytes') {
           s.write(Buffer.concat([latin1('HTTP/1.1 200 '), REASON, latin1('\r\nContent-Disposition: '), FILENAME, latin1('\r\nX-Raw: '), RAW, latin1('\r\nX-Plain: ascii\r\nContent-Length: 2\r\n\r\nok')]));
+        } else if (path === '/custom') {
+          s.write('HTTP/1.1 200 Fine\r\nContent-Length: 2\r\n\r\nok');
+        } else if (path === '/no-reason') {
+          s.write('HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\nok');
+        } else if (path === '/bare') {
+          s.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
         } else {
           s.write('HTTP/1.1 200 OK\r\nX-Plain: ascii\r\nContent-Length: 2\r\n\r\nok');
         }
@@ -60,4 +66,21 @@ it('an all-ASCII head is unchanged', async () => {
   const r = await rawRequest(proxy.port, requestText('GET', '/plain'));
   expect(r.raw.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
   expect(r.headers['x-plain']).toBe('ascii');
+});
+
+// a 200 with the standard reason goes out on uWS's own status line (no writeStatus call): the
+// line must read the same, and any other reason phrase must still be the upstream's
+it('the status line of a 200: the standard one, an empty reason, a response with nothing else, and an own reason phrase', async () => {
+  for (const path of ['/plain', '/no-reason', '/bare']) {
+    const r = await rawRequest(proxy.port, requestText('GET', path));
+    expect(r.raw.split('\r\n')[0], path).toBe('HTTP/1.1 200 OK');
+  }
+  const bare = await rawRequest(proxy.port, requestText('GET', '/bare'));
+  expect(bare.headers['content-length']).toBe('0');
+  expect(bare.body.length).toBe(0);
+  const head = await rawRequest(proxy.port, requestText('HEAD', '/bare'), { head: true });
+  expect(head.raw.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  const custom = await rawRequest(proxy.port, requestText('GET', '/custom'));
+  expect(custom.raw.split('\r\n')[0]).toBe('HTTP/1.1 200 Fine');
+  expect(custom.body.toString()).toBe('ok');
 });
