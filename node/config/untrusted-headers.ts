@@ -42,8 +42,10 @@ export const URL_OVERRIDE_HEADERS: readonly string[] = Object.freeze([
  * and Caddy forward-auth (`Remote-User`/`-Groups`/`-Email`/`-Name`), Kubernetes request-header
  * authentication and Apache (`X-Remote-User`/`-Group`), Grafana's auth proxy (`X-WEBAUTH-USER`),
  * AWS ALB (`X-Amzn-Oidc-*`), Google IAP (`X-Goog-Authenticated-User-*`, `X-Goog-IAP-JWT-Assertion`),
- * Azure App Service (`X-MS-Client-Principal*`), Cloudflare Access (`Cf-Access-*`), Pomerium.
- * The proxy's own identity headers are `x-auth-*` (`identity.strip_prefixes`), stripped apart.
+ * Azure App Service (`X-MS-Client-Principal*`), Cloudflare Access (`Cf-Access-*`), Pomerium, Kong's
+ * authentication and ACL plugins (`X-Consumer-*`, `X-Credential-Identifier`, `X-Authenticated-*`,
+ * `X-Anonymous-Consumer`), Google Cloud Endpoints (ESP) and API Gateway (`X-Endpoint-API-UserInfo`,
+ * `X-Apigateway-Api-Userinfo`). The proxy's own identity headers are `x-auth-*` (`identity.strip_prefixes`), stripped apart.
  */
 export const IDENTITY_ASSERTION_HEADERS: readonly string[] = Object.freeze([
   'x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-preferred-username', 'x-forwarded-access-token',
@@ -53,6 +55,9 @@ export const IDENTITY_ASSERTION_HEADERS: readonly string[] = Object.freeze([
   'x-goog-authenticated-user-email', 'x-goog-authenticated-user-id', 'x-goog-iap-jwt-assertion',
   'x-ms-client-principal', 'x-ms-client-principal-name', 'x-ms-client-principal-id', 'x-ms-client-principal-idp',
   'cf-access-jwt-assertion', 'cf-access-authenticated-user-email', 'x-pomerium-jwt-assertion',
+  'x-consumer-id', 'x-consumer-custom-id', 'x-consumer-username', 'x-consumer-groups', 'x-credential-identifier',
+  'x-authenticated-userid', 'x-authenticated-scope', 'x-anonymous-consumer',
+  'x-endpoint-api-userinfo', 'x-apigateway-api-userinfo',
 ]);
 
 /**

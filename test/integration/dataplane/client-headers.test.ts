@@ -40,6 +40,12 @@ const HOSTILE: Array<[string, string]> = [
   ['X-Amzn-Oidc-Identity', 'admin'],
   ['X-Goog-Authenticated-User-Email', 'accounts.google.com:admin@example.com'],
   ['Client-Cert', ':MIIBqDCCAU6gAwIBAgIBBzAKBggqhkjOPQQDAjA6MRswGQYDVQQKDBJMZXQncyBBdXRoZW50aWNhdGUxGzAZ:'],
+  // Kong's consumer headers and Google Cloud Endpoints / API Gateway's user info: before, each reached the upstream
+  ['X-Consumer-Username', 'admin'],
+  ['X-Consumer-ID', '7f3c0d1e-0000-4000-8000-000000000001'],
+  ['X-Authenticated-Userid', 'admin'],
+  ['X-Credential-Identifier', 'admin-key'],
+  ['X-Endpoint-API-UserInfo', 'eyJpZCI6ImFkbWluIn0'],
 ];
 
 beforeAll(async () => {

@@ -60,6 +60,9 @@ const ANSWERED: Array<[string, string | string[]]> = [
   ['a plain HTTP/1.1 request', 'GET /h HTTP/1.1\r\nHost: x\r\n\r\n'],
 ];
 
+/** After Host: a line with an empty name, then lines a front proxy that passed it would still read. */
+const EMPTY_NAME_TAIL = ': a\r\nX-After: 1\r\nAuthorization: Bearer not-checked\r\nX-After-2: 2\r\n\r\n';
+
 interface Probe { name: string; r: RawResponse; ms: number }
 
 async function probeAll(port: number, cases: Array<[string, string | string[]]>): Promise<Probe[]> {
@@ -140,6 +143,15 @@ describe.concurrent('the bare uWebSockets.js build', () => {
     expect(events().slice(before)).toEqual([{ ev: 'request', url: '/slow', headers: 1 }, { ev: 'aborted', url: '/slow' }]);
   });
 
+  it.sequential('a header line with an empty name (": a") hides every header line after it from JavaScript, and the request is served', async () => {
+    const before = events().length;
+    const r = await rawRequest(port, `GET /empty-name HTTP/1.1\r\nHost: x\r\n${EMPTY_NAME_TAIL}`, { timeoutMs: 5_000 });
+    expect(r.status).toBe(200);
+    for (let i = 0; i < 100 && events().length === before; i++) await new Promise((res) => setTimeout(res, 20));
+    // Host only: uWS ends its header list at an empty name, so the three lines after it are gone
+    expect(events().slice(before)).toEqual([{ ev: 'request', url: '/empty-name', headers: 1 }]);
+  });
+
   it.sequential('answers pipelined requests that are answered synchronously, in order', async () => {
     const r = await rawRequest(port, 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { waitClose: true, timeoutMs: 5_000 });
     expect(r.raw.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
@@ -181,6 +193,16 @@ describe.concurrent('the proxy in front of the same build', () => {
     expect(app.seen.length - seen).toBe(ANSWERED.length);
     expect(proxy.proc.exitCode).toBeNull();
   }, 40_000);
+
+  it.sequential('a header line with an empty name: the request is forwarded without it and without every header line after it', async () => {
+    const seen = app.seen.length;
+    const r = await rawRequest(proxy.port, `GET /empty-name HTTP/1.1\r\nHost: x\r\n${EMPTY_NAME_TAIL}`, { timeoutMs: 5_000 });
+    expect(r.status).toBe(200);
+    const got = app.seen.slice(seen);
+    expect(got.map((s) => s.url)).toEqual(['/empty-name']);
+    // neither the proxy nor the upstream sees X-After, the Authorization or X-After-2 (README Limitations)
+    expect(Object.keys(got[0]!.headers).filter((k) => k.startsWith('x-after') || k === 'authorization')).toEqual([]);
+  });
 
   it.sequential('HTTP/1.0 health checks are answered by the admin listener (node:http) instead', async () => {
     const r = await rawRequest(proxy.adminPort, 'GET /healthz HTTP/1.0\r\n\r\n', { waitClose: true });

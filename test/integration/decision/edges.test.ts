@@ -120,10 +120,14 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
 
   it('other proxies\' identity assertions and client-certificate headers (X-Forwarded-User, Client-Cert…) never reach the app', async () => {
     // an app moved from oauth2-proxy (or behind ALB, IAP, a TLS terminator) believes them; before, the edge passed them on
-    const sent = Object.fromEntries([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS].map((n) => [n, 'root']));
-    for (const path of ['/orders/1', '/public/x']) {
-      const h = seen(await get(path, { ...bearer(token), ...sent }));
-      expect(Object.keys(sent).filter((n) => h[n] !== undefined), path).toEqual([]);
+    const names = [...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS];
+    // 30 per request: the decision listener's header-line limit (uWS drops 49 or more) with the edge's own
+    for (let at = 0; at < names.length; at += 30) {
+      const sent = Object.fromEntries(names.slice(at, at + 30).map((n) => [n, 'root']));
+      for (const path of ['/orders/1', '/public/x']) {
+        const h = seen(await get(path, { ...bearer(token), ...sent }));
+        expect(Object.keys(sent).filter((n) => h[n] !== undefined), path).toEqual([]);
+      }
     }
   });
 
