@@ -100,6 +100,12 @@ export class JwksActor {
   /** Current keys, null until the first successful fetch. */
   get snapshot(): KeySetSnapshot | null { return this.#snapshot; }
 
+  /**
+   * The latest fetch (or discovery) failed: the keys are the last good ones, so a kid missing from
+   * them may be a fresh rotation the JWKS could not deliver — its tokens get 503, not 401.
+   */
+  get failing(): boolean { return this.#failures > 0; }
+
   /** When the next background fetch is due (ms since epoch), null when none is scheduled. */
   get nextRefreshAt(): number | null { return this.#timer === null ? null : this.#nextAt; }
 
