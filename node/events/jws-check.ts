@@ -51,9 +51,12 @@ export async function checkJws(token: string, actor: JwksActor, typs: ReadonlySe
   let found = resolveKey(snap.byKid, snap.keys, parsed.header.kid, alg);
   if (found.kind === 'unknown_kid') {
     const refetch = actor.refetchForUnknownKid();
-    if (refetch !== null) await within(refetch, waitMs);
+    const settled = refetch === null || await within(refetch, waitMs);
     snap = actor.snapshot!;
     found = resolveKey(snap.byKid, snap.keys, parsed.header.kid, alg);
+    // keys that could not be fetched (failing, or still on the way) may lack a fresh rotation: the sender
+    // is asked to retry (503) rather than told its event is bad (400), which it would drop for good
+    if (found.kind === 'unknown_kid' && (!settled || actor.failing)) return fail('keys_unavailable', 'the issuer\'s signing keys could not be refetched');
     if (found.kind === 'unknown_kid') return fail('unknown_kid', 'token kid is not in the issuer\'s key set');
   }
   if (found.kind === 'fail') return fail(found.failure.code === 'unknown_kid' ? 'unknown_kid' : 'alg_not_allowed', found.failure.message);
@@ -65,11 +68,11 @@ export async function checkJws(token: string, actor: JwksActor, typs: ReadonlySe
   return { ok: true, header: parsed.header, payload: parsed.payload };
 }
 
-/** Wait for `p` at most `ms` (never rejects). */
-function within(p: Promise<unknown>, ms: number): Promise<void> {
+/** Wait for `p` at most `ms` (never rejects): true when it settled in time. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
+    const t = setTimeout(() => resolve(false), ms);
     t.unref();
-    p.then(() => { clearTimeout(t); resolve(); }, () => { clearTimeout(t); resolve(); });
+    p.then(() => { clearTimeout(t); resolve(true); }, () => { clearTimeout(t); resolve(true); });
   });
 }

@@ -77,21 +77,32 @@ function publicPart(k: Record<string, unknown>): JWK | string {
   return rsaKeyProblem(key) ?? jwk;
 }
 
+/**
+ * What a fetch made of each key, by the key's JSON text: the next fetch takes an unchanged key's
+ * outcome from here instead of parsing and checking it again with node:crypto on the event loop
+ * (~0.3 ms a key: a 512 KiB JWKS of P-256 keys held the loop 1.25 s at every refresh).
+ */
+export type CheckedKeys = ReadonlyMap<string, JWK | string>;
+
 export type SanitizeResult =
-  | { readonly ok: true; readonly keys: KeyEntry[]; readonly dropped: string[] }
+  | { readonly ok: true; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly checked: CheckedKeys }
   | { readonly ok: false; readonly message: string };
 
-/** Validate a JWKS document; `dropped` lists why keys were skipped (for logs, no key material). */
-export function sanitizeJwks(doc: unknown): SanitizeResult {
+/** Validate a JWKS document; `dropped` lists why keys were skipped (for logs, no key material); `previous`: the last fetch's `checked`. */
+export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null): SanitizeResult {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) {
     return { ok: false, message: 'JWKS document has no keys array' };
   }
   const keys: KeyEntry[] = [];
   const dropped: string[] = [];
   const seen = new Set<string>();
+  const checked = new Map<string, JWK | string>();
   for (const raw of (doc as { keys: unknown[] }).keys) {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { dropped.push('not an object'); continue; }
-    const jwk = publicPart(raw as Record<string, unknown>);
+    // the exact text: any change to a member (or its order) checks the key afresh
+    const text = JSON.stringify(raw);
+    const jwk = previous?.get(text) ?? publicPart(raw as Record<string, unknown>);
+    checked.set(text, jwk);
     if (typeof jwk === 'string') {
       const kid = (raw as { kid?: unknown }).kid;
       // the kid (a public label, never key material) tells the operator which key was refused
@@ -106,7 +117,7 @@ export function sanitizeJwks(doc: unknown): SanitizeResult {
     keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));
   }
   if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped)` };
-  return { ok: true, keys, dropped };
+  return { ok: true, keys, dropped, checked };
 }
 
 /** Build the snapshot for `keys`; reuses `prev`'s version when the keys did not change. */

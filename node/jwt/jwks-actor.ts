@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from './jwks-fetch.js';
 import { loggedUrl } from '../log.js';
-import { makeSnapshot, sanitizeJwks, type KeySetSnapshot } from './jwk-set.js';
+import { makeSnapshot, sanitizeJwks, type CheckedKeys, type KeySetSnapshot } from './jwk-set.js';
 import type { IssuerBundle, IssuerPolicy, KeyEntry } from './types.js';
 
 /** Unknown-kid refetches allowed beyond the cool-down: a bucket of 3, refilled at 3 per minute. */
@@ -28,7 +28,7 @@ type Reason = 'start' | 'timer' | 'unknown_kid';
 export type JwksMessage =
   | { readonly type: 'jwks.refresh'; readonly reason: Reason }
   | { readonly type: 'jwks.discovered'; readonly jwksUri: string }
-  | { readonly type: 'jwks.fetched'; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly maxAgeS: number | null }
+  | { readonly type: 'jwks.fetched'; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly checked: CheckedKeys; readonly maxAgeS: number | null }
   | { readonly type: 'jwks.failed'; readonly stage: 'discovery' | 'jwks'; readonly message: string };
 
 export interface JwksCounters {
@@ -63,6 +63,8 @@ export class JwksActor {
   readonly #agent = new (undici().Agent)({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #abort = new AbortController();
   #snapshot: KeySetSnapshot | null = null;
+  /** The last good fetch's key checks, reused for the keys the next one leaves unchanged. */
+  #checked: CheckedKeys | null = null;
   #bundle: IssuerBundle | null = null;
   #jwksUri: string | null;
   #timer: NodeJS.Timeout | null = null;
@@ -99,6 +101,12 @@ export class JwksActor {
 
   /** Current keys, null until the first successful fetch. */
   get snapshot(): KeySetSnapshot | null { return this.#snapshot; }
+
+  /**
+   * The latest fetch (or discovery) failed: the keys are the last good ones, so a kid missing from
+   * them may be a fresh rotation the JWKS could not deliver — its tokens get 503, not 401.
+   */
+  get failing(): boolean { return this.#failures > 0; }
 
   /** When the next background fetch is due (ms since epoch), null when none is scheduled. */
   get nextRefreshAt(): number | null { return this.#timer === null ? null : this.#nextAt; }
@@ -181,6 +189,7 @@ export class JwksActor {
       case 'jwks.fetched': {
         const prev = this.#snapshot;
         this.#snapshot = makeSnapshot(msg.keys, prev);
+        this.#checked = msg.checked;
         this.#failures = 0;
         this.counters.jwks_fetch_ok++;
         if (msg.dropped.length > 0) {
@@ -244,10 +253,10 @@ export class JwksActor {
       }
       const res = await fetchJson(uri, io);
       if (!res.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${res.message}` }); return; }
-      const keys = sanitizeJwks(res.body);
+      const keys = sanitizeJwks(res.body, this.#checked);
       if (!keys.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${keys.message}` }); return; }
       this.#log.debug({ reason }, 'jwks fetched');
-      this.#receive({ type: 'jwks.fetched', keys: keys.keys, dropped: keys.dropped, maxAgeS: res.maxAgeS });
+      this.#receive({ type: 'jwks.fetched', keys: keys.keys, dropped: keys.dropped, checked: keys.checked, maxAgeS: res.maxAgeS });
     } catch (err) {
       this.#receive({ type: 'jwks.failed', stage: 'jwks', message: (err as Error)?.message ?? 'unexpected error' });
     }

@@ -228,12 +228,12 @@ export class JwtVerifier {
     if (found.kind === 'fail') return this.#fail(found.failure.code);
     if (found.kind === 'found') return this.#submit(token, parsed, digest, actor, nowMs);
     const refetch = actor.refetchForUnknownKid();
-    if (refetch === null) return this.#fail('unknown_kid');
+    if (refetch === null) return this.#fail(actor.failing ? 'jwks_refetch_failed' : 'unknown_kid');
     const waiting = refetch.then(() => {
       const fresh = actor.snapshot!;
       const again = resolveKey(fresh.byKid, fresh.keys, parsed.header.kid, alg);
       if (again.kind === 'found') return this.#submit(token, parsed, digest, actor, Date.now());
-      return this.#fail(again.kind === 'fail' ? again.failure.code : 'unknown_kid');
+      return this.#fail(again.kind === 'fail' ? again.failure.code : actor.failing ? 'jwks_refetch_failed' : 'unknown_kid');
     });
     this.#refetchWaits.add(waiting);
     return waiting;

@@ -9,7 +9,7 @@ export type InvalidCode =
   | 'expired' | 'not_yet_valid' | 'iat_in_future' | 'lifetime_exceeded';
 
 /** Reasons the token could not be judged (answered 503, never 401). */
-export type UnavailableCode = 'keys_unavailable' | 'jwks_refetch_timeout' | 'pool_failure' | 'pool_overloaded' | 'pool_timeout' | 'internal';
+export type UnavailableCode = 'keys_unavailable' | 'jwks_refetch_timeout' | 'jwks_refetch_failed' | 'pool_failure' | 'pool_overloaded' | 'pool_timeout' | 'internal';
 
 export type FailCode = InvalidCode | UnavailableCode;
 

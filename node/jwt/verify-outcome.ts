@@ -33,6 +33,8 @@ const TABLE: Readonly<Record<FailCode, ProxyError>> = {
   keys_unavailable: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: RETRY_AFTER_KEYS_S }),
   // waiting on an unknown-kid refetch past the route's deadline: the token may be good (503, not 401)
   jwks_refetch_timeout: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not refetched within the route\'s deadline', { retryAfter: RETRY_AFTER_POOL_S }),
+  // a kid missing from the last good keys while the JWKS fetch fails: it may be a fresh rotation (503, not 401)
+  jwks_refetch_failed: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys could not be refetched', { retryAfter: RETRY_AFTER_KEYS_S }),
   pool_failure: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token verification failed, retry', { retryAfter: RETRY_AFTER_POOL_S }),
   pool_overloaded: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token verification overloaded, retry', { retryAfter: RETRY_AFTER_POOL_S }),
   pool_timeout: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token verification timed out, retry', { retryAfter: RETRY_AFTER_POOL_S }),

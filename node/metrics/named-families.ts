@@ -34,7 +34,7 @@ named('jwt.jwks.', '.', 'issuer', {
 for (const k of ['jwt.jwks_fetch_ok', 'jwt.jwks_fetch_failed', 'jwt.jwks_unknown_kid_refetch', 'jwt.jwks_unknown_kid_throttled', 'jwt.jwks_keys_refused']) elsewhere.add(k);
 
 // JWT failures: one key per stable failure code seen so far (node/jwt/types.ts FailCode)
-declare('portcullis_jwt_verify_failures_total', 'counter', 'Tokens the verifier refused or could not judge, by stable failure code (bad_signature, expired…; keys_unavailable, jwks_refetch_timeout, pool_overloaded: answered 503)', ['code']);
+declare('portcullis_jwt_verify_failures_total', 'counter', 'Tokens the verifier refused or could not judge, by stable failure code (bad_signature, expired…; keys_unavailable, jwks_refetch_timeout, jwks_refetch_failed, pool_overloaded: answered 503)', ['code']);
 patterns.push({
   re: /^jwt\.verify_failed_([a-z_]+)$/,
   map: (m) => sample('portcullis_jwt_verify_failures_total', { code: m[1]! }),

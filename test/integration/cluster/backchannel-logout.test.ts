@@ -89,6 +89,20 @@ describe('OpenID Connect back-channel logout across members', () => {
     expect(listed.body.entries).toEqual([expect.objectContaining({ kind: 'sid', value: 'kc-session-1', issuer: as.issuer, reason: 'backchannel_logout' })]);
   });
 
+  it('a logout token under a key the OP\'s JWKS cannot deliver (endpoint down) is 503 for the OP to retry, not 400; nothing revoked', async () => {
+    const tok = await as.issueJwt({ sub: 'erin', sid: 'kc-session-9' });
+    as.setJwks('down');
+    try {
+      // the OP rotated its keys: the logout token names a kid the members have not seen, and the refetch fails
+      const lt = await as.issueJwt({ aud: CLIENT, scope: undefined, client_id: undefined, exp: undefined, events: EVENT, sub: 'erin', sid: 'kc-session-9' }, { typ: 'logout+jwt', kid: 'rotated-in' });
+      const res = await logout(A, `logout_token=${lt}`);
+      expect(res).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+    } finally {
+      as.setJwks('normal');
+    }
+    expect((await get(B, tok)).status).toBe(200);
+  });
+
   it('a logout with only sub refuses the user\'s tokens issued up to it, not one issued afterwards', async () => {
     const before = await as.issueJwt({ sub: 'erin' });
     expect((await get(A, before)).status).toBe(200);
