@@ -11,7 +11,7 @@ import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
 import { compilePolicy, type CompiledPolicy } from './pipeline/index.js';
-import { lineSink, logLinesDropped, type Logger } from './log.js';
+import { auditLineSink, logLinesDropped, type Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
 import { EventEndpoints } from './events/index.js';
@@ -172,7 +172,7 @@ export class ProxyInstance {
       await inst.h2.listen();
     }
     if (opts.admin) {
-      inst.audit = AuditLog.open(cfg.log.audit, lineSink(opts.logger));
+      inst.audit = AuditLog.open(cfg.log.audit, auditLineSink(opts.logger));
       const audit = inst.audit;
       inst.metrics.addSource(() => audit.stats());
       inst.admin = new AdminServer({

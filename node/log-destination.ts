@@ -28,6 +28,9 @@ const settlers = new WeakMap<object, () => Promise<void>>();
  */
 export function settled(dest: object): Promise<void> { return settlers.get(dest)?.() ?? Promise.resolve(); }
 
+/** True for a destination made by lineDestination (JSON lines, U+2028/U+2029 escaped): not pino-pretty's transport. */
+export function isLineDestination(dest: object): boolean { return settlers.has(dest); }
+
 /** Pause between two tries of a full pipe at exit: 5 ms. */
 const RETRY_PAUSE_MS = 5;
 const NEWLINE = 0x0a;

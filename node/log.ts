@@ -5,7 +5,7 @@
 // their bindings so every line has each key once.
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import { lineDestination, settled } from './log-destination.js';
+import { DEFAULT_BUFFER_BYTES, isLineDestination, lineDestination, settled } from './log-destination.js';
 
 export type { Logger };
 export { logLinesDropped, oneLine } from './log-destination.js';
@@ -37,10 +37,31 @@ export function loggedUrl(u: string): string {
   }
 }
 
-/** Flush `logger` and resolve once no write of its lines is in flight (log-destination.ts `settled`): call before process.exit. */
+/** Flush `logger` and resolve once no write of its lines (nor of the audit's own JSON stdout) is in flight (log-destination.ts `settled`): call before process.exit. */
 export function logSettled(logger: Logger): Promise<void> {
   logger.flush();
-  return settled(lineSink(logger) as object);
+  return Promise.all([settled(lineSink(logger) as object), jsonStdout === null ? undefined : settled(jsonStdout)]).then(() => undefined);
+}
+
+/** stdout for JSON lines beside a pretty logger (auditLineSink), opened on first use. */
+let jsonStdout: ReturnType<typeof lineDestination> | null = null;
+
+/**
+ * Where audit records on standard output go (node/audit): `logger`'s destination when it writes JSON
+ * lines; beside a pretty logger (`log.format: pretty`, pino-pretty's transport, which turned each
+ * record into indented text no audit reader parses) a JSON line destination of its own on stdout,
+ * writing whole lines of at most PIPE_BUF bytes as the transport's thread writes there too. Either
+ * escapes U+2028/U+2029 (log-destination.ts oneLine); lines it could not write count as dropped.
+ */
+export function auditLineSink(logger: Logger): { write(lines: string): unknown } {
+  const own = lineSink(logger);
+  if (isLineDestination(own as object)) return own;
+  if (jsonStdout === null) {
+    const d = lineDestination(DEFAULT_BUFFER_BYTES, true);
+    process.once('exit', () => d.flushSync()); // what pino's exit hook does for the logger's own destination
+    jsonStdout = d;
+  }
+  return jsonStdout;
 }
 
 /** Where `logger` writes its lines (its pino destination): other writers of standard output go through it, one queue. */

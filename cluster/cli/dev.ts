@@ -7,7 +7,7 @@ import { startEchoUpstream } from './demo/echo-upstream.js';
 import { startWsEchoUpstream } from './demo/ws-echo-upstream.js';
 import { validateConfig, formatProblems } from '../../node/config/index.js';
 import { ProxyInstance } from '../../node/instance.js';
-import { createLogger } from '../../node/log.js';
+import { createLogger, logSettled } from '../../node/log.js';
 import { freePort, startMember } from '../process/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
@@ -137,8 +137,11 @@ export async function dev(argv: string[], usage: string): Promise<void> {
       await inst.shutdown();
       await member.node.close();
       await Promise.all([as.close(), echo.close(), wsEcho.close()]);
-      logger.flush();
-      setTimeout(() => process.exit(0), 50);
+      logger.info('stopped');
+      // as serve does: exit once no log write is in flight (JSON lines without pino-pretty, audit records);
+      // pino's exit hook then ends pino-pretty's transport, which writes out what it holds first
+      await logSettled(logger);
+      process.exit(0);
     })();
   };
   process.on('SIGINT', stop);

@@ -121,8 +121,11 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
         const fileMembers = new Set<string>();
         const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs, fileMembers)]);
         const members = [...reports.values()].sort((a, b) => (a.member < b.member ? -1 : 1));
-        const agree = members.length > 0 && members.every((m) => m.version === latest.version && m.digest === (latest.entry?.digest ?? null) && m.error === null);
         const fromFile = [...fileMembers].sort();
+        // every instance heard reads its own file: nothing to compare and nothing wrong (exit 0, agree null);
+        // nothing heard at all stays a failure (a broken bus, wrong prefix or key looks the same)
+        const onlyFile = members.length === 0 && fromFile.length > 0;
+        const agree = onlyFile ? null : members.length > 0 && members.every((m) => m.version === latest.version && m.digest === (latest.entry?.digest ?? null) && m.error === null);
         if (values.json) out(JSON.stringify({ latest: { version: latest.version, digest: latest.entry?.digest ?? null }, members, agree, file_members: fromFile }));
         else {
           // "no member reported" alone sent an operator of a file-policy cluster looking for a bus fault
@@ -130,10 +133,11 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
           out(`latest version ${latest.version} (digest ${short(latest.entry?.digest ?? null)})`);
           out(['MEMBER', 'HOST', 'PID', 'VERSION', 'DIGEST', 'FROM', 'ERROR'].join('\t'));
           for (const m of members) out([m.member, m.host, m.pid, m.version, short(m.digest), m.from, m.error ?? '-'].join('\t'));
-          out(members.length === 0 ? 'no member with cluster policy reported' : agree ? `all ${members.length} members run version ${latest.version}` : 'members disagree or report an error');
+          out(onlyFile ? 'no member takes the cluster policy (source: cluster): nothing to compare'
+            : members.length === 0 ? 'no member with cluster policy reported' : agree === true ? `all ${members.length} members run version ${latest.version}` : 'members disagree or report an error');
           if (fromFile.length > 0) out(`${fromFile.length} instance(s) heard with policy from their own file (source: file, not compared): ${fromFile.join(', ')}`);
         }
-        if (!agree) process.exitCode = 1;
+        if (agree === false) process.exitCode = 1;
       } finally { await ctx.nc.close(); }
       return;
     }

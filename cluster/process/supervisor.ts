@@ -9,7 +9,7 @@ import { AdminServer, adminTokens, type AdminHandler } from '../../node/admin/ad
 import { waitingIssuers } from '../../node/auth/index.js';
 import { readConfigText, restartOnlyChanges, type Config, type ConfigResult } from '../../node/config/index.js';
 import { parseReloadText } from './reload-parse.js';
-import { lineSink, logLinesDropped, logListening, logSettled, type Logger } from '../../node/log.js';
+import { auditLineSink, logLinesDropped, logListening, logSettled, type Logger } from '../../node/log.js';
 import { AuditLog, appliedRevocationRecord, reloadRecord, type AuditActor, type AuditRecord } from '../../node/audit/index.js';
 import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
@@ -123,7 +123,7 @@ export class Supervisor {
       this.fork(this.slots[i]!);
     }
     this.watchdog.start();
-    this.audit = AuditLog.open(cfg.log.audit, lineSink(this.logger));
+    this.audit = AuditLog.open(cfg.log.audit, auditLineSink(this.logger));
     const audit = this.audit;
     node.revocationActor.onApplied = (r) => audit.recordSoon(appliedRevocationRecord(r));
     this.admin = new AdminServer({

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Writes deploy/compose/.env, the secrets of the compose demo, with fresh random values: the
-# admin API's bearer token, the bus key every proxy seals bus messages with, and the NATS
+# admin API's bearer token, the read-only metrics token Prometheus scrapes with, the bus key every proxy seals bus messages with, and the NATS
 # passwords of the proxies and of `portcullis revoke`. Compose reads .env from this folder by
 # itself. Run it once before the first `up`; it never overwrites a value (an existing .env
 # only gets the variables it lacks; delete it to start over, then recreate every container so
@@ -24,6 +24,7 @@ add() {
   added="$added $1"
 }
 add PORTCULLIS_ADMIN_TOKEN "$(rand 24)" "Admin API bearer token (curl -H \"Authorization: Bearer \$PORTCULLIS_ADMIN_TOKEN\" 127.0.0.1:9911/…)."
+add PORTCULLIS_METRICS_TOKEN "$(rand 24)" "Read-only metrics token: GET /metrics only (curl -H \"Authorization: Bearer \$PORTCULLIS_METRICS_TOKEN\" 127.0.0.1:9911/metrics)."
 add PORTCULLIS_BUS_KEY "$(rand 32)" "Bus key: 32 random bytes as hex (64 bytes of key; cluster.auth needs at least 32)."
 # NATS passwords start with a letter: nats-server reads the value as config text.
 add PORTCULLIS_NATS_PASSWORD "p$(rand 24)" "The proxies' NATS password (user portcullis)."

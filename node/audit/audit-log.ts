@@ -19,13 +19,16 @@ export interface AuditSettings {
 /** How long recordSoon may hold a record, ms. */
 const SOON_MS = 50;
 
-/** The process log's destination (node/log-destination.ts): where records go when no file is set. */
+/**
+ * A JSON line destination on standard output (node/log.ts auditLineSink): where records go when no
+ * file is set. It escapes U+2028/U+2029 itself (log-destination.ts oneLine), so they are escaped once.
+ */
 export interface LineSink { write(lines: string): unknown }
 
-/** pino's destination: the lines of one record() or one batch, collected for a single write. */
+/** pino's destination: the lines of one record() or one batch, collected for a single write (escaped by where they go). */
 class LineCollector {
   private lines = '';
-  write(s: string): void { this.lines += oneLine(s); }
+  write(s: string): void { this.lines += s; }
   take(): string {
     const s = this.lines;
     this.lines = '';
@@ -150,8 +153,10 @@ export class AuditLog {
       return;
     }
     try {
-      if (this.closed) appendFileSync(this.file, s, { mode: 0o600 });
-      else writeAll(this.fd, Buffer.from(s, 'utf8'));
+      // the file has no destination of its own to escape U+2028/U+2029: done here (stdout's does it)
+      const line = oneLine(s);
+      if (this.closed) appendFileSync(this.file, line, { mode: 0o600 });
+      else writeAll(this.fd, Buffer.from(line, 'utf8'));
     } catch (err) {
       const lines = s.split('\n').length - 1;
       this.linesLost += lines;

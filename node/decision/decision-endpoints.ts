@@ -25,7 +25,7 @@ export interface DecisionOptions {
   authDecision(reason: string | null): void;
   /** The snapshot in force and its pipeline (the unix socket's calls; they change on reload). */
   current(): { snap: Snapshot; pipeline: Pipeline };
-  /** True once the instance is shutting down (unix socket calls get 503; answers on the listener carry `Connection: close`). */
+  /** True once the instance is shutting down (answers, on the listener and the unix socket, carry `Connection: close`). */
   draining(): boolean;
   /** server.workers: with several, each worker's unix socket path gets its index. */
   workers: number | 'auto';
@@ -128,6 +128,11 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
       t.unref();
       this.idleResolve = () => { clearTimeout(t); resolve(); };
     });
+  }
+
+  /** The drain is over: the unix socket's open connections close (the listener closes its own). */
+  closeAll(): void {
+    this.socket?.closeAll();
   }
 
   private settled(): void {

@@ -25,7 +25,6 @@ export interface SocketEndpoints {
 /** What the socket needs of DecisionOptions. */
 export interface DecisionSocketOptions {
   current(): { snap: Snapshot; pipeline: Pipeline };
-  draining(): boolean;
   workers: number | 'auto';
   logger: Logger;
 }
@@ -42,6 +41,8 @@ export class DecisionSocket {
   private socket: us_listen_socket | null = null;
   /** What calls on this socket are logged as (`client`). */
   private readonly label: string;
+  /** closeAll() ran: the process is about to exit. */
+  private drained = false;
 
   constructor(private readonly endpoints: SocketEndpoints, readonly path: string, private readonly mode: string, private readonly opts: DecisionSocketOptions) {
     this.label = `unix:${path}`;
@@ -80,12 +81,24 @@ export class DecisionSocket {
     });
   }
 
-  /** Stop accepting and remove the socket file; calls in flight finish (the endpoints' drain()). */
+  /**
+   * Stop accepting and remove the socket file; calls in flight finish (the endpoints' drain()), and
+   * calls on connections opened before are still served, with `Connection: close`, until closeAll().
+   */
   close(): void {
     if (this.socket === null) return;
     uWS.us_listen_socket_close(this.socket);
     this.socket = null;
     try { unlinkSync(this.path); } catch { /* already gone */ }
+  }
+
+  /**
+   * The drain is over: a call read from now on is not served, and the connections still open (an
+   * edge's idle keep-alive ones) close on the next turn, once answers written in this one have left.
+   */
+  closeAll(): void {
+    this.drained = true;
+    setImmediate(() => (this.app as unknown as { close?: () => void }).close?.());
   }
 
   private handle(res: HttpResponse, req: HttpRequest): void {
@@ -109,7 +122,9 @@ export class DecisionSocket {
     const refuse = (code: Parameters<typeof proxyError>[0], message: string, extra?: Parameters<typeof proxyError>[2]): void => {
       this.endpoints.refuse(res, { ...call, hasBody: true }, 'none', proxyError(code, message, extra), this.label);
     };
-    if (this.opts.draining()) return refuse('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 });
+    // During a stop's drain a call on a connection opened before is judged like one on the TCP listener
+    // (the answer carries `Connection: close`): a 503 here reached nginx's auth_request as a 500 for the user
+    if (this.drained) { res.close(); return; }
     if (headersIn.bytes > limits.max_header_bytes) return refuse('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`);
     if (path.length + query.length > limits.max_url_bytes) return refuse('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`);
     if (headersIn.bad !== null) return refuse('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${headersIn.bad} has a byte outside visible ASCII, SP and HTAB`);

@@ -146,6 +146,7 @@ export class Listener implements RelayHost {
     // iteration: closing the sockets now dropped it (the client saw the connection close without it);
     // a request read meanwhile is not served (pools and components close next): its connection is closed
     this.drained = true;
+    this.decisions?.closeAll(); // the same for the unix socket's connections
     await new Promise((r) => setImmediate(r));
     (this.app as unknown as { close?: () => void }).close?.();
   }

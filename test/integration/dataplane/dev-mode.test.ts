@@ -1,5 +1,6 @@
 // `npm start` = `portcullis dev`: every curl line it prints is run as printed (bash, with the
-// printed TOKEN/OPAQUE exported), and the status each line promises in its comment is checked.
+// printed TOKEN/OPAQUE exported), and the status each line promises in its comment is checked;
+// Ctrl-C then stops it with its last line written.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,6 +94,14 @@ describe('deploy/README compose demo, on dev mode', () => {
     expect(wanted.length).toBeGreaterThanOrEqual(3);
     expect(statuses).toEqual(wanted);
   }, 30_000);
+
+  it('Ctrl-C (SIGINT) stops everything and exits 0, its last line written', async () => {
+    // 'close': the output is complete (the pipes are closed), not only the process gone
+    const closed = new Promise<number | null>((r) => proc.once('close', (code) => r(code)));
+    proc.kill('SIGINT');
+    expect(await closed).toBe(0);
+    expect(out.trimEnd().split('\n').at(-1)).toMatch(/INFO \(portcullis\): stopped$/);
+  });
 });
 
 describe('dev --port', () => {

@@ -28,7 +28,7 @@ interface Service {
 }
 interface PortcullisConfig {
   server: { listen: { port: number }; timeouts: { drain_ms: number; shutdown_delay_ms?: number } };
-  admin: { listen: { host: string; port: number } };
+  admin: { listen: { host: string; port: number }; token_env: string; metrics_token_env?: string };
   issuers: Record<string, { issuer: string }>;
   upstreams: Record<string, { targets: string[] }>;
   cluster: { nats: { servers: string[] }; revocation: { replicas: number } };
@@ -111,6 +111,10 @@ describe('deploy/compose', () => {
       expect(admin.host_ip, `${name}: admin port published beyond loopback`).toBe('127.0.0.1');
       // the admin token is the one init-env.sh drew, not a default anyone can read in compose.yaml
       expect(s.environment?.PORTCULLIS_ADMIN_TOKEN, `${name}: admin token`).toBe(envFile(ENV_FILE).PORTCULLIS_ADMIN_TOKEN);
+      // a read-only scrape token, so a Prometheus pointed at the demo is not handed the admin token (before: none configured)
+      expect(config.admin.metrics_token_env, 'admin.metrics_token_env').toBe('PORTCULLIS_METRICS_TOKEN');
+      expect(s.environment?.PORTCULLIS_METRICS_TOKEN, `${name}: metrics token`).toBe(envFile(ENV_FILE).PORTCULLIS_METRICS_TOKEN);
+      expect(s.environment?.PORTCULLIS_METRICS_TOKEN).not.toBe(s.environment?.PORTCULLIS_ADMIN_TOKEN);
       for (const p of ports(s)) { const k = `${p.host_ip ?? ''}:${p.published}`; expect(seenPorts.has(k), k).toBe(false); seenPorts.add(k); }
       expect(config.admin.listen.host).toBe('0.0.0.0'); // the image HEALTHCHECK and the published port reach it
       // the primary kills a worker still draining shutdown_delay_ms + drain_ms + 2 s after the signal
@@ -124,7 +128,8 @@ describe('deploy/compose', () => {
 
   it('init-env.sh writes a private .env with a bus key and NATS passwords nats-server can read, and never overwrites it', () => {
     const env = envFile(ENV_FILE);
-    expect(Object.keys(env).sort()).toEqual(['PORTCULLIS_ADMIN_TOKEN', 'PORTCULLIS_BUS_KEY', 'PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']);
+    expect(Object.keys(env).sort()).toEqual(['PORTCULLIS_ADMIN_TOKEN', 'PORTCULLIS_BUS_KEY', 'PORTCULLIS_METRICS_TOKEN', 'PORTCULLIS_NATS_PASSWORD', 'PORTCULLIS_NATS_REVOKE_PASSWORD']);
+    expect(env.PORTCULLIS_METRICS_TOKEN).toMatch(/^[0-9a-f]{48}$/);
     expect(Buffer.byteLength(env.PORTCULLIS_BUS_KEY!)).toBeGreaterThanOrEqual(32);
     expect(env.PORTCULLIS_ADMIN_TOKEN).toMatch(/^[0-9a-f]{48}$/); // 24 random bytes
     // nats-server parses a variable's value as config: "1e5…" or "123…" would not be a string
@@ -138,27 +143,27 @@ describe('deploy/compose', () => {
     expect(readFileSync(join(DIR, '..', '..', '.gitignore'), 'utf8')).toMatch(/^deploy\/compose\/\.env$/m);
   });
 
-  it('init-env.sh run on a .env of an older version adds only the variables it lacks (the admin token), keeping every value', () => {
+  it('init-env.sh run on a .env of an older version adds only the variables it lacks (the admin and metrics tokens), keeping every value', () => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-compose-env-'));
     copyFileSync(join(DIR, 'init-env.sh'), join(dir, 'init-env.sh'));
     const older = { PORTCULLIS_BUS_KEY: 'b'.repeat(64), PORTCULLIS_NATS_PASSWORD: 'pold1', PORTCULLIS_NATS_REVOKE_PASSWORD: 'pold2' };
     writeFileSync(join(dir, '.env'), Object.entries(older).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
     const r = spawnSync('sh', [join(dir, 'init-env.sh')], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/added PORTCULLIS_ADMIN_TOKEN/);
+    expect(r.stderr).toMatch(/added PORTCULLIS_ADMIN_TOKEN PORTCULLIS_METRICS_TOKEN/);
     const env = envFile(join(dir, '.env'));
-    expect(env).toEqual({ ...older, PORTCULLIS_ADMIN_TOKEN: expect.stringMatching(/^[0-9a-f]{48}$/) });
+    expect(env).toEqual({ ...older, PORTCULLIS_ADMIN_TOKEN: expect.stringMatching(/^[0-9a-f]{48}$/), PORTCULLIS_METRICS_TOKEN: expect.stringMatching(/^[0-9a-f]{48}$/) });
     expect(composeConfig(join(dir, '.env')).status).toBe(0);
   });
 
-  it('the admin token has no default: a .env without it is refused and init-env.sh named', () => {
+  it.each(['PORTCULLIS_ADMIN_TOKEN', 'PORTCULLIS_METRICS_TOKEN'])('%s has no default: a .env without it is refused and init-env.sh named', (name) => {
     const env = envFile(ENV_FILE);
-    delete env.PORTCULLIS_ADMIN_TOKEN;
+    delete env[name];
     const file = join(mkdtempSync(join(tmpdir(), 'portcullis-compose-env-')), 'old.env');
     writeFileSync(file, Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''));
     const r = composeConfig(file);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/PORTCULLIS_ADMIN_TOKEN[\s\S]*run deploy\/compose\/init-env\.sh first/);
+    expect(r.stderr).toMatch(new RegExp(`${name}[\\s\\S]*run deploy/compose/init-env\\.sh first`));
   });
 
   it('every published port is on loopback: the demo\'s client secrets and admin token are no one else\'s to use', () => {

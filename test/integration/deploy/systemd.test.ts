@@ -106,6 +106,29 @@ describe('deploy/systemd', () => {
     expect(one('OOMPolicy')).toBe('continue'); // a worker killed at the bound is the supervisor's to replace
   });
 
+  it('portcullis.service: every Documentation= file is one the documented install steps put there', () => {
+    // the ```sh block of deploy/README.md's systemd section: `cp -r … /opt/portcullis/` and `install -D … SRC DEST`
+    const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+    const steps = readme.slice(readme.indexOf('## systemd')).split('```sh')[1]!.split('```')[0]!.split('\n');
+    const installed = new Map<string, string>(); // path under /opt/portcullis → source in the checkout
+    for (const l of steps) {
+      const cp = /^sudo cp -r (.+) \/opt\/portcullis\/\s*(#.*)?$/.exec(l);
+      if (cp !== null) for (const src of cp[1]!.split(/\s+/)) installed.set(src, src);
+      const inst = /^sudo install -D -m \d+ (\S+) \/opt\/portcullis\/(\S+)/.exec(l);
+      if (inst !== null) installed.set(inst[2]!, inst[1]!);
+    }
+    const d = directives(readFileSync(join(SYSTEMD, 'portcullis.service'), 'utf8'));
+    const docs = get(d, 'Documentation').flatMap((v) => v.split(/\s+/));
+    expect(docs.length).toBeGreaterThan(0);
+    for (const uri of docs) {
+      const m = /^file:\/opt\/portcullis\/(.+)$/.exec(uri);
+      expect(m, `${uri}: not a file under /opt/portcullis`).not.toBeNull();
+      const src = installed.get(m![1]!);
+      expect(src, `${uri}: the install steps in deploy/README.md do not put it there`).toBeDefined();
+      expect(existsSync(join(ROOT, src!)), `${src} missing in the checkout`).toBe(true);
+    }
+  });
+
   it('nats-server.service: sandboxed, JetStream store in its StateDirectory', () => {
     const d = directives(readFileSync(join(SYSTEMD, 'nats-server.service'), 'utf8'));
     expect(get(d, 'ProtectSystem')).toEqual(['strict']);

@@ -97,6 +97,20 @@ describe('audit trail on standard output under a flood', () => {
     expect(proxy.output()).not.toContain('audit trail write failed');
     expect(proxy.logs().every((l) => Object.keys(l).length > 0)).toBe(true);
   });
+
+  it('an audit record with U+2028/U+2029 is one escaped line on stdout (escaped once, by the log destination)', async () => {
+    const r = await request(`${proxy.adminUrl}/revocations`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'jti', value: 'jti\u2028flood\u2029audit' }),
+    });
+    expect(r.statusCode).toBe(201);
+    await r.body.dump();
+    const record = (): Record<string, any> | undefined => proxy.logs().find((l) => l.name === 'portcullis-audit' && l.action === 'revocation.add');
+    await waitFor('the revocation\'s audit record', () => record() !== undefined, 5_000);
+    expect(JSON.stringify(record()!.detail)).toContain('"jti\u2028flood\u2029audit"');
+    expect(proxy.output()).not.toMatch(/[\u2028\u2029]/);
+    expect(proxy.output()).toContain('jti\\u2028flood\\u2029audit');
+  });
 });
 
 describe('serve --workers 2 into a pipe', () => {
