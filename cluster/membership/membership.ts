@@ -11,8 +11,11 @@ import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
 
-/** The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC), and when it was heard. */
-interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number }
+/**
+ * The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC),
+ * when it was heard, and `started`: the latest startedAt that was not ahead of this member's clock when heard (what a goodbye is judged by).
+ */
+interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number; readonly started: number }
 
 /**
  * Is a heartbeat no newer than `last`? A replay is older on both counts: its (startedAt, seq) and, when
@@ -29,10 +32,12 @@ function notNewer(m: { readonly startedAt: number; readonly seq: number }, signe
 
 /** `last` moved forward by a heartbeat that is not a replay: each count keeps its highest. */
 function newer(last: Newest | undefined, m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, at: number): Newest {
-  if (last === undefined) return { startedAt: m.startedAt, seq: m.seq, signedAt, at };
+  // a start in our future (a beat signed ahead within max_age_ms) is no proof of a restart yet: heard again once it is past, it counts
+  const started = Math.max(last?.started ?? Number.NEGATIVE_INFINITY, m.startedAt <= at ? m.startedAt : Number.NEGATIVE_INFINITY);
+  if (last === undefined) return { startedAt: m.startedAt, seq: m.seq, signedAt, at, started };
   const ahead = m.startedAt > last.startedAt || (m.startedAt === last.startedAt && m.seq > last.seq);
   const signed = signedAt === null ? last.signedAt : last.signedAt === null ? signedAt : Math.max(signedAt, last.signedAt);
-  return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at };
+  return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at, started };
 }
 
 /** What the view knows about one member. */
@@ -201,11 +206,12 @@ export class Membership {
   /**
    * Is a `member.left` of `id` signed at `signedAt` (epoch ms, the sender's clock; null on IPC) a
    * replay — signed before the process we now hear from under that id started? Both times are
-   * that member's own clock.
+   * that member's own clock. Judged by the latest start heard that was not in our future: before, one
+   * beat sealed with a start up to max_age_ms ahead made the member's real goodbye look like a replay.
    */
   staleGoodbye(id: string, signedAt: number | null): boolean {
     const n = this.newest.get(id);
-    return signedAt !== null && n !== undefined && signedAt < n.startedAt;
+    return signedAt !== null && n !== undefined && signedAt < n.started;
   }
 
   /** Apply one message from `<p>.members` (exposed for tests); `signedAt`: when its sender sealed it (null: unauthenticated transport). */

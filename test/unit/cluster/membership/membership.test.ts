@@ -198,6 +198,20 @@ describe('Membership', () => {
     expect(a.members()).toEqual(['a']);
   });
 
+  it('a beat sealed with a start in the future does not make the member\'s real goodbye a replay (regression)', () => {
+    const a = member('a');
+    a.start();
+    const hb = (startedAt: number, seq: number, signedAt: number): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt, seq, intervalMs: 1_000 }, signedAt);
+    const start = Date.now() - 60_000;
+    hb(start, 60, Date.now());
+    // a key holder signs ahead within max_age_ms (30 s) and claims a process started then: before, the real
+    // goodbye (signed now, before that "start") was taken for a replay and the member stayed until it expired
+    hb(Date.now() + 20_000, 1, Date.now() + 20_000);
+    a.receive({ type: 'member.left', v: 1, id: 'p' }, Date.now());
+    expect(a.members()).toEqual(['a']);
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 0 });
+  });
+
   it('a signed beat with an invented seq or startedAt holds the real member out only until the real one signs later; a start after signing is refused', async () => {
     const a = member('a');
     a.start();
