@@ -72,6 +72,13 @@ export interface MembershipOptions {
 /** How long the newest (startedAt, seq) of a member no longer in the view is remembered, ms: past the longest `cluster.auth.max_age_ms` (10 min), so no replay of its heartbeats is still fresh. */
 export const REPLAY_MEMORY_MS = 660_000;
 
+/**
+ * Longest heartbeat period a peer's beat is believed for, ms: 10 s (members beat every second). A beat declaring
+ * more — a key holder's, or junk from a newer build — kept a member that then died in every view (owning
+ * introspection keys, pushed to) for 3 of its periods: with 2^53 ms, until the process restarted.
+ */
+export const MAX_PEER_INTERVAL_MS = 10_000;
+
 /** Roles that serve requests (and so may own introspection keys). */
 const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);
 
@@ -255,7 +262,7 @@ export class Membership {
         if (last !== undefined && notNewer(m, signedAt, last)) { this.replayed++; return; }
         this.newest.set(m.id, newer(last, m, signedAt, this.now()));
         const known = this.view.has(m.id);
-        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
+        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: Math.min(m.intervalMs, MAX_PEER_INTERVAL_MS), policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); this.nudge(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
         if (known && last !== undefined && m.startedAt > last.startedAt) {

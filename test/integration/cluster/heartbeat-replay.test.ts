@@ -86,7 +86,7 @@ describe('membership: replayed heartbeats of a dead member', () => {
     await waitFor('the member in the view', async () => (await metric(b, 'portcullis_cluster_members')) === before + 1, 15_000);
     // a key holder's beat under its id, signed 20 s ahead (within max_age_ms, 30 s) by a "process" started then,
     // beating once a minute: before, the member's real goodbye (signed now) looked like a replay from before
-    // that start, and the member stayed in the view until the forged beat's 3 minutes ran out
+    // that start, and the member stayed in the view until the forged beat's 3 periods ran out (30 s: a period is believed up to 10 s)
     const subject = `${prefix}.members`;
     const ahead = Date.now() + 20_000;
     const forged = new Codec().encode({ type: 'member.heartbeat', v: 2, id: 'hbr-leaves', role: 'single', host: 'elsewhere', pid: 1, startedAt: ahead, seq: 1, intervalMs: 60_000, policy: null });

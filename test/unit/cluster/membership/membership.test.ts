@@ -212,6 +212,16 @@ describe('Membership', () => {
     expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 0 });
   });
 
+  it('a beat declaring a huge period keeps a member that fell silent only for 3 of the longest believed periods (regression)', async () => {
+    const a = member('a');
+    a.start();
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: Date.now() - 1_000, seq: 1, intervalMs: 2 ** 52 });
+    expect(a.members()).toEqual(['a', 'p']);
+    // before: it stayed for 3 × 2^52 ms; now for 3 × MAX_PEER_INTERVAL_MS (10 s)
+    for (let i = 0; i < 31; i++) await tick(1_000);
+    expect(a.members()).toEqual(['a']);
+  });
+
   it('a signed beat with an invented seq or startedAt holds the real member out only until the real one signs later; a start after signing is refused', async () => {
     const a = member('a');
     a.start();
