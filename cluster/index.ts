@@ -283,8 +283,10 @@ export class ClusterNode {
     const snapshotAge = a.snapshotAgeMs();
     const behind = a.behindMs();
     const keys = this.bus.auth?.keyIds();
+    // a member whose view has not heard its peers yet would own (and introspect) every token: not ready, though it answers
+    const settled = this.membership.settled();
     return {
-      ready: gate.ok,
+      ready: gate.ok && settled,
       detail: {
         cluster: {
           mode: this.mode, member: this.memberId, bus_connected: this.busConnected(), degraded: this.degraded(),
@@ -292,7 +294,7 @@ export class ClusterNode {
           revocations_from: a.revocationSource(),
           ...(snapshotAge === null ? {} : { snapshot_age_s: Math.round(snapshotAge / 1000) }),
           behind_ms: Number.isFinite(behind) ? behind : null,
-          ...(gate.ok ? {} : { waiting_for: gate.reason }),
+          ...(gate.ok ? (settled ? {} : { waiting_for: 'members' }) : { waiting_for: gate.reason }),
           bus_auth: this.busAuthMode(),
           ...(this.direct === null ? {} : { direct: this.direct.advertised() }),
           ...(this.revocationReceiver === null ? {} : { revocation_receiver: this.revocationReceiver.health() }),

@@ -7,12 +7,16 @@
 // than every one heard from that id nor newer by (startedAt, seq) is a replay, and so is a `member.left`
 // signed before that member's process started (a restart under the same id): ignored and counted. A
 // heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
+// A new member is answered with a heartbeat at once, and the view counts as settled one round after the bus connected.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
 
-/** The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC), and when it was heard. */
-interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number }
+/**
+ * The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC),
+ * when it was heard, and `started`: the latest startedAt that was not ahead of this member's clock when heard (what a goodbye is judged by).
+ */
+interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number; readonly started: number }
 
 /**
  * Is a heartbeat no newer than `last`? A replay is older on both counts: its (startedAt, seq) and, when
@@ -29,10 +33,12 @@ function notNewer(m: { readonly startedAt: number; readonly seq: number }, signe
 
 /** `last` moved forward by a heartbeat that is not a replay: each count keeps its highest. */
 function newer(last: Newest | undefined, m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, at: number): Newest {
-  if (last === undefined) return { startedAt: m.startedAt, seq: m.seq, signedAt, at };
+  // a start in our future (a beat signed ahead within max_age_ms) is no proof of a restart yet: heard again once it is past, it counts
+  const started = Math.max(last?.started ?? Number.NEGATIVE_INFINITY, m.startedAt <= at ? m.startedAt : Number.NEGATIVE_INFINITY);
+  if (last === undefined) return { startedAt: m.startedAt, seq: m.seq, signedAt, at, started };
   const ahead = m.startedAt > last.startedAt || (m.startedAt === last.startedAt && m.seq > last.seq);
   const signed = signedAt === null ? last.signedAt : last.signedAt === null ? signedAt : Math.max(signedAt, last.signedAt);
-  return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at };
+  return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at, started };
 }
 
 /** What the view knows about one member. */
@@ -66,6 +72,13 @@ export interface MembershipOptions {
 /** How long the newest (startedAt, seq) of a member no longer in the view is remembered, ms: past the longest `cluster.auth.max_age_ms` (10 min), so no replay of its heartbeats is still fresh. */
 export const REPLAY_MEMORY_MS = 660_000;
 
+/**
+ * Longest heartbeat period a peer's beat is believed for, ms: 10 s (members beat every second). A beat declaring
+ * more — a key holder's, or junk from a newer build — kept a member that then died in every view (owning
+ * introspection keys, pushed to) for 3 of its periods: with 2^53 ms, until the process restarted.
+ */
+export const MAX_PEER_INTERVAL_MS = 10_000;
+
 /** Roles that serve requests (and so may own introspection keys). */
 const SERVING: ReadonlySet<MemberRole> = new Set(['single', 'worker']);
 
@@ -85,6 +98,11 @@ export class Membership {
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
+  private unsubscribeStatus: (() => void) | null = null;
+  /** When the bus first connected, epoch ms (null: not yet). */
+  private connectedAt: number | null = null;
+  /** When a joining member was last answered with a beat out of turn, epoch ms. */
+  private lastNudge = Number.NEGATIVE_INFINITY;
   private joined = 0;
   private expired = 0;
   /** When the heartbeat timer last fired (or was started), epoch ms. */
@@ -118,6 +136,12 @@ export class Membership {
   start(): void {
     if (this.timer !== null) return;
     this.unsubscribe = this.opts.bus.subscribe(this.opts.bus.subjects.members, (m, incoming) => this.receive(m, incoming.signedAt));
+    const t = this.opts.bus.transport;
+    // in-process (one member, no bus): nobody else to hear
+    if (t.kind !== 'local') {
+      this.unsubscribeStatus = t.onStatus((s) => { if (s === 'connected') this.connectedAt ??= this.now(); });
+      if (t.isConnected()) this.connectedAt ??= this.now();
+    }
     this.beat();
     this.lastRound = this.now();
     this.timer = setInterval(() => this.round(), this.intervalMs);
@@ -146,6 +170,17 @@ export class Membership {
   members(): readonly string[] {
     this.expireDue();
     return this.sorted;
+  }
+
+  /**
+   * Has the view heard every live peer? True one heartbeat round and a half after the bus first connected
+   * (every peer beats once a round, and answers a newcomer's first beat at once); always in-process and while
+   * the bus never connected (nobody to hear: one serving from its snapshot waits for nothing). Before,
+   * a member was ready with a view of itself only and introspected tokens its peers owned: 20 distinct
+   * tokens right after a join cost the authorization server 21–25 calls.
+   */
+  settled(): boolean {
+    return this.connectedAt === null || this.now() - this.connectedAt >= this.intervalMs * 1.5;
   }
 
   /** Every live member with details, primaries included. */
@@ -188,6 +223,8 @@ export class Membership {
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.unsubscribeStatus?.();
+    this.unsubscribeStatus = null;
     if (this.unsubscribe !== null) {
       this.opts.bus.publish(this.opts.bus.subjects.members, { type: 'member.left', v: 1, id: this.id });
       this.unsubscribe();
@@ -201,11 +238,12 @@ export class Membership {
   /**
    * Is a `member.left` of `id` signed at `signedAt` (epoch ms, the sender's clock; null on IPC) a
    * replay — signed before the process we now hear from under that id started? Both times are
-   * that member's own clock.
+   * that member's own clock. Judged by the latest start heard that was not in our future: before, one
+   * beat sealed with a start up to max_age_ms ahead made the member's real goodbye look like a replay.
    */
   staleGoodbye(id: string, signedAt: number | null): boolean {
     const n = this.newest.get(id);
-    return signedAt !== null && n !== undefined && signedAt < n.startedAt;
+    return signedAt !== null && n !== undefined && signedAt < n.started;
   }
 
   /** Apply one message from `<p>.members` (exposed for tests); `signedAt`: when its sender sealed it (null: unauthenticated transport). */
@@ -224,8 +262,8 @@ export class Membership {
         if (last !== undefined && notNewer(m, signedAt, last)) { this.replayed++; return; }
         this.newest.set(m.id, newer(last, m, signedAt, this.now()));
         const known = this.view.has(m.id);
-        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: m.intervalMs, policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
-        if (!known) { this.joined++; this.recompute(); }
+        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: Math.min(m.intervalMs, MAX_PEER_INTERVAL_MS), policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
+        if (!known) { this.joined++; this.recompute(); this.nudge(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
         if (known && last !== undefined && m.startedAt > last.startedAt) {
           for (const l of this.restartListeners) {
@@ -248,6 +286,14 @@ export class Membership {
     for (const l of this.conflictListeners) {
       try { l({ host: m.host, pid: m.pid, startedAt: m.startedAt }); } catch { /* a listener must not stop membership */ }
     }
+  }
+
+  /** A member joined: beat now so its view holds us within a round trip (at most four times a round: a restart wave costs little). */
+  private nudge(): void {
+    const now = this.now();
+    if (this.timer === null || now - this.lastNudge < this.intervalMs / 4) return;
+    this.lastNudge = now;
+    this.beat();
   }
 
   private beat(): void {

@@ -59,10 +59,10 @@ export class RevocationActor {
   constructor(private readonly opts: RevocationActorOptions) {
     this.awaitingPrimary = opts.fromPrimary === true;
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
-    this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger });
+    this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger, onGate: () => this.snapshot?.changed() });
     // a worker's state is the primary's; it would only write what it got from there
     if (opts.snapshot != null && opts.mode !== 'ipc-worker') {
-      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [] }, opts.logger, opts.bus.auth, opts.snapshotWriter !== false);
+      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [], gates: () => this.ingest.gates(), restoreGates: (g) => this.ingest.restore(g) }, opts.logger, opts.bus.auth, opts.snapshotWriter !== false);
     }
     if (opts.mode === 'nats') {
       if (opts.nats === undefined) throw new Error('nats mode needs the NATS transport');
@@ -207,6 +207,9 @@ export class RevocationActor {
     this.receive({ type: 'revocation.received', msg, via: 'direct', subject, signedAt });
   }
 
+  /** An authentic message on a revocation subject pushed direct that this build cannot read: the gate closes, as for its NATS copy. */
+  unreadable(subject: string, signedAt: number, why: 'undecodable' | 'not_a_revocation'): void { this.ingest.unreadable(subject, signedAt, why); }
+
   /** Revocations handed over by this instance's primary (worker-channel.ts; admin rules judged now): live, or a page of a sync (a replay until live). */
   receivePrimary(records: readonly RevocationRecord[], page: boolean): void {
     this.drainFirst?.();
@@ -312,7 +315,7 @@ export class RevocationActor {
         return;
       case 'replay.complete':
         this.streamLostSince = null; // the stream answered and everything up to its last sequence is here
-        if (this.phase === 'catching_up') this.goLive();
+        if (this.phase === 'catching_up') { this.ingest.replayed(); this.goLive(); }
         return;
       case 'watchdog.tick':
         if (this.phase === 'catching_up' || this.phase === 'live') this.follower?.tick();

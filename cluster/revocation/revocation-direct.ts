@@ -2,9 +2,9 @@
 // message it publishes on NATS also straight to every peer over TCP — a second delivery of
 // the same published message, never a second publisher. Receiving, a frame passes exactly the
 // live NATS message's checks (revocation subject, HMAC bound to it, freshness, codec) before
-// the actor applies it; anything else closes the connection, is counted and logged once. A
-// connection proves the bus key (a hello MACed over the listener's nonce, or an accepted frame)
-// within HANDSHAKE_MS or is closed: a socket without the key cannot hold a slot.
+// the actor applies it — and one it cannot read closes the gate, as live; anything else closes
+// the connection, is counted and logged once. A connection proves the bus key (a hello MACed
+// over the listener's nonce, or an accepted frame) within HANDSHAKE_MS or is closed.
 import { hostname } from 'node:os';
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
@@ -48,12 +48,15 @@ export class RevocationDirect {
   private address: string | null = null;
   /** Subject the hello is MACed for: `<prefix>.direct.hello`, so it can pass as no other message. */
   private readonly helloSubject: string;
+  /** `<prefix>.revocations.`: an authentic frame under it that this build cannot read closes the gate. */
+  private readonly revocations: string;
 
   /** Throws when the bus is not authenticated: an unauthenticated direct port must not exist. */
   constructor(private readonly o: RevocationDirectOptions) {
     if (o.bus.auth === null) throw new Error('cluster.revocation.direct needs cluster.auth.mode: hmac');
     this.kinds = new Map(REVOCATION_KINDS.map((k) => [o.bus.subjects.revocation(k), k]));
     this.helloSubject = `${o.bus.subjects.prefix}.direct.hello`;
+    this.revocations = `${o.bus.subjects.prefix}.revocations.`;
     const auth = o.bus.auth;
     this.sender.onChallenge = (nonce) => encodeDirectFrame(this.helloSubject, auth.seal(this.helloSubject, EMPTY, nonce));
     this.sender.onPeerDown = (id, address, error) => o.logger?.warn({ peer: id, address, err: error }, 'direct revocation push: peer unreachable, retrying (NATS still delivers)');
@@ -114,15 +117,20 @@ export class RevocationDirect {
     await this.listener?.close();
   }
 
-  /** The live NATS message's checks, in the same order; only then does the actor see it. */
+  /**
+   * The live NATS message's checks, in the same order; only then does the actor see it. An authentic
+   * frame on a revocation subject that this build cannot read closes the gate as its NATS copy does
+   * (before, it was only refused: a member that got it direct alone kept serving the tokens it may revoke).
+   */
   private frame(subject: string, payload: Uint8Array): DirectVerdict {
     const kind = this.kinds.get(subject);
-    if (kind === undefined) return 'subject';
+    if (kind === undefined && !subject.startsWith(this.revocations)) return 'subject';
     const opened = this.o.bus.auth!.open(subject, payload, true);
     if (!opened.ok) return opened.reason;
     const msg = this.o.bus.codec.decode(opened.payload);
-    if (msg === null) return 'malformed';
-    if (msg.type !== 'revocation.added' || msg.kind !== kind) return 'subject';
+    if (msg === null) { this.o.actor.unreadable(subject, opened.signedAt, 'undecodable'); return null; }
+    if (msg.type !== 'revocation.added') { this.o.actor.unreadable(subject, opened.signedAt, 'not_a_revocation'); return null; }
+    if (kind === undefined || msg.kind !== kind) return 'subject';
     this.o.actor.receiveDirect(msg, subject, opened.signedAt);
     return null;
   }

@@ -1,7 +1,8 @@
 // How revocations enter a member's store: records from the bus, the stream or the primary
 // pass the admin API's time rules first (judged at their signing time); every entry meets the
 // store's bound, and one that does not fit — or that this build cannot read — is never dropped
-// silently: the member fails closed until it expires. Used only by the revocation actor.
+// silently: the member fails closed until it expires — across a restart too (the snapshot keeps the
+// gate until the first whole replay of the stream rebuilds it). Used only by the revocation actor.
 import type { Logger } from '../../node/log.js';
 import type { MessageBus, OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationRecord } from '../protocol/messages.js';
@@ -12,6 +13,12 @@ import type { ApplyResult, RevocationStore } from './revocation-store.js';
 /** What happened to a record from the bus: the store's answer, or `invalid` (refused by the admin rules). */
 export type IngestResult = ApplyResult | 'invalid';
 
+/** When the gate stays closed until, epoch ms (0: open): what the snapshot keeps across a restart. */
+export interface GateTimes {
+  readonly unreadableUntil: number;
+  readonly overflowUntil: number;
+}
+
 /** The store, the bus (to count refusals), the rules' parameter, and where to say so. */
 export interface IngestOptions {
   readonly store: RevocationStore;
@@ -19,12 +26,16 @@ export interface IngestOptions {
   /** Maximum token lifetime, s: caps a record's expiry. */
   readonly maxLifetimeS: number;
   readonly logger?: Logger | undefined;
+  /** Told when the gate closes or moves later (the snapshot writes it). */
+  readonly onGate?: () => void;
 }
 
 /** Applies revocations to the store under the rules and the bound. */
 export class RevocationIngest {
   private overflowUntil = 0;
   private unreadableUntil = 0;
+  /** The gate as a snapshot kept it from before a restart: holds until the first whole replay (which rebuilds it from the stream) or its time. */
+  private restored: GateTimes = { unreadableUntil: 0, overflowUntil: 0 };
   private invalidLogged = 0;
   private fullLogged = 0;
   private unreadableLogged = 0;
@@ -45,7 +56,7 @@ export class RevocationIngest {
     this.counters.revocations_unreadable_total++;
     const until = (signedAt ?? Date.now()) + (this.o.maxLifetimeS + this.o.store.lingerS()) * 1000;
     if (until <= Date.now()) return; // signed so long ago that nothing it revoked can still be live
-    this.unreadableUntil = Math.max(this.unreadableUntil, until);
+    if (until > this.unreadableUntil) { this.unreadableUntil = until; this.o.onGate?.(); }
     this.unreadableLogged++;
     if (this.unreadableLogged === 1 || this.unreadableLogged % 100 === 0) {
       this.o.logger?.error({ subject, why, unreadable: this.unreadableLogged, until: new Date(this.unreadableUntil).toISOString() },
@@ -67,7 +78,34 @@ export class RevocationIngest {
   /** True while a revocation refused for lack of room, or one this build could not read, may still be live. */
   incomplete(): boolean {
     if (this.unreadableUntil !== 0 && this.unreadableUntil > Date.now()) return true;
+    if (this.restored.unreadableUntil !== 0 && this.restored.unreadableUntil > Date.now()) return true;
     return this.overflowed();
+  }
+
+  /** The gate's times for the snapshot: the live ones and any still restored from before a restart. */
+  gates(): GateTimes {
+    return { unreadableUntil: Math.max(this.unreadableUntil, this.restored.unreadableUntil), overflowUntil: Math.max(this.overflowUntil, this.restored.overflowUntil) };
+  }
+
+  /**
+   * The gate a snapshot kept (loaded at start, before the bus): closed as it was before the restart —
+   * before, a member restarted from its snapshot while the bus was down served tokens its peers refused.
+   */
+  restore(g: GateTimes): void {
+    const now = Date.now();
+    this.restored = { unreadableUntil: g.unreadableUntil > now ? g.unreadableUntil : 0, overflowUntil: g.overflowUntil > now ? g.overflowUntil : 0 };
+    if (this.restored.unreadableUntil !== 0 || this.restored.overflowUntil !== 0) {
+      this.o.logger?.error({ unreadable_until: this.restored.unreadableUntil || null, overflow_until: this.restored.overflowUntil || null },
+        'revocation snapshot says the gate was closed (a revocation this build cannot read, or refused for lack of room): auth routes answer 503 until the stream is replayed or it could have expired');
+    }
+  }
+
+  /**
+   * A replay completed (the first one after a start reads the whole stream; a catch-up reads on from there):
+   * the gate is what it rebuilt, the restored one is let go — a message purged from the stream no longer holds it.
+   */
+  replayed(): void {
+    this.restored = { unreadableUntil: 0, overflowUntil: 0 };
   }
 
   /**
@@ -107,17 +145,20 @@ export class RevocationIngest {
   /** True until every revocation refused for lack of room has expired (the store's linger included): the member cannot tell whether a token is revoked. */
   overflowed(): boolean {
     // read by the gate on every request: no clock read in the common case
+    if (this.restored.overflowUntil !== 0 && this.restored.overflowUntil > Date.now()) return true;
     return this.overflowUntil !== 0 && this.overflowUntil > Date.now();
   }
 
   stats(): Record<string, number> {
-    const unreadable = this.unreadableUntil !== 0 && this.unreadableUntil > Date.now();
+    const until = Math.max(this.unreadableUntil, this.restored.unreadableUntil);
+    const unreadable = until !== 0 && until > Date.now();
     return { ...this.counters, revocations_overflowed: this.overflowed() ? 1 : 0, revocations_unreadable: unreadable ? 1 : 0 };
   }
 
   /** Never silently: until the refused revocation expires the gate stays closed, and the log says why. */
   private overflow(r: RevocationRecord): void {
-    this.overflowUntil = Math.max(this.overflowUntil, (r.expiresAt + this.o.store.lingerS()) * 1000);
+    const until = (r.expiresAt + this.o.store.lingerS()) * 1000;
+    if (until > this.overflowUntil) { this.overflowUntil = until; this.o.onGate?.(); }
     this.fullLogged++;
     if (this.fullLogged === 1 || this.fullLogged % 100 === 0) {
       const s = this.o.store;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, open, rename, unlink } from 'node:fs/promises';
 import type { BusAuth } from '../protocol/bus-auth.js';
 import { parseRevocationRecord, type RevocationRecord } from '../protocol/messages.js';
+import type { GateTimes } from './revocation-ingest.js';
 
 /** Format version of an unsealed file (no bus key: IPC and single-process members). */
 const SNAPSHOT_V = 1;
@@ -21,6 +22,8 @@ export interface Snapshot {
   readonly entries: readonly RevocationRecord[];
   /** Ids of entries the stream had not acknowledged (the outbox) when it was written. */
   readonly pending?: readonly string[];
+  /** The gate while closed (a revocation this build cannot read, or refused for lack of room): it stays closed across a restart. */
+  readonly gates?: GateTimes;
 }
 
 /** Result of reading a snapshot: absent (no file), unusable (with why), or the snapshot and how many entries were skipped as malformed. */
@@ -52,7 +55,7 @@ export function readSnapshot(file: string, nowMs: number = Date.now(), auth: Bus
     if (!opened.ok) return { ok: false, reason: 'unauthenticated', detail: `${file}: seal refused (${opened.reason}): another cluster's file, or altered` };
     try { o = JSON.parse(Buffer.from(opened.payload).toString('utf8')); } catch (err) { return { ok: false, reason: 'malformed', detail: `${file}: ${(err as Error).message}` }; }
   }
-  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown; pending?: unknown };
+  const s = o as { v?: unknown; asOf?: unknown; entries?: unknown; pending?: unknown; gates?: unknown };
   if (s === null || typeof s !== 'object' || s.v !== SNAPSHOT_V || typeof s.asOf !== 'number' || !Number.isFinite(s.asOf) || !Array.isArray(s.entries)) {
     return { ok: false, reason: 'malformed', detail: `${file}: not a version ${SNAPSHOT_V} revocation snapshot` };
   }
@@ -66,8 +69,21 @@ export function readSnapshot(file: string, nowMs: number = Date.now(), auth: Bus
     else entries.push(r);
   }
   const pending = Array.isArray(s.pending) ? s.pending.filter((x): x is string => typeof x === 'string') : [];
-  return { ok: true, snapshot: { asOf: s.asOf, entries, ...(pending.length > 0 ? { pending } : {}) }, skipped };
+  const gates = readGates(s.gates);
+  if (gates === 'malformed') return { ok: false, reason: 'malformed', detail: `${file}: gates is not {unreadableUntil, overflowUntil} in epoch ms` };
+  return { ok: true, snapshot: { asOf: s.asOf, entries, ...(pending.length > 0 ? { pending } : {}), ...(gates === null ? {} : { gates }) }, skipped };
 }
+
+/** The file's `gates` (absent: null — a file written before them, or with the gate open). */
+function readGates(g: unknown): GateTimes | null | 'malformed' {
+  if (g === undefined) return null;
+  const o = g as { unreadableUntil?: unknown; overflowUntil?: unknown } | null;
+  if (o === null || typeof o !== 'object') return 'malformed';
+  const ok = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+  return ok(o.unreadableUntil) && ok(o.overflowUntil) ? { unreadableUntil: o.unreadableUntil, overflowUntil: o.overflowUntil } : 'malformed';
+}
+
+const closed = (g: GateTimes | undefined): g is GateTimes => g !== undefined && (g.unreadableUntil > Date.now() || g.overflowUntil > Date.now());
 
 /** Writes snapshots of whatever `take()` returns, rate-limited; failures are counted and reported, never thrown. */
 export class SnapshotWriter {
@@ -117,7 +133,7 @@ export class SnapshotWriter {
     try {
       const fh = await open(tmp, 'w', 0o600);
       try {
-        const body = JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries, ...(snap.pending !== undefined && snap.pending.length > 0 ? { pending: snap.pending } : {}) });
+        const body = JSON.stringify({ v: SNAPSHOT_V, asOf: snap.asOf, entries: snap.entries, ...(snap.pending !== undefined && snap.pending.length > 0 ? { pending: snap.pending } : {}), ...(closed(snap.gates) ? { gates: snap.gates } : {}) });
         await fh.writeFile(this.auth === null ? body : JSON.stringify({ v: SEALED_V, sealed: Buffer.from(this.auth.seal(SEAL_SUBJECT, Buffer.from(body, 'utf8'))).toString('base64') }));
         await fh.sync();
       } finally {

@@ -4,11 +4,13 @@
 // so its age stays true in a quiet cluster, and once more at close. Sealed with the bus key:
 // a file this cluster did not write, or with an entry it cannot read, is never served from.
 // One process writes a file: a reader (a `serve --workers N` worker on NATS) only loads it.
+// It also keeps the gate while closed, so a restart (bus down) does not open it.
 import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/bus-auth.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import type { SnapshotSettings } from './revocation-settings.js';
 import { readSnapshot, SnapshotWriter } from './revocation-snapshot.js';
+import type { GateTimes } from './revocation-ingest.js';
 import type { ApplyResult, RevocationStore } from './revocation-store.js';
 
 /** What the keeper asks of the actor, synchronously. */
@@ -19,6 +21,10 @@ export interface SnapshotHost {
   live(): boolean;
   /** Ids the stream has not acknowledged yet (the outbox): written with the entries, published again after a restart. */
   pending(): readonly string[];
+  /** The gate's times to write (closed: kept across a restart). */
+  gates(): GateTimes;
+  /** The gate a loaded file kept: closed again, as it was before the restart. */
+  restoreGates(g: GateTimes): void;
 }
 
 /** Longest interval between two refreshes while caught up, ms. */
@@ -47,7 +53,7 @@ export class SnapshotKeeper {
     writes = true,
   ) {
     if (!writes) { this.writer = null; return; }
-    const writer: SnapshotWriter = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list(), pending: host.pending() }), settings.intervalMs, (err) => {
+    const writer: SnapshotWriter = new SnapshotWriter(settings.file, () => ({ asOf: host.caughtUpAt() ?? 0, entries: store.list(), pending: host.pending(), gates: host.gates() }), settings.intervalMs, (err) => {
       const n = writer.failures;
       if (n === 1 || n % 100 === 0) logger?.error({ err: err.message, file: settings.file, failures: n }, 'revocation snapshot not written');
     }, auth);
@@ -68,6 +74,8 @@ export class SnapshotKeeper {
       else if (read.reason !== 'missing') this.logger?.warn({ reason: read.reason, detail: read.detail }, 'revocation snapshot not used');
       return null;
     }
+    // whatever the file's age: a closed gate never lets a token through (the first whole replay decides)
+    if (read.snapshot.gates !== undefined) this.host.restoreGates(read.snapshot.gates);
     const pending = new Set(read.snapshot.pending ?? []);
     for (const r of read.snapshot.entries) {
       if (this.apply(r) !== 'applied') continue;

@@ -3,12 +3,13 @@
 // and publish on the bus — but holds no bus key — replays its last authentic heartbeat, which stays
 // "fresh" for cluster.auth.max_age_ms (30 s); and a member restarted under the same member_id must
 // stay in the view while its previous process's captured `member.left` is replayed. Replays are
-// ignored and counted.
+// ignored and counted. A beat sealed with a start in the future does not turn a real leave into a replay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
+import { BusAuth, Codec } from '../../../cluster/protocol/index.js';
 import { busSection, subjectPrefix } from '../../helpers/cluster-members.js';
-import { BUS_ENV, startProxy } from '../../helpers/proxy-process.js';
+import { BUS_ENV, BUS_KEY, startProxy } from '../../helpers/proxy-process.js';
 import { memberConfig, metric } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -75,4 +76,31 @@ describe('membership: replayed heartbeats of a dead member', () => {
       await nc.close();
     }
   }, 90_000);
+
+  it('a member\'s real goodbye is honoured after a beat sealed under its id with a start in the future (regression)', async () => {
+    const { nats, as, echo, started } = servers;
+    const b = started[1]!;
+    const before = await metric(b, 'portcullis_cluster_members');
+    const leaving = await startProxy(memberConfig(as, echo.url, busSection(nats.url, prefix, { member_id: 'hbr-leaves' })), { env: BUS_ENV });
+    started.push(leaving);
+    await waitFor('the member in the view', async () => (await metric(b, 'portcullis_cluster_members')) === before + 1, 15_000);
+    // a key holder's beat under its id, signed 20 s ahead (within max_age_ms, 30 s) by a "process" started then,
+    // beating once a minute: before, the member's real goodbye (signed now) looked like a replay from before
+    // that start, and the member stayed in the view until the forged beat's 3 periods ran out (30 s: a period is believed up to 10 s)
+    const subject = `${prefix}.members`;
+    const ahead = Date.now() + 20_000;
+    const forged = new Codec().encode({ type: 'member.heartbeat', v: 2, id: 'hbr-leaves', role: 'single', host: 'elsewhere', pid: 1, startedAt: ahead, seq: 1, intervalMs: 60_000, policy: null });
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      const replayed = await metric(b, 'portcullis_cluster_heartbeats_replayed_total');
+      nc.publish(subject, new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, forged, null, ahead));
+      await nc.flush();
+      // taken: the member's own next beat (older start, signed earlier) now counts as a replay there
+      await waitFor('the forged beat taken', async () => (await metric(b, 'portcullis_cluster_heartbeats_replayed_total')) > replayed, 10_000);
+      await leaving.stop(); // SIGTERM: says member.left
+      await waitFor('its goodbye honoured', async () => (await metric(b, 'portcullis_cluster_members')) === before, 10_000);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 });

@@ -179,6 +179,8 @@ describe('revocations over one nats-server', () => {
       await x.ready();
       expect(x.gate()).toEqual({ ok: true });
       await waitFor('X to have it', () => x.revocations.isRevoked({ jti: 'while-x-was-away', tokenHash: '0'.repeat(64) }), 8_000);
+      // ready once its member view has heard a heartbeat round since the bus connected
+      await waitFor('X ready', () => x.readiness().ready, 8_000);
       expect(x.readiness()).toMatchObject({ ready: true, detail: { cluster: { degraded: false, revocations_from: 'stream' } } });
     } finally {
       await Promise.all(nodes.splice(nodes.indexOf(x)).map((n) => n.close()));

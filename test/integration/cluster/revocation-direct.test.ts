@@ -3,7 +3,8 @@
 // their metrics show it arrived by the direct push (counted once however many copies came);
 // forged frames to a member's direct port change nothing, are counted and close the
 // connection while the member keeps serving; a killed peer does not stop delivery to the third;
-// the config is refused without NATS or without hmac.
+// an authentic revocation this build cannot read, pushed direct, closes the gate as its NATS copy
+// does; the config is refused without NATS or without hmac.
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -13,6 +14,7 @@ import { BusAuth, Codec, revocationAdded, subjects } from '../../../cluster/prot
 import { encodeDirectFrame } from '../../../cluster/transport/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { nextBuildRevocation } from './next-build.js';
 import { admin, call, jtiOf, memberConfig, metric, revokeAtFirst, revoked } from './proxy-fixtures.js';
 import { freePort } from '../../helpers/ports.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -138,6 +140,30 @@ describe('direct revocation push between three members', () => {
     await waitFor('all three pushed directly', async () => (await metric(p1, 'portcullis_revocations_arrivals_total', 'path="direct"')) >= before + 3, 10_000);
     expect(await metric(p1, 'portcullis_revocations_arrivals_total', 'path="direct"')).toBe(before + 3);
     expect(p0.proc.exitCode).toBeNull();
+  });
+
+  it('an authentic revocation this build cannot read, pushed direct, closes the gate as its NATS copy does (regression)', async () => {
+    // last in this suite: the member it reaches stays closed until the revocation could have expired
+    const [p0, p1] = members as [ProxyProcess, ProxyProcess];
+    const token = await as.issueJwt({ scope: 'read' });
+    expect((await call(p1, token)).status).toBe(200);
+    const subject = subjects(prefix).revocation('jti');
+    const frame = encodeDirectFrame(subject, new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, nextBuildRevocation(jtiOf(token))));
+    const s = tcpConnect(await directAddress(p1), () => s.write(frame));
+    s.on('error', () => {});
+    s.on('data', () => {});
+    try {
+      // before: refused as malformed (connection closed) and the member kept answering 200
+      await waitFor('the member that got it direct closed', async () => (await call(p1, token)).status === 503, 10_000);
+      const r = await request(`${p1.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(r.statusCode).toBe(503);
+      expect(await r.body.text()).toContain('revocations_incomplete');
+      expect(await metric(p1, 'portcullis_revocations_unreadable')).toBe(1);
+      // only the direct port carried it: the member it was not sent to still serves
+      expect((await call(p0, token)).status).toBe(200);
+    } finally {
+      s.destroy();
+    }
   });
 });
 

@@ -1,30 +1,22 @@
 // Rolling upgrade: a newer build's member publishes a revocation this build cannot read (a version under
 // its next shared record id). Dropping it would let its token through: the member fails closed instead
 // (auth routes 503, /readyz not ready, counted, logged); a keyless client's junk changes nothing. A sealed
-// message of another kind on a revocation subject closes it too, live and replayed alike.
+// message of another kind on a revocation subject closes it too, live and replayed alike; and a member
+// restarted from its snapshot while the bus is down stays closed (until a replay without the message).
 import { describe, expect, it } from 'vitest';
-import { Packr } from 'msgpackr';
+import { join } from 'node:path';
 import { request } from 'undici';
-import { BusAuth, Codec, MESSAGE_SPECS } from '../../../cluster/protocol/index.js';
-import { ADMIN_TOKEN, BUS_KEY } from '../../helpers/proxy-process.js';
+import { BusAuth, Codec, subjects } from '../../../cluster/protocol/index.js';
+import { freePort } from '../../helpers/ports.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { ADMIN_TOKEN, BUS_KEY, readyz } from '../../helpers/proxy-process.js';
 import { waitFor } from '../../helpers/wait.js';
 import { busStand } from './bus-stand.js';
+import { nextBuildRevocation } from './next-build.js';
 import { call, jtiOf, metric } from './proxy-fixtures.js';
 
 const prefix = `pnb${Math.random().toString(36).slice(2, 8)}`;
 const stand = busStand({ prefix, client: true });
-
-/** What the next build would send: its codec holds one more shared record (revocation.added v3, a new field) after ours. */
-function nextBuildRevocation(jti: string): Uint8Array {
-  const v3 = ['type', 'v', 'id', 'kind', 'value', 'issuer', 'before', 'expiresAt', 'reason', 'createdAt', 'origin', 'publishedAt', 'scope'];
-  const structures = [...MESSAGE_SPECS.map((s) => [...s.fields]), v3];
-  const packr = new Packr({ structures, maxSharedStructures: structures.length, useRecords: true, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
-  const now = Date.now();
-  return packr.pack({
-    type: 'revocation.added', v: 3, id: `next-${now}`, kind: 'jti', value: jti, issuer: null, before: null,
-    expiresAt: Math.floor(now / 1000) + 600, reason: null, createdAt: now, origin: 'next-build-member', publishedAt: now, scope: 'all',
-  });
-}
 
 describe('rolling upgrade: a revocation from a newer build', () => {
   it('is not dropped silently: the member refuses to judge tokens until it could have expired', async () => {
@@ -81,4 +73,37 @@ describe('rolling upgrade: a revocation from a newer build', () => {
     await waitFor('B read it from the stream', async () => (await metric(B, 'portcullis_revocations_unreadable')) === 1, 10_000);
     expect((await call(B, token)).status).toBe(503);
   }, 40_000);
+
+  it('a member restarted from its snapshot while the bus is down stays closed, as its peers are (regression)', async () => {
+    const other = `${prefix}s`;
+    const snapshot = { snapshot_file: join(tempDir('portcullis-nbs-'), 'revocations.json'), snapshot_interval_ms: 50, snapshot_max_age_s: 300 };
+    const A = await stand.member({ subject_prefix: other, revocation: snapshot });
+    const token = await stand.as.issueJwt({ sub: 'pia' });
+    await waitFor('the member serves', async () => (await call(A, token)).status === 200, 15_000);
+    const subject = `${other}.revocations.jti`;
+    stand.nc.publish(subject, new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, nextBuildRevocation(jtiOf(token))));
+    await stand.nc.flush();
+    await waitFor('the live member closed', async () => (await call(A, token)).status === 503, 10_000);
+    await A.stop(); // writes the snapshot once more
+
+    // the same member again, from its snapshot, with its bus out of reach (nothing listens on that port)
+    const dead = `nats://127.0.0.1:${await freePort()}`;
+    const again = await stand.member({ subject_prefix: other, revocation: snapshot, nats: { servers: [dead] }, start_timeout_ms: 300 });
+    await waitFor('serving from the snapshot', async () => (await readyz(again)).body.cluster?.revocations_from === 'snapshot', 15_000);
+    await waitFor('the issuer keys loaded', async () => (await readyz(again)).body.keys_loaded === true, 15_000);
+    // before: the gate lived in memory only, and the restarted member answered 200 to the token its peers refused
+    expect((await call(again, token)).status).toBe(503);
+    const r = await readyz(again);
+    expect(r.status).toBe(503);
+    expect(r.body.cluster.waiting_for).toBe('revocations_incomplete');
+    expect(await metric(again, 'portcullis_revocations_unreadable')).toBe(1);
+    await again.stop();
+
+    // the way out (README): take the message out of the stream; a restart with the bus up replays it and
+    // lets go of the gate the snapshot kept — it does not hold the member out for the rest of the day
+    await (await stand.nc.jetstreamManager()).streams.purge(subjects(other).revocationStream);
+    const back = await stand.member({ subject_prefix: other, revocation: snapshot });
+    await waitFor('the member serves again', async () => (await call(back, token)).status === 200, 15_000);
+    expect(await metric(back, 'portcullis_revocations_unreadable')).toBe(0);
+  }, 90_000);
 });

@@ -198,6 +198,30 @@ describe('Membership', () => {
     expect(a.members()).toEqual(['a']);
   });
 
+  it('a beat sealed with a start in the future does not make the member\'s real goodbye a replay (regression)', () => {
+    const a = member('a');
+    a.start();
+    const hb = (startedAt: number, seq: number, signedAt: number): void => a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt, seq, intervalMs: 1_000 }, signedAt);
+    const start = Date.now() - 60_000;
+    hb(start, 60, Date.now());
+    // a key holder signs ahead within max_age_ms (30 s) and claims a process started then: before, the real
+    // goodbye (signed now, before that "start") was taken for a replay and the member stayed until it expired
+    hb(Date.now() + 20_000, 1, Date.now() + 20_000);
+    a.receive({ type: 'member.left', v: 1, id: 'p' }, Date.now());
+    expect(a.members()).toEqual(['a']);
+    expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 0 });
+  });
+
+  it('a beat declaring a huge period keeps a member that fell silent only for 3 of the longest believed periods (regression)', async () => {
+    const a = member('a');
+    a.start();
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: Date.now() - 1_000, seq: 1, intervalMs: 2 ** 52 });
+    expect(a.members()).toEqual(['a', 'p']);
+    // before: it stayed for 3 × 2^52 ms; now for 3 × MAX_PEER_INTERVAL_MS (10 s)
+    for (let i = 0; i < 31; i++) await tick(1_000);
+    expect(a.members()).toEqual(['a']);
+  });
+
   it('a signed beat with an invented seq or startedAt holds the real member out only until the real one signs later; a start after signing is refused', async () => {
     const a = member('a');
     a.start();

@@ -1,6 +1,7 @@
 // The revocation snapshot on disk: written 0600 by rename (whole files only), read back with
 // the moment its holder was last caught up; a broken, foreign or future-dated file is not used.
 // With a bus key the file is sealed with it: another cluster's file, or an altered one, is refused whole.
+// A closed gate is kept in it.
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -78,6 +79,23 @@ describe('revocation snapshot', () => {
       w.close();
       expect(readSnapshot(file, 1_700_000_002_000, a)).toMatchObject({ ok: true, snapshot: { pending: ['id-b'] } });
     }
+  });
+
+  it('keeps the gate while closed (an unreadable or refused revocation still live), not once open; a bad gate refuses the file', async () => {
+    const d = dir();
+    const file = join(d, 'g.json');
+    const later = Date.now() + 600_000;
+    let gates = { unreadableUntil: later, overflowUntil: 0 };
+    const w = new SnapshotWriter(file, () => ({ asOf: Date.now(), entries: [], gates }), 0, () => {});
+    await w.flush();
+    expect(readSnapshot(file)).toMatchObject({ ok: true, snapshot: { gates: { unreadableUntil: later, overflowUntil: 0 } } });
+    gates = { unreadableUntil: Date.now() - 1, overflowUntil: 0 }; // open again: nothing to keep
+    await w.flush();
+    w.close();
+    const r = readSnapshot(file);
+    expect(r.ok && r.snapshot.gates).toBe(undefined);
+    writeFileSync(file, JSON.stringify({ v: 1, asOf: Date.now(), entries: [], gates: { unreadableUntil: 'soon' } }));
+    expect(readSnapshot(file)).toMatchObject({ ok: false, reason: 'malformed' });
   });
 
   it('a failed write is reported, not thrown', async () => {
