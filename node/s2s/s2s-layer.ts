@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import { routeDeadlineMs, type Config, type InternalTokensConfig, type RouteConfig } from '../config/index.js';
+import type { TokenFacts } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { OutboundStep, WellKnownDoc } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
@@ -22,7 +23,9 @@ import { RETIRED_READ_MS, RetiredCounters, afterMs } from '../retired-counters.j
 
 /** The part of the auth layer's TokenState this layer needs. */
 export interface RevocationFeed {
-  onRevoked(listener: (r: { readonly kind: string; readonly value: string }) => void): () => void;
+  onRevoked(listener: (r: { readonly kind: string; readonly value: string; readonly issuer?: string | null }) => void): () => void;
+  /** Does any revocation refuse a token with these facts (the per-request check's answer)? */
+  isRevoked?(facts: TokenFacts): boolean;
 }
 
 export interface S2sOptions {
@@ -99,6 +102,7 @@ export class S2sLayer {
   #sources: ReadonlyMap<string, ClientCredentialsSource> = new Map();
   readonly #unsubscribe: () => void;
   #committed: PreparedS2s | null = null;
+  #isRevoked: ((f: TokenFacts) => boolean) | null = null;
   #closed = false;
   /** The counters of exchangers, sources and signers a reload replaced or removed: the sums never go down. */
   readonly #retired = { token_exchange: new RetiredCounters<Record<string, number>>(S2S_GAUGES), client_credentials: new RetiredCounters<Record<string, number>>(S2S_GAUGES), internal_tokens: new RetiredCounters<Record<string, number>>(S2S_GAUGES) };
@@ -108,8 +112,13 @@ export class S2sLayer {
     this.#log = opts.logger.child({ component: 's2s' });
     this.#env = opts.env ?? process.env;
     this.#signWorker = opts.signWorker;
+    const feed = opts.revocations ?? null;
+    const isRevoked = feed?.isRevoked === undefined ? null : (f: TokenFacts): boolean => feed.isRevoked!(f);
+    this.#isRevoked = isRevoked;
     this.commit(this.prepare(config));
-    this.#unsubscribe = opts.revocations?.onRevoked((r) => {
+    this.#unsubscribe = feed?.onRevoked((r) => {
+      // a revocation naming a minted token itself (seen in an upstream's log): before, the cache kept attaching it until its exp
+      if (this.#issuing !== null) this.#revokeMinted(this.#issuing, r, isRevoked);
       if (r.kind !== 'token') return; // other kinds: the per-request check refuses the inbound token before any outbound step
       this.#issuing?.minter.revoke(r.value);
       for (const x of this.#exchangers.values()) x.revoke(r.value);
@@ -261,7 +270,7 @@ export class S2sLayer {
       ring.install(key?.key ?? generateKeySync(cfg.alg), cfg.alg);
       const signer = this.#newSigner(cfg);
       created.push(() => { void signer.close(); });
-      const minter = new InternalMinter(cfg, ring, signer);
+      const minter = new InternalMinter(cfg, ring, signer, this.#isRevoked);
       minter.setRecheck(introspectionRecheckS(config));
       const next = this.#issuingFor(cfg, ring, signer, minter);
       return { next, apply: logNew };
@@ -294,6 +303,25 @@ export class S2sLayer {
     return { cfg, ring, signer, minter, wellKnown: wellKnownDocs(cfg, ring), rotation: null };
   }
 
+  /**
+   * Drop the cached minted tokens `r` names. A `kid` revocation of one of our own keys also takes it
+   * out of the ring (no more signing, gone from the JWKS); with generated keys a new one signs at
+   * once, with a key file minting answers 503 until a reload installs another key.
+   */
+  #revokeMinted(issuing: Issuing, r: { readonly kind: string; readonly value: string; readonly issuer?: string | null }, isRevoked: ((f: TokenFacts) => boolean) | null): void {
+    const n = issuing.minter.revokeOwn(r, isRevoked);
+    if (n > 0) this.#log.info({ kind: r.kind, evicted: n }, 'revocation matched minted internal tokens: evicted, the next request mints new ones');
+    if (r.kind !== 'kid' || (r.issuer != null && r.issuer !== issuing.cfg.issuer) || !issuing.ring.revoke(r.value)) return;
+    if (issuing.ring.halted && issuing.cfg.key_file === undefined) {
+      const entry = issuing.ring.install(generateKeySync(issuing.cfg.alg), issuing.cfg.alg);
+      this.#log.warn({ kid: r.value, next_kid: entry?.kid }, 'internal token signing key revoked: removed from the JWKS, a new generated key signs from now');
+    } else if (issuing.ring.halted) {
+      this.#log.error({ kid: r.value, key_file: issuing.cfg.key_file }, 'internal token signing key revoked: removed from the JWKS; routes with forward.token: internal answer 503 until internal_tokens.key_file holds a new key and the config is reloaded');
+    } else {
+      this.#log.warn({ kid: r.value }, 'internal token key revoked: removed from the JWKS and never signs');
+    }
+  }
+
   /** Generated keys with rotate_after_s: a new key every period while `issuing` is the committed one. */
   #startRotation(issuing: Issuing): void {
     const cfg = issuing.cfg;
@@ -304,6 +332,7 @@ export class S2sLayer {
       generateKeyAsync(alg).then((k) => {
         if (this.#closed || this.#issuing !== issuing) return;
         const entry = ring.install(k, alg);
+        if (entry === null) return; // a revoked kid: a fresh random key never is one
         this.#log.info({ kid: entry.kid, signs_from: new Date(entry.signFrom).toISOString() }, 'internal token key rotated: new key published');
       }, (err: unknown) => this.#log.error({ err: String(err) }, 'internal token key generation failed'));
     }, cfg.rotate_after_s * 1000);
