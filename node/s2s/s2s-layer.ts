@@ -170,7 +170,7 @@ export class S2sLayer {
     for (const [name, x] of this.#exchangers) if (p.exchangers.get(name) !== x) this.#retired.token_exchange.retire(x, afterMs(RETIRED_READ_MS));
     for (const [key, src] of this.#sources) if (p.sources.get(key) !== src) this.#retired.client_credentials.retire(src, afterMs(RETIRED_READ_MS));
     this.#issuing = next;
-    if (next !== null) this.#startRotation(next);
+    if (next !== null) { this.#startRotation(next); this.#dropRevokedKeys(next); }
     this.#exchangers = p.exchangers;
     this.#sources = p.sources;
     this.#committed = p;
@@ -319,6 +319,18 @@ export class S2sLayer {
       this.#log.error({ kid: r.value, key_file: issuing.cfg.key_file }, 'internal token signing key revoked: removed from the JWKS; routes with forward.token: internal answer 503 until internal_tokens.key_file holds a new key and the config is reloaded');
     } else {
       this.#log.warn({ kid: r.value }, 'internal token key revoked: removed from the JWKS and never signs');
+    }
+  }
+
+  /**
+   * A key revoked before this process held it (revocations replayed at start before the layer
+   * listened, a reload back to a revoked key file): taken out as if its revocation arrived now.
+   */
+  #dropRevokedKeys(issuing: Issuing): void {
+    const check = this.#isRevoked;
+    if (check === null) return;
+    for (const k of [...issuing.ring.published()]) {
+      if (check({ tokenHash: '', kid: k.kid, iss: issuing.cfg.issuer })) this.#revokeMinted(issuing, { kind: 'kid', value: k.kid, issuer: null }, check);
     }
   }
 
