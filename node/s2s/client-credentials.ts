@@ -13,6 +13,7 @@ import type { Deny, OutboundResult } from './grant-cache.js';
 import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 import { REFUSAL_COOLDOWN_MS, RefusalStats } from './upstream-refusal.js';
+import { judgeExchanged } from './exchanged-token.js';
 
 /** Tokens without expires_in are reused this long, s. */
 export const DEFAULT_CC_TTL_S = 60;
@@ -158,9 +159,11 @@ export class ClientCredentialsSource {
     if (endpoint === null) endpoint = await this.#endpoints.resolve(this.#issuer.issuer, this.#issuer.discovery, this.#cc.timeout_ms);
     const t0 = Date.now();
     const a = endpoint === null ? null : await requestToken(endpoint, this.#form, this.#client, this.#dispatcher);
-    if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer') {
+    // a JWT's own exp bounds its use (aud is not compared: many servers ignore the audience parameter here)
+    const jwt = a === null || !a.ok ? null : judgeExchanged(a.accessToken, null, Date.now() / 1000);
+    if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer' || jwt?.kind === 'unusable') {
       this.#stats.calls_failed++;
-      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
+      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : jwt?.kind === 'unusable' ? jwt.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
       this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
       // keep serving a still-valid token; try again after a backoff
       this.#refreshAt = Date.now() + this.#retryMs;
@@ -175,7 +178,9 @@ export class ClientCredentialsSource {
     this.#retryMs = RETRY_FIRST_MS;
     this.#holdUntil = 0;
     this.#refusedBy = null;
-    const s = ccSchedule(t0, a.expiresIn ?? DEFAULT_CC_TTL_S, this.#cc.refresh_before_s);
+    // expires_in (else 60 s), and never past a JWT's own exp: before, one with an earlier exp (or expires_in absent) was sent expired
+    const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - t0 / 1000 : Infinity;
+    const s = ccSchedule(t0, Math.min(a.expiresIn ?? DEFAULT_CC_TTL_S, jwtLeftS), this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
     this.#refreshAt = s.refreshAt;
     this.#useUntil = s.useUntil;

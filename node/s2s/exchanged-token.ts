@@ -1,6 +1,6 @@
-// What the proxy checks in a token an RFC 8693 exchange gave back before it forwards it: when
-// it is a JWT (readable claims), its `aud` must include the audience the proxy asked for and its
-// `exp` must lie ahead; the `exp` also bounds how long the token is reused.
+// What the proxy checks in a token an authorization server gave it (RFC 8693 exchange, client
+// credentials) before it forwards it: when it is a JWT (readable claims), its `aud` must include the
+// audience the proxy asked for (exchange) and its `exp` must lie ahead; the `exp` also bounds its reuse.
 
 /** Verdict on an exchanged token (pure): opaque (nothing to read), usable with its `exp` (epoch s, or null), or a problem. */
 export type ExchangedVerdict =
@@ -18,25 +18,25 @@ function jsonObject(segment: string): Record<string, unknown> | null {
 }
 
 /**
- * Judge `token` for `audience` at `nowS` (epoch s). The signature is not checked (the upstream does;
+ * Judge `token` for `audience` at `nowS` (epoch s); `audience` null: `aud` is not checked. The signature is not checked (the upstream does;
  * the proxy is not its audience): the claims are read only to refuse what the upstream must not get.
  * A JWS whose header is a JSON object with `alg` is a JWT; anything else (opaque, JWE) is `opaque`.
  * Details never quote the token or its claims.
  */
-export function judgeExchanged(token: string, audience: string, nowS: number): ExchangedVerdict {
+export function judgeExchanged(token: string, audience: string | null, nowS: number): ExchangedVerdict {
   const parts = token.split('.');
   if (parts.length !== 3) return { kind: 'opaque' };
   const header = jsonObject(parts[0]!);
   if (header === null || typeof header.alg !== 'string') return { kind: 'opaque' };
   const claims = jsonObject(parts[1]!);
-  if (claims === null) return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the exchanged JWT\'s claims are not a JSON object' };
-  const aud = claims.aud;
+  if (claims === null) return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the issued JWT\'s claims are not a JSON object' };
+  const aud = audience === null ? [] : claims.aud;
   const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === 'string') ? aud as string[] : null;
-  if (auds === null) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: aud === undefined ? 'the exchanged JWT has no aud' : 'the exchanged JWT\'s aud is not a string or a list of strings' };
-  if (!auds.includes(audience)) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: `the exchanged JWT's aud (${auds.length} value(s)) does not include the audience asked for` };
+  if (auds === null) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: aud === undefined ? 'the issued JWT has no aud' : 'the issued JWT\'s aud is not a string or a list of strings' };
+  if (audience !== null && !auds.includes(audience)) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: `the issued JWT's aud (${auds.length} value(s)) does not include the audience asked for` };
   const exp = claims.exp;
   if (exp === undefined) return { kind: 'jwt', exp: null };
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the exchanged JWT\'s exp is not a number' };
-  if (exp <= nowS) return { kind: 'unusable', reason: 'exchange_token_expired', detail: 'the exchanged JWT has expired' };
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the issued JWT\'s exp is not a number' };
+  if (exp <= nowS) return { kind: 'unusable', reason: 'exchange_token_expired', detail: 'the issued JWT has expired' };
   return { kind: 'jwt', exp };
 }
