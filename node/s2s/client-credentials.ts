@@ -9,7 +9,8 @@ import type { Dispatcher } from 'undici';
 import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Deny, OutboundResult } from './grant-cache.js';
+import { namesToken, type Deny, type OutboundResult, type RevocationLike } from './grant-cache.js';
+import type { TokenFacts } from '../contracts/index.js';
 import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 import { REFUSAL_COOLDOWN_MS, RefusalStats } from './upstream-refusal.js';
@@ -64,6 +65,8 @@ export class ClientCredentialsSource {
   readonly #dispatcher: Dispatcher;
   readonly #log: Logger;
   #value: string | null = null;
+  /** The current token's own revocation keys (judgeExchanged), null without one. */
+  #facts: TokenFacts | null = null;
   #refreshAt = 0;
   #useUntil = 0;
   #pending: Promise<OutboundResult> | null = null;
@@ -182,10 +185,23 @@ export class ClientCredentialsSource {
     const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - t0 / 1000 : Infinity;
     const s = ccSchedule(t0, Math.min(a.expiresIn ?? DEFAULT_CC_TTL_S, jwtLeftS), this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
+    this.#facts = jwt!.facts;
     this.#refreshAt = s.refreshAt;
     this.#useUntil = s.useUntil;
     // an answer that arrived after the token's lifetime (counted from the call) ran out: never sent expired
     return Date.now() < s.useUntil ? this.#value : UNAVAILABLE;
+  }
+
+  /**
+   * A revocation naming the current token itself (namesToken: its jti, hash, kid, a sub/client cut of
+   * its issuer): dropped, the next request fetches a new one. Before, it was attached until its exp.
+   */
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): boolean {
+    if (this.#value === null || this.#facts === null || !namesToken(r, this.#facts, isRevoked)) return false;
+    this.#value = null;
+    this.#facts = null;
+    this.#useUntil = 0;
+    return true;
   }
 
   stats(): Readonly<Record<string, number>> {

@@ -1,11 +1,17 @@
 // What the proxy checks in a token an authorization server gave it (RFC 8693 exchange, client
 // credentials) before it forwards it: when it is a JWT (readable claims), its `aud` must include the
 // audience the proxy asked for (exchange) and its `exp` must lie ahead; the `exp` also bounds its reuse.
+// Also the token's own revocation keys, so a revocation naming it evicts it from the proxy's caches.
+import { createHash } from 'node:crypto';
+import { tokenFacts, type TokenFacts } from '../contracts/index.js';
 
-/** Verdict on an exchanged token (pure): opaque (nothing to read), usable with its `exp` (epoch s, or null), or a problem. */
+/**
+ * Verdict on an issued token (pure): opaque (nothing to read), a usable JWT with its `exp` (epoch s, or
+ * null), or a problem; `facts`: its revocation keys (its SHA-256 alone when opaque).
+ */
 export type ExchangedVerdict =
-  | { readonly kind: 'opaque' }
-  | { readonly kind: 'jwt'; readonly exp: number | null }
+  | { readonly kind: 'opaque'; readonly facts: TokenFacts }
+  | { readonly kind: 'jwt'; readonly exp: number | null; readonly facts: TokenFacts }
   | { readonly kind: 'unusable'; readonly reason: 'exchange_audience_mismatch' | 'exchange_token_expired' | 'exchange_token_malformed'; readonly detail: string };
 
 function jsonObject(segment: string): Record<string, unknown> | null {
@@ -25,9 +31,11 @@ function jsonObject(segment: string): Record<string, unknown> | null {
  */
 export function judgeExchanged(token: string, audience: string | null, nowS: number): ExchangedVerdict {
   const parts = token.split('.');
-  if (parts.length !== 3) return { kind: 'opaque' };
+  const tokenHash = createHash('sha256').update(token).digest('hex');
+  const opaque = (): ExchangedVerdict => ({ kind: 'opaque', facts: { tokenHash } });
+  if (parts.length !== 3) return opaque();
   const header = jsonObject(parts[0]!);
-  if (header === null || typeof header.alg !== 'string') return { kind: 'opaque' };
+  if (header === null || typeof header.alg !== 'string') return opaque();
   const claims = jsonObject(parts[1]!);
   if (claims === null) return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the issued JWT\'s claims are not a JSON object' };
   const aud = audience === null ? [] : claims.aud;
@@ -35,8 +43,9 @@ export function judgeExchanged(token: string, audience: string | null, nowS: num
   if (auds === null) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: aud === undefined ? 'the issued JWT has no aud' : 'the issued JWT\'s aud is not a string or a list of strings' };
   if (audience !== null && !auds.includes(audience)) return { kind: 'unusable', reason: 'exchange_audience_mismatch', detail: `the issued JWT's aud (${auds.length} value(s)) does not include the audience asked for` };
   const exp = claims.exp;
-  if (exp === undefined) return { kind: 'jwt', exp: null };
+  const facts = tokenFacts(tokenHash, claims, typeof header.kid === 'string' ? header.kid : undefined, '');
+  if (exp === undefined) return { kind: 'jwt', exp: null, facts };
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return { kind: 'unusable', reason: 'exchange_token_malformed', detail: 'the issued JWT\'s exp is not a number' };
   if (exp <= nowS) return { kind: 'unusable', reason: 'exchange_token_expired', detail: 'the issued JWT has expired' };
-  return { kind: 'jwt', exp };
+  return { kind: 'jwt', exp, facts };
 }

@@ -14,6 +14,25 @@ export type OutboundResult = string | Deny;
 /** `facts`: the outbound token's own revocation keys when known (a token the proxy minted), so a revocation of it evicts it. */
 export type Grant = { readonly ok: true; readonly authorization: string; readonly useUntil: number; readonly facts?: TokenFacts } | { readonly ok: false; readonly deny: Deny };
 
+/** A revocation as the s2s layer receives it (cluster/protocol's RevocationRecord fits). */
+export interface RevocationLike { readonly kind: string; readonly value: string; readonly issuer?: string | null }
+
+/**
+ * Does `r` name the token with facts `f` itself (not the inbound token it was obtained for)? Its
+ * issuer, when set, must be the token's `iss`; jti, token hash and kid compare directly; sub,
+ * client_id and sid cuts are judged by `isRevoked` (the per-request check), false without one.
+ */
+export function namesToken(r: RevocationLike, f: TokenFacts, isRevoked: ((f: TokenFacts) => boolean) | null): boolean {
+  if (r.issuer != null && r.issuer !== f.iss) return false;
+  switch (r.kind) {
+    case 'jti': return f.jti === r.value;
+    case 'token': return f.tokenHash === r.value || f.twinHash === r.value;
+    case 'kid': return f.kid === r.value;
+    case 'sub': case 'client_id': case 'sid': return isRevoked?.(f) === true;
+    default: return false;
+  }
+}
+
 interface Slot {
   value: string | null;
   useUntil: number;
@@ -104,21 +123,19 @@ export class TokenBoundCache {
   }
 
   /**
-   * The cached value whose own jti (`kind` 'jti') or SHA-256 hex (`kind` 'token') is `value` is
-   * dropped: the next get() loads another. True if one was held. O(1).
+   * Drop every cached value `r` names itself (namesToken): by jti or token hash found in O(1), by the
+   * other kinds in a scan of the cache. The slot stays, so the next get() loads anew. Returns how many went.
    */
-  evictOwn(kind: 'jti' | 'token', value: string): boolean {
-    const s = this.#byKey.get((kind === 'jti' ? 'j:' : 't:') + value);
-    if (s === undefined) return false;
-    this.#drop(s);
-    return true;
-  }
-
-  /** Drop every cached value whose own facts satisfy `revoked` (O(n): for the rarer revocation kinds). Returns how many. */
-  evictWhere(revoked: (f: TokenFacts) => boolean): number {
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): number {
+    if (r.kind === 'jti' || r.kind === 'token') {
+      const s = this.#byKey.get((r.kind === 'jti' ? 'j:' : 't:') + r.value);
+      if (s === undefined || s.facts === null || !namesToken(r, s.facts, isRevoked)) return 0;
+      this.#drop(s);
+      return 1;
+    }
     let n = 0;
     for (const inner of this.#byToken.values()) {
-      for (const s of inner.values()) if (s.facts !== null && s.value !== null && revoked(s.facts)) { this.#drop(s); n++; }
+      for (const s of inner.values()) if (s.facts !== null && s.value !== null && namesToken(r, s.facts, isRevoked)) { this.#drop(s); n++; }
     }
     return n;
   }

@@ -6,7 +6,7 @@ import type { Config, InternalTokensConfig } from '../config/index.js';
 import { clientOf, parentClaim, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { Principal } from '../pipeline/context.js';
-import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
+import { TokenBoundCache, type Deny, type Grant, type OutboundResult, type RevocationLike } from './grant-cache.js';
 import { signingInput } from './jws-sign.js';
 import type { KeyRing } from './key-ring.js';
 import type { TokenSigner } from './token-signer.js';
@@ -149,25 +149,12 @@ export class InternalMinter {
   }
 
   /**
-   * A revocation that names a minted token itself (its jti or SHA-256, with no issuer or ours) leaves
-   * it out of the cache, O(1); one by sub, client_id or sid (no issuer or ours) drops every cached
-   * token `isRevoked` now refuses, O(cached). The next request mints a fresh one. Returns how many went.
+   * A revocation that names a minted token itself (namesToken: its jti or SHA-256 in O(1); a sub,
+   * client_id, sid or kid of ours in a scan) leaves the cache; the next request mints a fresh one.
+   * Returns how many went.
    */
-  revokeOwn(r: { readonly kind: string; readonly value: string; readonly issuer?: string | null }, isRevoked: ((f: TokenFacts) => boolean) | null): number {
-    if (r.issuer != null && r.issuer !== this.#cfg.issuer) return 0;
-    switch (r.kind) {
-      case 'jti':
-      case 'token':
-        return this.#cache.evictOwn(r.kind, r.value) ? 1 : 0;
-      case 'sub':
-      case 'client_id':
-      case 'sid':
-        return isRevoked === null ? 0 : this.#cache.evictWhere(isRevoked);
-      case 'kid':
-        return this.#cache.evictWhere((f) => f.kid === r.value);
-      default:
-        return 0;
-    }
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): number {
+    return this.#cache.revokeOwn(r, isRevoked);
   }
 
   readonly #load = (p: Principal, audience: string): Promise<Grant> => this.#mint(p, audience);

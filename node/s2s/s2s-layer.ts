@@ -19,6 +19,7 @@ import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
 import { TokenExchanger } from './token-exchanger.js';
 import { InlineSigner, ThreadSigner, type TokenSigner } from './token-signer.js';
 import { wellKnownDocs } from './well-known.js';
+import { dropRevokedKeys, revokeOutbound } from './own-revocations.js';
 import { RETIRED_READ_MS, RetiredCounters, afterMs } from '../retired-counters.js';
 
 /** The part of the auth layer's TokenState this layer needs. */
@@ -117,8 +118,8 @@ export class S2sLayer {
     this.#isRevoked = isRevoked;
     this.commit(this.prepare(config));
     this.#unsubscribe = feed?.onRevoked((r) => {
-      // a revocation naming a minted token itself (seen in an upstream's log): before, the cache kept attaching it until its exp
-      if (this.#issuing !== null) this.#revokeMinted(this.#issuing, r, isRevoked);
+      // a revocation naming an outbound token itself (seen in an upstream's log): before, the caches kept attaching it until its exp
+      revokeOutbound(r, { issuing: this.#issuing, exchangers: this.#exchangers.values(), sources: this.#sources.values() }, isRevoked, this.#log);
       if (r.kind !== 'token') return; // other kinds: the per-request check refuses the inbound token before any outbound step
       this.#issuing?.minter.revoke(r.value);
       for (const x of this.#exchangers.values()) x.revoke(r.value);
@@ -170,7 +171,7 @@ export class S2sLayer {
     for (const [name, x] of this.#exchangers) if (p.exchangers.get(name) !== x) this.#retired.token_exchange.retire(x, afterMs(RETIRED_READ_MS));
     for (const [key, src] of this.#sources) if (p.sources.get(key) !== src) this.#retired.client_credentials.retire(src, afterMs(RETIRED_READ_MS));
     this.#issuing = next;
-    if (next !== null) { this.#startRotation(next); this.#dropRevokedKeys(next); }
+    if (next !== null) { this.#startRotation(next); dropRevokedKeys(next, this.#isRevoked, this.#log); }
     this.#exchangers = p.exchangers;
     this.#sources = p.sources;
     this.#committed = p;
@@ -301,37 +302,6 @@ export class S2sLayer {
 
   #issuingFor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner, minter: InternalMinter): Issuing {
     return { cfg, ring, signer, minter, wellKnown: wellKnownDocs(cfg, ring), rotation: null };
-  }
-
-  /**
-   * Drop the cached minted tokens `r` names. A `kid` revocation of one of our own keys also takes it
-   * out of the ring (no more signing, gone from the JWKS); with generated keys a new one signs at
-   * once, with a key file minting answers 503 until a reload installs another key.
-   */
-  #revokeMinted(issuing: Issuing, r: { readonly kind: string; readonly value: string; readonly issuer?: string | null }, isRevoked: ((f: TokenFacts) => boolean) | null): void {
-    const n = issuing.minter.revokeOwn(r, isRevoked);
-    if (n > 0) this.#log.info({ kind: r.kind, evicted: n }, 'revocation matched minted internal tokens: evicted, the next request mints new ones');
-    if (r.kind !== 'kid' || (r.issuer != null && r.issuer !== issuing.cfg.issuer) || !issuing.ring.revoke(r.value)) return;
-    if (issuing.ring.halted && issuing.cfg.key_file === undefined) {
-      const entry = issuing.ring.install(generateKeySync(issuing.cfg.alg), issuing.cfg.alg);
-      this.#log.warn({ kid: r.value, next_kid: entry?.kid }, 'internal token signing key revoked: removed from the JWKS, a new generated key signs from now');
-    } else if (issuing.ring.halted) {
-      this.#log.error({ kid: r.value, key_file: issuing.cfg.key_file }, 'internal token signing key revoked: removed from the JWKS; routes with forward.token: internal answer 503 until internal_tokens.key_file holds a new key and the config is reloaded');
-    } else {
-      this.#log.warn({ kid: r.value }, 'internal token key revoked: removed from the JWKS and never signs');
-    }
-  }
-
-  /**
-   * A key revoked before this process held it (revocations replayed at start before the layer
-   * listened, a reload back to a revoked key file): taken out as if its revocation arrived now.
-   */
-  #dropRevokedKeys(issuing: Issuing): void {
-    const check = this.#isRevoked;
-    if (check === null) return;
-    for (const k of [...issuing.ring.published()]) {
-      if (check({ tokenHash: '', kid: k.kid, iss: issuing.cfg.issuer })) this.#revokeMinted(issuing, { kind: 'kid', value: k.kid, issuer: null }, check);
-    }
   }
 
   /** Generated keys with rotate_after_s: a new key every period while `issuing` is the committed one. */

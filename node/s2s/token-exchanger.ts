@@ -8,7 +8,8 @@ import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
+import { TokenBoundCache, type Deny, type Grant, type OutboundResult, type RevocationLike } from './grant-cache.js';
+import type { TokenFacts } from '../contracts/index.js';
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
 import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
@@ -116,6 +117,11 @@ export class TokenExchanger {
     return this.#cache.revoke(tokenHash);
   }
 
+  /** A revocation naming an exchanged token itself (its jti, hash, kid, or a sub/client/sid cut of its issuer): evicted, the next request exchanges again. */
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): number {
+    return this.#cache.revokeOwn(r, isRevoked);
+  }
+
   readonly #load = (ctx: RequestContext, audience: string): Promise<Grant> => {
     // every caller's exchange goes to the same endpoint: while it fails, it is not called once per request
     if (this.#holdUntil !== 0 && performance.now() < this.#holdUntil) { this.#holds++; return HELD; }
@@ -175,7 +181,7 @@ export class TokenExchanger {
     this.#holdUntil = 0;
     // reused within the least of: expires_in (else 300 s), the JWT's own exp, the inbound token's exp
     const exp = Math.min(subjectExp, t0 / 1000 + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S), v.kind === 'jwt' && v.exp !== null ? v.exp : Infinity);
-    return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
+    return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000, facts: v.facts };
   }
 
   stats(): Record<string, number> {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { call, expectUnavailable, startRecorder, waitReady, type Recorder } from '../auth/tokens-helpers.js';
 import { waitFor } from '../../helpers/wait.js';
+import { admin } from '../ws/ws-fixtures.js';
 
 const CC_SECRET = 'cc-secret-0b7e3c5a91d24f68';
 let as: Recorder;
@@ -31,9 +32,9 @@ beforeAll(async () => {
     const lifetimeS = audience === 'slow' ? 1 : 300;
     // `jwt-expired`: a JWT whose exp has passed and no expires_in; `jwt-short`: exp 2 s away though expires_in says 300 s
     const nowS = Math.floor(Date.now() / 1000);
-    const jwt = audience === 'jwt-expired' || audience === 'jwt-short';
+    const jwt = audience?.startsWith('jwt-') === true;
     const token = jwt
-      ? `${b64({ alg: 'RS256' })}.${b64({ sub: 'portcullis', aud: audience, exp: audience === 'jwt-short' ? nowS + 2 : nowS - 10, jti: `j${++issued}` })}.c2ln`
+      ? `${b64({ alg: 'RS256' })}.${b64({ sub: 'portcullis', aud: audience, exp: audience === 'jwt-short' ? nowS + 2 : audience === 'jwt-long' ? nowS + 300 : nowS - 10, jti: `j${++issued}` })}.c2ln`
       : `egress.${Date.now() + lifetimeS * 1000}`;
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, token_type: 'Bearer', ...(audience === 'jwt-expired' ? {} : { expires_in: lifetimeS }) }));
@@ -56,10 +57,12 @@ beforeAll(async () => {
       fast: { targets: [upstreamUrl], audience: 'fast', client_credentials: cc },
       expired: { targets: [upstreamUrl], audience: 'jwt-expired', client_credentials: cc },
       short: { targets: [upstreamUrl], audience: 'jwt-short', client_credentials: cc },
+      long: { targets: [upstreamUrl], audience: 'jwt-long', client_credentials: cc },
     },
     routes: [
       { name: 'expired', match: { path: '/expired/*' }, upstream: 'expired', auth: 'none' },
       { name: 'short', match: { path: '/short/*' }, upstream: 'short', auth: 'none' },
+      { name: 'long', match: { path: '/long/*' }, upstream: 'long', auth: 'none' },
       { name: 'slow', match: { path: '/slow/*' }, upstream: 'slow', auth: 'none' },
       { name: 'fast', match: { path: '/fast/*' }, upstream: 'fast', auth: 'none' },
     ],
@@ -108,4 +111,16 @@ describe('a JWT egress token is judged by its own exp', () => {
     expect(received[1]!.token).not.toBe(first);
     expect(received.filter((x) => x.expired), 'an expired egress token was forwarded').toEqual([]);
   });
+});
+
+it('revoking the egress token by its own jti: the proxy stops attaching it, the next request fetches another', async () => {
+  received.length = 0;
+  expect((await call(`${proxy.url}/long/1`)).status).toBe(200);
+  expect((await call(`${proxy.url}/long/2`)).status).toBe(200);
+  const first = received[0]!.token;
+  expect(received[1]!.token).toBe(first); // reused
+  const jti = (JSON.parse(Buffer.from(first.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+  expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jti })).status).toBe(201);
+  expect((await call(`${proxy.url}/long/3`)).status).toBe(200);
+  expect(received[2]!.token).not.toBe(first);
 });

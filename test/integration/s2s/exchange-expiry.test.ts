@@ -10,6 +10,7 @@ import { jwksOf, makeKey } from '../../fixtures/keys.js';
 import { makeToken } from '../../fixtures/tokens.js';
 import { bearer, call, expectUnavailable, startRecorder, waitReady, type Recorder } from '../auth/tokens-helpers.js';
 import { waitFor } from '../../helpers/wait.js';
+import { admin } from '../ws/ws-fixtures.js';
 
 const key = makeKey('RS256', 'k1');
 let as: Recorder;
@@ -127,4 +128,17 @@ describe('an exchanged JWT is checked before it is forwarded', () => {
     expect(received[1]!.token).not.toBe(first);
     expect(received.filter((x) => x.expired), 'an expired exchanged token was forwarded').toEqual([]);
   });
+});
+
+it('revoking an exchanged token by its own jti: the proxy stops attaching it, the next request exchanges again', async () => {
+  received.length = 0;
+  const inbound = makeToken(key);
+  expect((await call(`${proxy.url}/list/1`, { headers: bearer(inbound) })).status).toBe(200);
+  expect((await call(`${proxy.url}/list/2`, { headers: bearer(inbound) })).status).toBe(200);
+  const first = received[0]!.token;
+  expect(received[1]!.token).toBe(first); // reused from the cache
+  const jti = (JSON.parse(Buffer.from(first.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+  expect((await admin(proxy, 'POST', '/revocations', { kind: 'jti', value: jti })).status).toBe(201);
+  expect((await call(`${proxy.url}/list/3`, { headers: bearer(inbound) })).status).toBe(200);
+  expect(received[2]!.token).not.toBe(first);
 });

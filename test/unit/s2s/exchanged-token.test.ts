@@ -9,15 +9,15 @@ const NOW = 1_800_000_000;
 
 describe('judgeExchanged', () => {
   it('opaque and encrypted tokens are not read', () => {
-    expect(judgeExchanged('opaque-token', 'orders', NOW)).toEqual({ kind: 'opaque' });
-    expect(judgeExchanged('a.b.c.d.e', 'orders', NOW)).toEqual({ kind: 'opaque' });
-    expect(judgeExchanged(`${b64('not json')}.x.y`, 'orders', NOW)).toEqual({ kind: 'opaque' });
-    expect(judgeExchanged(jwt({ aud: 'x' }, { typ: 'JWT' }), 'orders', NOW)).toEqual({ kind: 'opaque' }); // no alg: no JWS
+    expect(judgeExchanged('opaque-token', 'orders', NOW)).toMatchObject({ kind: 'opaque' });
+    expect(judgeExchanged('a.b.c.d.e', 'orders', NOW)).toMatchObject({ kind: 'opaque' });
+    expect(judgeExchanged(`${b64('not json')}.x.y`, 'orders', NOW)).toMatchObject({ kind: 'opaque' });
+    expect(judgeExchanged(jwt({ aud: 'x' }, { typ: 'JWT' }), 'orders', NOW)).toMatchObject({ kind: 'opaque' }); // no alg: no JWS
   });
 
   it('a JWT for the audience asked for (string or list) passes with its exp', () => {
-    expect(judgeExchanged(jwt({ aud: 'orders', exp: NOW + 60 }), 'orders', NOW)).toEqual({ kind: 'jwt', exp: NOW + 60 });
-    expect(judgeExchanged(jwt({ aud: ['a', 'orders'] }), 'orders', NOW)).toEqual({ kind: 'jwt', exp: null });
+    expect(judgeExchanged(jwt({ aud: 'orders', exp: NOW + 60 }), 'orders', NOW)).toMatchObject({ kind: 'jwt', exp: NOW + 60 });
+    expect(judgeExchanged(jwt({ aud: ['a', 'orders'] }), 'orders', NOW)).toMatchObject({ kind: 'jwt', exp: null });
   });
 
   it.each([
@@ -32,4 +32,10 @@ describe('judgeExchanged', () => {
     expect(v).toMatchObject({ kind: 'unusable', reason });
     expect(JSON.stringify(v)).not.toContain('billing'); // the detail never quotes the claims
   });
+});
+
+it('carries the token\'s revocation keys: its SHA-256, and a JWT\'s jti, sub, client and kid', () => {
+  const t = jwt({ aud: 'orders', jti: 'j-1', sub: 'alice', client_id: 'web', iss: 'https://as' }, { alg: 'ES256', kid: 'k1' });
+  expect(judgeExchanged(t, 'orders', NOW)).toMatchObject({ facts: { jti: 'j-1', sub: 'alice', clientId: 'web', kid: 'k1', iss: 'https://as' } });
+  expect(judgeExchanged('opaque', null, NOW).facts.tokenHash).toMatch(/^[0-9a-f]{64}$/);
 });
