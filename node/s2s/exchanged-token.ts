@@ -1,7 +1,6 @@
-// What the proxy checks in a token an authorization server gave it (RFC 8693 exchange, client
-// credentials) before it forwards it: when it is a JWT (readable claims), its `aud` must include the
-// audience the proxy asked for (exchange) and its `exp` must lie ahead; the `exp` also bounds its reuse.
-// Also the token's own revocation keys, so a revocation naming it evicts it from the proxy's caches.
+// What the proxy reads in a token an authorization server gave it (exchange, client credentials)
+// before forwarding it: a JWT's `aud` must include the audience asked for (exchange), its `exp` must
+// lie ahead and bounds its reuse; and the token's own revocation keys (so a revocation evicts it).
 import { createHash } from 'node:crypto';
 import { tokenFacts, type TokenFacts } from '../contracts/index.js';
 
