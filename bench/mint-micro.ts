@@ -42,7 +42,7 @@ export async function mintMicro(opts: { lone: number; burst: number }): Promise<
   const rows: MintMicroRow[] = [];
   for (const alg of ['ES256', 'EdDSA'] as const) {
     const ring = new KeyRing({ alg, maxTtlS: 300, publishAheadS: 60 });
-    const key = ring.install(generateKeySync(alg), alg);
+    const key = ring.install(generateKeySync(alg), alg)!; // a fresh ring: nothing revoked
     const input = signingInput({ alg, typ: 'at+jwt', kid: key.kid }, { iss: 'https://portcullis.bench', sub: 'alice', aud: 'orders', exp: 2e9, iat: 2e9 - 300, jti: '6f1c1a52-8f4a-4f35-9f3e-1b7c2f1d9a10', client_id: 'web', scope: 'orders:read' });
     const inline = new InlineSigner();
     rows.push({ alg, signing: 'inline', ...(await measure(inline, () => inline.sign(key, input), opts.lone, opts.burst)) });

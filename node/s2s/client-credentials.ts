@@ -9,10 +9,12 @@ import type { Dispatcher } from 'undici';
 import type { ClientCredentialsConfig, Config } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Deny, OutboundResult } from './grant-cache.js';
+import { namesToken, type Deny, type OutboundResult, type RevocationLike } from './grant-cache.js';
+import type { TokenFacts } from '../contracts/index.js';
 import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 import { REFUSAL_COOLDOWN_MS, RefusalStats } from './upstream-refusal.js';
+import { judgeExchanged } from './exchanged-token.js';
 
 /** Tokens without expires_in are reused this long, s. */
 export const DEFAULT_CC_TTL_S = 60;
@@ -63,6 +65,8 @@ export class ClientCredentialsSource {
   readonly #dispatcher: Dispatcher;
   readonly #log: Logger;
   #value: string | null = null;
+  /** The current token's own revocation keys (judgeExchanged), null without one. */
+  #facts: TokenFacts | null = null;
   #refreshAt = 0;
   #useUntil = 0;
   #pending: Promise<OutboundResult> | null = null;
@@ -158,9 +162,11 @@ export class ClientCredentialsSource {
     if (endpoint === null) endpoint = await this.#endpoints.resolve(this.#issuer.issuer, this.#issuer.discovery, this.#cc.timeout_ms);
     const t0 = Date.now();
     const a = endpoint === null ? null : await requestToken(endpoint, this.#form, this.#client, this.#dispatcher);
-    if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer') {
+    // a JWT's own exp bounds its use (aud is not compared: many servers ignore the audience parameter here)
+    const jwt = a === null || !a.ok ? null : judgeExchanged(a.accessToken, null, Date.now() / 1000);
+    if (a === null || !a.ok || a.tokenType.toLowerCase() !== 'bearer' || jwt?.kind === 'unusable') {
       this.#stats.calls_failed++;
-      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
+      const detail = a === null ? 'no token_endpoint (discovery failed)' : !a.ok ? a.detail : jwt?.kind === 'unusable' ? jwt.detail : `token_type ${shownTokenType(a.tokenType)} is not Bearer`;
       this.#log.warn({ audience: this.#audience, client_id: this.#cc.client_id, reason: 'client_credentials_failed', detail }, 'client-credentials token request failed');
       // keep serving a still-valid token; try again after a backoff
       this.#refreshAt = Date.now() + this.#retryMs;
@@ -175,12 +181,27 @@ export class ClientCredentialsSource {
     this.#retryMs = RETRY_FIRST_MS;
     this.#holdUntil = 0;
     this.#refusedBy = null;
-    const s = ccSchedule(t0, a.expiresIn ?? DEFAULT_CC_TTL_S, this.#cc.refresh_before_s);
+    // expires_in (else 60 s), and never past a JWT's own exp: before, one with an earlier exp (or expires_in absent) was sent expired
+    const jwtLeftS = jwt?.kind === 'jwt' && jwt.exp !== null ? jwt.exp - t0 / 1000 : Infinity;
+    const s = ccSchedule(t0, Math.min(a.expiresIn ?? DEFAULT_CC_TTL_S, jwtLeftS), this.#cc.refresh_before_s);
     this.#value = `Bearer ${a.accessToken}`;
+    this.#facts = jwt!.facts;
     this.#refreshAt = s.refreshAt;
     this.#useUntil = s.useUntil;
     // an answer that arrived after the token's lifetime (counted from the call) ran out: never sent expired
     return Date.now() < s.useUntil ? this.#value : UNAVAILABLE;
+  }
+
+  /**
+   * A revocation naming the current token itself (namesToken: its jti, hash, kid, a sub/client cut of
+   * its issuer): dropped, the next request fetches a new one. Before, it was attached until its exp.
+   */
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): boolean {
+    if (this.#value === null || this.#facts === null || !namesToken(r, this.#facts, isRevoked)) return false;
+    this.#value = null;
+    this.#facts = null;
+    this.#useUntil = 0;
+    return true;
   }
 
   stats(): Readonly<Record<string, number>> {

@@ -1,7 +1,8 @@
 // Outbound tokens bound to an inbound token: per (SHA-256 of the inbound token, audience)
 // the Authorization value to send upstream, reused until shortly before it expires,
 // fetched once for concurrent requests (single-flight), dropped when the inbound token is
-// revoked or the upstream refuses it (rate-limited). Bounded by inbound tokens; the oldest is evicted first.
+// revoked, its own revocation keys are revoked, or the upstream refuses it (rate-limited). Bounded by inbound tokens; the oldest is evicted first.
+import type { TokenFacts } from '../contracts/index.js';
 import type { StageResult } from '../pipeline/context.js';
 import { REFUSAL_COOLDOWN_MS, type RefusalOutcome } from './upstream-refusal.js';
 
@@ -10,7 +11,27 @@ export type Deny = StageResult & { readonly kind: 'deny' };
 export type OutboundResult = string | Deny;
 
 /** What a load produces: a value usable until `useUntil` (epoch ms), or a refusal (never cached). */
-export type Grant = { readonly ok: true; readonly authorization: string; readonly useUntil: number } | { readonly ok: false; readonly deny: Deny };
+/** `facts`: the outbound token's own revocation keys when known (a token the proxy minted), so a revocation of it evicts it. */
+export type Grant = { readonly ok: true; readonly authorization: string; readonly useUntil: number; readonly facts?: TokenFacts } | { readonly ok: false; readonly deny: Deny };
+
+/** A revocation as the s2s layer receives it (cluster/protocol's RevocationRecord fits). */
+export interface RevocationLike { readonly kind: string; readonly value: string; readonly issuer?: string | null }
+
+/**
+ * Does `r` name the token with facts `f` itself (not the inbound token it was obtained for)? Its
+ * issuer, when set, must be the token's `iss`; jti, token hash and kid compare directly; sub,
+ * client_id and sid cuts are judged by `isRevoked` (the per-request check), false without one.
+ */
+export function namesToken(r: RevocationLike, f: TokenFacts, isRevoked: ((f: TokenFacts) => boolean) | null): boolean {
+  if (r.issuer != null && r.issuer !== f.iss) return false;
+  switch (r.kind) {
+    case 'jti': return f.jti === r.value;
+    case 'token': return f.tokenHash === r.value || f.twinHash === r.value;
+    case 'kid': return f.kid === r.value;
+    case 'sub': case 'client_id': case 'sid': return isRevoked?.(f) === true;
+    default: return false;
+  }
+}
 
 interface Slot {
   value: string | null;
@@ -20,10 +41,14 @@ interface Slot {
   revoked: boolean;
   /** When an upstream's refusal last dropped this slot's value (the monotonic clock, `mono`); -∞ before. */
   droppedAt: number;
+  /** The cached value's own revocation keys (Grant.facts), null when unknown or no value. */
+  facts: TokenFacts | null;
 }
 
 export class TokenBoundCache {
   readonly #byToken = new Map<string, Map<string, Slot>>();
+  /** `j:<jti>` and `t:<SHA-256 hex>` of cached values with facts → their slot: a revocation by jti or token finds it in O(1). */
+  readonly #byKey = new Map<string, Slot>();
   readonly #max: number;
   readonly #revoked: Deny;
   readonly #now: () => number;
@@ -64,7 +89,7 @@ export class TokenBoundCache {
       this.#bound();
     }
     if (slot === undefined) {
-      slot = { value: null, useUntil: 0, pending: null, revoked: false, droppedAt: Number.NEGATIVE_INFINITY };
+      slot = { value: null, useUntil: 0, pending: null, revoked: false, droppedAt: Number.NEGATIVE_INFINITY, facts: null };
       inner.set(audience, slot);
     }
     const s = slot;
@@ -76,8 +101,11 @@ export class TokenBoundCache {
         if (s.value === null || s.useUntil <= this.#now()) this.#remove(tokenHash, audience, owner, s);
         return g.deny;
       }
+      this.#unindex(s);
       s.value = g.authorization;
       s.useUntil = g.useUntil;
+      s.facts = g.facts ?? null;
+      this.#index(s);
       if (this.#max === 0 || g.useUntil <= this.#now()) this.#remove(tokenHash, audience, owner, s);
       return g.authorization;
     });
@@ -89,9 +117,27 @@ export class TokenBoundCache {
     const inner = this.#byToken.get(tokenHash);
     if (inner === undefined) return false;
     this.#byToken.delete(tokenHash);
-    for (const s of inner.values()) s.revoked = true;
+    for (const s of inner.values()) { s.revoked = true; this.#unindex(s); }
     this.#revocations++;
     return true;
+  }
+
+  /**
+   * Drop every cached value `r` names itself (namesToken): by jti or token hash found in O(1), by the
+   * other kinds in a scan of the cache. The slot stays, so the next get() loads anew. Returns how many went.
+   */
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): number {
+    if (r.kind === 'jti' || r.kind === 'token') {
+      const s = this.#byKey.get((r.kind === 'jti' ? 'j:' : 't:') + r.value);
+      if (s === undefined || s.facts === null || !namesToken(r, s.facts, isRevoked)) return 0;
+      this.#drop(s);
+      return 1;
+    }
+    let n = 0;
+    for (const inner of this.#byToken.values()) {
+      for (const s of inner.values()) if (s.facts !== null && s.value !== null && namesToken(r, s.facts, isRevoked)) { this.#drop(s); n++; }
+    }
+    return n;
   }
 
   /**
@@ -107,6 +153,7 @@ export class TokenBoundCache {
       outcome = now - s.droppedAt < REFUSAL_COOLDOWN_MS ? 'throttled' : 'evicted';
       if (outcome === 'evicted') {
         s.droppedAt = now;
+        this.#unindex(s);
         s.value = null;
         s.useUntil = 0;
       }
@@ -125,10 +172,35 @@ export class TokenBoundCache {
 
   clear(): void {
     this.#byToken.clear();
+    this.#byKey.clear();
+  }
+
+  /** A revocation of the value itself: it goes, the slot stays, so the next get() loads anew. */
+  #drop(s: Slot): void {
+    this.#unindex(s);
+    s.value = null;
+    s.useUntil = 0;
+    this.#revocations++; // counted with the inbound-token revocations: the metric's reason is `revoked` either way
+  }
+
+  #index(s: Slot): void {
+    const f = s.facts;
+    if (f === null) return;
+    if (f.jti !== undefined) this.#byKey.set(`j:${f.jti}`, s);
+    this.#byKey.set(`t:${f.tokenHash}`, s);
+  }
+
+  #unindex(s: Slot): void {
+    const f = s.facts;
+    if (f === null) return;
+    s.facts = null;
+    if (f.jti !== undefined && this.#byKey.get(`j:${f.jti}`) === s) this.#byKey.delete(`j:${f.jti}`);
+    if (this.#byKey.get(`t:${f.tokenHash}`) === s) this.#byKey.delete(`t:${f.tokenHash}`);
   }
 
   #remove(tokenHash: string, audience: string, owner: Map<string, Slot>, s: Slot): void {
     if (owner.get(audience) !== s) return;
+    this.#unindex(s);
     owner.delete(audience);
     if (owner.size === 0 && this.#byToken.get(tokenHash) === owner) this.#byToken.delete(tokenHash);
   }
@@ -137,6 +209,7 @@ export class TokenBoundCache {
     // Map iteration is insertion order: the first key is the oldest inbound token
     while (this.#byToken.size > Math.max(1, this.#max)) {
       const oldest = this.#byToken.keys().next().value as string;
+      for (const s of this.#byToken.get(oldest)!.values()) this.#unindex(s);
       this.#byToken.delete(oldest);
       this.#evictions++;
     }

@@ -1,12 +1,12 @@
 // `forward.token: internal`: replaces the inbound token with a short-lived RFC 9068 JWT
 // the proxy signs (iss = internal_tokens.issuer, aud = the upstream's audience, exp ≤
 // min(inbound exp, now + max_ttl_s, now + cache_ttl_s for an introspected one)), cached per (inbound token, audience).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Config, InternalTokensConfig } from '../config/index.js';
-import { clientOf, parentClaim, PARENT_CLAIM } from '../contracts/index.js';
+import { clientOf, parentClaim, PARENT_CLAIM, type TokenFacts } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { Principal } from '../pipeline/context.js';
-import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
+import { TokenBoundCache, type Deny, type Grant, type OutboundResult, type RevocationLike } from './grant-cache.js';
 import { signingInput } from './jws-sign.js';
 import type { KeyRing } from './key-ring.js';
 import type { TokenSigner } from './token-signer.js';
@@ -15,6 +15,14 @@ import { REFUSAL_COOLDOWN_MS } from './upstream-refusal.js';
 const SIGN_FAILED: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'internal_token_failed',
   error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not sign the internal token', { retryAfter: 1 })),
+});
+const KEY_REVOKED: Deny = Object.freeze({
+  kind: 'deny' as const, reason: 'internal_key_revoked',
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'the internal token signing key was revoked and not yet replaced', { retryAfter: 1 })),
+});
+const MINTED_REVOKED: Deny = Object.freeze({
+  kind: 'deny' as const, reason: 'internal_token_revoked',
+  error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'a revocation covers internal tokens issued this second', { retryAfter: 1 })),
 });
 export const REVOKED_MEANWHILE: Deny = Object.freeze({
   kind: 'deny' as const, reason: 'revoked',
@@ -76,7 +84,11 @@ export class InternalMinter {
   #refusalLoggedAt = Number.NEGATIVE_INFINITY;
   #recheck: ReadonlyMap<string, number> = new Map();
 
-  constructor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner) {
+  /** The per-request revocation check, when the instance has revocations: a token it would refuse is never handed out. */
+  readonly #isRevoked: ((f: TokenFacts) => boolean) | null;
+
+  constructor(cfg: InternalTokensConfig, ring: KeyRing, signer: TokenSigner, isRevoked: ((f: TokenFacts) => boolean) | null = null) {
+    this.#isRevoked = isRevoked;
     this.#cfg = cfg;
     this.#ring = ring;
     this.#signer = signer;
@@ -136,12 +148,27 @@ export class InternalMinter {
     return this.#cache.revoke(tokenHash);
   }
 
+  /**
+   * A revocation that names a minted token itself (namesToken: its jti or SHA-256 in O(1); a sub,
+   * client_id, sid or kid of ours in a scan) leaves the cache; the next request mints a fresh one.
+   * Returns how many went.
+   */
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): number {
+    return this.#cache.revokeOwn(r, isRevoked);
+  }
+
   readonly #load = (p: Principal, audience: string): Promise<Grant> => this.#mint(p, audience);
 
   async #mint(p: Principal, audience: string): Promise<Grant> {
     const nowMs = Date.now();
     const nowS = Math.floor(nowMs / 1000);
-    const key = this.#ring.signer(nowMs);
+    let key;
+    try {
+      key = this.#ring.signer(nowMs);
+    } catch {
+      this.#failed++;
+      return { ok: false, deny: KEY_REVOKED };
+    }
     const payload = internalClaims(p, audience, this.#cfg, nowS, randomUUID(), p.kind === 'opaque' ? this.#recheck.get(p.issuer) : undefined);
     const input = signingInput({ alg: key.alg, typ: 'at+jwt', kid: key.kid }, payload);
     let sig: string | null;
@@ -151,9 +178,20 @@ export class InternalMinter {
       sig = null;
     }
     if (sig === null) { this.#failed++; return { ok: false, deny: SIGN_FAILED }; }
+    // its key was revoked while it was being signed: never handed out
+    if (this.#ring.isRevoked(key.kid)) { this.#failed++; return { ok: false, deny: KEY_REVOKED }; }
     this.#minted++;
     const exp = payload.exp as number;
-    return { ok: true, authorization: `Bearer ${input}.${sig}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
+    const token = `${input}.${sig}`;
+    // its own revocation keys: an operator revoking it (seen in an upstream's log) evicts it (revokeOwn)
+    const facts: TokenFacts = {
+      tokenHash: createHash('sha256').update(token).digest('hex'), jti: payload.jti as string, sub: payload.sub as string | undefined,
+      clientId: payload.client_id as string | undefined, iat: nowS, kid: key.kid, iss: this.#cfg.issuer,
+      sid: typeof payload.sid === 'string' ? payload.sid : undefined, parent: p.facts,
+    };
+    // a sub/client_id cut covers its whole second: a token minted in that second is refused like the ones before it
+    if (this.#isRevoked?.(facts) === true) { this.#failed++; return { ok: false, deny: MINTED_REVOKED }; }
+    return { ok: true, authorization: `Bearer ${token}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000, facts };
   }
 
   stats(): Record<string, number> {

@@ -146,6 +146,10 @@ export class KeyRing {
   /** Epoch ms when the published set changes next (a retirement). */
   #jwksValidUntil = Infinity;
   #rotations = 0;
+  /** kids revoked here (revocation kind `kid`): never sign or publish again, in this process. */
+  readonly #revoked = new Set<string>();
+  /** The signing key was revoked with no successor: nothing signs until install(). */
+  #halted = false;
 
   constructor(opts: KeyRingOptions) {
     this.#alg = opts.alg;
@@ -186,16 +190,19 @@ export class KeyRing {
    * next) key again = no-op. A key still published but retiring (a key file rolled back) signs
    * again at once — it never left the JWKS — and the keys after it start their countdown.
    */
-  install(key: KeyObject, alg: InternalAlg): RingKey {
+  install(key: KeyObject, alg: InternalAlg): RingKey | null {
     const now = this.#now();
     const kid = ringKey(key, alg, 0).kid;
+    if (this.#revoked.has(kid)) return null;
     const existing = this.#keys.find((k) => k.kid === kid);
     if (existing !== undefined && existing.retireAt === Infinity) return existing;
     // before: a retiring key was returned as is, so the key that replaced it went on signing
     if (existing !== undefined) this.#keys = this.#keys.filter((k) => k !== existing);
     const stillPublished = existing !== undefined && existing.retireAt > now;
     const first = this.#keys.length === 0;
-    const entry = ringKey(key, alg, first || stillPublished ? now : now + this.#publishAheadMs);
+    // after the signing key was revoked nothing signs: the new key signs at once (upstreams refetch the JWKS on its unknown kid)
+    const entry = ringKey(key, alg, first || stillPublished || this.#halted ? now : now + this.#publishAheadMs);
+    this.#halted = false;
     // the keys signing until entry.signFrom may have minted with a longer lifetime before a reload shortened it
     const signedTtl = Math.max(this.#signedTtlMs, this.#maxTtlMs);
     for (const k of this.#keys) if (k.retireAt === Infinity) k.retireAt = entry.signFrom + signedTtl + RETIRE_SLACK_MS;
@@ -207,8 +214,38 @@ export class KeyRing {
     return entry;
   }
 
-  /** The key that signs now (newest with signFrom ≤ now). Throws when the ring is empty. */
+  /**
+   * Revocation kind `kid` named one of our keys: it leaves the ring (it neither signs nor stays in the
+   * JWKS, and install() refuses it from now on). When it was the signing key, the next key published
+   * ahead signs at once; without one, nothing signs until install(). False when `kid` is not ours.
+   */
+  revoke(kid: string): boolean {
+    const now = this.#now();
+    const k = this.#keys.find((x) => x.kid === kid);
+    if (k === undefined || this.#revoked.has(kid)) return false;
+    this.#revoked.add(kid);
+    const signing = !this.#halted && this.#keys.length > 0 && this.signer(now) === k;
+    this.#keys = this.#keys.filter((x) => x !== k);
+    if (signing) {
+      const next = this.#keys.filter((x) => x.signFrom > now).at(-1);
+      if (next === undefined) this.#halted = true;
+      else this.#keys = this.#keys.map((x) => (x === next ? { ...x, signFrom: now } : x));
+    }
+    this.#rebuild(now);
+    return true;
+  }
+
+  /** True when `kid` was revoked here. */
+  isRevoked(kid: string): boolean {
+    return this.#revoked.has(kid);
+  }
+
+  /** True while the signing key was revoked and no key replaced it. */
+  get halted(): boolean { return this.#halted; }
+
+  /** The key that signs now (newest with signFrom ≤ now). Throws when the ring is empty or its signing key was revoked (halted). */
   signer(now = this.#now()): RingKey {
+    if (this.#halted) throw new Error('the internal token signing key was revoked');
     for (let i = this.#keys.length - 1; i >= 0; i--) {
       const k = this.#keys[i]!;
       if (k.signFrom <= now) return k;
@@ -232,6 +269,6 @@ export class KeyRing {
   #rebuild(now: number): void {
     this.#keys = this.#keys.filter((k) => k.retireAt > now);
     this.#jwksBody = JSON.stringify({ keys: this.#keys.map((k) => k.jwk) });
-    this.#jwksValidUntil = Math.min(...this.#keys.map((k) => k.retireAt));
+    this.#jwksValidUntil = this.#keys.length === 0 ? Infinity : Math.min(...this.#keys.map((k) => k.retireAt));
   }
 }

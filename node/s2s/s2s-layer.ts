@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import type { KeyObject } from 'node:crypto';
 import type { Agent } from 'undici';
 import { routeDeadlineMs, type Config, type InternalTokensConfig, type RouteConfig } from '../config/index.js';
+import type { TokenFacts } from '../contracts/index.js';
 import { proxyError } from '../errors.js';
 import type { OutboundStep, WellKnownDoc } from '../pipeline/snapshot.js';
 import type { Logger } from '../log.js';
@@ -18,11 +19,14 @@ import { EndpointDirectory, tokenAgent } from './token-endpoint.js';
 import { TokenExchanger } from './token-exchanger.js';
 import { InlineSigner, ThreadSigner, type TokenSigner } from './token-signer.js';
 import { wellKnownDocs } from './well-known.js';
+import { dropRevokedKeys, revokeOutbound } from './own-revocations.js';
 import { RETIRED_READ_MS, RetiredCounters, afterMs } from '../retired-counters.js';
 
 /** The part of the auth layer's TokenState this layer needs. */
 export interface RevocationFeed {
-  onRevoked(listener: (r: { readonly kind: string; readonly value: string }) => void): () => void;
+  onRevoked(listener: (r: { readonly kind: string; readonly value: string; readonly issuer?: string | null }) => void): () => void;
+  /** Does any revocation refuse a token with these facts (the per-request check's answer)? */
+  isRevoked?(facts: TokenFacts): boolean;
 }
 
 export interface S2sOptions {
@@ -99,6 +103,7 @@ export class S2sLayer {
   #sources: ReadonlyMap<string, ClientCredentialsSource> = new Map();
   readonly #unsubscribe: () => void;
   #committed: PreparedS2s | null = null;
+  #isRevoked: ((f: TokenFacts) => boolean) | null = null;
   #closed = false;
   /** The counters of exchangers, sources and signers a reload replaced or removed: the sums never go down. */
   readonly #retired = { token_exchange: new RetiredCounters<Record<string, number>>(S2S_GAUGES), client_credentials: new RetiredCounters<Record<string, number>>(S2S_GAUGES), internal_tokens: new RetiredCounters<Record<string, number>>(S2S_GAUGES) };
@@ -108,8 +113,13 @@ export class S2sLayer {
     this.#log = opts.logger.child({ component: 's2s' });
     this.#env = opts.env ?? process.env;
     this.#signWorker = opts.signWorker;
+    const feed = opts.revocations ?? null;
+    const isRevoked = feed?.isRevoked === undefined ? null : (f: TokenFacts): boolean => feed.isRevoked!(f);
+    this.#isRevoked = isRevoked;
     this.commit(this.prepare(config));
-    this.#unsubscribe = opts.revocations?.onRevoked((r) => {
+    this.#unsubscribe = feed?.onRevoked((r) => {
+      // a revocation naming an outbound token itself (seen in an upstream's log): before, the caches kept attaching it until its exp
+      revokeOutbound(r, { issuing: this.#issuing, exchangers: this.#exchangers.values(), sources: this.#sources.values() }, isRevoked, this.#log);
       if (r.kind !== 'token') return; // other kinds: the per-request check refuses the inbound token before any outbound step
       this.#issuing?.minter.revoke(r.value);
       for (const x of this.#exchangers.values()) x.revoke(r.value);
@@ -161,7 +171,7 @@ export class S2sLayer {
     for (const [name, x] of this.#exchangers) if (p.exchangers.get(name) !== x) this.#retired.token_exchange.retire(x, afterMs(RETIRED_READ_MS));
     for (const [key, src] of this.#sources) if (p.sources.get(key) !== src) this.#retired.client_credentials.retire(src, afterMs(RETIRED_READ_MS));
     this.#issuing = next;
-    if (next !== null) this.#startRotation(next);
+    if (next !== null) { this.#startRotation(next); dropRevokedKeys(next, this.#isRevoked, this.#log); }
     this.#exchangers = p.exchangers;
     this.#sources = p.sources;
     this.#committed = p;
@@ -261,7 +271,7 @@ export class S2sLayer {
       ring.install(key?.key ?? generateKeySync(cfg.alg), cfg.alg);
       const signer = this.#newSigner(cfg);
       created.push(() => { void signer.close(); });
-      const minter = new InternalMinter(cfg, ring, signer);
+      const minter = new InternalMinter(cfg, ring, signer, this.#isRevoked);
       minter.setRecheck(introspectionRecheckS(config));
       const next = this.#issuingFor(cfg, ring, signer, minter);
       return { next, apply: logNew };
@@ -304,6 +314,7 @@ export class S2sLayer {
       generateKeyAsync(alg).then((k) => {
         if (this.#closed || this.#issuing !== issuing) return;
         const entry = ring.install(k, alg);
+        if (entry === null) return; // a revoked kid: a fresh random key never is one
         this.#log.info({ kid: entry.kid, signs_from: new Date(entry.signFrom).toISOString() }, 'internal token key rotated: new key published');
       }, (err: unknown) => this.#log.error({ err: String(err) }, 'internal token key generation failed'));
     }, cfg.rotate_after_s * 1000);

@@ -8,11 +8,13 @@ import type { IssuerConfig } from '../config/index.js';
 import { proxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { TokenBoundCache, type Deny, type Grant, type OutboundResult } from './grant-cache.js';
+import { TokenBoundCache, type Deny, type Grant, type OutboundResult, type RevocationLike } from './grant-cache.js';
+import type { TokenFacts } from '../contracts/index.js';
 import { REVOKED_MEANWHILE, reuseMarginS } from './internal-minter.js';
 import { FAILURE_HOLD_MS, formBody, requestToken, shownTokenType, type EndpointDirectory, type OAuthClient, type TokenAnswer } from './token-endpoint.js';
 import { shownEnvName } from '../config/env-check.js';
 import { RefusalStats } from './upstream-refusal.js';
+import { judgeExchanged } from './exchanged-token.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -23,13 +25,18 @@ export const DEFAULT_EXCHANGED_TTL_S = 300;
 
 type ExchangeConfig = NonNullable<IssuerConfig['token_exchange']>;
 
-const deny = (reason: string, code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' | 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_FORBIDDEN', message: string): Deny =>
+const deny = (reason: string, code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' | 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN' | 'PORTCULLIS_ERR_AUTH_FORBIDDEN' | 'PORTCULLIS_ERR_EXCHANGE_TOKEN_UNUSABLE', message: string): Deny =>
   Object.freeze({ kind: 'deny' as const, reason, error: Object.freeze(proxyError(code, message, code === 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' ? { retryAfter: 1 } : undefined)) });
 
 const UNAVAILABLE = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token exchange at the authorization server failed');
 const SUBJECT_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_INVALID_TOKEN', 'the authorization server refused to exchange the token');
 const TARGET_REFUSED = deny('exchange_refused', 'PORTCULLIS_ERR_AUTH_FORBIDDEN', 'the authorization server refused a token for this upstream');
 const HELD: Promise<Grant> = Promise.resolve(Object.freeze({ ok: false as const, deny: UNAVAILABLE }));
+const UNUSABLE = {
+  exchange_audience_mismatch: deny('exchange_audience_mismatch', 'PORTCULLIS_ERR_EXCHANGE_TOKEN_UNUSABLE', 'the authorization server issued a token for another audience'),
+  exchange_token_expired: deny('exchange_token_expired', 'PORTCULLIS_ERR_EXCHANGE_TOKEN_UNUSABLE', 'the authorization server issued an expired token'),
+  exchange_token_malformed: deny('exchange_token_malformed', 'PORTCULLIS_ERR_EXCHANGE_TOKEN_UNUSABLE', 'the authorization server issued a token whose claims cannot be read'),
+} as const;
 const NO_TOKEN = deny('exchange_failed', 'PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'no inbound token to exchange');
 
 /** An OAuth error answer → what the client gets (pure). Outages and our own misconfiguration → 503. */
@@ -110,6 +117,11 @@ export class TokenExchanger {
     return this.#cache.revoke(tokenHash);
   }
 
+  /** A revocation naming an exchanged token itself (its jti, hash, kid, or a sub/client/sid cut of its issuer): evicted, the next request exchanges again. */
+  revokeOwn(r: RevocationLike, isRevoked: ((f: TokenFacts) => boolean) | null): number {
+    return this.#cache.revokeOwn(r, isRevoked);
+  }
+
   readonly #load = (ctx: RequestContext, audience: string): Promise<Grant> => {
     // every caller's exchange goes to the same endpoint: while it fails, it is not called once per request
     if (this.#holdUntil !== 0 && performance.now() < this.#holdUntil) { this.#holds++; return HELD; }
@@ -157,11 +169,19 @@ export class TokenExchanger {
       this.#log.warn({ issuer: this.#name, audience, reason: 'exchange_failed', detail: 'the exchanged token expired before the answer arrived' }, 'token exchange failed');
       return { ok: false, deny: UNAVAILABLE };
     }
+    // RFC 8693 §2.2.1: a JWT issued for another audience (or already expired) must not reach this upstream
+    const nowS = nowMs / 1000;
+    const v = judgeExchanged(a.accessToken, audience, nowS);
+    if (v.kind === 'unusable') {
+      this.#failed++;
+      this.#log.warn({ issuer: this.#name, audience, reason: v.reason, detail: v.detail }, 'token exchange answer refused');
+      return { ok: false, deny: UNUSABLE[v.reason] };
+    }
     this.#ok++;
     this.#holdUntil = 0;
-    const nowS = nowMs / 1000;
-    const exp = Math.min(subjectExp, t0 / 1000 + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S));
-    return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000 };
+    // reused within the least of: expires_in (else 300 s), the JWT's own exp, the inbound token's exp
+    const exp = Math.min(subjectExp, t0 / 1000 + (a.expiresIn ?? DEFAULT_EXCHANGED_TTL_S), v.kind === 'jwt' && v.exp !== null ? v.exp : Infinity);
+    return { ok: true, authorization: `Bearer ${a.accessToken}`, useUntil: (exp - reuseMarginS(exp - nowS)) * 1000, facts: v.facts };
   }
 
   stats(): Record<string, number> {

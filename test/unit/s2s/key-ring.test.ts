@@ -137,3 +137,36 @@ describe('rotation', () => {
     expect(kids(ring, now)).toEqual([b.kid, a.kid]);
   });
 });
+
+describe('revoking one of our kids (revocation kind kid)', () => {
+  it('the signing key stops signing and leaves the JWKS; the same key is refused again, a new one signs at once', () => {
+    let now = 1_000_000;
+    const ring = new KeyRing({ alg: 'ES256', maxTtlS: 300, publishAheadS: 60, now: () => now });
+    const keyA = generateKeySync('ES256');
+    const a = ring.install(keyA, 'ES256')!;
+    expect(ring.revoke('not-ours')).toBe(false);
+    expect(ring.revoke(a.kid)).toBe(true);
+    expect(kids(ring, now)).toEqual([]);
+    expect(ring.halted).toBe(true);
+    expect(() => ring.signer(now)).toThrow(/revoked/);
+    // a reload with the same key file: refused, still nothing signs
+    expect(ring.install(keyA, 'ES256')).toBeNull();
+    expect(ring.halted).toBe(true);
+    now += 1_000;
+    const b = ring.install(generateKeySync('ES256'), 'ES256')!;
+    expect(ring.signer(now).kid).toBe(b.kid); // not after publish_ahead_s: nothing else may sign meanwhile
+    expect(kids(ring, now)).toEqual([b.kid]);
+  });
+
+  it('with the next key published ahead, that key signs at once', () => {
+    const now = 1_000_000;
+    const ring = new KeyRing({ alg: 'EdDSA', maxTtlS: 300, publishAheadS: 60, now: () => now });
+    const a = ring.install(generateKeySync('EdDSA'), 'EdDSA')!;
+    const b = ring.install(generateKeySync('EdDSA'), 'EdDSA')!;
+    expect(ring.signer(now).kid).toBe(a.kid);
+    ring.revoke(a.kid);
+    expect(ring.halted).toBe(false);
+    expect(ring.signer(now).kid).toBe(b.kid);
+    expect(kids(ring, now)).toEqual([b.kid]);
+  });
+});
