@@ -74,6 +74,8 @@ export class ClusterNode {
   /** The receiver thread (`cluster.revocation.receiver: thread`, NATS, request-serving processes): poll it before every revocation check. */
   revocationReceiver: RevocationReceiver | null = null;
   private closed = false;
+  /** Reported ready once: the join wait for the member view holds only a member not serving yet. */
+  private wasReady = false;
   /** The stream keeps revocations for less than this member needs (its update refused), null when not. */
   private streamRetention: RetentionShort | null = null;
   /** The revocation stream's replicas at the last check; 0 before the first (or without NATS). */
@@ -283,8 +285,10 @@ export class ClusterNode {
     const snapshotAge = a.snapshotAgeMs();
     const behind = a.behindMs();
     const keys = this.bus.auth?.keyIds();
-    // a member whose view has not heard its peers yet would own (and introspect) every token: not ready, though it answers
-    const settled = this.membership.settled();
+    // a member whose view has not heard its peers yet would own (and introspect) every token: not ready, though it answers.
+    // Only before it was first ready: one serving from its snapshot whose bus then connected went 503 for 1.5 s
+    const settled = this.wasReady || this.membership.settled();
+    if (gate.ok && settled) this.wasReady = true;
     return {
       ready: gate.ok && settled,
       detail: {

@@ -114,8 +114,9 @@ export class SsfPoller {
       if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
       await this.#one(jti, set);
     }
-    // more at once only after an answer that carried SETs: `moreAvailable` with none would spin the loop
-    return doc.moreAvailable === true && Object.keys(sets).length > 0;
+    // more at once only after an answer that moved on: `moreAvailable` with no SET, or with only SETs left
+    // unacknowledged (their keys could not be fetched: they come again first), would spin the loop
+    return doc.moreAvailable === true && this.#acks.size + this.#errs.size > 0;
   }
 
   async #one(jti: string, set: string): Promise<void> {

@@ -3,7 +3,8 @@
 // 503 — also with fail_closed_after_ms, which once let it serve between the start wait and the
 // limit — until NATS returns and the replay finishes; then a token revoked earlier elsewhere
 // is refused. A young enough snapshot on disk lets it serve (and /readyz says so); an old one
-// does not. And fail_closed_after_ms counts from the last moment the member was caught up: a
+// does not, and such a member stays ready when its bus then connects (the join wait holds only a member
+// not ready yet: it went 503 `waiting_for: members` for 1.5 s). And fail_closed_after_ms counts from the last moment the member was caught up: a
 // reconnect whose catch-up never finishes (JetStream denied) does not reset it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, statSync, existsSync } from 'node:fs';
@@ -86,7 +87,7 @@ describe('no serving before the first replay', () => {
     }
   }, 90_000); // several proxy starts and a nats-server restart: slow on a loaded 2-core machine
 
-  it('a young snapshot on disk lets a member started without NATS serve from it (and /readyz says so); an old one does not', async () => {
+  it('a young snapshot on disk lets a member started without NATS serve from it (and /readyz says so, also when NATS returns); an old one does not', async () => {
     const nats = await startNatsServer();
     servers.push(nats);
     const P = prefix();
@@ -100,7 +101,7 @@ describe('no serving before the first replay', () => {
     await waitFor('the snapshot file', async () => existsSync(file), 5_000);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     await stopProxy(S1);
-    const s1Stopped = Date.now(); // the snapshot's state is from before this: S1 was the last member caught up
+    let lastStopped = Date.now(); // the snapshot's state is from before this: S1 was the last member caught up
     await nats.kill();
 
     const S2 = await start(cfg);
@@ -111,11 +112,24 @@ describe('no serving before the first replay', () => {
     expect(rz.body.cluster.snapshot_age_s).toBeLessThanOrEqual(60);
     expect(revoked(await call(S2, bad))).toBe(true);
     expect((await call(S2, good)).status).toBe(200);
+    // the bus's first connect while it serves: it stays ready (the join wait is for members not serving yet)
+    await nats.restart();
+    const unready: unknown[] = [];
+    let connectedAt: number | null = null;
+    await waitFor('2 s of readiness probes after the bus connected', async () => {
+      const r = await readyz(S2);
+      if (r.status !== 200) unready.push(r.body.cluster?.waiting_for ?? r.body);
+      if (connectedAt === null && r.body.cluster?.bus_connected === true) connectedAt = Date.now();
+      return connectedAt !== null && Date.now() - connectedAt >= 2_000;
+    }, 20_000, { everyMs: 50 });
+    expect(unready).toEqual([]);
     await stopProxy(S2);
+    lastStopped = Date.now(); // S2 caught up and wrote the snapshot last
+    await nats.kill();
 
     // older than snapshot_max_age_s: its entries still apply, but nothing is served on it. S2's start and
     // checks usually took longer than the 2.1 s that make it so; wait only for what is left of them
-    await new Promise((r) => setTimeout(r, Math.max(0, s1Stopped + 2_100 - Date.now())));
+    await new Promise((r) => setTimeout(r, Math.max(0, lastStopped + 2_100 - Date.now())));
     const S3 = await start({ ...cfg, revocation: { ...cfg.revocation, snapshot_max_age_s: 1 } });
     await waitFor('the start wait to be over', async () => startWaitOver(S3), 10_000);
     expect((await call(S3, good)).status).toBe(503);

@@ -3,11 +3,13 @@
 // nothing in it does not make the poller spin, a redirect is not followed (the poll secret never
 // reaches another host), an oversized answer is a counted failure and the member stays healthy, an
 // answer dripped a byte at a time fails at timeout_ms (a total bound) and the poller polls again;
-// stream management whose metadata document drips fails at stream.timeout_ms and says so in /readyz.
+// stream management whose metadata document drips fails at stream.timeout_ms and says so in /readyz;
+// SETs left unacknowledged (their keys could not be refetched) with `moreAvailable` do not make it spin either.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { CompactSign } from 'jose';
 import { jwksOf, makeKey } from '../../fixtures/keys.js';
 import { busSection, clusterMemberConfig, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
@@ -18,13 +20,19 @@ import { waitFor } from '../../helpers/wait.js';
 const AUD = 'https://proxy.example/ssf';
 const AUTH = 'Bearer poll-hostile-secret-0123456789';
 const JWKS = JSON.stringify(jwksOf([makeKey('ES256')]));
+/** Signs the SET `/stuck` serves: a key rotated in while `/jwks-once` fails (unknown kid, keys not refetchable → 503, left unacknowledged). */
+const ROTATED = makeKey('ES256');
+/** The one SET `/stuck` answers every poll with (a transmitter redelivers what was not acknowledged), set once the URL is known. */
+let stuckSet = '';
+let jwksOnce = 0;
 
 interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
 
 /**
  * A transmitter whose poll endpoints misbehave: `/more` (always moreAvailable, never a SET), `/redirect` (307 to `target`),
  * `/huge` (5 MiB), `/drip` and the SSF metadata document (a 200 head, then one body byte every 50 ms, never ending:
- * every idle timer stays happy).
+ * every idle timer stays happy); `/stuck` (one SET under an unknown kid, and moreAvailable, every time), whose
+ * source's keys come from `/jwks-once` (served once, then 500).
  */
 async function startHostile(target: () => string): Promise<Recorder> {
   const seen: Array<{ path: string; auth: string }> = [];
@@ -33,6 +41,8 @@ async function startHostile(target: () => string): Promise<Recorder> {
     req.resume();
     req.on('end', () => {
       if (req.url === '/jwks') { res.setHeader('content-type', 'application/json'); res.end(JWKS); return; }
+      if (req.url === '/jwks-once') { if (jwksOnce++ > 0) { res.writeHead(500); res.end(); } else { res.setHeader('content-type', 'application/json'); res.end(JWKS); } return; }
+      if (req.url === '/stuck') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { stuck: stuckSet }, moreAvailable: true })); return; }
       if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
       if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
       if (req.url === '/drip' || req.url?.startsWith('/.well-known/ssf-configuration') === true) {
@@ -66,13 +76,15 @@ describe('SSF poll against a hostile transmitter', () => {
     nats = await startNatsServer();
     other = await startHostile(() => '');
     tx = await startHostile(() => other.url);
+    const claims = { iss: tx.url, aud: AUD, iat: Math.floor(Date.now() / 1000), jti: 'stuck', events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { subject: { format: 'iss_sub', iss: 'https://as.example', sub: 'u1' } } } };
+    stuckSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'ES256', kid: ROTATED.kid, typ: 'secevent+jwt' }).sign(ROTATED.privateKey);
     const src = (path: string): Record<string, unknown> => ({
       issuer: tx.url, audiences: [AUD], jwks_uri: `${tx.url}/jwks`, poll: { endpoint: `${tx.url}${path}`, authorization_env: 'PT_SSF_POLL', interval_ms: 1_000 },
     });
     const config = clusterMemberConfig({
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
       event_sources: {
-        more: src('/more'), redirect: src('/redirect'), huge: src('/huge'),
+        more: src('/more'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` }, redirect: src('/redirect'), huge: src('/huge'),
         drip: { ...src('/drip'), poll: { ...(src('/drip').poll as object), interval_ms: 100, timeout_ms: 300 } },
         managed: { ...src('/drip'), issuer: `${tx.url}/managed`, stream: { authorization_env: 'PT_SSF_POLL', delivery: 'poll', timeout_ms: 300 } },
       },
@@ -96,6 +108,16 @@ describe('SSF poll against a hostile transmitter', () => {
     const during = tx.seen.filter((s) => s.path === '/more').length - before;
     // interval_ms 1000: about 2 polls in 2 s; a loop that re-polls at once makes hundreds
     expect(during).toBeLessThanOrEqual(5);
+  });
+
+  it('a SET left unacknowledged (its kid unknown while the JWKS refetch fails: 503) with moreAvailable waits interval_ms too (before: polled again at once, without end)', async () => {
+    await waitFor('first poll of /stuck', async () => tx.seen.some((s) => s.path === '/stuck'), 10_000);
+    await waitFor('the refetch of /jwks-once failed', async () => jwksOnce >= 2, 10_000);
+    const before = tx.seen.filter((s) => s.path === '/stuck').length;
+    await sleep(2_000);
+    const during = tx.seen.filter((s) => s.path === '/stuck').length - before;
+    expect(during).toBeLessThanOrEqual(5);
+    expect(during).toBeGreaterThan(0); // still polled: the SET comes again once the keys can be fetched
   });
 
   it('a redirect is not followed: the poll secret never reaches another host; the poll is a counted failure', async () => {
