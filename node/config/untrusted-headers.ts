@@ -43,7 +43,7 @@ export const URL_OVERRIDE_HEADERS: readonly string[] = Object.freeze([
  * authentication and Apache (`X-Remote-User`/`-Group`), Grafana's auth proxy (`X-WEBAUTH-USER`),
  * AWS ALB (`X-Amzn-Oidc-*`), Google IAP (`X-Goog-Authenticated-User-*`, `X-Goog-IAP-JWT-Assertion`),
  * Azure App Service (`X-MS-Client-Principal*`), Cloudflare Access (`Cf-Access-*`), Pomerium, Kong's
- * authentication and ACL plugins (`X-Consumer-*`, `X-Credential-Identifier`, `X-Authenticated-*`,
+ * authentication and ACL plugins (`X-Consumer-*`, `X-Credential-Identifier`/`-Username`, `X-Authenticated-*`,
  * `X-Anonymous-Consumer`), Google Cloud Endpoints (ESP) and API Gateway (`X-Endpoint-API-UserInfo`,
  * `X-Apigateway-Api-Userinfo`). The proxy's own identity headers are `x-auth-*` (`identity.strip_prefixes`), stripped apart.
  */
@@ -56,7 +56,7 @@ export const IDENTITY_ASSERTION_HEADERS: readonly string[] = Object.freeze([
   'x-ms-client-principal', 'x-ms-client-principal-name', 'x-ms-client-principal-id', 'x-ms-client-principal-idp',
   'cf-access-jwt-assertion', 'cf-access-authenticated-user-email', 'x-pomerium-jwt-assertion',
   'x-consumer-id', 'x-consumer-custom-id', 'x-consumer-username', 'x-consumer-groups', 'x-credential-identifier',
-  'x-authenticated-userid', 'x-authenticated-scope', 'x-anonymous-consumer',
+  'x-authenticated-userid', 'x-authenticated-scope', 'x-credential-username', 'x-authenticated-groups', 'x-anonymous-consumer',
   'x-endpoint-api-userinfo', 'x-apigateway-api-userinfo',
 ]);
 

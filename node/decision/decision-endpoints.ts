@@ -27,8 +27,6 @@ export interface DecisionOptions {
   current(): { snap: Snapshot; pipeline: Pipeline };
   /** True once the instance is shutting down (answers, on the listener and the unix socket, carry `Connection: close`). */
   draining(): boolean;
-  /** server.workers: with several, each worker's unix socket path gets its index. */
-  workers: number | 'auto';
 }
 
 const DIALECTS: readonly (Dialect | 'none')[] = ['nginx', 'traefik', 'envoy', 'none'];

@@ -25,15 +25,18 @@ export interface SocketEndpoints {
 /** What the socket needs of DecisionOptions. */
 export interface DecisionSocketOptions {
   current(): { snap: Snapshot; pipeline: Pipeline };
-  workers: number | 'auto';
   logger: Logger;
 }
 
 const headersIn = new HeaderCollector();
 
-/** The socket path of this process: `<path>.<N>` for worker N when several workers run. */
-export function socketPath(path: string, workers: number | 'auto', workerIndex: string | undefined): string {
-  return workers !== 1 && workerIndex !== undefined ? `${path}.${workerIndex}` : path;
+/**
+ * The socket path of this process: `<path>.<N>` for worker N when several workers run. `workers`: the
+ * count running (the primary's PORTCULLIS_WORKER_COUNT), not server.workers — `serve --workers 2`
+ * overrides it, and both workers then took one path (the second replaced the first's file).
+ */
+export function socketPath(path: string, workers: number, workerIndex: string | undefined): string {
+  return workers > 1 && workerIndex !== undefined ? `${path}.${workerIndex}` : path;
 }
 
 export class DecisionSocket {
@@ -60,7 +63,8 @@ export class DecisionSocket {
   static create(config: DecisionConfig, endpoints: SocketEndpoints, opts: DecisionSocketOptions): DecisionSocket | null {
     const u = config.unix_socket;
     if (u === undefined) return null;
-    return new DecisionSocket(endpoints, socketPath(u.path, opts.workers, process.env.PORTCULLIS_WORKER_INDEX), u.mode, opts);
+    const running = Number(process.env.PORTCULLIS_WORKER_COUNT ?? 1) || 1;
+    return new DecisionSocket(endpoints, socketPath(u.path, running, process.env.PORTCULLIS_WORKER_INDEX), u.mode, opts);
   }
 
   /** Bind (replacing a stale socket file, never another kind of file) and set the file mode. */

@@ -102,7 +102,7 @@ export class Listener implements RelayHost {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
       writeError: (res, err, close, head) => writeClosingError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
       authDecision: (reason) => opts.metrics.decision(reason),
-      current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining, workers: snapshot.config.server.workers,
+      current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining,
     });
     // upgrade requests (GET with a Sec-WebSocket-Key) come here first, with their socket context
     this.app.ws('/*', this.ws.behavior((res, req, context) => this.handle(res, req, context)));

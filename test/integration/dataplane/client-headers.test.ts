@@ -46,6 +46,10 @@ const HOSTILE: Array<[string, string]> = [
   ['X-Authenticated-Userid', 'admin'],
   ['X-Credential-Identifier', 'admin-key'],
   ['X-Endpoint-API-UserInfo', 'eyJpZCI6ImFkbWluIn0'],
+  // Kong's other two: the credential's name (basic-auth, hmac-auth, ldap-auth before 3.0) and the ACL plugin's
+  // authenticated groups; before, both reached the upstream, and an app authorizing by group believed `admins`
+  ['X-Credential-Username', 'admin'],
+  ['X-Authenticated-Groups', 'admins'],
 ];
 
 beforeAll(async () => {

@@ -124,6 +124,29 @@ describe('decision endpoints on a unix socket', () => {
     expect(statSync(file).isFile()).toBe(true);
   });
 
+  it('serve --workers 2 (server.workers left at 1): each worker listens on <path>.<N>, and each answers', async () => {
+    // before, the socket name followed server.workers only: both workers took the same path, the second
+    // replaced the first's file (that worker unreachable) and an edge listing <path>.0 and <path>.1 found neither
+    const path = join(dir, 'flag.sock');
+    // without the internal-token route: several workers need a shared key_file for it
+    const { internal_tokens: _, ...rest } = config(path) as { internal_tokens: unknown; routes: Array<{ forward?: { token?: string } }> };
+    const flagged = await startProxy({ ...rest, routes: rest.routes.filter((r) => r.forward?.token !== 'internal') }, { env: ENV, args: ['--workers', '2'] });
+    try {
+      await waitReady(flagged.adminUrl, ADMIN_TOKEN);
+      expect(existsSync(path), 'no un-indexed socket beside the workers\' own').toBe(false);
+      for (const n of [0, 1]) {
+        const perWorker = new Agent({ connect: { socketPath: `${path}.${n}` } });
+        try {
+          const r = await request('http://localhost/_portcullis/auth', { headers: original('/orders/1', { authorization: `Bearer ${token}` }), dispatcher: perWorker });
+          expect(r.statusCode, `${path}.${n}`).toBe(200);
+          await r.body.dump();
+        } finally { await perWorker.close(); }
+      }
+    } finally {
+      await flagged.stop();
+    }
+  });
+
   it('during a stop\'s drain a call on an open socket connection is judged with Connection: close, not refused 503', async () => {
     // nginx keeps its connections to `server unix:/…` open: a 503 for a call on one of them was a 500 for the user
     const keepAlive = new Client('http://localhost', { socketPath: sock, keepAliveTimeout: 60_000, pipelining: 1 });

@@ -113,6 +113,6 @@ describe('server.decision config', () => {
     expect(long.ok ? [] : long.errors.map((e) => e.path)).toEqual(['server.decision.unix_socket.path']);
     expect(socketPath('/run/p.sock', 1, '0')).toBe('/run/p.sock');
     expect(socketPath('/run/p.sock', 4, '2')).toBe('/run/p.sock.2');
-    expect(socketPath('/run/p.sock', 'auto', '0')).toBe('/run/p.sock.0');
+    expect(socketPath('/run/p.sock', 2, '0')).toBe('/run/p.sock.0');
   });
 });
