@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log.js';
 export { adminTokens } from './admin-tokens.js';
 import { capConnections } from './connection-cap.js';
+import { MAX_ADMIN_JSON_DEPTH, jsonNestsDeeper } from './json-depth.js';
 import { adminActor, adminDetail, auditedAction, outcomeOf, type AuditLog } from '../audit/index.js';
 
 /** One admin route handler: returns status and a JSON-able body (or text for metrics). */
@@ -192,6 +193,11 @@ export class AdminServer {
       if (body === null) {
         refusedEarly(400, 'body: not valid UTF-8');
         return this.send(res, 400, { error: 'invalid_request', message: 'body: not valid UTF-8' });
+      }
+      // a JSON body nested past any the endpoints take is refused unparsed (a policy body has its own caps: 422 naming the line)
+      if (key !== 'POST /policy' && jsonNestsDeeper(body)) {
+        refusedEarly(400, `body: nested deeper than ${MAX_ADMIN_JSON_DEPTH} levels`);
+        return this.send(res, 400, { error: 'invalid_request', message: `body: nested deeper than ${MAX_ADMIN_JSON_DEPTH} levels` });
       }
       if (action === null) {
         const r = await handler(req, body);

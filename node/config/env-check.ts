@@ -7,6 +7,7 @@ import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import { readProblem, type ConfigProblem } from './problem.js';
 import { tlsFileProblems } from './tls-files.js';
 import { checkKeyType, parsePrivateKey } from '../s2s/key-ring.js';
+import type { SecretField } from './local-secrets.js';
 import type { Config } from './schema.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -71,6 +72,13 @@ function fileProblem(path: string, file: string): string | null {
 }
 
 export { shownEnvName };
+
+/** Every string field whose key ends in `_env` or `_file`, with its dotted path (node/config/local-secrets.ts judges them). */
+export function secretFields(config: unknown): SecretField[] {
+  const out: SecretField[] = [];
+  walk(config, '', (path, kind, value) => out.push([path, kind, value]));
+  return out;
+}
 
 /**
  * Every problem with the environment `config` names, each with its config path:

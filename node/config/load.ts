@@ -6,7 +6,8 @@ import type { ZodIssue } from 'zod';
 import { checkS2sConfig } from '../s2s/s2s-config.js';
 import { proxyOwnedHeaderProblem } from './proxy-owned-headers.js';
 import { checkClientCertRoutes } from './client-cert-schema.js';
-import { checkEnvironment, type Environment } from './env-check.js';
+import { checkEnvironment, secretFields, type Environment } from './env-check.js';
+import { localSecretProblems } from './local-secrets.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { defaultRouteIssuers } from './route-issuers.js';
@@ -164,6 +165,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   });
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
+  errors.push(...localSecretProblems(secretFields(cfg)));
   return errors;
 }
 

@@ -5,15 +5,12 @@ import { createHash } from 'node:crypto';
 import { validateConfig, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
 import type { Config } from './schema.js';
 import { validateConfigReusing, type RouteParseMemo } from './validate-reusing.js';
-
-/** Top-level keys of the policy. Everything else (server, admin, cluster, log, version) stays local. */
-export const POLICY_KEYS = ['issuers', 'identity', 'dpop', 'upstreams', 'routes', 'internal_tokens', 'verifier'] as const;
-export type PolicyKey = (typeof POLICY_KEYS)[number];
+import { POLICY_KEYS, isPolicyKey, type PolicyKey } from './policy-keys.js';
+export { POLICY_KEYS, type PolicyKey };
 
 /** A policy document: the policy keys of a config, as plain JSON data. */
 export type PolicyDocument = { readonly [K in PolicyKey]?: unknown };
 
-const isPolicyKey = (k: string): k is PolicyKey => (POLICY_KEYS as readonly string[]).includes(k);
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The policy part of a validated config (defaults filled in, so two equal policies have one digest). */

@@ -82,7 +82,8 @@ export function parsePrivateKey(text: string, where: string): KeyObject {
     let jwk: unknown;
     // V8's message quotes the text around the error: a piece of the private key
     try { jwk = JSON.parse(t); } catch { throw new Error('a JWK that is not valid JSON'); }
-    return createPrivateKey({ key: jwk as never, format: 'jwk' });
+    // node's message quotes the member it refused ("Received 's3cr3t'"): the file may be any JSON secret
+    try { return createPrivateKey({ key: jwk as never, format: 'jwk' }); } catch { throw new Error('JSON that is no private JWK (kty RSA, EC or OKP with its members)'); }
   } catch (err) {
     throw new Error(`${where}: not a PEM or JWK private key (${(err as Error).message})`);
   }

@@ -11,6 +11,11 @@ import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-
 import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
+import { startScriptedUpstream } from '../../helpers/upstreams.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUS_KEY } from '../../helpers/proxy-process.js';
 
 const NONCE_SECRET = 'n'.repeat(48);
 
@@ -203,5 +208,48 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(r.stdout).toMatch(/pushed version 7 /);
     await everyProxy('version 7', async (p) => (await admin(p, 'GET', '/policy')).body.version === 7);
     expect(await metric(proxies[0]!)).toMatch(/^portcullis_policy_applies_total \d+/m);
+  });
+
+  it('a version naming an instance\'s own secret (the bus key as an introspection client secret) is refused: POST /policy 422, every member keeps its version, the key is never sent', async () => {
+    // the "authorization server" of the pushed issuer records what the members send it
+    const evil = await startScriptedUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(req.url?.startsWith('/jwks') === true ? '{"keys":[]}' : '{"active":false}');
+    });
+    try {
+      const doc = policyDoc(as.issuer, echo.url, { routes: [
+        { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
+        { name: 'ev', match: { path: '/ev/*' }, upstream: 'app', auth: { issuers: ['evil'] } },
+      ] }) as { issuers: Record<string, unknown> };
+      doc.issuers.evil = {
+        issuer: evil.url, discovery: false, jwks_uri: `${evil.url}/jwks`, audiences: ['x'],
+        introspection: { endpoint: `${evil.url}/introspect`, client_id: 'c', client_secret_env: 'PT_BUS_KEY' },
+      };
+      const { request } = await import('undici');
+      const posted = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body: JSON.stringify(doc), headers: { authorization: 'Bearer test-admin-token' } });
+      const pj = await posted.body.json() as { pushed: boolean; errors: Array<{ path: string; message: string }> };
+      expect(posted.statusCode).toBe(422);
+      expect(pj.pushed).toBe(false);
+      expect(pj.errors).toContainEqual({ path: 'issuers.evil.introspection.client_secret_env', message: expect.stringMatching(/PT_BUS_KEY, which cluster\.auth\.key_env names/) });
+      // a pusher whose own config reads the key from a file (or an older build) gets it into the bucket: every member refuses it
+      const keyFile = join(tempDir(), 'bus.key');
+      writeFileSync(keyFile, BUS_KEY, { mode: 0o600 });
+      const local = localConfig(nats.urls, prefix) as { cluster: { auth: unknown } };
+      local.cluster.auth = { key_file: keyFile };
+      const fileCli = writeConfig(local);
+      const r = await policyCli(['push', '--config', fileCli, '--policy', writePolicy(doc)]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/pushed version 8 /);
+      await everyProxy('version 8 refused', async (p) => /version 8 refused/.test((await admin(p, 'GET', '/policy')).body.error ?? ''));
+      for (const p of proxies) {
+        const g = (await admin(p, 'GET', '/policy')).body;
+        expect(g.version).toBe(7);
+        expect(g.error).toMatch(/issuers\.evil\.introspection\.client_secret_env/);
+        expect(await statusOf(p, '/ev/x', 'opaque-token-value')).toBe(404);
+      }
+      const sent = evil.seen.map((x) => String(x.headers.authorization ?? '')).join(' ');
+      expect(sent).not.toContain(Buffer.from(`c:${encodeURIComponent(BUS_KEY)}`).toString('base64'));
+      expect(evil.seen.filter((x) => x.url.startsWith('/introspect'))).toEqual([]);
+    } finally { await evil.close(); }
   });
 });

@@ -82,10 +82,12 @@ describe('checkEnvironment', () => {
       { path: 'server.tls.cert_file', message: `${cert}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)` },
       { path: 'server.tls.key_file', message: `${cert}: not a PEM private key (an encrypted one needs passphrase_env)` },
     ]);
-    expect(checkEnvironment(cfg({ cert_file: join(dir, 'missing.crt'), key_file: dir }, dir), env)).toEqual([
+    // (another directory: the policy naming the listener's key file is refused on its own, local-secrets.ts)
+    const other = mkdtempSync(join(tmpdir(), 'env-check-'));
+    expect(checkEnvironment(cfg({ cert_file: join(dir, 'missing.crt'), key_file: dir }, other), env)).toEqual([
       { path: 'server.tls.cert_file', message: `cannot read ${join(dir, 'missing.crt')}: no such file (ENOENT)` },
       { path: 'server.tls.key_file', message: `${dir} is not a file` },
-      { path: 'internal_tokens.key_file', message: `${dir} is not a file` },
+      { path: 'internal_tokens.key_file', message: `${other} is not a file` },
     ]);
   });
 

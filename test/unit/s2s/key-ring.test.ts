@@ -43,6 +43,17 @@ describe('key file', () => {
     writeFileSync(junk, 'not a key');
     expect(() => loadOrCreateKeyFile(junk, 'ES256')).toThrow(/not a PEM or JWK private key/);
   });
+
+  it('a JSON file that is no private JWK is refused without quoting its members (the file may be any secret a policy named)', () => {
+    const file = join(dir(), 'creds.json');
+    for (const text of ['{"kty":"s3cr3t-kty-value"}', '{"kty":"EC","crv":"s3cr3t-crv-value","x":"a","y":"b","d":"c"}', '{"kty":"RSA","n":12345678901}']) {
+      writeFileSync(file, text);
+      let message = '';
+      try { loadOrCreateKeyFile(file, 'ES256'); } catch (err) { message = (err as Error).message; }
+      expect(message).toMatch(/not a PEM or JWK private key/);
+      expect(message).not.toMatch(/s3cr3t|12345678901/);
+    }
+  });
 });
 
 describe('rotation', () => {
