@@ -26,6 +26,11 @@ export interface ReplayPeers {
   detach(): void;
   /** Counters of the bus side (claims served, announcements…), for metrics. */
   stats?(): Readonly<Record<string, number>>;
+  /**
+   * When the latest authentic replay record this build could not read (a newer build's) was signed,
+   * epoch ms; 0 when none. A proof it recorded is missing here: every proof that could be it is refused.
+   */
+  unreadableAt?(): number;
 }
 
 /** Cluster-wide sharing: serve peers' claims from `cache` and return the link. */
