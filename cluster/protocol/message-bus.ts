@@ -117,7 +117,7 @@ export class MessageBus {
     const auth = this.auth;
     if (auth === null) {
       const reply = this.codec.decode(await this.transport.request(subject, sealed, timeoutMs));
-      if (reply === null) throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`);
+      if (reply === null) { this.unreadable(subject, null); throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`); }
       return reply;
     }
     const context = envelopeTag(sealed);

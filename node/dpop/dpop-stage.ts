@@ -257,7 +257,9 @@ export class DpopStage {
     // remembered for the widest window of any route, not this route's: a reload widening this
     // route's window (up to that) cannot bring a used proof back
     const v = this.guard.check(key, Math.max(0, Math.ceil(r.iat)) + st.maxWindowS, nowS);
-    return typeof v === 'string' ? this.afterReplay(v) : v.then((x) => this.afterReplay(x));
+    // asked over the bus: an owner's verdict this build could not read ends as a timeout judged locally —
+    // the gate, closed meanwhile by that very answer, decides first
+    return typeof v === 'string' ? this.afterReplay(v) : v.then((x) => this.unreadableGate(r.iat, Math.floor(this.now() / 1000)) ?? this.afterReplay(x));
   }
 
   /**
