@@ -79,7 +79,10 @@ export class DpopReplaySync implements ReplaySharing {
     const unsubscribes = [
       bus.watchUnreadable((subject, signedAt) => {
         if (subject !== bus.subjects.dpopSeen && !subject.startsWith(rpc)) return;
-        this.unreadable(subject, signedAt ?? this.now());
+        const at = signedAt ?? this.now();
+        this.unreadable(subject, at);
+        // as owner too: a peer's claim for a proof that could be the missing one is not answered "fresh"
+        cache.lost?.(at);
       }),
       bus.subscribe(bus.subjects.dpopOwner(self), (m, incoming) => {
         if (m.type !== 'dpop.claim' || !plausible(m.expiresAt, incoming.subject, m.type)) return;

@@ -8,6 +8,11 @@ export type ReplayVerdict = 'fresh' | 'replayed' | 'too_old';
 export interface ReplayClaims {
   /** Record `key` until `exp` (epoch s) and say whether it was new. */
   claim(key: string, exp: number, nowS: number): ReplayVerdict;
+  /**
+   * Replay records signed at `signedAtMs` (epoch ms) could not be read here: from now on every key whose
+   * proof could be one of them is refused (`too_old`), to peers asking this member as owner too.
+   */
+  lost?(signedAtMs: number): void;
 }
 
 /** The cluster side of the replay check, as this instance sees it. */
