@@ -269,14 +269,18 @@ export class DpopStage {
    * proof minted now is dated past that; proofs minted later pass. Null when no such message, or `iat` is later.
    */
   private unreadableGate(iat: number, nowS: number): StageResult | null {
-    const at = this.guard.unreadableAt();
-    if (at === 0) return null;
-    const last = Math.ceil(at / 1000) + this.settings.maxWindowS + 1;
+    const last = this.gateLast();
     if (iat > last) return null;
     this.counters.proofs_refused++;
     this.counters.replay_unreadable_refused++;
     const err = proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'DPoP replay state incomplete (a replay record this build cannot read): retry with a fresh proof', { retryAfter: Math.max(1, last + 1 - nowS) });
     return Object.freeze({ kind: 'deny' as const, error: Object.freeze(err), reason: 'dpop_replays_unreadable' });
+  }
+
+  /** The latest iat the unreadable-record gate refuses, epoch s; -1 when no such record arrived. */
+  private gateLast(): number {
+    const at = this.guard.unreadableAt();
+    return at === 0 ? -1 : Math.ceil(at / 1000) + this.settings.maxWindowS + 1;
   }
 
   private afterReplay(v: ReplayVerdict): StageResult {
@@ -314,6 +318,7 @@ export class DpopStage {
       replay_entries: c.entries, replays_refused: c.replayed, replay_too_old: c.too_old, replay_evicted_live: c.evicted_live,
       replay_owner_asked: g.owner_asked, replay_owner_refused: g.owner_refused, replay_fallback_local: g.fallback_local,
       key_cache_entries: this.keys.size, key_imports: this.keys.imports, ...sync,
+      replay_unreadable_gate: this.gateLast() >= Math.floor(this.now() / 1000) ? 1 : 0,
     };
   }
 

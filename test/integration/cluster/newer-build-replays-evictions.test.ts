@@ -69,6 +69,7 @@ describe('rolling upgrade: DPoP replay records and cache evictions from a newer 
     expect(Number(replay.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(await metric(A, 'portcullis_bus_unreadable_failed_closed_total', 'reason="dpop_replay"')).toBe(1);
     expect(await metric(A, 'portcullis_dpop_replay_unreadable_refused_total')).toBeGreaterThanOrEqual(1);
+    expect(await metric(A, 'portcullis_dpop_replays_unreadable')).toBe(1);
     expect((await send(A, { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token }) })).status).toBe(503); // dated now: could be it
     // the gate is narrow: a Bearer token passes meanwhile, and so does a proof dated past anything the newer
     // member can have accepted before it signed the record (its iat + the 60 s window + 1 s): clients minting
