@@ -74,7 +74,7 @@ export function dropAllLocally(clients: Iterable<SharedCacheClient>, leases: Lea
   for (const client of clients) {
     try { n += client.dropAll?.() ?? 0; } catch (err) { log.error({ err }, 'introspection cache drop failed'); }
   }
-  leases.clear();
+  leases.dropResults();
   return n;
 }
 
