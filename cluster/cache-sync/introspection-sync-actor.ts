@@ -27,7 +27,7 @@ import { leaseReply } from './lease-reply.js';
 import { askOwner } from './lease-request.js';
 import { ResultMarks } from './result-marks.js';
 import { syncStats, type SyncCounters } from './sync-stats.js';
-import { DropMemory, dropSubjectLocally, evictLocally } from './local-drops.js';
+import { DropMemory, dropAllLocally, dropSubjectLocally, evictLocally } from './local-drops.js';
 import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
 // The contract's types stay importable from here (index.ts, existing importers).
@@ -38,6 +38,9 @@ const WAIT_MARGIN_MS = 100;
 /** Owner round trips per lookup before the member calls the server itself. */
 const MAX_ROUNDS = 5;
 const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Cache-subject types whose loss lets nothing through: an unread fill is a miss, an unread release a lease that runs out. */
+const HARMLESS_WHEN_UNREAD: ReadonlySet<string> = new Set(['cache.filled', 'introspection.released']);
 
 /** One member's side of the shared introspection cache. */
 export class IntrospectionSync {
@@ -60,7 +63,7 @@ export class IntrospectionSync {
   private readonly c: SyncCounters = {
     fills_sent: 0, fills_received: 0, fills_ignored: 0, evictions_sent: 0, evictions_received: 0,
     calls: 0, remote_hits: 0, lease_waits: 0, released_sent: 0, owner_slow: 0, owner_failovers: 0, holder_failovers: 0, fallback_calls: 0,
-    fills_capped: 0, fills_refused: 0,
+    fills_capped: 0, fills_refused: 0, unreadable: 0,
   };
 
   constructor(opts: IntrospectionSyncOptions) {
@@ -88,6 +91,7 @@ export class IntrospectionSync {
     this.unsubscribes.push(
       this.bus.subscribe(s.cacheIntrospection, (m, incoming) => this.receive(m, incoming)),
       this.bus.subscribe(s.introspectionOwner(this.memberId), (m, incoming) => this.answer(m, incoming)),
+      this.bus.watchUnreadable((subject, _signedAt, type) => { if (subject === s.cacheIntrospection) this.unreadable(type); }),
       // bus gone: no fill or release can reach a waiter any more — each asks the server itself (coordinate's fallback)
       this.bus.transport.onStatus((st) => { if (st === 'disconnected') this.waits.wakeAll(); }),
     );
@@ -257,6 +261,22 @@ export class IntrospectionSync {
     if (!this.started || this.closed) return;
     this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'introspection.released', v: 1, key, issuer, member: holder, failed, origin: this.memberId });
     this.c.released_sent++;
+  }
+
+  /**
+   * An authentic message on the cache subject this build cannot read (a newer build's): unless it names a
+   * type whose loss only costs a lookup (a fill, a lease release), it may have been an eviction or a
+   * subject drop — a logout the cache here would otherwise keep answering for until the TTL. Every result
+   * cached here goes instead (the next request asks the owner or the authorization server again).
+   */
+  private unreadable(type: string | null): void {
+    if (this.closed || (type !== null && HARMLESS_WHEN_UNREAD.has(type))) return;
+    this.c.unreadable++;
+    const dropped = dropAllLocally(this.clients.values(), this.leases, this.log, this.drops);
+    if (this.c.unreadable === 1 || this.c.unreadable % 100 === 0) {
+      this.log.error({ type, unreadable: this.c.unreadable, dropped },
+        'introspection cache message this build cannot read (a newer build\'s eviction?): every cached introspection result dropped; upgrade this member');
+    }
   }
 
   private receive(m: BusMessage, incoming: BusIncoming): void {

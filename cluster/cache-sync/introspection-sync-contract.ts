@@ -12,6 +12,8 @@ export interface SharedCacheClient {
   evict(tokenHash: string): boolean;
   /** Drop the entries of `sub`'s tokens (of token issuer `iss` when not null); the dropped token hashes. */
   dropSubject?(iss: string | null, sub: string): readonly string[];
+  /** Drop every cached result (an eviction this build could not read); how many went. */
+  dropAll?(): number;
   /** The issuer's cache TTLs, ms; without it the schema defaults (60 s, 5 s) bound results from peers. */
   resultBounds?(): { readonly positiveTtlMs: number; readonly negativeTtlMs: number };
 }

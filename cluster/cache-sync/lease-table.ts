@@ -124,6 +124,12 @@ export class LeaseTable {
     for (const id of this.results.keys()) if (id.startsWith(prefix)) this.drop(id);
   }
 
+  /** Forget every kept result (an eviction this build could not read); leases stand, their holders still fill or release them. */
+  dropResults(): void {
+    this.results.clear();
+    this.resultBytes = 0;
+  }
+
   /** Forget the kept result of `key` under every issuer (revocation). */
   evict(key: string): void {
     for (const issuer of this.issuers) this.drop(leaseId(issuer, key));

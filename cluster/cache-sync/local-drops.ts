@@ -34,6 +34,11 @@ export class DropMemory {
     return typeof sub === 'string' && signedAt <= (this.subs.get(sub) ?? -1);
   }
 
+  /** Everything was dropped now: every fill signed until now is refused. */
+  noteAll(): void {
+    this.floor = Math.max(this.floor, this.now());
+  }
+
   /** Remember that `id` (a key, or a subject when `subject`) was dropped now. */
   note(id: string, subject: boolean): void {
     const map = subject ? this.subs : this.keys;
@@ -60,6 +65,17 @@ export function evictLocally(clients: Iterable<SharedCacheClient>, leases: Lease
     try { client.evict(key); } catch (err) { log.error({ err }, 'introspection cache evict failed'); }
   }
   leases.evict(key);
+}
+
+/** Drop every cached result here (an eviction this build could not read); how many went. `drops` refuses every fill signed before. */
+export function dropAllLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, log: Logger, drops: DropMemory): number {
+  drops.noteAll();
+  let n = 0;
+  for (const client of clients) {
+    try { n += client.dropAll?.() ?? 0; } catch (err) { log.error({ err }, 'introspection cache drop failed'); }
+  }
+  leases.dropResults();
+  return n;
 }
 
 /** Drop `sub`'s results (of token issuer `iss`; null = any) here; how many cached results went. `drops` remembers it. */

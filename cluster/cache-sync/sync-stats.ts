@@ -7,6 +7,8 @@ export interface SyncCounters {
   fills_sent: number; fills_received: number; fills_ignored: number; evictions_sent: number; evictions_received: number;
   calls: number; remote_hits: number; lease_waits: number; released_sent: number; owner_slow: number; owner_failovers: number;
   holder_failovers: number; fallback_calls: number; fills_capped: number; fills_refused: number;
+  /** Authentic cache messages this build could not read that may have been a drop: the whole local cache went. */
+  unreadable: number;
 }
 
 /** Flat counters and gauges for /metrics: the actor's counters, the lease table's, and the owners suspected now. */
@@ -20,6 +22,7 @@ export function syncStats(c: SyncCounters, leases: LeaseTable, suspected: number
     cluster_cache_fills_refused_total: c.fills_refused,
     cluster_cache_evictions_sent_total: c.evictions_sent,
     cluster_cache_evictions_received_total: c.evictions_received,
+    cluster_cache_unreadable_total: c.unreadable,
     cluster_introspection_lease_granted_total: l.granted,
     cluster_introspection_lease_pending_total: l.pending,
     cluster_introspection_lease_cached_total: l.cached,

@@ -4,7 +4,9 @@
 // every member holds it locally and a replay stays refused when ownership moves (a member
 // joins or leaves). The cluster wiring builds it; it implements node/contracts' ReplaySharing.
 // Claims from the bus are bounded like local ones: an expiry further ahead than any proof
-// can need is refused (counted), so a peer cannot pin entries in the replay cache.
+// can need is refused (counted), so a peer cannot pin entries in the replay cache. An authentic
+// DPoP message this build cannot read (a newer build's) is reported to the stage, which refuses
+// the proofs it could have recorded (README: a DPoP replay record this build cannot read).
 import type { ReplayClaims, ReplayPeers, ReplaySharing, ReplayVerdict } from '../../node/contracts/index.js';
 import type { Logger } from '../../node/log.js';
 import type { BusMessage, MessageBus } from '../protocol/index.js';
@@ -32,6 +34,8 @@ export interface DpopReplaySyncStats {
   suspects: number;
   /** `dpop.claim`/`dpop.seen` with an expiry no proof can have: not recorded, not answered. */
   invalid_received: number;
+  /** Authentic claims, announcements or verdicts this build could not read (a newer build's): proofs up to them refused. */
+  unreadable_received: number;
 }
 
 /**
@@ -43,11 +47,13 @@ export const MAX_REPLAY_AHEAD_S = 2 * 600 + 60;
 
 /** Cluster-wide replay check over the bus: one per cluster member. */
 export class DpopReplaySync implements ReplaySharing {
-  private readonly counters: DpopReplaySyncStats = { claims_served: 0, claims_refused: 0, seen_received: 0, seen_sent: 0, suspects: 0, invalid_received: 0 };
+  private readonly counters: DpopReplaySyncStats = { claims_served: 0, claims_refused: 0, seen_received: 0, seen_sent: 0, suspects: 0, invalid_received: 0, unreadable_received: 0 };
   private readonly suspects = new Map<string, number>();
   private readonly suspectMs: number;
   private readonly now: () => number;
   private failuresLogged = 0;
+  /** When the latest DPoP message this build could not read was signed, epoch ms (0: none). */
+  private unreadableAt = 0;
 
   constructor(private readonly opts: DpopReplaySyncOptions) {
     this.suspectMs = opts.suspectMs ?? 5_000;
@@ -69,7 +75,15 @@ export class DpopReplaySync implements ReplaySharing {
       bus.rejectInvalid(subject, type);
       return false;
     };
+    const rpc = `${bus.subjects.prefix}.rpc.dpop.`;
     const unsubscribes = [
+      bus.watchUnreadable((subject, signedAt) => {
+        if (subject !== bus.subjects.dpopSeen && !subject.startsWith(rpc)) return;
+        const at = signedAt ?? this.now();
+        this.unreadable(subject, at);
+        // as owner too: a peer's claim for a proof that could be the missing one is not answered "fresh"
+        cache.lost?.(at);
+      }),
       bus.subscribe(bus.subjects.dpopOwner(self), (m, incoming) => {
         if (m.type !== 'dpop.claim' || !plausible(m.expiresAt, incoming.subject, m.type)) return;
         const verdict = cache.claim(m.key, m.expiresAt, nowS());
@@ -108,6 +122,7 @@ export class DpopReplaySync implements ReplaySharing {
         this.suspects.set(owner, this.now() + this.suspectMs);
       },
       stats: () => ({ ...this.counters }),
+      unreadableAt: () => this.unreadableAt,
       detach: () => {
         for (const u of unsubscribes.splice(0)) {
           try { u(); } catch { /* the transport may be gone already */ }
@@ -118,6 +133,21 @@ export class DpopReplaySync implements ReplaySharing {
 
   stats(): DpopReplaySyncStats {
     return { ...this.counters };
+  }
+
+  /**
+   * A proof some member recorded (or asked about, or judged) in words this build cannot read: it is not
+   * in this member's replay cache, so its replay would pass here. Told to the stage (unreadableAt), which
+   * refuses every proof that could be it; counted, logged at the first and every 100th.
+   */
+  private unreadable(subject: string, signedAt: number): void {
+    this.counters.unreadable_received++;
+    if (signedAt > this.unreadableAt) this.unreadableAt = signedAt;
+    const n = this.counters.unreadable_received;
+    if (n === 1 || n % 100 === 0) {
+      this.opts.logger.error({ subject, unreadable: n, signed_at: new Date(signedAt).toISOString() },
+        'DPoP replay record this build cannot read (a newer build\'s kind or version?): proofs dated up to its window are refused with 503; upgrade this member');
+    }
   }
 
   private ownerOf(key: string): string {

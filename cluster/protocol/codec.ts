@@ -28,6 +28,8 @@ export class Codec {
   private readonly shared: string[][];
   private readonly specs = new Map<string, Map<number, MessageSpec<BusMessage>>>();
   private readonly counters: CodecStats = { encoded: 0, decoded: 0, dropped_malformed: 0, dropped_unknown_type: 0, dropped_unknown_version: 0, dropped_too_large: 0 };
+  /** The type the last dropped message named (null: none readable): what an unreadable message was meant to be. */
+  lastDropType: string | null = null;
   /** Called for every dropped message (for a rate-limited log line); never gets the bytes. */
   onDrop: ((reason: DropReason, type: string | null) => void) | null = null;
 
@@ -111,6 +113,7 @@ export class Codec {
 
   private drop(reason: DropReason, type: string | null): null {
     this.counters[`dropped_${reason}`]++;
+    this.lastDropType = type;
     try { this.onDrop?.(reason, type); } catch { /* a listener must not break decoding */ }
     return null;
   }

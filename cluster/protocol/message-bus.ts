@@ -30,15 +30,23 @@ export interface OpenedMessage {
   readonly signedAt: number | null;
 }
 
+/**
+ * Told of an authentic message this build cannot read: its subject, when it was signed (null without
+ * authentication) and the type it named when its type was readable (a newer version of a known type).
+ */
+export type UnreadableWatcher = (subject: string, signedAt: number | null, type: string | null) => void;
+
 /** The protocol layer every actor talks to. */
 export class MessageBus {
   /** Called for every refused message (for a rate-limited log line); never gets the bytes. */
   onReject: ((reason: BusRejectReason, subject: string, type: string | null) => void) | null = null;
   /**
-   * Called for a message that passed authentication (or needed none) but that this build's codec cannot
-   * read — a newer build's type or version, or junk under the key; the codec has counted it. Never gets the bytes.
+   * Told of every message that passed authentication (or needed none) but that this build's codec cannot
+   * read — a newer build's type or version, or junk under the key (the codec has counted it): each area
+   * whose dropped message could let something through it should refuse (revocations, DPoP replay records,
+   * cache drops) watches its own subjects. Never gets the bytes.
    */
-  onUnreadable: ((subject: string, signedAt: number | null) => void) | null = null;
+  private readonly unreadableWatchers = new Set<UnreadableWatcher>();
   private invalid = 0;
 
   /** `auth` null: messages travel as bare codec bytes (IPC and in-process transports). */
@@ -74,6 +82,12 @@ export class MessageBus {
     });
   }
 
+  /** Watch authentic messages this build cannot read (see `unreadableWatchers`); returns the unwatch function. */
+  watchUnreadable(watcher: UnreadableWatcher): () => void {
+    this.unreadableWatchers.add(watcher);
+    return () => { this.unreadableWatchers.delete(watcher); };
+  }
+
   /**
    * Open bytes stored earlier on `subject` (the revocation stream): authenticity is checked, freshness
    * is not (stored messages are legitimately old; callers bound the content by `signedAt`). Null when refused or undecodable.
@@ -103,7 +117,7 @@ export class MessageBus {
     const auth = this.auth;
     if (auth === null) {
       const reply = this.codec.decode(await this.transport.request(subject, sealed, timeoutMs));
-      if (reply === null) throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`);
+      if (reply === null) { this.unreadable(subject, null); throw busError('BUS_TIMEOUT', `undecodable answer on ${subject}`); }
       return reply;
     }
     const context = envelopeTag(sealed);
@@ -113,6 +127,9 @@ export class MessageBus {
       const o = auth.open(bound, bytes, true, context);
       if (!o.ok) { this.rejected(o.reason, subject, null); return false; }
       answer = this.codec.decode(o.payload);
+      // an authentic answer this build cannot read (a newer owner's verdict): told like any other, or a
+      // DPoP owner's "replayed" in a newer build's words would end as a timeout judged locally as fresh
+      if (answer === null) this.unreadable(subject, o.signedAt);
       return answer !== null;
     };
     const bytes = await this.transport.request(subject, sealed, timeoutMs, accept);
@@ -142,7 +159,9 @@ export class MessageBus {
   }
 
   private unreadable(subject: string, signedAt: number | null): void {
-    try { this.onUnreadable?.(subject, signedAt); } catch { /* a listener must not break delivery */ }
+    for (const w of this.unreadableWatchers) {
+      try { w(subject, signedAt, this.codec.lastDropType); } catch { /* a watcher must not break delivery */ }
+    }
   }
 
   private rejected(reason: BusRejectReason, subject: string, type: string | null): void {

@@ -43,7 +43,7 @@ export class RevocationIngest {
 
   constructor(private readonly o: IngestOptions) {
     const revocations = `${o.bus.subjects.prefix}.revocations.`;
-    o.bus.onUnreadable = (subject, signedAt) => { if (subject.startsWith(revocations)) this.unreadable(subject, signedAt, 'undecodable'); };
+    o.bus.watchUnreadable((subject, signedAt) => { if (subject.startsWith(revocations)) this.unreadable(subject, signedAt, 'undecodable'); });
   }
 
   /**

@@ -8,6 +8,11 @@ export type ReplayVerdict = 'fresh' | 'replayed' | 'too_old';
 export interface ReplayClaims {
   /** Record `key` until `exp` (epoch s) and say whether it was new. */
   claim(key: string, exp: number, nowS: number): ReplayVerdict;
+  /**
+   * Replay records signed at `signedAtMs` (epoch ms) could not be read here: from now on every key whose
+   * proof could be one of them is refused (`too_old`), to peers asking this member as owner too.
+   */
+  lost?(signedAtMs: number): void;
 }
 
 /** The cluster side of the replay check, as this instance sees it. */
@@ -26,6 +31,11 @@ export interface ReplayPeers {
   detach(): void;
   /** Counters of the bus side (claims served, announcements…), for metrics. */
   stats?(): Readonly<Record<string, number>>;
+  /**
+   * When the latest authentic replay record this build could not read (a newer build's) was signed,
+   * epoch ms; 0 when none. A proof it recorded is missing here: every proof that could be it is refused.
+   */
+  unreadableAt?(): number;
 }
 
 /** Cluster-wide sharing: serve peers' claims from `cache` and return the link. */

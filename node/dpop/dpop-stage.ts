@@ -95,6 +95,8 @@ interface Counters {
   nonce_challenges: number;
   bound_as_bearer: number;
   nonces_refreshed: number;
+  /** Proofs refused with 503: dated within the window of a replay record this build could not read. */
+  replay_unreadable_refused: number;
 }
 
 /** What DpopStage.prepare built for a new config: applied by commit, nothing to release. */
@@ -122,7 +124,7 @@ export class DpopStage {
   private readonly sweeper: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly env: Readonly<Record<string, string | undefined>>;
-  private readonly counters: Counters = { proofs_checked: 0, proofs_accepted: 0, proofs_refused: 0, nonce_challenges: 0, bound_as_bearer: 0, nonces_refreshed: 0 };
+  private readonly counters: Counters = { proofs_checked: 0, proofs_accepted: 0, proofs_refused: 0, nonce_challenges: 0, bound_as_bearer: 0, nonces_refreshed: 0, replay_unreadable_refused: 0 };
 
   constructor(private readonly opts: DpopStageOptions) {
     this.now = opts.now ?? Date.now;
@@ -248,12 +250,37 @@ export class DpopStage {
         this.counters.nonces_refreshed++;
       }
     }
+    const unknown = this.unreadableGate(r.iat, nowS);
+    if (unknown !== null) return unknown;
     // jti is unique per key (RFC 9449 §11.1): key the cache by both, hashed to a fixed size.
     const key = createHash('sha256').update(jkt).update('\n').update(r.jti).digest('base64url');
     // remembered for the widest window of any route, not this route's: a reload widening this
     // route's window (up to that) cannot bring a used proof back
     const v = this.guard.check(key, Math.max(0, Math.ceil(r.iat)) + st.maxWindowS, nowS);
-    return typeof v === 'string' ? this.afterReplay(v) : v.then((x) => this.afterReplay(x));
+    // asked over the bus: an owner's verdict this build could not read ends as a timeout judged locally —
+    // the gate, closed meanwhile by that very answer, decides first
+    return typeof v === 'string' ? this.afterReplay(v) : v.then((x) => this.unreadableGate(r.iat, Math.floor(this.now() / 1000)) ?? this.afterReplay(x));
+  }
+
+  /**
+   * A member of a newer build recorded a proof in a message this build could not read (signed at `at`): that
+   * proof is missing from the replay cache here, so its replay would pass. Any proof it could be — one dated
+   * no later than `at` + the widest window (+1 s for rounding) — is refused with 503 and Retry-After until a
+   * proof minted now is dated past that; proofs minted later pass. Null when no such message, or `iat` is later.
+   */
+  private unreadableGate(iat: number, nowS: number): StageResult | null {
+    const last = this.gateLast();
+    if (iat > last) return null;
+    this.counters.proofs_refused++;
+    this.counters.replay_unreadable_refused++;
+    const err = proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'DPoP replay state incomplete (a replay record this build cannot read): retry with a fresh proof', { retryAfter: Math.max(1, last + 1 - nowS) });
+    return Object.freeze({ kind: 'deny' as const, error: Object.freeze(err), reason: 'dpop_replays_unreadable' });
+  }
+
+  /** The latest iat the unreadable-record gate refuses, epoch s; -1 when no such record arrived. */
+  private gateLast(): number {
+    const at = this.guard.unreadableAt();
+    return at === 0 ? -1 : Math.ceil(at / 1000) + this.settings.maxWindowS + 1;
   }
 
   private afterReplay(v: ReplayVerdict): StageResult {
@@ -291,6 +318,7 @@ export class DpopStage {
       replay_entries: c.entries, replays_refused: c.replayed, replay_too_old: c.too_old, replay_evicted_live: c.evicted_live,
       replay_owner_asked: g.owner_asked, replay_owner_refused: g.owner_refused, replay_fallback_local: g.fallback_local,
       key_cache_entries: this.keys.size, key_imports: this.keys.imports, ...sync,
+      replay_unreadable_gate: this.gateLast() >= Math.floor(this.now() / 1000) ? 1 : 0,
     };
   }
 

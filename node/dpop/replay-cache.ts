@@ -44,6 +44,16 @@ export class ReplayCache implements ReplayClaims {
     this.windowS = windowS;
   }
 
+  /**
+   * Records signed at `signedAtMs` were unreadable here (a newer build's): a proof one of them recorded had
+   * its iat at most a window past the signing, so it expires by then + two windows (+1 s rounding): every
+   * key expiring no later is refused from now on, as by an eviction's floor (without a window set yet: 600 s, the most a route allows).
+   */
+  lost(signedAtMs: number): void {
+    const w = Number.isFinite(this.windowS) ? this.windowS : 600;
+    this.floor = Math.max(this.floor, Math.ceil(signedAtMs / 1000) + 2 * w + 1);
+  }
+
   /** Change the bound (reload); a smaller bound takes effect as entries come and go. */
   resize(maxEntries: number): void {
     this.maxEntries = maxEntries;

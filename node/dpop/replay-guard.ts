@@ -49,6 +49,11 @@ export class ReplayGuard {
     });
   }
 
+  /** When the latest replay record this member could not read was signed, epoch ms (0: none, or no peers). */
+  unreadableAt(): number {
+    return this.peers?.unreadableAt?.() ?? 0;
+  }
+
   stats(): ReplayGuardStats {
     return { ...this.counters };
   }

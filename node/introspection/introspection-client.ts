@@ -207,6 +207,15 @@ export class IntrospectionClient {
     return this.#cache.delete(tokenHash);
   }
 
+  /** Drop every cached outcome; answers still in flight will not be cached. Returns how many went. */
+  dropAll(): number {
+    for (const f of this.#inflight.values()) f.evicted = true;
+    for (const ls of this.#late.values()) for (const l of ls) l.evicted = true;
+    const n = this.#cache.size;
+    this.#cache.clear();
+    return n;
+  }
+
   /**
    * Drop the cached outcomes of tokens whose principal is `sub` (of this issuer, when `iss` is not
    * null): the next request is introspected again (an IdP said the subject's claims changed).

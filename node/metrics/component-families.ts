@@ -72,6 +72,10 @@ counter('portcullis_dpop_replay_sync_claims_refused_total', 'DPoP replay claims 
 counter('portcullis_dpop_replay_sync_seen_total', 'DPoP "seen" notices by direction (sent, received)', by('direction', { 'dpop.replay_sync_seen_sent': 'sent', 'dpop.replay_sync_seen_received': 'received' }));
 counter('portcullis_dpop_replay_sync_suspects_total', 'Members suspected for not answering DPoP replay claims', { 'dpop.replay_sync_suspects': null });
 counter('portcullis_dpop_replay_sync_invalid_total', 'Invalid DPoP replay-sync messages received', { 'dpop.replay_sync_invalid_received': null });
+gauge('portcullis_dpop_replays_unreadable', '1 while a DPoP proof minted now would be answered 503: a replay record this build could not read may have recorded it (the highest over workers)', { 'dpop.replay_unreadable_gate': null }, { aggregate: 'max' });
+counter('portcullis_dpop_replay_unreadable_refused_total', 'DPoP proofs answered 503: dated within the window of a replay record this build could not read', { 'dpop.replay_unreadable_refused': null });
+counter('portcullis_bus_unreadable_failed_closed_total', 'Authentic bus messages this build could not read (a newer build\'s) that made it fail closed, by reason (dpop_replay: proofs dated up to it refused; cache_drop: the local introspection cache dropped)',
+  by('reason', { 'dpop.replay_sync_unreadable_received': 'dpop_replay', 'cluster.cluster_cache_unreadable_total': 'cache_drop' }));
 
 // ---- service to service (node/s2s) ----
 counter('portcullis_internal_tokens_minted_total', 'Internal tokens minted for upstreams', { 'internal_tokens.minted': null });

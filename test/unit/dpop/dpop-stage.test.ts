@@ -9,6 +9,7 @@ import { proxyError } from '../../../node/errors.js';
 import { challenge } from '../../../node/http/respond.js';
 import { extract, type CompiledPolicy } from '../../../node/pipeline/index.js';
 import { CONTINUE, type RequestContext, type StageResult } from '../../../node/pipeline/context.js';
+import type { ReplaySharing } from '../../../node/contracts/index.js';
 import { compiled, ctxFor, principal, route } from '../pipeline/pipeline-helpers.js';
 import { clientKey, proof, type ClientKey } from './dpop-helpers.js';
 
@@ -205,6 +206,31 @@ describe('DpopStage', () => {
     expect(() => stage.reconfigure(config({ dpop: { algorithms: ['RS256'], nonce: { secret_env: 'DPOP_UNSET_VAR' } } }))).toThrow();
     const d = denial(sync(stage.check(request({}, ['authorization', `DPoP ${TOKEN}`], bound()))));
     expect(d.challenge).toMatch(new RegExp(`algs="${ALGS}"$`));
+    stage.close();
+  });
+
+  it('an owner verdict this build cannot read (it ends as a timeout) does not let the proof through: 503 for proofs dated within its window', async () => {
+    let unreadableAt = 0;
+    const sharing: ReplaySharing = {
+      attach: () => ({
+        self: 'me', ownerOf: () => 'newer-member', announce: () => {}, suspect: () => {}, detach: () => {}, unreadableAt: () => unreadableAt,
+        // the owner answered (signed 5 s ago) in words this build cannot read: the bus tells the sync, the request times out
+        ask: async () => { unreadableAt = Date.now() - 5_000; throw Object.assign(new Error('undecodable answer'), { code: 'BUS_TIMEOUT' }); },
+      }),
+    };
+    const stage = new DpopStage({ config: config(), sharing, logger: silent });
+    const nowS = Math.floor(Date.now() / 1000);
+    const r = await stage.check(request({}, ['authorization', `DPoP ${TOKEN}`, 'dpop', await proof(key, { htu: HTU, token: TOKEN })], bound()));
+    // before: CONTINUE — the timeout was judged on the local cache, where the proof was new
+    expect(r.kind).toBe('deny');
+    if (r.kind !== 'deny') return;
+    expect(r).toMatchObject({ reason: 'dpop_replays_unreadable', error: { code: 'PORTCULLIS_ERR_AUTH_UNAVAILABLE' } });
+    expect(r.error.retryAfter).toBeGreaterThanOrEqual(50); // until a proof minted now is dated past its signing + the widest window (60 s)
+    // decided before asking from now on; a proof dated past the window is asked about as usual
+    expect(denial(sync(stage.check(request({}, ['authorization', `DPoP ${TOKEN}`, 'dpop', await proof(key, { htu: HTU, token: TOKEN })], bound())))).reason).toBe('dpop_replays_unreadable');
+    const ahead = stage.check(request({}, ['authorization', `DPoP ${TOKEN}`, 'dpop', await proof(key, { htu: HTU, token: TOKEN, iat: nowS + 59 })], bound()));
+    expect(ahead).toBeInstanceOf(Promise);
+    expect(stage.stats()).toMatchObject({ replay_unreadable_refused: 2 });
     stage.close();
   });
 });

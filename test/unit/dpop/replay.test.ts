@@ -2,8 +2,10 @@
 // that keeps a full cache from re-opening a replay), the guard's owner consultation with its
 // local fallback, and two members sharing keys over a real MessageBus (in-process transport).
 import { describe, expect, it } from 'vitest';
+import { Packr } from 'msgpackr';
 import { pino } from 'pino';
 import { Codec, LocalTransport, MessageBus, rendezvousOwner, subjects, type Transport } from '../../../cluster/index.js';
+import { MESSAGE_SPECS } from '../../../cluster/protocol/index.js';
 import { DpopReplaySync } from '../../../cluster/dpop-sync/index.js';
 import type { ReplayPeers } from '../../../node/contracts/index.js';
 import { ReplayCache, ReplayGuard } from '../../../node/dpop/index.js';
@@ -215,6 +217,27 @@ describe('DpopReplaySync over a MessageBus', () => {
     plain.publish(plain.subjects.dpopSeen, { type: 'dpop.seen', v: 1, key: key(902), expiresAt: now() + 1_200, origin: 'x' });
     await new Promise((r) => setTimeout(r, 10));
     expect(a.cache.has(key(902), now())).toBe(true);
+    await t.close();
+  });
+
+  it('an owner that could not read a replay record refuses peers\' claims for proofs that could be it (before: "fresh")', async () => {
+    const t = new LocalTransport();
+    const ids = ['a', 'b'];
+    const a = member(t, 'a', () => ids);
+    const b = member(t, 'b', () => ids);
+    a.cache.setWindow(60);
+    b.cache.setWindow(60);
+    const k = [...Array(200).keys()].map(key).find((x) => rendezvousOwner(x, ids) === 'a')!;
+    // a newer build's announcement, in a record this build does not know: a reads nothing of it
+    const structures = [...MESSAGE_SPECS.map((s) => [...s.fields]), ['type', 'v', 'key', 'expiresAt', 'origin', 'binding']];
+    const packr = new Packr({ structures, maxSharedStructures: structures.length, useRecords: true, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
+    t.publish(a.bus.subjects.dpopSeen, packr.pack({ type: 'dpop.seen', v: 2, key: k, expiresAt: now() + 60, origin: 'n', binding: 'jkt' }));
+    await new Promise((r) => setImmediate(r));
+    expect(a.sync.stats().unreadable_received).toBe(1);
+    // b asks a, the owner, about a proof dated now: it could be the one the newer member recorded
+    expect(await b.guard.check(k, now() + 60, now())).toBe('too_old');
+    // one dated past the record's window (iat after its signing + the 60 s window + 1 s) is answered as usual
+    expect(await b.guard.check(key(999), now() + 63 + 60, now())).toBe('fresh');
     await t.close();
   });
 });

@@ -20,6 +20,16 @@ describe('DropMemory', () => {
     expect(d.overtaken('k1', { sub: 'ivan' }, 1_000_000 - 5)).toBe(false);
   });
 
+  it('dropping everything (an eviction this build could not read) refuses every fill signed before it, of any key', () => {
+    let t = 2_000_000;
+    const d = new DropMemory(() => t);
+    d.noteAll();
+    expect(d.overtaken('any', { sub: 'zoe' }, t - 1)).toBe(true);
+    expect(d.overtaken('any', null, t)).toBe(true);
+    t += 10;
+    expect(d.overtaken('any', null, t)).toBe(false);
+  });
+
   it('overflowing forgets the oldest drops and refuses every fill signed before them', () => {
     let t = 5_000;
     const d = new DropMemory(() => t);
