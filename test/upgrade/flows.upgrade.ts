@@ -111,7 +111,7 @@ describe('mixed builds', () => {
 
     for (const m of members) {
       const t = await metricsText(m);
-      log('METRICS', m.name, m.build, pick(t, /bus_messages_(dropped|refused)|bus_.*refused|members_replayed|revocations_unreadable|revocations_overflowed/).filter((l) => !/ 0$/.test(l)).join(' ; ') || '(all zero)');
+      log('METRICS', m.name, m.build, pick(t, /bus_messages_(dropped|refused)|bus_.*refused|members_replayed|unreadable|revocations_overflowed/).filter((l) => !/ 0$/.test(l)).join(' ; ') || '(all zero)');
       const rz = await readyz(m); log('READYZ', m.name, rz.status, JSON.stringify(rz.body?.cluster ?? {}).slice(0, 300));
       if (rz.status !== 200) failures.push(`readyz ${m.name} ${rz.status}`);
     }
