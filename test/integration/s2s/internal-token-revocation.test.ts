@@ -131,6 +131,21 @@ describe('a minted internal token dies with the inbound token it replaced', () =
     });
   }
 
+  it('a user logged out by sub (every issuer) who signs in again is served: the new token mints, and the proxy accepts what it minted', async () => {
+    const { inbound, internal } = await minted({ sub: 'relogin' });
+    expect((await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'relogin' })).status).toBe(201);
+    expect(await call('/mint/x', inbound)).toBe(401);
+    expect(await call('/svc/after', internal)).toBe(401);
+    // the cut covers the second it was made in: the new sign-in comes after it
+    const cutS = Math.floor(Date.now() / 1000);
+    await waitFor('the next second', async () => Math.floor(Date.now() / 1000) > cutS, 5_000);
+    const fresh = await as.issueJwt({ sub: 'relogin' });
+    expect(await call('/mint/y', fresh)).toBe(200);
+    const next = auths.at(-1)!.replace(/^Bearer /, '');
+    expect(next).not.toBe(internal);
+    expect(await call('/svc/fresh', next)).toBe(200);
+  });
+
   it('revoking the proxy\'s own signing kid: it leaves the JWKS and a new key signs the next token', async () => {
     const { inbound, internal } = await minted({ sub: 'own-kid' });
     const kid = kidOf(internal);
