@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { ADMIN_ENV, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
+import { waitFor } from '../../helpers/wait.js';
 import { adminPost, call, sleep, startVerifyingUpstream, waitReady, type VerifyingUpstream, internalTokenConfig, ecPem } from './s2s-fixtures.js';
 
 const ISS = 'https://portcullis.test';
@@ -63,5 +64,34 @@ describe('internal_tokens.key_file rolled back to the previous key', () => {
     expect(await signingKid('u3')).toBe(kidA);
     expect(new Set(await publishedKids())).toEqual(new Set([kidA, kidB]));
     expect((await upstream.verify(signedByB))?.kid).toBe(kidB);
+  }, 30_000);
+
+  it('its kid revoked, a key_file answers 503 until a new key is put in the file and reloaded; the revoked key never comes back', async () => {
+    const kidA = await signingKid('u4');
+    expect((await adminPost(proxy, '/revocations', { kind: 'kid', value: kidA })).status).toBe(201);
+    const refused = await call(`${proxy.url}/orders/1`, { token: await as.issueJwt({ sub: 'u5' }) });
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBeDefined();
+    expect(await publishedKids()).not.toContain(kidA);
+    expect(proxy.logs().some((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('internal_tokens.key_file holds a new key'))).toBe(true);
+
+    const keyC = ecPem();
+    writeFileSync(keyFile, keyC);
+    expect((await adminPost(proxy, '/reload', {})).status).toBe(200);
+    // signs at once (nothing signed meanwhile); this upstream takes it once its cached JWKS (1.5 s) expires
+    let kidC = '';
+    await waitFor('the new key signs and verifies', async () => {
+      const r = await call(`${proxy.url}/orders/1`, { token: await as.issueJwt({ sub: 'u6' }) });
+      kidC = r.status === 200 ? r.json.kid as string : '';
+      return r.status === 200;
+    }, 10_000);
+    expect(kidC).not.toBe(kidA);
+    expect(await publishedKids()).not.toContain(kidA);
+
+    // the revoked key put back in the file: not installed again, the key in use goes on signing
+    writeFileSync(keyFile, keyA);
+    expect((await adminPost(proxy, '/reload', {})).status).toBe(200);
+    expect(await signingKid('u7')).toBe(kidC);
+    expect(await publishedKids()).not.toContain(kidA);
   }, 30_000);
 });
