@@ -277,10 +277,10 @@ describe.concurrent('graceful shutdown', () => {
     const up = await startEchoUpstream();
     const p = await startProxy(baseConfig(up.url), { env: ADMIN_ENV });
     try {
-      const inflight = request(`${p.url}/slow/1000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+      const inflight = request(`${p.url}/slow/3000`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
       let answered = false;
       void inflight.then(() => { answered = true; }, () => { answered = true; });
-      await waitFor("up.lastRequest?.url === '/slow/1000'", () => up.lastRequest?.url === '/slow/1000', 10_000, { detail: () => 'the request at the upstream' });
+      await waitFor("up.lastRequest?.url === '/slow/3000'", () => up.lastRequest?.url === '/slow/3000', 10_000, { detail: () => 'the request at the upstream' });
       await new Promise((r) => setTimeout(r, 100));
       p.proc.kill('SIGTERM');
       // The listen socket is closed while draining (the process closes it after the signal reached it).
@@ -293,7 +293,7 @@ describe.concurrent('graceful shutdown', () => {
       expect(answered, 'refused while the request was still in flight').toBe(false);
       const res = await inflight;
       expect(res.status).toBe(200);
-      expect(JSON.parse(res.body)).toMatchObject({ url: '/slow/1000' });
+      expect(JSON.parse(res.body)).toMatchObject({ url: '/slow/3000' });
       expect(await p.exited).toBe(0);
     } finally {
       await p.stop();
