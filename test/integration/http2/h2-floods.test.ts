@@ -42,24 +42,15 @@ const headers = (id: number, path: string): Buffer => frame(FRAME.HEADERS, FLAG.
 const rst = (id: number, code = 0x8 /* CANCEL */): Buffer => frame(FRAME.RST_STREAM, 0, id, Buffer.from([0, 0, 0, code]));
 
 describe('HTTP/2 attack classes: the attacking session is closed, the process goes on', () => {
-  it('rapid reset (CVE-2023-44487): streams opened and cancelled at once → GOAWAY ENHANCE_YOUR_CALM', async () => {
+  // RST_STREAM NO_ERROR before the proxy's answer ended is a reset too (before: never counted, the session stayed open)
+  it.each([
+    ['CANCEL', 0x8],
+    ['NO_ERROR', 0x0],
+  ])('rapid reset (CVE-2023-44487) with RST_STREAM %s: streams opened and cancelled at once → GOAWAY ENHANCE_YOUR_CALM', async (_name, code) => {
     const before = await closedSessions('rapid_reset');
     const s = await rawSession(port);
     const frames: Buffer[] = [];
-    for (let i = 0; i < 1000; i++) frames.push(headers(1 + 2 * i, '/public/hang'), rst(1 + 2 * i));
-    s.send(...frames);
-    const end = await s.ended(30_000); // resolves when the session closes; the bound only matters when it never does
-    expect(end.goaway).toBe(H2_ENHANCE_YOUR_CALM);
-    expect(end.closed).toBe(true);
-    expect(await closedSessions('rapid_reset')).toBe(before + 1);
-    await stillServing();
-  });
-
-  it('rapid reset with RST_STREAM NO_ERROR is a reset too: GOAWAY ENHANCE_YOUR_CALM at the same cap (before: never counted, the session stayed open)', async () => {
-    const before = await closedSessions('rapid_reset');
-    const s = await rawSession(port);
-    const frames: Buffer[] = [];
-    for (let i = 0; i < 1000; i++) frames.push(headers(1 + 2 * i, '/public/hang'), rst(1 + 2 * i, 0x0));
+    for (let i = 0; i < 1000; i++) frames.push(headers(1 + 2 * i, '/public/hang'), rst(1 + 2 * i, code));
     s.send(...frames);
     const end = await s.ended(30_000); // resolves when the session closes; the bound only matters when it never does
     expect(end.goaway).toBe(H2_ENHANCE_YOUR_CALM);
