@@ -7,7 +7,7 @@ import { startAuthServer, type AuthServer } from '../../cluster/cli/demo/auth-se
 import { startEchoUpstream, type EchoUpstream } from '../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats.js';
 import { clientKey, proof } from '../unit/dpop/dpop-helpers.js';
-import { admin, call, config, isRevoked, metricsText, pick, readyz, sleep, startMember, until, type Member } from './mixed.js';
+import { admin, call, config, introspectEverywhere, isRevoked, metricsText, pick, readyz, sleep, startMember, until, type Member } from './mixed.js';
 
 const log = (...a: unknown[]): void => { process.stdout.write(a.map(String).join(' ') + '\n'); };
 const BUILDS = (process.env.BUILDS ?? 'old,new,old,new').split(',') as Array<'old' | 'new'>;
@@ -57,14 +57,10 @@ describe('mixed builds 2', () => {
 
     // introspection single-flight
     const before = as.counters.introspection;
-    const ops = Array.from({ length: 20 }, (_, i) => as.issueOpaque({ sub: `sf-${i}` }, 600));
-    as.setIntrospection('slow', 200);
-    const res = await Promise.all(ops.flatMap((t) => members.map((m) => call(m, t))));
-    as.setIntrospection('normal');
-    const st: Record<number, number> = {}; for (const r of res) st[r.status] = (st[r.status] ?? 0) + 1;
-    expect(st[200]).toBe(res.length);
-    expect(as.counters.introspection - before).toBe(ops.length);
-    log('INTROSPECTION', BUILDS.join(','), JSON.stringify(st), 'AS calls', as.counters.introspection - before, 'for', ops.length, 'tokens x', members.length);
+    const { ops, statuses: st, answers, asCalls } = await introspectEverywhere(as, members);
+    expect(st[200]).toBe(answers);
+    expect(asCalls).toBe(ops.length);
+    log('INTROSPECTION', BUILDS.join(','), JSON.stringify(st), 'AS calls', asCalls, 'for', ops.length, 'tokens x', members.length);
     const ops2 = Array.from({ length: 20 }, (_, i) => as.issueOpaque({ sub: `sq-${i}` }, 600));
     for (const t of ops2) for (const m of members) await call(m, t);
     log('INTROSPECTION sequential', as.counters.introspection - before - 0, 'cumulative; sequential part for', ops2.length, 'tokens');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { admin, call, cli, config, isRevoked, metricsText, pick, readyz, sha256, sleep, startMember, until, writeCfg, type Member } from './mixed.js';
+import { admin, call, cli, config, introspectEverywhere, isRevoked, metricsText, pick, readyz, sha256, sleep, startMember, until, writeCfg, type Member } from './mixed.js';
 
 const log = (...a: unknown[]): void => { process.stdout.write(a.map(String).join(' ') + '\n'); };
 
@@ -96,15 +96,10 @@ describe('mixed builds', () => {
     }
 
     // introspection single-flight across builds: fresh opaque tokens, every member at once
-    
     const before = as.counters.introspection;
-    const ops = Array.from({ length: 20 }, (_, i) => as.issueOpaque({ sub: `sf-${i}` }, 600));
-    as.setIntrospection('slow', 200);
-    const res = await Promise.all(ops.flatMap((t) => members.map((m) => call(m, t))));
-    as.setIntrospection('normal');
-    const st: Record<number, number> = {}; for (const r of res) st[r.status] = (st[r.status] ?? 0) + 1;
-    if (st[200] !== res.length) failures.push(`introspection ${JSON.stringify(st)}`);
-    log('INTROSPECTION statuses', JSON.stringify(st), 'AS calls', (as.counters.introspection) - before, 'for', ops.length, 'tokens x', members.length, 'members');
+    const { ops, statuses: st, answers, asCalls } = await introspectEverywhere(as, members);
+    if (st[200] !== answers) failures.push(`introspection ${JSON.stringify(st)}`);
+    log('INTROSPECTION statuses', JSON.stringify(st), 'AS calls', asCalls, 'for', ops.length, 'tokens x', members.length, 'members');
     await sleep(300);
     const again = await Promise.all(ops.flatMap((t) => members.map((m) => call(m, t))));
     log('INTROSPECTION after fill statuses', JSON.stringify(again.reduce((a: any, r) => { a[r.status] = (a[r.status] ?? 0) + 1; return a; }, {})), 'AS calls total', (as.counters.introspection) - before);

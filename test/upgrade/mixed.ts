@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { ADMIN_TOKEN, BUS_ENV, BUS_AUTH, ADMIN_ENV, ROOT } from '../helpers/proxy-process.js';
+import type { AuthServer } from '../../cluster/cli/demo/auth-server.js';
 
 const previous = process.env.PORTCULLIS_PREVIOUS_ROOT;
 if (previous === undefined || !existsSync(join(previous, 'dist', 'cluster', 'cli', 'main.js'))) {
@@ -101,4 +102,18 @@ export function config(asIssuer: string, upstream: string, nats: string, prefix:
     verifier: { pool_size: 1 },
     ...extra,
   };
+}
+
+/**
+ * Single-flight across builds: 20 fresh opaque tokens, each sent to every member at once while the AS answers
+ * slowly. Returns the tokens, the answers' statuses counted, and the AS calls they cost (one per token expected).
+ */
+export async function introspectEverywhere(as: AuthServer, members: Member[]): Promise<{ ops: string[]; statuses: Record<number, number>; answers: number; asCalls: number }> {
+  const before = as.counters.introspection;
+  const ops = Array.from({ length: 20 }, (_, i) => as.issueOpaque({ sub: `sf-${i}` }, 600));
+  as.setIntrospection('slow', 200);
+  const res = await Promise.all(ops.flatMap((t) => members.map((m) => call(m, t))));
+  as.setIntrospection('normal');
+  const statuses: Record<number, number> = {}; for (const r of res) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  return { ops, statuses, answers: res.length, asCalls: as.counters.introspection - before };
 }
