@@ -181,7 +181,8 @@ describe.concurrent('hidden requests', () => {
 it('Transfer-Encoding in any case, or padded, is read as chunked on both sides: the upstream gets the body framed anew', async () => {
   for (const te of ['Chunked', 'CHUNKED', ' chunked', 'chunked\t']) {
     const m = mark();
-    const r = await exchange([post('/pub/te', `Transfer-Encoding: ${te}\r\n`, '5\r\nhello\r\n0\r\n\r\n')], { waitMs: 800 });
+    // Connection: close: the exchange ends at the answer, not after waitMs on a kept-alive connection
+    const r = await exchange([post('/pub/te', `Transfer-Encoding: ${te}\r\nConnection: close\r\n`, '5\r\nhello\r\n0\r\n\r\n')], { waitMs: 5_000 });
     expect(r.text, JSON.stringify(te)).toContain('reached POST /pub/te');
     const up = since(m);
     expect(up.bodies, JSON.stringify(te)).toEqual(['hello']);
@@ -192,7 +193,7 @@ it('Transfer-Encoding in any case, or padded, is read as chunked on both sides: 
 it('trailers (Authorization, Host, Content-Length) are dropped, never forwarded or used', async () => {
   const token = makeToken(fixtureKeys().RS256);
   const m = mark();
-  const r = await exchange([post('/pub/tr', 'Transfer-Encoding: chunked\r\n', `5\r\nhello\r\n0\r\nAuthorization: Bearer ${token}\r\nHost: evil\r\nContent-Length: 50\r\n\r\n`)], { waitMs: 800 });
+  const r = await exchange([post('/pub/tr', 'Transfer-Encoding: chunked\r\nConnection: close\r\n', `5\r\nhello\r\n0\r\nAuthorization: Bearer ${token}\r\nHost: evil\r\nContent-Length: 50\r\n\r\n`)], { waitMs: 5_000 });
   expect(r.text).toContain('reached POST /pub/tr');
   const up = since(m);
   expect(up.bodies).toEqual(['hello']);
