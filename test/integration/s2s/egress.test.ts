@@ -97,8 +97,10 @@ describe('refresh ahead of expiry', () => {
       await waitReady(proxy);
       const calls0 = ccCalls('billing');
       const before = upstream.received.length;
-      const end = Date.now() + 7_000;
-      while (Date.now() < end) {
+      // calls every 150 ms until the third token arrives (~4 s: the first, then one refresh every ~2 s)
+      const tokens = (): number => new Set(upstream.received.slice(before).map((s) => s.token)).size;
+      const end = Date.now() + 20_000;
+      while (tokens() < 3 && Date.now() < end) {
         const r = await call(`${proxy.url}/billing/tick`);
         expect(r.status, r.text).toBe(200);
         await sleep(150);
