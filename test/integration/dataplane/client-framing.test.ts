@@ -90,7 +90,7 @@ beforeAll(async () => {
       { name: 'admin', match: { path: '/admin/*' }, upstream: 'app', auth: {} },
     ],
   }), { env: ADMIN_ENV });
-  await waitReady(proxy);
+  await waitReady(proxy, 30_000); // a bound: the JWKS fetch at start is late on a loaded machine
 });
 
 afterAll(async () => {
