@@ -12,7 +12,9 @@ import { open, sleep, wsMetric, wsUrl } from './ws-fixtures.js';
 const PROCESSES = 40;
 const SOCKETS_PER_PROCESS = 3;
 
-describe('the first WebSockets of a fresh proxy process', () => {
+// The two cases start processes of their own: the counting case runs beside the 40-process loop
+// (describe.concurrent) instead of after it.
+describe.concurrent('the first WebSockets of a fresh proxy process', () => {
   let up: WsEchoUpstream;
 
   beforeAll(async () => {
