@@ -74,6 +74,13 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     await everyProxy('the token to be refused', async (p) => (await statusOf(p, '/api/x', token)) === 401);
   });
 
+  it('explain --config FILE with the local part only says where the policy is (before: "upstreams: required")', async () => {
+    const r = await runCli(['explain', '--config', cliConfig, 'GET', '/api/x'], ENV);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes: ask a member (POST /explain on its admin API)');
+    expect(r.stderr).not.toContain('required');
+  });
+
   it('a push is applied by all three: the token allowed before is refused after (403), and status agrees', async () => {
     const token = await as.issueJwt({ scope: 'orders:read' });
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
