@@ -72,6 +72,9 @@ function status(url: string, token: string): Promise<number> {
   return bounded(url, { headers: { authorization: `Bearer ${token}` } });
 }
 
+/** What stops the demo: Ctrl-C, a stop, the terminal closing (nats-server, in its own group, hears none of them). */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function clusterDemo(argv: string[], usage: string): Promise<void> {
   const { values } = parseCommandLine('cluster-demo', { args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } } }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
@@ -88,10 +91,14 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   // exec'd, which on a loaded host came before the line after spawn() ran — the default action then
   // ended the CLI and orphaned nats-server (a clean-clone CI run of cluster-demo-signal).
   const interrupted = (code: number) => (): void => { stopNats(); process.exit(code); };
-  const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143) };
-  process.once('SIGINT', early.SIGINT);
-  process.once('SIGTERM', early.SIGTERM);
-  nats = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore' });
+  const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143), SIGHUP: interrupted(129) };
+  for (const sig of SIGNALS) process.once(sig, early[sig]);
+  // Its own process group: a terminal's Ctrl-C reaches the whole foreground group, and nats-server
+  // ended at once, under the instances, whose last lines were "NATS connection lost; reconnecting".
+  // The CLI alone is signalled now and stops the instances first; it still takes nats-server along
+  // however it exits (the 'exit' hook below, SIGHUP when the terminal closes).
+  nats = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', store], { stdio: 'ignore', detached: true });
+  process.once('exit', () => { nats?.kill('SIGKILL'); });
   const child = nats;
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal === null ? `exited with code ${code}` : `was killed (${signal})`)));
   try {
@@ -161,13 +168,11 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
     // --exit: the early handlers stay while everything stops (without one, a signal then killed the
     // process before nats-server, last in the list, and left it running)
-    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; process.off('SIGINT', early.SIGINT); process.off('SIGTERM', early.SIGTERM); return; }
-    process.off('SIGINT', early.SIGINT);
-    process.off('SIGTERM', early.SIGTERM);
+    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; for (const sig of SIGNALS) process.off(sig, early[sig]); return; }
+    for (const sig of SIGNALS) process.off(sig, early[sig]);
     let stopping = false;
-    const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => process.exit(0)); };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => { process.stdout.write('stopped\n'); process.exit(0); }); };
+    for (const sig of SIGNALS) process.on(sig, stop);
   } catch (err) {
     await stopAll();
     throw err;

@@ -23,6 +23,7 @@ export function parseCommandLine<T extends ParseArgsConfig>(cmd: string, config:
       const hint = configFileSlip(config) ? 'give the config file as --config FILE' : 'quote a value that holds spaces';
       throw new UsageError(`${cmd}: unexpected argument (not shown: it may be a token or a secret); this command takes none — ${hint}${tail}`);
     }
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`${cmd}: ${unknownOption(config)}${tail}`);
     throw new UsageError(`${cmd}: ${(err as Error).message}${tail}`);
   }
   const seen = new Set<string>();
@@ -50,4 +51,38 @@ function configFileSlip(config: ParseArgsConfig): boolean {
     return false;
   }
   return parsed.values['config'] === undefined && parsed.positionals.some((a) => /\.(ya?ml|json)$/i.test(a));
+}
+
+/**
+ * The first unknown option, and the known one it most likely misspells (`--no-evn` → `--no-env`).
+ * Node's own message advised `-- "--no-evn"`, passing the typo as a positional, to a newcomer who
+ * had mistyped a flag. A name that does not look like an option word is not echoed.
+ */
+function unknownOption(config: ParseArgsConfig): string {
+  const known = Object.keys(config.options ?? {});
+  const args = config.args ?? process.argv.slice(2);
+  const name = args.map((a) => a.split('=')[0]!).find((a) => a.startsWith('-') && a !== '--' && !isKnown(a, config)) ?? '';
+  if (!/^--?[a-z][a-z0-9-]{0,31}$/i.test(name)) return 'Unknown option (not shown: it may be a token or a secret); the options are listed below';
+  const bare = name.replace(/^--?/, '');
+  const near = known.filter((k) => k !== 'help' && distance(bare.toLowerCase(), k) <= (k.length > 5 ? 2 : 1));
+  return near.length === 1 ? `Unknown option '${name}': did you mean --${near[0]}?` : `Unknown option '${name}'; the options are listed below`;
+}
+
+function isKnown(arg: string, config: ParseArgsConfig): boolean {
+  const opts = config.options ?? {};
+  if (arg.startsWith('--')) return arg.slice(2) in opts;
+  // a short group (-ab): known when every letter is some option's short
+  return [...arg.slice(1)].every((c) => Object.values(opts).some((o) => o.short === c));
+}
+
+/** Edit distance with a swap of two neighbours as one edit (`--jit` → `--jti`): option names only. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }

@@ -3,6 +3,8 @@
 // instance at FILE's admin listener (explain-revocations.ts). Exit 0 allowed, 1 denied, 2 usage/bad config.
 import { createAuth, explainRequest, formatExplain, type Auth } from '../../node/auth/index.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
+// the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
+import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
 import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
@@ -20,6 +22,10 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError('explain: METHOD must be letters, such as GET (the argument given is not shown: it may be a token)');
   if (!path.startsWith('/')) throw new UsageError('explain: PATH must start with /, such as /orders/42 (the argument given is not shown: it may be a token)');
   // the environment too: a config serve would refuse is not explained as if it could run
+  // a local part alone (cluster.policy.source: cluster) has no routes to explain: before, "upstreams: required"
+  if (readClusterPolicyConfig(values.config, null) !== null) {
+    throw new UsageError(`explain: ${values.config} takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes: ask a member (POST /explain on its admin API) or give a file with the policy`);
+  }
   const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   const logger = createLogger({ level: 'error', format: 'json' });

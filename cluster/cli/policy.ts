@@ -45,7 +45,7 @@ interface Context { config: Config; raw: unknown; nc: NatsConnection; store: Pol
 async function open(file: string | undefined, needBus = true): Promise<Omit<Context, 'nc' | 'store'> & { connect(): Promise<Context> }> {
   if (file === undefined) throw new UsageError(`--config FILE is required\n\n${POLICY_USAGE}`);
   const text = readConfigText(file);
-  if (!text.ok) die(formatProblems(text.errors), 2);
+  if (!text.ok) die(`invalid config ${file}: ${text.errors.length} error(s)\n${formatProblems(text.errors)}`, 2);
   const parsed = parseYaml(text.text);
   if (!parsed.ok) die(`invalid config ${file}:\n${formatProblems(parsed.errors)}`, 2);
   const local = validateLocal(parsed.raw, { env: null });
@@ -95,7 +95,7 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
       let policyRaw: unknown = splitDocument(c.raw).policy;
       if (values.policy !== undefined) {
         const t = readConfigText(values.policy);
-        if (!t.ok) die(formatProblems(t.errors), 2);
+        if (!t.ok) die(`invalid policy ${values.policy}: ${t.errors.length} error(s), nothing published\n${formatProblems(t.errors)}`, 2);
         const p = parseYaml(t.text);
         if (!p.ok) die(`invalid policy ${values.policy}:\n${formatProblems(p.errors)}`, 2);
         policyRaw = p.raw;

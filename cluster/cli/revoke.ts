@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { loadConfigFile, formatProblems, type Config } from '../../node/config/index.js';
+// the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
+import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
 import type { RevocationKind } from '../protocol/index.js';
 import { clusterSettings, configuredIssuers, lingerFor, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
@@ -91,7 +93,8 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   if (values.config === undefined && adminUrl === undefined) throw new UsageError(`revoke: give --config FILE (NATS or its admin listener) or --admin URL\n\n${usage}`);
   let config: Config | undefined;
   if (values.config !== undefined) {
-    const r = loadConfigFile(String(values.config));
+    // with `cluster.policy.source: cluster` the file holds the local part alone (as check-config reads it)
+    const r = readClusterPolicyConfig(String(values.config)) ?? loadConfigFile(String(values.config));
     if (!r.ok) throw new UsageError(`revoke: invalid config ${String(values.config)}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
     config = r.config;
   }

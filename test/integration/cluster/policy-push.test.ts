@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
-import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -61,6 +61,24 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
       expect(Number(warmed?.rounds)).toBeGreaterThan(1);
       expect(Number(p.logs().find((l) => l.msg === 'reload path warmed for cluster policy versions')?.rounds)).toBeGreaterThan(1);
     }
+  });
+
+  // README "portcullis revoke": with source: cluster the file holds the local part only and the
+  // revocation is published unchecked; before, revoke refused that file (upstreams/routes required)
+  it('revoke --config FILE with the local part only publishes on the bus: the token is refused at all three', async () => {
+    const token = await as.issueJwt({ sub: 'revoke-cli-local-part' });
+    for (const p of proxies) expect(await statusOf(p, '/api/x', token)).toBe(200);
+    const r = await runCli(['revoke', '--config', cliConfig, '--sub', 'revoke-cli-local-part'], ENV, 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('revoked sub revoke-cli-local-part');
+    await everyProxy('the token to be refused', async (p) => (await statusOf(p, '/api/x', token)) === 401);
+  });
+
+  it('explain --config FILE with the local part only says where the policy is (before: "upstreams: required")', async () => {
+    const r = await runCli(['explain', '--config', cliConfig, 'GET', '/api/x'], ENV);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes: ask a member (POST /explain on its admin API)');
+    expect(r.stderr).not.toContain('required');
   });
 
   it('a push is applied by all three: the token allowed before is refused after (403), and status agrees', async () => {

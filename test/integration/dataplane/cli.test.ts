@@ -79,6 +79,19 @@ describe.concurrent('check-config', () => {
     expect(r.stderr).toContain('/nonexistent/portcullis.yaml: cannot read: no such file (ENOENT)');
   });
 
+  // before: "portcullis:   /nonexistent/…: cannot read" — an indented problem line with no word of what the file was
+  it('policy push: a missing --config or --policy file is named as the config or the policy', async () => {
+    const local = writeConfig({ admin: { listen: { host: '127.0.0.1', port: 0 } }, cluster: { nats: { servers: ['nats://127.0.0.1:9'] }, auth: { mode: 'none' }, policy: { source: 'cluster' } } });
+    const [config, policy] = await Promise.all([
+      runCli(['policy', 'push', '--config', '/nonexistent/portcullis.yaml']),
+      runCli(['policy', 'push', '--config', local, '--policy', '/nonexistent/policy.yaml']),
+    ]);
+    expect(config.code).toBe(2);
+    expect(config.stderr.split('\n').slice(0, 2)).toEqual(['portcullis: invalid config /nonexistent/portcullis.yaml: 1 error(s)', '  /nonexistent/portcullis.yaml: cannot read: no such file (ENOENT)']);
+    expect(policy.code).toBe(2);
+    expect(policy.stderr.split('\n').slice(0, 2)).toEqual(['portcullis: invalid policy /nonexistent/policy.yaml: 1 error(s), nothing published', '  /nonexistent/policy.yaml: cannot read: no such file (ENOENT)']);
+  });
+
   it('a relative path that is not there: says where it looked (the working directory is often not the one meant)', async () => {
     const r = await runCli(['check-config', 'no-such-portcullis.yaml']);
     expect(r.code).toBe(2);
