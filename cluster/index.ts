@@ -32,7 +32,7 @@ export interface ClusterStartOptions {
   readonly memberId?: string;
   /** Extra nats.js options (tests: `ignoreClusterUpdates`). */
   readonly natsOptions?: Partial<ConnectionOptions>;
-  /** Heartbeat period, ms (default 1000). */
+  /** Heartbeat period, ms (default `cluster.heartbeat_ms`). */
   readonly heartbeatMs?: number;
   /** Shared introspection cache tuning (lease and owner-request timeouts). */
   readonly introspection?: Pick<IntrospectionSyncOptions, 'leaseMs' | 'requestTimeoutMs' | 'suspectMs' | 'maxLeases' | 'maxResults' | 'maxResultBytes'>;
@@ -163,7 +163,7 @@ export class ClusterNode {
     // the owner's kept results hold introspection claims too: bounded by the same byte budget as each local cache
     const cacheBytes = (opts.config as { verifier?: { cache_bytes?: unknown } }).verifier?.cache_bytes;
     const introspection = typeof cacheBytes === 'number' ? { maxResultBytes: cacheBytes, ...opts.introspection } : opts.introspection;
-    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? 1_000, introspection, auth, opts.current ?? (() => opts.config));
+    const node = new ClusterNode(memberId, opts.role, mode, settings, transport, new Codec(), logger, opts.heartbeatMs ?? settings.heartbeatMs, introspection, auth, opts.current ?? (() => opts.config));
     node.revocationActor.start();
     // `serve --workers N`: the primary hands its workers every revocation it holds (without NATS) or makes (on NATS: enforced with the bus away too)
     if (opts.role === 'primary') node.toWorkers = new PrimaryChannel(node.revocations, mode === 'nats' ? (r) => r.origin === memberId : () => true);

@@ -20,7 +20,8 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
         --force publishes anyway.
   status --config FILE [--wait MS] [--json]
         every member's active version, digest and last error, as their heartbeats carry them
-        (listens MS ms, default 2500, at most 600000);
+        (listens MS ms, default 2.5 heartbeat periods — 2.5 × the config's cluster.heartbeat_ms, 2500 —
+        at most 600000);
         exit 1 while members disagree with the latest version or report an error
   history --config FILE [--json]
         the versions kept in the bucket (cluster.policy.history), oldest first
@@ -113,10 +114,13 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
       return;
     }
     case 'status': {
-      const waitMs = num('wait', values.wait) ?? 2_500;
+      const given = num('wait', values.wait);
       // a timer past 2^31 ms fires at once: "no member reported" after 1 ms instead of a long wait
-      if (waitMs < 1 || waitMs > MAX_WAIT_MS) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${waitMs}`);
-      const ctx = await (await open(values.config)).connect();
+      if (given !== undefined && (given < 1 || given > MAX_WAIT_MS)) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${given}`);
+      const opened = await open(values.config);
+      // every member beats within a period: two and a half of them hear each at least twice
+      const waitMs = given ?? opened.config.cluster.heartbeat_ms * 2.5;
+      const ctx = await opened.connect();
       try {
         const fileMembers = new Set<string>();
         const [latest, reports] = await Promise.all([latestVersion(ctx.store, ctx.auth), collectMemberStatus(ctx.nc, ctx.prefix, ctx.auth, waitMs, fileMembers)]);

@@ -73,7 +73,7 @@ export interface MembershipOptions {
 export const REPLAY_MEMORY_MS = 660_000;
 
 /**
- * Longest heartbeat period a peer's beat is believed for, ms: 10 s (members beat every second). A beat declaring
+ * Longest heartbeat period a peer's beat is believed for, ms: 10 s (the most `cluster.heartbeat_ms` allows). A beat declaring
  * more — a key holder's, or junk from a newer build — kept a member that then died in every view (owning
  * introspection keys, pushed to) for 3 of its periods: with 2^53 ms, until the process restarted.
  */

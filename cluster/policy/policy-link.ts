@@ -9,7 +9,7 @@ import type { ClusterSettings } from '../revocation/index.js';
 import { nats as natsModule, natsConnectionOptions } from '../transport/index.js';
 import type { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
-import { listenForPeers, type PeerVersion } from './policy-start-floor.js';
+import { listenForPeers, peerWaitMs, type PeerVersion } from './policy-start-floor.js';
 import { PolicyStore, type StoredValue } from './policy-store.js';
 
 /** What the link tells its watcher. */
@@ -29,7 +29,7 @@ export class PolicyLink {
   connected = false;
   /** The bucket held no entry when opened (null: not opened yet). */
   bucketEmpty: boolean | null = null;
-  /** Peers' versions heard for PEER_WAIT_MS after connecting. */
+  /** Peers' versions heard for peerWaitMs(cluster.heartbeat_ms) after connecting. */
   peersHeard: Promise<PeerVersion | null> | null = null;
   private stopWatch: (() => void) | null = null;
   private probe: LeaderProbe | null = null;
@@ -58,7 +58,7 @@ export class PolicyLink {
     }
     if (this.closed) { await this.nc.close(); return; }
     this.connected = true;
-    this.peersHeard = listenForPeers(this.nc, this.settings.prefix, this.auth);
+    this.peersHeard = listenForPeers(this.nc, this.settings.prefix, this.auth, peerWaitMs(this.settings.heartbeatMs));
     void (async () => {
       for await (const s of this.nc!.status()) {
         // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)

@@ -1,5 +1,5 @@
 // The floors a member that runs no version yet holds the bucket's `current` to: its state file's
-// version, the version its peers run as their sealed heartbeats say (heard for PEER_WAIT_MS), and
+// version, the version its peers run as their sealed heartbeats say (heard for peerWaitMs), and
 // the newest authentic version still in the bucket's history. Whoever may write the bucket without
 // the bus key can copy an old authentic entry onto `current`, but can forge none of these.
 import { constants, gunzipSync } from 'node:zlib';
@@ -10,8 +10,14 @@ import { stateFileVersion } from './policy-state-file.js';
 import { collectMemberStatus } from './policy-status.js';
 import type { PolicyStore, StoredValue } from './policy-store.js';
 
-/** How long a starting member listens for its peers' heartbeats, ms: one heartbeat period (1 s) and half of one for a late timer. */
-export const PEER_WAIT_MS = 1_500;
+/**
+ * How long a starting member listens for its peers' heartbeats, ms: one heartbeat period (`cluster.heartbeat_ms`,
+ * 1 s by default; the cluster's members share it) and half of one for a late timer — as long as membership waits
+ * before it counts its view settled.
+ */
+export function peerWaitMs(heartbeatMs: number): number {
+  return heartbeatMs * 1.5;
+}
 /** Longest wait for the bucket's history at start, ms; past it the history sets no floor (the others stay). */
 export const HISTORY_WAIT_MS = 5_000;
 
@@ -28,7 +34,7 @@ export type StartVerdict = { readonly kind: 'take' } | { readonly kind: 'older';
  * Listen on `<p>.members` from now; resolves after `ms` with the highest version a peer runs.
  * Null when none was heard, on a bus error, and without a bus key (an unsealed heartbeat proves nothing).
  */
-export function listenForPeers(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms = PEER_WAIT_MS): Promise<PeerVersion | null> {
+export function listenForPeers(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number): Promise<PeerVersion | null> {
   if (auth === null) return Promise.resolve(null);
   return collectMemberStatus(nc, prefix, auth, ms).then((rows) => {
     let best: PeerVersion | null = null;

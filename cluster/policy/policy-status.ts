@@ -14,7 +14,7 @@ export interface MemberPolicyRow extends MemberPolicyStatus {
 }
 
 /**
- * Listen to heartbeats for `ms` (members beat every second): the latest word of every member with cluster policy.
+ * Listen to heartbeats for `ms` (members beat every `cluster.heartbeat_ms`, 1 s by default): the latest word of every member with cluster policy.
  * `fileMembers`, when given, receives the ids of the instances heard without cluster policy (a single process or a
  * `--workers` primary whose policy is its own file; workers and CLIs are not instances of their own).
  */

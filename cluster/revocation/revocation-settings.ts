@@ -25,6 +25,7 @@ export interface ClusterSection {
   readonly fail_closed_after_ms?: number | undefined;
   readonly member_id?: string | undefined;
   readonly start_timeout_ms?: number | undefined;
+  readonly heartbeat_ms?: number | undefined;
   readonly auth?: {
     readonly mode?: 'hmac' | 'none' | undefined;
     readonly key_env?: string | undefined;
@@ -85,6 +86,8 @@ export interface ClusterSettings {
   readonly memberId: string | null;
   /** How long start waits for the bus before logging it unreachable, ms (default 2000). */
   readonly startTimeoutMs: number;
+  /** This member's heartbeat period, ms (default 1000): readiness after the bus connects and the policy start's peer listen wait 1.5 of it. */
+  readonly heartbeatMs: number;
   readonly maxLifetimeS: number;
   readonly replicas: number | 'auto';
   readonly catchUpTimeoutMs: number;
@@ -112,6 +115,7 @@ export function clusterSettings(section: unknown): ClusterSettings {
     failClosedAfterMs: c.fail_closed_after_ms ?? null,
     memberId: c.member_id ?? null,
     startTimeoutMs: c.start_timeout_ms ?? 2_000,
+    heartbeatMs: c.heartbeat_ms ?? 1_000,
     maxLifetimeS: r.max_token_lifetime_s ?? DEFAULT_MAX_TOKEN_LIFETIME_S,
     replicas: r.replicas ?? 'auto',
     catchUpTimeoutMs: r.catch_up_timeout_ms ?? 10_000,

@@ -22,6 +22,13 @@ export const clusterSchema = z.strictObject({
   member_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1 to 64 letters, digits, _ and - (one bus subject token)').optional(),
   /** How long start waits for the bus before serving from a revocation snapshot (without one: 503 until the first replay), ms. */
   start_timeout_ms: z.number().int().min(0).default(2_000), // 2 s
+  /**
+   * This member's heartbeat period on `<prefix>.members`, ms; it declares it in every beat, so peers expire it after 3 of
+   * its own periods. The waits keyed to it scale with it: readiness after the bus first connects (`waiting_for: members`)
+   * and a cluster-policy start's listen for its peers' versions, 1.5 periods each. ≥ 100 (each member sends one
+   * sealed message per period to every other), ≤ 10 000 (the longest period a peer's beat is believed for).
+   */
+  heartbeat_ms: z.number().int().min(100, 'at least 100 ms: every member beats to every other once a period').max(10_000, 'at most 10000 ms: peers believe a declared period up to 10 s').default(1_000), // 1 s
   /** Authentication of bus messages between members over NATS (cluster/protocol/bus-auth.ts); node:cluster IPC needs none. */
   auth: z.strictObject({
     /** hmac: every message carries an HMAC-SHA256 with the shared key; none: unauthenticated (explicit opt-out). */

@@ -10,7 +10,7 @@ export const RESTART_ONLY_FIELDS: readonly string[] = [
   'log.level', 'log.format', 'log.access', 'log.buffer_bytes', 'log.audit',
   'tracing', 'verifier',
   // the bus connection and the member on it; only cluster.policy.response_header is read per snapshot
-  'cluster.nats', 'cluster.subject_prefix', 'cluster.fail_closed_after_ms', 'cluster.member_id', 'cluster.start_timeout_ms',
+  'cluster.nats', 'cluster.subject_prefix', 'cluster.fail_closed_after_ms', 'cluster.member_id', 'cluster.start_timeout_ms', 'cluster.heartbeat_ms',
   'cluster.auth', 'cluster.revocation', 'cluster.policy.source', 'cluster.policy.state_file', 'cluster.policy.history', 'cluster.policy.replicas',
   'event_sources.*.poll',
 ];

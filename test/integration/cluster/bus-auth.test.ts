@@ -65,7 +65,7 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
   let attacker: NatsConnection;
   const proxies: ProxyProcess[] = [];
   const P = subjectPrefix('pba');
-  const cluster = (prefix = P, extra: Record<string, unknown> = {}): Record<string, unknown> => busSection(nats.url, prefix, extra);
+  const cluster = (prefix = P, extra: Record<string, unknown> = {}): Record<string, unknown> => busSection(nats.url, prefix, { heartbeat_ms: 200, ...extra });
   const codec = new Codec();
   const keyed = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') });
   let A: ProxyProcess;

@@ -65,7 +65,7 @@ describe('identity-provider events across three members', () => {
         { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
         { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
       ],
-      cluster: busSection(nats.url, subjectPrefix('pt3')),
+      cluster: busSection(nats.url, subjectPrefix('pt3'), { heartbeat_ms: 200 }),
     });
     members = await startMembers(3, config, { PT_SSF_PUSH: SECRET, PT_SSF_POLL: POLL_AUTH, PT_INTROSPECTION_SECRET: 'portcullis-secret' });
     await waitFor('every member sees the other two', async () => {

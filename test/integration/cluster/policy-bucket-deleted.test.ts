@@ -8,7 +8,7 @@ import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, openPolicyDoc, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
+import { ENV, localConfig, openPolicyDoc, policyDoc, pushPolicies, readyz, statusOf, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: the bucket deleted and created again under a running member', () => {
@@ -20,10 +20,10 @@ describe('cluster policy: the bucket deleted and created again under a running m
 
   it('keeps its version, says the bucket is gone and back, and a new member does not start from the replayed version 1', async () => {
     const { nats, as, echo, started } = servers;
-    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     // version 1 lets anyone through /api; version 2 needs orders:write
     await pushPolicies(cliConfig, [openPolicyDoc(as.issuer, echo.url), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]);
-    const p1 = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 30_000 });
+    const p1 = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT)), env: ENV, timeoutMs: 30_000 });
     started.push(p1);
     await waitFor('version 2', async () => (await readyz(p1.adminUrl)).status === 200 && (await admin(p1, 'GET', '/policy')).body.version === 2, 20_000);
     const reader = await as.issueJwt({ scope: 'orders:read' });
@@ -46,7 +46,7 @@ describe('cluster policy: the bucket deleted and created again under a running m
       await nc.close();
     }
     // a new member, no state file: its peer runs version 2, so the replayed version 1 is refused and it does not start
-    const p2 = startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 8_000 });
+    const p2 = startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT)), env: ENV, timeoutMs: 8_000 });
     await expect(p2).rejects.toThrow(/did not report listening/);
   }, 90_000);
 });

@@ -6,12 +6,19 @@ import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, runCli, writeConfig, type Pr
 
 export const ENV = { ...ADMIN_ENV, ...BUS_ENV };
 
-/** The local part of an instance: listeners, admin, the bus, `cluster.policy.source: cluster`. */
-export function localConfig(natsUrls: readonly string[], prefix: string, policy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * A heartbeat period for suites whose members need not beat at the default 1 s: each start then waits
+ * 1.5 × 200 ms for its peers' versions and its member view instead of 1.5 s. Not for configs an older build
+ * reads (test/upgrade): it refuses the key.
+ */
+export const QUICK_BEAT = { heartbeat_ms: 200 } as const;
+
+/** The local part of an instance: listeners, admin, the bus (`cluster` adds to its section), `cluster.policy.source: cluster`. */
+export function localConfig(natsUrls: readonly string[], prefix: string, policy: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     server: { listen: { host: '127.0.0.1', port: 0 } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
-    cluster: { nats: { servers: [...natsUrls] }, subject_prefix: prefix, auth: BUS_AUTH, start_timeout_ms: 1_000, policy: { source: 'cluster', ...policy } },
+    cluster: { nats: { servers: [...natsUrls] }, subject_prefix: prefix, auth: BUS_AUTH, start_timeout_ms: 1_000, ...cluster, policy: { source: 'cluster', ...policy } },
     log: { level: 'info', access: false },
     ...extra,
   };

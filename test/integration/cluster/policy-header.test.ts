@@ -13,7 +13,7 @@ import { baseConfig, startProxy, writeConfig, type ProxyProcess } from '../../he
 import { promtoolCheck } from '../../helpers/promtool.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** GET `path`: status and the X-Portcullis-Policy header (null when absent). */
@@ -50,16 +50,16 @@ describe('X-Portcullis-Policy and the access log with cluster policy', () => {
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     prefix = `pth${Math.random().toString(36).slice(2, 8)}`;
-    cliConfig = writeConfig(localConfig([nats.url], prefix));
+    cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     await push(policyDoc(as.issuer, echo.url));
     const on = (): Record<string, unknown> => {
-      const c = localConfig([nats.url], prefix, { response_header: true });
+      const c = localConfig([nats.url], prefix, { response_header: true }, {}, QUICK_BEAT);
       return { ...c, log: { level: 'info', access: true } };
     };
     [single, workers, quiet] = await Promise.all([
       startProxy(on(), { env: ENV, timeoutMs: 30_000 }),
       startProxy(on(), { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 }),
-      startProxy({ ...localConfig([nats.url], prefix), log: { level: 'info', access: true } }, { env: ENV, timeoutMs: 30_000 }),
+      startProxy({ ...localConfig([nats.url], prefix, {}, {}, QUICK_BEAT), log: { level: 'info', access: true } }, { env: ENV, timeoutMs: 30_000 }),
     ]);
     await Promise.all([single, workers, quiet].map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p.adminUrl)).status === 200, 40_000)));
   }, 120_000);
@@ -97,7 +97,7 @@ describe('X-Portcullis-Policy and the access log with cluster policy', () => {
     await waitFor('its access log line', async () => accessLines(quiet, '/open/y').length > 0, 5_000);
     expect(accessLines(quiet, '/open/y')[0]!.policy).toBe(v2);
     // the --workers instance's primary reports for its workers on its heartbeat
-    const s = await policyCli(['status', '--config', cliConfig, '--json']);
+    const s = await policyCli(['status', '--wait', '1000', '--config', cliConfig, '--json']);
     expect(s.code, s.stdout + s.stderr).toBe(0);
     const st = JSON.parse(s.stdout) as { members: Array<{ role: string; version: number }> };
     expect(st.members.map((m) => m.role).sort()).toEqual(['primary', 'single', 'single']);

@@ -9,7 +9,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const ROUTES = 10_000;
@@ -24,10 +24,10 @@ describe('cluster policy: a 10 000-route version applies while traffic continues
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     const prefix = `ptl${Math.random().toString(36).slice(2, 8)}`;
-    cliConfig = writeConfig(localConfig([nats.url], prefix));
+    cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url))]);
     expect(r.code, r.stderr).toBe(0);
-    proxy = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, { log: { level: 'info', access: false } })), env: ENV, timeoutMs: 30_000 });
+    proxy = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, { log: { level: 'info', access: false } }, QUICK_BEAT)), env: ENV, timeoutMs: 30_000 });
     await waitFor('ready', async () => (await readyz(proxy.adminUrl)).status === 200, 20_000);
   }, 60_000);
 

@@ -9,7 +9,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
 import { runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, readyz, statusOf, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import { startScriptedUpstream } from '../../helpers/upstreams.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
@@ -30,12 +30,12 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsCluster(3), startAuthServer(), startEchoUpstream()]);
     prefix = `ptp${Math.random().toString(36).slice(2, 8)}`;
-    cliConfig = writeConfig(localConfig(nats.urls, prefix));
+    cliConfig = writeConfig(localConfig(nats.urls, prefix, {}, {}, QUICK_BEAT));
     const first = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url)), '--by', 'alice']);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/pushed version 1 /);
     // instance 3's environment lacks the DPoP nonce secret a later version names
-    const started = await Promise.all(nats.urls.map((u, i) => startProxy(localConfig([u], prefix), { env: i < 2 ? { ...ENV, PT_NONCE_SECRET: NONCE_SECRET } : ENV, timeoutMs: 30_000 })));
+    const started = await Promise.all(nats.urls.map((u, i) => startProxy(localConfig([u], prefix, {}, {}, QUICK_BEAT), { env: i < 2 ? { ...ENV, PT_NONCE_SECRET: NONCE_SECRET } : ENV, timeoutMs: 30_000 })));
     proxies.push(...started);
     await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await readyz(p.adminUrl)).status === 200, 40_000)));
   }, 90_000);
@@ -89,7 +89,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     await everyProxy('the token to be refused', async (p) => (await statusOf(p, '/api/x', token)) === 403);
     const writer = await as.issueJwt({ scope: 'orders:write' });
     for (const p of proxies) expect(await statusOf(p, '/api/x', writer)).toBe(200);
-    const s = await policyCli(['status', '--config', cliConfig, '--json']);
+    const s = await policyCli(['status', '--wait', '1000', '--config', cliConfig, '--json']);
     expect(s.code, s.stdout + s.stderr).toBe(0);
     const st = JSON.parse(s.stdout) as { latest: { version: number }; members: Array<{ version: number; error: string | null }>; agree: boolean };
     expect(st.latest.version).toBe(2);
@@ -108,7 +108,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     const g = await admin(proxies[2]!, 'GET', '/policy');
     expect(g.body.version).toBe(2);
     expect(g.body.error).toMatch(/version 3 refused \(environment\).*dpop\.nonce\.secret_env.*PT_NONCE_SECRET/);
-    const s = await policyCli(['status', '--config', cliConfig]);
+    const s = await policyCli(['status', '--wait', '1000', '--config', cliConfig]);
     expect(s.code).toBe(1);
     expect(s.stdout).toMatch(/latest version 3/);
     expect(s.stdout).toMatch(/PT_NONCE_SECRET/);
@@ -131,7 +131,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     const forged = new Codec().encode({ type: 'member.heartbeat', v: 2, id: 'forged-member', role: 'single', host: 'evil', pid: 1, startedAt: 1, seq: 1, intervalMs: 1_000, policy: { version: 99, digest: null, error: null, latestSeen: 99, from: 'bus' } });
     const timer = setInterval(() => nc.publish(`${prefix}.members`, forged), 200);
     try {
-      const s = await policyCli(['status', '--config', cliConfig, '--json']);
+      const s = await policyCli(['status', '--wait', '1000', '--config', cliConfig, '--json']);
       const st = JSON.parse(s.stdout) as { members: Array<{ member: string }> };
       expect(st.members).toHaveLength(3);
       expect(st.members.map((m) => m.member)).not.toContain('forged-member');
@@ -145,7 +145,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     await everyProxy('version 4', async (p) => (await admin(p, 'GET', '/policy')).body.version === 4);
     const token = await as.issueJwt({ scope: 'orders:read' });
     for (const p of proxies) expect(await statusOf(p, '/api/x', token)).toBe(200);
-    const s = await policyCli(['status', '--config', cliConfig]);
+    const s = await policyCli(['status', '--wait', '1000', '--config', cliConfig]);
     expect(s.code, s.stdout).toBe(0);
     const h = await policyCli(['history', '--config', cliConfig, '--json']);
     const rows = JSON.parse(h.stdout) as Array<{ version: number; pushed_by: string; digest: string }>;
@@ -252,7 +252,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
       // a pusher whose own config reads the key from a file (or an older build) gets it into the bucket: every member refuses it
       const keyFile = join(tempDir(), 'bus.key');
       writeFileSync(keyFile, BUS_KEY, { mode: 0o600 });
-      const local = localConfig(nats.urls, prefix) as { cluster: { auth: unknown } };
+      const local = localConfig(nats.urls, prefix, {}, {}, QUICK_BEAT) as { cluster: { auth: unknown } };
       local.cluster.auth = { key_file: keyFile };
       const fileCli = writeConfig(local);
       const r = await policyCli(['push', '--config', fileCli, '--policy', writePolicy(doc)]);

@@ -13,7 +13,7 @@ import { freePort } from '../../helpers/nats.js';
 import { CLI, startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, readyz, statusOf, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: start-up without NATS, and workers', () => {
@@ -28,13 +28,13 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     servers = await startBusServers();
     const { nats, as, echo } = servers;
     prefix = subjectPrefix('ptr');
-    cliConfig = writeConfig(localConfig([nats.url], prefix));
+    cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     // version 1 needs orders:write on /api; the instance's own file says the opposite (no token needed): it must never serve that
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
     expect(r.code, r.stderr).toBe(0);
     const stale = openPolicyDoc(as.issuer, echo.url);
     instanceConfig = writeConfig({
-      ...localConfig([nats.url], prefix, { state_file: stateFile }),
+      ...localConfig([nats.url], prefix, { state_file: stateFile }, {}, QUICK_BEAT),
       ...stale,
     });
     const cfg = (await import('yaml')).parse((await import('node:fs')).readFileSync(instanceConfig, 'utf8')) as Record<string, any>;
@@ -46,7 +46,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
 
   it('with --workers 2 the primary applies a pushed version to every worker', async () => {
     const { nats, as, echo, started } = servers;
-    const p = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), args: ['--workers', '2'], env: ENV, timeoutMs: 30_000 });
+    const p = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT)), args: ['--workers', '2'], env: ENV, timeoutMs: 30_000 });
     started.push(p);
     await waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
     const reader = await as.issueJwt({ scope: 'orders:read' });
@@ -63,7 +63,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     const codes = await Promise.all(Array.from({ length: 40 }, () => statusOf(p, '/api/x', reader)));
     expect(new Set(codes)).toEqual(new Set([200]));
     await p.stop();
-  });
+  }, 60_000); // a proxy with two workers and three pushes: past the default 30 s on a loaded 2-core machine (load 30)
 
   it('persists the applied version (0600) and, restarted while NATS is down, serves it (ready, degraded) instead of its file\'s policy', async () => {
     const { nats, as, echo, started } = servers;
@@ -95,7 +95,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
   it('without NATS and without a state file: the proxy port stays closed and /readyz says why; it starts once NATS is back', async () => {
     const { nats, as } = servers;
     const adminPort = await freePort();
-    const cfgPath = writeConfig({ ...localConfig([nats.url], prefix), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
+    const cfgPath = writeConfig({ ...localConfig([nats.url], prefix, {}, {}, QUICK_BEAT), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
     const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout.on('data', (d) => { out += d; });

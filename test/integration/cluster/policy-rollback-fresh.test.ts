@@ -10,7 +10,7 @@ import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { freePort } from '../../helpers/nats.js';
 import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, pushPolicies, readyz, statusOf, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, pushPolicies, readyz, statusOf, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 describe('cluster policy: an old authentic version copied back, and a member that starts without a state file', () => {
@@ -47,12 +47,12 @@ describe('cluster policy: an old authentic version copied back, and a member tha
 
   it('a lone member with no state file starts with the newest authentic version in the bucket history, not the replayed old one', async () => {
     const { nats, as, echo, started } = servers;
-    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     // version 1 lets anyone through /api; version 2 needs orders:write
     await pushPolicies(cliConfig, [openPolicyDoc(as.issuer, echo.url), policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] })]);
     expect(await replayVersion1(false)).toBe(3);
 
-    lone = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 30_000 });
+    lone = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT)), env: ENV, timeoutMs: 30_000 });
     started.push(lone);
     await waitFor('ready', async () => (await readyz(lone!.adminUrl)).status === 200, 20_000);
     expect((await admin(lone, 'GET', '/policy')).body.version).toBe(2);
@@ -66,9 +66,9 @@ describe('cluster policy: an old authentic version copied back, and a member tha
     const { nats, as, echo } = servers;
     expect(lone, 'the first test starts the member running version 2').not.toBeNull();
     expect(await replayVersion1(true)).toBe(1);
-    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     const adminPort = await freePort();
-    const cfgPath = writeConfig({ ...localConfig([nats.url], prefix), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
+    const cfgPath = writeConfig({ ...localConfig([nats.url], prefix, {}, {}, QUICK_BEAT), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
     const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout.on('data', (d) => { out += d; });
@@ -111,7 +111,7 @@ describe('cluster policy: an old authentic version copied back, and a member tha
     const running = Number((await admin(lone!, 'GET', '/policy')).body.version);
     expect(running).toBeGreaterThanOrEqual(2);
     await replayVersion1(false);
-    const cliConfig = writeConfig(localConfig([nats.url], prefix));
+    const cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:read'] }))]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`pushed version ${running + 1} `));

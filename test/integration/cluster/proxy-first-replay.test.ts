@@ -4,7 +4,7 @@
 // limit — until NATS returns and the replay finishes; then a token revoked earlier elsewhere
 // is refused. A young enough snapshot on disk lets it serve (and /readyz says so); an old one
 // does not, and such a member stays ready when its bus then connects (the join wait holds only a member
-// not ready yet: it went 503 `waiting_for: members` for 1.5 s). And fail_closed_after_ms counts from the last moment the member was caught up: a
+// not ready yet: it went 503 `waiting_for: members` for 1.5 heartbeat periods; the members here beat every 200 ms). And fail_closed_after_ms counts from the last moment the member was caught up: a
 // reconnect whose catch-up never finishes (JetStream denied) does not reset it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, statSync, existsSync } from 'node:fs';
@@ -20,6 +20,8 @@ import { admin, jtiOf, publicApiConfig, revoked } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_NATS_PASSWORD: 'proxy-secret' };
+/** The members' heartbeat period (`cluster.heartbeat_ms`): a join wait of 1.5 of it, 300 ms. */
+const HEARTBEAT_MS = 200;
 
 interface Answer { status: number; challenge: string; retryAfter: string }
 
@@ -39,7 +41,7 @@ describe('no serving before the first replay', () => {
   const servers: Array<{ stop(): Promise<void> }> = [];
   const prefix = (): string => subjectPrefix('ptf');
   const start = async (cluster: Record<string, unknown>): Promise<ProxyProcess> => {
-    const p = await startProxy(publicApiConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV, timeoutMs: 30_000 });
+    const p = await startProxy(publicApiConfig(as, echo.url, { auth: BUS_AUTH, heartbeat_ms: HEARTBEAT_MS, ...cluster }), { env: ENV, timeoutMs: 30_000 });
     proxies.push(p);
     return p;
   };
@@ -118,11 +120,12 @@ describe('no serving before the first replay', () => {
     await nats.restart();
     const unready: unknown[] = [];
     let connectedAt: number | null = null;
-    await waitFor('2 s of readiness probes after the bus connected', async () => {
+    // probed past the join wait (1.5 periods) twice over
+    await waitFor('readiness probes for 3 heartbeat periods after the bus connected', async () => {
       const r = await readyz(S2);
       if (r.status !== 200 && r.body.cluster?.waiting_for !== 'catching_up') unready.push(r.body.cluster?.waiting_for ?? r.body);
       if (connectedAt === null && r.body.cluster?.bus_connected === true) connectedAt = Date.now();
-      return connectedAt !== null && Date.now() - connectedAt >= 2_000;
+      return connectedAt !== null && Date.now() - connectedAt >= 3 * HEARTBEAT_MS;
     }, 20_000, { everyMs: 50 });
     expect(unready).toEqual([]);
     await stopProxy(S2);

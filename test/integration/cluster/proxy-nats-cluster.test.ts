@@ -36,7 +36,7 @@ describe('proxies on a three-node NATS cluster', () => {
     [nats, as, echo] = await Promise.all([startNatsCluster(3), startAuthServer(), startEchoUpstream()]);
     prefix = `ptn${Math.random().toString(36).slice(2, 8)}`;
     // proxy i is given node i only; it learns the others from the cluster for failover
-    const started = await Promise.all(nats.urls.map((u) => startProxy(memberConfig(as, echo.url, { nats: { servers: [u] }, subject_prefix: prefix, auth: BUS_AUTH }), { env: ENV })));
+    const started = await Promise.all(nats.urls.map((u) => startProxy(memberConfig(as, echo.url, { nats: { servers: [u] }, subject_prefix: prefix, auth: BUS_AUTH, heartbeat_ms: 200 }), { env: ENV })));
     proxies.push(...started);
     await Promise.all(proxies.map((p) => waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000)));
   });

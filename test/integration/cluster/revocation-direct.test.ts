@@ -53,7 +53,7 @@ describe('direct revocation push between three members', () => {
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     prefix = `ptd${Math.random().toString(36).slice(2, 8)}`;
-    const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen: '127.0.0.1:0' } } };
+    const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, heartbeat_ms: 200, revocation: { direct: { listen: '127.0.0.1:0' } } };
     for (let i = 0; i < 3; i++) members.push(await startProxy(memberConfig(as, echo.url, cluster), { env: ENV }));
     for (const p of members) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
@@ -196,7 +196,7 @@ describe('direct revocation push to a member with --workers 2', () => {
 
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
-    const cluster = (listen: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, revocation: { direct: { listen } } });
+    const cluster = (listen: string): Record<string, unknown> => ({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, heartbeat_ms: 200, revocation: { direct: { listen } } });
     // the workers get a fixed port P: worker 0 binds P, worker 1 P + 1
     const fixed = await freePort(2);
     // one after the other: a start that fails leaves nothing running behind afterAll's back

@@ -40,7 +40,7 @@ describe('serve --workers 2 on NATS: one writer per revocation snapshot file', (
   let watcher: FSWatcher | undefined;
   const proxies: ProxyProcess[] = [];
   const start = async (cluster: Record<string, unknown>, args: string[] = []): Promise<ProxyProcess> => {
-    const p = await startProxy(memberConfig(as, echo.url, { auth: BUS_AUTH, ...cluster }), { env: ENV, args, timeoutMs: 30_000 });
+    const p = await startProxy(memberConfig(as, echo.url, { auth: BUS_AUTH, heartbeat_ms: 200, ...cluster }), { env: ENV, args, timeoutMs: 30_000 });
     proxies.push(p);
     return p;
   };

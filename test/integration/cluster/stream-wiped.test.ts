@@ -104,7 +104,7 @@ describe('a revocation stream emptied under running members', () => {
       // a cluster of its own: the bus is restarted empty here
       let bus = await startNatsServer();
       const file = join(mkdtempSync(join(tmpdir(), 'portcullis-wiped-')), 'revocations.json');
-      const cluster = { nats: { servers: [bus.url] }, subject_prefix: `${P}s`, auth: BUS_AUTH, start_timeout_ms: 300 };
+      const cluster = { nats: { servers: [bus.url] }, subject_prefix: `${P}s`, auth: BUS_AUTH, start_timeout_ms: 300, heartbeat_ms: 200 };
       const withSnap = { ...cluster, revocation: { snapshot_file: file, snapshot_interval_ms: 50 } };
       const start = async (c: Record<string, unknown>): Promise<ProxyProcess> => {
         const p = await startProxy(memberConfig(stand.as, stand.echo.url, c), { env: { ...ADMIN_ENV, ...BUS_ENV } });

@@ -135,6 +135,18 @@ describe('config: schema errors', () => {
       expect(errors(validateConfig({ ...ok, cluster: { member_id: id } })), id).toEqual(['cluster.member_id: 1 to 64 letters, digits, _ and - (one bus subject token)']);
     }
   });
+  it('cluster.heartbeat_ms: default 1000 ms, 100–10000, an integer; each error with its path', () => {
+    const ok = { upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES };
+    const d = validateConfig(ok);
+    expect(d.ok && d.config.cluster.heartbeat_ms).toBe(1_000);
+    for (const v of [100, 200, 10_000]) {
+      const r = validateConfig({ ...ok, cluster: { heartbeat_ms: v } });
+      expect(r.ok && r.config.cluster.heartbeat_ms, String(v)).toBe(v);
+    }
+    expect(errors(validateConfig({ ...ok, cluster: { heartbeat_ms: 99 } }))).toEqual(['cluster.heartbeat_ms: at least 100 ms: every member beats to every other once a period']);
+    expect(errors(validateConfig({ ...ok, cluster: { heartbeat_ms: 10_001 } }))).toEqual(['cluster.heartbeat_ms: at most 10000 ms: peers believe a declared period up to 10 s']);
+    for (const v of [150.5, '1000', null]) expect(errors(validateConfig({ ...ok, cluster: { heartbeat_ms: v } })), String(v)).toEqual([expect.stringMatching(/^cluster\.heartbeat_ms: /)]);
+  });
   it('X-Forwarded-For keep is refused without trust_forwarded, with its path; append is the default', () => {
     expect(errors(validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES, server: { forwarded: { x_forwarded_for: 'keep' } } })))
       .toEqual([expect.stringMatching(/^server\.forwarded\.x_forwarded_for: keep passes the client's X-Forwarded-For unchanged/)]);
