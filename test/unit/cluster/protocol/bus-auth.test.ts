@@ -70,6 +70,18 @@ describe('BusAuth', () => {
     expect(a.open('<reply>s', reply, true, req2.subarray(13, 45))).toEqual({ ok: false, reason: 'bad_mac' });
   });
 
+  it('tells refusals apart whatever the bytes: long bare bytes are unsigned, a third key is unknown during a rotation', () => {
+    const rotating = auth({ key: KEY, previousKey: OTHER });
+    expect(rotating.open('s', new Uint8Array(ENVELOPE_OVERHEAD + 20).fill(0x44), true)).toEqual({ ok: false, reason: 'unsigned' });
+    expect(rotating.open('s', auth({ key: Buffer.alloc(32, 3) }).seal('s', payload), true)).toEqual({ ok: false, reason: 'unknown_key' });
+  });
+
+  it('a signing time that is no time (NaN, negative) never opens, live or stored: it would slip past the freshness window', () => {
+    const a = auth();
+    expect(a.open('s', a.seal('s', payload, null, Number.NaN), true).ok).toBe(false);
+    expect(a.open('s', a.seal('s', payload, null, -5_000), false).ok).toBe(false);
+  });
+
   it('refuses keys shorter than 32 bytes', () => {
     expect(() => new BusAuth({ key: Buffer.alloc(31) })).toThrow(/at least 32/);
   });

@@ -142,6 +142,17 @@ describe('Codec', () => {
     expect(b.stats().dropped_malformed).toBe(2);
   });
 
+  it('a token revocation carries its SHA-256 as 64 lowercase hex and no issuer, else it is malformed (the store could never match it)', () => {
+    const b = new Codec();
+    const p = new Packr({ useRecords: false });
+    const token = { ...revocation, kind: 'token', value: HASH, issuer: null, before: null };
+    expect(b.decode(p.pack(token))).toEqual(token);
+    expect(b.decode(p.pack({ ...token, value: HASH.toUpperCase() }))).toBeNull();
+    expect(b.decode(p.pack({ ...token, value: 'raw-token-text' }))).toBeNull();
+    expect(b.decode(p.pack({ ...token, issuer: 'https://as.example' }))).toBeNull();
+    expect(b.stats().dropped_malformed).toBe(3);
+  });
+
   it('a message cannot redefine a shared record: it is dropped and later messages decode as sent', () => {
     const a = new Codec();
     const b = new Codec();

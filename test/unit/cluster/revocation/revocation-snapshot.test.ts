@@ -41,6 +41,10 @@ describe('revocation snapshot', () => {
     expect(readSnapshot(join(d, 'other.json'))).toMatchObject({ ok: false, reason: 'malformed' });
     writeFileSync(join(d, 'future.json'), JSON.stringify({ v: 1, asOf: 2_000_000_000_000, entries: [] }));
     expect(readSnapshot(join(d, 'future.json'), 1_700_000_000_000)).toMatchObject({ ok: false, reason: 'future' });
+    // a clock a minute and more ahead already makes its age untrustworthy (it would look young for longer)
+    writeFileSync(join(d, 'ahead.json'), JSON.stringify({ v: 1, asOf: 1_700_000_061_000, entries: [] }));
+    expect(readSnapshot(join(d, 'ahead.json'), 1_700_000_000_000)).toMatchObject({ ok: false, reason: 'future' });
+    expect(readSnapshot(join(d, 'ahead.json'), 1_700_000_001_000)).toMatchObject({ ok: true });
     writeFileSync(join(d, 'mixed.json'), JSON.stringify({ v: 1, asOf: 1, entries: [rec('ok'), { kind: 'jti' }, 7] }));
     expect(readSnapshot(join(d, 'mixed.json'))).toMatchObject({ ok: true, skipped: 2, snapshot: { entries: [rec('ok')] } });
   });
@@ -96,6 +100,8 @@ describe('revocation snapshot', () => {
     expect(r.ok && r.snapshot.gates).toBe(undefined);
     writeFileSync(file, JSON.stringify({ v: 1, asOf: Date.now(), entries: [], gates: { unreadableUntil: 'soon' } }));
     expect(readSnapshot(file)).toMatchObject({ ok: false, reason: 'malformed' });
+    writeFileSync(file, JSON.stringify({ v: 1, asOf: Date.now(), entries: [], gates: { unreadableUntil: later, overflowUntil: 'soon' } }));
+    expect(readSnapshot(file)).toMatchObject({ ok: false, reason: 'malformed' }); // one good time does not vouch for the other
   });
 
   it('a failed write is reported, not thrown', async () => {

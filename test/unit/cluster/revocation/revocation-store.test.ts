@@ -89,6 +89,22 @@ describe('RevocationStore', () => {
     expect(s.size).toBe(0);
   });
 
+  it('sub without before: the cut is the second the revocation was made, inclusive', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'sub', value: 'alice', createdAt: T0 * 1000 + 700 }));
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 }))).toBe(true); // issued earlier in that same second
+    expect(s.isRevoked(tok({ sub: 'alice', iat: T0 + 1 }))).toBe(false);
+  });
+
+  it('issuer-scoped sub and client_id cuts: a token without iat counts as revoked (fail closed)', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'sub', value: 'alice', before: T0, issuer: 'https://a.example' }));
+    s.apply(rec({ kind: 'client_id', value: 'svc', before: T0, issuer: 'https://a.example' }));
+    expect(s.isRevoked(tok({ sub: 'alice', iss: 'https://a.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ clientId: 'svc', iss: 'https://a.example' }))).toBe(true);
+    expect(s.isRevoked(tok({ sub: 'alice', iss: 'https://b.example' }))).toBe(false);
+  });
+
   it('client_id with issuer scope', () => {
     const s = fresh();
     s.apply(rec({ kind: 'client_id', value: 'svc', before: T0, issuer: 'https://a.example' }));
@@ -195,6 +211,15 @@ describe('RevocationStore', () => {
     const s = fresh();
     s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 100 }));
     s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 10 }));
+    clock.now = (T0 + 11 + LINGER_S) * 1000;
+    expect(s.sweep()).toBe(1);
+    expect(s.isRevoked(tok({ jti: 'k' }))).toBe(true);
+  });
+
+  it('a longer-lived duplicate key applied after the shorter one survives its sweep', () => {
+    const s = fresh();
+    s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 10 }));
+    s.apply(rec({ kind: 'jti', value: 'k', expiresAt: T0 + 100 }));
     clock.now = (T0 + 11 + LINGER_S) * 1000;
     expect(s.sweep()).toBe(1);
     expect(s.isRevoked(tok({ jti: 'k' }))).toBe(true);

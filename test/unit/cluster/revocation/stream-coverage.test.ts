@@ -56,6 +56,10 @@ describe('StreamCoverage', () => {
     c.track('s1', 4, inS(3_600));
     expect(c.takeUnseen(NOW)).toEqual(['s2']);
     expect(c.takeUnseen(NOW)).toEqual([]);
+    // one the stream already delivered before the snapshot named it is not lost (no spurious 503)
+    c.track('s4', 5, inS(3_600));
+    c.expect('s4', inS(3_600));
+    expect(c.takeUnseen(NOW)).toEqual([]);
   });
 
   it('an entry is needed until its expiry plus the linger (twice the largest clock skew): lost past its expiry only with a longer linger', () => {
