@@ -199,6 +199,19 @@ describe('DpopStage', () => {
     stage.close();
   });
 
+  it('a reload widening the iat window refuses proofs the old window already refused, exactly from its edge', async () => {
+    const T = Math.floor(Date.now() / 1000);
+    const stage = new DpopStage({ config: config(), logger: silent, now: () => T * 1000 });
+    const wide = { dpop: { iat_window_s: 300 } };
+    stage.reconfigure(config({ routes: [{ name: 'r', match: { path: '/*' }, upstream: 'app', auth: wide }] }));
+    // dated before the old 60 s window at the reload: its replay entry may already be gone, so it stays refused
+    const before = await proof(key, { htu: HTU, token: TOKEN, iat: T - 61 });
+    expect(denial(sync(stage.check(request(wide, ['authorization', `DPoP ${TOKEN}`, 'dpop', before], bound())))).reason).toBe('dpop_iat_stale');
+    const edge = await proof(key, { htu: HTU, token: TOKEN, iat: T - 60 });
+    expect(sync(stage.check(request(wide, ['authorization', `DPoP ${TOKEN}`, 'dpop', edge], bound())))).toBe(CONTINUE);
+    stage.close();
+  });
+
   it('refuses to start or reload with an unset nonce secret variable; a failed reload keeps the settings', async () => {
     expect(() => new DpopStage({ config: config({ dpop: { nonce: { secret_env: 'DPOP_UNSET_VAR' } } }), env: {}, logger: silent })).toThrow(/DPOP_UNSET_VAR is not set/);
     expect(() => new DpopStage({ config: config({ dpop: { nonce: { secret_env: 'DPOP_SHORT' } } }), env: { DPOP_SHORT: 'short' }, logger: silent })).toThrow(/DPOP_SHORT must hold at least 32 bytes/);

@@ -30,6 +30,7 @@ describe('checkClaims', () => {
     ['expired beyond skew', { exp: NOW - 30 }, 'expired'],
     ['nbf beyond skew', { nbf: NOW + 31 }, 'not_yet_valid'],
     ['nbf as string', { nbf: 'soon' }, 'malformed'],
+    ['nbf -Infinity (JSON 1e999 with a minus)', { nbf: -Infinity }, 'malformed'],
     ['iat in the future beyond skew', { iat: NOW + 31, exp: NOW + 100 }, 'iat_in_future'],
     ['lifetime above the maximum', { iat: NOW - 10, exp: NOW - 10 + 3601 }, 'lifetime_exceeded'],
     ['no iat and remaining life above the maximum', { iat: undefined, exp: NOW + 3601 }, 'lifetime_exceeded'],
@@ -80,6 +81,11 @@ describe('checkHeader', () => {
     expect(checkHeader(header, policy)?.code ?? null).toBe(code);
   });
 
+  it('refuses none and HS* even for a policy that lists them (the schema refuses them too; this holds without it)', () => {
+    const lax = { ...policy, algorithms: ['none', 'HS256', 'HS512', 'RS256'] };
+    for (const alg of ['none', 'HS256', 'HS512']) expect(checkHeader({ alg, typ: 'at+jwt' }, lax)?.code, alg).toBe('alg_not_allowed');
+  });
+
   it('ignores typ when the issuer does not require it', () => {
     expect(checkHeader({ alg: 'RS256', typ: 'JWT' }, { ...policy, requireTyp: false })).toBeNull();
   });
@@ -97,6 +103,7 @@ describe('key selection', () => {
     expect(keyFitsAlg(k.RS256.jwk, 'PS256')).toBe(false); // JWK pins alg RS256
     expect(keyFitsAlg({ ...k.RS256.jwk, alg: undefined }, 'PS256')).toBe(true);
     expect(keyFitsAlg(k.ES256.jwk, 'ES384')).toBe(false);
+    expect(keyFitsAlg({ ...k.ES256.jwk, alg: undefined }, 'ES384')).toBe(false); // the curve, not only the JWK alg
     expect(keyFitsAlg({ ...k.ES384.jwk, alg: undefined }, 'ES256')).toBe(false);
     expect(keyFitsAlg(k.EdDSA.jwk, 'EdDSA')).toBe(true);
     expect(keyFitsAlg(k.ES256.jwk, 'EdDSA')).toBe(false);

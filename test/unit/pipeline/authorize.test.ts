@@ -58,6 +58,12 @@ describe('compilePolicy', () => {
     expect(check('none', null)).toBe(CONTINUE);
   });
 
+  it('default deny: a route with no auth at all (check-config refuses it) refuses every token, however privileged', () => {
+    const r = check(undefined, principal({ sub: 'a', scope: 'admin', roles: ['admin'] }, 'main'));
+    expect(reasonOf(r)).toBe('route_without_auth');
+    expect(r.kind === 'deny' && r.error.code).toBe('PORTCULLIS_ERR_AUTH_FORBIDDEN');
+  });
+
   it('refuses a policy route without a principal (authenticate did not run)', () => {
     const r = check({}, null);
     expect(reasonOf(r)).toBe('no_principal');
@@ -142,6 +148,11 @@ describe('authorize: claim predicates and roles', () => {
     expect(reasonOf(check(nested, principal({ realm_access: ['admin'] })))).toBe('claim_mismatch:realm_access.roles');
     const proto = { claims: [{ claim: 'constructor.name', equals: 'Object' }] };
     expect(reasonOf(check(proto, principal({})))).toBe('claim_mismatch:constructor.name');
+    // an inherited member is no claim (exists), nor is an array's own `length` a path segment
+    const inherited = { claims: [{ claim: 'realm_access.constructor', exists: true }] };
+    expect(reasonOf(check(inherited, principal({ realm_access: {} })))).toBe('claim_mismatch:realm_access.constructor');
+    const length = { claims: [{ claim: 'groups.length', equals: 1 }] };
+    expect(reasonOf(check(length, principal({ groups: ['admins'] })))).toBe('claim_mismatch:groups.length');
     const ns = { claims: [{ claim: 'https://example.com/tenant', equals: 'acme' }] };
     expect(check(ns, principal({ 'https://example.com/tenant': 'acme' }))).toBe(CONTINUE);
   });

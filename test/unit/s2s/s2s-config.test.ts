@@ -70,6 +70,11 @@ describe('s2s config', () => {
     expect(errors({ routes: [route({ forward: { identity_headers: { 'X-Forwarded-For': 'sub', Cookie: 'sid' } } })] }).map((e) => e.split(':')[0]))
       .toEqual(['routes[0].forward.identity_headers.X-Forwarded-For', 'routes[0].forward.identity_headers.Cookie']);
     expect(errors({ routes: [route({ forward: { identity_headers: { 'X-Remote-User': 'sub' } } })] })).toEqual([]);
+    // every credential field: a claim under its name would reach the upstream as a second credential
+    for (const name of ['Authorization', 'Proxy-Authorization', 'DPoP', 'Cookie', 'Host']) {
+      expect(errors({ routes: [route({ forward: { identity_headers: { [name]: 'sub' } } })] }).map((e) => e.split(':')[0]), name)
+        .toEqual([`routes[0].forward.identity_headers.${name}`]);
+    }
   });
 
   it('an issuer that is not a URL needs jwks_uri', () => {
