@@ -143,11 +143,6 @@ export class HostsCluster {
       `listen: ${a}:${PORTS.nats}`,
       `http: ${a}:${PORTS.monitor}`,
       `jetstream { store_dir: "${store}", max_memory_store: 64MB, max_file_store: 256MB }`,
-      // A cut link leaves the routes' TCP connections open, retransmitting with a backoff that grows
-      // to ~13 s: without pings a route came back that long after the link (b, f). 2 s × 3 unanswered
-      // drops it during the cut; the server redials a configured route every second.
-      'ping_interval: "2s"',
-      'ping_max: 3',
       `cluster { name: portcullis-hosts, listen: ${a}:${PORTS.route}, routes: [${routes.join(', ')}] }`,
       'include ./permissions.conf',
     ].join('\n') + '\n');
