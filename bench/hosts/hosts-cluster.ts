@@ -79,9 +79,8 @@ export class HostsCluster {
     const c = new HostsCluster(topo, mkdtempSync(join(tmpdir(), 'portcullis-hosts-')), opts);
     try {
       c.agent = await AgentClient.start(topo.exec('cli', [process.execPath, join(compiledRoot(), 'bench', 'hosts', 'client-agent.js')]), (s) => c.record('agent', s));
-      await c.startServices();
-      await Promise.all(PROXY_HOSTS.map((h) => c.startNats(h)));
-      await c.waitNatsCluster();
+      // the services and the NATS cluster need nothing of each other: side by side
+      await Promise.all([c.startServices(), Promise.all(PROXY_HOSTS.map((h) => c.startNats(h))).then(() => c.waitNatsCluster())]);
       await Promise.all(PROXY_HOSTS.map((h) => c.startProxy(h)));
       await Promise.all(PROXY_HOSTS.map((h) => c.waitReady(h)));
     } catch (err) {
@@ -176,16 +175,25 @@ export class HostsCluster {
     try { return JSON.parse(o.body) as Record<string, unknown>; } catch { return null; }
   }
 
-  /** The host whose nats-server leads the revocation stream (asked of any live host). */
-  async streamLeader(): Promise<ProxyHost> {
+  /** The host whose nats-server leads the stream named `…suffix` (default the revocation stream; asked of any live host). */
+  async streamLeader(suffix = 'REVOCATIONS'): Promise<ProxyHost> {
     for (const h of PROXY_HOSTS) {
       const j = await this.jsz(h, '?accounts=true&streams=true');
       const accounts = (j?.account_details ?? []) as Array<{ stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }>;
       for (const a of accounts) for (const s of a.stream_detail ?? []) {
-        if (s.name.endsWith('REVOCATIONS') && s.cluster?.leader !== undefined) return s.cluster.leader.replace(/^nats-/, '') as ProxyHost;
+        if (s.name.endsWith(suffix) && s.cluster?.leader !== undefined) return s.cluster.leader.replace(/^nats-/, '') as ProxyHost;
       }
     }
-    throw new Error('no host reports a leader for the revocation stream');
+    throw new Error(`no host reports a leader for the stream …${suffix}`);
+  }
+
+  /** The host whose nats-server leads the JetStream meta group (null when no live host names one). */
+  async metaLeader(): Promise<ProxyHost | null> {
+    for (const h of PROXY_HOSTS) {
+      const leader = ((await this.jsz(h))?.meta_cluster as { leader?: string } | undefined)?.leader;
+      if (typeof leader === 'string' && leader !== '') return leader.replace(/^nats-/, '') as ProxyHost;
+    }
+    return null;
   }
 
   /**

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { machineInfo, machineLine } from '../machine.js';
 import { markdownTable, writeResults } from '../results.js';
 import { HostsCluster } from './hosts-cluster.js';
-import { deployedBus, introspectionOnce, leaderLoss, linkCut, policyPushConverges, propagation, rollingRestart } from './scenarios.js';
+import { policyPushConverges, pushFirstVersion } from './scenario-policy.js';
+import { deployedBus, introspectionOnce, leaderLoss, linkCut, propagation, rollingRestart } from './scenarios.js';
 
 const FULL = { revocations: 200, introspectionTokens: 100, cutTokens: 50, cutMs: 25_000, rps: 200, leaderRevocations: 40 };
 const QUICK = { revocations: 20, introspectionTokens: 20, cutTokens: 10, cutMs: 20_000, rps: 40, leaderRevocations: 10 };
@@ -26,9 +27,11 @@ async function main(): Promise<void> {
     out.propagation = await propagation(c, size.revocations);
     out.introspection = await introspectionOnce(c, size.introspectionTokens);
     out.linkCut = await linkCut(c, size.cutTokens, size.cutMs);
-    out.rollingRestart = await rollingRestart(c, size.rps);
     out.leaderLoss = await leaderLoss(c, size.leaderRevocations, size.rps);
-    // last: it switches every proxy to cluster policy
+    // the rolling restart switches every proxy to cluster policy (version 1), one at a time under load
+    await pushFirstVersion(c);
+    out.rollingRestart = await rollingRestart(c, size.rps);
+    // last: the proxies stay on cluster policy
     out.policyPush = await policyPushConverges(c, size.cutTokens, size.cutMs);
   } catch (err) {
     out.error = (err as Error).message;
@@ -68,7 +71,7 @@ export function markdown(o: Record<string, any>): string { // eslint-disable-lin
     lines.push(markdownTable(['host', 'exit code', 'SIGTERM → exit ms', 'start → ready ms'], e.restarts.map((r: { host: string; exitCode: number; drainMs: number; readyMs: number }) => [r.host, String(r.exitCode), String(r.drainMs), String(r.readyMs)]), [false, true, true, true]), '');
   }
   const f = o.policyPush;
-  if (f !== undefined) lines.push(`**f. policy push** — every proxy switched to cluster policy (version 1, restart → ready ms ${JSON.stringify(f.switchMs)}); version 2 pushed while c was cut off for ${(f.cutMs / 1000).toFixed(1)} s (${f.pushAttempts} push attempt(s)): applied at a and b after ${f.appliedElsewhereMs} ms; after the link came back c served **${f.servedOld}** requests by version 1; answers ${JSON.stringify(f.answers)}; every token refused by version 2 at c after **${f.convergedMs} ms**; \`policy status\` exit ${f.status.code}, versions ${JSON.stringify(f.status.versions)}.`, '');
+  if (f !== undefined) lines.push(`**f. policy push** — every proxy switched to cluster policy (version 1, ${f.switchMs.length === 0 ? 'by the rolling restart' : `restart → ready ms ${JSON.stringify(f.switchMs)}`}); version 2 pushed while ${f.cutHost} was cut off for ${(f.cutMs / 1000).toFixed(1)} s (${f.pushAttempts} push attempt(s)): applied at the others after ${f.appliedElsewhereMs} ms; after the link came back ${f.cutHost} served **${f.servedOld}** requests by version 1; answers ${JSON.stringify(f.answers)}; every token refused by version 2 at ${f.cutHost} after **${f.convergedMs} ms**; \`policy status\` exit ${f.status.code}, versions ${JSON.stringify(f.status.versions)}.`, '');
   return lines.join('\n');
 }
 

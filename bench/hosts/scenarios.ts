@@ -1,13 +1,13 @@
 // The multi-host scenarios (issue 12 a–e), each run against one HostsCluster and returning
 // its figures plus what a test asserts. Sizes are parameters: the CI test runs small ones,
-// `npm run hosts` the full ones. Scenario f switches every proxy to cluster policy: run it last.
+// `npm run hosts` the full ones. Scenario f (cluster policy) lives in scenario-policy.ts.
 import type { HostsCluster, ProxyHost } from './hosts-cluster.js';
 import { PROXY_HOSTS } from './hosts-cluster.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const nowNs = (): bigint => process.hrtime.bigint();
-const msBetween = (from: bigint | string, to: bigint | string): number => Number(BigInt(to) - BigInt(from)) / 1e6;
-const round = (x: number): number => Math.round(x * 100) / 100;
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const nowNs = (): bigint => process.hrtime.bigint();
+export const msBetween = (from: bigint | string, to: bigint | string): number => Number(BigInt(to) - BigInt(from)) / 1e6;
+export const round = (x: number): number => Math.round(x * 100) / 100;
 
 /** p50/p99/max of a sample, ms. */
 export function summary(xs: number[]): { n: number; p50: number; p99: number; max: number } {
@@ -20,11 +20,11 @@ function jtiOf(jwt: string): string {
   return (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as { jti: string }).jti;
 }
 
-async function mint(c: HostsCluster, kind: 'jwt' | 'opaque', count: number): Promise<string[]> {
+export async function mint(c: HostsCluster, kind: 'jwt' | 'opaque', count: number): Promise<string[]> {
   return c.agent.call<string[]>({ cmd: 'mint', control: c.controlUrl, kind, count });
 }
 
-async function statuses(c: HostsCluster, hosts: readonly ProxyHost[], tokens: string[]): Promise<Record<ProxyHost, number[]>> {
+export async function statuses(c: HostsCluster, hosts: readonly ProxyHost[], tokens: string[]): Promise<Record<ProxyHost, number[]>> {
   const r = await c.agent.call<Record<string, number[]>>({ cmd: 'statuses', urls: hosts.map((h) => c.apiUrl(h)), tokens });
   return Object.fromEntries(hosts.map((h) => [h, r[c.apiUrl(h)]!])) as Record<ProxyHost, number[]>;
 }
@@ -165,6 +165,8 @@ interface LoadReport {
 }
 
 export interface LeaderLossResult {
+  /** How long it waited for a whole cluster first (as e does: it may follow b's healed partition), ms, and what it saw meanwhile. */
+  settled: { ms: number; waitedFor: string[] };
   leader: ProxyHost; survivors: ProxyHost[]; revocations: number;
   /** Attempts the admin API needed per revocation made after the kill (1 = accepted at once). */
   attemptsAfterKill: number[];
@@ -185,6 +187,7 @@ export interface LeaderLossResult {
 
 /** c. Kill every process on the host leading the revocation stream under load; revoke at the survivors. */
 export async function leaderLoss(c: HostsCluster, revocations: number, rps: number): Promise<LeaderLossResult> {
+  const settled = await c.waitSettled(); // a stream leader to kill, and no member still catching up from b
   const leader = await c.streamLeader();
   const survivors = PROXY_HOSTS.filter((h) => h !== leader);
   const [revoked, loadTokens] = [await mint(c, 'jwt', revocations), await mint(c, 'jwt', 20)];
@@ -227,7 +230,7 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
   const back = await statuses(c, [leader], revoked);
   const after = await statuses(c, survivors, revoked);
   return {
-    leader, survivors, revocations, attemptsAfterKill, newLeaderMs: nl.ms, newLeader: nl.l,
+    settled, leader, survivors, revocations, attemptsAfterKill, newLeaderMs: nl.ms, newLeader: nl.l,
     refusedAtSurvivors: revoked.filter((_, i) => survivors.every((h) => after[h][i] === 401)).length, refusedAfterMs,
     refusedAtRestarted: back[leader].filter((s) => s === 401).length, restartReadyMs,
     load, survivorFailures, survivorCatchUp503, survivorCatchUp503Retried, survivorOtherFailures: survivorFailures - survivorCatchUp503,
@@ -283,105 +286,4 @@ export async function rollingRestart(c: HostsCluster, rps: number, settleMs = 1_
   }
   const load = await c.agent.call<LoadReport>({ cmd: 'loadStop' });
   return { settled, restarts, load };
-}
-
-// ---- f. cluster-wide policy (hook) -------------------------------------------------------------
-
-export interface PolicyPushResult {
-  /** Every proxy restarted with `cluster.policy.source: cluster` on version 1, all three at once: ms until each is ready. */
-  switchMs: number[];
-  /** `policy push` runs it took (a timeout while JetStream re-elects the bucket's leader is retried). */
-  pushAttempts: number;
-  /** …of which killed after PUSH_ATTEMPT_MS without an answer (the CLI hung). */
-  pushAttemptsKilled: number;
-  /** The last line the CLI wrote for each failed attempt, with its ms ("killed" when it said nothing). */
-  pushFailures: string[];
-  /** Version 2 pushed while c is cut off: first push attempt → a and b refuse the token (403), ms. */
-  appliedElsewhereMs: number;
-  cutMs: number;
-  /** Answers at c by kind after the link came back, until every token got 403 (version 2). */
-  answers: Record<string, number>;
-  /** 200 answers at c after the link came back (served by the old version 1). */
-  servedOld: number;
-  /** Link up → every token refused at c with 403 (version 2 applied), ms; null: not within the deadline. */
-  convergedMs: number | null;
-  /** `portcullis policy status` after it: exit code and each member's version. */
-  status: { code: number | null; versions: number[] };
-}
-
-/** How long scenario f lets one `policy push` attempt run before it kills and retries it, ms. */
-const PUSH_ATTEMPT_MS = 15_000;
-
-/**
- * f. Cluster-wide policy across hosts: every proxy switched to `cluster.policy.source: cluster`
- * (version 1 = the policy of their files, pushed from the client host), then version 2 (the
- * route needs a scope the tokens lack) pushed while c's link is down: a and b apply it; once
- * the link is back c converges on it. Counts what c answered meanwhile.
- */
-export async function policyPushConverges(c: HostsCluster, count: number, cutMs: number): Promise<PolicyPushResult> {
-  const v1 = await c.policyCli(['push', '--by', 'hosts-f'], c.policyDocument(['orders:read']));
-  if (v1.code !== 0) throw new Error(`policy push (version 1) failed: ${v1.stderr}`);
-  c.policySource = 'cluster';
-  // all three at once: no load runs here and nothing is measured across the switch (scenario e
-  // is the one-at-a-time restart under load); one after another cost ~3 × 8 s of the CI test
-  const switchMs = await Promise.all(PROXY_HOSTS.map(async (h) => {
-    const t0 = Date.now();
-    await c.stopProxy(h);
-    await c.startProxy(h);
-    await c.waitReady(h);
-    return Date.now() - t0;
-  }));
-  const tokens = await mint(c, 'jwt', count);
-  const warm = await statuses(c, PROXY_HOSTS, tokens);
-  for (const h of PROXY_HOSTS) if (!warm[h].every((x) => x === 200)) throw new Error(`tokens not served at ${h} under version 1: ${warm[h].join(',')}`);
-  c.link('c', 'down');
-  const cutAt = Date.now();
-  let appliedElsewhereMs: number;
-  let pushAttempts = 0;
-  let pushAttemptsKilled = 0;
-  const pushFailures: string[] = [];
-  try {
-    const pushedAt = Date.now();
-    // as an operator would: retry while JetStream elects a new leader for the bucket (its leader
-    // may have been c's server); `--base 1` makes a retry after a lost acknowledgement safe
-    // (refused as stale when version 2 was written after all)
-    // An attempt is given PUSH_ATTEMPT_MS, then killed and retried: each of the CLI's steps is bounded
-    // by 5 s (connect, each JetStream request), yet with c cut off the first attempt hung silently
-    // until it was killed at the old 30 s limit in the runs of 2026-12-06 (where it hangs: not known yet).
-    for (let attempt = 1; ; attempt++) {
-      const attemptAt = Date.now();
-      const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']), PUSH_ATTEMPT_MS);
-      if (v2.code === 0 || /stale base/.test(v2.stderr)) { pushAttempts = attempt; break; }
-      if (v2.code === null) pushAttemptsKilled++;
-      pushFailures.push(`${Date.now() - attemptAt} ms: ${v2.code === null ? 'killed' : v2.stderr.trim().split('\n').at(-1)?.slice(0, 200)}`);
-      // 120 s: one clean-clone CI run still saw TIMEOUT after 60 s (the bucket's new leader; 4 attempts alone)
-      if (Date.now() - pushedAt > 120_000) throw new Error(`policy push (version 2) failed for 120 s (${attempt} attempts): ${v2.stderr}`);
-      await sleep(500);
-    }
-    for (;;) {
-      const s = await statuses(c, ['a', 'b'], tokens);
-      if ([...s.a, ...s.b].every((x) => x === 403)) break;
-      if (Date.now() - pushedAt > 30_000) throw new Error(`version 2 not applied at a and b within 30 s: ${JSON.stringify(s)}`);
-      await sleep(50);
-    }
-    appliedElsewhereMs = Date.now() - pushedAt;
-    const left = cutMs - (Date.now() - cutAt);
-    if (left > 0) await sleep(left);
-  } catch (err) {
-    c.link('c', 'up');
-    throw err;
-  }
-  const sweep = c.agent.call<{ counts: Record<string, number>; served: number; firstAnswer: string | null; all401: string | null }>({ cmd: 'sweep', url: c.apiUrl('c'), tokens, timeoutMs: 90_000, until: 403 });
-  await sleep(500);
-  const upAt = nowNs();
-  c.link('c', 'up');
-  const s = await sweep;
-  let status = await c.policyCli(['status', '--json']);
-  for (let i = 0; i < 10 && status.code !== 0; i++) { await sleep(1_000); status = await c.policyCli(['status', '--json']); }
-  let versions: number[] = [];
-  try { versions = (JSON.parse(status.stdout) as { members: Array<{ version: number }> }).members.map((m) => m.version); } catch { /* reported as is */ }
-  return {
-    switchMs, pushAttempts, pushAttemptsKilled, pushFailures, appliedElsewhereMs, cutMs: Date.now() - cutAt, answers: s.counts, servedOld: s.served,
-    convergedMs: s.all401 === null ? null : round(msBetween(upAt, s.all401)), status: { code: status.code, versions },
-  };
 }
