@@ -1,6 +1,8 @@
-// Runs before every test file (vitest setupFiles): hooks that every file needs, here the
-// removal of the temporary directories the helpers created for it.
+// Runs before every test file (vitest setupFiles): hooks that every file needs, here killing the
+// proxies and CLI runs it left running and removing the temporary directories the helpers created for it.
 import { afterAll } from 'vitest';
+import { killLeftChildren } from './helpers/reaper.js';
 import { removeTempDirs } from './helpers/temp-dirs.js';
 
-afterAll(() => { removeTempDirs(); });
+// registered first, so run last: after the file's own afterAll hooks stopped what they track
+afterAll(() => { killLeftChildren(); removeTempDirs(); });

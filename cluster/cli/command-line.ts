@@ -62,7 +62,9 @@ function unknownOption(config: ParseArgsConfig): string {
   const known = Object.keys(config.options ?? {});
   const args = config.args ?? process.argv.slice(2);
   const name = args.map((a) => a.split('=')[0]!).find((a) => a.startsWith('-') && a !== '--' && !isKnown(a, config)) ?? '';
-  if (!/^--?[a-z][a-z0-9-]{0,31}$/i.test(name)) return 'Unknown option (not shown: it may be a token or a secret); the options are listed below';
+  // an option word: lowercase letters and hyphens (no option has a digit), or one letter after a single dash —
+  // before, `-eyJhbGciOiJIUzI1NiJ9` or a 32-digit hex token after `--` (no dot) was echoed as the "option"
+  if (!/^(--[a-z][a-z-]{0,31}|-[a-z])$/i.test(name) || (name.startsWith('--') && name !== name.toLowerCase())) return 'Unknown option (not shown: it may be a token or a secret); the options are listed below';
   const bare = name.replace(/^--?/, '');
   const near = known.filter((k) => k !== 'help' && distance(bare.toLowerCase(), k) <= (k.length > 5 ? 2 : 1));
   return near.length === 1 ? `Unknown option '${name}': did you mean --${near[0]}?` : `Unknown option '${name}'; the options are listed below`;

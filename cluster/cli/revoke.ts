@@ -101,7 +101,12 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   const settings = clusterSettings(config?.cluster);
   if (adminUrl === undefined && settings.nats !== null) {
     // the file's issuers are the policy unless the cluster holds it (then members check on their admin API only)
-    await publishOnNats(request, settings, config!.cluster.policy?.source === 'cluster' ? undefined : configuredIssuers(config!), lingerFor(config) / 2);
+    const fromCluster = config!.cluster.policy?.source === 'cluster';
+    // an --issuer nothing here can check: a typo would be published, stored and revoke nothing while the CLI said "revoked"
+    if (fromCluster && values.issuer !== undefined) {
+      throw new UsageError(`revoke: --issuer cannot be checked against ${String(values.config)}: it takes its policy (and issuers) from the cluster (cluster.policy.source: cluster); give --admin URL so a member checks it, or leave --issuer out to revoke for every issuer`);
+    }
+    await publishOnNats(request, settings, fromCluster ? undefined : configuredIssuers(config!), lingerFor(config) / 2);
     return;
   }
   const base = adminUrl ?? `http://${loopbackFor(config!.admin.listen.host)}:${config!.admin.listen.port}`;

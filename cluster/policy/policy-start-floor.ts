@@ -31,16 +31,27 @@ export interface StartFloors { readonly stateFile: number; readonly peers: PeerV
 export type StartVerdict = { readonly kind: 'take' } | { readonly kind: 'older'; readonly floor: number; readonly by: string; readonly instead: StoredValue | null };
 
 /**
- * Listen on `<p>.members` from now; resolves after `ms` with the highest version a peer runs.
- * Null when none was heard, on a bus error, and without a bus key (an unsealed heartbeat proves nothing).
+ * How long a member that heard no peer within its own `peerWaitMs` listens in all, ms: one and a half of the
+ * default period, which every earlier release beat at. A peer's period is its own setting: before, a member
+ * with `heartbeat_ms: 100` listened 150 ms, missed its peer beating every second, and took an old version
+ * copied back onto `current` (with the history flushed) — the rollback the peers' floor is there to stop.
  */
-export function listenForPeers(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number): Promise<PeerVersion | null> {
-  if (auth === null) return Promise.resolve(null);
-  return collectMemberStatus(nc, prefix, auth, ms).then((rows) => {
+export const PEER_WAIT_ALONE_MS = 1_500;
+
+/**
+ * Listen on `<p>.members` from now; resolves after `ms` with the highest version a peer runs — when none
+ * was heard by then, after PEER_WAIT_ALONE_MS in all. Null when none was heard, on a bus error, and without
+ * a bus key (an unsealed heartbeat proves nothing).
+ */
+export async function listenForPeers(nc: NatsConnection, prefix: string, auth: BusAuth | null, ms: number): Promise<PeerVersion | null> {
+  if (auth === null) return null;
+  const heard = async (wait: number): Promise<PeerVersion | null> => collectMemberStatus(nc, prefix, auth, wait).then((rows) => {
     let best: PeerVersion | null = null;
     for (const r of rows.values()) if (r.version > (best?.version ?? 0)) best = { version: r.version, digest: r.digest, member: r.member };
     return best;
   }, () => null);
+  const first = await heard(ms);
+  return first !== null || ms >= PEER_WAIT_ALONE_MS ? first : heard(PEER_WAIT_ALONE_MS - ms);
 }
 
 /** The version inside an authentic payload, from the first bytes of its gzip (an entry's JSON starts `{"v":1,"version":N,`); a full decode otherwise; 0 when unreadable. */

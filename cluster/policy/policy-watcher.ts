@@ -24,6 +24,9 @@ import type { PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier 
 
 export type { ApplyResult, PolicyApplier, PolicyWatcherOptions, RefusalReason, StatusCarrier } from './policy-watcher-contract.js';
 
+/** How a member's status error about another policy under its own version number starts. */
+const TWIN = 'the bucket holds version';
+
 export class PolicyWatcher {
   readonly settings: ClusterSettings;
   readonly bucket: string;
@@ -257,9 +260,20 @@ export class PolicyWatcher {
       }
     }
     if (a !== null && e.version <= a.version) {
-      if (e.version === a.version && e.digest === a.digest) { this.from = 'bus'; return; } // the version we run (e.g. from the state file)
+      if (e.version === a.version && e.digest === a.digest) { // the version we run (e.g. from the state file)
+        this.from = 'bus';
+        if (this.lastError?.startsWith(TWIN) === true) { this.lastError = null; this.report(); }
+        return;
+      }
       this.counters.ignored.not_newer = (this.counters.ignored.not_newer ?? 0) + 1;
-      this.opts.logger.warn({ version: e.version, active: a.version }, 'policy: bucket entry ignored (not newer than the active version)');
+      this.opts.logger.warn({ version: e.version, active: a.version, digest: e.digest, active_digest: a.digest }, 'policy: bucket entry ignored (not newer than the active version)');
+      // One number, two policies (pushes racing, a re-created bucket): not newer, so not applied (a bucket writer
+      // without the key could switch between them), but said — before, this member ran its own under the number
+      // its restarted peers ran the other under, with no error in its status, GET /policy or heartbeat.
+      if (e.version === a.version) {
+        this.lastError = `${TWIN} ${e.version} with digest ${e.digest.slice(0, 12)}, not the ${a.digest.slice(0, 12)} this member runs (two pushes of one version, or a re-created bucket); keeping it — push a new version so every member runs one policy`;
+        this.report();
+      }
       return;
     }
     const verdict = checked.verdict;

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { reap } from './reaper.js';
 
 const CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
@@ -93,7 +94,8 @@ class ServerProcess implements NatsServer {
   get monitorPort(): number { return this.ports.monitorPort; }
 
   spawn(): void {
-    const p = spawn(this.bin, ['-c', this.configFile, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
+    // reaped too: the exit hook below does not run when this test process is killed
+    const p = reap(spawn(this.bin, ['-c', this.configFile, ...this.extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } }));
     p.stdout!.on('data', (c: Buffer) => { this.out += c.toString(); });
     p.stderr!.on('data', (c: Buffer) => { this.out += c.toString(); });
     live.add(p);

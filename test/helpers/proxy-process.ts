@@ -8,6 +8,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stringify } from 'yaml';
+import { reap } from './reaper.js';
 import { tempDir } from './temp-dirs.js';
 import { waitFor } from './wait.js';
 
@@ -46,7 +47,7 @@ export function writeConfig(config: unknown): string {
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   ensureBuilt();
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = reap(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
@@ -63,10 +64,11 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
   const configPath = opts.configPath ?? writeConfig(config);
   const argv = [...(opts.nodeArgs ?? []), CLI, 'serve', '--config', configPath, ...(opts.args ?? [])];
   const wrap = opts.wrap ?? [];
-  const proc = spawn(wrap[0] ?? process.execPath, wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...argv] : argv, {
+  // dies with the test file even when the test or hook that started it fails before stopping it
+  const proc = reap(spawn(wrap[0] ?? process.execPath, wrap.length > 0 ? [...wrap.slice(1), process.execPath, ...argv] : argv, {
     env: { ...process.env, ...ADMIN_ENV, ...(opts.env ?? {}) }, // baseConfig names the admin token variable: a config naming an unset one does not start
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  }));
   let out = '';
   let stdout = '';
   proc.stdout!.on('data', (d) => { out += d; stdout += d; });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { ADMIN_TOKEN, BUS_ENV, BUS_AUTH, ADMIN_ENV, ROOT } from '../helpers/proxy-process.js';
+import { reap } from '../helpers/reaper.js';
 import type { AuthServer } from '../../cluster/cli/demo/auth-server.js';
 
 const previous = process.env.PORTCULLIS_PREVIOUS_ROOT;
@@ -33,7 +34,7 @@ export function writeCfg(config: unknown): string {
 export async function startMember(name: string, build: 'old' | 'new', config: unknown, args: string[] = [], configPath?: string): Promise<Member> {
   const path = configPath ?? writeCfg(config);
   const cli = build === 'old' ? OLD_CLI : NEW_CLI;
-  const proc = spawn(process.execPath, [cli, 'serve', '--config', path, ...args], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = reap(spawn(process.execPath, [cli, 'serve', '--config', path, ...args], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });

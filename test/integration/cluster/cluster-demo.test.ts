@@ -1,7 +1,7 @@
 // `portcullis cluster-demo` (npm run cluster) against a real nats-server: the revocation at
 // instance 1 must be refused at instances 2 and 3; then Ctrl-C, as a terminal sends it (SIGINT to
 // the whole process group), stops the instances before nats-server and ends with `stopped`.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { natsServerBinary } from '../../helpers/nats.js';
 import { CLI } from '../../helpers/proxy-process.js';
@@ -29,7 +29,11 @@ describe('cluster-demo', () => {
       expect(stdout.slice(upTo) + stderr).not.toContain('NATS connection lost');
       expect(stdout.trimEnd().split('\n').pop()).toBe('stopped');
     } finally {
+      // nats-server leads its own group: killing the CLI's group alone (a failed test) left it running
+      let children: number[] = [];
+      try { children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(p.pid)]).toString().trim().split(/\s+/).filter((x) => x !== '').map(Number); } catch { /* none left */ }
       try { process.kill(-p.pid!, 'SIGKILL'); } catch { /* already gone */ }
+      for (const pid of children) { try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ } }
     }
   }, 60_000);
 });

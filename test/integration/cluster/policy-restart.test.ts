@@ -15,6 +15,7 @@ import { tempDir } from '../../helpers/temp-dirs.js';
 import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, readyz, statusOf, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
+import { reap } from '../../helpers/reaper.js';
 
 describe('cluster policy: start-up without NATS, and workers', () => {
   let servers: BusServers;
@@ -96,7 +97,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     const { nats, as } = servers;
     const adminPort = await freePort();
     const cfgPath = writeConfig({ ...localConfig([nats.url], prefix, {}, {}, QUICK_BEAT), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
-    const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = reap(spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     proc.stdout.on('data', (d) => { out += d; });
     proc.stderr.on('data', (d) => { out += d; });

@@ -12,6 +12,7 @@ import { CLI, startProxy, writeConfig, type ProxyProcess } from '../../helpers/p
 import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, pushPolicies, readyz, statusOf, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
+import { reap } from '../../helpers/reaper.js';
 
 describe('cluster policy: an old authentic version copied back, and a member that starts without a state file', () => {
   let servers: BusServers;
@@ -69,7 +70,7 @@ describe('cluster policy: an old authentic version copied back, and a member tha
     const cliConfig = writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT));
     const adminPort = await freePort();
     const cfgPath = writeConfig({ ...localConfig([nats.url], prefix, {}, {}, QUICK_BEAT), admin: { listen: { host: '127.0.0.1', port: adminPort }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } });
-    const proc = spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = reap(spawn(process.execPath, [CLI, 'serve', '--config', cfgPath], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     proc.stdout.on('data', (d) => { out += d; });
     proc.stderr.on('data', (d) => { out += d; });

@@ -107,6 +107,8 @@ describe('direct revocation push between three members', () => {
       ['unsigned', encodeDirectFrame(subject, payload)],
       // authentic, but not a revocation subject: the direct port carries revocations only
       ['subject', encodeDirectFrame(subj.members, rightKey.seal(subj.members, payload))],
+      // authentic and sealed for the subject it names, but a jti revocation on the sub subject: a frame's kind is its subject's
+      ['subject', encodeDirectFrame(subj.revocation('sub'), rightKey.seal(subj.revocation('sub'), payload))],
       // sealed for another subject than the frame names: the MAC is bound to the subject
       ['bad_mac', encodeDirectFrame(subj.revocation('sub'), rightKey.seal(subject, payload))],
       // a captured frame replayed after the freshness window (max_age_ms, 30 s)

@@ -2,7 +2,8 @@
 // `portcullis revoke --issuer`) matches no token the proxy accepts: it was stored (201, "revoked")
 // and revoked nothing. Refused 400 naming the field and the configured issuers — checked against
 // the member's current config (a reload that adds the issuer makes it valid), one process and
-// --workers 2, and by the CLI before it publishes on NATS (it has the config).
+// --workers 2, and by the CLI before it publishes on NATS (it has the config); a file whose policy is the
+// cluster's has no issuers to check against: the CLI refuses --issuer there.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, baseConfig, reloadWith, runCli, startProxy, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { deadPort, fixtureIssuer, startFixtureJwks, type ScriptedUpstream } from '../../helpers/upstreams.js';
@@ -74,6 +75,20 @@ describe('portcullis revoke --issuer with an issuer nobody configured', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/issuer: .*not-configured\.example/);
     expect(r.stderr).toContain(TEST_ISSUER);
+    expect(r.stderr).not.toMatch(/ECONNREFUSED|cannot reach|connect/i);
+  }, 30_000);
+
+  it('on NATS with a local part only (cluster.policy.source: cluster): --issuer, which nothing there can check, is refused before connecting (regression)', async () => {
+    // before: published unchecked — a mistyped issuer was stored, revoked nothing, and the CLI said "revoked"
+    const dead = await deadPort();
+    const file = writeConfig({
+      admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
+      cluster: { nats: { servers: [`nats://127.0.0.1:${dead}`] }, auth: BUS_AUTH, policy: { source: 'cluster' } },
+    });
+    const r = await runCli(['revoke', '--config', file, '--sub', 'frank', '--issuer', OTHER], { ...ADMIN_ENV, ...BUS_ENV });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--issuer cannot be checked against');
+    expect(r.stderr).toContain('give --admin URL so a member checks it');
     expect(r.stderr).not.toMatch(/ECONNREFUSED|cannot reach|connect/i);
   }, 30_000);
 });

@@ -26,4 +26,15 @@ describe.concurrent('a mistyped option', () => {
     expect(r.stderr).not.toContain('eyJ');
     expect(r.stderr.split('\n')[0]).toBe('portcullis: revoke: Unknown option (not shown: it may be a token or a secret); the options are listed below');
   });
+
+  it.each([
+    ['a token pasted after one dash', '-eyJhbGciOiJIUzI1NiJ9'],
+    ['an opaque hex token after two', '--a3f9c0d18e7b6a5f4e3d2c1b0a9f8e7d'],
+    ['a short group with a token in it', '-tQk9fZ7pL0aB3cD'],
+  ])('%s is not echoed (regression)', async (_what, arg) => {
+    const r = await runCli(['revoke', arg, '--admin', 'http://127.0.0.1:9']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toContain(arg.replace(/^-+/, '').slice(1));
+    expect(r.stderr.split('\n')[0]).toBe('portcullis: revoke: Unknown option (not shown: it may be a token or a secret); the options are listed below');
+  });
 });

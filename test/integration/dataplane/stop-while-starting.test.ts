@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, CLI, runCli, writeConfig } from '../../helpers/proxy-process.js';
 import { workerPids } from '../../helpers/worker-processes.js';
+import { reap } from '../../helpers/reaper.js';
 
 let echo: EchoUpstream;
 
@@ -20,7 +21,7 @@ afterAll(async () => { await echo?.close(); });
 describe('SIGTERM to the primary while the workers boot', () => {
   it('stops the booting workers, exits 0, and prints no crash trace', async () => {
     const config = writeConfig(baseConfig(echo.url, { log: { level: 'info', access: false } }));
-    const proc = spawn(process.execPath, [CLI, 'serve', '--config', config, '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = reap(spawn(process.execPath, [CLI, 'serve', '--config', config, '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let output = '';
     proc.stdout.on('data', (d) => { output += d; });
     proc.stderr.on('data', (d) => { output += d; });

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI, writeConfig, ADMIN_ENV, BUS_AUTH, BUS_ENV } from '../../helpers/proxy-process.js';
 import { deadPort } from '../../helpers/upstreams.js';
 import { waitFor } from '../../helpers/wait.js';
+import { reap } from '../../helpers/reaper.js';
 
 let proc: ChildProcess | null = null;
 afterEach(() => { if (proc !== null && proc.exitCode === null) proc.kill('SIGKILL'); proc = null; });
@@ -26,7 +27,7 @@ describe('signals while starting', () => {
   // With workers the primary waits out the bus's start_timeout_ms before forking them: seconds
   // between reading the config and "listening" in which a SIGHUP used to end the process.
   it('SIGHUP before "listening" → it starts, then reloads every worker', async () => {
-    proc = spawn(process.execPath, [CLI, 'serve', '--config', await slowStartConfig(), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV, ...BUS_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = reap(spawn(process.execPath, [CLI, 'serve', '--config', await slowStartConfig(), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV, ...BUS_ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => { out += d; });
     proc.stderr!.on('data', (d: Buffer) => { out += d; });

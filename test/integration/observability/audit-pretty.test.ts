@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, CLI, baseConfig, writeConfig } from '../../helpers/proxy-process.js';
 import { waitFor } from '../../helpers/wait.js';
+import { reap } from '../../helpers/reaper.js';
 
 let echo: EchoUpstream;
 let proc: ChildProcess;
@@ -18,7 +19,7 @@ const jsonLines = (): Array<Record<string, unknown>> => out.split('\n').filter((
 beforeAll(async () => {
   echo = await startEchoUpstream();
   const config = writeConfig(baseConfig(echo.url, { log: { level: 'info', format: 'pretty', access: false } }));
-  proc = spawn(process.execPath, [CLI, 'serve', '--config', config], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc = reap(spawn(process.execPath, [CLI, 'serve', '--config', config], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', 'pipe', 'pipe'] }));
   proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
   // pino-pretty writes the listening line's fields one per line: `    adminPort: 41234`

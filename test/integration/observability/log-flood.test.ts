@@ -13,6 +13,7 @@ import { startProxy, baseConfig, writeConfig, ADMIN_ENV, ADMIN_TOKEN, CLI, type 
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { waitFor } from '../../helpers/wait.js';
+import { reap } from '../../helpers/reaper.js';
 
 const FLOOD = 1_000;
 
@@ -125,7 +126,7 @@ describe('serve --workers 2 into a pipe', () => {
     // the read end first, non-blocking: opening the write end then does not wait for a reader
     const reader = new Socket({ fd: openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
     const fd = openSync(fifo, 'w');
-    const proc = spawn(process.execPath, [CLI, 'serve', '--config', writeConfig(baseConfig(echo.url)), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', fd, 'inherit'] });
+    const proc = reap(spawn(process.execPath, [CLI, 'serve', '--config', writeConfig(baseConfig(echo.url)), '--workers', '2'], { env: { ...process.env, ...ADMIN_ENV }, stdio: ['ignore', fd, 'inherit'] }));
     closeSync(fd);
     let out = '';
     reader.on('data', (d) => { out += d; });
