@@ -1,9 +1,12 @@
 // Scenario `startup`: how long the CLI takes to start — `--help`, `check-config FILE` to exit,
 // `serve` (and `serve --workers 2`) to its "listening" log line (a config without issuers: no JWKS
-// fetch), `dev` to its printed token — wall ms and CPU ms of the process tree, median of
+// fetch), the same with one issuer (JWKS from a local server) to `/readyz` 200, `dev` to its printed token — wall ms and CPU ms of the process tree, median of
 // repeated runs, this build beside another built checkout (PORTCULLIS_BENCH_BASELINE) when given,
 // interleaved run by run so both see the same machine. The test suite starts the CLI ~1000 times.
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +22,11 @@ admin: { listen: { host: 127.0.0.1, port: 0 }, token_env: PT_BENCH_ADMIN }
 upstreams: { app: { targets: ["http://127.0.0.1:9"] } }
 routes: [{ name: all, match: { path: "/*" }, upstream: app, auth: none }]
 `;
+/** CONFIG plus one issuer whose JWKS `jwksUrl` serves, and the route requiring its tokens: what most tests and operators start. */
+function issuerConfig(jwksUrl: string): string {
+  return CONFIG.replace('auth: none', 'auth: {}') + `issuers: { bench: { issuer: "https://issuer.bench", jwks_uri: "${jwksUrl}", discovery: false, audiences: [bench], algorithms: [RS256] } }\n`;
+}
+
 /** A run that has not exited (or listened) by then is a failure, not a number. */
 const RUN_LIMIT_MS = 60_000;
 
@@ -41,14 +49,24 @@ interface Run { readonly wallMs: number; readonly cpuMs: number | null }
  * Milliseconds from spawn to exit, or to the line that says it is up (then SIGTERM and wait for the
  * exit); CPU ms of the process tree to its exit.
  */
-async function timeRun(cli: string, args: readonly string[], upLine: string | null): Promise<Run> {
+async function timeRun(cli: string, args: readonly string[], upLine: string | null, ready = false): Promise<Run> {
   const cpu0 = childrenCpuMs();
-  const wallMs = await timeWall(cli, args, upLine);
+  const wallMs = await timeWall(cli, args, upLine, ready);
   const cpu1 = childrenCpuMs();
   return { wallMs, cpuMs: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
 }
 
-function timeWall(cli: string, args: readonly string[], upLine: string | null): Promise<number> {
+/** Status of GET /readyz on the admin port (0 when it cannot connect). */
+function readyzStatus(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const q = request({ host: '127.0.0.1', port, path: '/readyz' }, (r) => { r.resume(); r.on('end', () => resolve(r.statusCode ?? 0)); });
+    q.on('error', () => resolve(0));
+    q.end();
+  });
+}
+
+/** `ready`: after the up line, poll the admin port it names until /readyz answers 200 (keys loaded). */
+function timeWall(cli: string, args: readonly string[], upLine: string | null, ready = false): Promise<number> {
   const untilListening = upLine !== null;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -58,11 +76,18 @@ function timeWall(cli: string, args: readonly string[], upLine: string | null): 
     const limit = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`portcullis ${args.join(' ')}: no ${untilListening ? 'listening line' : 'exit'} in ${RUN_LIMIT_MS} ms`)); }, RUN_LIMIT_MS);
     p.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (upLine !== null && listenedAt === null && out.includes(upLine)) { listenedAt = performance.now() - t0; p.kill('SIGTERM'); }
+      if (upLine === null || listenedAt !== null || !out.includes(upLine)) return;
+      listenedAt = -1;
+      const admin = /"adminPort":(\d+)/.exec(out.slice(Math.max(0, out.indexOf(upLine) - 400)));
+      void (async () => {
+        while (ready && admin !== null && await readyzStatus(Number(admin[1])) !== 200) await new Promise((r) => setTimeout(r, 10));
+        listenedAt = performance.now() - t0;
+        p.kill('SIGTERM');
+      })();
     });
     p.on('close', (code) => {
       clearTimeout(limit);
-      if (untilListening && listenedAt !== null) resolve(listenedAt);
+      if (untilListening && listenedAt !== null && listenedAt >= 0) resolve(listenedAt);
       else if (untilListening) reject(new Error(`serve exited ${code} before listening`));
       else if (code === 0) resolve(performance.now() - t0);
       else reject(new Error(`portcullis ${args.join(' ')} exited ${code}`));
@@ -74,6 +99,12 @@ export async function startup(opts: ScenarioOptions): Promise<ScenarioReport> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-startup-'));
   const config = join(dir, 'portcullis.yaml');
   writeFileSync(config, CONFIG);
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwks = JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'RS256', use: 'sig' }] });
+  const jwksServer = createServer((_q, r) => { r.writeHead(200, { 'content-type': 'application/json' }).end(jwks); });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  const issuerFile = join(dir, 'portcullis-issuer.yaml');
+  writeFileSync(issuerFile, issuerConfig(`http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`));
   const builds: Array<{ name: string; cli: string }> = [{ name: 'this build', cli: cliPath() }];
   const skipped: Record<string, string> = {};
   const base = process.env[BASELINE_ENV];
@@ -82,12 +113,14 @@ export async function startup(opts: ScenarioOptions): Promise<ScenarioReport> {
     if (existsSync(cli)) builds.push({ name: 'baseline', cli }); else skipped.baseline = `${cli} missing: build that checkout first`;
   }
   const listening = '"msg":"listening"';
-  const commands: Array<{ name: string; args: string[]; upLine: string | null }> = [
+  const commands: Array<{ name: string; args: string[]; upLine: string | null; ready?: boolean }> = [
     { name: '--help', args: ['--help'], upLine: null },
     { name: 'check-config', args: ['check-config', config], upLine: null },
     { name: 'serve → listening', args: ['serve', '--config', config], upLine: listening },
     // the primary logs "listening" once every worker reported ready
     { name: 'serve --workers 2 → listening', args: ['serve', '--workers', '2', '--config', config], upLine: listening },
+    { name: 'serve, one issuer → /readyz 200', args: ['serve', '--config', issuerFile], upLine: listening, ready: true },
+    { name: 'serve --workers 2, one issuer → /readyz 200', args: ['serve', '--workers', '2', '--config', issuerFile], upLine: listening, ready: true },
     { name: 'dev → token printed', args: ['dev', '--port', '0'], upLine: 'export TOKEN=' },
   ];
   const runs = opts.quick ? 3 : opts.rounds * 3;
@@ -98,7 +131,7 @@ export async function startup(opts: ScenarioOptions): Promise<ScenarioReport> {
     for (let i = 0; i < runs; i++) {
       for (const b of i % 2 === 0 ? builds : [...builds].reverse()) {
         for (const c of commands) {
-          const r = await timeRun(b.cli, c.args, c.upLine);
+          const r = await timeRun(b.cli, c.args, c.upLine, c.ready);
           (ms[`${b.name}|${c.name}`] ??= []).push(r.wallMs);
           if (r.cpuMs !== null) (cpu[`${b.name}|${c.name}`] ??= []).push(r.cpuMs);
         }
@@ -106,6 +139,7 @@ export async function startup(opts: ScenarioOptions): Promise<ScenarioReport> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    jwksServer.close();
   }
   const summary: Record<string, Record<string, number>> = {};
   const rows = commands.map((c) => [cell(c.name), ...builds.flatMap((b) => {
@@ -118,7 +152,7 @@ export async function startup(opts: ScenarioOptions): Promise<ScenarioReport> {
   })]);
   const load = Math.max(load0, loadavg()[0]!);
   return {
-    scenario: 'startup', quick: opts.quick, flags: { runs, config: 'auth none, no issuers' },
+    scenario: 'startup', quick: opts.quick, flags: { runs, config: 'auth none, no issuers; "one issuer": the same plus one RS256 issuer, JWKS from a local server, route auth {}' },
     cpuPlan: cpuPlan(availableParallelism()), peers: {}, skipped, rounds: { ...ms, ...Object.fromEntries(Object.entries(cpu).map(([k, v]) => [`${k} (CPU ms)`, v])) }, summary,
     warnings: load > 1 ? [`load average ${load.toFixed(1)} during the run: other processes shared the CPU`] : [],
     table: markdownTable(['command (median ms)', ...builds.flatMap((b) => [`${b.name} wall`, `${b.name} CPU`])], rows, [false, ...builds.flatMap(() => [true, true])]),

@@ -5,7 +5,8 @@
 // Counters and histograms stay monotonic: a worker's last answer stands in for it while it is
 // silent, and is carried into every later scrape once it exited (its replacement starts at 0).
 import type { Worker } from 'node:cluster';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { aggregatorRegistry } from '../../node/metrics/index.js';
 
 /** prom-client's message types (lib/cluster.js); the worker side is prom-client's own listener. */
 const REQUEST = 'prom-client:getMetricsReq';
@@ -117,7 +118,7 @@ export class MetricsGather {
         for (const w of waiting) { const l = this.#last.get(w); if (l !== undefined && l.length > 0) parts.push(l); }
         if (this.#retired.size > 0) parts.push([...this.#retired.values()]);
         let text: Promise<string>;
-        try { text = parts.length === 0 ? Promise.resolve('') : AggregatorRegistry.aggregate(parts).metrics(); } catch (err) { text = Promise.reject(err); } // finish runs in IPC/exit handlers: never throw there
+        try { text = parts.length === 0 ? Promise.resolve('') : aggregatorRegistry().aggregate(parts).metrics(); } catch (err) { text = Promise.reject(err); } // finish runs in IPC/exit handlers: never throw there
         void text.then((t) => resolve({ text: t, asked, answered: pending.answered }), () => resolve({ text: '', asked, answered: 0 }));
       };
       for (const w of workers) {

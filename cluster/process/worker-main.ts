@@ -10,6 +10,7 @@ import type { IssuerReadiness } from './worker-slots.js';
 import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './worker-reload.js';
 import { answerWorkerAdmin } from './worker-admin.js';
 import { toPrimary } from '../transport/index.js';
+import { aggregatorRegistry } from '../../node/metrics/index.js';
 
 /** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
 export async function runWorker(argv: string[]): Promise<void> {
@@ -47,7 +48,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   // the primary owns the cluster policy watcher: it says when auth routes wait for the policy
   let policyHold = boot.hold;
   const inst = await runInstance(config, values.config!, logger, false, 'worker', boot.version, null, boot.policy, () => policyHold, started);
-  const { AggregatorRegistry } = await import('prom-client');
+  const AggregatorRegistry = aggregatorRegistry();
   AggregatorRegistry.setRegistries([inst.metrics.registry]);
   // prom-client installs the worker-side listener that answers the primary's
   // metrics requests only in the AggregatorRegistry constructor; without it the

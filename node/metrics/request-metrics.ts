@@ -2,7 +2,7 @@
 // route's entry, no allocation per request, no prom-client call) and turned into
 // Prometheus families at scrape time. Components register their counters via addSource();
 // component-collector.ts sorts them into real families.
-import { Registry, Counter, Gauge } from 'prom-client';
+import { Registry, Counter, Gauge } from './prom-parts.js';
 import { ComponentCollector, type MetricSource } from './component-collector.js';
 import { histogramSamples, ScrapedFamily, type Sample } from './scraped-family.js';
 
