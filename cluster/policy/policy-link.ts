@@ -6,7 +6,7 @@ import type { Config } from '../../node/config/index.js';
 import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/index.js';
 import type { ClusterSettings } from '../revocation/index.js';
-import { nats as natsModule, natsConnectionOptions } from '../transport/index.js';
+import { MEMBER_LIVENESS, nats as natsModule, natsConnectionOptions } from '../transport/index.js';
 import type { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { listenForPeers, peerWaitMs, type PeerVersion } from './policy-start-floor.js';
@@ -51,7 +51,7 @@ export class PolicyLink {
     if (nats === null) return;
     const opts = natsConnectionOptions(nats, `portcullis policy ${memberId}`);
     try {
-      this.nc = await natsModule().connect({ ...opts, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      this.nc = await natsModule().connect({ ...opts, ...MEMBER_LIVENESS, waitOnFirstConnect: true, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     } catch (err) {
       if (!this.closed) this.logger.error({ err: String(err) }, 'policy: cannot connect to NATS');
       return;

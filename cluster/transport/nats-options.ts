@@ -28,6 +28,14 @@ export function shownServers(servers: readonly string[]): string {
 }
 
 /**
+ * How a long-lived member connection finds out its server went silent: a ping every 5 s, gone after 2
+ * unanswered (~10–15 s), and at most 2 s per connect attempt, so a reconnect does not sit on a server
+ * that swallows packets. nats.js's defaults (a ping every 2 min, 20 s per attempt) kept a connection on
+ * a frozen or cut-off server for minutes. Every connection a member keeps open uses these.
+ */
+export const MEMBER_LIVENESS = { timeout: 2_000, pingInterval: 5_000, maxPingOut: 2 } as const;
+
+/**
  * Build nats.js connection options. Throws an Error naming the config path when a
  * referenced environment variable is unset or the creds file cannot be read.
  */

@@ -3,6 +3,7 @@
 // subscriptions across reconnects and reports connected/disconnected.
 import type { ConnectionOptions, NatsConnection, Subscription } from 'nats';
 import { nats } from './nats-module.js';
+import { MEMBER_LIVENESS } from './nats-options.js';
 import { LocalDispatcher } from './local-dispatcher.js';
 import { ReplyInbox, type ReplyValidator } from './reply-inbox.js';
 import { busError, type IncomingHandler, type Transport, type TransportLogger, type TransportStatus } from './transport.js';
@@ -195,9 +196,7 @@ export class NatsTransport implements Transport {
         waitOnFirstConnect: false,
         maxReconnectAttempts: -1,
         reconnectDelayHandler: () => this.backoff(),
-        timeout: 2_000,
-        pingInterval: 5_000,
-        maxPingOut: 2,
+        ...MEMBER_LIVENESS,
       });
     } catch (err) {
       this.counters.bus_connect_failures++;
