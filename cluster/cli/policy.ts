@@ -95,7 +95,7 @@ async function open(file: string | undefined, needBus = true): Promise<Omit<Cont
 function noAnswer(err: unknown, through: string): string {
   const msg = (err as Error).message ?? String(err);
   if (!noAnswerYet(err)) return msg;
-  return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}`;
+  return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}, or JetStream not enabled there`;
 }
 
 const defaultBy = (): string => { try { return `${userInfo().username}@${hostname()}`; } catch { return hostname(); } };
@@ -107,9 +107,10 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
     if (via !== null && noAnswerYet(err)) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
     throw err;
   }
-  // done: exit rather than wait for the event loop. A listed server that took the TCP connection
-  // and never answered (frozen, or its link cut mid-way) keeps nats.js's abandoned dial socket
-  // open after close(): the command had printed its result and then hung for minutes.
+  // done: exit rather than wait for the event loop. When nats.js's dial to a listed server timed
+  // out (frozen, or its link cut) and the next one answered, that dial's socket stays open: nats.js
+  // 2.29's transport close returns early for a connection that never completed. The command had
+  // printed its result and then did not exit (minutes: until the kernel gave up on the socket).
   await new Promise<void>((resolve) => { process.stdout.write('', () => resolve()); });
   process.exit(process.exitCode ?? 0);
 }
