@@ -107,12 +107,6 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
     if (via !== null && noAnswerYet(err)) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
     throw err;
   }
-  // done: exit rather than wait for the event loop. When nats.js's dial to a listed server timed
-  // out (frozen, or its link cut) and the next one answered, that dial's socket stays open: nats.js
-  // 2.29's transport close returns early for a connection that never completed. The command had
-  // printed its result and then did not exit (minutes: until the kernel gave up on the socket).
-  await new Promise<void>((resolve) => { process.stdout.write('', () => resolve()); });
-  process.exit(process.exitCode ?? 0);
 }
 
 async function policyCommand(argv: string[], usage: string): Promise<void> {

@@ -1,11 +1,11 @@
-// `portcullis policy` while one of three NATS servers answers nothing (SIGSTOPped: it holds its
-// sockets, like a host whose link is cut): push, history and status still work and exit.
+// `portcullis policy` and `revoke` while one of three NATS servers answers nothing (SIGSTOPped: it
+// holds its sockets, like a host whose link is cut): push, history, status and revoke work and exit.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsCluster, type NatsCluster, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
-import { writeConfig } from '../../helpers/proxy-process.js';
+import { runCli, writeConfig } from '../../helpers/proxy-process.js';
 import { policyBucket } from '../../../cluster/policy/index.js';
-import { localConfig, policyCli, policyDoc, writePolicy } from './policy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, writePolicy } from './policy-fixtures.js';
 
 /** The bucket's stream leader and JetStream's meta leader, as a server's monitoring port reports them. */
 async function leaders(s: NatsServer, stream: string): Promise<string[]> {
@@ -21,6 +21,7 @@ describe('policy CLI with one of three NATS servers frozen', () => {
   let cfg = '';
   let prefix = '';
   let frozen: NatsServer | undefined;
+  const revokeJti = (jti: string): ReturnType<typeof runCli> => runCli(['revoke', '--config', cfg, '--jti', jti, '--exp', String(Math.floor(Date.now() / 1000) + 600)], ENV, 30_000);
   const doc = (n: number): string => writePolicy(policyDoc('http://127.0.0.1:9/issuer', `http://127.0.0.1:${1000 + n}`));
 
   beforeAll(async () => {
@@ -29,14 +30,18 @@ describe('policy CLI with one of three NATS servers frozen', () => {
     cfg = writeConfig(localConfig(nats.urls, prefix));
     const r = await policyCli(['push', '--config', cfg, '--policy', doc(1)]);
     expect(r.code, r.stderr).toBe(0);
+    // the revocation stream exists before the freeze, as once any member has started
+    const v = await revokeJti('before');
+    expect(v.code, v.stderr).toBe(0);
   }, 60_000);
 
   afterAll(async () => { frozen?.resume(); await nats?.stop(); });
 
   // Before: a push failed with TIMEOUT, or printed "pushed" and then did not exit, in 5 of 6
   // tries: the frozen server (neither leader) took its share of the direct gets and of the
-  // history's consumers, and nats.js's dial to it, when it came first, kept the process alive.
-  it('pushes, lists and reports while a server that leads nothing is frozen, every command exiting', async () => {
+  // history's consumers, and nats.js's dial to it, when it came first, kept the process alive
+  // (revoke too: "revoked …", then no exit).
+  it('pushes, lists, reports and revokes while a server that leads nothing is frozen, every command exiting', async () => {
     const [meta, streamLeader] = await leaders(nats.servers[0]!, `KV_${policyBucket(prefix)}`);
     frozen = nats.servers.find((s) => s.name !== meta && s.name !== streamLeader)!;
     frozen.pause();
@@ -51,5 +56,10 @@ describe('policy CLI with one of three NATS servers frozen', () => {
     expect((JSON.parse(h.stdout) as Array<{ version: number }>).map((x) => x.version)).toEqual([1, 2, 3, 4]);
     const s = await policyCli(['status', '--config', cfg, '--json', '--wait', '300']);
     expect(JSON.parse(s.stdout).latest.version, s.stderr).toBe(4);
+    for (const jti of ['frozen-1', 'frozen-2']) {
+      const v = await revokeJti(jti);
+      expect(v.code, v.stderr).toBe(0);
+      expect(v.stdout).toMatch(new RegExp(`revoked jti ${jti} `));
+    }
   }, 120_000);
 });
