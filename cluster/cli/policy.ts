@@ -72,8 +72,11 @@ async function open(file: string | undefined, needBus = true): Promise<Omit<Cont
     ...base,
     async connect() {
       let nc: NatsConnection;
-      // nats.js tries the listed servers in random order, each for CONNECT_MS: an unreachable one costs that much, then the next is tried
-      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: CONNECT_MS, maxReconnectAttempts: 0 }); } catch (err) { die(`cannot reach NATS: none of ${settings.nats!.servers.join(', ')} answered (each given ${CONNECT_MS / 1000} s): ${(err as Error).message}`, 1); }
+      // nats.js tries the listed servers in random order, each for CONNECT_MS: an unreachable one costs that much, then the next is tried.
+      // Not maxReconnectAttempts 0: nats.js 2.29 then drops a second server from its list on each failed first dial (its
+      // removeServer splices index -1, the last one), so with two of three unreachable the third was never tried. Unlimited
+      // reconnects are bounded here by every step's own limit, and the command exits when done.
+      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: CONNECT_MS, maxReconnectAttempts: -1 }); } catch (err) { die(`cannot reach NATS: none of ${settings.nats!.servers.join(', ')} answered (each given ${CONNECT_MS / 1000} s): ${(err as Error).message}`, 1); }
       via = nc.getServer();
       const until = Date.now() + BUS_WAIT_MS;
       const opts = { bucket: policyBucket(settings.prefix), history: config.cluster.policy.history, replicas: config.cluster.policy.replicas, leaderReadsUntil: until };
