@@ -29,8 +29,12 @@ export interface PolicyPushResult {
   status: { code: number | null; versions: number[] };
 }
 
-/** How long scenario f lets one `policy push` attempt run before it kills and retries it, ms. */
-const PUSH_ATTEMPT_MS = 15_000;
+/**
+ * How long scenario f lets one `policy push` attempt run before it kills and retries it, ms: the
+ * CLI's own bound with one server unreachable (5 s for a dial to it, 20 s of leader reads, a 5 s write)
+ * and some slack; a kill now means the CLI broke its bound.
+ */
+const PUSH_ATTEMPT_MS = 40_000;
 
 /**
  * Version 1 (the policy of the proxies' files) pushed from the client host as an operator does;
@@ -86,9 +90,10 @@ export async function policyPushConverges(c: HostsCluster, count: number, cutMs:
     // as an operator would: retry while JetStream elects a new leader for the bucket (its leader
     // may have been the cut host's server); `--base 1` makes a retry after a lost acknowledgement
     // safe (refused as stale when version 2 was written after all)
-    // An attempt is given PUSH_ATTEMPT_MS, then killed and retried: each of the CLI's steps is bounded
-    // by 5 s (connect, each JetStream request), yet with c cut off the first attempt hung silently
-    // until it was killed at the old 30 s limit in the runs of 2026-12-06 (where it hangs: not known yet).
+    // An attempt is given PUSH_ATTEMPT_MS, then killed and retried. Until 2026-12-06 attempts failed
+    // with TIMEOUT or hung: the CLI's direct get and history consumer were served by c's replica too,
+    // and nats.js's abandoned dial to c kept the process alive after its work; the CLI now reads from
+    // the stream leader (asked again up to 20 s while one is elected) and exits when done.
     for (let attempt = 1; ; attempt++) {
       const attemptAt = Date.now();
       const v2 = await c.policyCli(['push', '--by', 'hosts-f', '--base', '1'], c.policyDocument(['orders:write']), PUSH_ATTEMPT_MS);

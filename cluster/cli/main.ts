@@ -4,6 +4,7 @@
 // module. Exit code 2 on bad usage (UsageError) or bad config, 1 on any other failure.
 import { UsageError } from './usage-error.js';
 import { fail } from './fail.js';
+import { exitWhenDone } from './exit-when-done.js';
 
 const USAGE: Record<string, string> = {
   main: `portcullis — OAuth 2.0 access proxy for microservices
@@ -110,10 +111,11 @@ async function main(): Promise<void> {
       case 'worker': { const { runWorker } = await import('../process/index.js'); return await runWorker(rest); }
       case 'check-config': { const { checkConfig } = await import('./check-config.js'); return checkConfig(rest, USAGE['check-config']!); }
       case 'dev': { const { dev } = await import('./dev.js'); return await dev(rest, USAGE.dev!); }
-      case 'policy': { const { policy, POLICY_USAGE } = await import('./policy.js'); return await policy(rest, POLICY_USAGE); }
+      // both may leave a nats.js socket that keeps the process alive after their work: exit-when-done.ts
+      case 'policy': { const { policy, POLICY_USAGE } = await import('./policy.js'); await policy(rest, POLICY_USAGE); return await exitWhenDone(); }
       case 'explain': { const { explain } = await import('./explain.js'); return await explain(rest, USAGE.explain!); }
       case 'cluster-demo': { const { clusterDemo } = await import('./cluster-demo.js'); return await clusterDemo(rest, USAGE['cluster-demo']!); }
-      case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); return await revoke(rest, REVOKE_USAGE); }
+      case 'revoke': { const { revoke, REVOKE_USAGE } = await import('./revoke.js'); await revoke(rest, REVOKE_USAGE); return await exitWhenDone(); }
       case 'bench': { const { bench } = await import('./bench.js'); return await bench(rest, USAGE.bench!); }
       case 'demo-auth': { const { demoAuth } = await import('./demo-servers.js'); return await demoAuth(rest); }
       case 'demo-echo': { const { demoEcho } = await import('./demo-servers.js'); return await demoEcho(rest); }

@@ -4,7 +4,7 @@
 import { hostname, userInfo } from 'node:os';
 import { connect, type NatsConnection } from 'nats';
 import { formatProblems, readConfigText, splitDocument, validateLocal, type Config } from '../../node/config/index.js';
-import { collectMemberStatus, latestVersion, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
+import { collectMemberStatus, latestVersion, noAnswerYet, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
 import { natsConnectionOptions } from '../transport/index.js';
@@ -31,6 +31,17 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
 FILE is the config of any instance: its cluster section says how to reach NATS and the bus key.`;
 
 
+/** How long nats.js waits for each listed server when connecting, ms (then tries the next). */
+const CONNECT_MS = 5_000;
+/**
+ * How long the bucket's reads are asked again while they get no answer (a leader elected anew
+ * after its server became unreachable: nats-server takes up to ~10 s), ms; each request waits 5 s.
+ */
+const BUS_WAIT_MS = 20_000;
+
+/** The server the command connected through (null before it connected). */
+let via: string | null = null;
+
 /** Longest `status --wait`, ms. */
 const MAX_WAIT_MS = 600_000; // 10 min
 
@@ -40,10 +51,10 @@ function die(message: string, code: number): never {
   process.exit(code);
 }
 
-interface Context { config: Config; raw: unknown; nc: NatsConnection; store: PolicyStore; auth: BusAuth | null; prefix: string }
+interface Context { config: Config; raw: unknown; nc: NatsConnection; store: PolicyStore; auth: BusAuth | null; prefix: string; via: string }
 
 /** Read FILE (its local part must be valid), then connect and open the bucket. */
-async function open(file: string | undefined, needBus = true): Promise<Omit<Context, 'nc' | 'store'> & { connect(): Promise<Context> }> {
+async function open(file: string | undefined, needBus = true): Promise<Omit<Context, 'nc' | 'store' | 'via'> & { connect(): Promise<Context> }> {
   if (file === undefined) throw new UsageError(`--config FILE is required\n\n${POLICY_USAGE}`);
   const text = readConfigText(file);
   if (!text.ok) die(`invalid config ${file}: ${text.errors.length} error(s)\n${formatProblems(text.errors)}`, 2);
@@ -61,19 +72,47 @@ async function open(file: string | undefined, needBus = true): Promise<Omit<Cont
     ...base,
     async connect() {
       let nc: NatsConnection;
-      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: 5_000, maxReconnectAttempts: 0 }); } catch (err) { die(`cannot reach NATS: ${(err as Error).message}`, 1); }
-      try {
-        const store = await PolicyStore.open(nc, { bucket: policyBucket(settings.prefix), history: config.cluster.policy.history, replicas: config.cluster.policy.replicas });
-        return { ...base, nc, store };
-      } catch (err) { await nc.close(); die(`cannot open the policy bucket: ${(err as Error).message}`, 1); }
+      // nats.js tries the listed servers in random order, each for CONNECT_MS: an unreachable one costs that much, then the next is tried.
+      // Not maxReconnectAttempts 0: nats.js 2.29 then drops a second server from its list on each failed first dial (its
+      // removeServer splices index -1, the last one), so with two of three unreachable the third was never tried. Unlimited
+      // reconnects are bounded here by every step's own limit, and the command exits when done.
+      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: CONNECT_MS, maxReconnectAttempts: -1 }); } catch (err) { die(`cannot reach NATS: none of ${settings.nats!.servers.join(', ')} answered (each given ${CONNECT_MS / 1000} s): ${(err as Error).message}`, 1); }
+      via = nc.getServer();
+      const until = Date.now() + BUS_WAIT_MS;
+      const opts = { bucket: policyBucket(settings.prefix), history: config.cluster.policy.history, replicas: config.cluster.policy.replicas, leaderReadsUntil: until };
+      for (;;) {
+        try {
+          const store = await PolicyStore.open(nc, opts);
+          return { ...base, nc, store, via: via! };
+        } catch (err) {
+          if (noAnswerYet(err) && Date.now() + 250 < until) { await new Promise((r) => setTimeout(r, 250)); continue; }
+          await nc.close();
+          die(`cannot open the policy bucket: ${noAnswer(err, via!)}`, 1);
+        }
+      }
     },
   };
+}
+
+/** The message for a bus error; for no answer, what did not answer and for how long. */
+function noAnswer(err: unknown, through: string): string {
+  const msg = (err as Error).message ?? String(err);
+  if (!noAnswerYet(err)) return msg;
+  return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}, or JetStream not enabled there`;
 }
 
 const defaultBy = (): string => { try { return `${userInfo().username}@${hostname()}`; } catch { return hostname(); } };
 const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 
 export async function policy(argv: string[], usage: string = POLICY_USAGE): Promise<void> {
+  try { await policyCommand(argv, usage); } catch (err) {
+    // history, status and rollback said only "503" or "TIMEOUT" when JetStream did not answer
+    if (via !== null && noAnswerYet(err)) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
+    throw err;
+  }
+}
+
+async function policyCommand(argv: string[], usage: string): Promise<void> {
   const [sub, ...rest] = argv;
   const { values } = parseCommandLine('policy', {
     args: rest,
@@ -109,7 +148,7 @@ export async function policy(argv: string[], usage: string = POLICY_USAGE): Prom
         out(`pushed version ${e.version} (digest ${short(e.digest)}, based on ${e.basedOn}, by ${e.pushedBy})`);
       } catch (err) {
         if (err instanceof StalePolicyBase || err instanceof PolicyConflict) die(`push refused: ${err.message}`, 1);
-        die(`push failed: ${(err as Error).message}`, 1);
+        die(`push failed: ${noAnswer(err, ctx.via)}${noAnswerYet(err) ? ' (a write that got no answer may still have been applied: portcullis policy history shows it)' : ''}`, 1);
       } finally { await ctx.nc.close(); }
       return;
     }

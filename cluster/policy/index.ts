@@ -1,7 +1,7 @@
 // Public surface of cluster/policy: versioned cluster-wide policy in a JetStream KV bucket —
 // the entry format, the store, pushing, the per-instance watcher and its admin routes.
 export { decodeEntry, entrySubject, MAX_POLICY_BYTES, newEntry, openEntry, openEnvelope, sealEntry, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
-export { policyBucket, PolicyConflict, PolicyStore, POLICY_KEY, type PolicyStoreOptions, type StoredValue } from './policy-store.js';
+export { noAnswerYet, policyBucket, PolicyConflict, PolicyStore, POLICY_KEY, type PolicyStoreOptions, type StoredValue } from './policy-store.js';
 export { latestVersion, MAX_ENTRY_BYTES, pushPolicy, StalePolicyBase, type PushOptions } from './policy-push.js';
 export { parseYaml, preparePolicy } from './policy-document.js';
 export { checkVersion, checkVersionFor, checkVersionOffThread, INLINE_MAX_BYTES, TRANSFER_SLICE, validatePolicy, WARM_BUDGET_MS, WARM_ROUNDS, warmCheck, warmCheckEntry, type PolicyVerdict, type VersionCheck } from './policy-validate.js';

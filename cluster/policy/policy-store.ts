@@ -2,7 +2,7 @@
 // `current`, with history. Writes are compare-and-set on the revision read, so of two
 // concurrent pushes exactly one wins (also on nats-server 2.9.x clusters: see `write`); the
 // loser gets a PolicyConflict.
-import type { JetStreamClient, JetStreamManager, KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
+import type { JetStreamClient, JetStreamManager, KV, KvEntry, MsgRequest, NatsConnection, QueuedIterator } from 'nats';
 import { nats } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
@@ -35,6 +35,19 @@ export interface PolicyStoreOptions {
   readonly replicas?: number | 'auto';
   /** JetStream API timeout, ms (default 5000). */
   readonly timeoutMs?: number;
+  /**
+   * The operator CLI's reads (`latest`, `history`): asked of the bucket's stream leader only, and
+   * retried on no answer until this time (epoch ms). Without it they are a direct get and an
+   * ordered consumer, which any replica may serve — one that is cut off (its route not yet seen
+   * dead) takes its share of them and answers none: TIMEOUT (policy-cli-server-down.test.ts).
+   */
+  readonly leaderReadsUntil?: number;
+}
+
+/** An error that a leader election or an unreachable replica explains: worth asking again. */
+export function noAnswerYet(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 'TIMEOUT' || e?.code === '503' || /TIMEOUT|no responders|temporarily unavailable|no leader|offline/i.test(String(e?.message ?? ''));
 }
 
 export class PolicyStore {
@@ -44,22 +57,23 @@ export class PolicyStore {
   /** Writes refused because another won: by the expected-sequence check, or by the de-duplication alone (nats-server#4320). */
   private readonly conflicts = { sequence: 0, duplicate: 0 };
 
-  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number) {
+  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number, private readonly leaderReadsUntil?: number) {
     this.js = nc.jetstream({ timeout: timeoutMs });
   }
 
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
-    const js = nc.jetstream({ timeout: opts.timeoutMs ?? 5_000 });
+    // leader reads: no account-info check at open (only JetStream's meta leader answers it)
+    const js = nc.jetstream({ timeout: opts.timeoutMs ?? 5_000, ...(opts.leaderReadsUntil === undefined ? {} : { checkAPI: false }) });
     const clustered = typeof nc.info?.cluster === 'string' && nc.info.cluster !== '';
     const replicas = opts.replicas === undefined || opts.replicas === 'auto' ? (clustered ? 3 : 1) : opts.replicas;
     const history = opts.history ?? 16;
     try {
-      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000);
+      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts.leaderReadsUntil);
     } catch (err) {
       const msg = (err as Error).message ?? '';
       if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
-        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000);
+        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts.leaderReadsUntil);
       }
       throw err;
     }
@@ -67,6 +81,7 @@ export class PolicyStore {
 
   /** The latest value (null when nothing was pushed yet, or it was deleted). */
   async latest(): Promise<StoredValue | null> {
+    if (this.leaderReadsUntil !== undefined) return this.fromLeader(async () => (await this.leaderValues(true))[0] ?? null);
     const e = await this.kv.get(POLICY_KEY);
     return e === null || e.operation !== 'PUT' ? null : { revision: e.revision, value: e.value };
   }
@@ -110,7 +125,7 @@ export class PolicyStore {
       if (!(err instanceof PolicyConflict)) throw err;
       // a deleted or purged key: its marker (as the stream's leader has it, not a replica's
       // possibly stale copy) is the revision a create follows, as kv.create does
-      this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs });
+      this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs, checkAPI: this.leaderReadsUntil === undefined });
       const m = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
       const op = m.header?.get('KV-Operation') ?? '';
       if (op !== 'DEL' && op !== 'PURGE') { this.conflicts[err.by]++; throw err; }
@@ -152,6 +167,7 @@ export class PolicyStore {
    * off mid-read) kept `policy push` waiting forever, silent.
    */
   async history(): Promise<StoredValue[]> {
+    if (this.leaderReadsUntil !== undefined) return this.fromLeader(() => this.leaderValues(false));
     const it = await this.kv.history({ key: POLICY_KEY });
     const out: StoredValue[] = [];
     let late = false;
@@ -163,6 +179,41 @@ export class PolicyStore {
     } finally { clearTimeout(timer); }
     if (late) throw new Error(`TIMEOUT: the policy bucket's history (${out.length} value(s) so far) did not arrive within ${this.timeoutMs} ms`);
     return out;
+  }
+
+  /** `read`, asked again while it gets no answer (a leader election), until `leaderReadsUntil`. */
+  private async fromLeader<T>(read: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try { return await read(); } catch (err) {
+        if (!noAnswerYet(err) || Date.now() + 250 >= this.leaderReadsUntil!) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  /**
+   * The key's values as the stream leader has them (STREAM.MSG.GET: only the leader answers),
+   * oldest first; `last`: only the latest (a put, or nothing when it is a delete marker).
+   */
+  private async leaderValues(last: boolean): Promise<StoredValue[]> {
+    this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs, checkAPI: false });
+    const stream = `KV_${this.bucket}`;
+    const subject = `$KV.${this.bucket}.${POLICY_KEY}`;
+    const out: StoredValue[] = [];
+    for (let seq = 1; ;) {
+      let m;
+      try {
+        // next_by_subj (nats-server ≥ 2.9): the first message on the subject from seq on; nats.js 2.29 types it for direct gets only
+        m = await this.jsm.streams.getMessage(stream, last ? { last_by_subj: subject } : ({ seq, next_by_subj: subject } as unknown as MsgRequest));
+      } catch (err) {
+        if (/no message found/i.test((err as Error).message ?? '')) return out;
+        throw err;
+      }
+      // a put carries no KV-Operation header (DEL and PURGE markers do)
+      if ((m.header?.get('KV-Operation') ?? '') === '') out.push({ revision: m.seq, value: m.data });
+      if (last) return out;
+      seq = m.seq + 1;
+    }
   }
 
   /**

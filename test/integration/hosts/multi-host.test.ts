@@ -104,6 +104,10 @@ describe('multi-host cluster (network namespaces)', () => {
   it('f. a policy push converges on every host, including c, cut off while it was pushed', async () => {
     const r = await policyPushConverges(cluster, 10, 15_000);
     figures.policyPush = r;
+    // one of three servers cut off: the push works at the first attempt (before 2026-12-06 it
+    // failed with TIMEOUT, or hung until killed, in 5 of 7 runs)
+    expect(r.pushFailures).toEqual([]);
+    expect(r.pushAttempts).toBe(1);
     expect(r.convergedMs).not.toBeNull();
     expect(r.status.code).toBe(0);
     expect(r.status.versions).toEqual([2, 2, 2]);
