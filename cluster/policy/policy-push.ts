@@ -38,7 +38,8 @@ export async function latestVersion(store: PolicyStore, auth: BusAuth | null): P
   const o = latest === null ? null : openEntry(latest.value, store.bucket, auth);
   const entry = o?.ok === true ? o.entry : null;
   let highest = entry?.version ?? 0;
-  for (const h of latest === null ? [] : await store.history()) {
+  // read under a delete marker too (`current` deleted): the versions before it still count, or the next push was "version 1"
+  for (const h of await store.history()) {
     const e = openEnvelope(h.value, store.bucket, auth);
     if (e.ok) highest = Math.max(highest, payloadVersion(e.payload));
   }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { admin } from './proxy-fixtures.js';
-import { ENV, localConfig, policyDoc, pushPolicies, readyz, statusOf } from './policy-fixtures.js';
+import { ENV, localConfig, policyCli, policyDoc, pushPolicies, readyz, statusOf, writePolicy } from './policy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 import { busStand } from './bus-stand.js';
 
@@ -35,6 +35,12 @@ describe('cluster policy: junk on `current` and a starting member', () => {
     expect([s.version, s.from]).toEqual([2, 'bus']);
     expect(await statusOf(p, '/open2/x')).toBe(200);
     expect(await statusOf(p, '/api/x')).toBe(401);
+    // the next push follows the history's newest version: before, with `current` deleted it was
+    // "pushed version 1" (no history read under a delete marker), which the member at 2 never applied
+    const v3 = policyDoc(stand.as.issuer, stand.echo.url, { routes: [...v2.routes as unknown[], { name: 'open3', match: { path: '/open3/*' }, upstream: 'app', auth: 'none' }] });
+    const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(v3)]);
+    expect(r.stdout, r.stderr).toMatch(/^pushed version 3 /);
+    await waitFor('the member on version 3', async () => (await statusOf(p, '/open3/x')) === 200, 20_000);
     await p.stop();
   }, 60_000);
 });
