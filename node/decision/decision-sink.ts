@@ -8,6 +8,7 @@ import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '..
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
+import { wsOriginRefusal } from './ws-origin-verdict.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -65,8 +66,11 @@ export class DecisionSink implements PipelineSink {
 
   allow(authz: string | null): void {
     if (this.closed) return;
-    this.answered = true;
     const ctx = this.ctx;
+    // the edge opens a WebSocket itself: the cross-site rule proxy mode applies there is the verdict's
+    const ws = wsOriginRefusal(ctx);
+    if (ws !== null) { ctx.denyReason = 'ws_cross_origin'; return this.deny(ws); }
+    this.answered = true;
     const out = verdictHeaders(this.snap, ctx, authz);
     if (this.dialect === 'envoy') {
       const remove = envoyRemovals(this.snap, ctx, out, stripsCredentials(this.snap, ctx, authz)).join(',');

@@ -163,6 +163,24 @@ describe('the same shape through the other front doors', () => {
     expect(up.hits.length, 'a decision never calls the upstream').toBe(before);
   });
 
+  it('decision endpoint: a WebSocket handshake from a foreign page with the cookie → 403 WEBSOCKET_ORIGIN, as proxy mode; own or listed origin → 200', async () => {
+    // what nginx's auth_request passes for a handshake: the client's headers but Upgrade/Connection (hop-by-hop)
+    const ws = { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' };
+    const decide = (headers: Record<string, string>): Promise<Reply> =>
+      call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...cookie(), ...ws, ...headers } });
+    for (const h of [{ origin: 'https://evil.example' }, { origin: 'null' }] as Array<Record<string, string>>) {
+      const r = await decide(h);
+      expect([r.status, r.json?.code], `${JSON.stringify(h)}: ${r.text}`).toEqual([403, 'PORTCULLIS_ERR_WEBSOCKET_ORIGIN']);
+    }
+    for (const origin of ['http://api.example', 'https://app.example', 'https://chat.example']) {
+      expect((await decide({ origin })).status, origin).toBe(200);
+    }
+    expect((await decide({})).status, 'no Origin: not a browser page').toBe(200);
+    // a token the page must set itself is not checked (as in proxy mode)
+    const bearerOnly = await call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...ws, origin: 'https://evil.example', ...bearer(token) } });
+    expect(bearerOnly.status, bearerOnly.text).toBe(200);
+  });
+
   it('Envoy ext_authz gRPC Check: the original method decides the same way', async () => {
     type Check = { status: { code: number } | null; denied_response?: { status: { code: number } | null; body: string } };
     const check = (method: string, headers: Record<string, string>): Promise<Check> => new Promise((resolve, reject) => {
@@ -180,6 +198,10 @@ describe('the same shape through the other front doors', () => {
     }
     expect((await check('GET', { origin: 'https://evil.example' })).status?.code ?? 0).toBe(0);
     expect((await check('POST', { origin: 'https://api.example' })).status?.code ?? 0).toBe(0);
+    // a WebSocket handshake (GET) from a foreign page: Envoy opens the socket, so the Check must refuse it
+    const ws = await check('GET', { origin: 'https://evil.example', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
+    expect([ws.status?.code, ws.denied_response?.status?.code], JSON.stringify(ws)).toEqual([grpc.status.PERMISSION_DENIED, 403]);
+    expect((await check('GET', { origin: 'https://chat.example', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' })).status?.code ?? 0).toBe(0);
     expect(up.hits.length, 'a Check never calls the upstream').toBe(before);
   });
 });
