@@ -32,6 +32,9 @@ function identitySpellings(): string[] {
   });
 }
 
+/** What the cookie-token rules (CSRF, WebSocket Origin) read: the page's origin and a handshake's marks. */
+const BROWSER_HEADERS = ['origin', 'sec-fetch-site', 'sec-websocket-key', 'sec-websocket-version'];
+
 describe('deploy/edge', () => {
   it('portcullis-decision.yaml is a valid config with an auto and an envoy endpoint', () => {
     expect(portcullis.ok, JSON.stringify(portcullis.ok ? null : portcullis.errors)).toBe(true);
@@ -186,6 +189,9 @@ describe('deploy/edge', () => {
     for (const h of IDENTITY_ASSERTION_HEADERS) expect(upstreamPasses(h), h).toBe(true);
     expect(upstreamPasses('x-forwarded-for'), 'whole names only').toBe(false);
     expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
+    // the page's origin and a WebSocket handshake's marks: a cookie token's CSRF and WebSocket Origin rules
+    // are judged from them. Before, none reached the check: a cross-site POST or socket with the cookie passed.
+    for (const h of BROWSER_HEADERS) expect(passes(h), h).toBe(true);
     const up = f.http_service.authorization_response.allowed_upstream_headers.patterns.map((p: any) => p.exact ?? `${p.prefix}*`);
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
@@ -233,6 +239,7 @@ describe('deploy/edge', () => {
     // and every host, method and URL override (as envoy.yaml sends them): the sidecar passes them to the app, so
     // Portcullis must see them to refuse one selecting another route or path. Before, none reached the check.
     expect(passes('forwarded'), 'Forwarded (its host= is judged)').toBe(true);
+    for (const h of BROWSER_HEADERS) expect(passes(h), h).toBe(true);
     for (const h of ['x-forwarded-host', ...OVERRIDES]) {
       for (const spelling of [h, h.replace(/-/g, '_')]) expect(passes(spelling), spelling).toBe(true);
     }
