@@ -141,9 +141,13 @@ export function tokenFingerprint(c: RequestContext): string | null {
  * So are other proxies' identity assertions and client-certificate headers (`X-Forwarded-User`,
  * `Client-Cert`…), as proxy mode strips them, unless `server.forwarded.keep_headers` keeps them
  * or the verdict sets one (a route mapping a claim to `X-Forwarded-User`: its value replaces the client's).
+ * A verdict carrying Authorization (internal or exchanged token) names the client's `DPoP` proof.
  */
 export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: readonly string[], stripCredentials: boolean): string[] {
   const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
+  // a DPoP proof belongs to the Authorization it came with: a verdict replacing that (internal or
+  // exchanged token) takes the proof away too, as proxy mode does (node/pipeline/forward.ts)
+  if (!stripCredentials && headerPresent(verdict, 'authorization') && headerPresent(ctx.headers, 'dpop')) names.push('dpop');
   // a stripping route's own token header goes too, internal token or not (proxy mode: mutate drops it)
   const tokenHeader = strippedTokenHeader(snap, ctx);
   if (tokenHeader !== null && !names.includes(tokenHeader)) names.push(tokenHeader);
@@ -157,6 +161,11 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
     if (!set) names.push(k);
   }
   return names;
+}
+
+function headerPresent(h: readonly string[], name: string): boolean {
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return true;
+  return false;
 }
 
 const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]);

@@ -283,6 +283,15 @@ describe('DPoP through a decision endpoint', () => {
       expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_DPOP_INVALID_PROOF' });
     }
   });
+
+  it('Envoy, a forward.token: internal route: the client\'s DPoP proof goes with the Authorization it replaces (named for removal, as proxy mode drops it)', async () => {
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const p = await proof(key, { htu: 'https://api.example/internal/1', htm: 'GET', token: bound });
+    const r = await send(`${proxy.url}/_portcullis/ext_authz/internal/1`, { host: 'api.example', 'x-forwarded-proto': 'https', authorization: `DPoP ${bound}`, dpop: p });
+    expect(r.status, r.text).toBe(200);
+    expect(String(r.headers.authorization)).toMatch(/^Bearer /);
+    expect(String(r.headers['x-envoy-auth-headers-to-remove'] ?? '').split(',')).toContain('dpop');
+  });
 });
 
 describe('trusted edges and metrics', () => {
