@@ -2,7 +2,8 @@
 -- Calls the decision endpoint with the client's headers plus X-Forwarded-Method/-Uri/-Host/-Proto
 -- (the Traefik/Caddy dialect), then:
 --   200  -> client-sent identity headers (X-Auth-*) removed, the verdict's identity headers and
---           (where the route mints one) its Authorization set on the request; txn.portcullis_status 200
+--           (where the route mints one) its Authorization set on the request, the client's DPoP removed;
+--           txn.portcullis_status 200
 --   else -> txn.portcullis_status, _challenge, _body, _retry_after for haproxy.cfg to answer with.
 -- Portcullis unreachable -> status 503. No verdict is cached: a cached 200 would outlive a revocation.
 -- Settings (haproxy.cfg global): setenv PORTCULLIS_DECISION_URL http://127.0.0.1:8080/_portcullis/auth
@@ -65,6 +66,8 @@ core.register_action("portcullis_auth", { "http-req" }, function(txn)
     for name, values in pairs(rh) do
       local lname = string.lower(name)
       if string.find(lname, identity_prefix, 1, true) == 1 or copied[lname] then
+        -- an internal token replaces the client's: its DPoP proof goes with it (as in proxy mode)
+        if lname == "authorization" then txn.http:req_del_header("dpop") end
         txn.http:req_set_header(lname, first(values))
       end
     end

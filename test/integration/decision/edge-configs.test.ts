@@ -140,6 +140,10 @@ describe('deploy/edge', () => {
       expect(fa.authRequestHeaders, 'every client header reaches Portcullis').toBeUndefined();
     }
     expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth!.authResponseHeadersRegex)).test('Authorization'), 'a verdict without Authorization would delete the client token').toBe(false);
+    // the internal-token middleware also lists DPoP, which no verdict carries: Traefik deletes the client's proof,
+    // which goes with the token it replaces (as proxy mode drops it). Before, the app got it beside the internal token.
+    expect(new RegExp(String(t.http.middlewares['portcullis-internal-token']!.forwardAuth!.authResponseHeadersRegex)).test('DPoP')).toBe(true);
+    expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth!.authResponseHeadersRegex)).test('DPoP'), 'elsewhere the proof goes with the client token').toBe(false);
   });
 
   it('Caddy: forward_auth to the auto endpoint, client X-Auth-* removed first, identity headers copied', () => {

@@ -202,6 +202,11 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(h.authorization).toMatch(/^Bearer /);
     expect(h.authorization).not.toBe(`Bearer ${token}`);
     expect(payloadOf(h.authorization!.slice(7))).toMatchObject({ aud: 'ledger-api', sub: 'alice' });
+    // a DPoP-bound token: its proof goes with it, as proxy mode drops it (before, the app got it beside the internal token)
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const p = await proof(key, { htu: `${edgeUrl[edge]}/internal/x`, htm: 'GET', token: bound });
+    const d = seen(await get('/internal/x', { authorization: `DPoP ${bound}`, dpop: p }));
+    expect([d.authorization?.slice(0, 7), d.dpop]).toEqual(['Bearer ', undefined]);
   });
 
   it('authorization server down (opaque token) → 503, never forwarded', async () => {
