@@ -8,7 +8,7 @@ import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '..
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
-import { wsOriginRefusal } from './ws-origin-verdict.js';
+import { wsRefusal } from './ws-verdict.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -68,8 +68,8 @@ export class DecisionSink implements PipelineSink {
     if (this.closed) return;
     const ctx = this.ctx;
     // the edge opens a WebSocket itself: the cross-site rule proxy mode applies there is the verdict's
-    const ws = wsOriginRefusal(ctx);
-    if (ws !== null) { ctx.denyReason = 'ws_cross_origin'; return this.deny(ws); }
+    const ws = wsRefusal(ctx);
+    if (ws !== null) { ctx.denyReason = ws.reason; return this.deny(ws.error); }
     this.answered = true;
     const out = verdictHeaders(this.snap, ctx, authz);
     if (this.dialect === 'envoy') {

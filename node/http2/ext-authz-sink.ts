@@ -3,7 +3,7 @@
 // client-sent identity headers to remove, and the principal as dynamic_metadata; denied → the
 // proxy-mode answer (status, challenge, JSON body) as denied_response, with a gRPC code.
 import { clientOf } from '../contracts/index.js';
-import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, wsOriginRefusal, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
+import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, wsRefusal, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
 import { ERRORS, proxyError, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
@@ -76,8 +76,8 @@ export class CheckSink implements PipelineSink {
     if (this.closed) return;
     const ctx = this.ctx;
     // the edge opens a WebSocket itself: the cross-site rule proxy mode applies there is the verdict's
-    const ws = wsOriginRefusal(ctx);
-    if (ws !== null) { ctx.denyReason = 'ws_cross_origin'; return this.deny(ws); }
+    const ws = wsRefusal(ctx);
+    if (ws !== null) { ctx.denyReason = ws.reason; return this.deny(ws.error); }
     this.answered = true;
     const out = verdictHeaders(this.snap, ctx, authz);
     const remove = envoyRemovals(this.snap, ctx, out, stripsCredentials(this.snap, ctx, authz));

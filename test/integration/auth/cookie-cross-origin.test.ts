@@ -40,10 +40,12 @@ beforeAll(async () => {
     upstreams: { app: { targets: [up.url] } },
     routes: [
       {
-        name: 'account', match: { path: '/account/*' }, upstream: 'app',
+        name: 'account', match: { path: '/account/*' }, upstream: 'app', websocket: true,
         cookie_origins: ['https://app.example'], websocket_origins: ['https://chat.example'],
         auth: { token_sources: { cookie: 'session' } },
       },
+      // no websocket: true — proxy mode never upgrades here (a handshake is served as a plain GET)
+      { name: 'plain', match: { path: '/plain/*' }, upstream: 'app', auth: {} },
     ],
     log: { level: 'info', access: true },
     verifier: { pool_size: 1 },
@@ -179,6 +181,13 @@ describe('the same shape through the other front doors', () => {
     // a token the page must set itself is not checked (as in proxy mode)
     const bearerOnly = await call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...ws, origin: 'https://evil.example', ...bearer(token) } });
     expect(bearerOnly.status, bearerOnly.text).toBe(200);
+    // a route without websocket: true: proxy mode never answers a handshake there with 101, and behind an edge
+    // the app would open the socket — refused, whatever the token; a plain GET there is allowed
+    const plain = (headers: Record<string, string>): Promise<Reply> =>
+      call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/plain/socket', 'x-original-method': 'GET', host: 'api.example', ...bearer(token), ...headers } });
+    const up = await plain(ws);
+    expect([up.status, up.json?.code], up.text).toEqual([403, 'PORTCULLIS_ERR_DECISION_WEBSOCKET_ROUTE']);
+    expect((await plain({})).status).toBe(200);
   });
 
   it('Envoy ext_authz gRPC Check: the original method decides the same way', async () => {
