@@ -21,11 +21,12 @@ export async function streamLeader(cluster: NatsCluster, stream: string): Promis
 }
 
 /**
- * Ask the stream's leader to step down until a server `wanted` accepts leads it (JetStream picks the
- * next leader at random among the replicas, so this may take a few rounds). Resolves with its name;
+ * Ask the stream's leader to step down until one that `wanted` accepts leads it (JetStream picks the
+ * next leader at random among the replicas, nats-server 2.9 takes no preference: a few rounds, ~0.5 s
+ * each). Resolves with its name;
  * fails after `ms` naming the leader it saw last.
  */
-export async function placeStreamLeader(cluster: NatsCluster, stream: string, wanted: (name: string) => boolean, ms = 20_000): Promise<string> {
+export async function placeStreamLeader(cluster: NatsCluster, stream: string, wanted: (name: string) => boolean, ms = 30_000): Promise<string> {
   let leader = '';
   await waitFor(`the stream ${stream} to be led by the server the test chose`, async () => {
     leader = await streamLeader(cluster, stream);
