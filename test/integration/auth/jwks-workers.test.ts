@@ -18,7 +18,7 @@ let proxy: ProxyProcess;
 let started: JwksDownStart | undefined;
 
 beforeAll(async () => {
-  started = await startWithJwksDown([{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }], { args: ['--workers', '2'], timeoutMs: 20_000 });
+  started = await startWithJwksDown([{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: {} }], { args: ['--workers', '2'], timeoutMs: 40_000 });
   ({ as, echo, proxy } = started);
 });
 

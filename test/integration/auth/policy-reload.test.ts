@@ -190,7 +190,7 @@ describe('serve --watch', () => {
 describe('serve --workers 2', () => {
   it('a reload switches every worker', async () => {
     const file = writeConfig(config('orders:read'));
-    const proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file, args: ['--workers', '2'], timeoutMs: 20_000 });
+    const proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file, args: ['--workers', '2'], timeoutMs: 40_000 });
     /** `n` requests on fresh connections (so SO_REUSEPORT spreads them); statuses and serving worker pids. */
     const spread = async (tag: string, token: string, n = 20): Promise<{ statuses: Set<number>; pids: Set<unknown> }> => {
       const statuses = new Set((await Promise.all(Array.from({ length: n }, (_, i) => call(`${proxy.url}/r/${tag}/${i}`, { token, fresh: true })))).map((r) => r.status));
@@ -234,5 +234,5 @@ describe('serve --workers 2', () => {
     } finally {
       await proxy.stop();
     }
-  });
+  }, 60_000); // the start alone is bounded by 40 s: a loaded host takes ~21 s to start `--workers 2`
 });

@@ -244,7 +244,7 @@ describe.concurrent('serve --workers 2: every worker applies the new config, or 
     file = writeConfig('');
     keyFile = file.replace(/portcullis\.yaml$/, 'internal.pem');
     rewrite(running());
-    proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file, args: ['--workers', '2'], timeoutMs: 20_000 });
+    proxy = await startProxy(null, { env: ADMIN_ENV, configPath: file, args: ['--workers', '2'], timeoutMs: 40_000 });
     await waitReady(proxy, 15_000);
   });
   afterAll(async () => { await proxy?.stop(); });

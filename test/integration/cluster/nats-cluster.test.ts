@@ -3,7 +3,9 @@
 // killing a server under a stream of revocations loses none of them at any member.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterNode } from '../../../cluster/index.js';
+import { subjects } from '../../../cluster/protocol/index.js';
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
+import { placeStreamLeader } from '../../helpers/nats-leaders.js';
 import { natsNode, prefix, sleep } from './cluster-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -12,6 +14,7 @@ const tok = (jti: string): { jti: string; tokenHash: string } => ({ jti, tokenHa
 describe('revocations over a 3-node NATS cluster', () => {
   let cluster: NatsCluster;
   const P = prefix('c');
+  const STREAM = subjects(P).revocationStream;
   const nodes: ClusterNode[] = [];
   const pinned = async (url: string): Promise<ClusterNode> => {
     // Only this server, and no failover to the others it advertises: a cut-off member.
@@ -35,6 +38,9 @@ describe('revocations over a 3-node NATS cluster', () => {
     expect((await a.revocationActor.add({ kind: 'jti', value: 'before-cut' })).ok).toBe(true);
     await waitFor('B to see the first revocation', () => b.revocations.isRevoked(tok('before-cut')), 10_000);
 
+    // This case is about B cut off, not a leader lost: with the stream led by s2 (a third of the
+    // runs) each add below waited out its publish timeout and the case took 10 s instead of 3.
+    await placeStreamLeader(cluster, STREAM, (name) => name !== s2!.name);
     await s2!.kill();
     await waitFor('B to notice', () => !b.busConnected(), 5_000);
     const ids = ['cut-1', 'cut-2', 'cut-3'];
@@ -58,7 +64,7 @@ describe('revocations over a 3-node NATS cluster', () => {
     expect(sawCatchingUp).toBe(true);
     expect(b.degraded()).toBe(false);
     expect(b.stats().revocations_catch_ups_total).toBeGreaterThanOrEqual(2);
-  });
+  }, 90_000); // the waits' bounds, not a speed: ~3 s on an idle machine
 
   it('killing one server under a stream of revocations loses none at any member', async () => {
     const [s1, , s3] = cluster.servers;
@@ -70,6 +76,9 @@ describe('revocations over a 3-node NATS cluster', () => {
       return n;
     }));
     await Promise.all(spread.map((n) => n.ready()));
+    // s3 leads the stream: every run loses the leader mid-stream (before, JetStream's random placement
+    // decided, and two runs in three tested an easier kill)
+    await placeStreamLeader(cluster, STREAM, (name) => name === s3!.name);
     const publisher = spread[0]!; // on s1, which stays up
     const victimMember = spread[2]!; // on s3, which is killed
     const ids: string[] = [];
@@ -87,7 +96,8 @@ describe('revocations over a 3-node NATS cluster', () => {
     await sleep(150);
     await s3!.kill();
     await sending;
-    await waitFor('the stream to hold every revocation', () => publisher.stats().revocations_unpersisted === 0, 15_000);
+    // a new leader is elected first (3.5–6.5 s measured on a loaded 2-core host): a bound, not a speed
+    await waitFor('the stream to hold every revocation', () => publisher.stats().revocations_unpersisted === 0, 45_000);
     const everyone = [...spread, ...nodes.filter((n) => !spread.includes(n) && n.busConnected())];
     try {
       await waitFor('every member to hold every revocation', () => everyone.every((n) => ids.every((j) => n.revocations.isRevoked(tok(j)))), 15_000);
@@ -107,5 +117,5 @@ describe('revocations over a 3-node NATS cluster', () => {
     await s3!.restart();
     const pinnedToS3 = nodes[2]!;
     await waitFor('the s3-pinned member to catch up', () => pinnedToS3.busConnected() && pinnedToS3.caughtUp() && ids.every((j) => pinnedToS3.revocations.isRevoked(tok(j))), 15_000);
-  });
+  }, 120_000); // the waits' bounds, not a speed: ~6–12 s on an idle machine
 });

@@ -34,10 +34,10 @@ beforeAll(async () => {
   const config = memberConfig(as, echo.url, busSection(nats.url, prefix));
   const thread = memberConfig(as, echo.url, busSection(nats.url, prefix, { revocation: { receiver: 'thread' } }));
   [B, W] = await Promise.all([
-    startProxy(config, { env: ENV }), startProxy(thread, { env: ENV, args: ['--workers', '2'], timeoutMs: 20_000 }),
+    startProxy(config, { env: ENV }), startProxy(thread, { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 }),
   ]) as [ProxyProcess, ProxyProcess];
   await Promise.all([waitReady(B), workersReady(W)]);
-}, 40_000);
+}, 60_000);
 
 afterAll(async () => {
   for (const pid of stopped) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }

@@ -26,7 +26,7 @@ beforeAll(async () => {
     { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
     { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} },
   ];
-  proxy = await startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV }, args: ['--workers', '2'], timeoutMs: 20_000 });
+  proxy = await startProxy(config, { env: { ...ADMIN_ENV, ...BUS_ENV }, args: ['--workers', '2'], timeoutMs: 40_000 });
 });
 
 afterAll(async () => {

@@ -84,7 +84,7 @@ describe('serve --workers 2 without NATS', () => {
       log: { level: 'info', access: true },
       verifier: { pool_size: 1 },
     };
-    proxy = await startProxy(config, { env: ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+    proxy = await startProxy(config, { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     for (const end = Date.now() + 20_000; Date.now() < end;) {
       const r = await request(`${proxy.adminUrl}/readyz`);
       await r.body.dump();
@@ -92,7 +92,7 @@ describe('serve --workers 2 without NATS', () => {
       await sleep(25);
     }
     throw new Error(`not ready: ${proxy.output().slice(-2000)}`);
-  });
+  }, 90_000);
 
   afterAll(async () => {
     await proxy?.stop();

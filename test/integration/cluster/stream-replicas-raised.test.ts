@@ -48,8 +48,9 @@ describe('a 1-replica revocation stream on a 3-server NATS cluster', () => {
     // a member with the default (auto) on this 3-server cluster; before, it kept following the 1-replica stream
     const t0 = Date.now();
     const b = await node();
+    // bounds, not speeds (before: 10 s and 5 s of fixed polls; every replica current took up to 2.1 s on CI)
     let raised = await streamInfo();
-    for (let i = 0; i < 100 && raised.replicas !== 3; i++) { await new Promise((r) => setTimeout(r, 100)); raised = await streamInfo(); }
+    await waitFor('B to raise the stream to 3 replicas', async () => (raised = await streamInfo()).replicas === 3, 30_000, { everyMs: 100 });
     expect(raised.replicas, 'B raised the stream to 3 replicas').toBe(3);
     expect(b.stats().revocation_stream_replicas).toBe(3);
     for (const jti of before) expect(b.revocations.isRevoked(tok(jti)), jti).toBe(true);
@@ -60,7 +61,7 @@ describe('a 1-replica revocation stream on a 3-server NATS cluster', () => {
 
     // the same stream (creation time, sequences): nothing lost, nothing stored twice; every replica copied
     let r3 = await streamInfo();
-    for (let i = 0; i < 50 && r3.current < 3; i++) { await new Promise((r) => setTimeout(r, 100)); r3 = await streamInfo(); }
+    await waitFor('every replica to be current', async () => (r3 = await streamInfo()).current >= 3, 30_000, { everyMs: 100, detail: () => JSON.stringify(r3) });
     expect(r3).toMatchObject({ replicas: 3, created: r1.created, firstSeq: 1, lastSeq: 8, messages: 8, current: 3 });
     // eslint-disable-next-line no-console
     console.log(`1 → 3 replicas: every replica current ${Date.now() - t0} ms after B started (8 revocations, 3 written while the replicas copy)`);
@@ -72,5 +73,5 @@ describe('a 1-replica revocation stream on a 3-server NATS cluster', () => {
     expect(c.stats().revocation_stream_seq).toBe(8);
     // the members stayed healthy through it (no catch-up failure, not degraded)
     for (const n of [a, b, c]) expect(n.degraded()).toBe(false);
-  });
+  }, 90_000); // the waits' bounds, not a speed: ~1–3 s
 });

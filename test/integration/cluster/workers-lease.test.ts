@@ -20,8 +20,8 @@ const stopped = new Set<number>();
 
 beforeAll(async () => {
   [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-  proxy = await startProxy(memberConfig(as, echo.url, {}), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-}, 30_000);
+  proxy = await startProxy(memberConfig(as, echo.url, {}), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
+}, 60_000); // `serve --workers 2` reports listening after ~21 s with three starting at load 12
 
 afterAll(async () => {
   for (const pid of stopped) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }

@@ -20,9 +20,9 @@ beforeAll(async () => {
   [as, echo, nats] = await Promise.all([startAuthServer(), startEchoUpstream(), startNatsServer()]);
   const config = memberConfig(as, echo.url, { nats: { servers: [nats.url] }, subject_prefix: `ptl${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH });
   const env = { ...ADMIN_ENV, ...BUS_ENV };
-  peer = await startProxy(config, { env, timeoutMs: 20_000 });
-  workers = await startProxy(config, { env, args: ['--workers', '2'], timeoutMs: 20_000 });
-});
+  peer = await startProxy(config, { env, timeoutMs: 40_000 });
+  workers = await startProxy(config, { env, args: ['--workers', '2'], timeoutMs: 40_000 });
+}, 90_000); // two starts in turn, each bounded by 40 s on a loaded host
 
 afterAll(async () => {
   await workers?.stop();

@@ -19,8 +19,8 @@ let stopped: number | null = null;
 
 beforeAll(async () => {
   [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-  proxy = await startProxy(memberConfig(as, echo.url, {}), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
-}, 30_000);
+  proxy = await startProxy(memberConfig(as, echo.url, {}), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
+}, 60_000); // `serve --workers 2` reports listening after ~21 s with three starting at load 12
 
 afterAll(async () => {
   if (stopped !== null) try { process.kill(stopped, 'SIGCONT'); } catch { /* gone */ }

@@ -17,8 +17,8 @@ let proxy: ProxyProcess;
 beforeAll(async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'portcullis-wboot-')), 'revocations.json');
   // one snapshot write a minute: the file written at start stays the one a replacement loads
-  proxy = await stand.member({ start_timeout_ms: 500, revocation: { snapshot_file: file, snapshot_interval_ms: 60_000 } }, { args: ['--workers', '2'], timeoutMs: 20_000 });
-}, 30_000);
+  proxy = await stand.member({ start_timeout_ms: 500, revocation: { snapshot_file: file, snapshot_interval_ms: 60_000 } }, { args: ['--workers', '2'], timeoutMs: 40_000 });
+}, 60_000); // `serve --workers 2` reports listening after ~21 s with three starting at load 12
 
 describe('serve --workers 2, a revocation accepted during an outage while a worker is replaced', () => {
   it('is enforced by the replacement too', async () => {

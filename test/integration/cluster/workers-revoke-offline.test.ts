@@ -11,8 +11,8 @@ const stand = busStand({ prefix: `pwo${Math.random().toString(36).slice(2, 8)}` 
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
-  proxy = await stand.member({}, { args: ['--workers', '2'], timeoutMs: 20_000 });
-}, 30_000);
+  proxy = await stand.member({}, { args: ['--workers', '2'], timeoutMs: 40_000 });
+}, 60_000); // `serve --workers 2` reports listening after ~21 s with three starting at load 12
 
 describe('serve --workers 2, a revocation accepted while NATS is away', () => {
   it('is enforced by every worker at once', async () => {

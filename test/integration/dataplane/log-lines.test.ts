@@ -54,7 +54,7 @@ describe('log lines', () => {
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
       log: { level, access: true },
       verifier: { pool_size: 1 },
-    }), { env: ADMIN_ENV, args, timeoutMs: 20_000 });
+    }), { env: ADMIN_ENV, args, timeoutMs: 40_000 });
     started.push(p);
     return p;
   }
@@ -84,5 +84,5 @@ describe('log lines', () => {
     const o = JSON.parse(jsonLines(p).find((l) => l.includes('"msg":"listening"'))!) as Record<string, unknown>;
     expect(o).toMatchObject({ level: 30, msg: 'listening', workers: 2, pid: p.proc.pid });
     expect(typeof o.time).toBe('number');
-  });
+  }, 60_000); // the start alone is bounded by 40 s: a loaded host takes ~21 s to start `--workers 2`
 });

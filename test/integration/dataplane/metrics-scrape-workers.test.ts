@@ -26,7 +26,7 @@ const requestsServed = (text: string): number =>
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
   await workersReady(proxy);
   for (let i = 0; i < 20; i++) {
     const r = await request(`${proxy.url}/m/${i}`, { headers: { connection: 'close' } });

@@ -18,7 +18,7 @@ beforeAll(async () => {
   echo = await startEchoUpstream();
   const config = baseConfig(echo.url, { log: { level: 'info', access: false } });
   (config.server as Record<string, unknown>).timeouts = { drain_ms: 4_000 };
-  proxy = await startProxy(config, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  proxy = await startProxy(config, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
   await workersReady(proxy);
 });
 

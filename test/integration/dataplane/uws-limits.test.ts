@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ADMIN_ENV, ADMIN_TOKEN, ROOT, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, type RawResponse } from '../../helpers/raw-http.js';
+import { waitFor } from '../../helpers/wait.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 
 /** n header lines after the request line, Host included. */
@@ -118,7 +119,8 @@ describe.concurrent('the bare uWebSockets.js build', () => {
     expect(r.raw).toBe('');
     expect(r.closed).toBe(true);
     expect(ms).toBeGreaterThanOrEqual(7_500);
-    for (let i = 0; i < 100 && upEvents().length < 2; i++) await new Promise((res) => setTimeout(res, 20));
+    // the bare server's events arrive on its stdout after the client saw the close: a bound, not a speed (was a fixed 2 s)
+    await waitFor('the request and its abort to reach the bare server\'s handler', () => upEvents().length >= 2, 10_000, { detail: () => JSON.stringify(upEvents()) });
     expect(upEvents().map((e) => e.ev)).toEqual(['request', 'aborted']);
   }, 30_000);
 
@@ -139,7 +141,7 @@ describe.concurrent('the bare uWebSockets.js build', () => {
     expect(r.raw).toBe('');
     expect(r.closed).toBe(true);
     // the first request reached the handler (a proxy has forwarded it by then) and was aborted
-    for (let i = 0; i < 100 && events().length - before < 2; i++) await new Promise((res) => setTimeout(res, 20));
+    await waitFor('the request and its abort to reach the handler', () => events().length - before >= 2, 10_000, { detail: () => JSON.stringify(events().slice(before)) });
     expect(events().slice(before)).toEqual([{ ev: 'request', url: '/slow', headers: 1 }, { ev: 'aborted', url: '/slow' }]);
   });
 
@@ -147,7 +149,7 @@ describe.concurrent('the bare uWebSockets.js build', () => {
     const before = events().length;
     const r = await rawRequest(port, `GET /empty-name HTTP/1.1\r\nHost: x\r\n${EMPTY_NAME_TAIL}`, { timeoutMs: 5_000 });
     expect(r.status).toBe(200);
-    for (let i = 0; i < 100 && events().length === before; i++) await new Promise((res) => setTimeout(res, 20));
+    await waitFor('the request to reach the handler', () => events().length > before, 10_000);
     // Host only: uWS ends its header list at an empty name, so the three lines after it are gone
     expect(events().slice(before)).toEqual([{ ev: 'request', url: '/empty-name', headers: 1 }]);
   });

@@ -33,7 +33,7 @@ async function once(): Promise<number | 'hung' | 'reset'> {
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url, { verifier: { pool_size: 1 }, server: { listen: { host: '127.0.0.1', port: 0 }, worker_silence_kill_ms: KILL_AFTER_MS } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  proxy = await startProxy(baseConfig(echo.url, { verifier: { pool_size: 1 }, server: { listen: { host: '127.0.0.1', port: 0 }, worker_silence_kill_ms: KILL_AFTER_MS } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
 });
 
 afterAll(async () => {

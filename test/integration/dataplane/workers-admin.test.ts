@@ -20,7 +20,7 @@ beforeAll(async () => {
     routes: [
       { name: 'orders', match: { path: '/orders/:id', methods: ['GET'] }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
     ],
-  }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 20_000 });
+  }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
 });
 
 afterAll(async () => {

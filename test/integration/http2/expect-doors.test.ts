@@ -11,6 +11,7 @@ import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } fro
 import { parseResponse, rawRequest } from '../../helpers/raw-http.js';
 import { selfSignedCert } from '../../helpers/tls-probe.js';
 import { call } from '../auth/policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -77,10 +78,8 @@ describe('Expect other than 100-continue: one answer on every door', () => {
       expect(JSON.parse(r.body)).toMatchObject({ code: 'PORTCULLIS_ERR_EXPECTATION_FAILED' });
       expect(echo.requests, 'the request reached the upstream').toBe(before);
       let line: Record<string, unknown> | undefined;
-      for (let i = 0; i < 40 && line === undefined; i++) {
-        line = proxy.logs().find((l) => l.msg === 'request' && l.path === path);
-        if (line === undefined) await new Promise((res) => setTimeout(res, 50));
-      }
+      // the access log is written asynchronously: a bound, not a speed (was a fixed 2 s)
+      await waitFor(`an access-log line for ${path}`, () => (line = proxy.logs().find((l) => l.msg === 'request' && l.path === path)) !== undefined, 10_000).catch(() => undefined);
       expect(line, `no access-log line for ${path}`).toMatchObject({ status: 417, reason: 'expectation_failed', route: '(none)' });
       expect(await refusedCount()).toBe(counted + 1);
     });
