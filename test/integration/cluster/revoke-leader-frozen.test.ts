@@ -1,14 +1,16 @@
 // Every way to revoke while the revocation stream's leader is frozen (SIGSTOP: it holds its sockets and
 // answers nothing, like a host whose link is cut) until the other two servers elect a new one: the
-// revoke CLI, POST /revocations on a member and `revoke --admin`. Enforced at once, stored once, nothing lost.
+// revoke CLI, POST /revocations on a member and `revoke --admin`. Enforced at once, stored once, nothing lost;
+// what publishOnce says past its bound, and without JetStream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { subjects } from '../../../cluster/protocol/index.js';
-import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
+import { clusterSettings, publishOnce } from '../../../cluster/revocation/index.js';
+import { startNatsCluster, startNatsServerWithConfig, type NatsCluster } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { waitFor } from '../../helpers/wait.js';
 import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
 
@@ -105,4 +107,29 @@ describe('revoking while the revocation stream leader is frozen', () => {
     expect(new Set(msgIds).size, msgIds.join(' ')).toBe(msgIds.length);
     for (const id of ids) expect(msgIds).toContain(id);
   }, 90_000);
+
+  // n3 is still frozen; n2 too now: n1 alone has no quorum, so no leader answers (or one that cannot store)
+  it('past its bound, publishOnce says nothing answered within it and that the revocation may not be stored', async () => {
+    process.env.PT_BUS_KEY = BUS_KEY;
+    nats.servers[1]!.pause();
+    try {
+      const r = await publishOnce({ kind: 'jti', value: 'never-stored' }, { settings: clusterSettings({ nats: { servers: [nats.urls[0]!] }, subject_prefix: prefix, auth: BUS_AUTH }), origin: 'test', leaderWaitMs: 2_000 });
+      expect(r).toMatchObject({ kind: 'failed' });
+      expect(r.kind === 'failed' ? r.message : '').toMatch(/(no leader of the revocation stream \S+ answered|the stream confirmed nothing) within 2 s .*(was not stored and not sent|may not be stored)/);
+    } finally {
+      nats.servers[1]!.resume();
+    }
+  }, 30_000);
+
+  // before, the wait for a leader took nats.js's bare 503 for an election: 20 s, then "no leader answered"
+  it('without JetStream on the server (no responders) fails at once saying so', async () => {
+    process.env.PT_BUS_KEY = BUS_KEY;
+    const plain = await startNatsServerWithConfig(() => '# JetStream not enabled\n');
+    try {
+      const r = await publishOnce({ kind: 'jti', value: 'no-jetstream' }, { settings: clusterSettings({ nats: { servers: [plain.url] }, subject_prefix: prefix, auth: BUS_AUTH }), origin: 'test' });
+      expect(r.kind === 'failed' ? r.message : r.kind).toMatch(/no JetStream server answered .*is JetStream enabled on the NATS servers\?/);
+    } finally {
+      await plain.stop();
+    }
+  }, 15_000);
 });
