@@ -124,8 +124,10 @@ export class RevocationOutbox {
         this.failed++;
         const msg = this.pending.get(m.id);
         if (msg !== undefined && this.waiters.has(m.id)) {
-          // First failure: members still connected get it live now; the stream gets it later.
-          this.bus.publish(this.bus.subjects.revocation(msg.kind), msg);
+          // First failure: members still connected get it live now; the stream gets it later. The stream
+          // captures this copy too (its subjects are the live ones): under the same message id it keeps one
+          // — before, a live copy reaching a stream that answered again was stored beside the retry's.
+          this.bus.publish(this.bus.subjects.revocation(msg.kind), msg, this.msgIds.get(m.id) ?? m.id);
           this.logger?.warn({ revocation: m.id, err: m.error }, 'revocation not persisted yet; published live, retrying the stream');
           this.settle(m.id, { persisted: false, seq: null, error: m.error });
         }
