@@ -183,7 +183,7 @@ async function publishOnNats(request: Record<string, unknown>, settings: Cluster
     case 'refused': throw new UsageError(`revoke: ${r.errors.join('; ')}`);
     case 'failed': throw new Error(r.message);
     case 'stored':
-      process.stdout.write(`revoked ${r.record.kind} ${r.record.value} (id ${r.record.id}, stream ${r.stream} seq ${r.seq}${r.duplicate ? ', duplicate' : ''})\n`);
+      process.stdout.write(`revoked ${r.record.kind} ${r.record.value} (id ${r.record.id}, stream ${r.stream} seq ${r.seq}${r.duplicate ? ', stored once: an earlier copy of it (an attempt whose answer was lost, or the live copy) was stored first' : ''})\n`);
       return;
     default: { const never: never = r; return never; }
   }

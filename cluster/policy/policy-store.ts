@@ -3,7 +3,7 @@
 // concurrent pushes exactly one wins (also on nats-server 2.9.x clusters: see `write`); the
 // loser gets a PolicyConflict.
 import type { JetStreamClient, JetStreamManager, KV, KvEntry, MsgRequest, NatsConnection, QueuedIterator } from 'nats';
-import { nats } from '../transport/index.js';
+import { nats, noAnswerYet } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
 /** The one key every version is written under. */
@@ -45,10 +45,7 @@ export interface PolicyStoreOptions {
 }
 
 /** An error that a leader election or an unreachable replica explains: worth asking again. */
-export function noAnswerYet(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown };
-  return e?.code === 'TIMEOUT' || e?.code === '503' || /TIMEOUT|no responders|temporarily unavailable|no leader|offline/i.test(String(e?.message ?? ''));
-}
+export { noAnswerYet } from '../transport/index.js';
 
 export class PolicyStore {
   private jsm: JetStreamManager | null = null;

@@ -52,9 +52,9 @@ export class MessageBus {
   /** `auth` null: messages travel as bare codec bytes (IPC and in-process transports). */
   constructor(readonly transport: Transport, readonly codec: Codec, readonly subjects: Subjects, readonly auth: BusAuth | null = null) {}
 
-  /** Encode and publish (fire and forget). */
-  publish(subject: string, msg: BusMessage): void {
-    this.transport.publish(subject, this.seal(subject, msg));
+  /** Encode and publish (fire and forget); `msgId`: see Transport.publish. */
+  publish(subject: string, msg: BusMessage, msgId?: string): void {
+    this.transport.publish(subject, this.seal(subject, msg), msgId);
   }
 
   /** The bytes `publish` would send on `subject` (the JetStream publisher stores exactly these). */

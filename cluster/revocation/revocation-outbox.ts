@@ -27,6 +27,8 @@ export class RevocationOutbox {
   private readonly msgIds = new Map<string, string>();
   private readonly inflight = new Set<string>();
   private readonly waiters = new Map<string, (o: PublishOutcome) => void>();
+  /** Callers of `stored` waiting for a pending revocation's ack (after its first attempt failed). */
+  private readonly storedWaiters = new Map<string, (o: PublishOutcome) => void>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   persisted = 0;
@@ -50,6 +52,16 @@ export class RevocationOutbox {
     this.pending.set(msg.id, msg);
     this.attempt(msg, true);
     return outcome;
+  }
+
+  /**
+   * Resolves once the stream acks `id` — the outbox keeps retrying it every second, with the same
+   * JetStream message id, so an attempt whose ack was lost is stored once (`duplicate`) — or when the
+   * outbox closes (`error: 'closed'`). At once, unpersisted, for an id not pending here.
+   */
+  stored(id: string): Promise<PublishOutcome> {
+    if (!this.pending.has(id) || this.closed) return Promise.resolve({ persisted: false, seq: null, error: this.closed ? 'closed' : 'not pending' });
+    return new Promise<PublishOutcome>((resolve) => this.storedWaiters.set(id, resolve));
   }
 
   /**
@@ -92,8 +104,9 @@ export class RevocationOutbox {
   close(): void {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
-    for (const w of this.waiters.values()) w({ persisted: false, seq: null, error: 'closed' });
+    for (const w of [...this.waiters.values(), ...this.storedWaiters.values()]) w({ persisted: false, seq: null, error: 'closed' });
     this.waiters.clear();
+    this.storedWaiters.clear();
   }
 
   private receive(m: OutboxMessage): void {
@@ -104,13 +117,17 @@ export class RevocationOutbox {
         if (this.pending.delete(m.id)) this.persisted++;
         this.msgIds.delete(m.id);
         this.settle(m.id, { persisted: true, seq: m.seq, duplicate: m.duplicate });
+        this.storedWaiters.get(m.id)?.({ persisted: true, seq: m.seq, duplicate: m.duplicate });
+        this.storedWaiters.delete(m.id);
         return;
       case 'publish.failed': {
         this.failed++;
         const msg = this.pending.get(m.id);
         if (msg !== undefined && this.waiters.has(m.id)) {
-          // First failure: members still connected get it live now; the stream gets it later.
-          this.bus.publish(this.bus.subjects.revocation(msg.kind), msg);
+          // First failure: members still connected get it live now; the stream gets it later. The stream
+          // captures this copy too (its subjects are the live ones): under the same message id it keeps one
+          // — before, a live copy reaching a stream that answered again was stored beside the retry's.
+          this.bus.publish(this.bus.subjects.revocation(msg.kind), msg, this.msgIds.get(m.id) ?? m.id);
           this.logger?.warn({ revocation: m.id, err: m.error }, 'revocation not persisted yet; published live, retrying the stream');
           this.settle(m.id, { persisted: false, seq: null, error: m.error });
         }

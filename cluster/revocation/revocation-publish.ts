@@ -6,13 +6,21 @@ import { busAuthFrom } from '../protocol/bus-keys.js';
 import { MessageBus } from '../protocol/message-bus.js';
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
-import { natsConnectionOptions, NatsTransport, shownServers } from '../transport/index.js';
+import { natsConnectionOptions, NatsTransport, noAnswerYet, shownServers } from '../transport/index.js';
 import { RevocationOutbox } from './revocation-outbox.js';
 import { MIN_SKEW_S } from './revocation-linger.js';
 import { buildRevocation } from './revocation-request.js';
 import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
-import { RevocationStream } from './revocation-stream.js';
+import { RevocationStream, type StreamPosition } from './revocation-stream.js';
 import { wallNow } from './revocation-time.js';
+
+/**
+ * How long publishOnce keeps asking while the revocation stream's leader does not answer, ms: a
+ * leader that stopped (frozen host, cut link) is replaced by an election within ~4–9 s on nats-server.
+ */
+export const LEADER_WAIT_MS = 20_000; // 20 s
+/** Pause between two questions to a stream that did not answer, ms. */
+const RETRY_MS = 250;
 
 export interface PublishOnceOptions {
   /** `clusterSettings(config.cluster)`; `nats` must be set. */
@@ -25,6 +33,8 @@ export interface PublishOnceOptions {
   readonly ackTimeoutMs?: number;
   /** The configured issuers an `issuer` must be one of (the CLI's config, with a file policy); unchecked when absent. */
   readonly knownIssuers?: readonly string[];
+  /** How long to keep asking while no stream leader answers (an election), ms (default LEADER_WAIT_MS, 20 s). */
+  readonly leaderWaitMs?: number;
   /** The largest `clock_skew_s` of the CLI config's issuers (lingerFor / 2), s: how far in the past an `exp` may lie (default 60). */
   readonly skewS?: number;
 }
@@ -67,9 +77,24 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     const stream = new RevocationStream(transport.connection()!, {
       subjects: bus.subjects, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas,
     });
-    // Create it if no member has yet, but never shrink the running members' retention (max age) from
-    // a config that may differ from theirs: that would drop live revocations from the stream.
-    const position = await stream.ensure({ update: false });
+    const waitMs = opts.leaderWaitMs ?? LEADER_WAIT_MS;
+    const deadline = Date.now() + waitMs;
+    let position: StreamPosition;
+    for (;;) {
+      // Create it if no member has yet, but never shrink the running members' retention (max age) from
+      // a config that may differ from theirs: that would drop live revocations from the stream.
+      // Asked again while its leader does not answer: before, a frozen leader failed the command at once
+      // (TIMEOUT) although the others elected a new one seconds later.
+      try { position = await stream.ensure({ update: false }); break; } catch (err) {
+        // every JetStream server answers its API: no responders there means none is reachable, not an election
+        if (noResponders(err)) return { kind: 'failed', message: `revocation stream: no JetStream server answered through ${transport.connection()?.getServer() ?? shownServers(settings.nats.servers)} (503, no responders): is JetStream enabled on the NATS servers?` };
+        if (!leaderless(err)) throw err;
+        if (Date.now() + RETRY_MS >= deadline) {
+          return { kind: 'failed', message: `no leader of the revocation stream ${stream.name} answered within ${waitMs / 1000} s (${(err as Error).message}): the revocation was not stored and not sent — its replicas need a majority of their servers (2 of 3) up and reachable from ${transport.connection()?.getServer() ?? shownServers(settings.nats.servers)}; run the command again once it has one` };
+        }
+        await sleep(RETRY_MS);
+      }
+    }
     // Members refuse (and then fail closed on) a revocation beyond their bound: say it here instead.
     // The stream also holds entries already past their exp, so this errs on the side of refusing.
     if (position.messages >= settings.maxRevocations) {
@@ -78,13 +103,41 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     outbox = new RevocationOutbox(bus, () => stream, opts.ackTimeoutMs ?? 5_000);
     const r = built.record;
     const msg: RevocationAdded = revocationAdded(r, wallNow());
-    const o = await outbox.publish(msg);
-    if (!o.persisted) return { kind: 'failed', message: `not stored in the revocation stream (${o.error}); members connected now received it live, run the command again to store it` };
+    let o = await outbox.publish(msg);
+    // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`)
+    if (!o.persisted && leaderless({ message: o.error })) o = await within(outbox.stored(msg.id), deadline - Date.now(), o);
+    if (!o.persisted) {
+      const why = leaderless({ message: o.error }) ? `the stream confirmed nothing within ${waitMs / 1000} s (${o.error})` : `not stored in the revocation stream (${o.error})`;
+      return { kind: 'failed', message: `${why}: the revocation may not be stored; members connected now received it live — run the command again to store it` };
+    }
     return { kind: 'stored', record: r, stream: stream.name, seq: o.seq, duplicate: o.duplicate };
   } catch (err) {
     return { kind: 'failed', message: `revocation stream: ${(err as Error).message}` };
   } finally {
     outbox?.close();
     await transport.close();
+  }
+}
+
+/** No answer yet (an election, a frozen leader), or an answer from a leader that has lost its quorum: worth asking again. */
+function leaderless(err: unknown): boolean {
+  return noAnswerYet(err) || /has no quorum/.test(String((err as { message?: unknown })?.message ?? ''));
+}
+
+/** nats.js's error for a request nobody subscribes to (its message is the status alone), not JetStream's own 503 answers. */
+function noResponders(err: unknown): boolean {
+  const m = String((err as { message?: unknown })?.message ?? '');
+  return m === '503' || /no responders/i.test(m);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** `p`'s outcome, or `otherwise` once `ms` passed (the timer cleared either way). */
+async function within<T>(p: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((r) => { timer = setTimeout(() => r(otherwise), Math.max(0, ms)); })]);
+  } finally {
+    clearTimeout(timer);
   }
 }

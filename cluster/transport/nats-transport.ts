@@ -95,12 +95,17 @@ export class NatsTransport implements Transport {
     return () => { this.connectionListeners.delete(listener); };
   }
 
-  publish(subject: string, data: Uint8Array): void {
+  publish(subject: string, data: Uint8Array, msgId?: string): void {
     if (this.closed) return;
     if (this.nc === null) { this.counters.bus_dropped_disconnected++; return; }
     this.counters.bus_published++;
     try {
-      this.nc.publish(subject, data);
+      if (msgId === undefined) this.nc.publish(subject, data);
+      else {
+        const h = nats().headers();
+        h.set('Nats-Msg-Id', msgId);
+        this.nc.publish(subject, data, { headers: h });
+      }
     } catch {
       this.counters.bus_dropped_disconnected++;
     }

@@ -42,8 +42,11 @@ export function busError(code: BusError['code'], message: string): BusError {
 /** Bytes in, bytes out. Handlers are invoked asynchronously, never inside `publish`. */
 export interface Transport {
   readonly kind: TransportKind;
-  /** Fire and forget. While disconnected NATS buffers (bounded by the client); IPC drops and counts. */
-  publish(subject: string, data: Uint8Array): void;
+  /**
+   * Fire and forget. While disconnected NATS buffers (bounded by the client); IPC drops and counts.
+   * `msgId` (NATS only): sent as `Nats-Msg-Id`, so a JetStream stream on `subject` keeps one copy per id.
+   */
+  publish(subject: string, data: Uint8Array, msgId?: string): void;
   /** Subscribe to a subject or wildcard pattern; returns the unsubscribe function. Survives reconnects. */
   subscribe(subject: string, handler: IncomingHandler): () => void;
   /**

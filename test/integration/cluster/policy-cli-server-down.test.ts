@@ -1,19 +1,30 @@
 // `portcullis policy` and `revoke` while one of three NATS servers answers nothing (SIGSTOPped: it
 // holds its sockets, like a host whose link is cut): push, history, status and revoke work and exit.
+// The frozen server leads nothing: neither JetStream, the policy bucket nor the revocation stream (its
+// leader is moved off first). revoke-leader-frozen.test.ts freezes the revocation stream's leader.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
 import { startNatsCluster, type NatsCluster, type NatsServer } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { runCli, writeConfig } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
 import { policyBucket } from '../../../cluster/policy/index.js';
+import { subjects } from '../../../cluster/protocol/index.js';
 import { ENV, localConfig, policyCli, policyDoc, writePolicy } from './policy-fixtures.js';
 
-/** The bucket's stream leader and JetStream's meta leader, as a server's monitoring port reports them. */
-async function leaders(s: NatsServer, stream: string): Promise<string[]> {
+/** JetStream's meta leader and each stream's leader ('' while it has none), as a server's monitoring port reports them. */
+async function leaders(s: NatsServer): Promise<{ meta: string; of: (stream: string) => string }> {
   const j = await (await fetch(`http://127.0.0.1:${s.monitorPort}/jsz?streams=true`)).json() as {
     meta_cluster?: { leader?: string }; account_details?: Array<{ stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }>;
   };
-  const streamLeader = j.account_details?.flatMap((a) => a.stream_detail ?? []).find((d) => d.name === stream)?.cluster?.leader;
-  return [j.meta_cluster?.leader ?? '', streamLeader ?? ''];
+  const streams = j.account_details?.flatMap((a) => a.stream_detail ?? []) ?? [];
+  return { meta: j.meta_cluster?.leader ?? '', of: (stream) => streams.find((d) => d.name === stream)?.cluster?.leader ?? '' };
+}
+
+/** Ask `stream`'s leader to hand over to another replica (picked by the server). */
+async function stepDown(url: string, stream: string): Promise<void> {
+  const nc = await connect({ servers: [url], timeout: 1_000 });
+  try { await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2_000 }).catch(() => undefined); } finally { await nc.close(); }
 }
 
 describe('policy CLI with one of three NATS servers frozen', () => {
@@ -42,9 +53,19 @@ describe('policy CLI with one of three NATS servers frozen', () => {
   // history's consumers, and nats.js's dial to it, when it came first, kept the process alive
   // (revoke too: "revoked …", then no exit).
   it('pushes, lists, reports and revokes while a server that leads nothing is frozen, every command exiting', async () => {
-    const [meta, streamLeader] = await leaders(nats.servers[0]!, `KV_${policyBucket(prefix)}`);
-    frozen = nats.servers.find((s) => s.name !== meta && s.name !== streamLeader)!;
-    frozen.pause();
+    const kv = `KV_${policyBucket(prefix)}`;
+    const rev = subjects(prefix).revocationStream;
+    // three streams on three servers may leave none leading nothing: the revocation stream's leader hands
+    // over (a step-down, no election wait) when it sits on the one server leading neither JetStream nor the bucket
+    await waitFor('a server that leads nothing', async () => {
+      const l = await leaders(nats.servers[0]!);
+      if (l.meta === '' || l.of(kv) === '' || l.of(rev) === '') return false;
+      const idle = nats.servers.find((x) => x.name !== l.meta && x.name !== l.of(kv))!;
+      if (idle.name !== l.of(rev)) { frozen = idle; return true; }
+      await stepDown(nats.urls[0]!, rev);
+      return false;
+    }, 30_000, { everyMs: 500 });
+    frozen!.pause();
     // the CLI picks the listed servers in random order: several runs meet the frozen one first
     for (let v = 2; v <= 4; v++) {
       const r = await policyCli(['push', '--config', cfg, '--policy', doc(v), '--base', String(v - 1)]);

@@ -1,0 +1,135 @@
+// Every way to revoke while the revocation stream's leader is frozen (SIGSTOP: it holds its sockets and
+// answers nothing, like a host whose link is cut) until the other two servers elect a new one: the
+// revoke CLI, POST /revocations on a member and `revoke --admin`. Enforced at once, stored once, nothing lost;
+// what publishOnce says past its bound, and without JetStream.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'nats';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
+import { subjects } from '../../../cluster/protocol/index.js';
+import { clusterSettings, publishOnce } from '../../../cluster/revocation/index.js';
+import { startNatsCluster, startNatsServerWithConfig, type NatsCluster } from '../../helpers/nats.js';
+import { subjectPrefix } from '../../helpers/cluster-members.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
+import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
+
+const ENV = { ...ADMIN_ENV, ...BUS_ENV };
+let nats: NatsCluster;
+let as: AuthServer;
+let echo: EchoUpstream;
+let prefix = '';
+let stream = '';
+/** On n1 and on n2: the server frozen is n3, so their own connections stay up. */
+let a: ProxyProcess;
+let b: ProxyProcess;
+
+beforeAll(async () => {
+  [nats, as, echo] = await Promise.all([startNatsCluster(3), startAuthServer(), startEchoUpstream()]);
+  prefix = subjectPrefix('rlf');
+  stream = subjects(prefix).revocationStream;
+  const on = (url: string): Record<string, unknown> => memberConfig(as, echo.url, { nats: { servers: [url] }, subject_prefix: prefix, auth: BUS_AUTH, heartbeat_ms: 200 });
+  [a, b] = await Promise.all([startProxy(on(nats.urls[0]!), { env: ENV }), startProxy(on(nats.urls[1]!), { env: ENV })]);
+  await Promise.all([waitReady(a), waitReady(b)]);
+}, 60_000);
+
+afterAll(async () => {
+  nats?.servers[2]?.resume();
+  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
+});
+
+/** The revocation stream's leader ('' while it has none), as n1's monitoring port reports it. */
+async function streamLeader(): Promise<string> {
+  const j = await (await fetch(`http://127.0.0.1:${nats.servers[0]!.monitorPort}/jsz?streams=true`)).json() as {
+    account_details?: Array<{ stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }>;
+  };
+  return j.account_details?.flatMap((x) => x.stream_detail ?? []).find((x) => x.name === stream)?.cluster?.leader ?? '';
+}
+
+/** The `Nats-Msg-Id` of every message the revocation stream holds, read through n1. */
+async function storedMsgIds(): Promise<string[]> {
+  const nc = await connect({ servers: [nats.urls[0]!], timeout: 1_000 });
+  try {
+    const jsm = await nc.jetstreamManager({ timeout: 2_000 });
+    const { state } = await jsm.streams.info(stream);
+    const out: string[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) out.push((await jsm.streams.getMessage(stream, { seq })).header?.get('Nats-Msg-Id') ?? '');
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function stepDown(): Promise<void> {
+  const nc = await connect({ servers: [nats.urls[0]!], timeout: 1_000 });
+  try { await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2_000 }).catch(() => undefined); } finally { await nc.close(); }
+}
+
+describe('revoking while the revocation stream leader is frozen', () => {
+  // Before: `portcullis revoke --config` exited 1 "revocation stream: TIMEOUT" within 2 s and stored
+  // nothing (its STREAM.INFO went to the frozen leader), although a new leader was elected seconds later.
+  it('the CLI waits for the new leader and stores it; a member applies and fans out at once, says "not yet persisted", and stores it once', async () => {
+    const token = await as.issueJwt({ sub: 'frozen-leader' });
+    for (const p of [a, b]) expect((await call(p, token)).status).toBe(200);
+    await waitFor('the revocation stream to be led by n3', async () => {
+      const leader = await streamLeader();
+      if (leader !== '' && leader !== 'n3') await stepDown();
+      return leader === 'n3';
+    }, 30_000, { everyMs: 500 });
+    nats.servers[2]!.pause();
+
+    // all three at once, before the others elect a new leader (4–9 s after the freeze)
+    const exp = String(Math.floor(Date.now() / 1000) + 600);
+    const cliConfig = writeConfig(memberConfig(as, echo.url, { nats: { servers: [nats.urls[0]!, nats.urls[1]!] }, subject_prefix: prefix, auth: BUS_AUTH }));
+    const [cli, posted, viaAdmin] = await Promise.all([
+      runCli(['revoke', '--config', cliConfig, '--jti', 'cli-frozen', '--exp', exp], ENV, 45_000),
+      admin(a, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) }),
+      runCli(['revoke', '--admin', b.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--jti', 'admin-frozen', '--exp', exp], ENV, 45_000),
+    ]);
+    // a member answers after its first attempt (2 s): applied and sent live, the stream not answering yet
+    expect(posted.status, JSON.stringify(posted.body)).toBe(201);
+    expect(posted.body.persisted).toBe(false);
+    expect(viaAdmin.code, viaAdmin.stderr).toBe(0);
+    expect(viaAdmin.stdout).toMatch(/revoked jti admin-frozen .*not yet persisted: the proxy retries/);
+    // refused everywhere, the other member through the live copy
+    for (const p of [a, b]) await waitFor(`the token refused at ${p.url}`, async () => revoked(await call(p, token)), 10_000);
+    // the CLI printed "revoked" only once the new leader had stored it
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/revoked jti cli-frozen \(id [^,]+, stream \S+ seq \d+/);
+
+    // each member's outbox stores its revocation once the new leader exists: each of the three under its
+    // own message id, none twice (a retry re-sends the same id; a copy a member stores again after a loss it
+    // saw would carry `<id>~<tag>`)
+    for (const p of [a, b]) await waitFor(`${p.url} to have stored its revocation`, async () => (await metric(p, 'portcullis_revocations_unpersisted')) === 0, 30_000);
+    const ids = [/\(id ([^,]+),/.exec(cli.stdout)![1]!, String(posted.body.revocation.id), /\(id ([^,]+),/.exec(viaAdmin.stdout)![1]!];
+    const msgIds = await storedMsgIds();
+    expect(new Set(msgIds).size, msgIds.join(' ')).toBe(msgIds.length);
+    for (const id of ids) expect(msgIds).toContain(id);
+  }, 90_000);
+
+  // n3 is still frozen; n2 too now: n1 alone has no quorum, so no leader answers (or one that cannot store)
+  it('past its bound, publishOnce says nothing answered within it and that the revocation may not be stored', async () => {
+    process.env.PT_BUS_KEY = BUS_KEY;
+    nats.servers[1]!.pause();
+    try {
+      const r = await publishOnce({ kind: 'jti', value: 'never-stored' }, { settings: clusterSettings({ nats: { servers: [nats.urls[0]!] }, subject_prefix: prefix, auth: BUS_AUTH }), origin: 'test', leaderWaitMs: 2_000 });
+      expect(r).toMatchObject({ kind: 'failed' });
+      expect(r.kind === 'failed' ? r.message : '').toMatch(/(no leader of the revocation stream \S+ answered|the stream confirmed nothing) within 2 s .*(was not stored and not sent|may not be stored)/);
+    } finally {
+      nats.servers[1]!.resume();
+    }
+  }, 30_000);
+
+  // before, the wait for a leader took nats.js's bare 503 for an election: 20 s, then "no leader answered"
+  it('without JetStream on the server (no responders) fails at once saying so', async () => {
+    process.env.PT_BUS_KEY = BUS_KEY;
+    const plain = await startNatsServerWithConfig(() => '# JetStream not enabled\n');
+    try {
+      const r = await publishOnce({ kind: 'jti', value: 'no-jetstream' }, { settings: clusterSettings({ nats: { servers: [plain.url] }, subject_prefix: prefix, auth: BUS_AUTH }), origin: 'test' });
+      expect(r.kind === 'failed' ? r.message : r.kind).toMatch(/no JetStream server answered .*is JetStream enabled on the NATS servers\?/);
+    } finally {
+      await plain.stop();
+    }
+  }, 15_000);
+});
