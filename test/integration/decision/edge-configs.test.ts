@@ -172,6 +172,13 @@ describe('deploy/edge', () => {
     const copy = /copy_headers ([^\n]+)/.exec(c)![1]!.trim().split(/\s+/);
     for (const h of IDENTITY) expect(copy, h).toContain(h);
     for (const h of OVERRIDES) expect(c.toLowerCase(), h).toContain(`request_header -${h}\n`);
+    // internal-token paths: the client's DPoP proof is removed after the check (which needs it), as Traefik's
+    // ledger router does. Before, the proof reached the app beside the internal token behind Caddy.
+    const internal = /^\s*@(\S+) path \/ledger\/\*$/m.exec(c)?.[1];
+    expect(internal, 'a matcher for the internal-token paths').toBeDefined();
+    const drop = c.indexOf(`request_header @${internal} -DPoP`);
+    expect(drop, 'DPoP removed on internal-token paths').toBeGreaterThan(c.indexOf('forward_auth portcullis'));
+    expect(drop).toBeLessThan(c.indexOf('reverse_proxy app:'));
   });
 
   it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {
