@@ -42,7 +42,7 @@ beforeAll(async () => {
       {
         name: 'account', match: { path: '/account/*' }, upstream: 'app', websocket: true,
         cookie_origins: ['https://app.example'], websocket_origins: ['https://chat.example'],
-        auth: { token_sources: { cookie: 'session' } },
+        auth: { token_sources: { cookie: 'session', websocket_protocol: true } },
       },
       // no websocket: true — proxy mode never upgrades here (a handshake is served as a plain GET)
       { name: 'plain', match: { path: '/plain/*' }, upstream: 'app', auth: {} },
@@ -181,6 +181,10 @@ describe('the same shape through the other front doors', () => {
     // a token the page must set itself is not checked (as in proxy mode)
     const bearerOnly = await call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...ws, origin: 'https://evil.example', ...bearer(token) } });
     expect(bearerOnly.status, bearerOnly.text).toBe(200);
+    // the bearer subprotocol (token_sources.websocket_protocol) is proxy mode's: the edge would hand the app the
+    // token-bearing entry, which proxy mode removes, so a decision does not read it — no token, 401 (README)
+    const sub = await call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...ws, 'sec-websocket-protocol': `base64url.bearer.authorization.k8s.io.${Buffer.from(token).toString('base64url')}, chat` } });
+    expect([sub.status, sub.json?.code], sub.text).toEqual([401, 'PORTCULLIS_ERR_AUTH_MISSING']);
     // a route without websocket: true: proxy mode never answers a handshake there with 101, and behind an edge
     // the app would open the socket — refused, whatever the token; a plain GET there is allowed
     const plain = (headers: Record<string, string>): Promise<Reply> =>
