@@ -185,6 +185,11 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
       const head = await rawHead(edgeUrl[edge]!, path, { ...bearer(token), connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
       expect(head.split('\r\n')[0], `${path}: ${head}`).toMatch(/^HTTP\/1\.1 403/);
     }
+    // the client (and the operator reading its error) is told why: nginx's auth_request keeps no body, so
+    // nginx.conf answers from the code Portcullis names in X-Portcullis-Error. Before, through nginx the body
+    // said PORTCULLIS_ERR_AUTH_FORBIDDEN "refused by the route policy".
+    const r = await get('/orders/1', { ...bearer(token), 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
+    expect([r.status, r.json?.code], r.text).toEqual([403, 'PORTCULLIS_ERR_DECISION_WEBSOCKET_ROUTE']);
     expect(app.seen.length).toBe(before);
   });
 
