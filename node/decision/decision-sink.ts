@@ -8,7 +8,7 @@ import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '..
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
-import { wsRefusal } from './ws-verdict.js';
+import { wsRefusal, type WsRefusal } from './ws-verdict.js';
 
 /** What a decision ended as (metrics label `result`). */
 export type DecisionResult = 'allowed' | 'denied' | 'unavailable' | 'refused';
@@ -49,7 +49,12 @@ export class DecisionSink implements PipelineSink {
 
   onAborted(): void { this.aborted = true; }
 
-  decision(reason: string | null): void { this.host.authDecision(reason); }
+  /** An allowed token on a handshake the verdict refuses counts as that refusal (its deny reason), not as allowed. */
+  decision(reason: string | null): void { this.host.authDecision(reason ?? this.wsVerdict()?.reason ?? null); }
+
+  /** The WebSocket refusal of this call (ws-verdict.ts), judged once: undefined until asked. */
+  private ws: WsRefusal | null | undefined;
+  private wsVerdict(): WsRefusal | null { return this.ws === undefined ? (this.ws = wsRefusal(this.ctx)) : this.ws; }
 
   deny(error: ProxyError): void {
     if (this.closed) return;
@@ -68,7 +73,7 @@ export class DecisionSink implements PipelineSink {
     if (this.closed) return;
     const ctx = this.ctx;
     // the edge opens a WebSocket itself: the cross-site rule proxy mode applies there is the verdict's
-    const ws = wsRefusal(ctx);
+    const ws = this.wsVerdict();
     if (ws !== null) { ctx.denyReason = ws.reason; return this.deny(ws.error); }
     this.answered = true;
     const out = verdictHeaders(this.snap, ctx, authz);

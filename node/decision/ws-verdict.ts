@@ -14,13 +14,15 @@ const WS_ROUTE: WsRefusal = Object.freeze({ reason: 'ws_route', error: Object.fr
 /**
  * Is the original request a WebSocket handshake? By `Sec-WebSocket-Key`/`-Version` as well as
  * `Upgrade: websocket`: nginx's auth_request and Traefik's ForwardAuth drop the hop-by-hop
- * `Upgrade` from the call but pass the rest; `:protocol` is HTTP/2's extended CONNECT (RFC 8441).
+ * `Upgrade` from the call but pass the rest. HTTP/2's extended CONNECT (RFC 8441, `:protocol`)
+ * never arrives as such: Envoy's codec turns it into `GET` + `Upgrade: websocket` before any filter,
+ * and the Check's reader skips pseudo-headers (its browser still sends `Sec-WebSocket-Version`).
  */
 function handshake(h: readonly string[]): boolean {
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
     if (k === 'sec-websocket-key' || k === 'sec-websocket-version') return true;
-    if ((k === 'upgrade' || k === ':protocol') && /websocket/i.test(h[i + 1]!)) return true;
+    if (k === 'upgrade' && /websocket/i.test(h[i + 1]!)) return true;
   }
   return false;
 }

@@ -100,7 +100,7 @@ export class Listener implements RelayHost {
     }));
     this.decisions = DecisionEndpoints.create(snapshot.config.server.decision, {
       logger: opts.logger, accessLog: opts.accessLog, addSource: (src) => opts.metrics.addSource(src),
-      writeError: (res, err, close, head) => writeClosingError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader),
+      writeError: (res, err, close, head) => writeClosingError(res, err, this.snapshot.realm, close, head, this.snapshot.policyHeader, true),
       authDecision: (reason) => opts.metrics.decision(reason),
       current: () => ({ snap: this.snapshot, pipeline: this.pipelineOf(this.snapshot) }), draining: () => this.draining,
     });

@@ -67,9 +67,11 @@ export function errorBody(err: ProxyError): string {
 /**
  * Write a complete error response. `closeConnection` when the request body was
  * not consumed (the connection cannot be reused). `policy`: the snapshot's
- * `X-Portcullis-Policy` value, or null (off). Returns the status written.
+ * `X-Portcullis-Policy` value, or null (off). `nameCode`: a decision endpoint's answer also
+ * names the code in `X-Portcullis-Error` (an edge that keeps no body — nginx's auth_request —
+ * answers from it). Returns the status written.
  */
-export function writeError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head = false, policy: string | null = null): number {
+export function writeError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head = false, policy: string | null = null, nameCode = false): number {
   const spec = ERRORS[err.code];
   res.writeStatus(statusLine(spec.status));
   const ch = challenge(err, realm);
@@ -81,6 +83,7 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
   res.writeHeader('content-type', 'application/json');
   res.writeHeader('cache-control', 'no-store');
   if (policy !== null) res.writeHeader(POLICY_HEADER, policy);
+  if (nameCode) res.writeHeader('x-portcullis-error', err.code);
   const body = errorBody(err);
   if (head) {
     // Bare endWithoutBody(): this uWS build writes "Content-Length: 2^63" for
@@ -104,8 +107,8 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
  * handler (node/handler-scope.ts answerAfterParse: it registers the response's onAborted, so only
  * for a response whose owner keeps its own state). Returns the status the answer has or will have.
  */
-export function writeClosingError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head: boolean, policy: string | null): number {
-  if (!handlerScope.inside || (!closeConnection && inlineAnswer())) return writeError(res, err, realm, closeConnection, head, policy);
-  answerAfterParse(res, () => writeError(res, err, realm, true, head, policy));
+export function writeClosingError(res: HttpResponse, err: ProxyError, realm: string, closeConnection: boolean, head: boolean, policy: string | null, nameCode = false): number {
+  if (!handlerScope.inside || (!closeConnection && inlineAnswer())) return writeError(res, err, realm, closeConnection, head, policy, nameCode);
+  answerAfterParse(res, () => writeError(res, err, realm, true, head, policy, nameCode));
   return ERRORS[err.code].status;
 }

@@ -3,7 +3,7 @@
 // client-sent identity headers to remove, and the principal as dynamic_metadata; denied → the
 // proxy-mode answer (status, challenge, JSON body) as denied_response, with a gRPC code.
 import { clientOf } from '../contracts/index.js';
-import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, wsRefusal, type CheckResponse, type DecisionResult, type StructValue } from '../decision/index.js';
+import { envoyRemovals, stripsCredentials, tokenFingerprint, verdictHeaders, wsRefusal, type CheckResponse, type DecisionResult, type StructValue, type WsRefusal } from '../decision/index.js';
 import { ERRORS, proxyError, type ProxyError } from '../errors.js';
 import { challenge, errorBody } from '../http/respond.js';
 import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
@@ -57,7 +57,12 @@ export class CheckSink implements PipelineSink {
 
   onAborted(): void { this.aborted = true; }
 
-  decision(reason: string | null): void { this.host.authDecision(reason); }
+  /** An allowed token on a handshake the verdict refuses counts as that refusal (its deny reason), not as allowed. */
+  decision(reason: string | null): void { this.host.authDecision(reason ?? this.wsVerdict()?.reason ?? null); }
+
+  /** The WebSocket refusal of this call (ws-verdict.ts), judged once: undefined until asked. */
+  private ws: WsRefusal | null | undefined;
+  private wsVerdict(): WsRefusal | null { return this.ws === undefined ? (this.ws = wsRefusal(this.ctx)) : this.ws; }
 
   deny(error: ProxyError): void {
     if (this.closed) return;
@@ -76,7 +81,7 @@ export class CheckSink implements PipelineSink {
     if (this.closed) return;
     const ctx = this.ctx;
     // the edge opens a WebSocket itself: the cross-site rule proxy mode applies there is the verdict's
-    const ws = wsRefusal(ctx);
+    const ws = this.wsVerdict();
     if (ws !== null) { ctx.denyReason = ws.reason; return this.deny(ws.error); }
     this.answered = true;
     const out = verdictHeaders(this.snap, ctx, authz);

@@ -42,7 +42,7 @@ beforeAll(async () => {
       {
         name: 'account', match: { path: '/account/*' }, upstream: 'app', websocket: true,
         cookie_origins: ['https://app.example'], websocket_origins: ['https://chat.example'],
-        auth: { token_sources: { cookie: 'session' } },
+        auth: { token_sources: { cookie: 'session', websocket_protocol: true } },
       },
       // no websocket: true — proxy mode never upgrades here (a handshake is served as a plain GET)
       { name: 'plain', match: { path: '/plain/*' }, upstream: 'app', auth: {} },
@@ -181,6 +181,10 @@ describe('the same shape through the other front doors', () => {
     // a token the page must set itself is not checked (as in proxy mode)
     const bearerOnly = await call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...ws, origin: 'https://evil.example', ...bearer(token) } });
     expect(bearerOnly.status, bearerOnly.text).toBe(200);
+    // the bearer subprotocol (token_sources.websocket_protocol) is proxy mode's: the edge would hand the app the
+    // token-bearing entry, which proxy mode removes, so a decision does not read it — no token, 401 (README)
+    const sub = await call(`${own}/_portcullis/auth`, { headers: { 'x-original-uri': '/account/socket', 'x-original-method': 'GET', host: 'api.example', ...ws, 'sec-websocket-protocol': `base64url.bearer.authorization.k8s.io.${Buffer.from(token).toString('base64url')}, chat` } });
+    expect([sub.status, sub.json?.code], sub.text).toEqual([401, 'PORTCULLIS_ERR_AUTH_MISSING']);
     // a route without websocket: true: proxy mode never answers a handshake there with 101, and behind an edge
     // the app would open the socket — refused, whatever the token; a plain GET there is allowed
     const plain = (headers: Record<string, string>): Promise<Reply> =>
@@ -188,6 +192,11 @@ describe('the same shape through the other front doors', () => {
     const up = await plain(ws);
     expect([up.status, up.json?.code], up.text).toEqual([403, 'PORTCULLIS_ERR_DECISION_WEBSOCKET_ROUTE']);
     expect((await plain({})).status).toBe(200);
+    // counted as the denials they are, by reason (an operator whose WebSocket app broke looks here);
+    // before, each counted as decision="allowed": the token was fine, the verdict a 403
+    const m = await metrics(proxy, ADMIN_TOKEN);
+    expect(sample(m, 'portcullis_auth_decisions_total{decision="denied",reason="ws_cross_origin"}'), 'ws_cross_origin').toBeGreaterThanOrEqual(2);
+    expect(sample(m, 'portcullis_auth_decisions_total{decision="denied",reason="ws_route"}'), 'ws_route').toBeGreaterThanOrEqual(1);
   });
 
   it('Envoy ext_authz gRPC Check: the original method decides the same way', async () => {
@@ -208,8 +217,11 @@ describe('the same shape through the other front doors', () => {
     expect((await check('GET', { origin: 'https://evil.example' })).status?.code ?? 0).toBe(0);
     expect((await check('POST', { origin: 'https://api.example' })).status?.code ?? 0).toBe(0);
     // a WebSocket handshake (GET) from a foreign page: Envoy opens the socket, so the Check must refuse it
+    const counted = async (): Promise<number> => sample(await metrics(proxy, ADMIN_TOKEN), 'portcullis_auth_decisions_total{decision="denied",reason="ws_cross_origin"}') ?? 0;
+    const deniedBefore = await counted();
     const ws = await check('GET', { origin: 'https://evil.example', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
     expect([ws.status?.code, ws.denied_response?.status?.code], JSON.stringify(ws)).toEqual([grpc.status.PERMISSION_DENIED, 403]);
+    expect(await counted(), 'counted as a denial, not as allowed').toBe(deniedBefore + 1);
     expect((await check('GET', { origin: 'https://chat.example', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' })).status?.code ?? 0).toBe(0);
     expect(up.hits.length, 'a Check never calls the upstream').toBe(before);
   });

@@ -32,6 +32,15 @@ function identitySpellings(): string[] {
   });
 }
 
+/**
+ * The key Go's net/http files a request header under (textproto.CanonicalMIMEHeaderKey: upper case
+ * after each `-` and at the start, lower case elsewhere): Traefik matches authResponseHeadersRegex
+ * against these keys, not the spelling the client sent.
+ */
+function goKey(name: string): string {
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+}
+
 /** What the cookie-token rules (CSRF, WebSocket Origin) read: the page's origin and a handshake's marks. */
 const BROWSER_HEADERS = ['origin', 'sec-fetch-site', 'sec-websocket-key', 'sec-websocket-version'];
 
@@ -142,8 +151,11 @@ describe('deploy/edge', () => {
     expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth!.authResponseHeadersRegex)).test('Authorization'), 'a verdict without Authorization would delete the client token').toBe(false);
     // the internal-token middleware also lists DPoP, which no verdict carries: Traefik deletes the client's proof,
     // which goes with the token it replaces (as proxy mode drops it). Before, the app got it beside the internal token.
-    expect(new RegExp(String(t.http.middlewares['portcullis-internal-token']!.forwardAuth!.authResponseHeadersRegex)).test('DPoP')).toBe(true);
-    expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth!.authResponseHeadersRegex)).test('DPoP'), 'elsewhere the proof goes with the client token').toBe(false);
+    // Traefik matches the regex (case-sensitive) against Go's canonical keys: a client's `DPoP` is filed as `Dpop`.
+    // Before, the regex said `DPoP`, matched no key Traefik ever holds, and the client's proof reached the app.
+    const internal = new RegExp(String(t.http.middlewares['portcullis-internal-token']!.forwardAuth!.authResponseHeadersRegex));
+    for (const sent of ['DPoP', 'dpop', 'DPOP']) expect(internal.test(goKey(sent)), `${sent} as Traefik holds it: ${goKey(sent)}`).toBe(true);
+    expect(new RegExp(String(t.http.middlewares.portcullis!.forwardAuth!.authResponseHeadersRegex)).test(goKey('DPoP')), 'elsewhere the proof goes with the client token').toBe(false);
   });
 
   it('Caddy: forward_auth to the auto endpoint, client X-Auth-* removed first, identity headers copied', () => {
@@ -160,6 +172,13 @@ describe('deploy/edge', () => {
     const copy = /copy_headers ([^\n]+)/.exec(c)![1]!.trim().split(/\s+/);
     for (const h of IDENTITY) expect(copy, h).toContain(h);
     for (const h of OVERRIDES) expect(c.toLowerCase(), h).toContain(`request_header -${h}\n`);
+    // internal-token paths: the client's DPoP proof is removed after the check (which needs it), as Traefik's
+    // ledger router does. Before, the proof reached the app beside the internal token behind Caddy.
+    const internal = /^\s*@(\S+) path \/ledger\/\*$/m.exec(c)?.[1];
+    expect(internal, 'a matcher for the internal-token paths').toBeDefined();
+    const drop = c.indexOf(`request_header @${internal} -DPoP`);
+    expect(drop, 'DPoP removed on internal-token paths').toBeGreaterThan(c.indexOf('forward_auth portcullis'));
+    expect(drop).toBeLessThan(c.indexOf('reverse_proxy app:'));
   });
 
   it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {

@@ -3,6 +3,7 @@
 // upstream and asking instance A of a two-instance cluster on a real nats-server. Allowed with
 // identity headers upstream and client-sent copies stripped; each denial; a revocation made at
 // instance B refused through the edge; DPoP through the edge; the authorization server down.
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -63,6 +64,20 @@ afterAll(async () => {
 });
 
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
+
+/** The response head to a GET written by hand (undici refuses `Connection: Upgrade`), read until its blank line. */
+function rawHead(base: string, path: string, headers: Record<string, string>): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(u.port), u.hostname, () => {
+      sock.write(`GET ${path} HTTP/1.1\r\nhost: ${u.host}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    });
+    let buf = '';
+    sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); const end = buf.indexOf('\r\n\r\n'); if (end !== -1) { sock.destroy(); resolve(buf.slice(0, end)); } });
+    sock.on('error', reject);
+    sock.on('close', () => resolve(buf));
+  });
+}
 
 describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding', (edge) => {
   const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> => send(`${edgeUrl[edge]}${path}`, headers, method);
@@ -161,6 +176,20 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(r.status).toBe(401);
     expect(r.headers['www-authenticate']).toBe('Bearer realm="portcullis"');
     expect(r.json).toMatchObject({ code: 'PORTCULLIS_ERR_AUTH_MISSING' });
+    expect(app.seen.length).toBe(before);
+  });
+
+  it('a WebSocket handshake on a route without websocket: true → 403 through the edge; the app is not called', async () => {
+    const before = app.seen.length;
+    for (const path of ['/public/x', '/orders/1']) {
+      const head = await rawHead(edgeUrl[edge]!, path, { ...bearer(token), connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
+      expect(head.split('\r\n')[0], `${path}: ${head}`).toMatch(/^HTTP\/1\.1 403/);
+    }
+    // the client (and the operator reading its error) is told why: nginx's auth_request keeps no body, so
+    // nginx.conf answers from the code Portcullis names in X-Portcullis-Error. Before, through nginx the body
+    // said PORTCULLIS_ERR_AUTH_FORBIDDEN "refused by the route policy".
+    const r = await get('/orders/1', { ...bearer(token), 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' });
+    expect([r.status, r.json?.code], r.text).toEqual([403, 'PORTCULLIS_ERR_DECISION_WEBSOCKET_ROUTE']);
     expect(app.seen.length).toBe(before);
   });
 
