@@ -2,9 +2,12 @@
 // Integration suites start the compiled CLI (dist/), so `npm test` builds first.
 import { defineConfig } from 'vitest/config';
 
+/** Integration directories whose files run one after another in a shared worker process (see below). */
+const SHARED = ['auth', 'dataplane', 'decision', 'deploy', 'dpop', 'http2', 'observability', 's2s', 'ws'].map((d) => `test/integration/${d}/**/*.test.ts`);
+
 export default defineConfig({
   test: {
-    // which files: the two projects below (unit, integration)
+    // which files: the projects below (unit, integration-shared, integration)
     // hooks every file needs: removing the temp directories its helpers created
     setupFiles: ['test/setup.ts'],
     testTimeout: 30_000,
@@ -20,11 +23,17 @@ export default defineConfig({
       // process re-imported vitest and the sources, ~100 s of the unit files' ~200 s on a loaded
       // 2-core machine. They restore what they change (fake timers, their own env names).
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
-      // Integration files keep a fresh process each: they start servers and child processes, and
-      // one left running must not outlive its file into the next.
-      // 60 s per test, not 30: on a loaded CI run (2 393 s, CI run 1) one case that starts its own proxy took
-      // 25.1 s of its 30 s and a dozen more 40–64 % of it. A bound, not a speed: a passing test is as fast.
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', '**/node_modules/**'], testTimeout: 60_000 } },
+      // Integration files outside cluster/ share their worker process too: a fresh process per file
+      // (node start-up, vitest and the helpers re-imported) cost ~0.8–1.2 s of CPU a file on the loaded
+      // 2-core machine, a third of a 30-file sample's CPU. What a file starts dies with it all the same:
+      // test/setup.ts kills its child processes and removes its temp dirs after its own hooks. Not threads:
+      // a file's in-process uWS app (uws-tls) aborts node when its worker thread ends with uWS handles open.
+      // 60 s per integration test, not 30: on a loaded CI run (2 393 s, CI run 1) one case that starts its own
+      // proxy took 25.1 s of its 30 s and a dozen more 40–64 % of it. A bound, not a speed: a passing test is as fast.
+      { extends: true, test: { name: 'integration-shared', include: SHARED, isolate: false, testTimeout: 60_000 } },
+      // cluster/ (in-process members, NATS clients, product modules with process-wide state), hosts/
+      // and the helpers' own fixtures keep a fresh process each: one file's state must not reach the next.
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...SHARED, '**/node_modules/**'], testTimeout: 60_000 } },
     ],
   },
 });
