@@ -132,4 +132,23 @@ describe('revoking while the revocation stream leader is frozen', () => {
       await plain.stop();
     }
   }, 15_000);
+
+  // before, a NATS user without publish permission on the revocation subjects read "members connected now
+  // received it live — run the command again": the live copy is refused the same way, and again fails again
+  it('a NATS user that may not publish revocations is told so, and that nothing reached the members', async () => {
+    process.env.PT_BUS_KEY = BUS_KEY;
+    const denied = await startNatsServerWithConfig((at) => `jetstream { store_dir: "${at.storeDir}" }
+accounts { A { jetstream: enabled, users: [ { user: revoker, password: "revoker-pass", permissions: { publish: { allow: [">"], deny: ["${prefix}.revocations.>"] } } } ] } }
+`);
+    process.env.PT_REVOKER_PASS = 'revoker-pass';
+    try {
+      const r = await publishOnce({ kind: 'jti', value: 'not-allowed' }, { settings: clusterSettings({ nats: { servers: [denied.url], user: 'revoker', password_env: 'PT_REVOKER_PASS' }, subject_prefix: prefix, auth: BUS_AUTH }), origin: 'test' });
+      const message = r.kind === 'failed' ? r.message : r.kind;
+      expect(message).toMatch(/may not publish on \S+\.revocations\.jti .*nothing was stored or sent/);
+      expect(message).not.toMatch(/received it live/);
+    } finally {
+      delete process.env.PT_REVOKER_PASS;
+      await denied.stop();
+    }
+  }, 15_000);
 });
