@@ -1,6 +1,7 @@
 // Durable publishing of revocations under NATS: publish to the stream and wait for its
 // ack; on failure publish on core NATS at once (connected members still get it) and
 // keep it in an outbox retried every second until the stream has it.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
@@ -155,12 +156,34 @@ export class RevocationOutbox {
       return;
     }
     this.inflight.add(msg.id);
-    s.publish(subject, sealed ?? this.bus.seal(subject, msg), this.msgIds.get(msg.id) ?? msg.id, this.timeoutMs).then(
-      (ack) => this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq, duplicate: ack.duplicate }),
-      (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
-    );
+    s.publish(subject, sealed ?? this.bus.seal(subject, msg), this.msgIds.get(msg.id) ?? msg.id, this.timeoutMs)
+      .then(async (ack) => (ack.duplicate && !(await this.storedCopyIs(s, ack.seq, msg)) ? this.forged(msg, ack.seq) : ack))
+      .then(
+        (ack) => { if (ack !== null) this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq, duplicate: ack.duplicate }); },
+        (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
+      );
     // after the stream publish is queued: both leave in this turn, NATS first
     this.pushFirst(subject, sealed);
+  }
+
+  /**
+   * A `duplicate` ack names the copy stored first under this message id: is it an authentic copy of
+   * `msg`? Anyone with NATS credentials can store bytes under a message id they saw or guessed (an
+   * event's id is derived from its jti); counting such a copy as stored lost the revocation from replay.
+   */
+  private async storedCopyIs(s: RevocationStream, seq: number, msg: RevocationAdded): Promise<boolean> {
+    const m = await s.get(seq);
+    const o = m === null ? null : this.bus.openStored(m.subject, m.data);
+    return o !== null && o.msg.type === 'revocation.added' && o.msg.id === msg.id && o.msg.kind === msg.kind && m!.subject === this.bus.subjects.revocation(msg.kind);
+  }
+
+  /** The copy stored under `msg`'s message id is not it: store it again at once under a fresh, unguessable message id. */
+  private forged(msg: RevocationAdded, seq: number): null {
+    this.logger?.error({ revocation: msg.id, stream_seq: seq }, 'the revocation stream holds another copy under this revocation\'s message id, not authentic (someone with NATS credentials but not the bus key?): storing the revocation again under a fresh message id');
+    this.msgIds.set(msg.id, `${msg.id}~${randomUUID()}`);
+    this.inflight.delete(msg.id);
+    this.attempt(msg);
+    return null;
   }
 
   private pushFirst(subject: string, sealed: Uint8Array | null): void {

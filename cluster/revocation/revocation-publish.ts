@@ -106,6 +106,10 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     let o = await outbox.publish(msg);
     // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`)
     if (!o.persisted && leaderless({ message: o.error })) o = await within(outbox.stored(msg.id), deadline - Date.now(), o);
+    // the live copy the outbox sent goes to the same subject: refused the same way, it reached no member
+    if (!o.persisted && /Permissions Violation/i.test(o.error)) {
+      return { kind: 'failed', message: `this NATS user may not publish on ${bus.subjects.revocation(r.kind)} (${o.error}): nothing was stored or sent — allow it to publish on ${bus.subjects.revocationsAll}` };
+    }
     if (!o.persisted) {
       const why = leaderless({ message: o.error }) ? `the stream confirmed nothing within ${waitMs / 1000} s (${o.error})` : `not stored in the revocation stream (${o.error})`;
       return { kind: 'failed', message: `${why}: the revocation may not be stored; members connected now received it live — run the command again to store it` };

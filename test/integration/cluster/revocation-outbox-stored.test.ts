@@ -2,9 +2,9 @@
 // resolved by the outbox's own retry once the stream answers; the stream holds one entry under the
 // revocation's id, though it also captured the live copy the first failure sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Codec, MessageBus, revocationAdded, subjects } from '../../../cluster/protocol/index.js';
+import { BusAuth, Codec, MessageBus, revocationAdded, subjects } from '../../../cluster/protocol/index.js';
 import { buildRevocation, RevocationOutbox, RevocationStream } from '../../../cluster/revocation/index.js';
-import { NatsTransport } from '../../../cluster/transport/index.js';
+import { nats, NatsTransport } from '../../../cluster/transport/index.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { prefix } from './cluster-fixtures.js';
 
@@ -45,6 +45,30 @@ describe('RevocationOutbox.stored', () => {
       expect((await jsm.streams.info(stream.name)).state.messages).toBe(1);
       const m = await jsm.streams.getMessage(stream.name, { seq: 1 });
       expect(m.header?.get('Nats-Msg-Id')).toBe(msg.id);
+    } finally {
+      outbox.close();
+    }
+  });
+
+  it('a forged copy stored first under the revocation id (bus credentials, no bus key) does not count as stored: the revocation is stored again under a fresh id', async () => {
+    const bus = new MessageBus(transport, new Codec(), subjects(prefix('obf')), new BusAuth({ key: new Uint8Array(32).fill(7) }));
+    const stream = new RevocationStream(transport.connection()!, { subjects: bus.subjects, maxAgeMs: 3_600_000, replicas: 1 });
+    await stream.ensure();
+    const outbox = new RevocationOutbox(bus, () => stream, 2_000);
+    try {
+      const built = buildRevocation({ kind: 'sid', value: 'logged-out' }, { nowMs: Date.now(), maxLifetimeS: 3_600, origin: 'test', id: 'bcl-guessable' });
+      if (!built.ok) throw new Error(built.errors.join('; '));
+      const msg = revocationAdded(built.record, Date.now());
+      // the attacker's copy, sealed with another key, reaches the stream first under the same Nats-Msg-Id
+      const forger = new MessageBus(transport, new Codec(), bus.subjects, new BusAuth({ key: new Uint8Array(32).fill(9) }));
+      const h = nats().headers();
+      h.set('Nats-Msg-Id', msg.id);
+      await transport.connection()!.jetstream().publish(bus.subjects.revocation('sid'), forger.seal(bus.subjects.revocation('sid'), msg), { headers: h });
+      const o = await outbox.publish(msg);
+      expect(o).toMatchObject({ persisted: true, seq: 2 });
+      // what a member replaying the stream gets: an authentic copy of the revocation
+      const stored = await stream.get(2);
+      expect(stored && bus.openStored(stored.subject, stored.data)?.msg).toMatchObject({ type: 'revocation.added', id: msg.id, kind: 'sid', value: 'logged-out' });
     } finally {
       outbox.close();
     }
