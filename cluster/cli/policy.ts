@@ -7,7 +7,7 @@ import { formatProblems, readConfigText, splitDocument, validateLocal, type Conf
 import { collectMemberStatus, latestVersion, noAnswerYet, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
-import { natsConnectionOptions } from '../transport/index.js';
+import { natsConnectionOptions, noJetStream, noJetStreamMessage } from '../transport/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 
@@ -97,8 +97,10 @@ async function open(file: string | undefined, needBus = true): Promise<Omit<Cont
 /** The message for a bus error; for no answer, what did not answer and for how long. */
 function noAnswer(err: unknown, through: string): string {
   const msg = (err as Error).message ?? String(err);
+  // no JetStream behind the server: said at once (before, 20 s of retries, then a message about leaders and quorums)
+  if (noJetStream(err)) return noJetStreamMessage(err, through);
   if (!noAnswerYet(err)) return msg;
-  return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}, or JetStream not enabled there`;
+  return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}`;
 }
 
 const defaultBy = (): string => { try { return `${userInfo().username}@${hostname()}`; } catch { return hostname(); } };
@@ -107,7 +109,7 @@ const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 export async function policy(argv: string[], usage: string = POLICY_USAGE): Promise<void> {
   try { await policyCommand(argv, usage); } catch (err) {
     // history, status and rollback said only "503" or "TIMEOUT" when JetStream did not answer
-    if (via !== null && noAnswerYet(err)) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
+    if (via !== null && (noAnswerYet(err) || noJetStream(err))) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
     throw err;
   }
 }

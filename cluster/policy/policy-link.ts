@@ -6,7 +6,7 @@ import type { Config } from '../../node/config/index.js';
 import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/index.js';
 import type { ClusterSettings } from '../revocation/index.js';
-import { MEMBER_LIVENESS, nats as natsModule, natsConnectionOptions } from '../transport/index.js';
+import { MEMBER_LIVENESS, nats as natsModule, natsConnectionOptions, noJetStream, noJetStreamMessage } from '../transport/index.js';
 import type { PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { listenForPeers, peerWaitMs, type PeerVersion } from './policy-start-floor.js';
@@ -29,6 +29,8 @@ export class PolicyLink {
   connected = false;
   /** The bucket held no entry when opened (null: not opened yet). */
   bucketEmpty: boolean | null = null;
+  /** Why the bucket cannot be opened when no JetStream serves the connection (null otherwise): /readyz and the logs say it. */
+  noJetStream: string | null = null;
   /** Peers' versions heard for peerWaitMs(cluster.heartbeat_ms) after connecting. */
   peersHeard: Promise<PeerVersion | null> | null = null;
   private stopWatch: (() => void) | null = null;
@@ -70,6 +72,7 @@ export class PolicyLink {
     for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2_000)) {
       try {
         const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.policy.history, replicas: this.policy.replicas });
+        this.noJetStream = null;
         this.bucketEmpty = (await store.latest()) === null;
         this.store = store;
         this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.events.value(v); });
@@ -78,7 +81,16 @@ export class PolicyLink {
         this.probe.start();
         return;
       } catch (err) {
-        this.logger.warn({ err: String(err), bucket: this.bucket, retry_ms: delay }, 'policy: cannot open the bucket yet');
+        // no JetStream at all: once as an error naming it (before, a warning every 2 s saying "NatsError: 503"); still
+        // retried, as when NATS is unreachable: the servers may get JetStream without this member restarting
+        if (noJetStream(err)) {
+          const why = noJetStreamMessage(err, this.nc.getServer());
+          if (this.noJetStream !== why) this.logger.error({ bucket: this.bucket, retry_ms: delay }, `policy: cannot open the bucket: ${why}`);
+          this.noJetStream = why;
+        } else {
+          this.noJetStream = null;
+          this.logger.warn({ err: String(err), bucket: this.bucket, retry_ms: delay }, 'policy: cannot open the bucket yet');
+        }
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -129,6 +129,7 @@ export class PolicyWatcher {
   waitingFor(): string | null {
     if (this.active !== null) return null;
     if (this.link.nc === null) return `no policy: NATS not reachable${this.stateFile === null ? ' and no cluster.policy.state_file configured' : `, state file: ${this.stateProblem ?? 'not read yet'}`}`;
+    if (this.link.noJetStream !== null) return `no policy: ${this.link.noJetStream}`;
     if (this.link.bucketEmpty === true) return `no policy version pushed yet to ${this.bucket} (portcullis policy push)`;
     if (this.heldBelow !== null) return this.heldBelow;
     if (this.lastError !== null) return `the latest policy version cannot be applied here: ${this.lastError}`;

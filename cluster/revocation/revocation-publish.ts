@@ -6,7 +6,7 @@ import { busAuthFrom } from '../protocol/bus-keys.js';
 import { MessageBus } from '../protocol/message-bus.js';
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
-import { natsConnectionOptions, NatsTransport, noAnswerYet, shownServers } from '../transport/index.js';
+import { natsConnectionOptions, NatsTransport, noAnswerYet, noJetStream, noJetStreamMessage, shownServers } from '../transport/index.js';
 import { RevocationOutbox } from './revocation-outbox.js';
 import { MIN_SKEW_S } from './revocation-linger.js';
 import { buildRevocation } from './revocation-request.js';
@@ -87,7 +87,7 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
       // (TIMEOUT) although the others elected a new one seconds later.
       try { position = await stream.ensure({ update: false }); break; } catch (err) {
         // every JetStream server answers its API: no responders there means none is reachable, not an election
-        if (noResponders(err)) return { kind: 'failed', message: `revocation stream: no JetStream server answered through ${transport.connection()?.getServer() ?? shownServers(settings.nats.servers)} (503, no responders): is JetStream enabled on the NATS servers?` };
+        if (noJetStream(err)) return { kind: 'failed', message: `revocation stream: ${noJetStreamMessage(err, transport.connection()?.getServer() ?? shownServers(settings.nats.servers))}` };
         if (!leaderless(err)) throw err;
         if (Date.now() + RETRY_MS >= deadline) {
           return { kind: 'failed', message: `no leader of the revocation stream ${stream.name} answered within ${waitMs / 1000} s (${(err as Error).message}): the revocation was not stored and not sent — its replicas need a majority of their servers (2 of 3) up and reachable from ${transport.connection()?.getServer() ?? shownServers(settings.nats.servers)}; run the command again once it has one` };
@@ -126,12 +126,6 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
 /** No answer yet (an election, a frozen leader), or an answer from a leader that has lost its quorum: worth asking again. */
 function leaderless(err: unknown): boolean {
   return noAnswerYet(err) || /has no quorum/.test(String((err as { message?: unknown })?.message ?? ''));
-}
-
-/** nats.js's error for a request nobody subscribes to (its message is the status alone), not JetStream's own 503 answers. */
-function noResponders(err: unknown): boolean {
-  const m = String((err as { message?: unknown })?.message ?? '');
-  return m === '503' || /no responders/i.test(m);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
