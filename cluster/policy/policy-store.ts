@@ -42,6 +42,12 @@ export interface PolicyStoreOptions {
    * dead) takes its share of them and answers none: TIMEOUT (policy-cli-server-down.test.ts).
    */
   readonly leaderReadsUntil?: number;
+  /**
+   * A member's reads (`latest`, `history`: start, catch-up after a reconnect, POST /policy): asked of
+   * the stream leader as the CLI's are, each retried on no answer for up to this many ms (a leader
+   * election). The bucket is opened as without it (start-up unchanged).
+   */
+  readonly leaderReadsForMs?: number;
 }
 
 /** An error that a leader election or an unreachable replica explains: worth asking again. */
@@ -54,9 +60,17 @@ export class PolicyStore {
   /** Writes refused because another won: by the expected-sequence check, or by the de-duplication alone (nats-server#4320). */
   private readonly conflicts = { sequence: 0, duplicate: 0 };
 
-  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number, private readonly leaderReadsUntil?: number) {
+  private readonly leaderReadsUntil: number | undefined;
+  private readonly leaderReadsForMs: number | undefined;
+
+  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number, opts: PolicyStoreOptions) {
     this.js = nc.jetstream({ timeout: timeoutMs });
+    this.leaderReadsUntil = opts.leaderReadsUntil;
+    this.leaderReadsForMs = opts.leaderReadsForMs;
   }
+
+  /** Reads go to the stream leader (the CLI's, and a member's given `leaderReadsForMs`). */
+  private get leaderReads(): boolean { return this.leaderReadsUntil !== undefined || this.leaderReadsForMs !== undefined; }
 
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
@@ -66,11 +80,11 @@ export class PolicyStore {
     const replicas = opts.replicas === undefined || opts.replicas === 'auto' ? (clustered ? 3 : 1) : opts.replicas;
     const history = opts.history ?? 16;
     try {
-      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts.leaderReadsUntil);
+      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts);
     } catch (err) {
       const msg = (err as Error).message ?? '';
       if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
-        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts.leaderReadsUntil);
+        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts);
       }
       throw err;
     }
@@ -78,7 +92,7 @@ export class PolicyStore {
 
   /** The latest value (null when nothing was pushed yet, or it was deleted). */
   async latest(): Promise<StoredValue | null> {
-    if (this.leaderReadsUntil !== undefined) return this.fromLeader(async () => (await this.leaderValues(true))[0] ?? null);
+    if (this.leaderReads) return this.fromLeader(async () => (await this.leaderValues(true))[0] ?? null);
     const e = await this.kv.get(POLICY_KEY);
     return e === null || e.operation !== 'PUT' ? null : { revision: e.revision, value: e.value };
   }
@@ -164,7 +178,7 @@ export class PolicyStore {
    * off mid-read) kept `policy push` waiting forever, silent.
    */
   async history(): Promise<StoredValue[]> {
-    if (this.leaderReadsUntil !== undefined) return this.fromLeader(() => this.leaderValues(false));
+    if (this.leaderReads) return this.fromLeader(() => this.leaderValues(false));
     const it = await this.kv.history({ key: POLICY_KEY });
     const out: StoredValue[] = [];
     let late = false;
@@ -178,11 +192,12 @@ export class PolicyStore {
     return out;
   }
 
-  /** `read`, asked again while it gets no answer (a leader election), until `leaderReadsUntil`. */
+  /** `read`, asked again while it gets no answer (a leader election), until `leaderReadsUntil` (or for `leaderReadsForMs`). */
   private async fromLeader<T>(read: () => Promise<T>): Promise<T> {
+    const until = this.leaderReadsUntil ?? Date.now() + this.leaderReadsForMs!;
     for (;;) {
       try { return await read(); } catch (err) {
-        if (!noAnswerYet(err) || Date.now() + 250 >= this.leaderReadsUntil!) throw err;
+        if (!noAnswerYet(err) || Date.now() + 250 >= until) throw err;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
