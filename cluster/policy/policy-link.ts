@@ -12,14 +12,6 @@ import { LeaderProbe } from './policy-probe.js';
 import { listenForPeers, peerWaitMs, type PeerVersion } from './policy-start-floor.js';
 import { PolicyStore, type StoredValue } from './policy-store.js';
 
-/**
- * How long a member's read of the bucket (start, catch-up, POST /policy) asks its stream leader again
- * while nothing answers, ms: nats-server elects a new leader within ~10 s of losing one. Leader reads
- * because a direct get or a history consumer may be served by any replica, and one cut off but not
- * yet seen dead by the others answered none of its share (about one read in three timed out).
- */
-const LEADER_READS_MS = 10_000;
-
 /** What the link tells its watcher. */
 export interface PolicyLinkEvents {
   /** The watch delivered a bucket entry. */
@@ -77,7 +69,7 @@ export class PolicyLink {
     // JetStream may still be electing a leader: retry opening the bucket
     for (let delay = 200; !this.closed; delay = Math.min(delay * 2, 2_000)) {
       try {
-        const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.policy.history, replicas: this.policy.replicas, leaderReadsForMs: LEADER_READS_MS });
+        const store = await PolicyStore.open(this.nc, { bucket: this.bucket, history: this.policy.history, replicas: this.policy.replicas });
         this.bucketEmpty = (await store.latest()) === null;
         this.store = store;
         this.stopWatch = await store.watch((v) => { this.bucketEmpty = false; this.events.value(v); });
