@@ -56,7 +56,7 @@ describe('cluster policy: members while a peer NATS server is frozen', () => {
       for (let v = 2; v <= 5; v++) {
         const m = members[v % 2]!;
         const r = await admin(m, 'POST', `/policy?base=${v - 1}`, doc(v));
-        expect(r.body, `POST /policy for version ${v}`).toMatchObject({ pushed: true, version: v });
+        expect(r.body, `POST /policy for version ${v}: ${JSON.stringify(r.body)}`).toMatchObject({ pushed: true, version: v });
         await allRun(v);
       }
       const r = await policyCli(['push', '--config', cli, '--policy', writePolicy(doc(6)), '--base', '5']);
@@ -77,7 +77,8 @@ describe('cluster policy: members while a peer NATS server is frozen', () => {
       const r = await policyCli(['push', '--config', cli, '--policy', writePolicy(doc(v + 1)), '--base', String(v)]);
       expect(r.code, r.stderr).toBe(0);
       await allRun(v + 1);
-      expect((await admin(members[0]!, 'POST', `/policy?base=${v + 1}`, doc(v + 2))).body).toMatchObject({ pushed: true, version: v + 2 });
+      const p = await admin(members[0]!, 'POST', `/policy?base=${v + 1}`, doc(v + 2));
+      expect(p.body, JSON.stringify(p.body)).toMatchObject({ pushed: true, version: v + 2 });
       await allRun(v + 2);
     } finally {
       nats.servers[2]!.resume();
