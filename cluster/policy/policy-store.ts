@@ -6,6 +6,9 @@ import type { JetStreamClient, JetStreamManager, KV, KvEntry, MsgRequest, NatsCo
 import { nats, noAnswerYet } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
+/** A history spanning fewer stream sequences than this is read from the leader with all its gets at once. */
+const PARALLEL_READS = 64;
+
 /** The one key every version is written under. */
 export const POLICY_KEY = 'current';
 
@@ -36,12 +39,13 @@ export interface PolicyStoreOptions {
   /** JetStream API timeout, ms (default 5000). */
   readonly timeoutMs?: number;
   /**
-   * The operator CLI's reads (`latest`, `history`): asked of the bucket's stream leader only, and
-   * retried on no answer until this time (epoch ms). Without it they are a direct get and an
-   * ordered consumer, which any replica may serve — one that is cut off (its route not yet seen
-   * dead) takes its share of them and answers none: TIMEOUT (policy-cli-server-down.test.ts).
+   * The operator CLI's reads: asked again on no answer until this time (epoch ms), for the whole
+   * command; the bucket is then opened without JetStream's account-info check (only its meta leader
+   * answers it). Without it each read is asked again for up to `leaderReadsForMs`.
    */
   readonly leaderReadsUntil?: number;
+  /** A member's reads (start, catch-up after a reconnect, POST /policy): each asked again on no answer for up to this long, ms (default 10 000: nats-server elects a new leader within ~10 s). */
+  readonly leaderReadsForMs?: number;
 }
 
 /** An error that a leader election or an unreachable replica explains: worth asking again. */
@@ -54,9 +58,16 @@ export class PolicyStore {
   /** Writes refused because another won: by the expected-sequence check, or by the de-duplication alone (nats-server#4320). */
   private readonly conflicts = { sequence: 0, duplicate: 0 };
 
-  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number, private readonly leaderReadsUntil?: number) {
+  private readonly leaderReadsUntil: number | undefined;
+  private readonly leaderReadsForMs: number;
+
+  private constructor(private readonly kv: KV, readonly bucket: string, private readonly nc: NatsConnection, private readonly timeoutMs: number, opts: PolicyStoreOptions) {
     this.js = nc.jetstream({ timeout: timeoutMs });
+    this.leaderReadsUntil = opts.leaderReadsUntil;
+    this.leaderReadsForMs = opts.leaderReadsForMs ?? 10_000;
   }
+
+
 
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
@@ -66,21 +77,25 @@ export class PolicyStore {
     const replicas = opts.replicas === undefined || opts.replicas === 'auto' ? (clustered ? 3 : 1) : opts.replicas;
     const history = opts.history ?? 16;
     try {
-      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts.leaderReadsUntil);
+      return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts);
     } catch (err) {
       const msg = (err as Error).message ?? '';
       if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
-        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts.leaderReadsUntil);
+        return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts);
       }
       throw err;
     }
   }
 
-  /** The latest value (null when nothing was pushed yet, or it was deleted). */
+  /**
+   * The latest value (null when nothing was pushed yet, or it was deleted), as the stream leader has
+   * it. `latest` and `history` ask the leader only (STREAM.MSG.GET), for the CLI and members alike: a
+   * direct get or an ordered consumer may be served by any replica, and one cut off but not yet seen
+   * dead by the others took its share and answered none — TIMEOUT about one read in three
+   * (policy-cli-server-down.test.ts, policy-member-peer-frozen.test.ts).
+   */
   async latest(): Promise<StoredValue | null> {
-    if (this.leaderReadsUntil !== undefined) return this.fromLeader(async () => (await this.leaderValues(true))[0] ?? null);
-    const e = await this.kv.get(POLICY_KEY);
-    return e === null || e.operation !== 'PUT' ? null : { revision: e.revision, value: e.value };
+    return this.fromLeader(async () => (await this.leaderValues(true))[0] ?? null);
   }
 
   /**
@@ -158,31 +173,20 @@ export class PolicyStore {
   }
 
   /**
-   * Every stored value of the key, oldest first (up to the bucket's history). Throws TIMEOUT when
-   * they have not all arrived within `timeoutMs`: nats.js ends its history iterator only when the
-   * count the consumer announced has arrived, so deliveries that never come (a stream leader cut
-   * off mid-read) kept `policy push` waiting forever, silent.
+   * Every stored value of the key, oldest first (up to the bucket's history), as the stream leader
+   * has them: requests, not a consumer (nats.js's history iterator waited forever for deliveries that
+   * never came, and 2.29's handed it an `undefined` entry when a write raced the read).
    */
   async history(): Promise<StoredValue[]> {
-    if (this.leaderReadsUntil !== undefined) return this.fromLeader(() => this.leaderValues(false));
-    const it = await this.kv.history({ key: POLICY_KEY });
-    const out: StoredValue[] = [];
-    let late = false;
-    const timer = setTimeout(() => { late = true; it.stop(); }, this.timeoutMs);
-    try {
-      // nats.js 2.29's history() pushes its end-of-history sentinel once more, as undefined, when a
-      // value written meanwhile arrives before the iterator ran it (README Limitations): skipped
-      for await (const e of it) if (e !== undefined && e.operation === 'PUT') out.push({ revision: e.revision, value: e.value });
-    } finally { clearTimeout(timer); }
-    if (late) throw new Error(`TIMEOUT: the policy bucket's history (${out.length} value(s) so far) did not arrive within ${this.timeoutMs} ms`);
-    return out;
+    return this.fromLeader(() => this.leaderValues(false));
   }
 
-  /** `read`, asked again while it gets no answer (a leader election), until `leaderReadsUntil`. */
+  /** `read`, asked again while it gets no answer (a leader election), until `leaderReadsUntil` (or for `leaderReadsForMs`). */
   private async fromLeader<T>(read: () => Promise<T>): Promise<T> {
+    const until = this.leaderReadsUntil ?? Date.now() + this.leaderReadsForMs;
     for (;;) {
       try { return await read(); } catch (err) {
-        if (!noAnswerYet(err) || Date.now() + 250 >= this.leaderReadsUntil!) throw err;
+        if (!noAnswerYet(err) || Date.now() + 250 >= until) throw err;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
@@ -196,6 +200,13 @@ export class PolicyStore {
     this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs, checkAPI: false });
     const stream = `KV_${this.bucket}`;
     const subject = `$KV.${this.bucket}.${POLICY_KEY}`;
+    if (!last) {
+      // one key: its history is the stream's last few sequences; asked all at once (a member's start and
+      // every POST /policy read it: one request per version in turn took ~2× the ordered consumer's time)
+      const { first_seq: first, last_seq: lastSeq, messages } = (await this.jsm.streams.info(stream)).state;
+      if (messages === 0) return [];
+      if (lastSeq - first < PARALLEL_READS) return this.leaderRange(stream, subject, first, lastSeq);
+    }
     const out: StoredValue[] = [];
     for (let seq = 1; ;) {
       let m;
@@ -211,6 +222,18 @@ export class PolicyStore {
       if (last) return out;
       seq = m.seq + 1;
     }
+  }
+
+  /** The key's puts at sequences `first`..`last` (gone or other subjects skipped), oldest first; one request each, all at once. */
+  private async leaderRange(stream: string, subject: string, first: number, last: number): Promise<StoredValue[]> {
+    const jsm = this.jsm!;
+    const got = await Promise.all(Array.from({ length: last - first + 1 }, async (_, i) => {
+      try { return await jsm.streams.getMessage(stream, { seq: first + i }); } catch (err) {
+        if (/no message found/i.test((err as Error).message ?? '')) return null;
+        throw err;
+      }
+    }));
+    return got.flatMap((m) => (m === null || m.subject !== subject || (m.header?.get('KV-Operation') ?? '') !== '' ? [] : [{ revision: m.seq, value: m.data }]));
   }
 
   /**
