@@ -20,7 +20,6 @@ import type { ActorMessage, AddOutcome, ArrivalPath, Phase, RevocationActorOptio
 // The contract's public types stay importable from here (index.ts, existing importers).
 export type { AddOutcome, ArrivalPath, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
 const WATCHDOG_TICK_MS = 250;
-
 /** Owns the store; see the file header for the flows. */
 export class RevocationActor {
   private phase: Phase = 'starting';
@@ -51,7 +50,7 @@ export class RevocationActor {
   private lastCaughtUpAt: number | null = null;
   private readonly ingest: RevocationIngest;
   private readonly snapshot: SnapshotKeeper | null = null;
-  /** Told of every revocation that arrived live from another member and was applied here (the audit trail); replays are not reported. */
+  /** Told of every revocation from another member applied here (the audit trail), by whichever path came first; the first replay (history from before this start) is not reported. */
   onApplied: ((r: RevocationRecord) => void) | null = null;
   /** Called before a live or direct copy is applied: the receiver thread's earlier copies go first (their visible time is the true one). */
   drainFirst: (() => void) | null = null;
@@ -363,7 +362,8 @@ export class RevocationActor {
     this.snapshot?.changed();
     if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;
     else if (record.origin !== this.opts.memberId) this.arrivals.record(publishedAt, visibleAt);
-    if (via !== 'replay' && record.origin !== this.opts.memberId && this.onApplied !== null) {
+    // the stream's consumer can beat the live paths on a loaded member, and a catch-up after a reconnect brings what the link missed: both are applied here first
+    if ((via !== 'replay' || (this.source !== 'none' && this.source !== 'snapshot')) && record.origin !== this.opts.memberId && this.onApplied !== null) {
       try { this.onApplied(record); } catch (err) { this.opts.logger?.error({ err: String(err) }, 'revocation audit hook failed'); }
     }
   }
