@@ -1,13 +1,16 @@
 // Revocations in the audit trail across members: a revocation made at A's admin API is
 // `revocation.add` in A's audit file and `revocation.applied` (actor: member A) in B's, each with
-// its id, kind and subject — a token revocation by fingerprint only — and B's is written once.
+// its id, kind and subject — a token revocation by fingerprint only — and B's is written once; also
+// when the stream's copy is the one a member applies (its live copy beaten or refused).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'nats';
+import { BusAuth, Codec, revocationAdded } from '../../../cluster/protocol/index.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
-import { ADMIN_ENV, BUS_AUTH, BUS_ENV, baseConfig, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { ADMIN_ENV, BUS_AUTH, BUS_ENV, BUS_KEY, baseConfig, runCli, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { admin } from '../cluster/proxy-fixtures.js';
 import { waitReady } from '../auth/tokens-helpers.js';
@@ -20,10 +23,10 @@ let nats: NatsServer & { stop(): Promise<void> };
 let echo: EchoUpstream;
 const proxies: ProxyProcess[] = [];
 const files: string[] = [];
+const prefix = `pta${Math.random().toString(36).slice(2, 8)}`;
 
 beforeAll(async () => {
   [nats, echo] = await Promise.all([startNatsServer(), startEchoUpstream()]);
-  const prefix = `pta${Math.random().toString(36).slice(2, 8)}`;
   for (let i = 0; i < 2; i++) {
     const file = join(tempDir('portcullis-audit-'), 'audit.log');
     files.push(file);
@@ -48,7 +51,7 @@ describe('revocations in the audit trail', () => {
     expect(j.status).toBe(201);
     const t = await admin(A, 'POST', '/revocations', { kind: 'token', value: hash });
     expect(t.status).toBe(201);
-    await waitFor('records(files[1]!).length >= 2', () => records(files[1]!).length >= 2, 10_000);
+    await waitFor('records(files[1]!).length >= 2', () => records(files[1]!).length >= 2, 10_000, { detail: () => `B's audit file: ${JSON.stringify(records(files[1]!))}\nB's output: ${proxies[1]!.output().slice(-2000)}` });
     await new Promise((r) => setTimeout(r, 300));
 
     const atA = records(files[0]!);
@@ -72,6 +75,26 @@ describe('revocations in the audit trail', () => {
       const last = records(f).at(-1)!;
       expect(last).toMatchObject({ action: 'revocation.applied', detail: { kind: 'jti', value: 'cli-jti-1' } });
       expect(String(last.actor.origin)).toMatch(/^cli-/);
+    }
+  });
+
+  it('records at every member a revocation it applied from the stream while live', async () => {
+    // A loaded member's stream consumer can beat its live copy (CI lost both of B's records above that way).
+    // Made deterministic: signed 60 s ago, the live copy is refused as stale (30 s window) and only the
+    // stream's copy (authenticated, its age legitimate) is applied. Before, neither member audited it.
+    const before = files.map((f) => records(f).length);
+    const signedAt = Date.now() - 60_000;
+    const subject = `${prefix}.revocations.jti`;
+    const r = { id: randomUUID(), kind: 'jti', value: 'stream-only-jti', issuer: null, before: null, expiresAt: Math.floor(Date.now() / 1000) + 600, reason: null, createdAt: signedAt, origin: 'stream-only-member' } as const;
+    const sealed = new BusAuth({ key: Buffer.from(BUS_KEY, 'utf8') }).seal(subject, new Codec().encode(revocationAdded(r, signedAt)), null, signedAt);
+    const nc = await connect({ servers: [nats.url], timeout: 2_000 });
+    try { await nc.jetstream().publish(subject, sealed); } finally { await nc.close(); }
+    // applied (enforced) at every member first: what was missing is the audit line only
+    const holds = async (p: ProxyProcess): Promise<boolean> => ((await admin(p, 'GET', '/revocations?kind=jti')).body.entries as Array<{ id: string }>).some((e) => e.id === r.id);
+    await waitFor('every member holds the stream-only revocation', async () => (await Promise.all(proxies.map(holds))).every(Boolean), 10_000);
+    await waitFor('files.every((f, i) => records(f).length > before[i]!)', () => files.every((f, i) => records(f).length > before[i]!), 10_000, { detail: () => files.map((f, i) => JSON.stringify(records(f).slice(before[i]))).join('\n') });
+    for (const f of files) {
+      expect(records(f).slice(-1)).toMatchObject([{ action: 'revocation.applied', actor: { kind: 'member', origin: 'stream-only-member' }, detail: { id: r.id, kind: 'jti', value: 'stream-only-jti' } }]);
     }
   });
 });
