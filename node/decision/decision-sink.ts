@@ -4,7 +4,7 @@
 import { hash } from 'node:crypto';
 import type { HttpResponse } from 'uWebSockets.js';
 import { proxyError, ERRORS, type ProxyError } from '../errors.js';
-import type { PipelineSink, RequestContext, Snapshot, UpstreamRequest } from '../pipeline/index.js';
+import { headerValue, type PipelineSink, type RequestContext, type Snapshot, type UpstreamRequest } from '../pipeline/index.js';
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
 import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
@@ -152,7 +152,7 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
   const names: string[] = stripCredentials ? ['authorization', 'dpop'] : [];
   // a DPoP proof belongs to the Authorization it came with: a verdict replacing that (internal or
   // exchanged token) takes the proof away too, as proxy mode does (node/pipeline/forward.ts)
-  if (!stripCredentials && headerPresent(verdict, 'authorization') && headerPresent(ctx.headers, 'dpop')) names.push('dpop');
+  if (!stripCredentials && headerValue(verdict, 'authorization') !== undefined && headerValue(ctx.headers, 'dpop') !== undefined) names.push('dpop');
   // a stripping route's own token header goes too, internal token or not (proxy mode: mutate drops it)
   const tokenHeader = strippedTokenHeader(snap, ctx);
   if (tokenHeader !== null && !names.includes(tokenHeader)) names.push(tokenHeader);
@@ -166,11 +166,6 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
     if (!set) names.push(k);
   }
   return names;
-}
-
-function headerPresent(h: readonly string[], name: string): boolean {
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) return true;
-  return false;
 }
 
 const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]);
