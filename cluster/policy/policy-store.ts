@@ -52,7 +52,12 @@ export interface PolicyStoreOptions {
 export { noAnswerYet } from '../transport/index.js';
 
 export class PolicyStore {
-  private jsm: JetStreamManager | null = null;
+  /**
+   * JetStream managers by request timeout, ms: a manager's timeout is fixed when it is made, and the
+   * leader probe's (1 s) is not the reads' (`timeoutMs`). One shared manager took the timeout of whichever
+   * call made it first — a member's start read — and its probe then waited 5 s on a silent leader.
+   */
+  private readonly managers = new Map<number, JetStreamManager>();
 
   private readonly js: JetStreamClient;
   /** Writes refused because another won: by the expected-sequence check, or by the de-duplication alone (nats-server#4320). */
@@ -67,7 +72,14 @@ export class PolicyStore {
     this.leaderReadsForMs = opts.leaderReadsForMs ?? 10_000;
   }
 
-
+  /** The manager whose requests time out after `timeoutMs` (made on first use; `checkAPI`: JetStream's account-info check then). */
+  private async manager(timeoutMs: number, checkAPI: boolean): Promise<JetStreamManager> {
+    const made = this.managers.get(timeoutMs);
+    if (made !== undefined) return made;
+    const jsm = await this.nc.jetstreamManager({ timeout: timeoutMs, checkAPI });
+    this.managers.set(timeoutMs, jsm);
+    return jsm;
+  }
 
   /** Bind to the bucket, creating it when missing (falls back to 1 replica when 3 cannot be placed). */
   static async open(nc: NatsConnection, opts: PolicyStoreOptions): Promise<PolicyStore> {
@@ -106,14 +118,14 @@ export class PolicyStore {
    * (a cut-off leader keeps answering with its own stale state until it steps down).
    */
   async latestFromLeader(timeoutMs = 1_000, after = 0): Promise<StoredValue | null> {
-    this.jsm ??= await this.nc.jetstreamManager({ timeout: timeoutMs });
+    const jsm = await this.manager(timeoutMs, true);
     const stream = `KV_${this.bucket}`;
-    const info = await this.jsm.streams.info(stream);
+    const info = await jsm.streams.info(stream);
     assertQuorum(info, `policy bucket ${this.bucket}`);
     // one key: the stream's last sequence is its latest revision (a put, or a delete marker)
     if (info.state.last_seq <= after) return null;
     try {
-      const m = await this.jsm.streams.getMessage(stream, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
+      const m = await jsm.streams.getMessage(stream, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
       return { revision: m.seq, value: m.data };
     } catch (err) {
       if (/no message found/i.test((err as Error).message ?? '')) return null;
@@ -137,8 +149,8 @@ export class PolicyStore {
       if (!(err instanceof PolicyConflict)) throw err;
       // a deleted or purged key: its marker (as the stream's leader has it, not a replica's
       // possibly stale copy) is the revision a create follows, as kv.create does
-      this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs, checkAPI: this.leaderReadsUntil === undefined });
-      const m = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
+      const jsm = await this.manager(this.timeoutMs, this.leaderReadsUntil === undefined);
+      const m = await jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
       const op = m.header?.get('KV-Operation') ?? '';
       if (op !== 'DEL' && op !== 'PURGE') { this.conflicts[err.by]++; throw err; }
       return this.publishOn(value, m.seq);
@@ -197,22 +209,22 @@ export class PolicyStore {
    * oldest first; `last`: only the latest (a put, or nothing when it is a delete marker).
    */
   private async leaderValues(last: boolean): Promise<StoredValue[]> {
-    this.jsm ??= await this.nc.jetstreamManager({ timeout: this.timeoutMs, checkAPI: false });
+    const jsm = await this.manager(this.timeoutMs, false);
     const stream = `KV_${this.bucket}`;
     const subject = `$KV.${this.bucket}.${POLICY_KEY}`;
     if (!last) {
       // one key: its history is the stream's last few sequences; asked all at once (a member's start and
       // every POST /policy read it: one request per version in turn took ~2× the ordered consumer's time)
-      const { first_seq: first, last_seq: lastSeq, messages } = (await this.jsm.streams.info(stream)).state;
+      const { first_seq: first, last_seq: lastSeq, messages } = (await jsm.streams.info(stream)).state;
       if (messages === 0) return [];
-      if (lastSeq - first < PARALLEL_READS) return this.leaderRange(stream, subject, first, lastSeq);
+      if (lastSeq - first < PARALLEL_READS) return this.leaderRange(jsm, stream, subject, first, lastSeq);
     }
     const out: StoredValue[] = [];
     for (let seq = 1; ;) {
       let m;
       try {
         // next_by_subj (nats-server ≥ 2.9): the first message on the subject from seq on; nats.js 2.29 types it for direct gets only
-        m = await this.jsm.streams.getMessage(stream, last ? { last_by_subj: subject } : ({ seq, next_by_subj: subject } as unknown as MsgRequest));
+        m = await jsm.streams.getMessage(stream, last ? { last_by_subj: subject } : ({ seq, next_by_subj: subject } as unknown as MsgRequest));
       } catch (err) {
         if (/no message found/i.test((err as Error).message ?? '')) return out;
         throw err;
@@ -225,8 +237,7 @@ export class PolicyStore {
   }
 
   /** The key's puts at sequences `first`..`last` (gone or other subjects skipped), oldest first; one request each, all at once. */
-  private async leaderRange(stream: string, subject: string, first: number, last: number): Promise<StoredValue[]> {
-    const jsm = this.jsm!;
+  private async leaderRange(jsm: JetStreamManager, stream: string, subject: string, first: number, last: number): Promise<StoredValue[]> {
     const got = await Promise.all(Array.from({ length: last - first + 1 }, async (_, i) => {
       try { return await jsm.streams.getMessage(stream, { seq: first + i }); } catch (err) {
         if (/no message found/i.test((err as Error).message ?? '')) return null;

@@ -1,0 +1,39 @@
+// A member's leader probe asks the policy bucket's stream leader with its own 1 s timeout (README "Cut off
+// and back"), also after the member's start read the bucket through the leader: the store's reads share one
+// JetStream manager, and the first one made set its timeout for all — 5 s — so a cut-off member's probe
+// hung 5 s per question and took up to 5 s after the link returned to apply a newer version.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { PolicyStore } from '../../../cluster/policy/index.js';
+import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+
+let nats: NatsServer & { stop(): Promise<void> };
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  nc = await connect({ servers: [nats.url], maxReconnectAttempts: 0 });
+}, 30_000);
+afterAll(async () => {
+  nats?.resume();
+  await nc?.close().catch(() => {});
+  await nats?.stop();
+});
+
+describe('the policy leader probe on a member store', () => {
+  it('gives up at its 1 s timeout when nothing answers, after the start read the bucket through the leader', async () => {
+    // a member's store: no CLI deadline; it reads the latest version at start, then probes
+    const store = await PolicyStore.open(nc, { bucket: `PPT${Math.random().toString(36).slice(2, 8).toUpperCase()}_POLICY` });
+    await store.write(new TextEncoder().encode('v1'), null);
+    expect((await store.latest())?.revision).toBe(1);
+    expect((await store.history()).map((h) => h.revision)).toEqual([1]);
+    expect((await store.latestFromLeader(1_000))?.revision).toBe(1);
+    nats.pause(); // holds its socket, answers nothing: a member whose server is cut off
+    // two timers in this process, not a speed limit: the probe's 1 s expires before 4 s, a 5 s one after
+    const probe = store.latestFromLeader(1_000).then(() => 'answered', (e: { code?: string; message?: string }) => `failed: ${e.code ?? e.message}`);
+    const later = new Promise<string>((r) => { setTimeout(() => r('still asking after 4 s'), 4_000).unref(); });
+    expect(await Promise.race([probe, later])).toBe('failed: TIMEOUT');
+    nats.resume();
+    await probe;
+  }, 30_000);
+});
