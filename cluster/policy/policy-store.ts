@@ -72,11 +72,15 @@ export class PolicyStore {
     this.leaderReadsForMs = opts.leaderReadsForMs ?? 10_000;
   }
 
-  /** The manager whose requests time out after `timeoutMs` (made on first use; `checkAPI`: JetStream's account-info check then). */
-  private async manager(timeoutMs: number, checkAPI: boolean): Promise<JetStreamManager> {
+  /**
+   * The manager whose requests time out after `timeoutMs`, made on first use without JetStream's
+   * account-info check: `open` reached the bucket already, and only JetStream's meta leader answers that
+   * check — the leader probe's answer must depend on the bucket's stream leader alone.
+   */
+  private async manager(timeoutMs: number): Promise<JetStreamManager> {
     const made = this.managers.get(timeoutMs);
     if (made !== undefined) return made;
-    const jsm = await this.nc.jetstreamManager({ timeout: timeoutMs, checkAPI });
+    const jsm = await this.nc.jetstreamManager({ timeout: timeoutMs, checkAPI: false });
     this.managers.set(timeoutMs, jsm);
     return jsm;
   }
@@ -118,7 +122,7 @@ export class PolicyStore {
    * (a cut-off leader keeps answering with its own stale state until it steps down).
    */
   async latestFromLeader(timeoutMs = 1_000, after = 0): Promise<StoredValue | null> {
-    const jsm = await this.manager(timeoutMs, true);
+    const jsm = await this.manager(timeoutMs);
     const stream = `KV_${this.bucket}`;
     const info = await jsm.streams.info(stream);
     assertQuorum(info, `policy bucket ${this.bucket}`);
@@ -149,7 +153,7 @@ export class PolicyStore {
       if (!(err instanceof PolicyConflict)) throw err;
       // a deleted or purged key: its marker (as the stream's leader has it, not a replica's
       // possibly stale copy) is the revision a create follows, as kv.create does
-      const jsm = await this.manager(this.timeoutMs, this.leaderReadsUntil === undefined);
+      const jsm = await this.manager(this.timeoutMs);
       const m = await jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${POLICY_KEY}` });
       const op = m.header?.get('KV-Operation') ?? '';
       if (op !== 'DEL' && op !== 'PURGE') { this.conflicts[err.by]++; throw err; }
@@ -209,7 +213,7 @@ export class PolicyStore {
    * oldest first; `last`: only the latest (a put, or nothing when it is a delete marker).
    */
   private async leaderValues(last: boolean): Promise<StoredValue[]> {
-    const jsm = await this.manager(this.timeoutMs, false);
+    const jsm = await this.manager(this.timeoutMs);
     const stream = `KV_${this.bucket}`;
     const subject = `$KV.${this.bucket}.${POLICY_KEY}`;
     if (!last) {
