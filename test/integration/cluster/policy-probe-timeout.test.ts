@@ -1,7 +1,6 @@
-// A member's leader probe asks the policy bucket's stream leader with its own 1 s timeout (README "Cut off
-// and back"), also after the member's start read the bucket through the leader: the store's reads share one
-// JetStream manager, and the first one made set its timeout for all — 5 s — so a cut-off member's probe
-// hung 5 s per question and took up to 5 s after the link returned to apply a newer version.
+// A member's policy leader probe gives up at its own 1 s timeout (README "Cut off and back") after the store's
+// start reads: one shared JetStream manager gave it the reads' 5 s, so a cut-off member asked a silent leader
+// 5 s a question and applied a newer version up to ~4 s late once its link returned.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { PolicyStore } from '../../../cluster/policy/index.js';
