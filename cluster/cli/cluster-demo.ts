@@ -15,7 +15,7 @@ import { startAuthServer } from './demo/auth-server.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
-import { freePort, startMember, type MemberWiring } from '../process/index.js';
+import { freePort, runStopSteps, startMember, type MemberWiring, type StopStep } from '../process/index.js';
 
 const NATS_CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
@@ -74,6 +74,8 @@ function status(url: string, token: string): Promise<number> {
 
 /** What stops the demo: Ctrl-C, a stop, the terminal closing (nats-server, in its own group, hears none of them). */
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** A part of the stop still running this long is named on stderr, and again every further 10 s: 10 s. */
+const SLOW_STOP_MS = 10_000;
 
 export async function clusterDemo(argv: string[], usage: string): Promise<void> {
   const { values } = parseCommandLine('cluster-demo', { args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } } }, usage);
@@ -83,8 +85,14 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   const natsPort = await freePort('127.0.0.1');
   let nats: ChildProcess | null = null;
   const stopNats = (): void => { nats?.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
-  const cleanup: Array<() => Promise<unknown> | void> = [stopNats];
-  const stopAll = async (): Promise<void> => { for (const f of cleanup.reverse()) await f(); };
+  // stopped last-started first; each part still running after SLOW_STOP_MS is named on stderr, one
+  // that fails is reported and the rest still stop (before, a rejection ended the stop unreported)
+  const started: StopStep[] = [{ name: 'nats-server', run: stopNats }];
+  const stopAll = async (): Promise<boolean> => {
+    const report = (line: string): void => { process.stderr.write(`${line}\n`); };
+    const run = runStopSteps([...started].reverse(), { slowMs: SLOW_STOP_MS, report, hint: '; Ctrl-C again stops at once' });
+    return (await run.done).failed.length === 0;
+  };
   // A signal before the demonstration is up: the servers in this process end with it, nats-server
   // (a child) would not — a SIGTERM here left it running with its store in the temp directory.
   // Installed before the spawn: nats-server is visible (and the CLI signalled) as soon as it has
@@ -104,9 +112,9 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   try {
     await natsBound(waitPort(natsPort, 10_000), exited, `cannot start ${bin}`, CALL_MS + 1_000);
     const as = await startAuthServer();
-    cleanup.push(() => as.close());
+    started.push({ name: 'the authorization server', run: () => as.close() });
     const echo = await startEchoUpstream({ name: 'echo' });
-    cleanup.push(() => echo.close());
+    started.push({ name: 'the echo upstream', run: () => echo.close() });
     const adminToken = randomBytes(12).toString('base64url');
     process.env.PORTCULLIS_DEMO_ADMIN_TOKEN = adminToken;
     process.env.PORTCULLIS_DEV_INTROSPECTION_SECRET = 'portcullis-secret';
@@ -128,7 +136,7 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
       if (!v.ok) throw new Error(`embedded demo config invalid (a bug):\n${formatProblems(v.errors)}`);
       const member = await startMember(v.config, logger.child({ instance: i }), 'single');
       const inst = await ProxyInstance.start({ config: v.config, logger: logger.child({ instance: i }), admin: true, ...member.instance });
-      cleanup.push(async () => { await inst.shutdown(); await member.node.close(); });
+      started.push({ name: `instance ${i}`, run: async (progress) => { await inst.shutdown(progress); progress('cluster member'); await member.node.close(progress); } });
       instances.push({ inst, member });
     }
     const ready = Promise.all(instances.map(async ({ inst, member }) => { await member.node.ready(); await inst.whenAuthReady(10_000); }));
@@ -168,11 +176,21 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
     // --exit: the early handlers stay while everything stops (without one, a signal then killed the
     // process before nats-server, last in the list, and left it running)
-    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; for (const sig of SIGNALS) process.off(sig, early[sig]); return; }
+    if (values.exit) { const clean = await stopAll(); process.exitCode = ok && clean ? 0 : 1; for (const sig of SIGNALS) process.off(sig, early[sig]); return; }
     for (const sig of SIGNALS) process.off(sig, early[sig]);
     let stopping = false;
-    const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => { process.stdout.write('stopped\n'); process.exit(0); }); };
-    for (const sig of SIGNALS) process.on(sig, stop);
+    // a second signal while stopping ends it at once, nats-server and its store with it (before, it
+    // was ignored and a stop that hung could only be killed, leaving nats-server running)
+    const stop = (sig: typeof SIGNALS[number]) => (): void => {
+      if (stopping) { process.stderr.write(`${sig} again: stopping at once\n`); early[sig](); return; }
+      stopping = true;
+      void stopAll().then((clean) => {
+        if (clean) process.stdout.write('stopped\n');
+        else process.stderr.write('stopped, but the steps above failed\n');
+        process.exit(clean ? 0 : 1);
+      });
+    };
+    for (const sig of SIGNALS) process.on(sig, stop(sig));
   } catch (err) {
     await stopAll();
     throw err;
