@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseCommandLine } from './command-line.js';
 import { formatProblems, validateConfig } from '../../node/config/index.js';
 import { startAuthServer } from './demo/auth-server.js';
+import { SIGNAL_EXIT, watchStopSignals } from './stop-signals.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
@@ -72,8 +73,6 @@ function status(url: string, token: string): Promise<number> {
   return bounded(url, { headers: { authorization: `Bearer ${token}` } });
 }
 
-/** What stops the demo: Ctrl-C, a stop, the terminal closing (nats-server, in its own group, hears none of them). */
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** A part of the stop still running this long is named on stderr, and again every further 10 s: 10 s. */
 const SLOW_STOP_MS = 10_000;
 
@@ -98,9 +97,15 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   // Installed before the spawn: nats-server is visible (and the CLI signalled) as soon as it has
   // exec'd, which on a loaded host came before the line after spawn() ran — the default action then
   // ended the CLI and orphaned nats-server (a clean-clone CI run of cluster-demo-signal).
-  const interrupted = (code: number) => (): void => { stopNats(); process.exit(code); };
-  const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143), SIGHUP: interrupted(129) };
-  for (const sig of SIGNALS) process.once(sig, early[sig]);
+  // What stops the demo: Ctrl-C, a stop, the terminal closing (nats-server, in its own group, hears
+  // none of them). One listener per signal for the whole run (stop-signals.ts): at once until the
+  // demo is up, then the graceful stop, then at once again.
+  let stopping = false;
+  const signals = watchStopSignals((sig) => {
+    if (stopping) process.stderr.write(`${sig} again: stopping at once\n`);
+    stopNats();
+    process.exit(SIGNAL_EXIT[sig]);
+  });
   // Its own process group: a terminal's Ctrl-C reaches the whole foreground group, and nats-server
   // ended at once, under the instances, whose last lines were "NATS connection lost; reconnecting".
   // The CLI alone is signalled now and stops the instances first; it still takes nats-server along
@@ -174,25 +179,23 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     }
     process.stdout.write(out.join('\n') + '\n');
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
-    // --exit: the early handlers stay while everything stops (without one, a signal then killed the
-    // process before nats-server, last in the list, and left it running)
-    if (values.exit) { const clean = await stopAll(); process.exitCode = ok && clean ? 0 : 1; for (const sig of SIGNALS) process.off(sig, early[sig]); return; }
-    for (const sig of SIGNALS) process.off(sig, early[sig]);
-    let stopping = false;
+    // --exit: a signal while everything stops still ends it at once (without a listener, a signal
+    // then killed the process before nats-server, last in the list, and left it running)
+    if (values.exit) { stopping = true; signals.stopping(); const clean = await stopAll(); process.exitCode = ok && clean ? 0 : 1; signals.release(); return; }
     // a second signal while stopping ends it at once, nats-server and its store with it (before, it
     // was ignored and a stop that hung could only be killed, leaving nats-server running)
-    const stop = (sig: typeof SIGNALS[number]) => (): void => {
-      if (stopping) { process.stderr.write(`${sig} again: stopping at once\n`); early[sig](); return; }
+    signals.up(() => {
       stopping = true;
       void stopAll().then((clean) => {
         if (clean) process.stdout.write('stopped\n');
         else process.stderr.write('stopped, but the steps above failed\n');
         process.exit(clean ? 0 : 1);
       });
-    };
-    for (const sig of SIGNALS) process.on(sig, stop(sig));
+    });
   } catch (err) {
+    signals.stopping();
     await stopAll();
+    signals.release();
     throw err;
   }
 }
