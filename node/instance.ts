@@ -369,6 +369,7 @@ export class ProxyInstance {
     const { drain_ms: drainMs, shutdown_delay_ms: delayMs } = this.snapshot.config.server.timeouts;
     // serve on while load balancers see /readyz 503 and stop sending (README: Shutdown)
     if (delayMs > 0 && !this.delaySkipped) {
+      progress('shutdown delay');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delayMs);
         this.delayEnd = () => { clearTimeout(timer); resolve(); };

@@ -19,6 +19,8 @@ export interface StopWatch {
   readonly report: (line: string) => void;
   /** Appended to each slow-part line (e.g. how to stop at once). */
   readonly hint?: string;
+  /** What a part (as `progress` named it) may take before `slowMs` starts counting, ms (default 0): a configured drain. */
+  readonly allowMs?: (part: string) => number;
 }
 
 export interface StopOutcome {
@@ -41,14 +43,16 @@ export function runStopSteps(steps: readonly StopStep[], watch: StopWatch): Stop
   const failed: Array<{ part: string; message: string }> = [];
   let part: string | null = null;
   let since = 0;
+  let allowed = 0;
   let told = 0;
-  const enter = (p: string): void => { part = p; since = performance.now(); told = 0; };
+  const enter = (p: string, allow = 0): void => { part = p; since = performance.now(); allowed = allow; told = 0; };
   const tick = Math.max(10, Math.min(1_000, Math.floor(watch.slowMs / 4)));
   const timer = setInterval(() => {
     if (part === null) return;
     const ran = performance.now() - since;
-    if (ran < (told + 1) * watch.slowMs) return;
-    told = Math.floor(ran / watch.slowMs);
+    const over = ran - allowed;
+    if (over < (told + 1) * watch.slowMs) return;
+    told = Math.floor(over / watch.slowMs);
     watch.report(`still stopping: ${part} (${Math.round(ran / 1000)} s)${watch.hint ?? ''}`);
   }, tick);
   const current = (): string | null => part;
@@ -56,7 +60,7 @@ export function runStopSteps(steps: readonly StopStep[], watch: StopWatch): Stop
     for (const step of steps) {
       enter(step.name);
       try {
-        await step.run((p) => enter(`${step.name}'s ${p}`));
+        await step.run((p) => enter(`${step.name}'s ${p}`, watch.allowMs?.(p) ?? 0));
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         failed.push({ part: part!, message });
