@@ -181,7 +181,7 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
     // --exit: a signal while everything stops still ends it at once (without a listener, a signal
     // then killed the process before nats-server, last in the list, and left it running)
-    if (values.exit) { stopping = true; signals.stopping(); const clean = await stopAll(); process.exitCode = ok && clean ? 0 : 1; signals.release(); return; }
+    if (values.exit) { signals.stopping(); const clean = await stopAll(); process.exitCode = ok && clean ? 0 : 1; signals.release(); return; }
     // a second signal while stopping ends it at once, nats-server and its store with it (before, it
     // was ignored and a stop that hung could only be killed, leaving nats-server running)
     signals.up(() => {
