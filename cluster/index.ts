@@ -344,8 +344,8 @@ export class ClusterNode {
     };
   }
 
-  /** Leave the membership, stop the actor and close the transport. Idempotent. */
-  async close(): Promise<void> {
+  /** Leave the membership, stop the actor and close the transport. Idempotent. `progress`: told each part as it begins. */
+  async close(progress: (part: string) => void = () => {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     // First: lookups waiting on a peer call the server themselves instead of hanging on a closed bus.
@@ -355,9 +355,13 @@ export class ClusterNode {
     this.fromPrimary?.();
     this.primaryLease?.close();
     this.busCatchUp?.close();
+    progress('direct revocation push');
     await this.direct?.close();
+    progress('revocation receiver thread');
     await this.revocationReceiver?.close();
+    progress('revocation actor');
     await this.revocationActor.close();
+    progress('bus connection');
     await this.transport.close();
   }
 }

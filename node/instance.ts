@@ -359,25 +359,36 @@ export class ProxyInstance {
     this.delayEnd?.();
   }
 
-  /** Graceful stop: refuse new connections, drain in-flight requests, close pools. */
-  async shutdown(): Promise<void> {
+  /**
+   * Graceful stop: refuse new connections, drain in-flight requests, close pools. `progress` is told
+   * each part as it begins (a stop that takes long names where: cluster/process/stop-steps.ts).
+   */
+  async shutdown(progress: (part: string) => void = () => {}): Promise<void> {
     if (this.closing) return;
     this.closing = true; // /readyz 503 from here
     const { drain_ms: drainMs, shutdown_delay_ms: delayMs } = this.snapshot.config.server.timeouts;
     // serve on while load balancers see /readyz 503 and stop sending (README: Shutdown)
     if (delayMs > 0 && !this.delaySkipped) {
+      progress('shutdown delay');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delayMs);
         this.delayEnd = () => { clearTimeout(timer); resolve(); };
       });
       this.delayEnd = null;
     }
+    progress('drain');
     await Promise.all([this.listener?.drain(drainMs), this.h2?.drain(drainMs)]);
+    progress('admin API');
     await this.admin?.close();
+    progress('token checks (JWKS, verifier threads, introspection)');
     await this.auth.close();
+    progress('internal tokens');
     await this.s2s.close();
+    progress('identity-provider events');
     await this.events.close();
+    progress('upstream pools');
     await Promise.all([...this.snapshot.upstreams.values()].map((u) => u.close()));
+    progress('tracing');
     await this.tracer?.close();
     this.audit?.close();
   }

@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { parseCommandLine } from './command-line.js';
 import { formatProblems, validateConfig } from '../../node/config/index.js';
 import { startAuthServer } from './demo/auth-server.js';
+import { SIGNAL_EXIT, watchStopSignals } from './stop-signals.js';
 import { startEchoUpstream } from './demo/echo-upstream.js';
 import { ProxyInstance } from '../../node/instance.js';
 import { createLogger } from '../../node/log.js';
-import { freePort, startMember, type MemberWiring } from '../process/index.js';
+import { freePort, runStopSteps, startMember, type MemberWiring, type StopStep } from '../process/index.js';
 
 const NATS_CANDIDATES = [process.env.NATS_SERVER_BIN, '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
@@ -72,8 +73,8 @@ function status(url: string, token: string): Promise<number> {
   return bounded(url, { headers: { authorization: `Bearer ${token}` } });
 }
 
-/** What stops the demo: Ctrl-C, a stop, the terminal closing (nats-server, in its own group, hears none of them). */
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** A part of the stop still running this long is named on stderr, and again every further 10 s: 10 s. */
+const SLOW_STOP_MS = 10_000;
 
 export async function clusterDemo(argv: string[], usage: string): Promise<void> {
   const { values } = parseCommandLine('cluster-demo', { args: argv, options: { exit: { type: 'boolean' }, help: { type: 'boolean' } } }, usage);
@@ -83,16 +84,28 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   const natsPort = await freePort('127.0.0.1');
   let nats: ChildProcess | null = null;
   const stopNats = (): void => { nats?.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
-  const cleanup: Array<() => Promise<unknown> | void> = [stopNats];
-  const stopAll = async (): Promise<void> => { for (const f of cleanup.reverse()) await f(); };
+  // stopped last-started first; each part still running after SLOW_STOP_MS is named on stderr, one
+  // that fails is reported and the rest still stop (before, a rejection ended the stop unreported)
+  const started: StopStep[] = [{ name: 'nats-server', run: stopNats }];
+  const stopAll = async (): Promise<boolean> => {
+    const report = (line: string): void => { process.stderr.write(`${line}\n`); };
+    const run = runStopSteps([...started].reverse(), { slowMs: SLOW_STOP_MS, report, hint: '; Ctrl-C again stops at once' });
+    return (await run.done).failed.length === 0;
+  };
   // A signal before the demonstration is up: the servers in this process end with it, nats-server
   // (a child) would not — a SIGTERM here left it running with its store in the temp directory.
   // Installed before the spawn: nats-server is visible (and the CLI signalled) as soon as it has
   // exec'd, which on a loaded host came before the line after spawn() ran — the default action then
   // ended the CLI and orphaned nats-server (a clean-clone CI run of cluster-demo-signal).
-  const interrupted = (code: number) => (): void => { stopNats(); process.exit(code); };
-  const early = { SIGINT: interrupted(130), SIGTERM: interrupted(143), SIGHUP: interrupted(129) };
-  for (const sig of SIGNALS) process.once(sig, early[sig]);
+  // What stops the demo: Ctrl-C, a stop, the terminal closing (nats-server, in its own group, hears
+  // none of them). One listener per signal for the whole run (stop-signals.ts): at once until the
+  // demo is up, then the graceful stop, then at once again.
+  let stopping = false;
+  const signals = watchStopSignals((sig) => {
+    if (stopping) process.stderr.write(`${sig} again: stopping at once\n`);
+    stopNats();
+    process.exit(SIGNAL_EXIT[sig]);
+  });
   // Its own process group: a terminal's Ctrl-C reaches the whole foreground group, and nats-server
   // ended at once, under the instances, whose last lines were "NATS connection lost; reconnecting".
   // The CLI alone is signalled now and stops the instances first; it still takes nats-server along
@@ -104,9 +117,9 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   try {
     await natsBound(waitPort(natsPort, 10_000), exited, `cannot start ${bin}`, CALL_MS + 1_000);
     const as = await startAuthServer();
-    cleanup.push(() => as.close());
+    started.push({ name: 'the authorization server', run: () => as.close() });
     const echo = await startEchoUpstream({ name: 'echo' });
-    cleanup.push(() => echo.close());
+    started.push({ name: 'the echo upstream', run: () => echo.close() });
     const adminToken = randomBytes(12).toString('base64url');
     process.env.PORTCULLIS_DEMO_ADMIN_TOKEN = adminToken;
     process.env.PORTCULLIS_DEV_INTROSPECTION_SECRET = 'portcullis-secret';
@@ -128,7 +141,7 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
       if (!v.ok) throw new Error(`embedded demo config invalid (a bug):\n${formatProblems(v.errors)}`);
       const member = await startMember(v.config, logger.child({ instance: i }), 'single');
       const inst = await ProxyInstance.start({ config: v.config, logger: logger.child({ instance: i }), admin: true, ...member.instance });
-      cleanup.push(async () => { await inst.shutdown(); await member.node.close(); });
+      started.push({ name: `instance ${i}`, run: async (progress) => { await inst.shutdown(progress); progress('cluster member'); await member.node.close(progress); } });
       instances.push({ inst, member });
     }
     const ready = Promise.all(instances.map(async ({ inst, member }) => { await member.node.ready(); await inst.whenAuthReady(10_000); }));
@@ -166,15 +179,23 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
     }
     process.stdout.write(out.join('\n') + '\n');
     const ok = before.every((s) => s === 200) && after.every((s) => s === 401);
-    // --exit: the early handlers stay while everything stops (without one, a signal then killed the
-    // process before nats-server, last in the list, and left it running)
-    if (values.exit) { await stopAll(); process.exitCode = ok ? 0 : 1; for (const sig of SIGNALS) process.off(sig, early[sig]); return; }
-    for (const sig of SIGNALS) process.off(sig, early[sig]);
-    let stopping = false;
-    const stop = (): void => { if (stopping) return; stopping = true; void stopAll().then(() => { process.stdout.write('stopped\n'); process.exit(0); }); };
-    for (const sig of SIGNALS) process.on(sig, stop);
+    // --exit: a signal while everything stops still ends it at once (without a listener, a signal
+    // then killed the process before nats-server, last in the list, and left it running)
+    if (values.exit) { signals.stopping(); const clean = await stopAll(); process.exitCode = ok && clean ? 0 : 1; signals.release(); return; }
+    // a second signal while stopping ends it at once, nats-server and its store with it (before, it
+    // was ignored and a stop that hung could only be killed, leaving nats-server running)
+    signals.up(() => {
+      stopping = true;
+      void stopAll().then((clean) => {
+        if (clean) process.stdout.write('stopped\n');
+        else process.stderr.write('stopped, but the steps above failed\n');
+        process.exit(clean ? 0 : 1);
+      });
+    });
   } catch (err) {
+    signals.stopping();
     await stopAll();
+    signals.release();
     throw err;
   }
 }

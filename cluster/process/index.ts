@@ -4,6 +4,7 @@
 export { startMember, type MemberWiring } from './member-wiring.js';
 export { auditedReloadSingle, reloadSingle, runInstance, type ClusterPolicy } from './run-instance.js';
 export { runWorker } from './worker-main.js';
+export { runStopSteps, type StopOutcome, type StopProgress, type StopRun, type StopStep, type StopWatch } from './stop-steps.js';
 export { ephemeralLow, freePort, portForWorkers } from './worker-port.js';
 export { Supervisor, type PrimaryMessage, type WorkerMessage } from './supervisor.js';
 export { restartDelayMs, RESTART_BACKOFF_MS, STABLE_RUN_MS, UNRESTORABLE_AFTER, type IssuerReadiness } from './worker-slots.js';

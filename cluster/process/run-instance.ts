@@ -9,23 +9,51 @@ import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditA
 import type { ClusterRole } from '../index.js';
 import { filePolicyRoutes, localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
+import { runStopSteps, type StopProgress } from './stop-steps.js';
 import { toPrimary } from '../transport/index.js';
 
 /** The cluster member each running instance was started on (closed by stopInstance). */
-const members = new WeakMap<ProxyInstance, { close(): Promise<void> }>();
+const members = new WeakMap<ProxyInstance, { close(progress?: StopProgress): Promise<void> }>();
 
 /** The stop under way per instance: a second signal, or the primary's message after a signal, waits for the same drain. */
-const stopping = new WeakMap<ProxyInstance, Promise<void>>();
+const stopping = new WeakMap<ProxyInstance, Promise<boolean>>();
+
+/** A part of the stop past its allowance (the drain's: shutdown_delay_ms, drain_ms) this long is logged by name, again every further 10 s: 10 s. */
+export const STOP_SLOW_MS = 10_000;
+/** Closing after the drain (pools, threads, the bus) past this gives up, naming the part, and the process exits 1: 30 s. */
+export const STOP_CLOSE_BOUND_MS = 30_000;
 
 /**
  * Graceful stop of an instance runInstance started: drain it (ProxyInstance.shutdown), then close
  * its cluster member — peers hear `member.left` at once rather than expiring it 3 heartbeats later.
  * Called again while it runs, the same stop (never a second one that would exit mid-drain).
+ * Resolves true when every part stopped; false when one failed, or when closing after the drain ran
+ * past STOP_CLOSE_BOUND_MS (logged with the part still running: the caller exits 1 instead of hanging).
  */
-export function stopInstance(inst: ProxyInstance): Promise<void> {
+export function stopInstance(inst: ProxyInstance): Promise<boolean> {
   let p = stopping.get(inst);
   if (p === undefined) {
-    p = inst.shutdown().then(() => members.get(inst)?.close());
+    const { shutdown_delay_ms: delayMs, drain_ms: drainMs } = inst.config.server.timeouts;
+    let bound: NodeJS.Timeout | undefined;
+    let gaveUp!: (v: false) => void;
+    const late = new Promise<false>((resolve) => { gaveUp = resolve; });
+    // armed by the first part after the drain: what is in flight has been answered by then
+    const closing = (part: string): void => {
+      if (bound !== undefined || part === 'shutdown delay' || part === 'drain') return;
+      bound = setTimeout(() => {
+        inst.logger.error({ part: run.current() }, `stop gave up: ${run.current() ?? 'a part'} still running ${STOP_CLOSE_BOUND_MS / 1000} s after the drain; exiting 1`);
+        gaveUp(false);
+      }, STOP_CLOSE_BOUND_MS);
+    };
+    const run = runStopSteps([
+      { name: 'proxy', run: (progress) => inst.shutdown((part) => { progress(part); closing(part); }) },
+      { name: 'cluster member', run: (progress) => { closing('cluster member'); return members.get(inst)?.close(progress); } },
+    ], {
+      slowMs: STOP_SLOW_MS,
+      allowMs: (part) => (part === 'shutdown delay' ? delayMs : part === 'drain' ? drainMs : 0),
+      report: (line) => inst.logger.warn(line),
+    });
+    p = Promise.race([run.done.then((o) => o.failed.length === 0), late]).finally(() => clearTimeout(bound));
     stopping.set(inst, p);
   }
   return p;
@@ -147,7 +175,11 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     // a second SIGTERM/SIGINT skips the rest of shutdown_delay_ms: the drain begins now (README: Signals)
     if (stopping.has(inst)) { inst.endShutdownDelay(); return; }
     // exit once no log write is in flight: one still in flight at exit lost the rest of its lines
-    void stopInstance(inst).then(() => { logger.info('stopped'); return logSettled(logger); }).then(() => process.exit(0));
+    void stopInstance(inst).then((clean) => {
+      if (clean) logger.info('stopped');
+      else logger.error('stopped, but a part of the stop failed or hung (logged above): exit 1');
+      return logSettled(logger).then(() => process.exit(clean ? 0 : 1));
+    });
   };
   if (admin) {
     logListening(logger, { port: inst.port, adminPort: inst.adminPort, ...(inst.http2Port !== 0 ? { http2Port: inst.http2Port } : {}) });

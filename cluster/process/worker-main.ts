@@ -60,7 +60,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   // signals every pid) would cut this worker's connections and cost a restart
   process.on('SIGHUP', () => { logger.warn({ primary: process.ppid }, 'SIGHUP reached a worker and was ignored: send it to the primary to reload'); });
   // drain, then leave the cluster (peers drop this member at once instead of expiring it)
-  const stop = (): void => { void stopInstance(inst).then(() => logSettled(logger)).then(() => process.exit(0)); };
+  const stop = (): void => { void stopInstance(inst).then((clean) => logSettled(logger).then(() => process.exit(clean ? 0 : 1))); };
   process.off('message', early);
   process.off('disconnect', gone);
   process.off('SIGTERM', gone);
