@@ -9,7 +9,7 @@ import { appliedPolicyRecord, appliedRevocationRecord, reloadRecord, type AuditA
 import type { ClusterRole } from '../index.js';
 import { filePolicyRoutes, localPolicyRoutes, policyRoutes, reloadLocalPart, withLocalPartNow, withPolicyReadiness, type PolicyWatcher } from '../policy/index.js';
 import { startMember, type MemberWiring } from './member-wiring.js';
-import { runStopSteps, type StopProgress } from './stop-steps.js';
+import { runStopSteps, STOP_CLOSE_BOUND_MS, STOP_SLOW_MS, type StopProgress } from './stop-steps.js';
 import { toPrimary } from '../transport/index.js';
 
 /** The cluster member each running instance was started on (closed by stopInstance). */
@@ -18,10 +18,7 @@ const members = new WeakMap<ProxyInstance, { close(progress?: StopProgress): Pro
 /** The stop under way per instance: a second signal, or the primary's message after a signal, waits for the same drain. */
 const stopping = new WeakMap<ProxyInstance, Promise<boolean>>();
 
-/** A part of the stop past its allowance (the drain's: shutdown_delay_ms, drain_ms) this long is logged by name, again every further 10 s: 10 s. */
-export const STOP_SLOW_MS = 10_000;
-/** Closing after the drain (pools, threads, the bus) past this gives up, naming the part, and the process exits 1: 30 s. */
-export const STOP_CLOSE_BOUND_MS = 30_000;
+export { STOP_CLOSE_BOUND_MS, STOP_SLOW_MS } from './stop-steps.js';
 
 /**
  * Graceful stop of an instance runInstance started: drain it (ProxyInstance.shutdown), then close

@@ -2,6 +2,11 @@
 // bound is said by name (and again at each further bound), a step that throws is reported and the
 // rest still run — a stop that hangs or fails says where, instead of waiting for ever in silence.
 
+/** A part of the stop past its allowance (the drain's: shutdown_delay_ms, drain_ms) this long is logged by name, again every further 10 s: 10 s. */
+export const STOP_SLOW_MS = 10_000;
+/** Closing after the drain (pools, threads, the bus) past this gives up, naming the part, and the process exits 1: 30 s. */
+export const STOP_CLOSE_BOUND_MS = 30_000;
+
 /** Told the part of a step now running ("drain", "bus connection"): what a slow-stop line names. */
 export type StopProgress = (part: string) => void;
 

@@ -19,6 +19,7 @@ import { WorkerAdmin } from './worker-admin.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 import { portForWorkers } from './worker-port.js';
+import { runStopSteps, STOP_CLOSE_BOUND_MS, STOP_SLOW_MS } from './stop-steps.js';
 import { issuerReadiness, restartDelayMs, slotHealth, STABLE_RUN_MS, unrestorable, UNRESTORABLE_AFTER, type IssuerReadiness, type Slot } from './worker-slots.js';
 
 /** Messages between primary and workers (plain data over IPC). */
@@ -346,10 +347,22 @@ export class Supervisor {
       if (!s.ready || !w.isConnected()) w.process.kill('SIGTERM');
       setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
     })));
-    await this.admin?.close();
-    this.audit?.close();
-    await this.node?.close();
+    // the primary's own close, as each worker's (run-instance.ts): a slow part is named, one past the
+    // bound gives up with exit 1 instead of a process that never ends (an orchestrator's stop waiting on it)
+    let bound: NodeJS.Timeout | undefined;
+    const run = runStopSteps([
+      { name: 'primary', run: (progress) => { progress('admin listener'); return this.admin?.close(); } },
+      { name: 'primary', run: (progress) => { progress('audit log'); this.audit?.close(); } },
+      { name: 'primary', run: (progress) => this.node?.close(progress) },
+    ], { slowMs: STOP_SLOW_MS, report: (line) => this.logger.warn(line) });
+    const late = new Promise<false>((resolve) => {
+      bound = setTimeout(() => {
+        this.logger.error({ part: run.current() }, `stop gave up: ${run.current() ?? 'a part'} still running ${STOP_CLOSE_BOUND_MS / 1000} s after the workers exited; exiting 1`);
+        resolve(false);
+      }, STOP_CLOSE_BOUND_MS);
+    });
+    const clean = await Promise.race([run.done.then((o) => o.failed.length === 0), late]).finally(() => clearTimeout(bound));
     await logSettled(this.logger);
-    process.exit(code);
+    process.exit(clean ? code : 1);
   }
 }

@@ -61,11 +61,14 @@ export async function runWorker(argv: string[]): Promise<void> {
   process.on('SIGHUP', () => { logger.warn({ primary: process.ppid }, 'SIGHUP reached a worker and was ignored: send it to the primary to reload'); });
   // drain, then leave the cluster (peers drop this member at once instead of expiring it)
   const stop = (): void => { void stopInstance(inst).then((clean) => logSettled(logger).then(() => process.exit(clean ? 0 : 1))); };
+  // the stop's SIGTERM listener before the boot's leaves: removing a signal's last listener stops Node
+  // watching it, and a SIGTERM already caught but not yet delivered was lost with it (the cluster demo's
+  // Ctrl-C was, cluster/cli/stop-signals.ts); both may hear it now, and stopInstance is one stop
+  process.on('SIGTERM', stop);
   process.off('message', early);
   process.off('disconnect', gone);
   process.off('SIGTERM', gone);
   if (leaving()) { stop(); return; } // told while the instance started: drain what it took
-  process.on('SIGTERM', stop);
   process.on('disconnect', stop);
   const reloads = workerReloadHandler({
     prepare: (text, version, policy) => {
