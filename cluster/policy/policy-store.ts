@@ -39,12 +39,12 @@ export interface PolicyStoreOptions {
   /** JetStream API timeout, ms (default 5000). */
   readonly timeoutMs?: number;
   /**
-   * The operator CLI's reads: asked again on no answer until this time (epoch ms), for the whole
+   * The operator CLI's reads (and writes nobody took): asked again on no answer until this time (epoch ms), for the whole
    * command; the bucket is then opened without JetStream's account-info check (only its meta leader
    * answers it). Without it each read is asked again for up to `leaderReadsForMs`.
    */
   readonly leaderReadsUntil?: number;
-  /** A member's reads (start, catch-up after a reconnect, POST /policy): each asked again on no answer for up to this long, ms (default 10 000: nats-server elects a new leader within ~10 s). */
+  /** A member's reads (start, catch-up after a reconnect, POST /policy) and writes nobody took: each asked again on no answer for up to this long, ms (default 10 000: nats-server elects a new leader within ~10 s). */
   readonly leaderReadsForMs?: number;
 }
 

@@ -1,6 +1,6 @@
 // Which NATS / JetStream failures mean "no answer yet" — a leader being elected, a server that
 // holds its sockets but answers nothing — as opposed to a refusal: the first is worth asking again.
-// And the one that means neither: no JetStream behind the server reached, for this account.
+// And no JetStream behind the server reached, told apart from a stream publish nobody took (no leader).
 import type { NatsConnection } from 'nats';
 
 /** JetStream's own error codes for "not enabled": for the account (10039), on the server (10076). */
@@ -18,7 +18,7 @@ type JsError = { code?: unknown; message?: unknown; api_error?: { code?: unknown
  * True for nats.js's error for a request nobody subscribes to (503, no responders; no JetStream
  * answer inside). On a JetStream API request that means no JetStream (`noJetStream`); on a publish to
  * a stream's subjects it also means the stream has no leader at the moment (only its leader
- * subscribes to them: ~5 s after its server died, `StreamNoLeader`), or no stream takes them.
+ * subscribes to them: for ~5 s after its server died), or no stream takes them.
  */
 export function noResponders(err: unknown): boolean {
   const e = err as JsError;
