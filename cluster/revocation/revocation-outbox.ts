@@ -17,6 +17,9 @@ type OutboxMessage =
   | { readonly type: 'publish.acked'; readonly id: string; readonly seq: number; readonly duplicate: boolean }
   | { readonly type: 'publish.failed'; readonly id: string; readonly error: string };
 
+/** A publish's error while NATS is not connected (retried once it is). */
+export const NOT_CONNECTED = 'NATS not connected';
+
 /** Pending revocations not yet acknowledged by the stream. */
 /** RevocationOutbox.stats() of a member without a stream (IPC, local): the families still exist. */
 export const OUTBOX_ZEROS: Readonly<Record<string, number>> = Object.freeze({
@@ -153,7 +156,7 @@ export class RevocationOutbox {
     const sealed = first && this.onFirstSeal !== null ? this.bus.seal(subject, msg) : null;
     if (s === null) {
       this.pushFirst(subject, sealed);
-      queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: 'NATS not connected' }));
+      queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: NOT_CONNECTED }));
       return;
     }
     this.inflight.add(msg.id);

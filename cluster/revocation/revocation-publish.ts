@@ -7,7 +7,7 @@ import { MessageBus } from '../protocol/message-bus.js';
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
 import { jetStreamMissing, jsErrorText, natsConnectionOptions, NatsTransport, noAnswerYet, noJetStream, noJetStreamMessage, noResponders, shownServers } from '../transport/index.js';
-import { RevocationOutbox } from './revocation-outbox.js';
+import { NOT_CONNECTED, RevocationOutbox } from './revocation-outbox.js';
 import { MIN_SKEW_S } from './revocation-linger.js';
 import { buildRevocation } from './revocation-request.js';
 import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
@@ -116,8 +116,10 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
       const missing = await jetStreamMissing(transport.connection()!);
       if (missing !== null) return { kind: 'failed', message: `revocation stream: ${noJetStreamMessage(missing, through())}: the revocation was not stored; members connected now received it live` };
     }
-    // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`)
-    if (!o.persisted && (untaken || leaderless({ message: o.error }))) o = await within(outbox.stored(msg.id), deadline - Date.now(), o);
+    // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`);
+    // also once nats.js has reconnected through another server (before, the server this command reached
+    // dying after the stream check failed it at once, "NATS not connected")
+    if (!o.persisted && (untaken || leaderless({ message: o.error }) || lostConnection(o.error))) o = await within(outbox.stored(msg.id), deadline - Date.now(), o);
     // the live copy the outbox sent goes to the same subject: refused the same way, it reached no member
     if (!o.persisted && /Permissions Violation/i.test(o.error)) {
       return { kind: 'failed', message: `this NATS user may not publish on ${bus.subjects.revocation(r.kind)} (${o.error}): nothing was stored or sent — allow it to publish on ${bus.subjects.revocationsAll}` };
@@ -141,6 +143,11 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
 /** No answer yet (an election, a frozen leader), or an answer from a leader that has lost its quorum: worth asking again. */
 function leaderless(err: unknown): boolean {
   return noAnswerYet(err) || /has no quorum/.test(String((err as { message?: unknown })?.message ?? ''));
+}
+
+/** The outbox found no connection (or nats.js lost it under the publish): it retries once reconnected. */
+function lostConnection(error: string): boolean {
+  return error === NOT_CONNECTED || /^(DISCONNECT|CONNECTION_CLOSED)$/.test(error);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -11,6 +11,7 @@ import { startNatsCluster, type NatsCluster } from '../../helpers/nats.js';
 import { placeStreamLeader } from '../../helpers/nats-leaders.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { BUS_AUTH, BUS_KEY } from '../../helpers/proxy-process.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 let nats: NatsCluster;
@@ -63,18 +64,34 @@ describe('a publish while the stream leader\'s server was just killed', () => {
     expect(new TextDecoder().decode((await store.latest())!.value)).toBe('v2');
   }, 60_000);
 
-  // with n2 killed too, the stream has no quorum: nothing answers its subjects for good
+  // the server the command reached dies (its host failed): nats.js reconnects to another within ~2 s.
+  // Before: exit 1 at once "not stored in the revocation stream (NATS not connected)".
+  it('revoke --config whose own server is killed before the publish stores it through another', async () => {
+    await nats.servers[2]!.restart();
+    // led by n1 or n3: only the command's connection (through n2) is lost, not the stream's leader
+    await placeStreamLeader(nats, subjects(prefix).revocationStream, (n) => n !== 'n2');
+    const r = await publishOnce({ kind: 'jti', value: 'own-server-killed' }, {
+      settings: settings([nats.urls[1]!]), origin: 'test',
+      beforePublish: async () => { await nats.servers[1]!.kill(); },
+    });
+    expect(r.kind === 'failed' ? r.message : r.kind).toBe('stored');
+  }, 60_000);
+
+  // n1 and n3 left: with n3 killed too, the stream has no quorum and nothing answers its subjects for good
   it('past the bound: "had no leader within", nothing stored, no word of JetStream being disabled', async () => {
     await Promise.all([
-      placeStreamLeader(nats, subjects(prefix).revocationStream, (n) => n === 'n2'),
-      placeStreamLeader(nats, `KV_${policyBucket(prefix)}`, (n) => n === 'n2'),
+      placeStreamLeader(nats, subjects(prefix).revocationStream, (n) => n === 'n3'),
+      placeStreamLeader(nats, `KV_${policyBucket(prefix)}`, (n) => n === 'n3'),
     ]);
+    // the premise: the stream check answers through n1 (JetStream's meta group re-formed after n2 died)
+    const jsm = await nc.jetstreamManager({ timeout: 1_000, checkAPI: false });
+    await waitFor('the revocation stream to answer STREAM.INFO through n1', () => jsm.streams.info(subjects(prefix).revocationStream).then(() => true, () => false), 20_000);
     const latest = (await store.latest())!.revision;
     let write: Promise<unknown> = Promise.resolve();
     const r = await publishOnce({ kind: 'jti', value: 'no-quorum' }, {
       settings: settings([nats.urls[0]!]), origin: 'test', leaderWaitMs: 3_000,
       beforePublish: async () => {
-        await nats.servers[1]!.kill();
+        await nats.servers[2]!.kill();
         write = shortStore.write(enc('v3'), latest).then((rev) => ({ rev }), (err: Error) => ({ err: err.message }));
       },
     });
