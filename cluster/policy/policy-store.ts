@@ -3,7 +3,7 @@
 // concurrent pushes exactly one wins (also on nats-server 2.9.x clusters: see `write`); the
 // loser gets a PolicyConflict.
 import type { JetStreamClient, JetStreamManager, KV, KvEntry, MsgRequest, NatsConnection, QueuedIterator } from 'nats';
-import { jsErrorText, nats, noAnswerYet, noResponders, StreamNoLeader } from '../transport/index.js';
+import { jetStreamMissing, jsErrorText, nats, noAnswerYet, noResponders, StreamNoLeader } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
 /** A history spanning fewer stream sequences than this is read from the leader with all its gets at once. */
@@ -165,16 +165,18 @@ export class PolicyStore {
   /**
    * `publish`, sent again while nobody takes the bucket's subjects (503, no responders: nothing was
    * delivered, so a resend is no second write): its stream has no leader — its server died and the
-   * others elect one (~5 s). `open` got JetStream's answer, so this is no "JetStream not enabled".
+   * others elect one (~5 s) — unless `$JS.API.INFO` gets no responders too (JetStream gone since `open`).
    * Before, the bare 503 failed `policy push` at once with "is JetStream enabled on the NATS servers?".
    * Past the store's bound (`leaderReadsUntil`, or `leaderReadsForMs`): StreamNoLeader.
    */
   private async untakenAskedAgain<T>(publish: () => Promise<T>): Promise<T> {
     const started = Date.now();
     const until = this.leaderReadsUntil ?? started + this.leaderReadsForMs;
-    for (;;) {
+    for (let first = true; ; first = false) {
       try { return await publish(); } catch (err) {
         if (!noResponders(err)) throw err;
+        // JetStream gone since `open` (no responders on its API too): said at once, not waited on
+        if (first) { const missing = await jetStreamMissing(this.nc); if (missing !== null) throw missing; }
         if (Date.now() + 250 >= until) {
           throw new StreamNoLeader(`nothing was written: the policy bucket's stream KV_${this.bucket} had no leader within ${Math.round((Date.now() - started) / 1000)} s (503, no responders: no server took the write) — its replicas need a majority of their servers (2 of 3) up and reachable`);
         }
