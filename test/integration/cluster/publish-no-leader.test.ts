@@ -1,7 +1,6 @@
-// A publish that meets a stream with no leader yet: its server was killed (SIGKILL: its routes close at
-// once) and the other two are electing one (~5 s), so nobody takes the stream's subjects — nats.js's
-// bare "503, no responders", the answer it also gives when no JetStream exists. revoke --config and a
-// policy write wait the election out within their bound; past it they say the stream had no leader.
+// A publish meeting a stream with no leader yet (its server SIGKILLed, the others electing one: nats.js's bare
+// "503, no responders", as without JetStream) or losing the server it went through: revoke --config and a
+// policy write wait it out within their bound, and past it say the stream had no leader.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { PolicyStore, policyBucket } from '../../../cluster/policy/index.js';
