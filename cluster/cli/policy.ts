@@ -7,7 +7,7 @@ import { formatProblems, readConfigText, splitDocument, validateLocal, type Conf
 import { collectMemberStatus, latestVersion, noAnswerYet, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
-import { natsConnectionOptions, noJetStream, noJetStreamMessage } from '../transport/index.js';
+import { jsErrorText, natsConnectionOptions, noJetStream, noJetStreamMessage, StreamNoLeader } from '../transport/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 
@@ -96,7 +96,8 @@ async function open(file: string | undefined, needBus = true): Promise<Omit<Cont
 
 /** The message for a bus error; for no answer, what did not answer and for how long. */
 function noAnswer(err: unknown, through: string): string {
-  const msg = (err as Error).message ?? String(err);
+  // JetStream's own description: nats.js's message of any 503 answer ("insufficient resources" too) is "503"
+  const msg = jsErrorText(err);
   // no JetStream behind the server: said at once (before, 20 s of retries, then a message about leaders and quorums)
   if (noJetStream(err)) return noJetStreamMessage(err, through);
   if (!noAnswerYet(err)) return msg;
@@ -109,7 +110,7 @@ const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 export async function policy(argv: string[], usage: string = POLICY_USAGE): Promise<void> {
   try { await policyCommand(argv, usage); } catch (err) {
     // history, status and rollback said only "503" or "TIMEOUT" when JetStream did not answer
-    if (via !== null && (noAnswerYet(err) || noJetStream(err))) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
+    if (via !== null && (noAnswerYet(err) || noJetStream(err) || err instanceof StreamNoLeader)) die(`${argv[0]} failed: ${noAnswer(err, via)}`, 1);
     throw err;
   }
 }

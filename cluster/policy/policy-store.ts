@@ -3,7 +3,7 @@
 // concurrent pushes exactly one wins (also on nats-server 2.9.x clusters: see `write`); the
 // loser gets a PolicyConflict.
 import type { JetStreamClient, JetStreamManager, KV, KvEntry, MsgRequest, NatsConnection, QueuedIterator } from 'nats';
-import { nats, noAnswerYet } from '../transport/index.js';
+import { jetStreamMissing, jsErrorText, nats, noAnswerYet, noResponders, StreamNoLeader } from '../transport/index.js';
 import { assertQuorum } from '../revocation/index.js';
 
 /** A history spanning fewer stream sequences than this is read from the leader with all its gets at once. */
@@ -39,12 +39,12 @@ export interface PolicyStoreOptions {
   /** JetStream API timeout, ms (default 5000). */
   readonly timeoutMs?: number;
   /**
-   * The operator CLI's reads: asked again on no answer until this time (epoch ms), for the whole
+   * The operator CLI's reads (and writes nobody took): asked again on no answer until this time (epoch ms), for the whole
    * command; the bucket is then opened without JetStream's account-info check (only its meta leader
    * answers it). Without it each read is asked again for up to `leaderReadsForMs`.
    */
   readonly leaderReadsUntil?: number;
-  /** A member's reads (start, catch-up after a reconnect, POST /policy): each asked again on no answer for up to this long, ms (default 10 000: nats-server elects a new leader within ~10 s). */
+  /** A member's reads (start, catch-up after a reconnect, POST /policy) and writes nobody took: each asked again on no answer for up to this long, ms (default 10 000: nats-server elects a new leader within ~10 s). */
   readonly leaderReadsForMs?: number;
 }
 
@@ -95,7 +95,8 @@ export class PolicyStore {
     try {
       return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts);
     } catch (err) {
-      const msg = (err as Error).message ?? '';
+      // JetStream's description: nats.js's message of a 503 answer ("insufficient resources") is "503" alone
+      const msg = jsErrorText(err);
       if (replicas > 1 && opts.replicas === 'auto' && /insufficient|replicas|resources|peers/i.test(msg)) {
         return new PolicyStore(await js.views.kv(opts.bucket, { history, replicas: 1, timeout: opts.timeoutMs ?? 5_000 }), opts.bucket, nc, opts.timeoutMs ?? 5_000, opts);
       }
@@ -161,12 +162,35 @@ export class PolicyStore {
     }
   }
 
+  /**
+   * `publish`, sent again while nobody takes the bucket's subjects (503, no responders: nothing was
+   * delivered, so a resend is no second write): its stream has no leader — its server died and the
+   * others elect one (~5 s) — unless `$JS.API.INFO` gets no responders too (JetStream gone since `open`).
+   * Before, the bare 503 failed `policy push` at once with "is JetStream enabled on the NATS servers?".
+   * Past the store's bound (`leaderReadsUntil`, or `leaderReadsForMs`): StreamNoLeader.
+   */
+  private async untakenAskedAgain<T>(publish: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    const until = this.leaderReadsUntil ?? started + this.leaderReadsForMs;
+    for (let first = true; ; first = false) {
+      try { return await publish(); } catch (err) {
+        if (!noResponders(err)) throw err;
+        // JetStream gone since `open` (no responders on its API too): said at once, not waited on
+        if (first) { const missing = await jetStreamMissing(this.nc); if (missing !== null) throw missing; }
+        if (Date.now() + 250 >= until) {
+          throw new StreamNoLeader(`nothing was written: the policy bucket's stream KV_${this.bucket} had no leader within ${Math.round((Date.now() - started) / 1000)} s (503, no responders: no server took the write) — its replicas need a majority of their servers (2 of 3) up and reachable`);
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
   /** `count`: a refusal counts as a lost race (not when a create first tries an empty key and falls back to a delete marker). */
   private async publishOn(value: Uint8Array, revision: number, count = true): Promise<number> {
     const h = nats().headers();
     h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
     try {
-      const ack = await this.js.publish(`$KV.${this.bucket}.${POLICY_KEY}`, value, { headers: h, msgID: `on-${revision}`, timeout: this.timeoutMs });
+      const ack = await this.untakenAskedAgain(() => this.js.publish(`$KV.${this.bucket}.${POLICY_KEY}`, value, { headers: h, msgID: `on-${revision}`, timeout: this.timeoutMs }));
       if (ack.duplicate) throw this.conflict('duplicate', count);
       return ack.seq;
     } catch (err) {

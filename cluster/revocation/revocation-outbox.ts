@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../node/log.js';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
+import { jsErrorText } from '../transport/index.js';
 import type { RevocationStream } from './revocation-stream.js';
 
 /** How the first publish attempt ended: stored (`duplicate` when the stream already had this id), or not yet, and why. */
@@ -15,6 +16,9 @@ export type PublishOutcome =
 type OutboxMessage =
   | { readonly type: 'publish.acked'; readonly id: string; readonly seq: number; readonly duplicate: boolean }
   | { readonly type: 'publish.failed'; readonly id: string; readonly error: string };
+
+/** A publish's error while NATS is not connected (retried once it is). */
+export const NOT_CONNECTED = 'NATS not connected';
 
 /** Pending revocations not yet acknowledged by the stream. */
 /** RevocationOutbox.stats() of a member without a stream (IPC, local): the families still exist. */
@@ -152,7 +156,7 @@ export class RevocationOutbox {
     const sealed = first && this.onFirstSeal !== null ? this.bus.seal(subject, msg) : null;
     if (s === null) {
       this.pushFirst(subject, sealed);
-      queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: 'NATS not connected' }));
+      queueMicrotask(() => this.receive({ type: 'publish.failed', id: msg.id, error: NOT_CONNECTED }));
       return;
     }
     this.inflight.add(msg.id);
@@ -160,7 +164,8 @@ export class RevocationOutbox {
       .then(async (ack) => (ack.duplicate && !(await this.storedCopyIs(s, ack.seq, msg)) ? this.forged(msg, ack.seq) : ack))
       .then(
         (ack) => { if (ack !== null) this.receive({ type: 'publish.acked', id: msg.id, seq: ack.seq, duplicate: ack.duplicate }); },
-        (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: err.message }),
+        // JetStream's description, or "503, no responders" (nats.js says "503" for both)
+        (err: Error) => this.receive({ type: 'publish.failed', id: msg.id, error: jsErrorText(err) }),
       );
     // after the stream publish is queued: both leave in this turn, NATS first
     this.pushFirst(subject, sealed);

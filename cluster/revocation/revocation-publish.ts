@@ -6,8 +6,8 @@ import { busAuthFrom } from '../protocol/bus-keys.js';
 import { MessageBus } from '../protocol/message-bus.js';
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { subjects } from '../protocol/subjects.js';
-import { natsConnectionOptions, NatsTransport, noAnswerYet, noJetStream, noJetStreamMessage, shownServers } from '../transport/index.js';
-import { RevocationOutbox } from './revocation-outbox.js';
+import { jetStreamMissing, jsErrorText, natsConnectionOptions, NatsTransport, noAnswerYet, noJetStream, noJetStreamMessage, noResponders, shownServers } from '../transport/index.js';
+import { NOT_CONNECTED, RevocationOutbox } from './revocation-outbox.js';
 import { MIN_SKEW_S } from './revocation-linger.js';
 import { buildRevocation } from './revocation-request.js';
 import { STREAM_AGE_MARGIN_S, type ClusterSettings } from './revocation-settings.js';
@@ -37,6 +37,8 @@ export interface PublishOnceOptions {
   readonly leaderWaitMs?: number;
   /** The largest `clock_skew_s` of the CLI config's issuers (lingerFor / 2), s: how far in the past an `exp` may lie (default 60). */
   readonly skewS?: number;
+  /** Run between the stream check and the first publish (tests take the stream's leader down there). */
+  readonly beforePublish?: () => Promise<void>;
 }
 
 export type PublishOnceResult =
@@ -77,6 +79,7 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     const stream = new RevocationStream(transport.connection()!, {
       subjects: bus.subjects, maxAgeMs: (settings.maxLifetimeS + STREAM_AGE_MARGIN_S) * 1000, replicas: settings.replicas,
     });
+    const through = (): string => transport.connection()?.getServer() ?? shownServers(settings.nats!.servers);
     const waitMs = opts.leaderWaitMs ?? LEADER_WAIT_MS;
     const deadline = Date.now() + waitMs;
     let position: StreamPosition;
@@ -103,12 +106,26 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     outbox = new RevocationOutbox(bus, () => stream, opts.ackTimeoutMs ?? 5_000);
     const r = built.record;
     const msg: RevocationAdded = revocationAdded(r, wallNow());
+    await opts.beforePublish?.();
     let o = await outbox.publish(msg);
-    // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`)
-    if (!o.persisted && leaderless({ message: o.error })) o = await within(outbox.stored(msg.id), deadline - Date.now(), o);
+    // No responders on the stream's subjects: no leader takes them (its server died and the others elect
+    // one, ~5 s), or no JetStream at all — its account API tells them apart. Before, this bare 503 failed
+    // the command at once ("run the command again") in the middle of an election.
+    const untaken = !o.persisted && noResponders({ message: o.error });
+    if (untaken) {
+      const missing = await jetStreamMissing(transport.connection()!);
+      if (missing !== null) return { kind: 'failed', message: `revocation stream: ${noJetStreamMessage(missing, through())}: the revocation was not stored; members connected now received it live` };
+    }
+    // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`);
+    // also once nats.js has reconnected through another server (before, the server this command reached
+    // dying after the stream check failed it at once, "NATS not connected")
+    if (!o.persisted && (untaken || leaderless({ message: o.error }) || lostConnection(o.error))) o = await within(outbox.stored(msg.id), deadline - Date.now(), o);
     // the live copy the outbox sent goes to the same subject: refused the same way, it reached no member
     if (!o.persisted && /Permissions Violation/i.test(o.error)) {
       return { kind: 'failed', message: `this NATS user may not publish on ${bus.subjects.revocation(r.kind)} (${o.error}): nothing was stored or sent — allow it to publish on ${bus.subjects.revocationsAll}` };
+    }
+    if (!o.persisted && untaken) {
+      return { kind: 'failed', message: `not stored: the revocation stream ${stream.name} had no leader within ${waitMs / 1000} s (${o.error}: no server took its subjects) — its replicas need a majority of their servers (2 of 3) up and reachable from ${through()}; members connected now received it live — run the command again once it has one` };
     }
     if (!o.persisted) {
       const why = leaderless({ message: o.error }) ? `the stream confirmed nothing within ${waitMs / 1000} s (${o.error})` : `not stored in the revocation stream (${o.error})`;
@@ -126,6 +143,11 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
 /** No answer yet (an election, a frozen leader), or an answer from a leader that has lost its quorum: worth asking again. */
 function leaderless(err: unknown): boolean {
   return noAnswerYet(err) || /has no quorum/.test(String((err as { message?: unknown })?.message ?? ''));
+}
+
+/** The outbox found no connection (or nats.js lost it under the publish): it retries once reconnected. */
+function lostConnection(error: string): boolean {
+  return error === NOT_CONNECTED || /^(DISCONNECT|CONNECTION_CLOSED)$/.test(error);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

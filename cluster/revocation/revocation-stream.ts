@@ -3,7 +3,7 @@
 // with an ack (deduplicated on the revocation id), replay from a sequence with an
 // ordered consumer.
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, NatsConnection, StreamConfig, StreamInfo } from 'nats';
-import { nats } from '../transport/index.js';
+import { jsErrorText, nats } from '../transport/index.js';
 import type { Logger } from '../../node/log.js';
 import type { Subjects } from '../protocol/subjects.js';
 
@@ -258,7 +258,8 @@ export class RevocationStream {
     try {
       return await jsm.streams.add({ ...want, num_replicas: replicas });
     } catch (err) {
-      const msg = (err as Error).message ?? '';
+      // JetStream's description: nats.js's message of a 503 answer ("insufficient resources") is "503" alone
+      const msg = jsErrorText(err);
       // Another member created it first.
       if (/already in use|already exists/i.test(msg)) return jsm.streams.info(this.name);
       if (replicas > 1 && this.opts.replicas !== replicas && /insufficient|replicas|resources|peers/i.test(msg)) {

@@ -2,7 +2,7 @@
 // in-process implementations, and the direct revocation push's framing, listener and sender.
 export { busError, type BusError, type Incoming, type IncomingHandler, type Transport, type TransportKind, type TransportLogger, type TransportStatus } from './transport.js';
 export { subjectMatches } from './subject-match.js';
-export { noAnswerYet, noJetStream, noJetStreamMessage } from './no-answer.js';
+export { jetStreamMissing, jsErrorText, noAnswerYet, noJetStream, noJetStreamMessage, noResponders, StreamNoLeader } from './no-answer.js';
 export { LocalTransport } from './local-transport.js';
 export { IpcWorkerTransport } from './ipc-worker-transport.js';
 export { toPrimary } from './primary-send.js';

@@ -3,7 +3,7 @@
 // revoke CLI, POST /revocations on a member, `revoke --admin` and a back-channel logout. Enforced at once, stored once, nothing lost;
 // what publishOnce says past its bound, and without JetStream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from 'nats';
+import { connect, DiscardPolicy } from 'nats';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { request } from 'undici';
@@ -151,6 +151,26 @@ describe('revoking while the revocation stream leader is frozen', () => {
       expect(r.kind === 'failed' ? r.message : r.kind).toMatch(/no JetStream server answered .*is JetStream enabled on the NATS servers\?/);
     } finally {
       await plain.stop();
+    }
+  }, 15_000);
+
+  // JetStream's 503 answers other than an election: nats.js makes their message "503" alone, which the
+  // command printed ("not stored in the revocation stream (503)") — read as "no JetStream"
+  it('a stream that refuses the message (503 "maximum messages exceeded") fails at once with JetStream\'s description', async () => {
+    process.env.PT_BUS_KEY = BUS_KEY;
+    const single = await startNatsServerWithConfig((at) => `jetstream { store_dir: "${at.storeDir}" }\n`);
+    const nc = await connect({ servers: [single.url], timeout: 2_000 });
+    try {
+      // someone with NATS credentials limited the stream to one message, refusing new ones
+      await (await nc.jetstreamManager()).streams.add({ name: stream, subjects: [subjects(prefix).revocationsAll], max_msgs: 1, discard: DiscardPolicy.New });
+      await nc.jetstream().publish(subjects(prefix).revocation('jti'), new Uint8Array([1]));
+      const r = await publishOnce({ kind: 'jti', value: 'stream-full' }, { settings: clusterSettings({ nats: { servers: [single.url] }, subject_prefix: prefix, auth: BUS_AUTH }), origin: 'test' });
+      const message = r.kind === 'failed' ? r.message : r.kind;
+      expect(message).toMatch(/^not stored in the revocation stream \(maximum messages exceeded \(503, err_code 10077\)\)/);
+      expect(message).not.toMatch(/JetStream enabled|leader|within/);
+    } finally {
+      await nc.close();
+      await single.stop();
     }
   }, 15_000);
 

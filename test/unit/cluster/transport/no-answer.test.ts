@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkJsErrorCode } from 'nats/lib/jetstream/jsutil.js';
 import { ErrorCode, NatsError } from 'nats/lib/nats-base-client/core.js';
-import { noAnswerYet, noJetStream, noJetStreamMessage } from '../../../../cluster/transport/no-answer.js';
+import { jsErrorText, noAnswerYet, noJetStream, noJetStreamMessage, noResponders, StreamNoLeader } from '../../../../cluster/transport/no-answer.js';
 
 /** A JetStream API error answer as nats.js's parseJsResponse turns it into an error. */
 function apiError(code: number, errCode: number, description: string): Error {
@@ -41,5 +41,26 @@ describe('noJetStream / noAnswerYet', () => {
     const refused = apiError(400, 10058, 'stream name already in use with a different configuration');
     expect(noAnswerYet(refused)).toBe(false);
     expect(noJetStream(refused)).toBe(false);
+  });
+
+  // before, every 503 answer counted as an election: revoke --config creating its stream waited 20 s, then blamed a quorum
+  it('JetStream\'s other 503 answers ("insufficient resources", 10023) are refusals, named by their description', () => {
+    const err = apiError(503, 10023, 'insufficient resources');
+    expect(err.message).toBe('503');
+    expect(noAnswerYet(err)).toBe(false);
+    expect(noJetStream(err)).toBe(false);
+    expect(noResponders(err)).toBe(false);
+    expect(jsErrorText(err)).toBe('insufficient resources (503, err_code 10023)');
+  });
+
+  it('no responders: named so as text (the outbox keeps the text), told apart from a JetStream answer and from a wait already over', () => {
+    const err = NatsError.errorForCode(ErrorCode.NoResponders);
+    expect(jsErrorText(err)).toBe('503, no responders');
+    expect(noResponders({ message: jsErrorText(err) })).toBe(true);
+    expect(noResponders(apiError(503, 10008, 'JetStream system temporarily unavailable'))).toBe(false);
+    const over = new StreamNoLeader('nothing was written: the stream had no leader within 20 s (503, no responders)');
+    expect(noResponders(over)).toBe(false);
+    expect(noJetStream(over)).toBe(false);
+    expect(noAnswerYet(over)).toBe(false);
   });
 });
