@@ -112,9 +112,12 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
     // one, ~5 s), or no JetStream at all — its account API tells them apart. Before, this bare 503 failed
     // the command at once ("run the command again") in the middle of an election.
     const untaken = !o.persisted && noResponders({ message: o.error });
+    // the members' live subscription covers the stream's subjects: no responders means none of them got it
+    // either (before, these lines said "members connected now received it live" — nobody had it)
+    const live = (error: string): string => (noResponders({ message: error }) ? `no member received it live either (nothing listened on ${bus.subjects.revocation(r.kind)})` : 'members connected now received it live');
     if (untaken) {
       const missing = await jetStreamMissing(transport.connection()!);
-      if (missing !== null) return { kind: 'failed', message: `revocation stream: ${noJetStreamMessage(missing, through())}: the revocation was not stored; members connected now received it live` };
+      if (missing !== null) return { kind: 'failed', message: `revocation stream: ${noJetStreamMessage(missing, through())}: the revocation was not stored; ${live(o.persisted ? '' : o.error)}` };
     }
     // the outbox retries with the same message id: a retry after a lost ack is stored once (`duplicate`);
     // also once nats.js has reconnected through another server (before, the server this command reached
@@ -125,11 +128,11 @@ export async function publishOnce(request: unknown, opts: PublishOnceOptions): P
       return { kind: 'failed', message: `this NATS user may not publish on ${bus.subjects.revocation(r.kind)} (${o.error}): nothing was stored or sent — allow it to publish on ${bus.subjects.revocationsAll}` };
     }
     if (!o.persisted && untaken) {
-      return { kind: 'failed', message: `not stored: the revocation stream ${stream.name} had no leader within ${waitMs / 1000} s (${o.error}: no server took its subjects) — its replicas need a majority of their servers (2 of 3) up and reachable from ${through()}; members connected now received it live — run the command again once it has one` };
+      return { kind: 'failed', message: `not stored: the revocation stream ${stream.name} had no leader within ${waitMs / 1000} s (${o.error}: no server took its subjects) — its replicas need a majority of their servers (2 of 3) up and reachable from ${through()}; ${live(o.error)} — run the command again once it has one` };
     }
     if (!o.persisted) {
       const why = leaderless({ message: o.error }) ? `the stream confirmed nothing within ${waitMs / 1000} s (${o.error})` : `not stored in the revocation stream (${o.error})`;
-      return { kind: 'failed', message: `${why}: the revocation may not be stored; members connected now received it live — run the command again to store it` };
+      return { kind: 'failed', message: `${why}: the revocation may not be stored; ${live(o.error)} — run the command again to store it` };
     }
     return { kind: 'stored', record: r, stream: stream.name, seq: o.seq, duplicate: o.duplicate };
   } catch (err) {

@@ -97,6 +97,10 @@ describe('a publish while the stream leader\'s server was just killed', () => {
     const message = r.kind === 'failed' ? r.message : r.kind;
     expect(message).toMatch(/not stored: the revocation stream \S+_REVOCATIONS had no leader within 3 s \(503, no responders/);
     expect(message).not.toMatch(/is JetStream enabled/);
+    // no responders: nothing listened on the subject, members' live subscriptions included (before, the
+    // line said "members connected now received it live", and an operator trusted a revocation nobody had)
+    expect(message).not.toMatch(/members connected now received it live/);
+    expect(message).toMatch(/no member received it live either \(nothing listened on \S+\.revocations\.jti\)/);
     expect(await write).toEqual({ err: expect.stringMatching(/^nothing was written: the policy bucket's stream KV_\S+_POLICY had no leader within \d+ s \(503, no responders/) });
   }, 60_000);
 });
