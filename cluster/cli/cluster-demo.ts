@@ -83,7 +83,12 @@ export async function clusterDemo(argv: string[], usage: string): Promise<void> 
   const store = mkdtempSync(join(tmpdir(), 'portcullis-demo-nats-'));
   const natsPort = await freePort('127.0.0.1');
   let nats: ChildProcess | null = null;
-  const stopNats = (): void => { nats?.kill('SIGKILL'); rmSync(store, { recursive: true, force: true }); };
+  // nats-server may still write a file between its SIGKILL and the removal (ENOTEMPTY): rmSync retries
+  // those; one it still cannot remove is said, never thrown from a signal listener (a wrong exit code)
+  const stopNats = (): void => {
+    nats?.kill('SIGKILL');
+    try { rmSync(store, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }); } catch (err) { process.stderr.write(`could not remove nats-server's store ${store}: ${(err as Error).message}\n`); }
+  };
   // stopped last-started first; each part still running after SLOW_STOP_MS is named on stderr, one
   // that fails is reported and the rest still stop (before, a rejection ended the stop unreported)
   const started: StopStep[] = [{ name: 'nats-server', run: stopNats }];

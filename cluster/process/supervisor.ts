@@ -338,14 +338,16 @@ export class Supervisor {
     this.stopping = true;
     this.logger.info('shutting down: draining workers');
     const drain = this.config.server.timeouts.shutdown_delay_ms + this.config.server.timeouts.drain_ms + 2_000;
+    // a worker whose own stop failed or hung (exit 1), or that the drain's bound had to kill, makes the primary exit 1 too
+    let workerFailed = false;
     await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
       const w = s.worker;
       if (w === null || w.isDead()) { resolve(); return; }
-      w.once('exit', () => resolve());
+      w.once('exit', (exitCode: number | null, signal: string | null) => { if ((exitCode !== null && exitCode !== 0) || signal === 'SIGKILL') workerFailed = true; resolve(); });
       // a booting worker may not hear the message yet (its code listens once it runs): SIGTERM reaches it in every phase
       if (w.isConnected()) w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
       if (!s.ready || !w.isConnected()) w.process.kill('SIGTERM');
-      setTimeout(() => { w.process.kill('SIGKILL'); resolve(); }, drain).unref();
+      setTimeout(() => { if (!w.isDead()) { workerFailed = true; w.process.kill('SIGKILL'); } resolve(); }, drain).unref();
     })));
     // the primary's own close, as each worker's (run-instance.ts): a slow part is named, one past the
     // bound gives up with exit 1 instead of a process that never ends (an orchestrator's stop waiting on it)
@@ -363,6 +365,7 @@ export class Supervisor {
     });
     const clean = await Promise.race([run.done.then((o) => o.failed.length === 0), late]).finally(() => clearTimeout(bound));
     await logSettled(this.logger);
-    process.exit(clean ? code : 1);
+    if (workerFailed) this.logger.error('stopped, but a worker\'s stop failed, hung or had to be killed (logged above): exit 1');
+    process.exit(clean && !workerFailed ? code : 1);
   }
 }

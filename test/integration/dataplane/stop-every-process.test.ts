@@ -52,3 +52,20 @@ describe('single process: a second signal during the drain', () => {
     expect(await exited).toBe(0);
   });
 });
+
+describe('--workers: a worker that never finishes its stop', () => {
+  it('is killed at the drain\'s bound and the primary exits 1, naming it (a stop that hung is not reported as clean)', async () => {
+    const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { drain_ms: 300 } } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
+    try {
+      await workersReady(p);
+      const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
+      const [stuck] = workerPids(p.proc.pid!);
+      process.kill(stuck!, 'SIGSTOP'); // hears neither the signal nor the primary's message until killed
+      p.proc.kill('SIGTERM');
+      expect(await exited, p.output().slice(-2000)).toBe(1);
+      expect(p.output()).toContain("a worker's stop failed, hung or had to be killed");
+    } finally {
+      await p.stop('SIGKILL');
+    }
+  });
+});
