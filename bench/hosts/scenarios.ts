@@ -3,6 +3,7 @@
 // `npm run hosts` the full ones. Scenario f (cluster policy) lives in scenario-policy.ts.
 import type { HostsCluster, ProxyHost } from './hosts-cluster.js';
 import { PROXY_HOSTS } from './hosts-cluster.js';
+import { refusalCounters, unexplainedRefusals } from './refusal-evidence.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export const nowNs = (): bigint => process.hrtime.bigint();
@@ -183,6 +184,11 @@ export interface LeaderLossResult {
   survivorCatchUp503: number; survivorOtherFailures: number;
   /** 503 catch-up answers from survivors that the pool retried at another host (not failures for the client). */
   survivorCatchUp503Retried: number;
+  /**
+   * Survivors' 503s (to the client or retried) whose reason their own counters do not show — a catch-up without a reconnect,
+   * a stall refusal without a stall… (must be empty: a survivor's NATS server lives, so it keeps serving).
+   */
+  survivorUnexplained503: string[];
 }
 
 /** c. Kill every process on the host leading the revocation stream under load; revoke at the survivors. */
@@ -192,6 +198,7 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
   const survivors = PROXY_HOSTS.filter((h) => h !== leader);
   const [revoked, loadTokens] = [await mint(c, 'jwt', revocations), await mint(c, 'jwt', 20)];
   await statuses(c, PROXY_HOSTS, [...revoked, ...loadTokens]);
+  const countersBefore = await Promise.all(survivors.map((h) => refusalCounters(c, h)));
   await c.agent.call({ cmd: 'loadStart', spec: { urls: PROXY_HOSTS.map((h) => c.apiUrl(h)), health: PROXY_HOSTS.map((h) => `${c.adminUrl(h)}/readyz`), tokens: loadTokens, rps } });
   const half = Math.floor(revocations / 2);
   for (let i = 0; i < half; i++) await revoke(c, survivors[i % 2]!, jtiOf(revoked[i]!));
@@ -216,11 +223,14 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
   await sleep(2_000);
   const load = await c.agent.call<LoadReport>({ cmd: 'loadStop' });
   const survivorFailures = survivors.reduce((n, h) => n + (load.byHost[`${c.addr(h)}:8080`]?.failed ?? 0), 0);
-  // 503 + Retry-After from a survivor member that lost its NATS server with the dead host and waits
-  // for the stream's new leader to catch up (fail-closed), told apart from any other failure
+  // 503 + Retry-After from a survivor member (fail-closed while it catches up), told apart from any other
+  // failure; each such 503 must have its reason in that member's counters (survivorUnexplained503)
   const catchUp = (m: Record<string, number>): number => Object.entries(m).filter(([k]) => survivors.some((h) => k.startsWith(`${c.addr(h)}:8080 503 PORTCULLIS_ERR_AUTH_UNAVAILABLE`))).reduce((n, [, v]) => n + v, 0);
   const survivorCatchUp503 = catchUp(load.failures);
   const survivorCatchUp503Retried = catchUp(load.retries);
+  const countersAfter = await Promise.all(survivors.map((h) => refusalCounters(c, h)));
+  const evidence = survivors.map((h, i) => ({ addr: `${c.addr(h)}:8080`, before: countersBefore[i]!, after: countersAfter[i]! }));
+  const survivorUnexplained503 = [...unexplainedRefusals(load.failures, evidence), ...unexplainedRefusals(load.retries, evidence)];
   // the dead host comes back: nats-server rejoins, the proxy replays the stream before it is ready
   const restartAt = Date.now();
   await c.startNats(leader);
@@ -233,7 +243,7 @@ export async function leaderLoss(c: HostsCluster, revocations: number, rps: numb
     settled, leader, survivors, revocations, attemptsAfterKill, newLeaderMs: nl.ms, newLeader: nl.l,
     refusedAtSurvivors: revoked.filter((_, i) => survivors.every((h) => after[h][i] === 401)).length, refusedAfterMs,
     refusedAtRestarted: back[leader].filter((s) => s === 401).length, restartReadyMs,
-    load, survivorFailures, survivorCatchUp503, survivorCatchUp503Retried, survivorOtherFailures: survivorFailures - survivorCatchUp503,
+    load, survivorFailures, survivorCatchUp503, survivorCatchUp503Retried, survivorOtherFailures: survivorFailures - survivorCatchUp503, survivorUnexplained503,
   };
 }
 

@@ -14,6 +14,12 @@ export const CATCH_UP_WAIT_MS = 1_000;
 const APPLIED_POLL_MS = 5;
 /** While a catch-up waits for the link to come back: look this often, ms. */
 const RECONNECT_POLL_MS = 20;
+/**
+ * The stream's answer is given up this long (ms) before the catch-up's wait ends, so a stream that does not answer
+ * (its leader died, an election: JetStream's API times out after 2 s) counts as not answering while the held
+ * requests still wait (their shared expiry timer looks every 50 ms).
+ */
+const STREAM_ANSWER_MARGIN_MS = 150;
 
 /** What the catch-up needs from the member (ClusterNode wires the NATS transport and the revocation actor). */
 export interface BusCatchUpSource {
@@ -28,6 +34,13 @@ export interface BusCatchUpSource {
   streamLastSeq(): Promise<number | null>;
   /** Stream sequence of the last revocation the member's consumer applied. */
   appliedSeq(): number;
+}
+
+/** The stream's last sequence, or null when it gave no answer within `ms` (as when it answers without a quorum). */
+function streamAnswer(asked: Promise<number | null>, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((r) => { timer = setTimeout(() => r(null), Math.max(0, ms)); timer.unref(); });
+  return Promise.race([asked, late]).finally(() => clearTimeout(timer));
 }
 
 /** A poll's pause: unref'd, so a catch-up in flight never keeps a closing process alive. */
@@ -132,8 +145,11 @@ export class BusCatchUp {
       await pause(RECONNECT_POLL_MS);
     }
     if (!(await this.src.roundTrip())) return false;
-    // after a stall longer than the bus's freshness window the live copies are refused as stale: the consumer's count
-    const target = await this.src.streamLastSeq();
+    // after a stall longer than the bus's freshness window the live copies are refused as stale: the consumer's count.
+    // A stream that does not answer in time is one without a leader (the leader's node died, an election): judged as
+    // one that answers without a quorum — the round trip applied every live copy. Before, a member whose own server
+    // lived answered 503 after a stall during the election (the question outlasted the wait).
+    const target = await streamAnswer(this.src.streamLastSeq(), end - STREAM_ANSWER_MARGIN_MS - performance.now());
     if (target === null) return true;
     while (this.src.appliedSeq() < target) {
       if (this.closed || !this.src.connected() || performance.now() > end) return false;

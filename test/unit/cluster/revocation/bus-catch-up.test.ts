@@ -1,6 +1,7 @@
 // A NATS member's catch-up after a stall of its own loop: a request read after the loop did not turn for longer
 // than the stall bound waits for one round trip and the stream applied to its last sequence — whether the request
-// or the late timer notices first —, is refused after the wait, and is not held at all while off the bus.
+// or the late timer notices first —, is refused after the wait (not for a stream that does not answer), and is not
+// held at all while off the bus.
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusCatchUp, type BusCatchUpSource } from '../../../../cluster/revocation/bus-catch-up.js';
 
@@ -76,6 +77,18 @@ describe('BusCatchUp', () => {
     b.answer(true);
     expect(await next).toBe(true);
     expect(c.stats().revocations_bus_catch_up_expired_total).toBe(1);
+  });
+
+  it('a stream that does not answer within the wait (its leader died: an election) does not turn the held requests into 503s', async () => {
+    const b = bus();
+    b.streamLastSeq = () => new Promise<number | null>(() => {}); // JetStream's API request to a dead leader: no answer for 2 s
+    const c = catchUp(b, 400);
+    block(STALL + 40);
+    const held = c.current();
+    b.answer(true);
+    expect(await held, 'the round trip applied every live copy: judged, not refused').toBe(true);
+    expect(c.current()).toBe(true);
+    expect(c.stats().revocations_bus_catch_up_expired_total).toBe(0);
   });
 
   it('off the bus a stall holds nothing (local state, as documented)', () => {
