@@ -27,7 +27,7 @@ import { leaseReply } from './lease-reply.js';
 import { askOwner } from './lease-request.js';
 import { ResultMarks } from './result-marks.js';
 import { syncStats, type SyncCounters } from './sync-stats.js';
-import { DropMemory, dropAllLocally, dropSubjectLocally, evictLocally } from './local-drops.js';
+import { DropMemory, FillsSent, dropAllLocally, dropSubjectLocally, evictLocally } from './local-drops.js';
 import type { CoordinateHook, IntrospectionSyncOptions, ResultHook, SharedCacheClient } from './introspection-sync-contract.js';
 
 // The contract's types stay importable from here (index.ts, existing importers).
@@ -56,6 +56,7 @@ export class IntrospectionSync {
   private readonly waits: FillWaits;
   private readonly marks = new ResultMarks((m) => this.release(m.issuer, m.key, this.memberId, false));
   private readonly drops: DropMemory;
+  private readonly fillsSent: FillsSent;
   private readonly unsubscribes: Array<() => void> = [];
   private sweeper: NodeJS.Timeout | null = null;
   private started = false;
@@ -80,6 +81,7 @@ export class IntrospectionSync {
     this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now });
     this.waits = new FillWaits(this.now);
     this.drops = new DropMemory(this.now);
+    this.fillsSent = new FillsSent(this.now);
   }
 
   /** Subscribe to fills/evictions and to this member's owner subject. Call before membership starts beating. */
@@ -132,7 +134,7 @@ export class IntrospectionSync {
 
   /** Drop `sub`'s cached results (of token issuer `iss`; null = any) from this member's caches now and from every other member's; how many were dropped here. */
   dropSubjectEverywhere(iss: string | null, sub: string): number {
-    const n = dropSubjectLocally(this.clients.values(), this.leases, iss, sub, this.log, this.drops);
+    const n = dropSubjectLocally(this.clients.values(), this.leases, iss, sub, this.log, this.drops).length;
     if (this.started && !this.closed) {
       this.bus.publish(this.bus.subjects.cacheIntrospection, { type: 'cache.subject_dropped', v: 1, iss: iss ?? '', sub, origin: this.memberId });
     }
@@ -251,6 +253,7 @@ export class IntrospectionSync {
     };
     this.applyFill(msg, result);
     this.bus.publish(this.bus.subjects.cacheIntrospection, msg);
+    this.fillsSent.note(key);
     this.c.fills_sent++;
   }
 
@@ -292,7 +295,10 @@ export class IntrospectionSync {
       }
       case 'cache.subject_dropped':
         if (m.origin === this.memberId) return;
-        dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log, this.drops);
+        for (const key of dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log, this.drops)) {
+          // our fill of it overtook this drop on the bus: members that dropped first have taken it back
+          if (this.fillsSent.sentSince(key, incoming.signedAt)) this.evictEverywhere(key);
+        }
         return;
       case 'cache.evicted':
         if (m.origin === this.memberId) return;

@@ -78,15 +78,43 @@ export function dropAllLocally(clients: Iterable<SharedCacheClient>, leases: Lea
   return n;
 }
 
-/** Drop `sub`'s results (of token issuer `iss`; null = any) here; how many cached results went. `drops` remembers it. */
-export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, iss: string | null, sub: string, log: Logger, drops: DropMemory): number {
+/** Drop `sub`'s results (of token issuer `iss`; null = any) here; the keys of the cached results that went. `drops` remembers it. */
+export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases: LeaseTable, iss: string | null, sub: string, log: Logger, drops: DropMemory): string[] {
   drops.note(sub, true);
-  let n = 0;
+  const keys: string[] = [];
   for (const client of clients) {
     try {
-      for (const key of client.dropSubject?.(iss, sub) ?? []) { leases.evict(key); n++; }
+      for (const key of client.dropSubject?.(iss, sub) ?? []) { leases.evict(key); keys.push(key); }
     } catch (err) { log.error({ err }, 'introspection cache subject drop failed'); }
   }
   leases.dropSubject(sub);
-  return n;
+  return keys;
+}
+
+/**
+ * When this member last sent a fill of each key (epoch ms, as the fill was signed). A peer's drop
+ * signed at or before a fill we sent, reaching us after it, means peers that dropped first took
+ * that fill after their drop — its answer may predate the drop — so we evict the key everywhere.
+ */
+export class FillsSent {
+  private readonly at = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** A fill of `key` was sent now. */
+  note(key: string): void {
+    const t = this.now();
+    this.at.delete(key);
+    this.at.set(key, t); // insertion order is age order
+    for (const [k, s] of this.at) {
+      if (s + DROP_MEMORY_MS > t && this.at.size <= MAX_REMEMBERED_DROPS) break;
+      this.at.delete(k);
+    }
+  }
+
+  /** Did we send a fill of `key` at or after `signedAt` (null: the drop's time is unknown — any we remember)? */
+  sentSince(key: string, signedAt: number | null): boolean {
+    const s = this.at.get(key);
+    return s !== undefined && (signedAt === null || s >= signedAt);
+  }
 }

@@ -8,6 +8,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
+import { metric } from './proxy-fixtures.js';
 import { CAEP, startTransmitter, type Transmitter } from '../../helpers/ssf-transmitter.js';
 import { startSlowWireAs, type SlowWireAs } from './fixtures/slow-wire-as.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -37,7 +38,7 @@ describe('shared introspection cache: a drop_cache during an introspection call'
       issuers: {
         demo: {
           issuer: as.issuer, audiences: ['portcullis-demo'], jwks_uri: 'http://127.0.0.1:9/jwks', // opaque tokens only: no keys needed
-          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 1, timeout_ms: 5_000 },
+          introspection: { endpoint: as.endpoint, client_id: 'portcullis', client_secret_env: 'PT_INTROSPECTION_SECRET', cache_ttl_s: 120, negative_ttl_s: 1, timeout_ms: 9_000 },
         },
       },
       event_sources: { idp: { issuer: tx.issuer, audiences: [AUD], push: { path: PATH, authorization_env: 'PT_SSF_PUSH' }, token_issuer: as.issuer } },
@@ -71,5 +72,33 @@ describe('shared introspection cache: a drop_cache during an introspection call'
     expect(await status(B)).toBe(401);
     expect(await status(A)).toBe(401);
     expect(as.calls).toBeGreaterThan(callsBefore); // introspected again, not served the old answer
+  }, 60_000);
+
+  it('a drop the bus delivers after the answer it should have stopped: the member the IdP told refuses the token again, not for the cache TTL', async () => {
+    await new Promise((r) => setTimeout(r, 1_200)); // the negative result above (negative_ttl_s: 1) runs out
+    as.active = true;
+    as.hold = true; // B's answer lands only after A has dropped the subject
+    const calls = as.calls;
+    const fillsAtA = (): Promise<number> => metric(A, 'portcullis_introspection_sync_fills_total', 'direction="received"');
+    const fills = await fillsAtA();
+    const inFlight = status(B);
+    await waitFor('the call at the authorization server', async () => as.calls > calls, 10_000);
+    // a frozen nats-server holds A's drop until B has its answer and has shared it (B's fill is signed after A's drop)
+    nats.pause();
+    try {
+      as.active = false;
+      const set = await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'ivan' } });
+      expect(await tx.push(`${A.url}${PATH}`, set, SECRET)).toMatchObject({ status: 202 });
+      as.release();
+      expect(await inFlight).toBe(200); // answered before the drop reached B
+    } finally {
+      as.release();
+      nats.resume();
+    }
+    await waitFor('B\'s fill at A', async () => (await fillsAtA()) > fills, 15_000);
+    // before: A kept B's fill (signed after A's drop) and served it until its TTL (120 s), and lent it to B as owner
+    await waitFor('A to refuse the token once the bus delivers', async () => (await status(A)) === 401, 15_000);
+    await waitFor('B to refuse the token', async () => (await status(B)) === 401, 15_000);
+    expect(await status(A)).toBe(401);
   }, 60_000);
 });

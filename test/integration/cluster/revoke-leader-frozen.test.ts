@@ -90,13 +90,14 @@ describe('revoking while the revocation stream leader is frozen', () => {
       return leader === 'n3';
     }, 30_000, { everyMs: 500 });
     nats.servers[2]!.pause();
+    const frozenAt = performance.now();
 
     // all three at once, before the others elect a new leader (4–9 s after the freeze)
     const exp = String(Math.floor(Date.now() / 1000) + 600);
     const cliConfig = writeConfig(memberConfig(as, echo.url, { nats: { servers: [nats.urls[0]!, nats.urls[1]!] }, subject_prefix: prefix, auth: BUS_AUTH }));
     const [cli, posted, viaAdmin, loggedOut] = await Promise.all([
       runCli(['revoke', '--config', cliConfig, '--jti', 'cli-frozen', '--exp', exp], ENV, 45_000),
-      admin(a, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) }),
+      admin(a, 'POST', '/revocations', { kind: 'jti', value: jtiOf(token) }).then((r) => ({ ...r, afterMs: Math.round(performance.now() - frozenAt) })),
       runCli(['revoke', '--admin', b.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--jti', 'admin-frozen', '--exp', exp], ENV, 45_000),
       request(`${a.url}${LOGOUT_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${logoutToken}` }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() })),
     ]);
@@ -104,7 +105,8 @@ describe('revoking while the revocation stream leader is frozen', () => {
     expect(loggedOut.status, loggedOut.body).toBe(200);
     // a member answers after its first attempt (2 s): applied and sent live, the stream not answering yet
     expect(posted.status, JSON.stringify(posted.body)).toBe(201);
-    expect(posted.body.persisted).toBe(false);
+    // (a miss names how long after the freeze the member answered and what it said: a new leader is elected 4–9 s after it)
+    expect(posted.body.persisted, `answered ${posted.afterMs} ms after the freeze: ${JSON.stringify(posted.body)}`).toBe(false);
     expect(viaAdmin.code, viaAdmin.stderr).toBe(0);
     expect(viaAdmin.stdout).toMatch(/revoked jti admin-frozen .*not yet persisted: the proxy retries/);
     // refused everywhere, the other member through the live copy

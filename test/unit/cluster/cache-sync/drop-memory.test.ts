@@ -1,8 +1,8 @@
-// What a member remembers of its drops: a fill signed at or before the drop of its key or subject
-// is overtaken (a replay), a later one is not; past DROP_MEMORY_MS a drop is forgotten; a memory
-// overflowing forgets its oldest drops but refuses every fill signed before them (fail closed).
+// What a member remembers of its drops (a fill signed at or before one is overtaken; forgotten after
+// DROP_MEMORY_MS; an overflow refuses every fill signed before what it forgot) and of the fills it
+// sent, so a drop reaching it after one of them evicts that key everywhere.
 import { describe, expect, it } from 'vitest';
-import { DROP_MEMORY_MS, DropMemory, MAX_REMEMBERED_DROPS } from '../../../../cluster/cache-sync/local-drops.js';
+import { DROP_MEMORY_MS, DropMemory, FillsSent, MAX_REMEMBERED_DROPS } from '../../../../cluster/cache-sync/local-drops.js';
 
 describe('DropMemory', () => {
   it('a fill signed at or before its key\'s or subject\'s drop is overtaken, a later one is not; IPC fills (no signing time) are not judged', () => {
@@ -37,5 +37,19 @@ describe('DropMemory', () => {
     expect(d.overtaken('k0', null, 5_001)).toBe(true); // k0 was forgotten, its time became the floor
     expect(d.overtaken('unrelated', null, 5_001)).toBe(true);
     expect(d.overtaken('unrelated', null, t + 1)).toBe(false);
+  });
+
+  it('FillsSent: a drop signed at or before our last fill of a key finds it (a drop of unknown time finds any remembered fill); past DROP_MEMORY_MS it is forgotten', () => {
+    let t = 3_000_000;
+    const f = new FillsSent(() => t);
+    f.note('k1');
+    expect(f.sentSince('k1', t - 10)).toBe(true);
+    expect(f.sentSince('k1', t)).toBe(true);
+    expect(f.sentSince('k1', t + 1)).toBe(false); // the drop came after our fill: peers refuse or drop that fill themselves
+    expect(f.sentSince('k2', t - 10)).toBe(false);
+    expect(f.sentSince('k1', null)).toBe(true);
+    t += DROP_MEMORY_MS + 1;
+    f.note('k2'); // prunes what ran out
+    expect(f.sentSince('k1', null)).toBe(false);
   });
 });
