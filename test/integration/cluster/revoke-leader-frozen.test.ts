@@ -13,6 +13,7 @@ import { clusterSettings, publishOnce } from '../../../cluster/revocation/index.
 import { startNatsCluster, startNatsServerWithConfig, type NatsCluster } from '../../helpers/nats.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, BUS_AUTH, BUS_ENV, BUS_KEY, runCli, startProxy, waitReady, writeConfig, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { placeStreamLeader } from '../../helpers/nats-leaders.js';
 import { waitFor } from '../../helpers/wait.js';
 import { admin, call, jtiOf, memberConfig, metric, revoked } from './proxy-fixtures.js';
 
@@ -45,14 +46,6 @@ afterAll(async () => {
   await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
 });
 
-/** The revocation stream's leader ('' while it has none), as n1's monitoring port reports it. */
-async function streamLeader(): Promise<string> {
-  const j = await (await fetch(`http://127.0.0.1:${nats.servers[0]!.monitorPort}/jsz?streams=true`)).json() as {
-    account_details?: Array<{ stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }>;
-  };
-  return j.account_details?.flatMap((x) => x.stream_detail ?? []).find((x) => x.name === stream)?.cluster?.leader ?? '';
-}
-
 /** The `Nats-Msg-Id` of every message the revocation stream holds, read through n1. */
 async function storedMsgIds(): Promise<string[]> {
   const nc = await connect({ servers: [nats.urls[0]!], timeout: 1_000 });
@@ -67,11 +60,6 @@ async function storedMsgIds(): Promise<string[]> {
   }
 }
 
-async function stepDown(): Promise<void> {
-  const nc = await connect({ servers: [nats.urls[0]!], timeout: 1_000 });
-  try { await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2_000 }).catch(() => undefined); } finally { await nc.close(); }
-}
-
 describe('revoking while the revocation stream leader is frozen', () => {
   // Before: `portcullis revoke --config` exited 1 "revocation stream: TIMEOUT" within 2 s and stored
   // nothing (its STREAM.INFO went to the frozen leader), although a new leader was elected seconds later.
@@ -84,11 +72,7 @@ describe('revoking while the revocation stream leader is frozen', () => {
       { sub: 'frozen-logout', sid: 'frozen-sid', jti: logoutJti, aud: 'portcullis-web', scope: undefined, client_id: undefined, exp: undefined, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } },
       { typ: 'logout+jwt' },
     );
-    await waitFor('the revocation stream to be led by n3', async () => {
-      const leader = await streamLeader();
-      if (leader !== '' && leader !== 'n3') await stepDown();
-      return leader === 'n3';
-    }, 30_000, { everyMs: 500 });
+    await placeStreamLeader(nats, stream, (n) => n === 'n3');
     nats.servers[2]!.pause();
     const frozenAt = performance.now();
 
