@@ -190,7 +190,7 @@ export class ClusterNode {
   private catchUpOn(t: NatsTransport): BusCatchUp {
     const actor = this.revocationActor;
     // the receiver thread's copies arrive on its own connection; this one subscribes to every revocation too
-    return new BusCatchUp({ connected: () => t.isConnected(), roundTrip: () => t.roundTrip(), streamLastSeq: () => actor.streamLastSeq(), appliedSeq: () => actor.appliedSeq() });
+    return new BusCatchUp({ connected: () => t.isConnected(), roundTrip: () => t.roundTrip(), streamLastSeq: () => actor.streamLastSeq(), appliedSeq: () => actor.appliedSeq() }, undefined, undefined, this.settings.auth.maxAgeMs);
   }
 
   private startReceiver(nats: NonNullable<ClusterSettings['nats']>): void {

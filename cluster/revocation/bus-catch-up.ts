@@ -66,13 +66,18 @@ export class BusCatchUp {
   private readonly held: HeldRequests;
   private readonly turn: NodeJS.Timeout;
   private stalls = 0;
+  /** The longest stall (ms) since the member last caught up: past half the freshness window the stream must answer. */
+  private longest = 0;
 
-  /** `stallMs` above TURN_MS (else every request between two turns looks stalled). */
-  constructor(private readonly src: BusCatchUpSource, private readonly stallMs = STALL_MS, private readonly waitMs = CATCH_UP_WAIT_MS) {
+  /**
+   * `stallMs` above TURN_MS (else every request between two turns looks stalled). `liveMs`: the bus's freshness
+   * window (cluster.auth.max_age_ms) — a live copy older than it was refused, so only the stream has it.
+   */
+  constructor(private readonly src: BusCatchUpSource, private readonly stallMs = STALL_MS, private readonly waitMs = CATCH_UP_WAIT_MS, private readonly liveMs = 30_000) {
     this.held = new HeldRequests(waitMs);
     this.turn = setInterval(() => {
       const now = performance.now();
-      if (now - this.lastTurn > this.stallMs) this.stalled();
+      if (now - this.lastTurn > this.stallMs) this.stalled(now - this.lastTurn);
       this.lastTurn = now;
     }, TURN_MS);
     this.turn.unref();
@@ -81,8 +86,9 @@ export class BusCatchUp {
   /** true when judged at once (the request path: one compare); else a promise: true once caught up, false when waiting was given up (503). */
   current(): true | Promise<boolean> {
     if (!this.behind) {
-      if (runNow() - this.lastTurn <= this.stallMs) return true;
-      this.stalled();
+      const since = runNow() - this.lastTurn;
+      if (since <= this.stallMs) return true;
+      this.stalled(since);
       if (!this.behind) return true;
     } else if (this.droppedAt !== null && !this.src.connected() && performance.now() - this.droppedAt > this.waitMs) {
       // off the bus for longer than a reconnect takes: the rules for a member off the bus (local state, fail_closed_after_ms)
@@ -111,8 +117,9 @@ export class BusCatchUp {
   }
 
   /** The loop did not turn for over `stallMs`: hold requests and catch up at once — unless off the bus (nothing to catch up with). */
-  private stalled(): void {
+  private stalled(ms: number): void {
     this.lastTurn = performance.now();
+    this.longest = Math.max(this.longest, ms);
     if (this.behind || !this.src.connected()) return;
     this.behind = true;
     this.stalls++;
@@ -126,6 +133,7 @@ export class BusCatchUp {
       this.running = false;
       if (ok) {
         this.behind = false;
+        this.longest = 0;
         this.droppedAt = null;
         this.held.release();
         return;
@@ -148,8 +156,12 @@ export class BusCatchUp {
     // after a stall longer than the bus's freshness window the live copies are refused as stale: the consumer's count.
     // A stream that does not answer in time is one without a leader (the leader's node died, an election): judged as
     // one that answers without a quorum — the round trip applied every live copy. Before, a member whose own server
-    // lived answered 503 after a stall during the election (the question outlasted the wait).
-    const target = await streamAnswer(this.src.streamLastSeq(), end - STREAM_ANSWER_MARGIN_MS - performance.now());
+    // lived answered 503 after a stall during the election (the question outlasted the wait). Only after a stall under
+    // half the freshness window (clock skew between hosts): after a longer one a live copy may have been refused as
+    // stale and a stream that is merely slow (or a round trip that used the wait) would have released the held
+    // requests on a state without it — there the stream's answer is waited for, as before (503 past the wait).
+    const asked = this.src.streamLastSeq();
+    const target = this.longest < this.liveMs / 2 ? await streamAnswer(asked, end - STREAM_ANSWER_MARGIN_MS - performance.now()) : await asked;
     if (target === null) return true;
     while (this.src.appliedSeq() < target) {
       if (this.closed || !this.src.connected() || performance.now() > end) return false;

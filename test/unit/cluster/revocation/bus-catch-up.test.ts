@@ -91,6 +91,26 @@ describe('BusCatchUp', () => {
     expect(c.stats().revocations_bus_catch_up_expired_total).toBe(0);
   });
 
+  // Before: after any stall the stream was given up when slow, so after a stall past the freshness window (the
+  // revocation's live copy refused as stale, only the stream had it) the held requests were judged without it.
+  it('after a stall past half the freshness window a stream that is only slow is waited for: refused (503), not judged', async () => {
+    const b = bus();
+    let last: (n: number) => void = () => {};
+    b.streamLastSeq = () => new Promise<number | null>((r) => { last = r; }); // a leader that answers late
+    const c = new BusCatchUp(b, STALL, 400, 300);
+    all.push(c);
+    block(STALL + 40); // over half the 300 ms window: a live copy may have been refused as stale
+    const held = c.current();
+    b.answer(true);
+    expect(await held, 'judged on a state without the stream\'s revocations').toBe(false);
+    const next = c.current();
+    expect(next, 'still behind').toBeInstanceOf(Promise);
+    b.answer(true);
+    b.applied = 2;
+    last(2);
+    expect(await next).toBe(true);
+  });
+
   it('off the bus a stall holds nothing (local state, as documented)', () => {
     const off = bus(false);
     const c = catchUp(off);
