@@ -95,9 +95,14 @@ export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases:
  * When this member last sent a fill of each key (epoch ms, as the fill was signed). A peer's drop
  * signed at or before a fill we sent, reaching us after it, means peers that dropped first took
  * that fill after their drop — its answer may predate the drop — so we evict the key everywhere.
+ * Past MAX_REMEMBERED_DROPS fills within DROP_MEMORY_MS (a flood of distinct tokens) the oldest are
+ * forgotten and a drop signed at or before the newest forgotten one counts as found (fail closed:
+ * one eviction more, not an old answer kept until cache_ttl_s).
  */
 export class FillsSent {
   private readonly at = new Map<string, number>();
+  /** The newest fill forgotten because the memory was full (0: none). */
+  private floor = 0;
 
   constructor(private readonly now: () => number) {}
 
@@ -109,12 +114,14 @@ export class FillsSent {
     for (const [k, s] of this.at) {
       if (s + DROP_MEMORY_MS > t && this.at.size <= MAX_REMEMBERED_DROPS) break;
       this.at.delete(k);
+      if (s + DROP_MEMORY_MS > t) this.floor = Math.max(this.floor, s);
     }
   }
 
-  /** Did we send a fill of `key` at or after `signedAt` (null: the drop's time is unknown — any we remember)? */
+  /** Did we (or may we, past the memory's bound) send a fill of `key` at or after `signedAt` (null: the drop's time is unknown — any)? */
   sentSince(key: string, signedAt: number | null): boolean {
     const s = this.at.get(key);
-    return s !== undefined && (signedAt === null || s >= signedAt);
+    if (s === undefined) return this.floor > 0 && (signedAt === null || signedAt <= this.floor);
+    return signedAt === null || s >= signedAt;
   }
 }

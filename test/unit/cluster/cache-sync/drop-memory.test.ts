@@ -52,4 +52,16 @@ describe('DropMemory', () => {
     f.note('k2'); // prunes what ran out
     expect(f.sentSince('k1', null)).toBe(false);
   });
+
+  // Before: a flood of distinct tokens (each filled) silently pushed a key out, and a drop that our fill of it had
+  // overtaken no longer evicted it everywhere — the peers that took the fill kept the old answer until cache_ttl_s.
+  it('FillsSent: past MAX_REMEMBERED_DROPS fills a drop signed at or before the newest forgotten one still counts as found', () => {
+    let t = 4_000_000;
+    const f = new FillsSent(() => t);
+    const dropAt = t;
+    f.note('victim');
+    for (let i = 0; i < MAX_REMEMBERED_DROPS; i++) { t++; f.note(`flood${i}`); }
+    expect(f.sentSince('victim', dropAt), 'forgotten by the flood: may have been sent after the drop').toBe(true);
+    expect(f.sentSince('never-filled', t + 1), 'a drop after every forgotten fill').toBe(false);
+  });
 });
