@@ -66,7 +66,7 @@ export class BusCatchUp {
   private readonly held: HeldRequests;
   private readonly turn: NodeJS.Timeout;
   private stalls = 0;
-  /** The longest stall (ms) since the member last caught up: past half the freshness window the stream must answer. */
+  /** The longest stall (ms) since the member fell behind: past half the freshness window the stream must answer. */
   private longest = 0;
 
   /**
@@ -119,8 +119,10 @@ export class BusCatchUp {
   /** The loop did not turn for over `stallMs`: hold requests and catch up at once — unless off the bus (nothing to catch up with). */
   private stalled(ms: number): void {
     this.lastTurn = performance.now();
-    this.longest = Math.max(this.longest, ms);
-    if (this.behind || !this.src.connected()) return;
+    // a stall while off the bus is not counted: the reconnect's replay covers it
+    if (this.behind) { this.longest = Math.max(this.longest, ms); return; }
+    if (!this.src.connected()) return;
+    this.longest = ms;
     this.behind = true;
     this.stalls++;
     if (!this.running) this.run();
@@ -133,7 +135,6 @@ export class BusCatchUp {
       this.running = false;
       if (ok) {
         this.behind = false;
-        this.longest = 0;
         this.droppedAt = null;
         this.held.release();
         return;
