@@ -297,7 +297,7 @@ export class IntrospectionSync {
         if (m.origin === this.memberId) return;
         for (const key of dropSubjectLocally(this.clients.values(), this.leases, m.iss === '' ? null : m.iss, m.sub, this.log, this.drops)) {
           // our fill of it overtook this drop on the bus: members that dropped first have taken it back
-          if (this.fillsSent.sentSince(key, incoming.signedAt)) this.evictEverywhere(key);
+          if (this.fillsSent.sent(key)) this.evictEverywhere(key);
         }
         return;
       case 'cache.evicted':

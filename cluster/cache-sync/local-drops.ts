@@ -93,11 +93,11 @@ export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases:
 
 /**
  * When this member last sent a fill of each key (epoch ms, as the fill was signed). A peer's drop
- * signed at or before a fill we sent, reaching us after it, means peers that dropped first took
- * that fill after their drop — its answer may predate the drop — so we evict the key everywhere.
+ * reaching us after a fill we sent may mean peers that dropped first took that fill after their drop
+ * — its answer may predate the drop — so we evict every key of ours it drops everywhere.
  * Past MAX_REMEMBERED_DROPS fills within DROP_MEMORY_MS (a flood of distinct tokens) the oldest are
- * forgotten and a drop signed at or before the newest forgotten one counts as found (fail closed:
- * one eviction more, not an old answer kept until cache_ttl_s).
+ * forgotten and, for DROP_MEMORY_MS after the newest forgotten one, every key counts as sent (fail
+ * closed: one eviction more, not an old answer kept until cache_ttl_s).
  */
 export class FillsSent {
   private readonly at = new Map<string, number>();
@@ -118,10 +118,13 @@ export class FillsSent {
     }
   }
 
-  /** Did we (or may we, past the memory's bound) send a fill of `key` at or after `signedAt` (null: the drop's time is unknown — any)? */
-  sentSince(key: string, signedAt: number | null): boolean {
-    const s = this.at.get(key);
-    if (s === undefined) return this.floor > 0 && (signedAt === null || signedAt <= this.floor);
-    return signedAt === null || s >= signedAt;
+  /**
+   * Did we send a fill of `key` within DROP_MEMORY_MS (or may we have: past the memory's bound, any key)? Its time
+   * is not compared with the drop's signing time: the two are different members' clocks, and a skew between them
+   * hid a fill that overtook the drop; evicting a key the drop empties everywhere anyway costs one lookup more.
+   */
+  sent(key: string): boolean {
+    if (this.at.has(key)) return this.at.get(key)! + DROP_MEMORY_MS > this.now();
+    return this.floor > 0 && this.floor + DROP_MEMORY_MS > this.now();
   }
 }
