@@ -68,6 +68,8 @@ export class BusCatchUp {
   private stalls = 0;
   /** The longest stall (ms) since the member fell behind: past half the freshness window the stream must answer. */
   private longest = 0;
+  /** The loop stalled again while a catch-up ran: what it read before that stall does not make the member current. */
+  private stalledDuring = false;
 
   /**
    * `stallMs` above TURN_MS (else every request between two turns looks stalled). `liveMs`: the bus's freshness
@@ -120,7 +122,7 @@ export class BusCatchUp {
   private stalled(ms: number): void {
     this.lastTurn = performance.now();
     // a stall while off the bus is not counted: the reconnect's replay covers it
-    if (this.behind) { this.longest = Math.max(this.longest, ms); return; }
+    if (this.behind) { this.longest = Math.max(this.longest, ms); this.stalledDuring = true; return; }
     if (!this.src.connected()) return;
     this.longest = ms;
     this.behind = true;
@@ -131,8 +133,11 @@ export class BusCatchUp {
   /** One catch-up at a time, shared by every held request; again while requests still wait. */
   private run(): void {
     this.running = true;
+    this.stalledDuring = false;
     this.catchUp().then((ok) => ok, () => false).then((ok) => {
       this.running = false;
+      // a stall during it: its round trip and the stream's answer predate that stall's live copies — again
+      if (ok && this.stalledDuring && !this.closed) { this.run(); return; }
       if (ok) {
         this.behind = false;
         this.droppedAt = null;

@@ -111,6 +111,33 @@ describe('BusCatchUp', () => {
     expect(await next).toBe(true);
   });
 
+  // Before: a catch-up under way when the loop stalled again ended on the round trip and the stream's answer it
+  // had from before that stall, so requests read after it were judged without what the stall held back.
+  it('a stall during a catch-up starts it again: a request read after that stall waits for a round trip made after it', async () => {
+    const b = bus();
+    let last: (n: number) => void = () => {};
+    b.streamLastSeq = () => new Promise<number | null>((r) => { last = r; }); // answered below, after the second stall
+    const c = new BusCatchUp(b, STALL, 5_000, 60_000);
+    all.push(c);
+    block(STALL + 40);
+    void c.current();
+    b.answer(true); // the round trip, before the second stall
+    await sleep(0);
+    block(STALL + 40); // the loop stalls again while the stream's answer is awaited
+    await sleep(0); // the overdue turn sees it
+    const after = c.current();
+    expect(after).toBeInstanceOf(Promise);
+    let got: boolean | null = null;
+    void (after as Promise<boolean>).then((x) => { got = x; });
+    b.streamLastSeq = async () => 0;
+    last(0); // the answer to the question asked before the second stall
+    await sleep(20);
+    expect(got, 'judged on a catch-up from before the last stall').toBe(null);
+    expect(b.trips, 'a round trip after the stall').toBe(2);
+    b.answer(true);
+    expect(await after).toBe(true);
+  });
+
   it('off the bus a stall holds nothing (local state, as documented)', () => {
     const off = bus(false);
     const c = catchUp(off);
