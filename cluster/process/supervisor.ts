@@ -347,7 +347,8 @@ export class Supervisor {
       // a booting worker may not hear the message yet (its code listens once it runs): SIGTERM reaches it in every phase
       if (w.isConnected()) w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
       if (!s.ready || !w.isConnected()) w.process.kill('SIGTERM');
-      setTimeout(() => { if (!w.isDead()) { workerFailed = true; w.process.kill('SIGKILL'); } resolve(); }, drain).unref();
+      // a worker still booting (a bus outage at start) has served nothing: killing it loses nothing, the stop is clean
+      setTimeout(() => { if (!w.isDead()) { if (s.ready) workerFailed = true; w.process.kill('SIGKILL'); } resolve(); }, drain).unref();
     })));
     // the primary's own close, as each worker's (run-instance.ts): a slow part is named, one past the
     // bound gives up with exit 1 instead of a process that never ends (an orchestrator's stop waiting on it)

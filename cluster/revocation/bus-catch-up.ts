@@ -168,7 +168,8 @@ export class BusCatchUp {
     // requests on a state without it — there the stream's answer is waited for, as before (503 past the wait).
     const asked = this.src.streamLastSeq();
     const target = this.longest < this.liveMs / 2 ? await streamAnswer(asked, end - STREAM_ANSWER_MARGIN_MS - performance.now()) : await asked;
-    if (target === null) return true;
+    // no answer counts only while the link the round trip ran on stands: dropped since, live copies may be missing
+    if (target === null) return this.src.connected();
     while (this.src.appliedSeq() < target) {
       if (this.closed || !this.src.connected() || performance.now() > end) return false;
       await pause(APPLIED_POLL_MS);

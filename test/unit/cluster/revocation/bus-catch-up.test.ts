@@ -91,6 +91,18 @@ describe('BusCatchUp', () => {
     expect(c.stats().revocations_bus_catch_up_expired_total).toBe(0);
   });
 
+  // Before: a link that dropped after the round trip, its stream question failing (null), still released the held
+  // requests as caught up — the round trip's guarantee (every live copy applied) ends with the link it ran on
+  it('a stream question that fails because the link dropped after the round trip does not release the held requests', async () => {
+    const b = bus();
+    b.streamLastSeq = async () => { b.up = false; return null; }; // the link drops as the question is asked
+    const c = catchUp(b, 300);
+    block(STALL + 40);
+    const held = c.current();
+    b.answer(true);
+    expect(await held, 'not judged on a state the dropped link may not have completed').toBe(false);
+  });
+
   // Before: after any stall the stream was given up when slow, so after a stall past the freshness window (the
   // revocation's live copy refused as stale, only the stream had it) the held requests were judged without it.
   it('after a stall past half the freshness window a stream that is only slow is waited for: refused (503), not judged', async () => {
