@@ -75,15 +75,16 @@ describe('multi-host cluster (network namespaces)', () => {
     expect(r.caughtUpMs).not.toBeNull(); // every token refused with 401 in the end
   }, 180_000);
 
-  it('c. the host leading the revocation stream dies under load: no revocation lost, survivors answer every request (200, or 503 + Retry-After only while their own counters show a reconnect, stall or lease wait)', async () => {
+  it('c. the host leading the revocation stream dies under load: no revocation lost, survivors answer every request (200, or 503 + Retry-After only while their own counters show a reconnect, stall, lease wait or stream catch-up)', async () => {
     const r = await leaderLoss(cluster, 10, 40);
     figures.leaderLoss = r;
     expect(r.newLeader).not.toBe(r.leader);
     expect(r.refusedAtSurvivors).toBe(10);
     // Survivors answer every request: 200, or 503 + Retry-After (which the pool retries at the other survivor)
     // only for a reason the member's own counters show: each proxy uses its own host's nats-server, which lives,
-    // so a survivor refuses only after a reconnect of its own, a stall of its loop or a worker's lease wait
-    // — never because the stream elects a new leader (before: 503 after a stall during the election).
+    // so a survivor refuses only after a reconnect of its own, a stall of its loop, a worker's lease wait, or
+    // fail_closed_after_ms without a confirmed stream (an election slower than 10 s on a loaded CI host; its
+    // catch-up follows) — never merely because the stream elects a new leader (before: 503 after a stall during it).
     expect(r.survivorOtherFailures).toBe(0);
     expect(r.survivorUnexplained503, 'survivors\' 503s without their reason in the member\'s counters').toEqual([]);
     expect(r.load.ok).toBeGreaterThan(r.load.sent * 0.9);
