@@ -343,7 +343,7 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
       const w = s.worker;
       if (w === null || w.isDead()) { resolve(); return; }
-      w.once('exit', (exitCode: number | null, signal: string | null) => { if ((exitCode !== null && exitCode !== 0) || signal === 'SIGKILL') workerFailed = true; resolve(); });
+      w.once('exit', (exitCode: number | null) => { if (exitCode !== null && exitCode !== 0) workerFailed = true; resolve(); });
       // a booting worker may not hear the message yet (its code listens once it runs): SIGTERM reaches it in every phase
       if (w.isConnected()) w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
       if (!s.ready || !w.isConnected()) w.process.kill('SIGTERM');
@@ -365,8 +365,8 @@ export class Supervisor {
       }, STOP_CLOSE_BOUND_MS);
     });
     const clean = await Promise.race([run.done.then((o) => o.failed.length === 0), late]).finally(() => clearTimeout(bound));
-    await logSettled(this.logger);
     if (workerFailed) this.logger.error('stopped, but a worker\'s stop failed, hung or had to be killed (logged above): exit 1');
+    await logSettled(this.logger);
     process.exit(clean && !workerFailed ? code : 1);
   }
 }
