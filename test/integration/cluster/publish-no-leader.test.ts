@@ -95,12 +95,22 @@ describe('a publish while the stream leader\'s server was just killed', () => {
       },
     });
     const message = r.kind === 'failed' ? r.message : r.kind;
-    expect(message).toMatch(/not stored: the revocation stream \S+_REVOCATIONS had no leader within 3 s \(503, no responders/);
     expect(message).not.toMatch(/is JetStream enabled/);
-    // no responders: nothing listened on the subject, members' live subscriptions included (before, the
-    // line said "members connected now received it live", and an operator trusted a revocation nobody had)
-    expect(message).not.toMatch(/members connected now received it live/);
-    expect(message).toMatch(/no member received it live either \(nothing listened on \S+\.revocations\.jti\)/);
-    expect(await write).toEqual({ err: expect.stringMatching(/^nothing was written: the policy bucket's stream KV_\S+_POLICY had no leader within \d+ s \(503, no responders/) });
+    // n1 answers "no responders" once it dropped its route to the killed n3; until then it forwards the publish
+    // to n3's interest and the attempt times out (a loaded clean-clone CI run): either way nothing is stored and
+    // the line says so — the 503 form names the missing leader and that no member had it live
+    if (/\(TIMEOUT\)/.test(message)) {
+      expect(message).toMatch(/the stream confirmed nothing within 3 s \(TIMEOUT\): the revocation may not be stored/);
+    } else {
+      expect(message).toMatch(/not stored: the revocation stream \S+_REVOCATIONS had no leader within 3 s \(503, no responders/);
+      // no responders: nothing listened on the subject, members' live subscriptions included (before, the
+      // line said "members connected now received it live", and an operator trusted a revocation nobody had)
+      expect(message).not.toMatch(/members connected now received it live/);
+      expect(message).toMatch(/no member received it live either \(nothing listened on \S+\.revocations\.jti\)/);
+    }
+    const written = await write as { err?: string; rev?: number };
+    expect(written.rev, 'no policy version written without a quorum').toBeUndefined();
+    expect(written.err).not.toMatch(/is JetStream enabled/);
+    if (!/TIMEOUT/i.test(written.err ?? '')) expect(written.err).toMatch(/^nothing was written: the policy bucket's stream KV_\S+_POLICY had no leader within \d+ s \(503, no responders/);
   }, 60_000);
 });
