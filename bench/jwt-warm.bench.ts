@@ -5,7 +5,7 @@
 // Targets: direct upstream, Portcullis, HAProxy with the same checks as the Portcullis route
 // (`haproxy`), and HAProxy with signature + exp/iss/aud only (`haproxy-min`, throughput only).
 import { availableParallelism } from 'node:os';
-import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv, SYSCALL_REQUESTS, syscallTable, withXffMode, XFF_ENV } from './build-compare.bench.js';
+import { LOADER_ENV, loaderFromEnv, PEER_CONNECTIONS, PEER_TERMS_ENV, peerTermsFromEnv, PIPELINING_ENV, SYSCALL_REQUESTS, syscallTable, withPipelining, withXffMode, XFF_ENV } from './build-compare.bench.js';
 import { cpuPlan, cpuPlanSpread } from './cpu-plan.js';
 import { HAPROXY_FORWARDFOR_ENV, haproxyForwardforFromEnv, startHaproxy } from './haproxy.js';
 import { DEFAULT_FIXED_RATE_FLAGS, DEFAULT_LOAD_FLAGS, runAmount, type FixedRateFlags, type LoadFlags } from './load.js';
@@ -63,8 +63,19 @@ export interface JwtWarmSummary {
   syscalls?: Record<string, SyscallCount | string>;
 }
 
-/** Pure: fold rounds into summaries, paired ratios and added latency. */
-export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, counters: TokenCounters | null, traced: readonly string[] = []): JwtWarmSummary {
+/**
+ * PORTCULLIS_BENCH_PIPELINING=N adds `portcullis-pipelining-N`: the same Portcullis with the opt-in
+ * `upstreams.app.pipelining: N` (README "Upstream HTTP/1.1 pipelining"), in the same rounds as the
+ * default `portcullis` — what the opt-in buys against the peers. Unset: none. Throws on a bad N.
+ */
+export function pipelinedTarget(env: string | undefined): string | null {
+  if (env === undefined || env === '') return null;
+  withPipelining('\n    targets: []\n', env);
+  return `portcullis-pipelining-${env}`;
+}
+
+/** Pure: fold rounds into summaries, paired ratios and added latency (`pipelined`: the pipelining variant's target name, if run). */
+export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, counters: TokenCounters | null, traced: readonly string[] = [], pipelined: string | null = null): JwtWarmSummary {
   const s: JwtWarmSummary = {
     throughput: foldRounds(closed),
     fixedRate: foldRounds(fixed),
@@ -76,6 +87,10 @@ export function summariseJwtWarm(closed: RoundResults, fixed: RoundResults, coun
   for (const t of traced) {
     s.ratios.push([`${t} / portcullis`, rpsRatio(closed, t, 'portcullis'), ratioBasis(closed, t, 'portcullis')]);
     s.added[t] = addedLatency(fixed, t, 'direct');
+  }
+  if (pipelined !== null) {
+    for (const b of ['nginx-cached', 'haproxy', 'portcullis']) s.ratios.push([`${pipelined} / ${b}`, rpsRatio(closed, pipelined, b), ratioBasis(closed, pipelined, b)]);
+    s.added[pipelined] = addedLatency(fixed, pipelined, 'direct');
   }
   return s;
 }
@@ -128,6 +143,8 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
   // Portcullis' own X-Forwarded-For mode ('' = its default append; off = the matched run without the client address)
   const xff = process.env[XFF_ENV] ?? '';
   withXffMode('\n  workers: 1\n', xff); // a bad value fails before anything starts
+  const pipelining = process.env[PIPELINING_ENV] ?? '';
+  const pipelined = pipelinedTarget(pipelining);
   const alg = opts.jwtAlg;
   const load: LoadFlags = { ...DEFAULT_LOAD_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 1, ...(peer ? { connections: PEER_CONNECTIONS } : {}), ...(loader === 'wrk' ? { loader } : {}) };
   const rate: FixedRateFlags = { ...DEFAULT_FIXED_RATE_FLAGS, durationS: opts.durationS, warmupS: opts.quick ? 0.5 : 2 };
@@ -170,6 +187,11 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       pc = await startPortcullis(withXffMode(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000, workers }), xff), plan.proxy, env);
       stops.push(() => pc!.stop());
       live.push({ name: 'portcullis', url: pc.url, pid: pc.process.pid, headers: auth });
+      if (pipelined !== null) {
+        const pp = await startPortcullis(withPipelining(withXffMode(tokenConfigYaml({ upstreamPort: upstream.port, issuer: as.issuer, algorithms: [alg], poolSize: 1, cacheEntries: 100_000, workers }), xff), pipelining), plan.proxy, env);
+        stops.push(() => pp.stop());
+        live.push({ name: pipelined, url: pp.url, pid: pp.process.pid, headers: auth });
+      }
     } catch (err) {
       if (!(err instanceof PortcullisUnavailable)) throw err;
       skipped.portcullis = err.message;
@@ -207,9 +229,10 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
     const before = pc !== null ? await readCounters(pc) : null;
     const gate = quietGate(opts.quick ? 5 : 60);
     const closed = await closedLoopRounds(live, load, opts.rounds, ownPids, gate);
-    const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name) || traced.includes(t.name)), rate, opts.rounds, ownPids, gate);
+    const extra = pipelined === null ? traced : [...traced, pipelined];
+    const fixed = await fixedRateRounds(live.filter((t) => (WARM_FIXED_TARGETS as readonly string[]).includes(t.name) || extra.includes(t.name)), rate, opts.rounds, ownPids, gate);
     const counters = pc !== null && before !== null ? counterDelta(before, await readCounters(pc)) : null;
-    const summary = summariseJwtWarm(closed, fixed, counters, traced);
+    const summary = summariseJwtWarm(closed, fixed, counters, traced, pipelined);
     // after the timed rounds (strace slows what it watches): syscalls per warm request, load-independent
     summary.syscalls = {};
     for (const t of live) {
@@ -229,7 +252,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       flags: {
         alg, throughput: { ...load, headers: redactHeaders(auth, `one ${alg} token`) }, fixedRate: { ...rate, headers: redactHeaders(auth, `one ${alg} token`) },
         rounds: opts.rounds, order: 'rotated each round', quietWaitS: gate.waitedS, ...(peer ? { peerTerms: `${PEER_TERMS_ENV}=1: Portcullis workers, HAProxy nbthread and nginx worker_processes ${workers}`, loader: `${LOADER_ENV}=${loader}` } : {}),
-        portcullis: { workers, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000, ...(traced.length > 0 ? { tracing: `${traced.join(', ')}: tracing.enabled, sample_ratio as named, OTLP sink = a cheap upstream process` } : {}) },
+        portcullis: { workers, 'verifier.pool_size': 1, 'verifier.cache_entries': 100_000, ...(pipelined !== null ? { pipelining: `${pipelined}: upstreams.app.pipelining ${pipelining} (${PIPELINING_ENV}); portcullis: off (the default)` } : {}), ...(traced.length > 0 ? { tracing: `${traced.join(', ')}: tracing.enabled, sample_ratio as named, OTLP sink = a cheap upstream process` } : {}) },
         haproxy: { nbthread: plan.proxy.length, matched: 'alg, jwt_verify, exp, iss, aud, scope, identity headers', min: 'alg, jwt_verify, exp, iss, aud', forwardfor },
         nginx: { worker_processes: workers, forwardfor, cacheKey: '$http_authorization', cacheTtlS: NGINX_CACHE_TTL_S },
       },
@@ -239,7 +262,7 @@ export async function jwtWarm(opts: ScenarioOptions): Promise<ScenarioReport> {
       rounds: { throughput: closed, fixedRate: fixed },
       summary,
       warnings,
-      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, traced, forwardfor, xff),
+      table: jwtWarmTables(summary, skipped, load, rate, alg, warnings, extra, forwardfor, xff),
     };
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});

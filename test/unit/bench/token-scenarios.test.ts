@@ -14,7 +14,7 @@ import type { LoadResult } from '../../../bench/stats.js';
 import {
   BENCH_SCOPE, IDENTITY_HEADERS, IDENTITY_STRIP_PREFIX, checksTable, counterDelta, haproxyJwtChecks, metricsTokenCounters, tamperSignature, tokenConfigYaml, tokenCounters,
 } from '../../../bench/token-targets.js';
-import { jwtWarmTables, peerWorkLine, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
+import { jwtWarmTables, peerWorkLine, pipelinedTarget, summariseJwtWarm } from '../../../bench/jwt-warm.bench.js';
 import { pathMicroTable } from '../../../bench/verifier-path-micro.js';
 import { AUTO_TARGET, baselineTarget, baselineWorkersTarget, coldCounters, coldPoolSizes, coldTargetsFromEnv, connectionsFromEnv, cpuRatio, jwtColdTables, poolTarget, summariseJwtCold, workersTarget } from '../../../bench/jwt-cold.bench.js';
 import { introspectionTables, introspectionWarnings, nextPassTokens, summariseIntrospection, type ColdPass } from '../../../bench/introspection.bench.js';
@@ -204,6 +204,24 @@ describe('jwt-warm summary', () => {
     expect(md).toContain('0 signature verifications, 5000 cache hits');
     expect(md).toContain('> **Warning:** w1');
     expect(checksTable('RS256', 'x').split('\n')).toHaveLength(12);
+  });
+
+  it('PORTCULLIS_BENCH_PIPELINING adds a pipelining variant compared with every peer and with the default build', () => {
+    expect(pipelinedTarget(undefined)).toBeNull();
+    expect(pipelinedTarget('')).toBeNull();
+    expect(pipelinedTarget('8')).toBe('portcullis-pipelining-8');
+    expect(() => pipelinedTarget('0')).toThrow(/PORTCULLIS_BENCH_PIPELINING: an integer 1–64/);
+    expect(() => pipelinedTarget('65')).toThrow(/an integer 1–64/);
+    const p = 'portcullis-pipelining-8';
+    const s = summariseJwtWarm({ ...closed, [p]: [run(1500), run(500)] }, { ...fixed, [p]: [run(2000, 0.3, 1.0), run(2000, 0.3, 1.0)] }, null, [], p);
+    const r = Object.fromEntries(s.ratios.map((x) => [x[0], x[1]]));
+    expect(r[`${p} / nginx-cached`]).toBeCloseTo(1.625, 10); // median of 1.25 and 2.0
+    expect(r[`${p} / haproxy`]).toBeCloseTo(2, 10); // median of 3.0 and 1.0
+    expect(r[`${p} / portcullis`]).toBeCloseTo(1.75, 10); // median of 2.5 and 1.0
+    expect(s.added[p]!.p99).toBeCloseTo(0.5, 10);
+    const md = jwtWarmTables(s, {}, DEFAULT_LOAD_FLAGS, DEFAULT_FIXED_RATE_FLAGS, 'RS256', [], [p]);
+    expect(md).toContain(`| ${p} |`);
+    expect(md).toContain(`| ${p} / nginx-cached | 1.63 |`);
   });
 
   it('the work line says who appends X-Forwarded-For: matched with it, matched without it (PORTCULLIS_BENCH_XFF=off), or unmatched', () => {
