@@ -115,7 +115,8 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
     }
     const print = thumbprint(jwk);
     const id = jwk.kid ?? '~' + print;
-    if (seen.has(id)) { dropped.push('duplicate kid'); continue; }
+    // RFC 7517 §4.5 wants distinct kids: the first key keeps the kid, and the log says which kid lost a key
+    if (seen.has(id)) { dropped.push(jwk.kid !== undefined && jwk.kid.length <= 128 ? `kid ${JSON.stringify(jwk.kid)}: duplicate kid` : 'duplicate key'); continue; }
     seen.add(id);
     // the alg too: a key narrowed to another alg no longer verifies what it verified before
     keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));

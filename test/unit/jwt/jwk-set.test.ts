@@ -55,6 +55,7 @@ describe('sanitizeJwks', () => {
     const r = sanitizeJwks({ keys: [k.ES256.jwk, dup.jwk] });
     expect(r.ok && r.keys.length).toBe(1);
     expect(r.ok && r.keys[0]!.jwk.x).toBe(k.ES256.jwk.x);
+    expect(r.ok && r.dropped).toEqual([`kid ${JSON.stringify(k.ES256.kid)}: duplicate kid`]);
   });
 
   it('gives kid-less keys an RFC 7638 thumbprint id', () => {
