@@ -121,7 +121,8 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
     // the alg too: a key narrowed to another alg no longer verifies what it verified before
     keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));
   }
-  if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped)` };
+  // the reasons go in the failure itself: with no key kept, no 'jwks keys refused' line is written
+  if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped${dropped.length === 0 ? '' : `: ${dropped.slice(0, 4).join('; ')}${dropped.length > 4 ? '; …' : ''}`})` };
   return { ok: true, keys, dropped, checked };
 }
 

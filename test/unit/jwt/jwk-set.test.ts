@@ -33,6 +33,9 @@ describe('sanitizeJwks', () => {
     const r = sanitizeJwks({ keys: [ec, crtOnly, k.EdDSA.jwk] });
     expect(r.ok && r.keys.map((e) => e.id)).toEqual([k.EdDSA.kid]);
     expect(r.ok && r.dropped).toEqual(['kid "leaky-ec": private key material published', 'kid "leaky-crt": private key material published']);
+    // a JWKS of such keys alone is a failed fetch whose message (logged as 'jwks fetch failed') says why
+    const only = sanitizeJwks({ keys: [ec] });
+    expect(only.ok === false && only.message).toBe('JWKS has no usable signature key (1 dropped: kid "leaky-ec": private key material published)');
   });
 
   it('drops RSA keys under 2048 bits, unsupported curves, invalid points and inconsistent alg', () => {
