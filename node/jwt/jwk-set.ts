@@ -1,6 +1,6 @@
 // Turns a fetched JWKS document into an immutable key-set snapshot: public
-// signature keys only (no `oct`, no `use` other than sig, private members
-// stripped), each checked by node:crypto, with a process-unique version.
+// signature keys only (no `oct`, no `use` other than sig, none published with
+// its private half), each checked by node:crypto, with a process-unique version.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { keyFitsAlg } from './token-rules.js';
@@ -24,6 +24,8 @@ let nextVersion = 1;
 
 const ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA']);
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+/** RFC 7518 §6.2.2, §6.3.2 (OKP: RFC 8037 §2): members only a private key has. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] as const;
 
 /** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK built by `publicPart`. */
 export function thumbprint(jwk: Readonly<JWK>): string {
@@ -38,6 +40,8 @@ function publicPart(k: Record<string, unknown>): JWK | string {
   if (k.use !== undefined && k.use !== 'sig') return 'use is not sig';
   if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return 'key_ops lacks verify';
   if (k.kid !== undefined && !isStr(k.kid)) return 'kid is not a string';
+  // whoever fetched the JWKS can sign with such a key: its signatures prove nothing (as a symmetric key's)
+  if (PRIVATE_MEMBERS.some((m) => k[m] !== undefined)) return 'private key material published';
   let jwk: JWK;
   switch (k.kty) {
     case 'RSA':
@@ -111,12 +115,14 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
     }
     const print = thumbprint(jwk);
     const id = jwk.kid ?? '~' + print;
-    if (seen.has(id)) { dropped.push('duplicate kid'); continue; }
+    // RFC 7517 §4.5 wants distinct kids: the first key keeps the kid, and the log says which kid lost a key
+    if (seen.has(id)) { dropped.push(jwk.kid !== undefined && jwk.kid.length <= 128 ? `kid ${JSON.stringify(jwk.kid)}: duplicate kid` : 'duplicate key'); continue; }
     seen.add(id);
     // the alg too: a key narrowed to another alg no longer verifies what it verified before
     keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));
   }
-  if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped)` };
+  // the reasons go in the failure itself: with no key kept, no 'jwks keys refused' line is written
+  if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped${dropped.length === 0 ? '' : `: ${dropped.slice(0, 4).join('; ')}${dropped.length > 4 ? '; …' : ''}`})` };
   return { ok: true, keys, dropped, checked };
 }
 

@@ -24,7 +24,9 @@ const TYP_AT = new Set(['at+jwt', 'application/at+jwt']);
  * with our audience) must never pass as an access token, required typ or not.
  */
 function otherJwtKind(typ: string): boolean {
-  return typ.endsWith('+jwt') && !TYP_AT.has(typ);
+  // read as a media type: its parameters (`; v=1`) and surrounding spaces do not change what it names
+  const base = typ.split(';', 1)[0]!.trim();
+  return base.endsWith('+jwt') && !TYP_AT.has(base);
 }
 
 /**

@@ -1,7 +1,8 @@
 // Hostile or broken JWKS documents served to the real CLI: RSA keys whose public exponent
 // makes every signature forgeable (e = 1: the signature is the padded message itself), a
-// short modulus dressed up with leading zero bytes, symmetric and encryption keys, and a
-// key whose alg differs from the token's. A token under such a key never reaches the upstream.
+// short modulus dressed up with leading zero bytes, symmetric and encryption keys, a key whose
+// private half is published with it, a second key under a kid already used, and a key whose alg
+// differs from the token's. A token under such a key never reaches the upstream.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -23,6 +24,12 @@ const padded = { kty: 'RSA', kid: 'padded', use: 'sig', n: Buffer.concat([Buffer
 /** An HMAC key in a public JWKS (alg confusion bait). */
 const octSecret = Buffer.from('an hmac secret a JWKS must never hold').toString('base64url');
 const oct = { kty: 'oct', kid: 'hs', k: octSecret, alg: 'HS256' };
+/** Keys published with their private members (`d`, and RSA's CRT parts): whoever reads the JWKS can sign. */
+const leakedRsa = makeKey('RS256', 'leaked-rsa');
+const leakedEc = makeKey('ES256', 'leaked-ec');
+/** Other key material published under the kid `good` after the first one: the first keeps the kid. */
+const twin = makeKey('RS256', 'good');
+const privateJwk = (k: typeof good): Record<string, unknown> => ({ ...(k.privateKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: k.kid, use: 'sig' });
 
 let echo: EchoUpstream;
 let jwks: Recorder;
@@ -32,7 +39,7 @@ beforeAll(async () => {
   echo = await startEchoUpstream();
   jwks = await startRecorder((_req, _body, res) => {
     res.writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }] }));
+      .end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk] }));
   });
   proxy = await startProxy(baseConfig(echo.url, {
     issuers: { hostile: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256', 'ES256'] } },
@@ -89,10 +96,28 @@ describe('a JWKS with unusable keys: tokens under them are refused, the good key
     expectBearerError(await refused(makeToken(good, { header: { kid: 'es' } })), 401, 'invalid_token');
   });
 
+  it('a key published with its private half (d): a token anyone reading the JWKS could sign → 401, nothing forwarded', async () => {
+    // before, the private members were stripped and the key used: these tokens reached the upstream
+    for (const k of [leakedRsa, leakedEc]) {
+      const r = await refused(makeToken(k));
+      expectBearerError(r, 401, 'invalid_token');
+      expect(r.json?.message).toBe('token signing key unknown');
+    }
+  });
+
+  it('two keys under one kid: the first one published keeps it, a token of the second → 401 (README: duplicate kids)', async () => {
+    expect((await get(makeToken(good))).status).toBe(200);
+    expectBearerError(await refused(makeToken(twin)), 401, 'invalid_token');
+  });
+
   it('the refused keys are named in the log by kid, with no key material', () => {
     const refusedLine = proxy.logs().find((l) => l.msg === 'jwks keys refused');
     const text = JSON.stringify(refusedLine);
-    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc']) expect(text).toContain(`kid \\"${kid}\\"`);
+    for (const kid of ['e1', 'e2', 'padded', 'hs', 'enc', 'leaked-rsa', 'leaked-ec']) expect(text).toContain(`kid \\"${kid}\\"`);
+    // before, a duplicate was logged as a bare 'duplicate kid', naming no kid
+    expect(text).toContain('kid \\"good\\": duplicate kid');
+    expect(text).toContain('private key material published');
     expect(proxy.output()).not.toContain(octSecret);
+    expect(proxy.output()).not.toContain(String(privateJwk(leakedRsa).d));
   });
 });

@@ -103,6 +103,9 @@ describe('JWT edge cases → 401 invalid_token, nothing forwarded', () => {
     ['typ application/secevent+jwt (a security event token)', () => makeToken(mine, { header: { typ: 'application/secevent+jwt' } })],
     ['typ SECEVENT+JWT (media types are case-insensitive)', () => makeToken(mine, { header: { typ: 'SECEVENT+JWT' } })],
     ['typ dpop+jwt', () => makeToken(mine, { header: { typ: 'dpop+jwt' } })],
+    // a media type's parameters and surrounding spaces do not change what it names (before, both passed)
+    ['typ "logout+jwt; v=1" (a media type with a parameter)', () => makeToken(mine, { header: { typ: 'logout+jwt; v=1' } })],
+    ['typ "logout+jwt " (a space after it)', () => makeToken(mine, { header: { typ: 'logout+jwt ' } })],
     ['typ a number', () => makeToken(mine, { header: { typ: 1 } })],
     ['duplicate alg, the last one none', () => rawPayload(JSON.stringify(accessClaims({}, TEST_ISSUER)), `{"alg":"RS256","typ":"at+jwt","kid":"${mine.kid}","alg":"none"}`)],
     ['duplicate iss, the last one foreign', () => rawPayload(claimsJson(`,"iss":"${OTHER_ISSUER}"`))],

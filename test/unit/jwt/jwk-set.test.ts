@@ -1,4 +1,4 @@
-// JWKS sanitising: only public signature keys survive, private members are stripped,
+// JWKS sanitising: only public signature keys survive, keys published with private members are dropped,
 // weak or broken keys are dropped, and an unchanged set keeps its version.
 import { describe, it, expect } from 'vitest';
 import { generateKeyPairSync } from 'node:crypto';
@@ -25,12 +25,17 @@ describe('sanitizeJwks', () => {
     expect(r.ok && r.dropped).toEqual(['kid "hmac": symmetric key', 'kid "enc": use is not sig', 'kid "ops": key_ops lacks verify']);
   });
 
-  it('strips private members from a key published by mistake', () => {
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const priv = { ...privateKey.export({ format: 'jwk' }), kid: 'leaky' };
-    const r = sanitizeJwks({ keys: [priv] });
-    expect(r.ok).toBe(true);
-    if (r.ok) expect(Object.keys(r.keys[0]!.jwk).sort()).toEqual(['crv', 'kid', 'kty', 'x', 'y']);
+  it('drops a key published with its private half: anyone reading the JWKS could sign with it', () => {
+    const ec = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'leaky-ec' };
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    // one private member is enough: an RSA key with only its CRT parts can be rebuilt from them
+    const crtOnly = { kty: 'RSA', n: rsa.n, e: rsa.e, p: rsa.p, q: rsa.q, kid: 'leaky-crt' };
+    const r = sanitizeJwks({ keys: [ec, crtOnly, k.EdDSA.jwk] });
+    expect(r.ok && r.keys.map((e) => e.id)).toEqual([k.EdDSA.kid]);
+    expect(r.ok && r.dropped).toEqual(['kid "leaky-ec": private key material published', 'kid "leaky-crt": private key material published']);
+    // a JWKS of such keys alone is a failed fetch whose message (logged as 'jwks fetch failed') says why
+    const only = sanitizeJwks({ keys: [ec] });
+    expect(only.ok === false && only.message).toBe('JWKS has no usable signature key (1 dropped: kid "leaky-ec": private key material published)');
   });
 
   it('drops RSA keys under 2048 bits, unsupported curves, invalid points and inconsistent alg', () => {
@@ -53,6 +58,7 @@ describe('sanitizeJwks', () => {
     const r = sanitizeJwks({ keys: [k.ES256.jwk, dup.jwk] });
     expect(r.ok && r.keys.length).toBe(1);
     expect(r.ok && r.keys[0]!.jwk.x).toBe(k.ES256.jwk.x);
+    expect(r.ok && r.dropped).toEqual([`kid ${JSON.stringify(k.ES256.kid)}: duplicate kid`]);
   });
 
   it('gives kid-less keys an RFC 7638 thumbprint id', () => {
