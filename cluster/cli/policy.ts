@@ -104,6 +104,14 @@ function noAnswer(err: unknown, through: string): string {
   return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}`;
 }
 
+/** The options each subcommand reads, in its usage's order. */
+const SUBCOMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  push: ['config', 'policy', 'by', 'base', 'force'],
+  status: ['config', 'wait', 'json'],
+  history: ['config', 'json'],
+  rollback: ['config', 'to', 'by'],
+};
+
 const defaultBy = (): string => { try { return `${userInfo().username}@${hostname()}`; } catch { return hostname(); } };
 const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 
@@ -125,6 +133,10 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
     },
   }, usage);
   if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
+  // an option of another subcommand was ignored: `rollback --base 3` rolled back with no base check
+  const takes = SUBCOMMAND_OPTIONS[sub];
+  const foreign = takes === undefined ? undefined : Object.keys(values).find((k) => k !== 'help' && !takes.includes(k));
+  if (takes !== undefined && foreign !== undefined) throw new UsageError(`policy ${sub}: --${foreign} does not apply to ${sub} (it takes ${takes.map((k) => `--${k}`).join(', ')})`);
   const num = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
     // beyond 2^53 the digits typed are not the number compared
@@ -136,6 +148,8 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
       const base = num('base', values.base);
       const c = await open(values.config);
       let policyRaw: unknown = splitDocument(c.raw).policy;
+      // a member's local-only file (source: cluster): before, "upstreams: required", "routes: required"
+      if (values.policy === undefined && Object.keys(policyRaw as object).length === 0) die(`policy push: ${values.config} holds no policy (issuers, upstreams, routes…): give it as --policy FILE; nothing published`, 2);
       if (values.policy !== undefined) {
         const t = readConfigText(values.policy);
         if (!t.ok) die(`invalid policy ${values.policy}: ${t.errors.length} error(s), nothing published\n${formatProblems(t.errors)}`, 2);
