@@ -137,10 +137,11 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
   const takes = SUBCOMMAND_OPTIONS[sub];
   const foreign = takes === undefined ? undefined : Object.keys(values).find((k) => k !== 'help' && !takes.includes(k));
   if (takes !== undefined && foreign !== undefined) throw new UsageError(`policy ${sub}: --${foreign} does not apply to ${sub} (it takes ${takes.map((k) => `--${k}`).join(', ')})`);
+  if (takes !== undefined && values.config === undefined) throw new UsageError(`policy ${sub}: --config FILE is required\n\n${usage}`);
   const num = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
     // beyond 2^53 the digits typed are not the number compared
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name}: expected a number, got "${v}"`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`policy ${sub}: --${name}: expected a number, got "${v}"`);
     return Number(v);
   };
   switch (sub) {
@@ -172,7 +173,7 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
     case 'status': {
       const given = num('wait', values.wait);
       // a timer past 2^31 ms fires at once: "no member reported" after 1 ms instead of a long wait
-      if (given !== undefined && (given < 1 || given > MAX_WAIT_MS)) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${given}`);
+      if (given !== undefined && (given < 1 || given > MAX_WAIT_MS)) throw new UsageError(`policy status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${given}`);
       const opened = await open(values.config);
       // every member beats within a period: two and a half of them hear each at least twice
       const waitMs = given ?? opened.config.cluster.heartbeat_ms * 2.5;
@@ -219,7 +220,7 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
     }
     case 'rollback': {
       const to = num('to', values.to);
-      if (to === undefined) throw new UsageError(`rollback: --to N is required\n\n${usage}`);
+      if (to === undefined) throw new UsageError(`policy rollback: --to N is required\n\n${usage}`);
       const ctx = await (await open(values.config)).connect();
       try {
         let old: PolicyEntry | null = null;

@@ -53,6 +53,10 @@ describe.concurrent('an option the policy subcommand does not take', () => {
     [['policy', 'rollback', '--config', 'a.yaml', '--to', '1', '--base', '3'], 'policy rollback: --base does not apply to rollback (it takes --config, --to, --by)'],
     [['policy', 'status', '--config', 'a.yaml', '--force'], 'policy status: --force does not apply to status (it takes --config, --wait, --json)'],
     [['policy', 'push', '--config', 'a.yaml', '--json'], 'policy push: --json does not apply to push (it takes --config, --policy, --by, --base, --force)'],
+    // each usage error names the subcommand (before: "--config FILE is required", "--to: expected a number" alone)
+    [['policy', 'push'], 'policy push: --config FILE is required'],
+    [['policy', 'rollback', '--config', 'a.yaml', '--to', 'x'], 'policy rollback: --to: expected a number, got "x"'],
+    [['policy', 'rollback', '--config', 'a.yaml'], 'policy rollback: --to N is required'],
   ])('%j → exit 2: %s', async (args, message) => {
     const r = await runCli(args);
     expect(r.code).toBe(2);
