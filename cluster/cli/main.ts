@@ -34,7 +34,8 @@ Run "portcullis <command> --help" for a command's options; "portcullis --version
   --workers N|auto  worker processes sharing the port (default: server.workers; auto = cores)
   --watch           reload when FILE changes (same as SIGHUP or admin POST /reload)
 
-Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the config.`,
+Signals: SIGTERM/SIGINT drain and exit 0, last line "stopped" (exit 1 and "stopped, but …" when a part
+of the stop failed or hung); a second one skips the rest of shutdown_delay_ms. SIGHUP reloads the config.`,
   'check-config': `Usage: portcullis check-config [--no-env] FILE
 
 Validates FILE completely, including the environment it names: every *_env variable must be

@@ -104,6 +104,14 @@ function noAnswer(err: unknown, through: string): string {
   return `no answer from JetStream within ${BUS_WAIT_MS / 1000} s through ${through} (${msg}): the policy bucket's stream leader or JetStream's meta leader is unreachable — fewer than a quorum of the NATS servers (2 of 3) reachable from ${through}`;
 }
 
+/** The options each subcommand reads, in its usage's order. */
+const SUBCOMMAND_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  push: ['config', 'policy', 'by', 'base', 'force'],
+  status: ['config', 'wait', 'json'],
+  history: ['config', 'json'],
+  rollback: ['config', 'to', 'by'],
+};
+
 const defaultBy = (): string => { try { return `${userInfo().username}@${hostname()}`; } catch { return hostname(); } };
 const short = (d: string | null): string => (d === null ? '-' : d.slice(0, 12));
 
@@ -125,10 +133,15 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
     },
   }, usage);
   if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
+  // an option of another subcommand was ignored: `rollback --base 3` rolled back with no base check
+  const takes = SUBCOMMAND_OPTIONS[sub];
+  const foreign = takes === undefined ? undefined : Object.keys(values).find((k) => k !== 'help' && !takes.includes(k));
+  if (takes !== undefined && foreign !== undefined) throw new UsageError(`policy ${sub}: --${foreign} does not apply to ${sub} (it takes ${takes.map((k) => `--${k}`).join(', ')})`);
+  if (takes !== undefined && values.config === undefined) throw new UsageError(`policy ${sub}: --config FILE is required\n\n${usage}`);
   const num = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
     // beyond 2^53 the digits typed are not the number compared
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name}: expected a number, got "${v}"`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`policy ${sub}: --${name}: expected a number, got "${v}"`);
     return Number(v);
   };
   switch (sub) {
@@ -136,6 +149,8 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
       const base = num('base', values.base);
       const c = await open(values.config);
       let policyRaw: unknown = splitDocument(c.raw).policy;
+      // a member's local-only file (source: cluster): before, "upstreams: required", "routes: required"
+      if (values.policy === undefined && Object.keys(policyRaw as object).length === 0) die(`policy push: ${values.config} holds no policy (issuers, upstreams, routes…): give it as --policy FILE; nothing published`, 2);
       if (values.policy !== undefined) {
         const t = readConfigText(values.policy);
         if (!t.ok) die(`invalid policy ${values.policy}: ${t.errors.length} error(s), nothing published\n${formatProblems(t.errors)}`, 2);
@@ -158,7 +173,7 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
     case 'status': {
       const given = num('wait', values.wait);
       // a timer past 2^31 ms fires at once: "no member reported" after 1 ms instead of a long wait
-      if (given !== undefined && (given < 1 || given > MAX_WAIT_MS)) throw new UsageError(`status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${given}`);
+      if (given !== undefined && (given < 1 || given > MAX_WAIT_MS)) throw new UsageError(`policy status: --wait: expected milliseconds from 1 to ${MAX_WAIT_MS} (10 min), got ${given}`);
       const opened = await open(values.config);
       // every member beats within a period: two and a half of them hear each at least twice
       const waitMs = given ?? opened.config.cluster.heartbeat_ms * 2.5;
@@ -205,7 +220,7 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
     }
     case 'rollback': {
       const to = num('to', values.to);
-      if (to === undefined) throw new UsageError(`rollback: --to N is required\n\n${usage}`);
+      if (to === undefined) throw new UsageError(`policy rollback: --to N is required\n\n${usage}`);
       const ctx = await (await open(values.config)).connect();
       try {
         let old: PolicyEntry | null = null;

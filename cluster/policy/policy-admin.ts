@@ -1,12 +1,12 @@
 // Admin API of cluster policy: GET /policy (the active version, digest, last error, and every
 // member's as their heartbeats last said) and
 // POST /policy (body: a policy in YAML or JSON; `?base=N` refuses it when N is no longer the
-// latest version, `&force=1` publishes anyway; any other parameter is a 400). Both need the admin token (admin-server.ts).
+// latest version, `&force=1` publishes anyway — another value of force is a 400, as is any other parameter). Both need the admin token (admin-server.ts).
 import { hostname } from 'node:os';
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { adminQuery } from '../../node/admin/admin-query.js';
 import { preparePolicy, parseYaml } from './policy-document.js';
-import { StalePolicyBase } from './policy-push.js';
+import { StalePolicyBase, staleBaseMessage } from './policy-push.js';
 import { PolicyConflict } from './policy-store.js';
 import type { PolicyWatcher } from './policy-watcher.js';
 import type { MemberPolicyStatus, MemberRole } from '../protocol/index.js';
@@ -33,15 +33,19 @@ export function policyAdminRoutes(watcher: PolicyWatcher, memberId: string, peer
       if (!q.ok) return { status: q.status, body: q.body };
       const baseText = q.get('base');
       if (baseText !== null && !/^\d+$/.test(baseText)) return { status: 400, body: { error: 'invalid_request', message: 'base: a version number' } };
+      // `force=true` or a bare `?force` used to read as no force: the push was refused as stale, as if force were not there
+      const forceText = q.get('force');
+      if (forceText !== null && forceText !== '1') return { status: 400, body: { error: 'invalid_request', message: 'force: expected 1 (publish even when base is no longer the latest version)' } };
       const parsed = parseYaml(body);
       if (!parsed.ok) return { status: 422, body: { pushed: false, errors: parsed.errors } };
       const p = preparePolicy(watcher.localRaw, parsed.raw);
       if (!p.ok) return { status: 422, body: { pushed: false, errors: p.errors } };
       try {
-        const e = await watcher.push(p.policy as Record<string, unknown>, { by: `admin-api@${memberId}`, ...(baseText === null ? {} : { base: Number(baseText) }), force: q.get('force') === '1' });
+        const e = await watcher.push(p.policy as Record<string, unknown>, { by: `admin-api@${memberId}`, ...(baseText === null ? {} : { base: Number(baseText) }), force: forceText === '1' });
         return { status: 200, body: { pushed: true, version: e.version, digest: e.digest, based_on: e.basedOn } };
       } catch (err) {
-        if (err instanceof StalePolicyBase || err instanceof PolicyConflict) return { status: 409, body: { pushed: false, error: 'conflict', message: err.message } };
+        if (err instanceof StalePolicyBase) return { status: 409, body: { pushed: false, error: 'conflict', message: staleBaseMessage(err.base, err.latest, 'GET /policy', '?force=1') } };
+        if (err instanceof PolicyConflict) return { status: 409, body: { pushed: false, error: 'conflict', message: err.message } };
         return { status: 503, body: { pushed: false, error: 'unavailable', message: (err as Error).message } };
       }
     },

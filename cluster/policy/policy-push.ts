@@ -11,8 +11,13 @@ import { PolicyConflict, type PolicyStore } from './policy-store.js';
 export class StalePolicyBase extends Error {
   readonly code = 'PORTCULLIS_POLICY_STALE_BASE';
   constructor(readonly base: number, readonly latest: number) {
-    super(`stale base: the push is based on version ${base} but version ${latest} is the latest (check it with "portcullis policy history"; --force publishes anyway)`);
+    super(staleBaseMessage(base, latest, '"portcullis policy history"', '--force'));
   }
+}
+
+/** The refusal in the caller's own words: where the latest version is seen and how to force (the CLI's flag, the API's parameter). */
+export function staleBaseMessage(base: number, latest: number, seeIt: string, force: string): string {
+  return `stale base: the push is based on version ${base} but version ${latest} is the latest (check it with ${seeIt}; ${force} publishes anyway)`;
 }
 
 /** Largest sealed entry the default NATS max_payload (1 MiB) carries, bytes. */

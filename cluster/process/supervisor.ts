@@ -365,7 +365,10 @@ export class Supervisor {
       }, STOP_CLOSE_BOUND_MS);
     });
     const clean = await Promise.race([run.done.then((o) => o.failed.length === 0), late]).finally(() => clearTimeout(bound));
+    // the last line says how the stop went, as one process's does (run-instance.ts): `stopped` when clean
     if (workerFailed) this.logger.error('stopped, but a worker\'s stop failed, hung or had to be killed (logged above): exit 1');
+    else if (!clean) this.logger.error('stopped, but a part of the stop failed or hung (logged above): exit 1');
+    else if (code === 0) this.logger.info('stopped');
     await logSettled(this.logger);
     process.exit(clean && !workerFailed ? code : 1);
   }

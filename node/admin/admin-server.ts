@@ -152,10 +152,14 @@ export class AdminServer {
       }
       if (who === null) {
         this.opts.audit?.recordUnauthorized({ action: auditedAction(req.method ?? 'GET', path) ?? `read ${path}`, actor: adminActor(req, false), outcome: 'unauthorized', status: 401 });
-        res.setHeader('www-authenticate', 'Bearer realm="portcullis-admin"');
+        // a token sent but not accepted is told apart from none (RFC 6750 §3.1: error="invalid_token" only
+        // then): "token required" sent a caller whose variable held another value looking for a missing header
+        const presented = /^Bearer\s+\S+$/i.test(req.headers.authorization ?? '');
+        res.setHeader('www-authenticate', presented ? 'Bearer realm="portcullis-admin", error="invalid_token"' : 'Bearer realm="portcullis-admin"');
         return this.send(res, 401, {
           error: 'invalid_token', code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED',
-          message: this.tokenDigest === null ? 'admin token not configured (set admin.token_env and that variable)' : 'admin bearer token required',
+          message: this.tokenDigest === null ? 'admin token not configured (set admin.token_env and that variable)'
+            : presented ? 'the bearer token sent is not this instance\'s admin token (the value of its admin.token_env variable)' : 'admin bearer token required',
         });
       }
       if (isScrape) {

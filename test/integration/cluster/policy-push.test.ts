@@ -185,7 +185,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(rows[4]!.pushed_by).toBe(ra.code === 0 ? 'a' : 'b');
   });
 
-  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409, an unknown parameter with 400', async () => {
+  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409 naming ?force=1, an unknown parameter or a ?force other than 1 with 400', async () => {
     const body = JSON.stringify(policyDoc(as.issuer, echo.url));
     const { request } = await import('undici');
     const unauth = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body });
@@ -193,7 +193,16 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(unauth.statusCode).toBe(401);
     const stale = await request(`${proxies[0]!.adminUrl}/policy?base=1`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
     expect(stale.statusCode).toBe(409);
-    await stale.body.dump();
+    // the hint names the API's spelling, not the CLI's (before: "--force publishes anyway", a flag no API call has)
+    const staleMessage = (await stale.body.json() as { message: string }).message;
+    expect(staleMessage).toContain('?force=1 publishes anyway');
+    expect(staleMessage).not.toContain('--force');
+    // a ?force other than 1 is refused, not read as "no force" (before: force=true answered the same 409 as no force)
+    for (const q of ['force=true', 'force', 'force=yes']) {
+      const r = await request(`${proxies[0]!.adminUrl}/policy?base=1&${q}`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
+      expect(r.statusCode, q).toBe(400);
+      expect((await r.body.json() as { message: string }).message, q).toBe('force: expected 1 (publish even when base is no longer the latest version)');
+    }
     // a misspelt ?force is refused, not read as "no force" (before: 409 as if it were not there)
     const misspelt = await request(`${proxies[0]!.adminUrl}/policy?base=1&forse=1`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
     expect(misspelt.statusCode).toBe(400);

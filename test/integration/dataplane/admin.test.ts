@@ -59,8 +59,15 @@ describe.concurrent('admin endpoints', () => {
     const none = await admin('/metrics');
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toMatch(/^Bearer realm=/);
-    expect(JSON.parse(none.text)).toMatchObject({ code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED' });
-    expect((await admin('/metrics', 'wrong-token')).status).toBe(401);
+    expect(JSON.parse(none.text)).toMatchObject({ code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED', message: 'admin bearer token required' });
+    expect(none.headers['www-authenticate']).not.toMatch(/error=/);
+    // a token that is not the admin token is told apart from none (before: "admin bearer token required" for both,
+    // and `portcullis revoke` with a variable holding another value printed it as if no token had been sent)
+    const wrong = await admin('/metrics', 'wrong-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers['www-authenticate']).toBe('Bearer realm="portcullis-admin", error="invalid_token"');
+    expect(JSON.parse(wrong.text)).toMatchObject({ code: 'PORTCULLIS_ERR_ADMIN_UNAUTHORIZED', message: "the bearer token sent is not this instance's admin token (the value of its admin.token_env variable)" });
+    expect(wrong.text).not.toContain('wrong-token');
     expect((await admin('/metrics', `${ADMIN_TOKEN}x`)).status).toBe(401);
     const ok = await admin('/metrics', ADMIN_TOKEN);
     expect(ok.status).toBe(200);

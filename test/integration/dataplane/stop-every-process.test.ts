@@ -2,13 +2,20 @@
 // systemd's default KillMode=control-group): each worker hears it twice — the signal and the
 // primary's shutdown message — and must still drain once: the request in flight is answered
 // and the primary exits 0. Before, the second stop found the instance closing, exited at once
-// and cut the request.
+// and cut the request. A clean stop's last line is `stopped`, with `--workers` as in one process
+// (before, the primary's last line was `shutting down: draining workers`: a clean stop said nothing).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { workerPids, workersReady } from '../../helpers/worker-processes.js';
 import { waitFor } from '../../helpers/wait.js';
+
+/** The `msg` of the last JSON log line `pid` wrote. */
+function lastLine(output: string, pid: number): string | undefined {
+  const mine = output.split('\n').flatMap((l) => { try { const j = JSON.parse(l) as { pid?: number; msg?: string }; return j.pid === pid ? [j.msg] : []; } catch { return []; } });
+  return mine.at(-1);
+}
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
@@ -25,7 +32,7 @@ afterAll(async () => {
 });
 
 describe('SIGTERM to the primary and every worker at once', () => {
-  it('the request in flight is answered 200 and the primary exits 0', async () => {
+  it('the request in flight is answered 200, the primary exits 0 and its last line is `stopped`', async () => {
     const exited = new Promise<number | null>((resolve) => proxy.proc.once('exit', (code) => resolve(code)));
     const inflight = request(`${proxy.url}/slow/1500`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), (err: Error) => ({ status: 0, body: err.message }));
     await waitFor("echo.lastRequest?.url === '/slow/1500'", () => echo.lastRequest?.url === '/slow/1500', 3_000);
@@ -35,6 +42,7 @@ describe('SIGTERM to the primary and every worker at once', () => {
     const res = await inflight;
     expect(res.status, `in-flight request: ${res.body}`).toBe(200);
     expect(await exited).toBe(0);
+    expect(lastLine(proxy.output(), proxy.proc.pid!), proxy.output().slice(-2000)).toBe('stopped');
   });
 });
 
@@ -50,6 +58,7 @@ describe('single process: a second signal during the drain', () => {
     const res = await inflight;
     expect(res.status, `in-flight request: ${res.body}`).toBe(200);
     expect(await exited).toBe(0);
+    expect(lastLine(p.output(), p.proc.pid!), p.output().slice(-2000)).toBe('stopped');
   });
 });
 
