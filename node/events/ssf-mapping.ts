@@ -86,7 +86,9 @@ export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig
   if (ev.type === SSF_VERIFICATION) return { kind: 'accept', result: 'verification' };
   const action = actionOf(src, ev.type);
   if (action === 'ignore') return { kind: 'accept', result: KNOWN.has(ev.type) || ev.type in src.events ? 'not_revoking' : 'unknown_event' };
-  const ts = typeof ev.body.event_timestamp === 'number' && Number.isFinite(ev.body.event_timestamp) ? ev.body.event_timestamp : ev.iat;
+  // an event time below 0 is no time (the revocation publisher refuses it): read as absent, so the event still revokes
+  const stamp = ev.body.event_timestamp;
+  const ts = typeof stamp === 'number' && Number.isFinite(stamp) && stamp >= 0 ? stamp : ev.iat;
   const before = Math.min(Math.floor(ts), nowS);
   const reason = `ssf:${name}:${eventName(ev.type)}`;
   const subject = ev.subject;

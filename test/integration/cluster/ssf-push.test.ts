@@ -90,6 +90,10 @@ describe('SSF push receiver across members', () => {
     expect(await push(await tx.set(`${CAEP}credential-change`, { credential_type: 'password', change_type: 'update' }, { sub_id: { format: 'email', email: 'heidi@example.com' } }))).toMatchObject({ status: 202 });
     await waitFor('grace revoked at B', async () => revoked(await get(B, g)), 5_000);
     await waitFor('heidi revoked at B', async () => revoked(await get(B, h)), 5_000);
+    // an event_timestamp below 0 is no time: read as absent (the SET's iat), the user is revoked — before, 400 invalid_request and nothing revoked
+    const nt = await as.issueJwt({ sub: 'nina' });
+    expect(await push(await tx.set(`${RISC}account-disabled`, { event_timestamp: -1 }, { sub_id: userOf('nina') }))).toMatchObject({ status: 202 });
+    await waitFor('nina revoked at B', async () => revoked(await get(B, nt)), 5_000);
     await sleep(1_100); // the cut covers the event's whole second
     expect((await get(B, await as.issueJwt({ sub: 'grace' }))).status).toBe(200);
   });

@@ -51,6 +51,8 @@ describe('SSF event → revocation', () => {
       const a = mapEvent('tx', ev(t, issSub, { event_timestamp: NOW + 500 }), src, NOW);
       expect(a).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', before: NOW } });
     }
+    // below 0 is no time: the SET's iat stands in (the publisher would refuse a negative cut, revoking nothing)
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, issSub, { event_timestamp: -1 }), src, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', before: NOW - 10 } });
   });
 
   it('an iss_sub naming another issuer than token_issuer maps to nothing (also as a complex subject\'s user, also for drop_cache); without token_issuer its iss is kept', () => {
