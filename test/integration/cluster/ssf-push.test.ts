@@ -103,11 +103,13 @@ describe('SSF push receiver across members', () => {
     expect(await push(await tx.set(SSF_VERIFY, { state: 'VGhpcyBpcyBh' }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set('https://vendor.example/event/unheard-of', {}, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
+    // a type named like an Object.prototype member is unknown too (before: read through the prototype as an action, ivan revoked)
+    expect(await push(await tx.set('constructor', {}, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set(`${RISC}account-purged`, {}, { sub_id: { format: 'phone_number', phone_number: '+1 555' } }))).toMatchObject({ status: 202 });
     expect((await admin(A, 'GET', '/revocations')).body.total).toBe(n);
     const text = await (await request(`${A.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_verification",result="verification"\} 1/);
-    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_other",result="unknown_event"\} 1/);
+    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_other",result="unknown_event"\} 2/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_token_claims_change",result="cache_dropped"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_account_purged",result="unmapped_subject"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_session_revoked",result="accepted"\} 1/);

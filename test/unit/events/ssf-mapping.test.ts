@@ -71,6 +71,12 @@ describe('SSF event → revocation', () => {
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, null), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
   });
 
+  it('an event type named like an Object.prototype member is an unknown event, not an action (before: the user was revoked)', () => {
+    for (const t of ['constructor', '__proto__', 'hasOwnProperty', 'toString']) {
+      expect(mapEvent('tx', ev(t, issSub), src, NOW)).toEqual({ kind: 'accept', result: 'unknown_event' });
+    }
+  });
+
   it('verification and unknown types are acknowledged, never revoking; token-claims-change drops the subject\'s cached verdicts', () => {
     expect(mapEvent('tx', ev(SSF_VERIFICATION, null, { state: 'x' }), src, NOW)).toEqual({ kind: 'accept', result: 'verification' });
     expect(mapEvent('tx', ev(`${CAEP}token-claims-change`, issSub), src, NOW)).toEqual({ kind: 'drop', sub: 'u1', issuer: 'https://as.example' });
