@@ -109,14 +109,19 @@ export class SsfPoller {
     this.#errs.clear();
     const doc = JSON.parse(text) as { sets?: unknown; moreAvailable?: unknown };
     const sets = doc.sets !== null && typeof doc.sets === 'object' && !Array.isArray(doc.sets) ? doc.sets as Record<string, unknown> : {};
+    // SETs this request acknowledged or refused: a transmitter handing them out again has not moved on
+    const answered = new Set([...body.ack, ...Object.keys(body.setErrs ?? {})]);
+    let fresh = 0;
     for (const [jti, set] of Object.entries(sets)) {
       if (this.#closed) break;
+      if (!answered.has(jti)) fresh++;
       if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
       await this.#one(jti, set);
     }
-    // more at once only after an answer that moved on: `moreAvailable` with no SET, or with only SETs left
-    // unacknowledged (their keys could not be fetched: they come again first), would spin the loop
-    return doc.moreAvailable === true && this.#acks.size + this.#errs.size > 0;
+    // more at once only after an answer that moved on: `moreAvailable` with no SET, with only SETs left
+    // unacknowledged (their keys could not be fetched: they come again first), or with only SETs this request
+    // already answered (a transmitter ignoring acks: before, polled again at once, each republished), would spin the loop
+    return doc.moreAvailable === true && fresh > 0 && this.#acks.size + this.#errs.size > 0;
   }
 
   async #one(jti: string, set: string): Promise<void> {

@@ -5,7 +5,8 @@
 // answer dripped a byte at a time fails at timeout_ms (a total bound) and the poller polls again;
 // stream management whose metadata document drips fails at stream.timeout_ms and says so in /readyz;
 // SETs left unacknowledged (their keys could not be refetched) with `moreAvailable` do not make it spin either;
-// a valid SET whose revocation is refused as invalid is reported in setErrs, not redelivered for ever.
+// a valid SET whose revocation is refused as invalid is reported in setErrs, not redelivered for ever; a transmitter
+// that ignores acknowledgements (the same SET and moreAvailable every time) is polled every interval_ms, not at once.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,8 @@ let jwksOnce = 0;
 let poisonSet = '';
 /** What the poll that answered for the poison SET said about it: `ack` or its setErrs entry; null while neither. */
 let poisonReport: unknown = null;
+/** The SET `/deaf` answers every poll with, acknowledged or not, and moreAvailable. */
+let deafSet = '';
 
 interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
 
@@ -58,6 +61,7 @@ async function startHostile(target: () => string): Promise<Recorder> {
       if (req.url === '/jwks') { res.setHeader('content-type', 'application/json'); res.end(JWKS); return; }
       if (req.url === '/jwks-once') { if (jwksOnce++ > 0) { res.writeHead(500); res.end(); } else { res.setHeader('content-type', 'application/json'); res.end(JWKS); } return; }
       if (req.url === '/stuck') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { stuck: stuckSet }, moreAvailable: true })); return; }
+      if (req.url === '/deaf') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { deaf: deafSet }, moreAvailable: true })); return; }
       if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
       if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
       if (req.url === '/drip' || req.url?.startsWith('/.well-known/ssf-configuration') === true) {
@@ -101,13 +105,15 @@ describe('SSF poll against a hostile transmitter', () => {
     stuckSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'ES256', kid: ROTATED.kid, typ: 'secevent+jwt' }).sign(ROTATED.privateKey);
     const poison = { ...claims, jti: 'poison', events: { 'https://schemas.openid.net/secevent/risc/event-type/account-disabled': {} }, sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: 'kim ' } };
     poisonSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(poison))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey);
+    const deaf = { ...poison, jti: 'deaf', sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: 'deaf-user' } };
+    deafSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(deaf))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey);
     const src = (path: string): Record<string, unknown> => ({
       issuer: tx.url, audiences: [AUD], jwks_uri: `${tx.url}/jwks`, poll: { endpoint: `${tx.url}${path}`, authorization_env: 'PT_SSF_POLL', interval_ms: 1_000 },
     });
     const config = clusterMemberConfig({
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
       event_sources: {
-        more: src('/more'), poison: src('/poison'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` }, redirect: src('/redirect'), huge: src('/huge'),
+        more: src('/more'), poison: src('/poison'), deaf: src('/deaf'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` }, redirect: src('/redirect'), huge: src('/huge'),
         drip: { ...src('/drip'), poll: { ...(src('/drip').poll as object), interval_ms: 100, timeout_ms: 300 } },
         managed: { ...src('/drip'), issuer: `${tx.url}/managed`, stream: { authorization_env: 'PT_SSF_POLL', delivery: 'poll', timeout_ms: 300 } },
       },
@@ -148,6 +154,15 @@ describe('SSF poll against a hostile transmitter', () => {
     expect(poisonReport).toMatchObject({ err: 'invalid_request', description: expect.stringContaining('a space or tab at an end') });
     expect(await eventMetric(P, 'poison', 'ssf_account_disabled', 'invalid_revocation')).toBe(1);
     expect(P.output()).toMatch(/identity-provider event not applied/);
+  });
+
+  it('a transmitter ignoring acknowledgements (the same SET, moreAvailable) is polled every interval_ms; before, again at once, the SET republished each time', async () => {
+    await waitFor('the deaf SET applied', async () => (await eventMetric(P, 'deaf', 'ssf_account_disabled', 'accepted')) > 0, 10_000);
+    const before = tx.seen.filter((s) => s.path === '/deaf').length;
+    await sleep(2_000);
+    const during = tx.seen.filter((s) => s.path === '/deaf').length - before;
+    expect(during).toBeLessThanOrEqual(5);
+    expect(during).toBeGreaterThan(0);
   });
 
   it('a redirect is not followed: the poll secret never reaches another host; the poll is a counted failure', async () => {
