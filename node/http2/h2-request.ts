@@ -1,6 +1,7 @@
 // A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
 // the same order and with the same answers: header bytes, URL length, visible ASCII, no `_` in names, Expect, one Host
-// (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
+// (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, the proxy's own
+// /.well-known/ documents, identity-provider event paths (the main listener's: refused), routing.
 import { proxyError, type ProxyError } from '../errors.js';
 import { unmetExpectation } from '../http/expectation.js';
 import { visibleAscii } from '../routing/request-bytes.js';
