@@ -114,7 +114,8 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
   cfg.routes.forEach((r, i) => {
     if (names.has(r.name)) errors.push({ path: `routes[${i}].name`, message: `duplicate route name "${r.name}"` });
     names.add(r.name);
-    if (!(r.upstream in cfg.upstreams)) {
+    // own keys only: `in` found `constructor`, `toString`… on the prototype, and serve then crashed at start
+    if (!Object.hasOwn(cfg.upstreams, r.upstream)) {
       errors.push({ path: `routes[${i}].upstream`, message: `unknown upstream ${quotedName(r.upstream)} (known: ${upstreams.join(', ') || 'none'})` });
     }
     if (r.auth === undefined) {
@@ -123,7 +124,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       if (issuers.length === 0) errors.push({ path: `routes[${i}].auth`, message: 'route requires a token but no issuers are configured' });
       else if (r.auth.issuers === undefined && defaultRouteIssuers(cfg)?.length === 0) errors.push({ path: `routes[${i}].auth.issuers`, message: `required: every configured issuer is the proxy's own (internal_tokens.issuer), which a route accepts only when it names it (known: ${issuers.join(', ')})` });
       r.auth.issuers?.forEach((name, j) => {
-        if (!(name in cfg.issuers)) errors.push({ path: `routes[${i}].auth.issuers[${j}]`, message: `unknown issuer ${quotedName(name)} (known: ${issuers.join(', ') || 'none'})` });
+        if (!Object.hasOwn(cfg.issuers, name)) errors.push({ path: `routes[${i}].auth.issuers[${j}]`, message: `unknown issuer ${quotedName(name)} (known: ${issuers.join(', ') || 'none'})` });
       });
       r.auth.claims.forEach((c, j) => {
         const ops = ['equals', 'one_of', 'contains', 'exists', 'equals_param'].filter((k) => (c as Record<string, unknown>)[k] !== undefined);

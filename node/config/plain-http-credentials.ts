@@ -48,7 +48,7 @@ export function plainHttpCredentials(cfg: Config): PlainHttpCredential[] {
   for (const [name, up] of Object.entries(cfg.upstreams)) if (up.client_credentials !== undefined) ccPlaces.push([`upstreams.${name}.client_credentials`, up.client_credentials]);
   cfg.routes.forEach((r, i) => { if (r.client_credentials !== undefined) ccPlaces.push([`routes[${i}].client_credentials`, r.client_credentials]); });
   for (const [where, cc] of ccPlaces) {
-    const named = cfg.issuers[cc.issuer];
+    const named = Object.hasOwn(cfg.issuers, cc.issuer) ? cfg.issuers[cc.issuer] : undefined;
     const at = endpointOrDiscovery(cc.token_endpoint, named?.issuer ?? cc.issuer, named?.discovery ?? true);
     const path = at.via === 'endpoint' ? `${where}.token_endpoint` : `${where}.issuer`;
     if (plainHttpBeyondLoopback(at.url)) out.push(secretWarning(path, 'client-credentials', at));

@@ -36,7 +36,9 @@ export function eventName(type: string): string {
 
 /** What `type` does for `src`: its configured action, else the default, else ignore. */
 export function actionOf(src: EventSourceConfig, type: string): EventActionName {
-  return src.events[type] ?? DEFAULT_EVENT_ACTIONS.get(type) ?? 'ignore';
+  // own keys only: a SET's type is the transmitter's text, and `constructor` or `__proto__` read through the
+  // prototype was taken for an action (the user revoked) — before, instead of an unknown event acknowledged
+  return (Object.hasOwn(src.events, type) ? src.events[type] : undefined) ?? DEFAULT_EVENT_ACTIONS.get(type) ?? 'ignore';
 }
 
 /** The event types a managed stream asks for (`events_requested`): every type that is not ignored, defaults first. */
@@ -85,8 +87,10 @@ function simple(id: Record<string, unknown> | null, src: EventSourceConfig): { k
 export function mapEvent(name: string, ev: SecurityEvent, src: EventSourceConfig, nowS: number): EventAction {
   if (ev.type === SSF_VERIFICATION) return { kind: 'accept', result: 'verification' };
   const action = actionOf(src, ev.type);
-  if (action === 'ignore') return { kind: 'accept', result: KNOWN.has(ev.type) || ev.type in src.events ? 'not_revoking' : 'unknown_event' };
-  const ts = typeof ev.body.event_timestamp === 'number' && Number.isFinite(ev.body.event_timestamp) ? ev.body.event_timestamp : ev.iat;
+  if (action === 'ignore') return { kind: 'accept', result: KNOWN.has(ev.type) || Object.hasOwn(src.events, ev.type) ? 'not_revoking' : 'unknown_event' };
+  // an event time below 0 is no time (the revocation publisher refuses it): read as absent, so the event still revokes
+  const stamp = ev.body.event_timestamp;
+  const ts = typeof stamp === 'number' && Number.isFinite(stamp) && stamp >= 0 ? stamp : ev.iat;
   const before = Math.min(Math.floor(ts), nowS);
   const reason = `ssf:${name}:${eventName(ev.type)}`;
   const subject = ev.subject;

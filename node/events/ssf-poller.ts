@@ -109,14 +109,19 @@ export class SsfPoller {
     this.#errs.clear();
     const doc = JSON.parse(text) as { sets?: unknown; moreAvailable?: unknown };
     const sets = doc.sets !== null && typeof doc.sets === 'object' && !Array.isArray(doc.sets) ? doc.sets as Record<string, unknown> : {};
+    // SETs this request acknowledged or refused: a transmitter handing them out again has not moved on
+    const answered = new Set([...body.ack, ...Object.keys(body.setErrs ?? {})]);
+    let fresh = 0;
     for (const [jti, set] of Object.entries(sets)) {
       if (this.#closed) break;
+      if (!answered.has(jti)) fresh++;
       if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
       await this.#one(jti, set);
     }
-    // more at once only after an answer that moved on: `moreAvailable` with no SET, or with only SETs left
-    // unacknowledged (their keys could not be fetched: they come again first), would spin the loop
-    return doc.moreAvailable === true && this.#acks.size + this.#errs.size > 0;
+    // more at once only after an answer that moved on: `moreAvailable` with no SET, with only SETs left
+    // unacknowledged (their keys could not be fetched: they come again first), or with only SETs this request
+    // already answered (a transmitter ignoring acks: before, polled again at once, each republished), would spin the loop
+    return doc.moreAvailable === true && fresh > 0 && this.#acks.size + this.#errs.size > 0;
   }
 
   async #one(jti: string, set: string): Promise<void> {
@@ -124,11 +129,15 @@ export class SsfPoller {
     if (j.kind === 'refuse') {
       this.deps.count(`ssf_${j.type}`, j.result);
       // keys not loaded: no answer, the SET comes again; anything else is the transmitter's to know (RFC 8936 §2.4 setErrs)
-      if (j.status !== 503) this.#errs.set(jti, { err: j.err, description: j.message });
+      if (j.status === 503) return;
+      this.deps.logger.warn({ source: this.name, event: j.type, result: j.result, err: j.err, description: j.message }, 'identity-provider event refused');
+      this.#errs.set(jti, { err: j.err, description: j.message });
       return;
     }
     if (j.kind === 'accept') {
       this.deps.count(`ssf_${j.type}`, j.result);
+      // as a push says it: an event that revokes nothing (an unmapped subject, an unknown type) is seen, not lost
+      this.deps.logger.info({ audit: 'idp_event', source: this.name, event: j.type, result: j.result }, 'identity-provider event accepted, nothing to revoke');
       this.#acks.add(jti);
       return;
     }
@@ -141,7 +150,15 @@ export class SsfPoller {
     }
     // published every time it arrives: a redelivery of one not yet stored gets stored now (the same id is a no-op otherwise)
     const out = await this.deps.publisher.publish(j.input, j.id);
-    if (!out.ok) { this.deps.count(`ssf_${j.type}`, out.full === true ? 'store_full' : 'invalid_revocation'); return; }
+    if (!out.ok) {
+      const full = out.full === true;
+      this.deps.count(`ssf_${j.type}`, full ? 'store_full' : 'invalid_revocation');
+      this.deps.logger.error({ source: this.name, event: j.type, errors: out.errors }, 'identity-provider event not applied');
+      // a full store may take it later (left unacknowledged, it comes again); a revocation refused as invalid is refused
+      // every time: the transmitter is told, as a push is answered 400 — before, it came again every poll, never reported
+      if (!full) this.#errs.set(jti, { err: 'invalid_request', description: out.errors.join('; ') });
+      return;
+    }
     if (out.persisted === false) { this.deps.count(`ssf_${j.type}`, 'not_persisted'); return; }
     this.deps.count(`ssf_${j.type}`, 'accepted');
     auditApplied(this.deps.logger, this.name, j.type, j.input, out.id, out.persisted);

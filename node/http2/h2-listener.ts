@@ -22,7 +22,7 @@ import { GrpcDeadlines } from './grpc-deadline.js';
 import { H2Body } from './h2-body.js';
 import { readRequest, type RequestHead } from './h2-request.js';
 import { H2Relay, type H2RelayHost } from './h2-relay.js';
-import { writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
+import { writeH2Document, writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
 import { applyLimits } from './h2-settings.js';
 import { createH2Server } from './h2-server.js';
@@ -243,6 +243,7 @@ export class H2Listener implements H2RelayHost {
     const head = req.method === 'HEAD';
     if (this.draining) return this.reject(req, res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), start, head, grpc);
     if (r.kind === 'refused') return this.reject(req, res, r.error, start, head, grpc);
+    if (r.kind === 'well-known') return this.document(req, res, r.doc, start, head);
     const ctx = r.ctx;
     const relay = new H2Relay(res, this, snap, ctx, start, grpc);
     this.active.add(relay);
@@ -262,6 +263,18 @@ export class H2Listener implements H2RelayHost {
     const err = connectRefused();
     const status = writeSocketError(socket, err, this.snapshot.realm, this.snapshot.policyHeader);
     recordRefused(http1Head(req), 'http/1.1', err, status, start, this.snapshot, this.opts);
+  }
+
+  /** The proxy's own JWKS or discovery document: metrics and the access log line as on the main listener. */
+  private document(req: RequestHead, res: AnyResponse, doc: { readonly body: string; readonly cacheControl: string }, start: number, head: boolean): void {
+    const bytes = writeH2Document(res, doc.body, doc.cacheControl, head, this.snapshot.policyHeader);
+    const ms = performance.now() - start;
+    this.opts.metrics.observe('(well-known)', 200, ms / 1000, 0, bytes);
+    if (!this.opts.accessLog) return;
+    this.opts.logger.info({
+      listener: 'http2', protocol: protocolOf(res), route: '(well-known)', method: req.method, path: (req.url ?? '').split('?')[0], status: 200, outcome: 'complete',
+      ms: Math.round(ms * 1000) / 1000, bytes_in: 0, bytes_out: bytes, client: req.remoteAddress, policy: this.snapshot.policyLabel,
+    }, 'request');
   }
 
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */

@@ -1,17 +1,21 @@
 // A request on the HTTP/2 listener read into a RequestContext, with the uWS listener's checks in
 // the same order and with the same answers: header bytes, URL length, visible ASCII, no `_` in names, Expect, one Host
-// (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, routing.
+// (HTTP/2: :authority), Content-Length, body size, path normalisation, Host reading, the proxy's own
+// /.well-known/ documents, identity-provider event paths (the main listener's: refused), routing.
 import { proxyError, type ProxyError } from '../errors.js';
 import { unmetExpectation } from '../http/expectation.js';
 import { visibleAscii } from '../routing/request-bytes.js';
 import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
-import type { Snapshot } from '../pipeline/snapshot.js';
+import type { Snapshot, WellKnownDoc } from '../pipeline/snapshot.js';
+import type { Config } from '../config/index.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 
 export type ReadRequest =
   | { readonly kind: 'refused'; readonly error: ProxyError }
+  /** The proxy's own JWKS or discovery document (internal tokens), answered before routing as on the main listener. */
+  | { readonly kind: 'well-known'; readonly doc: WellKnownDoc }
   | { readonly kind: 'ok'; readonly ctx: RequestContext; readonly hasBody: boolean; readonly contentLength: number };
 
 const refused = (code: Parameters<typeof proxyError>[0], message: string): ReadRequest => ({ kind: 'refused', error: proxyError(code, message) });
@@ -105,6 +109,14 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
   }
   const host = hostHeader === null ? '' : routingHost(hostHeader);
   if (host === null) return refused('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Host header');
+  // the proxy's own JWKS and discovery document, before any route (as the main listener answers them)
+  if (snap.wellKnown !== null && (method === 'GET' || method === 'HEAD') && path.startsWith('/.well-known/')) {
+    const doc = snap.wellKnown(path);
+    if (doc !== null) return { kind: 'well-known', doc };
+  }
+  // identity-provider event paths are the main listener's: never routed here (before, a logout token or an SSF push — with
+  // its transmitter's secret — was forwarded to whichever route matched, and the sender saw the upstream's 200)
+  if (eventPaths(snap.config).has(path)) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', 'identity-provider event endpoints are served on the main listener (server.listen) only');
   const match = snap.table.resolve(method, host, path);
   if (match === AMBIGUOUS) return refused('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge');
   if (match === null) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`);
@@ -120,4 +132,18 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
   // HTTP/2: a body follows unless HEADERS carried END_STREAM; HTTP/1.1: Content-Length or chunked
   const hasBody = h2 ? !req.endAfterHeaders : contentLength > 0 || chunked;
   return { kind: 'ok', ctx, hasBody, contentLength };
+}
+
+const EVENT_PATHS = new WeakMap<Config, ReadonlySet<string>>();
+
+/** The back-channel logout and SSF push paths of `config` (once per config version). */
+function eventPaths(config: Config): ReadonlySet<string> {
+  let paths = EVENT_PATHS.get(config);
+  if (paths === undefined) {
+    const all = new Set<string>();
+    for (const iss of Object.values(config.issuers)) if (iss.backchannel_logout !== undefined) all.add(iss.backchannel_logout.path);
+    for (const src of Object.values(config.event_sources)) if (src.push !== undefined) all.add(src.push.path);
+    EVENT_PATHS.set(config, (paths = all));
+  }
+  return paths;
 }

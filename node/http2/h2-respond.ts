@@ -74,3 +74,13 @@ export function writeSocketError(socket: Duplex, err: ProxyError, realm: string,
   socket.end(`${head}\r\n${body}`);
   return status;
 }
+
+/** The proxy's own JWKS or discovery document (200), as the main listener writes it; returns the body bytes written. */
+export function writeH2Document(res: AnyResponse, body: string, cacheControl: string, head: boolean, policy: string | null): number {
+  const h: Record<string, string> = { 'content-type': 'application/json', 'cache-control': cacheControl, 'content-length': String(Buffer.byteLength(body)) };
+  if (policy !== null) h['x-portcullis-policy'] = policy; // cluster.policy.response_header
+  if ('stream' in res) res.writeHead(200, h, false); else res.writeHead(200, h);
+  if (head) { res.end(); return 0; }
+  res.end(body);
+  return Buffer.byteLength(body);
+}

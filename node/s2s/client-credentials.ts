@@ -44,7 +44,7 @@ export function ccSchedule(nowMs: number, expiresInS: number, refreshBeforeS: nu
 
 /** The issuer URL and discovery setting behind a `client_credentials.issuer` (a name under issuers: or a URL). */
 export function ccIssuer(cfg: Config, cc: ClientCredentialsConfig): { issuer: string; discovery: boolean | string } {
-  const named = cfg.issuers[cc.issuer];
+  const named = Object.hasOwn(cfg.issuers, cc.issuer) ? cfg.issuers[cc.issuer] : undefined;
   return named !== undefined ? { issuer: named.issuer, discovery: named.discovery } : { issuer: cc.issuer, discovery: true };
 }
 

@@ -36,7 +36,8 @@ export function routeClientCredentials(cfg: Config, routeIndex: number): ClientC
 
 function checkClientCredentials(cfg: Config, cc: ClientCredentialsConfig, path: string, out: Problem[]): void {
   if (typeof cc?.issuer !== 'string' || isUrl(cc.issuer)) return; // a wrong type is the schema's report
-  const iss = cfg.issuers[cc.issuer];
+  // own keys only: `constructor`, `toString`… are on every object's prototype, not issuer names
+  const iss = Object.hasOwn(cfg.issuers, cc.issuer) ? cfg.issuers[cc.issuer] : undefined;
   if (iss === undefined) {
     out.push({ path: `${path}.issuer`, message: `unknown issuer "${cc.issuer}" (a name under issuers: or an http(s) issuer URL; known: ${Object.keys(cfg.issuers).join(', ') || 'none'})` });
   } else if (iss.discovery === false && cc.token_endpoint === undefined) {

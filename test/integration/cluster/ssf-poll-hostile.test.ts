@@ -4,7 +4,9 @@
 // reaches another host), an oversized answer is a counted failure and the member stays healthy, an
 // answer dripped a byte at a time fails at timeout_ms (a total bound) and the poller polls again;
 // stream management whose metadata document drips fails at stream.timeout_ms and says so in /readyz;
-// SETs left unacknowledged (their keys could not be refetched) with `moreAvailable` do not make it spin either.
+// SETs left unacknowledged (their keys could not be refetched) with `moreAvailable` do not make it spin either;
+// a valid SET whose revocation is refused as invalid is reported in setErrs, not redelivered for ever; a transmitter
+// that ignores acknowledgements (the same SET and moreAvailable every time) is polled every interval_ms, not at once.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,12 +21,19 @@ import { waitFor } from '../../helpers/wait.js';
 
 const AUD = 'https://proxy.example/ssf';
 const AUTH = 'Bearer poll-hostile-secret-0123456789';
-const JWKS = JSON.stringify(jwksOf([makeKey('ES256')]));
+const KEY = makeKey('ES256');
+const JWKS = JSON.stringify(jwksOf([KEY]));
 /** Signs the SET `/stuck` serves: a key rotated in while `/jwks-once` fails (unknown kid, keys not refetchable → 503, left unacknowledged). */
 const ROTATED = makeKey('ES256');
 /** The one SET `/stuck` answers every poll with (a transmitter redelivers what was not acknowledged), set once the URL is known. */
 let stuckSet = '';
 let jwksOnce = 0;
+/** The SET `/poison` serves until a poll acknowledges or refuses it: signed and valid, but its subject's sub ends in a space (no revocation can name it). */
+let poisonSet = '';
+/** What the poll that answered for the poison SET said about it: `ack` or its setErrs entry; null while neither. */
+let poisonReport: unknown = null;
+/** The SET `/deaf` answers every poll with, acknowledged or not, and moreAvailable. */
+let deafSet = '';
 
 interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
 
@@ -38,11 +47,21 @@ async function startHostile(target: () => string): Promise<Recorder> {
   const seen: Array<{ path: string; auth: string }> = [];
   const server: Server = createServer((req: IncomingMessage, res) => {
     seen.push({ path: req.url ?? '', auth: String(req.headers.authorization ?? '') });
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.url === '/poison') {
+        const asked = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { ack?: string[]; setErrs?: Record<string, unknown> };
+        if (asked.ack?.includes('poison') === true) poisonReport = 'ack';
+        else if (asked.setErrs?.poison !== undefined) poisonReport = asked.setErrs.poison;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ sets: poisonReport === null ? { poison: poisonSet } : {}, moreAvailable: false }));
+        return;
+      }
       if (req.url === '/jwks') { res.setHeader('content-type', 'application/json'); res.end(JWKS); return; }
       if (req.url === '/jwks-once') { if (jwksOnce++ > 0) { res.writeHead(500); res.end(); } else { res.setHeader('content-type', 'application/json'); res.end(JWKS); } return; }
       if (req.url === '/stuck') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { stuck: stuckSet }, moreAvailable: true })); return; }
+      if (req.url === '/deaf') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { deaf: deafSet }, moreAvailable: true })); return; }
       if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
       if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
       if (req.url === '/drip' || req.url?.startsWith('/.well-known/ssf-configuration') === true) {
@@ -66,6 +85,12 @@ async function metric(p: ProxyProcess, source: string, result: string): Promise<
   return m === null ? 0 : Number(m[1]);
 }
 
+async function eventMetric(p: ProxyProcess, source: string, type: string, result: string): Promise<number> {
+  const text = await (await request(`${p.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+  const m = new RegExp(`portcullis_idp_events_total\\{source="${source}",type="${type}",result="${result}"\\} (\\d+)`).exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
+
 describe('SSF poll against a hostile transmitter', () => {
   let nats: NatsServer & { stop(): Promise<void> };
   let tx: Recorder;
@@ -78,13 +103,17 @@ describe('SSF poll against a hostile transmitter', () => {
     tx = await startHostile(() => other.url);
     const claims = { iss: tx.url, aud: AUD, iat: Math.floor(Date.now() / 1000), jti: 'stuck', events: { 'https://schemas.openid.net/secevent/caep/event-type/session-revoked': { subject: { format: 'iss_sub', iss: 'https://as.example', sub: 'u1' } } } };
     stuckSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'ES256', kid: ROTATED.kid, typ: 'secevent+jwt' }).sign(ROTATED.privateKey);
+    const poison = { ...claims, jti: 'poison', events: { 'https://schemas.openid.net/secevent/risc/event-type/account-disabled': {} }, sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: 'kim ' } };
+    poisonSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(poison))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey);
+    const deaf = { ...poison, jti: 'deaf', sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: 'deaf-user' } };
+    deafSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(deaf))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey);
     const src = (path: string): Record<string, unknown> => ({
       issuer: tx.url, audiences: [AUD], jwks_uri: `${tx.url}/jwks`, poll: { endpoint: `${tx.url}${path}`, authorization_env: 'PT_SSF_POLL', interval_ms: 1_000 },
     });
     const config = clusterMemberConfig({
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
       event_sources: {
-        more: src('/more'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` }, redirect: src('/redirect'), huge: src('/huge'),
+        more: src('/more'), poison: src('/poison'), deaf: src('/deaf'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` }, redirect: src('/redirect'), huge: src('/huge'),
         drip: { ...src('/drip'), poll: { ...(src('/drip').poll as object), interval_ms: 100, timeout_ms: 300 } },
         managed: { ...src('/drip'), issuer: `${tx.url}/managed`, stream: { authorization_env: 'PT_SSF_POLL', delivery: 'poll', timeout_ms: 300 } },
       },
@@ -118,6 +147,22 @@ describe('SSF poll against a hostile transmitter', () => {
     const during = tx.seen.filter((s) => s.path === '/stuck').length - before;
     expect(during).toBeLessThanOrEqual(5);
     expect(during).toBeGreaterThan(0); // still polled: the SET comes again once the keys can be fetched
+  });
+
+  it('a valid SET whose revocation is refused (sub ending in a space) is reported in setErrs as invalid_request; before, it was neither acknowledged nor reported and came again every poll', async () => {
+    await waitFor('the poison SET acknowledged or refused', async () => poisonReport !== null, 10_000);
+    expect(poisonReport).toMatchObject({ err: 'invalid_request', description: expect.stringContaining('a space or tab at an end') });
+    expect(await eventMetric(P, 'poison', 'ssf_account_disabled', 'invalid_revocation')).toBe(1);
+    expect(P.output()).toMatch(/identity-provider event not applied/);
+  });
+
+  it('a transmitter ignoring acknowledgements (the same SET, moreAvailable) is polled every interval_ms; before, again at once, the SET republished each time', async () => {
+    await waitFor('the deaf SET applied', async () => (await eventMetric(P, 'deaf', 'ssf_account_disabled', 'accepted')) > 0, 10_000);
+    const before = tx.seen.filter((s) => s.path === '/deaf').length;
+    await sleep(2_000);
+    const during = tx.seen.filter((s) => s.path === '/deaf').length - before;
+    expect(during).toBeLessThanOrEqual(5);
+    expect(during).toBeGreaterThan(0);
   });
 
   it('a redirect is not followed: the poll secret never reaches another host; the poll is a counted failure', async () => {

@@ -90,6 +90,10 @@ describe('SSF push receiver across members', () => {
     expect(await push(await tx.set(`${CAEP}credential-change`, { credential_type: 'password', change_type: 'update' }, { sub_id: { format: 'email', email: 'heidi@example.com' } }))).toMatchObject({ status: 202 });
     await waitFor('grace revoked at B', async () => revoked(await get(B, g)), 5_000);
     await waitFor('heidi revoked at B', async () => revoked(await get(B, h)), 5_000);
+    // an event_timestamp below 0 is no time: read as absent (the SET's iat), the user is revoked — before, 400 invalid_request and nothing revoked
+    const nt = await as.issueJwt({ sub: 'nina' });
+    expect(await push(await tx.set(`${RISC}account-disabled`, { event_timestamp: -1 }, { sub_id: userOf('nina') }))).toMatchObject({ status: 202 });
+    await waitFor('nina revoked at B', async () => revoked(await get(B, nt)), 5_000);
     await sleep(1_100); // the cut covers the event's whole second
     expect((await get(B, await as.issueJwt({ sub: 'grace' }))).status).toBe(200);
   });
@@ -99,11 +103,13 @@ describe('SSF push receiver across members', () => {
     expect(await push(await tx.set(SSF_VERIFY, { state: 'VGhpcyBpcyBh' }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set(`${CAEP}token-claims-change`, { claims: { role: 'guest' } }, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set('https://vendor.example/event/unheard-of', {}, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
+    // a type named like an Object.prototype member is unknown too (before: read through the prototype as an action, ivan revoked)
+    expect(await push(await tx.set('constructor', {}, { sub_id: userOf('ivan') }))).toMatchObject({ status: 202 });
     expect(await push(await tx.set(`${RISC}account-purged`, {}, { sub_id: { format: 'phone_number', phone_number: '+1 555' } }))).toMatchObject({ status: 202 });
     expect((await admin(A, 'GET', '/revocations')).body.total).toBe(n);
     const text = await (await request(`${A.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_verification",result="verification"\} 1/);
-    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_other",result="unknown_event"\} 1/);
+    expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_other",result="unknown_event"\} 2/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_token_claims_change",result="cache_dropped"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_account_purged",result="unmapped_subject"\} 1/);
     expect(text).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_session_revoked",result="accepted"\} 1/);

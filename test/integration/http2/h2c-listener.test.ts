@@ -23,7 +23,9 @@ beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url, {
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, limits: { max_body_bytes: 64 * 1024 } },
-    issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
+    // a back-channel logout path that a route's pattern also matches; the proxy's own JWKS (internal tokens)
+    issuers: { demo: asIssuer(as, { algorithms: ['RS256'], backchannel_logout: { path: '/public/logout', client_id: 'portcullis-web' } }) },
+    internal_tokens: { issuer: 'https://portcullis.internal' },
     routes: [
       { name: 'public', match: { path: '/public/*' }, upstream: 'app', auth: 'none' },
       { name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
@@ -119,6 +121,19 @@ describe('h2c with prior knowledge: same routing, auth and identity as the main 
     const r400 = await get('/public/a%2Fb'); // an encoded slash: read differently by upstreams
     expect(r400.status).toBe(400);
     expect(r400.json).toMatchObject({ code: 'PORTCULLIS_ERR_PATH_AMBIGUOUS' });
+  });
+
+  it('the proxy\'s own JWKS is served here as on the main listener; a back-channel logout path is never routed (before: JWKS 404, and the logout token forwarded to the /public/* upstream, whose 200 the OP took for a logout)', async () => {
+    const main = await (await fetch(`${proxy.url}/.well-known/jwks.json`)).text();
+    const jwks = await get('/.well-known/jwks.json');
+    expect(jwks.status).toBe(200);
+    expect(jwks.text).toBe(main);
+    expect(jwks.headers['content-type']).toBe('application/json');
+    const before = echo.requests;
+    const logout = await h2Request(session, { ':method': 'POST', ':path': '/public/logout', 'content-type': 'application/x-www-form-urlencoded' }, 'logout_token=a.b.c');
+    expect(logout.status).toBe(404);
+    expect(logout.json).toMatchObject({ code: 'PORTCULLIS_ERR_ROUTE_NOT_FOUND', message: expect.stringContaining('main listener') });
+    expect(echo.requests).toBe(before);
   });
 });
 

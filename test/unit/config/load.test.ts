@@ -34,6 +34,16 @@ describe('config: cross references', () => {
     expect(errors(validateConfig(base()))).toEqual(['routes[2].upstream: unknown upstream "ordrs" (known: orders, users)']);
   });
 
+  it('a name found only on Object.prototype is unknown (before: `constructor` passed check-config and serve crashed at start)', () => {
+    const cfg = base({ issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: 'https://as.example/jwks' } } });
+    const routes = cfg.routes as Array<Record<string, unknown>>;
+    routes[2] = { name: 'typo', match: { path: '/o/*' }, upstream: 'constructor', auth: { issuers: ['toString'] } };
+    expect(errors(validateConfig(cfg))).toEqual([
+      'routes[2].upstream: unknown upstream "constructor" (known: orders, users)',
+      'routes[2].auth.issuers[0]: unknown issuer (value not shown: it may be a secret) (known: demo)',
+    ]);
+  });
+
   it('route without auth is refused: "none" must be explicit', () => {
     const cfg = base();
     (cfg.routes as Array<Record<string, unknown>>).splice(2, 1);

@@ -51,6 +51,8 @@ describe('SSF event → revocation', () => {
       const a = mapEvent('tx', ev(t, issSub, { event_timestamp: NOW + 500 }), src, NOW);
       expect(a).toMatchObject({ kind: 'revoke', input: { kind: 'sub', value: 'u1', before: NOW } });
     }
+    // below 0 is no time: the SET's iat stands in (the publisher would refuse a negative cut, revoking nothing)
+    expect(mapEvent('tx', ev(`${RISC}account-disabled`, issSub, { event_timestamp: -1 }), src, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sub', before: NOW - 10 } });
   });
 
   it('an iss_sub naming another issuer than token_issuer maps to nothing (also as a complex subject\'s user, also for drop_cache); without token_issuer its iss is kept', () => {
@@ -67,6 +69,12 @@ describe('SSF event → revocation', () => {
     expect(mapEvent('tx', ev(`${CAEP}session-revoked`, { format: 'opaque', id: 'o1' }), mapped, NOW)).toMatchObject({ kind: 'revoke', input: { kind: 'sid', value: 'o1' } });
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, { format: 'phone_number', phone_number: '+1' }), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
     expect(mapEvent('tx', ev(`${RISC}account-disabled`, null), mapped, NOW)).toEqual({ kind: 'accept', result: 'unmapped_subject' });
+  });
+
+  it('an event type named like an Object.prototype member is an unknown event, not an action (before: the user was revoked)', () => {
+    for (const t of ['constructor', '__proto__', 'hasOwnProperty', 'toString']) {
+      expect(mapEvent('tx', ev(t, issSub), src, NOW)).toEqual({ kind: 'accept', result: 'unknown_event' });
+    }
   });
 
   it('verification and unknown types are acknowledged, never revoking; token-claims-change drops the subject\'s cached verdicts', () => {

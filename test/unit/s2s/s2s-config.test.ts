@@ -45,6 +45,9 @@ describe('s2s config', () => {
     const cc = { issuer: 'nope', client_id: 'c', client_secret_env: 'S' };
     expect(errors({ upstreams: { app: { ...up, client_credentials: cc } }, routes: [route({ auth: 'none' })] }))
       .toEqual(['upstreams.app.client_credentials.issuer: unknown issuer "nope" (a name under issuers: or an http(s) issuer URL; known: demo)']);
+    // a name found only on Object.prototype is unknown too (before: accepted by check-config)
+    expect(errors({ upstreams: { app: { ...up, client_credentials: { ...cc, issuer: 'constructor' } } }, routes: [route({ auth: 'none' })] }))
+      .toEqual(['upstreams.app.client_credentials.issuer: unknown issuer "constructor" (a name under issuers: or an http(s) issuer URL; known: demo)']);
     expect(errors({ upstreams: { app: { ...up, client_credentials: { ...cc, issuer: 'https://other' } } }, internal_tokens: { issuer: 'https://p' }, routes: [route({ forward: { token: 'internal' } })] }))
       .toEqual(['routes[0].forward.token: "internal" conflicts with the client-credentials token of upstream "app" (one Authorization header)']);
     expect(errors({ routes: [route({ forward: { caller_authorization: 'X-Caller' } })] }))
