@@ -66,9 +66,9 @@ describe('serve --workers 2', () => {
   let p: ProxyProcess;
   beforeAll(async () => {
     const file = writeConfig(baseConfig(echo.url));
-    p = await startProxy(null, { configPath: file, args: ['--workers', '2'], timeoutMs: 30_000 });
+    p = await startProxy(null, { configPath: file, args: ['--workers', '2'], timeoutMs: 40_000 });
     await waitReady(p, 20_000);
-  }, 40_000);
+  }, 70_000); // the start's and readiness's own bounds (40 s, 20 s) report a slow start, not the hook's
   afterAll(async () => { await p?.stop(); });
 
   /** `n` requests on fresh connections (SO_REUSEPORT spreads them); the pids that wrote access lines for them. */

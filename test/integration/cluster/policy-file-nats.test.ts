@@ -24,7 +24,7 @@ beforeAll(async () => {
   configFile = writeConfig(config);
   [single, workers] = await Promise.all([
     startProxy(config, { env: BUS_ENV, timeoutMs: 30_000 }),
-    startProxy(config, { env: BUS_ENV, args: ['--workers', '2'], timeoutMs: 30_000 }),
+    startProxy(config, { env: BUS_ENV, args: ['--workers', '2'], timeoutMs: 40_000 }),
   ]);
   for (const p of [single, workers]) await waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
 }, 60_000);

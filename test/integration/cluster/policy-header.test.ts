@@ -130,7 +130,7 @@ describe('X-Portcullis-Policy of a single-file instance (serve --workers 2)', ()
     proxy = await startProxy(baseConfig(`http://127.0.0.1:${port}`, {
       server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
       cluster: { policy: { response_header: true } },
-    }), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    }), { args: ['--workers', '2'], timeoutMs: 40_000 });
     await waitFor('ready', async () => (await readyz(proxy.adminUrl)).status === 200, 20_000);
   }, 60_000);
 

@@ -14,7 +14,7 @@ describe('POST /policy without NATS (serve --workers 2)', () => {
 
   beforeAll(async () => {
     echo = await startEchoUpstream();
-    proxy = await startProxy(baseConfig(echo.url), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    proxy = await startProxy(baseConfig(echo.url), { args: ['--workers', '2'], timeoutMs: 40_000 });
     await waitFor('ready', async () => (await readyz(proxy.adminUrl)).status === 200, 20_000);
   }, 60_000);
 

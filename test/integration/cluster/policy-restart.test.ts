@@ -47,7 +47,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
 
   it('with --workers 2 the primary applies a pushed version to every worker', async () => {
     const { nats, as, echo, started } = servers;
-    const p = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT)), args: ['--workers', '2'], env: ENV, timeoutMs: 30_000 });
+    const p = await startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix, {}, {}, QUICK_BEAT)), args: ['--workers', '2'], env: ENV, timeoutMs: 40_000 });
     started.push(p);
     await waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000);
     const reader = await as.issueJwt({ scope: 'orders:read' });

@@ -54,13 +54,13 @@ describe('direct revocation push between three members', () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     prefix = `ptd${Math.random().toString(36).slice(2, 8)}`;
     const cluster = { nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH, heartbeat_ms: 200, revocation: { direct: { listen: '127.0.0.1:0' } } };
-    for (let i = 0; i < 3; i++) members.push(await startProxy(memberConfig(as, echo.url, cluster), { env: ENV }));
-    for (const p of members) {
-      await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
-    }
+    // the three at once, each pushed as soon as it listens (afterAll stops what started); one after another, the
+    // starts alone took ~20 s of the hook's 60 s on the loaded CI run 1
+    await Promise.all([0, 1, 2].map(async () => { members.push(await startProxy(memberConfig(as, echo.url, cluster), { env: ENV })); }));
+    await Promise.all(members.map((p) => waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000)));
     // every member connected to both others
-    for (const p of members) await waitFor(`${p.url} direct peers`, async () => (await metric(p, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000);
-  });
+    await Promise.all(members.map((p) => waitFor(`${p.url} direct peers`, async () => (await metric(p, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000)));
+  }, 90_000); // the waits' bounds (a start 30 s, ready 20 s, peers 15 s), not a speed
 
   afterAll(async () => {
     await Promise.all(members.map((p) => p.stop()));
@@ -203,13 +203,13 @@ describe('direct revocation push to a member with --workers 2', () => {
     const fixed = await freePort(2);
     // one after the other: a start that fails leaves nothing running behind afterAll's back
     single = await startProxy(memberConfig(as, echo.url, cluster('127.0.0.1:0')), { env: ENV });
-    workers = await startProxy(memberConfig(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'] });
+    workers = await startProxy(memberConfig(as, echo.url, cluster(`127.0.0.1:${fixed}`)), { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     for (const p of [single, workers]) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 20_000);
     }
     // each worker listens on a port of its own (P and P + 1): the single member connects to both
     await waitFor('direct peers of the single member', async () => (await metric(single, 'portcullis_revocation_direct_peers', 'state="connected"')) === 2, 15_000);
-  });
+  }, 120_000); // two starts one after the other (30 s, and 40 s for --workers 2), ready and peers: bounds, not a speed
 
   afterAll(async () => {
     await Promise.all([single?.stop(), workers?.stop()]);

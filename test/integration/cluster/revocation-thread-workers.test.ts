@@ -27,13 +27,13 @@ describe('receiver thread with serve --workers 2', () => {
   beforeAll(async () => {
     [nats, as, echo] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream()]);
     const cluster = { nats: { servers: [nats.url] }, subject_prefix: `ptw${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH, revocation: { receiver: 'thread' } };
-    workers = await startProxy(memberConfig(as, echo.url, cluster), { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
+    workers = await startProxy(memberConfig(as, echo.url, cluster), { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     single = await startProxy(memberConfig(as, echo.url, cluster), { env: ENV });
     for (const p of [workers, single]) {
       await waitFor(`${p.url} ready`, async () => (await request(`${p.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200, 30_000);
     }
     await waitFor('a connected thread in each worker', async () => (await metric(workers, 'portcullis_revocation_receiver_threads', 'state="connected"')) === 2, 15_000);
-  });
+  }, 120_000); // two starts one after the other (40 s for --workers 2, 30 s), ready and threads: bounds, not a speed
 
   afterAll(async () => {
     await Promise.all([workers?.stop(), single?.stop()]);

@@ -25,9 +25,9 @@ beforeAll(async () => {
   prefix = `ptl${Math.random().toString(36).slice(2, 8)}`;
   // both on n1 only: the servers paused are the other two, the connections stay up
   const config = memberConfig(as, echo.url, { nats: { servers: [nats.urls[0]!] }, subject_prefix: prefix, auth: BUS_AUTH, fail_closed_after_ms: 1_000, heartbeat_ms: 200 });
-  [single, workers] = await Promise.all([startProxy(config, { env: ENV }), startProxy(config, { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 })]);
+  [single, workers] = await Promise.all([startProxy(config, { env: ENV }), startProxy(config, { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 })]);
   await Promise.all([waitReady(single), waitReady(workers)]);
-});
+}, 90_000); // a 3-node cluster, a start (40 s for --workers 2) and readiness (20 s): bounds, not a speed
 
 afterAll(async () => {
   await Promise.all([single?.stop(), workers?.stop()]);

@@ -11,7 +11,7 @@ let proxy: ProxyProcess;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url), { args: ['--workers', '2'], env: ADMIN_ENV });
+  proxy = await startProxy(baseConfig(echo.url), { args: ['--workers', '2'], env: ADMIN_ENV, timeoutMs: 40_000 });
 });
 afterAll(async () => {
   await proxy?.stop();

@@ -20,8 +20,8 @@ beforeAll(async () => {
   [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
   const base = memberConfig(as, echo.url, {});
   const filler = Array.from({ length: FILLER_ROUTES }, (_, i) => ({ name: `svc-${i}`, match: { path: `/svc-${i}/*` }, upstream: 'app', auth: {} }));
-  proxy = await startProxy({ ...base, routes: [...(base.routes as unknown[]), ...filler] }, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
-}, 40_000);
+  proxy = await startProxy({ ...base, routes: [...(base.routes as unknown[]), ...filler] }, { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
+}, 60_000); // the start's own bound (40 s) reports a slow start, not the hook's
 
 afterAll(async () => {
   await proxy?.stop();

@@ -130,7 +130,7 @@ describe('decision endpoints on a unix socket', () => {
     const path = join(dir, 'flag.sock');
     // without the internal-token route: several workers need a shared key_file for it
     const { internal_tokens: _, ...rest } = config(path) as { internal_tokens: unknown; routes: Array<{ forward?: { token?: string } }> };
-    const flagged = await startProxy({ ...rest, routes: rest.routes.filter((r) => r.forward?.token !== 'internal') }, { env: ENV, args: ['--workers', '2'] });
+    const flagged = await startProxy({ ...rest, routes: rest.routes.filter((r) => r.forward?.token !== 'internal') }, { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     try {
       await waitReady(flagged.adminUrl, ADMIN_TOKEN);
       expect(existsSync(path), 'no un-indexed socket beside the workers\' own').toBe(false);

@@ -72,7 +72,7 @@ describe('every metric queried exists in a real scrape', () => {
 
   beforeAll(async () => {
     echo = await startEchoUpstream();
-    proxy = await startProxy(baseConfig(echo.url, { tracing: { enabled: true, endpoint: 'http://127.0.0.1:9/v1/traces' } }), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    proxy = await startProxy(baseConfig(echo.url, { tracing: { enabled: true, endpoint: 'http://127.0.0.1:9/v1/traces' } }), { args: ['--workers', '2'], timeoutMs: 40_000 });
     const r = await fetch(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(r.status).toBe(200);
     families = familyTypes(await r.text());

@@ -63,7 +63,7 @@ describe('deploy/monitoring/prometheus/scrape-configs.yaml', () => {
     const metricsToken = 'scrape-token-'.padEnd(40, 'x');
     const cfg = baseConfig(echo.url, { log: { level: 'info', access: false } });
     (cfg.admin as Obj).metrics_token_env = METRICS_ENV_NAME;
-    proxy = await startProxy(cfg, { args: ['--workers', '2'], env: { [METRICS_ENV_NAME]: metricsToken }, timeoutMs: 30_000 });
+    proxy = await startProxy(cfg, { args: ['--workers', '2'], env: { [METRICS_ENV_NAME]: metricsToken }, timeoutMs: 40_000 });
 
     const dir = tempDir('portcullis-prom-');
     const tokenFile = join(dir, 'portcullis-metrics-token');

@@ -220,7 +220,7 @@ describe('DPoP replay across node:cluster workers (serve --workers 2, no NATS)',
     const cfg = proxyConfig(as, echo.url, 'unused');
     delete cfg.cluster;
     cfg.log = { level: 'info', access: true };
-    proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
+    proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     await waitReady(proxy, 30_000);
     await new Promise((res) => setTimeout(res, 2_500)); // workers hear each other's heartbeats
   }, 90_000);

@@ -30,7 +30,7 @@ describe('DPoP replay across workers of one instance with a fixed cluster.member
       cluster: { nats: { servers: [nats.url] }, subject_prefix: `pmid${Math.random().toString(36).slice(2, 8)}`, auth: BUS_AUTH, member_id: 'proxy-a' },
       log: { level: 'info', access: true },
     });
-    proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 30_000 });
+    proxy = await startProxy(cfg, { env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
     // ready, and both workers in each other's view (2 serving members)
     await waitReadyWithMembers(proxy, 2);
     await new Promise((res) => setTimeout(res, 2_500)); // workers hear each other's heartbeats

@@ -106,7 +106,7 @@ describe('server.http2.max_connections under --workers', () => {
   it('a worker at its cap closes the new connection (not handed back to the primary and round again)', async () => {
     const p = await startProxy(baseConfig(echo.url, {
       server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, max_connections: 4 } },
-    }), { env: ADMIN_ENV, args: ['--workers', '1'], timeoutMs: 20_000 });
+    }), { env: ADMIN_ENV, args: ['--workers', '1'], timeoutMs: 40_000 }); // primary + worker: a bound, not a speed
     try {
       const port = http2PortOf(p.logs());
       const results: boolean[] = [];

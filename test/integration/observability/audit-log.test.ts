@@ -176,7 +176,7 @@ describe('audit log, one process', () => {
 describe('audit log with --workers (the primary serves the admin API)', () => {
   it('records API and SIGHUP reloads once each', async () => {
     const file = join(tempDir('portcullis-audit-'), 'admin.log');
-    const p = await startProxy(baseConfig(echo.url, { log: { level: 'info', access: false, audit: { file } } }), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    const p = await startProxy(baseConfig(echo.url, { log: { level: 'info', access: false, audit: { file } } }), { args: ['--workers', '2'], timeoutMs: 40_000 });
     try {
       expect((await admin(p, 'POST', '/reload')).status).toBe(200);
       p.proc.kill('SIGHUP');

@@ -284,7 +284,7 @@ describe('sampling ratio and a collector that fails', () => {
 describe('with --workers', () => {
   it('every worker propagates and exports its own spans', async () => {
     const c = await startOtlpCollector();
-    const p = await startProxy(baseConfig(echo.url, { tracing: tracing(c.url) }), { args: ['--workers', '2'], timeoutMs: 30_000 });
+    const p = await startProxy(baseConfig(echo.url, { tracing: tracing(c.url) }), { args: ['--workers', '2'], timeoutMs: 40_000 });
     try {
       const ids: string[] = [];
       for (let i = 0; i < 20; i++) {
