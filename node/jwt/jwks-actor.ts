@@ -1,6 +1,6 @@
 // One actor per issuer: owns its key set. Discovers the JWKS URI, fetches keys,
 // refreshes them in the background (Cache-Control max-age clamped to the issuer's
-// bounds), keeps the last good set on failure with capped exponential backoff, and
+// bounds), keeps the last good set on failure (less a key the JWKS now publishes with its private half) with capped exponential backoff, and
 // rations unknown-kid refetches (cool-down + token bucket, one in-flight fetch).
 // The request path reads `snapshot` synchronously and never waits on the actor.
 import type { Agent } from 'undici';
