@@ -340,15 +340,23 @@ export class Supervisor {
     const drain = this.config.server.timeouts.shutdown_delay_ms + this.config.server.timeouts.drain_ms + 2_000;
     // a worker whose own stop failed or hung (exit 1), or that the drain's bound had to kill, makes the primary exit 1 too
     let workerFailed = false;
+    const killedAtBound = new Set<Worker>();
     await Promise.all(this.slots.map((s) => new Promise<void>((resolve) => {
       const w = s.worker;
       if (w === null || w.isDead()) { resolve(); return; }
-      w.once('exit', (exitCode: number | null) => { if (exitCode !== null && exitCode !== 0) workerFailed = true; resolve(); });
+      // a worker exits by its own process.exit: a serving one dead of a signal was killed from outside (OOM, kill -9)
+      // and cut what it was serving — before, the stop was called clean ('stopped', exit 0)
+      const serving = s.ready;
+      w.once('exit', (exitCode: number | null, signal: NodeJS.Signals | null) => {
+        if (exitCode !== null && exitCode !== 0) workerFailed = true;
+        if (signal !== null && serving && !killedAtBound.has(w)) { workerFailed = true; this.logger.error({ worker: s.index, signal }, `worker killed by ${signal} during the stop: what it was serving was cut`); }
+        resolve();
+      });
       // a booting worker may not hear the message yet (its code listens once it runs): SIGTERM reaches it in every phase
       if (w.isConnected()) w.send({ type: 'worker.shutdown' } satisfies PrimaryMessage);
       if (!s.ready || !w.isConnected()) w.process.kill('SIGTERM');
       // a worker still booting (a bus outage at start) has served nothing: killing it loses nothing, the stop is clean
-      setTimeout(() => { if (!w.isDead()) { if (s.ready) workerFailed = true; w.process.kill('SIGKILL'); } resolve(); }, drain).unref();
+      setTimeout(() => { if (!w.isDead()) { if (s.ready) workerFailed = true; killedAtBound.add(w); w.process.kill('SIGKILL'); } resolve(); }, drain).unref();
     })));
     // the primary's own close, as each worker's (run-instance.ts): a slow part is named, one past the
     // bound gives up with exit 1 instead of a process that never ends (an orchestrator's stop waiting on it)

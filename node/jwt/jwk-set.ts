@@ -26,6 +26,7 @@ const ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES2
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 /** RFC 7518 §6.2.2, §6.3.2 (OKP: RFC 8037 §2): members only a private key has. */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth'] as const;
+const PRIVATE_PUBLISHED = 'private key material published';
 
 /** RFC 7638 thumbprint (SHA-256, base64url) of a public JWK built by `publicPart`. */
 export function thumbprint(jwk: Readonly<JWK>): string {
@@ -41,7 +42,7 @@ function publicPart(k: Record<string, unknown>): JWK | string {
   if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return 'key_ops lacks verify';
   if (k.kid !== undefined && !isStr(k.kid)) return 'kid is not a string';
   // whoever fetched the JWKS can sign with such a key: its signatures prove nothing (as a symmetric key's)
-  if (PRIVATE_MEMBERS.some((m) => k[m] !== undefined)) return 'private key material published';
+  if (PRIVATE_MEMBERS.some((m) => k[m] !== undefined)) return PRIVATE_PUBLISHED;
   let jwk: JWK;
   switch (k.kty) {
     case 'RSA':
@@ -90,16 +91,18 @@ export type CheckedKeys = ReadonlyMap<string, JWK | string>;
 
 export type SanitizeResult =
   | { readonly ok: true; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly checked: CheckedKeys }
-  | { readonly ok: false; readonly message: string };
+  /** `leaked`: RFC 7638 thumbprints of the keys refused for their published private half (a key in use among them is withdrawn). */
+  | { readonly ok: false; readonly message: string; readonly leaked: readonly string[] };
 
 /** Validate a JWKS document; `dropped` lists why keys were skipped (for logs, no key material); `previous`: the last fetch's `checked`. */
 export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null): SanitizeResult {
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { keys?: unknown }).keys)) {
-    return { ok: false, message: 'JWKS document has no keys array' };
+    return { ok: false, message: 'JWKS document has no keys array', leaked: [] };
   }
   const keys: KeyEntry[] = [];
   const dropped: string[] = [];
   const seen = new Set<string>();
+  const leaked: string[] = [];
   const checked = new Map<string, JWK | string>();
   for (const raw of (doc as { keys: unknown[] }).keys) {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { dropped.push('not an object'); continue; }
@@ -108,6 +111,7 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
     const jwk = previous?.get(text) ?? publicPart(raw as Record<string, unknown>);
     checked.set(text, jwk);
     if (typeof jwk === 'string') {
+      if (jwk === PRIVATE_PUBLISHED) leaked.push(thumbprint(raw as JWK));
       const kid = (raw as { kid?: unknown }).kid;
       // the kid (a public label, never key material) tells the operator which key was refused
       dropped.push(typeof kid === 'string' && kid.length <= 128 ? `kid ${JSON.stringify(kid)}: ${jwk}` : jwk);
@@ -122,7 +126,7 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
     keys.push(Object.freeze({ id, jwk: Object.freeze(jwk), ref: jwk.alg === undefined ? `${id}#${print}` : `${id}#${print}#${jwk.alg}` }));
   }
   // the reasons go in the failure itself: with no key kept, no 'jwks keys refused' line is written
-  if (keys.length === 0) return { ok: false, message: `JWKS has no usable signature key (${dropped.length} dropped${dropped.length === 0 ? '' : `: ${dropped.slice(0, 4).join('; ')}${dropped.length > 4 ? '; …' : ''}`})` };
+  if (keys.length === 0) return { ok: false, leaked, message: `JWKS has no usable signature key (${dropped.length} dropped${dropped.length === 0 ? '' : `: ${dropped.slice(0, 4).join('; ')}${dropped.length > 4 ? '; …' : ''}`})` };
   return { ok: true, keys, dropped, checked };
 }
 

@@ -1,6 +1,6 @@
 // One actor per issuer: owns its key set. Discovers the JWKS URI, fetches keys,
 // refreshes them in the background (Cache-Control max-age clamped to the issuer's
-// bounds), keeps the last good set on failure with capped exponential backoff, and
+// bounds), keeps the last good set on failure (less a key the JWKS now publishes with its private half) with capped exponential backoff, and
 // rations unknown-kid refetches (cool-down + token bucket, one in-flight fetch).
 // The request path reads `snapshot` synchronously and never waits on the actor.
 import type { Agent } from 'undici';
@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import { discoveryUrls, fetchJson, metadataEndpoint } from './jwks-fetch.js';
 import { loggedUrl } from '../log.js';
-import { makeSnapshot, sanitizeJwks, type CheckedKeys, type KeySetSnapshot } from './jwk-set.js';
+import { makeSnapshot, sanitizeJwks, thumbprint, type CheckedKeys, type KeySetSnapshot } from './jwk-set.js';
 import type { IssuerBundle, IssuerPolicy, KeyEntry } from './types.js';
 
 /** Unknown-kid refetches allowed beyond the cool-down: a bucket of 3, refilled at 3 per minute. */
@@ -29,7 +29,7 @@ export type JwksMessage =
   | { readonly type: 'jwks.refresh'; readonly reason: Reason }
   | { readonly type: 'jwks.discovered'; readonly jwksUri: string }
   | { readonly type: 'jwks.fetched'; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly checked: CheckedKeys; readonly maxAgeS: number | null }
-  | { readonly type: 'jwks.failed'; readonly stage: 'discovery' | 'jwks'; readonly message: string };
+  | { readonly type: 'jwks.failed'; readonly stage: 'discovery' | 'jwks'; readonly message: string; readonly leaked?: readonly string[] };
 
 export interface JwksCounters {
   jwks_fetch_ok: number;
@@ -213,6 +213,7 @@ export class JwksActor {
         if (this.config.jwks_uri === undefined && this.#failures % REDISCOVER_AFTER === 0) this.#jwksUri = null;
         const cap = Math.min(this.config.jwks.max_refresh_s * 1000, this.#snapshot === null ? BACKOFF_CAP_WITHOUT_KEYS_MS : Infinity);
         const delay = Math.min(cap, BACKOFF_START_MS * 2 ** Math.min(this.#failures - 1, 30)) * (0.8 + Math.random() * 0.2);
+        this.#withdrawLeaked(msg.leaked ?? []);
         this.#log.warn({ stage: msg.stage, error: msg.message, failures: this.#failures, retryInMs: Math.round(delay), keepingKeys: this.#snapshot !== null }, 'jwks fetch failed');
         this.#schedule(delay);
         this.#finish();
@@ -223,6 +224,19 @@ export class JwksActor {
         throw new Error(`jwks actor: unknown message ${(never as { type: string }).type}`);
       }
     }
+  }
+
+  /**
+   * A failed fetch keeps the last good keys, but not one the JWKS now publishes with its private half: anyone who
+   * read it can sign with that key (before, it stayed in use as a last good key and their tokens reached the upstream).
+   */
+  #withdrawLeaked(leaked: readonly string[]): void {
+    const prev = this.#snapshot;
+    if (prev === null || leaked.length === 0) return;
+    const gone = prev.keys.filter((k) => leaked.includes(thumbprint(k.jwk)));
+    if (gone.length === 0) return;
+    this.#snapshot = makeSnapshot(prev.keys.filter((k) => !gone.includes(k)), prev);
+    this.#log.error({ kids: gone.map((k) => k.id), version: this.#snapshot.version }, 'jwks key withdrawn: the JWKS publishes its private half, its tokens are refused');
   }
 
   #finish(): void {
@@ -254,7 +268,7 @@ export class JwksActor {
       const res = await fetchJson(uri, io);
       if (!res.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${res.message}` }); return; }
       const keys = sanitizeJwks(res.body, this.#checked);
-      if (!keys.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${keys.message}` }); return; }
+      if (!keys.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${keys.message}`, leaked: keys.leaked }); return; }
       this.#log.debug({ reason }, 'jwks fetched');
       this.#receive({ type: 'jwks.fetched', keys: keys.keys, dropped: keys.dropped, checked: keys.checked, maxAgeS: res.maxAgeS });
     } catch (err) {

@@ -2,13 +2,15 @@
 // makes every signature forgeable (e = 1: the signature is the padded message itself), a
 // short modulus dressed up with leading zero bytes, symmetric and encryption keys, a key whose
 // private half is published with it, a second key under a kid already used, and a key whose alg
-// differs from the token's. A token under such a key never reaches the upstream.
+// differs from the token's. A token under such a key never reaches the upstream — nor one under a key
+// already in use whose JWKS then publishes its private half as its only key.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash, createHmac, generateKeyPairSync } from 'node:crypto';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { makeKey } from '../../fixtures/keys.js';
 import { accessClaims, b64url, makeToken, signInput, TEST_AUDIENCE, TEST_ISSUER } from '../../fixtures/tokens.js';
+import { waitFor } from '../../helpers/wait.js';
 import { bearer, call, echoed, expectBearerError, notForwarded, startRecorder, waitReady, type Recorder, type Reply } from './tokens-helpers.js';
 
 const good = makeKey('RS256', 'good');
@@ -30,6 +32,10 @@ const leakedEc = makeKey('ES256', 'leaked-ec');
 /** Other key material published under the kid `good` after the first one: the first keeps the kid. */
 const twin = makeKey('RS256', 'good');
 const privateJwk = (k: typeof good): Record<string, unknown> => ({ ...(k.privateKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: k.kid, use: 'sig' });
+/** A second issuer whose only key, in use, is later published with its private half. */
+const LEAKY_ISSUER = 'https://leaky.test/realms/main';
+const leaky = makeKey('ES256', 'leaky');
+let leakyKeys: Array<Record<string, unknown>> = [leaky.jwk as unknown as Record<string, unknown>];
 
 let echo: EchoUpstream;
 let jwks: Recorder;
@@ -37,12 +43,16 @@ let proxy: ProxyProcess;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  jwks = await startRecorder((_req, _body, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk] }));
+  jwks = await startRecorder((req, _body, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (req.url === '/leaky') { res.end(JSON.stringify({ keys: leakyKeys })); return; }
+    res.end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk] }));
   });
   proxy = await startProxy(baseConfig(echo.url, {
-    issuers: { hostile: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256', 'ES256'] } },
+    issuers: {
+      hostile: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256', 'ES256'] },
+      leaky: { issuer: LEAKY_ISSUER, jwks_uri: `${jwks.url}/leaky`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['ES256'] },
+    },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
     verifier: { pool_size: 1 },
   }), { env: ADMIN_ENV });
@@ -119,5 +129,29 @@ describe('a JWKS with unusable keys: tokens under them are refused, the good key
     expect(text).toContain('private key material published');
     expect(proxy.output()).not.toContain(octSecret);
     expect(proxy.output()).not.toContain(String(privateJwk(leakedRsa).d));
+  });
+});
+
+describe('a key in use whose JWKS then publishes it with its private half, alone', () => {
+  it('is withdrawn at that fetch: its tokens, cached or new, → 503, nothing forwarded (before: kept as the last good keys, 200)', async () => {
+    const before = makeToken(leaky, {}, LEAKY_ISSUER);
+    expect(echoed(await get(before)).headers['x-auth-subject']).toBe('alice');
+    // the set that leaks it holds no other usable key: a failed fetch, which keeps the last good keys
+    leakyKeys = [privateJwk(leaky)];
+    const fetches = jwks.hits.filter((h) => h.url === '/leaky').length;
+    // an unknown kid is the way a token makes the proxy fetch again at once
+    await get(makeToken(leaky, { header: { kid: 'rotated' } }, LEAKY_ISSUER));
+    expect(jwks.hits.filter((h) => h.url === '/leaky').length).toBeGreaterThan(fetches);
+    for (const token of [before, makeToken(leaky, {}, LEAKY_ISSUER)]) {
+      const r = await refused(token);
+      // the JWKS fetch failed and holds no key for the kid: the outage answer, as for a rotation it could not deliver
+      expect(r.status, r.text).toBe(503);
+      expect(r.json?.message).toBe('signing keys could not be refetched');
+    }
+    const withdrawn = 'jwks key withdrawn: the JWKS publishes its private half, its tokens are refused';
+    await waitFor('the withdrawal logged', () => proxy.logs().some((l) => l.msg === withdrawn), 5_000, { detail: () => proxy.output().slice(-2000) });
+    expect(proxy.logs().find((l) => l.msg === withdrawn)?.kids).toEqual(['leaky']);
+    expect(JSON.stringify(proxy.logs().filter((l) => l.msg === 'jwks fetch failed'))).toContain('kid \\"leaky\\": private key material published');
+    expect(proxy.output()).not.toContain(String(privateJwk(leaky).d));
   });
 });

@@ -3,7 +3,8 @@
 // primary's shutdown message — and must still drain once: the request in flight is answered
 // and the primary exits 0. Before, the second stop found the instance closing, exited at once
 // and cut the request. A clean stop's last line is `stopped`, with `--workers` as in one process
-// (before, the primary's last line was `shutting down: draining workers`: a clean stop said nothing).
+// (before, the primary's last line was `shutting down: draining workers`: a clean stop said nothing);
+// a serving worker killed from outside during the stop (OOM, kill -9) is no clean stop (exit 1).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -73,6 +74,26 @@ describe('--workers: a worker that never finishes its stop', () => {
       p.proc.kill('SIGTERM');
       expect(await exited, p.output().slice(-2000)).toBe(1);
       expect(p.output()).toContain("a worker's stop failed, hung or had to be killed");
+    } finally {
+      await p.stop('SIGKILL');
+    }
+  });
+});
+
+describe('--workers: a serving worker killed from outside during the stop (OOM killer, kill -9)', () => {
+  it('the primary exits 1 and its last line is `stopped, but …` — before, `stopped` and exit 0', async () => {
+    // the delay keeps both workers alive after the primary's message: the window for the kill, not a speed bound
+    const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { shutdown_delay_ms: 2_000 } } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
+    try {
+      await workersReady(p);
+      const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
+      const [victim] = workerPids(p.proc.pid!);
+      p.proc.kill('SIGTERM');
+      await waitFor('the primary stopping', () => p.output().includes('shutting down: draining workers'), 10_000, { detail: () => p.output().slice(-2000) });
+      process.kill(victim!, 'SIGKILL');
+      expect(await exited, p.output().slice(-2000)).toBe(1);
+      expect(p.output()).toContain('worker killed by SIGKILL during the stop');
+      expect(lastLine(p.output(), p.proc.pid!), p.output().slice(-2000)).toMatch(/^stopped, but /);
     } finally {
       await p.stop('SIGKILL');
     }

@@ -36,6 +36,8 @@ describe('sanitizeJwks', () => {
     // a JWKS of such keys alone is a failed fetch whose message (logged as 'jwks fetch failed') says why
     const only = sanitizeJwks({ keys: [ec] });
     expect(only.ok === false && only.message).toBe('JWKS has no usable signature key (1 dropped: kid "leaky-ec": private key material published)');
+    // and names the leaked key (its RFC 7638 thumbprint), which the actor withdraws from the last good keys
+    expect(only.ok === false && only.leaked).toEqual([thumbprint({ kty: 'EC', crv: ec.crv, x: ec.x, y: ec.y })]);
   });
 
   it('drops RSA keys under 2048 bits, unsupported curves, invalid points and inconsistent alg', () => {
