@@ -12,6 +12,14 @@ import type { Config } from './schema.js';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
+/**
+ * The variable `name` holds, or undefined when it is not set. Own keys only: `toString`, `constructor`… are on
+ * every object's prototype (process.env's too), and a function found there passed for a set variable.
+ */
+function envValue(env: Environment, name: string): string | undefined {
+  return Object.hasOwn(env, name) ? env[name] : undefined;
+}
+
 /** `*_file` fields the proxy creates when the file is missing: checked only when the file exists. */
 const CREATED_WHEN_MISSING: ReadonlySet<string> = new Set(['internal_tokens.key_file', 'cluster.revocation.snapshot_file', 'cluster.policy.state_file']);
 
@@ -96,12 +104,12 @@ export function checkEnvironment(config: Config, env: Environment = process.env)
       if (problem !== null) out.push({ path, message: problem });
       return;
     }
-    const value = env[name];
+    const value = envValue(env, name);
     if (value === undefined) out.push({ path, message: `environment variable ${shownEnvName(name)} is not set` });
     else if (value === '') out.push({ path, message: `environment variable ${shownEnvName(name)} is empty` });
   });
   const nonce = config.dpop?.nonce?.secret_env;
-  const secret = nonce === undefined ? undefined : env[nonce];
+  const secret = nonce === undefined ? undefined : envValue(env, nonce);
   if (nonce !== undefined && secret !== undefined && secret !== '') {
     const bytes = Buffer.byteLength(secret, 'utf8');
     if (bytes < MIN_NONCE_SECRET_BYTES) out.push({ path: 'dpop.nonce.secret_env', message: `${shownEnvName(nonce)} must hold at least ${MIN_NONCE_SECRET_BYTES} bytes (has ${bytes})` });
@@ -164,8 +172,8 @@ function adminTokenProblems(config: Config, env: Environment): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const admin = config.admin?.token_env;
   const metrics = config.admin?.metrics_token_env;
-  const adminValue = admin === undefined ? undefined : env[admin];
-  const metricsValue = metrics === undefined ? undefined : env[metrics];
+  const adminValue = admin === undefined ? undefined : envValue(env, admin);
+  const metricsValue = metrics === undefined ? undefined : envValue(env, metrics);
   // a schema-invalid document (refused anyway) may lack admin.listen or mistype it: read as its
   // default, loopback, so the other errors are listed instead of a crash on the missing field
   const host: unknown = (config.admin as { listen?: { host?: unknown } | null } | undefined)?.listen?.host;
@@ -199,7 +207,7 @@ function busKeyProblems(config: Config, env: Environment): ConfigProblem[] {
     if (bytes < MIN_KEY_BYTES) out.push({ path, message: `${what} must hold at least ${MIN_KEY_BYTES} bytes (has ${bytes}); e.g. openssl rand -base64 48` });
   };
   for (const [field, name] of [['key_env', auth.key_env], ['previous_key_env', auth.previous_key_env]] as const) {
-    const value = name === undefined ? undefined : env[name];
+    const value = name === undefined ? undefined : envValue(env, name);
     if (value !== undefined && value !== '') short(`cluster.auth.${field}`, shownEnvName(name!), Buffer.byteLength(value, 'utf8'));
   }
   for (const [field, file] of [['key_file', auth.key_file], ['previous_key_file', auth.previous_key_file]] as const) {

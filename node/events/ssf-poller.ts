@@ -13,6 +13,9 @@ import { applyDrop, auditApplied, judgeSet, type DropCached } from './ssf-push.j
 
 /** Largest poll answer read, bytes (100 SETs of a few KiB each). */
 const MAX_POLL_BYTES = 4 * 1024 * 1024;
+/** SET ids remembered to tell a transmitter that moved on from one handing out what it handed out before: count, and their characters. */
+const MAX_SEEN_IDS = 10_000;
+const MAX_SEEN_CHARS = 4 * 1024 * 1024;
 
 export interface PollerDeps {
   readonly publisher: RevocationPublisher;
@@ -32,6 +35,9 @@ export interface PollerDeps {
 export class SsfPoller {
   readonly #acks = new Set<string>();
   readonly #errs = new Map<string, { err: string; description: string }>();
+  /** SET ids of recent answers (bounded: forgotten all at once past MAX_SEEN_IDS or MAX_SEEN_CHARS). */
+  readonly #seen = new Set<string>();
+  #seenChars = 0;
   #timer: NodeJS.Timeout | null = null;
   #running = false;
   #closed = false;
@@ -109,18 +115,24 @@ export class SsfPoller {
     this.#errs.clear();
     const doc = JSON.parse(text) as { sets?: unknown; moreAvailable?: unknown };
     const sets = doc.sets !== null && typeof doc.sets === 'object' && !Array.isArray(doc.sets) ? doc.sets as Record<string, unknown> : {};
-    // SETs this request acknowledged or refused: a transmitter handing them out again has not moved on
-    const answered = new Set([...body.ack, ...Object.keys(body.setErrs ?? {})]);
+    // a SET id a recent answer carried too (acknowledged, refused or left unanswered) is no sign the transmitter moved on
     let fresh = 0;
+    for (const jti of Object.keys(sets)) {
+      if (this.#seen.has(jti)) continue;
+      fresh++;
+      if (this.#seen.size >= MAX_SEEN_IDS || this.#seenChars + jti.length > MAX_SEEN_CHARS) { this.#seen.clear(); this.#seenChars = 0; }
+      this.#seen.add(jti);
+      this.#seenChars += jti.length;
+    }
     for (const [jti, set] of Object.entries(sets)) {
       if (this.#closed) break;
-      if (!answered.has(jti)) fresh++;
       if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
       await this.#one(jti, set);
     }
     // more at once only after an answer that moved on: `moreAvailable` with no SET, with only SETs left
-    // unacknowledged (their keys could not be fetched: they come again first), or with only SETs this request
-    // already answered (a transmitter ignoring acks: before, polled again at once, each republished), would spin the loop
+    // unacknowledged (their keys could not be fetched: they come again first), or with only SETs recent answers
+    // carried (a transmitter ignoring acks, its answer holding one of those too or taking turns between answers:
+    // before, polled again at once, each SET republished), would spin the loop
     return doc.moreAvailable === true && fresh > 0 && this.#acks.size + this.#errs.size > 0;
   }
 

@@ -6,7 +6,9 @@
 // stream management whose metadata document drips fails at stream.timeout_ms and says so in /readyz;
 // SETs left unacknowledged (their keys could not be refetched) with `moreAvailable` do not make it spin either;
 // a valid SET whose revocation is refused as invalid is reported in setErrs, not redelivered for ever; a transmitter
-// that ignores acknowledgements (the same SET and moreAvailable every time) is polled every interval_ms, not at once.
+// that ignores acknowledgements (the same SET and moreAvailable every time) is polled every interval_ms, not at once,
+// also when beside the SET it acknowledges it hands out one the poller cannot answer yet (keys not refetchable), or
+// when it takes turns between two answers.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +36,12 @@ let poisonSet = '';
 let poisonReport: unknown = null;
 /** The SET `/deaf` answers every poll with, acknowledged or not, and moreAvailable. */
 let deafSet = '';
+/** `/mixed`, every poll whatever was acknowledged: a valid SET (acknowledged each time) and one under an unknown kid (503, never answered). */
+let mixedSets: Record<string, string> = {};
+let jwksOnceMixed = 0;
+/** `/turns` hands out these two SETs by turns, one per poll, whatever was acknowledged. */
+let turnSets: string[] = [];
+let turn = 0;
 
 interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
 
@@ -61,6 +69,9 @@ async function startHostile(target: () => string): Promise<Recorder> {
       if (req.url === '/jwks') { res.setHeader('content-type', 'application/json'); res.end(JWKS); return; }
       if (req.url === '/jwks-once') { if (jwksOnce++ > 0) { res.writeHead(500); res.end(); } else { res.setHeader('content-type', 'application/json'); res.end(JWKS); } return; }
       if (req.url === '/stuck') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { stuck: stuckSet }, moreAvailable: true })); return; }
+      if (req.url === '/jwks-once-mixed') { if (jwksOnceMixed++ > 0) { res.writeHead(500); res.end(); } else { res.setHeader('content-type', 'application/json'); res.end(JWKS); } return; }
+      if (req.url === '/mixed') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: mixedSets, moreAvailable: true })); return; }
+      if (req.url === '/turns') { res.setHeader('content-type', 'application/json'); const i = turn++ % 2; res.end(JSON.stringify({ sets: { [`turn-${i}`]: turnSets[i] }, moreAvailable: true })); return; }
       if (req.url === '/deaf') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { deaf: deafSet }, moreAvailable: true })); return; }
       if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
       if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
@@ -107,13 +118,21 @@ describe('SSF poll against a hostile transmitter', () => {
     poisonSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(poison))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey);
     const deaf = { ...poison, jti: 'deaf', sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: 'deaf-user' } };
     deafSet = await new CompactSign(new TextEncoder().encode(JSON.stringify(deaf))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey);
+    const mixedOk = { ...poison, jti: 'mixed-ok', sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: 'mixed-user' } };
+    mixedSets = {
+      'mixed-ok': await new CompactSign(new TextEncoder().encode(JSON.stringify(mixedOk))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey),
+      'mixed-stuck': await new CompactSign(new TextEncoder().encode(JSON.stringify({ ...claims, jti: 'mixed-stuck' }))).setProtectedHeader({ alg: 'ES256', kid: ROTATED.kid, typ: 'secevent+jwt' }).sign(ROTATED.privateKey),
+    };
+    turnSets = await Promise.all([0, 1].map((i) => new CompactSign(new TextEncoder().encode(JSON.stringify({ ...poison, jti: `turn-${i}`, sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: `turn-user-${i}` } })))
+      .setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey)));
     const src = (path: string): Record<string, unknown> => ({
       issuer: tx.url, audiences: [AUD], jwks_uri: `${tx.url}/jwks`, poll: { endpoint: `${tx.url}${path}`, authorization_env: 'PT_SSF_POLL', interval_ms: 1_000 },
     });
     const config = clusterMemberConfig({
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
       event_sources: {
-        more: src('/more'), poison: src('/poison'), deaf: src('/deaf'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` }, redirect: src('/redirect'), huge: src('/huge'),
+        more: src('/more'), poison: src('/poison'), deaf: src('/deaf'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` },
+        mixed: { ...src('/mixed'), jwks_uri: `${tx.url}/jwks-once-mixed` }, turns: src('/turns'), redirect: src('/redirect'), huge: src('/huge'),
         drip: { ...src('/drip'), poll: { ...(src('/drip').poll as object), interval_ms: 100, timeout_ms: 300 } },
         managed: { ...src('/drip'), issuer: `${tx.url}/managed`, stream: { authorization_env: 'PT_SSF_POLL', delivery: 'poll', timeout_ms: 300 } },
       },
@@ -163,6 +182,21 @@ describe('SSF poll against a hostile transmitter', () => {
     const during = tx.seen.filter((s) => s.path === '/deaf').length - before;
     expect(during).toBeLessThanOrEqual(5);
     expect(during).toBeGreaterThan(0);
+  });
+
+  it('a transmitter ignoring acknowledgements whose answer also holds a SET left unanswered (unknown kid, keys not refetchable), or that takes turns between two answers, is polled every interval_ms; before, again at once without end', async () => {
+    await waitFor('the valid SET of /mixed applied', async () => (await eventMetric(P, 'mixed', 'ssf_account_disabled', 'accepted')) > 0, 10_000);
+    await waitFor('the refetch of /jwks-once-mixed failed', async () => jwksOnceMixed >= 2, 10_000);
+    await waitFor('both SETs of /turns applied', async () => (await eventMetric(P, 'turns', 'ssf_account_disabled', 'accepted')) >= 2, 10_000);
+    const polls = (path: string): number => tx.seen.filter((s) => s.path === path).length;
+    const before = { mixed: polls('/mixed'), turns: polls('/turns') };
+    await sleep(2_000);
+    // interval_ms 1000: about 2 polls in 2 s each; polled at once it is hundreds
+    for (const path of ['mixed', 'turns'] as const) {
+      const during = polls(`/${path}`) - before[path];
+      expect(during, path).toBeLessThanOrEqual(5);
+      expect(during, path).toBeGreaterThan(0);
+    }
   });
 
   it('a redirect is not followed: the poll secret never reaches another host; the poll is a counted failure', async () => {

@@ -36,6 +36,16 @@ describe('checkEnvironment', () => {
     expect(checkEnvironment(config(), { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z' })).toEqual([]);
   });
 
+  it('a variable named like an Object.prototype member (toString, constructor…) and not set is reported unset (before: the function found on the prototype passed for its value — check-config ok, then every SSF push 500)', () => {
+    const cfg = config({ admin: { token_env: 'toString' }, dpop: { nonce: { secret_env: 'valueOf' } }, cluster: { nats: { servers: ['nats://127.0.0.1:4222'] }, auth: { key_env: 'constructor' } } });
+    const problems = checkEnvironment(cfg, { T_INTRO: 'y', T_ROUTE_CC: 'z' });
+    expect(problems.map((p) => [p.path, /is not set$/.test(p.message)])).toEqual([
+      ['admin.token_env', true], ['dpop.nonce.secret_env', true], ['cluster.auth.key_env', true],
+    ]);
+    // set, it is read as any other variable
+    expect(checkEnvironment(cfg, { T_INTRO: 'y', T_ROUTE_CC: 'z', toString: 'x', valueOf: 'n'.repeat(32), constructor: 'k'.repeat(32) } as Record<string, string>)).toEqual([]);
+  });
+
   it('a DPoP nonce secret under 32 bytes names its length, never its value', () => {
     const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z', T_NONCE: 'sekrit-value' };
     const problems = checkEnvironment(config({ dpop: { nonce: { secret_env: 'T_NONCE' } } }), env);
