@@ -7,7 +7,8 @@
 // than every one heard from that id nor newer by (startedAt, seq) is a replay, and so is a `member.left`
 // signed before that member's process started (a restart under the same id): ignored and counted. A
 // heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
-// A new member is answered with a heartbeat at once, and the view counts as settled one round after the bus connected.
+// A new member is answered with a heartbeat at once, and the view counts as settled (and, once the bus ever
+// connected, converged: ownership counts) a round and a half after the bus connected.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -181,6 +182,17 @@ export class Membership {
    */
   settled(): boolean {
     return this.connectedAt === null || this.now() - this.connectedAt >= this.intervalMs * 1.5;
+  }
+
+  /**
+   * May this member act as the owner of a cluster-wide key (an SSF stream, its poll loop)? As settled(), but false
+   * while the bus never connected: a member that cannot hear its peers would own every key, and two members whose
+   * bus connected late (or whose view had not heard the other yet) both managed the SSF stream: two verification
+   * requests, and two creates when the stream was absent.
+   */
+  converged(): boolean {
+    if (this.opts.bus.transport.kind === 'local') return true;
+    return this.connectedAt !== null && this.now() - this.connectedAt >= this.intervalMs * 1.5;
   }
 
   /** Every live member with details, primaries included. */

@@ -38,7 +38,9 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
           return out.ok ? { ok: true, id: out.record.id, persisted: out.persisted } : out;
         },
         known: (id) => store.has(id),
-        owns: (key) => rendezvousOwner(key, node.membership.members()) === node.memberId,
+        // nobody owns anything before the view has heard its peers: each would own every key (two SSF stream managers)
+        owns: (key) => node.membership.converged() && rendezvousOwner(key, node.membership.members()) === node.memberId,
+        converged: () => node.membership.converged(),
       },
       sharing: node.introspection,
       // DPoP proof jtis: checked-and-set by each key's owner, announced to all (cluster/dpop-sync)

@@ -27,6 +27,11 @@ export interface RevocationPublisher {
   publish(input: RevocationInput, id: string): Promise<PublishOutcome>;
   /** True when a revocation with this id is applied here (an event seen anywhere in the cluster). */
   known(id: string): boolean;
-  /** True when this member owns `key` by the cluster's rendezvous rule over live serving members (SSF poll: one poller per stream). */
+  /**
+   * True when this member owns `key` by the cluster's rendezvous rule over live serving members (SSF poll: one
+   * poller per stream); false for every key until converged().
+   */
   owns(key: string): boolean;
+  /** True once this member's view has heard its peers (the bus connected 1.5 heartbeat periods ago; in-process at once). */
+  converged(): boolean;
 }

@@ -15,7 +15,7 @@ export const PUSH_METHOD = 'urn:ietf:rfc:8935';
 export const POLL_METHOD = 'urn:ietf:rfc:8936';
 /** Largest management answer read, bytes. */
 const MAX_ANSWER_BYTES = 256 * 1024;
-/** No creation before this long after start: membership has converged (heartbeats every 1 s), so two members do not both create. */
+/** No creation before this long after start, nor before the member's view has heard its peers (publisher.converged()): two members do not both create. */
 const SETTLE_MS = 2_500;
 /** Retry delay after a failed round (capped exponential from here), ms. */
 const RETRY_MS = 1_000;
@@ -117,7 +117,8 @@ export class SsfStreamManager {
 
   async #round(): Promise<void> {
     if (this.#closed) return;
-    const settled = Date.now() - this.#started >= SETTLE_MS;
+    // owns() is false too until the view converged; before, a member whose bus connected late managed alongside its peer
+    const settled = Date.now() - this.#started >= SETTLE_MS && (this.deps.publisher === null || this.deps.publisher.converged());
     let next = this.src.stream!.refresh_s * 1000;
     try {
       const owner = this.deps.publisher === null || this.deps.publisher.owns(`ssf-stream:${this.name}`);
@@ -130,14 +131,15 @@ export class SsfStreamManager {
         // the manager has not created it yet (or this member has not settled): look again soon
         this.#status = 'unknown';
         this.#error = 'no stream at the transmitter yet';
-        next = Math.min(next, owner ? SETTLE_MS : 2_000);
+        next = Math.min(next, owner || !settled ? SETTLE_MS : 2_000);
       } else {
         const s = stream ?? await this.#create(this.#meta);
         this.#adopt(manage ? await this.#align(this.#meta, s) : s);
         if (manage && this.src.stream!.verify && this.#requestedAt === null) await this.#verify(this.#meta);
         await this.#readStatus(this.#meta);
         this.#error = null;
-        if (owner && !settled) next = Math.min(next, SETTLE_MS);
+        // not settled: this member may be the owner once its view converged; look again soon, not after refresh_s
+        if (!settled) next = Math.min(next, SETTLE_MS);
       }
       this.#failures = 0;
     } catch (err) {

@@ -4,7 +4,8 @@
 // configured public URL, the events the proxy maps), asks for a verification event (accepted,
 // revokes nothing); every member reports the stream's status in /readyz and /metrics; events
 // outside the stream's events_delivered are refused; when the managing member dies, the other
-// takes over without creating a second stream.
+// takes over without creating a second stream. A member whose bus has not connected yet (it cannot hear
+// its peers) manages nothing: before, it created the stream as if alone.
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -17,6 +18,7 @@ import { CAEP, MGMT_AUTH, POLL_AUTH, RISC, SSF_VERIFY, startTransmitter, type Tr
 import { stringify } from 'yaml';
 import { admin, bearer, waitReady } from '../ws/ws-fixtures.js';
 import { freePort } from '../../helpers/ports.js';
+import { rendezvousOwner } from '../../../cluster/cache-sync/rendezvous.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const PATH = '/ssf/events';
@@ -93,11 +95,23 @@ describe.concurrent('SSF stream management (receiver side)', () => {
     expect(a.events_delivered).not.toContain(`${CAEP}credential-change`);
     expect(a.events_delivered).toContain(`${RISC}account-disabled`);
 
-    // the verification event went to the push URL (member A) and was acknowledged there
-    await waitFor('verification SET delivered', async () => tx.verificationsSent.length === 1, 10_000);
-    expect(tx.verificationsSent[0]!.status).toBe(202);
+    // the manager that stays asks for verification. A member that boots a while after the other (a busy host) joins a
+    // cluster whose only member already managed, and asked: when the join makes it the owner it asks again (README)
+    await waitFor('the owner by the rendezvous rule manages, the other does not, and the owner asked for verification', async () => {
+      const [ra, rb] = await Promise.all([admin(A, 'GET', '/readyz'), admin(B, 'GET', '/readyz')]);
+      if (ra.body.cluster.members !== 2 || rb.body.cluster.members !== 2) return false;
+      const ownerIsA = rendezvousOwner('ssf-stream:idp', [ra.body.cluster.member, rb.body.cluster.member].sort()) === ra.body.cluster.member;
+      const [owner, other] = ownerIsA ? [ra, rb] : [rb, ra];
+      const o = owner.body.event_streams?.idp;
+      return o?.manager === true && typeof o.verification_requested_at === 'number' && other.body.event_streams?.idp?.manager === false;
+    }, 10_000);
+    // every verification event went to the push URL (member A) and was acknowledged there
+    await waitFor('every verification SET delivered', async () => tx.verificationsSent.length === tx.counters.verifications, 10_000);
+    const sent = tx.verificationsSent.length;
+    expect(sent).toBeGreaterThanOrEqual(1);
+    expect(tx.verificationsSent.map((v) => v.status)).toEqual(Array(sent).fill(202));
     await waitFor('A records the stream as verified', async () => typeof (await streamOf(A))?.verified_at === 'number', 5_000);
-    expect(await metrics(A)).toMatch(/portcullis_idp_events_total\{source="idp",type="ssf_verification",result="verification"\} 1/);
+    expect(await metrics(A)).toContain(`portcullis_idp_events_total{source="idp",type="ssf_verification",result="verification"} ${sent}\n`);
     expect((await admin(A, 'GET', '/revocations')).body.entries ?? []).toHaveLength(0);
     expect(await metrics(B)).toMatch(/portcullis_ssf_stream_status\{source="idp",status="enabled"\} 1/);
   });
@@ -139,8 +153,9 @@ describe.concurrent('SSF stream management (receiver side)', () => {
   });
 });
 
-describe.concurrent('SSF stream management with poll delivery, and a reload that changes the mapping', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
+describe.concurrent('SSF stream management with poll delivery, a bus that connects late, and a reload that changes the mapping', () => {
+  let nats: (NatsServer & { stop(): Promise<void> }) | undefined;
+  let natsPort = 0;
   let as: AuthServer;
   let echo: EchoUpstream;
   let tx: Transmitter;
@@ -149,7 +164,8 @@ describe.concurrent('SSF stream management with poll delivery, and a reload that
   let config: (events: Record<string, string>) => Record<string, unknown>;
 
   beforeAll(async () => {
-    [nats, as, echo, tx] = await Promise.all([startNatsServer(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
+    // nats-server starts only after the member ran its stream rounds past its 2.5 s settle time (the first case)
+    [natsPort, as, echo, tx] = await Promise.all([freePort(), startAuthServer(), startEchoUpstream(), startTransmitter(AUD)]);
     const prefix = subjectPrefix('ptstp');
     config = (events) => clusterMemberConfig({
       issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
@@ -162,11 +178,10 @@ describe.concurrent('SSF stream management with poll delivery, and a reload that
       },
       upstreams: { echo: { targets: [echo.url] } },
       routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} }],
-      cluster: busSection(nats.url, prefix),
+      cluster: busSection(`nats://127.0.0.1:${natsPort}`, prefix),
     });
     configPath = writeConfig(config({}));
     P = await startProxy(null, { configPath, env: { ...ADMIN_ENV, ...BUS_ENV, PT_SSF_POLL: POLL_AUTH, PT_SSF_MGMT: MGMT_AUTH } });
-    await waitReady(P);
   });
 
   afterAll(async () => {
@@ -174,7 +189,16 @@ describe.concurrent('SSF stream management with poll delivery, and a reload that
     await Promise.all([nats?.stop(), as?.close(), echo?.close(), tx?.close()]);
   });
 
-  it('creates a poll stream, gets its verification event by polling (acknowledged, nothing revoked); a reload that changes the event table updates events_requested, no second stream', async () => {
+  it('manages nothing while its bus is down (it cannot hear its peers); then creates a poll stream, gets its verification event by polling (acknowledged, nothing revoked); a reload that changes the event table updates events_requested, no second stream', async () => {
+    // rounds every refresh_s (1 s): the 5th stream read comes after a round past the 2.5 s settle time, where a
+    // member that took its view of itself alone for the cluster created the stream (and a peer in the same state did too)
+    await waitFor('five stream reads', async () => tx.counters.streamReads >= 5, 20_000);
+    expect(tx.counters.creates).toBe(0);
+    expect(tx.counters.verifications).toBe(0);
+    expect(tx.counters.polls).toBe(0);
+    expect((await streamOf(P))?.manager).toBe(false);
+    nats = await startNatsServer({ port: natsPort });
+    await waitReady(P);
     await waitFor('stream enabled', async () => (await streamOf(P))?.status === 'enabled', 20_000);
     expect(tx.counters.creates).toBe(1);
     const [stream] = [...tx.streams.values()];
