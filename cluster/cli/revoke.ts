@@ -111,7 +111,8 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   }
   const base = adminUrl ?? `http://${loopbackFor(config!.admin.listen.host)}:${config!.admin.listen.port}`;
   const envName = tokenEnv ?? config?.admin.token_env ?? DEFAULT_ADMIN_TOKEN_ENV;
-  const bearer = process.env[envName];
+  // own keys only: `toString`, `constructor`… are on process.env's prototype, a function is no token
+  const bearer = Object.hasOwn(process.env, envName) ? process.env[envName] : undefined;
   if (bearer === undefined || bearer === '') {
     const hint = tokenEnv === undefined && config?.admin.token_env === undefined ? ': export it, or name another variable with --admin-token-env NAME' : '';
     throw new UsageError(`revoke: environment variable ${shownEnvName(envName)} (admin token) is not set${hint}`);

@@ -195,6 +195,15 @@ export class Membership {
     return this.connectedAt !== null && this.now() - this.connectedAt >= this.intervalMs * 1.5;
   }
 
+  /**
+   * Has this member's bus (NATS or IPC) not connected in the round and a half since it started, nor ever since? It
+   * hears nobody and serves on its own state: an SSF poller polls as if alone (what it applies it cannot store, so it
+   * acknowledges nothing). Not before that round and a half: a bus that connects at once is no outage. In-process: false.
+   */
+  isolated(): boolean {
+    return this.opts.bus.transport.kind !== 'local' && this.connectedAt === null && this.now() - this.startedAt >= this.intervalMs * 1.5;
+  }
+
   /** Every live member with details, primaries included. */
   all(): MemberInfo[] {
     this.expireDue();

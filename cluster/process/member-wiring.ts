@@ -41,6 +41,7 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         // nobody owns anything before the view has heard its peers: each would own every key (two SSF stream managers)
         owns: (key) => node.membership.converged() && rendezvousOwner(key, node.membership.members()) === node.memberId,
         converged: () => node.membership.converged(),
+        isolated: () => node.membership.isolated(),
       },
       sharing: node.introspection,
       // DPoP proof jtis: checked-and-set by each key's owner, announced to all (cluster/dpop-sync)

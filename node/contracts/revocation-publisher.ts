@@ -34,4 +34,6 @@ export interface RevocationPublisher {
   owns(key: string): boolean;
   /** True once this member's view has heard its peers (the bus connected 1.5 heartbeat periods ago; in-process at once). */
   converged(): boolean;
+  /** True while this member's bus has not connected since its start (past a heartbeat round and a half): it hears nobody (an SSF poller then polls alone, acknowledging nothing). */
+  isolated(): boolean;
 }

@@ -65,7 +65,11 @@ export class SsfPoller {
   async #round(): Promise<void> {
     if (this.#running || this.#closed) return;
     const poll = this.src.poll!;
-    if (!this.deps.publisher.owns(`ssf-poll:${this.name}`)) {
+    // a member whose bus never connected (serving from its snapshot) polls too, acknowledging nothing: what it applies
+    // it cannot store, and a cache drop or verification it acknowledged its peers would never see; before, it polled nothing
+    // and IdP revocations went unenforced for as long as its bus stayed down
+    const alone = this.deps.publisher.isolated();
+    if (!alone && !this.deps.publisher.owns(`ssf-poll:${this.name}`)) {
       // another member polls; acknowledgements we still hold are for SETs it will see again (idempotent)
       this.#acks.clear();
       this.#errs.clear();
@@ -75,7 +79,7 @@ export class SsfPoller {
     this.#running = true;
     let more = false;
     try {
-      more = await this.#pollOnce();
+      more = await this.#pollOnce(alone);
       this.#failures = 0;
     } catch (err) {
       this.#failures++;
@@ -83,12 +87,15 @@ export class SsfPoller {
       if (this.#failures === 1 || this.#failures % 60 === 0) this.deps.logger.warn({ source: this.name, err: String(err), failures: this.#failures }, 'SSF poll failed; retrying');
     } finally {
       this.#running = false;
+      // alone it acknowledges nothing, not even once its bus connects (what it judged alone is the owner's to
+      // acknowledge); a refused SET is reported (setErrs): every member judges it alike
+      if (alone) this.#acks.clear();
     }
     this.#schedule(more ? 0 : Math.min(poll.interval_ms * 2 ** Math.min(this.#failures, 6), 60_000));
   }
 
-  /** One poll request (with the acknowledgements of the last one); true when the transmitter has more and sent some. */
-  async #pollOnce(): Promise<boolean> {
+  /** One poll request (with the acknowledgements of the last one; `alone`: bus never connected); true when the transmitter has more and sent some. */
+  async #pollOnce(alone: boolean): Promise<boolean> {
     const poll = this.src.poll!;
     const body = {
       ack: [...this.#acks], ...(this.#errs.size > 0 ? { setErrs: Object.fromEntries(this.#errs) } : {}),
@@ -127,7 +134,7 @@ export class SsfPoller {
     for (const [jti, set] of Object.entries(sets)) {
       if (this.#closed) break;
       if (typeof set !== 'string') { this.#errs.set(jti, { err: 'invalid_request', description: 'not a compact SET' }); continue; }
-      await this.#one(jti, set);
+      await this.#one(jti, set, alone);
     }
     // more at once only after an answer that moved on: `moreAvailable` with no SET, with only SETs left
     // unacknowledged (their keys could not be fetched: they come again first), or with only SETs recent answers
@@ -136,7 +143,7 @@ export class SsfPoller {
     return doc.moreAvailable === true && fresh > 0 && this.#acks.size + this.#errs.size > 0;
   }
 
-  async #one(jti: string, set: string): Promise<void> {
+  async #one(jti: string, set: string, alone: boolean): Promise<void> {
     const j = await judgeSet(this.name, this.src, this.deps.actor, set, this.src.jwks.timeout_ms, this.deps.delivered?.() ?? null);
     if (j.kind === 'refuse') {
       this.deps.count(`ssf_${j.type}`, j.result);
@@ -160,6 +167,8 @@ export class SsfPoller {
       this.#acks.add(jti);
       return;
     }
+    // alone, one applied here already waits in the outbox for the bus: publishing it again each poll only logs again
+    if (alone && this.deps.publisher.known(j.id)) return;
     // published every time it arrives: a redelivery of one not yet stored gets stored now (the same id is a no-op otherwise)
     const out = await this.deps.publisher.publish(j.input, j.id);
     if (!out.ok) {

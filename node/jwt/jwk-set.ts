@@ -38,11 +38,13 @@ export function thumbprint(jwk: Readonly<JWK>): string {
 
 /** The public members of a usable signature key, or a reason to drop it. */
 function publicPart(k: Record<string, unknown>): JWK | string {
+  // whoever fetched the JWKS can sign with such a key: its signatures prove nothing (as a symmetric key's). Judged
+  // first: a private JWK as usually written (key_ops ["sign"]) was refused for its key_ops, not as leaked, and a key
+  // in use it leaked stayed in use
+  if (PRIVATE_MEMBERS.some((m) => k[m] !== undefined)) return PRIVATE_PUBLISHED;
   if (k.use !== undefined && k.use !== 'sig') return 'use is not sig';
   if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) return 'key_ops lacks verify';
   if (k.kid !== undefined && !isStr(k.kid)) return 'kid is not a string';
-  // whoever fetched the JWKS can sign with such a key: its signatures prove nothing (as a symmetric key's)
-  if (PRIVATE_MEMBERS.some((m) => k[m] !== undefined)) return PRIVATE_PUBLISHED;
   let jwk: JWK;
   switch (k.kty) {
     case 'RSA':

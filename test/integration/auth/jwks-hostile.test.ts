@@ -36,6 +36,10 @@ const privateJwk = (k: typeof good): Record<string, unknown> => ({ ...(k.private
 const LEAKY_ISSUER = 'https://leaky.test/realms/main';
 const leaky = makeKey('ES256', 'leaky');
 let leakyKeys: Array<Record<string, unknown>> = [leaky.jwk as unknown as Record<string, unknown>];
+/** A third issuer whose key leaks as a private JWK is usually written: `key_ops: ["sign"]`, no `use`. */
+const SIGNING_ISSUER = 'https://leaky-ops.test/realms/main';
+const leakyOps = makeKey('ES256', 'leaky-ops');
+let leakyOpsKeys: Array<Record<string, unknown>> = [leakyOps.jwk as unknown as Record<string, unknown>];
 
 let echo: EchoUpstream;
 let jwks: Recorder;
@@ -46,12 +50,14 @@ beforeAll(async () => {
   jwks = await startRecorder((req, _body, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     if (req.url === '/leaky') { res.end(JSON.stringify({ keys: leakyKeys })); return; }
+    if (req.url === '/leaky-ops') { res.end(JSON.stringify({ keys: leakyOpsKeys })); return; }
     res.end(JSON.stringify({ keys: [good.jwk, { ...es.jwk, alg: 'ES256' }, e1, e2, padded, oct, { ...good.jwk, kid: 'enc', use: 'enc' }, privateJwk(leakedRsa), privateJwk(leakedEc), twin.jwk] }));
   });
   proxy = await startProxy(baseConfig(echo.url, {
     issuers: {
       hostile: { issuer: TEST_ISSUER, jwks_uri: `${jwks.url}/jwks`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['RS256', 'ES256'] },
       leaky: { issuer: LEAKY_ISSUER, jwks_uri: `${jwks.url}/leaky`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['ES256'] },
+      leaky_ops: { issuer: SIGNING_ISSUER, jwks_uri: `${jwks.url}/leaky-ops`, discovery: false, audiences: [TEST_AUDIENCE], algorithms: ['ES256'] },
     },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: {} }],
     verifier: { pool_size: 1 },
@@ -153,5 +159,20 @@ describe('a key in use whose JWKS then publishes it with its private half, alone
     expect(proxy.logs().find((l) => l.msg === withdrawn)?.kids).toEqual(['leaky']);
     expect(JSON.stringify(proxy.logs().filter((l) => l.msg === 'jwks fetch failed'))).toContain('kid \\"leaky\\": private key material published');
     expect(proxy.output()).not.toContain(String(privateJwk(leaky).d));
+  });
+});
+
+describe('a key in use whose JWKS then publishes it as a private JWK for signing (key_ops ["sign"]), alone', () => {
+  it('is withdrawn too: its tokens → 503, nothing forwarded (before: refused for its key_ops, not as leaked — kept as a last good key, 200)', async () => {
+    const before = makeToken(leakyOps, {}, SIGNING_ISSUER);
+    expect(echoed(await get(before)).headers['x-auth-subject']).toBe('alice');
+    const { use: _use, ...priv } = privateJwk(leakyOps);
+    leakyOpsKeys = [{ ...priv, key_ops: ['sign'] }];
+    const fetches = jwks.hits.filter((h) => h.url === '/leaky-ops').length;
+    await get(makeToken(leakyOps, { header: { kid: 'rotated' } }, SIGNING_ISSUER));
+    expect(jwks.hits.filter((h) => h.url === '/leaky-ops').length).toBeGreaterThan(fetches);
+    const r = await refused(before);
+    expect(r.status, r.text).toBe(503);
+    expect(proxy.logs().find((l) => l.msg === 'jwks key withdrawn: the JWKS publishes its private half, its tokens are refused' && JSON.stringify(l.kids) === '["leaky-ops"]')).toBeDefined();
   });
 });

@@ -5,7 +5,7 @@
 // revokes nothing); every member reports the stream's status in /readyz and /metrics; events
 // outside the stream's events_delivered are refused; when the managing member dies, the other
 // takes over without creating a second stream. A member whose bus has not connected yet (it cannot hear
-// its peers) manages nothing: before, it created the stream as if alone.
+// its peers) manages nothing (before, it created the stream as if alone) but polls, acknowledging nothing.
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -190,25 +190,35 @@ describe.concurrent('SSF stream management with poll delivery, a bus that connec
   });
 
   it('manages nothing while its bus is down (it cannot hear its peers); then creates a poll stream, gets its verification event by polling (acknowledged, nothing revoked); a reload that changes the event table updates events_requested, no second stream', async () => {
+    // it still polls, alone: an event queued meanwhile revokes here, unacknowledged (it cannot be stored yet) — before,
+    // a member whose bus had not connected polled nothing and the revocation waited for the bus
+    const ivy = await tx.set(`${RISC}account-disabled`, {}, { sub_id: { format: 'iss_sub', iss: as.issuer, sub: 'ivy' } });
+    tx.enqueue(ivy);
+    const listed = async (): Promise<string[]> => ((await admin(P, 'GET', '/revocations?kind=sub')).body.entries ?? []).map((e: { value: string }) => e.value);
+    await waitFor('ivy revoked while the bus is down', async () => (await listed()).includes('ivy'), 20_000);
     // rounds every refresh_s (1 s): the 5th stream read comes after a round past the 2.5 s settle time, where a
     // member that took its view of itself alone for the cluster created the stream (and a peer in the same state did too)
     await waitFor('five stream reads', async () => tx.counters.streamReads >= 5, 20_000);
     expect(tx.counters.creates).toBe(0);
     expect(tx.counters.verifications).toBe(0);
-    expect(tx.counters.polls).toBe(0);
+    expect(tx.acked).toHaveLength(0);
+    expect(tx.pending.size).toBe(1);
     expect((await streamOf(P))?.manager).toBe(false);
     nats = await startNatsServer({ port: natsPort });
     await waitReady(P);
+    // stored once the bus is up, then acknowledged
+    const ivyJti = JSON.parse(Buffer.from(ivy.split('.')[1]!, 'base64url').toString()).jti as string;
+    await waitFor('ivy acknowledged', async () => tx.acked.includes(ivyJti), 10_000);
     await waitFor('stream enabled', async () => (await streamOf(P))?.status === 'enabled', 20_000);
     expect(tx.counters.creates).toBe(1);
     const [stream] = [...tx.streams.values()];
     expect(stream!.delivery).toEqual({ method: 'urn:ietf:rfc:8936', endpoint_url: tx.pollUrl });
     await waitFor('verified by poll', async () => typeof (await streamOf(P))?.verified_at === 'number', 10_000);
     expect(tx.verificationsSent).toHaveLength(1);
-    // the verification SET was the only event: acknowledged in the next poll, no setErrs, nothing revoked
-    await waitFor('verification SET acknowledged', async () => tx.pending.size === 0 && tx.acked.length === 1, 5_000);
+    // the verification SET revokes nothing: acknowledged in the next poll (after ivy), no setErrs, nothing more revoked
+    await waitFor('verification SET acknowledged', async () => tx.pending.size === 0 && tx.acked.length === 2, 5_000);
     expect(tx.errors.size).toBe(0);
-    expect((await admin(P, 'GET', '/revocations')).body.entries ?? []).toHaveLength(0);
+    expect(await listed()).toEqual(['ivy']);
     expect(stream!.events_requested).toContain(`${CAEP}credential-change`);
     // never requested: SSF 1.0 delivers verification events on every stream
     expect(stream!.events_requested).not.toContain(SSF_VERIFY);

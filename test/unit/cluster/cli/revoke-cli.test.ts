@@ -24,6 +24,8 @@ describe('revoke (usage)', () => {
   it('refuses --token with characters no bearer token has', () => fails(['--token', 'eyJ.a.b, other', '--admin', 'http://127.0.0.1:1'], /--token: not a bearer token/));
   it('needs a destination', () => fails(['--kid', 'k'], /give --config FILE .* or --admin URL/));
   it('needs the admin token variable', () => fails(['--kid', 'k', '--admin', 'http://127.0.0.1:1', '--admin-token-env', 'PT_SURELY_UNSET_VAR'], /PT_SURELY_UNSET_VAR .* is not set/));
+  // a name on every object's prototype is no set variable: before, `Bearer function toString() {…}` went to the admin API
+  it('needs the admin token variable, also when named like an Object member', () => fails(['--kid', 'k', '--admin', 'http://127.0.0.1:1', '--admin-token-env', 'toString'], /environment variable .* \(admin token\) is not set/));
   it('reports an unreadable config', () => fails(['--kid', 'k', '--config', '/nonexistent/p.yaml'], /invalid config/));
   it('prints help', async () => {
     const out: string[] = [];
