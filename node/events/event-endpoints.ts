@@ -222,7 +222,7 @@ export class EventEndpoints {
     if (cur !== undefined && cur.config === cfg) return cur;
     // a reload changed the issuer (or first use): keys of the same source seed the new actor
     const sameSource = cur !== undefined && cur.config.jwks_uri === cfg.jwks_uri && cur.config.issuer === cfg.issuer && cur.config.discovery === cfg.discovery;
-    const next = new JwksActor(key, cfg, this.#log, sameSource ? cur.snapshot : null);
+    const next = new JwksActor(key, cfg, this.#log, sameSource ? cur.snapshot : null, sameSource ? cur.leakedKeys : []);
     next.start();
     this.#actors.set(key, next);
     if (cur !== undefined) void cur.close();

@@ -92,8 +92,8 @@ function publicPart(k: Record<string, unknown>): JWK | string {
 export type CheckedKeys = ReadonlyMap<string, JWK | string>;
 
 export type SanitizeResult =
-  | { readonly ok: true; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly checked: CheckedKeys }
-  /** `leaked`: RFC 7638 thumbprints of the keys refused for their published private half (a key in use among them is withdrawn). */
+  /** `leaked` (both outcomes): RFC 7638 thumbprints of the keys refused for their published private half (a key in use among them is withdrawn, and never trusted again by this process). */
+  | { readonly ok: true; readonly keys: KeyEntry[]; readonly dropped: string[]; readonly checked: CheckedKeys; readonly leaked: readonly string[] }
   | { readonly ok: false; readonly message: string; readonly leaked: readonly string[] };
 
 /** Validate a JWKS document; `dropped` lists why keys were skipped (for logs, no key material); `previous`: the last fetch's `checked`. */
@@ -129,7 +129,7 @@ export function sanitizeJwks(doc: unknown, previous: CheckedKeys | null = null):
   }
   // the reasons go in the failure itself: with no key kept, no 'jwks keys refused' line is written
   if (keys.length === 0) return { ok: false, leaked, message: `JWKS has no usable signature key (${dropped.length} dropped${dropped.length === 0 ? '' : `: ${dropped.slice(0, 4).join('; ')}${dropped.length > 4 ? '; …' : ''}`})` };
-  return { ok: true, keys, dropped, checked };
+  return { ok: true, keys, dropped, checked, leaked };
 }
 
 /** Build the snapshot for `keys`; reuses `prev`'s version when the keys did not change. */

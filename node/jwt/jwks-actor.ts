@@ -21,6 +21,8 @@ const BACKOFF_START_MS = 1_000;
 const BACKOFF_CAP_WITHOUT_KEYS_MS = 10_000;
 /** Failed discoveries/fetches in a row after which a discovered jwks_uri is looked up again. */
 const REDISCOVER_AFTER = 3;
+/** Leaked key thumbprints an issuer's actor remembers (a JWKS publishing more private halves than this is hostile anyway). */
+const LEAKED_MAX = 256;
 
 type Reason = 'start' | 'timer' | 'unknown_kid';
 
@@ -65,6 +67,7 @@ export class JwksActor {
   #snapshot: KeySetSnapshot | null = null;
   /** The last good fetch's key checks, reused for the keys the next one leaves unchanged. */
   #checked: CheckedKeys | null = null;
+  readonly #leaked = new Set<string>();
   #bundle: IssuerBundle | null = null;
   #jwksUri: string | null;
   #timer: NodeJS.Timeout | null = null;
@@ -84,7 +87,9 @@ export class JwksActor {
   readonly ready: Promise<void>;
 
   /** `seed`: keys of the actor this one replaces on reload (same key source), served until the first fetch. */
-  constructor(name: string, config: IssuerConfig, logger: Logger, seed: KeySetSnapshot | null = null) {
+  /** `seed`: the keys of the actor this one replaces on a reload (same key source); `leaked`: that actor's `leakedKeys`. */
+  constructor(name: string, config: IssuerConfig, logger: Logger, seed: KeySetSnapshot | null = null, leaked: Iterable<string> = []) {
+    for (const t of leaked) this.#remember(t);
     this.name = name;
     this.config = config;
     this.policy = issuerPolicy(config);
@@ -239,6 +244,16 @@ export class JwksActor {
     this.#log.error({ kids: gone.map((k) => k.id), version: this.#snapshot.version }, 'jwks key withdrawn: the JWKS publishes its private half, its tokens are refused');
   }
 
+  /** Thumbprints of the keys this issuer's JWKS has published with their private half (carried to a reload's replacement). */
+  get leakedKeys(): readonly string[] { return [...this.#leaked]; }
+
+  /** Thumbprints of keys this issuer's JWKS published with their private half (bounded: the oldest forgotten past LEAKED_MAX). */
+  #remember(thumb: string): void {
+    this.#leaked.delete(thumb);
+    this.#leaked.add(thumb);
+    if (this.#leaked.size > LEAKED_MAX) this.#leaked.delete(this.#leaked.values().next().value!);
+  }
+
   #finish(): void {
     const settle = this.#settle;
     this.#inflight = null;
@@ -268,9 +283,15 @@ export class JwksActor {
       const res = await fetchJson(uri, io);
       if (!res.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${res.message}` }); return; }
       const keys = sanitizeJwks(res.body, this.#checked);
+      for (const t of keys.leaked) this.#remember(t);
       if (!keys.ok) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: ${keys.message}`, leaked: keys.leaked }); return; }
+      // a key once published with its private half stays refused when it comes back public: anyone may hold its private half
+      const burnt = keys.keys.filter((k) => this.#leaked.has(thumbprint(k.jwk)));
+      const usable = burnt.length === 0 ? keys.keys : keys.keys.filter((k) => !burnt.includes(k));
+      const dropped = burnt.length === 0 ? keys.dropped : [...keys.dropped, ...burnt.map((k) => `kid ${JSON.stringify(k.id.slice(0, 128))}: published with its private half before`)];
+      if (usable.length === 0) { this.#receive({ type: 'jwks.failed', stage: 'jwks', message: `${loggedUrl(uri)}: JWKS has no usable signature key (${dropped.slice(0, 4).join('; ')})`, leaked: [...this.#leaked] }); return; }
       this.#log.debug({ reason }, 'jwks fetched');
-      this.#receive({ type: 'jwks.fetched', keys: keys.keys, dropped: keys.dropped, checked: keys.checked, maxAgeS: res.maxAgeS });
+      this.#receive({ type: 'jwks.fetched', keys: usable, dropped, checked: keys.checked, maxAgeS: res.maxAgeS });
     } catch (err) {
       this.#receive({ type: 'jwks.failed', stage: 'jwks', message: (err as Error)?.message ?? 'unexpected error' });
     }

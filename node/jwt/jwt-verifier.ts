@@ -306,7 +306,7 @@ export class JwtVerifier {
       // same key source: start from the old keys (under a new version, so workers get the new policy)
       const seed = old !== undefined && old.config.issuer === cfg.issuer && old.config.jwks_uri === cfg.jwks_uri
         && JSON.stringify(old.config.discovery) === JSON.stringify(cfg.discovery) ? old.snapshot : null;
-      const actor = new JwksActor(name, cfg, this.#log, seed);
+      const actor = new JwksActor(name, cfg, this.#log, seed, seed !== null ? old!.leakedKeys : []);
       actors.set(name, actor);
       created.push(actor);
     }

@@ -162,6 +162,39 @@ describe('unknown kid refetch', () => {
     expect(a.counters).toMatchObject({ jwks_unknown_kid_refetch: 1, jwks_unknown_kid_throttled: 1 });
   });
 
+  it('a key once published with its private half stays refused when the JWKS publishes it public again, also after a reload', async () => {
+    const s = await server();
+    const { logger, lines } = capturingLogger();
+    const a = actor(s, { jwks_uri: s.jwksUri, jwks: { unknown_kid_cooldown_s: 0 } }, logger);
+    a.start();
+    await a.ready;
+    expect(a.snapshot?.byKid.has(k.ES256.kid)).toBe(true);
+    const leakedEs = { ...(k.ES256.privateKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: k.ES256.kid, alg: 'ES256', use: 'sig' };
+    s.setKeys({ keys: [{ ...k.RS256.jwk }, leakedEs] });
+    await a.refetchForUnknownKid();
+    expect(a.snapshot?.byKid.has(k.ES256.kid)).toBe(false);
+    expect(a.snapshot?.byKid.has(k.RS256.kid)).toBe(true);
+    // the issuer "repairs" its JWKS: the same key, public again — its private half is out, anyone may sign with it
+    s.setKeys([k.RS256, k.ES256]);
+    await a.refetchForUnknownKid();
+    expect(a.snapshot?.byKid.has(k.ES256.kid)).toBe(false);
+    expect(a.snapshot?.byKid.has(k.RS256.kid)).toBe(true);
+    expect(lines.some((l) => l.includes('jwks keys refused') && l.includes('published with its private half before'))).toBe(true);
+    expect(lines.join('\n')).not.toContain(String(leakedEs.d));
+    // a reload's replacement (same key source) remembers it
+    const next = new JwksActor('main', a.config, silentLogger(), a.snapshot, a.leakedKeys);
+    open.push(next);
+    next.start();
+    await next.refetchForUnknownKid();
+    expect(s.counters.jwks).toBeGreaterThanOrEqual(4);
+    expect(next.snapshot?.byKid.has(k.ES256.kid)).toBe(false);
+    // only the leaked key: a failed fetch that keeps the last good keys without it
+    s.setKeys([k.ES256]);
+    await next.refetchForUnknownKid();
+    expect(next.snapshot?.byKid.has(k.ES256.kid)).toBe(false);
+    expect(next.counters.jwks_fetch_failed).toBeGreaterThanOrEqual(1);
+  });
+
   it('caps refetches with a budget even without a cool-down', async () => {
     const s = await server();
     const a = actor(s, { jwks_uri: s.jwksUri, jwks: { unknown_kid_cooldown_s: 0 } });
