@@ -86,8 +86,7 @@ export class JwksActor {
   /** Resolves at the first key set; never rejects. */
   readonly ready: Promise<void>;
 
-  /** `seed`: keys of the actor this one replaces on reload (same key source), served until the first fetch. */
-  /** `seed`: the keys of the actor this one replaces on a reload (same key source); `leaked`: that actor's `leakedKeys`. */
+  /** `seed`: keys of the actor this one replaces on reload (same key source), served until the first fetch; `leaked`: that actor's `leakedKeys`. */
   constructor(name: string, config: IssuerConfig, logger: Logger, seed: KeySetSnapshot | null = null, leaked: Iterable<string> = []) {
     for (const t of leaked) this.#remember(t);
     this.name = name;
