@@ -191,8 +191,7 @@ export class Membership {
    * requests, and two creates when the stream was absent.
    */
   converged(): boolean {
-    if (this.opts.bus.transport.kind === 'local') return true;
-    return this.connectedAt !== null && this.now() - this.connectedAt >= this.intervalMs * 1.5;
+    return this.opts.bus.transport.kind === 'local' || (this.connectedAt !== null && this.settled());
   }
 
   /**
