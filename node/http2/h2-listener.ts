@@ -231,7 +231,7 @@ export class H2Listener implements H2RelayHost {
     this.counters[REQUESTS_BY_PROTOCOL[protocolOf(res)]]!++;
     const cert = this.mtls && conn !== null ? clientCertOf(conn, tlsSocketOf(conn)) : undefined;
     // a certificate that did not verify (or a connection already closed): closed unanswered, nothing forwarded
-    if (cert === false) { tlsSocketOf(conn!).destroy(); return; }
+    if (cert === false) { closeConnection(conn!); return; }
     // an Envoy ext_authz Check judges the original request it reports, not this call (before routing; HTTP/2 only)
     if (this.extAuthz !== null && req.url === CHECK_PATH && !this.draining && 'stream' in res) {
       return this.extAuthz.handle(req, res, snap, this.pipelineOf(snap), start);
@@ -305,6 +305,15 @@ function noop(): void { /* reported elsewhere */ }
 /** The TLS socket of a client-certificate cache key: an HTTP/2 session's, or the HTTP/1.1 socket itself. */
 function tlsSocketOf(conn: object): TLSSocket {
   return (conn instanceof Socket ? conn : (conn as ServerHttp2Session).socket) as TLSSocket;
+}
+
+/**
+ * Close a connection whose requests must not be served. An HTTP/2 session is destroyed itself: its
+ * `socket` is node:http2's proxy object, whose destroy() throws ERR_HTTP2_NO_SOCKET_MANIPULATION.
+ */
+function closeConnection(conn: object): void {
+  if (conn instanceof Socket) conn.destroy();
+  else (conn as ServerHttp2Session).destroy();
 }
 
 /** The head of an HTTP/1.1 request on the TLS port (ALPN http/1.1). */

@@ -70,6 +70,8 @@ describe('a request racing the refusal of an unverifiable client certificate', (
     const reached = upstream.hits.filter((h) => h.url.startsWith(`/public/${mode}-`)).map((h) => h.url);
     expect(reached).toEqual([]);
     expect(answers.filter((a) => a !== '' && a !== '0')).toEqual([]);
+    // refused quietly: no request handler fails on the closed connection (an error line with a stack per attempt before)
+    expect(p.logs().filter((l) => Number(l.level) >= 50).map((l) => l.msg)).toEqual([]);
     // a verified client is still served
     expect(await h2Early(p, pki.good, `/public/${mode}-good`)).toBe(200);
   });
