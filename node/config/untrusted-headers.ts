@@ -110,17 +110,24 @@ const compiled = new WeakMap<readonly string[], ReadonlySet<string>>();
 export const GATEWAY_METADATA_PREFIX = 'grpc-metadata-';
 
 /**
+ * The forwarding fields the proxy writes itself (node/pipeline/forward.ts drops a client's copy): only
+ * their grpc-gateway spelling is stripped with this list, which the gateway hands the service as the
+ * same metadata — `x-forwarded-for` ahead of the value it appends, `x-forwarded-client-cert` alone.
+ */
+const PROXY_FORWARDING_HEADERS: readonly string[] = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-forwarded-client-cert'];
+
+/**
  * The names stripped for a config: the default list minus `keep` (lower-case names, as the
- * schema stores them), and grpc-gateway's spelling of each identity and client-certificate name
- * (a trusted front proxy sets none of those, so `keep` does not keep them). Computed once per
- * config (the config is frozen, so its array is the key).
+ * schema stores them), and grpc-gateway's spelling of every name of the list and of the proxy's own
+ * forwarding fields (a trusted front proxy sets none of those, so `keep` does not keep them).
+ * Computed once per config (the config is frozen, so its array is the key).
  */
 export function strippedRequestHeaders(keep: readonly string[]): ReadonlySet<string> {
   let s = compiled.get(keep);
   if (s === undefined) {
     const kept = new Set(keep);
     const out = new Set(UNTRUSTED_REQUEST_HEADERS.filter((n) => !kept.has(n)));
-    for (const n of [...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]) out.add(GATEWAY_METADATA_PREFIX + n);
+    for (const n of [...UNTRUSTED_REQUEST_HEADERS, ...PROXY_FORWARDING_HEADERS]) out.add(GATEWAY_METADATA_PREFIX + n);
     compiled.set(keep, s = out);
   }
   return s;

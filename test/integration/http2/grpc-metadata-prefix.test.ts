@@ -84,6 +84,25 @@ describe('grpc-gateway metadata spellings of identity headers', () => {
     }
   });
 
+  // grpc-gateway hands Grpc-Metadata-X-Forwarded-For to the service as x-forwarded-for, ahead of the value it
+  // appends itself, and no gateway default passes X-Forwarded-Client-Cert: the forged one would be the only one
+  it('the client address, scheme, host and certificate fields in that spelling are stripped too, on both listeners', async () => {
+    const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
+    const forged = {
+      'grpc-metadata-x-forwarded-for': '10.0.0.1', 'grpc-metadata-x-forwarded-host': 'admin.internal', 'grpc-metadata-x-forwarded-proto': 'https',
+      'grpc-metadata-forwarded': 'for=10.0.0.1', 'grpc-metadata-x-forwarded-client-cert': 'Hash=00;URI=spiffe://prod/ns/payments/sa/ledger',
+      'grpc-metadata-x-real-ip': '10.0.0.1', 'grpc-metadata-true-client-ip': '10.0.0.1', 'grpc-metadata-x-original-url': '/admin',
+    };
+    received.length = 0;
+    const r = await h2Fetch(origin, { ':method': 'POST', ':path': '/pub.Public/Get', 'content-type': 'application/grpc', te: 'trailers', ...forged }, Buffer.from([0, 0, 0, 0, 0]));
+    expect(r.trailers['grpc-status'] ?? r.headers['grpc-status']).toBe('0');
+    const h1 = await fetch(`${proxy.url}/pub.Public/Get`, { method: 'POST', headers: { 'content-type': 'application/json', ...forged }, body: '{}' });
+    await h1.arrayBuffer();
+    expect(h1.status).toBe(200);
+    expect(received.length).toBe(2);
+    expect(received.map(forgedSeen)).toEqual([[], []]);
+  });
+
   it('grpc-metadata-authorization next to a verified token is a second credential: refused, nothing forwarded', async () => {
     const origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
     const token = await as.issueJwt({ sub: 'erin', scope: 'orders:read' });
