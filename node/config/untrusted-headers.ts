@@ -114,7 +114,7 @@ export const GATEWAY_METADATA_PREFIX = 'grpc-metadata-';
  * their grpc-gateway spelling is stripped with this list, which the gateway hands the service as the
  * same metadata — `x-forwarded-for` ahead of the value it appends, `x-forwarded-client-cert` alone.
  */
-const PROXY_FORWARDING_HEADERS: readonly string[] = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-forwarded-client-cert'];
+export const PROXY_FORWARDING_HEADERS: readonly string[] = Object.freeze(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-forwarded-client-cert']);
 
 /**
  * The names stripped for a config: the default list minus `keep` (lower-case names, as the

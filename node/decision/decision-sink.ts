@@ -7,7 +7,7 @@ import { proxyError, ERRORS, type ProxyError } from '../errors.js';
 import { headerValue, type PipelineSink, type RequestContext, type Snapshot, type UpstreamRequest } from '../pipeline/index.js';
 import type { Dialect } from './original-request.js';
 import { closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS } from '../config/untrusted-headers.js';
+import { CLIENT_CERT_HEADERS, GATEWAY_METADATA_PREFIX, IDENTITY_ASSERTION_HEADERS, PROXY_FORWARDING_HEADERS } from '../config/untrusted-headers.js';
 import { wsRefusal, type WsRefusal } from './ws-verdict.js';
 
 /** What a decision ended as (metrics label `result`). */
@@ -169,16 +169,20 @@ export function envoyRemovals(snap: Snapshot, ctx: RequestContext, verdict: read
 }
 
 const ASSERTED: ReadonlySet<string> = new Set([...IDENTITY_ASSERTION_HEADERS, ...CLIENT_CERT_HEADERS]);
+/** Forwarding fields the edge writes itself (Envoy's x-forwarded-client-cert, -for): only their grpc-gateway spelling is a client's. */
+const FORWARDING: ReadonlySet<string> = new Set(PROXY_FORWARDING_HEADERS);
 
 /**
  * `dashed` is another proxy's identity or client-certificate header that this config strips: not in
  * keep_headers, or sent `underscored` or under grpc-gateway's prefix — keep_headers trusts the name a
  * front proxy sets, and none sets `x_ssl_client_verify` or `grpc-metadata-x-ssl-client-verify`: a
  * client's copy, which CGI, WSGI and Rack (or grpc-gateway, as metadata) hand on as the kept one.
+ * grpc-gateway's spelling of a forwarding field the edge writes (x-forwarded-client-cert…) is always a client's.
  */
 function assertedStripped(snap: Snapshot, dashed: string, underscored: boolean): boolean {
   const gateway = dashed.startsWith(GATEWAY_METADATA_PREFIX);
   const name = gateway ? dashed.slice(GATEWAY_METADATA_PREFIX.length) : dashed;
+  if (gateway && FORWARDING.has(name)) return true;
   return ASSERTED.has(name) && (underscored || gateway || !snap.config.server.forwarded.keep_headers.includes(name));
 }
 

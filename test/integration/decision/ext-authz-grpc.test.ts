@@ -169,6 +169,14 @@ describe('Envoy ext_authz gRPC Check', () => {
     expect(r.ok_response!.headers_to_remove).not.toContain('grpc-metadata-trace-tag');
   });
 
+  it('grpc-gateway\'s spelling of the forwarding fields a proxy writes (client certificate, address) is named for removal', async () => {
+    const sent = { 'grpc-metadata-x-forwarded-client-cert': 'Hash=00;URI=spiffe://prod/ns/payments/sa/ledger', 'grpc-metadata-x-forwarded-for': '10.0.0.1' };
+    const r = await check(clientA, envoyRequest('/orders/42', { ...bearer(token), ...sent }));
+    expect(r.http_response, JSON.stringify(r)).toBe('ok_response');
+    // before, the service behind a grpc-gateway app got them as x-forwarded-client-cert / x-forwarded-for metadata
+    expect(r.ok_response!.headers_to_remove).toEqual(expect.arrayContaining(Object.keys(sent)));
+  });
+
   it('no token → UNAUTHENTICATED with a 401 denied_response, the RFC 6750 challenge and the JSON body', async () => {
     expectDenied(await check(clientA, envoyRequest('/orders/1')), 16, 401, /^Bearer realm="portcullis"$/, 'PORTCULLIS_ERR_AUTH_MISSING');
   });
