@@ -287,6 +287,34 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect((await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: other }, 'POST')).status).toBe(401);
   });
 
+  it('DPoP with a server nonce through the edge: the use_dpop_nonce refusal hands the client its DPoP-Nonce', async () => {
+    // RFC 9449 §8: the client learns the nonce from this 401 alone. Before, HAProxy answered it without
+    // DPoP-Nonce, so every request on a nonce route was refused for ever behind HAProxy
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const htu = `${edgeUrl[edge]}/nonce/orders`;
+    const first = await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound }) }, 'POST');
+    expect([first.status, first.json?.code], first.text).toEqual([401, 'PORTCULLIS_ERR_DPOP_NONCE_REQUIRED']);
+    expect(first.headers['www-authenticate']).toMatch(/^DPoP realm="portcullis", error="use_dpop_nonce"/);
+    const nonce = first.headers['dpop-nonce'];
+    expect(typeof nonce, 'the 401 carries the nonce to use').toBe('string');
+    const h = seen(await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound, nonce: nonce as string }) }, 'POST'));
+    expect(h.authorization).toBe(`DPoP ${bound}`);
+  });
+
+  it('an RFC 6750 invalid_request (a token in two places) → 400 with its challenge, no Retry-After; the app is not called', async () => {
+    // before: nginx answered a generic PORTCULLIS_ERR_REQUEST_MALFORMED with Retry-After: 1 and no
+    // challenge, HAProxy Portcullis's body without the challenge
+    const before = app.seen.length;
+    const r = await get(`/orders/1?access_token=${token}`, bearer(token));
+    expect([r.status, r.json?.error, r.json?.code], r.text).toEqual([400, 'invalid_request', 'PORTCULLIS_ERR_AUTH_INVALID_REQUEST']);
+    expect(r.headers['www-authenticate']).toMatch(/^Bearer realm="portcullis", error="invalid_request", error_description="[^"]+"$/);
+    expect(r.headers['retry-after'], 'a malformed request is not to be retried').toBeUndefined();
+    // a refused path: its status, no challenge, no Retry-After
+    const amb = await get('/public/a%2fb');
+    expect([amb.status, amb.headers['www-authenticate'], amb.headers['retry-after']], amb.text).toEqual([400, undefined, undefined]);
+    expect(app.seen.length).toBe(before);
+  });
+
   it('the host and scheme Portcullis judges are the edge\'s, not client-sent X-Original-Host/-Proto or X-Forwarded-Host', async () => {
     // the edge copies the client's headers to the call: a report header it does not set itself would
     // let a client name another host (host routes, DPoP htu) — a proof made for evil.example must not pass here
