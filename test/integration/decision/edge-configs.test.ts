@@ -219,6 +219,8 @@ describe('deploy/edge', () => {
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
     expect(client).toEqual(expect.arrayContaining(['www-authenticate', 'retry-after', 'dpop-nonce', 'content-type']));
+    // a nonce refreshed on an allowed request reaches the client (before, Envoy kept it: one 401 use_dpop_nonce per turn)
+    expect(f.http_service.authorization_response.allowed_client_headers_on_success.patterns.map((p: any) => p.exact)).toEqual(['dpop-nonce']);
     expect(hcm.use_remote_address).toBe(true);
     expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', ...OVERRIDES]);
   });
@@ -255,6 +257,8 @@ describe('deploy/edge', () => {
     expect(provider.envoyExtAuthzHttp.failOpen).toBe(false);
     expect(provider.envoyExtAuthzHttp.includeRequestHeadersInCheck).toEqual(expect.arrayContaining(['authorization', 'dpop', 'x-forwarded-proto', 'x-auth-*']));
     expect(provider.envoyExtAuthzHttp.headersToUpstreamOnAllow).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
+    // a DPoP nonce refreshed on an allowed request reaches the client (before, the sidecar kept it)
+    expect(provider.envoyExtAuthzHttp.headersToDownstreamOnAllow).toEqual(['dpop-nonce']);
     // Istio's lists take exact names and `prefix*` (as envoy.yaml above: every identity spelling reaches the check)
     const included = provider.envoyExtAuthzHttp.includeRequestHeadersInCheck as string[];
     const passes = (name: string): boolean => included.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));

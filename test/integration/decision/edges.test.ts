@@ -12,6 +12,7 @@ import type { Nginx } from '../../helpers/nginx.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { DEFAULT_IDENTITY } from '../../../node/pipeline/index.js';
@@ -42,6 +43,8 @@ function config(socket: string): Record<string, unknown> {
     cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
+    // short nonce buckets: the refreshed-nonce case waits for one to turn (a nonce lives 2–4 s)
+    dpop: { nonce: { lifetime_s: 2 } },
   };
 }
 
@@ -299,6 +302,24 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(typeof nonce, 'the 401 carries the nonce to use').toBe('string');
     const h = seen(await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound, nonce: nonce as string }) }, 'POST'));
     expect(h.authorization).toBe(`DPoP ${bound}`);
+  });
+
+  it('a DPoP nonce refreshed on an allowed request reaches the client with the app\'s answer', async () => {
+    // RFC 9449 §8.2: once the bucket turns, a proof with the previous nonce still passes and the answer
+    // carries the current one, so the client switches before its nonce expires. Before, nginx and HAProxy
+    // dropped it from the 200: the client found out by a 401 use_dpop_nonce and had to send its request again
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const htu = `${edgeUrl[edge]}/nonce/orders`;
+    const first = await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound }) }, 'POST');
+    const nonce = first.headers['dpop-nonce'] as string;
+    expect([first.status, typeof nonce], first.text).toEqual([401, 'string']);
+    let last: Answer | undefined;
+    await waitFor('an allowed answer carrying a fresh DPoP-Nonce', async () => {
+      last = await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound, nonce }) }, 'POST');
+      expect(last.status, last.text).toBe(200);
+      return last.headers['dpop-nonce'] !== undefined;
+    }, 10_000, { everyMs: 100 });
+    expect(last!.headers['dpop-nonce']).not.toBe(nonce);
   });
 
   it('an RFC 6750 invalid_request (a token in two places) → 400 with its challenge, no Retry-After; the app is not called', async () => {
