@@ -179,6 +179,14 @@ describe('deploy/edge', () => {
     const drop = c.indexOf(`request_header @${internal} -DPoP`);
     expect(drop, 'DPoP removed on internal-token paths').toBeGreaterThan(c.indexOf('forward_auth portcullis'));
     expect(drop).toBeLessThan(c.indexOf('reverse_proxy app:'));
+    // an Upgrade to anything but WebSocket is answered 403 before the check: forward_auth drops Upgrade from the
+    // call, so Portcullis cannot refuse it, and reverse_proxy would tunnel it to an app answering 101 (h2c smuggling)
+    const foreign = /@(\S+) \{\n\s*header Upgrade \*\n\s*not header_regexp Upgrade \(\?i\)\^websocket\$\n\s*\}/.exec(c)?.[1];
+    expect(foreign, 'a matcher for non-WebSocket upgrades').toBeDefined();
+    const refuse = c.indexOf(`respond @${foreign} `);
+    expect(refuse, 'refused with 403').toBeGreaterThan(route);
+    expect(c.slice(refuse).split('\n')[0]).toMatch(/PORTCULLIS_ERR_DECISION_UPGRADE.* 403$/);
+    expect(refuse).toBeLessThan(c.indexOf('forward_auth portcullis'));
   });
 
   it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {

@@ -196,6 +196,21 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(app.seen.length).toBe(before);
   });
 
+  it('an Upgrade to another protocol than WebSocket (h2c) never reaches the app, on an open route or a websocket one', async () => {
+    // an h2c-capable app answers it 101 and the edge tunnels the connection: every later request on it
+    // (GET /admin/…) reached the app unjudged. Before, HAProxy forwarded it on /public/* and /ws/*
+    // (Portcullis answered 200); nginx drops Upgrade towards both Portcullis and the app
+    const before = app.seen.length;
+    for (const path of ['/public/x', '/ws/x']) {
+      const head = await rawHead(edgeUrl[edge]!, path, { ...bearer(token), connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' });
+      const status = head.split('\r\n')[0];
+      if (edge === 'haproxy') expect(status, `${path}: ${head}`).toMatch(/^HTTP\/1\.1 403/);
+      else expect(status, `${path}: ${head}`).toMatch(/^HTTP\/1\.1 200/);
+    }
+    const upgraded = app.seen.slice(before).filter((r) => r.headers.upgrade !== undefined);
+    expect(upgraded.map((r) => `${r.url} ${String(r.headers.upgrade)}`)).toEqual([]);
+  });
+
   it('a bad or expired token → 401 invalid_token', async () => {
     const expired = await as.issueJwt({}, { ttlSeconds: -3600 });
     for (const t of ['not.a.jwt', expired]) {
