@@ -3,7 +3,6 @@
 // upstream and asking instance A of a two-instance cluster on a real nats-server. Allowed with
 // identity headers upstream and client-sent copies stripped; each denial; a revocation made at
 // instance B refused through the edge; DPoP through the edge; the authorization server down.
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -17,7 +16,7 @@ import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.j
 import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { DEFAULT_IDENTITY } from '../../../node/pipeline/index.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady, type Answer } from './decision-fixtures.js';
-import { startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
+import { rawHead, rawHeadOf, startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
 
@@ -67,20 +66,6 @@ afterAll(async () => {
 });
 
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
-
-/** The response head to a GET written by hand (undici refuses `Connection: Upgrade`), read until its blank line. */
-function rawHead(base: string, path: string, headers: Record<string, string>): Promise<string> {
-  const u = new URL(base);
-  return new Promise((resolve, reject) => {
-    const sock = connect(Number(u.port), u.hostname, () => {
-      sock.write(`GET ${path} HTTP/1.1\r\nhost: ${u.host}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
-    });
-    let buf = '';
-    sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); const end = buf.indexOf('\r\n\r\n'); if (end !== -1) { sock.destroy(); resolve(buf.slice(0, end)); } });
-    sock.on('error', reject);
-    sock.on('close', () => resolve(buf));
-  });
-}
 
 describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding', (edge) => {
   const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> => send(`${edgeUrl[edge]}${path}`, headers, method);
@@ -209,6 +194,18 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     }
     const upgraded = app.seen.slice(before).filter((r) => r.headers.upgrade !== undefined);
     expect(upgraded.map((r) => `${r.url} ${String(r.headers.upgrade)}`)).toEqual([]);
+  });
+
+  it('an HTTP/1.0 request without Host never reaches the app: its absolute-form target names a host nobody judged', async () => {
+    // GET http://admin.example/… HTTP/1.0 and no Host: the check saw the path alone (judged with no host, the
+    // open route), and HAProxy forwarded the target as sent — a Go app takes r.Host from it and serves the
+    // admin host. Before, HAProxy answered 200 and the app got it; nginx's check fails without Host (503)
+    const before = app.seen.length;
+    for (const target of ['http://admin.example/public/x', '/public/x']) {
+      const head = await rawHeadOf(edgeUrl[edge]!, `GET ${target} HTTP/1.0\r\n\r\n`);
+      expect(head.split('\r\n')[0], `${target}: ${head}`).toMatch(edge === 'haproxy' ? /^HTTP\/1\.[01] 400/ : /^HTTP\/1\.[01] (400|503)/);
+    }
+    expect(app.seen.slice(before).map((r) => r.url)).toEqual([]);
   });
 
   it('a bad or expired token → 401 invalid_token', async () => {
