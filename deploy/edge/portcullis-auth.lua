@@ -5,6 +5,8 @@
 --           (where the route mints one) its Authorization set on the request, the client's DPoP removed;
 --           txn.portcullis_status 200
 --   else -> txn.portcullis_status, _challenge, _body, _retry_after for haproxy.cfg to answer with.
+--   both -> txn.portcullis_dpop_nonce when Portcullis sent one (a use_dpop_nonce 401, a fresh nonce on a 200):
+--           haproxy.cfg's http-after-response hands it to the client (RFC 9449 §8).
 -- Portcullis unreachable -> status 503. No verdict is cached: a cached 200 would outlive a revocation.
 -- Settings (haproxy.cfg global): setenv PORTCULLIS_DECISION_URL http://127.0.0.1:8080/_portcullis/auth
 
@@ -62,6 +64,9 @@ core.register_action("portcullis_auth", { "http-req" }, function(txn)
   end
   txn:set_var("txn.portcullis_status", res.status)
   local rh = res.headers or {}
+  -- set only when present: haproxy.cfg adds the header when the variable exists
+  local nonce = first(rh["dpop-nonce"])
+  if nonce ~= nil and nonce ~= "" then txn:set_var("txn.portcullis_dpop_nonce", nonce) end
   if res.status == 200 then
     for name, values in pairs(rh) do
       local lname = string.lower(name)
@@ -73,7 +78,8 @@ core.register_action("portcullis_auth", { "http-req" }, function(txn)
     end
     return
   end
-  txn:set_var("txn.portcullis_challenge", first(rh["www-authenticate"]) or "")
+  local challenge = first(rh["www-authenticate"])
+  if challenge ~= nil and challenge ~= "" then txn:set_var("txn.portcullis_challenge", challenge) end
   txn:set_var("txn.portcullis_retry_after", first(rh["retry-after"]) or "")
   txn:set_var("txn.portcullis_body", res.body or "")
 end, 0)

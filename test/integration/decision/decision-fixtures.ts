@@ -9,7 +9,7 @@ export const INTERNAL_ISS = 'https://portcullis.test';
 /**
  * Routes: /orders/* needs orders:read; /admin/* needs admin; /public/* is auth: none;
  * /internal/* swaps the token for an internal one; /stripped/* strips Authorization;
- * /dpop/* wants DPoP-bound tokens only.
+ * /dpop/* wants DPoP-bound tokens only; /nonce/* DPoP with a server nonce; /ws/* takes WebSockets.
  */
 export function decisionPolicy(as: AuthServer, upstream: string): Record<string, unknown> {
   return {
@@ -27,6 +27,8 @@ export function decisionPolicy(as: AuthServer, upstream: string): Record<string,
       { name: 'internal', match: { path: '/internal/*' }, upstream: 'ledger', auth: {}, forward: { token: 'internal' } },
       { name: 'stripped', match: { path: '/stripped/*' }, upstream: 'app', auth: {}, forward: { authorization: 'strip' } },
       { name: 'dpop', match: { path: '/dpop/*' }, upstream: 'app', auth: { dpop: { required: true } } },
+      { name: 'ws', match: { path: '/ws/*' }, upstream: 'app', auth: {}, websocket: true },
+      { name: 'dpop-nonce', match: { path: '/nonce/*' }, upstream: 'app', auth: { dpop: { required: true, nonce: true } } },
     ],
     internal_tokens: { issuer: INTERNAL_ISS, max_ttl_s: 120 },
   };

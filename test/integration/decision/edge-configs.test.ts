@@ -179,6 +179,14 @@ describe('deploy/edge', () => {
     const drop = c.indexOf(`request_header @${internal} -DPoP`);
     expect(drop, 'DPoP removed on internal-token paths').toBeGreaterThan(c.indexOf('forward_auth portcullis'));
     expect(drop).toBeLessThan(c.indexOf('reverse_proxy app:'));
+    // an Upgrade to anything but WebSocket is answered 403 before the check: forward_auth drops Upgrade from the
+    // call, so Portcullis cannot refuse it, and reverse_proxy would tunnel it to an app answering 101 (h2c smuggling)
+    const foreign = /@(\S+) \{\n\s*header Upgrade \*\n\s*not header_regexp Upgrade \(\?i\)\^websocket\$\n\s*\}/.exec(c)?.[1];
+    expect(foreign, 'a matcher for non-WebSocket upgrades').toBeDefined();
+    const refuse = c.indexOf(`respond @${foreign} `);
+    expect(refuse, 'refused with 403').toBeGreaterThan(route);
+    expect(c.slice(refuse).split('\n')[0]).toMatch(/PORTCULLIS_ERR_DECISION_UPGRADE.* 403$/);
+    expect(refuse).toBeLessThan(c.indexOf('forward_auth portcullis'));
   });
 
   it('Envoy: HTTP ext_authz to the envoy endpoint, fail closed with 503, the headers a decision needs', () => {
@@ -219,6 +227,8 @@ describe('deploy/edge', () => {
     expect(up).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
     const client = f.http_service.authorization_response.allowed_client_headers.patterns.map((p: any) => p.exact);
     expect(client).toEqual(expect.arrayContaining(['www-authenticate', 'retry-after', 'dpop-nonce', 'content-type']));
+    // a nonce refreshed on an allowed request reaches the client (before, Envoy kept it: one 401 use_dpop_nonce per turn)
+    expect(f.http_service.authorization_response.allowed_client_headers_on_success.patterns.map((p: any) => p.exact)).toEqual(['dpop-nonce']);
     expect(hcm.use_remote_address).toBe(true);
     expect(hcm.route_config.request_headers_to_remove).toEqual(['x-forwarded-host', ...OVERRIDES]);
   });
@@ -255,6 +265,8 @@ describe('deploy/edge', () => {
     expect(provider.envoyExtAuthzHttp.failOpen).toBe(false);
     expect(provider.envoyExtAuthzHttp.includeRequestHeadersInCheck).toEqual(expect.arrayContaining(['authorization', 'dpop', 'x-forwarded-proto', 'x-auth-*']));
     expect(provider.envoyExtAuthzHttp.headersToUpstreamOnAllow).toEqual(expect.arrayContaining(['x-auth-*', 'authorization']));
+    // a DPoP nonce refreshed on an allowed request reaches the client (before, the sidecar kept it)
+    expect(provider.envoyExtAuthzHttp.headersToDownstreamOnAllow).toEqual(['dpop-nonce']);
     // Istio's lists take exact names and `prefix*` (as envoy.yaml above: every identity spelling reaches the check)
     const included = provider.envoyExtAuthzHttp.includeRequestHeadersInCheck as string[];
     const passes = (name: string): boolean => included.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));

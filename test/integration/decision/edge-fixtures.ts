@@ -110,3 +110,21 @@ export function startRawApp(): Promise<RawApp> {
     close: () => new Promise<void>((r) => server.close(() => r())),
   })));
 }
+
+/** The response head to `text` written as is on a new connection to `base`, read until its blank line (or the close). */
+export function rawHeadOf(base: string, text: string): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(u.port), u.hostname, () => sock.write(text));
+    let buf = '';
+    sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); const end = buf.indexOf('\r\n\r\n'); if (end !== -1) { sock.destroy(); resolve(buf.slice(0, end)); } });
+    sock.on('error', reject);
+    sock.on('close', () => resolve(buf));
+  });
+}
+
+/** The response head to a GET written by hand (undici refuses `Connection: Upgrade`). */
+export function rawHead(base: string, path: string, headers: Record<string, string>): Promise<string> {
+  const host = new URL(base).host;
+  return rawHeadOf(base, `GET ${path} HTTP/1.1\r\nhost: ${host}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+}

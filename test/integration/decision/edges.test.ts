@@ -3,7 +3,6 @@
 // upstream and asking instance A of a two-instance cluster on a real nats-server. Allowed with
 // identity headers upstream and client-sent copies stripped; each denial; a revocation made at
 // instance B refused through the edge; DPoP through the edge; the authorization server down.
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
@@ -12,11 +11,12 @@ import type { Nginx } from '../../helpers/nginx.js';
 import { ADMIN_ENV, ADMIN_TOKEN, BUS_AUTH, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { deadPort, type ScriptedUpstream } from '../../helpers/upstreams.js';
+import { waitFor } from '../../helpers/wait.js';
 import { clientKey, proof, type ClientKey } from '../../unit/dpop/dpop-helpers.js';
 import { CLIENT_CERT_HEADERS, IDENTITY_ASSERTION_HEADERS } from '../../../node/config/untrusted-headers.js';
 import { DEFAULT_IDENTITY } from '../../../node/pipeline/index.js';
 import { DECISION, INTROSPECTION_SECRET, decisionPolicy, jtiOf, payloadOf, send, waitReady, type Answer } from './decision-fixtures.js';
-import { startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
+import { rawHead, rawHeadOf, startHaproxyEdge, startNginxEdge, startRecordingUpstream, type Haproxy } from './edge-fixtures.js';
 
 const ENV = { ...ADMIN_ENV, ...BUS_ENV, PT_INTROSPECTION_SECRET: INTROSPECTION_SECRET };
 
@@ -42,6 +42,8 @@ function config(socket: string): Record<string, unknown> {
     cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
     log: { level: 'warn', access: false },
     verifier: { pool_size: 1 },
+    // short nonce buckets: the refreshed-nonce case waits for one to turn (a nonce lives 2–4 s)
+    dpop: { nonce: { lifetime_s: 2 } },
   };
 }
 
@@ -64,20 +66,6 @@ afterAll(async () => {
 });
 
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
-
-/** The response head to a GET written by hand (undici refuses `Connection: Upgrade`), read until its blank line. */
-function rawHead(base: string, path: string, headers: Record<string, string>): Promise<string> {
-  const u = new URL(base);
-  return new Promise((resolve, reject) => {
-    const sock = connect(Number(u.port), u.hostname, () => {
-      sock.write(`GET ${path} HTTP/1.1\r\nhost: ${u.host}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
-    });
-    let buf = '';
-    sock.on('data', (d: Buffer) => { buf += d.toString('latin1'); const end = buf.indexOf('\r\n\r\n'); if (end !== -1) { sock.destroy(); resolve(buf.slice(0, end)); } });
-    sock.on('error', reject);
-    sock.on('close', () => resolve(buf));
-  });
-}
 
 describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding', (edge) => {
   const get = (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Answer> => send(`${edgeUrl[edge]}${path}`, headers, method);
@@ -193,6 +181,33 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(app.seen.length).toBe(before);
   });
 
+  it('an Upgrade to another protocol than WebSocket (h2c) never reaches the app, on an open route or a websocket one', async () => {
+    // an h2c-capable app answers it 101 and the edge tunnels the connection: every later request on it
+    // (GET /admin/…) reached the app unjudged. Before, HAProxy forwarded it on /public/* and /ws/*
+    // (Portcullis answered 200); nginx drops Upgrade towards both Portcullis and the app
+    const before = app.seen.length;
+    for (const path of ['/public/x', '/ws/x']) {
+      const head = await rawHead(edgeUrl[edge]!, path, { ...bearer(token), connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' });
+      const status = head.split('\r\n')[0];
+      if (edge === 'haproxy') expect(status, `${path}: ${head}`).toMatch(/^HTTP\/1\.1 403/);
+      else expect(status, `${path}: ${head}`).toMatch(/^HTTP\/1\.1 200/);
+    }
+    const upgraded = app.seen.slice(before).filter((r) => r.headers.upgrade !== undefined);
+    expect(upgraded.map((r) => `${r.url} ${String(r.headers.upgrade)}`)).toEqual([]);
+  });
+
+  it('an HTTP/1.0 request without Host never reaches the app: its absolute-form target names a host nobody judged', async () => {
+    // GET http://admin.example/… HTTP/1.0 and no Host: the check saw the path alone (judged with no host, the
+    // open route), and HAProxy forwarded the target as sent — a Go app takes r.Host from it and serves the
+    // admin host. Before, HAProxy answered 200 and the app got it; nginx's check fails without Host (503)
+    const before = app.seen.length;
+    for (const target of ['http://admin.example/public/x', '/public/x']) {
+      const head = await rawHeadOf(edgeUrl[edge]!, `GET ${target} HTTP/1.0\r\n\r\n`);
+      expect(head.split('\r\n')[0], `${target}: ${head}`).toMatch(edge === 'haproxy' ? /^HTTP\/1\.[01] 400/ : /^HTTP\/1\.[01] (400|503)/);
+    }
+    expect(app.seen.slice(before).map((r) => r.url)).toEqual([]);
+  });
+
   it('a bad or expired token → 401 invalid_token', async () => {
     const expired = await as.issueJwt({}, { ttlSeconds: -3600 });
     for (const t of ['not.a.jwt', expired]) {
@@ -285,6 +300,52 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     expect(replay.json).toMatchObject({ code: 'PORTCULLIS_ERR_DPOP_INVALID_PROOF' });
     const other = await proof(key, { htu: `${a.url}/dpop/orders`, htm: 'POST', token: bound });
     expect((await get('/dpop/orders', { authorization: `DPoP ${bound}`, dpop: other }, 'POST')).status).toBe(401);
+  });
+
+  it('DPoP with a server nonce through the edge: the use_dpop_nonce refusal hands the client its DPoP-Nonce', async () => {
+    // RFC 9449 §8: the client learns the nonce from this 401 alone. Before, HAProxy answered it without
+    // DPoP-Nonce, so every request on a nonce route was refused for ever behind HAProxy
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const htu = `${edgeUrl[edge]}/nonce/orders`;
+    const first = await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound }) }, 'POST');
+    expect([first.status, first.json?.code], first.text).toEqual([401, 'PORTCULLIS_ERR_DPOP_NONCE_REQUIRED']);
+    expect(first.headers['www-authenticate']).toMatch(/^DPoP realm="portcullis", error="use_dpop_nonce"/);
+    const nonce = first.headers['dpop-nonce'];
+    expect(typeof nonce, 'the 401 carries the nonce to use').toBe('string');
+    const h = seen(await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound, nonce: nonce as string }) }, 'POST'));
+    expect(h.authorization).toBe(`DPoP ${bound}`);
+  });
+
+  it('a DPoP nonce refreshed on an allowed request reaches the client with the app\'s answer', async () => {
+    // RFC 9449 §8.2: once the bucket turns, a proof with the previous nonce still passes and the answer
+    // carries the current one, so the client switches before its nonce expires. Before, nginx and HAProxy
+    // dropped it from the 200: the client found out by a 401 use_dpop_nonce and had to send its request again
+    const bound = await as.issueJwt({ cnf: { jkt: key.jkt } });
+    const htu = `${edgeUrl[edge]}/nonce/orders`;
+    const first = await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound }) }, 'POST');
+    const nonce = first.headers['dpop-nonce'] as string;
+    expect([first.status, typeof nonce], first.text).toEqual([401, 'string']);
+    let last: Answer | undefined;
+    await waitFor('an allowed answer carrying a fresh DPoP-Nonce', async () => {
+      last = await get('/nonce/orders', { authorization: `DPoP ${bound}`, dpop: await proof(key, { htu, htm: 'POST', token: bound, nonce }) }, 'POST');
+      expect(last.status, last.text).toBe(200);
+      return last.headers['dpop-nonce'] !== undefined;
+    }, 10_000, { everyMs: 100 });
+    expect(last!.headers['dpop-nonce']).not.toBe(nonce);
+  });
+
+  it('an RFC 6750 invalid_request (a token in two places) → 400 with its challenge, no Retry-After; the app is not called', async () => {
+    // before: nginx answered a generic PORTCULLIS_ERR_REQUEST_MALFORMED with Retry-After: 1 and no
+    // challenge, HAProxy Portcullis's body without the challenge
+    const before = app.seen.length;
+    const r = await get(`/orders/1?access_token=${token}`, bearer(token));
+    expect([r.status, r.json?.error, r.json?.code], r.text).toEqual([400, 'invalid_request', 'PORTCULLIS_ERR_AUTH_INVALID_REQUEST']);
+    expect(r.headers['www-authenticate']).toMatch(/^Bearer realm="portcullis", error="invalid_request", error_description="[^"]+"$/);
+    expect(r.headers['retry-after'], 'a malformed request is not to be retried').toBeUndefined();
+    // a refused path: its status, no challenge, no Retry-After
+    const amb = await get('/public/a%2fb');
+    expect([amb.status, amb.headers['www-authenticate'], amb.headers['retry-after']], amb.text).toEqual([400, undefined, undefined]);
+    expect(app.seen.length).toBe(before);
   });
 
   it('the host and scheme Portcullis judges are the edge\'s, not client-sent X-Original-Host/-Proto or X-Forwarded-Host', async () => {
