@@ -20,6 +20,8 @@ export interface DpopReplaySyncOptions {
   /** Owner of a key among members (cluster/cache-sync's rendezvousOwner). */
   readonly pickOwner: (key: string, members: readonly string[]) => string | null;
   readonly logger: Logger;
+  /** How long until the member view can be trusted, ms (Membership.unsettledMs); 0 or absent: now. */
+  readonly unsettledMs?: () => number;
   /** How long an owner that did not answer is skipped, ms (default 5 000). */
   readonly suspectMs?: number;
   readonly now?: () => number;
@@ -54,6 +56,8 @@ export class DpopReplaySync implements ReplaySharing {
   private failuresLogged = 0;
   /** When the latest DPoP message this build could not read was signed, epoch ms (0: none). */
   private unreadableAt = 0;
+  /** The one wait for the view to converge after the bus connected (null: none pending). */
+  private settling: Promise<void> | null = null;
 
   constructor(private readonly opts: DpopReplaySyncOptions) {
     this.suspectMs = opts.suspectMs ?? 5_000;
@@ -101,6 +105,7 @@ export class DpopReplaySync implements ReplaySharing {
     return {
       self,
       ownerOf: (key) => this.ownerOf(key),
+      ownersKnown: () => this.ownersKnown(),
       ask: async (owner, key, exp, timeoutMs): Promise<ReplayVerdict> => {
         let reply: BusMessage;
         try {
@@ -148,6 +153,16 @@ export class DpopReplaySync implements ReplaySharing {
       this.opts.logger.error({ subject, unreadable: n, signed_at: new Date(signedAt).toISOString() },
         'DPoP replay record this build cannot read (a newer build\'s kind or version?): proofs dated up to its window are refused with 503; upgrade this member');
     }
+  }
+
+  /** null when the view has heard its peers (or never can: no bus yet); else one shared timer until it has. */
+  private ownersKnown(): Promise<void> | null {
+    const ms = this.opts.unsettledMs?.() ?? 0;
+    if (ms <= 0) return null;
+    this.settling ??= new Promise<void>((resolve) => {
+      setTimeout(() => { this.settling = null; resolve(); }, Math.ceil(ms)).unref();
+    });
+    return this.settling;
   }
 
   private ownerOf(key: string): string {

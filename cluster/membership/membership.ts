@@ -195,6 +195,15 @@ export class Membership {
   }
 
   /**
+   * How long until the view counts as having heard every live peer, ms: the rest of the round and a half after the bus
+   * first connected; 0 once past it, in-process, and while the bus never connected (nobody to hear: DESIGN's lost-bus rule).
+   * A DPoP proof whose owner is not known yet waits this long rather than being judged by a view of one.
+   */
+  unsettledMs(): number {
+    return this.connectedAt === null ? 0 : Math.max(0, this.connectedAt + this.intervalMs * 1.5 - this.now());
+  }
+
+  /**
    * Has this member's bus (NATS or IPC) not connected in the round and a half since it started, nor ever since? It
    * hears nobody and serves on its own state: an SSF poller polls as if alone (what it applies it cannot store, so it
    * acknowledges nothing). Not before that round and a half: a bus that connects at once is no outage. In-process: false.

@@ -1,7 +1,7 @@
 // Admin API of cluster policy: GET /policy (the active version, digest, last error, and every
 // member's as their heartbeats last said) and
 // POST /policy (body: a policy in YAML or JSON; `?base=N` refuses it when N is no longer the
-// latest version, `&force=1` publishes anyway — another value of force is a 400, as is any other parameter). Both need the admin token (admin-server.ts).
+// latest version, `&force=1` publishes anyway, `force=0` does not — another value of force is a 400, as is any other parameter). Both need the admin token (admin-server.ts).
 import { hostname } from 'node:os';
 import type { AdminHandler } from '../../node/admin/admin-server.js';
 import { adminQuery } from '../../node/admin/admin-query.js';
@@ -35,7 +35,8 @@ export function policyAdminRoutes(watcher: PolicyWatcher, memberId: string, peer
       if (baseText !== null && !/^\d+$/.test(baseText)) return { status: 400, body: { error: 'invalid_request', message: 'base: a version number' } };
       // `force=true` or a bare `?force` used to read as no force: the push was refused as stale, as if force were not there
       const forceText = q.get('force');
-      if (forceText !== null && forceText !== '1') return { status: 400, body: { error: 'invalid_request', message: 'force: expected 1 (publish even when base is no longer the latest version)' } };
+      // `force=0` says "no force" in words a user may reasonably write (before: 400); anything else but 1 stays a 400
+      if (forceText !== null && forceText !== '1' && forceText !== '0') return { status: 400, body: { error: 'invalid_request', message: 'force: expected 1 (publish even when base is no longer the latest version) or 0 (do not)' } };
       const parsed = parseYaml(body);
       if (!parsed.ok) return { status: 422, body: { pushed: false, errors: parsed.errors } };
       const p = preparePolicy(watcher.localRaw, parsed.raw);

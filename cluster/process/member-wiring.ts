@@ -46,7 +46,9 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
       sharing: node.introspection,
       // DPoP proof jtis: checked-and-set by each key's owner, announced to all (cluster/dpop-sync)
       dpopReplay: new DpopReplaySync({
-        bus: node.bus, self: node.memberId, members: () => node.membership.members(), pickOwner: rendezvousOwner, logger: logger.child({ component: 'dpop' }),
+        bus: node.bus, self: node.memberId, members: () => node.membership.members(), pickOwner: rendezvousOwner,
+        // right after the bus connected each member's view may hold itself only: a proof waits for the owner to be known
+        unsettledMs: () => node.membership.unsettledMs(), logger: logger.child({ component: 'dpop' }),
       }),
       cluster: {
         readiness: () => node.readiness(), stats: () => node.stats(),

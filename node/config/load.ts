@@ -140,6 +140,20 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       errors.push({ path: `routes[${i}].strip_prefix`, message: `"${r.strip_prefix}" is not a prefix of the route path "${r.match.path}"` });
     }
   });
+  // one `iss` under two names is allowed with disjoint audiences (the token's aud picks the config, node/jwt/issuer-select);
+  // with an audience in common which one verifies a token — its algorithms, skew, introspection — was their order's accident
+  const sameIss = new Map<string, Array<{ name: string; audiences: readonly string[] }>>();
+  for (const [name, iss] of Object.entries(cfg.issuers)) {
+    if (typeof iss?.issuer !== 'string' || !Array.isArray(iss.audiences)) continue;
+    const before = sameIss.get(iss.issuer) ?? [];
+    for (const other of before) {
+      const shared = iss.audiences.find((a) => other.audiences.includes(a));
+      if (shared !== undefined) {
+        errors.push({ path: `issuers.${name}.audiences`, message: `issuer ${quotedName(other.name)} has the same issuer "${iss.issuer}" and audience "${shared}": which of the two verifies such a token would depend on their order (give each its own audiences, or merge them)` });
+      }
+    }
+    sameIss.set(iss.issuer, [...before, { name, audiences: iss.audiences }]);
+  }
   for (const [name, iss] of Object.entries(cfg.issuers)) {
     if (iss.jwks.min_refresh_s > iss.jwks.max_refresh_s) errors.push({ path: `issuers.${name}.jwks.min_refresh_s`, message: 'must not exceed max_refresh_s' });
     if (iss.discovery === false && iss.jwks_uri === undefined) errors.push({ path: `issuers.${name}.jwks_uri`, message: 'required when discovery is false' });

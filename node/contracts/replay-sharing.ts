@@ -21,6 +21,11 @@ export interface ReplayPeers {
   readonly self: string;
   /** The member owning `key` (rendezvous over the live serving members); `self` when alone. */
   ownerOf(key: string): string;
+  /**
+   * null when ownerOf() can be trusted; else settles when it can (the bus connected moments ago and the
+   * view may not have heard every peer: each member would own every key). One shared wait, not one per proof.
+   */
+  ownersKnown?(): Promise<void> | null;
   /** Ask `owner` to claim `key`; rejects on a bus failure (timeout, no responder, disconnected). */
   ask(owner: string, key: string, exp: number, timeoutMs: number): Promise<ReplayVerdict>;
   /** Tell every member that `key` was claimed (the owner does it after a fresh claim). */

@@ -316,7 +316,7 @@ export class DpopStage {
     return {
       ...this.counters,
       replay_entries: c.entries, replays_refused: c.replayed, replay_too_old: c.too_old, replay_evicted_live: c.evicted_live,
-      replay_owner_asked: g.owner_asked, replay_owner_refused: g.owner_refused, replay_fallback_local: g.fallback_local,
+      replay_owner_asked: g.owner_asked, replay_owner_refused: g.owner_refused, replay_fallback_local: g.fallback_local, replay_owner_waited: g.owner_waited,
       key_cache_entries: this.keys.size, key_imports: this.keys.imports, ...sync,
       replay_unreadable_gate: this.gateLast() >= Math.floor(this.now() / 1000) ? 1 : 0,
     };

@@ -16,6 +16,8 @@ const MAX_POLL_BYTES = 4 * 1024 * 1024;
 /** SET ids remembered to tell a transmitter that moved on from one handing out what it handed out before: count, and their characters. */
 const MAX_SEEN_IDS = 10_000;
 const MAX_SEEN_CHARS = 4 * 1024 * 1024;
+/** Most polls in any second: back-to-back polls past it wait for the second to end (a transmitter handing out new SETs without end). */
+export const MAX_POLLS_PER_S = 10;
 
 export interface PollerDeps {
   readonly publisher: RevocationPublisher;
@@ -42,6 +44,8 @@ export class SsfPoller {
   #running = false;
   #closed = false;
   #failures = 0;
+  /** When the last MAX_POLLS_PER_S polls started, epoch ms, oldest first. */
+  readonly #starts: number[] = [];
 
   constructor(private readonly name: string, private readonly src: EventSourceConfig, private readonly deps: PollerDeps) {}
 
@@ -77,6 +81,8 @@ export class SsfPoller {
       return;
     }
     this.#running = true;
+    this.#starts.push(Date.now());
+    if (this.#starts.length > MAX_POLLS_PER_S) this.#starts.shift();
     let more = false;
     try {
       more = await this.#pollOnce(alone);
@@ -91,7 +97,16 @@ export class SsfPoller {
       // acknowledge); a refused SET is reported (setErrs): every member judges it alike
       if (alone) this.#acks.clear();
     }
-    this.#schedule(more ? 0 : Math.min(poll.interval_ms * 2 ** Math.min(this.#failures, 6), 60_000));
+    this.#schedule(more ? this.#budgetWait() : Math.min(poll.interval_ms * 2 ** Math.min(this.#failures, 6), 60_000));
+  }
+
+  /** How long the next back-to-back poll waits, ms: 0 within MAX_POLLS_PER_S a second, else until the oldest of them is a second old. */
+  #budgetWait(): number {
+    if (this.#starts.length < MAX_POLLS_PER_S) return 0;
+    const wait = this.#starts[0]! + 1_000 - Date.now();
+    if (wait <= 0) return 0;
+    this.deps.count('poll', 'throttled');
+    return wait;
   }
 
   /** One poll request (with the acknowledgements of the last one; `alone`: bus never connected); true when the transmitter has more and sent some. */

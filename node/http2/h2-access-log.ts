@@ -1,6 +1,6 @@
 // What a request on the HTTP/2 listener leaves behind once answered: its metrics, the end of its
-// trace and its access-log line — for a relayed request (H2Relay) and for one the listener refused
-// before routing (no context: its trace starts and ends here).
+// trace and its access-log line — for a relayed request (H2Relay) and for one the listener answered
+// itself (refused before routing, or its own documents: no context, its trace starts and ends here).
 import { performance } from 'node:perf_hooks';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { endRelayTrace } from '../http/request-trace.js';
@@ -39,27 +39,36 @@ export function recordFinished(relay: H2Relay, o: H2RecordOptions): void {
 
 /** Metrics, trace and access log line of a request the listener answered itself before routing. */
 export function recordRefused(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/1.1', err: ProxyError, status: number, start: number, snapshot: Snapshot, o: H2RecordOptions): void {
+  recordAnswered(req, protocol, { route: '(none)', status, reason: errorReason(err.code), bytesOut: 0 }, start, snapshot, o);
+}
+
+/**
+ * Metrics, trace and access log line of a request the listener answered itself, with no context: refused
+ * before routing, or one of the proxy's own documents (`(well-known)`: before, traced on HTTP/1.1 only).
+ */
+export function recordAnswered(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/1.1', a: { readonly route: string; readonly status: number; readonly reason: string | null; readonly bytesOut: number }, start: number, snapshot: Snapshot, o: H2RecordOptions): void {
   const end = performance.now();
   const ms = end - start;
-  o.metrics.observe('(none)', status, ms / 1000, 0, 0);
+  const { route, status, reason } = a;
+  o.metrics.observe(route, status, ms / 1000, 0, a.bytesOut);
   // `:path` carries the query (uWS hands the path alone): never logged, it may hold ?access_token=
   const target = req.url ?? '';
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
   const client = req.remoteAddress;
-  // refused before it had a context: its trace (tracing on) starts and ends here, as on the uWS listener
+  // no context: its trace (tracing on) starts and ends here, as on the uWS listener
   const tracer = snapshot.tracer;
   const tr = tracer === null ? null : tracer.start(traceHeaders(req.rawHeaders));
   if (tr !== null) {
     tracer!.end(tr, {
-      method: req.method ?? '', route: '(none)', path: logged, status, outcome: 'complete', reason: errorReason(err.code), deny: null, client, fingerprint: null, start, end, upstream: null,
+      method: req.method ?? '', route, path: logged, status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start, end, upstream: null,
     });
   }
   if (!o.accessLog) return;
   o.logger.info({
-    listener: 'http2', protocol, route: '(none)', method: req.method, path: logged,
-    status, outcome: 'complete', reason: errorReason(err.code), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: 0, policy: snapshot.policyLabel,
+    listener: 'http2', protocol, route, method: req.method, path: logged,
+    status, outcome: 'complete', ...(reason !== null ? { reason } : {}), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: a.bytesOut, policy: snapshot.policyLabel,
     client, ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
   }, 'request');
 }

@@ -27,7 +27,7 @@ import { isGrpc } from './grpc-status.js';
 import { applyLimits } from './h2-settings.js';
 import { createH2Server } from './h2-server.js';
 import { capConnections, defaultMaxConnections } from './connection-cap.js';
-import { protocolOf, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
+import { protocolOf, recordAnswered, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
 import { H2StreamResponse } from './h2-stream-response.js';
 import { SessionGuard, type SessionCloseReason } from './session-guard.js';
 import { performance } from 'node:perf_hooks';
@@ -265,16 +265,10 @@ export class H2Listener implements H2RelayHost {
     recordRefused(http1Head(req), 'http/1.1', err, status, start, this.snapshot, this.opts);
   }
 
-  /** The proxy's own JWKS or discovery document: metrics and the access log line as on the main listener. */
+  /** The proxy's own JWKS or discovery document: metrics, trace and the access log line as on the main listener. */
   private document(req: RequestHead, res: AnyResponse, doc: { readonly body: string; readonly cacheControl: string }, start: number, head: boolean): void {
     const bytes = writeH2Document(res, doc.body, doc.cacheControl, head, this.snapshot.policyHeader);
-    const ms = performance.now() - start;
-    this.opts.metrics.observe('(well-known)', 200, ms / 1000, 0, bytes);
-    if (!this.opts.accessLog) return;
-    this.opts.logger.info({
-      listener: 'http2', protocol: protocolOf(res), route: '(well-known)', method: req.method, path: (req.url ?? '').split('?')[0], status: 200, outcome: 'complete',
-      ms: Math.round(ms * 1000) / 1000, bytes_in: 0, bytes_out: bytes, client: req.remoteAddress, policy: this.snapshot.policyLabel,
-    }, 'request');
+    recordAnswered(req, protocolOf(res), { route: '(well-known)', status: 200, reason: null, bytesOut: bytes }, start, this.snapshot, this.opts);
   }
 
   /** Answer a request refused before routing (limits, bad bytes, no route, draining): metrics and the access log line. */

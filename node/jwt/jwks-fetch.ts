@@ -1,6 +1,7 @@
 // HTTP side of the JWKS actor: discovery URLs (OIDC and RFC 8414), a bounded JSON
 // GET over undici with a total timeout, and Cache-Control max-age parsing.
-// Never rejects: failures come back as `{ ok: false, message }` (no token, no body).
+// Never rejects: failures come back as `{ ok: false, message }` (no token, no body). A document
+// declared HTML is refused whatever its body: a login or error page in front of the IdP, not its keys.
 import type { Dispatcher } from 'undici';
 import { undici } from '../lazy-packages.js';
 
@@ -76,6 +77,13 @@ async function get(url: string, dispatcher: Dispatcher, timeoutMs: number, signa
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => {});
     return { ok: false, message: `HTTP ${res.statusCode}` };
+  }
+  // RFC 7517 §8.5 registers application/jwk-set+json; IdPs send application/json, some text/plain, some none: taken.
+  // HTML is what a portal, a login redirect's target or a proxy's error page sends — never an IdP's metadata or keys.
+  const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'text/html' || type === 'application/xhtml+xml') {
+    await res.body.dump().catch(() => {});
+    return { ok: false, message: `served as ${type}, not JSON (a login or error page in front of the identity provider?)` };
   }
   const declared = Number(res.headers['content-length'] ?? 0);
   if (declared > MAX_DOC_BYTES) {

@@ -64,6 +64,7 @@ counter('portcullis_dpop_replay_too_old_total', 'DPoP proofs refused as older th
 counter('portcullis_dpop_replay_evicted_live_total', 'DPoP proof ids evicted for room while still inside their window', { 'dpop.replay_evicted_live': null });
 counter('portcullis_dpop_replay_owner_asks_total', 'DPoP replay checks asked of the owning member', { 'dpop.replay_owner_asked': null });
 counter('portcullis_dpop_replay_owner_refusals_total', 'DPoP replay checks the owning member refused', { 'dpop.replay_owner_refused': null });
+counter('portcullis_dpop_replay_owner_waits_total', 'DPoP replay checks held until the member view converged after the bus connected', { 'dpop.replay_owner_waited': null });
 counter('portcullis_dpop_replay_fallback_local_total', 'DPoP replay checks decided locally because the owner did not answer', { 'dpop.replay_fallback_local': null });
 gauge('portcullis_dpop_key_cache_entries', 'Imported DPoP public keys cached', { 'dpop.key_cache_entries': null });
 counter('portcullis_dpop_key_imports_total', 'DPoP public keys imported', { 'dpop.key_imports': null });

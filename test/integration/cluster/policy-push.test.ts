@@ -185,7 +185,7 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(rows[4]!.pushed_by).toBe(ra.code === 0 ? 'a' : 'b');
   });
 
-  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409 naming ?force=1, an unknown parameter or a ?force other than 1 with 400', async () => {
+  it('POST /policy on the admin API publishes a version (admin token required); a stale ?base is refused with 409 naming ?force=1, an unknown parameter or a ?force other than 1 or 0 with 400, force=0 as no force', async () => {
     const body = JSON.stringify(policyDoc(as.issuer, echo.url));
     const { request } = await import('undici');
     const unauth = await request(`${proxies[0]!.adminUrl}/policy`, { method: 'POST', body });
@@ -197,11 +197,15 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     const staleMessage = (await stale.body.json() as { message: string }).message;
     expect(staleMessage).toContain('?force=1 publishes anyway');
     expect(staleMessage).not.toContain('--force');
+    // force=0 means no force: the stale base's 409, as without the parameter (before: 400)
+    const noForce = await request(`${proxies[0]!.adminUrl}/policy?base=1&force=0`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
+    expect(noForce.statusCode).toBe(409);
+    expect((await noForce.body.json() as { message: string }).message).toContain('?force=1 publishes anyway');
     // a ?force other than 1 is refused, not read as "no force" (before: force=true answered the same 409 as no force)
     for (const q of ['force=true', 'force', 'force=yes']) {
       const r = await request(`${proxies[0]!.adminUrl}/policy?base=1&${q}`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });
       expect(r.statusCode, q).toBe(400);
-      expect((await r.body.json() as { message: string }).message, q).toBe('force: expected 1 (publish even when base is no longer the latest version)');
+      expect((await r.body.json() as { message: string }).message, q).toBe('force: expected 1 (publish even when base is no longer the latest version) or 0 (do not)');
     }
     // a misspelt ?force is refused, not read as "no force" (before: 409 as if it were not there)
     const misspelt = await request(`${proxies[0]!.adminUrl}/policy?base=1&forse=1`, { method: 'POST', body, headers: { authorization: 'Bearer test-admin-token' } });

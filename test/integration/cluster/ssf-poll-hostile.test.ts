@@ -8,7 +8,8 @@
 // a valid SET whose revocation is refused as invalid is reported in setErrs, not redelivered for ever; a transmitter
 // that ignores acknowledgements (the same SET and moreAvailable every time) is polled every interval_ms, not at once,
 // also when beside the SET it acknowledges it hands out one the poller cannot answer yet (keys not refetchable), or
-// when it takes turns between two answers.
+// when it takes turns between two answers; one flooding new SETs (a new id every answer, moreAvailable) is polled at
+// most 10 times a second, and what it hands out is still applied.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +43,8 @@ let jwksOnceMixed = 0;
 /** `/turns` hands out these two SETs by turns, one per poll, whatever was acknowledged. */
 let turnSets: string[] = [];
 let turn = 0;
+/** `/flood` answers every poll with a SET never seen before (a new jti and subject), and moreAvailable. */
+let floodN = 0;
 
 interface Recorder { readonly url: string; readonly seen: Array<{ path: string; auth: string }>; close(): Promise<void> }
 
@@ -72,6 +75,13 @@ async function startHostile(target: () => string): Promise<Recorder> {
       if (req.url === '/jwks-once-mixed') { if (jwksOnceMixed++ > 0) { res.writeHead(500); res.end(); } else { res.setHeader('content-type', 'application/json'); res.end(JWKS); } return; }
       if (req.url === '/mixed') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: mixedSets, moreAvailable: true })); return; }
       if (req.url === '/turns') { res.setHeader('content-type', 'application/json'); const i = turn++ % 2; res.end(JSON.stringify({ sets: { [`turn-${i}`]: turnSets[i] }, moreAvailable: true })); return; }
+      if (req.url === '/flood') {
+        const n = floodN++;
+        const claims = { iss: `http://${String(req.headers.host)}`, aud: AUD, iat: Math.floor(Date.now() / 1000), jti: `flood-${n}`, events: { 'https://schemas.openid.net/secevent/risc/event-type/account-disabled': {} }, sub_id: { format: 'iss_sub', iss: 'https://as.example', sub: `flood-user-${n}` } };
+        void new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'ES256', kid: KEY.kid, typ: 'secevent+jwt' }).sign(KEY.privateKey)
+          .then((set) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { [`flood-${n}`]: set }, moreAvailable: true })); });
+        return;
+      }
       if (req.url === '/deaf') { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ sets: { deaf: deafSet }, moreAvailable: true })); return; }
       if (req.url === '/more') { res.setHeader('content-type', 'application/json'); res.end('{"sets":{},"moreAvailable":true}'); return; }
       if (req.url === '/redirect') { res.writeHead(307, { location: `${target()}/stolen` }); res.end(); return; }
@@ -132,7 +142,7 @@ describe('SSF poll against a hostile transmitter', () => {
       issuers: { demo: { issuer: 'https://as.example', audiences: ['x'], jwks_uri: `${tx.url}/jwks` } },
       event_sources: {
         more: src('/more'), poison: src('/poison'), deaf: src('/deaf'), stuck: { ...src('/stuck'), jwks_uri: `${tx.url}/jwks-once` },
-        mixed: { ...src('/mixed'), jwks_uri: `${tx.url}/jwks-once-mixed` }, turns: src('/turns'), redirect: src('/redirect'), huge: src('/huge'),
+        mixed: { ...src('/mixed'), jwks_uri: `${tx.url}/jwks-once-mixed` }, turns: src('/turns'), flood: src('/flood'), redirect: src('/redirect'), huge: src('/huge'),
         drip: { ...src('/drip'), poll: { ...(src('/drip').poll as object), interval_ms: 100, timeout_ms: 300 } },
         managed: { ...src('/drip'), issuer: `${tx.url}/managed`, stream: { authorization_env: 'PT_SSF_POLL', delivery: 'poll', timeout_ms: 300 } },
       },
@@ -197,6 +207,20 @@ describe('SSF poll against a hostile transmitter', () => {
       expect(during, path).toBeLessThanOrEqual(5);
       expect(during, path).toBeGreaterThan(0);
     }
+  });
+
+  it('a transmitter flooding new SETs (a new id in every answer, moreAvailable) is polled at most 10 times a second, and what it hands out is applied; before, again at once without end', async () => {
+    await waitFor('flood SETs applied', async () => (await eventMetric(P, 'flood', 'ssf_account_disabled', 'accepted')) > 0, 10_000);
+    const polls = (): number => tx.seen.filter((s) => s.path === '/flood').length;
+    const before = { polls: polls(), applied: await eventMetric(P, 'flood', 'ssf_account_disabled', 'accepted') };
+    await sleep(2_000);
+    const during = polls() - before.polls;
+    // 10 a second: about 20 in 2 s (one budget's worth more at the edges); back to back it is hundreds
+    expect(during).toBeLessThanOrEqual(30);
+    expect(during).toBeGreaterThan(2); // faster than interval_ms: a real backlog still drains
+    // every SET handed out is still applied (a revocation per new id), throttled or not
+    await waitFor('the SETs of those polls applied', async () => (await eventMetric(P, 'flood', 'ssf_account_disabled', 'accepted')) - before.applied >= during - 1, 10_000);
+    expect(await metric(P, 'flood', 'throttled')).toBeGreaterThan(0);
   });
 
   it('a redirect is not followed: the poll secret never reaches another host; the poll is a counted failure', async () => {

@@ -65,6 +65,8 @@ beforeAll(async () => {
     ],
     tracing: { enabled: true, endpoint: collector.url, batch: { max_spans: 64, interval_ms: 50 } },
     verifier: { pool_size: 1 },
+    // the proxy's own documents (/.well-known/jwks.json) on both listeners
+    internal_tokens: { issuer: 'https://portcullis.internal', signing: 'inline' },
   }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
   await waitReady(proxy);
   origin = `http://127.0.0.1:${http2PortOf(proxy.logs())}`;
@@ -130,6 +132,24 @@ describe('the HTTP/2 listener traces like the uWS listener', () => {
     expect(attr(spansOf(t).find((s) => s.kind === 2)!, 'http.response.status_code')).toBe(404);
     await waitFor("accessLine('/nowhere') !== undefined", () => accessLine('/nowhere') !== undefined);
     expect(accessLine('/nowhere')!.trace_id).toBe(t);
+  });
+});
+
+describe('the proxy\'s own documents are traced on both listeners', () => {
+  it('GET /.well-known/jwks.json exports a server span (200) and logs its trace id, over HTTP/2 as over HTTP/1.1; before, HTTP/2 exported none', async () => {
+    const t2 = '44444444444444444444444444444444';
+    const r = await h2Fetch(origin, { ':method': 'GET', ':path': '/.well-known/jwks.json', traceparent: `00-${t2}-${PARENT}-01` });
+    expect(r.status).toBe(200);
+    const t1 = '55555555555555555555555555555555';
+    const r1 = await fetch(`${proxy.url}/.well-known/jwks.json`, { headers: { traceparent: `00-${t1}-${PARENT}-01` } });
+    await r1.arrayBuffer();
+    expect(r1.status).toBe(200);
+    for (const t of [t2, t1]) {
+      await waitFor(`a server span of trace ${t}`, () => spansOf(t).some((s) => s.kind === 2));
+      expect(attr(spansOf(t).find((s) => s.kind === 2)!, 'http.response.status_code')).toBe(200);
+    }
+    await waitFor('the HTTP/2 access line', () => proxy.logs().some((l) => l.msg === 'request' && l.path === '/.well-known/jwks.json' && l.listener === 'http2'));
+    expect(proxy.logs().find((l) => l.msg === 'request' && l.path === '/.well-known/jwks.json' && l.listener === 'http2')!.trace_id).toBe(t2);
   });
 });
 

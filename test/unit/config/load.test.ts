@@ -89,6 +89,19 @@ describe('config: cross references', () => {
     expect(e).toHaveLength(4);
   });
 
+  it('two issuers with the same issuer string and an audience in common are refused (which verifies was an accident of order); disjoint audiences pass', () => {
+    const idp = (audiences: string[], algorithms: string[]): Record<string, unknown> => ({ issuer: 'https://kc', audiences, algorithms, jwks_uri: 'https://kc/jwks' });
+    const cfg = (second: string[]): Record<string, unknown> => ({
+      issuers: { strict: idp(['api', 'web'], ['ES256']), lax: idp(second, ['RS256']) },
+      upstreams: { u: { targets: ['http://127.0.0.1:1'] } },
+      routes: [{ name: 'a', match: { path: '/a/*' }, upstream: 'u', auth: {} }],
+    });
+    expect(errors(validateConfig(cfg(['web', 'mobile'])))).toEqual([
+      'issuers.lax.audiences: issuer "strict" has the same issuer "https://kc" and audience "web": which of the two verifies such a token would depend on their order (give each its own audiences, or merge them)',
+    ]);
+    expect(validateConfig(cfg(['mobile'])).ok).toBe(true);
+  });
+
   it('a route requiring a token without any issuer is refused', () => {
     const cfg = base();
     (cfg.routes as Array<Record<string, unknown>>)[2] = { name: 'p', match: { path: '/p' }, upstream: 'orders', auth: { scopes: { all: ['x'] } } };

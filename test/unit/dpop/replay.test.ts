@@ -116,6 +116,26 @@ describe('ReplayGuard', () => {
     expect(peers.announced).toEqual([key(1)]);
   });
 
+  it('while the owner is not known yet (the bus connected moments ago) the check waits, then asks the owner the converged view names', async () => {
+    let release!: () => void;
+    let known = false;
+    let owner = 'me'; // a view of one: this member would own every key
+    const asked: string[] = [];
+    const peers = fakePeers({
+      ownerOf: () => owner,
+      ownersKnown: () => (known ? null : new Promise<void>((r) => { release = () => { known = true; owner = 'other'; r(); }; })),
+      ask: async (o) => { asked.push(o); return 'replayed'; },
+    });
+    const g = new ReplayGuard(new ReplayCache(100), peers, 100);
+    const v = g.check(key(1), 200, 100);
+    expect(v).toBeInstanceOf(Promise);
+    expect(peers.announced).toEqual([]); // not judged as its own owner
+    release();
+    expect(await v).toBe('replayed');
+    expect(asked).toEqual(['other']);
+    expect(g.stats()).toMatchObject({ owner_waited: 1, owner_asked: 1, owner_refused: 1 });
+  });
+
   it('falls back to the local cache when the owner cannot be asked, counts it and suspects the owner', async () => {
     const peers = fakePeers({ ask: async () => { throw Object.assign(new Error('timeout'), { code: 'BUS_TIMEOUT' }); } });
     const g = new ReplayGuard(new ReplayCache(100), peers, 100);

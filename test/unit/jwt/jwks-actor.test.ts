@@ -118,6 +118,20 @@ describe('refresh schedule', () => {
     expect(a.snapshot).not.toBeNull();
   });
 
+  it('a key set served as text/html is refused (unready, the failure says why); one served as text/plain is taken', async () => {
+    const s = await server();
+    s.mode = 'html';
+    const { logger, lines } = capturingLogger();
+    const a = actor(s, { jwks_uri: s.jwksUri }, logger);
+    a.start();
+    await waitFor('a.counters.jwks_fetch_failed >= 1', () => a.counters.jwks_fetch_failed >= 1);
+    expect(a.snapshot).toBeNull();
+    expect(lines.some((l) => l.includes('jwks fetch failed') && l.includes('text/html'))).toBe(true);
+    s.mode = 'plain';
+    await a.ready;
+    expect(a.snapshot).not.toBeNull();
+  });
+
   it('gives up on a slow JWKS at timeout_ms', async () => {
     const s = await server();
     s.mode = 'slow';

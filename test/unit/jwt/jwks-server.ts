@@ -5,7 +5,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwksOf, type FixtureKey } from '../../fixtures/keys.js';
 
-export type JwksMode = 'normal' | 'down' | 'slow' | 'garbage' | 'empty';
+export type JwksMode = 'normal' | 'down' | 'slow' | 'garbage' | 'empty' | 'html' | 'plain';
 
 export interface JwksServer {
   readonly url: string;
@@ -46,6 +46,9 @@ export async function startJwksServer(keys: readonly FixtureKey[], issuerPath = 
       case 'down': send(res, 503, '{"error":"temporarily_unavailable"}'); return;
       case 'garbage': send(res, 200, '<html>oops</html>', headers); return;
       case 'empty': send(res, 200, '{"keys":[]}', headers); return;
+      // the key set's JSON under another media type: an HTML page's (a login or error page that parses), or text/plain
+      case 'html': send(res, 200, JSON.stringify(doc), { ...headers, 'content-type': 'text/html; charset=utf-8' }); return;
+      case 'plain': send(res, 200, JSON.stringify(doc), { ...headers, 'content-type': 'text/plain' }); return;
       case 'slow': {
         const t = setTimeout(() => { timers.delete(t); if (!res.destroyed) send(res, 200, JSON.stringify(doc), headers); }, s.slowMs);
         timers.add(t);
