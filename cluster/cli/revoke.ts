@@ -141,7 +141,7 @@ function jwtExp(token: string): number | undefined {
 
 /**
  * The --admin value as a base URL; a UsageError (exit 2) for anything but http(s) without
- * credentials. The value is never echoed: a mistyped one may hold a password, and fetch's own
+ * credentials, query or fragment. The value is never echoed: a mistyped one may hold a password, and fetch's own
  * error for `http://user:pass@host` printed it back.
  */
 function adminBase(text: string): string {
@@ -150,6 +150,10 @@ function adminBase(text: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError('revoke: --admin: only http:// or https:// URLs (the value is not shown)');
   if (u.username !== '' || u.password !== '') {
     throw new UsageError('revoke: --admin: a URL with user:password is refused, and not shown (the admin API takes a bearer token: --admin-token-env NAME, default PORTCULLIS_ADMIN_TOKEN)');
+  }
+  // a key pasted as `?api_key=…` was printed in "cannot reach the admin API at …" (and the call went to `?…/revocations`)
+  if (u.search !== '' || u.hash !== '' || text.includes('?') || text.includes('#')) {
+    throw new UsageError('revoke: --admin: a URL with a query or fragment is refused, and not shown (the admin API\'s base URL is scheme, host and port, e.g. http://127.0.0.1:9901)');
   }
   return text;
 }
