@@ -71,6 +71,21 @@ describe('audit records of admin calls that carry a token', () => {
     expect(rec.detail.value_fingerprint).toBe(fp(token));
     expect(readFileSync(file, 'utf8')).not.toContain(token.split('.')[2]!);
   });
+
+  it('a raw token pasted as a jti or sub value, or into a reason, is refused: never stored, listed or audited as written', async () => {
+    // before: 201, the token stored as the "jti" — in the stream, on every member, GET /revocations, the snapshot — revoking nothing
+    const token = await as.issueJwt({ sub: 'pasted-under-jti' });
+    const sig = token.split('.')[2]!;
+    expect(await admin('/revocations', { kind: 'jti', value: token })).toBe(400);
+    expect(await admin('/revocations', { kind: 'sub', value: `Bearer ${token}` })).toBe(400);
+    expect(await admin('/revocations', { kind: 'jti', value: 'a-real-jti', reason: `leaked in a ticket: ${token}` })).toBe(400);
+    const listed = await (await fetch(`${proxy.adminUrl}/revocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    expect(listed).not.toContain(sig);
+    const pasted = (r: Record<string, any>): boolean => r.action === 'revocation.add' && (r.detail.value_fingerprint === fp(token) || r.detail.value_fingerprint === fp(`Bearer ${token}`) || typeof r.detail.reason_fingerprint === 'string');
+    await waitFor('records().filter(pasted).length === 3', () => records().filter(pasted).length === 3, 5_000);
+    expect(readFileSync(file, 'utf8')).not.toContain(sig);
+    expect(proxy.output()).not.toContain(sig);
+  });
 });
 
 describe('portcullis revoke --admin URL', () => {
