@@ -1,6 +1,7 @@
 // Tokens and secrets in the operator-side outputs the request-path tests do not reach: the audit
 // record of POST /explain when the explained request carries its token in the query
-// (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind,
+// (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind (or
+// under a right one, or in its reason: refused, never stored),
 // `portcullis revoke --admin URL` when what answers at that URL echoes the request back, and a
 // secret pasted where a `*_env` variable name belongs; and the HTTP/2 listener's line and span for a
 // request refused before routing, whose `:path` carries the query (uWS hands the path alone).
