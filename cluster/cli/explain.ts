@@ -9,6 +9,7 @@ import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { revocationAtInstance } from './explain-revocations.js';
+import { readStdinToken } from './stdin-token.js';
 
 export async function explain(argv: string[], usage: string): Promise<void> {
   const { values, positionals } = parseCommandLine('explain', {
@@ -26,6 +27,9 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   if (readClusterPolicyConfig(values.config, null) !== null) {
     throw new UsageError(`explain: ${values.config} takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes: ask a member (POST /explain on its admin API) or give a file with the policy`);
   }
+  // `--token -`: from stdin, out of the process list and the shell history (as revoke --token -)
+  const token = values.token === '-' ? (await readStdinToken('explain')).trim() : values.token;
+  if (token === '') throw new UsageError('explain: --token -: nothing on stdin');
   const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   const logger = createLogger({ level: 'error', format: 'json' });
@@ -36,14 +40,14 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   const keepAlive = setInterval(() => undefined, 1_000);
   try {
     const until = Date.now() + 10_000;
-    if (values.token !== undefined && !(await auth.whenReady(10_000))) {
+    if (token !== undefined && !(await auth.whenReady(10_000))) {
       process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');
     }
-    if (values.token !== undefined) await keysSettled(auth, until);
+    if (token !== undefined) await keysSettled(auth, until);
     const req = { method, path, ...(values.host !== undefined ? { host: values.host } : {}) };
-    let answer = await explainRequest(r.config, auth, { ...req, ...(values.token !== undefined ? { token: values.token } : {}) });
+    let answer = await explainRequest(r.config, auth, { ...req, ...(token !== undefined ? { token } : {}) });
     // FILE cannot say whether the token is revoked: the running instance's store can
-    const check = values.token !== undefined && answer.allowed ? await revocationAtInstance(r.config, process.env, { ...req, token: values.token }) : null;
+    const check = token !== undefined && answer.allowed ? await revocationAtInstance(r.config, process.env, { ...req, token: token }) : null;
     if (check?.kind === 'refused') {
       // the token rule read "pass" above a DENIED (revoked) verdict: it is the rule the instance failed
       const rules = answer.rules.map((x) => (x.rule === 'token' ? { ...x, ok: false, why: `refused by the instance at ${check.at}: ${check.reason}` } : x));

@@ -56,6 +56,7 @@ then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-
 Prints the matched route, each rule and why the request would be allowed or denied.
 With --token the token is checked against the issuers' live JWKS/introspection, and its
 revocation by the instance at FILE's admin listener (on this host; else "revocations NOT checked").
+  --token -  read the token from stdin (out of the process list and the shell history)
   --json     print the answer as JSON; exit 0 when allowed, 1 when denied`,
   'cluster-demo': `Usage: portcullis cluster-demo [--exit]
 

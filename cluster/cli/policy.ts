@@ -7,7 +7,7 @@ import { formatProblems, readConfigText, splitDocument, validateLocal, type Conf
 import { collectMemberStatus, latestVersion, noAnswerYet, openEntry, parseYaml, PolicyConflict, PolicyStore, policyBucket, preparePolicy, pushPolicy, StalePolicyBase, type PolicyEntry } from '../policy/index.js';
 import { busAuthFrom, type BusAuth } from '../protocol/index.js';
 import { clusterSettings } from '../revocation/index.js';
-import { jsErrorText, natsConnectionOptions, noJetStream, noJetStreamMessage, StreamNoLeader } from '../transport/index.js';
+import { jsErrorText, natsConnectionOptions, noJetStream, noJetStreamMessage, shownServers, StreamNoLeader } from '../transport/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 
@@ -76,7 +76,7 @@ async function open(file: string | undefined, needBus = true): Promise<Omit<Cont
       // Not maxReconnectAttempts 0: nats.js 2.29 then drops a second server from its list on each failed first dial (its
       // removeServer splices index -1, the last one), so with two of three unreachable the third was never tried. Unlimited
       // reconnects are bounded here by every step's own limit, and the command exits when done.
-      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: CONNECT_MS, maxReconnectAttempts: -1 }); } catch (err) { die(`cannot reach NATS: none of ${settings.nats!.servers.join(', ')} answered (each given ${CONNECT_MS / 1000} s): ${(err as Error).message}`, 1); }
+      try { nc = await connect({ ...natsConnectionOptions(settings.nats!, 'portcullis policy'), timeout: CONNECT_MS, maxReconnectAttempts: -1 }); } catch (err) { die(`cannot reach NATS: none of ${shownServers(settings.nats!.servers)} answered (each given ${CONNECT_MS / 1000} s): ${(err as Error).message}`, 1); }
       via = nc.getServer();
       const until = Date.now() + BUS_WAIT_MS;
       const opts = { bucket: policyBucket(settings.prefix), history: config.cluster.policy.history, replicas: config.cluster.policy.replicas, leaderReadsUntil: until };

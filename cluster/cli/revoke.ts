@@ -11,6 +11,7 @@ import type { RevocationKind } from '../protocol/index.js';
 import { clusterSettings, configuredIssuers, lingerFor, parseTime, publishOnce, revocationJson, type ClusterSettings } from '../revocation/index.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
+import { readStdinToken } from './stdin-token.js';
 import { shownEnvName } from '../../node/contracts/index.js';
 
 /** Help text for `portcullis revoke --help`. */
@@ -73,7 +74,7 @@ export async function revoke(argv: string[], usage: string = REVOKE_USAGE): Prom
   let exp = values.exp === undefined ? undefined : timeOrUsage('--exp', String(values.exp), now);
   if (kind === 'token') {
     // trimmed like the proxy trims the Authorization value around the token
-    const raw = (value === '-' ? await readStdin() : value).trim();
+    const raw = (value === '-' ? await readStdinToken('revoke') : value).trim();
     if (raw === '') throw new UsageError('revoke: --token: empty token');
     // the proxy hashes the b64token it read (RFC 6750 §2.1): the hash of anything else would revoke nothing
     if (/^(bearer|dpop)\s/i.test(raw)) throw new UsageError(`revoke: --token: give the token alone, without the "${raw.slice(0, raw.search(/\s/))} " scheme`);
@@ -140,7 +141,7 @@ function jwtExp(token: string): number | undefined {
 
 /**
  * The --admin value as a base URL; a UsageError (exit 2) for anything but http(s) without
- * credentials. The value is never echoed: a mistyped one may hold a password, and fetch's own
+ * credentials, query or fragment. The value is never echoed: a mistyped one may hold a password, and fetch's own
  * error for `http://user:pass@host` printed it back.
  */
 function adminBase(text: string): string {
@@ -150,6 +151,10 @@ function adminBase(text: string): string {
   if (u.username !== '' || u.password !== '') {
     throw new UsageError('revoke: --admin: a URL with user:password is refused, and not shown (the admin API takes a bearer token: --admin-token-env NAME, default PORTCULLIS_ADMIN_TOKEN)');
   }
+  // a key pasted as `?api_key=…` was printed in "cannot reach the admin API at …" (and the call went to `?…/revocations`)
+  if (u.search !== '' || u.hash !== '' || text.includes('?') || text.includes('#')) {
+    throw new UsageError('revoke: --admin: a URL with a query or fragment is refused, and not shown (the admin API\'s base URL is scheme, host and port, e.g. http://127.0.0.1:9901)');
+  }
   return text;
 }
 
@@ -157,24 +162,6 @@ function loopbackFor(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
-}
-
-/** Bytes `--token -` reads at most: far above any request head the proxy accepts, so no request carries a longer token. */
-const MAX_STDIN_TOKEN_BYTES = 1024 * 1024; // 1 MiB
-
-/** The token from stdin; a UsageError past MAX_STDIN_TOKEN_BYTES (`--token - < /dev/urandom` grew without bound). */
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const c of process.stdin) {
-    total += (c as Buffer).length;
-    if (total > MAX_STDIN_TOKEN_BYTES) {
-      process.stdin.destroy();
-      throw new UsageError(`revoke: --token -: more than ${MAX_STDIN_TOKEN_BYTES} bytes on stdin; no request carries a token that long`);
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function publishOnNats(request: Record<string, unknown>, settings: ClusterSettings, knownIssuers: readonly string[] | undefined, skewS: number): Promise<void> {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { REVOCATION_KINDS, type RevocationKind } from '../protocol/subjects.js';
 import type { RevocationRecord } from '../protocol/messages.js';
 import { parseTime } from './revocation-time.js';
+import { carriesCompactToken, isCompactToken } from '../../node/contracts/index.js';
 
 /** What a caller may send. Times are epoch seconds, ISO 8601 or `now`. */
 export interface RevocationRequest {
@@ -71,6 +72,9 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   else if (kind === 'token') {
     if (!HEX64.test(value)) errors.push('value: for kind "token", the SHA-256 of the token as 64 hex characters (raw tokens are not accepted; `portcullis revoke --token` hashes locally)');
     else value = value.toLowerCase();
+  } else if (isCompactToken(value)) {
+    // stored as written it went to the stream, every member, GET /revocations and the snapshot — and revoked nothing
+    errors.push(`value: a raw token (JWS/JWE), not a ${kind ?? 'claim value'}; not stored — revoke the token itself as kind "token" by its SHA-256 (\`portcullis revoke --token\` hashes locally)`);
   }
 
   let issuer: string | null = null;
@@ -113,6 +117,7 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   let reason: string | null = null;
   if (o.reason !== undefined && o.reason !== null) {
     if (typeof o.reason !== 'string' || o.reason.length > 512) errors.push('reason: expected a string of at most 512 characters');
+    else if (carriesCompactToken(o.reason)) errors.push('reason: carries a raw token (JWS/JWE); not stored — say what happened, the revocation names the token');
     else reason = o.reason;
   }
 

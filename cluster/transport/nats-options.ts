@@ -21,7 +21,7 @@ export interface NatsConfig {
 
 /**
  * The servers as a message may name them: a `nats://user:password@host` entry loses its userinfo
- * (nats.js takes credentials there; they belong in user / password_env, never in a message).
+ * (the schema refuses such an entry — nats.js never sends it — but a message must not print one).
  */
 export function shownServers(servers: readonly string[]): string {
   return servers.map((s) => s.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i, '$1')).join(', ');

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AuditActor, AuditRecord } from './audit-log.js';
+import { carriesCompactToken, isCompactToken } from '../contracts/index.js';
 
 /** First 8 bytes of SHA-256, hex: the only form a token or credential takes in an audit line. */
 export const fingerprint = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
@@ -69,7 +70,8 @@ export function adminDetail(action: string, reqBody: string, status: number, res
       const r = isObject(res.revocation) ? res.revocation : {};
       // only the kinds whose values are identifiers are kept as written: a token, or a value under a
       // mistyped or missing kind (an operator pasting a raw token), is named by fingerprint
-      const plain = typeof b.kind === 'string' && PLAIN_KINDS.has(b.kind);
+      // and so is a raw token pasted under a right kind (refused: revocation-request.ts)
+      const plain = typeof b.kind === 'string' && PLAIN_KINDS.has(b.kind) && !(typeof b.value === 'string' && isCompactToken(b.value));
       const value = typeof b.value === 'string' ? (plain ? { value: b.value.slice(0, 256) } : { value_fingerprint: fingerprint(b.value) }) : {};
       // so is any other field that is not what it should be (a kind that is none, an issuer of a refused
       // call, a before that is no time): a token pasted there was written as is, and quoted by the message
@@ -89,7 +91,7 @@ export function adminDetail(action: string, reqBody: string, status: number, res
       };
       return {
         ...written,
-        ...(typeof b.reason === 'string' ? { reason: b.reason.slice(0, 256) } : {}), ...(r.id !== undefined ? { id: r.id } : {}),
+        ...(typeof b.reason === 'string' ? (carriesCompactToken(b.reason) ? { reason_fingerprint: fingerprint(b.reason) } : { reason: b.reason.slice(0, 256) }) : {}), ...(r.id !== undefined ? { id: r.id } : {}),
         ...(res.stream_seq !== undefined ? { stream_seq: res.stream_seq } : {}), ...(typeof res.message === 'string' && status >= 400 ? { message: scrub(res.message, hidden).slice(0, 512) } : {}),
       };
     }

@@ -99,7 +99,9 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
 
 /** Human-readable lines for the CLI. */
 export function formatExplain(a: ExplainAnswer, method: string, path: string): string {
-  const lines = [`${method.toUpperCase()} ${path}`];
+  // the query is judged (`?access_token=` on a route that reads it) but never printed: it may carry a token
+  const q = path.indexOf('?');
+  const lines = [`${method.toUpperCase()} ${q === -1 ? path : `${path.slice(0, q)} (query not shown: it may carry a token)`}`];
   if (a.route === null) { lines.push(`  ${a.summary}`); return lines.join('\n'); }
   lines.push(`  route     ${a.route} → upstream ${a.upstream}${a.params !== null ? `  params ${JSON.stringify(a.params)}` : ''}`);
   if (a.token !== null) lines.push(`  token     ${a.token.ok ? `valid (${a.token.issuer}, fingerprint ${a.token.fingerprint})` : `refused: ${a.token.reason}`}`);

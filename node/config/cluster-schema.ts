@@ -3,9 +3,18 @@
 import { z } from 'zod';
 import { envName, ms } from './schema-common.js';
 
+/**
+ * A NATS server URL or host:port without user:password or a token before `@`: nats.js never sends
+ * them (it connects with `user`/`password_env`, `token_env` or `creds_file` only), so the server
+ * refused the connection while the password sat in the config and in CLI messages. Refused, the
+ * message naming the path and never the value.
+ */
+const natsServer = z.string().min(1).refine((s) => !/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i.test(s),
+  'a server without user:password or token before @ (never sent: nats.js ignores them; give cluster.nats.user + password_env, token_env or creds_file)');
+
 export const clusterSchema = z.strictObject({
   nats: z.strictObject({
-    servers: z.array(z.string().min(1)).min(1),
+    servers: z.array(natsServer).min(1),
     user: z.string().optional(),
     password_env: envName.optional(),
     token_env: envName.optional(),

@@ -43,11 +43,13 @@ export function writeConfig(config: unknown): string {
   return file;
 }
 
-/** Run the CLI to completion (for check-config, bad usage, explain…). */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Run the CLI to completion (for check-config, bad usage, explain…); `input` is its stdin (default empty). */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   ensureBuilt();
   return new Promise((resolve, reject) => {
-    const p = reap(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const p = reap(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }));
+    p.stdin.on('error', () => undefined); // a CLI that never reads may exit before its stdin is written
+    p.stdin.end(input ?? '');
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });

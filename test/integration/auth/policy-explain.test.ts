@@ -88,6 +88,23 @@ describe.concurrent('portcullis explain', () => {
     expect(otherTenant.stdout).toMatch(/verdict\s+DENIED \(403\)/);
   });
 
+  it.sequential('never prints a token pasted into the PATH\'s query (?access_token=)', async () => {
+    // before, the first line repeated PATH as given: the token went to stdout (and the ticket it was pasted into)
+    const r = await explain('GET', `/orders/42?access_token=${reader}&page=2`);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^GET \/orders\/42 \(query not shown: it may carry a token\)$/m);
+    expect(r.stdout).toMatch(/verdict\s+DENIED \(401\)/);
+    expect(r.stdout + r.stderr).not.toContain(reader.split('.')[2]!);
+  });
+
+  it.sequential('--token - reads the token from stdin: judged as with --token T, never on the command line', async () => {
+    // before, `-` was the token itself ("refused: malformed", exit 1): the only way was the argument, in `ps` and the shell history
+    const r = await runCli(['explain', '--config', file, 'GET', '/orders/42', '--token', '-'], ADMIN_ENV, 60_000, `${reader}\n`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/token\s+valid \(demo, fingerprint [0-9a-f]+\)/);
+    expect(r.stdout).toMatch(/verdict\s+ALLOWED \(200\)/);
+  });
+
   it.sequential('says so when no route matches (exit 1)', async () => {
     const none = await explain('GET', '/nowhere');
     expect(none.code).toBe(1);

@@ -49,8 +49,9 @@ describe('portcullis revoke --admin URL where nothing listens', () => {
   });
 });
 
-describe('portcullis revoke --admin URL carrying user:password', () => {
-  it.each(['http://ops:s3cr3t-pw@127.0.0.1:9', 'http://ops:s3cr3t-pw@[::1', 'not a url s3cr3t-pw'])('%s: exit 2 without printing the password, nothing sent', async (url) => {
+describe('portcullis revoke --admin URL carrying user:password, a query or a fragment', () => {
+  // the query and fragment cases: before, exit 1 "cannot reach the admin API at http://…?api_key=s3cr3t-pw/revocations"
+  it.each(['http://ops:s3cr3t-pw@127.0.0.1:9', 'http://ops:s3cr3t-pw@[::1', 'not a url s3cr3t-pw', 'http://127.0.0.1:9/?api_key=s3cr3t-pw', 'http://127.0.0.1:9/#s3cr3t-pw'])('%s: exit 2 without printing the password, nothing sent', async (url) => {
     const r = await runCli(['revoke', '--jti', 'abc', '--admin', url], { PORTCULLIS_ADMIN_TOKEN: 'redirect-test-admin-token' });
     expect(r.code).toBe(2);
     expect(`${r.stdout}${r.stderr}`).not.toContain('s3cr3t-pw');

@@ -1,6 +1,7 @@
 // Tokens and secrets in the operator-side outputs the request-path tests do not reach: the audit
 // record of POST /explain when the explained request carries its token in the query
-// (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind,
+// (`?access_token=`), a refused revocation whose value is a raw token under a mistyped kind (or
+// under a right one, or in its reason: refused, never stored),
 // `portcullis revoke --admin URL` when what answers at that URL echoes the request back, and a
 // secret pasted where a `*_env` variable name belongs; and the HTTP/2 listener's line and span for a
 // request refused before routing, whose `:path` carries the query (uWS hands the path alone).
@@ -70,6 +71,21 @@ describe('audit records of admin calls that carry a token', () => {
     expect(rec.detail.value).toBeUndefined();
     expect(rec.detail.value_fingerprint).toBe(fp(token));
     expect(readFileSync(file, 'utf8')).not.toContain(token.split('.')[2]!);
+  });
+
+  it('a raw token pasted as a jti or sub value, or into a reason, is refused: never stored, listed or audited as written', async () => {
+    // before: 201, the token stored as the "jti" — in the stream, on every member, GET /revocations, the snapshot — revoking nothing
+    const token = await as.issueJwt({ sub: 'pasted-under-jti' });
+    const sig = token.split('.')[2]!;
+    expect(await admin('/revocations', { kind: 'jti', value: token })).toBe(400);
+    expect(await admin('/revocations', { kind: 'sub', value: `Bearer ${token}` })).toBe(400);
+    expect(await admin('/revocations', { kind: 'jti', value: 'a-real-jti', reason: `leaked in a ticket: ${token}` })).toBe(400);
+    const listed = await (await fetch(`${proxy.adminUrl}/revocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    expect(listed).not.toContain(sig);
+    const pasted = (r: Record<string, any>): boolean => r.action === 'revocation.add' && (r.detail.value_fingerprint === fp(token) || r.detail.value_fingerprint === fp(`Bearer ${token}`) || typeof r.detail.reason_fingerprint === 'string');
+    await waitFor('records().filter(pasted).length === 3', () => records().filter(pasted).length === 3, 5_000);
+    expect(readFileSync(file, 'utf8')).not.toContain(sig);
+    expect(proxy.output()).not.toContain(sig);
   });
 });
 

@@ -1,8 +1,8 @@
 // Credentials inside configured URLs (userinfo, a vendor key in the query) never reach the process
 // log: an issuer whose `jwks_uri` or `discovery` URL carries them, served by an identity provider
 // that answers 500, makes the proxy log its failed fetches — those lines name the URL by scheme,
-// host and path only. `portcullis revoke --config` against a NATS server it cannot reach names the
-// servers without the user:password a `nats://` URL may carry.
+// host and path only. A `nats://user:password@` server entry is refused by its path (nats.js never
+// sends it), by check-config and the CLI commands alike, without printing the password.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, BUS_AUTH, BUS_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { deadPort, startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
@@ -48,15 +48,36 @@ describe('configured URLs in log lines', () => {
   });
 });
 
-describe('NATS server URLs in CLI messages', () => {
-  it('revoke --config names an unreachable server without the password in its URL', async () => {
-    const port = await deadPort();
-    const config = writeConfig(baseConfig('http://127.0.0.1:9', {
-      cluster: { nats: { servers: [`nats://natsuser:nats-pass-5ecret@127.0.0.1:${port}`] }, auth: BUS_AUTH },
+describe('NATS server URLs with credentials', () => {
+  // nats.js never sends a URL's user:password (or token@): the server refused the connection, the
+  // password sat in the config, and `portcullis policy` printed it in "cannot reach NATS: none of …"
+  const PASSWORD = 'nats-pass-5ecret';
+  let config: string;
+  let port: number;
+  beforeAll(async () => {
+    port = await deadPort();
+    config = writeConfig(baseConfig('http://127.0.0.1:9', {
+      cluster: { nats: { servers: [`nats://127.0.0.1:${port}`, `nats://natsuser:${PASSWORD}@127.0.0.1:${port}`] }, auth: BUS_AUTH },
     }));
-    const r = await runCli(['revoke', '--jti', 'never-published', '--config', config], { ...ADMIN_ENV, ...BUS_ENV });
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain(`127.0.0.1:${port}`);
-    expect(r.stdout + r.stderr).not.toContain('nats-pass-5ecret');
+  });
+
+  it('check-config refuses the entry by its path, pointing at user + password_env, never printing the password', async () => {
+    const r = await runCli(['check-config', config], { ...ADMIN_ENV, ...BUS_ENV });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain('cluster.nats.servers[1]: a server without user:password');
+    expect(r.stderr).toContain('cluster.nats.user + password_env');
+    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+  });
+
+  it('policy status and revoke --config refuse the config without printing the password', async () => {
+    const [status, revoke] = await Promise.all([
+      runCli(['policy', 'status', '--config', config], { ...ADMIN_ENV, ...BUS_ENV }),
+      runCli(['revoke', '--jti', 'never-published', '--config', config], { ...ADMIN_ENV, ...BUS_ENV }),
+    ]);
+    for (const r of [status, revoke]) {
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.stderr).toContain('cluster.nats.servers[1]');
+      expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    }
   });
 });

@@ -1,0 +1,28 @@
+// Whether operator-written text is (or carries) a compact JWS/JWE: a revocation's jti/sub/… value or
+// its reason that holds a raw token is refused and never stored, sent on the bus or audited as written.
+
+/** A compact JWS (3 parts) or JWE (5 parts), optionally after `Bearer `/`DPoP `, whose header is a JSON object with `alg`. */
+const COMPACT = /^(?:(?:bearer|dpop)\s+)?([A-Za-z0-9_-]{8,})((?:\.[A-Za-z0-9_-]*){2}|(?:\.[A-Za-z0-9_-]*){4})$/i;
+/** A JWS/JWE-shaped run anywhere in free text: a base64url JSON header (`eyJ` = `{"`) and two more parts. */
+const EMBEDDED = /eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
+
+function isJoseHeader(segment: string): boolean {
+  try {
+    const h = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as unknown;
+    return h !== null && typeof h === 'object' && !Array.isArray(h) && typeof (h as Record<string, unknown>).alg === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** True when `text` is a compact JWS/JWE (its header decodes to a JSON object naming `alg`). Never throws. */
+export function isCompactToken(text: string): boolean {
+  const m = COMPACT.exec(text);
+  return m !== null && isJoseHeader(m[1]!);
+}
+
+/** True when `text` contains a compact JWS/JWE anywhere (a token pasted into a free-text field). Never throws. */
+export function carriesCompactToken(text: string): boolean {
+  for (const m of text.matchAll(EMBEDDED)) if (isJoseHeader(m[0].slice(0, m[0].indexOf('.')))) return true;
+  return false;
+}

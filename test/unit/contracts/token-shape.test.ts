@@ -1,0 +1,28 @@
+// What counts as a raw token in operator-written text (node/contracts/token-shape.ts): compact JWS and
+// JWE, with or without a Bearer/DPoP prefix, are; identifiers that merely have dots or base64 are not.
+import { describe, it, expect } from 'vitest';
+import { carriesCompactToken, isCompactToken } from '../../../node/contracts/index.js';
+
+const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+const JWS = `${b64({ alg: 'RS256', kid: 'k1' })}.${b64({ sub: 'alice' })}.c2lnbmF0dXJl`;
+const JWE = `${b64({ alg: 'RSA-OAEP', enc: 'A256GCM' })}.ZW5j.aXY.Y2lwaGVy.dGFn`;
+
+describe('isCompactToken', () => {
+  it('is true for a JWS, a JWE and either after Bearer or DPoP', () => {
+    for (const t of [JWS, JWE, `Bearer ${JWS}`, `dpop ${JWE}`, `${b64({ alg: 'none' })}.${b64({})}.`]) expect(isCompactToken(t), t).toBe(true);
+  });
+
+  it('is false for identifiers: a uuid, an email, dotted names, base64 without a JOSE header, 4 parts', () => {
+    const notTokens = ['4aa1a9f2-653a-4957-9b6f-51ca470e841c', 'alice@example.com', 'svc.orders.reader', 'rs256-1',
+      `${b64({ typ: 'JWT' })}.${b64({})}.x`, `${b64(['alg'])}.e30.x`, `${JWS}.extra`, 'eyJhbGciOiJSUzI1NiJ9'];
+    for (const t of notTokens) expect(isCompactToken(t), t).toBe(false);
+  });
+});
+
+describe('carriesCompactToken', () => {
+  it('finds a token inside free text, not a header-less look-alike', () => {
+    expect(carriesCompactToken(`leaked in ticket #42: ${JWS} (rotate)`)).toBe(true);
+    expect(carriesCompactToken('compromised laptop, user alice')).toBe(false);
+    expect(carriesCompactToken(`eyJub3QiOiJhbGcifQ.${b64({})}.x`)).toBe(false);
+  });
+});
