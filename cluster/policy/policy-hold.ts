@@ -65,6 +65,11 @@ export class PolicyHold {
     if (probing && this.failClosedAfterMs !== null && now - this.confirmedAt > this.failClosedAfterMs) return true;
     const b = this.behind;
     if (b === null) return false;
+    // both connections down again (a reconnect to a server that stopped at once, as in a rolling NATS stop):
+    // nothing newer can be read now, so serve the active version as the revocations do while the bus is lost —
+    // fail_closed_after_ms above still applies. Before, the reconnect's wait held every auth route 503 for the
+    // catch-up timeout while /readyz said 200.
+    if (b.bounded && !ours && !bus) return false;
     if (b.bounded && now - b.since > this.catchUpTimeoutMs) return false;
     return b.revision > handled;
   }

@@ -2,6 +2,7 @@
 // and non-empty (DPoP nonce secret, bus keys, an exposed admin token long enough), every `*_file`
 // readable, listener TLS files and the internal signing key loadable. One walk: serve, reload, check-config, explain.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { MIN_KEY_BYTES, shownEnvName } from '../contracts/index.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/nonce.js';
 import { readProblem, type ConfigProblem } from './problem.js';
@@ -20,7 +21,7 @@ function envValue(env: Environment, name: string): string | undefined {
   return Object.hasOwn(env, name) ? env[name] : undefined;
 }
 
-/** `*_file` fields the proxy creates when the file is missing: checked only when the file exists. */
+/** `*_file` fields the proxy creates when the file is missing: read when it exists, else its folder must take a new file. */
 const CREATED_WHEN_MISSING: ReadonlySet<string> = new Set(['internal_tokens.key_file', 'cluster.revocation.snapshot_file', 'cluster.policy.state_file']);
 
 type Visit = (path: string, kind: 'env' | 'file', value: string) => void;
@@ -67,15 +68,36 @@ function walkFields(v: unknown, path: string, visit: Visit): void {
   }
 }
 
-/** Why `file` cannot be read, or null when it can (a missing file is fine for CREATED_WHEN_MISSING paths). */
+/** `*_file` fields the proxy rewrites while it runs (a temp file beside it, renamed over it): their folder must take writes. */
+const REWRITTEN: ReadonlySet<string> = new Set(['cluster.revocation.snapshot_file', 'cluster.policy.state_file']);
+
+/**
+ * Why `file` cannot be read, or null when it can. A missing file is fine for CREATED_WHEN_MISSING paths when
+ * its folder takes a new file; a REWRITTEN file's folder must take one whether or not the file exists (else
+ * every write failed at run time, logged, while check-config had said ok).
+ */
 function fileProblem(path: string, file: string): string | null {
   try {
     if (!statSync(file).isFile()) return `${file} is not a file`;
     accessSync(file, constants.R_OK);
+    return REWRITTEN.has(path) ? folderProblem(file) : null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return folderProblem(file);
+    return `cannot read ${file}: ${readProblem(file, err as NodeJS.ErrnoException)}`;
+  }
+}
+
+/** Why the proxy could not create a file in `file`'s folder (missing, not a folder, read-only), or null. */
+function folderProblem(file: string): string | null {
+  const dir = dirname(resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) return `cannot write ${file}: ${dir} is not a directory`;
+    accessSync(dir, constants.W_OK | constants.X_OK);
     return null;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return null;
-    return `cannot read ${file}: ${readProblem(file, err as NodeJS.ErrnoException)}`;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'read-only file system (EROFS)' : readProblem(dir, err as NodeJS.ErrnoException);
+    return `cannot write ${file}: its folder ${dir}: ${why}`;
   }
 }
 

@@ -50,6 +50,25 @@ describe('PolicyHold', () => {
     expect(h.holding(true, true, 7, true)).toBe(false);
   });
 
+  it('a reconnect whose connection drops again before the bucket is read: no hold while both connections are down', () => {
+    // ops run: all three nats-servers stopped in turn; the policy link reconnected to the next one for
+    // milliseconds, and every auth route answered 503 catching_up for 10 s while /readyz said 200
+    const h = new PolicyHold(10_000, 30_000);
+    h.waitFor(Number.MAX_SAFE_INTEGER); // the reconnect: a version may have been missed
+    expect(h.holding(true, true, 4, true)).toBe(true);
+    vi.advanceTimersByTime(100);
+    expect(h.holding(false, false, 4, true)).toBe(false);
+    // still fail closed past fail_closed_after_ms without the leader
+    vi.advanceTimersByTime(30_000);
+    expect(h.holding(false, false, 4, true)).toBe(true);
+  });
+
+  it('after a cut-off the unbounded wait holds even with both connections down', () => {
+    const h = new PolicyHold(3_000, 5_000);
+    h.waitFor(7, Date.now(), false);
+    expect(h.holding(false, false, 6, true)).toBe(true);
+  });
+
   it('the member bus back but the policy connection not: holds for the catch-up timeout', () => {
     const h = new PolicyHold(3_000, null);
     expect(h.holding(false, true, 1, true)).toBe(true);
