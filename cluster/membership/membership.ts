@@ -100,8 +100,9 @@ export class Membership {
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private unsubscribeStatus: (() => void) | null = null;
-  /** When the bus first connected, epoch ms (null: not yet). */
+  /** When the bus first connected, epoch ms (null: not yet; moved to now by a clock stepped back before it). */
   private connectedAt: number | null = null;
+  private windowOver = false; // the round and a half after it is over (unsettledMs): no clock step reopens it
   /** When a joining member was last answered with a beat out of turn, epoch ms. */
   private lastNudge = Number.NEGATIVE_INFINITY;
   private joined = 0;
@@ -180,9 +181,7 @@ export class Membership {
    * a member was ready with a view of itself only and introspected tokens its peers owned: 20 distinct
    * tokens right after a join cost the authorization server 21–25 calls.
    */
-  settled(): boolean {
-    return this.connectedAt === null || this.now() - this.connectedAt >= this.intervalMs * 1.5;
-  }
+  settled(): boolean { return this.unsettledMs() === 0; }
 
   /**
    * May this member act as the owner of a cluster-wide key (an SSF stream, its poll loop)? As settled(), but false
@@ -197,10 +196,15 @@ export class Membership {
   /**
    * How long until the view counts as having heard every live peer, ms: the rest of the round and a half after the bus
    * first connected; 0 once past it, in-process, and while the bus never connected (nobody to hear: DESIGN's lost-bus rule).
-   * A DPoP proof whose owner is not known yet waits this long rather than being judged by a view of one.
+   * A DPoP proof whose owner is not known yet waits this long rather than being judged by a view of one. A clock stepped
+   * back (NTP) inside it restarts it, once over it stays over: before, proofs waited (and /readyz said `members`) the step.
    */
   unsettledMs(): number {
-    return this.connectedAt === null ? 0 : Math.max(0, this.connectedAt + this.intervalMs * 1.5 - this.now());
+    if (this.connectedAt === null || this.windowOver) return 0;
+    const now = this.now();
+    if (now < this.connectedAt) this.connectedAt = now;
+    const left = this.connectedAt + this.intervalMs * 1.5 - now;
+    return (this.windowOver = left <= 0) ? 0 : left;
   }
 
   /**
@@ -350,6 +354,7 @@ export class Membership {
     const late = now - this.lastRound - this.intervalMs;
     this.lastRound = now;
     this.beat();
+    this.unsettledMs(); // closes the window while the clock is right, whether or not anyone asked
     if (late > this.intervalMs / 2 && this.lateInARow < this.missed) {
       this.lateInARow++;
       this.roundsSkipped++;

@@ -10,7 +10,7 @@ import { checkEnvironment, secretFields, type Environment } from './env-check.js
 import { localSecretProblems } from './local-secrets.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
-import { defaultRouteIssuers } from './route-issuers.js';
+import { defaultRouteIssuers, routeIssuers } from './route-issuers.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import { readProblem, type ConfigProblem, type ConfigResult } from './problem.js';
@@ -90,6 +90,16 @@ function describeIssue(issue: ZodIssue): ConfigProblem[] {
   return [{ path: formatPath(issue.path), message: issue.message }];
 }
 
+/** The name of the first route taking tokens of both issuers `a` and `b` (its auth.issuers, else every one but the proxy's own), or null. */
+function routeAcceptingBoth(cfg: Config, a: string, b: string): string | null {
+  for (const r of Array.isArray(cfg.routes) ? cfg.routes : []) {
+    if (r?.auth === undefined || r.auth === 'none' || typeof r.auth !== 'object') continue;
+    const allowed = routeIssuers(cfg, r.auth);
+    if (allowed === null || (allowed.includes(a) && allowed.includes(b))) return r.name;
+  }
+  return null;
+}
+
 /** References between sections (route → upstream, route → issuer…) and rules spanning fields; empty = fine. */
 export function crossCheck(cfg: Config): ConfigProblem[] {
   const errors: ConfigProblem[] = [];
@@ -140,16 +150,18 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       errors.push({ path: `routes[${i}].strip_prefix`, message: `"${r.strip_prefix}" is not a prefix of the route path "${r.match.path}"` });
     }
   });
-  // one `iss` under two names is allowed with disjoint audiences (the token's aud picks the config, node/jwt/issuer-select);
-  // with an audience in common which one verifies a token — its algorithms, skew, introspection — was their order's accident
+  // one `iss` under two names is allowed with disjoint audiences (the token's aud picks the config, node/jwt/issuer-select),
+  // or when no route accepts both (each route's auth.issuers picks one first); with an audience in common on a route
+  // accepting both, which one verifies a token — its algorithms, skew, introspection — was their order's accident
   const sameIss = new Map<string, Array<{ name: string; audiences: readonly string[] }>>();
   for (const [name, iss] of Object.entries(cfg.issuers)) {
     if (typeof iss?.issuer !== 'string' || !Array.isArray(iss.audiences)) continue;
     const before = sameIss.get(iss.issuer) ?? [];
     for (const other of before) {
       const shared = iss.audiences.find((a) => other.audiences.includes(a));
-      if (shared !== undefined) {
-        errors.push({ path: `issuers.${name}.audiences`, message: `issuer ${quotedName(other.name)} has the same issuer "${iss.issuer}" and audience "${shared}": which of the two verifies such a token would depend on their order (give each its own audiences, or merge them)` });
+      const route = shared === undefined ? null : routeAcceptingBoth(cfg, other.name, name);
+      if (route !== null) {
+        errors.push({ path: `issuers.${name}.audiences`, message: `issuer ${quotedName(other.name)} has the same issuer "${iss.issuer}" and audience "${shared}", and route ${quotedName(route)} accepts both: which of the two verifies such a token would depend on their order (give each its own audiences, name one in the route's auth.issuers, or merge them)` });
       }
     }
     sameIss.set(iss.issuer, [...before, { name, audiences: iss.audiences }]);

@@ -44,7 +44,7 @@ export class SsfPoller {
   #running = false;
   #closed = false;
   #failures = 0;
-  /** When the last MAX_POLLS_PER_S polls started, epoch ms, oldest first. */
+  /** When the last MAX_POLLS_PER_S polls started, monotonic ms (a wall clock stepped back must not hold the loop), oldest first. */
   readonly #starts: number[] = [];
 
   constructor(private readonly name: string, private readonly src: EventSourceConfig, private readonly deps: PollerDeps) {}
@@ -81,7 +81,7 @@ export class SsfPoller {
       return;
     }
     this.#running = true;
-    this.#starts.push(Date.now());
+    this.#starts.push(performance.now());
     if (this.#starts.length > MAX_POLLS_PER_S) this.#starts.shift();
     let more = false;
     try {
@@ -103,7 +103,7 @@ export class SsfPoller {
   /** How long the next back-to-back poll waits, ms: 0 within MAX_POLLS_PER_S a second, else until the oldest of them is a second old. */
   #budgetWait(): number {
     if (this.#starts.length < MAX_POLLS_PER_S) return 0;
-    const wait = this.#starts[0]! + 1_000 - Date.now();
+    const wait = this.#starts[0]! + 1_000 - performance.now();
     if (wait <= 0) return 0;
     this.deps.count('poll', 'throttled');
     return wait;

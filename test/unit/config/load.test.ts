@@ -97,9 +97,27 @@ describe('config: cross references', () => {
       routes: [{ name: 'a', match: { path: '/a/*' }, upstream: 'u', auth: {} }],
     });
     expect(errors(validateConfig(cfg(['web', 'mobile'])))).toEqual([
-      'issuers.lax.audiences: issuer "strict" has the same issuer "https://kc" and audience "web": which of the two verifies such a token would depend on their order (give each its own audiences, or merge them)',
+      'issuers.lax.audiences: issuer "strict" has the same issuer "https://kc" and audience "web", and route "a" accepts both: which of the two verifies such a token would depend on their order (give each its own audiences, name one in the route\'s auth.issuers, or merge them)',
     ]);
     expect(validateConfig(cfg(['mobile'])).ok).toBe(true);
+  });
+
+  it('one issuer string and audience under two names, each accepted on its own routes (auth.issuers), stays allowed: no route leaves the choice to their order (regression)', () => {
+    const idp = (algorithms: string[]): Record<string, unknown> => ({ issuer: 'https://kc', audiences: ['api'], algorithms, jwks_uri: 'https://kc/jwks' });
+    const cfg = (publicIssuers?: string[]): Record<string, unknown> => ({
+      issuers: { strict: idp(['ES256']), lax: idp(['RS256']) },
+      upstreams: { u: { targets: ['http://127.0.0.1:1'] } },
+      routes: [
+        { name: 'admin', match: { path: '/admin/*' }, upstream: 'u', auth: { issuers: ['strict'] } },
+        { name: 'public', match: { path: '/public/*' }, upstream: 'u', auth: publicIssuers === undefined ? {} : { issuers: publicIssuers } },
+        { name: 'health', match: { path: '/health' }, upstream: 'u', auth: 'none' },
+      ],
+    });
+    // before, refused whatever the routes said: a strict and a lax policy of one IdP, one per route, could not start
+    expect(validateConfig(cfg(['lax']))).toMatchObject({ ok: true });
+    // a route naming both, or none (every issuer), leaves it to their order: refused
+    expect(errors(validateConfig(cfg(['strict', 'lax'])))).toHaveLength(1);
+    expect(errors(validateConfig(cfg()))[0]).toMatch(/^issuers\.lax\.audiences: .*route "public" accepts both/);
   });
 
   it('a route requiring a token without any issuer is refused', () => {

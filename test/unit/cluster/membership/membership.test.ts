@@ -254,4 +254,23 @@ describe('Membership', () => {
     hb(Date.now() - 12_000, seq); // and the newest one again
     expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 2 });
   });
+
+  it('a wall clock stepped back after the bus connected holds DPoP proofs and readiness for at most the round and a half, not for the step (regression)', async () => {
+    // a bus that is not in-process (NATS, IPC): the view counts as unsettled for 1.5 periods after it connected
+    const t = new LocalTransport();
+    Object.defineProperty(t, 'kind', { value: 'nats' });
+    const m = new Membership({ bus: new MessageBus(t, new Codec(), subjects('t')), id: 'a', role: 'worker', intervalMs: 1_000 });
+    made.push(m);
+    m.start();
+    expect(m.unsettledMs()).toBe(1_500);
+    await tick(600);
+    // an NTP step back of an hour inside the window: before, every proof waited (and /readyz said `members`) an hour
+    vi.setSystemTime(Date.now() - 3_600_000);
+    expect(m.unsettledMs()).toBe(1_500); // the window restarts at the step: 1.5 periods, not the hour
+    await tick(1_500);
+    expect([m.unsettledMs(), m.settled()]).toEqual([0, true]);
+    // once settled, a later step back does not unsettle it
+    vi.setSystemTime(Date.now() - 3_600_000);
+    expect([m.unsettledMs(), m.settled(), m.converged()]).toEqual([0, true, true]);
+  });
 });
