@@ -251,7 +251,7 @@ export class IntrospectionSync {
     const msg: CacheFilled = {
       type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
     };
-    this.drops.noteResult(key, this.now());
+    if (!result.active) this.drops.noteInactive(key, this.now());
     this.applyFill(msg, result);
     this.bus.publish(this.bus.subjects.cacheIntrospection, msg);
     this.fillsSent.note(key);
@@ -289,13 +289,13 @@ export class IntrospectionSync {
       case 'cache.filled': {
         if (m.origin === this.memberId) return; // our own were applied when sent
         // signed before a drop of its token or subject here: a replay (or overtaken): not put back
-        // … or an active answer older than the one held here (an inactive one kept, never turned back)
-        if (this.drops.overtaken(m.key, m.claims, incoming.signedAt) || (m.active && this.drops.olderThanHeld(m.key, incoming.signedAt))) {
+        // … or an active answer older than an inactive one seen here (never turned back)
+        if (this.drops.overtaken(m.key, m.claims, incoming.signedAt) || (m.active && this.drops.beforeInactive(m.key, incoming.signedAt))) {
           this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); return;
         }
         const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
         if (result === null) return;
-        if (incoming.signedAt !== null) this.drops.noteResult(m.key, incoming.signedAt);
+        if (!m.active && incoming.signedAt !== null) this.drops.noteInactive(m.key, incoming.signedAt);
         this.applyFill(m, result);
         return;
       }

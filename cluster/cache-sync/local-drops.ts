@@ -3,7 +3,7 @@
 // token-claims-change). Both clear the registered clients' caches and the results this member
 // keeps as a key's owner, or a peer's next lease would get the dropped answer back. Each drop is
 // remembered (DropMemory): a fill signed before it — replayed, or overtaken — must not put it back;
-// so is the newest result held per key: an active fill signed before it is older news (a replay).
+// so is the newest inactive result per key: an active fill signed before it is older news (a replay).
 import type { Logger } from '../../node/log.js';
 import type { SharedCacheClient } from './introspection-sync-contract.js';
 import type { LeaseTable } from './lease-table.js';
@@ -19,9 +19,9 @@ export class DropMemory {
   private readonly subs = new Map<string, number>();
   /** Fills signed at or before this are refused: drops forgotten because the memory was full. */
   private floor = 0;
-  /** Newest result held per key, epoch ms (a peer's fill: its signing time; ours: when fetched). */
+  /** Newest inactive result per key, epoch ms (a peer's fill: its signing time; ours: when fetched). */
   private readonly results = new Map<string, number>();
-  /** Active fills signed before this are refused: results forgotten because the memory was full. */
+  /** Active fills signed before this are refused: inactive results forgotten because the memory was full. */
   private resultFloor = 0;
 
   constructor(private readonly now: () => number) {}
@@ -40,16 +40,16 @@ export class DropMemory {
   }
 
   /**
-   * Is an active fill of `key` signed at `signedAt` (null: not judged) older than the result held here?
-   * Then a newer answer (an inactive one, a member that asked the authorization server later) stands:
-   * before, a captured active fill replayed within max_age_ms made an inactive token active again.
+   * Is an active fill of `key` signed at `signedAt` (null: not judged) older than an inactive result seen
+   * here? Then the newer answer (a member asked the authorization server later) stands: before, a
+   * captured active fill replayed within max_age_ms made an inactive token active again.
    */
-  olderThanHeld(key: string, signedAt: number | null): boolean {
+  beforeInactive(key: string, signedAt: number | null): boolean {
     return signedAt !== null && (signedAt < this.resultFloor || signedAt < (this.results.get(key) ?? -1));
   }
 
-  /** A result for `key` as of `at` (epoch ms) is held here now. */
-  noteResult(key: string, at: number): void {
+  /** An inactive result for `key` as of `at` (epoch ms) was seen here. */
+  noteInactive(key: string, at: number): void {
     if (at <= (this.results.get(key) ?? -1)) return;
     this.results.delete(key);
     this.results.set(key, at); // roughly age order: peers' clocks differ by little
