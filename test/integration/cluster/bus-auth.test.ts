@@ -1,7 +1,7 @@
 // Issue 9 item 2: whoever can publish on the bus must not grant access nor deny it at will.
 // Two `portcullis serve` processes on a real nats-server with a shared bus key: a forged
 // `cache.filled` (no MAC, a foreign key, a tampered MAC) leaves the attacker's token 401 and
-// is counted; a forged revocation (live and stored in the stream) revokes nothing, not even
+// is counted, forged heartbeats once each; a forged revocation (live and stored in the stream) revokes nothing, not even
 // for a member that replays it later; a properly keyed fill with a ten-year `expiresAt` is
 // capped by cache_ttl_s; a keyed `sub` revocation with `before` ten years ahead is refused;
 // the revocation store is bounded (admin 507, and a bus revocation beyond the bound closes
