@@ -75,7 +75,7 @@ export class IntrospectionSync {
     this.leaseMs = opts.leaseMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 1_000;
     this.view = new OwnerView({
-      membership: opts.membership, bus: opts.bus, self: opts.memberId, now: this.now,
+      membership: opts.membership, self: opts.memberId, now: this.now,
       graceMs: opts.departureGraceMs ?? 500, suspectMs: opts.suspectMs ?? 5_000, onDeparted: (ids) => this.departed(ids),
     });
     this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now });
@@ -251,6 +251,7 @@ export class IntrospectionSync {
     const msg: CacheFilled = {
       type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
     };
+    if (!result.active) this.drops.noteInactive(key, this.now());
     this.applyFill(msg, result);
     this.bus.publish(this.bus.subjects.cacheIntrospection, msg);
     this.fillsSent.note(key);
@@ -288,9 +289,14 @@ export class IntrospectionSync {
       case 'cache.filled': {
         if (m.origin === this.memberId) return; // our own were applied when sent
         // signed before a drop of its token or subject here: a replay (or overtaken): not put back
-        if (this.drops.overtaken(m.key, m.claims, incoming.signedAt)) { this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); return; }
+        // … or an active answer older than an inactive one seen here (never turned back)
+        if (this.drops.overtaken(m.key, m.claims, incoming.signedAt) || (m.active && this.drops.beforeInactive(m.key, incoming.signedAt))) {
+          this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); return;
+        }
         const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
-        if (result !== null) this.applyFill(m, result);
+        if (result === null) return;
+        if (!m.active && incoming.signedAt !== null) this.drops.noteInactive(m.key, incoming.signedAt);
+        this.applyFill(m, result);
         return;
       }
       case 'cache.subject_dropped':

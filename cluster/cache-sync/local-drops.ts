@@ -2,7 +2,8 @@
 // member, or our own eviction) or every token of a subject (`cache.subject_dropped`, an IdP's
 // token-claims-change). Both clear the registered clients' caches and the results this member
 // keeps as a key's owner, or a peer's next lease would get the dropped answer back. Each drop is
-// remembered (DropMemory): a fill signed before it — replayed, or overtaken — must not put it back.
+// remembered (DropMemory): a fill signed before it — replayed, or overtaken — must not put it back;
+// so is the newest inactive result per key: an active fill signed before it is older news (a replay).
 import type { Logger } from '../../node/log.js';
 import type { SharedCacheClient } from './introspection-sync-contract.js';
 import type { LeaseTable } from './lease-table.js';
@@ -18,6 +19,10 @@ export class DropMemory {
   private readonly subs = new Map<string, number>();
   /** Fills signed at or before this are refused: drops forgotten because the memory was full. */
   private floor = 0;
+  /** Newest inactive result per key, epoch ms (a peer's fill: its signing time; ours: when fetched). */
+  private readonly results = new Map<string, number>();
+  /** Active fills signed before this are refused: inactive results forgotten because the memory was full. */
+  private resultFloor = 0;
 
   constructor(private readonly now: () => number) {}
 
@@ -34,6 +39,23 @@ export class DropMemory {
     return typeof sub === 'string' && signedAt <= (this.subs.get(sub) ?? -1);
   }
 
+  /**
+   * Is an active fill of `key` signed at `signedAt` (null: not judged) older than an inactive result seen
+   * here? Then the newer answer (a member asked the authorization server later) stands: before, a
+   * captured active fill replayed within max_age_ms made an inactive token active again.
+   */
+  beforeInactive(key: string, signedAt: number | null): boolean {
+    return signedAt !== null && (signedAt < this.resultFloor || signedAt < (this.results.get(key) ?? -1));
+  }
+
+  /** An inactive result for `key` as of `at` (epoch ms) was seen here. */
+  noteInactive(key: string, at: number): void {
+    if (at <= (this.results.get(key) ?? -1)) return;
+    this.results.delete(key);
+    this.results.set(key, at); // roughly age order: peers' clocks differ by little
+    this.resultFloor = Math.max(this.resultFloor, this.prune(this.results, this.now()));
+  }
+
   /** Everything was dropped now: every fill signed until now is refused. */
   noteAll(): void {
     this.floor = Math.max(this.floor, this.now());
@@ -45,16 +67,18 @@ export class DropMemory {
     const t = this.now();
     map.delete(id);
     map.set(id, t); // insertion order is age order
-    this.prune(this.keys, t);
-    this.prune(this.subs, t);
+    this.floor = Math.max(this.floor, this.prune(this.keys, t), this.prune(this.subs, t));
   }
 
-  private prune(map: Map<string, number>, t: number): void {
+  /** Forget entries older than DROP_MEMORY_MS and those past the bound; returns the newest time forgotten early (0: none). */
+  private prune(map: Map<string, number>, t: number): number {
+    let floor = 0;
     for (const [k, at] of map) {
       if (at + DROP_MEMORY_MS > t && map.size <= MAX_REMEMBERED_DROPS) break;
       map.delete(k);
-      if (at + DROP_MEMORY_MS > t) this.floor = Math.max(this.floor, at);
+      if (at + DROP_MEMORY_MS > t) floor = Math.max(floor, at);
     }
+    return floor;
   }
 }
 

@@ -4,12 +4,10 @@
 // expire every peer before it reads their queued heartbeats (timers run before I/O), and
 // a view that flapped with it would move ownership and cost duplicate calls.
 import type { Membership } from '../membership/membership.js';
-import type { MessageBus } from '../protocol/message-bus.js';
 import { rendezvousOwner } from './rendezvous.js';
 
 export interface OwnerViewOptions {
   readonly membership: Membership;
-  readonly bus: MessageBus;
   readonly self: string;
   /** How long a member that stopped beating (no goodbye) still owns its keys, ms. */
   readonly graceMs: number;
@@ -36,7 +34,8 @@ export class OwnerView {
   start(): void {
     this.live = new Set(this.opts.membership.members());
     this.unsubscribes.push(
-      this.opts.bus.subscribe(this.opts.bus.subjects.members, (m, incoming) => { if (m.type === 'member.left' && !this.opts.membership.staleGoodbye(m.id, incoming.signedAt)) this.goodbye(m.id); }),
+      // the membership's own subscription tells us, before its view drops the member
+      this.opts.membership.onGoodbye((id) => this.goodbye(id)),
       this.opts.membership.onChange((ids) => this.changed(ids)),
       // restarted under the same id: the old process's keys and leases are gone with it
       this.opts.membership.onRestart((id) => this.depart(new Set([id]))),
@@ -88,7 +87,7 @@ export class OwnerView {
 
   private goodbye(id: string): void {
     if (this.unconfirmed.delete(id)) { this.depart(new Set([id])); return; }
-    // Our handler may run before the membership's: let its change report finish the job.
+    // Told before the membership drops it: its change report finishes the job.
     if (this.live.has(id)) this.left.add(id);
   }
 

@@ -123,6 +123,7 @@ export class Membership {
   private replayed = 0;
   private idConflicts = 0;
   private readonly conflictListeners = new Set<(other: { readonly host: string; readonly pid: number; readonly startedAt: number }) => void>();
+  private readonly goodbyeListeners = new Set<(id: string) => void>();
 
   constructor(private readonly opts: MembershipOptions) {
     this.id = opts.id;
@@ -239,6 +240,15 @@ export class Membership {
   }
 
   /**
+   * Called with a member's id for its authentic `member.left` that is not a replay, before the view drops it:
+   * this one subscription serves every reader of `<p>.members` (a second one checked and counted each message twice).
+   */
+  onGoodbye(listener: (id: string) => void): () => void {
+    this.goodbyeListeners.add(listener);
+    return () => { this.goodbyeListeners.delete(listener); };
+  }
+
+  /**
    * Called with the other process's host, pid and start time when a heartbeat carries this member's
    * id but is not its own: two processes joined under one `cluster.member_id`, and each ignores the
    * other as its own echo (DPoP records, cache evictions). Returns the unsubscribe function.
@@ -266,6 +276,7 @@ export class Membership {
     this.listeners.clear();
     this.restartListeners.clear();
     this.conflictListeners.clear();
+    this.goodbyeListeners.clear();
   }
 
   /**
@@ -307,6 +318,9 @@ export class Membership {
       }
       case 'member.left':
         if (this.staleGoodbye(m.id, signedAt)) { this.replayed++; return; }
+        for (const l of this.goodbyeListeners) {
+          try { l(m.id); } catch { /* a listener's failure must not stop the others */ }
+        }
         if (this.view.delete(m.id)) this.recompute();
         return;
       default:

@@ -1,7 +1,7 @@
 // Issue 9 item 2: whoever can publish on the bus must not grant access nor deny it at will.
 // Two `portcullis serve` processes on a real nats-server with a shared bus key: a forged
 // `cache.filled` (no MAC, a foreign key, a tampered MAC) leaves the attacker's token 401 and
-// is counted; a forged revocation (live and stored in the stream) revokes nothing, not even
+// is counted, forged heartbeats once each; a forged revocation (live and stored in the stream) revokes nothing, not even
 // for a member that replays it later; a properly keyed fill with a ten-year `expiresAt` is
 // capped by cache_ttl_s; a keyed `sub` revocation with `before` ten years ahead is refused;
 // the revocation store is bounded (admin 507, and a bus revocation beyond the bound closes
@@ -114,6 +114,20 @@ describe('bus messages are authenticated and bounded (two proxies on one nats-se
       expect(a.status).toBe(401);
       expect(a.subject).toBeNull();
     }
+  });
+
+  it('forged heartbeats leave the member view alone and are counted once each (before: twice, and checked twice)', async () => {
+    const subj = `${P}.members`;
+    const beat = codec.encode({ type: 'member.heartbeat', v: 1, id: 'forged-member', role: 'single', host: 'x', pid: 1, startedAt: Date.now(), seq: 1, intervalMs: 1_000 });
+    const [unsigned, foreign] = [await clusterMetric(A, 'bus_rejected_unsigned_total'), await clusterMetric(A, 'bus_rejected_unknown_key_total')];
+    for (let i = 0; i < 10; i++) attacker.publish(subj, beat);
+    // then one under a foreign key: one connection, one subject, delivered in order — once it is counted, the ten were judged
+    attacker.publish(subj, new BusAuth({ key: randomBytes(48) }).seal(subj, beat));
+    await attacker.flush();
+    await waitFor('A to refuse the foreign-key heartbeat', async () => (await clusterMetric(A, 'bus_rejected_unknown_key_total')) > foreign, 5_000);
+    expect(await clusterMetric(A, 'bus_rejected_unsigned_total') - unsigned).toBe(10);
+    expect(await clusterMetric(A, 'bus_rejected_unknown_key_total') - foreign).toBe(1);
+    expect((await readyz(A)).body.cluster.members).toBe(2);
   });
 
   it('a forged revocation, live and stored in the stream, revokes nothing — not even at a member that replays it later', async () => {

@@ -1,6 +1,6 @@
 // What a member remembers of its drops (a fill signed at or before one is overtaken; forgotten after
-// DROP_MEMORY_MS; an overflow refuses every fill signed before what it forgot) and of the fills it
-// sent, so a drop reaching it after one of them evicts that key everywhere.
+// DROP_MEMORY_MS; an overflow refuses every fill signed before what it forgot), of the newest inactive
+// result per key, and of the fills it sent, so a drop reaching it after one of them evicts that key everywhere.
 import { describe, expect, it } from 'vitest';
 import { DROP_MEMORY_MS, DropMemory, FillsSent, MAX_REMEMBERED_DROPS } from '../../../../cluster/cache-sync/local-drops.js';
 
@@ -18,6 +18,21 @@ describe('DropMemory', () => {
     t += DROP_MEMORY_MS + 1;
     d.note('other', false); // prunes what ran out
     expect(d.overtaken('k1', { sub: 'ivan' }, 1_000_000 - 5)).toBe(false);
+  });
+
+  it('an active fill signed before the newest inactive result of its key is older news; at or after it, not; bounded like drops', () => {
+    let t = 3_000_000;
+    const d = new DropMemory(() => t);
+    d.noteInactive('k1', t - 100); // a peer's fill signed then
+    d.noteInactive('k1', t - 200); // an older one does not move it back
+    expect(d.beforeInactive('k1', t - 101)).toBe(true);
+    expect(d.beforeInactive('k1', t - 100)).toBe(false);
+    expect(d.beforeInactive('k2', t - 101)).toBe(false);
+    expect(d.beforeInactive('k1', null)).toBe(false);
+    expect(d.overtaken('k1', null, t - 101)).toBe(false); // a result is no drop
+    for (let i = 0; i <= MAX_REMEMBERED_DROPS; i++) { t++; d.noteInactive(`r${i}`, t); }
+    expect(d.beforeInactive('unrelated', 3_000_000)).toBe(true); // what was forgotten became the floor
+    expect(d.beforeInactive('unrelated', t + 1)).toBe(false);
   });
 
   it('dropping everything (an eviction this build could not read) refuses every fill signed before it, of any key', () => {
