@@ -10,7 +10,7 @@ import type { Principal } from '../pipeline/context.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { EndReason, LiveConnection } from './live-registry.js';
 import { CLOSE, NO_STATUS, clampReason, sendableCloseCode } from './ws-protocol.js';
-import { handshakeFailure, openUpstream } from './ws-upstream-hop.js';
+import { handshakeFailure, openUpstream, selectedProtocol } from './ws-upstream-hop.js';
 
 /** What the client's upgrade request left for the handshake (recorded by WsProxy.accept). */
 export interface UpgradeRequest {
@@ -75,6 +75,8 @@ export class WsBridge implements LiveConnection {
   private heard = true;
   private pinged = false;
   private upstreamError: string | null = null;
+  /** The subprotocol the upstream selected ('' none), answered to the client as it is. */
+  private protocol = '';
   private target: Target | null = null;
   /** Who started the close: the client's close handler also runs for closes we start with end(). */
   private initiator: 'client' | 'upstream' | 'proxy' = 'client';
@@ -109,6 +111,7 @@ export class WsBridge implements LiveConnection {
       return;
     }
     this.upstream = ws;
+    ws.on('upgrade', (res: IncomingMessage) => { this.protocol = selectedProtocol(res, this.req.protocols); });
     ws.on('open', () => this.onUpstreamOpen(up));
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       res.resume();
@@ -202,7 +205,7 @@ export class WsBridge implements LiveConnection {
     // just-upgraded socket for the old HTTP response in cork()'s epilogue and close it a few ms
     // after the 101, with no close frame (uNetworking/uWebSockets #1928, fixed upstream by #1929;
     // the author's workaround, #1583, is to upgrade without cork). upgrade() writes the 101 itself.
-    relay.res.upgrade(data, this.req.key, ws.protocol, '', this.req.context as never);
+    relay.res.upgrade(data, this.req.key, this.protocol, '', this.req.context as never);
     this.upgradedAt = performance.now();
     relay.finish(101);
   }

@@ -38,6 +38,8 @@ export function parseOfferedProtocols(header: string): OfferedProtocols {
     if (p === '') continue;
     if (!TOKEN.test(p)) return { ok: false, reason: 'malformed_protocol', message: 'Sec-WebSocket-Protocol holds a value that is not a token' };
     if (!p.startsWith(BEARER_PROTOCOL_PREFIX)) {
+      // RFC 6455 §4.1: the offered values "MUST all be unique"
+      if (protocols.includes(p)) return { ok: false, reason: 'malformed_protocol', message: 'Sec-WebSocket-Protocol offers one value twice' };
       protocols.push(p);
       continue;
     }

@@ -1,7 +1,8 @@
 // The upstream hop of a proxied WebSocket: the ws client opened towards the picked target (the
-// request's headers for that hop, masks drawn from a pooled random buffer) and what a failed
-// handshake tells the client.
+// request's headers for that hop, the client's subprotocol offer, masks drawn from a pooled random
+// buffer), the subprotocol the upstream selected, and what a failed handshake tells the client.
 import { randomFillSync } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type WebSocket from 'ws';
 import { proxyError, type ProxyError } from '../errors.js';
 import { wsClient } from '../lazy-packages.js';
@@ -28,6 +29,8 @@ const OWN_HEADERS = new Set(['sec-websocket-key', 'sec-websocket-version', 'sec-
 /**
  * Start the upstream handshake to `t`: `headers` is the flat list Listener.send built for the
  * upstream (its Host value at `hostIdx` becomes the target's), `protocols` the offered subprotocols.
+ * They go as a plain `Sec-WebSocket-Protocol` header, not as ws's own list: ws fails a 101 that selects
+ * none of its list, which RFC 6455 §4.1 leaves to the client (selectedProtocol() reads the answer).
  * Throws when node:http refuses a header value (uWS accepted it): the client's request is at fault.
  */
 export function openUpstream(t: Target, path: string, headers: readonly string[], hostIdx: number, protocols: readonly string[], maxMessageBytes: number): WebSocket {
@@ -40,13 +43,26 @@ export function openUpstream(t: Target, path: string, headers: readonly string[]
     out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
   const url = (t.origin.startsWith('https:') ? 'wss:' : 'ws:') + t.origin.slice(t.origin.indexOf('//')) + path;
-  return new (wsClient())(url, [...protocols], {
+  if (protocols.length > 0) out['sec-websocket-protocol'] = protocols.join(', ');
+  return new (wsClient())(url, [], {
     headers: out,
     perMessageDeflate: false,
     maxPayload: maxMessageBytes,
     followRedirects: false,
     generateMask,
   });
+}
+
+/**
+ * From ws's `upgrade` event (the upstream's 101, before ws checks it): the subprotocol the upstream
+ * selected among `offered`, taken off `res` so ws (offered none itself) accepts the answer; '' for none,
+ * passed on as none (the client decides). One never offered stays on `res`: ws fails the handshake (502).
+ */
+export function selectedProtocol(res: IncomingMessage, offered: readonly string[]): string {
+  const v = res.headers['sec-websocket-protocol'];
+  if (typeof v !== 'string' || !offered.includes(v)) return '';
+  delete res.headers['sec-websocket-protocol'];
+  return v;
 }
 
 /**

@@ -37,7 +37,9 @@ export interface WsEchoUpstream {
  * - `/flood/<count>/<bytes>`: sends `count` binary messages of `bytes` (first 4 bytes = index,
  *   big-endian) as fast as its own socket drains, then text `done`;
  * - `/stall`: never reads what the client sends;
- * - `/refuse`: answers the upgrade with 403; `/hang`: never answers it.
+ * - `/refuse`: answers the upgrade with 403; `/hang`: never answers it;
+ * - `/no-protocol`: selects no subprotocol, whatever was offered; `/wrong-protocol`: selects
+ *   `not-offered` (a server breaking RFC 6455 §4.2.2).
  * Plain (non-upgrade) requests get `200 {"upstream":name,"path":…}`.
  */
 export async function startWsEchoUpstream(opts: { port?: number; host?: string; name?: string } = {}): Promise<WsEchoUpstream> {
@@ -56,7 +58,12 @@ export async function startWsEchoUpstream(opts: { port?: number; host?: string; 
     noServer: true,
     perMessageDeflate: false,
     maxPayload: 256 * 1024 * 1024,
-    handleProtocols: (offered) => { const first = [...offered][0]; return first ?? false; },
+    handleProtocols: (offered, req) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path.endsWith('/no-protocol')) return false;
+      if (path.endsWith('/wrong-protocol')) return 'not-offered';
+      return [...offered][0] ?? false;
+    },
   });
   server.on('upgrade', (req, socket, head) => {
     const url = req.url ?? '/';

@@ -5,6 +5,8 @@
 // upstream failures map to 502/504 before the upgrade and to close codes after it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
@@ -15,6 +17,25 @@ import { bearer, handshake, open, waitReady, wsMetric, wsUrl } from './ws-fixtur
 import { waitFor } from '../../helpers/wait.js';
 
 const MiB = 1024 * 1024;
+
+/** A handshake over node:http offering `protocols`: the answer's status and head, and the socket after a 101. */
+function rawUpgrade(port: number, path: string, protocols: string): Promise<{ status: number; headers: IncomingHttpHeaders; socket: Socket | null; received: () => string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: '127.0.0.1', port, path, agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-protocol': protocols },
+    });
+    req.on('upgrade', (res, socket) => {
+      let got = '';
+      socket.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      socket.on('error', () => { /* destroyed by the test */ });
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, socket, received: () => got });
+    });
+    req.on('response', (res) => { res.resume(); resolve({ status: res.statusCode ?? 0, headers: res.headers, socket: null, received: () => '' }); });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('WebSocket relay through the proxy', () => {
   let as: AuthServer;
@@ -105,6 +126,23 @@ describe('WebSocket relay through the proxy', () => {
     expect((await c.roundTrip('ping')).data.toString()).toBe('ping');
     c.ws.close();
     await c.waitClosed();
+  });
+
+  it('the subprotocol is the upstream\'s answer: none selected → 101 without one (the client decides), one never offered → 502', async () => {
+    // before, the proxy's own upstream client failed a 101 that selected none, and the client got 502
+    const none = await rawUpgrade(proxy.port, '/open/no-protocol', 'chat.v1, chat.v2');
+    expect(none.status).toBe(101);
+    expect(none.headers['sec-websocket-protocol']).toBeUndefined();
+    expect(up.handshakes.at(-1)).toMatchObject({ protocols: ['chat.v1', 'chat.v2'], selected: '' });
+    // and the socket relays: a masked text frame "hi" comes back
+    none.socket!.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
+    await waitFor('the echo', () => none.received().includes('hi'), 10_000);
+    none.socket!.destroy();
+    const chosen = await rawUpgrade(proxy.port, '/open/x', 'chat.v1, chat.v2');
+    expect([chosen.status, chosen.headers['sec-websocket-protocol']]).toEqual([101, 'chat.v1']);
+    chosen.socket!.destroy();
+    const wrong = await rawUpgrade(proxy.port, '/open/wrong-protocol', 'chat.v1');
+    expect(wrong.status).toBe(502);
   });
 
   it('refusals before the upgrade: 401/403/400 with RFC 6750 challenges, nothing reaches the upstream', async () => {

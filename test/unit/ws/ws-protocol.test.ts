@@ -38,9 +38,14 @@ describe('parseOfferedProtocols', () => {
     expect(r.ok === false && r.reason).toBe('malformed_protocol');
   });
 
+  it('refuses a subprotocol offered twice (RFC 6455 §4.1: unique values)', () => {
+    const r = parseOfferedProtocols('chat, v2, chat');
+    expect(r.ok === false && r.reason).toBe('malformed_protocol');
+  });
+
   it('property: any b64token survives the round trip and never appears among the protocols', () => {
     const b64 = fc.stringMatching(/^[A-Za-z0-9\-._~+/]{1,200}={0,2}$/);
-    fc.assert(fc.property(b64, fc.array(fc.stringMatching(/^[a-z][a-z0-9.]{0,20}$/), { maxLength: 4 }), (tok, others) => {
+    fc.assert(fc.property(b64, fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9.]{0,20}$/), { maxLength: 4 }), (tok, others) => {
       const header = [...others, bearerProtocol(tok)].join(', ');
       const r = parseOfferedProtocols(header);
       expect(r).toEqual({ ok: true, protocols: others, token: tok });
