@@ -4,9 +4,11 @@
 // gets 504 PORTCULLIS_ERR_UPSTREAM_TIMEOUT saying the upstream did not take the body, and the access
 // log says `upstream_request_body_timeout`. Before, it got 408 "request body not received in time"
 // (telling it it was too slow) or 502 "upstream closed the connection". A client that really stops
-// sending still gets its 408.
+// sending still gets its 408. Once it has answered, the proxy resets that upstream connection: a
+// FIN queued behind the unsent body kept it in FIN-WAIT-1, megabytes held, for as long as the upstream lived.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { parseResponse, type RawResponse, type RawUpstream, startRawUpstream } from '../../helpers/raw-http.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
@@ -17,6 +19,8 @@ const REQUEST_MS = 2_500;
 
 let upstream: RawUpstream;
 let proxy: ProxyProcess;
+/** The proxy-side port of the upstream connection each request path came on. */
+const proxySide = new Map<string, number>();
 
 beforeAll(async () => {
   // reads the request head, then never another byte (/slow: keeps reading, never answers)
@@ -25,6 +29,7 @@ beforeAll(async () => {
     const onData = (d: Buffer): void => {
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
+      proxySide.set(head.slice(head.indexOf(' ') + 1, head.indexOf(' HTTP/')), s.remotePort!);
       if (!head.startsWith('POST /slow')) { s.off('data', onData); s.pause(); }
     };
     s.on('data', onData);
@@ -119,6 +124,17 @@ async function h2Upload(port: number, path: string): Promise<{ status: number; b
   } finally { session.destroy(); }
 }
 
+/** The kernel's state (hex, /proc/net/tcp) of the proxy's socket from `localPort` to the upstream, undefined once it is gone. */
+function proxySocketState(localPort: number): string | undefined {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1]?.endsWith(`:${hex(localPort)}`) && f[2]?.endsWith(`:${hex(upstream.port)}`)) return f[3];
+  }
+  return undefined;
+}
+const FIN_WAIT_1 = '04';
+
 /** The HTTP/1 listener's access line for `path` (the HTTP/2 case's line, for /patient too, says listener http2). */
 const accessLine = (path: string): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === path && l.listener !== 'http2');
 
@@ -137,6 +153,9 @@ describe.concurrent('an upstream that stops reading the request body', () => {
     expect(body.message).toMatch(/^upstream "(patient|strict)" did not (read|take) the request body/);
     await waitFor('accessLine(path) !== undefined', () => accessLine(path) !== undefined, 10_000, { detail: () => proxy.output().slice(-3000) });
     expect(accessLine(path)!.reason).toBe('upstream_request_body_timeout');
+    // the upload it gave up on is not left queued for the upstream: the connection is reset, gone from the proxy's host
+    const port = proxySide.get(path)!;
+    await waitFor(`the proxy's socket to the upstream (port ${port}) gone, not in FIN-WAIT-1 with the unsent body`, () => proxySocketState(port) === undefined, 5_000, { detail: () => `state ${proxySocketState(port)} (${FIN_WAIT_1} = FIN-WAIT-1)` });
   }, 30_000);
 
   it('HTTP/2 listener (request_ms fires first): 504 naming the upstream', async () => {
