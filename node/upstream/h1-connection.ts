@@ -8,7 +8,7 @@ import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
-import { openUpstreamSocket, type H1Origin } from './h1-socket.js';
+import { openUpstreamSocket, resetUpstreamSocket, type H1Origin } from './h1-socket.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -365,19 +365,19 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   }
 
   /**
-   * Close the socket. `abort`: mid-exchange (the request unanswered or its body unsent) — a plain TCP
-   * socket is reset, so the upstream sees the request aborted at once and the kernel drops what it
-   * still held to send. A FIN would queue behind that data: to an upstream that stopped reading an
+   * Close the socket. `abort`: mid-exchange (the request unanswered or its body unsent) — the socket
+   * is reset (TLS: the TCP socket under it), so the upstream sees the request aborted at once and the
+   * kernel drops what it still held to send. A FIN would queue behind that data: to an upstream that stopped reading an
    * upload the socket stayed in FIN-WAIT-1 holding up to ~4 MB of body for as long as the upstream
    * lived (> 100 s measured), one per 504, and the upstream never learnt the request was gone.
    */
   destroy(abort = false): void {
     if (this.state === S_CLOSED) return;
     const wasIdle = this.state === S_IDLE;
-    const reset = abort && this.state === S_BUSY && !this.pool.origin.tls && !this.socket.destroyed;
+    const reset = abort && this.state === S_BUSY && !this.socket.destroyed;
     this.state = S_CLOSED;
     detachBody(this);
-    if (reset) this.socket.resetAndDestroy();
+    if (reset) resetUpstreamSocket(this.socket);
     else this.socket.destroy();
     const tx = this.tx;
     if (tx !== null) {
