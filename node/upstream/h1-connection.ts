@@ -8,7 +8,7 @@ import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
-import { openUpstreamSocket, type H1Origin } from './h1-socket.js';
+import { openUpstreamSocket, resetUpstreamSocket, type H1Origin } from './h1-socket.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -227,7 +227,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     // never keep-alive (h1-parser.ts): the bytes after its head (in this read or a later one) may
     // be a stray body, not the next response — requests pipelined behind it are retried on another
     // connection.
-    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && this.body === null;
+    const uploading = this.body !== null; // answered before its body was all sent (an early 413…)
+    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading;
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;
@@ -251,7 +252,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     }
     if (!reusable || this.state !== S_BUSY) {
       this.failOverQueue(); // the ones written behind it go to another connection, or get an error
-      this.destroy();
+      this.destroy(uploading);
       return null;
     }
     // Paused by the handler, or still paused from a held chunk: the socket must flow (to see
@@ -282,7 +283,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     if (this.queue.length > 0) { this.discardTx(tx); return true; } // others in flight behind it
     tx.conn = null;
     this.tx = null;
-    if (this.state !== S_CONNECTING) this.destroy(); // a socket still connecting is healthy: kept for the next request
+    if (this.state !== S_CONNECTING) this.destroy(true); // a socket still connecting is healthy: kept for the next request
     return false;
   }
 
@@ -297,7 +298,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       tx.paused = false;
       if (this.tx === tx) this.resumeReading(tx);
     }
-    if (allDiscarded(this.tx, this.queue)) this.destroy(); // no response read on is wanted (h1-pipeline-failover.ts)
+    if (allDiscarded(this.tx, this.queue)) this.destroy(true); // no response read on is wanted (h1-pipeline-failover.ts)
   }
 
   private handlerThrew(tx: H1Transaction, err: unknown): void {
@@ -338,7 +339,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     tx.conn = null;
     if (tx.discard) {
       tx.done = true;
-      this.destroy();
+      this.destroy(true);
       return;
     }
     // Once on a fresh socket when it cannot duplicate anything (h1-client.ts retryOnFreshSocket).
@@ -355,20 +356,29 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
         this.pool.counters.retried++;
       }
       this.pool.requeueFirst(tx);
-      this.destroy();
+      this.destroy(true);
       return;
     }
     tx.done = true;
-    this.destroy();
+    this.destroy(true);
     this.pool.report(tx, h1Error(code, message, tx.requestSent, cause));
   }
 
-  destroy(): void {
+  /**
+   * Close the socket. `abort`: mid-exchange (the request unanswered or its body unsent) — the socket
+   * is reset (TLS: the TCP socket under it), so the upstream sees the request aborted at once and the
+   * kernel drops what it still held to send. A FIN would queue behind that data: to an upstream that stopped reading an
+   * upload the socket stayed in FIN-WAIT-1 holding up to ~4 MB of body for as long as the upstream
+   * lived (> 100 s measured), one per 504, and the upstream never learnt the request was gone.
+   */
+  destroy(abort = false): void {
     if (this.state === S_CLOSED) return;
     const wasIdle = this.state === S_IDLE;
+    const reset = abort && this.state === S_BUSY && !this.socket.destroyed;
     this.state = S_CLOSED;
     detachBody(this);
-    this.socket.destroy();
+    if (reset) resetUpstreamSocket(this.socket);
+    else this.socket.destroy();
     const tx = this.tx;
     if (tx !== null) {
       // Only reached from pool.destroy() paths that reported already, or abort().

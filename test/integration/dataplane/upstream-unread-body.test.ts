@@ -4,9 +4,14 @@
 // gets 504 PORTCULLIS_ERR_UPSTREAM_TIMEOUT saying the upstream did not take the body, and the access
 // log says `upstream_request_body_timeout`. Before, it got 408 "request body not received in time"
 // (telling it it was too slow) or 502 "upstream closed the connection". A client that really stops
-// sending still gets its 408.
+// sending still gets its 408. Once it has answered, the proxy resets that upstream connection (TLS too): a
+// FIN queued behind the unsent body kept it in FIN-WAIT-1, megabytes held, for as long as the upstream lived.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { selfSignedCert } from '../../helpers/tls-probe.js';
 import { ADMIN_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { parseResponse, type RawResponse, type RawUpstream, startRawUpstream } from '../../helpers/raw-http.js';
 import { h2Connect, http2PortOf } from '../../helpers/h2-client.js';
@@ -16,19 +21,32 @@ const BODY_BYTES = 48 * 1024 * 1024; // far over every socket buffer between the
 const REQUEST_MS = 2_500;
 
 let upstream: RawUpstream;
+let tlsUpstream: tls.Server;
+const tlsSockets = new Set<tls.TLSSocket>();
 let proxy: ProxyProcess;
+/** The proxy-side port of the upstream connection each request path came on. */
+const proxySide = new Map<string, number>();
 
 beforeAll(async () => {
   // reads the request head, then never another byte (/slow: keeps reading, never answers)
-  upstream = await startRawUpstream((s) => {
+  const readHeadOnly = (s: net.Socket): void => {
     let head = '';
     const onData = (d: Buffer): void => {
       head += d.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
+      proxySide.set(head.slice(head.indexOf(' ') + 1, head.indexOf(' HTTP/')), s.remotePort!);
       if (!head.startsWith('POST /slow')) { s.off('data', onData); s.pause(); }
     };
     s.on('data', onData);
+  };
+  upstream = await startRawUpstream(readHeadOnly);
+  const files = selfSignedCert();
+  tlsUpstream = tls.createServer({ cert: readFileSync(files.cert), key: readFileSync(files.key) }, (s) => {
+    tlsSockets.add(s);
+    s.on('error', () => { /* reset by the proxy */ });
+    readHeadOnly(s);
   });
+  await new Promise<void>((r) => tlsUpstream.listen(0, '127.0.0.1', r));
   const url = upstream.url;
   proxy = await startProxy({
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, timeouts: { request_ms: REQUEST_MS }, limits: { max_body_bytes: 64 * 1024 * 1024 } },
@@ -38,20 +56,24 @@ beforeAll(async () => {
       patient: { targets: [url], timeouts: { idle_body_ms: 60_000, response_ms: 60_000 } },
       // idle_body_ms (0.8 s) comes first
       strict: { targets: [url], timeouts: { idle_body_ms: 800, response_ms: 60_000 } },
+      'strict-tls': { targets: [`https://localhost:${(tlsUpstream.address() as AddressInfo).port}`], timeouts: { idle_body_ms: 800, response_ms: 60_000 } },
     },
     routes: [
       { name: 'patient', match: { path: '/patient' }, upstream: 'patient', auth: 'none' },
       { name: 'strict', match: { path: '/strict' }, upstream: 'strict', auth: 'none' },
       { name: 'strict-chunked', match: { path: '/strict-chunked' }, upstream: 'strict', auth: 'none' },
+      { name: 'strict-tls', match: { path: '/strict-tls' }, upstream: 'strict-tls', auth: 'none' },
       { name: 'slow', match: { path: '/slow' }, upstream: 'patient', auth: 'none' },
     ],
     log: { level: 'info', access: true },
-  }, { env: ADMIN_ENV });
+  }, { env: { ...ADMIN_ENV, NODE_EXTRA_CA_CERTS: files.cert } });
 });
 
 afterAll(async () => {
   await proxy?.stop();
   await upstream?.close();
+  for (const s of tlsSockets) s.destroy(); // paused: they would hold close() open
+  await new Promise((r) => tlsUpstream?.close(r));
 });
 
 /**
@@ -119,6 +141,20 @@ async function h2Upload(port: number, path: string): Promise<{ status: number; b
   } finally { session.destroy(); }
 }
 
+/** The kernel's state (hex, /proc/net/tcp*) of the proxy's socket from `localPort` to an upstream, undefined once it is gone. */
+function proxySocketState(localPort: number): string | undefined {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+  const upstreamPorts = [upstream.port, (tlsUpstream.address() as AddressInfo).port].map((p) => `:${hex(p)}`);
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hex(localPort)}`) && upstreamPorts.some((p) => f[2]?.endsWith(p))) return f[3];
+    }
+  }
+  return undefined;
+}
+const FIN_WAIT_1 = '04';
+
 /** The HTTP/1 listener's access line for `path` (the HTTP/2 case's line, for /patient too, says listener http2). */
 const accessLine = (path: string): Record<string, unknown> | undefined => proxy.logs().find((l) => l.msg === 'request' && l.path === path && l.listener !== 'http2');
 
@@ -129,14 +165,18 @@ describe.concurrent('an upstream that stops reading the request body', () => {
     ['/patient', 'request_ms fires first', false],
     ['/strict', 'idle_body_ms fires first', false],
     ['/strict-chunked', 'a chunked upload, idle_body_ms fires first', true],
+    ['/strict-tls', 'a TLS upstream, idle_body_ms fires first', false],
   ])('%s (%s): 504 naming the upstream, not 408 blaming the client', async (path, _why, chunked) => {
     const r = await upload(proxy.port, path, true, chunked);
     expect(r.status, r.raw.slice(0, 300)).toBe(504);
     const body = JSON.parse(r.body.toString()) as { error: string; code: string; message: string };
     expect(body.code).toBe('PORTCULLIS_ERR_UPSTREAM_TIMEOUT');
-    expect(body.message).toMatch(/^upstream "(patient|strict)" did not (read|take) the request body/);
+    expect(body.message).toMatch(/^upstream "(patient|strict|strict-tls)" did not (read|take) the request body/);
     await waitFor('accessLine(path) !== undefined', () => accessLine(path) !== undefined, 10_000, { detail: () => proxy.output().slice(-3000) });
     expect(accessLine(path)!.reason).toBe('upstream_request_body_timeout');
+    // the upload it gave up on is not left queued for the upstream: the connection is reset, gone from the proxy's host
+    const port = proxySide.get(path)!;
+    await waitFor(`the proxy's socket to the upstream (port ${port}) gone, not in FIN-WAIT-1 with the unsent body`, () => proxySocketState(port) === undefined, 5_000, { detail: () => `state ${proxySocketState(port)} (${FIN_WAIT_1} = FIN-WAIT-1)` });
   }, 30_000);
 
   it('HTTP/2 listener (request_ms fires first): 504 naming the upstream', async () => {
