@@ -58,6 +58,15 @@ describe('buildRevocation', () => {
     if (!raw.ok) expect(raw.errors[0]).toMatch(/^value: .*SHA-256/);
   });
 
+  it('a JWS-shaped sid: refused as a pasted raw token from an operator, built from an identity-provider event (the claim tokens carry)', () => {
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const sid = `${b64({ alg: 'HS256' })}.${b64({ s: 1 })}.${'Q'.repeat(43)}`;
+    const pasted = buildRevocation({ kind: 'sid', value: sid }, ctx);
+    expect(!pasted.ok && pasted.errors[0]).toMatch(/^value: a raw token \(JWS\/JWE\), not a sid/);
+    const event = buildRevocation({ kind: 'sid', value: sid, reason: 'backchannel_logout' }, { ...ctx, valueFromEvent: true });
+    expect(event.ok && event.record.value).toBe(sid);
+  });
+
   it('reports every problem at once, each with its field', () => {
     const r = buildRevocation({ kind: 'email', value: '', before: 'later', exp: 5, reason: 7, extra: true }, ctx);
     expect(r.ok).toBe(false);
