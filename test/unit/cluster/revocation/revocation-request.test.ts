@@ -67,6 +67,12 @@ describe('buildRevocation', () => {
     expect(event.ok && event.record.value).toBe(sid);
   });
 
+  it('kind kid keeps a space at an end (a kid may have one), yet a raw token pasted with one is refused (before: built, stored, sent to every member)', () => {
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const kid = buildRevocation({ kind: 'kid', value: `${b64({ alg: 'RS256' })}.${b64({ sub: 'a' })}.${'Q'.repeat(43)} ` }, ctx);
+    expect(!kid.ok && kid.errors[0]).toMatch(/^value: a raw token \(JWS\/JWE\), not a kid/);
+  });
+
   it('reports every problem at once, each with its field', () => {
     const r = buildRevocation({ kind: 'email', value: '', before: 'later', exp: 5, reason: 7, extra: true }, ctx);
     expect(r.ok).toBe(false);
