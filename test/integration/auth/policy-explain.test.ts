@@ -107,6 +107,10 @@ describe.concurrent('portcullis explain', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/token\s+valid \(demo, fingerprint [0-9a-f]+\)/);
     expect(r.stdout).toMatch(/verdict\s+ALLOWED \(200\)/);
+    // an empty --token argument is not "nothing on stdin" (before: that message, though stdin was never read)
+    const empty = await explain('GET', '/orders/42', '--token', '');
+    expect(empty.code, empty.stdout + empty.stderr).toBe(2);
+    expect(empty.stderr).toMatch(/explain: --token: empty token/);
   });
 
   it.sequential('says so when no route matches (exit 1)', async () => {
