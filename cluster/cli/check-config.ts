@@ -15,14 +15,15 @@ export function checkConfig(argv: string[], usage: string): void {
   const positionals = values.config !== undefined ? [values.config, ...files] : files;
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${usage}`);
   const noEnv = values['no-env'] === true;
-  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env);
+  // as serve at start: with the folders of the files a member rewrites while it runs (a reload never judges them)
+  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env, true);
   if (cp !== null) {
     // cluster policy: only the local part is this file's; each pushed version is checked by push and by every instance
     if (!cp.ok) fail(`invalid config ${positionals[0]}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
     process.stdout.write(`ok: ${positionals[0]} (local part; the policy comes from the cluster${noEnv ? '; environment not checked' : ''})\n`);
     return;
   }
-  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env });
+  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: true });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   for (const w of plainHttpCredentials(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);

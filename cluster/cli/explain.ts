@@ -29,7 +29,7 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   }
   // `--token -`: from stdin, out of the process list and the shell history (as revoke --token -)
   const token = values.token === '-' ? (await readStdinToken('explain')).trim() : values.token;
-  if (token === '') throw new UsageError('explain: --token -: nothing on stdin');
+  if (token === '') throw new UsageError(values.token === '-' ? 'explain: --token -: nothing on stdin' : 'explain: --token: empty token');
   const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   const logger = createLogger({ level: 'error', format: 'json' });

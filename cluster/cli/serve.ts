@@ -16,7 +16,7 @@ import type { ClusterNode } from '../index.js';
 function loadOrExit(file: string | undefined, usage: string): { config: Config; text: string } {
   if (file === undefined) throw new UsageError(`serve: --config FILE is required\n\n${usage}`);
   const read = readConfigText(file);
-  const r = read.ok ? parseConfigText(read.text, { env: process.env }) : read;
+  const r = read.ok ? parseConfigText(read.text, { env: process.env, stateFolders: true }) : read;
   if (!r.ok) fail(`invalid config ${file}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   return { config: r.config, text: (read as { text: string }).text };
 }
@@ -34,7 +34,7 @@ export async function serve(argv: string[], usage: string): Promise<void> {
     else throw new UsageError(`--workers: expected a number from 1 to ${MAX_WORKERS} or "auto", got "${values.workers}"`);
   }
   // cluster policy: only the file's local part counts; the policy comes from the bus (or the state file)
-  const cp = values.config !== undefined ? readClusterPolicyConfig(values.config) : null;
+  const cp = values.config !== undefined ? readClusterPolicyConfig(values.config, process.env, true) : null;
   if (cp !== null && !cp.ok) fail(`invalid config ${values.config}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
   let { config, text } = cp !== null ? { config: cp.config, text: '' } : loadOrExit(values.config, usage);
   const workers = workersFlag ?? (config.server.workers === 'auto' ? availableParallelism() : config.server.workers);

@@ -4,6 +4,9 @@
 // `cluster.fail_closed_after_ms`, while the bucket's stream leader has been silent longer than
 // that (a member cut off from the others) — until it answers and any newer version is applied.
 
+/** The revision a reconnect waits for before the bucket is read: "a version may have been missed", none known yet. */
+export const UNREAD_REVISION = Number.MAX_SAFE_INTEGER;
+
 export class PolicyHold {
   /** Since when the member's bus is connected while the policy connection is not. */
   private mismatchSince: number | null = null;
@@ -65,11 +68,11 @@ export class PolicyHold {
     if (probing && this.failClosedAfterMs !== null && now - this.confirmedAt > this.failClosedAfterMs) return true;
     const b = this.behind;
     if (b === null) return false;
-    // both connections down again (a reconnect to a server that stopped at once, as in a rolling NATS stop):
-    // nothing newer can be read now, so serve the active version as the revocations do while the bus is lost —
-    // fail_closed_after_ms above still applies. Before, the reconnect's wait held every auth route 503 for the
-    // catch-up timeout while /readyz said 200.
-    if (b.bounded && !ours && !bus) return false;
+    // both connections down again before the bucket was read (a reconnect to a server that stopped at once, as in a
+    // rolling NATS stop): nothing newer is known, so serve the active version as the revocations do while the bus is
+    // lost — fail_closed_after_ms above still applies. Before, the reconnect's wait held every auth route 503 for the
+    // catch-up timeout while /readyz said 200. A revision read as newer still holds (bounded): it is known to exist.
+    if (b.bounded && !ours && !bus && b.revision === UNREAD_REVISION) return false;
     if (b.bounded && now - b.since > this.catchUpTimeoutMs) return false;
     return b.revision > handled;
   }

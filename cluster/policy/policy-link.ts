@@ -7,7 +7,7 @@ import type { Logger } from '../../node/log.js';
 import type { BusAuth } from '../protocol/index.js';
 import type { ClusterSettings } from '../revocation/index.js';
 import { MEMBER_LIVENESS, nats as natsModule, natsConnectionOptions, noJetStream, noJetStreamMessage } from '../transport/index.js';
-import type { PolicyHold } from './policy-hold.js';
+import { UNREAD_REVISION, type PolicyHold } from './policy-hold.js';
 import { LeaderProbe } from './policy-probe.js';
 import { listenForPeers, peerWaitMs, type PeerVersion } from './policy-start-floor.js';
 import { PolicyStore, type StoredValue } from './policy-store.js';
@@ -65,7 +65,7 @@ export class PolicyLink {
       for await (const s of this.nc!.status()) {
         // until the bucket is read, assume a version was missed: auth routes wait (bounded by the catch-up timeout)
         if (s.type === natsModule().Events.Disconnect) { this.connected = false; this.hold.onChange?.(); }
-        if (s.type === natsModule().Events.Reconnect) { this.connected = true; this.hold.waitFor(Number.MAX_SAFE_INTEGER); void this.checkBehind(); }
+        if (s.type === natsModule().Events.Reconnect) { this.connected = true; this.hold.waitFor(UNREAD_REVISION); void this.checkBehind(); }
       }
     })().catch(() => {});
     // JetStream may still be electing a leader: retry opening the bucket

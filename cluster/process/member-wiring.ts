@@ -31,10 +31,11 @@ export async function startMember(config: Config, logger: Logger, role: ClusterR
         isRevoked: receiver === null ? (facts) => store.isRevoked(facts) : (facts) => { receiver.poll(); return store.isRevoked(facts); },
         onRevoked: receiver === null ? (listener) => store.onRevoked(listener) : (listener) => store.onRevoked((r) => receiver.hold(() => listener(r))),
       },
-      // identity-provider events (node/events) revoke through the same actor as POST /revocations
+      // identity-provider events (node/events) revoke through the same actor as POST /revocations (their sid/sub is a
+      // claim value: never refused as a pasted raw token, whatever its shape)
       revocationPublisher: {
         publish: async (input, id) => {
-          const out = await node.revocationActor.add(input, id);
+          const out = await node.revocationActor.add(input, id, undefined, true);
           return out.ok ? { ok: true, id: out.record.id, persisted: out.persisted } : out;
         },
         known: (id) => store.has(id),

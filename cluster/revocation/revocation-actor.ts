@@ -181,10 +181,10 @@ export class RevocationActor {
    * Validate and apply a revocation here at once, then publish it. Under NATS waits
    * for the JetStream ack (bounded by the publish timeout); on failure the revocation
    * still goes out on core NATS and an outbox retries until the stream has it.
-   * `knownIssuers`: the configured issuers an `issuer` must be one of (the admin API's check).
+   * `knownIssuers`: the configured issuers an `issuer` must be one of (the admin API's check); `fromEvent`: an identity-provider event's claim value (BuildContext.valueFromEvent).
    */
-  async add(input: unknown, id?: string, knownIssuers?: readonly string[]): Promise<AddOutcome> {
-    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, knownIssuers, skewS: this.opts.store.lingerS() / 2, ...(id === undefined ? {} : { id }) });
+  async add(input: unknown, id?: string, knownIssuers?: readonly string[], fromEvent = false): Promise<AddOutcome> {
+    const built = buildRevocation(input, { nowMs: Date.now(), maxLifetimeS: this.opts.maxLifetimeS, origin: this.opts.memberId, knownIssuers, skewS: this.opts.store.lingerS() / 2, valueFromEvent: fromEvent, ...(id === undefined ? {} : { id }) });
     if (!built.ok) return built;
     const r = built.record;
     const full = this.ingest.refusal(r);

@@ -40,6 +40,11 @@ export interface BuildContext {
    * after its `exp`, so an `exp` up to that far in the past still names a token worth revoking.
    */
   readonly skewS?: number | undefined;
+  /**
+   * The value was read from a claim of a verified identity-provider event (back-channel logout `sid`/`sub`, an SSF
+   * subject): tokens carry it as it is, whatever its shape, so it is not refused as a raw token pasted by an operator.
+   */
+  readonly valueFromEvent?: boolean | undefined;
 }
 
 /** A complete record, or every problem found. */
@@ -72,8 +77,9 @@ export function buildRevocation(input: unknown, ctx: BuildContext): BuildResult 
   else if (kind === 'token') {
     if (!HEX64.test(value)) errors.push('value: for kind "token", the SHA-256 of the token as 64 hex characters (raw tokens are not accepted; `portcullis revoke --token` hashes locally)');
     else value = value.toLowerCase();
-  } else if (isCompactToken(value)) {
-    // stored as written it went to the stream, every member, GET /revocations and the snapshot — and revoked nothing
+  } else if (ctx.valueFromEvent !== true && isCompactToken(value)) {
+    // stored as written it went to the stream, every member, GET /revocations and the snapshot — and revoked nothing;
+    // an identity provider's sid/sub is exempt: a JWS-shaped session handle is what its tokens carry (refused, the logout revoked nothing)
     errors.push(`value: a raw token (JWS/JWE), not a ${kind ?? 'claim value'}; not stored — revoke the token itself as kind "token" by its SHA-256 (\`portcullis revoke --token\` hashes locally)`);
   }
 

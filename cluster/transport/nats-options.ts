@@ -24,7 +24,8 @@ export interface NatsConfig {
  * (the schema refuses such an entry — nats.js never sends it — but a message must not print one).
  */
 export function shownServers(servers: readonly string[]): string {
-  return servers.map((s) => s.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i, '$1')).join(', ');
+  // up to the last '@': a password may hold '/' or '@' (a generated one), and a part of it shown is a part given away
+  return servers.map((s) => s.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/i, '$1')).join(', ');
 }
 
 /**

@@ -31,7 +31,7 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
   const rawPath = q === -1 ? req.path : req.path.slice(0, q);
   const path = normalizePath(rawPath, config.server.paths.allow_params);
   const none = (status: number, summary: string): ExplainAnswer => ({ allowed: false, status, route: null, upstream: null, params: null, token: null, rules: [], summary });
-  if (path === null) return none(400, `path ${JSON.stringify(rawPath)} is invalid or ambiguous: 400 before routing`);
+  if (path === null) return none(400, `path ${JSON.stringify(rawPath.split('#')[0])}${rawPath.includes('#') ? ' with a fragment (not shown)' : ''} is invalid or ambiguous: 400 before routing`);
   const routes: CompiledRoute[] = config.routes.map((r, index) => ({ index, name: r.name, config: r, policy: auth.compilePolicy(r) }));
   const table = new RouteTable(routes, readingsOf(config.server.paths));
   // as the listener reads a Host header: lower case, without the port and one trailing dot
@@ -99,9 +99,10 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
 
 /** Human-readable lines for the CLI. */
 export function formatExplain(a: ExplainAnswer, method: string, path: string): string {
-  // the query is judged (`?access_token=` on a route that reads it) but never printed: it may carry a token
-  const q = path.indexOf('?');
-  const lines = [`${method.toUpperCase()} ${q === -1 ? path : `${path.slice(0, q)} (query not shown: it may carry a token)`}`];
+  // the query is judged (`?access_token=` on a route that reads it) but never printed: it may carry a token; so may a
+  // fragment (a browser URL's `#access_token=`, the implicit flow), which no request carries
+  const q = path.search(/[?#]/);
+  const lines = [`${method.toUpperCase()} ${q === -1 ? path : `${path.slice(0, q)} (${path[q] === '?' ? 'query' : 'fragment'} not shown: it may carry a token)`}`];
   if (a.route === null) { lines.push(`  ${a.summary}`); return lines.join('\n'); }
   lines.push(`  route     ${a.route} → upstream ${a.upstream}${a.params !== null ? `  params ${JSON.stringify(a.params)}` : ''}`);
   if (a.token !== null) lines.push(`  token     ${a.token.ok ? `valid (${a.token.issuer}, fingerprint ${a.token.fingerprint})` : `refused: ${a.token.reason}`}`);

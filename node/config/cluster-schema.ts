@@ -9,7 +9,8 @@ import { envName, ms } from './schema-common.js';
  * refused the connection while the password sat in the config and in CLI messages. Refused, the
  * message naming the path and never the value.
  */
-const natsServer = z.string().min(1).refine((s) => !/^([a-z][a-z0-9+.-]*:\/\/)?[^@/]*@/i.test(s),
+// any '@': a server has no other use for one, and a generated password with a '/' ended the old `[^@/]*@` match early
+const natsServer = z.string().min(1).refine((s) => !s.includes('@'),
   'a server without user:password or token before @ (never sent: nats.js ignores them; give cluster.nats.user + password_env, token_env or creds_file)');
 
 export const clusterSchema = z.strictObject({

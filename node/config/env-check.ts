@@ -68,23 +68,43 @@ function walkFields(v: unknown, path: string, visit: Visit): void {
   }
 }
 
-/** `*_file` fields the proxy rewrites while it runs (a temp file beside it, renamed over it): their folder must take writes. */
-const REWRITTEN: ReadonlySet<string> = new Set(['cluster.revocation.snapshot_file', 'cluster.policy.state_file']);
+/**
+ * `*_file` fields the proxy rewrites while it runs (a temp file beside it, renamed over it): their folder must take
+ * writes — judged at start only (stateFolderProblems), as these paths are restart-only (restart-only.ts).
+ */
+const REWRITTEN: readonly string[] = ['cluster.revocation.snapshot_file', 'cluster.policy.state_file'];
 
 /**
  * Why `file` cannot be read, or null when it can. A missing file is fine for CREATED_WHEN_MISSING paths when
- * its folder takes a new file; a REWRITTEN file's folder must take one whether or not the file exists (else
- * every write failed at run time, logged, while check-config had said ok).
+ * its folder takes a new file (a REWRITTEN file's folder: stateFolderProblems, at start).
  */
 function fileProblem(path: string, file: string): string | null {
   try {
     if (!statSync(file).isFile()) return `${file} is not a file`;
     accessSync(file, constants.R_OK);
-    return REWRITTEN.has(path) ? folderProblem(file) : null;
+    return null;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return folderProblem(file);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && CREATED_WHEN_MISSING.has(path)) return REWRITTEN.includes(path) ? null : folderProblem(file);
     return `cannot read ${file}: ${readProblem(file, err as NodeJS.ErrnoException)}`;
   }
+}
+
+/**
+ * At start (serve, check-config: LoadOptions.stateFolders): each file the proxy rewrites while it runs whose folder does not take a new
+ * file, whether or not the file exists (else every write failed at run time, logged, while check-config had
+ * said ok). Not on a reload or a pushed policy version: these paths are restart-only, so neither can change
+ * them, and refusing would only freeze the running config — before, a state folder removed or read-only
+ * while a member ran made it refuse every pushed version (serving the old policy) and every reload.
+ */
+function stateFolderProblems(config: Config): ConfigProblem[] {
+  const c = (config as { cluster?: { revocation?: { snapshot_file?: unknown }; policy?: { state_file?: unknown } } }).cluster;
+  const files: ReadonlyArray<readonly [string, unknown]> = [[REWRITTEN[0]!, c?.revocation?.snapshot_file], [REWRITTEN[1]!, c?.policy?.state_file]];
+  const out: ConfigProblem[] = [];
+  for (const [path, file] of files) {
+    const problem = typeof file === 'string' ? folderProblem(file) : null;
+    if (problem !== null) out.push({ path, message: problem });
+  }
+  return out;
 }
 
 /** Why the proxy could not create a file in `file`'s folder (missing, not a folder, read-only), or null. */
@@ -116,10 +136,11 @@ export function secretFields(config: unknown): SecretField[] {
  * `server.tls.cert_file: cannot read /etc/tls.crt: no such file (ENOENT)`. Fields are found by name (any
  * key ending in `_env` or `_file`), so a new secret or file field is covered without a change
  * here (add a file the proxy creates itself to CREATED_WHEN_MISSING). Never reports a
- * variable's value. Empty list = the config can start.
+ * variable's value. Empty list = the config can start. `stateFolders` (serve and check-config at start): also
+ * stateFolderProblems.
  */
-export function checkEnvironment(config: Config, env: Environment = process.env): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
+export function checkEnvironment(config: Config, env: Environment = process.env, opts: { stateFolders?: boolean } = {}): ConfigProblem[] {
+  const out: ConfigProblem[] = opts.stateFolders === true ? stateFolderProblems(config) : [];
   walk(config, '', (path, kind, name) => {
     if (kind === 'file') {
       const problem = fileProblem(path, name);

@@ -23,6 +23,11 @@ export interface LoadOptions {
    * the file alone is validated (`check-config --no-env`, tests, benchmarks).
    */
   env?: Environment | null;
+  /**
+   * With `env`, at start (serve, check-config): also the folders of the files the proxy rewrites while it runs
+   * (stateFolderProblems). Default false: a reload or a pushed version cannot change those restart-only paths.
+   */
+  stateFolders?: boolean;
 }
 
 /** Keys that were renamed or removed: old dotted key → replacement text. */
@@ -251,10 +256,10 @@ export function validateConfig(raw: unknown, opts: LoadOptions = {}): ConfigResu
     const seen = new Set(schemaErrors.map((e) => e.path));
     const fresh = (e: ConfigProblem): boolean => !seen.has(e.path) && ![...seen].some((p) => e.path.startsWith(p + '.'));
     const extra = crossCheck(lenient(raw)).filter(fresh);
-    const envErrors = env === null ? [] : checkEnvironment(lenientEnv(raw), env).filter(fresh);
+    const envErrors = env === null ? [] : checkEnvironment(lenientEnv(raw), env, opts).filter(fresh);
     return { ok: false, errors: [...schemaErrors, ...extra, ...envErrors] };
   }
-  const errors = [...crossCheck(parsed.data), ...(env === null ? [] : checkEnvironment(parsed.data, env))];
+  const errors = [...crossCheck(parsed.data), ...(env === null ? [] : checkEnvironment(parsed.data, env, opts))];
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: deepFreeze(parsed.data) };
 }

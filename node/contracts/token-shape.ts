@@ -15,9 +15,10 @@ function isJoseHeader(segment: string): boolean {
   }
 }
 
-/** True when `text` is a compact JWS/JWE (its header decodes to a JSON object naming `alg`). Never throws. */
+/** True when `text` is a compact JWS/JWE (its header decodes to a JSON object naming `alg`), whitespace at its ends aside. Never throws. */
 export function isCompactToken(text: string): boolean {
-  const m = COMPACT.exec(text);
+  // a kid value may end in a space (revocation-request.ts keeps it): a token pasted with one is still a token (trim: linear)
+  const m = COMPACT.exec(text.trim());
   return m !== null && isJoseHeader(m[1]!);
 }
 

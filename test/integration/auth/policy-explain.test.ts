@@ -95,6 +95,10 @@ describe.concurrent('portcullis explain', () => {
     expect(r.stdout).toMatch(/^GET \/orders\/42 \(query not shown: it may carry a token\)$/m);
     expect(r.stdout).toMatch(/verdict\s+DENIED \(401\)/);
     expect(r.stdout + r.stderr).not.toContain(reader.split('.')[2]!);
+    // a browser URL's fragment (#access_token= of the implicit flow): before, printed on the first line and in the 400 summary
+    const f = await explain('GET', `/orders/42#access_token=${reader}`);
+    expect(f.stdout).toMatch(/^GET \/orders\/42 \(fragment not shown: it may carry a token\)$/m);
+    expect(f.stdout + f.stderr).not.toContain(reader.split('.')[2]!);
   });
 
   it.sequential('--token - reads the token from stdin: judged as with --token T, never on the command line', async () => {
@@ -103,6 +107,10 @@ describe.concurrent('portcullis explain', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/token\s+valid \(demo, fingerprint [0-9a-f]+\)/);
     expect(r.stdout).toMatch(/verdict\s+ALLOWED \(200\)/);
+    // an empty --token argument is not "nothing on stdin" (before: that message, though stdin was never read)
+    const empty = await explain('GET', '/orders/42', '--token', '');
+    expect(empty.code, empty.stdout + empty.stderr).toBe(2);
+    expect(empty.stderr).toMatch(/explain: --token: empty token/);
   });
 
   it.sequential('says so when no route matches (exit 1)', async () => {

@@ -112,6 +112,17 @@ describe('OpenID Connect back-channel logout across members', () => {
     expect((await get(A, await as.issueJwt({ sub: 'erin' }))).status).toBe(200);
   });
 
+  it('a sid the OP makes a signed handle (shaped like a JWS) is logged out like any other: its tokens are refused', async () => {
+    // what POST /revocations refuses as a pasted raw token; here it is the claim value the session's tokens carry
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const sid = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sid: 'op-session-77' })}.${'Q'.repeat(43)}`;
+    const tok = await as.issueJwt({ sub: 'frank', sid });
+    expect((await get(B, tok)).status).toBe(200);
+    const res = await logout(A, `logout_token=${await logoutToken({ sub: 'frank', sid })}`);
+    expect(res).toMatchObject({ status: 200, body: null });
+    await waitFor('the JWS-shaped sid revoked at B', async () => revoked(await get(B, tok)), 5_000);
+  });
+
   it('refuses every hostile logout request with 400 invalid_request (or 405/413), revoking nothing', async () => {
     const count = async (): Promise<number> => (await admin(A, 'GET', '/revocations')).body.total as number;
     const n0 = await count();

@@ -55,6 +55,10 @@ describe('audit records of admin calls that carry a token', () => {
     await waitFor("records().some((r) => r.action === 'explain')", () => records().some((r) => r.action === 'explain'), 5_000);
     const rec = records().find((r) => r.action === 'explain')!;
     expect(rec.detail.path).toBe('/q/orders');
+    // nor its fragment (a pasted browser URL's #access_token=): before, recorded with the path
+    expect(await admin('/explain', { method: 'GET', path: `/q/orders#access_token=${token}` })).toBe(200);
+    await waitFor('two explain records', () => records().filter((r) => r.action === 'explain').length === 2, 5_000);
+    expect(records().filter((r) => r.action === 'explain').map((r) => r.detail.path)).toEqual(['/q/orders', '/q/orders']);
     expect(readFileSync(file, 'utf8')).not.toContain(token);
     expect(readFileSync(file, 'utf8')).not.toContain(token.split('.')[2]!);
     expect(proxy.output()).not.toContain(token.split('.')[2]!);

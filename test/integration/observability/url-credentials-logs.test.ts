@@ -52,12 +52,14 @@ describe('NATS server URLs with credentials', () => {
   // nats.js never sends a URL's user:password (or token@): the server refused the connection, the
   // password sat in the config, and `portcullis policy` printed it in "cannot reach NATS: none of …"
   const PASSWORD = 'nats-pass-5ecret';
+  // a generated (base64) password with a '/': before, the entry passed and revoke printed it in "Invalid URL (…)"
+  const SLASHED = 'Zm9v/YmFy+cXV4';
   let config: string;
   let port: number;
   beforeAll(async () => {
     port = await deadPort();
     config = writeConfig(baseConfig('http://127.0.0.1:9', {
-      cluster: { nats: { servers: [`nats://127.0.0.1:${port}`, `nats://natsuser:${PASSWORD}@127.0.0.1:${port}`] }, auth: BUS_AUTH },
+      cluster: { nats: { servers: [`nats://127.0.0.1:${port}`, `nats://natsuser:${PASSWORD}@127.0.0.1:${port}`, `nats://natsuser:${SLASHED}@127.0.0.1:${port}`] }, auth: BUS_AUTH },
     }));
   });
 
@@ -66,7 +68,9 @@ describe('NATS server URLs with credentials', () => {
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toContain('cluster.nats.servers[1]: a server without user:password');
     expect(r.stderr).toContain('cluster.nats.user + password_env');
+    expect(r.stderr).toContain('cluster.nats.servers[2]: a server without user:password');
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    expect(r.stdout + r.stderr).not.toContain('YmFy');
   });
 
   it('policy status and revoke --config refuse the config without printing the password', async () => {
@@ -77,7 +81,9 @@ describe('NATS server URLs with credentials', () => {
     for (const r of [status, revoke]) {
       expect(r.code, r.stdout + r.stderr).toBe(2);
       expect(r.stderr).toContain('cluster.nats.servers[1]');
+      expect(r.stderr).toContain('cluster.nats.servers[2]');
       expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+      expect(r.stdout + r.stderr).not.toContain('YmFy');
     }
   });
 });

@@ -63,6 +63,16 @@ describe('PolicyHold', () => {
     expect(h.holding(false, false, 4, true)).toBe(true);
   });
 
+  it('a reconnect that read a newer revision, then lost both connections before applying it: still held (bounded), never answered by the old version at once', () => {
+    const h = new PolicyHold(10_000, null);
+    h.waitFor(Number.MAX_SAFE_INTEGER); // the reconnect
+    h.waitFor(7, h.waitingSince()!); // the bucket read: version 7 is there, 6 is applied
+    vi.advanceTimersByTime(100);
+    expect(h.holding(false, false, 6, true)).toBe(true);
+    vi.advanceTimersByTime(10_000);
+    expect(h.holding(false, false, 6, true)).toBe(false); // the catch-up timeout still bounds it
+  });
+
   it('after a cut-off the unbounded wait holds even with both connections down', () => {
     const h = new PolicyHold(3_000, 5_000);
     h.waitFor(7, Date.now(), false);

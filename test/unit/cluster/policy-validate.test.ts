@@ -3,6 +3,9 @@
 // validation gives it (frozen), a refusal naming the missing secret with its path, or
 // "ignored: corrupt" for bytes that are not an entry.
 import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { validateConfig } from '../../../node/config/index.js';
 import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry, TRANSFER_SLICE, warmCheck } from '../../../cluster/policy/index.js';
@@ -43,6 +46,23 @@ describe('policy version check', () => {
       expect(r.verdict).toEqual({ ok: false, kind: 'environment', errors: [expect.objectContaining({ path: 'upstreams.app.client_credentials.client_secret_env' })] });
       expect(checkVersion(local, payload(p), process.env).kind).toBe('entry');
     }
+  }, 60_000);
+
+  it('a state or snapshot folder gone since the start does not refuse a pushed version (those paths are restart-only: the push cannot change them)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-pv-'));
+    const gone = join(dir, 'state');
+    mkdirSync(gone);
+    const member = {
+      ...local,
+      cluster: { nats: { servers: ['nats://127.0.0.1:9'] }, auth: { mode: 'none' }, policy: { source: 'cluster', state_file: join(gone, 'policy.json') }, revocation: { snapshot_file: join(gone, 'revocations.json') } },
+    };
+    const before = await checkVersionFor(member, payload(policy(3)));
+    expect(before.kind === 'entry' && before.verdict.ok).toBe(true);
+    rmSync(gone, { recursive: true }); // a tmpfiles clean-up, an operator's rm: the member keeps running
+    const r = await checkVersionFor(member, payload(policy(3), 2));
+    if (r.kind !== 'entry') throw new Error(JSON.stringify(r));
+    expect(r.verdict.ok ? [] : r.verdict.errors).toEqual([]);
+    rmSync(dir, { recursive: true });
   }, 60_000);
 
   it('bytes that are not an entry are ignored as corrupt', async () => {

@@ -101,6 +101,19 @@ describe('checkEnvironment', () => {
     ]);
   });
 
+  it('a snapshot/state folder that takes no file: refused at start (stateFolders), not on a reload of the same restart-only paths', () => {
+    const env = { T_ADMIN: 'x', T_INTRO: 'y', T_ROUTE_CC: 'z', T_BUS: 'k'.repeat(32) };
+    const gone = join(mkdtempSync(join(tmpdir(), 'env-check-')), 'removed-since-start');
+    const doc = {
+      admin: { token_env: 'T_ADMIN' }, upstreams: { app: { targets: ['http://127.0.0.1:1'] } }, routes: [{ name: 'a', match: { path: '/a' }, upstream: 'app', auth: 'none' }],
+      cluster: { nats: { servers: ['nats://127.0.0.1:9'] }, auth: { key_env: 'T_BUS' }, revocation: { snapshot_file: join(gone, 'revocations.json') } },
+    };
+    const atStart = validateConfig(doc, { env, stateFolders: true });
+    expect(atStart.ok ? [] : atStart.errors).toEqual([{ path: 'cluster.revocation.snapshot_file', message: expect.stringMatching(/^cannot write .*removed-since-start\/revocations\.json: its folder .*: no such file \(ENOENT\)$/) }]);
+    // a reload (SIGHUP, POST /reload) cannot move the path: refusing it only froze the running config
+    expect(validateConfig(doc, { env }).ok).toBe(true);
+  });
+
   it('validateConfig with an environment: schema, reference and environment problems in one run', () => {
     const r = validateConfig({
       admin: { token_env: 'T_ADMIN' },

@@ -12,6 +12,10 @@ describe('isCompactToken', () => {
     for (const t of [JWS, JWE, `Bearer ${JWS}`, `dpop ${JWE}`, `${b64({ alg: 'none' })}.${b64({})}.`]) expect(isCompactToken(t), t).toBe(true);
   });
 
+  it('is true for a token pasted with a space or tab at an end (a kid value may have one: it was stored and sent to every member)', () => {
+    for (const t of [`${JWS} `, ` ${JWS}`, `\t${JWE}`, `Bearer ${JWS}  `]) expect(isCompactToken(t), JSON.stringify(t)).toBe(true);
+  });
+
   it('is false for identifiers: a uuid, an email, dotted names, base64 without a JOSE header, 4 parts', () => {
     const notTokens = ['4aa1a9f2-653a-4957-9b6f-51ca470e841c', 'alice@example.com', 'svc.orders.reader', 'rs256-1',
       `${b64({ typ: 'JWT' })}.${b64({})}.x`, `${b64(['alg'])}.e30.x`, `${JWS}.extra`, 'eyJhbGciOiJSUzI1NiJ9'];

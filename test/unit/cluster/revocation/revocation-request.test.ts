@@ -58,6 +58,21 @@ describe('buildRevocation', () => {
     if (!raw.ok) expect(raw.errors[0]).toMatch(/^value: .*SHA-256/);
   });
 
+  it('a JWS-shaped sid: refused as a pasted raw token from an operator, built from an identity-provider event (the claim tokens carry)', () => {
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const sid = `${b64({ alg: 'HS256' })}.${b64({ s: 1 })}.${'Q'.repeat(43)}`;
+    const pasted = buildRevocation({ kind: 'sid', value: sid }, ctx);
+    expect(!pasted.ok && pasted.errors[0]).toMatch(/^value: a raw token \(JWS\/JWE\), not a sid/);
+    const event = buildRevocation({ kind: 'sid', value: sid, reason: 'backchannel_logout' }, { ...ctx, valueFromEvent: true });
+    expect(event.ok && event.record.value).toBe(sid);
+  });
+
+  it('kind kid keeps a space at an end (a kid may have one), yet a raw token pasted with one is refused (before: built, stored, sent to every member)', () => {
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const kid = buildRevocation({ kind: 'kid', value: `${b64({ alg: 'RS256' })}.${b64({ sub: 'a' })}.${'Q'.repeat(43)} ` }, ctx);
+    expect(!kid.ok && kid.errors[0]).toMatch(/^value: a raw token \(JWS\/JWE\), not a kid/);
+  });
+
   it('reports every problem at once, each with its field', () => {
     const r = buildRevocation({ kind: 'email', value: '', before: 'later', exp: 5, reason: 7, extra: true }, ctx);
     expect(r.ok).toBe(false);
