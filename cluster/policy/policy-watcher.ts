@@ -144,16 +144,21 @@ export class PolicyWatcher {
    */
   catchingUp(busConnected = false): boolean { return this.hold.holding(this.link.connected, busConnected, this.handledRevision, this.settings.nats !== null); }
 
-  /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
-  readiness(): { ready: boolean; detail: Record<string, unknown> } {
+  /**
+   * The `/readyz` part: ready once a version is applied and auth routes are not held for a newer one (`busConnected`:
+   * the member's bus, as the request path's hold reads it); degraded while running the state file's. Before, the hold
+   * was left out: after a whole NATS cluster came back, /readyz said 200 for ~3 s while auth routes answered 503.
+   */
+  readiness(busConnected = false): { ready: boolean; detail: Record<string, unknown> } {
     const a = this.active;
     const waiting = this.waitingFor();
+    const held = this.catchingUp(busConnected);
     return {
-      ready: a !== null,
+      ready: a !== null && !held,
       detail: {
         policy: {
           source: 'cluster', version: a?.version ?? 0, digest: a?.digest ?? null, from: this.from, degraded: this.from === 'state_file',
-          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.link.nc !== null && !this.link.nc.isClosed(), catching_up: this.catchingUp(),
+          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.link.connected, catching_up: held,
           ...(waiting === null ? {} : { waiting_for: waiting }),
         },
       },
