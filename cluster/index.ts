@@ -289,12 +289,18 @@ export class ClusterNode {
     // Only before it was first ready: one serving from its snapshot whose bus then connected went 503 for 1.5 s
     const settled = this.wasReady || this.membership.settled();
     if (gate.ok && settled) this.wasReady = true;
+    // an operator counts proxies: a `--workers N` instance is one (its primary), not N (each worker beats as a member)
+    const heard = this.membership.all();
+    const instance = (r: string): boolean => r === 'single' || r === 'primary';
+    const instances = heard.filter((m) => instance(m.role)).length + (instance(this.role) ? 1 : 0);
+    const workers = heard.filter((m) => m.role === 'worker').length + (this.role === 'worker' ? 1 : 0);
     return {
       ready: gate.ok && settled,
       detail: {
         cluster: {
           mode: this.mode, member: this.memberId, bus_connected: this.busConnected(), degraded: this.degraded(),
-          caught_up: this.caughtUp(), disconnected_ms: this.disconnectedForMs(), members: this.membership.members().length,
+          caught_up: this.caughtUp(), disconnected_ms: this.disconnectedForMs(),
+          members: instances, workers, serving_processes: this.membership.members().length,
           revocations_from: a.revocationSource(),
           ...(snapshotAge === null ? {} : { snapshot_age_s: Math.round(snapshotAge / 1000) }),
           behind_ms: Number.isFinite(behind) ? behind : null,

@@ -17,7 +17,8 @@ export const POLICY_USAGE = `Usage: portcullis policy <push|status|history|rollb
         validate the policy (FILE's own policy keys, or --policy FILE) completely and publish it as
         the next version; exit 2 listing every error when invalid (nothing published). --base N:
         refuse unless N is still the latest version; a push that loses a race is refused too.
-        --force publishes anyway.
+        --force publishes anyway. FILE with cluster.policy.source: file: published, with a warning on
+        stderr (exit 0) that an instance run with FILE keeps its own file's policy.
   status --config FILE [--wait MS] [--json]
         every member's active version, digest and last error, as their heartbeats carry them
         (listens MS ms, default 2.5 heartbeat periods — 2.5 × the config's cluster.heartbeat_ms, 2500 —
@@ -46,6 +47,7 @@ let via: string | null = null;
 const MAX_WAIT_MS = 600_000; // 10 min
 
 function out(s: string): void { process.stdout.write(`${s}\n`); }
+function warn(s: string): void { process.stderr.write(`portcullis: ${s}\n`); }
 function die(message: string, code: number): never {
   process.stderr.write(`portcullis: ${message}\n`);
   process.exit(code);
@@ -164,6 +166,9 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
       try {
         const e = await pushPolicy(ctx.store, ctx.auth, prepared.policy, { by: values.by ?? defaultBy(), ...(base === undefined ? {} : { base }), force: values.force === true });
         out(`pushed version ${e.version} (digest ${short(e.digest)}, based on ${e.basedOn}, by ${e.pushedBy})`);
+        // the push "succeeded" and the instances run with this file kept their own policy: say so (published all the same,
+        // for the members with source: cluster; exit 0)
+        if (ctx.config.cluster.policy.source === 'file') warn(`warning: ${values.config} has cluster.policy.source: file — an instance started with it reads the policy from its own file and does not apply version ${e.version}; only members with cluster.policy.source: cluster take pushed versions (portcullis policy status lists them)`);
       } catch (err) {
         if (err instanceof StalePolicyBase || err instanceof PolicyConflict) die(`push refused: ${err.message}`, 1);
         die(`push failed: ${noAnswer(err, ctx.via)}${noAnswerYet(err) ? ' (a write that got no answer may still have been applied: portcullis policy history shows it)' : ''}`, 1);

@@ -91,7 +91,7 @@ function attachPolicy(sup: Supervisor, policy: ClusterPolicy, configPath: string
   sup.policyHold = () => policy.watcher.catchingUp(member?.busConnected() ?? false);
   policy.watcher.hold.onChange = () => sup.policyHoldChanged();
   sup.extraAdminRoutes = policyRoutes(policy.watcher, policy.watcher.status().member as string, () => member?.membership.all() ?? []);
-  sup.extraReadiness = () => policy.watcher.readiness();
+  sup.extraReadiness = () => policy.watcher.readiness(member?.busConnected() ?? false);
   sup.extraStats = () => policy.watcher.stats();
   const first = policy.watcher.current();
   if (first !== null) sup.policyVersion = { version: first.version, digest: first.digest };

@@ -48,12 +48,12 @@ export async function waitForPolicy(localConfig: Config, localRaw: unknown, logg
   return { watcher, config };
 }
 
-/** The instance's cluster readiness with the policy's (ready only when both are). */
-export function withPolicyReadiness(cluster: ClusterStatus | null | undefined, watcher: PolicyWatcher): ClusterStatus {
+/** The instance's cluster readiness with the policy's (ready only when both are); `busConnected`: the member's bus. */
+export function withPolicyReadiness(cluster: ClusterStatus | null | undefined, watcher: PolicyWatcher, busConnected: () => boolean): ClusterStatus {
   return {
     readiness: () => {
       const c = cluster?.readiness() ?? { ready: true, detail: {} };
-      const p = watcher.readiness();
+      const p = watcher.readiness(busConnected());
       return { ready: c.ready && p.ready, detail: { ...c.detail, ...p.detail } };
     },
     stats: () => cluster?.stats() ?? {},

@@ -144,16 +144,21 @@ export class PolicyWatcher {
    */
   catchingUp(busConnected = false): boolean { return this.hold.holding(this.link.connected, busConnected, this.handledRevision, this.settings.nats !== null); }
 
-  /** The `/readyz` part: ready once a version is applied; degraded while running the state file's. */
-  readiness(): { ready: boolean; detail: Record<string, unknown> } {
+  /**
+   * The `/readyz` part: ready once a version is applied and auth routes are not held for a newer one (`busConnected`:
+   * the member's bus, as the request path's hold reads it); degraded while running the state file's. Before, the hold
+   * was left out: after a whole NATS cluster came back, /readyz said 200 for ~3 s while auth routes answered 503.
+   */
+  readiness(busConnected = false): { ready: boolean; detail: Record<string, unknown> } {
     const a = this.active;
     const waiting = this.waitingFor();
+    const held = this.catchingUp(busConnected);
     return {
-      ready: a !== null,
+      ready: a !== null && !held,
       detail: {
         policy: {
           source: 'cluster', version: a?.version ?? 0, digest: a?.digest ?? null, from: this.from, degraded: this.from === 'state_file',
-          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.link.nc !== null && !this.link.nc.isClosed(), catching_up: this.catchingUp(),
+          latest_seen: this.latestSeen, error: this.lastError, bus_connected: this.link.connected, catching_up: held,
           ...(waiting === null ? {} : { waiting_for: waiting }),
         },
       },
@@ -284,7 +289,7 @@ export class PolicyWatcher {
     if (this.applier === null) {
       // the start timeout took the state file's version meanwhile: this one waits for the applier, as a pushed one
       if (this.initial.done) { this.pending ??= v; return; }
-      this.commit(e, v.value, 'bus');
+      this.commit(e, v.value, 'bus', false);
       this.initial.done = true;
       this.initial.resolve(verdict.config);
       return;
@@ -295,24 +300,34 @@ export class PolicyWatcher {
     else this.refuse(e, 'apply', r.errors);
   }
 
-  private commit(e: CheckedEntry, sealed: Uint8Array, from: 'bus' | 'state_file'): void {
+  /** `arrived`: this member saw the version come in (pushed, or read on reconnect) — false for the version it starts with. */
+  private commit(e: CheckedEntry, sealed: Uint8Array, from: 'bus' | 'state_file', arrived = from === 'bus'): void {
     this.active = e;
     this.heldBelow = null;
     this.from = from;
     this.lastError = null;
     this.counters.applies++;
     this.counters.appliedAt = Date.now();
-    this.counters.propagationMs = Math.max(0, this.counters.appliedAt - e.pushedAt);
+    // push → applied is a propagation time only for a version this member saw arrive; at start it is the version's age
+    // (logged 28 555 ms as propagation_ms for a version pushed half a minute before the member started)
+    const ageMs = Math.max(0, this.counters.appliedAt - e.pushedAt);
+    if (arrived) this.counters.propagationMs = ageMs;
     // the heartbeat first: the cluster learns of the version before the disk write
     const t0 = nowMs();
     this.report();
     const t1 = nowMs();
     if (from === 'bus' && this.stateFile !== null) persistState(this.stateFile, this.bucket, sealed, this.opts.logger);
     const t2 = nowMs();
-    const fields = { version: e.version, digest: e.digest, pushed_by: e.pushedBy, from, propagation_ms: from === 'bus' ? this.counters.propagationMs : undefined };
+    const fields = { version: e.version, digest: e.digest, pushed_by: e.pushedBy, from };
     if (from !== 'bus') { this.opts.logger.info(fields, 'policy applied'); return; }
     Object.assign(this.timings.stages, { beat_ms: ms(t1 - t0), persist_ms: ms(t2 - t1) });
-    this.timings.report((stages) => this.opts.logger.info({ ...fields, ...stages }, 'policy applied'));
+    if (!arrived) {
+      // the delivery "stage" is the same age: not a stage of this member's
+      delete this.timings.stages.delivery_ms;
+      this.timings.report((st) => this.opts.logger.info({ ...fields, version_age_ms: ms(ageMs), ...st }, 'policy applied at start'));
+      return;
+    }
+    this.timings.report((stages) => this.opts.logger.info({ ...fields, propagation_ms: ageMs, ...stages }, 'policy applied'));
   }
 
   private refuse(e: CheckedEntry, reason: RefusalReason, errors: readonly ConfigProblem[]): void {

@@ -122,7 +122,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     const wiring = policy === null ? { ...member.instance, ...held, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
       ...member.instance,
       ...held,
-      cluster: withPolicyReadiness(member.instance.cluster, policy.watcher),
+      cluster: withPolicyReadiness(member.instance.cluster, policy.watcher, () => member!.node.busConnected()),
       adminRoutes: {
         ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, member.node.memberId, () => member!.node.membership.all()),
         'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },

@@ -1,6 +1,6 @@
 // The node:cluster worker's entry (`portcullis worker`, started only by the supervisor): boots
 // on the primary's committed config, serves on the shared port, answers the primary's
-// reload steps, metrics requests and shutdown, and reports its readiness every 500 ms.
+// reload steps, metrics requests and shutdown, and reports its readiness every 500 ms and on a change.
 import { parseArgs } from 'node:util';
 import { formatProblems, parseConfigText, withStartFields, type Config } from '../../node/config/index.js';
 import { createLogger, logSettled } from '../../node/log.js';
@@ -11,6 +11,10 @@ import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './wo
 import { answerWorkerAdmin } from './worker-admin.js';
 import { toPrimary } from '../transport/index.js';
 import { aggregatorRegistry } from '../../node/metrics/index.js';
+
+/** How often a worker reports its readiness to the primary, ms; and how often it looks whether it changed, ms. */
+const STATUS_EVERY_MS = 500;
+const STATUS_LOOK_MS = 50;
 
 /** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
 export async function runWorker(argv: string[]): Promise<void> {
@@ -87,12 +91,20 @@ export async function runWorker(argv: string[]): Promise<void> {
     else reloads(m as ReloadMessage);
   });
   toPrimary({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
+  // sent every 500 ms (the primary's watchdog hears the loop turn) and within 50 ms of a change: the primary's /readyz
+  // reads these, and followed a worker whose requests began (or stopped) answering 503 up to 500 ms late
+  let reported: boolean | null = null;
+  let reportedAt = 0;
   const status = (): void => {
     if (!process.connected) return;
     const r = inst.readiness();
+    const now = Date.now();
+    if (r.ready === reported && now - reportedAt < STATUS_EVERY_MS) return;
+    reported = r.ready;
+    reportedAt = now;
     toPrimary({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
   };
   status();
-  setInterval(status, 500).unref();
+  setInterval(status, STATUS_LOOK_MS).unref();
   void inst.whenAuthReady(60_000).then(status);
 }

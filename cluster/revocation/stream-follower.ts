@@ -26,10 +26,11 @@ const CATCH_UP_CHECK_MS = 500;
 /** While live: check the consumer is not behind the stream this often, ms. */
 const LIVE_CHECK_MS = 3_000;
 
-/** The stream side of the revocation actor (NATS mode only). */
-/** StreamFollower.stats() of a member without a stream (IPC, local): the families still exist. */
-export const FOLLOWER_ZEROS: Readonly<Record<string, number>> = Object.freeze({ revocation_stream_seq: 0, revocation_consumer_restarts_total: 0, revocation_stream_watched: 0, revocation_stream_created_changed_total: 0 });
+/** While catching up: a consumer quiet this long is stalled, ms (one 500 ms check flagged 22 of 39 worker starts under load). */
+const CATCH_UP_STALL_MS = 2_000;
+export { FOLLOWER_ZEROS } from './follower-events.js';
 
+/** The stream side of the revocation actor (NATS mode only). */
 export class StreamFollower {
   /** Stream sequence of the last message delivered to `record`. */
   lastSeq = 0;
@@ -45,6 +46,7 @@ export class StreamFollower {
   private checking = false;
   private lastCheck = 0;
   private lagTicks = 0;
+  private progressAt = 0; // epoch ms the current consumer started or last delivered
   private filling = false;
   /** Epoch ms the stream last answered (positioned, checked); 0 before the first answer. */
   private confirmedAt = 0;
@@ -210,6 +212,7 @@ export class StreamFollower {
       case 'stream.message':
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
+        this.progressAt = Date.now();
         this.lastData = m.data === null ? null : Uint8Array.from(m.data);
         this.events.record(m.msg, m.seq, m.subject, m.signedAt);
         // watched only when held: the refill's memory stays within the store's bound
@@ -217,8 +220,7 @@ export class StreamFollower {
           if (this.events.holds(m.msg.id)) this.coverage.track(m.msg.id, m.seq, m.msg.expiresAt);
           else this.coverage.forget(m.msg.id);
         }
-        // Only the leader's last sequence says we are complete: a consumer's own `pending`
-        // can come from a replica that is itself behind.
+        // Only the leader's last sequence says we are complete: a consumer's own `pending` can come from a replica behind it.
         if (this.catchingUp && m.seq >= this.targetSeq) this.done();
         return;
       case 'stream.consuming':
@@ -273,7 +275,7 @@ export class StreamFollower {
         }
         if (this.catchingUp) this.targetSeq = Math.max(this.targetSeq, p.lastSeq);
         this.lagTicks = this.lastSeq === m.seqBefore ? this.lagTicks + 1 : 0;
-        if (this.lagTicks < (this.catchingUp ? 1 : 2)) return;
+        if (this.lagTicks < (this.catchingUp ? 1 : 2) || (this.catchingUp && Date.now() - this.progressAt < CATCH_UP_STALL_MS)) return;
         this.lagTicks = 0;
         this.restarts++;
         if (!this.gapLog.failing) this.logger?.warn({ seq: this.lastSeq, stream_seq: p.lastSeq }, 'revocation consumer stalled; reading the gap from the stream leader and recreating it');
@@ -285,10 +287,7 @@ export class StreamFollower {
     }
   }
 
-  /**
-   * Only the creation time differs from the stream `lastSeq` counts in (it still has as many sequences):
-   * a stream made anew and refilled past `lastSeq`, or the same one under a time nats-server 2.9 changed.
-   */
+  /** Only the creation time differs (as many sequences): a stream made anew and refilled past `lastSeq`, or the same one under a time nats-server 2.9 changed. */
   private onlyCreatedChanged(p: StreamPosition): boolean {
     return this.lastSeq > 0 && this.lastData !== null && p.lastSeq >= this.lastSeq && p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated;
   }
@@ -362,7 +361,7 @@ export class StreamFollower {
     const s = this.stream();
     if (s === null) return;
     const id = this.consumerId;
-    this.lastCheck = Date.now();
+    this.lastCheck = this.progressAt = Date.now();
     s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, subject: sm.subject, data: sm.data, ...this.decode(sm.subject, sm.data) })).then(
       (handle) => this.receive({ type: 'stream.consuming', consumer: id, handle }),
       // refused (nats.js retries no more, revocation-stream.ts): the stall check reads the gap and starts another

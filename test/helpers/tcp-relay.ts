@@ -1,5 +1,6 @@
 // A TCP relay on 127.0.0.1 port 0 in front of one local port (a nats-server) that a test can cut —
-// every socket destroyed, new connections refused — and restore, to take a member off the bus.
+// every socket destroyed, new connections refused — and restore, to take a member off the bus; or keep
+// off only the connections whose CONNECT matches (one of a member's NATS connections by its name).
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /** A cuttable TCP relay to `127.0.0.1:<targetPort>`; `url` is its nats:// address. */
@@ -8,6 +9,8 @@ export class Relay {
   private blocked = false;
   /** Connections let through so far. */
   accepted = 0;
+  /** While set, a connection whose first bytes from the client match is closed (a NATS client's CONNECT names it): one of a process's connections kept off. */
+  refusing: RegExp | null = null;
   private constructor(private readonly server: Server, readonly port: number) {}
 
   /** Listen on a free loopback port and relay every connection to `targetPort`. */
@@ -32,8 +35,14 @@ export class Relay {
       s.on('error', () => other.destroy());
       s.on('close', () => { this.sockets.delete(s); other.destroy(); });
     }
-    client.pipe(up);
     up.pipe(client);
+    const refusing = this.refusing;
+    if (refusing === null) { client.pipe(up); return; }
+    client.once('data', (first: Buffer) => {
+      if (refusing.test(first.toString('latin1'))) { client.destroy(); return; }
+      up.write(first);
+      client.pipe(up);
+    });
   }
 
   /** Destroy every relayed socket and refuse new connections until `restore()`. */

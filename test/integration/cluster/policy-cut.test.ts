@@ -1,6 +1,9 @@
 // An instance cut off from NATS (through a TCP relay the test cuts) while a version is pushed
 // keeps serving its version; on reconnect it converges: once it answers by the new version
 // (or waits, 503, while the newer version is looked at) it never answers by the old one again.
+// While auth routes wait for the policy (its bus back, its policy connection not yet), /readyz says 503 too,
+// in one process and under `serve --workers 2`: before, 200 (a load balancer sent traffic to a member that
+// answered 503 — after a whole NATS cluster came back, for ~3 s).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -19,6 +22,7 @@ describe('cluster policy: an instance cut off during a push converges on reconne
   let relay: Relay;
   let direct: ProxyProcess;
   let behind: ProxyProcess;
+  let behindWorkers: ProxyProcess;
   let cliConfig = '';
 
   beforeAll(async () => {
@@ -28,15 +32,16 @@ describe('cluster policy: an instance cut off during a push converges on reconne
     cliConfig = writeConfig(localConfig([nats.url], prefix));
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url))]);
     expect(r.code, r.stderr).toBe(0);
-    [direct, behind] = await Promise.all([
+    [direct, behind, behindWorkers] = await Promise.all([
       startProxy(null, { configPath: writeConfig(localConfig([nats.url], prefix)), env: ENV, timeoutMs: 30_000 }),
       startProxy(null, { configPath: writeConfig(localConfig([relay.url], prefix)), env: ENV, timeoutMs: 30_000 }),
+      startProxy(null, { configPath: writeConfig(localConfig([relay.url], prefix)), env: ENV, args: ['--workers', '2'], timeoutMs: 40_000 }),
     ]);
-    await Promise.all([direct, behind].map((p) => waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000)));
+    await Promise.all([direct, behind, behindWorkers].map((p) => waitFor('ready', async () => (await readyz(p.adminUrl)).status === 200, 20_000)));
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([direct?.stop(), behind?.stop()]);
+    await Promise.all([direct?.stop(), behind?.stop(), behindWorkers?.stop()]);
     await relay?.close();
     await Promise.all([nats?.stop(), as?.close(), echo?.close()]);
   });
@@ -68,5 +73,31 @@ describe('cluster policy: an instance cut off during a push converges on reconne
     for (let i = 0; i < 20; i++) expect([403, 503]).toContain(await statusOf(behind, '/api/x', reader));
     await waitFor('403 again', async () => (await statusOf(behind, '/api/x', reader)) === 403, 15_000);
     expect((await admin(behind, 'GET', '/policy')).body).toMatchObject({ version: 2, error: null });
+  }, 60_000);
+  it('its bus back but its policy connection not: auth routes wait (503) and /readyz says 503 with them; both 200 once it is back', async () => {
+    const reader = await as.issueJwt({ scope: 'orders:write' });
+    for (const p of [behind, behindWorkers]) await waitFor('serving version 2', async () => (await statusOf(p, '/api/x', reader)) === 200, 15_000);
+    relay.cut();
+    relay.refusing = /"name":"portcullis policy /; // the policy connection stays off, the member's bus comes back
+    relay.restore();
+    try {
+      for (const p of [behind, behindWorkers]) {
+        // the revocations caught up on the bus: what holds the requests is the policy alone
+        await waitFor('its bus caught up and auth routes held', async () => {
+          const c = (await readyz(p.adminUrl)).body.cluster;
+          return c?.bus_connected === true && c?.caught_up === true && (await statusOf(p, '/api/x', reader)) === 503;
+        }, 8_000);
+        const r = await readyz(p.adminUrl);
+        expect(r.status, JSON.stringify(r.body)).toBe(503);
+        // and says why: its policy connection is down (before, bus_connected: true for a connection still reconnecting)
+        expect(r.body.policy).toMatchObject({ catching_up: true, bus_connected: false });
+      }
+    } finally {
+      relay.refusing = null;
+    }
+    for (const p of [behind, behindWorkers]) {
+      await waitFor('serving again', async () => (await statusOf(p, '/api/x', reader)) === 200, 15_000);
+      await waitFor('/readyz 200 again', async () => (await readyz(p.adminUrl)).status === 200, 5_000);
+    }
   }, 60_000);
 });

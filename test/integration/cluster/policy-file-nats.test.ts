@@ -4,6 +4,8 @@
 // And `policy status` with that file says why it lists no member, names the instances heard and exits 0: nothing
 // is wrong (it said only "no member reported", exit 1, as if the bus were broken; then explained, still exit 1,
 // which failed an operator's `policy status && deploy` script on a healthy file-policy cluster).
+// And `policy push` with that file publishes but warns on stderr that an instance run with it keeps its own file's
+// policy (before: "pushed version 1", nothing else, and no member changed).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
@@ -17,10 +19,11 @@ let echo: EchoUpstream;
 let single: ProxyProcess;
 let workers: ProxyProcess;
 let configFile: string;
+let config: Record<string, any>;
 
 beforeAll(async () => {
   [nats, echo] = await Promise.all([startNatsServer(), startEchoUpstream()]);
-  const config = baseConfig(echo.url, { cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH } });
+  config = baseConfig(echo.url, { cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH } });
   configFile = writeConfig(config);
   [single, workers] = await Promise.all([
     startProxy(config, { env: BUS_ENV, timeoutMs: 30_000 }),
@@ -70,5 +73,22 @@ describe('/policy on a NATS member with source: file', () => {
     expect(r.stdout).toMatch(/no member takes the cluster policy \(source: cluster\): nothing to compare/);
     expect(r.stdout).toMatch(/^2 instance\(s\) heard with policy from their own file/m);
     expect(JSON.parse(j.stdout)).toMatchObject({ members: [], agree: null, file_members: [expect.any(String), expect.any(String)] });
+  });
+
+  it('policy push with that file publishes, exits 0 and warns on stderr that its instances keep their own file; with source: cluster, no warning', async () => {
+    const r = await policyCli(['push', '--config', configFile, '--by', 'ops'], BUS_ENV);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^pushed version 1 /m);
+    expect(r.stderr).toMatch(/warning: .* has cluster\.policy\.source: file — an instance started with it reads the policy from its own file and does not apply version 1/);
+    // what the warning says: the members with this file still run its policy
+    expect((await call(single, 'GET')).body.source).toBe('file');
+    expect(await statusOf(workers, '/anything')).toBe(200);
+
+    const policyFile = writeConfig({ upstreams: config.upstreams, routes: config.routes });
+    const clusterFile = writeConfig({ ...config, cluster: { ...config.cluster, policy: { source: 'cluster' } }, upstreams: undefined, routes: undefined });
+    const c = await policyCli(['push', '--config', clusterFile, '--policy', policyFile, '--by', 'ops'], BUS_ENV);
+    expect(c.code, c.stdout + c.stderr).toBe(0);
+    expect(c.stdout).toMatch(/^pushed version 2 /m);
+    expect(c.stderr).not.toMatch(/warning/);
   });
 });

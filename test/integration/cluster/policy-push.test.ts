@@ -60,6 +60,11 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
       expect(warmed).toMatchObject({ where: 'event_loop' });
       expect(Number(warmed?.rounds)).toBeGreaterThan(1);
       expect(Number(p.logs().find((l) => l.msg === 'reload path warmed for cluster policy versions')?.rounds)).toBeGreaterThan(1);
+      // version 1 was pushed before the start: its age, not a propagation time (before: "policy applied", propagation_ms = the age)
+      const atStart = p.logs().find((l) => l.msg === 'policy applied at start');
+      expect(atStart).toMatchObject({ version: 1, from: 'bus', version_age_ms: expect.any(Number) });
+      expect(atStart).not.toHaveProperty('propagation_ms');
+      expect(p.logs().filter((l) => l.msg === 'policy applied')).toEqual([]);
     }
   });
 
@@ -87,6 +92,9 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/pushed version 2 .*based on 1/);
     await everyProxy('the token to be refused', async (p) => (await statusOf(p, '/api/x', token)) === 403);
+    // seen arriving: a propagation time, push → applied here
+    await everyProxy('the "policy applied" line', async (p) => p.logs().some((l) => l.msg === 'policy applied' && l.version === 2));
+    for (const p of proxies) expect(p.logs().find((l) => l.msg === 'policy applied' && l.version === 2)).toMatchObject({ propagation_ms: expect.any(Number), delivery_ms: expect.any(Number) });
     const writer = await as.issueJwt({ scope: 'orders:write' });
     for (const p of proxies) expect(await statusOf(p, '/api/x', writer)).toBe(200);
     const s = await policyCli(['status', '--wait', '1000', '--config', cliConfig, '--json']);

@@ -2,8 +2,13 @@
 // boots — e.g. a replacement SIGKILLed before it was ready — is restarted with backoff like
 // any crashed worker, so the instance gets back to two workers and /readyz 200. When a
 // worker slot cannot be restored (every replacement dies), /healthz answers 503 with the
-// reason, so an orchestrator replaces the process; it recovers once a worker boots again.
+// reason, so an orchestrator replaces the process; it recovers once a worker boots again. And the
+// primary killed (kill -9, OOM): its workers leave on their own at once — node:cluster ends a worker whose IPC
+// channel closed, shutdown_delay_ms or not — and free the port for a restarted member; what is left is only their
+// exit status, for PID 1 to reap (the "zombies" an operator saw in a shell without a reaping init).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { request } from 'undici';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -55,12 +60,13 @@ async function servesRequests(): Promise<boolean> {
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
-  proxy = await startProxy(baseConfig(echo.url), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
+  // a production delay before the drain (load balancer deregistration): a SIGTERM'd worker keeps serving for it
+  proxy = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, timeouts: { shutdown_delay_ms: 60_000 } } }), { env: ADMIN_ENV, args: ['--workers', '2'], timeoutMs: 40_000 });
   await restoredToTwo('at start');
 });
 
 afterAll(async () => {
-  await proxy?.stop();
+  await proxy?.stop('SIGKILL'); // killed by the last test already; a SIGTERM would sit out the delay
   await echo?.close();
 });
 
@@ -106,5 +112,23 @@ describe('serve --workers 2: restoring workers after the first start', () => {
     await restoredToTwo('after the kills stopped');
     expect((await admin('/healthz')).status).toBe(200);
     expect(Number(/^portcullis_workers_unrestorable (\d+)$/m.exec((await admin('/metrics')).text)?.[1])).toBe(0);
+  });
+
+  it('the primary SIGKILLed: both workers exit (gone, or a zombie for PID 1 to reap) and the port is free to bind again', async () => {
+    const primary = proxy.proc.pid!;
+    const workers = workerPids(primary);
+    expect(workers).toHaveLength(2);
+    const port = Number(new URL(proxy.url).port);
+    proxy.proc.kill('SIGKILL');
+    // a process that exited but was not reaped yet is a zombie ('Z'): it holds no socket and runs no code
+    const state = (pid: number): string => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]!; } catch { return 'gone'; } };
+    await waitFor('both workers to exit', () => workers.every((w) => state(w) === 'gone' || state(w) === 'Z'), 10_000, { detail: () => `${workers.map(state).join(' ')}\n${proxy.output().slice(-2000)}` });
+    // the kernel releases a dead process's listening socket a moment after it shows as exited
+    const bindable = (): Promise<boolean> => new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    await waitFor(`port ${port} free to bind`, bindable, 5_000);
   });
 });
