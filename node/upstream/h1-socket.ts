@@ -37,12 +37,17 @@ export function openUpstreamSocket(o: H1Origin, onData: (chunk: Buffer) => void,
   return s;
 }
 
-/** Close a connected socket from openUpstreamSocket with a TCP RST: the peer sees the abort at once, the kernel drops what it held to send. */
+/**
+ * Close a connected socket from openUpstreamSocket with a TCP RST: the peer sees the abort at once, the
+ * kernel drops what it held to send. A TLS socket is destroyed once the reset is done, not at once: with
+ * the TCP handle gone, destroying it frees its SSL on the spot, and done in the scope of the TLS layer's
+ * own callback (a request failed from onConnect) that crashed the process (SIGSEGV).
+ */
 export function resetUpstreamSocket(s: net.Socket): void {
   const tcp = tcpUnder.get(s) ?? s;
   if (tcp.destroyed || tcp.connecting) s.destroy(); // nothing to reset (resetAndDestroy would wait for a connect)
   else {
     tcp.resetAndDestroy();
-    if (tcp !== s) s.destroy();
+    if (tcp !== s) tcp.once('close', () => s.destroy());
   }
 }
