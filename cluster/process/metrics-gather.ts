@@ -154,9 +154,16 @@ export function supervisorSeries(v: { restarts: number; ready: number; unrestora
   ].join('\n');
 }
 
-/** The primary's own member counters as component values: snapshot writes (it is the file's one writer; its workers only load it), worker mailbox overflows. */
+/**
+ * The primary's own member counters as component values: snapshot writes (it is the file's one writer; its workers only load it),
+ * worker mailbox overflows, and what it publishes — it serves the admin API, so `POST /revocations` is its publish and its outbox
+ * (before, these read 0 on a `--workers` instance whatever it published or held unacknowledged).
+ */
 export function primaryMemberValues(stats: Readonly<Record<string, number>> | undefined): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const k of ['revocation_snapshot_writes_total', 'revocation_snapshot_write_failures_total', 'revocations_worker_overflows_total']) if (stats?.[k] !== undefined) out[`cluster.${k}`] = stats[k];
+  for (const k of ['revocation_snapshot_writes_total', 'revocation_snapshot_write_failures_total', 'revocations_worker_overflows_total',
+    'revocations_published_total', 'revocations_persisted_total', 'revocations_publish_failed_total', 'revocations_restored_total', 'revocations_unpersisted']) {
+    if (stats?.[k] !== undefined) out[`cluster.${k}`] = stats[k];
+  }
   return out;
 }

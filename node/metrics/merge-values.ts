@@ -2,14 +2,30 @@
 // (the `--workers` primary: the cluster policy watcher lives there) merged into the workers'
 // aggregated exposition through the same family table: the samples go under the family's
 // own HELP/TYPE (which every worker's registry prints, without samples), never as a second
-// copy of the family. Families the workers print nothing for are appended whole.
+// copy of the family; a series the workers already print is combined with the primary's value
+// as the family combines workers. Families the workers print nothing for are appended whole.
 import { COMPONENT_FAMILIES, mapKey, UNMAPPED_FAMILY } from './component-families.js';
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
+/** A value of the primary combined with the workers' aggregate of the same series: summed unless the family keeps the highest or lowest. */
+function combine(aggregate: string | undefined, workers: number, primary: number): number {
+  if (aggregate === 'max') return Math.max(workers, primary);
+  if (aggregate === 'min') return Math.min(workers, primary);
+  return workers + primary;
+}
+
+/** Where the value of `series` (name and labels as written) starts in `text`, or -1 when it has no such sample. */
+function valueAt(text: string, series: string): number {
+  if (text.startsWith(`${series} `)) return series.length + 1;
+  const i = text.indexOf(`\n${series} `);
+  return i < 0 ? -1 : i + series.length + 2;
+}
+
 /** Pure: `exposition` with `values` (`{ "component.name": value }`) added as samples of their families. */
 export function mergeComponentValues(exposition: string, values: Readonly<Record<string, number>>): string {
   const byFamily = new Map<string, string[]>();
+  let text = exposition;
   for (const [key, raw] of Object.entries(values)) {
     const m = mapKey(key);
     if (m === 'elsewhere') continue;
@@ -18,12 +34,21 @@ export function mergeComponentValues(exposition: string, values: Readonly<Record
     const labels = m === null ? { component: dot > 0 ? key.slice(0, dot) : 'proxy', name: dot > 0 ? key.slice(dot + 1) : key } : m.labels;
     const value = m === null || raw < 0 ? raw : raw * m.scale;
     const names = Object.keys(labels);
-    const sample = `${family}${m === null ? '' : m.suffix}${names.length === 0 ? '' : `{${names.map((n) => `${n}="${escapeLabel(labels[n]!)}"`).join(',')}}`} ${value}`;
+    const series = `${family}${m === null ? '' : m.suffix}${names.length === 0 ? '' : `{${names.map((n) => `${n}="${escapeLabel(labels[n]!)}"`).join(',')}}`}`;
+    // the workers print this series too: one sample of it (before: a second one, which Prometheus refuses)
+    const v = valueAt(text, series);
+    if (v >= 0) {
+      const end = text.indexOf('\n', v);
+      const stop = end < 0 ? text.length : end;
+      text = `${text.slice(0, v)}${combine(COMPONENT_FAMILIES.get(family)?.aggregate, Number(text.slice(v, stop)), value)}${text.slice(stop)}`;
+      continue;
+    }
+    const sample = `${series} ${value}`;
     const list = byFamily.get(family) ?? [];
     list.push(sample);
     byFamily.set(family, list);
   }
-  let out = exposition === '' || exposition.endsWith('\n') ? exposition : `${exposition}\n`;
+  let out = text === '' || text.endsWith('\n') ? text : `${text}\n`;
   for (const [family, samples] of byFamily) {
     const spec = COMPONENT_FAMILIES.get(family);
     const type = spec?.type ?? 'gauge';

@@ -72,11 +72,11 @@ describe.concurrent('early rejections write one access log line each, with statu
 });
 
 describe.concurrent('every response is logged and counted with its real outcome', () => {
-  it.sequential('a complete response: outcome complete, no reason', async () => {
-    const r = await rawRequest(proxy.port, requestText('GET', '/api/bytes/1000'));
+  it.sequential('a complete response: outcome complete, no reason; the client is the socket\'s, not a sent X-Forwarded-For', async () => {
+    const r = await rawRequest(proxy.port, requestText('GET', '/api/bytes/1000', [['X-Forwarded-For', '6.6.6.6']]));
     expect(r.status).toBe(200);
     const [line] = await accessLines('/api/bytes/1000');
-    expect(line).toMatchObject({ route: 'api', status: 200, outcome: 'complete' });
+    expect(line).toMatchObject({ route: 'api', status: 200, outcome: 'complete', client: '127.0.0.1' });
     expect(line).not.toHaveProperty('reason');
   });
 

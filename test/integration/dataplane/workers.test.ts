@@ -102,6 +102,19 @@ describe('serve --workers 2', () => {
     expect((await request(`${proxy.adminUrl}/metrics`)).statusCode).toBe(401);
   });
 
+  it('a revocation posted to the admin API (the primary publishes it) is counted once in /metrics', async () => {
+    const scrape = async (): Promise<string> => (await request(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.text();
+    const before = sampleValue(await scrape(), 'portcullis_revocations_published_total');
+    const r = await request(`${proxy.adminUrl}/revocations`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'jti', value: 'workers-metrics-jti' }) });
+    expect(r.statusCode).toBe(201);
+    await r.body.text();
+    // before: 0 whatever was published — the workers count none, the primary's count was not scraped
+    const text = await scrape();
+    expect(sampleValue(text, 'portcullis_revocations_published_total')).toBe(before + 1);
+    expect(text.match(/^portcullis_revocations_published_total /gm)).toHaveLength(1);
+    expect(promtoolCheck(text).output).toBe('');
+  });
+
   it('a killed worker is restarted and requests keep working', async () => {
     const primary = proxy.proc.pid!;
     const [victim, survivor] = workerPids(primary);

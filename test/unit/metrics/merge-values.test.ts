@@ -29,6 +29,26 @@ describe('mergeComponentValues', () => {
     expect(out).toContain('portcullis_requests_total{route="api",status="200"} 5');
   });
 
+  it('adds to a sample the workers already print (same name and labels) instead of a second copy of the series', () => {
+    const withSamples = [
+      '# HELP portcullis_revocations_published_total Revocations this process published',
+      '# TYPE portcullis_revocations_published_total counter',
+      'portcullis_revocations_published_total 2',
+      '# HELP portcullis_revocations_unpersisted Revocations in the outbox not yet acknowledged by the stream',
+      '# TYPE portcullis_revocations_unpersisted gauge',
+      'portcullis_revocations_unpersisted 0',
+      '# HELP portcullis_revocations_caught_up 1 once the revocation stream is replayed (the lowest over workers)',
+      '# TYPE portcullis_revocations_caught_up gauge',
+      'portcullis_revocations_caught_up 1',
+      '',
+    ].join('\n');
+    const out = mergeComponentValues(withSamples, { 'cluster.revocations_published_total': 3, 'cluster.revocations_unpersisted': 4, 'cluster.revocations_caught_up': 0 });
+    expect(out.match(/^portcullis_revocations_published_total /gm)).toHaveLength(1);
+    expect(out).toMatch(/^portcullis_revocations_published_total 5$/m); // a counter: summed
+    expect(out).toMatch(/^portcullis_revocations_unpersisted 4$/m); // an additive gauge: summed
+    expect(out).toMatch(/^portcullis_revocations_caught_up 0$/m); // a gauge of the lowest: the lowest
+  });
+
   it('a key without a family lands in portcullis_unmapped_value, named by its labels', () => {
     expect(mergeComponentValues('', { 'policy.something_new': 1 })).toMatch(/^portcullis_unmapped_value\{component="policy",name="something_new"\} 1$/m);
   });
