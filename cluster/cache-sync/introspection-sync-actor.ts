@@ -191,7 +191,10 @@ export class IntrospectionSync {
           a = asked;
         }
         switch (a.status) {
-          case 'cached': return this.remoteHit(id, issuer, key, a.result);
+          case 'cached':
+            // an inactive answer seen here (the fill sharing it came before we listened): active fills signed before now are older
+            if (!a.result.active) this.drops.noteInactive(key, this.now());
+            return this.remoteHit(id, issuer, key, a.result);
           case 'granted': return await this.callServer(id, issuer, key, call);
           case 'pending':
             this.c.lease_waits++;
