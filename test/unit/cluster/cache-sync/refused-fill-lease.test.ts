@@ -1,7 +1,6 @@
-// A fill a member refuses (signed before an inactive answer it saw — here a legitimate one from a member whose
-// clock lags — or before a drop) must not leave that member's waiters sitting out the lease of the fill's sender:
-// they ask again at once, and the cost of the refusal is one more introspection. An inactive answer learnt from the
-// owner's lease reply (a member that joined after it was shared) counts as seen: a captured active fill replayed then is refused.
+// Refused fills: one refused at a member (here a legitimate fill whose sender's clock lags an inactive answer) ends its
+// sender's lease, so waiters ask again at once; an inactive answer from the owner's lease reply (a member that joined
+// after it was shared) counts as seen, so a captured active fill replayed then is refused.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
