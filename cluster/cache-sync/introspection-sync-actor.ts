@@ -191,7 +191,10 @@ export class IntrospectionSync {
           a = asked;
         }
         switch (a.status) {
-          case 'cached': return this.remoteHit(id, issuer, key, a.result);
+          case 'cached':
+            // an inactive answer seen here (the fill sharing it came before we listened): active fills signed before now are older
+            if (!a.result.active) this.drops.noteInactive(key, this.now());
+            return this.remoteHit(id, issuer, key, a.result);
           case 'granted': return await this.callServer(id, issuer, key, call);
           case 'pending':
             this.c.lease_waits++;
@@ -291,7 +294,7 @@ export class IntrospectionSync {
         // signed before a drop of its token or subject here: a replay (or overtaken): not put back
         // … or an active answer older than an inactive one seen here (never turned back)
         if (this.drops.overtaken(m.key, m.claims, incoming.signedAt) || (m.active && this.drops.beforeInactive(m.key, incoming.signedAt))) {
-          this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); return;
+          this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); this.refused(m); return;
         }
         const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
         if (result === null) return;
@@ -321,6 +324,17 @@ export class IntrospectionSync {
       default:
         return;
     }
+  }
+
+  /**
+   * A refused fill still ends its sender's lease: held here (we own the key), it goes and every member hears so, as
+   * when a holder leaves; waiters here ask again. Before, they sat out the rest of the lease (10 s by default) — a
+   * legitimate fill is refused when its sender's clock lags the inactive answer or drop it is judged against.
+   */
+  private refused(m: CacheFilled): void {
+    const id = leaseId(m.issuer, m.key);
+    if (this.leases.release(id, m.origin)) this.release(m.issuer, m.key, m.origin, false);
+    else this.waits.released(id, false);
   }
 
   /** Owner side: answer a lease request. */

@@ -11,10 +11,7 @@ import { requestBootConfig, workerReloadHandler, type ReloadMessage } from './wo
 import { answerWorkerAdmin } from './worker-admin.js';
 import { toPrimary } from '../transport/index.js';
 import { aggregatorRegistry } from '../../node/metrics/index.js';
-
-/** How often a worker reports its readiness to the primary, ms; and how often it looks whether it changed, ms. */
-const STATUS_EVERY_MS = 500;
-const STATUS_LOOK_MS = 50;
+import { STATUS_LOOK_MS, StatusPace } from './worker-status.js';
 
 /** Run this process as worker `PORTCULLIS_WORKER_INDEX`; exits 2 when the primary's config does not hold in this worker's environment. */
 export async function runWorker(argv: string[]): Promise<void> {
@@ -93,15 +90,11 @@ export async function runWorker(argv: string[]): Promise<void> {
   toPrimary({ type: 'worker.ready', port: inst.port } satisfies WorkerMessage);
   // sent every 500 ms (the primary's watchdog hears the loop turn) and within 50 ms of a change: the primary's /readyz
   // reads these, and followed a worker whose requests began (or stopped) answering 503 up to 500 ms late
-  let reported: boolean | null = null;
-  let reportedAt = 0;
+  const pace = new StatusPace();
   const status = (): void => {
     if (!process.connected) return;
     const r = inst.readiness();
-    const now = Date.now();
-    if (r.ready === reported && now - reportedAt < STATUS_EVERY_MS) return;
-    reported = r.ready;
-    reportedAt = now;
+    if (!pace.due(r.ready)) return;
     toPrimary({ type: 'worker.status', ready: r.ready, issuers: r.detail.issuers as IssuerReadiness } satisfies WorkerMessage);
   };
   status();

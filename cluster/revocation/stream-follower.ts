@@ -44,9 +44,10 @@ export class StreamFollower {
   private consumerId = 0;
   private failures = 0;
   private checking = false;
-  private lastCheck = 0;
+  // lastCheck and progressAt: performance.now() ms — on the wall clock, one stepped back (NTP) stopped every check for the step
+  private lastCheck = -Infinity;
   private lagTicks = 0;
-  private progressAt = 0; // epoch ms the current consumer started or last delivered
+  private progressAt = 0; // when the current consumer started or last delivered
   private filling = false;
   /** Epoch ms the stream last answered (positioned, checked); 0 before the first answer. */
   private confirmedAt = 0;
@@ -148,7 +149,7 @@ export class StreamFollower {
     const s = this.stream();
     if (!this.active || this.checking || s === null) return;
     if (this.lingerRaised()) return;
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.lastCheck < (this.catchingUp || this.lost ? CATCH_UP_CHECK_MS : LIVE_CHECK_MS)) return;
     this.lastCheck = now;
     this.checking = true;
@@ -212,7 +213,7 @@ export class StreamFollower {
       case 'stream.message':
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
-        this.progressAt = Date.now();
+        this.progressAt = performance.now();
         this.lastData = m.data === null ? null : Uint8Array.from(m.data);
         this.events.record(m.msg, m.seq, m.subject, m.signedAt);
         // watched only when held: the refill's memory stays within the store's bound
@@ -236,7 +237,7 @@ export class StreamFollower {
           // in a row (the second 500 ms after the first): one slow answer on a loaded machine is
           // not a partition.
           this.failedChecks++;
-          if (!this.lost) this.lastCheck = Date.now() - LIVE_CHECK_MS + CATCH_UP_CHECK_MS; // re-check soon
+          if (!this.lost) this.lastCheck = performance.now() - LIVE_CHECK_MS + CATCH_UP_CHECK_MS; // re-check soon
           if (this.failedChecks < 2) return;
           if (!this.lost) this.logger?.warn({ seq: this.lastSeq }, 'revocation stream unreachable over a live connection (partitioned from its quorum?)');
           this.lost = true;
@@ -275,7 +276,7 @@ export class StreamFollower {
         }
         if (this.catchingUp) this.targetSeq = Math.max(this.targetSeq, p.lastSeq);
         this.lagTicks = this.lastSeq === m.seqBefore ? this.lagTicks + 1 : 0;
-        if (this.lagTicks < (this.catchingUp ? 1 : 2) || (this.catchingUp && Date.now() - this.progressAt < CATCH_UP_STALL_MS)) return;
+        if (this.lagTicks < (this.catchingUp ? 1 : 2) || (this.catchingUp && performance.now() - this.progressAt < CATCH_UP_STALL_MS)) return;
         this.lagTicks = 0;
         this.restarts++;
         if (!this.gapLog.failing) this.logger?.warn({ seq: this.lastSeq, stream_seq: p.lastSeq }, 'revocation consumer stalled; reading the gap from the stream leader and recreating it');
@@ -361,7 +362,7 @@ export class StreamFollower {
     const s = this.stream();
     if (s === null) return;
     const id = this.consumerId;
-    this.lastCheck = this.progressAt = Date.now();
+    this.lastCheck = this.progressAt = performance.now();
     s.consume(this.lastSeq + 1, (sm) => this.receive({ type: 'stream.message', consumer: id, seq: sm.seq, subject: sm.subject, data: sm.data, ...this.decode(sm.subject, sm.data) })).then(
       (handle) => this.receive({ type: 'stream.consuming', consumer: id, handle }),
       // refused (nats.js retries no more, revocation-stream.ts): the stall check reads the gap and starts another

@@ -40,12 +40,16 @@ export async function startMembers(n: number, config: unknown, env: Record<strin
   return members;
 }
 
-/** Poll the authenticated /readyz of `p` every 100 ms until 200 with `members` members in its view; throws with the last body after `ms` (default 30 s). */
-export async function waitReadyWithMembers(p: ProxyProcess, members: number, ms = 30_000): Promise<void> {
+/**
+ * Poll the authenticated /readyz of `p` every 100 ms until 200 with `members` members in its view — proxy instances, or
+ * with `count: 'serving_processes'` the processes answering requests (a `--workers N` instance's workers each count);
+ * throws with the last body after `ms` (default 30 s).
+ */
+export async function waitReadyWithMembers(p: ProxyProcess, members: number, ms = 30_000, count: 'members' | 'serving_processes' = 'members'): Promise<void> {
   let last = '';
-  await waitFor(`/readyz 200 with ${members} members`, async () => {
+  await waitFor(`/readyz 200 with ${members} ${count}`, async () => {
     const r = await request(`${p.adminUrl}/readyz`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     last = await r.body.text();
-    return r.statusCode === 200 && (JSON.parse(last) as { cluster?: { members?: number } }).cluster?.members === members;
+    return r.statusCode === 200 && (JSON.parse(last) as { cluster?: Record<string, unknown> }).cluster?.[count] === members;
   }, ms, { everyMs: 100, detail: () => last });
 }
