@@ -11,18 +11,23 @@ import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } fro
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { waitFor } from '../../helpers/wait.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { attr, startOtlpCollector, type OtlpCollector, type OtlpSpan } from '../../helpers/otlp-collector.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 /** Behind a trusted front proxy (server.trust_forwarded), both listeners: the logged client is the one it named. */
 let trusted: ProxyProcess;
+/** The trusted proxy's span receiver. */
+let collector: OtlpCollector;
 let n = 0;
 /** A path no other request of this file uses, so its log line can be found. */
 const unique = (prefix: string): string => `${prefix}/u${++n}-${process.pid}`;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
+  collector = await startOtlpCollector();
   const starting = startProxy(baseConfig(echo.url, {
+    tracing: { enabled: true, endpoint: collector.url, batch: { max_spans: 64, interval_ms: 50 } },
     server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, trust_forwarded: true, limits: { max_header_bytes: 16_384 } },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }],
   }));
@@ -39,6 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await trusted?.stop();
+  await collector?.close();
   await proxy?.stop();
   await echo?.close();
 });
@@ -162,6 +168,11 @@ describe.concurrent('behind a trusted front proxy the logged client is the one i
     expect(r.status).toBe(200);
     expect(await lineOf(path)).toMatchObject({ route: 'api', status: 200, client: '203.0.113.7', peer: '127.0.0.1' });
     expect(JSON.parse(r.body.toString()).headers['x-forwarded-for']).toBe('6.6.6.6, 203.0.113.7, 127.0.0.1');
+    // the request span says the same: client.address the named client, network.peer.address the socket
+    const span = (): OtlpSpan | undefined => collector.spans.find((sp) => sp.kind === 2 && attr(sp, 'url.path') === path);
+    await waitFor('the request span is exported', () => span() !== undefined, 5_000);
+    const sp = span()!;
+    expect([attr(sp, 'client.address'), attr(sp, 'network.peer.address')]).toEqual(['203.0.113.7', '127.0.0.1']);
   });
   it('several X-Forwarded-For lines are one list: the last line\'s last entry (IPv6 as sent)', async () => {
     const path = unique('/api/xff2');
