@@ -242,7 +242,7 @@ export class Listener implements RelayHost {
   private logEarly(route: string, status: number, reason: string | null, peer: string, bytesOut = 0, headers: readonly string[] = headersIn.headers): void {
     const end = performance.now();
     const trusted = this.snapshot.config.server.trust_forwarded;
-    const client = trusted ? forwardedClient(headers, peer) : peer;
+    const client = trusted ? forwardedClient(headers, peer, this.snapshot.config.server.trusted_hops) : peer;
     const ms = end - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
     // refused before it had a context: its trace (tracing on) starts and ends here
@@ -363,7 +363,7 @@ export class Listener implements RelayHost {
     const recorded = this.opts.accessLog || snap.tracer !== null;
     const remoteAddress = snap.config.server.forwarded.x_forwarded_for === 'append' || recorded ? clientAddress(res) : '';
     // behind a trusted front proxy the log and spans name the client it appended to X-Forwarded-For
-    const client = recorded && snap.config.server.trust_forwarded ? forwardedClient(headers, remoteAddress) : undefined;
+    const client = recorded && snap.config.server.trust_forwarded ? forwardedClient(headers, remoteAddress, snap.config.server.trusted_hops) : undefined;
     const ctx: RequestContext = {
       method, path, query, host, headers, remoteAddress, client, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', checkedAuthorization: null, principal: null, denyReason: null, responseHeaders: null,

@@ -59,7 +59,7 @@ export function recordAnswered(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/
   const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
   const peer = req.remoteAddress;
   const trusted = snapshot.config.server.trust_forwarded;
-  const client = trusted ? forwardedClient(req.rawHeaders, peer) : peer;
+  const client = trusted ? forwardedClient(req.rawHeaders, peer, snapshot.config.server.trusted_hops) : peer;
   // no context: its trace (tracing on) starts and ends here, as on the uWS listener
   const tracer = snapshot.tracer;
   const tr = tracer === null ? null : tracer.start(traceHeaders(req.rawHeaders));

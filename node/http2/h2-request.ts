@@ -126,7 +126,7 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     // a spread in the literal would build every context through a slow copy and a shape of its own
     method, path, query, host, headers, remoteAddress: req.remoteAddress, secure, connection, clientCert,
     // behind a trusted front proxy the log and spans name the client it appended to X-Forwarded-For
-    client: snap.config.server.trust_forwarded ? forwardedClient(headers, req.remoteAddress) : undefined,
+    client: snap.config.server.trust_forwarded ? forwardedClient(headers, req.remoteAddress, snap.config.server.trusted_hops) : undefined,
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     // the same trace start as the uWS listener (gRPC included): the client's traceparent, else a new trace
     trace: snap.tracer === null ? null : snap.tracer.start(headers),
