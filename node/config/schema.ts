@@ -67,6 +67,11 @@ export const serverSchema = z.strictObject({
   /** Keep X-Forwarded-Proto/-Host sent by a trusted front proxy (X-Forwarded-For: forwarded.x_forwarded_for). */
   trust_forwarded: z.boolean().default(false),
   /**
+   * With trust_forwarded: proxies of your own in front of this one, each appending to X-Forwarded-For. The
+   * access log's `client` is the entry this many from the right (fewer entries, or not an IP: the peer). Count.
+   */
+  trusted_hops: z.number().int().min(1).max(16).default(1), // 1: one front proxy (nginx set_real_ip_from, Envoy xff_num_trusted_hops: 1)
+  /**
    * Client-sent headers upstreams trust as the proxy's word (X-Real-IP, X-Original-URL, X-Rewrite-URL,
    * X-HTTP-Method-Override… — node/config/untrusted-headers.ts) are stripped before forwarding.
    */
@@ -108,6 +113,9 @@ export const serverSchema = z.strictObject({
   // without trust, a client could write the address the upstream takes as the proxy's word
   if (s.forwarded.x_forwarded_for === 'keep' && !s.trust_forwarded) {
     ctx.addIssue({ code: 'custom', path: ['forwarded', 'x_forwarded_for'], message: 'keep passes the client\'s X-Forwarded-For unchanged: only behind a trusted front proxy (set server.trust_forwarded: true), else use append or off' });
+  }
+  if (s.trusted_hops !== 1 && !s.trust_forwarded) {
+    ctx.addIssue({ code: 'custom', path: ['trusted_hops'], message: 'counts trusted front proxies in X-Forwarded-For: only with server.trust_forwarded: true (else a client names the logged address)' });
   }
 }).default({});
 

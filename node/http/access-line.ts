@@ -9,7 +9,7 @@ import type { RequestContext } from '../pipeline/index.js';
 
 /** What a line says about one finished response (node/http/relay.ts's fields). */
 export interface AccessLineSource {
-  ctx: Pick<RequestContext, 'route' | 'method' | 'path' | 'remoteAddress' | 'trace' | 'denyReason' | 'principal' | 'token'>;
+  ctx: Pick<RequestContext, 'route' | 'method' | 'path' | 'remoteAddress' | 'client' | 'trace' | 'denyReason' | 'principal' | 'token'>;
   status: number;
   outcome: string;
   upstreamMs: number;
@@ -29,7 +29,8 @@ export function accessFields(relay: AccessLineSource, reason: string | null, ms:
     route: ctx.route.name, method: ctx.method, path: ctx.path, status: relay.status, outcome: relay.outcome,
     ...(reason !== null ? { reason } : {}),
     ms: Math.round(ms * 1000) / 1000, upstream_ms: relay.upstreamMs < 0 ? null : Math.round(relay.upstreamMs * 1000) / 1000,
-    bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.remoteAddress, policy: relay.snap.policyLabel,
+    bytes_in: relay.bytesIn, bytes_out: relay.bytesOut, client: ctx.client ?? ctx.remoteAddress,
+    ...(ctx.client !== undefined ? { peer: ctx.remoteAddress } : {}), policy: relay.snap.policyLabel,
     ...(tr != null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
     ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub, token: new Fingerprint(ctx.principal.fingerprint) }
@@ -69,7 +70,7 @@ function inQuotes(str: string): string {
 }
 
 const num = (n: number): string => (Number.isFinite(n) ? '' + n : 'null');
-const KEYS = ['route', 'method', 'path', 'status', 'outcome', 'reason', 'ms', 'upstream_ms', 'bytes_in', 'bytes_out', 'client', 'policy', 'trace_id', 'span_id', 'deny', 'sub', 'token'];
+const KEYS = ['route', 'method', 'path', 'status', 'outcome', 'reason', 'ms', 'upstream_ms', 'bytes_in', 'bytes_out', 'client', 'peer', 'policy', 'trace_id', 'span_id', 'deny', 'sub', 'token'];
 type Internals = Record<symbol, unknown>;
 
 /**
@@ -112,7 +113,7 @@ export function accessLineWriter(logger: Logger): AccessLine {
       + ',"route":' + routeQ + ',"method":"' + inQuotes(ctx.method) + '","path":"' + inQuotes(ctx.path) + '","status":' + num(relay.status)
       + ',"outcome":"' + inQuotes(relay.outcome) + (reason !== null ? '","reason":"' + inQuotes(reason) : '')
       + '","ms":' + num(Math.round(ms * 1000) / 1000) + ',"upstream_ms":' + (relay.upstreamMs < 0 ? 'null' : num(Math.round(relay.upstreamMs * 1000) / 1000))
-      + ',"bytes_in":' + num(relay.bytesIn) + ',"bytes_out":' + num(relay.bytesOut) + ',"client":"' + inQuotes(ctx.remoteAddress) + '","policy":' + policyQ
+      + ',"bytes_in":' + num(relay.bytesIn) + ',"bytes_out":' + num(relay.bytesOut) + ',"client":"' + (ctx.client === undefined ? inQuotes(ctx.remoteAddress) : inQuotes(ctx.client) + '","peer":"' + inQuotes(ctx.remoteAddress)) + '","policy":' + policyQ
       + (tr != null ? ',"trace_id":"' + inQuotes(tr.traceId) + '","span_id":"' + inQuotes(tr.spanId) + '"' : '')
       + (ctx.denyReason !== null ? ',"deny":"' + inQuotes(ctx.denyReason) + '"' : '')
       + (sub !== undefined ? ',"sub":"' + inQuotes(sub) + '"' : '') + (token !== undefined ? ',"token":' + token : '')

@@ -6,7 +6,7 @@ import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
-import { createPipeline, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
+import { createPipeline, forwardedClient, type Pipeline, type RequestContext, type UpstreamRequest } from '../pipeline/index.js';
 import { Relay, type RelayHost } from './relay.js';
 import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
@@ -239,8 +239,10 @@ export class Listener implements RelayHost {
    * the request's own; an answer given later (an identity-provider event, after its body) passes
    * them, the module-level collector holding by then whichever request came last.
    */
-  private logEarly(route: string, status: number, reason: string | null, client: string, bytesOut = 0, headers: readonly string[] = headersIn.headers): void {
+  private logEarly(route: string, status: number, reason: string | null, peer: string, bytesOut = 0, headers: readonly string[] = headersIn.headers): void {
     const end = performance.now();
+    const trusted = this.snapshot.config.server.trust_forwarded;
+    const client = trusted ? forwardedClient(headers, peer, this.snapshot.config.server.trusted_hops) : peer;
     const ms = end - this.reqStart;
     this.opts.metrics.observe(route, status, ms / 1000, 0, bytesOut);
     // refused before it had a context: its trace (tracing on) starts and ends here
@@ -248,14 +250,14 @@ export class Listener implements RelayHost {
     const tr = tracer === null ? null : tracer.start(headers);
     if (tr !== null) {
       tracer!.end(tr, {
-        method: this.reqMethod, route, path: loggedRawPath(this.reqPath), status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start: this.reqStart, end, upstream: null,
+        method: this.reqMethod, route, path: loggedRawPath(this.reqPath), status, outcome: 'complete', reason, deny: null, client, peer: trusted ? peer : undefined, fingerprint: null, start: this.reqStart, end, upstream: null,
       });
     }
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
       route, method: this.reqMethod, path: loggedRawPath(this.reqPath), status, outcome: 'complete',
       ...(reason !== null ? { reason } : {}),
-      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client, policy: this.snapshot.policyLabel,
+      ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: bytesOut, client, ...(trusted ? { peer } : {}), policy: this.snapshot.policyLabel,
       ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
     }, 'request');
   }
@@ -358,10 +360,12 @@ export class Listener implements RelayHost {
 
     // uWS reads the address with a getpeername syscall per call (README "Limitations"): only when
     // X-Forwarded-For appends it, or the access log or a trace records it
-    const remoteAddress = snap.config.server.forwarded.x_forwarded_for === 'append' || this.opts.accessLog || snap.tracer !== null
-      ? clientAddress(res) : '';
+    const recorded = this.opts.accessLog || snap.tracer !== null;
+    const remoteAddress = snap.config.server.forwarded.x_forwarded_for === 'append' || recorded ? clientAddress(res) : '';
+    // behind a trusted front proxy the log and spans name the client it appended to X-Forwarded-For
+    const client = recorded && snap.config.server.trust_forwarded ? forwardedClient(headers, remoteAddress, snap.config.server.trusted_hops) : undefined;
     const ctx: RequestContext = {
-      method, path, query, host, headers, remoteAddress, secure: this.tls, connection: connectionNames,
+      method, path, query, host, headers, remoteAddress, client, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', checkedAuthorization: null, principal: null, denyReason: null, responseHeaders: null,
       trace: snap.tracer === null ? null : snap.tracer.start(headers),
     };

@@ -20,7 +20,7 @@ export function endRelayTrace(tracer: Tracer, t: RequestTrace, relay: TracedRela
   const ctx = relay.ctx;
   tracer.end(t, {
     method: ctx.method, route: ctx.route.name, path: ctx.path, status: relay.status, outcome: relay.outcome, reason, deny: ctx.denyReason,
-    client: ctx.remoteAddress, fingerprint: ctx.principal?.fingerprint ?? null, start: relay.start, end,
+    client: ctx.client ?? ctx.remoteAddress, peer: ctx.client === undefined ? undefined : ctx.remoteAddress, fingerprint: ctx.principal?.fingerprint ?? null, start: relay.start, end,
     upstream: relay.upstream !== null && t.upstreamSpanId !== null
       ? { name: relay.upstream.name, target: relay.target?.hostPort ?? '', start: relay.upstreamStart, headMs: relay.upstreamMs }
       : null,

@@ -9,6 +9,7 @@ import { accessFields } from '../http/access-line.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
+import { forwardedClient } from '../pipeline/index.js';
 import type { RequestHead } from './h2-request.js';
 import type { H2Relay } from './h2-relay.js';
 import type { AnyResponse } from './h2-respond.js';
@@ -56,20 +57,22 @@ export function recordAnswered(req: RequestHead, protocol: 'h2' | 'h2c' | 'http/
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   const logged = path.length > 512 ? `${path.slice(0, 512)}…` : path;
-  const client = req.remoteAddress;
+  const peer = req.remoteAddress;
+  const trusted = snapshot.config.server.trust_forwarded;
+  const client = trusted ? forwardedClient(req.rawHeaders, peer, snapshot.config.server.trusted_hops) : peer;
   // no context: its trace (tracing on) starts and ends here, as on the uWS listener
   const tracer = snapshot.tracer;
   const tr = tracer === null ? null : tracer.start(traceHeaders(req.rawHeaders));
   if (tr !== null) {
     tracer!.end(tr, {
-      method: req.method ?? '', route, path: logged, status, outcome: 'complete', reason, deny: null, client, fingerprint: null, start, end, upstream: null,
+      method: req.method ?? '', route, path: logged, status, outcome: 'complete', reason, deny: null, client, peer: trusted ? peer : undefined, fingerprint: null, start, end, upstream: null,
     });
   }
   if (!o.accessLog) return;
   o.logger.info({
     listener: 'http2', protocol, route, method: req.method, path: logged,
     status, outcome: 'complete', ...(reason !== null ? { reason } : {}), ms: Math.round(ms * 1000) / 1000, upstream_ms: null, bytes_in: 0, bytes_out: a.bytesOut, policy: snapshot.policyLabel,
-    client, ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
+    client, ...(trusted ? { peer } : {}), ...(tr !== null ? { trace_id: tr.traceId, span_id: tr.spanId } : {}),
   }, 'request');
 }
 

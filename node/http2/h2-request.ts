@@ -5,7 +5,7 @@
 import { proxyError, type ProxyError } from '../errors.js';
 import { unmetExpectation } from '../http/expectation.js';
 import { visibleAscii } from '../routing/request-bytes.js';
-import type { ClientCertificate, RequestContext } from '../pipeline/index.js';
+import { forwardedClient, type ClientCertificate, type RequestContext } from '../pipeline/index.js';
 import type { Snapshot, WellKnownDoc } from '../pipeline/snapshot.js';
 import type { Config } from '../config/index.js';
 import { routingHost } from '../routing/host-normalize.js';
@@ -125,6 +125,8 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
     // clientCert always present (undefined: the listener asks for none; readers test the value):
     // a spread in the literal would build every context through a slow copy and a shape of its own
     method, path, query, host, headers, remoteAddress: req.remoteAddress, secure, connection, clientCert,
+    // behind a trusted front proxy the log and spans name the client it appended to X-Forwarded-For
+    client: snap.config.server.trust_forwarded ? forwardedClient(headers, req.remoteAddress, snap.config.server.trusted_hops) : undefined,
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     // the same trace start as the uWS listener (gRPC included): the client's traceparent, else a new trace
     trace: snap.tracer === null ? null : snap.tracer.start(headers),

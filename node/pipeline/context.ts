@@ -62,6 +62,12 @@ export interface RequestContext {
   readonly headers: string[];
   /** The client connection's address; '' where nothing reads it (node/http: X-Forwarded-For append, the access log and tracing do). */
   readonly remoteAddress: string;
+  /**
+   * The client the access log and spans name (README "Access log"): with server.trust_forwarded, the
+   * rightmost X-Forwarded-For entry when an IP literal (node/pipeline/forwarded-client.ts), else
+   * remoteAddress; absent/undefined = not trusted (or nothing records it): remoteAddress is the client.
+   */
+  readonly client?: string | undefined;
   /** The client connection is TLS (X-Forwarded-Proto); absent = no. */
   readonly secure?: boolean;
   /** The client's origin (`https://api.example`) as an edge reported it (node/decision); absent = read from the request's own headers. */

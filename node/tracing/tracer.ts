@@ -33,7 +33,10 @@ export interface RequestEnd {
   readonly outcome: string;
   readonly reason: string | null;
   readonly deny: string | null;
+  /** The client (client.address): behind a trusted front proxy, the one it named in X-Forwarded-For. */
   readonly client: string;
+  /** The connection's peer (network.peer.address) when it differs in meaning from `client` (trust_forwarded); absent = `client` is the peer. */
+  readonly peer?: string | undefined;
   readonly fingerprint: string | null;
   readonly start: number;
   readonly end: number;
@@ -128,6 +131,7 @@ export class Tracer {
       ['http.request.method', method], ['http.route', e.route], ['url.path', e.path], ['http.response.status_code', e.status],
       ['client.address', e.client], ['portcullis.outcome', e.outcome],
     ];
+    if (e.peer !== undefined) attrs.push(['network.peer.address', e.peer]);
     if (!known) attrs.push(['http.request.method_original', e.method.slice(0, METHOD_ORIGINAL_MAX)]);
     if (e.reason !== null) attrs.push(['portcullis.reason', e.reason]);
     if (e.deny !== null) attrs.push(['portcullis.deny_reason', e.deny]);

@@ -10,15 +10,27 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { waitFor } from '../../helpers/wait.js';
+import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { attr, startOtlpCollector, type OtlpCollector, type OtlpSpan } from '../../helpers/otlp-collector.js';
 
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
+/** Behind a trusted front proxy (server.trust_forwarded), both listeners: the logged client is the one it named. */
+let trusted: ProxyProcess;
+/** The trusted proxy's span receiver. */
+let collector: OtlpCollector;
 let n = 0;
 /** A path no other request of this file uses, so its log line can be found. */
 const unique = (prefix: string): string => `${prefix}/u${++n}-${process.pid}`;
 
 beforeAll(async () => {
   echo = await startEchoUpstream();
+  collector = await startOtlpCollector();
+  const starting = startProxy(baseConfig(echo.url, {
+    tracing: { enabled: true, endpoint: collector.url, batch: { max_spans: 64, interval_ms: 50 } },
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } }, trust_forwarded: true, limits: { max_header_bytes: 16_384 } },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }],
+  }));
   proxy = await startProxy(baseConfig(echo.url, {
     server: {
       listen: { host: '127.0.0.1', port: 0 },
@@ -27,9 +39,12 @@ beforeAll(async () => {
     },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }],
   }), { env: ADMIN_ENV });
+  trusted = await starting;
 });
 
 afterAll(async () => {
+  await trusted?.stop();
+  await collector?.close();
   await proxy?.stop();
   await echo?.close();
 });
@@ -37,8 +52,8 @@ afterAll(async () => {
 type Line = Record<string, unknown>;
 
 /** The access log lines whose path starts with `path` (waits until `count` exist). */
-async function accessLines(path: string, count = 1): Promise<Line[]> {
-  const find = (): Line[] => proxy.logs().filter((l) => l.msg === 'request' && typeof l.path === 'string' && l.path.startsWith(path));
+async function accessLines(path: string, count = 1, of: () => ProxyProcess = () => proxy): Promise<Line[]> {
+  const find = (): Line[] => of().logs().filter((l) => l.msg === 'request' && typeof l.path === 'string' && l.path.startsWith(path));
   await waitFor('find().length >= count', () => find().length >= count, 5_000);
   return find();
 }
@@ -143,6 +158,55 @@ describe.concurrent('a client that stops reading', () => {
     expect(line).toMatchObject({ status: 200, outcome: 'truncated' });
     expect(await incomplete('api', 'truncated', 'slow_reader')).toBe(1);
   }, 40_000);
+});
+
+describe.concurrent('behind a trusted front proxy the logged client is the one it appended to X-Forwarded-For', () => {
+  const lineOf = async (path: string): Promise<Line> => (await accessLines(path, 1, () => trusted))[0]!;
+  it('HTTP/1.1: the rightmost entry is `client`, the socket is `peer`; upstream gets the chain with the peer appended', async () => {
+    const path = unique('/api/xff');
+    const r = await rawRequest(trusted.port, requestText('GET', path, [['X-Forwarded-For', '6.6.6.6, 203.0.113.7']]));
+    expect(r.status).toBe(200);
+    expect(await lineOf(path)).toMatchObject({ route: 'api', status: 200, client: '203.0.113.7', peer: '127.0.0.1' });
+    expect(JSON.parse(r.body.toString()).headers['x-forwarded-for']).toBe('6.6.6.6, 203.0.113.7, 127.0.0.1');
+    // the request span says the same: client.address the named client, network.peer.address the socket
+    const span = (): OtlpSpan | undefined => collector.spans.find((sp) => sp.kind === 2 && attr(sp, 'url.path') === path);
+    await waitFor('the request span is exported', () => span() !== undefined, 5_000);
+    const sp = span()!;
+    expect([attr(sp, 'client.address'), attr(sp, 'network.peer.address')]).toEqual(['203.0.113.7', '127.0.0.1']);
+  });
+  it('several X-Forwarded-For lines are one list: the last line\'s last entry (IPv6 as sent)', async () => {
+    const path = unique('/api/xff2');
+    const r = await rawRequest(trusted.port, requestText('GET', path, [['X-Forwarded-For', '6.6.6.6'], ['X-Forwarded-For', '10.0.0.1,  2001:db8::7 ']]));
+    expect(r.status).toBe(200);
+    expect(await lineOf(path)).toMatchObject({ client: '2001:db8::7', peer: '127.0.0.1' });
+  });
+  it('a refusal before routing (404) names the same client', async () => {
+    const path = unique('/nowhere-xff');
+    const r = await rawRequest(trusted.port, requestText('GET', path, [['X-Forwarded-For', '198.51.100.9']]));
+    expect(r.status).toBe(404);
+    expect(await lineOf(path)).toMatchObject({ route: '(none)', reason: 'route_not_found', client: '198.51.100.9', peer: '127.0.0.1' });
+  });
+  it.each([
+    ['a port', '203.0.113.7:4711'], ['brackets', '[2001:db8::7]'], ['unknown', 'unknown'], ['a zone', 'fe80::1%eth0'],
+    ['an empty last entry', '203.0.113.7, '], ['markup', '1.2.3.4, <script>"x"</script>'], ['10 KB', `1.2.3.4, ${'9'.repeat(10_000)}`],
+  ])('an entry that is not an IP literal (%s) falls back to the socket peer', async (_name, xff) => {
+    const path = unique('/api/hostile');
+    const r = await rawRequest(trusted.port, requestText('GET', path, [['X-Forwarded-For', xff]]));
+    expect(r.status).toBe(200);
+    expect(await lineOf(path)).toMatchObject({ client: '127.0.0.1', peer: '127.0.0.1' });
+  });
+  it('HTTP/2 listener: the same rule, for a relayed request and a refused one', async () => {
+    const origin = `http://127.0.0.1:${http2PortOf(trusted.logs())}`;
+    const ok = unique('/api/h2xff');
+    const miss = unique('/nowhere-h2xff');
+    const bad = unique('/api/h2bad');
+    expect((await h2Fetch(origin, { ':path': ok, 'x-forwarded-for': '6.6.6.6, 203.0.113.8' })).status).toBe(200);
+    expect((await h2Fetch(origin, { ':path': miss, 'x-forwarded-for': '203.0.113.9' })).status).toBe(404);
+    expect((await h2Fetch(origin, { ':path': bad, 'x-forwarded-for': '203.0.113.8:1' })).status).toBe(200);
+    expect(await lineOf(ok)).toMatchObject({ listener: 'http2', client: '203.0.113.8', peer: '127.0.0.1' });
+    expect(await lineOf(miss)).toMatchObject({ listener: 'http2', client: '203.0.113.9', peer: '127.0.0.1' });
+    expect(await lineOf(bad)).toMatchObject({ listener: 'http2', client: '127.0.0.1', peer: '127.0.0.1' });
+  });
 });
 
 describe('a request during the drain is logged too', () => {

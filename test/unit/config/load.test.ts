@@ -197,6 +197,15 @@ describe('config: schema errors', () => {
     const dflt = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES });
     expect(dflt.ok && dflt.config.server.forwarded.x_forwarded_for).toBe('append');
   });
+  it('server.trusted_hops: 1 by default, 1–16, only with trust_forwarded (else a client would name the logged address)', () => {
+    const cfg = (server: Record<string, unknown>) => validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES, server });
+    const dflt = cfg({});
+    expect(dflt.ok && dflt.config.server.trusted_hops).toBe(1);
+    const two = cfg({ trust_forwarded: true, trusted_hops: 2 });
+    expect(two.ok && two.config.server.trusted_hops).toBe(2);
+    expect(errors(cfg({ trusted_hops: 2 }))).toEqual([expect.stringMatching(/^server\.trusted_hops: counts trusted front proxies .* only with server\.trust_forwarded: true/)]);
+    for (const v of [0, 17, 1.5, '2']) expect(errors(cfg({ trust_forwarded: true, trusted_hops: v })), String(v)).toEqual([expect.stringMatching(/^server\.trusted_hops: /)]);
+  });
 
   it('upstream pipelining: default 1 (off), 1–64, HTTP/1.1 upstreams only — each error with its path', () => {
     const dflt = validateConfig({ upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES });

@@ -16,7 +16,7 @@ function logger(lines: string[], level = 'info'): Logger {
 const str = fc.oneof(fc.string(), fc.string({ unit: 'binary', maxLength: 120 }), fc.constantFrom('a"b', 'c\\d', 'e\nf', '\ud800', 'x'.repeat(150) + '"'));
 const num = fc.oneof(fc.integer({ min: -5, max: 1e9 }), fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0));
 const source = fc.record({
-  route: str, method: str, path: str, remote: str, policy: str, outcome: str,
+  route: str, method: str, path: str, remote: str, client: fc.option(str, { nil: undefined }), policy: str, outcome: str,
   status: num, upstreamMs: num, bytesIn: num, bytesOut: num,
   trace: fc.option(fc.record({ traceId: str, spanId: str })),
   deny: fc.option(str),
@@ -32,7 +32,7 @@ type Source = typeof source extends fc.Arbitrary<infer T> ? T : never;
 function relayOf(s: Source): AccessLineSource {
   return {
     ctx: {
-      route: { name: s.route } as AccessLineSource['ctx']['route'], method: s.method, path: s.path, remoteAddress: s.remote,
+      route: { name: s.route } as AccessLineSource['ctx']['route'], method: s.method, path: s.path, remoteAddress: s.remote, client: s.client,
       trace: s.trace as AccessLineSource['ctx']['trace'], denyReason: s.deny,
       principal: s.who.kind === 'principal' ? { claims: { sub: s.who.sub }, fingerprint: s.who.fingerprint } as unknown as AccessLineSource['ctx']['principal'] : null,
       token: s.who.kind === 'token' ? s.who.token : null,
