@@ -41,9 +41,11 @@ beforeAll(async () => {
       post: asIssuer(as, { introspection: introspection({ auth_method: 'client_secret_post', endpoint: `${relay.url}/post` }) }),
       lenient: asIssuer(as, { introspection: introspection({ auth_method: 'client_secret_post', endpoint: `${relay.url}/lenient` }) }),
     },
+    // the four entries share the issuer and audience: each route names the one it means (a route accepting
+    // several such entries is refused — which one judged a token would depend on config order)
     routes: [
-      { name: 'orders-read', match: { path: '/orders/*', methods: ['GET'] }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } },
-      { name: 'orders-write', match: { path: '/orders/*', methods: ['POST'] }, upstream: 'app', auth: { scopes: { all: ['orders:write'] } } },
+      { name: 'orders-read', match: { path: '/orders/*', methods: ['GET'] }, upstream: 'app', auth: { issuers: ['demo'], scopes: { all: ['orders:read'] } } },
+      { name: 'orders-write', match: { path: '/orders/*', methods: ['POST'] }, upstream: 'app', auth: { issuers: ['demo'], scopes: { all: ['orders:write'] } } },
       { name: 'via-basic', match: { path: '/basic/*' }, upstream: 'app', auth: { issuers: ['basic'] } },
       { name: 'via-post', match: { path: '/post/*' }, upstream: 'app', auth: { issuers: ['post'] } },
       { name: 'via-lenient', match: { path: '/lenient/*' }, upstream: 'app', auth: { issuers: ['lenient'] } },
