@@ -12,35 +12,7 @@
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
-
-/**
- * The newest heard from a member, each on its own: the highest (startedAt, seq), the latest signing time (null: unsigned IPC),
- * when it was heard, and `started`: the latest startedAt that was not ahead of this member's clock when heard (what a goodbye is judged by).
- */
-interface Newest { readonly startedAt: number; readonly seq: number; readonly signedAt: number | null; readonly at: number; readonly started: number }
-
-/**
- * Is a heartbeat no newer than `last`? A replay is older on both counts: its (startedAt, seq) and, when
- * signed, its signing time. Signing time alone made a member whose clock was stepped back (an NTP step)
- * a "replayer" of its own beats, out of every view until its clock passed the last one heard; (startedAt,
- * seq) alone let one beat sealed under its id with seq 2^53 hold it out until it restarted. Now such a
- * beat holds it out at most for the freshness window it may sign ahead (`cluster.auth.max_age_ms`).
- */
-function notNewer(m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, last: Newest): boolean {
-  const olderProcessOrSeq = m.startedAt < last.startedAt || (m.startedAt === last.startedAt && m.seq <= last.seq);
-  if (signedAt !== null && last.signedAt !== null) return olderProcessOrSeq && signedAt <= last.signedAt;
-  return olderProcessOrSeq;
-}
-
-/** `last` moved forward by a heartbeat that is not a replay: each count keeps its highest. */
-function newer(last: Newest | undefined, m: { readonly startedAt: number; readonly seq: number }, signedAt: number | null, at: number): Newest {
-  // a start in our future (a beat signed ahead within max_age_ms) is no proof of a restart yet: heard again once it is past, it counts
-  const started = Math.max(last?.started ?? Number.NEGATIVE_INFINITY, m.startedAt <= at ? m.startedAt : Number.NEGATIVE_INFINITY);
-  if (last === undefined) return { startedAt: m.startedAt, seq: m.seq, signedAt, at, started };
-  const ahead = m.startedAt > last.startedAt || (m.startedAt === last.startedAt && m.seq > last.seq);
-  const signed = signedAt === null ? last.signedAt : last.signedAt === null ? signedAt : Math.max(signedAt, last.signedAt);
-  return { startedAt: ahead ? m.startedAt : last.startedAt, seq: ahead ? m.seq : last.seq, signedAt: signed, at, started };
-}
+import { newer, notNewer, REPLAY_MEMORY_MS, type Newest } from './heartbeat-order.js';
 
 /** What the view knows about one member. */
 export interface MemberInfo {
@@ -69,9 +41,6 @@ export interface MembershipOptions {
   readonly missed?: number;
   readonly now?: () => number;
 }
-
-/** How long the newest (startedAt, seq) of a member no longer in the view is remembered, ms: past the longest `cluster.auth.max_age_ms` (10 min), so no replay of its heartbeats is still fresh. */
-export const REPLAY_MEMORY_MS = 660_000;
 
 /**
  * Longest heartbeat period a peer's beat is believed for, ms: 10 s (the most `cluster.heartbeat_ms` allows). A beat declaring
