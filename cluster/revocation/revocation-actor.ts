@@ -12,7 +12,7 @@ import { RevocationStream } from './revocation-stream.js';
 import { RevocationArrivals } from './revocation-arrivals.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
-import { wallNow } from './revocation-time.js';
+import { moment, msSince, wallNow, type Moment } from './revocation-time.js';
 import { OUTBOX_ZEROS, RevocationOutbox } from './revocation-outbox.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import { FOLLOWER_ZEROS, StreamFollower } from './stream-follower.js';
@@ -28,9 +28,9 @@ export class RevocationActor {
   private stream: RevocationStream | null = null;
   private readonly follower: StreamFollower | null = null;
   private readonly outbox: RevocationOutbox | null = null;
-  private disconnectedAt = Date.now();
-  /** Epoch ms since which the stream has not answered over a live connection (null: it answers). */
-  private streamLostSince: number | null = null;
+  private disconnectedAt = moment(); // Moments: epoch ms pinned to the monotonic clock too — a wall clock stepped back never shortens msSince
+  /** Since when the stream has not answered over a live connection (null: it answers). */
+  private streamLostSince: Moment | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private watchdog: NodeJS.Timeout | null = null;
   private readonly unsubs: Array<() => void> = [];
@@ -46,8 +46,8 @@ export class RevocationActor {
   private source: RevocationSource = 'none';
   /** When the loaded snapshot's state was last known caught up, epoch ms. */
   private snapshotAsOf: number | null = null;
-  /** The last moment this member was known caught up with the cluster, epoch ms (while live: now). */
-  private lastCaughtUpAt: number | null = null;
+  /** The last moment this member was known caught up with the cluster (while live: now). */
+  private lastCaughtUpAt: Moment | null = null;
   private readonly ingest: RevocationIngest;
   private readonly snapshot: SnapshotKeeper | null = null;
   /** Told of every revocation from another member applied here (the audit trail), by whichever path came first; the first replay (history from before this start) is not reported. */
@@ -83,7 +83,7 @@ export class RevocationActor {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
     const asOf = this.snapshot?.load((r) => this.follower?.expect(r.id, r.expiresAt)) ?? null;
-    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = asOf; }
+    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = moment(asOf); }
     // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
     for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
     // an IPC worker takes them from the primary's channel only (worker-channel.ts), not also relayed by the hub
@@ -144,14 +144,14 @@ export class RevocationActor {
 
   /** The last moment the member was known caught up (now while live), epoch ms; null: never. */
   caughtUpAt(): number | null {
-    return this.phase === 'live' ? this.streamLostSince ?? Date.now() : this.lastCaughtUpAt;
+    return this.phase === 'live' ? this.streamLostSince?.at ?? Date.now() : this.lastCaughtUpAt?.at ?? null;
   }
 
   /** How long since the member was last known caught up, ms (0 while live): what `cluster.fail_closed_after_ms` bounds. */
   behindMs(): number {
     // live but the stream out of reach (connected to a server cut off from its quorum): behind since its last answer
-    if (this.phase === 'live') return this.streamLostSince === null ? 0 : Date.now() - this.streamLostSince;
-    return this.lastCaughtUpAt === null ? Number.POSITIVE_INFINITY : Date.now() - this.lastCaughtUpAt;
+    if (this.phase === 'live') return this.streamLostSince === null ? 0 : msSince(this.streamLostSince);
+    return this.lastCaughtUpAt === null ? Number.POSITIVE_INFINITY : msSince(this.lastCaughtUpAt);
   }
 
   /** True until every revocation refused for lack of room, or this build could not read, has expired: the member cannot tell whether a token is revoked. */
@@ -173,8 +173,8 @@ export class RevocationActor {
    * quorum (counted from the stream's last answer). For `cluster.fail_closed_after_ms`.
    */
   disconnectedForMs(): number {
-    if (!this.busConnected()) return Date.now() - this.disconnectedAt;
-    return this.streamLostSince === null ? 0 : Date.now() - this.streamLostSince;
+    if (!this.busConnected()) return msSince(this.disconnectedAt);
+    return this.streamLostSince === null ? 0 : msSince(this.streamLostSince);
   }
 
   /**
@@ -286,7 +286,7 @@ export class RevocationActor {
         return;
       case 'bus.connected':
         this.gen++;
-        if (this.phase === 'live') this.lastCaughtUpAt = this.streamLostSince ?? Date.now();
+        if (this.phase === 'live') this.lastCaughtUpAt = this.streamLostSince ?? moment();
         this.phase = 'catching_up';
         this.catchUpTimedOut = false;
         this.counters.revocations_catch_ups_total!++;
@@ -295,7 +295,7 @@ export class RevocationActor {
         this.outbox?.flush();
         return;
       case 'stream.unreachable':
-        this.streamLostSince ??= m.sinceMs;
+        this.streamLostSince ??= moment(m.sinceMs);
         return;
       case 'stream.reachable':
         // The follower has started a catch-up. The member stays stale (streamLostSince kept)
@@ -306,7 +306,7 @@ export class RevocationActor {
       case 'bus.disconnected':
         this.gen++;
         // a stream already unreachable before the connection dropped: stale since then, not since now
-        this.disconnectedAt = this.streamLostSince ?? Date.now();
+        this.disconnectedAt = this.streamLostSince ?? moment();
         if (this.phase === 'live') this.lastCaughtUpAt = this.disconnectedAt;
         this.streamLostSince = null;
         this.follower?.stop();
@@ -376,7 +376,7 @@ export class RevocationActor {
     const was = this.phase;
     this.phase = 'live';
     this.catchUpTimedOut = false;
-    this.lastCaughtUpAt = Date.now();
+    this.lastCaughtUpAt = moment();
     this.source = this.opts.mode === 'nats' ? 'stream' : this.opts.mode === 'ipc-worker' ? 'primary' : 'local';
     this.snapshotAsOf = null;
     if (was === 'catching_up' && this.follower !== null) this.opts.logger?.info({ seq: this.follower.lastSeq, entries: this.opts.store.size }, 'revocations caught up');

@@ -1,10 +1,28 @@
 // Parsing of revocation times (`--before`, `--exp`, and the admin API's `before`/`exp`):
 // ISO 8601 with a zone, a bare date (UTC midnight), epoch seconds, or `now`; and the clock
-// that stamps a revocation's publication (propagation delay across members).
+// that stamps a revocation's publication (propagation delay across members); how long ago a moment was.
 
 /** Wall-clock epoch ms with sub-ms precision (comparable across processes on one host). */
 export function wallNow(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** An epoch-ms moment, pinned to the monotonic clock as well when it was taken or learnt (cluster.fail_closed_after_ms counts from it). */
+export interface Moment { readonly at: number; readonly mono: number }
+
+/** `at` (epoch ms; default now) pinned to the monotonic clock now. */
+export function moment(at?: number): Moment {
+  const wall = Date.now();
+  return { at: at ?? wall, mono: performance.now() - (wall - (at ?? wall)) };
+}
+
+/**
+ * Milliseconds since `m`: the wall clock's count, or the monotonic clock's when that is more. A wall clock
+ * stepped back (an NTP step) never shortens it — counted on the wall alone, a member that lost the bus
+ * kept serving past cluster.fail_closed_after_ms for the size of the step; one stepped forward still counts.
+ */
+export function msSince(m: Moment): number {
+  return Math.max(Date.now() - m.at, performance.now() - m.mono);
 }
 
 /** Result of parsing a time: epoch seconds, or a message saying what was expected. */
