@@ -36,6 +36,24 @@ function overlongLead(v: number, raw: string, j: number): boolean {
   return next >= 0x80 && next <= 0xbf;
 }
 
+/**
+ * The escaped UTF-8 of the characters whose compatibility form (NFKC) is a dot run, or holds
+ * '/' or '\': `‥` `…` `․` `﹒` `．` `︙` `︰`, `／` `＼` `﹨`, `℀` `℁` `℅` `℆` (`a/c`). An upstream that
+ * folds its path with NFKC, or a Windows program whose ANSI code page maps `．` `／` `＼` to
+ * `.` `/` `\` ("best fit"), resolves `/public/．．/admin` to `/admin`. Three bytes each, lead E2 or EF.
+ */
+const COMPAT_SEPARATORS: ReadonlySet<number> = new Set([
+  0xe280a4, 0xe280a5, 0xe280a6, 0xe28480, 0xe28481, 0xe28485, 0xe28486,
+  0xefb899, 0xefb8b0, 0xefb992, 0xefb9a8, 0xefbc8e, 0xefbc8f, 0xefbcbc,
+]);
+
+/** True when the escaped byte `v` (E2 or EF) and the two escapes at raw[j] spell one of COMPAT_SEPARATORS. */
+function compatSeparator(v: number, raw: string, j: number): boolean {
+  const b2 = escapedByte(raw, j);
+  const b3 = b2 < 0 ? -1 : escapedByte(raw, j + 3);
+  return b3 >= 0 && COMPAT_SEPARATORS.has(v * 0x10000 + b2 * 0x100 + b3);
+}
+
 function isUnreserved(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
@@ -49,7 +67,8 @@ function isPathChar(c: number): boolean {
  * Normalise a request path (without query). Returns null (→ 400) for: not starting
  * with '/', control bytes, backslashes, encoded '/', '\\', NUL or '%' ambiguity
  * (`%2F`, `%5C`, `%00`, `%25`), invalid escapes, non-path characters, and `..` above
- * the root, and overlong UTF-8 escapes of ASCII (`%C0%AE`). Unreserved escapes (`%2e`, `%41`) are decoded; other escapes are kept,
+ * the root, overlong UTF-8 escapes of ASCII (`%C0%AE`) and escapes of characters whose
+ * compatibility form is a dot run or holds a separator (`%EF%BC%8E` `．`, `%EF%BC%8F` `／`). Unreserved escapes (`%2e`, `%41`) are decoded; other escapes are kept,
  * upper-cased, so `/a%3Bb` and `/a%3bb` match the same route.
  *
  * A literal `;` starts path parameters, which Servlet containers, Spring and Jetty strip
@@ -95,6 +114,7 @@ export function normalizePath(raw: string, allowParams = false): NormalizeResult
     // Encoded separators, escapes of '%' and control bytes are ambiguous between hops.
     if (v === 0x2f || v === 0x5c || v === 0x25 || v < 0x20 || v === 0x7f) return null;
     if (v >= 0xc0 && overlongLead(v, raw, i + 3)) return null;
+    if ((v === 0xe2 || v === 0xef) && compatSeparator(v, raw, i + 3)) return null;
     if (isUnreserved(v)) decoded += String.fromCharCode(v);
     else decoded += '%' + HEX[h] + HEX[l];
     i += 2;

@@ -166,6 +166,23 @@ export const JAVA_CI: Family = {
   trailingSlashOptional: false,
 };
 
+/**
+ * An upstream that reads its path after Unicode compatibility folding: UTF-8 decoded, NFKC
+ * (`String.prototype.normalize`, ICU), then `\` read as '/' and dot segments resolved — as a
+ * program does that normalises names with NFKC, or a Windows program whose ANSI code page maps
+ * `．` `／` `＼` to `.` `/` `\` ("best fit"). `/x/%EF%BC%8E%EF%BC%8E/admin` is `/admin` to it.
+ */
+export const NFKC: Family = {
+  name: 'nfkc',
+  read: (raw) => {
+    const d = decodeAll(raw);
+    if (d === null) return null;
+    return resolveDots(Buffer.from(d, 'latin1').toString('utf8').normalize('NFKC').replace(/\\/g, '/'));
+  },
+  caseInsensitive: false,
+  trailingSlashOptional: false,
+};
+
 export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, SPRING_TRIM, JAVA_CI, EXPRESS, IIS];
 
 /** A route as the operator mirrors it upstream: the proxy's pattern and name. */

@@ -4,14 +4,15 @@
 // ones), and letters a case-insensitive Java match takes for ASCII (`/api/adm%C4%B0n/x`). Behind
 // `portcullis serve`, a node:http upstream that picks its handler as old Spring, or a Java
 // case-insensitive mapping, does (test/helpers/path-families.ts); the main listener, the HTTP/2
-// listener (h2c) and the nginx-style decision endpoint are asked.
+// listener (h2c) and the nginx-style decision endpoint are asked. Also escaped compatibility
+// forms of `.`, `/` and `\` (`．` `／` `＼` `‥`) that an upstream folding paths with NFKC reads as them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { ClientHttp2Session } from 'node:http2';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest } from '../../helpers/raw-http.js';
 import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
-import { JAVA_CI, SPRING_TRIM, familyRoute, type RouteSpec } from '../../helpers/path-families.js';
+import { JAVA_CI, NFKC, SPRING_TRIM, familyRoute, type RouteSpec } from '../../helpers/path-families.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
 
@@ -19,6 +20,9 @@ const MIRRORED: RouteSpec[] = [{ name: 'admin', path: '/api/admin/*' }, { name: 
 const SPELLINGS = [
   '/api/admin%20/x', '/api/%20admin/x', '/%20/api/admin/x', '/api/admin%20', '/api/admin%20%20/users', '/api%20/admin/x', '/api/admin.%20/x',
   '/api/adm%C4%B0n/x', '/api/ADM%C4%B1N/x', '/ap%C4%B0/admin/x',
+  // fullwidth and other compatibility dots, slashes and backslashes: `/x/．．/api/admin/x` is `/api/admin/x` after NFKC
+  '/x/%EF%BC%8E%EF%BC%8E/api/admin/x', '/x/%ef%bc%8e%ef%bc%8e/api/admin/x', '/api%EF%BC%8Fadmin/x', '/x%EF%BC%BC..%EF%BC%BCapi/admin/x',
+  '/x/%E2%80%A5/api/admin/x', '/x/%EF%B9%92%EF%B9%92/api/admin/x', '/x/%EF%B8%B0/api/admin/x', '/x%EF%B9%A8..%EF%B9%A8api/admin/x',
 ];
 
 let as: AuthServer;
@@ -29,10 +33,10 @@ let adminToken = '';
 
 beforeAll(async () => {
   as = await startAuthServer();
-  // answers with the handler old Spring (or a Java case-insensitive mapping) picks for the path it received
+  // answers with the handler old Spring (or a Java case-insensitive mapping, or an NFKC reader) picks for the path it received
   up = await startScriptedUpstream((req, res) => {
     const raw = (req.url ?? '/').split('?')[0]!;
-    const h = [SPRING_TRIM, JAVA_CI].map((f) => familyRoute(f, MIRRORED, raw));
+    const h = [SPRING_TRIM, JAVA_CI, NFKC].map((f) => familyRoute(f, MIRRORED, raw));
     res.end(h.includes('admin') ? 'admin' : h[0] ?? '-');
   });
   proxy = await startProxy(baseConfig(up.url, {
@@ -102,6 +106,7 @@ describe('a space at the edge of a segment, or an ASCII lookalike letter, does n
   it('spaces inside a segment, or in a segment no reading moves to another route, and other letters still pass', async () => {
     expect(await h1('/docs/my%20file.txt')).toEqual({ status: 200, code: null, handler: 'open' });
     expect(await h1('/caf%C3%A9/%C4%B0stanbul')).toEqual({ status: 200, code: null, handler: 'open' });
+    expect(await h1('/%E6%97%A5%E6%9C%AC/%E2%82%AC')).toEqual({ status: 200, code: null, handler: 'open' }); // other non-ASCII: forwarded
     expect(await h1('/docs%20/x')).toEqual({ status: 200, code: null, handler: 'open' });
     expect(await h2('/docs/my%20file.txt')).toEqual({ status: 200, code: null, handler: 'open' });
     expect(up.seen.at(-1)?.url).toBe('/docs/my%20file.txt');

@@ -160,6 +160,25 @@ describe('normalizePath: properties', () => {
     expect(normalizePath('/%E9t%E9/%C0x')).toBe('/%E9t%E9/%C0x');
   });
 
+  it('an escape of any character whose compatibility form (NFKC) is a dot run or holds / or \\ is refused', () => {
+    // derived from ICU, not from the proxy's table: an upstream folding with NFKC reads /x/．．/admin as /admin
+    const esc = (c: string): string => [...Buffer.from(c, 'utf8')].map((b) => '%' + b.toString(16).toUpperCase()).join('');
+    const found: string[] = [];
+    for (let cp = 0x80; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp < 0xe000) continue;
+      const c = String.fromCodePoint(cp);
+      const n = c.normalize('NFKC');
+      if (n === c || !(/^\.+$/.test(n) || n.includes('/') || n.includes('\\'))) continue;
+      found.push(c);
+      expect(normalizePath(`/public/${esc(c)}/admin`), `U+${cp.toString(16)}`).toBeNull();
+      expect(normalizePath(`/public/${esc(c).toLowerCase()}${esc(c)}/admin`), `U+${cp.toString(16)}`).toBeNull();
+    }
+    expect(found.length).toBeGreaterThanOrEqual(14);
+    // their neighbours and other non-ASCII characters pass, escapes upper-cased
+    expect(normalizePath('/a/%ef%bc%90/%E2%80%A7/%EF%BC%A1/%E6%97%A5')).toBe('/a/%EF%BC%90/%E2%80%A7/%EF%BC%A1/%E6%97%A5');
+    expect(normalizePath('/a/%EF%BC/%8E')).toBe('/a/%EF%BC/%8E'); // split by a '/', not one character
+  });
+
   it('percent-encoding an unreserved character does not change the result', () => {
     fc.assert(fc.property(fc.array(cleanSeg, { minLength: 1, maxLength: 5 }), fc.nat(), (segs, at) => {
       const raw = '/' + segs.join('/');
