@@ -93,7 +93,7 @@ export const serverSchema = z.strictObject({
     allow_params: z.boolean().default(false),
     /**
      * Other readings of a path upstreams use; a path that one of them (or a combination) routes
-     * elsewhere than the path as written is refused with 400. case: Express (default), IIS;
+     * elsewhere than the path as written is refused with 400. case: Express (default), IIS, with lookalike and NFKC-compatibility letters (`ａ`) read as ASCII;
      * trailing_slash: Express (strict off), Spring 5; trailing_dot: Windows/IIS; segment_spaces:
      * spaces (`%20`) at either end of a segment dropped (Spring < 4.3 trimTokens, IIS).
      */

@@ -196,7 +196,8 @@ export class RouteTable {
    * when they disagree. The proxy's own reading is the path as written (with allowParams:
    * without its `;…` parameters, the Servlet reading). Each other reading the config lists —
    * literal segments ignoring case (Express's default, IIS; with the escapes of İ ı ſ K read as
-   * i i s k, as Java and Unicode simple case folding match them), a trailing '/' ignored (Express
+   * i i s k, as Java and Unicode simple case folding match them, and of the characters NFKC maps
+   * to ASCII read as that ASCII, fullwidth `ａ` as `a`), a trailing '/' ignored (Express
    * `strict: false`, Spring 5 trailing-slash match), trailing dots of segments dropped
    * (Windows/IIS), spaces at the edges of segments dropped (Spring < 4.3 trimTokens, IIS) —
    * and every combination of them must select the same route with the same parameters; a
@@ -207,7 +208,7 @@ export class RouteTable {
   resolve(method: string, host: string, path: string): RouteMatch | null | Ambiguous {
     const p = this.allowParams ? stripParams(path) : path;
     let bits = 0;
-    // the case reading also takes İ ı ſ K for i i s k (Java, Unicode simple folding)
+    // the case reading also takes İ ı ſ K for i i s k (Java, Unicode simple folding) and NFKC's ASCII (ａ for a)
     const folded = this.caseReading ? foldAsciiLookalikes(p) : p;
     if (this.caseReading && (this.upperPatterns || hasUpper(p) || folded !== p)) bits |= FOLD;
     if (this.slashReading && (this.slashPatterns || (p.length > 1 && p.charCodeAt(p.length - 1) === 47))) bits |= NO_SLASH;

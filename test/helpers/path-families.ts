@@ -183,7 +183,7 @@ export const NFKC: Family = {
   trailingSlashOptional: false,
 };
 
-export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, SPRING_TRIM, JAVA_CI, EXPRESS, IIS];
+export const FAMILIES: readonly Family[] = [NGINX, SERVLET, SPRING5, SPRING_TRIM, JAVA_CI, EXPRESS, IIS, NFKC];
 
 /** A route as the operator mirrors it upstream: the proxy's pattern and name. */
 export interface RouteSpec { readonly name: string; readonly path: string }

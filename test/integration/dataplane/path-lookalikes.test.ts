@@ -23,6 +23,8 @@ const SPELLINGS = [
   // fullwidth and other compatibility dots, slashes and backslashes: `/x/．．/api/admin/x` is `/api/admin/x` after NFKC
   '/x/%EF%BC%8E%EF%BC%8E/api/admin/x', '/x/%ef%bc%8e%ef%bc%8e/api/admin/x', '/api%EF%BC%8Fadmin/x', '/x%EF%BC%BC..%EF%BC%BCapi/admin/x',
   '/x/%E2%80%A5/api/admin/x', '/x/%EF%B9%92%EF%B9%92/api/admin/x', '/x/%EF%B8%B0/api/admin/x', '/x%EF%B9%A8..%EF%B9%A8api/admin/x',
+  // letters NFKC maps to ASCII ones: fullwidth `ａ` (`/api/ａdmin/x`) and `Ａ`, the small roman numeral `ⅰ`, the circled `ⓐ`
+  '/api/%EF%BD%81dmin/x', '/api/%EF%BC%A1DMIN/x', '/%EF%BD%81%EF%BD%90%EF%BD%89/admin/x', '/api/adm%E2%85%B0n/x', '/api/%E2%93%90dmin/x',
 ];
 
 let as: AuthServer;

@@ -206,6 +206,13 @@ describe('resolve: readings of the path by upstream families', () => {
     expect((noCase.resolve('GET', '', '/adm%C4%B0n/x') as { route: { name: string } }).route.name).toBe('open');
   });
 
+  it('the case reading takes the escapes of characters NFKC maps to ASCII for that ASCII (fullwidth ａ, ⅰ, ⓐ)', () => {
+    const u = table([{ name: 'admin', path: '/admin/*' }, { name: 'open', path: '/*' }], ALL);
+    for (const p of ['/%EF%BD%81dmin/x', '/%EF%BC%A1DMIN/x', '/adm%E2%85%B0n/x', '/%E2%93%90dmin/x', '/%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E']) expect(u.resolve('GET', '', p), p).toBe(AMBIGUOUS);
+    // other characters, invalid UTF-8 and lookalikes that read as another path stay on their route
+    for (const p of ['/%E6%97%A5%E6%9C%AC/x', '/%EF%BD%81dmins/x', '/%EF%BD/x', '/%BD%81dmin/x', '/caf%C3%A9']) expect((u.resolve('GET', '', p) as { route: { name: string } }).route.name, p).toBe('open');
+  });
+
   it('a reading that finds no route while the path as written does is a disagreement too', () => {
     const only = table([{ name: 'dots', path: '/v./*' }], ALL);
     expect(only.resolve('GET', '', '/v./x')).toBe(AMBIGUOUS);

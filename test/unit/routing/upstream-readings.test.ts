@@ -44,6 +44,7 @@ const rawSeg = fc.constantFrom(
   '%2e%2e', '%2E', '.%2e', '..;', '%2e%2e;', '.;x', 'v;a', 'v;', ';x', 'admin;jsessionid=1', '%3B', 'v%3Ba', '%76', '%41dmin', 'a%2Cb', '42',
   'v%20', '%20v', 'admin%20%20', '%20', 'v.%20', 'v%20.', '..%20', 'a%20b', 'public%20',
   'adm%C4%B0n', 'ADM%C4%B1N', 'ap%C4%B0', 'publ%c4%b1c', 'caf%C3%A9',
+  '%EF%BD%81dmin', '%EF%BD%96', '%EF%BC%B6', 'publ%E2%85%B0c', 'x%EF%BC%8E', '%E6%97%A5',
 );
 const rawPath = fc.tuple(fc.array(rawSeg, { minLength: 1, maxLength: 5 }), fc.boolean())
   .map(([segs, slash]) => '/' + segs.join('/') + (slash ? '/' : ''));
