@@ -4,21 +4,44 @@
 
 const UNRESERVED_ASCII = /^[A-Za-z0-9\-._~]+$/;
 
-/** The ASCII a case-insensitive or NFKC reader takes the character `c` for, or null when it keeps it non-ASCII. */
-function asciiReading(c: string): string | null {
+// What asciiReading found per code point below 0x20000 (no character above folds to ASCII):
+// 0 not asked yet, 1 none, 2 an entry in FOLDS. 128 KiB, filled as paths ask.
+const SEEN = new Uint8Array(0x20000);
+const FOLDS = new Map<number, string>();
+
+/** The ASCII a case-insensitive or NFKC reader takes code point `cp` for, or null when it stays non-ASCII. */
+function asciiReading(cp: number): string | null {
+  if (cp >= 0x20000) return null;
+  const seen = SEEN[cp]!;
+  if (seen !== 0) return seen === 2 ? FOLDS.get(cp)! : null;
+  let ascii: string | null;
   // Java's toLowerCase('İ') and Unicode simple folding of ı, ſ and K (NFKC keeps İ and ı)
-  if (c === '\u0130' || c === '\u0131') return 'i';
-  if (c === '\u017f') return 's';
-  if (c === '\u212a') return 'k';
-  const n = c.normalize('NFKC');
-  return n !== c && UNRESERVED_ASCII.test(n) ? n : null;
+  if (cp === 0x130 || cp === 0x131) ascii = 'i';
+  else if (cp === 0x17f) ascii = 's';
+  else if (cp === 0x212a) ascii = 'k';
+  else {
+    const c = String.fromCodePoint(cp);
+    const n = c.normalize('NFKC');
+    ascii = n !== c && UNRESERVED_ASCII.test(n) ? n : null;
+  }
+  SEEN[cp] = ascii === null ? 1 : 2;
+  if (ascii !== null) FOLDS.set(cp, ascii);
+  return ascii;
 }
 
-/** The byte of the escape at path[i] (`%XX`, upper-case hex as normalised), or -1. */
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/** The byte of the escape at path[i] (`%XX`), or -1 (no allocation: runs on every path with an escape). */
 function byteAt(path: string, i: number): number {
   if (path.charCodeAt(i) !== 37 || i + 2 >= path.length) return -1;
-  const hex = path.slice(i + 1, i + 3);
-  return /^[0-9A-Fa-f]{2}$/.test(hex) ? parseInt(hex, 16) : -1;
+  const h = hexVal(path.charCodeAt(i + 1));
+  const l = hexVal(path.charCodeAt(i + 2));
+  return h < 0 || l < 0 ? -1 : h * 16 + l;
 }
 
 /**
@@ -28,34 +51,28 @@ function byteAt(path: string, i: number): number {
  * simple case folding (Python `re.IGNORECASE`, .NET) read them — `/adm%C4%B0n` is `/admin` —
  * and every character whose compatibility form (NFKC: programs that fold names with it, Windows
  * "best fit" code pages) is unreserved ASCII: `/%EF%BD%81dmin` (fullwidth `ａ`) is `/admin`.
- * A run of escapes that is not valid UTF-8 is left as it is. The path itself (no allocation)
+ * Escapes that are not valid UTF-8 are left as they are. The path itself (no allocation)
  * when it has no escape of a byte above 0x7F.
  */
 export function foldAsciiLookalikes(path: string): string {
   let out = '';
   let from = 0;
   for (let i = path.indexOf('%'); i !== -1; i = path.indexOf('%', i)) {
-    // a run of escapes of non-ASCII bytes: one or more UTF-8 characters
-    const start = i;
-    const bytes: number[] = [];
-    for (let b = byteAt(path, i); b >= 0x80; b = byteAt(path, i)) { bytes.push(b); i += 3; }
-    if (bytes.length === 0) { i = start + 1; continue; }
-    const buf = Buffer.from(bytes);
-    const text = buf.toString('utf8');
-    if (!Buffer.from(text, 'utf8').equals(buf)) continue; // not valid UTF-8: no reader folds it alike
-    let at = start;
-    let run = '';
-    let folded = false;
-    for (const c of text) {
-      const len = Buffer.byteLength(c, 'utf8') * 3;
-      const ascii = asciiReading(c);
-      if (ascii !== null) folded = true;
-      run += ascii ?? path.slice(at, at + len);
-      at += len;
+    const lead = byteAt(path, i);
+    // the length of the UTF-8 sequence whose first byte is escaped at i (0: ASCII, a continuation, invalid)
+    const n = lead >= 0xf0 && lead <= 0xf4 ? 4 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xc2 && lead <= 0xdf ? 2 : 0;
+    if (n === 0) { i += lead < 0 ? 1 : 3; continue; }
+    let cp = lead & (n === 2 ? 0x1f : n === 3 ? 0x0f : 0x07);
+    let k = 1;
+    for (; k < n; k++) {
+      const b = byteAt(path, i + 3 * k);
+      if (b < 0 || (b & 0xc0) !== 0x80) break;
+      cp = cp * 64 + (b & 0x3f);
     }
-    if (!folded) continue;
-    out += path.slice(from, start) + run;
-    from = i;
+    if (k < n) { i += 3; continue; } // not valid UTF-8 here: no reader folds it alike
+    const ascii = asciiReading(cp);
+    if (ascii !== null) { out += path.slice(from, i) + ascii; from = i + 3 * n; }
+    i += 3 * n;
   }
   return from === 0 ? path : out + path.slice(from);
 }
