@@ -94,6 +94,9 @@ export class LeaseTable {
     // oldest first (insertion order), inactive ones before any active one; expired ones go with them.
     // An inactive result finding only active ones is not kept: junk never pushes a good token's answer out
     while (this.kept > 0 && (this.kept >= this.opts.maxResults || this.resultBytes + size > maxBytes)) {
+      // an expired active result goes first (else a table filled over time with dead answers would keep no inactive one)
+      const first = this.results.size > 0 ? this.results.values().next().value as Kept : undefined;
+      if (first !== undefined && first.result.expiresAt <= this.opts.now()) { this.drop(this.results.keys().next().value as string); continue; }
       const victims = this.inactive.size > 0 ? this.inactive : result.active ? this.results : null;
       if (victims === null) return;
       this.drop(victims.keys().next().value as string);

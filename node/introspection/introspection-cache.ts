@@ -65,8 +65,8 @@ export class IntrospectionCache<V> {
 
   /**
    * Insert or replace; an entry already expired, larger than maxBytes, or with caching disabled
-   * is not stored. Least recently used entries make room: refused ones first; a preferred entry
-   * evicts preferred ones after them, a refused entry never does (false: not stored). `size`:
+   * is not stored. Least recently used entries make room: an expired accepted one, then refused ones; a
+   * preferred entry evicts live preferred ones after them, a refused entry never does (false: not stored). `size`:
    * estimated bytes, default 0.
    */
   set(key: string, value: V, expiresAt: number, nowMs: number, size = 0): boolean {
@@ -74,6 +74,9 @@ export class IntrospectionCache<V> {
     this.delete(key);
     const preferred = this.#preferred(value);
     while (this.size >= this.maxEntries || (this.size > 0 && this.#bytes + size > this.maxBytes)) {
+      // a dead accepted entry goes first (else a cache filled over time with expired answers would take no refused one)
+      const first = this.#kept.size > 0 ? this.#kept.entries().next().value as [string, CacheEntry<V>] : undefined;
+      if (first !== undefined && first[1].expiresAt <= nowMs) { this.#remove(this.#kept, first[0], first[1]); this.expirations++; continue; }
       const victims = this.#refused.size > 0 ? this.#refused : preferred ? this.#kept : null;
       if (victims === null) return false;
       const [oldest, e] = victims.entries().next().value as [string, CacheEntry<V>];

@@ -58,3 +58,14 @@ describe('IntrospectionCache: refused outcomes never evict accepted ones (a floo
     expect(c.bytes).toBe(600);
   });
 });
+
+describe('IntrospectionCache: expired accepted answers make room for refused ones', () => {
+  it('a cache filled over time with dead accepted answers still caches an "inactive" answer', () => {
+    const c = new IntrospectionCache<string>(2, Infinity, (v) => v.startsWith('ok'));
+    c.set('old1', 'ok-a', 100, 0);
+    c.set('old2', 'ok-b', 100, 0);
+    expect(c.set('junk', 'inactive', 1_000, 200)).toBe(true);
+    expect(c.get('junk', 201)).toBe('inactive');
+    expect(c.expirations).toBe(1);
+  });
+});

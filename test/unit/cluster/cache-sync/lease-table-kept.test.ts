@@ -24,3 +24,14 @@ describe('LeaseTable kept results', () => {
     expect(t.kept).toBe(4);
   });
 });
+
+describe('LeaseTable kept results over time', () => {
+  it('an expired active result makes room for an inactive one', () => {
+    let now = 0;
+    const t = new LeaseTable({ leaseMs: 1_000, maxLeases: 100, maxResults: 1, now: () => now });
+    t.complete(leaseId('demo', 'old'), 'demo', { ...active, expiresAt: 100 }, true);
+    now = 200;
+    t.complete(leaseId('demo', 'junk'), 'demo', inactive, true);
+    expect(t.acquire(leaseId('demo', 'junk'), 'm2')).toEqual({ status: 'cached', result: inactive });
+  });
+});
