@@ -43,8 +43,9 @@ export class IntrospectionCache<V> {
 
   /** The live value for `key`, or undefined (an expired entry is dropped). */
   get(key: string, nowMs: number): V | undefined {
-    const map = this.#kept.has(key) ? this.#kept : this.#refused;
-    const e = map.get(key);
+    let map = this.#kept;
+    let e = map.get(key);
+    if (e === undefined) { map = this.#refused; e = map.get(key); }
     if (e === undefined) return undefined;
     if (e.expiresAt <= nowMs) {
       this.#remove(map, key, e);
@@ -104,8 +105,9 @@ export class IntrospectionCache<V> {
   }
 
   delete(key: string): boolean {
-    const map = this.#kept.has(key) ? this.#kept : this.#refused;
-    const e = map.get(key);
+    let map = this.#kept;
+    let e = map.get(key);
+    if (e === undefined) { map = this.#refused; e = map.get(key); }
     if (e === undefined) return false;
     this.#remove(map, key, e);
     return true;
