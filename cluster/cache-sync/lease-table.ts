@@ -1,6 +1,6 @@
-// The owner's side of single-flight: for the token keys this member owns, who holds the
-// lease to call the authorization server, until when, and the results already learnt
-// (so a late asker gets them without a call). Synchronous, bounded, expiry on read.
+// The owner's side of single-flight: for the token keys this member owns, who holds the lease to call
+// the authorization server, until when, and the results already learnt (so a late asker gets them
+// without a call). Synchronous, bounded (inactive results never push out active ones), expiry on read.
 import type { IntrospectionResult } from '../../node/contracts/index.js';
 import { resultSize } from '../../node/introspection/index.js';
 
@@ -38,7 +38,10 @@ export function leaseId(issuer: string, key: string): string {
 /** Leases and kept results, keyed by `leaseId`. */
 export class LeaseTable {
   private readonly leases = new Map<string, Lease>();
+  /** Active results, oldest first. */
   private readonly results = new Map<string, Kept>();
+  /** Inactive ones ("active": false, a flood of junk tokens), oldest first: they make room only among themselves. */
+  private readonly inactive = new Map<string, Kept>();
   private resultBytes = 0;
   private readonly issuers = new Set<string>();
   readonly counters = { granted: 0, pending: 0, cached: 0, expired: 0, unrecorded: 0 };
@@ -46,7 +49,7 @@ export class LeaseTable {
   constructor(private readonly opts: LeaseTableOptions) {}
 
   get size(): number { return this.leases.size; }
-  get kept(): number { return this.results.size; }
+  get kept(): number { return this.results.size + this.inactive.size; }
 
   /**
    * Answer `member`: a live result → cached; a live lease of another member → pending
@@ -54,7 +57,7 @@ export class LeaseTable {
    */
   acquire(id: string, member: string): LeaseAnswer {
     const now = this.opts.now();
-    const k = this.results.get(id);
+    const k = this.results.get(id) ?? this.inactive.get(id);
     if (k !== undefined) {
       if (k.result.expiresAt > now) { this.counters.cached++; return { status: 'cached', result: k.result }; }
       this.drop(id);
@@ -88,11 +91,17 @@ export class LeaseTable {
     const size = resultSize(result.claims);
     const maxBytes = this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     if (!(size <= maxBytes)) return;
-    // oldest first (insertion order); expired ones go with them
-    while (this.results.size > 0 && (this.results.size >= this.opts.maxResults || this.resultBytes + size > maxBytes)) {
-      this.drop(this.results.keys().next().value as string);
+    // oldest first (insertion order), inactive ones before any active one; expired ones go with them.
+    // An inactive result finding only active ones is not kept: junk never pushes a good token's answer out
+    while (this.kept > 0 && (this.kept >= this.opts.maxResults || this.resultBytes + size > maxBytes)) {
+      // an expired active result goes first (else a table filled over time with dead answers would keep no inactive one)
+      const first = this.results.size > 0 ? this.results.values().next().value as Kept : undefined;
+      if (first !== undefined && first.result.expiresAt <= this.opts.now()) { this.drop(this.results.keys().next().value as string); continue; }
+      const victims = this.inactive.size > 0 ? this.inactive : result.active ? this.results : null;
+      if (victims === null) return;
+      this.drop(victims.keys().next().value as string);
     }
-    this.results.set(id, { result, size });
+    (result.active ? this.results : this.inactive).set(id, { result, size });
     this.resultBytes += size;
     this.issuers.add(issuer);
   }
@@ -121,12 +130,13 @@ export class LeaseTable {
   /** Forget every kept result of `issuer` (a reload replaced its client); leases stand, their holders still fill or release them. */
   dropIssuer(issuer: string): void {
     const prefix = leaseId(issuer, '');
-    for (const id of this.results.keys()) if (id.startsWith(prefix)) this.drop(id);
+    for (const id of [...this.results.keys(), ...this.inactive.keys()]) if (id.startsWith(prefix)) this.drop(id);
   }
 
   /** Forget every kept result (an eviction this build could not read); leases stand, their holders still fill or release them. */
   dropResults(): void {
     this.results.clear();
+    this.inactive.clear();
     this.resultBytes = 0;
   }
 
@@ -140,7 +150,7 @@ export class LeaseTable {
     const now = this.opts.now();
     let n = 0;
     for (const [id, l] of this.leases) if (l.until <= now) { this.leases.delete(id); n++; }
-    for (const [id, k] of this.results) if (k.result.expiresAt <= now) this.drop(id);
+    for (const map of [this.results, this.inactive]) for (const [id, k] of map) if (k.result.expiresAt <= now) this.drop(id);
     this.counters.expired += n;
     return n;
   }
@@ -148,13 +158,15 @@ export class LeaseTable {
   clear(): void {
     this.leases.clear();
     this.results.clear();
+    this.inactive.clear();
     this.resultBytes = 0;
   }
 
   private drop(id: string): void {
-    const k = this.results.get(id);
+    const map = this.results.has(id) ? this.results : this.inactive;
+    const k = map.get(id);
     if (k === undefined) return;
-    this.results.delete(id);
+    map.delete(id);
     this.resultBytes -= k.size;
   }
 }

@@ -1,7 +1,6 @@
-// Bounded LRU of introspection outcomes keyed by SHA-256 hex of the token, with a
-// hard expiry per entry checked on every read, bounded by entries and by estimated
-// bytes. A Map keeps insertion order, so re-inserting on a hit makes the first key
-// the least recently used.
+// Bounded LRU of introspection outcomes keyed by SHA-256 hex of the token: hard expiry per entry
+// checked on every read, bounded by entries and estimated bytes; refused tokens' outcomes never
+// evict accepted ones. Map insertion order is the recency order (a hit re-inserts).
 
 export interface CacheEntry<V> {
   readonly value: V;
@@ -14,7 +13,11 @@ export interface CacheEntry<V> {
 export class IntrospectionCache<V> {
   readonly maxEntries: number;
   readonly maxBytes: number;
-  readonly #map = new Map<string, CacheEntry<V>>();
+  /** Entries `preferred` says to keep (accepted tokens), least recently used first. */
+  readonly #kept = new Map<string, CacheEntry<V>>();
+  /** The others (refused tokens: "inactive" and the like), least recently used first; they never push out a kept one. */
+  readonly #refused = new Map<string, CacheEntry<V>>();
+  readonly #preferred: (value: V) => boolean;
   #bytes = 0;
   evictions = 0;
   expirations = 0;
@@ -22,53 +25,66 @@ export class IntrospectionCache<V> {
   /**
    * `maxEntries` 0 disables caching (every set is dropped); `maxBytes` bounds the sum of the
    * entries' sizes (default: no byte bound), so an authorization server answering 200 KiB of
-   * claims per token cannot grow the cache to cache_entries × 256 KiB.
+   * claims per token cannot grow the cache to cache_entries × 256 KiB. `preferred` (default: every
+   * value) marks the entries a flood of others must not evict: a value it rejects makes room only by
+   * evicting others like it, and is not stored when preferred ones fill the cache — distinct junk
+   * tokens answered "inactive" cannot push a good token's answer out.
    */
-  constructor(maxEntries: number, maxBytes = Infinity) {
+  constructor(maxEntries: number, maxBytes = Infinity, preferred: (value: V) => boolean = () => true) {
     this.maxEntries = Math.max(0, Math.floor(maxEntries));
     this.maxBytes = Math.max(0, maxBytes);
+    this.#preferred = preferred;
   }
 
-  get size(): number { return this.#map.size; }
+  get size(): number { return this.#kept.size + this.#refused.size; }
 
   /** Estimated bytes held. */
   get bytes(): number { return this.#bytes; }
 
   /** The live value for `key`, or undefined (an expired entry is dropped). */
   get(key: string, nowMs: number): V | undefined {
-    const e = this.#map.get(key);
+    let map = this.#kept;
+    let e = map.get(key);
+    if (e === undefined) { map = this.#refused; e = map.get(key); }
     if (e === undefined) return undefined;
     if (e.expiresAt <= nowMs) {
-      this.#remove(key, e);
+      this.#remove(map, key, e);
       this.expirations++;
       return undefined;
     }
     // move to the most-recent end
-    this.#map.delete(key);
-    this.#map.set(key, e);
+    map.delete(key);
+    map.set(key, e);
     return e.value;
   }
 
   /** The live value for `key`, or undefined, leaving the recency order alone (the cluster gate's look, node/auth). */
   peek(key: string, nowMs: number): V | undefined {
-    const e = this.#map.get(key);
+    const e = this.#kept.get(key) ?? this.#refused.get(key);
     return e !== undefined && e.expiresAt > nowMs ? e.value : undefined;
   }
 
   /**
    * Insert or replace; an entry already expired, larger than maxBytes, or with caching disabled
-   * is not stored. Least recently used entries make room. `size`: estimated bytes, default 0.
+   * is not stored. Least recently used entries make room: an expired accepted one, then refused ones; a
+   * preferred entry evicts live preferred ones after them, a refused entry never does (false: not stored). `size`:
+   * estimated bytes, default 0.
    */
   set(key: string, value: V, expiresAt: number, nowMs: number, size = 0): boolean {
     if (this.maxEntries === 0 || expiresAt <= nowMs || !(size <= this.maxBytes)) return false;
-    const old = this.#map.get(key);
-    if (old !== undefined) this.#remove(key, old);
-    while (this.#map.size >= this.maxEntries || (this.#map.size > 0 && this.#bytes + size > this.maxBytes)) {
-      const [oldest, e] = this.#map.entries().next().value as [string, CacheEntry<V>];
-      this.#remove(oldest, e);
+    this.delete(key);
+    const preferred = this.#preferred(value);
+    while (this.size >= this.maxEntries || (this.size > 0 && this.#bytes + size > this.maxBytes)) {
+      // a dead accepted entry goes first (else a cache filled over time with expired answers would take no refused one)
+      const first = this.#kept.size > 0 ? this.#kept.entries().next().value as [string, CacheEntry<V>] : undefined;
+      if (first !== undefined && first[1].expiresAt <= nowMs) { this.#remove(this.#kept, first[0], first[1]); this.expirations++; continue; }
+      const victims = this.#refused.size > 0 ? this.#refused : preferred ? this.#kept : null;
+      if (victims === null) return false;
+      const [oldest, e] = victims.entries().next().value as [string, CacheEntry<V>];
+      this.#remove(victims, oldest, e);
       this.evictions++;
     }
-    this.#map.set(key, { value, expiresAt, size });
+    (preferred ? this.#kept : this.#refused).set(key, { value, expiresAt, size });
     this.#bytes += size;
     return true;
   }
@@ -79,25 +95,32 @@ export class IntrospectionCache<V> {
    */
   dropWhere(match: (value: V) => boolean): string[] {
     const dropped: string[] = [];
-    for (const [key, e] of this.#map) if (match(e.value)) dropped.push(key);
-    for (const key of dropped) this.#remove(key, this.#map.get(key)!);
+    for (const map of [this.#kept, this.#refused]) {
+      const keys: string[] = [];
+      for (const [key, e] of map) if (match(e.value)) keys.push(key);
+      for (const key of keys) this.#remove(map, key, map.get(key)!);
+      dropped.push(...keys);
+    }
     return dropped;
   }
 
   delete(key: string): boolean {
-    const e = this.#map.get(key);
+    let map = this.#kept;
+    let e = map.get(key);
+    if (e === undefined) { map = this.#refused; e = map.get(key); }
     if (e === undefined) return false;
-    this.#remove(key, e);
+    this.#remove(map, key, e);
     return true;
   }
 
   clear(): void {
-    this.#map.clear();
+    this.#kept.clear();
+    this.#refused.clear();
     this.#bytes = 0;
   }
 
-  #remove(key: string, e: CacheEntry<V>): void {
-    this.#map.delete(key);
+  #remove(map: Map<string, CacheEntry<V>>, key: string, e: CacheEntry<V>): void {
+    map.delete(key);
     this.#bytes -= e.size;
   }
 }

@@ -145,7 +145,8 @@ export class IntrospectionClient {
       name: opts.name, cfg, secret, endpoint: opts.endpoint ?? null, dispatcher: opts.dispatcher,
       maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     });
-    this.#cache = new IntrospectionCache(opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.maxBytes);
+    // a flood of distinct junk tokens answered "inactive" must not push the good tokens' answers out
+    this.#cache = new IntrospectionCache<VerifyOutcome>(opts.maxEntries ?? DEFAULT_MAX_ENTRIES, opts.maxBytes, (o) => o.ok);
     this.#log = opts.logger?.child({ component: 'introspection', issuer: opts.name }) ?? null;
     this.#now = opts.now ?? Date.now;
     this.#onResult = opts.onResult;

@@ -1,7 +1,8 @@
 // A flood of distinct junk opaque tokens against a (very) slow authorization server: the
 // proxy never opens more AS connections than `introspection.connections`, sheds what
 // does not fit `max_pending` with 503 + Retry-After (counted), lets a timed-out call
-// finish on its connection (its late answer fills the cache) and caches no failure.
+// finish on its connection (its late answer fills the cache) and caches no failure; and with
+// the AS fast, the junk's "inactive" answers never push a good token's answer out of the cache.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -70,6 +71,12 @@ const POOL = 4;
 const PENDING = 4;
 const TIMEOUT_MS = 1_000;
 const FLOOD = 300;
+/**
+ * About how many "inactive" answers (~600 B each) `verifier.cache_bytes` holds: small, so that a few dozen
+ * junk tokens fill both the issuer's cache and the owner's kept results (bounded by the same bytes).
+ */
+const CACHE_ENTRIES = 16;
+const CACHE_BYTES = CACHE_ENTRIES * 640;
 
 let as: SlowAs;
 let jwks: Server; // apart from the AS, so that its connections count introspection alone
@@ -92,7 +99,7 @@ beforeAll(async () => {
       },
     },
     routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
-    verifier: { pool_size: 1 },
+    verifier: { pool_size: 1, cache_bytes: CACHE_BYTES },
   }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
   await waitReady(proxy);
 });
@@ -153,5 +160,28 @@ describe('introspection under a flood of junk tokens with a slow authorization s
     expect((await get(knownGood)).status).toBe(200);
     expect(as.requests - before).toBe(2);
     expect(as.maxOpen).toBeLessThanOrEqual(POOL);
+  });
+
+  it('junk answered "inactive" never evicts a good token\'s cached answer: the AS is not asked for it again', async () => {
+    as.hold = false;
+    const good = junk();
+    as.active.add(good);
+    expect((await get(good)).status).toBe(200);
+    const before = as.requests;
+    // three cache-fulls of distinct junk, a pool's worth at a time (none shed): each one costs one call, answered inactive
+    for (let round = 0; round < (3 * CACHE_ENTRIES) / POOL; round++) {
+      const replies = await Promise.all(Array.from({ length: POOL }, () => get(junk())));
+      for (const r of replies) expectBearerError(r, 401, 'invalid_token');
+    }
+    expect(as.requests - before, 'one call per junk token').toBe(3 * CACHE_ENTRIES);
+    const ok = await get(good);
+    expect(ok.status, ok.text).toBe(200);
+    expect(as.requests - before, 'the good token was answered from the cache, not introspected again').toBe(3 * CACHE_ENTRIES);
+    // the junk still gets its negative caching in the room good answers leave: a repeat is answered from the cache
+    const repeated = junk();
+    expectBearerError(await get(repeated), 401, 'invalid_token');
+    const calls = as.requests;
+    expectBearerError(await get(repeated), 401, 'invalid_token');
+    expect(as.requests).toBe(calls);
   });
 });

@@ -1,0 +1,37 @@
+// The owner's kept results under a flood of junk tokens: "inactive" results make room among
+// themselves only, so a good token's kept answer is still handed to the next asker without a call.
+import { describe, expect, it } from 'vitest';
+import { LeaseTable, leaseId } from '../../../../cluster/cache-sync/lease-table.js';
+import type { IntrospectionResult } from '../../../../node/contracts/index.js';
+
+const active: IntrospectionResult = { active: true, claims: { sub: 'alice' }, expiresAt: 60_000 };
+const inactive: IntrospectionResult = { active: false, claims: null, expiresAt: 60_000 };
+
+describe('LeaseTable kept results', () => {
+  it('a flood of inactive results never pushes out an active one', () => {
+    const t = new LeaseTable({ leaseMs: 1_000, maxLeases: 100, maxResults: 4, now: () => 0 });
+    t.complete(leaseId('demo', 'good'), 'demo', active, true);
+    for (let i = 0; i < 50; i++) t.complete(leaseId('demo', `junk${i}`), 'demo', inactive, true);
+    expect(t.kept).toBe(4);
+    expect(t.acquire(leaseId('demo', 'good'), 'm2')).toEqual({ status: 'cached', result: active });
+    expect(t.acquire(leaseId('demo', 'junk49'), 'm2')).toEqual({ status: 'cached', result: inactive });
+    // active ones push the inactive ones out first, then each other, oldest first
+    for (let i = 0; i < 4; i++) t.complete(leaseId('demo', `good${i}`), 'demo', active, true);
+    expect(t.acquire(leaseId('demo', 'good'), 'm2').status).toBe('granted');
+    expect(t.acquire(leaseId('demo', 'good3'), 'm2').status).toBe('cached');
+    t.complete(leaseId('demo', 'junk-late'), 'demo', inactive, true);
+    expect(t.acquire(leaseId('demo', 'junk-late'), 'm2').status).toBe('granted');
+    expect(t.kept).toBe(4);
+  });
+});
+
+describe('LeaseTable kept results over time', () => {
+  it('an expired active result makes room for an inactive one', () => {
+    let now = 0;
+    const t = new LeaseTable({ leaseMs: 1_000, maxLeases: 100, maxResults: 1, now: () => now });
+    t.complete(leaseId('demo', 'old'), 'demo', { ...active, expiresAt: 100 }, true);
+    now = 200;
+    t.complete(leaseId('demo', 'junk'), 'demo', inactive, true);
+    expect(t.acquire(leaseId('demo', 'junk'), 'm2')).toEqual({ status: 'cached', result: inactive });
+  });
+});
