@@ -79,10 +79,6 @@ export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: strin
   const hops = countsHops(ctx.method) ? hopCount(maxForwardsLines(h)) : null;
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
-    if (hops !== null && k === 'max-forwards') {
-      out.push(k, String(Math.max(0, hops - 1)));
-      continue;
-    }
     if (REQUEST_DROPPED.has(k)) {
       if (k === 'x-forwarded-for') xff = xff === null ? h[i + 1]! : `${xff}, ${h[i + 1]!}`;
       else if (k === 'x-forwarded-proto') xfProto = h[i + 1]!;
@@ -90,6 +86,11 @@ export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: strin
       continue;
     }
     if (named !== null && named.has(k)) continue;
+    // after the Connection names: a client naming Max-Forwards there made it this hop's alone
+    if (hops !== null && k === 'max-forwards') {
+      out.push(k, String(Math.max(0, hops - 1)));
+      continue;
+    }
     if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
     if (dropAuth && (k === 'authorization' || k === 'dpop')) {
       if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;

@@ -54,6 +54,9 @@ describe('Max-Forwards (RFC 9110 §7.6.2)', () => {
     expect(seenAt('/mf/opt5')?.headers['max-forwards']).toBe('4');
     expect((await rawRequest(proxy.port, requestText('TRACE', '/trace/one', [['Max-Forwards', '1']]))).status).toBe(200);
     expect(seenAt('/trace/one')?.headers['max-forwards']).toBe('0');
+    // named in Connection, it is this hop's alone
+    expect((await rawRequest(proxy.port, requestText('OPTIONS', '/mf/named', [['Max-Forwards', '5'], ['Connection', 'Max-Forwards']]))).status).toBe(200);
+    expect(seenAt('/mf/named')?.headers['max-forwards']).toBeUndefined();
     expect((await rawRequest(proxy.port, requestText('GET', '/mf/get0', [['Max-Forwards', '0']]))).status).toBe(200);
     expect(seenAt('/mf/get0')?.headers['max-forwards']).toBe('0');
   });
