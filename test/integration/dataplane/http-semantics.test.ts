@@ -26,7 +26,10 @@ beforeAll(async () => {
   });
   jwks = await startFixtureJwks();
   proxy = await startProxy(baseConfig(upstream.url, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
+    server: {
+      listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } },
+      decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'nginx' }] },
+    },
     issuers: { fx: fixtureIssuer(jwks.url) },
     routes: [
       { name: 'trace', match: { path: '/trace/*', methods: ['TRACE'] }, upstream: 'app', auth: 'none' },
@@ -75,6 +78,11 @@ describe('Max-Forwards (RFC 9110 §7.6.2)', () => {
     const line = () => proxy.logs().find((l) => l.msg === 'request' && l.path === '/mf/opt0');
     await waitFor('the access-log line of /mf/opt0', () => line() !== undefined);
     expect(line()).toMatchObject({ status: 501, deny: 'max_forwards_zero' });
+  });
+
+  it('at a decision endpoint the count is the edge\'s: an OPTIONS with Max-Forwards 0 is judged as any other', async () => {
+    const r = await rawRequest(proxy.port, requestText('GET', '/_portcullis/auth', [['X-Original-Method', 'OPTIONS'], ['X-Original-URI', '/mf/edge'], ['Max-Forwards', '0']]));
+    expect(r.status, r.raw).toBe(200);
   });
 
   it('HTTP/2: the same', async () => {
