@@ -1,13 +1,15 @@
 // The forward stage: what the upstream receives. Request headers without hop-by-hop fields,
 // client-set forwarding and identity headers; the outbound token; identity headers (mutate);
 // X-Forwarded-For/-Proto/-Host; Host per the upstream's `host` mode; the path after strip_prefix
-// and path_prefix, with its query. Also the one hop-by-hop list both directions use.
+// and path_prefix, with its query; Max-Forwards one lower on OPTIONS/TRACE. Also the one hop-by-hop
+// list both directions use.
 import { HOP_BY_HOP_HEADERS } from '../config/proxy-owned-headers.js';
 import { strippedRequestHeaders } from '../config/untrusted-headers.js';
 import { normalizedHostHeader } from '../routing/host-normalize.js';
 import { stripParams } from '../routing/path-normalize.js';
 import type { UpstreamPool } from '../upstream/upstream-pool.js';
 import { headerValue, type ClientCertificate, type RequestContext } from './context.js';
+import { countsHops, hopCount, maxForwardsLines } from './max-forwards.js';
 import { forwardedQuery } from './mutate.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -73,6 +75,8 @@ export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: strin
   let callerAuth: string | null = null;
   // a DPoP proof belongs to the Authorization it came with: it goes when that goes
   const dropAuth = stripAuth || authz !== null;
+  // OPTIONS/TRACE: one hop fewer (a count of 0 never gets here: pipeline.ts answers it)
+  const hops = countsHops(ctx.method) ? hopCount(maxForwardsLines(h)) : null;
   for (let i = 0; i < h.length; i += 2) {
     const k = h[i]!;
     if (REQUEST_DROPPED.has(k)) {
@@ -82,6 +86,11 @@ export function forwardRequest(snap: Snapshot, ctx: RequestContext, authz: strin
       continue;
     }
     if (named !== null && named.has(k)) continue;
+    // after the Connection names: a client naming Max-Forwards there made it this hop's alone
+    if (hops !== null && k === 'max-forwards') {
+      out.push(k, String(Math.max(0, hops - 1)));
+      continue;
+    }
     if (untrusted.has(k) || auth.isIdentityHeader(k)) continue;
     if (dropAuth && (k === 'authorization' || k === 'dpop')) {
       if (k === 'authorization' && callerHeader !== null && callerAuth === null) callerAuth = h[i + 1]!;

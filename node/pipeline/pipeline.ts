@@ -1,5 +1,5 @@
 // The request pipeline, in the order a request goes through it:
-//   method override (?_method) → trusted X-Forwarded-Host → client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
+//   Max-Forwards 0 (OPTIONS/TRACE) → method override (?_method) → trusted X-Forwarded-Host → client certificate (routes with client_cert) → ready? → extract → gate → verify → afterVerify (revocation, DPoP) → authorize
 //   → outbound token step (node/s2s) → forward (mutate, headers, path: forward.ts)
 // The token stages run only on routes with a policy; the outbound step only on routes with one.
 // Each stage answers synchronously when it can and with a promise only on a cache miss; run()
@@ -12,6 +12,7 @@ import { checkClientCert, compileClientCertRule, type ClientCertRule } from './c
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import { forwardRequest, type UpstreamRequest } from './forward.js';
 import { checkForwardedHost } from './forwarded-host.js';
+import { countsHops, hopCount, maxForwardsLines } from './max-forwards.js';
 import { checkMethodOverride } from './method-override.js';
 import type { Snapshot } from './snapshot.js';
 import type { Pipeline, PipelineSink, Run, Stage } from './stage.js';
@@ -22,6 +23,7 @@ export type { Pipeline, PipelineSink, Run, Stage } from './stage.js';
 const NOT_READY: StageResult = Object.freeze({
   kind: 'deny' as const, error: Object.freeze(proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'signing keys not loaded yet', { retryAfter: 1 })), reason: 'not_ready',
 });
+const MAX_FORWARDS_ZERO = Object.freeze(proxyError('PORTCULLIS_ERR_MAX_FORWARDS_ZERO', 'Max-Forwards is 0: the request ends at this proxy, which does not answer OPTIONS or TRACE itself'));
 const TOKEN_CHECK_FAILED = { error: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'token check failed', { retryAfter: 1 }), reason: null, log: 'authenticate failed' } as const;
 const OUTBOUND_FAILED = { error: proxyError('PORTCULLIS_ERR_AUTH_UNAVAILABLE', 'could not obtain the outbound token', { retryAfter: 1 }), reason: 'outbound_token_failed', log: 'outbound token step failed' } as const;
 
@@ -98,6 +100,13 @@ export function createPipeline(snap: Snapshot, opts: { logger: Logger }): Pipeli
 
   return {
     run(ctx, sink): void {
+      // OPTIONS/TRACE with Max-Forwards: 0: this proxy is the final recipient (RFC 9110 §7.6.2), nothing is
+      // forwarded. A decision endpoint's edge forwards the request, not the proxy: its count is the edge's.
+      if (countsHops(ctx.method) && sink.allow === undefined && hopCount(maxForwardsLines(ctx.headers)) === 0) {
+        ctx.denyReason = 'max_forwards_zero';
+        sink.deny(MAX_FORWARDS_ZERO);
+        return;
+      }
       // `?_method=` that would run another route's handler: refused before anything else (method-override.ts)
       if (ctx.query !== '') {
         const o = checkMethodOverride(snap.table, ctx);

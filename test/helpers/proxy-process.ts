@@ -122,7 +122,9 @@ export async function startProxy(config: unknown, opts: { args?: string[]; env?:
 export async function waitReady(p: ProxyProcess, ms = 20_000): Promise<void> {
   let last = '';
   await waitFor('/readyz 200', async () => {
-    const r = await request(`${p.adminUrl}/readyz`);
+    // a fresh connection per poll: a kept-alive one the admin server is closing can be picked on a
+    // loaded machine, and undici fails it with "other side closed", ending the wait (ws-fixtures.ts admin())
+    const r = await request(`${p.adminUrl}/readyz`, { reset: true });
     last = await r.body.text();
     return r.statusCode === 200;
   }, ms, { everyMs: 25, detail: () => `${last}\n${p.output().slice(-2000)}` });
