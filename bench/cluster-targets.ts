@@ -1,11 +1,12 @@
-// What the cluster scenarios start and ask: N Portcullis members (`serve --config`, one process
-// each) on one nats-server with a token config (JWT and optionally introspection), their
+// What the cluster scenarios start and ask: the peers (nats-server, authorization server, upstream), N
+// Portcullis members (`serve --config`, one process each) on them with a token config (JWT and optionally introspection), their
 // readiness and membership, revocations through the admin API, and the cluster metrics.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Client } from 'undici';
-import { startPortcullis, type RunningTarget } from './targets.js';
-import { BENCH_SCOPE, INTROSPECTION_SECRET_ENV, benchConfigHead } from './token-targets.js';
+import { startNatsProcess, type NatsProcess } from './nats-process.js';
+import { startPortcullis, startUpstreamProcess, type RunningTarget } from './targets.js';
+import { BENCH_SCOPE, INTROSPECTION_SECRET_ENV, benchConfigHead, startAuthServerProcess, tokenConfigEnv, type AuthServerProcess } from './token-targets.js';
 import { sourceValues } from '../node/metrics/index.js';
 
 /** A started member: its proxy and admin ports. */
@@ -77,6 +78,27 @@ ${cluster}log: { level: info, access: false }
 /** A subject prefix unique to this run. */
 export function runPrefix(): string {
   return `bench${randomBytes(4).toString('hex')}`;
+}
+
+/** What a cluster scenario's members run against, and the members' token env and this run's subject prefix. */
+export interface ClusterPeers {
+  readonly nats: NatsProcess;
+  readonly as: AuthServerProcess;
+  readonly upstream: RunningTarget;
+  readonly env: Record<string, string>;
+  readonly adminToken: string;
+  readonly prefix: string;
+}
+
+/** Start nats-server, the authorization server and the upstream (unpinned), one after the other, each stop pushed on `stops` as it starts: the caller stops them, after a failure too. */
+export async function startClusterPeers(stops: Array<() => Promise<void>>): Promise<ClusterPeers> {
+  const nats = await startNatsProcess();
+  stops.push(() => nats.stop());
+  const as = await startAuthServerProcess();
+  stops.push(() => as.stop());
+  const upstream = await startUpstreamProcess();
+  stops.push(() => upstream.stop());
+  return { nats, as, upstream, ...tokenConfigEnv(), prefix: runPrefix() };
 }
 
 /** Start members `ids` in parallel (each its own `serve` process, unpinned unless `cpus`). */

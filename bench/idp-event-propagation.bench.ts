@@ -16,17 +16,16 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CompactSign, exportJWK, type JWK } from 'jose';
 import { Client, Pool } from 'undici';
-import { memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
+import { memberConfigYaml, revokeAt, startClusterPeers, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
 import type { CpuPlan } from './cpu-plan.js';
-import { natsServerBin, startNatsProcess } from './nats-process.js';
+import { natsServerBin } from './nats-process.js';
 import { parsePacedLoadReport, type PacedLoadReport, type PacedLoadSpec } from './paced-load-process.js';
 import { compiledRoot } from './paths.js';
 import { startProcess, watchForeignCpu } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import { envInt, quantiles, type Quantiles } from './revocation-propagation.bench.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
-import { startUpstreamProcess } from './targets.js';
-import { startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
+import { waitUntilServing } from './token-targets.js';
 
 const MEMBER_IDS = ['idp-a', 'idp-b', 'idp-c'] as const;
 const PUSH_PATH = '/ssf/bench';
@@ -152,16 +151,9 @@ export async function idpEventPropagation(opts: ScenarioOptions): Promise<Scenar
   const stops: Array<() => Promise<void>> = [];
   const clients: Client[] = [];
   try {
-    const nats = await startNatsProcess();
-    stops.push(() => nats.stop());
-    const as = await startAuthServerProcess();
-    stops.push(() => as.stop());
-    const upstream = await startUpstreamProcess();
-    stops.push(() => upstream.stop());
+    const { nats, as, upstream, env, adminToken, prefix } = await startClusterPeers(stops);
     const tx = await startTransmitter();
     stops.push(() => tx.close());
-    const { env, adminToken } = tokenConfigEnv();
-    const prefix = runPrefix();
     const members: Member[] = await startMembers(MEMBER_IDS, (id) => `${memberConfigYaml({
       upstreamPort: upstream.port, issuer: as.issuer, algorithms: ['ES256'], cluster: { natsUrl: nats.url, prefix, memberId: id },
     })}event_sources:

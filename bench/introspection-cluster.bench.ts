@@ -8,16 +8,15 @@
 // on warm caches. Target columns: AS calls per distinct token (1.00) and throughput.
 // CPU: no pinning — members, nats-server, AS, upstream and the loader share every core.
 import { performance } from 'node:perf_hooks';
-import { clusterMetrics, memberConfigYaml, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
+import { clusterMetrics, memberConfigYaml, startClusterPeers, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
 import type { CpuPlan } from './cpu-plan.js';
-import { natsServerBin, startNatsProcess } from './nats-process.js';
+import { natsServerBin } from './nats-process.js';
 import { watchForeignCpu } from './processes.js';
 import { cell, markdownTable } from './results.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
 import { median } from './stats.js';
-import { startUpstreamProcess } from './targets.js';
 import { runTokenList, type ListLoadResult } from './token-list-load.js';
-import { startAuthServerProcess, tokenConfigEnv, waitUntilServing, type AuthServerProcess } from './token-targets.js';
+import { waitUntilServing, type AuthServerProcess } from './token-targets.js';
 
 const MEMBER_IDS = ['bench-a', 'bench-b', 'bench-c'] as const;
 
@@ -165,14 +164,7 @@ export async function introspectionCluster(opts: ScenarioOptions): Promise<Scena
   if (natsServerBin() === undefined) throw new Error('introspection-cluster needs nats-server: apt-get install -y nats-server');
   const stops: Array<() => Promise<void>> = [];
   try {
-    const nats = await startNatsProcess();
-    stops.push(() => nats.stop());
-    const as = await startAuthServerProcess();
-    stops.push(() => as.stop());
-    const upstream = await startUpstreamProcess();
-    stops.push(() => upstream.stop());
-    const { env, adminToken } = tokenConfigEnv();
-    const prefix = runPrefix();
+    const { nats, as, upstream, env, adminToken, prefix } = await startClusterPeers(stops);
     const base = { upstreamPort: upstream.port, issuer: as.issuer, algorithms: ['ES256'], introspection: true, introspectionTtlS: f.introspectionTtlS };
     const members = await startMembers(MEMBER_IDS, (id) => memberConfigYaml({ ...base, cluster: { natsUrl: nats.url, prefix, memberId: id } }), env);
     for (const m of members) stops.push(() => m.stop());

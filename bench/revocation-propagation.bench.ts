@@ -16,10 +16,10 @@ import { performance } from 'node:perf_hooks';
 import { connect as natsConnect, type NatsConnection } from 'nats';
 import { Client } from 'undici';
 import { BusAuth, Codec, subjects } from '../cluster/protocol/index.js';
-import { BENCH_BUS_KEY, BUS_KEY_ENV, clusterMetrics, jtiOf, memberConfigYaml, revokeAt, runPrefix, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
+import { BENCH_BUS_KEY, BUS_KEY_ENV, clusterMetrics, jtiOf, memberConfigYaml, revokeAt, startClusterPeers, startMembers, waitMembership, waitReady, type Member } from './cluster-targets.js';
 import type { CpuPlan } from './cpu-plan.js';
 import { parseLoopDelay } from './loop-delay-preload.js';
-import { natsServerBin, startNatsProcess } from './nats-process.js';
+import { natsServerBin } from './nats-process.js';
 import { parsePacedLoadReport, type PacedLoadSpec } from './paced-load-process.js';
 import { baselineCli } from './build-compare.bench.js';
 import { compiledRoot } from './paths.js';
@@ -32,9 +32,8 @@ import {
   type PropagationFlags, type PropagationSample, type PropagationSummary,
 } from './revocation-propagation-report.js';
 import type { ScenarioOptions, ScenarioReport } from './scenario.js';
-import { startUpstreamProcess } from './targets.js';
 import { runTokenList } from './token-list-load.js';
-import { startAuthServerProcess, tokenConfigEnv, waitUntilServing } from './token-targets.js';
+import { waitUntilServing } from './token-targets.js';
 
 // The pure half lives in revocation-propagation-report.ts; importers keep this path.
 export * from './revocation-propagation-report.js';
@@ -153,14 +152,7 @@ export async function revocationPropagation(opts: ScenarioOptions, direct = proc
   const admins: Client[] = [];
   let observer: NatsConnection | null = null;
   try {
-    const nats = await startNatsProcess();
-    stops.push(() => nats.stop());
-    const as = await startAuthServerProcess();
-    stops.push(() => as.stop());
-    const upstream = await startUpstreamProcess();
-    stops.push(() => upstream.stop());
-    const { env, adminToken } = tokenConfigEnv();
-    const prefix = runPrefix();
+    const { nats, as, upstream, env, adminToken, prefix } = await startClusterPeers(stops);
     const preload = join(compiledRoot(), 'bench', 'loop-delay-preload.js');
     const memberEnv = { ...env, PORTCULLIS_BENCH_LOOP_DELAY_PRELOAD: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim() };
     const members = await startMembers(MEMBER_IDS, (id) => memberConfigYaml({

@@ -155,7 +155,7 @@ export class Supervisor {
       metrics: async () => {
         // the primary's own component values (cluster policy, snapshot writes) go into the workers' families
         const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
-        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()), 'log.primary_lines_dropped': logLinesDropped() });
+        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()), 'log.primary_lines_dropped': logLinesDropped() }, g.answered);
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {

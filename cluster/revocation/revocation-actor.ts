@@ -5,37 +5,31 @@
 // its primary's sync (worker-channel.ts). A member that has never replayed
 // (nor loaded a young enough snapshot) is not caught up: it has no revocation state.
 // Bus records pass the admin API's time rules. Async work reports back as messages
-// (their types and the options: revocation-actor-contract.ts).
+// (their types and the options: revocation-actor-contract.ts); where the member stands: catch-up-state.ts.
 import { revocationAdded, type RevocationAdded, type RevocationRecord } from '../protocol/messages.js';
 import { REVOCATION_KINDS } from '../protocol/subjects.js';
 import { RevocationStream } from './revocation-stream.js';
 import { RevocationArrivals } from './revocation-arrivals.js';
 import { RevocationIngest } from './revocation-ingest.js';
 import { buildRevocation } from './revocation-request.js';
-import { moment, msSince, wallNow, type Moment } from './revocation-time.js';
+import { wallNow } from './revocation-time.js';
+import { CatchUpState } from './catch-up-state.js';
 import { OUTBOX_ZEROS, RevocationOutbox } from './revocation-outbox.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import { FOLLOWER_ZEROS, StreamFollower } from './stream-follower.js';
-import type { ActorMessage, AddOutcome, ArrivalPath, Phase, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
+import type { ActorMessage, AddOutcome, ArrivalPath, RevocationActorOptions, RevocationSource } from './revocation-actor-contract.js';
 // The contract's public types stay importable from here (index.ts, existing importers).
 export type { AddOutcome, ArrivalPath, RevocationActorOptions, RevocationMode, RevocationSource } from './revocation-actor-contract.js';
 const WATCHDOG_TICK_MS = 250;
 /** Owns the store; see the file header for the flows. */
 export class RevocationActor {
-  private phase: Phase = 'starting';
-  private catchUpTimedOut = false;
   private gen = 0;
   private stream: RevocationStream | null = null;
   private readonly follower: StreamFollower | null = null;
   private readonly outbox: RevocationOutbox | null = null;
-  private disconnectedAt = moment(); // Moments: epoch ms pinned to the monotonic clock too — a wall clock stepped back never shortens msSince
-  /** Since when the stream has not answered over a live connection (null: it answers). */
-  private streamLostSince: Moment | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private watchdog: NodeJS.Timeout | null = null;
   private readonly unsubs: Array<() => void> = [];
-  /** A `serve --workers` worker without a complete sync from its primary (at start, after an overflow): not caught up. */
-  private awaitingPrimary: boolean;
   private closed = false;
   private readyResolve!: () => void;
   private readonly readyPromise = new Promise<void>((r) => { this.readyResolve = r; });
@@ -43,11 +37,7 @@ export class RevocationActor {
   private readonly counters: Record<string, number> = {
     revocations_published_total: 0, revocations_replayed_total: 0, revocations_expired_on_arrival_total: 0, revocations_catch_ups_total: 0,
   };
-  private source: RevocationSource = 'none';
-  /** When the loaded snapshot's state was last known caught up, epoch ms. */
-  private snapshotAsOf: number | null = null;
-  /** The last moment this member was known caught up with the cluster (while live: now). */
-  private lastCaughtUpAt: Moment | null = null;
+  private readonly state: CatchUpState;
   private readonly ingest: RevocationIngest;
   private readonly snapshot: SnapshotKeeper | null = null;
   /** Told of every revocation from another member applied here (the audit trail), by whichever path came first; the first replay (history from before this start) is not reported. */
@@ -56,12 +46,12 @@ export class RevocationActor {
   drainFirst: (() => void) | null = null;
 
   constructor(private readonly opts: RevocationActorOptions) {
-    this.awaitingPrimary = opts.fromPrimary === true;
+    this.state = new CatchUpState(opts.mode, opts.fromPrimary === true, () => this.busConnected());
     for (const k of REVOCATION_KINDS) { this.counters[`revocations_received_${k}`] = 0; this.counters[`revocations_applied_${k}`] = 0; }
     this.ingest = new RevocationIngest({ store: opts.store, bus: opts.bus, maxLifetimeS: opts.maxLifetimeS, logger: opts.logger, onGate: () => this.snapshot?.changed() });
     // a worker's state is the primary's; it would only write what it got from there
     if (opts.snapshot != null && opts.mode !== 'ipc-worker') {
-      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [], gates: () => this.ingest.gates(), restoreGates: (g) => this.ingest.restore(g) }, opts.logger, opts.bus.auth, opts.snapshotWriter !== false);
+      this.snapshot = new SnapshotKeeper(opts.snapshot, (r) => this.ingest.apply(r), opts.store, { caughtUpAt: () => this.caughtUpAt(), live: () => this.state.phase === 'live', pending: () => this.outbox?.pendingIds() ?? [], gates: () => this.ingest.gates(), restoreGates: (g) => this.ingest.restore(g) }, opts.logger, opts.bus.auth, opts.snapshotWriter !== false);
     }
     if (opts.mode === 'nats') {
       if (opts.nats === undefined) throw new Error('nats mode needs the NATS transport');
@@ -83,7 +73,7 @@ export class RevocationActor {
     const { bus } = this.opts;
     this.opts.store.startSweeper();
     const asOf = this.snapshot?.load((r) => this.follower?.expect(r.id, r.expiresAt)) ?? null;
-    if (asOf !== null) { this.source = 'snapshot'; this.snapshotAsOf = asOf; this.lastCaughtUpAt = moment(asOf); }
+    if (asOf !== null) this.state.snapshotLoaded(asOf);
     // accepted here before a restart but never stored by the stream: the outbox retries them until it has them
     for (const r of this.snapshot?.takeUnpublished() ?? []) void this.outbox?.publish(revocationAdded(r, wallNow()));
     // an IPC worker takes them from the primary's channel only (worker-channel.ts), not also relayed by the hub
@@ -98,7 +88,7 @@ export class RevocationActor {
         this.goLive();
         return;
       case 'ipc-worker':
-        this.phase = 'catching_up';
+        this.state.phase = 'catching_up';
         this.unsubs.push(bus.transport.onStatus((s) => { if (s === 'disconnected') this.receive({ type: 'bus.disconnected' }); }));
         return;
       case 'nats': {
@@ -123,36 +113,20 @@ export class RevocationActor {
     return this.readyPromise;
   }
 
-  /**
-   * False while a replay or catch-up is running, and always before the first replay (unless a
-   * snapshot was loaded): requests must wait (the gate answers 503).
-   */
-  caughtUp(): boolean {
-    if (this.source === 'none' || this.awaitingPrimary) return false;
-    return this.phase === 'live' || this.phase === 'offline' || (this.phase === 'catching_up' && this.catchUpTimedOut);
-  }
+  /** False while a replay or catch-up is running, and always before the first replay (unless a snapshot was loaded): requests must wait (503). */
+  caughtUp(): boolean { return this.state.caughtUp(); }
 
   /** Where the state comes from (`none` before the first replay). */
-  revocationSource(): RevocationSource {
-    return this.source;
-  }
+  revocationSource(): RevocationSource { return this.state.source; }
 
   /** Age of the loaded snapshot's state while the member serves from it, ms; null otherwise. */
-  snapshotAgeMs(): number | null {
-    return this.source === 'snapshot' && this.snapshotAsOf !== null ? Date.now() - this.snapshotAsOf : null;
-  }
+  snapshotAgeMs(): number | null { return this.state.snapshotAgeMs(); }
 
   /** The last moment the member was known caught up (now while live), epoch ms; null: never. */
-  caughtUpAt(): number | null {
-    return this.phase === 'live' ? this.streamLostSince?.at ?? Date.now() : this.lastCaughtUpAt?.at ?? null;
-  }
+  caughtUpAt(): number | null { return this.state.caughtUpAt(); }
 
   /** How long since the member was last known caught up, ms (0 while live): what `cluster.fail_closed_after_ms` bounds. */
-  behindMs(): number {
-    // live but the stream out of reach (connected to a server cut off from its quorum): behind since its last answer
-    if (this.phase === 'live') return this.streamLostSince === null ? 0 : msSince(this.streamLostSince);
-    return this.lastCaughtUpAt === null ? Number.POSITIVE_INFINITY : msSince(this.lastCaughtUpAt);
-  }
+  behindMs(): number { return this.state.behindMs(); }
 
   /** True until every revocation refused for lack of room, or this build could not read, has expired: the member cannot tell whether a token is revoked. */
   overflowed(): boolean {
@@ -160,22 +134,12 @@ export class RevocationActor {
   }
 
   /** True when serving on local state only: bus down, stream unreachable, or a replay that could not finish. */
-  degraded(): boolean {
-    if (this.opts.mode === 'local' || this.opts.mode === 'ipc-hub') return false;
-    return this.phase !== 'live' || this.streamLostSince !== null;
-  }
+  degraded(): boolean { return this.state.degraded(); }
 
   busConnected(): boolean { return this.opts.bus.transport.isConnected(); }
 
-  /**
-   * Milliseconds the cluster's revocations have been out of reach (0 while connected and the
-   * stream answers): the bus is down, or connected to a server cut off from the stream's
-   * quorum (counted from the stream's last answer). For `cluster.fail_closed_after_ms`.
-   */
-  disconnectedForMs(): number {
-    if (!this.busConnected()) return msSince(this.disconnectedAt);
-    return this.streamLostSince === null ? 0 : msSince(this.streamLostSince);
-  }
+  /** Milliseconds the cluster's revocations have been out of reach (0 while connected and the stream answers); see CatchUpState. */
+  disconnectedForMs(): number { return this.state.disconnectedForMs(); }
 
   /**
    * Validate and apply a revocation here at once, then publish it. Under NATS waits
@@ -212,7 +176,7 @@ export class RevocationActor {
   /** Revocations handed over by this instance's primary (worker-channel.ts; admin rules judged now): live, or a page of a sync (a replay until live). */
   receivePrimary(records: readonly RevocationRecord[], page: boolean): void {
     this.drainFirst?.();
-    const replay = page && this.phase !== 'live';
+    const replay = page && this.state.phase !== 'live';
     for (const r of records) this.receive({ type: 'revocation.received', msg: revocationAdded(r, replay ? 0 : r.createdAt), via: replay ? 'replay' : 'primary', subject: this.opts.bus.subjects.revocation(r.kind), signedAt: replay ? null : wallNow() });
   }
 
@@ -253,7 +217,7 @@ export class RevocationActor {
       bus_disconnected_ms: this.disconnectedForMs(),
       revocations_caught_up: this.caughtUp() ? 1 : 0,
       revocations_degraded: this.degraded() ? 1 : 0,
-      revocation_replay_lag: this.phase === 'catching_up' ? (this.follower?.lag() ?? 0) : 0,
+      revocation_replay_lag: this.state.phase === 'catching_up' ? (this.follower?.lag() ?? 0) : 0,
       // a member without a stream (IPC, local) reports their zeros: the metric families always exist
       ...(this.follower?.stats() ?? FOLLOWER_ZEROS),
       ...(this.outbox?.stats() ?? OUTBOX_ZEROS),
@@ -286,16 +250,14 @@ export class RevocationActor {
         return;
       case 'bus.connected':
         this.gen++;
-        if (this.phase === 'live') this.lastCaughtUpAt = this.streamLostSince ?? moment();
-        this.phase = 'catching_up';
-        this.catchUpTimedOut = false;
+        this.state.connected();
         this.counters.revocations_catch_ups_total!++;
         this.later(this.opts.catchUpTimeoutMs ?? 10_000, { type: 'catchup.expired', gen: this.gen });
         this.follower?.follow();
         this.outbox?.flush();
         return;
       case 'stream.unreachable':
-        this.streamLostSince ??= moment(m.sinceMs);
+        this.state.streamUnreachable(m.sinceMs);
         return;
       case 'stream.reachable':
         // The follower has started a catch-up. The member stays stale (streamLostSince kept)
@@ -305,37 +267,33 @@ export class RevocationActor {
         return;
       case 'bus.disconnected':
         this.gen++;
-        // a stream already unreachable before the connection dropped: stale since then, not since now
-        this.disconnectedAt = this.streamLostSince ?? moment();
-        if (this.phase === 'live') this.lastCaughtUpAt = this.disconnectedAt;
-        this.streamLostSince = null;
+        this.state.disconnected();
         this.follower?.stop();
-        if (this.phase !== 'starting') this.phase = 'offline';
         return;
       case 'replay.complete':
-        this.streamLostSince = null; // the stream answered and everything up to its last sequence is here
-        if (this.phase === 'catching_up') { this.ingest.replayed(); this.goLive(); }
+        this.state.streamLostSince = null; // the stream answered and everything up to its last sequence is here
+        if (this.state.phase === 'catching_up') { this.ingest.replayed(); this.goLive(); }
         return;
       case 'watchdog.tick':
-        if (this.phase === 'catching_up' || this.phase === 'live') this.follower?.tick();
+        if (this.state.phase === 'catching_up' || this.state.phase === 'live') this.follower?.tick();
         return;
       case 'primary.sync':
-        this.awaitingPrimary = !m.complete;
-        if (m.complete && this.opts.mode === 'ipc-worker' && this.phase === 'catching_up') this.goLive();
+        this.state.awaitingPrimary = !m.complete;
+        if (m.complete && this.opts.mode === 'ipc-worker' && this.state.phase === 'catching_up') this.goLive();
         else this.maybeReady();
         return;
       case 'start.expired':
-        if (this.phase === 'starting') {
-          this.phase = 'offline';
-          if (this.source === 'snapshot') this.opts.logger?.warn({ snapshot_age_s: Math.round((this.snapshotAgeMs() ?? 0) / 1000) }, 'cluster bus unreachable at start: serving from the revocation snapshot (degraded)');
+        if (this.state.phase === 'starting') {
+          this.state.phase = 'offline';
+          if (this.state.source === 'snapshot') this.opts.logger?.warn({ snapshot_age_s: Math.round((this.snapshotAgeMs() ?? 0) / 1000) }, 'cluster bus unreachable at start: serving from the revocation snapshot (degraded)');
           else this.opts.logger?.error('cluster bus unreachable at start and no revocation state: auth routes answer 503 until the first replay');
         }
         this.maybeReady();
         return;
       case 'catchup.expired':
-        if (m.gen !== this.gen || this.phase !== 'catching_up') return;
-        this.catchUpTimedOut = true;
-        if (this.source === 'none') this.opts.logger?.error({ lag: this.follower?.lag() ?? 0 }, 'first revocation replay did not finish in time: auth routes answer 503 until it does, still retrying');
+        if (m.gen !== this.gen || this.state.phase !== 'catching_up') return;
+        this.state.catchUpTimedOut = true;
+        if (this.state.source === 'none') this.opts.logger?.error({ lag: this.follower?.lag() ?? 0 }, 'first revocation replay did not finish in time: auth routes answer 503 until it does, still retrying');
         else this.opts.logger?.error({ lag: this.follower?.lag() ?? 0, behind_ms: this.behindMs() }, 'revocation replay did not finish in time: serving degraded, still retrying');
         this.maybeReady();
         return;
@@ -357,13 +315,13 @@ export class RevocationActor {
     if (result !== 'applied') return;
     // first arrival: the delays below and the counters are recorded once, by the path that won
     if (via !== 'replay') this.arrivals.first(via);
-    else if (this.phase === 'live' && record.origin !== this.opts.memberId) this.arrivals.first('stream');
+    else if (this.state.phase === 'live' && record.origin !== this.opts.memberId) this.arrivals.first('stream');
     this.countApplied(record);
     this.snapshot?.changed();
-    if (via === 'replay' && this.phase !== 'live') this.counters.revocations_replayed_total!++;
+    if (via === 'replay' && this.state.phase !== 'live') this.counters.revocations_replayed_total!++;
     else if (record.origin !== this.opts.memberId) this.arrivals.record(publishedAt, visibleAt);
     // the stream's consumer can beat the live paths on a loaded member, and a catch-up after a reconnect brings what the link missed: both are applied here first
-    if ((via !== 'replay' || (this.source !== 'none' && this.source !== 'snapshot')) && record.origin !== this.opts.memberId && this.onApplied !== null) {
+    if ((via !== 'replay' || (this.state.source !== 'none' && this.state.source !== 'snapshot')) && record.origin !== this.opts.memberId && this.onApplied !== null) {
       try { this.onApplied(record); } catch (err) { this.opts.logger?.error({ err: String(err) }, 'revocation audit hook failed'); }
     }
   }
@@ -373,12 +331,7 @@ export class RevocationActor {
   private countApplied(r: RevocationRecord): void { this.counters[`revocations_applied_${r.kind}`]!++; }
 
   private goLive(): void {
-    const was = this.phase;
-    this.phase = 'live';
-    this.catchUpTimedOut = false;
-    this.lastCaughtUpAt = moment();
-    this.source = this.opts.mode === 'nats' ? 'stream' : this.opts.mode === 'ipc-worker' ? 'primary' : 'local';
-    this.snapshotAsOf = null;
+    const was = this.state.live();
     if (was === 'catching_up' && this.follower !== null) this.opts.logger?.info({ seq: this.follower.lastSeq, entries: this.opts.store.size }, 'revocations caught up');
     this.snapshot?.caughtUp();
     this.maybeReady();

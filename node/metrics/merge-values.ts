@@ -4,15 +4,28 @@
 // own HELP/TYPE (which every worker's registry prints, without samples), never as a second
 // copy of the family; a series the workers already print is combined with the primary's value
 // as the family combines workers. Families the workers print nothing for are appended whole.
+import type { Aggregator } from 'prom-client';
 import { COMPONENT_FAMILIES, mapKey, UNMAPPED_FAMILY } from './component-families.js';
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
-/** A value of the primary combined with the workers' aggregate of the same series: summed unless the family keeps the highest or lowest. */
-function combine(aggregate: string | undefined, workers: number, primary: number): number {
-  if (aggregate === 'max') return Math.max(workers, primary);
-  if (aggregate === 'min') return Math.min(workers, primary);
-  return workers + primary;
+/**
+ * A value of the primary combined with the workers' aggregate of the same series, as the family combines
+ * workers: summed, the highest, the lowest, or — for an average — weighted as one more process beside the
+ * `averaged` workers the aggregate stands for (before, an average was summed: two workers at 0.5 and a
+ * primary at 0.3 read 0.8). `first` keeps the workers' value (their answers come first); `omit` has no sample
+ * to combine with (prom-client prints none), so it keeps the workers' value too.
+ */
+function combine(aggregate: Aggregator, workers: number, primary: number, averaged: number): number {
+  switch (aggregate) {
+    case 'sum': return workers + primary;
+    case 'max': return Math.max(workers, primary);
+    case 'min': return Math.min(workers, primary);
+    case 'average': return averaged > 0 ? (workers * averaged + primary) / (averaged + 1) : primary;
+    case 'first':
+    case 'omit': return workers;
+    default: { const never: never = aggregate; return never; }
+  }
 }
 
 /** Where the value of `series` (name and labels as written) starts in `text`, or -1 when it has no such sample. */
@@ -22,8 +35,12 @@ function valueAt(text: string, series: string): number {
   return i < 0 ? -1 : i + series.length + 2;
 }
 
-/** Pure: `exposition` with `values` (`{ "component.name": value }`) added as samples of their families. */
-export function mergeComponentValues(exposition: string, values: Readonly<Record<string, number>>): string {
+/**
+ * Pure: `exposition` with `values` (`{ "component.name": value }`) added as samples of their families.
+ * `averaged`: how many workers' answers the exposition aggregates (default 1), the weight of their value
+ * in a family averaged over workers.
+ */
+export function mergeComponentValues(exposition: string, values: Readonly<Record<string, number>>, averaged = 1): string {
   const byFamily = new Map<string, string[]>();
   let text = exposition;
   for (const [key, raw] of Object.entries(values)) {
@@ -40,7 +57,7 @@ export function mergeComponentValues(exposition: string, values: Readonly<Record
     if (v >= 0) {
       const end = text.indexOf('\n', v);
       const stop = end < 0 ? text.length : end;
-      text = `${text.slice(0, v)}${combine(COMPONENT_FAMILIES.get(family)?.aggregate, Number(text.slice(v, stop)), value)}${text.slice(stop)}`;
+      text = `${text.slice(0, v)}${combine(COMPONENT_FAMILIES.get(family)?.aggregate ?? 'sum', Number(text.slice(v, stop)), value, averaged)}${text.slice(stop)}`;
       continue;
     }
     const sample = `${series} ${value}`;

@@ -28,7 +28,7 @@ describe('mixed builds 2', () => {
     const warm = await as.issueJwt({ sub: 'warm' });
     for (const m of members) await until(`${m.name} warm`, async () => (await call(m, warm)).status === 200, 30_000);
     await sleep(2500);
-    for (const m of members) { const r = await readyz(m); log('READYZ', m.name, r.status, 'members', r.body?.cluster?.members, 'direct', JSON.stringify(r.body?.cluster?.direct ?? null).slice(0, 200)); }
+    for (const m of members) { const r = await readyz(m); log('READYZ', m.name, r.status, 'members', r.body?.cluster?.members, 'workers', r.body?.cluster?.workers, 'serving_processes', r.body?.cluster?.serving_processes, 'direct', JSON.stringify(r.body?.cluster?.direct ?? null).slice(0, 200)); }
     // direct push: revocations from each member, first arrival path counted
     for (const m of members) {
       const t = await as.issueJwt({ sub: `d-${m.name}` });

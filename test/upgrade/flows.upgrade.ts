@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../cluster/cli/demo/echo-upstream.js';
 import { startNatsServer, type NatsServer } from '../helpers/nats.js';
-import { admin, call, cli, config, introspectEverywhere, isRevoked, metricsText, pick, readyz, sha256, sleep, startMember, until, writeCfg, type Member } from './mixed.js';
+import { admin, call, cli, config, hearsAll, introspectEverywhere, isRevoked, metricsText, pick, readyz, sha256, sleep, startMember, until, writeCfg, type Member } from './mixed.js';
 
 const log = (...a: unknown[]): void => { process.stdout.write(a.map(String).join(' ') + '\n'); };
 
@@ -29,7 +29,11 @@ describe('mixed builds', () => {
     const failures: string[] = [];
     const warm = await as.issueJwt({ sub: 'warm' });
     for (const m of members) await until(`${m.name} warm`, async () => (await call(m, warm)).status === 200, 30_000);
-    for (const m of members) await until(`${m.name} 4 members`, async () => (await readyz(m)).body?.cluster?.members === 4, 20_000).catch(async () => log("MEMBERS", m.name, JSON.stringify((await readyz(m)).body)));
+    // 4 instances (2 of them --workers 2): 6 processes answering requests
+    for (const m of members) {
+      await until(`${m.name} hears 4 instances, 6 processes`, async () => hearsAll((await readyz(m)).body, 4, 6), 20_000)
+        .catch(async () => { const body = JSON.stringify((await readyz(m)).body?.cluster); log('MEMBERS', m.name, body); failures.push(`${m.name} does not hear the cluster: ${body}`); });
+    }
     for (const m of members) log('readyz', m.name, JSON.stringify((await readyz(m)).body?.cluster ?? (await readyz(m)).body));
 
     // revocations of every kind, from every origin

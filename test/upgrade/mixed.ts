@@ -85,6 +85,17 @@ export function pick(text: string, re: RegExp): string[] { return text.split('\n
 
 export async function readyz(m: Member): Promise<{ status: number; body: any }> { return admin(m, 'GET', '/readyz'); }
 
+/**
+ * Does a member's /readyz body say it hears the whole cluster: `instances` proxies, `processes` of them answering
+ * requests (a `--workers 2` instance: 1 and 2)? This build's `cluster.members` counts instances and
+ * `serving_processes` the processes; a build without `serving_processes` counted the processes in `members`.
+ */
+export function hearsAll(body: any, instances: number, processes: number): boolean {
+  const c = body?.cluster;
+  if (c === undefined || c === null) return false;
+  return 'serving_processes' in c ? c.members === instances && c.serving_processes === processes : c.members === processes;
+}
+
 export async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < ms) { if (await f()) return Date.now() - t0; await sleep(50); }

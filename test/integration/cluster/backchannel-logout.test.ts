@@ -7,10 +7,10 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
+import { admin, bearer, chatMemberConfig, open, sleep, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -42,15 +42,7 @@ describe('OpenID Connect back-channel logout across members', () => {
 
   beforeAll(async () => {
     [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    const config = clusterMemberConfig({
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'], backchannel_logout: { path: PATH, client_id: CLIENT } } },
-      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
-      routes: [
-        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
-        { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
-      ],
-      cluster: busSection(nats.url, subjectPrefix('ptbcl')),
-    });
+    const config = chatMemberConfig(as.issuer, up.url, echo.url, busSection(nats.url, subjectPrefix('ptbcl')), 'api', { backchannel_logout: { path: PATH, client_id: CLIENT } });
     [A, B] = await startMembers(2, config);
     logoutToken = (claims, opts = {}) => as.issueJwt(
       { aud: CLIENT, scope: undefined, client_id: undefined, exp: undefined, events: EVENT, ...claims },

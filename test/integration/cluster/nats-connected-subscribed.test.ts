@@ -1,45 +1,33 @@
 // NatsTransport reports 'connected' only once the server has its subscriptions: a message another
 // client publishes the moment the transport says connected reaches the subscriber (a receiver thread
 // that reports connected before its SUB is live loses the revocation published right then).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { describe, expect, it } from 'vitest';
 import { NatsTransport } from '../../../cluster/transport/index.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { natsWithClient } from '../../helpers/nats-client.js';
 
 const ROUNDS = 30;
 
 describe('NatsTransport connected status', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let raw: NatsConnection;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    raw = await connect({ servers: [nats.url] });
-  }, 30_000);
-
-  afterAll(async () => {
-    await raw?.close();
-    await nats?.stop();
-  });
+  const stand = natsWithClient();
 
   it(`delivers a message published at the instant 'connected' is reported (${ROUNDS} fresh transports)`, async () => {
     let missed = 0;
     for (let i = 0; i < ROUNDS; i++) {
       const subject = `ptcs.${i}.${Math.random().toString(36).slice(2, 8)}`;
-      const t = new NatsTransport({ connection: { servers: [nats.url] } });
+      const t = new NatsTransport({ connection: { servers: [stand.nats.url] } });
       let got = false;
       t.subscribe(subject, () => { got = true; });
       const published = new Promise<void>((resolve) => {
         const off = t.onStatus((s) => {
           if (s !== 'connected') return;
           off();
-          raw.publish(subject, new Uint8Array([1]));
+          stand.nc.publish(subject, new Uint8Array([1]));
           resolve();
         });
       });
       t.start();
       await published;
-      await raw.flush();
+      await stand.nc.flush();
       // the subscriber's own round trip: anything the server routed to it has arrived after this
       await t.connection()!.flush();
       if (!got) missed++;

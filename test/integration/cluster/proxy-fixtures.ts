@@ -1,8 +1,9 @@
 // Shared pieces of the suites that run real proxy processes on a bus: the admin API call,
-// a member config (one JWT route on /api/*, or a public route beside it), a call to it, a /metrics reader, revocation rounds, polling for an async condition, what a revocation refusal looks like, a JWT's jti.
-import { expect } from 'vitest';
+// one warm proxy with its authorization server and upstream for a file, a member config (one JWT route on /api/*, or a public route beside it), a call to it, a /metrics reader, revocation rounds, polling for an async condition, what a revocation refusal looks like, a JWT's jti.
+import { afterAll, beforeAll, expect } from 'vitest';
 import { request } from 'undici';
-import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
+import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { clusterMemberConfig } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { sleep } from './cluster-fixtures.js';
@@ -51,6 +52,23 @@ export async function startWarmProxy(as: AuthServer, upstream: string, cluster: 
   const warm = await as.issueJwt({ sub: 'warm-up' }, warmTtlSeconds === undefined ? {} : { ttlSeconds: warmTtlSeconds });
   for (let i = 0; i < 40 && (await call(proxy, warm)).status !== 200; i++) await sleep(250);
   return proxy;
+}
+
+/** The demo authorization server, echo upstream and one startWarmProxy on them (no bus): started before the calling file's (or describe's) tests, stopped after them. */
+export function warmProxyStand(): { readonly as: AuthServer; readonly echo: EchoUpstream; readonly proxy: ProxyProcess } {
+  let as: AuthServer | undefined;
+  let echo: EchoUpstream | undefined;
+  let proxy: ProxyProcess | undefined;
+  beforeAll(async () => {
+    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
+    proxy = await startWarmProxy(as, echo.url);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([as?.close(), echo?.close()]);
+  });
+  const ready = <T>(v: T | undefined, what: string): T => { if (v === undefined) throw new Error(`warm proxy stand: ${what} used before beforeAll`); return v; };
+  return { get as() { return ready(as, 'as'); }, get echo() { return ready(echo, 'echo'); }, get proxy() { return ready(proxy, 'proxy'); } };
 }
 
 /** GET /api/x with the token, on a fresh connection (so `--workers` processes share them). */

@@ -2,28 +2,14 @@
 // 201: a token whose sub, client_id, jti or sid has a space or tab at an end is itself refused (a tab
 // was already refused as a control character), so
 // `revoke --sub "alice "` (a stray space from a copy) revoked nothing while alice's tokens kept passing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
-import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_ENV, runCli, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, call, startWarmProxy } from './proxy-fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_ENV, runCli } from '../../helpers/proxy-process.js';
+import { admin, call, warmProxyStand } from './proxy-fixtures.js';
 
 describe('revocation values with a space or tab at an end are refused', () => {
-  let as: AuthServer;
-  let echo: EchoUpstream;
-  let proxy: ProxyProcess;
+  const stand = warmProxyStand();
 
-  beforeAll(async () => {
-    [as, echo] = await Promise.all([startAuthServer(), startEchoUpstream()]);
-    proxy = await startWarmProxy(as, echo.url);
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await Promise.all([as?.close(), echo?.close()]);
-  });
-
-  const stored = async (): Promise<number> => ((await admin(proxy, 'GET', '/revocations')).body.entries as unknown[]).length;
+  const stored = async (): Promise<number> => ((await admin(stand.proxy, 'GET', '/revocations')).body.entries as unknown[]).length;
 
   it.each([
     ['sub', 'alice ', 'value'],
@@ -32,26 +18,26 @@ describe('revocation values with a space or tab at an end are refused', () => {
     ['sid', ' s-1', 'value'],
   ])('POST /revocations kind %s value %j → 400 naming the field, nothing stored', async (kind, value, field) => {
     const before = await stored();
-    const r = await admin(proxy, 'POST', '/revocations', { kind, value });
+    const r = await admin(stand.proxy, 'POST', '/revocations', { kind, value });
     expect(r.status, JSON.stringify(r.body)).toBe(400);
     expect(JSON.stringify(r.body)).toMatch(new RegExp(`${field}: .*space or tab`));
     expect(await stored()).toBe(before);
   });
 
   it('an issuer with a space at an end → 400 (a token\'s iss is compared exactly)', async () => {
-    const r = await admin(proxy, 'POST', '/revocations', { kind: 'sub', value: 'bob', issuer: `${as.issuer} ` });
+    const r = await admin(stand.proxy, 'POST', '/revocations', { kind: 'sub', value: 'bob', issuer: `${stand.as.issuer} ` });
     expect(r.status, JSON.stringify(r.body)).toBe(400);
     expect(JSON.stringify(r.body)).toMatch(/issuer: .*space or tab/);
   });
 
   it('`revoke --sub "carol "` fails with the reason, and carol\'s token is then revoked by the corrected value', async () => {
-    const tok = await as.issueJwt({ sub: 'carol' });
-    expect((await call(proxy, tok)).status).toBe(200);
-    const bad = await runCli(['revoke', '--admin', proxy.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--sub', 'carol '], ADMIN_ENV);
+    const tok = await stand.as.issueJwt({ sub: 'carol' });
+    expect((await call(stand.proxy, tok)).status).toBe(200);
+    const bad = await runCli(['revoke', '--admin', stand.proxy.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--sub', 'carol '], ADMIN_ENV);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/space or tab/);
-    const good = await runCli(['revoke', '--admin', proxy.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--sub', 'carol'], ADMIN_ENV);
+    const good = await runCli(['revoke', '--admin', stand.proxy.adminUrl, '--admin-token-env', 'PORTCULLIS_TEST_ADMIN_TOKEN', '--sub', 'carol'], ADMIN_ENV);
     expect(good.code, good.stderr).toBe(0);
-    expect((await call(proxy, tok)).status).toBe(401);
+    expect((await call(stand.proxy, tok)).status).toBe(401);
   });
 });

@@ -7,10 +7,10 @@ import { request } from 'undici';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import { ADMIN_ENV, BUS_ENV, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, open, waitReady, wsUrl } from '../ws/ws-fixtures.js';
+import { admin, bearer, chatMemberConfig, open, waitReady, wsUrl } from '../ws/ws-fixtures.js';
 import { revoked } from './proxy-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -31,15 +31,7 @@ describe('revocation by session (sid) across members', () => {
 
   beforeAll(async () => {
     [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    config = clusterMemberConfig({
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
-      routes: [
-        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
-        { name: 'api', match: { path: '/api/*' }, upstream: 'echo', auth: {} },
-      ],
-      cluster: busSection(nats.url, subjectPrefix('ptsid')),
-    });
+    config = chatMemberConfig(as.issuer, up.url, echo.url, busSection(nats.url, subjectPrefix('ptsid')), 'api');
     [A, B] = await startMembers(2, config);
   });
 

@@ -2,31 +2,20 @@
 // leaderless window: no cluster leader yet) is refused to the follower at once, which retries it itself,
 // instead of nats.js retrying it in the background for minutes; a stopped consumer leaves the stream, also
 // one nats.js was recreating when it was stopped.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AckPolicy, connect, type NatsConnection } from 'nats';
+import { describe, expect, it } from 'vitest';
+import { AckPolicy } from 'nats';
 import { RevocationStream } from '../../../cluster/revocation/index.js';
 import { subjects } from '../../../cluster/protocol/index.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { natsWithClient } from '../../helpers/nats-client.js';
 import { waitFor } from '../../helpers/wait.js';
 
 describe('a refused revocation consumer', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: [nats.url] });
-  }, 30_000);
-
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const stand = natsWithClient();
 
   it('is refused to the caller now, not retried in the background; once it can be created it delivers, and stop() deletes it', async () => {
     const s = subjects(`pcr${Math.random().toString(36).slice(2, 8)}`);
-    const jsm = await nc.jetstreamManager();
-    const stream = new RevocationStream(nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
+    const jsm = await stand.nc.jetstreamManager();
+    const stream = new RevocationStream(stand.nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
     // made by hand with room for one consumer, taken by someone else's
     await jsm.streams.add({ name: stream.name, subjects: [s.revocationsAll], max_consumers: 1 });
     await stream.ensure();
@@ -49,8 +38,8 @@ describe('a refused revocation consumer', () => {
 
   it('a consumer stopped while nats.js recreates it (its server lost it) leaves nothing on the stream once the recreation succeeds', async () => {
     const s = subjects(`pcz${Math.random().toString(36).slice(2, 8)}`);
-    const jsm = await nc.jetstreamManager();
-    const stream = new RevocationStream(nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
+    const jsm = await stand.nc.jetstreamManager();
+    const stream = new RevocationStream(stand.nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
     await jsm.streams.add({ name: stream.name, subjects: [s.revocationsAll], max_consumers: 1 });
     await stream.ensure();
     const seen: number[] = [];

@@ -4,12 +4,11 @@
 // starts (load 7–12), a warning operators learn to ignore — while one that never delivers is still found,
 // warned about, and the catch-up completes by reading the gap from the stream leader — also when the wall clock
 // is stepped back meanwhile (an NTP step at boot).
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { describe, expect, it, vi } from 'vitest';
 import { RevocationStream, StreamFollower, type StreamMessage } from '../../../cluster/revocation/index.js';
 import { subjects } from '../../../cluster/protocol/index.js';
 import type { Logger } from '../../../node/log.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { natsWithClient } from '../../helpers/nats-client.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** The real stream, its consumer slow to start (`delayMs`) or never delivering (`null`); `onConsume` may step the clock. */
@@ -26,23 +25,12 @@ class SlowConsumerStream extends RevocationStream {
   }
 }
 
-let nats: NatsServer & { stop(): Promise<void> };
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: [nats.url] });
-}, 30_000);
-
-afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
-});
+const stand = natsWithClient();
 
 /** A follower catching up on a stream of 5 revocations, ticked every 100 ms as the actor's watchdog does. */
 async function catchUp(delayMs: number | null, stepBackMs = 0): Promise<{ warnings: string[]; records: number }> {
   const s = subjects(`psf${Math.random().toString(36).slice(2, 8)}`);
-  const stream = new SlowConsumerStream(nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
+  const stream = new SlowConsumerStream(stand.nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
   await stream.ensure();
   for (let i = 0; i < 5; i++) await stream.publish(s.revocation('jti'), new Uint8Array([i]), `id-${i}`);
   stream.delayMs = delayMs;

@@ -2,33 +2,21 @@
 // sets a message, byte or per-subject limit on it (JetStream then drops the oldest revocations,
 // and a member started later cannot replay them) has that limit taken off again by the next
 // member that checks the stream (at its start, every reconnect and every 3 s while connected).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { describe, expect, it } from 'vitest';
 import { RevocationStream } from '../../../cluster/revocation/index.js';
 import { subjects } from '../../../cluster/protocol/index.js';
-import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
+import { natsWithClient } from '../../helpers/nats-client.js';
 
 describe('revocation stream limits', () => {
-  let nats: NatsServer & { stop(): Promise<void> };
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: [nats.url] });
-  }, 30_000);
-
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const stand = natsWithClient();
 
   it('a member checking the stream removes max_msgs / max_bytes / max_msgs_per_subject an outsider set, so old revocations stay', async () => {
     const s = subjects(`psl${Math.random().toString(36).slice(2, 8)}`);
-    const stream = new RevocationStream(nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
+    const stream = new RevocationStream(stand.nc, { subjects: s, maxAgeMs: 3_600_000, replicas: 1 });
     await stream.ensure();
     for (let i = 0; i < 5; i++) await stream.publish(s.revocation('jti'), new Uint8Array([i]), `id-${i}`);
     // the outsider: limits that make JetStream drop all but the newest revocation
-    const jsm = await nc.jetstreamManager();
+    const jsm = await stand.nc.jetstreamManager();
     const c = (await jsm.streams.info(stream.name)).config;
     await jsm.streams.update(stream.name, { ...c, max_msgs: 1, max_bytes: 4096, max_msgs_per_subject: 1 });
     // a member (re)starting checks the stream

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startWsEchoUpstream, type WsEchoUpstream } from '../../../cluster/cli/demo/ws-echo-upstream.js';
-import { busSection, clusterMemberConfig, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
+import { busSection, startMembers, subjectPrefix } from '../../helpers/cluster-members.js';
 import { startNatsServer, type NatsServer } from '../../helpers/nats.js';
 import type { ProxyProcess } from '../../helpers/proxy-process.js';
-import { admin, bearer, jtiOf, open, sleep, sseEvents, stream, wsUrl } from './ws-fixtures.js';
+import { admin, bearer, chatMemberConfig, jtiOf, open, sleep, sseEvents, stream, wsUrl } from './ws-fixtures.js';
 import { waitFor } from '../../helpers/wait.js';
 
 describe('a revocation at instance B closes a WebSocket held at instance A', () => {
@@ -23,15 +23,7 @@ describe('a revocation at instance B closes a WebSocket held at instance A', () 
 
   beforeAll(async () => {
     [nats, as, up, echo] = await Promise.all([startNatsServer(), startAuthServer(), startWsEchoUpstream(), startEchoUpstream()]);
-    const config = clusterMemberConfig({
-      issuers: { demo: { issuer: as.issuer, audiences: ['portcullis-demo'] } },
-      upstreams: { ws: { targets: [up.url] }, echo: { targets: [echo.url] } },
-      routes: [
-        { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
-        { name: 'events', match: { path: '/events/*' }, upstream: 'echo', auth: {} },
-      ],
-      cluster: busSection(nats.url, subjectPrefix('ptws')),
-    });
+    const config = chatMemberConfig(as.issuer, up.url, echo.url, busSection(nats.url, subjectPrefix('ptws')), 'events');
     [A, B] = await startMembers(2, config);
   });
 

@@ -1,9 +1,10 @@
 // Shared pieces of the WebSocket suites: a client wrapper around `ws` that records messages
 // and the close (code, reason, time), the handshake outcome (101 or the HTTP refusal), SSE
-// reading over node:http, a one-proxy chat/events config, and admin/readiness calls against a proxy process.
+// reading over node:http, a one-proxy chat/events config and its bus-member twin, and admin/readiness calls against a proxy process.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request } from 'undici';
 import WebSocket from 'ws';
+import { clusterMemberConfig } from '../../helpers/cluster-members.js';
 import { ADMIN_ENV, ADMIN_TOKEN, startProxy, waitReady, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -132,6 +133,22 @@ export async function admin(p: ProxyProcess, method: 'GET' | 'POST', path: strin
   let parsed: unknown = text;
   try { parsed = JSON.parse(text); } catch { /* metrics text */ }
   return { status: r.statusCode, body: parsed };
+}
+
+/**
+ * A bus member's config (clusterMemberConfig, `cluster` as given) with the chat routes: `/chat/*` a WebSocket route
+ * to `wsUpstream`, `/<http>/*` (`api` or `events`) to `echoUpstream`; `issuerExtra` keys added to the issuer.
+ */
+export function chatMemberConfig(issuer: string, wsUpstream: string, echoUpstream: string, cluster: Record<string, unknown>, http: 'api' | 'events', issuerExtra: Record<string, unknown> = {}): Record<string, unknown> {
+  return clusterMemberConfig({
+    issuers: { demo: { issuer, audiences: ['portcullis-demo'], ...issuerExtra } },
+    upstreams: { ws: { targets: [wsUpstream] }, echo: { targets: [echoUpstream] } },
+    routes: [
+      { name: 'chat', match: { path: '/chat/*' }, upstream: 'ws', websocket: true, auth: {} },
+      { name: http, match: { path: `/${http}/*` }, upstream: 'echo', auth: {} },
+    ],
+    cluster,
+  });
 }
 
 /**

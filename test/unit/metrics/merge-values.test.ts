@@ -2,6 +2,7 @@
 // aggregated exposition: under the family's existing HELP/TYPE, labelled and scaled by the
 // family table, appended whole when the workers print no such family; never a second TYPE line.
 import { describe, expect, it } from 'vitest';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { mergeComponentValues } from '../../../node/metrics/index.js';
 
 const workers = [
@@ -47,6 +48,21 @@ describe('mergeComponentValues', () => {
     expect(out).toMatch(/^portcullis_revocations_published_total 5$/m); // a counter: summed
     expect(out).toMatch(/^portcullis_revocations_unpersisted 4$/m); // an additive gauge: summed
     expect(out).toMatch(/^portcullis_revocations_caught_up 0$/m); // a gauge of the lowest: the lowest
+  });
+
+  it('a gauge averaged over workers (aggregator average) takes the primary as one more process, not summed into the average', async () => {
+    // two workers' registries as `serve --workers 2` aggregates them: the family declared with aggregator 'average'
+    const worker = async (v: number): Promise<Awaited<ReturnType<Registry['getMetricsAsJSON']>>> => {
+      const r = new Registry();
+      new Gauge({ name: 'portcullis_verifier_pool_utilization_ratio', help: 'Verifier pool utilization 0..1 (average over workers)', aggregator: 'average', registers: [r] }).set(v);
+      return r.getMetricsAsJSON();
+    };
+    const aggregated = await AggregatorRegistry.aggregate([await worker(0.5), await worker(0.7)]).metrics();
+    expect(aggregated).toMatch(/^portcullis_verifier_pool_utilization_ratio 0\.6$/m);
+    const out = mergeComponentValues(aggregated, { 'jwt.pool_utilization': 0.3 }, 2);
+    expect(out.match(/^portcullis_verifier_pool_utilization_ratio /gm)).toHaveLength(1);
+    // (0.5 + 0.7 + 0.3) / 3; before: 0.6 + 0.3 = 0.9, a utilization no process had
+    expect(Number(/^portcullis_verifier_pool_utilization_ratio (\S+)$/m.exec(out)?.[1])).toBeCloseTo(0.5, 10);
   });
 
   it('a key without a family lands in portcullis_unmapped_value, named by its labels', () => {
