@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freezeProcess } from './freeze.js';
 import { freePort } from './ports.js';
 import { reap } from './reaper.js';
 
@@ -33,7 +34,7 @@ export interface NatsServer {
   kill(): Promise<void>;
   /** Start again with the same ports and store (after kill). */
   restart(): Promise<void>;
-  /** SIGSTOP: the process holds its sockets but answers nothing (a frozen host); `resume()` undoes it. */
+  /** SIGSTOP, returning once every thread is stopped: the process holds its sockets but answers nothing (a frozen host); `resume()` undoes it. */
   pause(): void;
   /** SIGCONT after `pause()`. */
   resume(): void;
@@ -130,7 +131,7 @@ class ServerProcess implements NatsServer {
   }
 
   pause(): void {
-    if (this.running()) this.proc!.kill('SIGSTOP');
+    if (this.running()) freezeProcess(this.proc!.pid!);
   }
 
   resume(): void {
