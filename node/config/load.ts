@@ -11,6 +11,7 @@ import { localSecretProblems } from './local-secrets.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { defaultRouteIssuers, routeIssuers } from './route-issuers.js';
+import { shadowedRoutes } from './route-shadow.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import { readProblem, type ConfigProblem, type ConfigResult } from './problem.js';
@@ -195,6 +196,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       if (why !== null) errors.push({ path: `routes[${i}].forward.identity_headers.${name}`, message: why });
     }
   });
+  errors.push(...shadowedRoutes(cfg));
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
   errors.push(...localSecretProblems(secretFields(cfg)));
