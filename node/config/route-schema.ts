@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema } from './observability-schema.js';
 import { routeHostSchema } from './route-host.js';
+import { foreignPatternProblem } from './shape-hints.js';
 import { clientCredentialsSchema, scopeToken } from './schema-common.js';
 
 /** `scheme://host[:port]` exactly (an Origin header's form): http(s), no path, query, fragment or userinfo. */
@@ -64,7 +65,8 @@ export const routeAuthSchema = z.strictObject({
 export const routeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   match: z.strictObject({
-    path: z.string().startsWith('/', 'a path starting with /'),
+    // a full URL or a regular expression (Oathkeeper's match.url) is named as such, with the fix
+    path: z.string().refine((p) => p.startsWith('/'), (p) => ({ message: foreignPatternProblem(p) ?? 'a path starting with /' })),
     // CONNECT opens a tunnel (RFC 9110 §9.3.6): never routed (route-table.ts), so never listable
     methods: z.array(z.string().regex(/^[A-Za-z]+$/).refine((m) => m.toUpperCase() !== 'CONNECT', 'CONNECT opens a tunnel and is never routed: the proxy relays HTTP messages only')).min(1).optional(),
     host: routeHostSchema.optional(), // exact or *.example.com; normalised as Host is read (route-host.ts)

@@ -51,6 +51,17 @@ describe('shadowed routes', () => {
     expect(p).toEqual([expect.stringMatching(/^routes\[1\]\.match: route "b" is never matched: route "a" \(routes\[0\]\)/)]);
   });
 
+  it('a file with another error elsewhere: routes split by method are still told apart', () => {
+    // the cross-reference pass of a schema-invalid file read every route as "any method" and flagged GET/DELETE pairs
+    const p = problems(check([
+      { name: 'read', match: { path: '/orders/:id', methods: ['GET'] } },
+      { name: 'delete', match: { path: '/orders/:id', methods: ['DELETE'] } },
+      { name: 'bad', match: { path: '/x', methods: 'GET' } },
+      { name: 'bad-too', match: { path: '/x', methods: 'GET' } },
+    ]));
+    expect(p).toEqual(['routes[2].match.methods: expected array, got string — a list: [GET, HEAD]', 'routes[3].match.methods: expected array, got string — a list: [GET, HEAD]']);
+  });
+
   it('overlapping but reachable routes stay valid: more specific paths, hosts and method lists, disjoint methods', () => {
     const r = check([
       { name: 'any', match: { path: '/orders/*' } },
