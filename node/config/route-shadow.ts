@@ -14,8 +14,7 @@ interface Seen {
 
 /** Host and path as the route table compares them: `:param` names do not matter, literals and `*` do. */
 function shapeKey(host: string | undefined, path: string): string {
-  const segs = path.split('/').map((s) => (s.startsWith(':') ? ':' : s));
-  return `${host?.toLowerCase() ?? ''} ${segs.join('/')}`;
+  return `${host?.toLowerCase() ?? ''} ${path.includes(':') ? path.replace(/\/:[^/]*/g, '/:') : path}`;
 }
 
 /** Each route (or listed method of a route) that an earlier route with the same match takes first; empty = none. */
@@ -25,8 +24,15 @@ export function shadowedRoutes(cfg: Pick<Config, 'routes'>): ConfigProblem[] {
   cfg.routes.forEach((r, i) => {
     if (typeof r?.match?.path !== 'string') return;
     const key = shapeKey(r.match.host, r.match.path);
-    const earlier = byShape.get(key) ?? [];
+    const earlier = byShape.get(key);
     const listed = Array.isArray(r.match.methods) ? r.match.methods.map((m) => String(m).toUpperCase()) : null;
+    const methods = listed === null ? null : new Set(listed.includes('GET') ? [...listed, 'HEAD'] : listed);
+    const seen: Seen = { index: i, name: r.name, methods };
+    // most routes have a shape of their own: nothing to compare (a 10 000-route file is checked on every reload)
+    if (earlier === undefined) {
+      byShape.set(key, [seen]);
+      return;
+    }
     if (listed === null) {
       // a route with a method list outranks one without, so only an earlier route for any method hides it
       const first = earlier.find((e) => e.methods === null);
@@ -44,8 +50,7 @@ export function shadowedRoutes(cfg: Pick<Config, 'routes'>): ConfigProblem[] {
         problems.push(problem(i, r.name, first, r.match.path, what));
       }
     }
-    const methods = listed === null ? null : new Set(listed.includes('GET') ? [...listed, 'HEAD'] : listed);
-    byShape.set(key, [...earlier, { index: i, name: r.name, methods }]);
+    earlier.push(seen);
   });
   return problems;
 }
