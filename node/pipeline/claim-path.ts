@@ -10,7 +10,7 @@ export interface ClaimPath {
 
 export function compileClaimPath(text: string): ClaimPath {
   const r = splitClaimPath(text);
-  // the schema refuses a path that does not parse; one that still gets here names no claim (fails closed)
+  // the schema refuses a path that does not parse; one that still gets here resolves to no claim
   return Object.freeze({ text, segments: Object.freeze('error' in r ? [] : r.segments) });
 }
 
