@@ -11,6 +11,8 @@ import { localSecretProblems } from './local-secrets.js';
 import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { defaultRouteIssuers, routeIssuers } from './route-issuers.js';
+import { shadowedRoutes } from './route-shadow.js';
+import { foreignPatternProblem, typeHint } from './shape-hints.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
 import { readProblem, type ConfigProblem, type ConfigResult } from './problem.js';
@@ -68,7 +70,8 @@ function describeIssue(issue: ZodIssue): ConfigProblem[] {
     });
   }
   if (issue.code === 'invalid_type') {
-    const msg = issue.received === 'undefined' ? `required (expected ${issue.expected})` : `expected ${issue.expected}, got ${issue.received}`;
+    const hint = issue.received === 'undefined' ? null : typeHint(issue.path);
+    const msg = issue.received === 'undefined' ? `required (expected ${issue.expected})` : `expected ${issue.expected}, got ${issue.received}${hint === null ? '' : ` — ${hint}`}`;
     return [{ path: formatPath(issue.path), message: msg }];
   }
   if (issue.code === 'invalid_union') {
@@ -195,6 +198,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       if (why !== null) errors.push({ path: `routes[${i}].forward.identity_headers.${name}`, message: why });
     }
   });
+  errors.push(...shadowedRoutes(cfg));
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
   errors.push(...localSecretProblems(secretFields(cfg)));
@@ -203,6 +207,8 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
 
 /** Returns a reason when a route path pattern is not one we can match unambiguously. */
 export function checkPattern(pattern: string): string | undefined {
+  const foreign = foreignPatternProblem(pattern);
+  if (foreign !== undefined) return foreign;
   const segs = pattern.split('/').slice(1);
   for (let i = 0; i < segs.length; i++) {
     const s = segs[i]!;
@@ -226,10 +232,15 @@ export function checkPattern(pattern: string): string | undefined {
 function lenient(raw: unknown): Config {
   const o = (v: unknown): Record<string, any> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, any> : {});
   const r = o(raw);
-  const routes = (Array.isArray(r.routes) ? r.routes : []).map((x: unknown) => {
+  const routes = (Array.isArray(r.routes) ? r.routes : []).map((x: unknown, i: number) => {
     const rt = o(x);
     const auth = rt.auth === 'none' || rt.auth === undefined ? rt.auth : { ...o(rt.auth), claims: Array.isArray(o(rt.auth).claims) ? o(rt.auth).claims.map(o) : [], issuers: Array.isArray(o(rt.auth).issuers) ? o(rt.auth).issuers : undefined };
-    return { name: String(rt.name ?? ''), upstream: String(rt.upstream ?? ''), match: { path: typeof o(rt.match).path === 'string' ? o(rt.match).path : '/' }, auth, strip_prefix: typeof rt.strip_prefix === 'string' ? rt.strip_prefix : undefined };
+    const m = o(rt.match);
+    // methods and host as written (without them every method-split pair of routes read as one hiding
+    // the other, route-shadow.ts); a malformed match gets a host of its own, so it hides nothing
+    const wellFormed = typeof m.path === 'string' && (m.methods === undefined || (Array.isArray(m.methods) && m.methods.every((x: unknown) => typeof x === 'string'))) && (m.host === undefined || typeof m.host === 'string');
+    const match = { path: typeof m.path === 'string' ? m.path : '/', methods: wellFormed ? m.methods : undefined, host: wellFormed ? m.host : `\u0000malformed-${i}` };
+    return { name: String(rt.name ?? ''), upstream: String(rt.upstream ?? ''), match, auth, strip_prefix: typeof rt.strip_prefix === 'string' ? rt.strip_prefix : undefined };
   });
   const issuers: Record<string, any> = {};
   // jwks after the spread: `jwks:` with every child commented out is null, and crossCheck reads its fields

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { clientCertRuleSchema } from './client-cert-schema.js';
 import { accessLogSchema } from './observability-schema.js';
 import { routeHostSchema } from './route-host.js';
+import { foreignPatternProblem } from './shape-hints.js';
+import { claimPathProblem } from './claim-path-syntax.js';
 import { clientCredentialsSchema, scopeToken } from './schema-common.js';
 
 /** `scheme://host[:port]` exactly (an Origin header's form): http(s), no path, query, fragment or userinfo. */
@@ -15,8 +17,14 @@ function isOrigin(o: string): boolean {
   } catch { return false; }
 }
 
+/** A claim path: dots nest, a "quoted" key keeps its dots (claim-path-syntax.ts). */
+export const claimPath = z.string().min(1).superRefine((p, ctx) => {
+  const why = claimPathProblem(p);
+  if (why !== undefined) ctx.addIssue({ code: 'custom', message: why });
+});
+
 const claimPredicate = z.strictObject({
-  claim: z.string().min(1), // dotted path, e.g. realm_access.roles
+  claim: claimPath, // dotted path, e.g. realm_access.roles
   equals: z.union([z.string(), z.number(), z.boolean()]).optional(),
   one_of: z.array(z.union([z.string(), z.number()])).min(1).optional(),
   contains: z.union([z.string(), z.number()]).optional(),
@@ -42,7 +50,7 @@ export const routeAuthSchema = z.strictObject({
   }).refine(namesAList, NO_LIST).optional(),
   claims: z.array(claimPredicate).default([]),
   roles: z.strictObject({
-    claim: z.string().min(1).default('roles'),
+    claim: claimPath.default('roles'),
     all: z.array(z.string().min(1)).min(1, NOT_EMPTY).optional(),
     any: z.array(z.string().min(1)).min(1, NOT_EMPTY).optional(),
   }).refine(namesAList, NO_LIST).optional(),
@@ -64,7 +72,8 @@ export const routeAuthSchema = z.strictObject({
 export const routeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -'),
   match: z.strictObject({
-    path: z.string().startsWith('/', 'a path starting with /'),
+    // a full URL or a regular expression (Oathkeeper's match.url) is named as such, with the fix
+    path: z.string().refine((p) => p.startsWith('/'), (p) => ({ message: foreignPatternProblem(p) ?? 'a path starting with /' })),
     // CONNECT opens a tunnel (RFC 9110 §9.3.6): never routed (route-table.ts), so never listable
     methods: z.array(z.string().regex(/^[A-Za-z]+$/).refine((m) => m.toUpperCase() !== 'CONNECT', 'CONNECT opens a tunnel and is never routed: the proxy relays HTTP messages only')).min(1).optional(),
     host: routeHostSchema.optional(), // exact or *.example.com; normalised as Host is read (route-host.ts)
@@ -87,7 +96,7 @@ export const routeSchema = z.strictObject({
   websocket_origins: z.array(z.string().refine(isOrigin, 'an origin: http(s)://host[:port], nothing after it')).default([]),
   forward: z.strictObject({
     authorization: z.enum(['keep', 'strip']).default('keep'),
-    identity_headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().min(1)).optional(),
+    identity_headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), claimPath).optional(),
     /** keep: the inbound token as sent; internal: a token minted by the proxy; exchange: RFC 8693 at the issuer. */
     token: z.enum(['keep', 'internal', 'exchange']).default('keep'),
     /** Egress: send the caller's own Authorization upstream in this header (default: dropped). */

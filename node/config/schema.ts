@@ -9,7 +9,7 @@ import { isUntrustedHeader, UNTRUSTED_REQUEST_HEADERS } from './untrusted-header
 import { decisionSchema, grpcNeedsHttp2 } from './decision-schema.js';
 import { logSchema, tracingSchema } from './observability-schema.js';
 import { ALGS, clientCredentialsSchema, envName, httpUrl, ms, port, timeoutMs, timerS } from './schema-common.js';
-import { routeSchema } from './route-schema.js';
+import { routeSchema, claimPath } from './route-schema.js';
 import { dpopSchema } from './dpop-schema.js';
 import { clusterSchema } from './cluster-schema.js';
 
@@ -249,7 +249,7 @@ export const identitySchema = z.strictObject({
   /** Headers a client may never send; always stripped. Prefix match on "x-auth-". */
   strip_prefixes: z.array(z.string().min(1)).default(['x-auth-']),
   /** Default claim→header mapping for routes that do not set identity_headers. */
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), z.string().min(1)).default({
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), claimPath).default({
     'X-Auth-Subject': 'sub',
     'X-Auth-Scopes': 'scope',
     'X-Auth-Client-Id': 'client_id',

@@ -1,5 +1,6 @@
-// Dotted claim paths (`realm_access.roles`) split once at config load and resolved
-// against a principal's claims using own properties only (no prototype lookups).
+// Dotted claim paths (`realm_access.roles`, `resource_access."api.billing".roles`) split once at
+// config load and resolved against a principal's claims using own properties only (no prototype lookups).
+import { splitClaimPath } from '../config/claim-path-syntax.js';
 
 export interface ClaimPath {
   /** As written in the config, e.g. `realm_access.roles`. */
@@ -8,7 +9,9 @@ export interface ClaimPath {
 }
 
 export function compileClaimPath(text: string): ClaimPath {
-  return Object.freeze({ text, segments: Object.freeze(text.split('.')) });
+  const r = splitClaimPath(text);
+  // the schema refuses a path that does not parse; one that still gets here resolves to no claim
+  return Object.freeze({ text, segments: Object.freeze('error' in r ? [] : r.segments) });
 }
 
 /**
@@ -18,7 +21,7 @@ export function compileClaimPath(text: string): ClaimPath {
 export function resolveClaim(claims: Readonly<Record<string, unknown>>, path: ClaimPath): unknown {
   if (Object.hasOwn(claims, path.text)) return claims[path.text];
   const seg = path.segments;
-  if (seg.length === 1) return undefined;
+  if (seg.length === 0 || (seg.length === 1 && seg[0] === path.text)) return undefined;
   let v: unknown = claims;
   for (let i = 0; i < seg.length; i++) {
     if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, seg[i]!)) return undefined;

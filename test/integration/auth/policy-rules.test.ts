@@ -28,6 +28,8 @@ const ROUTES = [
   { name: 'kc-all', match: { path: '/kc/all' }, upstream: 'app', auth: { roles: { claim: 'realm_access.roles', all: ['reader', 'writer'] } } },
   { name: 'kc-any', match: { path: '/kc/any' }, upstream: 'app', auth: { roles: { claim: 'realm_access.roles', any: ['reader', 'auditor'] } } },
   { name: 'roles-default', match: { path: '/roles' }, upstream: 'app', auth: { roles: { any: ['ops'] } } },
+  // a Keycloak client id with a dot: the quoted key keeps it (before, the dots split it and no token passed)
+  { name: 'kc-client-dot', match: { path: '/kc/client' }, upstream: 'app', auth: { roles: { claim: 'resource_access."api.billing".roles', any: ['payer'] } } },
   { name: 'tenant', match: { path: '/tenants/:tenant/*' }, upstream: 'app', auth: { claims: [{ claim: 'tenant', equals_param: 'tenant' }] } },
   { name: 'two-issuers', match: { path: '/partners/*' }, upstream: 'app', auth: { issuers: ['main', 'second'] } },
   { name: 'token-only', match: { path: '/token-only' }, upstream: 'app', auth: {} },
@@ -130,6 +132,13 @@ describe('claim predicates', () => {
 });
 
 describe('roles', () => {
+  it('a quoted key with dots (Keycloak client id api.billing under resource_access) is one key', async () => {
+    expect(await status('/kc/client', await tok({ resource_access: { 'api.billing': { roles: ['payer'] } } }))).toBe(200);
+    expect(await status('/kc/client', await tok({ resource_access: { 'api.billing': { roles: ['viewer'] } } }))).toBe(403);
+    // the nested reading of the same dots is another claim
+    expect(await status('/kc/client', await tok({ resource_access: { api: { billing: { roles: ['payer'] } } } }))).toBe(403);
+  });
+
   it('Keycloak realm_access.roles: all needs every role', async () => {
     expect(await status('/kc/all', await tok({ realm_access: { roles: ['writer', 'reader', 'x'] } }))).toBe(200);
     expect(await status('/kc/all', await tok({ realm_access: { roles: ['reader'] } }))).toBe(403);

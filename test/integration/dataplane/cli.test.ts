@@ -55,6 +55,35 @@ describe.concurrent('check-config', () => {
     expect(r.stderr).not.toContain('inline-secret');
   });
 
+  it('mistakes from an Oathkeeper/Envoy rule set: a hidden route, a scope string, a regex, a URL, {id} — each named with its fix', async () => {
+    // before: the hidden route passed (exit 0 for that file alone), and the rest said only "expected object, got string" / "a path starting with /"
+    const text = `
+issuers:
+  keycloak: { issuer: https://kc.corp.example/realms/corp, audiences: [orders-api] }
+upstreams:
+  orders: { targets: ["http://127.0.0.1:3001"] }
+routes:
+  - { name: read, match: { path: /orders/:id, methods: [GET] }, upstream: orders, auth: { scopes: { all: [orders:read] } } }
+  - { name: write, match: { path: /orders/:id, methods: [PUT, DELETE] }, upstream: orders, auth: { scopes: { all: [orders:write] } } }
+  - { name: read-open, match: { path: /orders/:orderId, methods: [GET] }, upstream: orders, auth: none }
+  - { name: scope-string, match: { path: /s }, upstream: orders, auth: { scopes: "orders:read orders:write" } }
+  - { name: regex, match: { path: "/api/v1/.*" }, upstream: orders, auth: none }
+  - { name: url, match: { path: "https://api.corp.example/<**>" }, upstream: orders, auth: none }
+  - { name: template, match: { path: "/items/{id}" }, upstream: orders, auth: none }
+`;
+    const r = await runCli(['check-config', '--no-env', writeConfig(text)]);
+    expect(r.code, r.stderr).toBe(2);
+    const expected = [
+      'routes[2].match: route "read-open" is never matched: route "read" (routes[0]) comes first',
+      'routes[3].auth.scopes: expected object, got string — write scopes: { all: [',
+      'routes[4].match.path: route paths are neither regular expressions nor globs',
+      'routes[5].match.path: a path, not a URL: put the host in match.host',
+      'routes[6].match.path: parameters are written :id, not {id}',
+    ];
+    for (const e of expected) expect(r.stderr).toContain(e);
+    expect(r.stderr).toContain(`: ${expected.length} error(s)`); // "write" (other methods) is not flagged
+  });
+
   it('a section whose every child is commented out (`jwks:` alone is null): exit 2 naming it, no crash', async () => {
     // before: "portcullis: Cannot read properties of null (reading 'min_refresh_s')", exit 1, no error listed
     const text = 'upstreams:\n  a: { targets: ["http://127.0.0.1:9"] }\nissuers:\n  main:\n    issuer: https://idp.example.com\n    audiences: [api]\n    jwks:\n      # min_refresh_s: 60\nroutes:\n  - { name: r, match: { path: /x }, upstream: a, auth: {} }\n';
