@@ -1,14 +1,18 @@
 // The HTTP/2 listener with TLS: h2 chosen by ALPN, and HTTP/1.1 clients (ALPN http/1.1, or no
 // ALPN) served on the same port through the same pipeline; X-Forwarded-Proto https upstream.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import tls from 'node:tls';
+import { parse } from 'yaml';
 import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { h2Fetch } from '../../helpers/h2-client.js';
 import { bearer, call, parseChallenge } from '../auth/tokens-helpers.js';
 import { startOrdersDoor, type OrdersDoor } from './h2-orders-door.js';
+import { selfSignedCert } from '../../helpers/tls-probe.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -128,5 +132,35 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
     const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="h2"\} [1-9]/);
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="http\/1\.1"\} [1-9]/);
+  });
+});
+
+describe('a listener certificate renewed under the same file names (cert-manager, certbot)', () => {
+  /** SHA-256 fingerprint of the certificate a new TLS connection is shown. */
+  const served = (): Promise<string> => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => { resolve(s.getPeerX509Certificate()!.fingerprint256); s.destroy(); });
+    s.on('error', reject);
+  });
+  const fingerprint = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256;
+  const reload = () => call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
+
+  it('is served to new connections after a reload of the unchanged config; a renewal whose key does not match is refused and the running one kept', async () => {
+    const t = (parse(readFileSync(proxy.configPath, 'utf8')) as { server: { http2: { tls: { cert_file: string; key_file: string } } } }).server.http2.tls;
+    const first = await served();
+    expect(first).toBe(fingerprint(t.cert_file));
+    const renewed = selfSignedCert();
+    // half a renewal (the new certificate, the old key): refused, the running certificate still served
+    copyFileSync(renewed.cert, t.cert_file);
+    const half = await reload();
+    expect(half.status, half.text).toBe(422);
+    expect(half.text).toContain('server.http2.tls.key_file');
+    expect(await served()).toBe(first);
+    copyFileSync(renewed.key, t.key_file);
+    const whole = await reload();
+    expect(whole.status, whole.text).toBe(200);
+    expect(JSON.parse(whole.text).restart_required).toEqual([]);
+    expect(await served()).toBe(fingerprint(renewed.cert));
+    const r = await h2Fetch(`https://127.0.0.1:${port}`, { ':method': 'GET', ':path': '/orders/1', ...bearer(await as.issueJwt({ sub: 'erin' })) });
+    expect(r.status, r.text).toBe(200);
   });
 });
