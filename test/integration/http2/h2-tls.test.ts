@@ -1,5 +1,6 @@
 // The HTTP/2 listener with TLS: h2 chosen by ALPN, and HTTP/1.1 clients (ALPN http/1.1, or no
 // ALPN) served on the same port through the same pipeline; X-Forwarded-Proto https upstream.
+// A certificate renewed under the same file names is served after a reload, and by itself with --watch.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
