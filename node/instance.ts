@@ -68,6 +68,8 @@ export interface PreparedReload {
   /** Upstream pools made for this config (changed upstreams), closed on discard. */
   readonly pools: readonly UpstreamPool[];
   readonly snapshot: Snapshot;
+  /** The HTTP/2 listener's TLS files as read again by this reload (a renewed certificate); null: h2c or none. */
+  readonly tls: ReturnType<H2Listener['readTls']>;
   /** Fields read at start only whose new value waits for a restart (the config carries the start values). */
   readonly restartRequired: string[];
 }
@@ -285,8 +287,9 @@ export class ProxyInstance {
     try {
       auth = this.auth.prepare(config);
       s2s = this.s2s.prepare(config);
+      const tls = this.h2?.readTls() ?? null;
       const snapshot = this.build(config, version, policy, auth, s2s, this.snapshot.upstreams, pools, compiled);
-      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot, restartRequired } };
+      return { ok: true, prepared: { config, version, policy, auth, s2s, pools, snapshot, tls, restartRequired } };
     } catch (err) {
       if (auth !== null) this.auth.discard(auth);
       if (s2s !== null) this.s2s.discard(s2s);
@@ -326,6 +329,7 @@ export class ProxyInstance {
     this.events.manageStreams(p.config);
     if (this.listener !== null) this.listener.snapshot = p.snapshot;
     if (this.h2 !== null) this.h2.useSnapshot(p.snapshot);
+    if (p.tls !== null) this.h2?.useTls(p.tls);
     // Pools no longer referenced are retired, not closed: a request that started on the old
     // snapshot and is still authenticating forwards through its pool later (closing gave it 502).
     for (const [name, up] of old.upstreams) {

@@ -11,6 +11,7 @@ import { filePolicyRoutes, localPolicyRoutes, policyRoutes, reloadLocalPart, wit
 import { startMember, type MemberWiring } from './member-wiring.js';
 import { runStopSteps, STOP_CLOSE_BOUND_MS, STOP_SLOW_MS, type StopProgress } from './stop-steps.js';
 import { toPrimary } from '../transport/index.js';
+import { ReloadCounts } from './reload-counts.js';
 
 /** The cluster member each running instance was started on (closed by stopInstance). */
 const members = new WeakMap<ProxyInstance, { close(progress?: StopProgress): Promise<void> }>();
@@ -62,6 +63,9 @@ const STOPPING_RELOAD: ReturnType<ProxyInstance['reload']> = Object.freeze({ ok:
 export interface ClusterPolicy { readonly watcher: PolicyWatcher; readonly raw: unknown }
 
 /** Reload from the file; with cluster policy only its local part, the cluster's policy stays. */
+/** File reloads each admin-serving instance decided (/metrics: portcullis_config_reloads_total). */
+const fileReloads = new WeakMap<ProxyInstance, ReloadCounts>();
+
 /** reloadSingle for a reload the admin API did not ask for (SIGHUP, --watch): its audit record names `actor`. */
 export function auditedReloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null, actor: AuditActor): ReturnType<ProxyInstance['reload']> {
   const before = inst.configVersion;
@@ -82,11 +86,19 @@ function guardedReload(inst: ProxyInstance, configPath: string, policy: ClusterP
     return reloadSingle(inst, configPath, policy);
   } catch (err) {
     inst.logger.error({ err: (err as Error).message }, 'reload refused: internal error, keeping the running config');
+    fileReloads.get(inst)?.note(false);
     return { ok: false, errors: [{ path: '', message: 'internal error during the reload: the running config is kept' }] };
   }
 }
 
+/** Reload from the file (reloadFile), counted for /metrics. */
 export function reloadSingle(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {
+  const r = reloadFile(inst, configPath, policy);
+  fileReloads.get(inst)?.note(r.ok);
+  return r;
+}
+
+function reloadFile(inst: ProxyInstance, configPath: string, policy: ClusterPolicy | null): ReturnType<ProxyInstance['reload']> {
   if (policy === null) return inst.reloadFromFile();
   const r = reloadLocalPart(configPath, policy.watcher);
   if (!r.ok) { inst.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config'); return r; }
@@ -119,13 +131,14 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     // fail_closed_after_ms, holds auth routes like a revocation catch-up
     const hold = policy !== null ? () => policy.watcher.catchingUp(member!.node.busConnected()) : policyHold;
     const held = tokenState == null || hold === null ? {} : { tokenState: { ...tokenState, gate: () => (hold() ? { ok: false as const, reason: 'catching_up' as const } : tokenState.gate()) } };
-    const wiring = policy === null ? { ...member.instance, ...held, adminRoutes: { ...member.instance.adminRoutes, ...local } } : {
+    const reloadRoute = { 'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; } };
+    const wiring = policy === null ? { ...member.instance, ...held, adminRoutes: { ...member.instance.adminRoutes, ...local, ...(admin ? reloadRoute : {}) } } : {
       ...member.instance,
       ...held,
       cluster: withPolicyReadiness(member.instance.cluster, policy.watcher, () => member!.node.busConnected()),
       adminRoutes: {
         ...member.instance.adminRoutes, ...policyRoutes(policy.watcher, member.node.memberId, () => member!.node.membership.all()),
-        'POST /reload': async () => { const r = reloadSingle(inst, configPath, policy); return r.ok ? { status: 200, body: { reloaded: true, version: r.version, restart_required: r.restartRequired } } : { status: 422, body: { reloaded: false, errors: r.errors } }; },
+        ...reloadRoute,
       },
     };
     const active = policy?.watcher.current() ?? null;
@@ -168,6 +181,7 @@ export async function runInstance(config: Config, configPath: string, logger: Lo
     throw err;
   }
   members.set(inst, member.node);
+  if (admin) { const counts = new ReloadCounts(); fileReloads.set(inst, counts); inst.metrics.addSource(() => counts.values()); }
   const stop = (): void => {
     // a second SIGTERM/SIGINT skips the rest of shutdown_delay_ms: the drain begins now (README: Signals)
     if (stopping.has(inst)) { inst.endShutdownDelay(); return; }

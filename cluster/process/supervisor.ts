@@ -15,6 +15,7 @@ import { mergeComponentValues } from '../../node/metrics/index.js';
 import type { PolicyVersion } from '../../node/contracts/index.js';
 import { ClusterNode } from '../index.js';
 import { MetricsGather, primaryMemberValues, supervisorSeries } from './metrics-gather.js';
+import { ReloadCounts } from './reload-counts.js';
 import { WorkerAdmin } from './worker-admin.js';
 import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
@@ -82,6 +83,8 @@ export class Supervisor {
   private holdSent = false;
   /** More primary-side component values (`policy.version`…), exported through the family table (node/metrics) like a worker's. */
   extraStats: (() => Record<string, number>) | null = null;
+  /** File reloads this primary decided (portcullis_config_reloads_total). */
+  private readonly fileReloads = new ReloadCounts();
 
   /** The config (and its text) of the start: the fields read at start only keep its values in every worker (config/restart-only.ts). */
   private readonly startConfig: Config; private readonly startText: string;
@@ -155,7 +158,7 @@ export class Supervisor {
       metrics: async () => {
         // the primary's own component values (cluster policy, snapshot writes) go into the workers' families
         const g = await this.gatherer.gather(this.slots.flatMap((s) => (s.ready && s.worker !== null ? [s.worker] : [])));
-        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()), 'log.primary_lines_dropped': logLinesDropped() }, g.answered);
+        const workers = mergeComponentValues(g.text, { ...this.extraStats?.(), ...this.audit?.stats(), ...primaryMemberValues(this.node?.stats()), ...this.fileReloads.values(), 'log.primary_lines_dropped': logLinesDropped() }, g.answered);
         return `${workers}${supervisorSeries({ restarts: this.restartsTotal, ready: this.slots.filter((s) => s.ready).length, unrestorable: this.unrestorable().length, unrestorableAfter: UNRESTORABLE_AFTER, reporting: g.answered })}`;
       },
       routes: {
@@ -258,7 +261,7 @@ export class Supervisor {
 
   /** Validate the file here (environment included), then reload every worker or none; one reload at a time. */
   reload(): Promise<{ status: number; body: unknown }> {
-    const next = this.reloading.then(() => this.reloadNow());
+    const next = this.reloading.then(() => this.reloadNow()).then((r) => { this.fileReloads.note(r.status === 200); return r; }, (err: unknown) => { this.fileReloads.note(false); throw err; });
     this.reloading = next.catch(() => {});
     return next;
   }

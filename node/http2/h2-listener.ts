@@ -25,7 +25,8 @@ import { H2Relay, type H2RelayHost } from './h2-relay.js';
 import { writeH2Document, writeH2Error, writeSocketError, type AnyResponse } from './h2-respond.js';
 import { isGrpc } from './grpc-status.js';
 import { applyLimits } from './h2-settings.js';
-import { createH2Server } from './h2-server.js';
+import { createH2Server, renewedTls } from './h2-server.js';
+import type { SecureContextOptions } from 'node:tls';
 import { capConnections, defaultMaxConnections } from './connection-cap.js';
 import { protocolOf, recordAnswered, recordFinished, recordRefused, type H2RecordOptions } from './h2-access-log.js';
 import { H2StreamResponse } from './h2-stream-response.js';
@@ -176,6 +177,10 @@ export class H2Listener implements H2RelayHost {
     applyLimits(this.server, next.config.server.limits, this.opts.config);
     this.snapshot = next;
   }
+  /** Reload, step 1: the TLS files (read at start by name) read again; null for h2c. Throws `server.http2.tls.…: why` when they cannot serve. */
+  readTls(): SecureContextOptions | null { return this.opts.config.tls === undefined ? null : renewedTls(this.opts.config.tls, this.opts.passphrase); }
+  /** Reload, step 2: connections from now on shake hands with `tls` (certificate, key, client CAs); open ones keep theirs. */
+  useTls(tls: SecureContextOptions): void { (this.server as Http2SecureServer).setSecureContext(tls); }
   refusedByReload(relay: H2Relay): boolean { return relay.snap !== this.snapshot && this.opts.refusedByReload?.(relay, this.snapshot) === true; }
   stalled(relay: H2Relay, on: boolean): void { if (on) this.stalls.add(relay); else this.stalls.delete(relay); }
 

@@ -2,7 +2,7 @@
 // TLS with HTTP/1.1 by ALPN, node:http2's own flood and size limits, and client certificates.
 import { readFileSync } from 'node:fs';
 import http2, { type Http2SecureServer, type Http2Server } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { Config, Http2Config } from '../config/index.js';
 import { acceptableHandshake } from './client-cert.js';
 import { listenerSettings } from './h2-settings.js';
@@ -27,16 +27,39 @@ export function createH2Server(c: Http2Config, limits: Config['server']['limits'
   if (c.tls === undefined) return { server: http2.createServer(common), mtls: false };
   const server = http2.createSecureServer({
     ...common,
-    cert: readFileSync(c.tls.cert_file), key: readFileSync(c.tls.key_file),
-    ...(passphrase !== undefined ? { passphrase } : {}),
-    minVersion: c.tls.min_version === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    ...tlsFiles(c.tls, passphrase),
     allowHTTP1: c.allow_http1,
     // mTLS: required → a missing or unverifiable certificate fails the handshake (TLS alert)
-    ...(c.tls.client_ca_file !== undefined ? { ca: readFileSync(c.tls.client_ca_file), requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
+    ...(c.tls.client_ca_file !== undefined ? { requestCert: true, rejectUnauthorized: c.tls.client_certificates === 'required' } : {}),
   });
   // optional: none is fine, but one that does not verify (other CA, expired) closes the connection.
   // No TLS 1.2 renegotiation (node:http2 already refuses it on h2; this is for HTTP/1.1 by ALPN):
   // the certificate is read once per connection, so a second handshake could only disagree with it
   if (c.tls.client_ca_file !== undefined) server.on('secureConnection', (sock: TLSSocket) => { if (!acceptableHandshake(sock)) { certRefused(); sock.destroy(); } else sock.disableRenegotiation(); });
   return { server, mtls: c.tls.client_ca_file !== undefined };
+}
+
+type TlsSection = NonNullable<Http2Config['tls']>;
+
+/** The secure-context part of the TLS listener read from its files now: certificate, key, client CAs, minimum version. Throws when a file cannot be read. */
+function tlsFiles(t: TlsSection, passphrase: string | undefined): SecureContextOptions {
+  return {
+    cert: readFileSync(t.cert_file), key: readFileSync(t.key_file),
+    ...(passphrase !== undefined ? { passphrase } : {}),
+    minVersion: t.min_version === 'TLS1.3' ? 'TLSv1.3' : 'TLSv1.2',
+    ...(t.client_ca_file !== undefined ? { ca: readFileSync(t.client_ca_file) } : {}),
+  };
+}
+
+/**
+ * The listener's TLS files read again (a reload: a certificate renewed under the same names, as
+ * cert-manager's `..data` symlink swap or certbot leave it) and proven loadable, for setSecureContext
+ * at commit. Throws `server.http2.tls.<field>: why` when they cannot serve (a key of another
+ * certificate mid-renewal): the reload is refused and the running context kept.
+ */
+export function renewedTls(t: TlsSection, passphrase: string | undefined): SecureContextOptions {
+  let opts: SecureContextOptions;
+  try { opts = tlsFiles(t, passphrase); } catch (err) { throw new Error(`server.http2.tls.cert_file: cannot read the listener's TLS files again: ${(err as Error).message}`); }
+  try { createSecureContext(opts); } catch (err) { throw new Error(`server.http2.tls.key_file: the files do not load together (${(err as Error).message})`); }
+  return opts;
 }

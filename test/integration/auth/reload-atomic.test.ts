@@ -100,6 +100,12 @@ const readyz = async (p: ProxyProcess): Promise<{ status: number; json: Record<s
   const r = await admin(p, 'GET', '/readyz'); // with the admin token: the details (version, workers)
   return { status: r.status, json: r.json };
 };
+/** The file-reload series of `p`'s /metrics: applied and refused reloads, and whether the last one applied. */
+const reloadSeries = async (p: ProxyProcess): Promise<{ applied: number; refused: number; last: number }> => {
+  const text = (await admin(p, 'GET', '/metrics')).text;
+  const num = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  return { applied: num(/^portcullis_config_reloads_total\{result="applied"\} (\d+)$/m), refused: num(/^portcullis_config_reloads_total\{result="refused"\} (\d+)$/m), last: num(/^portcullis_config_last_reload_successful (\d+)$/m) };
+};
 const refusals = (p: ProxyProcess): number => p.logs().filter((l) => REFUSED_LOG.test(String(l.msg)) && l.level === 50).length;
 
 // The two suites have a proxy each (they share only the servers, which each only reads) and mostly
@@ -188,6 +194,10 @@ describe.concurrent('single process: a refused reload changes nothing', () => {
     expect(r.json?.reloaded).toBe(false);
     await unchanged();
     expect(r.json?.errors).toContainEqual({ path: 'internal_tokens.key_file', message: expect.stringContaining('cannot sign ES256') });
+    // what an operator alerts on: the old config still serves, and /metrics says the last reload was refused
+    const m = await reloadSeries(proxy);
+    expect(m).toMatchObject({ applied: 0, last: 0 });
+    expect(m.refused).toBeGreaterThanOrEqual(2);
   });
 
   it.sequential('a committed reload adding an issuer whose keys cannot load: its route answers 503, the others and /readyz stay 200; the version counts committed reloads only', async () => {
@@ -209,6 +219,7 @@ describe.concurrent('single process: a refused reload changes nothing', () => {
     const ready = await readyz(proxy);
     expect(ready.status, JSON.stringify(ready.json)).toBe(200);
     expect(ready.json).toMatchObject({ ready: true, config_version: 2, issuers_waiting: ['second'], issuers: { demo: { keys: true }, second: { keys: false } } });
+    expect(await reloadSeries(proxy)).toMatchObject({ applied: 1, last: 1 });
   });
 });
 
@@ -275,6 +286,10 @@ describe.concurrent('serve --workers 2: every worker applies the new config, or 
     expect(r.status).toBe(422);
     expect(r.json?.reloaded).toBe(false);
     expect(r.json?.errors).toContainEqual({ path: 'internal_tokens.key_file', message: expect.stringContaining('cannot sign ES256') });
+    // counted by the primary, which decided them (the primary's own refusals and the workers' alike)
+    const m = await reloadSeries(proxy);
+    expect(m).toMatchObject({ applied: 0, last: 0 });
+    expect(m.refused).toBeGreaterThanOrEqual(3);
   });
 
   it.sequential('a worker that does not answer: the reload is refused and the worker that could apply it does not', async () => {

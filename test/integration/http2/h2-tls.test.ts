@@ -1,14 +1,22 @@
 // The HTTP/2 listener with TLS: h2 chosen by ALPN, and HTTP/1.1 clients (ALPN http/1.1, or no
 // ALPN) served on the same port through the same pipeline; X-Forwarded-Proto https upstream.
+// A certificate renewed under the same file names is served after a reload, and by itself with --watch.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import https from 'node:https';
 import tls from 'node:tls';
+import { parse } from 'yaml';
 import type { AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import type { EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
-import { ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
-import { h2Fetch } from '../../helpers/h2-client.js';
-import { bearer, call, parseChallenge } from '../auth/tokens-helpers.js';
+import { ADMIN_ENV, ADMIN_TOKEN, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
+import { waitFor } from '../../helpers/wait.js';
+import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
+import { asIssuer, bearer, call, parseChallenge, waitReady } from '../auth/tokens-helpers.js';
 import { startOrdersDoor, type OrdersDoor } from './h2-orders-door.js';
+import { selfSignedCert } from '../../helpers/tls-probe.js';
 
 let as: AuthServer;
 let echo: EchoUpstream;
@@ -128,5 +136,73 @@ describe('h2 and HTTP/1.1 on one TLS port', () => {
     const m = await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) });
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="h2"\} [1-9]/);
     expect(m.text).toMatch(/portcullis_http2_requests_total\{protocol="http\/1\.1"\} [1-9]/);
+  });
+});
+
+/** SHA-256 fingerprint of the certificate a new TLS connection to `at` (default: the door's port) is shown. */
+const served = (at = port): Promise<string> => new Promise((resolve, reject) => {
+  const s = tls.connect({ host: '127.0.0.1', port: at, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => { resolve(s.getPeerX509Certificate()!.fingerprint256); s.destroy(); });
+  s.on('error', reject);
+});
+const fingerprint = (file: string): string => new X509Certificate(readFileSync(file)).fingerprint256;
+
+describe('a listener certificate renewed under the same file names (cert-manager, certbot)', () => {
+  const reload = () => call(`${proxy.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
+
+  it('is served to new connections after a reload of the unchanged config; a renewal whose key does not match is refused and the running one kept', async () => {
+    const t = (parse(readFileSync(proxy.configPath, 'utf8')) as { server: { http2: { tls: { cert_file: string; key_file: string } } } }).server.http2.tls;
+    const first = await served();
+    expect(first).toBe(fingerprint(t.cert_file));
+    const renewed = selfSignedCert();
+    // half a renewal (the new certificate, the old key): refused, the running certificate still served
+    copyFileSync(renewed.cert, t.cert_file);
+    const half = await reload();
+    expect(half.status, half.text).toBe(422);
+    expect(half.text).toContain('server.http2.tls.key_file');
+    expect(await served()).toBe(first);
+    copyFileSync(renewed.key, t.key_file);
+    const whole = await reload();
+    expect(whole.status, whole.text).toBe(200);
+    expect(JSON.parse(whole.text).restart_required).toEqual([]);
+    expect(await served()).toBe(fingerprint(renewed.cert));
+    const r = await h2Fetch(`https://127.0.0.1:${port}`, { ':method': 'GET', ':path': '/orders/1', ...bearer(await as.issueJwt({ sub: 'erin' })) });
+    expect(r.status, r.text).toBe(200);
+  });
+});
+
+describe('serve --watch and a cert-manager Secret volume (tls.crt → ..data/tls.crt, ..data swapped atomically)', () => {
+  /** The Secret's files as the kubelet lays them out: a timestamped directory, `..data` pointing at it, the names pointing through `..data`. */
+  const dir = tempDir('portcullis-secret-');
+  const version = (name: string): string => {
+    const { cert, key } = selfSignedCert();
+    mkdirSync(join(dir, name));
+    copyFileSync(cert, join(dir, name, 'tls.crt'));
+    copyFileSync(key, join(dir, name, 'tls.key'));
+    return join(dir, name, 'tls.crt');
+  };
+  let watched: ProxyProcess | undefined;
+  afterAll(() => watched?.stop());
+
+  it('the renewed certificate is served to new connections without a signal, and requests keep passing', async () => {
+    const firstCert = version('..2026_12_07_a');
+    symlinkSync('..2026_12_07_a', join(dir, '..data'));
+    symlinkSync('..data/tls.crt', join(dir, 'tls.crt'));
+    symlinkSync('..data/tls.key', join(dir, 'tls.key'));
+    watched = await startProxy(baseConfig(echo.url, {
+      server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: join(dir, 'tls.crt'), key_file: join(dir, 'tls.key') } } },
+      issuers: { demo: asIssuer(as, { algorithms: ['RS256'] }) },
+      routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
+      verifier: { pool_size: 1 },
+    }), { env: ADMIN_ENV, args: ['--watch'] });
+    await waitReady(watched);
+    const at = http2PortOf(watched.logs());
+    expect(await served(at)).toBe(fingerprint(firstCert));
+    // the kubelet's swap: a new directory, a `..data_tmp` link to it renamed over `..data`
+    const renewed = version('..2026_12_07_b');
+    symlinkSync('..2026_12_07_b', join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    await waitFor('the renewed certificate served', async () => await served(at) === fingerprint(renewed), 10_000, { everyMs: 100 });
+    const r = await h2Fetch(`https://127.0.0.1:${at}`, { ':method': 'GET', ':path': '/orders/1', ...bearer(await as.issueJwt({ sub: 'frank' })) });
+    expect(r.status, r.text).toBe(200);
   });
 });

@@ -4,6 +4,8 @@
 // X-Forwarded-Client-Cert (a client's copy stripped); other-CA and expired certificates are
 // refused (connection closed when optional, handshake failed when required).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth-server.js';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
@@ -115,5 +117,15 @@ describe('client_certificates: required', () => {
     expect(await refusedConnection(required, pki.expired)).toBe(true);
     const r = await get(required, pki.good, '/public/x');
     expect(r.status, r.text).toBe(200);
+  });
+
+  it('a CA bundle renewed in place (a new CA added beside the old) is trusted after a reload of the unchanged config, the old CA still is', async () => {
+    // last in the file: the bundle both proxies were started with is changed
+    appendFileSync(pki.caFile, readFileSync(join(dirname(pki.caFile), 'rogue-ca.pem')));
+    const r = await call(`${required.adminUrl}/reload`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
+    expect(r.status, r.text).toBe(200);
+    expect((await get(required, pki.wrongCa, '/public/x')).status).toBe(200);
+    expect((await get(required, pki.good, '/public/x')).status).toBe(200);
+    expect(await refusedConnection(required, null)).toBe(true);
   });
 });
