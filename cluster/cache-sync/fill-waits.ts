@@ -17,6 +17,7 @@ export interface Watch {
   failed: boolean;
   /** Set while waiting: ends the wait. */
   wake: (() => void) | null;
+  /** Monotonic ms. */
   deadline: number;
 }
 
@@ -28,6 +29,7 @@ export class FillWaits {
   private readonly waiting = new Set<Watch>();
   private timer: NodeJS.Timeout | null = null;
 
+  /** `now`: a monotonic clock, ms — a wall clock stepped back stretched a lost fill's wait by the step. */
   constructor(private readonly now: () => number) {}
 
   get open(): number { return this.byId.size; }

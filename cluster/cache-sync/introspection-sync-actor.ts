@@ -72,14 +72,15 @@ export class IntrospectionSync {
     this.bus = opts.bus;
     this.log = opts.logger.child({ component: 'introspection-sync' });
     this.now = opts.now ?? Date.now;
+    const mono = opts.mono ?? (() => performance.now());
     this.leaseMs = opts.leaseMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 1_000;
     this.view = new OwnerView({
       membership: opts.membership, self: opts.memberId, now: this.now,
       graceMs: opts.departureGraceMs ?? 500, suspectMs: opts.suspectMs ?? 5_000, onDeparted: (ids) => this.departed(ids),
     });
-    this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now });
-    this.waits = new FillWaits(this.now);
+    this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now, mono });
+    this.waits = new FillWaits(mono);
     this.drops = new DropMemory(this.now);
     this.fillsSent = new FillsSent(this.now);
   }

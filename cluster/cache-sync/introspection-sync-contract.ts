@@ -42,5 +42,8 @@ export interface IntrospectionSyncOptions {
   readonly maxResults?: number;
   /** Bound of the kept results' estimated memory, bytes (default 64 MiB; serve passes `verifier.cache_bytes`). */
   readonly maxResultBytes?: number;
+  /** Wall clock, epoch ms (results' expiry, wire times); default Date.now. */
   readonly now?: () => number;
+  /** Monotonic clock, ms (lease deadlines and fill waits); default performance.now. */
+  readonly mono?: () => number;
 }

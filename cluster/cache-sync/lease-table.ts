@@ -12,6 +12,7 @@ export type LeaseAnswer =
 
 interface Lease {
   readonly holder: string;
+  /** Monotonic ms. */
   readonly until: number;
 }
 
@@ -22,7 +23,10 @@ export interface LeaseTableOptions {
   readonly maxResults: number;
   /** Estimated bytes of kept results (claims JSON + overhead, resultSize); default 64 MiB. */
   readonly maxResultBytes?: number;
+  /** Wall clock, epoch ms: results' expiresAt (a token's exp). */
   readonly now: () => number;
+  /** Monotonic clock, ms (default performance.now): lease deadlines, which no wall-clock step may stretch or cut. */
+  readonly mono?: () => number;
 }
 
 /** Default bound of kept results' memory: an AS answering 200 KiB of claims must not make 50 000 of them 10 GB. */
@@ -46,7 +50,11 @@ export class LeaseTable {
   private readonly issuers = new Set<string>();
   readonly counters = { granted: 0, pending: 0, cached: 0, expired: 0, unrecorded: 0 };
 
-  constructor(private readonly opts: LeaseTableOptions) {}
+  private readonly mono: () => number;
+
+  constructor(private readonly opts: LeaseTableOptions) {
+    this.mono = opts.mono ?? (() => performance.now());
+  }
 
   get size(): number { return this.leases.size; }
   get kept(): number { return this.results.size + this.inactive.size; }
@@ -56,12 +64,12 @@ export class LeaseTable {
    * (with the time it still runs); else the lease is `member`'s (asking again renews it).
    */
   acquire(id: string, member: string): LeaseAnswer {
-    const now = this.opts.now();
     const k = this.results.get(id) ?? this.inactive.get(id);
     if (k !== undefined) {
-      if (k.result.expiresAt > now) { this.counters.cached++; return { status: 'cached', result: k.result }; }
+      if (k.result.expiresAt > this.opts.now()) { this.counters.cached++; return { status: 'cached', result: k.result }; }
       this.drop(id);
     }
+    const now = this.mono();
     const l = this.leases.get(id);
     if (l !== undefined && l.until > now && l.holder !== member) {
       this.counters.pending++;
@@ -80,7 +88,7 @@ export class LeaseTable {
   /** Is a live lease held on `id`? */
   leased(id: string): boolean {
     const l = this.leases.get(id);
-    return l !== undefined && l.until > this.opts.now();
+    return l !== undefined && l.until > this.mono();
   }
 
   /** A result arrived: the lease ends; the result is kept for late askers when `keep`. */
@@ -147,9 +155,10 @@ export class LeaseTable {
 
   /** Remove expired leases and results; returns how many leases expired. */
   sweep(): number {
-    const now = this.opts.now();
+    const mono = this.mono();
     let n = 0;
-    for (const [id, l] of this.leases) if (l.until <= now) { this.leases.delete(id); n++; }
+    for (const [id, l] of this.leases) if (l.until <= mono) { this.leases.delete(id); n++; }
+    const now = this.opts.now();
     for (const map of [this.results, this.inactive]) for (const [id, k] of map) if (k.result.expiresAt <= now) this.drop(id);
     this.counters.expired += n;
     return n;

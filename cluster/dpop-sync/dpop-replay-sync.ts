@@ -24,7 +24,10 @@ export interface DpopReplaySyncOptions {
   readonly unsettledMs?: () => number;
   /** How long an owner that did not answer is skipped, ms (default 5 000). */
   readonly suspectMs?: number;
+  /** Wall clock, epoch ms (expiries, signed times); default Date.now. */
   readonly now?: () => number;
+  /** Monotonic clock, ms (how long an owner stays suspected); default performance.now. */
+  readonly mono?: () => number;
 }
 
 /** Counters for metrics. */
@@ -53,6 +56,7 @@ export class DpopReplaySync implements ReplaySharing {
   private readonly suspects = new Map<string, number>();
   private readonly suspectMs: number;
   private readonly now: () => number;
+  private readonly mono: () => number;
   private failuresLogged = 0;
   /** When the latest DPoP message this build could not read was signed, epoch ms (0: none). */
   private unreadableAt = 0;
@@ -62,6 +66,7 @@ export class DpopReplaySync implements ReplaySharing {
   constructor(private readonly opts: DpopReplaySyncOptions) {
     this.suspectMs = opts.suspectMs ?? 5_000;
     this.now = opts.now ?? Date.now;
+    this.mono = opts.mono ?? (() => performance.now());
   }
 
   attach(cache: ReplayClaims): ReplayPeers {
@@ -124,7 +129,7 @@ export class DpopReplaySync implements ReplaySharing {
       suspect: (owner) => {
         if (owner === self) return;
         this.counters.suspects++;
-        this.suspects.set(owner, this.now() + this.suspectMs);
+        this.suspects.set(owner, this.mono() + this.suspectMs); // monotonic: a wall clock stepped back kept the owner skipped for the step
       },
       stats: () => ({ ...this.counters }),
       unreadableAt: () => this.unreadableAt,
@@ -168,7 +173,7 @@ export class DpopReplaySync implements ReplaySharing {
   private ownerOf(key: string): string {
     let members = this.opts.members();
     if (this.suspects.size > 0) {
-      const now = this.now();
+      const now = this.mono();
       for (const [m, until] of this.suspects) if (until <= now) this.suspects.delete(m);
       if (this.suspects.size > 0) members = members.filter((m) => !this.suspects.has(m));
     }

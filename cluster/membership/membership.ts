@@ -40,6 +40,8 @@ export interface MembershipOptions {
   /** Heartbeats a member may miss before it is dropped (default 3). */
   readonly missed?: number;
   readonly now?: () => number;
+  /** Monotonic clock, ms (default performance.now): the settle window and isolation are durations no wall-clock step may move. */
+  readonly mono?: () => number;
 }
 
 /**
@@ -69,9 +71,12 @@ export class Membership {
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private unsubscribeStatus: (() => void) | null = null;
-  /** When the bus first connected, epoch ms (null: not yet; moved to now by a clock stepped back before it). */
+  private readonly mono: () => number;
+  /** When this process started, monotonic ms (isolated()). */
+  private readonly startedMono: number;
+  /** When the bus first connected, monotonic ms (null: not yet). */
   private connectedAt: number | null = null;
-  private windowOver = false; // the round and a half after it is over (unsettledMs): no clock step reopens it
+  private windowOver = false; // the round and a half after it is over (unsettledMs): it stays over
   /** When a joining member was last answered with a beat out of turn, epoch ms. */
   private lastNudge = Number.NEGATIVE_INFINITY;
   private joined = 0;
@@ -101,6 +106,8 @@ export class Membership {
     this.missed = opts.missed ?? 3;
     this.now = opts.now ?? Date.now;
     this.startedAt = this.now();
+    this.mono = opts.mono ?? (() => performance.now());
+    this.startedMono = this.mono();
     this.recompute();
   }
 
@@ -111,8 +118,8 @@ export class Membership {
     const t = this.opts.bus.transport;
     // in-process (one member, no bus): nobody else to hear
     if (t.kind !== 'local') {
-      this.unsubscribeStatus = t.onStatus((s) => { if (s === 'connected') this.connectedAt ??= this.now(); });
-      if (t.isConnected()) this.connectedAt ??= this.now();
+      this.unsubscribeStatus = t.onStatus((s) => { if (s === 'connected') this.connectedAt ??= this.mono(); });
+      if (t.isConnected()) this.connectedAt ??= this.mono();
     }
     this.beat();
     this.lastRound = this.now();
@@ -166,13 +173,13 @@ export class Membership {
   /**
    * How long until the view counts as having heard every live peer, ms: the rest of the round and a half after the bus
    * first connected; 0 once past it, in-process, and while the bus never connected (nobody to hear: DESIGN's lost-bus rule).
-   * A DPoP proof whose owner is not known yet waits this long rather than being judged by a view of one. A clock stepped
-   * back (NTP) inside it restarts it, once over it stays over: before, proofs waited (and /readyz said `members`) the step.
+   * A DPoP proof whose owner is not known yet waits this long rather than being judged by a view of one. Measured on the
+   * monotonic clock: a wall clock stepped back (NTP) once made proofs wait (and /readyz say `members`) the step, and one
+   * stepped forward ended the window at once — proofs judged by a view of one, a replay on another member accepted.
    */
   unsettledMs(): number {
     if (this.connectedAt === null || this.windowOver) return 0;
-    const now = this.now();
-    if (now < this.connectedAt) this.connectedAt = now;
+    const now = this.mono();
     const left = this.connectedAt + this.intervalMs * 1.5 - now;
     return (this.windowOver = left <= 0) ? 0 : left;
   }
@@ -183,7 +190,7 @@ export class Membership {
    * acknowledges nothing). Not before that round and a half: a bus that connects at once is no outage. In-process: false.
    */
   isolated(): boolean {
-    return this.opts.bus.transport.kind !== 'local' && this.connectedAt === null && this.now() - this.startedAt >= this.intervalMs * 1.5;
+    return this.opts.bus.transport.kind !== 'local' && this.connectedAt === null && this.mono() - this.startedMono >= this.intervalMs * 1.5;
   }
 
   /** Every live member with details, primaries included. */

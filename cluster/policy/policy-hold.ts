@@ -3,6 +3,7 @@
 // not looked at yet; while the member's bus is back but the policy connection is not; and, with
 // `cluster.fail_closed_after_ms`, while the bucket's stream leader has been silent longer than
 // that (a member cut off from the others) — until it answers and any newer version is applied.
+// Every time here is monotonic ms (performance.now): a wall-clock step must not end or stretch a hold.
 
 /** The revision a reconnect waits for before the bucket is read: "a version may have been missed", none known yet. */
 export const UNREAD_REVISION = Number.MAX_SAFE_INTEGER;
@@ -12,8 +13,8 @@ export class PolicyHold {
   private mismatchSince: number | null = null;
   /** The revision found in the bucket that is not handled yet, since when, and whether the wait ends at the catch-up timeout. */
   private behind: { revision: number; since: number; bounded: boolean } | null = null;
-  /** The last moment the active version was known to be the bucket's latest (the leader answered), epoch ms. */
-  private confirmedAt = Date.now();
+  /** The last moment the active version was known to be the bucket's latest (the leader answered), monotonic ms. */
+  private confirmedAt = performance.now();
   /** Called when the hold may have started or ended (workers are told at once). */
   onChange: (() => void) | null = null;
 
@@ -21,7 +22,7 @@ export class PolicyHold {
 
   /** The leader answered: what this member runs was current `silentMs` ago at the latest. Returns whether it had been cut off (silent past the limit). */
   leaderAnswered(silentMs: number): boolean {
-    this.confirmedAt = Date.now();
+    this.confirmedAt = performance.now();
     const cutOff = this.failClosedAfterMs !== null && silentMs > this.failClosedAfterMs;
     this.onChange?.();
     return cutOff;
@@ -32,7 +33,7 @@ export class PolicyHold {
    * `bounded` false, after a cut-off past fail_closed_after_ms — until it is (like revocations:
    * past that limit a member answers 503 until it has caught up, however long that takes).
    */
-  waitFor(revision: number, since = Date.now(), bounded = true): void {
+  waitFor(revision: number, since = performance.now(), bounded = true): void {
     this.behind = { revision, since, bounded };
     this.onChange?.();
   }
@@ -58,7 +59,7 @@ export class PolicyHold {
    * is; `handled`: the highest revision looked at; `probing`: the leader is asked (a bucket is open).
    */
   holding(ours: boolean, bus: boolean, handled: number, probing: boolean): boolean {
-    const now = Date.now();
+    const now = performance.now();
     // the member's bus connection is back but ours is not yet: a newer version may be waiting
     if (bus && !ours) {
       this.mismatchSince ??= now;
@@ -79,6 +80,6 @@ export class PolicyHold {
 
   /** How long since the leader last confirmed the active version, ms. */
   unconfirmedMs(): number {
-    return Date.now() - this.confirmedAt;
+    return performance.now() - this.confirmedAt;
   }
 }

@@ -105,12 +105,12 @@ export class PolicyLink {
 
   /** After a reconnect: is a newer revision waiting in the bucket? (The watch delivers it.) */
   private async checkBehind(): Promise<void> {
-    const since = this.hold.waitingSince() ?? Date.now();
+    const since = this.hold.waitingSince() ?? performance.now(); // monotonic (PolicyHold)
     let latest: StoredValue | null | undefined;
     // JetStream may not answer at once after a reconnect: retry until the catch-up timeout
     while (latest === undefined) {
       try { latest = this.store === null ? null : await this.store.latest(); } catch {
-        if (this.closed || Date.now() - since > this.settings.catchUpTimeoutMs) return;
+        if (this.closed || performance.now() - since > this.settings.catchUpTimeoutMs) return;
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -16,8 +16,8 @@ export class LeaderProbe {
   private probing = false;
   /** Since when the leader has not answered; null while it does. */
   private isolatedSince: number | null = null;
-  /** When the leader last answered (epoch ms; the probe's start before the first answer). */
-  private answeredAt = Date.now();
+  /** When the leader last answered (monotonic ms: its silence decides fail_closed_after_ms; the probe's start before the first answer). */
+  private answeredAt = performance.now();
   /** The server answered that the bucket's stream does not exist (logged once until it answers again). */
   private missing = false;
 
@@ -44,7 +44,7 @@ export class LeaderProbe {
     try {
       const latest = await this.store.latestFromLeader(PROBE_TIMEOUT_MS, this.known());
       const wasIsolated = this.isolatedSince !== null;
-      const now = Date.now();
+      const now = performance.now();
       const silentMs = now - this.answeredAt;
       this.isolatedSince = null;
       this.answeredAt = now;
@@ -52,7 +52,7 @@ export class LeaderProbe {
       this.missing = false;
       this.onAnswer(latest, wasIsolated, silentMs);
     } catch (err) {
-      this.isolatedSince ??= Date.now();
+      this.isolatedSince ??= performance.now();
       if (isNotFound(err) && !this.missing) {
         this.missing = true;
         this.logger?.warn({ known_revision: this.known() }, 'policy: the bucket is gone (deleted by someone with NATS credentials?): keeping the running version, counted as cut off from the bucket');

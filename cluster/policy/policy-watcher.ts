@@ -201,7 +201,7 @@ export class PolicyWatcher {
     if (latest === null || latest.revision <= this.handledRevision) return;
     if (pastLimit || wasIsolated) {
       // cut off past fail_closed_after_ms: wait until applied, not only the catch-up timeout
-      this.hold.waitFor(latest.revision, Date.now(), !pastLimit);
+      this.hold.waitFor(latest.revision, performance.now(), !pastLimit);
       this.opts.logger.warn({ revision: latest.revision, handled: this.handledRevision, silent_ms: silentMs }, 'policy: the bucket is reachable again with a newer version; auth routes wait until it is applied');
     }
     if (this.pending !== null && this.pending.revision >= latest.revision) return;

@@ -21,7 +21,7 @@ import { WorkerWatchdog } from './worker-watchdog.js';
 import { coordinateReload, type ReloadMessage, type ReloadReply } from './worker-reload.js';
 import { portForWorkers } from './worker-port.js';
 import { runStopSteps, STOP_CLOSE_BOUND_MS, STOP_SLOW_MS } from './stop-steps.js';
-import { issuerReadiness, restartDelayMs, slotHealth, STABLE_RUN_MS, unrestorable, UNRESTORABLE_AFTER, type IssuerReadiness, type Slot } from './worker-slots.js';
+import { exitDelayMs, issuerReadiness, markReady, slotHealth, unrestorable, UNRESTORABLE_AFTER, type IssuerReadiness, type Slot } from './worker-slots.js';
 
 /** Messages between primary and workers (plain data over IPC). */
 export type WorkerMessage =
@@ -200,8 +200,7 @@ export class Supervisor {
     w.on('message', (m: WorkerMessage) => {
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'worker.ready') {
-        slot.ready = true;
-        slot.readyAt = Date.now();
+        markReady(slot);
         if (slot.failures >= UNRESTORABLE_AFTER) this.logger.warn({ worker: slot.index, failures: slot.failures }, 'worker restored');
       }
       else if (m.type === 'worker.config_request') { w.send({ type: 'config.boot', text: this.configText, start: this.startText, version: this.version, policy: this.policyVersion, hold: this.holdSent } satisfies PrimaryMessage); }
@@ -227,9 +226,7 @@ export class Supervisor {
       // Later, a replacement that dies while booting (killed, OOM, a transient failure) is
       // restarted like any crashed worker: giving up would leave the instance short of a
       // worker for good while /healthz still said 200.
-      if (wasReady && Date.now() - slot.readyAt >= STABLE_RUN_MS) slot.failures = 0;
-      const delay = restartDelayMs(slot.failures);
-      slot.failures++;
+      const delay = exitDelayMs(slot, wasReady);
       this.restartsTotal++;
       const fields = { worker: slot.index, code, signal, restart_in_ms: delay, failures_in_a_row: slot.failures };
       this.logger.warn(fields, wasReady ? 'worker died; restarting' : 'worker exited before it was ready; restarting');

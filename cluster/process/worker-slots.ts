@@ -17,7 +17,7 @@ export interface Slot {
   issuers: IssuerReadiness | null;
   /** Exits in a row without a stable run (drives the backoff and the /healthz verdict). */
   failures: number;
-  /** When the current worker reported ready (epoch ms), 0 while it boots. */
+  /** When the current worker reported ready (monotonic ms, markReady), 0 while it boots. */
   readyAt: number;
   /** How the last worker of this slot ended, for /healthz and logs. */
   lastExit: string | null;
@@ -37,6 +37,27 @@ export const UNRESTORABLE_AFTER = 5;
 /** Delay before the restart that follows `failures` exits in a row (0-based). */
 export function restartDelayMs(failures: number): number {
   return Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** Math.min(failures, 20));
+}
+
+/**
+ * The slot's worker reported ready: its run is measured from now, on the monotonic clock. On Date.now() a wall clock
+ * stepped back during a long run made it not count (backoff growing, /healthz 503 "could not be restored" for a healthy
+ * instance), and one stepped forward excused a crash loop.
+ */
+export function markReady(slot: Slot, now = performance.now()): void {
+  slot.ready = true;
+  slot.readyAt = now;
+}
+
+/**
+ * The slot's worker exited (`wasReady`: it had reported ready): counts the failure and returns the delay before its
+ * restart; a run of STABLE_RUN_MS or more first restarts the count.
+ */
+export function exitDelayMs(slot: Slot, wasReady: boolean, now = performance.now()): number {
+  if (wasReady && now - slot.readyAt >= STABLE_RUN_MS) slot.failures = 0;
+  const delay = restartDelayMs(slot.failures);
+  slot.failures++;
+  return delay;
 }
 
 /** Slots that failed UNRESTORABLE_AFTER times in a row and have no ready worker now. */

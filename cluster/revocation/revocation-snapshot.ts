@@ -89,8 +89,11 @@ const closed = (g: GateTimes | undefined): g is GateTimes => g !== undefined && 
 export class SnapshotWriter {
   writes = 0;
   failures = 0;
-  /** Epoch ms of the last completed write (0: none yet). */
-  lastWrittenAt = 0;
+  /**
+   * Monotonic ms of the last completed write (-Infinity: none yet). On Date.now() a wall clock stepped back held the
+   * next write for the step: revocations made meanwhile were missing from the file a restart without the bus serves from.
+   */
+  private lastWrittenAt = Number.NEGATIVE_INFINITY;
   private dirty = false;
   private writing = false;
   private current: Promise<void> | null = null;
@@ -112,7 +115,7 @@ export class SnapshotWriter {
     if (this.closed) return;
     this.dirty = true;
     if (this.timer !== null || this.writing) return;
-    const wait = Math.max(0, this.lastWrittenAt + this.intervalMs - Date.now());
+    const wait = Math.max(0, this.lastWrittenAt + this.intervalMs - performance.now());
     this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, wait);
     this.timer.unref();
   }
@@ -142,7 +145,7 @@ export class SnapshotWriter {
       await chmod(tmp, 0o600); // an existing temp file keeps its mode on open
       await rename(tmp, this.file);
       this.writes++;
-      this.lastWrittenAt = Date.now();
+      this.lastWrittenAt = performance.now();
     } catch (err) {
       this.failures++;
       await unlink(tmp).catch(() => {});

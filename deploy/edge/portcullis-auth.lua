@@ -21,6 +21,7 @@ local not_copied = {
   ["host"] = true, ["content-length"] = true, ["transfer-encoding"] = true, ["connection"] = true,
   ["x-forwarded-method"] = true, ["x-forwarded-uri"] = true, ["x-forwarded-host"] = true,
   ["x-forwarded-proto"] = true, ["x-original-uri"] = true, ["x-original-method"] = true, ["expect"] = true,
+  ["x-forwarded-for"] = true,
 }
 
 local function first(values)
@@ -44,6 +45,12 @@ core.register_action("portcullis_auth", { "http-req" }, function(txn)
   headers["x-forwarded-host"] = { host }
   local tls = txn.sf:ssl_fc() -- a boolean or 0/1 depending on the build: 0 is true in Lua
   headers["x-forwarded-proto"] = { (tls == true or tls == 1) and "https" or "http" }
+  -- the client HAProxy saw, appended to the chain: the decision line's client with server.trust_forwarded
+  local xff = {}
+  local sent = txn.http:req_get_headers()["x-forwarded-for"]
+  if sent ~= nil then local i = 0; while sent[i] ~= nil do xff[#xff + 1] = sent[i]; i = i + 1 end end
+  xff[#xff + 1] = txn.sf:src()
+  headers["x-forwarded-for"] = { table.concat(xff, ", ") }
 
   local client = core.httpclient()
   local ok, res = pcall(function()

@@ -7,7 +7,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { cidrMatcher, type DecisionConfig } from '../config/index.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import { Fingerprint, type Logger } from '../log.js';
-import type { Pipeline, Snapshot } from '../pipeline/index.js';
+import { forwardedClient, type Pipeline, type Snapshot } from '../pipeline/index.js';
 import { DecisionSink, type DecisionHost, type DecisionResult } from './decision-sink.js';
 import type { CallParts, Endpoint } from './decision-call.js';
 import { DecisionSocket, type SocketEndpoints } from './decision-socket.js';
@@ -90,17 +90,19 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
         return this.refuse(res, call, 'none', proxyError('PORTCULLIS_ERR_DECISION_UNTRUSTED_EDGE', 'decision endpoint called from an address outside server.decision.trusted_edges'), remote);
       }
     }
+    // a trusted edge is the hop that appended the client to X-Forwarded-For (README "The logged client behind a front proxy")
+    const client = snap.config.server.trust_forwarded ? forwardedClient(call.headers, remote, snap.config.server.trusted_hops) : undefined;
     const orig = readOriginal(ep.dialect, ep.path, call);
     if (typeof orig === 'string') {
-      return this.refuse(res, call, dialectOf(ep.dialect, call.headers) ?? 'none', proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig), remote);
+      return this.refuse(res, call, dialectOf(ep.dialect, call.headers) ?? 'none', proxyError('PORTCULLIS_ERR_DECISION_ORIGINAL_MISSING', orig), remote, client);
     }
     const dialect = orig.dialect;
     // the client's headers as the edge copied them, without the reporting ones (the original Host is added back)
     const headers: string[] = [];
     const h = call.headers;
     for (let i = 0; i < h.length; i += 2) if (!REPORTING_HEADERS.has(h[i]!)) headers.push(h[i]!, h[i + 1]!);
-    const ctx = originalContext(orig, headers, remote, snap, h);
-    if (!('route' in ctx)) return this.refuse(res, call, dialect, ctx, remote);
+    const ctx = originalContext(orig, headers, remote, snap, h, client);
+    if (!('route' in ctx)) return this.refuse(res, call, dialect, ctx, remote, client);
     const sink = new DecisionSink(res, this, snap, ctx, dialect, call.start, call.hasBody, call.head);
     this.inflight++;
     pipeline.run(ctx, sink);
@@ -158,7 +160,8 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
       ...(ctx.denyReason !== null ? { deny: ctx.denyReason } : {}),
       ...(ctx.principal !== null ? { sub: ctx.principal.claims.sub } : {}),
       ...(fp !== null ? { token: new Fingerprint(fp) } : {}),
-      ms: Math.round((performance.now() - call.start) * 1000) / 1000, client: ctx.remoteAddress,
+      ms: Math.round((performance.now() - call.start) * 1000) / 1000, client: ctx.client ?? ctx.remoteAddress,
+      ...(ctx.client !== undefined ? { peer: ctx.remoteAddress } : {}),
     }, 'decision');
   }
 
@@ -166,14 +169,15 @@ export class DecisionEndpoints implements DecisionHost, SocketEndpoints {
     this.counts[DIALECTS.indexOf(dialect) * RESULTS.length + RESULTS.indexOf(result)]!++;
   }
 
-  /** A call refused before the pipeline: the error answer, its count and log line. */
-  refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, client: string): void {
+  /** A call refused before the pipeline: the error answer, its count and log line (`client`: the forwarded one, `peer` the edge). */
+  refuse(res: HttpResponse, call: CallParts, dialect: Dialect | 'none', err: ProxyError, peer: string, client?: string): void {
     const status = this.opts.writeError(res, err, call.hasBody, call.head);
     this.count(dialect, 'refused');
     if (!this.opts.accessLog) return;
     this.opts.logger.info({
       decision: dialect, route: '(none)', method: call.method, path: call.path.length > 512 ? `${call.path.slice(0, 512)}…` : call.path,
-      status, result: 'refused', reason: err.code.slice(15).toLowerCase(), ms: Math.round((performance.now() - call.start) * 1000) / 1000, client,
+      status, result: 'refused', reason: err.code.slice(15).toLowerCase(), ms: Math.round((performance.now() - call.start) * 1000) / 1000,
+      client: client ?? peer, ...(client !== undefined ? { peer } : {}),
     }, 'decision');
   }
 }

@@ -17,8 +17,9 @@ import { checkOverrideHeaders } from './override-headers.js';
  * `headers`: the client's headers as the edge copied them, without the reporting ones and without
  * Host (the original Host is appended here). `remote`: the address the pipeline sees as the client.
  * `reported`: every header of the call as the edge sent it (reports included), for the override check.
+ * `client`: the client the edge named in X-Forwarded-For (server.trust_forwarded), logged with `remote` as the peer; undefined: `remote` is it.
  */
-export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot, reported: readonly string[]): RequestContext | ProxyError {
+export function originalContext(orig: OriginalRequest, headers: string[], remote: string, snap: Snapshot, reported: readonly string[], client?: string): RequestContext | ProxyError {
   const limits = snap.config.server.limits;
   if (orig.rawPath.length + orig.query.length > limits.max_url_bytes) {
     return proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `original request target exceeds ${limits.max_url_bytes} bytes`);
@@ -36,7 +37,7 @@ export function originalContext(orig: OriginalRequest, headers: string[], remote
   if (match === null) return proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`);
   if (orig.host !== '') headers.push('host', orig.host);
   const ctx: RequestContext = {
-    method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, secure: orig.proto === 'https', connection: null,
+    method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, ...(client === undefined ? {} : { client }), secure: orig.proto === 'https', connection: null,
     route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', principal: null, denyReason: null, responseHeaders: null,
     // DPoP htu/htm are checked against the original request
     origin: orig.host === '' ? null : requestOrigin(orig.proto, orig.host),

@@ -7,7 +7,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { asInsideParseLoop, closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { beforeHeadFailure, lateRequestBody, midBodyFailure } from './upstream-failure.js';
+import { beforeHeadFailure, gatewayFailure, lateRequestBody, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { freshAuthorization, outboundRefused, replaceAuthorization, type OutboundResult, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -383,14 +383,13 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     const connect = isConnectFailure(err);
     const f = beforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
-    if (connect) {
-      up.connectFailed(this.target!, Date.now());
-      if (retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
-        this.attempt++;
-        this.controller = null;
-        this.dispatch(this.target);
-        return;
-      }
+    // a target that resets or garbles every request counts as failing as much as one that refuses connects (README "Retries")
+    if (gatewayFailure(f)) up.targetFailed(this.target!);
+    if (connect && retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
+      this.attempt++;
+      this.controller = null;
+      this.dispatch(this.target);
+      return;
     }
     this.errorKind = f.reason;
     this.sendError(f.error);

@@ -13,6 +13,17 @@ export interface UpstreamFailure {
   readonly error: ProxyError;
 }
 
+/** Failure kinds that count toward the target's passive ejection: it did not answer as an HTTP server (Envoy's gateway failures). */
+const GATEWAY_KINDS: ReadonlySet<string> = new Set(['connect', 'connect_timeout', 'reset', 'protocol']);
+
+/**
+ * Does `f` (beforeHeadFailure) count against the target? A refused connect, a reset before any response byte, an
+ * invalid response: yes. Timeouts (a route's deadline, a slow upload) and our side's failures: no.
+ */
+export function gatewayFailure(f: UpstreamFailure): boolean {
+  return f.metric !== null && GATEWAY_KINDS.has(f.metric);
+}
+
 /** A failure after the upstream's response head arrived (mid-body, or while a head of unknown length was held). */
 export function midBodyFailure(err: H1Error, upstream: string, idleBodyMs: number): UpstreamFailure {
   if (err.code === 'H1_BODY_TIMEOUT') {

@@ -13,6 +13,7 @@ import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
+import { gatewayFailure } from '../http/upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
 import { responseHeaders, responseTrailers } from './h2-response-headers.js';
@@ -378,14 +379,13 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     const connect = isConnectFailure(err);
     const f = h2BeforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
-    if (connect) {
-      up.connectFailed(this.target!, Date.now());
-      if (retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
-        this.attempt++;
-        this.controller = null;
-        this.dispatch(this.target);
-        return;
-      }
+    // a target that resets or garbles every request counts as failing as much as one that refuses connects (README "Retries")
+    if (gatewayFailure(f)) up.targetFailed(this.target!);
+    if (connect && retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
+      this.attempt++;
+      this.controller = null;
+      this.dispatch(this.target);
+      return;
     }
     this.errorKind = f.reason;
     this.sendError(f.error);

@@ -75,9 +75,9 @@ export class JwksActor {
   #inflight: Promise<void> | null = null;
   #settle: (() => void) | null = null;
   #failures = 0;
-  #lastUnknownKidAt = -Infinity; // ms
+  #lastUnknownKidAt = -Infinity; // monotonic ms: a wall clock stepped back throttled every refetch for the step
   #bucket = UNKNOWN_KID_BURST;
-  #bucketAt = 0; // ms
+  #bucketAt = 0; // monotonic ms
   #closed = false;
   /** Replaced by a reload: no timer, no new refetch; closes when the fetch in flight settles. */
   #retired = false;
@@ -138,7 +138,7 @@ export class JwksActor {
     if (this.#closed || this.#snapshot === null) return null;
     if (this.#inflight !== null) return this.#inflight;
     if (this.#retired) return null;
-    const now = Date.now();
+    const now = performance.now();
     this.#bucket = Math.min(UNKNOWN_KID_BURST, this.#bucket + Math.max(0, now - this.#bucketAt) / UNKNOWN_KID_REFILL_MS);
     this.#bucketAt = now;
     if (now - this.#lastUnknownKidAt < this.config.jwks.unknown_kid_cooldown_s * 1000 || this.#bucket < 1) {

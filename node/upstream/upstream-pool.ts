@@ -1,6 +1,7 @@
 // One upstream: an H1Pool (our HTTP/1.1 client, see h1-pool.ts) per target, round-robin selection and passive
-// ejection of targets after consecutive connect failures (Envoy's outlier detection,
-// simplified). When every target is ejected we still try them (panic mode).
+// ejection of targets after consecutive gateway failures — connect failures, resets before a response, invalid
+// responses (Envoy's outlier detection, consecutive_gateway_failure, simplified). When every target is ejected we
+// still try them (panic mode). Ejection windows run on the monotonic clock.
 import type { H1PoolOptions, PipelineCounters, UpstreamClient } from './h1-client.js';
 import { H1Pool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
@@ -19,6 +20,7 @@ export interface Target {
   readonly hostPort: string;
   readonly pool: UpstreamClient;
   consecutiveFailures: number;
+  /** Monotonic ms (performance.now). */
   ejectedUntil: number;
 }
 
@@ -79,16 +81,20 @@ export class UpstreamPool {
   }
 
   /**
-   * pick() at the current time, reading the clock (Date.now) only once a target has ever been ejected:
+   * pick() at the current time, reading the clock (performance.now) only once a target has ever been ejected:
    * before that every ejectedUntil is 0, so time 0 selects exactly as now would — no clock read per
    * request on a healthy upstream.
    */
   pickNow(avoid: Target | null): Target {
-    return this.pick(this.everEjected ? Date.now() : 0, avoid);
+    return this.pick(this.everEjected ? performance.now() : 0, avoid);
   }
 
-  /** Record a connect-level failure; ejects the target after the configured run. */
-  connectFailed(t: Target, now: number): void {
+  /**
+   * Record a gateway failure of `t` (a refused or timed-out connect, a reset before any response byte, a response
+   * that is not HTTP: upstream-failure.ts gatewayFailure); ejects the target after `eject.consecutive_failures` in a
+   * row. Any response the target really sent (succeeded) restarts the count.
+   */
+  targetFailed(t: Target, now = performance.now()): void {
     t.consecutiveFailures++;
     if (t.consecutiveFailures >= this.config.eject.consecutive_failures && t.ejectedUntil <= now) {
       t.ejectedUntil = now + this.config.eject.duration_ms;

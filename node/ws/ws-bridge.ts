@@ -160,7 +160,7 @@ export class WsBridge implements LiveConnection {
     if (this.state === 'connecting') {
       const f = handshakeFailure(up.name, err.code ?? '');
       // a reset says nothing against the target (it answered); refused or unreachable does
-      if (f.connection && err.code !== 'ECONNRESET' && this.target !== null) up.connectFailed(this.target, Date.now());
+      if (f.connection && err.code !== 'ECONNRESET' && this.target !== null) up.targetFailed(this.target);
       this.fail(f.error, f.metric, null);
       return;
     }

@@ -1,7 +1,8 @@
 // Dead, resetting and slow upstreams through a real proxy: 502/504 with JSON bodies,
 // truncated responses stay visibly truncated, client aborts and timeouts cancel the
 // upstream request, one retry on another target for idempotent requests only, and
-// passive ejection takes a dead target out of rotation.
+// passive ejection takes a dead target out of rotation — also one that accepts and then resets
+// or garbles every request; a status the target really sent (even a 500) restarts its count.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { request } from 'undici';
 import { connect } from 'node:net';
@@ -14,6 +15,8 @@ import { waitFor } from '../../helpers/wait.js';
 let echo: EchoUpstream;
 let chunky: ScriptedUpstream;
 let resetter: ScriptedUpstream;
+let garbler: ScriptedUpstream;
+let flipper: ScriptedUpstream;
 let proxy: ProxyProcess;
 let dead: string;
 
@@ -29,6 +32,14 @@ beforeAll(async () => {
   });
   // Accepts the request, then drops the connection without answering.
   resetter = await startScriptedUpstream((req) => { req.socket.destroy(); });
+  // Answers every request with bytes that are not HTTP.
+  garbler = await startScriptedUpstream((req) => { req.socket.end('SPLAT not http at all\r\n\r\n'); });
+  // Alternates: a reset, then a real 500, then a reset… (closing each connection: no keep-alive retry shifts the turns)
+  let flips = 0;
+  flipper = await startScriptedUpstream((req, res) => {
+    if (flips++ % 2 === 0) { req.socket.destroy(); return; }
+    res.writeHead(500, { connection: 'close' }).end('boom');
+  });
   proxy = await startProxy(baseConfig(echo.url, {
     upstreams: {
       app: { targets: [echo.url], timeouts: { response_ms: 5_000 } },
@@ -39,6 +50,9 @@ beforeAll(async () => {
       ejecting: { targets: [dead, echo.url], eject: { consecutive_failures: 2, duration_ms: 60_000 } },
       chunky: { targets: [chunky.url] },
       sentthenreset: { targets: [resetter.url, echo.url], eject: { consecutive_failures: 1000 } },
+      resetting: { targets: [resetter.url, echo.url], eject: { consecutive_failures: 3, duration_ms: 60_000 } },
+      garbling: { targets: [garbler.url, echo.url], eject: { consecutive_failures: 3, duration_ms: 60_000 } },
+      flipping: { targets: [flipper.url, echo.url], eject: { consecutive_failures: 2, duration_ms: 60_000 } },
     },
     routes: [
       { name: 'app', match: { path: '/*' }, upstream: 'app', auth: 'none' },
@@ -49,13 +63,16 @@ beforeAll(async () => {
       { name: 'ejecting', match: { path: '/ejecting/*' }, upstream: 'ejecting', auth: 'none' },
       { name: 'chunky', match: { path: '/chunky' }, upstream: 'chunky', auth: 'none' },
       { name: 'sentthenreset', match: { path: '/sentthenreset/*' }, upstream: 'sentthenreset', auth: 'none' },
+      { name: 'resetting', match: { path: '/resetting/*' }, upstream: 'resetting', auth: 'none' },
+      { name: 'garbling', match: { path: '/garbling/*' }, upstream: 'garbling', auth: 'none' },
+      { name: 'flipping', match: { path: '/flipping/*' }, upstream: 'flipping', auth: 'none' },
     ],
   }), { env: ADMIN_ENV });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([echo?.close(), chunky?.close(), resetter?.close()]);
+  await Promise.all([echo?.close(), chunky?.close(), resetter?.close(), garbler?.close(), flipper?.close()]);
 });
 
 async function metrics(): Promise<string> {
@@ -201,5 +218,27 @@ describe('retries and ejection', () => {
     const m = await metrics();
     expect(metric(m, 'portcullis_upstream_ejections_total', { upstream: 'ejecting' })).toBe(1);
     expect(metric(m, 'portcullis_upstream_errors_total', { upstream: 'ejecting', kind: 'connect' })).toBe(2);
+  });
+
+  // before: only connect failures counted — a target that accepted TCP and then reset (or garbled) every request
+  // stayed in rotation for good, and half of all client requests failed (6 of these 12, 50 of 100)
+  for (const [kind, path, metricKind] of [['resets', 'resetting', 'reset'], ['answers garbage to', 'garbling', 'protocol']] as const) {
+    it(`passive ejection: a target that accepts and then ${kind} every request is ejected after 3 in a row`, async () => {
+      const results: number[] = [];
+      for (let i = 0; i < 12; i++) results.push((await status('GET', `/${path}/${i}`)).status);
+      expect(results.filter((s) => s === 502)).toHaveLength(3);
+      expect(results.slice(5).every((s) => s === 200)).toBe(true);
+      const m = await metrics();
+      expect(metric(m, 'portcullis_upstream_ejections_total', { upstream: path })).toBe(1);
+      expect(metric(m, 'portcullis_upstream_errors_total', { upstream: path, kind: metricKind })).toBe(3);
+    });
+  }
+
+  it('a status the target really sent restarts its count: resets between 500s never eject it', async () => {
+    const results: number[] = [];
+    for (let i = 0; i < 12; i++) results.push((await status('GET', `/flipping/${i}`)).status);
+    expect(results.filter((s) => s === 500)).toHaveLength(3); // the 500s pass through as the upstream's answer
+    expect(results.filter((s) => s === 502)).toHaveLength(3);
+    expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'flipping' })).toBe(0);
   });
 });

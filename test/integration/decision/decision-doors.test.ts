@@ -14,6 +14,7 @@ import { startAuthServer, type AuthServer } from '../../../cluster/cli/demo/auth
 import { http2PortOf } from '../../helpers/h2-client.js';
 import { ADMIN_ENV, ROOT, baseConfig, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { issuerFor, waitReady } from '../auth/policy-fixtures.js';
+import { waitFor } from '../../helpers/wait.js';
 
 interface HeaderOption { header: { key: string; value: string } }
 interface CheckResponse {
@@ -136,4 +137,26 @@ describe('every decision door applies the same per-request rules', () => {
       expect(r.status).toBe(400);
     });
   }
+});
+
+describe('with server.trust_forwarded the decision line names the client the edge appended to X-Forwarded-For', () => {
+  // before: every decision line's `client` was the edge's own address (127.0.0.1 here) — behind nginx, Traefik or
+  // Envoy's HTTP ext_authz the log could not tell one client from another; the proxy path already named the client
+  const HTTP_DOORS = ['nginx', 'traefik', 'envoy'] as const;
+  HTTP_DOORS.forEach((door, i) => {
+    it(`${door}: allowed and refused decisions log client = the rightmost X-Forwarded-For entry, peer = the edge`, async () => {
+      const client = `203.0.113.${10 + i}`;
+      expect((await decide(door, `/public/xff-${door}`, { 'x-forwarded-for': `198.51.100.7, ${client}` })).status).toBe(200);
+      expect((await decide(door, `/nowhere/xff-${door}`, { 'x-forwarded-for': `198.51.100.7, ${client}` })).status).toBe(404);
+      // an entry that is no IP literal never reaches the log: the edge's address is logged instead
+      expect((await decide(door, `/public/junk-${door}`, { 'x-forwarded-for': 'unknown' })).status).toBe(200);
+      const lines = (): Array<Record<string, unknown>> => proxy.logs().filter((l) => l.msg === 'decision' && l.decision === door);
+      await waitFor(`${door} decision lines`, () => lines().filter((l) => l.client === client).length === 2);
+      const mine = lines().filter((l) => l.client === client);
+      expect(mine.map((l) => [l.result, l.peer])).toEqual([['allowed', '127.0.0.1'], ['refused', '127.0.0.1']]);
+      expect(mine[0]).toMatchObject({ path: `/public/xff-${door}` });
+      await waitFor(`${door} junk line`, () => lines().some((l) => l.path === `/public/junk-${door}`));
+      expect(lines().find((l) => l.path === `/public/junk-${door}`)).toMatchObject({ client: '127.0.0.1', peer: '127.0.0.1' });
+    });
+  });
 });

@@ -36,11 +36,12 @@ let sockets: string;
 /** Instance config; nginx (on this host) calls its decision endpoints on the unix socket `socket`, HAProxy over TCP. */
 function config(socket: string): Record<string, unknown> {
   return {
-    server: { listen: { host: '127.0.0.1', port: 0 }, decision: { ...DECISION, unix_socket: { path: socket } } },
+    // trust_forwarded: the decision lines name the client the edge appended to X-Forwarded-For
+    server: { listen: { host: '127.0.0.1', port: 0 }, trust_forwarded: true, decision: { ...DECISION, unix_socket: { path: socket } } },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' },
     ...decisionPolicy(as, app.url),
     cluster: { nats: { servers: [nats.url] }, auth: BUS_AUTH },
-    log: { level: 'warn', access: false },
+    log: { level: 'info', access: true },
     verifier: { pool_size: 1 },
     // short nonce buckets: the refreshed-nonce case waits for one to turn (a nonce lives 2–4 s)
     dpop: { nonce: { lifetime_s: 2 } },
@@ -85,6 +86,16 @@ describe.each(['nginx', 'haproxy'] as const)('%s in front, Portcullis deciding',
     const pub = seen(await get('/public/x', { 'x-auth-subject': 'root', 'x-auth-client-id': 'admin' }));
     expect(pub['x-auth-subject']).toBeUndefined();
     expect(pub['x-auth-client-id']).toBeUndefined();
+  });
+
+  it('the decision line names the client the edge saw, never a client-sent X-Forwarded-For entry', async () => {
+    // before: nginx's auth location and the HAProxy action passed the client's own X-Forwarded-For unchanged,
+    // so its last entry — the client's word — would have been logged as the client
+    const path = `/orders/xff-${edge}`;
+    seen(await get(path, { ...bearer(token), 'x-forwarded-for': '198.51.100.9' }));
+    const line = (): Record<string, unknown> | undefined => a.logs().find((l) => l.msg === 'decision' && l.path === path);
+    await waitFor('the decision line', () => line() !== undefined);
+    expect(line()).toMatchObject({ result: 'allowed', client: '127.0.0.1' });
   });
 
   it('an identity header spelt with `_` (CGI, WSGI and Rack read x_auth_subject as X-Auth-Subject) never reaches the app', async () => {

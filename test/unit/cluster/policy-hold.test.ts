@@ -96,4 +96,21 @@ describe('PolicyHold', () => {
     h.leaderAnswered(10);
     expect(seen.length).toBe(3);
   });
+
+  it('fail_closed_after_ms is a duration: a wall clock stepped back does not keep a cut-off member serving its version, one stepped forward holds nothing (regression)', () => {
+    // before: the silence was measured on Date.now() — an NTP step back of an hour kept a member cut off from the
+    // leader judging requests by a possibly outdated policy for the hour past the limit; a step forward held every
+    // auth route 503 at once although the leader had just answered
+    const h = new PolicyHold(10_000, 5_000);
+    vi.setSystemTime(Date.now() + 3_600_000);
+    expect(h.holding(true, true, 1, true)).toBe(false);
+    vi.setSystemTime(Date.now() - 7_200_000);
+    vi.advanceTimersByTime(5_001);
+    expect(h.holding(true, true, 1, true)).toBe(true);
+    const w = new PolicyHold(3_000, null);
+    w.waitFor(7);
+    vi.setSystemTime(Date.now() - 3_600_000);
+    vi.advanceTimersByTime(3_001);
+    expect(w.holding(true, true, 6, true)).toBe(false); // the catch-up timeout still ends the wait
+  });
 });

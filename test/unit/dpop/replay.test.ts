@@ -1,7 +1,7 @@
 // The DPoP replay check: the bounded local cache (check-and-set, expiry, the eviction floor
 // that keeps a full cache from re-opening a replay), the guard's owner consultation with its
 // local fallback, and two members sharing keys over a real MessageBus (in-process transport).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Packr } from 'msgpackr';
 import { pino } from 'pino';
 import { Codec, LocalTransport, MessageBus, rendezvousOwner, subjects, type Transport } from '../../../cluster/index.js';
@@ -9,6 +9,7 @@ import { MESSAGE_SPECS } from '../../../cluster/protocol/index.js';
 import { DpopReplaySync } from '../../../cluster/dpop-sync/index.js';
 import type { ReplayPeers } from '../../../node/contracts/index.js';
 import { ReplayCache, ReplayGuard } from '../../../node/dpop/index.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const key = (i: number): string => `k${String(i).padStart(42, '0')}`; // 43 chars like a SHA-256 base64url
 const silent = pino({ level: 'silent' });
@@ -211,6 +212,29 @@ describe('DpopReplaySync over a MessageBus', () => {
     expect(a.guard.check(k, now() + 60, now())).toBe('replayed');
     expect(a.sync.stats().suspects).toBe(1);
     await t.close();
+  });
+
+  it('a suspected owner is asked again after the suspicion, even if the wall clock was stepped back meanwhile (regression)', async () => {
+    const t = new LocalTransport();
+    const ids = ['a', 'late'];
+    const bus = new MessageBus(t, new Codec(), subjects('t'));
+    const sync = new DpopReplaySync({ bus, self: 'a', members: () => ids, pickOwner: rendezvousOwner, logger: silent, suspectMs: 200, now: () => Date.now() });
+    const cache = new ReplayCache(1000);
+    const guard = new ReplayGuard(cache, sync.attach(cache), 100);
+    const owned = [...Array(2000).keys()].map(key).filter((x) => rendezvousOwner(x, ids) === 'late');
+    expect(await guard.check(owned[0]!, now() + 60, now())).toBe('fresh'); // no responder yet: local, 'late' suspected
+    expect(sync.stats().suspects).toBe(1);
+    try {
+      // before: the suspicion ended at a wall-clock instant — after an NTP step back of an hour 'late' was skipped for
+      // the hour: this member judged its keys alone while the others asked 'late', and a proof replayed across them passed
+      vi.setSystemTime(Date.now() - 3_600_000); // Date only
+      const late = member(t, 'late', () => ids);
+      let i = 1;
+      await waitFor('the owner asked again', async () => { await guard.check(owned[i++]!, now() + 60, now()); return late.sync.stats().claims_served > 0; });
+    } finally {
+      vi.useRealTimers();
+      await t.close();
+    }
   });
 
   it('drops malformed claims instead of answering them', async () => {

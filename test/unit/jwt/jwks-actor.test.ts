@@ -1,7 +1,7 @@
 // The per-issuer key owner against a real node:http server: discovery (OIDC, RFC 8414
 // fallback, issuer check), Cache-Control clamping, backoff that keeps the last good
 // keys, and the unknown-kid refetch ration (coalescing, cool-down, budget).
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect, afterEach, vi } from 'vitest';
 import { JwksActor, UNKNOWN_KID_BURST } from '../../../node/jwt/index.js';
 import { fixtureKeys, makeKey } from '../../fixtures/keys.js';
 import { capturingLogger, issuerConfig, silentLogger, sleep, type IssuerInput } from './helpers.js';
@@ -174,6 +174,25 @@ describe('unknown kid refetch', () => {
     expect(s.counters.jwks).toBe(2);
     expect(a.refetchForUnknownKid()).toBeNull();
     expect(a.counters).toMatchObject({ jwks_unknown_kid_refetch: 1, jwks_unknown_kid_throttled: 1 });
+  });
+
+  it('a wall clock stepped back an hour does not throttle unknown-kid refetches for the hour (regression)', async () => {
+    const s = await server();
+    const a = actor(s, { jwks_uri: s.jwksUri, jwks: { unknown_kid_cooldown_s: 1 } });
+    a.start();
+    await a.ready;
+    await a.refetchForUnknownKid();
+    try {
+      // before: the cool-down was measured on Date.now() — after an NTP step back every refetch was throttled for the
+      // hour, so tokens signed with a key the IdP rotated in meanwhile were refused 401 for the hour
+      vi.setSystemTime(Date.now() - 3_600_000); // Date only: performance.now runs on
+      const rotated = makeKey('ES256');
+      s.setKeys([k.RS256, k.ES256, rotated]);
+      await waitFor('a refetch after the 1 s cool-down', () => a.refetchForUnknownKid() !== null);
+      await waitFor('the rotated key', () => a.snapshot?.byKid.has(rotated.kid) === true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a key once published with its private half stays refused when the JWKS publishes it public again, also after a reload', async () => {

@@ -206,6 +206,25 @@ describe('IntrospectionSync', () => {
     expect(a!.sync.stats().cluster_introspection_lease_expired_total).toBe(1);
   });
 
+  it('a wall clock stepped back an hour while a member waits on a silent holder\'s lease ends the wait after the lease, not the hour (regression)', async () => {
+    const as = new FakeAs();
+    const wall = { offset: 0 };
+    const [a, b] = await cluster(2, as, { leaseMs: 300, now: () => Date.now() + wall.offset });
+    const key = keyOwnedBy(a!.id, [a!.id, b!.id], 'stepped');
+    const reply = await b!.bus.request(b!.bus.subjects.introspectionOwner(a!.id), { type: 'introspection.lease', v: 1, key, issuer: ISSUER, member: 'ghost' }, 500);
+    expect(reply).toMatchObject({ status: 'granted' });
+    let answered = false;
+    const lookup = Promise.resolve(b!.client.lookup(key)).then((r) => { answered = true; return r; });
+    await waitFor('b waits on the lease', () => b!.sync.stats().cluster_introspection_lease_waits_total >= 1);
+    // NTP steps the clock back an hour: before, the wait's deadline and the owner's lease were wall-clock instants —
+    // the lookup (and every request for that token) hung for the hour instead of calling the server after the lease
+    wall.offset = -3_600_000;
+    await waitFor('the lookup after the lease ran out', () => answered, 5_000);
+    expect((await lookup).active).toBe(true);
+    expect(as.calls).toBe(1);
+    expect(a!.sync.stats().cluster_introspection_lease_expired_total).toBe(1);
+  });
+
   /** A member whose heartbeats the test switches on and off (a stall or a crash, never a goodbye). */
   function ghost(t: LocalTransport, id: string): { beating: boolean; stop(): void } {
     const bus = new MessageBus(t, new Codec(), subjects('t'));

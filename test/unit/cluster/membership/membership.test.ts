@@ -21,7 +21,7 @@ describe('Membership', () => {
     return m;
   };
   beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date', 'performance'] }); // setSystemTime steps Date only: performance.now is the monotonic clock
     bus = new MessageBus(new LocalTransport(), new Codec(), subjects('t'));
   });
   afterEach(() => {
@@ -255,22 +255,47 @@ describe('Membership', () => {
     expect(a.stats()).toMatchObject({ heartbeats_replayed_total: 2 });
   });
 
-  it('a wall clock stepped back after the bus connected holds DPoP proofs and readiness for at most the round and a half, not for the step (regression)', async () => {
+  const unsettledMember = (): Membership => {
     // a bus that is not in-process (NATS, IPC): the view counts as unsettled for 1.5 periods after it connected
     const t = new LocalTransport();
     Object.defineProperty(t, 'kind', { value: 'nats' });
     const m = new Membership({ bus: new MessageBus(t, new Codec(), subjects('t')), id: 'a', role: 'worker', intervalMs: 1_000 });
     made.push(m);
+    return m;
+  };
+
+  it('a wall clock stepped back after the bus connected holds DPoP proofs and readiness for the round and a half, not for the step (regression)', async () => {
+    const m = unsettledMember();
     m.start();
     expect(m.unsettledMs()).toBe(1_500);
     await tick(600);
     // an NTP step back of an hour inside the window: before, every proof waited (and /readyz said `members`) an hour
     vi.setSystemTime(Date.now() - 3_600_000);
-    expect(m.unsettledMs()).toBe(1_500); // the window restarts at the step: 1.5 periods, not the hour
-    await tick(1_500);
+    expect(m.unsettledMs()).toBe(900); // the window runs on: the step moves nothing
+    await tick(900);
     expect([m.unsettledMs(), m.settled()]).toEqual([0, true]);
     // once settled, a later step back does not unsettle it
     vi.setSystemTime(Date.now() - 3_600_000);
     expect([m.unsettledMs(), m.settled(), m.converged()]).toEqual([0, true, true]);
+  });
+
+  it('a wall clock stepped forward right after the bus connected does not end the settle window early (regression)', async () => {
+    const m = unsettledMember();
+    m.start();
+    await tick(100);
+    // an NTP step forward of an hour: before, the window ended at once — DPoP proofs were judged by a view of one
+    // (a proof replayed on a peer accepted here) and the member counted as converged before it heard anyone
+    vi.setSystemTime(Date.now() + 3_600_000);
+    expect([m.unsettledMs(), m.settled(), m.converged()]).toEqual([1_400, false, false]);
+    await tick(1_400);
+    expect([m.unsettledMs(), m.settled(), m.converged()]).toEqual([0, true, true]);
+  });
+
+  it('a wall clock stepped forward before the bus ever connected does not call the member isolated early (regression)', () => {
+    const m = unsettledMember();
+    vi.setSystemTime(Date.now() + 3_600_000);
+    expect(m.isolated()).toBe(false); // before: isolated at once — an SSF poller polled as if alone
+    vi.advanceTimersByTime(1_500);
+    expect(m.isolated()).toBe(true);
   });
 });

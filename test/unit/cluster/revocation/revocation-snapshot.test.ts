@@ -2,13 +2,14 @@
 // the moment its holder was last caught up; a broken, foreign or future-dated file is not used.
 // With a bus key the file is sealed with it: another cluster's file, or an altered one, is refused whole.
 // A closed gate is kept in it.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusAuth, type RevocationRecord } from '../../../../cluster/protocol/index.js';
 import { readSnapshot, SnapshotWriter } from '../../../../cluster/revocation/index.js';
+import { waitFor } from '../../../helpers/wait.js';
 
 const rec = (value: string): RevocationRecord => ({ id: `id-${value}`, kind: 'jti', value, issuer: null, before: null, expiresAt: 2_000_000_000, reason: null, createdAt: 1_700_000_000_000, origin: 'm' });
 const dir = (): string => mkdtempSync(join(tmpdir(), 'pt-snap-'));
@@ -110,5 +111,20 @@ describe('revocation snapshot', () => {
     await w.flush();
     expect(errors.length).toBe(1);
     expect(w.failures).toBe(1);
+  });
+
+  it('a wall clock stepped back an hour does not hold the next write for the hour (regression)', async () => {
+    const w = new SnapshotWriter(join(dir(), 'r.json'), () => ({ asOf: 1_700_000_001_000, entries: [] }), 100, () => {});
+    await w.flush();
+    try {
+      // before: the pace was lastWrittenAt + interval on Date.now(), so after the step no snapshot was written for the
+      // hour — revocations made meanwhile were missing from the file a restart without the bus serves from
+      vi.setSystemTime(Date.now() - 3_600_000); // Date only: timers and performance.now run on
+      w.touch();
+      await waitFor('the next snapshot write', () => w.writes === 2);
+    } finally {
+      vi.useRealTimers();
+      w.close();
+    }
   });
 });
