@@ -76,3 +76,14 @@ export function foldAsciiLookalikes(path: string): string {
   }
   return from === 0 ? path : out + path.slice(from);
 }
+
+/**
+ * A route parameter as written, with only `İ` `ı` (`%C4%B0` `%C4%B1`, upper-case hex in a normalised
+ * path) read as `i`: what the case reading's parameter must be for every upstream to read it alike.
+ * Case-insensitive matchers (Java, .NET, Python) hand a parameter over as written and NFKC keeps
+ * those two letters, so `/cities/%C4%B0zmir` is `:name` = `İzmir` to all of them; a character NFKC
+ * folds (`Ｔ`, `²`, `ſ`, the Kelvin sign) changes the parameter an NFKC reader gets, and stays unfolded here.
+ */
+export function foldDottedI(param: string): string {
+  return param.indexOf('%C4%B') === -1 ? param : param.replace(/%C4%B[01]/g, 'i');
+}
