@@ -66,7 +66,10 @@ export function foldAsciiLookalikes(path: string): string {
     let k = 1;
     for (; k < n; k++) {
       const b = byteAt(path, i + 3 * k);
-      if (b < 0 || (b & 0xc0) !== 0x80) break;
+      // the second byte's range rules out overlong forms, surrogates and code points past U+10FFFF, as a strict decoder does
+      const lo = k > 1 ? 0x80 : lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+      const hi = k > 1 ? 0xbf : lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+      if (b < lo || b > hi) break;
       cp = cp * 64 + (b & 0x3f);
     }
     if (k < n) { i += 3; continue; } // not valid UTF-8 here: no reader folds it alike
