@@ -359,8 +359,16 @@ export class IntrospectionSync {
   }
 
   private applyFill(msg: CacheFilled, result: IntrospectionResult): void {
-    if (result.expiresAt <= this.now()) { this.c.fills_ignored++; return; }
     const id = leaseId(msg.issuer, msg.key);
+    if (result.expiresAt <= this.now()) {
+      this.c.fills_ignored++;
+      // not kept (negative_ttl_s 0, or it came late), yet newer than an active answer cached here, which goes (the sender's own cache dropped it)
+      if (!result.active) {
+        this.leases.complete(id, msg.issuer, result, false);
+        try { if (msg.origin !== this.memberId) this.clients.get(msg.issuer)?.evict(msg.key); } catch (err) { this.log.error({ err }, 'introspection cache evict failed'); }
+      }
+      return;
+    }
     this.leases.complete(id, msg.issuer, result, this.leases.leased(id) || this.ownerOf(msg.key) === this.memberId);
     if (msg.origin !== this.memberId) {
       this.c.fills_received++;

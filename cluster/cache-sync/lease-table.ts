@@ -94,8 +94,9 @@ export class LeaseTable {
   /** A result arrived: the lease ends; the result is kept for late askers when `keep`. */
   complete(id: string, issuer: string, result: IntrospectionResult, keep: boolean): void {
     this.leases.delete(id);
-    if (!keep || result.expiresAt <= this.opts.now()) return;
+    // the older result goes even when this one is not kept (expired on arrival: negative_ttl_s 0)
     this.drop(id);
+    if (!keep || result.expiresAt <= this.opts.now()) return;
     const size = resultSize(result.claims);
     const maxBytes = this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     if (!(size <= maxBytes)) return;

@@ -66,13 +66,15 @@ export class IntrospectionCache<V> {
 
   /**
    * Insert or replace; an entry already expired, larger than maxBytes, or with caching disabled
-   * is not stored. Least recently used entries make room: an expired accepted one, then refused ones; a
+   * is not stored (and the key's older entry is dropped all the same). Least recently used entries make room: an expired accepted one, then refused ones; a
    * preferred entry evicts live preferred ones after them, a refused entry never does (false: not stored). `size`:
    * estimated bytes, default 0.
    */
   set(key: string, value: V, expiresAt: number, nowMs: number, size = 0): boolean {
-    if (this.maxEntries === 0 || expiresAt <= nowMs || !(size <= this.maxBytes)) return false;
+    // a newer answer replaces the one cached for the token even when it is not stored itself
+    // (expired on arrival, negative_ttl_s 0, too large): an "inactive" never leaves an older "active" behind
     this.delete(key);
+    if (this.maxEntries === 0 || expiresAt <= nowMs || !(size <= this.maxBytes)) return false;
     const preferred = this.#preferred(value);
     while (this.size >= this.maxEntries || (this.size > 0 && this.#bytes + size > this.maxBytes)) {
       // a dead accepted entry goes first (else a cache filled over time with expired answers would take no refused one)

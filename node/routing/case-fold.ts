@@ -66,7 +66,10 @@ export function foldAsciiLookalikes(path: string): string {
     let k = 1;
     for (; k < n; k++) {
       const b = byteAt(path, i + 3 * k);
-      if (b < 0 || (b & 0xc0) !== 0x80) break;
+      // the second byte's range rules out overlong forms, surrogates and code points past U+10FFFF, as a strict decoder does
+      const lo = k > 1 ? 0x80 : lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+      const hi = k > 1 ? 0xbf : lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+      if (b < lo || b > hi) break;
       cp = cp * 64 + (b & 0x3f);
     }
     if (k < n) { i += 3; continue; } // not valid UTF-8 here: no reader folds it alike
@@ -75,4 +78,15 @@ export function foldAsciiLookalikes(path: string): string {
     i += 3 * n;
   }
   return from === 0 ? path : out + path.slice(from);
+}
+
+/**
+ * A route parameter as written, with only `İ` `ı` (`%C4%B0` `%C4%B1`, upper-case hex in a normalised
+ * path) read as `i`: what the case reading's parameter must be for every upstream to read it alike.
+ * Case-insensitive matchers (Java, .NET, Python) hand a parameter over as written and NFKC keeps
+ * those two letters, so `/cities/%C4%B0zmir` is `:name` = `İzmir` to all of them; a character NFKC
+ * folds (`Ｔ`, `²`, `ſ`, the Kelvin sign) changes the parameter an NFKC reader gets, and stays unfolded here.
+ */
+export function foldDottedI(param: string): string {
+  return param.indexOf('%C4%B') === -1 ? param : param.replace(/%C4%B[01]/g, 'i');
 }

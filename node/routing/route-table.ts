@@ -4,7 +4,7 @@
 import type { RouteConfig } from '../config/index.js';
 import { stripParams } from './path-normalize.js';
 import { trimSegments } from './segment-trim.js';
-import { foldAsciiLookalikes } from './case-fold.js';
+import { foldAsciiLookalikes, foldDottedI } from './case-fold.js';
 import type { CompiledRoute } from '../pipeline/context.js';
 
 const LIT = 3, PARAM = 2, WILD = 1, END = 4;
@@ -227,7 +227,7 @@ export class RouteTable {
         q = t;
       }
       const other = this.lookup(method, host, q, r);
-      if (!sameMatch(m, other)) return AMBIGUOUS;
+      if (!sameMatch(m, other, (r & FOLD) !== 0)) return AMBIGUOUS;
     }
     return m;
   }
@@ -263,11 +263,15 @@ function hasUpper(s: string): boolean {
   return false;
 }
 
-function sameMatch(a: RouteMatch | null, b: RouteMatch | null): boolean {
+/**
+ * Same route, same parameters. `folded`: `b` is a case reading, whose parameters are `a`'s with
+ * İ ı read as i (no upstream reads the parameter otherwise); any other change is a disagreement.
+ */
+function sameMatch(a: RouteMatch | null, b: RouteMatch | null, folded: boolean): boolean {
   if (a === null || b === null) return a === b;
   if (a.route !== b.route) return false;
   if (a.params === null || b.params === null) return a.params === b.params;
-  for (const k in a.params) if (a.params[k] !== b.params[k]) return false;
+  for (const k in a.params) if ((folded ? foldDottedI(a.params[k]!) : a.params[k]) !== b.params[k]) return false;
   return true;
 }
 

@@ -49,6 +49,7 @@ beforeAll(async () => {
     issuers: { demo: issuerFor(as) },
     routes: [
       { name: 'admin', match: { path: '/api/admin/*' }, upstream: 'app', auth: { scopes: { all: ['admin'] } } },
+      { name: 'city', match: { path: '/cities/:name' }, upstream: 'app', auth: 'none' },
       { name: 'open', match: { path: '/*' }, upstream: 'app', auth: 'none' },
     ],
     verifier: { pool_size: 1 },
@@ -114,5 +115,15 @@ describe('a space at the edge of a segment, or an ASCII lookalike letter, does n
     expect(up.seen.at(-1)?.url).toBe('/docs/my%20file.txt');
     expect(await h1('/api/admin/x%20y', adminToken)).toEqual({ status: 200, code: null, handler: 'admin' });
     expect(await h1('/api/admin/x')).toMatchObject({ status: 401, code: 'PORTCULLIS_ERR_AUTH_MISSING' });
+  });
+
+  it('a route parameter holding İ or ı (İzmir, Diyarbakır) is forwarded; one an NFKC reader changes (Ｔokyo) is refused', async () => {
+    for (const path of ['/cities/%C4%B0zmir', '/cities/Diyarbak%C4%B1r']) {
+      expect(await h1(path), path).toEqual({ status: 200, code: null, handler: 'open' });
+      expect(up.seen.at(-1)?.url).toBe(path);
+      expect(await h2(path), path).toEqual({ status: 200, code: null, handler: 'open' });
+      expect((await decision(path)).status, path).toBe(200);
+    }
+    expect(await h1('/cities/%EF%BC%B4okyo')).toEqual({ status: 400, code: 'PORTCULLIS_ERR_PATH_AMBIGUOUS', handler: null });
   });
 });

@@ -1,6 +1,7 @@
-// The introspection cache's drop-by-predicate (an IdP's token-claims-change): exactly the matching
-// entries go, the rest stay readable.
+// The introspection cache: drop-by-predicate (an IdP's token-claims-change), refused answers kept
+// apart from accepted ones, a newer answer replacing the older, and its bounds and byte accounting.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { IntrospectionCache } from '../../../node/introspection/introspection-cache.js';
 
 describe('IntrospectionCache.dropWhere', () => {
@@ -67,5 +68,50 @@ describe('IntrospectionCache: expired accepted answers make room for refused one
     expect(c.set('junk', 'inactive', 1_000, 200)).toBe(true);
     expect(c.get('junk', 201)).toBe('inactive');
     expect(c.expirations).toBe(1);
+  });
+});
+
+describe('IntrospectionCache: a newer answer not stored still replaces the older one', () => {
+  it('an "inactive" answer expired on arrival (negative_ttl_s 0, a late fill) takes the token\'s cached "active" answer out', () => {
+    const c = new IntrospectionCache<string>(10, 1_000, (v) => v.startsWith('ok'));
+    c.set('tok', 'ok-alice', 60_000, 0, 100);
+    expect(c.set('tok', 'inactive', 500, 500)).toBe(false);
+    expect(c.peek('tok', 501)).toBeUndefined();
+    expect([c.size, c.bytes]).toEqual([0, 0]);
+    c.set('tok', 'ok-alice', 60_000, 0, 100);
+    expect(c.set('tok', 'ok-alice-new-claims', 60_000, 0, 5_000)).toBe(false); // too large to keep: the older claims go all the same
+    expect([c.peek('tok', 1), c.bytes]).toEqual([undefined, 0]);
+  });
+});
+
+describe('IntrospectionCache: bounds and byte accounting under any order of operations (property)', () => {
+  type Op = { t: 'set'; key: number; ok: boolean; ttl: number; size: number } | { t: 'get' | 'del'; key: number } | { t: 'tick'; ms: number } | { t: 'drop'; ok: boolean };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ t: fc.constant('set' as const), key: fc.nat(7), ok: fc.boolean(), ttl: fc.integer({ min: -5, max: 50 }), size: fc.nat(400) }) },
+    fc.record({ t: fc.constantFrom('get' as const, 'del' as const), key: fc.nat(7) }),
+    fc.record({ t: fc.constant('tick' as const), ms: fc.nat(30) }),
+    fc.record({ t: fc.constant('drop' as const), ok: fc.boolean() }),
+  );
+  it('within its bounds, a refused value never evicts a live accepted one, a set never leaves the older value, bytes return to 0', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 100, max: 1000 }), fc.array(op, { maxLength: 60 }), (maxEntries, maxBytes, ops) => {
+      const c = new IntrospectionCache<{ ok: boolean }>(maxEntries, maxBytes, (v) => v.ok);
+      let now = 0;
+      for (const o of ops) {
+        if (o.t === 'set') {
+          const liveGood = Array.from({ length: 8 }, (_, k) => k).filter((k) => k !== o.key && c.peek(String(k), now)?.ok === true);
+          const v = { ok: o.ok };
+          const stored = c.set(String(o.key), v, now + o.ttl, now, o.size);
+          expect(c.peek(String(o.key), now)).toBe(stored ? v : undefined);
+          if (!o.ok) for (const k of liveGood) expect(c.peek(String(k), now)?.ok, `accepted ${k}`).toBe(true);
+        } else if (o.t === 'get') c.get(String(o.key), now);
+        else if (o.t === 'del') c.delete(String(o.key));
+        else if (o.t === 'tick') now += o.ms;
+        else c.dropWhere((v) => v.ok === o.ok);
+        expect(c.size).toBeLessThanOrEqual(maxEntries);
+        expect(c.bytes).toBeLessThanOrEqual(maxBytes);
+      }
+      c.dropWhere(() => true);
+      expect([c.size, c.bytes]).toEqual([0, 0]);
+    }), { numRuns: 1000 });
   });
 });

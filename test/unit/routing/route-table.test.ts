@@ -213,6 +213,19 @@ describe('resolve: readings of the path by upstream families', () => {
     for (const p of ['/%E6%97%A5%E6%9C%AC/x', '/%EF%BD%81dmins/x', '/%EF%BD/x', '/%BD%81dmin/x', '/caf%C3%A9']) expect((u.resolve('GET', '', p) as { route: { name: string } }).route.name, p).toBe('open');
   });
 
+  it('a parameter holding İ or ı keeps its route (case-insensitive matchers hand it over as written); one NFKC changes does not', () => {
+    const u = table([{ name: 'city', path: '/cities/:name' }, { name: 'open', path: '/*' }], ALL);
+    const params = (p: string): unknown => (u.resolve('GET', '', p) as { params: unknown }).params;
+    // Turkish names: no upstream reads these parameters otherwise
+    expect(params('/cities/%C4%B0zmir')).toEqual({ name: '%C4%B0zmir' });
+    expect(params('/cities/Diyarbak%C4%B1r')).toEqual({ name: 'Diyarbak%C4%B1r' });
+    expect(params('/cities/%C4%B0STANBUL')).toEqual({ name: '%C4%B0STANBUL' });
+    // an NFKC reader's :name is `Tokyo`, `m2`, `sx` (the Kelvin sign and ſ too): refused as `/orders/42%20` is
+    for (const p of ['/cities/%EF%BC%B4okyo', '/cities/m%C2%B2', '/cities/%C5%BFx', '/cities/%E2%84%AA', '/cities/%C4%B0%EF%BD%81']) expect(u.resolve('GET', '', p), p).toBe(AMBIGUOUS);
+    // İ in a literal segment still counts: /c%C4%B0ties/x is /cities/x to a Java case-insensitive mapping
+    expect(u.resolve('GET', '', '/c%C4%B0ties/x')).toBe(AMBIGUOUS);
+  });
+
   it('a reading that finds no route while the path as written does is a disagreement too', () => {
     const only = table([{ name: 'dots', path: '/v./*' }], ALL);
     expect(only.resolve('GET', '', '/v./x')).toBe(AMBIGUOUS);

@@ -35,3 +35,15 @@ describe('LeaseTable kept results over time', () => {
     expect(t.acquire(leaseId('demo', 'junk'), 'm2')).toEqual({ status: 'cached', result: inactive });
   });
 });
+
+describe('LeaseTable: a newer result not kept still replaces the older one', () => {
+  it('an inactive result expired on arrival (negative_ttl_s 0) takes the kept active one out', () => {
+    let now = 0;
+    const t = new LeaseTable({ leaseMs: 1_000, maxLeases: 100, maxResults: 4, now: () => now });
+    t.complete(leaseId('demo', 'tok'), 'demo', active, true);
+    now = 1_000;
+    t.complete(leaseId('demo', 'tok'), 'demo', { ...inactive, expiresAt: 1_000 }, true);
+    expect(t.acquire(leaseId('demo', 'tok'), 'm2').status).toBe('granted');
+    expect(t.kept).toBe(0);
+  });
+});

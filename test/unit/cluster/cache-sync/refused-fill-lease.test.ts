@@ -118,4 +118,28 @@ describe('a refused fill and the lease of its sender', () => {
     await waitFor('m2 judged the replay', () => (late.sync.stats().cluster_cache_fills_refused_total ?? 0) > refused || late.cache.get(key)?.active === true, 5_000);
     expect(late.cache.get(key)?.active).toBe(false); // before: true — the token active again at m2
   }, 30_000);
+
+  it('an inactive fill that arrives expired (late, or at a clock ahead) still takes the older active answer out', async () => {
+    const as = new Server();
+    t = new LocalTransport();
+    members.push(new Member(t, 'm0', as), new Member(t, 'm1', as, 2_000));
+    const [m0, ahead] = members as [Member, Member];
+    await waitFor('membership', () => members.every((m) => m.membership.members().length === 2), 5_000);
+    let key = '';
+    // owned by m0 now, by m2 once it joins
+    for (let i = 0; key === '' || rendezvousOwner(key, ['m0', 'm1', 'm2']) !== 'm2' || rendezvousOwner(key, ['m0', 'm1']) !== 'm0'; i++) key = createHash('sha256').update(`token-${i}`).digest('hex');
+    as.active = true;
+    expect((await m0.lookup(key)).active).toBe(true);
+    await waitFor('the active answer at m1', () => ahead.cache.get(key)?.active === true, 5_000);
+
+    // m2 joins and owns the key (nothing kept there); the token is revoked at the AS meanwhile
+    const joined = new Member(t, 'm2', as);
+    members.push(joined);
+    await waitFor('m2 in the view', () => members.every((m) => m.membership.members().length === 3), 5_000);
+    as.active = false; // inactive for 200 ms: already expired when it reaches m1, whose clock is 2 s ahead
+    expect((await joined.lookup(key)).active).toBe(false);
+    await waitFor('m0 took the inactive answer', () => m0.cache.get(key)?.active === false, 5_000);
+    // before: m1 ignored the expired fill and kept answering the revoked token as active until its own entry expired
+    await waitFor('m1 dropped its active answer', () => ahead.cache.get(key) === undefined, 5_000);
+  }, 30_000);
 });
