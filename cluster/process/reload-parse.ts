@@ -15,7 +15,7 @@ function workerUrl(): URL {
 }
 
 /**
- * parseConfigText(text) with this process's environment — in a one-shot worker thread when `text` is
+ * parseConfigText(text) with this process's environment, a hidden route refused (an operator's file) — in a one-shot worker thread when `text` is
  * larger than INLINE_PARSE_MAX_BYTES (the config comes back deep-frozen, as parseConfigText freezes it).
  * Never rejects: a thread that fails or exceeds 60 s is a refusal naming why.
  */
