@@ -92,13 +92,13 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     started.push(p1);
     await waitFor('ready', async () => (await readyz(p1.adminUrl)).status === 200, 20_000);
     const reader = await as.issueJwt({ scope: 'orders:read' });
-    expect(await statusOf(p1, '/api/x', reader)).toBe(200); // version 3: no scope needed
+    expect(await statusOf(p1, '/api/x', reader)).toBe(200); // version 4 (version 3 plus a hidden route): no scope needed
     await waitFor('the state file', async () => { try { return statSync(stateFile).size > 0; } catch { return false; } }, 5_000);
     expect(statSync(stateFile).mode & 0o777).toBe(0o600);
-    // version 4 needs orders:write again; then the instance stops and NATS goes away
+    // version 5 needs orders:write again; then the instance stops and NATS goes away
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor('version 4', async () => (await statusOf(p1, '/api/x', reader)) === 403, 15_000);
+    await waitFor('version 5', async () => (await statusOf(p1, '/api/x', reader)) === 403, 15_000);
     await sleepMs(300); // a revocation snapshot after the last catch-up
     await p1.stop();
     await nats.kill();
@@ -107,8 +107,8 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     started.push(p2);
     await waitFor('ready (degraded)', async () => (await readyz(p2.adminUrl)).status === 200, 20_000);
     const rz = await readyz(p2.adminUrl);
-    expect(rz.body.policy).toMatchObject({ version: 4, from: 'state_file', degraded: true });
-    expect(await statusOf(p2, '/api/x', reader)).toBe(403); // version 4, not the file's "auth: none"
+    expect(rz.body.policy).toMatchObject({ version: 5, from: 'state_file', degraded: true });
+    expect(await statusOf(p2, '/api/x', reader)).toBe(403); // version 5, not the file's "auth: none"
     expect(await statusOf(p2, '/api/x', await as.issueJwt({ scope: 'orders:write' }))).toBe(200);
     await p2.stop();
   }, 90_000);
@@ -134,7 +134,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
       const port = Number(/"msg":"listening".*?"port":(\d+)/.exec(out)?.[1] ?? /"port":(\d+).*"msg":"listening"/.exec(out)?.[1]);
       const r = await request(`http://127.0.0.1:${port}/api/x`, { headers: { authorization: `Bearer ${await as.issueJwt({ scope: 'orders:read' })}` } });
       await r.body.dump();
-      expect(r.statusCode).toBe(403); // version 4
+      expect(r.statusCode).toBe(403); // version 5
     } finally {
       proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));
