@@ -249,7 +249,7 @@ export class ProxyInstance {
   /** Re-read the config file and swap atomically; on error the running config stays. */
   reloadFromFile(): ReloadResult {
     if (this.configPath === undefined) return { ok: false, errors: [{ path: '(config)', message: 'no config file to reload (dev mode uses an embedded config)' }] };
-    const r = loadConfigFile(this.configPath, { env: this.env });
+    const r = loadConfigFile(this.configPath, { env: this.env, refuseHiddenRoutes: true });
     if (!r.ok) {
       this.logger.error({ errors: r.errors }, 'reload refused: config invalid, keeping the running config');
       return r;

@@ -23,7 +23,7 @@ export function checkConfig(argv: string[], usage: string): void {
     process.stdout.write(`ok: ${positionals[0]} (local part; the policy comes from the cluster${noEnv ? '; environment not checked' : ''})\n`);
     return;
   }
-  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: true });
+  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: true, refuseHiddenRoutes: true });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   for (const w of plainHttpCredentials(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);

@@ -16,7 +16,7 @@ import type { ClusterNode } from '../index.js';
 function loadOrExit(file: string | undefined, usage: string): { config: Config; text: string } {
   if (file === undefined) throw new UsageError(`serve: --config FILE is required\n\n${usage}`);
   const read = readConfigText(file);
-  const r = read.ok ? parseConfigText(read.text, { env: process.env, stateFolders: true }) : read;
+  const r = read.ok ? parseConfigText(read.text, { env: process.env, stateFolders: true, refuseHiddenRoutes: true }) : read;
   if (!r.ok) fail(`invalid config ${file}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   return { config: r.config, text: (read as { text: string }).text };
 }

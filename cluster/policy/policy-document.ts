@@ -16,6 +16,6 @@ export function parseYaml(text: string): { ok: true; raw: unknown } | { ok: fals
 export function preparePolicy(localRaw: unknown, policyRaw: unknown): { ok: true; policy: PolicyDocument } | { ok: false; errors: ConfigProblem[] } {
   const foreign = foreignPolicyKeys(policyRaw);
   if (foreign.length > 0) return { ok: false, errors: foreign };
-  const r = combinePolicy(splitDocument(localRaw).local, policyRaw, { env: null });
+  const r = combinePolicy(splitDocument(localRaw).local, policyRaw, { env: null, refuseHiddenRoutes: true });
   return r.ok ? { ok: true, policy: extractPolicy(r.config) } : r;
 }

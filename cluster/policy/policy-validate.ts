@@ -5,12 +5,12 @@
 // where the hand-off to the thread and back costs more than the check (checkVersionFor).
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { CanonicalRouteMemo, checkEnvironment, combinePolicy, deepFreeze, RouteParseMemo, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
+import { CanonicalRouteMemo, checkEnvironment, combinePolicy, deepFreeze, RouteParseMemo, shadowedRoutes, type Config, type ConfigProblem, type Environment } from '../../node/config/index.js';
 import { decodeEntry, decodeEntryText, type CheckedEntry, type EntryRefusal, type PolicyEntry } from './policy-messages.js';
 
 /** `invalid`: the policy is wrong anywhere; `environment`: valid, but this instance lacks a secret or file it names. */
 export type PolicyVerdict =
-  | { readonly ok: true; readonly config: Config }
+  | { readonly ok: true; readonly config: Config; /** routes an earlier one hides: refused at a push, served from a stored version (logged) */ readonly hidden?: readonly ConfigProblem[] }
   | { readonly ok: false; readonly kind: 'invalid' | 'environment'; readonly errors: ConfigProblem[] };
 
 /**
@@ -28,7 +28,10 @@ export function validatePolicy(localRaw: unknown, policy: unknown, env: Environm
   if (!r.ok) return { ok: false, kind: 'invalid', errors: r.errors };
   const envErrors = checkEnvironment(r.config, env);
   if (envErrors.length > 0) return { ok: false, kind: 'environment', errors: envErrors };
-  return { ok: true, config: r.config };
+  // a version in the bucket was accepted when pushed (maybe by an older build, before hidden routes were refused):
+  // it is served, as every other member serves it, and what it hides is said — a refusal here split the cluster
+  const hidden = shadowedRoutes(r.config);
+  return hidden.length === 0 ? { ok: true, config: r.config } : { ok: true, config: r.config, hidden };
 }
 
 /** A version checked: not an entry at all (ignored and counted), or an entry and its verdict here. */
@@ -130,7 +133,7 @@ async function freezeYielding(r: VersionCheck): Promise<VersionCheck> {
 }
 
 function freezeVerdict(r: VersionCheck): VersionCheck {
-  return r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: deepFreeze(r.verdict.config) } } : r;
+  return r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ...r.verdict, config: deepFreeze(r.verdict.config) } } : r;
 }
 
 function workerUrl(): URL {
@@ -164,7 +167,7 @@ function startValidator(): Validator {
     if ('warmed' in m) { job?.warmed?.(m.warmed); return; }
     const r = m.result;
     // the routes came ahead in slices: put them back into the config
-    job?.done(m.sliced === true && r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ok: true, config: { ...r.verdict.config, routes: job.routes ?? [] } } } : r);
+    job?.done(m.sliced === true && r.kind === 'entry' && r.verdict.ok ? { ...r, verdict: { ...r.verdict, config: { ...r.verdict.config, routes: job.routes ?? [] } } } : r);
   });
   worker.once('error', (err) => fail(`validation failed: ${err.message}`));
   worker.once('exit', () => fail('validation worker exited without an answer'));

@@ -24,5 +24,5 @@ parentPort?.on('message', (m: { id: number; localRaw: unknown; payload: Uint8Arr
   }
   const config = result.verdict.config;
   for (let i = 0; i < config.routes.length; i += TRANSFER_SLICE) parentPort!.postMessage({ id: m.id, routes: config.routes.slice(i, i + TRANSFER_SLICE) });
-  parentPort!.postMessage({ id: m.id, result: { ...result, verdict: { ok: true, config: { ...config, routes: [] } } }, sliced: true });
+  parentPort!.postMessage({ id: m.id, result: { ...result, verdict: { ...result.verdict, config: { ...config, routes: [] } } }, sliced: true });
 });

@@ -284,6 +284,7 @@ export class PolicyWatcher {
     }
     const verdict = checked.verdict;
     if (!verdict.ok) { this.refuse(e, verdict.kind, verdict.errors); return; }
+    if (verdict.hidden !== undefined) this.opts.logger.warn({ version: e.version, hidden: verdict.hidden.slice(0, 20) }, 'policy version has routes an earlier route hides (a push refuses them now); serving it as pushed');
     const t2 = nowMs();
     this.timings.stages = { delivery_ms: ms(arrivedAt - e.pushedAt), queue_ms: ms(t0 - arrivedAt), open_ms: ms(t1 - t0), check_ms: ms(t2 - t1), apply_ms: 0 };
     if (this.applier === null) {

@@ -15,12 +15,12 @@ function workerUrl(): URL {
 }
 
 /**
- * parseConfigText(text) with this process's environment — in a one-shot worker thread when `text` is
+ * parseConfigText(text) with this process's environment, a hidden route refused (an operator's file) — in a one-shot worker thread when `text` is
  * larger than INLINE_PARSE_MAX_BYTES (the config comes back deep-frozen, as parseConfigText freezes it).
  * Never rejects: a thread that fails or exceeds 60 s is a refusal naming why.
  */
 export function parseReloadText(text: string, inlineMaxBytes = INLINE_PARSE_MAX_BYTES): Promise<ConfigResult> {
-  if (Buffer.byteLength(text) <= inlineMaxBytes) return Promise.resolve(parseConfigText(text, { env: process.env }));
+  if (Buffer.byteLength(text) <= inlineMaxBytes) return Promise.resolve(parseConfigText(text, { env: process.env, refuseHiddenRoutes: true }));
   return new Promise((resolve) => {
     const refused = (message: string): ConfigResult => ({ ok: false, errors: [{ path: '(config)', message }] });
     const w = new Worker(workerUrl(), { workerData: { text }, env: SHARE_ENV });

@@ -5,7 +5,7 @@ import { parseConfigText } from '../../node/config/index.js';
 
 const { text } = workerData as { text: string };
 try {
-  parentPort!.postMessage(parseConfigText(text, { env: process.env }));
+  parentPort!.postMessage(parseConfigText(text, { env: process.env, refuseHiddenRoutes: true }));
 } catch (err) {
   parentPort!.postMessage({ ok: false, errors: [{ path: '(config)', message: `validation failed: ${String(err)}` }] });
 }

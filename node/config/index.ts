@@ -15,3 +15,4 @@ export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './rest
 export { routeDeadlineMs } from './route-deadline.js';
 export { defaultRouteIssuers, ownIssuerNames, routeIssuers } from './route-issuers.js';
 export { shownName } from './shown-value.js';
+export { shadowedRoutes } from './route-shadow.js';

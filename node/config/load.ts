@@ -30,6 +30,12 @@ export interface LoadOptions {
    * (stateFolderProblems). Default false: a reload or a pushed version cannot change those restart-only paths.
    */
   stateFolders?: boolean;
+  /**
+   * Also refuse a route an earlier, equally specific route hides (route-shadow.ts). True where an operator
+   * writes a config (check-config, serve's start from a file, a file reload, a policy push); default false
+   * for what was already accepted: a cluster version from the bucket or the state file, a worker's boot text.
+   */
+  refuseHiddenRoutes?: boolean;
 }
 
 /** Keys that were renamed or removed: old dotted key → replacement text. */
@@ -198,7 +204,6 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       if (why !== null) errors.push({ path: `routes[${i}].forward.identity_headers.${name}`, message: why });
     }
   });
-  errors.push(...shadowedRoutes(cfg));
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
   errors.push(...localSecretProblems(secretFields(cfg)));
@@ -266,11 +271,12 @@ export function validateConfig(raw: unknown, opts: LoadOptions = {}): ConfigResu
     const schemaErrors = parsed.error.issues.flatMap(describeIssue);
     const seen = new Set(schemaErrors.map((e) => e.path));
     const fresh = (e: ConfigProblem): boolean => !seen.has(e.path) && ![...seen].some((p) => e.path.startsWith(p + '.'));
-    const extra = crossCheck(lenient(raw)).filter(fresh);
+    const loose = lenient(raw);
+    const extra = [...crossCheck(loose), ...(opts.refuseHiddenRoutes === true ? shadowedRoutes(loose) : [])].filter(fresh);
     const envErrors = env === null ? [] : checkEnvironment(lenientEnv(raw), env, opts).filter(fresh);
     return { ok: false, errors: [...schemaErrors, ...extra, ...envErrors] };
   }
-  const errors = [...crossCheck(parsed.data), ...(env === null ? [] : checkEnvironment(parsed.data, env, opts))];
+  const errors = [...crossCheck(parsed.data), ...(opts.refuseHiddenRoutes === true ? shadowedRoutes(parsed.data) : []), ...(env === null ? [] : checkEnvironment(parsed.data, env, opts))];
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, config: deepFreeze(parsed.data) };
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { checkEnvironment } from './env-check.js';
 import { crossCheck, deepFreeze, validateConfig, type ConfigResult, type LoadOptions } from './load.js';
+import { shadowedRoutes } from './route-shadow.js';
 import { configSchema, routeSchema, type Config, type RouteConfig } from './schema.js';
 
 /** The config schema with routes left unparsed (each is parsed on its own, or reused). */
@@ -76,7 +77,7 @@ export function validateConfigReusing(raw: unknown, opts: LoadOptions, memo: Rou
   }
   memo.replace(next, reused, routes.length - reused, restReused);
   const config = { ...rest, routes } as Config;
-  if (crossCheck(config).length > 0) return validateConfig(raw, opts);
+  if (crossCheck(config).length > 0 || (opts.refuseHiddenRoutes === true && shadowedRoutes(config).length > 0)) return validateConfig(raw, opts);
   const env = opts.env ?? null;
   const envErrors = env === null ? [] : checkEnvironment(config, env);
   if (envErrors.length > 0) return { ok: false, errors: envErrors };

@@ -1,16 +1,20 @@
 // Cluster policy at start-up and across the primary's workers: an instance restarted while
 // NATS is down serves the version it persisted (ready, degraded), never its file's stale
 // policy; one without any state stays closed and says why, then starts once NATS is back;
-// with --workers 2 a pushed version reaches every worker.
+// with --workers 2 a pushed version reaches every worker, one an older build pushed with a hidden route too.
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { connect } from 'nats';
+import { PolicyStore, policyBucket, pushPolicy } from '../../../cluster/policy/index.js';
+import { busAuthFrom } from '../../../cluster/protocol/index.js';
+import { clusterSettings } from '../../../cluster/revocation/index.js';
 import { startBusServers, type BusServers } from '../../helpers/bus-servers.js';
 import { subjectPrefix } from '../../helpers/cluster-members.js';
 import { freePort } from '../../helpers/nats.js';
-import { CLI, startProxy, writeConfig } from '../../helpers/proxy-process.js';
+import { BUS_AUTH, BUS_ENV, CLI, startProxy, writeConfig } from '../../helpers/proxy-process.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { admin } from './proxy-fixtures.js';
 import { ENV, localConfig, openPolicyDoc, policyCli, policyDoc, readyz, statusOf, writePolicy, QUICK_BEAT } from './policy-fixtures.js';
@@ -63,6 +67,22 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     await waitFor('version 3 at the primary', async () => (await admin(p, 'GET', '/policy')).body.version === 3, 15_000);
     const codes = await Promise.all(Array.from({ length: 40 }, () => statusOf(p, '/api/x', reader)));
     expect(new Set(codes)).toEqual(new Set([200]));
+    // version 4 as an older build's push could write it: /api/* twice, the later route hidden (a push refuses that
+    // now). Before, this member refused it and stayed on version 3 while older members ran 4: two policies in one cluster
+    const v3 = policyDoc(as.issuer, echo.url);
+    const hidden = { ...v3, routes: [...v3.routes as unknown[], { name: 'api-open', match: { path: '/api/*' }, upstream: 'app', auth: 'none' }] };
+    const nc = await connect({ servers: [nats.url] });
+    try {
+      const bus = busAuthFrom(clusterSettings({ nats: { servers: [nats.url] }, subject_prefix: prefix, auth: BUS_AUTH }).auth, BUS_ENV);
+      await pushPolicy(await PolicyStore.open(nc, { bucket: policyBucket(prefix) }), bus, hidden, { by: 'older-build' });
+    } finally {
+      await nc.close();
+    }
+    await waitFor('version 4 at the primary', async () => (await admin(p, 'GET', '/policy')).body.version === 4, 15_000);
+    expect((await readyz(p.adminUrl)).body.policy).toMatchObject({ version: 4, error: null });
+    // served as the route table reads it: the first /api/* route (a token needed) on every worker, the hidden one never
+    const anonymous = await Promise.all(Array.from({ length: 20 }, () => statusOf(p, '/api/x')));
+    expect(new Set(anonymous)).toEqual(new Set([401]));
     await p.stop();
   }, 60_000); // a proxy with two workers and three pushes: past the default 30 s on a loaded 2-core machine (load 30)
 
@@ -72,13 +92,13 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     started.push(p1);
     await waitFor('ready', async () => (await readyz(p1.adminUrl)).status === 200, 20_000);
     const reader = await as.issueJwt({ scope: 'orders:read' });
-    expect(await statusOf(p1, '/api/x', reader)).toBe(200); // version 3: no scope needed
+    expect(await statusOf(p1, '/api/x', reader)).toBe(200); // version 4 (version 3 plus a hidden route): no scope needed
     await waitFor('the state file', async () => { try { return statSync(stateFile).size > 0; } catch { return false; } }, 5_000);
     expect(statSync(stateFile).mode & 0o777).toBe(0o600);
-    // version 4 needs orders:write again; then the instance stops and NATS goes away
+    // version 5 needs orders:write again; then the instance stops and NATS goes away
     const r = await policyCli(['push', '--config', cliConfig, '--policy', writePolicy(policyDoc(as.issuer, echo.url, { scopes: ['orders:write'] }))]);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor('version 4', async () => (await statusOf(p1, '/api/x', reader)) === 403, 15_000);
+    await waitFor('version 5', async () => (await statusOf(p1, '/api/x', reader)) === 403, 15_000);
     await sleepMs(300); // a revocation snapshot after the last catch-up
     await p1.stop();
     await nats.kill();
@@ -87,8 +107,8 @@ describe('cluster policy: start-up without NATS, and workers', () => {
     started.push(p2);
     await waitFor('ready (degraded)', async () => (await readyz(p2.adminUrl)).status === 200, 20_000);
     const rz = await readyz(p2.adminUrl);
-    expect(rz.body.policy).toMatchObject({ version: 4, from: 'state_file', degraded: true });
-    expect(await statusOf(p2, '/api/x', reader)).toBe(403); // version 4, not the file's "auth: none"
+    expect(rz.body.policy).toMatchObject({ version: 5, from: 'state_file', degraded: true });
+    expect(await statusOf(p2, '/api/x', reader)).toBe(403); // version 5, not the file's "auth: none"
     expect(await statusOf(p2, '/api/x', await as.issueJwt({ scope: 'orders:write' }))).toBe(200);
     await p2.stop();
   }, 90_000);
@@ -114,7 +134,7 @@ describe('cluster policy: start-up without NATS, and workers', () => {
       const port = Number(/"msg":"listening".*?"port":(\d+)/.exec(out)?.[1] ?? /"port":(\d+).*"msg":"listening"/.exec(out)?.[1]);
       const r = await request(`http://127.0.0.1:${port}/api/x`, { headers: { authorization: `Bearer ${await as.issueJwt({ scope: 'orders:read' })}` } });
       await r.body.dump();
-      expect(r.statusCode).toBe(403); // version 4
+      expect(r.statusCode).toBe(403); // version 5
     } finally {
       proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));

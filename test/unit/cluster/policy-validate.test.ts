@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { validateConfig } from '../../../node/config/index.js';
-import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, sealEntry, TRANSFER_SLICE, warmCheck } from '../../../cluster/policy/index.js';
+import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, preparePolicy, sealEntry, TRANSFER_SLICE, warmCheck } from '../../../cluster/policy/index.js';
 
 const local = { server: { listen: { host: '127.0.0.1', port: 0 } }, admin: { listen: { host: '127.0.0.1', port: 0 } } };
 const policy = (routes: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -63,6 +63,21 @@ describe('policy version check', () => {
     if (r.kind !== 'entry') throw new Error(JSON.stringify(r));
     expect(r.verdict.ok ? [] : r.verdict.errors).toEqual([]);
     rmSync(dir, { recursive: true });
+  }, 60_000);
+
+  it('a stored version with a route an earlier one hides (pushed by an older build): served here as every older member serves it, the hidden route named; a push of it is refused', async () => {
+    // before, the member refused it: a restarted or upgraded member stayed on its old version (or not ready at all)
+    // while the older members ran it — two policies in one cluster during an upgrade
+    for (const routes of [3, 1_000]) {
+      const p = policy(routes);
+      (p.routes as unknown[]).push({ name: 'r0-again', match: { path: '/r/0/*' }, upstream: 'app', auth: 'none' });
+      const r = await checkVersionFor(local, payload(p, 7));
+      if (r.kind !== 'entry' || !r.verdict.ok) throw new Error(JSON.stringify(r).slice(0, 500));
+      expect(r.verdict.config.routes.at(-1)?.name).toBe('r0-again');
+      expect(r.verdict.hidden).toEqual([expect.objectContaining({ path: `routes[${routes}].match`, message: expect.stringMatching(/^route "r0-again" is never matched: route "r0"/) })]);
+      const pushed = preparePolicy(local, p);
+      expect(pushed.ok ? [] : pushed.errors.map((e) => e.path)).toEqual([`routes[${routes}].match`]);
+    }
   }, 60_000);
 
   it('bytes that are not an entry are ignored as corrupt', async () => {

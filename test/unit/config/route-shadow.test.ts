@@ -2,16 +2,22 @@
 // config error naming both routes — before, check-config said ok and the later route's policy and
 // upstream were silently never used. Routes that only overlap (more specific ones) stay valid.
 import { describe, it, expect } from 'vitest';
-import { validateConfig, type ConfigResult } from '../../../node/config/index.js';
+import fc from 'fast-check';
+import { shadowedRoutes, validateConfig, type ConfigResult } from '../../../node/config/index.js';
+import { RouteTable } from '../../../node/routing/route-table.js';
+import type { CompiledRoute } from '../../../node/pipeline/context.js';
 
 type Route = { name: string; match: Record<string, unknown>; upstream?: string; auth?: unknown };
 
+const doc = (routes: Route[]): Record<string, unknown> => ({
+  issuers: { kc: { issuer: 'https://kc.corp.example/realms/corp', audiences: ['orders-api'] } },
+  upstreams: { orders: { targets: ['http://127.0.0.1:3001'] }, legacy: { targets: ['http://127.0.0.1:3002'] } },
+  routes: routes.map((r) => ({ upstream: 'orders', auth: 'none', ...r })),
+});
+
+/** As an operator's own file or push is checked (check-config, serve, a reload, policy push). */
 function check(routes: Route[]): ConfigResult {
-  return validateConfig({
-    issuers: { kc: { issuer: 'https://kc.corp.example/realms/corp', audiences: ['orders-api'] } },
-    upstreams: { orders: { targets: ['http://127.0.0.1:3001'] }, legacy: { targets: ['http://127.0.0.1:3002'] } },
-    routes: routes.map((r) => ({ upstream: 'orders', auth: 'none', ...r })),
-  });
+  return validateConfig(doc(routes), { refuseHiddenRoutes: true });
 }
 
 function problems(r: ConfigResult): string[] {
@@ -76,5 +82,54 @@ describe('shadowed routes', () => {
       { name: 'get-after-head', match: { path: '/items', methods: ['GET'] } }, // still gets GET
     ]);
     expect(problems(r)).toEqual([]);
+  });
+
+  it('what was already accepted is served as written: a stored cluster version, the text a worker boots with (an older build may have pushed it)', () => {
+    const hidden = doc([
+      { name: 'orders', match: { path: '/orders/:id' } },
+      { name: 'orders-open', match: { path: '/orders/:orderId' } },
+    ]);
+    const r = validateConfig(hidden);
+    expect(problems(r)).toEqual([]);
+    expect(r.ok && r.config.routes.map((x) => x.name)).toEqual(['orders', 'orders-open']);
+  });
+});
+
+describe('shadowed routes against the route table (property)', () => {
+  // every route the check calls hidden gets no request the table routes — for any host, method or path:
+  // host wildcards vs exact hosts, method case and order, HEAD implied by GET, :param vs literal vs * vs a trailing /
+  const seg = fc.constantFrom('a', 'A', 'b', ':p', ':q');
+  const path = fc.tuple(fc.array(seg, { maxLength: 2 }), fc.constantFrom(null, '*', '')).map(([segs, tail]) =>
+    '/' + [...segs.map((s, i) => (s.startsWith(':') ? `${s}${i}` : s)), ...(tail === null ? [] : [tail])].join('/'));
+  const route = fc.record({
+    path,
+    host: fc.constantFrom(undefined, 'a.ex', 'A.ex.', '*.ex'),
+    methods: fc.option(fc.subarray(['GET', 'get', 'HEAD', 'POST'], { minLength: 1 }), { nil: undefined }),
+  });
+  const requests: Array<[string, string, string]> = [];
+  const words = ['a', 'A', 'b', 'zz'];
+  const paths = ['/'];
+  for (const x of words) for (const y of [null, ...words]) for (const z of y === null ? [null] : [null, ...words]) {
+    const p = '/' + [x, y, z].filter((s) => s !== null).join('/');
+    paths.push(p, `${p}/`);
+  }
+  for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'TRACE']) for (const h of ['a.ex', 'b.ex', 'other.example']) for (const p of paths) requests.push([m, h, p]);
+
+  it('a route called hidden is never chosen for the methods named', () => {
+    fc.assert(fc.property(fc.array(route, { minLength: 2, maxLength: 4 }), (specs) => {
+      const r = validateConfig(doc(specs.map((s, i) => ({ name: `r${i}`, match: { path: s.path, ...(s.host === undefined ? {} : { host: s.host }), ...(s.methods === undefined ? {} : { methods: s.methods }) } }))));
+      if (!r.ok) return; // e.g. HEAD listed twice as head/HEAD is still valid; anything else the schema refuses is not this check's
+      const routes: CompiledRoute[] = r.config.routes.map((config, index) => ({ index, name: config.name, policy: null, config }));
+      const t = new RouteTable(routes);
+      for (const p of shadowedRoutes(r.config)) {
+        const i = Number(/^routes\[(\d+)\]/.exec(p.path)![1]);
+        const some = /never gets its ([A-Z, ]+) requests/.exec(p.message);
+        const hidden = some === null ? null : new Set(some[1]!.split(', '));
+        for (const [m, h, q] of requests) {
+          if (hidden !== null && !hidden.has(m)) continue;
+          expect(t.match(m, h, q)?.route.index === i, `${m} ${h} ${q} reached routes[${i}] (${p.message})`).toBe(false);
+        }
+      }
+    }), { numRuns: 300 });
   });
 });
