@@ -1,11 +1,14 @@
 // Optional file watch for hot reload (`serve --watch`): watches the config file's
 // directory (editors and `kubectl` ConfigMap updates replace the file rather than write
 // it in place), and those of the listener TLS files a reload reads again, and calls back once per burst of changes.
-import { watch, type FSWatcher } from 'node:fs';
+// A watched directory removed (and made again) is watched again once it is back.
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 
 /** Debounce between the last change event and the reload, ms. */
 const SETTLE_MS = 200;
+/** How often a watched directory that was removed is looked for again, ms. */
+const REWATCH_MS = 500;
 
 /**
  * Call `onChange` after `file` or one of `also` changes (debounced, one call per burst). `also`:
@@ -26,16 +29,42 @@ export function watchConfig(file: string, onChange: () => void, also: readonly s
     set.add(basename(abs));
     names.set(dirname(abs), set);
   }
-  const watchers: FSWatcher[] = [];
-  for (const [dir, ours] of names) {
+  const watchers = new Map<string, FSWatcher>();
+  const retries = new Map<string, NodeJS.Timeout>();
+  let stopped = false;
+  const arm = (dir: string, ours: ReadonlySet<string>): void => {
     const w: FSWatcher = watch(dir, { persistent: false }, (_event, f) => {
       // ConfigMaps and Secrets (cert-manager) swap a `..data` symlink: any change in the directory may be ours
       if (f === null || ours.has(f) || f.startsWith('..')) fire();
+      // the directory itself removed or moved (it may be back already): inotify watches that one no more — before,
+      // every later change (a renewal written into a directory made again) went unseen until a restart
+      else if (f === basename(dir)) rearm(dir, ours);
     });
-    w.on('error', () => {});
-    watchers.push(w);
-  }
-  return () => { if (timer !== null) clearTimeout(timer); for (const w of watchers) w.close(); };
+    w.on('error', () => rearm(dir, ours));
+    watchers.set(dir, w);
+  };
+  const rearm = (dir: string, ours: ReadonlySet<string>): void => {
+    if (stopped || retries.has(dir)) return; // one look-out per directory (its removal reports more than one event)
+    watchers.get(dir)?.close();
+    watchers.delete(dir);
+    const again = (): boolean => {
+      if (!existsSync(dir)) return false;
+      try { arm(dir, ours); } catch { return false; }
+      fire(); // what it holds now was written while nobody watched
+      return true;
+    };
+    if (again()) return;
+    const t = setInterval(() => { if (again()) { clearInterval(t); retries.delete(dir); } }, REWATCH_MS);
+    t.unref();
+    retries.set(dir, t);
+  };
+  for (const [dir, ours] of names) arm(dir, ours);
+  return () => {
+    stopped = true;
+    if (timer !== null) clearTimeout(timer);
+    for (const t of retries.values()) clearInterval(t);
+    for (const w of watchers.values()) w.close();
+  };
 }
 
 /** The files of `server.http2.tls` a reload reads again (certificate, key, client CAs): what `--watch` watches beside the config. */

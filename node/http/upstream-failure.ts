@@ -17,11 +17,13 @@ export interface UpstreamFailure {
 const GATEWAY_KINDS: ReadonlySet<string> = new Set(['connect', 'connect_timeout', 'reset', 'protocol']);
 
 /**
- * Does `f` (beforeHeadFailure) count against the target? A refused connect, a reset before any response byte, an
- * invalid response: yes. Timeouts (a route's deadline, a slow upload) and our side's failures: no.
+ * Does `f` (beforeHeadFailure of `err`) count against the target? A refused connect, a reset before any response byte,
+ * an invalid response: yes. Timeouts (a route's deadline, a slow upload), our side's failures, and a reset while the
+ * request body was still on its way (err.bodyUnsent: an upstream refusing that upload early — a 413 and a close — loses
+ * its answer to the reset; the body is the client's, so a client must not eject a healthy target with it): no.
  */
-export function gatewayFailure(f: UpstreamFailure): boolean {
-  return f.metric !== null && GATEWAY_KINDS.has(f.metric);
+export function gatewayFailure(f: UpstreamFailure, err: H1Error): boolean {
+  return f.metric !== null && GATEWAY_KINDS.has(f.metric) && !(f.metric === 'reset' && err.bodyUnsent === true);
 }
 
 /** A failure after the upstream's response head arrived (mid-body, or while a head of unknown length was held). */

@@ -380,7 +380,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
     const f = h2BeforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
     if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
     // a target that resets or garbles every request counts as failing as much as one that refuses connects (README "Retries")
-    if (gatewayFailure(f)) up.targetFailed(this.target!);
+    if (gatewayFailure(f, err)) up.targetFailed(this.target!);
     if (connect && retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
       this.attempt++;
       this.controller = null;

@@ -38,7 +38,12 @@ export interface H1Handler {
   onError(err: H1Error): void;
 }
 
-export type H1Error = Error & { code: UpstreamErrorCode | string; requestSent: boolean };
+/**
+ * `bodyUnsent`: the connection failed while the request body was still on its way (being read from the client, or
+ * written but not yet taken by the upstream's socket) — an upstream refusing the upload early (a 413 and a close) lost
+ * its answer to the reset, so the failure may be the request's, not the target's.
+ */
+export type H1Error = Error & { code: UpstreamErrorCode | string; requestSent: boolean; bodyUnsent?: boolean };
 
 export interface H1Control {
   pause(): void;
@@ -114,10 +119,11 @@ export interface H1Request {
   readonly checkedValue?: string | null;
 }
 
-export function h1Error(code: string, message: string, requestSent: boolean, cause?: unknown): H1Error {
+export function h1Error(code: string, message: string, requestSent: boolean, cause?: unknown, bodyUnsent = false): H1Error {
   const err = new Error(message, cause === undefined ? undefined : { cause }) as H1Error;
   err.code = code;
   err.requestSent = requestSent;
+  if (bodyUnsent) err.bodyUnsent = true;
   return err;
 }
 

@@ -332,6 +332,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   /** Finish `tx` with an error (or retry it once on a fresh socket) and drop this socket. */
   fail(tx: H1Transaction, code: string, message: string, cause: unknown): void {
     if (this.tx !== tx) return;
+    const bodyUnsent = tx.req.body !== null && (this.body !== null || this.socket.writableLength > 0); // h1-client.ts H1Error
     detachBody(this);
     this.failOverQueue(); // before tx: a retried tx goes in front of them
     this.tx = null;
@@ -361,7 +362,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     }
     tx.done = true;
     this.destroy(true);
-    this.pool.report(tx, h1Error(code, message, tx.requestSent, cause));
+    this.pool.report(tx, h1Error(code, message, tx.requestSent, cause, bodyUnsent));
   }
 
   /**

@@ -2,10 +2,12 @@
 // truncated responses stay visibly truncated, client aborts and timeouts cancel the
 // upstream request, one retry on another target for idempotent requests only, and
 // passive ejection takes a dead target out of rotation — also one that accepts and then resets
-// or garbles every request; a status the target really sent (even a 500) restarts its count.
+// or garbles every request; a status the target really sent (even a 500) restarts its count, and a client's uploads
+// that a target refuses early (413 and a close, the answer lost to the reset) do not eject it.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { request } from 'undici';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/echo-upstream.js';
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
@@ -17,6 +19,7 @@ let chunky: ScriptedUpstream;
 let resetter: ScriptedUpstream;
 let garbler: ScriptedUpstream;
 let flipper: ScriptedUpstream;
+let refuser: Server;
 let proxy: ProxyProcess;
 let dead: string;
 
@@ -40,6 +43,14 @@ beforeAll(async () => {
     if (flips++ % 2 === 0) { req.socket.destroy(); return; }
     res.writeHead(500, { connection: 'close' }).end('boom');
   });
+  // Refuses every upload at once, reading none of it (a body limit): 413 and a close; the kernel resets the unread rest
+  refuser = createServer((req, res) => {
+    if (req.method === 'POST') { res.writeHead(413, { connection: 'close' }).end('too large'); return; }
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('refuser');
+  });
+  await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', r));
+  const refuserUrl = `http://127.0.0.1:${(refuser.address() as AddressInfo).port}`;
   proxy = await startProxy(baseConfig(echo.url, {
     upstreams: {
       app: { targets: [echo.url], timeouts: { response_ms: 5_000 } },
@@ -53,6 +64,7 @@ beforeAll(async () => {
       resetting: { targets: [resetter.url, echo.url], eject: { consecutive_failures: 3, duration_ms: 60_000 } },
       garbling: { targets: [garbler.url, echo.url], eject: { consecutive_failures: 3, duration_ms: 60_000 } },
       flipping: { targets: [flipper.url, echo.url], eject: { consecutive_failures: 2, duration_ms: 60_000 } },
+      refusing: { targets: [refuserUrl, echo.url], eject: { consecutive_failures: 1, duration_ms: 60_000 } },
     },
     routes: [
       { name: 'app', match: { path: '/*' }, upstream: 'app', auth: 'none' },
@@ -66,13 +78,14 @@ beforeAll(async () => {
       { name: 'resetting', match: { path: '/resetting/*' }, upstream: 'resetting', auth: 'none' },
       { name: 'garbling', match: { path: '/garbling/*' }, upstream: 'garbling', auth: 'none' },
       { name: 'flipping', match: { path: '/flipping/*' }, upstream: 'flipping', auth: 'none' },
+      { name: 'refusing', match: { path: '/refusing/*' }, upstream: 'refusing', auth: 'none' },
     ],
   }), { env: ADMIN_ENV });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await Promise.all([echo?.close(), chunky?.close(), resetter?.close(), garbler?.close(), flipper?.close()]);
+  await Promise.all([echo?.close(), chunky?.close(), resetter?.close(), garbler?.close(), flipper?.close(), new Promise((r) => (refuser ? refuser.close(r) : r(undefined)))]);
 });
 
 async function metrics(): Promise<string> {
@@ -240,5 +253,19 @@ describe('retries and ejection', () => {
     expect(results.filter((s) => s === 500)).toHaveLength(3); // the 500s pass through as the upstream's answer
     expect(results.filter((s) => s === 502)).toHaveLength(3);
     expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'flipping' })).toBe(0);
+  });
+
+  // before: each upload the target refused early came back as a reset (its 413 lost), counted against the target — three
+  // clients' oversized uploads in a row took a healthy target out of rotation for duration_ms (one here: the upstream
+  // ejects after 1), every GET then went to the other one
+  it('uploads a target refuses early (413 and a close) never eject it, whatever the client sends', async () => {
+    for (let i = 0; i < 6; i++) { // 3 reach the refusing target: on this loopback most of its 413s come back as resets
+      const r = await request(`${proxy.url}/refusing/up`, { method: 'POST', body: Buffer.alloc(8 * 1024 * 1024, 120) }).catch(() => null);
+      await r?.body.text();
+    }
+    const served: string[] = [];
+    for (let i = 0; i < 4; i++) served.push(await (await request(`${proxy.url}/refusing/get`)).body.text());
+    expect(served.filter((b) => b === 'refuser')).toHaveLength(2); // still in rotation
+    expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'refusing' })).toBe(0);
   });
 });
