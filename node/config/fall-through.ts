@@ -42,11 +42,10 @@ export function methodFallThroughs(cfg: Pick<Config, 'routes'>): ConfigProblem[]
     if (!candidates.has(from)) return;
     const { host, path } = sample(from);
     const reached = new Map<number, string[]>();
-    for (const m of methods) {
-      const p = table.passedOver(m, host, path);
-      if (p === null || p.from.index !== i) continue;
+    for (const p of table.passedOver(methods, host, path)) {
+      if (p.from.index !== i) continue;
       const list = reached.get(p.to.index) ?? [];
-      list.push(m === 'PORTCULLIS-OTHER' ? 'any other' : m);
+      list.push(p.method === 'PORTCULLIS-OTHER' ? 'any other' : p.method);
       reached.set(p.to.index, list);
     }
     for (const [j, taken] of reached) {

@@ -281,23 +281,41 @@ export class RouteTable {
   }
 
   /**
-   * For `method` on `host` and `path` as written: the first route with a method list that has the
-   * path but not the method (`from`), and the route that takes the request after it instead (`to`,
-   * of another host or path shape); null when none is passed over that way. check-config's fall-through
-   * report (node/config/fall-through.ts); never on the request path.
+   * For each of `methods` on `host` and `path` as written: the first route with a method list that has
+   * the path but not the method (`from`), and the route that takes the request after it instead (`to`,
+   * of another host or path shape); methods no route is passed over for are left out. check-config's
+   * fall-through report (node/config/fall-through.ts); never on the request path.
    */
-  passedOver(method: string, host: string, path: string): { from: CompiledRoute; to: CompiledRoute } | null {
-    let from: Entry | null = null;
-    for (const e of this.entries) {
-      const hit = hostMatches(e, host) && pathMatches(e, path) !== false;
-      if (!hit) continue;
-      if (e.methods !== null && !e.methods.has(method)) { from ??= e; continue; }
-      if (e.methods === null && (method === 'TRACE' || method === 'TRACK')) continue;
-      if (from === null || from.shape === e.shape || from.refusal !== null) return null;
-      return { from: from.route, to: e.route };
+  passedOver(methods: Iterable<string>, host: string, path: string): Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> {
+    const first = path.split('/')[1] ?? '';
+    const index = this.firstSegments ??= firstSegmentIndex(this.entries);
+    const at = [...(index.get(first) ?? []), ...(index.get(null) ?? [])].sort((a, b) => a - b);
+    const hits = at.map((i) => this.entries[i]!).filter((e) => hostMatches(e, host) && pathMatches(e, path) !== false);
+    const out: Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> = [];
+    for (const method of methods) {
+      let from: Entry | null = null;
+      for (const e of hits) {
+        if (e.methods !== null && !e.methods.has(method)) { from ??= e; continue; }
+        if (e.methods === null && (method === 'TRACE' || method === 'TRACK')) continue;
+        if (from !== null && from.shape !== e.shape && from.refusal === null) out.push({ method, from: from.route, to: e.route });
+        break;
+      }
     }
-    return null;
+    return out;
   }
+
+  /** passedOver's index: entry positions by their first literal segment; null → those whose first segment is `:param` or `*`. */
+  private firstSegments: Map<string | null, number[]> | undefined;
+}
+
+function firstSegmentIndex(entries: readonly Entry[]): Map<string | null, number[]> {
+  const index = new Map<string | null, number[]>();
+  entries.forEach((e, i) => {
+    const key = e.kinds[0] === LIT ? e.segs[0]! : null;
+    const list = index.get(key);
+    if (list === undefined) index.set(key, [i]); else list.push(i);
+  });
+  return index;
 }
 
 /** The 405 of a refusing entry: Allow names every method the routes of its host and path list (HEAD with GET). */

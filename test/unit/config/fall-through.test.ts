@@ -3,6 +3,7 @@
 // other_methods: fall_through; other_methods: refuse answers 405 with Allow from the route table.
 import { describe, it, expect } from 'vitest';
 import { configWarnings, validateConfig, type Config, type ConfigResult } from '../../../node/config/index.js';
+import { logConfigWarnings } from '../../../node/config/config-warnings.js';
 import { RouteTable, routeOf } from '../../../node/routing/route-table.js';
 
 type Route = { name: string; match: Record<string, unknown>; auth?: unknown; other_methods?: string };
@@ -94,5 +95,22 @@ describe('other_methods: refuse in the route table', () => {
     expect(routeOf(t.resolve('DELETE', '', '/api/admin/x'))?.name).toBe('admin-delete');
     expect(routeOf(t.resolve('PUT', '', '/api/admin/users'))?.name).toBe('admin-users');
     expect(routeOf(t.resolve('PUT', '', '/api/other'))?.name).toBe('api');
+  });
+});
+
+describe('the start and reload log', () => {
+  it('says each warning once for the process group: worker 0 or a single process speaks, other workers stay quiet', () => {
+    const cfg = valid([
+      { name: 'admin', match: { path: '/api/admin/*', methods: ['GET'] }, auth: ADMIN },
+      { name: 'api', match: { path: '/api/*' }, auth: 'none' },
+    ]);
+    const said = (index: string | undefined): string[] => {
+      const lines: string[] = [];
+      logConfigWarnings({ warn: (fields, msg) => { lines.push(`${(fields as { path: string }).path}: ${msg}`); } }, cfg, index);
+      return lines;
+    };
+    expect(said(undefined)).toEqual([expect.stringMatching(/^routes\[0\]\.match\.methods: routes\[0\] \("admin"\) lists methods \[GET\]/)]);
+    expect(said('0')).toHaveLength(1);
+    expect(said('1')).toEqual([]);
   });
 });
