@@ -80,6 +80,11 @@ describe('methods a protected route does not list', () => {
     expect(up.seen.length).toBe(before);
   });
 
+  it('explain names the refusing route and the 405', async () => {
+    const r = await runCli(['explain', '--config', configFile, 'DELETE', '/api/admin/x'], ADMIN_ENV);
+    expect(r.stdout, r.stderr).toContain('route admin has path /api/admin/x and other_methods: refuse, and no route as specific lists DELETE: 405 (Allow: GET, HEAD, POST), nothing forwarded');
+  });
+
   it('decision endpoint: the edge gets the 405 with Allow for the original request', async () => {
     const r = await send(`${proxy.url}/_auth`, { 'x-forwarded-method': 'DELETE', 'x-forwarded-uri': '/api/admin/x', 'x-forwarded-host': 'app.example' });
     expectRefused(r.status, r.headers['allow'], r.text);
