@@ -37,6 +37,7 @@ export const ERRORS = {
   PORTCULLIS_ERR_URL_OVERRIDE: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'at a decision endpoint, a URL-override header the app behind the edge may obey (`X-Original-URL`, `X-Rewrite-URL`…) names another path than the original request\'s' },
   PORTCULLIS_ERR_FORWARDED_HOST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'with `server.trust_forwarded`, an `X-Forwarded-Host` that is not one valid host[:port] (a list, two lines) or that selects another route than `Host` did; at a decision endpoint or gRPC Check, any host override (X-Forwarded-Host, X-Original-Host, X-Host, X-HTTP-Host-Override) that is not one host or selects another route than the judged one: the upstream would read the host the proxy did not judge' },
   PORTCULLIS_ERR_ROUTE_NOT_FOUND: { status: 404, source: 'downstream', retryable: false, oauth: 'not_found', doc: 'no route matches host, method and path' },
+  PORTCULLIS_ERR_ROUTE_METHOD_NOT_ALLOWED: { status: 405, source: 'downstream', retryable: false, oauth: 'method_not_allowed', doc: 'the host and path are a route\'s with other_methods: refuse and it does not list the method (Allow names those it does)' },
   PORTCULLIS_ERR_AUTH_MISSING: { status: 401, source: 'downstream', retryable: false, oauth: '', doc: 'route requires a token and none was sent (challenge carries no error code)' },
   PORTCULLIS_ERR_AUTH_INVALID_TOKEN: { status: 401, source: 'downstream', retryable: false, oauth: 'invalid_token', doc: 'token malformed, badly signed, expired, revoked or inactive' },
   PORTCULLIS_ERR_AUTH_INVALID_REQUEST: { status: 400, source: 'downstream', retryable: false, oauth: 'invalid_request', doc: 'more than one credential, or a malformed Bearer/DPoP Authorization, token header or cookie' },
@@ -72,6 +73,8 @@ export interface ProxyError {
   readonly scope?: string;
   /** Seconds, for 503/429. */
   readonly retryAfter?: number;
+  /** The `Allow` header of a 405 (RFC 9110 §10.2.1): the methods the route takes. */
+  readonly allow?: string;
   /**
    * DPoP challenge (RFC 9449 §7.1): WWW-Authenticate uses the DPoP scheme with `algs`, and
    * `nonce` (when set) goes out as the DPoP-Nonce header.
@@ -80,7 +83,7 @@ export interface ProxyError {
 }
 
 /** Build a plain error record. */
-export function proxyError(code: ErrorCode, message: string, extra?: { scope?: string; retryAfter?: number }): ProxyError {
+export function proxyError(code: ErrorCode, message: string, extra?: { scope?: string; retryAfter?: number; allow?: string }): ProxyError {
   return extra === undefined ? { code, message } : { code, message, ...extra };
 }
 

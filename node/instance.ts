@@ -22,7 +22,7 @@ import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
 import { warmReload } from './reload-warm.js';
-import { plainHttpCredentials } from './config/plain-http-credentials.js';
+import { logConfigWarnings } from './config/config-warnings.js';
 import { buildSnapshot } from './snapshot-build.js';
 
 export interface InstanceOptions {
@@ -148,7 +148,7 @@ export class ProxyInstance {
   static async start(opts: InstanceOptions): Promise<ProxyInstance> {
     const inst = new ProxyInstance(opts);
     const cfg = opts.config;
-    for (const w of plainHttpCredentials(cfg)) inst.logger.warn({ path: w.path }, w.message);
+    logConfigWarnings(inst.logger, cfg);
     if (inst.policy !== null) inst.logger.info({ rounds: await warmReload(inst, cfg, inst.policy) }, 'reload path warmed for cluster policy versions');
     const passphrase = cfg.server.tls?.passphrase_env !== undefined ? process.env[cfg.server.tls.passphrase_env] : undefined;
     // Fail with a clear message before uWS (which only says "cannot listen").
@@ -341,7 +341,7 @@ export class ProxyInstance {
     }
     // open WebSockets the new policy no longer allows are closed (1008)
     try { this.listener?.reauthorizeLive(); } catch (err) { this.logger.error({ err }, 'websocket re-authorization after reload failed'); }
-    for (const w of plainHttpCredentials(p.config)) this.logger.warn({ path: w.path }, w.message);
+    logConfigWarnings(this.logger, p.config);
     if (p.restartRequired.length > 0) this.logger.warn({ restart_required: p.restartRequired }, `reload applied except ${p.restartRequired.join(', ')}: read at start, they take effect at the next restart`);
     this.logger.info({ version: this.version, policy: p.snapshot.policyLabel }, 'config reloaded');
     return this.version;

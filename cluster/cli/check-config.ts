@@ -1,6 +1,6 @@
 // `portcullis check-config [--no-env] FILE`: validates a config file (or a cluster policy's local
 // part) and the environment it names; prints "ok: …" or every error with its path (exit 2).
-import { formatProblems, loadConfigFile, plainHttpCredentials } from '../../node/config/index.js';
+import { configWarnings, formatProblems, loadConfigFile } from '../../node/config/index.js';
 // the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
 import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
 import { UsageError } from './usage-error.js';
@@ -25,6 +25,6 @@ export function checkConfig(argv: string[], usage: string): void {
   }
   const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: true, refuseHiddenRoutes: true });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
-  for (const w of plainHttpCredentials(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+  for (const w of configWarnings(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
 }

@@ -40,6 +40,7 @@ export async function explainRequest(config: Config, auth: Auth, req: { method: 
   const m = table.resolve(method, host, path);
   if (m === AMBIGUOUS) return none(400, `path ${path} selects another route when upstreams read it ignoring case, a trailing /, trailing dots or spaces at a segment edge: 400 before routing`);
   if (m === null) return none(404, `no route matches ${method} ${path}${host !== '' ? ` on host ${host}` : ''}: 404`);
+  if (!('route' in m)) return none(405, `route ${m.refusedBy} has path ${path} and other_methods: refuse, and no route as specific lists ${method}: 405 (Allow: ${m.allow}), nothing forwarded`);
   const policy = m.route.policy as CompiledPolicy | null;
   const base = { route: m.route.name, upstream: m.route.config.upstream, params: m.params };
   const ctx: RequestContext = {

@@ -12,6 +12,7 @@ import { configSchema, type Config } from './schema.js';
 import { quotedName, shownName } from './shown-value.js';
 import { defaultRouteIssuers, routeIssuers } from './route-issuers.js';
 import { shadowedRoutes } from './route-shadow.js';
+import { otherMethodsProblems } from './fall-through.js';
 import { foreignPatternProblem, typeHint } from './shape-hints.js';
 import { MAX_YAML_BYTES, parseYamlText } from './yaml-text.js';
 
@@ -204,6 +205,7 @@ export function crossCheck(cfg: Config): ConfigProblem[] {
       if (why !== null) errors.push({ path: `routes[${i}].forward.identity_headers.${name}`, message: why });
     }
   });
+  errors.push(...otherMethodsProblems(cfg));
   errors.push(...checkS2sConfig(cfg));
   errors.push(...checkClientCertRoutes(cfg));
   errors.push(...localSecretProblems(secretFields(cfg)));

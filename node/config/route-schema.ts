@@ -78,6 +78,13 @@ export const routeSchema = z.strictObject({
     methods: z.array(z.string().regex(/^[A-Za-z]+$/).refine((m) => m.toUpperCase() !== 'CONNECT', 'CONNECT opens a tunnel and is never routed: the proxy relays HTTP messages only')).min(1).optional(),
     host: routeHostSchema.optional(), // exact or *.example.com; normalised as Host is read (route-host.ts)
   }),
+  /**
+   * With match.methods: what a method the route does not list gets on its host and path. Unset: it goes on to
+   * the next route that matches (a broader one), and check-config, start and reload warn when that route asks
+   * for less (auth: none or another auth block); fall_through: the same, intended, no warning; refuse: 405
+   * with `Allow` naming the listed methods (RFC 9110 §15.5.6) unless a route of the same host and path lists it.
+   */
+  other_methods: z.enum(['fall_through', 'refuse']).optional(),
   upstream: z.string().min(1),
   /** "none" must be explicit; a route without auth is denied. */
   auth: z.union([z.literal('none'), routeAuthSchema]).optional(),

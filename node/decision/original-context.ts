@@ -7,6 +7,7 @@ import type { RequestContext, Snapshot } from '../pipeline/index.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
+import { routeMiss } from '../routing/route-miss.js';
 import type { OriginalRequest } from './original-request.js';
 import { checkOverrideHeaders } from './override-headers.js';
 
@@ -33,8 +34,7 @@ export function originalContext(orig: OriginalRequest, headers: string[], remote
   const host = orig.host === '' ? '' : routingHost(orig.host);
   if (host === null) return proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid original Host');
   const match = snap.table.resolve(orig.method, host, path);
-  if (match === AMBIGUOUS) return proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge');
-  if (match === null) return proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${orig.method} ${path}`);
+  if (match === AMBIGUOUS || match === null || !('route' in match)) return routeMiss(match, orig.method, path);
   if (orig.host !== '') headers.push('host', orig.host);
   const ctx: RequestContext = {
     method: orig.method, path, query: orig.query, host, headers, remoteAddress: remote, ...(client === undefined ? {} : { client }), secure: orig.proto === 'https', connection: null,

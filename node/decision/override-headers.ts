@@ -6,7 +6,7 @@ import { proxyError, type ProxyError } from '../errors.js';
 import { checkMethodOverride, type RequestContext } from '../pipeline/index.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
-import { AMBIGUOUS, type RouteTable } from '../routing/route-table.js';
+import { routeOf, type RouteTable } from '../routing/route-table.js';
 
 const METHOD_NAMES: ReadonlySet<string> = new Set(METHOD_OVERRIDE_HEADERS);
 const URL_NAMES: ReadonlySet<string> = new Set(URL_OVERRIDE_HEADERS);
@@ -83,7 +83,7 @@ function selectsHost(table: RouteTable, ctx: RequestContext, value: string): boo
   if (host === null || host === '') return false;
   if (host === ctx.host) return true;
   const m = table.resolve(ctx.method, host, ctx.path);
-  return m !== null && m !== AMBIGUOUS && m.route === ctx.route;
+  return routeOf(m) === ctx.route;
 }
 
 /** True when `method` is the judged one, or letters only and selects, for this host and path, the judged route. */
@@ -91,7 +91,7 @@ function selectsRoute(table: RouteTable, ctx: RequestContext, method: string): b
   if (method === ctx.method) return true;
   if (!LETTERS.test(method)) return false;
   const m = table.resolve(method.toUpperCase(), ctx.host, ctx.path);
-  return m !== null && m !== AMBIGUOUS && m.route === ctx.route;
+  return routeOf(m) === ctx.route;
 }
 
 /** Null when `value` is an origin-form target whose path normalises to the judged path and whose query passes the `_method` rule. */

@@ -17,6 +17,7 @@ import { listenOn } from './listen-port.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
+import { routeMiss } from '../routing/route-miss.js';
 import { liveJudge } from './live-reauthorize.js';
 import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
 import { writeClosingError, writeError } from './respond.js';
@@ -355,8 +356,7 @@ export class Listener implements RelayHost {
     }
     // every way an upstream family reads the path must select this same route
     const match = snap.table.resolve(method, host, path);
-    if (match === AMBIGUOUS) return this.reject(res, proxyError('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge'), '(none)', head);
-    if (match === null) return this.reject(res, proxyError('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`), '(none)', head);
+    if (match === AMBIGUOUS || match === null || !('route' in match)) return this.reject(res, routeMiss(match, method, path), '(none)', head);
 
     // uWS reads the address with a getpeername syscall per call (README "Limitations"): only when
     // X-Forwarded-For appends it, or the access log or a trace records it

@@ -16,7 +16,7 @@ export function liveJudge(snap: Snapshot): (ctx: RequestContext, websocket: bool
   const certRules = new Map<string, ClientCertRule>();
   return (ctx, websocket) => {
     const m = snap.table.resolve(ctx.method, ctx.host, ctx.path);
-    if (m === null || m === AMBIGUOUS) return false;
+    if (m === null || m === AMBIGUOUS || !('route' in m)) return false;
     const route = m.route.config;
     if (websocket && !route.websocket) return false;
     if (route.client_cert !== undefined) {

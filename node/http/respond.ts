@@ -77,6 +77,7 @@ export function writeError(res: HttpResponse, err: ProxyError, realm: string, cl
   const ch = challenge(err, realm);
   if (ch !== null) res.writeHeader('www-authenticate', ch);
   if (err.retryAfter !== undefined) res.writeHeader('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
+  if (err.allow !== undefined) res.writeHeader('allow', err.allow);
   if (err.dpop?.nonce !== undefined) res.writeHeader('dpop-nonce', err.dpop.nonce);
   // RFC 6455 §4.4: name the versions we speak; RFC 9110 §15.5.22: a 426 names the protocol to upgrade to
   if (err.code === 'PORTCULLIS_ERR_WEBSOCKET_VERSION') { res.writeHeader('sec-websocket-version', '13'); res.writeHeader('upgrade', 'websocket'); }

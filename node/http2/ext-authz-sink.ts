@@ -35,6 +35,7 @@ export function deniedResponse(err: ProxyError, realm: string): CheckResponse {
   const ch = challenge(err, realm);
   if (ch !== null) headers.push('www-authenticate', ch);
   if (err.retryAfter !== undefined) headers.push('retry-after', String(Math.max(1, Math.ceil(err.retryAfter))));
+  if (err.allow !== undefined) headers.push('allow', err.allow);
   if (err.dpop?.nonce !== undefined) headers.push('dpop-nonce', err.dpop.nonce);
   headers.push('content-type', 'application/json', 'cache-control', 'no-store');
   return { kind: 'denied', code: checkCodeOf(status), message: err.message, httpStatus: status, headers, body: errorBody(err) };

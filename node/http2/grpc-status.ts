@@ -16,6 +16,7 @@ export function grpcStatusOf(httpStatus: number): number {
     case 403: return GRPC.PERMISSION_DENIED;
     case 421: return GRPC.PERMISSION_DENIED; // a client_cert route on a listener that cannot see certificates
     case 404: return GRPC.UNIMPLEMENTED; // no route: the method does not exist behind this proxy
+    case 405: return GRPC.UNIMPLEMENTED; // other_methods: refuse — the path's route takes no POST
     case 408: return GRPC.DEADLINE_EXCEEDED;
     case 413: case 414: case 431: return GRPC.RESOURCE_EXHAUSTED;
     case 429: case 502: case 503: return GRPC.UNAVAILABLE;

@@ -11,6 +11,7 @@ import type { Config } from '../config/index.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
+import { routeMiss } from '../routing/route-miss.js';
 
 export type ReadRequest =
   | { readonly kind: 'refused'; readonly error: ProxyError }
@@ -118,8 +119,7 @@ export function readRequest(req: RequestHead, snap: Snapshot, secure: boolean, c
   // its transmitter's secret — was forwarded to whichever route matched, and the sender saw the upstream's 200)
   if (eventPaths(snap.config).has(path)) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', 'identity-provider event endpoints are served on the main listener (server.listen) only');
   const match = snap.table.resolve(method, host, path);
-  if (match === AMBIGUOUS) return refused('PORTCULLIS_ERR_PATH_AMBIGUOUS', 'path selects another route when read ignoring case, a trailing /, trailing dots or spaces at a segment edge');
-  if (match === null) return refused('PORTCULLIS_ERR_ROUTE_NOT_FOUND', `no route for ${method} ${path}`);
+  if (match === AMBIGUOUS || match === null || !('route' in match)) return { kind: 'refused', error: routeMiss(match, method, path) };
 
   const ctx: RequestContext = {
     // clientCert always present (undefined: the listener asks for none; readers test the value):

@@ -17,6 +17,7 @@ function errorHeaders(err: ProxyError, realm: string): Record<string, string> {
   const ch = challenge(err, realm);
   if (ch !== null) h['www-authenticate'] = ch;
   if (err.retryAfter !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfter)));
+  if (err.allow !== undefined) h['allow'] = err.allow;
   if (err.dpop?.nonce !== undefined) h['dpop-nonce'] = err.dpop.nonce;
   return h;
 }

@@ -3,7 +3,7 @@
 // Spring): it must select the route Host selected, or the request is refused before any token check.
 import { proxyError } from '../errors.js';
 import { routingHost } from '../routing/host-normalize.js';
-import { AMBIGUOUS, type RouteTable } from '../routing/route-table.js';
+import { routeOf, type RouteTable } from '../routing/route-table.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** The denial: 400 PORTCULLIS_ERR_FORWARDED_HOST, deny reason `forwarded_host`. */
@@ -31,5 +31,5 @@ export function checkForwardedHost(table: RouteTable, ctx: RequestContext): Stag
   if (host === null || host === '') return FORWARDED_HOST_REFUSED;
   if (host === ctx.host) return CONTINUE;
   const m = table.resolve(ctx.method, host, ctx.path);
-  return m === null || m === AMBIGUOUS || m.route !== ctx.route ? FORWARDED_HOST_REFUSED : CONTINUE;
+  return routeOf(m) !== ctx.route ? FORWARDED_HOST_REFUSED : CONTINUE;
 }

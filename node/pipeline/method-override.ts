@@ -2,7 +2,7 @@
 // Symfony/Laravel and Express's method-override run another handler than the request line's
 // method. Allowed only when that method selects the same route; refused before any token check.
 import { proxyError } from '../errors.js';
-import { AMBIGUOUS, type RouteTable } from '../routing/route-table.js';
+import { routeOf, type RouteTable } from '../routing/route-table.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
 /** The denial: 400 PORTCULLIS_ERR_METHOD_OVERRIDE, deny reason `method_override`. */
@@ -55,7 +55,7 @@ export function checkMethodOverride(table: RouteTable, ctx: RequestContext): Sta
         const value = eq === end ? '' : formDecode(q.slice(eq + 1, end));
         if (value === null || !LETTERS.test(value)) return METHOD_OVERRIDE_REFUSED;
         const m = table.resolve(value.toUpperCase(), ctx.host, ctx.path);
-        if (m === null || m === AMBIGUOUS || m.route !== ctx.route) return METHOD_OVERRIDE_REFUSED;
+        if (routeOf(m) !== ctx.route) return METHOD_OVERRIDE_REFUSED;
       }
     }
     start = end + 1;

@@ -22,11 +22,30 @@ interface Entry {
   readonly hostExact: string | null;
   readonly hostSuffix: string | null; // '.example.com' for *.example.com
   readonly rank: readonly number[]; // [hostSpec, ...pathKinds, END?, methodSpec]
+  readonly shape: string; // host and path as equally specific routes share them (`:param` names aside)
+  /** other_methods: refuse: the answer to a method the route does not list (set by the table: its Allow names the shape's methods). */
+  refusal: MethodRefused | null;
 }
 
 export interface RouteMatch {
   readonly route: CompiledRoute;
   readonly params: Record<string, string> | null;
+}
+
+/**
+ * resolve(): the request's host and path are a route's with `other_methods: refuse` and no route as
+ * specific takes its method (→ 405 with `Allow`). Carries no `route`: nothing is judged or forwarded.
+ */
+export interface MethodRefused {
+  /** The refusing route's name (logs, explain). */
+  readonly refusedBy: string;
+  /** The Allow value: the methods routes of that host and path list, HEAD with GET. */
+  readonly allow: string;
+}
+
+/** The route a resolve() answer selects; null when it selects none (no route, ambiguous, method refused). */
+export function routeOf(m: RouteMatch | MethodRefused | Ambiguous | null): CompiledRoute | null {
+  return m === null || m === AMBIGUOUS || !('route' in m) ? null : m.route;
 }
 
 /** Why a lookup failed: no route at all for the path, or none for this method. */
@@ -69,7 +88,7 @@ function compile(route: CompiledRoute): Entry {
   const frozen = Object.isFrozen(cfg) && Object.isFrozen(cfg.match);
   const p = frozen ? compiledEntries.get(cfg) : undefined;
   // a literal of the same shape as parse's (no spread: the lookup loop reads these on every request)
-  if (p !== undefined) return { route, segs: p.segs, lower: p.lower, slashEnd: p.slashEnd, kinds: p.kinds, paramNames: p.paramNames, hasParams: p.hasParams, wildcard: p.wildcard, methods: p.methods, hostExact: p.hostExact, hostSuffix: p.hostSuffix, rank: p.rank };
+  if (p !== undefined) return { route, segs: p.segs, lower: p.lower, slashEnd: p.slashEnd, kinds: p.kinds, paramNames: p.paramNames, hasParams: p.hasParams, wildcard: p.wildcard, methods: p.methods, hostExact: p.hostExact, hostSuffix: p.hostSuffix, rank: p.rank, shape: p.shape, refusal: null };
   const e = parse(route);
   if (frozen) compiledEntries.set(cfg, e);
   return e;
@@ -94,7 +113,7 @@ function parse(route: CompiledRoute): Entry {
     kinds, paramNames, hasParams: paramNames.some((p) => p !== null), wildcard, methods,
     hostExact: hostSpec === 2 ? host : null,
     hostSuffix: hostSpec === 1 ? host!.slice(1) : null,
-    rank,
+    rank, shape: `${host ?? ''} ${segs.map((x, i) => (kinds[i] === PARAM ? ':' : x)).join('/')}`, refusal: null,
   };
 }
 
@@ -177,6 +196,7 @@ export class RouteTable {
     const entries = routes.map(compile);
     entries.sort((a, b) => compareRank(a.rank, b.rank) || a.route.index - b.route.index);
     this.entries = entries;
+    for (const e of entries) if (e.methods !== null && e.route.config.other_methods === 'refuse') e.refusal = refusalOf(e, entries);
     this.allowParams = readings.allowParams;
     this.caseReading = readings.refuse.includes('case');
     this.slashReading = readings.refuse.includes('trailing_slash');
@@ -187,7 +207,7 @@ export class RouteTable {
   }
 
   /** Find the route for a request as written. `host` lower-case, without port; `path` normalised. */
-  match(method: string, host: string, path: string): RouteMatch | null {
+  match(method: string, host: string, path: string): RouteMatch | MethodRefused | null {
     return this.lookup(method, host, path, 0);
   }
 
@@ -205,7 +225,7 @@ export class RouteTable {
    * segment that trimming spaces turns into `.` or `..`. Paths none of the readings changes
    * (lower case, no trailing '/' or '.', no `%20`) cost a few scans and no allocation.
    */
-  resolve(method: string, host: string, path: string): RouteMatch | null | Ambiguous {
+  resolve(method: string, host: string, path: string): RouteMatch | MethodRefused | null | Ambiguous {
     const p = this.allowParams ? stripParams(path) : path;
     let bits = 0;
     // the case reading also takes İ ı ſ K for i i s k (Java, Unicode simple folding) and NFKC's ASCII (ａ for a)
@@ -233,7 +253,7 @@ export class RouteTable {
   }
 
   /** Lookup of `path` (already trimmed for the dot and space readings) with the case and trailing-slash readings in `reading`. */
-  private lookup(method: string, host: string, path: string, reading: number): RouteMatch | null {
+  private lookup(method: string, host: string, path: string, reading: number): RouteMatch | MethodRefused | null {
     if ((reading & NO_SLASH) !== 0 && path.length > 1 && path.charCodeAt(path.length - 1) === 47) path = path.slice(0, -1);
     const fold = (reading & FOLD) !== 0;
     const noSlash = (reading & NO_SLASH) !== 0;
@@ -243,16 +263,66 @@ export class RouteTable {
     const echoes = method === 'TRACE' || method === 'TRACK';
     // CONNECT asks for a tunnel (RFC 9110 §9.3.6), whatever its target: no route takes it (the schema refuses it in methods)
     if (method === 'CONNECT') return null;
+    // other_methods: refuse — a method its host and path take from no route as specific is refused, not passed on
+    let refuser: Entry | null = null;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.methods === null ? echoes : !e.methods.has(method)) continue;
+      if (e.methods === null ? echoes : !e.methods.has(method)) {
+        if (e.refusal !== null && refuser === null && hostMatches(e, host) && pathMatches(e, path, fold, noSlash) !== false) refuser = e;
+        continue;
+      }
       if (!hostMatches(e, host)) continue;
       const m = pathMatches(e, path, fold, noSlash);
       if (m === false) continue;
+      if (refuser !== null && refuser.shape !== e.shape) return refuser.refusal;
       return { route: e.route, params: m === true ? null : m };
     }
-    return null;
+    return refuser?.refusal ?? null;
   }
+
+  /**
+   * For each of `methods` on `host` and `path` as written: the first route with a method list that has
+   * the path but not the method (`from`), and the route that takes the request after it instead (`to`,
+   * of another host or path shape); methods no route is passed over for are left out. check-config's
+   * fall-through report (node/config/fall-through.ts); never on the request path.
+   */
+  passedOver(methods: Iterable<string>, host: string, path: string): Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> {
+    const first = path.split('/')[1] ?? '';
+    const index = this.firstSegments ??= firstSegmentIndex(this.entries);
+    const at = [...(index.get(first) ?? []), ...(index.get(null) ?? [])].sort((a, b) => a - b);
+    const hits = at.map((i) => this.entries[i]!).filter((e) => hostMatches(e, host) && pathMatches(e, path) !== false);
+    const out: Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> = [];
+    for (const method of methods) {
+      let from: Entry | null = null;
+      for (const e of hits) {
+        if (e.methods !== null && !e.methods.has(method)) { from ??= e; continue; }
+        if (e.methods === null && (method === 'TRACE' || method === 'TRACK')) continue;
+        if (from !== null && from.shape !== e.shape && from.refusal === null) out.push({ method, from: from.route, to: e.route });
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** passedOver's index: entry positions by their first literal segment; null → those whose first segment is `:param` or `*`. */
+  private firstSegments: Map<string | null, number[]> | undefined;
+}
+
+function firstSegmentIndex(entries: readonly Entry[]): Map<string | null, number[]> {
+  const index = new Map<string | null, number[]>();
+  entries.forEach((e, i) => {
+    const key = e.kinds[0] === LIT ? e.segs[0]! : null;
+    const list = index.get(key);
+    if (list === undefined) index.set(key, [i]); else list.push(i);
+  });
+  return index;
+}
+
+/** The 405 of a refusing entry: Allow names every method the routes of its host and path list (HEAD with GET). */
+function refusalOf(e: Entry, entries: readonly Entry[]): MethodRefused {
+  const allow = new Set<string>();
+  for (const o of entries) if (o.shape === e.shape && o.methods !== null) for (const m of o.route.config.match.methods!) { const u = m.toUpperCase(); allow.add(u); if (u === 'GET') allow.add('HEAD'); }
+  return Object.freeze({ refusedBy: e.route.name, allow: [...allow].join(', ') });
 }
 
 function hasUpper(s: string): boolean {
@@ -264,11 +334,12 @@ function hasUpper(s: string): boolean {
 }
 
 /**
- * Same route, same parameters. `folded`: `b` is a case reading, whose parameters are `a`'s with
- * İ ı read as i (no upstream reads the parameter otherwise); any other change is a disagreement.
+ * Same route, same parameters (or both the same refusal / no route). `folded`: `b` is a case reading,
+ * whose parameters are `a`'s with İ ı read as i (no upstream reads the parameter otherwise); any other
+ * change is a disagreement.
  */
-function sameMatch(a: RouteMatch | null, b: RouteMatch | null, folded: boolean): boolean {
-  if (a === null || b === null) return a === b;
+function sameMatch(a: RouteMatch | MethodRefused | null, b: RouteMatch | MethodRefused | null, folded: boolean): boolean {
+  if (a === null || b === null || !('route' in a) || !('route' in b)) return a === b;
   if (a.route !== b.route) return false;
   if (a.params === null || b.params === null) return a.params === b.params;
   for (const k in a.params) if ((folded ? foldDottedI(a.params[k]!) : a.params[k]) !== b.params[k]) return false;

@@ -1,7 +1,9 @@
 // The gRPC answer of each proxy error status, gRPC content-type recognition and grpc-message
-// percent-encoding (what a gRPC client decodes back).
+// percent-encoding (what a gRPC client decodes back), and the Allow an ext_authz denial carries.
 import { describe, it, expect } from 'vitest';
 import { GRPC, grpcMessage, grpcStatusOf, isGrpc } from '../../../node/http2/index.js';
+import { deniedResponse } from '../../../node/http2/ext-authz-sink.js';
+import { proxyError } from '../../../node/errors.js';
 
 describe('grpcStatusOf', () => {
   it('maps the proxy\'s HTTP answers to the gRPC codes clients act on', () => {
@@ -10,6 +12,8 @@ describe('grpcStatusOf', () => {
       GRPC.RESOURCE_EXHAUSTED, GRPC.RESOURCE_EXHAUSTED, GRPC.RESOURCE_EXHAUSTED, GRPC.UNAVAILABLE, GRPC.UNAVAILABLE, GRPC.UNAVAILABLE,
       GRPC.DEADLINE_EXCEEDED, GRPC.INTERNAL,
     ]);
+    // other_methods: refuse (405): the path's route takes no POST — the method is not exposed, as with no route
+    expect(grpcStatusOf(405)).toBe(GRPC.UNIMPLEMENTED);
     expect([GRPC.UNAUTHENTICATED, GRPC.PERMISSION_DENIED, GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED, GRPC.INVALID_ARGUMENT]).toEqual([16, 7, 14, 4, 3]);
   });
 });
@@ -28,5 +32,14 @@ describe('grpcMessage', () => {
     expect(m).toMatch(/^[\x20-\x7e]*$/);
     expect(m).toContain('%25');
     expect(decodeURIComponent(m)).toBe(s);
+  });
+});
+
+describe('ext_authz denied_response', () => {
+  it('a 405 of other_methods: refuse carries Allow to the edge, as proxy mode answers it', () => {
+    const r = deniedResponse(proxyError('PORTCULLIS_ERR_ROUTE_METHOD_NOT_ALLOWED', 'DELETE is not allowed on /api/admin/x', { allow: 'GET, HEAD, POST' }), 'portcullis');
+    expect(r).toMatchObject({ kind: 'denied', httpStatus: 405 });
+    const headers = (r as { headers: string[] }).headers;
+    expect(headers[headers.indexOf('allow') + 1]).toBe('GET, HEAD, POST');
   });
 });

@@ -1,0 +1,22 @@
+// Everything a valid config does that an operator should hear about, as warnings (not errors): credentials
+// over plain http (plain-http-credentials.ts) and unlisted methods that fall to a weaker route (fall-through.ts).
+// check-config prints them; serve logs them at start and after each applied reload, once per process group.
+import type { Config } from './schema.js';
+import type { ConfigProblem } from './problem.js';
+import { plainHttpCredentials } from './plain-http-credentials.js';
+import { methodFallThroughs } from './fall-through.js';
+
+/** The warnings of a validated config, each with its path (empty when none). */
+export function configWarnings(cfg: Config): ConfigProblem[] {
+  return [...plainHttpCredentials(cfg), ...methodFallThroughs(cfg)];
+}
+
+/**
+ * Log the warnings of `cfg` at warn level, each with its path. With `serve --workers`, worker 0 alone
+ * (PORTCULLIS_WORKER_INDEX, set by the supervisor): every worker applies the same config, and one line
+ * per worker said the same thing N times.
+ */
+export function logConfigWarnings(logger: { warn(fields: object, msg: string): void }, cfg: Config, workerIndex = process.env.PORTCULLIS_WORKER_INDEX): void {
+  if (workerIndex !== undefined && workerIndex !== '0') return;
+  for (const w of configWarnings(cfg)) logger.warn({ path: w.path }, w.message);
+}
