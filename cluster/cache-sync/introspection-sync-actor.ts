@@ -20,6 +20,7 @@ import type { CacheFilled } from '../protocol/cache-messages.js';
 import type { BusIncoming, MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage } from '../protocol/messages.js';
 import { boundResult, DEFAULT_TTLS } from './fill-bounds.js';
+import { applyFill, type FillTarget } from './fill-apply.js';
 import { FillWaits } from './fill-waits.js';
 import { LeaseTable, leaseId, type LeaseAnswer } from './lease-table.js';
 import { OwnerView } from './owner-view.js';
@@ -57,6 +58,7 @@ export class IntrospectionSync {
   private readonly marks = new ResultMarks((m) => this.release(m.issuer, m.key, this.memberId, false));
   private readonly drops: DropMemory;
   private readonly fillsSent: FillsSent;
+  private readonly fillTarget: FillTarget;
   private readonly unsubscribes: Array<() => void> = [];
   private sweeper: NodeJS.Timeout | null = null;
   private started = false;
@@ -83,6 +85,7 @@ export class IntrospectionSync {
     this.waits = new FillWaits(mono);
     this.drops = new DropMemory(this.now);
     this.fillsSent = new FillsSent(this.now);
+    this.fillTarget = { memberId: this.memberId, leases: this.leases, waits: this.waits, clients: this.clients, log: this.log, c: this.c, now: this.now, ownerOf: (k) => this.ownerOf(k) };
   }
 
   /** Subscribe to fills/evictions and to this member's owner subject. Call before membership starts beating. */
@@ -256,7 +259,7 @@ export class IntrospectionSync {
       type: 'cache.filled', v: 1, key, issuer, active: result.active, claims: result.claims, expiresAt: result.expiresAt, origin: this.memberId,
     };
     if (!result.active) this.drops.noteInactive(key, this.now());
-    this.applyFill(msg, result);
+    applyFill(this.fillTarget, msg, result);
     this.bus.publish(this.bus.subjects.cacheIntrospection, msg);
     this.fillsSent.note(key);
     this.c.fills_sent++;
@@ -298,9 +301,10 @@ export class IntrospectionSync {
           this.c.fills_refused++; this.bus.rejectInvalid(incoming.subject, m.type); this.refused(m); return;
         }
         const result = this.bound(m.issuer, { active: m.active, claims: m.claims, expiresAt: m.expiresAt }, incoming.signedAt, incoming.subject, m.type);
-        if (result === null) return;
+        // unusable here (malformed, or an issuer this member does not serve): it still ends its sender's lease
+        if (result === null) { this.refused(m); return; }
         if (!m.active && incoming.signedAt !== null) this.drops.noteInactive(m.key, incoming.signedAt);
-        this.applyFill(m, result);
+        applyFill(this.fillTarget, m, result);
         return;
       }
       case 'cache.subject_dropped':
@@ -356,28 +360,6 @@ export class IntrospectionSync {
     }
     if (b.capped) this.c.fills_capped++;
     return b.result;
-  }
-
-  private applyFill(msg: CacheFilled, result: IntrospectionResult): void {
-    const id = leaseId(msg.issuer, msg.key);
-    if (result.expiresAt <= this.now()) {
-      this.c.fills_ignored++;
-      // not kept (negative_ttl_s 0, or it came late), yet newer than an active answer cached here, which goes (the sender's own cache dropped it)
-      if (!result.active) {
-        this.leases.complete(id, msg.issuer, result, false);
-        try { if (msg.origin !== this.memberId) this.clients.get(msg.issuer)?.evict(msg.key); } catch (err) { this.log.error({ err }, 'introspection cache evict failed'); }
-      }
-      return;
-    }
-    this.leases.complete(id, msg.issuer, result, this.leases.leased(id) || this.ownerOf(msg.key) === this.memberId);
-    if (msg.origin !== this.memberId) {
-      this.c.fills_received++;
-      const client = this.clients.get(msg.issuer);
-      if (client !== undefined) {
-        try { client.prime(msg.key, result); } catch (err) { this.log.error({ err }, 'introspection cache prime failed'); }
-      }
-    }
-    this.waits.filled(id, result);
   }
 
   private departed(departed: ReadonlySet<string>): void {

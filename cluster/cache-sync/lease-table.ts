@@ -2,7 +2,7 @@
 // the authorization server, until when, and the results already learnt (so a late asker gets them
 // without a call). Synchronous, bounded (inactive results never push out active ones), expiry on read.
 import type { IntrospectionResult } from '../../node/contracts/index.js';
-import { resultSize } from '../../node/introspection/index.js';
+import { ExpiryHeap, resultSize } from '../../node/introspection/index.js';
 
 /** The owner's answer to "may I introspect this token?". */
 export type LeaseAnswer =
@@ -32,7 +32,7 @@ export interface LeaseTableOptions {
 /** Default bound of kept results' memory: an AS answering 200 KiB of claims must not make 50 000 of them 10 GB. */
 export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024; // 64 MiB
 
-interface Kept { readonly result: IntrospectionResult; readonly size: number }
+interface Kept { readonly id: string; readonly result: IntrospectionResult; readonly size: number }
 
 /** Lease id: issuer and key, so one token string under two issuers never shares a lease. */
 export function leaseId(issuer: string, key: string): string {
@@ -46,6 +46,8 @@ export class LeaseTable {
   private readonly results = new Map<string, Kept>();
   /** Inactive ones ("active": false, a flood of junk tokens), oldest first: they make room only among themselves. */
   private readonly inactive = new Map<string, Kept>();
+  /** Kept results by expiry: a full table drops its dead ones first, wherever insertion order put them. */
+  private readonly dying = new ExpiryHeap<Kept>((k) => k.result.expiresAt, (k) => (this.results.get(k.id) ?? this.inactive.get(k.id)) === k);
   private resultBytes = 0;
   private readonly issuers = new Set<string>();
   readonly counters = { granted: 0, pending: 0, cached: 0, expired: 0, unrecorded: 0 };
@@ -100,18 +102,21 @@ export class LeaseTable {
     const size = resultSize(result.claims);
     const maxBytes = this.opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     if (!(size <= maxBytes)) return;
-    // oldest first (insertion order), inactive ones before any active one; expired ones go with them.
-    // An inactive result finding only active ones is not kept: junk never pushes a good token's answer out
+    // expired ones first, wherever they sit (else a dead active result kept after a live one would keep out every inactive
+    // one); then oldest first (insertion order), inactive ones before any active one. An inactive result finding only
+    // live active ones is not kept: junk never pushes a good token's answer out
     while (this.kept > 0 && (this.kept >= this.opts.maxResults || this.resultBytes + size > maxBytes)) {
-      // an expired active result goes first (else a table filled over time with dead answers would keep no inactive one)
-      const first = this.results.size > 0 ? this.results.values().next().value as Kept : undefined;
-      if (first !== undefined && first.result.expiresAt <= this.opts.now()) { this.drop(this.results.keys().next().value as string); continue; }
+      const dead = this.dying.popExpired(this.opts.now());
+      if (dead !== undefined) { this.drop(dead.id); continue; }
       const victims = this.inactive.size > 0 ? this.inactive : result.active ? this.results : null;
       if (victims === null) return;
       this.drop(victims.keys().next().value as string);
     }
-    (result.active ? this.results : this.inactive).set(id, { result, size });
+    const k: Kept = { id, result, size };
+    (result.active ? this.results : this.inactive).set(id, k);
     this.resultBytes += size;
+    this.dying.push(k);
+    this.dying.compact(this.kept);
     this.issuers.add(issuer);
   }
 
@@ -146,6 +151,7 @@ export class LeaseTable {
   dropResults(): void {
     this.results.clear();
     this.inactive.clear();
+    this.dying.clear();
     this.resultBytes = 0;
   }
 
@@ -169,6 +175,7 @@ export class LeaseTable {
     this.leases.clear();
     this.results.clear();
     this.inactive.clear();
+    this.dying.clear();
     this.resultBytes = 0;
   }
 

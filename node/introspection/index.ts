@@ -6,5 +6,6 @@ export {
 } from './introspection-client.js';
 export { IntrospectionCaller, formEncode, type CallAnswer, type CallFailed, type CallFailReason, type IntrospectionConfig } from './introspection-caller.js';
 export { IntrospectionCache, resultSize } from './introspection-cache.js';
+export { ExpiryHeap } from './expiry-heap.js';
 export { IntrospectionSet, type IntrospectionSetOptions, type PreparedIntrospection } from './introspection-set.js';
 export { discoverIntrospection } from './introspection-discovery.js';

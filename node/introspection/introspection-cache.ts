@@ -1,8 +1,10 @@
 // Bounded LRU of introspection outcomes keyed by SHA-256 hex of the token: hard expiry per entry
 // checked on every read, bounded by entries and estimated bytes; refused tokens' outcomes never
-// evict accepted ones. Map insertion order is the recency order (a hit re-inserts).
+// evict accepted ones, expired entries make room first. Map insertion order is the recency order (a hit re-inserts).
+import { ExpiryHeap } from './expiry-heap.js';
 
 export interface CacheEntry<V> {
+  readonly key: string;
   readonly value: V;
   /** Epoch ms; the entry is dead at and after this instant. */
   readonly expiresAt: number;
@@ -18,6 +20,8 @@ export class IntrospectionCache<V> {
   /** The others (refused tokens: "inactive" and the like), least recently used first; they never push out a kept one. */
   readonly #refused = new Map<string, CacheEntry<V>>();
   readonly #preferred: (value: V) => boolean;
+  /** Every stored entry by expiry: a full cache drops its dead entries first, wherever recency order put them. */
+  readonly #dying = new ExpiryHeap<CacheEntry<V>>((e) => e.expiresAt, (e) => (this.#kept.get(e.key) ?? this.#refused.get(e.key)) === e);
   #bytes = 0;
   evictions = 0;
   expirations = 0;
@@ -66,7 +70,8 @@ export class IntrospectionCache<V> {
 
   /**
    * Insert or replace; an entry already expired, larger than maxBytes, or with caching disabled
-   * is not stored (and the key's older entry is dropped all the same). Least recently used entries make room: an expired accepted one, then refused ones; a
+   * is not stored (and the key's older entry is dropped all the same). Entries make room: expired ones first (earliest expiry first,
+   * wherever recency put them: O(log n) per insert), then least recently used refused ones; a
    * preferred entry evicts live preferred ones after them, a refused entry never does (false: not stored). `size`:
    * estimated bytes, default 0.
    */
@@ -77,17 +82,21 @@ export class IntrospectionCache<V> {
     if (this.maxEntries === 0 || expiresAt <= nowMs || !(size <= this.maxBytes)) return false;
     const preferred = this.#preferred(value);
     while (this.size >= this.maxEntries || (this.size > 0 && this.#bytes + size > this.maxBytes)) {
-      // a dead accepted entry goes first (else a cache filled over time with expired answers would take no refused one)
-      const first = this.#kept.size > 0 ? this.#kept.entries().next().value as [string, CacheEntry<V>] : undefined;
-      if (first !== undefined && first[1].expiresAt <= nowMs) { this.#remove(this.#kept, first[0], first[1]); this.expirations++; continue; }
+      // dead entries go first, earliest expiry first, wherever they sit in recency order (else a cache holding a
+      // dead accepted answer behind a live one would take no refused one, or evict the live one for an accepted one)
+      const dead = this.#dying.popExpired(nowMs);
+      if (dead !== undefined) { this.#remove(this.#kept.get(dead.key) === dead ? this.#kept : this.#refused, dead.key, dead); this.expirations++; continue; }
       const victims = this.#refused.size > 0 ? this.#refused : preferred ? this.#kept : null;
       if (victims === null) return false;
       const [oldest, e] = victims.entries().next().value as [string, CacheEntry<V>];
       this.#remove(victims, oldest, e);
       this.evictions++;
     }
-    (preferred ? this.#kept : this.#refused).set(key, { value, expiresAt, size });
+    const e: CacheEntry<V> = { key, value, expiresAt, size };
+    (preferred ? this.#kept : this.#refused).set(key, e);
     this.#bytes += size;
+    this.#dying.push(e);
+    this.#dying.compact(this.size);
     return true;
   }
 
@@ -118,6 +127,7 @@ export class IntrospectionCache<V> {
   clear(): void {
     this.#kept.clear();
     this.#refused.clear();
+    this.#dying.clear();
     this.#bytes = 0;
   }
 

@@ -71,6 +71,29 @@ describe('IntrospectionCache: expired accepted answers make room for refused one
   });
 });
 
+describe('IntrospectionCache: an expired answer makes room wherever recency order put it', () => {
+  const ok = (v: string): boolean => v.startsWith('ok');
+  it('a dead accepted answer behind a live one: the "inactive" answer is cached, the live one kept', () => {
+    const c = new IntrospectionCache<string>(2, Infinity, ok);
+    c.set('live', 'ok-a', 10_000, 0); // least recently used, but live
+    c.set('dead', 'ok-b', 100, 0);
+    // before: only the least-recently-used end was looked at, so the junk token was not cached (an AS call per retry)
+    expect(c.set('junk', 'inactive', 1_000, 200)).toBe(true);
+    expect([c.peek('live', 201), c.peek('dead', 201), c.peek('junk', 201)]).toEqual(['ok-a', undefined, 'inactive']);
+    expect([c.expirations, c.evictions, c.size]).toEqual([1, 0, 2]);
+  });
+
+  it('a new accepted answer takes a dead one\'s place before a live one\'s', () => {
+    const c = new IntrospectionCache<string>(2, 1_000, ok);
+    c.set('live', 'ok-a', 10_000, 0, 400);
+    c.set('dead', 'ok-b', 100, 0, 400);
+    c.get('live', 50); c.get('dead', 60); // recency order: live, dead
+    expect(c.set('new', 'ok-c', 10_000, 200, 400)).toBe(true);
+    // before: the live answer was evicted (its token introspected again) and the dead one held its place
+    expect([c.peek('live', 201), c.peek('new', 201), c.bytes]).toEqual(['ok-a', 'ok-c', 800]);
+  });
+});
+
 describe('IntrospectionCache: a newer answer not stored still replaces the older one', () => {
   it('an "inactive" answer expired on arrival (negative_ttl_s 0, a late fill) takes the token\'s cached "active" answer out', () => {
     const c = new IntrospectionCache<string>(10, 1_000, (v) => v.startsWith('ok'));

@@ -36,6 +36,20 @@ describe('LeaseTable kept results over time', () => {
   });
 });
 
+describe('LeaseTable kept results: an expired one makes room wherever it sits', () => {
+  it('a dead active result kept after a live one makes room for an inactive one', () => {
+    let now = 0;
+    const t = new LeaseTable({ leaseMs: 1_000, maxLeases: 100, maxResults: 2, now: () => now });
+    t.complete(leaseId('demo', 'live'), 'demo', { ...active, expiresAt: 10_000 }, true);
+    t.complete(leaseId('demo', 'dead'), 'demo', { ...active, expiresAt: 100 }, true);
+    now = 200;
+    // before: only the oldest (live) was looked at, so the junk answer was not kept and every asker was granted a call
+    t.complete(leaseId('demo', 'junk'), 'demo', inactive, true);
+    expect(t.acquire(leaseId('demo', 'junk'), 'm2').status).toBe('cached');
+    expect(t.acquire(leaseId('demo', 'live'), 'm2').status).toBe('cached');
+  });
+});
+
 describe('LeaseTable: a newer result not kept still replaces the older one', () => {
   it('an inactive result expired on arrival (negative_ttl_s 0) takes the kept active one out', () => {
     let now = 0;
