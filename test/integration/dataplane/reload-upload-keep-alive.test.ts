@@ -9,6 +9,7 @@ import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { baseConfig, reloadWith, startProxy, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { parseResponse, type RawResponse } from '../../helpers/raw-http.js';
+import { h2Connect, h2Request, http2PortOf } from '../../helpers/h2-client.js';
 import { startScriptedUpstream, type ScriptedUpstream } from '../../helpers/upstreams.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -36,7 +37,9 @@ function countBytes(req: IncomingMessage, res: ServerResponse): void {
  */
 function config(target: string): Record<string, unknown> {
   version++;
-  return baseConfig(target, { upstreams: { app: { targets: [target], pipelining: 4, pool: { connections: 1, keep_alive_ms: 4_000 + version } } } });
+  return baseConfig(target, {
+    server: { listen: { host: '127.0.0.1', port: 0 }, http2: { listen: { host: '127.0.0.1', port: 0 } } },
+    upstreams: { app: { targets: [target], pipelining: 4, pool: { connections: 1, keep_alive_ms: 4_000 + version } } } });
 }
 
 /** One keep-alive client connection, answers read in order. */
@@ -143,5 +146,19 @@ describe('uploads across a reload that replaces the pool', () => {
       return answered === 3;
     }, 5_000, { detail: () => proxy.output().slice(-2000) });
     expect(await Promise.all(answers)).toEqual(['200 held', '200 held', '200 held']);
+  });
+
+  it('HTTP/2 listener: uploads on one session across reloads are answered (200, every byte), and so is the request after them', async () => {
+    const session = await h2Connect(`http://127.0.0.1:${http2PortOf(proxy.logs())}`);
+    try {
+      for (let i = 0; i < 2; i++) {
+        await reloadWith(proxy, config((version % 2 === 0 ? a : b).url));
+        const up = await h2Request(session, { ':method': 'POST', ':path': '/up', 'content-length': String(UPLOAD) }, Buffer.alloc(UPLOAD, 120));
+        expect(`${up.status} ${up.text}`).toBe(`200 got ${UPLOAD}`);
+        expect((await h2Request(session, { ':method': 'GET', ':path': '/next' })).status).toBe(200);
+      }
+    } finally {
+      session.close();
+    }
   });
 });
