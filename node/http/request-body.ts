@@ -82,6 +82,11 @@ export class RequestBody extends Readable {
     if (isLast) {
       this.owner.bodyEnded();
       if (!this.destroyed) this.push(null);
+      // The last chunk found the buffer full (nothing consumed it yet: a connection to the upstream
+      // still opening, as after a reload that replaced the pool): _read is never called after the end,
+      // so the client is resumed here. Left paused, uWS read no next request on this keep-alive
+      // connection and reset it 8–12 s later (the client saw ECONNRESET on its next request).
+      this.release();
     }
   }
 
