@@ -32,7 +32,10 @@ export interface LeaseTableOptions {
 /** Default bound of kept results' memory: an AS answering 200 KiB of claims must not make 50 000 of them 10 GB. */
 export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024; // 64 MiB
 
-interface Kept { readonly id: string; readonly result: IntrospectionResult; readonly size: number }
+/** A kept result's place in the expiry heap: id and expiry only, so a result dropped before its node surfaces is not held there. */
+interface ExpiryNode { readonly id: string; readonly expiresAt: number }
+
+interface Kept { readonly result: IntrospectionResult; readonly size: number; readonly node: ExpiryNode }
 
 /** Lease id: issuer and key, so one token string under two issuers never shares a lease. */
 export function leaseId(issuer: string, key: string): string {
@@ -47,7 +50,7 @@ export class LeaseTable {
   /** Inactive ones ("active": false, a flood of junk tokens), oldest first: they make room only among themselves. */
   private readonly inactive = new Map<string, Kept>();
   /** Kept results by expiry: a full table drops its dead ones first, wherever insertion order put them. */
-  private readonly dying = new ExpiryHeap<Kept>((k) => k.result.expiresAt, (k) => (this.results.get(k.id) ?? this.inactive.get(k.id)) === k);
+  private readonly dying = new ExpiryHeap<ExpiryNode>((n) => n.expiresAt, (n) => (this.results.get(n.id) ?? this.inactive.get(n.id))?.node === n);
   private resultBytes = 0;
   private readonly issuers = new Set<string>();
   readonly counters = { granted: 0, pending: 0, cached: 0, expired: 0, unrecorded: 0 };
@@ -112,10 +115,10 @@ export class LeaseTable {
       if (victims === null) return;
       this.drop(victims.keys().next().value as string);
     }
-    const k: Kept = { id, result, size };
-    (result.active ? this.results : this.inactive).set(id, k);
+    const node: ExpiryNode = { id, expiresAt: result.expiresAt };
+    (result.active ? this.results : this.inactive).set(id, { result, size, node });
     this.resultBytes += size;
-    this.dying.push(k);
+    this.dying.push(node);
     this.dying.compact(this.kept);
     this.issuers.add(issuer);
   }

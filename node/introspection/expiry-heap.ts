@@ -2,7 +2,7 @@
 // expired entries wherever use left them. O(log n) per insert, nothing on a hit; entries removed elsewhere are
 // skipped when they surface and compacted away once they outnumber the live ones.
 
-/** A min-heap of entries by `expiry(e)` (epoch ms), with lazy deletion. */
+/** A min-heap of entries by `expiry(e)` (epoch ms), with lazy deletion: push small nodes (key and expiry), not the cached values — a removed entry's node stays until it surfaces or a compaction. */
 export class ExpiryHeap<E> {
   #a: E[] = [];
 

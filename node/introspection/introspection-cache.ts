@@ -3,13 +3,16 @@
 // evict accepted ones, expired entries make room first. Map insertion order is the recency order (a hit re-inserts).
 import { ExpiryHeap } from './expiry-heap.js';
 
+/** An entry's place in the expiry heap: its key and expiry only, so an entry evicted before its node surfaces does not keep its value alive. */
+interface ExpiryNode { readonly key: string; readonly expiresAt: number }
+
 export interface CacheEntry<V> {
-  readonly key: string;
   readonly value: V;
   /** Epoch ms; the entry is dead at and after this instant. */
   readonly expiresAt: number;
   /** Estimated memory of the entry, bytes (counted against maxBytes). */
   readonly size: number;
+  readonly node: ExpiryNode;
 }
 
 export class IntrospectionCache<V> {
@@ -21,7 +24,7 @@ export class IntrospectionCache<V> {
   readonly #refused = new Map<string, CacheEntry<V>>();
   readonly #preferred: (value: V) => boolean;
   /** Every stored entry by expiry: a full cache drops its dead entries first, wherever recency order put them. */
-  readonly #dying = new ExpiryHeap<CacheEntry<V>>((e) => e.expiresAt, (e) => (this.#kept.get(e.key) ?? this.#refused.get(e.key)) === e);
+  readonly #dying = new ExpiryHeap<ExpiryNode>((n) => n.expiresAt, (n) => (this.#kept.get(n.key) ?? this.#refused.get(n.key))?.node === n);
   #bytes = 0;
   evictions = 0;
   expirations = 0;
@@ -85,17 +88,22 @@ export class IntrospectionCache<V> {
       // dead entries go first, earliest expiry first, wherever they sit in recency order (else a cache holding a
       // dead accepted answer behind a live one would take no refused one, or evict the live one for an accepted one)
       const dead = this.#dying.popExpired(nowMs);
-      if (dead !== undefined) { this.#remove(this.#kept.get(dead.key) === dead ? this.#kept : this.#refused, dead.key, dead); this.expirations++; continue; }
+      if (dead !== undefined) {
+        const e = this.#kept.get(dead.key);
+        if (e?.node === dead) this.#remove(this.#kept, dead.key, e); else this.#remove(this.#refused, dead.key, this.#refused.get(dead.key)!);
+        this.expirations++;
+        continue;
+      }
       const victims = this.#refused.size > 0 ? this.#refused : preferred ? this.#kept : null;
       if (victims === null) return false;
       const [oldest, e] = victims.entries().next().value as [string, CacheEntry<V>];
       this.#remove(victims, oldest, e);
       this.evictions++;
     }
-    const e: CacheEntry<V> = { key, value, expiresAt, size };
-    (preferred ? this.#kept : this.#refused).set(key, e);
+    const node: ExpiryNode = { key, expiresAt };
+    (preferred ? this.#kept : this.#refused).set(key, { value, expiresAt, size, node });
     this.#bytes += size;
-    this.#dying.push(e);
+    this.#dying.push(node);
     this.#dying.compact(this.size);
     return true;
   }

@@ -1,7 +1,8 @@
 // Methods a protected route does not list. Before, `/api/admin/*` for GET, POST with auth and an open
 // `/api/*` after it let DELETE /api/admin/x reach the upstream with no token, and check-config said
 // only "ok". Now check-config and the start log name the pair, and `other_methods: refuse` answers 405
-// with Allow on the main listener, the HTTP/2 listener and a decision endpoint, nothing forwarded.
+// with Allow on the main listener, the HTTP/2 listener and a decision endpoint, nothing forwarded. A browser's
+// CORS preflight (no token) passes through an OPTIONS route of the same path with auth: none.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startProxy, baseConfig, runCli, writeConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
@@ -29,6 +30,10 @@ beforeAll(async () => {
       { name: 'reports-admin', match: { path: '/reports/admin/*', methods: ['GET'] }, upstream: 'app', auth: admin },
       { name: 'api', match: { path: '/api/*' }, upstream: 'app', auth: 'none' },
       { name: 'reports', match: { path: '/reports/*' }, upstream: 'app', auth: 'none' },
+      // CORS: a browser's preflight never carries the token (Fetch: no credentials on a preflight)
+      { name: 'billing', match: { path: '/billing/*', methods: ['GET'] }, upstream: 'app', auth: admin, other_methods: 'refuse' },
+      { name: 'billing-preflight', match: { path: '/billing/*', methods: ['OPTIONS'] }, upstream: 'app', auth: 'none' },
+      { name: 'ledger', match: { path: '/ledger/*', methods: ['GET', 'OPTIONS'] }, upstream: 'app', auth: admin, other_methods: 'refuse' },
     ],
   }));
   proxy = await startProxy(null, { env: ADMIN_ENV, configPath: configFile });
@@ -68,6 +73,19 @@ describe('methods a protected route does not list', () => {
     expect((await rawRequest(proxy.port, requestText('GET', '/api/admin/x'))).status).toBe(401);
     // the warned route keeps today's default: its DELETE reaches the open route (what the warning says)
     expect((await rawRequest(proxy.port, requestText('DELETE', '/reports/admin/x'))).status).toBe(200);
+  });
+
+  it('CORS preflight on a refusing route: an OPTIONS route of the same path with auth: none passes it; OPTIONS listed on the protected route does not', async () => {
+    const preflight: Array<[string, string]> = [['Origin', 'https://app.example'], ['Access-Control-Request-Method', 'GET'], ['Access-Control-Request-Headers', 'authorization']];
+    const before = up.seen.length;
+    const ok = await rawRequest(proxy.port, requestText('OPTIONS', '/billing/x', preflight));
+    expect(ok.status).toBe(200);
+    expect(up.seen.length).toBe(before + 1);
+    const refused = await rawRequest(proxy.port, requestText('DELETE', '/billing/x'));
+    expect(refused.status).toBe(405);
+    expect(refused.headers['allow']).toBe('GET, HEAD, OPTIONS');
+    // listing OPTIONS on the protected route asks the preflight for a token it never has: the browser sees 401
+    expect((await rawRequest(proxy.port, requestText('OPTIONS', '/ledger/x', preflight))).status).toBe(401);
   });
 
   it('HTTP/2 listener: the same 405 with Allow', async () => {
