@@ -196,7 +196,8 @@ export class RouteTable {
     const entries = routes.map(compile);
     entries.sort((a, b) => compareRank(a.rank, b.rank) || a.route.index - b.route.index);
     this.entries = entries;
-    for (const e of entries) if (e.methods !== null && e.route.config.other_methods === 'refuse') e.refusal = refusalOf(e, entries);
+    const allowByShape = listedMethodsByShape(entries);
+    for (const e of entries) if (e.methods !== null && e.route.config.other_methods === 'refuse') e.refusal = refusalOf(e, allowByShape);
     this.allowParams = readings.allowParams;
     this.caseReading = readings.refuse.includes('case');
     this.slashReading = readings.refuse.includes('trailing_slash');
@@ -287,9 +288,9 @@ export class RouteTable {
    * fall-through report (node/config/fall-through.ts); never on the request path.
    */
   passedOver(methods: Iterable<string>, host: string, path: string): Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> {
-    const first = path.split('/')[1] ?? '';
-    const index = this.firstSegments ??= firstSegmentIndex(this.entries);
-    const at = [...(index.get(first) ?? []), ...(index.get(null) ?? [])].sort((a, b) => a - b);
+    const at: number[] = [];
+    candidatesOf(this.patternTree ??= patternTree(this.entries), path.split('/'), 1, at);
+    at.sort((a, b) => a - b);
     const hits = at.map((i) => this.entries[i]!).filter((e) => hostMatches(e, host) && pathMatches(e, path) !== false);
     const out: Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> = [];
     for (const method of methods) {
@@ -304,25 +305,56 @@ export class RouteTable {
     return out;
   }
 
-  /** passedOver's index: entry positions by their first literal segment; null → those whose first segment is `:param` or `*`. */
-  private firstSegments: Map<string | null, number[]> | undefined;
+  /**
+   * passedOver's index: the patterns as a tree of segments. Before, each probe scanned every route under
+   * the same first segment: a 10 000-route cluster policy held the event loop ~16 s when it was applied.
+   */
+  private patternTree: PatternNode | undefined;
 }
 
-function firstSegmentIndex(entries: readonly Entry[]): Map<string | null, number[]> {
-  const index = new Map<string | null, number[]>();
+/** Entry positions by pattern segment: literal children, one `:param` child, patterns ending here or in `*`. */
+interface PatternNode { readonly lit: Map<string, PatternNode>; param: PatternNode | null; readonly ends: number[]; readonly wild: number[] }
+
+function patternTree(entries: readonly Entry[]): PatternNode {
+  const node = (): PatternNode => ({ lit: new Map(), param: null, ends: [], wild: [] });
+  const root = node();
   entries.forEach((e, i) => {
-    const key = e.kinds[0] === LIT ? e.segs[0]! : null;
-    const list = index.get(key);
-    if (list === undefined) index.set(key, [i]); else list.push(i);
+    let n = root;
+    for (let d = 0; d < e.segs.length; d++) {
+      const kind = e.kinds[d]!;
+      if (kind === WILD) { n.wild.push(i); return; }
+      if (kind === PARAM) n = n.param ??= node();
+      else { let c = n.lit.get(e.segs[d]!); if (c === undefined) n.lit.set(e.segs[d]!, c = node()); n = c; }
+    }
+    n.ends.push(i);
   });
-  return index;
+  return root;
+}
+
+/** Positions of every pattern that may match `segs` from `d` on (a superset: pathMatches decides). */
+function candidatesOf(n: PatternNode, segs: readonly string[], d: number, out: number[]): void {
+  out.push(...n.wild); // `/api/*` also matches `/api`
+  if (d >= segs.length) { out.push(...n.ends); return; }
+  const c = n.lit.get(segs[d]!);
+  if (c !== undefined) candidatesOf(c, segs, d + 1, out);
+  if (n.param !== null) candidatesOf(n.param, segs, d + 1, out);
+}
+
+/** Every method the routes of each host and path shape list (HEAD with GET): the Allow of a refusal. */
+function listedMethodsByShape(entries: readonly Entry[]): Map<string, Set<string>> {
+  const byShape = new Map<string, Set<string>>();
+  for (const o of entries) {
+    if (o.methods === null) continue;
+    let allow = byShape.get(o.shape);
+    if (allow === undefined) byShape.set(o.shape, allow = new Set());
+    for (const m of o.route.config.match.methods!) { const u = m.toUpperCase(); allow.add(u); if (u === 'GET') allow.add('HEAD'); }
+  }
+  return byShape;
 }
 
 /** The 405 of a refusing entry: Allow names every method the routes of its host and path list (HEAD with GET). */
-function refusalOf(e: Entry, entries: readonly Entry[]): MethodRefused {
-  const allow = new Set<string>();
-  for (const o of entries) if (o.shape === e.shape && o.methods !== null) for (const m of o.route.config.match.methods!) { const u = m.toUpperCase(); allow.add(u); if (u === 'GET') allow.add('HEAD'); }
-  return Object.freeze({ refusedBy: e.route.name, allow: [...allow].join(', ') });
+function refusalOf(e: Entry, allowByShape: ReadonlyMap<string, ReadonlySet<string>>): MethodRefused {
+  return Object.freeze({ refusedBy: e.route.name, allow: [...(allowByShape.get(e.shape) ?? [])].join(', ') });
 }
 
 function hasUpper(s: string): boolean {
