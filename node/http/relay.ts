@@ -209,8 +209,9 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
     // a closing answer decided inside uWS's handler waits for its parse loop (node/handler-scope.ts)
     // (a keep-alive one too, past the turn's budget of inline answers: pipelined floods, same file)
     if (handlerScope.inside && (closeConnection || !inlineAnswer())) { closeAfterParse(() => this.sendError(err, true)); return; }
-    // a HEAD answer cannot announce a close on this build (respond.ts): the rest of the body is read and dropped
-    if (this.head && closeConnection) this.body?.release();
+    // a HEAD answer cannot announce a close on this build (respond.ts): the rest of the body is read and dropped;
+    // a kept-alive answer: the client, paused for backpressure on its body's last read, must be read again
+    if (this.head || !closeConnection) this.body?.release();
     let status = 0;
     this.res.cork(() => { status = writeError(this.res, err, this.snap.realm, closeConnection, this.head, this.snap.policyHeader); });
     this.sent = status;

@@ -91,11 +91,14 @@ export class RequestBody extends Readable {
   }
 
   /**
-   * The response is about to end before this body did (an upstream that answered without reading
-   * it all): a client paused for backpressure is resumed, so that uWS reads the rest and drops it
-   * (the owner is closed by then) and the connection serves its next request. Left paused, the
-   * upload stalled and uWS reset the connection 8–12 s later. Call before the write that may end
-   * the response: uWS refuses any call on it afterwards.
+   * The response is about to end, the connection kept: a client paused for backpressure is resumed.
+   * Before this body ended (an upstream that answered without reading it all), so that uWS reads the
+   * rest and drops it (the owner is closed by then): left paused, the upload stalled and uWS reset
+   * the connection 8–12 s later. After it ended (paused on its last read, the upstream never taking
+   * that read: a refusal before reading the body), so that uWS reads the connection's next request:
+   * left paused — the pause is the socket's, not the request's — the next request was never read and
+   * its client got no answer at all. Call before the write that may end the response: uWS refuses
+   * any call on it afterwards.
    */
   release(): void {
     if (!this.clientPaused) return;

@@ -139,7 +139,7 @@ function writeChunk(r: RelayResponse): void {
   if (r.totalSize > 0) {
     // no body byte written before the first chunk: offset 0 without asking uWS (one crossing less)
     const lastOffset = first ? 0 : r.res.getWriteOffset();
-    if (!r.bodyComplete && r.bytesOut >= r.totalSize) r.body?.release(); // may end the response
+    if (r.bytesOut >= r.totalSize) r.body?.release(); // may end the response
     const [ok, done] = r.res.tryEnd(chunk, r.totalSize);
     if (done) { r.finish(r.respStatus); return; }
     if (!ok) {
@@ -165,7 +165,7 @@ function waitWritable(r: RelayResponse): void {
 function onWritable(r: RelayResponse, offset: number): boolean {
   if (r.aborted || r.done) return true;
   if (r.pending !== null) {
-    if (!r.bodyComplete && r.bytesOut >= r.totalSize) r.body?.release(); // may end the response
+    if (r.bytesOut >= r.totalSize) r.body?.release(); // may end the response
     const [ok, done] = r.res.tryEnd(r.pending.subarray(offset - r.pendingOffset), r.totalSize);
     if (done) { r.pending = null; r.finish(r.respStatus); return true; }
     if (!ok) return false;
@@ -196,9 +196,10 @@ function endResponse(r: RelayResponse): void {
     // endWithoutBody(undefined, …) and treats endWithoutBody(n > 0) as unfinished.
     // Other statuses with an empty body get "Content-Length: 0" from end().
     if (r.head || r.respStatus === 204 || r.respStatus === 304) {
-      if (!r.bodyComplete) r.body?.release(); // keeps the connection: the rest of the body is read and dropped
+      r.body?.release(); // keeps the connection: the rest of the body is read and dropped
       res.endWithoutBody();
     } else {
+      if (r.bodyComplete) r.body?.release(); // kept alive: the next request must be read
       res.end(undefined, !r.bodyComplete);
     }
   } else if (r.totalSize > 0) {
@@ -206,6 +207,7 @@ function endResponse(r: RelayResponse): void {
     r.cut('upstream_short_body');
     return;
   } else if (r.bytesOut === 0 || r.bodyComplete) {
+    if (r.bodyComplete) r.body?.release(); // kept alive: the next request must be read
     res.end(undefined, !r.bodyComplete); // nothing written yet: Connection: close goes in the head
   } else {
     // Chunks are out: this build would write `Connection: close` after the last chunk's data,

@@ -8,7 +8,7 @@ import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
-import { openUpstreamSocket, resetUpstreamSocket, type H1Origin } from './h1-socket.js';
+import { openUpstreamSocket, resetUpstreamSocket, takeUnread, type H1Origin } from './h1-socket.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -228,7 +228,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     // be a stray body, not the next response — requests pipelined behind it are retried on another
     // connection.
     const uploading = this.body !== null; // answered before its body was all sent (an early 413…)
-    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading;
+    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading && !this.socket.destroyed; // destroyed: read back after a failed write (onSocketError)
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;
@@ -317,7 +317,10 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   }
 
   private onSocketError(err: Error | null): void {
-    const tx = this.tx;
+    let tx = this.tx;
+    // a write failed on the upstream's reset: its answer may be what it sent before (a 413 to an upload)
+    const unread = tx !== null && this.state === S_BUSY && tx.requestSent ? takeUnread(this.socket) : null;
+    if (unread !== null) { this.onData(unread); tx = this.tx; }
     if (tx !== null) {
       if (this.state === S_CONNECTING) {
         const code = (err as NodeJS.ErrnoException | null)?.code ?? 'ECONNRESET';

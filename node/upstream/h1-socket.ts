@@ -1,5 +1,7 @@
-// Opening one upstream socket (net or tls) with TCP_NODELAY and TCP keep-alive, each set once, and
-// resetting it: what a connection (h1-connection.ts) reads from and writes to.
+// Opening one upstream socket (net or tls) with TCP_NODELAY and TCP keep-alive, each set once,
+// resetting it, and reading back what it held when a failed write destroyed it: what a connection
+// (h1-connection.ts) reads from and writes to.
+import { readSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { sharedRead } from './h1-shared-read.js';
@@ -34,7 +36,56 @@ export function openUpstreamSocket(o: H1Origin, onData: (chunk: Buffer) => void,
   }
   const s = net.connect({ ...opts, onread: sharedRead(onData) });
   s.on('connect', onConnect);
+  keepUnreadOnWriteFailure(s);
   return s;
+}
+
+/** Bytes still in a socket's receive buffer when a failed write destroyed it (keepUnreadOnWriteFailure). */
+const unreadAtFailure = new WeakMap<net.Socket, Buffer>();
+
+/** At most this much is read back from a socket a failed write destroys: an answer's head and a short body. */
+const UNREAD_MAX_BYTES = 64 * 1024;
+
+/**
+ * An upstream that answers an upload before reading it (413) and closes resets the connection: the
+ * proxy's next body write fails, and Node destroys the socket at once, closing it with the answer unread
+ * in its receive buffer (the kernel still holds it after the reset). Read that buffer back before the
+ * close, for the connection to take (takeUnread) when it hears of the error. Plain TCP only: a TLS
+ * socket's buffer holds records its TLS layer must decrypt.
+ */
+function keepUnreadOnWriteFailure(s: net.Socket): void {
+  const own = s._destroy;
+  s._destroy = function destroyKeepingUnread(this: net.Socket, err: Error | null, cb: (e?: Error | null) => void): void {
+    if ((err as NodeJS.ErrnoException | null)?.syscall === 'write') {
+      const fd = (this as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+      if (fd >= 0) {
+        const got = readNow(fd);
+        if (got !== null) unreadAtFailure.set(this, got);
+      }
+    }
+    own.call(this, err, cb);
+  };
+}
+
+/** What a non-blocking socket holds to read right now (up to UNREAD_MAX_BYTES); null for nothing. */
+function readNow(fd: number): Buffer | null {
+  const buf = Buffer.allocUnsafe(UNREAD_MAX_BYTES);
+  let n = 0;
+  try {
+    while (n < buf.length) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r <= 0) break;
+      n += r;
+    }
+  } catch { /* EAGAIN: nothing more; ECONNRESET: the reset, after what was buffered */ }
+  return n === 0 ? null : Buffer.from(buf.subarray(0, n));
+}
+
+/** The bytes read back from `s` when a failed write destroyed it, once; null when none. */
+export function takeUnread(s: net.Socket): Buffer | null {
+  const b = unreadAtFailure.get(s) ?? null;
+  if (b !== null) unreadAtFailure.delete(s);
+  return b;
 }
 
 /**
