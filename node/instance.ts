@@ -22,7 +22,7 @@ import { Tracer } from './tracing/index.js';
 import { PORTCULLIS_VERSION } from './version.js';
 import { AuditLog } from './audit/index.js';
 import { warmReload } from './reload-warm.js';
-import { logConfigWarnings } from './config/config-warnings.js';
+import { logConfigWarnings } from './config-warnings.js';
 import { buildSnapshot } from './snapshot-build.js';
 
 export interface InstanceOptions {

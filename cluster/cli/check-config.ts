@@ -1,6 +1,7 @@
 // `portcullis check-config [--no-env] FILE`: validates a config file (or a cluster policy's local
 // part) and the environment it names; prints "ok: …" or every error with its path (exit 2).
-import { configWarnings, formatProblems, loadConfigFile } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile } from '../../node/config/index.js';
+import { configWarnings } from '../../node/config-warnings.js';
 // the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
 import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
 import { UsageError } from './usage-error.js';

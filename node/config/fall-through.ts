@@ -1,66 +1,7 @@
-// Routes with a method list whose other methods fall to a broader route that asks for less (auth: none,
-// or another auth block): warnings check-config prints and start and reload log, until the route says
-// `other_methods: fall_through` (intended) or `refuse` (405). Also the error for `other_methods` without a list.
+// The `other_methods` key's own rule (it needs match.methods). What the key answers — warnings for
+// unlisted methods that fall to a weaker route — is node/routing/method-fall-through.ts.
 import type { Config } from './schema.js';
 import type { ConfigProblem } from './problem.js';
-import { quotedName } from './shown-value.js';
-import { RouteTable } from '../routing/route-table.js';
-
-type Route = Config['routes'][number];
-
-/** Methods tried on each route's paths besides those any route lists (an extension method stands for the rest). */
-const PROBE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'PORTCULLIS-OTHER'];
-const PROBE = 'portcullis-probe';
-
-/** A host and path the route matches: parameters and `*` filled with a word no route is likely to name. */
-function sample(r: Route): { host: string; path: string } {
-  const h = r.match.host?.toLowerCase();
-  const host = h === undefined ? '' : h.startsWith('*.') ? `${PROBE}${h.slice(1)}` : h;
-  const path = r.match.path.split('/').map((s) => (s === '*' || s.startsWith(':') ? PROBE : s)).join('/');
-  return { host, path };
-}
-
-/** How `to` asks for less than `from` (which has an auth block); null when it asks for the same. */
-function weaker(from: Route, to: Route): string | null {
-  if (to.auth === 'none') return 'auth: none';
-  return JSON.stringify(to.auth) === JSON.stringify(from.auth) ? null : 'another auth block';
-}
-
-/**
- * Each route with `match.methods`, an auth block and no `other_methods` whose unlisted methods, on its
- * own host and path, reach a later-ranked route that asks for less: one warning per such pair (empty
- * when none). Only the route's own host (none: requests without a Host match) is tried.
- */
-export function methodFallThroughs(cfg: Pick<Config, 'routes'>): ConfigProblem[] {
-  const candidates = new Set(cfg.routes.filter((r) => r.match.methods !== undefined && r.other_methods === undefined && typeof r.auth === 'object'));
-  if (candidates.size === 0) return [];
-  const table = new RouteTable(cfg.routes.map((config, index) => ({ index, name: config.name, config, policy: null })));
-  const methods = new Set(PROBE_METHODS);
-  for (const r of cfg.routes) for (const m of r.match.methods ?? []) methods.add(m.toUpperCase());
-  const out: ConfigProblem[] = [];
-  cfg.routes.forEach((from, i) => {
-    if (!candidates.has(from)) return;
-    const { host, path } = sample(from);
-    const reached = new Map<number, string[]>();
-    for (const p of table.passedOver(methods, host, path)) {
-      if (p.from.index !== i) continue;
-      const list = reached.get(p.to.index) ?? [];
-      list.push(p.method === 'PORTCULLIS-OTHER' ? 'any other' : p.method);
-      reached.set(p.to.index, list);
-    }
-    for (const [j, taken] of reached) {
-      const to = cfg.routes[j]!;
-      const why = weaker(from, to);
-      if (why === null) continue;
-      const listed = from.match.methods!.map((m) => m.toUpperCase()).join(', ');
-      out.push({
-        path: `routes[${i}].match.methods`,
-        message: `routes[${i}] (${quotedName(from.name)}) lists methods [${listed}]; other methods on its paths fall to routes[${j}] (${quotedName(to.name)}, ${why}): ${taken.join(', ')} requests on ${from.match.path} reach it without this route's auth — set other_methods: refuse (405 with Allow) or, if intended, other_methods: fall_through`,
-      });
-    }
-  });
-  return out;
-}
 
 /** `other_methods` on a route without `match.methods` (it takes every method: there is nothing other). */
 export function otherMethodsProblems(cfg: Pick<Config, 'routes'>): ConfigProblem[] {

@@ -10,11 +10,9 @@ export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractP
 export { cidrMatcher, parseCidr, type Cidr } from './cidr.js';
 export { decisionSchema, type DecisionConfig } from './decision-schema.js';
 export { parseYamlText, MAX_YAML_BYTES, MAX_FLOW_DEPTH, MAX_TIMER_MS } from './yaml-text.js';
-export { configWarnings } from './config-warnings.js';
-export { methodFallThroughs } from './fall-through.js';
 export { plainHttpCredentials, plainHttpBeyondLoopback, type PlainHttpCredential } from './plain-http-credentials.js';
 export { RESTART_ONLY_FIELDS, restartOnlyChanges, withStartFields } from './restart-only.js';
 export { routeDeadlineMs } from './route-deadline.js';
 export { defaultRouteIssuers, ownIssuerNames, routeIssuers } from './route-issuers.js';
-export { shownName } from './shown-value.js';
+export { quotedName, shownName } from './shown-value.js';
 export { shadowedRoutes } from './route-shadow.js';

@@ -2,8 +2,8 @@
 // (before, nothing said DELETE /api/admin/x reached the open /api/* route with no token), silenced by
 // other_methods: fall_through; other_methods: refuse answers 405 with Allow from the route table.
 import { describe, it, expect } from 'vitest';
-import { configWarnings, validateConfig, type Config, type ConfigResult } from '../../../node/config/index.js';
-import { logConfigWarnings } from '../../../node/config/config-warnings.js';
+import { validateConfig, type Config, type ConfigResult } from '../../../node/config/index.js';
+import { configWarnings, logConfigWarnings } from '../../../node/config-warnings.js';
 import { RouteTable, routeOf } from '../../../node/routing/route-table.js';
 
 type Route = { name: string; match: Record<string, unknown>; auth?: unknown; other_methods?: string };
