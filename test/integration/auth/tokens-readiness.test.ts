@@ -31,6 +31,9 @@ afterAll(async () => {
 // the details of /readyz need the admin token (without it: ready or not only)
 const readyz = (): ReturnType<typeof call> => call(`${proxy.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) });
 
+/** /readyz's detail for the admin token: per issuer, keys loaded (node/auth/token-check.ts readiness). */
+type ReadyDetail = { issuers?: Record<string, { keys?: boolean } | undefined> };
+
 describe('JWKS unreachable at start', () => {
   it('/readyz 503 and auth routes 503 temporarily_unavailable with Retry-After; then ready without a restart', async () => {
     const pid = proxy.proc.pid;
@@ -96,7 +99,7 @@ describe('JWKS unreachable at start, issuer with introspection', () => {
     expectBearerError(await notForwarded(() => echo.requests, () => call(`${proxy2.url}/orders/1`, { headers: bearer(forged) })), 401, 'invalid_token');
 
     as2.setJwks('normal');
-    await waitFor('(await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true', async () => (await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true, 8_000);
+    await waitFor('(await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json?.issuers?.demo?.keys === true', async () => ((await call(`${proxy2.adminUrl}/readyz`, { headers: bearer(ADMIN_TOKEN) })).json as ReadyDetail | null)?.issuers?.demo?.keys === true, 8_000);
     const calls1 = as2.counters.introspection;
     expect(echoed(await call(`${proxy2.url}/orders/1`, { headers: bearer(await as2.issueJwt({ sub: 'dave' })) })).headers['x-auth-subject']).toBe('dave');
     expect(as2.counters.introspection, 'a JWT is verified locally once the keys are loaded').toBe(calls1);

@@ -35,7 +35,7 @@ describe('policy bucket compare-and-set on a NATS cluster', () => {
     let rev: number | null = null;
     for (let round = 0; round < 40; round++) {
       const from: number | null = rev;
-      const results = await Promise.allSettled(stores.map((s, i) => s.write(enc(`r${round}-w${i}`), from)));
+      const results: PromiseSettledResult<number>[] = await Promise.allSettled(stores.map((s, i) => s.write(enc(`r${round}-w${i}`), from)));
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [{ i, revision: r.value }] : []));
       for (const r of results) if (r.status === 'rejected') expect(r.reason, String(r.reason)).toBeInstanceOf(PolicyConflict);
       expect(won.map((w) => w.i), `round ${round}: writers told they won`).toHaveLength(1);

@@ -5,6 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer as httpServer, type Server } from 'node:http';
 import { createServer as h2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 
@@ -59,7 +60,7 @@ async function slowUpload(path: string): Promise<{ status: number; text: string 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const r = await request(`${proxy.url}${path}`, { method: 'POST', body: body() });
+  const r = await request(`${proxy.url}${path}`, { method: 'POST', body: Readable.from(body()) });
   return { status: r.statusCode, text: await r.body.text() };
 }
 

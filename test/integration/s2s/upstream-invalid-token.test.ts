@@ -86,7 +86,7 @@ const SHARED = [['hostile', 'shared'], ['honest', 'shared'], ['hostile-d', 'shar
 beforeAll(async () => {
   [te, upstream, as] = await Promise.all([startTokenEndpoint(), startUpstream(), startAuthServer()]);
   // one upstream (and so one client-credentials token, audience = its name) per case: cool-downs are per credential
-  const upstreams = Object.fromEntries(NAMES.map((n) => [n, { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET' } }]));
+  const upstreams: Record<string, { targets: string[]; client_credentials: Record<string, string> }> = Object.fromEntries(NAMES.map((n) => [n, { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET' } }]));
   // two pairs of upstreams sharing one client-credentials token each (the same audience): one hostile, one honest
   for (const [n, aud] of SHARED) upstreams[n] = { targets: [upstream.url], client_credentials: { issuer: 'http://127.0.0.1/as', token_endpoint: te.url, client_id: 'egress', client_secret_env: 'PT_CC_SECRET', audience: aud } };
   proxy = await startProxy({

@@ -6,9 +6,9 @@ const MiB = 2 ** 20;
 const result = (tokens: number, perToken: number, churnGrowth = 0): CacheMemoryResult => ({
   tokens, churnTokens: 1.5 * tokens, churnPassTokens: tokens / 2, poolSize: 2, cacheEntriesFull: tokens, cacheEntriesAfterChurn: tokens,
   cacheBytesEstimate: tokens * 700,
-  before: { heapUsed: 10 * MiB, external: 4 * MiB, rss: 100 * MiB },
-  full: { heapUsed: 10 * MiB + tokens * perToken, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 },
-  churn: [1, 2, 3].map((p) => ({ heapUsed: 10 * MiB + tokens * perToken + (churnGrowth * p) / 3, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 })),
+  before: { heapUsed: 10 * MiB, heapTotal: 16 * MiB, external: 4 * MiB, rss: 100 * MiB },
+  full: { heapUsed: 10 * MiB + tokens * perToken, heapTotal: 16 * MiB + tokens * perToken, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 },
+  churn: [1, 2, 3].map((p) => ({ heapUsed: 10 * MiB + tokens * perToken + (churnGrowth * p) / 3, heapTotal: 16 * MiB + tokens * perToken, external: 4 * MiB, rss: 100 * MiB + tokens * perToken * 1.3 })),
   fillTokensPerS: 9000,
 });
 

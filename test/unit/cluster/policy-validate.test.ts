@@ -11,7 +11,7 @@ import { validateConfig } from '../../../node/config/index.js';
 import { checkVersion, checkVersionFor, INLINE_MAX_BYTES, newEntry, preparePolicy, sealEntry, TRANSFER_SLICE, warmCheck } from '../../../cluster/policy/index.js';
 
 const local = { server: { listen: { host: '127.0.0.1', port: 0 } }, admin: { listen: { host: '127.0.0.1', port: 0 } } };
-const policy = (routes: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+const policy = (routes: number, extra: Record<string, unknown> = {}): Record<string, unknown> & { routes: Array<{ name: string }> } => ({
   upstreams: { app: { targets: ['http://127.0.0.1:1'] } },
   issuers: { main: { issuer: 'https://as.example', audiences: ['api'] } },
   routes: Array.from({ length: routes }, (_, i) => ({ name: `r${i}`, match: { path: `/r/${i}/*` }, upstream: 'app', auth: { scopes: { all: [`scope-${i}`] } } })),
@@ -32,7 +32,7 @@ describe('policy version check', () => {
       expect(r.verdict.config).toEqual(full.config);
       expect(Object.isFrozen(r.verdict.config.routes[0])).toBe(true);
       expect(Object.isFrozen(r.verdict.config.routes.at(-1))).toBe(true);
-      if (routes > TRANSFER_SLICE) expect(r.verdict.config.routes.map((x) => x.name)).toEqual(p.routes.map((x: { name: string }) => x.name));
+      if (routes > TRANSFER_SLICE) expect(r.verdict.config.routes.map((x) => x.name)).toEqual(p.routes.map((x) => x.name));
       expect(r.entry.version).toBe(1);
       expect(JSON.parse(r.entry.policyJson)).toEqual(p);
     }

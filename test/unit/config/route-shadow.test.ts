@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { shadowedRoutes, validateConfig, type ConfigResult } from '../../../node/config/index.js';
-import { RouteTable } from '../../../node/routing/route-table.js';
+import { RouteTable, routeOf } from '../../../node/routing/route-table.js';
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 
 type Route = { name: string; match: Record<string, unknown>; upstream?: string; auth?: unknown };
@@ -127,7 +127,7 @@ describe('shadowed routes against the route table (property)', () => {
         const hidden = some === null ? null : new Set(some[1]!.split(', '));
         for (const [m, h, q] of requests) {
           if (hidden !== null && !hidden.has(m)) continue;
-          expect(t.match(m, h, q)?.route.index === i, `${m} ${h} ${q} reached routes[${i}] (${p.message})`).toBe(false);
+          expect(routeOf(t.match(m, h, q))?.index === i, `${m} ${h} ${q} reached routes[${i}] (${p.message})`).toBe(false);
         }
       }
     }), { numRuns: 300 });

@@ -24,7 +24,7 @@ const table = new RouteTable(routes);
 /** The code of the refusal for `headers` on `method /public/x`, or null when it passes. */
 function check(headers: string[], method = 'POST', path = '/public/x'): string | null {
   const m = table.resolve(method, '', path);
-  if (m === null || typeof m !== 'object') throw new Error(`no route for ${method} ${path}`);
+  if (m === null || typeof m !== 'object' || !('route' in m)) throw new Error(`no route for ${method} ${path}`);
   const ctx = { method, host: '', path, query: '', headers, route: m.route } as unknown as RequestContext;
   return checkOverrideHeaders(table, ctx, headers, false, 8192)?.code ?? null;
 }

@@ -1,7 +1,7 @@
 // DPoP proofs built the way a client library builds them (jose SignJWT with the public JWK
 // in the header), plus hand-made hostile ones: shared by the unit and integration suites.
 import { createHash, KeyObject, randomUUID, sign } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 
 export type ProofAlg = 'ES256' | 'ES384' | 'EdDSA' | 'RS256' | 'PS256';
 
@@ -16,7 +16,7 @@ export interface ClientKey {
 export async function clientKey(alg: ProofAlg = 'ES256'): Promise<ClientKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = await exportJWK(publicKey);
-  return { alg, privateKey: privateKey as CryptoKey, jwk, jkt: await calculateJwkThumbprint(jwk, 'sha256') };
+  return { alg, privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, 'sha256') };
 }
 
 /** base64url(SHA-256(token)): the `ath` claim. */

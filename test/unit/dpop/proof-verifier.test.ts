@@ -99,7 +99,7 @@ describe('verifyProof: refusals', () => {
   it('refuses a private jwk (d present) even when the signature is valid', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const priv = await exportJWK(privateKey);
-    const k: ClientKey = { ...es, privateKey: privateKey as CryptoKey, jwk: priv };
+    const k: ClientKey = { ...es, privateKey, jwk: priv };
     expect(reasonOf(await proof(k, { token: TOKEN }))).toBe('dpop_private_jwk');
     // a symmetric key in the header is refused the same way
     expect(reasonOf(await proof(es, { token: TOKEN, header: { jwk: { kty: 'oct', k: 'AAAA' } } }))).toBe('dpop_private_jwk');

@@ -56,7 +56,7 @@ describe('access line', () => {
     const lines: string[] = [];
     const l = logger(lines, 'warn');
     const write = accessLineWriter(l);
-    const relay = relayOf({ route: 'api', method: 'GET', path: '/', remote: '127.0.0.1', policy: 'v1', outcome: 'complete', status: 200, upstreamMs: 1, bytesIn: 0, bytesOut: 2, trace: null, deny: null, who: { kind: 'none' } });
+    const relay = relayOf({ route: 'api', method: 'GET', path: '/', remote: '127.0.0.1', client: undefined, policy: 'v1', outcome: 'complete', status: 200, upstreamMs: 1, bytesIn: 0, bytesOut: 2, trace: null, deny: null, who: { kind: 'none' } });
     write(relay, null, 1);
     expect(lines).toEqual([]);
     l.level = 'info';

@@ -39,7 +39,8 @@ describe('ext_authz denied_response', () => {
   it('a 405 of other_methods: refuse carries Allow to the edge, as proxy mode answers it', () => {
     const r = deniedResponse(proxyError('PORTCULLIS_ERR_ROUTE_METHOD_NOT_ALLOWED', 'DELETE is not allowed on /api/admin/x', { allow: 'GET, HEAD, POST' }), 'portcullis');
     expect(r).toMatchObject({ kind: 'denied', httpStatus: 405 });
-    const headers = (r as { headers: string[] }).headers;
+    if (r.kind !== 'denied') throw new Error(`not denied: ${r.kind}`);
+    const headers = r.headers;
     expect(headers[headers.indexOf('allow') + 1]).toBe('GET, HEAD, POST');
   });
 });

@@ -129,7 +129,7 @@ describe('IntrospectionCache: bounds and byte accounting under any order of oper
         } else if (o.t === 'get') c.get(String(o.key), now);
         else if (o.t === 'del') c.delete(String(o.key));
         else if (o.t === 'tick') now += o.ms;
-        else c.dropWhere((v) => v.ok === o.ok);
+        else if (o.t === 'drop') c.dropWhere((v) => v.ok === o.ok);
         expect(c.size).toBeLessThanOrEqual(maxEntries);
         expect(c.bytes).toBeLessThanOrEqual(maxBytes);
       }

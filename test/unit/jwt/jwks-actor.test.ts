@@ -202,7 +202,7 @@ describe('unknown kid refetch', () => {
     a.start();
     await a.ready;
     expect(a.snapshot?.byKid.has(k.ES256.kid)).toBe(true);
-    const leakedEs = { ...(k.ES256.privateKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: k.ES256.kid, alg: 'ES256', use: 'sig' };
+    const leakedEs = { ...k.ES256.privateKey.export({ format: 'jwk' }), kid: k.ES256.kid, alg: 'ES256', use: 'sig' };
     s.setKeys({ keys: [{ ...k.RS256.jwk }, leakedEs] });
     await a.refetchForUnknownKid();
     expect(a.snapshot?.byKid.has(k.ES256.kid)).toBe(false);

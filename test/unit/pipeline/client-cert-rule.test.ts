@@ -10,8 +10,10 @@ import type { ClientCertificate, RequestContext } from '../../../node/pipeline/i
 const CERT: ClientCertificate = {
   thumbprint: 't', subject: 'CN=orders,O=Shop', commonNames: ['orders'], uris: ['spiffe://example.org/ns/shop/sa/orders'], dns: ['orders.svc.internal'],
 };
-const verdict = (rule: Parameters<typeof compileClientCertRule>[0], cert: ClientCertificate = CERT): string =>
-  (({ kind, reason }) => (kind === 'continue' ? 'ok' : reason))(judgeCertificate(compileClientCertRule(rule), cert) as { kind: string; reason?: string });
+const verdict = (rule: Parameters<typeof compileClientCertRule>[0], cert: ClientCertificate = CERT): string => {
+  const r = judgeCertificate(compileClientCertRule(rule), cert);
+  return r.kind === 'continue' ? 'ok' : r.reason;
+};
 
 describe('client certificate matcher', () => {
   it('subject CN: exact, case-sensitive, and a certificate with two CNs matches none', () => {

@@ -7,8 +7,11 @@ import { extract, compileSources, BEARER_ONLY, type CompiledSources } from '../.
 import { CONTINUE, type StageResult } from '../../../node/pipeline/context.js';
 import { compiled, ctxFor, route } from './pipeline-helpers.js';
 import { requestHead } from '../../../node/upstream/h1-request-head.js';
+import type { RouteAuthConfig } from '../../../node/config/index.js';
 
 const R = compiled(route({}));
+/** A route's token_sources as validation leaves them (query and websocket_protocol default to false), compiled. */
+const sourcesOf = (s: Partial<RouteAuthConfig['token_sources']>): CompiledSources => compileSources({ query: false, websocket_protocol: false, ...s });
 const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
 
 function run(headers: string[], query = '', sources: CompiledSources = BEARER_ONLY): { r: StageResult; token: string | null; source: string | null } {
@@ -84,7 +87,7 @@ describe('extract: query parameter', () => {
   });
 
   it('reads a form-encoded access_token where the route allows it', () => {
-    const sources = compileSources({ query: true });
+    const sources = sourcesOf({ query: true });
     const { r, token, source } = run([], 'x=1&access_token=ab%2Bc%2F', sources);
     expect(r).toBe(CONTINUE);
     expect(token).toBe('ab+c/');
@@ -96,7 +99,7 @@ describe('extract: query parameter', () => {
   });
 
   it('refuses header plus query and a repeated query parameter', () => {
-    const sources = compileSources({ query: true });
+    const sources = sourcesOf({ query: true });
     expect(reasonOf(run(['authorization', 'Bearer a'], 'access_token=b', sources).r)).toBe('multiple_credentials');
     expect(reasonOf(run([], 'access_token=a&access_token=b', sources).r)).toBe('multiple_credentials');
     // a similarly named parameter is not the token
@@ -122,7 +125,7 @@ describe('extract: query parameter', () => {
 });
 
 describe('extract: custom header and cookie', () => {
-  const both = compileSources({ header: 'X-Access-Token', cookie: 'at', query: false });
+  const both = sourcesOf({ header: 'X-Access-Token', cookie: 'at', query: false });
 
   it('reads a bare token from the configured header (name case-insensitive)', () => {
     const { r, token, source } = run(['x-access-token', ' tok123 '], '', both);
@@ -144,7 +147,7 @@ describe('extract: custom header and cookie', () => {
   });
 
   it('a cookie PHP reads as the token cookie (its name with . or a space for _, or an array of it) is a second credential', () => {
-    const php = compileSources({ cookie: 'auth_token' });
+    const php = sourcesOf({ cookie: 'auth_token' });
     for (const c of ['auth.token=other', 'auth token=other', 'auth_token[x]=other', 'auth.token[]=other', 'x=1, auth.token=other']) {
       expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', php).r), c).toBe('multiple_credentials');
       expect(reasonOf(run(['cookie', `${c}; auth_token=tok`], '', php).r), c).toBe('multiple_credentials');
@@ -153,14 +156,14 @@ describe('extract: custom header and cookie', () => {
   });
 
   it('a token cookie PHP itself reads under another name (auth.token is $_COOKIE[\'auth_token\']): a cookie of that name is a second credential', () => {
-    const dotted = compileSources({ cookie: 'auth.token' });
+    const dotted = sourcesOf({ cookie: 'auth.token' });
     for (const c of ['auth_token=other', 'auth token=other', 'auth.token[x]=other', 'x=1, auth_token=other']) {
       expect(reasonOf(run(['authorization', 'Bearer a', 'cookie', c], '', dotted).r), c).toBe('multiple_credentials');
       expect(reasonOf(run(['cookie', `${c}; auth.token=tok`], '', dotted).r), c).toBe('multiple_credentials');
     }
     expect(run(['cookie', 'auth_tokens=1; auth.token.x=2; auth.token=tok'], '', dotted).token).toBe('tok');
     // an array name is PHP's array: its other keys are other cookies
-    expect(run(['cookie', 'auth[x]=1; auth[token]=tok'], '', compileSources({ cookie: 'auth[token]' })).token).toBe('tok');
+    expect(run(['cookie', 'auth[x]=1; auth[token]=tok'], '', sourcesOf({ cookie: 'auth[token]' })).token).toBe('tok');
   });
 
   it('reads the configured cookie, plain or quoted, among others', () => {
@@ -192,7 +195,7 @@ describe('extract: custom header and cookie', () => {
 });
 
 describe('extract: properties', () => {
-  const sources = compileSources({ header: 'x-tok', cookie: 'at', query: true });
+  const sources = sourcesOf({ header: 'x-tok', cookie: 'at', query: true });
   const headerName = fc.constantFrom('authorization', 'cookie', 'x-tok', 'host', 'x-other');
   const headerValue = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('Bearer ', 'bearer a', 'Basic x', 'at=1; at=2'));
 
@@ -258,7 +261,7 @@ describe('extract: the Authorization value it proves clean for the upstream clie
     expect(c2.checkedAuthorization).toBe(`DPoP ${JWT}`);
     for (const headers of [['authorization', 'Basic dTpw'], ['x-tok', JWT], []]) {
       const c = ctxFor(R, { headers });
-      expect(extract(c, compileSources({ header: 'x-tok' }))).toBe(CONTINUE);
+      expect(extract(c, sourcesOf({ header: 'x-tok' }))).toBe(CONTINUE);
       expect(c.checkedAuthorization).toBeNull();
     }
   });

@@ -20,7 +20,7 @@ const table = new RouteTable(routes);
 
 function check(path: string, query: string, method = 'POST'): typeof CONTINUE | typeof METHOD_OVERRIDE_REFUSED {
   const m = table.resolve(method, '', path);
-  if (m === null || typeof m !== 'object') throw new Error(`no route for ${method} ${path}`);
+  if (m === null || typeof m !== 'object' || !('route' in m)) throw new Error(`no route for ${method} ${path}`);
   return checkMethodOverride(table, { method, host: '', path, query, route: m.route } as unknown as RequestContext) as typeof CONTINUE;
 }
 

@@ -21,5 +21,5 @@ export function ctxFor(r: CompiledRoute, init: { headers?: string[]; query?: str
 
 export function principal(claims: Record<string, unknown>, issuer = 'main', kind: 'jwt' | 'opaque' = 'jwt'): Principal {
   const scope = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
-  return Object.freeze({ issuer, kind, claims: Object.freeze({ ...claims }), scopes: Object.freeze(scope), exp: 2_000_000_000, fingerprint: '0011223344556677', facts: Object.freeze({ tokenHash: '00'.repeat(32) }) });
+  return Object.freeze({ issuer, kind, claims: Object.freeze({ ...claims }), scopes: Object.freeze(scope), exp: 2_000_000_000, validUntil: 2_000_000_000, fingerprint: '0011223344556677', facts: Object.freeze({ tokenHash: '00'.repeat(32) }) });
 }

@@ -59,7 +59,7 @@ describe('pipeline driven without a listener', () => {
     const routes: CompiledRoute[] = config.routes.map((rc, index) => ({ index, name: rc.name, config: rc, policy: auth.compilePolicy(rc) }));
     snap = {
       version: 1, config, table: new RouteTable(routes, readingsOf(config.server.paths)), upstreams, auth: auth.stages, realm: 'portcullis',
-      outbound: routes.map(() => null), wellKnown: null, policyLabel: 'config-1 sha256:000000000000', policyHeader: null,
+      outbound: routes.map(() => null), wellKnown: null, policyLabel: 'config-1 sha256:000000000000', policyHeader: null, tracer: null,
     };
     pipeline = createPipeline(snap, { logger: pino({ level: 'silent' }) });
   });

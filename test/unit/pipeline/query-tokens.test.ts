@@ -41,7 +41,7 @@ describe('queryTokens', () => {
   });
 
   it('reads no value: `access` in any case there is neither a token nor a second one', () => {
-    const sources = compileSources({ query: true });
+    const sources = compileSources({ query: true, websocket_protocol: false });
     for (const q of ['role=ACCESS_ADMIN', 'next=%2Faccess_token%3Dx', 'a=access_token', 'scope=Access.Token&x=1', 'f=cc%CC;g=ACCESS']) {
       const ctx = ctxFor(R, { headers: ['authorization', 'Bearer a'], query: q });
       expect(extract(ctx, BEARER_ONLY), q).toBe(CONTINUE);

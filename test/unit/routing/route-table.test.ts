@@ -2,7 +2,7 @@
 // config order (ties keep config order); parameters extracted. Examples plus properties.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { AMBIGUOUS, RouteTable, type ReadingOptions } from '../../../node/routing/route-table.js';
+import { AMBIGUOUS, RouteTable, type MethodRefused, type ReadingOptions, type RouteMatch } from '../../../node/routing/route-table.js';
 import type { CompiledRoute } from '../../../node/pipeline/context.js';
 import type { RouteConfig } from '../../../node/config/index.js';
 
@@ -24,7 +24,13 @@ function table(specs: Spec[], readings?: ReadingOptions, frozen = false): RouteT
   return new RouteTable(routes, readings);
 }
 
-const name = (t: RouteTable, method: string, path: string, host = 'example.com'): string | null => t.match(method, host, path)?.route.name ?? null;
+/** A route or null: no route here has `other_methods: refuse`, so a method refusal is a failure. */
+function routed(m: RouteMatch | MethodRefused | null): RouteMatch | null {
+  if (m !== null && !('route' in m)) throw new Error(`refused by ${m.refusedBy}`);
+  return m;
+}
+const hit = (t: RouteTable, method: string, host: string, path: string): RouteMatch | null => routed(t.match(method, host, path));
+const name = (t: RouteTable, method: string, path: string, host = 'example.com'): string | null => hit(t, method, host, path)?.route.name ?? null;
 
 const SPECS: Spec[] = [
   { name: 'catch-all', path: '/*' },
@@ -50,10 +56,10 @@ describe('RouteTable: built again from the same frozen route configs (the next p
     const again = new RouteTable([...configs].reverse().map((config, index) => ({ index, name: config.name, policy: null, config })));
     const reversed = table([...SPECS].reverse());
     for (const [m, h, p] of paths) {
-      expect(first.match(m, h, p)?.route.name ?? null).toBe(fresh.match(m, h, p)?.route.name ?? null);
-      expect(first.match(m, h, p)?.params ?? null).toEqual(fresh.match(m, h, p)?.params ?? null);
-      const a = again.match(m, h, p);
-      expect(a?.route.name ?? null).toBe(reversed.match(m, h, p)?.route.name ?? null);
+      expect(hit(first, m, h, p)?.route.name ?? null).toBe(hit(fresh, m, h, p)?.route.name ?? null);
+      expect(hit(first, m, h, p)?.params ?? null).toEqual(hit(fresh, m, h, p)?.params ?? null);
+      const a = hit(again, m, h, p);
+      expect(a?.route.name ?? null).toBe(hit(reversed, m, h, p)?.route.name ?? null);
       if (a !== null) expect(again.routes[a.route.index]).toBe(a.route); // its own compiled route, not the other table's
     }
   });
@@ -86,8 +92,8 @@ describe('RouteTable: specificity', () => {
   });
 
   it('extracts parameters', () => {
-    expect(t.match('GET', 'example.com', '/api/orders/42/items/7')?.params).toEqual({ id: '42', item: '7' });
-    expect(t.match('GET', 'example.com', '/api/orders/export')?.params).toBeNull();
+    expect(hit(t, 'GET', 'example.com', '/api/orders/42/items/7')?.params).toEqual({ id: '42', item: '7' });
+    expect(hit(t, 'GET', 'example.com', '/api/orders/export')?.params).toBeNull();
   });
 
   it('host: exact host beats *.wildcard beats any host, and a wildcard needs a subdomain', () => {
@@ -102,7 +108,7 @@ describe('RouteTable: specificity', () => {
     const t2 = table([{ name: 'only', path: '/only', methods: ['GET'] }]);
     expect(t2.match('GET', '', '/other')).toBeNull();
     expect(t2.match('POST', '', '/only')).toBeNull();
-    expect(t2.match('HEAD', '', '/only')?.route.name).toBe('only'); // GET implies HEAD
+    expect(hit(t2, 'HEAD', '', '/only')?.route.name).toBe('only'); // GET implies HEAD
   });
 
   it('ties keep config order', () => {
@@ -154,7 +160,7 @@ describe('RouteTable: properties', () => {
   it('a :param pattern captures whatever non-empty segment is there', () => {
     fc.assert(fc.property(lit, lit, (a, v) => {
       const t = table([{ name: 'p', path: `/${a}/:v/end` }]);
-      const m = t.match('GET', '', `/${a}/${v}/end`);
+      const m = hit(t, 'GET', '', `/${a}/${v}/end`);
       expect(m?.params).toEqual({ v });
       expect(t.match('GET', '', `/${a}/${v}/end/more`)).toBeNull();
     }), { numRuns: 300 });
@@ -172,7 +178,7 @@ describe('resolve: readings of the path by upstream families', () => {
   ], ALL);
   const r = (path: string): string | null => {
     const m = t.resolve('GET', 'example.com', path);
-    return m === AMBIGUOUS ? 'AMBIGUOUS' : m?.route.name ?? null;
+    return m === AMBIGUOUS ? 'AMBIGUOUS' : routed(m)?.route.name ?? null;
   };
 
   it.each([
@@ -239,7 +245,7 @@ describe('resolve: readings of the path by upstream families', () => {
   it('allow_params routes on segments without their ;parameters', () => {
     const p = table([{ name: 'cars', path: '/cars/:id' }, { name: 'open', path: '/*' }], { ...ALL, allowParams: true });
     const m = p.resolve('GET', '', '/cars;color=red/42;v=1');
-    expect(m !== null && m !== AMBIGUOUS ? [m.route.name, m.params] : m).toEqual(['cars', { id: '42' }]);
+    expect(m !== null && m !== AMBIGUOUS && 'route' in m ? [m.route.name, m.params] : m).toEqual(['cars', { id: '42' }]);
   });
 
   it('an upper-case pattern is reached only by its exact spelling when the case reading is off, and refused otherwise when spelled lower', () => {

@@ -26,7 +26,7 @@ function proxy(t: RouteTable, raw: string, allowParams: boolean): { forwarded: s
   const path = normalizePath(raw, allowParams);
   if (path === null) return null;
   const m = t.resolve('GET', '', path);
-  if (m === null || m === AMBIGUOUS) return null;
+  if (m === null || m === AMBIGUOUS || !('route' in m)) return null; // ambiguous (400) or refused (405): not forwarded
   return { forwarded: path, route: m.route.name };
 }
 

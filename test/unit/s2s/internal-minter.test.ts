@@ -126,7 +126,7 @@ parentPort.on('message', (items) => { if (items.some((i) => i.input === 'crash')
     const t = new ThreadSigner({ filename: pathToFileURL(file).href });
     threads.push(t);
     const ring = new KeyRing({ alg: 'ES256', maxTtlS: 60, publishAheadS: 1 });
-    const key = ring.install(generateKeySync('ES256'), 'ES256');
+    const key = ring.install(generateKeySync('ES256'), 'ES256')!;
     const [a, crash] = await Promise.all([t.sign(key, 'a'), t.sign(key, 'crash')]);
     // one batch crashed: each item is retried alone, so only the culprit fails
     expect(a).toBe('sig:a');

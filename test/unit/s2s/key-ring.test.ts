@@ -60,12 +60,12 @@ describe('rotation', () => {
   it('publishes the next key before it signs and retires the old one after max_ttl_s', () => {
     let now = 1_000_000;
     const ring = new KeyRing({ alg: 'ES256', maxTtlS: 300, publishAheadS: 60, now: () => now });
-    const first = ring.install(generateKeySync('ES256'), 'ES256');
+    const first = ring.install(generateKeySync('ES256'), 'ES256')!;
     expect(ring.signer().kid).toBe(first.kid);
     expect(kids(ring, now)).toEqual([first.kid]);
 
     now += 10_000;
-    const next = ring.install(generateKeySync('ES256'), 'ES256');
+    const next = ring.install(generateKeySync('ES256'), 'ES256')!;
     expect(kids(ring, now)).toEqual([first.kid, next.kid]); // published at once…
     expect(ring.signer(now).kid).toBe(first.kid); // …but the old key still signs
     expect(ring.signer(now + 59_999).kid).toBe(first.kid);
@@ -89,13 +89,13 @@ describe('rotation', () => {
     let now = 1_000_000;
     const ring = new KeyRing({ alg: 'ES256', maxTtlS: 300, publishAheadS: 60, now: () => now });
     const keyA = generateKeySync('ES256');
-    const a = ring.install(keyA, 'ES256');
+    const a = ring.install(keyA, 'ES256')!;
     now += 10_000;
-    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    const b = ring.install(generateKeySync('ES256'), 'ES256')!;
     now += 70_000; // b signs
     expect(ring.signer(now).kid).toBe(b.kid);
     // before: the same kid was a no-op, so b went on signing with the file naming a
-    expect(ring.install(keyA, 'ES256').kid).toBe(a.kid);
+    expect(ring.install(keyA, 'ES256')!.kid).toBe(a.kid);
     expect(ring.signer(now).kid).toBe(a.kid);
     expect(kids(ring, now)).toEqual([b.kid, a.kid]);
     expect(kids(ring, now + 305_000)).toEqual([a.kid]);
@@ -108,15 +108,15 @@ describe('rotation', () => {
   it('max_ttl_s lowered in the rotating reload: the old key stays until the tokens it signed under the old lifetime expire', () => {
     let now = 1_000_000;
     const ring = new KeyRing({ alg: 'ES256', maxTtlS: 3600, publishAheadS: 60, now: () => now });
-    const a = ring.install(generateKeySync('ES256'), 'ES256');
+    const a = ring.install(generateKeySync('ES256'), 'ES256')!;
     now += 10_000;
     ring.setTimes(60, 60);
-    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    const b = ring.install(generateKeySync('ES256'), 'ES256')!;
     // a signed 1 h tokens until now; before, it left 60 s + 5 s after b started signing
     expect(kids(ring, b.signFrom + 65_000)).toEqual([a.kid, b.kid]);
     // b signs with the new lifetime only: its successor retires it 60 s (+5 s) after taking over
     now = b.signFrom;
-    const c = ring.install(generateKeySync('ES256'), 'ES256');
+    const c = ring.install(generateKeySync('ES256'), 'ES256')!;
     expect(kids(ring, c.signFrom + 64_999)).toEqual([a.kid, b.kid, c.kid]);
     expect(kids(ring, c.signFrom + 65_000)).toEqual([a.kid, c.kid]);
     expect(kids(ring, b.signFrom + 3_600_000)).toEqual([a.kid, c.kid]);
@@ -126,8 +126,8 @@ describe('rotation', () => {
   it('max_ttl_s raised while the old key still signs (before its successor does) keeps it published for those tokens', () => {
     let now = 1_000_000;
     const ring = new KeyRing({ alg: 'ES256', maxTtlS: 60, publishAheadS: 60, now: () => now });
-    const a = ring.install(generateKeySync('ES256'), 'ES256');
-    const b = ring.install(generateKeySync('ES256'), 'ES256'); // signs at +60 s; a retires at +125 s
+    const a = ring.install(generateKeySync('ES256'), 'ES256')!;
+    const b = ring.install(generateKeySync('ES256'), 'ES256')!; // signs at +60 s; a retires at +125 s
     now += 30_000;
     ring.setTimes(3600, 60); // a mints 1 h tokens for 30 s more
     expect(ring.signer(now).kid).toBe(a.kid);
@@ -139,8 +139,8 @@ describe('rotation', () => {
     let now = 1_000_000;
     const ring = new KeyRing({ alg: 'ES256', maxTtlS: 60, publishAheadS: 10, now: () => now });
     const keyA = generateKeySync('ES256');
-    const a = ring.install(keyA, 'ES256');
-    const b = ring.install(generateKeySync('ES256'), 'ES256');
+    const a = ring.install(keyA, 'ES256')!;
+    const b = ring.install(generateKeySync('ES256'), 'ES256')!;
     now += 10_000 + 65_000; // a retired (no JWKS fetched meanwhile)
     ring.install(keyA, 'ES256');
     expect(ring.signer(now).kid).toBe(b.kid);

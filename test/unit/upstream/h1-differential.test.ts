@@ -247,6 +247,8 @@ describe('H1 client vs llhttp: hand-picked edge cases', () => {
 
 type Region = 'status' | 'header' | 'framing' | 'blank' | 'body' | 'chunk-size' | 'chunk-data' | 'trailer' | 'end';
 interface Seg { region: Region; bytes: Buffer }
+/** The values an arbitrary generates (fast-check 4 exports no such helper). */
+type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 
 const tokenArb = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,12}$/).filter((n) => !['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer'].includes(n.toLowerCase()));
 const valueArb = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,24}[\x21-\x7e])?$/);
@@ -264,7 +266,7 @@ const responseArb = fc.record({
   interim: fc.boolean(),
 });
 
-function build(x: fc.Infer<typeof responseArb>): Seg[] {
+function build(x: ValueOf<typeof responseArb>): Seg[] {
   const segs: Seg[] = [];
   const add = (region: Region, s: string | Buffer): void => { segs.push({ region, bytes: typeof s === 'string' ? r(s) : s }); };
   if (x.interim) add('status', 'HTTP/1.1 100 Continue\r\n\r\n');
@@ -312,7 +314,7 @@ const mutationArb = fc.oneof(
   fc.record({ kind: fc.constant('extra' as const), text: fc.constantFrom(...EXTRA) }),
 );
 
-function mutate(segs: Seg[], ms: ReadonlyArray<fc.Infer<typeof mutationArb>>): Buffer {
+function mutate(segs: Seg[], ms: ReadonlyArray<ValueOf<typeof mutationArb>>): Buffer {
   let s = segs.map((x) => ({ ...x }));
   let tail: Buffer = Buffer.alloc(0);
   for (const m of ms) {

@@ -5,6 +5,9 @@ import fc from 'fast-check';
 import { H1Parser, P_DONE, P_ERROR, type H1ParserSink } from '../../../node/upstream/h1-parser.js';
 import { requestHead } from '../../../node/upstream/h1-request-head.js';
 
+/** The values an arbitrary generates (fast-check 4 exports no such helper). */
+type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
+
 interface Parsed {
   heads: { status: number; text: string; headers: string[]; contentLength: number }[];
   body: string;
@@ -270,7 +273,7 @@ const responseArb = fc.record({
   interim: fc.boolean(),
 });
 
-function serialise(r: fc.Infer<typeof responseArb>): Buffer {
+function serialise(r: ValueOf<typeof responseArb>): Buffer {
   let head = r.interim ? 'HTTP/1.1 100 Continue\r\n\r\n' : '';
   head += `HTTP/1.1 ${r.status}${r.reason === '' ? '' : ' ' + r.reason}\r\n`;
   for (const [n, v] of r.headers) head += `${n}: ${v}\r\n`;
