@@ -5,12 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { AdminServer, adminTokens, type AdminHandler } from './admin/admin-server.js';
 import { createAuth, explainAdminCall, waitingIssuers, type Auth, type PreparedAuth } from './auth/index.js';
-import { checkEnvironment, defaultRouteIssuers, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
-import type { ClusterStatus, IntrospectionSharing, PolicyVersion, ReplaySharing, RevocationPublisher, TokenState } from './contracts/index.js';
+import { checkEnvironment, loadConfigFile, restartOnlyChanges, withStartFields, type Config, type ConfigProblem, type Environment } from './config/index.js';
+import type { PolicyVersion } from './contracts/index.js';
 import { Listener } from './http/listener.js';
 import { H2Listener } from './http2/index.js';
 import type { Snapshot } from './pipeline/snapshot.js';
-import { compilePolicy, type CompiledPolicy } from './pipeline/index.js';
+import type { CompiledPolicy } from './pipeline/index.js';
 import { auditLineSink, logLinesDropped, type Logger } from './log.js';
 import { RequestMetrics } from './metrics/index.js';
 import { S2sLayer, type PreparedS2s } from './s2s/index.js';
@@ -24,67 +24,8 @@ import { AuditLog } from './audit/index.js';
 import { warmReload } from './reload-warm.js';
 import { logConfigWarnings } from './config-warnings.js';
 import { buildSnapshot } from './snapshot-build.js';
-
-export interface InstanceOptions {
-  config: Config;
-  configPath?: string;
-  logger: Logger;
-  /** Run the admin listener in this process (false for node:cluster workers). */
-  admin: boolean;
-  /** Share the proxy port with sibling processes (SO_REUSEPORT; node:cluster workers); default false: a port another process holds fails the start. */
-  sharedPort?: boolean;
-  /** Extra admin routes (cluster layer). */
-  adminRoutes?: Record<string, AdminHandler>;
-  /** Revocation set and request gate from the cluster member; none = no revocation checks. */
-  tokenState?: TokenState | null;
-  /** Cluster-wide introspection sharing; none = per-process single-flight only. */
-  sharing?: IntrospectionSharing | null;
-  /** Cluster-wide DPoP proof replay check; none = per-process cache only. */
-  dpopReplay?: ReplaySharing | null;
-  /** Where `*_env` secrets are read; default process.env. */
-  env?: Environment;
-  /** Version of `config` (a worker restarted by the primary gets the committed one); default 1. */
-  version?: number;
-  /** Cluster part of /readyz and its metrics. */
-  cluster?: ClusterStatus | null;
-  /** Where identity-provider events (back-channel logout) publish revocations; none = those endpoints answer 503. */
-  revocationPublisher?: RevocationPublisher | null;
-  /** The cluster policy version `config` carries (cluster/policy); none = single-file policy, named by config version. */
-  policy?: PolicyVersion | null;
-  /** The config the process started with, when `config` is a later one (a worker restarted after a reload); default `config`. */
-  started?: Config;
-}
-
-export type ReloadResult = { ok: true; version: number; /** fields read at start only that differ from the start config: not applied */ restartRequired: string[] } | { ok: false; errors: ConfigProblem[] };
-
-/** A new config built beside the running one by ProxyInstance.prepare: commit it or discard it. */
-export interface PreparedReload {
-  readonly config: Config;
-  readonly version: number;
-  /** The cluster policy version it carries (null: single-file). */
-  readonly policy: PolicyVersion | null;
-  readonly auth: PreparedAuth;
-  readonly s2s: PreparedS2s;
-  /** Upstream pools made for this config (changed upstreams), closed on discard. */
-  readonly pools: readonly UpstreamPool[];
-  readonly snapshot: Snapshot;
-  /** The HTTP/2 listener's TLS files as read again by this reload (a renewed certificate); null: h2c or none. */
-  readonly tls: ReturnType<H2Listener['readTls']>;
-  /** Fields read at start only whose new value waits for a restart (the config carries the start values). */
-  readonly restartRequired: string[];
-}
-
-/** Routes compiled per event-loop turn by prepareYielding (~5–10 ms of work on the test machine). */
-const PRECOMPILE_SLICE = 1_000;
-
-/** A prepare failure as a config problem: the `path` the error carries or starts with, else `(reload)`. */
-function problemOf(err: unknown): ConfigProblem {
-  const message = String((err as Error)?.message ?? err);
-  const path = (err as { path?: unknown })?.path;
-  const m = /^([A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*): (.+)$/s.exec(message);
-  if (typeof path === 'string') return { path, message: m !== null && m[1] === path ? m[2]! : message };
-  return m !== null ? { path: m[1]!, message: m[2]! } : { path: '(reload)', message };
-}
+import type { InstanceOptions } from './instance-options.js';
+import { compileInSlices, PRECOMPILE_SLICE, problemOf, type PreparedReload, type ReloadResult } from './reload-prepared.js';
 
 export class ProxyInstance {
   readonly metrics = new RequestMetrics();
@@ -307,14 +248,8 @@ export class ProxyInstance {
    * reload may have committed meanwhile — is read only there). Small configs go straight to prepare.
    */
   async prepareYielding(config: Config, policy: PolicyVersion | null, environmentChecked: boolean): Promise<ReturnType<ProxyInstance['prepare']>> {
-    const routes = config.routes;
-    if (routes.length <= PRECOMPILE_SLICE) return this.prepare(config, this.version + 1, policy, environmentChecked);
-    const compiled: Array<CompiledPolicy | null> = [];
-    const defaults = defaultRouteIssuers(config);
-    for (let i = 0; i < routes.length; i += PRECOMPILE_SLICE) {
-      for (const r of routes.slice(i, i + PRECOMPILE_SLICE)) compiled.push(compilePolicy(r, config.identity, defaults));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    if (config.routes.length <= PRECOMPILE_SLICE) return this.prepare(config, this.version + 1, policy, environmentChecked);
+    const compiled = await compileInSlices(config);
     return this.prepare(config, this.version + 1, policy, environmentChecked, compiled);
   }
 

@@ -2,7 +2,7 @@
 // gate become the auth layer's TokenState, the member's readiness and metrics join the
 // instance's, and its admin routes (revocations) join the admin API.
 import type { Config } from '../../node/config/index.js';
-import type { InstanceOptions } from '../../node/instance.js';
+import type { InstanceOptions } from '../../node/instance-options.js';
 import type { Logger } from '../../node/log.js';
 import { DpopReplaySync } from '../dpop-sync/index.js';
 import { ClusterNode, rendezvousOwner, type ClusterRole } from '../index.js';

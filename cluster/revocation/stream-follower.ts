@@ -3,14 +3,16 @@
 // ordered consumer, and reports when it has reached that sequence. A watchdog recreates a
 // consumer that stalls (placed on a dead server, or on a replica that is behind) and
 // reads the gap from the stream leader. Stored messages are authenticated like live ones
-// (freshness aside: they are legitimately old), and carry their signing time onwards.
+// (freshness aside: they are legitimately old), and carry their signing time onwards. What the
+// stream lost is stream-losses.ts's to report; which stream it is, stream-identity.ts's to tell.
 import type { Logger } from '../../node/log.js';
 import type { OpenedMessage } from '../protocol/message-bus.js';
 import type { RevocationAdded } from '../protocol/messages.js';
 import { isNotFound, type RevocationStream, type StreamPosition } from './revocation-stream.js';
-import { StreamCoverage } from './stream-coverage.js';
+import { StreamIdentity } from './stream-identity.js';
+import { StreamLosses } from './stream-losses.js';
 import { GapReadLog, readGap } from './stream-gap.js';
-import type { FollowerEvents, LossReason } from './follower-events.js';
+import type { FollowerEvents } from './follower-events.js';
 
 type FollowerMessage =
   | { readonly type: 'stream.positioned'; readonly gen: number; readonly position: StreamPosition; readonly identified?: boolean }
@@ -57,18 +59,10 @@ export class StreamFollower {
   /** 'missing: creating it again' was logged since the stream last answered. */
   private missingLogged = false;
   private retry: NodeJS.Timeout | null = null;
-  /** Creation time of the stream `lastSeq` counts in; null before the first answer. */
-  private streamCreated: string | null = null;
-  /** The stored bytes of sequence `lastSeq` (null: not read, or gone): what tells the same stream under a new creation time. */
-  private lastData: Uint8Array | null = null;
-  /** `firstSeq:deleted` of the stream when its holes were last looked at ('' = none seen). */
-  private holesSeen = '';
-  /** Times the stream reported a new creation time while still holding `lastData` at `lastSeq` (the same stream). */
-  private createdChanged = 0;
-  /** The sequence of every unexpired revocation delivered: what the stream must still hold. */
-  private readonly coverage: StreamCoverage;
-  /** Tag of the last loss logged: one warning per loss, not one per check until it is stored again. */
-  private lostTag = '';
+  /** Which stream `lastSeq` counts in (stream-identity.ts). */
+  private readonly identity = new StreamIdentity();
+  /** What the stream must still hold, and the losses found (stream-losses.ts). */
+  private readonly losses: StreamLosses;
   /** A check saw harmful settings and this member tried to restore them; cleared when a check sees them right. */
   private drifted = false;
   /** The store's linger when the stream was last read whole or followed under it, s. */
@@ -87,7 +81,7 @@ export class StreamFollower {
      */
     private readonly lingerS: (() => number) | null = null,
   ) {
-    this.coverage = new StreamCoverage(lingerS ?? undefined);
+    this.losses = new StreamLosses(events, logger, lingerS);
     this.gapLog = new GapReadLog(logger);
     // from the start: a policy version applied after the first replay began (a start config without
     // the cluster's issuers) raises it, and that replay dropped what the new linger needs
@@ -136,12 +130,12 @@ export class StreamFollower {
 
   /** Revocations whose presence in the stream this member watches (the refill's memory). */
   watched(): number {
-    return this.coverage.size;
+    return this.losses.size;
   }
 
   /** Its position, restarts and the refill's memory for /metrics (flat). */
   stats(): Record<string, number> {
-    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.coverage.size, revocation_stream_created_changed_total: this.createdChanged };
+    return { revocation_stream_seq: this.lastSeq, revocation_consumer_restarts_total: this.restarts, revocation_stream_watched: this.losses.size, revocation_stream_created_changed_total: this.identity.createdChanged };
   }
 
   /** Periodic check (the actor's watchdog timer): is the consumer keeping up with the leader? */
@@ -170,19 +164,18 @@ export class StreamFollower {
         this.missingLogged = false;
         this.confirmedAt = Date.now();
         this.lost = false;
-        if (m.identified !== true && this.onlyCreatedChanged(m.position)) { this.identify(m.gen, m.position); return; }
-        if (this.renewed(m.position)) {
+        if (m.identified !== true && this.identity.onlyCreatedChanged(this.lastSeq, m.position)) { this.identify(m.gen, m.position); return; }
+        if (this.identity.renewed(this.lastSeq, m.position)) {
           // The stream was deleted and made anew (a nats-server restarted without its store, an
           // operator's `stream rm`): its sequences restarted, so "after lastSeq" would skip every
           // revocation stored since. Replay all of it; the store ignores what it already has.
           this.logger?.warn({ seq: this.lastSeq, stream_seq: m.position.lastSeq, created: m.position.created }, 'revocation stream was recreated: replaying it from the start');
           this.lastSeq = 0;
-          this.lastData = null;
-          this.holesSeen = '';
-          this.report(this.coverage.takeAll(Date.now()), `c${m.position.created ?? m.position.lastSeq}`, 'recreated', m.position);
-        } else this.report(this.coverage.lostBelow(m.position.firstSeq, Date.now()), `f${m.position.firstSeq}`, 'aged_out_early', m.position);
+          this.identity.lastData = null;
+          this.losses.recreated(m.position);
+        } else this.losses.agedOutEarly(m.position);
         this.holes(m.gen, m.position);
-        this.streamCreated = m.position.created ?? this.streamCreated;
+        this.identity.positioned(m.position);
         this.targetSeq = m.position.lastSeq;
         this.startConsumer();
         if (m.position.messages === 0 || this.lastSeq >= this.targetSeq) this.done();
@@ -192,15 +185,14 @@ export class StreamFollower {
         if (m.same) {
           // nats-server 2.9 (standalone) reports a new creation time after a restart, a settings update
           // and another restart (nats-server#8470); the sequences and messages are the same
-          this.createdChanged++;
-          this.logger?.warn({ seq: this.lastSeq, created: m.position.created, was: this.streamCreated }, 'revocation stream reports a new creation time but holds the same messages: the same stream, following on');
-          this.streamCreated = m.position.created ?? this.streamCreated;
+          this.logger?.warn({ seq: this.lastSeq, created: m.position.created, was: this.identity.created }, 'revocation stream reports a new creation time but holds the same messages: the same stream, following on');
+          this.identity.sameUnderNewTime(m.position);
         }
         this.receive({ type: 'stream.positioned', gen: m.gen, position: m.position, identified: true });
         return;
       case 'stream.holes':
         if (m.gen !== this.gen) return;
-        this.report(this.coverage.lostAt(new Set(m.seqs), Date.now()), `d${m.position.created ?? ''}:${m.position.firstSeq}:${m.position.deleted ?? 0}`, 'deleted', m.position);
+        this.losses.deleted(m.seqs, m.position);
         return;
       case 'stream.failed': {
         if (m.gen !== this.gen) return;
@@ -214,13 +206,9 @@ export class StreamFollower {
         if (m.consumer !== this.consumerId || m.seq <= this.lastSeq) return; // old consumer, or redelivery after a reset
         this.lastSeq = m.seq;
         this.progressAt = performance.now();
-        this.lastData = m.data === null ? null : Uint8Array.from(m.data);
+        this.identity.delivered(m.data);
         this.events.record(m.msg, m.seq, m.subject, m.signedAt);
-        // watched only when held: the refill's memory stays within the store's bound
-        if (m.msg !== null) {
-          if (this.events.holds(m.msg.id)) this.coverage.track(m.msg.id, m.seq, m.msg.expiresAt);
-          else this.coverage.forget(m.msg.id);
-        }
+        if (m.msg !== null) this.losses.delivered(m.msg, m.seq);
         // Only the leader's last sequence says we are complete: a consumer's own `pending` can come from a replica behind it.
         if (this.catchingUp && m.seq >= this.targetSeq) this.done();
         return;
@@ -260,13 +248,13 @@ export class StreamFollower {
         }
         const p = m.position;
         // recreated while we were connected: position and replay again (resets lastSeq there)
-        if (this.renewed(p)) { this.follow(); return; }
+        if (this.identity.renewed(this.lastSeq, p)) { this.follow(); return; }
         // settings changed by hand while we ran (a short max age, limits, rollups): put them back first (ensure), then look for losses
         // (once per change: an update this member may not make must not restart its consumer every check)
         if (p.drifted === true && !this.drifted) { this.drifted = true; this.logger?.warn({ stream_seq: p.lastSeq }, 'revocation stream settings changed under this member: restoring them'); this.follow(); return; }
         if (p.drifted !== true) this.drifted = false;
         // emptied early without being made anew (a max age or limit set by hand, a purge)
-        this.report(this.coverage.lostBelow(p.firstSeq, Date.now()), `f${p.firstSeq}`, 'aged_out_early', p);
+        this.losses.agedOutEarly(p);
         this.holes(m.gen, p);
         if (p.messages === 0 || p.lastSeq <= this.lastSeq) {
           this.lagTicks = 0;
@@ -288,26 +276,15 @@ export class StreamFollower {
     }
   }
 
-  /** Only the creation time differs (as many sequences): a stream made anew and refilled past `lastSeq`, or the same one under a time nats-server 2.9 changed. */
-  private onlyCreatedChanged(p: StreamPosition): boolean {
-    return this.lastSeq > 0 && this.lastData !== null && p.lastSeq >= this.lastSeq && p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated;
-  }
-
   /** Read sequence `lastSeq` from the leader: the same bytes (a copy published again has another publishedAt) = the same stream. */
   private identify(gen: number, position: StreamPosition): void {
     const s = this.stream();
-    const want = this.lastData;
+    const want = this.identity.lastData;
     if (s === null || want === null) { this.receive({ type: 'stream.identified', gen, position, same: false }); return; }
     s.get(this.lastSeq).then(
       (sm) => this.receive({ type: 'stream.identified', gen, position, same: sm !== null && Buffer.from(sm.data.buffer, sm.data.byteOffset, sm.data.byteLength).equals(want) }),
       (err: Error) => this.receive({ type: 'stream.failed', gen, error: err.message }),
     );
-  }
-
-  /** Is `p` a different stream from the one `lastSeq` counts in (recreated: new creation time, or fewer sequences than we applied)? */
-  private renewed(p: StreamPosition): boolean {
-    if (this.lastSeq === 0) return false;
-    return p.lastSeq < this.lastSeq || (p.created !== undefined && this.streamCreated !== null && p.created !== this.streamCreated);
   }
 
   /**
@@ -316,34 +293,26 @@ export class StreamFollower {
    * usual case and costs nothing; a failed read is tried again at the next check.
    */
   private holes(gen: number, p: StreamPosition): void {
-    const key = (p.deleted ?? 0) === 0 ? '' : `${p.firstSeq}:${p.deleted}`;
     const s = this.stream();
-    if (key === this.holesSeen || s === null) return;
-    this.holesSeen = key;
-    if (key === '' || this.coverage.size === 0) return;
+    if (s === null) return;
+    const key = this.losses.holesToRead(p);
+    if (key === null) return;
     s.deletedSeqs().then(
       (seqs) => this.receive({ type: 'stream.holes', gen, position: p, seqs }),
-      (err: Error) => { if (this.holesSeen === key) this.holesSeen = ''; this.logger?.warn({ err: err.message }, 'reading the revocation stream\'s deleted sequences failed; will retry'); },
+      (err: Error) => { this.losses.holesReadFailed(key); this.logger?.warn({ err: err.message }, 'reading the revocation stream\'s deleted sequences failed; will retry'); },
     );
-  }
-
-  private report(ids: readonly string[], tag: string, why: LossReason, p: StreamPosition): void {
-    if (ids.length === 0) return;
-    if (tag !== this.lostTag) this.logger?.warn({ lost: ids.length, why, first_seq: p.firstSeq, stream_seq: p.lastSeq }, 'revocation stream lost revocations that have not expired: storing them again');
-    this.lostTag = tag;
-    for (const id of this.events.lost(ids, tag, why)) this.coverage.forget(id);
   }
 
   /** `id` (expiry epoch seconds) came from the snapshot: when a whole replay did not deliver it, it is reported lost. */
   expect(id: string, expiresAtS: number): void {
-    this.coverage.expect(id, expiresAtS);
+    this.losses.expect(id, expiresAtS);
   }
 
   private done(): void {
     if (!this.catchingUp) return;
     this.catchingUp = false;
     this.gapLog.ended(this.targetSeq);
-    this.report(this.coverage.takeUnseen(Date.now()), `s${this.streamCreated ?? ''}:${this.targetSeq}`, 'not_replayed', { firstSeq: 0, lastSeq: this.targetSeq, messages: 0 });
+    this.losses.notReplayed(this.identity.created, this.targetSeq);
     this.events.complete();
   }
 

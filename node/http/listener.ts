@@ -1,6 +1,6 @@
-// The client-facing uWS listener: reads the request synchronously, applies limits
+// The client-facing uWS listener: reads the request synchronously, applies limits (request-framing.ts)
 // and path normalisation, routes, runs the pipeline stages and hands the request to
-// an Relay for forwarding. The handler never throws into uWS (that aborts the process).
+// a Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { listenerCiphers } from '../config/tls-ciphers.js';
 import { proxyError, type ProxyError } from '../errors.js';
@@ -12,14 +12,14 @@ import { SlotRegistry } from '../slot-registry.js';
 import { endRelayTrace } from './request-trace.js';
 import { keepAccessLine } from './access-sampling.js';
 import { accessLineWriter, type AccessLine } from './access-line.js';
-import { unmetExpectation } from './expectation.js';
+import { RequestFraming } from './request-framing.js';
 import { listenOn } from './listen-port.js';
 import { routingHost } from '../routing/host-normalize.js';
 import { normalizePath } from '../routing/path-normalize.js';
 import { AMBIGUOUS } from '../routing/route-table.js';
 import { routeMiss } from '../routing/route-miss.js';
 import { liveJudge } from './live-reauthorize.js';
-import { HeaderCollector, visibleAscii } from '../routing/request-bytes.js';
+import { HeaderCollector } from '../routing/request-bytes.js';
 import { writeClosingError, writeError } from './respond.js';
 import { answerKeepAlive, handlerScope } from '../handler-scope.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
@@ -33,6 +33,7 @@ import { errorReason, loggedRawPath } from './refusal-fields.js';
 import { enterRun, leaveRun, runNow } from '../run-clock.js';
 
 const headersIn = new HeaderCollector();
+const framing = new RequestFraming();
 
 export interface ListenerOptions {
   host: string;
@@ -281,44 +282,15 @@ export class Listener implements RelayHost {
     const headers: string[] = [];
     headersIn.start(headers);
     req.forEach(headersIn.collect);
-    const headerBytes = headersIn.bytes;
 
     // During a stop's drain a request on a connection opened before is served (with `Connection: close`):
     // a 503 here was an error for a client that had only reused its keep-alive connection. A WebSocket
     // would outlive the drain: refused.
     if (this.drained) { res.close(); return; }
     if (this.draining && wsContext !== undefined) return this.reject(res, proxyError('PORTCULLIS_ERR_SHUTTING_DOWN', 'instance is shutting down', { retryAfter: 1 }), '(none)', head);
-    if (headerBytes > limits.max_header_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_HEADERS_TOO_LARGE', `request headers exceed ${limits.max_header_bytes} bytes`), '(none)', head);
-    if (rawPath.length + query.length > limits.max_url_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_URL_TOO_LONG', `request target exceeds ${limits.max_url_bytes} bytes`), '(none)', head);
-    if (headersIn.bad !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', `header ${headersIn.bad} has a byte outside visible ASCII, SP and HTAB`), '(none)', head);
-    if (query !== '' && !visibleAscii(query)) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'query has a byte outside visible ASCII (percent-encode it)'), '(none)', head);
-
-    let hostHeader: string | null = null;
-    let contentLength = -1;
-    let chunked = false;
-    let connectionNames: string | null = null;
-    for (let i = 0; i < headers.length; i += 2) {
-      const k = headers[i]!;
-      if (k === 'host') {
-        if (hostHeader !== null) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'more than one Host header'), '(none)', head);
-        hostHeader = headers[i + 1]!;
-      } else if (k === 'content-length') {
-        const v = headers[i + 1]!;
-        if (!/^\d{1,15}$/.test(v) || (contentLength !== -1 && contentLength !== Number(v))) {
-          return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'invalid Content-Length'), '(none)', head);
-        }
-        contentLength = Number(v);
-      } else if (k === 'transfer-encoding') {
-        // chunked once, at most (RFC 9112 §6.1): a second line is a framing a front proxy may read otherwise
-        if (chunked || headers[i + 1]!.toLowerCase().trim() !== 'chunked') return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'unsupported Transfer-Encoding'), '(none)', head);
-        chunked = true;
-      } else if (k === 'connection') {
-        connectionNames = connectionNames === null ? headers[i + 1]! : `${connectionNames},${headers[i + 1]!}`;
-      } else if (k === 'expect' && unmetExpectation(headers[i + 1]!)) { // uWS meets 100-continue itself
-        return this.reject(res, proxyError('PORTCULLIS_ERR_EXPECTATION_FAILED', 'an expectation other than 100-continue cannot be met'), '(none)', head); }
-    }
-    if (chunked && contentLength !== -1) return this.reject(res, proxyError('PORTCULLIS_ERR_REQUEST_MALFORMED', 'both Content-Length and Transfer-Encoding'), '(none)', head);
-    if (contentLength > limits.max_body_bytes) return this.reject(res, proxyError('PORTCULLIS_ERR_BODY_TOO_LARGE', `request body exceeds ${limits.max_body_bytes} bytes`), '(none)', head);
+    const refused = framing.check(headersIn, rawPath, query, limits);
+    if (refused !== null) return this.reject(res, refused, '(none)', head);
+    const { hostHeader, contentLength, chunked, connectionNames } = framing;
 
     // decision endpoints judge the original request the edge reports, not this one (before routing)
     if (this.decisions !== null) {

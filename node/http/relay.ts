@@ -4,10 +4,10 @@
 // after the upstream's 401 invalid_token), errors, how it ended (outcome, reason) and the finish
 // guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
-import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler, type H1Request } from '../upstream/h1-client.js';
+import type { H1Control, H1Error, H1Handler, H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
 import { asInsideParseLoop, closeAfterParse, handlerScope, inlineAnswer } from '../handler-scope.js';
-import { beforeHeadFailure, gatewayFailure, lateRequestBody, midBodyFailure } from './upstream-failure.js';
+import { beforeHeadFailure, failedBeforeHead, lateRequestBody, midBodyFailure } from './upstream-failure.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { freshAuthorization, outboundRefused, replaceAuthorization, type OutboundResult, type PipelineSink, type UpstreamRequest } from '../pipeline/index.js';
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
@@ -381,17 +381,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
       return;
     }
     if (this.errorKind !== null) return; // we aborted it ourselves (413/408) and answered already
-    const connect = isConnectFailure(err);
-    const f = beforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
-    if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
-    // a target that resets or garbles every request counts as failing as much as one that refuses connects (README "Retries")
-    if (gatewayFailure(f, err)) up.targetFailed(this.target!);
-    if (connect && retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
-      this.attempt++;
-      this.controller = null;
-      this.dispatch(this.target);
-      return;
-    }
+    const f = failedBeforeHead(err, up, this.target!, beforeHeadFailure, this.host, this.attempt, this.body !== null, this.ctx.method);
+    if (f === null) { this.attempt++; this.controller = null; this.dispatch(this.target); return; } // another target
     this.errorKind = f.reason;
     this.sendError(f.error);
   }

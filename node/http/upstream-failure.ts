@@ -1,8 +1,10 @@
 // What an upstream-client failure (H1Error, node/errors.ts UPSTREAM_ERRORS) means for the
 // request: the upstream_errors_total kind, the access-log reason and the answer the client gets
-// when nothing was written yet. Pure; the Relay applies it (and owns the retry on another target).
+// when nothing was written yet; and failedBeforeHead, the one reading both listeners' relays apply to a
+// failure before the response head (counted, the target charged, retried on another target or answered).
 import { proxyError, type ProxyError } from '../errors.js';
-import type { H1Error } from '../upstream/h1-client.js';
+import { isConnectFailure, retryOnAnotherTarget, type H1Error } from '../upstream/h1-client.js';
+import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 
 export interface UpstreamFailure {
   /** `portcullis_upstream_errors_total{kind}`; null: not counted against the upstream. */
@@ -24,6 +26,27 @@ const GATEWAY_KINDS: ReadonlySet<string> = new Set(['connect', 'connect_timeout'
  */
 export function gatewayFailure(f: UpstreamFailure, err: H1Error): boolean {
   return f.metric !== null && GATEWAY_KINDS.has(f.metric) && !(f.metric === 'reset' && err.bodyUnsent === true);
+}
+
+/** How a listener reads a failure before the head: beforeHeadFailure, or h2BeforeHeadFailure (the H2_* codes first). */
+export type BeforeHeadReading = (err: H1Error, upstream: string, connect: boolean, idleBodyMs: number) => UpstreamFailure;
+
+/**
+ * A failure before any response head of the request's attempt on `target`, read by `read`: counted against
+ * the upstream (`host.upstreamError`, unless its metric is null), the target charged when it did not answer
+ * as an HTTP server (gatewayFailure: toward ejection); then null when the request goes once more to another
+ * target (retryOnAnotherTarget, README "Retries": the caller dispatches it), else the failure to answer with.
+ */
+export function failedBeforeHead(
+  err: H1Error, up: UpstreamPool, target: Target, read: BeforeHeadReading, host: { upstreamError(upstream: string, kind: string): void },
+  attempt: number, hasBody: boolean, method: string,
+): UpstreamFailure | null {
+  const connect = isConnectFailure(err);
+  const f = read(err, up.name, connect, up.config.timeouts.idle_body_ms);
+  if (f.metric !== null) host.upstreamError(up.name, f.metric);
+  // a target that resets or garbles every request counts as failing as much as one that refuses connects (README "Retries")
+  if (gatewayFailure(f, err)) up.targetFailed(target);
+  return connect && retryOnAnotherTarget(err, attempt, hasBody, method, up.targets.length) ? null : f;
 }
 
 /** A failure after the upstream's response head arrived (mid-body, or while a head of unknown length was held). */

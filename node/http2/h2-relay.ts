@@ -2,7 +2,7 @@
 // pipeline's sink, the upstream handler (response streamed back with backpressure: a write that
 // reports a full buffer pauses the upstream until 'drain'), retries, errors and how it ended.
 // Works on the response of both protocols the listener serves (an HTTP/2 stream, HTTP/1.1 by ALPN).
-import { isConnectFailure, retryOnAnotherTarget, type H1Control, type H1Error, type H1Handler } from '../upstream/h1-client.js';
+import type { H1Control, H1Error, H1Handler } from '../upstream/h1-client.js';
 import type { ErrorCode, ProxyError } from '../errors.js';
 import { proxyError } from '../errors.js';
 import type { Outcome } from '../http/relay.js';
@@ -13,7 +13,7 @@ import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import type { H2Body, H2BodyOwner } from './h2-body.js';
 import { writeH2Error, type AnyResponse } from './h2-respond.js';
 import { h2BeforeHeadFailure, h2MidBodyFailure } from './h2-upstream-failure.js';
-import { gatewayFailure } from '../http/upstream-failure.js';
+import { failedBeforeHead } from '../http/upstream-failure.js';
 import { GrpcDeadlines, grpcTimeoutMs, type Deadlined } from './grpc-deadline.js';
 import { GRPC, grpcMessage } from './grpc-status.js';
 import { responseHeaders, responseTrailers } from './h2-response-headers.js';
@@ -376,17 +376,8 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
       return;
     }
     if (this.errorKind !== null) return; // aborted by us (413/408), answered already
-    const connect = isConnectFailure(err);
-    const f = h2BeforeHeadFailure(err, up.name, connect, up.config.timeouts.idle_body_ms);
-    if (f.metric !== null) this.host.upstreamError(up.name, f.metric);
-    // a target that resets or garbles every request counts as failing as much as one that refuses connects (README "Retries")
-    if (gatewayFailure(f, err)) up.targetFailed(this.target!);
-    if (connect && retryOnAnotherTarget(err, this.attempt, this.body !== null, this.ctx.method, up.targets.length)) {
-      this.attempt++;
-      this.controller = null;
-      this.dispatch(this.target);
-      return;
-    }
+    const f = failedBeforeHead(err, up, this.target!, h2BeforeHeadFailure, this.host, this.attempt, this.body !== null, this.ctx.method);
+    if (f === null) { this.attempt++; this.controller = null; this.dispatch(this.target); return; } // another target
     this.errorKind = f.reason;
     this.sendError(f.error);
   }
