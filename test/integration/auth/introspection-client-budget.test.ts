@@ -64,7 +64,10 @@ beforeAll(async () => {
   echo = await startEchoUpstream();
   proxy = await startProxy(baseConfig(echo.url, {
     // behind a trusted front proxy; access log off and X-Forwarded-For kept: the peer address is read only for the budget
-    server: { listen: { host: '127.0.0.1', port: 0 }, trust_forwarded: true, forwarded: { x_forwarded_for: 'keep' } },
+    server: {
+      listen: { host: '127.0.0.1', port: 0 }, trust_forwarded: true, forwarded: { x_forwarded_for: 'keep' },
+      decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'nginx' }] },
+    },
     log: { level: 'info', access: false },
     issuers: {
       slow: {
@@ -109,6 +112,9 @@ function get(token: string, from: { localAddress?: string; forwardedFor?: string
 }
 
 const junk = (): string => randomBytes(24).toString('base64url');
+/** nginx auth_request from the edge (this host), naming the client in X-Forwarded-For. */
+const decide = (token: string, client: string): Promise<Reply> =>
+  call(`${proxy.url}/_portcullis/auth`, { headers: { ...bearer(token), 'x-original-uri': '/orders/1', 'x-original-method': 'GET', 'x-forwarded-for': client } });
 const FLOODER = { forwardedFor: '203.0.113.7' };
 const LIMITED = 'too many introspections waiting for this client';
 
@@ -144,8 +150,16 @@ describe('introspection: a per-client share of the authorization server\'s place
     const more = await Promise.all(Array.from({ length: 10 }, () => get(junk(), FLOODER)));
     for (const r of more) { expectUnavailable(r); expect(r.json?.message).toBe(LIMITED); }
     expect(as.junkCalls).toBe(PER_CLIENT);
+    // a decision endpoint charges the client the edge names: the flooder's share is spent there too, another's is not
+    const viaEdge = await decide(junk(), FLOODER.forwardedFor);
+    expectUnavailable(viaEdge);
+    expect(viaEdge.json?.message).toBe(LIMITED);
+    const edgeGood = junk();
+    as.good.add(edgeGood);
+    const allowed = await decide(edgeGood, '198.51.100.20');
+    expect(allowed.status, allowed.text).toBe(200);
     const metrics = (await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) })).text;
-    expect(metrics).toMatch(new RegExp(`^portcullis_introspection_client_limited_total ${FLOOD - PER_CLIENT + 10}$`, 'm'));
+    expect(metrics).toMatch(new RegExp(`^portcullis_introspection_client_limited_total ${FLOOD - PER_CLIENT + 11}$`, 'm'));
 
     // the AS answers: the calls leave the wire and give their places back; nothing refused was cached
     as.hold = false;
