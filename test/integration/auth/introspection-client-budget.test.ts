@@ -1,7 +1,8 @@
 // One client flooding distinct junk opaque tokens against a slow authorization server holds at most
 // `introspection.per_client_max` of the places (calls on the wire, waiting, or timed out but still on
 // the wire): its next unknown tokens get 503 + Retry-After at once, while another client's fresh good
-// token still gets a place and a 200, and cached tokens are never affected.
+// token still gets a place and a 200, and cached tokens are never affected — one share per client over
+// the uWS listener, the HTTP/2 listener and a decision endpoint alike.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { startEchoUpstream, type EchoUpstream } from '../../../cluster/cli/demo/
 import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { SECRET_ENV, bearer, call, expectBearerError, expectUnavailable, waitReady, type Reply } from './tokens-helpers.js';
 import { waitFor } from '../../helpers/wait.js';
+import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 
 /** An AS that answers known good tokens at once and holds every other answer until released. */
 interface HoldingAs {
@@ -67,6 +69,7 @@ beforeAll(async () => {
     server: {
       listen: { host: '127.0.0.1', port: 0 }, trust_forwarded: true, forwarded: { x_forwarded_for: 'keep' },
       decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'nginx' }] },
+      http2: { listen: { host: '127.0.0.1', port: 0 } },
     },
     log: { level: 'info', access: false },
     issuers: {
@@ -150,6 +153,16 @@ describe('introspection: a per-client share of the authorization server\'s place
     const more = await Promise.all(Array.from({ length: 10 }, () => get(junk(), FLOODER)));
     for (const r of more) { expectUnavailable(r); expect(r.json?.message).toBe(LIMITED); }
     expect(as.junkCalls).toBe(PER_CLIENT);
+    // so does the HTTP/2 listener (h2c): one share per client, whichever door it uses
+    const h2 = (token: string, client: string) => h2Fetch(`http://127.0.0.1:${http2PortOf(proxy.logs())}`, {
+      ':method': 'GET', ':path': '/orders/1', authorization: `Bearer ${token}`, 'x-forwarded-for': client,
+    });
+    const overH2 = await h2(junk(), FLOODER.forwardedFor);
+    expect(overH2.status).toBe(503);
+    expect(overH2.json?.message).toBe(LIMITED);
+    const h2Good = junk();
+    as.good.add(h2Good);
+    expect((await h2(h2Good, '198.51.100.21')).status).toBe(200);
     // a decision endpoint charges the client the edge names: the flooder's share is spent there too, another's is not
     const viaEdge = await decide(junk(), FLOODER.forwardedFor);
     expectUnavailable(viaEdge);
@@ -159,7 +172,7 @@ describe('introspection: a per-client share of the authorization server\'s place
     const allowed = await decide(edgeGood, '198.51.100.20');
     expect(allowed.status, allowed.text).toBe(200);
     const metrics = (await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) })).text;
-    expect(metrics).toMatch(new RegExp(`^portcullis_introspection_client_limited_total ${FLOOD - PER_CLIENT + 11}$`, 'm'));
+    expect(metrics).toMatch(new RegExp(`^portcullis_introspection_client_limited_total ${FLOOD - PER_CLIENT + 12}$`, 'm'));
 
     // the AS answers: the calls leave the wire and give their places back; nothing refused was cached
     as.hold = false;
