@@ -1,8 +1,6 @@
-// One client flooding distinct junk opaque tokens against a slow authorization server holds at most
-// `introspection.per_client_max` of the places (calls on the wire, waiting, or timed out but still on
-// the wire): its next unknown tokens get 503 + Retry-After at once, while another client's fresh good
-// token still gets a place and a 200, and cached tokens are never affected — one share per client over
-// the uWS listener, the HTTP/2 listener and a decision endpoint alike.
+// One client flooding junk opaque tokens at a slow authorization server holds at most `per_client_max`
+// introspection places (late calls included): past it 503 + Retry-After at once, while other clients' fresh
+// tokens get 200 and cached ones are untouched — one share per client over uWS, HTTP/2 and decision endpoints.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
