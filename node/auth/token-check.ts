@@ -190,7 +190,9 @@ export function createTokenCheck(config: Config, logger: Logger, opts: TokenChec
       for (const [name, client] of intro.clients) introspectors[name] = client;
       // a request waiting on an unknown-kid refetch or an introspection call is answered 503 at its route's deadline, as on its outbound token
       const deadlinesMs = next.routes.map((route) => routeDeadlineMs(next, route));
-      return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({ jwt, introspection: introspectors, deadlinesMs }) };
+      return { config: next, issuers, introspection: intro, authenticate: createAuthenticator({
+        jwt, introspection: introspectors, deadlinesMs, trustedHops: next.server.trust_forwarded ? next.server.trusted_hops : 0,
+      }) };
     },
     commit(p: PreparedTokenCheck): void {
       jwt.commitIssuers(p.issuers);

@@ -337,11 +337,12 @@ export class Listener implements RelayHost {
     // behind a trusted front proxy the log and spans name the client it appended to X-Forwarded-For
     const client = recorded && snap.config.server.trust_forwarded ? forwardedClient(headers, remoteAddress, snap.config.server.trusted_hops) : undefined;
     const ctx: RequestContext = {
-      method, path, query, host, headers, remoteAddress, client, secure: this.tls, connection: connectionNames,
+      method, path, query, host, headers, remoteAddress, client, peer: null, secure: this.tls, connection: connectionNames,
       route: match.route, params: match.params, token: null, tokenSource: null, tokenScheme: 'bearer', checkedAuthorization: null, principal: null, denyReason: null, responseHeaders: null,
       trace: snap.tracer === null ? null : snap.tracer.start(headers),
     };
     const relay = new Relay(res, this, snap, ctx, start, limits.max_body_bytes);
+    if (remoteAddress === '') ctx.peer = relay; // read only if an introspection call is charged to the client
     res.onAborted(() => relay.onAborted());
     this.active.add(relay);
     this.opts.metrics.inflight = this.active.size;

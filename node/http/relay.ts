@@ -1,8 +1,7 @@
-// One request's life from the uWS handler to the last response byte: the request
-// body (request-body.ts), the pipeline's sink, the upstream handler (the response streams
-// back with backpressure in response-stream.ts), retries (another target; a fresh outbound token
-// after the upstream's 401 invalid_token), errors, how it ended (outcome, reason) and the finish
-// guard. uWS rules: write only inside cork() and only while not aborted.
+// One request's life from the uWS handler to the last response byte: the request body (request-body.ts),
+// the pipeline's sink, the upstream handler (the response streams back with backpressure: response-stream.ts),
+// retries (another target; a fresh outbound token after the upstream's 401 invalid_token), errors, how it
+// ended (outcome, reason) and the finish guard. uWS rules: write only inside cork() and only while not aborted.
 import type { HttpResponse } from 'uWebSockets.js';
 import type { H1Control, H1Error, H1Handler, H1Request } from '../upstream/h1-client.js';
 import { proxyError, type ErrorCode, type ProxyError } from '../errors.js';
@@ -13,6 +12,7 @@ import { freshAuthorization, outboundRefused, replaceAuthorization, type Outboun
 import type { Target, UpstreamPool } from '../upstream/upstream-pool.js';
 import { RequestBody, type BodyOwner } from './request-body.js';
 import { writeError } from './respond.js';
+import { clientAddress } from './client-address.js';
 import type { Outcome, RelayHostOf } from './relay-host.js';
 import { startResponse, readEnded, relayChunk, responseEnded, type RelayResponse } from './response-stream.js';
 import type { Snapshot } from '../pipeline/snapshot.js';
@@ -114,6 +114,8 @@ export class Relay implements H1Handler, H1Request, PipelineSink, BodyOwner, Rel
   }
 
   // ---- client side -------------------------------------------------------
+  /** ctx.peer (PeerAddress): the client's address read now (one getpeername), '' once it left. */
+  peerAddress(): string { return this.aborted ? '' : clientAddress(this.res); }
 
   onAborted(): void {
     this.aborted = true;

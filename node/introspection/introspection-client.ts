@@ -19,6 +19,7 @@ import { InFlightDrops } from './in-flight-drops.js';
 import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
 import { withinDeadline } from './lookup-deadline.js';
+import { ClientBudget, clientKey, defaultPerClientMax } from './client-budget.js';
 
 /** The keys of IntrospectionStats that are levels, not counts: a reload does not carry them over (introspection-set.ts). */
 export const INTROSPECTION_GAUGES: ReadonlySet<keyof IntrospectionStats> = new Set(['cache_entries']);
@@ -38,6 +39,8 @@ export interface IntrospectionStats {
   calls_late: number;
   /** Lookups answered 503 at their route's deadline while the call went on (its answer is cached as usual). */
   lookups_deadline: number;
+  /** Lookups answered 503 at once: their client already held `per_client_max` places. */
+  calls_client_limited: number;
   cache_hits: number;
   cache_misses: number;
   cache_entries: number;
@@ -95,6 +98,10 @@ interface Flight {
   evicted: boolean;
   /** InFlightDrops mark when the call started: a subject drop after it keeps the answer out of the cache. */
   readonly mark: number;
+  /** The client key charged a place for this call (ClientBudget); null: none. */
+  readonly client: string | null;
+  /** The call timed out on the wire: its place is given back when it leaves the wire (#awaitLate), not when the flight ends. */
+  late: boolean;
 }
 
 /**
@@ -122,10 +129,12 @@ export class IntrospectionClient {
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
     calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0,
-    cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
+    calls_client_limited: 0, cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
   };
   #closed = false;
-  readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
+  readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed' | 'introspection_client_limited', VerifyFail>>;
+  /** Places per client (introspection.per_client_max); null: no per-client limit. */
+  readonly #budget: ClientBudget | null;
 
   /** Throws when the issuer has no introspection section or the secret's variable is unset. */
   constructor(opts: IntrospectionClientOptions) {
@@ -152,6 +161,8 @@ export class IntrospectionClient {
     this.#onResult = opts.onResult;
     this.#coordinate = opts.coordinate;
     this.#unavailable = unavailableOutcomes(opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S);
+    const perClient = cfg.per_client_max ?? defaultPerClientMax(cfg.connections, cfg.max_pending ?? cfg.connections);
+    this.#budget = perClient === 0 ? null : new ClientBudget(perClient);
   }
 
   /** The endpoint in use, or null until discovery supplied one. */
@@ -177,8 +188,10 @@ export class IntrospectionClient {
    * token however many lookups wait for it. `waitMs` (the route's deadline, ms): this lookup's
    * answer at the latest then — 503 `introspection_deadline`, the call goes on and its answer is
    * cached; absent = until the call settles (`timeout_ms`). The Promise never rejects.
+   * `client`: the requesting client's address, read only when this lookup would start a call
+   * (per_client_max: past its share, 503 `introspection_client_limited` at once); absent = not charged.
    */
-  lookup(token: string, waitMs?: number): VerifyOutcome | Promise<VerifyOutcome> {
+  lookup(token: string, waitMs?: number, client?: () => string): VerifyOutcome | Promise<VerifyOutcome> {
     if (this.#closed) return this.#unavailable.introspection_closed;
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return REFUSED.malformed;
     const key = hash('sha256', token, 'hex');
@@ -188,7 +201,10 @@ export class IntrospectionClient {
     this.#stats.cache_misses++;
     const joined = this.#inflight.get(key);
     if (joined !== undefined) { this.#stats.singleflight_waits++; return this.#waitAtMost(joined.promise, waitMs); }
-    const flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark() };
+    // only a lookup that starts a call is charged: cached and joined tokens cost the AS nothing more
+    const charged = this.#budget !== null && client !== undefined ? clientKey(client()) : null;
+    if (charged !== null && !this.#budget!.take(charged)) { this.#stats.calls_client_limited++; return this.#unavailable.introspection_client_limited; }
+    const flight: Flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark(), client: charged, late: false };
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);
     return this.#waitAtMost(flight.promise, waitMs);
@@ -258,7 +274,7 @@ export class IntrospectionClient {
 
   async #resolve(token: string, key: string, flight: Flight): Promise<VerifyOutcome> {
     try {
-      const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight.mark);
+      const call = (): Promise<IntrospectionResult> => this.#call(token, key, flight);
       const result = await (this.#coordinate !== undefined ? this.#coordinate(key, call) : call());
       // a call that timed out before this one began is older: its late answer must not be cached over this
       // one's, even once this one has left the cache (negative_ttl_s is short, a late answer up to late_answer_ms late)
@@ -280,11 +296,17 @@ export class IntrospectionClient {
       return this.#unavailable.introspection_failed;
     } finally {
       this.#inflight.delete(key);
+      if (!flight.late) this.#giveBack(flight);
     }
   }
 
+  /** The flight's place back to its client's budget (once: a late call gives it when it leaves the wire). */
+  #giveBack(flight: Flight): void {
+    if (flight.client !== null) this.#budget?.give(flight.client);
+  }
+
   /** One authorization-server call, counted and timed; rejects with CallFailure. */
-  async #call(token: string, key: string, mark: number): Promise<IntrospectionResult> {
+  async #call(token: string, key: string, flight: Flight): Promise<IntrospectionResult> {
     const startedAt = this.#now();
     const pending = this.#caller.call(token);
     if (!(pending instanceof Promise)) {
@@ -300,7 +322,11 @@ export class IntrospectionClient {
       this.#stats.calls_failed++;
       const line = this.#closed ? null : this.#failureLog.admit(answer.reason, answer.status, answer.detail);
       if (line !== null) this.#log?.warn({ reason: answer.reason, detail: answer.detail, status: answer.status, fingerprint: key.slice(0, 16), suppressed: line.suppressed }, 'introspection failed');
-      if (answer.late !== undefined) this.#awaitLate(key, answer.late, { jws: jwsKeyFacts(token), mark, startedAt });
+      if (answer.late !== undefined) {
+        // the call still holds its connection: so does its client's place, until it leaves the wire
+        flight.late = true;
+        this.#awaitLate(key, answer.late, { jws: jwsKeyFacts(token), mark: flight.mark, startedAt, flight });
+      }
       throw new CallFailure(answer.reason, answer.detail);
     }
     if (answer.response.active) this.#stats.calls_ok++;
@@ -323,12 +349,13 @@ export class IntrospectionClient {
    * when the call began — unless the token was evicted, or its subject dropped, meanwhile, or an
    * entry was cached since (newer than this answer). A late failure is dropped: failures are never cached.
    */
-  #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number }): void {
+  #awaitLate(key: string, late: Promise<CallAnswer>, call: { readonly jws: JwsKeyFacts | null; readonly mark: number; readonly startedAt: number; readonly flight: Flight }): void {
     const watch = { evicted: false };
     // every call of the key still on the wire is watched (two may be late at once, each its own answer)
     const watches = this.#late.get(key) ?? new Set();
     this.#late.set(key, watches.add(watch));
     void late.then((answer) => {
+      this.#giveBack(call.flight);
       watches.delete(watch);
       if (watches.size === 0 && this.#late.get(key) === watches) this.#late.delete(key);
       if (!answer.ok || this.#closed) return;

@@ -6,11 +6,15 @@ import { proxyError } from '../errors.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 import type { CompiledPolicy } from './authorize.js';
 import type { VerifyOutcome, TokenVerifier } from './token-verifier.js';
+import { requestClient } from './request-client.js';
 
 /** What authenticate needs from an introspection client (node/introspection's IntrospectionClient). */
 export interface TokenIntrospector {
-  /** `waitMs`: the longest this request waits on a call (the route's deadline), ms; then a 503 outcome. */
-  lookup(token: string, waitMs?: number): VerifyOutcome | Promise<VerifyOutcome>;
+  /**
+   * `waitMs`: the longest this request waits on a call (the route's deadline), ms; then a 503 outcome.
+   * `client`: the requesting client's address, read only when the lookup starts a call (per-client budget).
+   */
+  lookup(token: string, waitMs?: number, client?: () => string): VerifyOutcome | Promise<VerifyOutcome>;
 }
 
 export interface AuthenticatorDeps {
@@ -20,6 +24,8 @@ export interface AuthenticatorDeps {
   readonly introspection: Readonly<Record<string, TokenIntrospector>>;
   /** Per route index: the route's deadline, ms (routeDeadlineMs): a request waits no longer on an unknown-kid JWKS refetch or an introspection call. */
   readonly deadlinesMs?: readonly number[];
+  /** server.trusted_hops when server.trust_forwarded, else 0: which address the introspection budget charges (requestClient). */
+  readonly trustedHops?: number;
 }
 
 export type Authenticate = (ctx: RequestContext) => StageResult | Promise<StageResult>;
@@ -99,6 +105,7 @@ function apply(ctx: RequestContext, outcome: VerifyOutcome): StageResult {
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
   const jwt = deps.jwt;
   const deadlines = deps.deadlinesMs ?? [];
+  const hops = deps.trustedHops ?? 0;
   const introspectors = Object.entries(deps.introspection);
   const byName = new Map(introspectors);
   // the introspector a policy uses, decided once per compiled policy
@@ -130,14 +137,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
         if (!(r instanceof Promise) && !r.ok && r.reason === 'keys_unavailable' && byName.size > 0) {
           const name = jwt.keylessIssuer?.(token, policy.issuers) ?? null;
           const client = name === null ? undefined : byName.get(name);
-          if (client !== undefined) return settle(ctx, client.lookup(token, deadlines[ctx.route.index]));
+          if (client !== undefined) return settle(ctx, client.lookup(token, deadlines[ctx.route.index], () => requestClient(ctx, hops)));
         }
         return settle(ctx, r);
       }
       const client = introspectorFor(policy);
       if (client === null) return OPAQUE_NOT_SUPPORTED;
       if (respelledJws(token)) return RESPELLED_JWS;
-      return settle(ctx, client.lookup(token, deadlines[ctx.route.index]));
+      return settle(ctx, client.lookup(token, deadlines[ctx.route.index], () => requestClient(ctx, hops)));
     } catch {
       return BUG;
     }

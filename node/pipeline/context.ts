@@ -49,6 +49,11 @@ export interface ClientCertificate {
   readonly dns: readonly string[];
 }
 
+/** The connection's address read on demand (the uWS relay); '' once the client left. */
+export interface PeerAddress {
+  peerAddress(): string;
+}
+
 export interface RequestContext {
   /** Upper-case method as sent. */
   readonly method: string;
@@ -68,6 +73,11 @@ export interface RequestContext {
    * remoteAddress; absent/undefined = not trusted (or nothing records it): remoteAddress is the client.
    */
   readonly client?: string | undefined;
+  /**
+   * Reads the connection's address on demand where the transport left remoteAddress '' to spare the read
+   * (uWS: a getpeername per read): requestClient uses it; absent/null = remoteAddress is all there is.
+   */
+  peer?: PeerAddress | null;
   /** The client connection is TLS (X-Forwarded-Proto); absent = no. */
   readonly secure?: boolean;
   /** The client's origin (`https://api.example`) as an edge reported it (node/decision); absent = read from the request's own headers. */

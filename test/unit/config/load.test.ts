@@ -169,6 +169,16 @@ describe('config: schema errors', () => {
   });
 
   const ROUTES = [{ name: 'a', match: { path: '/*' }, upstream: 'a', auth: 'none' }];
+  it('issuers.*.introspection.per_client_max: optional places, 0 (off) or more, an integer; each error with its path', () => {
+    const ok = { upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES };
+    const withMax = (v: unknown) => ({ ...ok, issuers: { kc: { issuer: 'https://kc', audiences: ['api'], introspection: { client_id: 'p', client_secret_env: 'S', per_client_max: v } } } });
+    for (const v of [0, 1, 32, 101_024]) expect(validateConfig(withMax(v)).ok, String(v)).toBe(true);
+    for (const v of [-1, 1.5, 'half', 101_025]) {
+      const e = errors(validateConfig(withMax(v)));
+      expect(e, String(v)).toHaveLength(1);
+      expect(e[0]).toMatch(/^issuers\.kc\.introspection\.per_client_max: /);
+    }
+  });
   it('cluster.member_id is one bus subject token: a dot used to pass check-config and stop serve at its start', () => {
     const ok = { upstreams: { a: { targets: ['http://127.0.0.1:1'] } }, routes: ROUTES };
     expect(validateConfig({ ...ok, cluster: { member_id: 'proxy-a_1' } }).ok).toBe(true);
