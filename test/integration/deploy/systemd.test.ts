@@ -116,6 +116,9 @@ describe('deploy/systemd', () => {
     expect(get(d, 'RuntimeDirectory').map((v) => `/run/${v}`)).toContain(dirname(socket));
     // nginx's worker (www-data) must reach the socket inside it: the folder is searchable, the socket's mode decides
     expect(get(d, 'RuntimeDirectoryMode')).toEqual(['0755']);
+    // the name deploy/README.md has the operator create as a static user, whose group nginx joins
+    expect([get(d, 'User'), get(d, 'DynamicUser')]).toEqual([['portcullis'], ['yes']]);
+    expect(readFileSync(join(DEPLOY, 'README.md'), 'utf8')).toContain('useradd --system --no-create-home --shell\n  /usr/sbin/nologin portcullis && sudo usermod -aG portcullis www-data');
   });
 
   it('portcullis.service: every Documentation= file is one the documented install steps put there', () => {
