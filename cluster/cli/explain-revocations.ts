@@ -10,13 +10,13 @@ export type RevocationCheck =
   | { readonly kind: 'unchecked'; readonly why: string };
 
 /** How long the instance has to answer (head and body), ms. */
-const ASK_MS = 5_000;
+export const ASK_MS = 5_000;
 
 /** The instance's token refusals that come from its revocation state (node/auth/token-check.ts), not from FILE. */
 const REVOCATION_REASONS: ReadonlySet<string> = new Set(['revoked', 'revocations_catching_up', 'revocation_bus_lost', 'revocations_incomplete', 'revocations_primary_silent', 'revocations_bus_catching_up']);
 
 /** 127.0.0.0/8, ::1, localhost, and the wildcard addresses (reached on loopback). Null for anything else. */
-function loopbackBase(host: string, port: number): string | null {
+export function loopbackBase(host: string, port: number): string | null {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === '0.0.0.0' || h === '' || h === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return `http://127.0.0.1:${port}`;
   if (h === '::' || h === '::1') return `http://[::1]:${port}`;
@@ -54,6 +54,6 @@ export async function revocationAtInstance(config: Config, env: NodeJS.ProcessEn
   }
 }
 
-function isTimeout(err: unknown): boolean {
+export function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || (err.cause instanceof Error && err.cause.name === 'TimeoutError'));
 }

@@ -1,6 +1,6 @@
-// `portcullis explain`: which route matches a request, each rule, and why it would be allowed or
-// denied. --token is judged against the issuers' live JWKS/introspection, and its revocation by the
-// instance at FILE's admin listener (explain-revocations.ts). Exit 0 allowed, 1 denied, 2 usage/bad config.
+// `portcullis explain`: which route matches a request, each rule, why allowed or denied (exit 0/1, 2 usage or
+// bad config). --token is judged against the issuers' live keys, its revocation by the instance at FILE's admin
+// listener (explain-revocations.ts); with cluster policy that member judges all of it (explain-member.ts).
 import { createAuth, explainRequest, formatExplain, type Auth } from '../../node/auth/index.js';
 import { formatProblems, loadConfigFile } from '../../node/config/index.js';
 // the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
@@ -9,6 +9,7 @@ import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { revocationAtInstance } from './explain-revocations.js';
+import { explainAtMember } from './explain-member.js';
 import { readStdinToken } from './stdin-token.js';
 
 export async function explain(argv: string[], usage: string): Promise<void> {
@@ -22,14 +23,16 @@ export async function explain(argv: string[], usage: string): Promise<void> {
   const [method, path] = positionals as [string, string];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError('explain: METHOD must be letters, such as GET (the argument given is not shown: it may be a token)');
   if (!path.startsWith('/')) throw new UsageError('explain: PATH must start with /, such as /orders/42 (the argument given is not shown: it may be a token)');
-  // the environment too: a config serve would refuse is not explained as if it could run
-  // a local part alone (cluster.policy.source: cluster) has no routes to explain: before, "upstreams: required"
-  if (readClusterPolicyConfig(values.config, null) !== null) {
-    throw new UsageError(`explain: ${values.config} takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes: ask a member (POST /explain on its admin API) or give a file with the policy`);
-  }
   // `--token -`: from stdin, out of the process list and the shell history (as revoke --token -)
   const token = values.token === '-' ? (await readStdinToken('explain')).trim() : values.token;
   if (token === '') throw new UsageError(values.token === '-' ? 'explain: --token -: nothing on stdin' : 'explain: --token: empty token');
+  const req = { method, path, ...(values.host !== undefined ? { host: values.host } : {}) };
+  // a local part alone (cluster.policy.source: cluster) has no routes: the member at its admin listener judges
+  const local = readClusterPolicyConfig(values.config, null);
+  if (local !== null) {
+    await explainClusterPolicy(values.config, local, { ...req, ...(token !== undefined ? { token } : {}) }, values.json === true);
+    return;
+  }
   const r = loadConfigFile(values.config, { env: process.env });
   if (!r.ok) throw new UsageError(`invalid config ${values.config}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
   const logger = createLogger({ level: 'error', format: 'json' });
@@ -44,7 +47,6 @@ export async function explain(argv: string[], usage: string): Promise<void> {
       process.stderr.write('portcullis: explain: issuer keys or introspection endpoint not available within 10 s; the token verdict will be "unavailable"\n');
     }
     if (token !== undefined) await keysSettled(auth, until);
-    const req = { method, path, ...(values.host !== undefined ? { host: values.host } : {}) };
     let answer = await explainRequest(r.config, auth, { ...req, ...(token !== undefined ? { token } : {}) });
     // FILE cannot say whether the token is revoked: the running instance's store can
     const check = token !== undefined && answer.allowed ? await revocationAtInstance(r.config, process.env, { ...req, token: token }) : null;
@@ -61,6 +63,23 @@ export async function explain(argv: string[], usage: string): Promise<void> {
     clearInterval(keepAlive);
     await auth.close();
   }
+}
+
+/**
+ * FILE takes its policy from the cluster: print the verdict of the member at its admin listener (its running
+ * version, its revocations). Before, explain exited 2 here ("holds no routes") and the operator had to curl the
+ * admin API; it still does, saying why, when no member on this host answers.
+ */
+async function explainClusterPolicy(file: string, local: NonNullable<ReturnType<typeof readClusterPolicyConfig>>, req: { method: string; path: string; host?: string; token?: string }, json: boolean): Promise<void> {
+  if (!local.ok) throw new UsageError(`invalid config ${file}: ${local.errors.length} error(s)\n${formatProblems(local.errors)}`);
+  const r = await explainAtMember(local.config, process.env, req);
+  if (r.kind === 'unavailable') {
+    throw new UsageError(`explain: ${file} takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes, and ${r.why}: run it on a member's host with that member's config, ask a member (POST /explain on its admin API) or give a file with the policy`);
+  }
+  const note = `judged by the member at ${r.at}: its cluster policy version and revocations`;
+  if (json) process.stdout.write(JSON.stringify({ ...r.answer, judged_by: r.at }, null, 2) + '\n');
+  else process.stdout.write(`${formatExplain(r.answer, req.method, req.path)}\n  ${note}\n`);
+  process.exitCode = r.answer.allowed ? 0 : 1;
 }
 
 /**

@@ -98,7 +98,10 @@ function fileProblem(path: string, file: string): string | null {
  */
 function stateFolderProblems(config: Config): ConfigProblem[] {
   const c = (config as { cluster?: { revocation?: { snapshot_file?: unknown }; policy?: { state_file?: unknown } } }).cluster;
-  const files: ReadonlyArray<readonly [string, unknown]> = [[REWRITTEN[0]!, c?.revocation?.snapshot_file], [REWRITTEN[1]!, c?.policy?.state_file]];
+  // the decision socket too (made at start): before, check-config said ok for /run/portcullis/decision.sock with no
+  // /run/portcullis, and serve then stopped with a bare "cannot listen" (the unit restarting it until its start limit)
+  const socket = (config as { server?: { decision?: { unix_socket?: { path?: unknown } } } }).server?.decision?.unix_socket?.path;
+  const files: ReadonlyArray<readonly [string, unknown]> = [[REWRITTEN[0]!, c?.revocation?.snapshot_file], [REWRITTEN[1]!, c?.policy?.state_file], ['server.decision.unix_socket.path', socket]];
   const out: ConfigProblem[] = [];
   for (const [path, file] of files) {
     const problem = typeof file === 'string' ? folderProblem(file) : null;

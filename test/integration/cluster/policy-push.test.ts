@@ -79,10 +79,19 @@ describe('cluster policy: push, apply everywhere, status, rollback', () => {
     await everyProxy('the token to be refused', async (p) => (await statusOf(p, '/api/x', token)) === 401);
   });
 
-  it('explain --config FILE with the local part only says where the policy is (before: "upstreams: required")', async () => {
+  it('explain --config FILE with the local part only: the member at its admin listener judges; none there → exit 2 saying why', async () => {
+    // a member's own config (its admin port): before, explain exited 2 ("holds no routes") on the host of a running member
+    const member = writeConfig(localConfig([nats.urls[0]!], prefix, {}, { admin: { listen: { host: '127.0.0.1', port: Number(new URL(proxies[0]!.adminUrl).port) }, token_env: 'PORTCULLIS_TEST_ADMIN_TOKEN' } }, QUICK_BEAT));
+    const token = await as.issueJwt({ scope: 'orders:read' });
+    const ok = await runCli(['explain', '--config', member, 'GET', '/api/x', '--token', token], ENV);
+    expect([ok.code, ok.stderr], ok.stdout).toEqual([0, '']);
+    expect(ok.stdout).toMatch(/route +api → upstream app[^]*verdict +ALLOWED \(200\)[^]*judged by the member at http:\/\/127\.0\.0\.1:\d+/);
+    const none = await runCli(['explain', '--config', member, 'GET', '/api/x'], ENV);
+    expect([none.code, none.stdout], none.stderr).toEqual([1, expect.stringMatching(/verdict +DENIED \(401\)/)]);
+    // admin port 0: no member to ask (before: "upstreams: required")
     const r = await runCli(['explain', '--config', cliConfig, 'GET', '/api/x'], ENV);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes: ask a member (POST /explain on its admin API)');
+    expect(r.stderr).toContain('takes its policy from the cluster (cluster.policy.source: cluster), so it holds no routes, and admin.listen.port is 0, so no member can be found: run it on a member\'s host');
     expect(r.stderr).not.toContain('required');
   });
 

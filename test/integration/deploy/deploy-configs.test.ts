@@ -5,8 +5,9 @@
 // proxies' user of deploy/nats/permissions.conf, the file every deployed nats-server includes.
 import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tempDir } from '../../helpers/temp-dirs.js';
 import { ROOT, runCli } from '../../helpers/proxy-process.js';
 import { deployConfigs, envNames, NATS_PERMISSIONS, natsUsers, yamlFile } from '../../helpers/deploy-files.js';
 
@@ -34,7 +35,17 @@ describe('deploy/: configs', () => {
   it.each(configs)('%s passes check-config', async (file) => {
     // values of the shape the artifacts document: 48 random bytes, base64 (≥ 32 bytes for the bus key)
     const env = Object.fromEntries(envNames(yamlFile(join(ROOT, file))).map((n) => [n, randomBytes(48).toString('base64')]));
-    const r = await runCli(['check-config', join(ROOT, file)], env);
+    // a decision socket's folder is made by its service manager (the systemd unit's RuntimeDirectory): where it
+    // is missing here, check-config names it (serve could not listen), and passes with the socket moved elsewhere
+    const socket = (yamlFile(join(ROOT, file)).server as { decision?: { unix_socket?: { path: string } } } | undefined)?.decision?.unix_socket?.path;
+    let path = join(ROOT, file);
+    if (socket !== undefined && !existsSync(dirname(socket))) {
+      const missing = await runCli(['check-config', path], env);
+      expect([missing.code, missing.stderr], missing.stdout).toEqual([2, expect.stringContaining(`server.decision.unix_socket.path: cannot write ${socket}: its folder ${dirname(socket)}: no such file (ENOENT)`)]);
+      path = join(tempDir('portcullis-deploy-socket-'), 'portcullis.yaml');
+      writeFileSync(path, readFileSync(join(ROOT, file), 'utf8').replaceAll(socket, join(dirname(path), 'decision.sock')));
+    }
+    const r = await runCli(['check-config', path], env);
     // the compose demo's identity provider speaks plain http inside the compose network: warned, on purpose
     const expected = file === 'deploy/compose/portcullis.yaml' ? [expect.stringMatching(/^warning: issuers\.demo\.issuer: .*plain http at auth:9000/)] : [];
     expect(r.stderr.split('\n').filter((l) => l !== '')).toEqual(expected);

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT } from '../../helpers/proxy-process.js';
 import { DEPLOY, envNames, NATS_PERMISSIONS, natsEnvRefs, natsUsers, yamlFile } from '../../helpers/deploy-files.js';
 
@@ -104,6 +104,21 @@ describe('deploy/systemd', () => {
     // a memory bound the sizing guide's defaults fit: 12 workers of ~100 MiB + 80 MiB token cache + 37 MiB DPoP cache, and the primary
     expect(bytes(one('MemoryMax')), 'MemoryMax').toBeGreaterThanOrEqual((12 * (100 + 80 + 37) + 100) * 2 ** 20);
     expect(one('OOMPolicy')).toBe('continue'); // a worker killed at the bound is the supervisor's to replace
+  });
+
+  it('portcullis.service: the unit may create the decision socket deploy/edge/ ships (nginx on the same host)', () => {
+    // ProtectSystem=strict leaves /run read-only to the unit: before, no RuntimeDirectory, so serve with
+    // portcullis-decision.yaml stopped with "cannot listen on /run/portcullis/decision.sock" at every restart
+    const d = directives(readFileSync(join(SYSTEMD, 'portcullis.service'), 'utf8'));
+    const edge = yamlFile(join(DEPLOY, 'edge', 'portcullis-decision.yaml')) as { server: { decision: { unix_socket: { path: string } } } };
+    const socket = edge.server.decision.unix_socket.path;
+    expect(readFileSync(join(DEPLOY, 'edge', 'nginx.conf'), 'utf8')).toContain(`server unix:${socket};`);
+    expect(get(d, 'RuntimeDirectory').map((v) => `/run/${v}`)).toContain(dirname(socket));
+    // nginx's worker (www-data) must reach the socket inside it: the folder is searchable, the socket's mode decides
+    expect(get(d, 'RuntimeDirectoryMode')).toEqual(['0755']);
+    // the name deploy/README.md has the operator create as a static user, whose group nginx joins
+    expect([get(d, 'User'), get(d, 'DynamicUser')]).toEqual([['portcullis'], ['yes']]);
+    expect(readFileSync(join(DEPLOY, 'README.md'), 'utf8')).toContain('useradd --system --no-create-home --shell\n  /usr/sbin/nologin portcullis && sudo usermod -aG portcullis www-data');
   });
 
   it('portcullis.service: every Documentation= file is one the documented install steps put there', () => {

@@ -114,6 +114,19 @@ describe('checkEnvironment', () => {
     expect(validateConfig(doc, { env }).ok).toBe(true);
   });
 
+  it('a decision unix socket whose folder does not exist: refused at start naming the field and the folder', () => {
+    // before: check-config said ok (the systemd unit's ExecStartPre passed), then serve stopped with
+    // "server.decision.unix_socket: cannot listen on …" and no reason, restarted until the start limit
+    const gone = join(mkdtempSync(join(tmpdir(), 'env-check-')), 'run-portcullis');
+    const doc = {
+      server: { decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }], unix_socket: { path: join(gone, 'decision.sock') } } },
+      upstreams: { app: { targets: ['http://127.0.0.1:1'] } }, routes: [{ name: 'a', match: { path: '/a' }, upstream: 'app', auth: 'none' }],
+    };
+    const atStart = validateConfig(doc, { env: {}, stateFolders: true });
+    expect(atStart.ok ? [] : atStart.errors).toEqual([{ path: 'server.decision.unix_socket.path', message: expect.stringMatching(/^cannot write .*run-portcullis\/decision\.sock: its folder .*run-portcullis: no such file \(ENOENT\)$/) }]);
+    expect(validateConfig({ ...doc, server: { decision: { ...doc.server.decision, unix_socket: { path: join(tmpdir(), 'decision.sock') } } } }, { env: {}, stateFolders: true }).ok).toBe(true);
+  });
+
   it('validateConfig with an environment: schema, reference and environment problems in one run', () => {
     const r = validateConfig({
       admin: { token_env: 'T_ADMIN' },
