@@ -78,7 +78,7 @@ export class IntrospectionSync {
     this.leaseMs = opts.leaseMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 1_000;
     this.view = new OwnerView({
-      membership: opts.membership, self: opts.memberId, now: this.now,
+      membership: opts.membership, self: opts.memberId, mono,
       graceMs: opts.departureGraceMs ?? 500, suspectMs: opts.suspectMs ?? 5_000, onDeparted: (ids) => this.departed(ids),
     });
     this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now, mono });

@@ -302,6 +302,36 @@ describe('IntrospectionSync', () => {
     }
   });
 
+  it('a wall clock stepped back ends neither a suspicion nor a departure grace late: the owner is asked again, a dead one\'s keys move (regression)', async () => {
+    const as = new FakeAs();
+    const t = mesh();
+    const wall = { offset: 0 };
+    const a = member(t, 'm0', as, { requestTimeoutMs: 150, suspectMs: 300, departureGraceMs: 300, now: () => Date.now() + wall.offset });
+    const hung = ghost(t, 'hung');
+    const dead = ghost(t, 'dead');
+    const bus = new MessageBus(t, new Codec(), subjects('t'));
+    const unsub = bus.subscribe(bus.subjects.introspectionOwner('hung'), () => {}); // never answers
+    try {
+      await waitFor('membership', () => a.membership.members().length === 3, 2_000);
+      const key = keyOwnedBy('hung', ['dead', 'hung', 'm0'], 'step');
+      const deadKey = keyOwnedBy('dead', ['dead', 'hung', 'm0'], 'step');
+      hung.beating = false;
+      expect((await a.client.lookup(key)).active).toBe(true); // 'hung' suspected
+      hung.beating = true;
+      dead.stop(); // crashes: no goodbye
+      await waitFor('dead out of the view', () => !a.membership.members().includes('dead'), 2_000);
+      // NTP steps the wall clock back an hour: before, 'hung' stayed skipped and 'dead' kept its keys for the hour
+      // (every lookup of them asking a dead owner and waiting out the request timeout)
+      wall.offset = -3_600_000;
+      await waitFor('the suspicion over', () => a.sync.ownerOf(key) === 'hung', 3_000);
+      await waitFor('the grace over', () => a.sync.ownerOf(deadKey) !== 'dead', 3_000);
+    } finally {
+      unsub();
+      hung.stop();
+      dead.stop();
+    }
+  });
+
   it('a busy owner (late answer, still beating) is asked again, not bypassed: no extra call', async () => {
     const as = new FakeAs();
     const t = mesh();
