@@ -78,13 +78,13 @@ export class IntrospectionSync {
     this.leaseMs = opts.leaseMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 1_000;
     this.view = new OwnerView({
-      membership: opts.membership, self: opts.memberId, now: this.now,
+      membership: opts.membership, self: opts.memberId, mono,
       graceMs: opts.departureGraceMs ?? 500, suspectMs: opts.suspectMs ?? 5_000, onDeparted: (ids) => this.departed(ids),
     });
     this.leases = new LeaseTable({ leaseMs: this.leaseMs, maxLeases: opts.maxLeases ?? 100_000, maxResults: opts.maxResults ?? 50_000, ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}), now: this.now, mono });
     this.waits = new FillWaits(mono);
     this.drops = new DropMemory(this.now);
-    this.fillsSent = new FillsSent(this.now);
+    this.fillsSent = new FillsSent(mono); // how long ago we sent one: a duration, no wall-clock step may shorten it
     this.fillTarget = { memberId: this.memberId, leases: this.leases, waits: this.waits, clients: this.clients, log: this.log, c: this.c, now: this.now, ownerOf: (k) => this.ownerOf(k) };
   }
 

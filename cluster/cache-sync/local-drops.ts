@@ -116,7 +116,8 @@ export function dropSubjectLocally(clients: Iterable<SharedCacheClient>, leases:
 }
 
 /**
- * When this member last sent a fill of each key (epoch ms, as the fill was signed). A peer's drop
+ * When this member last sent a fill of each key (monotonic ms: before, on the wall clock, a step forward past
+ * DROP_MEMORY_MS forgot the fills just sent, and a drop they overtook no longer evicted them everywhere). A peer's drop
  * reaching us after a fill we sent may mean peers that dropped first took that fill after their drop
  * — its answer may predate the drop — so we evict every key of ours it drops everywhere.
  * Past MAX_REMEMBERED_DROPS fills within DROP_MEMORY_MS (a flood of distinct tokens) the oldest are

@@ -2,7 +2,8 @@
 // serving members, minus owners that did not answer (suspects, for a while), plus members
 // that vanished without `member.left` for a short grace. A member's own stall makes it
 // expire every peer before it reads their queued heartbeats (timers run before I/O), and
-// a view that flapped with it would move ownership and cost duplicate calls.
+// a view that flapped with it would move ownership and cost duplicate calls. Every time here is
+// monotonic ms (performance.now): a wall-clock step must neither stretch nor end a grace or a suspicion.
 import type { Membership } from '../membership/membership.js';
 import { rendezvousOwner } from './rendezvous.js';
 
@@ -13,7 +14,8 @@ export interface OwnerViewOptions {
   readonly graceMs: number;
   /** How long an owner that did not answer is skipped, ms. */
   readonly suspectMs: number;
-  readonly now: () => number;
+  /** Monotonic clock, ms (default performance.now). */
+  readonly mono?: () => number;
   /** Members gone for good (said goodbye, or stayed away past the grace). */
   readonly onDeparted: (ids: ReadonlySet<string>) => void;
 }
@@ -29,7 +31,11 @@ export class OwnerView {
   private readonly unsubscribes: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: OwnerViewOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly opts: OwnerViewOptions) {
+    this.now = opts.mono ?? (() => performance.now());
+  }
 
   start(): void {
     this.live = new Set(this.opts.membership.members());
@@ -55,7 +61,7 @@ export class OwnerView {
     let c: readonly string[] = this.opts.membership.members();
     if (this.unconfirmed.size > 0) c = [...c, ...this.unconfirmed.keys()];
     if (this.suspects.size > 0) {
-      const now = this.opts.now();
+      const now = this.now();
       c = c.filter((m) => (this.suspects.get(m) ?? 0) <= now);
     }
     return rendezvousOwner(key, c) ?? this.opts.self;
@@ -69,17 +75,17 @@ export class OwnerView {
   /** Has `id` beaten within two of its intervals? (A hung process stops beating; a busy one does not.) */
   heardFrom(id: string): boolean {
     const m = this.opts.membership.all().find((x) => x.id === id);
-    return m !== undefined && this.opts.now() - m.lastSeen <= 2 * m.intervalMs;
+    return m !== undefined && this.opts.membership.silentMs(m) <= 2 * m.intervalMs;
   }
 
   /** Skip `id` for `suspectMs` (it did not answer). */
   suspect(id: string): void {
-    if (id !== this.opts.self) this.suspects.set(id, this.opts.now() + this.opts.suspectMs);
+    if (id !== this.opts.self) this.suspects.set(id, this.now() + this.opts.suspectMs);
   }
 
   /** Forget suspicions that ran out (called by the owner's sweeper). */
   prune(): void {
-    const now = this.opts.now();
+    const now = this.now();
     for (const [m, until] of this.suspects) if (until <= now) this.suspects.delete(m);
   }
 
@@ -94,7 +100,7 @@ export class OwnerView {
   private changed(ids: readonly string[]): void {
     const next = new Set(ids);
     const gone = new Set<string>();
-    const now = this.opts.now();
+    const now = this.now();
     for (const m of this.live) {
       if (next.has(m) || m === this.opts.self) continue;
       if (this.left.delete(m)) gone.add(m);
@@ -111,13 +117,13 @@ export class OwnerView {
     this.timer = null;
     if (this.unconfirmed.size === 0) return;
     const next = Math.min(...this.unconfirmed.values());
-    this.timer = setTimeout(() => this.confirm(), Math.max(0, next - this.opts.now()));
+    this.timer = setTimeout(() => this.confirm(), Math.max(0, next - this.now()));
     this.timer.unref();
   }
 
   private confirm(): void {
     this.timer = null;
-    const now = this.opts.now();
+    const now = this.now();
     const gone = new Set<string>();
     for (const [m, at] of this.unconfirmed) if (at <= now) { this.unconfirmed.delete(m); gone.add(m); }
     if (gone.size > 0) this.depart(gone);

@@ -8,7 +8,8 @@
 // signed before that member's process started (a restart under the same id): ignored and counted. A
 // heartbeat carrying this member's own id from another process is a duplicate `cluster.member_id`.
 // A new member is answered with a heartbeat at once, and the view counts as settled (and, once the bus ever
-// connected, converged: ownership counts) a round and a half after the bus connected.
+// connected, converged: ownership counts) a round and a half after the bus connected. Liveness (lastSeen, expiry,
+// late rounds) runs on the monotonic clock; only start and signing times, which cross the wire, are wall clock.
 import { hostname } from 'node:os';
 import type { MessageBus } from '../protocol/message-bus.js';
 import type { BusMessage, MemberPolicyStatus, MemberRole } from '../protocol/messages.js';
@@ -21,7 +22,7 @@ export interface MemberInfo {
   readonly host: string;
   readonly pid: number;
   readonly startedAt: number;
-  /** Epoch ms of the last heartbeat heard. */
+  /** When the last heartbeat was heard, this process's monotonic ms (performance.now): only its age means anything. */
   readonly lastSeen: number;
   readonly intervalMs: number;
   /** Its cluster policy status (heartbeat v2); null without cluster policy or from an older build (v1). */
@@ -39,8 +40,9 @@ export interface MembershipOptions {
   readonly intervalMs?: number;
   /** Heartbeats a member may miss before it is dropped (default 3). */
   readonly missed?: number;
+  /** Wall clock, epoch ms (this process's startedAt, how long replays are remembered); default Date.now. */
   readonly now?: () => number;
-  /** Monotonic clock, ms (default performance.now): the settle window and isolation are durations no wall-clock step may move. */
+  /** Monotonic clock, ms (default performance.now): expiry, late rounds, the settle window and isolation are durations no wall-clock step may move. */
   readonly mono?: () => number;
 }
 
@@ -77,13 +79,13 @@ export class Membership {
   /** When the bus first connected, monotonic ms (null: not yet). */
   private connectedAt: number | null = null;
   private windowOver = false; // the round and a half after it is over (unsettledMs): it stays over
-  /** When a joining member was last answered with a beat out of turn, epoch ms. */
+  /** When a joining member was last answered with a beat out of turn, monotonic ms. */
   private lastNudge = Number.NEGATIVE_INFINITY;
   private joined = 0;
   private expired = 0;
-  /** When the heartbeat timer last fired (or was started), epoch ms. */
+  /** When the heartbeat timer last fired (or was started), monotonic ms. */
   private lastRound = 0;
-  /** No expiry before this instant, epoch ms: set after a late round. */
+  /** No expiry before this instant, monotonic ms: set after a late round. */
   private holdUntil = 0;
   private roundsSkipped = 0;
   /** Late rounds in a row; past `missed` of them expiry runs anyway (a loop late every round still drops dead peers). */
@@ -122,7 +124,7 @@ export class Membership {
       if (t.isConnected()) this.connectedAt ??= this.mono();
     }
     this.beat();
-    this.lastRound = this.now();
+    this.lastRound = this.mono();
     this.timer = setInterval(() => this.round(), this.intervalMs);
     this.timer.unref();
   }
@@ -198,6 +200,9 @@ export class Membership {
     this.expireDue();
     return [...this.view.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
+
+  /** How long ago `m` (from all()) was last heard, ms on this view's monotonic clock. */
+  silentMs(m: MemberInfo): number { return this.mono() - m.lastSeen; }
 
   /** Called with the new `members()` whenever it changes. Returns the unsubscribe function. */
   onChange(listener: (ids: readonly string[]) => void): () => void {
@@ -282,7 +287,7 @@ export class Membership {
         if (last !== undefined && notNewer(m, signedAt, last)) { this.replayed++; return; }
         this.newest.set(m.id, newer(last, m, signedAt, this.now()));
         const known = this.view.has(m.id);
-        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.now(), intervalMs: Math.min(m.intervalMs, MAX_PEER_INTERVAL_MS), policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
+        this.view.set(m.id, { id: m.id, role: m.role, host: m.host, pid: m.pid, startedAt: m.startedAt, lastSeen: this.mono(), intervalMs: Math.min(m.intervalMs, MAX_PEER_INTERVAL_MS), policy: m.v === 1 ? null : m.policy, direct: m.v === 3 ? m.direct : null });
         if (!known) { this.joined++; this.recompute(); this.nudge(); }
         else this.nextExpiry = Math.min(this.nextExpiry, this.deadline(this.view.get(m.id)!));
         if (known && last !== undefined && m.startedAt > last.startedAt) {
@@ -313,7 +318,7 @@ export class Membership {
 
   /** A member joined: beat now so its view holds us within a round trip (at most four times a round: a restart wave costs little). */
   private nudge(): void {
-    const now = this.now();
+    const now = this.mono();
     if (this.timer === null || now - this.lastNudge < this.intervalMs / 4) return;
     this.lastNudge = now;
     this.beat();
@@ -340,7 +345,7 @@ export class Membership {
    * `missed` late ones in a row (the backlog has been read by then).
    */
   private round(): void {
-    const now = this.now();
+    const now = this.mono();
     const late = now - this.lastRound - this.intervalMs;
     this.lastRound = now;
     this.beat();
@@ -357,20 +362,23 @@ export class Membership {
 
   /** Lazy expiry for readers between rounds; not while held, nor while our own timer is overdue (we are the stalled one). */
   private expireDue(): void {
-    const now = this.now();
+    const now = this.mono();
     if (now < this.nextExpiry || now < this.holdUntil) return;
     if (this.timer !== null && now - this.lastRound > this.intervalMs * 1.5) return;
     this.expire();
   }
 
   private expire(): void {
-    const now = this.now();
+    // monotonic: on the wall clock a step back kept a dead peer (and its share of introspection keys) for the step, one forward dropped live ones
+    const now = this.mono();
     if (now < this.holdUntil) return;
     let changed = false;
     for (const [id, m] of this.view) {
       if (this.deadline(m) <= now) { this.view.delete(id); this.expired++; changed = true; }
     }
-    for (const [id, n] of this.newest) if (n.at + REPLAY_MEMORY_MS <= now && !this.view.has(id)) this.newest.delete(id);
+    // wall clock: what a replay is measured against is the signers' freshness window (max_age_ms), not our own time
+    const wall = this.now();
+    for (const [id, n] of this.newest) if (n.at + REPLAY_MEMORY_MS <= wall && !this.view.has(id)) this.newest.delete(id);
     if (changed) this.recompute();
     else this.nextExpiry = Math.min(...[...this.view.values()].map((m) => this.deadline(m)), Infinity);
   }

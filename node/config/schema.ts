@@ -169,8 +169,12 @@ export const upstreamSchema = z.strictObject({
   /** Prefix added in front of the (possibly stripped) path. */
   path_prefix: z.string().regex(/^\/.*[^/]$|^$/, 'a path starting with / and not ending with /').default(''),
   eject: z.strictObject({
-    consecutive_failures: z.number().int().min(1).default(3),
+    consecutive_failures: z.number().int().min(1).default(3), // gateway failures in a row (a 5xx answer neither counts nor restarts them)
+    /** 5xx answers and gateway failures in a row that eject a target; 0 = off (default: a 5xx is the application's answer). */
+    consecutive_5xx: z.number().int().min(0).default(0),
     duration_ms: ms(10_000), // 10 s out of rotation
+    /** Most targets out at once, % of the upstream's (rounded down): 50 keeps at least half in rotation; 100 = all (then panic routing). */
+    max_ejected_percent: z.number().int().min(0).max(100).default(50),
   }).default({}),
   /** `aud` of internal and exchanged tokens sent to this upstream; default: the upstream's name. */
   audience: z.string().min(1).optional(),

@@ -66,7 +66,7 @@ function endResponseCorked(): void { const r = corked!; corked = null; endRespon
 
 export function startResponse(r: RelayResponse, status: number, statusText: string, headers: string[], contentLength: number): void {
   if (r.aborted || r.done) { r.controller?.abort(); return; }
-  r.upstream!.succeeded(r.target!);
+  r.upstream!.responded(r.target!, status);
   if (r.timed) r.upstreamMs = performance.now() - r.upstreamStart;
   r.respStatus = status;
   r.status = status;

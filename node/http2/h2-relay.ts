@@ -264,7 +264,7 @@ export class H2Relay implements H1Handler, PipelineSink, H2BodyOwner, Deadlined 
   onResponseStart(status: number, _statusText: string, headers: string[], contentLength: number): void {
     // a stream (no known length) whose head comes after a reload is judged by the config now in force first
     if (this.closed || (contentLength < 0 && this.host.refusedByReload(this))) { this.controller?.abort(); return; }
-    this.upstream!.succeeded(this.target!);
+    this.upstream!.responded(this.target!, status);
     // the upstream refused the proxy's own token: dropped; this 401 still goes to the client (no retry here, README "Service to service")
     if (status === 401) outboundRefused(this.snap, this.ctx, headers, this.req!.headers, false);
     this.upstreamMs = performance.now() - this.upstreamStart;

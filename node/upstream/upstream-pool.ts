@@ -1,7 +1,8 @@
 // One upstream: an H1Pool (our HTTP/1.1 client, see h1-pool.ts) per target, round-robin selection and passive
 // ejection of targets after consecutive gateway failures — connect failures, resets before a response, invalid
-// responses (Envoy's outlier detection, consecutive_gateway_failure, simplified). When every target is ejected we
-// still try them (panic mode). Ejection windows run on the monotonic clock.
+// responses — or, opted in, consecutive 5xx (Envoy's outlier detection, simplified), never more than
+// `max_ejected_percent` of the targets at once. When every target is ejected we still try them (panic mode).
+// Ejection windows run on the monotonic clock.
 import type { H1PoolOptions, PipelineCounters, UpstreamClient } from './h1-client.js';
 import { H1Pool } from './h1-pool.js';
 import { H2Pool } from './h2-pool.js';
@@ -19,7 +20,10 @@ export interface Target {
   readonly origin: string;
   readonly hostPort: string;
   readonly pool: UpstreamClient;
+  /** Gateway failures since the last answer below 500 (a 5xx answer leaves it as it is). */
   consecutiveFailures: number;
+  /** 5xx answers and gateway failures since the last answer below 500 (eject.consecutive_5xx). */
+  consecutive5xx: number;
   /** Monotonic ms (performance.now). */
   ejectedUntil: number;
 }
@@ -27,16 +31,20 @@ export interface Target {
 /** Counters per upstream, read by metrics at scrape time. */
 export interface UpstreamStats {
   ejections: number;
+  /** Targets past a threshold kept in rotation because max_ejected_percent were out already (Envoy's ejections_overflow). */
+  ejectionsOverflow: number;
 }
 
 export class UpstreamPool {
   readonly name: string;
   readonly config: UpstreamConfig;
   readonly targets: readonly Target[];
-  readonly stats: UpstreamStats = { ejections: 0 };
+  readonly stats: UpstreamStats = { ejections: 0, ejectionsOverflow: 0 };
   private next = 0;
   /** Set at the first ejection: until then every target's ejectedUntil is 0 and pickNow() reads no clock. */
   private everEjected = false;
+  /** Most targets ejected at once: max_ejected_percent of them, rounded down (1 target: 0, 2: 1, 3: 1, 4: 2). */
+  private readonly maxEjected: number;
 
   constructor(name: string, config: UpstreamConfig) {
     this.name = name;
@@ -56,10 +64,12 @@ export class UpstreamPool {
         origin,
         hostPort: u.host,
         consecutiveFailures: 0,
+        consecutive5xx: 0,
         ejectedUntil: 0,
         pool: config.protocol !== 'h1' ? new H2Pool(origin, opts) : USE_UNDICI ? new UndiciClient(origin, opts) : new H1Pool(origin, opts),
       };
     });
+    this.maxEjected = Math.floor((this.targets.length * config.eject.max_ejected_percent) / 100);
   }
 
   /** Next target in round-robin order, skipping ejected ones (unless all are). `avoid` skips one target (retry). */
@@ -92,19 +102,40 @@ export class UpstreamPool {
   /**
    * Record a gateway failure of `t` (a refused or timed-out connect, a reset before any response byte, a response
    * that is not HTTP: upstream-failure.ts gatewayFailure); ejects the target after `eject.consecutive_failures` in a
-   * row. Any response the target really sent (succeeded) restarts the count.
+   * row. Only an answer below 500 restarts the count: before, a 500 did, and a target alternating a reset and a 500
+   * stayed in rotation for good.
    */
   targetFailed(t: Target, now = performance.now()): void {
     t.consecutiveFailures++;
-    if (t.consecutiveFailures >= this.config.eject.consecutive_failures && t.ejectedUntil <= now) {
-      t.ejectedUntil = now + this.config.eject.duration_ms;
-      this.everEjected = true;
-      this.stats.ejections++;
-    }
+    t.consecutive5xx++;
+    this.judge(t, now);
   }
 
-  succeeded(t: Target): void {
-    if (t.consecutiveFailures !== 0) t.consecutiveFailures = 0;
+  /**
+   * The target answered with `status`: below 500 restarts both counts; a 5xx leaves the gateway-failure count
+   * as it is (the application's answer, not a dead target) and counts toward `eject.consecutive_5xx` when that is on.
+   */
+  responded(t: Target, status: number): void {
+    if (status < 500) {
+      if (t.consecutiveFailures !== 0 || t.consecutive5xx !== 0) { t.consecutiveFailures = 0; t.consecutive5xx = 0; }
+      return;
+    }
+    if (this.config.eject.consecutive_5xx === 0) return;
+    t.consecutive5xx++;
+    this.judge(t, performance.now());
+  }
+
+  /** Eject `t` if a count reached its threshold — unless max_ejected_percent of the targets are out already (counted). */
+  private judge(t: Target, now: number): void {
+    const e = this.config.eject;
+    const due = t.consecutiveFailures >= e.consecutive_failures || (e.consecutive_5xx > 0 && t.consecutive5xx >= e.consecutive_5xx);
+    if (!due || t.ejectedUntil > now) return;
+    let out = 0;
+    for (const x of this.targets) if (x.ejectedUntil > now) out++;
+    if (out >= this.maxEjected) { this.stats.ejectionsOverflow++; return; }
+    t.ejectedUntil = now + e.duration_ms;
+    this.everEjected = true;
+    this.stats.ejections++;
   }
 
   /** Open connections to this upstream (for /metrics). */
@@ -158,7 +189,7 @@ export const UPSTREAM_GAUGES: ReadonlySet<string> = new Set(['connections', 'pen
 /** One pool's component values: `connections`, `pending`, `ejections`, and the pipelining counters where it is on. */
 export function poolStats(up: UpstreamPool): Record<string, number> {
   const c = up.connections();
-  const out: Record<string, number> = { connections: c.connected, pending: c.pending, ejections: up.stats.ejections };
+  const out: Record<string, number> = { connections: c.connected, pending: c.pending, ejections: up.stats.ejections, ejections_overflow: up.stats.ejectionsOverflow };
   if (up.config.pipelining > 1) {
     const p = up.pipelineCounters();
     Object.assign(out, { pipelined: p.pipelined, pipeline_retried: p.retried, pipeline_discarded: p.discarded });

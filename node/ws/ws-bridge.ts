@@ -179,7 +179,7 @@ export class WsBridge implements LiveConnection {
     if (this.state !== 'connecting') { ws.terminate(); return; }
     const relay = this.relay;
     if (relay.aborted || relay.done) { this.fail(null, null, null); return; }
-    up.succeeded(this.target!);
+    up.responded(this.target!, 101);
     if (this.principal !== null) {
       // revoked or expired while the upstream answered: refuse instead of upgrading
       const why = this.host.judge(this.principal);

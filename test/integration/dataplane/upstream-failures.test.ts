@@ -2,8 +2,9 @@
 // truncated responses stay visibly truncated, client aborts and timeouts cancel the
 // upstream request, one retry on another target for idempotent requests only, and
 // passive ejection takes a dead target out of rotation — also one that accepts and then resets
-// or garbles every request; a status the target really sent (even a 500) restarts its count, and a client's uploads
-// that a target refuses early (413 and a close, the answer lost to the reset) do not eject it.
+// or garbles every request, or resets between 500s; only an answer below 500 restarts its count, consecutive 5xx eject
+// when opted in, never more than half the targets are out, and a client's uploads that a target refuses early (413 and
+// a close, the answer lost to the reset) do not eject it.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Client, request } from 'undici';
 import { connect, type AddressInfo } from 'node:net';
@@ -37,11 +38,15 @@ beforeAll(async () => {
   resetter = await startScriptedUpstream((req) => { req.socket.destroy(); });
   // Answers every request with bytes that are not HTTP.
   garbler = await startScriptedUpstream((req) => { req.socket.end('SPLAT not http at all\r\n\r\n'); });
-  // Alternates: a reset, then a real 500, then a reset… (closing each connection: no keep-alive retry shifts the turns)
-  let flips = 0;
+  // Alternates per upstream (the path's first segment): a reset, then a real answer (a 500 for /flipping, a 404 for
+  // /softflip), then a reset… — closing each connection: no keep-alive retry shifts the turns. /failing: always a 500.
+  const flips = new Map<string, number>();
   flipper = await startScriptedUpstream((req, res) => {
-    if (flips++ % 2 === 0) { req.socket.destroy(); return; }
-    res.writeHead(500, { connection: 'close' }).end('boom');
+    const up = req.url!.split('/')[1]!;
+    const n = flips.get(up) ?? 0;
+    flips.set(up, n + 1);
+    if (up !== 'failing' && n % 2 === 0) { req.socket.destroy(); return; }
+    res.writeHead(up === 'softflip' ? 404 : 500, { connection: 'close' }).end('boom');
   });
   // Refuses every upload at once, reading none of it (a body limit): 413 and a close; the kernel resets the unread rest
   refuser = createServer((req, res) => {
@@ -64,6 +69,9 @@ beforeAll(async () => {
       resetting: { targets: [resetter.url, echo.url], eject: { consecutive_failures: 3, duration_ms: 60_000 } },
       garbling: { targets: [garbler.url, echo.url], eject: { consecutive_failures: 3, duration_ms: 60_000 } },
       flipping: { targets: [flipper.url, echo.url], eject: { consecutive_failures: 2, duration_ms: 60_000 } },
+      softflip: { targets: [flipper.url, echo.url], eject: { consecutive_failures: 2, duration_ms: 60_000 } },
+      failing: { targets: [flipper.url, echo.url], eject: { consecutive_5xx: 3, duration_ms: 60_000 } },
+      capped: { targets: [resetter.url, garbler.url, echo.url], eject: { consecutive_failures: 1, duration_ms: 60_000 } },
       refusing: { targets: [refuserUrl, echo.url], eject: { consecutive_failures: 1, duration_ms: 60_000 } },
       refusal: { targets: [refuserUrl] },
     },
@@ -79,6 +87,9 @@ beforeAll(async () => {
       { name: 'resetting', match: { path: '/resetting/*' }, upstream: 'resetting', auth: 'none' },
       { name: 'garbling', match: { path: '/garbling/*' }, upstream: 'garbling', auth: 'none' },
       { name: 'flipping', match: { path: '/flipping/*' }, upstream: 'flipping', auth: 'none' },
+      { name: 'softflip', match: { path: '/softflip/*' }, upstream: 'softflip', auth: 'none' },
+      { name: 'failing', match: { path: '/failing/*' }, upstream: 'failing', auth: 'none' },
+      { name: 'capped', match: { path: '/capped/*' }, upstream: 'capped', auth: 'none' },
       { name: 'refusing', match: { path: '/refusing/*' }, upstream: 'refusing', auth: 'none' },
       { name: 'refusal', match: { path: '/refusal/*' }, upstream: 'refusal', auth: 'none' },
     ],
@@ -249,12 +260,44 @@ describe('retries and ejection', () => {
     });
   }
 
-  it('a status the target really sent restarts its count: resets between 500s never eject it', async () => {
+  it('a 500 neither counts nor restarts the count: a target alternating a reset and a 500 is ejected (regression)', async () => {
     const results: number[] = [];
     for (let i = 0; i < 12; i++) results.push((await status('GET', `/flipping/${i}`)).status);
-    expect(results.filter((s) => s === 500)).toHaveLength(3); // the 500s pass through as the upstream's answer
+    // before: the 500 restarted the count — the target stayed in rotation for good, a quarter of all requests 502
+    // (3 of these 12) and another quarter its 500s; now reset, 500, reset: out after its second reset
+    expect(results.filter((s) => s === 500)).toHaveLength(1); // the 500 passes through as the upstream's answer
+    expect(results.filter((s) => s === 502)).toHaveLength(2);
+    expect(results.slice(5).every((s) => s === 200)).toBe(true);
+    expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'flipping' })).toBe(1);
+  });
+
+  it('an answer below 500 restarts the count: resets between 404s never eject the target', async () => {
+    const results: number[] = [];
+    for (let i = 0; i < 12; i++) results.push((await status('GET', `/softflip/${i}`)).status);
+    expect(results.filter((s) => s === 404)).toHaveLength(3);
     expect(results.filter((s) => s === 502)).toHaveLength(3);
-    expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'flipping' })).toBe(0);
+    expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'softflip' })).toBe(0);
+  });
+
+  it('eject.consecutive_5xx: a target answering only 500s is ejected after that many in a row', async () => {
+    const results: number[] = [];
+    for (let i = 0; i < 12; i++) results.push((await status('GET', `/failing/${i}`)).status);
+    expect(results.filter((s) => s === 500)).toHaveLength(3);
+    expect(results.slice(5).every((s) => s === 200)).toBe(true);
+    expect(metric(await metrics(), 'portcullis_upstream_ejections_total', { upstream: 'failing' })).toBe(1);
+  });
+
+  it('never more than half the targets are out: with 2 of 3 failing, one stays in rotation beside the healthy one (regression)', async () => {
+    const before = garbler.seen.length;
+    const results: number[] = [];
+    for (let i = 0; i < 12; i++) results.push((await status('GET', `/capped/${i}`)).status);
+    // before: both failing targets were ejected and the last one took the whole load; now the cap (50 %, rounded
+    // down: 1 of 3) keeps the second failing one in rotation, and each refused ejection is counted
+    expect(garbler.seen.length - before).toBeGreaterThan(1);
+    expect(results.filter((s) => s === 200).length).toBeGreaterThanOrEqual(5);
+    const m = await metrics();
+    expect(metric(m, 'portcullis_upstream_ejections_total', { upstream: 'capped' })).toBe(1);
+    expect(metric(m, 'portcullis_upstream_ejections_overflow_total', { upstream: 'capped' })).toBe(garbler.seen.length - before);
   });
 
   // before: each upload the target refused early came back as a reset (its 413 lost), counted against the target — three

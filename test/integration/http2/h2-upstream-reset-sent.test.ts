@@ -46,7 +46,8 @@ beforeAll(async () => {
     upstreams: {
       // round robin starts at the first target: the crashing one
       two: { targets: [crashUrl, `http://127.0.0.1:${healthy.port}`], protocol: 'h2c' },
-      one: { targets: [crashUrl], protocol: 'h2c', eject: { consecutive_failures: 2, duration_ms: 60_000 } },
+      // max_ejected_percent 100: its only target may be ejected (at the default 50 % a lone target never is)
+      one: { targets: [crashUrl], protocol: 'h2c', eject: { consecutive_failures: 2, duration_ms: 60_000, max_ejected_percent: 100 } },
       stale: { targets: [`http://127.0.0.1:${stale.port}`], protocol: 'h2c', pool: { keep_alive_ms: 60_000 } },
     },
     routes: [

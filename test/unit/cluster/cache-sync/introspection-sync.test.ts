@@ -2,114 +2,18 @@
 // rendezvous ownership, one server call per key across members, prompt hand-over when
 // the holder fails, is evicted mid-flight, leaves, crashes or goes silent, a missed
 // heartbeat that moves nothing, a hung owner skipped but a busy one asked again, expired
-// fills ignored, and the bus never failing a lookup.
+// fills ignored, and the bus never failing a lookup (wall-clock steps: clock-steps.test.ts).
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
-import { pino } from 'pino';
 import { Codec, MessageBus, subjects } from '../../../../cluster/protocol/index.js';
-import { LocalTransport } from '../../../../cluster/transport/index.js';
 import { Membership } from '../../../../cluster/membership/index.js';
-import { IntrospectionSync, rendezvousOwner, type IntrospectionSyncOptions } from '../../../../cluster/cache-sync/index.js';
-import type { IntrospectionResult } from '../../../../node/contracts/index.js';
+import { IntrospectionSync, rendezvousOwner } from '../../../../cluster/cache-sync/index.js';
 import { waitFor } from '../../../helpers/wait.js';
-
-const silent = pino({ level: 'silent' });
-const ISSUER = 'demo';
-const keyOf = (s: string): string => createHash('sha256').update(s).digest('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-
-/** A counting authorization server: `delayMs` per call, `failNext` makes calls fail. */
-class FakeAs {
-  calls = 0;
-  delayMs = 0;
-  failNext = 0;
-  async call(key: string): Promise<IntrospectionResult> {
-    this.calls++;
-    const fail = this.failNext > 0;
-    if (fail) this.failNext--;
-    await sleep(this.delayMs);
-    if (fail) throw Object.assign(new Error('as down'), { code: 'AS_DOWN' });
-    return { active: true, claims: { sub: key.slice(0, 8) }, expiresAt: Date.now() + 60_000 };
-  }
-}
-
-/** The IntrospectionClient contract in miniature: local cache, per-key single-flight, coordinate, onResult unless evicted mid-flight. */
-class MiniClient {
-  readonly cache = new Map<string, IntrospectionResult>();
-  private readonly inflight = new Map<string, { p: Promise<IntrospectionResult>; evicted: boolean }>();
-  constructor(private readonly sync: IntrospectionSync, private readonly as: FakeAs) {
-    sync.attach(ISSUER, this);
-  }
-  lookup(key: string): IntrospectionResult | Promise<IntrospectionResult> {
-    const hit = this.cache.get(key);
-    if (hit !== undefined && hit.expiresAt > Date.now()) return hit;
-    const f = this.inflight.get(key);
-    if (f !== undefined) return f.p;
-    const flight = { p: null as unknown as Promise<IntrospectionResult>, evicted: false };
-    flight.p = (async () => {
-      try {
-        const r = await this.sync.coordinator(ISSUER)(key, () => this.as.call(key));
-        if (!flight.evicted) { this.cache.set(key, r); this.sync.publisher(ISSUER)(key, r); }
-        return r;
-      } finally { this.inflight.delete(key); }
-    })();
-    this.inflight.set(key, flight);
-    return flight.p;
-  }
-  prime(key: string, r: IntrospectionResult): boolean {
-    if (r.expiresAt <= Date.now()) return false;
-    this.cache.set(key, r);
-    return true;
-  }
-  evict(key: string): boolean {
-    const f = this.inflight.get(key);
-    if (f !== undefined) f.evicted = true;
-    return this.cache.delete(key);
-  }
-}
-
-interface Member { id: string; bus: MessageBus; membership: Membership; sync: IntrospectionSync; client: MiniClient }
+import { FakeAs, ISSUER, keyOf, keyOwnedBy, MiniClient, silent, sleep, SyncMesh } from './sync-fixtures.js';
 
 describe('IntrospectionSync', () => {
-  const transports: LocalTransport[] = [];
-  const members: Member[] = [];
-  afterEach(async () => {
-    for (const m of members.splice(0)) { m.sync.close(); m.membership.close(); }
-    for (const t of transports.splice(0)) await t.close();
-  });
-
-  function mesh(): LocalTransport {
-    const t = new LocalTransport();
-    transports.push(t);
-    return t;
-  }
-
-  function member(t: LocalTransport, id: string, as: FakeAs, opts: Partial<IntrospectionSyncOptions> = {}): Member {
-    const bus = new MessageBus(t, new Codec(), subjects('t'));
-    const membership = new Membership({ bus, id, role: 'single', intervalMs: 50 });
-    const sync = new IntrospectionSync({ bus, membership, memberId: id, logger: silent, ...opts });
-    sync.start();
-    membership.start();
-    const m = { id, bus, membership, sync, client: new MiniClient(sync, as) };
-    members.push(m);
-    return m;
-  }
-
-  async function cluster(n: number, as: FakeAs, opts: Partial<IntrospectionSyncOptions> = {}): Promise<Member[]> {
-    const t = mesh();
-    const ms = Array.from({ length: n }, (_, i) => member(t, `m${i}`, as, opts));
-    await waitFor('membership', () => ms.every((m) => m.membership.members().length === n), 2_000);
-    return ms;
-  }
-
-  /** A key owned by `owner` among `ids`. */
-  function keyOwnedBy(owner: string, ids: readonly string[], tag = ''): string {
-    for (let i = 0; ; i++) {
-      const k = keyOf(`${tag}token-${i}`);
-      if (rendezvousOwner(k, ids) === owner) return k;
-    }
-  }
+  const sm = new SyncMesh();
+  afterEach(sm.close);
+  const { mesh, member, cluster, ghost } = sm;
 
   it('rendezvous: same owner everywhere, spread evenly, only the leaver\'s keys move', () => {
     const ids = ['a', 'b', 'c', 'd'];
@@ -206,38 +110,7 @@ describe('IntrospectionSync', () => {
     expect(a!.sync.stats().cluster_introspection_lease_expired_total).toBe(1);
   });
 
-  it('a wall clock stepped back an hour while a member waits on a silent holder\'s lease ends the wait after the lease, not the hour (regression)', async () => {
-    const as = new FakeAs();
-    const wall = { offset: 0 };
-    const [a, b] = await cluster(2, as, { leaseMs: 300, now: () => Date.now() + wall.offset });
-    const key = keyOwnedBy(a!.id, [a!.id, b!.id], 'stepped');
-    const reply = await b!.bus.request(b!.bus.subjects.introspectionOwner(a!.id), { type: 'introspection.lease', v: 1, key, issuer: ISSUER, member: 'ghost' }, 500);
-    expect(reply).toMatchObject({ status: 'granted' });
-    let answered = false;
-    const lookup = Promise.resolve(b!.client.lookup(key)).then((r) => { answered = true; return r; });
-    await waitFor('b waits on the lease', () => b!.sync.stats().cluster_introspection_lease_waits_total >= 1);
-    // NTP steps the clock back an hour: before, the wait's deadline and the owner's lease were wall-clock instants —
-    // the lookup (and every request for that token) hung for the hour instead of calling the server after the lease
-    wall.offset = -3_600_000;
-    await waitFor('the lookup after the lease ran out', () => answered, 5_000);
-    expect((await lookup).active).toBe(true);
-    expect(as.calls).toBe(1);
-    expect(a!.sync.stats().cluster_introspection_lease_expired_total).toBe(1);
-  });
-
   /** A member whose heartbeats the test switches on and off (a stall or a crash, never a goodbye). */
-  function ghost(t: LocalTransport, id: string): { beating: boolean; stop(): void } {
-    const bus = new MessageBus(t, new Codec(), subjects('t'));
-    let seq = 0;
-    const g = { beating: true, stop: () => clearInterval(timer) };
-    const beat = (): void => {
-      if (g.beating) bus.publish(bus.subjects.members, { type: 'member.heartbeat', v: 1, id, role: 'single', host: 'h', pid: 1, startedAt: 1, seq: ++seq, intervalMs: 50 });
-    };
-    const timer = setInterval(beat, 50);
-    beat();
-    return g;
-  }
-
   it('a member that misses heartbeats keeps its keys and leases through the grace; back in time, nothing moved', async () => {
     const as = new FakeAs();
     const t = mesh();

@@ -15,14 +15,17 @@ async function tick(ms: number): Promise<void> {
 describe('Membership', () => {
   let bus: MessageBus;
   const made: Membership[] = [];
+  let stalled = 0; // ms this process stood still (a blocked loop): both clocks ran on, no timer fired
+  const stall = (ms: number): void => { vi.setSystemTime(Date.now() + ms); stalled += ms; };
   const member = (id: string, role: 'worker' | 'primary' = 'worker'): Membership => {
-    const m = new Membership({ bus, id, role, intervalMs: 1_000 });
+    const m = new Membership({ bus, id, role, intervalMs: 1_000, mono: () => performance.now() + stalled });
     made.push(m);
     return m;
   };
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date', 'performance'] }); // setSystemTime steps Date only: performance.now is the monotonic clock
     bus = new MessageBus(new LocalTransport(), new Codec(), subjects('t'));
+    stalled = 0;
   });
   afterEach(() => {
     for (const m of made.splice(0)) m.close();
@@ -131,7 +134,7 @@ describe('Membership', () => {
     expect(a.members()).toEqual(['a', 'p']);
 
     // a's loop is blocked for 10 s: no timer fires, p's heartbeats pile up unread in the socket.
-    vi.setSystemTime(Date.now() + 10_000);
+    stall(10_000);
     expect(a.members()).toEqual(['a', 'p']); // a reader before the overdue timer: no lazy expiry either
     await tick(1_000); // the late round: heartbeat out, no expiry
     expect(a.members()).toEqual(['a', 'p']);
@@ -152,14 +155,44 @@ describe('Membership', () => {
     a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: 1, intervalMs: 1_000 });
     await tick(1_000);
     for (let i = 0; i < 3; i++) {
-      vi.setSystemTime(Date.now() + 2_000); // every round fires 2 s late; p never beats again
+      stall(2_000); // every round fires 2 s late; p never beats again
       await tick(1_000);
       expect(a.members()).toEqual(['a', 'p']);
     }
-    vi.setSystemTime(Date.now() + 2_000);
+    stall(2_000);
     await tick(1_000);
     expect(a.members()).toEqual(['a']);
     expect(a.stats()).toMatchObject({ members_expired_total: 1, members_expiry_rounds_skipped_total: 3 });
+  });
+
+  it('a wall clock stepped back keeps no dead peer in the view: it expires after 3 missed heartbeats all the same (regression)', async () => {
+    const a = member('a');
+    a.start();
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: 1, intervalMs: 1_000 });
+    expect(a.members()).toEqual(['a', 'p']);
+    // p dies (no goodbye) and NTP steps the wall clock back an hour (Date only): before, p stayed in the view for the
+    // hour — its share of introspection keys still routed to it, every lookup of them waiting on a dead owner
+    vi.setSystemTime(Date.now() - 3_600_000);
+    await tick(2_900);
+    expect(a.members()).toEqual(['a', 'p']);
+    await tick(200);
+    expect(a.members()).toEqual(['a']);
+    expect(a.stats()).toMatchObject({ members_expired_total: 1, members_expiry_rounds_skipped_total: 0 });
+  });
+
+  it('a wall clock stepped forward is no stall: live peers stay, no expiry round is skipped, a dead one still expires on time (regression)', async () => {
+    const a = member('a');
+    const z = member('z');
+    a.start();
+    z.start();
+    await tick(1_000);
+    a.receive({ type: 'member.heartbeat', v: 1, id: 'p', role: 'single', host: 'h', pid: 2, startedAt: 0, seq: 1, intervalMs: 1_000 });
+    // before: an hour forward read as a stalled loop — rounds skipped (and counted), the dead p kept 3 rounds longer
+    vi.setSystemTime(Date.now() + 3_600_000);
+    expect(a.members()).toEqual(['a', 'p', 'z']);
+    for (let i = 0; i < 3; i++) await tick(1_000);
+    expect(a.members()).toEqual(['a', 'z']);
+    expect(a.stats()).toMatchObject({ members_expired_total: 1, members_expiry_rounds_skipped_total: 0 });
   });
 
   it('heartbeats keep a member alive indefinitely', async () => {
