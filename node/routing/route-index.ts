@@ -13,12 +13,12 @@ export interface IndexedPattern {
   readonly hostSuffix: string | null;
 }
 
-/** Positions by pattern segment: literal children, one `:param` child, patterns ending here, patterns ending here in `*`. */
-interface Node { lit: Map<string, Node> | null; param: Node | null; readonly ends: number[]; readonly wild: number[] }
+/** Positions by pattern segment: literal children, one `:param` child, patterns ending here, patterns ending here in `*` (null: none; 10 000 routes make ~30 000 nodes). */
+interface Node { lit: Map<string, Node> | null; param: Node | null; ends: number[] | null; wild: number[] | null }
 
-const node = (): Node => ({ lit: null, param: null, ends: [], wild: [] });
+const node = (): Node => ({ lit: null, param: null, ends: null, wild: null });
 
-/** One host bucket: its patterns as written and, for the case reading, with literals in lower case. */
+/** One host bucket: its patterns as written and, for the case reading, with literals in lower case (null: the same tree). */
 interface Bucket { readonly exact: Node; readonly folded: Node | null }
 
 export class RouteIndex {
@@ -26,7 +26,11 @@ export class RouteIndex {
   private readonly hosts = new Map<string, Bucket>();
   private readonly suffixes = new Map<string, Bucket>();
 
-  /** `patterns` in the table's order (positions are indices into it); `folded`: also index for the case reading. */
+  /**
+   * `patterns` in the table's order (positions are indices into it). `folded`: the case reading is checked and
+   * some literal has upper case — a second tree keyed by the lower-case literals; without one the case
+   * reading walks the tree as written (every literal is its own lower case).
+   */
   constructor(patterns: readonly IndexedPattern[], folded: boolean) {
     const bucket = (): Bucket => ({ exact: node(), folded: folded ? node() : null });
     this.any = bucket();
@@ -43,7 +47,7 @@ export class RouteIndex {
    * Writes into `out` (from 0; returns the count) the position of every pattern of a host that `host`
    * matches and whose literal segments are `path`'s — a superset of the matches (a `:param` is not
    * checked for emptiness): the caller's path match decides. `fold`: literals compared ignoring ASCII
-   * case (the case reading; the index must have been built with `folded`); `noSlash`: `path` has no
+   * case (the case reading); `noSlash`: `path` has no
    * trailing '/' and a pattern's trailing '/' is ignored.
    */
   candidates(host: string, path: string, fold: boolean, noSlash: boolean, out: number[]): number {
@@ -63,9 +67,7 @@ export class RouteIndex {
   }
 
   private bucketRoot(b: Bucket, fold: boolean): Node {
-    if (!fold) return b.exact;
-    if (b.folded === null) throw new Error('route index built without the case reading');
-    return b.folded;
+    return fold && b.folded !== null ? b.folded : b.exact;
   }
 }
 
@@ -73,23 +75,23 @@ function insert(root: Node, segs: readonly string[], kinds: readonly number[], a
   let n = root;
   for (let d = 0; d < segs.length; d++) {
     const kind = kinds[d]!;
-    if (kind === WILD) { n.wild.push(at); return; }
+    if (kind === WILD) { (n.wild ??= []).push(at); return; }
     if (kind === PARAM) { n = n.param ??= node(); continue; }
     const lit = n.lit ??= new Map();
     let c = lit.get(segs[d]!);
     if (c === undefined) lit.set(segs[d]!, c = node());
     n = c;
   }
-  n.ends.push(at);
+  (n.ends ??= []).push(at);
 }
 
 function collect(n: Node, path: string, pos: number, fold: boolean, noSlash: boolean, out: number[], count: number): number {
-  for (let k = 0; k < n.wild.length; k++) out[count++] = n.wild[k]!; // `/api/*` also matches `/api`
+  if (n.wild !== null) count = append(n.wild, out, count); // `/api/*` also matches `/api`
   if (pos > path.length) {
-    for (let k = 0; k < n.ends.length; k++) out[count++] = n.ends[k]!;
+    if (n.ends !== null) count = append(n.ends, out, count);
     // the trailing-slash reading: `/api/` also matches `/api`
     const slash = noSlash && n.lit !== null ? n.lit.get('') : undefined;
-    if (slash !== undefined) for (let k = 0; k < slash.ends.length; k++) out[count++] = slash.ends[k]!;
+    if (slash !== undefined && slash.ends !== null) count = append(slash.ends, out, count);
     return count;
   }
   let end = path.indexOf('/', pos);
@@ -99,6 +101,11 @@ function collect(n: Node, path: string, pos: number, fold: boolean, noSlash: boo
     if (c !== undefined) count = collect(c, path, end + 1, fold, noSlash, out, count);
   }
   if (n.param !== null) count = collect(n.param, path, end + 1, fold, noSlash, out, count);
+  return count;
+}
+
+function append(from: readonly number[], out: number[], count: number): number {
+  for (let k = 0; k < from.length; k++) out[count++] = from[k]!;
   return count;
 }
 

@@ -214,7 +214,7 @@ export class RouteTable {
     this.spaceReading = readings.refuse.includes('segment_spaces');
     this.upperPatterns = entries.some((e) => e.segs.some((x, i) => e.kinds[i] === LIT && x !== e.lower[i]));
     this.slashPatterns = entries.some((e) => e.slashEnd);
-    this.index = entries.length > SCAN_UP_TO ? new RouteIndex(entries, this.caseReading) : null;
+    this.index = entries.length > SCAN_UP_TO ? new RouteIndex(entries, this.caseReading && this.upperPatterns) : null;
   }
 
   /** Find the route for a request as written. `host` lower-case, without port; `path` normalised. */
