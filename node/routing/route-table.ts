@@ -6,8 +6,15 @@ import { stripParams } from './path-normalize.js';
 import { trimSegments } from './segment-trim.js';
 import { foldAsciiLookalikes, foldDottedI } from './case-fold.js';
 import type { CompiledRoute } from '../pipeline/context.js';
+import { END, LIT, PARAM, RouteIndex, WILD } from './route-index.js';
 
-const LIT = 3, PARAM = 2, WILD = 1, END = 4;
+/**
+ * Tables of up to this many routes are scanned: below it the scan costs less than the index's walk
+ * (bench/micro/route-lookup.bench.mjs); above it the index keeps a lookup's cost off the route count.
+ */
+const SCAN_UP_TO = 16;
+/** The index's candidate positions of one lookup (lookups are synchronous: one buffer serves them all). */
+const candidates: number[] = [];
 
 interface Entry {
   readonly route: CompiledRoute;
@@ -190,6 +197,8 @@ export class RouteTable {
   private readonly upperPatterns: boolean;
   /** Some pattern ends with '/': the trailing-slash reading can differ for any path. */
   private readonly slashPatterns: boolean;
+  /** Host buckets and pattern trees over `entries`; null while the table is small enough to scan. */
+  private readonly index: RouteIndex | null;
 
   constructor(routes: readonly CompiledRoute[], readings: ReadingOptions = STRICT) {
     this.routes = routes;
@@ -205,6 +214,7 @@ export class RouteTable {
     this.spaceReading = readings.refuse.includes('segment_spaces');
     this.upperPatterns = entries.some((e) => e.segs.some((x, i) => e.kinds[i] === LIT && x !== e.lower[i]));
     this.slashPatterns = entries.some((e) => e.slashEnd);
+    this.index = entries.length > SCAN_UP_TO ? new RouteIndex(entries, this.caseReading && this.upperPatterns) : null;
   }
 
   /** Find the route for a request as written. `host` lower-case, without port; `path` normalised. */
@@ -253,8 +263,11 @@ export class RouteTable {
     return m;
   }
 
-  /** Lookup of `path` (already trimmed for the dot and space readings) with the case and trailing-slash readings in `reading`. */
-  private lookup(method: string, host: string, path: string, reading: number): RouteMatch | MethodRefused | null {
+  /**
+   * Lookup of `path` (already trimmed for the dot and space readings) with the case (bit 1) and
+   * trailing-slash (bit 2) readings in `reading`. Protected for the test that checks it against a linear scan.
+   */
+  protected lookup(method: string, host: string, path: string, reading: number): RouteMatch | MethodRefused | null {
     if ((reading & NO_SLASH) !== 0 && path.length > 1 && path.charCodeAt(path.length - 1) === 47) path = path.slice(0, -1);
     const fold = (reading & FOLD) !== 0;
     const noSlash = (reading & NO_SLASH) !== 0;
@@ -264,6 +277,7 @@ export class RouteTable {
     const echoes = method === 'TRACE' || method === 'TRACK';
     // CONNECT asks for a tunnel (RFC 9110 §9.3.6), whatever its target: no route takes it (the schema refuses it in methods)
     if (method === 'CONNECT') return null;
+    if (this.index !== null) return this.indexed(method, echoes, host, path, fold, noSlash);
     // other_methods: refuse — a method its host and path take from no route as specific is refused, not passed on
     let refuser: Entry | null = null;
     for (let i = 0; i < entries.length; i++) {
@@ -282,6 +296,33 @@ export class RouteTable {
   }
 
   /**
+   * The scan's answer from the index's candidates: the first entry in table order that takes the method
+   * and matches, unless a refuser of another shape comes before it; candidates after the best so far are skipped.
+   */
+  private indexed(method: string, echoes: boolean, host: string, path: string, fold: boolean, noSlash: boolean): RouteMatch | MethodRefused | null {
+    const entries = this.entries;
+    const n = this.index!.candidates(host, path, fold, noSlash, candidates);
+    let best = entries.length, params: Record<string, string> | true = true, refuser = entries.length;
+    for (let k = 0; k < n; k++) {
+      const i = candidates[k]!;
+      if (i >= best) continue;
+      const e = entries[i]!;
+      if (e.methods === null ? echoes : !e.methods.has(method)) {
+        if (e.refusal !== null && i < refuser && hostMatches(e, host) && pathMatches(e, path, fold, noSlash) !== false) refuser = i;
+        continue;
+      }
+      if (!hostMatches(e, host)) continue;
+      const m = pathMatches(e, path, fold, noSlash);
+      if (m === false) continue;
+      best = i;
+      params = m;
+    }
+    if (refuser < best && (best === entries.length || entries[refuser]!.shape !== entries[best]!.shape)) return entries[refuser]!.refusal;
+    if (best === entries.length) return null;
+    return { route: entries[best]!.route, params: params === true ? null : params };
+  }
+
+  /**
    * For each of `methods` on `host` and `path` as written: the first route with a method list that has
    * the path but not the method (`from`), and the route that takes the request after it instead (`to`,
    * of another host or path shape); methods no route is passed over for are left out. check-config's
@@ -289,7 +330,7 @@ export class RouteTable {
    */
   passedOver(methods: Iterable<string>, host: string, path: string): Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> {
     const at: number[] = [];
-    candidatesOf(this.patternTree ??= patternTree(this.entries), path.split('/'), 1, at);
+    at.length = (this.index ?? (this.reportIndex ??= new RouteIndex(this.entries, false))).candidates(host, path, false, false, at);
     at.sort((a, b) => a - b);
     const hits = at.map((i) => this.entries[i]!).filter((e) => hostMatches(e, host) && pathMatches(e, path) !== false);
     const out: Array<{ method: string; from: CompiledRoute; to: CompiledRoute }> = [];
@@ -306,38 +347,10 @@ export class RouteTable {
   }
 
   /**
-   * passedOver's index: the patterns as a tree of segments. Before, each probe scanned every route under
-   * the same first segment: a 10 000-route cluster policy held the event loop ~16 s when it was applied.
+   * passedOver's index for a table small enough to scan. Before the tree, each probe scanned every route
+   * under the same first segment: a 10 000-route cluster policy held the event loop ~16 s when it was applied.
    */
-  private patternTree: PatternNode | undefined;
-}
-
-/** Entry positions by pattern segment: literal children, one `:param` child, patterns ending here or in `*`. */
-interface PatternNode { readonly lit: Map<string, PatternNode>; param: PatternNode | null; readonly ends: number[]; readonly wild: number[] }
-
-function patternTree(entries: readonly Entry[]): PatternNode {
-  const node = (): PatternNode => ({ lit: new Map(), param: null, ends: [], wild: [] });
-  const root = node();
-  entries.forEach((e, i) => {
-    let n = root;
-    for (let d = 0; d < e.segs.length; d++) {
-      const kind = e.kinds[d]!;
-      if (kind === WILD) { n.wild.push(i); return; }
-      if (kind === PARAM) n = n.param ??= node();
-      else { let c = n.lit.get(e.segs[d]!); if (c === undefined) n.lit.set(e.segs[d]!, c = node()); n = c; }
-    }
-    n.ends.push(i);
-  });
-  return root;
-}
-
-/** Positions of every pattern that may match `segs` from `d` on (a superset: pathMatches decides). */
-function candidatesOf(n: PatternNode, segs: readonly string[], d: number, out: number[]): void {
-  out.push(...n.wild); // `/api/*` also matches `/api`
-  if (d >= segs.length) { out.push(...n.ends); return; }
-  const c = n.lit.get(segs[d]!);
-  if (c !== undefined) candidatesOf(c, segs, d + 1, out);
-  if (n.param !== null) candidatesOf(n.param, segs, d + 1, out);
+  private reportIndex: RouteIndex | undefined;
 }
 
 /** Every method the routes of each host and path shape list (HEAD with GET): the Allow of a refusal. */
