@@ -9,6 +9,7 @@ import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failov
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 import { openUpstreamSocket, resetUpstreamSocket, takeUnread, type H1Origin } from './h1-socket.js';
+import { holdWritesThisTurn, type HeldWriter } from './h1-idle-reuse.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -31,7 +32,7 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier {
+export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier, HeldWriter {
   state = S_CONNECTING;
   /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
@@ -39,6 +40,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   queue: H1Transaction[] = [];
   /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
   corked = false;
+  writesHeld = false; // taken from idle this turn: nothing written has left yet (h1-idle-reuse.ts)
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   /** performance.now() domain, as every timestamp of the pool (node/run-clock.ts). */
@@ -69,9 +71,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   }
 
   /** Transactions written and not yet answered (or abandoned and still to be read). */
-  inFlight(): number {
-    return this.tx === null ? 0 : 1 + this.queue.length;
-  }
+  inFlight(): number { return this.tx === null ? 0 : 1 + this.queue.length; }
 
   /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
   add(tx: H1Transaction): void {
@@ -95,6 +95,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     this.held = null;
     this.parser.reset(tx.req.method === 'HEAD');
     if (this.state !== S_CONNECTING) {
+      if (this.state === S_IDLE) holdWritesThisTurn(this); // bytes read this turn were sent before the request
       this.state = S_BUSY;
       writeRequest(this, tx);
     }
@@ -123,8 +124,10 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       this.destroy(); // bytes nobody asked for: the connection is out of sync
       return;
     }
-    if (!tx.requestSent) {
-      // Still waiting for the first body byte: this is not our response (e.g. a server's 408 before it drops the socket).
+    if (!tx.requestSent || this.writesHeld) {
+      // Not our response: a server's 408 before it drops the socket, or stray bytes of an idle connection read in the
+      // turn that took it, the request still held (nothing left: a bodiless one is retried on a fresh connection).
+      if (this.writesHeld && tx.req.body === null) tx.requestSent = false;
       this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
       return;
     }

@@ -3,10 +3,13 @@
 // is out of step with HTTP (RFC 9110 §8.6), and an upstream that sends the body with its HEAD
 // answer is a common bug. Those bytes are not the next request's response. The connection must not
 // go back to the pool, or the next client (another user, maybe another route) gets them as its answer.
+// The same for bytes an idle connection receives in the event-loop turn that hands it a request.
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { freezeProcess } from '../../helpers/freeze.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const FORGED = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nFORGED';
 /** Response per path: a head, and the rest 40 ms later in another write (another TCP segment). */
@@ -134,4 +137,37 @@ it('HEAD answered with Content-Length: 0 keeps its connection for the next reque
   expect(r.first).toBe(200);
   expect(r.victim).toBe('200 victim!');
   expect(connections).toBe(before);
+});
+
+it('bytes an idle connection got before the next request was written, read in the same turn: the next client gets its own response, not those bytes', async () => {
+  // A kept-alive client, so that its next request is read in the same turn as the upstream's bytes
+  // (a new connection would be accepted first and read a turn later).
+  const client = net.connect({ port: proxy.port, host: '127.0.0.1', noDelay: true });
+  let text = '';
+  client.setEncoding('latin1');
+  client.on('data', (d: string) => { text += d; });
+  client.on('error', () => { /* the check below says what arrived */ });
+  await new Promise<void>((r) => client.once('connect', () => r()));
+  try {
+    client.write(requestText('GET', '/victim'));
+    await waitFor('the first answer', () => text.includes('victim!'));
+    text = '';
+    const idle = [...sockets].filter((s) => !s.destroyed);
+    expect(idle).toHaveLength(1); // the pool's one connection, idle now
+    idle[0]!.setNoDelay(true); // the stray bytes leave at once, not held by Nagle until the proxy acks the answer
+    // The proxy stopped, the client's request first and then the upstream's stray response reach it:
+    // a busy proxy sees them in one turn whenever they arrive within one.
+    freezeProcess(proxy.proc.pid!);
+    try {
+      await new Promise<void>((r) => client.write(requestText('GET', '/victim'), () => r()));
+      await new Promise<void>((r) => idle[0]!.write(FORGED, () => r()));
+    } finally {
+      process.kill(proxy.proc.pid!, 'SIGCONT');
+    }
+    await waitFor('the second answer', () => text.includes('victim!') || text.includes('FORGED') || /^HTTP\/1\.1 5/.test(text), 5_000, { detail: () => text });
+    expect(text).not.toContain('FORGED');
+    expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
+  } finally {
+    client.destroy();
+  }
 });
