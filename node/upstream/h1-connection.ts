@@ -4,7 +4,7 @@
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
-import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import { bodyMayBeUnread, h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
@@ -231,7 +231,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     // be a stray body, not the next response — requests pipelined behind it are retried on another
     // connection.
     const uploading = this.body !== null; // answered before its body was all sent (an early 413…)
-    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading && !this.socket.destroyed; // destroyed: read back after a failed write (onSocketError)
+    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading && !this.socket.destroyed && !bodyMayBeUnread(tx.req); // destroyed: read back after a failed write (onSocketError)
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;

@@ -24,6 +24,9 @@ const SCRIPT: Record<string, { now: string; later: string }> = {
   '/not-modified-cl': { now: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 31\r\n\r\n', later: FORGED },
   '/not-modified': { now: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', later: '' },
   '/victim': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nvictim!', later: '' },
+  // this upstream reads no request body (a CL.0 server): a GET's body is its next request
+  '/get-body': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', later: '' },
+  '/hidden': { now: '', later: FORGED },
 };
 
 let upstream: Server;
@@ -137,6 +140,19 @@ it('HEAD answered with Content-Length: 0 keeps its connection for the next reque
   expect(r.first).toBe(200);
   expect(r.victim).toBe('200 victim!');
   expect(connections).toBe(before);
+});
+
+it('a GET whose body the upstream does not read (its next request, answered late): the next client gets its own response, not that answer', async () => {
+  const hidden = 'GET /hidden HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  const [first, victim] = await Promise.all([
+    rawRequest(proxy.port, requestText('GET', '/get-body', [], hidden)),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 30)); // queued behind the GET on the one pooled connection
+      return rawRequest(proxy.port, requestText('GET', '/victim'), { timeoutMs: 3_000 });
+    })(),
+  ]);
+  expect(`${first.status} ${first.body.toString('latin1')}`).toBe('200 ok');
+  expect(`${victim.status} ${victim.body.toString('latin1')}`).toBe('200 victim!');
 });
 
 it('bytes an idle connection got before the next request was written, read in the same turn: the next client gets its own response, not those bytes', async () => {
