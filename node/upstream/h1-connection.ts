@@ -9,7 +9,7 @@ import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failov
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 import { openUpstreamSocket, resetUpstreamSocket, takeUnread, type H1Origin } from './h1-socket.js';
-import { holdWritesThisTurn, type HeldWriter } from './h1-idle-reuse.js';
+import { holdWritesThisTurn, type HeldWriter } from './h1-reuse-hold.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -40,7 +40,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   queue: H1Transaction[] = [];
   /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
   corked = false;
-  writesHeld = false; // taken from idle this turn: nothing written has left yet (h1-idle-reuse.ts)
+  writesHeld = false; // reused this turn: nothing written has left yet (h1-reuse-hold.ts)
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   /** performance.now() domain, as every timestamp of the pool (node/run-clock.ts). */
@@ -95,7 +95,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     this.held = null;
     this.parser.reset(tx.req.method === 'HEAD');
     if (this.state !== S_CONNECTING) {
-      if (this.state === S_IDLE) holdWritesThisTurn(this); // bytes read this turn were sent before the request
+      holdWritesThisTurn(this); // reused (idle, or right after an answer): bytes read this turn were sent before the request
       this.state = S_BUSY;
       writeRequest(this, tx);
     }
@@ -125,8 +125,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       return;
     }
     if (!tx.requestSent || this.writesHeld) {
-      // Not our response: a server's 408 before it drops the socket, or stray bytes of an idle connection read in the
-      // turn that took it, the request still held (nothing left: a bodiless one is retried on a fresh connection).
+      // Not our response: a server's 408 before it drops the socket, or stray bytes read in the turn that reused
+      // the connection, the request still held (nothing left: a bodiless one is retried on a fresh connection).
       if (this.writesHeld && tx.req.body === null) tx.requestSent = false;
       this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
       return;

@@ -27,11 +27,14 @@ const SCRIPT: Record<string, { now: string; later: string }> = {
   // this upstream reads no request body (a CL.0 server): a GET's body is its next request
   '/get-body': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', later: '' },
   '/hidden': { now: '', later: FORGED },
+  '/by-hand': { now: '', later: '' }, // the test writes the answer
 };
 
 let upstream: Server;
 let proxy: ProxyProcess;
 let connections = 0;
+/** Request paths in the order the upstream read them. */
+const paths: string[] = [];
 const sockets = new Set<Socket>();
 
 beforeAll(async () => {
@@ -48,6 +51,7 @@ beforeAll(async () => {
       buf += d.toString('latin1');
       for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
         const path = buf.slice(0, end).split(' ')[1] ?? '';
+        paths.push(path);
         buf = buf.slice(end + 4);
         const step = SCRIPT[path] ?? { now: 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', later: '' };
         // the head after 100 ms (the next client's request is queued behind it by then), the rest 40 ms later
@@ -185,5 +189,44 @@ it('bytes an idle connection got before the next request was written, read in th
     expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
   } finally {
     client.destroy();
+  }
+});
+
+it('an answer that ends exactly where a read ends, stray bytes in the next read of the same turn: the client queued behind gets its own response', async () => {
+  // the victim's connection is open and served once, so that its next request is read in the same turn
+  const victim = net.connect({ port: proxy.port, host: '127.0.0.1', noDelay: true });
+  let text = '';
+  victim.setEncoding('latin1');
+  victim.on('data', (d: string) => { text += d; });
+  victim.on('error', () => { /* the check below says what arrived */ });
+  await new Promise<void>((r) => victim.once('connect', () => r()));
+  try {
+    victim.write(requestText('GET', '/victim'));
+    await waitFor('the victim\'s first answer', () => text.includes('victim!'));
+    text = '';
+    const a = rawRequest(proxy.port, requestText('GET', '/by-hand'));
+    await waitFor('the upstream to read /by-hand', () => paths.at(-1) === '/by-hand');
+    const up = [...sockets].filter((s) => !s.destroyed);
+    expect(up).toHaveLength(1);
+    up[0]!.setNoDelay(true);
+    // 64 KiB: the proxy's read buffer, so the answer ends with the first read and the stray bytes come in the next
+    const head = 'HTTP/1.1 200 OK\r\nContent-Length: 00000\r\n\r\n';
+    const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${65536 - head.length}\r\n\r\n${'b'.repeat(65536 - head.length)}`;
+    expect(answer.length).toBe(65536);
+    // stopped, the proxy then reads the victim's request (queued: the one connection is busy), then the
+    // upstream's answer and, in a second read of the same turn, the stray bytes behind it
+    freezeProcess(proxy.proc.pid!);
+    try {
+      await new Promise<void>((r) => victim.write(requestText('GET', '/victim'), () => r()));
+      await new Promise<void>((r) => up[0]!.write(answer + FORGED, () => r()));
+    } finally {
+      process.kill(proxy.proc.pid!, 'SIGCONT');
+    }
+    expect((await a).status).toBe(200);
+    await waitFor('the victim\'s answer', () => text.includes('victim!') || text.includes('FORGED') || /^HTTP\/1\.1 5/.test(text), 5_000, { detail: () => text });
+    expect(text).not.toContain('FORGED');
+    expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
+  } finally {
+    victim.destroy();
   }
 });

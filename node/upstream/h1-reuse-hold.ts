@@ -1,6 +1,7 @@
-// A request given to an idle upstream connection leaves only at the end of the event-loop turn: bytes
-// the upstream sent while the connection was idle, read in the same turn (a busy loop reads every ready
-// socket of a turn in the order they became ready), then find no request written and drop the connection.
+// A request given to a connection that already served (taken from idle, or written right after an
+// answer) leaves only at the end of the event-loop turn: bytes the upstream sent before it, read in the
+// same turn — a later read of the same socket, or a read after the one that took the connection — then
+// find no request written and drop the connection.
 import type net from 'node:net';
 
 /** The connection side of a held write (H1Connection). */
