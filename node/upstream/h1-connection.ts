@@ -9,7 +9,7 @@ import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failov
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 import { openUpstreamSocket, resetUpstreamSocket, takeUnread, type H1Origin } from './h1-socket.js';
-import { holdWritesThisTurn, type HeldWriter } from './h1-reuse-hold.js';
+import { markReused, readInReuseTurn, type ReuseMarked } from './h1-reuse-turn.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -32,7 +32,7 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier, HeldWriter {
+export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier, ReuseMarked {
   state = S_CONNECTING;
   /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
@@ -40,7 +40,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   queue: H1Transaction[] = [];
   /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
   corked = false;
-  writesHeld = false; // reused this turn: nothing written has left yet (h1-reuse-hold.ts)
+  reuseTurn = -1; // loop iteration of its last reuse: bytes read in it came before the request (h1-reuse-turn.ts)
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   /** performance.now() domain, as every timestamp of the pool (node/run-clock.ts). */
@@ -95,7 +95,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     this.held = null;
     this.parser.reset(tx.req.method === 'HEAD');
     if (this.state !== S_CONNECTING) {
-      holdWritesThisTurn(this); // reused (idle, or right after an answer): bytes read this turn were sent before the request
+      markReused(this); // reused (idle, or right after an answer): bytes read in this turn were sent before the request
       this.state = S_BUSY;
       writeRequest(this, tx);
     }
@@ -124,10 +124,9 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       this.destroy(); // bytes nobody asked for: the connection is out of sync
       return;
     }
-    if (!tx.requestSent || this.writesHeld) {
-      // Not our response: a server's 408 before it drops the socket, or stray bytes read in the turn that reused
-      // the connection, the request still held (nothing left: a bodiless one is retried on a fresh connection).
-      if (this.writesHeld && tx.req.body === null) tx.requestSent = false;
+    if (!tx.requestSent || readInReuseTurn(this)) {
+      // Not our response: a server's 408 before it drops the socket, or stray bytes read in the turn that
+      // reused the connection (a bodiless idempotent request is retried on a fresh one, others get 502).
       this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
       return;
     }
