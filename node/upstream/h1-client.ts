@@ -132,6 +132,18 @@ export function isIdempotent(method: string): boolean {
   return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE' || method === 'PUT' || method === 'DELETE';
 }
 
+/**
+ * A request with content on a method that defines no use for it (RFC 9110 §9.3: GET, HEAD, DELETE,
+ * OPTIONS, TRACE, CONNECT). Servers that read no body for such a method (CL.0) take the body for their
+ * next request and answer it on the same connection, later: that connection is not reused, or the
+ * answer would be the next client's response.
+ */
+export function bodyMayBeUnread(req: H1Request): boolean {
+  if (req.body === null || req.contentLength === 0) return false;
+  const m = req.method;
+  return m === 'GET' || m === 'HEAD' || m === 'DELETE' || m === 'OPTIONS' || m === 'TRACE' || m === 'CONNECT';
+}
+
 // ---- retry decisions ----------------------------------------------------------
 // Two retries exist, each at most once per request, and neither can duplicate a request the
 // upstream may have acted on.

@@ -4,11 +4,12 @@
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import { H1Parser, P_DONE, type H1ParserSink } from './h1-parser.js';
-import { h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
+import { bodyMayBeUnread, h1Error, retryOnFreshSocket, type H1Error } from './h1-client.js';
 import { allDiscarded, failOver, type FailoverOwner } from './h1-pipeline-failover.js';
 import type { H1Transaction, TransactionCarrier, TransactionOwner } from './h1-transaction.js';
 import { writeRequest, detachBody, onBodyData, onBodyEnd, onBodyError, onDrain, type RequestWriterConn } from './h1-request-writer.js';
 import { openUpstreamSocket, resetUpstreamSocket, takeUnread, type H1Origin } from './h1-socket.js';
+import { markReused, readInReuseTurn, type ReuseMarked } from './h1-reuse-turn.js';
 export type { H1Origin } from './h1-socket.js';
 import { runNow } from '../run-clock.js';
 
@@ -31,7 +32,7 @@ export interface ConnectionOwner extends TransactionOwner, FailoverOwner {
 }
 
 /** One socket, its parser and the transaction on it. Listeners are bound once per socket. */
-export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier {
+export class H1Connection implements H1ParserSink, RequestWriterConn, TransactionCarrier, ReuseMarked {
   state = S_CONNECTING;
   /** The transaction whose response is read next (the head of the pipeline). */
   tx: H1Transaction | null = null;
@@ -39,6 +40,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   queue: H1Transaction[] = [];
   /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
   corked = false;
+  reuseTurn = -1; // loop iteration of its last reuse: bytes read in it came before the request (h1-reuse-turn.ts)
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   /** performance.now() domain, as every timestamp of the pool (node/run-clock.ts). */
@@ -69,9 +71,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   }
 
   /** Transactions written and not yet answered (or abandoned and still to be read). */
-  inFlight(): number {
-    return this.tx === null ? 0 : 1 + this.queue.length;
-  }
+  inFlight(): number { return this.tx === null ? 0 : 1 + this.queue.length; }
 
   /** Write another pipelineable transaction behind those in flight (the caller checked room: h1-pipelining.ts). */
   add(tx: H1Transaction): void {
@@ -95,6 +95,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     this.held = null;
     this.parser.reset(tx.req.method === 'HEAD');
     if (this.state !== S_CONNECTING) {
+      markReused(this); // reused (idle, or right after an answer): bytes read in this turn were sent before the request
       this.state = S_BUSY;
       writeRequest(this, tx);
     }
@@ -123,8 +124,9 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       this.destroy(); // bytes nobody asked for: the connection is out of sync
       return;
     }
-    if (!tx.requestSent) {
-      // Still waiting for the first body byte: this is not our response (e.g. a server's 408 before it drops the socket).
+    if (!tx.requestSent || readInReuseTurn(this)) {
+      // Not our response: a server's 408 before it drops the socket, or stray bytes read in the turn that
+      // reused the connection (a bodiless idempotent request is retried on a fresh one, others get 502).
       this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
       return;
     }
@@ -228,7 +230,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     // be a stray body, not the next response — requests pipelined behind it are retried on another
     // connection.
     const uploading = this.body !== null; // answered before its body was all sent (an early 413…)
-    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading && !this.socket.destroyed; // destroyed: read back after a failed write (onSocketError)
+    let reusable = (followers ? !p.lengthWithoutBody : noExtraBytes) && p.keepAlive && !uploading && !this.socket.destroyed && !bodyMayBeUnread(tx.req); // destroyed: read back after a failed write (onSocketError)
     if (p.keepAliveHintMs >= 0) {
       const hint = p.keepAliveHintMs - 1000;
       if (hint <= 0) reusable = false;

@@ -3,10 +3,13 @@
 // is out of step with HTTP (RFC 9110 §8.6), and an upstream that sends the body with its HEAD
 // answer is a common bug. Those bytes are not the next request's response. The connection must not
 // go back to the pool, or the next client (another user, maybe another route) gets them as its answer.
+// The same for bytes an idle connection receives in the event-loop turn that hands it a request.
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
+import { freezeProcess } from '../../helpers/freeze.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const FORGED = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nFORGED';
 /** Response per path: a head, and the rest 40 ms later in another write (another TCP segment). */
@@ -21,11 +24,17 @@ const SCRIPT: Record<string, { now: string; later: string }> = {
   '/not-modified-cl': { now: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 31\r\n\r\n', later: FORGED },
   '/not-modified': { now: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n', later: '' },
   '/victim': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nvictim!', later: '' },
+  // this upstream reads no request body (a CL.0 server): a GET's body is its next request
+  '/get-body': { now: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', later: '' },
+  '/hidden': { now: '', later: FORGED },
+  '/by-hand': { now: '', later: '' }, // the test writes the answer
 };
 
 let upstream: Server;
 let proxy: ProxyProcess;
 let connections = 0;
+/** Request paths in the order the upstream read them. */
+const paths: string[] = [];
 const sockets = new Set<Socket>();
 
 beforeAll(async () => {
@@ -42,6 +51,7 @@ beforeAll(async () => {
       buf += d.toString('latin1');
       for (let end = buf.indexOf('\r\n\r\n'); end !== -1; end = buf.indexOf('\r\n\r\n')) {
         const path = buf.slice(0, end).split(' ')[1] ?? '';
+        paths.push(path);
         buf = buf.slice(end + 4);
         const step = SCRIPT[path] ?? { now: 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', later: '' };
         // the head after 100 ms (the next client's request is queued behind it by then), the rest 40 ms later
@@ -134,4 +144,89 @@ it('HEAD answered with Content-Length: 0 keeps its connection for the next reque
   expect(r.first).toBe(200);
   expect(r.victim).toBe('200 victim!');
   expect(connections).toBe(before);
+});
+
+it('a GET whose body the upstream does not read (its next request, answered late): the next client gets its own response, not that answer', async () => {
+  const hidden = 'GET /hidden HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  const [first, victim] = await Promise.all([
+    rawRequest(proxy.port, requestText('GET', '/get-body', [], hidden)),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 30)); // queued behind the GET on the one pooled connection
+      return rawRequest(proxy.port, requestText('GET', '/victim'), { timeoutMs: 3_000 });
+    })(),
+  ]);
+  expect(`${first.status} ${first.body.toString('latin1')}`).toBe('200 ok');
+  expect(`${victim.status} ${victim.body.toString('latin1')}`).toBe('200 victim!');
+});
+
+it('bytes an idle connection got before the next request was written, read in the same turn: the next client gets its own response, not those bytes', async () => {
+  // A kept-alive client, so that its next request is read in the same turn as the upstream's bytes
+  // (a new connection would be accepted first and read a turn later).
+  const client = net.connect({ port: proxy.port, host: '127.0.0.1', noDelay: true });
+  let text = '';
+  client.setEncoding('latin1');
+  client.on('data', (d: string) => { text += d; });
+  client.on('error', () => { /* the check below says what arrived */ });
+  await new Promise<void>((r) => client.once('connect', () => r()));
+  try {
+    client.write(requestText('GET', '/victim'));
+    await waitFor('the first answer', () => text.includes('victim!'));
+    text = '';
+    const idle = [...sockets].filter((s) => !s.destroyed);
+    expect(idle).toHaveLength(1); // the pool's one connection, idle now
+    idle[0]!.setNoDelay(true); // the stray bytes leave at once, not held by Nagle until the proxy acks the answer
+    // The proxy stopped, the client's request first and then the upstream's stray response reach it:
+    // a busy proxy sees them in one turn whenever they arrive within one.
+    freezeProcess(proxy.proc.pid!);
+    try {
+      await new Promise<void>((r) => client.write(requestText('GET', '/victim'), () => r()));
+      await new Promise<void>((r) => idle[0]!.write(FORGED, () => r()));
+    } finally {
+      process.kill(proxy.proc.pid!, 'SIGCONT');
+    }
+    await waitFor('the second answer', () => text.includes('victim!') || text.includes('FORGED') || /^HTTP\/1\.1 5/.test(text), 5_000, { detail: () => text });
+    expect(text).not.toContain('FORGED');
+    expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
+  } finally {
+    client.destroy();
+  }
+});
+
+it('an answer that ends exactly where a read ends, stray bytes in the next read of the same turn: the client queued behind gets its own response', async () => {
+  // the victim's connection is open and served once, so that its next request is read in the same turn
+  const victim = net.connect({ port: proxy.port, host: '127.0.0.1', noDelay: true });
+  let text = '';
+  victim.setEncoding('latin1');
+  victim.on('data', (d: string) => { text += d; });
+  victim.on('error', () => { /* the check below says what arrived */ });
+  await new Promise<void>((r) => victim.once('connect', () => r()));
+  try {
+    victim.write(requestText('GET', '/victim'));
+    await waitFor('the victim\'s first answer', () => text.includes('victim!'));
+    text = '';
+    const a = rawRequest(proxy.port, requestText('GET', '/by-hand'));
+    await waitFor('the upstream to read /by-hand', () => paths.at(-1) === '/by-hand');
+    const up = [...sockets].filter((s) => !s.destroyed);
+    expect(up).toHaveLength(1);
+    up[0]!.setNoDelay(true);
+    // 64 KiB: the proxy's read buffer, so the answer ends with the first read and the stray bytes come in the next
+    const head = 'HTTP/1.1 200 OK\r\nContent-Length: 00000\r\n\r\n';
+    const answer = `HTTP/1.1 200 OK\r\nContent-Length: ${65536 - head.length}\r\n\r\n${'b'.repeat(65536 - head.length)}`;
+    expect(answer.length).toBe(65536);
+    // stopped, the proxy then reads the victim's request (queued: the one connection is busy), then the
+    // upstream's answer and, in a second read of the same turn, the stray bytes behind it
+    freezeProcess(proxy.proc.pid!);
+    try {
+      await new Promise<void>((r) => victim.write(requestText('GET', '/victim'), () => r()));
+      await new Promise<void>((r) => up[0]!.write(answer + FORGED, () => r()));
+    } finally {
+      process.kill(proxy.proc.pid!, 'SIGCONT');
+    }
+    expect((await a).status).toBe(200);
+    await waitFor('the victim\'s answer', () => text.includes('victim!') || text.includes('FORGED') || /^HTTP\/1\.1 5/.test(text), 5_000, { detail: () => text });
+    expect(text).not.toContain('FORGED');
+    expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
+  } finally {
+    victim.destroy();
+  }
 });
