@@ -1,6 +1,6 @@
 // The route table's index (issue 13) answers exactly what a scan of every route in "most specific wins"
 // order answers: the reference scan below, written from the README's routing rules, against the table
-// for random route sets (most big enough to be indexed) and random requests, under every reading.
+// for random route sets (most big enough to be indexed) and requests (lookalikes, long paths), every reading, and passedOver.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { AMBIGUOUS, RouteTable, type MethodRefused, type RouteMatch, type ReadingOptions, type UpstreamReading } from '../../../node/routing/route-table.js';
@@ -97,6 +97,23 @@ class ScanTable extends RouteTable {
   }
 }
 
+/** check-config's fall-through report by a scan: per method, the first route that lists other methods and the route of another host and path shape that takes the request after it (none when the first refuses). */
+function passedOverByScan(routes: readonly CompiledRoute[], methods: readonly string[], host: string, path: string): string[] {
+  const hits = [...routes].sort(rankOrder).filter((r) => hostOk(r, host) && pathOk(r, path, false, false) !== false);
+  const out: string[] = [];
+  for (const method of methods) {
+    let from: CompiledRoute | null = null;
+    for (const r of hits) {
+      const l = listed(r);
+      if (l !== null && !l.has(method)) { from ??= r; continue; }
+      if (l === null && (method === 'TRACE' || method === 'TRACK')) continue;
+      if (from !== null && shape(from) !== shape(r) && from.config.other_methods !== 'refuse') out.push(`${method} ${from.name} → ${r.name}`);
+      break;
+    }
+  }
+  return out;
+}
+
 type Answer = ReturnType<RouteTable['resolve']>;
 const plain = (a: Answer): unknown => (a === null || a === AMBIGUOUS ? a : 'route' in a ? { route: a.route.name, params: a.params } : { ...a });
 
@@ -109,19 +126,23 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'TRACK', 'CONN
 const spec: fc.Arbitrary<Spec> = fc.record({
   path: pattern,
   methods: fc.option(fc.subarray(['GET', 'POST', 'PUT', 'DELETE', 'TRACE', 'get'], { minLength: 1 }), { nil: undefined }),
-  host: fc.option(fc.constantFrom('a.example.com', 'A.example.com', 'b.example.com', '*.example.com', '*.a.example.com'), { nil: undefined }),
+  host: fc.option(fc.constantFrom('a.example.com', 'A.example.com', 'b.example.com', '*.example.com', '*.a.example.com', '*.x.a.example.com', '*.com'), { nil: undefined }),
   refuse: fc.boolean(),
 });
-const randomSeg = fc.constantFrom('t1', 'T1', 'API', 'api', 'v1', '42', '', 'a.b', 'v1.', 't1%20', 'x;p');
+const randomSeg = fc.constantFrom('t1', 'T1', 'API', 'api', 'v1', '42', '', 'a.b', 'v1.', 't1%20', 'x;p', 'ap%C4%B1', '%EF%BD%94%EF%BC%91');
+/** `x` with its first letter as the case reading's lookalike, escaped as in a normalised path: İ/ı for i, ſ for s, fullwidth otherwise. */
+function lookalike(x: string): string {
+  return x.replace(/[A-Za-z0-9]/, (c) => (c === 'i' || c === 'I' ? '%C4%B1' : c === 's' ? '%C5%BF' : encodeURIComponent(String.fromCharCode(c.charCodeAt(0) + 0xfee0))));
+}
 /** A request: mostly one derived from a route of the set (so that it matches it, or nearly: case, slash, extra segments), else random. */
 const request = fc.record({
   from: fc.option(fc.nat(), { freq: 4, nil: undefined }),
-  upper: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
-  value: fc.constantFrom('42', 't1', 'API', 'v1.', ''),
-  tail: fc.constantFrom('', '', '/', '/v1', '/T1/x'),
+  spell: fc.array(fc.constantFrom('as', 'as', 'upper', 'lookalike'), { minLength: 4, maxLength: 4 }),
+  value: fc.constantFrom('42', 't1', 'API', 'v1.', '', '%C4%B0d', 'a%20'),
+  tail: fc.constantFrom('', '', '/', '/v1', '/T1/x', '/api/'.repeat(40)),
   random: fc.array(randomSeg, { minLength: 1, maxLength: 5 }),
   method: fc.oneof(fc.constantFrom(...METHODS), fc.nat()),
-  host: fc.constantFrom('a.example.com', 'b.example.com', 'x.a.example.com', 'y.x.a.example.com', 'example.com', '.example.com', 'other.org'),
+  host: fc.constantFrom('a.example.com', 'b.example.com', 'x.a.example.com', 'y.x.a.example.com', 'example.com', '.example.com', 'other.org', ''),
 });
 type Recipe = typeof request extends fc.Arbitrary<infer T> ? T : never;
 function requestOf(specs: readonly Spec[], q: Recipe): { method: string; host: string; path: string } {
@@ -130,7 +151,7 @@ function requestOf(specs: readonly Spec[], q: Recipe): { method: string; host: s
   const method = typeof q.method === 'string' ? q.method : listedMethods === undefined ? METHODS[q.method % METHODS.length]! : listedMethods[q.method % listedMethods.length]!.toUpperCase();
   if (s === undefined) return { method, host: q.host, path: '/' + q.random.join('/') };
   const segs = s.path.split('/').slice(1).filter((x) => x !== '*')
-    .map((x, i) => (x.startsWith(':') ? q.value : q.upper[i] ? x.toUpperCase() : x));
+    .map((x, i) => (x.startsWith(':') ? q.value : q.spell[i] === 'upper' ? x.toUpperCase() : q.spell[i] === 'lookalike' ? lookalike(x) : x));
   return { method, host: q.host, path: ('/' + segs.join('/') + q.tail).replace(/^\/\//, '/') };
 }
 const readingsArb = fc.record({
@@ -149,6 +170,19 @@ describe('the indexed route table answers what a scan of every route answers', (
         expect(plain(table.resolve(q.method, q.host, q.path)), `resolve ${JSON.stringify(q)}`).toEqual(plain(scan.resolve(q.method, q.host, q.path)));
       }
     }), { numRuns: 500 });
+  });
+
+  it("passedOver() (check-config's fall-through report) finds what a scan finds, on every host bucket", () => {
+    const probes = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'OPTIONS', 'OTHER'];
+    fc.assert(fc.property(fc.array(spec, { minLength: 1, maxLength: 48, size: 'max' }), fc.array(request, { minLength: 1, maxLength: 12 }), (specs, requests) => {
+      const routes = routesOf(specs);
+      const table = new RouteTable(routes);
+      for (const recipe of requests) {
+        const q = requestOf(specs, recipe);
+        const got = table.passedOver(probes, q.host, q.path).map((x) => `${x.method} ${x.from.name} → ${x.to.name}`);
+        expect(got, JSON.stringify(q)).toEqual(passedOverByScan(routes, probes, q.host, q.path));
+      }
+    }), { numRuns: 200 });
   });
 
   it('10 000 tenant routes: the requests of each tenant reach its routes, other methods are refused, unknown tenants miss', () => {
