@@ -115,6 +115,9 @@ export class WsBridge implements LiveConnection {
     ws.on('open', () => this.onUpstreamOpen(up));
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       res.resume();
+      // the target answered: below 500 restarts its ejection counts, a 5xx counts toward eject.consecutive_5xx (before,
+      // neither: a WebSocket upstream answering 503 to every upgrade stayed in rotation with consecutive_5xx on)
+      if (this.target !== null) up.responded(this.target, res.statusCode ?? 500);
       this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" answered ${res.statusCode ?? 0} to the WebSocket upgrade`), 'ws_refused', null);
     });
     ws.on('error', (err: Error & { code?: string }) => this.onUpstreamError(up, err));
