@@ -162,8 +162,10 @@ export class WsBridge implements LiveConnection {
   private onUpstreamError(up: UpstreamPool, err: Error & { code?: string }): void {
     if (this.state === 'connecting') {
       const f = handshakeFailure(up.name, err.code ?? '');
-      // a reset says nothing against the target (it answered); refused or unreachable does
-      if (f.connection && err.code !== 'ECONNRESET' && this.target !== null) up.targetFailed(this.target);
+      // no answer as an HTTP server — refused, unreachable, a reset before any answer, an invalid handshake — counts
+      // against the target as for any request (upstream-failure.ts gatewayFailure); before, a reset or an invalid
+      // handshake did not, and a target resetting every upgrade stayed in rotation for good
+      if (this.target !== null) up.targetFailed(this.target);
       this.fail(f.error, f.metric, null);
       return;
     }
