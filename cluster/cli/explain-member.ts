@@ -27,14 +27,57 @@ export async function explainAtMember(config: Config, env: NodeJS.ProcessEnv, re
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
       body: JSON.stringify(req),
     });
-    const body = await res.json().catch((err: unknown) => { if (isTimeout(err)) throw err; return null; }) as (ExplainAnswer & { message?: unknown }) | null;
-    if (res.status !== 200 || body === null || typeof body.allowed !== 'boolean') {
-      const said = body !== null && typeof body.message === 'string' ? `: ${body.message}` : '';
-      return { kind: 'unavailable', why: `the member at ${base} answered ${res.status}${said}` };
+    const body = await res.json().catch((err: unknown) => { if (isTimeout(err)) throw err; return null; }) as unknown;
+    if (res.status !== 200) {
+      const message = body !== null && typeof body === 'object' ? (body as { message?: unknown }).message : undefined;
+      return { kind: 'unavailable', why: `the member at ${base} answered ${res.status}${typeof message === 'string' ? `: ${printable(message)}` : ''}` };
     }
-    return { kind: 'answer', at: base, answer: body };
+    const answer = readAnswer(body);
+    // before, only `allowed` was checked: `{"allowed": true}` crashed the printout (exit 1, read as DENIED) and
+    // --json printed it as a verdict (exit 0)
+    if (answer === null) return { kind: 'unavailable', why: `the member at ${base} answered 200 with something that is not a verdict (another program on that port, or another version?)` };
+    return { kind: 'answer', at: base, answer };
   } catch (err) {
     if (isTimeout(err)) return { kind: 'unavailable', why: `the member at ${base} did not answer within ${ASK_MS / 1000} s` };
     return { kind: 'unavailable', why: `no member answered at ${base}` };
   }
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const strOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+
+/** Control characters as `\\uXXXX`: what a member says is printed to a terminal, never interpreted by it. */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The member's 200 body as an ExplainAnswer (only its fields), or null when it is not one in every field formatExplain reads. */
+function readAnswer(body: unknown): ExplainAnswer | null {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return null;
+  const a = body as Record<string, unknown>;
+  if (typeof a.allowed !== 'boolean' || typeof a.status !== 'number' || !Number.isInteger(a.status) || !isStr(a.summary) || !strOrNull(a.route) || !strOrNull(a.upstream)) return null;
+  const params = a.params ?? null;
+  if (params !== null && (typeof params !== 'object' || Array.isArray(params) || !Object.values(params).every(isStr))) return null;
+  const t = (a.token ?? null) as Record<string, unknown> | null;
+  if (t !== null && (typeof t !== 'object' || typeof t.ok !== 'boolean' || !strOrNull(t.reason ?? null) || !strOrNull(t.issuer ?? null) || !strOrNull(t.fingerprint ?? null))) return null;
+  if (!Array.isArray(a.rules)) return null;
+  const rules: Array<ExplainAnswer['rules'][number]> = [];
+  for (const r of a.rules as unknown[]) {
+    const x = (r ?? {}) as Record<string, unknown>;
+    if (typeof x.ok !== 'boolean' || !isStr(x.rule) || !isStr(x.why)) return null;
+    rules.push({ rule: x.rule, ok: x.ok, why: x.why });
+  }
+  const token = t === null ? null : { ok: t.ok as boolean, reason: (t.reason ?? null) as string | null, issuer: (t.issuer ?? null) as string | null, fingerprint: (t.fingerprint ?? null) as string | null };
+  return { allowed: a.allowed, status: a.status, route: a.route as string | null, upstream: a.upstream as string | null, params: params as Record<string, string> | null, token, rules, summary: a.summary };
+}
+
+/** `a` with every string printable: the text output shows what a member said, a terminal never interprets it. */
+export function printableAnswer(a: ExplainAnswer): ExplainAnswer {
+  const p = (v: string | null): string | null => (v === null ? null : printable(v));
+  return {
+    ...a, route: p(a.route), upstream: p(a.upstream), summary: printable(a.summary),
+    params: a.params === null ? null : Object.fromEntries(Object.entries(a.params).map(([k, v]) => [printable(k), printable(v)])),
+    token: a.token === null ? null : { ok: a.token.ok, reason: p(a.token.reason), issuer: p(a.token.issuer), fingerprint: p(a.token.fingerprint) },
+    rules: a.rules.map((r) => ({ rule: printable(r.rule), ok: r.ok, why: printable(r.why) })),
+  };
 }

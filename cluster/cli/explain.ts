@@ -9,7 +9,7 @@ import { createLogger } from '../../node/log.js';
 import { UsageError } from './usage-error.js';
 import { parseCommandLine } from './command-line.js';
 import { revocationAtInstance } from './explain-revocations.js';
-import { explainAtMember } from './explain-member.js';
+import { explainAtMember, printableAnswer } from './explain-member.js';
 import { readStdinToken } from './stdin-token.js';
 
 export async function explain(argv: string[], usage: string): Promise<void> {
@@ -78,7 +78,7 @@ async function explainClusterPolicy(file: string, local: NonNullable<ReturnType<
   }
   const note = `judged by the member at ${r.at}: its cluster policy version and revocations`;
   if (json) process.stdout.write(JSON.stringify({ ...r.answer, judged_by: r.at }, null, 2) + '\n');
-  else process.stdout.write(`${formatExplain(r.answer, req.method, req.path)}\n  ${note}\n`);
+  else process.stdout.write(`${formatExplain(printableAnswer(r.answer), req.method, req.path)}\n  ${note}\n`);
   process.exitCode = r.answer.allowed ? 0 : 1;
 }
 

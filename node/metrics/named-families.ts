@@ -6,7 +6,7 @@ import { declare, elsewhere, exact, MS, named, patterns, round, sample } from '.
 declare('portcullis_upstream_connections', 'gauge', 'Open connections to an upstream', ['upstream']);
 declare('portcullis_upstream_pending_requests', 'gauge', 'Requests waiting for a connection to an upstream', ['upstream']);
 declare('portcullis_upstream_ejections_total', 'counter', 'Targets ejected from an upstream after consecutive gateway failures (connect failures, resets before a response, invalid responses) or, with eject.consecutive_5xx, consecutive 5xx', ['upstream']);
-declare('portcullis_upstream_ejections_overflow_total', 'counter', 'Targets that reached an ejection threshold but stayed in rotation because eject.max_ejected_percent of the upstream\'s targets were out already', ['upstream']);
+declare('portcullis_upstream_ejections_overflow_total', 'counter', 'Targets that reached an ejection threshold while eject.max_ejected_percent of the upstream\'s targets were out already: they stayed in rotation, or (no target in rotation below its threshold) took the slot of the one ejected longest ago', ['upstream']);
 declare('portcullis_upstream_pipeline_requests_total', 'counter', 'Requests to an upstream, by what happened on a pipelined connection (upstreams.<name>.pipelining): written behind others (pipelined), retried once on another connection after theirs was lost (retried), response read and dropped because the client had gone or its deadline passed (discarded)', ['upstream', 'event']);
 named('upstream.', '_', 'upstream', {
   connections: { family: 'portcullis_upstream_connections' }, pending: { family: 'portcullis_upstream_pending_requests' }, ejections: { family: 'portcullis_upstream_ejections_total' },

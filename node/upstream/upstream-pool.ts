@@ -125,14 +125,36 @@ export class UpstreamPool {
     this.judge(t, performance.now());
   }
 
-  /** Eject `t` if a count reached its threshold — unless max_ejected_percent of the targets are out already (counted). */
-  private judge(t: Target, now: number): void {
+  /** Has `x` reached an ejection threshold (it failed its last requests)? */
+  private due(x: Target): boolean {
     const e = this.config.eject;
-    const due = t.consecutiveFailures >= e.consecutive_failures || (e.consecutive_5xx > 0 && t.consecutive5xx >= e.consecutive_5xx);
-    if (!due || t.ejectedUntil > now) return;
+    return x.consecutiveFailures >= e.consecutive_failures || (e.consecutive_5xx > 0 && x.consecutive5xx >= e.consecutive_5xx);
+  }
+
+  /**
+   * Eject `t` if a count reached its threshold — unless max_ejected_percent of the targets are out already (counted
+   * as an overflow). The cap spares the targets still serving a shared overload; when every target in rotation has
+   * reached its threshold there is none to spare, and `t` takes the slot of the one ejected longest ago, which goes
+   * back into rotation (it has had the longest to recover). Before, the first ejected kept its slot for its whole
+   * window while the one left failed every request (two targets: every POST 502 for up to duration_ms, though the
+   * ejected one had come back). With no slot at all (max_ejected_percent 0, or one target) `t` stays in rotation.
+   */
+  private judge(t: Target, now: number): void {
+    if (!this.due(t) || t.ejectedUntil > now) return;
     let out = 0;
-    for (const x of this.targets) if (x.ejectedUntil > now) out++;
-    if (out >= this.maxEjected) { this.stats.ejectionsOverflow++; return; }
+    let oldest: Target | null = null;
+    let spared = false; // a target in rotation below its thresholds
+    for (const x of this.targets) {
+      if (x.ejectedUntil <= now) { if (x !== t && !this.due(x)) spared = true; continue; }
+      out++;
+      if (oldest === null || x.ejectedUntil < oldest.ejectedUntil) oldest = x;
+    }
+    if (out >= this.maxEjected) {
+      this.stats.ejectionsOverflow++;
+      if (spared || oldest === null) return;
+      oldest.ejectedUntil = 0; // back now; its counts stay, so its next failure may take a slot again
+    }
+    const e = this.config.eject;
     t.ejectedUntil = now + e.duration_ms;
     this.everEjected = true;
     this.stats.ejections++;

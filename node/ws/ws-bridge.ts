@@ -115,6 +115,9 @@ export class WsBridge implements LiveConnection {
     ws.on('open', () => this.onUpstreamOpen(up));
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       res.resume();
+      // the target answered: below 500 restarts its ejection counts, a 5xx counts toward eject.consecutive_5xx (before,
+      // neither: a WebSocket upstream answering 503 to every upgrade stayed in rotation with consecutive_5xx on)
+      if (this.target !== null) up.responded(this.target, res.statusCode ?? 500);
       this.fail(proxyError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', `upstream "${up.name}" answered ${res.statusCode ?? 0} to the WebSocket upgrade`), 'ws_refused', null);
     });
     ws.on('error', (err: Error & { code?: string }) => this.onUpstreamError(up, err));
@@ -159,8 +162,10 @@ export class WsBridge implements LiveConnection {
   private onUpstreamError(up: UpstreamPool, err: Error & { code?: string }): void {
     if (this.state === 'connecting') {
       const f = handshakeFailure(up.name, err.code ?? '');
-      // a reset says nothing against the target (it answered); refused or unreachable does
-      if (f.connection && err.code !== 'ECONNRESET' && this.target !== null) up.targetFailed(this.target);
+      // no answer as an HTTP server — refused, unreachable, a reset before any answer, an invalid handshake — counts
+      // against the target as for any request (upstream-failure.ts gatewayFailure); before, a reset or an invalid
+      // handshake did not, and a target resetting every upgrade stayed in rotation for good
+      if (this.target !== null) up.targetFailed(this.target);
       this.fail(f.error, f.metric, null);
       return;
     }

@@ -113,6 +113,27 @@ describe('WebSockets through the shipped nginx.conf', () => {
     expect(app.handshakes.length + app.plain.length).toBe(before);
   });
 
+  it('smuggling attempts: a WebSocket upgrade on a route without websocket: true (any case, without Connection: upgrade), two Upgrade lines — refused 403, or the app gets websocket alone', async () => {
+    const host = new URL(edge).host;
+    const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const before = app.handshakes.length + app.plain.length;
+    for (const lines of [
+      `Connection: Upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}`,
+      'Connection: close\r\nUpgrade: websocket', // no Connection: upgrade: nginx would still send the app a handshake's headers
+      'Connection: upgrade, close\r\nUpgrade: h2c\r\nUpgrade: websocket',
+    ]) {
+      const whole = await rawHeadOf(edge, `GET /public/x HTTP/1.1\r\nHost: ${host}\r\n${lines}\r\n\r\n`);
+      expect(whole.split('\r\n')[0], `${lines}: ${whole}`).toMatch(/^HTTP\/1\.1 403/);
+    }
+    // on the websocket route, h2c first: 403; websocket first: the app sees an upgrade to websocket alone
+    const h2cFirst = await rawHeadOf(edge, `GET /ws/x HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nConnection: upgrade, close\r\nUpgrade: h2c\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    expect(h2cFirst.split('\r\n')[0], h2cFirst).toMatch(/^HTTP\/1\.1 403/);
+    expect(app.handshakes.length + app.plain.length).toBe(before);
+    const wsFirst = await rawHeadOf(edge, `GET /ws/x HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nConnection: upgrade, close\r\nUpgrade: websocket\r\nUpgrade: h2c\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
+    expect(wsFirst.split('\r\n')[0], wsFirst).toMatch(/^HTTP\/1\.1 101/); // nginx 1.22's $http_upgrade is the first line
+    expect(app.handshakes.slice(before).map((h) => h.upgrade)).toEqual(['websocket']);
+  });
+
   it('an HTTP/1.0 request without Host → 400 from the edge (a request to fix, not 503 "try later"); nothing forwarded', async () => {
     // before: nginx asked Portcullis with no Host at all, the call failed and the client got 503
     // "authorization service unavailable" with Retry-After: 1

@@ -27,9 +27,11 @@ function outAfterAllFail(p: UpstreamPool, now = 1_000): number {
 describe('passive ejection', () => {
   it('never takes more than half the targets out (rounded down): 1 → 0, 2 → 1, 3 → 1, 4 → 2; each refusal counted', () => {
     expect([1, 2, 3, 4].map((n) => outAfterAllFail(pool(n)))).toEqual([0, 1, 1, 2]);
+    // past the cap, once no target in rotation is below its threshold, the last to fail takes the slot of the one
+    // ejected longest ago (the swap counts as an overflow and an ejection)
     expect(pools.map((p) => p.stats)).toEqual([
-      { ejections: 0, ejectionsOverflow: 1 }, { ejections: 1, ejectionsOverflow: 1 },
-      { ejections: 1, ejectionsOverflow: 2 }, { ejections: 2, ejectionsOverflow: 2 },
+      { ejections: 0, ejectionsOverflow: 1 }, { ejections: 2, ejectionsOverflow: 1 },
+      { ejections: 2, ejectionsOverflow: 2 }, { ejections: 3, ejectionsOverflow: 2 },
     ]);
   });
 
@@ -41,13 +43,38 @@ describe('passive ejection', () => {
   });
 
   it('a slot freed when a window ends goes to the next target past its threshold', () => {
-    const p = pool(2, { duration_ms: 100 });
+    const p = pool(4, { duration_ms: 100, max_ejected_percent: 25 });
     const [a, b] = p.targets as [typeof p.targets[0], typeof p.targets[0]];
     p.targetFailed(a, 1_000);
-    p.targetFailed(b, 1_000); // a holds the one slot
-    expect([a.ejectedUntil > 1_000, b.ejectedUntil > 1_000]).toEqual([true, false]);
-    p.targetFailed(b, 1_200); // a is back: b's next failure ejects it
-    expect(b.ejectedUntil).toBe(1_300);
+    expect(a.ejectedUntil).toBe(1_100);
+    p.targetFailed(b, 1_200); // a is back: b's failure ejects it, nobody returns early
+    expect([a.ejectedUntil, b.ejectedUntil]).toEqual([1_100, 1_300]);
+    expect(p.stats).toEqual({ ejections: 2, ejectionsOverflow: 0 });
+  });
+
+  it('past the cap, a target failing every request takes the slot of the one ejected longest ago, which serves again', () => {
+    // a was ejected (a restart's resets) and is back up; then b dies. Before, a kept its slot for its whole 10 s
+    // window and every request went to b (a POST is never retried: 502 each)
+    const p = pool(2, { duration_ms: 10_000 });
+    const [a, b] = p.targets as [typeof p.targets[0], typeof p.targets[0]];
+    p.targetFailed(a, 1_000);
+    p.targetFailed(b, 2_000);
+    const picked = [0, 1, 2, 3].map(() => p.pick(2_001, null));
+    expect(picked.map((t) => t.origin)).toEqual([a.origin, a.origin, a.origin, a.origin]);
+    expect(b.ejectedUntil).toBe(12_000);
+    // a fails again (it was still down): b is back in its place — both down, they alternate as in panic routing
+    p.targetFailed(a, 3_000);
+    expect([a.ejectedUntil > 3_000, b.ejectedUntil > 3_000]).toEqual([true, false]);
+    expect(p.stats).toEqual({ ejections: 3, ejectionsOverflow: 2 });
+  });
+
+  it('past the cap, a failing target stays in rotation while another in rotation still serves (the cap spares it the load)', () => {
+    const p = pool(3, { duration_ms: 10_000 });
+    const [a, b, c] = p.targets as [typeof p.targets[0], typeof p.targets[0], typeof p.targets[0]];
+    p.targetFailed(a, 1_000);
+    p.targetFailed(b, 2_000);
+    expect([a.ejectedUntil, b.ejectedUntil, c.ejectedUntil]).toEqual([11_000, 0, 0]);
+    expect(p.stats).toEqual({ ejections: 1, ejectionsOverflow: 1 });
   });
 
   it('a 5xx answer neither counts as a gateway failure nor restarts the count; an answer below 500 does', () => {
