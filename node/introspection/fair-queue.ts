@@ -20,6 +20,15 @@ interface Lane<J> {
   head: Node<J> | null;
   tail: Node<J> | null;
   count: number;
+  /** Neighbours among the lanes holding as many jobs (a bucket, in the order they reached that count). */
+  before: Lane<J> | null;
+  after: Lane<J> | null;
+}
+
+/** The lanes holding one count of jobs, the one that reached it last at `last`. */
+interface Bucket<J> {
+  first: Lane<J> | null;
+  last: Lane<J> | null;
 }
 
 /**
@@ -32,8 +41,8 @@ export class FairQueue<J extends Queued> {
   /** Lanes with a job waiting, in rotation order: the first one is served next, then moves to the back. */
   readonly #lanes = new Map<string, Lane<J>>();
   readonly #nodes = new Map<J, Node<J>>();
-  /** Lanes by how many jobs they hold (buckets[n]: lanes holding n), to find the heaviest in O(1). */
-  readonly #buckets = new Map<number, Set<Lane<J>>>();
+  /** Lanes by how many jobs they hold (n → the lanes holding n), to find the heaviest in O(1). */
+  readonly #buckets = new Map<number, Bucket<J>>();
   /** The most jobs any lane holds; 0 when empty. */
   #most = 0;
 
@@ -59,21 +68,22 @@ export class FairQueue<J extends Queued> {
 
   /**
    * Queue `job` behind its client's other jobs; call only when `admits(job.client)`. Returns the job pushed
-   * out to make room — the newest of the client holding the most (the lane that reached that count first) —
-   * which the caller answers as refused, or null when there was room.
+   * out to make room — the newest of the client holding the most (of several, the one that reached that count
+   * last: among clients holding one job each, the latest arrival, so the longest waiting are served, not pushed
+   * out) — which the caller answers as refused, or null when there was room.
    */
   push(job: J): J | null {
     let out: J | null = null;
     if (this.#nodes.size >= this.#capacity) {
-      const heaviest = this.#buckets.get(this.#most)?.values().next().value;
-      if (heaviest === undefined || heaviest.client === job.client || heaviest.tail === null) throw new Error('FairQueue.push: full and nothing to push out (admits() was false)');
+      const heaviest = this.#buckets.get(this.#most)?.last;
+      if (heaviest == null || heaviest.client === job.client || heaviest.tail === null) throw new Error('FairQueue.push: full and nothing to push out (admits() was false)');
       out = heaviest.tail.job;
       this.delete(out);
     }
     let lane = this.#lanes.get(job.client);
     if (lane === undefined) {
       // a new client joins the rotation at its back: every client waiting is served once before it
-      lane = { client: job.client, head: null, tail: null, count: 0 };
+      lane = { client: job.client, head: null, tail: null, count: 0, before: null, after: null };
       this.#lanes.set(job.client, lane);
     }
     const node: Node<J> = { job, lane, prev: lane.tail, next: null };
@@ -128,13 +138,20 @@ export class FairQueue<J extends Queued> {
     lane.count = now;
     if (was > 0) {
       const from = this.#buckets.get(was)!;
-      from.delete(lane);
-      if (from.size === 0) this.#buckets.delete(was);
+      if (lane.before === null) from.first = lane.after;
+      else lane.before.after = lane.after;
+      if (lane.after === null) from.last = lane.before;
+      else lane.after.before = lane.before;
+      lane.before = lane.after = null;
+      if (from.first === null) this.#buckets.delete(was);
     }
     if (now > 0) {
       let to = this.#buckets.get(now);
-      if (to === undefined) { to = new Set(); this.#buckets.set(now, to); }
-      to.add(lane);
+      if (to === undefined) { to = { first: null, last: null }; this.#buckets.set(now, to); }
+      lane.before = to.last;
+      if (to.last === null) to.first = lane;
+      else to.last.after = lane;
+      to.last = lane;
     }
     if (now > this.#most) this.#most = now;
     else if (was === this.#most && !this.#buckets.has(was)) this.#most = now;

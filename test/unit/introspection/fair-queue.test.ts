@@ -48,11 +48,15 @@ describe('FairQueue', () => {
     expect(drain(q)).toEqual(['flood1', 'good1', 'other1', 'good2']);
   });
 
-  it('among clients tied at the most, the one that reached it first gives up its newest job', () => {
+  it('among clients tied at the most, the one that reached it last gives up its newest job: the longest waiting are served', () => {
     const q = new FairQueue<Job>(4);
     q.push(job('a', 1)); q.push(job('b', 1)); q.push(job('b', 2)); q.push(job('a', 2));
-    expect(q.push(job('c', 1))?.id).toBe('b2');
-    expect(q.push(job('d', 1))?.id).toBe('a2');
+    expect(q.push(job('c', 1))?.id).toBe('a2');
+    expect(q.push(job('d', 1))?.id).toBe('b2');
+    // four clients holding one each: every newcomer pushes out the latest arrival, never the oldest
+    expect(q.push(job('e', 1))?.id).toBe('d1');
+    expect(q.push(job('f', 1))?.id).toBe('e1');
+    expect(drain(q)).toEqual(['a1', 'b1', 'c1', 'f1']);
   });
 
   it('a job leaves from anywhere (a timed-out waiter); lanes and counts follow, and nothing of a client is kept once it has no job', () => {
