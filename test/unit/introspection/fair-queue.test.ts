@@ -2,6 +2,7 @@
 // by pushing out the heaviest client's newest call, a lone client's plain FIFO, lanes kept only while they
 // hold a job — alone, and as the caller orders the calls an authorization server sees.
 import { describe, it, expect, afterEach } from 'vitest';
+import fc from 'fast-check';
 import type { ServerResponse } from 'node:http';
 import { FairQueue } from '../../../node/introspection/fair-queue.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -74,6 +75,61 @@ describe('FairQueue', () => {
     q.push(job('x', 1));
     q.clear();
     expect([q.size, q.clients, q.admits('y')]).toEqual([0, 0, true]);
+  });
+
+  it('matches a plain model of the rules for any sequence of arrivals, turns and departures', () => {
+    type Op = { kind: 'arrive'; client: number } | { kind: 'serve' } | { kind: 'leave'; pick: number };
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('arrive' as const), client: fc.integer({ min: 0, max: 4 }) }),
+      fc.record({ kind: fc.constant('serve' as const) }),
+      fc.record({ kind: fc.constant('leave' as const), pick: fc.nat() }),
+    );
+    fc.assert(fc.property(fc.integer({ min: 0, max: 6 }), fc.array(op, { maxLength: 60 }), (capacity, ops: Op[]) => {
+      const q = new FairQueue<Job>(capacity);
+      // the model: lanes in rotation order, each stamped when its count last changed
+      let lanes: Array<{ client: string; jobs: Job[]; stamp: number }> = [];
+      let clock = 0, n = 0;
+      const all = (): Job[] => lanes.flatMap((l) => l.jobs);
+      const drop = (j: Job): void => {
+        const l = lanes.find((x) => x.jobs.includes(j))!;
+        l.jobs.splice(l.jobs.indexOf(j), 1);
+        l.stamp = clock++;
+        lanes = lanes.filter((x) => x.jobs.length > 0);
+      };
+      for (const o of ops) {
+        if (o.kind === 'arrive') {
+          const j = job(`c${o.client}`, n++);
+          const mine = lanes.find((l) => l.client === j.client)?.jobs.length ?? 0;
+          const most = Math.max(0, ...lanes.map((l) => l.jobs.length));
+          const full = all().length >= capacity;
+          expect(q.admits(j.client)).toBe(!full || mine < most);
+          if (full && mine >= most) continue;
+          let out: Job | null = null;
+          if (full) {
+            const victim = lanes.filter((l) => l.jobs.length === most).sort((x, y) => y.stamp - x.stamp)[0]!;
+            out = victim.jobs[victim.jobs.length - 1]!;
+            drop(out);
+          }
+          expect(q.push(j)).toBe(out);
+          let l = lanes.find((x) => x.client === j.client);
+          if (l === undefined) { l = { client: j.client, jobs: [], stamp: 0 }; lanes.push(l); }
+          l.jobs.push(j);
+          l.stamp = clock++;
+        } else if (o.kind === 'serve') {
+          const l = lanes[0];
+          const expected = l?.jobs[0];
+          expect(q.shift()).toBe(expected);
+          if (l !== undefined) { drop(expected!); if (l.jobs.length > 0) lanes = [...lanes.filter((x) => x !== l), l]; }
+        } else {
+          const js = all();
+          if (js.length === 0) continue;
+          const j = js[o.pick % js.length]!;
+          expect(q.delete(j)).toBe(true);
+          drop(j);
+        }
+        expect([q.size, q.clients]).toEqual([all().length, lanes.length]);
+      }
+    }), { numRuns: 300 });
   });
 
   it('max_pending 0: nothing waits', () => {
