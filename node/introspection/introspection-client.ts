@@ -33,7 +33,7 @@ export interface IntrospectionStats {
   calls_inactive: number;
   /** Lookups that joined a call already in flight for the same token. */
   singleflight_waits: number;
-  /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting. */
+  /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting, none of them from a client holding more than this lookup's. */
   calls_queue_full: number;
   /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted, or something newer cached, meanwhile. */
   calls_late: number;
