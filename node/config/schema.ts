@@ -218,11 +218,12 @@ export const issuerSchema = z.strictObject({
     /** Calls waiting for a free connection; more → 503 with Retry-After at once (counted). Default: `connections`. */
     max_pending: z.number().int().min(0).max(100_000).optional(),
     /**
-     * Places (calls waiting or on the wire, lease waits in a cluster) one client may hold at once; its next
-     * unknown token → 503 with Retry-After at once (counted). The client as the access log names it (an
-     * IPv6 one by its /64). Default: a quarter of `connections` + `max_pending`, at least 1; 0 = no per-client limit.
+     * Optional hard cap: places (calls waiting or on the wire, lease waits in a cluster) one client may hold at
+     * once; its next unknown token → 503 with Retry-After at once (counted). The client as the access log names
+     * it (an IPv6 one by its /64). Default 0 = no cap: the waiting calls are shared fairly between clients
+     * anyway (round robin, a full queue makes room for a client holding fewer), and a lone client keeps them all.
      */
-    per_client_max: z.number().int().min(0).max(101_024).optional(), // places
+    per_client_max: z.number().int().min(0).max(101_024).default(0), // places; 0 = off
   }).optional(),
   /** RFC 8693 token exchange at this issuer for routes with `forward.token: exchange` (node/s2s). */
   token_exchange: z.strictObject({

@@ -1,4 +1,4 @@
-// The per-client fair share of one issuer's introspection capacity (`introspection.per_client_max`):
+// The optional per-client hard cap on one issuer's introspection places (`introspection.per_client_max`):
 // how many lookups each client has started that still hold a place (waiting, on the wire, or late on
 // the wire), and the client key an address is charged under (an IPv6 client by its /64).
 import { isIP } from 'node:net';
@@ -32,11 +32,6 @@ export class ClientBudget {
 
   /** Client keys holding a place now. */
   get clients(): number { return this.#held.size; }
-}
-
-/** The default `per_client_max`: a quarter of the places (`connections` + `max_pending`), at least 1. */
-export function defaultPerClientMax(connections: number, maxPending: number): number {
-  return Math.max(1, Math.ceil((connections + maxPending) / 4));
 }
 
 /**

@@ -1,10 +1,11 @@
 // One RFC 7662 request on the wire: the form body, client authentication (RFC 6749
 // §2.3.1), a bounded response read; at most `connections` calls on the wire and
-// `max_pending` waiting, and a deadline per waiter (one coarse timer per caller).
+// `max_pending` waiting (fair-queue.ts), and a deadline per waiter (one coarse timer per caller).
 import { performance } from 'node:perf_hooks';
 import type { Agent, Dispatcher } from 'undici';
 import { undici } from '../lazy-packages.js';
 import type { IssuerConfig } from '../config/index.js';
+import { FairQueue } from './fair-queue.js';
 
 export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 
@@ -12,7 +13,7 @@ export type IntrospectionConfig = NonNullable<IssuerConfig['introspection']>;
 export type CallFailReason =
   | 'introspection_timeout' | 'introspection_http_error' | 'introspection_bad_response'
   | 'introspection_network_error' | 'introspection_no_endpoint' | 'introspection_closed'
-  | 'introspection_queue_full';
+  | 'introspection_queue_full' | 'introspection_client_limited';
 
 /** A failed call (the only kind `call` answers synchronously). */
 export type CallFailed = Extract<CallAnswer, { readonly ok: false }>;
@@ -100,6 +101,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** One lookup's call: queued until a connection is free, then on the wire. */
 interface Job {
   readonly token: string;
+  /** The client key the call is queued under ('' when none is known). */
+  readonly client: string;
   /** performance.now() after which the waiter is answered `introspection_timeout`. */
   readonly deadline: number;
   /** Answers the waiter; null once it has been answered. */
@@ -126,8 +129,8 @@ export class IntrospectionCaller {
   readonly #wires = new Set<Wire>();
   /** Longest a call may stay on the wire in total, ms: max(late_answer_ms, timeout_ms). */
   readonly #lateMs: number;
-  /** Jobs waiting for a free connection, oldest first (a Set: an expired one leaves in O(1)). */
-  readonly #queue = new Set<Job>();
+  /** Jobs waiting for a free connection, per client, served round robin (an expired one leaves in O(1)). */
+  readonly #queue: FairQueue<Job>;
   /** Jobs whose waiter has not been answered yet, queued or on the wire. */
   readonly #waiting = new Set<Job>();
   readonly #tickMs: number;
@@ -136,6 +139,7 @@ export class IntrospectionCaller {
   /** Set by drain(): called once the last waiter was answered and the caller closed. */
   #drained: (() => void) | null = null;
   readonly #queueFull: CallFailed;
+  readonly #pushedOut: CallFailed;
 
   constructor(opts: IntrospectionCallerOptions) {
     const cfg = opts.cfg;
@@ -157,6 +161,7 @@ export class IntrospectionCaller {
     this.#tickMs = Math.min(250, Math.max(10, Math.floor(timeout / 4)));
     this.#connections = cfg.connections;
     this.#maxPending = cfg.max_pending ?? cfg.connections;
+    this.#queue = new FairQueue<Job>(this.#maxPending);
     const late = Math.max(cfg.late_answer_ms, timeout);
     this.#lateMs = late;
     // one request per connection (no pipelining): a slow answer must not hold others behind it
@@ -168,6 +173,10 @@ export class IntrospectionCaller {
     this.#queueFull = Object.freeze({
       ok: false as const, reason: 'introspection_queue_full' as const, status: 0,
       detail: `${this.#connections} calls in flight and ${this.#maxPending} waiting`,
+    });
+    this.#pushedOut = Object.freeze({
+      ok: false as const, reason: 'introspection_client_limited' as const, status: 0,
+      detail: `queue full (${this.#maxPending}): a client holding fewer waiting calls took this call's place`,
     });
   }
 
@@ -184,23 +193,26 @@ export class IntrospectionCaller {
   get pending(): number { return this.#onWire + this.#queue.size; }
 
   /**
-   * POST the token; resolves with the response object (boolean `active` checked) or a failure.
-   * All connections busy and `max_pending` calls already waiting → `introspection_queue_full`
-   * at once; no answer within `timeout_ms` → `introspection_timeout` (with `late` when the call
-   * was on the wire). Never rejects.
+   * POST the token for `client` (a client key, '' when none is known); resolves with the response object
+   * (boolean `active` checked) or a failure. All connections busy: it waits in `client`'s lane (round robin
+   * across clients). `max_pending` calls already waiting → `introspection_queue_full` at once, unless
+   * `client` holds fewer of them than the client holding the most: then that client's newest waiting call is
+   * answered `introspection_client_limited` and this one waits. No answer within `timeout_ms` →
+   * `introspection_timeout` (with `late` when the call was on the wire). Never rejects.
    */
-  call(token: string): Promise<CallAnswer> | CallFailed {
+  call(token: string, client = ''): Promise<CallAnswer> | CallFailed {
     const endpoint = this.#endpoint;
     if (this.#closed) return { ok: false, reason: 'introspection_closed', detail: 'closed', status: 0 };
     if (endpoint === null) return { ok: false, reason: 'introspection_no_endpoint', detail: 'no endpoint yet', status: 0 };
     const free = this.#onWire < this.#connections;
-    if (!free && this.#queue.size >= this.#maxPending) return this.#queueFull;
+    if (!free && !this.#queue.admits(client)) return this.#queueFull;
     return new Promise<CallAnswer>((resolve) => {
-      const job: Job = { token, deadline: performance.now() + this.#cfg.timeout_ms, resolve, wire: null };
+      const job: Job = { token, client, deadline: performance.now() + this.#cfg.timeout_ms, resolve, wire: null };
       this.#waiting.add(job);
       this.#armSweeper();
-      if (free) this.#start(job, endpoint);
-      else this.#queue.add(job);
+      if (free) { this.#start(job, endpoint); return; }
+      const out = this.#queue.push(job);
+      if (out !== null) this.#answer(out, this.#pushedOut);
     });
   }
 
@@ -237,13 +249,13 @@ export class IntrospectionCaller {
     });
   }
 
-  /** Put waiting jobs on the connections that are free. */
+  /** Put waiting jobs on the connections that are free, the next client in rotation first. */
   #next(): void {
     const endpoint = this.#endpoint;
     if (this.#closed || endpoint === null) return;
-    for (const job of this.#queue) {
-      if (this.#onWire >= this.#connections) return;
-      this.#queue.delete(job);
+    while (this.#onWire < this.#connections) {
+      const job = this.#queue.shift();
+      if (job === undefined) return;
       this.#start(job, endpoint);
     }
   }

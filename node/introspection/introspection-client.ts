@@ -19,7 +19,7 @@ import { InFlightDrops } from './in-flight-drops.js';
 import { FailureLog } from './failure-log.js';
 import { REFUSED, unavailableOutcomes } from './refusals.js';
 import { withinDeadline } from './lookup-deadline.js';
-import { ClientBudget, clientKey, defaultPerClientMax } from './client-budget.js';
+import { ClientBudget, clientKey } from './client-budget.js';
 
 /** The keys of IntrospectionStats that are levels, not counts: a reload does not carry them over (introspection-set.ts). */
 export const INTROSPECTION_GAUGES: ReadonlySet<keyof IntrospectionStats> = new Set(['cache_entries']);
@@ -33,7 +33,7 @@ export interface IntrospectionStats {
   calls_inactive: number;
   /** Lookups that joined a call already in flight for the same token. */
   singleflight_waits: number;
-  /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting. */
+  /** Lookups answered 503 at once: every connection busy and `max_pending` calls already waiting, none of them from a client holding more than this lookup's. */
   calls_queue_full: number;
   /** Answers that arrived after their waiter's timeout (503); they fill the cache unless the token was evicted, or something newer cached, meanwhile. */
   calls_late: number;
@@ -41,6 +41,8 @@ export interface IntrospectionStats {
   lookups_deadline: number;
   /** Lookups answered 503 at once: their client already held `per_client_max` places. */
   calls_client_limited: number;
+  /** Waiting calls answered 503 to make room in a full queue for a client holding fewer (the newest of the client holding the most). */
+  calls_preempted: number;
   cache_hits: number;
   cache_misses: number;
   cache_entries: number;
@@ -100,6 +102,8 @@ interface Flight {
   readonly mark: number;
   /** The client key charged a place for this call (ClientBudget); null: none. */
   readonly client: string | null;
+  /** The client key the call waits under in the caller's fair queue ('' when not known). */
+  readonly queuedAs: string;
   /** The call timed out on the wire: its place is given back when it leaves the wire (#awaitLate), not when the flight ends. */
   late: boolean;
 }
@@ -129,11 +133,11 @@ export class IntrospectionClient {
   readonly #drops = new InFlightDrops();
   readonly #stats: Omit<IntrospectionStats, 'cache_entries' | 'cache_evictions'> = {
     calls_ok: 0, calls_failed: 0, calls_inactive: 0, singleflight_waits: 0, calls_queue_full: 0, calls_late: 0, lookups_deadline: 0,
-    calls_client_limited: 0, cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
+    calls_client_limited: 0, calls_preempted: 0, cache_hits: 0, cache_misses: 0, latency_ms_sum: 0, latency_count: 0,
   };
   #closed = false;
-  readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed' | 'introspection_client_limited', VerifyFail>>;
-  /** Places per client (introspection.per_client_max); null: no per-client limit. */
+  readonly #unavailable: Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>>;
+  /** Places per client (introspection.per_client_max, an optional hard cap); null: no per-client limit (the default). */
   readonly #budget: ClientBudget | null;
 
   /** Throws when the issuer has no introspection section or the secret's variable is unset. */
@@ -161,7 +165,7 @@ export class IntrospectionClient {
     this.#onResult = opts.onResult;
     this.#coordinate = opts.coordinate;
     this.#unavailable = unavailableOutcomes(opts.retryAfterS ?? DEFAULT_RETRY_AFTER_S);
-    const perClient = cfg.per_client_max ?? defaultPerClientMax(cfg.connections, cfg.max_pending ?? cfg.connections);
+    const perClient = cfg.per_client_max ?? 0;
     this.#budget = perClient === 0 ? null : new ClientBudget(perClient);
   }
 
@@ -188,8 +192,9 @@ export class IntrospectionClient {
    * token however many lookups wait for it. `waitMs` (the route's deadline, ms): this lookup's
    * answer at the latest then — 503 `introspection_deadline`, the call goes on and its answer is
    * cached; absent = until the call settles (`timeout_ms`). The Promise never rejects.
-   * `client`: the requesting client's address, read only when this lookup would start a call
-   * (per_client_max: past its share, 503 `introspection_client_limited` at once); absent = not charged.
+   * `client`: the requesting client's address, read only when this lookup would start a call: its call
+   * waits in that client's lane of the fair queue (introspection-caller.ts), and with per_client_max past
+   * its cap it is answered 503 `introspection_client_limited` at once; absent = one anonymous client.
    */
   lookup(token: string, waitMs?: number, client?: () => string): VerifyOutcome | Promise<VerifyOutcome> {
     if (this.#closed) return this.#unavailable.introspection_closed;
@@ -202,9 +207,10 @@ export class IntrospectionClient {
     const joined = this.#inflight.get(key);
     if (joined !== undefined) { this.#stats.singleflight_waits++; return this.#waitAtMost(joined.promise, waitMs); }
     // only a lookup that starts a call is charged: cached and joined tokens cost the AS nothing more
-    const charged = this.#budget !== null && client !== undefined ? clientKey(client()) : null;
+    const queuedAs = client !== undefined ? clientKey(client()) : '';
+    const charged = this.#budget !== null && client !== undefined ? queuedAs : null;
     if (charged !== null && !this.#budget!.take(charged)) { this.#stats.calls_client_limited++; return this.#unavailable.introspection_client_limited; }
-    const flight: Flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark(), client: charged, late: false };
+    const flight: Flight = { promise: null as unknown as Promise<VerifyOutcome>, evicted: false, mark: this.#drops.mark(), client: charged, queuedAs, late: false };
     flight.promise = this.#resolve(token, key, flight);
     this.#inflight.set(key, flight);
     return this.#waitAtMost(flight.promise, waitMs);
@@ -308,7 +314,7 @@ export class IntrospectionClient {
   /** One authorization-server call, counted and timed; rejects with CallFailure. */
   async #call(token: string, key: string, flight: Flight): Promise<IntrospectionResult> {
     const startedAt = this.#now();
-    const pending = this.#caller.call(token);
+    const pending = this.#caller.call(token, flight.queuedAs);
     if (!(pending instanceof Promise)) {
       // refused before any I/O: shedding is counted, not logged per token (a flood would flood the log)
       if (pending.reason === 'introspection_queue_full') this.#stats.calls_queue_full++;
@@ -316,6 +322,11 @@ export class IntrospectionClient {
     }
     const started = performance.now();
     const answer = await pending;
+    if (!answer.ok && answer.reason === 'introspection_client_limited') {
+      // pushed out of the queue unsent (its client held the most waiting calls): shedding, counted, not logged
+      this.#stats.calls_preempted++;
+      throw new CallFailure(answer.reason, answer.detail);
+    }
     this.#stats.latency_ms_sum += performance.now() - started;
     this.#stats.latency_count++;
     if (!answer.ok) {

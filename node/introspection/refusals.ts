@@ -26,8 +26,8 @@ export const REFUSED = Object.freeze({
 });
 
 /** 503s with `Retry-After: retryAfterS`, one per reason a call can fail (plus a failed cluster coordination). */
-export function unavailableOutcomes(retryAfterS: number): Readonly<Record<CallFailReason | 'introspection_failed' | 'introspection_client_limited', VerifyFail>> {
-  const down = (reason: CallFailReason | 'introspection_failed' | 'introspection_client_limited', message: string): VerifyFail => fail('PORTCULLIS_ERR_AUTH_UNAVAILABLE', message, reason, retryAfterS);
+export function unavailableOutcomes(retryAfterS: number): Readonly<Record<CallFailReason | 'introspection_failed', VerifyFail>> {
+  const down = (reason: CallFailReason | 'introspection_failed', message: string): VerifyFail => fail('PORTCULLIS_ERR_AUTH_UNAVAILABLE', message, reason, retryAfterS);
   return Object.freeze({
     introspection_timeout: down('introspection_timeout', 'authorization server timed out'),
     introspection_http_error: down('introspection_http_error', 'authorization server failed'),
@@ -37,7 +37,8 @@ export function unavailableOutcomes(retryAfterS: number): Readonly<Record<CallFa
     introspection_closed: down('introspection_closed', 'introspection client closed'),
     introspection_queue_full: down('introspection_queue_full', 'introspection queue full'),
     introspection_failed: down('introspection_failed', 'token introspection failed'),
-    // this client already holds its share of the places (introspection.per_client_max); others still get theirs
+    // this client held the most waiting calls when the queue was full (its newest made room for another
+    // client's), or already holds its introspection.per_client_max places; others still get theirs
     introspection_client_limited: down('introspection_client_limited', 'too many introspections waiting for this client'),
   });
 }

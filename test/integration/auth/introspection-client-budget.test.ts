@@ -1,6 +1,6 @@
-// One client flooding junk opaque tokens at a slow authorization server holds at most `per_client_max`
-// introspection places (late calls included): past it 503 + Retry-After at once, while other clients' fresh
-// tokens get 200 and cached ones are untouched — one share per client over uWS, HTTP/2 and decision endpoints.
+// Introspection places shared between clients: with no cap a flooder's queued junk makes room for another
+// client's fresh token and a lone client's burst keeps every place; with `per_client_max` a flooder holds at
+// most that many (late calls included) — one share per client over uWS, HTTP/2 and decision endpoints.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,10 +11,11 @@ import { SECRET_ENV, bearer, call, expectBearerError, expectUnavailable, waitRea
 import { waitFor } from '../../helpers/wait.js';
 import { h2Fetch, http2PortOf } from '../../helpers/h2-client.js';
 
-/** An AS that answers known good tokens at once and holds every other answer until released. */
+/** An AS that answers known good tokens at once (unless `holdGood`) and holds every other answer until released. */
 interface HoldingAs {
   url: string;
   hold: boolean;
+  holdGood: boolean;
   good: Set<string>;
   /** Introspection calls for tokens not in `good`. */
   junkCalls: number;
@@ -24,7 +25,7 @@ interface HoldingAs {
 
 async function startHoldingAs(): Promise<HoldingAs> {
   const held: Array<() => void> = [];
-  const state = { url: '', hold: true, good: new Set<string>(), junkCalls: 0 } as HoldingAs;
+  const state = { url: '', hold: true, holdGood: false, good: new Set<string>(), junkCalls: 0 } as HoldingAs;
   state.release = () => { for (const answer of held.splice(0)) answer(); };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -34,8 +35,8 @@ async function startHoldingAs(): Promise<HoldingAs> {
       const isGood = state.good.has(token);
       const body = isGood ? { active: true, sub: 'alice', scope: 'orders:read', exp: Math.floor(Date.now() / 1000) + 600 } : { active: false };
       const answer = (): void => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)); };
-      if (isGood) return answer();
-      state.junkCalls++;
+      if (isGood && !(state.hold && state.holdGood)) return answer();
+      if (!isGood) state.junkCalls++;
       if (state.hold) held.push(answer);
       else answer();
     });
@@ -48,17 +49,28 @@ async function startHoldingAs(): Promise<HoldingAs> {
 
 const CONNECTIONS = 4;
 const PENDING = 4;
-/** The default per_client_max: a quarter of connections + max_pending. */
+/** The `slow` issuer's hard cap (the default before the fair queue: a quarter of connections + max_pending). */
 const PER_CLIENT = 2;
 const FLOOD = 40;
 
 let as: HoldingAs;
+/** The AS of the `fair` issuer (no cap, said explicitly) and of the `burst` one (every default). */
+let fairAs: HoldingAs;
+let burstAs: HoldingAs;
 let jwks: Server;
 let echo: EchoUpstream;
 let proxy: ProxyProcess;
 
 beforeAll(async () => {
-  as = await startHoldingAs();
+  [as, fairAs, burstAs] = await Promise.all([startHoldingAs(), startHoldingAs(), startHoldingAs()]);
+  const jwksUri = (): string => `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`;
+  const introspected = (at: HoldingAs, more: Record<string, unknown>) => ({
+    issuer: `${at.url}/`, discovery: false, jwks_uri: jwksUri(), audiences: ['api'],
+    introspection: {
+      endpoint: `${at.url}/introspect`, client_id: 'portcullis', client_secret_env: 'PORTCULLIS_TEST_INTROSPECTION_SECRET',
+      timeout_ms: 10_000, connections: CONNECTIONS, max_pending: PENDING, ...more,
+    },
+  });
   jwks = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}'); });
   await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
   echo = await startEchoUpstream();
@@ -76,11 +88,17 @@ beforeAll(async () => {
         introspection: {
           endpoint: `${as.url}/introspect`, client_id: 'portcullis', client_secret_env: 'PORTCULLIS_TEST_INTROSPECTION_SECRET',
           // the flooder's calls time out for their waiters but stay on the wire (and hold their places) until released
-          timeout_ms: 1_000, late_answer_ms: 60_000, connections: CONNECTIONS, max_pending: PENDING,
+          timeout_ms: 1_000, late_answer_ms: 60_000, connections: CONNECTIONS, max_pending: PENDING, per_client_max: PER_CLIENT,
         },
       },
+      fair: introspected(fairAs, { per_client_max: 0 }),
+      burst: introspected(burstAs, {}),
     },
-    routes: [{ name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { scopes: { all: ['orders:read'] } } }],
+    routes: [
+      { name: 'orders', match: { path: '/orders/*' }, upstream: 'app', auth: { issuers: ['slow'], scopes: { all: ['orders:read'] } } },
+      { name: 'fair', match: { path: '/fair/*' }, upstream: 'app', auth: { issuers: ['fair'], scopes: { all: ['orders:read'] } } },
+      { name: 'burst', match: { path: '/burst/*' }, upstream: 'app', auth: { issuers: ['burst'], scopes: { all: ['orders:read'] } } },
+    ],
     verifier: { pool_size: 1 },
   }), { env: { ...ADMIN_ENV, ...SECRET_ENV } });
   await waitReady(proxy);
@@ -89,12 +107,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   jwks?.closeAllConnections();
-  await Promise.all([as?.close(), echo?.close(), new Promise((resolve) => jwks?.close(resolve))]);
+  await Promise.all([as?.close(), fairAs?.close(), burstAs?.close(), echo?.close(), new Promise((resolve) => jwks?.close(resolve))]);
 });
 
-/** GET /orders/1 from `localAddress` (any 127/8 address is this host), optionally naming a client in X-Forwarded-For. */
-function get(token: string, from: { localAddress?: string; forwardedFor?: string } = {}): Promise<Reply> {
-  const u = new URL(`${proxy.url}/orders/1`);
+/** GET `path` from `localAddress` (any 127/8 address is this host), optionally naming a client in X-Forwarded-For. */
+function get(token: string, from: { localAddress?: string; forwardedFor?: string } = {}, path = '/orders/1'): Promise<Reply> {
+  const u = new URL(`${proxy.url}${path}`);
   const headers: Record<string, string> = { ...bearer(token), ...(from.forwardedFor !== undefined ? { 'x-forwarded-for': from.forwardedFor } : {}) };
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, headers, localAddress: from.localAddress ?? '127.0.0.1', agent: false }, (res) => {
@@ -119,8 +137,52 @@ const decide = (token: string, client: string): Promise<Reply> =>
 const FLOODER = { forwardedFor: '203.0.113.7' };
 const LIMITED = 'too many introspections waiting for this client';
 
-describe('introspection: a per-client share of the authorization server\'s places', () => {
-  it('a client flooding distinct junk tokens holds at most per_client_max places; other clients\' fresh good tokens get 200 while it floods', async () => {
+/** The introspection counters of /cache/stats (summed over the issuers). */
+async function stats(): Promise<Record<string, number>> {
+  return (await call(`${proxy.adminUrl}/cache/stats`, { headers: bearer(ADMIN_TOKEN) })).json as Record<string, number>;
+}
+
+describe('introspection: the authorization server\'s places shared between clients', () => {
+  it('no cap: a client\'s fresh good token makes room in a queue another client\'s junk fills, and is answered 200', async () => {
+    const before = await stats();
+    const flood = Promise.all(Array.from({ length: FLOOD }, () => get(junk(), FLOODER, '/fair/1')));
+    // every connection holds a junk call, the queue is full of junk, the rest of the flood refused
+    await waitFor('the flood filled the places', async () => fairAs.junkCalls === CONNECTIONS
+      && (await stats())['introspection.calls_queue_full'] - before['introspection.calls_queue_full']! === FLOOD - CONNECTIONS - PENDING, 10_000);
+
+    const fresh = junk();
+    fairAs.good.add(fresh);
+    const good = get(fresh, { forwardedFor: '198.51.100.9' }, '/fair/1');
+    await waitFor('the good token was looked up', async () => (await stats())['introspection.cache_misses']! - before['introspection.cache_misses']! === FLOOD + 1, 10_000);
+    // the AS answers the junk: the next connection goes to the next client in rotation
+    fairAs.hold = false;
+    fairAs.release();
+    const answered = await good;
+    expect(answered.status, answered.text).toBe(200);
+
+    const replies = await flood;
+    const by = (message: string) => replies.filter((r) => r.status === 503 && r.json?.message === message).length;
+    expect(by('introspection queue full'), 'refused at once, the queue full').toBe(FLOOD - CONNECTIONS - PENDING);
+    expect(by(LIMITED), 'the flooder\'s newest waiting call made room').toBe(1);
+    expect(replies.filter((r) => r.status === 401).length, 'the rest asked the AS').toBe(CONNECTIONS + PENDING - 1);
+    const metrics = (await call(`${proxy.adminUrl}/metrics`, { headers: bearer(ADMIN_TOKEN) })).text;
+    expect(metrics).toMatch(/^portcullis_introspection_preempted_total 1$/m);
+  });
+
+  it('every default: one client (a front proxy without trust_forwarded) bursting fresh tokens gets every place — connections + max_pending, all 200', async () => {
+    const before = (await stats())['introspection.cache_misses']!;
+    const tokens = Array.from({ length: CONNECTIONS + PENDING }, () => junk());
+    for (const t of tokens) burstAs.good.add(t);
+    burstAs.holdGood = true;
+    const burst = Promise.all(tokens.map((t) => get(t, {}, '/burst/1')));
+    await waitFor('every token of the burst is on the wire or waiting', async () => (await stats())['introspection.cache_misses']! - before === tokens.length, 10_000);
+    burstAs.hold = false;
+    burstAs.release();
+    const replies = await burst;
+    expect(replies.map((r) => r.status)).toEqual(tokens.map(() => 200));
+  });
+
+  it('per_client_max: a client flooding distinct junk tokens holds at most per_client_max places; other clients\' fresh good tokens get 200 while it floods', async () => {
     // the flooder's own good token, cached before the flood
     const cached = junk();
     as.good.add(cached);

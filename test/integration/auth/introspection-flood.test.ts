@@ -94,7 +94,7 @@ beforeAll(async () => {
         issuer: 'https://slow-as.test', discovery: false, jwks_uri: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, audiences: ['api'],
         introspection: {
           endpoint: `${as.url}/introspect`, client_id: 'portcullis', client_secret_env: 'PORTCULLIS_TEST_INTROSPECTION_SECRET',
-          // one client floods here: the process-wide caps alone (introspection-client-budget.test.ts: the per-client one)
+          // one client floods here: one lane of the fair queue, no cap (the default, said here; introspection-client-budget.test.ts: several clients)
           timeout_ms: TIMEOUT_MS, negative_ttl_s: 60, connections: POOL, max_pending: PENDING, per_client_max: 0,
         },
       },

@@ -1,13 +1,13 @@
-// The per-client introspection budget: places taken and given back per key, the table holding only
+// The optional per-client introspection cap: places taken and given back per key, the table holding only
 // keys with a place, the key an address is charged under (IPv4 itself, IPv6 by its /64), and the
 // client's accounting against a held authorization server (joins and cache hits free, late calls held).
 import { describe, it, expect, afterEach } from 'vitest';
 import type { ServerResponse } from 'node:http';
-import { ClientBudget, clientKey, defaultPerClientMax } from '../../../node/introspection/client-budget.js';
+import { ClientBudget, clientKey } from '../../../node/introspection/client-budget.js';
 import { requestClient } from '../../../node/pipeline/request-client.js';
 import type { VerifyOutcome } from '../../../node/pipeline/token-verifier.js';
 import { waitFor } from '../../helpers/wait.js';
-import { client, closeClients, scriptedAs } from './client-fixtures.js';
+import { client, closeClients, issuer, scriptedAs } from './client-fixtures.js';
 
 afterEach(closeClients);
 
@@ -23,10 +23,8 @@ describe('ClientBudget', () => {
     expect(b.clients).toBe(0);
   });
 
-  it('defaults to a quarter of connections + max_pending, at least 1', () => {
-    expect(defaultPerClientMax(64, 64)).toBe(32);
-    expect(defaultPerClientMax(8, 8)).toBe(4);
-    expect(defaultPerClientMax(1, 0)).toBe(1);
+  it('is off by default (per_client_max 0): the fair queue shares the places without a cap', () => {
+    expect(issuer('http://127.0.0.1:1/introspect').introspection?.per_client_max).toBe(0);
   });
 });
 
