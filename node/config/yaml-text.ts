@@ -1,7 +1,7 @@
 // Turns operator-supplied YAML text (a config file, a policy pushed to the admin API) into plain
 // data without letting the text exhaust the process: a size cap, a flow-nesting cap checked
 // before the parser runs, the alias-expansion cap, and numbers JSON and timers can hold.
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import type { ConfigProblem } from './problem.js';
 
 /**
@@ -62,6 +62,27 @@ function nestingTooDeep(text: string, limit: number): number | null {
   return null;
 }
 
+/**
+ * Does any mapping of `doc` hold two scalar keys with the same value? Linear (a set per mapping).
+ * It finds every duplicate yaml's `uniqueKeys` check finds (equal scalar values; distinct key
+ * nodes are never the same node), and may also flag NaN keys, which only costs a second parse.
+ */
+function mayRepeatKeys(doc: Document.Parsed): boolean {
+  let found = false;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        if (seen.has(pair.key.value)) { found = true; return visit.BREAK; }
+        seen.add(pair.key.value);
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
 /** Longest `*_ms` duration: Node's timers hold 2^31-1 ms (~24.8 days) and fire after 1 ms past it. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
@@ -97,7 +118,11 @@ export function parseYamlText(text: string): { ok: true; raw: unknown } | { ok: 
   const deep = nestingTooDeep(text, MAX_FLOW_DEPTH);
   if (deep !== null) return { ok: false, errors: [{ path: `line ${deep}`, message: `nested deeper than ${MAX_FLOW_DEPTH} levels ([ ], { } or - - - on one line)` }] };
   try {
-    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+    let doc = parseDocument(text, { uniqueKeys: false, prettyErrors: true });
+    // yaml's own duplicate-key check scans the map's keys for every key (O(k²): seconds for a map of a
+    // few thousand upstreams); a set finds whether there may be one, and only then does yaml's check
+    // run, so a duplicate (or any error) is reported in its words, at its line, in its order
+    if (doc.errors.length > 0 || mayRepeatKeys(doc)) doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
     if (doc.errors.length > 0) {
       return { ok: false, errors: doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: yamlMessage(e.message, e.linePos?.[0]?.col) })) };
     }
