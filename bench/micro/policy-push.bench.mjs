@@ -3,10 +3,11 @@
 // part (preparePolicy), digest (newEntry), gzip + seal — and what a member's check of that version
 // costs (checkVersion: gunzip, parse, digest, validation, environment; here on this thread). Two
 // shapes: ROUTES routes (as test/integration/cluster/policy-large.test.ts pushes them, YAML as an
-// operator writes it) and a policy whose `upstreams` mapping holds KEYS entries (a multi-tenant one).
+// operator writes it; then as JSON, as a generator or POST /policy sends it) and a policy whose
+// `upstreams` mapping holds KEYS entries (a multi-tenant one).
 // Build first: `npx tsc -p tsconfig.json`, then `node bench/micro/policy-push.bench.mjs`
 // (env ROUTES, default 10000; KEYS, default 30000; DIST, default ../../dist: another build to compare).
-// The second shape runs in the process the first warmed.
+// Only the first runs cold, as in the CLI (ONLY=routes|upstreams|json: that one alone).
 import { stringify } from 'yaml';
 
 const DIST = process.env.DIST ?? new URL('../../dist/', import.meta.url).pathname;
@@ -42,8 +43,8 @@ function upstreamsPolicy(k) {
   return { upstreams, routes: [{ name: 'all', match: { path: '/*' }, upstream: 't0', auth: 'none' }] };
 }
 
-function measure(shape, doc) {
-  const text = stringify(doc);
+function measure(shape, doc, json = false) {
+  const text = json ? JSON.stringify(doc) : stringify(doc);
   const [p, parse] = cpu(() => parseYaml(text));
   if (!p.ok) throw new Error(JSON.stringify(p.errors.slice(0, 3)));
   const [r, prepare] = cpu(() => preparePolicy(local, p.raw));
@@ -52,8 +53,10 @@ function measure(shape, doc) {
   const [bytes, seal] = cpu(() => sealEntry(e, 'B', null));
   const [c, check] = cpu(() => checkVersion(local, bytes, process.env));
   if (c.kind !== 'entry' || !c.verdict.ok) throw new Error(`member check refused: ${JSON.stringify(c.kind === 'entry' ? c.verdict : c)}`);
-  console.log(JSON.stringify({ shape, yaml_bytes: text.length, cli_cpu_ms: { parse, prepare, digest, seal, total: parse + prepare + digest + seal }, member_check_cpu_ms: check }));
+  console.log(JSON.stringify({ shape, text: json ? 'JSON' : 'YAML', bytes: text.length, cli_cpu_ms: { parse, prepare, digest, seal, total: parse + prepare + digest + seal }, member_check_cpu_ms: check }));
 }
 
-measure(`${ROUTES} routes`, routesPolicy(ROUTES));
-measure(`${KEYS} upstreams`, upstreamsPolicy(KEYS));
+const ONLY = process.env.ONLY; // routes | upstreams | json: one shape, cold
+if (ONLY === undefined || ONLY === 'routes') measure(`${ROUTES} routes`, routesPolicy(ROUTES));
+if (ONLY === undefined || ONLY === 'upstreams') measure(`${KEYS} upstreams`, upstreamsPolicy(KEYS));
+if (ONLY === undefined || ONLY === 'json') measure(`${ROUTES} routes`, routesPolicy(ROUTES), true);

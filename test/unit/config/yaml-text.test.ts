@@ -1,7 +1,8 @@
-// Duplicate mapping keys in config and policy text: refused with yaml's own message, line and
-// column wherever the duplicate sits (block or flow mapping, nested, beside another error); a
-// mapping of tens of thousands of keys (a multi-tenant policy's upstreams) is read whole.
+// Config and policy text: a repeated mapping key is refused with yaml's own message, line and column
+// wherever it sits; a mapping of tens of thousands of keys is read whole; JSON text (read without
+// yaml) gives what yaml gives, data or errors.
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { parseYamlText } from '../../../node/config/index.js';
 
 const problems = (text: string): string[] => {
@@ -37,5 +38,27 @@ describe('config text: duplicate keys', () => {
     const r = parseYamlText(keys(20_000));
     expect(r.ok && Object.keys((r.raw as { upstreams: object }).upstreams).length).toBe(20_000);
     expect(problems(`${keys(2_000)}  u7: 2\n`)).toEqual(['line 2002: Map keys must be unique (column 3)']);
+  });
+});
+
+describe('config text: JSON', () => {
+  /** The same text read by yaml: a trailing comment is no JSON. */
+  const viaYaml = (text: string) => parseYamlText(`${text}\n# via yaml`);
+
+  it('any JSON document reads as yaml reads it (data, out-of-range numbers, repeated keys)', () => {
+    fc.assert(fc.property(fc.jsonValue(), fc.constantFrom(0, 2), fc.option(fc.tuple(fc.string(), fc.jsonValue(), fc.jsonValue())), (v, indent, dup) => {
+      let text = JSON.stringify({ v }, null, indent);
+      if (dup !== null) { const [k, a, b] = dup; text = `{${JSON.stringify(k)}: ${JSON.stringify(a)}, "w": ${text}, ${JSON.stringify(k)}: ${JSON.stringify(b)}}`; }
+      expect(parseYamlText(text)).toEqual(viaYaml(text));
+    }), { numRuns: 300 });
+  });
+
+  it('a repeated key, an unsafe integer or an infinite number in JSON: refused as in YAML', () => {
+    expect(problems('{"a": 1, "b": {"c": 2}, "a": 3}')).toEqual(['line 1: Map keys must be unique (column 25)']);
+    expect(problems('{"upstreams": {"x": {"timeout_ms": 9007199254740993}}, "n": [1e400]}')).toEqual([
+      'upstreams.x.timeout_ms: number out of range: integers up to 9007199254740991',
+      'n[0]: number out of range (infinite)',
+    ]);
+    expect(problems('{"a": "x\\"", "b": "\\u00e9:"}')).toEqual([]);
   });
 });
