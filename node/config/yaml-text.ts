@@ -1,6 +1,7 @@
 // Turns operator-supplied YAML text (a config file, a policy pushed to the admin API) into plain
 // data without letting the text exhaust the process: a size cap, a flow-nesting cap checked
-// before the parser runs, the alias-expansion cap, and numbers JSON and timers can hold.
+// before the parser runs, the alias-expansion cap, and numbers JSON and timers can hold (plain JSON
+// is read by JSON.parse, to the same data and errors).
 import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import type { ConfigProblem } from './problem.js';
 
@@ -107,9 +108,9 @@ function keysHeld(v: unknown): number {
 
 /**
  * The data of `text` when it is a JSON object or array in printable ASCII and newlines without a
- * repeated key — what yaml makes of it too (a property test compares them), ~50× faster (a
- * generated 10 000-route policy: ~1.5 s of the CLI's push, and of POST /policy's event loop,
- * before). Anything else (YAML, tabs, CR, non-ASCII, a repeated key): undefined, and yaml judges it.
+ * repeated key — what yaml makes of it too (a property test compares them), ~10× faster (a
+ * generated 10 000-route policy: 0.2 s instead of 2–3 s of the CLI's push, or of the event loop
+ * answering POST /policy). Anything else (YAML, tabs, CR, non-ASCII, a repeated key): undefined, and yaml judges it.
  */
 function plainJson(text: string): { raw: unknown } | undefined {
   if (!/^[ \n]*[[{]/.test(text) || /[^\x20-\x7e\n]/.test(text)) return undefined;
