@@ -1,7 +1,6 @@
-// Turns operator-supplied YAML text (a config file, a policy pushed to the admin API) into plain
-// data without letting the text exhaust the process: a size cap, a flow-nesting cap checked
-// before the parser runs, the alias-expansion cap, and numbers JSON and timers can hold (plain JSON
-// is read by JSON.parse, to the same data and errors).
+// Turns operator-supplied YAML or JSON text (a config file, a policy pushed to the admin API) into plain
+// data without letting the text exhaust the process: a size cap, a flow-nesting cap checked before the
+// parser runs, the alias-expansion cap, numbers JSON and timers can hold; plain JSON skips yaml.
 import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import type { ConfigProblem } from './problem.js';
 
