@@ -56,9 +56,12 @@ export function writePolicy(doc: unknown): string {
   return writeConfig(doc);
 }
 
-/** `portcullis policy <args>` with the test's bus key. */
-export function policyCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return runCli(['policy', ...args], { ...ENV, ...env }, 30_000);
+/**
+ * `portcullis policy <args>` with the test's bus key. `hangMs`: when the CLI is killed as hung (a guard,
+ * not a promise: a push of thousands of routes takes seconds of CPU, tens of seconds on a busy machine).
+ */
+export function policyCli(args: string[], env: Record<string, string> = {}, hangMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(['policy', ...args], { ...ENV, ...env }, hangMs);
 }
 
 /** GET `path` on the proxy with a bearer token; the status code. */

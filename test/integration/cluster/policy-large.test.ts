@@ -61,9 +61,11 @@ describe('cluster policy: a 10 000-route version applies while traffic continues
     const clients = Array.from({ length: 4 }, () => client());
     await new Promise((r) => setTimeout(r, 500)); // traffic before the push
     const before = latencies.length;
-    const push = await policyCli(['push', '--config', cliConfig, '--policy', file]);
+    // the CLI parses and validates 10 000 routes (~4 s of CPU, bench/micro/policy-push.bench.mjs): its
+    // exit is the condition waited for, the bound only catches a hang (30 s was hit at load ~20)
+    const push = await policyCli(['push', '--config', cliConfig, '--policy', file], {}, 150_000);
     expect(push.code, push.stderr).toBe(0);
-    await waitFor('version 2 applied', async () => (await admin(proxy, 'GET', '/policy')).body.version === 2, 60_000);
+    await waitFor('version 2 applied', async () => (await admin(proxy, 'GET', '/policy')).body.version === 2, 90_000);
     await new Promise((r) => setTimeout(r, 300));
     stop = true;
     await Promise.all(clients);
@@ -80,5 +82,5 @@ describe('cluster policy: a 10 000-route version applies while traffic continues
     const max = during[during.length - 1]!;
     console.log(`policy-large: ${during.length} requests during push+apply, p50 ${during[Math.floor(during.length / 2)]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; check ${String(applied.check_ms)} ms off the loop, apply ${String(applied.apply_ms)} ms (prepare ${String(applied.prepare_ms)} in slices, commit ${String(applied.commit_ms)}), longest event-loop delay while processing it ${String(applied.loop_max_ms)} ms`);
     expect(max).toBeLessThan(Number(applied.check_ms));
-  }, 120_000);
+  }, 240_000);
 });
