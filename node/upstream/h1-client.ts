@@ -71,11 +71,11 @@ export interface UpstreamClient {
    * once the last one finished — so it is garbage once no request refers to it. Absent: close().
    */
   retire?(): void;
-  /** Pipelining counters (H1Pool only). */
+  /** Pipelining and stray-byte counters (H1Pool only). */
   pipelineCounters?(): PipelineCounters;
 }
 
-/** What pipelining did on a pool (h1-pipelining.ts), counted since start. */
+/** What pipelining did on a pool (h1-pipelining.ts), and its reused connections that read stray bytes, counted since start. */
 export interface PipelineCounters {
   /** Requests written behind others on a connection. */
   pipelined: number;
@@ -83,6 +83,8 @@ export interface PipelineCounters {
   retried: number;
   /** Responses read and dropped: their client had gone, or their deadline passed. */
   discarded: number;
+  /** Reused connections dropped: they read bytes sent before the request written on them (h1-reuse-turn.ts). */
+  stray: number;
 }
 
 export interface H1PoolOptions {

@@ -128,6 +128,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     if (!tx.requestSent || readInReuseTurn(this)) {
       // Not our response: a server's 408 before it drops the socket, or stray bytes read in the poll batch
       // that reused the connection (a bodiless idempotent request is retried on a fresh one, others get 502).
+      if (tx.requestSent) this.pool.counters.stray++;
       this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
       return;
     }

@@ -7,7 +7,7 @@
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
 import http from 'node:http';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { freezeProcess } from '../../helpers/freeze.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -82,6 +82,13 @@ afterAll(async () => {
   fast?.closeAllConnections();
   await new Promise<void>((r) => fast?.close(() => r()));
 });
+
+/** portcullis_upstream_stray_bytes_total of `upstream` from the admin /metrics. */
+async function strayMetric(upstream: string): Promise<number> {
+  const r = await fetch(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const line = (await r.text()).split('\n').find((l) => l.startsWith(`portcullis_upstream_stray_bytes_total{upstream="${upstream}"}`));
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
 
 /** The bodiless answer (204, or `method` HEAD/304) and, queued behind it on the one pooled connection, another client's request. */
 async function afterA204(path: string, method = 'GET'): Promise<{ first: number; victim: string }> {
@@ -184,6 +191,7 @@ it('bytes an idle connection got before the next request was written, read in th
     client.write(requestText('GET', '/victim'));
     await waitFor('the first answer', () => text.includes('victim!'));
     text = '';
+    const strayBefore = await strayMetric('app');
     const idle = [...sockets].filter((s) => !s.destroyed);
     expect(idle).toHaveLength(1); // the pool's one connection, idle now
     idle[0]!.setNoDelay(true); // the stray bytes leave at once, not held by Nagle until the proxy acks the answer
@@ -199,6 +207,7 @@ it('bytes an idle connection got before the next request was written, read in th
     await waitFor('the second answer', () => text.includes('victim!') || text.includes('FORGED') || /^HTTP\/1\.1 5/.test(text), 5_000, { detail: () => text });
     expect(text).not.toContain('FORGED');
     expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
+    expect(await strayMetric('app')).toBe(strayBefore + 1); // the operator's count of such connections
   } finally {
     client.destroy();
   }
@@ -279,6 +288,7 @@ it('a proxy with more than 1024 ready sockets (libuv polls again within the iter
     for (const t of texts) statuses[t.slice(9, 12)] = (statuses[t.slice(9, 12)] ?? 0) + 1;
     expect(statuses).toEqual({ 200: n });
     expect(fastRequests - before).toBe(n); // each request reached the upstream once
+    expect(await strayMetric('fast')).toBe(0);
   } finally {
     for (const c of clients) c.destroy();
   }
