@@ -293,3 +293,17 @@ it('a proxy with more than 1024 ready sockets (libuv polls again within the iter
     for (const c of clients) c.destroy();
   }
 });
+
+it('a DELETE with a body tells the upstream its connection ends there (Connection: close: the upstream closes first, the proxy keeps no TIME_WAIT port); one without keeps it alive', async () => {
+  const seen: Array<string | undefined> = [];
+  const onRequest = (req: http.IncomingMessage): void => { seen.push(req.headers.connection); };
+  fast.on('request', onRequest);
+  try {
+    const withBody = await rawRequest(proxy.port, requestText('DELETE', '/fast', [['Content-Type', 'application/json']], '{"ids":[1,2]}'));
+    const without = await rawRequest(proxy.port, requestText('DELETE', '/fast'));
+    expect([withBody.status, without.status]).toEqual([200, 200]);
+    expect(seen).toEqual(['close', undefined]);
+  } finally {
+    fast.off('request', onRequest);
+  }
+});
