@@ -27,11 +27,17 @@ async function round(cli) {
   const proc = spawn(process.execPath, [cli, 'serve', '--config', cfg], { env: { ...process.env, PT_ADMIN: 'x' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const kill = setTimeout(() => { proc.kill('SIGKILL'); up.kill('SIGKILL'); }, (SECONDS + 60) * 1000);
   let out = '';
-  const port = await new Promise((resolve) => proc.stdout.on('data', (d) => { out += d; const m = /"msg":"listening"[^\n]*"port":(\d+)/.exec(out) ?? /"port":(\d+)[^\n]*"msg":"listening"/.exec(out); if (m) resolve(Number(m[1])); }));
+  const listening = await new Promise((resolve) => proc.stdout.on('data', (d) => {
+    out += d;
+    for (const l of out.split('\n')) { try { const j = JSON.parse(l); if (j.msg === 'listening') resolve(j); } catch { /* partial */ } }
+  }));
+  const port = Number(listening.port);
   const text = await new Promise((resolve) => {
     const w = spawn('wrk', ['-t2', `-c${CONNS}`, `-d${SECONDS}s`, '-s', lua, `http://127.0.0.1:${port}/x`], { stdio: ['ignore', 'pipe', 'inherit'] });
     let t = ''; w.stdout.on('data', (d) => { t += d; }); w.on('exit', () => resolve(t));
   });
+  const metrics = await (await fetch(`http://127.0.0.1:${listening.adminPort}/metrics`, { headers: { authorization: 'Bearer x' } })).text();
+  const stray = /^portcullis_upstream_stray_bytes_total\{upstream="app"\} (\d+)/m.exec(metrics)?.[1] ?? 'n/a';
   up.send('n');
   const upCount = (await new Promise((r) => up.once('message', r))).n;
   proc.kill('SIGTERM');
@@ -41,7 +47,7 @@ async function round(cli) {
   const reqs = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
   const sockErr = /Socket errors:[^\n]*/.exec(text)?.[0] ?? 'Socket errors: none';
-  return { reqs, non2xx, upstreamSaw: upCount, sockErr };
+  return { reqs, non2xx, upstreamSaw: upCount, sockErr, stray };
 }
 
 try {
@@ -49,6 +55,6 @@ try {
 } catch { /* wrk prints its version and exits 1 */ }
 for (const cli of [CLI, ...process.argv.slice(2)]) {
   const r = await round(cli);
-  console.log(`${cli}: ${METHOD} ${CONNS} conns ${SECONDS}s: ${r.reqs} answered, non-2xx ${r.non2xx}, upstream saw ${r.upstreamSaw} (${r.sockErr})`);
+  console.log(`${cli}: ${METHOD} ${CONNS} conns ${SECONDS}s: ${r.reqs} answered, non-2xx ${r.non2xx}, upstream saw ${r.upstreamSaw}, stray-bytes counter ${r.stray} (${r.sockErr})`);
 }
 rmSync(dir, { recursive: true, force: true });
