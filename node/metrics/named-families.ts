@@ -8,9 +8,10 @@ declare('portcullis_upstream_pending_requests', 'gauge', 'Requests waiting for a
 declare('portcullis_upstream_ejections_total', 'counter', 'Targets ejected from an upstream after consecutive gateway failures (connect failures, resets before a response, invalid responses) or, with eject.consecutive_5xx, consecutive 5xx', ['upstream']);
 declare('portcullis_upstream_ejections_overflow_total', 'counter', 'Targets that reached an ejection threshold while eject.max_ejected_percent of the upstream\'s targets were out already: they stayed in rotation, or (no target in rotation below its threshold) took the slot of the one ejected longest ago', ['upstream']);
 declare('portcullis_upstream_pipeline_requests_total', 'counter', 'Requests to an upstream, by what happened on a pipelined connection (upstreams.<name>.pipelining): written behind others (pipelined), retried once on another connection after theirs was lost (retried), response read and dropped because the client had gone or its deadline passed (discarded)', ['upstream', 'event']);
+declare('portcullis_upstream_stray_bytes_total', 'counter', 'Reused HTTP/1.1 upstream connections dropped because they read bytes sent before the request written on them (the request sent again on a fresh connection when idempotent and bodiless, else 502)', ['upstream']);
 named('upstream.', '_', 'upstream', {
   connections: { family: 'portcullis_upstream_connections' }, pending: { family: 'portcullis_upstream_pending_requests' }, ejections: { family: 'portcullis_upstream_ejections_total' },
-  ejections_overflow: { family: 'portcullis_upstream_ejections_overflow_total' },
+  ejections_overflow: { family: 'portcullis_upstream_ejections_overflow_total' }, stray_bytes: { family: 'portcullis_upstream_stray_bytes_total' },
   pipelined: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'pipelined' } },
   pipeline_retried: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'retried' } },
   pipeline_discarded: { family: 'portcullis_upstream_pipeline_requests_total', labels: { event: 'discarded' } },

@@ -4,6 +4,7 @@
 // split is the model: callers hand a handler in and get a controller back.
 import type { Readable } from 'node:stream';
 import type { UpstreamErrorCode } from '../errors.js';
+import { bodyUnusedBy } from './h1-request-head.js';
 
 /** Callbacks of one upstream transaction; called at most once each except onResponseData. Never called synchronously from request(). */
 export interface H1Handler {
@@ -71,11 +72,11 @@ export interface UpstreamClient {
    * once the last one finished — so it is garbage once no request refers to it. Absent: close().
    */
   retire?(): void;
-  /** Pipelining counters (H1Pool only). */
+  /** Pipelining and stray-byte counters (H1Pool only). */
   pipelineCounters?(): PipelineCounters;
 }
 
-/** What pipelining did on a pool (h1-pipelining.ts), counted since start. */
+/** What pipelining did on a pool (h1-pipelining.ts), and its reused connections that read stray bytes, counted since start. */
 export interface PipelineCounters {
   /** Requests written behind others on a connection. */
   pipelined: number;
@@ -83,6 +84,8 @@ export interface PipelineCounters {
   retried: number;
   /** Responses read and dropped: their client had gone, or their deadline passed. */
   discarded: number;
+  /** Reused connections dropped: they read bytes sent before the request written on them (h1-reuse-turn.ts). */
+  stray: number;
 }
 
 export interface H1PoolOptions {
@@ -136,12 +139,10 @@ export function isIdempotent(method: string): boolean {
  * A request with content on a method that defines no use for it (RFC 9110 §9.3: GET, HEAD, DELETE,
  * OPTIONS, TRACE, CONNECT). Servers that read no body for such a method (CL.0) take the body for their
  * next request and answer it on the same connection, later: that connection is not reused, or the
- * answer would be the next client's response.
+ * answer would be the next client's response (the head says `connection: close`: h1-request-head.ts).
  */
 export function bodyMayBeUnread(req: H1Request): boolean {
-  if (req.body === null || req.contentLength === 0) return false;
-  const m = req.method;
-  return m === 'GET' || m === 'HEAD' || m === 'DELETE' || m === 'OPTIONS' || m === 'TRACE' || m === 'CONNECT';
+  return req.body !== null && req.contentLength !== 0 && bodyUnusedBy(req.method);
 }
 
 // ---- retry decisions ----------------------------------------------------------

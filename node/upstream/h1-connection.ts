@@ -40,7 +40,8 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
   queue: H1Transaction[] = [];
   /** Corked until the pool's end-of-turn flush (h1-pipelining.ts). */
   corked = false;
-  reuseTurn = -1; // loop iteration of its last reuse: bytes read in it came before the request (h1-reuse-turn.ts)
+  reuseTurn = -1; // loop iteration and poll batch of its last reuse: bytes read in that batch came before the request
+  reuseEvents = 0; // (h1-reuse-turn.ts)
   readonly socket: net.Socket;
   readonly parser: H1Parser;
   /** performance.now() domain, as every timestamp of the pool (node/run-clock.ts). */
@@ -95,7 +96,7 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
     this.held = null;
     this.parser.reset(tx.req.method === 'HEAD');
     if (this.state !== S_CONNECTING) {
-      markReused(this); // reused (idle, or right after an answer): bytes read in this turn were sent before the request
+      markReused(this); // reused (idle, or right after an answer): bytes read in this poll batch were sent before the request
       this.state = S_BUSY;
       writeRequest(this, tx);
     }
@@ -125,8 +126,9 @@ export class H1Connection implements H1ParserSink, RequestWriterConn, Transactio
       return;
     }
     if (!tx.requestSent || readInReuseTurn(this)) {
-      // Not our response: a server's 408 before it drops the socket, or stray bytes read in the turn that
-      // reused the connection (a bodiless idempotent request is retried on a fresh one, others get 502).
+      // Not our response: a server's 408 before it drops the socket, or stray bytes read in the poll batch
+      // that reused the connection (a bodiless idempotent request is retried on a fresh one, others get 502).
+      if (tx.requestSent) this.pool.counters.stray++;
       this.fail(tx, 'H1_RESET', 'upstream sent bytes before the request', null);
       return;
     }

@@ -17,7 +17,7 @@ export class H1Pool implements UpstreamClient, ConnectionOwner {
   /** @internal */ readonly maxHeaderBytes: number;
   /** @internal */ readonly keepAliveMs: number;
   /** @internal */ destroyed = false;
-  /** @internal */ readonly counters: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0 };
+  /** @internal */ readonly counters: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0, stray: 0 };
   private readonly opts: H1PoolOptions;
   private readonly conns: H1Connection[] = [];
   private readonly idle: H1Connection[] = [];

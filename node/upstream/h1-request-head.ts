@@ -41,6 +41,10 @@ export function requestHead(method: string, path: string, headers: readonly stri
     head += start + value;
   }
   if (hasBody) {
+    // a body on a method that defines no use for it: the connection is not reused after it (h1-client.ts
+    // bodyMayBeUnread), and the upstream is told so — it closes first (the TIME_WAIT is its own, not one
+    // of the proxy's ports to that target), and a server that reads no such body runs no request after it
+    if (contentLength !== 0 && bodyUnusedBy(method)) head += '\r\nconnection: close';
     head += contentLength >= 0 ? '\r\ncontent-length: ' + contentLength + '\r\n\r\n' : '\r\ntransfer-encoding: chunked\r\n\r\n';
   } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
     head += '\r\ncontent-length: 0\r\n\r\n';
@@ -62,6 +66,11 @@ function lineStart(name: string): string {
   const s = '\r\n' + name + ': ';
   if (lineStarts.size < LINE_STARTS_MAX && name.length <= 64) lineStarts.set(name, s);
   return s;
+}
+
+/** RFC 9110 §9.3: a method that defines no use for request content (CONNECT is never sent). */
+export function bodyUnusedBy(m: string): boolean {
+  return m === 'GET' || m === 'HEAD' || m === 'DELETE' || m === 'OPTIONS' || m === 'TRACE' || m === 'CONNECT';
 }
 
 function isFraming(name: string): boolean {

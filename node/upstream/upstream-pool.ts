@@ -174,13 +174,14 @@ export class UpstreamPool {
 
   /** Pipelining counters over the targets (zero unless `pipelining` > 1). */
   pipelineCounters(): PipelineCounters {
-    const out: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0 };
+    const out: PipelineCounters = { pipelined: 0, retried: 0, discarded: 0, stray: 0 };
     for (const t of this.targets) {
       const c = t.pool.pipelineCounters?.();
       if (c === undefined) continue;
       out.pipelined += c.pipelined;
       out.retried += c.retried;
       out.discarded += c.discarded;
+      out.stray += c.stray;
     }
     return out;
   }
@@ -208,14 +209,12 @@ export class UpstreamPool {
 /** Keys of poolStats that are levels, not counts: a reload does not carry them over to the pool replacing this one. */
 export const UPSTREAM_GAUGES: ReadonlySet<string> = new Set(['connections', 'pending']);
 
-/** One pool's component values: `connections`, `pending`, `ejections`, and the pipelining counters where it is on. */
+/** One pool's component values: `connections`, `pending`, `ejections`, `stray_bytes`, and the pipelining counters where it is on. */
 export function poolStats(up: UpstreamPool): Record<string, number> {
   const c = up.connections();
-  const out: Record<string, number> = { connections: c.connected, pending: c.pending, ejections: up.stats.ejections, ejections_overflow: up.stats.ejectionsOverflow };
-  if (up.config.pipelining > 1) {
-    const p = up.pipelineCounters();
-    Object.assign(out, { pipelined: p.pipelined, pipeline_retried: p.retried, pipeline_discarded: p.discarded });
-  }
+  const p = up.pipelineCounters();
+  const out: Record<string, number> = { connections: c.connected, pending: c.pending, ejections: up.stats.ejections, ejections_overflow: up.stats.ejectionsOverflow, stray_bytes: p.stray };
+  if (up.config.pipelining > 1) Object.assign(out, { pipelined: p.pipelined, pipeline_retried: p.retried, pipeline_discarded: p.discarded });
   return out;
 }
 

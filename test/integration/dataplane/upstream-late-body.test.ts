@@ -6,7 +6,8 @@
 // The same for bytes an idle connection receives in the event-loop turn that hands it a request.
 import { it, expect, beforeAll, afterAll } from 'vitest';
 import net, { type AddressInfo, type Server, type Socket } from 'node:net';
-import { startProxy, baseConfig, ADMIN_ENV, type ProxyProcess } from '../../helpers/proxy-process.js';
+import http from 'node:http';
+import { startProxy, baseConfig, ADMIN_ENV, ADMIN_TOKEN, type ProxyProcess } from '../../helpers/proxy-process.js';
 import { rawRequest, requestText } from '../../helpers/raw-http.js';
 import { freezeProcess } from '../../helpers/freeze.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -31,6 +32,8 @@ const SCRIPT: Record<string, { now: string; later: string }> = {
 };
 
 let upstream: Server;
+/** A plain node:http upstream that answers at once (the overload test). */
+let fast: http.Server;
 let proxy: ProxyProcess;
 let connections = 0;
 /** Request paths in the order the upstream read them. */
@@ -61,15 +64,31 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  fast = http.createServer((req, res) => { req.resume(); res.end('fast!'); });
+  fast.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => fast.listen(0, '127.0.0.1', r));
+  const fastUrl = `http://127.0.0.1:${(fast.address() as AddressInfo).port}`;
   // one connection per target: the victim's request waits for the 204's connection and is written on it at once
-  proxy = await startProxy(baseConfig(url, { upstreams: { app: { targets: [url], pool: { connections: 1 } } } }), { env: ADMIN_ENV });
+  proxy = await startProxy(baseConfig(url, {
+    upstreams: { app: { targets: [url], pool: { connections: 1 } }, fast: { targets: [fastUrl] } },
+    routes: [{ name: 'fast', match: { path: '/fast' }, upstream: 'fast', auth: 'none' }, { name: 'all', match: { path: '/*' }, upstream: 'app', auth: 'none' }],
+  }), { env: ADMIN_ENV });
 });
 
 afterAll(async () => {
   await proxy?.stop();
   for (const s of sockets) s.destroy();
   await new Promise<void>((r) => upstream?.close(() => r()));
+  fast?.closeAllConnections();
+  await new Promise<void>((r) => fast?.close(() => r()));
 });
+
+/** portcullis_upstream_stray_bytes_total of `upstream` from the admin /metrics. */
+async function strayMetric(upstream: string): Promise<number> {
+  const r = await fetch(`${proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const line = (await r.text()).split('\n').find((l) => l.startsWith(`portcullis_upstream_stray_bytes_total{upstream="${upstream}"}`));
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
 
 /** The bodiless answer (204, or `method` HEAD/304) and, queued behind it on the one pooled connection, another client's request. */
 async function afterA204(path: string, method = 'GET'): Promise<{ first: number; victim: string }> {
@@ -172,6 +191,7 @@ it('bytes an idle connection got before the next request was written, read in th
     client.write(requestText('GET', '/victim'));
     await waitFor('the first answer', () => text.includes('victim!'));
     text = '';
+    const strayBefore = await strayMetric('app');
     const idle = [...sockets].filter((s) => !s.destroyed);
     expect(idle).toHaveLength(1); // the pool's one connection, idle now
     idle[0]!.setNoDelay(true); // the stray bytes leave at once, not held by Nagle until the proxy acks the answer
@@ -187,6 +207,7 @@ it('bytes an idle connection got before the next request was written, read in th
     await waitFor('the second answer', () => text.includes('victim!') || text.includes('FORGED') || /^HTTP\/1\.1 5/.test(text), 5_000, { detail: () => text });
     expect(text).not.toContain('FORGED');
     expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
+    expect(await strayMetric('app')).toBe(strayBefore + 1); // the operator's count of such connections
   } finally {
     client.destroy();
   }
@@ -228,5 +249,61 @@ it('an answer that ends exactly where a read ends, stray bytes in the next read 
     expect(text).toMatch(/^HTTP\/1\.1 200 [^]*victim!$/);
   } finally {
     victim.destroy();
+  }
+});
+
+it('a proxy with more than 1024 ready sockets (libuv polls again within the iteration): answers on reused connections, read later in the iteration, reach their clients — no 502', async () => {
+  // libuv hands the loop at most 1024 ready sockets per epoll_wait and, when a batch is full, polls again
+  // without a new loop count: the answer to a request written in the first batch is read in a later one.
+  const n = 1_100;
+  const clients: Socket[] = [];
+  const texts: string[] = [];
+  let fastRequests = 0;
+  fast.on('request', () => { fastRequests++; });
+  try {
+    // upstream connections left idle in the pool, to be reused by the first batch's requests
+    await Promise.all(Array.from({ length: 32 }, () => rawRequest(proxy.port, requestText('GET', '/fast'))));
+    for (let i = 0; i < n; i++) {
+      const c = net.connect({ port: proxy.port, host: '127.0.0.1', noDelay: true });
+      const k = texts.push('') - 1;
+      c.setEncoding('latin1');
+      c.on('data', (d: string) => { texts[k] += d; });
+      c.on('error', () => { /* the check below says what arrived */ });
+      clients.push(c);
+    }
+    await Promise.all(clients.map((c) => new Promise<void>((r) => c.once('connect', () => r()))));
+    // accepted in order: once a later connection is answered, the proxy holds every one above, idle
+    expect((await rawRequest(proxy.port, requestText('GET', '/fast'))).status).toBe(200);
+    const before = fastRequests;
+    // stopped, every client's request reaches it: it wakes with more ready sockets than one batch holds
+    freezeProcess(proxy.proc.pid!);
+    try {
+      await Promise.all(clients.map((c) => new Promise<void>((r) => c.write(requestText('POST', '/fast', [['Content-Length', '0']]), () => r()))));
+    } finally {
+      process.kill(proxy.proc.pid!, 'SIGCONT');
+    }
+    const done = (t: string): boolean => t.includes('\r\n\r\n') && (t.endsWith('fast!') || !t.startsWith('HTTP/1.1 200'));
+    await waitFor('every client\'s answer', () => texts.every(done), 15_000, { detail: () => `${texts.filter(done).length} of ${n} answered` });
+    const statuses: Record<string, number> = {};
+    for (const t of texts) statuses[t.slice(9, 12)] = (statuses[t.slice(9, 12)] ?? 0) + 1;
+    expect(statuses).toEqual({ 200: n });
+    expect(fastRequests - before).toBe(n); // each request reached the upstream once
+    expect(await strayMetric('fast')).toBe(0);
+  } finally {
+    for (const c of clients) c.destroy();
+  }
+});
+
+it('a DELETE with a body tells the upstream its connection ends there (Connection: close: the upstream closes first, the proxy keeps no TIME_WAIT port); one without keeps it alive', async () => {
+  const seen: Array<string | undefined> = [];
+  const onRequest = (req: http.IncomingMessage): void => { seen.push(req.headers.connection); };
+  fast.on('request', onRequest);
+  try {
+    const withBody = await rawRequest(proxy.port, requestText('DELETE', '/fast', [['Content-Type', 'application/json']], '{"ids":[1,2]}'));
+    const without = await rawRequest(proxy.port, requestText('DELETE', '/fast'));
+    expect([withBody.status, without.status]).toEqual([200, 200]);
+    expect(seen).toEqual(['close', undefined]);
+  } finally {
+    fast.off('request', onRequest);
   }
 });
