@@ -1,6 +1,6 @@
 // The introspection calls waiting for a connection, one lane per client key: the next free connection
 // goes to the next client in rotation (round robin), and a full queue makes room for a client holding
-// fewer waiting calls by pushing out the newest call of the client holding the most.
+// at least two fewer waiting calls by pushing out the newest call of the client holding the most.
 
 /** A queued item names the client key it is charged to ('' when none is known). */
 export interface Queued {
@@ -59,18 +59,20 @@ export class FairQueue<J extends Queued> {
   held(client: string): number { return this.#lanes.get(client)?.count ?? 0; }
 
   /**
-   * Whether a job of `client` would be queued: there is room, or the queue is full and `client` holds fewer
-   * jobs than the client holding the most (whose newest job `push` then pushes out). False: refuse it.
+   * Whether a job of `client` would be queued: there is room, or the queue is full and `client`, once this
+   * job is queued, still holds fewer jobs than the client holding the most holds now (whose newest job `push`
+   * then pushes out). So a client's only waiting job is never pushed out, and a swap that would merely trade
+   * who holds the most (one holding 2 pushed out for one going from 1 to 2) is refused. False: refuse it.
    */
   admits(client: string): boolean {
-    return this.#nodes.size < this.#capacity || this.held(client) < this.#most;
+    return this.#nodes.size < this.#capacity || this.held(client) + 1 < this.#most;
   }
 
   /**
    * Queue `job` behind its client's other jobs; call only when `admits(job.client)`. Returns the job pushed
-   * out to make room — the newest of the client holding the most (of several, the one that reached that count
-   * last: among clients holding one job each, the latest arrival, so the longest waiting are served, not pushed
-   * out) — which the caller answers as refused, or null when there was room.
+   * out to make room — the newest of the client holding the most, at least 2 (of several, the one that reached
+   * that count last, so the longest waiting are served, not pushed out) — which the caller answers as refused,
+   * or null when there was room.
    */
   push(job: J): J | null {
     let out: J | null = null;

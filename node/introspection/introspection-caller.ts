@@ -176,7 +176,7 @@ export class IntrospectionCaller {
     });
     this.#pushedOut = Object.freeze({
       ok: false as const, reason: 'introspection_client_limited' as const, status: 0,
-      detail: `queue full (${this.#maxPending}): a client holding fewer waiting calls took this call's place`,
+      detail: `queue full (${this.#maxPending}): a client holding at least two fewer waiting calls took this call's place`,
     });
   }
 
@@ -196,7 +196,7 @@ export class IntrospectionCaller {
    * POST the token for `client` (a client key, '' when none is known); resolves with the response object
    * (boolean `active` checked) or a failure. All connections busy: it waits in `client`'s lane (round robin
    * across clients). `max_pending` calls already waiting → `introspection_queue_full` at once, unless
-   * `client` holds fewer of them than the client holding the most: then that client's newest waiting call is
+   * `client` would still hold fewer of them than the client holding the most (so at least 2): then that client's newest waiting call is
    * answered `introspection_client_limited` and this one waits. No answer within `timeout_ms` →
    * `introspection_timeout` (with `late` when the call was on the wire). Never rejects.
    */

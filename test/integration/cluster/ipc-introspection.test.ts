@@ -54,14 +54,18 @@ describe('shared introspection cache over the node:cluster IPC hub', () => {
     const pendingBefore = (await send<Record<string, number>>({ cmd: 'stats', worker: o })).cluster_introspection_lease_pending_total!;
     const failovers = async (): Promise<number> => (await Promise.all(others.map((w) => send<Record<string, number>>({ cmd: 'stats', worker: w })))).reduce((s, st) => s + st.cluster_introspection_owner_failovers_total!, 0);
     const failoversBefore = await failovers();
-    as.setIntrospection('slow', 500);
+    // the owner's call must still be on the wire when both others have asked it for the lease: 500 ms was
+    // too short a window on a loaded host (the call ended first, the others got the cached answer: never
+    // 2 pending); under timeout_ms (3 s), past which the owner would release the lease as failed
+    as.setIntrospection('slow', 2_500);
     as.resetCounters();
     void send({ cmd: 'lookup', workers: [o], tokens: [token], reps: 1 }); // never answered: the worker dies
-    await waitFor('the owner to call', () => as.counters.introspection === 1, 2_000);
+    await waitFor('the owner to call', () => as.counters.introspection === 1, 10_000);
     const elsewhere = send<number[]>({ cmd: 'lookup', workers: others, tokens: [token], reps: 2 });
     let pendingNow = pendingBefore;
     await waitFor('both others to wait on the owner', async () => (pendingNow = (await send<Record<string, number>>({ cmd: 'stats', worker: o })).cluster_introspection_lease_pending_total!) >= pendingBefore + 2, 10_000);
     expect(pendingNow).toBe(pendingBefore + 2);
+    as.setIntrospection('slow', 500); // the calls made once the owner is gone: slow enough that both others hand over
     await send({ cmd: 'kill', worker: o });
     expect(await elsewhere).toEqual([2, 2]);
     // handed over when the owner left (heartbeat expiry + departure grace), not by sitting out the 10 s lease

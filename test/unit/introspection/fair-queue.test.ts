@@ -1,5 +1,5 @@
 // The fair introspection queue: round robin across clients, a full queue making room for a lighter client
-// by pushing out the heaviest client's newest call, a lone client's plain FIFO, lanes kept only while they
+// by pushing out the heaviest client's newest call (never a client's only one), a lone client's plain FIFO, lanes kept only while they
 // hold a job — alone, and as the caller orders the calls an authorization server sees.
 import { describe, it, expect, afterEach } from 'vitest';
 import fc from 'fast-check';
@@ -33,31 +33,29 @@ describe('FairQueue', () => {
     expect(drain(q)).toEqual(['a1', 'a2', 'a3']);
   });
 
-  it('full: a client holding fewer pushes out the newest job of the client holding the most; equal holders are refused', () => {
+  it('full: a client that would still hold fewer than the client holding the most pushes out its newest job; a mere swap is refused', () => {
     const q = new FairQueue<Job>(4);
     for (let n = 1; n <= 4; n++) q.push(job('flood', n));
     expect(q.admits('good')).toBe(true);
     expect(q.push(job('good', 1))?.id).toBe('flood4');
     expect(q.push(job('other', 1))?.id).toBe('flood3');
     expect([q.held('flood'), q.held('good'), q.held('other')]).toEqual([2, 1, 1]);
-    expect(q.push(job('good', 2))?.id).toBe('flood2');
-    // good now holds the most (2): it is refused; flood and other (1 each) would push out good's newest
-    expect([q.held('flood'), q.held('good'), q.held('other')]).toEqual([1, 2, 1]);
-    expect(q.admits('good')).toBe(false);
-    expect([q.admits('flood'), q.admits('other')]).toEqual([true, true]);
+    // good or other would hold 2, as many as flood: pushing flood's out would only trade who holds the most
+    expect([q.admits('good'), q.admits('other'), q.admits('flood')]).toEqual([false, false, false]);
+    expect(q.push(job('third', 1))?.id).toBe('flood2');
     expect(q.size).toBe(4);
-    expect(drain(q)).toEqual(['flood1', 'good1', 'other1', 'good2']);
+    expect(drain(q)).toEqual(['flood1', 'good1', 'other1', 'third1']);
   });
 
-  it('among clients tied at the most, the one that reached it last gives up its newest job: the longest waiting are served', () => {
+  it('a client\'s only waiting job is never pushed out: with every client holding one, a newcomer is refused', () => {
     const q = new FairQueue<Job>(4);
     q.push(job('a', 1)); q.push(job('b', 1)); q.push(job('b', 2)); q.push(job('a', 2));
+    // of clients tied at the most (2), the one that reached it last gives up its newest job: the longest waiting are served
     expect(q.push(job('c', 1))?.id).toBe('a2');
     expect(q.push(job('d', 1))?.id).toBe('b2');
-    // four clients holding one each: every newcomer pushes out the latest arrival, never the oldest
-    expect(q.push(job('e', 1))?.id).toBe('d1');
-    expect(q.push(job('f', 1))?.id).toBe('e1');
-    expect(drain(q)).toEqual(['a1', 'b1', 'c1', 'f1']);
+    // four clients holding one each (a lone good token among them): nobody gives way to a fifth address
+    for (const newcomer of ['e', 'f', 'a', 'd']) expect(q.admits(newcomer)).toBe(false);
+    expect(drain(q)).toEqual(['a1', 'b1', 'c1', 'd1']);
   });
 
   it('a job leaves from anywhere (a timed-out waiter); lanes and counts follow, and nothing of a client is kept once it has no job', () => {
@@ -66,10 +64,11 @@ describe('FairQueue', () => {
     for (const j of a) q.push(j);
     expect(q.delete(a[1]!)).toBe(true);
     expect(q.delete(a[1]!)).toBe(false);
-    // a holds 2 of 3 places: b (0) is admitted to the free place; then b (1) < a (2) still pushes out a's newest
+    // a holds 2 of 3 places: b (0) is admitted to the free place; b would then hold as many as a (refused), c (0) pushes out a's newest
     expect(q.push(job('b', 1))).toBeNull();
-    expect(q.push(job('b', 2))?.id).toBe('a3');
-    expect(drain(q)).toEqual(['a1', 'b1', 'b2']);
+    expect(q.admits('b')).toBe(false);
+    expect(q.push(job('c', 1))?.id).toBe('a3');
+    expect(drain(q)).toEqual(['a1', 'b1', 'c1']);
     for (let n = 0; n < 1000; n++) { q.push(job(`c${n}`, 1)); q.shift(); }
     expect([q.size, q.clients]).toEqual([0, 0]);
     q.push(job('x', 1));
@@ -102,8 +101,8 @@ describe('FairQueue', () => {
           const mine = lanes.find((l) => l.client === j.client)?.jobs.length ?? 0;
           const most = Math.max(0, ...lanes.map((l) => l.jobs.length));
           const full = all().length >= capacity;
-          expect(q.admits(j.client)).toBe(!full || mine < most);
-          if (full && mine >= most) continue;
+          expect(q.admits(j.client)).toBe(!full || mine + 1 < most);
+          if (full && mine + 1 >= most) continue;
           let out: Job | null = null;
           if (full) {
             const victim = lanes.filter((l) => l.jobs.length === most).sort((x, y) => y.stamp - x.stamp)[0]!;
@@ -169,6 +168,35 @@ describe('IntrospectionCaller behind the fair queue', () => {
       expect(sent()).toEqual(['flood-0', 'flood-1', 'good-1', 'flood-2']);
       for (const r of await Promise.all([first, flood[0]!, flood[1]!, good])) expect(r.ok === false && r.reason).toBe('inactive');
       expect(as.seen.length).toBe(4);
+    } finally {
+      for (const res of held.splice(0)) res.destroy();
+      as.server.closeAllConnections();
+      await new Promise((resolve) => as.server.close(resolve));
+    }
+  });
+
+  it('a good client\'s one waiting token is answered, not pushed out by a flood of fresh addresses (they get 503 at once)', async () => {
+    const as = await scriptedAs();
+    const held: ServerResponse[] = [];
+    as.setReply((res) => { held.push(res); });
+    try {
+      const c = client(as.url, { connections: 1, max_pending: 2, timeout_ms: 10_000 });
+      const from = (address: string) => () => address;
+      const first = c.lookup('flood-0', undefined, from('192.0.2.1'));
+      await waitFor('the first call is on the wire', () => as.seen.length === 1, 10_000);
+      const waiting = [c.lookup('flood-1', undefined, from('192.0.2.2')), c.lookup('good-1', undefined, from('198.51.100.9'))];
+      // the queue is full of clients holding one call each: every further address is refused, nobody pushed out
+      for (let n = 3; n < 8; n++) {
+        const r = await c.lookup(`flood-${n}`, undefined, from(`192.0.2.${n}`));
+        expect(r.ok === false && r.reason).toBe('introspection_queue_full');
+      }
+      expect(c.stats()).toMatchObject({ calls_queue_full: 5, calls_preempted: 0 });
+      for (let n = 1; n <= 3; n++) {
+        await waitFor(`call ${n} on the wire`, () => as.seen.length === n, 10_000);
+        held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"active":false}');
+      }
+      for (const r of await Promise.all([first, ...waiting])) expect(r.ok === false && r.reason).toBe('inactive');
+      expect(as.seen.map((r) => new URLSearchParams(r.body).get('token'))).toEqual(['flood-0', 'flood-1', 'good-1']);
     } finally {
       for (const res of held.splice(0)) res.destroy();
       as.server.closeAllConnections();
