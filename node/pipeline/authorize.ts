@@ -148,11 +148,27 @@ export function testClaim(t: ClaimTest, v: unknown, params: Readonly<Record<stri
     case 'contains': return claimHas(v, t.value);
     case 'exists': return (v !== undefined && v !== null) === t.value;
     case 'equals_param':
-      return typeof v === 'string' && params !== null && Object.hasOwn(params, t.param) && params[t.param] === v;
+      return typeof v === 'string' && params !== null && Object.hasOwn(params, t.param) && paramReads(params[t.param]!, v);
     default: {
       const never: never = t;
       return never;
     }
+  }
+}
+
+/**
+ * A path parameter read as the upstream's router hands it to its handler (Express, Spring,
+ * JAX-RS, Go, Django, Rails all percent-decode it) equals `claim`. The normalised path keeps
+ * escapes of reserved and non-ASCII bytes, so a parameter with `%` is compared decoded: raw,
+ * a claim holding `acme%26co` passed for `/tenants/acme%26co/…`, which the upstream reads as
+ * tenant `acme&co`. An escape that is not UTF-8 matches nothing (closed).
+ */
+function paramReads(param: string, claim: string): boolean {
+  if (param.indexOf('%') === -1) return param === claim;
+  try {
+    return decodeURIComponent(param) === claim;
+  } catch {
+    return false;
   }
 }
 

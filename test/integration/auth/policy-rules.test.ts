@@ -167,6 +167,27 @@ describe('claim against a path parameter', () => {
     // the parameter is compared after path normalisation: an encoded letter is the same tenant
     expect(await status('/tenants/ac%6De/x', acme)).toBe(200);
   });
+
+  it('an escaped parameter is compared as the upstream reads it, decoded: a claim holding the escape itself is another tenant', async () => {
+    // the upstream's router decodes :tenant (Express, Spring, JAX-RS…): /tenants/acme%26co/x is tenant "acme&co".
+    // Before, the raw "acme%26co" was compared: a token whose tenant claim was that text reached acme&co's data,
+    // and acme&co's own token (what encodeURIComponent makes of its name) got 403
+    const upstreamTenant = (r: { json: Record<string, any> | null }): string => decodeURIComponent(String(r.json?.url).split('/')[2]!);
+    const escaped = await call(`${proxy.url}/tenants/acme%26co/x`, { token: await tok({ tenant: 'acme%26co' }) });
+    expect(escaped.status, escaped.text).toBe(403);
+    const own = await call(`${proxy.url}/tenants/acme%26co/x`, { token: await tok({ tenant: 'acme&co' }) });
+    expect(own.status, own.text).toBe(200);
+    expect(upstreamTenant(own)).toBe('acme&co');
+    expect(await status('/tenants/acme&co/x', await tok({ tenant: 'acme&co' }))).toBe(200);
+    // a non-ASCII name arrives escaped from every client
+    const munich = await call(`${proxy.url}/tenants/m%C3%BCnchen/x`, { token: await tok({ tenant: 'münchen' }) });
+    expect(munich.status, munich.text).toBe(200);
+    expect(upstreamTenant(munich)).toBe('münchen');
+    expect(await status('/tenants/m%C3%BCnchen/x', await tok({ tenant: 'm%C3%BCnchen' }))).toBe(403);
+    // an escape that is not UTF-8 equals no claim
+    expect(await status('/tenants/m%FCnchen/x', await tok({ tenant: 'm%FCnchen' }))).toBe(403);
+    expect(await status('/tenants/m%FCnchen/x', await tok({ tenant: 'm\ufffdnchen' }))).toBe(403);
+  });
 });
 
 describe('issuers', () => {

@@ -142,6 +142,15 @@ describe('authorize: claim predicates and roles', () => {
     expect(reasonOf(check(auth, principal({ tenant: 7 }), { tenant: '7' }))).toBe('claim_mismatch:tenant');
   });
 
+  it('equals_param reads an escaped parameter decoded, as the upstream does; an escape that is not UTF-8 matches nothing', () => {
+    const auth = { claims: [{ claim: 'tenant', equals_param: 'tenant' }] };
+    expect(check(auth, principal({ tenant: 'acme&co' }), { tenant: 'acme%26co' })).toBe(CONTINUE);
+    expect(reasonOf(check(auth, principal({ tenant: 'acme%26co' }), { tenant: 'acme%26co' }))).toBe('claim_mismatch:tenant');
+    expect(check(auth, principal({ tenant: 'münchen' }), { tenant: 'm%C3%BCnchen' })).toBe(CONTINUE);
+    expect(reasonOf(check(auth, principal({ tenant: 'm%FCnchen' }), { tenant: 'm%FCnchen' }))).toBe('claim_mismatch:tenant');
+    expect(reasonOf(check(auth, principal({ tenant: 'm\ufffdnchen' }), { tenant: 'm%FCnchen' }))).toBe('claim_mismatch:tenant');
+  });
+
   it('resolves dotted paths through own properties only, and a literal namespaced claim first', () => {
     const nested = { claims: [{ claim: 'realm_access.roles', contains: 'admin' }] };
     expect(check(nested, principal({ realm_access: { roles: ['admin'] } }))).toBe(CONTINUE);
