@@ -161,15 +161,19 @@ export function testClaim(t: ClaimTest, v: unknown, params: Readonly<Record<stri
  * JAX-RS, Go, Django, Rails all percent-decode it) equals `claim`. The normalised path keeps
  * escapes of reserved and non-ASCII bytes, so a parameter with `%` is compared decoded: raw,
  * a claim holding `acme%26co` passed for `/tenants/acme%26co/…`, which the upstream reads as
- * tenant `acme&co`. An escape that is not UTF-8 matches nothing (closed).
+ * tenant `acme&co`. An escape that is not UTF-8 matches nothing (closed), nor does a value that
+ * NFKC changes (`mu%CC%88nchen`, u + combining diaeresis): an upstream folding its input to NFC or
+ * NFKC (a database collation, a framework's normaliser) reads it as another name, `münchen`.
  */
 function paramReads(param: string, claim: string): boolean {
   if (param.indexOf('%') === -1) return param === claim;
+  let value: string;
   try {
-    return decodeURIComponent(param) === claim;
+    value = decodeURIComponent(param);
   } catch {
     return false;
   }
+  return value === claim && value === value.normalize('NFKC');
 }
 
 /** Role list at the roles claim: an array of strings, or a space-separated string. */

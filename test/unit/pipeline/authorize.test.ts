@@ -149,6 +149,8 @@ describe('authorize: claim predicates and roles', () => {
     expect(check(auth, principal({ tenant: 'münchen' }), { tenant: 'm%C3%BCnchen' })).toBe(CONTINUE);
     expect(reasonOf(check(auth, principal({ tenant: 'm%FCnchen' }), { tenant: 'm%FCnchen' }))).toBe('claim_mismatch:tenant');
     expect(reasonOf(check(auth, principal({ tenant: 'm\ufffdnchen' }), { tenant: 'm%FCnchen' }))).toBe('claim_mismatch:tenant');
+    // NFD "münchen" (u + U+0308): an NFC/NFKC-folding upstream reads it as the NFC name, another tenant
+    expect(reasonOf(check(auth, principal({ tenant: 'mu\u0308nchen' }), { tenant: 'mu%CC%88nchen' }))).toBe('claim_mismatch:tenant');
   });
 
   it('resolves dotted paths through own properties only, and a literal namespaced claim first', () => {
