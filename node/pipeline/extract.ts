@@ -4,7 +4,7 @@
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
 import { b64token } from './b64token-memo.js';
-import { byteDecode, phpName } from './name-readings.js';
+import { byteDecode, foldedIs, phpName } from './name-readings.js';
 import { formDecode, queryTokens } from './query-tokens.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
@@ -148,7 +148,11 @@ function readAsCookie(key: string, name: string, php: string | null): boolean {
   // (CVE-2022-31629) percent-decode cookie names (Rack and PHP `+` too): `%73ession` is their `session`
   if (key.indexOf('%') === -1 && key.indexOf('+') === -1) return false;
   const decoded = byteDecode(key);
-  return decoded === name || readAsCookieName(decoded, name, php);
+  if (decoded === name || readAsCookieName(decoded, name, php)) return true;
+  // ASP.NET Core's cookie collection ignores case as .NET does: `%C5%BFession` (ſ) is its `session`
+  let text: string;
+  try { text = decodeURIComponent(key); } catch { return false; }
+  return foldedIs(text, name.toLowerCase());
 }
 
 /** readAsCookie's readings of `key` as written: another case, PHP's mangled name. */

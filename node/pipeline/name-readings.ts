@@ -47,7 +47,7 @@ function bracketName(bytes: string): string {
  * (U+017F) is `s`, the Kelvin sign `k`, `ı`/`İ` `i` — the letters node/routing/case-fold.ts
  * folds in paths.
  */
-function foldedIs(key: string, lower: string): boolean {
+export function foldedIs(key: string, lower: string): boolean {
   if (key.length !== lower.length) return false;
   return key.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').replace(/[\u0130\u0131]/g, 'i').toLowerCase() === lower;
 }
