@@ -4,7 +4,7 @@
 import { proxyError } from '../errors.js';
 import type { RouteAuthConfig } from '../config/index.js';
 import { b64token } from './b64token-memo.js';
-import { phpName } from './name-readings.js';
+import { byteDecode, foldedIs, phpName } from './name-readings.js';
 import { formDecode, queryTokens } from './query-tokens.js';
 import { CONTINUE, type RequestContext, type StageResult } from './context.js';
 
@@ -138,10 +138,25 @@ function sameIgnoringCase(a: string, b: string): boolean {
  * `key` is not `name` but an upstream reads it as `name`: in another case (ASP.NET Core and other
  * case-insensitive collections), or as PHP mangles cookie names (`auth.token` or `auth token` is
  * `$_COOKIE['auth_token']`, `session[x]` an array there) — PHP reads `name` itself as `php` when that is
- * not null (`auth_token` for a token cookie `auth.token`). No string made unless `key` has `.`, `[` or a space.
+ * not null (`auth_token` for a token cookie `auth.token`), or percent-decoded (`%73ession`). No string made
+ * unless `key` has `.`, `[`, a space, `%` or `+`.
  */
 function readAsCookie(key: string, name: string, php: string | null): boolean {
   if (key === name) return false;
+  if (readAsCookieName(key, name, php)) return true;
+  // Rack before 2.2.3 (CVE-2020-8184), ASP.NET Core before CVE-2020-1045's fix and PHP before 7.4.31/8.0.24/8.1.11
+  // (CVE-2022-31629) percent-decode cookie names (Rack and PHP `+` too): `%73ession` is their `session`
+  if (key.indexOf('%') === -1 && key.indexOf('+') === -1) return false;
+  const decoded = byteDecode(key);
+  if (decoded === name || readAsCookieName(decoded, name, php)) return true;
+  // ASP.NET Core's cookie collection ignores case as .NET does: `%C5%BFession` (ſ) is its `session`
+  let text: string;
+  try { text = decodeURIComponent(key); } catch { return false; }
+  return foldedIs(text, name.toLowerCase());
+}
+
+/** readAsCookie's readings of `key` as written: another case, PHP's mangled name. */
+function readAsCookieName(key: string, name: string, php: string | null): boolean {
   if (sameIgnoringCase(key, name)) return true;
   if (key === php) return true;
   return (key.indexOf('.') !== -1 || key.indexOf('[') !== -1 || key.indexOf(' ') !== -1) && phpName(key) === (php ?? name);

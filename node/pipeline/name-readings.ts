@@ -1,13 +1,14 @@
 // Which query parameter and cookie names upstream parsers read as the token's though ours does not:
 // PHP's byte-wise mangling, qs's and Rack's arrays, case-insensitive collections (ASP.NET Core).
 // Read by extract.ts, which counts such a parameter or cookie as a second credential (never as one).
+// Cookie names are percent-decoded by some stacks too (byteDecode; see extract.ts readAsCookie).
 
 /**
  * `s` (a raw query name) as a byte-wise parser decodes it: `+` a space, each valid `%XX` the
  * byte it names (as a latin1 char), an invalid escape or invalid UTF-8 kept as it is — PHP's
  * php_url_decode and qs's fallback do not throw where decodeURIComponent does.
  */
-function byteDecode(s: string): string {
+export function byteDecode(s: string): string {
   if (s.indexOf('%') === -1) return s.indexOf('+') === -1 ? s : s.replace(/\+/g, ' ');
   return s.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
@@ -46,7 +47,7 @@ function bracketName(bytes: string): string {
  * (U+017F) is `s`, the Kelvin sign `k`, `ı`/`İ` `i` — the letters node/routing/case-fold.ts
  * folds in paths.
  */
-function foldedIs(key: string, lower: string): boolean {
+export function foldedIs(key: string, lower: string): boolean {
   if (key.length !== lower.length) return false;
   return key.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').replace(/[\u0130\u0131]/g, 'i').toLowerCase() === lower;
 }

@@ -334,6 +334,18 @@ describe('credential placement → 400 invalid_request', () => {
     expect((await get('/cd/1', { cookie: `auth_tokens=1; auth.token=${t}` })).status).toBe(200);
   });
 
+  it('a cookie whose percent-decoded name is the token cookie (%73ession, auth%2Etoken): 400, never forwarded for a name-decoding upstream to read', async () => {
+    // Rack before 2.2.3 (CVE-2020-8184), ASP.NET Core before CVE-2020-1045's fix and PHP before 8.1.11 (CVE-2022-31629)
+    // decode cookie names: `%73ession=<mallory>; session=<t>` is their first `session` — before, forwarded beside t (or alone after strip)
+    const t = await as.issueJwt({ scope: 'orders:read' });
+    const other = await as.issueJwt({ sub: 'mallory', scope: 'orders:read' });
+    for (const [path, name] of [['/c/1', '%73ession'], ['/c/1', '%53ESSION'], ['/c/1', '%C5%BFession'], ['/cs/1', 'se%73sion'], ['/cu/1', 'auth%2Etoken'], ['/cu/1', 'auth+token']]) {
+      expectBearerError(await refused(path!, { cookie: `${name}=${other}; ${path === '/cu/1' ? 'auth_token' : 'session'}=${t}` }), 400, 'invalid_request');
+    }
+    expectBearerError(await refused('/c/1', { ...bearer(t), cookie: `%73ession=${other}` }), 400, 'invalid_request');
+    expect((await get('/c/1', { cookie: `pref%20s=1; session=${t}` })).status).toBe(200); // another name decoded is still another cookie
+  });
+
   it('query and cookie tokens work where enabled', async () => {
     const t = await as.issueJwt({ sub: 'quinn' });
     expect(echoed(await get(`/q/1?access_token=${t}`)).headers['x-auth-subject']).toBe('quinn');
