@@ -25,7 +25,9 @@ const TYP_AT = new Set(['at+jwt', 'application/at+jwt']);
  */
 function otherJwtKind(typ: string): boolean {
   // read as a media type: its parameters (`; v=1`) and surrounding spaces do not change what it names
-  const base = typ.split(';', 1)[0]!.trim();
+  // (no array per call: the part before the first `;` is the typ itself when it has none)
+  const semi = typ.indexOf(';');
+  const base = (semi === -1 ? typ : typ.slice(0, semi)).trim();
   return base.endsWith('+jwt') && !TYP_AT.has(base);
 }
 

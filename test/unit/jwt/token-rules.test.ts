@@ -90,6 +90,13 @@ describe('checkHeader', () => {
     expect(checkHeader({ alg: 'RS256', typ: 'JWT' }, { ...policy, requireTyp: false })).toBeNull();
   });
 
+  it.each<[string, string | null]>([
+    ['logout+jwt', 'bad_typ'], ['Logout+JWT', 'bad_typ'], ['logout+jwt; v=1', 'bad_typ'], [' logout+jwt ', 'bad_typ'],
+    ['application/secevent+jwt;x=y', 'bad_typ'], ['at+jwt; v=1', null], ['JWT', null], ['application/jwt', null], [';logout+jwt', null],
+  ])('without require_typ, typ %j (read as a media type) → %s', (typ, code) => {
+    expect(checkHeader({ alg: 'RS256', typ }, { ...policy, requireTyp: false })?.code ?? null).toBe(code);
+  });
+
   // checkHeader remembers the last frozen (header, policy) pair that passed: the answer must stay the rules' own
   describe('the remembered pass', () => {
     const frozenPolicy = (p: IssuerPolicy): IssuerPolicy => Object.freeze({ ...p, audiences: Object.freeze([...p.audiences]), algorithms: Object.freeze([...p.algorithms]) });
