@@ -62,7 +62,10 @@ function install(name: string, b: IssuerBundle): IssuerState {
     if (nk !== undefined) nodeKeys.set(k.id, nk);
     for (const [slot, key] of prev.joseKeys) if (slot.startsWith(k.id + '\0')) joseKeys.set(slot, key);
   }
-  const state: IssuerState = { version: b.version, policy: b.policy, keys: b.keys, byKid, nodeKeys, joseKeys };
+  // frozen as the main thread's policy is (a worker's copy arrives by structured clone): token-rules may then
+  // remember the header and policy that passed last, as it does on the main thread
+  const policy = Object.isFrozen(b.policy) ? b.policy : Object.freeze({ ...b.policy, audiences: Object.freeze([...b.policy.audiences]), algorithms: Object.freeze([...b.policy.algorithms]) });
+  const state: IssuerState = { version: b.version, policy, keys: b.keys, byKid, nodeKeys, joseKeys };
   issuers.set(name, state);
   return state;
 }

@@ -89,6 +89,52 @@ describe('checkHeader', () => {
   it('ignores typ when the issuer does not require it', () => {
     expect(checkHeader({ alg: 'RS256', typ: 'JWT' }, { ...policy, requireTyp: false })).toBeNull();
   });
+
+  it.each<[string, string | null]>([
+    ['logout+jwt', 'bad_typ'], ['Logout+JWT', 'bad_typ'], ['logout+jwt; v=1', 'bad_typ'], [' logout+jwt ', 'bad_typ'],
+    ['application/secevent+jwt;x=y', 'bad_typ'], ['at+jwt; v=1', null], ['JWT', null], ['application/jwt', null], [';logout+jwt', null],
+  ])('without require_typ, typ %j (read as a media type) → %s', (typ, code) => {
+    expect(checkHeader({ alg: 'RS256', typ }, { ...policy, requireTyp: false })?.code ?? null).toBe(code);
+  });
+
+  // checkHeader remembers the last frozen (header, policy) pair that passed: the answer must stay the rules' own
+  describe('the remembered pass', () => {
+    const frozenPolicy = (p: IssuerPolicy): IssuerPolicy => Object.freeze({ ...p, audiences: Object.freeze([...p.audiences]), algorithms: Object.freeze([...p.algorithms]) });
+    const strict = frozenPolicy(policy);
+    const header = Object.freeze({ alg: 'RS256', typ: 'at+jwt', kid: 'k1' });
+
+    it('judges the same header again under another policy', () => {
+      expect(checkHeader(header, strict)).toBeNull();
+      expect(checkHeader(header, frozenPolicy({ ...policy, algorithms: ['ES256'] }))?.code).toBe('alg_not_allowed');
+      expect(checkHeader(Object.freeze({ alg: 'RS256', typ: 'JWT' }), strict)?.code).toBe('bad_typ');
+      expect(checkHeader(header, strict)).toBeNull();
+    });
+
+    it('reads a header that can change every time', () => {
+      const open: Record<string, unknown> = { alg: 'RS256', typ: 'at+jwt' };
+      expect(checkHeader(open, strict)).toBeNull();
+      open.alg = 'none';
+      expect(checkHeader(open, strict)?.code).toBe('alg_not_allowed');
+      open.alg = 'RS256';
+      open.crit = ['exp'];
+      expect(checkHeader(open, strict)?.code).toBe('crit_unsupported');
+    });
+
+    it('reads a policy whose allowlist can change every time', () => {
+      const algorithms = ['RS256'];
+      const p = Object.freeze({ ...policy, algorithms });
+      expect(checkHeader(header, p)).toBeNull();
+      algorithms[0] = 'ES256';
+      expect(checkHeader(header, p)?.code).toBe('alg_not_allowed');
+    });
+
+    it('an event token (typ left to the caller) passing does not let an access token of the same header pass', () => {
+      const logout = Object.freeze({ alg: 'RS256', typ: 'logout+jwt' });
+      const lax = frozenPolicy({ ...policy, requireTyp: false });
+      expect(checkHeader(logout, lax, false)).toBeNull();
+      expect(checkHeader(logout, lax)?.code).toBe('bad_typ');
+    });
+  });
 });
 
 describe('key selection', () => {
