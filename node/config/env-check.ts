@@ -100,9 +100,11 @@ function fileProblem(path: string, file: string): string | null {
 function stateFolderProblems(config: Config, beforeStart: boolean): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   for (const [path, file] of stateFiles(config)) {
-    if (beforeStart && madeAtStart(file)) continue;
+    const unitMade = madeAtStart(file);
+    if (beforeStart && unitMade) continue;
     const problem = folderProblem(file);
-    if (problem !== null) out.push({ path, message: problem });
+    // serve under a unit without the directive: name it (before, only the missing folder was named)
+    if (problem !== null) out.push({ path, message: unitMade ? `${problem}; under systemd the unit needs ${unitDirective(dirname(resolve(file)))}` : problem });
   }
   return out;
 }
@@ -142,9 +144,13 @@ function madeAtStart(file: string): boolean {
 export function madeAtStartWarnings(config: Config): ConfigProblem[] {
   return stateFiles(config).filter(([, file]) => madeAtStart(file)).map(([path, file]) => {
     const dir = dirname(resolve(file));
-    const directive = dir.startsWith('/run/') ? `RuntimeDirectory=${dir.slice('/run/'.length)}` : `StateDirectory=${dir.slice('/var/lib/'.length)}`;
-    return { path, message: `${dir} does not exist yet: systemd makes it when the unit starts if the unit has ${directive}; serve refuses to start (exit 2) while it is still missing` };
+    return { path, message: `${dir} does not exist yet: systemd makes it when the unit starts if the unit has ${unitDirective(dir)}; serve refuses to start (exit 2) while it is still missing` };
   });
+}
+
+/** The systemd directive that makes `dir` (under MADE_AT_START) at start: `RuntimeDirectory=portcullis` for /run/portcullis. */
+function unitDirective(dir: string): string {
+  return dir.startsWith('/run/') ? `RuntimeDirectory=${dir.slice('/run/'.length)}` : `StateDirectory=${dir.slice('/var/lib/'.length)}`;
 }
 
 /** Why the proxy could not create a file in `file`'s folder (missing, not a folder, read-only), or null. */

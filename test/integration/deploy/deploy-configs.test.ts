@@ -46,7 +46,7 @@ describe('deploy/: configs', () => {
       const stopped = await runCli(['check-config', path], env);
       expect([stopped.code, stopped.stderr], stopped.stdout).toEqual([0, `warning: server.decision.unix_socket.path: /run/portcullis does not exist yet: systemd makes it when the unit starts if the unit has RuntimeDirectory=portcullis; serve refuses to start (exit 2) while it is still missing\n`]);
       const serve = await runCli(['serve', '--config', path], env);
-      expect([serve.code, serve.stderr], serve.stdout).toEqual([2, expect.stringContaining(`server.decision.unix_socket.path: cannot write ${socket}: its folder ${dirname(socket)}: no such file (ENOENT)`)]);
+      expect([serve.code, serve.stderr], serve.stdout).toEqual([2, expect.stringContaining(`server.decision.unix_socket.path: cannot write ${socket}: its folder ${dirname(socket)}: no such file (ENOENT); under systemd the unit needs RuntimeDirectory=portcullis`)]);
       path = join(tempDir('portcullis-deploy-socket-'), 'portcullis.yaml');
       writeFileSync(path, readFileSync(join(ROOT, file), 'utf8').replaceAll(socket, join(dirname(path), 'decision.sock')));
     }

@@ -146,7 +146,10 @@ describe('checkEnvironment', () => {
     ]);
     // serve at start: still refused, both
     const atStart = validateConfig(unitMade, { env, stateFolders: true });
-    expect((atStart.ok ? [] : atStart.errors).map((e) => e.path).sort()).toEqual(['cluster.policy.state_file', 'server.decision.unix_socket.path']);
+    expect(atStart.ok ? [] : atStart.errors).toEqual([
+      { path: 'cluster.policy.state_file', message: `cannot write /var/lib/${tag}/policy.json: its folder /var/lib/${tag}: no such file (ENOENT); under systemd the unit needs StateDirectory=${tag}` },
+      { path: 'server.decision.unix_socket.path', message: `cannot write /run/${tag}/edge/decision.sock: its folder /run/${tag}/edge: no such file (ENOENT); under systemd the unit needs RuntimeDirectory=${tag}/edge` },
+    ]);
     // a missing folder elsewhere (a typo) is refused by check-config too
     const typo = validateConfig(doc(join(elsewhere, 'decision.sock'), join(elsewhere, 'policy.json')), { env, stateFolders: 'before-start' });
     expect((typo.ok ? [] : typo.errors).map((e) => e.path).sort()).toEqual(['cluster.policy.state_file', 'server.decision.unix_socket.path']);
