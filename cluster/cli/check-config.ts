@@ -1,6 +1,6 @@
 // `portcullis check-config [--no-env] FILE`: validates a config file (or a cluster policy's local
 // part) and the environment it names; prints "ok: …" or every error with its path (exit 2).
-import { formatProblems, loadConfigFile } from '../../node/config/index.js';
+import { formatProblems, loadConfigFile, madeAtStartWarnings, type Config } from '../../node/config/index.js';
 import { configWarnings } from '../../node/config-warnings.js';
 // the one file, not the folder's index: that loads the policy watcher, the bus and the revocation store
 import { readClusterPolicyConfig } from '../policy/policy-local-config.js';
@@ -16,16 +16,24 @@ export function checkConfig(argv: string[], usage: string): void {
   const positionals = values.config !== undefined ? [values.config, ...files] : files;
   if (positionals.length !== 1) throw new UsageError(`check-config: expected exactly one FILE\n\n${usage}`);
   const noEnv = values['no-env'] === true;
-  // as serve at start: with the folders of the files a member rewrites while it runs (a reload never judges them)
-  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env, true);
+  // as serve at start: with the folders of the files a member rewrites while it runs (a reload never judges them),
+  // except one systemd makes when the unit starts (run by hand while it is stopped): a warning, serve still refuses
+  const cp = readClusterPolicyConfig(positionals[0]!, noEnv ? null : process.env, 'before-start');
   if (cp !== null) {
     // cluster policy: only the local part is this file's; each pushed version is checked by push and by every instance
     if (!cp.ok) fail(`invalid config ${positionals[0]}: ${cp.errors.length} error(s)\n${formatProblems(cp.errors)}`);
+    if (!noEnv) folderWarnings(cp.config);
     process.stdout.write(`ok: ${positionals[0]} (local part; the policy comes from the cluster${noEnv ? '; environment not checked' : ''})\n`);
     return;
   }
-  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: true, refuseHiddenRoutes: true });
+  const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: 'before-start', refuseHiddenRoutes: true });
   if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  if (!noEnv) folderWarnings(r.config);
   for (const w of configWarnings(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
+}
+
+/** The folders systemd makes only when the unit starts, missing now: said, not refused (README "check-config"). */
+function folderWarnings(config: Config): void {
+  for (const w of madeAtStartWarnings(config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
 }

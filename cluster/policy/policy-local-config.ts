@@ -8,7 +8,7 @@ import { parseYaml } from './policy-document.js';
  * (with this environment); null when the file's own policy is used (source: file, or unreadable:
  * the ordinary loader reports that). `stateFolders`: at start (LoadOptions.stateFolders).
  */
-export function readClusterPolicyConfig(file: string, env: Environment | null = process.env, stateFolders = false): null | { ok: true; config: Config; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
+export function readClusterPolicyConfig(file: string, env: Environment | null = process.env, stateFolders: boolean | 'before-start' = false): null | { ok: true; config: Config; raw: unknown } | { ok: false; errors: ConfigProblem[] } {
   const read = readConfigText(file);
   if (!read.ok) return null;
   const parsed = parseYaml(read.text);

@@ -51,16 +51,21 @@ export function persistState(file: string, bucket: string, sealed: Uint8Array, l
   }
 }
 
-/** The sealed entry of `bucket` in `file`, or why there is none (unreadable, malformed, another bucket's). */
-export function readStateFile(file: string, bucket: string): { ok: true; sealed: Uint8Array } | { ok: false; problem: string } {
+/**
+ * The sealed entry of `bucket` in `file`, or why there is none: `missing` when the file does not
+ * exist (a member that never applied a version: a normal first start), else unreadable, malformed, another bucket's.
+ */
+export function readStateFile(file: string, bucket: string): { ok: true; sealed: Uint8Array } | { ok: false; problem: string; missing: boolean } {
   let state: Partial<StateFile>;
   try {
     state = JSON.parse(readFileSync(file, 'utf8')) as Partial<StateFile>;
   } catch (err) {
-    return { ok: false, problem: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: false, problem: `no state file yet at ${file} (written once this member applies a version)`, missing: true };
+    return { ok: false, problem: `cannot read ${file} (${code ?? String(err)})`, missing: false };
   }
-  if (state?.v !== 1 || typeof state.sealed !== 'string') return { ok: false, problem: `${file} is not a policy state file` };
-  if (state.bucket !== bucket) return { ok: false, problem: `${file} holds a version of ${String(state.bucket)}, not ${bucket}` };
+  if (state?.v !== 1 || typeof state.sealed !== 'string') return { ok: false, problem: `${file} is not a policy state file`, missing: false };
+  if (state.bucket !== bucket) return { ok: false, problem: `${file} holds a version of ${String(state.bucket)}, not ${bucket}`, missing: false };
   return { ok: true, sealed: Buffer.from(state.sealed, 'base64') };
 }
 

@@ -352,7 +352,9 @@ export class PolicyWatcher {
     const start = await stateFileStart(this.stateFile, this.bucket, this.auth, this.localRaw, this.opts.check ?? checkVersionFor, this.link.peersHeard);
     if (!start.ok) {
       this.stateProblem = start.problem;
-      if (start.unreadable) this.opts.logger.error({ file: this.stateFile, problem: this.stateProblem }, 'policy: no usable state file; not ready until a version arrives from the bus');
+      // no file yet is a member that never applied a version (every first start, every scale-up): not an error
+      if (start.kind === 'missing') this.opts.logger.info({ file: this.stateFile }, 'policy: no state file yet (first start); not ready until a version arrives from the bus');
+      else if (start.kind === 'unreadable') this.opts.logger.error({ file: this.stateFile, problem: this.stateProblem }, 'policy: no usable state file; not ready until a version arrives from the bus');
       else this.opts.logger.error({ problem: this.stateProblem }, 'policy: state file refused');
       return;
     }

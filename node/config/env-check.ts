@@ -95,19 +95,62 @@ function fileProblem(path: string, file: string): string | null {
  * said ok). Not on a reload or a pushed policy version: these paths are restart-only, so neither can change
  * them, and refusing would only freeze the running config — before, a state folder removed or read-only
  * while a member ran made it refuse every pushed version (serving the old policy) and every reload.
+ * `beforeStart` (check-config): a missing folder a service manager makes at start (madeAtStart) is left to serve.
  */
-function stateFolderProblems(config: Config): ConfigProblem[] {
+function stateFolderProblems(config: Config, beforeStart: boolean): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const [path, file] of stateFiles(config)) {
+    const unitMade = madeAtStart(file);
+    if (beforeStart && unitMade) continue;
+    const problem = folderProblem(file);
+    // serve under a unit without the directive: name it (before, only the missing folder was named)
+    if (problem !== null) out.push({ path, message: unitMade ? `${problem}; under systemd the unit needs ${unitDirective(dirname(resolve(file)))}` : problem });
+  }
+  return out;
+}
+
+/** The files the proxy creates or rewrites at run time, by config path: snapshot, policy state file, decision socket. */
+function stateFiles(config: Config): Array<readonly [string, string]> {
   const c = (config as { cluster?: { revocation?: { snapshot_file?: unknown }; policy?: { state_file?: unknown } } }).cluster;
   // the decision socket too (made at start): before, check-config said ok for /run/portcullis/decision.sock with no
   // /run/portcullis, and serve then stopped with a bare "cannot listen" (the unit restarting it until its start limit)
   const socket = (config as { server?: { decision?: { unix_socket?: { path?: unknown } } } }).server?.decision?.unix_socket?.path;
   const files: ReadonlyArray<readonly [string, unknown]> = [[REWRITTEN[0]!, c?.revocation?.snapshot_file], [REWRITTEN[1]!, c?.policy?.state_file], ['server.decision.unix_socket.path', socket]];
-  const out: ConfigProblem[] = [];
-  for (const [path, file] of files) {
-    const problem = typeof file === 'string' ? folderProblem(file) : null;
-    if (problem !== null) out.push({ path, message: problem });
+  return files.filter((f): f is readonly [string, string] => typeof f[1] === 'string');
+}
+
+/**
+ * Where systemd makes a unit's folders when it starts it: RuntimeDirectory= under /run (removed again at
+ * stop), StateDirectory= under /var/lib. Such a folder is missing while the unit is stopped (or not yet started once).
+ */
+const MADE_AT_START: readonly string[] = ['/run/', '/var/lib/'];
+
+/** True when `file`'s folder is missing and lies where a service manager makes folders at start (MADE_AT_START). */
+function madeAtStart(file: string): boolean {
+  const dir = dirname(resolve(file));
+  if (!MADE_AT_START.some((p) => dir.startsWith(p))) return false;
+  try {
+    statSync(dir);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
-  return out;
+}
+
+/**
+ * check-config, before the unit starts: each state file or socket whose folder is missing where systemd makes
+ * folders at start — a warning naming the directive (serve still refuses the start, exit 2, when it is missing then).
+ */
+export function madeAtStartWarnings(config: Config): ConfigProblem[] {
+  return stateFiles(config).filter(([, file]) => madeAtStart(file)).map(([path, file]) => {
+    const dir = dirname(resolve(file));
+    return { path, message: `${dir} does not exist yet: systemd makes it when the unit starts if the unit has ${unitDirective(dir)}; serve refuses to start (exit 2) while it is still missing` };
+  });
+}
+
+/** The systemd directive that makes `dir` (under MADE_AT_START) at start: `RuntimeDirectory=portcullis` for /run/portcullis. */
+function unitDirective(dir: string): string {
+  return dir.startsWith('/run/') ? `RuntimeDirectory=${dir.slice('/run/'.length)}` : `StateDirectory=${dir.slice('/var/lib/'.length)}`;
 }
 
 /** Why the proxy could not create a file in `file`'s folder (missing, not a folder, read-only), or null. */
@@ -142,8 +185,8 @@ export function secretFields(config: unknown): SecretField[] {
  * variable's value. Empty list = the config can start. `stateFolders` (serve and check-config at start): also
  * stateFolderProblems.
  */
-export function checkEnvironment(config: Config, env: Environment = process.env, opts: { stateFolders?: boolean } = {}): ConfigProblem[] {
-  const out: ConfigProblem[] = opts.stateFolders === true ? stateFolderProblems(config) : [];
+export function checkEnvironment(config: Config, env: Environment = process.env, opts: { stateFolders?: boolean | 'before-start' } = {}): ConfigProblem[] {
+  const out: ConfigProblem[] = opts.stateFolders === undefined || opts.stateFolders === false ? [] : stateFolderProblems(config, opts.stateFolders === 'before-start');
   walk(config, '', (path, kind, name) => {
     if (kind === 'file') {
       const problem = fileProblem(path, name);

@@ -3,7 +3,7 @@ export * from './schema.js';
 export { backchannelLogoutSchema, eventSourceSchema, streamDelivery, STANDARD_EVENT_TYPES, EVENT_ACTIONS, type EventActionName, type BackchannelLogoutConfig, type EventSourceConfig } from './event-sources-schema.js';
 export * from './http2-schema.js';
 export { deepFreeze, loadConfigFile, parseConfigText, readConfigText, validateConfig, formatProblems, formatPath, checkPattern, type ConfigProblem, type ConfigResult, type LoadOptions } from './load.js';
-export { checkEnvironment, type Environment } from './env-check.js';
+export { checkEnvironment, madeAtStartWarnings, type Environment } from './env-check.js';
 export { renewableTlsFiles, watchConfig } from './config-watch.js';
 export { RouteParseMemo, validateConfigReusing } from './validate-reusing.js';
 export { POLICY_KEYS, CanonicalRouteMemo, canonicalJson, combinePolicy, extractPolicy, foreignPolicyKeys, policyDigest, splitDocument, validateLocal, type PolicyDocument, type PolicyKey } from './policy-split.js';

@@ -29,8 +29,10 @@ export interface LoadOptions {
   /**
    * With `env`, at start (serve, check-config): also the folders of the files the proxy rewrites while it runs
    * (stateFolderProblems). Default false: a reload or a pushed version cannot change those restart-only paths.
+   * `before-start` (check-config): the same, except a folder missing under /run or /var/lib, which systemd's
+   * RuntimeDirectory=/StateDirectory= make only when the unit starts (madeAtStartWarnings names it instead).
    */
-  stateFolders?: boolean;
+  stateFolders?: boolean | 'before-start';
   /**
    * Also refuse a route an earlier, equally specific route hides (route-shadow.ts). True where an operator
    * writes a config (check-config, serve's start from a file, a file reload, a policy push); default false

@@ -60,10 +60,11 @@ describe('deploy/systemd', () => {
     expect(existsSync(ANALYZE), 'systemd-analyze missing: apt-get install -y systemd').toBe(true);
   });
 
-  it.each(['portcullis.service', 'nats-server.service'])('systemd-analyze verify accepts %s without a warning', (unit) => {
+  it.each(['portcullis.service', 'nats-server.service', 'portcullis@.service'])('systemd-analyze verify accepts %s without a warning', (unit) => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-units-'));
     const file = installed(unit, dir);
-    const r = spawnSync(ANALYZE, ['verify', '--man=no', file], { encoding: 'utf8' });
+    // a template is verified as an instance of it (systemd reads portcullis@.service for portcullis@edge.service)
+    const r = spawnSync(ANALYZE, ['verify', '--man=no', file.replace('@.service', '@edge.service')], { encoding: 'utf8' });
     expect(r.stderr + r.stdout).toBe('');
     expect(r.status).toBe(0);
     // verify does not insist that ExecStart binaries exist here (no systemd as PID 1): check them.
@@ -75,12 +76,53 @@ describe('deploy/systemd', () => {
     }
   });
 
-  it('a unit with a typo is reported (the check above can fail)', () => {
+  it.each(['portcullis.service', 'portcullis@.service'])('%s with a typo is reported (the check above can fail)', (unit) => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-units-'));
-    const file = installed('portcullis.service', dir);
+    const file = installed(unit, dir);
     writeFileSync(file, readFileSync(file, 'utf8').replace('Restart=on-failure', 'Restart=on-fialure'));
-    const r = spawnSync(ANALYZE, ['verify', '--man=no', file], { encoding: 'utf8' });
+    const r = spawnSync(ANALYZE, ['verify', '--man=no', file.replace('@.service', '@edge.service')], { encoding: 'utf8' });
     expect(r.stderr).toMatch(/restart specifier/i);
+  });
+
+  // Two instances on one host (an edge one and an internal one, one per tenant): before, only portcullis.service,
+  // whose config, environment file and /run/portcullis every copy of it would share.
+  it('portcullis@.service: each instance its own config, environment file, runtime and state folder; the single unit\'s sandbox', () => {
+    const single = directives(readFileSync(join(SYSTEMD, 'portcullis.service'), 'utf8'));
+    const t = directives(readFileSync(join(SYSTEMD, 'portcullis@.service'), 'utf8'));
+    const one = (k: string): string => { const v = get(t, k); expect(v, k).toHaveLength(1); return v[0]!; };
+    expect(one('EnvironmentFile')).toBe('/etc/portcullis/%i.env');
+    expect(one('ExecStartPre')).toBe(get(single, 'ExecStartPre')[0]!.replace('/etc/portcullis/portcullis.yaml', '/etc/portcullis/%i.yaml'));
+    expect(one('ExecStart')).toBe(get(single, 'ExecStart')[0]!.replace('/etc/portcullis/portcullis.yaml', '/etc/portcullis/%i.yaml'));
+    expect(one('RuntimeDirectory')).toBe('portcullis/%i');
+    expect(one('StateDirectory')).toBe('portcullis/%i');
+    expect(one('Description')).toContain('%i');
+    // everything else as the single unit: sandbox, user, limits, stop and restart rules, Documentation=
+    const own = new Set(['Description', 'EnvironmentFile', 'ExecStartPre', 'ExecStart', 'RuntimeDirectory', 'StateDirectory', 'StateDirectoryMode']);
+    expect(t.filter(([k]) => !own.has(k))).toEqual(single.filter(([k]) => !own.has(k)));
+  });
+
+  it('portcullis@.service: the instances deploy/README.md sets up pass the unit\'s check-config with their own files', () => {
+    const readme = readFileSync(join(DEPLOY, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Several instances on one host'));
+    const steps = section.split('```sh')[1]!.split('```')[0]!.split('\n');
+    const configs = steps.map((l) => /^sudo cp deploy\/systemd\/portcullis\.yaml \/etc\/portcullis\/([a-z0-9-]+)\.yaml\b/.exec(l)?.[1]).filter((x) => x !== undefined);
+    const envs = steps.map((l) => /^sudo install -m 0600 deploy\/systemd\/portcullis\.env\.example \/etc\/portcullis\/([a-z0-9-]+)\.env\b/.exec(l)?.[1]).filter((x) => x !== undefined);
+    const started = /^sudo systemctl enable --now (.+)$/m.exec(steps.join('\n'))?.[1]?.split(/\s+/) ?? [];
+    expect(configs.length, 'no instance config in the README steps').toBeGreaterThanOrEqual(2);
+    expect(envs).toEqual(configs);
+    expect(started).toEqual(configs.map((i) => `portcullis@${i}`));
+    expect(steps.some((l) => l.startsWith('sudo cp deploy/systemd/portcullis@.service /etc/systemd/system/'))).toBe(true);
+    // each instance as the steps leave it (then edited: its own ports), checked by the template's ExecStartPre with %i filled in
+    const pre = get(directives(readFileSync(join(SYSTEMD, 'portcullis@.service'), 'utf8')), 'ExecStartPre')[0]!;
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-instances-'));
+    const filled = Object.fromEntries(Object.keys(envFile(join(SYSTEMD, 'portcullis.env.example'))).map((k) => [k, randomBytes(48).toString('base64')]));
+    for (const instance of configs) {
+      copyFileSync(join(SYSTEMD, 'portcullis.yaml'), join(dir, `${instance}.yaml`));
+      const argv = pre.replaceAll('%i', instance).replaceAll('/opt/portcullis', ROOT).replaceAll('/usr/bin/node', process.execPath).replaceAll('/etc/portcullis', dir).split(/\s+/);
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { PATH: process.env.PATH, ...filled } });
+      expect([r.status, r.stderr], `${instance}: ${r.stdout}`).toEqual([0, '']);
+      expect(r.stdout).toContain(`ok: ${join(dir, `${instance}.yaml`)}`);
+    }
   });
 
   it('portcullis.service: sandboxed, SIGHUP reload, drain-long stop timeout, no restart on a bad config', () => {

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkEnvironment, validateConfig, type Config } from '../../../node/config/index.js';
+import { checkEnvironment, madeAtStartWarnings, validateConfig, type Config } from '../../../node/config/index.js';
 import { selfSignedCert } from '../../helpers/tls-probe.js';
 
 function config(extra: Record<string, unknown> = {}): Config {
@@ -125,6 +125,34 @@ describe('checkEnvironment', () => {
     const atStart = validateConfig(doc, { env: {}, stateFolders: true });
     expect(atStart.ok ? [] : atStart.errors).toEqual([{ path: 'server.decision.unix_socket.path', message: expect.stringMatching(/^cannot write .*run-portcullis\/decision\.sock: its folder .*run-portcullis: no such file \(ENOENT\)$/) }]);
     expect(validateConfig({ ...doc, server: { decision: { ...doc.server.decision, unix_socket: { path: join(tmpdir(), 'decision.sock') } } } }, { env: {}, stateFolders: true }).ok).toBe(true);
+  });
+
+  it('check-config before the unit starts (stateFolders: before-start): a folder systemd makes at start may be missing, any other may not', () => {
+    // before: check-config by hand refused /run/portcullis/decision.sock while the unit (RuntimeDirectory=portcullis) was stopped
+    const tag = `portcullis-test-${Math.random().toString(36).slice(2, 10)}`;
+    const elsewhere = join(mkdtempSync(join(tmpdir(), 'env-check-')), 'typo');
+    const doc = (socket: string, stateFile: string): Record<string, unknown> => ({
+      server: { decision: { endpoints: [{ path: '/_portcullis/auth', dialect: 'auto' }], unix_socket: { path: socket } } },
+      upstreams: { app: { targets: ['http://127.0.0.1:1'] } }, routes: [{ name: 'a', match: { path: '/a' }, upstream: 'app', auth: 'none' }],
+      cluster: { nats: { servers: ['nats://127.0.0.1:9'] }, auth: { key_env: 'T_BUS' }, policy: { state_file: stateFile } },
+    });
+    const env = { T_BUS: 'k'.repeat(32) };
+    const unitMade = doc(`/run/${tag}/edge/decision.sock`, `/var/lib/${tag}/policy.json`);
+    const checked = validateConfig(unitMade, { env, stateFolders: 'before-start' });
+    expect(checked.ok ? [] : checked.errors).toEqual([]);
+    expect(madeAtStartWarnings(checked.ok ? checked.config : ({} as Config))).toEqual([
+      { path: 'cluster.policy.state_file', message: `/var/lib/${tag} does not exist yet: systemd makes it when the unit starts if the unit has StateDirectory=${tag}; serve refuses to start (exit 2) while it is still missing` },
+      { path: 'server.decision.unix_socket.path', message: `/run/${tag}/edge does not exist yet: systemd makes it when the unit starts if the unit has RuntimeDirectory=${tag}/edge; serve refuses to start (exit 2) while it is still missing` },
+    ]);
+    // serve at start: still refused, both
+    const atStart = validateConfig(unitMade, { env, stateFolders: true });
+    expect(atStart.ok ? [] : atStart.errors).toEqual([
+      { path: 'cluster.policy.state_file', message: `cannot write /var/lib/${tag}/policy.json: its folder /var/lib/${tag}: no such file (ENOENT); under systemd the unit needs StateDirectory=${tag}` },
+      { path: 'server.decision.unix_socket.path', message: `cannot write /run/${tag}/edge/decision.sock: its folder /run/${tag}/edge: no such file (ENOENT); under systemd the unit needs RuntimeDirectory=${tag}/edge` },
+    ]);
+    // a missing folder elsewhere (a typo) is refused by check-config too
+    const typo = validateConfig(doc(join(elsewhere, 'decision.sock'), join(elsewhere, 'policy.json')), { env, stateFolders: 'before-start' });
+    expect((typo.ok ? [] : typo.errors).map((e) => e.path).sort()).toEqual(['cluster.policy.state_file', 'server.decision.unix_socket.path']);
   });
 
   it('validateConfig with an environment: schema, reference and environment problems in one run', () => {

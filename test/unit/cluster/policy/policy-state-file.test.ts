@@ -30,6 +30,15 @@ describe('policy state file', () => {
     expect(!back.ok && back.problem).toContain('OTHER');
   });
 
+  it('tells no file yet (a member that never applied a version) from a file that is there but unusable', () => {
+    const dir = tempDir('pc-state-');
+    const none = readStateFile(join(dir, 'policy.state'), 'PORTCULLIS_POLICY');
+    expect(none.ok ? null : [none.missing, none.problem]).toEqual([true, expect.stringContaining('no state file yet')]);
+    writeFileSync(join(dir, 'policy.state'), 'not json');
+    const corrupt = readStateFile(join(dir, 'policy.state'), 'PORTCULLIS_POLICY');
+    expect(corrupt.ok ? null : corrupt.missing).toBe(false);
+  });
+
   it('a write that fails leaves no temp file with the sealed version behind, and the path as it was', () => {
     const dir = tempDir('pc-state-');
     const file = join(dir, 'policy.state');
