@@ -69,7 +69,8 @@ describe('README CLI block vs --help', () => {
   });
 
   it('the top-level --help names every command with the flags of its own --help', async () => {
-    const cmds = ['serve', 'check-config', 'explain', 'cluster-demo', 'bench'];
+    // dev and revoke too: the top-level line for dev said `dev` alone while the README's says `dev [--port N]`
+    const cmds = ['dev', 'serve', 'check-config', 'explain', 'revoke', 'cluster-demo', 'bench'];
     const [topHelp, ...owns] = await Promise.all([help(), ...cmds.map((cmd) => help(cmd))]);
     const top = topHelp!.stdout;
     const problems: string[] = [];
@@ -78,6 +79,21 @@ describe('README CLI block vs --help', () => {
       if (line === undefined) { problems.push(`${cmd}: missing`); continue; }
       const own = owns[i]!.stdout.split('\n')[0]!;
       for (const f of flags(own)) if (!flags(line).has(f)) problems.push(`${cmd}: ${f} missing from the top-level line`);
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it("every flag of a command's Usage line is explained below it in its --help", async () => {
+    // explain's --help named --config and --host in its Usage line and said nothing more of them: a
+    // newcomer could not learn from it what --host changes, nor that explain needs --config (check-config does not)
+    const outs = await Promise.all(COMMANDS.map((cmd) => help(cmd)));
+    const problems: string[] = [];
+    for (const [i, cmd] of COMMANDS.entries()) {
+      const text = outs[i]!.stdout;
+      const blank = text.indexOf('\n\n');
+      expect(blank, `${cmd} --help has a Usage block and text after it`).toBeGreaterThan(0);
+      const described = flags(text.slice(blank));
+      for (const f of flags(text.slice(0, blank))) if (!described.has(f)) problems.push(`${cmd}: ${f} is in the Usage line, never explained`);
     }
     expect(problems).toEqual([]);
   }, 60_000);
