@@ -83,6 +83,18 @@ describe('README CLI block vs --help', () => {
     expect(problems).toEqual([]);
   }, 60_000);
 
+  it('every command answers -h as it answers --help (portcullis -h does)', async () => {
+    // before, `portcullis dev -h` (and serve, check-config, explain, cluster-demo, bench, demo-*) exited 2
+    // "Unknown option '-h'", and `policy -h` "unknown subcommand"; only revoke took it
+    const [longs, shorts] = await Promise.all([Promise.all(COMMANDS.map((cmd) => help(cmd))), Promise.all(COMMANDS.map((cmd) => runCli([cmd, '-h'])))]);
+    const problems: string[] = [];
+    for (const [i, cmd] of COMMANDS.entries()) {
+      const s = shorts[i]!;
+      if (s.code !== longs[i]!.code || s.stdout !== longs[i]!.stdout) problems.push(`${cmd} -h: exit ${s.code}, ${JSON.stringify((s.stdout + s.stderr).split('\n')[0])}`);
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it("every flag of a command's Usage line is explained below it in its --help", async () => {
     // explain's --help named --config and --host in its Usage line and said nothing more of them: a
     // newcomer could not learn from it what --host changes, nor that explain needs --config (check-config does not)
