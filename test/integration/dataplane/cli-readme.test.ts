@@ -1,6 +1,7 @@
 // The README's CLI block and each command's `--help` name the same flags: a flag the CLI takes
 // that the README never shows is undiscoverable, one the README shows that the CLI lacks fails.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../../helpers/proxy-process.js';
@@ -108,5 +109,29 @@ describe('README CLI block vs --help', () => {
       for (const f of flags(text.slice(0, blank))) if (!described.has(f)) problems.push(`${cmd}: ${f} is in the Usage line, never explained`);
     }
     expect(problems).toEqual([]);
+  }, 60_000);
+
+  it("check-config on the README's minimal config as written, without its admin token: the variable named, and the file said valid with --no-env offered", async () => {
+    // before, a newcomer validating the example read "invalid config … 1 error(s)" and nothing said the file was fine
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('A minimal config:\n\n```yaml\n');
+    expect(at, 'README: the block after "A minimal config:"').toBeGreaterThan(0);
+    const body = readme.slice(at + 'A minimal config:\n\n```yaml\n'.length, readme.indexOf('```', at + 30));
+    const dir = mkdtempSync(join(tmpdir(), 'pc-readme-minimal-'));
+    const good = join(dir, 'portcullis.yaml');
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(good, body);
+    writeFileSync(bad, body.replace('upstream: orders\n', 'upstream: ordrs\n'));
+    const noToken = { PORTCULLIS_ADMIN_TOKEN: '' };
+    const [env, fileAlone, both] = await Promise.all([runCli(['check-config', good], noToken), runCli(['check-config', '--no-env', good], noToken), runCli(['check-config', bad], noToken)]);
+    const hint = "the file itself is valid: the errors above are the environment's (set them as serve needs them; check-config --no-env FILE checks the file alone)";
+    expect(env.code, env.stderr).toBe(2);
+    expect(env.stderr).toContain('admin.token_env: environment variable PORTCULLIS_ADMIN_TOKEN');
+    expect(env.stderr.trimEnd().split('\n').at(-1)).toBe(hint);
+    expect(fileAlone.code, fileAlone.stderr).toBe(0);
+    // a file error as well: the hint would mislead, so none
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('unknown upstream "ordrs"');
+    expect(both.stderr).not.toContain('the file itself is valid');
   }, 60_000);
 });
