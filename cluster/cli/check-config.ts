@@ -27,7 +27,7 @@ export function checkConfig(argv: string[], usage: string): void {
     return;
   }
   const r = loadConfigFile(positionals[0]!, { env: noEnv ? null : process.env, stateFolders: 'before-start', refuseHiddenRoutes: true });
-  if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}`);
+  if (!r.ok) fail(`invalid config ${positionals[0]}: ${r.errors.length} error(s)\n${formatProblems(r.errors)}${noEnv ? '' : fileAloneHint(positionals[0]!)}`);
   if (!noEnv) folderWarnings(r.config);
   for (const w of configWarnings(r.config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
   process.stdout.write(`ok: ${positionals[0]} (${r.config.routes.length} routes, ${Object.keys(r.config.upstreams).length} upstreams, ${Object.keys(r.config.issuers).length} issuers${noEnv ? '; environment not checked' : ''})\n`);
@@ -36,4 +36,14 @@ export function checkConfig(argv: string[], usage: string): void {
 /** The folders systemd makes only when the unit starts, missing now: said, not refused (README "check-config"). */
 function folderWarnings(config: Config): void {
   for (const w of madeAtStartWarnings(config)) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+}
+
+/**
+ * When every error is the environment's (the README's minimal config run as is: `admin.token_env`
+ * unset), say so and name --no-env: before, a newcomer validating an example read "invalid config"
+ * with nothing telling them the file itself was fine. Costs a second load, on failure only.
+ */
+function fileAloneHint(file: string): string {
+  const alone = loadConfigFile(file, { env: null, refuseHiddenRoutes: true });
+  return alone.ok ? '\nthe file itself is valid: the errors above are the environment\'s (set them as serve needs them; check-config --no-env FILE checks the file alone)' : '';
 }

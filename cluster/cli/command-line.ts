@@ -14,6 +14,7 @@ import { UsageError } from './usage-error.js';
  */
 export function parseCommandLine<T extends ParseArgsConfig>(cmd: string, config: T, usage?: string): ReturnType<typeof parseArgs<T>> {
   const tail = usage === undefined ? '' : `\n\n${usage}`;
+  config = withShortHelp(config);
   let parsed: { tokens?: Token[] };
   try {
     parsed = parseArgs({ ...config, strict: true, tokens: true });
@@ -35,6 +36,16 @@ export function parseCommandLine<T extends ParseArgsConfig>(cmd: string, config:
     seen.add(t.name);
   }
   return parsed as unknown as ReturnType<typeof parseArgs<T>>;
+}
+
+/**
+ * `-h` is `--help` for every command that takes `--help`, as `portcullis -h` is: before, only `revoke` and
+ * `policy` declared it, and `portcullis dev -h` answered "Unknown option '-h'".
+ */
+function withShortHelp<T extends ParseArgsConfig>(config: T): T {
+  const help = config.options?.['help'];
+  if (help === undefined || help.short !== undefined) return config;
+  return { ...config, options: { ...config.options, help: { ...help, short: 'h' } } };
 }
 
 /**

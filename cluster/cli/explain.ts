@@ -18,7 +18,11 @@ export async function explain(argv: string[], usage: string): Promise<void> {
     options: { config: { type: 'string' }, token: { type: 'string' }, host: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
   }, usage);
   if (values.help) { process.stdout.write(usage + '\n'); return; }
-  if (values.config === undefined) throw new UsageError(`explain: --config FILE is required\n\n${usage}`);
+  if (values.config === undefined) {
+    // `explain portcullis.yaml GET /x` — check-config's spelling; the file itself is never printed
+    const slip = positionals.length === 3 && /\.(ya?ml|json)$/i.test(positionals[0]!);
+    throw new UsageError(`explain: --config FILE is required${slip ? ' — give the config file as --config FILE, before METHOD PATH' : ''}\n\n${usage}`);
+  }
   if (positionals.length !== 2) throw new UsageError(`explain: expected METHOD PATH\n\n${usage}`);
   const [method, path] = positionals as [string, string];
   if (!/^[A-Za-z]+$/.test(method)) throw new UsageError('explain: METHOD must be letters, such as GET (the argument given is not shown: it may be a token)');

@@ -12,7 +12,7 @@ const USAGE: Record<string, string> = {
 Usage: portcullis <command> [options]
 
 Commands:
-  dev                              embedded demo: authorization server + echo upstream + proxy
+  dev [--port N]                   embedded demo: authorization server + echo upstream + proxy
   serve --config FILE [--workers N|auto] [--watch]
                                    run the proxy
   check-config [--no-env] FILE     validate a config file and its environment, list every error with its path
@@ -56,8 +56,12 @@ then prints the proxy URL, a ready bearer token and copy-paste curl lines. Ctrl-
 Prints the matched route, each rule and why the request would be allowed or denied.
 With --token the token is checked against the issuers' live JWKS/introspection, and its
 revocation by the instance at FILE's admin listener (on this host; else "revocations NOT checked").
-  --token -  read the token from stdin (out of the process list and the shell history)
-  --json     print the answer as JSON; exit 0 when allowed, 1 when denied`,
+  --config FILE  the config to judge by (check-config takes it as FILE alone; explain needs --config)
+  --token T      the bearer token, as the client sends it after "Bearer "
+  --token -      read the token from stdin (out of the process list and the shell history)
+  --host H       the request's Host (routes with match.host); without it, a request with no Host
+  --json         print the answer as JSON; exit 0 when allowed, 1 when denied
+Exit 0 allowed, 1 denied, 2 bad usage or a bad config.`,
   'cluster-demo': `Usage: portcullis cluster-demo [--exit]
 
 Starts a local nats-server (JetStream), the demo authorization server, an echo upstream and

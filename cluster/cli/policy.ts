@@ -134,7 +134,7 @@ async function policyCommand(argv: string[], usage: string): Promise<void> {
       wait: { type: 'string' }, json: { type: 'boolean' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   }, usage);
-  if (values.help || sub === undefined || sub === '--help' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
+  if (values.help || sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') { out(usage); if (sub === undefined) process.exitCode = 2; return; }
   // an option of another subcommand was ignored: `rollback --base 3` rolled back with no base check
   const takes = SUBCOMMAND_OPTIONS[sub];
   const foreign = takes === undefined ? undefined : Object.keys(values).find((k) => k !== 'help' && !takes.includes(k));

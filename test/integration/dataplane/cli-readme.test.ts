@@ -1,6 +1,7 @@
 // The README's CLI block and each command's `--help` name the same flags: a flag the CLI takes
 // that the README never shows is undiscoverable, one the README shows that the CLI lacks fails.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli } from '../../helpers/proxy-process.js';
@@ -69,7 +70,8 @@ describe('README CLI block vs --help', () => {
   });
 
   it('the top-level --help names every command with the flags of its own --help', async () => {
-    const cmds = ['serve', 'check-config', 'explain', 'cluster-demo', 'bench'];
+    // dev and revoke too: the top-level line for dev said `dev` alone while the README's says `dev [--port N]`
+    const cmds = ['dev', 'serve', 'check-config', 'explain', 'revoke', 'cluster-demo', 'bench'];
     const [topHelp, ...owns] = await Promise.all([help(), ...cmds.map((cmd) => help(cmd))]);
     const top = topHelp!.stdout;
     const problems: string[] = [];
@@ -80,5 +82,56 @@ describe('README CLI block vs --help', () => {
       for (const f of flags(own)) if (!flags(line).has(f)) problems.push(`${cmd}: ${f} missing from the top-level line`);
     }
     expect(problems).toEqual([]);
+  }, 60_000);
+
+  it('every command answers -h as it answers --help (portcullis -h does)', async () => {
+    // before, `portcullis dev -h` (and serve, check-config, explain, cluster-demo, bench, demo-*) exited 2
+    // "Unknown option '-h'", and `policy -h` "unknown subcommand"; only revoke took it
+    const [longs, shorts] = await Promise.all([Promise.all(COMMANDS.map((cmd) => help(cmd))), Promise.all(COMMANDS.map((cmd) => runCli([cmd, '-h'])))]);
+    const problems: string[] = [];
+    for (const [i, cmd] of COMMANDS.entries()) {
+      const s = shorts[i]!;
+      if (s.code !== longs[i]!.code || s.stdout !== longs[i]!.stdout) problems.push(`${cmd} -h: exit ${s.code}, ${JSON.stringify((s.stdout + s.stderr).split('\n')[0])}`);
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it("every flag of a command's Usage line is explained below it in its --help", async () => {
+    // explain's --help named --config and --host in its Usage line and said nothing more of them: a
+    // newcomer could not learn from it what --host changes, nor that explain needs --config (check-config does not)
+    const outs = await Promise.all(COMMANDS.map((cmd) => help(cmd)));
+    const problems: string[] = [];
+    for (const [i, cmd] of COMMANDS.entries()) {
+      const text = outs[i]!.stdout;
+      const blank = text.indexOf('\n\n');
+      expect(blank, `${cmd} --help has a Usage block and text after it`).toBeGreaterThan(0);
+      const described = flags(text.slice(blank));
+      for (const f of flags(text.slice(0, blank))) if (!described.has(f)) problems.push(`${cmd}: ${f} is in the Usage line, never explained`);
+    }
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it("check-config on the README's minimal config as written, without its admin token: the variable named, and the file said valid with --no-env offered", async () => {
+    // before, a newcomer validating the example read "invalid config … 1 error(s)" and nothing said the file was fine
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('A minimal config:\n\n```yaml\n');
+    expect(at, 'README: the block after "A minimal config:"').toBeGreaterThan(0);
+    const body = readme.slice(at + 'A minimal config:\n\n```yaml\n'.length, readme.indexOf('```', at + 30));
+    const dir = mkdtempSync(join(tmpdir(), 'pc-readme-minimal-'));
+    const good = join(dir, 'portcullis.yaml');
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(good, body);
+    writeFileSync(bad, body.replace('upstream: orders\n', 'upstream: ordrs\n'));
+    const noToken = { PORTCULLIS_ADMIN_TOKEN: '' };
+    const [env, fileAlone, both] = await Promise.all([runCli(['check-config', good], noToken), runCli(['check-config', '--no-env', good], noToken), runCli(['check-config', bad], noToken)]);
+    const hint = "the file itself is valid: the errors above are the environment's (set them as serve needs them; check-config --no-env FILE checks the file alone)";
+    expect(env.code, env.stderr).toBe(2);
+    expect(env.stderr).toContain('admin.token_env: environment variable PORTCULLIS_ADMIN_TOKEN');
+    expect(env.stderr.trimEnd().split('\n').at(-1)).toBe(hint);
+    expect(fileAlone.code, fileAlone.stderr).toBe(0);
+    // a file error as well: the hint would mislead, so none
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('unknown upstream "ordrs"');
+    expect(both.stderr).not.toContain('the file itself is valid');
   }, 60_000);
 });

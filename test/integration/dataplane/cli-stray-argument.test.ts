@@ -37,6 +37,14 @@ describe('a stray argument', () => {
     }
   });
 
+  it('explain FILE GET /x (the config without --config, as check-config takes it): exit 2 saying where the file goes, the file not shown', async () => {
+    const cfg = writeConfig(baseConfig('http://127.0.0.1:9'));
+    const r = await runCli(['explain', cfg, 'GET', '/orders/1'], ADMIN_ENV);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('portcullis: explain: --config FILE is required — give the config file as --config FILE, before METHOD PATH');
+    expect(r.stderr).not.toContain(cfg);
+  });
+
   it('explain --token Bearer TOKEN PATH (the token lands in METHOD), explain GET TOKEN: exit 2, the argument not shown', async () => {
     const cfg = writeConfig(baseConfig('http://127.0.0.1:9'));
     const [asMethod, asPath] = await Promise.all([
