@@ -4,7 +4,8 @@
 // bytes per response by allocation site (function file:line) and by the nearest frame of our code.
 // Run: `node dist/bench/alloc-profile.js [--scenario passthrough|jwt-warm] [--seconds 4] [--access off] [--cli OTHER/dist/cluster/cli/main.js]`.
 // `--ab OTHER/dist/cluster/cli/main.js --rounds N`: no sampling; N rounds alternating that build and this one (order
-// swapped every round), each its own proxy, CPU µs/resp of the proxy (every thread, /proc), heap B/resp, rps and the
+// swapped every round), each its own proxy (`--ab-node-args="FLAGS"`: node flags for the base build only, e.g. the same
+// build with a V8 flag), CPU µs/resp of the proxy (every thread, /proc), heap B/resp, rps and the
 // CPU other processes used meanwhile (foreign cores: disturbed when > 0).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -59,7 +60,7 @@ function wrk(url: string, seconds: number, headers: Record<string, string>, pids
 }
 
 if (process.argv[1]?.endsWith('alloc-profile.js') === true) {
-  const { values } = parseArgs({ options: { scenario: { type: 'string', default: 'passthrough' }, seconds: { type: 'string', default: '4' }, access: { type: 'string', default: 'on' }, cli: { type: 'string' }, top: { type: 'string', default: '25' }, ab: { type: 'string' }, rounds: { type: 'string', default: '4' } } });
+  const { values } = parseArgs({ options: { scenario: { type: 'string', default: 'passthrough' }, seconds: { type: 'string', default: '4' }, access: { type: 'string', default: 'on' }, cli: { type: 'string' }, top: { type: 'string', default: '25' }, ab: { type: 'string' }, 'ab-node-args': { type: 'string', default: '' }, rounds: { type: 'string', default: '4' } } });
   const jwt = values.scenario === 'jwt-warm';
   const dir = mkdtempSync(join(tmpdir(), 'alloc-profile-'));
   const file = join(dir, 'profile.heapprofile');
@@ -83,11 +84,12 @@ if (process.argv[1]?.endsWith('alloc-profile.js') === true) {
     const bench = join(compiledRoot(), 'bench');
     if (values.ab !== undefined) {
       const heapEnv = { ...env, NODE_OPTIONS: `--import ${join(bench, 'heap-alloc-preload.js')}`, PORTCULLIS_BENCH_HEAP_ALLOC_PRELOAD: '1' };
-      process.stdout.write(`scenario ${values.scenario} · access log ${values.access} · A/B ${values.ab} (base) vs this tree · wrk -t2 -c64 ${values.seconds} s per row\n`);
+      const baseArgs = values['ab-node-args'] === '' ? [] : values['ab-node-args']!.split(' ');
+      process.stdout.write(`scenario ${values.scenario} · access log ${values.access} · A/B ${values.ab}${baseArgs.length > 0 ? ` with node ${baseArgs.join(' ')}` : ''} (base) vs this tree · wrk -t2 -c64 ${values.seconds} s per row\n`);
       for (let round = 0; round < Number(values.rounds); round++) {
         const order: Array<[string, string | undefined]> = round % 2 === 0 ? [['base', values.ab], ['this', undefined]] : [['this', undefined], ['base', values.ab]];
         for (const [name, cli] of order) {
-          const pc = await startPortcullis(yaml, [0], heapEnv, cli);
+          const pc = await startPortcullis(yaml, [0], heapEnv, cli, name === 'base' ? baseArgs : []);
           try {
             await wrk(pc.url + '/', 1, headers);
             process.kill(pc.process.pid, 'SIGUSR2');

@@ -20,6 +20,22 @@ function asSent(v: string): string | Buffer {
 }
 
 /**
+ * `\r\nname: ` per response header name, kept for the first LINE_STARTS_MAX names of at most 64
+ * characters (≤ ~50 KB); names past that are built per response.
+ */
+const lineStarts = new Map<string, string>();
+const LINE_STARTS_MAX = 512;
+
+function lineStart(name: string): string {
+  let s = lineStarts.get(name);
+  if (s === undefined) {
+    s = '\r\n' + name + ': ';
+    if (lineStarts.size < LINE_STARTS_MAX && name.length <= 64) lineStarts.set(name, s);
+  }
+  return s;
+}
+
+/**
  * Write status and headers. `headers`: flat [lowercased-name, value…] as received. `head`: the
  * request was HEAD. `extra`: headers the pipeline adds (flat list), or null. `policy`: the
  * snapshot's `X-Portcullis-Policy` value, or null (off). `nonAscii`: the upstream's reason phrase
@@ -38,6 +54,12 @@ export function writeUpstreamHead(res: HttpResponse, status: number, statusText:
   }
   const named = connectionNamed(connection);
   let cl: string | null = null;
+  // the forwarded lines go to uWS in one writeHeader: the first name, and as its value the rest of the
+  // block (`v1\r\nname2: v2…`) — the same bytes as one call per header (uWS writes `name: value\r\n`
+  // as given; the parser let no CR or LF into a value), one crossing and its two UTF-8 copies instead
+  // of one per header (bench/RESULTS.md 2026-12-07 14:06). Bytes ≥ 0x80 keep one call per header (asSent).
+  let first: string | null = null;
+  let block = '';
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
     if (RESPONSE_DROPPED.has(name)) {
@@ -46,8 +68,11 @@ export function writeUpstreamHead(res: HttpResponse, status: number, statusText:
     }
     if (named !== null && named.has(name)) continue;
     if (policy !== null && name === POLICY_HEADER) continue;
-    res.writeHeader(name, nonAscii ? asSent(h[i + 1]!) : h[i + 1]!);
+    if (nonAscii) res.writeHeader(name, asSent(h[i + 1]!));
+    else if (first === null) { first = name; block = h[i + 1]!; }
+    else block += lineStart(name) + h[i + 1]!;
   }
+  if (first !== null) res.writeHeader(first, block);
   // HEAD and 304 keep the representation's length; 204 never has one.
   if ((head || status === 304) && status !== 204 && cl !== null) res.writeHeader('content-length', cl);
   if (extra != null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
