@@ -2,7 +2,7 @@
 // and path normalisation, routes, runs the pipeline stages and hands the request to
 // a Relay for forwarding. The handler never throws into uWS (that aborts the process).
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { bindBeside, buildTlsApp, renewedTlsApp } from './listener-tls.js';
+import { bindBeside, buildTlsApp, renewedTlsApp, retireListenSocket } from './listener-tls.js';
 import { proxyError, type ProxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestMetrics } from '../metrics/index.js';
@@ -133,7 +133,7 @@ export class Listener implements RelayHost {
       this.bodyCounters.tls_rebind_failures++;
       return this.opts.logger.error({ port: this.port }, 'server.tls: the renewed certificate could not be bound beside the running one; the running certificate is still served');
     }
-    uWS.us_listen_socket_close(this.socket);
+    retireListenSocket(this.socket);
     this.formerApps.push(this.app);
     [this.socket, this.app] = [bound, app];
     this.bodyCounters.tls_renewed++;
