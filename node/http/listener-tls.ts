@@ -49,7 +49,7 @@ export function bindBeside(app: TemplatedApp, host: string, port: number): us_li
 /**
  * Close a replaced listen socket once the loop has accepted what the kernel queued on it. Closed at
  * once, every connection queued since the last poll (all those that arrived while the reload's own
- * work held the loop) was reset. The second immediate runs right after the next poll phase, whose
+ * work held the loop) would be reset. The second immediate runs right after the next poll phase, whose
  * accept loop empties the queue; one arriving between that accept and the close is still reset
  * (Linux: `net.ipv4.tcp_migrate_req=1` hands it to the new socket — README: TLS on the listener).
  */

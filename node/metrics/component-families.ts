@@ -282,7 +282,7 @@ counter('portcullis_streams_ended_total', 'Streamed responses (not WebSockets) e
 
 // ---- listener ----
 counter('portcullis_request_timeouts_total', 'Requests answered 408 because the body did not arrive in time, by listener (uws, http2)', { 'listener.request_timeouts_total': { listener: 'uws' }, 'http2.request_timeouts_total': { listener: 'http2' } });
-counter('portcullis_listener_tls_renewals_total', 'server.tls certificates read again by a reload, by result: applied (new handshakes get it), refused (the files do not load: the reload is refused, the running certificate kept), bind_failed (kept too)', by('result', { 'listener.tls_renewed_total': 'applied', 'listener.tls_refused_total': 'refused', 'listener.tls_rebind_failures_total': 'bind_failed' }));
+counter('portcullis_listener_tls_renewals_total', 'server.tls certificates read again by a reload, by result: applied (new handshakes get it), refused (they passed the config check but the listener TLS library cannot load them: the reload is refused, the running certificate kept), bind_failed (the new app could not bind beside the running one: the running certificate kept)', by('result', { 'listener.tls_renewed_total': 'applied', 'listener.tls_refused_total': 'refused', 'listener.tls_rebind_failures_total': 'bind_failed' }));
 counter('portcullis_listener_body_timer_rearms_total', 'Body deadline timer re-arms (uWebSockets.js internals; for diagnosis)', { 'listener.uws_body_timer_rearms_total': null });
 
 // ---- HTTP/2 listener (node/http2) ----
