@@ -292,7 +292,7 @@ counter('portcullis_http2_requests_total', 'Requests on the HTTP/2 listener by p
 counter('portcullis_grpc_deadlines_exceeded_total', 'gRPC calls the HTTP/2 listener ended at the caller\'s grpc-timeout (upstream stream reset with CANCEL, grpc-status 4), by phase (before_response: trailers-only answer; streaming: trailers after the response began)', by('phase', {
   'http2.grpc_deadline_before_response_total': 'before_response', 'http2.grpc_deadline_streaming_total': 'streaming',
 }));
-counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional)', { 'http2.client_certificates_refused_total': null });
+counter('portcullis_http2_client_certificates_refused_total', 'TLS connections to the HTTP/2 listener closed because the client certificate did not verify (client_certificates: optional), or because a reload took its CA out of client_ca_file', { 'http2.client_certificates_refused_total': null });
 counter('portcullis_http2_sessions_total', 'HTTP/2 sessions (connections) accepted', { 'http2.sessions_total': null });
 counter('portcullis_http2_connections_refused_total', 'Connections to the HTTP/2 listener closed at accept because server.http2.max_connections were open', { 'http2.connections_refused_total': null });
 gauge('portcullis_http2_sessions_open', 'HTTP/2 sessions open now', { 'http2.sessions_open': null });
