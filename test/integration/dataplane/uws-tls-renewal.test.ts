@@ -13,6 +13,7 @@ import { selfSignedCert } from '../../helpers/tls-probe.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
 import { waitFor } from '../../helpers/wait.js';
 import { bearer, call, metrics, sample } from '../auth/tokens-helpers.js';
+import { http2PortOf } from '../../helpers/h2-client.js';
 
 let echo: EchoUpstream;
 const procs: ProxyProcess[] = [];
@@ -35,17 +36,23 @@ function certFiles(): { dir: string; cert: string; key: string } {
   return files;
 }
 
-async function tlsProxy(files: { cert: string; key: string }, args: string[] = []): Promise<ProxyProcess> {
-  const p = await startProxy(baseConfig(echo.url, { server: { listen: { host: '127.0.0.1', port: 0 }, tls: { cert_file: files.cert, key_file: files.key } } }), { env: ADMIN_ENV, args, timeoutMs: 40_000 });
+async function tlsProxy(files: { cert: string; key: string }, args: string[] = [], http2 = false): Promise<ProxyProcess> {
+  const tlsFiles = { cert_file: files.cert, key_file: files.key };
+  const server = { listen: { host: '127.0.0.1', port: 0 }, tls: tlsFiles, ...(http2 ? { http2: { listen: { host: '127.0.0.1', port: 0 }, tls: tlsFiles } } : {}) };
+  const p = await startProxy(baseConfig(echo.url, { server }), { env: ADMIN_ENV, args, timeoutMs: 40_000 });
   procs.push(p);
   return p;
 }
 
-/** The SHA-256 fingerprint of the certificate a new TLS connection (no SNI: a client by address) is served. */
-function served(port: number): Promise<string> {
+/**
+ * The SHA-256 fingerprint of the certificate a new TLS connection (no SNI: a client by address) is
+ * served. A connection the kernel queued on the replaced socket as it closed is reset: retried once, as a
+ * client would (README: TLS on the listener; refused connections are never retried).
+ */
+function served(port: number, retry = true): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => { resolve(s.getPeerX509Certificate()!.fingerprint256); s.destroy(); });
-    s.on('error', reject);
+    s.on('error', (err: NodeJS.ErrnoException) => { if (retry && err.code === 'ECONNRESET') served(port, false).then(resolve, reject); else reject(err); });
   });
 }
 
@@ -127,9 +134,10 @@ describe('server.tls renewed in place, one process', () => {
 });
 
 describe('server.tls renewed in place, --workers 2', () => {
-  it('every worker serves the renewed certificate to new connections after one reload; an open connection keeps working', async () => {
+  it('every worker serves the renewed certificate to new connections after one reload, on both listeners; an open connection keeps working', async () => {
     const files = certFiles();
-    const p = await tlsProxy(files, ['--workers', '2']);
+    const p = await tlsProxy(files, ['--workers', '2'], true);
+    const h2Port = http2PortOf(p.logs());
     const first = fingerprint(files.cert);
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -143,6 +151,9 @@ describe('server.tls renewed in place, --workers 2', () => {
       const seen = new Set<string>();
       for (let i = 0; i < 30; i++) seen.add(await served(p.port));
       expect([...seen]).toEqual([fingerprint(renewed.cert)]);
+      const seenH2 = new Set<string>();
+      for (let i = 0; i < 30; i++) seenH2.add(await served(h2Port));
+      expect([...seenH2], 'the HTTP/2 listener').toEqual([fingerprint(renewed.cert)]);
       expect(await get(p.port, agent)).toMatchObject({ status: 200, reused: true, cert: first });
       expect(sample(await metrics(p, ADMIN_TOKEN), 'portcullis_listener_tls_renewals_total{result="applied"}')).toBe(2);
     } finally { agent.destroy(); }
